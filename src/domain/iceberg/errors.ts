@@ -1,0 +1,39 @@
+import { Schema } from "effect"
+
+/** A file the table refers to does not exist. */
+export class MissingFile extends Schema.TaggedError<MissingFile>()("MissingFile", {
+  path: Schema.String
+}) {
+  override get message() {
+    return `missing file: ${this.path}`
+  }
+}
+
+/** A file exists but cannot be decoded as what the table says it is. */
+export class CorruptFile extends Schema.TaggedError<CorruptFile>()("CorruptFile", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `corrupt file ${this.path}: ${this.detail}`
+  }
+}
+
+/** The storage itself failed (permissions, disk full, I/O error): usually transient. */
+export class StorageFailure extends Schema.TaggedError<StorageFailure>()("StorageFailure", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `storage failure on ${this.path}: ${this.detail}`
+  }
+}
+
+/** Any failure reading or writing a table's files; `reason` says which and names the path. */
+export class TableFileError extends Schema.TaggedError<TableFileError>()("TableFileError", {
+  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure])
+}) {
+  override get message() {
+    return this.reason.message
+  }
+}

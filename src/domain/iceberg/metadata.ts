@@ -1,0 +1,253 @@
+/**
+ * Pure transitions of Iceberg v2 table metadata, in the vocabulary of the REST
+ * catalog protocol (requirements + updates) so that every catalog applies a
+ * commit the same way: the SQL catalog applies it here and swaps the pointer,
+ * the REST catalog sends it to the server.
+ */
+import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SortOrder, TableMetadata } from "./spec.ts"
+
+export type TableRequirement =
+  | { readonly type: "assert-create" }
+  | { readonly type: "assert-table-uuid"; readonly uuid: string }
+  | { readonly type: "assert-ref-snapshot-id"; readonly ref: string; readonly "snapshot-id": bigint | null }
+
+export type TableUpdate =
+  | { readonly action: "add-snapshot"; readonly snapshot: Snapshot }
+  | {
+    readonly action: "set-snapshot-ref"
+    readonly "ref-name": string
+    readonly type: "branch" | "tag"
+    readonly "snapshot-id": bigint
+  }
+  | { readonly action: "remove-snapshots"; readonly "snapshot-ids": ReadonlyArray<bigint> }
+  | { readonly action: "set-properties"; readonly updates: Readonly<Record<string, string>> }
+
+/** Java's write.metadata.previous-versions-max default. */
+const METADATA_LOG_MAX = 100
+
+const MAIN = "main"
+
+export interface NewTable {
+  readonly uuid: string
+  readonly location: string
+  readonly schema: Schema
+  readonly spec: PartitionSpec
+  readonly sortOrder: SortOrder | null
+  readonly properties?: Readonly<Record<string, string>>
+  readonly nowMs: number
+}
+
+const maxFieldId = (schema: Schema): number => {
+  let max = 0
+  const visit = (type: unknown): void => {
+    if (typeof type !== "object" || type === null) return
+    const t = type as Record<string, unknown>
+    if (t.type === "struct") for (const f of t.fields as Array<{ id: number; type: unknown }>) track(f.id, f.type)
+    if (t.type === "list") track(t["element-id"] as number, t.element)
+    if (t.type === "map") {
+      track(t["key-id"] as number, t.key)
+      track(t["value-id"] as number, t.value)
+    }
+  }
+  const track = (id: number, type: unknown) => {
+    max = Math.max(max, id)
+    visit(type)
+  }
+  visit(schema)
+  return max
+}
+
+const unsorted: SortOrder = { "order-id": 0, fields: [] }
+
+export const newTableMetadata = (table: NewTable): TableMetadata => ({
+  "format-version": 2,
+  "table-uuid": table.uuid,
+  location: table.location,
+  "last-sequence-number": 0n,
+  "last-updated-ms": table.nowMs,
+  "last-column-id": maxFieldId(table.schema),
+  "current-schema-id": table.schema["schema-id"],
+  schemas: [table.schema],
+  "default-spec-id": table.spec["spec-id"],
+  "partition-specs": [table.spec],
+  "last-partition-id": Math.max(999, ...table.spec.fields.map((f) => f["field-id"])),
+  "default-sort-order-id": table.sortOrder?.["order-id"] ?? 0,
+  "sort-orders": table.sortOrder === null ? [unsorted] : [unsorted, table.sortOrder],
+  properties: { "write.format.default": "parquet", "write.parquet.compression-codec": "zstd", ...table.properties },
+  snapshots: [],
+  "snapshot-log": [],
+  "metadata-log": [],
+  refs: {}
+})
+
+/** Why a requirement does not hold on `base`, or null when all hold. */
+export const unmetRequirement = (
+  base: TableMetadata | null,
+  requirements: ReadonlyArray<TableRequirement>
+): string | null => {
+  for (const r of requirements) {
+    switch (r.type) {
+      case "assert-create":
+        if (base !== null) return "table already exists"
+        break
+      case "assert-table-uuid":
+        if (base?.["table-uuid"] !== r.uuid) return `table uuid is not ${r.uuid}`
+        break
+      case "assert-ref-snapshot-id": {
+        const actual = base?.refs[r.ref]?.["snapshot-id"] ?? null
+        if (actual !== r["snapshot-id"]) {
+          return `ref ${r.ref} is at ${actual ?? "nothing"}, expected ${r["snapshot-id"] ?? "nothing"}`
+        }
+      }
+    }
+  }
+  return null
+}
+
+/**
+ * Apply updates to `base`. `baseLocation` is the metadata file `base` was read from:
+ * it enters the metadata log, so readers can walk the table's history.
+ */
+export const applyUpdates = (
+  base: TableMetadata,
+  baseLocation: string | null,
+  updates: ReadonlyArray<TableUpdate>,
+  nowMs: number
+): TableMetadata => {
+  let m: TableMetadata = base
+  for (const u of updates) {
+    switch (u.action) {
+      case "add-snapshot":
+        m = {
+          ...m,
+          snapshots: [...m.snapshots, u.snapshot],
+          "last-sequence-number": u.snapshot["sequence-number"] > m["last-sequence-number"]
+            ? u.snapshot["sequence-number"]
+            : m["last-sequence-number"]
+        }
+        break
+      case "set-snapshot-ref": {
+        const snapshot = m.snapshots.find((s) => s["snapshot-id"] === u["snapshot-id"])
+        if (snapshot === undefined) throw new Error(`cannot set ref to unknown snapshot ${u["snapshot-id"]}`)
+        m = {
+          ...m,
+          refs: { ...m.refs, [u["ref-name"]]: { "snapshot-id": u["snapshot-id"], type: u.type } },
+          ...(u["ref-name"] === MAIN
+            ? {
+              "current-snapshot-id": u["snapshot-id"],
+              "snapshot-log": [...m["snapshot-log"], {
+                "snapshot-id": u["snapshot-id"],
+                "timestamp-ms": snapshot["timestamp-ms"]
+              }]
+            }
+            : {})
+        }
+        break
+      }
+      case "remove-snapshots": {
+        const gone = new Set(u["snapshot-ids"])
+        const current = m["current-snapshot-id"]
+        if (current !== undefined && gone.has(current)) throw new Error("cannot remove the current snapshot")
+        m = {
+          ...m,
+          snapshots: m.snapshots.filter((s) => !gone.has(s["snapshot-id"])),
+          "snapshot-log": m["snapshot-log"].filter((e) => !gone.has(e["snapshot-id"]))
+        }
+        break
+      }
+      case "set-properties":
+        m = { ...m, properties: { ...m.properties, ...u.updates } }
+    }
+  }
+  const metadataLog = baseLocation === null
+    ? m["metadata-log"]
+    : [...m["metadata-log"], { "metadata-file": baseLocation, "timestamp-ms": base["last-updated-ms"] }]
+  return {
+    ...m,
+    "last-updated-ms": Math.max(nowMs, base["last-updated-ms"]),
+    "metadata-log": metadataLog.slice(-METADATA_LOG_MAX)
+  }
+}
+
+export const currentSnapshot = (m: TableMetadata): Snapshot | undefined =>
+  m["current-snapshot-id"] === undefined ? undefined : snapshotById(m, m["current-snapshot-id"])
+
+export const snapshotById = (m: TableMetadata, id: bigint): Snapshot | undefined =>
+  m.snapshots.find((s) => s["snapshot-id"] === id)
+
+/** The snapshot that was current at `timestampMs`, from the snapshot log (what time travel reads). */
+export const snapshotAsOf = (m: TableMetadata, timestampMs: number): Snapshot | undefined => {
+  let found: bigint | undefined
+  for (const entry of m["snapshot-log"]) {
+    if (entry["timestamp-ms"] <= timestampMs) found = entry["snapshot-id"]
+  }
+  return found === undefined ? undefined : snapshotById(m, found)
+}
+
+/** Snapshots from the current one back through its parents, newest first. */
+export const ancestry = (m: TableMetadata): ReadonlyArray<Snapshot> => {
+  const out: Array<Snapshot> = []
+  let s = currentSnapshot(m)
+  while (s !== undefined) {
+    out.push(s)
+    const parent = s["parent-snapshot-id"]
+    s = parent === undefined ? undefined : snapshotById(m, parent)
+  }
+  return out
+}
+
+/** A random positive 63-bit id, as Java makes them. */
+export const newSnapshotId = (): bigint => {
+  const bytes = crypto.getRandomValues(new Uint8Array(8))
+  bytes[0]! &= 0x7f
+  const id = new DataView(bytes.buffer).getBigUint64(0)
+  return id === 0n ? 1n : id
+}
+
+const sum = (files: ReadonlyArray<DataFile>, f: (d: DataFile) => number) => files.reduce((n, d) => n + f(d), 0)
+
+const partitionKey = (d: DataFile) => JSON.stringify(d.partition)
+
+/** The standard snapshot summary (spec "Snapshot summary"), carrying totals forward from the parent. */
+export const snapshotSummary = (
+  operation: SnapshotOperation,
+  parent: Snapshot | undefined,
+  added: ReadonlyArray<DataFile>,
+  deleted: ReadonlyArray<DataFile>,
+  extra: Readonly<Record<string, string>>
+): Snapshot["summary"] => {
+  const total = (key: string) => Number(parent?.summary[key] ?? "0")
+  const addedRecords = sum(added, (d) => d.recordCount)
+  const deletedRecords = sum(deleted, (d) => d.recordCount)
+  const addedSize = sum(added, (d) => d.fileSizeInBytes)
+  const removedSize = sum(deleted, (d) => d.fileSizeInBytes)
+  const changed = new Set([...added, ...deleted].map(partitionKey))
+  return {
+    ...extra,
+    operation,
+    "added-data-files": String(added.length),
+    "added-records": String(addedRecords),
+    "added-files-size": String(addedSize),
+    ...(deleted.length > 0
+      ? {
+        "deleted-data-files": String(deleted.length),
+        "deleted-records": String(deletedRecords),
+        "removed-files-size": String(removedSize)
+      }
+      : {}),
+    "changed-partition-count": String(changed.size),
+    "total-data-files": String(total("total-data-files") + added.length - deleted.length),
+    "total-records": String(total("total-records") + addedRecords - deletedRecords),
+    "total-files-size": String(total("total-files-size") + addedSize - removedSize),
+    "total-delete-files": "0",
+    "total-position-deletes": "0",
+    "total-equality-deletes": "0"
+  }
+}
+
+/** Metadata file name `<version>-<uuid>.metadata.json`, version one above the base's (Java's convention). */
+export const nextMetadataFileName = (baseLocation: string | null, uuid: string): string => {
+  const match = baseLocation === null ? null : /(\d+)-[^/]*\.metadata\.json$/.exec(baseLocation)
+  const version = match === null ? 0 : Number(match[1]) + 1
+  return `${String(version).padStart(5, "0")}-${uuid}.metadata.json`
+}

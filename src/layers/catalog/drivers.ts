@@ -1,0 +1,60 @@
+/**
+ * The two databases behind the SQL catalog, reduced to what it needs: parameterized
+ * statements ($1, $2, ... in both dialects) and the count of rows changed, which is
+ * how a compare-and-swap tells that it won.
+ */
+import { DatabaseSync } from "node:sqlite"
+import pg from "pg"
+
+export type SqlValue = string | null
+
+export interface SqlDriver {
+  readonly dialect: "sqlite" | "postgres"
+  query(sql: string, params?: ReadonlyArray<SqlValue>): Promise<ReadonlyArray<Record<string, unknown>>>
+  /** Returns the number of rows changed. */
+  execute(sql: string, params?: ReadonlyArray<SqlValue>): Promise<number>
+  close(): Promise<void>
+}
+
+/** Why a driver call failed, as the catalog needs to know it. */
+export type SqlFailure = "unique-violation" | "connection" | "other"
+
+export const classifySqlError = (error: unknown): SqlFailure => {
+  const e = error as { code?: string; errcode?: number; message?: string }
+  // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.
+  if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message ?? "")) return "unique-violation"
+  // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources), node socket errors; SQLite busy/locked.
+  if (
+    /^(08|57P|53)/.test(e.code ?? "") || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code ?? "") ||
+    /database is locked|SQLITE_BUSY|Connection terminated|timeout/i.test(e.message ?? "")
+  ) return "connection"
+  return "other"
+}
+
+/** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. */
+export const sqliteDriver = (path: string): SqlDriver => {
+  const db = new DatabaseSync(path)
+  // WAL lets readers run beside the one writer; busy_timeout makes concurrent writers queue, not fail.
+  db.exec("PRAGMA busy_timeout = 10000")
+  if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
+  const positional = (sql: string) => sql.replace(/\$(\d+)/g, "?$1")
+  return {
+    dialect: "sqlite",
+    query: async (sql, params = []) => db.prepare(positional(sql)).all(...params) as Array<Record<string, unknown>>,
+    execute: async (sql, params = []) => Number(db.prepare(positional(sql)).run(...params).changes),
+    close: async () => db.close()
+  }
+}
+
+/** PostgreSQL through a small `pg` pool. */
+export const postgresDriver = (connectionString: string): SqlDriver => {
+  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 10_000 })
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on("error", () => {})
+  return {
+    dialect: "postgres",
+    query: async (sql, params = []) => (await pool.query(sql, [...params])).rows,
+    execute: async (sql, params = []) => (await pool.query(sql, [...params])).rowCount ?? 0,
+    close: () => pool.end()
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The SQL catalog: the `iceberg_tables` / `iceberg_namespace_properties` layout of
+ * Iceberg's JdbcCatalog (schema V1) and PyIceberg's SqlCatalog, so those engines open
+ * our tables through the same database. A commit writes a new metadata file and then
+ * compare-and-swaps `metadata_location`; losing the swap is a CommitConflict.
+ */
+import { Effect, Layer, Result } from "effect"
+import { TableFileError } from "../../domain/iceberg/errors.ts"
+import {
+  applyUpdates,
+  newTableMetadata,
+  nextMetadataFileName,
+  type TableRequirement,
+  type TableUpdate,
+  unmetRequirement
+} from "../../domain/iceberg/metadata.ts"
+import { decodeTableMetadata, encodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
+import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import {
+  AlreadyExists,
+  Catalog,
+  CatalogUnavailable,
+  catalogError,
+  CommitConflict,
+  CommitStateUnknown,
+  type CreateTableRequest,
+  type LoadedTable,
+  NamespaceNotEmpty,
+  NoSuchNamespace,
+  NoSuchTable,
+  showIdentifier,
+  type TableIdentifier
+} from "../../services/Catalog.ts"
+import { FileIO } from "../../services/FileIO.ts"
+import { classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
+
+const DDL = [
+  `CREATE TABLE IF NOT EXISTS iceberg_tables (
+    catalog_name VARCHAR(255) NOT NULL,
+    table_namespace VARCHAR(255) NOT NULL,
+    table_name VARCHAR(255) NOT NULL,
+    metadata_location VARCHAR(1000),
+    previous_metadata_location VARCHAR(1000),
+    iceberg_type VARCHAR(5),
+    PRIMARY KEY (catalog_name, table_namespace, table_name))`,
+  `CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+    catalog_name VARCHAR(255) NOT NULL,
+    namespace VARCHAR(255) NOT NULL,
+    property_key VARCHAR(255),
+    property_value VARCHAR(1000),
+    PRIMARY KEY (catalog_name, namespace, property_key))`
+]
+
+/** Rows JdbcCatalog V1 treats as tables (V0 rows have no type). */
+const IS_TABLE = "(iceberg_type = 'TABLE' OR iceberg_type IS NULL)"
+
+export interface SqlCatalogOptions {
+  /** `catalog_name` in the tables: several catalogs can share one database. */
+  readonly name: string
+  /** Location URI under which new tables are created. */
+  readonly warehouse: string
+}
+
+/** Decoded metadata by file location: metadata files never change once written. */
+const metadataCache = (capacity: number) => {
+  const entries = new Map<string, TableMetadata>()
+  return {
+    get: (location: string) => entries.get(location),
+    set: (location: string, metadata: TableMetadata) => {
+      entries.set(location, metadata)
+      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
+    }
+  }
+}
+
+export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlCatalogOptions) {
+  const files = yield* FileIO
+  const cache = metadataCache(256)
+  const warehouse = options.warehouse.replace(/\/+$/, "")
+
+  const db = <A>(f: () => Promise<A>) =>
+    Effect.tryPromise({
+      try: f,
+      catch: (cause) => catalogError(new CatalogUnavailable({ detail: (cause as Error).message ?? String(cause) }))
+    })
+
+  for (const statement of DDL) {
+    // Two processes creating the tables at once race on PostgreSQL's catalog: the loser's error is harmless.
+    yield* Effect.tryPromise(() => driver.execute(statement)).pipe(
+      Effect.catch((e) =>
+        classifySqlError(e.cause) === "unique-violation"
+          ? Effect.void
+          : Effect.fail(catalogError(new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) }))))
+    )
+  }
+
+  const readMetadata = Effect.fnUntraced(function*(location: string) {
+    const cached = cache.get(location)
+    if (cached !== undefined) return cached
+    const bytes = yield* files.read(location)
+    const decoded = decodeTableMetadata(new TextDecoder().decode(bytes), location)
+    if (Result.isFailure(decoded)) return yield* new TableFileError({ reason: decoded.failure })
+    cache.set(location, decoded.success)
+    return decoded.success
+  }, Effect.mapError(catalogError))
+
+  const writeMetadata = Effect.fnUntraced(function*(metadata: TableMetadata, baseLocation: string | null) {
+    const location = `${metadata.location}/metadata/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
+    yield* files.write(location, new TextEncoder().encode(encodeTableMetadata(metadata))).pipe(
+      Effect.mapError(catalogError)
+    )
+    cache.set(location, metadata)
+    return location
+  })
+
+  const pointer = (id: TableIdentifier) =>
+    db(() =>
+      driver.query(
+        `SELECT metadata_location FROM iceberg_tables
+         WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3 AND ${IS_TABLE}`,
+        [options.name, id.namespace, id.name]
+      )
+    ).pipe(Effect.map((rows) => rows[0]?.metadata_location as string | undefined))
+
+  const namespaceExists = (namespace: string) =>
+    db(async () => {
+      const rows = await driver.query(
+        `SELECT 1 AS x FROM iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2
+         UNION ALL SELECT 1 AS x FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2`,
+        [options.name, namespace]
+      )
+      return rows.length > 0
+    })
+
+  const requireNamespace = (namespace: string) =>
+    namespaceExists(namespace).pipe(
+      Effect.flatMap((exists) => exists ? Effect.void : Effect.fail(catalogError(new NoSuchNamespace({ namespace }))))
+    )
+
+  const loadTable = Effect.fn("Catalog.loadTable")(function*(identifier: TableIdentifier) {
+    const location = yield* pointer(identifier)
+    if (location === undefined) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
+    const metadata = yield* readMetadata(location)
+    return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
+  })
+
+  return Catalog.of({
+    name: options.name,
+
+    createNamespace: Effect.fn("Catalog.createNamespace")(function*(namespace, properties = {}) {
+      if (yield* namespaceExists(namespace)) return yield* catalogError(new AlreadyExists({ name: namespace }))
+      // JdbcCatalog and PyIceberg mark a namespace without properties with exists=true.
+      const entries = Object.entries({ exists: "true", ...properties })
+      for (const [key, value] of entries) {
+        yield* db(() =>
+          driver.execute(
+            `INSERT INTO iceberg_namespace_properties (catalog_name, namespace, property_key, property_value)
+             VALUES ($1, $2, $3, $4)`,
+            [options.name, namespace, key, value]
+          )
+        )
+      }
+    }),
+
+    listNamespaces: Effect.fn("Catalog.listNamespaces")(function*() {
+      const rows = yield* db(() =>
+        driver.query(
+          `SELECT namespace AS ns FROM iceberg_namespace_properties WHERE catalog_name = $1
+           UNION SELECT table_namespace AS ns FROM iceberg_tables WHERE catalog_name = $1 ORDER BY ns`,
+          [options.name]
+        )
+      )
+      return rows.map((r) => r.ns as string)
+    }),
+
+    namespaceExists,
+
+    dropNamespace: Effect.fn("Catalog.dropNamespace")(function*(namespace) {
+      yield* requireNamespace(namespace)
+      const tables = yield* db(() =>
+        driver.query(`SELECT 1 AS x FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2`, [
+          options.name,
+          namespace
+        ])
+      )
+      if (tables.length > 0) return yield* catalogError(new NamespaceNotEmpty({ namespace }))
+      yield* db(() =>
+        driver.execute(`DELETE FROM iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2`, [
+          options.name,
+          namespace
+        ])
+      )
+    }),
+
+    createTable: Effect.fn("Catalog.createTable")(function*(identifier, request: CreateTableRequest) {
+      yield* requireNamespace(identifier.namespace)
+      const name = showIdentifier(identifier)
+      if ((yield* pointer(identifier)) !== undefined) return yield* catalogError(new AlreadyExists({ name }))
+      const metadata = newTableMetadata({
+        uuid: crypto.randomUUID(),
+        location: request.location ?? `${warehouse}/${identifier.namespace}/${identifier.name}`,
+        schema: request.schema,
+        spec: request.spec,
+        sortOrder: request.sortOrder,
+        nowMs: Date.now(),
+        ...(request.properties === undefined ? {} : { properties: request.properties })
+      })
+      const location = yield* writeMetadata(metadata, null)
+      yield* Effect.tryPromise(() =>
+        driver.execute(
+          `INSERT INTO iceberg_tables
+             (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
+           VALUES ($1, $2, $3, $4, NULL, 'TABLE')`,
+          [options.name, identifier.namespace, identifier.name, location]
+        )
+      ).pipe(
+        Effect.mapError((e) =>
+          catalogError(
+            classifySqlError(e.cause) === "unique-violation"
+              ? new AlreadyExists({ name })
+              : new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) })
+          )
+        ),
+        Effect.tapError(() => files.remove(location).pipe(Effect.ignore))
+      )
+      return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
+    }),
+
+    listTables: Effect.fn("Catalog.listTables")(function*(namespace) {
+      yield* requireNamespace(namespace)
+      const rows = yield* db(() =>
+        driver.query(
+          `SELECT table_name FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND ${IS_TABLE}
+           ORDER BY table_name`,
+          [options.name, namespace]
+        )
+      )
+      return rows.map((r) => ({ namespace, name: r.table_name as string }))
+    }),
+
+    loadTable,
+
+    tableExists: (identifier) => pointer(identifier).pipe(Effect.map((l) => l !== undefined)),
+
+    dropTable: Effect.fn("Catalog.dropTable")(function*(identifier) {
+      const changed = yield* db(() =>
+        driver.execute(
+          `DELETE FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`,
+          [options.name, identifier.namespace, identifier.name]
+        )
+      )
+      if (changed === 0) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
+    }),
+
+    commitTable: Effect.fn("Catalog.commitTable")(function*(
+      identifier,
+      requirements: ReadonlyArray<TableRequirement>,
+      updates: ReadonlyArray<TableUpdate>
+    ) {
+      const table = showIdentifier(identifier)
+      const base = yield* loadTable(identifier)
+      const unmet = unmetRequirement(base.metadata, requirements)
+      if (unmet !== null) return yield* catalogError(new CommitConflict({ table, detail: unmet }))
+      const metadata = applyUpdates(base.metadata, base.metadataLocation, updates, Date.now())
+      const location = yield* writeMetadata(metadata, base.metadataLocation)
+      const swapped = yield* Effect.tryPromise(() =>
+        driver.execute(
+          `UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2
+           WHERE catalog_name = $3 AND table_namespace = $4 AND table_name = $5 AND metadata_location = $2`,
+          [location, base.metadataLocation, options.name, identifier.namespace, identifier.name]
+        )
+      ).pipe(
+        // The statement may have run before the connection broke: the caller must look before retrying.
+        Effect.mapError((e) =>
+          catalogError(new CommitStateUnknown({ table, detail: String((e.cause as Error)?.message ?? e) }))
+        )
+      )
+      if (swapped === 0) {
+        yield* files.remove(location).pipe(Effect.ignore)
+        return yield* catalogError(new CommitConflict({ table, detail: "metadata_location changed since it was read" }))
+      }
+      return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
+    })
+  })
+})
+
+const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
+  Layer.effect(Catalog)(
+    Effect.acquireRelease(Effect.sync(open), (driver) => Effect.promise(() => driver.close())).pipe(
+      Effect.flatMap((driver) => make(driver, options))
+    )
+  )
+
+/** The embedded default: a SQLite file beside the warehouse. */
+export const layerSqlite = (options: SqlCatalogOptions & { readonly path: string }) =>
+  layerFor(() => sqliteDriver(options.path), options)
+
+export const layerPostgres = (options: SqlCatalogOptions & { readonly url: string }) =>
+  layerFor(() => postgresDriver(options.url), options)
+
+/** The same catalog on an in-memory SQLite database: for unit tests. */
+export const layerMemory = (options: SqlCatalogOptions) => layerFor(() => sqliteDriver(":memory:"), options)

@@ -1,0 +1,73 @@
+/** FileIO on the local file system, and in memory for unit tests. */
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { Effect, Layer } from "effect"
+import { MissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { type FileEntry, FileIO } from "../../services/FileIO.ts"
+
+/** A location URI or bare path to a local path. */
+export const localPath = (location: string): string =>
+  location.startsWith("file:") ? fileURLToPath(location) : location
+
+export const fileLocation = (localPathOrDir: string): string => pathToFileURL(path.resolve(localPathOrDir)).href
+
+const failure = (location: string, cause: unknown) => {
+  const err = cause as NodeJS.ErrnoException
+  return new TableFileError({
+    reason: err.code === "ENOENT"
+      ? new MissingFile({ path: location })
+      : new StorageFailure({ path: location, detail: err.message ?? String(cause) })
+  })
+}
+
+const io = <A>(location: string, f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (cause) => failure(location, cause) })
+
+const walk = async (dir: string): Promise<Array<FileEntry>> => {
+  const out: Array<FileEntry> = []
+  for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue
+    const full = path.join(entry.parentPath, entry.name)
+    const stat = await fs.stat(full)
+    out.push({ location: fileLocation(full), size: stat.size, modifiedMs: stat.mtimeMs })
+  }
+  return out
+}
+
+export const layer = Layer.succeed(FileIO)(FileIO.of({
+  read: (location) => io(location, () => fs.readFile(localPath(location))),
+  write: (location, bytes) =>
+    io(location, async () => {
+      const p = localPath(location)
+      await fs.mkdir(path.dirname(p), { recursive: true })
+      await fs.writeFile(p, bytes, { flag: "wx" })
+    }),
+  exists: (location) =>
+    io(location, () => fs.access(localPath(location)).then(() => true, (e) => e.code === "ENOENT" ? false : Promise.reject(e))),
+  remove: (location) => io(location, () => fs.rm(localPath(location), { force: true })),
+  list: (location) =>
+    io(location, () => walk(localPath(location)).catch((e) => e.code === "ENOENT" ? [] : Promise.reject(e)))
+}))
+
+export const layerMemory = Layer.sync(FileIO)(() => {
+  const files = new Map<string, { bytes: Uint8Array; modifiedMs: number }>()
+  const missing = (location: string) => new TableFileError({ reason: new MissingFile({ path: location }) })
+  return FileIO.of({
+    read: (location) => {
+      const f = files.get(location)
+      return f === undefined ? Effect.fail(missing(location)) : Effect.succeed(f.bytes)
+    },
+    write: (location, bytes) =>
+      files.has(location)
+        ? Effect.fail(new TableFileError({ reason: new StorageFailure({ path: location, detail: "file exists" }) }))
+        : Effect.sync(() => void files.set(location, { bytes, modifiedMs: Date.now() })),
+    exists: (location) => Effect.sync(() => files.has(location)),
+    remove: (location) => Effect.sync(() => void files.delete(location)),
+    list: (location) =>
+      Effect.sync(() =>
+        [...files].filter(([l]) => l.startsWith(location.endsWith("/") ? location : `${location}/`))
+          .map(([l, f]) => ({ location: l, size: f.bytes.length, modifiedMs: f.modifiedMs }))
+      )
+  })
+})

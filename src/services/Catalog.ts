@@ -1,0 +1,135 @@
+import { Context, type Effect, Schema } from "effect"
+import { TableFileError } from "../domain/iceberg/errors.ts"
+import type { TableRequirement, TableUpdate } from "../domain/iceberg/metadata.ts"
+import type { PartitionSpec, Schema as TableSchema, SortOrder, TableMetadata } from "../domain/iceberg/spec.ts"
+
+export interface TableIdentifier {
+  readonly namespace: string
+  readonly name: string
+}
+
+export interface CreateTableRequest {
+  readonly schema: TableSchema
+  readonly spec: PartitionSpec
+  readonly sortOrder: SortOrder | null
+  readonly properties?: Readonly<Record<string, string>>
+  /** Defaults to `<warehouse>/<namespace>/<name>`. */
+  readonly location?: string
+}
+
+export const showIdentifier = (id: TableIdentifier) => `${id.namespace}.${id.name}`
+
+/** A table as loaded: its metadata and the file it came from (the catalog's pointer). */
+export interface LoadedTable {
+  readonly identifier: TableIdentifier
+  readonly metadataLocation: string
+  readonly metadata: TableMetadata
+}
+
+export class NoSuchNamespace extends Schema.TaggedError<NoSuchNamespace>()("NoSuchNamespace", {
+  namespace: Schema.String
+}) {
+  override get message() {
+    return `no such namespace: ${this.namespace}`
+  }
+}
+
+export class NamespaceNotEmpty extends Schema.TaggedError<NamespaceNotEmpty>()("NamespaceNotEmpty", {
+  namespace: Schema.String
+}) {
+  override get message() {
+    return `namespace is not empty: ${this.namespace}`
+  }
+}
+
+export class NoSuchTable extends Schema.TaggedError<NoSuchTable>()("NoSuchTable", {
+  table: Schema.String
+}) {
+  override get message() {
+    return `no such table: ${this.table}`
+  }
+}
+
+export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyExists", {
+  name: Schema.String
+}) {
+  override get message() {
+    return `already exists: ${this.name}`
+  }
+}
+
+/** Another writer committed first: reload the table and retry on the fresh base. */
+export class CommitConflict extends Schema.TaggedError<CommitConflict>()("CommitConflict", {
+  table: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `commit conflict on ${this.table}: ${this.detail}`
+  }
+}
+
+/** The commit may or may not have landed (timeout, 5xx): look for the commit id before retrying. */
+export class CommitStateUnknown extends Schema.TaggedError<CommitStateUnknown>()("CommitStateUnknown", {
+  table: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `commit outcome unknown on ${this.table}: ${this.detail}`
+  }
+}
+
+/** The catalog's database or server could not be reached or failed: transient. */
+export class CatalogUnavailable extends Schema.TaggedError<CatalogUnavailable>()("CatalogUnavailable", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `catalog unavailable: ${this.detail}`
+  }
+}
+
+export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", {
+  reason: Schema.Union([
+    NoSuchNamespace,
+    NamespaceNotEmpty,
+    NoSuchTable,
+    AlreadyExists,
+    CommitConflict,
+    CommitStateUnknown,
+    CatalogUnavailable,
+    TableFileError
+  ])
+}) {
+  override get message() {
+    return this.reason.message
+  }
+}
+
+export type CatalogErrorReason = CatalogError["reason"]
+
+export const catalogError = (reason: CatalogErrorReason) => new CatalogError({ reason })
+
+/**
+ * An Iceberg catalog: names to current metadata files, with an atomic commit.
+ * Commits are expressed as REST-protocol requirements and updates so that SQL and
+ * REST catalogs behave the same; SQL catalogs apply them and compare-and-swap the
+ * metadata pointer.
+ */
+export class Catalog extends Context.Service<Catalog, {
+  readonly name: string
+  createNamespace(namespace: string, properties?: Readonly<Record<string, string>>): Effect.Effect<void, CatalogError>
+  listNamespaces(): Effect.Effect<ReadonlyArray<string>, CatalogError>
+  namespaceExists(namespace: string): Effect.Effect<boolean, CatalogError>
+  dropNamespace(namespace: string): Effect.Effect<void, CatalogError>
+  /** Writes the table's first metadata file and registers it. */
+  createTable(identifier: TableIdentifier, request: CreateTableRequest): Effect.Effect<LoadedTable, CatalogError>
+  listTables(namespace: string): Effect.Effect<ReadonlyArray<TableIdentifier>, CatalogError>
+  loadTable(identifier: TableIdentifier): Effect.Effect<LoadedTable, CatalogError>
+  tableExists(identifier: TableIdentifier): Effect.Effect<boolean, CatalogError>
+  /** Unregisters the table; its files stay (no purge). */
+  dropTable(identifier: TableIdentifier): Effect.Effect<void, CatalogError>
+  commitTable(
+    identifier: TableIdentifier,
+    requirements: ReadonlyArray<TableRequirement>,
+    updates: ReadonlyArray<TableUpdate>
+  ): Effect.Effect<LoadedTable, CatalogError>
+}>()("k2/services/Catalog") {}

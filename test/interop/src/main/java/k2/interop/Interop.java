@@ -1,0 +1,324 @@
+package k2.interop;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.iceberg.AppendFiles;
+import org.apache.iceberg.CatalogProperties;
+import org.apache.iceberg.DataFile;
+import org.apache.iceberg.FileScanTask;
+import org.apache.iceberg.PartitionKey;
+import org.apache.iceberg.PartitionSpec;
+import org.apache.iceberg.PartitionSpecParser;
+import org.apache.iceberg.Schema;
+import org.apache.iceberg.SchemaParser;
+import org.apache.iceberg.Snapshot;
+import org.apache.iceberg.SortOrder;
+import org.apache.iceberg.SortOrderComparators;
+import org.apache.iceberg.SortOrderParser;
+import org.apache.iceberg.StructLike;
+import org.apache.iceberg.Table;
+import org.apache.iceberg.TableScan;
+import org.apache.iceberg.catalog.Namespace;
+import org.apache.iceberg.catalog.TableIdentifier;
+import org.apache.iceberg.data.IcebergGenerics;
+import org.apache.iceberg.data.InternalRecordWrapper;
+import org.apache.iceberg.data.Record;
+import org.apache.iceberg.data.parquet.GenericParquetWriter;
+import org.apache.iceberg.exceptions.CommitFailedException;
+import org.apache.iceberg.expressions.Expression;
+import org.apache.iceberg.expressions.Expressions;
+import org.apache.iceberg.io.CloseableIterable;
+import org.apache.iceberg.io.DataWriter;
+import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.parquet.Parquet;
+
+/**
+ * Command-line bridge to the reference Iceberg implementation, called by K2's TypeScript interop
+ * tests. Output: one JSON object per line on stdout; errors on stderr with a non-zero exit (3 for
+ * a lost commit race, 2 for usage, 1 otherwise).
+ */
+public final class Interop {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final PrintStream OUT =
+      new PrintStream(System.out, false, StandardCharsets.UTF_8);
+
+  private final Map<String, String> opts;
+  private final List<String> props; // repeatable --property k=v
+
+  private Interop(Map<String, String> opts, List<String> props) {
+    this.opts = opts;
+    this.props = props;
+  }
+
+  public static void main(String[] args) {
+    if (args.length == 0) {
+      usage("missing command");
+    }
+    Map<String, String> opts = new HashMap<>();
+    List<String> props = new ArrayList<>();
+    for (int i = 1; i < args.length; i += 2) {
+      if (!args[i].startsWith("--") || i + 1 >= args.length) {
+        usage("bad argument: " + args[i]);
+      }
+      String key = args[i].substring(2);
+      if (key.equals("property")) {
+        props.add(args[i + 1]);
+      } else {
+        opts.put(key, args[i + 1]);
+      }
+    }
+    int code = 0;
+    try {
+      new Interop(opts, props).run(args[0]);
+    } catch (CommitFailedException e) {
+      System.err.println("commit failed: " + e.getMessage());
+      code = 3;
+    } catch (Exception e) {
+      e.printStackTrace();
+      code = 1;
+    }
+    OUT.flush();
+    // Exit explicitly: no stray non-daemon threads may keep the JVM alive.
+    System.exit(code);
+  }
+
+  private static void usage(String why) {
+    System.err.println(
+        why
+            + "\nusage: Interop <create|append|read|plan|snapshots|schema>"
+            + " --uri <jdbc uri> --warehouse <dir> --table <ns.table> [--catalog k2] ...");
+    System.exit(2);
+  }
+
+  private String opt(String name) {
+    String v = opts.get(name);
+    if (v == null) {
+      usage("missing --" + name);
+    }
+    return v;
+  }
+
+  private void run(String command) throws Exception {
+    try (JdbcCatalog catalog = openCatalog()) {
+      TableIdentifier id = TableIdentifier.parse(opt("table"));
+      switch (command) {
+        case "create":
+          create(catalog, id);
+          break;
+        case "append":
+          append(catalog.loadTable(id));
+          break;
+        case "read":
+          read(catalog.loadTable(id));
+          break;
+        case "plan":
+          plan(catalog.loadTable(id));
+          break;
+        case "snapshots":
+          snapshots(catalog.loadTable(id));
+          break;
+        case "schema":
+          schema(catalog.loadTable(id));
+          break;
+        default:
+          usage("unknown command: " + command);
+      }
+    }
+  }
+
+  private JdbcCatalog openCatalog() {
+    Map<String, String> p = new HashMap<>();
+    p.put(CatalogProperties.URI, opt("uri"));
+    p.put(CatalogProperties.WAREHOUSE_LOCATION, opt("warehouse"));
+    // V1 = the layout with the iceberg_type column (views); K2's SQL catalog uses the same.
+    p.put("jdbc.schema-version", "V1");
+    JdbcCatalog catalog = new JdbcCatalog();
+    // HadoopFileIO needs a conf even for local paths. The raw local FS skips Hadoop's .crc
+    // side files, so the warehouse holds only what an Iceberg writer would put there.
+    Configuration conf = new Configuration();
+    conf.set("fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem");
+    conf.setBoolean("fs.file.impl.disable.cache", true);
+    catalog.setConf(conf);
+    catalog.initialize(opts.getOrDefault("catalog", "k2"), p);
+    return catalog;
+  }
+
+  /** create --schema <schema.json> [--partition-day <column>] [--sort-by c1,c2] */
+  private void create(JdbcCatalog catalog, TableIdentifier id) throws Exception {
+    Schema schema = SchemaParser.fromJson(Files.readString(Paths.get(opt("schema"))));
+    PartitionSpec.Builder spec = PartitionSpec.builderFor(schema);
+    if (opts.containsKey("partition-day")) {
+      spec.day(opts.get("partition-day"));
+    }
+    Namespace ns = id.namespace();
+    if (!catalog.namespaceExists(ns)) {
+      catalog.createNamespace(ns);
+    }
+    SortOrder.Builder sort = SortOrder.builderFor(schema);
+    if (opts.containsKey("sort-by")) {
+      for (String col : opts.get("sort-by").split(",")) {
+        sort.asc(col.trim());
+      }
+    }
+    Table table =
+        catalog
+            .buildTable(id, schema)
+            .withPartitionSpec(spec.build())
+            .withSortOrder(sort.build())
+            .withProperty("format-version", "2")
+            .create();
+    emit(tableInfo(table));
+  }
+
+  /** append --rows <file.jsonl> [--property k=v ...]: one Parquet file per partition. */
+  private void append(Table table) throws Exception {
+    Schema schema = table.schema();
+    PartitionSpec spec = table.spec();
+    PartitionKey key = new PartitionKey(spec, schema);
+    // Partition transforms expect Iceberg's internal representation (micros, not OffsetDateTime).
+    InternalRecordWrapper wrapper = new InternalRecordWrapper(schema.asStruct());
+    Map<PartitionKey, List<Record>> byPartition = new LinkedHashMap<>();
+    long records = 0;
+    try (BufferedReader in = Files.newBufferedReader(Paths.get(opt("rows")))) {
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (line.isBlank()) {
+          continue;
+        }
+        Record row = Values.fromJson(schema.asStruct(), JSON.readTree(line));
+        key.partition(wrapper.wrap(row));
+        byPartition.computeIfAbsent(key.copy(), k -> new ArrayList<>()).add(row);
+        records++;
+      }
+    }
+
+    // Files carry the table's sort order id, so honour it (on the internal representation).
+    Comparator<StructLike> cmp = SortOrderComparators.forSchema(schema, table.sortOrder());
+    InternalRecordWrapper left = new InternalRecordWrapper(schema.asStruct());
+    InternalRecordWrapper right = new InternalRecordWrapper(schema.asStruct());
+
+    AppendFiles append = table.newAppend();
+    for (Map.Entry<PartitionKey, List<Record>> e : byPartition.entrySet()) {
+      if (table.sortOrder().isSorted()) {
+        e.getValue().sort((a, b) -> cmp.compare(left.wrap(a), right.wrap(b)));
+      }
+      String file = "interop-" + UUID.randomUUID() + ".parquet";
+      String path = table.locationProvider().newDataLocation(spec, e.getKey(), file);
+      DataWriter<Record> writer =
+          Parquet.writeData(table.io().newOutputFile(path))
+              .forTable(table) // schema, spec, sort order, write properties
+              .withPartition(e.getKey())
+              .createWriterFunc(GenericParquetWriter::create)
+              .build();
+      try (writer) {
+        e.getValue().forEach(writer::write);
+      }
+      DataFile dataFile = writer.toDataFile();
+      append.appendFile(dataFile);
+    }
+    for (String kv : props) {
+      int eq = kv.indexOf('=');
+      append.set(kv.substring(0, eq), kv.substring(eq + 1));
+    }
+    append.commit();
+
+    ObjectNode out = JSON.createObjectNode();
+    out.put("snapshot_id", Long.toString(table.currentSnapshot().snapshotId()));
+    out.put("files", byPartition.size());
+    out.put("records", records);
+    emit(out);
+  }
+
+  /** read [--snapshot-id N]: every row, through the reference generic reader. */
+  private void read(Table table) throws Exception {
+    IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
+    if (opts.containsKey("snapshot-id")) {
+      scan = scan.useSnapshot(Long.parseLong(opts.get("snapshot-id")));
+    }
+    // Rows carry the schema of the chosen snapshot (it may differ from the current one).
+    try (CloseableIterable<Record> rows = scan.build()) {
+      for (Record row : rows) {
+        emit(Values.toJson(row.struct(), row));
+      }
+    }
+  }
+
+  /** plan [--column c --from micros --to micros] [--snapshot-id N]: files the scan would read. */
+  private void plan(Table table) throws Exception {
+    TableScan scan = table.newScan();
+    if (opts.containsKey("snapshot-id")) {
+      scan = scan.useSnapshot(Long.parseLong(opts.get("snapshot-id")));
+    }
+    if (opts.containsKey("column")) {
+      String col = opts.get("column");
+      // A long literal binds to a timestamp(tz) column as microseconds since the epoch.
+      Expression filter =
+          Expressions.and(
+              Expressions.greaterThanOrEqual(col, Long.parseLong(opt("from"))),
+              Expressions.lessThan(col, Long.parseLong(opt("to"))));
+      scan = scan.filter(filter);
+    }
+    try (CloseableIterable<FileScanTask> tasks = scan.planFiles()) {
+      for (FileScanTask task : tasks) {
+        ObjectNode out = JSON.createObjectNode();
+        out.put("path", task.file().location());
+        out.put("records", task.file().recordCount());
+        out.put("file_size_in_bytes", task.file().fileSizeInBytes());
+        emit(out);
+      }
+    }
+  }
+
+  /** snapshots: one line per snapshot, oldest first. */
+  private void snapshots(Table table) {
+    Snapshot current = table.currentSnapshot();
+    for (Snapshot s : table.snapshots()) {
+      ObjectNode out = JSON.createObjectNode();
+      out.put("snapshot_id", Long.toString(s.snapshotId()));
+      out.put("parent_id", s.parentId() == null ? null : Long.toString(s.parentId()));
+      out.put("sequence_number", s.sequenceNumber());
+      out.put("timestamp_ms", s.timestampMillis());
+      out.put("operation", s.operation());
+      out.set("summary", JSON.valueToTree(s.summary()));
+      out.put("manifest_list", s.manifestListLocation());
+      out.put("current", current != null && current.snapshotId() == s.snapshotId());
+      emit(out);
+    }
+  }
+
+  private void schema(Table table) throws Exception {
+    emit(tableInfo(table));
+  }
+
+  private static ObjectNode tableInfo(Table table) throws Exception {
+    ObjectNode out = JSON.createObjectNode();
+    out.put("location", table.location());
+    out.set("schema", JSON.readTree(SchemaParser.toJson(table.schema())));
+    out.set("spec", JSON.readTree(PartitionSpecParser.toJson(table.spec())));
+    out.set("sort_order", JSON.readTree(SortOrderParser.toJson(table.sortOrder())));
+    out.set("properties", JSON.valueToTree(table.properties()));
+    return out;
+  }
+
+  private static void emit(JsonNode node) {
+    try {
+      OUT.println(JSON.writeValueAsString(node));
+    } catch (Exception e) {
+      throw new RuntimeException(e);
+    }
+  }
+}

@@ -1,0 +1,104 @@
+/** Behaviour every Catalog layer must have; run against each layer. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, type Layer } from "effect"
+import { newSnapshotId } from "../../../src/domain/iceberg/metadata.ts"
+import type { Snapshot } from "../../../src/domain/iceberg/spec.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
+
+const trades = tables.trades
+
+const snapshotOn = (parent: bigint | undefined, sequence: bigint): Snapshot => ({
+  "snapshot-id": newSnapshotId(),
+  ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+  "sequence-number": sequence,
+  "timestamp-ms": Date.now(),
+  "manifest-list": "file:///nowhere/snap.avro",
+  summary: { operation: "append" }
+})
+
+const reasonOf = <A>(exit: Exit.Exit<A, CatalogError>) => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+  return (error as { error: CatalogError } | undefined)?.error.reason._tag
+}
+
+export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, unknown>) =>
+  describe(`Catalog contract: ${name}`, () => {
+    const run = <A, E>(effect: Effect.Effect<A, E, Catalog>) => Effect.provide(effect, layer())
+
+    it.effect("creates, lists and drops namespaces", () =>
+      run(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        yield* catalog.createNamespace("market_data")
+        assert.deepStrictEqual(yield* catalog.listNamespaces(), ["market_data"])
+        assert.strictEqual(reasonOf(yield* Effect.exit(catalog.createNamespace("market_data"))), "AlreadyExists")
+        yield* catalog.dropNamespace("market_data")
+        assert.deepStrictEqual(yield* catalog.listNamespaces(), [])
+        assert.strictEqual(reasonOf(yield* Effect.exit(catalog.dropNamespace("market_data"))), "NoSuchNamespace")
+      })))
+
+    it.effect("creates, loads, lists and drops tables", () =>
+      run(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const id = { namespace: "market_data", name: "trades" }
+        assert.strictEqual(reasonOf(yield* Effect.exit(catalog.createTable(id, trades))), "NoSuchNamespace")
+        yield* catalog.createNamespace("market_data")
+        const created = yield* catalog.createTable(id, trades)
+        assert.match(created.metadataLocation, /\/market_data\/trades\/metadata\/00000-.*\.metadata\.json$/)
+        assert.strictEqual(reasonOf(yield* Effect.exit(catalog.createTable(id, trades))), "AlreadyExists")
+        const loaded = yield* catalog.loadTable(id)
+        assert.strictEqual(loaded.metadata["table-uuid"], created.metadata["table-uuid"])
+        assert.deepStrictEqual(loaded.metadata.schemas[0], trades.schema)
+        assert.deepStrictEqual(yield* catalog.listTables("market_data"), [id])
+        assert.strictEqual(reasonOf(yield* Effect.exit(catalog.dropNamespace("market_data"))), "NamespaceNotEmpty")
+        yield* catalog.dropTable(id)
+        assert.isFalse(yield* catalog.tableExists(id))
+        assert.strictEqual(reasonOf(yield* Effect.exit(catalog.loadTable(id))), "NoSuchTable")
+      })))
+
+    it.effect("commits snapshots and refuses a stale base with a conflict", () =>
+      run(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const id = { namespace: "market_data", name: "trades" }
+        yield* catalog.createNamespace("market_data")
+        const created = yield* catalog.createTable(id, trades)
+        const first = snapshotOn(undefined, 1n)
+        const committed = yield* catalog.commitTable(id, [
+          { type: "assert-table-uuid", uuid: created.metadata["table-uuid"] },
+          { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": null }
+        ], [
+          { action: "add-snapshot", snapshot: first },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": first["snapshot-id"] }
+        ])
+        assert.match(committed.metadataLocation, /\/00001-.*\.metadata\.json$/)
+        const reloaded = yield* catalog.loadTable(id)
+        assert.strictEqual(reloaded.metadata["current-snapshot-id"], first["snapshot-id"])
+        assert.deepStrictEqual(reloaded.metadata["metadata-log"].map((e) => e["metadata-file"]), [
+          created.metadataLocation
+        ])
+        // A writer still holding the empty table as its base loses.
+        const stale = snapshotOn(undefined, 1n)
+        const exit = yield* Effect.exit(catalog.commitTable(id, [
+          { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": null }
+        ], [{ action: "add-snapshot", snapshot: stale }]))
+        assert.strictEqual(reasonOf(exit), "CommitConflict")
+        assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, committed.metadataLocation)
+      })))
+
+    it.effect("keeps 63-bit snapshot ids exact through metadata files", () =>
+      run(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const id = { namespace: "market_data", name: "trades" }
+        yield* catalog.createNamespace("market_data")
+        yield* catalog.createTable(id, trades)
+        const big = { ...snapshotOn(undefined, 1n), "snapshot-id": 9_007_199_254_740_993_123n % (2n ** 63n) }
+        yield* catalog.commitTable(id, [], [
+          { action: "add-snapshot", snapshot: big },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": big["snapshot-id"] }
+        ])
+        const loaded = yield* catalog.loadTable(id)
+        assert.strictEqual(loaded.metadata["current-snapshot-id"], big["snapshot-id"])
+        assert.strictEqual(loaded.metadata.snapshots[0]?.["snapshot-id"], big["snapshot-id"])
+      })))
+  })
