@@ -1,0 +1,45 @@
+/**
+ * Exact decimals for prices and sizes: Iceberg decimal(18, 8), never a JS float.
+ * In memory a value is an Effect BigDecimal; on the wire a plain decimal string;
+ * in column buffers and Parquet the unscaled integer at scale 8.
+ */
+import { BigDecimal, Schema, SchemaGetter } from "effect"
+
+export const SCALE = 8
+const PRECISION = 18
+const LIMIT = 10n ** BigInt(PRECISION)
+
+/** The unscaled value at scale 8, or undefined when it would need rounding or more than 18 digits. */
+export const toUnscaled = (d: BigDecimal.BigDecimal): bigint | undefined => {
+  const n = BigDecimal.normalize(d)
+  if (n.scale > SCALE) return undefined
+  const unscaled = n.value * 10n ** BigInt(SCALE - n.scale)
+  return unscaled > -LIMIT && unscaled < LIMIT ? unscaled : undefined
+}
+
+export const fromUnscaled = (unscaled: bigint): BigDecimal.BigDecimal =>
+  BigDecimal.normalize(BigDecimal.make(unscaled, SCALE))
+
+/** Plain notation ("37.51", "-0.00000001"): no exponent, so the text is the value. */
+const DECIMAL_TEXT = /^-?\d{1,10}(\.\d{1,8})?$/
+
+const fits = Schema.makeFilter((d: BigDecimal.BigDecimal) =>
+  toUnscaled(d) !== undefined || "must fit decimal(18, 8): at most 10 integer digits and 8 decimal places"
+)
+
+/** decimal(18, 8) from its decimal string. */
+export const Decimal = Schema.String.pipe(
+  Schema.check(Schema.isPattern(DECIMAL_TEXT, { message: "must be a plain decimal number with at most 8 decimal places" })),
+  Schema.decodeTo(Schema.BigDecimal.pipe(Schema.check(fits)), {
+    decode: SchemaGetter.transform((s: string) => BigDecimal.fromStringUnsafe(s)),
+    encode: SchemaGetter.transform((d: BigDecimal.BigDecimal) => BigDecimal.format(d))
+  })
+)
+
+export const PositiveDecimal = Decimal.pipe(
+  Schema.check(Schema.makeFilter((d: BigDecimal.BigDecimal) => BigDecimal.isPositive(d) || "must be greater than 0"))
+)
+
+export const NonNegativeDecimal = Decimal.pipe(
+  Schema.check(Schema.makeFilter((d: BigDecimal.BigDecimal) => !BigDecimal.isNegative(d) || "must not be negative"))
+)

@@ -1,0 +1,23 @@
+import { Schema, SchemaIssue } from "effect"
+
+/** One problem with a record: where (a field path, or "" for the record) and why. */
+export const FieldProblem = Schema.Struct({ field: Schema.String, problem: Schema.String })
+
+/** A record that does not satisfy its schema. Never retryable: it goes to the dead letters. */
+export class InvalidRecord extends Schema.TaggedError<InvalidRecord>()("InvalidRecord", {
+  kind: Schema.String,
+  problems: Schema.Array(FieldProblem)
+}) {
+  override get message() {
+    return `invalid ${this.kind}: ${this.problems.map((p) => `${p.field || "(record)"}: ${p.problem}`).join("; ")}`
+  }
+}
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The field paths and reasons of a schema issue. */
+export const fieldProblems = (issue: SchemaIssue.Issue): ReadonlyArray<typeof FieldProblem.Type> =>
+  formatter(issue).issues.map((i) => ({
+    field: (i.path ?? []).map((p) => String(typeof p === "object" ? p.key : p)).join("."),
+    problem: i.message
+  }))

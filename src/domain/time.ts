@@ -1,0 +1,69 @@
+/**
+ * Instants as integer microseconds since the Unix epoch (Iceberg timestamptz on
+ * format v2). Safe-integer numbers hold micros exactly for ±285 years around 1970.
+ * On the wire: ISO-8601 with an offset; digits past the microsecond are truncated
+ * (v2 cannot store them; DESIGN.md).
+ */
+import { Schema, SchemaGetter } from "effect"
+
+export type EpochMicros = number
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/
+
+/** Microseconds of an ISO-8601 instant, or undefined when it is not one. */
+export const parseIsoMicros = (text: string): EpochMicros | undefined => {
+  const m = ISO.exec(text)
+  if (m === null) return undefined
+  const [, y, mo, d, h, mi, s, frac = "", zone] = m
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))
+  const check = new Date(ms)
+  // Date.UTC rolls 2024-02-30 over into March: reject instead.
+  if (check.getUTCDate() !== Number(d) || check.getUTCMonth() !== Number(mo) - 1 || Number(h) > 23) return undefined
+  const offsetMinutes = zone === "Z"
+    ? 0
+    : (zone!.startsWith("-") ? -1 : 1) * (Number(zone!.slice(1, 3)) * 60 + Number(zone!.slice(-2)))
+  const micros = Number(frac.padEnd(6, "0").slice(0, 6))
+  return (ms - offsetMinutes * 60_000) * 1000 + micros
+}
+
+/** ISO-8601 UTC with exactly six fractional digits. */
+export const formatIsoMicros = (micros: EpochMicros): string => {
+  const ms = Math.floor(micros / 1000)
+  const sub = micros - ms * 1000
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, (_, millis) => `.${millis}${String(sub).padStart(3, "0")}Z`)
+}
+
+export const MICROS_PER_DAY = 86_400_000_000
+
+/** Iceberg's day transform: days since 1970-01-01 (UTC), floored for instants before the epoch. */
+export const dayOfMicros = (micros: EpochMicros): number => Math.floor(micros / MICROS_PER_DAY)
+
+/** Years 1900..2199: anything outside is a broken clock, not market data. */
+const MIN_MICROS = Date.UTC(1900, 0, 1) * 1000
+const MAX_MICROS = Date.UTC(2200, 0, 1) * 1000
+
+export const TimestampMicros = Schema.Number.pipe(
+  Schema.check(Schema.makeFilter((n: number) =>
+    (Number.isSafeInteger(n) && n >= MIN_MICROS && n < MAX_MICROS) || "must be an instant between 1900 and 2200"
+  ))
+)
+
+/** An instant from ISO-8601 text with an offset. */
+export const Timestamp = Schema.String.pipe(
+  Schema.check(Schema.makeFilter((s: string) =>
+    parseIsoMicros(s) !== undefined || "must be an ISO-8601 instant with an offset, e.g. 2024-03-10T10:05:44.516Z"
+  )),
+  Schema.decodeTo(TimestampMicros, {
+    decode: SchemaGetter.transform((s: string) => parseIsoMicros(s)!),
+    encode: SchemaGetter.transform(formatIsoMicros)
+  })
+)
+
+/** A calendar date as ISO yyyy-mm-dd; stored as days since the epoch. */
+export const IsoDate = Schema.String.pipe(
+  Schema.check(Schema.makeFilter((s: string) =>
+    (/^\d{4}-\d{2}-\d{2}$/.test(s) && parseIsoMicros(`${s}T00:00:00Z`) !== undefined) || "must be a date yyyy-mm-dd"
+  ))
+)
+
+export const daysOfIsoDate = (date: string): number => dayOfMicros(parseIsoMicros(`${date}T00:00:00Z`)!)
