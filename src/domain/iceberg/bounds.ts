@@ -30,7 +30,7 @@ const viewOf = (bytes: Uint8Array, size: number, type: PrimitiveType): DataView 
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-const expect = <T>(type: PrimitiveType, value: BoundValue, guard: (v: BoundValue) => v is T): T => {
+const expect = <T extends BoundValue>(type: PrimitiveType, value: BoundValue, guard: (v: BoundValue) => v is T): T => {
   if (!guard(value)) throw new TypeError(`invalid ${type} value: ${String(value)}`)
   return value
 }

@@ -1,0 +1,137 @@
+/**
+ * Pure decisions about manifests: a manifest-list entry's counts and partition
+ * summaries, and which manifests to merge so that a table committed every second
+ * still plans fast.
+ */
+import * as Bounds from "./bounds.ts"
+import {
+  type DataFile,
+  type FieldSummary,
+  type ManifestEntry,
+  ManifestEntryStatus,
+  type ManifestFile,
+  type PartitionSpec
+} from "./spec.ts"
+
+/** Partition values are day ordinals or other ints: 4-byte little-endian bounds. */
+const partitionSummaries = (spec: PartitionSpec, files: ReadonlyArray<DataFile>): Array<FieldSummary> =>
+  spec.fields.map((field) => {
+    let containsNull = false
+    let lower: number | undefined
+    let upper: number | undefined
+    for (const file of files) {
+      const v = file.partition[field.name]
+      if (v === null || v === undefined) {
+        containsNull = true
+        continue
+      }
+      lower = lower === undefined || v < lower ? v : lower
+      upper = upper === undefined || v > upper ? v : upper
+    }
+    return {
+      containsNull,
+      containsNan: false,
+      lowerBound: lower === undefined ? null : Bounds.encode("int", lower),
+      upperBound: upper === undefined ? null : Bounds.encode("int", upper)
+    }
+  })
+
+/** The manifest-list entry describing a manifest of `entries` written by `snapshotId` at `sequenceNumber`. */
+export const describeManifest = (
+  location: { readonly path: string; readonly length: number },
+  spec: PartitionSpec,
+  entries: ReadonlyArray<ManifestEntry>,
+  snapshotId: bigint,
+  sequenceNumber: bigint
+): ManifestFile => {
+  const count = (status: ManifestEntryStatus) => entries.filter((e) => e.status === status)
+  const rows = (es: ReadonlyArray<ManifestEntry>) => es.reduce((n, e) => n + e.dataFile.recordCount, 0)
+  const added = count(ManifestEntryStatus.ADDED)
+  const existing = count(ManifestEntryStatus.EXISTING)
+  const deleted = count(ManifestEntryStatus.DELETED)
+  const sequenceNumbers = entries.map((e) => e.sequenceNumber ?? sequenceNumber)
+  return {
+    manifestPath: location.path,
+    manifestLength: location.length,
+    partitionSpecId: spec["spec-id"],
+    content: 0,
+    sequenceNumber,
+    minSequenceNumber: sequenceNumbers.reduce((a, b) => (b < a ? b : a), sequenceNumber),
+    addedSnapshotId: snapshotId,
+    addedFilesCount: added.length,
+    existingFilesCount: existing.length,
+    deletedFilesCount: deleted.length,
+    addedRowsCount: rows(added),
+    existingRowsCount: rows(existing),
+    deletedRowsCount: rows(deleted),
+    partitions: partitionSummaries(
+      spec,
+      entries.filter((e) => e.status !== ManifestEntryStatus.DELETED).map((e) => e.dataFile)
+    )
+  }
+}
+
+/** New files of a snapshot: ADDED, ids and sequence numbers left to inheritance (the manifest survives a retry). */
+export const addedEntries = (files: ReadonlyArray<DataFile>): Array<ManifestEntry> =>
+  files.map((dataFile) => ({
+    status: ManifestEntryStatus.ADDED,
+    snapshotId: null,
+    sequenceNumber: null,
+    fileSequenceNumber: null,
+    dataFile
+  }))
+
+/**
+ * A live entry carried into a rewritten manifest: EXISTING, with the snapshot id and
+ * sequence numbers it already had made explicit (it no longer inherits them).
+ */
+export const carriedEntry = (entry: ManifestEntry): ManifestEntry => ({ ...entry, status: ManifestEntryStatus.EXISTING })
+
+export const deletedEntry = (entry: ManifestEntry, snapshotId: bigint): ManifestEntry => ({
+  ...entry,
+  status: ManifestEntryStatus.DELETED,
+  snapshotId
+})
+
+export interface MergePolicy {
+  /** Merge once a snapshot would carry at least this many manifests (Java's commit.manifest.min-count-to-merge). */
+  readonly minCountToMerge: number
+  /** Manifests at or above this size are left alone (Java's commit.manifest.target-size-bytes). */
+  readonly targetManifestBytes: number
+}
+
+export const defaultMergePolicy: MergePolicy = { minCountToMerge: 100, targetManifestBytes: 8 * 1024 * 1024 }
+
+/** Which manifests to fold together, or none when the count is still under the threshold. */
+export const manifestsToMerge = (
+  manifests: ReadonlyArray<ManifestFile>,
+  policy: MergePolicy
+): ReadonlyArray<ManifestFile> => {
+  if (manifests.length < policy.minCountToMerge) return []
+  const small = manifests.filter((m) => m.manifestLength < policy.targetManifestBytes && m.content === 0)
+  return small.length > 1 ? small : []
+}
+
+/**
+ * Live entries of merged manifests grouped by partition value, one manifest per
+ * partition (split past `maxEntries`), so a one-day query reads only its day's manifests.
+ */
+export const groupForMerge = (
+  entries: ReadonlyArray<ManifestEntry>,
+  maxEntries: number
+): ReadonlyArray<ReadonlyArray<ManifestEntry>> => {
+  const byPartition = new Map<string, Array<ManifestEntry>>()
+  for (const e of entries) {
+    if (e.status === ManifestEntryStatus.DELETED) continue
+    const key = JSON.stringify(e.dataFile.partition)
+    const group = byPartition.get(key)
+    if (group === undefined) byPartition.set(key, [carriedEntry(e)])
+    else group.push(carriedEntry(e))
+  }
+  const groups: Array<ReadonlyArray<ManifestEntry>> = []
+  for (const key of [...byPartition.keys()].sort()) {
+    const partition = byPartition.get(key)!
+    for (let i = 0; i < partition.length; i += maxEntries) groups.push(partition.slice(i, i + maxEntries))
+  }
+  return groups
+}

@@ -1,0 +1,97 @@
+/**
+ * One in-memory DuckDB per process, shared through a small pool of connections.
+ *
+ * Every query of `@duckdb/node-api` runs on a libuv thread-pool thread, which the
+ * file system and DNS share: the pool stays below the thread-pool size so one
+ * thread is always left for them (DESIGN.md "Pitfalls").
+ */
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api"
+import { Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
+
+export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
+  /** What the statement was for, e.g. "write parquet". */
+  purpose: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface DuckDbOptions {
+  /** Concurrent connections; default 2, capped at the libuv thread-pool size minus one. */
+  readonly connections?: number | undefined
+  /** DuckDB worker threads; DuckDB's default (one per core) when absent. */
+  readonly threads?: number | undefined
+}
+
+/** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
+export const maxConnections = (): number => Math.max(1, (Number(process.env["UV_THREADPOOL_SIZE"]) || 4) - 1)
+
+/** Runs one DuckDB call, turning a throw or rejection into a `DuckDbError` that says what it was for. */
+export const attempt = <A>(purpose: string, f: () => A | Promise<A>): Effect.Effect<A, DuckDbError> =>
+  Effect.tryPromise({
+    try: async () => f(),
+    catch: (cause) => new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) })
+  })
+
+/** Runs SQL with optional positional parameters and returns the rows as objects. */
+export const query = (
+  connection: DuckDBConnection,
+  purpose: string,
+  sql: string,
+  values?: ReadonlyArray<DuckDBValue>
+): Effect.Effect<ReadonlyArray<Record<string, DuckDBValue>>, DuckDbError> =>
+  attempt(purpose, async () => (await connection.runAndReadAll(sql, values ? [...values] : undefined)).getRowObjects())
+
+const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
+  const requested = options.connections ?? 2
+  const size = Math.min(Math.max(1, Math.floor(requested)), maxConnections())
+  if (size !== requested) {
+    yield* Effect.logWarning(`DuckDB connections: ${requested} requested, using ${size}`)
+  }
+  const instance = yield* Effect.acquireRelease(
+    attempt("open database", () =>
+      DuckDBInstance.create(":memory:", {
+        // Extensions cannot be downloaded here; never try (only built-ins are used).
+        autoinstall_known_extensions: "false",
+        autoload_known_extensions: "false",
+        ...(options.threads === undefined ? {} : { threads: String(options.threads) })
+      })
+    ),
+    (instance) => Effect.sync(() => instance.closeSync())
+  )
+  const pool = yield* Pool.make({
+    acquire: Effect.acquireRelease(
+      attempt("connect", async () => {
+        const connection = await instance.connect()
+        // TIMESTAMPTZ text (e.g. Parquet statistics) is then always rendered in UTC.
+        await connection.run("SET TimeZone = 'UTC'")
+        return connection
+      }),
+      (connection) => Effect.sync(() => connection.closeSync())
+    ),
+    size
+  })
+  return DuckDb.of({
+    size,
+    withConnection: (use) => Effect.scoped(Effect.flatMap(Pool.get(pool), use))
+  })
+})
+
+export class DuckDb extends Context.Service<DuckDb, {
+  /** Number of pooled connections: the most DuckDB statements that run at once. */
+  readonly size: number
+  /** Borrows a connection for the duration of `use`; waits while all are borrowed. */
+  readonly withConnection: <A, E, R>(
+    use: (connection: DuckDBConnection) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | DuckDbError, R>
+}>()("k2/duckdb/DuckDb") {
+  static readonly layerWith = (options: DuckDbOptions): Layer.Layer<DuckDb, DuckDbError> =>
+    Layer.effect(DuckDb, make(options))
+
+  /** Configured by K2_DUCKDB_CONNECTIONS and K2_DUCKDB_THREADS. */
+  static readonly layer: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
+    Effect.gen(function*() {
+      const connections = yield* Config.Int("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2))
+      const threads = yield* Config.option(Config.Int("K2_DUCKDB_THREADS"))
+      return DuckDb.layerWith({ connections, threads: Option.getOrUndefined(threads) })
+    })
+  )
+}

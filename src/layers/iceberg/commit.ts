@@ -1,0 +1,212 @@
+/**
+ * Committing a change (files added, files removed) to a table as one snapshot.
+ *
+ * Optimistic concurrency: build the snapshot on the current metadata, ask the catalog
+ * to swap it in under `assert-ref-snapshot-id`, and on a conflict rebuild on the new
+ * base. Every snapshot carries `k2.commit-id`; an attempt first looks for its own id,
+ * so a commit whose outcome was unknown is never applied twice.
+ */
+import { Duration, Effect, Schedule } from "effect"
+import {
+  addedEntries,
+  deletedEntry,
+  describeManifest,
+  groupForMerge,
+  type MergePolicy,
+  manifestsToMerge
+} from "../../domain/iceberg/manifestPlan.ts"
+import { currentSnapshot, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
+import {
+  type DataFile,
+  type ManifestEntry,
+  ManifestEntryStatus,
+  type ManifestFile,
+  type Snapshot,
+  type SnapshotOperation,
+  type TableMetadata
+} from "../../domain/iceberg/spec.ts"
+import { Catalog, type CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
+import { FileIO } from "../../services/FileIO.ts"
+import { FilesNoLongerLive } from "../../services/IcebergSink.ts"
+import { encodeManifest, encodeManifestList } from "./manifests.ts"
+import type { SnapshotFiles } from "./snapshotFiles.ts"
+
+export const COMMIT_ID = "k2.commit-id"
+
+export interface TableChange {
+  readonly operation: SnapshotOperation
+  readonly added: ReadonlyArray<DataFile>
+  /** Files to remove (matched by path); each must still be live in the table. */
+  readonly removed: ReadonlyArray<DataFile>
+  /** Extra snapshot summary properties; `k2.commit-id` is added when absent. */
+  readonly properties: Readonly<Record<string, string>>
+}
+
+export interface Committed {
+  readonly table: LoadedTable
+  readonly snapshot: Snapshot
+  /** Attempts it took, 1 when nobody else was writing. */
+  readonly attempts: number
+}
+
+export interface CommitOptions {
+  readonly mergePolicy: MergePolicy
+  /** Attempts before a conflict or unknown outcome is returned to the caller. */
+  readonly maxAttempts: number
+}
+
+const isRetryable = (e: { readonly _tag: string; readonly reason?: { readonly _tag: string } }) =>
+  e._tag === "CatalogError" &&
+  (e.reason?._tag === "CommitConflict" || e.reason?._tag === "CommitStateUnknown" ||
+    e.reason?._tag === "CatalogUnavailable")
+
+/** Capped, jittered exponential backoff between attempts. */
+const backoff = (maxAttempts: number) =>
+  Schedule.min([Schedule.exponential(Duration.millis(20)), Schedule.spaced(Duration.seconds(2))]).pipe(
+    Schedule.jittered,
+    Schedule.upTo({ times: maxAttempts - 1 })
+  )
+
+const MANIFEST_MAX_ENTRIES = 20_000
+
+export const commitChange = Effect.fnUntraced(function*(
+  snapshots: SnapshotFiles,
+  identifier: TableIdentifier,
+  change: TableChange,
+  options: CommitOptions
+) {
+  const catalog = yield* Catalog
+  const files = yield* FileIO
+  const commitId = change.properties[COMMIT_ID] ?? crypto.randomUUID()
+  const properties = { ...change.properties, [COMMIT_ID]: commitId }
+  const table = showIdentifier(identifier)
+
+  const metadataDir = (m: TableMetadata) => `${m.location}/metadata`
+
+  const specOf = (m: TableMetadata) => m["partition-specs"].find((s) => s["spec-id"] === m["default-spec-id"])!
+
+  const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, entries: ReadonlyArray<ManifestEntry>) {
+    const schema = m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
+    const bytes = encodeManifest(entries, { schema, spec: specOf(m) })
+    const path = `${metadataDir(m)}/${crypto.randomUUID()}-m0.avro`
+    yield* files.write(path, bytes)
+    return { path, length: bytes.length }
+  })
+
+  const writeManifest = (
+    m: TableMetadata,
+    entries: ReadonlyArray<ManifestEntry>,
+    snapshotId: bigint,
+    sequenceNumber: bigint
+  ) =>
+    writeEntries(m, entries).pipe(
+      Effect.map((written) => describeManifest(written, specOf(m), entries, snapshotId, sequenceNumber))
+    )
+
+  // The manifest of added files inherits its snapshot id and sequence number, so it is written
+  // once and reused by every attempt.
+  let addedManifest: { readonly path: string; readonly length: number; readonly entries: ReadonlyArray<ManifestEntry> } | undefined
+
+  let attempts = 0
+  const attempt = Effect.gen(function*() {
+    attempts++
+    const base = yield* catalog.loadTable(identifier)
+    const m = base.metadata
+    const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
+    if (mine !== undefined) return { table: base, snapshot: mine, attempts } satisfies Committed
+
+    const parent = currentSnapshot(m)
+    const snapshotId = newSnapshotId()
+    const sequenceNumber = m["last-sequence-number"] + 1n
+    const spec = specOf(m)
+
+    let manifests: Array<ManifestFile> = parent === undefined ? [] : [...(yield* snapshots.manifestList(parent))]
+
+    if (change.removed.length > 0) {
+      manifests = yield* removeFiles(manifests, snapshotId, sequenceNumber, m)
+    }
+
+    const newManifests: Array<ManifestFile> = []
+    if (change.added.length > 0) {
+      if (addedManifest === undefined) {
+        const entries = addedEntries(change.added)
+        addedManifest = { ...(yield* writeEntries(m, entries)), entries }
+      }
+      newManifests.push(describeManifest(addedManifest, spec, addedManifest.entries, snapshotId, sequenceNumber))
+    }
+
+    const toMerge = manifestsToMerge([...newManifests, ...manifests], options.mergePolicy)
+      .filter((mf) => !newManifests.includes(mf))
+    if (toMerge.length > 0) {
+      const merging = new Set(toMerge.map((mf) => mf.manifestPath))
+      const entries = (yield* Effect.forEach(toMerge, snapshots.manifestEntries, { concurrency: 8 })).flat()
+      const merged = yield* Effect.forEach(
+        groupForMerge(entries, MANIFEST_MAX_ENTRIES),
+        (group) => writeManifest(m, group, snapshotId, sequenceNumber)
+      )
+      manifests = [...merged, ...manifests.filter((mf) => !merging.has(mf.manifestPath))]
+    }
+
+    const listBytes = encodeManifestList([...newManifests, ...manifests], {
+      snapshotId,
+      parentSnapshotId: parent?.["snapshot-id"] ?? null,
+      sequenceNumber
+    })
+    const manifestList = `${metadataDir(m)}/snap-${snapshotId}-${attempts}-${crypto.randomUUID()}.avro`
+    yield* files.write(manifestList, listBytes)
+
+    const snapshot: Snapshot = {
+      "snapshot-id": snapshotId,
+      ...(parent === undefined ? {} : { "parent-snapshot-id": parent["snapshot-id"] }),
+      "sequence-number": sequenceNumber,
+      "timestamp-ms": Date.now(),
+      "manifest-list": manifestList,
+      summary: snapshotSummary(change.operation, parent, change.added, change.removed, properties),
+      "schema-id": m["current-schema-id"]
+    }
+    const committed = yield* catalog.commitTable(identifier, [
+      { type: "assert-table-uuid", uuid: m["table-uuid"] },
+      { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parent?.["snapshot-id"] ?? null }
+    ], [
+      { action: "add-snapshot", snapshot },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
+    ])
+    return { table: committed, snapshot, attempts } satisfies Committed
+  })
+
+  /** Rewrites the manifests holding removed files: those entries become DELETED, the rest EXISTING. */
+  const removeFiles = Effect.fnUntraced(function*(
+    manifests: ReadonlyArray<ManifestFile>,
+    snapshotId: bigint,
+    sequenceNumber: bigint,
+    m: TableMetadata
+  ) {
+    const wanted = new Set(change.removed.map((f) => f.filePath))
+    const found = new Set<string>()
+    const out: Array<ManifestFile> = []
+    for (const manifest of manifests) {
+      const entries = yield* snapshots.manifestEntries(manifest)
+      const hits = entries.filter((e) => e.status !== ManifestEntryStatus.DELETED && wanted.has(e.dataFile.filePath))
+      if (hits.length === 0) {
+        out.push(manifest)
+        continue
+      }
+      hits.forEach((e) => found.add(e.dataFile.filePath))
+      const rewritten = entries
+        .filter((e) => e.status !== ManifestEntryStatus.DELETED)
+        .map((e) => wanted.has(e.dataFile.filePath) ? deletedEntry(e, snapshotId) : { ...e, status: ManifestEntryStatus.EXISTING })
+      out.push(yield* writeManifest(m, rewritten, snapshotId, sequenceNumber))
+    }
+    const missing = [...wanted].filter((p) => !found.has(p))
+    if (missing.length > 0) return yield* new FilesNoLongerLive({ table, paths: missing })
+    return out
+  })
+
+  return yield* attempt.pipe(
+    Effect.retry({
+      schedule: backoff(options.maxAttempts),
+      while: (e: CatalogError | FilesNoLongerLive | { readonly _tag: "TableFileError" }) => isRetryable(e)
+    }),
+    Effect.withSpan("iceberg.commit", { attributes: { table, operation: change.operation } })
+  )
+})

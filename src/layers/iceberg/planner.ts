@@ -1,0 +1,75 @@
+/** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
+import { Effect, Layer } from "effect"
+import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
+import { fileMayMatch, manifestMayMatch } from "../../domain/iceberg/pruning.ts"
+import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
+import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
+import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
+import { makeSnapshotFiles } from "./snapshotFiles.ts"
+
+const selectSnapshot = (
+  table: TableIdentifier,
+  m: TableMetadata,
+  selector: SnapshotSelector
+): Effect.Effect<Snapshot | null, SnapshotNotFound> => {
+  const notFound = (detail: string) => Effect.fail(new SnapshotNotFound({ table: showIdentifier(table), detail }))
+  switch (selector._tag) {
+    case "Current":
+      return Effect.succeed(currentSnapshot(m) ?? null)
+    case "ById": {
+      const s = snapshotById(m, selector.snapshotId)
+      return s === undefined ? notFound(`id ${selector.snapshotId}`) : Effect.succeed(s)
+    }
+    case "AsOf": {
+      const s = snapshotAsOf(m, selector.timestampMs)
+      return s === undefined
+        ? notFound(`none was current at ${new Date(selector.timestampMs).toISOString()}`)
+        : Effect.succeed(s)
+    }
+  }
+}
+
+export const layer = (options: { readonly cacheEntries?: number } = {}) =>
+  Layer.effect(TableScanner)(Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? 20_000 })
+
+    return TableScanner.of({
+      plan: Effect.fn("TableScanner.plan")(function*(table, request = {}) {
+        const { metadata } = yield* catalog.loadTable(table)
+        const snapshot = yield* selectSnapshot(table, metadata, request.snapshot ?? Current)
+        const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
+        const schema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
+        const filter = request.filter ?? {}
+        const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
+        const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
+        const candidates = manifests.filter((mf) => mf.content === 0 && manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
+        const entries = yield* Effect.forEach(candidates, snapshots.manifestEntries, { concurrency: 8 })
+        const files: Array<DataFile> = []
+        candidates.forEach((manifest, i) => {
+          const spec = specs.get(manifest.partitionSpecId)!
+          for (const entry of entries[i]!) {
+            if (entry.status !== ManifestEntryStatus.DELETED && fileMayMatch(entry.dataFile, spec, schema, filter)) {
+              files.push(entry.dataFile)
+            }
+          }
+        })
+        const live = (mf: (typeof manifests)[number]) => mf.addedFilesCount + mf.existingFilesCount
+        yield* Effect.annotateCurrentSpan({ table: showIdentifier(table), files: files.length })
+        return {
+          table,
+          snapshot,
+          schema,
+          files,
+          stats: {
+            manifestsTotal: manifests.length,
+            manifestsRead: candidates.length,
+            filesTotal: Number(snapshot?.summary["total-data-files"] ?? manifests.reduce((n, mf) => n + live(mf), 0)),
+            filesPlanned: files.length,
+            bytesTotal: Number(snapshot?.summary["total-files-size"] ?? 0),
+            bytesPlanned: files.reduce((n, f) => n + f.fileSizeInBytes, 0)
+          }
+        }
+      })
+    })
+  }))

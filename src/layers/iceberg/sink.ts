@@ -1,0 +1,107 @@
+/** IcebergSink: Parquet files through DuckDB, then one snapshot per call through the catalog. */
+import { Effect, Layer } from "effect"
+import type { ColumnBatch } from "../../domain/columnBatch.ts"
+import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
+import type { DataFile, SnapshotOperation } from "../../domain/iceberg/spec.ts"
+import type { TableDefinition } from "../../domain/tables.ts"
+import { Catalog, type LoadedTable, type TableIdentifier } from "../../services/Catalog.ts"
+import { FileIO } from "../../services/FileIO.ts"
+import { IcebergSink, type WriteOptions } from "../../services/IcebergSink.ts"
+import { DuckDb } from "../duckdb/DuckDb.ts"
+import { commitChange } from "./commit.ts"
+import { writeDataFiles } from "./parquet.ts"
+import { makeSnapshotFiles } from "./snapshotFiles.ts"
+
+export interface SinkOptions {
+  /** Data files larger than this are split (Java's write.target-file-size-bytes default is 512 MiB). */
+  readonly targetFileSizeBytes?: number
+  readonly mergePolicy?: MergePolicy
+  /** Catalog attempts per commit before a conflict is returned. */
+  readonly maxCommitAttempts?: number
+}
+
+const DEFAULT_TARGET_FILE_SIZE = 256 * 1024 * 1024
+
+const current = <A>(list: ReadonlyArray<A>, id: (a: A) => number, want: number) => list.find((a) => id(a) === want)!
+
+export const layer = (options: SinkOptions = {}) =>
+  Layer.effect(IcebergSink)(Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const files = yield* FileIO
+    const duckDb = yield* DuckDb
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: 4_096 })
+    const commitOptions = {
+      mergePolicy: options.mergePolicy ?? defaultMergePolicy,
+      maxAttempts: options.maxCommitAttempts ?? 10
+    }
+
+    const write = (table: LoadedTable, batch: ColumnBatch) => {
+      const m = table.metadata
+      return writeDataFiles(batch, {
+        schema: current(m.schemas, (s) => s["schema-id"], m["current-schema-id"]),
+        spec: current(m["partition-specs"], (s) => s["spec-id"], m["default-spec-id"]),
+        sortOrder: m["default-sort-order-id"] === 0
+          ? null
+          : current(m["sort-orders"], (s) => s["order-id"], m["default-sort-order-id"]),
+        directory: m.location,
+        targetFileSizeBytes: options.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE,
+        fileNamePrefix: "k2"
+      }).pipe(
+        Effect.provideService(DuckDb, duckDb),
+        Effect.mapError((e) =>
+          e._tag === "DuckDbError"
+            ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
+            : e
+        )
+      )
+    }
+
+    /** Files written for a commit that then failed are deleted: nothing references them. */
+    const writeAndCommit = (
+      identifier: TableIdentifier,
+      operation: SnapshotOperation,
+      batch: ColumnBatch,
+      removed: ReadonlyArray<DataFile>,
+      writeOptions: WriteOptions
+    ) =>
+      Effect.gen(function*() {
+        const table = yield* catalog.loadTable(identifier)
+        const added = yield* write(table, batch)
+        const committed = yield* commitChange(snapshots, identifier, {
+          operation,
+          added,
+          removed,
+          properties: writeOptions.properties ?? {}
+        }, commitOptions).pipe(
+          Effect.provideService(Catalog, catalog),
+          Effect.provideService(FileIO, files),
+          Effect.tapError(() => Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore))
+        )
+        return { ...committed, files: added }
+      })
+
+    return IcebergSink.of({
+      ensureTable: Effect.fn("IcebergSink.ensureTable")(function*(definition: TableDefinition) {
+        const identifier = { namespace: definition.namespace, name: definition.name }
+        if (!(yield* catalog.namespaceExists(definition.namespace))) {
+          yield* catalog.createNamespace(definition.namespace).pipe(
+            // Another process may have created it in between.
+            Effect.catchReason("CatalogError", "AlreadyExists", () => Effect.void)
+          )
+        }
+        if (yield* catalog.tableExists(identifier)) return yield* catalog.loadTable(identifier)
+        return yield* catalog.createTable(identifier, definition).pipe(
+          Effect.catchReason("CatalogError", "AlreadyExists", () => catalog.loadTable(identifier))
+        )
+      }),
+
+      append: Effect.fn("IcebergSink.append")(function*(identifier, batch, writeOptions = {}) {
+        return yield* writeAndCommit(identifier, "append", batch, [], writeOptions)
+      }),
+
+      replace: Effect.fn("IcebergSink.replace")(function*(identifier, removed, batch, writeOptions = {}) {
+        return yield* writeAndCommit(identifier, "replace", batch, removed, writeOptions)
+      })
+    })
+  }))

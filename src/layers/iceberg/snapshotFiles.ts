@@ -1,0 +1,66 @@
+/**
+ * Reading a snapshot's manifest list and manifests through FileIO. Both kinds of
+ * file are immutable once written, so decoded contents are cached by location.
+ */
+import { Effect } from "effect"
+import type { TableFileError } from "../../domain/iceberg/errors.ts"
+import type { ManifestEntry, ManifestFile, Snapshot } from "../../domain/iceberg/spec.ts"
+import { FileIO } from "../../services/FileIO.ts"
+import { decodeManifest, decodeManifestList, inheritSequenceNumbers } from "./manifests.ts"
+
+/** A small insertion-ordered LRU. */
+const lru = <V>(capacity: number) => {
+  const entries = new Map<string, V>()
+  return {
+    get(key: string): V | undefined {
+      const value = entries.get(key)
+      if (value !== undefined) {
+        entries.delete(key)
+        entries.set(key, value)
+      }
+      return value
+    },
+    set(key: string, value: V) {
+      entries.set(key, value)
+      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
+    }
+  }
+}
+
+export interface SnapshotFiles {
+  manifestList(snapshot: Snapshot): Effect.Effect<ReadonlyArray<ManifestFile>, TableFileError>
+  /** Entries with inherited snapshot ids and sequence numbers filled in. */
+  manifestEntries(manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError>
+}
+
+export const makeSnapshotFiles = Effect.fnUntraced(function*(options: { readonly cacheEntries: number }) {
+  const files = yield* FileIO
+  const lists = lru<ReadonlyArray<ManifestFile>>(options.cacheEntries)
+  const manifests = lru<ReadonlyArray<ManifestEntry>>(options.cacheEntries)
+
+  const cached = <V>(
+    cache: ReturnType<typeof lru<V>>,
+    location: string,
+    decode: (bytes: Uint8Array) => Effect.Effect<V, TableFileError>
+  ): Effect.Effect<V, TableFileError> => {
+    const hit = cache.get(location)
+    if (hit !== undefined) return Effect.succeed(hit)
+    return files.read(location).pipe(
+      Effect.flatMap(decode),
+      Effect.tap((value) => Effect.sync(() => cache.set(location, value)))
+    )
+  }
+
+  return {
+    manifestList: (snapshot) =>
+      cached(lists, snapshot["manifest-list"], (bytes) => decodeManifestList(bytes, snapshot["manifest-list"])),
+    manifestEntries: (manifest) =>
+      cached(
+        manifests,
+        manifest.manifestPath,
+        (bytes) => decodeManifest(bytes, manifest.manifestPath).pipe(
+          Effect.map((entries) => inheritSequenceNumbers(entries, manifest))
+        )
+      )
+  } satisfies SnapshotFiles
+})

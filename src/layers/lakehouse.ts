@@ -1,0 +1,50 @@
+/**
+ * The lakehouse core as one layer: storage, a catalog, DuckDB, the sink and the
+ * scanner. Programs and tests pick the catalog; everything else follows.
+ */
+import * as path from "node:path"
+import { Layer } from "effect"
+import * as SqlCatalog from "./catalog/sql.ts"
+import { DuckDb } from "./duckdb/DuckDb.ts"
+import * as FileIOLayers from "./iceberg/fileio.ts"
+import * as Planner from "./iceberg/planner.ts"
+import * as Sink from "./iceberg/sink.ts"
+
+export type CatalogChoice =
+  | { readonly _tag: "sqlite"; readonly path: string }
+  | { readonly _tag: "postgres"; readonly url: string }
+  | { readonly _tag: "memory" }
+
+export interface LakehouseOptions {
+  /** Local directory holding table data and metadata. */
+  readonly warehouse: string
+  readonly catalog: CatalogChoice
+  /** `catalog_name` in the SQL catalog tables. */
+  readonly catalogName?: string
+  readonly sink?: Sink.SinkOptions
+  readonly duckDbConnections?: number
+}
+
+export const catalogLayer = (options: LakehouseOptions) => {
+  const common = {
+    name: options.catalogName ?? "k2",
+    warehouse: FileIOLayers.fileLocation(path.resolve(options.warehouse))
+  }
+  const choice = options.catalog
+  switch (choice._tag) {
+    case "sqlite":
+      return SqlCatalog.layerSqlite({ ...common, path: choice.path })
+    case "postgres":
+      return SqlCatalog.layerPostgres({ ...common, url: choice.url })
+    case "memory":
+      return SqlCatalog.layerMemory(common)
+  }
+}
+
+export const layer = (options: LakehouseOptions) => {
+  const base = Layer.mergeAll(
+    catalogLayer(options).pipe(Layer.provideMerge(FileIOLayers.layer)),
+    DuckDb.layerWith({ connections: options.duckDbConnections })
+  )
+  return Layer.mergeAll(Sink.layer(options.sink), Planner.layer()).pipe(Layer.provideMerge(base))
+}

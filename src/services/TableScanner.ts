@@ -1,0 +1,53 @@
+import { Context, type Effect, Schema } from "effect"
+import type { TableFileError } from "../domain/iceberg/errors.ts"
+import type { ScanFilter } from "../domain/iceberg/pruning.ts"
+import type { DataFile, Schema as TableSchema, Snapshot } from "../domain/iceberg/spec.ts"
+import type { CatalogError, TableIdentifier } from "./Catalog.ts"
+
+/** Which state of the table to read: the current one, a snapshot by id, or as of an instant (time travel). */
+export type SnapshotSelector =
+  | { readonly _tag: "Current" }
+  | { readonly _tag: "ById"; readonly snapshotId: bigint }
+  | { readonly _tag: "AsOf"; readonly timestampMs: number }
+
+export const Current: SnapshotSelector = { _tag: "Current" }
+
+export class SnapshotNotFound extends Schema.TaggedError<SnapshotNotFound>()("SnapshotNotFound", {
+  table: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `no such snapshot of ${this.table}: ${this.detail}`
+  }
+}
+
+/** What a scan touched: everything planned against everything there was. */
+export interface ScanStats {
+  readonly manifestsTotal: number
+  readonly manifestsRead: number
+  readonly filesTotal: number
+  readonly filesPlanned: number
+  readonly bytesTotal: number
+  readonly bytesPlanned: number
+}
+
+export interface ScanPlan {
+  readonly table: TableIdentifier
+  /** Null for a table with no snapshot yet (nothing to read). */
+  readonly snapshot: Snapshot | null
+  readonly schema: TableSchema
+  readonly files: ReadonlyArray<DataFile>
+  readonly stats: ScanStats
+}
+
+export interface ScanRequest {
+  readonly snapshot?: SnapshotSelector
+  readonly filter?: ScanFilter
+}
+
+export type ScanError = CatalogError | TableFileError | SnapshotNotFound
+
+/** Plans reads: the data files of a snapshot that may hold the rows a filter asks for. */
+export class TableScanner extends Context.Service<TableScanner, {
+  plan(table: TableIdentifier, request?: ScanRequest): Effect.Effect<ScanPlan, ScanError>
+}>()("k2/services/TableScanner") {}

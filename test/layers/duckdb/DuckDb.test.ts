@@ -1,0 +1,63 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
+
+layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
+  it.effect("never runs more statements at once than the pool holds", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      let active = 0
+      let peak = 0
+      yield* Effect.forEach(
+        Array.from({ length: 6 }, (_, i) => i),
+        () =>
+          duckDb.withConnection((connection) =>
+            Effect.gen(function*() {
+              peak = Math.max(peak, ++active)
+              yield* query(connection, "probe", "SELECT 1")
+              yield* Effect.sleep("30 millis")
+              active--
+            })
+          ),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(duckDb.size, 2)
+      assert.strictEqual(peak, 2)
+    }))
+
+  it.effect("fails with a typed error naming the statement's purpose", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      const error = yield* duckDb.withConnection((c) => query(c, "probe syntax", "SELEC 1")).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "DuckDbError")
+      assert.strictEqual(error.purpose, "probe syntax")
+      assert.match(error.message, /syntax error/i)
+      // the connection went back to the pool in working order
+      const rows = yield* duckDb.withConnection((c) => query(c, "probe", "SELECT 41 + 1 AS n"))
+      assert.strictEqual(rows[0]?.["n"], 42)
+    }))
+
+  it.effect("never loads extensions on its own and renders time in UTC", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      const rows = yield* duckDb.withConnection((c) =>
+        query(
+          c,
+          "settings",
+          `SELECT current_setting('autoload_known_extensions') AS autoload,
+                  current_setting('autoinstall_known_extensions') AS autoinstall,
+                  current_setting('TimeZone') AS tz`
+        )
+      )
+      assert.deepStrictEqual(rows[0], { autoload: false, autoinstall: false, tz: "UTC" })
+    }))
+})
+
+describe("DuckDb pool size", () => {
+  it.effect("is capped below the libuv thread-pool size", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      assert.strictEqual(duckDb.size, maxConnections())
+      assert.isBelow(duckDb.size, Number(process.env["UV_THREADPOOL_SIZE"]) || 4)
+    }).pipe(Effect.provide(DuckDb.layerWith({ connections: 64 }))))
+})

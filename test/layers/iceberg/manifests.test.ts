@@ -1,0 +1,352 @@
+import { assert, describe, it } from "@effect/vitest"
+import avro from "avsc"
+import { Effect } from "effect"
+import type { DataFile, ManifestEntry, ManifestFile } from "../../../src/domain/iceberg/spec.ts"
+import { dayPartitionSpec, tradesSchema } from "../../../src/domain/tables.ts"
+import {
+  decodeManifest,
+  decodeManifestList,
+  decodeManifestListSync,
+  decodeManifestSync,
+  encodeManifest,
+  encodeManifestList,
+  inheritSequenceNumbers
+} from "../../../src/layers/iceberg/manifests.ts"
+
+const spec = dayPartitionSpec(tradesSchema, "exchange_timestamp")
+const BIG = 9_007_199_254_740_993n // 2^53 + 1: not representable as a JS number
+const bytes = (...b: Array<number>) => new Uint8Array(b)
+
+const dataFile = (overrides: Partial<DataFile> = {}): DataFile => ({
+  content: 0,
+  filePath: "file:///wh/market_data/trades/data/exchange_timestamp_day=2024-01-02/a.parquet",
+  fileFormat: "PARQUET",
+  partition: { exchange_timestamp_day: 19724 },
+  recordCount: 1234,
+  fileSizeInBytes: 56789,
+  columnSizes: new Map([[1, 100], [6, 200]]),
+  valueCounts: new Map([[1, 1234], [6, 1234]]),
+  nullValueCounts: new Map([[1, 0], [12, 7]]),
+  nanValueCounts: new Map(),
+  lowerBounds: new Map([[3, bytes(0x41, 0x42)], [6, bytes(0, 1, 2, 3, 4, 5, 6, 7)]]),
+  upperBounds: new Map([[3, bytes(0x5a)], [6, bytes(255, 254, 0, 0, 0, 0, 0, 0)]]),
+  splitOffsets: [4],
+  sortOrderId: 1,
+  ...overrides
+})
+
+const entries: ReadonlyArray<ManifestEntry> = [
+  { status: 1, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, dataFile: dataFile() },
+  {
+    status: 0,
+    snapshotId: BIG,
+    sequenceNumber: BIG + 1n,
+    fileSequenceNumber: BIG + 2n,
+    dataFile: dataFile({
+      filePath: "file:///wh/b.parquet",
+      partition: { exchange_timestamp_day: null },
+      columnSizes: new Map(),
+      valueCounts: new Map(),
+      nullValueCounts: new Map(),
+      lowerBounds: new Map(),
+      upperBounds: new Map(),
+      splitOffsets: null,
+      sortOrderId: null
+    })
+  },
+  { status: 2, snapshotId: 7n, sequenceNumber: 3n, fileSequenceNumber: 3n, dataFile: dataFile({ filePath: "c.parquet" }) }
+]
+
+const manifestFile = (overrides: Partial<ManifestFile> = {}): ManifestFile => ({
+  manifestPath: "file:///wh/market_data/trades/metadata/m0.avro",
+  manifestLength: 8155,
+  partitionSpecId: 0,
+  content: 0,
+  sequenceNumber: BIG,
+  minSequenceNumber: BIG - 5n,
+  addedSnapshotId: 5187973580920290690n,
+  addedFilesCount: 2,
+  existingFilesCount: 1,
+  deletedFilesCount: 0,
+  addedRowsCount: 3,
+  existingRowsCount: 9,
+  deletedRowsCount: 0,
+  partitions: [{ containsNull: true, containsNan: null, lowerBound: bytes(0x0c, 0x4d, 0, 0), upperBound: bytes(0x0d, 0x4d, 0, 0) }],
+  ...overrides
+})
+
+const listCtx = { snapshotId: BIG, parentSnapshotId: null, sequenceNumber: 42n }
+
+/** The container header: metadata as strings, avro.schema parsed. */
+const header = (file: Uint8Array) => {
+  const type = avro.Type.forSchema({
+    type: "record",
+    name: "Header",
+    fields: [
+      { name: "magic", type: { type: "fixed", name: "Magic", size: 4 } },
+      { name: "meta", type: { type: "map", values: "bytes" } },
+      { name: "sync", type: { type: "fixed", name: "Sync", size: 16 } }
+    ]
+  })
+  const meta = type.decode(Buffer.from(file), 0).value.meta as Record<string, Buffer>
+  return Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, v.toString()]))
+}
+
+/** Every id the Avro schema carries: field-id of record fields, element-id of arrays. */
+const ids = (schema: unknown, out: Array<number> = []): Array<number> => {
+  if (Array.isArray(schema)) schema.forEach((s) => ids(s, out))
+  else if (typeof schema === "object" && schema !== null) {
+    const s = schema as Record<string, any>
+    if (s.type === "record") {
+      for (const f of s.fields) {
+        assert.isNumber(f["field-id"], `field ${f.name} has no field-id`)
+        out.push(f["field-id"])
+        ids(f.type, out)
+      }
+    } else if (s.type === "array") {
+      if (s.logicalType !== "map") {
+        assert.isNumber(s["element-id"], "array without element-id")
+        out.push(s["element-id"])
+      }
+      ids(s.items, out)
+    }
+  }
+  return out
+}
+
+/** Writes a container with avsc's own encoder (random sync marker, deflate). */
+const avscContainer = (schema: object, records: ReadonlyArray<object>, metadata: Record<string, string>) =>
+  new Promise<Uint8Array>((resolve, reject) => {
+    const longType = avro.types.LongType.__with({
+      fromBuffer: (b: Buffer) => b.readBigInt64LE(),
+      toBuffer: (n: bigint) => {
+        const b = Buffer.alloc(8)
+        b.writeBigInt64LE(n)
+        return b
+      },
+      fromJSON: BigInt,
+      toJSON: String,
+      isValid: (v: unknown) => typeof v === "bigint",
+      compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0)
+    })
+    const type = avro.Type.forSchema(schema as avro.Schema, { registry: { long: longType } })
+    const encoder = new avro.streams.BlockEncoder(type, {
+      codec: "deflate",
+      metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v)]))
+    } as any)
+    const chunks: Array<Buffer> = []
+    encoder.on("data", (c: Buffer) => chunks.push(c))
+    encoder.on("end", () => resolve(Buffer.concat(chunks)))
+    encoder.on("error", reject)
+    records.forEach((r) => encoder.write(r))
+    encoder.end()
+  })
+
+const assertCorrupt = (effect: Effect.Effect<unknown, { readonly reason: { readonly _tag: string } }>, path: string) =>
+  Effect.gen(function*() {
+    const error = yield* Effect.flip(effect)
+    assert.strictEqual(error.reason._tag, "CorruptFile")
+    assert.strictEqual((error.reason as any).path, path)
+  })
+
+describe("manifests", () => {
+  it.effect("round-trips entries with every field", () =>
+    Effect.gen(function*() {
+      const file = encodeManifest(entries, { schema: tradesSchema, spec })
+      assert.deepStrictEqual(yield* decodeManifest(file, "m.avro"), entries)
+    }))
+
+  it("round-trips an empty manifest and an unpartitioned one", () => {
+    assert.deepStrictEqual(decodeManifestSync(encodeManifest([], { schema: tradesSchema, spec }), "m"), [])
+    const unpartitioned = { "spec-id": 0, fields: [] }
+    const flat = [{ ...entries[0]!, dataFile: dataFile({ partition: {} }) }]
+    assert.deepStrictEqual(decodeManifestSync(encodeManifest(flat, { schema: tradesSchema, spec: unpartitioned }), "m"), flat)
+  })
+
+  it("is deterministic", () => {
+    const ctx = { schema: tradesSchema, spec }
+    assert.deepStrictEqual(encodeManifest(entries, ctx), encodeManifest(entries, ctx))
+  })
+
+  it("stores every field id and the metadata the spec requires", () => {
+    const meta = header(encodeManifest(entries, { schema: tradesSchema, spec }))
+    const schema = JSON.parse(meta["avro.schema"]!)
+    const found = ids(schema)
+    for (const id of [0, 1, 2, 3, 4, 134, 100, 101, 102, 1000, 103, 104, 108, 117, 118, 125, 126, 127, 132, 133, 140]) {
+      assert.include(found, id)
+    }
+    assert.strictEqual(schema.name, "manifest_entry")
+    const dataFileType = schema.fields[4].type
+    assert.strictEqual(dataFileType.name, "r2")
+    assert.deepStrictEqual(dataFileType.fields[3].type, {
+      type: "record",
+      name: "r102",
+      fields: [{
+        name: "exchange_timestamp_day",
+        type: ["null", { type: "int", logicalType: "date" }],
+        default: null,
+        "field-id": 1000
+      }]
+    })
+    assert.strictEqual(dataFileType.fields[6].type[1].items.name, "k117_v118")
+    assert.strictEqual(dataFileType.fields[6].type[1].logicalType, "map")
+    assert.deepStrictEqual(JSON.parse(meta["schema"]!), tradesSchema)
+    assert.strictEqual(meta["schema-id"], "0")
+    assert.deepStrictEqual(JSON.parse(meta["partition-spec"]!), [
+      { name: "exchange_timestamp_day", transform: "day", "source-id": 6, "field-id": 1000 }
+    ])
+    assert.strictEqual(meta["partition-spec-id"], "0")
+    assert.strictEqual(meta["format-version"], "2")
+    assert.strictEqual(meta["content"], "data")
+  })
+
+  it.effect("reports truncated and garbage bytes as CorruptFile naming the path", () =>
+    Effect.gen(function*() {
+      const file = encodeManifest(entries, { schema: tradesSchema, spec })
+      for (const cut of [3, 20, file.length - 40, file.length - 1]) {
+        yield* assertCorrupt(decodeManifest(file.subarray(0, cut), "cut.avro"), "cut.avro")
+      }
+      yield* assertCorrupt(decodeManifest(new TextEncoder().encode("{\"not\": \"avro\"}"), "junk.avro"), "junk.avro")
+      const list = encodeManifestList([manifestFile()], listCtx)
+      yield* assertCorrupt(decodeManifest(list, "list.avro"), "list.avro")
+      yield* assertCorrupt(decodeManifestList(file, "manifest.avro"), "manifest.avro")
+      yield* assertCorrupt(decodeManifestList(list.subarray(0, list.length - 5), "l.avro"), "l.avro")
+    }))
+
+  it("reads files with optional fields it does not know, as Java 1.10 writes them", async () => {
+    const optional = (id: number, name: string, type: unknown) => ({ name, type: ["null", type], default: null, "field-id": id })
+    const header_ = header(encodeManifest(entries, { schema: tradesSchema, spec }))
+    const ours = JSON.parse(header_["avro.schema"]!)
+    const dataFileType = ours.fields[4].type
+    const javaLike = {
+      ...ours,
+      fields: [
+        ...ours.fields.slice(0, 4),
+        {
+          ...ours.fields[4],
+          type: {
+            ...dataFileType,
+            fields: [
+              ...dataFileType.fields,
+              optional(131, "key_metadata", "bytes"),
+              optional(135, "equality_ids", { type: "array", items: "int", "element-id": 136 }),
+              optional(143, "referenced_data_file", "string"),
+              optional(142, "first_row_id", "long"),
+              optional(144, "content_offset", "long")
+            ]
+          }
+        }
+      ]
+    }
+    const e = entries[1]!
+    const written = await avscContainer(javaLike, [{
+      status: e.status,
+      snapshot_id: e.snapshotId,
+      sequence_number: e.sequenceNumber,
+      file_sequence_number: e.fileSequenceNumber,
+      data_file: {
+        content: 0,
+        file_path: e.dataFile.filePath,
+        file_format: "parquet",
+        partition: { exchange_timestamp_day: 19724 },
+        record_count: 5n,
+        file_size_in_bytes: 6n,
+        column_sizes: null,
+        value_counts: null,
+        null_value_counts: null,
+        nan_value_counts: null,
+        lower_bounds: [{ key: 3, value: Buffer.from([1, 2]) }],
+        upper_bounds: null,
+        split_offsets: null,
+        sort_order_id: null,
+        key_metadata: Buffer.from([9]),
+        equality_ids: [1, 2],
+        referenced_data_file: "x",
+        first_row_id: BIG,
+        content_offset: 3n
+      }
+    }], { ...header_, "avro.schema": JSON.stringify(javaLike) })
+    const [decoded] = decodeManifestSync(written, "java.avro")
+    assert.deepStrictEqual(decoded, {
+      ...e,
+      dataFile: {
+        ...e.dataFile,
+        partition: { exchange_timestamp_day: 19724 },
+        recordCount: 5,
+        fileSizeInBytes: 6,
+        nanValueCounts: new Map(),
+        lowerBounds: new Map([[3, bytes(1, 2)]])
+      }
+    })
+
+    const ourList = JSON.parse(header(encodeManifestList([], listCtx))["avro.schema"]!)
+    const javaList = {
+      ...ourList,
+      fields: [...ourList.fields, optional(519, "key_metadata", "bytes"), optional(520, "first_row_id", "long")]
+    }
+    const m = manifestFile()
+    const list = await avscContainer(javaList, [{
+      manifest_path: m.manifestPath,
+      manifest_length: BigInt(m.manifestLength),
+      partition_spec_id: 0,
+      content: 0,
+      sequence_number: m.sequenceNumber,
+      min_sequence_number: m.minSequenceNumber,
+      added_snapshot_id: m.addedSnapshotId,
+      added_files_count: 2,
+      existing_files_count: 1,
+      deleted_files_count: 0,
+      added_rows_count: 3n,
+      existing_rows_count: 9n,
+      deleted_rows_count: 0n,
+      partitions: [{ contains_null: true, lower_bound: Buffer.from([0x0c, 0x4d, 0, 0]), upper_bound: Buffer.from([0x0d, 0x4d, 0, 0]) }],
+      key_metadata: null,
+      first_row_id: 17n
+    }], { "format-version": "2" })
+    assert.deepStrictEqual(decodeManifestListSync(list, "snap.avro"), [m])
+  })
+})
+
+describe("manifest lists", () => {
+  it.effect("round-trip, including ids above 2^53 and absent partition summaries", () =>
+    Effect.gen(function*() {
+      const files = [
+        manifestFile(),
+        manifestFile({ manifestPath: "m1.avro", content: 1, partitions: null }),
+        manifestFile({
+          manifestPath: "m2.avro",
+          partitions: [{ containsNull: false, containsNan: false, lowerBound: null, upperBound: null }]
+        })
+      ]
+      assert.deepStrictEqual(yield* decodeManifestList(encodeManifestList(files, listCtx), "snap.avro"), files)
+    }))
+
+  it("stores every field id and the snapshot metadata", () => {
+    const meta = header(encodeManifestList([manifestFile()], { ...listCtx, parentSnapshotId: BIG - 1n }))
+    const schema = JSON.parse(meta["avro.schema"]!)
+    assert.strictEqual(schema.name, "manifest_file")
+    assert.sameMembers(
+      ids(schema),
+      [500, 501, 502, 517, 515, 516, 503, 504, 505, 506, 512, 513, 514, 507, 508, 509, 518, 510, 511]
+    )
+    assert.strictEqual(schema.fields[13].type[1].items.name, "r508")
+    assert.strictEqual(meta["snapshot-id"], "9007199254740993")
+    assert.strictEqual(meta["parent-snapshot-id"], "9007199254740992")
+    assert.strictEqual(meta["sequence-number"], "42")
+    assert.strictEqual(meta["format-version"], "2")
+    assert.strictEqual(header(encodeManifestList([], listCtx))["parent-snapshot-id"], "null")
+  })
+})
+
+describe("inheritSequenceNumbers", () => {
+  it("fills null snapshot ids, and sequence numbers of ADDED entries only", () => {
+    const deleted: ManifestEntry = { ...entries[0]!, status: 2 }
+    const [added, existing, deletedOut] = inheritSequenceNumbers([entries[0]!, entries[1]!, deleted], manifestFile())
+    assert.strictEqual(added!.snapshotId, 5187973580920290690n)
+    assert.strictEqual(added!.sequenceNumber, BIG)
+    assert.strictEqual(added!.fileSequenceNumber, BIG)
+    assert.deepStrictEqual(existing, entries[1])
+    assert.strictEqual(deletedOut!.snapshotId, 5187973580920290690n)
+    assert.strictEqual(deletedOut!.sequenceNumber, null)
+  })
+})

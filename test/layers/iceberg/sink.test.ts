@@ -1,0 +1,148 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { toUnscaled } from "../../../src/domain/decimal.ts"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
+
+const DAY = 86_400_000_000
+
+/** An unscaled decimal(18, 8) as DuckDB prints it: all eight places. */
+const fixed8 = (unscaled: bigint) => {
+  const digits = (unscaled < 0n ? -unscaled : unscaled).toString().padStart(9, "0")
+  return `${unscaled < 0n ? "-" : ""}${digits.slice(0, -8)}.${digits.slice(-8)}`
+}
+const trades = { namespace: "market_data", name: "trades" }
+
+const warehouse = (sink?: Lakehouse.LakehouseOptions["sink"]) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+  return Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, ...(sink ? { sink } : {}) })
+}
+
+describe("IcebergSink and TableScanner", () => {
+  it.effect("appends one sorted file per day and plans a one-day read to that day's file", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      const rows = makeTrades({ count: 3_000, days: 3 })
+      const outcome = yield* sink.append(trades, tradeColumns(rows), { properties: { "k2.test": "yes" } })
+      assert.strictEqual(outcome.files.length, 3)
+      assert.strictEqual(outcome.snapshot.summary["total-records"], "3000")
+      assert.strictEqual(outcome.snapshot.summary["k2.test"], "yes")
+      assert.strictEqual(outcome.snapshot.summary.operation, "append")
+
+      const all = yield* scanner.plan(trades)
+      assert.strictEqual(all.stats.filesPlanned, 3)
+      const day2 = yield* scanner.plan(trades, {
+        filter: { time: { column: "exchange_timestamp", from: START_MICROS + DAY, to: START_MICROS + 2 * DAY } }
+      })
+      assert.strictEqual(day2.stats.filesPlanned, 1)
+      assert.strictEqual(day2.stats.filesTotal, 3)
+      const counted = yield* selectPlanned(day2, "count(*)::INTEGER AS n")
+      assert.strictEqual(counted[0]!.n, 1_000)
+
+      const bySymbol = yield* scanner.plan(trades, { filter: { values: [{ column: "symbol", values: ["ZZZ"] }] } })
+      assert.strictEqual(bySymbol.stats.filesPlanned, 0)
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("reads back every value exactly", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      const rows = makeTrades({ count: 500, days: 2 })
+      yield* sink.append(trades, tradeColumns(rows))
+      const plan = yield* scanner.plan(trades)
+      const read = yield* selectPlanned(
+        plan,
+        "message_id, price::VARCHAR AS price, epoch_us(exchange_timestamp)::VARCHAR AS ts, kafka_offset::VARCHAR AS o",
+        "ORDER BY kafka_offset"
+      )
+      assert.strictEqual(read.length, 500)
+      rows.forEach((r, i) => {
+        const got = read[i]!
+        assert.strictEqual(got.message_id, r.message_id)
+        assert.strictEqual(got.ts, String(r.exchange_timestamp))
+        assert.strictEqual(got.o, String(r.kafka_offset))
+        assert.strictEqual(got.price, fixed8(toUnscaled(r.price)!))
+      })
+    }).pipe(Effect.provide(warehouse())))
+
+  it.live("time travels by snapshot id and by timestamp", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 100 })))
+      yield* Effect.sleep("5 millis")
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 50, offsetBase: 100 })))
+      const now = yield* scanner.plan(trades)
+      assert.strictEqual(now.snapshot?.summary["total-records"], "150")
+      const byId = yield* scanner.plan(trades, { snapshot: { _tag: "ById", snapshotId: first.snapshot["snapshot-id"] } })
+      assert.strictEqual((yield* selectPlanned(byId, "count(*)::INTEGER AS n"))[0]!.n, 100)
+      const asOf = yield* scanner.plan(trades, {
+        snapshot: { _tag: "AsOf", timestampMs: first.snapshot["timestamp-ms"] }
+      })
+      assert.strictEqual(asOf.snapshot?.["snapshot-id"], first.snapshot["snapshot-id"])
+      const missing = yield* Effect.flip(scanner.plan(trades, { snapshot: { _tag: "ById", snapshotId: 42n } }))
+      assert.strictEqual(missing._tag, "SnapshotNotFound")
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("merges manifests by day once their count passes the threshold", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      for (let i = 0; i < 12; i++) {
+        yield* sink.append(trades, tradeColumns(makeTrades({ count: 20, days: 1, startMicros: START_MICROS + (i % 4) * DAY, offsetBase: i * 20 })))
+      }
+      const plan = yield* scanner.plan(trades)
+      assert.strictEqual(plan.stats.filesPlanned, 12)
+      assert.isAtMost(plan.stats.manifestsTotal, 8)
+      const oneDay = yield* scanner.plan(trades, {
+        filter: { time: { column: "exchange_timestamp", from: START_MICROS + DAY, to: START_MICROS + 2 * DAY } }
+      })
+      assert.strictEqual(oneDay.stats.filesPlanned, 3)
+      assert.isAtMost(oneDay.stats.manifestsRead, 3)
+      assert.strictEqual(plan.snapshot?.summary["total-records"], "240")
+    }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 5, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
+  it.effect("replaces files in one snapshot and keeps the rows", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      const a = yield* sink.append(trades, tradeColumns(makeTrades({ count: 100 })))
+      const b = yield* sink.append(trades, tradeColumns(makeTrades({ count: 100, offsetBase: 100 })))
+      const rows = [...makeTrades({ count: 100 }), ...makeTrades({ count: 100, offsetBase: 100 })]
+      const replaced = yield* sink.replace(trades, [...a.files, ...b.files], tradeColumns(rows))
+      assert.strictEqual(replaced.snapshot.summary.operation, "replace")
+      assert.strictEqual(replaced.snapshot.summary["total-data-files"], "1")
+      assert.strictEqual(replaced.snapshot.summary["total-records"], "200")
+      const plan = yield* scanner.plan(trades)
+      assert.strictEqual(plan.files.length, 1)
+      const again = yield* Effect.flip(sink.replace(trades, a.files, tradeColumns(rows)))
+      assert.strictEqual(again._tag, "FilesNoLongerLive")
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("a commit id lands once even when asked twice", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      const batch = tradeColumns(makeTrades({ count: 10 }))
+      const first = yield* sink.append(trades, batch, { properties: { "k2.commit-id": "c-1" } })
+      const second = yield* sink.append(trades, batch, { properties: { "k2.commit-id": "c-1" } })
+      assert.strictEqual(second.snapshot["snapshot-id"], first.snapshot["snapshot-id"])
+      assert.strictEqual((yield* catalog.loadTable(trades)).metadata.snapshots.length, 1)
+    }).pipe(Effect.provide(warehouse())))
+})
