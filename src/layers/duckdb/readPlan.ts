@@ -1,11 +1,25 @@
 /** Reading the rows of a scan plan with DuckDB: the files the planner kept, nothing else. */
+import * as fs from "node:fs"
 import { type DuckDBValue, listValue } from "@duckdb/node-api"
 import { Effect } from "effect"
+import { CorruptFile, MissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import type { ScanPlan } from "../../services/TableScanner.ts"
 import { localPath } from "../iceberg/fileio.ts"
-import { DuckDb, query } from "./DuckDb.ts"
+import { DuckDb, type DuckDbError, query } from "./DuckDb.ts"
 
 export const plannedPaths = (plan: ScanPlan): ReadonlyArray<string> => plan.files.map((f) => localPath(f.filePath))
+
+/**
+ * A read that failed on one of the planned files becomes a TableFileError naming it
+ * (missing or corrupt); any other failure stays a DuckDbError.
+ */
+export const blameFile = (paths: ReadonlyArray<string>) => (error: DuckDbError): TableFileError | DuckDbError => {
+  const path = paths.find((p) => error.message.includes(p)) ?? paths.find((p) => !fs.existsSync(p))
+  if (path === undefined) return error
+  return new TableFileError({
+    reason: fs.existsSync(path) ? new CorruptFile({ path, detail: error.message }) : new MissingFile({ path })
+  })
+}
 
 /**
  * `SELECT <select> FROM <planned files> <rest>`: the file list is parameter $1, the
@@ -19,10 +33,11 @@ export const selectPlanned = Effect.fnUntraced(function*(
 ) {
   if (plan.files.length === 0) return [] as ReadonlyArray<Record<string, DuckDBValue>>
   const duckDb = yield* DuckDb
+  const paths = plannedPaths(plan)
   return yield* duckDb.withConnection((connection) =>
     query(connection, "read planned files", `SELECT ${select} FROM read_parquet($1::VARCHAR[]) ${rest}`, [
-      listValue([...plannedPaths(plan)]),
+      listValue([...paths]),
       ...params
     ])
-  )
+  ).pipe(Effect.mapError(blameFile(paths)))
 })

@@ -182,7 +182,7 @@ const smallDictionary = (data: ReadonlyArray<unknown>): ReadonlyArray<string> | 
     if (seen.size === limit) return null
     seen.add(v as string)
   }
-  return [...seen]
+  return seen.size === 0 ? null : [...seen]
 }
 
 const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBatch) =>

@@ -15,7 +15,7 @@ layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
             Effect.gen(function*() {
               peak = Math.max(peak, ++active)
               yield* query(connection, "probe", "SELECT 1")
-              yield* Effect.sleep("30 millis")
+              yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 30))) // real time, not the TestClock
               active--
             })
           ),

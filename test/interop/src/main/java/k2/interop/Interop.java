@@ -99,7 +99,7 @@ public final class Interop {
   private static void usage(String why) {
     System.err.println(
         why
-            + "\nusage: Interop <create|append|read|plan|snapshots|schema>"
+            + "\nusage: Interop <create|append|read|plan|snapshots|schema|batch>"
             + " --uri <jdbc uri> --warehouse <dir> --table <ns.table> [--catalog k2] ...");
     System.exit(2);
   }
@@ -114,29 +114,57 @@ public final class Interop {
 
   private void run(String command) throws Exception {
     try (JdbcCatalog catalog = openCatalog()) {
-      TableIdentifier id = TableIdentifier.parse(opt("table"));
-      switch (command) {
-        case "create":
-          create(catalog, id);
-          break;
-        case "append":
-          append(catalog.loadTable(id));
-          break;
-        case "read":
-          read(catalog.loadTable(id));
-          break;
-        case "plan":
-          plan(catalog.loadTable(id));
-          break;
-        case "snapshots":
-          snapshots(catalog.loadTable(id));
-          break;
-        case "schema":
-          schema(catalog.loadTable(id));
-          break;
-        default:
-          usage("unknown command: " + command);
+      if (command.equals("batch")) {
+        batch(catalog);
+      } else {
+        step(catalog, command);
       }
+    }
+  }
+
+  /**
+   * batch --steps '[{"command": "read", "options": {"snapshot-id": "1"}, "properties": []}, ...]':
+   * several commands in one JVM, in order, each on a freshly loaded table (so a read after an
+   * append sees it). Every output line is wrapped as {"step": i, "out": {...}}.
+   */
+  private void batch(JdbcCatalog catalog) throws Exception {
+    JsonNode steps = JSON.readTree(opt("steps"));
+    for (int i = 0; i < steps.size(); i++) {
+      JsonNode s = steps.get(i);
+      Map<String, String> stepOpts = new HashMap<>(opts);
+      stepOpts.remove("steps");
+      s.path("options").fields().forEachRemaining(e -> stepOpts.put(e.getKey(), e.getValue().asText()));
+      List<String> stepProps = new ArrayList<>();
+      s.path("properties").forEach(p -> stepProps.add(p.asText()));
+      step = i;
+      new Interop(stepOpts, stepProps).step(catalog, s.get("command").asText());
+    }
+    step = null;
+  }
+
+  private void step(JdbcCatalog catalog, String command) throws Exception {
+    TableIdentifier id = TableIdentifier.parse(opt("table"));
+    switch (command) {
+      case "create":
+        create(catalog, id);
+        break;
+      case "append":
+        append(catalog.loadTable(id));
+        break;
+      case "read":
+        read(catalog.loadTable(id));
+        break;
+      case "plan":
+        plan(catalog.loadTable(id));
+        break;
+      case "snapshots":
+        snapshots(catalog.loadTable(id));
+        break;
+      case "schema":
+        schema(catalog.loadTable(id));
+        break;
+      default:
+        usage("unknown command: " + command);
     }
   }
 
@@ -314,8 +342,17 @@ public final class Interop {
     return out;
   }
 
+  /** The batch step being run, or null outside a batch. */
+  private static Integer step = null;
+
   private static void emit(JsonNode node) {
     try {
+      if (step != null) {
+        ObjectNode wrapped = JSON.createObjectNode();
+        wrapped.put("step", step);
+        wrapped.set("out", node);
+        node = wrapped;
+      }
       OUT.println(JSON.writeValueAsString(node));
     } catch (Exception e) {
       throw new RuntimeException(e);

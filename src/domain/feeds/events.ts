@@ -1,0 +1,166 @@
+/**
+ * What a market feed emits (trades, quotes, instruments and deliberately broken payloads),
+ * what it reports about a load, and how it fails. No I/O.
+ */
+import { Schema } from "effect"
+import type { Quote, Trade } from "../marketData.ts"
+import type { Instrument } from "../reference.ts"
+
+export type DataType = "trades" | "quotes"
+
+/**
+ * Bytes the producer publishes as-is, so that ingestion's dead-letter path can be tested.
+ * `exchange` and `assetClass` name the topic; `message_id` matches the simulator's manifest.
+ */
+export interface PoisonPayload {
+  readonly _tag: "Poison"
+  readonly symbol: string
+  readonly exchange: string
+  readonly assetClass: string
+  readonly dataType: DataType
+  readonly message_id: string
+  readonly payload: Uint8Array
+  readonly reason: string
+}
+
+export type FeedEvent =
+  | { readonly _tag: "Trade"; readonly trade: Trade }
+  | { readonly _tag: "Quote"; readonly quote: Quote }
+  | { readonly _tag: "Instrument"; readonly instrument: Instrument }
+  | PoisonPayload
+
+/** Counts for one symbol. */
+export interface SymbolCounts {
+  trades: number
+  quotes: number
+  deadLettered: number
+  poison: number
+}
+
+/**
+ * What a load read and emitted. `rowsRead` counts non-blank data lines (ASX) or generated
+ * events (simulator); every row read is either emitted or dead-lettered.
+ */
+export interface FeedSummary {
+  readonly source: string
+  readonly complete: boolean
+  readonly rowsRead: number
+  readonly instruments: number
+  readonly trades: number
+  readonly quotes: number
+  readonly poison: number
+  readonly deadLettered: number
+  readonly bySymbol: Readonly<Record<string, Readonly<SymbolCounts>>>
+}
+
+/** Mutable counters behind a summary; hot paths bump fields directly. */
+export class SummaryCounter {
+  rowsRead = 0
+  instruments = 0
+  trades = 0
+  quotes = 0
+  poison = 0
+  deadLettered = 0
+  complete = false
+  readonly bySymbol = new Map<string, SymbolCounts>()
+  constructor(readonly source: string) {}
+
+  symbol(symbol: string): SymbolCounts {
+    let c = this.bySymbol.get(symbol)
+    if (c === undefined) {
+      c = { trades: 0, quotes: 0, deadLettered: 0, poison: 0 }
+      this.bySymbol.set(symbol, c)
+    }
+    return c
+  }
+
+  snapshot(): FeedSummary {
+    const bySymbol: Record<string, SymbolCounts> = {}
+    for (const [s, c] of [...this.bySymbol].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) bySymbol[s] = { ...c }
+    return {
+      source: this.source,
+      complete: this.complete,
+      rowsRead: this.rowsRead,
+      instruments: this.instruments,
+      trades: this.trades,
+      quotes: this.quotes,
+      poison: this.poison,
+      deadLettered: this.deadLettered,
+      bySymbol
+    }
+  }
+}
+
+/** One rejected source row: where it was, why, and its text. Written as one JSON line. */
+export interface DeadLetter {
+  readonly file: string
+  /** 1-based line number in `file`; 0 when the whole file was rejected. */
+  readonly line: number
+  readonly reason: string
+  readonly raw: string
+}
+
+/** An anomaly the simulator injected on purpose; tests compare it with what ingestion reports. */
+export const AnomalyKind = Schema.Literals(["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET", "POISON"])
+export type AnomalyKind = typeof AnomalyKind.Type
+
+export const InjectedAnomaly = Schema.Struct({
+  kind: AnomalyKind,
+  exchange: Schema.String,
+  symbol: Schema.String,
+  data_type: Schema.Literals(["trades", "quotes"]),
+  /** The sequence number a consumer expects when the event arrives (null for poison). */
+  expected: Schema.NullOr(Schema.Number),
+  /** The sequence number the event carries (null for poison). */
+  received: Schema.NullOr(Schema.Number),
+  message_id: Schema.String
+})
+export type InjectedAnomaly = typeof InjectedAnomaly.Type
+export const InjectedAnomalies = Schema.Array(InjectedAnomaly)
+
+/** The source (directory, file) is missing. */
+export class SourceMissing extends Schema.TaggedError<SourceMissing>()("SourceMissing", {
+  path: Schema.String
+}) {
+  override get message() {
+    return `feed source missing: ${this.path}`
+  }
+}
+
+/** The source exists but cannot be used as a whole (e.g. company_info.csv without its header). */
+export class SourceInvalid extends Schema.TaggedError<SourceInvalid>()("SourceInvalid", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid feed source ${this.path}: ${this.detail}`
+  }
+}
+
+/** Reading the source or writing the dead letters / manifest failed (I/O). */
+export class FeedIoFailure extends Schema.TaggedError<FeedIoFailure>()("FeedIoFailure", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `feed I/O failure on ${this.path}: ${this.detail}`
+  }
+}
+
+/** A configuration the feed cannot run with (unknown time zone, empty universe, ...). */
+export class FeedMisconfigured extends Schema.TaggedError<FeedMisconfigured>()("FeedMisconfigured", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `feed misconfigured: ${this.detail}`
+  }
+}
+
+/** Any failure of a feed; `reason` says which. Bad rows are never errors: they are dead-lettered. */
+export class FeedError extends Schema.TaggedError<FeedError>()("FeedError", {
+  reason: Schema.Union([SourceMissing, SourceInvalid, FeedIoFailure, FeedMisconfigured])
+}) {
+  override get message() {
+    return this.reason.message
+  }
+}

@@ -1,0 +1,300 @@
+import { afterAll, assert, layer } from "@effect/vitest"
+import type { DuckDBValue } from "@duckdb/node-api"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { decode } from "../../../src/domain/iceberg/bounds.ts"
+import type { DataFile } from "../../../src/domain/iceberg/spec.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import { type ColumnBatch, writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "k2-parquet-"))
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
+
+const DAY = 86_400_000_000n
+const day0 = 19_724n * DAY // 2024-01-02T00:00:00Z
+
+interface Trade {
+  readonly symbol: string
+  readonly ts: bigint
+  readonly price: bigint
+  readonly id?: string
+  readonly conditions?: ReadonlyArray<string> | null
+  readonly vendor?: ReadonlyArray<readonly [string, string]> | null
+  readonly sequence?: bigint | null
+}
+
+const tradesBatch = (trades: ReadonlyArray<Trade>): ColumnBatch => ({
+  rowCount: trades.length,
+  columns: {
+    message_id: trades.map((t, i) => t.id ?? `msg-${i}`),
+    trade_id: trades.map((_, i) => `T${i}`),
+    symbol: trades.map((t) => t.symbol),
+    exchange: trades.map(() => "ASX"),
+    asset_class: trades.map(() => "equities"),
+    exchange_timestamp: trades.map((t) => t.ts),
+    price: trades.map((t) => t.price),
+    quantity: trades.map(() => 100_000_000n),
+    currency: trades.map(() => "AUD"),
+    side: trades.map(() => "BUY"),
+    conditions: trades.map((t) => (t.conditions === undefined ? [] : t.conditions)),
+    source_sequence: trades.map((t, i) => (t.sequence === undefined ? BigInt(i) : t.sequence)),
+    ingestion_timestamp: trades.map((t) => t.ts + 1n),
+    kafka_topic: trades.map(() => "market.equities.trades.asx"),
+    kafka_partition: trades.map(() => 0),
+    kafka_offset: trades.map((_, i) => BigInt(i)),
+    vendor_data: trades.map((t) => (t.vendor === undefined ? [] : t.vendor))
+  }
+})
+
+let written = 0
+const writeTrades = (batch: ColumnBatch, options: { targetFileSizeBytes?: number; rowGroupSize?: number } = {}) =>
+  writeDataFiles(batch, {
+    schema: tables.trades.schema,
+    spec: tables.trades.spec,
+    sortOrder: tables.trades.sortOrder,
+    directory: path.join(root, `t${++written}`),
+    targetFileSizeBytes: options.targetFileSizeBytes ?? 128 * 1024 * 1024,
+    fileNamePrefix: "00000-0",
+    rowGroupSize: options.rowGroupSize
+  })
+
+const localPath = (file: DataFile) => fileURLToPath(file.filePath)
+const sql = (s: string) => `'${s.replaceAll("'", "''")}'`
+
+/** Reads files back in file order, with exact text for decimals and micros for timestamps. */
+const readBack = (files: ReadonlyArray<DataFile>, columns = "*") =>
+  Effect.gen(function*() {
+    const duckDb = yield* DuckDb
+    return yield* duckDb.withConnection((c) =>
+      query(
+        c,
+        "read back",
+        `SELECT ${columns} FROM read_parquet([${files.map((f) => sql(localPath(f))).join(", ")}])`
+      )
+    )
+  })
+
+const exact = `message_id, symbol, CAST(price AS VARCHAR) AS price, epoch_us(exchange_timestamp) AS ts,
+  conditions, map_entries(vendor_data) AS vendor, source_sequence`
+
+layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
+  it.effect("round-trips decimals, microsecond timestamps, nulls, lists and maps exactly", () =>
+    Effect.gen(function*() {
+      const trades: Array<Trade> = [
+        { symbol: "BHP", ts: day0 + 123_456n, price: 12_345_678_901n, conditions: ["XT", "LT"], vendor: [["venue", "CXA"], ["k", "v"]] },
+        { symbol: "BHP", ts: day0 + 999_999n, price: -12_345_678_901n, conditions: null, vendor: null, sequence: null },
+        { symbol: "CBA", ts: day0 + 1n, price: -1n, conditions: [], vendor: [] },
+        { symbol: "CBA", ts: day0 + DAY - 1n, price: 99_999_999_999_999_999n }
+      ]
+      const files = yield* writeTrades(tradesBatch(trades))
+      assert.strictEqual(files.length, 1)
+      const rows = yield* readBack(files, exact)
+      const byId = (id: string) => rows.find((r) => r["message_id"] === id)!
+      assert.strictEqual(byId("msg-0")["price"], "123.45678901")
+      assert.strictEqual(byId("msg-1")["price"], "-123.45678901")
+      assert.strictEqual(byId("msg-2")["price"], "-0.00000001")
+      assert.strictEqual(byId("msg-3")["price"], "999999999.99999999")
+      assert.strictEqual(byId("msg-0")["ts"], day0 + 123_456n)
+      assert.strictEqual(byId("msg-3")["ts"], day0 + DAY - 1n)
+      assert.deepStrictEqual(listItems(byId("msg-0")["conditions"]), ["XT", "LT"])
+      assert.strictEqual(byId("msg-1")["conditions"], null)
+      assert.deepStrictEqual(listItems(byId("msg-2")["conditions"]), [])
+      assert.deepStrictEqual(
+        listItems(byId("msg-0")["vendor"]).map((e) => Object.values((e as { entries: object }).entries)),
+        [["venue", "CXA"], ["k", "v"]]
+      )
+      assert.strictEqual(byId("msg-1")["vendor"], null)
+      assert.strictEqual(byId("msg-1")["source_sequence"], null)
+      assert.strictEqual(byId("msg-2")["source_sequence"], 2n)
+    }))
+
+  it.effect("writes one file per day, under <partition>=<day>/, with the partition tuple", () =>
+    Effect.gen(function*() {
+      const trades = [2n, 0n, 1n, 0n, 2n].map((d, i) => ({ symbol: "BHP", ts: day0 + d * DAY + BigInt(i), price: 1n }))
+      const files = yield* writeTrades(tradesBatch(trades))
+      const byDay = [...files].sort((a, b) => a.partition["exchange_timestamp_day"]! - b.partition["exchange_timestamp_day"]!)
+      assert.deepStrictEqual(byDay.map((f) => f.partition), [19724, 19725, 19726].map((d) => ({ exchange_timestamp_day: d })))
+      assert.deepStrictEqual(byDay.map((f) => f.recordCount), [2, 1, 2])
+      assert.deepStrictEqual(
+        byDay.map((f) => path.basename(path.dirname(localPath(f)))),
+        ["exchange_timestamp_day=2024-01-02", "exchange_timestamp_day=2024-01-03", "exchange_timestamp_day=2024-01-04"]
+      )
+      for (const f of files) {
+        assert.match(f.filePath, /^file:\/\/\/.*\/data\/exchange_timestamp_day=[\d-]+\/00000-0-[0-9a-f-]{36}\.parquet$/)
+        const [lo, hi] = [decode("timestamptz", f.lowerBounds.get(6)!), decode("timestamptz", f.upperBounds.get(6)!)]
+        const start = BigInt(f.partition["exchange_timestamp_day"]!) * DAY
+        assert.isTrue((lo as bigint) >= start && (hi as bigint) < start + DAY)
+      }
+    }))
+
+  it.effect("reports counts, sizes and bounds by field id", () =>
+    Effect.gen(function*() {
+      const longId = "z-message-id-longer-than-sixteen-code-points"
+      const trades: Array<Trade> = [
+        { symbol: "CBA", ts: day0 + 5n, price: -12_345_678_901n, id: longId, sequence: null, conditions: ["XT"] },
+        { symbol: "BHP", ts: day0 + 7n, price: 300n, id: "b", conditions: null, vendor: [["venue", "CXA"]] },
+        { symbol: "ANZ", ts: day0 + 6n, price: 12_345_678_901n, id: "a" }
+      ]
+      const [file] = yield* writeTrades(tradesBatch(trades))
+      assert.isDefined(file)
+      const f = file!
+      assert.strictEqual(f.content, 0)
+      assert.strictEqual(f.fileFormat, "PARQUET")
+      assert.strictEqual(f.sortOrderId, 1)
+      assert.strictEqual(f.recordCount, 3)
+      assert.strictEqual(f.fileSizeInBytes, fs.statSync(localPath(f)).size)
+      const leafIds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 18, 19, 20]
+      assert.deepStrictEqual([...f.valueCounts.keys()].sort((a, b) => a - b), leafIds)
+      assert.deepStrictEqual([...f.columnSizes.keys()].sort((a, b) => a - b), leafIds)
+      assert.isTrue([...f.columnSizes.values()].every((n) => n > 0))
+      assert.strictEqual(f.valueCounts.get(3), 3)
+      assert.strictEqual(f.nullValueCounts.get(3), 0)
+      assert.strictEqual(f.nullValueCounts.get(12), 1)
+      // list element: one value plus a placeholder each for the null and the empty list (Parquet's count, as Java reports it)
+      assert.strictEqual(f.valueCounts.get(18), 3)
+      assert.strictEqual(f.nullValueCounts.get(18), 2)
+      const bound = (id: number, type: Parameters<typeof decode>[0]) => [
+        decode(type, f.lowerBounds.get(id)!),
+        decode(type, f.upperBounds.get(id)!)
+      ]
+      assert.deepStrictEqual(bound(3, "string"), ["ANZ", "CBA"])
+      assert.deepStrictEqual(bound(7, "decimal(18, 8)"), [-12_345_678_901n, 12_345_678_901n])
+      assert.deepStrictEqual(bound(6, "timestamptz"), [day0 + 5n, day0 + 7n])
+      assert.deepStrictEqual(bound(12, "long"), [1n, 2n])
+      assert.deepStrictEqual(bound(15, "int"), [0, 0])
+      // strings truncated to 16 code points; the upper bound incremented to stay above the max
+      assert.deepStrictEqual(bound(1, "string"), ["a", "z-message-id-loo"])
+      for (const id of [18, 19, 20]) {
+        assert.isFalse(f.lowerBounds.has(id) || f.upperBounds.has(id), `no bounds for nested leaf ${id}`)
+      }
+    }))
+
+  it.effect("writes Iceberg field ids into the Parquet schema, nested ones included", () =>
+    Effect.gen(function*() {
+      const [file] = yield* writeTrades(tradesBatch([{ symbol: "BHP", ts: day0, price: 1n }]))
+      const duckDb = yield* DuckDb
+      const rows = yield* duckDb.withConnection((c) =>
+        query(c, "schema", `SELECT name, field_id FROM parquet_schema(${sql(localPath(file!))}) WHERE field_id IS NOT NULL`)
+      )
+      const ids = new Map(rows.map((r) => [r["name"] as string, Number(r["field_id"])]))
+      for (const f of tables.trades.schema.fields) assert.strictEqual(ids.get(f.name), f.id, f.name)
+      assert.strictEqual(ids.get("element"), 18)
+      assert.strictEqual(ids.get("key"), 19)
+      assert.strictEqual(ids.get("value"), 20)
+    }))
+
+  it.effect("sorts rows by symbol then timestamp and keeps identical duplicates", () =>
+    Effect.gen(function*() {
+      const same: Trade = { symbol: "BHP", ts: day0 + 10n, price: 5n, id: "dup" }
+      const trades: Array<Trade> = [
+        { symbol: "CBA", ts: day0 + 1n, price: 1n },
+        same,
+        { symbol: "BHP", ts: day0 + 3n, price: 1n },
+        same,
+        { symbol: "ANZ", ts: day0 + 99n, price: 1n },
+        same
+      ]
+      const files = yield* writeTrades(tradesBatch(trades))
+      const rows = yield* readBack(files, "symbol, epoch_us(exchange_timestamp) AS ts, message_id")
+      assert.deepStrictEqual(
+        rows.map((r) => [r["symbol"], r["ts"]]),
+        [["ANZ", day0 + 99n], ["BHP", day0 + 3n], ["BHP", day0 + 10n], ["BHP", day0 + 10n], ["BHP", day0 + 10n], ["CBA", day0 + 1n]]
+      )
+      assert.strictEqual(rows.filter((r) => r["message_id"] === "dup").length, 3)
+    }))
+
+  it.effect("splits a partition larger than the target size into several sorted files", () =>
+    Effect.gen(function*() {
+      const n = 20_000
+      const trades = Array.from({ length: n }, (_, i): Trade => ({
+        // first seen out of order, so a sort by dictionary position instead of by string would show
+        symbol: `S${String((i * 17) % 37).padStart(2, "0")}`,
+        ts: day0 + BigInt((i * 7919) % n) * 1000n,
+        price: BigInt(i) * 12_345n,
+        id: `m-${i}-${(i * 2654435761) % 4294967296}`,
+        conditions: i % 3 === 0 ? ["XT", `c${i}`] : i % 3 === 1 ? null : [],
+        vendor: i % 4 === 0 ? [["venue", `v${i}`]] : []
+      }))
+      const files = yield* writeTrades(tradesBatch(trades), { targetFileSizeBytes: 64 * 1024, rowGroupSize: 2048 })
+      assert.isAbove(files.length, 2)
+      assert.strictEqual(files.reduce((sum, f) => sum + f.recordCount, 0), n)
+      for (const f of files) {
+        assert.strictEqual(f.fileSizeInBytes, fs.statSync(localPath(f)).size)
+        assert.isBelow(f.fileSizeInBytes, 2 * 64 * 1024)
+        const rows = yield* readBack([f], "symbol, epoch_us(exchange_timestamp) AS ts")
+        assert.strictEqual(rows.length, f.recordCount)
+        for (let i = 1; i < rows.length; i++) {
+          const [a, b] = [rows[i - 1]!, rows[i]!]
+          assert.isTrue(
+            (a["symbol"] as string) < (b["symbol"] as string) ||
+              (a["symbol"] === b["symbol"] && (a["ts"] as bigint) <= (b["ts"] as bigint))
+          )
+        }
+      }
+      const [totals] = yield* readBack(
+        files,
+        `count(*) AS n, sum(len(conditions)) AS elements, count(*) FILTER (WHERE conditions IS NULL) AS null_lists,
+         sum(cardinality(vendor_data)) AS entries, count(DISTINCT message_id) AS ids`
+      )
+      assert.deepStrictEqual(totals, {
+        n: BigInt(n),
+        elements: BigInt(2 * Math.ceil(n / 3)),
+        null_lists: BigInt(Math.floor((n + 1) / 3)),
+        entries: BigInt(n / 4),
+        ids: BigInt(n)
+      })
+      // the files cover disjoint, consecutive symbol ranges
+      const ranges = files.map((f) => [decode("string", f.lowerBounds.get(3)!), decode("string", f.upperBounds.get(3)!)] as const)
+        .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      for (let i = 1; i < ranges.length; i++) assert.isTrue(ranges[i - 1]![1] <= ranges[i]![0])
+    }))
+
+  it.effect("writes an unpartitioned, unsorted table as one file under data/", () =>
+    Effect.gen(function*() {
+      const t = tables.instruments
+      const files = yield* writeDataFiles(
+        {
+          rowCount: 2,
+          columns: {
+            symbol: ["BHP", "CBA"],
+            exchange: ["ASX", "ASX"],
+            company_id: [null, "c1"],
+            name: ["BHP Group", "Commonwealth Bank"],
+            isin: [null, null],
+            currency: ["AUD", "AUD"],
+            asset_class: ["equities", "equities"],
+            listing_date: [-1, 19_724]
+          }
+        },
+        {
+          schema: t.schema,
+          spec: t.spec,
+          sortOrder: t.sortOrder,
+          directory: path.join(root, "instruments"),
+          targetFileSizeBytes: 1 << 20,
+          fileNamePrefix: "00000-0"
+        }
+      )
+      assert.strictEqual(files.length, 1)
+      const f = files[0]!
+      assert.deepStrictEqual(f.partition, {})
+      assert.strictEqual(f.sortOrderId, null)
+      assert.strictEqual(path.basename(path.dirname(localPath(f))), "data")
+      assert.strictEqual(f.nullValueCounts.get(5), 2)
+      assert.strictEqual(f.nullValueCounts.get(9), 2)
+      assert.deepStrictEqual([decode("date", f.lowerBounds.get(8)!), decode("date", f.upperBounds.get(8)!)], [-1, 19_724])
+      const rows = yield* readBack(files, "symbol, listing_date - DATE '1970-01-01' AS d, delisting_date")
+      assert.deepStrictEqual(rows.map((r) => [r["symbol"], r["d"], r["delisting_date"]]), [["BHP", -1n, null], ["CBA", 19_724n, null]])
+    }))
+
+  it.effect("returns nothing for an empty batch", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* writeTrades({ rowCount: 0, columns: {} }), [])
+    }))
+})
+
+const listItems = (v: DuckDBValue | undefined): ReadonlyArray<unknown> => (v as unknown as { items: ReadonlyArray<unknown> }).items

@@ -1,0 +1,21 @@
+/** Lakehouse layers over a fresh temporary warehouse, for tests. */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
+
+export const tempWarehouse = () => fs.mkdtempSync(path.join(os.tmpdir(), "k2-wh-"))
+
+export type TestCatalog = "sqlite" | "postgres"
+
+/** Options for a warehouse directory and a catalog; a PostgreSQL catalog gets a name of its own. */
+export const warehouseOptions = (
+  kind: TestCatalog,
+  dir = tempWarehouse(),
+  catalogName = kind === "postgres" ? uniqueCatalogName() : "k2"
+): Lakehouse.LakehouseOptions => ({
+  warehouse: dir,
+  catalogName,
+  catalog: kind === "sqlite" ? { _tag: "sqlite", path: path.join(dir, "catalog.db") } : { _tag: "postgres", url: postgresUrl }
+})
