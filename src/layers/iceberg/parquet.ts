@@ -56,17 +56,7 @@ import type {
   SortOrder
 } from "../../domain/iceberg/spec.ts"
 import { attempt, DuckDb, type DuckDbError, query } from "../duckdb/DuckDb.ts"
-
-/**
- * Rows as columns, keyed by field name. Values: string → string; int, date (days) →
- * number; long → bigint; decimal → bigint unscaled (value × 10^scale); timestamp,
- * timestamptz → bigint epoch micros; list → array; map → array of [key, value];
- * null when absent. A column missing from `columns` is all null.
- */
-export interface ColumnBatch {
-  readonly rowCount: number
-  readonly columns: Readonly<Record<string, ReadonlyArray<unknown>>>
-}
+import type { ColumnBatch } from "../../domain/columnBatch.ts"
 
 export interface WriteOptions {
   readonly schema: Schema
@@ -82,7 +72,8 @@ export interface WriteOptions {
   readonly rowGroupSize?: number | undefined
 }
 
-const DEFAULT_ROW_GROUP_SIZE = 122_880
+// Measured (100k trades, 2 cores, loaded machine): no slower than DuckDB's 122880, and prunes 4x finer.
+const DEFAULT_ROW_GROUP_SIZE = 32_768
 const MICROS_PER_DAY = 86_400_000_000n
 
 const quoteIdent = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`

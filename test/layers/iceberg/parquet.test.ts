@@ -9,7 +9,8 @@ import { decode } from "../../../src/domain/iceberg/bounds.ts"
 import type { DataFile } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
-import { type ColumnBatch, writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
+import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
+import { writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "k2-parquet-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))

@@ -1,0 +1,35 @@
+/**
+ * `npm run bench [-- section ...]`: runs the benchmark sections (all by default) in one
+ * process and prints one table per section. Figures are for this machine in this run;
+ * compare ratios within a run, not absolute numbers across machines.
+ */
+import { Effect } from "effect"
+import { benchIceberg } from "./iceberg.ts"
+
+const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
+  iceberg: benchIceberg
+}
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))
+if (process.argv.includes("--help")) {
+  console.log(`usage: npm run bench [-- <section> ...]\nsections: ${Object.keys(sections).join(", ")} (default: all)`)
+  process.exit(0)
+}
+const unknown = wanted.filter((w) => !(w in sections))
+if (unknown.length > 0) {
+  console.error(`unknown section(s): ${unknown.join(", ")}; known: ${Object.keys(sections).join(", ")}`)
+  process.exit(2)
+}
+
+const program = Effect.gen(function*() {
+  for (const name of wanted.length > 0 ? wanted : Object.keys(sections)) {
+    console.log(`\n## ${name}`)
+    const results = yield* sections[name]!()
+    for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(52)} ${v}`)
+  }
+})
+
+Effect.runPromise(program).catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
