@@ -21,6 +21,16 @@ export class SnapshotNotFound extends Schema.TaggedError<SnapshotNotFound>()("Sn
   }
 }
 
+/** The table uses a part of the Iceberg spec K2 does not read (e.g. delete files): refuse rather than misread. */
+export class UnsupportedTableFeature extends Schema.TaggedError<UnsupportedTableFeature>()("UnsupportedTableFeature", {
+  table: Schema.String,
+  feature: Schema.String
+}) {
+  override get message() {
+    return `${this.table} uses ${this.feature}, which K2 cannot read`
+  }
+}
+
 /** What a scan touched: everything planned against everything there was. */
 export interface ScanStats {
   readonly manifestsTotal: number
@@ -45,7 +55,7 @@ export interface ScanRequest {
   readonly filter?: ScanFilter
 }
 
-export type ScanError = CatalogError | TableFileError | SnapshotNotFound
+export type ScanError = CatalogError | TableFileError | SnapshotNotFound | UnsupportedTableFeature
 
 /** Plans reads: the data files of a snapshot that may hold the rows a filter asks for. */
 export class TableScanner extends Context.Service<TableScanner, {

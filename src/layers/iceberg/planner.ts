@@ -4,7 +4,7 @@ import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceber
 import { fileMayMatch, manifestMayMatch } from "../../domain/iceberg/pruning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
-import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
+import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { makeSnapshotFiles } from "./snapshotFiles.ts"
 
 const selectSnapshot = (
@@ -43,7 +43,10 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
         const filter = request.filter ?? {}
         const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
         const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
-        const candidates = manifests.filter((mf) => mf.content === 0 && manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
+        if (manifests.some((mf) => mf.content !== 0)) {
+          return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: "delete files (row-level deletes)" })
+        }
+        const candidates = manifests.filter((mf) => manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
         const entries = yield* Effect.forEach(candidates, snapshots.manifestEntries, { concurrency: 8 })
         const files: Array<DataFile> = []
         candidates.forEach((manifest, i) => {
