@@ -1,7 +1,7 @@
-import { Context, type Effect, Schema } from "effect"
+import { Context, type Effect, type Result, Schema } from "effect"
 import type { ColumnBatch } from "../domain/columnBatch.ts"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
-import type { DataFile, Snapshot } from "../domain/iceberg/spec.ts"
+import type { DataFile, Snapshot, TableMetadata } from "../domain/iceberg/spec.ts"
 import type { TableDefinition } from "../domain/tables.ts"
 import type { CatalogError, LoadedTable, TableIdentifier } from "./Catalog.ts"
 
@@ -16,6 +16,22 @@ export interface CommitOutcome {
 export interface WriteOptions {
   /** Snapshot summary properties; `k2.commit-id` makes the commit idempotent across unknown outcomes. */
   readonly properties?: Readonly<Record<string, string>>
+  /**
+   * Runs on every commit attempt with the table as it then stands: returns more summary
+   * properties (e.g. a marker merged with the base's), or a reason to abandon the commit
+   * (e.g. another writer already ingested these offsets).
+   */
+  readonly prepare?: (base: TableMetadata) => Result.Result<Readonly<Record<string, string>>, string>
+}
+
+/** `prepare` refused the table as it stood: the commit was abandoned, nothing was written to the table. */
+export class CommitRejected extends Schema.TaggedError<CommitRejected>()("CommitRejected", {
+  table: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `commit to ${this.table} abandoned: ${this.detail}`
+  }
 }
 
 /** A replace named files that a concurrent commit already removed: rebuild the change from the new state. */
@@ -28,7 +44,7 @@ export class FilesNoLongerLive extends Schema.TaggedError<FilesNoLongerLive>()("
   }
 }
 
-export type SinkError = CatalogError | TableFileError | FilesNoLongerLive
+export type SinkError = CatalogError | TableFileError | FilesNoLongerLive | CommitRejected
 
 /** Writes rows into Iceberg tables: sorted Parquet files, then one snapshot per call. */
 export class IcebergSink extends Context.Service<IcebergSink, {

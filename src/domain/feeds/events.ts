@@ -63,7 +63,10 @@ export class SummaryCounter {
   deadLettered = 0
   complete = false
   readonly bySymbol = new Map<string, SymbolCounts>()
-  constructor(readonly source: string) {}
+  readonly source: string
+  constructor(source: string) {
+    this.source = source
+  }
 
   symbol(symbol: string): SymbolCounts {
     let c = this.bySymbol.get(symbol)

@@ -6,7 +6,7 @@
  * base. Every snapshot carries `k2.commit-id`; an attempt first looks for its own id,
  * so a commit whose outcome was unknown is never applied twice.
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect, Result, Schedule } from "effect"
 import {
   addedEntries,
   deletedEntry,
@@ -15,6 +15,7 @@ import {
   type MergePolicy,
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
+import { isCarriedForward } from "../../domain/ingest/marker.ts"
 import { currentSnapshot, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
 import {
   type DataFile,
@@ -27,7 +28,7 @@ import {
 } from "../../domain/iceberg/spec.ts"
 import { Catalog, type CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
-import { FilesNoLongerLive } from "../../services/IcebergSink.ts"
+import { CommitRejected, FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { encodeManifest, encodeManifestList } from "./manifests.ts"
 import type { SnapshotFiles } from "./snapshotFiles.ts"
 
@@ -40,6 +41,8 @@ export interface TableChange {
   readonly removed: ReadonlyArray<DataFile>
   /** Extra snapshot summary properties; `k2.commit-id` is added when absent. */
   readonly properties: Readonly<Record<string, string>>
+  /** Per attempt, on the current base: more properties, or why to abandon (see WriteOptions.prepare). */
+  readonly prepare?: (base: TableMetadata) => Result.Result<Readonly<Record<string, string>>, string>
 }
 
 export interface Committed {
@@ -116,6 +119,10 @@ export const commitChange = Effect.fnUntraced(function*(
     if (mine !== undefined) return { table: base, snapshot: mine, attempts } satisfies Committed
 
     const parent = currentSnapshot(m)
+    const prepared = change.prepare === undefined ? Result.succeed({}) : change.prepare(m)
+    if (Result.isFailure(prepared)) return yield* new CommitRejected({ table, detail: prepared.failure })
+    // Markers of every consumer group ride along on every snapshot, whoever commits it.
+    const carried = Object.fromEntries(Object.entries(parent?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
     const spec = specOf(m)
@@ -161,7 +168,11 @@ export const commitChange = Effect.fnUntraced(function*(
       "sequence-number": sequenceNumber,
       "timestamp-ms": Date.now(),
       "manifest-list": manifestList,
-      summary: snapshotSummary(change.operation, parent, change.added, change.removed, properties),
+      summary: snapshotSummary(change.operation, parent, change.added, change.removed, {
+        ...carried,
+        ...properties,
+        ...prepared.success
+      }),
       "schema-id": m["current-schema-id"]
     }
     const committed = yield* catalog.commitTable(identifier, [
@@ -205,7 +216,8 @@ export const commitChange = Effect.fnUntraced(function*(
   return yield* attempt.pipe(
     Effect.retry({
       schedule: backoff(options.maxAttempts),
-      while: (e: CatalogError | FilesNoLongerLive | { readonly _tag: "TableFileError" }) => isRetryable(e)
+      while: (e: CatalogError | FilesNoLongerLive | CommitRejected | { readonly _tag: "TableFileError" }) =>
+        isRetryable(e)
     }),
     Effect.withSpan("iceberg.commit", { attributes: { table, operation: change.operation } })
   )

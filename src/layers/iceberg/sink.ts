@@ -72,7 +72,8 @@ export const layer = (options: SinkOptions = {}) =>
           operation,
           added,
           removed,
-          properties: writeOptions.properties ?? {}
+          properties: writeOptions.properties ?? {},
+          ...(writeOptions.prepare === undefined ? {} : { prepare: writeOptions.prepare })
         }, commitOptions).pipe(
           Effect.provideService(Catalog, catalog),
           Effect.provideService(FileIO, files),

@@ -1,0 +1,78 @@
+/**
+ * The ingestion marker: what a consumer group has durably ingested into a table,
+ * carried in the summary of every snapshot it commits as
+ * `k2.kafka.offsets.<group>` = {"topic": {"partition": nextOffset}}.
+ * It is a high-water mark: per partition it only ever moves forward.
+ */
+import { parseJson, stringifyJson } from "../iceberg/json.ts"
+import type { Snapshot, TableMetadata } from "../iceberg/spec.ts"
+import { ancestry } from "../iceberg/metadata.ts"
+
+export const MARKER_PREFIX = "k2.kafka.offsets."
+
+export const markerKey = (group: string) => `${MARKER_PREFIX}${group}`
+
+/** Next offset to read, by topic and partition. */
+export type Offsets = ReadonlyMap<string, ReadonlyMap<number, bigint>>
+
+export const tpKey = (topic: string, partition: number) => `${topic}:${partition}`
+
+export const offsetOf = (offsets: Offsets, topic: string, partition: number): bigint | undefined =>
+  offsets.get(topic)?.get(partition)
+
+export const encodeOffsets = (offsets: Offsets): string =>
+  stringifyJson(Object.fromEntries(
+    [...offsets].sort(([a], [b]) => a.localeCompare(b)).map(([topic, ps]) => [
+      topic,
+      Object.fromEntries([...ps].sort(([a], [b]) => a - b).map(([p, o]) => [String(p), o]))
+    ])
+  ))
+
+/** Decodes a marker; undefined when the text is not one (a foreign or damaged property). */
+export const decodeOffsets = (text: string): Offsets | undefined => {
+  try {
+    const raw = parseJson(text) as Record<string, Record<string, number | bigint>>
+    const out = new Map<string, Map<number, bigint>>()
+    for (const [topic, ps] of Object.entries(raw)) {
+      const m = new Map<number, bigint>()
+      for (const [p, o] of Object.entries(ps)) {
+        if (!/^\d+$/.test(p) || (typeof o !== "number" && typeof o !== "bigint")) return undefined
+        m.set(Number(p), BigInt(o))
+      }
+      out.set(topic, m)
+    }
+    return out
+  } catch {
+    return undefined
+  }
+}
+
+/** Per partition the larger offset: the marker never moves backwards. */
+export const mergeOffsets = (a: Offsets, b: Offsets): Offsets => {
+  const out = new Map<string, Map<number, bigint>>()
+  for (const source of [a, b]) {
+    for (const [topic, ps] of source) {
+      const m = out.get(topic) ?? new Map<number, bigint>()
+      for (const [p, o] of ps) {
+        const current = m.get(p)
+        if (current === undefined || o > current) m.set(p, o)
+      }
+      out.set(topic, m)
+    }
+  }
+  return out
+}
+
+/** The group's marker in the newest snapshot (walking back from current) that carries it. */
+export const markerIn = (metadata: TableMetadata, group: string): { snapshot: Snapshot; offsets: Offsets } | undefined => {
+  const key = markerKey(group)
+  for (const snapshot of ancestry(metadata)) {
+    const text = snapshot.summary[key]
+    const offsets = text === undefined ? undefined : decodeOffsets(text)
+    if (offsets !== undefined) return { snapshot, offsets }
+  }
+  return undefined
+}
+
+/** Summary keys every snapshot must carry forward from its parent (markers of all groups). */
+export const isCarriedForward = (key: string) => key.startsWith(MARKER_PREFIX) || key.startsWith("k2.sequence.")

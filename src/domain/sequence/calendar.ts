@@ -1,0 +1,130 @@
+/**
+ * Trading days in an exchange's own time zone, for the session-boundary rule of the
+ * sequence state machine (docs/sequence-integrity.md).
+ *
+ * The local date of an instant is found from the zone's UTC offset, which Intl gives
+ * us; the offset is cached per 15-minute bucket of UTC (every offset in use since
+ * 1970 is a multiple of 15 minutes and changes on a local quarter hour, so it is
+ * constant within a bucket). One Intl.DateTimeFormat per zone.
+ */
+import type { EpochMicros } from "../time.ts"
+
+/** Exchanges' IANA zones; anything not listed uses `defaultZone` (UTC unless configured). */
+export const defaultExchangeZones: Readonly<Record<string, string>> = {
+  ASX: "Australia/Sydney",
+  CHIA: "Australia/Sydney",
+  NZX: "Pacific/Auckland",
+  TSE: "Asia/Tokyo",
+  JPX: "Asia/Tokyo",
+  HKEX: "Asia/Hong_Kong",
+  SGX: "Asia/Singapore",
+  LSE: "Europe/London",
+  XETRA: "Europe/Berlin",
+  EURONEXT: "Europe/Paris",
+  NYSE: "America/New_York",
+  NASDAQ: "America/New_York",
+  CME: "America/Chicago",
+  TSX: "America/Toronto"
+}
+
+const MICROS_PER_MS = 1000
+const MS_PER_BUCKET = 15 * 60_000
+const MS_PER_DAY = 86_400_000
+const MAX_CACHED_BUCKETS = 100_000
+
+/** Local calendar days of one zone: days since 1970-01-01 of the wall-clock date. */
+export class ZoneCalendar {
+  readonly zone: string
+  readonly #format: Intl.DateTimeFormat
+  readonly #offsets = new Map<number, number>()
+
+  constructor(zone: string) {
+    this.zone = zone
+    // Throws a RangeError for an unknown zone: configuration is checked when the tracker starts.
+    this.#format = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric"
+    })
+  }
+
+  /** The zone's offset from UTC in milliseconds at `ms` (epoch milliseconds). */
+  offsetMs(ms: number): number {
+    const bucket = Math.floor(ms / MS_PER_BUCKET)
+    const cached = this.#offsets.get(bucket)
+    if (cached !== undefined) return cached
+    const at = bucket * MS_PER_BUCKET
+    let y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0
+    for (const part of this.#format.formatToParts(at)) {
+      switch (part.type) {
+        case "year":
+          y = Number(part.value)
+          break
+        case "month":
+          mo = Number(part.value)
+          break
+        case "day":
+          d = Number(part.value)
+          break
+        case "hour":
+          h = Number(part.value)
+          break
+        case "minute":
+          mi = Number(part.value)
+          break
+        case "second":
+          s = Number(part.value)
+          break
+      }
+    }
+    const wall = Date.UTC(y, mo - 1, d, h, mi, s)
+    const offset = wall - at
+    if (this.#offsets.size >= MAX_CACHED_BUCKETS) this.#offsets.clear()
+    this.#offsets.set(bucket, offset)
+    return offset
+  }
+
+  /** Days since 1970-01-01 of the local date at `micros`. */
+  localDay(micros: EpochMicros): number {
+    const ms = Math.floor(micros / MICROS_PER_MS)
+    return Math.floor((ms + this.offsetMs(ms)) / MS_PER_DAY)
+  }
+}
+
+/** One ZoneCalendar per exchange, resolved once and reused by every stream of that exchange. */
+export class ExchangeCalendars {
+  readonly #zones: Readonly<Record<string, string>>
+  readonly #defaultZone: string
+  readonly #byZone = new Map<string, ZoneCalendar>()
+  readonly #byExchange = new Map<string, ZoneCalendar>()
+
+  constructor(zones: Readonly<Record<string, string>> = defaultExchangeZones, defaultZone = "UTC") {
+    this.#zones = zones
+    this.#defaultZone = defaultZone
+    // Fail fast on a misspelt zone.
+    for (const zone of [defaultZone, ...Object.values(zones)]) this.#zone(zone)
+  }
+
+  #zone(zone: string): ZoneCalendar {
+    let calendar = this.#byZone.get(zone)
+    if (calendar === undefined) {
+      calendar = new ZoneCalendar(zone)
+      this.#byZone.set(zone, calendar)
+    }
+    return calendar
+  }
+
+  forExchange(exchange: string): ZoneCalendar {
+    let calendar = this.#byExchange.get(exchange)
+    if (calendar === undefined) {
+      calendar = this.#zone(Object.hasOwn(this.#zones, exchange) ? this.#zones[exchange]! : this.#defaultZone)
+      this.#byExchange.set(exchange, calendar)
+    }
+    return calendar
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The sequence state machine of one stream, (exchange, symbol): given the stream's
+ * state and the next message (source_sequence, exchange_timestamp) it returns a verdict
+ * and updates the state. Rules, in order, for a message of sequence `seq` at `ts` on a
+ * stream whose highest sequence is `last` (docs/sequence-integrity.md):
+ *
+ *   0. no source_sequence                       → OK, the state is untouched
+ *   1. first message of the stream              → OK, the stream starts at seq
+ *   2. ts <= the last timestamp of the session before the latest RESET
+ *                                               → OUT_OF_ORDER (a straggler of an old session)
+ *   3. seq = last + 1                           → OK
+ *   4. seq > last + 1                           → GAP of [last + 1, seq - 1], remembered as open
+ *   5. seq <= last after a session boundary     → RESET: the stream starts again at seq
+ *   6. seq <= last inside an open gap           → GAP_FILLED (late, never seen)
+ *   7. floor <= seq <= last otherwise           → DUPLICATE (this sequence was seen)
+ *   8. seq < floor                              → OUT_OF_ORDER (older than what is tracked)
+ *
+ * A session boundary lies between the stream's head message (at lastTs) and a newer
+ * message at ts when ts - lastTs >= idle time, or when their local dates differ in the
+ * exchange's time zone.
+ *
+ * State is small and bounded: last, lastTs, floor, the previous session's last
+ * timestamp, and at most `maxGaps` open gap ranges; when a new range would exceed that,
+ * the oldest range is given up (counted) and the floor moves above it.
+ *
+ * Sequences are bigint in the domain. A stream keeps them as numbers while every value
+ * is a safe integer and switches to bigint (exactly, for that stream only) on the first
+ * value beyond 2^53 - 1.
+ */
+import type { EpochMicros } from "../time.ts"
+import type { ZoneCalendar } from "./calendar.ts"
+
+export const OK = 0
+export const GAP = 1
+export const DUPLICATE = 2
+export const OUT_OF_ORDER = 3
+export const RESET = 4
+export const GAP_FILLED = 5
+export type VerdictCode = 0 | 1 | 2 | 3 | 4 | 5
+
+/** Verdict names by code; all but OK are SequenceEventKind values. */
+export const verdictNames = ["OK", "GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET", "GAP_FILLED"] as const
+export type VerdictName = (typeof verdictNames)[number]
+
+/** A sequence as the state keeps it: number while safe, bigint once a stream needs it. */
+export type Seq = number | bigint
+
+export interface SequenceRules {
+  /** A newer message at least this long after the stream's head starts a new session. */
+  readonly idleMicros: number
+  /** A change of local date (exchange time zone) starts a new session. */
+  readonly dayChange: boolean
+  /** Open gap ranges kept per stream; beyond it the oldest is given up. */
+  readonly maxGaps: number
+}
+
+export const defaultRules: SequenceRules = {
+  idleMicros: 30 * 60 * 1_000_000,
+  dayChange: true,
+  maxGaps: 64
+}
+
+/** One stream's state. The two links make it a node of the tracker's LRU list. */
+export class StreamState {
+  /** Sequences are bigints (some value exceeded 2^53 - 1). */
+  big = false
+  /** Highest sequence of the session. */
+  last: Seq
+  /** Exchange timestamp of the message that last moved `last` (or started the session). */
+  lastTs: EpochMicros
+  /** Lowest sequence the state knows about: session start, or above the last given-up gap. */
+  floor: Seq
+  /** `lastTs` of the session before the latest RESET, -Infinity when there was none. */
+  prevTs: number = -Infinity
+  /** Open gaps as inclusive ranges, flat [lo0, hi0, lo1, hi1, ...], ascending. */
+  gaps: Array<Seq> = []
+  older: StreamState | null = null
+  newer: StreamState | null = null
+
+  readonly exchange: string
+  readonly symbol: string
+  readonly calendar: ZoneCalendar
+
+  constructor(exchange: string, symbol: string, calendar: ZoneCalendar, seq: Seq, ts: EpochMicros) {
+    this.exchange = exchange
+    this.symbol = symbol
+    this.calendar = calendar
+    this.last = seq
+    this.floor = seq
+    this.lastTs = ts
+  }
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
+
+/** The sequence as the state of a new stream keeps it. */
+export const toSeq = (seq: bigint): Seq => {
+  const n = Number(seq)
+  return n <= MAX_SAFE && n >= -MAX_SAFE ? n : seq
+}
+
+export const newStream = (
+  exchange: string,
+  symbol: string,
+  calendar: ZoneCalendar,
+  seq: bigint,
+  ts: EpochMicros
+): StreamState => {
+  const s = new StreamState(exchange, symbol, calendar, toSeq(seq), ts)
+  s.big = typeof s.last === "bigint"
+  return s
+}
+
+const toBig = (s: StreamState) => {
+  s.big = true
+  s.last = BigInt(s.last)
+  s.floor = BigInt(s.floor)
+  s.gaps = s.gaps.map((g) => BigInt(g))
+}
+
+/** Missing sequences still open on the stream. */
+export const openMissing = (s: StreamState): bigint => {
+  let total = 0n
+  for (let i = 0; i < s.gaps.length; i += 2) total += BigInt(s.gaps[i + 1]!) - BigInt(s.gaps[i]!) + 1n
+  return total
+}
+
+/** Verdicts of one stream at a time, with the rules and the count of given-up gaps. */
+export class SequenceMachine {
+  readonly rules: SequenceRules
+  /** Open gap ranges abandoned: beyond maxGaps, or still open at a RESET. */
+  gapsGivenUp = 0
+
+  constructor(rules: SequenceRules = defaultRules) {
+    this.rules = rules
+  }
+
+  /** Rules 2-8 for a stream that exists; updates `s` in place. */
+  step(s: StreamState, seq: bigint, ts: EpochMicros): VerdictCode {
+    if (!s.big) {
+      const n = Number(seq)
+      if (n <= MAX_SAFE && n >= -MAX_SAFE) return this.#step(s, n, ts, 1)
+      toBig(s)
+    }
+    return this.#step(s, seq, ts, 1n)
+  }
+
+  /**
+   * One body for both representations: `seq`, `s.last`, `s.floor`, `s.gaps` and `one`
+   * are all numbers or all bigints (the `any` only erases that pairing from the types).
+   */
+  #step(s: StreamState, seq: any, ts: EpochMicros, one: any): VerdictCode {
+    if (ts <= s.prevTs) return OUT_OF_ORDER
+    const last: any = s.last
+    if (seq > last) {
+      const expected = last + one
+      s.last = seq
+      s.lastTs = ts
+      if (seq === expected) return OK
+      this.#openGap(s, expected, seq - one)
+      return GAP
+    }
+    if (ts > s.lastTs && this.#boundary(s, ts)) {
+      this.gapsGivenUp += s.gaps.length / 2
+      s.prevTs = s.lastTs
+      s.last = seq
+      s.floor = seq
+      s.lastTs = ts
+      s.gaps = []
+      return RESET
+    }
+    if (seq < s.floor) return OUT_OF_ORDER
+    if (s.gaps.length > 0 && this.#fill(s, seq, one)) return GAP_FILLED
+    return DUPLICATE
+  }
+
+  #boundary(s: StreamState, ts: EpochMicros): boolean {
+    return ts - s.lastTs >= this.rules.idleMicros ||
+      (this.rules.dayChange && s.calendar.localDay(ts) !== s.calendar.localDay(s.lastTs))
+  }
+
+  #openGap(s: StreamState, lo: Seq, hi: Seq) {
+    s.gaps.push(lo, hi)
+    this.#bound(s)
+  }
+
+  #bound(s: StreamState) {
+    while (s.gaps.length > 2 * this.rules.maxGaps) {
+      const hi: any = s.gaps[1]
+      s.floor = hi + (s.big ? 1n : 1)
+      s.gaps.splice(0, 2)
+      this.gapsGivenUp++
+    }
+  }
+
+  /** Takes `seq` out of the open range holding it; false when no range holds it. */
+  #fill(s: StreamState, seq: any, one: any): boolean {
+    const g: Array<any> = s.gaps
+    for (let i = 0; i < g.length; i += 2) {
+      const lo = g[i], hi = g[i + 1]
+      if (seq < lo) return false
+      if (seq > hi) continue
+      if (lo === hi) g.splice(i, 2)
+      else if (seq === lo) g[i] = lo + one
+      else if (seq === hi) g[i + 1] = hi - one
+      else {
+        g.splice(i + 1, 0, seq - one, seq + one)
+        this.#bound(s)
+      }
+      return true
+    }
+    return false
+  }
+}
+
+/** A message as the state machine sees it. */
+export interface SequenceMessage {
+  readonly source_sequence: bigint | null
+  readonly exchange_timestamp: EpochMicros
+  readonly message_id: string
+}
+
+export interface Verdict {
+  readonly kind: VerdictName
+  /** The sequence the stream expected next (last + 1); null for OK on a new stream or without a sequence. */
+  readonly expected: bigint | null
+  readonly received: bigint | null
+  /** GAP: missing count; GAP_FILLED: missing sequences still open on the stream; otherwise null. */
+  readonly gapSize: bigint | null
+}
+
+export const cloneStream = (s: StreamState): StreamState => {
+  const c = new StreamState(s.exchange, s.symbol, s.calendar, s.last, s.lastTs)
+  c.big = s.big
+  c.floor = s.floor
+  c.prevTs = s.prevTs
+  c.gaps = s.gaps.slice()
+  return c
+}
+
+/** The verdict of `code` for a message of sequence `seq` on a stream whose head was `last` before it. */
+export const verdictOf = (code: VerdictCode, seq: bigint, last: Seq, after: StreamState): Verdict => {
+  const expected = BigInt(last) + 1n
+  return {
+    kind: verdictNames[code],
+    expected,
+    received: seq,
+    gapSize: code === GAP ? seq - expected : code === GAP_FILLED ? openMissing(after) : null
+  }
+}
+
+/**
+ * The state machine as a pure function: the verdict for `message` and the stream's next
+ * state (`state` is not modified). `undefined` is a stream not seen yet.
+ */
+export const transition = (
+  machine: SequenceMachine,
+  calendar: ZoneCalendar,
+  exchange: string,
+  symbol: string,
+  state: StreamState | undefined,
+  message: SequenceMessage
+): { readonly verdict: Verdict; readonly state: StreamState | undefined } => {
+  const seq = message.source_sequence
+  if (seq === null) return { verdict: { kind: "OK", expected: null, received: null, gapSize: null }, state }
+  if (state === undefined) {
+    return {
+      verdict: { kind: "OK", expected: null, received: seq, gapSize: null },
+      state: newStream(exchange, symbol, calendar, seq, message.exchange_timestamp)
+    }
+  }
+  const next = cloneStream(state)
+  const code = machine.step(next, seq, message.exchange_timestamp)
+  return { verdict: verdictOf(code, seq, state.last, next), state: next }
+}

@@ -1,0 +1,302 @@
+/**
+ * The states of many streams, (exchange, symbol), in a bounded LRU, judged a batch at a
+ * time. Plain synchronous code (the hot path of ingestion); the SequenceTracker service
+ * wraps it. Checkpoints are compact, deterministic JSON (docs/sequence-integrity.md).
+ */
+import { Result, Schema } from "effect"
+import type { SequenceEvent } from "../reference.ts"
+import type { EpochMicros } from "../time.ts"
+import { defaultExchangeZones, ExchangeCalendars } from "./calendar.ts"
+import {
+  defaultRules,
+  DUPLICATE,
+  GAP,
+  GAP_FILLED,
+  newStream,
+  OK,
+  openMissing,
+  type Seq,
+  SequenceMachine,
+  type SequenceMessage,
+  type SequenceRules,
+  StreamState,
+  type VerdictName,
+  verdictNames
+} from "./machine.ts"
+
+/** A message as ingestion has it: a TradeRow or QuoteRow fits as is. */
+export interface SequenceInput extends SequenceMessage {
+  readonly exchange: string
+  readonly symbol: string
+  readonly kafka_topic?: string | null | undefined
+  readonly kafka_partition?: number | null | undefined
+  readonly kafka_offset?: bigint | null | undefined
+}
+
+export interface Observation {
+  /** Indices, ascending, of the input rows judged DUPLICATE: they are not written. */
+  readonly duplicates: ReadonlyArray<number>
+  /** One sequence_events row per verdict other than OK, in input order. */
+  readonly events: ReadonlyArray<SequenceEvent>
+}
+
+export interface SequenceStats {
+  readonly verdicts: Readonly<Record<VerdictName, number>>
+  readonly evictions: number
+  /** Open gap ranges abandoned: beyond maxGaps per stream, or still open at a RESET. */
+  readonly gapsGivenUp: number
+  readonly streams: number
+  readonly capacity: number
+}
+
+export interface TrackerOptions extends SequenceRules {
+  /** Streams kept; the least recently seen is evicted beyond it. */
+  readonly capacity: number
+  /** IANA zone per exchange, for the trading-day rule. */
+  readonly zones: Readonly<Record<string, string>>
+  /** Zone of exchanges missing from `zones`. */
+  readonly defaultZone: string
+}
+
+export const defaultTrackerOptions: TrackerOptions = {
+  ...defaultRules,
+  capacity: 10_000,
+  zones: defaultExchangeZones,
+  defaultZone: "UTC"
+}
+
+/** Selects streams by key, for partial checkpoints and forget. */
+export type StreamFilter = (exchange: string, symbol: string) => boolean
+
+/** The rows that are written: all but the duplicates. */
+export const withoutDuplicates = <R>(rows: ReadonlyArray<R>, observation: Observation): ReadonlyArray<R> => {
+  if (observation.duplicates.length === 0) return rows
+  const out: Array<R> = []
+  let d = 0
+  for (let i = 0; i < rows.length; i++) {
+    if (observation.duplicates[d] === i) d++
+    else out.push(rows[i]!)
+  }
+  return out
+}
+
+// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...]], ...]}
+// least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
+const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
+const StreamJson = Schema.Tuple([
+  Schema.String,
+  Schema.String,
+  SeqJson,
+  Schema.Int,
+  SeqJson,
+  Schema.NullOr(Schema.Int),
+  Schema.Array(SeqJson)
+])
+const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
+const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)
+
+const encodeSeq = (x: Seq): number | string => typeof x === "bigint" ? x.toString() : x
+
+export class SequenceTrackerState {
+  readonly options: TrackerOptions
+  readonly machine: SequenceMachine
+  readonly #calendars: ExchangeCalendars
+  readonly #byExchange = new Map<string, Map<string, StreamState>>()
+  /** LRU list: `newest` was seen last, `oldest` is evicted first. */
+  #newest: StreamState | null = null
+  #oldest: StreamState | null = null
+  #size = 0
+  #evictions = 0
+  readonly #verdicts = new Float64Array(verdictNames.length)
+
+  constructor(options: Partial<TrackerOptions> = {}) {
+    this.options = { ...defaultTrackerOptions, ...options }
+    if (!(Number.isInteger(this.options.capacity) && this.options.capacity > 0)) {
+      throw new RangeError(`capacity must be a positive integer, got ${this.options.capacity}`)
+    }
+    if (!(Number.isInteger(this.options.maxGaps) && this.options.maxGaps > 0)) {
+      throw new RangeError(`maxGaps must be a positive integer, got ${this.options.maxGaps}`)
+    }
+    this.machine = new SequenceMachine(this.options)
+    this.#calendars = new ExchangeCalendars(this.options.zones, this.options.defaultZone)
+  }
+
+  get size(): number {
+    return this.#size
+  }
+
+  /** Judges `rows` in order. `detectedAt` stamps the events. */
+  observe(rows: ReadonlyArray<SequenceInput>, detectedAt: EpochMicros): Observation {
+    const duplicates: Array<number> = []
+    const events: Array<SequenceEvent> = []
+    const verdicts = this.#verdicts
+    const machine = this.machine
+    let exchange: string | undefined
+    let symbols: Map<string, StreamState> | undefined
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!
+      const seq = r.source_sequence
+      if (seq === null) {
+        verdicts[OK] = verdicts[OK]! + 1
+        continue
+      }
+      if (r.exchange !== exchange) {
+        exchange = r.exchange
+        symbols = this.#byExchange.get(exchange)
+        if (symbols === undefined) {
+          symbols = new Map()
+          this.#byExchange.set(exchange, symbols)
+        }
+      }
+      let s = symbols!.get(r.symbol)
+      if (s === undefined) {
+        s = newStream(exchange, r.symbol, this.#calendars.forExchange(exchange), seq, r.exchange_timestamp)
+        symbols!.set(r.symbol, s)
+        this.#link(s)
+        if (++this.#size > this.options.capacity) this.#evictOldest()
+        verdicts[OK] = verdicts[OK]! + 1
+        continue
+      }
+      if (s !== this.#newest) {
+        this.#unlink(s)
+        this.#link(s)
+      }
+      const last = s.last
+      const code = machine.step(s, seq, r.exchange_timestamp)
+      verdicts[code] = verdicts[code]! + 1
+      if (code === OK) continue
+      if (code === DUPLICATE) duplicates.push(i)
+      const expected = BigInt(last) + 1n
+      events.push({
+        detected_at: detectedAt,
+        symbol: r.symbol,
+        exchange: r.exchange,
+        kind: verdictNames[code] as SequenceEvent["kind"],
+        expected,
+        received: seq,
+        gap_size: code === GAP ? seq - expected : code === GAP_FILLED ? openMissing(s) : null,
+        exchange_timestamp: r.exchange_timestamp,
+        message_id: r.message_id,
+        kafka_topic: r.kafka_topic ?? null,
+        kafka_partition: r.kafka_partition ?? null,
+        kafka_offset: r.kafka_offset ?? null
+      })
+    }
+    return { duplicates, events }
+  }
+
+  stats(): SequenceStats {
+    const verdicts = {} as Record<VerdictName, number>
+    verdictNames.forEach((name, code) => verdicts[name] = this.#verdicts[code]!)
+    return {
+      verdicts,
+      evictions: this.#evictions,
+      gapsGivenUp: this.machine.gapsGivenUp,
+      streams: this.#size,
+      capacity: this.options.capacity
+    }
+  }
+
+  /** The state of one stream, for inspection; undefined when not tracked. */
+  peek(exchange: string, symbol: string): StreamState | undefined {
+    return this.#byExchange.get(exchange)?.get(symbol)
+  }
+
+  /** The streams (all, or those `filter` selects), least recently seen first, as compact JSON. */
+  checkpoint(filter?: StreamFilter): string {
+    const streams: Array<unknown> = []
+    for (let s = this.#oldest; s !== null; s = s.newer) {
+      if (filter !== undefined && !filter(s.exchange, s.symbol)) continue
+      streams.push([
+        s.exchange,
+        s.symbol,
+        encodeSeq(s.last),
+        s.lastTs,
+        encodeSeq(s.floor),
+        s.prevTs === -Infinity ? null : s.prevTs,
+        s.gaps.map(encodeSeq)
+      ])
+    }
+    return JSON.stringify({ v: 1, streams })
+  }
+
+  /**
+   * Adds the streams of a checkpoint, replacing tracked streams of the same keys; they
+   * become the most recently seen, in checkpoint order. Beyond capacity the least
+   * recently seen are evicted. Fails, changing nothing, on a malformed checkpoint.
+   */
+  restore(json: string): Result.Result<number, string> {
+    const decoded = decodeCheckpoint(json)
+    if (Result.isFailure(decoded)) return Result.fail(String(decoded.failure))
+    for (const stream of decoded.success.streams) {
+      if (stream[6].length % 2 !== 0) return Result.fail(`stream ${stream[0]}/${stream[1]}: odd number of gap bounds`)
+    }
+    for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps] of decoded.success.streams) {
+      const big = [last, floor, ...gaps].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
+      const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
+      const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
+      s.big = big
+      s.floor = seq(floor)
+      s.prevTs = prevTs ?? -Infinity
+      s.gaps = gaps.map(seq)
+      this.#remove(exchange, symbol)
+      let symbols = this.#byExchange.get(exchange)
+      if (symbols === undefined) {
+        symbols = new Map()
+        this.#byExchange.set(exchange, symbols)
+      }
+      symbols.set(symbol, s)
+      this.#link(s)
+      if (++this.#size > this.options.capacity) this.#evictOldest()
+    }
+    return Result.succeed(decoded.success.streams.length)
+  }
+
+  /** Drops the streams `filter` selects (all without one), e.g. those of a revoked partition. */
+  forget(filter?: StreamFilter): number {
+    let n = 0
+    for (let s = this.#oldest; s !== null;) {
+      const next = s.newer
+      if (filter === undefined || filter(s.exchange, s.symbol)) {
+        this.#remove(s.exchange, s.symbol)
+        n++
+      }
+      s = next
+    }
+    return n
+  }
+
+  #remove(exchange: string, symbol: string) {
+    const symbols = this.#byExchange.get(exchange)
+    const s = symbols?.get(symbol)
+    if (s === undefined) return
+    symbols!.delete(symbol)
+    this.#unlink(s)
+    this.#size--
+  }
+
+  #evictOldest() {
+    const s = this.#oldest!
+    this.#byExchange.get(s.exchange)!.delete(s.symbol)
+    this.#unlink(s)
+    this.#size--
+    this.#evictions++
+  }
+
+  #link(s: StreamState) {
+    s.older = this.#newest
+    s.newer = null
+    if (this.#newest !== null) this.#newest.newer = s
+    else this.#oldest = s
+    this.#newest = s
+  }
+
+  #unlink(s: StreamState) {
+    if (s.older !== null) s.older.newer = s.newer
+    else this.#oldest = s.newer
+    if (s.newer !== null) s.newer.older = s.older
+    else this.#newest = s.older
+    s.older = null
+    s.newer = null
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * MarketFeed over a directory of ASX historical tick files (format: src/domain/feeds/asx.ts).
+ *
+ * - Files are read in blocks (default 1 MiB) and each block's rows become one stream chunk,
+ *   so memory stays bounded whatever the file size and there is no Effect per row.
+ * - message_id is positional: `asx:<file>:<line>` with 1-based physical line numbers.
+ * - source_sequence is 1-based per (symbol, data type), in line order of the symbol's files
+ *   (company ids in numeric order when several map to one symbol), counting accepted rows
+ *   only: dead-lettered rows do not consume a number, so a clean re-load has no gaps.
+ * - Bad rows go to `deadLetterFile` (JSON lines: file, line, reason, raw), recreated each run.
+ */
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { Effect, Layer, Stream } from "effect"
+import {
+  asxFile,
+  COMPANY_INFO_FILE,
+  type CompanyRow,
+  isCompanyInfoHeader,
+  parseCompanyRow,
+  parseQuoteRow,
+  parseTradeRow
+} from "../../domain/feeds/asx.ts"
+import {
+  type DeadLetter,
+  FeedError,
+  type FeedEvent,
+  FeedIoFailure,
+  SourceInvalid,
+  SourceMissing,
+  SummaryCounter
+} from "../../domain/feeds/events.ts"
+import { MarketFeed } from "../../services/MarketFeed.ts"
+
+export interface AsxOptions {
+  /** The load directory: trades/, quotes/ and reference-data/company_info.csv. */
+  readonly dir: string
+  /** Where rejected rows go, one JSON object a line; replaced on every run. */
+  readonly deadLetterFile: string
+  /** Bytes read per block (one stream chunk per block). Default 1 MiB. */
+  readonly blockBytes?: number
+}
+
+type NonEmpty<A> = readonly [A, ...Array<A>]
+
+const ioError = (p: string, cause: unknown): FeedError => {
+  const err = cause as NodeJS.ErrnoException
+  return new FeedError({
+    reason: err?.code === "ENOENT"
+      ? new SourceMissing({ path: p })
+      : new FeedIoFailure({ path: p, detail: err?.message ?? String(cause) })
+  })
+}
+
+const guard = async <A>(p: string, f: () => Promise<A>): Promise<A> => {
+  try {
+    return await f()
+  } catch (cause) {
+    throw ioError(p, cause)
+  }
+}
+
+/** `<company_id>.csv` files of a data directory (none when it does not exist), in numeric id order. */
+const dataFiles = async (dir: string): Promise<Array<string>> => {
+  const names = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return [] as Array<string>
+    throw ioError(dir, e)
+  })
+  return names.filter((n) => n.toLowerCase().endsWith(".csv")).map((n) => n.slice(0, -4))
+    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+}
+
+/** Lines of a file, block by block: `[firstLineNo, lines]`, lines without their terminator. */
+async function* blocksOfLines(file: string, blockBytes: number): AsyncGenerator<readonly [number, Array<string>]> {
+  const handle = await guard(file, () => fs.open(file, "r"))
+  try {
+    const buffer = Buffer.allocUnsafe(blockBytes)
+    const decoder = new TextDecoder("utf-8")
+    let carry = ""
+    let lineNo = 1
+    for (;;) {
+      const { bytesRead } = await guard(file, () => handle.read(buffer, 0, blockBytes, null))
+      const eof = bytesRead === 0
+      const text = carry + (eof ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true }))
+      const lines = text.split("\n")
+      carry = eof ? "" : lines.pop()!
+      if (eof && lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
+      if (lines.length > 0) {
+        yield [lineNo, lines] as const
+        lineNo += lines.length
+      }
+      if (eof) return
+    }
+  } finally {
+    await handle.close().catch(() => undefined)
+  }
+}
+
+class DeadLetterWriter {
+  private pending: Array<string> = []
+  readonly file: string
+  private readonly handle: fs.FileHandle
+  private constructor(file: string, handle: fs.FileHandle) {
+    this.file = file
+    this.handle = handle
+  }
+  static async open(file: string): Promise<DeadLetterWriter> {
+    await guard(file, () => fs.mkdir(path.dirname(path.resolve(file)), { recursive: true }))
+    return new DeadLetterWriter(file, await guard(file, () => fs.open(file, "w")))
+  }
+  add(d: DeadLetter): void {
+    this.pending.push(JSON.stringify(d))
+  }
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return
+    const text = this.pending.join("\n") + "\n"
+    this.pending = []
+    await guard(this.file, () => this.handle.write(text))
+  }
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined)
+  }
+}
+
+/** Reads the instrument master: company id -> instrument (bad rows dead-lettered). */
+const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLetterWriter) => {
+  const file = path.join(dir, COMPANY_INFO_FILE)
+  const text = await guard(file, () => fs.readFile(file, "utf-8"))
+  const lines = text.split("\n")
+  if (lines.length === 0 || !isCompanyInfoHeader(lines[0]!)) {
+    throw new FeedError({
+      reason: new SourceInvalid({ path: file, detail: "the first line is not the header company_id,symbol,company_name,ISIN,start_date,end_date" })
+    })
+  }
+  const companies = new Map<string, CompanyRow>()
+  for (let i = 1; i < lines.length; i++) {
+    const raw = lines[i]!
+    if (raw.trim() === "") continue
+    const row = parseCompanyRow(raw)
+    const reason = typeof row === "string"
+      ? row
+      : companies.has(row.companyId)
+      ? `duplicate company_id ${row.companyId}`
+      : undefined
+    if (reason !== undefined || typeof row === "string") {
+      counter.deadLettered++
+      dead.add({ file: COMPANY_INFO_FILE, line: i + 1, reason: reason!, raw: raw.replace(/\r$/, "") })
+    } else {
+      companies.set(row.companyId, row)
+    }
+  }
+  return companies
+}
+
+async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerator<NonEmpty<FeedEvent>> {
+  const dir = options.dir
+  const blockBytes = options.blockBytes ?? 1 << 20
+  await guard(dir, () => fs.stat(dir))
+  const dead = await DeadLetterWriter.open(options.deadLetterFile)
+  try {
+    const companies = await readCompanies(dir, counter, dead)
+    await dead.flush()
+    const instruments: Array<FeedEvent> = [...companies.values()].map((c) => ({ _tag: "Instrument", instrument: c.instrument }))
+    counter.instruments = instruments.length
+    if (instruments.length > 0) yield instruments as unknown as NonEmpty<FeedEvent>
+
+    const trades = await dataFiles(path.join(dir, "trades"))
+    const quotes = await dataFiles(path.join(dir, "quotes"))
+    const ids = [...new Set([...trades, ...quotes])].sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+    const tradeSet = new Set(trades), quoteSet = new Set(quotes)
+    const sequences = new Map<string, { trades: number; quotes: number }>()
+
+    for (const companyId of ids) {
+      for (const dataType of ["trades", "quotes"] as const) {
+        if (!(dataType === "trades" ? tradeSet : quoteSet).has(companyId)) continue
+        const relative = `${dataType}/${companyId}.csv`
+        const company = companies.get(companyId)
+        if (company === undefined) {
+          counter.deadLettered++
+          dead.add({ file: relative, line: 0, reason: `company id ${companyId} is not in ${COMPANY_INFO_FILE}`, raw: "" })
+          await dead.flush()
+          continue
+        }
+        const symbol = company.instrument.symbol
+        const f = asxFile(dataType, companyId, symbol)
+        let seq = sequences.get(symbol)
+        if (seq === undefined) {
+          seq = { trades: 0, quotes: 0 }
+          sequences.set(symbol, seq)
+        }
+        const counts = counter.symbol(symbol)
+        for await (const [first, lines] of blocksOfLines(path.join(dir, relative), blockBytes)) {
+          const out: Array<FeedEvent> = []
+          for (let i = 0; i < lines.length; i++) {
+            const line = lines[i]!
+            if (line.length === 0 || line === "\r") continue
+            counter.rowsRead++
+            const lineNo = first + i
+            if (dataType === "trades") {
+              const t = parseTradeRow(f, line, lineNo, BigInt(seq.trades + 1))
+              if (typeof t === "string") {
+                counter.deadLettered++
+                counts.deadLettered++
+                dead.add({ file: relative, line: lineNo, reason: t, raw: line.replace(/\r$/, "") })
+              } else {
+                seq.trades++
+                counter.trades++
+                counts.trades++
+                out.push({ _tag: "Trade", trade: t })
+              }
+            } else {
+              const q = parseQuoteRow(f, line, lineNo, BigInt(seq.quotes + 1))
+              if (typeof q === "string") {
+                counter.deadLettered++
+                counts.deadLettered++
+                dead.add({ file: relative, line: lineNo, reason: q, raw: line.replace(/\r$/, "") })
+              } else {
+                seq.quotes++
+                counter.quotes++
+                counts.quotes++
+                out.push({ _tag: "Quote", quote: q })
+              }
+            }
+          }
+          await dead.flush()
+          if (out.length > 0) yield out as unknown as NonEmpty<FeedEvent>
+        }
+      }
+    }
+    counter.complete = true
+  } finally {
+    await dead.close()
+  }
+}
+
+const toFeedError = (dir: string) => (cause: unknown): FeedError =>
+  cause instanceof FeedError ? cause : ioError(dir, cause)
+
+/** The ASX feed as a MarketFeed. */
+export const makeAsx = (options: AsxOptions) =>
+  Effect.sync(() => {
+    let counter = new SummaryCounter("asx")
+    return MarketFeed.of({
+      name: "asx",
+      events: () =>
+        Stream.suspend(() => {
+          counter = new SummaryCounter("asx")
+          return Stream.fromAsyncIterable(load(options, counter), toFeedError(options.dir)).pipe(Stream.flattenArray)
+        }),
+      summary: Effect.sync(() => counter.snapshot()),
+      manifest: Effect.succeed([])
+    })
+  })
+
+export const layerAsx = (options: AsxOptions): Layer.Layer<MarketFeed> => Layer.effect(MarketFeed, makeAsx(options))

@@ -1,0 +1,66 @@
+/** The SequenceTracker: an in-process bounded LRU of stream states (src/domain/sequence). */
+import { Clock, Config, Effect, Layer, Result } from "effect"
+import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
+import { defaultTrackerOptions, SequenceTrackerState, type TrackerOptions } from "../../domain/sequence/tracker.ts"
+import { SequenceCheckpointError, SequenceTracker } from "../../services/SequenceTracker.ts"
+
+export const make = (options: Partial<TrackerOptions> = {}) =>
+  Effect.sync(() => {
+    const state = new SequenceTrackerState(options)
+    return SequenceTracker.of({
+      observe: Effect.fn("SequenceTracker.observe")(function*(rows) {
+        const now = yield* Clock.currentTimeMillis
+        return state.observe(rows, now * 1000)
+      }),
+      checkpoint: Effect.fn("SequenceTracker.checkpoint")(function*(filter) {
+        return state.checkpoint(filter)
+      }),
+      restore: Effect.fn("SequenceTracker.restore")(function*(json) {
+        const restored = state.restore(json)
+        if (Result.isFailure(restored)) return yield* new SequenceCheckpointError({ detail: restored.failure })
+        return restored.success
+      }),
+      forget: Effect.fn("SequenceTracker.forget")(function*(filter) {
+        return state.forget(filter)
+      }),
+      stats: Effect.sync(() => state.stats())
+    })
+  })
+
+export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<SequenceTracker> =>
+  Layer.effect(SequenceTracker, make(options))
+
+/**
+ * Configured by K2_SEQUENCE_CAPACITY (streams, default 10000), K2_SEQUENCE_IDLE_SECONDS
+ * (session boundary after this much exchange time without a message, default 1800),
+ * K2_SEQUENCE_DAY_CHANGE (default true), K2_SEQUENCE_MAX_GAPS (open gaps per stream,
+ * default 64) and K2_SEQUENCE_ZONES (extra exchange=IANA zone pairs, comma separated,
+ * e.g. "ASX=Australia/Sydney,XNYS=America/New_York").
+ */
+export const layer: Layer.Layer<SequenceTracker, Config.ConfigError> = Layer.unwrap(
+  Effect.gen(function*() {
+    const capacity = yield* Config.Int("K2_SEQUENCE_CAPACITY").pipe(Config.withDefault(defaultTrackerOptions.capacity))
+    const idleSeconds = yield* Config.Int("K2_SEQUENCE_IDLE_SECONDS").pipe(
+      Config.withDefault(defaultTrackerOptions.idleMicros / 1_000_000)
+    )
+    const dayChange = yield* Config.Boolean("K2_SEQUENCE_DAY_CHANGE").pipe(Config.withDefault(true))
+    const maxGaps = yield* Config.Int("K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
+    const zones = yield* Config.String("K2_SEQUENCE_ZONES").pipe(Config.withDefault(""))
+    const extra = Object.fromEntries(
+      zones.split(",").map((pair) => pair.trim()).filter((pair) => pair !== "").map((pair) => {
+        const [exchange = "", zone = ""] = pair.split("=").map((x) => x.trim())
+        return [exchange, zone]
+      })
+    )
+    return layerWith({
+      capacity,
+      idleMicros: idleSeconds * 1_000_000,
+      dayChange,
+      maxGaps,
+      zones: { ...defaultExchangeZones, ...extra }
+    })
+  })
+)
+
+/** Defaults (10,000 streams, 30 minutes idle, day change, 64 gaps), no configuration read. */
+export const layerMemory: Layer.Layer<SequenceTracker> = layerWith({})

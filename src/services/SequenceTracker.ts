@@ -1,0 +1,32 @@
+import { Context, type Effect, Schema } from "effect"
+import type { Observation, SequenceInput, SequenceStats, StreamFilter } from "../domain/sequence/tracker.ts"
+
+/** A checkpoint that cannot be restored (malformed, or from another format version). */
+export class SequenceCheckpointError extends Schema.TaggedError<SequenceCheckpointError>()("SequenceCheckpointError", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot restore the sequence checkpoint: ${this.detail}`
+  }
+}
+
+/**
+ * Sequence integrity of every (exchange, symbol) stream (DESIGN.md "Sequence
+ * integrity", docs/sequence-integrity.md). One instance per ingest process: a stream
+ * lives in one Kafka partition, so partitions never share a stream.
+ */
+export class SequenceTracker extends Context.Service<SequenceTracker, {
+  /**
+   * Judges a batch in order: the indices of duplicates (not to be written) and one
+   * sequence_events row per verdict other than OK, stamped with the clock's time.
+   */
+  observe(rows: ReadonlyArray<SequenceInput>): Effect.Effect<Observation>
+  /** Compact deterministic JSON of the streams (all, or those `filter` selects), for the commit. */
+  checkpoint(filter?: StreamFilter): Effect.Effect<string>
+  /** Adds the streams of a checkpoint (replacing those keys); returns how many. */
+  restore(json: string): Effect.Effect<number, SequenceCheckpointError>
+  /** Drops streams (all without a filter), e.g. those of a revoked partition; returns how many. */
+  forget(filter?: StreamFilter): Effect.Effect<number>
+  /** Counters for metrics: verdicts by kind, evictions, given-up gaps, streams tracked. */
+  readonly stats: Effect.Effect<SequenceStats>
+}>()("k2/services/SequenceTracker") {}

@@ -1,0 +1,57 @@
+import { assert, describe, it } from "@effect/vitest"
+import { decodeOffsets, encodeOffsets, markerIn, markerKey, mergeOffsets } from "../../src/domain/ingest/marker.ts"
+import { applyUpdates, newTableMetadata } from "../../src/domain/iceberg/metadata.ts"
+import type { Snapshot } from "../../src/domain/iceberg/spec.ts"
+import { tables } from "../../src/domain/tables.ts"
+
+const offsets = (o: Record<string, Record<number, bigint>>) =>
+  new Map(Object.entries(o).map(([t, ps]) => [t, new Map(Object.entries(ps).map(([p, v]) => [Number(p), v]))]))
+
+describe("ingestion marker", () => {
+  it("round-trips exactly, beyond 2^53", () => {
+    const o = offsets({ "market.equities.trades.asx": { 0: 12n, 11: 9_007_199_254_740_993n } })
+    const text = encodeOffsets(o)
+    assert.strictEqual(text, `{"market.equities.trades.asx":{"0":12,"11":9007199254740993}}`)
+    assert.deepStrictEqual(decodeOffsets(text), o)
+  })
+
+  it("refuses text that is not a marker", () => {
+    assert.isUndefined(decodeOffsets("nope"))
+    assert.isUndefined(decodeOffsets(`{"t":{"x":1}}`))
+    assert.isUndefined(decodeOffsets(`{"t":{"0":"1"}}`))
+  })
+
+  it("only moves forward when merged", () => {
+    const merged = mergeOffsets(offsets({ t: { 0: 10n, 1: 5n } }), offsets({ t: { 0: 7n, 2: 1n }, u: { 0: 3n } }))
+    assert.deepStrictEqual(merged, offsets({ t: { 0: 10n, 1: 5n, 2: 1n }, u: { 0: 3n } }))
+  })
+
+  it("is found in the newest snapshot that carries it", () => {
+    let m = newTableMetadata({
+      uuid: "u",
+      location: "file:///t",
+      schema: tables.trades.schema,
+      spec: tables.trades.spec,
+      sortOrder: null,
+      nowMs: 1
+    })
+    const snap = (id: bigint, parent: bigint | undefined, summary: Record<string, string>): Snapshot => ({
+      "snapshot-id": id,
+      ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+      "sequence-number": id,
+      "timestamp-ms": Number(id),
+      "manifest-list": "x",
+      summary: { operation: "append", ...summary }
+    })
+    for (const s of [snap(1n, undefined, { [markerKey("g")]: `{"t":{"0":5}}` }), snap(2n, 1n, {})]) {
+      m = applyUpdates(m, null, [
+        { action: "add-snapshot", snapshot: s },
+        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": s["snapshot-id"] }
+      ], 1)
+    }
+    const found = markerIn(m, "g")
+    assert.strictEqual(found?.snapshot["snapshot-id"], 1n)
+    assert.deepStrictEqual(found?.offsets, offsets({ t: { 0: 5n } }))
+    assert.isUndefined(markerIn(m, "other"))
+  })
+})
