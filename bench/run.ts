@@ -5,9 +5,11 @@
  */
 import { Effect } from "effect"
 import { benchIceberg } from "./iceberg.ts"
+import { benchSequenceEffect } from "./sequence.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
-  iceberg: benchIceberg
+  iceberg: benchIceberg,
+  sequence: benchSequenceEffect
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))

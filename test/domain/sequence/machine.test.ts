@@ -1,0 +1,194 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ExchangeCalendars } from "../../../src/domain/sequence/calendar.ts"
+import {
+  defaultRules,
+  type SequenceMessage,
+  SequenceMachine,
+  type SequenceRules,
+  type StreamState,
+  transition,
+  type Verdict
+} from "../../../src/domain/sequence/machine.ts"
+
+const calendars = new ExchangeCalendars()
+const MIN = 60 * 1_000_000
+/** 2024-03-04T10:00:00+11:00, a Monday morning in Sydney. */
+const T0 = Date.UTC(2024, 2, 3, 23) * 1000
+
+/** Feeds (sequence, micros) pairs to one ASX stream and returns the verdicts. */
+const run = (messages: ReadonlyArray<readonly [bigint | number | null, number]>, rules: Partial<SequenceRules> = {}) => {
+  const machine = new SequenceMachine({ ...defaultRules, ...rules })
+  let state: StreamState | undefined
+  const verdicts: Array<Verdict> = []
+  messages.forEach(([seq, ts], i) => {
+    const message: SequenceMessage = {
+      source_sequence: seq === null ? null : BigInt(seq),
+      exchange_timestamp: ts,
+      message_id: `m${i}`
+    }
+    const next = transition(machine, calendars.forExchange("ASX"), "ASX", "BHP", state, message)
+    state = next.state
+    verdicts.push(next.verdict)
+  })
+  return { verdicts, kinds: verdicts.map((v) => v.kind), state: state!, machine }
+}
+
+/** Consecutive timestamps one second apart from T0. */
+const seconds = (...seqs: Array<number | bigint | null>) => seqs.map((s, i) => [s, T0 + i * 1_000_000] as const)
+
+describe("sequence verdicts", () => {
+  it("OK for the first message and for each next sequence", () => {
+    const { kinds, verdicts } = run(seconds(5, 6, 7))
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK"])
+    assert.deepStrictEqual(verdicts[0], { kind: "OK", expected: null, received: 5n, gapSize: null })
+    assert.deepStrictEqual(verdicts[2], { kind: "OK", expected: 7n, received: 7n, gapSize: null })
+  })
+
+  it("OK without a source sequence, leaving the stream as it was", () => {
+    const { kinds, state } = run(seconds(1, null, 2, null))
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "OK"])
+    assert.strictEqual(state.last, 2)
+  })
+
+  it("GAP with the missing range and size", () => {
+    const { verdicts, state } = run(seconds(1, 2, 10, 11))
+    assert.deepStrictEqual(verdicts[2], { kind: "GAP", expected: 3n, received: 10n, gapSize: 7n })
+    assert.strictEqual(verdicts[3]!.kind, "OK")
+    assert.deepStrictEqual(state.gaps, [3, 9])
+  })
+
+  it("GAP_FILLED for late messages, with what is still missing, until the gap closes", () => {
+    const { verdicts, state } = run(seconds(1, 5, 3, 2, 4, 6))
+    assert.deepStrictEqual(verdicts.map((v) => [v.kind, v.gapSize]), [
+      ["OK", null],
+      ["GAP", 3n],
+      ["GAP_FILLED", 2n],
+      ["GAP_FILLED", 1n],
+      ["GAP_FILLED", 0n],
+      ["OK", null]
+    ])
+    assert.deepStrictEqual(verdicts[2], { kind: "GAP_FILLED", expected: 6n, received: 3n, gapSize: 2n })
+    assert.deepStrictEqual(state.gaps, [])
+  })
+
+  it("DUPLICATE for a sequence already seen, including a filled one", () => {
+    const { kinds } = run(seconds(1, 2, 3, 2, 5, 4, 4, 3))
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "DUPLICATE", "GAP", "GAP_FILLED", "DUPLICATE", "DUPLICATE"])
+  })
+
+  it("OUT_OF_ORDER for an older sequence never seen: below the stream's first", () => {
+    const { verdicts } = run(seconds(10, 11, 9))
+    assert.deepStrictEqual(verdicts[2], { kind: "OUT_OF_ORDER", expected: 12n, received: 9n, gapSize: null })
+  })
+
+  it("reordered neighbours are a gap then its fill, never a duplicate", () => {
+    assert.deepStrictEqual(run(seconds(1, 3, 2, 4)).kinds, ["OK", "GAP", "GAP_FILLED", "OK"])
+  })
+
+  it("a backwards jump without a session boundary is not a RESET", () => {
+    const { kinds } = run([[1000, T0], [1001, T0 + 29 * MIN], [1, T0 + 29 * MIN + 1], [2, T0 + 30 * MIN]])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OUT_OF_ORDER", "OUT_OF_ORDER"])
+  })
+
+  it("RESET when the sequence restarts low after the idle time", () => {
+    const { verdicts, kinds, state } = run([[1000, T0], [1001, T0 + MIN], [1, T0 + 31 * MIN], [2, T0 + 32 * MIN]])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "RESET", "OK"])
+    assert.deepStrictEqual(verdicts[2], { kind: "RESET", expected: 1002n, received: 1n, gapSize: null })
+    assert.strictEqual(state.last, 2)
+  })
+
+  it("the idle time is configurable", () => {
+    const messages = [[1000, T0], [1, T0 + 10 * MIN]] as const
+    assert.deepStrictEqual(run(messages).kinds, ["OK", "OUT_OF_ORDER"])
+    assert.deepStrictEqual(run(messages, { idleMicros: 5 * MIN }).kinds, ["OK", "RESET"])
+  })
+
+  it("RESET on a change of trading day in Sydney, not of the UTC day", () => {
+    // 23:59 and 00:01 Sydney (AEDT, UTC+11): a new local day two minutes later.
+    const beforeMidnight = Date.UTC(2024, 2, 4, 12, 59) * 1000
+    const { kinds } = run([[500, beforeMidnight], [1, beforeMidnight + 2 * MIN], [2, beforeMidnight + 3 * MIN]])
+    assert.deepStrictEqual(kinds, ["OK", "RESET", "OK"])
+    // 23:59 and 00:01 UTC are 10:59 and 11:01 in Sydney: the same trading day.
+    const utcMidnight = Date.UTC(2024, 2, 4, 23, 59) * 1000
+    assert.deepStrictEqual(run([[500, utcMidnight], [1, utcMidnight + 2 * MIN]]).kinds, ["OK", "OUT_OF_ORDER"])
+    assert.deepStrictEqual(run([[500, beforeMidnight], [1, beforeMidnight + 2 * MIN]], { dayChange: false }).kinds, [
+      "OK",
+      "OUT_OF_ORDER"
+    ])
+  })
+
+  it("RESET on the day DST ends in Sydney (2024-04-07, 03:00 AEDT → 02:00 AEST)", () => {
+    // 23:50 AEDT on the 6th is 12:50 UTC; 13:10 UTC is 00:10 AEDT on the 7th (but still the
+    // 6th on a fixed UTC+10 reading: the rule follows the zone's DST).
+    const sat = Date.UTC(2024, 3, 6, 12, 50) * 1000
+    const sunEarly = Date.UTC(2024, 3, 6, 13, 10) * 1000
+    assert.deepStrictEqual(run([[9, sat], [1, sunEarly]]).kinds, ["OK", "RESET"])
+    // 23:50 AEST on the 7th (13:50 UTC) to 00:10 AEST on the 8th (14:10 UTC): a new day after the change.
+    const sunLate = Date.UTC(2024, 3, 7, 13, 50) * 1000
+    assert.deepStrictEqual(run([[9, sunLate], [1, sunLate + 20 * MIN]]).kinds, ["OK", "RESET"])
+    // 02:50 AEDT to 02:10 AEST, across the change (clocks go back): the same day.
+    const repeated = Date.UTC(2024, 3, 6, 15, 50) * 1000
+    assert.deepStrictEqual(run([[9, repeated], [1, repeated + 20 * MIN]]).kinds, ["OK", "OUT_OF_ORDER"])
+  })
+
+  it("RESET on the day DST starts in Sydney (2024-10-06, 02:00 AEST → 03:00 AEDT)", () => {
+    // 23:50 AEST on the 5th = 13:50 UTC; 00:10 AEST on the 6th = 14:10 UTC.
+    const t = Date.UTC(2024, 9, 5, 13, 50) * 1000
+    assert.deepStrictEqual(run([[9, t], [1, t + 20 * MIN]]).kinds, ["OK", "RESET"])
+    // 23:50 AEDT on the 6th = 12:50 UTC; 00:10 AEDT on the 7th = 13:10 UTC.
+    const u = Date.UTC(2024, 9, 6, 12, 50) * 1000
+    assert.deepStrictEqual(run([[9, u], [1, u + 20 * MIN]]).kinds, ["OK", "RESET"])
+    // Midnight AEDT is 13:00 UTC (it was 14:00 UTC before the change): 12:55 → 13:05 UTC crosses it.
+    const v = Date.UTC(2024, 9, 6, 12, 55) * 1000
+    assert.deepStrictEqual(run([[9, v], [1, v + 10 * MIN]]).kinds, ["OK", "RESET"])
+  })
+
+  it("after a RESET, stragglers of the old session are OUT_OF_ORDER and its open gaps are given up", () => {
+    const { kinds, machine } = run([
+      [100, T0],
+      [105, T0 + MIN], // GAP 101..104
+      [1, T0 + 40 * MIN], // RESET
+      [103, T0 + 30_000_000], // late from the old session: would be a GAP otherwise
+      [2, T0 + 41 * MIN]
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "GAP", "RESET", "OUT_OF_ORDER", "OK"])
+    assert.strictEqual(machine.gapsGivenUp, 1)
+  })
+
+  it("a forward jump after a boundary is a GAP, not a RESET", () => {
+    assert.deepStrictEqual(run([[10, T0], [20, T0 + 60 * MIN]]).kinds, ["OK", "GAP"])
+  })
+
+  it("keeps at most maxGaps open ranges, giving up the oldest and forgetting below it", () => {
+    // gaps at 2, 4, 6, 8 with room for 2
+    const { kinds, state, machine } = run(seconds(1, 3, 5, 7, 9, 2, 4, 6, 8), { maxGaps: 2 })
+    assert.deepStrictEqual(kinds, ["OK", "GAP", "GAP", "GAP", "GAP", "OUT_OF_ORDER", "OUT_OF_ORDER", "GAP_FILLED", "GAP_FILLED"])
+    assert.strictEqual(machine.gapsGivenUp, 2)
+    assert.strictEqual(state.floor, 5)
+  })
+
+  it("splitting a gap counts against the bound too", () => {
+    const { kinds, state, machine } = run(seconds(1, 10, 5, 3), { maxGaps: 2 })
+    // 2..9 open; 5 splits it into 2..4 and 6..9; 3 splits 2..4: the oldest (2..2) is given up.
+    assert.deepStrictEqual(kinds, ["OK", "GAP", "GAP_FILLED", "GAP_FILLED"])
+    assert.deepStrictEqual(state.gaps, [4, 4, 6, 9])
+    assert.strictEqual(state.floor, 3)
+    assert.strictEqual(machine.gapsGivenUp, 1)
+  })
+
+  it("is exact beyond 2^53, switching a stream to bigints when it gets there", () => {
+    const big = 2n ** 53n - 2n
+    const { verdicts, state } = run(seconds(big, big + 1n, big + 2n, big + 4n, big + 3n, big + 3n))
+    assert.deepStrictEqual(verdicts.map((v) => v.kind), ["OK", "OK", "OK", "GAP", "GAP_FILLED", "DUPLICATE"])
+    assert.deepStrictEqual(verdicts[3], { kind: "GAP", expected: big + 3n, received: big + 4n, gapSize: 1n })
+    assert.strictEqual(state.big, true)
+    assert.strictEqual(state.last, big + 4n)
+    const huge = 2n ** 63n - 1n
+    assert.deepStrictEqual(run(seconds(huge - 10n, huge)).verdicts[1], {
+      kind: "GAP",
+      expected: huge - 9n,
+      received: huge,
+      gapSize: 9n
+    })
+  })
+})

@@ -1,0 +1,226 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import { assignSequences } from "../../../src/domain/sequence/assign.ts"
+import { sequenceEventColumns } from "../../../src/domain/sequence/events.ts"
+import {
+  type Observation,
+  type SequenceInput,
+  SequenceTrackerState,
+  withoutDuplicates
+} from "../../../src/domain/sequence/tracker.ts"
+import type { QuoteRow, TradeRow } from "../../../src/domain/rows.ts"
+import { sequenceEventsSchema } from "../../../src/domain/tables.ts"
+
+// Ingestion's rows are tracker input as they are (a compile-time check).
+export const rowsFit = (row: TradeRow | QuoteRow): SequenceInput => row
+
+const T0 = Date.UTC(2024, 2, 4, 0) * 1000
+let offset = 0n
+const msg = (symbol: string, seq: number | bigint | null, tsSeconds = 0, exchange = "ASX"): SequenceInput => ({
+  exchange,
+  symbol,
+  source_sequence: seq === null ? null : BigInt(seq),
+  exchange_timestamp: T0 + tsSeconds * 1_000_000,
+  message_id: `${exchange}:${symbol}:${seq}:${tsSeconds}`,
+  kafka_topic: "trades",
+  kafka_partition: 3,
+  kafka_offset: offset++
+})
+const kinds = (o: Observation) => o.events.map((e) => `${e.symbol}:${e.kind}:${e.received}`)
+
+describe("SequenceTrackerState", () => {
+  it("keeps streams apart by (exchange, symbol)", () => {
+    const t = new SequenceTrackerState()
+    const o = t.observe([msg("BHP", 1), msg("BHP", 1, 0, "CHIA"), msg("CBA", 7), msg("BHP", 2), msg("BHP", 3, 1, "CHIA")], 0)
+    assert.deepStrictEqual(kinds(o), ["BHP:GAP:3"])
+    assert.strictEqual(o.events[0]!.exchange, "CHIA")
+    assert.strictEqual(t.size, 3)
+  })
+
+  it("reports duplicates by index and leaves them out of what is written", () => {
+    const t = new SequenceTrackerState()
+    const rows = [msg("BHP", 1), msg("BHP", 2), msg("BHP", 2), msg("BHP", 3), msg("BHP", 1)]
+    const o = t.observe(rows, 0)
+    assert.deepStrictEqual(o.duplicates, [2, 4])
+    assert.deepStrictEqual(withoutDuplicates(rows, o), [rows[0]!, rows[1]!, rows[3]!])
+    const clean = t.observe([msg("BHP", 4)], 0)
+    assert.strictEqual(withoutDuplicates(rows, clean), rows)
+  })
+
+  it("turns every verdict but OK into a sequence_events row with the Kafka coordinates", () => {
+    const t = new SequenceTrackerState()
+    const rows = [msg("BHP", 1, 0), msg("BHP", 4, 1), msg("BHP", 2, 2), msg("BHP", 2, 3)]
+    const o = t.observe(rows, 1_700_000_000_000_000)
+    assert.deepStrictEqual(o.events[0], {
+      detected_at: 1_700_000_000_000_000,
+      symbol: "BHP",
+      exchange: "ASX",
+      kind: "GAP",
+      expected: 2n,
+      received: 4n,
+      gap_size: 2n,
+      exchange_timestamp: T0 + 1_000_000,
+      message_id: rows[1]!.message_id,
+      kafka_topic: "trades",
+      kafka_partition: 3,
+      kafka_offset: rows[1]!.kafka_offset!
+    })
+    assert.deepStrictEqual(o.events.map((e) => [e.kind, e.gap_size]), [["GAP", 2n], ["GAP_FILLED", 1n], ["DUPLICATE", null]])
+    const stats = t.stats()
+    assert.deepStrictEqual(stats.verdicts, { OK: 1, GAP: 1, DUPLICATE: 1, OUT_OF_ORDER: 0, RESET: 0, GAP_FILLED: 1 })
+  })
+
+  it("rows without Kafka coordinates get nulls", () => {
+    const t = new SequenceTrackerState()
+    const o = t.observe([
+      { exchange: "ASX", symbol: "X", source_sequence: 1n, exchange_timestamp: T0, message_id: "a" },
+      { exchange: "ASX", symbol: "X", source_sequence: 3n, exchange_timestamp: T0, message_id: "b" }
+    ], 0)
+    assert.deepStrictEqual([o.events[0]!.kafka_topic, o.events[0]!.kafka_partition, o.events[0]!.kafka_offset], [null, null, null])
+  })
+
+  describe("LRU", () => {
+    it("evicts the least recently seen stream at capacity, counts it, and restarts it without a false gap", () => {
+      const t = new SequenceTrackerState({ capacity: 3 })
+      t.observe([msg("A", 1), msg("B", 1), msg("C", 1), msg("A", 2)], 0) // B is now the oldest
+      assert.strictEqual(t.stats().evictions, 0)
+      const o = t.observe([msg("D", 1)], 0)
+      assert.strictEqual(t.size, 3)
+      assert.strictEqual(t.stats().evictions, 1)
+      assert.isUndefined(t.peek("ASX", "B"))
+      assert.isDefined(t.peek("ASX", "A"))
+      assert.deepStrictEqual(o.events, [])
+      // B comes back far ahead: a fresh stream, no GAP; it evicts C, the oldest now.
+      const back = t.observe([msg("B", 500), msg("B", 501), msg("A", 3), msg("D", 2)], 0)
+      assert.deepStrictEqual(back.events, [])
+      assert.isUndefined(t.peek("ASX", "C"))
+      assert.deepStrictEqual(t.stats().evictions, 2)
+      assert.deepStrictEqual(t.stats().verdicts.OK, 9)
+    })
+
+    it("holds exactly capacity streams under churn", () => {
+      const t = new SequenceTrackerState({ capacity: 100 })
+      for (let round = 1; round <= 3; round++) {
+        const o = t.observe(Array.from({ length: 250 }, (_, i) => msg(`S${i}`, round * 10)), 0)
+        assert.deepStrictEqual(o.events, [])
+      }
+      assert.strictEqual(t.size, 100)
+      assert.strictEqual(t.stats().evictions, 650)
+      assert.strictEqual(JSON.parse(t.checkpoint()).streams.length, 100)
+    })
+
+    it("a capacity of 10,000 streams by default", () => {
+      assert.strictEqual(new SequenceTrackerState().stats().capacity, 10_000)
+    })
+  })
+
+  describe("checkpoint and restore", () => {
+    it("a restart in the middle of a stream, with a gap on each side, reports exactly what an uninterrupted run does", () => {
+      const before = [msg("BHP", 1, 0), msg("BHP", 2, 1), msg("BHP", 5, 2), msg("CBA", 10, 2), msg("BHP", 3, 3)] // GAP 3..4, fill 3
+      const after = [msg("BHP", 6, 4), msg("BHP", 4, 5), msg("BHP", 9, 6), msg("BHP", 7, 7), msg("BHP", 7, 8), msg("CBA", 11, 9)]
+      const whole = new SequenceTrackerState()
+      const uninterrupted = whole.observe([...before, ...after], 0)
+
+      const first = new SequenceTrackerState()
+      const o1 = first.observe(before, 0)
+      const checkpoint = first.checkpoint()
+      const restarted = new SequenceTrackerState()
+      assert.deepStrictEqual(restarted.restore(checkpoint), Result.succeed(2))
+      const o2 = restarted.observe(after, 0)
+
+      assert.deepStrictEqual(kinds(o1), ["BHP:GAP:5", "BHP:GAP_FILLED:3"])
+      assert.deepStrictEqual(kinds(o2), ["BHP:GAP_FILLED:4", "BHP:GAP:9", "BHP:GAP_FILLED:7", "BHP:DUPLICATE:7"])
+      assert.deepStrictEqual([...o1.events, ...o2.events], uninterrupted.events)
+      assert.deepStrictEqual([...o1.duplicates, ...o2.duplicates.map((i) => i + before.length)], uninterrupted.duplicates)
+      assert.strictEqual(restarted.checkpoint(), whole.checkpoint())
+    })
+
+    it("is compact, deterministic JSON, least recently seen first", () => {
+      const t = new SequenceTrackerState()
+      t.observe([msg("BHP", 1, 0), msg("BHP", 4, 1), msg("CBA", 2n ** 60n, 2), msg("BHP", 5, 3)], 0)
+      t.observe([msg("BHP", 1, 3600)], 0) // RESET after an hour
+      assert.strictEqual(
+        t.checkpoint(),
+        `{"v":1,"streams":[["ASX","CBA","1152921504606846976",${T0 + 2_000_000},"1152921504606846976",null,[]],` +
+          `["ASX","BHP",1,${T0 + 3_600_000_000},1,${T0 + 3_000_000},[]]]}`
+      )
+      const open = new SequenceTrackerState()
+      open.observe([msg("BHP", 1, 0), msg("BHP", 4, 1)], 0)
+      assert.strictEqual(open.checkpoint(), `{"v":1,"streams":[["ASX","BHP",4,${T0 + 1_000_000},1,null,[2,3]]]}`)
+    })
+
+    it("checkpoints only the selected streams, merges them on restore and forgets on request", () => {
+      const t = new SequenceTrackerState()
+      t.observe([msg("A", 1), msg("B", 1), msg("C", 1)], 0)
+      const onlyB = t.checkpoint((_, symbol) => symbol === "B")
+      assert.strictEqual(JSON.parse(onlyB).streams.length, 1)
+      assert.strictEqual(t.forget((_, symbol) => symbol !== "A"), 2)
+      assert.strictEqual(t.size, 1)
+      assert.deepStrictEqual(t.restore(onlyB), Result.succeed(1))
+      assert.strictEqual(t.size, 2)
+      assert.deepStrictEqual(t.observe([msg("B", 2), msg("C", 5)], 0).events, [])
+      assert.strictEqual(t.forget(), 3)
+      assert.strictEqual(t.size, 0)
+    })
+
+    it("restores into a smaller capacity keeping the most recently seen", () => {
+      const t = new SequenceTrackerState()
+      t.observe([msg("A", 1), msg("B", 1), msg("C", 1)], 0)
+      const small = new SequenceTrackerState({ capacity: 2 })
+      small.restore(t.checkpoint())
+      assert.isUndefined(small.peek("ASX", "A"))
+      assert.isDefined(small.peek("ASX", "C"))
+    })
+
+    it("rejects a malformed checkpoint and changes nothing", () => {
+      const t = new SequenceTrackerState()
+      t.observe([msg("A", 1)], 0)
+      for (const bad of ["", "{}", `{"v":2,"streams":[]}`, `{"v":1,"streams":[["ASX","B",1,0,1,null,[2]]]}`, `{"v":1,"streams":[["ASX","B","x",0,1,null,[]]]}`]) {
+        assert.isTrue(Result.isFailure(t.restore(bad)), bad)
+      }
+      assert.strictEqual(t.size, 1)
+    })
+
+    it("10,000 streams checkpoint in well under a megabyte", () => {
+      const t = new SequenceTrackerState()
+      t.observe(Array.from({ length: 10_000 }, (_, i) => msg(`SYM${i}`, 1_000_000 + i, i)), 0)
+      const json = t.checkpoint()
+      assert.isBelow(json.length, 700_000)
+      const u = new SequenceTrackerState()
+      u.restore(json)
+      assert.strictEqual(u.checkpoint(), json)
+    })
+  })
+})
+
+describe("sequenceEventColumns", () => {
+  it("has exactly the sequence_events columns with the value conventions", () => {
+    const t = new SequenceTrackerState()
+    const o = t.observe([msg("BHP", 1, 0), msg("BHP", 4, 1), { ...msg("BHP", 1, 2), kafka_topic: null }], 42)
+    const batch = sequenceEventColumns(o.events)
+    assert.strictEqual(batch.rowCount, 2)
+    assert.deepStrictEqual(Object.keys(batch.columns).sort(), sequenceEventsSchema.fields.map((f) => f.name).sort())
+    assert.deepStrictEqual(batch.columns.detected_at, [42n, 42n])
+    assert.deepStrictEqual(batch.columns.kind, ["GAP", "DUPLICATE"])
+    assert.deepStrictEqual(batch.columns.gap_size, [2n, null])
+    assert.deepStrictEqual(batch.columns.exchange_timestamp, [BigInt(T0 + 1_000_000), BigInt(T0 + 2_000_000)])
+    assert.deepStrictEqual(batch.columns.kafka_topic, ["trades", null])
+    assert.strictEqual(typeof batch.columns.kafka_partition![0], "number")
+    assert.strictEqual(typeof batch.columns.kafka_offset![0], "bigint")
+  })
+})
+
+describe("assignSequences", () => {
+  it("numbers each (exchange, symbol) from 1 in input order, keeping sequences the source gave", () => {
+    const rows = [msg("A", null), msg("B", null), msg("A", null), msg("A", null, 0, "CHIA"), msg("A", 77n)]
+    assert.deepStrictEqual(assignSequences(rows).map((r) => r.source_sequence), [1n, 1n, 2n, 1n, 77n])
+    assert.strictEqual(assignSequences(rows)[4], rows[4])
+  })
+
+  it("a second load of the same file is all duplicates", () => {
+    const file = [msg("A", null, 0), msg("B", null, 1), msg("A", null, 2)]
+    const t = new SequenceTrackerState()
+    assert.deepStrictEqual(t.observe(assignSequences(file), 0).events, [])
+    assert.deepStrictEqual(t.observe(assignSequences(file), 0).duplicates, [0, 1, 2])
+  })
+})

@@ -1,0 +1,98 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { sequenceEventColumns } from "../../../src/domain/sequence/events.ts"
+import type { SequenceInput } from "../../../src/domain/sequence/tracker.ts"
+import * as Sequence from "../../../src/layers/sequence/tracker.ts"
+import { SequenceCheckpointError, SequenceTracker } from "../../../src/services/SequenceTracker.ts"
+
+const T0 = Date.UTC(2024, 2, 4, 0) * 1000
+const msg = (symbol: string, seq: number, second: number): SequenceInput => ({
+  exchange: "ASX",
+  symbol,
+  source_sequence: BigInt(seq),
+  exchange_timestamp: T0 + second * 1_000_000,
+  message_id: `${symbol}-${seq}-${second}`,
+  kafka_topic: "trades",
+  kafka_partition: 0,
+  kafka_offset: BigInt(second)
+})
+
+describe("SequenceTracker", () => {
+  it.effect("observes batches, stamps events with the clock and counts verdicts", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(1_700_000_000_000)
+      const tracker = yield* SequenceTracker
+      const o = yield* tracker.observe([msg("BHP", 1, 0), msg("BHP", 3, 1), msg("BHP", 3, 2)])
+      assert.deepStrictEqual(o.duplicates, [2])
+      assert.deepStrictEqual(o.events.map((e) => [e.kind, e.detected_at]), [
+        ["GAP", 1_700_000_000_000_000],
+        ["DUPLICATE", 1_700_000_000_000_000]
+      ])
+      assert.strictEqual(sequenceEventColumns(o.events).rowCount, 2)
+      const stats = yield* tracker.stats
+      assert.deepStrictEqual(stats.verdicts, { OK: 1, GAP: 1, DUPLICATE: 1, OUT_OF_ORDER: 0, RESET: 0, GAP_FILLED: 0 })
+      assert.strictEqual(stats.streams, 1)
+      assert.strictEqual(stats.capacity, 10_000)
+    }).pipe(Effect.provide(Sequence.layerMemory)))
+
+  it.effect("a restart from the checkpoint of the last commit, gaps on both sides, reports what one run reports", () =>
+    Effect.gen(function*() {
+      const before = [msg("BHP", 1, 0), msg("BHP", 2, 1), msg("BHP", 6, 2), msg("BHP", 4, 3)] // gap 3..5, 4 filled
+      const after = [msg("BHP", 7, 4), msg("BHP", 3, 5), msg("BHP", 10, 6), msg("BHP", 5, 7), msg("BHP", 9, 8), msg("BHP", 9, 9)]
+      const run = (batches: ReadonlyArray<ReadonlyArray<SequenceInput>>, restoreFrom?: string) =>
+        Effect.gen(function*() {
+          const tracker = yield* SequenceTracker
+          if (restoreFrom !== undefined) yield* tracker.restore(restoreFrom)
+          const events = []
+          for (const b of batches) events.push(...(yield* tracker.observe(b)).events)
+          return { events, checkpoint: yield* tracker.checkpoint() }
+        }).pipe(Effect.provide(Sequence.layerMemory))
+
+      const whole = yield* run([before, after])
+      const first = yield* run([before])
+      const second = yield* run([after], first.checkpoint)
+      const kinds = (es: ReadonlyArray<{ readonly kind: string; readonly received: bigint | null }>) =>
+        es.map((e) => `${e.kind}:${e.received}`)
+      assert.deepStrictEqual(kinds(first.events), ["GAP:6", "GAP_FILLED:4"])
+      assert.deepStrictEqual(kinds(second.events), ["GAP_FILLED:3", "GAP:10", "GAP_FILLED:5", "GAP_FILLED:9", "DUPLICATE:9"])
+      assert.deepStrictEqual([...first.events, ...second.events], whole.events)
+      assert.strictEqual(second.checkpoint, whole.checkpoint)
+    }))
+
+  it.effect("fails restore with SequenceCheckpointError on a malformed checkpoint", () =>
+    Effect.gen(function*() {
+      const tracker = yield* SequenceTracker
+      const error = yield* Effect.flip(tracker.restore(`{"v":1,"streams":[["ASX"]]}`))
+      assert.instanceOf(error, SequenceCheckpointError)
+      assert.strictEqual(error._tag, "SequenceCheckpointError")
+    }).pipe(Effect.provide(Sequence.layerMemory)))
+
+  it.effect("forgets the streams of a revoked partition", () =>
+    Effect.gen(function*() {
+      const tracker = yield* SequenceTracker
+      yield* tracker.observe([msg("A", 1, 0), msg("B", 1, 0)])
+      assert.strictEqual(yield* tracker.forget((_, symbol) => symbol === "A"), 1)
+      assert.strictEqual((yield* tracker.stats).streams, 1)
+    }).pipe(Effect.provide(Sequence.layerMemory)))
+
+  it.effect("layer reads its configuration", () =>
+    Effect.gen(function*() {
+      const tracker = yield* SequenceTracker
+      yield* tracker.observe([msg("A", 1, 0), msg("B", 1, 0), msg("C", 1, 0), msg("A", 2, 60), msg("A", 1, 200)])
+      const stats = yield* tracker.stats
+      assert.strictEqual(stats.capacity, 2)
+      assert.strictEqual(stats.evictions, 2) // C evicts A, then A evicts B
+      assert.strictEqual(stats.verdicts.RESET, 1) // 140 s idle against 120 s configured
+    }).pipe(
+      Effect.provide(
+        Sequence.layer.pipe(
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({
+            K2_SEQUENCE_CAPACITY: "2",
+            K2_SEQUENCE_IDLE_SECONDS: "120",
+            K2_SEQUENCE_ZONES: "ASX=Australia/Perth"
+          })))
+        )
+      )
+    ))
+})
