@@ -1,28 +1,34 @@
 /**
  * Drives the Apache Iceberg Java harness (test/interop/src/main/java/k2/interop) from the
- * TypeScript tests: builds it, runs one command or a batch of commands per JVM, and parses
- * its output (one JSON object per line).
+ * TypeScript tests: builds it, keeps one warm JVM per test scope (`Interop serve`, since a
+ * JVM start costs seconds) and parses its output, one JSON object a line.
  */
-import { execFile } from "node:child_process"
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process"
 import * as path from "node:path"
+import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { Effect, Schema } from "effect"
-
-const exec = promisify(execFile)
+import { Context, Effect, Layer, Schema, Semaphore } from "effect"
 
 export const HARNESS_DIR = path.dirname(fileURLToPath(import.meta.url))
 
-/** A cold Maven build downloads Iceberg and Hadoop: give it minutes. A JVM run takes seconds. */
+/** A cold Maven build downloads Iceberg and Hadoop: give it minutes. A command takes seconds. */
 const BUILD_TIMEOUT_MS = 10 * 60_000
-const RUN_TIMEOUT_MS = 120_000
+const COMMAND_TIMEOUT_MS = 120_000
 
-/** Client VM-style JIT and the serial collector: these runs are short, so start-up is what counts. */
-const JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"]
+/** C1 only and the serial collector: these runs are short, so start-up is what counts. */
+const JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+
+const CLASSPATH = [path.join(HARNESS_DIR, "target", "classes"), path.join(HARNESS_DIR, "target", "lib", "*")].join(
+  path.delimiter
+)
 
 /** `bash build.sh`: a no-op when the harness is newer than its sources. */
 export const buildHarness = async (): Promise<void> => {
-  await exec("bash", [path.join(HARNESS_DIR, "build.sh")], { timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 })
+  await promisify(execFile)("bash", [path.join(HARNESS_DIR, "build.sh")], {
+    timeout: BUILD_TIMEOUT_MS,
+    maxBuffer: 64 * 1024 * 1024
+  })
 }
 
 /** Which table the harness opens, through which catalog. */
@@ -36,22 +42,6 @@ export interface HarnessTarget {
   readonly catalog: string
 }
 
-export class InteropFailed extends Schema.TaggedError<InteropFailed>()("InteropFailed", {
-  command: Schema.String,
-  exitCode: Schema.NullOr(Schema.Number),
-  stderr: Schema.String
-}) {
-  /** Exit 3: Iceberg's CommitFailedException (another writer won the race). */
-  get isCommitConflict() {
-    return this.exitCode === 3
-  }
-  override get message() {
-    return `Iceberg Java harness \`${this.command}\` failed (exit ${this.exitCode}):\n${this.stderr.slice(-4000)}`
-  }
-}
-
-export type Json = Record<string, unknown>
-
 /** One harness command with its options (`--key value`) and `--property k=v` entries. */
 export interface Step {
   readonly command: "create" | "append" | "read" | "plan" | "snapshots" | "schema"
@@ -59,59 +49,124 @@ export interface Step {
   readonly properties?: ReadonlyArray<string>
 }
 
-const classpath = [path.join(HARNESS_DIR, "target", "classes"), path.join(HARNESS_DIR, "target", "lib", "*")].join(
-  path.delimiter
+export type Json = Record<string, unknown>
+
+export class InteropFailed extends Schema.TaggedError<InteropFailed>()("InteropFailed", {
+  command: Schema.String,
+  /** 1 error, 2 usage, 3 lost commit race (CommitFailedException); null when the JVM died or hung. */
+  exitCode: Schema.NullOr(Schema.Number),
+  detail: Schema.String
+}) {
+  get isCommitConflict() {
+    return this.exitCode === 3
+  }
+  override get message() {
+    return `Iceberg Java \`${this.command}\` failed (exit ${this.exitCode}):\n${this.detail.slice(-4000)}`
+  }
+}
+
+const describeStep = (target: HarnessTarget, step: Step) =>
+  [step.command, `--table ${target.table} --catalog ${target.catalog}`, ...Object.entries(step.options ?? {}).map(([k, v]) => `--${k} ${v}`)]
+    .join(" ")
+
+interface Pending {
+  readonly lines: Array<Json>
+  readonly settle: (outcome: { readonly lines: Array<Json> } | { readonly exitCode: number | null; readonly detail: string }) => void
+}
+
+/** `Interop serve`: requests on stdin, answers on stdout, each closed by a `{"$done": ...}` line. */
+const startServer = Effect.acquireRelease(
+  Effect.sync(() => {
+    const child: ChildProcessWithoutNullStreams = spawn(
+      "java",
+      [...JVM_FLAGS, "-cp", CLASSPATH, "k2.interop.Interop", "serve"],
+      { stdio: ["pipe", "pipe", "pipe"] }
+    )
+    let stderr = ""
+    let pending: Pending | null = null
+    let exited: string | null = null
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-16_000)
+    })
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      if (line.trim() === "" || pending === null) return
+      let json: Json
+      try {
+        json = JSON.parse(line) as Json
+      } catch {
+        json = { $done: true, exit: null, error: `not a JSON line on stdout: ${line.slice(0, 500)}` }
+      }
+      if (json["$done"] !== true) return void pending.lines.push(json)
+      const done = pending
+      pending = null
+      done.settle(
+        json["exit"] === 0 ? { lines: done.lines } : { exitCode: json["exit"] as number | null, detail: String(json["error"]) }
+      )
+    })
+    const died = (why: string) => {
+      exited = `${why}\n${stderr}`
+      pending?.settle({ exitCode: null, detail: exited })
+      pending = null
+    }
+    child.on("error", (e) => died(`could not run java: ${e.message}`))
+    child.on("exit", (code, signal) => died(`the JVM exited (code ${code}, signal ${signal})`))
+
+    const request = (target: HarnessTarget, step: Step) =>
+      new Promise<{ readonly lines: Array<Json> } | { readonly exitCode: number | null; readonly detail: string }>(
+        (resolve) => {
+          if (exited !== null) return resolve({ exitCode: null, detail: exited })
+          const timer = setTimeout(() => {
+            child.kill("SIGKILL") // its state is unknown now: no later request may use it
+            resolve({ exitCode: null, detail: `no answer in ${COMMAND_TIMEOUT_MS} ms\n${stderr}` })
+          }, COMMAND_TIMEOUT_MS)
+          pending = {
+            lines: [],
+            settle: (outcome) => {
+              clearTimeout(timer)
+              resolve(outcome)
+            }
+          }
+          const options = { uri: target.uri, warehouse: target.warehouse, table: target.table, catalog: target.catalog, ...step.options }
+          child.stdin.write(`${JSON.stringify({ command: step.command, options, properties: step.properties ?? [] })}\n`)
+        }
+      )
+    return { child, request, isRunning: () => exited === null }
+  }),
+  ({ child, isRunning }) =>
+    Effect.promise(() =>
+      new Promise<void>((resolve) => {
+        if (!isRunning()) return resolve()
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+        child.once("exit", () => {
+          clearTimeout(timer)
+          resolve()
+        })
+        child.stdin.end() // EOF: serve returns and the JVM exits
+      })
+    )
 )
 
-const parseLines = (stdout: string): Array<Json> =>
-  stdout.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as Json)
-
-const java = (target: HarnessTarget, command: string, args: ReadonlyArray<string>) =>
-  Effect.tryPromise({
-    try: () =>
-      exec("java", [
-        ...JVM_FLAGS,
-        "-cp",
-        classpath,
-        "k2.interop.Interop",
-        command,
-        "--uri",
-        target.uri,
-        "--warehouse",
-        target.warehouse,
-        "--table",
-        target.table,
-        "--catalog",
-        target.catalog,
-        ...args
-      ], { timeout: RUN_TIMEOUT_MS, maxBuffer: 512 * 1024 * 1024 }),
-    catch: (cause) => {
-      const err = cause as { code?: unknown; stderr?: string; message?: string }
-      return new InteropFailed({
-        command: [command, ...args].join(" ").slice(0, 500),
-        exitCode: typeof err.code === "number" ? err.code : null,
-        stderr: err.stderr || err.message || String(cause)
-      })
-    }
-  }).pipe(Effect.map(({ stdout }) => parseLines(stdout)))
-
-const stepArgs = (step: Step) => [
-  ...Object.entries(step.options ?? {}).flatMap(([k, v]) => [`--${k}`, v]),
-  ...(step.properties ?? []).flatMap((p) => ["--property", p])
-]
-
-/** One command in its own JVM: its output lines. */
-export const run = (target: HarnessTarget, step: Step) => java(target, step.command, stepArgs(step))
-
-/** Several commands in one JVM, in order (each on a freshly loaded table): the output lines of each. */
-export const batch = (target: HarnessTarget, steps: ReadonlyArray<Step>) =>
-  java(target, "batch", ["--steps", JSON.stringify(steps)]).pipe(
-    Effect.map((lines) => {
-      const out = steps.map((): Array<Json> => [])
-      for (const line of lines) out[line["step"] as number]!.push(line["out"] as Json)
-      return out
+/** Apache Iceberg Java, one warm JVM: commands run one at a time, in order. */
+export class IcebergJava extends Context.Service<IcebergJava, {
+  /** The command's output lines. */
+  run(target: HarnessTarget, step: Step): Effect.Effect<Array<Json>, InteropFailed>
+}>()("test/interop/IcebergJava") {
+  static readonly layer = Layer.effect(IcebergJava)(Effect.gen(function*() {
+    const server = yield* startServer
+    const oneAtATime = yield* Semaphore.make(1)
+    return IcebergJava.of({
+      run: (target, step) =>
+        Effect.promise(() => server.request(target, step)).pipe(
+          Effect.flatMap((outcome) =>
+            "lines" in outcome
+              ? Effect.succeed(outcome.lines)
+              : Effect.fail(new InteropFailed({ command: describeStep(target, step), ...outcome }))
+          ),
+          oneAtATime.withPermits(1)
+        )
     })
-  )
+  }))
+}
 
 /** JDBC URI for a `postgresql://user[:password]@host:port/db` URL. */
 export const jdbcPostgres = (url: string): string => {
@@ -125,6 +180,6 @@ export const jdbcPostgres = (url: string): string => {
 
 export const jdbcSqlite = (file: string): string => `jdbc:sqlite:${file}`
 
-/** A location URI (`file:///x`, `file:/x`) or bare path, as a plain local path. */
+/** A location URI (`file:///x`, or Hadoop's `file:/x`) or bare path, as a plain local path. */
 export const normalizePath = (location: string): string =>
   location.startsWith("file:") ? fileURLToPath(location) : path.resolve(location)

@@ -16,7 +16,7 @@ import {
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
 import { isCarriedForward } from "../../domain/ingest/marker.ts"
-import { currentSnapshot, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSnapshot, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
 import {
   type DataFile,
   type ManifestEntry,
@@ -121,8 +121,10 @@ export const commitChange = Effect.fnUntraced(function*(
     const parent = currentSnapshot(m)
     const prepared = change.prepare === undefined ? Result.succeed({}) : change.prepare(m)
     if (Result.isFailure(prepared)) return yield* new CommitRejected({ table, detail: prepared.failure })
-    // Markers of every consumer group ride along on every snapshot, whoever commits it.
-    const carried = Object.fromEntries(Object.entries(parent?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
+    // Markers of every consumer group ride along on every snapshot K2 commits. Another engine's
+    // snapshot in between carries none, so they come from the newest snapshot K2 committed.
+    const lastOurs = ancestry(m).find((s) => s.summary[COMMIT_ID] !== undefined)
+    const carried = Object.fromEntries(Object.entries(lastOurs?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
     const spec = specOf(m)

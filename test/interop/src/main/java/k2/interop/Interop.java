@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -49,7 +52,7 @@ import org.apache.iceberg.parquet.Parquet;
 /**
  * Command-line bridge to the reference Iceberg implementation, called by K2's TypeScript interop
  * tests. Output: one JSON object per line on stdout; errors on stderr with a non-zero exit (3 for
- * a lost commit race, 2 for usage, 1 otherwise).
+ * a lost commit race, 2 for usage, 1 otherwise). {@code serve} runs many commands in one JVM.
  */
 public final class Interop {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -65,11 +68,34 @@ public final class Interop {
   }
 
   public static void main(String[] args) {
-    if (args.length == 0) {
-      usage("missing command");
+    int code;
+    try {
+      if (args.length == 0) {
+        usage("missing command");
+      }
+      List<String> props = new ArrayList<>();
+      Map<String, String> opts = parseOptions(args, props);
+      if (args[0].equals("serve")) {
+        serve(opts);
+        code = 0;
+      } else {
+        code = runReporting(args[0], opts, props, null);
+      }
+    } catch (UsageError e) {
+      System.err.println(e.getMessage());
+      code = 2;
+    } catch (Exception e) {
+      e.printStackTrace();
+      code = 1;
     }
-    Map<String, String> opts = new HashMap<>();
-    List<String> props = new ArrayList<>();
+    OUT.flush();
+    // Exit explicitly: no stray non-daemon threads may keep the JVM alive.
+    System.exit(code);
+  }
+
+  /** --key value pairs after the command; repeatable --property k=v entries go to {@code props}. */
+  private static Map<String, String> parseOptions(String[] args, List<String> props) {
+    Map<String, String> opts = new LinkedHashMap<>();
     for (int i = 1; i < args.length; i += 2) {
       if (!args[i].startsWith("--") || i + 1 >= args.length) {
         usage("bad argument: " + args[i]);
@@ -81,27 +107,83 @@ public final class Interop {
         opts.put(key, args[i + 1]);
       }
     }
+    return opts;
+  }
+
+  /**
+   * Runs one command; returns its exit code (0 ok, 1 error, 2 usage, 3 lost commit race). The
+   * error goes to stderr, or into {@code answer} as "error" when serving.
+   */
+  private static int runReporting(
+      String command, Map<String, String> opts, List<String> props, ObjectNode answer) {
     int code = 0;
+    String error = null;
     try {
-      new Interop(opts, props).run(args[0]);
+      new Interop(opts, props).run(command);
     } catch (CommitFailedException e) {
-      System.err.println("commit failed: " + e.getMessage());
+      error = "commit failed: " + e.getMessage();
       code = 3;
+    } catch (UsageError e) {
+      error = e.getMessage();
+      code = 2;
     } catch (Exception e) {
-      e.printStackTrace();
+      StringWriter trace = new StringWriter();
+      e.printStackTrace(new PrintWriter(trace));
+      error = trace.toString();
       code = 1;
     }
-    OUT.flush();
-    // Exit explicitly: no stray non-daemon threads may keep the JVM alive.
-    System.exit(code);
+    if (answer == null) {
+      if (error != null) {
+        System.err.println(error);
+      }
+    } else {
+      answer.put("exit", code);
+      if (error != null) {
+        answer.put("error", error);
+      }
+    }
+    return code;
+  }
+
+  /**
+   * serve [--key value ...]: one JVM for many commands (a JVM start costs seconds). Reads requests
+   * from stdin, one JSON object a line: {"command": "read", "options": {"snapshot-id": "1"},
+   * "properties": ["k=v"]}, options added to the serve command's own. Answers each with the
+   * command's output lines, then {"$done": true, "exit": code[, "error": text]}. Ends at EOF.
+   */
+  private static void serve(Map<String, String> base) throws Exception {
+    BufferedReader in =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    String line;
+    while ((line = in.readLine()) != null) {
+      if (line.isBlank()) {
+        continue;
+      }
+      JsonNode request = JSON.readTree(line);
+      Map<String, String> opts = new LinkedHashMap<>(base);
+      request.path("options").fields().forEachRemaining(e -> opts.put(e.getKey(), e.getValue().asText()));
+      List<String> props = new ArrayList<>();
+      request.path("properties").forEach(p -> props.add(p.asText()));
+      ObjectNode done = JSON.createObjectNode();
+      done.put("$done", true);
+      runReporting(request.path("command").asText(), opts, props, done);
+      emit(done);
+      OUT.flush();
+    }
+  }
+
+  /** Bad command line: exit 2 (or, in serve mode, an error answer with exit 2). */
+  private static final class UsageError extends RuntimeException {
+    UsageError(String why) {
+      super(
+          why
+              + "\nusage: Interop <create|append|read|plan|snapshots|schema|serve>"
+              + " --uri <jdbc uri> --warehouse <dir> --table <ns.table> [--catalog k2] ...");
+    }
   }
 
   private static void usage(String why) {
-    System.err.println(
-        why
-            + "\nusage: Interop <create|append|read|plan|snapshots|schema|batch>"
-            + " --uri <jdbc uri> --warehouse <dir> --table <ns.table> [--catalog k2] ...");
-    System.exit(2);
+    throw new UsageError(why);
   }
 
   private String opt(String name) {
@@ -114,32 +196,8 @@ public final class Interop {
 
   private void run(String command) throws Exception {
     try (JdbcCatalog catalog = openCatalog()) {
-      if (command.equals("batch")) {
-        batch(catalog);
-      } else {
-        step(catalog, command);
-      }
+      step(catalog, command);
     }
-  }
-
-  /**
-   * batch --steps '[{"command": "read", "options": {"snapshot-id": "1"}, "properties": []}, ...]':
-   * several commands in one JVM, in order, each on a freshly loaded table (so a read after an
-   * append sees it). Every output line is wrapped as {"step": i, "out": {...}}.
-   */
-  private void batch(JdbcCatalog catalog) throws Exception {
-    JsonNode steps = JSON.readTree(opt("steps"));
-    for (int i = 0; i < steps.size(); i++) {
-      JsonNode s = steps.get(i);
-      Map<String, String> stepOpts = new HashMap<>(opts);
-      stepOpts.remove("steps");
-      s.path("options").fields().forEachRemaining(e -> stepOpts.put(e.getKey(), e.getValue().asText()));
-      List<String> stepProps = new ArrayList<>();
-      s.path("properties").forEach(p -> stepProps.add(p.asText()));
-      step = i;
-      new Interop(stepOpts, stepProps).step(catalog, s.get("command").asText());
-    }
-    step = null;
   }
 
   private void step(JdbcCatalog catalog, String command) throws Exception {
@@ -342,17 +400,8 @@ public final class Interop {
     return out;
   }
 
-  /** The batch step being run, or null outside a batch. */
-  private static Integer step = null;
-
   private static void emit(JsonNode node) {
     try {
-      if (step != null) {
-        ObjectNode wrapped = JSON.createObjectNode();
-        wrapped.put("step", step);
-        wrapped.set("out", node);
-        node = wrapped;
-      }
       OUT.println(JSON.writeValueAsString(node));
     } catch (Exception e) {
       throw new RuntimeException(e);

@@ -1,0 +1,431 @@
+/**
+ * Interop with the reference implementation: Apache Iceberg Java opens the tables K2
+ * writes, through the same SQL catalog (SQLite and PostgreSQL), and K2 reads and extends
+ * what Iceberg Java writes. Values are compared exactly: decimals as unscaled integers,
+ * timestamps in microseconds, lists, maps and nulls as written.
+ *
+ * Per catalog, one warm JVM (Harness.IcebergJava) serves every Iceberg Java command.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, layer } from "@effect/vitest"
+import { BigDecimal, Context, Effect, Layer } from "effect"
+import { toUnscaled } from "../../src/domain/decimal.ts"
+import { encodeOffsets, markerIn, markerKey } from "../../src/domain/ingest/marker.ts"
+import type { DataFile } from "../../src/domain/iceberg/spec.ts"
+import { type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
+import { tables } from "../../src/domain/tables.ts"
+import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { type CommitOutcome, IcebergSink } from "../../src/services/IcebergSink.ts"
+import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../src/services/TableScanner.ts"
+import { makeTrades, START_MICROS } from "../support/fixtures.ts"
+import { postgresUrl } from "../support/postgres.ts"
+import { type TestCatalog, warehouseOptions } from "../support/warehouse.ts"
+import * as Harness from "./harness.ts"
+
+const DAY = 86_400_000_000
+/** An ingestion marker on our second snapshot (DESIGN.md "Ingest"), beyond 2^53 to keep it honest. */
+const MARKER_GROUP = "interop"
+const MARKER = new Map([["market.equities.trades.asx", new Map([[0, 610n], [3, 9_007_199_254_740_993n]])]])
+const trades = { namespace: tables.trades.namespace, name: tables.trades.name }
+const dayRange = (day: number) => ({ column: "exchange_timestamp", from: START_MICROS + day * DAY, to: START_MICROS + (day + 1) * DAY })
+
+// ---------------------------------------------------------------------------------------------
+// Rows: what we write, and one exact, comparable shape for what either engine reads back.
+
+/**
+ * makeTrades, varied so every column shape occurs: odd microseconds, null sequences, empty and
+ * multi-valued lists and maps (makeTrades spaces rows whole seconds apart, inside the day).
+ */
+const tradesFor = (spec: Parameters<typeof makeTrades>[0]): Array<TradeRow> =>
+  makeTrades(spec).map((t, i) => ({
+    ...t,
+    exchange_timestamp: t.exchange_timestamp + ((i * 7_919) % 1_000),
+    ingestion_timestamp: t.ingestion_timestamp + i,
+    source_sequence: i % 5 === 2 ? null : t.source_sequence,
+    conditions: i % 6 === 1 ? ["XT", "CXA", "LT"] : t.conditions,
+    vendor_data: i % 8 === 3 ? { venue: "CXA", feed: "itch", "": "empty key" } : t.vendor_data
+  }))
+
+/** Edge values: the first and last microsecond of a day, the largest decimal(18, 8), a price below 1. */
+const edgeTrades = (idPrefix: string, day: number): Array<TradeRow> => {
+  const [first, second, third] = tradesFor({ count: 3, idPrefix, offsetBase: 50_000, startMicros: START_MICROS + day * DAY })
+  return [
+    { ...first!, exchange_timestamp: START_MICROS + day * DAY, price: BigDecimal.make(999_999_999_999_999_999n, 8) },
+    { ...second!, exchange_timestamp: START_MICROS + (day + 1) * DAY - 1, price: BigDecimal.make(1n, 8), source_sequence: null },
+    { ...third!, price: BigDecimal.make(12_345n, 3), quantity: BigDecimal.make(5n, -3), conditions: [], vendor_data: {} }
+  ]
+}
+
+interface Canonical {
+  readonly message_id: string
+  readonly trade_id: string
+  readonly symbol: string
+  readonly exchange: string
+  readonly asset_class: string
+  readonly exchange_timestamp: bigint
+  readonly price: bigint
+  readonly quantity: bigint
+  readonly currency: string
+  readonly side: string
+  readonly conditions: ReadonlyArray<string> | null
+  readonly source_sequence: bigint | null
+  readonly ingestion_timestamp: bigint
+  readonly kafka_topic: string
+  readonly kafka_partition: number
+  readonly kafka_offset: bigint
+  /** Entries sorted by key (map order is not part of the value). */
+  readonly vendor_data: ReadonlyArray<readonly [string, string]> | null
+}
+
+/** "123.45600000" to 12345600000n; more fraction digits than the scale is an error, never rounded. */
+const unscaledOf = (text: string, scale = 8): bigint => {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text)
+  if (m === null || (m[3] ?? "").length > scale) throw new Error(`not a decimal(18, ${scale}): ${text}`)
+  const value = BigInt(m[2]! + (m[3] ?? "").padEnd(scale, "0"))
+  return m[1] === "-" ? -value : value
+}
+
+const sortedEntries = (entries: Iterable<readonly [string, string]>) =>
+  [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+
+const str = (v: unknown) => v as string
+const bigOrNull = (v: unknown) => (v === null || v === undefined ? null : BigInt(v as string))
+
+const fromTradeRow = (r: TradeRow): Canonical => ({
+  message_id: r.message_id,
+  trade_id: r.trade_id,
+  symbol: r.symbol,
+  exchange: r.exchange,
+  asset_class: r.asset_class,
+  exchange_timestamp: BigInt(r.exchange_timestamp),
+  price: toUnscaled(r.price)!,
+  quantity: toUnscaled(r.quantity)!,
+  currency: r.currency,
+  side: r.side,
+  conditions: [...r.conditions],
+  source_sequence: r.source_sequence,
+  ingestion_timestamp: BigInt(r.ingestion_timestamp),
+  kafka_topic: r.kafka_topic,
+  kafka_partition: r.kafka_partition,
+  kafka_offset: r.kafka_offset,
+  vendor_data: sortedEntries(Object.entries(r.vendor_data))
+})
+
+/**
+ * A row as the harness prints it (Values.java) or takes it for `append`: longs, decimals and
+ * timestamps as strings, ints as numbers, lists as arrays, maps as objects.
+ */
+const toJavaJson = (r: TradeRow) => ({
+  ...r,
+  exchange_timestamp: String(r.exchange_timestamp),
+  price: BigDecimal.format(r.price),
+  quantity: BigDecimal.format(r.quantity),
+  source_sequence: r.source_sequence === null ? null : String(r.source_sequence),
+  ingestion_timestamp: String(r.ingestion_timestamp),
+  kafka_offset: String(r.kafka_offset)
+})
+
+const fromJava = (j: Harness.Json): Canonical => {
+  // Iceberg Java prints decimals at the column's scale: all eight places, always.
+  for (const c of ["price", "quantity"]) {
+    if (!/\.\d{8}$/.test(str(j[c]))) throw new Error(`${c} not at scale 8 in Java's row ${str(j.message_id)}: ${str(j[c])}`)
+  }
+  return {
+    message_id: str(j.message_id),
+    trade_id: str(j.trade_id),
+    symbol: str(j.symbol),
+    exchange: str(j.exchange),
+    asset_class: str(j.asset_class),
+    exchange_timestamp: BigInt(str(j.exchange_timestamp)),
+    price: unscaledOf(str(j.price)),
+    quantity: unscaledOf(str(j.quantity)),
+    currency: str(j.currency),
+    side: str(j.side),
+    conditions: j.conditions as Array<string> | null,
+    source_sequence: bigOrNull(j.source_sequence),
+    ingestion_timestamp: BigInt(str(j.ingestion_timestamp)),
+    kafka_topic: str(j.kafka_topic),
+    kafka_partition: j.kafka_partition as number,
+    kafka_offset: BigInt(str(j.kafka_offset)),
+    vendor_data: j.vendor_data === null ? null : sortedEntries(Object.entries(j.vendor_data as Record<string, string>))
+  }
+}
+
+/** Every column through DuckDB as text or JSON, so nothing passes through a JS float. */
+const CANONICAL_SELECT = [
+  "message_id, trade_id, symbol, exchange, asset_class, currency, side, kafka_topic, kafka_partition",
+  "epoch_us(exchange_timestamp)::VARCHAR AS exchange_timestamp",
+  "epoch_us(ingestion_timestamp)::VARCHAR AS ingestion_timestamp",
+  "price::VARCHAR AS price, quantity::VARCHAR AS quantity",
+  "source_sequence::VARCHAR AS source_sequence, kafka_offset::VARCHAR AS kafka_offset",
+  "to_json(conditions)::VARCHAR AS conditions, to_json(vendor_data)::VARCHAR AS vendor_data"
+].join(", ")
+
+const fromDuckDb = (r: Record<string, unknown>): Canonical => ({
+  ...fromJava({
+    ...r,
+    conditions: r.conditions === null ? null : JSON.parse(str(r.conditions)),
+    vendor_data: r.vendor_data === null ? null : JSON.parse(str(r.vendor_data))
+  }),
+  price: unscaledOf(str(r.price)),
+  quantity: unscaledOf(str(r.quantity))
+})
+
+/** Our reader's rows for a plan. */
+const readOurs = (plan: ScanPlan) => selectPlanned(plan, CANONICAL_SELECT).pipe(Effect.map((rows) => rows.map(fromDuckDb)))
+
+/** JSON with bigints as `123n`: exact, and equal text means equal value. */
+const show = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v))
+
+/** Same rows (by message_id), every column equal; the message names the first few differences. */
+const assertSameRows = (actual: ReadonlyArray<Canonical>, expected: ReadonlyArray<Canonical>, what: string) => {
+  const byId = new Map(actual.map((r) => [r.message_id, r]))
+  assert.strictEqual(byId.size, actual.length, `${what}: duplicate message ids in what was read`)
+  const problems: Array<string> = []
+  for (const want of expected) {
+    const got = byId.get(want.message_id)
+    byId.delete(want.message_id)
+    if (got === undefined) {
+      problems.push(`  ${want.message_id}: missing`)
+      continue
+    }
+    const differing = (Object.keys(want) as Array<keyof Canonical>).filter((column) => show(got[column]) !== show(want[column]))
+    if (differing.length > 0) {
+      problems.push(`  ${want.message_id}: ${differing.map((c) => `${c} read ${show(got[c])}, expected ${show(want[c])}`).join("; ")}`)
+    }
+  }
+  for (const extra of byId.values()) problems.push(`  unexpected row ${show(extra)}`)
+  assert.strictEqual(actual.length, expected.length, `${what}: ${actual.length} rows read, ${expected.length} written`)
+  assert.isEmpty(problems, `${what}: ${problems.length} row(s) differ\n${problems.slice(0, 5).join("\n")}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans: data file paths, compared as local paths (Java prints what the manifests hold).
+
+const ourPaths = (files: ReadonlyArray<DataFile>) => files.map((f) => Harness.normalizePath(f.filePath)).sort()
+const javaPaths = (lines: ReadonlyArray<Harness.Json>) => lines.map((l) => Harness.normalizePath(str(l.path))).sort()
+
+const assertSamePlan = (java: ReadonlyArray<Harness.Json>, ours: ScanPlan, what: string) => {
+  assert.deepStrictEqual(javaPaths(java), ourPaths(ours.files), `${what}: Iceberg Java and K2 plan different files`)
+  const byPath = new Map(ours.files.map((f) => [Harness.normalizePath(f.filePath), f]))
+  for (const line of java) {
+    const local = Harness.normalizePath(str(line.path))
+    const file = byPath.get(local)!
+    assert.strictEqual(file.recordCount, line.records, `${what}: record count of ${local}`)
+    assert.strictEqual(file.fileSizeInBytes, line.file_size_in_bytes, `${what}: file size of ${local}, K2 vs Java`)
+    assert.strictEqual(file.fileSizeInBytes, fs.statSync(local).size, `${what}: file size of ${local} vs the file on disk`)
+  }
+}
+
+/** K2's plan of the table at `snapshot`, over one day or everything. */
+const planFor = (snapshot: SnapshotSelector, day?: number) =>
+  Effect.gen(function*() {
+    const scanner = yield* TableScanner
+    return yield* scanner.plan(trades, { snapshot, ...(day === undefined ? {} : { filter: { time: dayRange(day) } }) })
+  })
+
+const javaPlanStep = (day: number, snapshotId?: bigint): Harness.Step => ({
+  command: "plan",
+  options: {
+    column: "exchange_timestamp",
+    from: String(dayRange(day).from),
+    to: String(dayRange(day).to),
+    ...(snapshotId === undefined ? {} : { "snapshot-id": String(snapshotId) })
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// The suite, once per catalog.
+
+/** What the suite's set-up wrote with K2 (two snapshots) and what Iceberg Java then saw of it. */
+class Written extends Context.Service<Written, {
+  readonly warehouse: string
+  /** performance.now() when the set-up began. */
+  readonly started: number
+  readonly first: { readonly outcome: CommitOutcome; readonly rows: ReadonlyArray<TradeRow> }
+  readonly second: { readonly outcome: CommitOutcome; readonly rows: ReadonlyArray<TradeRow> }
+  readonly java: {
+    readonly readCurrent: ReadonlyArray<Harness.Json>
+    readonly readFirst: ReadonlyArray<Harness.Json>
+    /** Per day 0..4: the files Java plans at the current (second) snapshot. */
+    readonly planByDay: ReadonlyArray<ReadonlyArray<Harness.Json>>
+    readonly planFirstDay1: ReadonlyArray<Harness.Json>
+  }
+}>()("test/interop/Written") {}
+
+const DAYS = [0, 1, 2, 3, 4]
+
+const writeAndReadWithJava = (target: Harness.HarnessTarget, warehouse: string) =>
+  Layer.effect(Written)(Effect.gen(function*() {
+    const started = performance.now()
+    const sink = yield* IcebergSink
+    yield* sink.ensureTable(tables.trades)
+    // Snapshot 1: days 0-2. Snapshot 2: days 1-3, so days 1 and 2 hold a file of each.
+    const firstRows = [...tradesFor({ count: 900, days: 3, idPrefix: "k2a" }), ...edgeTrades("k2a-edge", 0)]
+    const first = yield* sink.append(trades, tradeColumns(firstRows), { properties: { "k2.test": "first" } })
+    yield* Effect.sleep("20 millis") // distinct snapshot timestamps for the as-of read
+    const secondRows = tradesFor({ count: 600, days: 3, idPrefix: "k2b", offsetBase: 10_000, startMicros: START_MICROS + DAY })
+    const second = yield* sink.append(trades, tradeColumns(secondRows), {
+      properties: { "k2.test": "second", [markerKey(MARKER_GROUP)]: encodeOffsets(MARKER) }
+    })
+
+    const firstId = first.snapshot["snapshot-id"]
+    const java = yield* Harness.IcebergJava
+    const javaRun = (step: Harness.Step) => java.run(target, step)
+    const readCurrent = yield* javaRun({ command: "read" })
+    const readFirst = yield* javaRun({ command: "read", options: { "snapshot-id": String(firstId) } })
+    const planFirstDay1 = yield* javaRun(javaPlanStep(1, firstId))
+    const planByDay = yield* Effect.forEach(DAYS, (d) => javaRun(javaPlanStep(d)))
+    return Written.of({
+      warehouse,
+      started,
+      first: { outcome: first, rows: firstRows },
+      second: { outcome: second, rows: secondRows },
+      java: { readCurrent, readFirst, planFirstDay1, planByDay }
+    })
+  }))
+
+const suite = (kind: TestCatalog) => {
+  const options = warehouseOptions(kind)
+  const target: Harness.HarnessTarget = {
+    uri: kind === "sqlite" ? Harness.jdbcSqlite(path.join(options.warehouse, "catalog.db")) : Harness.jdbcPostgres(postgresUrl),
+    warehouse: options.warehouse,
+    table: `${trades.namespace}.${trades.name}`,
+    catalog: options.catalogName!
+  }
+  const lakehouse = Lakehouse.layer(options)
+  // Set K2_KEEP_INTEROP_WAREHOUSE=1 to keep the files for a look after a failure.
+  afterAll(() => {
+    if (process.env.K2_KEEP_INTEROP_WAREHOUSE !== "1") fs.rmSync(options.warehouse, { recursive: true, force: true })
+  })
+
+  // The JVM starts with the layer, so it boots while K2 writes.
+  const services = Layer.mergeAll(lakehouse, Harness.IcebergJava.layer)
+  layer(Layer.provideMerge(writeAndReadWithJava(target, options.warehouse), services), {
+    excludeTestServices: true, // real clock: snapshot timestamps and as-of reads are real
+    timeout: "5 minutes"
+  })(`Apache Iceberg Java and K2 on one table (${kind} catalog ${target.catalog})`, (it) => {
+    it.effect("(1) Iceberg Java reads every row K2 wrote, every value exact", () =>
+      Effect.gen(function*() {
+        const { first, second, java } = yield* Written
+        const written = [...first.rows, ...second.rows].map(fromTradeRow)
+        assertSameRows(java.readCurrent.map(fromJava), written, `Java read of snapshot ${second.outcome.snapshot["snapshot-id"]}`)
+      }))
+
+    it.effect("(2) Iceberg Java plans the same files as K2 for a one-day filter, on every day", () =>
+      Effect.gen(function*() {
+        const { java, second } = yield* Written
+        for (const day of DAYS) {
+          const ours = yield* planFor({ _tag: "Current" }, day)
+          assert.strictEqual(ours.snapshot?.["snapshot-id"], second.outcome.snapshot["snapshot-id"])
+          assertSamePlan(java.planByDay[day]!, ours, `day ${day} at snapshot ${second.outcome.snapshot["snapshot-id"]}`)
+        }
+        // The shape itself: one file per day per append, nothing on the day after.
+        assert.deepStrictEqual(java.planByDay.map((files) => files.length), [1, 2, 2, 1, 0])
+      }))
+
+    it.effect("(3) Iceberg Java's read of the older snapshot equals K2's by-id and as-of reads", () =>
+      Effect.gen(function*() {
+        const { first, java } = yield* Written
+        const id = first.outcome.snapshot["snapshot-id"]
+        const byId = yield* planFor({ _tag: "ById", snapshotId: id })
+        const asOf = yield* planFor({ _tag: "AsOf", timestampMs: first.outcome.snapshot["timestamp-ms"] })
+        assert.strictEqual(asOf.snapshot?.["snapshot-id"], id, "as-of the first commit's time picks the first snapshot")
+        const expected = first.rows.map(fromTradeRow)
+        assertSameRows(java.readFirst.map(fromJava), expected, `Java read --snapshot-id ${id}`)
+        assertSameRows(yield* readOurs(byId), expected, `K2 read of snapshot ${id} by id`)
+        assertSameRows(yield* readOurs(asOf), expected, `K2 read as of ${first.outcome.snapshot["timestamp-ms"]}`)
+        assertSamePlan(java.planFirstDay1, yield* planFor({ _tag: "ById", snapshotId: id }, 1), `day 1 at snapshot ${id}`)
+      }))
+
+    it.effect("(4) K2 plans and reads what Iceberg Java appends, then appends on top of it", () =>
+      Effect.gen(function*() {
+        const { first, second, started, warehouse } = yield* Written
+        const sink = yield* IcebergSink
+        const before = yield* planFor({ _tag: "Current" })
+        const ourRows = [...first.rows, ...second.rows]
+
+        // Iceberg Java appends day 2 (which we also wrote) and day 4 (new).
+        const javaRows = [
+          ...tradesFor({ count: 150, days: 1, idPrefix: "java", offsetBase: 20_000, startMicros: START_MICROS + 2 * DAY }),
+          ...tradesFor({ count: 80, days: 1, idPrefix: "java4", offsetBase: 30_000, startMicros: START_MICROS + 4 * DAY }),
+          ...edgeTrades("java-edge", 4)
+        ]
+        const rowsFile = path.join(warehouse, "java-rows.jsonl")
+        fs.writeFileSync(rowsFile, javaRows.map((r) => JSON.stringify(toJavaJson(r))).join("\n") + "\n")
+        const java = yield* Harness.IcebergJava
+        const [appended] = yield* java.run(target, { command: "append", options: { rows: rowsFile }, properties: ["k2.test=java"] })
+        const javaSnapshotId = BigInt(str(appended!.snapshot_id))
+        assert.strictEqual(appended!.files, 2)
+
+        // Our planner: Java's snapshot is current, its two files are new, the totals add up.
+        const after = yield* planFor({ _tag: "Current" })
+        const snap = after.snapshot!
+        assert.strictEqual(snap["snapshot-id"], javaSnapshotId, "K2 sees Java's snapshot as current")
+        assert.strictEqual(snap["parent-snapshot-id"], second.outcome.snapshot["snapshot-id"], "Java's parent is our second")
+        assert.strictEqual(snap.summary.operation, "append")
+        assert.strictEqual(snap.summary["k2.test"], "java")
+        assert.strictEqual(snap.summary["total-records"], String(ourRows.length + javaRows.length), "Java's summary total-records")
+        assert.strictEqual(snap.summary["total-data-files"], String(before.files.length + 2), "Java's summary total-data-files")
+        const oldPaths = new Set(ourPaths(before.files))
+        const newFiles = after.files.filter((f) => !oldPaths.has(Harness.normalizePath(f.filePath)))
+        assert.strictEqual(newFiles.length, 2, `Java's new files in our plan: ${ourPaths(newFiles).join(", ")}`)
+        assert.strictEqual(after.files.length, before.files.length + 2)
+        assert.strictEqual(newFiles.reduce((n, f) => n + f.recordCount, 0), javaRows.length)
+        assert.strictEqual(after.stats.filesTotal, after.files.length)
+
+        // One-day pruning over Java's manifests: day 2 has our two files and Java's; day 4 only Java's.
+        const day2 = yield* planFor({ _tag: "Current" }, 2)
+        const day4 = yield* planFor({ _tag: "Current" }, 4)
+        assert.strictEqual(day2.files.length, 3, `day 2 files: ${ourPaths(day2.files).join(", ")}`)
+        assert.deepStrictEqual(ourPaths(day4.files), ourPaths(newFiles.filter((f) => f.partition.exchange_timestamp_day === 4 + START_MICROS / DAY)))
+        assert.strictEqual(day4.files.length, 1)
+        const day4Expected = javaRows.filter((r) => r.exchange_timestamp >= dayRange(4).from).map(fromTradeRow)
+        assertSameRows(yield* readOurs(day4), day4Expected, `K2 read of Java's day-4 file ${ourPaths(day4.files)[0]}`)
+        assertSameRows(yield* readOurs(after), [...ourRows, ...javaRows].map(fromTradeRow), `K2 read of Java's snapshot ${javaSnapshotId}`)
+
+        // Our sink continues the chain on top of Java's snapshot.
+        const thirdRows = tradesFor({ count: 200, days: 2, idPrefix: "k2c", offsetBase: 40_000, startMicros: START_MICROS + 4 * DAY })
+        const third = yield* sink.append(trades, tradeColumns(thirdRows), { properties: { "k2.test": "third" } })
+        const allRows = [...ourRows, ...javaRows, ...thirdRows]
+        assert.strictEqual(third.snapshot["parent-snapshot-id"], javaSnapshotId, "our append's parent is Java's snapshot")
+        assert.strictEqual(third.snapshot.summary["total-records"], String(allRows.length))
+        assert.strictEqual(third.snapshot.summary["total-data-files"], String(after.files.length + third.files.length))
+        // Java's commit carries no K2 marker; our next snapshot carries it forward again.
+        const marker = markerIn(third.table.metadata, MARKER_GROUP)
+        assert.deepStrictEqual(marker?.offsets, MARKER, "the ingestion marker survives a foreign commit in the chain")
+        assert.strictEqual(marker?.snapshot["snapshot-id"], third.snapshot["snapshot-id"], "carried onto our next snapshot")
+
+        // Iceberg Java follows the whole chain and reads everything, ours and its own.
+        const snapshots = yield* java.run(target, { command: "snapshots" })
+        const readAll = yield* java.run(target, { command: "read" })
+        const planDay4 = yield* java.run(target, javaPlanStep(4))
+        const chain = snapshots.map((s) => ({
+          id: str(s.snapshot_id),
+          parent: s.parent_id as string | null,
+          sequence: s.sequence_number,
+          test: (s.summary as Record<string, string>)["k2.test"]
+        }))
+        const [s1, s2, s3, s4] = [first.outcome.snapshot, second.outcome.snapshot, snap, third.snapshot]
+          .map((snapshot) => String(snapshot["snapshot-id"])) as [string, string, string, string]
+        assert.deepStrictEqual(chain, [
+          { id: s1, parent: null, sequence: 1, test: "first" },
+          { id: s2, parent: s1, sequence: 2, test: "second" },
+          { id: s3, parent: s2, sequence: 3, test: "java" },
+          { id: s4, parent: s3, sequence: 4, test: "third" }
+        ], "snapshot chain as Iceberg Java sees it (ids, parents, sequence numbers)")
+        assert.isTrue(snapshots.at(-1)!.current, "our append is Java's current snapshot")
+        assert.strictEqual((snapshots.at(-1)!.summary as Record<string, string>)["total-records"], String(allRows.length))
+        assertSameRows(readAll.map(fromJava), allRows.map(fromTradeRow), `Java read after our append ${third.snapshot["snapshot-id"]}`)
+        assertSamePlan(planDay4, yield* planFor({ _tag: "Current" }, 4), "day 4 after our append on Java's")
+        yield* Effect.log(`interop ${kind}: ${Math.round(performance.now() - started)} ms from set-up to the last check`)
+      }))
+  })
+}
+
+beforeAll(() => Harness.buildHarness(), 10 * 60_000)
+
+suite("sqlite")
+suite("postgres")
