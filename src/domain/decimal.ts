@@ -9,11 +9,19 @@ export const SCALE = 8
 const PRECISION = 18
 const LIMIT = 10n ** BigInt(PRECISION)
 
+const POW10 = Array.from({ length: 40 }, (_, i) => 10n ** BigInt(i))
+
 /** The unscaled value at scale 8, or undefined when it would need rounding or more than 18 digits. */
 export const toUnscaled = (d: BigDecimal.BigDecimal): bigint | undefined => {
-  const n = BigDecimal.normalize(d)
-  if (n.scale > SCALE) return undefined
-  const unscaled = n.value * 10n ** BigInt(SCALE - n.scale)
+  let unscaled: bigint
+  if (d.scale <= SCALE) {
+    // A negative scale (e.g. 4E+2) is an integer times a power of ten.
+    unscaled = d.value * (POW10[SCALE - d.scale] ?? 10n ** BigInt(SCALE - d.scale))
+  } else {
+    const divisor = POW10[d.scale - SCALE] ?? 10n ** BigInt(d.scale - SCALE)
+    if (d.value % divisor !== 0n) return undefined
+    unscaled = d.value / divisor
+  }
   return unscaled > -LIMIT && unscaled < LIMIT ? unscaled : undefined
 }
 
