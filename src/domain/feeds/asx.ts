@@ -94,7 +94,7 @@ interface LocalDate {
 
 const dateCache = new Map<string, LocalDate | string>()
 
-/** MM/DD/YYYY (one- or two-digit month and day), a real calendar date in 1900..2199. */
+/** MM/DD/YYYY (one- or two-digit month and day), a real calendar date in 1901..2198 (instants stay inside the Timestamp range). */
 export const parseUsDate = (text: string): LocalDate | string => {
   const cached = dateCache.get(text)
   if (cached !== undefined) return cached
@@ -104,7 +104,7 @@ export const parseUsDate = (text: string): LocalDate | string => {
     const month = Number(m[1]), day = Number(m[2]), year = Number(m[3])
     const check = new Date(Date.UTC(year, month - 1, day))
     if (
-      year >= 1900 && year < 2200 && month >= 1 && month <= 12 && day >= 1 &&
+      year > 1900 && year < 2199 && month >= 1 && month <= 12 && day >= 1 &&
       check.getUTCMonth() === month - 1 && check.getUTCDate() === day
     ) {
       result = { year, month, day }

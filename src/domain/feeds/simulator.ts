@@ -193,6 +193,9 @@ const keyState = (dataType: DataType): KeyState => ({
 
 const TRADING_SESSIONS_PER_YEAR = 252
 const TOUCH_PROBABILITY = 0.85
+/** Shared (frozen) empty values: the simulator sets no conditions or vendor data. */
+const NO_CONDITIONS: ReadonlyArray<string> = Object.freeze([])
+const NO_VENDOR_DATA: Readonly<Record<string, string>> = Object.freeze({})
 const encoder = new TextEncoder()
 
 /**
@@ -389,23 +392,24 @@ export class Simulator {
         side = "UNKNOWN"
       }
       const qty = Math.max(1, Math.round(Math.exp(Math.log(300) + this.rng.normal())))
-      const k = st.trades
-      const trade: Trade = {
+      const price = this.price(ticks)
+      const quantity = BigDecimal.make(BigInt(qty), 0)
+      const make = (seq: number): FeedEvent => ({ _tag: "Trade", trade: {
         message_id: messageId,
         trade_id: `${st.symbol}-${st.n}`,
         symbol: st.symbol,
         exchange: m.exchange,
         asset_class: "equities",
         exchange_timestamp: micros,
-        price: this.price(ticks),
-        quantity: BigDecimal.make(BigInt(qty), 0),
+        price,
+        quantity,
         currency: m.currency,
         side,
-        conditions: [],
-        source_sequence: 0n,
-        vendor_data: {}
-      }
-      this.sequenced(st, k, (seq) => ({ _tag: "Trade", trade: { ...trade, source_sequence: BigInt(seq) } }), out)
+        conditions: NO_CONDITIONS,
+        source_sequence: BigInt(seq),
+        vendor_data: NO_VENDOR_DATA
+      } satisfies Trade })
+      this.sequenced(st, st.trades, make, out)
     } else {
       // Advance the mid along GBM over the session time since the symbol's last quote.
       const dt = (t - st.lastT) / (session.seconds * TRADING_SESSIONS_PER_YEAR)
@@ -420,23 +424,27 @@ export class Simulator {
       st.quoted = true
       const bidSize = 100 * (1 + this.rng.geometric(0.25))
       const askSize = 100 * (1 + this.rng.geometric(0.25))
-      const quote: Quote = {
+      const bid_price = this.price(bid)
+      const ask_price = this.price(st.ask)
+      const bid_size = BigDecimal.make(BigInt(bidSize), 0)
+      const ask_size = BigDecimal.make(BigInt(askSize), 0)
+      const make = (seq: number): FeedEvent => ({ _tag: "Quote", quote: {
         message_id: messageId,
         quote_id: `${st.symbol}-${st.n}`,
         symbol: st.symbol,
         exchange: m.exchange,
         asset_class: "equities",
         exchange_timestamp: micros,
-        bid_price: this.price(bid),
-        bid_size: BigDecimal.make(BigInt(bidSize), 0),
-        ask_price: this.price(st.ask),
-        ask_size: BigDecimal.make(BigInt(askSize), 0),
+        bid_price,
+        bid_size,
+        ask_price,
+        ask_size,
         currency: m.currency,
-        conditions: [],
-        source_sequence: 0n,
-        vendor_data: {}
-      }
-      this.sequenced(st, st.quotes, (seq) => ({ _tag: "Quote", quote: { ...quote, source_sequence: BigInt(seq) } }), out)
+        conditions: NO_CONDITIONS,
+        source_sequence: BigInt(seq),
+        vendor_data: NO_VENDOR_DATA
+      } satisfies Quote })
+      this.sequenced(st, st.quotes, make, out)
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * MarketFeed over a directory of ASX historical tick files (format: src/domain/feeds/asx.ts).
  *
- * - Files are read in blocks (default 1 MiB) and each block's rows become one stream chunk,
+ * - Files are read in blocks (default 64 KiB) and each block's rows become one stream chunk,
  *   so memory stays bounded whatever the file size and there is no Effect per row.
  * - message_id is positional: `asx:<file>:<line>` with 1-based physical line numbers.
  * - source_sequence is 1-based per (symbol, data type), in line order of the symbol's files
@@ -37,7 +37,7 @@ export interface AsxOptions {
   readonly dir: string
   /** Where rejected rows go, one JSON object a line; replaced on every run. */
   readonly deadLetterFile: string
-  /** Bytes read per block (one stream chunk per block). Default 1 MiB. */
+  /** Bytes read per block (one stream chunk per block, ~1,500 rows). Default 64 KiB: much larger chunks outlive young-generation GC and halve throughput. */
   readonly blockBytes?: number
 }
 
@@ -154,7 +154,7 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
 
 async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerator<NonEmpty<FeedEvent>> {
   const dir = options.dir
-  const blockBytes = options.blockBytes ?? 1 << 20
+  const blockBytes = options.blockBytes ?? 64 * 1024
   await guard(dir, () => fs.stat(dir))
   const dead = await DeadLetterWriter.open(options.deadLetterFile)
   try {

@@ -1,0 +1,190 @@
+import { assert, describe, it } from "@effect/vitest"
+import { BigDecimal, Result, Schema } from "effect"
+import {
+  asxFile,
+  isCompanyInfoHeader,
+  parseCompanyRow,
+  parseQuoteRow,
+  parseTradeRow,
+  splitCsv
+} from "../../../src/domain/feeds/asx.ts"
+import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
+
+const trades = asxFile("trades", "1001", "BHP")
+const quotes = asxFile("quotes", "1001", "BHP")
+
+const trade = (line: string, lineNo = 1, seq = 1n): Trade => {
+  const t = parseTradeRow(trades, line, lineNo, seq)
+  if (typeof t === "string") throw new Error(t)
+  return t
+}
+const rejected = (line: string): string => {
+  const t = parseTradeRow(trades, line, 1, 1n)
+  assert.isTrue(typeof t === "string", `expected ${line} to be rejected`)
+  return t as string
+}
+
+describe("ASX trade rows", () => {
+  it("maps a row into the domain", () => {
+    const t = trade("03/10/2014,10:05:44.516,37.51,40000,0,,", 7, 3n)
+    assert.strictEqual(t.message_id, "asx:trades/1001.csv:7")
+    assert.strictEqual(t.trade_id, "1001-7")
+    assert.strictEqual(t.symbol, "BHP")
+    assert.strictEqual(t.exchange, "ASX")
+    assert.strictEqual(t.asset_class, "equities")
+    assert.strictEqual(t.currency, "AUD")
+    assert.strictEqual(t.side, "UNKNOWN")
+    assert.strictEqual(t.source_sequence, 3n)
+    assert.deepStrictEqual(t.conditions, ["0"])
+    assert.deepStrictEqual(t.vendor_data, { company_id: "1001", qualifiers: "0" })
+    assert.isTrue(BigDecimal.equals(t.price, BigDecimal.fromStringUnsafe("37.51")))
+    assert.isTrue(BigDecimal.equals(t.quantity, BigDecimal.fromStringUnsafe("40000")))
+    // 10:05:44.516 AEDT (+11:00)
+    assert.strictEqual(t.exchange_timestamp, Date.UTC(2014, 2, 9, 23, 5, 44, 516) * 1000)
+  })
+
+  it("keeps venue and buyer id in vendor_data", () => {
+    const t = trade("04/07/2014,10:00:00.000,37.70,500,3,NXT,12345")
+    assert.deepStrictEqual(t.vendor_data, { company_id: "1001", qualifiers: "3", venue: "NXT", buyer_id: "12345" })
+    assert.deepStrictEqual(t.conditions, ["3"])
+  })
+
+  it("tolerates CRLF line ends", () => {
+    assert.strictEqual(trade("03/10/2014,10:05:44.516,37.51,40000,0,,\r").exchange_timestamp, trade("03/10/2014,10:05:44.516,37.51,40000,0,,").exchange_timestamp)
+  })
+
+  it("rejects bad rows with a reason", () => {
+    assert.match(rejected("04/07/2014,10:00:01.000,37.70,500"), /expected 7 columns, found 4/)
+    assert.match(rejected("04/07/2014,10:00:02.000,-37.70,500,0,,"), /negative price/)
+    assert.match(rejected("04/07/2014,10:00:02.000,0,500,0,,"), /price must be greater than 0/)
+    assert.match(rejected("04/07/2014,10:00:03.000,37.7x,500,0,,"), /price "37.7x" is not a decimal/)
+    assert.match(rejected("04/07/2014,10:00:03.000,1.123456789,500,0,,"), /price/)
+    assert.match(rejected("04/07/2014,10:00:03.000,37.70,12.5,0,,"), /volume "12.5" is not an integer/)
+    assert.match(rejected("04/07/2014,10:00:03.000,37.70,0,0,,"), /volume must be greater than 0/)
+    assert.match(rejected("04/07/2014,10:00:03.000,37.70,-5,0,,"), /negative volume/)
+    assert.match(rejected("04/07/2014,10:00:03.000,37.70,5,X,,"), /qualifiers/)
+    assert.match(rejected("13/07/2014,10:00:04.000,37.70,500,0,,"), /date "13\/07\/2014" does not exist/)
+    assert.match(rejected("02/30/2014,10:00:04.000,37.70,500,0,,"), /does not exist/)
+    assert.match(rejected("2014-07-04,10:00:04.000,37.70,500,0,,"), /not MM\/DD\/YYYY/)
+    assert.match(rejected("04/07/2014,25:00:00.000,37.70,500,0,,"), /not a valid time/)
+    assert.match(rejected("04/07/2014,10:00,37.70,500,0,,"), /not HH:MM:SS/)
+    assert.match(rejected("04/07/2014,10:00:00.1234567,37.70,500,0,,"), /not HH:MM:SS/)
+  })
+})
+
+describe("ASX quote rows", () => {
+  const quote = (line: string): Quote => {
+    const q = parseQuoteRow(quotes, line, 2, 1n)
+    if (typeof q === "string") throw new Error(q)
+    return q
+  }
+  it("keeps zero asks before the open and crossed quotes", () => {
+    const preOpen = quote("03/10/2014,09:59:00.000,37.40,0,1000,0")
+    assert.isTrue(BigDecimal.isZero(preOpen.ask_price))
+    const crossed = quote("03/10/2014,10:00:01.250,37.55,37.53,100,200")
+    assert.isTrue(BigDecimal.isGreaterThan(crossed.bid_price, crossed.ask_price))
+    assert.strictEqual(crossed.message_id, "asx:quotes/1001.csv:2")
+    assert.strictEqual(crossed.exchange_timestamp, Date.UTC(2014, 2, 9, 23, 0, 1, 250) * 1000)
+  })
+  it("rejects negative prices and sizes and wrong column counts", () => {
+    assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,-1,100,200", 1, 1n) as string, /negative ask/)
+    assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,37.6,-100,200", 1, 1n) as string, /negative bid volume/)
+    assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,37.52,100", 1, 1n) as string, /expected 6 columns/)
+  })
+})
+
+/** The wire form of a trade row, derived independently of the fast path (offset given by hand). */
+const tradeWire = (line: string, lineNo: number, offset: string) => {
+  const [date, time, price, volume, qualifiers, venue, buyer] = line.split(",") as [string, string, string, string, string, string, string]
+  const [mm, dd, yyyy] = date.split("/")
+  const vendor: Record<string, string> = { company_id: "1001", qualifiers }
+  if (venue) vendor.venue = venue
+  if (buyer) vendor.buyer_id = buyer
+  return {
+    message_id: `asx:trades/1001.csv:${lineNo}`,
+    trade_id: `1001-${lineNo}`,
+    symbol: "BHP",
+    exchange: "ASX",
+    asset_class: "equities",
+    exchange_timestamp: `${yyyy}-${mm}-${dd}T${time}${offset}`,
+    price,
+    quantity: volume,
+    currency: "AUD",
+    side: "UNKNOWN",
+    conditions: qualifiers ? [qualifiers] : [],
+    source_sequence: String(lineNo),
+    vendor_data: vendor
+  }
+}
+
+describe("fast path = Schema decode", () => {
+  const rows: Array<[string, string]> = [
+    ["03/10/2014,10:05:44.516,37.51,40000,0,,", "+11:00"],
+    ["04/04/2014,15:59:59.999,0.001,1,0,,", "+11:00"],
+    ["04/07/2014,10:00:00.000,37.70,500,3,NXT,12345", "+10:00"],
+    ["10/06/2014,10:00:00.000,1234567890.12345678,9999999999,0,,", "+11:00"],
+    ["06/30/2014,16:10:00.5,0.00000001,1,13,,", "+10:00"]
+  ]
+  it("builds the same trade decodeTrade builds from the row's wire form", () => {
+    rows.forEach(([line, offset], i) => {
+      const fast = trade(line, i + 1, BigInt(i + 1))
+      const wire = tradeWire(line, i + 1, offset)
+      const decoded = Result.getOrThrow(decodeTrade(wire))
+      assert.deepStrictEqual(Schema.encodeSync(Trade)(fast), Schema.encodeSync(Trade)(decoded))
+      assert.isTrue(BigDecimal.equals(fast.price, decoded.price))
+      assert.isTrue(BigDecimal.equals(fast.quantity, decoded.quantity))
+      assert.strictEqual(fast.exchange_timestamp, decoded.exchange_timestamp)
+      // and the fast path's output is itself valid
+      assert.isTrue(Result.isSuccess(decodeTrade(Schema.encodeSync(Trade)(fast))))
+    })
+  })
+
+  it("rejects what decodeTrade rejects", () => {
+    for (const price of ["-1", "0", "0.000", "abc", "1.123456789", "12345678901"]) {
+      const line = `03/10/2014,10:05:44.516,${price},10,0,,`
+      assert.isTrue(typeof parseTradeRow(trades, line, 1, 1n) === "string", price)
+      assert.isTrue(Result.isFailure(decodeTrade(tradeWire(line, 1, "+11:00"))), price)
+    }
+  })
+
+  it("builds quotes that decodeQuote accepts unchanged", () => {
+    for (const line of ["03/10/2014,09:59:00.000,37.40,0,1000,0", "03/10/2014,10:00:01.250,37.55,37.53,100,200"]) {
+      const q = parseQuoteRow(quotes, line, 1, 1n) as Quote
+      const again = Result.getOrThrow(decodeQuote(Schema.encodeSync(Quote)(q)))
+      assert.deepStrictEqual(Schema.encodeSync(Quote)(again), Schema.encodeSync(Quote)(q))
+    }
+  })
+})
+
+describe("company_info.csv", () => {
+  it("recognises the header and splits quoted names", () => {
+    assert.isTrue(isCompanyInfoHeader("company_id,symbol,company_name,ISIN,start_date,end_date\r"))
+    assert.isFalse(isCompanyInfoHeader("1001,BHP,BHP,AU000000BHP4,01/01/2000,"))
+    assert.deepStrictEqual(splitCsv(`1002,CBA,"COMMONWEALTH BANK, THE ""CBA""",X,,`), [
+      "1002", "CBA", `COMMONWEALTH BANK, THE "CBA"`, "X", "", ""
+    ])
+  })
+  it("maps a row to an instrument with ISO dates", () => {
+    const r = parseCompanyRow(`1002,CBA,"COMMONWEALTH BANK OF AUSTRALIA, THE",AU000000CBA7,09/12/1991,12/31/2099`)
+    assert.isTrue(typeof r !== "string")
+    if (typeof r === "string") return
+    assert.strictEqual(r.companyId, "1002")
+    assert.deepStrictEqual(r.instrument, {
+      symbol: "CBA",
+      exchange: "ASX",
+      company_id: "1002",
+      name: "COMMONWEALTH BANK OF AUSTRALIA, THE",
+      isin: "AU000000CBA7",
+      currency: "AUD",
+      asset_class: "equities",
+      listing_date: "1991-09-12",
+      delisting_date: "2099-12-31"
+    })
+  })
+  it("rejects bad rows", () => {
+    assert.match(parseCompanyRow("1003,XYZ,Broken,NOT-AN-ISIN,01/01/2000,") as string, /isin/)
+    assert.match(parseCompanyRow("1003,xyz,Broken,,01/01/2000,") as string, /symbol/)
+    assert.match(parseCompanyRow("1003,XYZ,Broken,,13/01/2000,") as string, /start_date/)
+    assert.match(parseCompanyRow("1003,XYZ") as string, /expected 6 columns/)
+  })
+})

@@ -1,0 +1,294 @@
+import { assert, describe, it } from "@effect/vitest"
+import { BigDecimal, Result, Schema } from "effect"
+import { type FeedEvent, type InjectedAnomaly, SummaryCounter } from "../../../src/domain/feeds/events.ts"
+import { Rng } from "../../../src/domain/feeds/random.ts"
+import { DEFAULT_MODEL, modelProblem, sessions, Simulator, type SimulatorModel } from "../../../src/domain/feeds/simulator.ts"
+import { zone } from "../../../src/domain/feeds/zone.ts"
+import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
+
+const model = (over: Partial<SimulatorModel> = {}): SimulatorModel => ({ ...DEFAULT_MODEL, eventsPerSymbolPerDay: 2_000, ...over })
+
+const runAll = (m: SimulatorModel, chunk = 1000) => {
+  const counter = new SummaryCounter("simulator")
+  const sim = new Simulator(m, counter)
+  const events: Array<FeedEvent> = []
+  for (;;) {
+    const batch = sim.next(chunk)
+    if (batch.length === 0) break
+    for (const e of batch) events.push(e)
+  }
+  return { events, manifest: sim.manifest, summary: counter.snapshot() }
+}
+
+const wire = (e: FeedEvent) =>
+  e._tag === "Trade"
+    ? Schema.encodeSync(Trade)(e.trade)
+    : e._tag === "Quote"
+    ? Schema.encodeSync(Quote)(e.quote)
+    : e._tag === "Poison"
+    ? { ...e, payload: Buffer.from(e.payload).toString("hex") }
+    : e.instrument
+
+const sydney = zone("Australia/Sydney")
+const localHours = (micros: number) => {
+  const ms = micros / 1000
+  const local = new Date(ms + sydney.offsetAt(ms))
+  return local.getUTCHours() + local.getUTCMinutes() / 60 + local.getUTCSeconds() / 3600
+}
+
+describe("Rng", () => {
+  it("is deterministic and roughly uniform / normal", () => {
+    const a = new Rng(7), b = new Rng(7), c = new Rng(8)
+    const xs = Array.from({ length: 5 }, () => a.nextU32())
+    assert.deepStrictEqual(xs, Array.from({ length: 5 }, () => b.nextU32()))
+    assert.notDeepEqual(xs, Array.from({ length: 5 }, () => c.nextU32()))
+    const r = new Rng(1)
+    let sum = 0, sq = 0
+    const n = 200_000
+    for (let i = 0; i < n; i++) {
+      const z = r.normal()
+      sum += z
+      sq += z * z
+    }
+    assert.approximately(sum / n, 0, 0.01)
+    assert.approximately(sq / n, 1, 0.02)
+    let u = 0
+    for (let i = 0; i < n; i++) u += r.next()
+    assert.approximately(u / n, 0.5, 0.005)
+  })
+})
+
+describe("simulator model", () => {
+  const { events, summary } = runAll(model())
+  const market = events.filter((e) => e._tag === "Trade" || e._tag === "Quote")
+
+  it("emits the universe as instruments first (default: 20 symbols)", () => {
+    const instruments = events.filter((e) => e._tag === "Instrument")
+    assert.strictEqual(instruments.length, 20)
+    assert.isTrue(events.slice(0, 20).every((e) => e._tag === "Instrument"))
+    assert.strictEqual(summary.instruments, 20)
+  })
+
+  it("produces about eventsPerSymbolPerDay per symbol, all valid domain records", () => {
+    assert.approximately(market.length, 20 * 2_000, 20 * 2_000 * 0.05)
+    assert.strictEqual(summary.rowsRead, market.length)
+    assert.strictEqual(summary.trades + summary.quotes, market.length)
+    for (const e of market.slice(0, 2_000)) {
+      const ok = e._tag === "Trade" ? Result.isSuccess(decodeTrade(wire(e))) : Result.isSuccess(decodeQuote(wire(e)))
+      assert.isTrue(ok, JSON.stringify(wire(e)))
+    }
+    const tradeShare = summary.trades / market.length
+    assert.isTrue(tradeShare > 0.2 && tradeShare < 0.35, `trade share ${tradeShare}`)
+  })
+
+  it("keeps the spread positive, on the tick grid", () => {
+    for (const e of market) {
+      if (e._tag !== "Quote") continue
+      const q = e.quote
+      assert.isTrue(BigDecimal.isGreaterThan(q.ask_price, q.bid_price))
+      assert.isTrue(BigDecimal.isPositive(q.bid_price))
+      for (const p of [q.bid_price, q.ask_price]) {
+        assert.strictEqual(BigDecimal.normalize(p).scale <= 2, true)
+      }
+    }
+  })
+
+  it("trades at or inside the last quote of their symbol", () => {
+    const touch = new Map<string, { bid: BigDecimal.BigDecimal; ask: BigDecimal.BigDecimal }>()
+    let atTouch = 0, trades = 0
+    for (const e of market) {
+      if (e._tag === "Quote") touch.set(e.quote.symbol, { bid: e.quote.bid_price, ask: e.quote.ask_price })
+      else if (e._tag === "Trade") {
+        const t = touch.get(e.trade.symbol)
+        assert.isDefined(t, "a trade never precedes its symbol's first quote")
+        assert.isTrue(BigDecimal.isGreaterThanOrEqualTo(e.trade.price, t!.bid) && BigDecimal.isLessThanOrEqualTo(e.trade.price, t!.ask))
+        trades++
+        if (BigDecimal.equals(e.trade.price, t!.bid) || BigDecimal.equals(e.trade.price, t!.ask)) atTouch++
+        const side = BigDecimal.equals(e.trade.price, t!.ask) ? "BUY" : BigDecimal.equals(e.trade.price, t!.bid) ? "SELL" : "UNKNOWN"
+        assert.strictEqual(e.trade.side, side)
+      }
+    }
+    assert.isTrue(atTouch / trades > 0.8, `share at the touch ${atTouch / trades}`)
+  })
+
+  it("stays inside the 10:00-16:00 Sydney session, in time order", () => {
+    let last = 0
+    for (const e of market) {
+      const ts = e._tag === "Trade" ? e.trade.exchange_timestamp : e._tag === "Quote" ? e.quote.exchange_timestamp : 0
+      assert.isTrue(ts >= last)
+      last = ts
+      const h = localHours(ts)
+      assert.isTrue(h >= 10 && h < 16, `local hour ${h}`)
+    }
+  })
+
+  it("has a U-shaped intensity: busier in the first and last hour than at midday", () => {
+    const byHour = new Array(6).fill(0) as Array<number>
+    for (const e of market) {
+      const ts = e._tag === "Trade" ? e.trade.exchange_timestamp : e._tag === "Quote" ? e.quote.exchange_timestamp : 0
+      byHour[Math.floor(localHours(ts) - 10)]!++
+    }
+    const midday = (byHour[2]! + byHour[3]!) / 2
+    // λ(x) ∝ 1 + 3x²: the outer hours average ≈ 3.1, the middle two ≈ 1.1 (ratio ≈ 2.8).
+    assert.isTrue(byHour[0]! > 2 * midday, JSON.stringify(byHour))
+    assert.isTrue(byHour[5]! > 2 * midday, JSON.stringify(byHour))
+    assert.isTrue(byHour[1]! > midday && byHour[4]! > midday, JSON.stringify(byHour))
+  })
+
+  it("numbers each (symbol, data type) from 1 without gaps, and ids by symbol", () => {
+    const next = new Map<string, bigint>()
+    const ids = new Set<string>()
+    for (const e of market) {
+      const r = e._tag === "Trade" ? e.trade : e._tag === "Quote" ? e.quote : undefined
+      if (r === undefined) continue
+      const key = `${r.symbol}/${e._tag}`
+      const expected = next.get(key) ?? 1n
+      assert.strictEqual(r.source_sequence, expected)
+      next.set(key, expected + 1n)
+      assert.match(r.message_id, new RegExp(`^sim:42:${r.symbol}:\\d+$`))
+      assert.isFalse(ids.has(r.message_id))
+      ids.add(r.message_id)
+    }
+  })
+
+  it("is deterministic: same seed, same events; another seed, other events; chunking does not matter", () => {
+    const small = model({ eventsPerSymbolPerDay: 200 })
+    const a = runAll(small, 64).events.map(wire)
+    const b = runAll(small, 5000).events.map(wire)
+    assert.deepStrictEqual(a, b)
+    const c = runAll({ ...small, seed: 43 }).events.map(wire)
+    assert.notDeepEqual(a.slice(20, 40), c.slice(20, 40))
+  })
+})
+
+describe("simulator calendar", () => {
+  it("runs on weekdays that are not holidays, DST-aware", () => {
+    // 2024-01-25 Thursday; 26 is Australia Day; 27-28 weekend.
+    const s = sessions(model({ startDate: "2024-01-25", tradingDays: 3 }))
+    assert.deepStrictEqual(s.map((x) => x.date), ["2024-01-25", "2024-01-29", "2024-01-30"])
+    // AEDT in January: 10:00 local = 23:00 UTC the day before; 6 hours.
+    assert.strictEqual(s[0]!.openMicros, Date.UTC(2024, 0, 24, 23) * 1000)
+    assert.strictEqual(s[0]!.seconds, 6 * 3600)
+    const winter = sessions(model({ startDate: "2024-07-01", tradingDays: 1 }))
+    assert.strictEqual(winter[0]!.openMicros, Date.UTC(2024, 6, 1, 0) * 1000)
+  })
+
+  it("emits every session's events on its own date and stops at maxEvents", () => {
+    const { events } = runAll(model({ startDate: "2024-01-25", tradingDays: 3, eventsPerSymbolPerDay: 50 }))
+    const dates = new Set(events.flatMap((e) => (e._tag === "Trade" ? [e.trade.exchange_timestamp] : e._tag === "Quote" ? [e.quote.exchange_timestamp] : []))
+      .map((us) => new Date(us / 1000 + sydney.offsetAt(us / 1000)).toISOString().slice(0, 10)))
+    assert.deepStrictEqual([...dates], ["2024-01-25", "2024-01-29", "2024-01-30"])
+    const capped = runAll(model({ maxEvents: 123 }))
+    assert.strictEqual(capped.summary.rowsRead, 123)
+    assert.strictEqual(capped.events.filter((e) => e._tag !== "Instrument").length, 123)
+  })
+
+  it("rejects impossible models", () => {
+    assert.match(modelProblem(model({ symbols: [] }))!, /no symbols/)
+    assert.match(modelProblem(model({ timeZone: "Nowhere/Land" }))!, /time zone/)
+    assert.match(modelProblem(model({ faults: { ...DEFAULT_MODEL.faults, gap: 2 } }))!, /gap/)
+    assert.isUndefined(modelProblem(DEFAULT_MODEL))
+  })
+})
+
+/**
+ * A reference consumer-side sequence check per (exchange, symbol, data type): what the
+ * platform should report. A gap that a later OUT_OF_ORDER event fills is the visible half of
+ * that injection, not a separate one.
+ */
+const detect = (events: ReadonlyArray<FeedEvent>) => {
+  const last = new Map<string, number>()
+  const seen = new Set<string>()
+  const lastDay = new Map<string, string>()
+  const found: Array<Omit<InjectedAnomaly, "exchange">> = []
+  for (const e of events) {
+    if (e._tag === "Poison") {
+      found.push({ kind: "POISON", symbol: e.symbol, data_type: e.dataType, expected: null, received: null, message_id: e.message_id })
+      continue
+    }
+    const r = e._tag === "Trade" ? e.trade : e._tag === "Quote" ? e.quote : undefined
+    if (r === undefined) continue
+    const data_type = e._tag === "Trade" ? "trades" as const : "quotes" as const
+    const key = `${r.symbol}/${data_type}`
+    const seq = Number(r.source_sequence)
+    const day = new Date(r.exchange_timestamp / 1000 + sydney.offsetAt(r.exchange_timestamp / 1000)).toISOString().slice(0, 10)
+    const prev = last.get(key) ?? 0
+    const base = { symbol: r.symbol, data_type, message_id: r.message_id }
+    if (seq === 1 && prev > 0 && lastDay.get(key) !== day) {
+      found.push({ ...base, kind: "RESET", expected: prev + 1, received: 1 })
+      last.set(key, 1)
+    } else if (seq === prev + 1) last.set(key, seq)
+    else if (seq > prev + 1) {
+      found.push({ ...base, kind: "GAP", expected: prev + 1, received: seq })
+      last.set(key, seq)
+    } else {
+      found.push({ ...base, kind: seen.has(r.message_id) ? "DUPLICATE" : "OUT_OF_ORDER", expected: prev + 1, received: seq })
+    }
+    seen.add(r.message_id)
+    lastDay.set(key, day)
+  }
+  return found
+}
+
+describe("fault injection", () => {
+  const faulty = model({
+    eventsPerSymbolPerDay: 300,
+    tradingDays: 3,
+    faults: { gap: 0.01, duplicate: 0.01, outOfOrder: 0.01, reset: 0.3, poison: 0.005 }
+  })
+  const { events, manifest, summary } = runAll(faulty)
+
+  it("injects every kind and lists each in the manifest", () => {
+    const kinds = new Set(manifest.map((m) => m.kind))
+    assert.deepStrictEqual([...kinds].sort(), ["DUPLICATE", "GAP", "OUT_OF_ORDER", "POISON", "RESET"])
+    assert.isTrue(manifest.every((m) => m.exchange === "ASX"))
+    assert.strictEqual(events.filter((e) => e._tag === "Poison").length, manifest.filter((m) => m.kind === "POISON").length)
+    assert.strictEqual(summary.poison, manifest.filter((m) => m.kind === "POISON").length)
+  })
+
+  it("matches what a sequence checker finds, anomaly for anomaly", () => {
+    const found = detect(events)
+    // The gap of one an out-of-order event leaves (until it arrives) is part of that injection:
+    // match each such gap with the next out-of-order injection of its (symbol, data type).
+    const pending = new Map<string, Array<InjectedAnomaly>>()
+    for (const m of manifest) {
+      if (m.kind !== "OUT_OF_ORDER") continue
+      const k = `${m.symbol}/${m.data_type}`
+      pending.set(k, [...(pending.get(k) ?? []), m])
+    }
+    const induced = (f: (typeof found)[number]) => {
+      const queue = pending.get(`${f.symbol}/${f.data_type}`) ?? []
+      if (f.kind === "OUT_OF_ORDER") queue.shift()
+      if (f.kind !== "GAP" || f.received !== f.expected! + 1 || queue[0]?.received !== f.expected) return false
+      return true
+    }
+    const strip = ({ exchange: _, ...rest }: InjectedAnomaly) => rest
+    assert.deepStrictEqual(found.filter((f) => !induced(f)), manifest.map(strip))
+  })
+
+  it("duplicates are verbatim copies; poison payloads are not decodable", () => {
+    const dupIds = new Set(manifest.filter((m) => m.kind === "DUPLICATE").map((m) => m.message_id))
+    const copies = events.filter((e) => (e._tag === "Trade" || e._tag === "Quote") && dupIds.has(e._tag === "Trade" ? e.trade.message_id : e.quote.message_id))
+    assert.strictEqual(copies.length, dupIds.size * 2)
+    for (const e of events) {
+      if (e._tag !== "Poison") continue
+      assert.isTrue(e.payload.length > 0)
+      assert.isTrue(e.payload[0] !== 0, "never looks like a Confluent frame")
+    }
+  })
+
+  it("leaves prices and times unchanged (faults use their own random stream) and is deterministic", () => {
+    const clean = runAll({ ...faulty, faults: DEFAULT_MODEL.faults }).events
+    const ids = (es: ReadonlyArray<FeedEvent>) => {
+      const seen = new Set<string>()
+      return es.flatMap((e) => {
+        const r = e._tag === "Trade" ? e.trade : e._tag === "Quote" ? e.quote : undefined
+        if (r === undefined || seen.has(r.message_id)) return []
+        seen.add(r.message_id)
+        return [`${r.message_id}|${r.exchange_timestamp}`]
+      }).sort()
+    }
+    assert.deepStrictEqual(ids(events), ids(clean))
+    assert.deepStrictEqual(runAll(faulty).manifest, manifest)
+  })
+})

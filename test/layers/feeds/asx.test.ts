@@ -1,0 +1,172 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { BigDecimal, Effect, Result, Schema, Stream } from "effect"
+import type { DeadLetter, FeedEvent } from "../../../src/domain/feeds/events.ts"
+import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
+import { layerAsx } from "../../../src/layers/feeds/asx.ts"
+import { MarketFeed } from "../../../src/services/MarketFeed.ts"
+
+const fixtures = fileURLToPath(new URL("../../fixtures/asx/basic", import.meta.url))
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k2-asx-"))
+const deadLetterFile = path.join(tmp, "dead-letters.jsonl")
+const layer = layerAsx({ dir: fixtures, deadLetterFile, blockBytes: 64 })
+
+const load = Effect.gen(function*() {
+  const feed = yield* MarketFeed
+  const events = yield* Stream.runCollect(feed.events())
+  const summary = yield* feed.summary
+  return { events, summary }
+})
+
+const trades = (events: ReadonlyArray<FeedEvent>) => events.flatMap((e) => (e._tag === "Trade" ? [e.trade] : []))
+const quotes = (events: ReadonlyArray<FeedEvent>) => events.flatMap((e) => (e._tag === "Quote" ? [e.quote] : []))
+const micros = (...a: [number, number, number, number, number, number?, number?]) =>
+  Date.UTC(a[0], a[1] - 1, a[2], a[3], a[4], a[5] ?? 0, a[6] ?? 0) * 1000
+
+describe("layerAsx on the fixture directory", () => {
+  it.effect("emits instruments, then every good row; counts and dead-letters the bad ones", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      const instruments = events.filter((e) => e._tag === "Instrument")
+      assert.deepStrictEqual(instruments.map((e) => e._tag === "Instrument" && e.instrument.symbol), ["BHP", "CBA"])
+      assert.strictEqual(events.findIndex((e) => e._tag !== "Instrument"), 2, "instruments come first")
+      assert.deepStrictEqual(
+        { ...summary, bySymbol: undefined },
+        {
+          source: "asx",
+          complete: true,
+          rowsRead: 26,
+          instruments: 2,
+          trades: 14,
+          quotes: 5,
+          poison: 0,
+          deadLettered: 9,
+          bySymbol: undefined
+        }
+      )
+      assert.deepStrictEqual(summary.bySymbol, {
+        BHP: { trades: 11, quotes: 5, deadLettered: 7, poison: 0 },
+        CBA: { trades: 3, quotes: 0, deadLettered: 0, poison: 0 }
+      })
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("writes each bad row with file, line, reason and raw text", () =>
+    Effect.gen(function*() {
+      yield* load
+      const dead: Array<DeadLetter> = fs.readFileSync(deadLetterFile, "utf-8").trim().split("\n").map((l) => JSON.parse(l))
+      assert.deepStrictEqual(dead.map((d) => `${d.file}:${d.line}`), [
+        "reference-data/company_info.csv:4",
+        "trades/1001.csv:9",
+        "trades/1001.csv:10",
+        "trades/1001.csv:11",
+        "trades/1001.csv:12",
+        "trades/1001.csv:13",
+        "quotes/1001.csv:5",
+        "quotes/1001.csv:6",
+        "trades/9999.csv:0"
+      ])
+      const byLine = new Map(dead.map((d) => [`${d.file}:${d.line}`, d]))
+      assert.deepStrictEqual(byLine.get("trades/1001.csv:10"), {
+        file: "trades/1001.csv",
+        line: 10,
+        reason: "negative price -37.70",
+        raw: "04/07/2014,10:00:02.000,-37.70,500,0,,"
+      })
+      assert.match(byLine.get("trades/1001.csv:9")!.reason, /expected 7 columns, found 4/)
+      assert.match(byLine.get("trades/1001.csv:11")!.reason, /not a decimal/)
+      assert.match(byLine.get("trades/1001.csv:12")!.reason, /date/)
+      assert.match(byLine.get("trades/1001.csv:13")!.reason, /time/)
+      assert.match(byLine.get("quotes/1001.csv:5")!.reason, /negative ask/)
+      assert.match(byLine.get("reference-data/company_info.csv:4")!.reason, /isin/)
+      assert.match(byLine.get("trades/9999.csv:0")!.reason, /not in reference-data\/company_info.csv/)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("keeps identical rows as distinct events with positional ids and row-order sequences", () =>
+    Effect.gen(function*() {
+      const { events } = yield* load
+      const bhp = trades(events).filter((t) => t.symbol === "BHP")
+      const first3 = bhp.slice(0, 3)
+      assert.deepStrictEqual(first3.map((t) => t.message_id), [
+        "asx:trades/1001.csv:1",
+        "asx:trades/1001.csv:2",
+        "asx:trades/1001.csv:3"
+      ])
+      assert.strictEqual(new Set(first3.map((t) => `${t.exchange_timestamp}|${BigDecimal.format(t.price)}|${BigDecimal.format(t.quantity)}`)).size, 1)
+      assert.deepStrictEqual(bhp.map((t) => t.source_sequence), Array.from({ length: 11 }, (_, i) => BigInt(i + 1)))
+      assert.deepStrictEqual(quotes(events).map((q) => q.source_sequence), [1n, 2n, 3n, 4n, 5n])
+      const cba = trades(events).filter((t) => t.symbol === "CBA")
+      assert.deepStrictEqual(cba.map((t) => t.message_id), ["asx:trades/1002.csv:1", "asx:trades/1002.csv:2", "asx:trades/1002.csv:4"])
+      assert.deepStrictEqual(cba.map((t) => t.source_sequence), [1n, 2n, 3n])
+      const ids = [...trades(events), ...quotes(events)].map((e) => e.message_id)
+      assert.strictEqual(new Set(ids).size, ids.length, "message ids are unique")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("converts Sydney local time with daylight saving, across both 2014 changes", () =>
+    Effect.gen(function*() {
+      const { events } = yield* load
+      const byLine = new Map(trades(events).map((t) => [t.message_id, t.exchange_timestamp]))
+      const at = (line: number) => byLine.get(`asx:trades/1001.csv:${line}`)
+      assert.strictEqual(at(1), micros(2014, 3, 9, 23, 5, 44, 516)) // AEDT +11
+      assert.strictEqual(at(4), micros(2014, 4, 4, 4, 59, 59, 999)) // Friday before the change, +11
+      assert.strictEqual(at(5), micros(2014, 4, 5, 14, 30)) // 2014-04-06 01:30, still +11
+      assert.strictEqual(at(6), micros(2014, 4, 5, 15, 30)) // 02:30 happens twice: the first (+11)
+      assert.strictEqual(at(7), micros(2014, 4, 6, 0, 0)) // 2014-04-06 10:00 AEST +10
+      assert.strictEqual(at(8), micros(2014, 4, 7, 0, 0)) // Monday, +10
+      assert.strictEqual(at(14), micros(2014, 10, 3, 6, 0)) // 2014-10-03 16:00 AEST +10
+      assert.strictEqual(at(15), micros(2014, 10, 4, 16, 30)) // 2014-10-05 02:30 does not exist: 03:30 AEDT
+      assert.strictEqual(at(16), micros(2014, 10, 5, 23, 0)) // 2014-10-06 10:00 AEDT +11
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("keeps zero asks and crossed quotes", () =>
+    Effect.gen(function*() {
+      const qs = quotes((yield* load).events)
+      assert.isTrue(BigDecimal.isZero(qs[0]!.ask_price))
+      const crossed = qs.filter((q) => !BigDecimal.isZero(q.ask_price) && BigDecimal.isGreaterThan(q.bid_price, q.ask_price))
+      assert.deepStrictEqual(crossed.map((q) => q.message_id), ["asx:quotes/1001.csv:4"])
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("emits records that pass the domain schemas unchanged", () =>
+    Effect.gen(function*() {
+      const { events } = yield* load
+      for (const t of trades(events)) {
+        const wire = Schema.encodeSync(Trade)(t)
+        assert.deepStrictEqual(Schema.encodeSync(Trade)(Result.getOrThrow(decodeTrade(wire))), wire)
+      }
+      for (const q of quotes(events)) {
+        const wire = Schema.encodeSync(Quote)(q)
+        assert.deepStrictEqual(Schema.encodeSync(Quote)(Result.getOrThrow(decodeQuote(wire))), wire)
+      }
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("re-loading gives the same events and ids", () =>
+    Effect.gen(function*() {
+      const a = (yield* load).events
+      const b = (yield* load).events
+      const wire = (es: ReadonlyArray<FeedEvent>) => [
+        ...trades(es).map((t) => Schema.encodeSync(Trade)(t)),
+        ...quotes(es).map((q) => Schema.encodeSync(Quote)(q))
+      ]
+      assert.deepStrictEqual(wire(a), wire(b))
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("fails with SourceMissing for a missing directory", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      const error = yield* Stream.runCollect(feed.events()).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "FeedError")
+      assert.strictEqual(error.reason._tag, "SourceMissing")
+    }).pipe(Effect.provide(layerAsx({ dir: path.join(tmp, "nope"), deadLetterFile }))))
+
+  it.effect("fails with SourceInvalid when company_info.csv has no header", () =>
+    Effect.gen(function*() {
+      const dir = path.join(tmp, "noheader")
+      fs.mkdirSync(path.join(dir, "reference-data"), { recursive: true })
+      fs.writeFileSync(path.join(dir, "reference-data/company_info.csv"), "1001,BHP,BHP,AU000000BHP4,01/01/2000,\n")
+      const feed = yield* MarketFeed
+      const error = yield* Stream.runCollect(feed.events()).pipe(Effect.flip)
+      assert.strictEqual(error.reason._tag, "SourceInvalid")
+    }).pipe(Effect.provide(layerAsx({ dir: path.join(tmp, "noheader"), deadLetterFile: path.join(tmp, "dl2.jsonl") }))))
+})

@@ -1,0 +1,126 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { type FeedEvent, InjectedAnomalies } from "../../../src/domain/feeds/events.ts"
+import { layerConfig } from "../../../src/layers/feeds/config.ts"
+import { layerSimulator, type SimulatorConfig } from "../../../src/layers/feeds/simulator.ts"
+import { MarketFeed } from "../../../src/services/MarketFeed.ts"
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sim-"))
+const marketEvents = (es: ReadonlyArray<FeedEvent>) => es.filter((e) => e._tag === "Trade" || e._tag === "Quote")
+const timestamp = (e: FeedEvent) => (e._tag === "Trade" ? e.trade.exchange_timestamp : e._tag === "Quote" ? e.quote.exchange_timestamp : 0)
+
+/** Runs the feed in the background, counting market events as they come. */
+const start = Effect.gen(function*() {
+  const feed = yield* MarketFeed
+  const seen: Array<FeedEvent> = []
+  const fiber = yield* Effect.forkChild(
+    feed.events().pipe(Stream.runForEachArray((chunk) => Effect.sync(() => void seen.push(...marketEvents(chunk)))))
+  )
+  yield* Effect.yieldNow
+  return { seen, fiber }
+})
+
+describe("layerSimulator", () => {
+  const small: SimulatorConfig = { eventsPerSymbolPerDay: 100, symbols: ["AAA", "BBB", "CCC"] }
+
+  it.effect("runs unpaced to the end of the calendar and summarises", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      const events = yield* Stream.runCollect(feed.events())
+      const summary = yield* feed.summary
+      assert.strictEqual(feed.name, "simulator")
+      assert.strictEqual(summary.complete, true)
+      assert.strictEqual(summary.instruments, 3)
+      assert.strictEqual(summary.trades + summary.quotes, marketEvents(events).length)
+      assert.deepStrictEqual(Object.keys(summary.bySymbol), ["AAA", "BBB", "CCC"])
+      assert.deepStrictEqual(yield* feed.manifest, [])
+    }).pipe(Effect.provide(layerSimulator(small))))
+
+  it.effect("paces at a target rate (TestClock)", () =>
+    Effect.gen(function*() {
+      const { seen, fiber } = yield* start
+      assert.isTrue(seen.length <= 10, `before time moves: ${seen.length}`)
+      yield* TestClock.adjust(1000)
+      assert.isTrue(seen.length >= 95 && seen.length <= 110, `after 1 s: ${seen.length}`)
+      yield* TestClock.adjust(1000)
+      assert.isTrue(seen.length >= 195 && seen.length <= 210, `after 2 s: ${seen.length}`)
+      yield* TestClock.adjust(10_000)
+      yield* Fiber.join(fiber)
+      assert.strictEqual(seen.length, 300)
+    }).pipe(Effect.provide(layerSimulator({ ...small, maxEvents: 300, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
+
+  it.effect("paces at a multiple of real time in exchange time (TestClock)", () =>
+    Effect.gen(function*() {
+      const { seen, fiber } = yield* start
+      yield* TestClock.adjust(1000) // = 1 hour of session at 3600x
+      const first = timestamp(seen[0]!)
+      const spanHours = (timestamp(seen[seen.length - 1]!) - first) / 3.6e9
+      assert.isTrue(spanHours > 0.8 && spanHours <= 1.03, `span ${spanHours} h after 1 s`)
+      const after1s = seen.length
+      yield* TestClock.adjust(6000)
+      yield* Fiber.join(fiber)
+      assert.isTrue(after1s < seen.length / 2, `${after1s} of ${seen.length} in the first hour`)
+    }).pipe(Effect.provide(layerSimulator({ ...small, pacing: { _tag: "Speed", multiple: 3600 } }))))
+
+  it.effect("gives the same events whatever the pacing", () =>
+    Effect.gen(function*() {
+      const ids = (es: ReadonlyArray<FeedEvent>) => marketEvents(es).map((e) => (e._tag === "Trade" ? e.trade.message_id : e._tag === "Quote" ? e.quote.message_id : ""))
+      const unpaced = yield* MarketFeed.use((feed) => Stream.runCollect(feed.events())).pipe(
+        Effect.provide(layerSimulator({ ...small, maxEvents: 50 }))
+      )
+      const { seen, fiber } = yield* start.pipe(Effect.provide(layerSimulator({ ...small, maxEvents: 50, pacing: { _tag: "Rate", eventsPerSecond: 10 } })))
+      yield* TestClock.adjust(10_000)
+      yield* Fiber.join(fiber)
+      assert.strictEqual(seen.length, 50)
+      assert.deepStrictEqual(ids(seen), ids(unpaced))
+    }))
+
+  it.effect("writes the manifest of injected anomalies when the run completes", () =>
+    Effect.gen(function*() {
+      const manifestFile = path.join(tmp, "manifest.json")
+      const feed = yield* MarketFeed
+      yield* Stream.runDrain(feed.events())
+      const written = Schema.decodeUnknownSync(InjectedAnomalies)(JSON.parse(fs.readFileSync(manifestFile, "utf-8")))
+      assert.deepStrictEqual(written, yield* feed.manifest)
+      assert.isTrue(written.length > 0)
+      const poison = (yield* feed.summary).poison
+      assert.strictEqual(poison, written.filter((a) => a.kind === "POISON").length)
+    }).pipe(Effect.provide(layerSimulator({
+      ...small,
+      tradingDays: 2,
+      faults: { gap: 0.02, duplicate: 0.02, outOfOrder: 0.02, reset: 0.5, poison: 0.02 },
+      manifestFile: path.join(tmp, "manifest.json")
+    }))))
+
+  it.effect("fails to build on a bad configuration", () =>
+    Effect.gen(function*() {
+      const error = yield* Layer.build(layerSimulator({ symbols: [] })).pipe(Effect.scoped, Effect.flip)
+      assert.strictEqual(error._tag, "FeedError")
+      assert.strictEqual(error.reason._tag, "FeedMisconfigured")
+    }))
+})
+
+describe("layerConfig", () => {
+  it.effect("builds the simulator from the environment", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      assert.strictEqual(feed.name, "simulator")
+      const events = yield* Stream.runCollect(feed.events())
+      assert.strictEqual(marketEvents(events).length, 20)
+      assert.match((events.find((e) => e._tag === "Trade" || e._tag === "Quote") as FeedEvent & { _tag: "Quote" }).quote?.message_id ?? "sim:7:", /^sim:7:/)
+    }).pipe(Effect.provide(layerConfig.pipe(
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_SIM_SEED: "7", K2_SIM_MAX_EVENTS: "20", K2_SIM_SYMBOLS: "AAA,BBB" })))
+    ))))
+
+  it.effect("builds the ASX feed from the environment", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      assert.strictEqual(feed.name, "asx")
+    }).pipe(Effect.provide(layerConfig.pipe(
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_FEED: "asx", K2_ASX_DIR: "test/fixtures/asx/basic" })))
+    ))))
+})
