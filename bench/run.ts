@@ -6,10 +6,12 @@
 import { Effect } from "effect"
 import { benchIceberg } from "./iceberg.ts"
 import { benchSequenceEffect } from "./sequence.ts"
+import { benchFeeds } from "./feeds.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
   iceberg: benchIceberg,
-  sequence: benchSequenceEffect
+  sequence: benchSequenceEffect,
+  feeds: () => Effect.promise(benchFeeds)
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))
