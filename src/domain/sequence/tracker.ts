@@ -300,3 +300,9 @@ export class SequenceTrackerState {
     s.newer = null
   }
 }
+
+/** The (exchange, symbol) keys a checkpoint holds, without restoring it; [] when it is not one. */
+export const checkpointStreams = (json: string): ReadonlyArray<readonly [string, string]> => {
+  const decoded = decodeCheckpoint(json)
+  return Result.isFailure(decoded) ? [] : decoded.success.streams.map((s) => [s[0], s[1]] as const)
+}

@@ -1,0 +1,477 @@
+/**
+ * The ingest pipeline (DESIGN.md "Ingest: exactly once into Iceberg").
+ *
+ * One actor per assigned partition (a fiber with a bounded mailbox) decodes, validates,
+ * dead-letters poison, runs the sequence tracker and appends rows to its partition's
+ * buffer. One flusher commits all partitions' buffers: trades, then quotes, then
+ * sequence_events (with the tracker checkpoints), each snapshot carrying the group's
+ * marker. Every table commit is fenced: it is abandoned if another writer moved the
+ * marker of one of its partitions since this process read it, so a zombie never
+ * commits twice what a new owner committed.
+ */
+import { Clock, Effect, FiberMap, Layer, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream } from "effect"
+import { type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
+import type { WireCodec } from "../../domain/avro/codec.ts"
+import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import type { SequenceEvent } from "../../domain/reference.ts"
+import { type QuoteRow, quoteColumns, type TradeRow, tradeColumns } from "../../domain/rows.ts"
+import { sequenceEventColumns } from "../../domain/sequence/events.ts"
+import { checkpointStreams, withoutDuplicates } from "../../domain/sequence/tracker.ts"
+import { tables } from "../../domain/tables.ts"
+import { dlqTopicName, Header, parseTopicName } from "../../domain/wire.ts"
+import { Catalog, type TableIdentifier } from "../../services/Catalog.ts"
+import { FileIO } from "../../services/FileIO.ts"
+import { IcebergSink } from "../../services/IcebergSink.ts"
+import { type IngestProgress, Ingestor } from "../../services/Ingestor.ts"
+import {
+  type Consumer,
+  KafkaSource,
+  type PartitionBatch,
+  type TopicPartition,
+  type TpKey,
+  tpKeyOf
+} from "../../services/KafkaSource.ts"
+import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
+import type { SequenceTracker } from "../../services/SequenceTracker.ts"
+
+export interface IngestConfig {
+  readonly groupId: string
+  /** Source topics, `market.{asset_class}.{trades|quotes}.{exchange}`. */
+  readonly topics: ReadonlyArray<string>
+  /** Flush when this many rows are buffered... */
+  readonly flushRows: number
+  /** ...or this many bytes (estimated)... */
+  readonly flushBytes: number
+  /** ...or this long after the last flush, whichever comes first. */
+  readonly commitIntervalMs: number
+  /** Pause fetching while more rows than this wait for a flush (backpressure). */
+  readonly maxBufferedRows: number
+  /** Batches queued per partition actor. */
+  readonly mailbox: number
+}
+
+export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
+  groupId: "k2-ingest",
+  flushRows: 200_000,
+  flushBytes: 128 * 1024 * 1024,
+  commitIntervalMs: 1_000,
+  maxBufferedRows: 600_000,
+  mailbox: 8
+}
+
+type TableName = "trades" | "quotes"
+type Row = TradeRow | QuoteRow
+
+const SEQUENCE_EVENTS = { namespace: tables.sequenceEvents.namespace, name: tables.sequenceEvents.name }
+const identifierOf = (table: TableName): TableIdentifier => ({ namespace: tables[table].namespace, name: table })
+
+/** Summary key of one partition's tracker checkpoint (a side file; DESIGN.md step 2). */
+const checkpointKey = (group: string, key: TpKey) => `k2.sequence.checkpoint.${group}.${key}`
+
+/** A rough size of a row in a data file buffer, for the byte threshold. */
+const ROW_BYTES = 160
+
+interface PartitionState {
+  readonly tp: TopicPartition
+  readonly key: TpKey
+  readonly table: TableName
+  /** Records below this are in the data table. */
+  tableMark: bigint
+  /** Records below this are in sequence_events (and in the tracker's checkpoint). */
+  sequenceMark: bigint
+  /** The next offset to process: rows below it are buffered or committed. */
+  next: bigint
+  rows: Array<Row>
+  events: Array<SequenceEvent>
+  /** Streams (exchange \0 symbol) of this partition: what its checkpoint holds. */
+  readonly streams: Set<string>
+  lag: bigint
+}
+
+/** What one flush commits for one partition. */
+interface Taken {
+  readonly part: PartitionState
+  readonly rows: ReadonlyArray<Row>
+  readonly events: ReadonlyArray<SequenceEvent>
+  readonly tableMark: bigint
+  readonly sequenceMark: bigint
+  readonly next: bigint
+  readonly checkpoint: string
+}
+
+const streamKey = (exchange: string, symbol: string) => `${exchange}\u0000${symbol}`
+
+export interface IngestorDeps {
+  readonly codec: WireCodec
+  /** One tracker per table: trades and quotes are numbered separately by their sources. */
+  readonly trackers: Readonly<Record<TableName, SequenceTracker["Service"]>>
+}
+
+export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDeps) {
+  const source = yield* KafkaSource
+  const producer = yield* KafkaSink
+  const sink = yield* IcebergSink
+  const catalog = yield* Catalog
+  const files = yield* FileIO
+  const { codec, trackers } = deps
+  const group = config.groupId
+
+  const tableOfTopic = new Map<string, TableName>()
+  for (const topic of config.topics) {
+    const address = parseTopicName(topic)
+    if (address === undefined) return yield* Effect.die(new Error(`not a market data topic: ${topic}`))
+    tableOfTopic.set(topic, address.dataType)
+  }
+
+  const parts = new Map<TpKey, PartitionState>()
+  const counters = {
+    consumed: 0,
+    written: { trades: 0, quotes: 0, sequence_events: 0 },
+    deadLettered: 0,
+    alreadyIngested: 0,
+    duplicatesDropped: 0,
+    commits: 0,
+    restarts: 0
+  }
+  const flushLock = yield* Semaphore.make(1)
+  const lastFlush = yield* Ref.make(0)
+
+  const buffered = () => {
+    let rows = 0
+    for (const p of parts.values()) rows += p.rows.length + p.events.length
+    return rows
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Markers and checkpoints, read from the tables
+
+  const markersOf = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
+    const tablesNeeded = new Set(tps.map((tp) => tableOfTopic.get(tp.topic)!))
+    const data = new Map<TableName, Offsets | undefined>()
+    for (const t of tablesNeeded) {
+      data.set(t, markerIn((yield* catalog.loadTable(identifierOf(t))).metadata, group)?.offsets)
+    }
+    const sequenceTable = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata
+    const sequenceMarker = markerIn(sequenceTable, group)
+    return { data, sequence: sequenceMarker }
+  })
+
+  /** (Re)starts partitions from the tables: marks, tracker state, and where to read from. */
+  const startFromTables = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
+    const markers = yield* markersOf(tps)
+    const starts = new Map<TpKey, bigint>()
+    for (const tp of tps) {
+      const key = tpKeyOf(tp)
+      const table = tableOfTopic.get(tp.topic)!
+      const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
+      const sequenceMark = markers.sequence === undefined
+        ? 0n
+        : offsetOf(markers.sequence.offsets, tp.topic, tp.partition) ?? 0n
+      const previous = parts.get(key)
+      const tracker = trackers[table]
+      if (previous !== undefined && previous.streams.size > 0) {
+        yield* tracker.forget((exchange, symbol) => previous.streams.has(streamKey(exchange, symbol)))
+      }
+      const streams = new Set<string>()
+      const checkpointFile = markers.sequence?.snapshot.summary[checkpointKey(group, key)]
+      if (checkpointFile !== undefined) {
+        const json = new TextDecoder().decode(yield* files.read(checkpointFile))
+        yield* tracker.restore(json).pipe(
+          Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpointFile} ignored: ${e.message}`))
+        )
+        for (const [exchange, symbol] of checkpointStreams(json)) streams.add(streamKey(exchange, symbol))
+      }
+      // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
+      const next = sequenceMark < tableMark ? sequenceMark : tableMark
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: [], events: [], streams, lag: 0n })
+      starts.set(key, next)
+    }
+    return starts
+  })
+
+  // ---------------------------------------------------------------------------------------
+  // Partition actors
+
+  const deadLetter = (batch: PartitionBatch, poison: ReadonlyArray<{ offset: bigint; reason: string; detail: string; key: string | null; value: Uint8Array | null; headers: Record<string, string> }>) =>
+    poison.length === 0
+      ? Effect.void
+      : producer.send(poison.map((p): ProducerRecord => ({
+        topic: dlqTopicName(batch.topic),
+        key: p.key,
+        value: p.value,
+        headers: {
+          ...p.headers,
+          [Header.dlqReason]: p.reason,
+          [Header.dlqDetail]: p.detail.slice(0, 1000),
+          [Header.dlqSourceTopic]: batch.topic,
+          [Header.dlqSourcePartition]: String(batch.partition),
+          [Header.dlqSourceOffset]: String(p.offset)
+        }
+      }))).pipe(
+        Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }),
+        Effect.tap(() => Effect.sync(() => void (counters.deadLettered += poison.length)))
+      )
+
+  const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch) {
+    const part = parts.get(tpKeyOf(batch))
+    if (part === undefined || batch.nextOffset <= part.next) return
+    counters.consumed += batch.records.length
+    const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
+    const toTrack: Array<Row> = []
+    const poison: Array<{ offset: bigint; reason: string; detail: string; key: string | null; value: Uint8Array | null; headers: Record<string, string> }> = []
+    for (const record of batch.records) {
+      if (record.offset < part.next) continue
+      if (record.offset < part.sequenceMark) {
+        counters.alreadyIngested++
+        continue
+      }
+      const decoded = record.value === null
+        ? Result.fail({ _tag: "NotFramed", message: "tombstone (null value)" })
+        : codec.decode(record.value)
+      const kind = Result.isSuccess(decoded) ? decoded.success.kind : undefined
+      if (Result.isFailure(decoded) || (kind === "trade") !== (part.table === "trades")) {
+        if (record.offset >= part.tableMark) {
+          poison.push({
+            offset: record.offset,
+            reason: Result.isFailure(decoded) ? decoded.failure._tag : "WrongTopic",
+            detail: Result.isFailure(decoded) ? decoded.failure.message : `a ${kind} on ${batch.topic}`,
+            key: record.key,
+            value: record.value,
+            headers: { ...record.headers }
+          })
+        }
+        continue
+      }
+      toTrack.push({
+        ...decoded.success.value,
+        ingestion_timestamp: ingestedAt,
+        kafka_topic: batch.topic,
+        kafka_partition: batch.partition,
+        kafka_offset: record.offset
+      } as Row)
+    }
+    yield* deadLetter(batch, poison)
+    // Tracker and buffer change together: a checkpoint always matches `next`.
+    yield* Effect.uninterruptible(Effect.gen(function*() {
+      const observation = yield* trackers[part.table].observe(toTrack)
+      counters.duplicatesDropped += observation.duplicates.length
+      for (const row of withoutDuplicates(toTrack, observation)) {
+        if (row.kafka_offset >= part.tableMark) part.rows.push(row)
+        else counters.alreadyIngested++
+      }
+      for (const e of observation.events) part.events.push(e)
+      for (const row of toTrack) part.streams.add(streamKey(row.exchange, row.symbol))
+      part.next = batch.nextOffset
+      part.lag = batch.highWatermark - batch.nextOffset
+    }))
+  })
+
+  // ---------------------------------------------------------------------------------------
+  // Flushing
+
+  /** Fences a commit: every partition's marker in `base` must still be where we started. */
+  const fenced = (taken: ReadonlyArray<Taken>, mark: (t: Taken) => bigint, table: string) =>
+    (base: TableMetadata): Result.Result<Record<string, string>, string> => {
+      const current = markerIn(base, group)?.offsets ?? new Map()
+      for (const t of taken) {
+        const there = offsetOf(current, t.part.tp.topic, t.part.tp.partition) ?? 0n
+        if (there !== mark(t)) {
+          return Result.fail(
+            `${t.part.key} is at ${there} in ${table}, this writer started at ${mark(t)}: another writer owns it`
+          )
+        }
+      }
+      const mine = new Map<string, Map<number, bigint>>()
+      for (const t of taken) {
+        const m = mine.get(t.part.tp.topic) ?? new Map<number, bigint>()
+        m.set(t.part.tp.partition, t.next)
+        mine.set(t.part.tp.topic, m)
+      }
+      return Result.succeed({ [markerKey(group)]: encodeOffsets(mergeOffsets(current, mine)) })
+    }
+
+  const commitTable = Effect.fnUntraced(function*(table: TableName, taken: ReadonlyArray<Taken>) {
+    const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
+    if (mine.length === 0) return
+    const rows = mine.flatMap((t) => t.rows)
+    const batch = table === "trades" ? tradeColumns(rows as Array<TradeRow>) : quoteColumns(rows as Array<QuoteRow>)
+    yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
+    for (const t of mine) t.part.tableMark = t.next
+    counters.written[table] += rows.length
+    counters.commits++
+  })
+
+  const commitSequenceEvents = Effect.fnUntraced(function*(taken: ReadonlyArray<Taken>) {
+    const mine = taken.filter((t) => t.next > t.sequenceMark)
+    if (mine.length === 0) return
+    const location = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata.location
+    const checkpoints: Record<string, string> = {}
+    for (const t of mine) {
+      const file = `${location}/metadata/k2-sequence-${crypto.randomUUID()}.json`
+      yield* files.write(file, new TextEncoder().encode(t.checkpoint))
+      checkpoints[checkpointKey(group, t.part.key)] = file
+    }
+    const events = mine.flatMap((t) => t.events)
+    const prepare = fenced(mine, (t) => t.sequenceMark, "sequence_events")
+    yield* sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
+      prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
+    })
+    for (const t of mine) t.part.sequenceMark = t.next
+    counters.written.sequence_events += events.length
+    counters.commits++
+  })
+
+  /** Takes every partition's buffer and checkpoint at one instant. */
+  const take = Effect.fnUntraced(function*() {
+    const taken: Array<Taken> = []
+    for (const part of parts.values()) {
+      if (part.next <= part.sequenceMark && part.next <= part.tableMark) continue
+      const filter = (exchange: string, symbol: string) => part.streams.has(streamKey(exchange, symbol))
+      taken.push({
+        part,
+        rows: part.rows,
+        events: part.events,
+        tableMark: part.tableMark,
+        sequenceMark: part.sequenceMark,
+        next: part.next,
+        checkpoint: yield* trackers[part.table].checkpoint(filter)
+      })
+      part.rows = []
+      part.events = []
+    }
+    return taken
+  })
+
+  /** Uninterruptible once started: a drain waits for the flush in flight, then flushes the rest. */
+  const flushWith = (consumer: Consumer) =>
+    flushLock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
+      yield* Ref.set(lastFlush, yield* Clock.currentTimeMillis)
+      const taken = yield* Effect.uninterruptible(take())
+      if (taken.length === 0) return
+      const committed = yield* Effect.gen(function*() {
+        yield* commitTable("trades", taken)
+        yield* commitTable("quotes", taken)
+        yield* commitSequenceEvents(taken)
+        return true
+      }).pipe(
+        // Whatever failed, the buffers taken are gone: restart those partitions from the tables.
+        Effect.catch((error) =>
+          Effect.gen(function*() {
+            yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
+            yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
+            return false
+          })
+        )
+      )
+      if (!committed) return
+      yield* consumer.commit(taken.filter((t) => parts.has(t.part.key)).map((t) => ({
+        topic: t.part.tp.topic,
+        partition: t.part.tp.partition,
+        offset: t.next
+      }))).pipe(Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`)))
+    })))
+
+  const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
+    if (tps.length === 0) return
+    counters.restarts += tps.length
+    const starts = yield* startFromTables(tps).pipe(Effect.retry(retrySchedule))
+    for (const tp of tps) yield* consumer.seek(tp, starts.get(tpKeyOf(tp))!).pipe(Effect.ignore)
+  })
+
+  // ---------------------------------------------------------------------------------------
+
+  const run = Effect.scoped(Effect.gen(function*() {
+    for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents]) {
+      yield* sink.ensureTable(definition)
+    }
+    const scope = yield* Effect.scope
+    const actors = yield* FiberMap.make<TpKey>()
+    const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch>>()
+    let consumerRef: Consumer | undefined
+
+    const startActor = Effect.fnUntraced(function*(tp: TopicPartition) {
+      const key = tpKeyOf(tp)
+      const mailbox = yield* Queue.bounded<PartitionBatch>(config.mailbox)
+      mailboxes.set(key, mailbox)
+      const work = Effect.forever(Queue.take(mailbox).pipe(Effect.flatMap(processBatch)))
+      // The supervisor: past the retry budget a partition restarts from the table's marker.
+      const supervised: Effect.Effect<never> = work.pipe(
+        Effect.catchCause((cause) =>
+          Effect.gen(function*() {
+            yield* Effect.logWarning(`partition ${key} failed, restarting from the table's marker`, cause)
+            yield* Queue.clear(mailbox)
+            if (consumerRef !== undefined) yield* restart(consumerRef, [tp]).pipe(Effect.ignore)
+            return yield* supervised
+          })
+        )
+      )
+      yield* FiberMap.run(actors, key, supervised)
+    })
+
+    const consumer = yield* source.subscribe({
+      groupId: group,
+      topics: config.topics,
+      onAssign: (tps) =>
+        Effect.gen(function*() {
+          const starts = yield* startFromTables(tps).pipe(Effect.retry(retrySchedule), Effect.orDie)
+          for (const tp of tps) yield* startActor(tp)
+          return starts
+        }).pipe(Scope.provide(scope)),
+      onRevoke: (tps) =>
+        Effect.gen(function*() {
+          for (const tp of tps) {
+            const key = tpKeyOf(tp)
+            yield* FiberMap.remove(actors, key)
+            mailboxes.delete(key)
+            const part = parts.get(key)
+            if (part !== undefined) {
+              yield* trackers[part.table].forget((e, s) => part.streams.has(streamKey(e, s)))
+              parts.delete(key)
+            }
+          }
+        })
+    })
+    consumerRef = consumer
+
+    // Registered after the subscription, so it runs before the consumer leaves the group.
+    yield* Effect.addFinalizer(() =>
+      flushWith(consumer).pipe(Effect.catchCause((c) => Effect.logError("final flush failed", c)))
+    )
+
+    const flusher = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = buffered()
+      const due = rows >= config.flushRows || rows * ROW_BYTES >= config.flushBytes ||
+        now - (yield* Ref.get(lastFlush)) >= config.commitIntervalMs
+      if (!due) return
+      const paused = rows >= config.maxBufferedRows ? [...parts.values()].map((p) => p.tp) : []
+      if (paused.length > 0) yield* consumer.pause(paused)
+      yield* flushWith(consumer)
+      if (paused.length > 0) yield* consumer.resume(paused)
+    }).pipe(Effect.repeat(Schedule.spaced("20 millis")))
+    yield* Effect.forkScoped(flusher)
+
+    yield* consumer.batches.pipe(
+      Stream.runForEach((batch) => {
+        const mailbox = mailboxes.get(tpKeyOf(batch))
+        return mailbox === undefined ? Effect.void : Queue.offer(mailbox, batch)
+      })
+    )
+  }))
+
+  const progress = Effect.sync((): IngestProgress => {
+    let lag = 0n
+    for (const p of parts.values()) lag += p.lag > 0n ? p.lag : 0n
+    return { ...counters, written: { ...counters.written }, lag: Number(lag), partitions: parts.size }
+  })
+
+  return Ingestor.of({ run, progress })
+})
+
+/** Transient faults: capped, jittered exponential backoff, then the failure goes up. */
+const retrySchedule = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 8 })
+)
+
+export const layer = (config: IngestConfig, deps: IngestorDeps) => Layer.effect(Ingestor)(make(config, deps))

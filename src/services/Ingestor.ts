@@ -1,0 +1,37 @@
+import { Context, type Effect } from "effect"
+import type { CatalogError } from "./Catalog.ts"
+import type { SinkError } from "./IcebergSink.ts"
+import type { KafkaError } from "./KafkaSource.ts"
+import type { TableFileError } from "../domain/iceberg/errors.ts"
+
+export interface IngestProgress {
+  /** Records taken from Kafka (including those dropped as already ingested). */
+  readonly consumed: number
+  /** Rows committed, by table. */
+  readonly written: Readonly<Record<"trades" | "quotes" | "sequence_events", number>>
+  readonly deadLettered: number
+  /** Records at or below a table's marker, skipped after a restart or rebalance. */
+  readonly alreadyIngested: number
+  readonly duplicatesDropped: number
+  readonly commits: number
+  /** Sum over assigned partitions of high-water mark minus the next offset to read. */
+  readonly lag: number
+  readonly partitions: number
+  /** Partitions restarted from the table's marker after a failure or a fenced commit. */
+  readonly restarts: number
+}
+
+export type IngestError = KafkaError | SinkError | CatalogError | TableFileError
+
+/**
+ * Kafka to Iceberg, exactly once (DESIGN.md "Ingest"): the tables' markers, not the consumer
+ * group, say what has been ingested.
+ */
+export class Ingestor extends Context.Service<Ingestor, {
+  /**
+   * Consumes and commits until interrupted. Interruption drains: stop fetching, flush and
+   * commit what is buffered, commit group offsets, leave the group.
+   */
+  readonly run: Effect.Effect<void, IngestError>
+  readonly progress: Effect.Effect<IngestProgress>
+}>()("k2/services/Ingestor") {}
