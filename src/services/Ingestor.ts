@@ -17,6 +17,10 @@ export interface IngestProgress {
   /** Sum over assigned partitions of high-water mark minus the next offset to read. */
   readonly lag: number
   readonly partitions: number
+  /** Sum over assigned partitions of the next offset to read. */
+  readonly position: number
+  /** Records consumed but not yet committed to every table. */
+  readonly uncommitted: number
   /** Partitions restarted from the table's marker after a failure or a fenced commit. */
   readonly restarts: number
 }

@@ -3,6 +3,8 @@
  * statements ($1, $2, ... in both dialects) and the count of rows changed, which is
  * how a compare-and-swap tells that it won.
  */
+import * as fs from "node:fs"
+import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import pg from "pg"
 
@@ -33,6 +35,7 @@ export const classifySqlError = (error: unknown): SqlFailure => {
 
 /** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. */
 export const sqliteDriver = (path: string): SqlDriver => {
+  if (path !== ":memory:") fs.mkdirSync(dirname(path), { recursive: true })
   const db = new DatabaseSync(path)
   // WAL lets readers run beside the one writer; busy_timeout makes concurrent writers queue, not fail.
   db.exec("PRAGMA busy_timeout = 10000")

@@ -286,7 +286,13 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
 
 const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
   Layer.effect(Catalog)(
-    Effect.acquireRelease(Effect.sync(open), (driver) => Effect.promise(() => driver.close())).pipe(
+    Effect.acquireRelease(
+      Effect.try({
+        try: open,
+        catch: (cause) => catalogError(new CatalogUnavailable({ detail: `cannot open the catalog: ${(cause as Error).message}` }))
+      }),
+      (driver) => Effect.promise(() => driver.close())
+    ).pipe(
       Effect.flatMap((driver) => make(driver, options))
     )
   )

@@ -461,8 +461,22 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const progress = Effect.sync((): IngestProgress => {
     let lag = 0n
-    for (const p of parts.values()) lag += p.lag > 0n ? p.lag : 0n
-    return { ...counters, written: { ...counters.written }, lag: Number(lag), partitions: parts.size }
+    let position = 0n
+    let uncommitted = 0n
+    for (const p of parts.values()) {
+      lag += p.lag > 0n ? p.lag : 0n
+      position += p.next
+      const committed = p.tableMark < p.sequenceMark ? p.tableMark : p.sequenceMark
+      uncommitted += p.next - committed
+    }
+    return {
+      ...counters,
+      written: { ...counters.written },
+      lag: Number(lag),
+      partitions: parts.size,
+      position: Number(position),
+      uncommitted: Number(uncommitted)
+    }
   })
 
   return Ingestor.of({ run, progress })

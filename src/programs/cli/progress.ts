@@ -1,0 +1,21 @@
+/** One progress line for long work: rewritten in place on a terminal, a line every few seconds otherwise. */
+import { Effect } from "effect"
+import type { IngestProgress } from "../../services/Ingestor.ts"
+
+let lastPlain = 0
+
+export const progressLine = (p: IngestProgress, elapsedMs: number, expected?: number) =>
+  Effect.sync(() => {
+    const seconds = Math.max(elapsedMs / 1000, 0.001)
+    const rate = Math.round(p.consumed / seconds)
+    const committed = p.written.trades + p.written.quotes
+    const of = expected === undefined ? "" : ` of ${expected}`
+    const line = `${p.consumed}${of} messages, ${rate}/s | rows committed ${committed} | ` +
+      `dlq ${p.deadLettered} | lag ${p.lag} | partitions ${p.partitions} | ${seconds.toFixed(0)} s`
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r${line.padEnd(100)}`)
+    } else if (elapsedMs - lastPlain >= 5_000) {
+      lastPlain = elapsedMs
+      process.stderr.write(`${line}\n`)
+    }
+  })

@@ -1,0 +1,191 @@
+/**
+ * `npm run ingest`: Kafka to Iceberg, exactly once.
+ *
+ * With no broker configured it runs the embedded default: the simulator publishes a trading
+ * day into an in-process Kafka log and ingestion lands it in the local warehouse (SQLite
+ * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
+ * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Config, Console, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Command, Flag } from "effect/cli"
+import { makeWireCodec } from "../domain/avro/codec.ts"
+import { type SourceTopicConfig, topicSpecs } from "../domain/wire.ts"
+import * as Feeds from "../layers/feeds/simulator.ts"
+import * as Ingest from "../layers/ingest/ingestor.ts"
+import * as Kafkajs from "../layers/kafka/kafkajs.ts"
+import * as KafkaMemory from "../layers/kafka/memory.ts"
+import * as Lakehouse from "../layers/lakehouse.ts"
+import { publishFeed } from "../layers/produce/publisher.ts"
+import * as Trackers from "../layers/sequence/tracker.ts"
+import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
+import { KafkaAdmin } from "../services/KafkaSink.ts"
+import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
+import { progressLine } from "./cli/progress.ts"
+
+const flags = {
+  ...lakehouseFlags,
+  brokers: Flag.String("brokers").pipe(
+    Flag.withDescription("Kafka bootstrap servers, comma separated; none = the embedded default (in-process Kafka)"),
+    Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
+    Flag.optional
+  ),
+  group: Flag.String("group").pipe(
+    Flag.withDescription("consumer group; its marker in each table says what it has ingested"),
+    Flag.withFallbackConfig(Config.String("K2_GROUP")),
+    Flag.withDefault(Ingest.defaultIngestConfig.groupId)
+  ),
+  topics: Flag.String("topics").pipe(
+    Flag.withDescription("source topics, comma separated (market.{asset_class}.{trades|quotes}.{exchange})"),
+    Flag.withFallbackConfig(Config.String("K2_TOPICS")),
+    Flag.withDefault("market.equities.trades.asx,market.equities.quotes.asx")
+  ),
+  partitions: Flag.Int("partitions").pipe(
+    Flag.withDescription("partitions of topics created when missing"),
+    Flag.withFallbackConfig(Config.Int("K2_TOPIC_PARTITIONS")),
+    Flag.withDefault(12)
+  ),
+  commitInterval: Flag.Int("commit-interval-ms").pipe(
+    Flag.withDescription("flush and commit at least this often"),
+    Flag.withFallbackConfig(Config.Int("K2_COMMIT_INTERVAL_MS")),
+    Flag.withDefault(Ingest.defaultIngestConfig.commitIntervalMs)
+  ),
+  flushRows: Flag.Int("flush-rows").pipe(
+    Flag.withDescription("flush when this many rows are buffered"),
+    Flag.withFallbackConfig(Config.Int("K2_FLUSH_ROWS")),
+    Flag.withDefault(Ingest.defaultIngestConfig.flushRows)
+  ),
+  events: Flag.Int("events").pipe(
+    Flag.withDescription("embedded default only: simulated events per symbol (one trading day)"),
+    Flag.withDefault(10_000)
+  ),
+  seed: Flag.Int("seed").pipe(Flag.withDescription("embedded default only: simulator seed"), Flag.withDefault(42))
+}
+
+type Options = Command.Command.Config.Infer<typeof flags>
+
+const ingestorLayer = (options: Options, topics: ReadonlyArray<string>) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const trades = yield* Trackers.make()
+    const quotes = yield* Trackers.make()
+    return Ingest.layer({
+      ...Ingest.defaultIngestConfig,
+      groupId: options.group,
+      topics,
+      commitIntervalMs: options.commitInterval,
+      flushRows: options.flushRows
+    }, { codec: makeWireCodec(), trackers: { trades, quotes } })
+  }))
+
+const summary = (p: IngestProgress, seconds: number) =>
+  [
+    `ingested in ${seconds.toFixed(1)} s (${Math.round(p.consumed / Math.max(seconds, 0.001))} messages/s)`,
+    `  consumed            ${p.consumed}`,
+    `  trades written      ${p.written.trades}`,
+    `  quotes written      ${p.written.quotes}`,
+    `  sequence events     ${p.written.sequence_events}`,
+    `  duplicates dropped  ${p.duplicatesDropped}`,
+    `  dead-lettered       ${p.deadLettered}`,
+    `  already ingested    ${p.alreadyIngested}`,
+    `  commits             ${p.commits}`
+  ].join("\n")
+
+const sourceTopics = (topics: ReadonlyArray<string>, partitions: number): Array<SourceTopicConfig> =>
+  topics.map((t) => {
+    const [, assetClass, dataType, exchange] = t.split(".")
+    return { assetClass, dataType, exchange, partitions } as SourceTopicConfig
+  })
+
+/** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
+const embedded = (options: Options, topics: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const broker = new KafkaMemory.MemoryBroker()
+    const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000 })
+    yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
+    const started = Date.now()
+    const ingest = Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions)))
+      const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
+      const ingestor = yield* Ingestor
+      const running = yield* Effect.forkChild(ingestor.run)
+      const published = yield* Fiber.join(publisher)
+      const total = published.totals.trades + published.totals.quotes + published.totals.poison
+      // Done when every partition is read to its end and committed.
+      const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, log) => m + log.length, 0), 0)
+      yield* Effect.gen(function*() {
+        const p = yield* ingestor.progress
+        yield* progressLine(p, Date.now() - started, total)
+        return p
+      }).pipe(
+        Effect.repeat({
+          schedule: Schedule.spaced("250 millis"),
+          until: (p) => p.partitions === topics.length * options.partitions && p.position >= end && p.uncommitted === 0
+        })
+      )
+      yield* Fiber.interrupt(running)
+      return yield* ingestor.progress
+    })
+    const final = yield* ingest.pipe(
+      Effect.provide(ingestorLayer(options, topics).pipe(
+        Layer.provideMerge(Layer.mergeAll(
+          kafka,
+          Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed }),
+          Lakehouse.layer({ warehouse: options.warehouse, catalog: catalogChoice(options) })
+        ))
+      ))
+    )
+    yield* Console.error("")
+    yield* Console.log(summary(final, (Date.now() - started) / 1000))
+  })
+
+/** Against a real broker until SIGTERM/SIGINT. */
+const live = (options: Options, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} as group ${options.group}`)
+    const program = Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions)))
+      const ingestor = yield* Ingestor
+      const reporter = yield* Effect.forkChild(
+        Effect.gen(function*() {
+          yield* progressLine(yield* ingestor.progress, Date.now() - started)
+        }).pipe(Effect.repeat(Schedule.spaced("1 second")))
+      )
+      yield* ingestor.run.pipe(
+        Effect.ensuring(Effect.gen(function*() {
+          yield* Fiber.interrupt(reporter)
+          yield* Console.error("")
+          yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
+        }))
+      )
+    })
+    yield* program.pipe(
+      Effect.provide(ingestorLayer(options, topics).pipe(
+        Layer.provideMerge(Layer.mergeAll(
+          Kafkajs.layerKafkajs({ brokers, clientId: `k2-ingest-${process.pid}` }),
+          Lakehouse.layer({ warehouse: options.warehouse, catalog: catalogChoice(options) })
+        ))
+      ))
+    )
+  })
+
+export const ingestCommand = Command.make("ingest", flags, (options) => {
+  const topics = options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
+  const invalid = topics.filter((t) => !/^market\.[a-z_]+\.(trades|quotes)\.[a-z0-9_-]+$/.test(t))
+  if (invalid.length > 0) {
+    return Effect.fail(new Error(`not market data topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange})`))
+  }
+  return Option.match(options.brokers, {
+    onNone: () => embedded(options, topics),
+    onSome: (b) => live(options, b.split(",").map((s) => s.trim()), topics)
+  })
+}).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
+
+if (import.meta.main) {
+  ingestCommand.pipe(
+    Command.run({ version: "0.1.0" }),
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain
+  )
+}
+

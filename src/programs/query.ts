@@ -1,0 +1,201 @@
+/**
+ * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
+ * lakehouse (K2_WAREHOUSE, K2_CATALOG / K2_CATALOG_URL) and prints a table, CSV or JSON.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { formatIsoMicros } from "../domain/time.ts"
+import * as QueryLayer from "../layers/query/engine.ts"
+import { QueryEngine } from "../services/QueryEngine.ts"
+import {
+  asOfFlag,
+  formatFlag,
+  fromFlag,
+  lakehouseFromEnv,
+  parseInstant,
+  printRows,
+  scanReport,
+  snapshotIdFlag,
+  snapshotOf,
+  splitList,
+  symbolsFlag,
+  toFlag,
+  usage,
+  UsageError
+} from "./cli/common.ts"
+
+const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
+const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
+
+const parseFilters = (text: string) =>
+  splitList(text).map((part) => {
+    const [column, min, max, ...rest] = part.split(":")
+    if (column === undefined || rest.length > 0 || (min === undefined && max === undefined)) {
+      throw new UsageError(`--filter: ${JSON.stringify(part)} is not column:min[:max]`)
+    }
+    return { column, ...(min ? { min } : {}), ...(max ? { max } : {}) }
+  })
+
+const rowsCommand = (table: "trades" | "quotes") =>
+  Command.make(table, {
+    symbols: symbolsFlag,
+    from: fromFlag,
+    to: toFlag,
+    limit: Flag.Int("limit").pipe(Flag.withDescription("Rows per page, 1..100000"), Flag.withDefault(1000)),
+    cursor: Flag.String("cursor").pipe(Flag.withDescription("nextCursor of the previous page"), Flag.optional),
+    fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.withDefault("")),
+    filter: Flag.String("filter").pipe(
+      Flag.withDescription(`Decimal bounds, inclusive: column:min[:max], comma-separated (${table === "trades" ? "price, quantity" : "bid_price, bid_size, ask_price, ask_size"})`),
+      Flag.withDefault("")
+    ),
+    format: formatFlag,
+    ...snapshotFlags
+  }, (a) =>
+    usage(() => {
+      const request = {
+        symbols: splitList(a.symbols),
+        from: parseInstant("from", a.from),
+        to: parseInstant("to", a.to),
+        limit: a.limit,
+        fields: splitList(a.fields),
+        filters: parseFilters(a.filter),
+        ...(a.cursor._tag === "Some" ? { cursor: a.cursor.value } : {}),
+        ...(() => {
+          const s = snapshotOf(a.snapshotId, a.asOf)
+          return s === undefined ? {} : { snapshot: s }
+        })()
+      }
+      return Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const page = yield* (table === "trades" ? q.trades(request) : q.quotes(request))
+        const rows = page.rows.map((r) => ({
+          ...r,
+          ...("exchange_timestamp" in r ? { exchange_timestamp: iso(r.exchange_timestamp as number) } : {}),
+          ...("ingestion_timestamp" in r ? { ingestion_timestamp: iso(r.ingestion_timestamp as number) } : {})
+        }))
+        yield* printRows(rows, a.format, { ...scanReport(page), nextCursor: page.nextCursor })
+      })
+    })).pipe(Command.withDescription(`${table} of some symbols over [from, to), in exchange-time order, keyset-paginated`))
+
+const bars = Command.make("bars", {
+  symbols: symbolsFlag,
+  from: fromFlag,
+  to: toFlag,
+  interval: Flag.Literals("interval", ["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).pipe(Flag.withDefault("1m")),
+  quotes: Flag.Boolean("quotes").pipe(Flag.withDescription("Spread and mid bars from quotes instead of OHLCV"), Flag.withDefault(false)),
+  format: formatFlag,
+  ...snapshotFlags
+}, (a) =>
+  usage(() => {
+    const snapshot = snapshotOf(a.snapshotId, a.asOf)
+    const request = {
+      symbols: splitList(a.symbols),
+      from: parseInstant("from", a.from),
+      to: parseInstant("to", a.to),
+      interval: a.interval,
+      ...(snapshot === undefined ? {} : { snapshot })
+    }
+    return Effect.gen(function*() {
+      const q = yield* QueryEngine
+      const answer = a.quotes ? yield* q.quoteBars(request) : yield* q.bars(request)
+      yield* printRows(answer.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })), a.format, scanReport(answer))
+    })
+  })).pipe(Command.withDescription("OHLCV bars (VWAP exact, half-even to 8 places) or, with --quotes, spread and mid bars"))
+
+const summary = Command.make("summary", {
+  symbols: symbolsFlag,
+  fromDay: Flag.String("from-day").pipe(Flag.withDescription("First trading day (exchange-local date yyyy-mm-dd)")),
+  toDay: Flag.String("to-day").pipe(Flag.withDescription("Last trading day, inclusive (default: from-day)"), Flag.optional),
+  format: formatFlag,
+  ...snapshotFlags
+}, (a) =>
+  usage(() => {
+    const snapshot = snapshotOf(a.snapshotId, a.asOf)
+    return Effect.gen(function*() {
+      const q = yield* QueryEngine
+      const answer = yield* q.dailySummary({
+        symbols: splitList(a.symbols),
+        fromDay: a.fromDay,
+        toDay: a.toDay._tag === "Some" ? a.toDay.value : a.fromDay,
+        ...(snapshot === undefined ? {} : { snapshot })
+      })
+      yield* printRows(answer.rows.map((r) => ({ ...r, firstTrade: iso(r.firstTrade), lastTrade: iso(r.lastTrade) })), a.format, scanReport(answer))
+    })
+  })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"))
+
+const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFlag, ...snapshotFlags }, (a) =>
+  usage(() => {
+    const snapshot = snapshotOf(a.snapshotId, a.asOf)
+    return Effect.gen(function*() {
+      const q = yield* QueryEngine
+      const answer = yield* q.symbols({ symbols: splitList(a.symbols), ...(snapshot === undefined ? {} : { snapshot }) })
+      yield* printRows(
+        answer.rows.map((r) => ({
+          symbol: r.symbol,
+          trades: r.trades?.count ?? 0,
+          first_trade: iso(r.trades?.first ?? null),
+          last_trade: iso(r.trades?.last ?? null),
+          quotes: r.quotes?.count ?? 0,
+          first_quote: iso(r.quotes?.first ?? null),
+          last_quote: iso(r.quotes?.last ?? null)
+        })),
+        a.format,
+        scanReport(answer)
+      )
+    })
+  })).pipe(Command.withDescription("Symbols with counts and first/last exchange time per table"))
+
+const tableArg = Argument.Literals("table", ["trades", "quotes", "sequence_events", "instruments"]).pipe(
+  Argument.withDescription("trades, quotes, sequence_events or instruments")
+)
+
+const snapshots = Command.make("snapshots", { table: tableArg, format: formatFlag }, (a) =>
+  Effect.gen(function*() {
+    const q = yield* QueryEngine
+    const list = yield* q.snapshots(a.table)
+    yield* printRows(
+      list.map((s) => ({
+        snapshot_id: s.snapshotId,
+        parent_id: s.parentId,
+        time: new Date(s.timestampMs).toISOString(),
+        operation: s.operation,
+        current: s.current,
+        records: s.summary["total-records"] ?? "",
+        files: s.summary["total-data-files"] ?? "",
+        ...(a.format === "table" ? {} : { summary: s.summary })
+      })),
+      a.format
+    )
+  })).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"))
+
+const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...snapshotFlags }, (a) =>
+  usage(() => {
+    const snapshot = snapshotOf(a.snapshotId, a.asOf)
+    return Effect.gen(function*() {
+      const q = yield* QueryEngine
+      const s = yield* q.tableStats(a.table, snapshot === undefined ? {} : { snapshot })
+      yield* printRows([{ ...s, firstTimestamp: iso(s.firstTimestamp), lastTimestamp: iso(s.lastTimestamp) }], a.format)
+    })
+  })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"))
+
+const root = Command.make("query").pipe(
+  Command.withDescription("Query the K2 lakehouse (env: K2_WAREHOUSE, K2_CATALOG or K2_CATALOG_URL)"),
+  Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
+)
+
+const layer = QueryLayer.layer().pipe(Layer.provideMerge(lakehouseFromEnv))
+
+root.pipe(
+  Command.run({ version: "0.1.0" }),
+  Effect.provide(layer),
+  // Typed failures (bad input, unknown snapshot, damaged file) are reported by their message alone.
+  Effect.catch((e) =>
+    Effect.sync(() => {
+      process.stderr.write(`${(e as { message?: string }).message ?? String(e)}\n`)
+      process.exitCode = 1
+    })
+  ),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)
