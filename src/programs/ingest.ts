@@ -6,9 +6,9 @@
  * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
  * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Config, Console, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
+import { runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { type SourceTopicConfig, topicSpecs } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
@@ -181,11 +181,4 @@ export const ingestCommand = Command.make("ingest", flags, (options) => {
   })
 }).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
 
-if (import.meta.main) {
-  ingestCommand.pipe(
-    Command.run({ version: "0.1.0" }),
-    Effect.provide(NodeServices.layer),
-    NodeRuntime.runMain
-  )
-}
-
+if (import.meta.main) runCommand(ingestCommand)

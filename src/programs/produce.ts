@@ -1,0 +1,158 @@
+/**
+ * `npm run produce`: publish ASX tick files or the simulator into Kafka (Avro, Confluent
+ * framing, key = symbol, idempotent producer), with progress and a final reconciliation per
+ * symbol and type, also written as JSON so an ingested table can be checked against it.
+ */
+import * as fs from "node:fs"
+import { Config, Console, Duration, Effect, Layer, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { runCommand } from "./cli/run.ts"
+import { makeWireCodec } from "../domain/avro/codec.ts"
+import { topicSpecs } from "../domain/wire.ts"
+import * as Asx from "../layers/feeds/asx.ts"
+import * as Simulator from "../layers/feeds/simulator.ts"
+import * as Kafkajs from "../layers/kafka/kafkajs.ts"
+import { publishFeed } from "../layers/produce/publisher.ts"
+import { KafkaAdmin } from "../services/KafkaSink.ts"
+import { MarketFeed } from "../services/MarketFeed.ts"
+
+const flags = {
+  source: Flag.Literals("source", ["sim", "asx"]).pipe(
+    Flag.withDescription("sim: the simulator; asx: ASX historical tick files (--dir)"),
+    Flag.withDefault("sim")
+  ),
+  dir: Flag.String("dir").pipe(Flag.withDescription("asx: the load directory (trades/, quotes/, reference-data/)"), Flag.optional),
+  deadLetters: Flag.String("dead-letters").pipe(
+    Flag.withDescription("asx: where rejected rows go (JSON lines)"),
+    Flag.withDefault("asx-dead-letters.jsonl")
+  ),
+  brokers: Flag.String("brokers").pipe(
+    Flag.withDescription("Kafka bootstrap servers, comma separated"),
+    Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
+    Flag.optional
+  ),
+  partitions: Flag.Int("partitions").pipe(
+    Flag.withDescription("partitions of topics created when missing"),
+    Flag.withFallbackConfig(Config.Int("K2_TOPIC_PARTITIONS")),
+    Flag.withDefault(12)
+  ),
+  rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), Flag.optional),
+  speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), Flag.optional),
+  duration: Flag.String("duration").pipe(
+    Flag.withDescription("sim: stop after this long, e.g. 30s or 5m"),
+    Flag.optional
+  ),
+  seed: Flag.Int("seed").pipe(Flag.withDescription("sim: seed (same seed, same events)"), Flag.withDefault(42)),
+  events: Flag.Int("events").pipe(Flag.withDescription("sim: events per symbol per day"), Flag.withDefault(10_000)),
+  days: Flag.Int("days").pipe(Flag.withDescription("sim: trading days"), Flag.withDefault(1)),
+  inject: Flag.String("inject").pipe(
+    Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
+    Flag.optional
+  ),
+  manifest: Flag.String("manifest").pipe(Flag.withDescription("sim: where to write the injected anomalies (JSON)"), Flag.optional),
+  reconciliation: Flag.String("reconciliation").pipe(
+    Flag.withDescription("where to write the reconciliation (JSON)"),
+    Flag.withDefault("produce-reconciliation.json")
+  )
+}
+
+type Options = Command.Command.Config.Infer<typeof flags>
+
+const FAULTS = new Set(["gap", "duplicate", "outOfOrder", "reset", "poison"])
+
+const parseFaults = (text: string) => {
+  const out: Record<string, number> = {}
+  for (const part of text.split(",").filter((p) => p.length > 0)) {
+    const [name, value] = part.split("=")
+    const rate = Number(value)
+    if (name === undefined || !FAULTS.has(name) || !(rate >= 0 && rate <= 1)) {
+      throw new Error(`--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>`)
+    }
+    out[name] = rate
+  }
+  return out
+}
+
+const parseDuration = (text: string): number => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
+  if (m === null) throw new Error(`--duration: "${text}" is not like 500ms, 30s, 5m or 1h`)
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]
+}
+
+const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
+  if (options.source === "asx") {
+    if (Option.isNone(options.dir)) return Layer.effectDiscard(Effect.fail(new Error("--source asx needs --dir <load directory>"))) as never
+    return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
+  }
+  const pacing: Simulator.Pacing = Option.isSome(options.rate)
+    ? { _tag: "Rate", eventsPerSecond: options.rate.value }
+    : Option.isSome(options.speed)
+    ? { _tag: "Speed", multiple: options.speed.value }
+    : Simulator.Unpaced
+  return Simulator.layerSimulator({
+    seed: options.seed,
+    eventsPerSymbolPerDay: options.events,
+    tradingDays: options.days,
+    pacing,
+    faults: Option.isSome(options.inject) ? parseFaults(options.inject.value) : {},
+    ...(Option.isSome(options.manifest) ? { manifestFile: options.manifest.value } : {})
+  })
+}
+
+const bar = (events: number, elapsedMs: number, total: number | undefined) => {
+  const rate = events / Math.max(elapsedMs / 1000, 0.001)
+  const eta = total === undefined || rate === 0 ? "" : ` ETA ${Math.max(0, (total - events) / rate).toFixed(0)} s`
+  const line = `${events} events, ${Math.round(rate)}/s${eta}`
+  if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(60)}`)
+  return Effect.void
+}
+
+export const produceCommand = Command.make("produce", flags, (options) =>
+  Effect.gen(function*() {
+    if (Option.isNone(options.brokers)) {
+      return yield* Effect.fail(
+        new Error("no Kafka broker configured: pass --brokers host:port or set K2_KAFKA_BROKERS (scripts/kafka.sh start runs one)")
+      )
+    }
+    const brokers = options.brokers.value.split(",").map((b) => b.trim())
+    const codec = makeWireCodec()
+    const expected = options.source === "sim" ? options.events * options.days * 20 : undefined
+    let lastReport = 0
+    const publish = publishFeed(codec, {
+      onProgress: (p) => {
+        if (p.elapsedMs - lastReport < 200) return Effect.void
+        lastReport = p.elapsedMs
+        return bar(p.events, p.elapsedMs, expected)
+      }
+    })
+    const bounded = Option.isSome(options.duration)
+      ? publish.pipe(Effect.timeoutOption(Duration.millis(parseDuration(options.duration.value))))
+      : publish.pipe(Effect.map(Option.some))
+    const result = yield* Effect.gen(function*() {
+      const topics = ["trades", "quotes"].map((dataType) => ({
+        assetClass: "equities" as const,
+        dataType: dataType as "trades" | "quotes",
+        exchange: "ASX",
+        partitions: options.partitions
+      }))
+      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(topics))
+      const published = yield* bounded
+      const summary = yield* (yield* MarketFeed).summary
+      return { published, summary }
+    }).pipe(Effect.provide(Layer.merge(feedLayer(options), Kafkajs.layerKafkajs({ brokers, clientId: "k2-produce" }))))
+    if (process.stderr.isTTY) process.stderr.write("\n")
+    const report = {
+      source: options.source,
+      completed: Option.isSome(result.published),
+      feed: result.summary,
+      published: Option.getOrUndefined(result.published)?.published ?? {},
+      totals: Option.getOrUndefined(result.published)?.totals ?? null
+    }
+    fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2))
+    yield* Console.log(
+      `read ${result.summary.rowsRead}, published trades ${report.totals?.trades ?? "?"}, quotes ${report.totals?.quotes ?? "?"}, ` +
+        `poison ${report.totals?.poison ?? "?"}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
+    )
+  })).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))
+
+if (import.meta.main) runCommand(produceCommand)
