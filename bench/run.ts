@@ -7,11 +7,13 @@ import { Effect } from "effect"
 import { benchIceberg } from "./iceberg.ts"
 import { benchSequenceEffect } from "./sequence.ts"
 import { benchFeeds } from "./feeds.ts"
+import { benchQueryEffect } from "./query.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
   iceberg: benchIceberg,
   sequence: benchSequenceEffect,
-  feeds: () => Effect.promise(benchFeeds)
+  feeds: () => Effect.promise(benchFeeds),
+  query: benchQueryEffect
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))

@@ -4,20 +4,16 @@ import { Config, Effect, Layer, Option } from "effect"
 import { Flag } from "effect/cli"
 import { parseIsoMicros } from "../../domain/time.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
+import { catalogChoice } from "./lakehouse.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
 
-/** K2_WAREHOUSE (default ./warehouse), K2_CATALOG (SQLite path, default <warehouse>/catalog.db) or K2_CATALOG_URL (PostgreSQL). */
+/** The warehouse and catalog from K2_WAREHOUSE, K2_CATALOG and K2_CATALOG_NAME, as the ingest flags read them. */
 export const lakehouseFromEnv = Layer.unwrap(Effect.gen(function*() {
-  const warehouse = path.resolve(yield* Config.String("K2_WAREHOUSE").pipe(Config.withDefault("./warehouse")))
-  const url = yield* Config.option(Config.String("K2_CATALOG_URL"))
-  const sqlite = yield* Config.String("K2_CATALOG").pipe(Config.withDefault(path.join(warehouse, "catalog.db")))
+  const warehouse = path.resolve(yield* Config.String("K2_WAREHOUSE").pipe(Config.withDefault("warehouse")))
+  const catalog = yield* Config.option(Config.String("K2_CATALOG"))
   const catalogName = yield* Config.String("K2_CATALOG_NAME").pipe(Config.withDefault("k2"))
-  return Lakehouse.layer({
-    warehouse,
-    catalogName,
-    catalog: Option.isSome(url) ? { _tag: "postgres", url: url.value } : { _tag: "sqlite", path: path.resolve(sqlite) }
-  })
+  return Lakehouse.layer({ warehouse, catalogName, catalog: catalogChoice({ warehouse, catalog }) })
 }))
 
 export class UsageError extends Error {}

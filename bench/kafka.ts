@@ -1,0 +1,157 @@
+/**
+ * Kafka client benchmark on the local broker (scripts/kafka.sh start): produce 500k framed Avro
+ * trades into a fresh 12-partition topic with each client, then consume them back with each
+ * client (bare: count records, no decode), and finally through the kafkajs KafkaSource layer with
+ * decoding, the way ingest reads. Prints msgs/s.
+ *
+ *   npx node bench/kafka.ts            (K2_BENCH_KAFKA_MESSAGES=500000 by default)
+ */
+import { execFileSync } from "node:child_process"
+import * as path from "node:path"
+import { compatibilityPartitioner, Consumer as PConsumer, Producer as PProducer } from "@platformatic/kafka"
+import { Effect, Result, Stream } from "effect"
+import kafkajs from "kafkajs"
+import { makeWireCodec } from "../src/domain/avro/codec.ts"
+import { layerKafkajs } from "../src/layers/kafka/kafkajs.ts"
+import { KafkaSource } from "../src/services/KafkaSource.ts"
+import { makeTrades } from "../test/support/fixtures.ts"
+
+const { Kafka, logLevel } = kafkajs
+const BROKER = process.env.K2_BENCH_KAFKA_BROKER ?? "127.0.0.1:9092"
+const PARTITIONS = 12
+const CHUNK = 5_000
+
+const rate = (n: number, ms: number) => Math.round(n / (ms / 1000))
+const progress = (stage: string) => console.error(`[bench kafka] ${new Date().toISOString()} ${stage}`)
+
+export async function benchKafka(): Promise<Record<string, number | string>> {
+  const N = Number(process.env.K2_BENCH_KAFKA_MESSAGES ?? 500_000)
+  if (process.env.K2_BENCH_KAFKA_BROKER === undefined) {
+    execFileSync("bash", [path.resolve(import.meta.dirname, "../scripts/kafka.sh"), "start"], { stdio: "inherit" })
+  }
+  const codec = makeWireCodec()
+  const t0 = performance.now()
+  const values = makeTrades({ count: N }).map((t) => ({ key: t.symbol, value: Buffer.from(codec.encodeTrade(t)) }))
+  const encodeMs = performance.now() - t0
+  const results: Record<string, number | string> = { messages: N, partitions: PARTITIONS, "encode msgs/s": rate(N, encodeMs) }
+
+  const kafka = new Kafka({ clientId: "k2-bench", brokers: [BROKER], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  const stamp = Date.now().toString(36)
+  const topicJs = `k2bench.kafkajs.${stamp}`
+  const topicPl = `k2bench.platformatic.${stamp}`
+  await admin.createTopics({ waitForLeaders: true, topics: [topicJs, topicPl].map((topic) => ({ topic, numPartitions: PARTITIONS })) })
+  const headers = { "k2-schema-id": "1" }
+
+  progress('produce: kafkajs')
+  // --- produce: kafkajs (idempotent, acks=all, 4 batches in flight)
+  {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const start = performance.now()
+    const inflight: Array<Promise<unknown>> = []
+    for (let i = 0; i < N; i += CHUNK) {
+      inflight.push(producer.sendBatch({
+        acks: -1,
+        topicMessages: [{ topic: topicJs, messages: values.slice(i, i + CHUNK).map((v) => ({ ...v, headers })) }]
+      }))
+      if (inflight.length >= 4) await inflight.shift()
+    }
+    await Promise.all(inflight)
+    results["kafkajs produce msgs/s"] = rate(N, performance.now() - start)
+    await producer.disconnect()
+  }
+
+  progress('produce: platformatic')
+  // --- produce: platformatic (idempotent, acks=all)
+  {
+    const producer = new PProducer({ clientId: "k2-bench", bootstrapBrokers: [BROKER], idempotent: true, acks: -1, partitioner: compatibilityPartitioner })
+    const start = performance.now()
+    const inflight: Array<Promise<unknown>> = []
+    for (let i = 0; i < N; i += CHUNK) {
+      inflight.push(producer.send({
+        messages: values.slice(i, i + CHUNK).map((v) => ({ topic: topicPl, key: Buffer.from(v.key), value: v.value, headers: new Map([[Buffer.from("k2-schema-id"), Buffer.from("1")]]) }))
+      }))
+      if (inflight.length >= 4) await inflight.shift()
+    }
+    await Promise.all(inflight)
+    results["platformatic produce msgs/s"] = rate(N, performance.now() - start)
+    await producer.close()
+  }
+
+  progress('bare consume: kafkajs')
+  // --- bare consume: kafkajs
+  {
+    const consumer = kafka.consumer({ groupId: `k2bench-js-${stamp}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topicJs], fromBeginning: true })
+    let n = 0
+    let start = 0
+    const done = new Promise<void>((resolve) => {
+      void consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          if (start === 0) start = performance.now()
+          n += batch.messages.length
+          if (n >= N) resolve()
+        }
+      })
+    })
+    await done
+    results["kafkajs bare consume msgs/s"] = rate(N, performance.now() - start)
+    await consumer.disconnect()
+  }
+
+  progress('bare consume: platformatic')
+  // --- bare consume: platformatic
+  {
+    const consumer = new PConsumer({ groupId: `k2bench-pl-${stamp}`, clientId: "k2-bench", bootstrapBrokers: [BROKER], maxBytes: 64 * 1024 * 1024 })
+    const stream = await consumer.consume({ topics: [topicJs], mode: "earliest", autocommit: false, maxWaitTime: 250 })
+    let n = 0
+    let start = 0
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", () => {
+        if (start === 0) start = performance.now()
+        if (++n === N) resolve()
+      })
+      stream.on("error", reject)
+    })
+    results["platformatic bare consume msgs/s"] = rate(N, performance.now() - start)
+    await stream.close()
+    await consumer.close(true)
+  }
+
+  progress('the KafkaSource layer')
+  // --- the KafkaSource layer (kafkajs) with decode + validation: what ingest sees
+  {
+    let start = 0
+    let ok = 0
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const source = yield* KafkaSource
+      const consumer = yield* source.subscribe({ groupId: `k2bench-layer-${stamp}`, topics: [topicJs], bufferBatches: 64 })
+      let n = 0
+      yield* consumer.batches.pipe(
+        Stream.takeUntil((b) => {
+          if (start === 0) start = performance.now()
+          for (const r of b.records) if (Result.isSuccess(codec.decode(r.value!))) ok++
+          n += b.records.length
+          return n >= N
+        }),
+        Stream.runDrain
+      )
+    })).pipe(Effect.provide(layerKafkajs({ brokers: [BROKER], clientId: "k2-bench" }))))
+    results["kafkajs KafkaSource + decode msgs/s"] = rate(N, performance.now() - start)
+    results["decoded ok"] = ok
+  }
+
+  await admin.deleteTopics({ topics: [topicJs, topicPl] }).catch(() => undefined)
+  await admin.disconnect()
+  return results
+}
+
+if (import.meta.main) {
+  const results = await benchKafka()
+  for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(40)} ${v}`)
+  process.exit(0)
+}

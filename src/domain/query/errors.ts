@@ -1,0 +1,55 @@
+/** Why a query or replay request was refused before it reached DuckDB. */
+import { Schema } from "effect"
+
+/** `from` is after `to`. An empty range (`from == to`) is not an error: it answers nothing. */
+export class InvertedRange extends Schema.TaggedError<InvertedRange>()("InvertedRange", {
+  from: Schema.String,
+  to: Schema.String
+}) {
+  override get message() {
+    return `inverted range: from ${this.from} is after to ${this.to}`
+  }
+}
+
+export class LimitOutOfRange extends Schema.TaggedError<LimitOutOfRange>()("LimitOutOfRange", {
+  name: Schema.String,
+  value: Schema.Number,
+  min: Schema.Number,
+  max: Schema.Number
+}) {
+  override get message() {
+    return `${this.name} must be an integer from ${this.min} to ${this.max}, got ${this.value}`
+  }
+}
+
+/** A pagination cursor that is not one of ours, or does not fit the request it came with. */
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid cursor: ${this.detail}`
+  }
+}
+
+/** Any other bad argument (unknown field or interval, malformed symbol or decimal). */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  name: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid ${this.name}: ${this.detail}`
+  }
+}
+
+/** A request refused before any I/O; `reason` says which rule it broke. */
+export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", {
+  reason: Schema.Union([InvertedRange, LimitOutOfRange, InvalidCursor, InvalidArgument])
+}) {
+  override get message() {
+    return this.reason.message
+  }
+}
+
+export type InvalidQueryReason = InvalidQuery["reason"]
+
+export const invalid = (reason: InvalidQueryReason) => new InvalidQuery({ reason })

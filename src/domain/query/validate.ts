@@ -1,0 +1,83 @@
+/** Checks on query and replay requests: pure, before any I/O. Failures say what to fix. */
+import { Result } from "effect"
+import { formatIsoMicros } from "../time.ts"
+import { DECIMAL_ARGUMENT } from "./exact.ts"
+import {
+  InvalidArgument,
+  type InvalidQuery,
+  InvertedRange,
+  invalid,
+  LimitOutOfRange
+} from "./errors.ts"
+
+export const SYMBOL = /^[A-Z0-9._-]{1,32}$/
+export const MAX_SYMBOLS = 10_000
+export const MAX_LIMIT = 100_000
+export const DEFAULT_LIMIT = 1_000
+
+const show = (micros: number) => Number.isSafeInteger(micros) ? formatIsoMicros(micros) : String(micros)
+
+export const checkSymbols = (symbols: ReadonlyArray<string> | undefined): Result.Result<ReadonlyArray<string>, InvalidQuery> => {
+  const list = symbols ?? []
+  if (list.length > MAX_SYMBOLS) {
+    return Result.fail(invalid(new LimitOutOfRange({ name: "number of symbols", value: list.length, min: 0, max: MAX_SYMBOLS })))
+  }
+  const bad = list.find((s) => !SYMBOL.test(s))
+  if (bad !== undefined) {
+    return Result.fail(invalid(new InvalidArgument({ name: "symbol", detail: `${JSON.stringify(bad)} is not 1-32 of A-Z 0-9 . _ -` })))
+  }
+  return Result.succeed([...new Set(list)].sort())
+}
+
+/** [from, to) in epoch micros; `from == to` is an empty range, `from > to` an error. */
+export const checkRange = (from: number, to: number): Result.Result<{ from: number; to: number }, InvalidQuery> => {
+  for (const [name, v] of [["from", from], ["to", to]] as const) {
+    if (!Number.isSafeInteger(v)) {
+      return Result.fail(invalid(new InvalidArgument({ name, detail: `${v} is not an instant in integer epoch microseconds` })))
+    }
+  }
+  if (from > to) return Result.fail(invalid(new InvertedRange({ from: show(from), to: show(to) })))
+  return Result.succeed({ from, to })
+}
+
+export const checkLimit = (
+  limit: number | undefined,
+  options: { readonly name?: string; readonly max?: number; readonly fallback?: number } = {}
+): Result.Result<number, InvalidQuery> => {
+  const max = options.max ?? MAX_LIMIT
+  const value = limit ?? options.fallback ?? DEFAULT_LIMIT
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    return Result.fail(invalid(new LimitOutOfRange({ name: options.name ?? "limit", value, min: 1, max })))
+  }
+  return Result.succeed(value)
+}
+
+export const checkDecimal = (name: string, text: string | undefined): Result.Result<string | undefined, InvalidQuery> =>
+  text === undefined || DECIMAL_ARGUMENT.test(text)
+    ? Result.succeed(text)
+    : Result.fail(invalid(new InvalidArgument({ name, detail: `${JSON.stringify(text)} is not a decimal with at most 10 integer digits and 8 places` })))
+
+/** A field list checked against the table's columns (in the table's order, duplicates removed). */
+export const checkFields = (
+  fields: ReadonlyArray<string> | undefined,
+  columns: ReadonlyArray<string>
+): Result.Result<ReadonlyArray<string>, InvalidQuery> => {
+  if (fields === undefined || fields.length === 0) return Result.succeed(columns)
+  const unknown = fields.filter((f) => !columns.includes(f))
+  if (unknown.length > 0) {
+    return Result.fail(invalid(new InvalidArgument({ name: "fields", detail: `unknown ${unknown.join(", ")}; known: ${columns.join(", ")}` })))
+  }
+  return Result.succeed(columns.filter((c) => fields.includes(c)))
+}
+
+/** An ISO date yyyy-mm-dd as days since 1970-01-01. */
+export const checkDate = (name: string, text: string): Result.Result<number, InvalidQuery> => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text)
+  const ms = m === null ? NaN : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
+  if (m === null || Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== text) {
+    return Result.fail(invalid(new InvalidArgument({ name, detail: `${JSON.stringify(text)} is not a date yyyy-mm-dd` })))
+  }
+  return Result.succeed(ms / 86_400_000)
+}
+
+export const dayText = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)

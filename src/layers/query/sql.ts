@@ -1,0 +1,65 @@
+/**
+ * SQL text for the query engine. Only K2's own text is ever put into SQL: column names
+ * come from the table definitions, placeholders are numbered here, and every value a
+ * caller gave — symbols, instants, decimal bounds, cursors, zones — is a parameter.
+ */
+import { type DuckDBValue, listValue } from "@duckdb/node-api"
+import type { Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+
+/** Positional parameters, numbered as they are added. */
+export class Params {
+  readonly values: Array<DuckDBValue> = []
+  add(value: DuckDBValue): string {
+    this.values.push(value)
+    return `$${this.values.length}`
+  }
+  files(paths: ReadonlyArray<string>): string {
+    return `read_parquet(${this.add(listValue([...paths]))}::VARCHAR[])`
+  }
+  micros(value: number): string {
+    return `make_timestamptz(${this.add(BigInt(value))}::BIGINT)`
+  }
+  decimal(text: string): string {
+    return `${this.add(text)}::DECIMAL(18, 8)`
+  }
+}
+
+export const quoteIdent = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
+
+/** How a column reaches JS exactly: decimals as text, instants as epoch micros (exact in a double). */
+export const columnExpression = (schema: TableSchema, name: string): string => {
+  const field = schema.fields.find((f) => f.name === name)
+  const id = quoteIdent(name)
+  if (field === undefined) return id
+  const type = typeof field.type === "string" ? field.type : field.type.type
+  if (type.startsWith("decimal")) return `${id}::VARCHAR AS ${id}`
+  if (type === "timestamptz" || type === "timestamp") return `epoch_us(${id})::DOUBLE AS ${id}`
+  if (type === "date") return `${id}::VARCHAR AS ${id}`
+  return id
+}
+
+export const decimalColumns = (schema: TableSchema): ReadonlyArray<string> =>
+  schema.fields.filter((f) => typeof f.type === "string" && f.type.startsWith("decimal")).map((f) => f.name)
+
+/** `AND symbol IN ($n, ...)`, or nothing for every symbol. */
+export const symbolFilter = (params: Params, symbols: ReadonlyArray<string>, column = "symbol"): string =>
+  symbols.length === 0 ? "" : ` AND ${column} IN (${symbols.map((s) => params.add(s)).join(", ")})`
+
+export const timeFilter = (params: Params, from: number, to: number, column = "exchange_timestamp"): string =>
+  `${column} >= ${params.micros(from)} AND ${column} < ${params.micros(to)}`
+
+/** The total order of rows: exchange time, then source sequence (NULL first, as -1), then message_id. */
+export const ORDER_KEY = "exchange_timestamp, coalesce(source_sequence, -1), message_id"
+
+/** OHLC, volume, count and the exact notional over rows t(price, quantity, ts, seq, message_id). */
+export const OHLCV = `
+  arg_min(price, (ts, seq, message_id))::VARCHAR AS open,
+  max(price)::VARCHAR AS high,
+  min(price)::VARCHAR AS low,
+  arg_max(price, (ts, seq, message_id))::VARCHAR AS close,
+  sum(quantity)::VARCHAR AS volume,
+  count(*)::DOUBLE AS trade_count,
+  sum(price::DECIMAL(38, 8) * quantity::DECIMAL(38, 8))::VARCHAR AS notional`
+
+/** The bucket start of `ts` (epoch micros) for an interval given as a parameter: floor, also before 1970. */
+export const bucketExpression = (interval: string) => `(ts - (((ts % ${interval}) + ${interval}) % ${interval}))`

@@ -1,0 +1,27 @@
+/**
+ * Pacing a replay: the first event plays at once, every later one when the Effect Clock
+ * has advanced by its exchange-time distance from the first divided by `speed`. Testable
+ * with TestClock; late events (a slow consumer) play immediately, so the pace catches up.
+ */
+import { Duration, Effect, Stream } from "effect"
+import type { EpochMicros } from "../../domain/time.ts"
+
+export const paced = (speed: number) =>
+<A extends { readonly exchange_timestamp: EpochMicros }, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.suspend(() => {
+    let anchorTs = 0
+    let anchorNs = -1n
+    const nanosPerMicro = 1000 / speed
+    return stream.pipe(Stream.mapEffect((event) =>
+      Effect.clockWith((clock) => {
+        const now = clock.currentTimeNanosUnsafe()
+        if (anchorNs < 0n) {
+          anchorNs = now
+          anchorTs = event.exchange_timestamp
+          return Effect.succeed(event)
+        }
+        const due = anchorNs + BigInt(Math.round((event.exchange_timestamp - anchorTs) * nanosPerMicro))
+        return due <= now ? Effect.succeed(event) : Effect.as(Effect.sleep(Duration.nanos(due - now)), event)
+      })
+    ))
+  })

@@ -1,0 +1,79 @@
+import { assert, describe, it } from "@effect/vitest"
+import { BigDecimal, Result } from "effect"
+import * as fc from "fast-check"
+import { decodeCursor, encodeCursor } from "../../../src/domain/query/cursor.ts"
+import { divideText, divRoundHalfEven, formatFixed, meanText, parseFixed, roundText } from "../../../src/domain/query/exact.ts"
+import { bucketStart } from "../../../src/domain/query/intervals.ts"
+import { checkDate, checkLimit, checkRange, checkSymbols } from "../../../src/domain/query/validate.ts"
+
+describe("exact decimals", () => {
+  it("rounds half to even", () => {
+    assert.strictEqual(divRoundHalfEven(5n, 2n), 2n)
+    assert.strictEqual(divRoundHalfEven(7n, 2n), 4n)
+    assert.strictEqual(divRoundHalfEven(-5n, 2n), -2n)
+    assert.strictEqual(divRoundHalfEven(-7n, 2n), -4n)
+    assert.strictEqual(divRoundHalfEven(11n, 4n), 3n)
+    assert.strictEqual(divRoundHalfEven(9n, 4n), 2n)
+    assert.strictEqual(divRoundHalfEven(5n, -2n), -2n)
+    assert.strictEqual(roundText("0.000000005"), "0.00000000")
+    assert.strictEqual(roundText("0.000000015"), "0.00000002")
+    assert.strictEqual(roundText("0.0000000150001"), "0.00000002")
+    assert.strictEqual(divideText("1", "3"), "0.33333333")
+    assert.strictEqual(divideText("2", "3"), "0.66666667")
+    assert.strictEqual(divideText("1", "0"), null)
+    assert.strictEqual(meanText("-0.00000003", 2), "-0.00000002")
+  })
+
+  it("agrees with Effect BigDecimal on random quotients", () => {
+    fc.assert(fc.property(
+      fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }),
+      fc.integer({ min: 0, max: 16 }),
+      fc.bigInt({ min: 1n, max: 10n ** 20n }),
+      fc.integer({ min: 0, max: 8 }),
+      (n, ns, d, ds) => {
+        const a = formatFixed(n, ns), b = formatFixed(d, ds)
+        const want = BigDecimal.round(BigDecimal.divideUnsafe(BigDecimal.make(n, ns), BigDecimal.make(d, ds)), { scale: 8, mode: "half-even" })
+        const got = parseFixed(divideText(a, b)!)
+        return BigDecimal.equals(BigDecimal.make(got.unscaled, got.scale), want)
+      }
+    ), { numRuns: 2_000 })
+  })
+
+  it("formats and parses fixed text", () => {
+    assert.strictEqual(formatFixed(-1n), "-0.00000001")
+    assert.strictEqual(formatFixed(123_450_000_000n), "1234.50000000")
+    assert.deepStrictEqual(parseFixed("-12.3400"), { unscaled: -123400n, scale: 4 })
+  })
+})
+
+describe("cursors", () => {
+  it("round-trip and reject what is not theirs", () => {
+    const c = { table: "trades", snapshotId: 9_117_387_517_148_980_064n, exchangeTimestamp: 1_704_413_672_640_000, sequence: -1n, messageId: "id,with\"odd\u00e9" }
+    const text = encodeCursor(c)
+    assert.match(text, /^[A-Za-z0-9_-]+$/)
+    assert.deepStrictEqual(decodeCursor(text), Result.succeed(c))
+    assert.isTrue(Result.isFailure(decodeCursor("not a cursor")))
+    assert.isTrue(Result.isFailure(decodeCursor(Buffer.from("[2,\"x\"]").toString("base64url"))))
+    assert.isTrue(Result.isFailure(decodeCursor(Buffer.from("[1,\"trades\",null,1.5,\"1\",\"m\"]").toString("base64url"))))
+  })
+})
+
+describe("request checks", () => {
+  it("accepts empty ranges, refuses inverted ones, limits and bad symbols", () => {
+    assert.isTrue(Result.isSuccess(checkRange(5, 5)))
+    assert.isTrue(Result.isFailure(checkRange(6, 5)))
+    assert.isTrue(Result.isFailure(checkRange(1.5, 5)))
+    assert.deepStrictEqual(checkLimit(undefined), Result.succeed(1000))
+    assert.isTrue(Result.isFailure(checkLimit(0)))
+    assert.isTrue(Result.isFailure(checkLimit(100_001)))
+    assert.deepStrictEqual(checkSymbols(["CBA", "BHP", "CBA"]), Result.succeed(["BHP", "CBA"]))
+    assert.isTrue(Result.isFailure(checkSymbols(["bhp"])))
+    assert.deepStrictEqual(checkDate("d", "2024-01-02"), Result.succeed(19724))
+    assert.isTrue(Result.isFailure(checkDate("d", "2024-02-30")))
+  })
+
+  it("buckets floor, also before 1970", () => {
+    assert.strictEqual(bucketStart(90_000_000, "1m"), 60_000_000)
+    assert.strictEqual(bucketStart(-1, "1s"), -1_000_000)
+  })
+})

@@ -1,0 +1,272 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { BigDecimal, Effect } from "effect"
+import { formatIsoMicros } from "../../../src/domain/time.ts"
+import { type MarketRow, QueryEngine, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
+import * as Ref from "../../domain/query/reference.ts"
+import { DAY, HOUR, T0 } from "./data.ts"
+import { Fixture, queryWarehouse } from "./fixture.ts"
+
+const ids = (rows: ReadonlyArray<{ message_id: string }>) => rows.map((r) => r.message_id)
+
+layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryEngine", (it) => {
+  describe("trades and quotes", () => {
+    it.effect("a range matches the reference in order, ties included, and reports its scan", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const from = T0 + 5 * HOUR, to = T0 + DAY + 7 * HOUR
+        const page = yield* q.trades({ from, to, symbols: ["BHP", "IBM"], limit: 100_000 })
+        const want = Ref.selectRows(f.trades, { from, to, symbols: ["BHP", "IBM"] })
+        assert.isAbove(want.length, 100)
+        assert.deepStrictEqual(page.rows.map((r) => r.message_id), ids(want))
+        assert.strictEqual(page.nextCursor, null)
+        assert.strictEqual(page.rowsReturned, want.length)
+        const s = page.scanned[0]!
+        assert.strictEqual(s.snapshotId, f.lastTradeSnapshot)
+        assert.isAtMost(s.filesPlanned, s.filesTotal)
+        assert.isBelow(s.filesPlanned, s.filesTotal) // one of three days pruned
+        assert.isAtLeast(page.elapsedMs, 0)
+        // Values exact: price text, micros, bigint sequences, records for maps.
+        const byId = new Map(f.trades.map((t) => [t.message_id, t]))
+        for (const r of page.rows.slice(0, 200)) {
+          const t = byId.get(r.message_id as string)!
+          assert.strictEqual(r.price, Ref.text8(t.price))
+          assert.strictEqual(r.quantity, Ref.text8(t.quantity))
+          assert.strictEqual(r.exchange_timestamp, t.exchange_timestamp)
+          assert.strictEqual(r.source_sequence, t.source_sequence)
+          assert.deepStrictEqual(r.vendor_data, t.vendor_data)
+          assert.deepStrictEqual(r.conditions, t.conditions)
+        }
+      }))
+
+    it.effect("keyset pages concatenate to the whole range, pinned to the first page's snapshot", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const from = T0, to = T0 + 3 * DAY
+        const want = Ref.selectRows(f.trades1, { from, to, symbols: ["CBA"] })
+        const got: Array<MarketRow> = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = yield* q.trades({
+            from,
+            to,
+            symbols: ["CBA"],
+            limit: 37,
+            fields: ["message_id", "price"],
+            ...(cursor === undefined ? { snapshot: { _tag: "ById" as const, snapshotId: f.firstTradeSnapshot } } : { cursor })
+          })
+          got.push(...page.rows)
+          assert.strictEqual(page.scanned[0]!.snapshotId, f.firstTradeSnapshot)
+          cursor = page.nextCursor ?? undefined
+          pages++
+        } while (cursor !== undefined)
+        assert.deepStrictEqual(got.map((r) => r.message_id), ids(want))
+        assert.deepStrictEqual(Object.keys(got[0]!).sort(), ["message_id", "price"])
+        assert.strictEqual(pages, Math.ceil(want.length / 37) + (want.length % 37 === 0 ? 1 : 0))
+      }))
+
+    it.effect("price and size filters apply before the limit", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const min = BigDecimal.fromStringUnsafe("40"), max = BigDecimal.fromStringUnsafe("70.5")
+        const qty = BigDecimal.fromStringUnsafe("300")
+        const page = yield* q.trades({
+          from: T0,
+          to: T0 + 3 * DAY,
+          limit: 50,
+          filters: [{ column: "price", min: "40", max: "70.5" }, { column: "quantity", min: "300" }]
+        })
+        const want = Ref.selectRows(f.trades, {
+          from: T0,
+          to: T0 + 3 * DAY,
+          where: (t) => !BigDecimal.isLessThan(t.price, min) && !BigDecimal.isGreaterThan(t.price, max) && !BigDecimal.isLessThan(t.quantity, qty)
+        }).slice(0, 50)
+        assert.deepStrictEqual(page.rows.map((r) => r.message_id), ids(want))
+        assert.isNotNull(page.nextCursor)
+      }))
+
+    it.effect("quotes read the same way", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const page = yield* q.quotes({ from: T0 + DAY, to: T0 + 2 * DAY, symbols: ["MSFT"], limit: 100_000, filters: [{ column: "ask_price", min: "0.00000001" }] })
+        const want = Ref.selectRows(f.quotes, { from: T0 + DAY, to: T0 + 2 * DAY, symbols: ["MSFT"], where: (r) => BigDecimal.isPositive(r.ask_price) })
+        assert.deepStrictEqual(page.rows.map((r) => r.message_id), ids(want))
+        assert.strictEqual(page.rows[0]!.bid_price, Ref.text8(want[0]!.bid_price))
+      }))
+
+    it.effect("an unknown symbol and an empty range answer nothing; an as-of read sees no later snapshot", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        assert.strictEqual((yield* q.trades({ from: T0, to: T0 + DAY, symbols: ["NOPE"] })).rows.length, 0)
+        assert.strictEqual((yield* q.trades({ from: T0 + HOUR, to: T0 + HOUR })).rows.length, 0)
+        assert.strictEqual((yield* q.bars({ from: T0, to: T0 + DAY, symbols: ["NOPE"], interval: "1m" })).rows.length, 0)
+        const asOf = yield* q.trades({ from: T0, to: T0 + 3 * DAY, limit: 100_000, snapshot: { _tag: "AsOf", timestampMs: f.firstTradeSnapshotMs } })
+        assert.strictEqual(asOf.scanned[0]!.snapshotId, f.firstTradeSnapshot)
+        assert.deepStrictEqual(asOf.rows.map((r) => r.message_id), ids(Ref.selectRows(f.trades1, { from: T0, to: T0 + 3 * DAY })))
+      }))
+
+    it.effect("bad input fails with typed errors and clear messages", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const inverted = yield* Effect.flip(q.trades({ from: T0 + DAY, to: T0 }))
+        assert.strictEqual(inverted._tag, "InvalidQuery")
+        assert.strictEqual(inverted._tag === "InvalidQuery" && inverted.reason._tag, "InvertedRange")
+        assert.include(inverted.message, formatIsoMicros(T0 + DAY))
+        const limit = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, limit: 0 }))
+        assert.strictEqual(limit._tag === "InvalidQuery" && limit.reason._tag, "LimitOutOfRange")
+        assert.include(limit.message, "limit must be an integer from 1 to 100000")
+        const tooMany = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, limit: 100_001 }))
+        assert.strictEqual(tooMany._tag === "InvalidQuery" && tooMany.reason._tag, "LimitOutOfRange")
+        const snapshot = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, snapshot: { _tag: "ById", snapshotId: 42n } }))
+        assert.strictEqual(snapshot._tag, "SnapshotNotFound")
+        assert.include(snapshot.message, "42")
+        const before = yield* Effect.flip(q.bars({ from: T0, to: T0 + DAY, interval: "1m", snapshot: { _tag: "AsOf", timestampMs: 1000 } }))
+        assert.strictEqual(before._tag, "SnapshotNotFound")
+        const cursor = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, cursor: "garbage!" }))
+        assert.strictEqual(cursor._tag === "InvalidQuery" && cursor.reason._tag, "InvalidCursor")
+        const field = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, fields: ["price", "nope"] }))
+        assert.include(field.message, "unknown nope")
+        const interval = yield* Effect.flip(q.bars({ from: T0, to: T0 + DAY, interval: "7m" as "1m" }))
+        assert.include(interval.message, "one of 1s, 5s, 1m")
+        const symbol = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, symbols: ["bhp'; DROP TABLE x"] }))
+        assert.strictEqual(symbol._tag === "InvalidQuery" && symbol.reason._tag, "InvalidArgument")
+        const decimal = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, filters: [{ column: "price", min: "1e3" }] }))
+        assert.include(decimal.message, "price min")
+        const column = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, filters: [{ column: "symbol", min: "1" }] }))
+        assert.include(column.message, "can be filtered on price, quantity")
+        const day = yield* Effect.flip(q.dailySummary({ fromDay: "2024-01-05", toDay: "2024-01-02" }))
+        assert.strictEqual(day._tag === "InvalidQuery" && day.reason._tag, "InvertedRange")
+      }))
+  })
+
+  describe("bars and summaries", () => {
+    for (const interval of ["1s", "1m", "15m", "1h", "1d"] as const) {
+      it.effect(`${interval} bars of many symbols match the reference`, () =>
+        Effect.gen(function*() {
+          const q = yield* QueryEngine
+          const f = yield* Fixture
+          const size = { "1s": 1e6, "1m": 60e6, "15m": 900e6, "1h": 3600e6, "1d": 86400e6 }[interval]
+          const from = T0 + 2 * HOUR + 123_457, to = T0 + 2 * DAY + 5 * HOUR
+          const got = yield* q.bars({ from, to, interval, symbols: ["BHP", "CBA", "MSFT"] })
+          const want = Ref.bars(f.trades, { from, to, size, symbols: ["BHP", "CBA", "MSFT"] })
+          assert.deepStrictEqual(got.rows, want)
+          if (interval === "1s") assert.isTrue(want.some((b) => b.tradeCount === 1), "bars with one trade")
+          if (interval === "1h") assert.isTrue(want.some((b) => b.tradeCount > 1))
+        }))
+    }
+
+    it.effect("all symbols' 1d bars over the whole table", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const got = yield* q.bars({ from: T0 - DAY, to: T0 + 4 * DAY, interval: "1d" })
+        assert.deepStrictEqual(got.rows, Ref.bars(f.trades, { from: T0 - DAY, to: T0 + 4 * DAY, size: DAY }))
+      }))
+
+    it.effect("daily summaries group by the exchange's local trading day", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const got = yield* q.dailySummary({ fromDay: "2023-12-31", toDay: "2024-01-06" })
+        const want = Ref.dailySummary(f.trades, { fromDay: "2023-12-31", toDay: "2024-01-06" })
+        assert.deepStrictEqual(got.rows, want)
+        // Sydney is UTC+11 in January: BHP's trading days run 13:00Z to 13:00Z, so trades on the
+        // first UTC day fall on two local days, and 2024-01-05 (local) holds trades of UTC 2024-01-04.
+        assert.isTrue(want.some((s) => s.symbol === "BHP" && s.tradingDay === "2024-01-05"))
+        assert.isTrue(want.some((s) => s.symbol === "IBM" && s.tradingDay === "2024-01-01"))
+        const one = yield* q.dailySummary({ fromDay: "2024-01-03", toDay: "2024-01-03", symbols: ["BHP", "IBM"] })
+        assert.deepStrictEqual(one.rows, Ref.dailySummary(f.trades, { fromDay: "2024-01-03", toDay: "2024-01-03", symbols: ["BHP", "IBM"] }))
+      }))
+
+    it.effect("a UTC hour range inside one local day, and a local-midnight range inside one UTC day", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        // 2024-01-02 22:00Z..2024-01-03 02:00Z crosses UTC midnight; for NYSE (UTC-5) it is all 2024-01-02 local.
+        const a = { from: T0 + 22 * HOUR, to: T0 + DAY + 2 * HOUR }
+        // 2024-01-02 12:00Z..15:00Z stays in one UTC day; in Sydney (UTC+11) it crosses local midnight (13:00Z).
+        const b = { from: T0 + 12 * HOUR, to: T0 + 15 * HOUR }
+        for (const range of [a, b]) {
+          for (const interval of ["1h", "1d"] as const) {
+            const got = yield* q.bars({ ...range, interval })
+            assert.deepStrictEqual(got.rows, Ref.bars(f.trades, { ...range, size: interval === "1h" ? HOUR : DAY }))
+          }
+          const page = yield* q.trades({ ...range, limit: 100_000 })
+          assert.deepStrictEqual(page.rows.map((r) => r.message_id), ids(Ref.selectRows(f.trades, range)))
+        }
+      }))
+  })
+
+  describe("quote analytics", () => {
+    it.effect("spread and mid bars match the reference", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const range = { from: T0 + HOUR, to: T0 + 2 * DAY }
+        for (const [interval, size] of [["5m", 300e6], ["1h", HOUR]] as const) {
+          const got = yield* q.quoteBars({ ...range, interval })
+          assert.deepStrictEqual(got.rows, Ref.quoteBars(f.quotes, { ...range, size }))
+        }
+      }))
+
+    it.effect("each trade gets the prevailing quote, its effective spread and side", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const range = { from: T0 + DAY, to: T0 + DAY + 6 * HOUR }
+        const project = (rows: ReadonlyArray<TradeWithQuote>) =>
+          rows.map((r) => ({ messageId: r.messageId, quoteTimestamp: r.quoteTimestamp, mid: r.mid, effectiveSpread: r.effectiveSpread, classification: r.classification as string | null, bidPrice: r.bidPrice }))
+        const got = yield* q.tradesWithQuotes({ ...range, limit: 100_000, quoteLookbackMicros: 2 * HOUR })
+        const want = Ref.tradesWithQuotes(f.trades, f.quotes, { ...range, lookback: 2 * HOUR, limit: 100_000 })
+        assert.deepStrictEqual(project(got.rows), want)
+        assert.isTrue(want.some((w) => w.classification === "SELL") && want.some((w) => w.classification === "BUY"))
+        // No lookback: the first trades of each symbol have no prevailing quote.
+        let nulls = 0
+        for (let k = 0; k < 6; k++) {
+          const start = { from: T0 + k * 7 * HOUR, to: T0 + k * 7 * HOUR + HOUR }
+          const bare = yield* q.tradesWithQuotes({ ...start, limit: 20, quoteLookbackMicros: 0 })
+          const bareWant = Ref.tradesWithQuotes(f.trades, f.quotes, { ...start, lookback: 0, limit: 20 })
+          assert.deepStrictEqual(project(bare.rows), bareWant)
+          nulls += bareWant.filter((w) => w.quoteTimestamp === null).length
+        }
+        assert.isAbove(nulls, 0)
+        assert.strictEqual(got.scanned.length, 2)
+      }))
+  })
+
+  describe("reference data and history", () => {
+    it.effect("symbols with counts and first/last per table", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const got = yield* q.symbols()
+        assert.deepStrictEqual(got.rows.map((r) => r.symbol), ["BHP", "CBA", "IBM", "MSFT"])
+        for (const r of got.rows) {
+          const ts = f.trades.filter((t) => t.symbol === r.symbol).map((t) => t.exchange_timestamp)
+          assert.deepStrictEqual(r.trades, { count: ts.length, first: Math.min(...ts), last: Math.max(...ts) })
+          assert.strictEqual(r.quotes?.count, f.quotes.filter((x) => x.symbol === r.symbol).length)
+        }
+      }))
+
+    it.effect("table statistics and snapshot history", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const stats = yield* q.tableStats("trades")
+        assert.strictEqual(stats.records, f.trades.length)
+        assert.strictEqual(stats.firstTimestamp, Math.min(...f.trades.map((t) => t.exchange_timestamp)))
+        assert.strictEqual(stats.days, 3)
+        const old = yield* q.tableStats("trades", { snapshot: { _tag: "ById", snapshotId: f.firstTradeSnapshot } })
+        assert.strictEqual(old.records, f.trades1.length)
+        const history = yield* q.snapshots("trades")
+        assert.deepStrictEqual(history.map((s) => s.snapshotId), [f.firstTradeSnapshot, f.lastTradeSnapshot])
+        assert.deepStrictEqual(history.map((s) => [s.operation, s.current]), [["append", false], ["append", true]])
+        assert.strictEqual(history[1]!.summary["total-records"], String(f.trades.length))
+      }))
+  })
+})

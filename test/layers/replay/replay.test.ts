@@ -1,0 +1,145 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Fiber, Layer, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { encodeOffsets } from "../../../src/domain/ingest/marker.ts"
+import { type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
+import { paced } from "../../../src/layers/replay/pace.ts"
+import { cutWindows } from "../../../src/layers/replay/windows.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { type ReplayEvent, ReplayEngine } from "../../../src/services/ReplayEngine.ts"
+import * as Ref from "../../domain/query/reference.ts"
+import { DAY, genTrades, HOUR, T0 } from "../query/data.ts"
+import { Fixture, fill, lakehouse, TRADES } from "../query/fixture.ts"
+
+type Tagged = { kind: "Q" | "T"; row: TradeRow | QuoteRow }
+
+/** The replay order, computed independently: (time, sequence NULL first, message_id, Quote before Trade). */
+const expected = (trades: ReadonlyArray<TradeRow>, quotes: ReadonlyArray<QuoteRow>, q: { from: number; to: number; symbols?: ReadonlyArray<string> }) => {
+  const all: Array<Tagged> = [
+    ...trades.filter((r) => Ref.inRange(r, q.from, q.to, q.symbols ?? [])).map((row) => ({ kind: "T" as const, row })),
+    ...quotes.filter((r) => Ref.inRange(r, q.from, q.to, q.symbols ?? [])).map((row) => ({ kind: "Q" as const, row }))
+  ]
+  return all.sort((a, b) => Ref.compareRows(a.row, b.row) || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0))
+    .map((t) => `${t.kind}:${t.row.message_id}`)
+}
+
+const keys = (events: ReadonlyArray<ReplayEvent>) => events.map((e) => `${e._tag === "Trade" ? "T" : "Q"}:${e.message_id}`)
+
+describe("cutWindows", () => {
+  it("cuts at second boundaries, never splitting a second, covering the whole range", () => {
+    const w = cutWindows([[1_000_000, 600], [2_000_000, 600], [3_000_000, 2_000], [9_000_000, 1]], 1_000, 0, 10_000_000)
+    assert.deepStrictEqual(w, [
+      { from: 0, to: 2_000_000, rows: 600 },
+      { from: 2_000_000, to: 3_000_000, rows: 600 },
+      { from: 3_000_000, to: 9_000_000, rows: 2_000 },
+      { from: 9_000_000, to: 10_000_000, rows: 1 }
+    ])
+    assert.deepStrictEqual(cutWindows([], 10, 5, 6), [{ from: 5, to: 6, rows: 0 }])
+  })
+})
+
+describe("paced", () => {
+  it.effect("plays each event when the clock reaches its exchange-time offset / speed", () =>
+    Effect.gen(function*() {
+      const events = [0, 0, 1_000_000, 2_500_000, 10_000_000].map((t, i) => ({ exchange_timestamp: T0 + t, i }))
+      const seen: Array<number> = []
+      const fiber = yield* Stream.fromArray(events).pipe(
+        paced(2),
+        Stream.runForEach((e) => Effect.sync(() => seen.push(e.i))),
+        Effect.forkChild
+      )
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(seen, [0, 1])
+      yield* TestClock.adjust("499 millis") // 0.5 s = 1 s of exchange time at 2x
+      assert.deepStrictEqual(seen, [0, 1, 2])
+      yield* TestClock.adjust("749 millis")
+      assert.deepStrictEqual(seen, [0, 1, 2])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(seen, [0, 1, 2, 3])
+      yield* TestClock.adjust("3750 millis")
+      assert.deepStrictEqual(seen, [0, 1, 2, 3, 4])
+      yield* Fiber.join(fiber)
+    }))
+})
+
+const replayWarehouse = Layer.mergeAll(fill(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse()))
+
+layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayEngine", (it) => {
+  it.effect("merges trades and quotes across symbols in exchange-time order, ties included", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const f = yield* Fixture
+      const q = { from: T0 + 3 * HOUR, to: T0 + 2 * DAY + HOUR }
+      const events = yield* Stream.runCollect(replay.stream(q))
+      assert.deepStrictEqual(keys(events), expected(f.trades, f.quotes, q))
+      // Values are exact and complete.
+      const trades = new Map(f.trades.map((t) => [t.message_id, t]))
+      for (const e of events.slice(0, 300)) {
+        if (e._tag !== "Trade") continue
+        const t = trades.get(e.message_id)!
+        assert.deepStrictEqual(
+          [e.price, e.quantity, e.exchange_timestamp, e.source_sequence, e.conditions, e.vendor_data, e.kafka_offset, e.trade_id],
+          [Ref.text8(t.price), Ref.text8(t.quantity), t.exchange_timestamp, t.source_sequence, t.conditions, t.vendor_data, t.kafka_offset, t.trade_id]
+        )
+      }
+    }))
+
+  it.effect("small windows give the same order (memory bound by the window, not the range)", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const f = yield* Fixture
+      const q = { from: T0, to: T0 + 3 * DAY, symbols: ["BHP", "IBM"] }
+      const events = yield* Stream.runCollect(replay.stream({ ...q, windowRows: 1_000 }))
+      assert.deepStrictEqual(keys(events), expected(f.trades, f.quotes, q))
+      const tradesOnly = yield* Stream.runCollect(replay.stream({ ...q, tables: ["trades"], windowRows: 1_000 }))
+      assert.deepStrictEqual(keys(tradesOnly), expected(f.trades, [], q))
+    }))
+
+  it.effect("replays a past snapshot without later commits; empty for unknown symbols or ranges", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const f = yield* Fixture
+      const q = { from: T0, to: T0 + 3 * DAY }
+      const old = yield* Stream.runCollect(replay.stream({ ...q, tables: ["trades"], snapshot: { _tag: "AsOf", timestampMs: f.firstTradeSnapshotMs } }))
+      assert.deepStrictEqual(keys(old), expected(f.trades1, [], q))
+      assert.strictEqual((yield* Stream.runCollect(replay.stream({ ...q, symbols: ["NOPE"] }))).length, 0)
+      assert.strictEqual((yield* Stream.runCollect(replay.stream({ from: T0, to: T0 }))).length, 0)
+      const inverted = yield* Effect.flip(Stream.runCollect(replay.stream({ from: T0 + 1, to: T0 })))
+      assert.strictEqual(inverted._tag === "InvalidQuery" && inverted.reason._tag, "InvertedRange")
+      const missing = yield* Effect.flip(Stream.runCollect(replay.stream({ ...q, snapshot: { _tag: "ById", snapshotId: 7n } })))
+      assert.strictEqual(missing._tag, "SnapshotNotFound")
+      const speed = yield* Effect.flip(Stream.runCollect(replay.stream({ ...q, pace: { _tag: "Paced", speed: 0 } })))
+      assert.include(speed.message, "speed")
+    }))
+
+  it.effect("paced replay plays at the requested multiple of real time", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const f = yield* Fixture
+      const q = { from: T0 + 6 * HOUR, to: T0 + 6 * HOUR + 300_000_000, tables: ["trades" as const] }
+      const want = expected(f.trades, [], q)
+      const start = Date.now()
+      const events = yield* Stream.runCollect(replay.stream({ ...q, pace: { _tag: "Paced", speed: 600 } }))
+      const elapsed = Date.now() - start
+      assert.deepStrictEqual(keys(events), want)
+      const span = (events[events.length - 1]!.exchange_timestamp - events[0]!.exchange_timestamp) / 1000 / 600
+      assert.isAtLeast(elapsed, span - 5)
+      assert.isBelow(elapsed, span + 400)
+    }))
+
+  it.effect("the catch-up point is the newest snapshot carrying the group's marker", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const sink = yield* IcebergSink
+      assert.strictEqual(yield* replay.catchUpPoint("trades", "g1"), undefined)
+      const rows = genTrades(50, { seed: 99, idPrefix: "m", start: T0 + 5 * DAY, days: 1 })
+      const offsets = new Map([["market.equities.trades.test", new Map([[0, 17n], [1, 18n], [2, 16n]])]])
+      const committed = yield* sink.append(TRADES, tradeColumns(rows), { properties: { "k2.kafka.offsets.g1": encodeOffsets(offsets) } })
+      const point = yield* replay.catchUpPoint("trades", "g1")
+      assert.strictEqual(point?.snapshotId, committed.snapshot["snapshot-id"])
+      assert.deepStrictEqual(point?.offsets, offsets)
+      const tail = yield* Stream.runCollect(replay.stream({ from: T0 + 5 * DAY, to: T0 + 6 * DAY, tables: ["trades"], snapshot: { _tag: "ById", snapshotId: point!.snapshotId } }))
+      assert.deepStrictEqual(keys(tail), expected(rows, [], { from: T0 + 5 * DAY, to: T0 + 6 * DAY }))
+    }))
+})
