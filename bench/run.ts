@@ -8,12 +8,14 @@ import { benchIceberg } from "./iceberg.ts"
 import { benchSequenceEffect } from "./sequence.ts"
 import { benchFeeds } from "./feeds.ts"
 import { benchQueryEffect } from "./query.ts"
+import { benchKafka } from "./kafka.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
   iceberg: benchIceberg,
   sequence: benchSequenceEffect,
   feeds: () => Effect.promise(benchFeeds),
-  query: benchQueryEffect
+  query: benchQueryEffect,
+  kafka: () => Effect.promise(benchKafka)
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))

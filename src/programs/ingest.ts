@@ -55,6 +55,11 @@ const flags = {
     Flag.withFallbackConfig(Config.Int("K2_FLUSH_ROWS")),
     Flag.withDefault(Ingest.defaultIngestConfig.flushRows)
   ),
+  sessionTimeout: Flag.Int("session-timeout-ms").pipe(
+    Flag.withDescription("consumer group session timeout: how soon a silent member's partitions move"),
+    Flag.withFallbackConfig(Config.Int("K2_SESSION_TIMEOUT_MS")),
+    Flag.withDefault(Ingest.defaultIngestConfig.sessionTimeoutMs)
+  ),
   events: Flag.Int("events").pipe(
     Flag.withDescription("embedded default only: simulated events per symbol (one trading day)"),
     Flag.withDefault(10_000)
@@ -73,7 +78,8 @@ const ingestorLayer = (options: Options, topics: ReadonlyArray<string>) =>
       groupId: options.group,
       topics,
       commitIntervalMs: options.commitInterval,
-      flushRows: options.flushRows
+      flushRows: options.flushRows,
+      sessionTimeoutMs: options.sessionTimeout
     }, { codec: makeWireCodec(), trackers: { trades, quotes } })
   }))
 

@@ -48,6 +48,8 @@ export interface IngestConfig {
   readonly maxBufferedRows: number
   /** Batches queued per partition actor. */
   readonly mailbox: number
+  /** Group session timeout: how soon a silent member's partitions move to another. */
+  readonly sessionTimeoutMs: number
 }
 
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
@@ -56,7 +58,8 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   flushBytes: 128 * 1024 * 1024,
   commitIntervalMs: 1_000,
   maxBufferedRows: 600_000,
-  mailbox: 8
+  mailbox: 8,
+  sessionTimeoutMs: 30_000
 }
 
 type TableName = "trades" | "quotes"
@@ -411,6 +414,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const consumer = yield* source.subscribe({
       groupId: group,
       topics: config.topics,
+      sessionTimeoutMs: config.sessionTimeoutMs,
       onAssign: (tps) =>
         Effect.gen(function*() {
           const starts = yield* startFromTables(tps).pipe(Effect.retry(retrySchedule), Effect.orDie)

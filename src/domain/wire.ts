@@ -1,0 +1,128 @@
+/**
+ * Kafka wire conventions: topic names, dead-letter topics, registry subjects, header names
+ * and topic specifications. Pure data and rules; no I/O.
+ *
+ * Topics are `market.{asset_class}.{data_type}.{exchange}` (e.g. `market.equities.trades.asx`),
+ * keyed by symbol so that all of a symbol's events share one partition, in order. Each source
+ * topic has a dead-letter topic `<topic>.dlq` whose records carry the reason in headers.
+ */
+import type { AssetClass } from "./marketData.ts"
+
+export type AssetClassName = typeof AssetClass.Type
+export type DataType = "trades" | "quotes"
+
+export interface TopicAddress {
+  readonly assetClass: AssetClassName
+  readonly dataType: DataType
+  /** Exchange code as in the records (e.g. "ASX"); the topic name uses lower case. */
+  readonly exchange: string
+}
+
+const ASSET_CLASSES: ReadonlySet<string> = new Set(["equities", "futures", "options", "fx", "crypto", "fixed_income"])
+const DATA_TYPES: ReadonlySet<string> = new Set(["trades", "quotes"])
+const EXCHANGE = /^[a-z0-9_-]{1,32}$/
+/** Kafka's own rule for topic names. */
+const KAFKA_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
+
+export const DLQ_SUFFIX = ".dlq"
+
+/** `market.{asset_class}.{data_type}.{exchange}`; the exchange is lower-cased. */
+export const topicName = (address: TopicAddress): string =>
+  `market.${address.assetClass}.${address.dataType}.${address.exchange.toLowerCase()}`
+
+/** The address of a source topic name, or undefined when the name is not one (DLQs are not). */
+export const parseTopicName = (name: string): TopicAddress | undefined => {
+  const parts = name.split(".")
+  if (parts.length !== 4 || parts[0] !== "market") return undefined
+  const [, assetClass, dataType, exchange] = parts as [string, string, string, string]
+  if (!ASSET_CLASSES.has(assetClass) || !DATA_TYPES.has(dataType) || !EXCHANGE.test(exchange)) return undefined
+  return { assetClass: assetClass as AssetClassName, dataType: dataType as DataType, exchange: exchange.toUpperCase() }
+}
+
+export const dlqTopicName = (topic: string): string => `${topic}${DLQ_SUFFIX}`
+export const isDlqTopicName = (topic: string): boolean => topic.endsWith(DLQ_SUFFIX)
+export const isValidKafkaTopicName = (name: string): boolean =>
+  KAFKA_TOPIC.test(name) && name !== "." && name !== ".."
+
+/** Confluent TopicNameStrategy: the value schema of `topic` is registered under `<topic>-value`. */
+export const valueSubject = (topic: string): string => `${topic}-value`
+
+/** Header names (values are UTF-8 strings). */
+export const Header = {
+  /** The Confluent schema id of the value, also in its framing; for tooling that reads headers only. */
+  schemaId: "k2-schema-id",
+  /** Ties a record to the feed message / request it came from. */
+  correlationId: "k2-correlation-id",
+  /** W3C trace context (https://www.w3.org/TR/trace-context/). */
+  traceparent: "traceparent",
+  tracestate: "tracestate",
+  /** On dead letters: the PoisonReason tag (NotFramed | Undecodable | UnknownSchemaId | SchemaInvalid). */
+  dlqReason: "k2-dlq-reason",
+  /** On dead letters: a human-readable detail (field problems, decoder message). */
+  dlqDetail: "k2-dlq-detail",
+  dlqSourceTopic: "k2-dlq-source-topic",
+  dlqSourcePartition: "k2-dlq-source-partition",
+  dlqSourceOffset: "k2-dlq-source-offset"
+} as const
+
+export type Compression = "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" | "producer"
+
+/** A topic as it should exist on the cluster. */
+export interface TopicSpec {
+  readonly name: string
+  readonly partitions: number
+  /** retention.ms; -1 keeps forever; undefined leaves the broker default. */
+  readonly retentionMs?: number
+  /** compression.type on the broker; undefined leaves the broker default ("producer"). */
+  readonly compression?: Compression
+  /** Extra topic configs (e.g. "max.message.bytes"). */
+  readonly config?: Readonly<Record<string, string>>
+}
+
+/** A configured source topic: where it lives and how it is kept. */
+export interface SourceTopicConfig extends TopicAddress {
+  readonly partitions: number
+  readonly retentionMs?: number
+  readonly compression?: Compression
+}
+
+export interface DlqDefaults {
+  /** Dead letters are rare: 1 partition unless told. */
+  readonly partitions?: number
+  /** Default: 30 days. */
+  readonly retentionMs?: number
+  readonly compression?: Compression
+}
+
+const THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000
+
+/** The topic config entries of a spec (as the admin APIs take them). */
+export const topicConfigEntries = (spec: TopicSpec): ReadonlyArray<readonly [string, string]> => {
+  const entries: Array<readonly [string, string]> = []
+  if (spec.retentionMs !== undefined) entries.push(["retention.ms", String(spec.retentionMs)])
+  if (spec.compression !== undefined) entries.push(["compression.type", spec.compression])
+  for (const [k, v] of Object.entries(spec.config ?? {})) entries.push([k, v])
+  return entries
+}
+
+/** Each configured source topic plus its dead-letter topic. */
+export const topicSpecs = (
+  sources: ReadonlyArray<SourceTopicConfig>,
+  dlq: DlqDefaults = {}
+): ReadonlyArray<TopicSpec> =>
+  sources.flatMap((s): ReadonlyArray<TopicSpec> => {
+    const name = topicName(s)
+    const source: TopicSpec = {
+      name,
+      partitions: s.partitions,
+      ...(s.retentionMs !== undefined ? { retentionMs: s.retentionMs } : {}),
+      ...(s.compression !== undefined ? { compression: s.compression } : {})
+    }
+    const dead: TopicSpec = {
+      name: dlqTopicName(name),
+      partitions: dlq.partitions ?? 1,
+      retentionMs: dlq.retentionMs ?? THIRTY_DAYS_MS,
+      ...(dlq.compression ?? s.compression ? { compression: (dlq.compression ?? s.compression)! } : {})
+    }
+    return [source, dead]
+  })

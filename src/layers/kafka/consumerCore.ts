@@ -1,0 +1,302 @@
+/**
+ * The client-independent half of a Consumer: assignment bookkeeping, positions, seek / pause
+ * semantics and the bounded batch buffer. Each client layer supplies a small driver (seek, pause,
+ * resume on the client; offsets look-ups; commit) and calls `assign` on every (re)assignment and
+ * `offer` for every fetched partition batch. That keeps the guarantees documented in
+ * src/services/KafkaSource.ts identical across kafkajs, platformatic and memory.
+ *
+ * Positions: every partition has
+ * - `fetchPos`: the offset the next batch offered by the client must have been fetched from
+ *   (a batch whose fetch offset differs is stale: fetched before a seek, pause or rebalance);
+ * - `deliveredPos`: the next offset after the last batch handed to `batches`.
+ * A seek, pause or reassignment bumps the partition's epoch, which discards batches already
+ * buffered for it. Resume seeks the client back to `deliveredPos`.
+ */
+import { Effect, Queue, Result, Stream } from "effect"
+import {
+  CallbackFailed,
+  type Consumer,
+  type KafkaError,
+  kafkaError,
+  type KafkaRecord,
+  NotAssigned,
+  type OffsetCommit,
+  type PartitionBatch,
+  type PartitionWatermarks,
+  type StartFrom,
+  type SubscribeOptions,
+  type TopicPartition,
+  type TpKey,
+  tpKeyOf
+} from "../../services/KafkaSource.ts"
+
+export interface ConsumerDriver {
+  /** Make the client fetch `tp` from `offset` next. */
+  seek(tp: TopicPartition, offset: bigint): void
+  pause(tps: ReadonlyArray<TopicPartition>): void
+  resume(tps: ReadonlyArray<TopicPartition>): void
+  committed(tps: ReadonlyArray<TopicPartition>): Promise<ReadonlyMap<TpKey, bigint | null>>
+  watermarks(topic: string): Promise<ReadonlyArray<PartitionWatermarks>>
+  commit(offsets: ReadonlyArray<OffsetCommit>): Promise<void>
+}
+
+interface PartState {
+  readonly tp: TopicPartition
+  epoch: number
+  fetchPos: bigint
+  deliveredPos: bigint
+  /** Paused by the user (backpressure). */
+  paused: boolean
+  /** Waiting for onAssign / the committed offset: nothing is accepted. */
+  starting: boolean
+  /**
+   * Right after a seek (or resume, or assignment) the next batch must come from exactly fetchPos;
+   * afterwards a client may skip ahead by itself (offsets hidden by compaction or control records).
+   */
+  strict: boolean
+}
+
+interface Tagged {
+  readonly key: TpKey
+  readonly epoch: number
+  readonly batch: PartitionBatch
+}
+
+export interface ConsumerCore {
+  readonly consumer: Consumer
+  /** The client's new full assignment. The synchronous part (pausing what must not be fetched yet) runs before this returns. */
+  assign(tps: ReadonlyArray<TopicPartition>): Promise<void>
+  /**
+   * A fetched batch of one partition (records non-empty, in order). `fetchOffset` is the offset
+   * the fetch asked for; `nextOffset` the offset after the batch (may exceed last record + 1 when
+   * control records or compaction hid offsets). Resolves when buffered (backpressure) or dropped.
+   */
+  offer(
+    tp: TopicPartition,
+    fetchOffset: bigint,
+    records: ReadonlyArray<KafkaRecord>,
+    nextOffset: bigint,
+    highWatermark: bigint
+  ): Promise<void>
+  /** The position the client should fetch tp from, or undefined when tp must not be fetched. */
+  fetchPosition(key: TpKey): bigint | undefined
+  /** Fail the consumer (batches stream) with a client error. */
+  fail(error: KafkaError): void
+  /** Revoke everything (scope closing): runs onRevoke for the current assignment. */
+  revokeAll(): Promise<void>
+}
+
+export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
+  options: SubscribeOptions<E, R>,
+  driver: ConsumerDriver,
+  errorOf: (operation: string, cause: unknown) => KafkaError
+) {
+  const context = yield* Effect.context<R>()
+  const queue = yield* Queue.bounded<Tagged, KafkaError>(options.bufferBatches ?? 16)
+  const parts = new Map<TpKey, PartState>()
+  const startFrom: StartFrom = options.startFrom ?? "earliest"
+  let chain: Promise<void> = Promise.resolve()
+  let failed = false
+
+  const run = <A>(effect: Effect.Effect<A, E, R>, callback: "onAssign" | "onRevoke"): Promise<A> =>
+    Effect.runPromiseWith(context)(
+      effect.pipe(Effect.mapError((cause) => kafkaError(new CallbackFailed({ callback, cause }))))
+    )
+
+  const fail = (error: KafkaError) => {
+    if (failed) return
+    failed = true
+    Effect.runSync(Queue.fail(queue, error))
+  }
+
+  const startOffsets = async (tps: ReadonlyArray<TopicPartition>): Promise<Map<TpKey, bigint>> => {
+    const out = new Map<TpKey, bigint>()
+    const chosen = options.onAssign ? await run(options.onAssign(tps), "onAssign") : new Map<TpKey, bigint>()
+    const rest = tps.filter((tp) => !chosen.has(tpKeyOf(tp)))
+    for (const [k, v] of chosen) out.set(k, v)
+    if (rest.length === 0) return out
+    const committed = await driver.committed(rest)
+    const needReset = rest.filter((tp) => (committed.get(tpKeyOf(tp)) ?? null) === null)
+    for (const tp of rest) {
+      const c = committed.get(tpKeyOf(tp)) ?? null
+      if (c !== null) out.set(tpKeyOf(tp), c)
+    }
+    const topics = [...new Set(needReset.map((tp) => tp.topic))]
+    for (const topic of topics) {
+      const marks = await driver.watermarks(topic)
+      for (const m of marks) {
+        const key = `${m.topic}:${m.partition}`
+        if (needReset.some((tp) => tpKeyOf(tp) === key)) out.set(key, startFrom === "earliest" ? m.low : m.high)
+      }
+    }
+    return out
+  }
+
+  const assign = (tps: ReadonlyArray<TopicPartition>): Promise<void> => {
+    const next = new Map(tps.map((tp) => [tpKeyOf(tp), tp] as const))
+    const lost: Array<TopicPartition> = []
+    for (const [key, st] of parts) {
+      if (!next.has(key)) {
+        lost.push(st.tp)
+        parts.delete(key)
+      }
+    }
+    const gained: Array<TopicPartition> = []
+    const kept: Array<PartState> = []
+    for (const [key, tp] of next) {
+      const st = parts.get(key)
+      if (st === undefined) {
+        gained.push(tp)
+        parts.set(key, { tp, epoch: 0, fetchPos: -1n, deliveredPos: -1n, paused: false, starting: true, strict: true })
+      } else {
+        kept.push(st)
+      }
+    }
+    // Synchronously: nothing gained is fetched before its start offset is known.
+    if (gained.length > 0) driver.pause(gained)
+    for (const st of kept) {
+      // Clients may reset positions on a rebalance: continue exactly where delivery stopped.
+      st.epoch++
+      st.strict = true
+      if (!st.starting) {
+        st.fetchPos = st.deliveredPos
+        driver.seek(st.tp, st.deliveredPos)
+      }
+      if (st.paused || st.starting) driver.pause([st.tp])
+    }
+    const work = async () => {
+      if (lost.length > 0 && options.onRevoke) await run(options.onRevoke(lost), "onRevoke")
+      if (gained.length === 0) return
+      const offsets = await startOffsets(gained)
+      const toResume: Array<TopicPartition> = []
+      for (const tp of gained) {
+        const st = parts.get(tpKeyOf(tp))
+        if (st === undefined || !st.starting) continue // lost again meanwhile
+        const o = offsets.get(tpKeyOf(tp))!
+        st.epoch++
+        st.fetchPos = o
+        st.deliveredPos = o
+        st.starting = false
+        st.strict = true
+        driver.seek(tp, o)
+        if (!st.paused) toResume.push(tp)
+      }
+      if (toResume.length > 0) driver.resume(toResume)
+    }
+    chain = chain.then(work).catch((e) => fail(isKafkaError(e) ? e : errorOf("rebalance", e)))
+    return chain
+  }
+
+  const offer = (
+    tp: TopicPartition,
+    fetchOffset: bigint,
+    records: ReadonlyArray<KafkaRecord>,
+    nextOffset: bigint,
+    highWatermark: bigint
+  ): Promise<void> => {
+    const key = tpKeyOf(tp)
+    const st = parts.get(key)
+    if (st === undefined || st.starting || st.paused) return Promise.resolve()
+    if (st.strict ? fetchOffset !== st.fetchPos : fetchOffset < st.fetchPos) return Promise.resolve()
+    st.strict = false
+    // Trim anything below the position (a client may return a whole record batch).
+    let recs = records
+    if (recs[0]!.offset < fetchOffset) recs = recs.filter((r) => r.offset >= fetchOffset)
+    st.fetchPos = nextOffset
+    if (recs.length === 0) return Promise.resolve()
+    const batch: PartitionBatch = {
+      topic: tp.topic,
+      partition: tp.partition,
+      records: recs,
+      firstOffset: recs[0]!.offset,
+      nextOffset,
+      highWatermark
+    }
+    return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined)
+  }
+
+  const accept = (t: Tagged): Result.Result<PartitionBatch, undefined> => {
+    const st = parts.get(t.key)
+    if (st === undefined || st.epoch !== t.epoch || st.paused || st.starting) return Result.fail(undefined)
+    st.deliveredPos = t.batch.nextOffset
+    return Result.succeed(t.batch)
+  }
+
+  const assigned = (tp: TopicPartition) =>
+    parts.has(tpKeyOf(tp))
+      ? Effect.void
+      : Effect.fail(kafkaError(new NotAssigned({ topic: tp.topic, partition: tp.partition })))
+
+  const tryPromise = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, KafkaError> =>
+    Effect.tryPromise({ try: f, catch: (e) => (isKafkaError(e) ? e : errorOf(operation, e)) })
+
+  const consumer: Consumer = {
+    groupId: options.groupId,
+    batches: Stream.fromQueue(queue).pipe(Stream.filterMap(accept)),
+    assignment: Effect.sync(() => [...parts.values()].map((st) => st.tp)),
+    seek: Effect.fn("KafkaSource.seek")(function*(tp: TopicPartition, offset: bigint) {
+      yield* assigned(tp)
+      const st = parts.get(tpKeyOf(tp))!
+      st.epoch++
+      st.fetchPos = offset
+      st.deliveredPos = offset
+      st.strict = true
+      if (st.starting) return
+      driver.seek(tp, offset)
+    }),
+    pause: (tps) =>
+      Effect.sync(() => {
+        const now: Array<TopicPartition> = []
+        for (const tp of tps) {
+          const st = parts.get(tpKeyOf(tp))
+          if (st === undefined || st.paused) continue
+          st.paused = true
+          st.epoch++
+          now.push(tp)
+        }
+        if (now.length > 0) driver.pause(now)
+      }),
+    resume: (tps) =>
+      Effect.sync(() => {
+        const now: Array<TopicPartition> = []
+        for (const tp of tps) {
+          const st = parts.get(tpKeyOf(tp))
+          if (st === undefined || !st.paused) continue
+          st.paused = false
+          st.epoch++
+          if (st.starting) continue
+          st.fetchPos = st.deliveredPos
+          st.strict = true
+          driver.seek(tp, st.deliveredPos)
+          now.push(tp)
+        }
+        if (now.length > 0) driver.resume(now)
+      }),
+    commit: Effect.fn("KafkaSource.commit")(function*(offsets: ReadonlyArray<OffsetCommit>) {
+      if (offsets.length === 0) return
+      yield* tryPromise("commit", () => driver.commit(offsets))
+    }),
+    committed: (tps) => tryPromise("committed", () => driver.committed(tps)),
+    watermarks: (topic) => tryPromise("watermarks", () => driver.watermarks(topic))
+  }
+
+  const revokeAll = async () => {
+    const lost = [...parts.values()].map((st) => st.tp)
+    parts.clear()
+    await chain.catch(() => undefined)
+    if (lost.length > 0 && options.onRevoke && !failed) {
+      await run(options.onRevoke(lost), "onRevoke").catch(() => undefined)
+    }
+  }
+
+  const fetchPosition = (key: TpKey): bigint | undefined => {
+    const st = parts.get(key)
+    return st === undefined || st.starting || st.paused ? undefined : st.fetchPos
+  }
+
+  const core: ConsumerCore = { consumer, assign, offer, fetchPosition, fail, revokeAll }
+  return core
+})
+
+export const isKafkaError = (e: unknown): e is KafkaError =>
+  typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "KafkaError"

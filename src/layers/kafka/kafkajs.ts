@@ -1,0 +1,299 @@
+/**
+ * KafkaSource, KafkaSink and KafkaAdmin on kafkajs 2.2.
+ *
+ * - Producer: idempotent, acks=all, one in-flight request per broker (kafkajs' rule for
+ *   idempotence). kafkajs only compresses with gzip without extra codecs: producer batches go
+ *   uncompressed and the topic's compression.type (zstd) is applied by the broker.
+ * - Consumer: classic group protocol, autoCommit off. On GROUP_JOIN the gained partitions are
+ *   paused synchronously (before kafkajs fetches), onAssign runs, then they are seeked and
+ *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
+ *   to the committed offsets on every rejoin).
+ */
+import { Context, Effect, Layer } from "effect"
+import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
+import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
+import {
+  type KafkaError,
+  kafkaError,
+  type KafkaRecord,
+  KafkaRejected,
+  KafkaSource,
+  KafkaUnavailable,
+  RebalanceInProgress,
+  type SubscribeOptions,
+  type TopicPartition,
+  type TpKey,
+  tpKey,
+  UnknownTopic
+} from "../../services/KafkaSource.ts"
+import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+
+export interface KafkajsOptions {
+  readonly brokers: ReadonlyArray<string>
+  readonly clientId?: string
+  /** Max bytes per partition per fetch. Default 4 MiB. */
+  readonly maxBytesPerPartition?: number
+  /** kafkajs log level; default NOTHING (errors reach callers as KafkaError). */
+  readonly logLevel?: LogLevel
+}
+
+// kafkajs is CommonJS: Node's ESM loader only sees its default export.
+const { ConfigResourceTypes, Kafka, logLevel } = kafkajs
+
+const REBALANCE_TYPES = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID"])
+const UNAVAILABLE_NAMES = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSNumberOfRetriesExceeded",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSNoBrokerAvailableError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSLockTimeout",
+  "KafkaJSMetadataNotLoaded",
+  "KafkaJSTopicMetadataNotLoaded"
+])
+
+/** Classify a kafkajs error into the K2 reasons. */
+export const fromKafkajs = (operation: string, cause: unknown, topic?: string): KafkaError => {
+  if (isKafkaError(cause)) return cause
+  const e = cause as { name?: string; type?: string; retriable?: boolean; message?: string; originalError?: unknown }
+  const inner = (e?.originalError ?? e) as typeof e
+  const type = inner?.type ?? e?.type
+  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}`
+  if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
+  if (type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "UNKNOWN_TOPIC_ID") {
+    return kafkaError(new UnknownTopic({ topic: topic ?? "?" }))
+  }
+  if (e?.retriable === true || inner?.retriable === true || UNAVAILABLE_NAMES.has(e?.name ?? "") || UNAVAILABLE_NAMES.has(inner?.name ?? "")) {
+    return kafkaError(new KafkaUnavailable({ operation, detail }))
+  }
+  return kafkaError(new KafkaRejected({ operation, detail }))
+}
+
+const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
+  Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic) })
+
+const decodeHeaders = (h: IHeaders | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (h === undefined) return out
+  for (const k in h) {
+    const v = h[k]
+    if (v === undefined) continue
+    out[k] = Array.isArray(v) ? String(v[v.length - 1]) : String(v)
+  }
+  return out
+}
+
+const toTps = (assignment: Record<string, ReadonlyArray<number>>): Array<TopicPartition> =>
+  Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })))
+
+const toTopicMessages = (records: ReadonlyArray<ProducerRecord>) => {
+  const byTopic = new Map<string, Array<{ key: string | null; value: Buffer | null; headers?: Record<string, string>; partition?: number; timestamp?: string }>>()
+  for (const r of records) {
+    let list = byTopic.get(r.topic)
+    if (list === undefined) byTopic.set(r.topic, (list = []))
+    list.push({
+      key: r.key,
+      value: r.value === null ? null : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+      ...(r.headers !== undefined ? { headers: r.headers as Record<string, string> } : {}),
+      ...(r.partition !== undefined ? { partition: r.partition } : {}),
+      ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {})
+    })
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+}
+
+export const layerKafkajs = (options: KafkajsOptions) =>
+  Layer.effectContext(Effect.gen(function*() {
+    const config: KafkaConfig = {
+      clientId: options.clientId ?? "k2",
+      brokers: [...options.brokers],
+      // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
+      logLevel: options.logLevel ?? logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 }
+    }
+    const kafka = new Kafka(config)
+
+    const admin = kafka.admin()
+    yield* Effect.acquireRelease(attempt("connect", () => admin.connect()), () => Effect.promise(() => admin.disconnect()))
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    yield* Effect.acquireRelease(attempt("connect", () => producer.connect()), () => Effect.promise(() => producer.disconnect()))
+
+    const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
+      const topics = [...new Set(tps.map((tp) => tp.topic))]
+      const res = await admin.fetchOffsets({ groupId, topics })
+      const out = new Map<TpKey, bigint | null>()
+      for (const t of res) {
+        for (const p of t.partitions) {
+          const o = BigInt(p.offset)
+          out.set(tpKey(t.topic, p.partition), o < 0n ? null : o)
+        }
+      }
+      return new Map(tps.map((tp) => [tpKey(tp.topic, tp.partition), out.get(tpKey(tp.topic, tp.partition)) ?? null]))
+    }
+
+    const watermarks = async (topic: string) => {
+      const res = await admin.fetchTopicOffsets(topic)
+      return res
+        .map((p) => ({ topic, partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) }))
+        .sort((a, b) => a.partition - b.partition)
+    }
+
+    const subscribe = <E, R>(opts: SubscribeOptions<E, R>) =>
+      Effect.gen(function*() {
+        const consumer: KConsumer = kafka.consumer({
+          groupId: opts.groupId,
+          sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+          heartbeatInterval: 3_000,
+          allowAutoTopicCreation: false,
+          maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+          maxBytes: 64 * 1024 * 1024,
+          maxWaitTimeInMs: 250,
+          retry: { retries: 8 }
+        })
+        const core = yield* makeConsumerCore(opts, {
+          seek: (tp, offset) => consumer.seek({ topic: tp.topic, partition: tp.partition, offset: offset.toString() }),
+          pause: (tps) => consumer.pause(tps.map((tp) => ({ topic: tp.topic, partitions: [tp.partition] }))),
+          resume: (tps) => consumer.resume(tps.map((tp) => ({ topic: tp.topic, partitions: [tp.partition] }))),
+          committed: (tps) => committed(opts.groupId, tps),
+          watermarks,
+          commit: async (offsets) => {
+            await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })))
+          }
+        }, fromKafkajs)
+
+        consumer.on(consumer.events.GROUP_JOIN, (event) => {
+          // Synchronous part of assign runs here, before kafkajs starts fetching.
+          void core.assign(toTps(event.payload.memberAssignment))
+        })
+        consumer.on(consumer.events.CRASH, (event) => {
+          const e = event.payload.error
+          if (!event.payload.restart) core.fail(fromKafkajs("consume", e))
+        })
+
+        yield* Effect.acquireRelease(
+          attempt("subscribe", async () => {
+            await consumer.connect()
+            await consumer.subscribe({ topics: [...opts.topics], fromBeginning: (opts.startFrom ?? "earliest") === "earliest" })
+            await consumer.run({
+              autoCommit: false,
+              eachBatchAutoResolve: true,
+              partitionsConsumedConcurrently: 1,
+              eachBatch: async ({ batch }) => {
+                const n = batch.messages.length
+                const records: Array<KafkaRecord> = new Array(n)
+                for (let i = 0; i < n; i++) {
+                  const m = batch.messages[i]!
+                  records[i] = {
+                    offset: BigInt(m.offset),
+                    key: m.key === null || m.key === undefined ? null : m.key.toString("utf8"),
+                    value: m.value,
+                    headers: decodeHeaders(m.headers),
+                    timestamp: Number(m.timestamp)
+                  }
+                }
+                await core.offer(
+                  { topic: batch.topic, partition: batch.partition },
+                  BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset),
+                  records,
+                  BigInt(batch.lastOffset()) + 1n,
+                  BigInt(batch.highWatermark)
+                )
+              }
+            })
+          }, opts.topics[0]),
+          () =>
+            Effect.promise(async () => {
+              await core.revokeAll()
+              await consumer.disconnect().catch(() => undefined)
+            })
+        )
+        return core.consumer
+      })
+
+    const source = KafkaSource.of({ client: "kafkajs", subscribe })
+
+    const sink = KafkaSink.of({
+      client: "kafkajs",
+      send: Effect.fn("KafkaSink.send")(function*(records: ReadonlyArray<ProducerRecord>) {
+        if (records.length === 0) return []
+        const res = yield* attempt("send", () => producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 }), records[0]!.topic)
+        return res.map((r) => ({ topic: r.topicName, partition: r.partition, baseOffset: r.baseOffset !== undefined ? BigInt(r.baseOffset) : null }))
+      }),
+      // sendBatch resolves only once acknowledged: nothing is buffered.
+      flush: () => Effect.void
+    })
+
+    const describeTopics = Effect.fn("KafkaAdmin.describeTopics")(function*(names: ReadonlyArray<string>) {
+      if (names.length === 0) return []
+      const meta = yield* attempt("describeTopics", () => admin.fetchTopicMetadata({ topics: [...names] }), names[0])
+      const configs = yield* attempt("describeTopics", () =>
+        admin.describeConfigs({
+          includeSynonyms: false,
+          resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name }))
+        }), names[0])
+      return names.map((name) => {
+        const t = meta.topics.find((x) => x.name === name)
+        const c = configs.resources.find((r) => r.resourceName === name)
+        const config: Record<string, string> = {}
+        for (const e of c?.configEntries ?? []) {
+          if (!e.isDefault && e.configValue !== null) config[e.configName] = e.configValue
+        }
+        return { name, partitions: t?.partitions.length ?? 0, config }
+      })
+    })
+
+    const adminService = KafkaAdmin.of({
+      ensureTopics: Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
+        const existingNames = new Set(yield* attempt("listTopics", () => admin.listTopics()))
+        const missing = specs.filter((s) => !existingNames.has(s.name))
+        if (missing.length > 0) {
+          yield* attempt("createTopics", () =>
+            admin.createTopics({
+              waitForLeaders: true,
+              topics: missing.map((s) => ({
+                topic: s.name,
+                numPartitions: s.partitions,
+                configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+              }))
+            }))
+        }
+        const present = specs.filter((s) => existingNames.has(s.name))
+        const grown: Array<string> = []
+        if (present.length > 0) {
+          const described = yield* describeTopics(present.map((s) => s.name))
+          const toGrow = present.filter((s) => (described.find((d) => d.name === s.name)?.partitions ?? 0) < s.partitions)
+          if (toGrow.length > 0) {
+            yield* attempt("createPartitions", () =>
+              admin.createPartitions({ topicPartitions: toGrow.map((s) => ({ topic: s.name, count: s.partitions })) }))
+            grown.push(...toGrow.map((s) => s.name))
+          }
+          const toAlter = present.filter((s) => {
+            const d = described.find((x) => x.name === s.name)!
+            return topicConfigEntries(s).some(([k, v]) => d.config[k] !== v)
+          })
+          if (toAlter.length > 0) {
+            yield* attempt("alterConfigs", () =>
+              admin.alterConfigs({
+                validateOnly: false,
+                resources: toAlter.map((s) => ({
+                  type: ConfigResourceTypes.TOPIC,
+                  name: s.name,
+                  configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+                }))
+              }))
+          }
+        }
+        return { created: missing.map((s) => s.name), existing: present.map((s) => s.name), grown }
+      }),
+      describeTopics,
+      listTopics: () => attempt("listTopics", () => admin.listTopics()),
+      deleteTopics: (names) => attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }))
+    })
+
+    return Context.make(KafkaSource, source).pipe(
+      Context.add(KafkaSink, sink),
+      Context.add(KafkaAdmin, adminService)
+    )
+  }))

@@ -1,0 +1,285 @@
+/**
+ * An in-process Kafka: partitioned logs with offsets, consumer groups with committed offsets,
+ * and rebalances when members join or leave (round-robin over the sorted partitions; members
+ * that lose partitions run onRevoke before anyone gets them, as with Kafka's eager protocol).
+ * Fetch-from-offset semantics are exact. Share one `MemoryBroker` between layers (or between
+ * two subscriptions in one test) to exercise rebalances.
+ */
+import { Effect, Layer } from "effect"
+import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
+import {
+  type KafkaError,
+  kafkaError,
+  type KafkaRecord,
+  KafkaRejected,
+  KafkaSource,
+  type OffsetCommit,
+  type SubscribeOptions,
+  type TopicPartition,
+  type TpKey,
+  tpKey,
+  tpKeyOf,
+  UnknownTopic
+} from "../../services/KafkaSource.ts"
+import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { partitionForKey } from "./partitioner.ts"
+
+interface MemTopic {
+  readonly name: string
+  readonly partitions: Array<Array<KafkaRecord>>
+  config: Record<string, string>
+}
+
+interface MemMember {
+  readonly id: string
+  readonly topics: ReadonlyArray<string>
+  assignment: ReadonlyArray<TopicPartition>
+  readonly core: ConsumerCore
+}
+
+interface MemGroup {
+  readonly committed: Map<TpKey, bigint>
+  readonly members: Array<MemMember>
+  rebalancing: Promise<void>
+}
+
+export class MemoryBroker {
+  readonly topics = new Map<string, MemTopic>()
+  readonly groups = new Map<string, MemGroup>()
+  private waiters: Array<() => void> = []
+  private nextMember = 0
+  private roundRobin = 0
+
+  /** Wake every fetcher (new records, seek, resume, assignment). */
+  notify(): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+
+  /** Resolves on the next notify, or after `ms`. */
+  waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.waiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  createTopic(spec: TopicSpec): boolean {
+    const existing = this.topics.get(spec.name)
+    if (existing !== undefined) {
+      while (existing.partitions.length < spec.partitions) existing.partitions.push([])
+      Object.assign(existing.config, Object.fromEntries(topicConfigEntries(spec)))
+      return false
+    }
+    this.topics.set(spec.name, {
+      name: spec.name,
+      partitions: Array.from({ length: spec.partitions }, () => []),
+      config: Object.fromEntries(topicConfigEntries(spec))
+    })
+    return true
+  }
+
+  topic(name: string): MemTopic {
+    const t = this.topics.get(name)
+    if (t === undefined) throw kafkaError(new UnknownTopic({ topic: name }))
+    return t
+  }
+
+  append(r: ProducerRecord): RecordMetadata {
+    const t = this.topic(r.topic)
+    const n = t.partitions.length
+    const partition = r.partition ?? (r.key !== null ? partitionForKey(r.key, n) : this.roundRobin++ % n)
+    const log = t.partitions[partition]
+    if (log === undefined) {
+      throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${partition}` }))
+    }
+    const offset = BigInt(log.length)
+    log.push({
+      offset,
+      key: r.key,
+      value: r.value === null ? null : Uint8Array.from(r.value),
+      headers: { ...r.headers },
+      timestamp: r.timestamp ?? Date.now()
+    })
+    return { topic: r.topic, partition, baseOffset: offset }
+  }
+
+  group(groupId: string): MemGroup {
+    let g = this.groups.get(groupId)
+    if (g === undefined) {
+      g = { committed: new Map(), members: [], rebalancing: Promise.resolve() }
+      this.groups.set(groupId, g)
+    }
+    return g
+  }
+
+  memberId(): string {
+    return `member-${String(this.nextMember++).padStart(6, "0")}`
+  }
+
+  /** Recompute the group's assignment: revoke first (and wait), then assign. */
+  rebalance(groupId: string): Promise<void> {
+    const g = this.group(groupId)
+    const step = async () => {
+      const members = [...g.members].sort((a, b) => a.id.localeCompare(b.id))
+      const target = new Map<string, Array<TopicPartition>>(members.map((m) => [m.id, []]))
+      const topics = [...new Set(members.flatMap((m) => m.topics))].sort()
+      let i = 0
+      for (const topic of topics) {
+        const t = this.topics.get(topic)
+        if (t === undefined) continue
+        const subscribers = members.filter((m) => m.topics.includes(topic))
+        for (let p = 0; p < t.partitions.length; p++) {
+          const m = subscribers[i++ % subscribers.length]!
+          target.get(m.id)!.push({ topic, partition: p })
+        }
+      }
+      // Phase 1: everyone gives up what moves away, and finishes onRevoke.
+      await Promise.all(members.map((m) => {
+        const keep = new Set(target.get(m.id)!.map(tpKeyOf))
+        m.assignment = m.assignment.filter((tp) => keep.has(tpKeyOf(tp)))
+        return m.core.assign(m.assignment)
+      }))
+      // Phase 2: the new assignment (onAssign runs before any record is delivered).
+      await Promise.all(members.map((m) => {
+        m.assignment = target.get(m.id)!
+        return m.core.assign(m.assignment)
+      }))
+      this.notify()
+    }
+    g.rebalancing = g.rebalancing.then(step, step)
+    return g.rebalancing
+  }
+}
+
+export interface MemoryOptions {
+  /** Records per delivered batch at most. Default 500. */
+  readonly maxBatchRecords?: number
+}
+
+const toKafkaError = (operation: string, cause: unknown): KafkaError =>
+  isKafkaError(cause)
+    ? cause
+    : kafkaError(new KafkaRejected({ operation, detail: cause instanceof Error ? cause.message : String(cause) }))
+
+const guard = <A>(operation: string, f: () => A): Effect.Effect<A, KafkaError> =>
+  Effect.try({ try: f, catch: (e) => toKafkaError(operation, e) })
+
+/** KafkaSource, KafkaSink and KafkaAdmin over one MemoryBroker (a fresh one unless given). */
+export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: MemoryOptions = {}) => {
+  const maxBatch = options.maxBatchRecords ?? 500
+
+  const subscribe = <E, R>(opts: SubscribeOptions<E, R>) =>
+    Effect.gen(function*() {
+      for (const topic of opts.topics) yield* guard("subscribe", () => broker.topic(topic))
+      const g = broker.group(opts.groupId)
+      const id = broker.memberId()
+      const core = yield* makeConsumerCore(opts, {
+        seek: () => broker.notify(),
+        pause: () => undefined,
+        resume: () => broker.notify(),
+        committed: async (tps) => new Map(tps.map((tp) => [tpKeyOf(tp), g.committed.get(tpKeyOf(tp)) ?? null])),
+        watermarks: async (topic) =>
+          broker.topic(topic).partitions.map((log, partition) => ({
+            topic,
+            partition,
+            low: 0n,
+            high: BigInt(log.length)
+          })),
+        commit: async (offsets: ReadonlyArray<OffsetCommit>) => {
+          if (!g.members.some((m) => m.id === id)) {
+            throw kafkaError(new KafkaRejected({ operation: "commit", detail: `${id} is not a member of ${opts.groupId}` }))
+          }
+          for (const o of offsets) g.committed.set(tpKey(o.topic, o.partition), o.offset)
+        }
+      }, toKafkaError)
+      const member: MemMember = { id, topics: opts.topics, assignment: [], core }
+      let running = true
+
+      const fetchLoop = Effect.promise(async () => {
+        while (running) {
+          let progressed = false
+          for (const tp of member.assignment) {
+            const key = tpKeyOf(tp)
+            const pos = core.fetchPosition(key)
+            if (pos === undefined) continue
+            const log = broker.topics.get(tp.topic)?.partitions[tp.partition]
+            if (log === undefined || pos >= BigInt(log.length)) continue
+            const start = Number(pos)
+            const records = log.slice(start, start + maxBatch)
+            progressed = true
+            await core.offer(tp, pos, records, pos + BigInt(records.length), BigInt(log.length))
+            if (!running) return
+          }
+          if (!progressed) await broker.waitForChange(100)
+        }
+      })
+
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(async () => {
+          running = false
+          const i = g.members.indexOf(member)
+          if (i >= 0) g.members.splice(i, 1)
+          await core.revokeAll()
+          member.assignment = []
+          broker.notify()
+          await broker.rebalance(opts.groupId)
+        })
+      )
+      yield* Effect.forkScoped(fetchLoop)
+      g.members.push(member)
+      yield* Effect.promise(() => broker.rebalance(opts.groupId))
+      return core.consumer
+    })
+
+  const source = KafkaSource.of({ client: "memory", subscribe })
+
+  const sink = KafkaSink.of({
+    client: "memory",
+    send: Effect.fn("KafkaSink.send")(function*(records: ReadonlyArray<ProducerRecord>) {
+      const out = yield* guard("send", () => records.map((r) => broker.append(r)))
+      broker.notify()
+      return out
+    }),
+    flush: () => Effect.void
+  })
+
+  const admin = KafkaAdmin.of({
+    ensureTopics: Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
+      const created: Array<string> = []
+      const existing: Array<string> = []
+      const grown: Array<string> = []
+      for (const spec of specs) {
+        const before = broker.topics.get(spec.name)?.partitions.length
+        if (broker.createTopic(spec)) created.push(spec.name)
+        else {
+          existing.push(spec.name)
+          if (before !== undefined && before < spec.partitions) grown.push(spec.name)
+        }
+      }
+      return { created, existing, grown }
+    }),
+    describeTopics: (names) =>
+      guard("describeTopics", () =>
+        names.map((name) => {
+          const t = broker.topic(name)
+          return { name, partitions: t.partitions.length, config: { ...t.config } }
+        })),
+    listTopics: () => Effect.sync(() => [...broker.topics.keys()].sort()),
+    deleteTopics: (names) =>
+      Effect.sync(() => {
+        for (const n of names) broker.topics.delete(n)
+      })
+  })
+
+  return Layer.mergeAll(
+    Layer.succeed(KafkaSource)(source),
+    Layer.succeed(KafkaSink)(sink),
+    Layer.succeed(KafkaAdmin)(admin)
+  )
+}

@@ -1,0 +1,161 @@
+/**
+ * SchemaRegistry layers: a Confluent-compatible HTTP client (fetch) and the embedded registry
+ * (fixed ids from the repo's schema files: trade = 1, quote = 2).
+ */
+import { Effect, Layer } from "effect"
+import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
+import { EMBEDDED_SCHEMA_IDS, type MessageKind, quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
+import { parseTopicName, valueSubject } from "../../domain/wire.ts"
+import {
+  IncompatibleSchema,
+  type RegisteredSchema,
+  RegistryRejected,
+  registryError,
+  RegistryUnavailable,
+  SchemaNotFound,
+  SchemaRegistry,
+  type SchemaRegistryError
+} from "../../services/SchemaRegistry.ts"
+
+const CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+
+export interface HttpRegistryOptions {
+  /** e.g. http://127.0.0.1:8081 (Apicurio: http://host:8080/apis/ccompat/v7) */
+  readonly url: string
+  /** Per-request timeout. Default 10 s. */
+  readonly timeoutMs?: number
+  /** Extra headers (authorization). */
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** Canonical text of a schema for comparisons (key order as written). */
+const canonical = (schema: object) => JSON.stringify(schema)
+
+export const layerHttp = (options: HttpRegistryOptions) =>
+  Layer.sync(SchemaRegistry)(() => {
+    const base = options.url.replace(/\/+$/, "")
+    const byId = new Map<number, object>()
+
+    const request = (method: "GET" | "POST", path: string, what: string, subject: string, body?: unknown) =>
+      Effect.tryPromise({
+        try: async (signal) => {
+          const res = await fetch(`${base}${path}`, {
+            method,
+            headers: { accept: CONTENT_TYPE, "content-type": CONTENT_TYPE, ...options.headers },
+            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+            signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)])
+          })
+          const text = await res.text()
+          let json: { error_code?: number; message?: string } & Record<string, unknown> = {}
+          try {
+            json = text.length > 0 ? JSON.parse(text) : {}
+          } catch {
+            json = { message: text }
+          }
+          return { status: res.status, json }
+        },
+        catch: (e) => registryError(new RegistryUnavailable({ detail: `${method} ${path}: ${String(e)}` }))
+      }).pipe(
+        Effect.flatMap(({ status, json }): Effect.Effect<Record<string, unknown>, SchemaRegistryError> => {
+          if (status >= 200 && status < 300) return Effect.succeed(json)
+          const detail = `${status} ${json.error_code ?? ""} ${json.message ?? ""}`.trim()
+          if (status === 404) return Effect.fail(registryError(new SchemaNotFound({ what: `${what} (${detail})` })))
+          if (status === 409) return Effect.fail(registryError(new IncompatibleSchema({ subject, detail })))
+          if (status >= 500 || status === 408 || status === 429) {
+            return Effect.fail(registryError(new RegistryUnavailable({ detail })))
+          }
+          return Effect.fail(registryError(new RegistryRejected({ detail })))
+        })
+      )
+
+    const registered = (subject: string, json: Record<string, unknown>, schema?: object): RegisteredSchema => ({
+      subject: String(json.subject ?? subject),
+      id: Number(json.id),
+      version: Number(json.version),
+      schema: schema ?? JSON.parse(String(json.schema))
+    })
+
+    const enc = encodeURIComponent
+
+    return SchemaRegistry.of({
+      kind: "http",
+      register: Effect.fn("SchemaRegistry.register")(function*(subject: string, schema: object) {
+        const json = yield* request("POST", `/subjects/${enc(subject)}/versions`, subject, subject, {
+          schemaType: "AVRO",
+          schema: canonical(schema)
+        })
+        const id = Number(json.id)
+        byId.set(id, schema)
+        return id
+      }),
+      lookup: Effect.fn("SchemaRegistry.lookup")(function*(subject: string, schema: object) {
+        const json = yield* request("POST", `/subjects/${enc(subject)}`, `schema under ${subject}`, subject, {
+          schemaType: "AVRO",
+          schema: canonical(schema)
+        })
+        return registered(subject, json, schema)
+      }),
+      schemaById: Effect.fn("SchemaRegistry.schemaById")(function*(id: number) {
+        const cached = byId.get(id)
+        if (cached !== undefined) return cached
+        const json = yield* request("GET", `/schemas/ids/${id}`, `schema id ${id}`, "")
+        const schema = JSON.parse(String(json.schema)) as object
+        byId.set(id, schema)
+        return schema
+      }),
+      latest: Effect.fn("SchemaRegistry.latest")(function*(subject: string) {
+        const json = yield* request("GET", `/subjects/${enc(subject)}/versions/latest`, `latest of ${subject}`, subject)
+        return registered(subject, json)
+      })
+    })
+  })
+
+/** The message kind a `<topic>-value` subject holds, from the topic name. */
+export const kindOfSubject = (subject: string): MessageKind | undefined => {
+  if (!subject.endsWith("-value")) return undefined
+  const address = parseTopicName(subject.slice(0, -"-value".length))
+  return address === undefined ? undefined : address.dataType === "trades" ? "trade" : "quote"
+}
+
+export const layerEmbedded = Layer.succeed(SchemaRegistry)((() => {
+  const schemas: Record<MessageKind, object> = { trade: tradeSchema, quote: quoteSchema }
+  const kindOf = (subject: string) =>
+    Effect.fromNullishOr(kindOfSubject(subject)).pipe(
+      Effect.mapError(() => registryError(new SchemaNotFound({ what: `subject ${subject} (not a market topic)` })))
+    )
+  const matching = (subject: string, schema: object) =>
+    Effect.flatMap(kindOf(subject), (kind) =>
+      canonical(schema) === canonical(schemas[kind])
+        ? Effect.succeed(kind)
+        : Effect.fail(registryError(new IncompatibleSchema({ subject, detail: "the embedded registry only holds the repo's schemas" }))))
+  return SchemaRegistry.of({
+    kind: "embedded",
+    register: (subject, schema) => Effect.map(matching(subject, schema), (kind) => EMBEDDED_SCHEMA_IDS[kind]),
+    lookup: (subject, schema) =>
+      Effect.map(matching(subject, schema), (kind) => ({ subject, id: EMBEDDED_SCHEMA_IDS[kind], version: 1, schema })),
+    schemaById: (id) =>
+      id === EMBEDDED_SCHEMA_IDS.trade
+        ? Effect.succeed(tradeSchema)
+        : id === EMBEDDED_SCHEMA_IDS.quote
+        ? Effect.succeed(quoteSchema)
+        : Effect.fail(registryError(new SchemaNotFound({ what: `schema id ${id}` }))),
+    latest: (subject) =>
+      Effect.map(kindOf(subject), (kind) => ({ subject, id: EMBEDDED_SCHEMA_IDS[kind], version: 1, schema: schemas[kind] }))
+  })
+})())
+
+/**
+ * A codec whose writer ids are the registry's ids for these topics' subjects (registering the
+ * repo's schemas when needed). Unknown ids met while decoding can be taught to it with
+ * `codec.addWriterSchema(id, kind, yield* registry.schemaById(id))`.
+ */
+export const wireCodecFor = Effect.fn("SchemaRegistry.wireCodecFor")(function*(topics: {
+  readonly trades: string
+  readonly quotes: string
+}) {
+  const registry = yield* SchemaRegistry
+  const tradeSchemaId = yield* registry.register(valueSubject(topics.trades), tradeSchema)
+  const quoteSchemaId = yield* registry.register(valueSubject(topics.quotes), quoteSchema)
+  const codec: WireCodec = makeWireCodec({ tradeSchemaId, quoteSchemaId })
+  return codec
+})

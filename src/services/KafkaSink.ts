@@ -1,0 +1,69 @@
+/**
+ * Producing to Kafka (KafkaSink) and administering topics (KafkaAdmin).
+ *
+ * The producer is idempotent (enable.idempotence: exactly one copy of each record per partition
+ * despite retries, in order) with acks=all. Records are keyed by symbol, so the default
+ * partitioner (murmur2, as the Java client) puts all of a symbol's events in one partition.
+ */
+import { Context, type Effect } from "effect"
+import type { TopicSpec } from "../domain/wire.ts"
+import type { KafkaError, KafkaHeaders } from "./KafkaSource.ts"
+
+export interface ProducerRecord {
+  readonly topic: string
+  /** The symbol for market data. */
+  readonly key: string | null
+  readonly value: Uint8Array | null
+  /** UTF-8 header values: k2-schema-id, k2-correlation-id, traceparent (see domain/wire.ts Header). */
+  readonly headers?: KafkaHeaders
+  /** Explicit partition; default: murmur2(key) like the Java client. */
+  readonly partition?: number
+  /** Epoch ms; default now. */
+  readonly timestamp?: number
+}
+
+export interface RecordMetadata {
+  readonly topic: string
+  readonly partition: number
+  /** Offset of the first record of this send in that partition (when the client reports it). */
+  readonly baseOffset: bigint | null
+}
+
+export class KafkaSink extends Context.Service<KafkaSink, {
+  readonly client: string
+  /**
+   * Send records (any topics, any partitions) and wait for the broker's acknowledgement of all of
+   * them. Order is preserved per partition. Fails with KafkaError (retryable when transient: the
+   * idempotent producer makes a retry of the same batch safe against duplicates in-session).
+   */
+  send(records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaError>
+  /** Wait until everything sent so far is acknowledged. */
+  flush(): Effect.Effect<void, KafkaError>
+}>()("k2/services/KafkaSink") {}
+
+export interface TopicDescription {
+  readonly name: string
+  readonly partitions: number
+  /** Topic configs that differ from the broker defaults (retention.ms, compression.type ...). */
+  readonly config: Readonly<Record<string, string>>
+}
+
+export interface EnsureResult {
+  readonly created: ReadonlyArray<string>
+  /** Topics that existed; their configs were altered to the spec when they differed. */
+  readonly existing: ReadonlyArray<string>
+  /** Topics whose partition count was raised (never lowered: Kafka cannot). */
+  readonly grown: ReadonlyArray<string>
+}
+
+export class KafkaAdmin extends Context.Service<KafkaAdmin, {
+  /**
+   * Make every topic exist as specified: create the missing, raise partition counts that are
+   * lower than the spec, set retention/compression configs. Idempotent. A topic with MORE
+   * partitions than the spec is left as is (reported in `existing`).
+   */
+  ensureTopics(specs: ReadonlyArray<TopicSpec>): Effect.Effect<EnsureResult, KafkaError>
+  describeTopics(names: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TopicDescription>, KafkaError>
+  listTopics(): Effect.Effect<ReadonlyArray<string>, KafkaError>
+  deleteTopics(names: ReadonlyArray<string>): Effect.Effect<void, KafkaError>
+}>()("k2/services/KafkaAdmin") {}

@@ -1,0 +1,281 @@
+/**
+ * Behaviour every Kafka layer (memory, kafkajs, platformatic) must have. Each test uses its own
+ * topics and groups (unique names), so it runs against a shared real broker too.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, type Layer, Scope, Stream } from "effect"
+import { dlqTopicName, topicSpecs } from "../../../src/domain/wire.ts"
+import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
+import {
+  type Consumer,
+  type KafkaRecord,
+  KafkaSource,
+  type PartitionBatch,
+  type TopicPartition,
+  type TpKey,
+  tpKey,
+  tpKeyOf
+} from "../../../src/services/KafkaSource.ts"
+
+type Kafka = KafkaSource | KafkaSink | KafkaAdmin
+
+let counter = 0
+export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${process.pid}-${counter++}`
+
+const SYMBOLS = ["BHP", "CBA", "CSL", "NAB", "WBC", "ANZ", "RIO", "WES"]
+
+export const recordsFor = (topic: string, n: number, from = 0): Array<ProducerRecord> =>
+  Array.from({ length: n }, (_, j) => {
+    const i = from + j
+    return {
+      topic,
+      key: SYMBOLS[i % SYMBOLS.length]!,
+      value: new TextEncoder().encode(`v${i}`),
+      headers: { "k2-correlation-id": `c${i}`, traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }
+    }
+  })
+
+const text = (r: KafkaRecord) => new TextDecoder().decode(r.value!)
+
+/** Everything delivered, by partition, as the stream emits it. */
+export interface Collected {
+  readonly batches: Array<PartitionBatch>
+  readonly byPartition: Map<TpKey, Array<KafkaRecord>>
+  count(): number
+}
+
+export const collectInBackground = (consumer: Consumer) =>
+  Effect.gen(function*() {
+    const collected: Collected = {
+      batches: [],
+      byPartition: new Map(),
+      count: () => collected.batches.reduce((n, b) => n + b.records.length, 0)
+    }
+    const fiber = yield* consumer.batches.pipe(
+      Stream.runForEach((b) =>
+        Effect.sync(() => {
+          collected.batches.push(b)
+          const key = tpKey(b.topic, b.partition)
+          const list = collected.byPartition.get(key) ?? []
+          list.push(...b.records)
+          collected.byPartition.set(key, list)
+        })
+      ),
+      Effect.forkScoped
+    )
+    return { collected, fiber }
+  })
+
+export const waitUntil = (what: string, predicate: () => boolean, timeoutMs = 30_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep(20)
+    }
+  })
+
+/** Records of each partition are contiguous from `from` and in order. */
+const assertContiguous = (records: ReadonlyArray<KafkaRecord>, from: bigint) => {
+  records.forEach((r, i) => assert.strictEqual(r.offset, from + BigInt(i)))
+}
+
+export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unknown>, options: { timeoutMs?: number } = {}) =>
+  describe(`Kafka contract: ${name}`, () => {
+    const run = <A, E>(effect: Effect.Effect<A, E, Kafka | Scope.Scope>) =>
+      Effect.provide(Effect.scoped(effect), layer())
+    const timeout = options.timeoutMs ?? 60_000
+
+    const makeTopic = (partitions: number) =>
+      Effect.gen(function*() {
+        const topic = unique("k2test")
+        const admin = yield* KafkaAdmin
+        yield* admin.ensureTopics([{ name: topic, partitions }])
+        return topic
+      })
+
+    it.live("creates topics with DLQs idempotently, with partitions, retention and compression", () =>
+      run(Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        const exchange = unique("x").replace(/[^a-z0-9]/g, "").slice(0, 30)
+        const specs = topicSpecs([{ assetClass: "equities", dataType: "trades", exchange, partitions: 3, retentionMs: 86_400_000, compression: "zstd" }])
+        const topic = `market.equities.trades.${exchange}`
+        assert.deepStrictEqual(specs.map((s) => s.name), [topic, dlqTopicName(topic)])
+        const first = yield* admin.ensureTopics(specs)
+        assert.deepStrictEqual([...first.created].sort(), [topic, `${topic}.dlq`].sort())
+        const second = yield* admin.ensureTopics(specs)
+        assert.deepStrictEqual(second.created, [])
+        assert.deepStrictEqual([...second.existing].sort(), [topic, `${topic}.dlq`].sort())
+        const grown = yield* admin.ensureTopics([{ ...specs[0]!, partitions: 4 }])
+        assert.deepStrictEqual(grown.grown, [topic])
+        const [d, dlq] = yield* admin.describeTopics([topic, `${topic}.dlq`])
+        assert.strictEqual(d!.partitions, 4)
+        assert.strictEqual(d!.config["retention.ms"], "86400000")
+        assert.strictEqual(d!.config["compression.type"], "zstd")
+        assert.strictEqual(dlq!.partitions, 1)
+        assert.include(yield* admin.listTopics(), topic)
+        yield* admin.deleteTopics([topic, `${topic}.dlq`])
+      })), timeout)
+
+    it.live("produces N and consumes exactly N, keyed by symbol, contiguous offsets, headers intact", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(3)
+        const sink = yield* KafkaSink
+        const source = yield* KafkaSource
+        const n = 600
+        yield* sink.send(recordsFor(topic, n))
+        yield* sink.flush()
+        const consumer = yield* source.subscribe({ groupId: unique("g"), topics: [topic] })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("all records", () => collected.count() >= n, timeout)
+        yield* Effect.sleep(200)
+        assert.strictEqual(collected.count(), n)
+        const seen = new Set<string>()
+        for (const [key, records] of collected.byPartition) {
+          assertContiguous(records, 0n)
+          for (const r of records) {
+            seen.add(text(r))
+            // One symbol, one partition.
+            const other = [...collected.byPartition].find(([k, rs]) => k !== key && rs.some((x) => x.key === r.key))
+            assert.isUndefined(other)
+          }
+        }
+        assert.strictEqual(seen.size, n)
+        const any = collected.batches[0]!.records[0]!
+        assert.match(any.headers["k2-correlation-id"]!, /^c\d+$/)
+        assert.strictEqual(any.headers.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        const marks = yield* consumer.watermarks(topic)
+        assert.strictEqual(marks.reduce((s, m) => s + m.high, 0n), BigInt(n))
+        for (const b of collected.batches) assert.strictEqual(b.nextOffset, b.records.at(-1)!.offset + 1n)
+      })), timeout)
+
+    it.live("onAssign seeks before delivery; commit, then a new member resumes from the committed offsets", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        const source = yield* KafkaSource
+        yield* sink.send(Array.from({ length: 100 }, (_, i) => ({ topic, key: null, partition: i % 2, value: new Uint8Array([i]) })))
+        const groupId = unique("g")
+        const assigned: Array<ReadonlyArray<TopicPartition>> = []
+        // First member: start partition 0 at 40 and partition 1 at 10.
+        const scope1 = yield* Scope.make()
+        const c1 = yield* source.subscribe({
+          groupId,
+          topics: [topic],
+          onAssign: (tps) =>
+            Effect.sync(() => {
+              assigned.push(tps)
+              return new Map([[tpKey(topic, 0), 40n], [tpKey(topic, 1), 10n]])
+            })
+        }).pipe(Scope.provide(scope1))
+        const { collected } = yield* collectInBackground(c1).pipe(Scope.provide(scope1))
+        yield* waitUntil("seeked records", () => collected.count() >= 10 + 40, timeout)
+        assert.deepStrictEqual(assigned.flat().map(tpKeyOf).sort(), [tpKey(topic, 0), tpKey(topic, 1)])
+        assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 40n)
+        assertContiguous(collected.byPartition.get(tpKey(topic, 1))!, 10n)
+        yield* c1.commit([{ topic, partition: 0, offset: 45n }, { topic, partition: 1, offset: 20n }])
+        const committed = yield* c1.committed([{ topic, partition: 0 }, { topic, partition: 1 }])
+        assert.strictEqual(committed.get(tpKey(topic, 0)), 45n)
+        assert.strictEqual(committed.get(tpKey(topic, 1)), 20n)
+        yield* Scope.close(scope1, Exit.void)
+        // Second member, no onAssign: from the committed offsets.
+        const c2 = yield* source.subscribe({ groupId, topics: [topic] })
+        const second = yield* collectInBackground(c2)
+        yield* waitUntil("resumed records", () => second.collected.count() >= 5 + 30, timeout)
+        assertContiguous(second.collected.byPartition.get(tpKey(topic, 0))!, 45n)
+        assertContiguous(second.collected.byPartition.get(tpKey(topic, 1))!, 20n)
+      })), timeout)
+
+    it.live("seek mid-stream restarts the partition exactly there; pause holds a partition until resume", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        const source = yield* KafkaSource
+        yield* sink.send(Array.from({ length: 50 }, (_, i) => ({ topic, key: null, partition: 0, value: new Uint8Array([i]) })))
+        const consumer = yield* source.subscribe({ groupId: unique("g"), topics: [topic] })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("first pass", () => collected.count() >= 50, timeout)
+        yield* consumer.seek({ topic, partition: 0 }, 7n)
+        yield* waitUntil("second pass", () => collected.count() >= 50 + 43, timeout)
+        const p0 = collected.byPartition.get(tpKey(topic, 0))!
+        assertContiguous(p0.slice(0, 50), 0n)
+        assertContiguous(p0.slice(50), 7n)
+        // Pause partition 1, produce to both, only partition 0 moves.
+        yield* consumer.pause([{ topic, partition: 1 }])
+        yield* sink.send([
+          { topic, key: null, partition: 1, value: new Uint8Array([1]) },
+          { topic, key: null, partition: 0, value: new Uint8Array([2]) }
+        ])
+        yield* waitUntil("partition 0 record", () => collected.count() >= 94, timeout)
+        yield* Effect.sleep(500)
+        assert.isUndefined(collected.byPartition.get(tpKey(topic, 1)))
+        yield* consumer.resume([{ topic, partition: 1 }])
+        yield* waitUntil("partition 1 after resume", () => collected.byPartition.get(tpKey(topic, 1))?.length === 1, timeout)
+        assertContiguous(collected.byPartition.get(tpKey(topic, 1))!, 0n)
+        const exit = yield* Effect.exit(consumer.seek({ topic: "nope", partition: 0 }, 0n))
+        assert.isTrue(Exit.isFailure(exit))
+      })), timeout)
+
+    it.live("rebalances across two members: revoke, assign at the computed offset, no record lost or repeated", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(4)
+        const sink = yield* KafkaSink
+        const source = yield* KafkaSource
+        const groupId = unique("g")
+        yield* sink.send(recordsFor(topic, 200))
+        // Both members start every gained partition at the offset "the table" knows (here: a shared map
+        // of what has been delivered), and forget revoked ones: a pipeline in miniature.
+        const durable = new Map<TpKey, bigint>()
+        const revokedA: Array<TpKey> = []
+        const member = (label: string, revoked: Array<TpKey>) => ({
+          groupId,
+          topics: [topic],
+          onAssign: (tps: ReadonlyArray<TopicPartition>) =>
+            Effect.sync(() => new Map(tps.map((tp) => [tpKeyOf(tp), durable.get(tpKeyOf(tp)) ?? 0n] as const))),
+          onRevoke: (tps: ReadonlyArray<TopicPartition>) => Effect.sync(() => revoked.push(...tps.map(tpKeyOf))),
+          clientId: label
+        })
+        const all: Array<KafkaRecord & { tp: TpKey }> = []
+        const consume = (consumer: Consumer) =>
+          consumer.batches.pipe(
+            Stream.runForEach((b) =>
+              Effect.sync(() => {
+                const key = tpKey(b.topic, b.partition)
+                assert.strictEqual(b.firstOffset, durable.get(key) ?? 0n, `${key} continues from the durable offset`)
+                for (const r of b.records) all.push({ ...r, tp: key })
+                durable.set(key, b.nextOffset)
+              })
+            ),
+            Effect.forkScoped
+          )
+        const a = yield* source.subscribe(member("a", revokedA))
+        yield* consume(a)
+        yield* waitUntil("A has everything", () => all.length >= 200, timeout)
+        assert.strictEqual((yield* a.assignment).length, 4)
+        // B joins: the partitions are split.
+        const scopeB = yield* Scope.make()
+        const revokedB: Array<TpKey> = []
+        const b = yield* source.subscribe(member("b", revokedB)).pipe(Scope.provide(scopeB))
+        yield* consume(b).pipe(Scope.provide(scopeB))
+        yield* waitUntil("split", () => {
+          const x = Effect.runSync(a.assignment).length
+          const y = Effect.runSync(b.assignment).length
+          return x + y === 4 && x > 0 && y > 0
+        }, timeout)
+        assert.isAbove(revokedA.length, 0)
+        yield* sink.send(recordsFor(topic, 200, 200))
+        yield* waitUntil("400 records", () => all.length >= 400, timeout)
+        // B leaves: A gets everything back and continues where B stopped.
+        yield* Scope.close(scopeB, Exit.void)
+        yield* waitUntil("A has all partitions again", () => Effect.runSync(a.assignment).length === 4, timeout)
+        assert.isAbove(revokedB.length, 0)
+        yield* sink.send(recordsFor(topic, 100, 400))
+        yield* waitUntil("500 records", () => all.length >= 500, timeout)
+        yield* Effect.sleep(300)
+        assert.strictEqual(all.length, 500)
+        const values = new Set(all.map((r) => text(r)))
+        assert.strictEqual(values.size, 500)
+      })), timeout)
+  })
+
+

@@ -1,0 +1,136 @@
+/** The HTTP registry client against a tiny in-test server speaking the Confluent API subset. */
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
+import { layerEmbedded, layerHttp, wireCodecFor } from "../../../src/layers/kafka/schemaRegistry.ts"
+import { SchemaRegistry, type SchemaRegistryError } from "../../../src/services/SchemaRegistry.ts"
+
+/** Subjects -> versions of schema text; global ids shared by identical schema text (as Confluent). */
+const fakeRegistry = () => {
+  const ids = new Map<string, number>()
+  const texts = new Map<number, string>()
+  const subjects = new Map<string, Array<number>>()
+  let failNext = 0
+  const server = http.createServer((req, res) => {
+    let body = ""
+    req.on("data", (c) => (body += c))
+    req.on("end", () => {
+      const send = (status: number, json: unknown) => {
+        res.writeHead(status, { "content-type": "application/vnd.schemaregistry.v1+json" })
+        res.end(JSON.stringify(json))
+      }
+      if (failNext > 0) {
+        failNext--
+        return send(503, { error_code: 50301, message: "unavailable" })
+      }
+      const url = decodeURIComponent(req.url ?? "")
+      let m: RegExpMatchArray | null
+      if (req.method === "POST" && (m = url.match(/^\/subjects\/([^/]+)\/versions$/))) {
+        const { schema } = JSON.parse(body) as { schema: string }
+        try {
+          JSON.parse(schema)
+        } catch {
+          return send(422, { error_code: 42201, message: "Invalid schema" })
+        }
+        const versions = subjects.get(m[1]!) ?? []
+        if (versions.length > 0 && JSON.parse(schema).name !== JSON.parse(texts.get(versions[0]!)!).name) {
+          return send(409, { error_code: 409, message: "Schema being registered is incompatible" })
+        }
+        let id = ids.get(schema)
+        if (id === undefined) {
+          id = ids.size + 1
+          ids.set(schema, id)
+          texts.set(id, schema)
+        }
+        if (!versions.includes(id)) versions.push(id)
+        subjects.set(m[1]!, versions)
+        return send(200, { id })
+      }
+      if (req.method === "POST" && (m = url.match(/^\/subjects\/([^/]+)$/))) {
+        const { schema } = JSON.parse(body) as { schema: string }
+        const versions = subjects.get(m[1]!)
+        if (versions === undefined) return send(404, { error_code: 40401, message: "Subject not found" })
+        const id = ids.get(schema)
+        const v = id === undefined ? -1 : versions.indexOf(id)
+        if (v < 0) return send(404, { error_code: 40403, message: "Schema not found" })
+        return send(200, { subject: m[1], id, version: v + 1, schema })
+      }
+      if (req.method === "GET" && (m = url.match(/^\/schemas\/ids\/(\d+)$/))) {
+        const text = texts.get(Number(m[1]))
+        return text === undefined ? send(404, { error_code: 40403, message: "Schema not found" }) : send(200, { schema: text })
+      }
+      if (req.method === "GET" && (m = url.match(/^\/subjects\/([^/]+)\/versions\/latest$/))) {
+        const versions = subjects.get(m[1]!)
+        if (versions === undefined) return send(404, { error_code: 40401, message: "Subject not found" })
+        const id = versions.at(-1)!
+        return send(200, { subject: m[1], id, version: versions.length, schema: texts.get(id) })
+      }
+      send(404, { error_code: 404, message: "no route" })
+    })
+  })
+  return {
+    server,
+    failNextRequests: (n: number) => (failNext = n),
+    start: () =>
+      Effect.acquireRelease(
+        Effect.promise(() => new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))),
+        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+  }
+}
+
+const reasonOf = (exit: Exit.Exit<unknown, SchemaRegistryError>) =>
+  Exit.isFailure(exit) ? (exit.cause.reasons.find((r) => r._tag === "Fail") as { error: SchemaRegistryError } | undefined)?.error.reason._tag : "success"
+
+describe("SchemaRegistry", () => {
+  it.live("HTTP client: register, lookup, by id, latest, and the error reasons", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      yield* Effect.gen(function*() {
+        const registry = yield* SchemaRegistry
+        const subject = "market.equities.trades.asx-value"
+        const id = yield* registry.register(subject, tradeSchema)
+        assert.strictEqual(yield* registry.register(subject, tradeSchema), id, "idempotent")
+        // The same schema under another subject keeps its global id.
+        assert.strictEqual(yield* registry.register("market.equities.trades.chix-value", tradeSchema), id)
+        const found = yield* registry.lookup(subject, tradeSchema)
+        assert.strictEqual(found.id, id)
+        assert.strictEqual(found.version, 1)
+        assert.deepStrictEqual(yield* registry.schemaById(id), tradeSchema)
+        assert.strictEqual((yield* registry.latest(subject)).id, id)
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(999))), "SchemaNotFound")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.lookup("nope-value", tradeSchema))), "SchemaNotFound")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.register(subject, quoteSchema))), "IncompatibleSchema")
+        fake.failNextRequests(1)
+        const unavailable = yield* Effect.exit(registry.latest(subject))
+        assert.strictEqual(reasonOf(unavailable), "RegistryUnavailable")
+        assert.isTrue(Exit.isFailure(unavailable) && (unavailable.cause.reasons[0] as { error: SchemaRegistryError }).error.retryable)
+        const codec = yield* wireCodecFor({ trades: "market.equities.trades.asx", quotes: "market.equities.quotes.asx" })
+        assert.strictEqual(codec.tradeSchemaId, id)
+        assert.notStrictEqual(codec.quoteSchemaId, id)
+      }).pipe(Effect.provide(layerHttp({ url })))
+      // Nothing listening: unavailable (retryable).
+      const down = yield* Effect.exit(
+        Effect.gen(function*() {
+          const registry = yield* SchemaRegistry
+          return yield* registry.schemaById(1)
+        }).pipe(Effect.provide(layerHttp({ url: "http://127.0.0.1:1" })))
+      )
+      assert.strictEqual(reasonOf(down), "RegistryUnavailable")
+    }))
+
+  it.effect("embedded: fixed ids trade = 1, quote = 2", () =>
+    Effect.gen(function*() {
+      const registry = yield* SchemaRegistry
+      assert.strictEqual(yield* registry.register("market.equities.trades.asx-value", tradeSchema), 1)
+      assert.strictEqual(yield* registry.register("market.crypto.quotes.binance-value", quoteSchema), 2)
+      assert.deepStrictEqual(yield* registry.schemaById(2), quoteSchema)
+      assert.strictEqual(reasonOf(yield* Effect.exit(registry.register("market.equities.trades.asx-value", quoteSchema))), "IncompatibleSchema")
+      assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(3))), "SchemaNotFound")
+      const codec = yield* wireCodecFor({ trades: "market.equities.trades.asx", quotes: "market.equities.quotes.asx" })
+      assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId], [1, 2])
+    }).pipe(Effect.provide(layerEmbedded)))
+})
