@@ -1,0 +1,181 @@
+/**
+ * Exactly-once ingestion on the real broker, with `ingest` as separate OS processes:
+ * volume, crashes (SIGKILL), rebalance, a zombie (SIGSTOP), a broker restart and poison.
+ * Each test has its own exchange code, hence its own topics, group and warehouse.
+ */
+import { execFileSync } from "node:child_process"
+import * as path from "node:path"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Stream } from "effect"
+import { dlqTopicName, Header } from "../../src/domain/wire.ts"
+import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
+import type { Reconciliation } from "../../src/layers/produce/publisher.ts"
+import { KafkaSource } from "../../src/services/KafkaSource.ts"
+import {
+  checkTables,
+  createTopics,
+  type IngestProcess,
+  publish,
+  type Scenario,
+  spawnIngest,
+  stop,
+  topicsOf,
+  uniqueExchange,
+  waitForRows
+} from "../support/ingestHarness.ts"
+import { ensureBroker, kafkaBrokers } from "../support/kafka.ts"
+import { type TestCatalog, warehouseOptions } from "../support/warehouse.ts"
+
+const scenario = (catalog: TestCatalog = "sqlite", partitions = 12): Scenario => {
+  const exchange = uniqueExchange()
+  return { exchange, group: `k2-test-${exchange.toLowerCase()}`, partitions, options: warehouseOptions(catalog) }
+}
+
+const produced = (r: Reconciliation) => r.totals.trades + r.totals.quotes
+
+/** Exactly the published set: every record once, nothing else. */
+const assertExactlyOnce = (
+  c: Effect.Success<ReturnType<typeof checkTables>>,
+  r: Reconciliation,
+  context: string
+) => {
+  for (const table of ["trades", "quotes"] as const) {
+    const t = c[table]
+    assert.strictEqual(t.rows, r.totals[table], `${context}: ${table} rows == published`)
+    assert.strictEqual(t.distinctCoordinates, t.rows, `${context}: ${table} has no duplicate (topic, partition, offset)`)
+    assert.strictEqual(t.distinctMessageIds, t.rows, `${context}: ${table} has no duplicate message_id`)
+  }
+}
+
+const withLog = (p: IngestProcess) => (e: unknown) => new Error(`${String(e)}\n--- ingest output ---\n${p.output()}`)
+
+beforeAll(() => ensureBroker(), 600_000)
+
+describe("exactly-once ingestion on the real broker", () => {
+  it.live("1,000,000 trades and quotes over 12 partitions: rows == produced, no duplicates", () =>
+    Effect.gen(function*() {
+      const s = scenario()
+      yield* createTopics(s)
+      const r = yield* publish(s, { eventsPerSymbolPerDay: 50_000 })
+      assert.isAtLeast(produced(r), 990_000)
+      const ingest = spawnIngest(s)
+      const c = yield* waitForRows(s, produced(r), 400_000)
+      yield* stop(ingest)
+      assert.isDefined(c, ingest.output())
+      assertExactlyOnce(c!, r, "1M")
+    }), 600_000)
+
+  it.live("ingest SIGKILLed at random moments 10 times while a producer keeps producing: 0 lost, 0 duplicated", () =>
+    Effect.gen(function*() {
+      const s = scenario()
+      yield* createTopics(s)
+      const producer = yield* Effect.forkChild(
+        publish(s, { eventsPerSymbolPerDay: 15_000, pacing: { _tag: "Rate", eventsPerSecond: 15_000 } })
+      )
+      const kills: Array<number> = []
+      for (let i = 0; i < 10; i++) {
+        const p = spawnIngest(s)
+        const wait = 1_500 + Math.floor(Math.random() * 2_500)
+        yield* Effect.sleep(`${wait} millis`)
+        yield* stop(p, "SIGKILL")
+        kills.push(wait)
+      }
+      const r = yield* Fiber.join(producer)
+      const last = spawnIngest(s)
+      const c = yield* waitForRows(s, produced(r), 300_000)
+      yield* stop(last)
+      assert.isDefined(c)
+      assertExactlyOnce(c!, r, `after ${kills.length} kills at ${kills.join(",")} ms`)
+    }), 600_000)
+
+  it.live("rebalance: one of two members dies, the other takes its partitions; a zombie wakes and commits nothing twice", () =>
+    Effect.gen(function*() {
+      const s = scenario("postgres")
+      yield* createTopics(s)
+      const producer = yield* Effect.forkChild(
+        publish(s, { eventsPerSymbolPerDay: 12_000, pacing: { _tag: "Rate", eventsPerSecond: 10_000 } })
+      )
+      const fast = ["--session-timeout-ms", "6000"]
+      const a = spawnIngest(s, fast)
+      const b = spawnIngest(s, fast)
+      const z = spawnIngest(s, fast)
+      yield* Effect.sleep("6 seconds")
+      // b dies for good; z is frozen long enough for the group to give its partitions away.
+      yield* stop(b, "SIGKILL")
+      z.child.kill("SIGSTOP")
+      yield* Effect.sleep("15 seconds")
+      z.child.kill("SIGCONT")
+      const r = yield* Fiber.join(producer)
+      const c = yield* waitForRows(s, produced(r), 240_000).pipe(Effect.mapError(withLog(a)))
+      yield* stop(a)
+      yield* stop(z)
+      assert.isDefined(c, a.output())
+      assertExactlyOnce(c!, r, "rebalance + zombie")
+    }), 600_000)
+
+  it.live("broker restart during ingestion: recovers by itself, exactly once", () =>
+    Effect.gen(function*() {
+      const s = scenario()
+      yield* createTopics(s)
+      const r = yield* publish(s, { eventsPerSymbolPerDay: 10_000 })
+      const ingest = spawnIngest(s)
+      yield* Effect.sleep("3 seconds")
+      const script = path.resolve(import.meta.dirname, "../../scripts/kafka.sh")
+      yield* Effect.sync(() => execFileSync("bash", [script, "stop"], { stdio: "pipe", timeout: 120_000 }))
+      yield* Effect.sleep("3 seconds")
+      yield* Effect.sync(() => execFileSync("bash", [script, "start"], { stdio: "pipe", timeout: 300_000 }))
+      const c = yield* waitForRows(s, produced(r), 300_000)
+      yield* stop(ingest)
+      assert.isDefined(c, ingest.output())
+      assertExactlyOnce(c!, r, "broker restart")
+      assert.isNull(ingest.child.exitCode === 0 ? null : ingest.child.exitCode, ingest.output())
+    }), 600_000)
+
+  it.live("1% poison: each in the DLQ with its reason; produced == written + dead-lettered", () =>
+    Effect.gen(function*() {
+      const s = scenario()
+      yield* createTopics(s)
+      const r = yield* publish(s, { eventsPerSymbolPerDay: 5_000, faults: { poison: 0.01 } })
+      assert.isAbove(r.totals.poison, 500)
+      const ingest = spawnIngest(s)
+      const c = yield* waitForRows(s, produced(r), 240_000)
+      yield* Effect.sleep("2 seconds")
+      yield* stop(ingest)
+      assertExactlyOnce(c!, r, "poison")
+      const dlq = yield* countDeadLetters(s)
+      assert.strictEqual(dlq.total, r.totals.poison)
+      assert.isTrue(dlq.withReason === dlq.total, "every dead letter carries its reason")
+    }), 600_000)
+})
+
+
+/** Reads both DLQ topics to their end. */
+const countDeadLetters = (s: Scenario) =>
+  Effect.scoped(Effect.gen(function*() {
+    const source = yield* KafkaSource
+    const consumer = yield* source.subscribe({
+      groupId: `${s.group}-dlq-reader`,
+      topics: topicsOf(s.exchange).map(dlqTopicName),
+      startFrom: "earliest"
+    })
+    let total = 0
+    let withReason = 0
+    yield* consumer.batches.pipe(
+      Stream.takeUntilEffect(() =>
+        Effect.gen(function*() {
+          const marks = yield* Effect.forEach(topicsOf(s.exchange).map(dlqTopicName), (t) => consumer.watermarks(t))
+          return marks.flat().reduce((n, m) => n + Number(m.high), 0) <= total
+        })
+      ),
+      Stream.runForEach((batch) =>
+        Effect.sync(() => {
+          for (const record of batch.records) {
+            total++
+            if ((record.headers[Header.dlqReason] ?? "").length > 0) withReason++
+          }
+        })
+      ),
+      Effect.timeout("60 seconds")
+    )
+    return { total, withReason }
+  })).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-dlq" })))

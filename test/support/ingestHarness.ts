@@ -1,0 +1,136 @@
+/**
+ * Exactly-once harness for integration tests: publish simulated market data to the real
+ * broker, run `ingest` as separate OS processes (so they can be SIGKILLed, SIGSTOPped and
+ * restarted), and check the tables against what was published.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as path from "node:path"
+import { Effect, Layer } from "effect"
+import { makeWireCodec } from "../../src/domain/avro/codec.ts"
+import { topicName, topicSpecs } from "../../src/domain/wire.ts"
+import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import * as Feeds from "../../src/layers/feeds/simulator.ts"
+import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { publishFeed, type Reconciliation } from "../../src/layers/produce/publisher.ts"
+import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+import { kafkaBrokers } from "./kafka.ts"
+
+const repo = path.resolve(import.meta.dirname, "../..")
+
+/** An exchange code of its own per test: its topics and rows never meet another test's. */
+export const uniqueExchange = () => `T${Date.now().toString(36).toUpperCase()}${Math.floor(Math.random() * 1e4)}`
+
+export interface Scenario {
+  readonly exchange: string
+  readonly group: string
+  readonly partitions: number
+  readonly options: Lakehouse.LakehouseOptions
+}
+
+export const topicsOf = (exchange: string) =>
+  ["trades", "quotes"].map((dataType) =>
+    topicName({ assetClass: "equities", dataType: dataType as "trades" | "quotes", exchange })
+  )
+
+export const createTopics = (s: Scenario) =>
+  Effect.gen(function*() {
+    yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(topicsOf(s.exchange).map((t) => ({
+      assetClass: "equities" as const,
+      dataType: t.includes(".trades.") ? "trades" as const : "quotes" as const,
+      exchange: s.exchange,
+      partitions: s.partitions
+    }))))
+  }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-admin" })))
+
+/** Publishes a simulated session of `symbols × perSymbol` events (plus injected faults). */
+export const publish = (s: Scenario, simulator: Feeds.SimulatorConfig) =>
+  publishFeed(makeWireCodec(), { batchSize: 2_000 }).pipe(
+    Effect.provide(Layer.merge(
+      Feeds.layerSimulator({ ...simulator, exchange: s.exchange }),
+      Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-producer" })
+    ))
+  )
+
+/** A running `npm run ingest` process (Node 22 directly, no npm in between, so signals reach it). */
+export interface IngestProcess {
+  readonly child: ChildProcess
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+}
+
+export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = []): IngestProcess => {
+  const catalog = s.options.catalog
+  const args = [
+    "--disable-warning=ExperimentalWarning",
+    path.join(repo, "src/programs/ingest.ts"),
+    "--brokers", kafkaBrokers.join(","),
+    "--warehouse", s.options.warehouse,
+    "--catalog", catalog._tag === "postgres" ? catalog.url : catalog._tag === "sqlite" ? catalog.path : "",
+    "--catalog-name", s.options.catalogName ?? "k2",
+    "--group", s.group,
+    "--topics", topicsOf(s.exchange).join(","),
+    "--partitions", String(s.partitions),
+    "--commit-interval-ms", "300",
+    ...extra
+  ]
+  const child = spawn(process.execPath, args, { cwd: repo, stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
+  child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { child, output: () => out, exited }
+}
+
+export const stop = (p: IngestProcess, signal: NodeJS.Signals = "SIGTERM") =>
+  Effect.promise(async () => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode
+    p.child.kill(signal)
+    return await p.exited
+  })
+
+export interface TableCheck {
+  readonly rows: number
+  readonly distinctCoordinates: number
+  readonly distinctMessageIds: number
+}
+
+const checkTable = (name: string) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
+    const [row] = yield* selectPlanned(
+      plan,
+      `count(*)::BIGINT AS rows,
+       count(DISTINCT (kafka_topic, kafka_partition, kafka_offset))::BIGINT AS coords,
+       count(DISTINCT message_id)::BIGINT AS ids`
+    )
+    return {
+      rows: Number(row?.rows ?? 0),
+      distinctCoordinates: Number(row?.coords ?? 0),
+      distinctMessageIds: Number(row?.ids ?? 0)
+    } satisfies TableCheck
+  })
+
+/** Row counts and distinct keys of the trades and quotes tables, read from a fresh process view. */
+export const checkTables = (s: Scenario) =>
+  Effect.gen(function*() {
+    return { trades: yield* checkTable("trades"), quotes: yield* checkTable("quotes") }
+  }).pipe(Effect.provide(Lakehouse.layer(s.options)))
+
+/** Polls the tables until they hold `expected` rows in all (or the time is up). */
+export const waitForRows = (s: Scenario, expected: number, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const c = yield* checkTables(s).pipe(
+        Effect.catch(() => Effect.succeed(undefined))
+      )
+      const rows = c === undefined ? 0 : c.trades.rows + c.quotes.rows
+      if (rows >= expected || Date.now() > deadline) return c
+      yield* Effect.sleep("1 second")
+    }
+  })
+
+export const expectedRows = (r: Reconciliation, duplicatesInjected = 0) =>
+  r.totals.trades + r.totals.quotes - duplicatesInjected
