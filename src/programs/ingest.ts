@@ -13,13 +13,13 @@ import { makeWireCodec } from "../domain/avro/codec.ts"
 import { type SourceTopicConfig, topicSpecs } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
-import * as Kafkajs from "../layers/kafka/kafkajs.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import * as Lakehouse from "../layers/lakehouse.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
+import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
 import { progressLine } from "./cli/progress.ts"
 
@@ -30,6 +30,7 @@ const flags = {
     Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
     Flag.optional
   ),
+  client: clientFlag,
   group: Flag.String("group").pipe(
     Flag.withDescription("consumer group; its marker in each table says what it has ingested"),
     Flag.withFallbackConfig(Config.String("K2_GROUP")),
@@ -136,7 +137,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
         Layer.provideMerge(Layer.mergeAll(
           kafka,
           Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed }),
-          Lakehouse.layer({ warehouse: options.warehouse, catalog: catalogChoice(options) })
+          Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
         ))
       ))
     )
@@ -148,7 +149,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
 const live = (options: Options, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const started = Date.now()
-    yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} as group ${options.group}`)
+    yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
     const program = Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions)))
       const ingestor = yield* Ingestor
@@ -168,8 +169,8 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
     yield* program.pipe(
       Effect.provide(ingestorLayer(options, topics).pipe(
         Layer.provideMerge(Layer.mergeAll(
-          Kafkajs.layerKafkajs({ brokers, clientId: `k2-ingest-${process.pid}` }),
-          Lakehouse.layer({ warehouse: options.warehouse, catalog: catalogChoice(options) })
+          kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
+          Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
         ))
       ))
     )

@@ -6,12 +6,12 @@
 import * as fs from "node:fs"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
 import { runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
-import * as Kafkajs from "../layers/kafka/kafkajs.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { MarketFeed } from "../services/MarketFeed.ts"
@@ -31,6 +31,7 @@ const flags = {
     Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
     Flag.optional
   ),
+  client: clientFlag,
   partitions: Flag.Int("partitions").pipe(
     Flag.withDescription("partitions of topics created when missing"),
     Flag.withFallbackConfig(Config.Int("K2_TOPIC_PARTITIONS")),
@@ -139,7 +140,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       const published = yield* bounded
       const summary = yield* (yield* MarketFeed).summary
       return { published, summary }
-    }).pipe(Effect.provide(Layer.merge(feedLayer(options), Kafkajs.layerKafkajs({ brokers, clientId: "k2-produce" }))))
+    }).pipe(Effect.provide(Layer.merge(feedLayer(options), kafkaLayer(options.client, brokers, "k2-produce"))))
     if (process.stderr.isTTY) process.stderr.write("\n")
     const report = {
       source: options.source,

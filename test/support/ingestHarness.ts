@@ -122,12 +122,18 @@ export const checkTables = (s: Scenario) =>
 export const waitForRows = (s: Scenario, expected: number, timeoutMs: number) =>
   Effect.gen(function*() {
     const deadline = Date.now() + timeoutMs
+    let lastError: unknown
     for (;;) {
       const c = yield* checkTables(s).pipe(
+        Effect.tapError((e) => Effect.sync(() => (lastError = e))),
         Effect.catch(() => Effect.succeed(undefined))
       )
       const rows = c === undefined ? 0 : c.trades.rows + c.quotes.rows
-      if (rows >= expected || Date.now() > deadline) return c
+      if (rows >= expected) return c
+      if (Date.now() > deadline) {
+        if (c === undefined) return yield* Effect.die(new Error(`the tables could not be read: ${String(lastError)}`))
+        return c
+      }
       yield* Effect.sleep("1 second")
     }
   })

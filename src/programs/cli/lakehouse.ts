@@ -11,7 +11,9 @@ export const lakehouseFlags = {
     Flag.withDefault("warehouse")
   ),
   catalog: Flag.String("catalog").pipe(
-    Flag.withDescription("SQL catalog: a SQLite file, or a postgresql:// URL (default: <warehouse>/catalog.db)"),
+    Flag.withDescription(
+      "catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)"
+    ),
     Flag.withFallbackConfig(Config.String("K2_CATALOG")),
     Flag.optional
   ),
@@ -29,5 +31,20 @@ export const catalogChoice = (options: {
 }): CatalogChoice => {
   const value = options.catalog._tag === "Some" ? options.catalog.value : undefined
   if (value !== undefined && /^postgres(ql)?:\/\//.test(value)) return { _tag: "postgres", url: value }
+  if (value !== undefined && /^https?:\/\//.test(value)) {
+    const env = (name: string) => (process.env[name] === undefined || process.env[name] === "" ? {} : { [name]: process.env[name]! })
+    const { K2_REST_TOKEN: token, K2_REST_CREDENTIAL: credential, K2_REST_PARENT_NAMESPACE: parentNamespace } = {
+      ...env("K2_REST_TOKEN"),
+      ...env("K2_REST_CREDENTIAL"),
+      ...env("K2_REST_PARENT_NAMESPACE")
+    } as Record<string, string | undefined>
+    return {
+      _tag: "rest",
+      uri: value,
+      ...(token === undefined ? {} : { token }),
+      ...(credential === undefined ? {} : { credential }),
+      ...(parentNamespace === undefined ? {} : { parentNamespace })
+    }
+  }
   return { _tag: "sqlite", path: value ?? path.join(options.warehouse, "catalog.db") }
 }

@@ -1,0 +1,608 @@
+/**
+ * KafkaSource, KafkaSink and KafkaAdmin on @platformatic/kafka 2.12.
+ *
+ * - Producer: idempotent, acks=all. Keyed records use Java's partitioner (`murmur2 & 0x7fffffff`,
+ *   our partitioner.ts): platformatic's default (`murmur2 >>> 0`) would put symbols elsewhere than
+ *   kafkajs / Java producers. Records without key go round-robin. Headers are sent as
+ *   Map<Buffer, Buffer> (string keys make its idempotent producer hang). Explicit partitions are
+ *   checked against the topic's partition count (platformatic would silently take them modulo).
+ * - Consumer: platformatic's MessagesStream has no per-partition seek or pause, so it is not used.
+ *   The member joins the group with `joinGroup()` (classic protocol, round-robin assignor;
+ *   platformatic heartbeats and rejoins by itself and reports every new assignment with
+ *   `consumer:group:join`) and a fetch loop of our own calls `consumer.fetch` (incremental fetch
+ *   sessions, KIP-227) for exactly the positions the consumer core wants. Positions therefore
+ *   live only in consumerCore.ts: seek / pause / resume need no client call. While the member is
+ *   rejoining (`consumer:group:rebalance`) nothing is fetched, so partitions about to move stop
+ *   early (batches already buffered are still delivered, as with kafkajs).
+ * - Control batches (transaction markers) and aborted records are skipped without delivery: the
+ *   next batch of that partition starts after them.
+ */
+import {
+  Admin,
+  ConfigResourceTypes,
+  ConfigSources,
+  Consumer as PConsumer,
+  FetchIsolationLevels,
+  findErrorBy,
+  IncrementalAlterConfigOperationTypes,
+  IS_CONTROL,
+  ListOffsetTimestamps,
+  type Partitioner,
+  Producer as PProducer,
+  ProduceAcks
+} from "@platformatic/kafka"
+import { Context, Effect, Layer } from "effect"
+import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
+import {
+  type KafkaError,
+  kafkaError,
+  type KafkaRecord,
+  KafkaRejected,
+  KafkaSource,
+  KafkaUnavailable,
+  type PartitionWatermarks,
+  RebalanceInProgress,
+  type SubscribeOptions,
+  type TopicPartition,
+  type TpKey,
+  tpKey,
+  tpKeyOf,
+  UnknownTopic
+} from "../../services/KafkaSource.ts"
+import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { murmur2 } from "./partitioner.ts"
+
+export interface PlatformaticOptions {
+  readonly brokers: ReadonlyArray<string>
+  readonly clientId?: string
+  /** Max bytes per partition per fetch. Default 4 MiB. */
+  readonly maxBytesPerPartition?: number
+  /** Max bytes per fetch response. Default 64 MiB. */
+  readonly maxBytes?: number
+  /** Long-poll wait of a fetch with no data (ms). Default 250. */
+  readonly maxWaitTimeMs?: number
+  /** Heartbeat interval of group members (ms). Default 3 000. */
+  readonly heartbeatIntervalMs?: number
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+const REBALANCE_IDS = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID", "MEMBER_ID_REQUIRED"])
+const UNKNOWN_TOPIC_IDS = new Set(["UNKNOWN_TOPIC_OR_PARTITION", "UNKNOWN_TOPIC_ID"])
+
+interface PltError {
+  readonly name?: string
+  readonly message?: string
+  readonly code?: string
+  readonly apiId?: string
+  readonly canRetry?: boolean
+  readonly errors?: ReadonlyArray<unknown>
+  readonly cause?: unknown
+}
+
+/** Every leaf error of a platformatic error tree (MultipleErrors / ResponseError / cause chains). */
+const leaves = (e: unknown, out: Array<PltError> = [], depth = 0): Array<PltError> => {
+  if (e === null || typeof e !== "object" || depth > 8) return out
+  const err = e as PltError
+  if (Array.isArray(err.errors) && err.errors.length > 0) {
+    for (const x of err.errors) leaves(x, out, depth + 1)
+  } else {
+    out.push(err)
+    if (err.cause !== undefined && typeof err.cause === "object") leaves(err.cause, out, depth + 1)
+  }
+  return out
+}
+
+/**
+ * Classify a platformatic error into the K2 reasons: group membership errors are
+ * RebalanceInProgress, unknown topics UnknownTopic, network errors / timeouts / retriable broker
+ * errors (leader moving, coordinator loading...) KafkaUnavailable, the rest KafkaRejected.
+ */
+export const fromPlatformatic = (operation: string, cause: unknown, topic?: string): KafkaError => {
+  if (isKafkaError(cause)) return cause
+  const top = cause as PltError | undefined
+  const all = leaves(cause)
+  const detailOf = (e: PltError | undefined) => `${e?.apiId ?? e?.code ?? e?.name ?? "Error"}: ${e?.message ?? String(e)}`
+  const detail = top === undefined || top === null
+    ? String(cause)
+    : `${detailOf(top)}${all.length > 0 && all[0] !== top ? ` (${[...new Set(all.map(detailOf))].join("; ")})` : ""}`
+  if (all.some((e) => e.apiId !== undefined && REBALANCE_IDS.has(e.apiId))) {
+    return kafkaError(new RebalanceInProgress({ operation, detail }))
+  }
+  if (all.some((e) => e.apiId !== undefined && UNKNOWN_TOPIC_IDS.has(e.apiId))) {
+    return kafkaError(new UnknownTopic({ topic: topic ?? "?" }))
+  }
+  // Metadata requests turn UNKNOWN_TOPIC_OR_PARTITION into UserError("Unknown topic <name>.").
+  for (const e of all) {
+    const m = e.code === "PLT_KFK_USER" ? /^Unknown topic (.*)\.$/.exec(e.message ?? "") : null
+    if (m !== null) return kafkaError(new UnknownTopic({ topic: m[1] !== "unknown" ? m[1]! : topic ?? "?" }))
+  }
+  // A broker error that will not go away (MESSAGE_TOO_LARGE, POLICY_VIOLATION, authorisation...).
+  const fatalProtocol = all.some((e) => e.apiId !== undefined && e.canRetry === false)
+  const transient = all.length > 0 && all.every((e) =>
+    e.canRetry === true ||
+    e.code === "PLT_KFK_NETWORK" || // NetworkError and TimeoutError
+    e.code === "PLT_KFK_TIMEOUT" ||
+    (e as { code?: string }).code === "ECONNREFUSED" ||
+    (e as { code?: string }).code === "ECONNRESET" ||
+    (e.code === "PLT_KFK_USER" && /closed while retrying/i.test(e.message ?? ""))
+  )
+  if (!fatalProtocol && transient) return kafkaError(new KafkaUnavailable({ operation, detail }))
+  return kafkaError(new KafkaRejected({ operation, detail }))
+}
+
+const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
+  Effect.tryPromise({ try: f, catch: (e) => fromPlatformatic(operation, e, topic) })
+
+// ---------------------------------------------------------------------------
+// Codec helpers
+
+const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+const encodeHeaders = (h: Readonly<Record<string, string>> | undefined): Map<Buffer, Buffer> | undefined => {
+  if (h === undefined) return undefined
+  const out = new Map<Buffer, Buffer>()
+  for (const k in h) out.set(Buffer.from(k, "utf8"), Buffer.from(h[k]!, "utf8"))
+  return out
+}
+
+const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (let i = 0; i < h.length; i++) {
+    const [k, v] = h[i]!
+    if (k === null) continue
+    out[k.toString("utf8")] = v === null ? "" : v.toString("utf8")
+  }
+  return out
+}
+
+type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
+
+/** Records batch attribute bit 3: timestamps are the broker's append time (maxTimestamp). */
+const LOG_APPEND_TIME = 0x08
+const OFFSET_OUT_OF_RANGE = 1
+
+// ---------------------------------------------------------------------------
+
+export const layerPlatformatic = (options: PlatformaticOptions) =>
+  Layer.effectContext(Effect.gen(function*() {
+    const clientId = options.clientId ?? "k2"
+    const bootstrapBrokers = [...options.brokers]
+    const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250 }
+
+    const admin = new Admin({ ...base })
+    yield* Effect.addFinalizer(() => Effect.promise(() => admin.close().catch(() => undefined)))
+
+    // Java's partitioner for keyed records (the producer takes the result modulo the partition count).
+    let roundRobin = 0
+    const partitioner: Partitioner<Buffer, Buffer, Buffer, Buffer> = (_message, key) =>
+      key !== undefined && key !== null ? murmur2(key) & 0x7fffffff : (roundRobin++ & 0x7fffffff)
+    const producer = new PProducer({ ...base, idempotent: true, acks: ProduceAcks.ALL, partitioner, timeout: 30_000 })
+    yield* Effect.addFinalizer(() => Effect.promise(() => producer.close(true).catch(() => undefined)))
+
+    // -------------------------------------------------------------------------
+    // KafkaSource
+
+    const subscribe = <E, R>(opts: SubscribeOptions<E, R>) =>
+      Effect.gen(function*() {
+        const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
+        const maxWaitTime = options.maxWaitTimeMs ?? 250
+        const maxBytesPerPartition = options.maxBytesPerPartition ?? 4 * 1024 * 1024
+        const consumer = new PConsumer({
+          ...base,
+          clientId: opts.clientId ?? clientId,
+          groupId: opts.groupId,
+          autocommit: false,
+          sessionTimeout,
+          rebalanceTimeout: sessionTimeout,
+          heartbeatInterval: Math.min(options.heartbeatIntervalMs ?? 3_000, Math.floor(sessionTimeout / 3)),
+          // A JoinGroup may legitimately block for the whole rebalance timeout.
+          requestTimeout: sessionTimeout + 10_000,
+          maxWaitTime,
+          minBytes: 1,
+          maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED
+        })
+        const topics = [...opts.topics]
+        let running = true
+        let rejoining = false
+        let waiters: Array<() => void> = []
+        const wake = () => {
+          const w = waiters
+          waiters = []
+          for (const f of w) f()
+        }
+        const sleep = (ms: number) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ms)
+            waiters.push(() => {
+              clearTimeout(timer)
+              resolve()
+            })
+          })
+
+        const committed = async (tps: ReadonlyArray<TopicPartition>) => {
+          const byTopic = new Map<string, Array<number>>()
+          for (const tp of tps) {
+            const list = byTopic.get(tp.topic) ?? []
+            list.push(tp.partition)
+            byTopic.set(tp.topic, list)
+          }
+          const res = await consumer.listCommittedOffsets({
+            topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+          })
+          const out = new Map<TpKey, bigint | null>()
+          for (const tp of tps) {
+            const o = res.get(tp.topic)?.[tp.partition]
+            out.set(tpKeyOf(tp), o === undefined || o < 0n ? null : o)
+          }
+          return out
+        }
+
+        const watermarks = async (topic: string): Promise<ReadonlyArray<PartitionWatermarks>> => {
+          const [low, high] = await Promise.all([
+            consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST }),
+            consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })
+          ])
+          const lows = low.get(topic) ?? []
+          const highs = high.get(topic) ?? []
+          return highs.map((h, partition) => ({ topic, partition, low: lows[partition] ?? 0n, high: h }))
+        }
+
+        const core = yield* makeConsumerCore(opts, {
+          // Positions live in the core: the fetch loop asks it for them on every fetch.
+          seek: () => wake(),
+          pause: () => undefined,
+          resume: () => wake(),
+          committed,
+          watermarks,
+          commit: async (offsets) => {
+            // Commits of partitions this member does not own are ignored (platformatic would rejoin
+            // and commit them under the new generation, moving another member's offsets).
+            const owned = new Set(Effect.runSync(core.consumer.assignment).map(tpKeyOf))
+            const mine = offsets.filter((o) => owned.has(tpKey(o.topic, o.partition)))
+            if (mine.length === 0) return
+            await consumer.commit({
+              offsets: mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1 }))
+            })
+          }
+        }, fromPlatformatic)
+
+        consumer.on("consumer:group:rebalance", () => {
+          rejoining = true
+        })
+        consumer.on("consumer:group:join", (payload) => {
+          rejoining = false
+          const tps = (payload.assignments ?? []).flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition })))
+          void core.assign(tps)
+          wake()
+        })
+        // A failed rejoin (retries exhausted) is emitted as 'error': without a listener it would throw.
+        consumer.on("error", (e: unknown) => {
+          if (running) core.fail(fromPlatformatic("rebalance", e, topics[0]))
+        })
+
+        /** Partitions whose last fetch returned only control / aborted records: fetch from `to` while the core still wants `from`. */
+        const skips = new Map<TpKey, { from: bigint; to: bigint }>()
+        let failures = 0
+
+        const processResponse = async (
+          response: FetchResponse,
+          topicNames: ReadonlyMap<string, string>,
+          requested: ReadonlyMap<TpKey, { tp: TopicPartition; pos: bigint; req: bigint }>
+        ): Promise<boolean> => {
+          /** Partitions that failed with something else than OFFSET_OUT_OF_RANGE. */
+          let failed = false
+          for (const t of response.responses) {
+            const topic = topicNames.get(t.topicId) ?? t.topicId
+            for (const p of t.partitions) {
+              if (!running) return failed
+              const key = tpKey(topic, p.partitionIndex)
+              const r = requested.get(key)
+              if (r === undefined) continue
+              if (p.errorCode === OFFSET_OUT_OF_RANGE) {
+                // Like auto.offset.reset: move to the log start / end (startFrom).
+                const earliest = (opts.startFrom ?? "earliest") === "earliest"
+                let target = earliest ? p.logStartOffset : p.highWatermark
+                if (target < 0n) {
+                  // The broker sends -1 watermarks with the error: ask for them.
+                  const m = (await watermarks(r.tp.topic)).find((x) => x.partition === r.tp.partition)
+                  target = m === undefined ? -1n : earliest ? m.low : m.high
+                }
+                skips.delete(key)
+                if (target >= 0n && core.fetchPosition(key) === r.pos) {
+                  await Effect.runPromise(Effect.ignore(core.consumer.seek(r.tp, target)))
+                }
+                continue
+              }
+              if (p.errorCode !== 0) {
+                failed = true
+                continue
+              }
+              const batches = p.records
+              if (batches === null || batches === undefined || batches.length === 0) continue
+              const records: Array<KafkaRecord> = []
+              let next = -1n
+              for (const batch of batches) {
+                const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
+                if (last + 1n > next) next = last + 1n
+                if ((batch.attributes & IS_CONTROL) !== 0) continue
+                const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
+                const n = batch.records.length
+                for (let i = 0; i < n; i++) {
+                  const rec = batch.records[i]!
+                  const offset = batch.firstOffset + BigInt(rec.offsetDelta)
+                  if (offset < r.req) continue
+                  records.push({
+                    offset,
+                    key: rec.key === null ? null : rec.key.toString("utf8"),
+                    value: rec.value,
+                    headers: rec.headers.length === 0 ? {} : decodeHeaders(rec.headers),
+                    timestamp: Number(logAppend ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
+                  })
+                }
+              }
+              if (next <= r.req) continue
+              if (records.length === 0) {
+                skips.set(key, { from: r.pos, to: next })
+                continue
+              }
+              skips.delete(key)
+              const hw = p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark
+              // The core accepts the batch only if tp is still wanted from r.pos (no seek, pause or rebalance meanwhile).
+              await core.offer(r.tp, r.pos, records, next, hw)
+            }
+          }
+          return failed
+        }
+
+        const fetchOnce = async (): Promise<boolean> => {
+          const assignment = Effect.runSync(core.consumer.assignment)
+          const wanted: Array<{ tp: TopicPartition; key: TpKey; pos: bigint; req: bigint }> = []
+          for (const tp of assignment) {
+            const key = tpKeyOf(tp)
+            const pos = core.fetchPosition(key)
+            if (pos === undefined) continue
+            const skip = skips.get(key)
+            wanted.push({ tp, key, pos, req: skip !== undefined && skip.from === pos ? skip.to : pos })
+          }
+          if (wanted.length === 0) return false
+          const metadata = await consumer.metadata({ topics })
+          const topicNames = new Map<string, string>()
+          const byNode = new Map<number, Map<string, Array<{ partition: number; fetchOffset: bigint; partitionMaxBytes: number; currentLeaderEpoch: number; lastFetchedEpoch: number }>>>()
+          const requested = new Map<TpKey, { tp: TopicPartition; pos: bigint; req: bigint }>()
+          for (const w of wanted) {
+            const tm = metadata.topics.get(w.tp.topic)
+            const pm = tm?.partitions[w.tp.partition]
+            if (tm === undefined || pm === undefined) {
+              throw kafkaError(new UnknownTopic({ topic: w.tp.topic }))
+            }
+            topicNames.set(tm.id, w.tp.topic)
+            let node = byNode.get(pm.leader)
+            if (node === undefined) byNode.set(pm.leader, (node = new Map()))
+            let parts = node.get(tm.id)
+            if (parts === undefined) node.set(tm.id, (parts = []))
+            parts.push({ partition: w.tp.partition, fetchOffset: w.req, partitionMaxBytes: maxBytesPerPartition, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })
+            requested.set(w.key, w)
+          }
+          const results = await Promise.all([...byNode].map(([node, byTopic]) =>
+            consumer.fetch({
+              node,
+              maxWaitTime,
+              topics: [...byTopic].map(([topicId, partitions]) => ({ topicId, partitions }))
+            }).then(
+              (response) => ({ response, error: undefined as unknown }),
+              (error: unknown) => ({ response: (findErrorBy(error as Error, "code", "PLT_KFK_RESPONSE") as { response?: FetchResponse } | null)?.response, error })
+            )
+          ))
+          const errors: Array<unknown> = []
+          for (const { response, error } of results) {
+            if (!running) return true
+            if (response !== undefined && response.errorCode === 0) {
+              // A response with partition errors still carries the other partitions' records.
+              const failed = await processResponse(response, topicNames, requested)
+              // Offset-out-of-range partitions were reset; any other partition error is reported as the client's error.
+              if (error !== undefined && (failed || findErrorBy(error as Error, "apiId", "OFFSET_OUT_OF_RANGE") === null)) {
+                errors.push(error)
+              }
+            } else if (error !== undefined) {
+              errors.push(error)
+            }
+          }
+          if (errors.length > 0) throw errors.length === 1 ? errors[0] : new AggregateError(errors, "fetch failed")
+          return true
+        }
+
+        const fetchLoop = async () => {
+          while (running) {
+            if (rejoining) {
+              await sleep(50)
+              continue
+            }
+            try {
+              const fetched = await fetchOnce()
+              failures = 0
+              if (!fetched) await sleep(100)
+            } catch (e) {
+              if (!running) return
+              const error = fromPlatformatic("fetch", e, topics[0])
+              failures++
+              // Transient trouble (leader moving, broker restarting): back off and fetch again,
+              // for about a minute before the consumer fails.
+              if (!error.retryable || failures > 12) {
+                core.fail(error)
+                return
+              }
+              consumer.clearMetadata()
+              await sleep(Math.min(250 * 2 ** (failures - 1), 8_000))
+            }
+          }
+        }
+
+        // Finalizer before the fork: the fetch fiber is interrupted first, then the member leaves.
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(async () => {
+            running = false
+            wake()
+            await core.revokeAll()
+            await consumer.close(true).catch(() => undefined)
+          })
+        )
+
+        yield* attempt("subscribe", async () => {
+          // Unknown topics fail here (the group would otherwise wait for their metadata).
+          await consumer.metadata({ topics })
+          consumer.topics.trackAll(...topics)
+          await consumer.joinGroup({
+            sessionTimeout,
+            rebalanceTimeout: sessionTimeout,
+            heartbeatInterval: Math.min(options.heartbeatIntervalMs ?? 3_000, Math.floor(sessionTimeout / 3))
+          })
+        }, topics[0])
+        yield* Effect.forkScoped(Effect.promise(() => fetchLoop().catch((e) => core.fail(fromPlatformatic("fetch", e, topics[0])))))
+        return core.consumer
+      })
+
+    const source = KafkaSource.of({ client: "platformatic", subscribe })
+
+    // -------------------------------------------------------------------------
+    // KafkaSink
+
+    const checkPartitions = async (records: ReadonlyArray<ProducerRecord>) => {
+      const explicit = records.filter((r) => r.partition !== undefined)
+      if (explicit.length === 0) return
+      const metadata = await producer.metadata({ topics: [...new Set(explicit.map((r) => r.topic))] })
+      for (const r of explicit) {
+        const n = metadata.topics.get(r.topic)?.partitionsCount ?? 0
+        if (!Number.isInteger(r.partition) || r.partition! < 0 || r.partition! >= n) {
+          throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${r.partition}` }))
+        }
+      }
+    }
+
+    const sink = KafkaSink.of({
+      client: "platformatic",
+      send: Effect.fn("KafkaSink.send")(function*(records: ReadonlyArray<ProducerRecord>) {
+        if (records.length === 0) return []
+        const res = yield* attempt("send", async () => {
+          await checkPartitions(records)
+          return producer.send({
+            messages: records.map((r) => {
+              const headers = encodeHeaders(r.headers)
+              return {
+                topic: r.topic,
+                ...(r.key !== null ? { key: Buffer.from(r.key, "utf8") } : {}),
+                ...(r.value !== null ? { value: toBuffer(r.value) } : {}),
+                ...(headers !== undefined ? { headers } : {}),
+                ...(r.partition !== undefined ? { partition: r.partition } : {}),
+                ...(r.timestamp !== undefined ? { timestamp: BigInt(r.timestamp) } : {})
+              }
+            })
+          })
+        }, records[0]!.topic)
+        return (res.offsets ?? []).map((o): RecordMetadata => ({ topic: o.topic, partition: o.partition, baseOffset: o.offset >= 0n ? o.offset : null }))
+      }),
+      // send resolves only once acknowledged: nothing is buffered.
+      flush: () => Effect.void
+    })
+
+    // -------------------------------------------------------------------------
+    // KafkaAdmin
+
+    const describeTopics = Effect.fn("KafkaAdmin.describeTopics")(function*(names: ReadonlyArray<string>) {
+      if (names.length === 0) return []
+      const meta = yield* attempt("describeTopics", () => admin.metadata({ topics: [...names], forceUpdate: true }), names[0])
+      const configs = yield* attempt("describeTopics", () =>
+        admin.describeConfigs({
+          includeSynonyms: false,
+          resources: names.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name }))
+        }), names[0])
+      return names.map((name) => {
+        const c = configs.find((r) => r.resourceName === name)
+        const config: Record<string, string> = {}
+        for (const e of c?.configs ?? []) {
+          if (e.configSource === ConfigSources.DYNAMIC_TOPIC_CONFIG && e.value != null) config[e.name] = e.value
+        }
+        return { name, partitions: meta.topics.get(name)?.partitionsCount ?? 0, config }
+      })
+    })
+
+    /** createTopics answers before the partitions have leaders: wait for them (kafkajs' waitForLeaders). */
+    const waitForLeaders = async (names: ReadonlyArray<string>) => {
+      const deadline = Date.now() + 30_000
+      for (;;) {
+        try {
+          const meta = await admin.metadata({ topics: [...names], forceUpdate: true })
+          const ready = names.every((n) => {
+            const t = meta.topics.get(n)
+            return t !== undefined && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p !== undefined && p.leader >= 0)
+          })
+          if (ready) return
+        } catch (e) {
+          if (Date.now() > deadline) throw e
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting for the leaders of ${names.join(", ")}`)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+
+    const adminService = KafkaAdmin.of({
+      ensureTopics: Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
+        const existingNames = new Set(yield* attempt("listTopics", () => admin.listTopics()))
+        const missing = specs.filter((s) => !existingNames.has(s.name))
+        // One request per topic: CreateTopics' configs apply to every topic of a request.
+        yield* Effect.forEach(missing, (s) =>
+          attempt("createTopics", () =>
+            admin.createTopics({
+              topics: [s.name],
+              partitions: s.partitions,
+              replicas: -1,
+              configs: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+            }), s.name), { concurrency: 4, discard: true })
+        if (missing.length > 0) yield* attempt("createTopics", () => waitForLeaders(missing.map((s) => s.name)), missing[0]!.name)
+        const present = specs.filter((s) => existingNames.has(s.name))
+        const grown: Array<string> = []
+        if (present.length > 0) {
+          const described = yield* describeTopics(present.map((s) => s.name))
+          const toGrow = present.filter((s) => (described.find((d) => d.name === s.name)?.partitions ?? 0) < s.partitions)
+          if (toGrow.length > 0) {
+            yield* attempt("createPartitions", () =>
+              admin.createPartitions({ topics: toGrow.map((s) => ({ name: s.name, count: s.partitions })) }), toGrow[0]!.name)
+            yield* attempt("createPartitions", () => waitForLeaders(toGrow.map((s) => s.name)), toGrow[0]!.name)
+            grown.push(...toGrow.map((s) => s.name))
+          }
+          const toAlter = present.filter((s) => {
+            const d = described.find((x) => x.name === s.name)!
+            return topicConfigEntries(s).some(([k, v]) => d.config[k] !== v)
+          })
+          if (toAlter.length > 0) {
+            // Incremental: only the spec's keys are set, other topic overrides stay.
+            yield* attempt("alterConfigs", () =>
+              admin.incrementalAlterConfigs({
+                resources: toAlter.map((s) => ({
+                  resourceType: ConfigResourceTypes.TOPIC,
+                  resourceName: s.name,
+                  configs: topicConfigEntries(s).map(([name, value]) => ({
+                    name,
+                    configOperation: IncrementalAlterConfigOperationTypes.SET,
+                    value
+                  }))
+                }))
+              }), toAlter[0]!.name)
+          }
+        }
+        return { created: missing.map((s) => s.name), existing: present.map((s) => s.name), grown }
+      }),
+      describeTopics,
+      listTopics: () => attempt("listTopics", () => admin.listTopics()),
+      deleteTopics: (names) =>
+        names.length === 0 ? Effect.void : attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }), names[0])
+    })
+
+    return Context.make(KafkaSource, source).pipe(
+      Context.add(KafkaSink, sink),
+      Context.add(KafkaAdmin, adminService)
+    )
+  }))

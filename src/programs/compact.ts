@@ -1,0 +1,125 @@
+/**
+ * `npm run compact`: table maintenance. Per table: compaction (small files of each day
+ * rewritten into files near --target-file-size-mb, sorted), snapshot expiry (older than
+ * --expire-older-than-hours beyond the newest --retain-last; the newest snapshot carrying each
+ * consumer group's marker always stays) and orphan-file removal (unreferenced files older than
+ * --orphan-grace-hours); --skip-compaction, --skip-expiry, --skip-orphans. Once, or every --every seconds until SIGTERM/SIGINT.
+ */
+import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Command, Flag } from "effect/cli"
+import { tables } from "../domain/tables.ts"
+import * as Lakehouse from "../layers/lakehouse.ts"
+import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
+import { showIdentifier } from "../services/Catalog.ts"
+import { Maintenance, type MaintenanceReport } from "../services/Maintenance.ts"
+import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
+import { runCommand } from "./cli/run.ts"
+
+const flags = {
+  ...lakehouseFlags,
+  tables: Flag.String("tables").pipe(
+    Flag.withDescription("tables to maintain, comma separated (namespace.name)"),
+    Flag.withDefault(
+      [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`).join(",")
+    )
+  ),
+  every: Flag.Int("every").pipe(
+    Flag.withDescription("run every N seconds until interrupted (default: once)"),
+    Flag.withFallbackConfig(Config.Int("K2_MAINTENANCE_EVERY")),
+    Flag.optional
+  ),
+  targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
+    Flag.withDescription("size compacted files aim at"),
+    Flag.withDefault(128)
+  ),
+  expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
+    Flag.withDescription("expire snapshots older than this (beyond --retain-last)"),
+    Flag.withDefault(120)
+  ),
+  retainLast: Flag.Int("retain-last").pipe(
+    Flag.withDescription("always keep this many newest snapshots"),
+    Flag.withDefault(1)
+  ),
+  orphanGraceHours: Flag.Finite("orphan-grace-hours").pipe(
+    Flag.withDescription("remove unreferenced files only when older than this"),
+    Flag.withDefault(24)
+  ),
+  noCompact: Flag.Boolean("skip-compaction").pipe(Flag.withDescription("skip compaction"), Flag.withDefault(false)),
+  noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),
+  noOrphans: Flag.Boolean("skip-orphans").pipe(Flag.withDescription("skip orphan-file removal"), Flag.withDefault(false)),
+  dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("orphans: list, do not delete"), Flag.withDefault(false))
+}
+
+type Options = Command.Command.Config.Infer<typeof flags>
+
+const report = (r: MaintenanceReport): string => {
+  const lines = [showIdentifier(r.table)]
+  if (r.compact !== null) {
+    lines.push(`  files              ${r.compact.filesBefore} -> ${r.compact.filesAfter}`)
+    for (const p of r.compact.partitions) {
+      lines.push(
+        `    ${JSON.stringify(p.partition)}  ${p.filesBefore} -> ${p.filesAfter} files, ${p.bytesBefore} -> ${p.bytesAfter} bytes, ${p.rows} rows rewritten`
+      )
+    }
+  }
+  if (r.expire !== null) {
+    lines.push(`  snapshots          ${r.expire.snapshotsBefore} -> ${r.expire.snapshotsAfter}`)
+    lines.push(`  metadata.json      ${r.expire.metadataBytesBefore} -> ${r.expire.metadataBytesAfter} bytes`)
+    for (const [group, id] of Object.entries(r.expire.markers)) lines.push(`    marker of ${group} kept in snapshot ${id}`)
+  }
+  if (r.orphans !== null) {
+    lines.push(
+      `  orphans            ${r.orphans.removed.length} removed (${r.orphans.bytesRemoved} bytes), ${r.orphans.tooYoung} within the grace period, ${r.orphans.filesScanned} files scanned`
+    )
+  }
+  return lines.join("\n")
+}
+
+const once = (options: Options) =>
+  Effect.gen(function*() {
+    const maintenance = yield* Maintenance
+    const ids = options.tables.split(",").map((t) => t.trim()).filter((t) => t.length > 0).map((t) => {
+      const dot = t.lastIndexOf(".")
+      return { namespace: t.slice(0, dot), name: t.slice(dot + 1) }
+    })
+    const started = Date.now()
+    for (const id of ids) {
+      const r = yield* maintenance.run(id, {
+        compact: options.noCompact ? false : { targetFileSizeBytes: options.targetFileSizeMb * 1024 * 1024 },
+        expire: options.noExpire ? false : {
+          maxSnapshotAgeMs: options.expireOlderThanHours * 3_600_000,
+          retainLast: options.retainLast
+        },
+        orphans: options.noOrphans ? false : {
+          olderThanMs: options.orphanGraceHours * 3_600_000,
+          dryRun: options.dryRun
+        }
+      }).pipe(
+        Effect.catchReason("CatalogError", "NoSuchTable", (e) => Console.error(`skipped: ${e.message}`).pipe(Effect.as(null)))
+      )
+      if (r !== null) yield* Console.log(report(r))
+    }
+    yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  })
+
+export const compactCommand = Command.make("compact", flags, (options) => {
+  const lake = MaintenanceLayer.layer().pipe(
+    Layer.provideMerge(Lakehouse.layer({
+      warehouse: options.warehouse,
+      catalogName: options.catalogName,
+      catalog: catalogChoice(options)
+    }))
+  )
+  const program = Option.match(options.every, {
+    onNone: () => once(options),
+    onSome: (seconds) =>
+      once(options).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("maintenance run failed", cause)),
+        Effect.repeat(Schedule.spaced(Duration.seconds(seconds))),
+        Effect.asVoid
+      )
+  })
+  return program.pipe(Effect.provide(lake))
+}).pipe(Command.withDescription("Compact small files, expire snapshots, remove orphan files"))
+
+if (import.meta.main) runCommand(compactCommand)

@@ -1,0 +1,42 @@
+/**
+ * `npm run serve -- [--port 8080] [--host 127.0.0.1] [--warehouse DIR] [--catalog FILE|URL]`:
+ * the K2 HTTP API over the lakehouse (docs/api.md). Keys, limits and CORS come from
+ * K2_API_* variables; without keys the server refuses to start unless K2_API_AUTH=off.
+ */
+import * as path from "node:path"
+import { Effect, Layer } from "effect"
+import { Command, Flag } from "effect/cli"
+import { Config } from "effect"
+import * as Lakehouse from "../layers/lakehouse.ts"
+import * as ServerConfig from "../layers/http/config.ts"
+import * as Server from "../layers/http/server.ts"
+import * as QueryLayer from "../layers/query/engine.ts"
+import * as ReplayLayer from "../layers/replay/engine.ts"
+import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
+import { runCommand } from "./cli/run.ts"
+
+const serve = Command.make("serve", {
+  ...lakehouseFlags,
+  port: Flag.Int("port").pipe(Flag.withDescription("TCP port"), Flag.withFallbackConfig(Config.Int("K2_API_PORT")), Flag.withDefault(8080)),
+  host: Flag.String("host").pipe(
+    Flag.withDescription("Address to listen on (127.0.0.1: this machine only)"),
+    Flag.withFallbackConfig(Config.String("K2_API_HOST")),
+    Flag.withDefault("127.0.0.1")
+  )
+}, (a) =>
+  Effect.gen(function*() {
+    const settings = yield* ServerConfig.fromEnv
+    if (settings.auth === "off") {
+      yield* Effect.logWarning("K2_API_AUTH=off: the API answers anyone who can reach it, without a key (development only)")
+    }
+    const warehouse = path.resolve(a.warehouse)
+    const lakehouse = Lakehouse.layer({ warehouse, catalogName: a.catalogName, catalog: catalogChoice({ warehouse, catalog: a.catalog }) })
+    const engines = Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
+    const app = Server.layer({ ...settings, warehouse }).pipe(
+      Layer.provide(engines),
+      Layer.provide(Server.nodeServer({ port: a.port, host: a.host }))
+    )
+    return yield* Layer.launch(app)
+  })).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG)"))
+
+runCommand(serve)
