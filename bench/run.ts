@@ -9,13 +9,15 @@ import { benchSequenceEffect } from "./sequence.ts"
 import { benchFeeds } from "./feeds.ts"
 import { benchQueryEffect } from "./query.ts"
 import { benchKafka } from "./kafka.ts"
+import { benchMaintenanceEffect } from "./maintenance.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
   iceberg: benchIceberg,
   sequence: benchSequenceEffect,
   feeds: () => Effect.promise(benchFeeds),
   query: benchQueryEffect,
-  kafka: () => Effect.promise(benchKafka)
+  kafka: () => Effect.promise(benchKafka),
+  maintenance: benchMaintenanceEffect
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))

@@ -4,6 +4,7 @@
  */
 import * as path from "node:path"
 import { Layer } from "effect"
+import * as RestCatalog from "./catalog/rest.ts"
 import * as SqlCatalog from "./catalog/sql.ts"
 import { DuckDb } from "./duckdb/DuckDb.ts"
 import * as FileIOLayers from "./iceberg/fileio.ts"
@@ -14,6 +15,7 @@ export type CatalogChoice =
   | { readonly _tag: "sqlite"; readonly path: string }
   | { readonly _tag: "postgres"; readonly url: string }
   | { readonly _tag: "memory" }
+  | ({ readonly _tag: "rest" } & Omit<RestCatalog.RestCatalogOptions, "name" | "tableLocationRoot">)
 
 export interface LakehouseOptions {
   /** Local directory holding table data and metadata. */
@@ -38,6 +40,11 @@ export const catalogLayer = (options: LakehouseOptions) => {
       return SqlCatalog.layerPostgres({ ...common, url: choice.url })
     case "memory":
       return SqlCatalog.layerMemory(common)
+    case "rest": {
+      const { _tag, ...rest } = choice
+      // New tables go under the local warehouse, where K2 writes their data files.
+      return RestCatalog.layer({ ...rest, name: common.name, tableLocationRoot: common.warehouse })
+    }
   }
 }
 

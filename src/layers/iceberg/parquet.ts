@@ -493,55 +493,93 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
     return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
   }
   if (batch.rowCount === 0) return []
-  const { schema } = options
-  const root = options.directory.startsWith("file:")
-    ? fileURLToPath(options.directory)
-    : path.resolve(options.directory)
-  const fileLeaves = leaves(schema)
-  const copyOptions = [
-    "FORMAT parquet",
-    "COMPRESSION zstd",
-    `ROW_GROUP_SIZE ${Math.max(1, Math.floor(options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE))}`,
-    `FILE_SIZE_BYTES ${Math.max(1, Math.floor(options.targetFileSizeBytes))}`,
-    `FILENAME_PATTERN '${options.fileNamePrefix}-{uuid}'`,
-    // The partition directory may hold earlier files; uuid names never collide with them.
-    "OVERWRITE_OR_IGNORE true",
-    `FIELD_IDS ${fieldIds(schema)}`,
-    "RETURN_STATS true"
-  ].join(", ")
-  // Dictionary-loaded strings are ENUMs in the batch table: written and sorted as VARCHAR.
-  const select = `SELECT ${
-    schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
-  }`
-  const order = orderBy(schema, options.sortOrder)
-  const sortOrderId = options.sortOrder?.["order-id"] ?? null
-
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
     Effect.acquireUseRelease(
-      loadBatch(connection, schema, batch),
-      (table) =>
-        Effect.gen(function*() {
-          const groups = yield* partitionGroups(connection, table, schema, options.spec)
-          const files: Array<DataFile> = []
-          for (const group of groups) {
-            const target = path.join(root, "data", group.path)
-            yield* Effect.tryPromise({
-              try: () => fs.mkdir(target, { recursive: true }),
-              catch: storageError(target)
-            })
-            const rows = yield* attempt("write parquet", async () => {
-              const result = await connection.runAndReadAll(
-                `COPY (SELECT * FROM (${select} FROM ${table} WHERE ${group.where})${order}) TO $1 (${copyOptions})`,
-                [target, ...group.params]
-              )
-              return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>
-            })
-            for (const row of rows) files.push(toDataFile(row, fileLeaves, group.values, sortOrderId))
-          }
-          return files
-        }),
+      loadBatch(connection, options.schema, batch),
+      (table) => copyPartitions(connection, table, options),
       (table) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${table}`).pipe(Effect.ignore)
     )
   )
 })
+
+const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`
+
+/**
+ * Rewrites the rows of existing Parquet data files (local paths or `file:` URIs) as new
+ * data files, exactly as `writeDataFiles` writes a batch: sorted by the sort order, split
+ * at the target size, one or more files per partition value. DuckDB reads and writes
+ * directly; no row passes through JS (compaction). Columns are matched by name; a column
+ * missing from a file reads as null.
+ */
+export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
+  sources: ReadonlyArray<string>,
+  options: WriteOptions
+): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError, DuckDb> {
+  if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
+    return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
+  }
+  if (sources.length === 0) return []
+  const paths = sources.map((s) => (s.startsWith("file:") ? fileURLToPath(s) : s))
+  const duckDb = yield* DuckDb
+  return yield* duckDb.withConnection((connection) =>
+    Effect.acquireUseRelease(
+      Effect.gen(function*() {
+        const view = `k2_source_${++tableCounter}`
+        yield* query(
+          connection,
+          "open source files",
+          `CREATE TEMP VIEW ${view} AS SELECT * FROM read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true)`
+        )
+        return view
+      }),
+      (view) => copyPartitions(connection, view, options),
+      (view) => query(connection, "drop source view", `DROP VIEW IF EXISTS ${view}`).pipe(Effect.ignore)
+    )
+  )
+})
+
+/** One `COPY ... TO` per partition value of `table` (a table or view on `connection`). */
+const copyPartitions = (connection: DuckDBConnection, table: string, options: WriteOptions) =>
+  Effect.gen(function*() {
+    const { schema } = options
+    const root = options.directory.startsWith("file:")
+      ? fileURLToPath(options.directory)
+      : path.resolve(options.directory)
+    const fileLeaves = leaves(schema)
+    const copyOptions = [
+      "FORMAT parquet",
+      "COMPRESSION zstd",
+      `ROW_GROUP_SIZE ${Math.max(1, Math.floor(options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE))}`,
+      `FILE_SIZE_BYTES ${Math.max(1, Math.floor(options.targetFileSizeBytes))}`,
+      `FILENAME_PATTERN '${options.fileNamePrefix}-{uuid}'`,
+      // The partition directory may hold earlier files; uuid names never collide with them.
+      "OVERWRITE_OR_IGNORE true",
+      `FIELD_IDS ${fieldIds(schema)}`,
+      "RETURN_STATS true"
+    ].join(", ")
+    // Dictionary-loaded strings are ENUMs in the batch table: written and sorted as VARCHAR.
+    const select = `SELECT ${
+      schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
+    }`
+    const order = orderBy(schema, options.sortOrder)
+    const sortOrderId = options.sortOrder?.["order-id"] ?? null
+    const groups = yield* partitionGroups(connection, table, schema, options.spec)
+    const files: Array<DataFile> = []
+    for (const group of groups) {
+      const target = path.join(root, "data", group.path)
+      yield* Effect.tryPromise({
+        try: () => fs.mkdir(target, { recursive: true }),
+        catch: storageError(target)
+      })
+      const rows = yield* attempt("write parquet", async () => {
+        const result = await connection.runAndReadAll(
+          `COPY (SELECT * FROM (${select} FROM ${table} WHERE ${group.where})${order}) TO $1 (${copyOptions})`,
+          [target, ...group.params]
+        )
+        return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>
+      })
+      for (const row of rows) files.push(toDataFile(row, fileLeaves, group.values, sortOrderId))
+    }
+    return files as ReadonlyArray<DataFile>
+  })

@@ -1,0 +1,352 @@
+/**
+ * The Iceberg REST catalog client (apache/iceberg open-api/rest-catalog-open-api.yaml), over
+ * Effect's HttpClient. The server owns the metadata files: a commit sends the requirements and
+ * updates K2 builds (`assert-table-uuid`, `assert-ref-snapshot-id`; `add-snapshot`,
+ * `set-snapshot-ref`, `remove-snapshots`, `set-properties`) and the server applies them.
+ *
+ * Status mapping: 404 → NoSuchNamespace / NoSuchTable, 409 → AlreadyExists / NamespaceNotEmpty /
+ * CommitConflict (reload and retry on a fresh base); on a commit, 5xx, a timeout or a broken
+ * connection → CommitStateUnknown (the caller looks for its `k2.commit-id` before retrying);
+ * elsewhere they are CatalogUnavailable (transient). 401 refreshes an OAuth2 token once.
+ *
+ * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
+ */
+import { Duration, Effect, Layer, Option, Ref, Result } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
+import { TableFileError } from "../../domain/iceberg/errors.ts"
+import { parseJson, stringifyJson } from "../../domain/iceberg/json.ts"
+import type { TableRequirement, TableUpdate } from "../../domain/iceberg/metadata.ts"
+import { decodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
+import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import {
+  AlreadyExists,
+  Catalog,
+  type CatalogError,
+  catalogError,
+  CatalogUnavailable,
+  CommitConflict,
+  CommitStateUnknown,
+  type CreateTableRequest,
+  type LoadedTable,
+  NamespaceNotEmpty,
+  NoSuchNamespace,
+  NoSuchTable,
+  showIdentifier,
+  type TableIdentifier
+} from "../../services/Catalog.ts"
+
+export interface RestCatalogOptions {
+  /** Base URI of the catalog, e.g. http://127.0.0.1:8181 (the `/v1/...` paths go below it). */
+  readonly uri: string
+  /** Name reported by `Catalog.name`. */
+  readonly name?: string
+  /** Warehouse to ask `GET /v1/config` for (some servers select a catalog by it). */
+  readonly warehouse?: string
+  /** When set, new tables are created at `<tableLocationRoot>/<namespace>/<name>` (else the server decides). */
+  readonly tableLocationRoot?: string
+  /**
+   * K2 namespaces live below this namespace on the server (levels separated by `.`): several
+   * K2 deployments or test runs share one server without seeing each other's tables.
+   */
+  readonly parentNamespace?: string
+  /** A fixed bearer token. */
+  readonly token?: string
+  /** OAuth2 client credentials `<client_id>:<client_secret>` (token from `oauth2ServerUri`). */
+  readonly credential?: string
+  /** Token endpoint; default `<uri>/v1/oauth/tokens`. */
+  readonly oauth2ServerUri?: string
+  readonly scope?: string
+  /** Per request; a commit that times out is CommitStateUnknown. Default 30 s. */
+  readonly requestTimeoutMs?: number
+}
+
+interface Reply {
+  readonly status: number
+  readonly text: string
+}
+
+const UNIT_SEPARATOR = "\u001f"
+
+/** Cached decoded metadata by metadata location: the server never rewrites a metadata file. */
+const metadataCache = (capacity: number) => {
+  const entries = new Map<string, TableMetadata>()
+  return {
+    get: (location: string) => entries.get(location),
+    set: (location: string, metadata: TableMetadata) => {
+      entries.set(location, metadata)
+      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
+    }
+  }
+}
+
+const errorMessage = (reply: Reply): string => {
+  try {
+    const body = JSON.parse(reply.text) as { error?: { message?: string; type?: string } }
+    if (body.error !== undefined) return `${reply.status} ${body.error.type ?? ""}: ${body.error.message ?? ""}`.trim()
+  } catch {
+    // not JSON
+  }
+  return `${reply.status} ${reply.text.slice(0, 300)}`
+}
+
+export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
+  const http = yield* HttpClient.HttpClient
+  const base = options.uri.replace(/\/+$/, "")
+  const timeout = Duration.millis(options.requestTimeoutMs ?? 30_000)
+  const parent = options.parentNamespace === undefined || options.parentNamespace === ""
+    ? []
+    : options.parentNamespace.split(".")
+  const cache = metadataCache(64)
+  const token = yield* Ref.make<string | undefined>(options.token)
+
+  const unavailable = (detail: string) => catalogError(new CatalogUnavailable({ detail }))
+
+  // --- transport -----------------------------------------------------------------------
+
+  const fetchToken = Effect.gen(function*() {
+    if (options.credential === undefined) return undefined
+    const colon = options.credential.indexOf(":")
+    const [id, secret] = colon < 0 ? [undefined, options.credential] : [
+      options.credential.slice(0, colon),
+      options.credential.slice(colon + 1)
+    ]
+    const form = new URLSearchParams({
+      grant_type: "client_credentials",
+      ...(id === undefined ? {} : { client_id: id }),
+      client_secret: secret,
+      scope: options.scope ?? "catalog"
+    })
+    const request = HttpClientRequest.post(options.oauth2ServerUri ?? `${base}/v1/oauth/tokens`).pipe(
+      HttpClientRequest.bodyText(form.toString(), "application/x-www-form-urlencoded")
+    )
+    const reply = yield* send(request, undefined)
+    if (reply.status !== 200) return yield* unavailable(`OAuth2 token request failed: ${errorMessage(reply)}`)
+    const accessToken = (JSON.parse(reply.text) as { access_token?: string }).access_token
+    if (accessToken === undefined) return yield* unavailable("OAuth2 token response has no access_token")
+    yield* Ref.set(token, accessToken)
+    return accessToken
+  })
+
+  /** One HTTP exchange; a transport failure or timeout is CatalogUnavailable (callers may reclassify). */
+  const send = (request: HttpClientRequest.HttpClientRequest, bearer: string | undefined) =>
+    Effect.gen(function*() {
+      const withAuth = bearer === undefined ? request : HttpClientRequest.bearerToken(request, bearer)
+      const outcome = yield* http.execute(withAuth).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (text): Reply => ({ status: response.status, text }))),
+        Effect.timeoutOption(timeout),
+        Effect.mapError((e) => unavailable(`${request.method} ${request.url}: ${e.message}`))
+      )
+      if (Option.isNone(outcome)) {
+        return yield* unavailable(`${request.method} ${request.url}: no answer within ${Duration.format(timeout)}`)
+      }
+      return outcome.value
+    })
+
+  const call = Effect.fnUntraced(function*(
+    method: "GET" | "POST" | "DELETE" | "HEAD",
+    path: string,
+    body?: unknown,
+    urlParams?: Readonly<Record<string, string>>
+  ) {
+    let request = HttpClientRequest.make(method)(`${base}${path}`).pipe(HttpClientRequest.acceptJson)
+    if (urlParams !== undefined) request = HttpClientRequest.setUrlParams(request, urlParams)
+    if (body !== undefined) request = HttpClientRequest.bodyText(request, stringifyJson(body), "application/json")
+    let bearer = yield* Ref.get(token)
+    if (bearer === undefined && options.credential !== undefined) bearer = yield* fetchToken
+    const reply = yield* send(request, bearer)
+    if (reply.status === 401 && options.credential !== undefined) return yield* send(request, yield* fetchToken)
+    return reply
+  })
+
+  // --- configuration -------------------------------------------------------------------
+
+  const config = yield* call("GET", "/v1/config", undefined, options.warehouse === undefined ? undefined : {
+    warehouse: options.warehouse
+  })
+  if (config.status !== 200) return yield* unavailable(`GET /v1/config: ${errorMessage(config)}`)
+  const { overrides = {}, defaults = {} } = JSON.parse(config.text) as {
+    overrides?: Record<string, string>
+    defaults?: Record<string, string>
+  }
+  const prefix = overrides.prefix ?? defaults.prefix
+  const root = prefix === undefined ? "/v1" : `/v1/${encodeURIComponent(prefix)}`
+
+  const levels = (namespace: string) => [...parent, ...namespace.split(".")]
+  const nsPath = (namespace: string) => encodeURIComponent(levels(namespace).join(UNIT_SEPARATOR))
+  const tablePath = (id: TableIdentifier) => `${root}/namespaces/${nsPath(id.namespace)}/tables/${encodeURIComponent(id.name)}`
+  const unexpected = (what: string, reply: Reply) => unavailable(`${what}: ${errorMessage(reply)}`)
+
+  // The parent namespace levels exist before anything is created below them.
+  for (let i = 1; i <= parent.length; i++) {
+    const reply = yield* call("POST", `${root}/namespaces`, { namespace: parent.slice(0, i), properties: {} })
+    if (reply.status !== 200 && reply.status !== 409) return yield* unexpected("create parent namespace", reply)
+  }
+
+  /** A LoadTableResult / CommitTableResponse: metadata decoded once per location. */
+  const loaded = (identifier: TableIdentifier, reply: Reply): Effect.Effect<LoadedTable, CatalogError> => {
+    // Servers put metadata-location first; a cache hit skips decoding megabytes of metadata.
+    const head = /"metadata-location"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(reply.text.slice(0, 4096))
+    const hinted = head === null ? undefined : JSON.parse(`"${head[1]}"`) as string
+    const hit = hinted === undefined ? undefined : cache.get(hinted)
+    if (hit !== undefined) return Effect.succeed({ identifier, metadataLocation: hinted!, metadata: hit })
+    let raw: { "metadata-location"?: string; metadata?: unknown }
+    try {
+      raw = parseJson(reply.text) as typeof raw
+    } catch (e) {
+      return Effect.fail(unavailable(`table response is not JSON: ${(e as Error).message}`))
+    }
+    const location = raw["metadata-location"] ?? "(no metadata-location)"
+    const decoded = decodeTableMetadata(stringifyJson(raw.metadata), location)
+    if (Result.isFailure(decoded)) return Effect.fail(catalogError(new TableFileError({ reason: decoded.failure })))
+    if (raw["metadata-location"] !== undefined) cache.set(location, decoded.success)
+    return Effect.succeed({ identifier, metadataLocation: location, metadata: decoded.success })
+  }
+
+  const loadTable = Effect.fn("Catalog.loadTable")(function*(identifier: TableIdentifier) {
+    const reply = yield* call("GET", tablePath(identifier))
+    if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
+    if (reply.status !== 200) return yield* unexpected(`load ${showIdentifier(identifier)}`, reply)
+    return yield* loaded(identifier, reply)
+  })
+
+  const namespaceExists = Effect.fn("Catalog.namespaceExists")(function*(namespace: string) {
+    const reply = yield* call("HEAD", `${root}/namespaces/${nsPath(namespace)}`)
+    if (reply.status === 404) return false
+    if (reply.status >= 200 && reply.status < 300) return true
+    return yield* unexpected(`namespace ${namespace}`, reply)
+  })
+
+  const listPaged = Effect.fnUntraced(function*<A>(
+    path: string,
+    params: Record<string, string>,
+    pick: (body: Record<string, unknown>) => ReadonlyArray<A>,
+    onMissing: () => CatalogError
+  ) {
+    const out: Array<A> = []
+    let pageToken: string | undefined
+    do {
+      const reply = yield* call("GET", path, undefined, { ...params, ...(pageToken === undefined ? {} : { pageToken }) })
+      if (reply.status === 404) return yield* onMissing()
+      if (reply.status !== 200) return yield* unexpected(`list ${path}`, reply)
+      const body = JSON.parse(reply.text) as Record<string, unknown>
+      out.push(...pick(body))
+      const next = body["next-page-token"]
+      pageToken = typeof next === "string" && next.length > 0 ? next : undefined
+    } while (pageToken !== undefined)
+    return out
+  })
+
+  return Catalog.of({
+    name: options.name ?? "rest",
+
+    createNamespace: Effect.fn("Catalog.createNamespace")(function*(namespace, properties = {}) {
+      const reply = yield* call("POST", `${root}/namespaces`, { namespace: levels(namespace), properties })
+      if (reply.status === 409) return yield* catalogError(new AlreadyExists({ name: namespace }))
+      if (reply.status !== 200) return yield* unexpected(`create namespace ${namespace}`, reply)
+    }),
+
+    listNamespaces: Effect.fn("Catalog.listNamespaces")(function*() {
+      const namespaces = yield* listPaged(
+        `${root}/namespaces`,
+        parent.length === 0 ? {} : { parent: parent.join(UNIT_SEPARATOR) },
+        (body) => (body.namespaces as ReadonlyArray<ReadonlyArray<string>> | undefined) ?? [],
+        () => catalogError(new NoSuchNamespace({ namespace: parent.join(".") }))
+      )
+      return namespaces.map((levels) => levels.slice(parent.length).join(".")).sort()
+    }),
+
+    namespaceExists,
+
+    dropNamespace: Effect.fn("Catalog.dropNamespace")(function*(namespace) {
+      const reply = yield* call("DELETE", `${root}/namespaces/${nsPath(namespace)}`)
+      if (reply.status === 404) return yield* catalogError(new NoSuchNamespace({ namespace }))
+      if (reply.status === 409) return yield* catalogError(new NamespaceNotEmpty({ namespace }))
+      if (reply.status < 200 || reply.status >= 300) return yield* unexpected(`drop namespace ${namespace}`, reply)
+    }),
+
+    createTable: Effect.fn("Catalog.createTable")(function*(identifier, request: CreateTableRequest) {
+      // Some servers (JdbcCatalog) create a table in a namespace that does not exist: refuse first.
+      if (!(yield* namespaceExists(identifier.namespace))) {
+        return yield* catalogError(new NoSuchNamespace({ namespace: identifier.namespace }))
+      }
+      const location = request.location ??
+        (options.tableLocationRoot === undefined
+          ? undefined
+          : `${options.tableLocationRoot.replace(/\/+$/, "")}/${identifier.namespace}/${identifier.name}`)
+      const reply = yield* call("POST", `${root}/namespaces/${nsPath(identifier.namespace)}/tables`, {
+        name: identifier.name,
+        ...(location === undefined ? {} : { location }),
+        schema: request.schema,
+        "partition-spec": request.spec,
+        ...(request.sortOrder === null ? {} : { "write-order": request.sortOrder }),
+        "stage-create": false,
+        properties: {
+          "format-version": "2",
+          "write.format.default": "parquet",
+          "write.parquet.compression-codec": "zstd",
+          ...request.properties
+        }
+      })
+      if (reply.status === 404) return yield* catalogError(new NoSuchNamespace({ namespace: identifier.namespace }))
+      if (reply.status === 409) return yield* catalogError(new AlreadyExists({ name: showIdentifier(identifier) }))
+      if (reply.status !== 200) return yield* unexpected(`create ${showIdentifier(identifier)}`, reply)
+      return yield* loaded(identifier, reply)
+    }),
+
+    listTables: Effect.fn("Catalog.listTables")(function*(namespace) {
+      const ids = yield* listPaged(
+        `${root}/namespaces/${nsPath(namespace)}/tables`,
+        {},
+        (body) => (body.identifiers as ReadonlyArray<{ name: string }> | undefined) ?? [],
+        () => catalogError(new NoSuchNamespace({ namespace }))
+      )
+      return ids.map((id) => ({ namespace, name: id.name })).sort((a, b) => a.name.localeCompare(b.name))
+    }),
+
+    loadTable,
+
+    tableExists: Effect.fn("Catalog.tableExists")(function*(identifier) {
+      const reply = yield* call("HEAD", tablePath(identifier))
+      if (reply.status === 404) return false
+      if (reply.status >= 200 && reply.status < 300) return true
+      return yield* unexpected(`table ${showIdentifier(identifier)}`, reply)
+    }),
+
+    dropTable: Effect.fn("Catalog.dropTable")(function*(identifier) {
+      const reply = yield* call("DELETE", tablePath(identifier), undefined, { purgeRequested: "false" })
+      if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
+      if (reply.status < 200 || reply.status >= 300) return yield* unexpected(`drop ${showIdentifier(identifier)}`, reply)
+    }),
+
+    commitTable: Effect.fn("Catalog.commitTable")(function*(
+      identifier,
+      requirements: ReadonlyArray<TableRequirement>,
+      updates: ReadonlyArray<TableUpdate>
+    ) {
+      const table = showIdentifier(identifier)
+      const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table, detail }))
+      const reply = yield* call("POST", tablePath(identifier), {
+        identifier: { namespace: levels(identifier.namespace), name: identifier.name },
+        requirements,
+        updates
+      }).pipe(
+        // The request may have reached the server before the connection broke or timed out.
+        Effect.mapError((e) => unknown(e.message))
+      )
+      if (reply.status === 200) return yield* loaded(identifier, reply)
+      if (reply.status === 409) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
+      if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
+      if (reply.status >= 500) return yield* unknown(errorMessage(reply))
+      // 400 (a bad update), 401/403: the commit was refused, it did not land.
+      return yield* unexpected(`commit ${table}`, reply)
+    })
+  })
+})
+
+/** The REST catalog over Node's fetch. */
+export const layer = (options: RestCatalogOptions) =>
+  Layer.effect(Catalog)(make(options)).pipe(Layer.provide(FetchHttpClient.layer))
+
+/** The REST catalog over a given HttpClient (tests, custom transports). */
+export const layerWithClient = (options: RestCatalogOptions) => Layer.effect(Catalog)(make(options))
+

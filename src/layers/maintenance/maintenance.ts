@@ -1,0 +1,343 @@
+/**
+ * Table maintenance (docs/maintenance.md): compaction, snapshot expiry, orphan-file removal.
+ *
+ * - Compaction rewrites, per partition, the small live files into files near a target size,
+ *   sorted by the table's sort order (DuckDB reads and writes; no row passes through JS), and
+ *   commits a `replace` snapshot through `commitChange`: on a conflict it is rebuilt on the new
+ *   base, where files appended meanwhile stay live (only the rewritten ones are removed).
+ * - Expiry removes old snapshots (`remove-snapshots`) but keeps, per consumer group, the newest
+ *   snapshot carrying its ingestion marker and the chain from it to the current snapshot.
+ * - Orphan removal deletes files under the table location that no retained snapshot references
+ *   (data files, manifests, manifest lists, metadata files, sequence checkpoints) and that are
+ *   older than a grace period, so in-flight writes are never touched.
+ */
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
+import { currentSnapshot } from "../../domain/iceberg/metadata.ts"
+import { type DataFile, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
+import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
+import { FileIO } from "../../services/FileIO.ts"
+import {
+  type CompactOptions,
+  type CompactResult,
+  type ExpireOptions,
+  type ExpireResult,
+  Maintenance,
+  type MaintenanceOptions,
+  MaintenanceRefused,
+  type OrphanOptions,
+  type OrphanResult,
+  type PartitionCompaction
+} from "../../services/Maintenance.ts"
+import { DuckDb } from "../duckdb/DuckDb.ts"
+import { commitChange } from "../iceberg/commit.ts"
+import { rewriteDataFiles } from "../iceberg/parquet.ts"
+import { makeSnapshotFiles, type SnapshotFiles } from "../iceberg/snapshotFiles.ts"
+import { crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
+
+export interface MaintenanceLayerOptions {
+  readonly mergePolicy?: MergePolicy
+  /** Catalog attempts per maintenance commit (ingestion may commit every second meanwhile). */
+  readonly maxCommitAttempts?: number
+}
+
+export const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
+export const DEFAULT_MAX_SNAPSHOT_AGE_MS = 5 * 24 * 3_600_000
+export const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
+
+/** Marks maintenance snapshots in their summary. */
+export const MAINTENANCE_KEY = "k2.maintenance"
+
+const conflictOrTransient = (e: CatalogError) =>
+  e.reason._tag === "CommitConflict" || e.reason._tag === "CommitStateUnknown" ||
+  e.reason._tag === "CatalogUnavailable"
+
+const retrySchedule = (attempts: number) =>
+  Schedule.min([Schedule.exponential(Duration.millis(25)), Schedule.spaced(Duration.seconds(2))]).pipe(
+    Schedule.jittered,
+    Schedule.upTo({ times: Math.max(0, attempts - 1) })
+  )
+
+/** Live data files of the current snapshot, with the spec each was written under. */
+const liveFiles = (snapshots: SnapshotFiles, m: TableMetadata) =>
+  Effect.gen(function*() {
+    const current = currentSnapshot(m)
+    if (current === undefined) return []
+    const manifests = yield* snapshots.manifestList(current)
+    const entries = yield* Effect.forEach(manifests, snapshots.manifestEntries, { concurrency: 8 })
+    return manifests.flatMap((mf, i) =>
+      entries[i]!.filter((e) => e.status !== ManifestEntryStatus.DELETED).map((e) => ({
+        file: e.dataFile,
+        specId: mf.partitionSpecId,
+        content: mf.content
+      }))
+    )
+  })
+
+export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions = {}) {
+  const catalog = yield* Catalog
+  const files = yield* FileIO
+  const duckDb = yield* DuckDb
+  const snapshots = yield* makeSnapshotFiles({ cacheEntries: 4_096 })
+  const commitOptions = {
+    mergePolicy: options.mergePolicy ?? defaultMergePolicy,
+    maxAttempts: options.maxCommitAttempts ?? 30
+  }
+
+  const sizeOf = (location: string) =>
+    files.read(location).pipe(Effect.map((b) => b.length), Effect.orElseSucceed(() => 0))
+
+  // --- compaction --------------------------------------------------------------------------
+
+  const compactPartition = Effect.fnUntraced(function*(
+    identifier: TableIdentifier,
+    table: LoadedTable,
+    inputs: ReadonlyArray<DataFile>,
+    compact: Required<Pick<CompactOptions, "targetFileSizeBytes">> & CompactOptions
+  ) {
+    const m = table.metadata
+    const schema = m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
+    const spec = m["partition-specs"].find((s) => s["spec-id"] === m["default-spec-id"])!
+    const sortOrder = m["default-sort-order-id"] === 0
+      ? null
+      : m["sort-orders"].find((s) => s["order-id"] === m["default-sort-order-id"]) ?? null
+    const added = yield* rewriteDataFiles(inputs.map((f) => f.filePath), {
+      schema,
+      spec,
+      sortOrder,
+      directory: m.location,
+      targetFileSizeBytes: compact.targetFileSizeBytes,
+      fileNamePrefix: "k2-compacted",
+      rowGroupSize: compact.rowGroupSize
+    }).pipe(
+      Effect.provideService(DuckDb, duckDb),
+      Effect.mapError((e) =>
+        e._tag === "DuckDbError"
+          ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
+          : e
+      )
+    )
+    const rowsIn = inputs.reduce((n, f) => n + f.recordCount, 0)
+    const rowsOut = added.reduce((n, f) => n + f.recordCount, 0)
+    const cleanup = Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
+    if (rowsIn !== rowsOut) {
+      yield* cleanup
+      return yield* new MaintenanceRefused({
+        table: showIdentifier(identifier),
+        detail: `rewrite of ${inputs.length} files produced ${rowsOut} rows, expected ${rowsIn}`
+      })
+    }
+    const committed = yield* commitChange(snapshots, identifier, {
+      operation: "replace",
+      added,
+      removed: inputs,
+      properties: { [MAINTENANCE_KEY]: "compaction" }
+    }, commitOptions).pipe(
+      Effect.provideService(Catalog, catalog),
+      Effect.provideService(FileIO, files),
+      Effect.tapError(() => cleanup)
+    )
+    return { added, committed }
+  })
+
+  const compact = Effect.fn("Maintenance.compact")(function*(identifier: TableIdentifier, compactOptions: CompactOptions = {}) {
+    const target = compactOptions.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE
+    const opts = { ...compactOptions, targetFileSizeBytes: target }
+    const table = yield* catalog.loadTable(identifier)
+    const m = table.metadata
+    const live = yield* liveFiles(snapshots, m)
+    if (live.some((l) => l.content !== 0)) {
+      return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
+    }
+    const groups = planCompaction(live.filter((l) => l.specId === m["default-spec-id"]), {
+      smallFileBytes: compactOptions.smallFileBytes ?? Math.floor(target * 0.75),
+      minInputFiles: compactOptions.minInputFiles ?? 2
+    })
+    const partitions: Array<PartitionCompaction> = []
+    let snapshotId: bigint | null = null
+    let attempts = 0
+    for (const group of groups) {
+      const outcome = yield* compactPartition(identifier, table, group.inputs, opts).pipe(
+        // Another compaction removed some of these files first: its result stands, skip ours.
+        Effect.catchTag("FilesNoLongerLive", (e) =>
+          Effect.logWarning(`compaction of ${showIdentifier(identifier)} ${group.partitionKey} skipped: ${e.message}`)
+            .pipe(Effect.as(undefined)))
+      )
+      if (outcome === undefined) continue
+      snapshotId = outcome.committed.snapshot["snapshot-id"]
+      attempts += outcome.committed.attempts
+      const bytes = (fs: ReadonlyArray<DataFile>) => fs.reduce((n, f) => n + f.fileSizeInBytes, 0)
+      const kept = group.files.length - group.inputs.length
+      partitions.push({
+        partition: group.partition,
+        filesBefore: group.files.length,
+        filesAfter: kept + outcome.added.length,
+        bytesBefore: bytes(group.files),
+        bytesAfter: bytes(group.files) - bytes(group.inputs) + bytes(outcome.added),
+        rows: group.inputs.reduce((n, f) => n + f.recordCount, 0)
+      })
+    }
+    const after = yield* catalog.loadTable(identifier)
+    const filesAfter = (yield* liveFiles(snapshots, after.metadata)).length
+    const result: CompactResult = {
+      table: identifier,
+      filesBefore: live.length,
+      filesAfter,
+      partitions,
+      snapshotId,
+      attempts
+    }
+    yield* Effect.annotateCurrentSpan({ table: showIdentifier(identifier), partitions: partitions.length })
+    return result
+  })
+
+  // --- expiry ------------------------------------------------------------------------------
+
+  const expireSnapshots = Effect.fn("Maintenance.expireSnapshots")(function*(
+    identifier: TableIdentifier,
+    expireOptions: ExpireOptions = {}
+  ) {
+    const first = yield* catalog.loadTable(identifier)
+    const metadataBytesBefore = yield* sizeOf(first.metadataLocation)
+    const snapshotsBefore = first.metadata.snapshots.length
+    const attempt = Effect.gen(function*() {
+      const base = yield* catalog.loadTable(identifier)
+      const m = base.metadata
+      const plan = planExpiry(m, {
+        maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? DEFAULT_MAX_SNAPSHOT_AGE_MS,
+        retainLast: expireOptions.retainLast ?? 1,
+        nowMs: expireOptions.nowMs ?? Date.now()
+      })
+      if (plan.expire.length === 0) return { table: base, plan }
+      const committed = yield* catalog.commitTable(identifier, [
+        { type: "assert-table-uuid", uuid: m["table-uuid"] },
+        { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": m["current-snapshot-id"] ?? null }
+      ], [{ action: "remove-snapshots", "snapshot-ids": plan.expire }])
+      return { table: committed, plan }
+    })
+    // A conflict (ingestion committed meanwhile) or an unknown outcome: plan again on a fresh
+    // base; removing snapshots that are already gone is a no-op in the plan.
+    const { table, plan } = yield* attempt.pipe(
+      Effect.retry({ schedule: retrySchedule(commitOptions.maxAttempts), while: conflictOrTransient })
+    )
+    const result: ExpireResult = {
+      table: identifier,
+      snapshotsBefore,
+      snapshotsAfter: table.metadata.snapshots.length,
+      expired: plan.expire,
+      markers: plan.markers,
+      metadataBytesBefore,
+      metadataBytesAfter: yield* sizeOf(table.metadataLocation)
+    }
+    return result
+  })
+
+  // --- orphans -----------------------------------------------------------------------------
+
+  /** Every file the table's retained state references, normalized. */
+  const referencedFiles = Effect.fnUntraced(function*(table: LoadedTable) {
+    const m = table.metadata
+    const out = new Set<string>(metadataFiles(m, table.metadataLocation).map(normalizeLocation))
+    const manifestPaths = new Map<string, Parameters<SnapshotFiles["manifestEntries"]>[0]>()
+    for (const s of m.snapshots) {
+      out.add(normalizeLocation(s["manifest-list"]))
+      for (const f of sideFiles(s)) out.add(normalizeLocation(f))
+      for (const mf of yield* snapshots.manifestList(s)) manifestPaths.set(mf.manifestPath, mf)
+    }
+    const entries = yield* Effect.forEach([...manifestPaths.values()], snapshots.manifestEntries, { concurrency: 8 })
+    for (const [p] of manifestPaths) out.add(normalizeLocation(p))
+    for (const list of entries) {
+      for (const e of list) if (e.status !== ManifestEntryStatus.DELETED) out.add(normalizeLocation(e.dataFile.filePath))
+    }
+    return out
+  })
+
+  const removeOrphans = Effect.fn("Maintenance.removeOrphans")(function*(
+    identifier: TableIdentifier,
+    orphanOptions: OrphanOptions = {}
+  ) {
+    const nowMs = orphanOptions.nowMs ?? Date.now()
+    const grace = orphanOptions.olderThanMs ?? DEFAULT_ORPHAN_GRACE_MS
+    // Listed before the table is loaded: a file committed in between is then referenced.
+    const listed = yield* files.list(yield* catalog.loadTable(identifier).pipe(Effect.map((t) => t.metadata.location)))
+    const table = yield* catalog.loadTable(identifier)
+    const referenced = yield* referencedFiles(table)
+    const isReferenced = (location: string) => {
+      const local = normalizeLocation(location)
+      if (referenced.has(local)) return true
+      const crcFor = crcOf(local)
+      return crcFor !== undefined && referenced.has(crcFor)
+    }
+    let tooYoung = 0
+    let bytesRemoved = 0
+    const removed: Array<string> = []
+    for (const entry of listed) {
+      if (isReferenced(entry.location)) continue
+      if (entry.modifiedMs > nowMs - grace) {
+        tooYoung++
+        continue
+      }
+      if (orphanOptions.dryRun !== true) yield* files.remove(entry.location)
+      removed.push(entry.location)
+      bytesRemoved += entry.size
+    }
+    const result: OrphanResult = {
+      table: identifier,
+      filesScanned: listed.length,
+      referenced: listed.length - removed.length - tooYoung,
+      tooYoung,
+      removed,
+      bytesRemoved
+    }
+    return result
+  })
+
+  const run = Effect.fn("Maintenance.run")(function*(identifier: TableIdentifier, runOptions: MaintenanceOptions = {}) {
+    const compacted = runOptions.compact === false ? null : yield* compact(identifier, runOptions.compact)
+    const expired = runOptions.expire === false ? null : yield* expireSnapshots(identifier, runOptions.expire)
+    const orphans = runOptions.orphans === false ? null : yield* removeOrphans(identifier, runOptions.orphans)
+    return { table: identifier, compact: compacted, expire: expired, orphans }
+  })
+
+  return Maintenance.of({ compact, expireSnapshots, removeOrphans, run })
+})
+
+export const layer = (options: MaintenanceLayerOptions = {}) => Layer.effect(Maintenance)(make(options))
+
+/** Runs maintenance of `tables` every `interval`, logging each report; failures are logged, never fatal. */
+export const runEvery = (
+  tables: ReadonlyArray<TableIdentifier>,
+  interval: Duration.Input,
+  options: MaintenanceOptions = {}
+) =>
+  Effect.gen(function*() {
+    const maintenance = yield* Maintenance
+    for (const table of tables) {
+      yield* maintenance.run(table, options).pipe(
+        Effect.tap((r) => Effect.logInfo(summaryLine(r))),
+        Effect.catchCause((cause) => Effect.logWarning(`maintenance of ${showIdentifier(table)} failed`, cause))
+      )
+    }
+  }).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.asVoid)
+
+/** One line per table: files before → after, snapshots expired, orphans removed. */
+export const summaryLine = (r: {
+  readonly table: TableIdentifier
+  readonly compact: CompactResult | null
+  readonly expire: ExpireResult | null
+  readonly orphans: OrphanResult | null
+}) =>
+  [
+    showIdentifier(r.table),
+    r.compact === null
+      ? null
+      : `files ${r.compact.filesBefore} -> ${r.compact.filesAfter} (${r.compact.partitions.length} partitions rewritten)`,
+    r.expire === null
+      ? null
+      : `snapshots ${r.expire.snapshotsBefore} -> ${r.expire.snapshotsAfter}, metadata.json ${r.expire.metadataBytesBefore} -> ${r.expire.metadataBytesAfter} bytes`,
+    r.orphans === null
+      ? null
+      : `orphans removed ${r.orphans.removed.length} (${r.orphans.bytesRemoved} bytes, ${r.orphans.tooYoung} within grace)`
+  ].filter((s) => s !== null).join("; ")
+

@@ -1,0 +1,140 @@
+/**
+ * Pure planning of table maintenance: which snapshots expiry keeps, which files a set of
+ * snapshots references, how locations compare, which files compaction rewrites.
+ */
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { ancestry, currentSnapshot } from "../../domain/iceberg/metadata.ts"
+import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
+import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
+
+/**
+ * One spelling per file: engines write `file:/x`, `file:///x` or a bare `/x` for the same
+ * local file. Non-file URIs (s3://...) are compared as written.
+ */
+export const normalizeLocation = (location: string): string => {
+  if (location.startsWith("file:")) {
+    try {
+      return path.normalize(fileURLToPath(location))
+    } catch {
+      return location
+    }
+  }
+  return location.startsWith("/") ? path.normalize(location) : location
+}
+
+export interface ExpiryPlan {
+  /** Snapshots kept, by id. */
+  readonly keep: ReadonlySet<bigint>
+  readonly expire: ReadonlyArray<bigint>
+  /** Consumer group → the newest snapshot carrying its marker (always kept). */
+  readonly markers: Readonly<Record<string, bigint>>
+}
+
+/** Consumer groups whose marker appears in any snapshot summary. */
+export const markerGroups = (m: TableMetadata): ReadonlyArray<string> => {
+  const groups = new Set<string>()
+  for (const s of m.snapshots) {
+    for (const key of Object.keys(s.summary)) {
+      if (key.startsWith(MARKER_PREFIX)) groups.add(key.slice(MARKER_PREFIX.length))
+    }
+  }
+  return [...groups].sort()
+}
+
+const carriesMarker = (s: Snapshot, group: string) => {
+  const text = s.summary[`${MARKER_PREFIX}${group}`]
+  return text !== undefined && decodeOffsets(text) !== undefined
+}
+
+/**
+ * Expire snapshots older than `maxSnapshotAgeMs` beyond the newest `retainLast`, but never:
+ * the current snapshot or any ref's; per consumer group, the newest snapshot carrying its
+ * marker (DESIGN.md step 6) together with every snapshot between it and the current one,
+ * so that walking back from the current snapshot (how ingestion finds its marker) reaches it.
+ */
+export const planExpiry = (
+  m: TableMetadata,
+  options: { readonly maxSnapshotAgeMs: number; readonly retainLast: number; readonly nowMs: number }
+): ExpiryPlan => {
+  const keep = new Set<bigint>()
+  const cutoff = options.nowMs - options.maxSnapshotAgeMs
+  const newestFirst = [...m.snapshots].sort((a, b) => b["timestamp-ms"] - a["timestamp-ms"])
+  newestFirst.slice(0, Math.max(1, options.retainLast)).forEach((s) => keep.add(s["snapshot-id"]))
+  for (const s of m.snapshots) if (s["timestamp-ms"] >= cutoff) keep.add(s["snapshot-id"])
+  const current = currentSnapshot(m)
+  if (current !== undefined) keep.add(current["snapshot-id"])
+  for (const ref of Object.values(m.refs)) keep.add(ref["snapshot-id"])
+
+  const markers: Record<string, bigint> = {}
+  const chain = ancestry(m)
+  for (const group of markerGroups(m)) {
+    const index = chain.findIndex((s) => carriesMarker(s, group))
+    if (index >= 0) {
+      chain.slice(0, index + 1).forEach((s) => keep.add(s["snapshot-id"]))
+      markers[group] = chain[index]!["snapshot-id"]
+      continue
+    }
+    // Only off the main line (another branch, or an ancestry already broken): keep the newest.
+    const newest = newestFirst.find((s) => carriesMarker(s, group))
+    if (newest !== undefined) {
+      keep.add(newest["snapshot-id"])
+      markers[group] = newest["snapshot-id"]
+    }
+  }
+  const expire = m.snapshots.map((s) => s["snapshot-id"]).filter((id) => !keep.has(id))
+  return { keep, expire, markers }
+}
+
+/** Summary values of a snapshot that name files K2 keeps beside the table (sequence checkpoints). */
+export const sideFiles = (s: Snapshot): ReadonlyArray<string> =>
+  Object.entries(s.summary).filter(([k]) => k.startsWith("k2.sequence.")).map(([, v]) => v)
+
+/** Metadata-level files: the current metadata file, its log, statistics files. */
+export const metadataFiles = (m: TableMetadata, metadataLocation: string): ReadonlyArray<string> => {
+  const out = [metadataLocation, ...m["metadata-log"].map((e) => e["metadata-file"])]
+  for (const list of [m.statistics, m["partition-statistics"]]) {
+    for (const entry of list ?? []) {
+      const p = (entry as { "statistics-path"?: unknown })["statistics-path"]
+      if (typeof p === "string") out.push(p)
+    }
+  }
+  return out
+}
+
+/** A checksum file Hadoop's local file system writes beside `<dir>/<name>`: `<dir>/.<name>.crc`. */
+export const crcOf = (location: string): string | undefined => {
+  const base = path.basename(location)
+  const m = /^\.(.+)\.crc$/.exec(base)
+  return m === null ? undefined : path.join(path.dirname(location), m[1]!)
+}
+
+export interface CompactionGroup {
+  readonly partitionKey: string
+  readonly partition: DataFile["partition"]
+  readonly specId: number
+  /** All live files of the partition. */
+  readonly files: ReadonlyArray<DataFile>
+  /** The small ones, to rewrite. */
+  readonly inputs: ReadonlyArray<DataFile>
+}
+
+/** Live data files grouped by partition; a group is worth rewriting with >= minInputFiles small files. */
+export const planCompaction = (
+  live: ReadonlyArray<{ readonly file: DataFile; readonly specId: number }>,
+  options: { readonly smallFileBytes: number; readonly minInputFiles: number }
+): ReadonlyArray<CompactionGroup> => {
+  const groups = new Map<string, { partition: DataFile["partition"]; specId: number; files: Array<DataFile> }>()
+  for (const { file, specId } of live) {
+    const key = `${specId}:${JSON.stringify(file.partition)}`
+    const g = groups.get(key) ?? { partition: file.partition, specId, files: [] }
+    g.files.push(file)
+    groups.set(key, g)
+  }
+  return [...groups].sort(([a], [b]) => a.localeCompare(b)).flatMap(([partitionKey, g]) => {
+    const inputs = g.files.filter((f) => f.fileSizeInBytes < options.smallFileBytes)
+    return inputs.length >= Math.max(2, options.minInputFiles)
+      ? [{ partitionKey, partition: g.partition, specId: g.specId, files: g.files, inputs }]
+      : []
+  })
+}

@@ -1,0 +1,113 @@
+import { Context, type Effect, Schema } from "effect"
+import type { TableFileError } from "../domain/iceberg/errors.ts"
+import type { CatalogError, TableIdentifier } from "./Catalog.ts"
+import type { SinkError } from "./IcebergSink.ts"
+
+/** Compaction: per partition, small files rewritten into files near a target size. */
+export interface CompactOptions {
+  /** Size the rewritten files aim at (default 128 MiB). */
+  readonly targetFileSizeBytes?: number
+  /** Files below this size are compacted (default 3/4 of the target). */
+  readonly smallFileBytes?: number
+  /** A partition is rewritten only when it has at least this many small files (default 2). */
+  readonly minInputFiles?: number
+  /** Rows per Parquet row group of the rewritten files. */
+  readonly rowGroupSize?: number
+}
+
+export interface PartitionCompaction {
+  /** The partition tuple, e.g. {"exchange_timestamp_day": 19800}. */
+  readonly partition: Readonly<Record<string, number | null>>
+  readonly filesBefore: number
+  readonly filesAfter: number
+  readonly bytesBefore: number
+  readonly bytesAfter: number
+  readonly rows: number
+}
+
+export interface CompactResult {
+  readonly table: TableIdentifier
+  /** Live data files in the table before and after. */
+  readonly filesBefore: number
+  readonly filesAfter: number
+  readonly partitions: ReadonlyArray<PartitionCompaction>
+  /** The replace snapshot, when one was committed. */
+  readonly snapshotId: bigint | null
+  /** Catalog attempts (more than 1 when ingestion committed in between). */
+  readonly attempts: number
+}
+
+/** Snapshot expiry: by age and count, never the newest snapshot carrying a group's marker. */
+export interface ExpireOptions {
+  /** Snapshots older than this are expired (default 5 days)... */
+  readonly maxSnapshotAgeMs?: number
+  /** ...except the newest `retainLast` (default 1). */
+  readonly retainLast?: number
+  /** The clock (tests). */
+  readonly nowMs?: number
+}
+
+export interface ExpireResult {
+  readonly table: TableIdentifier
+  readonly snapshotsBefore: number
+  readonly snapshotsAfter: number
+  readonly expired: ReadonlyArray<bigint>
+  /** Consumer group → the snapshot kept for its marker. */
+  readonly markers: Readonly<Record<string, bigint>>
+  /** Size of the table's current metadata.json before and after. */
+  readonly metadataBytesBefore: number
+  readonly metadataBytesAfter: number
+}
+
+/** Orphan-file removal: files under the table location that no retained snapshot references. */
+export interface OrphanOptions {
+  /** Only files last modified longer ago than this are removed (default 1 day): in-flight writes are safe. */
+  readonly olderThanMs?: number
+  /** List what would be removed, remove nothing. */
+  readonly dryRun?: boolean
+  readonly nowMs?: number
+}
+
+export interface OrphanResult {
+  readonly table: TableIdentifier
+  readonly filesScanned: number
+  readonly referenced: number
+  /** Unreferenced but younger than the grace period. */
+  readonly tooYoung: number
+  readonly removed: ReadonlyArray<string>
+  readonly bytesRemoved: number
+}
+
+export interface MaintenanceOptions {
+  readonly compact?: CompactOptions | false
+  readonly expire?: ExpireOptions | false
+  readonly orphans?: OrphanOptions | false
+}
+
+export interface MaintenanceReport {
+  readonly table: TableIdentifier
+  readonly compact: CompactResult | null
+  readonly expire: ExpireResult | null
+  readonly orphans: OrphanResult | null
+}
+
+/** A maintenance step refused to run (e.g. the table uses a feature it cannot rewrite). */
+export class MaintenanceRefused extends Schema.TaggedError<MaintenanceRefused>()("MaintenanceRefused", {
+  table: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `maintenance of ${this.table} refused: ${this.detail}`
+  }
+}
+
+export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused
+
+/** Table maintenance: compaction, snapshot expiry, orphan-file removal. */
+export class Maintenance extends Context.Service<Maintenance, {
+  compact(table: TableIdentifier, options?: CompactOptions): Effect.Effect<CompactResult, MaintenanceError>
+  expireSnapshots(table: TableIdentifier, options?: ExpireOptions): Effect.Effect<ExpireResult, MaintenanceError>
+  removeOrphans(table: TableIdentifier, options?: OrphanOptions): Effect.Effect<OrphanResult, MaintenanceError>
+  /** Compaction, then expiry, then orphan removal (each unless disabled). */
+  run(table: TableIdentifier, options?: MaintenanceOptions): Effect.Effect<MaintenanceReport, MaintenanceError>
+}>()("k2/services/Maintenance") {}

@@ -1,0 +1,245 @@
+/**
+ * Maintenance while ingestion runs, on the SQLite catalog and on Apache Iceberg's REST catalog
+ * server: compaction commits between ingestion's 1-second-style appends and loses nothing;
+ * afterwards each day partition is one file and query answers are identical; expiry keeps
+ * the marker snapshots and orphan removal keeps every referenced file, so a restarted
+ * ingestion resumes exactly where the table says and every record lands exactly once.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Ref } from "effect"
+import { makeWireCodec } from "../../src/domain/avro/codec.ts"
+import { markerIn } from "../../src/domain/ingest/marker.ts"
+import { topicSpecs } from "../../src/domain/wire.ts"
+import { DuckDb } from "../../src/layers/duckdb/DuckDb.ts"
+import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import * as Feeds from "../../src/layers/feeds/simulator.ts"
+import { localPath } from "../../src/layers/iceberg/fileio.ts"
+import * as Ingest from "../../src/layers/ingest/ingestor.ts"
+import * as KafkaMemory from "../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
+import { publishFeed, type Reconciliation } from "../../src/layers/produce/publisher.ts"
+import * as Trackers from "../../src/layers/sequence/tracker.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
+import { Ingestor, type IngestProgress } from "../../src/services/Ingestor.ts"
+import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
+import { Maintenance } from "../../src/services/Maintenance.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+import { ensureRestCatalog, restCatalogUri, uniqueParent } from "../interop/restCatalog.ts"
+
+const TOPICS = ["market.equities.trades.asx", "market.equities.quotes.asx"]
+const GROUP = "k2-maint-it"
+const TABLES = ["trades", "quotes", "sequence_events"].map((name) => ({ namespace: "market_data", name }))
+
+const ingestorLayer = Layer.unwrap(Effect.gen(function*() {
+  const trades = yield* Trackers.make()
+  const quotes = yield* Trackers.make()
+  return Ingest.layer(
+    { ...Ingest.defaultIngestConfig, groupId: GROUP, topics: TOPICS, commitIntervalMs: 40, flushRows: 400 },
+    { codec: makeWireCodec(), trackers: { trades, quotes } }
+  )
+}))
+
+/** Ingests until `done`, compacting every table in a loop meanwhile; returns progress and compactions. */
+const ingestWhileCompacting = (done: (p: IngestProgress) => boolean) =>
+  Effect.gen(function*() {
+    const ingestor = yield* Ingestor
+    const maintenance = yield* Maintenance
+    const stop = yield* Ref.make(false)
+    let replaces = 0
+    const compactor = yield* Effect.forkChild(Effect.gen(function*() {
+      while (!(yield* Ref.get(stop))) {
+        for (const t of TABLES.slice(0, 2)) {
+          // The ingestor creates the tables when it starts.
+          const r = yield* maintenance.compact(t, { minInputFiles: 4 }).pipe(
+            Effect.catchReason("CatalogError", "NoSuchTable", () => Effect.succeed(undefined))
+          )
+          replaces += r?.partitions.length ?? 0
+        }
+        yield* Effect.sleep("150 millis")
+      }
+    }))
+    const fiber = yield* Effect.forkChild(ingestor.run)
+    for (let i = 0; i < 6000; i++) {
+      const p = yield* ingestor.progress
+      if (done(p)) break
+      if (fiber.pollUnsafe() !== undefined) return yield* Effect.die(new Error("ingestor stopped"))
+      yield* Effect.sleep("20 millis")
+    }
+    yield* Fiber.interrupt(fiber)
+    yield* Ref.set(stop, true)
+    if (process.env.K2_DEBUG) console.log(JSON.stringify(yield* ingestor.progress))
+    yield* Fiber.join(compactor)
+    return { progress: yield* ingestor.progress, replaces }
+  })
+
+const countTable = (name: string) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
+    const [row] = yield* selectPlanned(
+      plan,
+      `count(*)::INTEGER AS n, count(DISTINCT message_id)::INTEGER AS ids,
+       count(DISTINCT (kafka_topic, kafka_partition, kafka_offset))::INTEGER AS coords`
+    )
+    return row as { n: number; ids: number; coords: number }
+  })
+
+const answers = Effect.gen(function*() {
+  const scanner = yield* TableScanner
+  const out: Record<string, unknown> = {}
+  for (const name of ["trades", "quotes"]) {
+    const plan = yield* scanner.plan({ namespace: "market_data", name })
+    const price = name === "trades" ? "price" : "bid_price"
+    out[name] = yield* selectPlanned(
+      plan,
+      `symbol, time_bucket(INTERVAL 5 MINUTE, exchange_timestamp)::VARCHAR AS t, count(*)::INTEGER AS n,
+       min(${price})::VARCHAR AS lo, max(${price})::VARCHAR AS hi,
+       arg_min(${price}, (exchange_timestamp, kafka_offset))::VARCHAR AS o,
+       arg_max(${price}, (exchange_timestamp, kafka_offset))::VARCHAR AS c`,
+      "GROUP BY ALL ORDER BY ALL"
+    )
+    out[`${name}.files`] = plan.files.map((f) => f.filePath)
+  }
+  return out
+})
+
+const filesPerPartition = (name: string) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
+    const out: Record<string, number> = {}
+    for (const f of plan.files) out[JSON.stringify(f.partition)] = (out[JSON.stringify(f.partition)] ?? 0) + 1
+    return out
+  })
+
+const catalogs: ReadonlyArray<["sqlite" | "rest", (dir: string) => Lakehouse.LakehouseOptions]> = [
+  ["sqlite", (dir) => ({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })],
+  ["rest", (dir) => ({ warehouse: dir, catalog: { _tag: "rest", uri: restCatalogUri, parentNamespace: uniqueParent() } })]
+]
+
+for (const [kind, optionsFor] of catalogs) {
+  describe(`maintenance while ingesting (${kind} catalog)`, () => {
+    if (kind === "rest") beforeAll(() => ensureRestCatalog())
+
+    it.live("compaction, expiry and orphan removal keep exactly-once ingestion and query answers", () =>
+      Effect.gen(function*() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `k2-maint-${kind}-`))
+        const options = optionsFor(dir)
+        const broker = new KafkaMemory.MemoryBroker()
+        const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 150 })
+        const lake = MaintenanceLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer(options)))
+
+        /** One simulated trading day published to the (memory) topics. */
+        const publishDay = (startDate: string, seed: number): Effect.Effect<Reconciliation> =>
+          Effect.gen(function*() {
+            yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(TOPICS.map((t) => ({
+              assetClass: "equities",
+              dataType: t.includes("trades") ? "trades" : "quotes",
+              exchange: "ASX",
+              partitions: 3
+            }))))
+            return yield* publishFeed(makeWireCodec())
+          }).pipe(
+            Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({
+              symbols: ["BHP", "CBA", "CSL", "NAB"],
+              eventsPerSymbolPerDay: 1_500,
+              startDate,
+              tradingDays: 1,
+              seed,
+              faults: { duplicate: 0.005 }
+            }))),
+            Effect.orDie
+          )
+        const day1 = yield* publishDay("2024-03-04", 1)
+        const valid1 = day1.totals.trades + day1.totals.quotes
+
+        const withIngest = <A, E>(effect: Effect.Effect<A, E, Ingestor | Maintenance | TableScanner | Catalog | DuckDb>) =>
+          effect.pipe(Effect.provide(ingestorLayer.pipe(Layer.provideMerge(Layer.merge(kafka, lake)))))
+        const withLake = <A, E>(effect: Effect.Effect<A, E, Maintenance | TableScanner | Catalog | DuckDb>) =>
+          effect.pipe(Effect.provide(lake))
+
+        // 1. Ingest day 1 while compacting, then stop (a drain).
+        const first = yield* withIngest(ingestWhileCompacting((p) =>
+          p.uncommitted === 0 && p.written.trades + p.written.quotes + p.duplicatesDropped >= valid1
+        ))
+        assert.isAtLeast(first.progress.commits, 3)
+
+        // 2. Compaction at rest: one file per day partition, identical answers.
+        const report = yield* withLake(Effect.gen(function*() {
+          const maintenance = yield* Maintenance
+          const before = yield* answers
+          const filesBefore = yield* filesPerPartition("trades")
+          for (const t of TABLES) yield* maintenance.compact(t)
+          const after = yield* answers
+          const filesAfter = yield* filesPerPartition("trades")
+          return { before, after, filesBefore, filesAfter }
+        }))
+        assert.isAbove(Math.max(...Object.values(report.filesBefore)), 1)
+        assert.deepStrictEqual(Object.values(report.filesAfter), Object.keys(report.filesAfter).map(() => 1))
+        assert.deepStrictEqual(report.after.trades, report.before.trades)
+        assert.deepStrictEqual(report.after.quotes, report.before.quotes)
+
+        // 3. Expiry keeps the marker snapshots; orphan removal (no grace) keeps every referenced file.
+        const expiry = yield* withLake(Effect.gen(function*() {
+          const maintenance = yield* Maintenance
+          const catalog = yield* Catalog
+          const markersBefore = []
+          for (const t of TABLES) markersBefore.push(markerIn((yield* catalog.loadTable(t)).metadata, GROUP)?.offsets)
+          const results = []
+          for (const t of TABLES) {
+            results.push(yield* maintenance.run(t, {
+              compact: false,
+              expire: { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 },
+              orphans: { olderThanMs: 0, nowMs: Date.now() + 1_000 }
+            }))
+          }
+          const markersAfter = []
+          for (const t of TABLES) markersAfter.push(markerIn((yield* catalog.loadTable(t)).metadata, GROUP)?.offsets)
+          const now = yield* answers
+          return { results, markersBefore, markersAfter, now }
+        }))
+        assert.deepStrictEqual(expiry.markersAfter, expiry.markersBefore)
+        for (const m of expiry.markersAfter) assert.isDefined(m)
+        for (const r of expiry.results) {
+          assert.isBelow(r.expire!.snapshotsAfter, r.expire!.snapshotsBefore)
+          assert.isAbove(r.orphans!.removed.length, 0)
+        }
+        assert.deepStrictEqual(expiry.now.trades, report.after.trades)
+        for (const f of [...expiry.now["trades.files"] as Array<string>, ...expiry.now["quotes.files"] as Array<string>]) {
+          assert.isTrue(fs.existsSync(localPath(f)), `referenced file removed: ${f}`)
+        }
+
+        // 4. A restarted ingestion resumes from the (expired) tables' markers, compacting meanwhile.
+        const day2 = yield* publishDay("2024-03-05", 2)
+        const valid2 = day2.totals.trades + day2.totals.quotes
+        const second = yield* withIngest(ingestWhileCompacting((p) =>
+          p.uncommitted === 0 && p.written.trades + p.written.quotes + p.duplicatesDropped >= valid2
+        ))
+        // It started at the markers: nothing of day 1 was read again.
+        assert.strictEqual(second.progress.alreadyIngested, 0)
+        assert.strictEqual(second.progress.consumed, valid2)
+        const final = yield* withLake(Effect.gen(function*() {
+          const trades = yield* countTable("trades")
+          const quotes = yield* countTable("quotes")
+          return { trades, quotes }
+        }))
+        assert.strictEqual(final.trades.n, final.trades.ids)
+        assert.strictEqual(final.trades.n, final.trades.coords)
+        assert.strictEqual(final.quotes.n, final.quotes.ids)
+        assert.strictEqual(final.quotes.n, final.quotes.coords)
+        assert.strictEqual(
+          final.trades.n + final.quotes.n + first.progress.duplicatesDropped + second.progress.duplicatesDropped,
+          valid1 + valid2
+        )
+        // Compacted at rest again: one file per UTC day (an ASX session spans two UTC days).
+        const lastly = yield* withLake(Effect.gen(function*() {
+          for (const t of TABLES) yield* (yield* Maintenance).compact(t)
+          return yield* filesPerPartition("trades")
+        }))
+        assert.isAtLeast(Object.keys(lastly).length, 2)
+        assert.deepStrictEqual(Object.values(lastly), Object.keys(lastly).map(() => 1))
+      }), 300_000)
+  })
+}

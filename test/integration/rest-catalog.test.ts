@@ -1,0 +1,20 @@
+/** The catalog contract against Apache Iceberg's REST catalog server (JdbcCatalog on PostgreSQL). */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { beforeAll } from "@effect/vitest"
+import * as Rest from "../../src/layers/catalog/rest.ts"
+import * as FileIOs from "../../src/layers/iceberg/fileio.ts"
+import { ensureRestCatalog, restCatalogUri, uniqueParent } from "../interop/restCatalog.ts"
+import { catalogContract } from "../layers/catalog/catalogContract.ts"
+
+beforeAll(() => ensureRestCatalog())
+
+catalogContract("REST (Iceberg RESTCatalogServer, JdbcCatalog on PostgreSQL)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-rest-catalog-"))
+  return Rest.layer({
+    uri: restCatalogUri,
+    parentNamespace: uniqueParent(),
+    tableLocationRoot: FileIOs.fileLocation(dir)
+  })
+})
