@@ -151,7 +151,11 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
     const started = Date.now()
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
     const program = Effect.gen(function*() {
-      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions)))
+      // The broker may be starting or restarting: wait for it rather than give up.
+      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions))).pipe(
+        Effect.tapError((e) => Console.error(`waiting for Kafka: ${e.message}`)),
+        Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (e) => e.retryable, times: 150 })
+      )
       const ingestor = yield* Ingestor
       const reporter = yield* Effect.forkChild(
         Effect.gen(function*() {
@@ -172,7 +176,14 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
           kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
           Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
         ))
-      ))
+      )),
+      // Connecting the clients fails while the broker is down: start over until it is back.
+      Effect.tapError((e) => Console.error(`cannot start yet: ${e.message}`)),
+      Effect.retry({
+        schedule: Schedule.spaced("3 seconds"),
+        while: (e) => (e as { readonly retryable?: boolean }).retryable === true,
+        times: 100
+      })
     )
   })
 

@@ -22,7 +22,7 @@ import { dlqTopicName, Header, parseTopicName } from "../../domain/wire.ts"
 import { Catalog, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type IngestProgress, Ingestor } from "../../services/Ingestor.ts"
+import { type IngestError, type IngestProgress, Ingestor } from "../../services/Ingestor.ts"
 import {
   type Consumer,
   KafkaSource,
@@ -383,7 +383,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   // ---------------------------------------------------------------------------------------
 
-  const run = Effect.scoped(Effect.gen(function*() {
+  const runOnce = Effect.scoped(Effect.gen(function*() {
     for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents]) {
       yield* sink.ensureTable(definition)
     }
@@ -483,6 +483,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     }
   })
 
+  /**
+   * A lost broker or catalog is waited out: the subscription is rebuilt from the tables'
+   * markers after a capped, jittered backoff, for as long as the fault lasts.
+   */
+  const run = runOnce.pipe(
+    Effect.tapError((e) => Effect.logWarning(`ingestion interrupted by a transient fault, rejoining: ${e.message}`)),
+    Effect.retry({ schedule: reconnectSchedule, while: isTransient }),
+    Effect.tap(() => Effect.logInfo("ingestion stopped"))
+  )
+
   return Ingestor.of({ run, progress })
 })
 
@@ -491,5 +501,14 @@ const retrySchedule = Schedule.min([Schedule.exponential("100 millis"), Schedule
   Schedule.jittered,
   Schedule.upTo({ times: 8 })
 )
+
+const reconnectSchedule = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("10 seconds")]).pipe(
+  Schedule.jittered
+)
+
+/** Faults that pass: the broker or the catalog is unreachable for a while. */
+const isTransient = (e: IngestError): boolean =>
+  (e._tag === "KafkaError" && e.retryable) ||
+  (e._tag === "CatalogError" && (e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown"))
 
 export const layer = (config: IngestConfig, deps: IngestorDeps) => Layer.effect(Ingestor)(make(config, deps))

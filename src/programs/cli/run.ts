@@ -1,9 +1,9 @@
 /**
  * Runs a program's command on Node: failures print one clear line (`error: ...`) and exit 1;
- * defects print the whole cause; SIGINT/SIGTERM interrupt, which lets the program drain.
+ * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { Command } from "effect/cli"
 
 export const runCommand = <Name extends string, I, E, R>(command: Command.Command<Name, I, E, R>) =>
@@ -20,5 +20,11 @@ export const runCommand = <Name extends string, I, E, R>(command: Command.Comman
       })
     ),
     Effect.provide(NodeServices.layer),
-    (effect) => NodeRuntime.runMain(effect as Effect.Effect<void, unknown>, { disableErrorReporting: true })
+    (effect) =>
+      NodeRuntime.runMain(effect as Effect.Effect<void, unknown>, {
+        disableErrorReporting: true,
+        // A signal asks for a drain; a program that drained cleanly succeeded.
+        teardown: (exit, onExit) =>
+          onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+      })
   )

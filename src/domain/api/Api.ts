@@ -1,0 +1,229 @@
+/**
+ * The K2 HTTP API as one `HttpApi` definition: the routes, the query schemas the server
+ * decodes requests with, the response schemas and the problem bodies. The OpenAPI 3.1
+ * document (`/openapi.json`) and the docs page (`/docs`) are generated from it.
+ *
+ * Query values stay text here (bounded in length and shape by the schemas); their meaning
+ * (instants, symbol lists, snapshot selectors) is checked by `params.ts`, so every request
+ * is refused with the same problem body whatever rule it broke. Semantics: docs/api.md.
+ */
+import { Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
+
+// --- problems ------------------------------------------------------------------------------
+
+/** RFC 9457 problem details, plus a stable `code` and the request's correlation id. */
+export const ProblemBody = Schema.Struct({
+  type: Schema.String,
+  title: Schema.String,
+  status: Schema.Number,
+  code: Schema.String,
+  detail: Schema.String,
+  correlation_id: Schema.String
+}).annotate({ identifier: "Problem" })
+
+const problem = (status: number, description: string) =>
+  ProblemBody.pipe(HttpApiSchema.status(status)).annotate({ description })
+
+export const Problems = [
+  problem(400, "Bad request: a parameter is missing, malformed or out of range"),
+  problem(401, "No API key, or an unknown one"),
+  problem(403, "The key has no access to this route"),
+  problem(404, "No such snapshot or route"),
+  problem(406, "The requested format is not available for this route"),
+  problem(413, "Body too large"),
+  problem(429, "Rate limit exceeded (see Retry-After)"),
+  problem(500, "Internal error (no details are ever returned)"),
+  problem(503, "Not ready, or the query took longer than the server allows")
+]
+
+// --- security (documented here; enforced by the server's request pipeline) ---------------
+
+export class ApiKeyAuth extends HttpApiMiddleware.Service<ApiKeyAuth>()("k2/api/ApiKeyAuth", {
+  security: {
+    apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }),
+    bearer: HttpApiSecurity.bearer
+  }
+}) {}
+
+// --- query parameters ----------------------------------------------------------------------
+
+const text = (max: number, description: string) =>
+  Schema.optional(Schema.String.check(Schema.isMaxLength(max)).annotate({ description }))
+
+const instant = (description: string) => text(64, `${description}: ISO-8601 with an offset, a date (midnight UTC) or epoch microseconds`)
+
+const formatOf = <const L extends ReadonlyArray<string>>(formats: L) =>
+  Schema.optional(Schema.Literals(formats).annotate({ description: "Response format; otherwise chosen by the Accept header (default JSON)" }))
+
+export const readParams = {
+  snapshot_id: text(24, "Read this snapshot of every table involved (time travel)"),
+  as_of: instant("Read the tables as they were at this instant")
+}
+
+const symbolsParam = { symbols: text(4_000, "Comma-separated symbols (default: all)") }
+const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclusive") }
+
+export const RowsQuery = {
+  ...symbolsParam,
+  ...rangeParams,
+  limit: text(7, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range"),
+  cursor: text(4_096, "next_cursor of the previous page (pins its snapshot)"),
+  fields: text(1_000, "Comma-separated columns (default all)"),
+  filter: text(1_000, "Decimal bounds, inclusive: column:min[:max], comma-separated"),
+  ...readParams,
+  format: formatOf(["json", "csv", "parquet"])
+}
+
+export const BarsQuery = {
+  ...symbolsParam,
+  ...rangeParams,
+  interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({ description: "Bucket width, default 1m" })),
+  ...readParams,
+  format: formatOf(["json", "csv"])
+}
+
+export const SummaryQuery = {
+  ...symbolsParam,
+  from_day: text(10, "First trading day (exchange-local yyyy-mm-dd)"),
+  to_day: text(10, "Last trading day, inclusive (default from_day)"),
+  ...readParams,
+  format: formatOf(["json", "csv"])
+}
+
+export const TradeQuotesQuery = {
+  ...symbolsParam,
+  ...rangeParams,
+  limit: text(7, "Most trades, 1..10000, default 1000"),
+  lookback_us: text(16, "How far before `from` to look for the prevailing quote, microseconds (default one day)"),
+  ...readParams,
+  format: formatOf(["json", "csv"])
+}
+
+export const ListQuery = { ...symbolsParam, ...readParams, format: formatOf(["json", "csv"]) }
+
+export const TableParam = { table: Schema.Literals(["trades", "quotes", "sequence_events", "instruments"]) }
+
+export const ReplayQuery = {
+  ...symbolsParam,
+  ...rangeParams,
+  tables: text(20, "trades, quotes or both (default both)"),
+  speed: text(16, "Multiple of real time (1 = real time); absent: as fast as the client reads"),
+  ...readParams,
+  format: Schema.optional(Schema.Literals(["ndjson", "sse"]).annotate({ description: "NDJSON (default) or Server-Sent Events; or by Accept" }))
+}
+
+export const SqlRequest = Schema.Struct({
+  sql: Schema.String.check(Schema.isMaxLength(20_000)).annotate({ description: "One SELECT over the views trades, quotes, instruments" }),
+  snapshot_id: Schema.optional(Schema.String.check(Schema.isMaxLength(24))),
+  as_of: Schema.optional(Schema.String.check(Schema.isMaxLength(64))),
+  limit: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100_000 }))),
+  format: Schema.optional(Schema.Literals(["json", "csv", "parquet"]))
+}).annotate({ identifier: "SqlRequest" })
+
+// --- responses -----------------------------------------------------------------------------
+
+export const ScannedTable = Schema.Struct({
+  table: Schema.String,
+  snapshot_id: Schema.NullOr(Schema.String),
+  files_planned: Schema.Number,
+  files_total: Schema.Number,
+  bytes_planned: Schema.Number,
+  bytes_total: Schema.Number
+})
+
+export const Meta = Schema.Struct({
+  correlation_id: Schema.String,
+  snapshot_ids: Schema.Record(Schema.String, Schema.NullOr(Schema.String)),
+  scanned: Schema.Array(ScannedTable),
+  files_scanned: Schema.Number,
+  bytes_scanned: Schema.Number,
+  rows: Schema.Number,
+  elapsed_ms: Schema.Number
+}).annotate({ identifier: "Meta" })
+
+/** Every JSON answer: rows (decimals as exact text, instants as ISO-8601 with microseconds, longs as text). */
+const envelope = (name: string, row: Schema.Top) =>
+  Schema.Struct({ data: Schema.Array(row), next_cursor: Schema.NullOr(Schema.String), meta: Meta }).annotate({ identifier: name })
+
+const Row = Schema.Record(Schema.String, Schema.Unknown)
+const Csv = Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/csv" }))
+const Parquet = Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType: "application/vnd.apache.parquet" }))
+
+const D = Schema.String // exact decimal text
+const T = Schema.String // ISO-8601 instant, microseconds
+
+export const BarRow = Schema.Struct({
+  symbol: Schema.String, bucket: T, open: D, high: D, low: D, close: D, volume: D, tradeCount: Schema.Number, vwap: D
+}).annotate({ identifier: "Bar" })
+export const SummaryRow = Schema.Struct({
+  symbol: Schema.String, exchange: Schema.String, tradingDay: Schema.String, open: D, high: D, low: D, close: D, volume: D,
+  tradeCount: Schema.Number, vwap: D, firstTrade: T, lastTrade: T
+}).annotate({ identifier: "DailySummary" })
+export const QuoteBarRow = Schema.Struct({
+  symbol: Schema.String, bucket: T, quoteCount: Schema.Number, midOpen: D, midHigh: D, midLow: D, midClose: D,
+  spreadMin: D, spreadMax: D, spreadMean: D, spreadClose: D
+}).annotate({ identifier: "QuoteBar" })
+
+const system = HttpApiGroup.make("system", { topLevel: true })
+  .add(HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }) }))
+  .add(HttpApiEndpoint.get("ready", "/ready", {
+    success: Schema.Struct({ status: Schema.String, checks: Schema.Record(Schema.String, Schema.String) }),
+    error: Problems
+  }))
+  .add(HttpApiEndpoint.get("metrics", "/metrics", { success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" })) }))
+  .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness and Prometheus metrics (no key needed)" }))
+
+const market = HttpApiGroup.make("market")
+  .add(HttpApiEndpoint.get("trades", "/trades", { query: RowsQuery, success: [envelope("TradesPage", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("quotes", "/quotes", { query: RowsQuery, success: [envelope("QuotesPage", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv], error: Problems }))
+  .middleware(ApiKeyAuth)
+  .prefix("/v1")
+  .annotateMerge(OpenApi.annotations({ title: "Market data", description: "Trades, quotes, bars and quote analytics; every read takes snapshot_id or as_of" }))
+
+const reference = HttpApiGroup.make("reference")
+  .add(HttpApiEndpoint.get("symbols", "/symbols", { query: ListQuery, success: [envelope("Symbols", Row), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("instruments", "/instruments", { query: ListQuery, success: [envelope("Instruments", Row), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("snapshots", "/snapshots/:table", { params: TableParam, query: { format: formatOf(["json", "csv"]) }, success: [envelope("Snapshots", Row), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("stats", "/stats/:table", { params: TableParam, query: { ...readParams, format: formatOf(["json", "csv"]) }, success: [envelope("TableStats", Row), Csv], error: Problems }))
+  .middleware(ApiKeyAuth)
+  .prefix("/v1")
+  .annotateMerge(OpenApi.annotations({ title: "Reference", description: "Symbols, instruments, snapshot history and table statistics" }))
+
+const replay = HttpApiGroup.make("replay")
+  .add(HttpApiEndpoint.get("replay", "/replay", {
+    query: ReplayQuery,
+    success: [
+      Schema.String.pipe(HttpApiSchema.asText({ contentType: "application/x-ndjson" })),
+      Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/event-stream" }))
+    ],
+    error: Problems
+  }))
+  .middleware(ApiKeyAuth)
+  .prefix("/v1")
+  .annotateMerge(OpenApi.annotations({ title: "Replay", description: "Trades and quotes in exchange-time order, streamed, optionally paced" }))
+
+const sql = HttpApiGroup.make("sql")
+  .add(HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [envelope("SqlResult", Row), Csv, Parquet], error: Problems }))
+  .middleware(ApiKeyAuth)
+  .prefix("/v1")
+  .annotateMerge(OpenApi.annotations({
+    title: "SQL",
+    description: "One read-only SELECT over the views trades, quotes and instruments pinned to a snapshot; row and time limits"
+  }))
+
+export class Api extends HttpApi.make("k2")
+  .add(system)
+  .add(market)
+  .add(reference)
+  .add(replay)
+  .add(sql)
+  .annotateMerge(OpenApi.annotations({
+    title: "K2 market data API",
+    version: "0.1.0",
+    description: "Trades and quotes from the K2 lakehouse (Apache Iceberg), with time travel. Errors are application/problem+json."
+  })) {}

@@ -1,0 +1,151 @@
+/**
+ * The meaning of the API's query values: instants, symbol lists, snapshot selectors, limits,
+ * formats. Pure: each parser returns the value or a `BadParam` saying what to fix.
+ */
+import { Schema } from "effect"
+import { parseIsoMicros } from "../time.ts"
+
+/** A request parameter that is malformed or out of the server's limits (400). */
+export class BadParam extends Schema.TaggedError<BadParam>()("BadParam", {
+  name: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.name}: ${this.detail}`
+  }
+}
+
+const MIN_MICROS = Date.UTC(1900, 0, 1) * 1000
+const MAX_MICROS = Date.UTC(2200, 0, 1) * 1000
+
+const show = (text: string) => JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text)
+
+/** ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. */
+export const parseInstant = (name: string, text: string): number | BadParam => {
+  let micros: number | undefined
+  if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
+  else if (/^\d{4}-\d{2}-\d{2}$/.test(text)) micros = parseIsoMicros(`${text}T00:00:00Z`)
+  else micros = parseIsoMicros(text)
+  if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros >= MAX_MICROS) {
+    return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)` })
+  }
+  return micros
+}
+
+export const required = <A>(name: string, value: A | undefined): A | BadParam =>
+  value === undefined || value === "" ? new BadParam({ name, detail: "is required" }) : value
+
+export const splitList = (text: string | undefined): ReadonlyArray<string> =>
+  text === undefined ? [] : text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+
+export const SYMBOL = /^[A-Z0-9._-]{1,32}$/
+
+export const parseSymbols = (text: string | undefined, max: number): ReadonlyArray<string> | BadParam => {
+  const list = splitList(text)
+  if (list.length > max) return new BadParam({ name: "symbols", detail: `at most ${max} symbols, got ${list.length}` })
+  const bad = list.find((s) => !SYMBOL.test(s))
+  if (bad !== undefined) return new BadParam({ name: "symbols", detail: `${show(bad)} is not 1-32 of A-Z 0-9 . _ -` })
+  return [...new Set(list)].sort()
+}
+
+/** A positive integer within [min, max], or the fallback when absent. */
+export const parseIntParam = (
+  name: string,
+  text: string | undefined,
+  options: { readonly min: number; readonly max: number; readonly fallback?: number }
+): number | undefined | BadParam => {
+  if (text === undefined || text === "") return options.fallback
+  if (!/^\d{1,16}$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < options.min || n > options.max) {
+    return new BadParam({ name, detail: `must be from ${options.min} to ${options.max}, got ${text}` })
+  }
+  return n
+}
+
+export const parsePositiveNumber = (name: string, text: string, max: number): number | BadParam => {
+  const n = /^\d{1,9}(\.\d{1,9})?$/.test(text) ? Number(text) : NaN
+  if (!Number.isFinite(n) || n <= 0 || n > max) return new BadParam({ name, detail: `${show(text)} is not a number above 0 and at most ${max}` })
+  return n
+}
+
+export type SnapshotParam =
+  | { readonly _tag: "Latest" }
+  | { readonly _tag: "ById"; readonly snapshotId: bigint }
+  | { readonly _tag: "AsOf"; readonly timestampMs: number }
+
+export const parseSnapshot = (snapshotId: string | undefined, asOf: string | undefined): SnapshotParam | BadParam => {
+  const id = snapshotId === "" ? undefined : snapshotId
+  const at = asOf === "" ? undefined : asOf
+  if (id !== undefined && at !== undefined) return new BadParam({ name: "snapshot_id", detail: "give snapshot_id or as_of, not both" })
+  if (id !== undefined) {
+    if (!/^-?\d{1,19}$/.test(id)) return new BadParam({ name: "snapshot_id", detail: `${show(id)} is not a snapshot id` })
+    const value = BigInt(id)
+    if (value > 9_223_372_036_854_775_807n || value < -9_223_372_036_854_775_808n) {
+      return new BadParam({ name: "snapshot_id", detail: "is not a 64-bit snapshot id" })
+    }
+    return { _tag: "ById", snapshotId: value }
+  }
+  if (at !== undefined) {
+    const micros = parseInstant("as_of", at)
+    if (micros instanceof BadParam) return micros
+    return { _tag: "AsOf", timestampMs: Math.floor(micros / 1000) }
+  }
+  return { _tag: "Latest" }
+}
+
+/** `column:min[:max]` items; the engine checks columns and decimals. */
+export const parseFilters = (text: string | undefined) => {
+  const out: Array<{ column: string; min?: string; max?: string }> = []
+  for (const part of splitList(text)) {
+    const [column, min, max, ...rest] = part.split(":")
+    if (column === undefined || column === "" || rest.length > 0 || (!min && !max)) {
+      return new BadParam({ name: "filter", detail: `${show(part)} is not column:min[:max]` })
+    }
+    out.push({ column, ...(min ? { min } : {}), ...(max ? { max } : {}) })
+  }
+  return out
+}
+
+export type Format = "json" | "csv" | "parquet" | "ndjson" | "sse"
+
+const MEDIA: Record<string, Format> = {
+  "application/json": "json",
+  "text/csv": "csv",
+  "application/vnd.apache.parquet": "parquet",
+  "application/x-parquet": "parquet",
+  "application/x-ndjson": "ndjson",
+  "application/ndjson": "ndjson",
+  "text/event-stream": "sse"
+}
+
+/**
+ * The format: `format` wins, else the first acceptable type of the Accept header (by q)
+ * among `allowed`, else the first allowed. `*` / absent Accept picks the default.
+ */
+export const negotiate = (
+  explicit: string | undefined,
+  accept: string | undefined,
+  allowed: ReadonlyArray<Format>
+): Format | BadParam => {
+  if (explicit !== undefined) {
+    return (allowed as ReadonlyArray<string>).includes(explicit)
+      ? explicit as Format
+      : new BadParam({ name: "format", detail: `${show(explicit)}; this route answers ${allowed.join(", ")}` })
+  }
+  if (accept === undefined || accept.trim() === "") return allowed[0]!
+  const ranges = accept.slice(0, 1_000).split(",").map((part, i) => {
+    const [type = "", ...params] = part.trim().toLowerCase().split(";")
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="))
+    const weight = q === undefined ? 1 : Number(q.slice(2))
+    return { type: type.trim(), q: Number.isFinite(weight) ? weight : 0, i }
+  }).filter((r) => r.q > 0).sort((a, b) => b.q - a.q || a.i - b.i)
+  for (const r of ranges) {
+    if (r.type === "*/*" || r.type === "application/*" || r.type === "text/*") return allowed[0]!
+    const f = MEDIA[r.type]
+    if (f !== undefined && allowed.includes(f)) return f
+  }
+  return new BadParam({ name: "Accept", detail: `none of the accepted types is available; this route answers ${allowed.join(", ")}` })
+}
+
+export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/

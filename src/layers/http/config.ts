@@ -1,0 +1,135 @@
+/**
+ * Server settings: API keys (as SHA-256 hashes), scopes, rate limit, CORS and the limits
+ * every request is held to. `fromEnv` reads them from K2_API_* (docs/api.md).
+ */
+import { createHash } from "node:crypto"
+import { Config, Effect, Option, Schema } from "effect"
+
+export const SCOPES = ["read", "replay", "sql", "metrics"] as const
+export type Scope = (typeof SCOPES)[number]
+
+export interface ApiKey {
+  readonly name: string
+  /** Lowercase hex SHA-256 of the key; the key itself is never held. */
+  readonly sha256: string
+  readonly scopes: ReadonlySet<Scope>
+}
+
+export interface ServerOptions {
+  /** `required`: every /v1 route needs a key. `off`: anonymous access (development only). */
+  readonly auth: "required" | "off"
+  readonly keys: ReadonlyArray<ApiKey>
+  /** Requests per window per key (per client address when anonymous). */
+  readonly rateLimit: number
+  readonly rateWindowSeconds: number
+  /** Allowed CORS origins; empty: no CORS headers. `*` allows any origin. */
+  readonly corsOrigins: ReadonlyArray<string>
+  readonly metricsRequireKey: boolean
+  /** Widest time range of one request (days). */
+  readonly maxRangeDays: number
+  /** Rows per JSON page. */
+  readonly maxPageRows: number
+  /** Rows of one CSV/Parquet export. */
+  readonly maxExportRows: number
+  readonly maxSymbols: number
+  readonly queryTimeoutMs: number
+  readonly sqlTimeoutMs: number
+  readonly sqlMaxRows: number
+  readonly maxBodyBytes: number
+  /** Bytes of cached response bodies (immutable answers keyed by ETag); 0 disables the cache. */
+  readonly cacheBytes: number
+}
+
+export const defaults: ServerOptions = {
+  auth: "required",
+  keys: [],
+  rateLimit: 600,
+  rateWindowSeconds: 60,
+  corsOrigins: [],
+  metricsRequireKey: false,
+  maxRangeDays: 366,
+  maxPageRows: 10_000,
+  maxExportRows: 5_000_000,
+  maxSymbols: 1_000,
+  queryTimeoutMs: 30_000,
+  sqlTimeoutMs: 10_000,
+  sqlMaxRows: 100_000,
+  maxBodyBytes: 64 * 1024,
+  cacheBytes: 64 * 1024 * 1024
+}
+
+export class InvalidServerConfig extends Schema.TaggedError<InvalidServerConfig>()("InvalidServerConfig", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid server configuration: ${this.detail}`
+  }
+}
+
+export const sha256Hex = (key: string) => createHash("sha256").update(key, "utf8").digest("hex")
+
+/**
+ * `name:sha256hex:scope+scope,...` (scopes read, replay, sql, metrics, or `*` for all).
+ * Errors name the entry by its position and name, never by its hash.
+ */
+export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerConfig => {
+  const out: Array<ApiKey> = []
+  const entries = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  for (const [i, entry] of entries.entries()) {
+    const [name = "", hash = "", scopes = "", ...rest] = entry.split(":")
+    if (rest.length > 0 || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+      return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes` })
+    }
+    if (!/^[0-9a-fA-F]{64}$/.test(hash)) {
+      return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} (${name}): the hash must be 64 hex digits (sha256 of the key)` })
+    }
+    const list = scopes.split("+").map((s) => s.trim()).filter((s) => s.length > 0)
+    const set = new Set<Scope>()
+    for (const s of list) {
+      if (s === "*") SCOPES.forEach((x) => set.add(x))
+      else if ((SCOPES as ReadonlyArray<string>).includes(s)) set.add(s as Scope)
+      else return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} (${name}): unknown scope ${JSON.stringify(s)}; scopes: ${SCOPES.join(", ")}, *` })
+    }
+    if (set.size === 0) return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} (${name}) has no scope` })
+    if (out.some((k) => k.name === name)) return new InvalidServerConfig({ detail: `K2_API_KEYS: the name ${name} appears twice` })
+    out.push({ name, sha256: hash.toLowerCase(), scopes: set })
+  }
+  return out
+}
+
+const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.withDefault(fallback))
+
+/** The options from K2_API_* variables; refuses to start with auth required and no key. */
+export const fromEnv = Effect.gen(function*() {
+  const keysText = yield* Config.option(Config.String("K2_API_KEYS"))
+  const authText = yield* Config.String("K2_API_AUTH").pipe(Config.withDefault("required"))
+  if (authText !== "required" && authText !== "off") {
+    return yield* new InvalidServerConfig({ detail: `K2_API_AUTH must be required or off, got ${JSON.stringify(authText)}` })
+  }
+  const keys = Option.isSome(keysText) ? parseKeys(keysText.value) : []
+  if (keys instanceof InvalidServerConfig) return yield* keys
+  if (authText === "required" && keys.length === 0) {
+    return yield* new InvalidServerConfig({
+      detail: "no API keys: set K2_API_KEYS=name:<sha256 of the key>:read+replay+sql, or K2_API_AUTH=off for anonymous access (development only)"
+    })
+  }
+  const cors = yield* Config.String("K2_API_CORS_ORIGINS").pipe(Config.withDefault(""))
+  const options: ServerOptions = {
+    auth: authText,
+    keys,
+    rateLimit: yield* int("K2_API_RATE_LIMIT", defaults.rateLimit),
+    rateWindowSeconds: yield* int("K2_API_RATE_WINDOW_SECONDS", defaults.rateWindowSeconds),
+    corsOrigins: cors.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
+    metricsRequireKey: (yield* Config.Boolean("K2_API_METRICS_REQUIRE_KEY").pipe(Config.withDefault(false))),
+    maxRangeDays: yield* int("K2_API_MAX_RANGE_DAYS", defaults.maxRangeDays),
+    maxPageRows: yield* int("K2_API_MAX_PAGE_ROWS", defaults.maxPageRows),
+    maxExportRows: yield* int("K2_API_MAX_EXPORT_ROWS", defaults.maxExportRows),
+    maxSymbols: yield* int("K2_API_MAX_SYMBOLS", defaults.maxSymbols),
+    queryTimeoutMs: yield* int("K2_API_QUERY_TIMEOUT_MS", defaults.queryTimeoutMs),
+    sqlTimeoutMs: yield* int("K2_API_SQL_TIMEOUT_MS", defaults.sqlTimeoutMs),
+    sqlMaxRows: yield* int("K2_API_SQL_MAX_ROWS", defaults.sqlMaxRows),
+    maxBodyBytes: yield* int("K2_API_MAX_BODY_BYTES", defaults.maxBodyBytes),
+    cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes)
+  }
+  return options
+})

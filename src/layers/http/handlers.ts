@@ -1,0 +1,764 @@
+/**
+ * The route handlers of `Api`: parse and check the query, pin the snapshot(s), answer 304
+ * when the client holds the same representation, run the read with a time limit, and
+ * encode JSON, CSV or Parquet (streaming what can be large). Every failure becomes a
+ * problem+json response here; nothing below leaks a path, a stack or a key.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Context, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
+import type { DuckDBConnection } from "@duckdb/node-api"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
+import { Api } from "../../domain/api/Api.ts"
+import {
+  BadParam,
+  type Format,
+  negotiate,
+  parseFilters,
+  parseInstant,
+  parseIntParam,
+  parsePositiveNumber,
+  parseSnapshot,
+  parseSymbols,
+  required,
+  type SnapshotParam,
+  splitList
+} from "../../domain/api/params.ts"
+import { snapshotAsOf, snapshotById, currentSnapshot } from "../../domain/iceberg/metadata.ts"
+import { TableFileError } from "../../domain/iceberg/errors.ts"
+import { InvalidQuery } from "../../domain/query/errors.ts"
+import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
+import { tables } from "../../domain/tables.ts"
+import { Catalog, CatalogError } from "../../services/Catalog.ts"
+import { type Answer, QueryEngine, type Scanned } from "../../services/QueryEngine.ts"
+import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
+import { type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
+import { DuckDb } from "../duckdb/DuckDb.ts"
+import { plannedPaths } from "../duckdb/readPlan.ts"
+import type { ServerOptions } from "./config.ts"
+import {
+  BodyCache,
+  columnsOf,
+  csvHeader,
+  csvRows,
+  etagMatches,
+  flatten,
+  jsonReplacer,
+  presentRow,
+  problem,
+  strongEtag
+} from "./respond.ts"
+import { runSandboxed, SqlFailed, SqlRefused, SqlTimeout, tempParquetPath } from "./sql.ts"
+
+/** What the request pipeline learned about the request: set per request, read by handlers. */
+export interface RequestInfo {
+  readonly correlationId: string
+  readonly principal: string | null
+}
+export const CurrentRequest = Context.Reference<RequestInfo>("k2/http/CurrentRequest", {
+  defaultValue: () => ({ correlationId: "", principal: null })
+})
+
+export interface HandlerOptions extends ServerOptions {
+  /** The warehouse directory, checked by /ready. */
+  readonly warehouse: string
+}
+
+type AnyTable = "trades" | "quotes" | "sequence_events" | "instruments"
+const DAY_US = 86_400_000_000
+
+const definitionOf = (t: AnyTable) =>
+  t === "trades" ? tables.trades : t === "quotes" ? tables.quotes : t === "sequence_events" ? tables.sequenceEvents : tables.instruments
+const identifierOf = (t: AnyTable) => ({ namespace: definitionOf(t).namespace, name: definitionOf(t).name })
+
+class QueryTimeout {
+  readonly _tag = "QueryTimeout"
+}
+
+/** Typed failures as problems; anything else is a 500 with no detail (and logged). */
+const toProblem = (error: unknown, correlationId: string) => {
+  if (error instanceof BadParam) {
+    return error.name === "Accept"
+      ? problem(406, "not_acceptable", error.message, correlationId)
+      : problem(400, "bad_request", error.message, correlationId)
+  }
+  if (error instanceof InvalidQuery) {
+    const code = error.reason._tag.replace(/[A-Z]/g, (c, i) => `${i === 0 ? "" : "_"}${c.toLowerCase()}`)
+    return problem(400, code, error.message, correlationId)
+  }
+  if (error instanceof SnapshotNotFound) return problem(404, "snapshot_not_found", error.message, correlationId)
+  if (error instanceof CatalogError && error.reason._tag === "NoSuchTable") return problem(404, "table_not_found", error.message, correlationId)
+  if (error instanceof CatalogError && error.reason._tag === "CatalogUnavailable") return problem(503, "catalog_unavailable", "the catalog is unavailable", correlationId)
+  if (error instanceof SqlRefused) return problem(400, "sql_refused", error.message, correlationId)
+  if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
+  if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
+  if (error instanceof QueryTimeout) return problem(503, "query_timeout", "the query took longer than the server allows", correlationId)
+  if (error instanceof TableFileError) return problem(500, "data_file_error", "a data file of the table could not be read", correlationId)
+  return problem(500, "internal", "internal error", correlationId)
+}
+
+const logFailure = (error: unknown) =>
+  error instanceof BadParam || error instanceof InvalidQuery || error instanceof SnapshotNotFound || error instanceof SqlRefused ||
+    error instanceof SqlFailed
+    ? Effect.void
+    : Effect.logWarning("request failed", error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+
+const orBad = <A>(value: A | BadParam): Effect.Effect<A, BadParam> => value instanceof BadParam ? Effect.fail(value) : Effect.succeed(value)
+
+interface Pinned {
+  /** Snapshot id per table ("" when the table has none). */
+  readonly ids: Record<string, string | null>
+  /** What the engine reads: ById for one table, AsOf for several (one instant for all). */
+  readonly selector: SnapshotSelector | undefined
+  readonly immutable: boolean
+}
+
+export const make = (options: HandlerOptions) =>
+  Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const engine = yield* QueryEngine
+    const replayEngine = yield* ReplayEngine
+    const scanner = yield* TableScanner
+    const duckDb = yield* DuckDb
+    const cache = new BodyCache(options.cacheBytes)
+    const sqlPermits = yield* Semaphore.make(2)
+
+    /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
+    const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<AnyTable>, param: SnapshotParam) {
+      const loaded = yield* Effect.forEach(involved, (t) =>
+        catalog.loadTable(identifierOf(t)).pipe(
+          Effect.map((l) => [t, l.metadata] as const),
+          // A table not created yet reads as empty.
+          Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
+        ))
+      const ids: Record<string, string | null> = {}
+      if (param._tag === "Latest") {
+        let maxTs = 0
+        let all = true
+        for (const [t, m] of loaded) {
+          const s = m === undefined ? undefined : currentSnapshot(m)
+          ids[t] = s === undefined ? null : s["snapshot-id"].toString()
+          if (s === undefined) all = false
+          else maxTs = Math.max(maxTs, s["timestamp-ms"])
+        }
+        const only = loaded.length === 1 ? loaded[0]![1] : undefined
+        const selector: SnapshotSelector | undefined = loaded.length === 1
+          ? (only !== undefined && currentSnapshot(only) !== undefined ? { _tag: "ById", snapshotId: currentSnapshot(only)!["snapshot-id"] } : undefined)
+          : all ? { _tag: "AsOf", timestampMs: maxTs } : undefined
+        return { ids, selector, immutable: false } satisfies Pinned
+      }
+      let timestampMs: number
+      if (param._tag === "ById") {
+        const owner = loaded.find(([, m]) => m !== undefined && snapshotById(m, param.snapshotId) !== undefined)
+        if (owner === undefined) {
+          return yield* new SnapshotNotFound({ table: involved.join(", "), detail: `id ${param.snapshotId}` })
+        }
+        if (loaded.length === 1) {
+          ids[owner[0]] = param.snapshotId.toString()
+          return { ids, selector: { _tag: "ById", snapshotId: param.snapshotId }, immutable: true } satisfies Pinned
+        }
+        timestampMs = snapshotById(owner[1]!, param.snapshotId)!["timestamp-ms"]
+      } else timestampMs = param.timestampMs
+      for (const [t, m] of loaded) {
+        const s = m === undefined ? undefined : snapshotAsOf(m, timestampMs)
+        ids[t] = s === undefined ? null : s["snapshot-id"].toString()
+      }
+      // An instant in the past is fixed once no commit can still be stamped before it.
+      const immutable = param._tag === "ById" || timestampMs < Date.now() - 60_000
+      return { ids, selector: { _tag: "AsOf", timestampMs }, immutable } satisfies Pinned
+    })
+
+    const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(
+        Effect.timeoutOrElse({ duration: Duration.millis(options.queryTimeoutMs), orElse: () => Effect.fail(new QueryTimeout()) })
+      )
+
+    const checkRange = (from: number, to: number) =>
+      to - from > options.maxRangeDays * DAY_US
+        ? Effect.fail(new BadParam({ name: "to", detail: `the range is longer than ${options.maxRangeDays} days` }))
+        : Effect.void
+
+    const cacheHeaders = (etag: string, pinned: Pinned) => ({
+      etag,
+      "cache-control": pinned.immutable ? "private, max-age=31536000, immutable" : "private, no-cache",
+      "k2-snapshot-ids": Object.entries(pinned.ids).map(([t, id]) => `${t}=${id ?? "none"}`).join(", "),
+      vary: "Accept, Authorization, X-API-Key"
+    })
+
+    const meta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs" | "rowsReturned">, pinned: Pinned, correlationId: string) => {
+      const scanned = answer.scanned.map((s: Scanned) => ({
+        table: s.table,
+        snapshot_id: s.snapshotId === null ? null : s.snapshotId.toString(),
+        files_planned: s.filesPlanned,
+        files_total: s.filesTotal,
+        bytes_planned: s.bytesPlanned,
+        bytes_total: s.bytesTotal
+      }))
+      return {
+        correlation_id: correlationId,
+        snapshot_ids: pinned.ids,
+        scanned,
+        files_scanned: scanned.reduce((n, s) => n + s.files_planned, 0),
+        bytes_scanned: scanned.reduce((n, s) => n + s.bytes_planned, 0),
+        rows: answer.rowsReturned,
+        elapsed_ms: Number(answer.elapsedMs.toFixed(3))
+      }
+    }
+
+    /**
+     * The common shape of a read: pin, 304 or cached body, else run and encode (JSON or CSV).
+     * The cached part is the data (and cursor); meta is rebuilt per response.
+     */
+    const answerRead = Effect.fnUntraced(function*(spec: {
+      readonly route: string
+      readonly request: HttpServerRequest.HttpServerRequest
+      readonly format: Format
+      readonly involved: ReadonlyArray<AnyTable>
+      readonly snapshot: SnapshotParam
+      readonly run: (selector: SnapshotSelector | undefined) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
+      readonly csvFlatten?: boolean
+    }) {
+      const { correlationId } = yield* CurrentRequest
+      const pinned = yield* pin(spec.involved, spec.snapshot)
+      const etag = strongEtag([spec.route, canonicalQuery(spec.request.url), spec.format, JSON.stringify(pinned.ids)])
+      const headers = cacheHeaders(etag, pinned)
+      if (etagMatches(spec.request.headers["if-none-match"], etag)) {
+        return HttpServerResponse.empty({ status: 304, headers })
+      }
+      const cached = cache.get(etag)
+      if (cached !== undefined) {
+        const m = { ...(cached.extra as ReturnType<typeof meta>), correlation_id: correlationId, elapsed_ms: 0 }
+        return spec.format === "csv"
+          ? HttpServerResponse.uint8Array(cached.body, { contentType: "text/csv; charset=utf-8", headers })
+          : HttpServerResponse.uint8Array(Buffer.concat([cached.body, Buffer.from(`,"meta":${JSON.stringify(m)}}`)]), { contentType: "application/json", headers })
+      }
+      const answer = yield* withTimeout(spec.run(pinned.selector))
+      const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
+      const m = meta(answer, pinned, correlationId)
+      if (spec.format === "csv") {
+        const flat = spec.csvFlatten ? rows.map(flatten) : rows
+        const columns = columnsOf(flat)
+        const body = csvHeader(columns) + csvRows(flat, columns)
+        const bytes = Buffer.from(body)
+        if (pinned.immutable || pinned.selector !== undefined) cache.set(etag, bytes, m)
+        return HttpServerResponse.uint8Array(bytes, { contentType: "text/csv; charset=utf-8", headers })
+      }
+      const head = `{"data":${JSON.stringify(rows, jsonReplacer)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
+      const headBytes = Buffer.from(head)
+      if (pinned.immutable || pinned.selector !== undefined) cache.set(etag, headBytes, m)
+      return HttpServerResponse.uint8Array(Buffer.concat([headBytes, Buffer.from(`,"meta":${JSON.stringify(m)}}`)]), { contentType: "application/json", headers })
+    })
+
+    /** Runs a handler body, turning every failure into its problem response. */
+    const guard = <E, R>(body: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      body.pipe(
+        Effect.catch((error: unknown) =>
+          Effect.gen(function*() {
+            const { correlationId } = yield* CurrentRequest
+            yield* logFailure(error)
+            return toProblem(error, correlationId)
+          })
+        )
+      )
+
+    const range = (q: { readonly from?: string | undefined; readonly to?: string | undefined }) =>
+      Effect.gen(function*() {
+        const from = yield* orBad(parseInstant("from", yield* orBad(required("from", q.from))))
+        const to = yield* orBad(parseInstant("to", yield* orBad(required("to", q.to))))
+        yield* checkRange(from, to)
+        return { from, to }
+      })
+
+    // --- trades and quotes: JSON pages, CSV / Parquet exports ---------------------------------
+
+    const rows = (table: "trades" | "quotes") =>
+      Effect.fnUntraced(function*({ query: q, request }: { readonly query: typeof import("../../domain/api/Api.ts").RowsQuery extends infer _ ? RowsQueryType : never; readonly request: HttpServerRequest.HttpServerRequest }) {
+        const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
+        const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+        const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+        const { from, to } = yield* range(q)
+        const fields = splitList(q.fields)
+        const filters = yield* orBad(parseFilters(q.filter))
+        const exportAll = format !== "json" && (q.limit === undefined || q.limit === "")
+        const limit = yield* orBad(parseIntParam("limit", q.limit, {
+          min: 1,
+          max: format === "json" ? options.maxPageRows : options.maxExportRows,
+          fallback: 1_000
+        }))
+        const base = {
+          from,
+          to,
+          symbols,
+          fields,
+          filters,
+          ...(q.cursor === undefined || q.cursor === "" ? {} : { cursor: q.cursor })
+        }
+        const read = (selector: SnapshotSelector | undefined, pageLimit: number, cursor?: string) =>
+          (table === "trades" ? engine.trades : engine.quotes)({
+            ...base,
+            limit: pageLimit,
+            ...(cursor === undefined ? {} : { cursor }),
+            ...(selector === undefined || cursor !== undefined || base.cursor !== undefined ? {} : { snapshot: selector })
+          })
+        if (format === "json" || (format === "csv" && !exportAll)) {
+          return yield* answerRead({
+            route: table,
+            request,
+            format,
+            involved: [table],
+            snapshot,
+            run: (selector) => read(selector, limit!)
+          })
+        }
+        // Exports: the whole range (or `limit` rows), page by page, never all in memory.
+        const { correlationId } = yield* CurrentRequest
+        const pinned = yield* pin([table], snapshot)
+        const etag = strongEtag([table, canonicalQuery(request.url), format, JSON.stringify(pinned.ids)])
+        const headers = cacheHeaders(etag, pinned)
+        if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })
+        const cap = exportAll ? options.maxExportRows : limit!
+        if (format === "parquet") {
+          return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, headers)
+        }
+        // Validate the request (fields, filters, cursor) before the 200 is sent.
+        const first = yield* withTimeout(read(pinned.selector, Math.min(10_000, cap)))
+        let sent = 0
+        let header = true
+        const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : fields.length > 0 ? [...fields] : definitionOf(table).schema.fields.map((f) => f.name)
+        const body = Stream.paginate(
+          { page: first as typeof first | undefined, cursor: first.nextCursor },
+          (state) =>
+            Effect.gen(function*() {
+              const page = state.page ?? (yield* read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined))
+              const taken = page.rows.slice(0, cap - sent)
+              sent += taken.length
+              let text = header ? csvHeader(columns) : ""
+              header = false
+              text += csvRows(taken.map((r) => presentRow(r)), columns)
+              const more = page.nextCursor !== null && sent < cap
+              return [[text], more ? Option.some({ page: undefined, cursor: page.nextCursor }) : Option.none()] as const
+            })
+        ).pipe(
+          Stream.encodeText,
+          Stream.catchCause(() =>
+            Stream.fromEffect(Effect.logWarning("export stream failed", correlationId)).pipe(
+              Stream.flatMap(() => Stream.fail("export failed after the response started"))
+            )
+          )
+        )
+        return HttpServerResponse.stream(body, { contentType: "text/csv; charset=utf-8", headers })
+      })
+
+    type RowsQueryType = {
+      readonly symbols?: string | undefined
+      readonly from?: string | undefined
+      readonly to?: string | undefined
+      readonly limit?: string | undefined
+      readonly cursor?: string | undefined
+      readonly fields?: string | undefined
+      readonly filter?: string | undefined
+      readonly snapshot_id?: string | undefined
+      readonly as_of?: string | undefined
+      readonly format?: "json" | "csv" | "parquet" | undefined
+    }
+
+    /** Parquet via DuckDB COPY in the locked-down sandbox, streamed from a temp file, then deleted. */
+    const parquetExport = Effect.fnUntraced(function*(
+      table: "trades" | "quotes",
+      r: {
+        readonly from: number
+        readonly to: number
+        readonly symbols: ReadonlyArray<string>
+        readonly fields: ReadonlyArray<string>
+        readonly filters: ReadonlyArray<{ column: string; min?: string; max?: string }>
+        readonly selector: SnapshotSelector | undefined
+        readonly cap: number
+      },
+      headers: Record<string, string>
+    ) {
+      const schema = definitionOf(table).schema
+      const names = schema.fields.map((f) => f.name)
+      const unknown = r.fields.filter((f) => !names.includes(f))
+      if (unknown.length > 0) return yield* new BadParam({ name: "fields", detail: `unknown ${unknown.join(", ")}` })
+      const decimals = schema.fields.filter((f) => typeof f.type === "string" && f.type.startsWith("decimal")).map((f) => f.name)
+      let where = `exchange_timestamp >= make_timestamptz(${r.from}::BIGINT) AND exchange_timestamp < make_timestamptz(${r.to}::BIGINT)`
+      // Symbols match SYMBOL (no quote can appear) and decimals DECIMAL_ARGUMENT: safe as literals.
+      if (r.symbols.length > 0) where += ` AND symbol IN (${r.symbols.map((s) => `'${s}'`).join(", ")})`
+      for (const f of r.filters) {
+        if (!decimals.includes(f.column)) return yield* new BadParam({ name: "filter", detail: `${table} can be filtered on ${decimals.join(", ")}` })
+        for (const [bound, op] of [[f.min, ">="], [f.max, "<="]] as const) {
+          if (bound === undefined) continue
+          if (!DECIMAL_ARGUMENT.test(bound)) return yield* new BadParam({ name: "filter", detail: `${JSON.stringify(bound)} is not a decimal` })
+          where += ` AND "${f.column}" ${op} ${bound}::DECIMAL(18, 8)`
+        }
+      }
+      const columns = (r.fields.length > 0 ? names.filter((n) => r.fields.includes(n)) : names).map((n) => `"${n}"`).join(", ")
+      const plan = yield* scanner.plan(identifierOf(table), {
+        ...(r.selector === undefined ? {} : { snapshot: r.selector }),
+        filter: { time: { column: "exchange_timestamp", from: r.from, to: r.to }, ...(r.symbols.length > 0 ? { values: [{ column: "symbol", values: r.symbols }] } : {}) }
+      })
+      const out = tempParquetPath()
+      const cleanup = Effect.sync(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }))
+      yield* sqlPermits.withPermits(1)(runSandboxed({
+        sql: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
+        tables: [{ name: table, schema, files: plannedPaths(plan) }],
+        maxRows: r.cap,
+        timeoutMs: options.queryTimeoutMs,
+        parquetOut: out
+      })).pipe(Effect.onError(() => cleanup))
+      return parquetFileResponse(out, cleanup, headers)
+    })
+
+    const parquetFileResponse = (file: string, cleanup: Effect.Effect<void>, headers: Record<string, string>) => {
+      const size = fs.statSync(file).size
+      const body = Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
+        Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
+        Stream.ensuring(cleanup)
+      )
+      return HttpServerResponse.stream(body, {
+        contentType: "application/vnd.apache.parquet",
+        contentLength: size,
+        headers: { ...headers, "content-disposition": "attachment; filename=\"result.parquet\"" }
+      })
+    }
+
+    // --- other reads ---------------------------------------------------------------------------
+
+    const bars = (quotes: boolean) =>
+      Effect.fnUntraced(function*({ query: q, request }: {
+        readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly interval?: "1s" | "5s" | "1m" | "5m" | "15m" | "30m" | "1h" | "1d" | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+        readonly request: HttpServerRequest.HttpServerRequest
+      }) {
+        const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+        const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+        const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+        const { from, to } = yield* range(q)
+        const interval = q.interval ?? "1m"
+        return yield* answerRead({
+          route: quotes ? "quoteBars" : "bars",
+          request,
+          format,
+          involved: [quotes ? "quotes" : "trades"],
+          snapshot,
+          run: (selector) => {
+            const req = { from, to, symbols, interval, ...(selector === undefined ? {} : { snapshot: selector }) }
+            return (quotes ? engine.quoteBars(req) : engine.bars(req)) as Effect.Effect<Answer<unknown>, unknown>
+          }
+        })
+      })
+
+    const summary = Effect.fnUntraced(function*({ query: q, request }: {
+      readonly query: { readonly symbols?: string | undefined; readonly from_day?: string | undefined; readonly to_day?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+      readonly request: HttpServerRequest.HttpServerRequest
+    }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+      const fromDay = yield* orBad(required("from_day", q.from_day))
+      const toDay = q.to_day === undefined || q.to_day === "" ? fromDay : q.to_day
+      const a = yield* orBad(parseInstant("from_day", fromDay))
+      const b = yield* orBad(parseInstant("to_day", toDay))
+      yield* checkRange(a, b)
+      return yield* answerRead({
+        route: "summary",
+        request,
+        format,
+        involved: ["trades"],
+        snapshot,
+        run: (selector) => engine.dailySummary({ fromDay, toDay, symbols, ...(selector === undefined ? {} : { snapshot: selector }) })
+      })
+    })
+
+    const tradesWithQuotes = Effect.fnUntraced(function*({ query: q, request }: {
+      readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly limit?: string | undefined; readonly lookback_us?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+      readonly request: HttpServerRequest.HttpServerRequest
+    }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+      const { from, to } = yield* range(q)
+      const limit = yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: options.maxPageRows, fallback: 1_000 }))
+      const lookback = yield* orBad(parseIntParam("lookback_us", q.lookback_us, { min: 0, max: 31 * DAY_US }))
+      return yield* answerRead({
+        route: "tradesWithQuotes",
+        request,
+        format,
+        involved: ["trades", "quotes"],
+        snapshot,
+        run: (selector) =>
+          engine.tradesWithQuotes({
+            from,
+            to,
+            symbols,
+            limit: limit!,
+            ...(lookback === undefined ? {} : { quoteLookbackMicros: lookback }),
+            ...(selector === undefined ? {} : { snapshot: selector })
+          })
+      })
+    })
+
+    type ListQuery = { readonly symbols?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+
+    const symbolsRoute = Effect.fnUntraced(function*({ query: q, request }: { readonly query: ListQuery; readonly request: HttpServerRequest.HttpServerRequest }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+      return yield* answerRead({
+        route: "symbols",
+        request,
+        format,
+        involved: ["trades", "quotes"],
+        snapshot,
+        csvFlatten: true,
+        run: (selector) => engine.symbols({ symbols, ...(selector === undefined ? {} : { snapshot: selector }) })
+      })
+    })
+
+    const instrumentsRoute = Effect.fnUntraced(function*({ query: q, request }: { readonly query: ListQuery; readonly request: HttpServerRequest.HttpServerRequest }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+      return yield* answerRead({
+        route: "instruments",
+        request,
+        format,
+        involved: ["instruments"],
+        snapshot,
+        run: (selector) =>
+          engine.instruments({ symbols, ...(selector === undefined ? {} : { snapshot: selector })}).pipe(
+            Effect.catchIf((e) => e instanceof CatalogError && e.reason._tag === "NoSuchTable", () =>
+              Effect.succeed({ rows: [], scanned: [], rowsReturned: 0, elapsedMs: 0 }))
+          )
+      })
+    })
+
+    const snapshotsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
+      readonly params: { readonly table: AnyTable }
+      readonly query: { readonly format?: "json" | "csv" | undefined }
+      readonly request: HttpServerRequest.HttpServerRequest
+    }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      return yield* answerRead({
+        route: `snapshots/${params.table}`,
+        request,
+        format,
+        involved: [params.table],
+        snapshot: { _tag: "Latest" },
+        csvFlatten: true,
+        run: () =>
+          engine.snapshots(params.table).pipe(Effect.map((list) => ({
+            rows: list.map((s) => ({ ...s, time: new Date(s.timestampMs).toISOString() })),
+            scanned: [],
+            rowsReturned: list.length,
+            elapsedMs: 0
+          })))
+      })
+    })
+
+    const statsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
+      readonly params: { readonly table: AnyTable }
+      readonly query: { readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+      readonly request: HttpServerRequest.HttpServerRequest
+    }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      return yield* answerRead({
+        route: `stats/${params.table}`,
+        request,
+        format,
+        involved: [params.table],
+        snapshot,
+        run: (selector) =>
+          engine.tableStats(params.table, selector === undefined ? {} : { snapshot: selector }).pipe(Effect.map((s) => ({
+            rows: [s],
+            scanned: [],
+            rowsReturned: 1,
+            elapsedMs: 0
+          })))
+      })
+    })
+
+    // --- replay --------------------------------------------------------------------------------
+
+    const replay = Effect.fnUntraced(function*({ query: q, request }: {
+      readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly tables?: string | undefined; readonly speed?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "ndjson" | "sse" | undefined }
+      readonly request: HttpServerRequest.HttpServerRequest
+    }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["ndjson", "sse"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+      const { from, to } = yield* range(q)
+      const tablesList = q.tables === undefined || q.tables === "" ? ["trades", "quotes"] : splitList(q.tables)
+      if (tablesList.length === 0 || tablesList.some((t) => t !== "trades" && t !== "quotes")) {
+        return yield* new BadParam({ name: "tables", detail: "trades, quotes or both" })
+      }
+      const speed = q.speed === undefined || q.speed === "" ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
+      const involved = tablesList as Array<"trades" | "quotes">
+      const pinned = yield* pin(involved, snapshot)
+      const { correlationId } = yield* CurrentRequest
+      const events = replayEngine.stream({
+        from,
+        to,
+        symbols,
+        tables: involved,
+        ...(pinned.selector === undefined ? {} : { snapshot: pinned.selector }),
+        ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } })
+      })
+      const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>), jsonReplacer)
+      const text = format === "sse"
+        ? events.pipe(
+          Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
+          Stream.concat(Stream.succeed("event: end\ndata: {}\n\n")),
+          Stream.catchCause(() => Stream.succeed(`event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
+        )
+        : events.pipe(
+          Stream.mapArray((es) => [es.map((e) => `${line(e)}\n`).join("")]),
+          Stream.catchCause(() => Stream.succeed(`${JSON.stringify({ error: "replay_failed", correlation_id: correlationId })}\n`))
+        )
+      return HttpServerResponse.stream(Stream.encodeText(text), {
+        contentType: format === "sse" ? "text/event-stream" : "application/x-ndjson",
+        headers: {
+          "cache-control": "no-store",
+          "k2-snapshot-ids": Object.entries(pinned.ids).map(([t, id]) => `${t}=${id ?? "none"}`).join(", ")
+        }
+      })
+    })
+
+    // --- SQL -----------------------------------------------------------------------------------
+
+    const sql = Effect.fnUntraced(function*({ payload, request }: {
+      readonly payload: { readonly sql: string; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly limit?: number | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
+      readonly request: HttpServerRequest.HttpServerRequest
+    }) {
+      const { correlationId } = yield* CurrentRequest
+      const format = yield* orBad(negotiate(payload.format, request.headers["accept"], ["json", "csv", "parquet"]))
+      const snapshot = yield* orBad(parseSnapshot(payload.snapshot_id, payload.as_of))
+      const involved: Array<AnyTable> = ["trades", "quotes", "instruments"]
+      const pinned = yield* pin(involved, snapshot)
+      const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
+      const sandboxTables = yield* Effect.forEach(involved, (t) =>
+        pinned.ids[t] === null
+          ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string> })
+          : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: BigInt(pinned.ids[t]!) } }).pipe(
+            Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p) }))
+          ))
+      const headers = {
+        "cache-control": "no-store",
+        "k2-snapshot-ids": Object.entries(pinned.ids).map(([t, id]) => `${t}=${id ?? "none"}`).join(", ")
+      }
+      const started = Date.now()
+      if (format === "parquet") {
+        const out = tempParquetPath()
+        const cleanup = Effect.sync(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }))
+        yield* sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out })).pipe(
+          Effect.onError(() => cleanup)
+        )
+        return parquetFileResponse(out, cleanup, headers)
+      }
+      const result = yield* sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs }))
+      if (format === "csv") {
+        const columns = result.columns.map((c) => c.name)
+        return HttpServerResponse.text(csvHeader(columns) + csvRows(result.rows, columns), { contentType: "text/csv; charset=utf-8", headers })
+      }
+      const scanned = sandboxTables.map((t) => ({
+        table: t.name,
+        snapshot_id: pinned.ids[t.name] ?? null,
+        files_planned: t.files.length,
+        files_total: t.files.length,
+        bytes_planned: t.files.reduce((n, f) => n + (fs.existsSync(f) ? fs.statSync(f).size : 0), 0),
+        bytes_total: 0
+      }))
+      return HttpServerResponse.text(JSON.stringify({
+        data: result.rows,
+        next_cursor: null,
+        columns: result.columns,
+        truncated: result.truncated,
+        meta: {
+          correlation_id: correlationId,
+          snapshot_ids: pinned.ids,
+          scanned,
+          files_scanned: scanned.reduce((n, s) => n + s.files_planned, 0),
+          bytes_scanned: scanned.reduce((n, s) => n + s.bytes_planned, 0),
+          rows: result.rows.length,
+          elapsed_ms: Date.now() - started
+        }
+      }), { contentType: "application/json", headers })
+    })
+
+    // --- system --------------------------------------------------------------------------------
+
+    const ready = Effect.gen(function*() {
+      const { correlationId } = yield* CurrentRequest
+      const checks: Record<string, string> = {}
+      checks.catalog = yield* catalog.listNamespaces().pipe(Effect.as("ok"), Effect.catch(() => Effect.succeed("unreachable")), Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.succeed("timeout") }))
+      checks.warehouse = yield* Effect.sync(() => {
+        try {
+          fs.accessSync(options.warehouse, fs.constants.R_OK)
+          return "ok"
+        } catch {
+          return "unreadable"
+        }
+      })
+      checks.duckdb = yield* duckDb.withConnection((c: DuckDBConnection) => Effect.promise(() => c.runAndReadAll("SELECT 1"))).pipe(
+        Effect.as("ok"),
+        Effect.catch(() => Effect.succeed("failing")),
+        Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.succeed("timeout") })
+      )
+      const ok = Object.values(checks).every((v) => v === "ok")
+      return ok
+        ? HttpServerResponse.jsonUnsafe({ status: "ready", checks }, { headers: { "cache-control": "no-store" } })
+        : HttpServerResponse.text(JSON.stringify({ ...JSON.parse(`{}`), type: "https://k2.dev/problems/not_ready", title: "Service Unavailable", status: 503, code: "not_ready", detail: `not ready: ${JSON.stringify(checks)}`, correlation_id: correlationId }), {
+          status: 503,
+          contentType: "application/problem+json",
+          headers: { "cache-control": "no-store" }
+        })
+    })
+
+    const metrics = PrometheusMetrics.format().pipe(
+      Effect.map((text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8", headers: { "cache-control": "no-store" } }))
+    )
+
+    return { rows, bars, summary, tradesWithQuotes, symbolsRoute, instrumentsRoute, snapshotsRoute, statsRoute, replay, sql, ready, metrics, guard }
+  })
+
+/** The canonical form of a request's query: parameters sorted, so equivalent URLs share an ETag. */
+export const canonicalQuery = (url: string) => {
+  const i = url.indexOf("?")
+  if (i < 0) return ""
+  const params = new URLSearchParams(url.slice(i + 1))
+  params.sort()
+  return params.toString()
+}
+
+export type Handlers = Effect.Success<ReturnType<typeof make>>
+
+export const groupsLayer = (options: HandlerOptions) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const h = yield* make(options)
+    const g = h.guard
+    return Layer.mergeAll(
+      HttpApiBuilder.group(Api, "system", (handlers) =>
+        handlers
+          .handle("health", () => Effect.succeed({ status: "ok" as const }))
+          .handle("ready", () => h.ready)
+          .handle("metrics", () => h.metrics)),
+      HttpApiBuilder.group(Api, "market", (handlers) =>
+        handlers
+          .handle("trades", (r) => g(h.rows("trades")(r)))
+          .handle("quotes", (r) => g(h.rows("quotes")(r)))
+          .handle("bars", (r) => g(h.bars(false)(r)))
+          .handle("quoteBars", (r) => g(h.bars(true)(r)))
+          .handle("summary", (r) => g(h.summary(r)))
+          .handle("tradesWithQuotes", (r) => g(h.tradesWithQuotes(r)))),
+      HttpApiBuilder.group(Api, "reference", (handlers) =>
+        handlers
+          .handle("symbols", (r) => g(h.symbolsRoute(r)))
+          .handle("instruments", (r) => g(h.instrumentsRoute(r)))
+          .handle("snapshots", (r) => g(h.snapshotsRoute(r)))
+          .handle("stats", (r) => g(h.statsRoute(r)))),
+      HttpApiBuilder.group(Api, "replay", (handlers) => handlers.handle("replay", (r) => g(h.replay(r)))),
+      HttpApiBuilder.group(Api, "sql", (handlers) => handlers.handle("sql", (r) => g(h.sql(r))))
+    )
+  }))

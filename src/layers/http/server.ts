@@ -1,0 +1,238 @@
+/**
+ * The HTTP server: `Api` routes (+ `/openapi.json`, `/docs`) behind one request pipeline
+ * that every request passes, matched or not:
+ *
+ *   correlation id (accepted or generated, echoed, on logs and spans; W3C traceparent is
+ *   honoured by the server span) → CORS → API key (X-API-Key or Bearer; SHA-256 compared,
+ *   never logged) and scope → rate limit per key (RateLimit-* headers, 429 + Retry-After) →
+ *   body limit → route → every error as application/problem+json (never a stack) → metrics.
+ */
+import { createServer } from "node:http"
+import { randomUUID } from "node:crypto"
+import { NodeHttpServer } from "@effect/platform-node"
+import { ByteSize, Cause, Effect, Layer, Metric } from "effect"
+import { HttpIncomingMessage, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
+import { Api, ApiKeyAuth } from "../../domain/api/Api.ts"
+import { CORRELATION_ID } from "../../domain/api/params.ts"
+import { type ApiKey, type Scope, sha256Hex } from "./config.ts"
+import { CurrentRequest, groupsLayer, type HandlerOptions } from "./handlers.ts"
+import { problem, problemBody } from "./respond.ts"
+
+// --- metrics (the process-wide Effect registry; /metrics renders it) ----------------------
+
+const requests = Metric.counter("k2_http_requests_total", { description: "HTTP requests by route, method and status" })
+const duration = Metric.histogram("k2_http_request_duration_seconds", {
+  description: "HTTP request latency (time to the response head)",
+  boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+})
+
+const ROUTES = [
+  "/v1/trades/with-quotes", "/v1/trades", "/v1/quotes/bars", "/v1/quotes", "/v1/bars", "/v1/summary", "/v1/symbols",
+  "/v1/instruments", "/v1/snapshots", "/v1/stats", "/v1/replay", "/v1/sql", "/health", "/ready", "/metrics", "/openapi.json", "/docs"
+]
+/** A bounded route label: the known route the path starts with, else "other". */
+const routeLabel = (pathname: string) => ROUTES.find((r) => pathname === r || pathname.startsWith(`${r}/`)) ?? "other"
+
+// --- rate limiting: fixed windows per principal --------------------------------------------
+
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>()
+  private readonly limit: number
+  private readonly windowMs: number
+  constructor(limit: number, windowSeconds: number) {
+    this.limit = limit
+    this.windowMs = windowSeconds * 1000
+  }
+  hit(key: string, now: number) {
+    const start = now - (now % this.windowMs)
+    let w = this.windows.get(key)
+    if (w === undefined || w.start !== start) {
+      if (this.windows.size > 100_000) {
+        for (const [k, v] of this.windows) if (v.start !== start) this.windows.delete(k)
+      }
+      w = { start, count: 0 }
+      this.windows.set(key, w)
+    }
+    w.count++
+    const reset = Math.max(1, Math.ceil((start + this.windowMs - now) / 1000))
+    return { allowed: w.count <= this.limit, limit: this.limit, remaining: Math.max(0, this.limit - w.count), reset }
+  }
+}
+
+const scopeOf = (pathname: string): Scope | "public" => {
+  if (pathname.startsWith("/v1/replay")) return "replay"
+  if (pathname.startsWith("/v1/sql")) return "sql"
+  if (pathname.startsWith("/v1/") || pathname === "/v1") return "read"
+  return "public"
+}
+
+const credential = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+  const key = headers["x-api-key"]
+  if (key !== undefined && key.length > 0) return key
+  const auth = headers["authorization"]
+  if (auth !== undefined) {
+    const m = /^Bearer +(\S+)\s*$/i.exec(auth)
+    if (m) return m[1]
+  }
+  return undefined
+}
+
+const pathOf = (url: string) => {
+  const q = url.indexOf("?")
+  return q < 0 ? url : url.slice(0, q)
+}
+
+/** Wraps the router: the pipeline described at the top of this file. */
+export const pipeline = (options: HandlerOptions) => {
+  const byHash = new Map<string, ApiKey>(options.keys.map((k) => [k.sha256, k]))
+  const limiter = new RateLimiter(options.rateLimit, options.rateWindowSeconds)
+  const anyOrigin = options.corsOrigins.includes("*")
+  const maxBody = ByteSize.bytes(options.maxBodyBytes)
+
+  return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const started = performance.now()
+      const given = request.headers["x-correlation-id"]
+      const correlationId = given !== undefined && CORRELATION_ID.test(given) ? given : randomUUID()
+      const pathname = pathOf(request.url)
+      const extra: Record<string, string> = { "x-correlation-id": correlationId, "x-content-type-options": "nosniff" }
+
+      // CORS
+      const origin = request.headers["origin"]
+      if (origin !== undefined && (anyOrigin || options.corsOrigins.includes(origin))) {
+        extra["access-control-allow-origin"] = anyOrigin ? "*" : origin
+        extra["access-control-expose-headers"] =
+          "ETag, X-Correlation-ID, K2-Snapshot-Ids, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After"
+        if (!anyOrigin) extra["vary"] = "Origin"
+      }
+
+      const respond = Effect.gen(function*() {
+        if (request.method === "OPTIONS" && origin !== undefined && extra["access-control-allow-origin"] !== undefined) {
+          return HttpServerResponse.empty({
+            status: 204,
+            headers: {
+              "access-control-allow-methods": "GET, POST, OPTIONS",
+              "access-control-allow-headers": "Authorization, X-API-Key, X-Correlation-ID, Content-Type, If-None-Match, traceparent, tracestate",
+              "access-control-max-age": "600"
+            }
+          })
+        }
+        // Authentication and authorization.
+        let scope = scopeOf(pathname)
+        if (pathname === "/metrics" && options.metricsRequireKey) scope = "metrics"
+        let principal: string | null = null
+        if (scope !== "public") {
+          if (options.auth === "off") {
+            principal = null
+          } else {
+            const presented = credential(request.headers)
+            if (presented === undefined) {
+              return problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
+                "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
+              })
+            }
+            const key = presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined
+            if (key === undefined) {
+              return problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
+            }
+            if (!key.scopes.has(scope)) {
+              return problem(403, "forbidden", `this key has no ${scope} access`, correlationId)
+            }
+            principal = key.name
+          }
+          // Rate limit per key (per client address when anonymous).
+          const who = principal ?? `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
+          const r = limiter.hit(who, Date.now())
+          extra["ratelimit-limit"] = String(r.limit)
+          extra["ratelimit-remaining"] = String(r.remaining)
+          extra["ratelimit-reset"] = String(r.reset)
+          extra["ratelimit-policy"] = `${r.limit};w=${options.rateWindowSeconds}`
+          if (!r.allowed) {
+            return problem(429, "rate_limited", `more than ${r.limit} requests in ${options.rateWindowSeconds} s`, correlationId, {
+              "retry-after": String(r.reset)
+            })
+          }
+        }
+        const declared = Number(request.headers["content-length"] ?? "0")
+        if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
+          return problem(413, "body_too_large", `the body is larger than ${options.maxBodyBytes} bytes`, correlationId, { connection: "close" })
+        }
+        return yield* app.pipe(
+          Effect.provideService(CurrentRequest, { correlationId, principal }),
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody)
+        )
+      }).pipe(
+        Effect.annotateLogs({ correlation_id: correlationId }),
+        Effect.annotateSpans({ "k2.correlation_id": correlationId }),
+        Effect.catchCause((cause) => toProblemResponse(cause, correlationId))
+      )
+
+      const response = yield* respond
+      const final = yield* normalize(response, correlationId)
+      const label = routeLabel(pathname)
+      const status = String(final.status)
+      yield* Metric.update(Metric.withAttributes(requests, { route: label, method: request.method, status }), 1)
+      yield* Metric.update(Metric.withAttributes(duration, { route: label }), (performance.now() - started) / 1000)
+      return HttpServerResponse.setHeaders(final, extra)
+    })
+}
+
+/** Any failure that escaped the handlers: a problem, never a stack trace. Client aborts pass through. */
+const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string) => {
+  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const error = Cause.squash(cause)
+  if (HttpServerError.isHttpServerError(error)) {
+    const reason = error.reason
+    if (reason._tag === "RouteNotFound") return Effect.succeed(problem(404, "not_found", "no such route", correlationId))
+    if (reason._tag === "RequestParseError") return Effect.succeed(problem(400, "bad_request", "the request could not be read", correlationId))
+  }
+  if (HttpApiError.HttpApiSchemaError.is(error) && error.kind !== "Body" && error.kind !== "ResponseHeaders") {
+    const where = error.kind.toLowerCase()
+    const detail = error.cause.message.split("\n").slice(0, 4).join("; ").slice(0, 400)
+    return Effect.succeed(problem(400, "bad_request", `invalid ${where}: ${detail}`, correlationId))
+  }
+  return Effect.logError("unhandled failure", Cause.pretty(cause)).pipe(
+    Effect.as(problem(500, "internal", "internal error", correlationId))
+  )
+}
+
+/** Error responses made by the framework (415, 413, 405...) get the same problem body. */
+const normalize = (response: HttpServerResponse.HttpServerResponse, correlationId: string) => {
+  if (response.status < 400) return Effect.succeed(response)
+  const type = response.headers["content-type"] ?? ""
+  if (type.startsWith("application/problem+json")) return Effect.succeed(response)
+  const code = response.status === 415 ? "unsupported_media_type" : response.status === 413 ? "body_too_large" : response.status === 404 ? "not_found" : response.status >= 500 ? "internal" : "bad_request"
+  const detail = response.status >= 500 ? "internal error" : response.status === 415 ? "unsupported content type" : "bad request"
+  return Effect.succeed(HttpServerResponse.text(problemBody(response.status, code, detail, correlationId), {
+    status: response.status,
+    contentType: "application/problem+json",
+    headers: { "cache-control": "no-store" }
+  }))
+}
+
+/** The API key security is enforced by `pipeline`; the HttpApi middleware only documents it. */
+const apiKeyAuthLayer = Layer.succeed(ApiKeyAuth, ApiKeyAuth.of({
+  apiKey: (effect) => effect,
+  bearer: (effect) => effect
+}))
+
+/** The routes, the pipeline and the server; needs the engines, the lakehouse and an HttpServer. */
+export const layer = (options: HandlerOptions) => {
+  const routes = Layer.mergeAll(
+    HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }),
+    HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } })
+  ).pipe(Layer.provide(groupsLayer(options)), Layer.provide(apiKeyAuthLayer))
+  const serve = Layer.unwrap(Effect.gen(function*() {
+    const router = yield* HttpRouter.HttpRouter
+    return HttpServer.serve(pipeline(options)(router.asHttpEffect()), (app) => app)
+  }))
+  const built = serve.pipe(Layer.provide(Layer.provideMerge(routes, HttpRouter.layer)))
+  // As HttpRouter.serve does: route-level requirement markers are satisfied by the router.
+  return built as Layer.Layer<never, Layer.Error<typeof built>, HttpRouter.Request.Without<Layer.Services<typeof built>>>
+}
+
+/** A Node HTTP server on host:port (0: any free port) with the platform services the routes need. */
+export const nodeServer = (options: { readonly port: number; readonly host: string }) =>
+  NodeHttpServer.layer(() => createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }), { port: options.port, host: options.host })

@@ -1,0 +1,66 @@
+import { assert, describe, it } from "@effect/vitest"
+import { BadParam, negotiate, parseInstant, parseSnapshot, parseSymbols } from "../../../src/domain/api/params.ts"
+import { InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
+import { RateLimiter } from "../../../src/layers/http/server.ts"
+import { etagMatches, present } from "../../../src/layers/http/respond.ts"
+
+describe("API params", () => {
+  it("instants: ISO, dates, micros; junk and out-of-range refused", () => {
+    assert.strictEqual(parseInstant("from", "2024-01-02"), Date.UTC(2024, 0, 2) * 1000)
+    assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000001Z"), Date.UTC(2024, 0, 2) * 1000 + 1)
+    for (const bad of ["", "x", "2024-02-30", "1e309", "99999999999999999999", "-99999999999999999", "2024-01-02T00:00:00"]) {
+      assert.instanceOf(parseInstant("from", bad), BadParam, bad)
+    }
+  })
+  it("symbols and snapshots", () => {
+    assert.deepStrictEqual(parseSymbols("CBA,BHP,CBA", 10), ["BHP", "CBA"])
+    assert.instanceOf(parseSymbols("bhp'--", 10), BadParam)
+    assert.instanceOf(parseSymbols("A,B,C", 2), BadParam)
+    assert.deepStrictEqual(parseSnapshot("123", undefined), { _tag: "ById", snapshotId: 123n })
+    assert.instanceOf(parseSnapshot("1", "2024-01-01"), BadParam)
+    assert.instanceOf(parseSnapshot("99999999999999999999", undefined), BadParam)
+  })
+  it("format negotiation", () => {
+    assert.strictEqual(negotiate(undefined, undefined, ["json", "csv"]), "json")
+    assert.strictEqual(negotiate(undefined, "text/csv;q=0.9, application/json;q=0.1", ["json", "csv"]), "csv")
+    assert.strictEqual(negotiate("csv", "application/json", ["json", "csv"]), "csv")
+    assert.instanceOf(negotiate(undefined, "image/png", ["json", "csv"]), BadParam)
+    assert.instanceOf(negotiate("xml", undefined, ["json", "csv"]), BadParam)
+  })
+})
+
+describe("server config", () => {
+  it("keys are name:sha256:scopes; errors never echo a hash", () => {
+    const hash = sha256Hex("secret")
+    const keys = parseKeys(`alice:${hash}:read+sql, bob:${hash.toUpperCase()}:*`)
+    assert.ok(Array.isArray(keys))
+    const [a, b] = keys as ReadonlyArray<{ name: string; sha256: string; scopes: ReadonlySet<string> }>
+    assert.deepStrictEqual([...a!.scopes].sort(), ["read", "sql"])
+    assert.strictEqual(b!.sha256, hash)
+    assert.strictEqual(b!.scopes.size, 4)
+    const bad = parseKeys(`carol:${hash}:admin`)
+    assert.instanceOf(bad, InvalidServerConfig)
+    assert.notInclude((bad as InvalidServerConfig).message, hash)
+    assert.instanceOf(parseKeys("dave:short:read"), InvalidServerConfig)
+  })
+  it("rate limiter: fixed windows per key", () => {
+    const l = new RateLimiter(2, 10)
+    assert.isTrue(l.hit("a", 1_000).allowed)
+    assert.isTrue(l.hit("a", 2_000).allowed)
+    const third = l.hit("a", 3_000)
+    assert.isFalse(third.allowed)
+    assert.strictEqual(third.reset, 7)
+    assert.isTrue(l.hit("b", 3_000).allowed)
+    assert.isTrue(l.hit("a", 10_000).allowed)
+  })
+  it("ETags and values", () => {
+    assert.isTrue(etagMatches("\"x\", \"y\"", "\"y\""))
+    assert.isTrue(etagMatches("W/\"y\"", "\"y\""))
+    assert.isFalse(etagMatches(undefined, "\"y\""))
+    assert.deepStrictEqual(present({ exchange_timestamp: 1_704_153_600_000_001, source_sequence: 5n, price: "1.00000000" }), {
+      exchange_timestamp: "2024-01-02T00:00:00.000001Z",
+      source_sequence: "5",
+      price: "1.00000000"
+    })
+  })
+})
