@@ -6,7 +6,7 @@
  * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
  * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
  */
-import { Config, Console, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Config, Console, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
 import { runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
@@ -15,6 +15,8 @@ import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import * as Lakehouse from "../layers/lakehouse.ts"
+import * as Maintenance from "../layers/maintenance/maintenance.ts"
+import { tables } from "../domain/tables.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
@@ -60,6 +62,11 @@ const flags = {
     Flag.withDescription("consumer group session timeout: how soon a silent member's partitions move"),
     Flag.withFallbackConfig(Config.Int("K2_SESSION_TIMEOUT_MS")),
     Flag.withDefault(Ingest.defaultIngestConfig.sessionTimeoutMs)
+  ),
+  maintainEvery: Flag.Int("maintain-every").pipe(
+    Flag.withDescription("run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never"),
+    Flag.withFallbackConfig(Config.Int("K2_MAINTAIN_EVERY_SECONDS")),
+    Flag.withDefault(0)
   ),
   events: Flag.Int("events").pipe(
     Flag.withDescription("embedded default only: simulated events per symbol (one trading day)"),
@@ -157,6 +164,12 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
         Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (e) => e.retryable, times: 150 })
       )
       const ingestor = yield* Ingestor
+      if (options.maintainEvery > 0) {
+        yield* Effect.forkChild(Maintenance.runEvery(
+          [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => ({ namespace: t.namespace, name: t.name })),
+          Duration.seconds(options.maintainEvery)
+        ))
+      }
       const reporter = yield* Effect.forkChild(
         Effect.gen(function*() {
           yield* progressLine(yield* ingestor.progress, Date.now() - started)
@@ -171,7 +184,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
       )
     })
     yield* program.pipe(
-      Effect.provide(ingestorLayer(options, topics).pipe(
+      Effect.provide(Layer.merge(ingestorLayer(options, topics), Maintenance.layer()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
           Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
