@@ -9,6 +9,7 @@ import { benchSequenceEffect } from "./sequence.ts"
 import { benchFeeds } from "./feeds.ts"
 import { benchQueryEffect } from "./query.ts"
 import { benchKafka } from "./kafka.ts"
+import { benchIngestEffect } from "./ingest.ts"
 import { benchHttpEffect } from "./http.ts"
 import { benchMaintenanceEffect } from "./maintenance.ts"
 
@@ -18,6 +19,7 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
   feeds: () => Effect.promise(benchFeeds),
   query: benchQueryEffect,
   kafka: () => Effect.promise(benchKafka),
+  ingest: benchIngestEffect,
   http: benchHttpEffect,
   maintenance: benchMaintenanceEffect
 }
