@@ -13,6 +13,7 @@ import { topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
+import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { MarketFeed } from "../services/MarketFeed.ts"
 
@@ -42,6 +43,10 @@ const flags = {
   duration: Flag.String("duration").pipe(
     Flag.withDescription("sim: stop after this long, e.g. 30s or 5m"),
     Flag.optional
+  ),
+  exchange: Flag.String("exchange").pipe(
+    Flag.withDescription("sim: exchange code of the simulated venue (topics follow it)"),
+    Flag.withDefault("ASX")
   ),
   seed: Flag.Int("seed").pipe(Flag.withDescription("sim: seed (same seed, same events)"), Flag.withDefault(42)),
   events: Flag.Int("events").pipe(Flag.withDescription("sim: events per symbol per day"), Flag.withDefault(10_000)),
@@ -92,6 +97,7 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     : Simulator.Unpaced
   return Simulator.layerSimulator({
     seed: options.seed,
+    exchange: options.exchange,
     eventsPerSymbolPerDay: options.events,
     tradingDays: options.days,
     pacing,
@@ -133,7 +139,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       const topics = ["trades", "quotes"].map((dataType) => ({
         assetClass: "equities" as const,
         dataType: dataType as "trades" | "quotes",
-        exchange: "ASX",
+        exchange: options.source === "sim" ? options.exchange : "ASX",
         partitions: options.partitions
       }))
       yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(topics))
@@ -154,6 +160,6 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       `read ${result.summary.rowsRead}, published trades ${report.totals?.trades ?? "?"}, quotes ${report.totals?.quotes ?? "?"}, ` +
         `poison ${report.totals?.poison ?? "?"}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
     )
-  })).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))
+  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))
 
 if (import.meta.main) runCommand(produceCommand)

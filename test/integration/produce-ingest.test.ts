@@ -1,0 +1,115 @@
+/**
+ * Feeds end to end on the real broker: `npm run produce` publishes an ASX fixture directory
+ * (its identical rows, zero asks, crossed quotes and bad rows included) and a simulated session;
+ * a separate `ingest` lands them; the tables equal the producer's reconciliation exactly.
+ */
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { promisify } from "node:util"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, Schedule } from "effect"
+import { topicName } from "../../src/domain/wire.ts"
+import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
+import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+import { type Scenario, spawnIngest, stop, uniqueExchange, waitForRows } from "../support/ingestHarness.ts"
+import { ensureBroker, kafkaBrokers } from "../support/kafka.ts"
+import { warehouseOptions } from "../support/warehouse.ts"
+
+const repo = path.resolve(import.meta.dirname, "../..")
+const run = promisify(execFile)
+
+beforeAll(() => ensureBroker(), 600_000)
+
+/** `npm run produce` as a user runs it (Node 22 directly); returns its reconciliation. */
+const produce = (args: ReadonlyArray<string>) =>
+  Effect.promise(async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+    const reconciliation = path.join(dir, "reconciliation.json")
+    await run(process.execPath, [
+      "--disable-warning=ExperimentalWarning",
+      path.join(repo, "src/programs/produce.ts"),
+      "--brokers", kafkaBrokers.join(","),
+      "--partitions", "4",
+      "--reconciliation", reconciliation,
+      "--dead-letters", path.join(dir, "dead-letters.jsonl"),
+      ...args
+    ], { cwd: repo, timeout: 300_000 })
+    return {
+      report: JSON.parse(fs.readFileSync(reconciliation, "utf8")) as {
+        totals: { trades: number; quotes: number; poison: number }
+        published: Record<string, { trades: number; quotes: number }>
+        feed: { deadLettered: number }
+      },
+      deadLetters: fs.existsSync(path.join(dir, "dead-letters.jsonl"))
+        ? fs.readFileSync(path.join(dir, "dead-letters.jsonl"), "utf8").split("\n").filter((l) => l.length > 0)
+        : []
+    }
+  })
+
+/** Per symbol and table, rows in the warehouse. */
+const countsBySymbol = (s: Scenario) =>
+  Effect.gen(function*() {
+    const out: Record<string, { trades: number; quotes: number }> = {}
+    for (const table of ["trades", "quotes"] as const) {
+      const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: table })
+      const rows = yield* selectPlanned(plan, "symbol, count(*)::INTEGER AS n, count(DISTINCT message_id)::INTEGER AS ids", "GROUP BY symbol")
+      for (const r of rows) {
+        assert.strictEqual(r.n, r.ids, `${table} ${r.symbol}: no duplicate message_id`)
+        ;(out[r.symbol as string] ??= { trades: 0, quotes: 0 })[table] = r.n as number
+      }
+    }
+    return out
+  }).pipe(Effect.provide(Lakehouse.layer(s.options)))
+
+/** The ASX topics are shared by every run: start them empty. */
+const resetAsxTopics = Effect.gen(function*() {
+  const admin = yield* KafkaAdmin
+  const names = ["trades", "quotes"].flatMap((t) => {
+    const topic = topicName({ assetClass: "equities", dataType: t as "trades" | "quotes", exchange: "ASX" })
+    return [topic, `${topic}.dlq`]
+  })
+  const existing = (yield* admin.listTopics()).filter((t) => names.includes(t))
+  if (existing.length > 0) yield* admin.deleteTopics(existing)
+  yield* admin.listTopics().pipe(
+    Effect.repeat({ schedule: Schedule.spaced("500 millis"), until: (ts) => !ts.some((t) => names.includes(t)), times: 60 })
+  )
+}).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-reset" })))
+
+describe("produce then ingest", () => {
+  it.live("an ASX fixture directory: tables equal the reconciliation; bad rows in the dead-letter file", () =>
+    Effect.gen(function*() {
+      yield* resetAsxTopics
+      const { report, deadLetters } = yield* produce(["--source", "asx", "--dir", path.join(repo, "test/fixtures/asx/basic")])
+      assert.isAbove(report.feed.deadLettered, 0, "the fixture's bad rows were dead-lettered")
+      assert.strictEqual(deadLetters.length, report.feed.deadLettered)
+      const s: Scenario = { exchange: "ASX", group: `k2-asx-${Date.now()}`, partitions: 4, options: warehouseOptions("sqlite") }
+      const ingest = spawnIngest(s)
+      yield* waitForRows(s, report.totals.trades + report.totals.quotes, 120_000)
+      yield* stop(ingest)
+      const counts = yield* countsBySymbol(s)
+      const expected = Object.fromEntries(
+        Object.entries(report.published).map(([symbol, c]) => [symbol, { trades: c.trades, quotes: c.quotes }])
+      )
+      assert.deepStrictEqual(counts, expected)
+    }), 600_000)
+
+  it.live("a simulated session: tables equal the reconciliation", () =>
+    Effect.gen(function*() {
+      const exchange = uniqueExchange()
+      const { report } = yield* produce(["--source", "sim", "--events", "2000", "--seed", "7", "--exchange", exchange])
+      const s: Scenario = { exchange, group: `k2-sim-${exchange.toLowerCase()}`, partitions: 4, options: warehouseOptions("sqlite") }
+      const ingest = spawnIngest(s)
+      yield* waitForRows(s, report.totals.trades + report.totals.quotes, 120_000)
+      yield* stop(ingest)
+      const counts = yield* countsBySymbol(s)
+      assert.deepStrictEqual(
+        counts,
+        Object.fromEntries(Object.entries(report.published).map(([k, c]) => [k, { trades: c.trades, quotes: c.quotes }]))
+      )
+    }), 600_000)
+})
