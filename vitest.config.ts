@@ -6,7 +6,8 @@ export default defineConfig({
     // Integration and interop tests start JVMs and write real files: give them room.
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    // Two cores: one test file at a time per core keeps DuckDB and the JVM from starving each other.
-    maxWorkers: 2
+    // Integration tests run real brokers, JVMs and OS processes on two cores: one test file at a
+    // time keeps them from starving each other into timeouts.
+    maxWorkers: 1
   }
 })

@@ -10,6 +10,7 @@ import { Command, Flag } from "effect/cli"
 import { tables } from "../domain/tables.ts"
 import * as Lakehouse from "../layers/lakehouse.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
+import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { showIdentifier } from "../services/Catalog.ts"
 import { Maintenance, type MaintenanceReport } from "../services/Maintenance.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
@@ -119,7 +120,7 @@ export const compactCommand = Command.make("compact", flags, (options) => {
         Effect.asVoid
       )
   })
-  return program.pipe(Effect.provide(lake))
+  return program.pipe(Effect.provide(lake), Effect.provide(Telemetry.layer("compact")))
 }).pipe(Command.withDescription("Compact small files, expire snapshots, remove orphan files"))
 
 if (import.meta.main) runCommand(compactCommand)

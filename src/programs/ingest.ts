@@ -19,6 +19,9 @@ import * as Maintenance from "../layers/maintenance/maintenance.ts"
 import { tables } from "../domain/tables.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
+import * as MetricsServer from "../layers/telemetry/server.ts"
+import * as ProcessMetrics from "../layers/telemetry/process.ts"
+import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
@@ -67,6 +70,16 @@ const flags = {
     Flag.withDescription("run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never"),
     Flag.withFallbackConfig(Config.Int("K2_MAINTAIN_EVERY_SECONDS")),
     Flag.withDefault(0)
+  ),
+  metricsPort: Flag.Int("metrics-port").pipe(
+    Flag.withDescription("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off"),
+    Flag.withFallbackConfig(Config.Int("K2_METRICS_PORT")),
+    Flag.withDefault(9464)
+  ),
+  metricsHost: Flag.String("metrics-host").pipe(
+    Flag.withDescription("live mode: address the metrics server listens on"),
+    Flag.withFallbackConfig(Config.String("K2_METRICS_HOST")),
+    Flag.withDefault("0.0.0.0")
   ),
   events: Flag.Int("events").pipe(
     Flag.withDescription("embedded default only: simulated events per symbol (one trading day)"),
@@ -183,6 +196,10 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
         }))
       )
     })
+    // Metrics are served for the whole run, including while waiting for the broker.
+    const metrics = options.metricsPort > 0
+      ? Layer.merge(MetricsServer.layer({ port: options.metricsPort, host: options.metricsHost }), ProcessMetrics.layer)
+      : Layer.empty
     yield* program.pipe(
       Effect.provide(Layer.merge(ingestorLayer(options, topics), Maintenance.layer()).pipe(
         Layer.provideMerge(Layer.mergeAll(
@@ -196,7 +213,8 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
         schedule: Schedule.spaced("3 seconds"),
         while: (e) => (e as { readonly retryable?: boolean }).retryable === true,
         times: 100
-      })
+      }),
+      Effect.provide(metrics)
     )
   })
 
@@ -206,10 +224,11 @@ export const ingestCommand = Command.make("ingest", flags, (options) => {
   if (invalid.length > 0) {
     return Effect.fail(new Error(`not market data topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange})`))
   }
-  return Option.match(options.brokers, {
+  const run: Effect.Effect<void, unknown> = Option.match(options.brokers, {
     onNone: () => embedded(options, topics),
     onSome: (b) => live(options, b.split(",").map((s) => s.trim()), topics)
   })
+  return run.pipe(Effect.provide(Telemetry.layer("ingest")))
 }).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
 
 if (import.meta.main) runCommand(ingestCommand)

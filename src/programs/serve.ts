@@ -12,6 +12,7 @@ import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
+import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
@@ -37,6 +38,6 @@ const serve = Command.make("serve", {
       Layer.provide(Server.nodeServer({ port: a.port, host: a.host }))
     )
     return yield* Layer.launch(app)
-  })).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG)"))
+  }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG)"))
 
 runCommand(serve)

@@ -9,7 +9,7 @@
  * marker of one of its partitions since this process read it, so a zombie never
  * commits twice what a new owner committed.
  */
-import { Clock, Effect, FiberMap, Layer, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream } from "effect"
+import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream } from "effect"
 import { type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
@@ -21,7 +21,7 @@ import { tables } from "../../domain/tables.ts"
 import { dlqTopicName, Header, parseTopicName } from "../../domain/wire.ts"
 import { Catalog, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
-import { IcebergSink } from "../../services/IcebergSink.ts"
+import { type CommitOutcome, IcebergSink } from "../../services/IcebergSink.ts"
 import { type IngestError, type IngestProgress, Ingestor } from "../../services/Ingestor.ts"
 import {
   type Consumer,
@@ -33,6 +33,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { SequenceTracker } from "../../services/SequenceTracker.ts"
+import * as Metrics from "../telemetry/metrics.ts"
 
 export interface IngestConfig {
   readonly groupId: string
@@ -104,6 +105,30 @@ interface Taken {
 
 const streamKey = (exchange: string, symbol: string) => `${exchange}\u0000${symbol}`
 
+/** Occurrences by key, for labelled counters. */
+const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<[string, number]> => {
+  const counts = new Map<string, number>()
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1)
+  return [...counts]
+}
+
+const lagGauge = (tp: TopicPartition) =>
+  Metric.withAttributes(Metrics.consumerLag, { topic: tp.topic, partition: String(tp.partition) })
+
+/** The metrics of one committed table snapshot (DataFile sizes are the Parquet files written). */
+const committedMetrics = (table: Metrics.IngestTable, rows: number, outcome: CommitOutcome, started: number) =>
+  Effect.gen(function*() {
+    const t = { table }
+    let bytes = 0
+    for (const f of outcome.files) bytes += f.fileSizeInBytes
+    yield* Metric.update(Metric.withAttributes(Metrics.recordsWritten, t), rows)
+    yield* Metric.update(Metric.withAttributes(Metrics.bytesWritten, t), bytes)
+    yield* Metric.update(Metric.withAttributes(Metrics.filesWritten, t), outcome.files.length)
+    yield* Metric.update(Metric.withAttributes(Metrics.commits, t), 1)
+    yield* Metric.update(Metric.withAttributes(Metrics.commitDuration, t), (performance.now() - started) / 1000)
+    if (outcome.attempts > 1) yield* Metric.update(Metrics.commitConflicts, outcome.attempts - 1)
+  })
+
 export interface IngestorDeps {
   readonly codec: WireCodec
   /** One tracker per table: trades and quotes are numbered separately by their sources. */
@@ -136,6 +161,24 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     commits: 0,
     restarts: 0
   }
+  /** Newest exchange_timestamp (us) committed by this process, for the freshness gauge. */
+  let newestCommitted = -1
+  yield* Metrics.registerIngestSeries
+  yield* Metrics.registerGauge(Metrics.freshness, () =>
+    newestCommitted < 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newestCommitted / 1e6))
+  yield* Metrics.registerGauge(Metrics.assignedPartitions, () => parts.size)
+  const statsOf = () => {
+    let streams = 0
+    let evictions = 0
+    for (const t of new Set([trackers.trades, trackers.quotes])) {
+      const st = Effect.runSync(t.stats)
+      streams += st.streams
+      evictions += st.evictions
+    }
+    return { streams, evictions }
+  }
+  yield* Metrics.registerGauge(Metrics.sequenceTrackerStreams, () => statsOf().streams)
+  yield* Metrics.registerCounter(Metrics.sequenceTrackerEvictions, () => statsOf().evictions)
   const flushLock = yield* Semaphore.make(1)
   const lastFlush = yield* Ref.make(0)
 
@@ -212,13 +255,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         }
       }))).pipe(
         Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }),
-        Effect.tap(() => Effect.sync(() => void (counters.deadLettered += poison.length)))
+        Effect.tap(() => Effect.sync(() => void (counters.deadLettered += poison.length))),
+        Effect.tap(() => Effect.forEach(countBy(poison, (p) => p.reason), ([reason, n]) =>
+          Metric.update(Metric.withAttributes(Metrics.deadLetters, { reason }), n), { discard: true }))
       )
 
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch) {
     const part = parts.get(tpKeyOf(batch))
     if (part === undefined || batch.nextOffset <= part.next) return
     counters.consumed += batch.records.length
+    yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
     const toTrack: Array<Row> = []
     const poison: Array<{ offset: bigint; reason: string; detail: string; key: string | null; value: Uint8Array | null; headers: Record<string, string> }> = []
@@ -254,9 +300,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       } as Row)
     }
     yield* deadLetter(batch, poison)
+    let detected: ReadonlyArray<SequenceEvent> = []
     // Tracker and buffer change together: a checkpoint always matches `next`.
     yield* Effect.uninterruptible(Effect.gen(function*() {
       const observation = yield* trackers[part.table].observe(toTrack)
+      detected = observation.events
       counters.duplicatesDropped += observation.duplicates.length
       for (const row of withoutDuplicates(toTrack, observation)) {
         if (row.kafka_offset >= part.tableMark) part.rows.push(row)
@@ -267,6 +315,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
     }))
+    yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
+      Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
+    yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
   })
 
   // ---------------------------------------------------------------------------------------
@@ -298,10 +349,15 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     if (mine.length === 0) return
     const rows = mine.flatMap((t) => t.rows)
     const batch = table === "trades" ? tradeColumns(rows as Array<TradeRow>) : quoteColumns(rows as Array<QuoteRow>)
-    yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
+    const started = performance.now()
+    const outcome = yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
     for (const t of mine) t.part.tableMark = t.next
     counters.written[table] += rows.length
     counters.commits++
+    let newest = -1
+    for (const row of rows) if (row.exchange_timestamp > newest) newest = row.exchange_timestamp
+    if (newest > newestCommitted) newestCommitted = newest
+    yield* committedMetrics(table, rows.length, outcome, started)
   })
 
   const commitSequenceEvents = Effect.fnUntraced(function*(taken: ReadonlyArray<Taken>) {
@@ -316,12 +372,14 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     }
     const events = mine.flatMap((t) => t.events)
     const prepare = fenced(mine, (t) => t.sequenceMark, "sequence_events")
-    yield* sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
+    const started = performance.now()
+    const outcome = yield* sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
       prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
     })
     for (const t of mine) t.part.sequenceMark = t.next
     counters.written.sequence_events += events.length
     counters.commits++
+    yield* committedMetrics("sequence_events", events.length, outcome, started)
   })
 
   /** Takes every partition's buffer and checkpoint at one instant. */
@@ -377,6 +435,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
     if (tps.length === 0) return
     counters.restarts += tps.length
+    yield* Metric.update(Metrics.partitionRestarts, tps.length)
     const starts = yield* startFromTables(tps).pipe(Effect.retry(retrySchedule))
     for (const tp of tps) yield* consumer.seek(tp, starts.get(tpKeyOf(tp))!).pipe(Effect.ignore)
   })
@@ -426,6 +485,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           for (const tp of tps) {
             const key = tpKeyOf(tp)
             yield* FiberMap.remove(actors, key)
+            yield* Metric.remove(lagGauge(tp))
             mailboxes.delete(key)
             const part = parts.get(key)
             if (part !== undefined) {

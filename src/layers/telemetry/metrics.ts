@@ -1,0 +1,119 @@
+/**
+ * K2's metrics, in the process-wide Effect registry (`Metric.MetricRegistry`'s default): one
+ * registry per process, rendered by `PrometheusMetrics.format()` both by `serve`'s `/metrics`
+ * route and by the tiny metrics server of the other long-running programs (./server.ts).
+ *
+ * Two kinds of series:
+ * - pushed: counters and histograms updated where the work happens (the ingest pipeline);
+ * - pulled: gauges (and monotonic counters kept elsewhere) whose value is read at scrape time
+ *   through `Metric.registerUnsafe` hooks (process memory, freshness, tracker size).
+ *
+ * Every label value is bounded: tables, topics and partitions, kinds and reasons from closed
+ * sets; never a symbol, a key or an offset.
+ */
+import { Context, Effect, Metric } from "effect"
+
+// --- ingest ---------------------------------------------------------------------------------
+
+export const ingestTables = ["trades", "quotes", "sequence_events"] as const
+export type IngestTable = (typeof ingestTables)[number]
+
+export const messagesConsumed = Metric.counter("k2_ingest_messages_consumed_total", {
+  description: "Kafka records taken by the ingest pipeline (including those skipped as already ingested)"
+})
+export const recordsWritten = Metric.counter("k2_ingest_records_written_total", {
+  description: "Rows committed to Iceberg, by table"
+})
+export const bytesWritten = Metric.counter("k2_ingest_bytes_written_total", {
+  description: "Bytes of Parquet data files committed to Iceberg, by table"
+})
+export const filesWritten = Metric.counter("k2_ingest_files_written_total", {
+  description: "Parquet data files committed to Iceberg, by table"
+})
+export const commits = Metric.counter("k2_ingest_commits_total", {
+  description: "Iceberg snapshots committed by the ingest pipeline, by table"
+})
+export const commitDuration = Metric.histogram("k2_ingest_commit_duration_seconds", {
+  description: "Time to write a table's Parquet files and commit its snapshot (all catalog attempts), by table",
+  boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+})
+export const commitConflicts = Metric.counter("k2_ingest_commit_conflicts_total", {
+  description: "Catalog commit attempts retried because another writer moved the table (compare-and-swap lost)"
+})
+export const deadLetters = Metric.counter("k2_ingest_dead_letters_total", {
+  description: "Poison records sent to the DLQ topic, by reason"
+})
+export const sequenceEvents = Metric.counter("k2_sequence_events_total", {
+  description: "Sequence integrity events detected, by kind (GAP, DUPLICATE, OUT_OF_ORDER, RESET)"
+})
+export const sequenceTrackerStreams = Metric.gauge("k2_sequence_tracker_streams", {
+  description: "(exchange, symbol) streams held by the sequence trackers"
+})
+export const sequenceTrackerEvictions = Metric.counter("k2_sequence_tracker_evictions_total", {
+  description: "Streams evicted from the sequence trackers' LRU (capacity reached)"
+})
+export const consumerLag = Metric.gauge("k2_ingest_consumer_lag_messages", {
+  description: "High-water mark minus the next offset to read, by assigned topic and partition"
+})
+export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
+  description: "Now minus the newest exchange timestamp committed by this process (NaN before the first commit)"
+})
+export const partitionRestarts = Metric.counter("k2_ingest_partition_restarts_total", {
+  description: "Partitions restarted from the table's marker after a failure or a fenced commit"
+})
+export const assignedPartitions = Metric.gauge("k2_ingest_assigned_partitions", {
+  description: "Kafka partitions currently assigned to this process"
+})
+
+/** Dead-letter reasons known in advance (decoder failure tags and WrongTopic), pre-registered at 0. */
+export const knownDeadLetterReasons = ["NotFramed", "Undecodable", "UnknownSchemaId", "SchemaInvalid", "WrongTopic"] as const
+export const sequenceEventKinds = ["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET"] as const
+
+/** Counters with label sets known in advance, registered at 0 so dashboards and alerts see them before traffic. */
+export const registerIngestSeries = Effect.gen(function*() {
+  yield* Metric.update(messagesConsumed, 0)
+  yield* Metric.update(commitConflicts, 0)
+  yield* Metric.update(partitionRestarts, 0)
+  for (const table of ingestTables) {
+    const t = { table }
+    yield* Metric.update(Metric.withAttributes(recordsWritten, t), 0)
+    yield* Metric.update(Metric.withAttributes(bytesWritten, t), 0)
+    yield* Metric.update(Metric.withAttributes(filesWritten, t), 0)
+    yield* Metric.update(Metric.withAttributes(commits, t), 0)
+  }
+  for (const reason of knownDeadLetterReasons) yield* Metric.update(Metric.withAttributes(deadLetters, { reason }), 0)
+  for (const kind of sequenceEventKinds) yield* Metric.update(Metric.withAttributes(sequenceEvents, { kind }), 0)
+})
+
+// --- pulled series ----------------------------------------------------------------------------
+
+/**
+ * Registers a series whose value is read at scrape time; removed when the scope closes (a
+ * later registration of the same series replaces it). `read` must be cheap and never throw.
+ */
+export const registerGauge = (metric: Metric.Metric<number, unknown>, read: () => number) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<never>()
+    const registration = Metric.registerUnsafe(metric, context, {
+      get: () => ({ value: read() }),
+      update: () => {},
+      modify: () => {}
+    } as unknown as Metric.Metric.Hooks<number, never>)
+    yield* Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
+  })
+
+/** A monotonic counter kept elsewhere (e.g. a domain object's tally), read at scrape time. */
+export const registerCounter = (metric: Metric.Metric<number, unknown>, read: () => number) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<never>()
+    const registration = Metric.registerUnsafe(metric, context, {
+      get: () => ({ count: read(), incremental: true }),
+      update: () => {},
+      modify: () => {}
+    } as unknown as Metric.Metric.Hooks<number, never>)
+    yield* Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
+  })
+
+/** Updates a metric from a callback outside Effect (a PerformanceObserver, a timer). */
+export const updater = <I>(metric: Metric.Metric<I, unknown>) =>
+  Effect.map(Effect.context<never>(), (context: Context.Context<never>) => (input: I) => metric.updateUnsafe(input, context))

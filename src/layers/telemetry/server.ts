@@ -1,0 +1,72 @@
+/**
+ * A tiny `node:http` server for programs without an HTTP API (ingest): `GET /metrics` renders
+ * the process registry in the Prometheus text format, `GET /health` answers ok. Scoped: it
+ * listens while the layer lives and closes with it.
+ */
+import { createServer, type Server } from "node:http"
+import { Effect, Layer } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+
+export interface MetricsServerOptions {
+  /** 0 picks a free port (see `listening`). */
+  readonly port: number
+  readonly host?: string
+  /** Called once listening, with the actual port. */
+  readonly onListening?: (port: number) => void
+}
+
+export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+/**
+ * Listens on host:port; a port already in use is logged as a warning and the program goes on
+ * without metrics (ingestion must not stop because a second process on the machine took the port).
+ */
+export const layer = (options: MetricsServerOptions): Layer.Layer<never> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const context = yield* Effect.context<never>()
+    const host = options.host ?? "0.0.0.0"
+    const server = yield* Effect.acquireRelease(
+      Effect.callback<Server | undefined>((resume) => {
+        const server = createServer((req, res) => {
+          const path = (req.url ?? "/").split("?")[0]
+          if (req.method !== "GET" && req.method !== "HEAD") {
+            res.writeHead(405, { allow: "GET, HEAD" }).end()
+          } else if (path === "/metrics") {
+            let body: string
+            try {
+              body = PrometheusMetrics.formatUnsafe(context)
+            } catch (e) {
+              res.writeHead(500, { "content-type": "text/plain" }).end(`metrics unavailable: ${String(e)}\n`)
+              return
+            }
+            res.writeHead(200, { "content-type": CONTENT_TYPE, "cache-control": "no-store" })
+            res.end(req.method === "HEAD" ? undefined : body)
+          } else if (path === "/health") {
+            res.writeHead(200, { "content-type": "text/plain" }).end("ok\n")
+          } else {
+            res.writeHead(404, { "content-type": "text/plain" }).end("not found; try /metrics\n")
+          }
+        })
+        server.keepAliveTimeout = 65_000
+        const onError = (e: NodeJS.ErrnoException) => {
+          server.close()
+          resume(Effect.as(Effect.logWarning(`metrics server not started on ${host}:${options.port}: ${e.code ?? e.message}`), undefined))
+        }
+        server.once("error", onError)
+        server.listen(options.port, host, () => {
+          server.off("error", onError)
+          server.on("error", (e) => void process.stderr.write(`metrics server: ${e.message}\n`))
+          const address = server.address()
+          const port = typeof address === "object" && address !== null ? address.port : options.port
+          options.onListening?.(port)
+          resume(Effect.as(Effect.logInfo(`metrics on http://${host}:${port}/metrics`), server))
+        })
+      }),
+      (server) =>
+        server === undefined ? Effect.void : Effect.callback<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+        })
+    )
+    return server
+  }))

@@ -1,0 +1,88 @@
+/** The programs' logger: JSON lines off a terminal, text on one; correlation and trace ids. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { loggingLayer } from "../../../src/layers/telemetry/logging.ts"
+import { configFromEnv } from "../../../src/layers/telemetry/tracing.ts"
+
+const capture = () => {
+  const lines: Array<string> = []
+  return { lines, write: (l: string) => void lines.push(l) }
+}
+
+describe("telemetry/logging", () => {
+  it.effect("JSON: one object per line with time, level, message, service", () =>
+    Effect.gen(function*() {
+      const out = capture()
+      yield* Effect.logInfo("hello", "world").pipe(Effect.provide(loggingLayer("ingest", { format: "json", write: out.write })))
+      assert.strictEqual(out.lines.length, 1)
+      assert.isTrue(out.lines[0]!.endsWith("\n"))
+      const record = JSON.parse(out.lines[0]!)
+      assert.strictEqual(record.level, "info")
+      assert.strictEqual(record.message, "hello world")
+      assert.strictEqual(record.service, "ingest")
+      assert.isFalse(Number.isNaN(Date.parse(record.time)))
+      assert.isUndefined(record.trace_id)
+      assert.isUndefined(record.correlation_id)
+    }))
+
+  it.effect("JSON: correlation_id from the annotations, trace_id/span_id inside a span, cause on failure", () =>
+    Effect.gen(function*() {
+      const out = capture()
+      yield* Effect.logWarning("slow").pipe(
+        Effect.annotateLogs({ correlation_id: "c-123", table: "trades" }),
+        Effect.withSpan("k2.test"),
+        Effect.provide(loggingLayer("serve", { format: "json", write: out.write }))
+      )
+      yield* Effect.logError("boom", new Error("disk full")).pipe(
+        Effect.provide(loggingLayer("serve", { format: "json", write: out.write }))
+      )
+      const [warn, error] = out.lines.map((l) => JSON.parse(l))
+      assert.strictEqual(warn.level, "warn")
+      assert.strictEqual(warn.correlation_id, "c-123")
+      assert.strictEqual(warn.table, "trades")
+      assert.match(warn.trace_id, /^[0-9a-f]{32}$/)
+      assert.match(warn.span_id, /^[0-9a-f]{16}$/)
+      assert.strictEqual(error.level, "error")
+      assert.include(error.message, "boom")
+    }))
+
+  it.effect("text: a readable line, annotations as key=value", () =>
+    Effect.gen(function*() {
+      const out = capture()
+      yield* Effect.logInfo("ready").pipe(
+        Effect.annotateLogs({ correlation_id: "c-9" }),
+        Effect.provide(loggingLayer("ingest", { format: "text", write: out.write }))
+      )
+      assert.match(out.lines[0]!, /^\d\d:\d\d:\d\d\.\d{3} INFO  ready correlation_id=c-9\n$/)
+    }))
+
+  it.effect("below the minimum level nothing is written", () =>
+    Effect.gen(function*() {
+      const out = capture()
+      yield* Effect.logDebug("noise").pipe(Effect.provide(loggingLayer("ingest", { format: "json", write: out.write })))
+      assert.deepStrictEqual(out.lines, [])
+    }))
+})
+
+describe("telemetry/tracing", () => {
+  it("off without an endpoint; the standard variables configure it", () => {
+    assert.isUndefined(configFromEnv("ingest", {}))
+    assert.isUndefined(configFromEnv("ingest", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" }))
+    assert.isUndefined(configFromEnv("ingest", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_EXPORTER: "none" }))
+    const c = configFromEnv("ingest", {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/",
+      OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20x,x-tenant=k2",
+      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod"
+    })
+    assert.deepStrictEqual(c, {
+      url: "http://collector:4318/v1/traces",
+      headers: { authorization: "Bearer x", "x-tenant": "k2" },
+      serviceName: "k2-ingest",
+      attributes: { "deployment.environment": "prod" }
+    })
+    assert.strictEqual(
+      configFromEnv("serve", { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://t/v1/traces", OTEL_SERVICE_NAME: "api" })?.url,
+      "http://t/v1/traces"
+    )
+  })
+})

@@ -1,0 +1,111 @@
+/**
+ * The ops files: Prometheus alert rules and scrape config valid and unit-tested by promtool,
+ * and the Grafana dashboard well formed, every panel's metric one K2 defines. Nothing is
+ * skipped: without promtool the test fails with the line that installs it.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import * as Metrics from "../../../src/layers/telemetry/metrics.ts"
+import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
+import {
+  dashboardFile,
+  dashboardPanels,
+  expectedLabels,
+  prometheusFile,
+  repo,
+  ruleExpressions,
+  rulesFile,
+  rulesTestFile,
+  usedFamilies
+} from "./opsMetrics.ts"
+
+const INSTALL = "apt-get install -y prometheus   # provides promtool"
+
+const promtool = (...args: Array<string>) => {
+  const which = spawnSync("sh", ["-c", "command -v promtool"], { encoding: "utf8" })
+  if (which.status !== 0) {
+    throw new Error(`promtool is not installed; it validates ops/prometheus. Install it with:\n  ${INSTALL}`)
+  }
+  const r = spawnSync("promtool", args, { encoding: "utf8", cwd: path.dirname(rulesFile) })
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` }
+}
+
+/** Metric names K2 defines: the telemetry modules, and the HTTP server's (parsed from its source). */
+const definedFamilies = () => {
+  const names = new Set<string>()
+  for (const m of [...Object.values(Metrics), ...Object.values(ProcessMetrics)]) {
+    const id = (m as { readonly id?: unknown }).id
+    if (typeof id === "string") names.add(id)
+  }
+  const server = fs.readFileSync(path.join(repo, "src/layers/http/server.ts"), "utf8")
+  for (const m of server.matchAll(/Metric\.(?:counter|histogram|gauge)\("([a-z0-9_]+)"/g)) names.add(m[1]!)
+  return names
+}
+
+describe("ops/prometheus", () => {
+  it("alert rules pass promtool check rules", () => {
+    const r = promtool("check", "rules", rulesFile)
+    assert.isTrue(r.ok, r.output)
+  })
+
+  it("the scrape config passes promtool check config", () => {
+    const r = promtool("check", "config", prometheusFile)
+    assert.isTrue(r.ok, r.output)
+  })
+
+  it("every alert fires on its synthetic history (promtool test rules)", () => {
+    const r = promtool("test", "rules", rulesTestFile)
+    assert.isTrue(r.ok, r.output)
+    const tested = new Set([...fs.readFileSync(rulesTestFile, "utf8").matchAll(/alertname: (\w+)/g)].map((m) => m[1]))
+    const alerts = [...fs.readFileSync(rulesFile, "utf8").matchAll(/- alert: (\w+)/g)].map((m) => m[1])
+    for (const want of [
+      "K2IngestionStalled", "K2ConsumerLagHigh", "K2FreshnessTooOld", "K2DeadLetterRate", "K2CommitConflictsSpike",
+      "K2Serve5xxRatio", "K2ServeLatencyP99High"
+    ]) assert.include(alerts, want)
+    for (const alert of alerts) {
+      if (alert !== "K2PartitionRestarts") assert.isTrue(tested.has(alert), `${alert} has a promtool unit test`)
+    }
+  })
+
+  it("rules use only metrics K2 defines, each with known labels", () => {
+    const defined = definedFamilies()
+    assert.isAtLeast(ruleExpressions().length, 8)
+    for (const family of usedFamilies()) {
+      assert.isTrue(defined.has(family), `${family} is defined in src`)
+      assert.isDefined(expectedLabels[family], `${family} has expected labels in opsMetrics.ts`)
+    }
+  })
+})
+
+describe("ops/grafana", () => {
+  it("the dashboard is valid JSON, every panel queries a metric K2 defines", () => {
+    const dashboard = JSON.parse(fs.readFileSync(dashboardFile, "utf8")) as { uid: string; title: string }
+    assert.strictEqual(dashboard.uid, "k2-overview")
+    const defined = definedFamilies()
+    const panels = dashboardPanels().filter((p) => p.type !== "row")
+    assert.isAtLeast(panels.length, 15)
+    const ids = new Set<number>()
+    for (const p of dashboardPanels()) {
+      assert.isFalse(ids.has(p.id), `panel id ${p.id} is unique`)
+      ids.add(p.id)
+    }
+    for (const panel of panels) {
+      assert.isAtLeast(panel.targets?.length ?? 0, 1, `${panel.title} has a query`)
+      for (const t of panel.targets ?? []) {
+        const names = [...t.expr.matchAll(/\bk2_[a-z0-9_]+\b/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ""))
+        assert.isAtLeast(names.length, 1, `${panel.title}: ${t.expr} names a K2 metric`)
+        for (const n of names) assert.isTrue(defined.has(n), `${panel.title}: ${n} is defined in src`)
+      }
+    }
+  })
+
+  it("provisioning points Grafana at the dashboards directory", () => {
+    const provider = fs.readFileSync(path.join(repo, "ops/grafana/provisioning/dashboards/k2.yml"), "utf8")
+    assert.match(provider, /path: \/var\/lib\/grafana\/dashboards/)
+    const compose = fs.readFileSync(path.join(repo, "docker-compose.yml"), "utf8")
+    assert.include(compose, "./ops/grafana/dashboards:/var/lib/grafana/dashboards")
+    assert.include(compose, "./ops/prometheus/k2.rules.yml:/etc/prometheus/k2.rules.yml")
+  })
+})

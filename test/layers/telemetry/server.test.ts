@@ -1,0 +1,54 @@
+/** The metrics server: Prometheus text of the process registry at /metrics; a taken port is not fatal. */
+import { createServer } from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Metric } from "effect"
+import * as MetricsServer from "../../../src/layers/telemetry/server.ts"
+import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
+import { missingIn, parseExposition } from "./opsMetrics.ts"
+
+const listen = (options: { port: number }) =>
+  Effect.gen(function*() {
+    let port = -1
+    yield* Layer.build(MetricsServer.layer({ ...options, host: "127.0.0.1", onListening: (p) => void (port = p) }))
+    return port
+  })
+
+describe("telemetry/server", () => {
+  it.live("serves the process registry at /metrics, 404 elsewhere, closes with its scope", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(ProcessMetrics.layer)
+        yield* Metric.update(Metric.withAttributes(Metric.counter("k2_test_server_total"), { table: "trades" }), 3)
+        const port = yield* listen({ port: 0 })
+        assert.isAbove(port, 0)
+        const res = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))
+        assert.strictEqual(res.status, 200)
+        assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/)
+        const text = yield* Effect.promise(() => res.text())
+        const { series, types } = parseExposition(text)
+        assert.strictEqual(types.get("k2_test_server_total"), "counter")
+        assert.deepStrictEqual(series.find((s) => s.name === "k2_test_server_total")?.labels, { table: "trades" })
+        assert.deepStrictEqual(missingIn(text, [
+          "k2_process_resident_memory_bytes", "k2_process_heap_used_bytes", "k2_process_heap_total_bytes",
+          "k2_process_cpu_seconds_total", "k2_process_event_loop_delay_seconds"
+        ]), [])
+        assert.isAbove(Number(series.find((s) => s.name === "k2_process_resident_memory_bytes")!.value), 1e6)
+        const other = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/other`))
+        assert.strictEqual(other.status, 404)
+        return port
+      }))
+      const closed = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then(() => "open", () => "closed"))
+      assert.strictEqual(closed, "closed")
+    }))
+
+  it.live("a port in use: a warning, and the program goes on", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const blocker = createServer()
+      const port = yield* Effect.promise(() =>
+        new Promise<number>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve((blocker.address() as { port: number }).port)))
+      )
+      yield* Effect.addFinalizer(() => Effect.promise(() => new Promise<void>((r) => blocker.close(() => r()))))
+      const got = yield* listen({ port })
+      assert.strictEqual(got, -1)
+    })))
+})
