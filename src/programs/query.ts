@@ -2,7 +2,6 @@
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
  * lakehouse (K2_WAREHOUSE, K2_CATALOG / K2_CATALOG_URL) and prints a table, CSV or JSON.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -24,6 +23,7 @@ import {
   usage,
   UsageError
 } from "./cli/common.ts"
+import { runCommand } from "./cli/run.ts"
 
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
@@ -186,16 +186,4 @@ const root = Command.make("query").pipe(
 
 const layer = QueryLayer.layer().pipe(Layer.provideMerge(lakehouseFromEnv))
 
-root.pipe(
-  Command.run({ version: "0.1.0" }),
-  Effect.provide(layer),
-  // Typed failures (bad input, unknown snapshot, damaged file) are reported by their message alone.
-  Effect.catch((e) =>
-    Effect.sync(() => {
-      process.stderr.write(`${(e as { message?: string }).message ?? String(e)}\n`)
-      process.exitCode = 1
-    })
-  ),
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
-)
+runCommand(root, layer)

@@ -3,7 +3,6 @@
  * quotes in exchange-time order as NDJSON on stdout (decimals as exact strings, instants as
  * ISO-8601 with microseconds). Republishing to a Kafka topic comes with the Kafka services.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -22,6 +21,7 @@ import {
   toFlag,
   usage
 } from "./cli/common.ts"
+import { runCommand } from "./cli/run.ts"
 
 const line = (e: ReplayEvent) =>
   JSON.stringify(
@@ -65,16 +65,4 @@ const replay = Command.make("replay", {
 
 const layer = ReplayLayer.layer.pipe(Layer.provideMerge(lakehouseFromEnv))
 
-replay.pipe(
-  Command.run({ version: "0.1.0" }),
-  Effect.provide(layer),
-  // Typed failures (bad input, unknown snapshot, damaged file) are reported by their message alone.
-  Effect.catch((e) =>
-    Effect.sync(() => {
-      process.stderr.write(`${(e as { message?: string }).message ?? String(e)}\n`)
-      process.exitCode = 1
-    })
-  ),
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
-)
+runCommand(replay, layer)

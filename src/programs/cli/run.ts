@@ -3,16 +3,30 @@
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit } from "effect"
-import { Command } from "effect/cli"
+import { Cause, Effect, Exit, type Layer } from "effect"
+import { CliError, Command } from "effect/cli"
 
-export const runCommand = <Name extends string, I, E, R>(command: Command.Command<Name, I, E, R>) =>
+/** 0 for success, a drained interruption, or plain `--help`; 1 otherwise. */
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
+  const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
+  const error = failure?._tag === "Fail" ? failure.error : undefined
+  return CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length === 0 ? 0 : 1
+}
+
+// The edge of the program: whatever the command needs is provided here, so types are loose.
+type AnyCommand = Command.Command<any, any, any, any, any>
+
+export const runCommand = (command: AnyCommand, layer?: Layer.Layer<any, any>) =>
   command.pipe(
     Command.run({ version: "0.1.0" }),
+    (effect) => (layer === undefined ? effect : Effect.provide(effect, layer)),
     Effect.tapCause((cause) =>
       Effect.sync(() => {
         if (Cause.hasInterruptsOnly(cause)) return
         const failure = cause.reasons.find((r) => r._tag === "Fail")
+        // The CLI has already shown usage errors with the help text.
+        if (failure?._tag === "Fail" && CliError.isCliError(failure.error)) return
         const message = failure?._tag === "Fail" && failure.error instanceof Error
           ? `error: ${failure.error.message}`
           : Cause.pretty(cause)
@@ -24,7 +38,6 @@ export const runCommand = <Name extends string, I, E, R>(command: Command.Comman
       NodeRuntime.runMain(effect as Effect.Effect<void, unknown>, {
         disableErrorReporting: true,
         // A signal asks for a drain; a program that drained cleanly succeeded.
-        teardown: (exit, onExit) =>
-          onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+        teardown: (exit, onExit) => onExit(exitCode(exit))
       })
   )
