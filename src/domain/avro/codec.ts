@@ -13,6 +13,7 @@
  * Decimals travel as their unscaled value at scale 8 (two's complement, big-endian): exact.
  */
 import avro from "avsc"
+import { BigIntLong } from "./bigintLong.ts"
 import { BigDecimal, Result, Schema } from "effect"
 import { SCALE, toUnscaled } from "../decimal.ts"
 import type { Quote, Side, Trade } from "../marketData.ts"
@@ -214,19 +215,6 @@ const nonNegative = (field: string, u: bigint, problems: Array<FieldProblem>) =>
 // ---------------------------------------------------------------------------
 // avsc types
 
-/** Avro long as bigint (source_sequence is exact beyond 2^53). */
-const BigIntLong = avro.types.LongType.__with({
-  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const buf = Buffer.allocUnsafe(8)
-    buf.writeBigInt64LE(n)
-    return buf
-  },
-  fromJSON: (v: number | string) => BigInt(v),
-  toJSON: (n: bigint) => n.toString(),
-  isValid: (v: unknown) => typeof v === "bigint",
-  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0)
-})
 
 /**
  * Logical types annotate, they do not change the binary encoding: avsc reads them as their

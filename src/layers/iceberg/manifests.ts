@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto"
 import { deflateRawSync, inflateRawSync } from "node:zlib"
 import avro from "avsc"
+import { BigIntLong } from "../../domain/avro/bigintLong.ts"
 import { Effect } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import {
@@ -147,20 +148,6 @@ export const manifestFileSchema: AvroRecord = {
 // ---------------------------------------------------------------------------
 // Avro types and the object container format
 
-/** Avro long as BigInt: snapshot ids and sequence numbers use all 63 bits. */
-const BigIntLong = avro.types.LongType.__with({
-  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const buf = Buffer.alloc(8)
-    buf.writeBigInt64LE(n)
-    return buf
-  },
-  fromJSON: (v: number | string) => BigInt(v),
-  // A string keeps avsc's internal copies (clone goes through JSON) lossless.
-  toJSON: (n: bigint) => n.toString(),
-  isValid: (v: unknown) => typeof v === "bigint",
-  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0)
-})
 
 // A fresh registry each time: avsc records every named type in it.
 const avroType = (schema: AvroSchema): avro.Type =>
