@@ -169,6 +169,20 @@ export const applyUpdates = (
   }
 }
 
+/** The schema new data is written with. */
+export const currentSchema = (m: TableMetadata): Schema =>
+  m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
+
+/** The partition spec new data is written with. */
+export const defaultSpec = (m: TableMetadata): PartitionSpec =>
+  m["partition-specs"].find((s) => s["spec-id"] === m["default-spec-id"])!
+
+/** The sort order new data is written with; null when unsorted (order 0). */
+export const defaultSortOrder = (m: TableMetadata): SortOrder | null =>
+  m["default-sort-order-id"] === 0
+    ? null
+    : m["sort-orders"].find((s) => s["order-id"] === m["default-sort-order-id"]) ?? null
+
 export const currentSnapshot = (m: TableMetadata): Snapshot | undefined =>
   m["current-snapshot-id"] === undefined ? undefined : snapshotById(m, m["current-snapshot-id"])
 

@@ -16,7 +16,7 @@ import {
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
 import { isCarriedForward } from "../../domain/ingest/marker.ts"
-import { ancestry, currentSnapshot, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
 import {
   type DataFile,
   type ManifestEntry,
@@ -86,11 +86,9 @@ export const commitChange = Effect.fnUntraced(function*(
 
   const metadataDir = (m: TableMetadata) => `${m.location}/metadata`
 
-  const specOf = (m: TableMetadata) => m["partition-specs"].find((s) => s["spec-id"] === m["default-spec-id"])!
 
   const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, entries: ReadonlyArray<ManifestEntry>) {
-    const schema = m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
-    const bytes = encodeManifest(entries, { schema, spec: specOf(m) })
+    const bytes = encodeManifest(entries, { schema: currentSchema(m), spec: defaultSpec(m) })
     const path = `${metadataDir(m)}/${crypto.randomUUID()}-m0.avro`
     yield* files.write(path, bytes)
     return { path, length: bytes.length }
@@ -103,7 +101,7 @@ export const commitChange = Effect.fnUntraced(function*(
     sequenceNumber: bigint
   ) =>
     writeEntries(m, entries).pipe(
-      Effect.map((written) => describeManifest(written, specOf(m), entries, snapshotId, sequenceNumber))
+      Effect.map((written) => describeManifest(written, defaultSpec(m), entries, snapshotId, sequenceNumber))
     )
 
   // The manifest of added files inherits its snapshot id and sequence number, so it is written
@@ -127,7 +125,7 @@ export const commitChange = Effect.fnUntraced(function*(
     const carried = Object.fromEntries(Object.entries(lastOurs?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
-    const spec = specOf(m)
+    const spec = defaultSpec(m)
 
     let manifests: Array<ManifestFile> = parent === undefined ? [] : [...(yield* snapshots.manifestList(parent))]
 

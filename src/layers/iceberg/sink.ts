@@ -3,6 +3,7 @@ import { Effect, Layer } from "effect"
 import type { ColumnBatch } from "../../domain/columnBatch.ts"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
+import { currentSchema, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, SnapshotOperation } from "../../domain/iceberg/spec.ts"
 import type { TableDefinition } from "../../domain/tables.ts"
 import { Catalog, type LoadedTable, type TableIdentifier } from "../../services/Catalog.ts"
@@ -23,7 +24,6 @@ export interface SinkOptions {
 
 const DEFAULT_TARGET_FILE_SIZE = 256 * 1024 * 1024
 
-const current = <A>(list: ReadonlyArray<A>, id: (a: A) => number, want: number) => list.find((a) => id(a) === want)!
 
 export const layer = (options: SinkOptions = {}) =>
   Layer.effect(IcebergSink)(Effect.gen(function*() {
@@ -39,11 +39,9 @@ export const layer = (options: SinkOptions = {}) =>
     const write = (table: LoadedTable, batch: ColumnBatch) => {
       const m = table.metadata
       return writeDataFiles(batch, {
-        schema: current(m.schemas, (s) => s["schema-id"], m["current-schema-id"]),
-        spec: current(m["partition-specs"], (s) => s["spec-id"], m["default-spec-id"]),
-        sortOrder: m["default-sort-order-id"] === 0
-          ? null
-          : current(m["sort-orders"], (s) => s["order-id"], m["default-sort-order-id"]),
+        schema: currentSchema(m),
+        spec: defaultSpec(m),
+        sortOrder: defaultSortOrder(m),
         directory: m.location,
         targetFileSizeBytes: options.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE,
         fileNamePrefix: "k2"

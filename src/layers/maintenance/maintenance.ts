@@ -14,7 +14,7 @@
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { currentSnapshot } from "../../domain/iceberg/metadata.ts"
+import { currentSchema, currentSnapshot, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
 import { type DataFile, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -97,15 +97,10 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     compact: Required<Pick<CompactOptions, "targetFileSizeBytes">> & CompactOptions
   ) {
     const m = table.metadata
-    const schema = m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
-    const spec = m["partition-specs"].find((s) => s["spec-id"] === m["default-spec-id"])!
-    const sortOrder = m["default-sort-order-id"] === 0
-      ? null
-      : m["sort-orders"].find((s) => s["order-id"] === m["default-sort-order-id"]) ?? null
     const added = yield* rewriteDataFiles(inputs.map((f) => f.filePath), {
-      schema,
-      spec,
-      sortOrder,
+      schema: currentSchema(m),
+      spec: defaultSpec(m),
+      sortOrder: defaultSortOrder(m),
       directory: m.location,
       targetFileSizeBytes: compact.targetFileSizeBytes,
       fileNamePrefix: "k2-compacted",
