@@ -18,6 +18,7 @@ import { parseJson, stringifyJson } from "../../domain/iceberg/json.ts"
 import type { TableRequirement, TableUpdate } from "../../domain/iceberg/metadata.ts"
 import { decodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import { lru } from "../../domain/lru.ts"
 import {
   AlreadyExists,
   Catalog,
@@ -67,18 +68,6 @@ interface Reply {
 
 const UNIT_SEPARATOR = "\u001f"
 
-/** Cached decoded metadata by metadata location: the server never rewrites a metadata file. */
-const metadataCache = (capacity: number) => {
-  const entries = new Map<string, TableMetadata>()
-  return {
-    get: (location: string) => entries.get(location),
-    set: (location: string, metadata: TableMetadata) => {
-      entries.set(location, metadata)
-      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
-    }
-  }
-}
-
 const errorMessage = (reply: Reply): string => {
   try {
     const body = JSON.parse(reply.text) as { error?: { message?: string; type?: string } }
@@ -96,7 +85,8 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const parent = options.parentNamespace === undefined || options.parentNamespace === ""
     ? []
     : options.parentNamespace.split(".")
-  const cache = metadataCache(64)
+  // Decoded metadata by location: the server never rewrites a metadata file.
+  const cache = lru<TableMetadata>(64)
   const token = yield* Ref.make<string | undefined>(options.token)
 
   const unavailable = (detail: string) => catalogError(new CatalogUnavailable({ detail }))

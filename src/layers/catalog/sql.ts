@@ -16,6 +16,7 @@ import {
 } from "../../domain/iceberg/metadata.ts"
 import { decodeTableMetadata, encodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import { lru } from "../../domain/lru.ts"
 import {
   AlreadyExists,
   Catalog,
@@ -61,21 +62,10 @@ export interface SqlCatalogOptions {
   readonly warehouse: string
 }
 
-/** Decoded metadata by file location: metadata files never change once written. */
-const metadataCache = (capacity: number) => {
-  const entries = new Map<string, TableMetadata>()
-  return {
-    get: (location: string) => entries.get(location),
-    set: (location: string, metadata: TableMetadata) => {
-      entries.set(location, metadata)
-      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
-    }
-  }
-}
-
 export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlCatalogOptions) {
   const files = yield* FileIO
-  const cache = metadataCache(256)
+  // Decoded metadata by file location: metadata files never change once written.
+  const cache = lru<TableMetadata>(256)
   const warehouse = options.warehouse.replace(/\/+$/, "")
 
   const db = <A>(f: () => Promise<A>) =>

@@ -6,26 +6,8 @@ import { Effect } from "effect"
 import type { TableFileError } from "../../domain/iceberg/errors.ts"
 import type { ManifestEntry, ManifestFile, Snapshot } from "../../domain/iceberg/spec.ts"
 import { FileIO } from "../../services/FileIO.ts"
+import { type Lru, lru } from "../../domain/lru.ts"
 import { decodeManifest, decodeManifestList, inheritSequenceNumbers } from "./manifests.ts"
-
-/** A small insertion-ordered LRU. */
-const lru = <V>(capacity: number) => {
-  const entries = new Map<string, V>()
-  return {
-    get(key: string): V | undefined {
-      const value = entries.get(key)
-      if (value !== undefined) {
-        entries.delete(key)
-        entries.set(key, value)
-      }
-      return value
-    },
-    set(key: string, value: V) {
-      entries.set(key, value)
-      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
-    }
-  }
-}
 
 export interface SnapshotFiles {
   manifestList(snapshot: Snapshot): Effect.Effect<ReadonlyArray<ManifestFile>, TableFileError>
@@ -39,7 +21,7 @@ export const makeSnapshotFiles = Effect.fnUntraced(function*(options: { readonly
   const manifests = lru<ReadonlyArray<ManifestEntry>>(options.cacheEntries)
 
   const cached = <V>(
-    cache: ReturnType<typeof lru<V>>,
+    cache: Lru<V>,
     location: string,
     decode: (bytes: Uint8Array) => Effect.Effect<V, TableFileError>
   ): Effect.Effect<V, TableFileError> => {
