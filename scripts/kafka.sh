@@ -93,7 +93,11 @@ EOF
 format_storage() {
   if [[ -f "$data/meta.properties" ]]; then return 0; fi
   local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A url-safe base64 id may start with "-", which the tool's argument parser takes for a flag.
+  cluster_id="-"
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   say "formatting KRaft storage (cluster id $cluster_id)"
   java -cp "$lib/*" -Dlog4j2.configurationFile="$here/log4j2.xml" -Dk2.kafka.log="$log" \
     kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$props" >>"$log" 2>&1 \
