@@ -57,7 +57,22 @@ export interface ScanRequest {
 
 export type ScanError = CatalogError | TableFileError | SnapshotNotFound | UnsupportedTableFeature
 
+/** One table of a read over several. */
+export interface TableRead {
+  readonly table: TableIdentifier
+  readonly filter?: ScanFilter
+}
+
 /** Plans reads: the data files of a snapshot that may hold the rows a filter asks for. */
 export class TableScanner extends Context.Service<TableScanner, {
+  /** One table; a selector it cannot satisfy (unknown id, an instant before its history) is SnapshotNotFound. */
   plan(table: TableIdentifier, request?: ScanRequest): Effect.Effect<ScanPlan, ScanError>
+  /**
+   * Several tables read together, at one state of the warehouse: a snapshot id pins the table it
+   * belongs to and the others as of that snapshot's commit; an instant pins each table as of it.
+   * A table with no snapshot yet at that point plans as empty (snapshot null), as a fresh table
+   * does. SnapshotNotFound only when no table has the id, the instant precedes every table's first
+   * snapshot, or a table's state at the instant was expired.
+   */
+  planTogether(reads: ReadonlyArray<TableRead>, snapshot?: SnapshotSelector): Effect.Effect<ReadonlyArray<ScanPlan>, ScanError>
 }>()("k2/services/TableScanner") {}

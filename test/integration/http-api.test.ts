@@ -1,6 +1,24 @@
-/** The K2 API over real HTTP, against a warehouse the test builds (two trade snapshots, one of quotes). */
+/**
+ * The K2 API over real HTTP, against a warehouse the test builds: two trade snapshots, then one
+ * of quotes, instruments, and a sequence_events table with no snapshot yet.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import {
+  DuckDBDateValue,
+  DuckDBDecimalValue,
+  DuckDBInstance,
+  DuckDBListValue,
+  DuckDBMapValue,
+  DuckDBStructValue,
+  DuckDBTimestampTZValue
+} from "@duckdb/node-api"
 import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { tables } from "../../src/domain/tables.ts"
+import { flatten } from "../../src/layers/http/respond.ts"
+import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import * as Ref from "../domain/query/reference.ts"
 import { DAY, T0 } from "../layers/query/data.ts"
 import { Fixture } from "../layers/query/fixture.ts"
@@ -12,6 +30,123 @@ const text = (res: Response) => Effect.promise(() => res.text())
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   Effect.promise(() => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }))
 
+/** Reference data (the fixture has none) and a sequence_events table created but never written. */
+const reference = Layer.effectDiscard(Effect.gen(function*() {
+  const sink = yield* IcebergSink
+  const instruments = tables.instruments
+  yield* sink.ensureTable(instruments)
+  yield* sink.append({ namespace: instruments.namespace, name: instruments.name }, {
+    rowCount: 3,
+    columns: {
+      symbol: ["BHP", "CBA", "IBM"],
+      exchange: ["ASX", "ASX", "NYSE"],
+      company_id: ["c-bhp", null, "c-ibm"],
+      name: ["BHP Group", "Commonwealth Bank, \"CBA\"", "IBM"],
+      isin: ["AU000000BHP4", "AU000000CBA7", null],
+      currency: ["AUD", "AUD", "USD"],
+      asset_class: ["equities", "equities", "equities"],
+      listing_date: [-1, 19_724, null],
+      delisting_date: [null, null, 20_000]
+    }
+  })
+  yield* sink.ensureTable(tables.sequenceEvents)
+}))
+
+/** `a,"b ""c""",` → ["a", "b \"c\"", ""]: RFC 4180, as the server writes it. */
+const parseCsv = (body: string): Array<Array<string>> => {
+  const rows: Array<Array<string>> = []
+  let row: Array<string> = []
+  let cell = ""
+  let quoted = false
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!
+    if (quoted) {
+      if (c === "\"" && body[i + 1] === "\"") (cell += "\"", i++)
+      else if (c === "\"") quoted = false
+      else cell += c
+    } else if (c === "\"") quoted = true
+    else if (c === ",") (row.push(cell), cell = "")
+    else if (c === "\n") (row.push(cell), rows.push(row), row = [], cell = "")
+    else cell += c
+  }
+  return rows
+}
+
+const ISO = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/
+const DECIMAL_TEXT = /^-?\d+\.\d{8}$/
+
+/**
+ * One comparable form of a value as JSON or Parquet carries it: scalars as text, instants as
+ * epoch microseconds (JSON's ISO-8601, Parquet's TIMESTAMPTZ), records and maps as objects. In
+ * Parquet an instant or a decimal must be typed: as text it is marked, and differs from JSON's.
+ */
+const canon = (v: unknown, parquet: boolean): unknown => {
+  const inner = (x: unknown) => canon(x, parquet)
+  if (v === null || v === undefined) return null
+  if (v instanceof DuckDBTimestampTZValue) return String(v.micros)
+  if (v instanceof DuckDBDecimalValue || v instanceof DuckDBDateValue) return v.toString()
+  if (v instanceof DuckDBStructValue) return inner(v.entries)
+  if (v instanceof DuckDBMapValue) return inner(Object.fromEntries(v.entries.map((e) => [String(e.key), e.value])))
+  if (v instanceof DuckDBListValue) return v.items.map(inner)
+  if (Array.isArray(v)) return v.map(inner)
+  if (typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, inner(x)]))
+  if (typeof v !== "string") return String(v)
+  if (parquet) return ISO.test(v) || DECIMAL_TEXT.test(v) ? `untyped ${v}` : v
+  const m = ISO.exec(v)
+  return m === null ? v : String(BigInt(Date.parse(`${m[1]}Z`)) * 1000n + BigInt((m[2] ?? "").padEnd(6, "0")))
+}
+
+/** A Parquet body read back by DuckDB: its column names and rows. */
+const readParquet = (bytes: Uint8Array) =>
+  Effect.promise(async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-test-"))
+    const file = path.join(dir, "answer.parquet")
+    fs.writeFileSync(file, bytes)
+    const instance = await DuckDBInstance.create(":memory:")
+    const connection = await instance.connect()
+    try {
+      const reader = await connection.runAndReadAll(`SELECT * FROM read_parquet('${file}')`)
+      return { columns: reader.columnNames(), rows: reader.getRowObjects() as Array<Record<string, unknown>> }
+    } finally {
+      connection.closeSync()
+      instance.closeSync()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+/** The same answer in JSON, CSV and Parquet: the same columns and rows, every value equal. */
+const assertSameInEveryFormat = (
+  what: string,
+  fetchAs: (format: "json" | "csv" | "parquet") => Effect.Effect<Response>,
+  csvFlatten = false
+) =>
+  Effect.gen(function*() {
+    const j = yield* fetchAs("json")
+    const body = yield* json(j)
+    assert.strictEqual(j.status, 200, `${what}: ${JSON.stringify(body)}`)
+    const data = body.data as Array<Record<string, unknown>>
+    assert.isAbove(data.length, 0, `${what}: no rows to compare`)
+
+    const c = yield* fetchAs("csv")
+    assert.strictEqual(c.status, 200, what)
+    assert.match(c.headers.get("content-type") ?? "", /text\/csv/, what)
+    const [header, ...cells] = parseCsv(yield* text(c))
+    const flat = csvFlatten ? data.map(flatten) : data
+    assert.deepStrictEqual(header, Object.keys(flat[0]!), `${what}: CSV columns`)
+    assert.deepStrictEqual(
+      cells,
+      flat.map((r) => header!.map((k) => (r[k] === null || r[k] === undefined ? "" : typeof r[k] === "object" ? JSON.stringify(r[k]) : String(r[k])))),
+      `${what}: CSV rows`
+    )
+
+    const p = yield* fetchAs("parquet")
+    assert.strictEqual(p.status, 200, what)
+    assert.strictEqual(p.headers.get("content-type"), "application/vnd.apache.parquet", what)
+    const parquet = yield* readParquet(new Uint8Array(yield* Effect.promise(() => p.arrayBuffer())))
+    assert.deepStrictEqual(parquet.columns, Object.keys(data[0]!), `${what}: Parquet columns`)
+    assert.deepStrictEqual(parquet.rows.map((r) => canon(r, true)), data.map((r) => canon(r, false)), `${what}: Parquet rows`)
+  })
+
 const isProblem = (res: Response, body: any, status: number) => {
   assert.strictEqual(res.status, status, JSON.stringify(body))
   assert.match(res.headers.get("content-type") ?? "", /application\/problem\+json/)
@@ -22,7 +157,7 @@ const isProblem = (res: Response, body: any, status: number) => {
   assert.notInclude(JSON.stringify(body), "    at ")
 }
 
-layer(served(testOptions()), { timeout: 180_000, excludeTestServices: true })("HTTP API", (it) => {
+layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_000, excludeTestServices: true })("HTTP API", (it) => {
   it.effect("health, ready, openapi, docs (bundled) and metrics need no key", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
@@ -120,39 +255,85 @@ layer(served(testOptions()), { timeout: 180_000, excludeTestServices: true })("H
       assert.strictEqual(pq.status, 200)
       assert.strictEqual(Buffer.from(bytes.slice(0, 4)).toString(), "PAR1")
       assert.strictEqual(Buffer.from(bytes.slice(-4)).toString(), "PAR1")
+      assert.deepStrictEqual((yield* readParquet(bytes)).rows.map((r) => r.message_id), want.map((r) => r.message_id))
       const bad = yield* get(`${base}/v1/bars?from=${iso(T0)}&to=${iso(T0 + DAY)}`, { ...auth(KEYS.reader), accept: "image/png" })
       isProblem(bad, yield* json(bad), 406)
     }))
 
-  it.effect("every read route answers JSON and CSV", () =>
+  it.effect("every read route answers JSON, CSV and Parquet, the same rows in each", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
+      const f = yield* Fixture
       const range = `from=${iso(T0)}&to=${iso(T0 + DAY)}`
       const routes = [
-        `/v1/quotes?${range}&limit=10`,
+        `/v1/trades?${range}&symbols=BHP,IBM&limit=300`,
+        `/v1/trades?${range}&limit=40&fields=message_id,price,exchange_timestamp,conditions,vendor_data&snapshot_id=${f.firstTradeSnapshot}`,
+        `/v1/quotes?${range}&limit=200`,
         `/v1/bars?${range}&interval=1h&symbols=BHP`,
+        `/v1/bars?${range}&interval=15m`,
         `/v1/quotes/bars?${range}&interval=1h&symbols=BHP`,
         `/v1/summary?from_day=2024-01-02&to_day=2024-01-03`,
-        `/v1/trades/with-quotes?${range}&symbols=IBM&limit=20`,
+        `/v1/trades/with-quotes?${range}&symbols=IBM&limit=200`,
         `/v1/symbols`,
+        `/v1/symbols?snapshot_id=${f.firstTradeSnapshot}`,
         `/v1/instruments`,
         `/v1/snapshots/trades`,
-        `/v1/stats/trades`
+        `/v1/snapshots/quotes`,
+        `/v1/stats/trades`,
+        `/v1/stats/quotes`,
+        `/v1/stats/sequence_events`
       ]
       for (const r of routes) {
-        const res = yield* get(`${base}${r}`, auth(KEYS.reader))
-        const body = yield* json(res)
-        assert.strictEqual(res.status, 200, `${r}: ${JSON.stringify(body)}`)
-        assert.isArray(body.data, r)
-        assert.isString(body.meta.correlation_id)
-        if (!r.includes("instruments")) assert.isAbove(body.data.length, 0, r)
-        const csv = yield* get(`${base}${r}${r.includes("?") ? "&" : "?"}format=csv`, auth(KEYS.reader))
-        assert.strictEqual(csv.status, 200, r)
-        assert.match(csv.headers.get("content-type") ?? "", /text\/csv/, r)
+        const flattened = r.startsWith("/v1/symbols") || r.startsWith("/v1/snapshots")
+        yield* assertSameInEveryFormat(r, (format) => get(`${base}${r}${r.includes("?") ? "&" : "?"}format=${format}`, auth(KEYS.reader)), flattened)
       }
+      // The Accept header chooses Parquet as well as the format parameter.
+      const byAccept = yield* get(`${base}/v1/summary?from_day=2024-01-02`, { ...auth(KEYS.reader), accept: "application/vnd.apache.parquet" })
+      assert.strictEqual(byAccept.headers.get("content-type"), "application/vnd.apache.parquet")
+      const summary = yield* readParquet(new Uint8Array(yield* Effect.promise(() => byAccept.arrayBuffer())))
+      assert.isAbove(summary.rows.length, 0)
+      yield* assertSameInEveryFormat("POST /v1/sql", (format) =>
+        post(`${base}/v1/sql`, {
+          sql: "SELECT symbol, count(*) AS n, sum(price) AS notional, max(quantity) AS most FROM trades GROUP BY symbol ORDER BY symbol",
+          format
+        }, auth(KEYS.full)))
       const bars = yield* json(yield* get(`${base}/v1/bars?${range}&interval=1h&symbols=BHP`, auth(KEYS.reader)))
       assert.match(bars.data[0].open, /^\d+\.\d{8}$/) // exact decimal text
       assert.match(bars.data[0].bucket, /^2024-01-02T\d\d:00:00\.000000Z$/)
+    }))
+
+  it.effect("a table without a snapshot then reads as empty beside the others; pinning it alone is 404", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      const read = (route: string) => get(`${base}${route}`, auth(KEYS.reader)).pipe(Effect.flatMap((res) => json(res).pipe(Effect.map((body) => ({ res, body })))))
+      // Quotes were first written after the first trades snapshot.
+      for (const at of [`snapshot_id=${f.firstTradeSnapshot}`, `as_of=${new Date(f.firstTradeSnapshotMs + 1).toISOString()}`]) {
+        const symbols = yield* read(`/v1/symbols?${at}`)
+        assert.strictEqual(symbols.res.status, 200, JSON.stringify(symbols.body))
+        assert.isTrue(symbols.body.data.every((r: any) => r.trades.count > 0 && r.quotes === null), at)
+        assert.deepStrictEqual(symbols.body.meta.snapshot_ids, { trades: f.firstTradeSnapshot.toString(), quotes: null })
+        assert.include(symbols.res.headers.get("k2-snapshot-ids") ?? "", "quotes=none")
+        const withQuotes = yield* read(`/v1/trades/with-quotes?from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}&limit=10000&${at}`)
+        assert.strictEqual(withQuotes.res.status, 200, JSON.stringify(withQuotes.body))
+        assert.strictEqual(withQuotes.body.data.length, f.trades1.length)
+        assert.isTrue(withQuotes.body.data.every((r: any) => r.quoteTimestamp === null && r.classification === null), at)
+      }
+      // A table created but never written: empty now, and a pinned read of it alone is 404.
+      const stats = yield* read("/v1/stats/sequence_events")
+      assert.strictEqual(stats.res.status, 200, JSON.stringify(stats.body))
+      assert.deepStrictEqual([stats.body.data[0].snapshotId, stats.body.data[0].records], [null, 0])
+      assert.deepStrictEqual((yield* read("/v1/snapshots/sequence_events")).body.data, [])
+      const pinned = yield* read(`/v1/stats/sequence_events?as_of=${new Date().toISOString()}`)
+      isProblem(pinned.res, pinned.body, 404)
+      assert.strictEqual(pinned.body.code, "snapshot_not_found")
+      // Before every table's first snapshot, and an id no table has: 404 on every multi-table route.
+      const before = `as_of=${new Date(f.firstTradeSnapshotMs - 1).toISOString()}`
+      for (const route of [`/v1/symbols?${before}`, `/v1/trades/with-quotes?from=${iso(T0)}&to=${iso(T0 + DAY)}&${before}`, "/v1/symbols?snapshot_id=12345"]) {
+        const nf = yield* read(route)
+        isProblem(nf.res, nf.body, 404)
+        assert.strictEqual(nf.body.code, "snapshot_not_found", route)
+      }
     }))
 
   it.effect("ETag: strong, 304 on If-None-Match, long cache at a fixed snapshot, no-cache at latest", () =>

@@ -33,12 +33,13 @@ export const buildHarness = async (): Promise<void> => {
 
 /** Which table the harness opens, through which catalog. */
 export interface HarnessTarget {
-  /** JDBC URI of the SQL catalog database. */
+  /** JDBC URI of the SQL catalog database (JdbcCatalog), or the REST catalog's http(s) URI (RESTCatalog). */
   readonly uri: string
-  readonly warehouse: string
+  /** The SQL catalog's warehouse directory; a REST server places tables itself. */
+  readonly warehouse?: string
   /** `namespace.table` */
   readonly table: string
-  /** `catalog_name` in the catalog tables. */
+  /** `catalog_name` in the SQL catalog tables; a REST client's name for its catalog. */
   readonly catalog: string
 }
 
@@ -126,7 +127,13 @@ const startServer = Effect.acquireRelease(
               resolve(outcome)
             }
           }
-          const options = { uri: target.uri, warehouse: target.warehouse, table: target.table, catalog: target.catalog, ...step.options }
+          const options = {
+            uri: target.uri,
+            ...(target.warehouse === undefined ? {} : { warehouse: target.warehouse }),
+            table: target.table,
+            catalog: target.catalog,
+            ...step.options
+          }
           child.stdin.write(`${JSON.stringify({ command: step.command, options, properties: step.properties ?? [] })}\n`)
         }
       )

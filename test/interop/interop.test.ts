@@ -1,8 +1,8 @@
 /**
  * Interop with the reference implementation: Apache Iceberg Java opens the tables K2
- * writes, through the same SQL catalog (SQLite and PostgreSQL), and K2 reads and extends
- * what Iceberg Java writes. Values are compared exactly: decimals as unscaled integers,
- * timestamps in microseconds, lists, maps and nulls as written.
+ * writes, through the same catalog (SQL on SQLite and PostgreSQL; Apache's REST catalog
+ * server), and K2 reads and extends what Iceberg Java writes. Values are compared exactly:
+ * decimals as unscaled integers, timestamps in microseconds, lists, maps and nulls as written.
  *
  * Per catalog, one warm JVM (Harness.IcebergJava) serves every Iceberg Java command.
  */
@@ -21,8 +21,9 @@ import { type CommitOutcome, IcebergSink } from "../../src/services/IcebergSink.
 import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../support/fixtures.ts"
 import { postgresUrl } from "../support/postgres.ts"
-import { type TestCatalog, warehouseOptions } from "../support/warehouse.ts"
+import { tempWarehouse, type TestCatalog, warehouseOptions } from "../support/warehouse.ts"
 import * as Harness from "./harness.ts"
+import { ensureRestCatalog, restCatalogUri, uniqueParent } from "./restCatalog.ts"
 
 const DAY = 86_400_000_000
 /** An ingestion marker on our second snapshot (DESIGN.md "Ingest"), beyond 2^53 to keep it honest. */
@@ -249,6 +250,8 @@ class Written extends Context.Service<Written, {
   readonly java: {
     readonly readCurrent: ReadonlyArray<Harness.Json>
     readonly readFirst: ReadonlyArray<Harness.Json>
+    /** As of the first commit's time (Java's time travel, by the snapshot log). */
+    readonly readFirstAsOf: ReadonlyArray<Harness.Json>
     /** Per day 0..4: the files Java plans at the current (second) snapshot. */
     readonly planByDay: ReadonlyArray<ReadonlyArray<Harness.Json>>
     readonly planFirstDay1: ReadonlyArray<Harness.Json>
@@ -276,6 +279,7 @@ const writeAndReadWithJava = (target: Harness.HarnessTarget, warehouse: string) 
     const javaRun = (step: Harness.Step) => java.run(target, step)
     const readCurrent = yield* javaRun({ command: "read" })
     const readFirst = yield* javaRun({ command: "read", options: { "snapshot-id": String(firstId) } })
+    const readFirstAsOf = yield* javaRun({ command: "read", options: { "as-of-ms": String(first.snapshot["timestamp-ms"]) } })
     const planFirstDay1 = yield* javaRun(javaPlanStep(1, firstId))
     const planByDay = yield* Effect.forEach(DAYS, (d) => javaRun(javaPlanStep(d)))
     return Written.of({
@@ -283,18 +287,34 @@ const writeAndReadWithJava = (target: Harness.HarnessTarget, warehouse: string) 
       started,
       first: { outcome: first, rows: firstRows },
       second: { outcome: second, rows: secondRows },
-      java: { readCurrent, readFirst, planFirstDay1, planByDay }
+      java: { readCurrent, readFirst, readFirstAsOf, planFirstDay1, planByDay }
     })
   }))
 
-const suite = (kind: TestCatalog) => {
-  const options = warehouseOptions(kind)
-  const target: Harness.HarnessTarget = {
-    uri: kind === "sqlite" ? Harness.jdbcSqlite(path.join(options.warehouse, "catalog.db")) : Harness.jdbcPostgres(postgresUrl),
-    warehouse: options.warehouse,
-    table: `${trades.namespace}.${trades.name}`,
-    catalog: options.catalogName!
+/** K2's side of one catalog and Iceberg Java's way to the same trades table through it. */
+const sides = (kind: TestCatalog | "rest"): { readonly options: Lakehouse.LakehouseOptions; readonly target: Harness.HarnessTarget } => {
+  if (kind === "rest") {
+    // Our tables live below a namespace of this run's own on the shared server.
+    const parentNamespace = uniqueParent("k2_interop")
+    return {
+      options: { warehouse: tempWarehouse(), catalogName: "k2", catalog: { _tag: "rest", uri: restCatalogUri, parentNamespace } },
+      target: { uri: restCatalogUri, table: `${parentNamespace}.${trades.namespace}.${trades.name}`, catalog: "k2" }
+    }
   }
+  const options = warehouseOptions(kind)
+  return {
+    options,
+    target: {
+      uri: kind === "sqlite" ? Harness.jdbcSqlite(path.join(options.warehouse, "catalog.db")) : Harness.jdbcPostgres(postgresUrl),
+      warehouse: options.warehouse,
+      table: `${trades.namespace}.${trades.name}`,
+      catalog: options.catalogName!
+    }
+  }
+}
+
+const suite = (kind: TestCatalog | "rest") => {
+  const { options, target } = sides(kind)
   const lakehouse = Lakehouse.layer(options)
   // Set K2_KEEP_INTEROP_WAREHOUSE=1 to keep the files for a look after a failure.
   afterAll(() => {
@@ -326,7 +346,7 @@ const suite = (kind: TestCatalog) => {
         assert.deepStrictEqual(java.planByDay.map((files) => files.length), [1, 2, 2, 1, 0])
       }))
 
-    it.effect("(3) Iceberg Java's read of the older snapshot equals K2's by-id and as-of reads", () =>
+    it.effect("(3) Iceberg Java's by-id and as-of reads of the older snapshot equal K2's", () =>
       Effect.gen(function*() {
         const { first, java } = yield* Written
         const id = first.outcome.snapshot["snapshot-id"]
@@ -335,6 +355,7 @@ const suite = (kind: TestCatalog) => {
         assert.strictEqual(asOf.snapshot?.["snapshot-id"], id, "as-of the first commit's time picks the first snapshot")
         const expected = first.rows.map(fromTradeRow)
         assertSameRows(java.readFirst.map(fromJava), expected, `Java read --snapshot-id ${id}`)
+        assertSameRows(java.readFirstAsOf.map(fromJava), expected, `Java read --as-of-ms ${first.outcome.snapshot["timestamp-ms"]}`)
         assertSameRows(yield* readOurs(byId), expected, `K2 read of snapshot ${id} by id`)
         assertSameRows(yield* readOurs(asOf), expected, `K2 read as of ${first.outcome.snapshot["timestamp-ms"]}`)
         assertSamePlan(java.planFirstDay1, yield* planFor({ _tag: "ById", snapshotId: id }, 1), `day 1 at snapshot ${id}`)
@@ -426,6 +447,8 @@ const suite = (kind: TestCatalog) => {
 }
 
 beforeAll(() => Harness.buildHarness(), 10 * 60_000)
+beforeAll(() => ensureRestCatalog())
 
 suite("sqlite")
 suite("postgres")
+suite("rest")

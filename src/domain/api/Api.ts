@@ -80,7 +80,7 @@ export const BarsQuery = {
   ...rangeParams,
   interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({ description: "Bucket width, default 1m" })),
   ...readParams,
-  format: formatOf(["json", "csv"])
+  format: formatOf(["json", "csv", "parquet"])
 }
 
 export const SummaryQuery = {
@@ -88,7 +88,7 @@ export const SummaryQuery = {
   from_day: text(10, "First trading day (exchange-local yyyy-mm-dd)"),
   to_day: text(10, "Last trading day, inclusive (default from_day)"),
   ...readParams,
-  format: formatOf(["json", "csv"])
+  format: formatOf(["json", "csv", "parquet"])
 }
 
 export const TradeQuotesQuery = {
@@ -97,10 +97,10 @@ export const TradeQuotesQuery = {
   limit: text(7, "Most trades, 1..10000, default 1000"),
   lookback_us: text(16, "How far before `from` to look for the prevailing quote, microseconds (default one day)"),
   ...readParams,
-  format: formatOf(["json", "csv"])
+  format: formatOf(["json", "csv", "parquet"])
 }
 
-export const ListQuery = { ...symbolsParam, ...readParams, format: formatOf(["json", "csv"]) }
+export const ListQuery = { ...symbolsParam, ...readParams, format: formatOf(["json", "csv", "parquet"]) }
 
 export const TableParam = { table: Schema.Literals(["trades", "quotes", "sequence_events", "instruments"]) }
 
@@ -177,19 +177,19 @@ const system = HttpApiGroup.make("system", { topLevel: true })
 const market = HttpApiGroup.make("market")
   .add(HttpApiEndpoint.get("trades", "/trades", { query: RowsQuery, success: [envelope("TradesPage", Row), Csv, Parquet], error: Problems }))
   .add(HttpApiEndpoint.get("quotes", "/quotes", { query: RowsQuery, success: [envelope("QuotesPage", Row), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv], error: Problems }))
-  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv], error: Problems }))
-  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv], error: Problems }))
-  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv, Parquet], error: Problems }))
   .middleware(ApiKeyAuth)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Market data", description: "Trades, quotes, bars and quote analytics; every read takes snapshot_id or as_of" }))
 
 const reference = HttpApiGroup.make("reference")
-  .add(HttpApiEndpoint.get("symbols", "/symbols", { query: ListQuery, success: [envelope("Symbols", Row), Csv], error: Problems }))
-  .add(HttpApiEndpoint.get("instruments", "/instruments", { query: ListQuery, success: [envelope("Instruments", Row), Csv], error: Problems }))
-  .add(HttpApiEndpoint.get("snapshots", "/snapshots/:table", { params: TableParam, query: { format: formatOf(["json", "csv"]) }, success: [envelope("Snapshots", Row), Csv], error: Problems }))
-  .add(HttpApiEndpoint.get("stats", "/stats/:table", { params: TableParam, query: { ...readParams, format: formatOf(["json", "csv"]) }, success: [envelope("TableStats", Row), Csv], error: Problems }))
+  .add(HttpApiEndpoint.get("symbols", "/symbols", { query: ListQuery, success: [envelope("Symbols", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("instruments", "/instruments", { query: ListQuery, success: [envelope("Instruments", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("snapshots", "/snapshots/:table", { params: TableParam, query: { format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("Snapshots", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("stats", "/stats/:table", { params: TableParam, query: { ...readParams, format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("TableStats", Row), Csv, Parquet], error: Problems }))
   .middleware(ApiKeyAuth)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Reference", description: "Symbols, instruments, snapshot history and table statistics" }))

@@ -5,7 +5,6 @@
  * problem+json response here; nothing below leaks a path, a stack or a key.
  */
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { Context, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
 import type { DuckDBConnection } from "@duckdb/node-api"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -32,7 +31,19 @@ import { InvalidQuery } from "../../domain/query/errors.ts"
 import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
 import { tables } from "../../domain/tables.ts"
 import { Catalog, CatalogError } from "../../services/Catalog.ts"
-import { type Answer, QueryEngine, type Scanned } from "../../services/QueryEngine.ts"
+import {
+  type Answer,
+  type Bar,
+  type DailySummary,
+  QueryEngine,
+  type QuoteBar,
+  type Scanned,
+  type SnapshotInfo,
+  type SymbolInfo,
+  type SymbolTableStats,
+  type TableStats,
+  type TradeWithQuote
+} from "../../services/QueryEngine.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
@@ -46,11 +57,16 @@ import {
   etagMatches,
   flatten,
   jsonReplacer,
+  PARQUET_DECIMAL,
+  type ParquetColumns,
+  parquetResponse,
+  parquetStruct,
   presentRow,
   problem,
-  strongEtag
+  strongEtag,
+  writeRowsParquet
 } from "./respond.ts"
-import { runSandboxed, SqlFailed, SqlRefused, SqlTimeout, tempParquetPath } from "./sql.ts"
+import { duckType, runSandboxed, SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
 
 /** What the request pipeline learned about the request: set per request, read by handlers. */
 export interface RequestInfo {
@@ -72,6 +88,39 @@ const DAY_US = 86_400_000_000
 const definitionOf = (t: AnyTable) =>
   t === "trades" ? tables.trades : t === "quotes" ? tables.quotes : t === "sequence_events" ? tables.sequenceEvents : tables.instruments
 const identifierOf = (t: AnyTable) => ({ namespace: definitionOf(t).namespace, name: definitionOf(t).name })
+
+// Parquet column types of each answer, every field in order (respond.ts writeRowsParquet):
+// decimal text to exact DECIMAL, ISO instants to TIMESTAMPTZ (µs), longs (text or number) to BIGINT.
+const DECIMAL = PARQUET_DECIMAL
+const INSTANT = "TIMESTAMPTZ"
+const barColumns: ParquetColumns<Bar> = {
+  symbol: "VARCHAR", bucket: INSTANT, open: DECIMAL, high: DECIMAL, low: DECIMAL, close: DECIMAL, volume: DECIMAL,
+  tradeCount: "BIGINT", vwap: DECIMAL
+}
+const quoteBarColumns: ParquetColumns<QuoteBar> = {
+  symbol: "VARCHAR", bucket: INSTANT, quoteCount: "BIGINT", midOpen: DECIMAL, midHigh: DECIMAL, midLow: DECIMAL,
+  midClose: DECIMAL, spreadMin: DECIMAL, spreadMax: DECIMAL, spreadMean: DECIMAL, spreadClose: DECIMAL
+}
+const summaryColumns: ParquetColumns<DailySummary> = {
+  symbol: "VARCHAR", exchange: "VARCHAR", tradingDay: "DATE", open: DECIMAL, high: DECIMAL, low: DECIMAL, close: DECIMAL,
+  volume: DECIMAL, tradeCount: "BIGINT", vwap: DECIMAL, firstTrade: INSTANT, lastTrade: INSTANT
+}
+const tradeWithQuoteColumns: ParquetColumns<TradeWithQuote> = {
+  symbol: "VARCHAR", exchangeTimestamp: INSTANT, sourceSequence: "BIGINT", messageId: "VARCHAR", price: DECIMAL,
+  quantity: DECIMAL, side: "VARCHAR", quoteTimestamp: INSTANT, bidPrice: DECIMAL, bidSize: DECIMAL, askPrice: DECIMAL,
+  askSize: DECIMAL, mid: DECIMAL, effectiveSpread: DECIMAL, classification: "VARCHAR"
+}
+const symbolTableStats = parquetStruct({ count: "BIGINT", first: INSTANT, last: INSTANT } satisfies ParquetColumns<SymbolTableStats>)
+const symbolColumns: ParquetColumns<SymbolInfo> = { symbol: "VARCHAR", trades: symbolTableStats, quotes: symbolTableStats }
+const instrumentColumns = Object.fromEntries(tables.instruments.schema.fields.map((f) => [f.name, duckType(f.type)]))
+const snapshotColumns: ParquetColumns<SnapshotInfo & { readonly time: string }> = {
+  snapshotId: "BIGINT", parentId: "BIGINT", timestampMs: "BIGINT", operation: "VARCHAR", summary: "MAP(VARCHAR, VARCHAR)",
+  current: "BOOLEAN", time: INSTANT
+}
+const statsColumns: ParquetColumns<TableStats> = {
+  table: "VARCHAR", snapshotId: "BIGINT", snapshotTimestampMs: "BIGINT", records: "BIGINT", dataFiles: "BIGINT", bytes: "BIGINT",
+  manifests: "BIGINT", firstTimestamp: INSTANT, lastTimestamp: INSTANT, days: "BIGINT"
+}
 
 class QueryTimeout {
   readonly _tag = "QueryTimeout"
@@ -165,6 +214,10 @@ export const make = (options: HandlerOptions) =>
         const s = m === undefined ? undefined : snapshotAsOf(m, timestampMs)
         ids[t] = s === undefined ? null : s["snapshot-id"].toString()
       }
+      // A table with no snapshot at the instant reads as empty, unless none of them had one.
+      if (Object.values(ids).every((id) => id === null)) {
+        return yield* new SnapshotNotFound({ table: involved.join(", "), detail: `none was current at ${new Date(timestampMs).toISOString()}` })
+      }
       // An instant in the past is fixed once no commit can still be stamped before it.
       const immutable = param._tag === "ById" || timestampMs < Date.now() - 60_000
       return { ids, selector: { _tag: "AsOf", timestampMs }, immutable } satisfies Pinned
@@ -208,8 +261,9 @@ export const make = (options: HandlerOptions) =>
     }
 
     /**
-     * The common shape of a read: pin, 304 or cached body, else run and encode (JSON or CSV).
-     * The cached part is the data (and cursor); meta is rebuilt per response.
+     * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or
+     * Parquet with the route's column types). The cached part is the JSON or CSV data (and
+     * cursor); meta is rebuilt per response.
      */
     const answerRead = Effect.fnUntraced(function*(spec: {
       readonly route: string
@@ -219,6 +273,8 @@ export const make = (options: HandlerOptions) =>
       readonly snapshot: SnapshotParam
       readonly run: (selector: SnapshotSelector | undefined) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
       readonly csvFlatten?: boolean
+      /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
+      readonly parquet?: ParquetColumns<Record<string, unknown>>
     }) {
       const { correlationId } = yield* CurrentRequest
       const pinned = yield* pin(spec.involved, spec.snapshot)
@@ -227,7 +283,7 @@ export const make = (options: HandlerOptions) =>
       if (etagMatches(spec.request.headers["if-none-match"], etag)) {
         return HttpServerResponse.empty({ status: 304, headers })
       }
-      const cached = cache.get(etag)
+      const cached = spec.format === "parquet" ? undefined : cache.get(etag)
       if (cached !== undefined) {
         const m = { ...(cached.extra as ReturnType<typeof meta>), correlation_id: correlationId, elapsed_ms: 0 }
         return spec.format === "csv"
@@ -236,6 +292,7 @@ export const make = (options: HandlerOptions) =>
       }
       const answer = yield* withTimeout(spec.run(pinned.selector))
       const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
+      if (spec.format === "parquet") return yield* parquetResponse(writeRowsParquet(rows, spec.parquet!), headers)
       const m = meta(answer, pinned, correlationId)
       if (spec.format === "csv") {
         const flat = spec.csvFlatten ? rows.map(flatten) : rows
@@ -399,45 +456,31 @@ export const make = (options: HandlerOptions) =>
         ...(r.selector === undefined ? {} : { snapshot: r.selector }),
         filter: { time: { column: "exchange_timestamp", from: r.from, to: r.to }, ...(r.symbols.length > 0 ? { values: [{ column: "symbol", values: r.symbols }] } : {}) }
       })
-      const out = tempParquetPath()
-      const cleanup = Effect.sync(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }))
-      yield* sqlPermits.withPermits(1)(runSandboxed({
-        sql: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
-        tables: [{ name: table, schema, files: plannedPaths(plan) }],
-        maxRows: r.cap,
-        timeoutMs: options.queryTimeoutMs,
-        parquetOut: out
-      })).pipe(Effect.onError(() => cleanup))
-      return parquetFileResponse(out, cleanup, headers)
+      return yield* parquetResponse((out) =>
+        sqlPermits.withPermits(1)(runSandboxed({
+          sql: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
+          tables: [{ name: table, schema, files: plannedPaths(plan) }],
+          maxRows: r.cap,
+          timeoutMs: options.queryTimeoutMs,
+          parquetOut: out
+        })), headers)
     })
-
-    const parquetFileResponse = (file: string, cleanup: Effect.Effect<void>, headers: Record<string, string>) => {
-      const size = fs.statSync(file).size
-      const body = Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
-        Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
-        Stream.ensuring(cleanup)
-      )
-      return HttpServerResponse.stream(body, {
-        contentType: "application/vnd.apache.parquet",
-        contentLength: size,
-        headers: { ...headers, "content-disposition": "attachment; filename=\"result.parquet\"" }
-      })
-    }
 
     // --- other reads ---------------------------------------------------------------------------
 
     const bars = (quotes: boolean) =>
       Effect.fnUntraced(function*({ query: q, request }: {
-        readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly interval?: "1s" | "5s" | "1m" | "5m" | "15m" | "30m" | "1h" | "1d" | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+        readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly interval?: "1s" | "5s" | "1m" | "5m" | "15m" | "30m" | "1h" | "1d" | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
         readonly request: HttpServerRequest.HttpServerRequest
       }) {
-        const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+        const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
         const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
         const { from, to } = yield* range(q)
         const interval = q.interval ?? "1m"
         return yield* answerRead({
           route: quotes ? "quoteBars" : "bars",
+          parquet: quotes ? quoteBarColumns : barColumns,
           request,
           format,
           involved: [quotes ? "quotes" : "trades"],
@@ -450,10 +493,10 @@ export const make = (options: HandlerOptions) =>
       })
 
     const summary = Effect.fnUntraced(function*({ query: q, request }: {
-      readonly query: { readonly symbols?: string | undefined; readonly from_day?: string | undefined; readonly to_day?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+      readonly query: { readonly symbols?: string | undefined; readonly from_day?: string | undefined; readonly to_day?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
-      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
       const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       const fromDay = yield* orBad(required("from_day", q.from_day))
@@ -463,6 +506,7 @@ export const make = (options: HandlerOptions) =>
       yield* checkRange(a, b)
       return yield* answerRead({
         route: "summary",
+        parquet: summaryColumns,
         request,
         format,
         involved: ["trades"],
@@ -472,10 +516,10 @@ export const make = (options: HandlerOptions) =>
     })
 
     const tradesWithQuotes = Effect.fnUntraced(function*({ query: q, request }: {
-      readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly limit?: string | undefined; readonly lookback_us?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+      readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly limit?: string | undefined; readonly lookback_us?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
-      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
       const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       const { from, to } = yield* range(q)
@@ -483,6 +527,7 @@ export const make = (options: HandlerOptions) =>
       const lookback = yield* orBad(parseIntParam("lookback_us", q.lookback_us, { min: 0, max: 31 * DAY_US }))
       return yield* answerRead({
         route: "tradesWithQuotes",
+        parquet: tradeWithQuoteColumns,
         request,
         format,
         involved: ["trades", "quotes"],
@@ -499,14 +544,15 @@ export const make = (options: HandlerOptions) =>
       })
     })
 
-    type ListQuery = { readonly symbols?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+    type ListQuery = { readonly symbols?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
 
     const symbolsRoute = Effect.fnUntraced(function*({ query: q, request }: { readonly query: ListQuery; readonly request: HttpServerRequest.HttpServerRequest }) {
-      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
       const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       return yield* answerRead({
         route: "symbols",
+        parquet: symbolColumns,
         request,
         format,
         involved: ["trades", "quotes"],
@@ -517,11 +563,12 @@ export const make = (options: HandlerOptions) =>
     })
 
     const instrumentsRoute = Effect.fnUntraced(function*({ query: q, request }: { readonly query: ListQuery; readonly request: HttpServerRequest.HttpServerRequest }) {
-      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
       const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       return yield* answerRead({
         route: "instruments",
+        parquet: instrumentColumns,
         request,
         format,
         involved: ["instruments"],
@@ -536,12 +583,13 @@ export const make = (options: HandlerOptions) =>
 
     const snapshotsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
       readonly params: { readonly table: AnyTable }
-      readonly query: { readonly format?: "json" | "csv" | undefined }
+      readonly query: { readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
-      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
       return yield* answerRead({
         route: `snapshots/${params.table}`,
+        parquet: snapshotColumns,
         request,
         format,
         involved: [params.table],
@@ -559,13 +607,14 @@ export const make = (options: HandlerOptions) =>
 
     const statsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
       readonly params: { readonly table: AnyTable }
-      readonly query: { readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | undefined }
+      readonly query: { readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
-      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv"]))
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
       const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
       return yield* answerRead({
         route: `stats/${params.table}`,
+        parquet: statsColumns,
         request,
         format,
         involved: [params.table],
@@ -650,12 +699,8 @@ export const make = (options: HandlerOptions) =>
       }
       const started = Date.now()
       if (format === "parquet") {
-        const out = tempParquetPath()
-        const cleanup = Effect.sync(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }))
-        yield* sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out })).pipe(
-          Effect.onError(() => cleanup)
-        )
-        return parquetFileResponse(out, cleanup, headers)
+        return yield* parquetResponse((out) =>
+          sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out })), headers)
       }
       const result = yield* sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs }))
       if (format === "csv") {

@@ -1,10 +1,15 @@
 /**
- * Response building: problem+json errors, JSON envelopes and CSV, values made exact and
- * readable (longs as text, instants as ISO-8601 with microseconds), strong ETags.
+ * Response building: problem+json errors, JSON envelopes, CSV and Parquet, values made exact
+ * and readable (longs as text, instants as ISO-8601 with microseconds), strong ETags.
  */
 import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
+import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 
 export const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -150,3 +155,70 @@ export class BodyCache {
     }
   }
 }
+
+// --- Parquet ---------------------------------------------------------------------------------
+
+/**
+ * Parquet, one way for every route: `write` fills a fresh temporary file (a DuckDB COPY), which
+ * is then streamed from disk with its length and deleted once sent, or at once if `write` fails.
+ */
+export const parquetResponse = <E, R>(
+  write: (file: string) => Effect.Effect<unknown, E, R>,
+  headers: Readonly<Record<string, string>>
+) =>
+  Effect.gen(function*() {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-")), "result.parquet")
+    const cleanup = Effect.sync(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }))
+    yield* write(file).pipe(Effect.onError(() => cleanup))
+    const size = fs.statSync(file).size
+    const body = Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
+      Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
+      Stream.ensuring(cleanup)
+    )
+    return HttpServerResponse.stream(body, {
+      contentType: "application/vnd.apache.parquet",
+      contentLength: size,
+      headers: { ...headers, "content-disposition": "attachment; filename=\"result.parquet\"" }
+    })
+  })
+
+/** The DuckDB type of each field of an answer row, in column order: every field, checked by the compiler. */
+export type ParquetColumns<A> = { readonly [K in keyof A]-?: string }
+
+/** Decimal text of any K2 answer (prices, sums, means: all at scale 8), read back exactly. */
+export const PARQUET_DECIMAL = "DECIMAL(38, 8)"
+
+/** A nested record's Parquet type from its columns. */
+export const parquetStruct = (columns: Readonly<Record<string, string>>) =>
+  `STRUCT(${Object.entries(columns).map(([name, type]) => `"${name.replaceAll("\"", "\"\"")}" ${type}`).join(", ")})`
+
+const sqlText = (text: string) => `'${text.replaceAll("'", "''")}'`
+
+/**
+ * A writer for `parquetResponse` of presented rows (decimals and longs as text, instants as
+ * ISO-8601): they go to disk as NDJSON, a few thousand at a time, and DuckDB casts each column to
+ * its declared type (text to DECIMAL and BIGINT exactly) while it copies them into the file.
+ */
+export const writeRowsParquet = (rows: ReadonlyArray<Record<string, unknown>>, columns: Readonly<Record<string, string>>) =>
+(file: string) =>
+  Effect.gen(function*() {
+    const duckDb = yield* DuckDb
+    const ndjson = `${file}.ndjson`
+    yield* Effect.sync(() => {
+      const fd = fs.openSync(ndjson, "w")
+      try {
+        for (let i = 0; i < rows.length; i += 4_096) {
+          fs.writeSync(fd, rows.slice(i, i + 4_096).map((r) => `${JSON.stringify(r, jsonReplacer)}\n`).join(""))
+        }
+      } finally {
+        fs.closeSync(fd)
+      }
+    })
+    const types = Object.entries(columns).map(([name, type]) => `${sqlText(name)}: ${sqlText(type)}`).join(", ")
+    yield* duckDb.withConnection((connection) =>
+      attempt("parquet", () =>
+        connection.run(
+          `COPY (SELECT * FROM read_json(${sqlText(ndjson)}, format = 'newline_delimited', columns = {${types}})) TO ${sqlText(file)} (FORMAT parquet, COMPRESSION zstd)`
+        ))
+    ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(ndjson, { force: true }))))
+  })

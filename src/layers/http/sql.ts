@@ -12,9 +12,6 @@
  * - a row limit (streamed: at most limit + 1 rows are ever fetched), a time limit
  *   (the statement is interrupted), one thread and a memory limit per instance.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { type DuckDBConnection, DuckDBInstance, JsonDuckDBValueConverter } from "@duckdb/node-api"
 import { Effect, Schema } from "effect"
 import type { NestedField, Schema as TableSchema } from "../../domain/iceberg/spec.ts"
@@ -53,7 +50,7 @@ export interface SqlResult {
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
 const ident = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
 
-const duckType = (type: NestedField["type"]): string => {
+export const duckType = (type: NestedField["type"]): string => {
   if (typeof type === "string") {
     const d = /^decimal\((\d+),\s*(\d+)\)$/.exec(type)
     if (d) return `DECIMAL(${d[1]}, ${d[2]})`
@@ -213,5 +210,3 @@ export const runSandboxed = (options: {
       return new SqlFailed({ detail: scrub(message, options.tables.flatMap((t) => t.files)) })
     }
   })
-
-export const tempParquetPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-")), "result.parquet")

@@ -1,11 +1,23 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
 import { Effect, Layer } from "effect"
 import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
-import { fileMayMatch, manifestMayMatch } from "../../domain/iceberg/pruning.ts"
+import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { makeSnapshotFiles } from "./snapshotFiles.ts"
+
+const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
+
+/**
+ * The table had no snapshot at `timestampMs`: every snapshot is later, and none has an expired
+ * parent (an expired snapshot may have been the one current then).
+ */
+const emptyAt = (m: TableMetadata, timestampMs: number) =>
+  m.snapshots.every((s) => {
+    const parent = s["parent-snapshot-id"]
+    return s["timestamp-ms"] > timestampMs && (parent === undefined || snapshotById(m, parent) !== undefined)
+  })
 
 const selectSnapshot = (
   table: TableIdentifier,
@@ -22,9 +34,7 @@ const selectSnapshot = (
     }
     case "AsOf": {
       const s = snapshotAsOf(m, selector.timestampMs)
-      return s === undefined
-        ? notFound(`none was current at ${new Date(selector.timestampMs).toISOString()}`)
-        : Effect.succeed(s)
+      return s === undefined ? notFound(noneAt(selector.timestampMs)) : Effect.succeed(s)
     }
   }
 }
@@ -34,45 +44,86 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
     const catalog = yield* Catalog
     const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? 20_000 })
 
+    /** The plan of one chosen snapshot (null: nothing to read). */
+    const planSnapshot = Effect.fnUntraced(function*(
+      table: TableIdentifier,
+      metadata: TableMetadata,
+      snapshot: Snapshot | null,
+      filter: ScanFilter
+    ) {
+      const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
+      const schema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
+      const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
+      const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
+      if (manifests.some((mf) => mf.content !== 0)) {
+        return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: "delete files (row-level deletes)" })
+      }
+      const candidates = manifests.filter((mf) => manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
+      const entries = yield* Effect.forEach(candidates, snapshots.manifestEntries, { concurrency: 8 })
+      const files: Array<DataFile> = []
+      candidates.forEach((manifest, i) => {
+        const spec = specs.get(manifest.partitionSpecId)!
+        for (const entry of entries[i]!) {
+          if (entry.status !== ManifestEntryStatus.DELETED && fileMayMatch(entry.dataFile, spec, schema, filter)) {
+            files.push(entry.dataFile)
+          }
+        }
+      })
+      const live = (mf: (typeof manifests)[number]) => mf.addedFilesCount + mf.existingFilesCount
+      yield* Effect.annotateCurrentSpan({ table: showIdentifier(table), files: files.length })
+      return {
+        table,
+        snapshot,
+        schema,
+        files,
+        stats: {
+          manifestsTotal: manifests.length,
+          manifestsRead: candidates.length,
+          filesTotal: Number(snapshot?.summary["total-data-files"] ?? manifests.reduce((n, mf) => n + live(mf), 0)),
+          filesPlanned: files.length,
+          bytesTotal: Number(snapshot?.summary["total-files-size"] ?? 0),
+          bytesPlanned: files.reduce((n, f) => n + f.fileSizeInBytes, 0)
+        }
+      }
+    })
+
     return TableScanner.of({
       plan: Effect.fn("TableScanner.plan")(function*(table, request = {}) {
         const { metadata } = yield* catalog.loadTable(table)
         const snapshot = yield* selectSnapshot(table, metadata, request.snapshot ?? Current)
-        const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
-        const schema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
-        const filter = request.filter ?? {}
-        const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
-        const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
-        if (manifests.some((mf) => mf.content !== 0)) {
-          return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: "delete files (row-level deletes)" })
-        }
-        const candidates = manifests.filter((mf) => manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
-        const entries = yield* Effect.forEach(candidates, snapshots.manifestEntries, { concurrency: 8 })
-        const files: Array<DataFile> = []
-        candidates.forEach((manifest, i) => {
-          const spec = specs.get(manifest.partitionSpecId)!
-          for (const entry of entries[i]!) {
-            if (entry.status !== ManifestEntryStatus.DELETED && fileMayMatch(entry.dataFile, spec, schema, filter)) {
-              files.push(entry.dataFile)
-            }
-          }
+        return yield* planSnapshot(table, metadata, snapshot, request.filter ?? {})
+      }),
+
+      planTogether: Effect.fn("TableScanner.planTogether")(function*(reads, selector = Current) {
+        const metadata = yield* Effect.forEach(reads, (r) => Effect.map(catalog.loadTable(r.table), (l) => l.metadata), {
+          concurrency: "unbounded"
         })
-        const live = (mf: (typeof manifests)[number]) => mf.addedFilesCount + mf.existingFilesCount
-        yield* Effect.annotateCurrentSpan({ table: showIdentifier(table), files: files.length })
-        return {
-          table,
-          snapshot,
-          schema,
-          files,
-          stats: {
-            manifestsTotal: manifests.length,
-            manifestsRead: candidates.length,
-            filesTotal: Number(snapshot?.summary["total-data-files"] ?? manifests.reduce((n, mf) => n + live(mf), 0)),
-            filesPlanned: files.length,
-            bytesTotal: Number(snapshot?.summary["total-files-size"] ?? 0),
-            bytesPlanned: files.reduce((n, f) => n + f.fileSizeInBytes, 0)
+        const chosen: Array<Snapshot | null> = []
+        if (selector._tag === "Current") {
+          for (const m of metadata) chosen.push(currentSnapshot(m) ?? null)
+        } else {
+          const all = reads.map((r) => showIdentifier(r.table)).join(", ")
+          // The instant every table is read at: the pinned snapshot's commit, or the one asked for.
+          let owner = -1
+          let pinned: Snapshot | undefined
+          let at: number
+          if (selector._tag === "ById") {
+            owner = metadata.findIndex((m) => snapshotById(m, selector.snapshotId) !== undefined)
+            if (owner < 0) return yield* new SnapshotNotFound({ table: all, detail: `id ${selector.snapshotId}` })
+            pinned = snapshotById(metadata[owner]!, selector.snapshotId)!
+            at = pinned["timestamp-ms"]
+          } else at = selector.timestampMs
+          for (const [i, m] of metadata.entries()) {
+            const s = i === owner ? pinned : snapshotAsOf(m, at)
+            if (s !== undefined) chosen.push(s)
+            else if (emptyAt(m, at)) chosen.push(null)
+            else return yield* new SnapshotNotFound({ table: showIdentifier(reads[i]!.table), detail: noneAt(at) })
           }
+          if (chosen.every((s) => s === null)) return yield* new SnapshotNotFound({ table: all, detail: noneAt(at) })
         }
+        return yield* Effect.forEach(reads, (r, i) => planSnapshot(r.table, metadata[i]!, chosen[i]!, r.filter ?? {}), {
+          concurrency: "unbounded"
+        })
       })
     })
   }))

@@ -92,6 +92,13 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const plan = (table: AnyTable, snapshot: SnapshotSelector | undefined, filter: ScanFilter) =>
       scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
 
+    /** Trades and quotes at one state: a table with no snapshot then (e.g. a fresh one) reads as empty. */
+    const planMarket = (snapshot: SnapshotSelector | undefined, trades: ScanFilter, quotes: ScanFilter) =>
+      scanner.planTogether([
+        { table: identifierOf("trades"), filter: trades },
+        { table: identifierOf("quotes"), filter: quotes }
+      ], snapshot).pipe(Effect.map(([t, q]) => [t!, q!] as const))
+
     /** Runs K2's SQL over planned files; any failure naming a planned file becomes a TableFileError. */
     const run = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>) => {
       const paths = plans.flatMap(plannedPaths)
@@ -320,10 +327,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
         return yield* invalid(new InvalidArgument({ name: "quoteLookbackMicros", detail: `${lookback}; 0 to 31 days in microseconds` }))
       }
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
-        const [tp, qp] = yield* Effect.all([
-          plan("trades", request.snapshot, marketFilter(symbols, range.from, range.to)),
-          plan("quotes", request.snapshot, marketFilter(symbols, range.from - lookback, range.to))
-        ], { concurrency: 2 })
+        const [tp, qp] = yield* planMarket(
+          request.snapshot,
+          marketFilter(symbols, range.from, range.to),
+          marketFilter(symbols, range.from - lookback, range.to)
+        )
         if (tp.files.length === 0 || range.from === range.to) return { rows: [] as Array<TradeWithQuote>, plans: [tp, qp] }
         const params = new Params()
         const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side
@@ -392,9 +400,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
     const symbolsOf = Effect.fn("QueryEngine.symbols")(function*(request: Parameters<QueryEngine["Service"]["symbols"]>[0] = {}) {
       const symbols = yield* fromResult(checkSymbols(request.symbols))
-      const one = (table: MarketTable) =>
+      const one = (p: ScanPlan) =>
         Effect.gen(function*() {
-          const p = yield* plan(table, request.snapshot, symbols.length > 0 ? { values: [{ column: "symbol", values: symbols }] } : {})
           if (p.files.length === 0) return { p, stats: new Map<string, { count: number; first: number; last: number }>() }
           const params = new Params()
           const sql = `SELECT symbol, count(*)::DOUBLE AS n, min(epoch_us(exchange_timestamp))::DOUBLE AS first, max(epoch_us(exchange_timestamp))::DOUBLE AS last
@@ -402,7 +409,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
           const raw = yield* run([p], sql, params.values)
           return { p, stats: new Map(raw.map((r) => [r.symbol as string, { count: num(r.n), first: num(r.first), last: num(r.last) }])) }
         })
-      const { value, elapsedMs } = yield* timed(Effect.all([one("trades"), one("quotes")], { concurrency: 2 }))
+      const filter: ScanFilter = symbols.length > 0 ? { values: [{ column: "symbol", values: symbols }] } : {}
+      const { value, elapsedMs } = yield* timed(
+        planMarket(request.snapshot, filter, filter).pipe(Effect.flatMap(([tp, qp]) => Effect.all([one(tp), one(qp)], { concurrency: 2 })))
+      )
       const [t, q] = value
       const names = [...new Set([...t.stats.keys(), ...q.stats.keys()])].sort()
       return answer(

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
+import java.io.Closeable;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -35,7 +36,9 @@ import org.apache.iceberg.SortOrderParser;
 import org.apache.iceberg.StructLike;
 import org.apache.iceberg.Table;
 import org.apache.iceberg.TableScan;
+import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.catalog.Namespace;
+import org.apache.iceberg.catalog.SupportsNamespaces;
 import org.apache.iceberg.catalog.TableIdentifier;
 import org.apache.iceberg.data.IcebergGenerics;
 import org.apache.iceberg.data.InternalRecordWrapper;
@@ -48,11 +51,14 @@ import org.apache.iceberg.io.CloseableIterable;
 import org.apache.iceberg.io.DataWriter;
 import org.apache.iceberg.jdbc.JdbcCatalog;
 import org.apache.iceberg.parquet.Parquet;
+import org.apache.iceberg.rest.RESTCatalog;
 
 /**
  * Command-line bridge to the reference Iceberg implementation, called by K2's TypeScript interop
- * tests. Output: one JSON object per line on stdout; errors on stderr with a non-zero exit (3 for
- * a lost commit race, 2 for usage, 1 otherwise). {@code serve} runs many commands in one JVM.
+ * tests. It opens the table through a JdbcCatalog (a {@code jdbc:} --uri) or a RESTCatalog (an
+ * {@code http(s):} --uri), as any Iceberg client would. Output: one JSON object per line on
+ * stdout; errors on stderr with a non-zero exit (3 for a lost commit race, 2 for usage, 1
+ * otherwise). {@code serve} runs many commands in one JVM.
  */
 public final class Interop {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -178,7 +184,8 @@ public final class Interop {
       super(
           why
               + "\nusage: Interop <create|append|read|plan|snapshots|schema|serve>"
-              + " --uri <jdbc uri> --warehouse <dir> --table <ns.table> [--catalog k2] ...");
+              + " --uri <jdbc uri | REST http(s) uri> [--warehouse <dir> (jdbc)] --table <ns.table>"
+              + " [--catalog k2] ...");
     }
   }
 
@@ -195,12 +202,15 @@ public final class Interop {
   }
 
   private void run(String command) throws Exception {
-    try (JdbcCatalog catalog = openCatalog()) {
+    Catalog catalog = openCatalog();
+    try {
       step(catalog, command);
+    } finally {
+      ((Closeable) catalog).close(); // JdbcCatalog and RESTCatalog both hold connections
     }
   }
 
-  private void step(JdbcCatalog catalog, String command) throws Exception {
+  private void step(Catalog catalog, String command) throws Exception {
     TableIdentifier id = TableIdentifier.parse(opt("table"));
     switch (command) {
       case "create":
@@ -226,33 +236,44 @@ public final class Interop {
     }
   }
 
-  private JdbcCatalog openCatalog() {
+  private Catalog openCatalog() {
+    String uri = opt("uri");
     Map<String, String> p = new HashMap<>();
-    p.put(CatalogProperties.URI, opt("uri"));
-    p.put(CatalogProperties.WAREHOUSE_LOCATION, opt("warehouse"));
-    // V1 = the layout with the iceberg_type column (views); K2's SQL catalog uses the same.
-    p.put("jdbc.schema-version", "V1");
-    JdbcCatalog catalog = new JdbcCatalog();
+    p.put(CatalogProperties.URI, uri);
     // HadoopFileIO needs a conf even for local paths. The raw local FS skips Hadoop's .crc
     // side files, so the warehouse holds only what an Iceberg writer would put there.
     Configuration conf = new Configuration();
     conf.set("fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem");
     conf.setBoolean("fs.file.impl.disable.cache", true);
+    String name = opts.getOrDefault("catalog", "k2");
+    if (uri.startsWith("http://") || uri.startsWith("https://")) {
+      // The server owns the metadata files and places new tables; data and manifest files go
+      // through the client's own FileIO (the default, ResolvingFileIO: HadoopFileIO for file:).
+      RESTCatalog catalog = new RESTCatalog();
+      catalog.setConf(conf);
+      catalog.initialize(name, p);
+      return catalog;
+    }
+    p.put(CatalogProperties.WAREHOUSE_LOCATION, opt("warehouse"));
+    // V1 = the layout with the iceberg_type column (views); K2's SQL catalog uses the same.
+    p.put("jdbc.schema-version", "V1");
+    JdbcCatalog catalog = new JdbcCatalog();
     catalog.setConf(conf);
-    catalog.initialize(opts.getOrDefault("catalog", "k2"), p);
+    catalog.initialize(name, p);
     return catalog;
   }
 
   /** create --schema <schema.json> [--partition-day <column>] [--sort-by c1,c2] */
-  private void create(JdbcCatalog catalog, TableIdentifier id) throws Exception {
+  private void create(Catalog catalog, TableIdentifier id) throws Exception {
     Schema schema = SchemaParser.fromJson(Files.readString(Paths.get(opt("schema"))));
     PartitionSpec.Builder spec = PartitionSpec.builderFor(schema);
     if (opts.containsKey("partition-day")) {
       spec.day(opts.get("partition-day"));
     }
+    SupportsNamespaces namespaces = (SupportsNamespaces) catalog; // JdbcCatalog and RESTCatalog
     Namespace ns = id.namespace();
-    if (!catalog.namespaceExists(ns)) {
-      catalog.createNamespace(ns);
+    if (!namespaces.namespaceExists(ns)) {
+      namespaces.createNamespace(ns);
     }
     SortOrder.Builder sort = SortOrder.builderFor(schema);
     if (opts.containsKey("sort-by")) {
@@ -329,11 +350,14 @@ public final class Interop {
     emit(out);
   }
 
-  /** read [--snapshot-id N]: every row, through the reference generic reader. */
+  /** read [--snapshot-id N | --as-of-ms T]: every row, through the reference generic reader. */
   private void read(Table table) throws Exception {
     IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
     if (opts.containsKey("snapshot-id")) {
       scan = scan.useSnapshot(Long.parseLong(opts.get("snapshot-id")));
+    }
+    if (opts.containsKey("as-of-ms")) {
+      scan = scan.asOfTime(Long.parseLong(opts.get("as-of-ms"))); // time travel by the snapshot log
     }
     // Rows carry the schema of the chosen snapshot (it may differ from the current one).
     try (CloseableIterable<Record> rows = scan.build()) {
