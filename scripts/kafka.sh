@@ -28,32 +28,13 @@ broker="127.0.0.1:$port"
 
 mkdir -p "$home"
 
-say() { echo "kafka: $*"; }
-
-pid_alive() {
-  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+name=kafka
+endpoint="$broker"
+stop_seconds=60
+source "$root/scripts/lib.sh"
 
 answers() {
   node "$here/admin.mjs" ping "$broker" >/dev/null 2>&1
-}
-
-fetch_jars() {
-  if [[ -f "$lib/.stamp" && "$lib/.stamp" -nt "$here/pom.xml" ]]; then return 0; fi
-  say "fetching broker jars from Maven Central into $lib"
-  rm -rf "$lib"
-  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$lib" -DincludeScope=runtime
-  touch "$lib/.stamp"
-}
-
-java_check() {
-  local v
-  v="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
-  if [[ -z "$v" || "$v" -lt 17 ]]; then
-    echo "kafka: Java 17 or newer is required (found: ${v:-none})" >&2
-    exit 1
-  fi
 }
 
 write_props() {
@@ -104,57 +85,18 @@ format_storage() {
     || { tail -20 "$log" >&2; echo "kafka: storage format failed" >&2; exit 1; }
 }
 
-start() {
-  if pid_alive && answers; then say "already running on $broker (pid $(cat "$pidfile"))"; return 0; fi
-  if ! pid_alive && answers; then say "a broker already answers on $broker (not started by this script)"; return 0; fi
-  if pid_alive; then
-    say "pid $(cat "$pidfile") is starting; waiting"
-  else
-    java_check
-    fetch_jars
-    mkdir -p "$data"
-    write_props
-    format_storage
-    say "starting on $broker (log: $log)"
-    # setsid: the broker outlives this shell and the test runner that called it.
-    setsid nohup java \
-      -Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-      -Djava.awt.headless=true \
-      -Dlog4j2.configurationFile="$here/log4j2.xml" -Dk2.kafka.log="$log" \
-      -cp "$lib/*" kafka.Kafka "$props" >>"$log" 2>&1 </dev/null 9>&- &
-    echo $! >"$pidfile"
-  fi
-  local deadline=$((SECONDS + ${K2_KAFKA_START_TIMEOUT:-90}))
-  until answers; do
-    if ! pid_alive; then
-      tail -30 "$log" >&2
-      echo "kafka: the broker exited during start-up (see $log)" >&2
-      rm -f "$pidfile"
-      exit 1
-    fi
-    if ((SECONDS > deadline)); then
-      tail -30 "$log" >&2
-      echo "kafka: no answer on $broker after ${K2_KAFKA_START_TIMEOUT:-90}s (see $log)" >&2
-      exit 1
-    fi
-    sleep 0.5
-  done
-  say "up on $broker (pid $(cat "$pidfile"))"
-}
-
-stop() {
-  if ! pid_alive; then rm -f "$pidfile"; say "not running"; return 0; fi
-  local pid
-  pid="$(cat "$pidfile")"
-  say "stopping pid $pid"
-  kill -TERM "$pid"
-  for _ in $(seq 1 120); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; say "stopped"; return 0; }
-    sleep 0.5
-  done
-  say "no clean shutdown after 60s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
+launch() {
+  mkdir -p "$data"
+  write_props
+  format_storage
+  say "starting on $broker (log: $log)"
+  # setsid: the broker outlives this shell and the test runner that called it.
+  setsid nohup java \
+    -Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$here/log4j2.xml" -Dk2.kafka.log="$log" \
+    -cp "$lib/*" kafka.Kafka "$props" >>"$log" 2>&1 </dev/null 9>&- &
+  echo $! >"$pidfile"
 }
 
 status() {
@@ -169,16 +111,9 @@ status() {
 
 cmd="${1:-}"
 case "$cmd" in
-  start | stop | reset)
-    # One start/stop at a time (parallel test workers all call start).
-    exec 9>"$home/.lock"
-    flock 9
-    case "$cmd" in
-      start) start ;;
-      stop) stop ;;
-      reset) stop; rm -rf "$data" "$props"; say "data removed" ;;
-    esac
-    ;;
+  start) locked start ;;
+  stop) locked stop ;;
+  reset) locked stop; rm -rf "$data" "$props"; say "data removed" ;;
   status) status ;;
   topics) node "$here/admin.mjs" topics "$broker" ;;
   *) echo "usage: scripts/kafka.sh start|stop|status|topics|reset" >&2; exit 2 ;;
