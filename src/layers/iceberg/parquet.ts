@@ -176,6 +176,56 @@ const smallDictionary = (data: ReadonlyArray<unknown>): ReadonlyArray<string> | 
   return seen.size === 0 ? null : [...seen]
 }
 
+/** A list or map column loaded as codes into a small table of its distinct values. */
+interface Dictionary {
+  readonly codes: ReadonlyArray<number | null>
+  readonly values: ReadonlyArray<unknown>
+}
+
+/** Identity of a list<string> or map<string, string> value (a map is an array of pairs). */
+const collectionKey = (value: ReadonlyArray<unknown>): string =>
+  value.length === 0 ? "" : value.length === 1 && typeof value[0] === "string" ? `1\u0000${value[0]}` : JSON.stringify(value)
+
+const isDictionaryType = (type: IcebergType) =>
+  typeof type !== "string" &&
+  ((type.type === "list" && type.element === "string") ||
+    (type.type === "map" && type.key === "string" && type.value === "string"))
+
+/**
+ * Codes for a list or map column with few distinct values, else null. A LIST or MAP value
+ * costs several native calls per row in the appender; an integer code costs none, and the
+ * values are attached back in SQL (a small hash join).
+ */
+const collectionDictionary = (data: ReadonlyArray<unknown>): Dictionary | null => {
+  const limit = Math.min(4_096, data.length >> 3)
+  const byObject = new Map<unknown, number>()
+  const byKey = new Map<string, number>()
+  const values: Array<unknown> = []
+  const codes = new Array<number | null>(data.length)
+  for (let r = 0; r < data.length; r++) {
+    const v = data[r]
+    if (v == null) {
+      codes[r] = null
+      continue
+    }
+    let code = byObject.get(v)
+    if (code === undefined) {
+      const key = collectionKey(v as ReadonlyArray<unknown>)
+      code = byKey.get(key)
+      if (code === undefined) {
+        if (values.length === limit) return null
+        code = values.length
+        values.push(v)
+        byKey.set(key, code)
+      }
+      // Only shared objects are worth remembering: feeds reuse their empty values.
+      if (byObject.size < limit) byObject.set(v, code)
+    }
+    codes[r] = code
+  }
+  return { codes, values }
+}
+
 const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBatch) =>
   Effect.gen(function*() {
     const values = schema.fields.map((f) => {
@@ -185,17 +235,26 @@ const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBa
       }
       return data
     })
+    const dictionaries = schema.fields.map((f, i) =>
+      isDictionaryType(f.type) && values[i] !== undefined ? collectionDictionary(values[i]) : null
+    )
     const columns = schema.fields.map((f, i): Column => {
+      if (dictionaries[i] != null) return { sql: "INTEGER", type: INTEGER, toDuck: identity }
       const dictionary = f.type === "string" && values[i] !== undefined ? smallDictionary(values[i]) : null
       if (dictionary === null) return column(f.type)
       const type = ENUM(dictionary)
       return { sql: type.toString(), type, toDuck: identity }
     })
-    const table = `k2_batch_${++tableCounter}`
+    dictionaries.forEach((d, i) => {
+      if (d != null) values[i] = d.codes
+    })
+    const id = ++tableCounter
+    const table = `k2_batch_${id}`
     const ddl = schema.fields
-      .map((f, i) => `${quoteIdent(f.name)} ${columns[i]!.sql}${f.required ? " NOT NULL" : ""}`)
+      .map((f, i) => `${quoteIdent(f.name)} ${columns[i]!.sql}${f.required && dictionaries[i] == null ? " NOT NULL" : ""}`)
       .join(", ")
     yield* query(connection, "create batch table", `CREATE TEMP TABLE ${table} (${ddl})`)
+    const coded = yield* loadDictionaries(connection, schema, dictionaries, id)
     yield* attempt("load batch", async () => {
       const appender = await connection.createAppender(table, "main", "temp")
       try {
@@ -223,8 +282,52 @@ const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBa
         appender.closeSync()
       }
     })
-    return table
+    if (coded.length === 0) return { table, drop: [`DROP TABLE IF EXISTS ${table}`] }
+    // The view puts each coded column's values back under its own name.
+    const view = `${table}_decoded`
+    const joins = coded.map((c) => `LEFT JOIN ${c.table} ON ${table}.${quoteIdent(c.name)} = ${c.table}.code`).join(" ")
+    const replaced = coded.map((c) => `${c.table}.value AS ${quoteIdent(c.name)}`).join(", ")
+    yield* query(
+      connection,
+      "create batch view",
+      `CREATE TEMP VIEW ${view} AS SELECT ${table}.* EXCLUDE (${coded.map((c) => quoteIdent(c.name)).join(", ")}), ${replaced} FROM ${table} ${joins}`
+    )
+    return {
+      table: view,
+      drop: [`DROP VIEW IF EXISTS ${view}`, `DROP TABLE IF EXISTS ${table}`, ...coded.map((c) => `DROP TABLE IF EXISTS ${c.table}`)]
+    }
   })
+
+/** One small `(code, value)` table per coded column, loaded through the appender. */
+const loadDictionaries = (
+  connection: DuckDBConnection,
+  schema: Schema,
+  dictionaries: ReadonlyArray<Dictionary | null>,
+  id: number
+) =>
+  Effect.forEach(
+    schema.fields.flatMap((f, i) => (dictionaries[i] == null ? [] : [{ field: f, dictionary: dictionaries[i] }])),
+    ({ field, dictionary }, j) =>
+      Effect.gen(function*() {
+        const c = column(field.type)
+        const table = `k2_batch_${id}_dict_${j}`
+        yield* query(connection, "create dictionary", `CREATE TEMP TABLE ${table} (code INTEGER, value ${c.sql})`)
+        yield* attempt("load dictionary", async () => {
+          const appender = await connection.createAppender(table, "main", "temp")
+          try {
+            dictionary.values.forEach((v, code) => {
+              appender.appendInteger(code)
+              appender.appendValue(c.toDuck(v), c.type)
+              appender.endRow()
+            })
+            appender.flushSync()
+          } finally {
+            appender.closeSync()
+          }
+        })
+        return { name: field.name, table }
+      })
+  )
 
 // --- Partitions --------------------------------------------------------------------------
 
@@ -497,8 +600,8 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   return yield* duckDb.withConnection((connection) =>
     Effect.acquireUseRelease(
       loadBatch(connection, options.schema, batch),
-      (table) => copyPartitions(connection, table, options),
-      (table) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${table}`).pipe(Effect.ignore)
+      (loaded) => copyPartitions(connection, loaded.table, options),
+      (loaded) => Effect.forEach(loaded.drop, (sql) => query(connection, "drop batch table", sql).pipe(Effect.ignore))
     )
   )
 })

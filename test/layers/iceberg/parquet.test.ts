@@ -113,6 +113,39 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.strictEqual(byId("msg-2")["source_sequence"], 2n)
     }))
 
+  it.effect("round-trips lists and maps with few distinct values (loaded as codes) exactly", () =>
+    Effect.gen(function*() {
+      const shared: ReadonlyArray<string> = ["XT"]
+      const lists: ReadonlyArray<ReadonlyArray<string> | null> = [
+        shared, [], null, ["XT"], ["XT", "LT"], ["XT\u0000LT"], ["2", "XT"], shared
+      ]
+      const maps: ReadonlyArray<ReadonlyArray<readonly [string, string]> | null> = [
+        [], [["venue", "CXA"]], null, [["venue", "CXA"], ["k", "v"]], [["k", "v"], ["venue", "CXA"]]
+      ]
+      const trades: Array<Trade> = Array.from({ length: 400 }, (_, i) => ({
+        symbol: i % 2 === 0 ? "BHP" : "CBA",
+        ts: day0 + BigInt(i),
+        price: BigInt(i + 1),
+        conditions: lists[i % lists.length]!,
+        vendor: maps[i % maps.length]!
+      }))
+      const files = yield* writeTrades(tradesBatch(trades))
+      const rows = yield* readBack(files, exact)
+      assert.strictEqual(rows.length, trades.length)
+      for (const row of rows) {
+        const i = Number((row["message_id"] as string).slice(4))
+        const list = lists[i % lists.length]!
+        const map = maps[i % maps.length]!
+        assert.deepStrictEqual(row["conditions"] === null ? null : listItems(row["conditions"]), list)
+        assert.deepStrictEqual(
+          row["vendor"] === null
+            ? null
+            : listItems(row["vendor"]).map((e) => Object.values((e as { entries: object }).entries)),
+          map === null ? null : map.map(([k, v]) => [k, v])
+        )
+      }
+    }))
+
   it.effect("writes one file per day, under <partition>=<day>/, with the partition tuple", () =>
     Effect.gen(function*() {
       const trades = [2n, 0n, 1n, 0n, 2n].map((d, i) => ({ symbol: "BHP", ts: day0 + d * DAY + BigInt(i), price: 1n }))
