@@ -1,13 +1,19 @@
 /**
  * `npm run replay -- --from ... --to ... [--symbols A,B] [--speed 10]`: replays trades and
  * quotes in exchange-time order as NDJSON on stdout (decimals as exact strings, instants as
- * ISO-8601 with microseconds). Republishing to a Kafka topic comes with the Kafka services.
+ * ISO-8601 with microseconds), or with `--topic T` republishes them to a Kafka topic (the
+ * producer's encoding, key = symbol) with a progress line and a summary. `--follow` replays
+ * the ingest group's catch-up point and continues on the live source topics until SIGINT.
  */
-import { Effect, Layer, Stream } from "effect"
+import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
+import { makeWireCodec } from "../domain/avro/codec.ts"
 import { formatIsoMicros } from "../domain/time.ts"
+import { isValidKafkaTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
-import { type ReplayEvent, ReplayEngine } from "../services/ReplayEngine.ts"
+import { republish, type RepublishProgress } from "../layers/replay/republish.ts"
+import { KafkaAdmin } from "../services/KafkaSink.ts"
+import { type LiveStart, type ReplayEvent, ReplayEngine } from "../services/ReplayEngine.ts"
 import {
   asOfFlag,
   fromFlag,
@@ -19,8 +25,10 @@ import {
   splitList,
   symbolsFlag,
   toFlag,
+  UsageError,
   usage
 } from "./cli/common.ts"
+import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
 import { runCommand } from "./cli/run.ts"
 
 const line = (e: ReplayEvent) =>
@@ -29,38 +37,147 @@ const line = (e: ReplayEvent) =>
     jsonReplacer
   )
 
+const ndjson = (events: ReadonlyArray<ReplayEvent>) =>
+  Effect.sync(() => {
+    let text = ""
+    for (const e of events) text += `${line(e)}\n`
+    process.stdout.write(text)
+  })
+
+const rate = (p: RepublishProgress) => Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001))
+
+let lastPlain = 0
+
+/** Rewritten in place on a terminal, a line every 5 s otherwise (stderr: stdout is for results). */
+const progressLine = (p: RepublishProgress) =>
+  Effect.sync(() => {
+    const text = `${p.events} events (${p.trades} trades, ${p.quotes} quotes), ${rate(p)}/s | ${(p.elapsedMs / 1000).toFixed(0)} s`
+    if (process.stderr.isTTY) process.stderr.write(`\r${text.padEnd(80)}`)
+    else if (p.elapsedMs - lastPlain >= 5_000) {
+      lastPlain = p.elapsedMs
+      process.stderr.write(`${text}\n`)
+    }
+  })
+
+const liveLine = (start: LiveStart) =>
+  Effect.sync(() => {
+    const offsets = [...start.offsets].map(([topic, ps]) => `${topic} ${[...ps].map(([p, o]) => `${p}:${o}`).join(",")}`)
+    process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}caught up: ${start.tableEvents} events from the tables; following live from ${offsets.join("; ")}\n`)
+  })
+
 const replay = Command.make("replay", {
   symbols: symbolsFlag,
   from: fromFlag,
-  to: toFlag,
+  to: toFlag.pipe(Flag.optional),
   tables: Flag.String("tables").pipe(Flag.withDescription("trades, quotes or both (comma-separated)"), Flag.withDefault("trades,quotes")),
   speed: Flag.Finite("speed").pipe(Flag.withDescription("Multiple of real time (1 = real time); absent: as fast as possible"), Flag.optional),
   windowRows: Flag.Int("window-rows").pipe(Flag.withDescription("Rows DuckDB sorts at once (memory bound)"), Flag.optional),
   snapshotId: snapshotIdFlag,
-  asOf: asOfFlag
+  asOf: asOfFlag,
+  topic: Flag.String("topic").pipe(
+    Flag.withDescription("Republish to this Kafka topic (Avro, Confluent framing, key = symbol) instead of NDJSON on stdout"),
+    Flag.optional
+  ),
+  partitions: Flag.Int("partitions").pipe(
+    Flag.withDescription("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)"),
+    Flag.withDefault(1)
+  ),
+  follow: Flag.Boolean("follow").pipe(
+    Flag.withDescription("Catch up to live: replay the tables up to the ingest group's marker, then continue on the live topics (no --to)"),
+    Flag.withDefault(false)
+  ),
+  group: Flag.String("group").pipe(
+    Flag.withDescription("--follow: the ingest consumer group whose marker the tables carry"),
+    Flag.withFallbackConfig(Config.String("K2_GROUP")),
+    Flag.withDefault("k2-ingest")
+  ),
+  topics: Flag.String("topics").pipe(
+    Flag.withDescription("--follow: source topics to follow besides those named in the markers (comma-separated)"),
+    Flag.withFallbackConfig(Config.String("K2_TOPICS")),
+    Flag.withDefault("")
+  ),
+  brokers: Flag.String("brokers").pipe(
+    Flag.withDescription("Kafka bootstrap servers, comma separated (for --topic and --follow)"),
+    Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
+    Flag.optional
+  ),
+  client: clientFlag
 }, (a) =>
   usage(() => {
+    const tables = splitList(a.tables) as Array<"trades" | "quotes">
+    const symbols = splitList(a.symbols)
+    const from = parseInstant("from", a.from)
+    const pace = a.speed._tag === "Some" ? { pace: { _tag: "Paced" as const, speed: a.speed.value } } : {}
+    const windowRows = a.windowRows._tag === "Some" ? { windowRows: a.windowRows.value } : {}
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
-    const request = {
-      symbols: splitList(a.symbols),
-      from: parseInstant("from", a.from),
-      to: parseInstant("to", a.to),
-      tables: splitList(a.tables) as Array<"trades" | "quotes">,
-      ...(snapshot === undefined ? {} : { snapshot }),
-      ...(a.speed._tag === "Some" ? { pace: { _tag: "Paced" as const, speed: a.speed.value } } : {}),
-      ...(a.windowRows._tag === "Some" ? { windowRows: a.windowRows.value } : {})
+    if (a.follow && (Option.isSome(a.to) || snapshot !== undefined)) {
+      throw new UsageError("--follow replays the catch-up snapshot and never ends: no --to, --snapshot-id or --as-of")
     }
-    return Effect.gen(function*() {
+    if (!a.follow && Option.isNone(a.to)) throw new UsageError("--to is required (or --follow)")
+    const to = Option.isSome(a.to) ? parseInstant("to", a.to.value) : undefined
+    if (Option.isSome(a.topic)) {
+      const topic = a.topic.value
+      if (!isValidKafkaTopicName(topic)) throw new UsageError(`--topic: ${JSON.stringify(topic)} is not a Kafka topic name`)
+      if (parseTopicName(topic.replace(/\.dlq$/, "")) !== undefined) {
+        throw new UsageError(`--topic: ${topic} is a source topic; republishing there would feed ingestion its history again`)
+      }
+    }
+    if (a.partitions < 1) throw new UsageError("--partitions must be at least 1")
+    const needsKafka = a.follow || Option.isSome(a.topic)
+    if (needsKafka && Option.isNone(a.brokers)) {
+      throw new UsageError("--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS")
+    }
+
+    const events = Effect.gen(function*() {
       const engine = yield* ReplayEngine
-      yield* Stream.runForEachArray(engine.stream(request), (events) =>
-        Effect.sync(() => {
-          let text = ""
-          for (const e of events) text += `${line(e)}\n`
-          process.stdout.write(text)
-        }))
+      return a.follow
+        ? engine.follow({ group: a.group, from, symbols, tables, topics: splitList(a.topics), ...pace, ...windowRows, onLive: liveLine })
+        : engine.stream({
+          symbols,
+          from,
+          to: to!,
+          tables,
+          ...(snapshot === undefined ? {} : { snapshot }),
+          ...pace,
+          ...windowRows
+        })
     })
+    const kafka = () => kafkaLayer(a.client, splitList(Option.getOrThrow(a.brokers)), "k2-replay")
+
+    if (Option.isNone(a.topic)) {
+      const run = Effect.flatMap(events, (stream) => Stream.runForEachArray(stream, ndjson))
+      return needsKafka ? run.pipe(Effect.provide(kafka())) : run
+    }
+    const topic = a.topic.value
+    let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
+    let started = 0
+    const summary = Effect.sync(() => {
+      // Timed here: a follow is summarised when it is stopped, long after its last event perhaps.
+      const done = { ...latest, elapsedMs: Date.now() - started }
+      if (process.stderr.isTTY) process.stderr.write("\n")
+      process.stdout.write(
+        `republished ${done.events} events (${done.trades} trades, ${done.quotes} quotes) to ${topic} ` +
+          `in ${(done.elapsedMs / 1000).toFixed(1)} s, ${rate(done)} events/s\n`
+      )
+    })
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: a.partitions }])
+      started = Date.now()
+      yield* republish(yield* events, {
+        topic,
+        codec: makeWireCodec(),
+        onProgress: (p) => {
+          latest = p
+          return progressLine(p)
+        }
+      }).pipe(
+        // A follow runs until SIGINT: the summary is printed when it drains, as when a range completes.
+        Effect.onExit((exit) => Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? summary : Effect.void)
+      )
+    }).pipe(Effect.provide(kafka()))
   })).pipe(Command.withDescription(
-    "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON (env: K2_WAREHOUSE, K2_CATALOG or K2_CATALOG_URL)"
+    "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
+      "--follow continues on the live topics (env: K2_WAREHOUSE, K2_CATALOG, K2_KAFKA_BROKERS, K2_GROUP)"
   ))
 
 const layer = ReplayLayer.layer.pipe(Layer.provideMerge(lakehouseFromEnv))

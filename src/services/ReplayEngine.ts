@@ -3,16 +3,18 @@
  * symbols and tables, from a chosen snapshot, unpaced or paced at a multiple of real time,
  * with memory bounded whatever the range (docs/query.md "Replay").
  *
- * Kafka targets build on two pieces here: `stream` (republish: run it into a KafkaSink) and
- * `catchUpPoint` (the snapshot to replay and the offsets to continue from on the live topic).
+ * Kafka targets: `follow` replays a group's catch-up point and continues on the live source
+ * topics (no gap, no overlap per partition); `republish` (layers/replay/republish.ts) runs any
+ * replay into a topic.
  */
-import { Context, type Effect, type Stream } from "effect"
+import { Context, type Effect, Schema, type Stream } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
 import type { Offsets } from "../domain/ingest/marker.ts"
 import type { InvalidQuery } from "../domain/query/errors.ts"
 import type { EpochMicros } from "../domain/time.ts"
 import type { DuckDbError } from "../layers/duckdb/DuckDb.ts"
 import type { CatalogError } from "./Catalog.ts"
+import type { KafkaError, KafkaSource } from "./KafkaSource.ts"
 import type { MarketTable } from "./QueryEngine.ts"
 import type { ScanError, SnapshotSelector } from "./TableScanner.ts"
 
@@ -86,10 +88,63 @@ export interface CatchUpPoint {
   readonly offsets: Offsets
 }
 
+export interface FollowRequest {
+  /** The consumer group whose marker says what the tables hold (the ingest group). */
+  readonly group: string
+  /** Exchange-time start, inclusive; applied to the table part and to live records alike. */
+  readonly from: EpochMicros
+  /** Empty or absent: every symbol. */
+  readonly symbols?: ReadonlyArray<string>
+  /** Default both. */
+  readonly tables?: ReadonlyArray<MarketTable>
+  /**
+   * Source topics to follow (`market.{asset_class}.{trades|quotes}.{exchange}`) besides those
+   * named in the tables' markers (needed while a table has no marker yet). Topics of tables not
+   * replayed are left out.
+   */
+  readonly topics?: ReadonlyArray<string>
+  /** Pace of the table part; live records flow as they arrive. */
+  readonly pace?: Pace
+  readonly windowRows?: number
+  /** Called once, when the table part is done, with the offsets the live part starts from. */
+  readonly onLive?: (start: LiveStart) => Effect.Effect<void>
+}
+
+export interface LiveStart {
+  /** Events the table part yielded. */
+  readonly tableEvents: number
+  /** Next offset per topic and partition: the marker, or 0 for partitions the marker lacks. */
+  readonly offsets: Offsets
+}
+
+/**
+ * The live topic cannot continue the table without a gap: records at the marker were deleted
+ * (retention; `low` above the marker), or the partition is behind it (a recreated topic).
+ */
+export class CatchUpGap extends Schema.TaggedError<CatchUpGap>()("CatchUpGap", {
+  topic: Schema.String,
+  partition: Schema.Number,
+  marker: Schema.BigInt,
+  low: Schema.BigInt,
+  high: Schema.BigInt
+}) {
+  override get message() {
+    return `${this.topic}:${this.partition} cannot continue the table at offset ${this.marker}: the log holds [${this.low}, ${this.high})`
+  }
+}
+
 export type ReplayError = InvalidQuery | ScanError | DuckDbError | TableFileError | CatalogError
+export type FollowError = ReplayError | KafkaError | CatchUpGap
 
 export class ReplayEngine extends Context.Service<ReplayEngine, {
   stream(request: ReplayRequest): Stream.Stream<ReplayEvent, ReplayError>
   /** Where a replay hands over to the live topic for `group`; undefined when no snapshot carries its marker. */
   catchUpPoint(table: MarketTable, group: string): Effect.Effect<CatchUpPoint | undefined, CatalogError>
+  /**
+   * Catch-up to live: replay each table at its catch-up point for `group`, then consume the source
+   * topics from exactly that point's offsets, and never end. Per (topic, partition) the events are
+   * the table's rows (offsets below the marker) and then the decodable records at and after it,
+   * each once. Live events come in arrival order (offset order per partition), not merged by time.
+   */
+  follow(request: FollowRequest): Stream.Stream<ReplayEvent, FollowError, KafkaSource>
 }>()("k2/services/ReplayEngine") {}

@@ -5,27 +5,44 @@
  * at most `windowRows` rows (windows.ts). One statement per window reads the planned files
  * of both tables (UNION ALL), already filtered by time and symbol, and DuckDB sorts it in
  * the replay order; its result is streamed chunk by chunk (2048 rows) into a bounded queue.
- * Memory: one window inside DuckDB plus the queue. Connections: one pooled connection per
- * window; a paced window is read whole first so no connection waits on the pace.
+ * Unpaced, the next window's statement runs while the current one streams out. Memory: at most
+ * two windows inside DuckDB plus the queue. Connections: one pooled connection per window in
+ * flight; a paced window is read whole first so no connection waits on the pace.
+ *
+ * `follow` replays each table at its catch-up point, then the live topics (live.ts).
  */
-import { DuckDBDoubleVector, type DuckDBDataChunk, type DuckDBValue } from "@duckdb/node-api"
-import { Cause, Effect, Layer, Queue, Result, Stream } from "effect"
-import type { Offsets } from "../../domain/ingest/marker.ts"
-import { markerIn } from "../../domain/ingest/marker.ts"
+import type { DuckDBDataChunk, DuckDBValue } from "@duckdb/node-api"
+import { Cause, Deferred, Effect, Exit, Layer, Queue, Result, Stream } from "effect"
+import { makeWireCodec } from "../../domain/avro/codec.ts"
+import { markerIn, mergeOffsets, type Offsets } from "../../domain/ingest/marker.ts"
 import { InvalidArgument, invalid, LimitOutOfRange, type InvalidQuery } from "../../domain/query/errors.ts"
 import { checkRange, checkSymbols } from "../../domain/query/validate.ts"
 import { tables } from "../../domain/tables.ts"
+import { parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { MarketTable } from "../../services/QueryEngine.ts"
-import { type QuoteEvent, ReplayEngine, type ReplayError, type ReplayEvent, type ReplayRequest, type TradeEvent } from "../../services/ReplayEngine.ts"
+import {
+  type CatchUpPoint,
+  type FollowRequest,
+  type QuoteEvent,
+  ReplayEngine,
+  type ReplayError,
+  type ReplayEvent,
+  type ReplayRequest,
+  type TradeEvent
+} from "../../services/ReplayEngine.ts"
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { Params, symbolFilter, timeFilter } from "../query/sql.ts"
+import { bigints, decimalText, doubles, varchar } from "./columns.ts"
+import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
 import { cutWindows } from "./windows.ts"
 
 const DAY = 86_400_000_000
+/** The end of the table part of a follow: the last instant the domain accepts (2200-01-01). */
+const END_OF_TIME = Date.UTC(2200, 0, 1) * 1000
 const SEP = "\u001f"
 const QUEUE_EVENTS = 16_384
 
@@ -43,56 +60,77 @@ const dayOf = (partition: Readonly<Record<string, unknown>>): number | null => {
   return typeof v === "number" ? v : null
 }
 
-const COMMON = (idColumn: string) => `message_id, ${idColumn} AS id, symbol, exchange, asset_class,
-  epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq`
-const LINEAGE = `currency, array_to_string(conditions, chr(31)) AS conditions, epoch_us(ingestion_timestamp)::DOUBLE AS its,
-  kafka_topic, kafka_partition, kafka_offset, to_json(vendor_data)::VARCHAR AS vendor, coalesce(source_sequence, -1) AS oseq`
-const SELECT_TRADES = `SELECT 'T' AS kind, ${COMMON("trade_id")}, price::VARCHAR AS a, quantity::VARCHAR AS b, side AS c, NULL::VARCHAR AS d, ${LINEAGE}`
-const SELECT_QUOTES = `SELECT 'Q' AS kind, ${COMMON("quote_id")}, bid_price::VARCHAR AS a, bid_size::VARCHAR AS b, ask_price::VARCHAR AS c, ask_size::VARCHAR AS d, ${LINEAGE}`
+// The conversion to events is the replay's hot path (columns.ts): decimals travel as two exact
+// doubles, and the long strings of every row (ids, topic) as 12-character pieces, which DuckDB
+// keeps inside the vector where JS reads them without a native call each. `oseq` and `kind`
+// complete the order; message_id stays whole for it.
+const decimal = (column: string, as: string) =>
+  `trunc(${column})::DOUBLE AS ${as}_i, ((${column} - trunc(${column})) * 100000000)::DOUBLE AS ${as}_f`
+const NO_DECIMAL = (as: string) => `NULL::DOUBLE AS ${as}_i, NULL::DOUBLE AS ${as}_f`
+const pieces = (column: string, as: string) =>
+  `substr(${column}, 1, 12) AS ${as}_0, substr(${column}, 13, 12) AS ${as}_1, substr(${column}, 25) AS ${as}_2`
+const COMMON = (idColumn: string) => `message_id, ${pieces("message_id", "mid")}, ${pieces(idColumn, "id")}, symbol, exchange,
+  asset_class, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq`
+const LINEAGE = `currency, coalesce(array_to_string(conditions, chr(31)), '') AS conditions,
+  epoch_us(ingestion_timestamp)::DOUBLE AS its, ${pieces("kafka_topic", "topic")}, kafka_partition, kafka_offset,
+  coalesce(to_json(vendor_data)::VARCHAR, '{}') AS vendor, coalesce(source_sequence, -1) AS oseq`
+const SELECT_TRADES = `SELECT 'T' AS kind, ${COMMON("trade_id")}, side, ${decimal("price", "a")}, ${decimal("quantity", "b")},
+  ${NO_DECIMAL("c")}, ${NO_DECIMAL("d")}, ${LINEAGE}`
+const SELECT_QUOTES = `SELECT 'Q' AS kind, ${COMMON("quote_id")}, NULL::VARCHAR AS side, ${decimal("bid_price", "a")},
+  ${decimal("bid_size", "b")}, ${decimal("ask_price", "c")}, ${decimal("ask_size", "d")}, ${LINEAGE}`
 
 const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({})
 const EMPTY_LIST: ReadonlyArray<string> = Object.freeze([])
 
-/** One DuckDB chunk to events: column by column, numbers straight from the vectors' typed arrays. */
-export const chunkToEvents = (chunk: DuckDBDataChunk): Array<ReplayEvent> => {
+/** One DuckDB chunk of a replay statement (columns named as above) to events. */
+export const chunkToEvents = (chunk: DuckDBDataChunk, names: ReadonlyArray<string>): Array<ReplayEvent> => {
   const n = chunk.rowCount
-  const col = (i: number) => chunk.getColumnVector(i)
-  const [kind, mid, id, sym, ex, ac] = [0, 1, 2, 3, 4, 5].map(col)
-  const tsVector = col(6)
-  const ts = tsVector instanceof DuckDBDoubleVector ? (tsVector as unknown as { readonly items: Float64Array }).items : null
-  const [seq, a, b, c, d, cur, cond] = [7, 8, 9, 10, 11, 12, 13].map(col)
-  const itsVector = col(14)
-  const its = itsVector instanceof DuckDBDoubleVector ? (itsVector as unknown as { readonly items: Float64Array }).items : null
-  const [topic, part, off, vendor] = [15, 16, 17, 18].map(col)
+  const col = (name: string) => chunk.getColumnVector(names.indexOf(name))
+  const text = (name: string) => varchar(col(name))
+  const joined = (as: string) => {
+    const [p0, p1, p2] = [0, 1, 2].map((i) => text(`${as}_${i}`))
+    return (row: number) => `${p0!(row)}${p1!(row)}${p2!(row)}`
+  }
+  const decimalOf = (as: string) => {
+    const [integer, fraction] = [doubles(col(`${as}_i`)), doubles(col(`${as}_f`))]
+    return (row: number) => decimalText(integer[row]!, fraction[row]!)
+  }
+  const [kind, sym, ex, ac, side, cur, cond, vendor] = ["kind", "symbol", "exchange", "asset_class", "side", "currency", "conditions", "vendor"].map(text)
+  const [mid, id, topic] = ["mid", "id", "topic"].map(joined)
+  const [a, b, c, d] = ["a", "b", "c", "d"].map(decimalOf)
+  const ts = doubles(col("ts"))
+  const its = doubles(col("its"))
+  const seq = bigints(col("seq"))
+  const off = bigints(col("kafka_offset"))
+  const part = col("kafka_partition")
   const out = new Array<ReplayEvent>(n)
+  // Required columns are never NULL: `!` below. Object literals of one shape per kind (no spreads).
   for (let r = 0; r < n; r++) {
-    const conditions = cond!.getItem(r) as string | null
-    const vendorText = vendor!.getItem(r) as string | null
-    const message_id = mid!.getItem(r) as string
-    const symbol = sym!.getItem(r) as string
-    const exchange = ex!.getItem(r) as string
-    const asset_class = ac!.getItem(r) as string
-    const exchange_timestamp = ts === null ? (tsVector.getItem(r) as number) : ts[r]!
-    const currency = cur!.getItem(r) as string
-    const conditionList = conditions === null || conditions === "" ? EMPTY_LIST : conditions.split(SEP)
-    const source_sequence = seq!.getItem(r) as bigint | null
-    const ingestion_timestamp = its === null ? (itsVector.getItem(r) as number) : its[r]!
-    const kafka_topic = topic!.getItem(r) as string
-    const kafka_partition = part!.getItem(r) as number
-    const kafka_offset = off!.getItem(r) as bigint
-    const vendor_data = vendorText === null || vendorText === "{}" ? EMPTY_RECORD : (JSON.parse(vendorText) as Record<string, string>)
-    // Object literals of one shape per kind (no spreads): the hot path of replay.
-    out[r] = kind!.getItem(r) === "T"
+    const conditions = cond!(r)!
+    const vendorText = vendor!(r)!
+    const message_id = mid!(r)
+    const symbol = sym!(r)!
+    const exchange = ex!(r)!
+    const asset_class = ac!(r)!
+    const exchange_timestamp = ts[r]!
+    const currency = cur!(r)!
+    const conditionList = conditions === "" ? EMPTY_LIST : conditions.split(SEP)
+    const source_sequence = seq(r)
+    const ingestion_timestamp = its[r]!
+    const kafka_topic = topic!(r)
+    const kafka_partition = part.getItem(r) as number
+    const kafka_offset = off(r)!
+    const vendor_data = vendorText === "{}" ? EMPTY_RECORD : (JSON.parse(vendorText) as Record<string, string>)
+    out[r] = kind!(r) === "T"
       ? {
         _tag: "Trade", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions: conditionList, source_sequence,
         ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        trade_id: id!.getItem(r) as string, price: a!.getItem(r) as string, quantity: b!.getItem(r) as string, side: c!.getItem(r) as string
+        trade_id: id!(r), price: a!(r), quantity: b!(r), side: side!(r)!
       } satisfies TradeEvent
       : {
         _tag: "Quote", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions: conditionList, source_sequence,
         ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        quote_id: id!.getItem(r) as string, bid_price: a!.getItem(r) as string, bid_size: b!.getItem(r) as string,
-        ask_price: c!.getItem(r) as string, ask_size: d!.getItem(r) as string
+        quote_id: id!(r), bid_price: a!(r), bid_size: b!(r), ask_price: c!(r), ask_size: d!(r)
       } satisfies QuoteEvent
   }
   return out
@@ -149,6 +187,8 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
   ) =>
     Effect.gen(function*() {
       if (c.range.from >= c.range.to) return yield* Queue.end(queue)
+      /** Unpaced windows started and not yet streamed out, oldest first. */
+      const inFlight: Array<Deferred.Deferred<void, ReplayError>> = []
       const days = new Set<number>()
       let unpartitioned = false
       for (const { plan } of plans) {
@@ -161,33 +201,46 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       if (unpartitioned) {
         for (let d = Math.floor(c.range.from / DAY); d <= Math.floor((c.range.to - 1) / DAY); d++) days.add(d)
       }
-      for (const day of [...days].sort((x, y) => x - y)) {
-        const from = Math.max(c.range.from, day * DAY)
-        const to = Math.min(c.range.to, (day + 1) * DAY)
-        if (from >= to) continue
-        const dayPlans = plans.map(({ table, plan }) => ({ table, plan: filesOfDay(plan, day) })).filter((p) => p.plan.files.length > 0)
-        if (dayPlans.length === 0) continue
-        const paths = dayPlans.flatMap((p) => plannedPaths(p.plan))
-        const upperBound = dayPlans.reduce((n, p) => n + p.plan.files.reduce((m, f) => m + f.recordCount, 0), 0)
-        const windows = upperBound <= c.windowRows
-          ? [{ from, to, rows: upperBound }]
-          : cutWindows(yield* histogram(dayPlans, c.symbols, from, to, paths), c.windowRows, from, to)
-        for (const w of windows) {
-          if (w.rows === 0) continue
-          const params = new Params()
-          const parts = dayPlans.map(({ table, plan }) =>
-            `${table === "trades" ? SELECT_TRADES : SELECT_QUOTES} FROM ${params.files(plannedPaths(plan))}
-             WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`
-          )
-          const sql = `${parts.join(" UNION ALL ")} ORDER BY ts, oseq, message_id, kind`
-          if (c.pace._tag === "Paced") {
-            const events = yield* duckDb.withConnection((connection) => readAll(connection, sql, params.values)).pipe(Effect.mapError(blameFile(paths)))
-            yield* Queue.offerAll(queue, events)
-          } else {
-            yield* duckDb.withConnection((connection) => streamInto(connection, sql, params.values, queue)).pipe(Effect.mapError(blameFile(paths)))
+      const play = Effect.gen(function*() {
+        for (const day of [...days].sort((x, y) => x - y)) {
+          const from = Math.max(c.range.from, day * DAY)
+          const to = Math.min(c.range.to, (day + 1) * DAY)
+          if (from >= to) continue
+          const dayPlans = plans.map(({ table, plan }) => ({ table, plan: filesOfDay(plan, day) })).filter((p) => p.plan.files.length > 0)
+          if (dayPlans.length === 0) continue
+          const paths = dayPlans.flatMap((p) => plannedPaths(p.plan))
+          const upperBound = dayPlans.reduce((n, p) => n + p.plan.files.reduce((m, f) => m + f.recordCount, 0), 0)
+          const windows = upperBound <= c.windowRows
+            ? [{ from, to, rows: upperBound }]
+            : cutWindows(yield* histogram(dayPlans, c.symbols, from, to, paths), c.windowRows, from, to)
+          for (const w of windows) {
+            if (w.rows === 0) continue
+            const params = new Params()
+            const parts = dayPlans.map(({ table, plan }) =>
+              `${table === "trades" ? SELECT_TRADES : SELECT_QUOTES} FROM ${params.files(plannedPaths(plan))}
+               WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`
+            )
+            const sql = `${parts.join(" UNION ALL ")} ORDER BY ts, oseq, message_id, kind`
+            if (c.pace._tag === "Paced") {
+              const events = yield* duckDb.withConnection((connection) => readAll(connection, sql, params.values)).pipe(Effect.mapError(blameFile(paths)))
+              yield* Queue.offerAll(queue, events)
+            } else {
+              // One window ahead: the next statement runs (DuckDB reads and sorts it) while this one streams out.
+              if (inFlight.length === 2) yield* Deferred.await(inFlight.shift()!)
+              const turn = inFlight.at(-1)
+              const done = yield* Deferred.make<void, ReplayError>()
+              const window = duckDb.withConnection((connection) => streamInto(connection, sql, params.values, queue, turn))
+              const blamed = window.pipe(Effect.mapError((e) => e._tag === "DuckDbError" ? blameFile(paths)(e) : e))
+              yield* Effect.forkChild(Deferred.into(blamed, done))
+              inFlight.push(done)
+            }
           }
         }
-      }
+      })
+      // Events stay in order up to a failure: the windows already started stream out before it.
+      const exit = yield* Effect.exit(play)
+      for (const done of inFlight) yield* Deferred.await(done)
+      if (Exit.isFailure(exit)) return yield* exit
       yield* Queue.end(queue)
     })
 
@@ -229,17 +282,61 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       : { table, snapshotId: found.snapshot["snapshot-id"], offsets: found.offsets satisfies Offsets }
   })
 
-  return ReplayEngine.of({ stream, catchUpPoint })
+  // One codec for every follow: the ingest programs write with the embedded schema ids too.
+  const codec = makeWireCodec()
+
+  const follow = (request: FollowRequest) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const c = yield* check({ ...request, to: END_OF_TIME })
+      const points: Array<CatchUpPoint> = []
+      for (const table of c.which) {
+        const point = yield* catchUpPoint(table, request.group)
+        if (point !== undefined) points.push(point)
+      }
+      const starts = points.reduce<Offsets>((all, p) => mergeOffsets(all, p.offsets), new Map())
+      const named = [...new Set([...starts.keys(), ...(request.topics ?? [])])].sort()
+      const bad = named.find((t) => parseTopicName(t) === undefined)
+      if (bad !== undefined) {
+        return yield* invalid(new InvalidArgument({ name: "topics", detail: `${JSON.stringify(bad)} is not market.{asset_class}.{trades|quotes}.{exchange}` }))
+      }
+      const topics = named.filter((t) => c.which.includes(parseTopicName(t)!.dataType))
+      if (topics.length === 0) {
+        return yield* invalid(new InvalidArgument({
+          name: "topics",
+          detail: `no snapshot of ${c.which.join(", ")} carries the marker of group ${JSON.stringify(request.group)}; name the topics to follow`
+        }))
+      }
+      // Joined before the table part plays, so a gap fails at once and the group join overlaps the replay.
+      const live = yield* openLive({ topics, starts, from: c.range.from, symbols: c.symbols, codec })
+      let tableEvents = 0
+      const table = points.length === 0 ? Stream.empty : stream({
+        ...request,
+        to: END_OF_TIME,
+        tables: points.map((p) => p.table),
+        snapshots: Object.fromEntries(points.map((p) => [p.table, { _tag: "ById", snapshotId: p.snapshotId }]))
+      }).pipe(Stream.mapArray((events) => {
+        tableEvents += events.length
+        return events
+      }))
+      const switched = Stream.unwrap(Effect.as(
+        request.onLive === undefined ? Effect.void : Effect.suspend(() => request.onLive!({ tableEvents, offsets: live.offsets })),
+        live.events
+      ))
+      return Stream.concat(table, switched)
+    }))
+
+  return ReplayEngine.of({ stream, catchUpPoint, follow })
 }))
 
 const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: string, values: ReadonlyArray<DuckDBValue>) =>
   attempt("replay window", async () => {
     const result = await connection.stream(sql, [...values])
+    const names = result.columnNames()
     const out: Array<ReplayEvent> = []
     for (;;) {
       const chunk = await result.fetchChunk()
       if (chunk === null || chunk.rowCount === 0) return out
-      for (const e of chunkToEvents(chunk)) out.push(e)
+      for (const e of chunkToEvents(chunk, names)) out.push(e)
     }
   })
 
@@ -247,13 +344,20 @@ const streamInto = (
   connection: import("@duckdb/node-api").DuckDBConnection,
   sql: string,
   values: ReadonlyArray<DuckDBValue>,
-  queue: Queue.Queue<ReplayEvent, ReplayError | Cause.Done>
+  queue: Queue.Queue<ReplayEvent, ReplayError | Cause.Done>,
+  /** Done when the previous window has streamed out: only then may this one. */
+  turn: Deferred.Deferred<void, ReplayError> | undefined
 ) =>
   Effect.gen(function*() {
-    const result = yield* attempt("replay window", () => connection.stream(sql, [...values]))
+    const result = yield* attempt("replay window", () => connection.stream(sql, [...values])).pipe(
+      // A consumer that stops early must not leave a window's sort running on a pooled connection.
+      Effect.onInterrupt(() => Effect.sync(() => connection.interrupt()))
+    )
+    if (turn !== undefined) yield* Deferred.await(turn)
+    const names = result.columnNames()
     for (;;) {
       const chunk = yield* attempt("replay window", () => result.fetchChunk())
       if (chunk === null || chunk.rowCount === 0) return
-      yield* Queue.offerAll(queue, chunkToEvents(chunk))
+      yield* Queue.offerAll(queue, chunkToEvents(chunk, names))
     }
   })

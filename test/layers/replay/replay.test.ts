@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -6,8 +7,10 @@ import { type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { paced } from "../../../src/layers/replay/pace.ts"
 import { cutWindows } from "../../../src/layers/replay/windows.ts"
+import { localPath } from "../../../src/layers/iceberg/fileio.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { type ReplayEvent, ReplayEngine } from "../../../src/services/ReplayEngine.ts"
+import { TableScanner } from "../../../src/services/TableScanner.ts"
 import * as Ref from "../../domain/query/reference.ts"
 import { DAY, genTrades, HOUR, T0 } from "../query/data.ts"
 import { Fixture, fill, lakehouse, TRADES } from "../query/fixture.ts"
@@ -96,6 +99,17 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       assert.deepStrictEqual(keys(tradesOnly), expected(f.trades, [], q))
     }))
 
+  it.effect("a consumer that stops early leaves the engine whole: the next replay is complete", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const f = yield* Fixture
+      const q = { from: T0, to: T0 + 3 * DAY, windowRows: 1_000 }
+      for (const n of [1, 2_500, 5_000]) {
+        assert.strictEqual((yield* Stream.runCollect(replay.stream(q).pipe(Stream.take(n)))).length, n)
+      }
+      assert.deepStrictEqual(keys(yield* Stream.runCollect(replay.stream(q))), expected(f.trades, f.quotes, q))
+    }))
+
   it.effect("replays a past snapshot without later commits; empty for unknown symbols or ranges", () =>
     Effect.gen(function*() {
       const replay = yield* ReplayEngine
@@ -143,3 +157,25 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       assert.deepStrictEqual(keys(tail), expected(rows, [], { from: T0 + 5 * DAY, to: T0 + 6 * DAY }))
     }))
 })
+
+layer(Layer.mergeAll(fill(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse())), { timeout: 120_000, excludeTestServices: true })(
+  "ReplayEngine, a file lost under a replay",
+  (it) => {
+    it.effect("fails with TableFileError naming it, after the windows before it played in order", () =>
+      Effect.gen(function*() {
+        const replay = yield* ReplayEngine
+        const f = yield* Fixture
+        const plan = yield* (yield* TableScanner).plan(TRADES)
+        const lastDay = plan.files.reduce((m, file) => Math.max(m, file.partition["exchange_timestamp_day"] as number), 0)
+        const lost = plan.files.filter((file) => file.partition["exchange_timestamp_day"] === lastDay).map((file) => localPath(file.filePath))
+        for (const path of lost) fs.rmSync(path)
+        const seen: Array<ReplayEvent> = []
+        const q = { from: T0, to: T0 + 3 * DAY }
+        const error = yield* Effect.flip(Stream.runForEach(replay.stream({ ...q, windowRows: 1_000 }), (e) => Effect.sync(() => void seen.push(e))))
+        assert.strictEqual(error._tag, "TableFileError")
+        assert.include(lost, error._tag === "TableFileError" ? error.reason._tag === "MissingFile" && error.reason.path : "")
+        const before = { from: T0, to: lastDay * DAY }
+        assert.deepStrictEqual(keys(seen).slice(0, expected(f.trades, f.quotes, before).length), expected(f.trades, f.quotes, before))
+      }))
+  }
+)

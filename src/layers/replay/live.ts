@@ -1,0 +1,151 @@
+/**
+ * The live half of catch-up to live: the source topics read from exactly the catch-up offsets
+ * by a throwaway consumer group of one member (it commits nothing), decoded into replay events
+ * the way ingestion decodes them.
+ *
+ * No gap, no overlap, per (topic, partition): the first live record is the marker's offset
+ * (the next offset the table does not hold; 0 where the marker has no entry), and a partition
+ * regained after a rebalance continues after the last batch this stream delivered.
+ */
+import { type BigDecimal, Clock, Effect, Result, type Scope, Stream } from "effect"
+import type { WireCodec, WireMessage } from "../../domain/avro/codec.ts"
+import { type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
+import { formatFixed } from "../../domain/query/exact.ts"
+import { toUnscaled } from "../../domain/decimal.ts"
+import { parseTopicName } from "../../domain/wire.ts"
+import { type KafkaError, KafkaSource, type PartitionBatch, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
+import { CatchUpGap, type QuoteEvent, type ReplayEvent, type TradeEvent } from "../../services/ReplayEngine.ts"
+
+export interface LiveRequest {
+  /** Source topics (`market.{asset_class}.{trades|quotes}.{exchange}`). */
+  readonly topics: ReadonlyArray<string>
+  /** Where each partition continues the table (absent: 0). */
+  readonly starts: Offsets
+  /** Exchange-time start, inclusive. */
+  readonly from: number
+  /** Empty: every symbol. */
+  readonly symbols: ReadonlyArray<string>
+  readonly codec: WireCodec
+}
+
+export interface Live {
+  /** The start offset of every partition of every topic. */
+  readonly offsets: Offsets
+  readonly events: Stream.Stream<ReplayEvent, KafkaError>
+}
+
+/** Decoded decimals are checked to fit decimal(18, 8): exact text with 8 places, as the table part gives. */
+const text8 = (d: BigDecimal.BigDecimal) => formatFixed(toUnscaled(d)!)
+
+type MarketMessage = Extract<WireMessage, { readonly kind: "trade" | "quote" }>
+
+/** A decoded record as a replay event, with its real Kafka coordinates. */
+export const eventOf = (
+  message: MarketMessage,
+  lineage: { ingestion_timestamp: number; kafka_topic: string; kafka_partition: number; kafka_offset: bigint }
+): ReplayEvent => {
+  const m = message.value
+  const common = {
+    message_id: m.message_id,
+    symbol: m.symbol,
+    exchange: m.exchange,
+    asset_class: m.asset_class,
+    exchange_timestamp: m.exchange_timestamp,
+    currency: m.currency,
+    conditions: m.conditions,
+    source_sequence: m.source_sequence,
+    ingestion_timestamp: lineage.ingestion_timestamp,
+    kafka_topic: lineage.kafka_topic,
+    kafka_partition: lineage.kafka_partition,
+    kafka_offset: lineage.kafka_offset,
+    vendor_data: m.vendor_data
+  }
+  if (message.kind === "trade") {
+    const t = message.value
+    return { _tag: "Trade", ...common, trade_id: t.trade_id, price: text8(t.price), quantity: text8(t.quantity), side: t.side } satisfies TradeEvent
+  }
+  const q = message.value
+  return {
+    _tag: "Quote",
+    ...common,
+    quote_id: q.quote_id,
+    bid_price: text8(q.bid_price),
+    bid_size: text8(q.bid_size),
+    ask_price: text8(q.ask_price),
+    ask_size: text8(q.ask_size)
+  } satisfies QuoteEvent
+}
+
+/**
+ * Joins a fresh group on `topics` (left when the scope closes), checks that every partition's
+ * log still holds its start offset, and returns the stream of live events.
+ */
+export const openLive = Effect.fnUntraced(function*(
+  request: LiveRequest
+): Effect.fn.Return<Live, KafkaError | CatchUpGap, KafkaSource | Scope.Scope> {
+  const source = yield* KafkaSource
+  const { codec } = request
+  const symbols = request.symbols.length === 0 ? null : new Set(request.symbols)
+  const kindOf = new Map(request.topics.map((t) => [t, parseTopicName(t)?.dataType === "trades" ? "trade" : "quote"]))
+  /** The next offset to deliver per partition: the start, then after each delivered batch. */
+  const next = new Map<TpKey, bigint>()
+  const startOf = (topic: string, partition: number) =>
+    next.get(tpKey(topic, partition)) ?? offsetOf(request.starts, topic, partition) ?? 0n
+
+  const consumer = yield* source.subscribe({
+    groupId: `k2-replay-${crypto.randomUUID()}`,
+    clientId: "k2-replay",
+    topics: request.topics,
+    onAssign: (tps) => Effect.sync(() => new Map(tps.map((tp) => [tpKeyOf(tp), startOf(tp.topic, tp.partition)])))
+  })
+
+  const offsets = new Map<string, Map<number, bigint>>()
+  for (const topic of request.topics) {
+    const starts = new Map<number, bigint>()
+    for (const w of yield* consumer.watermarks(topic)) {
+      const start = startOf(topic, w.partition)
+      if (w.low > start || w.high < start) {
+        return yield* new CatchUpGap({ topic, partition: w.partition, marker: start, low: w.low, high: w.high })
+      }
+      starts.set(w.partition, start)
+    }
+    offsets.set(topic, starts)
+  }
+
+  const decodeBatch = (batch: PartitionBatch, receivedAt: number) => {
+    const out: Array<ReplayEvent> = []
+    const kind = kindOf.get(batch.topic)
+    let skipped = 0
+    for (const record of batch.records) {
+      // What ingestion dead-letters (poison, a trade on a quotes topic) never reaches the table either.
+      const decoded = record.value === null ? undefined : codec.decode(record.value)
+      const message = decoded !== undefined && Result.isSuccess(decoded) ? decoded.success : undefined
+      if (message === undefined || message.kind === "instrument" || message.kind !== kind) {
+        skipped++
+        continue
+      }
+      if (message.value.exchange_timestamp < request.from) continue
+      if (symbols !== null && !symbols.has(message.value.symbol)) continue
+      out.push(eventOf(message, {
+        ingestion_timestamp: receivedAt,
+        kafka_topic: batch.topic,
+        kafka_partition: batch.partition,
+        kafka_offset: record.offset
+      }))
+    }
+    next.set(tpKeyOf(batch), batch.nextOffset)
+    return { out, skipped }
+  }
+
+  const events = consumer.batches.pipe(
+    Stream.mapEffect((batch) =>
+      Effect.gen(function*() {
+        const { out, skipped } = decodeBatch(batch, (yield* Clock.currentTimeMillis) * 1000)
+        if (skipped > 0) yield* Effect.logWarning(`replay skipped ${skipped} undecodable record(s) of ${tpKeyOf(batch)}`)
+        return out
+      })
+    ),
+    Stream.flattenIterable
+  )
+  return { offsets, events }
+})
