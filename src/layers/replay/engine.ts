@@ -159,17 +159,26 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     return { symbols, range, which: which as Array<MarketTable>, pace, windowRows }
   })
 
-  const planAll = (request: ReplayRequest, c: Effect.Success<ReturnType<typeof check>>) =>
-    Effect.forEach(c.which, (table) => {
+  /**
+   * One snapshot per table when the request names them; otherwise the tables are read together
+   * at one state, so a table without a snapshot at that point replays as empty.
+   */
+  const planAll = (request: ReplayRequest, c: Effect.Success<ReturnType<typeof check>>) => {
+    const filter = {
+      time: { column: "exchange_timestamp", from: c.range.from, to: c.range.to },
+      ...(c.symbols.length > 0 ? { values: [{ column: "symbol", values: c.symbols }] } : {})
+    }
+    if (request.snapshots === undefined) {
+      return scanner.planTogether(c.which.map((table) => ({ table: identifierOf(table), filter })), request.snapshot).pipe(
+        Effect.map((plans) => plans.map((plan, i) => ({ table: c.which[i]!, plan })))
+      )
+    }
+    return Effect.forEach(c.which, (table) => {
       const snapshot = request.snapshots?.[table] ?? request.snapshot
-      return scanner.plan(identifierOf(table), {
-        ...(snapshot === undefined ? {} : { snapshot }),
-        filter: {
-          time: { column: "exchange_timestamp", from: c.range.from, to: c.range.to },
-          ...(c.symbols.length > 0 ? { values: [{ column: "symbol", values: c.symbols }] } : {})
-        }
-      }).pipe(Effect.map((plan) => ({ table, plan })))
+      return scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
+        .pipe(Effect.map((plan) => ({ table, plan })))
     }, { concurrency: 2 })
+  }
 
   /** Files of `plan` that may hold rows of UTC day `day`. */
   const filesOfDay = (plan: ScanPlan, day: number): ScanPlan => ({

@@ -117,6 +117,13 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       const q = { from: T0, to: T0 + 3 * DAY }
       const old = yield* Stream.runCollect(replay.stream({ ...q, tables: ["trades"], snapshot: { _tag: "AsOf", timestampMs: f.firstTradeSnapshotMs } }))
       assert.deepStrictEqual(keys(old), expected(f.trades1, [], q))
+      // Both tables at a state where quotes had no snapshot yet: quotes replay as empty.
+      for (const snapshot of [
+        { _tag: "AsOf", timestampMs: f.firstTradeSnapshotMs } as const,
+        { _tag: "ById", snapshotId: f.firstTradeSnapshot } as const
+      ]) {
+        assert.deepStrictEqual(keys(yield* Stream.runCollect(replay.stream({ ...q, snapshot }))), expected(f.trades1, [], q))
+      }
       assert.strictEqual((yield* Stream.runCollect(replay.stream({ ...q, symbols: ["NOPE"] }))).length, 0)
       assert.strictEqual((yield* Stream.runCollect(replay.stream({ from: T0, to: T0 }))).length, 0)
       const inverted = yield* Effect.flip(Stream.runCollect(replay.stream({ from: T0 + 1, to: T0 })))
