@@ -103,7 +103,7 @@ export const benchIceberg = () =>
     yield* Effect.gen(function*() {
       const sink = yield* IcebergSink
       yield* sink.ensureTable(tables.trades)
-      const snapshots = yield* makeSnapshotFiles({ cacheEntries: 1_000 })
+      const snapshots = yield* makeSnapshotFiles({ cacheEntries: 100_000 })
       const FILES = 10_000
       const PER_COMMIT = 10
       const build = yield* timed(Effect.forEach(Array.from({ length: FILES / PER_COMMIT }, (_, c) => c), (c) => {

@@ -4,6 +4,7 @@
  * commit the same way: the SQL catalog applies it here and swaps the pointer,
  * the REST catalog sends it to the server.
  */
+import { lru } from "../lru.ts"
 import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SortOrder, TableMetadata } from "./spec.ts"
 
 export type TableRequirement =
@@ -265,3 +266,10 @@ export const nextMetadataFileName = (baseLocation: string | null, uuid: string):
   const version = match === null ? 0 : Number(match[1]) + 1
   return `${String(version).padStart(5, "0")}-${uuid}.metadata.json`
 }
+
+/**
+ * A metadata cache holding at most about this many snapshots' worth of decoded metadata. Each
+ * commit writes a new metadata file that repeats every retained snapshot, so a cache counted in
+ * files would keep hundreds of near-copies of a long history.
+ */
+export const metadataCache = () => lru<TableMetadata>(20_000, (m) => m.snapshots.length + 1)

@@ -15,10 +15,8 @@ import { Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { parseJson, stringifyJson } from "../../domain/iceberg/json.ts"
-import type { TableRequirement, TableUpdate } from "../../domain/iceberg/metadata.ts"
+import { metadataCache, type TableRequirement, type TableUpdate } from "../../domain/iceberg/metadata.ts"
 import { decodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
-import type { TableMetadata } from "../../domain/iceberg/spec.ts"
-import { lru } from "../../domain/lru.ts"
 import {
   AlreadyExists,
   Catalog,
@@ -86,7 +84,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     ? []
     : options.parentNamespace.split(".")
   // Decoded metadata by location: the server never rewrites a metadata file.
-  const cache = lru<TableMetadata>(64)
+  const cache = metadataCache()
   const token = yield* Ref.make<string | undefined>(options.token)
 
   const unavailable = (detail: string) => catalogError(new CatalogUnavailable({ detail }))

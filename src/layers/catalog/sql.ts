@@ -8,6 +8,7 @@ import { Effect, Layer, Result } from "effect"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import {
   applyUpdates,
+  metadataCache,
   newTableMetadata,
   nextMetadataFileName,
   type TableRequirement,
@@ -16,7 +17,6 @@ import {
 } from "../../domain/iceberg/metadata.ts"
 import { decodeTableMetadata, encodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
-import { lru } from "../../domain/lru.ts"
 import {
   AlreadyExists,
   Catalog,
@@ -65,7 +65,7 @@ export interface SqlCatalogOptions {
 export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlCatalogOptions) {
   const files = yield* FileIO
   // Decoded metadata by file location: metadata files never change once written.
-  const cache = lru<TableMetadata>(256)
+  const cache = metadataCache()
   const warehouse = options.warehouse.replace(/\/+$/, "")
 
   const db = <A>(f: () => Promise<A>) =>

@@ -15,10 +15,15 @@ export interface SnapshotFiles {
   manifestEntries(manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError>
 }
 
+/**
+ * `cacheEntries` bounds the manifest entries (and manifest-list rows) held decoded, not the
+ * files: a day's merged manifest is rewritten by every commit with one more entry, so a cache
+ * counted in files would keep thousands of ever larger near-copies.
+ */
 export const makeSnapshotFiles = Effect.fnUntraced(function*(options: { readonly cacheEntries: number }) {
   const files = yield* FileIO
-  const lists = lru<ReadonlyArray<ManifestFile>>(options.cacheEntries)
-  const manifests = lru<ReadonlyArray<ManifestEntry>>(options.cacheEntries)
+  const lists = lru<ReadonlyArray<ManifestFile>>(options.cacheEntries, (list) => list.length)
+  const manifests = lru<ReadonlyArray<ManifestEntry>>(options.cacheEntries, (entries) => entries.length)
 
   const cached = <V>(
     cache: Lru<V>,
