@@ -59,17 +59,14 @@ const percentile = (xs: ReadonlyArray<number>, p: number) => {
 }
 
 /**
- * Messages/s from the first rows visible to the last (the steady state, without process start
+ * One `ingest` process (`args`, `env` added) over topics pre-filled with `total` valid records:
+ * messages/s from the first rows visible to the last (the steady state, without process start
  * and group join, which `wall` includes), watched through the catalog's snapshot summaries.
  */
-const throughput = (client: string) =>
+export const ingestRun = (s: Scenario, total: number, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
   Effect.gen(function*() {
-    const s = scenario()
-    yield* createTopics(s)
-    const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(EVENTS / SYMBOLS) })
-    const total = r.totals.trades + r.totals.quotes
     const started = Date.now()
-    const ingest = spawnIngest(s, ["--client", client])
+    const ingest = spawnIngest(s, args, env)
     let peak = 0
     let first: { at: number; rows: number } | undefined
     yield* Effect.gen(function*() {
@@ -86,7 +83,16 @@ const throughput = (client: string) =>
     const finished = Date.now()
     yield* stop(ingest)
     const steady = first === undefined ? NaN : (total - first.rows) / Math.max((finished - first.at) / 1000, 0.001)
-    return { steady: Math.round(steady), wall: Math.round(total / ((finished - started) / 1000)), total, peak }
+    return { steady: Math.round(steady), wall: Math.round(total / ((finished - started) / 1000)), peak }
+  })
+
+const throughput = (client: string) =>
+  Effect.gen(function*() {
+    const s = scenario()
+    yield* createTopics(s)
+    const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(EVENTS / SYMBOLS) })
+    const total = r.totals.trades + r.totals.quotes
+    return { ...(yield* ingestRun(s, total, ["--client", client])), total }
   })
 
 /** Freshness at a steady 20,000 events/s: how long after a record is produced a scan sees it. */

@@ -9,9 +9,11 @@ import { benchSequenceEffect } from "./sequence.ts"
 import { benchFeeds } from "./feeds.ts"
 import { benchQueryEffect } from "./query.ts"
 import { benchKafka } from "./kafka.ts"
+import { benchProduceEffect } from "./produce.ts"
 import { benchIngestEffect } from "./ingest.ts"
 import { benchHttpEffect } from "./http.ts"
 import { benchMaintenanceEffect } from "./maintenance.ts"
+import { benchObservabilityEffect } from "./observability.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
   iceberg: benchIceberg,
@@ -19,9 +21,11 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
   feeds: () => Effect.promise(benchFeeds),
   query: benchQueryEffect,
   kafka: () => Effect.promise(benchKafka),
+  produce: benchProduceEffect,
   ingest: benchIngestEffect,
   http: benchHttpEffect,
-  maintenance: benchMaintenanceEffect
+  maintenance: benchMaintenanceEffect,
+  observability: benchObservabilityEffect
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))

@@ -1,11 +1,12 @@
 /**
- * Table rows: a decoded trade or quote plus the lineage ingestion records, turned
+ * Table rows: a decoded trade, quote or instrument plus the lineage ingestion records, turned
  * into the columns data files are written from (conventions in columnBatch.ts).
  */
 import type { ColumnBatch } from "./columnBatch.ts"
 import { toUnscaled } from "./decimal.ts"
 import type { Quote, Trade } from "./marketData.ts"
-import type { EpochMicros } from "./time.ts"
+import type { Instrument } from "./reference.ts"
+import { daysOfIsoDate, type EpochMicros } from "./time.ts"
 
 export interface Lineage {
   readonly ingestion_timestamp: EpochMicros
@@ -16,6 +17,7 @@ export interface Lineage {
 
 export type TradeRow = Trade & Lineage
 export type QuoteRow = Quote & Lineage
+export type InstrumentRow = Instrument & Lineage
 
 /** Decimals were checked to fit decimal(18, 8) when decoded. */
 const unscaled = (d: Parameters<typeof toUnscaled>[0]) => toUnscaled(d)!
@@ -58,5 +60,26 @@ export const quoteColumns = (rows: ReadonlyArray<QuoteRow>): ColumnBatch => ({
     bid_size: rows.map((r) => unscaled(r.bid_size)),
     ask_price: rows.map((r) => unscaled(r.ask_price)),
     ask_size: rows.map((r) => unscaled(r.ask_size))
+  }
+})
+
+const days = (date: string | null) => (date === null ? null : daysOfIsoDate(date))
+
+export const instrumentColumns = (rows: ReadonlyArray<InstrumentRow>): ColumnBatch => ({
+  rowCount: rows.length,
+  columns: {
+    symbol: rows.map((r) => r.symbol),
+    exchange: rows.map((r) => r.exchange),
+    company_id: rows.map((r) => r.company_id),
+    name: rows.map((r) => r.name),
+    isin: rows.map((r) => r.isin),
+    currency: rows.map((r) => r.currency),
+    asset_class: rows.map((r) => r.asset_class),
+    listing_date: rows.map((r) => days(r.listing_date)),
+    delisting_date: rows.map((r) => days(r.delisting_date)),
+    ingestion_timestamp: rows.map((r) => micros(r.ingestion_timestamp)),
+    kafka_topic: rows.map((r) => r.kafka_topic),
+    kafka_partition: rows.map((r) => r.kafka_partition),
+    kafka_offset: rows.map((r) => r.kafka_offset)
   }
 })

@@ -109,7 +109,13 @@ export const instrumentsSchema: Schema = {
     field(6, "currency", "string"),
     field(7, "asset_class", "string"),
     field(8, "listing_date", "date", false),
-    field(9, "delisting_date", "date", false)
+    field(9, "delisting_date", "date", false),
+    // Lineage, as in trades and quotes: readers keep the latest version of each (exchange, symbol)
+    // by ingestion (docs/decisions.md ADR-10). Optional, so rows from other writers stay valid.
+    field(10, "ingestion_timestamp", "timestamptz", false),
+    field(11, "kafka_topic", "string", false),
+    field(12, "kafka_partition", "int", false),
+    field(13, "kafka_offset", "long", false)
   ]
 }
 

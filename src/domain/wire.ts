@@ -3,8 +3,10 @@
  * and topic specifications. Pure data and rules; no I/O.
  *
  * Topics are `market.{asset_class}.{data_type}.{exchange}` (e.g. `market.equities.trades.asx`),
- * keyed by symbol so that all of a symbol's events share one partition, in order. Each source
- * topic has a dead-letter topic `<topic>.dlq` whose records carry the reason in headers.
+ * keyed by symbol so that all of a symbol's events share one partition, in order. An exchange's
+ * instrument master is `reference.instruments.{exchange}`, keyed by symbol and compacted: its key
+ * is the table's key (exchange, symbol), so compaction keeps the latest of each instrument. Each
+ * source topic has a dead-letter topic `<topic>.dlq` whose records carry the reason in headers.
  */
 import type { AssetClass } from "./marketData.ts"
 
@@ -37,6 +39,17 @@ export const parseTopicName = (name: string): TopicAddress | undefined => {
   const [, assetClass, dataType, exchange] = parts as [string, string, string, string]
   if (!ASSET_CLASSES.has(assetClass) || !DATA_TYPES.has(dataType) || !EXCHANGE.test(exchange)) return undefined
   return { assetClass: assetClass as AssetClassName, dataType: dataType as DataType, exchange: exchange.toUpperCase() }
+}
+
+const INSTRUMENTS_PREFIX = "reference.instruments."
+
+/** `reference.instruments.{exchange}`; the exchange is lower-cased. */
+export const instrumentsTopicName = (exchange: string): string => `${INSTRUMENTS_PREFIX}${exchange.toLowerCase()}`
+
+/** The exchange (upper case) of an instruments topic name, or undefined when the name is not one. */
+export const parseInstrumentsTopicName = (name: string): string | undefined => {
+  const exchange = name.startsWith(INSTRUMENTS_PREFIX) ? name.slice(INSTRUMENTS_PREFIX.length) : ""
+  return EXCHANGE.test(exchange) ? exchange.toUpperCase() : undefined
 }
 
 export const dlqTopicName = (topic: string): string => `${topic}${DLQ_SUFFIX}`
@@ -105,24 +118,57 @@ export const topicConfigEntries = (spec: TopicSpec): ReadonlyArray<readonly [str
   return entries
 }
 
+const withDlq = (source: TopicSpec, dlq: DlqDefaults): ReadonlyArray<TopicSpec> => {
+  const dead: TopicSpec = {
+    name: dlqTopicName(source.name),
+    partitions: dlq.partitions ?? 1,
+    retentionMs: dlq.retentionMs ?? THIRTY_DAYS_MS,
+    ...(dlq.compression ?? source.compression ? { compression: (dlq.compression ?? source.compression)! } : {})
+  }
+  return [source, dead]
+}
+
 /** Each configured source topic plus its dead-letter topic. */
 export const topicSpecs = (
   sources: ReadonlyArray<SourceTopicConfig>,
   dlq: DlqDefaults = {}
 ): ReadonlyArray<TopicSpec> =>
-  sources.flatMap((s): ReadonlyArray<TopicSpec> => {
-    const name = topicName(s)
-    const source: TopicSpec = {
-      name,
+  sources.flatMap((s) =>
+    withDlq({
+      name: topicName(s),
       partitions: s.partitions,
       ...(s.retentionMs !== undefined ? { retentionMs: s.retentionMs } : {}),
       ...(s.compression !== undefined ? { compression: s.compression } : {})
-    }
-    const dead: TopicSpec = {
-      name: dlqTopicName(name),
-      partitions: dlq.partitions ?? 1,
-      retentionMs: dlq.retentionMs ?? THIRTY_DAYS_MS,
-      ...(dlq.compression ?? s.compression ? { compression: (dlq.compression ?? s.compression)! } : {})
-    }
-    return [source, dead]
-  })
+    }, dlq)
+  )
+
+/**
+ * The specs (with DLQs) of source topics given by name, market data or instruments, all with
+ * `partitions`; undefined when a name is neither.
+ */
+export const sourceTopicSpecs = (
+  names: ReadonlyArray<string>,
+  partitions: number,
+  dlq: DlqDefaults = {}
+): ReadonlyArray<TopicSpec> | undefined => {
+  const specs: Array<TopicSpec> = []
+  for (const name of names) {
+    const address = parseTopicName(name)
+    const exchange = parseInstrumentsTopicName(name)
+    if (address !== undefined) specs.push(...topicSpecs([{ ...address, partitions }], dlq))
+    else if (exchange !== undefined) specs.push(...instrumentsTopicSpecs(exchange, partitions, dlq))
+    else return undefined
+  }
+  return specs
+}
+
+/**
+ * An exchange's instruments topic plus its dead-letter topic. Compacted: instruments are state,
+ * so the topic keeps the latest record of each symbol for good instead of expiring it.
+ */
+export const instrumentsTopicSpecs = (
+  exchange: string,
+  partitions: number,
+  dlq: DlqDefaults = {}
+): ReadonlyArray<TopicSpec> =>
+  withDlq({ name: instrumentsTopicName(exchange), partitions, config: { "cleanup.policy": "compact" } }, dlq)

@@ -10,7 +10,7 @@ import { Config, Console, Duration, Effect, Fiber, Layer, Option, Schedule } fro
 import { Command, Flag } from "effect/cli"
 import { runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
-import { type SourceTopicConfig, topicSpecs } from "../domain/wire.ts"
+import { parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
@@ -42,9 +42,11 @@ const flags = {
     Flag.withDefault(Ingest.defaultIngestConfig.groupId)
   ),
   topics: Flag.String("topics").pipe(
-    Flag.withDescription("source topics, comma separated (market.{asset_class}.{trades|quotes}.{exchange})"),
+    Flag.withDescription(
+      "source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}"
+    ),
     Flag.withFallbackConfig(Config.String("K2_TOPICS")),
-    Flag.withDefault("market.equities.trades.asx,market.equities.quotes.asx")
+    Flag.withDefault("market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx")
   ),
   partitions: Flag.Int("partitions").pipe(
     Flag.withDescription("partitions of topics created when missing"),
@@ -100,6 +102,8 @@ const ingestorLayer = (options: Options, topics: ReadonlyArray<string>) =>
       topics,
       commitIntervalMs: options.commitInterval,
       flushRows: options.flushRows,
+      // Room for a full flush plus what arrives while it commits.
+      maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 2 * options.flushRows),
       sessionTimeoutMs: options.sessionTimeout
     }, { codec: makeWireCodec(), trackers: { trades, quotes } })
   }))
@@ -110,6 +114,7 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  consumed            ${p.consumed}`,
     `  trades written      ${p.written.trades}`,
     `  quotes written      ${p.written.quotes}`,
+    `  instruments written ${p.written.instruments}`,
     `  sequence events     ${p.written.sequence_events}`,
     `  duplicates dropped  ${p.duplicatesDropped}`,
     `  dead-lettered       ${p.deadLettered}`,
@@ -117,11 +122,8 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  commits             ${p.commits}`
   ].join("\n")
 
-const sourceTopics = (topics: ReadonlyArray<string>, partitions: number): Array<SourceTopicConfig> =>
-  topics.map((t) => {
-    const [, assetClass, dataType, exchange] = t.split(".")
-    return { assetClass, dataType, exchange, partitions } as SourceTopicConfig
-  })
+/** The topics' specs; the command has checked that each is a market data or instruments topic. */
+const specsOf = (topics: ReadonlyArray<string>, partitions: number) => sourceTopicSpecs(topics, partitions) ?? []
 
 /** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
 const embedded = (options: Options, topics: ReadonlyArray<string>) =>
@@ -131,7 +133,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
     yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
     const started = Date.now()
     const ingest = Effect.gen(function*() {
-      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions)))
+      yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions))
       const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
       const ingestor = yield* Ingestor
       const running = yield* Effect.forkChild(ingestor.run)
@@ -172,7 +174,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
     const program = Effect.gen(function*() {
       // The broker may be starting or restarting: wait for it rather than give up.
-      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(sourceTopics(topics, options.partitions))).pipe(
+      yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions)).pipe(
         Effect.tapError((e) => Console.error(`waiting for Kafka: ${e.message}`)),
         Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (e) => e.retryable, times: 150 })
       )
@@ -220,9 +222,11 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
 
 export const ingestCommand = Command.make("ingest", flags, (options) => {
   const topics = options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
-  const invalid = topics.filter((t) => !/^market\.[a-z_]+\.(trades|quotes)\.[a-z0-9_-]+$/.test(t))
+  const invalid = topics.filter((t) => parseTopicName(t) === undefined && parseInstrumentsTopicName(t) === undefined)
   if (invalid.length > 0) {
-    return Effect.fail(new Error(`not market data topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange})`))
+    return Effect.fail(new Error(
+      `not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
+    ))
   }
   const run: Effect.Effect<void, unknown> = Option.match(options.brokers, {
     onNone: () => embedded(options, topics),

@@ -1,7 +1,8 @@
 /**
  * `npm run produce`: publish ASX tick files or the simulator into Kafka (Avro, Confluent
- * framing, key = symbol, idempotent producer), with progress and a final reconciliation per
- * symbol and type, also written as JSON so an ingested table can be checked against it.
+ * framing, key = symbol, idempotent producer), instruments first to the exchange's reference
+ * topic, with progress and a final reconciliation per symbol and type, also written as JSON so
+ * the ingested tables can be checked against it.
  */
 import * as fs from "node:fs"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
@@ -9,7 +10,7 @@ import { Command, Flag } from "effect/cli"
 import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
 import { runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
-import { topicSpecs } from "../domain/wire.ts"
+import { instrumentsTopicSpecs, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
@@ -136,13 +137,14 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       ? publish.pipe(Effect.timeoutOption(Duration.millis(parseDuration(options.duration.value))))
       : publish.pipe(Effect.map(Option.some))
     const result = yield* Effect.gen(function*() {
+      const exchange = options.source === "sim" ? options.exchange : "ASX"
       const topics = ["trades", "quotes"].map((dataType) => ({
         assetClass: "equities" as const,
         dataType: dataType as "trades" | "quotes",
-        exchange: options.source === "sim" ? options.exchange : "ASX",
+        exchange,
         partitions: options.partitions
       }))
-      yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(topics))
+      yield* (yield* KafkaAdmin).ensureTopics([...topicSpecs(topics), ...instrumentsTopicSpecs(exchange, options.partitions)])
       const published = yield* bounded
       const summary = yield* (yield* MarketFeed).summary
       return { published, summary }
@@ -157,7 +159,8 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     }
     fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2))
     yield* Console.log(
-      `read ${result.summary.rowsRead}, published trades ${report.totals?.trades ?? "?"}, quotes ${report.totals?.quotes ?? "?"}, ` +
+      `read ${result.summary.rowsRead}, published instruments ${report.totals?.instruments ?? "?"}, ` +
+        `trades ${report.totals?.trades ?? "?"}, quotes ${report.totals?.quotes ?? "?"}, ` +
         `poison ${report.totals?.poison ?? "?"}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
     )
   }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))

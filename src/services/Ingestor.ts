@@ -8,7 +8,7 @@ export interface IngestProgress {
   /** Records taken from Kafka (including those dropped as already ingested). */
   readonly consumed: number
   /** Rows committed, by table. */
-  readonly written: Readonly<Record<"trades" | "quotes" | "sequence_events", number>>
+  readonly written: Readonly<Record<"trades" | "quotes" | "instruments" | "sequence_events", number>>
   readonly deadLettered: number
   /** Records at or below a table's marker, skipped after a restart or rebalance. */
   readonly alreadyIngested: number

@@ -2,9 +2,10 @@
  * Schema ids for the Confluent framing. Two layers (src/layers/kafka/schemaRegistry.ts):
  * - `layerHttp(url)`: a Confluent-compatible registry (Confluent Schema Registry, Apicurio's
  *   ccompat API, Redpanda, Karapace); subjects follow TopicNameStrategy `<topic>-value`.
- * - `layerEmbedded`: no server; ids are fixed from the repo's schema files: trade = 1, quote = 2
- *   (src/domain/avro/schemas.ts EMBEDDED_SCHEMA_IDS). A subject's kind comes from its topic name
- *   (`market.*.trades.*` -> trade, `market.*.quotes.*` -> quote).
+ * - `layerEmbedded`: no server; ids are fixed from the repo's schema files: trade = 1, quote = 2,
+ *   instrument = 3 (src/domain/avro/schemas.ts EMBEDDED_SCHEMA_IDS). A subject's kind comes from
+ *   its topic name (`market.*.trades.*` -> trade, `market.*.quotes.*` -> quote,
+ *   `reference.instruments.*` -> instrument).
  */
 import { Context, type Effect, Schema } from "effect"
 

@@ -12,7 +12,7 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
 import { markerIn } from "../../src/domain/ingest/marker.ts"
-import { topicSpecs } from "../../src/domain/wire.ts"
+import { instrumentsTopicSpecs, topicSpecs } from "../../src/domain/wire.ts"
 import { DuckDb } from "../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
@@ -134,12 +134,16 @@ for (const [kind, optionsFor] of catalogs) {
         /** One simulated trading day published to the (memory) topics. */
         const publishDay = (startDate: string, seed: number): Effect.Effect<Reconciliation> =>
           Effect.gen(function*() {
-            yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(TOPICS.map((t) => ({
-              assetClass: "equities",
-              dataType: t.includes("trades") ? "trades" : "quotes",
-              exchange: "ASX",
-              partitions: 3
-            }))))
+            yield* (yield* KafkaAdmin).ensureTopics([
+              ...topicSpecs(TOPICS.map((t) => ({
+                assetClass: "equities",
+                dataType: t.includes("trades") ? "trades" : "quotes",
+                exchange: "ASX",
+                partitions: 3
+              }))),
+              // The publisher sends the simulator's instruments too.
+              ...instrumentsTopicSpecs("ASX", 3)
+            ])
             return yield* publishFeed(makeWireCodec())
           }).pipe(
             Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({

@@ -70,7 +70,7 @@ describe("ingest /metrics", () => {
       assert.strictEqual(types.get("k2_ingest_commit_duration_seconds"), "histogram")
       assert.strictEqual(types.get("k2_ingest_records_written_total"), "counter")
       assert.strictEqual(types.get("k2_ingest_consumer_lag_messages"), "gauge")
-      // Bounded labels: partitions of our topics, the three tables, known kinds.
+      // Bounded labels: partitions of our topics, the four tables, known kinds.
       const lag = series.filter((x) => x.name === "k2_ingest_consumer_lag_messages")
       assert.strictEqual(lag.length, 2 * s.partitions)
       for (const x of lag) {
@@ -78,7 +78,7 @@ describe("ingest /metrics", () => {
         assert.match(x.labels.partition!, /^\d+$/)
       }
       for (const x of series.filter((x) => x.name === "k2_ingest_records_written_total")) {
-        assert.include(["trades", "quotes", "sequence_events"], x.labels.table)
+        assert.include(["trades", "quotes", "instruments", "sequence_events"], x.labels.table)
       }
       for (const x of series.filter((x) => x.name === "k2_sequence_events_total")) {
         assert.include(["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET"], x.labels.kind)

@@ -1,7 +1,8 @@
 /**
  * Feeds end to end on the real broker: `npm run produce` publishes an ASX fixture directory
- * (its identical rows, zero asks, crossed quotes and bad rows included) and a simulated session;
- * a separate `ingest` lands them; the tables equal the producer's reconciliation exactly.
+ * (its identical rows, zero asks, crossed quotes and bad rows included) and a simulated session,
+ * instruments first to the reference topic; a separate `ingest` lands them; the trades, quotes
+ * and instruments tables equal the producer's reconciliation exactly.
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -10,13 +11,13 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
-import { topicName } from "../../src/domain/wire.ts"
+import { instrumentsTopicName, topicName } from "../../src/domain/wire.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
 import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
-import { type Scenario, spawnIngest, stop, uniqueExchange, waitForRows } from "../support/ingestHarness.ts"
+import { type Scenario, spawnIngest, stop, topicsOf, uniqueExchange, waitForRows } from "../support/ingestHarness.ts"
 import { ensureBroker, kafkaBrokers } from "../support/kafka.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
 
@@ -41,9 +42,9 @@ const produce = (args: ReadonlyArray<string>) =>
     ], { cwd: repo, timeout: 300_000 })
     return {
       report: JSON.parse(fs.readFileSync(reconciliation, "utf8")) as {
-        totals: { trades: number; quotes: number; poison: number }
-        published: Record<string, { trades: number; quotes: number }>
-        feed: { deadLettered: number }
+        totals: { trades: number; quotes: number; poison: number; instruments: number }
+        published: Record<string, { trades: number; quotes: number; instruments: number }>
+        feed: { deadLettered: number; instruments: number }
       },
       deadLetters: fs.existsSync(path.join(dir, "dead-letters.jsonl"))
         ? fs.readFileSync(path.join(dir, "dead-letters.jsonl"), "utf8").split("\n").filter((l) => l.length > 0)
@@ -51,28 +52,52 @@ const produce = (args: ReadonlyArray<string>) =>
     }
   })
 
+type Counts = { trades: number; quotes: number; instruments: number }
+
 /** Per symbol and table, rows in the warehouse. */
 const countsBySymbol = (s: Scenario) =>
   Effect.gen(function*() {
-    const out: Record<string, { trades: number; quotes: number }> = {}
+    const out: Record<string, Counts> = {}
+    const scanner = yield* TableScanner
     for (const table of ["trades", "quotes"] as const) {
-      const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: table })
+      const plan = yield* scanner.plan({ namespace: "market_data", name: table })
       const rows = yield* selectPlanned(plan, "symbol, count(*)::INTEGER AS n, count(DISTINCT message_id)::INTEGER AS ids", "GROUP BY symbol")
       for (const r of rows) {
         assert.strictEqual(r.n, r.ids, `${table} ${r.symbol}: no duplicate message_id`)
-        ;(out[r.symbol as string] ??= { trades: 0, quotes: 0 })[table] = r.n as number
+        ;(out[r.symbol as string] ??= { trades: 0, quotes: 0, instruments: 0 })[table] = r.n as number
       }
+    }
+    // One load: one row per instrument, each from its own Kafka record.
+    const plan = yield* scanner.plan({ namespace: "reference_data", name: "instruments" })
+    const rows = yield* selectPlanned(
+      plan,
+      "symbol, exchange, kafka_topic, count(*)::INTEGER AS n, count(DISTINCT (kafka_partition, kafka_offset))::INTEGER AS coordinates",
+      "GROUP BY symbol, exchange, kafka_topic"
+    )
+    for (const r of rows) {
+      assert.strictEqual(r.n, r.coordinates, `instruments ${r.symbol}: no record twice`)
+      assert.strictEqual(r.kafka_topic, instrumentsTopicName(s.exchange))
+      assert.strictEqual(r.exchange, s.exchange)
+      ;(out[r.symbol as string] ??= { trades: 0, quotes: 0, instruments: 0 }).instruments += r.n as number
     }
     return out
   }).pipe(Effect.provide(Lakehouse.layer(s.options)))
 
+/** What the reconciliation says each symbol's tables hold. */
+const expectedCounts = (published: Record<string, Counts>) =>
+  Object.fromEntries(Object.entries(published).map(([symbol, c]) => [symbol, { trades: c.trades, quotes: c.quotes, instruments: c.instruments }]))
+
+/** Ingest subscribes to the scenario's market data and instruments topics. */
+const withInstruments = (s: Omit<Scenario, "topics">): Scenario => ({ ...s, topics: [...topicsOf(s.exchange), instrumentsTopicName(s.exchange)] })
+
 /** The ASX topics are shared by every run: start them empty. */
 const resetAsxTopics = Effect.gen(function*() {
   const admin = yield* KafkaAdmin
-  const names = ["trades", "quotes"].flatMap((t) => {
-    const topic = topicName({ assetClass: "equities", dataType: t as "trades" | "quotes", exchange: "ASX" })
-    return [topic, `${topic}.dlq`]
-  })
+  const names = [
+    topicName({ assetClass: "equities", dataType: "trades", exchange: "ASX" }),
+    topicName({ assetClass: "equities", dataType: "quotes", exchange: "ASX" }),
+    instrumentsTopicName("ASX")
+  ].flatMap((topic) => [topic, `${topic}.dlq`])
   const existing = (yield* admin.listTopics()).filter((t) => names.includes(t))
   if (existing.length > 0) yield* admin.deleteTopics(existing)
   yield* admin.listTopics().pipe(
@@ -87,29 +112,25 @@ describe("produce then ingest", () => {
       const { report, deadLetters } = yield* produce(["--source", "asx", "--dir", path.join(repo, "test/fixtures/asx/basic")])
       assert.isAbove(report.feed.deadLettered, 0, "the fixture's bad rows were dead-lettered")
       assert.strictEqual(deadLetters.length, report.feed.deadLettered)
-      const s: Scenario = { exchange: "ASX", group: `k2-asx-${Date.now()}`, partitions: 4, options: warehouseOptions("sqlite") }
+      assert.strictEqual(report.totals.instruments, report.feed.instruments)
+      assert.isAbove(report.totals.instruments, 0, "company_info's instruments were published")
+      const s = withInstruments({ exchange: "ASX", group: `k2-asx-${Date.now()}`, partitions: 4, options: warehouseOptions("sqlite") })
       const ingest = spawnIngest(s)
       yield* waitForRows(s, report.totals.trades + report.totals.quotes, 120_000)
-      yield* stop(ingest)
-      const counts = yield* countsBySymbol(s)
-      const expected = Object.fromEntries(
-        Object.entries(report.published).map(([symbol, c]) => [symbol, { trades: c.trades, quotes: c.quotes }])
-      )
-      assert.deepStrictEqual(counts, expected)
+      // SIGTERM drains: whatever is buffered (instruments included) is committed before exit.
+      assert.strictEqual(yield* stop(ingest), 0, ingest.output())
+      assert.deepStrictEqual(yield* countsBySymbol(s), expectedCounts(report.published))
     }), 600_000)
 
   it.live("a simulated session: tables equal the reconciliation", () =>
     Effect.gen(function*() {
       const exchange = uniqueExchange()
       const { report } = yield* produce(["--source", "sim", "--events", "2000", "--seed", "7", "--exchange", exchange])
-      const s: Scenario = { exchange, group: `k2-sim-${exchange.toLowerCase()}`, partitions: 4, options: warehouseOptions("sqlite") }
+      assert.strictEqual(report.totals.instruments, 20, "the simulator's universe")
+      const s = withInstruments({ exchange, group: `k2-sim-${exchange.toLowerCase()}`, partitions: 4, options: warehouseOptions("sqlite") })
       const ingest = spawnIngest(s)
       yield* waitForRows(s, report.totals.trades + report.totals.quotes, 120_000)
-      yield* stop(ingest)
-      const counts = yield* countsBySymbol(s)
-      assert.deepStrictEqual(
-        counts,
-        Object.fromEntries(Object.entries(report.published).map(([k, c]) => [k, { trades: c.trades, quotes: c.quotes }]))
-      )
+      assert.strictEqual(yield* stop(ingest), 0, ingest.output())
+      assert.deepStrictEqual(yield* countsBySymbol(s), expectedCounts(report.published))
     }), 600_000)
 })

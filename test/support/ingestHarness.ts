@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
-import { topicName, topicSpecs } from "../../src/domain/wire.ts"
+import { instrumentsTopicSpecs, topicName, topicSpecs } from "../../src/domain/wire.ts"
 import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
@@ -27,6 +27,8 @@ export interface Scenario {
   readonly group: string
   readonly partitions: number
   readonly options: Lakehouse.LakehouseOptions
+  /** What ingest subscribes to; default `topicsOf(exchange)` (trades and quotes). */
+  readonly topics?: ReadonlyArray<string>
 }
 
 export const topicsOf = (exchange: string) =>
@@ -36,12 +38,16 @@ export const topicsOf = (exchange: string) =>
 
 export const createTopics = (s: Scenario) =>
   Effect.gen(function*() {
-    yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(topicsOf(s.exchange).map((t) => ({
-      assetClass: "equities" as const,
-      dataType: t.includes(".trades.") ? "trades" as const : "quotes" as const,
-      exchange: s.exchange,
-      partitions: s.partitions
-    }))))
+    yield* (yield* KafkaAdmin).ensureTopics([
+      ...topicSpecs(topicsOf(s.exchange).map((t) => ({
+        assetClass: "equities" as const,
+        dataType: t.includes(".trades.") ? "trades" as const : "quotes" as const,
+        exchange: s.exchange,
+        partitions: s.partitions
+      }))),
+      // The publisher sends the feed's instruments too.
+      ...instrumentsTopicSpecs(s.exchange, s.partitions)
+    ])
   }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-admin" })))
 
 /** Publishes a simulated session of `symbols × perSymbol` events (plus injected faults). */
@@ -60,7 +66,8 @@ export interface IngestProcess {
   readonly exited: Promise<number | null>
 }
 
-export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = []): IngestProcess => {
+/** `env` is added to this process's environment (e.g. OTEL_* variables). */
+export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env: Readonly<Record<string, string>> = {}): IngestProcess => {
   const catalog = s.options.catalog
   const args = [
     "--disable-warning=ExperimentalWarning",
@@ -70,12 +77,12 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = []): Ing
     "--catalog", catalog._tag === "postgres" ? catalog.url : catalog._tag === "sqlite" ? catalog.path : "",
     "--catalog-name", s.options.catalogName ?? "k2",
     "--group", s.group,
-    "--topics", topicsOf(s.exchange).join(","),
+    "--topics", (s.topics ?? topicsOf(s.exchange)).join(","),
     "--partitions", String(s.partitions),
     "--commit-interval-ms", "300",
     ...extra
   ]
-  const child = spawn(process.execPath, args, { cwd: repo, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   let out = ""
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))

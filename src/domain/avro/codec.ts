@@ -5,19 +5,29 @@
  *   bytes 1..4  schema id, big-endian int32
  *   bytes 5..   Avro binary of the writer schema
  *
- * `decode` never throws: a record is either a Trade or a Quote that satisfies the domain rules
- * (exactly what `decodeTrade` / `decodeQuote` accept; a test checks the equivalence), or a
- * PoisonReason for the dead-letter topic. The hot path validates the Avro record directly with
- * plain checks instead of running the domain Schema per record (which is far slower).
+ * `decode` never throws: a record is either a Trade, a Quote or an Instrument that satisfies the
+ * domain rules (exactly what `decodeTrade` / `decodeQuote` accept; a test checks the
+ * equivalence), or a PoisonReason for the dead-letter topic. The hot path validates the Avro
+ * record directly with plain checks instead of running the domain Schema per record (which is
+ * far slower); instruments are few and go through the domain Schema.
+ *
+ * Encoding uses the hand-written writer of binary.ts (avsc's generic encoder was the producer's
+ * main cost); decoding uses avsc, which also resolves other writer schemas.
  *
  * Decimals travel as their unscaled value at scale 8 (two's complement, big-endian): exact.
  */
 import avro from "avsc"
 import { BigIntLong } from "./bigintLong.ts"
 import { BigDecimal, Result, Schema } from "effect"
-import { SCALE, toUnscaled } from "../decimal.ts"
+import { SCALE } from "../decimal.ts"
+import { fieldProblems } from "../errors.ts"
 import type { Quote, Side, Trade } from "../marketData.ts"
-import { EMBEDDED_SCHEMA_IDS, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
+import { Instrument } from "../reference.ts"
+import { daysOfIsoDate } from "../time.ts"
+import { AvroWriter } from "./binary.ts"
+import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
+
+export { unscaledToBytes } from "./binary.ts"
 
 // ---------------------------------------------------------------------------
 // Poison reasons (what goes into the DLQ's k2-dlq-reason header is the _tag)
@@ -55,7 +65,7 @@ export type FieldProblem = typeof FieldProblem.Type
 
 /** Decodes, but breaks the domain rules (non-positive price, bad symbol, timestamp out of range ...). */
 export class SchemaInvalid extends Schema.TaggedError<SchemaInvalid>()("SchemaInvalid", {
-  kind: Schema.Literals(["trade", "quote"]),
+  kind: Schema.Literals(["trade", "quote", "instrument"]),
   schemaId: Schema.Number,
   problems: Schema.Array(FieldProblem)
 }) {
@@ -69,6 +79,7 @@ export type PoisonReason = NotFramed | Undecodable | UnknownSchemaId | SchemaInv
 export type WireMessage =
   | { readonly kind: "trade"; readonly schemaId: number; readonly value: Trade }
   | { readonly kind: "quote"; readonly schemaId: number; readonly value: Quote }
+  | { readonly kind: "instrument"; readonly schemaId: number; readonly value: Instrument }
 
 // ---------------------------------------------------------------------------
 // Framing
@@ -99,28 +110,6 @@ export const unscaledFromBytes = (b: Uint8Array): bigint => {
   for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[i]!)
   if (b[0]! & 0x80) v -= 1n << BigInt(8 * n)
   return v
-}
-
-export const unscaledToBytes = (v: bigint): Buffer => {
-  if (v === 0n) return Buffer.from([0])
-  // Minimal two's complement length.
-  let n = 1
-  while (v >= (1n << BigInt(8 * n - 1)) || v < -(1n << BigInt(8 * n - 1))) n++
-  const out = Buffer.allocUnsafe(n)
-  let x = v < 0n ? (1n << BigInt(8 * n)) + v : v
-  if (n <= 6) {
-    let y = Number(x)
-    for (let i = n - 1; i >= 0; i--) {
-      out[i] = y % 256
-      y = Math.floor(y / 256)
-    }
-    return out
-  }
-  for (let i = n - 1; i >= 0; i--) {
-    out[i] = Number(x & 0xffn)
-    x >>= 8n
-  }
-  return out
 }
 
 const LIMIT = 10n ** 18n
@@ -183,6 +172,27 @@ interface RawQuote extends RawCommon {
   readonly ask_price: Buffer
   readonly ask_size: Buffer
 }
+interface RawInstrument {
+  readonly symbol: string
+  readonly exchange: string
+  readonly company_id: string | null
+  readonly name: string
+  readonly isin: string | null
+  readonly currency: string
+  readonly asset_class: string
+  readonly listing_date: number | null
+  readonly delisting_date: number | null
+}
+
+const DAY_MS = 86_400_000
+/** Days the JS Date can represent (about 273,000 years either side of 1970). */
+const MAX_DATE_DAYS = 100_000_000
+
+/** yyyy-mm-dd of a day number; a day outside the Date range gives text the IsoDate check refuses. */
+const isoOfDays = (days: number | null): string | null =>
+  days === null ? null : Math.abs(days) <= MAX_DATE_DAYS ? new Date(days * DAY_MS).toISOString().slice(0, 10) : `day ${days}`
+
+const decodeInstrument = Schema.decodeUnknownResult(Instrument, { errors: "all" })
 
 const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): number => {
   if (r.message_id.length === 0) problems.push({ field: "message_id", problem: "must not be empty" })
@@ -245,14 +255,22 @@ export interface WireCodecOptions {
   readonly tradeSchemaId?: number
   /** Schema id written by encodeQuote (embedded default 2). */
   readonly quoteSchemaId?: number
+  /** Schema id written by encodeInstrument (embedded default 3). */
+  readonly instrumentSchemaId?: number
 }
 
 export interface WireCodec {
   readonly tradeSchemaId: number
   readonly quoteSchemaId: number
+  readonly instrumentSchemaId: number
+  /**
+   * The encoders return views of a shared arena that later values never overwrite. They throw
+   * a RangeError for a decimal that does not fit decimal(18, 8).
+   */
   encodeTrade(trade: Trade): Uint8Array
   encodeQuote(quote: Quote): Uint8Array
-  /** A framed value to a validated Trade or Quote, or the reason it is poison. Never throws. */
+  encodeInstrument(instrument: Instrument): Uint8Array
+  /** A framed value to a validated Trade, Quote or Instrument, or the reason it is poison. Never throws. */
   decode(bytes: Uint8Array): Result.Result<WireMessage, PoisonReason>
   /**
    * Teach the codec another writer schema (e.g. fetched from the registry after an
@@ -262,69 +280,95 @@ export interface WireCodec {
   knows(schemaId: number): boolean
 }
 
-const SCRATCH_BYTES = 64 * 1024
-
 export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
   const tradeSchemaId = options.tradeSchemaId ?? EMBEDDED_SCHEMA_IDS.trade
   const quoteSchemaId = options.quoteSchemaId ?? EMBEDDED_SCHEMA_IDS.quote
-  const tradeType = avroTypeOf(tradeSchema)
-  const quoteType = avroTypeOf(quoteSchema)
+  const instrumentSchemaId = options.instrumentSchemaId ?? EMBEDDED_SCHEMA_IDS.instrument
+  const types: Record<MessageKind, avro.Type> = {
+    trade: avroTypeOf(tradeSchema),
+    quote: avroTypeOf(quoteSchema),
+    instrument: avroTypeOf(instrumentSchema)
+  }
   const readers = new Map<number, Reader>([
     [tradeSchemaId, { kind: "trade", resolver: undefined }],
-    [quoteSchemaId, { kind: "quote", resolver: undefined }]
+    [quoteSchemaId, { kind: "quote", resolver: undefined }],
+    [instrumentSchemaId, { kind: "instrument", resolver: undefined }]
   ])
-  let scratch = Buffer.allocUnsafe(SCRATCH_BYTES)
+  const w = new AvroWriter()
 
-  const frame = (type: avro.Type, schemaId: number, value: unknown): Uint8Array => {
-    for (;;) {
-      const end = type.encode(value, scratch, FRAME_HEADER_BYTES)
-      if (end >= 0) {
-        const out = Buffer.allocUnsafe(end)
-        scratch.copy(out, 0, 0, end)
-        out[0] = MAGIC_BYTE
-        out.writeUInt32BE(schemaId, 1)
-        return out
-      }
-      scratch = Buffer.allocUnsafe(scratch.length * 2 - end)
-    }
+  /** Confluent framing around the value written since `w.begin(FRAME_HEADER_BYTES)`. */
+  const framed = (schemaId: number): Uint8Array => {
+    w.byteAt(0, MAGIC_BYTE)
+    w.byteAt(1, schemaId >>> 24)
+    w.byteAt(2, (schemaId >>> 16) & 0xff)
+    w.byteAt(3, (schemaId >>> 8) & 0xff)
+    w.byteAt(4, schemaId & 0xff)
+    return w.end()
   }
 
-  const unscaled = (field: string, d: BigDecimal.BigDecimal): bigint => {
-    const u = toUnscaled(d)
-    if (u === undefined) throw new RangeError(`${field} does not fit decimal(18, 8): ${BigDecimal.format(d)}`)
-    return u
+  const sequence = (s: bigint | null) => {
+    if (s === null) return w.branch(0)
+    w.branch(1)
+    w.bigLong(s)
   }
 
-  const common = (m: Trade | Quote) => ({
-    message_id: m.message_id,
-    symbol: m.symbol,
-    exchange: m.exchange,
-    asset_class: m.asset_class,
-    exchange_timestamp: BigInt(m.exchange_timestamp),
-    currency: m.currency,
-    conditions: m.conditions as Array<string>,
-    source_sequence: m.source_sequence,
-    vendor_data: m.vendor_data as Record<string, string>
-  })
+  // Field order is the schemas' (schemas.ts); a test checks the bytes against avsc's.
+  const encodeTrade = (t: Trade): Uint8Array => {
+    w.begin(FRAME_HEADER_BYTES)
+    w.string(t.message_id)
+    w.string(t.trade_id)
+    w.string(t.symbol)
+    w.string(t.exchange)
+    w.string(t.asset_class)
+    w.long(t.exchange_timestamp)
+    w.decimal("price", t.price)
+    w.decimal("quantity", t.quantity)
+    w.string(t.currency)
+    w.string(t.side)
+    w.stringArray(t.conditions)
+    sequence(t.source_sequence)
+    w.stringMap(t.vendor_data)
+    return framed(tradeSchemaId)
+  }
 
-  const encodeTrade = (t: Trade): Uint8Array =>
-    frame(tradeType, tradeSchemaId, {
-      ...common(t),
-      trade_id: t.trade_id,
-      price: unscaledToBytes(unscaled("price", t.price)),
-      quantity: unscaledToBytes(unscaled("quantity", t.quantity)),
-      side: t.side
-    })
+  const encodeQuote = (q: Quote): Uint8Array => {
+    w.begin(FRAME_HEADER_BYTES)
+    w.string(q.message_id)
+    w.string(q.quote_id)
+    w.string(q.symbol)
+    w.string(q.exchange)
+    w.string(q.asset_class)
+    w.long(q.exchange_timestamp)
+    w.decimal("bid_price", q.bid_price)
+    w.decimal("bid_size", q.bid_size)
+    w.decimal("ask_price", q.ask_price)
+    w.decimal("ask_size", q.ask_size)
+    w.string(q.currency)
+    w.stringArray(q.conditions)
+    sequence(q.source_sequence)
+    w.stringMap(q.vendor_data)
+    return framed(quoteSchemaId)
+  }
 
-  const encodeQuote = (q: Quote): Uint8Array =>
-    frame(quoteType, quoteSchemaId, {
-      ...common(q),
-      quote_id: q.quote_id,
-      bid_price: unscaledToBytes(unscaled("bid_price", q.bid_price)),
-      bid_size: unscaledToBytes(unscaled("bid_size", q.bid_size)),
-      ask_price: unscaledToBytes(unscaled("ask_price", q.ask_price)),
-      ask_size: unscaledToBytes(unscaled("ask_size", q.ask_size))
-    })
+  const date = (iso: string | null) => {
+    if (iso === null) return w.branch(0)
+    w.branch(1)
+    w.long(daysOfIsoDate(iso))
+  }
+
+  const encodeInstrument = (i: Instrument): Uint8Array => {
+    w.begin(FRAME_HEADER_BYTES)
+    w.string(i.symbol)
+    w.string(i.exchange)
+    w.nullableString(i.company_id)
+    w.string(i.name)
+    w.nullableString(i.isin)
+    w.string(i.currency)
+    w.string(i.asset_class)
+    date(i.listing_date)
+    date(i.delisting_date)
+    return framed(instrumentSchemaId)
+  }
 
   const toTrade = (schemaId: number, r: RawTrade): Result.Result<WireMessage, PoisonReason> => {
     const problems: Array<FieldProblem> = []
@@ -392,6 +436,13 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     })
   }
 
+  const toInstrument = (schemaId: number, r: RawInstrument): Result.Result<WireMessage, PoisonReason> => {
+    const decoded = decodeInstrument({ ...r, listing_date: isoOfDays(r.listing_date), delisting_date: isoOfDays(r.delisting_date) })
+    return Result.isSuccess(decoded)
+      ? Result.succeed({ kind: "instrument", schemaId, value: decoded.success })
+      : Result.fail(new SchemaInvalid({ kind: "instrument", schemaId, problems: fieldProblems(decoded.failure.issue) }))
+  }
+
   const decode = (bytes: Uint8Array): Result.Result<WireMessage, PoisonReason> => {
     if (bytes.length < FRAME_HEADER_BYTES) {
       return Result.fail(new NotFramed({ detail: `${bytes.length} bytes, a frame needs at least 5` }))
@@ -401,7 +452,7 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     const reader = readers.get(schemaId)
     if (reader === undefined) return Result.fail(new UnknownSchemaId({ schemaId }))
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    const type = reader.kind === "trade" ? tradeType : quoteType
+    const type = types[reader.kind]
     let decoded: { value: unknown; offset: number }
     try {
       decoded = type.decode(buf, FRAME_HEADER_BYTES, reader.resolver)
@@ -414,17 +465,21 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     }
     return reader.kind === "trade"
       ? toTrade(schemaId, decoded.value as RawTrade)
-      : toQuote(schemaId, decoded.value as RawQuote)
+      : reader.kind === "quote"
+      ? toQuote(schemaId, decoded.value as RawQuote)
+      : toInstrument(schemaId, decoded.value as RawInstrument)
   }
 
   return {
     tradeSchemaId,
     quoteSchemaId,
+    instrumentSchemaId,
     encodeTrade,
     encodeQuote,
+    encodeInstrument,
     decode,
     addWriterSchema: (schemaId, kind, schema) => {
-      const reader = kind === "trade" ? tradeType : quoteType
+      const reader = types[kind]
       const writer = avroTypeOf(schema)
       readers.set(schemaId, {
         kind,

@@ -4,21 +4,33 @@
  * One actor per assigned partition (a fiber with a bounded mailbox) decodes, validates,
  * dead-letters poison, runs the sequence tracker and appends rows to its partition's
  * buffer. One flusher commits all partitions' buffers: trades, then quotes, then
- * sequence_events (with the tracker checkpoints), each snapshot carrying the group's
- * marker. Every table commit is fenced: it is abandoned if another writer moved the
- * marker of one of its partitions since this process read it, so a zombie never
- * commits twice what a new owner committed.
+ * instruments, then sequence_events (with the tracker checkpoints), each snapshot carrying the
+ * group's marker. Instruments (reference topics) are not sequence-tracked. Every table commit
+ * is fenced: it is abandoned if another writer moved the marker of one of its partitions since
+ * this process read it, so a zombie never commits twice what a new owner committed.
+ *
+ * Tracing: each batch is a consumer span (`process <topic>`) linked to the producer spans in
+ * its records' `traceparent` headers; a flush span (`ingest.flush`, with the Parquet writes and
+ * catalog commits under it) lives in the trace of the first batch it commits and links to the
+ * others. Links are only collected when spans are exported.
  */
-import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream } from "effect"
+import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
 import { type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
-import { type QuoteRow, quoteColumns, type TradeRow, tradeColumns } from "../../domain/rows.ts"
+import {
+  instrumentColumns,
+  type InstrumentRow,
+  type QuoteRow,
+  quoteColumns,
+  type TradeRow,
+  tradeColumns
+} from "../../domain/rows.ts"
 import { sequenceEventColumns } from "../../domain/sequence/events.ts"
-import { checkpointStreams, withoutDuplicates } from "../../domain/sequence/tracker.ts"
+import { checkpointStreams, type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
 import { tables } from "../../domain/tables.ts"
-import { dlqTopicName, Header, parseTopicName } from "../../domain/wire.ts"
+import { dlqTopicName, Header, parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { type CommitOutcome, IcebergSink } from "../../services/IcebergSink.ts"
@@ -33,11 +45,12 @@ import {
 } from "../../services/KafkaSource.ts"
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { SequenceTracker } from "../../services/SequenceTracker.ts"
+import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export interface IngestConfig {
   readonly groupId: string
-  /** Source topics, `market.{asset_class}.{trades|quotes}.{exchange}`. */
+  /** Source topics, `market.{asset_class}.{trades|quotes}.{exchange}` and `reference.instruments.{exchange}`. */
   readonly topics: ReadonlyArray<string>
   /** Flush when this many rows are buffered... */
   readonly flushRows: number
@@ -45,7 +58,7 @@ export interface IngestConfig {
   readonly flushBytes: number
   /** ...or this long after the last flush, whichever comes first. */
   readonly commitIntervalMs: number
-  /** Pause fetching while more rows than this wait for a flush (backpressure). */
+  /** Partition actors wait while this many rows wait for a flush (backpressure; bounds memory). */
   readonly maxBufferedRows: number
   /** Batches queued per partition actor. */
   readonly mailbox: number
@@ -55,16 +68,22 @@ export interface IngestConfig {
 
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   groupId: "k2-ingest",
-  flushRows: 200_000,
+  flushRows: 25_000,
   flushBytes: 128 * 1024 * 1024,
   commitIntervalMs: 1_000,
-  maxBufferedRows: 600_000,
-  mailbox: 8,
+  // A buffered row costs about 2 KB of heap until it is written: these bound the process
+  // near 512 MB whatever the backlog (docs/benchmarks.md, "peak RSS").
+  maxBufferedRows: 50_000,
+  mailbox: 2,
   sessionTimeoutMs: 30_000
 }
 
-type TableName = "trades" | "quotes"
-type Row = TradeRow | QuoteRow
+/** Sources number trades and quotes: those tables go through a sequence tracker. */
+type TrackedTable = "trades" | "quotes"
+type TableName = TrackedTable | "instruments"
+type Row = TradeRow | QuoteRow | InstrumentRow
+
+const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
 
 const SEQUENCE_EVENTS = { namespace: tables.sequenceEvents.namespace, name: tables.sequenceEvents.name }
 const identifierOf = (table: TableName): TableIdentifier => ({ namespace: tables[table].namespace, name: table })
@@ -75,13 +94,16 @@ const checkpointKey = (group: string, key: TpKey) => `k2.sequence.checkpoint.${g
 /** A rough size of a row in a data file buffer, for the byte threshold. */
 const ROW_BYTES = 160
 
+/** Batches a flush span links to (OpenTelemetry's default limit is 128 links per span). */
+const MAX_FLUSH_LINKS = 64
+
 interface PartitionState {
   readonly tp: TopicPartition
   readonly key: TpKey
   readonly table: TableName
   /** Records below this are in the data table. */
   tableMark: bigint
-  /** Records below this are in sequence_events (and in the tracker's checkpoint). */
+  /** Records below this are in sequence_events (and in the tracker's checkpoint); the tableMark for instruments. */
   sequenceMark: bigint
   /** The next offset to process: rows below it are buffered or committed. */
   next: bigint
@@ -90,6 +112,8 @@ interface PartitionState {
   /** Streams (exchange \0 symbol) of this partition: what its checkpoint holds. */
   readonly streams: Set<string>
   lag: bigint
+  /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
+  spans: Array<Tracer.Span>
 }
 
 /** What one flush commits for one partition. */
@@ -101,9 +125,33 @@ interface Taken {
   readonly sequenceMark: bigint
   readonly next: bigint
   readonly checkpoint: string
+  readonly spans: ReadonlyArray<Tracer.Span>
+}
+
+/** A record for the DLQ, with why. */
+interface Poison {
+  readonly offset: bigint
+  readonly reason: string
+  readonly detail: string
+  readonly key: string | null
+  readonly value: Uint8Array | null
+  readonly headers: Record<string, string>
 }
 
 const streamKey = (exchange: string, symbol: string) => `${exchange}\u0000${symbol}`
+
+/** The flush span: in the trace of the first batch it commits, linked to the others. */
+const flushSpanOptions = (taken: ReadonlyArray<Taken>): Tracer.SpanOptionsNoTrace => {
+  let rows = 0
+  for (const t of taken) rows += t.rows.length
+  const attributes = { "k2.flush.partitions": taken.length, "k2.flush.rows": rows }
+  const batches = taken.flatMap((t) => t.spans).slice(0, MAX_FLUSH_LINKS)
+  if (batches.length === 0) return { attributes }
+  return { attributes, parent: batches[0]!, links: batches.slice(1).map((span) => ({ span, attributes: {} })) }
+}
+
+/** What the tracker would say of rows it does not track. */
+const untracked: Observation = { duplicates: [], events: [] }
 
 /** Occurrences by key, for labelled counters. */
 const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<[string, number]> => {
@@ -132,7 +180,7 @@ const committedMetrics = (table: Metrics.IngestTable, rows: number, outcome: Com
 export interface IngestorDeps {
   readonly codec: WireCodec
   /** One tracker per table: trades and quotes are numbered separately by their sources. */
-  readonly trackers: Readonly<Record<TableName, SequenceTracker["Service"]>>
+  readonly trackers: Readonly<Record<TrackedTable, SequenceTracker["Service"]>>
 }
 
 export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDeps) {
@@ -146,15 +194,15 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const tableOfTopic = new Map<string, TableName>()
   for (const topic of config.topics) {
-    const address = parseTopicName(topic)
-    if (address === undefined) return yield* Effect.die(new Error(`not a market data topic: ${topic}`))
-    tableOfTopic.set(topic, address.dataType)
+    const table = parseTopicName(topic)?.dataType ?? (parseInstrumentsTopicName(topic) === undefined ? undefined : "instruments")
+    if (table === undefined) return yield* Effect.die(new Error(`not a market data or instruments topic: ${topic}`))
+    tableOfTopic.set(topic, table)
   }
 
   const parts = new Map<TpKey, PartitionState>()
   const counters = {
     consumed: 0,
-    written: { trades: 0, quotes: 0, sequence_events: 0 },
+    written: { trades: 0, quotes: 0, instruments: 0, sequence_events: 0 },
     deadLettered: 0,
     alreadyIngested: 0,
     duplicatesDropped: 0,
@@ -187,6 +235,20 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     for (const p of parts.values()) rows += p.rows.length + p.events.length
     return rows
   }
+  /** Records of batches being processed now: counted with the buffers, so that actors which
+   * pass the room check together cannot overshoot it by a batch each. */
+  let inProcess = 0
+  /** Runs `use` once the buffers have room for `records` more rows (the flusher empties them). */
+  const withRoom = <A, E, R>(records: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      const load = buffered() + inProcess
+      // A batch larger than the whole budget still goes through, alone.
+      if (load > 0 && load + records > config.maxBufferedRows) {
+        return Effect.sleep("5 millis").pipe(Effect.andThen(withRoom(records, use)))
+      }
+      inProcess += records
+      return Effect.ensuring(use, Effect.sync(() => void (inProcess -= records)))
+    })
 
   // ---------------------------------------------------------------------------------------
   // Markers and checkpoints, read from the tables
@@ -210,6 +272,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const key = tpKeyOf(tp)
       const table = tableOfTopic.get(tp.topic)!
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
+      if (table === "instruments") {
+        // Not tracked: sequence_events holds no mark or checkpoint of this partition.
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: [], events: [], streams: new Set(), lag: 0n, spans: [] })
+        starts.set(key, tableMark)
+        continue
+      }
       const sequenceMark = markers.sequence === undefined
         ? 0n
         : offsetOf(markers.sequence.offsets, tp.topic, tp.partition) ?? 0n
@@ -229,7 +297,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: [], events: [], streams, lag: 0n })
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: [], events: [], streams, lag: 0n, spans: [] })
       starts.set(key, next)
     }
     return starts
@@ -238,7 +306,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   // ---------------------------------------------------------------------------------------
   // Partition actors
 
-  const deadLetter = (batch: PartitionBatch, poison: ReadonlyArray<{ offset: bigint; reason: string; detail: string; key: string | null; value: Uint8Array | null; headers: Record<string, string> }>) =>
+  const deadLetter = (batch: PartitionBatch, poison: ReadonlyArray<Poison>) =>
     poison.length === 0
       ? Effect.void
       : producer.send(poison.map((p): ProducerRecord => ({
@@ -260,14 +328,51 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           Metric.update(Metric.withAttributes(Metrics.deadLetters, { reason }), n), { discard: true }))
       )
 
-  const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch) {
+  /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
+  const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
     if (part === undefined || batch.nextOffset <= part.next) return
     counters.consumed += batch.records.length
     yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
     const toTrack: Array<Row> = []
-    const poison: Array<{ offset: bigint; reason: string; detail: string; key: string | null; value: Uint8Array | null; headers: Record<string, string> }> = []
+    const poison: Array<Poison> = []
+    yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, poison)).pipe(
+      Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })
+    )
+    yield* deadLetter(batch, poison)
+    let detected: ReadonlyArray<SequenceEvent> = []
+    const table = part.table
+    // Tracker and buffer change together: a checkpoint always matches `next`.
+    yield* Effect.uninterruptible(Effect.gen(function*() {
+      const observation = table === "instruments"
+        ? untracked
+        : yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
+      detected = observation.events
+      counters.duplicatesDropped += observation.duplicates.length
+      for (const row of withoutDuplicates(toTrack, observation)) {
+        if (row.kafka_offset >= part.tableMark) part.rows.push(row)
+        else counters.alreadyIngested++
+      }
+      for (const e of observation.events) part.events.push(e)
+      for (const row of toTrack) part.streams.add(streamKey(row.exchange, row.symbol))
+      part.next = batch.nextOffset
+      part.lag = batch.highWatermark - batch.nextOffset
+      if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
+    }))
+    yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
+      Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
+    yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
+  })
+
+  /** Decodes and validates a batch's new records: rows to track, poison to dead-letter. */
+  const decodeInto = (
+    batch: PartitionBatch,
+    part: PartitionState,
+    ingestedAt: number,
+    toTrack: Array<Row>,
+    poison: Array<Poison>
+  ) => {
     for (const record of batch.records) {
       if (record.offset < part.next) continue
       if (record.offset < part.sequenceMark) {
@@ -278,7 +383,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         ? Result.fail({ _tag: "NotFramed", message: "tombstone (null value)" })
         : codec.decode(record.value)
       const kind = Result.isSuccess(decoded) ? decoded.success.kind : undefined
-      if (Result.isFailure(decoded) || (kind === "trade") !== (part.table === "trades")) {
+      if (Result.isFailure(decoded) || TABLE_OF_KIND[kind!] !== part.table) {
         if (record.offset >= part.tableMark) {
           poison.push({
             offset: record.offset,
@@ -299,26 +404,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         kafka_offset: record.offset
       } as Row)
     }
-    yield* deadLetter(batch, poison)
-    let detected: ReadonlyArray<SequenceEvent> = []
-    // Tracker and buffer change together: a checkpoint always matches `next`.
-    yield* Effect.uninterruptible(Effect.gen(function*() {
-      const observation = yield* trackers[part.table].observe(toTrack)
-      detected = observation.events
-      counters.duplicatesDropped += observation.duplicates.length
-      for (const row of withoutDuplicates(toTrack, observation)) {
-        if (row.kafka_offset >= part.tableMark) part.rows.push(row)
-        else counters.alreadyIngested++
-      }
-      for (const e of observation.events) part.events.push(e)
-      for (const row of toTrack) part.streams.add(streamKey(row.exchange, row.symbol))
-      part.next = batch.nextOffset
-      part.lag = batch.highWatermark - batch.nextOffset
-    }))
-    yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
-      Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
-    yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
-  })
+  }
+
+  /** One batch in its consumer span, linked to its records' producer spans when tracing is on. */
+  const consumeBatch = (batch: PartitionBatch) =>
+    Effect.flatMap(KafkaTracing.tracingOn, (on) =>
+      Effect.useSpan(`process ${batch.topic}`, {
+        kind: "consumer",
+        attributes: KafkaTracing.consumeAttributes(batch, group),
+        ...(on ? { links: KafkaTracing.producerLinks(batch.records) } : {})
+      }, (span) => processBatch(batch, on ? span : undefined).pipe(Effect.withParentSpan(span))))
 
   // ---------------------------------------------------------------------------------------
   // Flushing
@@ -348,20 +443,30 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
     if (mine.length === 0) return
     const rows = mine.flatMap((t) => t.rows)
-    const batch = table === "trades" ? tradeColumns(rows as Array<TradeRow>) : quoteColumns(rows as Array<QuoteRow>)
+    const batch = table === "trades"
+      ? tradeColumns(rows as Array<TradeRow>)
+      : table === "quotes"
+      ? quoteColumns(rows as Array<QuoteRow>)
+      : instrumentColumns(rows as Array<InstrumentRow>)
     const started = performance.now()
     const outcome = yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
-    for (const t of mine) t.part.tableMark = t.next
+    for (const t of mine) {
+      t.part.tableMark = t.next
+      if (table === "instruments") t.part.sequenceMark = t.next
+    }
     counters.written[table] += rows.length
     counters.commits++
+    // Instruments carry no exchange time: they do not move the freshness gauge.
     let newest = -1
-    for (const row of rows) if (row.exchange_timestamp > newest) newest = row.exchange_timestamp
+    if (table !== "instruments") {
+      for (const row of rows as Array<TradeRow | QuoteRow>) if (row.exchange_timestamp > newest) newest = row.exchange_timestamp
+    }
     if (newest > newestCommitted) newestCommitted = newest
     yield* committedMetrics(table, rows.length, outcome, started)
   })
 
   const commitSequenceEvents = Effect.fnUntraced(function*(taken: ReadonlyArray<Taken>) {
-    const mine = taken.filter((t) => t.next > t.sequenceMark)
+    const mine = taken.filter((t) => t.part.table !== "instruments" && t.next > t.sequenceMark)
     if (mine.length === 0) return
     const location = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata.location
     const checkpoints: Record<string, string> = {}
@@ -395,10 +500,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         tableMark: part.tableMark,
         sequenceMark: part.sequenceMark,
         next: part.next,
-        checkpoint: yield* trackers[part.table].checkpoint(filter)
+        checkpoint: part.table === "instruments" ? "" : yield* trackers[part.table].checkpoint(filter),
+        spans: part.spans
       })
       part.rows = []
       part.events = []
+      part.spans = []
     }
     return taken
   })
@@ -409,28 +516,34 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       yield* Ref.set(lastFlush, yield* Clock.currentTimeMillis)
       const taken = yield* Effect.uninterruptible(take())
       if (taken.length === 0) return
-      const committed = yield* Effect.gen(function*() {
-        yield* commitTable("trades", taken)
-        yield* commitTable("quotes", taken)
-        yield* commitSequenceEvents(taken)
-        return true
-      }).pipe(
-        // Whatever failed, the buffers taken are gone: restart those partitions from the tables.
-        Effect.catch((error) =>
-          Effect.gen(function*() {
-            yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
-            yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
-            return false
-          })
-        )
-      )
-      if (!committed) return
-      yield* consumer.commit(taken.filter((t) => parts.has(t.part.key)).map((t) => ({
-        topic: t.part.tp.topic,
-        partition: t.part.tp.partition,
-        offset: t.next
-      }))).pipe(Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`)))
+      yield* commitTaken(consumer, taken).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
     })))
+
+  const commitTaken = Effect.fnUntraced(function*(consumer: Consumer, taken: ReadonlyArray<Taken>) {
+    const committed = yield* Effect.gen(function*() {
+      yield* commitTable("trades", taken)
+      yield* commitTable("quotes", taken)
+      yield* commitTable("instruments", taken)
+      yield* commitSequenceEvents(taken)
+      return true
+    }).pipe(
+      // Whatever failed, the buffers taken are gone: restart those partitions from the tables.
+      Effect.catch((error) =>
+        Effect.gen(function*() {
+          yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
+          yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
+          return false
+        })
+      )
+    )
+    if (!committed) return
+    yield* Effect.logDebug(`flush committed ${taken.length} partition(s)`)
+    yield* consumer.commit(taken.filter((t) => parts.has(t.part.key)).map((t) => ({
+      topic: t.part.tp.topic,
+      partition: t.part.tp.partition,
+      offset: t.next
+    }))).pipe(Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`)))
+  })
 
   const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
     if (tps.length === 0) return
@@ -443,7 +556,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   // ---------------------------------------------------------------------------------------
 
   const runOnce = Effect.scoped(Effect.gen(function*() {
-    for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents]) {
+    const reference = [...tableOfTopic.values()].includes("instruments") ? [tables.instruments] : []
+    for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents, ...reference]) {
       yield* sink.ensureTable(definition)
     }
     const scope = yield* Effect.scope
@@ -455,7 +569,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const key = tpKeyOf(tp)
       const mailbox = yield* Queue.bounded<PartitionBatch>(config.mailbox)
       mailboxes.set(key, mailbox)
-      const work = Effect.forever(Queue.take(mailbox).pipe(Effect.flatMap(processBatch)))
+      // An actor waiting for room leaves its mailbox full, which stalls the fetch loop upstream.
+      const work = Effect.forever(
+        Queue.take(mailbox).pipe(Effect.flatMap((batch) => withRoom(batch.records.length, consumeBatch(batch))))
+      )
       // The supervisor: past the retry budget a partition restarts from the table's marker.
       const supervised: Effect.Effect<never> = work.pipe(
         Effect.catchCause((cause) =>
@@ -489,7 +606,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
             mailboxes.delete(key)
             const part = parts.get(key)
             if (part !== undefined) {
-              yield* trackers[part.table].forget((e, s) => part.streams.has(streamKey(e, s)))
+              if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(streamKey(e, s)))
               parts.delete(key)
             }
           }
@@ -508,10 +625,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const due = rows >= config.flushRows || rows * ROW_BYTES >= config.flushBytes ||
         now - (yield* Ref.get(lastFlush)) >= config.commitIntervalMs
       if (!due) return
-      const paused = rows >= config.maxBufferedRows ? [...parts.values()].map((p) => p.tp) : []
-      if (paused.length > 0) yield* consumer.pause(paused)
       yield* flushWith(consumer)
-      if (paused.length > 0) yield* consumer.resume(paused)
     }).pipe(Effect.repeat(Schedule.spaced("20 millis")))
     yield* Effect.forkScoped(flusher)
 

@@ -24,6 +24,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { partitionForKey } from "./partitioner.ts"
+import { tracedSend } from "./tracing.ts"
 
 interface MemTopic {
   readonly name: string
@@ -241,11 +242,11 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
 
   const sink = KafkaSink.of({
     client: "memory",
-    send: Effect.fn("KafkaSink.send")(function*(records: ReadonlyArray<ProducerRecord>) {
+    send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
       const out = yield* guard("send", () => records.map((r) => broker.append(r)))
       broker.notify()
       return out
-    }),
+    })),
     flush: () => Effect.void
   })
 

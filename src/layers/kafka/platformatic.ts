@@ -52,6 +52,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { murmur2 } from "./partitioner.ts"
+import { tracedSend } from "./tracing.ts"
 
 export interface PlatformaticOptions {
   readonly brokers: ReadonlyArray<string>
@@ -141,11 +142,49 @@ const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Eff
 
 const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
-const encodeHeaders = (h: Readonly<Record<string, string>> | undefined): Map<Buffer, Buffer> | undefined => {
-  if (h === undefined) return undefined
+/** UTF-8 of record keys and header names: a few symbols and names repeat on every record. */
+const utf8Cache = new Map<string, Buffer>()
+const UTF8_CACHE_ENTRIES = 100_000
+const cachedUtf8 = (s: string): Buffer => {
+  let b = utf8Cache.get(s)
+  if (b === undefined) {
+    if (utf8Cache.size >= UTF8_CACHE_ENTRIES) utf8Cache.clear()
+    b = Buffer.from(s, "utf8")
+    utf8Cache.set(s, b)
+  }
+  return b
+}
+
+/** Short header values (schema ids) repeat on every record; long ones (ids, trace context) do not. */
+const SHORT_VALUE = 8
+
+const encodeHeaders = (h: Readonly<Record<string, string>>): Map<Buffer, Buffer> => {
   const out = new Map<Buffer, Buffer>()
-  for (const k in h) out.set(Buffer.from(k, "utf8"), Buffer.from(h[k]!, "utf8"))
+  for (const k in h) {
+    const v = h[k]!
+    out.set(cachedUtf8(k), v.length <= SHORT_VALUE ? cachedUtf8(v) : Buffer.from(v, "utf8"))
+  }
   return out
+}
+
+interface PMessage {
+  topic: string
+  key?: Buffer
+  value?: Buffer
+  headers?: Map<Buffer, Buffer>
+  partition?: number
+  timestamp?: bigint
+}
+
+/** Built field by field: object spreads per record showed in produce profiles. */
+const toMessage = (r: ProducerRecord): PMessage => {
+  const m: PMessage = { topic: r.topic }
+  if (r.key !== null) m.key = cachedUtf8(r.key)
+  if (r.value !== null) m.value = toBuffer(r.value)
+  if (r.headers !== undefined) m.headers = encodeHeaders(r.headers)
+  if (r.partition !== undefined) m.partition = r.partition
+  if (r.timestamp !== undefined) m.timestamp = BigInt(r.timestamp)
+  return m
 }
 
 const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
@@ -189,7 +228,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       Effect.gen(function*() {
         const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
         const maxWaitTime = options.maxWaitTimeMs ?? 250
-        const maxBytesPerPartition = options.maxBytesPerPartition ?? 4 * 1024 * 1024
+        const maxBytesPerPartition = options.maxBytesPerPartition ?? 1024 * 1024
         const consumer = new PConsumer({
           ...base,
           clientId: opts.clientId ?? clientId,
@@ -484,26 +523,14 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
 
     const sink = KafkaSink.of({
       client: "platformatic",
-      send: Effect.fn("KafkaSink.send")(function*(records: ReadonlyArray<ProducerRecord>) {
+      send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
         if (records.length === 0) return []
         const res = yield* attempt("send", async () => {
           await checkPartitions(records)
-          return producer.send({
-            messages: records.map((r) => {
-              const headers = encodeHeaders(r.headers)
-              return {
-                topic: r.topic,
-                ...(r.key !== null ? { key: Buffer.from(r.key, "utf8") } : {}),
-                ...(r.value !== null ? { value: toBuffer(r.value) } : {}),
-                ...(headers !== undefined ? { headers } : {}),
-                ...(r.partition !== undefined ? { partition: r.partition } : {}),
-                ...(r.timestamp !== undefined ? { timestamp: BigInt(r.timestamp) } : {})
-              }
-            })
-          })
+          return producer.send({ messages: records.map(toMessage) })
         }, records[0]!.topic)
         return (res.offsets ?? []).map((o): RecordMetadata => ({ topic: o.topic, partition: o.partition, baseOffset: o.offset >= 0n ? o.offset : null }))
-      }),
+      })),
       // send resolves only once acknowledged: nothing is buffered.
       flush: () => Effect.void
     })

@@ -1,11 +1,11 @@
 /**
  * SchemaRegistry layers: a Confluent-compatible HTTP client (fetch) and the embedded registry
- * (fixed ids from the repo's schema files: trade = 1, quote = 2).
+ * (fixed ids from the repo's schema files: trade = 1, quote = 2, instrument = 3).
  */
 import { Effect, Layer } from "effect"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
-import { EMBEDDED_SCHEMA_IDS, type MessageKind, quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
-import { parseTopicName, valueSubject } from "../../domain/wire.ts"
+import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
+import { parseInstrumentsTopicName, parseTopicName, valueSubject } from "../../domain/wire.ts"
 import {
   IncompatibleSchema,
   type RegisteredSchema,
@@ -113,12 +113,14 @@ export const layerHttp = (options: HttpRegistryOptions) =>
 /** The message kind a `<topic>-value` subject holds, from the topic name. */
 export const kindOfSubject = (subject: string): MessageKind | undefined => {
   if (!subject.endsWith("-value")) return undefined
-  const address = parseTopicName(subject.slice(0, -"-value".length))
+  const topic = subject.slice(0, -"-value".length)
+  if (parseInstrumentsTopicName(topic) !== undefined) return "instrument"
+  const address = parseTopicName(topic)
   return address === undefined ? undefined : address.dataType === "trades" ? "trade" : "quote"
 }
 
 export const layerEmbedded = Layer.succeed(SchemaRegistry)((() => {
-  const schemas: Record<MessageKind, object> = { trade: tradeSchema, quote: quoteSchema }
+  const schemas: Record<MessageKind, object> = { trade: tradeSchema, quote: quoteSchema, instrument: instrumentSchema }
   const kindOf = (subject: string) =>
     Effect.fromNullishOr(kindOfSubject(subject)).pipe(
       Effect.mapError(() => registryError(new SchemaNotFound({ what: `subject ${subject} (not a market topic)` })))
@@ -133,12 +135,12 @@ export const layerEmbedded = Layer.succeed(SchemaRegistry)((() => {
     register: (subject, schema) => Effect.map(matching(subject, schema), (kind) => EMBEDDED_SCHEMA_IDS[kind]),
     lookup: (subject, schema) =>
       Effect.map(matching(subject, schema), (kind) => ({ subject, id: EMBEDDED_SCHEMA_IDS[kind], version: 1, schema })),
-    schemaById: (id) =>
-      id === EMBEDDED_SCHEMA_IDS.trade
-        ? Effect.succeed(tradeSchema)
-        : id === EMBEDDED_SCHEMA_IDS.quote
-        ? Effect.succeed(quoteSchema)
-        : Effect.fail(registryError(new SchemaNotFound({ what: `schema id ${id}` }))),
+    schemaById: (id) => {
+      const kind = (Object.keys(EMBEDDED_SCHEMA_IDS) as Array<MessageKind>).find((k) => EMBEDDED_SCHEMA_IDS[k] === id)
+      return kind === undefined
+        ? Effect.fail(registryError(new SchemaNotFound({ what: `schema id ${id}` })))
+        : Effect.succeed(schemas[kind])
+    },
     latest: (subject) =>
       Effect.map(kindOf(subject), (kind) => ({ subject, id: EMBEDDED_SCHEMA_IDS[kind], version: 1, schema: schemas[kind] }))
   })
@@ -152,10 +154,14 @@ export const layerEmbedded = Layer.succeed(SchemaRegistry)((() => {
 export const wireCodecFor = Effect.fn("SchemaRegistry.wireCodecFor")(function*(topics: {
   readonly trades: string
   readonly quotes: string
+  readonly instruments?: string
 }) {
   const registry = yield* SchemaRegistry
   const tradeSchemaId = yield* registry.register(valueSubject(topics.trades), tradeSchema)
   const quoteSchemaId = yield* registry.register(valueSubject(topics.quotes), quoteSchema)
-  const codec: WireCodec = makeWireCodec({ tradeSchemaId, quoteSchemaId })
+  const instrumentSchemaId = topics.instruments === undefined
+    ? undefined
+    : yield* registry.register(valueSubject(topics.instruments), instrumentSchema)
+  const codec: WireCodec = makeWireCodec({ tradeSchemaId, quoteSchemaId, ...(instrumentSchemaId === undefined ? {} : { instrumentSchemaId }) })
   return codec
 })

@@ -1,7 +1,7 @@
 /**
  * Republishing a replay to a Kafka topic for backtest consumers: each event as the producer
- * wrote it (Avro with Confluent framing, the k2-schema-id and k2-correlation-id headers,
- * key = symbol), sent chunk by chunk as the replay yields them, so a paced replay stays paced.
+ * wrote it (Avro with Confluent framing, the k2-schema-id header and the run's
+ * k2-correlation-id, key = symbol), sent chunk by chunk as the replay yields them, so a paced replay stays paced.
  * Trades and quotes share the topic; the schema id tells them apart. On a topic of one
  * partition the replay's total order is kept; on more, the order of each symbol.
  */
@@ -26,6 +26,8 @@ export interface RepublishOptions {
   readonly codec: WireCodec
   /** Called after every send. */
   readonly onProgress?: (progress: RepublishProgress) => Effect.Effect<void>
+  /** The `k2-correlation-id` of this run's records; a new UUID by default. */
+  readonly correlationId?: string
 }
 
 /** Exact: the replay's decimal text to a BigDecimal at its own scale. */
@@ -35,7 +37,7 @@ const decimal = (text: string) => {
 }
 
 /** One replayed event as the producer's record. */
-export const recordOf = (codec: WireCodec, topic: string, e: ReplayEvent): ProducerRecord => {
+export const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: ReplayEvent): ProducerRecord => {
   const common = {
     message_id: e.message_id,
     symbol: e.symbol,
@@ -58,7 +60,7 @@ export const recordOf = (codec: WireCodec, topic: string, e: ReplayEvent): Produ
       ask_size: decimal(e.ask_size)
     })
   const schemaId = e._tag === "Trade" ? codec.tradeSchemaId : codec.quoteSchemaId
-  return { topic, key: e.symbol, value, headers: { [Header.schemaId]: String(schemaId), [Header.correlationId]: e.message_id } }
+  return { topic, key: e.symbol, value, headers: { [Header.schemaId]: String(schemaId), [Header.correlationId]: correlationId } }
 }
 
 /** Runs the replay into the topic; the summary counts what the broker acknowledged. */
@@ -69,6 +71,7 @@ export const republish = <E, R>(
   Effect.gen(function*() {
     const producer = yield* KafkaSink
     const started = yield* Clock.currentTimeMillis
+    const correlationId = options.correlationId ?? crypto.randomUUID()
     const progress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
     yield* Stream.runForEachArray(events, (chunk) =>
       Effect.gen(function*() {
@@ -77,7 +80,7 @@ export const republish = <E, R>(
         for (let i = 0; i < chunk.length; i++) {
           const e = chunk[i]!
           if (e._tag === "Trade") trades++
-          records[i] = recordOf(options.codec, options.topic, e)
+          records[i] = recordOf(options.codec, options.topic, correlationId, e)
         }
         yield* producer.send(records)
         progress.events += chunk.length

@@ -15,7 +15,7 @@ import { Context, Effect, Metric } from "effect"
 
 // --- ingest ---------------------------------------------------------------------------------
 
-export const ingestTables = ["trades", "quotes", "sequence_events"] as const
+export const ingestTables = ["trades", "quotes", "instruments", "sequence_events"] as const
 export type IngestTable = (typeof ingestTables)[number]
 
 export const messagesConsumed = Metric.counter("k2_ingest_messages_consumed_total", {

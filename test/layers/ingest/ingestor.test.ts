@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { dlqTopicName, topicSpecs } from "../../../src/domain/wire.ts"
+import { dlqTopicName, instrumentsTopicSpecs, topicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
@@ -67,12 +67,16 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const options = warehouseOptions("sqlite")
 
       const reconciliation: Reconciliation = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(topicSpecs(TOPICS.map((t) => ({
-          assetClass: "equities",
-          dataType: t.includes("trades") ? "trades" : "quotes",
-          exchange: "ASX",
-          partitions: 4
-        }))))
+        yield* (yield* KafkaAdmin).ensureTopics([
+          ...topicSpecs(TOPICS.map((t) => ({
+            assetClass: "equities",
+            dataType: t.includes("trades") ? "trades" : "quotes",
+            exchange: "ASX",
+            partitions: 4
+          }))),
+          // The publisher sends the simulator's instruments too.
+          ...instrumentsTopicSpecs("ASX", 4)
+        ])
         return yield* publishFeed(codec)
       }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({
         symbols: ["BHP", "CBA", "CSL", "NAB", "WBC", "ANZ"],

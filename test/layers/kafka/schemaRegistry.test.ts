@@ -3,7 +3,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
+import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { layerEmbedded, layerHttp, wireCodecFor } from "../../../src/layers/kafka/schemaRegistry.ts"
 import { SchemaRegistry, type SchemaRegistryError } from "../../../src/services/SchemaRegistry.ts"
 
@@ -122,15 +122,22 @@ describe("SchemaRegistry", () => {
       assert.strictEqual(reasonOf(down), "RegistryUnavailable")
     }))
 
-  it.effect("embedded: fixed ids trade = 1, quote = 2", () =>
+  it.effect("embedded: fixed ids trade = 1, quote = 2, instrument = 3", () =>
     Effect.gen(function*() {
       const registry = yield* SchemaRegistry
       assert.strictEqual(yield* registry.register("market.equities.trades.asx-value", tradeSchema), 1)
       assert.strictEqual(yield* registry.register("market.crypto.quotes.binance-value", quoteSchema), 2)
+      assert.strictEqual(yield* registry.register("reference.instruments.asx-value", instrumentSchema), 3)
       assert.deepStrictEqual(yield* registry.schemaById(2), quoteSchema)
+      assert.deepStrictEqual(yield* registry.schemaById(3), instrumentSchema)
       assert.strictEqual(reasonOf(yield* Effect.exit(registry.register("market.equities.trades.asx-value", quoteSchema))), "IncompatibleSchema")
-      assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(3))), "SchemaNotFound")
-      const codec = yield* wireCodecFor({ trades: "market.equities.trades.asx", quotes: "market.equities.quotes.asx" })
-      assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId], [1, 2])
+      assert.strictEqual(reasonOf(yield* Effect.exit(registry.register("reference.instruments.asx-value", tradeSchema))), "IncompatibleSchema")
+      assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(4))), "SchemaNotFound")
+      const codec = yield* wireCodecFor({
+        trades: "market.equities.trades.asx",
+        quotes: "market.equities.quotes.asx",
+        instruments: "reference.instruments.asx"
+      })
+      assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId, codec.instrumentSchemaId], [1, 2, 3])
     }).pipe(Effect.provide(layerEmbedded)))
 })

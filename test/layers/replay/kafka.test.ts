@@ -54,7 +54,7 @@ describe("republish", () => {
         const q = { from: T0, to: T0 + 3 * DAY }
         const events = yield* Stream.runCollect(replay.stream(q))
         yield* (yield* KafkaAdmin).ensureTopics([{ name: "backtest", partitions: 1 }])
-        const summary = yield* republish(replay.stream(q), { topic: "backtest", codec })
+        const summary = yield* republish(replay.stream(q), { topic: "backtest", codec, correlationId: "run-1" })
         const trades = events.filter((e) => e._tag === "Trade").length
         assert.deepStrictEqual([summary.events, summary.trades, summary.quotes], [events.length, trades, events.length - trades])
         const records = yield* readTopic("backtest", events.length)
@@ -66,7 +66,7 @@ describe("republish", () => {
           assert.strictEqual(r.key, e.symbol)
           assert.deepStrictEqual(r.headers, {
             [Header.schemaId]: String(e._tag === "Trade" ? codec.tradeSchemaId : codec.quoteSchemaId),
-            [Header.correlationId]: e.message_id
+            [Header.correlationId]: "run-1"
           })
         })
       }))

@@ -1,0 +1,82 @@
+/**
+ * K2 programs as separate OS processes (Node 22 directly, so signals reach them), for tests
+ * that watch them from outside: their logs, their /metrics, their exported spans.
+ */
+import { spawn } from "node:child_process"
+import { createServer } from "node:net"
+import * as path from "node:path"
+import type { IngestProcess } from "./ingestHarness.ts"
+import type * as Lakehouse from "../../src/layers/lakehouse.ts"
+
+const repo = path.resolve(import.meta.dirname, "../..")
+
+/** A port no one listens on right now (the OS picks it). */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+
+/** `src/programs/<program>.ts args`, with `env` added to this process's environment. */
+export const spawnProgram = (
+  program: "serve" | "produce",
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {}
+): IngestProcess => {
+  const child = spawn(
+    process.execPath,
+    ["--disable-warning=ExperimentalWarning", path.join(repo, `src/programs/${program}.ts`), ...args],
+    { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }
+  )
+  let out = ""
+  child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
+  child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { child, output: () => out, exited }
+}
+
+/** `serve` over a test warehouse on 127.0.0.1:port, anonymous (K2_API_AUTH=off). */
+export const spawnServe = (options: Lakehouse.LakehouseOptions, port: number, env: Readonly<Record<string, string>> = {}) => {
+  const catalog = options.catalog
+  return spawnProgram("serve", [
+    "--warehouse", options.warehouse,
+    "--catalog", catalog._tag === "postgres" ? catalog.url : catalog._tag === "sqlite" ? catalog.path : "",
+    "--catalog-name", options.catalogName ?? "k2",
+    "--port", String(port),
+    "--host", "127.0.0.1"
+  ], { K2_API_AUTH: "off", ...env })
+}
+
+/** Every complete JSON log line a process writes to stderr from now on. */
+export const jsonLogLines = (p: IngestProcess): Array<Record<string, unknown>> => {
+  const lines: Array<Record<string, unknown>> = []
+  let pending = ""
+  p.child.stderr!.on("data", (d) => {
+    pending += String(d)
+    const parts = pending.split("\n")
+    pending = parts.pop()!
+    for (const line of parts) {
+      if (!line.startsWith("{")) continue
+      try {
+        lines.push(JSON.parse(line))
+      } catch { /* not a log record */ }
+    }
+  })
+  return lines
+}
+
+/** Polls `url` until it answers 2xx (or the time is up, then fails with the process output). */
+export const waitForHttp = async (url: string, p: IngestProcess, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (p.child.exitCode !== null) throw new Error(`process exited ${p.child.exitCode} before ${url} answered\n${p.output()}`)
+    const ok = await fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false)
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`${url} did not answer in ${timeoutMs} ms\n${p.output()}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
