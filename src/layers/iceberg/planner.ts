@@ -42,7 +42,7 @@ const selectSnapshot = (
 export const layer = (options: { readonly cacheEntries?: number } = {}) =>
   Layer.effect(TableScanner)(Effect.gen(function*() {
     const catalog = yield* Catalog
-    const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? 500_000 })
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? 100_000 })
 
     /** The plan of one chosen snapshot (null: nothing to read). */
     const planSnapshot = Effect.fnUntraced(function*(

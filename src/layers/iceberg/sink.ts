@@ -30,7 +30,7 @@ export const layer = (options: SinkOptions = {}) =>
     const catalog = yield* Catalog
     const files = yield* FileIO
     const duckDb = yield* DuckDb
-    const snapshots = yield* makeSnapshotFiles({ cacheEntries: 100_000 })
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: 25_000 })
     const commitOptions = {
       mergePolicy: options.mergePolicy ?? defaultMergePolicy,
       maxAttempts: options.maxCommitAttempts ?? 10

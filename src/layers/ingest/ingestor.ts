@@ -3,8 +3,10 @@
  *
  * One actor per assigned partition (a fiber with a bounded mailbox) decodes, validates,
  * dead-letters poison, runs the sequence tracker and appends rows to its partition's
- * buffer. One flusher commits all partitions' buffers: trades, then quotes, then
- * instruments, then sequence_events (with the tracker checkpoints), each snapshot carrying the
+ * buffer; it waits while the buffers are full, which stalls fetching (memory stays bounded
+ * whatever the backlog). One flusher commits all partitions' buffers: trades, quotes and
+ * instruments side by side, then sequence_events (with the tracker checkpoints; only when
+ * anomalies were found or `checkpointIntervalMs` has passed), each snapshot carrying the
  * group's marker. Instruments (reference topics) are not sequence-tracked. Every table commit
  * is fenced: it is abandoned if another writer moved the marker of one of its partitions since
  * this process read it, so a zombie never commits twice what a new owner committed.
@@ -64,6 +66,12 @@ export interface IngestConfig {
   readonly mailbox: number
   /** Group session timeout: how soon a silent member's partitions move to another. */
   readonly sessionTimeoutMs: number
+  /**
+   * A flush that found no sequence anomalies commits sequence_events (its marker and the tracker
+   * checkpoints) only this long after the last one: a restart re-reads at most this much to
+   * rebuild tracker state, and the flushes between commit only the data tables.
+   */
+  readonly checkpointIntervalMs: number
 }
 
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
@@ -75,7 +83,8 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   // near 512 MB whatever the backlog (docs/benchmarks.md, "peak RSS").
   maxBufferedRows: 50_000,
   mailbox: 2,
-  sessionTimeoutMs: 30_000
+  sessionTimeoutMs: 30_000,
+  checkpointIntervalMs: 10_000
 }
 
 /** Sources number trades and quotes: those tables go through a sequence tracker. */
@@ -124,7 +133,8 @@ interface Taken {
   readonly tableMark: bigint
   readonly sequenceMark: bigint
   readonly next: bigint
-  readonly checkpoint: string
+  /** The tracker checkpoint at `next`, when this flush commits sequence_events. */
+  readonly checkpoint: string | undefined
   readonly spans: ReadonlyArray<Tracer.Span>
 }
 
@@ -472,7 +482,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const checkpoints: Record<string, string> = {}
     for (const t of mine) {
       const file = `${location}/metadata/k2-sequence-${crypto.randomUUID()}.json`
-      yield* files.write(file, new TextEncoder().encode(t.checkpoint))
+      yield* files.write(file, new TextEncoder().encode(t.checkpoint ?? ""))
       checkpoints[checkpointKey(group, t.part.key)] = file
     }
     const events = mine.flatMap((t) => t.events)
@@ -487,8 +497,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     yield* committedMetrics("sequence_events", events.length, outcome, started)
   })
 
-  /** Takes every partition's buffer and checkpoint at one instant. */
-  const take = Effect.fnUntraced(function*() {
+  /** Takes every partition's buffer (and checkpoint, when `checkpoints`) at one instant. */
+  const take = Effect.fnUntraced(function*(checkpoints: boolean) {
     const taken: Array<Taken> = []
     for (const part of parts.values()) {
       if (part.next <= part.sequenceMark && part.next <= part.tableMark) continue
@@ -500,7 +510,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         tableMark: part.tableMark,
         sequenceMark: part.sequenceMark,
         next: part.next,
-        checkpoint: part.table === "instruments" ? "" : yield* trackers[part.table].checkpoint(filter),
+        checkpoint: part.table === "instruments" || !checkpoints ? undefined : yield* trackers[part.table].checkpoint(filter),
         spans: part.spans
       })
       part.rows = []
@@ -510,21 +520,35 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     return taken
   })
 
-  /** Uninterruptible once started: a drain waits for the flush in flight, then flushes the rest. */
-  const flushWith = (consumer: Consumer) =>
+  let lastCheckpoint = 0
+
+  /**
+   * Uninterruptible once started: a drain waits for the flush in flight, then flushes the rest.
+   * `final` (the drain) always commits sequence_events, so a clean restart re-reads nothing.
+   */
+  const flushWith = (consumer: Consumer, final = false) =>
     flushLock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
-      yield* Ref.set(lastFlush, yield* Clock.currentTimeMillis)
-      const taken = yield* Effect.uninterruptible(take())
+      const now = yield* Clock.currentTimeMillis
+      yield* Ref.set(lastFlush, now)
+      let anomalies = false
+      for (const part of parts.values()) anomalies ||= part.events.length > 0
+      const checkpoints = final || anomalies || now - lastCheckpoint >= config.checkpointIntervalMs
+      const taken = yield* Effect.uninterruptible(take(checkpoints))
       if (taken.length === 0) return
-      yield* commitTaken(consumer, taken).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
+      if (checkpoints) lastCheckpoint = now
+      yield* commitTaken(consumer, taken, checkpoints).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
     })))
 
-  const commitTaken = Effect.fnUntraced(function*(consumer: Consumer, taken: ReadonlyArray<Taken>) {
+  const commitTaken = Effect.fnUntraced(function*(consumer: Consumer, taken: ReadonlyArray<Taken>, checkpoints: boolean) {
     const committed = yield* Effect.gen(function*() {
-      yield* commitTable("trades", taken)
-      yield* commitTable("quotes", taken)
-      yield* commitTable("instruments", taken)
-      yield* commitSequenceEvents(taken)
+      // Each partition feeds one table, so the data tables commit side by side; each commit runs
+      // to its end even if another fails, and sequence_events (never ahead of them) comes last.
+      const results = yield* Effect.all(
+        (["trades", "quotes", "instruments"] as const).map((table) => commitTable(table, taken)),
+        { concurrency: "unbounded", mode: "result" }
+      )
+      for (const result of results) if (Result.isFailure(result)) return yield* Effect.fail(result.failure)
+      if (checkpoints) yield* commitSequenceEvents(taken)
       return true
     }).pipe(
       // Whatever failed, the buffers taken are gone: restart those partitions from the tables.
@@ -616,7 +640,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
     // Registered after the subscription, so it runs before the consumer leaves the group.
     yield* Effect.addFinalizer(() =>
-      flushWith(consumer).pipe(Effect.catchCause((c) => Effect.logError("final flush failed", c)))
+      flushWith(consumer, true).pipe(Effect.catchCause((c) => Effect.logError("final flush failed", c)))
     )
 
     const flusher = Effect.gen(function*() {

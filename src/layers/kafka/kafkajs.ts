@@ -9,7 +9,7 @@
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
  *   to the committed offsets on every rejoin).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
 import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
@@ -268,7 +268,14 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 numPartitions: s.partitions,
                 configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
               }))
-            }))
+            }), missing[0]!.name).pipe(
+              // Waiting for leaders can see a topic as unknown for a moment (a broker that has just
+              // restarted is still loading its partitions); creating again is harmless.
+              Effect.retry({
+                schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 })),
+                while: (e) => e.retryable || e.reason._tag === "UnknownTopic"
+              })
+            )
         }
         const present = specs.filter((s) => existingNames.has(s.name))
         const grown: Array<string> = []
