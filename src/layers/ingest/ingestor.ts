@@ -76,13 +76,13 @@ export interface IngestConfig {
 
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   groupId: "k2-ingest",
-  flushRows: 25_000,
+  flushRows: 15_000,
   flushBytes: 128 * 1024 * 1024,
   commitIntervalMs: 1_000,
-  // A buffered row costs about 2 KB of heap until it is written: these bound the process
-  // near 512 MB whatever the backlog (docs/benchmarks.md, "peak RSS").
-  maxBufferedRows: 50_000,
-  mailbox: 2,
+  // With one batch per mailbox and 256 KB fetches (the Kafka layers' defaults), these keep the
+  // live heap within a 256 MB V8 old space whatever the backlog (docs/benchmarks.md, "peak RSS").
+  maxBufferedRows: 30_000,
+  mailbox: 1,
   sessionTimeoutMs: 30_000,
   checkpointIntervalMs: 10_000
 }

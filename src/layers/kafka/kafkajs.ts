@@ -33,7 +33,7 @@ import { tracedSend } from "./tracing.ts"
 export interface KafkajsOptions {
   readonly brokers: ReadonlyArray<string>
   readonly clientId?: string
-  /** Max bytes per partition per fetch. Default 4 MiB. */
+  /** Max bytes per partition per fetch. Default 256 KiB: what a partition actor holds at once. */
   readonly maxBytesPerPartition?: number
   /** kafkajs log level; default NOTHING (errors reach callers as KafkaError). */
   readonly logLevel?: LogLevel
@@ -158,7 +158,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
           heartbeatInterval: 3_000,
           allowAutoTopicCreation: false,
-          maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+          maxBytesPerPartition: options.maxBytesPerPartition ?? 256 * 1024,
           maxBytes: 64 * 1024 * 1024,
           maxWaitTimeInMs: 250,
           retry: { retries: 8 }

@@ -57,7 +57,7 @@ import { tracedSend } from "./tracing.ts"
 export interface PlatformaticOptions {
   readonly brokers: ReadonlyArray<string>
   readonly clientId?: string
-  /** Max bytes per partition per fetch. Default 4 MiB. */
+  /** Max bytes per partition per fetch. Default 256 KiB: what a partition actor holds at once. */
   readonly maxBytesPerPartition?: number
   /** Max bytes per fetch response. Default 64 MiB. */
   readonly maxBytes?: number
@@ -228,7 +228,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       Effect.gen(function*() {
         const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
         const maxWaitTime = options.maxWaitTimeMs ?? 250
-        const maxBytesPerPartition = options.maxBytesPerPartition ?? 1024 * 1024
+        const maxBytesPerPartition = options.maxBytesPerPartition ?? 256 * 1024
         const consumer = new PConsumer({
           ...base,
           clientId: opts.clientId ?? clientId,
