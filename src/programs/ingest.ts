@@ -24,7 +24,7 @@ import * as ProcessMetrics from "../layers/telemetry/process.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
-import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
+import { clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
 import { progressLine } from "./cli/progress.ts"
 
@@ -36,6 +36,7 @@ const flags = {
     Flag.optional
   ),
   client: clientFlag,
+  schemaRegistry: schemaRegistryFlag,
   group: Flag.String("group").pipe(
     Flag.withDescription("consumer group; its marker in each table says what it has ingested"),
     Flag.withFallbackConfig(Config.String("K2_GROUP")),
@@ -92,8 +93,10 @@ const flags = {
 
 type Options = Command.Command.Config.Infer<typeof flags>
 
-const ingestorLayer = (options: Options, topics: ReadonlyArray<string>) =>
+/** `registry`: where schema ids come from (none: the embedded ids, as the embedded publisher uses). */
+const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry: Option.Option<string>) =>
   Layer.unwrap(Effect.gen(function*() {
+    const codec = yield* wireCodec(registry, topics)
     const trades = yield* Trackers.make()
     const quotes = yield* Trackers.make()
     return Ingest.layer({
@@ -105,7 +108,7 @@ const ingestorLayer = (options: Options, topics: ReadonlyArray<string>) =>
       // Room for a full flush plus what arrives while it commits.
       maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 2 * options.flushRows),
       sessionTimeoutMs: options.sessionTimeout
-    }, { codec: makeWireCodec(), trackers: { trades, quotes } })
+    }, { codec, trackers: { trades, quotes } })
   }))
 
 const summary = (p: IngestProgress, seconds: number) =>
@@ -155,7 +158,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       return yield* ingestor.progress
     })
     const final = yield* ingest.pipe(
-      Effect.provide(ingestorLayer(options, topics).pipe(
+      Effect.provide(ingestorLayer(options, topics, Option.none()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafka,
           Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed }),
@@ -203,7 +206,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
       ? Layer.merge(MetricsServer.layer({ port: options.metricsPort, host: options.metricsHost }), ProcessMetrics.layer)
       : Layer.empty
     yield* program.pipe(
-      Effect.provide(Layer.merge(ingestorLayer(options, topics), Maintenance.layer()).pipe(
+      Effect.provide(Layer.merge(ingestorLayer(options, topics, options.schemaRegistry), Maintenance.layer()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
           Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })

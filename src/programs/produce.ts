@@ -7,10 +7,9 @@
 import * as fs from "node:fs"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
+import { clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { runCommand } from "./cli/run.ts"
-import { makeWireCodec } from "../domain/avro/codec.ts"
-import { instrumentsTopicSpecs, topicSpecs } from "../domain/wire.ts"
+import { instrumentsTopicName, instrumentsTopicSpecs, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
@@ -34,6 +33,7 @@ const flags = {
     Flag.optional
   ),
   client: clientFlag,
+  schemaRegistry: schemaRegistryFlag,
   partitions: Flag.Int("partitions").pipe(
     Flag.withDescription("partitions of topics created when missing"),
     Flag.withFallbackConfig(Config.Int("K2_TOPIC_PARTITIONS")),
@@ -123,7 +123,12 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       )
     }
     const brokers = options.brokers.value.split(",").map((b) => b.trim())
-    const codec = makeWireCodec()
+    const exchange = options.source === "sim" ? options.exchange : "ASX"
+    const codec = yield* wireCodec(options.schemaRegistry, [
+      topicName({ assetClass: "equities", dataType: "trades", exchange }),
+      topicName({ assetClass: "equities", dataType: "quotes", exchange }),
+      instrumentsTopicName(exchange)
+    ])
     const expected = options.source === "sim" ? options.events * options.days * 20 : undefined
     let lastReport = 0
     const publish = publishFeed(codec, {
@@ -137,7 +142,6 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       ? publish.pipe(Effect.timeoutOption(Duration.millis(parseDuration(options.duration.value))))
       : publish.pipe(Effect.map(Option.some))
     const result = yield* Effect.gen(function*() {
-      const exchange = options.source === "sim" ? options.exchange : "ASX"
       const topics = ["trades", "quotes"].map((dataType) => ({
         assetClass: "equities" as const,
         dataType: dataType as "trades" | "quotes",

@@ -1,6 +1,8 @@
 /** The Kafka client flags shared by the programs that talk to a broker. */
-import { Config } from "effect"
+import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
+import { makeWireCodec } from "../../domain/avro/codec.ts"
+import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schemaRegistry.ts"
 import * as Kafkajs from "../../layers/kafka/kafkajs.ts"
 import * as Platformatic from "../../layers/kafka/platformatic.ts"
 
@@ -18,3 +20,26 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
   client === "kafkajs"
     ? Kafkajs.layerKafkajs({ brokers, clientId })
     : Platformatic.layerPlatformatic({ brokers, clientId })
+
+export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
+  Flag.withDescription("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)"),
+  Flag.withFallbackConfig(Config.String("K2_SCHEMA_REGISTRY_URL")),
+  Flag.optional
+)
+
+/**
+ * The wire codec: the embedded schema ids, or the registry's ids for the subjects of `topics`
+ * (registering the repo's schemas there if needed). A registry gives one id per schema, so the
+ * first topic of each kind stands for all of them.
+ */
+export const wireCodec = (registry: Option.Option<string>, topics: ReadonlyArray<string>) => {
+  if (Option.isNone(registry)) return Effect.succeed(makeWireCodec())
+  const first = (kind: string) => topics.find((t) => kindOfSubject(`${t}-value`) === kind)
+  const [trades, quotes, instruments] = [first("trade"), first("quote"), first("instrument")]
+  if (trades === undefined || quotes === undefined) {
+    return Effect.fail(new Error(`--schema-registry needs a trades and a quotes topic among ${topics.join(", ")}`))
+  }
+  return wireCodecFor({ trades, quotes, ...(instruments === undefined ? {} : { instruments }) }).pipe(
+    Effect.provide(layerHttp({ url: registry.value }))
+  )
+}

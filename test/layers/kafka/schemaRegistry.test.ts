@@ -2,9 +2,10 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Option } from "effect"
 import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { layerEmbedded, layerHttp, wireCodecFor } from "../../../src/layers/kafka/schemaRegistry.ts"
+import { wireCodec } from "../../../src/programs/cli/kafka.ts"
 import { SchemaRegistry, type SchemaRegistryError } from "../../../src/services/SchemaRegistry.ts"
 
 /** Subjects -> versions of schema text; global ids shared by identical schema text (as Confluent). */
@@ -120,6 +121,27 @@ describe("SchemaRegistry", () => {
         }).pipe(Effect.provide(layerHttp({ url: "http://127.0.0.1:1" })))
       )
       assert.strictEqual(reasonOf(down), "RegistryUnavailable")
+    }))
+
+  it.live("the programs' codec: the registry's ids for the first topic of each kind, else the embedded ids", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      const topics = ["reference.instruments.asx", "market.equities.quotes.asx", "market.equities.trades.asx", "market.equities.trades.chix"]
+      const codec = yield* wireCodec(Option.some(url), topics)
+      const ids = yield* Effect.gen(function*() {
+        const registry = yield* SchemaRegistry
+        return [
+          (yield* registry.latest("market.equities.trades.asx-value")).id,
+          (yield* registry.latest("market.equities.quotes.asx-value")).id,
+          (yield* registry.latest("reference.instruments.asx-value")).id
+        ]
+      }).pipe(Effect.provide(layerHttp({ url })))
+      assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId, codec.instrumentSchemaId], ids)
+      const embedded = yield* wireCodec(Option.none(), topics)
+      assert.deepStrictEqual([embedded.tradeSchemaId, embedded.quoteSchemaId, embedded.instrumentSchemaId], [1, 2, 3])
+      const missing = yield* Effect.flip(wireCodec(Option.some(url), ["market.equities.trades.asx"]))
+      assert.include(missing.message, "quotes topic")
     }))
 
   it.effect("embedded: fixed ids trade = 1, quote = 2, instrument = 3", () =>

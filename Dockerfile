@@ -1,0 +1,15 @@
+# K2's long-running programs (ingest, serve) for docker-compose.yml. Node runs the TypeScript
+# sources directly (type stripping), so there is no build step: the image is the repo plus its
+# runtime dependencies as locked (src/ imports nothing from devDependencies).
+# node:22 >= 22.19 (package.json engines; Effect 4 needs it).
+FROM node:22-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY . .
+ENV NODE_ENV=production \
+    K2_WAREHOUSE=/warehouse
+VOLUME /warehouse
+# ingest by default; docker-compose.yml overrides the command for serve.
+# 256 MB: ingest's buffers are bounded so its live heap fits; uncapped, V8 lets garbage grow the heap to ~1 GB before collecting.
+CMD ["node", "--max-old-space-size=256", "--disable-warning=ExperimentalWarning", "src/programs/ingest.ts"]
