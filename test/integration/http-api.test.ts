@@ -3,8 +3,10 @@
  * of quotes, instruments, and a sequence_events table with no snapshot yet.
  */
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 import {
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -354,6 +356,50 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       assert.include(latest.headers.get("cache-control") ?? "", "no-cache")
       assert.include(latest.headers.get("k2-snapshot-ids") ?? "", `trades=${f.lastTradeSnapshot}`)
       assert.notStrictEqual(latest.headers.get("etag"), etag)
+    }))
+
+  it.effect("gzip when asked: the same bytes decompressed, its own ETag, meta per response on cache hits", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      // node:http, not fetch: fetch asks for gzip itself and hides the encoded bytes.
+      const raw = (url: string, headers: Record<string, string>) =>
+        Effect.promise(() =>
+          new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+            http.get(url, { headers: { ...auth(KEYS.reader), ...headers } }, (res) => {
+              const chunks: Array<Buffer> = []
+              res.on("data", (c: Buffer) => chunks.push(c))
+              res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
+            }).on("error", reject)
+          })
+        )
+      for (const format of ["json", "csv"]) {
+        const url = `${base}/v1/bars?symbols=BHP,CBA&from=${iso(T0)}&to=${iso(T0 + DAY)}&interval=1s&format=${format}&snapshot_id=${f.lastTradeSnapshot}`
+        const plain = yield* raw(url, { "accept-encoding": "identity" })
+        assert.isUndefined(plain.headers["content-encoding"])
+        assert.include(plain.headers["vary"] ?? "", "Accept-Encoding")
+        // The first gzip request compresses and caches (the identity body is cached apart), the second hits.
+        for (const attempt of ["miss", "hit"]) {
+          const zipped = yield* raw(url, { "accept-encoding": "br;q=1, gzip;q=0.8", "x-correlation-id": `gz-${format}-${attempt}` })
+          assert.strictEqual(zipped.status, 200)
+          assert.strictEqual(zipped.headers["content-encoding"], "gzip")
+          assert.strictEqual(Number(zipped.headers["content-length"]), zipped.body.length)
+          assert.isBelow(zipped.body.length, plain.body.length, format)
+          assert.notStrictEqual(zipped.headers["etag"], plain.headers["etag"])
+          const text = zlib.gunzipSync(zipped.body).toString()
+          if (format === "csv") {
+            assert.strictEqual(text, plain.body.toString())
+          } else {
+            const a = JSON.parse(text)
+            const b = JSON.parse(plain.body.toString())
+            assert.deepStrictEqual(a.data, b.data)
+            assert.strictEqual(a.meta.correlation_id, `gz-${format}-${attempt}`)
+            assert.deepStrictEqual({ ...a.meta, correlation_id: "", elapsed_ms: 0 }, { ...b.meta, correlation_id: "", elapsed_ms: 0 })
+          }
+          const again = yield* raw(url, { "accept-encoding": "gzip", "if-none-match": zipped.headers["etag"]! })
+          assert.strictEqual(again.status, 304)
+        }
+      }
     }))
 
   it.effect("time travel: snapshot_id and as_of read the first snapshot; unknown id is 404", () =>

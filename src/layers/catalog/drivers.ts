@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import { dirname } from "node:path"
-import { DatabaseSync } from "node:sqlite"
+import { DatabaseSync, type StatementSync } from "node:sqlite"
 import pg from "pg"
 
 export type SqlValue = string | null
@@ -40,11 +40,21 @@ export const sqliteDriver = (path: string): SqlDriver => {
   // WAL lets readers run beside the one writer; busy_timeout makes concurrent writers queue, not fail.
   db.exec("PRAGMA busy_timeout = 10000")
   if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
-  const positional = (sql: string) => sql.replace(/\$(\d+)/g, "?$1")
+  // The catalog's statements are a fixed set of texts: each is prepared once (the API reads the
+  // table pointer on every request).
+  const statements = new Map<string, StatementSync>()
+  const prepared = (sql: string) => {
+    let statement = statements.get(sql)
+    if (statement === undefined) {
+      statement = db.prepare(sql.replace(/\$(\d+)/g, "?$1"))
+      statements.set(sql, statement)
+    }
+    return statement
+  }
   return {
     dialect: "sqlite",
-    query: async (sql, params = []) => db.prepare(positional(sql)).all(...params) as Array<Record<string, unknown>>,
-    execute: async (sql, params = []) => Number(db.prepare(positional(sql)).run(...params).changes),
+    query: async (sql, params = []) => prepared(sql).all(...params) as Array<Record<string, unknown>>,
+    execute: async (sql, params = []) => Number(prepared(sql).run(...params).changes),
     close: async () => db.close()
   }
 }

@@ -24,11 +24,23 @@ export interface DuckDbOptions {
 /** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
 export const maxConnections = (): number => Math.max(1, (Number(process.env["UV_THREADPOOL_SIZE"]) || 4) - 1)
 
-/** Runs one DuckDB call, turning a throw or rejection into a `DuckDbError` that says what it was for. */
-export const attempt = <A>(purpose: string, f: () => A | Promise<A>): Effect.Effect<A, DuckDbError> =>
-  Effect.tryPromise({
-    try: async () => f(),
-    catch: (cause) => new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) })
+/**
+ * Runs one DuckDB call, turning a throw or rejection into a `DuckDbError` that says what it was for.
+ * An interruption (a client gone, a timeout) never abandons the call: `interrupt` (typically
+ * `connection.interrupt()`) stops it early, and the fiber waits until it settles. An abandoned
+ * statement would keep its connection busy after it went back to the pool, and closing a
+ * connection mid-statement deadlocks DuckDB, so the process never exits.
+ */
+export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?: () => void): Effect.Effect<A, DuckDbError> =>
+  Effect.callback<A, DuckDbError>((resume) => {
+    const settled = new Promise<A>((resolve) => resolve(f())).then(
+      (a) => resume(Effect.succeed(a)),
+      (cause) => resume(Effect.fail(new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) })))
+    )
+    return Effect.promise(() => {
+      interrupt?.()
+      return settled
+    })
   })
 
 /** Runs SQL with optional positional parameters and returns the rows as objects. */
@@ -38,7 +50,7 @@ export const query = (
   sql: string,
   values?: ReadonlyArray<DuckDBValue>
 ): Effect.Effect<ReadonlyArray<Record<string, DuckDBValue>>, DuckDbError> =>
-  attempt(purpose, async () => (await connection.runAndReadAll(sql, values ? [...values] : undefined)).getRowObjects())
+  attempt(purpose, async () => (await connection.runAndReadAll(sql, values ? [...values] : undefined)).getRowObjects(), () => connection.interrupt())
 
 const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   const requested = options.connections ?? 2

@@ -6,7 +6,6 @@
  */
 import * as fs from "node:fs"
 import { Context, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
-import type { DuckDBConnection } from "@duckdb/node-api"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -46,17 +45,20 @@ import {
 } from "../../services/QueryEngine.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
-import { DuckDb } from "../duckdb/DuckDb.ts"
+import { DuckDb, query } from "../duckdb/DuckDb.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import type { ServerOptions } from "./config.ts"
 import {
+  acceptsGzip,
   BodyCache,
   columnsOf,
   csvHeader,
   csvRows,
   etagMatches,
   flatten,
-  jsonReplacer,
+  type GzipSums,
+  gzipBody,
+  gzipStart,
   PARQUET_DECIMAL,
   type ParquetColumns,
   parquetResponse,
@@ -156,6 +158,24 @@ const logFailure = (error: unknown) =>
 
 const orBad = <A>(value: A | BadParam): Effect.Effect<A, BadParam> => value instanceof BadParam ? Effect.fail(value) : Effect.succeed(value)
 
+interface Meta {
+  readonly correlation_id: string
+  readonly snapshot_ids: Record<string, string | null>
+  readonly scanned: ReadonlyArray<Record<string, string | number | null>>
+  readonly files_scanned: number
+  readonly bytes_scanned: number
+  readonly rows: number
+  readonly elapsed_ms: number
+}
+
+/** What the body cache keeps beside the bytes (identity, or the start of a gzip member). */
+interface CachedAnswer {
+  readonly meta: Meta
+  readonly gzip?: GzipSums
+}
+
+const EMPTY = new Uint8Array(0)
+
 interface Pinned {
   /** Snapshot id per table ("" when the table has none). */
   readonly ids: Record<string, string | null>
@@ -171,7 +191,7 @@ export const make = (options: HandlerOptions) =>
     const replayEngine = yield* ReplayEngine
     const scanner = yield* TableScanner
     const duckDb = yield* DuckDb
-    const cache = new BodyCache(options.cacheBytes)
+    const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
     const sqlPermits = yield* Semaphore.make(2)
 
     /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
@@ -237,10 +257,10 @@ export const make = (options: HandlerOptions) =>
       etag,
       "cache-control": pinned.immutable ? "private, max-age=31536000, immutable" : "private, no-cache",
       "k2-snapshot-ids": Object.entries(pinned.ids).map(([t, id]) => `${t}=${id ?? "none"}`).join(", "),
-      vary: "Accept, Authorization, X-API-Key"
+      vary: "Accept, Accept-Encoding, Authorization, X-API-Key"
     })
 
-    const meta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs" | "rowsReturned">, pinned: Pinned, correlationId: string) => {
+    const meta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs" | "rowsReturned">, pinned: Pinned, correlationId: string): Meta => {
       const scanned = answer.scanned.map((s: Scanned) => ({
         table: s.table,
         snapshot_id: s.snapshotId === null ? null : s.snapshotId.toString(),
@@ -263,7 +283,7 @@ export const make = (options: HandlerOptions) =>
     /**
      * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or
      * Parquet with the route's column types). The cached part is the JSON or CSV data (and
-     * cursor); meta is rebuilt per response.
+     * cursor), gzipped once when the client takes gzip; meta is rebuilt per response.
      */
     const answerRead = Effect.fnUntraced(function*(spec: {
       readonly route: string
@@ -278,34 +298,41 @@ export const make = (options: HandlerOptions) =>
     }) {
       const { correlationId } = yield* CurrentRequest
       const pinned = yield* pin(spec.involved, spec.snapshot)
-      const etag = strongEtag([spec.route, canonicalQuery(spec.request.url), spec.format, JSON.stringify(pinned.ids)])
+      // An answer at a snapshot is cached; one of a table with no snapshot yet (empty) is not.
+      const cacheable = pinned.immutable || pinned.selector !== undefined
+      const gzip = cacheable && spec.format !== "parquet" && acceptsGzip(spec.request.headers["accept-encoding"])
+      const etag = strongEtag([spec.route, canonicalQuery(spec.request.url), spec.format, JSON.stringify(pinned.ids), ...(gzip ? ["gzip"] : [])])
       const headers = cacheHeaders(etag, pinned)
       if (etagMatches(spec.request.headers["if-none-match"], etag)) {
         return HttpServerResponse.empty({ status: 304, headers })
       }
+      const send = (body: Uint8Array, entry: CachedAnswer, m: Meta) => {
+        const contentType = spec.format === "csv" ? "text/csv; charset=utf-8" : "application/json"
+        const tail = spec.format === "csv" ? EMPTY : Buffer.from(`,"meta":${JSON.stringify(m)}}`)
+        return entry.gzip === undefined
+          ? HttpServerResponse.uint8Array(tail.length === 0 ? body : Buffer.concat([body, tail]), { contentType, headers })
+          : HttpServerResponse.uint8Array(gzipBody(body, entry.gzip, tail), { contentType, headers: { ...headers, "content-encoding": "gzip" } })
+      }
       const cached = spec.format === "parquet" ? undefined : cache.get(etag)
       if (cached !== undefined) {
-        const m = { ...(cached.extra as ReturnType<typeof meta>), correlation_id: correlationId, elapsed_ms: 0 }
-        return spec.format === "csv"
-          ? HttpServerResponse.uint8Array(cached.body, { contentType: "text/csv; charset=utf-8", headers })
-          : HttpServerResponse.uint8Array(Buffer.concat([cached.body, Buffer.from(`,"meta":${JSON.stringify(m)}}`)]), { contentType: "application/json", headers })
+        return send(cached.body, cached.extra, { ...cached.extra.meta, correlation_id: correlationId, elapsed_ms: 0 })
       }
       const answer = yield* withTimeout(spec.run(pinned.selector))
       const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
       if (spec.format === "parquet") return yield* parquetResponse(writeRowsParquet(rows, spec.parquet!), headers)
       const m = meta(answer, pinned, correlationId)
+      let text: string
       if (spec.format === "csv") {
         const flat = spec.csvFlatten ? rows.map(flatten) : rows
         const columns = columnsOf(flat)
-        const body = csvHeader(columns) + csvRows(flat, columns)
-        const bytes = Buffer.from(body)
-        if (pinned.immutable || pinned.selector !== undefined) cache.set(etag, bytes, m)
-        return HttpServerResponse.uint8Array(bytes, { contentType: "text/csv; charset=utf-8", headers })
-      }
-      const head = `{"data":${JSON.stringify(rows, jsonReplacer)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
-      const headBytes = Buffer.from(head)
-      if (pinned.immutable || pinned.selector !== undefined) cache.set(etag, headBytes, m)
-      return HttpServerResponse.uint8Array(Buffer.concat([headBytes, Buffer.from(`,"meta":${JSON.stringify(m)}}`)]), { contentType: "application/json", headers })
+        text = csvHeader(columns) + csvRows(flat, columns)
+      } else text = `{"data":${JSON.stringify(rows)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
+      const bytes = Buffer.from(text)
+      const compressed = gzip ? yield* gzipStart(bytes) : undefined
+      const body = compressed?.bytes ?? bytes
+      const entry: CachedAnswer = compressed === undefined ? { meta: m } : { meta: m, gzip: compressed.sums }
+      if (cacheable) cache.set(etag, body, entry)
+      return send(body, entry, m)
     })
 
     /** Runs a handler body, turning every failure into its problem response. */
@@ -655,7 +682,7 @@ export const make = (options: HandlerOptions) =>
         ...(pinned.selector === undefined ? {} : { snapshot: pinned.selector }),
         ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } })
       })
-      const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>), jsonReplacer)
+      const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
       const text = format === "sse"
         ? events.pipe(
           Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
@@ -746,7 +773,7 @@ export const make = (options: HandlerOptions) =>
           return "unreadable"
         }
       })
-      checks.duckdb = yield* duckDb.withConnection((c: DuckDBConnection) => Effect.promise(() => c.runAndReadAll("SELECT 1"))).pipe(
+      checks.duckdb = yield* duckDb.withConnection((c) => query(c, "ready", "SELECT 1")).pipe(
         Effect.as("ok"),
         Effect.catch(() => Effect.succeed("failing")),
         Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.succeed("timeout") })

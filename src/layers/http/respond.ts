@@ -1,11 +1,12 @@
 /**
  * Response building: problem+json errors, JSON envelopes, CSV and Parquet, values made exact
- * and readable (longs as text, instants as ISO-8601 with microseconds), strong ETags.
+ * and readable (longs as text, instants as ISO-8601 with microseconds), strong ETags, gzip.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 import { Effect, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
@@ -64,18 +65,27 @@ const INSTANT_KEYS = new Set([
   "lastTimestamp"
 ])
 
-/** JSON-safe and exact: bigint → text, instants → ISO-8601 (µs), nested records likewise. */
+/**
+ * JSON-safe and exact: bigint → text, instants → ISO-8601 (µs), nested records likewise. The
+ * result holds no bigint, so it goes to `JSON.stringify` without a replacer (twice as fast).
+ */
 export const present = (value: unknown, key = ""): unknown => {
-  if (typeof value === "bigint") return value.toString()
-  if (typeof value === "number" && INSTANT_KEYS.has(key) && Number.isSafeInteger(value)) return formatIsoMicros(value)
-  if (value instanceof Date) return value.toISOString()
-  if (Array.isArray(value)) return value.map((v) => present(v))
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = present(v, k)
-    return out
+  switch (typeof value) {
+    case "bigint":
+      return value.toString()
+    case "number":
+      return INSTANT_KEYS.has(key) && Number.isSafeInteger(value) ? formatIsoMicros(value) : value
+    case "object": {
+      if (value === null) return null
+      if (value instanceof Date) return value.toISOString()
+      if (Array.isArray(value)) return value.map((v) => present(v))
+      const out: Record<string, unknown> = {}
+      for (const k of Object.keys(value)) out[k] = present((value as Record<string, unknown>)[k], k)
+      return out
+    }
+    default:
+      return value
   }
-  return value
 }
 
 export const presentRow = (row: Readonly<Record<string, unknown>>) => present(row) as Record<string, unknown>
@@ -121,11 +131,9 @@ export const etagMatches = (ifNoneMatch: string | undefined, etag: string) => {
   return ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)
 }
 
-export const jsonReplacer = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v)
-
 /** A small LRU of response bodies by ETag, bounded in bytes. */
-export class BodyCache {
-  private readonly entries = new Map<string, { readonly body: Uint8Array; readonly extra: unknown }>()
+export class BodyCache<A> {
+  private readonly entries = new Map<string, { readonly body: Uint8Array; readonly extra: A }>()
   private bytes = 0
   private readonly capacity: number
   constructor(capacity: number) {
@@ -139,7 +147,7 @@ export class BodyCache {
     }
     return hit
   }
-  set(key: string, body: Uint8Array, extra: unknown) {
+  set(key: string, body: Uint8Array, extra: A) {
     if (this.capacity <= 0 || body.length > this.capacity / 8) return
     const old = this.entries.get(key)
     if (old !== undefined) {
@@ -154,6 +162,67 @@ export class BodyCache {
       this.bytes -= v.body.length
     }
   }
+}
+
+// --- gzip ------------------------------------------------------------------------------------
+
+/** Whether `Accept-Encoding` takes gzip: named (or `*`) without `q=0` (RFC 9110 §12.5.3). */
+export const acceptsGzip = (header: string | undefined): boolean => {
+  if (header === undefined) return false
+  let any = false
+  for (const part of header.split(",")) {
+    const [coding = "", ...params] = part.split(";").map((p) => p.trim().toLowerCase())
+    const q = params.find((p) => p.startsWith("q="))
+    const accepted = q === undefined || Number(q.slice(2)) > 0
+    if (coding === "gzip" || coding === "x-gzip") return accepted
+    if (coding === "*") any = accepted
+  }
+  return any
+}
+
+/** What a gzip trailer needs of the compressed part: its CRC-32 and length. */
+export interface GzipSums {
+  readonly crc: number
+  readonly size: number
+}
+
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
+
+/**
+ * A body as the start of a gzip member, to cache: the header and the body deflated up to a
+ * sync flush (byte-aligned and not final, so more blocks may follow). On the libuv pool.
+ */
+export const gzipStart = (body: Uint8Array): Effect.Effect<{ readonly bytes: Uint8Array; readonly sums: GzipSums }> =>
+  Effect.callback((resume) => {
+    // The fastest level: it runs on every cache miss; level 6 took 5x longer for 20 % fewer bytes.
+    zlib.deflateRaw(body, { level: 1, finishFlush: zlib.constants.Z_SYNC_FLUSH }, (error, deflated) => {
+      resume(error === null
+        ? Effect.succeed({ bytes: Buffer.concat([GZIP_HEADER, deflated]), sums: { crc: zlib.crc32(body), size: body.length } })
+        : Effect.die(error))
+    })
+  })
+
+/**
+ * The whole gzip member: the cached start, then `tail` (the per-response meta) as stored,
+ * uncompressed deflate blocks, the last one final, then CRC-32 and length of everything.
+ */
+export const gzipBody = (start: Uint8Array, sums: GzipSums, tail: Uint8Array): Uint8Array => {
+  const blocks = Math.max(1, Math.ceil(tail.length / 65_535))
+  const out = Buffer.allocUnsafe(start.length + blocks * 5 + tail.length + 8)
+  out.set(start, 0)
+  let at = start.length
+  for (let i = 0; i < blocks; i++) {
+    const chunk = tail.subarray(i * 65_535, (i + 1) * 65_535)
+    out[at] = i === blocks - 1 ? 1 : 0
+    out.writeUInt16LE(chunk.length, at + 1)
+    out.writeUInt16LE(~chunk.length & 0xffff, at + 3)
+    out.set(chunk, at + 5)
+    at += 5 + chunk.length
+  }
+  // An empty view may have no storage, and zlib's crc32 of no storage is 0, not the running value.
+  out.writeUInt32LE(tail.length === 0 ? sums.crc : zlib.crc32(tail, sums.crc), at)
+  out.writeUInt32LE((sums.size + tail.length) % 2 ** 32, at + 4)
+  return out
 }
 
 // --- Parquet ---------------------------------------------------------------------------------
@@ -208,7 +277,7 @@ export const writeRowsParquet = (rows: ReadonlyArray<Record<string, unknown>>, c
       const fd = fs.openSync(ndjson, "w")
       try {
         for (let i = 0; i < rows.length; i += 4_096) {
-          fs.writeSync(fd, rows.slice(i, i + 4_096).map((r) => `${JSON.stringify(r, jsonReplacer)}\n`).join(""))
+          fs.writeSync(fd, rows.slice(i, i + 4_096).map((r) => `${JSON.stringify(r)}\n`).join(""))
         }
       } finally {
         fs.closeSync(fd)
@@ -219,6 +288,6 @@ export const writeRowsParquet = (rows: ReadonlyArray<Record<string, unknown>>, c
       attempt("parquet", () =>
         connection.run(
           `COPY (SELECT * FROM read_json(${sqlText(ndjson)}, format = 'newline_delimited', columns = {${types}})) TO ${sqlText(file)} (FORMAT parquet, COMPRESSION zstd)`
-        ))
+        ), () => connection.interrupt())
     ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(ndjson, { force: true }))))
   })

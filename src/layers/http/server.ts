@@ -173,8 +173,13 @@ export const pipeline = (options: HandlerOptions) => {
       const final = yield* normalize(response, correlationId)
       const label = routeLabel(pathname)
       const status = String(final.status)
+      const seconds = (performance.now() - started) / 1000
       yield* Metric.update(Metric.withAttributes(requests, { route: label, method: request.method, status }), 1)
-      yield* Metric.update(Metric.withAttributes(duration, { route: label }), (performance.now() - started) / 1000)
+      yield* Metric.update(Metric.withAttributes(duration, { route: label }), seconds)
+      // The access log (K2_LOG_LEVEL=debug), inside the server span: correlation and trace ids together.
+      yield* Effect.logDebug(`${request.method} ${pathname.slice(0, 200)} ${status}`).pipe(
+        Effect.annotateLogs({ correlation_id: correlationId, route: label, duration_ms: Math.round(seconds * 1000) })
+      )
       return HttpServerResponse.setHeaders(final, extra)
     })
 }

@@ -1,6 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect } from "effect"
-import { DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import { Effect, Fiber } from "effect"
+import { attempt, DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
 
 layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
   it.effect("never runs more statements at once than the pool holds", () =>
@@ -51,6 +51,33 @@ layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
       )
       assert.deepStrictEqual(rows[0], { autoload: false, autoinstall: false, tz: "UTC" })
     }))
+})
+
+describe("DuckDb interruption", () => {
+  it.effect("an interrupted call is waited for, never abandoned", () =>
+    Effect.gen(function*() {
+      let settled = false
+      const call = yield* attempt("slow call", () => new Promise<void>((resolve) => setTimeout(() => {
+        settled = true
+        resolve()
+      }, 300))).pipe(Effect.forkChild)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50))) // real time, not the TestClock
+      yield* Fiber.interrupt(call)
+      assert.isTrue(settled)
+    }))
+
+  it.effect("an interrupted statement is stopped before its connection serves anyone else", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      const slow = yield* duckDb.withConnection((c) => query(c, "slow", "SELECT count(*) FROM range(50000000000)")).pipe(Effect.forkChild)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200))) // real time: the statement is running
+      yield* Fiber.interrupt(slow)
+      // One connection: this waits for the slow statement (tens of seconds) unless it was stopped.
+      const started = performance.now()
+      const rows = yield* duckDb.withConnection((c) => query(c, "next", "SELECT 42 AS n"))
+      assert.strictEqual(rows[0]?.["n"], 42)
+      assert.isBelow(performance.now() - started, 3_000)
+    }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))), 60_000)
 })
 
 describe("DuckDb pool size", () => {

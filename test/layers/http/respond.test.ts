@@ -1,0 +1,78 @@
+import * as zlib from "node:zlib"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import fc from "fast-check"
+import { acceptsGzip, gzipBody, gzipStart, present } from "../../../src/layers/http/respond.ts"
+
+describe("response encoding", () => {
+  it("present: exact, JSON-safe values at any depth; nothing left for a replacer", () => {
+    const out = present({
+      symbol: "BHP",
+      bucket: 1_704_153_600_000_000,
+      tradeCount: 3,
+      source_sequence: 7n,
+      conditions: ["XT", 1n],
+      vendor_data: { first: "kept as text" },
+      trades: { count: 2, first: -1, last: 1.5 },
+      at: new Date(0),
+      missing: null
+    })
+    assert.deepStrictEqual(out, {
+      symbol: "BHP",
+      bucket: "2024-01-02T00:00:00.000000Z",
+      tradeCount: 3,
+      source_sequence: "7",
+      conditions: ["XT", "1"],
+      vendor_data: { first: "kept as text" },
+      // Instant keys at depth; a non-integer is not an instant.
+      trades: { count: 2, first: "1969-12-31T23:59:59.999999Z", last: 1.5 },
+      at: "1970-01-01T00:00:00.000Z",
+      missing: null
+    })
+    assert.doesNotThrow(() => JSON.stringify(out))
+  })
+
+  it("Accept-Encoding: gzip named or *, unless q=0", () => {
+    assert.isTrue(acceptsGzip("gzip"))
+    assert.isTrue(acceptsGzip("br, GZIP;q=0.5"))
+    assert.isTrue(acceptsGzip("x-gzip"))
+    assert.isTrue(acceptsGzip("*"))
+    assert.isTrue(acceptsGzip("gzip;q=1, *;q=0"))
+    assert.isFalse(acceptsGzip(undefined))
+    assert.isFalse(acceptsGzip(""))
+    assert.isFalse(acceptsGzip("identity"))
+    assert.isFalse(acceptsGzip("br, deflate"))
+    assert.isFalse(acceptsGzip("gzip;q=0"))
+    assert.isFalse(acceptsGzip("gzip;q=0.000, *"))
+    assert.isFalse(acceptsGzip("*;q=0"))
+  })
+
+  it.effect("a cached gzip start plus any tail is one valid gzip member of both", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.uint8Array({ maxLength: 300_000 }),
+          // Past 65,535 bytes the tail takes several stored blocks.
+          fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 65_530, maxLength: 140_000 })),
+          async (head, tail) => {
+            const start = await Effect.runPromise(gzipStart(head))
+            const member = gzipBody(start.bytes, start.sums, tail)
+            const expected = Buffer.concat([head, tail])
+            assert.isTrue(zlib.gunzipSync(member).equals(expected))
+            // The trailer is checked: a wrong CRC is refused.
+            const broken = Buffer.from(member)
+            broken[broken.length - 8]! ^= 1
+            assert.throws(() => zlib.gunzipSync(broken))
+          }
+        ),
+        { numRuns: 40 }
+      )
+    ))
+
+  it.effect("JSON data compresses", () =>
+    Effect.gen(function*() {
+      const json = Buffer.from(JSON.stringify(Array.from({ length: 2_000 }, (_, i) => ({ symbol: "BHP", price: `${40 + (i % 7)}.12500000` }))))
+      const start = yield* gzipStart(json)
+      assert.isBelow(start.bytes.length, json.length / 5)
+    }))
+})
