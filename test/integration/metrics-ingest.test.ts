@@ -4,7 +4,6 @@
  * there with its labels, and the counters agree with the tables. The HTTP metrics the serve
  * alerts use come from a served API in this process.
  */
-import { createServer } from "node:net"
 import { assert, beforeAll, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { createTopics, publish, spawnIngest, stop, uniqueExchange, checkTables, type Scenario } from "../support/ingestHarness.ts"
@@ -12,16 +11,7 @@ import { ensureBroker } from "../support/kafka.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
 import { isServeMetric, missingIn, parseExposition, type Series, usedFamilies } from "../layers/telemetry/opsMetrics.ts"
 import { baseUrl, get, served, testOptions } from "./http-support.ts"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
+import { freePort } from "../support/programs.ts"
 
 const scrape = (port: number) =>
   Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => ""))

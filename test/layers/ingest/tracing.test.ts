@@ -17,20 +17,10 @@ import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
+import { recording } from "../../support/tracing.ts"
 
 const TOPICS = ["market.equities.trades.asx", "market.equities.quotes.asx"]
 
-const recording = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  return { spans, tracer }
-}
 
 const parentId = (s: Tracer.NativeSpan) => Option.getOrUndefined(s.parent)?.spanId
 

@@ -10,22 +10,11 @@ import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { consumeAttributes, MAX_LINKS, producerLinks } from "../../../src/layers/kafka/tracing.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import type { KafkaRecord } from "../../../src/services/KafkaSource.ts"
+import { recording } from "../../support/tracing.ts"
 
 const TRADES = "market.equities.trades.asx"
 const QUOTES = "market.equities.quotes.asx"
 
-/** A tracer that keeps its spans, standing in for an exporter. */
-const recording = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  return { spans, tracer }
-}
 
 const record = (topic: string, i: number, headers: Record<string, string> = {}): ProducerRecord => ({
   topic,
