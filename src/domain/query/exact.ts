@@ -23,7 +23,9 @@ export const parseFixed = (text: string): Fixed => {
   return { unscaled: m[1] === "-" ? -magnitude : magnitude, scale: frac.length }
 }
 
-const pow10 = (n: number) => 10n ** BigInt(n)
+// Looked up, not computed: bigint exponentiation per value dominated converting a bar.
+const POWERS = Array.from({ length: 77 }, (_, n) => 10n ** BigInt(n))
+const pow10 = (n: number) => POWERS[n] ?? 10n ** BigInt(n)
 
 /** Plain text with exactly `scale` decimal places. */
 export const formatFixed = (unscaled: bigint, scale: number = OUTPUT_SCALE): string => {
@@ -53,12 +55,21 @@ export const divRoundHalfEven = (n: bigint, d: bigint): bigint => {
 }
 
 /** (a / b) at `scale` places, rounded half-even. */
-export const divide = (a: Fixed, b: Fixed, scale: number = OUTPUT_SCALE): bigint =>
-  divRoundHalfEven(a.unscaled * pow10(b.scale + scale), b.unscaled * pow10(a.scale))
+export const divide = (a: Fixed, b: Fixed, scale: number = OUTPUT_SCALE): bigint => {
+  // a·10^(b.scale + scale) / (b·10^a.scale), with the common powers of ten cancelled (smaller bigints).
+  const shift = b.scale + scale - a.scale
+  return shift >= 0
+    ? divRoundHalfEven(a.unscaled * pow10(shift), b.unscaled)
+    : divRoundHalfEven(a.unscaled, b.unscaled * pow10(-shift))
+}
 
 /** Rescales to `scale` places, rounding half-even when digits are dropped. */
 export const rescale = (a: Fixed, scale: number = OUTPUT_SCALE): bigint =>
-  a.scale <= scale ? a.unscaled * pow10(scale - a.scale) : divRoundHalfEven(a.unscaled, pow10(a.scale - scale))
+  a.scale === scale
+    ? a.unscaled
+    : a.scale < scale
+    ? a.unscaled * pow10(scale - a.scale)
+    : divRoundHalfEven(a.unscaled, pow10(a.scale - scale))
 
 /** Decimal text divided by decimal text, as text with 8 places (half-even); null when the divisor is zero. */
 export const divideText = (a: string, b: string, scale: number = OUTPUT_SCALE): string | null => {

@@ -5,7 +5,7 @@ import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType, Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery } from "../../domain/query/errors.ts"
-import { divideText, formatFixed, parseFixed, rescale } from "../../domain/query/exact.ts"
+import { divide, divideText, type Fixed, formatFixed, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
   checkDate,
@@ -37,6 +37,7 @@ import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../servic
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
+import { readRows } from "../duckdb/results.ts"
 import { bucketExpression, columnExpression, decimalColumns, OHLCV, ORDER_KEY, Params, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
 
 export interface QueryEngineOptions {
@@ -73,6 +74,9 @@ export const scannedOf = (plan: ScanPlan): Scanned => ({
 
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number))
 
+/** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
+const LATEST_FIRST = "ingestion_timestamp DESC NULLS LAST, kafka_offset DESC NULLS LAST"
+
 const DAY = 86_400_000_000
 
 export const layer = (options: QueryEngineOptions = {}) =>
@@ -103,7 +107,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const run = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>) => {
       const paths = plans.flatMap(plannedPaths)
       return duckDb.withConnection((connection) =>
-        attempt("query", async () => (await connection.runAndReadAll(sql, [...values])).getRowObjectsJS())
+        attempt("query", () => readRows(connection, sql, values), () => connection.interrupt())
       ).pipe(Effect.mapError(blameFile(paths)))
     }
 
@@ -170,11 +174,14 @@ export const layer = (options: QueryEngineOptions = {}) =>
           if (after !== undefined) {
             where += ` AND (exchange_timestamp, coalesce(source_sequence, -1), message_id) > (${params.micros(after.exchangeTimestamp)}, ${params.add(after.sequence)}::BIGINT, ${params.add(after.messageId)}::VARCHAR)`
           }
+          // The cursor needs the order key; fields that already hold a part of it are not read twice.
+          const tsKey = fields.includes("exchange_timestamp") ? "exchange_timestamp" : "__ts"
+          const idKey = fields.includes("message_id") ? "message_id" : "__id"
           const select = [
             ...fields.map((f) => columnExpression(schema, f)),
-            "epoch_us(exchange_timestamp)::DOUBLE AS \"__ts\"",
+            ...(tsKey === "__ts" ? ["epoch_us(exchange_timestamp)::DOUBLE AS \"__ts\""] : []),
             "coalesce(source_sequence, -1) AS \"__seq\"",
-            "message_id AS \"__id\""
+            ...(idKey === "__id" ? ["message_id AS \"__id\""] : [])
           ].join(", ")
           const sql = `SELECT ${select} FROM ${source} WHERE ${where} ORDER BY ${ORDER_KEY} LIMIT ${params.add(limit + 1)}`
           const raw = yield* run([p], sql, params.values)
@@ -186,9 +193,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
             ? encodeCursor({
               table,
               snapshotId: p.snapshot?.["snapshot-id"] ?? null,
-              exchangeTimestamp: num(last["__ts"]),
+              exchangeTimestamp: num(last[tsKey]),
               sequence: last["__seq"] as bigint,
-              messageId: last["__id"] as string
+              messageId: last[idKey] as string
             })
             : null
           return { rows: out, next, plan: p }
@@ -290,14 +297,13 @@ export const layer = (options: QueryEngineOptions = {}) =>
             FROM ${params.files(plannedPaths(p))}
             WHERE ${timeFilter(params, range.from, range.to)}${symbolFilter(params, symbols)})
           SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
-            arg_min(twice_mid, (ts, seq, message_id))::VARCHAR AS mid_open, max(twice_mid)::VARCHAR AS mid_high,
-            min(twice_mid)::VARCHAR AS mid_low, arg_max(twice_mid, (ts, seq, message_id))::VARCHAR AS mid_close,
-            min(spread)::VARCHAR AS spread_min, max(spread)::VARCHAR AS spread_max, sum(spread)::VARCHAR AS spread_sum,
-            arg_max(spread, (ts, seq, message_id))::VARCHAR AS spread_close
+            arg_min(twice_mid, (ts, seq, message_id)) AS mid_open, max(twice_mid) AS mid_high,
+            min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id)) AS mid_close,
+            min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
+            arg_max(spread, (ts, seq, message_id)) AS spread_close
           FROM q GROUP BY ALL ORDER BY symbol, bucket`
         const raw = yield* run([p], sql, params.values)
-        const half = (twice: unknown) => divideText(twice as string, "2")!
-        const fixed = (v: unknown) => formatFixed(rescale(parseFixed(v as string)))
+        const half = (twice: unknown) => formatFixed(divide(twice as Fixed, TWO))
         return {
           rows: raw.map((r): QuoteBar => ({
             symbol: r.symbol as string,
@@ -307,10 +313,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
             midHigh: half(r.mid_high),
             midLow: half(r.mid_low),
             midClose: half(r.mid_close),
-            spreadMin: fixed(r.spread_min),
-            spreadMax: fixed(r.spread_max),
-            spreadMean: divideText(r.spread_sum as string, String(num(r.n)))!,
-            spreadClose: fixed(r.spread_close)
+            spreadMin: text(r.spread_min),
+            spreadMax: text(r.spread_max),
+            spreadMean: formatFixed(divide(r.spread_sum as Fixed, { unscaled: BigInt(num(r.n)), scale: 0 })),
+            spreadClose: text(r.spread_close)
           })),
           p
         }
@@ -391,8 +397,12 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0) return { rows: [] as Array<Record<string, unknown>>, p }
         const schema = tables.instruments.schema
         const params = new Params()
+        // Every load appends its instruments again: each (exchange, symbol) reads as its latest
+        // version by ingestion (docs/decisions.md ADR-10).
         const sql = `SELECT ${schema.fields.map((f) => columnExpression(schema, f.name)).join(", ")} FROM ${params.files(plannedPaths(p))}
-          WHERE true${symbolFilter(params, symbols)} ORDER BY symbol, exchange`
+          WHERE true${symbolFilter(params, symbols)}
+          QUALIFY row_number() OVER (PARTITION BY exchange, symbol ORDER BY ${LATEST_FIRST}) = 1
+          ORDER BY symbol, exchange`
         return { rows: yield* run([p], sql, params.values), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
@@ -483,17 +493,25 @@ export const layer = (options: QueryEngineOptions = {}) =>
     })
   }))
 
-const toBar = (r: Record<string, unknown>): Bar => ({
-  symbol: r.symbol as string,
-  bucket: num(r.bucket),
-  open: r.open as string,
-  high: r.high as string,
-  low: r.low as string,
-  close: r.close as string,
-  volume: r.volume as string,
-  tradeCount: num(r.trade_count),
-  vwap: divideText(r.notional as string, r.volume as string) ?? "0.00000000"
-})
+const TWO: Fixed = { unscaled: 2n, scale: 0 }
+
+/** Exact decimal text at the columns' 8 places. */
+const text = (v: unknown) => formatFixed(rescale(v as Fixed))
+
+const toBar = (r: Record<string, unknown>): Bar => {
+  const volume = r.volume as Fixed
+  return {
+    symbol: r.symbol as string,
+    bucket: num(r.bucket),
+    open: text(r.open),
+    high: text(r.high),
+    low: text(r.low),
+    close: text(r.close),
+    volume: text(volume),
+    tradeCount: num(r.trade_count),
+    vwap: volume.unscaled === 0n ? "0.00000000" : formatFixed(divide(r.notional as Fixed, volume))
+  }
+}
 
 const toMarketRow = (r: Record<string, unknown>, fields: ReadonlyArray<string>, schema: TableSchema): MarketRow => {
   const out: Record<string, unknown> = {}

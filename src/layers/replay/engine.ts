@@ -358,10 +358,8 @@ const streamInto = (
   turn: Deferred.Deferred<void, ReplayError> | undefined
 ) =>
   Effect.gen(function*() {
-    const result = yield* attempt("replay window", () => connection.stream(sql, [...values])).pipe(
-      // A consumer that stops early must not leave a window's sort running on a pooled connection.
-      Effect.onInterrupt(() => Effect.sync(() => connection.interrupt()))
-    )
+    // A consumer that stops early must not leave a window's sort running on a pooled connection.
+    const result = yield* attempt("replay window", () => connection.stream(sql, [...values]), () => connection.interrupt())
     if (turn !== undefined) yield* Deferred.await(turn)
     const names = result.columnNames()
     for (;;) {

@@ -45,26 +45,33 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         const f = yield* Fixture
         const from = T0, to = T0 + 3 * DAY
         const want = Ref.selectRows(f.trades1, { from, to, symbols: ["CBA"] })
-        const got: Array<MarketRow> = []
-        let cursor: string | undefined
-        let pages = 0
-        do {
-          const page = yield* q.trades({
-            from,
-            to,
-            symbols: ["CBA"],
-            limit: 37,
-            fields: ["message_id", "price"],
-            ...(cursor === undefined ? { snapshot: { _tag: "ById" as const, snapshotId: f.firstTradeSnapshot } } : { cursor })
-          })
-          got.push(...page.rows)
-          assert.strictEqual(page.scanned[0]!.snapshotId, f.firstTradeSnapshot)
-          cursor = page.nextCursor ?? undefined
-          pages++
-        } while (cursor !== undefined)
-        assert.deepStrictEqual(got.map((r) => r.message_id), ids(want))
-        assert.deepStrictEqual(Object.keys(got[0]!).sort(), ["message_id", "price"])
-        assert.strictEqual(pages, Math.ceil(want.length / 37) + (want.length % 37 === 0 ? 1 : 0))
+        // The cursor's key comes from the fields when they hold it, else from extra columns.
+        for (const fields of [["message_id", "price"], ["exchange_timestamp", "price"], undefined]) {
+          const got: Array<MarketRow> = []
+          let cursor: string | undefined
+          let pages = 0
+          do {
+            const page = yield* q.trades({
+              from,
+              to,
+              symbols: ["CBA"],
+              limit: 37,
+              ...(fields === undefined ? {} : { fields }),
+              ...(cursor === undefined ? { snapshot: { _tag: "ById" as const, snapshotId: f.firstTradeSnapshot } } : { cursor })
+            })
+            got.push(...page.rows)
+            assert.strictEqual(page.scanned[0]!.snapshotId, f.firstTradeSnapshot)
+            cursor = page.nextCursor ?? undefined
+            pages++
+          } while (cursor !== undefined)
+          assert.deepStrictEqual(got.map((r) => r.price), want.map((t) => Ref.text8(t.price)))
+          if (fields === undefined || fields.includes("message_id")) assert.deepStrictEqual(got.map((r) => r.message_id), ids(want))
+          if (fields === undefined || fields.includes("exchange_timestamp")) {
+            assert.deepStrictEqual(got.map((r) => r.exchange_timestamp), want.map((t) => t.exchange_timestamp))
+          }
+          if (fields !== undefined) assert.deepStrictEqual(Object.keys(got[0]!).sort(), [...fields].sort())
+          assert.strictEqual(pages, Math.ceil(want.length / 37) + (want.length % 37 === 0 ? 1 : 0))
+        }
       }))
 
     it.effect("price and size filters apply before the limit", () =>
