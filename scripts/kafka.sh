@@ -99,14 +99,8 @@ launch() {
   echo $! >"$pidfile"
 }
 
-status() {
-  if answers; then
-    say "up on $broker$(pid_alive && echo " (pid $(cat "$pidfile"))")"
-    node "$here/admin.mjs" ping "$broker"
-  else
-    say "down$(pid_alive && echo " (pid $(cat "$pidfile")) alive but not answering")"
-    return 1
-  fi
+describe() {
+  node "$here/admin.mjs" ping "$broker"
 }
 
 cmd="${1:-}"

@@ -1,7 +1,8 @@
 # Shared by scripts/kafka.sh and scripts/rest-catalog.sh: one Java service started from Maven
 # Central jars, with a pid file, a log and a lock. The caller sets `name`, `here` (its pom.xml),
 # `home`, `lib`, `log`, `pidfile`, `endpoint`, `stop_seconds`, and defines `answers` (exit 0 when
-# the service responds) and `launch` (start it in the background, writing $pidfile).
+# the service responds), `describe` (print what the service says about itself) and `launch`
+# (start it in the background, writing $pidfile).
 
 say() { echo "$name: $*"; }
 
@@ -71,6 +72,16 @@ stop() {
   say "no clean shutdown after ${stop_seconds}s: SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$pidfile"
+}
+
+status() {
+  if answers; then
+    say "up on $endpoint$(pid_alive && echo " (pid $(cat "$pidfile"))")"
+    describe
+  else
+    say "down$(pid_alive && echo " (pid $(cat "$pidfile")) alive but not answering")"
+    return 1
+  fi
 }
 
 # Runs "$@" holding the service's lock: parallel test workers all call start.

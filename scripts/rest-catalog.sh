@@ -61,14 +61,8 @@ launch() {
   echo $! >"$pidfile"
 }
 
-status() {
-  if answers; then
-    say "up on $url$(pid_alive && echo " (pid $(cat "$pidfile"))")"
-    curl -fsS -m 2 "$url/v1/config"; echo
-  else
-    say "down$(pid_alive && echo " (pid $(cat "$pidfile")) alive but not answering")"
-    return 1
-  fi
+describe() {
+  curl -fsS -m 2 "$url/v1/config"; echo
 }
 
 cmd="${1:-}"
