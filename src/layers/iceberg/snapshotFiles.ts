@@ -20,6 +20,9 @@ export interface SnapshotFiles {
  * files: a day's merged manifest is rewritten by every commit with one more entry, so a cache
  * counted in files would keep thousands of ever larger near-copies.
  */
+/** For writers (the sink, maintenance): about one full day's merged manifest, with room to spare. */
+export const WRITER_CACHE_ENTRIES = 25_000
+
 export const makeSnapshotFiles = Effect.fnUntraced(function*(options: { readonly cacheEntries: number }) {
   const files = yield* FileIO
   const lists = lru<ReadonlyArray<ManifestFile>>(options.cacheEntries, (list) => list.length)
