@@ -8,12 +8,13 @@ import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { BigDecimal, Result } from "effect"
 import * as fc from "fast-check"
-import { avroTypeOf, makeWireCodec, type PoisonReason, unscaledToBytes, type WireMessage } from "../../../src/domain/avro/codec.ts"
+import { avroTypeOf, makeWireCodec, unscaledToBytes } from "../../../src/domain/avro/codec.ts"
 import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import type { Quote, Trade } from "../../../src/domain/marketData.ts"
 import type { Instrument } from "../../../src/domain/reference.ts"
 import { daysOfIsoDate } from "../../../src/domain/time.ts"
+import { ok, poison } from "../../support/wire.ts"
 
 const repo = path.resolve(import.meta.dirname, "../../..")
 const codec = makeWireCodec()
@@ -27,14 +28,6 @@ const reference = (type: avro.Type, id: number, value: unknown) =>
 
 const bytes = (d: BigDecimal.BigDecimal) => unscaledToBytes(toUnscaled(d)!)
 
-const ok = (r: Result.Result<WireMessage, PoisonReason>): WireMessage => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${r.failure._tag}: ${r.failure.message}`)
-  return r.success
-}
-const poison = (r: Result.Result<WireMessage, PoisonReason>): PoisonReason => {
-  if (Result.isSuccess(r)) throw new Error("expected a poison reason")
-  return r.failure
-}
 
 // Decimals of decimal(18, 8) at every scale, on both sides of 2^53 (the writer's two paths).
 const decimal = fc.tuple(fc.bigInt({ min: -(10n ** 18n) + 1n, max: 10n ** 18n - 1n }), fc.integer({ min: 0, max: 8 }))

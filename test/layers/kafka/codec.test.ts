@@ -8,16 +8,15 @@ import {
   avroTypeOf,
   framedSchemaId,
   makeWireCodec,
-  type PoisonReason,
   unscaledFromBytes,
-  unscaledToBytes,
-  type WireMessage
+  unscaledToBytes
 } from "../../../src/domain/avro/codec.ts"
 import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import { decodeQuote, decodeTrade, type Quote, type Trade } from "../../../src/domain/marketData.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { dlqTopicName, parseTopicName, topicName, topicSpecs, valueSubject } from "../../../src/domain/wire.ts"
+import { ok, poison } from "../../support/wire.ts"
 
 const repo = path.resolve(import.meta.dirname, "../../..")
 
@@ -56,14 +55,6 @@ const quote: Quote = {
 
 const codec = makeWireCodec()
 
-const ok = (r: Result.Result<WireMessage, PoisonReason>): WireMessage => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${r.failure._tag}: ${r.failure.message}`)
-  return r.success
-}
-const poison = (r: Result.Result<WireMessage, PoisonReason>): PoisonReason => {
-  if (Result.isSuccess(r)) throw new Error("expected a poison reason")
-  return r.failure
-}
 
 const sameDecimal = (a: BigDecimal.BigDecimal, b: BigDecimal.BigDecimal) =>
   assert.isTrue(BigDecimal.equals(a, b), `${BigDecimal.format(a)} != ${BigDecimal.format(b)}`)

@@ -1,0 +1,13 @@
+/** Unwrapping the codec's decode results in tests, with the reason in the failure message. */
+import { Result } from "effect"
+import type { PoisonReason, WireMessage } from "../../src/domain/avro/codec.ts"
+
+export const ok = (r: Result.Result<WireMessage, PoisonReason>): WireMessage => {
+  if (Result.isFailure(r)) throw new Error(`expected success, got ${r.failure._tag}: ${r.failure.message}`)
+  return r.success
+}
+
+export const poison = (r: Result.Result<WireMessage, PoisonReason>): PoisonReason => {
+  if (Result.isSuccess(r)) throw new Error("expected a poison reason")
+  return r.failure
+}
