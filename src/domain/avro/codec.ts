@@ -12,7 +12,8 @@
  * far slower); instruments are few and go through the domain Schema.
  *
  * Encoding uses the hand-written writer of binary.ts (avsc's generic encoder was the producer's
- * main cost); decoding uses avsc, which also resolves other writer schemas.
+ * main cost); trades and quotes in our own schemas decode with its mirror, reader.ts (the same
+ * for ingestion); avsc resolves other writer schemas and reads instruments.
  *
  * Decimals travel as their unscaled value at scale 8 (two's complement, big-endian): exact.
  */
@@ -25,6 +26,7 @@ import type { Quote, Side, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { daysOfIsoDate } from "../time.ts"
 import { AvroWriter } from "./binary.ts"
+import { AvroReader, Truncated } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
 
 export { unscaledToBytes } from "./binary.ts"
@@ -153,25 +155,32 @@ interface RawCommon {
   readonly symbol: string
   readonly exchange: string
   readonly asset_class: string
-  readonly exchange_timestamp: bigint
+  /** NaN when beyond 2^53 in magnitude (then out of range). */
+  readonly exchange_timestamp: number
   readonly currency: string
   readonly conditions: Array<string>
   readonly source_sequence: bigint | null
   readonly vendor_data: Record<string, string>
 }
+/** Decimals as their unscaled value at scale 8. */
 interface RawTrade extends RawCommon {
   readonly trade_id: string
-  readonly price: Buffer
-  readonly quantity: Buffer
+  readonly price: bigint
+  readonly quantity: bigint
   readonly side: string
 }
 interface RawQuote extends RawCommon {
   readonly quote_id: string
-  readonly bid_price: Buffer
-  readonly bid_size: Buffer
-  readonly ask_price: Buffer
-  readonly ask_size: Buffer
+  readonly bid_price: bigint
+  readonly bid_size: bigint
+  readonly ask_price: bigint
+  readonly ask_size: bigint
 }
+const DECIMAL_FIELDS = {
+  trade: ["price", "quantity"],
+  quote: ["bid_price", "bid_size", "ask_price", "ask_size"]
+} as const
+
 interface RawInstrument {
   readonly symbol: string
   readonly exchange: string
@@ -202,7 +211,7 @@ const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): number => {
   }
   if (!ASSET_CLASSES.has(r.asset_class)) problems.push({ field: "asset_class", problem: "must be a known asset class" })
   const ts = r.exchange_timestamp
-  const micros = ts >= BigInt(MIN_MICROS) && ts < BigInt(MAX_MICROS) ? Number(ts) : NaN
+  const micros = ts >= MIN_MICROS && ts < MAX_MICROS ? ts : NaN
   if (Number.isNaN(micros)) {
     problems.push({ field: "exchange_timestamp", problem: "must be an instant between 1900 and 2200" })
   }
@@ -374,8 +383,8 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     const problems: Array<FieldProblem> = []
     const micros = checkCommon(r, problems)
     if (r.trade_id.length === 0) problems.push({ field: "trade_id", problem: "must not be empty" })
-    const price = unscaledFromBytes(r.price)
-    const quantity = unscaledFromBytes(r.quantity)
+    const price = r.price
+    const quantity = r.quantity
     positive("price", price, problems)
     positive("quantity", quantity, problems)
     if (!SIDES.has(r.side)) problems.push({ field: "side", problem: "must be BUY, SELL, SELL_SHORT or UNKNOWN" })
@@ -405,10 +414,10 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     const problems: Array<FieldProblem> = []
     const micros = checkCommon(r, problems)
     if (r.quote_id.length === 0) problems.push({ field: "quote_id", problem: "must not be empty" })
-    const bidPrice = unscaledFromBytes(r.bid_price)
-    const bidSize = unscaledFromBytes(r.bid_size)
-    const askPrice = unscaledFromBytes(r.ask_price)
-    const askSize = unscaledFromBytes(r.ask_size)
+    const bidPrice = r.bid_price
+    const bidSize = r.bid_size
+    const askPrice = r.ask_price
+    const askSize = r.ask_size
     nonNegative("bid_price", bidPrice, problems)
     nonNegative("bid_size", bidSize, problems)
     nonNegative("ask_price", askPrice, problems)
@@ -443,6 +452,61 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
       : Result.fail(new SchemaInvalid({ kind: "instrument", schemaId, problems: fieldProblems(decoded.failure.issue) }))
   }
 
+  const r = new AvroReader()
+
+  /** Our own trade and quote schemas, field by field in the schemas' order. */
+  const readOwn = (kind: "trade" | "quote", buf: Buffer): { value: RawTrade | RawQuote; offset: number } => {
+    r.reset(buf, FRAME_HEADER_BYTES)
+    const message_id = r.string()
+    const id = r.string()
+    const symbol = r.code()
+    const exchange = r.code()
+    const asset_class = r.code()
+    const exchange_timestamp = r.longOrNaN()
+    if (kind === "trade") {
+      const price = r.unscaled()
+      const quantity = r.unscaled()
+      const currency = r.code()
+      const side = r.code()
+      const conditions = r.codeArray()
+      const source_sequence = r.branch(2) === 0 ? null : r.bigLong()
+      const vendor_data = r.stringMap()
+      return {
+        value: {
+          message_id, trade_id: id, symbol, exchange, asset_class, exchange_timestamp, price, quantity, currency, side,
+          conditions, source_sequence, vendor_data
+        },
+        offset: r.offset
+      }
+    }
+    const bid_price = r.unscaled()
+    const bid_size = r.unscaled()
+    const ask_price = r.unscaled()
+    const ask_size = r.unscaled()
+    const currency = r.code()
+    const conditions = r.codeArray()
+    const source_sequence = r.branch(2) === 0 ? null : r.bigLong()
+    const vendor_data = r.stringMap()
+    return {
+      value: {
+        message_id, quote_id: id, symbol, exchange, asset_class, exchange_timestamp, bid_price, bid_size, ask_price,
+        ask_size, currency, conditions, source_sequence, vendor_data
+      },
+      offset: r.offset
+    }
+  }
+
+  /** Other writer schemas (resolved to ours) and instruments; decimals and timestamps as readOwn gives them. */
+  const readWithAvsc = (reader: Reader, buf: Buffer): { value: unknown; offset: number } => {
+    const decoded = types[reader.kind].decode(buf, FRAME_HEADER_BYTES, reader.resolver)
+    if (decoded.offset < 0 || reader.kind === "instrument") return decoded
+    const v = decoded.value as Record<string, unknown>
+    const ts = Number(v.exchange_timestamp as bigint)
+    const value: Record<string, unknown> = { ...v, exchange_timestamp: Number.isSafeInteger(ts) ? ts : NaN }
+    for (const name of DECIMAL_FIELDS[reader.kind]) value[name] = unscaledFromBytes(v[name] as Buffer)
+    return { value, offset: decoded.offset }
+  }
+
   const decode = (bytes: Uint8Array): Result.Result<WireMessage, PoisonReason> => {
     if (bytes.length < FRAME_HEADER_BYTES) {
       return Result.fail(new NotFramed({ detail: `${bytes.length} bytes, a frame needs at least 5` }))
@@ -452,12 +516,13 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     const reader = readers.get(schemaId)
     if (reader === undefined) return Result.fail(new UnknownSchemaId({ schemaId }))
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    const type = types[reader.kind]
+    const own = reader.resolver === undefined && reader.kind !== "instrument"
     let decoded: { value: unknown; offset: number }
     try {
-      decoded = type.decode(buf, FRAME_HEADER_BYTES, reader.resolver)
+      decoded = own ? readOwn(reader.kind, buf) : readWithAvsc(reader, buf)
     } catch (e) {
-      return Result.fail(new Undecodable({ schemaId, detail: e instanceof Error ? e.message : String(e) }))
+      const detail = e instanceof Truncated ? "truncated" : e instanceof Error ? e.message : String(e)
+      return Result.fail(new Undecodable({ schemaId, detail }))
     }
     if (decoded.offset < 0) return Result.fail(new Undecodable({ schemaId, detail: "truncated" }))
     if (decoded.offset !== buf.length) {

@@ -1,6 +1,7 @@
 /**
- * The hand-written Avro writer behind the wire codec's encoders: its bytes are avsc's for any
- * trade, quote and instrument, its values survive later writes, and instruments round-trip.
+ * The hand-written Avro writer and reader behind the wire codec: the writer's bytes are avsc's
+ * for any trade, quote and instrument, its values survive later writes, the reader reads what
+ * avsc reads (also from damaged bytes), and instruments round-trip.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -8,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { BigDecimal, Result } from "effect"
 import * as fc from "fast-check"
-import { avroTypeOf, makeWireCodec, unscaledToBytes } from "../../../src/domain/avro/codec.ts"
+import { avroTypeOf, makeWireCodec, unscaledFromBytes, unscaledToBytes } from "../../../src/domain/avro/codec.ts"
 import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import type { Quote, Trade } from "../../../src/domain/marketData.ts"
@@ -119,6 +120,65 @@ describe("Avro writer", () => {
     assert.throws(() => codec.encodeTrade({ ...base, price: BigDecimal.make(1n, 9) }), RangeError)
     assert.throws(() => codec.encodeTrade({ ...base, quantity: BigDecimal.make(10n ** 10n, 0) }), RangeError)
     assert.isTrue(Result.isSuccess(codec.decode(codec.encodeTrade(base))), "the writer recovers from a refused value")
+  })
+})
+
+describe("Avro reader", () => {
+  /** What avsc reads from a framed value: the raw record, or undefined when it cannot. */
+  const avscRead = (type: avro.Type, bytes: Uint8Array) => {
+    try {
+      const r = type.decode(Buffer.from(bytes), 5)
+      return r.offset === bytes.length ? r.value as Record<string, unknown> : undefined
+    } catch {
+      return undefined
+    }
+  }
+  /**
+   * The codec's decode agrees with avsc: the same fields, or SchemaInvalid, when it reads a value;
+   * with `both`, also Undecodable exactly when avsc cannot read it. (avsc is only asked about
+   * corrupted bytes our reader accepts: it does not stop at the end of its input, so a corrupted
+   * block count can keep it reading for hours.)
+   */
+  const agree = (type: avro.Type, decimals: ReadonlyArray<string>, bytes: Uint8Array, both: boolean) => {
+    const decoded = codec.decode(bytes)
+    if (!both && Result.isFailure(decoded) && decoded.failure._tag === "Undecodable") return
+    const raw = avscRead(type, bytes)
+    if (raw === undefined) return assert.strictEqual(poison(decoded)._tag, "Undecodable")
+    if (Result.isFailure(decoded)) return assert.strictEqual(decoded.failure._tag, "SchemaInvalid")
+    const value = decoded.success.value as unknown as Record<string, unknown>
+    for (const [k, v] of Object.entries(raw)) {
+      if (decimals.includes(k)) assert.strictEqual(toUnscaled(value[k] as BigDecimal.BigDecimal), unscaledFromBytes(v as Buffer), k)
+      else if (k === "exchange_timestamp") assert.strictEqual(BigInt(value[k] as number), v, k)
+      else assert.deepStrictEqual(value[k], v, k)
+    }
+  }
+
+  it("reads what avsc reads from any trade and quote, and from every truncation and corruption of them", () => {
+    const truncated = (bytes: Uint8Array, cut: number) => bytes.subarray(0, Math.max(5, Math.min(bytes.length, cut)))
+    const corrupted = (bytes: Uint8Array, at: number, xor: number) => {
+      const copy = Buffer.from(bytes)
+      copy[5 + (at % (copy.length - 5))]! ^= xor
+      return copy
+    }
+    const damage = fc.tuple(fc.nat({ max: 400 }), fc.nat(), fc.integer({ min: 0, max: 255 }))
+    // Mostly valid values, so that what the readers read is compared, not only that both refuse it.
+    const code = fc.oneof(fc.constantFrom("BHP", "CBA", "ASX", "XASX"), fc.stringMatching(/^[A-Z0-9._-]{1,32}$/))
+    const positive = fc.bigInt({ min: 1n, max: 10n ** 18n - 1n }).map((u) => BigDecimal.make(u, 8))
+    const valid = { symbol: code, exchange: code, currency: fc.stringMatching(/^[A-Z]{3}$/), message_id: fc.string({ minLength: 1 }) }
+    const validTrades = fc.record({ ...common, ...valid, trade_id: fc.string({ minLength: 1 }), price: positive, quantity: positive, side: fc.constantFrom("BUY" as const, "SELL" as const) })
+    const validQuotes = fc.record({ ...common, ...valid, quote_id: fc.string({ minLength: 1 }), bid_price: positive, bid_size: positive, ask_price: positive, ask_size: positive })
+    fc.assert(fc.property(fc.oneof(trades, validTrades), damage, (t: Trade, [cut, at, xor]) => {
+      const bytes = codec.encodeTrade(t)
+      agree(rawTrade, ["price", "quantity"], bytes, true)
+      agree(rawTrade, ["price", "quantity"], truncated(bytes, cut), true)
+      agree(rawTrade, ["price", "quantity"], corrupted(bytes, at, xor), false)
+    }), { numRuns: 1000 })
+    fc.assert(fc.property(fc.oneof(quotes, validQuotes), damage, (q: Quote, [cut, at, xor]) => {
+      const bytes = codec.encodeQuote(q)
+      agree(rawQuote, ["bid_price", "bid_size", "ask_price", "ask_size"], bytes, true)
+      agree(rawQuote, ["bid_price", "bid_size", "ask_price", "ask_size"], truncated(bytes, cut), true)
+      agree(rawQuote, ["bid_price", "bid_size", "ask_price", "ask_size"], corrupted(bytes, at, xor), false)
+    }), { numRuns: 1000 })
   })
 })
 

@@ -1,0 +1,201 @@
+/**
+ * A hand-written Avro binary reader for the wire codec's hot path, the mirror of binary.ts: it
+ * reads trades and quotes written with our own schemas straight from the record's bytes, with
+ * decimals to their unscaled bigint (no buffer per decimal), longs as doubles where exact, and
+ * the codes (symbol, exchange, currency, side, conditions, vendor keys: few distinct values)
+ * interned rather than allocated per record. avsc's generic reader spent most of ingestion's
+ * decode time allocating those. Values written with other writer schemas still go through avsc
+ * (schema resolution); a property test checks that both readers agree on every input.
+ */
+
+/** The bytes end before the value does. */
+export class Truncated extends Error {}
+
+/** Bytes no Avro writer of the schema produces (a negative length, an unknown union branch). */
+export class Malformed extends Error {}
+
+/** Codes this short are looked up in the intern table. */
+const INTERN_MAX_BYTES = 24
+const INTERN_SLOTS = 4096
+
+export class AvroReader {
+  private buf: Buffer = Buffer.alloc(0)
+  private pos = 0
+  // The intern table: per slot, the bytes of a string and the string, overwritten on collision.
+  private readonly internBytes: Array<Buffer | undefined> = new Array(INTERN_SLOTS)
+  private readonly internStrings: Array<string> = new Array(INTERN_SLOTS)
+
+  /** Starts reading `buf` at `pos`. */
+  reset(buf: Buffer, pos: number): void {
+    this.buf = buf
+    this.pos = pos
+  }
+
+  /** Where the next value starts; `buf.length` when everything was read. */
+  get offset(): number {
+    return this.pos
+  }
+
+  private byte(): number {
+    if (this.pos >= this.buf.length) throw new Truncated()
+    return this.buf[this.pos++]!
+  }
+
+  /**
+   * A zig-zag long as a double when it is exact (its zig-zag value below 2^53: every long a
+   * feed sends), else undefined: the caller reads such a value with `bigLong` from the start.
+   */
+  private varint(): number | undefined {
+    let z = 0
+    let scale = 1
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte()
+      // Partial sums only grow, so a final sum within 2^53 was exact all along.
+      z += (b & 0x7f) * scale
+      if (b < 0x80) return z > Number.MAX_SAFE_INTEGER ? undefined : z % 2 === 0 ? z / 2 : -(z + 1) / 2
+      scale *= 0x80
+    }
+    return undefined
+  }
+
+  /** A long as a double; one beyond 2^53 in magnitude is Malformed here (callers that accept them use bigLong). */
+  long(): number {
+    const start = this.pos
+    const v = this.varint()
+    if (v !== undefined) return v
+    this.pos = start
+    const big = this.bigLong()
+    const n = Number(big)
+    if (!Number.isSafeInteger(n)) throw new Malformed(`long ${big} beyond 2^53`)
+    return n
+  }
+
+  /** A long as a double, or NaN when it is beyond 2^53 in magnitude (for range checks). */
+  longOrNaN(): number {
+    const start = this.pos
+    const v = this.varint()
+    if (v !== undefined) return v
+    this.pos = start
+    const n = Number(this.bigLong())
+    return Number.isSafeInteger(n) ? n : NaN
+  }
+
+  /** Any long, exactly. */
+  bigLong(): bigint {
+    const start = this.pos
+    const small = this.varint()
+    if (small !== undefined) return BigInt(small)
+    this.pos = start
+    let z = 0n
+    let shift = 0n
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte()
+      z |= BigInt(b & 0x7f) << shift
+      // A long is 64 bits: a tenth byte holds the last one.
+      if (i === 9 && b > 1) throw new Malformed("long beyond 64 bits")
+      if (b < 0x80) return (z >> 1n) ^ -(z & 1n)
+      shift += 7n
+    }
+    throw new Malformed("varint longer than 10 bytes")
+  }
+
+  private length(): number {
+    const n = this.long()
+    if (n < 0) throw new Malformed(`negative length ${n}`)
+    if (this.pos + n > this.buf.length) throw new Truncated()
+    return n
+  }
+
+  string(): string {
+    const n = this.length()
+    const start = this.pos
+    this.pos += n
+    return this.buf.toString("utf8", start, start + n)
+  }
+
+  /** A string of a field with few distinct values (symbol, exchange, currency ...): interned. */
+  code(): string {
+    const n = this.length()
+    const start = this.pos
+    this.pos += n
+    return n <= INTERN_MAX_BYTES ? this.interned(start, n) : this.buf.toString("utf8", start, start + n)
+  }
+
+  private interned(start: number, n: number): string {
+    const buf = this.buf
+    let h = 0x811c9dc5
+    for (let i = start; i < start + n; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)
+    const slot = (h >>> 0) % INTERN_SLOTS
+    const known = this.internBytes[slot]
+    if (known !== undefined && known.length === n) {
+      let same = true
+      for (let i = 0; i < n; i++) {
+        if (known[i] !== buf[start + i]) {
+          same = false
+          break
+        }
+      }
+      if (same) return this.internStrings[slot]!
+    }
+    const s = buf.toString("utf8", start, start + n)
+    this.internBytes[slot] = Buffer.from(buf.subarray(start, start + n))
+    this.internStrings[slot] = s
+    return s
+  }
+
+  /** Decimal bytes (big-endian two's complement) as the unscaled integer. */
+  unscaled(): bigint {
+    const n = this.length()
+    const b = this.buf
+    const start = this.pos
+    this.pos += n
+    if (n === 0) return 0n
+    if (n <= 6) {
+      // 48 bits fit a double exactly.
+      let v = 0
+      for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
+      if (b[start]! & 0x80) v -= 2 ** (8 * n)
+      return BigInt(v)
+    }
+    let v = 0n
+    for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
+    if (b[start]! & 0x80) v -= 1n << BigInt(8 * n)
+    return v
+  }
+
+  /** The branch index of a union of `branches`. */
+  branch(branches: number): number {
+    const i = this.long()
+    if (i < 0 || i >= branches) throw new Malformed(`union branch ${i} of ${branches}`)
+    return i
+  }
+
+  /** The item count of the next array or map block; 0 ends it. A negative count is followed by the block's size. */
+  private blockCount(): number {
+    const n = this.long()
+    if (n >= 0) return n
+    this.long()
+    return -n
+  }
+
+  /** An array of codes. */
+  codeArray(): Array<string> {
+    const out: Array<string> = []
+    for (let n = this.blockCount(); n !== 0; n = this.blockCount()) {
+      for (let i = 0; i < n; i++) out.push(this.code())
+    }
+    return out
+  }
+
+  /** A map of codes to strings. */
+  stringMap(): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (let n = this.blockCount(); n !== 0; n = this.blockCount()) {
+      for (let i = 0; i < n; i++) {
+        const key = this.code()
+        out[key] = this.string()
+      }
+    }
+    return out
+  }
+}
