@@ -2,7 +2,8 @@
 # Central jars, with a pid file, a log and a lock. The caller sets `name`, `here` (its pom.xml),
 # `home`, `lib`, `log`, `pidfile`, `endpoint`, `stop_seconds`, and defines `answers` (exit 0 when
 # the service responds), `describe` (print what the service says about itself) and `launch`
-# (start it in the background, writing $pidfile).
+# (start it in the background, writing $pidfile). Optional: `java` and `java_min` (the JVM, default
+# `java` 17+), and `unpack` (run in $lib after the jars are copied there).
 
 say() { echo "$name: $*"; }
 
@@ -16,14 +17,15 @@ fetch_jars() {
   rm -rf "$lib"
   mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$lib" -DincludeScope=runtime
+  if declare -F unpack >/dev/null; then (cd "$lib" && unpack); fi
   touch "$lib/.stamp"
 }
 
 java_check() {
   local v
-  v="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
-  if [[ -z "$v" || "$v" -lt 17 ]]; then
-    echo "$name: Java 17 or newer is required (found: ${v:-none})" >&2
+  v="$("${java:-java}" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
+  if [[ -z "$v" || "$v" -lt "${java_min:-17}" ]]; then
+    echo "$name: Java ${java_min:-17} or newer is required (found: ${v:-none} at ${java:-java})" >&2
     exit 1
   fi
 }
