@@ -158,9 +158,9 @@ interface RawCommon {
   /** NaN when beyond 2^53 in magnitude (then out of range). */
   readonly exchange_timestamp: number
   readonly currency: string
-  readonly conditions: Array<string>
+  readonly conditions: ReadonlyArray<string>
   readonly source_sequence: bigint | null
-  readonly vendor_data: Record<string, string>
+  readonly vendor_data: Readonly<Record<string, string>>
 }
 /** Decimals as their unscaled value at scale 8. */
 interface RawTrade extends RawCommon {

@@ -17,6 +17,9 @@ export class Malformed extends Error {}
 /** Codes this short are looked up in the intern table. */
 const INTERN_MAX_BYTES = 24
 const INTERN_SLOTS = 4096
+// Most records have no conditions and no vendor data: one frozen empty value each, not one per record.
+const NO_CODES: ReadonlyArray<string> = Object.freeze([])
+const NO_ENTRIES: Readonly<Record<string, string>> = Object.freeze({})
 
 export class AvroReader {
   private buf: Buffer = Buffer.alloc(0)
@@ -178,19 +181,23 @@ export class AvroReader {
     return -n
   }
 
-  /** An array of codes. */
-  codeArray(): Array<string> {
+  /** An array of codes; an empty one is shared (values are read-only). */
+  codeArray(): ReadonlyArray<string> {
+    let n = this.blockCount()
+    if (n === 0) return NO_CODES
     const out: Array<string> = []
-    for (let n = this.blockCount(); n !== 0; n = this.blockCount()) {
+    for (; n !== 0; n = this.blockCount()) {
       for (let i = 0; i < n; i++) out.push(this.code())
     }
     return out
   }
 
-  /** A map of codes to strings. */
-  stringMap(): Record<string, string> {
+  /** A map of codes to strings; an empty one is shared. */
+  stringMap(): Readonly<Record<string, string>> {
+    let n = this.blockCount()
+    if (n === 0) return NO_ENTRIES
     const out: Record<string, string> = {}
-    for (let n = this.blockCount(); n !== 0; n = this.blockCount()) {
+    for (; n !== 0; n = this.blockCount()) {
       for (let i = 0; i < n; i++) {
         const key = this.code()
         out[key] = this.string()
