@@ -24,6 +24,14 @@ const unscaled = (d: Parameters<typeof toUnscaled>[0]) => toUnscaled(d)!
 
 const micros = (m: EpochMicros) => BigInt(m)
 
+const NO_ENTRIES: ReadonlyArray<readonly [string, string]> = Object.freeze([])
+
+/** Map entries; most rows have none, and share one empty list. */
+const entriesOf = (m: Readonly<Record<string, string>>) => {
+  for (const _ in m) return Object.entries(m)
+  return NO_ENTRIES
+}
+
 const common = <R extends TradeRow | QuoteRow>(rows: ReadonlyArray<R>) => ({
   message_id: rows.map((r) => r.message_id),
   symbol: rows.map((r) => r.symbol),
@@ -37,7 +45,7 @@ const common = <R extends TradeRow | QuoteRow>(rows: ReadonlyArray<R>) => ({
   kafka_topic: rows.map((r) => r.kafka_topic),
   kafka_partition: rows.map((r) => r.kafka_partition),
   kafka_offset: rows.map((r) => r.kafka_offset),
-  vendor_data: rows.map((r) => Object.entries(r.vendor_data))
+  vendor_data: rows.map((r) => entriesOf(r.vendor_data))
 })
 
 export const tradeColumns = (rows: ReadonlyArray<TradeRow>): ColumnBatch => ({
