@@ -29,6 +29,8 @@ export interface Scenario {
   readonly options: Lakehouse.LakehouseOptions
   /** What ingest subscribes to; default `topicsOf(exchange)` (trades and quotes). */
   readonly topics?: ReadonlyArray<string>
+  /** ingest's --commit-interval-ms; default 300 (tests wait less). */
+  readonly commitIntervalMs?: number
 }
 
 export const topicsOf = (exchange: string) =>
@@ -79,7 +81,7 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
     "--group", s.group,
     "--topics", (s.topics ?? topicsOf(s.exchange)).join(","),
     "--partitions", String(s.partitions),
-    "--commit-interval-ms", "300",
+    "--commit-interval-ms", String(s.commitIntervalMs ?? 300),
     ...extra
   ]
   const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
