@@ -24,7 +24,7 @@ import * as ProcessMetrics from "../layers/telemetry/process.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
-import { clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
 import { progressLine } from "./cli/progress.ts"
 
@@ -96,7 +96,7 @@ type Options = Command.Command.Config.Infer<typeof flags>
 /** `registry`: where schema ids come from (none: the embedded ids, as the embedded publisher uses). */
 const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry: Option.Option<string>) =>
   Layer.unwrap(Effect.gen(function*() {
-    const codec = yield* wireCodec(registry, topics)
+    const schemas = yield* wireSchemas(registry, topics)
     const trades = yield* Trackers.make()
     const quotes = yield* Trackers.make()
     return Ingest.layer({
@@ -108,7 +108,7 @@ const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry
       // Room for a full flush plus what arrives while it commits.
       maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 2 * options.flushRows),
       sessionTimeoutMs: options.sessionTimeout
-    }, { codec, trackers: { trades, quotes } })
+    }, { ...schemas, trackers: { trades, quotes } })
   }))
 
 const summary = (p: IngestProgress, seconds: number) =>

@@ -2,7 +2,8 @@
  * K2's Confluent-compatible registry client against a real registry (Apicurio Registry's ccompat
  * API, scripts/schema-registry.sh) and the real broker: `produce` registers the repo's schemas
  * and frames every record with the registry's ids; `ingest` decodes them into tables equal to
- * what was produced; a record framed with an id the registry never gave goes to the DLQ.
+ * what was produced; a record framed with an id the registry never gave goes to the DLQ, one
+ * framed with another version of the trade schema registered under the subject lands.
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -11,7 +12,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit, Stream } from "effect"
-import { makeWireCodec, type WireMessage } from "../../src/domain/avro/codec.ts"
+import { avroTypeOf, makeWireCodec, unscaledToBytes, type WireMessage } from "../../src/domain/avro/codec.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, quoteSchema, tradeSchema } from "../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../src/domain/decimal.ts"
 import { dlqTopicName, Header, instrumentsTopicName, valueSubject } from "../../src/domain/wire.ts"
@@ -104,25 +105,30 @@ const lineOf = (at: string, m: WireMessage) => {
 
 const at = "kafka_topic || ':' || kafka_partition || ':' || kafka_offset"
 
-/** The same lines from the tables, sorted. */
+/** The same lines from a table, sorted. */
+const linesOf = (namespace: string, name: string, columns: string) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace, name })
+    const rows = yield* selectPlanned(plan, `${at} || ' ' || ${columns} AS line`)
+    return rows.map((r) => String(r.line)).sort()
+  })
+
+const tradeLines = linesOf(
+  "market_data",
+  "trades",
+  "concat_ws(' ', message_id, symbol, exchange, epoch_us(exchange_timestamp), trade_id, price, quantity, side)"
+)
+
 const tableLines = (options: Lakehouse.LakehouseOptions) =>
   Effect.gen(function*() {
-    const scanner = yield* TableScanner
-    const lines = (namespace: string, name: string, columns: string) =>
-      Effect.flatMap(scanner.plan({ namespace, name }), (plan) =>
-        Effect.map(selectPlanned(plan, `${at} || ' ' || ${columns} AS line`), (rows) => rows.map((r) => String(r.line)).sort()))
     return {
-      trade: yield* lines(
-        "market_data",
-        "trades",
-        "concat_ws(' ', message_id, symbol, exchange, epoch_us(exchange_timestamp), trade_id, price, quantity, side)"
-      ),
-      quote: yield* lines(
+      trade: yield* tradeLines,
+      quote: yield* linesOf(
         "market_data",
         "quotes",
         "concat_ws(' ', message_id, symbol, exchange, epoch_us(exchange_timestamp), quote_id, bid_price, bid_size, ask_price, ask_size)"
       ),
-      instrument: yield* lines("reference_data", "instruments", "concat_ws(' ', symbol, exchange, name, coalesce(isin, 'null'), currency)")
+      instrument: yield* linesOf("reference_data", "instruments", "concat_ws(' ', symbol, exchange, name, coalesce(isin, 'null'), currency)")
     }
   }).pipe(Effect.provide(Lakehouse.layer(options)))
 
@@ -203,7 +209,7 @@ describe("schema registry (Apicurio Registry, Confluent-compatible API)", () => 
       assert.deepStrictEqual(landed.instrument, produced.instrument.sort(), ingest.output())
     }), 600_000)
 
-  it.live("a record framed with a schema id the registry never gave goes to the DLQ; the others land", () =>
+  it.live("a record framed with a schema id the registry never gave goes to the DLQ; one of an evolved schema version lands", () =>
     Effect.gen(function*() {
       const exchange = uniqueExchange()
       const [trades, quotes] = topicsOf(exchange) as [string, string]
@@ -221,21 +227,50 @@ describe("schema registry (Apicurio Registry, Confluent-compatible API)", () => 
         return { codec, unknownId }
       }).pipe(Effect.provide(layerHttp({ url: schemaRegistryUrl })))
 
-      const [good1, bad, good2] = makeTrades({ count: 3, symbols: ["BHP"], idPrefix: exchange.toLowerCase() })
-        .map((t) => codec.encodeTrade({ ...t, exchange }))
+      // A newer producer's version of the trade schema (one more field, with a default),
+      // registered under the trades subject: ingest learns its id from the registry.
+      const evolved = { ...tradeSchema, fields: [...tradeSchema.fields, { name: "venue", type: ["null", "string"], default: null }] }
+      const version = yield* registry("POST", `/subjects/${encodeURIComponent(valueSubject(trades))}/versions`, {
+        schemaType: "AVRO",
+        schema: JSON.stringify(evolved)
+      })
+      assert.strictEqual(version.status, 200, JSON.stringify(version.json))
+      const evolvedId = Number(version.json.id)
+      assert.notStrictEqual(evolvedId, codec.tradeSchemaId)
+
+      const [t1, t2, t3, t4] = makeTrades({ count: 4, symbols: ["BHP"], idPrefix: exchange.toLowerCase() })
+        .map((t) => ({ ...t, exchange }))
+      const [good1, bad, good2] = [t1!, t2!, t4!].map((t) => codec.encodeTrade(t))
       const reframed = Uint8Array.from(bad!)
       Buffer.from(reframed.buffer).writeInt32BE(unknownId, 1)
+      const newer = Buffer.concat([
+        Buffer.from([0, 0, 0, 0, 0]),
+        avroTypeOf(evolved).toBuffer({
+          ...t3!,
+          exchange_timestamp: BigInt(t3!.exchange_timestamp),
+          price: unscaledToBytes(toUnscaled(t3!.price)!),
+          quantity: unscaledToBytes(toUnscaled(t3!.quantity)!),
+          venue: "CXA"
+        })
+      ])
+      newer.writeInt32BE(evolvedId, 1)
+      const sent = [good1!, reframed, newer, good2!]
       yield* Effect.gen(function*() {
-        yield* (yield* KafkaSink).send([good1!, reframed, good2!].map((value) => ({ topic: trades, key: "BHP", value })))
+        yield* (yield* KafkaSink).send(sent.map((value) => ({ topic: trades, key: "BHP", value })))
       }).pipe(Effect.provide(kafka))
 
       const ingest = spawnIngest(s, [], registryEnv)
-      const rows = yield* waitForRows(s, 2, 120_000)
+      const rows = yield* waitForRows(s, 3, 120_000)
       const [dead] = yield* readTopics([dlqTopicName(trades)], 1).pipe(
         Effect.map((rs) => rs.map((r) => r.record))
       )
       assert.strictEqual(yield* stop(ingest), 0, ingest.output())
-      assert.strictEqual(rows!.trades.rows, 2, "the two trades framed with the registry's id landed")
+      assert.strictEqual(rows!.trades.rows, 3, "the trades framed with the registry's ids landed")
+      assert.include(ingest.output(), `schema id ${evolvedId} (k2.Trade) learned from the registry`)
+      // Field by field as this process decodes them, the evolved one through the same resolution.
+      codec.addWriterSchema(evolvedId, "trade", evolved)
+      const expected = [0, 2, 3].map((offset) => lineOf(`${trades}:0:${offset}`, ok(codec.decode(sent[offset]!))))
+      assert.deepStrictEqual(yield* tradeLines.pipe(Effect.provide(Lakehouse.layer(s.options))), expected.sort())
       assert.strictEqual(dead!.offset, 0n)
       assert.strictEqual(dead!.headers[Header.dlqReason], "UnknownSchemaId")
       assert.include(dead!.headers[Header.dlqDetail], String(unknownId))

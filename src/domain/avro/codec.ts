@@ -254,6 +254,37 @@ const stripLogicalTypes = (schema: unknown): unknown => {
 export const avroTypeOf = (schema: object): avro.Type =>
   avro.Type.forSchema(stripLogicalTypes(schema) as avro.Schema, { registry: { long: BigIntLong } })
 
+/** A type's logical annotations, in order (a decimal's precision is left out: values are range-checked). */
+const logicalTypesIn = (schema: unknown, out: Array<string> = []): Array<string> => {
+  if (Array.isArray(schema)) for (const s of schema) logicalTypesIn(s, out)
+  else if (schema !== null && typeof schema === "object") {
+    const o = schema as Record<string, unknown>
+    if (typeof o.logicalType === "string") {
+      out.push(o.logicalType === "decimal" ? `decimal scale ${String(o.scale ?? 0)}` : o.logicalType)
+    }
+    for (const k of ["type", "items", "values", "fields"]) logicalTypesIn(o[k], out)
+  }
+  return out
+}
+
+/**
+ * Stripped of logical types, a decimal of another scale or a timestamp-millis would resolve to
+ * ours and be read as another value: each writer field must carry its reader field's.
+ */
+const checkLogicalTypes = (writer: object, reader: { readonly fields: ReadonlyArray<{ readonly name: string; readonly type: unknown }> }) => {
+  const fields: unknown = (writer as { fields?: unknown }).fields
+  if (!Array.isArray(fields)) return
+  for (const r of reader.fields) {
+    const w = fields.find((f) => (f as { name?: unknown } | null)?.name === r.name) as { type: unknown } | undefined
+    if (w === undefined) continue
+    const read = logicalTypesIn(r.type).join(", ") || "no logical type"
+    const written = logicalTypesIn(w.type).join(", ") || "no logical type"
+    if (read !== written) throw new Error(`field ${r.name} is written as ${written}, read as ${read}`)
+  }
+}
+
+const READER_SCHEMAS = { trade: tradeSchema, quote: quoteSchema, instrument: instrumentSchema } as const
+
 interface Reader {
   readonly kind: MessageKind
   readonly resolver: avro.Resolver | undefined
@@ -283,7 +314,8 @@ export interface WireCodec {
   decode(bytes: Uint8Array): Result.Result<WireMessage, PoisonReason>
   /**
    * Teach the codec another writer schema (e.g. fetched from the registry after an
-   * UnknownSchemaId): values written with it are resolved to our reader schema.
+   * UnknownSchemaId): values written with it are resolved to our reader schema. Throws (and
+   * learns nothing) when they cannot be: avsc's reasons, or a field whose logical type differs.
    */
   addWriterSchema(schemaId: number, kind: MessageKind, schema: object): void
   knows(schemaId: number): boolean
@@ -546,6 +578,7 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     addWriterSchema: (schemaId, kind, schema) => {
       const reader = types[kind]
       const writer = avroTypeOf(schema)
+      checkLogicalTypes(schema, READER_SCHEMAS[kind])
       readers.set(schemaId, {
         kind,
         resolver: writer.equals(reader) ? undefined : reader.createResolver(writer)

@@ -11,6 +11,9 @@
  * is fenced: it is abandoned if another writer moved the marker of one of its partitions since
  * this process read it, so a zombie never commits twice what a new owner committed.
  *
+ * With a schema registry, a batch's schema ids the codec does not know (other versions of our
+ * schemas) are fetched and taught to it before the batch decodes (writerSchemas.ts).
+ *
  * Tracing: each batch is a consumer span (`process <topic>`) linked to the producer spans in
  * its records' `traceparent` headers; a flush span (`ingest.flush`, with the Parquet writes and
  * catalog commits under it) lives in the trace of the first batch it commits and links to the
@@ -18,7 +21,7 @@
  */
 import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
 import { type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
-import type { WireCodec } from "../../domain/avro/codec.ts"
+import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import {
@@ -49,6 +52,7 @@ import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { SequenceTracker } from "../../services/SequenceTracker.ts"
 import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
+import * as WriterSchemas from "./writerSchemas.ts"
 
 export interface IngestConfig {
   readonly groupId: string
@@ -191,6 +195,11 @@ export interface IngestorDeps {
   readonly codec: WireCodec
   /** One tracker per table: trades and quotes are numbered separately by their sources. */
   readonly trackers: Readonly<Record<TrackedTable, SequenceTracker["Service"]>>
+  /**
+   * With a schema registry: its by-id lookup, for records framed with ids the codec does not
+   * know (other versions of our schemas). Without, only the codec's ids decode.
+   */
+  readonly resolveSchema?: WriterSchemas.ResolveSchema
 }
 
 export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDeps) {
@@ -201,6 +210,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const files = yield* FileIO
   const { codec, trackers } = deps
   const group = config.groupId
+  const writerSchemas = deps.resolveSchema === undefined ? undefined : WriterSchemas.make(codec, deps.resolveSchema)
 
   const tableOfTopic = new Map<string, TableName>()
   for (const topic of config.topics) {
@@ -347,6 +357,14 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
     const toTrack: Array<Row> = []
     const poison: Array<Poison> = []
+    if (writerSchemas !== undefined) {
+      // A registry that cannot be reached is waited out (then the supervisor restarts the
+      // partition): its records are not dead-lettered.
+      yield* writerSchemas.learn(batch.records, part.next > part.sequenceMark ? part.next : part.sequenceMark).pipe(
+        Effect.tapError((e) => Effect.logWarning(`schema registry lookup failed, retrying: ${e.message}`)),
+        Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable })
+      )
+    }
     yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, poison)).pipe(
       Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })
     )
@@ -395,10 +413,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const kind = Result.isSuccess(decoded) ? decoded.success.kind : undefined
       if (Result.isFailure(decoded) || TABLE_OF_KIND[kind!] !== part.table) {
         if (record.offset >= part.tableMark) {
+          const failure = Result.isFailure(decoded) ? decoded.failure : undefined
+          const refusal = failure instanceof UnknownSchemaId ? writerSchemas?.refusal(failure.schemaId) : undefined
           poison.push({
             offset: record.offset,
-            reason: Result.isFailure(decoded) ? decoded.failure._tag : "WrongTopic",
-            detail: Result.isFailure(decoded) ? decoded.failure.message : `a ${kind} on ${batch.topic}`,
+            reason: failure === undefined ? "WrongTopic" : failure._tag,
+            detail: failure === undefined
+              ? `a ${kind} on ${batch.topic}`
+              : refusal === undefined
+              ? failure.message
+              : `${failure.message}: ${refusal}`,
             key: record.key,
             value: record.value,
             headers: { ...record.headers }

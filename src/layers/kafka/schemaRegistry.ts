@@ -99,7 +99,11 @@ export const layerHttp = (options: HttpRegistryOptions) =>
         const cached = byId.get(id)
         if (cached !== undefined) return cached
         const json = yield* request("GET", `/schemas/ids/${id}`, `schema id ${id}`, "")
-        const schema = JSON.parse(String(json.schema)) as object
+        // Another schema type (Protobuf) is not JSON: a refusal, not a defect.
+        const schema = yield* Effect.try({
+          try: () => JSON.parse(String(json.schema)) as object,
+          catch: () => registryError(new RegistryRejected({ detail: `schema id ${id} is not an Avro schema (${String(json.schemaType)})` }))
+        })
         byId.set(id, schema)
         return schema
       }),

@@ -1,8 +1,10 @@
 /** The Kafka client flags shared by the programs that talk to a broker. */
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
-import { makeWireCodec } from "../../domain/avro/codec.ts"
+import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
+import type { ResolveSchema } from "../../layers/ingest/writerSchemas.ts"
 import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schemaRegistry.ts"
+import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
 import * as Kafkajs from "../../layers/kafka/kafkajs.ts"
 import * as Platformatic from "../../layers/kafka/platformatic.ts"
 
@@ -30,16 +32,24 @@ export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
 /**
  * The wire codec: the embedded schema ids, or the registry's ids for the subjects of `topics`
  * (registering the repo's schemas there if needed). A registry gives one id per schema, so the
- * first topic of each kind stands for all of them.
+ * first topic of each kind stands for all of them. With a registry, `resolveSchema` is its
+ * by-id lookup, for the ingestor to learn other writer schemas met on the topics.
  */
-export const wireCodec = (registry: Option.Option<string>, topics: ReadonlyArray<string>) => {
-  if (Option.isNone(registry)) return Effect.succeed(makeWireCodec())
+export const wireSchemas = (
+  registry: Option.Option<string>,
+  topics: ReadonlyArray<string>
+): Effect.Effect<{ readonly codec: WireCodec; readonly resolveSchema?: ResolveSchema }, Error> => {
+  if (Option.isNone(registry)) return Effect.succeed({ codec: makeWireCodec() })
   const first = (kind: string) => topics.find((t) => kindOfSubject(`${t}-value`) === kind)
   const [trades, quotes, instruments] = [first("trade"), first("quote"), first("instrument")]
   if (trades === undefined || quotes === undefined) {
     return Effect.fail(new Error(`--schema-registry needs a trades and a quotes topic among ${topics.join(", ")}`))
   }
-  return wireCodecFor({ trades, quotes, ...(instruments === undefined ? {} : { instruments }) }).pipe(
-    Effect.provide(layerHttp({ url: registry.value }))
-  )
+  return Effect.gen(function*() {
+    const codec = yield* wireCodecFor({ trades, quotes, ...(instruments === undefined ? {} : { instruments }) })
+    return { codec, resolveSchema: (yield* SchemaRegistry).schemaById }
+  }).pipe(Effect.provide(layerHttp({ url: registry.value })))
 }
+
+export const wireCodec = (registry: Option.Option<string>, topics: ReadonlyArray<string>) =>
+  Effect.map(wireSchemas(registry, topics), (s) => s.codec)

@@ -251,6 +251,25 @@ describe("wire codec", () => {
     c.addWriterSchema(7, "trade", v2)
     sameDecimal((ok(c.decode(framed)).value as Trade).price, trade.price)
   })
+
+  it("refuses a writer schema whose logical types differ from ours (another decimal scale, another time unit)", () => {
+    const c = makeWireCodec()
+    const retyped = (name: string, type: unknown) =>
+      ({ ...tradeSchema, fields: tradeSchema.fields.map((f) => (f.name === name ? { ...f, type } : f)) })
+    assert.throws(
+      () => c.addWriterSchema(7, "trade", retyped("price", { type: "bytes", logicalType: "decimal", precision: 18, scale: 4 })),
+      "field price is written as decimal scale 4, read as decimal scale 8"
+    )
+    assert.throws(
+      () => c.addWriterSchema(8, "trade", retyped("exchange_timestamp", { type: "long", logicalType: "timestamp-millis" })),
+      "field exchange_timestamp is written as timestamp-millis, read as timestamp-micros"
+    )
+    assert.throws(() => c.addWriterSchema(9, "trade", retyped("quantity", "bytes")), "written as no logical type")
+    assert.isFalse(c.knows(7) || c.knows(8) || c.knows(9))
+    // A wider precision at the same scale reads the same values (range-checked per record).
+    c.addWriterSchema(10, "trade", retyped("price", { type: "bytes", logicalType: "decimal", precision: 24, scale: 8 }))
+    assert.isTrue(c.knows(10))
+  })
 })
 
 describe("topic names", () => {

@@ -1,0 +1,86 @@
+/**
+ * Writer schemas met while ingesting. A record framed with a schema id the codec does not know
+ * (a producer on an older or newer version of a schema) decodes once that id's schema, fetched
+ * from the registry, has been taught to the codec, resolved to our reader schema.
+ *
+ * Each id is fetched once: a schema learned stays in the codec, and an id that cannot be used
+ * (the registry has none, not one of our records, or not resolvable to ours) is remembered with
+ * why, so its records go to the DLQ as UnknownSchemaId with that reason without asking again. A
+ * transient failure (registry unreachable) fails `learn`, for the caller to retry: nothing is
+ * dead-lettered for it.
+ */
+import { Effect, Semaphore } from "effect"
+import { framedSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
+import type { MessageKind } from "../../domain/avro/schemas.ts"
+import type { KafkaRecord } from "../../services/KafkaSource.ts"
+import type { SchemaRegistryError } from "../../services/SchemaRegistry.ts"
+
+/** The registry's by-id lookup (SchemaRegistry `schemaById`). */
+export type ResolveSchema = (schemaId: number) => Effect.Effect<object, SchemaRegistryError>
+
+/** Refused ids remembered; past this the oldest are forgotten (asked again if met again). */
+const MAX_REFUSED = 10_000
+
+/** avsc resolves records only to a record of the same full name, so the name says the kind. */
+const KIND_OF_RECORD: Readonly<Record<string, MessageKind>> = { "k2.Trade": "trade", "k2.Quote": "quote", "k2.Instrument": "instrument" }
+
+const fullNameOf = (schema: object): string | undefined => {
+  const { name, namespace } = schema as { name?: unknown; namespace?: unknown }
+  if (typeof name !== "string") return undefined
+  return name.includes(".") || typeof namespace !== "string" || namespace === "" ? name : `${namespace}.${name}`
+}
+
+export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
+  const refused = new Map<number, string>()
+  // One lookup at a time: partitions meeting the same new id wait for the first to learn it.
+  const lock = Semaphore.makeUnsafe(1)
+
+  const refuse = (id: number, why: string) =>
+    Effect.sync(() => {
+      if (refused.size >= MAX_REFUSED) refused.delete(refused.keys().next().value!)
+      refused.set(id, why)
+    })
+
+  const learnOne = Effect.fnUntraced(function*(id: number) {
+    if (codec.knows(id) || refused.has(id)) return
+    const found = yield* Effect.catchIf(
+      resolveSchema(id),
+      (e) => !e.retryable,
+      (e) => Effect.as(refuse(id, e.message), undefined)
+    )
+    if (found === undefined) return
+    const name = fullNameOf(found)
+    const kind = name === undefined ? undefined : KIND_OF_RECORD[name]
+    if (kind === undefined) {
+      return yield* refuse(id, `the registry's schema is ${name ?? "not a named record"}, not k2.Trade, k2.Quote or k2.Instrument`)
+    }
+    try {
+      codec.addWriterSchema(id, kind, found)
+      yield* Effect.logInfo(`schema id ${id} (${name}) learned from the registry`)
+    } catch (e) {
+      yield* refuse(id, `the registry's ${name} cannot be read as ours: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  })
+
+  return {
+    /**
+     * Learns the unknown ids framing `records` from `from` on; fails only when the registry
+     * cannot be reached (retryable). A plain scan when every id is known.
+     */
+    learn: (records: ReadonlyArray<KafkaRecord>, from: bigint): Effect.Effect<void, SchemaRegistryError> => {
+      let unknown: Set<number> | undefined
+      for (const record of records) {
+        if (record.offset < from || record.value === null) continue
+        const id = framedSchemaId(record.value)
+        if (id !== undefined && !codec.knows(id) && !refused.has(id)) (unknown ??= new Set()).add(id)
+      }
+      if (unknown === undefined) return Effect.void
+      const ids = unknown
+      return lock.withPermits(1)(Effect.forEach(ids, learnOne, { discard: true }))
+    },
+    /** Why an id the codec does not know was refused, when it was. */
+    refusal: (id: number): string | undefined => refused.get(id)
+  }
+}
+
+export type WriterSchemas = ReturnType<typeof make>
