@@ -8,6 +8,7 @@
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { makeWireCodec } from "../domain/avro/codec.ts"
+import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { isValidKafkaTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
@@ -89,7 +90,7 @@ const replay = Command.make("replay", {
   group: Flag.String("group").pipe(
     Flag.withDescription("--follow: the ingest consumer group whose marker the tables carry"),
     Flag.withFallbackConfig(Config.String("K2_GROUP")),
-    Flag.withDefault("k2-ingest")
+    Flag.withDefault(DEFAULT_INGEST_GROUP)
   ),
   topics: Flag.String("topics").pipe(
     Flag.withDescription("--follow: source topics to follow besides those named in the markers (comma-separated)"),

@@ -10,6 +10,9 @@ import { ancestry } from "../iceberg/metadata.ts"
 
 export const MARKER_PREFIX = "k2.kafka.offsets."
 
+/** The consumer group `ingest` joins by default, so the group whose marker readers follow by default. */
+export const DEFAULT_INGEST_GROUP = "k2-ingest"
+
 export const markerKey = (group: string) => `${MARKER_PREFIX}${group}`
 
 /** Next offset to read, by topic and partition. */

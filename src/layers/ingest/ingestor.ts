@@ -20,7 +20,7 @@
  * others. Links are only collected when spans are exported.
  */
 import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
-import { type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
+import { DEFAULT_INGEST_GROUP, type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
@@ -79,7 +79,7 @@ export interface IngestConfig {
 }
 
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
-  groupId: "k2-ingest",
+  groupId: DEFAULT_INGEST_GROUP,
   flushRows: 15_000,
   flushBytes: 128 * 1024 * 1024,
   commitIntervalMs: 1_000,
