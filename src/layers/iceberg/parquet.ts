@@ -3,9 +3,10 @@
  * field ids, one or more files per partition, each described by a `DataFile`
  * (counts, sizes and bounds keyed by field id) ready for a manifest.
  *
- * DuckDB does the work: the batch goes into a temp table through the appender
- * (DataChunks, the fastest way in from JS), then one `COPY ... TO` per partition
- * sorts, splits at the target size and returns per-file statistics.
+ * JS orders the rows (partition, then sort order: a sort of row numbers, cheaper than
+ * DuckDB sorting whole rows); DuckDB does the rest: each partition's rows go into a temp
+ * table through the appender (DataChunks, the fastest way in from JS) in that order, then
+ * one `COPY ... TO` writes them as they are and returns the file's statistics.
  */
 import {
   DECIMAL,
@@ -64,7 +65,7 @@ export interface WriteOptions {
   readonly sortOrder: SortOrder | null
   /** Table location: an absolute path or a `file://` URI; files go under `<directory>/data/`. */
   readonly directory: string
-  /** A partition larger than this is split into several files (at row-group boundaries). */
+  /** A partition larger than this is split into several files (equal runs of its sorted rows). */
   readonly targetFileSizeBytes: number
   /** File names are `<prefix>-<uuid>.parquet`; letters, digits, `.`, `_` and `-` only. */
   readonly fileNamePrefix: string
@@ -156,6 +157,188 @@ const primitiveColumn = (type: PrimitiveType): Column => {
   throw new Error(`unsupported type ${type}`)
 }
 
+// --- Row order: partitions, then the sort order ---------------------------------------
+
+/**
+ * How one sort key orders rows: by ranks below `buckets` (a counting sort, linear time), or by
+ * comparing two rows.
+ */
+type RowKey = RankKey | { readonly compare: (a: number, b: number) => number }
+
+interface RankKey {
+  readonly ranks: Int32Array
+  readonly buckets: number
+}
+
+/** Code point order (= UTF-8 byte order, DuckDB's and Iceberg's); UTF-16 order differs only between surrogates and U+E000..U+FFFF. */
+const compareStrings = (a: string, b: string): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    if (x < 0xd800 || y < 0xd800) return x - y
+    return (x >= 0xe000 ? x - 0x800 : x + 0x2000) - (y >= 0xe000 ? y - 0x800 : y + 0x2000)
+  }
+  return a.length - b.length
+}
+
+/**
+ * Ranks of a column's distinct values in DuckDB's order, nulls first or last (NaN is above every
+ * number, as in DuckDB); null when all rows rank the same, so the key orders nothing.
+ */
+const rankKey = (
+  data: ReadonlyArray<unknown>,
+  n: number,
+  type: PrimitiveType,
+  descending: boolean,
+  nullsFirst: boolean
+): RankKey | null => {
+  const rank = new Map<unknown, number>()
+  let nulls = 0
+  let last: unknown
+  // Runs of one value (a day, a symbol) skip the map.
+  for (let r = 0; r < n; r++) {
+    const v = data[r]
+    if (v == null) nulls++
+    else if (v !== last) rank.set(last = v, 0)
+  }
+  if (rank.size + (nulls > 0 ? 1 : 0) <= 1) return null
+  const compare = type === "string"
+    ? compareStrings
+    : type === "float" || type === "double"
+    ? (a: number, b: number) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : Number.isNaN(b) ? -1 : a - b)
+    : type === "boolean"
+    ? (a: boolean, b: boolean) => Number(a) - Number(b)
+    : type === "binary"
+    ? null
+    : (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0)
+  if (compare === null) throw new Error(`sorting by a ${type} column is not supported`)
+  const sorted = [...rank.keys()].sort(compare as (a: unknown, b: unknown) => number)
+  if (descending) sorted.reverse()
+  sorted.forEach((v, i) => rank.set(v, nullsFirst ? i + 1 : i))
+  const nullRank = nullsFirst ? 0 : sorted.length
+  const ranks = new Int32Array(n)
+  let lastRank = 0
+  last = undefined
+  for (let r = 0; r < n; r++) {
+    const v = data[r]
+    if (v == null) ranks[r] = nullRank
+    else ranks[r] = v === last ? lastRank : (lastRank = rank.get(last = v)!)
+  }
+  return { ranks, buckets: sorted.length + 1 }
+}
+
+/** Integers (int, date) and bigints (long, timestamps, unscaled decimals) compare directly. */
+const compareKey = (data: ReadonlyArray<unknown>, descending: boolean, nullsFirst: boolean): RowKey => {
+  const [direction, nulls] = [descending ? -1 : 1, nullsFirst ? -1 : 1]
+  return {
+    compare: (a, b) => {
+      const x = data[a] as number | bigint | null | undefined
+      const y = data[b] as number | bigint | null | undefined
+      if (x == null || y == null) return x == null ? (y == null ? 0 : nulls) : -nulls
+      return x < y ? -direction : x > y ? direction : 0
+    }
+  }
+}
+
+const isIntegerType = (type: PrimitiveType) =>
+  type === "int" || type === "long" || type === "date" || type === "timestamp" || type === "timestamptz" ||
+  decimalPattern.test(type)
+
+/**
+ * Row indices ordered by `keys`, most significant first. Counting sorts over the rank keys
+ * (least significant first, each stable) group the rows, each group in arrival order; if the
+ * result is not yet in order, a TimSort over all keys finishes it, near-linear when groups
+ * arrive in order (a symbol's trades come in time order).
+ */
+const sortRows = (n: number, keys: ReadonlyArray<RowKey>): Int32Array => {
+  let order = new Int32Array(n)
+  for (let r = 0; r < n; r++) order[r] = r
+  for (let k = keys.length - 1; k >= 0; k--) {
+    const key = keys[k]!
+    if ("compare" in key) continue
+    const { buckets, ranks } = key
+    const next = new Int32Array(buckets + 1)
+    for (let i = 0; i < n; i++) next[ranks[order[i]!]! + 1]!++
+    for (let b = 1; b <= buckets; b++) next[b]! += next[b - 1]!
+    const out = new Int32Array(n)
+    for (let i = 0; i < n; i++) out[next[ranks[order[i]!]!]!++] = order[i]!
+    order = out
+  }
+  if (keys.every((key) => !("compare" in key))) return order
+  const compare = (a: number, b: number) => {
+    for (const key of keys) {
+      const c = "compare" in key ? key.compare(a, b) : key.ranks[a]! - key.ranks[b]!
+      if (c !== 0) return c
+    }
+    return 0
+  }
+  for (let i = 1; i < n; i++) {
+    // Array's sort is a stable TimSort (a typed array's is slower with a comparator).
+    if (compare(order[i - 1]!, order[i]!) > 0) return Int32Array.from(Array.from(order).sort(compare))
+  }
+  return order
+}
+
+/** A partition's rows: indices into the batch, in write order. */
+interface PartitionRows {
+  readonly values: PartitionValues
+  readonly path: string
+  readonly rows: Int32Array
+}
+
+/** Epoch days of timestamps in micros; consecutive rows mostly share a day, so one division serves many. */
+const microsToDays = (data: ReadonlyArray<unknown>, n: number): Array<number | null> => {
+  const days = new Array<number | null>(n)
+  let [lo, hi, day] = [1n, 0n, 0]
+  for (let r = 0; r < n; r++) {
+    const v = data[r] as bigint | null | undefined
+    if (v == null) {
+      days[r] = null
+      continue
+    }
+    if (v < lo || v >= hi) {
+      const q = v / MICROS_PER_DAY
+      lo = (v < 0n && q * MICROS_PER_DAY !== v ? q - 1n : q) * MICROS_PER_DAY
+      hi = lo + MICROS_PER_DAY
+      day = Number(lo / MICROS_PER_DAY)
+    }
+    days[r] = day
+  }
+  return days
+}
+
+/**
+ * The order rows are written in, computed in JS: partition by partition, each sorted by the
+ * sort order. DuckDB then writes them as they come, without a sort of its own (a sort moves
+ * every column of every row; this one moves row numbers).
+ */
+const layout = (schema: Schema, spec: PartitionSpec, sortOrder: SortOrder | null, batch: ColumnBatch) => {
+  const n = batch.rowCount
+  const dataOf = (field: NestedField): ReadonlyArray<unknown> => batch.columns[field.name] ?? []
+  const days = partitionSources(schema, spec).map((source) => {
+    const data = dataOf(source)
+    return source.type === "date" ? Array.from({ length: n }, (_, r) => (data[r] ?? null) as number | null) : microsToDays(data, n)
+  })
+  const partitionKeys = days.flatMap((d) => rankKey(d, n, "int", false, true) ?? [])
+  const sortKeys = sortFields(schema, sortOrder).flatMap(({ descending, field, nullsFirst }) =>
+    isIntegerType(field.type as PrimitiveType)
+      ? compareKey(dataOf(field), descending, nullsFirst)
+      : rankKey(dataOf(field), n, field.type as PrimitiveType, descending, nullsFirst) ?? []
+  )
+  const order = sortRows(n, [...partitionKeys, ...sortKeys])
+  const partitions: Array<PartitionRows> = []
+  for (let start = 0; start < n;) {
+    const first = order[start]!
+    let end = start + 1
+    while (end < n && partitionKeys.every((k) => k.ranks[order[end]!] === k.ranks[first])) end++
+    partitions.push({ ...partitionOf(spec, days.map((d) => d[first]!)), rows: order.subarray(start, end) })
+    start = end
+  }
+  return partitions
+}
+
 // --- Loading the batch -------------------------------------------------------------------
 
 let tableCounter = 0
@@ -168,23 +351,23 @@ let tableCounter = 0
 const smallDictionary = (data: ReadonlyArray<unknown>): ReadonlyArray<string> | null => {
   const limit = Math.min(65_535, data.length >> 3)
   const seen = new Set<string>()
+  let last: unknown
   for (const v of data) {
-    if (v == null || seen.has(v as string)) continue
+    // Runs of one value (a feed's exchange, currency, topic) skip the set.
+    if (v === last || v == null) continue
+    last = v
+    if (seen.has(v as string)) continue
     if (seen.size === limit) return null
     seen.add(v as string)
   }
   return seen.size === 0 ? null : [...seen]
 }
 
-/** A list or map column loaded as codes into a small table of its distinct values. */
+/** A list or map column loaded as codes into a list of its distinct values. */
 interface Dictionary {
   readonly codes: ReadonlyArray<number | null>
   readonly values: ReadonlyArray<unknown>
 }
-
-/** Identity of a list<string> or map<string, string> value (a map is an array of pairs). */
-const collectionKey = (value: ReadonlyArray<unknown>): string =>
-  value.length === 0 ? "" : value.length === 1 && typeof value[0] === "string" ? `1\u0000${value[0]}` : JSON.stringify(value)
 
 const isDictionaryType = (type: IcebergType) =>
   typeof type !== "string" &&
@@ -192,41 +375,90 @@ const isDictionaryType = (type: IcebergType) =>
     (type.type === "map" && type.key === "string" && type.value === "string"))
 
 /**
- * Codes for a list or map column with few distinct values, else null. A LIST or MAP value
- * costs several native calls per row in the appender; an integer code costs none, and the
- * values are attached back in SQL (a small hash join).
+ * Codes for a list<string> or map<string, string> column (a map is an array of pairs) with
+ * few distinct values, else null. A LIST or MAP value costs several native calls per row in
+ * the appender; an integer code costs none, and the values are looked up in SQL (a list
+ * parameter indexed by the code). Empty and one-element values, the usual ones, are found
+ * without building a key string.
  */
 const collectionDictionary = (data: ReadonlyArray<unknown>): Dictionary | null => {
   const limit = Math.min(4_096, data.length >> 3)
-  const byObject = new Map<unknown, number>()
-  const byKey = new Map<string, number>()
   const values: Array<unknown> = []
   const codes = new Array<number | null>(data.length)
+  let empty: number | undefined
+  const single = new Map<string, number>()
+  const pairs = new Map<string, Map<string, number>>()
+  const other = new Map<string, number>()
+  const codeIn = <K>(map: Map<K, number>, key: K, value: unknown) => {
+    let code = map.get(key)
+    if (code === undefined && values.length < limit) {
+      code = values.push(value) - 1
+      map.set(key, code)
+    }
+    return code
+  }
+  // Feeds reuse their empty values: the same object as the previous row has its code.
+  let last: unknown
+  let lastCode = 0
   for (let r = 0; r < data.length; r++) {
-    const v = data[r]
+    const v = data[r] as ReadonlyArray<unknown> | null | undefined
     if (v == null) {
       codes[r] = null
       continue
     }
-    let code = byObject.get(v)
-    if (code === undefined) {
-      const key = collectionKey(v as ReadonlyArray<unknown>)
-      code = byKey.get(key)
-      if (code === undefined) {
-        if (values.length === limit) return null
-        code = values.length
-        values.push(v)
-        byKey.set(key, code)
-      }
-      // Only shared objects are worth remembering: feeds reuse their empty values.
-      if (byObject.size < limit) byObject.set(v, code)
+    if (v === last) {
+      codes[r] = lastCode
+      continue
     }
+    let code: number | undefined
+    const e = v[0]
+    if (v.length === 0) {
+      code = empty ??= values.length < limit ? values.push(v) - 1 : undefined
+    } else if (v.length === 1 && typeof e === "string") {
+      code = codeIn(single, e, v)
+    } else if (v.length === 1 && Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") {
+      let byValue = pairs.get(e[0])
+      if (byValue === undefined) pairs.set(e[0], byValue = new Map())
+      code = codeIn(byValue, e[1] as string, v)
+    } else {
+      code = codeIn(other, JSON.stringify(v), v)
+    }
+    if (code === undefined) return null
     codes[r] = code
+    last = v
+    lastCode = code
   }
   return { codes, values }
 }
 
-const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBatch) =>
+/** How a batch column sits in the temp table, and the SQL that reads it back as its Iceberg type. */
+interface Loaded extends Column {
+  readonly read: (name: string) => string
+}
+
+/**
+ * Timestamps and decimals (up to 18 digits) load as BIGINT: a bigint goes into the vector as
+ * it is, where a DuckDB value object per row would be garbage. SQL turns them back exactly.
+ */
+const loadedColumn = (type: IcebergType): Loaded => {
+  const decimal = typeof type === "string" ? decimalPattern.exec(type) : null
+  const scale = Number(decimal?.[2] ?? 0)
+  if (decimal && Number(decimal[1]) <= 18) {
+    const unit = scale === 0 ? "1" : `0.${"0".repeat(scale - 1)}1`
+    return {
+      sql: "BIGINT",
+      type: BIGINT,
+      toDuck: identity,
+      read: (name) => `CAST(CAST(${name} AS DECIMAL(18, 0)) * ${unit} AS DECIMAL(${decimal[1]}, ${scale}))`
+    }
+  }
+  if (type === "timestamptz") return { sql: "BIGINT", type: BIGINT, toDuck: identity, read: (name) => `make_timestamptz(${name})` }
+  if (type === "timestamp") return { sql: "BIGINT", type: BIGINT, toDuck: identity, read: (name) => `make_timestamp(${name})` }
+  return { ...column(type), read: (name) => name }
+}
+
+/** Rows of the batch (indices, in write order) in a temp table, and the SELECT that reads them back as the schema's columns. */
+const loadRows = (connection: DuckDBConnection, schema: Schema, batch: ColumnBatch, rows: Int32Array) =>
   Effect.gen(function*() {
     const values = schema.fields.map((f) => {
       const data = batch.columns[f.name]
@@ -235,26 +467,29 @@ const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBa
       }
       return data
     })
-    const dictionaries = schema.fields.map((f, i) =>
-      isDictionaryType(f.type) && values[i] !== undefined ? collectionDictionary(values[i]) : null
-    )
-    const columns = schema.fields.map((f, i): Column => {
-      if (dictionaries[i] != null) return { sql: "INTEGER", type: INTEGER, toDuck: identity }
-      const dictionary = f.type === "string" && values[i] !== undefined ? smallDictionary(values[i]) : null
-      if (dictionary === null) return column(f.type)
-      const type = ENUM(dictionary)
-      return { sql: type.toString(), type, toDuck: identity }
+    // $1 is the COPY target; each coded column's values are a list parameter after it.
+    const params: Array<DuckDBValue> = []
+    const paramTypes: Array<DuckDBType> = []
+    const columns = schema.fields.map((f, i): Loaded => {
+      const dictionary = isDictionaryType(f.type) && values[i] !== undefined ? collectionDictionary(values[i]) : null
+      if (dictionary !== null) {
+        const c = column(f.type)
+        values[i] = dictionary.codes
+        params.push(listValue(dictionary.values.map((v) => c.toDuck(v))))
+        paramTypes.push(LIST(c.type))
+        const param = params.length + 1
+        return { sql: "INTEGER", type: INTEGER, toDuck: identity, read: (name) => `$${param}[${name} + 1]` }
+      }
+      const strings = f.type === "string" && values[i] !== undefined ? smallDictionary(values[i]) : null
+      if (strings === null) return loadedColumn(f.type)
+      const type = ENUM(strings)
+      return { sql: type.toString(), type, toDuck: identity, read: (name) => `CAST(${name} AS VARCHAR)` }
     })
-    dictionaries.forEach((d, i) => {
-      if (d != null) values[i] = d.codes
-    })
-    const id = ++tableCounter
-    const table = `k2_batch_${id}`
+    const table = `k2_batch_${++tableCounter}`
     const ddl = schema.fields
-      .map((f, i) => `${quoteIdent(f.name)} ${columns[i]!.sql}${f.required && dictionaries[i] == null ? " NOT NULL" : ""}`)
+      .map((f, i) => `${quoteIdent(f.name)} ${columns[i]!.sql}${f.required ? " NOT NULL" : ""}`)
       .join(", ")
     yield* query(connection, "create batch table", `CREATE TEMP TABLE ${table} (${ddl})`)
-    const coded = yield* loadDictionaries(connection, schema, dictionaries, id)
     yield* attempt("load batch", async () => {
       const appender = await connection.createAppender(table, "main", "temp")
       try {
@@ -263,17 +498,21 @@ const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBa
         // One chunk reused for every full slice: creating one converts every column type
         // (an ENUM's whole dictionary) to a native type again.
         const full = DuckDBDataChunk.create(types, chunkRows)
-        for (let start = 0; start < batch.rowCount; start += chunkRows) {
-          const end = Math.min(batch.rowCount, start + chunkRows)
+        for (let start = 0; start < rows.length; start += chunkRows) {
+          const end = Math.min(rows.length, start + chunkRows)
           const chunk = end - start === chunkRows ? full : DuckDBDataChunk.create(types, end - start)
           columns.forEach((c, i) => {
-            const data = values[i]
-            const slice = new Array<DuckDBValue>(end - start)
-            for (let r = start; r < end; r++) {
-              const v = data?.[r]
-              slice[r - start] = v == null ? null : c.toDuck(v)
+            const data = values[i] ?? []
+            const vector = chunk.getColumnVector(i)
+            if (c.toDuck === identity) {
+              for (let r = start; r < end; r++) vector.setItem(r - start, (data[rows[r]!] ?? null) as DuckDBValue)
+            } else {
+              for (let r = start; r < end; r++) {
+                const v = data[rows[r]!]
+                vector.setItem(r - start, v == null ? null : c.toDuck(v))
+              }
             }
-            chunk.setColumnValues(i, slice)
+            vector.flush()
           })
           appender.appendDataChunk(chunk)
         }
@@ -282,66 +521,43 @@ const loadBatch = (connection: DuckDBConnection, schema: Schema, batch: ColumnBa
         appender.closeSync()
       }
     })
-    if (coded.length === 0) return { table, drop: [`DROP TABLE IF EXISTS ${table}`] }
-    // The view puts each coded column's values back under its own name.
-    const view = `${table}_decoded`
-    const joins = coded.map((c) => `LEFT JOIN ${c.table} ON ${table}.${quoteIdent(c.name)} = ${c.table}.code`).join(" ")
-    const replaced = coded.map((c) => `${c.table}.value AS ${quoteIdent(c.name)}`).join(", ")
-    yield* query(
-      connection,
-      "create batch view",
-      `CREATE TEMP VIEW ${view} AS SELECT ${table}.* EXCLUDE (${coded.map((c) => quoteIdent(c.name)).join(", ")}), ${replaced} FROM ${table} ${joins}`
-    )
-    return {
-      table: view,
-      drop: [`DROP VIEW IF EXISTS ${view}`, `DROP TABLE IF EXISTS ${table}`, ...coded.map((c) => `DROP TABLE IF EXISTS ${c.table}`)]
-    }
+    const select = `SELECT ${
+      schema.fields.map((f, i) => `${columns[i]!.read(quoteIdent(f.name))} AS ${quoteIdent(f.name)}`).join(", ")
+    } FROM ${table}`
+    return { table, select, params, paramTypes }
   })
-
-/** One small `(code, value)` table per coded column, loaded through the appender. */
-const loadDictionaries = (
-  connection: DuckDBConnection,
-  schema: Schema,
-  dictionaries: ReadonlyArray<Dictionary | null>,
-  id: number
-) =>
-  Effect.forEach(
-    schema.fields.flatMap((f, i) => (dictionaries[i] == null ? [] : [{ field: f, dictionary: dictionaries[i] }])),
-    ({ field, dictionary }, j) =>
-      Effect.gen(function*() {
-        const c = column(field.type)
-        const table = `k2_batch_${id}_dict_${j}`
-        yield* query(connection, "create dictionary", `CREATE TEMP TABLE ${table} (code INTEGER, value ${c.sql})`)
-        yield* attempt("load dictionary", async () => {
-          const appender = await connection.createAppender(table, "main", "temp")
-          try {
-            dictionary.values.forEach((v, code) => {
-              appender.appendInteger(code)
-              appender.appendValue(c.toDuck(v), c.type)
-              appender.endRow()
-            })
-            appender.flushSync()
-          } finally {
-            appender.closeSync()
-          }
-        })
-        return { name: field.name, table }
-      })
-  )
 
 // --- Partitions --------------------------------------------------------------------------
 
+const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)
+
+/** The source fields of a spec's partition fields; `day` is the only transform K2's tables use. */
+const partitionSources = (schema: Schema, spec: PartitionSpec): ReadonlyArray<NestedField> =>
+  spec.fields.map((pf) => {
+    if (pf.transform !== "day") throw new Error(`partition transform ${pf.transform} is not supported`)
+    const source = schema.fields.find((f) => f.id === pf["source-id"])
+    if (source === undefined) throw new Error(`partition source field ${pf["source-id"]} is not in the schema`)
+    if (source.type !== "timestamptz" && source.type !== "timestamp" && source.type !== "date") {
+      throw new Error(`day transform of ${source.name} (${String(source.type)}) is not supported`)
+    }
+    return source
+  })
+
+/** Partition values and the `<name>=<human value>/...` path, as Iceberg Java lays partitions out. */
+const partitionOf = (spec: PartitionSpec, days: ReadonlyArray<number | null>) => ({
+  values: Object.fromEntries(spec.fields.map((pf, i) => [pf.name, days[i]!])) as PartitionValues,
+  path: spec.fields.map((pf, i) => `${pf.name}=${days[i] === null ? "null" : dayName(days[i]!)}`).join("/")
+})
+
 interface PartitionGroup {
   readonly values: PartitionValues
-  /** `<name>=<human value>/...`, as Iceberg Java lays partitions out. */
   readonly path: string
   readonly where: string
   readonly params: ReadonlyArray<DuckDBValue>
+  readonly types: ReadonlyArray<DuckDBType>
 }
 
-const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)
-
-/** The day transform of timestamptz/timestamp/date; the only transform K2's tables use. */
+/** The day transform of timestamptz/timestamp/date in SQL. */
 const dayExpression = (field: NestedField): string => {
   const col = quoteIdent(field.name)
   switch (field.type) {
@@ -349,35 +565,29 @@ const dayExpression = (field: NestedField): string => {
       return `CAST((${col} AT TIME ZONE 'UTC') AS DATE) - DATE '1970-01-01'`
     case "timestamp":
       return `CAST(${col} AS DATE) - DATE '1970-01-01'`
-    case "date":
-      return `${col} - DATE '1970-01-01'`
     default:
-      throw new Error(`day transform of ${field.name} (${String(field.type)}) is not supported`)
+      return `${col} - DATE '1970-01-01'`
   }
 }
 
 /** Filters one day by a range on the column itself, so DuckDB can use its min/max to skip. */
 const dayFilter = (field: NestedField, day: number | null, param: number) => {
   const col = quoteIdent(field.name)
-  if (day === null) return { where: `${col} IS NULL`, params: [] }
+  if (day === null) return { where: `${col} IS NULL`, params: [], types: [] }
   const [lo, hi] = [BigInt(day) * MICROS_PER_DAY, BigInt(day + 1) * MICROS_PER_DAY]
-  const params: Array<DuckDBValue> = field.type === "timestamptz"
-    ? [new DuckDBTimestampTZValue(lo), new DuckDBTimestampTZValue(hi)]
+  const [params, type]: [Array<DuckDBValue>, DuckDBType] = field.type === "timestamptz"
+    ? [[new DuckDBTimestampTZValue(lo), new DuckDBTimestampTZValue(hi)], TIMESTAMPTZ]
     : field.type === "timestamp"
-    ? [new DuckDBTimestampValue(lo), new DuckDBTimestampValue(hi)]
-    : [new DuckDBDateValue(day), new DuckDBDateValue(day + 1)]
-  return { where: `${col} >= $${param} AND ${col} < $${param + 1}`, params }
+    ? [[new DuckDBTimestampValue(lo), new DuckDBTimestampValue(hi)], TIMESTAMP]
+    : [[new DuckDBDateValue(day), new DuckDBDateValue(day + 1)], DATE]
+  return { where: `${col} >= $${param} AND ${col} < $${param + 1}`, params, types: [type, type] }
 }
 
+/** The partitions of rows already in DuckDB (compaction), each with its filter. */
 const partitionGroups = (connection: DuckDBConnection, table: string, schema: Schema, spec: PartitionSpec) =>
   Effect.gen(function*() {
-    if (spec.fields.length === 0) return [{ values: {}, path: "", where: "TRUE", params: [] }]
-    const sources = spec.fields.map((pf) => {
-      if (pf.transform !== "day") throw new Error(`partition transform ${pf.transform} is not supported`)
-      const source = schema.fields.find((f) => f.id === pf["source-id"])
-      if (source === undefined) throw new Error(`partition source field ${pf["source-id"]} is not in the schema`)
-      return source
-    })
+    if (spec.fields.length === 0) return [{ values: {}, path: "", where: "TRUE", params: [], types: [] }]
+    const sources = partitionSources(schema, spec)
     const rows = yield* query(
       connection,
       "list partitions",
@@ -387,12 +597,10 @@ const partitionGroups = (connection: DuckDBConnection, table: string, schema: Sc
       const days = sources.map((_, i) => (row[`p${i}`] === null ? null : Number(row[`p${i}`])))
       const filters = sources.map((s, i) => dayFilter(s, days[i]!, 2 + 2 * i))
       return {
-        values: Object.fromEntries(spec.fields.map((pf, i) => [pf.name, days[i]!])),
-        path: spec.fields
-          .map((pf, i) => `${pf.name}=${days[i] === null ? "null" : dayName(days[i]!)}`)
-          .join("/"),
+        ...partitionOf(spec, days),
         where: filters.map((f) => f.where).join(" AND "),
-        params: filters.flatMap((f) => f.params)
+        params: filters.flatMap((f) => f.params),
+        types: filters.flatMap((f) => f.types)
       }
     })
   })
@@ -566,15 +774,21 @@ const toDataFile = (
 
 // --- Writing -----------------------------------------------------------------------------
 
-const orderBy = (schema: Schema, sortOrder: SortOrder | null): string => {
-  if (sortOrder === null || sortOrder.fields.length === 0) return ""
-  const keys = sortOrder.fields.map((sf) => {
-    const source = schema.fields.find((f) => f.id === sf["source-id"])
-    if (sf.transform !== "identity" || source === undefined) {
+const sortFields = (schema: Schema, sortOrder: SortOrder | null) =>
+  (sortOrder?.fields ?? []).map((sf) => {
+    const field = schema.fields.find((f) => f.id === sf["source-id"])
+    if (sf.transform !== "identity" || field === undefined || typeof field.type !== "string") {
       throw new Error(`sort field ${sf.transform}(${sf["source-id"]}) is not supported`)
     }
-    return `${quoteIdent(source.name)} ${sf.direction.toUpperCase()} ${sf["null-order"] === "nulls-first" ? "NULLS FIRST" : "NULLS LAST"}`
+    return { field, descending: sf.direction === "desc", nullsFirst: sf["null-order"] === "nulls-first" }
   })
+
+const orderBy = (schema: Schema, sortOrder: SortOrder | null): string => {
+  const fields = sortFields(schema, sortOrder)
+  if (fields.length === 0) return ""
+  const keys = fields.map((f) =>
+    `${quoteIdent(f.field.name)} ${f.descending ? "DESC" : "ASC"} ${f.nullsFirst ? "NULLS FIRST" : "NULLS LAST"}`
+  )
   return ` ORDER BY ${keys.join(", ")}`
 }
 
@@ -596,14 +810,17 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
     return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
   }
   if (batch.rowCount === 0) return []
+  const partitions = layout(options.schema, options.spec, options.sortOrder, batch)
   const duckDb = yield* DuckDb
-  return yield* duckDb.withConnection((connection) =>
-    Effect.acquireUseRelease(
-      loadBatch(connection, options.schema, batch),
-      (loaded) => copyPartitions(connection, loaded.table, options),
-      (loaded) => Effect.forEach(loaded.drop, (sql) => query(connection, "drop batch table", sql).pipe(Effect.ignore))
-    )
+  const files = yield* duckDb.withConnection((connection) =>
+    Effect.forEach(partitions, (p) =>
+      Effect.acquireUseRelease(
+        loadRows(connection, options.schema, batch, p.rows),
+        (loaded) => writePartition(connection, { select: loaded.select, params: loaded.params, types: loaded.paramTypes }, p, options),
+        (loaded) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${loaded.table}`).pipe(Effect.ignore)
+      ))
   )
+  return files.flat()
 })
 
 const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`
@@ -611,8 +828,8 @@ const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`
 /**
  * Rewrites the rows of existing Parquet data files (local paths or `file:` URIs) as new
  * data files, exactly as `writeDataFiles` writes a batch: sorted by the sort order, split
- * at the target size, one or more files per partition value. DuckDB reads and writes
- * directly; no row passes through JS (compaction). Columns are matched by name; a column
+ * at the target size, one or more files per partition value. DuckDB reads, sorts and
+ * writes; no row passes through JS (compaction). Columns are matched by name; a column
  * missing from a file reads as null.
  */
 export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
@@ -624,6 +841,7 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   }
   if (sources.length === 0) return []
   const paths = sources.map((s) => (s.startsWith("file:") ? fileURLToPath(s) : s))
+  const { schema } = options
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
     Effect.acquireUseRelease(
@@ -636,53 +854,91 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
         )
         return view
       }),
-      (view) => copyPartitions(connection, view, options),
+      (view) =>
+        Effect.gen(function*() {
+          const groups = yield* partitionGroups(connection, view, schema, options.spec)
+          const select = `SELECT ${
+            schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
+          }`
+          const order = orderBy(schema, options.sortOrder)
+          const files = yield* Effect.forEach(groups, (group) =>
+            writePartition(connection, {
+              select: `SELECT * FROM (${select} FROM ${view} WHERE ${group.where})${order}`,
+              params: group.params,
+              types: group.types
+            }, group, options))
+          return files.flat()
+        }),
       (view) => query(connection, "drop source view", `DROP VIEW IF EXISTS ${view}`).pipe(Effect.ignore)
     )
   )
 })
 
-/** One `COPY ... TO` per partition value of `table` (a table or view on `connection`). */
-const copyPartitions = (connection: DuckDBConnection, table: string, options: WriteOptions) =>
+/** A query whose rows, in order, make a partition's files; its parameters start at $2 ($1 is the target). */
+interface PartitionSource {
+  readonly select: string
+  readonly params: ReadonlyArray<DuckDBValue>
+  readonly types: ReadonlyArray<DuckDBType>
+}
+
+/**
+ * Writes one partition's rows with `COPY ... TO`, one file per COPY: DuckDB keeps the rows'
+ * order only when it writes a single file (with FILE_SIZE_BYTES several threads fill the files
+ * and rows interleave). A file over the target size is rewritten as equal runs of its rows.
+ */
+const writePartition = (
+  connection: DuckDBConnection,
+  source: PartitionSource,
+  partition: { readonly values: PartitionValues; readonly path: string },
+  options: WriteOptions
+) =>
   Effect.gen(function*() {
     const { schema } = options
     const root = options.directory.startsWith("file:")
       ? fileURLToPath(options.directory)
       : path.resolve(options.directory)
-    const fileLeaves = leaves(schema)
+    const target = path.join(root, "data", partition.path)
     const copyOptions = [
       "FORMAT parquet",
       "COMPRESSION zstd",
       `ROW_GROUP_SIZE ${Math.max(1, Math.floor(options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE))}`,
-      `FILE_SIZE_BYTES ${Math.max(1, Math.floor(options.targetFileSizeBytes))}`,
-      `FILENAME_PATTERN '${options.fileNamePrefix}-{uuid}'`,
-      // The partition directory may hold earlier files; uuid names never collide with them.
-      "OVERWRITE_OR_IGNORE true",
       `FIELD_IDS ${fieldIds(schema)}`,
       "RETURN_STATS true"
     ].join(", ")
-    // Dictionary-loaded strings are ENUMs in the batch table: written and sorted as VARCHAR.
-    const select = `SELECT ${
-      schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
-    }`
-    const order = orderBy(schema, options.sortOrder)
-    const sortOrderId = options.sortOrder?.["order-id"] ?? null
-    const groups = yield* partitionGroups(connection, table, schema, options.spec)
-    const files: Array<DataFile> = []
-    for (const group of groups) {
-      const target = path.join(root, "data", group.path)
-      yield* Effect.tryPromise({
-        try: () => fs.mkdir(target, { recursive: true }),
-        catch: storageError(target)
-      })
-      const rows = yield* attempt("write parquet", async () => {
+    // The partition directory may hold earlier files; uuid names never collide with them.
+    const copy = (s: PartitionSource) =>
+      attempt("write parquet", async () => {
         const result = await connection.runAndReadAll(
-          `COPY (SELECT * FROM (${select} FROM ${table} WHERE ${group.where})${order}) TO $1 (${copyOptions})`,
-          [target, ...group.params]
+          `COPY (${s.select}) TO $1 (${copyOptions})`,
+          [path.join(target, `${options.fileNamePrefix}-${crypto.randomUUID()}.parquet`), ...s.params],
+          [VARCHAR, ...s.types]
         )
         return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>
       })
-      for (const row of rows) files.push(toDataFile(row, fileLeaves, group.values, sortOrderId))
+    yield* Effect.tryPromise({
+      try: () => fs.mkdir(target, { recursive: true }),
+      catch: storageError(target)
+    })
+    const written: Array<StatsRow> = []
+    for (const row of yield* copy(source)) {
+      const count = Number(row.count)
+      const pieces = Math.min(count, Math.ceil(Number(row.file_size_bytes) / Math.max(1, options.targetFileSizeBytes)))
+      if (pieces <= 1) {
+        written.push(row)
+        continue
+      }
+      const per = Math.ceil(count / pieces)
+      for (let from = 0; from < count; from += per) {
+        written.push(...yield* copy({
+          select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet($2, file_row_number = true) ` +
+            `WHERE file_row_number >= ${from} AND file_row_number < ${from + per}`,
+          params: [row.filename],
+          types: [VARCHAR]
+        }))
+      }
+      yield* Effect.tryPromise({ try: () => fs.rm(row.filename), catch: storageError(row.filename) })
     }
-    return files as ReadonlyArray<DataFile>
+    const fileLeaves = leaves(schema)
+    const sortOrderId = options.sortOrder?.["order-id"] ?? null
+    return written.map((row) => toDataFile(row, fileLeaves, partition.values, sortOrderId))
   })

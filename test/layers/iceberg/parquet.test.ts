@@ -6,7 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { decode } from "../../../src/domain/iceberg/bounds.ts"
-import type { DataFile } from "../../../src/domain/iceberg/spec.ts"
+import type { DataFile, Schema, SortOrder } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
@@ -239,6 +239,64 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
         [["ANZ", day0 + 99n], ["BHP", day0 + 3n], ["BHP", day0 + 10n], ["BHP", day0 + 10n], ["BHP", day0 + 10n], ["CBA", day0 + 1n]]
       )
       assert.strictEqual(rows.filter((r) => r["message_id"] === "dup").length, 3)
+    }))
+
+  it.effect("orders rows as DuckDB does: code points, nulls, descending keys, days before 1970", () =>
+    Effect.gen(function*() {
+      // Rows are ordered in JS; DuckDB's own ORDER BY over the written rows is the reference.
+      const schema: Schema = {
+        type: "struct",
+        "schema-id": 0,
+        fields: [
+          { id: 1, name: "s", required: false, type: "string" },
+          { id: 2, name: "ts", required: false, type: "timestamptz" },
+          { id: 3, name: "n", required: true, type: "long" }
+        ]
+      }
+      const strings = ["a", "b", "Z", "é", "", "\u{1F600}x", "\uE000y", "\uFFFDz", null]
+      const n = 5_000
+      const batch: ColumnBatch = {
+        rowCount: n,
+        columns: {
+          s: Array.from({ length: n }, (_, i) => strings[(i * 7919) % strings.length]!),
+          ts: Array.from({ length: n }, (_, i) => (i % 97 === 0 ? null : BigInt((i * 31) % 3 - 1) * DAY + BigInt((i * 7919) % 1000) - 500n)),
+          n: Array.from({ length: n }, (_, i) => BigInt(i))
+        }
+      }
+      for (const [direction, nulls] of [["asc", "nulls-first"], ["desc", "nulls-last"]] as const) {
+        const sortOrder: SortOrder = {
+          "order-id": 1,
+          fields: [
+            { transform: "identity", "source-id": 1, direction, "null-order": nulls },
+            { transform: "identity", "source-id": 2, direction, "null-order": "nulls-first" }
+          ]
+        }
+        const files = yield* writeDataFiles(batch, {
+          schema,
+          spec: { "spec-id": 0, fields: [{ "source-id": 2, "field-id": 1000, name: "ts_day", transform: "day" }] },
+          sortOrder,
+          directory: path.join(root, `order-${direction}`),
+          targetFileSizeBytes: 1 << 20,
+          fileNamePrefix: "00000-0"
+        })
+        assert.sameMembers(files.map((f) => f.partition["ts_day"]), [-2, -1, 0, 1, null])
+        assert.strictEqual(files.reduce((sum, f) => sum + f.recordCount, 0), n)
+        for (const f of files) {
+          const keys = `s ${direction} ${nulls === "nulls-first" ? "NULLS FIRST" : "NULLS LAST"}, ts ${direction} NULLS FIRST`
+          const [check] = yield* (yield* DuckDb).withConnection((c) =>
+            query(
+              c,
+              "check order",
+              `SELECT count(*) FILTER (WHERE position != file_row_number + 1) AS misplaced,
+                 count(DISTINCT CAST((ts AT TIME ZONE 'UTC') AS DATE)) AS days
+               FROM (SELECT *, row_number() OVER (ORDER BY ${keys}, file_row_number) AS position
+                 FROM read_parquet(${sql(localPath(f))}, file_row_number = true))`
+            )
+          )
+          assert.strictEqual(check!["misplaced"], 0n)
+          assert.strictEqual(check!["days"], f.partition["ts_day"] === null ? 0n : 1n)
+        }
+      }
     }))
 
   it.effect("splits a partition larger than the target size into several sorted files", () =>
