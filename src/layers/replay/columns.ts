@@ -5,15 +5,25 @@
  * memory directly: a string of at most 12 bytes lies inside its 16-byte slot (length, bytes), so
  * ASCII ones are built with String.fromCharCode; longer or non-ASCII ones go to the library (a
  * native call each, about a microsecond: the replay SQL splits its long strings into pieces).
+ * Readers are plain functions over typed arrays (no closure per column), so V8 can inline them into
+ * the row loop.
  *
  * They read fields the library declares private (@duckdb/node-api is pinned; the replay tests
  * compare every value with an independent computation, so a layout change fails them).
  */
-import { DuckDBBigIntVector, DuckDBDoubleVector, type DuckDBVector, DuckDBVarCharVector } from "@duckdb/node-api"
+import {
+  DuckDBBigIntVector,
+  DuckDBDecimal64Vector,
+  DuckDBDoubleVector,
+  DuckDBIntegerVector,
+  DuckDBUTinyIntVector,
+  type DuckDBVector,
+  DuckDBVarCharVector
+} from "@duckdb/node-api"
 
 interface Internals {
   readonly dataView?: DataView
-  readonly items?: Float64Array | BigInt64Array
+  readonly items?: Float64Array | BigInt64Array | Int32Array | Uint8Array
   readonly validity?: { readonly data: BigUint64Array | null }
 }
 
@@ -28,27 +38,110 @@ const validityBytes = (vector: DuckDBVector): Uint8Array | null => {
   return data === null ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 }
 
-const SCRATCH = Array.from({ length: 13 }, (_, n) => new Array<number>(n).fill(0))
+export const isNull = (valid: Uint8Array | null, row: number): boolean => valid !== null && (valid[row >> 3]! & (1 << (row & 7))) === 0
 
-/** Row → string (null where NULL) of a VARCHAR column. */
-export const varchar = (vector: DuckDBVector): (row: number) => string | null => {
+/** A VARCHAR column: each row a 16-byte slot, as 32-bit words (length first) and as bytes. */
+export interface Texts {
+  readonly words: Uint32Array
+  readonly bytes: Uint8Array
+  readonly valid: Uint8Array | null
+  readonly vector: DuckDBVarCharVector
+}
+
+export const texts = (vector: DuckDBVector): Texts => {
   const view = internals(vector).dataView
-  if (!(vector instanceof DuckDBVarCharVector) || !(view instanceof DataView)) throw layoutError("not a VARCHAR vector")
-  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-  const valid = validityBytes(vector)
-  return (row) => {
-    if (valid !== null && (valid[row >> 3]! & (1 << (row & 7))) === 0) return null
-    const at = row * 16
-    const length = view.getUint32(at, true)
-    if (length > 12) return vector.getItem(row)
-    const codes = SCRATCH[length]!
-    for (let k = 0; k < length; k++) {
-      const b = bytes[at + 4 + k]!
-      if (b > 127) return vector.getItem(row)
-      codes[k] = b
-    }
-    return String.fromCharCode.apply(null, codes)
+  if (!(vector instanceof DuckDBVarCharVector) || !(view instanceof DataView) || view.byteOffset % 4 !== 0) {
+    throw layoutError("not a VARCHAR vector")
   }
+  return {
+    words: new Uint32Array(view.buffer, view.byteOffset, view.byteLength >> 2),
+    bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+    valid: validityBytes(vector),
+    vector
+  }
+}
+
+const char = String.fromCharCode
+
+/** The string of a row known to be valid (see `isNull`). */
+export const textAt = (t: Texts, row: number): string => {
+  const w = row << 2
+  const length = t.words[w]!
+  // Inline bytes past the length are not ours to test: only ASCII when every byte of the string is.
+  if (length > 12 || ((t.words[w + 1]! | t.words[w + 2]! | t.words[w + 3]!) & 0x80808080) !== 0 && !ascii(t.bytes, (row << 4) + 4, length)) {
+    return t.vector.getItem(row)!
+  }
+  const b = t.bytes
+  const at = (row << 4) + 4
+  // Explicit arguments: V8 builds the string without an intermediate array.
+  switch (length) {
+    case 0: return ""
+    case 1: return char(b[at]!)
+    case 2: return char(b[at]!, b[at + 1]!)
+    case 3: return char(b[at]!, b[at + 1]!, b[at + 2]!)
+    case 4: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!)
+    case 5: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!)
+    case 6: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!)
+    case 7: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!, b[at + 6]!)
+    case 8: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!)
+    case 9: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!, b[at + 8]!)
+    case 10: return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!, b[at + 8]!, b[at + 9]!)
+    case 11:
+      return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!, b[at + 8]!, b[at + 9]!, b[at + 10]!)
+    default:
+      return char(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!, b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!, b[at + 8]!, b[at + 9]!, b[at + 10]!, b[at + 11]!)
+  }
+}
+
+const ascii = (bytes: Uint8Array, at: number, length: number) => {
+  for (let k = 0; k < length; k++) if (bytes[at + k]! > 127) return false
+  return true
+}
+
+const SLOTS = 256
+
+/**
+ * Recently read strings of a column with few distinct values (symbol, exchange, currency, ...),
+ * by their 16-byte slot: a repeated value costs four word compares instead of a new string.
+ */
+export class Interned {
+  readonly keys = new Uint32Array(SLOTS * 4)
+  readonly values = new Array<string | undefined>(SLOTS).fill(undefined)
+}
+
+/** Like `textAt`, through `cache` for strings inline in their slot. */
+export const internedAt = (t: Texts, row: number, cache: Interned): string => {
+  const w = row << 2
+  const words = t.words
+  const w0 = words[w]!, w1 = words[w + 1]!, w2 = words[w + 2]!, w3 = words[w + 3]!
+  // A longer string's slot holds a pointer, not its content: never a key.
+  if (w0 > 12) return t.vector.getItem(row)!
+  const h = (Math.imul(w0 ^ w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca77) ^ w3) >>> 24
+  const k = h << 2
+  const keys = cache.keys
+  const hit = cache.values[h]
+  if (hit !== undefined && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return hit
+  const s = textAt(t, row)
+  keys[k] = w0
+  keys[k + 1] = w1
+  keys[k + 2] = w2
+  keys[k + 3] = w3
+  cache.values[h] = s
+  return s
+}
+
+/**
+ * The string of every row when all `rows` hold the same one inline (a chunk's exchange, currency,
+ * topic pieces: one pass of word compares instead of a lookup per row); undefined otherwise.
+ */
+export const uniformText = (t: Texts, rows: number): string | undefined => {
+  const words = t.words
+  const w0 = words[0]!, w1 = words[1]!, w2 = words[2]!, w3 = words[3]!
+  if (t.valid !== null || w0 > 12) return undefined
+  for (let w = 4, end = rows << 2; w < end; w += 4) {
+    if (words[w] !== w0 || words[w + 1] !== w1 || words[w + 2] !== w2 || words[w + 3] !== w3) return undefined
+  }
+  return textAt(t, 0)
 }
 
 /** The values of a DOUBLE column (NULL rows hold garbage: read only rows known to be valid). */
@@ -58,20 +151,90 @@ export const doubles = (vector: DuckDBVector): Float64Array => {
   return items
 }
 
-/** Row → bigint (null where NULL) of a BIGINT column. */
-export const bigints = (vector: DuckDBVector): (row: number) => bigint | null => {
+/** The values of an INTEGER column (NULL rows hold garbage). */
+export const integers = (vector: DuckDBVector): Int32Array => {
   const items = internals(vector).items
-  if (!(vector instanceof DuckDBBigIntVector) || !(items instanceof BigInt64Array)) throw layoutError("not a BIGINT vector")
-  const valid = validityBytes(vector)
-  return valid === null ? (row) => items[row]! : (row) => (valid[row >> 3]! & (1 << (row & 7))) === 0 ? null : items[row]!
+  if (!(vector instanceof DuckDBIntegerVector) || !(items instanceof Int32Array)) throw layoutError("not an INTEGER vector")
+  return items
 }
 
-/**
- * decimal(18, 8) text with exactly 8 places from its integer part and its fraction × 10^8, both
- * truncated towards zero (so they share the value's sign) and exact in a double.
- */
-export const decimalText = (integer: number, fraction: number): string => {
-  const negative = integer < 0 || fraction < 0
-  const digits = `${negative ? -integer : integer}.${String((negative ? -fraction : fraction) + 100_000_000).slice(1)}`
-  return negative ? `-${digits}` : digits
+/** The values of a UTINYINT column (NULL rows hold garbage). */
+export const ubytes = (vector: DuckDBVector): Uint8Array => {
+  const items = internals(vector).items
+  if (!(vector instanceof DuckDBUTinyIntVector) || !(items instanceof Uint8Array)) throw layoutError("not a UTINYINT vector")
+  return items
+}
+
+export interface BigInts {
+  readonly items: BigInt64Array
+  readonly valid: Uint8Array | null
+}
+
+export const bigints = (vector: DuckDBVector): BigInts => {
+  const items = internals(vector).items
+  if (!(vector instanceof DuckDBBigIntVector) || !(items instanceof BigInt64Array)) throw layoutError("not a BIGINT vector")
+  return { items, valid: validityBytes(vector) }
+}
+
+export const bigintAt = (b: BigInts, row: number): bigint | null => isNull(b.valid, row) ? null : b.items[row]!
+
+/** A decimal(18, 8) column: each value its unscaled int64, as two 32-bit halves (low first). */
+export interface Decimals {
+  readonly halves: Int32Array
+  readonly valid: Uint8Array | null
+}
+
+export const decimals = (vector: DuckDBVector): Decimals => {
+  const view = internals(vector).dataView
+  if (!(vector instanceof DuckDBDecimal64Vector) || vector.type.scale !== 8 || !(view instanceof DataView) || view.byteOffset % 4 !== 0) {
+    throw layoutError("not a DECIMAL(18, 8) vector")
+  }
+  return { halves: new Int32Array(view.buffer, view.byteOffset, view.byteLength >> 2), valid: validityBytes(vector) }
+}
+
+/** "0000" .. "9999": the fraction's eight digits are two of these. */
+const FOUR = Array.from({ length: 10_000 }, (_, i) => String(i + 10_000).slice(1))
+const DOT_FOUR = FOUR.map((digits) => `.${digits}`)
+const TWO_32 = 4_294_967_296
+const E8 = 100_000_000
+
+const DECIMAL_SLOTS_LOG2 = 10
+
+/** Recently rendered values of a decimal column: prices and sizes repeat (ticks, round lots). */
+export class DecimalCache {
+  readonly keys = new Float64Array(1 << DECIMAL_SLOTS_LOG2).fill(Number.NaN)
+  readonly values = new Array<string>(1 << DECIMAL_SLOTS_LOG2).fill("")
+}
+
+/** decimal(18, 8) text with exactly 8 places (DuckDB's own rendering) of a row known to be valid. */
+export const decimalAt = (d: Decimals, row: number, cache: DecimalCache): string => {
+  const low = d.halves[row << 1]!
+  const high = d.halves[(row << 1) + 1]!
+  // Beyond ±2^53 a double would round: exact bigint arithmetic instead (never for real prices).
+  if (high >= 0x200000 || high < -0x200000) return bigDecimalText(BigInt(high) * BigInt(TWO_32) + BigInt(low >>> 0))
+  const unscaled = high * TWO_32 + (low >>> 0)
+  // Multiplicative hashing: the top bits mix every bit, so values ending in zeros spread too.
+  const slot = Math.imul(low ^ Math.imul(high, 0x85ebca77), 0x9e3779b1) >>> (32 - DECIMAL_SLOTS_LOG2)
+  if (cache.keys[slot] === unscaled) return cache.values[slot]!
+  const magnitude = unscaled < 0 ? -unscaled : unscaled
+  // Integers below 2^53: the product and difference are exact; only the quotient may round up.
+  let integer = Math.trunc(magnitude / E8)
+  let fraction = magnitude - integer * E8
+  if (fraction < 0) {
+    integer -= 1
+    fraction += E8
+  }
+  const upper = Math.trunc(fraction / 10_000)
+  // Two concatenations (a third string for the sign only).
+  const digits = String(integer) + DOT_FOUR[upper]! + FOUR[fraction - upper * 10_000]!
+  const text = unscaled < 0 ? "-" + digits : digits
+  cache.keys[slot] = unscaled
+  cache.values[slot] = text
+  return text
+}
+
+const bigDecimalText = (unscaled: bigint): string => {
+  const magnitude = unscaled < 0n ? -unscaled : unscaled
+  const text = `${magnitude / 100_000_000n}.${String(magnitude % 100_000_000n).padStart(8, "0")}`
+  return unscaled < 0n ? `-${text}` : text
 }

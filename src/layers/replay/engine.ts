@@ -4,9 +4,9 @@
  * Per UTC day (partitions never overlap in time), the day's range is cut into windows of
  * at most `windowRows` rows (windows.ts). One statement per window reads the planned files
  * of both tables (UNION ALL), already filtered by time and symbol, and DuckDB sorts it in
- * the replay order; its result is streamed chunk by chunk (2048 rows) into a bounded queue.
- * Unpaced, the next window's statement runs while the current one streams out. Memory: at most
- * two windows inside DuckDB plus the queue. Connections: one pooled connection per window in
+ * the replay order; its result is streamed chunk by chunk (2048 rows) into a bounded queue,
+ * the next chunk fetched while one becomes events. Unpaced, the next window's statement runs
+ * while the current one streams out. Memory: at most two windows inside DuckDB plus the queue. Connections: one pooled connection per window in
  * flight; a paced window is read whole first so no connection waits on the pace.
  *
  * `follow` replays each table at its catch-up point, then the live topics (live.ts).
@@ -35,7 +35,23 @@ import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { Params, symbolFilter, timeFilter } from "../query/sql.ts"
-import { bigints, decimalText, doubles, varchar } from "./columns.ts"
+import {
+  bigintAt,
+  bigints,
+  DecimalCache,
+  decimalAt,
+  decimals,
+  doubles,
+  integers,
+  Interned,
+  internedAt,
+  isNull,
+  type Texts,
+  textAt,
+  texts,
+  ubytes,
+  uniformText
+} from "./columns.ts"
 import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
 import { cutWindows } from "./windows.ts"
@@ -43,8 +59,7 @@ import { cutWindows } from "./windows.ts"
 const DAY = 86_400_000_000
 /** The end of the table part of a follow: the last instant the domain accepts (2200-01-01). */
 const END_OF_TIME = Date.UTC(2200, 0, 1) * 1000
-const SEP = "\u001f"
-const QUEUE_EVENTS = 16_384
+const QUEUE_EVENTS = 4_096
 
 const identifierOf = (table: MarketTable) => {
   const d = table === "trades" ? tables.trades : tables.quotes
@@ -60,77 +75,161 @@ const dayOf = (partition: Readonly<Record<string, unknown>>): number | null => {
   return typeof v === "number" ? v : null
 }
 
-// The conversion to events is the replay's hot path (columns.ts): decimals travel as two exact
-// doubles, and the long strings of every row (ids, topic) as 12-character pieces, which DuckDB
-// keeps inside the vector where JS reads them without a native call each. `oseq` and `kind`
-// complete the order; message_id stays whole for it.
-const decimal = (column: string, as: string) =>
-  `trunc(${column})::DOUBLE AS ${as}_i, ((${column} - trunc(${column})) * 100000000)::DOUBLE AS ${as}_f`
-const NO_DECIMAL = (as: string) => `NULL::DOUBLE AS ${as}_i, NULL::DOUBLE AS ${as}_f`
+// The conversion to events is the replay's hot path (columns.ts). DuckDB shapes the columns for
+// JS before it sorts them (in parallel, where after the sort each chunk's projection would run on
+// the one thread fetching it): the long strings of every row (ids, topic) as 12-character
+// pieces, which DuckDB keeps inside the vector where JS reads them without a native call each;
+// decimals as their unscaled int64; conditions and vendor_data as one JSON column, NULL when both
+// are empty (nearly always). Every column costs native calls per chunk, so a statement has only
+// those of the tables it replays; `kind` (0 Quote, 1 Trade) only when it replays both.
 const pieces = (column: string, as: string) =>
   `substr(${column}, 1, 12) AS ${as}_0, substr(${column}, 13, 12) AS ${as}_1, substr(${column}, 25) AS ${as}_2`
-const COMMON = (idColumn: string) => `message_id, ${pieces("message_id", "mid")}, ${pieces(idColumn, "id")}, symbol, exchange,
-  asset_class, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq`
-const LINEAGE = `currency, coalesce(array_to_string(conditions, chr(31)), '') AS conditions,
-  epoch_us(ingestion_timestamp)::DOUBLE AS its, ${pieces("kafka_topic", "topic")}, kafka_partition, kafka_offset,
-  coalesce(to_json(vendor_data)::VARCHAR, '{}') AS vendor, coalesce(source_sequence, -1) AS oseq`
-const SELECT_TRADES = `SELECT 'T' AS kind, ${COMMON("trade_id")}, side, ${decimal("price", "a")}, ${decimal("quantity", "b")},
-  ${NO_DECIMAL("c")}, ${NO_DECIMAL("d")}, ${LINEAGE}`
-const SELECT_QUOTES = `SELECT 'Q' AS kind, ${COMMON("quote_id")}, NULL::VARCHAR AS side, ${decimal("bid_price", "a")},
-  ${decimal("bid_size", "b")}, ${decimal("ask_price", "c")}, ${decimal("ask_size", "d")}, ${LINEAGE}`
+/**
+ * `pieces` of a column of unique strings, where substr costs DuckDB about 30 ns a row each (on a
+ * dictionary, as the topic's, nearly nothing): the string itself when short, later pieces NULL.
+ */
+const idPieces = (column: string, as: string) =>
+  `CASE WHEN strlen(${column}) <= 12 THEN ${column} ELSE substr(${column}, 1, 12) END AS ${as}_0,
+  CASE WHEN strlen(${column}) > 12 THEN substr(${column}, 13, 12) END AS ${as}_1,
+  CASE WHEN strlen(${column}) > 24 THEN substr(${column}, 25) END AS ${as}_2`
+
+/** One table's rows of a window, `from` its filtered files, as the replay statement's columns. */
+const windowPart = (table: MarketTable, both: boolean, from: string) => {
+  const trades = table === "trades"
+  const columns = [
+    ...(both ? [`${trades ? 1 : 0}::UTINYINT AS kind`] : []),
+    idPieces("message_id", "mid"),
+    idPieces(trades ? "trade_id" : "quote_id", "id"),
+    "symbol, exchange, asset_class, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq",
+    trades ? "price AS a, quantity AS b" : "bid_price AS a, bid_size AS b",
+    ...(trades ? ["side"] : both ? ["NULL::VARCHAR AS side"] : []),
+    ...(!trades ? ["ask_price AS c, ask_size AS d"] : both ? ["NULL::DECIMAL(18, 8) AS c, NULL::DECIMAL(18, 8) AS d"] : []),
+    "currency, epoch_us(ingestion_timestamp)::DOUBLE AS its",
+    pieces("kafka_topic", "topic"),
+    `kafka_partition, kafka_offset,
+    CASE WHEN len(conditions) > 0 OR cardinality(vendor_data) > 0 THEN to_json({c: conditions, v: vendor_data})::VARCHAR END AS extra,
+    coalesce(source_sequence, -1) AS oseq`
+  ]
+  return `SELECT ${columns.join(", ")} FROM ${from}`
+}
+
+/**
+ * The replay statement over the `windowPart`s of a window, in replay order. The message_id pieces
+ * order as the whole id (split at characters, a missing piece first), so the sort carries no copy.
+ */
+const windowSql = (parts: ReadonlyArray<string>) =>
+  `SELECT * EXCLUDE (oseq) FROM (${parts.join(" UNION ALL ")})
+   ORDER BY ts, oseq, mid_0, mid_1 NULLS FIRST, mid_2 NULLS FIRST${parts.length > 1 ? ", kind" : ""}`
 
 const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({})
 const EMPTY_LIST: ReadonlyArray<string> = Object.freeze([])
 
-/** One DuckDB chunk of a replay statement (columns named as above) to events. */
-export const chunkToEvents = (chunk: DuckDBDataChunk, names: ReadonlyArray<string>): Array<ReplayEvent> => {
+/** Per statement: its column positions and the caches of its strings and decimals with few values. */
+export interface ChunkReader {
+  readonly column: (name: string) => number
+  /** The kind of every row when the statement has no `kind` column. */
+  readonly only: 0 | 1 | undefined
+  readonly symbol: Interned
+  readonly exchange: Interned
+  readonly assetClass: Interned
+  readonly side: Interned
+  readonly currency: Interned
+  readonly topic: readonly [Interned, Interned, Interned]
+  readonly decimals: readonly [DecimalCache, DecimalCache, DecimalCache, DecimalCache]
+}
+
+export const chunkReader = (names: ReadonlyArray<string>): ChunkReader => {
+  const trades = names.includes("side")
+  const quotes = names.includes("c")
+  return {
+    column: (name) => names.indexOf(name),
+    only: trades && quotes ? undefined : trades ? 1 : 0,
+    symbol: new Interned(),
+    exchange: new Interned(),
+    assetClass: new Interned(),
+    side: new Interned(),
+    currency: new Interned(),
+    topic: [new Interned(), new Interned(), new Interned()],
+    decimals: [new DecimalCache(), new DecimalCache(), new DecimalCache(), new DecimalCache()]
+  }
+}
+
+/** A string split into three pieces (`idPieces` above); most fit the first. */
+const joinedAt = (p0: Texts, p1: Texts, p2: Texts, row: number): string => {
+  const head = textAt(p0, row)
+  if (isNull(p1.valid, row)) return head
+  const middle = head + textAt(p1, row)
+  return isNull(p2.valid, row) ? middle : middle + textAt(p2, row)
+}
+
+interface Extra {
+  readonly c: ReadonlyArray<string> | null
+  readonly v: Readonly<Record<string, string>> | null
+}
+
+/** One DuckDB chunk of a replay statement (`windowSql`) to events. */
+export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Array<ReplayEvent> => {
   const n = chunk.rowCount
-  const col = (name: string) => chunk.getColumnVector(names.indexOf(name))
-  const text = (name: string) => varchar(col(name))
-  const joined = (as: string) => {
-    const [p0, p1, p2] = [0, 1, 2].map((i) => text(`${as}_${i}`))
-    return (row: number) => `${p0!(row)}${p1!(row)}${p2!(row)}`
-  }
-  const decimalOf = (as: string) => {
-    const [integer, fraction] = [doubles(col(`${as}_i`)), doubles(col(`${as}_f`))]
-    return (row: number) => decimalText(integer[row]!, fraction[row]!)
-  }
-  const [kind, sym, ex, ac, side, cur, cond, vendor] = ["kind", "symbol", "exchange", "asset_class", "side", "currency", "conditions", "vendor"].map(text)
-  const [mid, id, topic] = ["mid", "id", "topic"].map(joined)
-  const [a, b, c, d] = ["a", "b", "c", "d"].map(decimalOf)
-  const ts = doubles(col("ts"))
-  const its = doubles(col("its"))
-  const seq = bigints(col("seq"))
-  const off = bigints(col("kafka_offset"))
-  const part = col("kafka_partition")
+  const at = (name: string) => chunk.getColumnVector(reader.column(name))
+  const [mid0, mid1, mid2, id0, id1, id2, topic0, topic1, topic2, sym, ex, ac, cur, extra] = [
+    "mid_0", "mid_1", "mid_2", "id_0", "id_1", "id_2", "topic_0", "topic_1", "topic_2", "symbol", "exchange", "asset_class", "currency", "extra"
+  ].map((name) => texts(at(name))) as [Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts]
+  const quotes = reader.only !== 1
+  const trades = reader.only !== 0
+  const side = trades ? texts(at("side")) : undefined
+  const [a, b] = [decimals(at("a")), decimals(at("b"))]
+  const [c, d] = quotes ? [decimals(at("c")), decimals(at("d"))] : [undefined, undefined]
+  const kind = reader.only === undefined ? ubytes(at("kind")) : undefined
+  const ts = doubles(at("ts"))
+  const its = doubles(at("its"))
+  const seq = bigints(at("seq"))
+  const off = bigints(at("kafka_offset"))
+  const part = integers(at("kafka_partition"))
+  const [t0, t1, t2] = reader.topic
+  const [da, db, dc, dd] = reader.decimals
+  // Most chunks hold one exchange, asset class, currency and topic: read once, not per row.
+  const [exchangeOf, assetClassOf, currencyOf] = [uniformText(ex, n), uniformText(ac, n), uniformText(cur, n)]
+  const pieces = [uniformText(topic0, n), uniformText(topic1, n), uniformText(topic2, n)]
+  const topicOf = pieces.every((p) => p !== undefined) ? pieces.join("") : undefined
+  // Otherwise the topic is the same for long runs of rows: its three interned pieces say whether it is the last one.
+  let topicParts: readonly [string, string, string] = ["", "", ""]
+  let lastTopic = ""
   const out = new Array<ReplayEvent>(n)
-  // Required columns are never NULL: `!` below. Object literals of one shape per kind (no spreads).
+  // Required columns are never NULL. Object literals of one shape per kind (no spreads).
   for (let r = 0; r < n; r++) {
-    const conditions = cond!(r)!
-    const vendorText = vendor!(r)!
-    const message_id = mid!(r)
-    const symbol = sym!(r)!
-    const exchange = ex!(r)!
-    const asset_class = ac!(r)!
+    let topic = topicOf
+    if (topic === undefined) {
+      const p0 = internedAt(topic0, r, t0), p1 = internedAt(topic1, r, t1), p2 = internedAt(topic2, r, t2)
+      if (p0 !== topicParts[0] || p1 !== topicParts[1] || p2 !== topicParts[2]) {
+        topicParts = [p0, p1, p2]
+        lastTopic = p0 + p1 + p2
+      }
+      topic = lastTopic
+    }
+    const message_id = joinedAt(mid0, mid1, mid2, r)
+    const symbol = internedAt(sym, r, reader.symbol)
+    const exchange = exchangeOf ?? internedAt(ex, r, reader.exchange)
+    const asset_class = assetClassOf ?? internedAt(ac, r, reader.assetClass)
     const exchange_timestamp = ts[r]!
-    const currency = cur!(r)!
-    const conditionList = conditions === "" ? EMPTY_LIST : conditions.split(SEP)
-    const source_sequence = seq(r)
+    const currency = currencyOf ?? internedAt(cur, r, reader.currency)
+    const more = isNull(extra.valid, r) ? undefined : (JSON.parse(textAt(extra, r)) as Extra)
+    const conditions = more?.c ?? EMPTY_LIST
+    const vendor_data = more?.v ?? EMPTY_RECORD
+    const source_sequence = bigintAt(seq, r)
     const ingestion_timestamp = its[r]!
-    const kafka_topic = topic!(r)
-    const kafka_partition = part.getItem(r) as number
-    const kafka_offset = off(r)!
-    const vendor_data = vendorText === "{}" ? EMPTY_RECORD : (JSON.parse(vendorText) as Record<string, string>)
-    out[r] = kind!(r) === "T"
+    const kafka_partition = part[r]!
+    const kafka_offset = off.items[r]!
+    out[r] = (kind === undefined ? reader.only : kind[r]) === 1
       ? {
-        _tag: "Trade", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions: conditionList, source_sequence,
-        ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        trade_id: id!(r), price: a!(r), quantity: b!(r), side: side!(r)!
+        _tag: "Trade", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
+        ingestion_timestamp, kafka_topic: topic, kafka_partition, kafka_offset, vendor_data,
+        trade_id: joinedAt(id0, id1, id2, r), price: decimalAt(a, r, da), quantity: decimalAt(b, r, db), side: internedAt(side!, r, reader.side)
       } satisfies TradeEvent
       : {
-        _tag: "Quote", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions: conditionList, source_sequence,
-        ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        quote_id: id!(r), bid_price: a!(r), bid_size: b!(r), ask_price: c!(r), ask_size: d!(r)
+        _tag: "Quote", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
+        ingestion_timestamp, kafka_topic: topic, kafka_partition, kafka_offset, vendor_data,
+        quote_id: joinedAt(id0, id1, id2, r), bid_price: decimalAt(a, r, da), bid_size: decimalAt(b, r, db),
+        ask_price: decimalAt(c!, r, dc), ask_size: decimalAt(d!, r, dd)
       } satisfies QuoteEvent
   }
   return out
@@ -225,11 +324,10 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
           for (const w of windows) {
             if (w.rows === 0) continue
             const params = new Params()
-            const parts = dayPlans.map(({ table, plan }) =>
-              `${table === "trades" ? SELECT_TRADES : SELECT_QUOTES} FROM ${params.files(plannedPaths(plan))}
-               WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`
-            )
-            const sql = `${parts.join(" UNION ALL ")} ORDER BY ts, oseq, message_id, kind`
+            const sql = windowSql(dayPlans.map(({ table, plan }) =>
+              windowPart(table, dayPlans.length > 1, `${params.files(plannedPaths(plan))}
+               WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`)
+            ))
             if (c.pace._tag === "Paced") {
               const events = yield* duckDb.withConnection((connection) => readAll(connection, sql, params.values)).pipe(Effect.mapError(blameFile(paths)))
               yield* Queue.offerAll(queue, events)
@@ -340,12 +438,12 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
 const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: string, values: ReadonlyArray<DuckDBValue>) =>
   attempt("replay window", async () => {
     const result = await connection.stream(sql, [...values])
-    const names = result.columnNames()
+    const reader = chunkReader(result.columnNames())
     const out: Array<ReplayEvent> = []
     for (;;) {
       const chunk = await result.fetchChunk()
       if (chunk === null || chunk.rowCount === 0) return out
-      for (const e of chunkToEvents(chunk, names)) out.push(e)
+      for (const e of chunkToEvents(chunk, reader)) out.push(e)
     }
   })
 
@@ -360,11 +458,24 @@ const streamInto = (
   Effect.gen(function*() {
     // A consumer that stops early must not leave a window's sort running on a pooled connection.
     const result = yield* attempt("replay window", () => connection.stream(sql, [...values]), () => connection.interrupt())
-    if (turn !== undefined) yield* Deferred.await(turn)
-    const names = result.columnNames()
-    for (;;) {
-      const chunk = yield* attempt("replay window", () => result.fetchChunk())
-      if (chunk === null || chunk.rowCount === 0) return
-      yield* Queue.offerAll(queue, chunkToEvents(chunk, names))
+    // One chunk ahead: DuckDB produces the next chunk (on the libuv pool) while this one becomes events.
+    let ahead: Promise<DuckDBDataChunk | null> | undefined
+    const fetchAhead = () => {
+      ahead = result.fetchChunk()
+      ahead.catch(() => undefined) // awaited below or, when this window stops early, by the finalizer
+      return ahead
     }
+    const play = Effect.gen(function*() {
+      let next = fetchAhead()
+      if (turn !== undefined) yield* Deferred.await(turn)
+      const reader = chunkReader(result.columnNames())
+      for (;;) {
+        const chunk = yield* attempt("replay window", () => next)
+        if (chunk === null || chunk.rowCount === 0) return
+        next = fetchAhead()
+        yield* Queue.offerAll(queue, chunkToEvents(chunk, reader))
+      }
+    })
+    // The connection goes back to the pool only once no fetch is in flight on it.
+    return yield* Effect.ensuring(play, Effect.promise(() => ahead === undefined ? Promise.resolve() : ahead.then(() => undefined, () => undefined)))
   })

@@ -149,6 +149,32 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       assert.isBelow(elapsed, span + 400)
     }))
 
+  it.effect("ids of any length and script come back whole, ties on time and sequence in id order (ids travel in 12-character pieces)", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const sink = yield* IcebergSink
+      const q = { from: T0 + 7 * DAY, to: T0 + 8 * DAY, tables: ["trades" as const] }
+      // Ties on (time, sequence) where only the id orders, around the 12- and 24-character cuts.
+      const a = "a".repeat(12), e = "é".repeat(12)
+      const tied = [a, `${a}b`, `${a}é`, a.slice(1), `${a}${a}`, `${a}${a}b`, `${a}${a}éz`, e.slice(1), e, `${e}a`, `${e}${e}`, "b", `${a}${a}${a}${a}`]
+      const tiedRows = genTrades(tied.length, { seed: 6, start: q.from, days: 1 }).map((row, i) => ({
+        ...row,
+        message_id: tied[i]!,
+        exchange_timestamp: q.from + 5,
+        source_sequence: i % 3 === 0 ? null : 1n
+      }))
+      const rows = [
+        ...genTrades(40, { seed: 7, idPrefix: "asx:trades-2024-01-02.csv:line", start: q.from, days: 1 }),
+        ...genTrades(40, { seed: 8, idPrefix: "bourse:é-ü-日本-naïve", start: q.from, days: 1 }),
+        ...tiedRows
+      ]
+      yield* sink.append(TRADES, tradeColumns(rows))
+      const events = yield* Stream.runCollect(replay.stream(q))
+      assert.deepStrictEqual(keys(events), expected(rows, [], q))
+      const byId = new Map(rows.map((t) => [t.message_id, t]))
+      for (const e of events) assert.strictEqual(e._tag === "Trade" && e.trade_id, byId.get(e.message_id)!.trade_id)
+    }))
+
   it.effect("the catch-up point is the newest snapshot carrying the group's marker", () =>
     Effect.gen(function*() {
       const replay = yield* ReplayEngine
