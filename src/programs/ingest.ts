@@ -141,8 +141,9 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       const ingestor = yield* Ingestor
       const running = yield* Effect.forkChild(ingestor.run)
       const published = yield* Fiber.join(publisher)
-      const total = published.totals.trades + published.totals.quotes + published.totals.poison
-      // Done when every partition is read to its end and committed.
+      const total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
+      // Done when every partition is read to its end and in its table; stopping the ingestor
+      // then drains it, which commits sequence_events too (else due only at the next checkpoint).
       const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, log) => m + log.length, 0), 0)
       yield* Effect.gen(function*() {
         const p = yield* ingestor.progress
@@ -151,7 +152,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       }).pipe(
         Effect.repeat({
           schedule: Schedule.spaced("250 millis"),
-          until: (p) => p.partitions === topics.length * options.partitions && p.position >= end && p.uncommitted === 0
+          until: (p) => p.partitions === topics.length * options.partitions && p.position >= end && p.unwritten === 0
         })
       )
       yield* Fiber.interrupt(running)

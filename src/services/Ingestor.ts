@@ -19,8 +19,13 @@ export interface IngestProgress {
   readonly partitions: number
   /** Sum over assigned partitions of the next offset to read. */
   readonly position: number
-  /** Records consumed but not yet committed to every table. */
+  /** Records consumed but not yet committed to every table (sequence_events included). */
   readonly uncommitted: number
+  /**
+   * Records consumed but not yet in their data table. Can be 0 while `uncommitted` is not:
+   * sequence_events commits only on anomalies, every checkpoint interval and on drain.
+   */
+  readonly unwritten: number
   /** Partitions restarted from the table's marker after a failure or a fenced commit. */
   readonly restarts: number
 }

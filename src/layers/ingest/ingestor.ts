@@ -689,11 +689,13 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     let lag = 0n
     let position = 0n
     let uncommitted = 0n
+    let unwritten = 0n
     for (const p of parts.values()) {
       lag += p.lag > 0n ? p.lag : 0n
       position += p.next
       const committed = p.tableMark < p.sequenceMark ? p.tableMark : p.sequenceMark
       uncommitted += p.next - committed
+      unwritten += p.next - p.tableMark
     }
     return {
       ...counters,
@@ -701,7 +703,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       lag: Number(lag),
       partitions: parts.size,
       position: Number(position),
-      uncommitted: Number(uncommitted)
+      uncommitted: Number(uncommitted),
+      unwritten: Number(unwritten)
     }
   })
 

@@ -1,0 +1,48 @@
+/**
+ * `npm run ingest` with no broker: the embedded default (simulator → in-process Kafka → a local
+ * warehouse) as a user runs it, in its own process. It must end by itself once everything is in
+ * the tables, print a summary that adds up, and leave tables that hold exactly what it says.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { checkTables } from "../support/ingestHarness.ts"
+import { spawnProgram } from "../support/programs.ts"
+import { warehouseOptions } from "../support/warehouse.ts"
+
+const summaryCount = (out: string, label: string) => {
+  const m = new RegExp(`^\\s*${label}\\s+(\\d+)$`, "m").exec(out)
+  assert.isNotNull(m, `"${label}" in the summary:\n${out}`)
+  return Number(m![1])
+}
+
+describe("npm run ingest (embedded default)", () => {
+  it.effect("ingests the simulated day, ends by itself, and the tables hold what the summary says", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const ingest = spawnProgram("ingest", ["--warehouse", options.warehouse, "--events", "500", "--partitions", "3"])
+      const code = yield* Effect.promise(() => ingest.exited)
+      const out = ingest.output()
+      assert.strictEqual(code, 0, out)
+      const consumed = summaryCount(out, "consumed")
+      const trades = summaryCount(out, "trades written")
+      const quotes = summaryCount(out, "quotes written")
+      const instruments = summaryCount(out, "instruments written")
+      assert.isAbove(trades, 0)
+      assert.isAbove(quotes, 0)
+      assert.strictEqual(trades + quotes + instruments + summaryCount(out, "dead-lettered"), consumed)
+      const tables = yield* checkTables({ exchange: "ASX", group: "k2-ingest", partitions: 3, options })
+      assert.deepStrictEqual(tables, {
+        trades: { rows: trades, distinctCoordinates: trades, distinctMessageIds: trades },
+        quotes: { rows: quotes, distinctCoordinates: quotes, distinctMessageIds: quotes }
+      })
+    }), 120_000)
+
+  it.effect("--help documents the options", () =>
+    Effect.gen(function*() {
+      const help = spawnProgram("ingest", ["--help"])
+      assert.strictEqual(yield* Effect.promise(() => help.exited), 0)
+      for (const flag of ["--brokers", "--warehouse", "--catalog", "--commit-interval-ms", "--flush-rows", "--events"]) {
+        assert.include(help.output(), flag)
+      }
+    }))
+})
