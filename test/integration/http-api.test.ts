@@ -20,11 +20,13 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { tables } from "../../src/domain/tables.ts"
 import { flatten } from "../../src/layers/http/respond.ts"
+import * as Server from "../../src/layers/http/server.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
+import { QueryEngine } from "../../src/services/QueryEngine.ts"
 import * as Ref from "../domain/query/reference.ts"
 import { DAY, T0 } from "../layers/query/data.ts"
-import { Fixture } from "../layers/query/fixture.ts"
-import { auth, baseUrl, get, KEYS, served, testOptions } from "./http-support.ts"
+import { Fixture, warehouseDir } from "../layers/query/fixture.ts"
+import { auth, baseUrl, engines, get, KEYS, served, testOptions } from "./http-support.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 const json = (res: Response) => Effect.promise(() => res.json() as Promise<any>)
@@ -525,3 +527,61 @@ layer(served(testOptions({ rateLimit: 5, rateWindowSeconds: 60 })), { timeout: 1
     }))
 })
 
+
+/** Bars runs counted, each held back a while, so that identical requests overlap. */
+const barsRuns = { count: 0 }
+const countedBars = Layer.effect(QueryEngine)(Effect.gen(function*() {
+  const engine = yield* QueryEngine
+  return QueryEngine.of({
+    ...engine,
+    bars: (request) => Effect.suspend(() => {
+      barsRuns.count++
+      return Effect.delay(engine.bars(request), "300 millis")
+    })
+  })
+}))
+const coalescing = (dir = warehouseDir()) =>
+  Server.layer({ ...testOptions(), warehouse: dir }).pipe(
+    Layer.provide(countedBars),
+    Layer.provideMerge(engines(dir)),
+    Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
+  )
+
+layer(coalescing(), { timeout: 180_000, excludeTestServices: true })("HTTP API concurrent misses", (it) => {
+  it.effect("identical concurrent misses run one query; a client going away fails none of the others", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const url = `${base}/v1/bars?symbols=BHP&from=${iso(T0)}&to=${iso(T0 + DAY)}&interval=1m`
+      const before = barsRuns.count
+      const answers = yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => i), (i) =>
+        get(url, { ...auth(KEYS.reader), "x-correlation-id": `co-${i}` }).pipe(
+          Effect.flatMap((res) => {
+            assert.strictEqual(res.status, 200)
+            return json(res)
+          })
+        ), { concurrency: "unbounded" })
+      assert.strictEqual(barsRuns.count - before, 1)
+      assert.isAbove(answers[0].data.length, 0)
+      answers.forEach((a, i) => {
+        assert.deepStrictEqual(a.data, answers[0].data)
+        assert.strictEqual(a.meta.correlation_id, `co-${i}`)
+      })
+      // Answered from the cache now.
+      assert.strictEqual((yield* get(url, auth(KEYS.reader))).status, 200)
+      assert.strictEqual(barsRuns.count - before, 1)
+
+      // The first client of another miss goes away before the answer; one waiting beside it gets it.
+      const other = `${base}/v1/bars?symbols=CBA&from=${iso(T0)}&to=${iso(T0 + DAY)}&interval=1m`
+      const gone = new AbortController()
+      const first = Effect.promise(() => fetch(other, { headers: auth(KEYS.reader), signal: gone.signal }).then(() => "answered", () => "aborted"))
+      const second = Effect.sleep("50 millis").pipe(Effect.andThen(get(other, auth(KEYS.reader))), Effect.flatMap((res) => {
+        assert.strictEqual(res.status, 200)
+        return json(res)
+      }))
+      const abort = Effect.sleep("100 millis").pipe(Effect.andThen(Effect.sync(() => gone.abort())))
+      const [aborted, answer] = yield* Effect.all([first, second, abort], { concurrency: "unbounded" })
+      assert.strictEqual(aborted, "aborted")
+      assert.isAbove(answer.data.length, 0)
+      assert.strictEqual(barsRuns.count - before, 2)
+    }))
+})

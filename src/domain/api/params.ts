@@ -20,11 +20,24 @@ const MAX_MICROS = Date.UTC(2200, 0, 1) * 1000
 
 const show = (text: string) => JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text)
 
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** Midnight UTC of a yyyy-mm-dd date, without the ISO parser (every bars and trades request has two). */
+const dateMicros = (text: string): number | undefined => {
+  const y = Number(text.slice(0, 4))
+  const m = Number(text.slice(5, 7))
+  const d = Number(text.slice(8, 10))
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+  if (m < 1 || m > 12 || d < 1 || d > (m === 2 && leap ? 29 : MONTH_DAYS[m - 1]!)) return undefined
+  return Date.UTC(y, m - 1, d) * 1000
+}
+
 /** ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. */
 export const parseInstant = (name: string, text: string): number | BadParam => {
   let micros: number | undefined
   if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
-  else if (/^\d{4}-\d{2}-\d{2}$/.test(text)) micros = parseIsoMicros(`${text}T00:00:00Z`)
+  else if (DATE.test(text)) micros = dateMicros(text)
   else micros = parseIsoMicros(text)
   if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros >= MAX_MICROS) {
     return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)` })

@@ -2,7 +2,7 @@
  * Server settings: API keys (as SHA-256 hashes), scopes, rate limit, CORS and the limits
  * every request is held to. `fromEnv` reads them from K2_API_* (docs/api.md).
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { Config, Effect, Option, Schema } from "effect"
 
 export const SCOPES = ["read", "replay", "sql", "metrics"] as const
@@ -66,7 +66,8 @@ export class InvalidServerConfig extends Schema.TaggedError<InvalidServerConfig>
   }
 }
 
-export const sha256Hex = (key: string) => createHash("sha256").update(key, "utf8").digest("hex")
+// One-shot `hash`: half the cost of createHash().update().digest().
+export const sha256Hex = (key: string) => hash("sha256", key, "hex")
 
 /**
  * `name:sha256hex:scope+scope,...` (scopes read, replay, sql, metrics, or `*` for all).

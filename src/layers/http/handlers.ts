@@ -5,7 +5,7 @@
  * problem+json response here; nothing below leaks a path, a stack or a key.
  */
 import * as fs from "node:fs"
-import { Context, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -57,7 +57,7 @@ import {
   etagMatches,
   flatten,
   type GzipSums,
-  gzipBody,
+  gzipEnd,
   gzipStart,
   PARQUET_DECIMAL,
   type ParquetColumns,
@@ -66,6 +66,7 @@ import {
   presentRow,
   problem,
   strongEtag,
+  twoParts,
   writeRowsParquet
 } from "./respond.ts"
 import { duckType, runSandboxed, SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
@@ -174,6 +175,12 @@ interface CachedAnswer {
   readonly gzip?: GzipSums
 }
 
+/** An answer's data as cached: the bytes and what goes beside them. */
+interface Encoded {
+  readonly body: Uint8Array
+  readonly entry: CachedAnswer
+}
+
 const EMPTY = new Uint8Array(0)
 
 interface Pinned {
@@ -192,6 +199,9 @@ export const make = (options: HandlerOptions) =>
     const scanner = yield* TableScanner
     const duckDb = yield* DuckDb
     const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
+    /** Answers being computed, by ETag (see answerRead). */
+    const inFlight = new Map<string, Deferred.Deferred<Encoded, unknown>>()
+    const scope = yield* Effect.scope
     const sqlPermits = yield* Semaphore.make(2)
 
     /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
@@ -310,29 +320,57 @@ export const make = (options: HandlerOptions) =>
         const contentType = spec.format === "csv" ? "text/csv; charset=utf-8" : "application/json"
         const tail = spec.format === "csv" ? EMPTY : Buffer.from(`,"meta":${JSON.stringify(m)}}`)
         return entry.gzip === undefined
-          ? HttpServerResponse.uint8Array(tail.length === 0 ? body : Buffer.concat([body, tail]), { contentType, headers })
-          : HttpServerResponse.uint8Array(gzipBody(body, entry.gzip, tail), { contentType, headers: { ...headers, "content-encoding": "gzip" } })
+          ? twoParts(body, tail, { contentType, headers })
+          : twoParts(body, gzipEnd(entry.gzip, tail), { contentType, headers: { ...headers, "content-encoding": "gzip" } })
       }
       const cached = spec.format === "parquet" ? undefined : cache.get(etag)
       if (cached !== undefined) {
         return send(cached.body, cached.extra, { ...cached.extra.meta, correlation_id: correlationId, elapsed_ms: 0 })
       }
-      const answer = yield* withTimeout(spec.run(pinned.selector))
-      const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
-      if (spec.format === "parquet") return yield* parquetResponse(writeRowsParquet(rows, spec.parquet!), headers)
-      const m = meta(answer, pinned, correlationId)
-      let text: string
-      if (spec.format === "csv") {
-        const flat = spec.csvFlatten ? rows.map(flatten) : rows
-        const columns = columnsOf(flat)
-        text = csvHeader(columns) + csvRows(flat, columns)
-      } else text = `{"data":${JSON.stringify(rows)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
-      const bytes = Buffer.from(text)
-      const compressed = gzip ? yield* gzipStart(bytes) : undefined
-      const body = compressed?.bytes ?? bytes
-      const entry: CachedAnswer = compressed === undefined ? { meta: m } : { meta: m, gzip: compressed.sums }
-      if (cacheable) cache.set(etag, body, entry)
-      return send(body, entry, m)
+      if (spec.format === "parquet") {
+        const answer = yield* withTimeout(spec.run(pinned.selector))
+        return yield* parquetResponse(writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!), headers)
+      }
+      /** The JSON or CSV data, encoded (and gzipped) as the cache keeps it. */
+      const encode = Effect.gen(function*() {
+        const answer = yield* withTimeout(spec.run(pinned.selector))
+        const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
+        let text: string
+        if (spec.format === "csv") {
+          const flat = spec.csvFlatten ? rows.map(flatten) : rows
+          const columns = columnsOf(flat)
+          text = csvHeader(columns) + csvRows(flat, columns)
+        } else text = `{"data":${JSON.stringify(rows)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
+        const bytes = Buffer.from(text)
+        const compressed = gzip ? yield* gzipStart(bytes) : undefined
+        const body = compressed?.bytes ?? bytes
+        const m = meta(answer, pinned, correlationId)
+        const entry: CachedAnswer = compressed === undefined ? { meta: m } : { meta: m, gzip: compressed.sums }
+        if (cacheable) cache.set(etag, body, entry)
+        return { body, entry } satisfies Encoded
+      })
+      if (!cacheable) {
+        const { body, entry } = yield* encode
+        return send(body, entry, entry.meta)
+      }
+      // Identical concurrent misses share one run: the first starts it on a fiber of its own (so
+      // that its client going away fails none of the others), the rest wait for the same answer.
+      let flight = inFlight.get(etag)
+      if (flight === undefined) {
+        const started = Deferred.makeUnsafe<Encoded, unknown>()
+        flight = started
+        inFlight.set(etag, started)
+        yield* encode.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            inFlight.delete(etag)
+            return Deferred.done(started, exit)
+          }),
+          Effect.forkIn(scope)
+        )
+      }
+      const { body, entry } = yield* Deferred.await(flight)
+      return send(body, entry, { ...entry.meta, correlation_id: correlationId })
     })
 
     /** Runs a handler body, turning every failure into its problem response. */

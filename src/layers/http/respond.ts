@@ -2,7 +2,7 @@
  * Response building: problem+json errors, JSON envelopes, CSV and Parquet, values made exact
  * and readable (longs as text, instants as ISO-8601 with microseconds), strong ETags, gzip.
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -123,7 +123,7 @@ export const columnsOf = (rows: ReadonlyArray<Record<string, unknown>>) => {
 
 /** A strong validator: the same request at the same snapshot(s), in the same format. */
 export const strongEtag = (parts: ReadonlyArray<string>) =>
-  `"${createHash("sha256").update(parts.join("\u0000")).digest("base64url").slice(0, 32)}"`
+  `"${hash("sha256", parts.join("\u0000"), "base64url").slice(0, 32)}"`
 
 export const etagMatches = (ifNoneMatch: string | undefined, etag: string) => {
   if (ifNoneMatch === undefined) return false
@@ -203,14 +203,13 @@ export const gzipStart = (body: Uint8Array): Effect.Effect<{ readonly bytes: Uin
   })
 
 /**
- * The whole gzip member: the cached start, then `tail` (the per-response meta) as stored,
+ * The rest of the gzip member after the cached start: `tail` (the per-response meta) as stored,
  * uncompressed deflate blocks, the last one final, then CRC-32 and length of everything.
  */
-export const gzipBody = (start: Uint8Array, sums: GzipSums, tail: Uint8Array): Uint8Array => {
+export const gzipEnd = (sums: GzipSums, tail: Uint8Array): Uint8Array => {
   const blocks = Math.max(1, Math.ceil(tail.length / 65_535))
-  const out = Buffer.allocUnsafe(start.length + blocks * 5 + tail.length + 8)
-  out.set(start, 0)
-  let at = start.length
+  const out = Buffer.allocUnsafe(blocks * 5 + tail.length + 8)
+  let at = 0
   for (let i = 0; i < blocks; i++) {
     const chunk = tail.subarray(i * 65_535, (i + 1) * 65_535)
     out[at] = i === blocks - 1 ? 1 : 0
@@ -224,6 +223,25 @@ export const gzipBody = (start: Uint8Array, sums: GzipSums, tail: Uint8Array): U
   out.writeUInt32LE((sums.size + tail.length) % 2 ** 32, at + 4)
   return out
 }
+
+/** From this size the cached part of a body is sent as it is, not copied (see `twoParts`). */
+const COPY_BELOW = 16 * 1024
+
+/**
+ * A body of two parts: the cached one and the per-response end. A large cached part goes out as
+ * is, the end after it: a copy per response of a 300 KB day of bars cost more CPU (the copy and the
+ * collections its garbage brought on) than the whole rest of the request.
+ */
+export const twoParts = (
+  head: Uint8Array,
+  end: Uint8Array,
+  options: { readonly contentType: string; readonly headers: Readonly<Record<string, string>> }
+) =>
+  end.length === 0
+    ? HttpServerResponse.uint8Array(head, options)
+    : head.length < COPY_BELOW
+    ? HttpServerResponse.uint8Array(Buffer.concat([head, end]), options)
+    : HttpServerResponse.stream(Stream.concat(Stream.succeed(head), Stream.succeed(end)), { ...options, contentLength: head.length + end.length })
 
 // --- Parquet ---------------------------------------------------------------------------------
 

@@ -7,16 +7,16 @@
  *   never logged) and scope → rate limit per key (RateLimit-* headers, 429 + Retry-After) →
  *   body limit → route → every error as application/problem+json (never a stack) → metrics.
  */
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { randomUUID } from "node:crypto"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Cause, Effect, Layer, Metric } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, References, Tracer } from "effect"
+import { HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { Api, ApiKeyAuth } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { type ApiKey, type Scope, sha256Hex } from "./config.ts"
-import { CurrentRequest, groupsLayer, type HandlerOptions } from "./handlers.ts"
+import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
 import { problem, problemBody } from "./respond.ts"
 
 // --- metrics (the process-wide Effect registry; /metrics renders it) ----------------------
@@ -83,6 +83,21 @@ const pathOf = (url: string) => {
   return q < 0 ? url : url.slice(0, q)
 }
 
+/** Per-series handles of the request metrics, made once: labelling a metric per request costs a key build. */
+const requestSeries = new Map<string, Metric.Metric<number, unknown>>()
+const durationSeries = new Map<string, Metric.Metric<number, unknown>>()
+const requestsOf = (route: string, method: string, status: string) => {
+  const key = `${route} ${method} ${status}`
+  let m = requestSeries.get(key)
+  if (m === undefined) requestSeries.set(key, m = Metric.withAttributes(requests, { route, method, status }))
+  return m
+}
+const durationOf = (route: string) => {
+  let m = durationSeries.get(route)
+  if (m === undefined) durationSeries.set(route, m = Metric.withAttributes(duration, { route }))
+  return m
+}
+
 /** Wraps the router: the pipeline described at the top of this file. */
 export const pipeline = (options: HandlerOptions) => {
   const byHash = new Map<string, ApiKey>(options.keys.map((k) => [k.sha256, k]))
@@ -91,8 +106,8 @@ export const pipeline = (options: HandlerOptions) => {
   const maxBody = ByteSize.bytes(options.maxBodyBytes)
 
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-    Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
+    Effect.withFiber((fiber) => {
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
       const started = performance.now()
       const given = request.headers["x-correlation-id"]
       const correlationId = given !== undefined && CORRELATION_ID.test(given) ? given : randomUUID()
@@ -108,7 +123,9 @@ export const pipeline = (options: HandlerOptions) => {
         if (!anyOrigin) extra["vary"] = "Origin"
       }
 
-      const respond = Effect.gen(function*() {
+      let info: RequestInfo = { correlationId, principal: null }
+      /** The answer of the checks before the route (a preflight, 401, 403, 429, 413), or undefined to route. */
+      const gate = (): HttpServerResponse.HttpServerResponse | undefined => {
         if (request.method === "OPTIONS" && origin !== undefined && extra["access-control-allow-origin"] !== undefined) {
           return HttpServerResponse.empty({
             status: 204,
@@ -124,15 +141,14 @@ export const pipeline = (options: HandlerOptions) => {
         if (pathname === "/metrics" && options.metricsRequireKey) scope = "metrics"
         let principal: string | null = null
         if (scope !== "public") {
-          if (options.auth === "off") {
-            principal = null
-          } else {
+          if (options.auth !== "off") {
             const presented = credential(request.headers)
             if (presented === undefined) {
               return problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
                 "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
               })
             }
+            // Only hashes are held: the key itself never outlives its request.
             const key = presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined
             if (key === undefined) {
               return problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
@@ -159,28 +175,46 @@ export const pipeline = (options: HandlerOptions) => {
         if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
           return problem(413, "body_too_large", `the body is larger than ${options.maxBodyBytes} bytes`, correlationId, { connection: "close" })
         }
-        return yield* app.pipe(
-          Effect.provideService(CurrentRequest, { correlationId, principal }),
+        info = { correlationId, principal }
+        return undefined
+      }
+
+      // A server span exists when an exporter is configured (the server made it); without one, a
+      // caller's traceparent still gets one, so that the request's logs carry the caller's trace id.
+      const exporting = fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+      const continuing = !exporting && request.headers["traceparent"] !== undefined
+      let respond: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> = Effect.suspend(() => {
+        const early = gate()
+        return early !== undefined ? Effect.succeed(early) : app.pipe(
+          Effect.provideService(CurrentRequest, info),
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody)
         )
       }).pipe(
         Effect.annotateLogs({ correlation_id: correlationId }),
-        Effect.annotateSpans({ "k2.correlation_id": correlationId }),
         Effect.catchCause((cause) => toProblemResponse(cause, correlationId))
       )
+      if (exporting || continuing) respond = Effect.annotateSpans(respond, { "k2.correlation_id": correlationId })
 
-      const response = yield* respond
-      const final = yield* normalize(response, correlationId)
-      const label = routeLabel(pathname)
-      const status = String(final.status)
-      const seconds = (performance.now() - started) / 1000
-      yield* Metric.update(Metric.withAttributes(requests, { route: label, method: request.method, status }), 1)
-      yield* Metric.update(Metric.withAttributes(duration, { route: label }), seconds)
-      // The access log (K2_LOG_LEVEL=debug), inside the server span: correlation and trace ids together.
-      yield* Effect.logDebug(`${request.method} ${pathname.slice(0, 200)} ${status}`).pipe(
-        Effect.annotateLogs({ correlation_id: correlationId, route: label, duration_ms: Math.round(seconds * 1000) })
-      )
-      return HttpServerResponse.setHeaders(final, extra)
+      const finish = Effect.flatMap(respond, (response) => {
+        const final = normalize(response, correlationId)
+        const label = routeLabel(pathname)
+        const status = String(final.status)
+        const seconds = (performance.now() - started) / 1000
+        const context = fiber.context
+        requestsOf(label, request.method, status).updateUnsafe(1, context)
+        durationOf(label).updateUnsafe(seconds, context)
+        const out = HttpServerResponse.setHeaders(final, extra)
+        // The access log (K2_LOG_LEVEL=debug), inside the server span: correlation and trace ids together.
+        return LogLevel.isGreaterThan(fiber.getRef(References.MinimumLogLevel), "Debug")
+          ? Effect.succeed(out)
+          : Effect.as(
+            Effect.logDebug(`${request.method} ${pathname.slice(0, 200)} ${status}`).pipe(
+              Effect.annotateLogs({ correlation_id: correlationId, route: label, duration_ms: Math.round(seconds * 1000) })
+            ),
+            out
+          )
+      })
+      return continuing ? HttpMiddleware.tracer(finish) : finish
     })
 }
 
@@ -205,16 +239,16 @@ const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string) =
 
 /** Error responses made by the framework (415, 413, 405...) get the same problem body. */
 const normalize = (response: HttpServerResponse.HttpServerResponse, correlationId: string) => {
-  if (response.status < 400) return Effect.succeed(response)
+  if (response.status < 400) return response
   const type = response.headers["content-type"] ?? ""
-  if (type.startsWith("application/problem+json")) return Effect.succeed(response)
+  if (type.startsWith("application/problem+json")) return response
   const code = response.status === 415 ? "unsupported_media_type" : response.status === 413 ? "body_too_large" : response.status === 404 ? "not_found" : response.status >= 500 ? "internal" : "bad_request"
   const detail = response.status >= 500 ? "internal error" : response.status === 415 ? "unsupported content type" : "bad request"
-  return Effect.succeed(HttpServerResponse.text(problemBody(response.status, code, detail, correlationId), {
+  return HttpServerResponse.text(problemBody(response.status, code, detail, correlationId), {
     status: response.status,
     contentType: "application/problem+json",
     headers: { "cache-control": "no-store" }
-  }))
+  })
 }
 
 /** The API key security is enforced by `pipeline`; the HttpApi middleware only documents it. */
@@ -231,13 +265,31 @@ export const layer = (options: HandlerOptions) => {
   ).pipe(Layer.provide(groupsLayer(options)), Layer.provide(apiKeyAuthLayer))
   const serve = Layer.unwrap(Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
-    return HttpServer.serve(pipeline(options)(router.asHttpEffect()), (app) => app)
+    // No middleware: without an exporter the server then makes no span per request (see pipeline).
+    return HttpServer.serve(pipeline(options)(router.asHttpEffect()))
   }))
   const built = serve.pipe(Layer.provide(Layer.provideMerge(routes, HttpRouter.layer)))
   // As HttpRouter.serve does: route-level requirement markers are satisfied by the router.
   return built as Layer.Layer<never, Layer.Error<typeof built>, HttpRouter.Request.Without<Layer.Services<typeof built>>>
 }
 
-/** A Node HTTP server on host:port (0: any free port) with the platform services the routes need. */
+/**
+ * A Node HTTP server on host:port (0: any free port) with the platform services the routes need.
+ * It listens before the routes are built; a request arriving in between, which Node would leave
+ * unanswered for good, waits for the app's handler instead.
+ */
 export const nodeServer = (options: { readonly port: number; readonly host: string }) =>
-  NodeHttpServer.layer(() => createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }), { port: options.port, host: options.host })
+  NodeHttpServer.layer(() => {
+    const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000 })
+    const early: Array<readonly [IncomingMessage, ServerResponse]> = []
+    const hold = (request: IncomingMessage, response: ServerResponse) => void early.push([request, response])
+    const attach = (event: string | symbol, handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+      if (event !== "request" || handler === hold) return
+      server.off("newListener", attach)
+      server.off("request", hold)
+      process.nextTick(() => early.splice(0).forEach(([request, response]) => handler(request, response)))
+    }
+    server.on("request", hold)
+    server.on("newListener", attach)
+    return server
+  }, { port: options.port, host: options.host })
