@@ -11,5 +11,6 @@ ENV NODE_ENV=production \
     K2_WAREHOUSE=/warehouse
 VOLUME /warehouse
 # ingest by default; docker-compose.yml overrides the command for serve.
-# 256 MB: ingest's buffers are bounded so its live heap fits; uncapped, V8 lets garbage grow the heap to ~1 GB before collecting.
+# 256 MB, as `npm run ingest` (package.json): ingest's buffers are bounded so its live heap fits;
+# uncapped, V8 lets garbage grow the heap to ~1 GB before collecting.
 CMD ["node", "--max-old-space-size=256", "--disable-warning=ExperimentalWarning", "src/programs/ingest.ts"]

@@ -132,19 +132,32 @@ const specsOf = (topics: ReadonlyArray<string>, partitions: number) => sourceTop
 const embedded = (options: Options, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const broker = new KafkaMemory.MemoryBroker()
-    const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000 })
+    // Like a broker with retention and a produce quota: what is committed is dropped and the
+    // simulator waits while ingestion lags, so memory stays bounded whatever --events.
+    const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000, releaseCommitted: true, maxBacklog: 20_000 })
     yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
     const started = Date.now()
     const ingest = Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions))
-      const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
       const ingestor = yield* Ingestor
       const running = yield* Effect.forkChild(ingestor.run)
+      // Publish once the group has its partitions: the backlog bound applies only from then on.
+      yield* ingestor.progress.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === topics.length * options.partitions })
+      )
+      const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
+      // The simulator keeps pace with ingestion (the backlog bound): report progress meanwhile.
+      const reporter = yield* Effect.forkChild(
+        Effect.gen(function*() {
+          yield* progressLine(yield* ingestor.progress, Date.now() - started)
+        }).pipe(Effect.repeat(Schedule.spaced("250 millis")))
+      )
       const published = yield* Fiber.join(publisher)
+      yield* Fiber.interrupt(reporter)
       const total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
       // Done when every partition is read to its end and in its table; stopping the ingestor
       // then drains it, which commits sequence_events too (else due only at the next checkpoint).
-      const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, log) => m + log.length, 0), 0)
+      const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
       yield* Effect.gen(function*() {
         const p = yield* ingestor.progress
         yield* progressLine(p, Date.now() - started, total)

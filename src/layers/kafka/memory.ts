@@ -3,7 +3,9 @@
  * and rebalances when members join or leave (round-robin over the sorted partitions; members
  * that lose partitions run onRevoke before anyone gets them, as with Kafka's eager protocol).
  * Fetch-from-offset semantics are exact. Share one `MemoryBroker` between layers (or between
- * two subscriptions in one test) to exercise rebalances.
+ * two subscriptions in one test) to exercise rebalances. Opt-in, it can also drop what every
+ * group has committed and hold producers back while consumers lag (`MemoryOptions`), which keeps
+ * a long embedded feed in bounded memory.
  */
 import { Effect, Layer } from "effect"
 import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
@@ -28,7 +30,10 @@ import { tracedSend } from "./tracing.ts"
 
 interface MemTopic {
   readonly name: string
+  /** The records still held: `partitions[p][i]` has offset `base[p] + i`. */
   readonly partitions: Array<Array<KafkaRecord>>
+  /** Records released from the front of each partition (its low watermark). */
+  readonly base: Array<number>
   config: Record<string, string>
 }
 
@@ -73,13 +78,17 @@ export class MemoryBroker {
   createTopic(spec: TopicSpec): boolean {
     const existing = this.topics.get(spec.name)
     if (existing !== undefined) {
-      while (existing.partitions.length < spec.partitions) existing.partitions.push([])
+      while (existing.partitions.length < spec.partitions) {
+        existing.partitions.push([])
+        existing.base.push(0)
+      }
       Object.assign(existing.config, Object.fromEntries(topicConfigEntries(spec)))
       return false
     }
     this.topics.set(spec.name, {
       name: spec.name,
       partitions: Array.from({ length: spec.partitions }, () => []),
+      base: Array.from({ length: spec.partitions }, () => 0),
       config: Object.fromEntries(topicConfigEntries(spec))
     })
     return true
@@ -99,7 +108,7 @@ export class MemoryBroker {
     if (log === undefined) {
       throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${partition}` }))
     }
-    const offset = BigInt(log.length)
+    const offset = BigInt(t.base[partition]! + log.length)
     log.push({
       offset,
       key: r.key,
@@ -108,6 +117,47 @@ export class MemoryBroker {
       timestamp: r.timestamp ?? Date.now()
     })
     return { topic: r.topic, partition, baseOffset: offset }
+  }
+
+  /** The partition's end offset (its high watermark). */
+  endOffset(topic: string, partition: number): number {
+    const t = this.topic(topic)
+    return t.base[partition]! + t.partitions[partition]!.length
+  }
+
+  /** Drop the partition's records below every group's committed offset (none while a group has none). */
+  release(topic: string, partition: number): void {
+    const t = this.topics.get(topic)
+    if (t === undefined || t.partitions[partition] === undefined) return
+    let upTo = this.endOffset(topic, partition)
+    for (const g of this.groups.values()) {
+      const c = g.committed.get(tpKey(topic, partition))
+      if (c === undefined) return
+      upTo = Math.min(upTo, Number(c))
+    }
+    const drop = upTo - t.base[partition]!
+    if (drop <= 0) return
+    t.partitions[partition]!.splice(0, drop)
+    t.base[partition] = upTo
+  }
+
+  /**
+   * Records of the topic not yet committed by its slowest live group (one with a member
+   * subscribed to it; a partition it has not committed counts from the low watermark). 0 while no
+   * group consumes the topic, so a producer never waits for a consumer that is not there.
+   */
+  backlog(topic: string): number {
+    const t = this.topics.get(topic)
+    if (t === undefined) return 0
+    const live = [...this.groups.values()].filter((g) => g.members.some((m) => m.topics.includes(topic)))
+    if (live.length === 0) return 0
+    let n = 0
+    for (let p = 0; p < t.partitions.length; p++) {
+      const base = t.base[p]!
+      const slowest = Math.min(...live.map((g) => Number(g.committed.get(tpKey(topic, p)) ?? base)))
+      n += base + t.partitions[p]!.length - Math.max(slowest, base)
+    }
+    return n
   }
 
   group(groupId: string): MemGroup {
@@ -161,6 +211,16 @@ export class MemoryBroker {
 export interface MemoryOptions {
   /** Records per delivered batch at most. Default 500. */
   readonly maxBatchRecords?: number
+  /**
+   * Drop records once every group has committed past them, as retention would (offsets do not
+   * change; a fetch below the low watermark starts at it). Off by default: tests re-read logs.
+   */
+  readonly releaseCommitted?: boolean
+  /**
+   * A send waits while a topic it writes has more records than this not yet committed by its
+   * slowest live group (a broker quota, in records). Default: no limit.
+   */
+  readonly maxBacklog?: number
 }
 
 const toKafkaError = (operation: string, cause: unknown): KafkaError =>
@@ -174,6 +234,16 @@ const guard = <A>(operation: string, f: () => A): Effect.Effect<A, KafkaError> =
 /** KafkaSource, KafkaSink and KafkaAdmin over one MemoryBroker (a fresh one unless given). */
 export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: MemoryOptions = {}) => {
   const maxBatch = options.maxBatchRecords ?? 500
+  const maxBacklog = options.maxBacklog
+
+  const roomFor = (records: ReadonlyArray<ProducerRecord>) =>
+    Effect.gen(function*() {
+      if (maxBacklog === undefined) return
+      for (const topic of new Set(records.map((r) => r.topic))) {
+        // Commits and members leaving notify; the timeout re-checks whatever else changed.
+        while (broker.backlog(topic) > maxBacklog) yield* Effect.promise(() => broker.waitForChange(100))
+      }
+    })
 
   const subscribe = <E, R>(opts: SubscribeOptions<E, R>) =>
     Effect.gen(function*() {
@@ -186,17 +256,21 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
         resume: () => broker.notify(),
         committed: async (tps) => new Map(tps.map((tp) => [tpKeyOf(tp), g.committed.get(tpKeyOf(tp)) ?? null])),
         watermarks: async (topic) =>
-          broker.topic(topic).partitions.map((log, partition) => ({
+          broker.topic(topic).partitions.map((_, partition) => ({
             topic,
             partition,
-            low: 0n,
-            high: BigInt(log.length)
+            low: BigInt(broker.topic(topic).base[partition]!),
+            high: BigInt(broker.endOffset(topic, partition))
           })),
         commit: async (offsets: ReadonlyArray<OffsetCommit>) => {
           if (!g.members.some((m) => m.id === id)) {
             throw kafkaError(new KafkaRejected({ operation: "commit", detail: `${id} is not a member of ${opts.groupId}` }))
           }
-          for (const o of offsets) g.committed.set(tpKey(o.topic, o.partition), o.offset)
+          for (const o of offsets) {
+            g.committed.set(tpKey(o.topic, o.partition), o.offset)
+            if (options.releaseCommitted === true) broker.release(o.topic, o.partition)
+          }
+          broker.notify()
         }
       }, toKafkaError)
       const member: MemMember = { id, topics: opts.topics, assignment: [], core }
@@ -209,12 +283,17 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
             const key = tpKeyOf(tp)
             const pos = core.fetchPosition(key)
             if (pos === undefined) continue
-            const log = broker.topics.get(tp.topic)?.partitions[tp.partition]
-            if (log === undefined || pos >= BigInt(log.length)) continue
-            const start = Number(pos)
+            const t = broker.topics.get(tp.topic)
+            const log = t?.partitions[tp.partition]
+            if (t === undefined || log === undefined) continue
+            const base = t.base[tp.partition]!
+            const end = base + log.length
+            if (pos >= BigInt(end)) continue
+            // Below the low watermark (released records) the fetch starts at it.
+            const start = Math.max(Number(pos) - base, 0)
             const records = log.slice(start, start + maxBatch)
             progressed = true
-            await core.offer(tp, pos, records, pos + BigInt(records.length), BigInt(log.length))
+            await core.offer(tp, pos, records, BigInt(base + start + records.length), BigInt(end))
             if (!running) return
           }
           if (!progressed) await broker.waitForChange(100)
@@ -243,6 +322,7 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
   const sink = KafkaSink.of({
     client: "memory",
     send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
+      yield* roomFor(records)
       const out = yield* guard("send", () => records.map((r) => broker.append(r)))
       broker.notify()
       return out

@@ -1,4 +1,52 @@
-import { layerMemory } from "../../../src/layers/kafka/memory.ts"
-import { kafkaContract } from "./kafkaContract.ts"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Scope } from "effect"
+import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { KafkaSource, tpKey } from "../../../src/services/KafkaSource.ts"
+import { collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "./kafkaContract.ts"
 
 kafkaContract("memory", () => layerMemory(), { timeoutMs: 10_000 })
+
+describe("memory Kafka, retention and backlog bound", () => {
+  it.live("a producer far ahead waits for commits; committed records are released, offsets unchanged", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("bounded")
+      const idle = unique("no-consumer")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 1 }, { name: idle, partitions: 1 }])
+      const sink = yield* KafkaSink
+      const source = yield* KafkaSource
+      // No group consumes `idle`: sends past the bound do not wait.
+      yield* sink.send(recordsFor(idle, 30))
+      assert.strictEqual(broker.endOffset(idle, 0), 30)
+
+      const consumer = yield* source.subscribe({ groupId: unique("g"), topics: [topic] })
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("assignment", () => broker.groups.size > 0 && [...broker.groups.values()][0]!.members[0]!.assignment.length === 1)
+      const producer = yield* Effect.forkChild(Effect.forEach([0, 5, 10, 15, 20, 25], (from) => sink.send(recordsFor(topic, 5, from))))
+      // 15 sent, then the backlog (15) is over the bound (10): the fourth send waits.
+      yield* waitUntil("15 delivered", () => collected.count() >= 15)
+      yield* Effect.sleep(300)
+      assert.strictEqual(broker.endOffset(topic, 0), 15)
+      assert.isUndefined(producer.pollUnsafe())
+
+      yield* consumer.commit([{ topic, partition: 0, offset: 15n }])
+      yield* Fiber.join(producer)
+      assert.strictEqual(broker.endOffset(topic, 0), 30)
+      assert.strictEqual(broker.topic(topic).base[0], 15)
+      assert.strictEqual(broker.topic(topic).partitions[0]![0]!.offset, 15n)
+      const marks = yield* consumer.watermarks(topic)
+      assert.deepStrictEqual(marks.map((m) => [m.low, m.high]), [[15n, 30n]])
+      yield* waitUntil("30 delivered", () => collected.count() >= 30)
+      assert.deepStrictEqual(collected.byPartition.get(tpKey(topic, 0))!.map((r) => r.offset), Array.from({ length: 30 }, (_, i) => BigInt(i)))
+
+      // A new group from the earliest offset starts at the low watermark: released records are gone.
+      const scope = yield* Scope.make()
+      const late = yield* source.subscribe({ groupId: unique("late"), topics: [topic] }).pipe(Scope.provide(scope))
+      const { collected: again } = yield* collectInBackground(late).pipe(Scope.provide(scope))
+      yield* waitUntil("15 re-read", () => again.count() >= 15)
+      assert.deepStrictEqual(again.byPartition.get(tpKey(topic, 0))!.map((r) => r.offset), Array.from({ length: 15 }, (_, i) => BigInt(15 + i)))
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { releaseCommitted: true, maxBacklog: 10, maxBatchRecords: 5 })))
+  })
+})
