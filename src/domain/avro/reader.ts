@@ -63,13 +63,8 @@ export class AvroReader {
 
   /** A long as a double; one beyond 2^53 in magnitude is Malformed here (callers that accept them use bigLong). */
   long(): number {
-    const start = this.pos
-    const v = this.varint()
-    if (v !== undefined) return v
-    this.pos = start
-    const big = this.bigLong()
-    const n = Number(big)
-    if (!Number.isSafeInteger(n)) throw new Malformed(`long ${big} beyond 2^53`)
+    const n = this.longOrNaN()
+    if (Number.isNaN(n)) throw new Malformed("long beyond 2^53")
     return n
   }
 
