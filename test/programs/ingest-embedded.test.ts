@@ -1,7 +1,8 @@
 /**
  * `npm run ingest` with no broker: the embedded default (simulator → in-process Kafka → a local
  * warehouse) as a user runs it, in its own process. It must end by itself once everything is in
- * the tables, print a summary that adds up, and leave tables that hold exactly what it says.
+ * the tables, print a summary that adds up, leave tables that hold exactly what it says, and
+ * ingest nothing twice when run again.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -30,11 +31,19 @@ describe("npm run ingest (embedded default)", () => {
       assert.isAbove(trades, 0)
       assert.isAbove(quotes, 0)
       assert.strictEqual(trades + quotes + instruments + summaryCount(out, "dead-lettered"), consumed)
-      const tables = yield* checkTables({ exchange: "ASX", group: "k2-ingest", partitions: 3, options })
-      assert.deepStrictEqual(tables, {
+      const expected = {
         trades: { rows: trades, distinctCoordinates: trades, distinctMessageIds: trades },
         quotes: { rows: quotes, distinctCoordinates: quotes, distinctMessageIds: quotes }
-      })
+      }
+      const scenario = { exchange: "ASX", group: "k2-ingest", partitions: 3, options }
+      assert.deepStrictEqual(yield* checkTables(scenario), expected)
+
+      // Again on the same warehouse: the same day is published, and nothing is ingested twice.
+      const again = spawnProgram("ingest", ["--warehouse", options.warehouse, "--events", "500", "--partitions", "3"])
+      assert.strictEqual(yield* Effect.promise(() => again.exited), 0, again.output())
+      assert.strictEqual(summaryCount(again.output(), "trades written"), 0)
+      assert.strictEqual(summaryCount(again.output(), "quotes written"), 0)
+      assert.deepStrictEqual(yield* checkTables(scenario), expected)
     }), 120_000)
 
   it.effect("--help documents the options", () =>

@@ -142,9 +142,10 @@ export class MemoryBroker {
   }
 
   /**
-   * Records of the topic not yet committed by its slowest live group (one with a member
-   * subscribed to it; a partition it has not committed counts from the low watermark). 0 while no
-   * group consumes the topic, so a producer never waits for a consumer that is not there.
+   * Records of the topic its slowest live group (one with a member subscribed to it) has not
+   * reached: past both its committed offset and its members' fetch positions, so a consumer that
+   * seeked ahead (resuming from a table's marker) holds no producer back. 0 while no group
+   * consumes the topic, so a producer never waits for a consumer that is not there.
    */
   backlog(topic: string): number {
     const t = this.topics.get(topic)
@@ -153,9 +154,15 @@ export class MemoryBroker {
     if (live.length === 0) return 0
     let n = 0
     for (let p = 0; p < t.partitions.length; p++) {
+      const key = tpKey(topic, p)
       const base = t.base[p]!
-      const slowest = Math.min(...live.map((g) => Number(g.committed.get(tpKey(topic, p)) ?? base)))
-      n += base + t.partitions[p]!.length - Math.max(slowest, base)
+      const reached = (g: MemGroup) => {
+        let at = Number(g.committed.get(key) ?? base)
+        for (const m of g.members) at = Math.max(at, Number(m.core.fetchPosition(key) ?? at))
+        return at
+      }
+      const slowest = Math.min(...live.map(reached))
+      n += Math.max(0, base + t.partitions[p]!.length - Math.max(slowest, base))
     }
     return n
   }
@@ -217,8 +224,8 @@ export interface MemoryOptions {
    */
   readonly releaseCommitted?: boolean
   /**
-   * A send waits while a topic it writes has more records than this not yet committed by its
-   * slowest live group (a broker quota, in records). Default: no limit.
+   * A send waits while a topic it writes has more records than this that its slowest live group
+   * has not reached, by commit or fetch (a broker quota, in records). Default: no limit.
    */
   readonly maxBacklog?: number
 }
