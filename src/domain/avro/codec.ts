@@ -115,6 +115,8 @@ export const unscaledFromBytes = (b: Uint8Array): bigint => {
 }
 
 const LIMIT = 10n ** 18n
+/** Distinct decimal values a codec keeps for sharing; past it the cache starts over. */
+const DECIMAL_CACHE_ENTRIES = 16_384
 
 /** A decimal(18, 8) from its unscaled value, trailing zeros stripped (a normalized BigDecimal). */
 const decimalOf = (u: bigint): BigDecimal.BigDecimal => {
@@ -411,6 +413,19 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     return framed(instrumentSchemaId)
   }
 
+  // Prices and sizes repeat (tick grids, round lots): rows ingestion buffers share one immutable
+  // BigDecimal per value instead of holding one each, which keeps their live heap small.
+  const decimals = new Map<bigint, BigDecimal.BigDecimal>()
+  const decimal = (u: bigint): BigDecimal.BigDecimal => {
+    let d = decimals.get(u)
+    if (d === undefined) {
+      if (decimals.size >= DECIMAL_CACHE_ENTRIES) decimals.clear()
+      d = decimalOf(u)
+      decimals.set(u, d)
+    }
+    return d
+  }
+
   const toTrade = (schemaId: number, r: RawTrade): Result.Result<WireMessage, PoisonReason> => {
     const problems: Array<FieldProblem> = []
     const micros = checkCommon(r, problems)
@@ -435,8 +450,8 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
         source_sequence: r.source_sequence,
         vendor_data: r.vendor_data,
         trade_id: r.trade_id,
-        price: decimalOf(price),
-        quantity: decimalOf(quantity),
+        price: decimal(price),
+        quantity: decimal(quantity),
         side: r.side as Side
       }
     })
@@ -469,10 +484,10 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
         source_sequence: r.source_sequence,
         vendor_data: r.vendor_data,
         quote_id: r.quote_id,
-        bid_price: decimalOf(bidPrice),
-        bid_size: decimalOf(bidSize),
-        ask_price: decimalOf(askPrice),
-        ask_size: decimalOf(askSize)
+        bid_price: decimal(bidPrice),
+        bid_size: decimal(bidSize),
+        ask_price: decimal(askPrice),
+        ask_size: decimal(askSize)
       }
     })
   }
