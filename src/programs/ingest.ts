@@ -141,33 +141,24 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions))
       const ingestor = yield* Ingestor
       const running = yield* Effect.forkChild(ingestor.run)
+      const allAssigned = (p: IngestProgress) => p.partitions === topics.length * options.partitions
       // Publish once the group has its partitions: the backlog bound applies only from then on.
-      yield* ingestor.progress.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === topics.length * options.partitions })
-      )
+      yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
       const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
-      // The simulator keeps pace with ingestion (the backlog bound): report progress meanwhile.
-      const reporter = yield* Effect.forkChild(
-        Effect.gen(function*() {
-          yield* progressLine(yield* ingestor.progress, Date.now() - started)
-        }).pipe(Effect.repeat(Schedule.spaced("250 millis")))
-      )
+      // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
+      let total: number | undefined
+      const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, total))
+      const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
       const published = yield* Fiber.join(publisher)
-      yield* Fiber.interrupt(reporter)
-      const total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
+      total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
       // Done when every partition is read to its end and in its table; stopping the ingestor
       // then drains it, which commits sequence_events too (else due only at the next checkpoint).
       const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
-      yield* Effect.gen(function*() {
-        const p = yield* ingestor.progress
-        yield* progressLine(p, Date.now() - started, total)
-        return p
-      }).pipe(
-        Effect.repeat({
-          schedule: Schedule.spaced("250 millis"),
-          until: (p) => p.partitions === topics.length * options.partitions && p.position >= end && p.unwritten === 0
-        })
+      yield* ingestor.progress.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (p) => allAssigned(p) && p.position >= end && p.unwritten === 0 })
       )
+      yield* Fiber.interrupt(reporter)
+      yield* report
       yield* Fiber.interrupt(running)
       return yield* ingestor.progress
     })
