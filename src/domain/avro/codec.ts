@@ -26,7 +26,7 @@ import type { Quote, Side, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { daysOfIsoDate } from "../time.ts"
 import { AvroWriter } from "./binary.ts"
-import { AvroReader, Truncated } from "./reader.ts"
+import { AvroReader, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
 
 export { unscaledToBytes } from "./binary.ts"
@@ -98,21 +98,7 @@ export const framedSchemaId = (bytes: Uint8Array): number | undefined =>
 // ---------------------------------------------------------------------------
 // Decimal bytes <-> unscaled bigint (two's complement, big-endian, minimal length)
 
-export const unscaledFromBytes = (b: Uint8Array): bigint => {
-  const n = b.length
-  if (n === 0) return 0n
-  if (n <= 6) {
-    // 48 bits fit a double exactly.
-    let v = 0
-    for (let i = 0; i < n; i++) v = v * 256 + b[i]!
-    if (b[0]! & 0x80) v -= 2 ** (8 * n)
-    return BigInt(v)
-  }
-  let v = 0n
-  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[i]!)
-  if (b[0]! & 0x80) v -= 1n << BigInt(8 * n)
-  return v
-}
+export const unscaledFromBytes = (b: Uint8Array): bigint => unscaledAt(b, 0, b.length)
 
 const LIMIT = 10n ** 18n
 /** Distinct decimal values a codec keeps for sharing; past it the cache starts over. */

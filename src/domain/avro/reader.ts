@@ -21,6 +21,22 @@ const INTERN_SLOTS = 4096
 const NO_CODES: ReadonlyArray<string> = Object.freeze([])
 const NO_ENTRIES: Readonly<Record<string, string>> = Object.freeze({})
 
+/** The unscaled integer of decimal bytes `b[start, start + n)` (big-endian two's complement). */
+export const unscaledAt = (b: Uint8Array, start: number, n: number): bigint => {
+  if (n === 0) return 0n
+  if (n <= 6) {
+    // 48 bits fit a double exactly.
+    let v = 0
+    for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
+    if (b[start]! & 0x80) v -= 2 ** (8 * n)
+    return BigInt(v)
+  }
+  let v = 0n
+  for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
+  if (b[start]! & 0x80) v -= 1n << BigInt(8 * n)
+  return v
+}
+
 export class AvroReader {
   private buf: Buffer = Buffer.alloc(0)
   private pos = 0
@@ -144,21 +160,9 @@ export class AvroReader {
   /** Decimal bytes (big-endian two's complement) as the unscaled integer. */
   unscaled(): bigint {
     const n = this.length()
-    const b = this.buf
     const start = this.pos
     this.pos += n
-    if (n === 0) return 0n
-    if (n <= 6) {
-      // 48 bits fit a double exactly.
-      let v = 0
-      for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
-      if (b[start]! & 0x80) v -= 2 ** (8 * n)
-      return BigInt(v)
-    }
-    let v = 0n
-    for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
-    if (b[start]! & 0x80) v -= 1n << BigInt(8 * n)
-    return v
+    return unscaledAt(this.buf, start, n)
   }
 
   /** The branch index of a union of `branches`. */

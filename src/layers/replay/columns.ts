@@ -20,6 +20,7 @@ import {
   type DuckDBVector,
   DuckDBVarCharVector
 } from "@duckdb/node-api"
+import { formatFixed } from "../../domain/query/exact.ts"
 
 interface Internals {
   readonly dataView?: DataView
@@ -211,7 +212,7 @@ export const decimalAt = (d: Decimals, row: number, cache: DecimalCache): string
   const low = d.halves[row << 1]!
   const high = d.halves[(row << 1) + 1]!
   // Beyond ±2^53 a double would round: exact bigint arithmetic instead (never for real prices).
-  if (high >= 0x200000 || high < -0x200000) return bigDecimalText(BigInt(high) * BigInt(TWO_32) + BigInt(low >>> 0))
+  if (high >= 0x200000 || high < -0x200000) return formatFixed(BigInt(high) * BigInt(TWO_32) + BigInt(low >>> 0))
   const unscaled = high * TWO_32 + (low >>> 0)
   // Multiplicative hashing: the top bits mix every bit, so values ending in zeros spread too.
   const slot = Math.imul(low ^ Math.imul(high, 0x85ebca77), 0x9e3779b1) >>> (32 - DECIMAL_SLOTS_LOG2)
@@ -231,10 +232,4 @@ export const decimalAt = (d: Decimals, row: number, cache: DecimalCache): string
   cache.keys[slot] = unscaled
   cache.values[slot] = text
   return text
-}
-
-const bigDecimalText = (unscaled: bigint): string => {
-  const magnitude = unscaled < 0n ? -unscaled : unscaled
-  const text = `${magnitude / 100_000_000n}.${String(magnitude % 100_000_000n).padStart(8, "0")}`
-  return unscaled < 0n ? `-${text}` : text
 }
