@@ -1,6 +1,12 @@
 /**
- * Table rows: a decoded trade, quote or instrument plus the lineage ingestion records, turned
- * into the columns data files are written from (conventions in columnBatch.ts).
+ * Table rows: a decoded trade, quote or instrument plus the lineage ingestion records, buffered
+ * as the columns data files are written from (conventions in columnBatch.ts).
+ *
+ * Ingestion holds up to tens of thousands of rows between flushes, long enough for V8 to promote
+ * whatever they hold to the old generation. The buffers keep them as columns, so a buffered trade
+ * or quote costs its two id strings and no other heap object: instants and int64s sit unboxed in
+ * number arrays and BigInt64Arrays (a row object, its heap numbers and its bigints were five more).
+ * The row objects themselves live only while a batch is processed.
  */
 import type { ColumnBatch } from "./columnBatch.ts"
 import { toUnscaled } from "./decimal.ts"
@@ -19,10 +25,55 @@ export type TradeRow = Trade & Lineage
 export type QuoteRow = Quote & Lineage
 export type InstrumentRow = Instrument & Lineage
 
+/** Rows of one table waiting for a flush. */
+export interface RowBuffer<R> {
+  readonly size: number
+  /** The newest exchange_timestamp pushed (epoch micros); -1 when none, or the table has none. */
+  readonly newest: number
+  push(row: R): void
+  columns(): ColumnBatch
+}
+
+/** Growable int64 column with nulls: a value costs 8 bytes and no heap object until read back. */
+class Int64Column {
+  private items = new BigInt64Array(1024)
+  /** 1 where the value is null; allocated with the first null. */
+  private nulls: Uint8Array | undefined
+  private length = 0
+
+  push(value: bigint | null): void {
+    if (this.length === this.items.length) this.grow()
+    if (value === null) {
+      this.nulls ??= new Uint8Array(this.items.length)
+      this.nulls[this.length] = 1
+      this.items[this.length++] = 0n
+    } else {
+      this.items[this.length++] = value
+    }
+  }
+
+  values(): Array<bigint | null> {
+    const out = new Array<bigint | null>(this.length)
+    for (let i = 0; i < this.length; i++) out[i] = this.nulls?.[i] === 1 ? null : this.items[i]!
+    return out
+  }
+
+  private grow(): void {
+    const items = new BigInt64Array(this.items.length * 2)
+    items.set(this.items)
+    this.items = items
+    if (this.nulls !== undefined) {
+      const nulls = new Uint8Array(items.length)
+      nulls.set(this.nulls)
+      this.nulls = nulls
+    }
+  }
+}
+
 /** Decimals were checked to fit decimal(18, 8) when decoded. */
 const unscaled = (d: Parameters<typeof toUnscaled>[0]) => toUnscaled(d)!
 
-const micros = (m: EpochMicros) => BigInt(m)
+const micros = (values: ReadonlyArray<EpochMicros>) => values.map(BigInt)
 
 const NO_ENTRIES: ReadonlyArray<readonly [string, string]> = Object.freeze([])
 
@@ -32,62 +83,124 @@ const entriesOf = (m: Readonly<Record<string, string>>) => {
   return NO_ENTRIES
 }
 
-const common = <R extends TradeRow | QuoteRow>(rows: ReadonlyArray<R>) => ({
-  message_id: rows.map((r) => r.message_id),
-  symbol: rows.map((r) => r.symbol),
-  exchange: rows.map((r) => r.exchange),
-  asset_class: rows.map((r) => r.asset_class),
-  exchange_timestamp: rows.map((r) => micros(r.exchange_timestamp)),
-  currency: rows.map((r) => r.currency),
-  conditions: rows.map((r) => r.conditions),
-  source_sequence: rows.map((r) => r.source_sequence),
-  ingestion_timestamp: rows.map((r) => micros(r.ingestion_timestamp)),
-  kafka_topic: rows.map((r) => r.kafka_topic),
-  kafka_partition: rows.map((r) => r.kafka_partition),
-  kafka_offset: rows.map((r) => r.kafka_offset),
-  vendor_data: rows.map((r) => entriesOf(r.vendor_data))
-})
+/**
+ * The columns trades and quotes share, plus their own: ids and other text as strings,
+ * decimals as unscaled int64s.
+ */
+class MarketRows<R extends TradeRow | QuoteRow> implements RowBuffer<R> {
+  size = 0
+  newest = -1
+  private readonly message_id: Array<string> = []
+  private readonly symbol: Array<string> = []
+  private readonly exchange: Array<string> = []
+  private readonly asset_class: Array<string> = []
+  // Numbers only: V8 stores them unboxed (no heap number per instant).
+  private readonly exchange_timestamp: Array<number> = []
+  private readonly currency: Array<string> = []
+  private readonly conditions: Array<ReadonlyArray<string>> = []
+  private readonly source_sequence = new Int64Column()
+  private readonly ingestion_timestamp: Array<number> = []
+  private readonly kafka_topic: Array<string> = []
+  private readonly kafka_partition: Array<number> = []
+  private readonly kafka_offset = new Int64Column()
+  private readonly vendor_data: Array<ReadonlyArray<readonly [string, string]>> = []
+  private readonly texts: ReadonlyArray<readonly [keyof R & string, Array<string>]>
+  private readonly decimals: ReadonlyArray<readonly [keyof R & string, Int64Column]>
 
-export const tradeColumns = (rows: ReadonlyArray<TradeRow>): ColumnBatch => ({
-  rowCount: rows.length,
-  columns: {
-    ...common(rows),
-    trade_id: rows.map((r) => r.trade_id),
-    price: rows.map((r) => unscaled(r.price)),
-    quantity: rows.map((r) => unscaled(r.quantity)),
-    side: rows.map((r) => r.side)
+  constructor(texts: ReadonlyArray<keyof R & string>, decimals: ReadonlyArray<keyof R & string>) {
+    this.texts = texts.map((name) => [name, []] as const)
+    this.decimals = decimals.map((name) => [name, new Int64Column()] as const)
   }
-})
 
-export const quoteColumns = (rows: ReadonlyArray<QuoteRow>): ColumnBatch => ({
-  rowCount: rows.length,
-  columns: {
-    ...common(rows),
-    quote_id: rows.map((r) => r.quote_id),
-    bid_price: rows.map((r) => unscaled(r.bid_price)),
-    bid_size: rows.map((r) => unscaled(r.bid_size)),
-    ask_price: rows.map((r) => unscaled(r.ask_price)),
-    ask_size: rows.map((r) => unscaled(r.ask_size))
+  push(row: R): void {
+    this.size++
+    if (row.exchange_timestamp > this.newest) this.newest = row.exchange_timestamp
+    this.message_id.push(row.message_id)
+    this.symbol.push(row.symbol)
+    this.exchange.push(row.exchange)
+    this.asset_class.push(row.asset_class)
+    this.exchange_timestamp.push(row.exchange_timestamp)
+    this.currency.push(row.currency)
+    this.conditions.push(row.conditions)
+    this.source_sequence.push(row.source_sequence)
+    this.ingestion_timestamp.push(row.ingestion_timestamp)
+    this.kafka_topic.push(row.kafka_topic)
+    this.kafka_partition.push(row.kafka_partition)
+    this.kafka_offset.push(row.kafka_offset)
+    this.vendor_data.push(entriesOf(row.vendor_data))
+    for (const [name, column] of this.texts) column.push(row[name] as string)
+    for (const [name, column] of this.decimals) column.push(unscaled(row[name] as Parameters<typeof toUnscaled>[0]))
   }
-})
+
+  columns(): ColumnBatch {
+    const columns: Record<string, ReadonlyArray<unknown>> = {
+      message_id: this.message_id,
+      symbol: this.symbol,
+      exchange: this.exchange,
+      asset_class: this.asset_class,
+      exchange_timestamp: micros(this.exchange_timestamp),
+      currency: this.currency,
+      conditions: this.conditions,
+      source_sequence: this.source_sequence.values(),
+      ingestion_timestamp: micros(this.ingestion_timestamp),
+      kafka_topic: this.kafka_topic,
+      kafka_partition: this.kafka_partition,
+      kafka_offset: this.kafka_offset.values(),
+      vendor_data: this.vendor_data
+    }
+    for (const [name, column] of this.texts) columns[name] = column
+    for (const [name, column] of this.decimals) columns[name] = column.values()
+    return { rowCount: this.size, columns }
+  }
+}
+
+export const tradeRows = (): RowBuffer<TradeRow> => new MarketRows<TradeRow>(["trade_id", "side"], ["price", "quantity"])
+
+export const quoteRows = (): RowBuffer<QuoteRow> =>
+  new MarketRows<QuoteRow>(["quote_id"], ["bid_price", "bid_size", "ask_price", "ask_size"])
 
 const days = (date: string | null) => (date === null ? null : daysOfIsoDate(date))
 
-export const instrumentColumns = (rows: ReadonlyArray<InstrumentRow>): ColumnBatch => ({
-  rowCount: rows.length,
-  columns: {
-    symbol: rows.map((r) => r.symbol),
-    exchange: rows.map((r) => r.exchange),
-    company_id: rows.map((r) => r.company_id),
-    name: rows.map((r) => r.name),
-    isin: rows.map((r) => r.isin),
-    currency: rows.map((r) => r.currency),
-    asset_class: rows.map((r) => r.asset_class),
-    listing_date: rows.map((r) => days(r.listing_date)),
-    delisting_date: rows.map((r) => days(r.delisting_date)),
-    ingestion_timestamp: rows.map((r) => micros(r.ingestion_timestamp)),
-    kafka_topic: rows.map((r) => r.kafka_topic),
-    kafka_partition: rows.map((r) => r.kafka_partition),
-    kafka_offset: rows.map((r) => r.kafka_offset)
+/** Instruments are few (reference data): kept as rows until their columns are asked for. */
+class InstrumentRows implements RowBuffer<InstrumentRow> {
+  readonly newest = -1
+  private readonly rows: Array<InstrumentRow> = []
+  get size() {
+    return this.rows.length
   }
-})
+  push(row: InstrumentRow): void {
+    this.rows.push(row)
+  }
+  columns(): ColumnBatch {
+    const rows = this.rows
+    return {
+      rowCount: rows.length,
+      columns: {
+        symbol: rows.map((r) => r.symbol),
+        exchange: rows.map((r) => r.exchange),
+        company_id: rows.map((r) => r.company_id),
+        name: rows.map((r) => r.name),
+        isin: rows.map((r) => r.isin),
+        currency: rows.map((r) => r.currency),
+        asset_class: rows.map((r) => r.asset_class),
+        listing_date: rows.map((r) => days(r.listing_date)),
+        delisting_date: rows.map((r) => days(r.delisting_date)),
+        ingestion_timestamp: micros(rows.map((r) => r.ingestion_timestamp)),
+        kafka_topic: rows.map((r) => r.kafka_topic),
+        kafka_partition: rows.map((r) => r.kafka_partition),
+        kafka_offset: rows.map((r) => r.kafka_offset)
+      }
+    }
+  }
+}
+
+export const instrumentRows = (): RowBuffer<InstrumentRow> => new InstrumentRows()
+
+const columnsOf = <R>(buffer: RowBuffer<R>, rows: ReadonlyArray<R>): ColumnBatch => {
+  for (const row of rows) buffer.push(row)
+  return buffer.columns()
+}
+
+/** Rows held as one batch of columns (tests and tools that write rows they hold). */
+export const tradeColumns = (rows: ReadonlyArray<TradeRow>): ColumnBatch => columnsOf(tradeRows(), rows)
+export const quoteColumns = (rows: ReadonlyArray<QuoteRow>): ColumnBatch => columnsOf(quoteRows(), rows)

@@ -20,17 +20,19 @@
  * others. Links are only collected when spans are exported.
  */
 import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
+import { concatBatches } from "../../domain/columnBatch.ts"
 import { DEFAULT_INGEST_GROUP, type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import {
-  instrumentColumns,
+  instrumentRows,
   type InstrumentRow,
   type QuoteRow,
-  quoteColumns,
+  quoteRows,
+  type RowBuffer,
   type TradeRow,
-  tradeColumns
+  tradeRows
 } from "../../domain/rows.ts"
 import { sequenceEventColumns } from "../../domain/sequence/events.ts"
 import { checkpointStreams, type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
@@ -98,6 +100,10 @@ type Row = TradeRow | QuoteRow | InstrumentRow
 
 const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
 
+/** An empty buffer for a table's rows (a partition feeds one table). */
+const rowsFor = (table: TableName): RowBuffer<Row> =>
+  (table === "trades" ? tradeRows() : table === "quotes" ? quoteRows() : instrumentRows()) as RowBuffer<Row>
+
 const SEQUENCE_EVENTS = { namespace: tables.sequenceEvents.namespace, name: tables.sequenceEvents.name }
 const identifierOf = (table: TableName): TableIdentifier => ({ namespace: tables[table].namespace, name: table })
 
@@ -120,7 +126,7 @@ interface PartitionState {
   sequenceMark: bigint
   /** The next offset to process: rows below it are buffered or committed. */
   next: bigint
-  rows: Array<Row>
+  rows: RowBuffer<Row>
   events: Array<SequenceEvent>
   /** Streams (exchange \0 symbol) of this partition: what its checkpoint holds. */
   readonly streams: Set<string>
@@ -132,7 +138,7 @@ interface PartitionState {
 /** What one flush commits for one partition. */
 interface Taken {
   readonly part: PartitionState
-  readonly rows: ReadonlyArray<Row>
+  readonly rows: RowBuffer<Row>
   readonly events: ReadonlyArray<SequenceEvent>
   readonly tableMark: bigint
   readonly sequenceMark: bigint
@@ -157,7 +163,7 @@ const streamKey = (exchange: string, symbol: string) => `${exchange}\u0000${symb
 /** The flush span: in the trace of the first batch it commits, linked to the others. */
 const flushSpanOptions = (taken: ReadonlyArray<Taken>): Tracer.SpanOptionsNoTrace => {
   let rows = 0
-  for (const t of taken) rows += t.rows.length
+  for (const t of taken) rows += t.rows.size
   const attributes = { "k2.flush.partitions": taken.length, "k2.flush.rows": rows }
   const batches = taken.flatMap((t) => t.spans).slice(0, MAX_FLUSH_LINKS)
   if (batches.length === 0) return { attributes }
@@ -252,7 +258,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const buffered = () => {
     let rows = 0
-    for (const p of parts.values()) rows += p.rows.length + p.events.length
+    for (const p of parts.values()) rows += p.rows.size + p.events.length
     return rows
   }
   /** Records of batches being processed now: counted with the buffers, so that actors which
@@ -294,7 +300,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: [], events: [], streams: new Set(), lag: 0n, spans: [] })
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], streams: new Set(), lag: 0n, spans: [] })
         starts.set(key, tableMark)
         continue
       }
@@ -317,7 +323,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: [], events: [], streams, lag: 0n, spans: [] })
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], streams, lag: 0n, spans: [] })
       starts.set(key, next)
     }
     return starts
@@ -476,27 +482,18 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const commitTable = Effect.fnUntraced(function*(table: TableName, taken: ReadonlyArray<Taken>) {
     const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
     if (mine.length === 0) return
-    const rows = mine.flatMap((t) => t.rows)
-    const batch = table === "trades"
-      ? tradeColumns(rows as Array<TradeRow>)
-      : table === "quotes"
-      ? quoteColumns(rows as Array<QuoteRow>)
-      : instrumentColumns(rows as Array<InstrumentRow>)
+    const batch = concatBatches(mine.map((t) => t.rows.columns()))
     const started = performance.now()
     const outcome = yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
     for (const t of mine) {
       t.part.tableMark = t.next
       if (table === "instruments") t.part.sequenceMark = t.next
     }
-    counters.written[table] += rows.length
+    counters.written[table] += batch.rowCount
     counters.commits++
-    // Instruments carry no exchange time: they do not move the freshness gauge.
-    let newest = -1
-    if (table !== "instruments") {
-      for (const row of rows as Array<TradeRow | QuoteRow>) if (row.exchange_timestamp > newest) newest = row.exchange_timestamp
-    }
-    if (newest > newestCommitted) newestCommitted = newest
-    yield* committedMetrics(table, rows.length, outcome, started)
+    // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
+    for (const t of mine) if (t.rows.newest > newestCommitted) newestCommitted = t.rows.newest
+    yield* committedMetrics(table, batch.rowCount, outcome, started)
   })
 
   const commitSequenceEvents = Effect.fnUntraced(function*(taken: ReadonlyArray<Taken>) {
@@ -537,7 +534,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         checkpoint: part.table === "instruments" || !checkpoints ? undefined : yield* trackers[part.table].checkpoint(filter),
         spans: part.spans
       })
-      part.rows = []
+      part.rows = rowsFor(part.table)
       part.events = []
       part.spans = []
     }

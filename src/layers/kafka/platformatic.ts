@@ -187,12 +187,29 @@ const toMessage = (r: ProducerRecord): PMessage => {
   return m
 }
 
+/**
+ * Record keys, header names and short header values as one shared string each: consumed records
+ * wait in queues long enough to be promoted, and a copy per record was old-generation garbage.
+ */
+const interned = new Map<string, string>()
+const INTERNED_ENTRIES = 100_000
+const SHORT_NAME = 32
+const internedUtf8 = (b: Buffer): string => {
+  const s = b.toString("utf8")
+  const known = interned.get(s)
+  if (known !== undefined) return known
+  if (interned.size >= INTERNED_ENTRIES) interned.clear()
+  interned.set(s, s)
+  return s
+}
+
 const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
   const out: Record<string, string> = {}
   for (let i = 0; i < h.length; i++) {
     const [k, v] = h[i]!
     if (k === null) continue
-    out[k.toString("utf8")] = v === null ? "" : v.toString("utf8")
+    const name = k.length <= SHORT_NAME ? internedUtf8(k) : k.toString("utf8")
+    out[name] = v === null ? "" : v.length <= SHORT_VALUE ? internedUtf8(v) : v.toString("utf8")
   }
   return out
 }
@@ -334,6 +351,9 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         ): Promise<boolean> => {
           /** Partitions that failed with something else than OFFSET_OUT_OF_RANGE. */
           let failed = false
+          // Every partition's records are converted before the first offer waits for room, and the
+          // client's parsed records are let go: only the lighter KafkaRecords wait.
+          const ready: Array<{ tp: TopicPartition; pos: bigint; records: Array<KafkaRecord>; next: bigint; hw: bigint }> = []
           for (const t of response.responses) {
             const topic = topicNames.get(t.topicId) ?? t.topicId
             for (const p of t.partitions) {
@@ -361,6 +381,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 continue
               }
               const batches = p.records
+              ;(p as { records?: unknown }).records = undefined
               if (batches === null || batches === undefined || batches.length === 0) continue
               const records: Array<KafkaRecord> = []
               let next = -1n
@@ -376,7 +397,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                   if (offset < r.req) continue
                   records.push({
                     offset,
-                    key: rec.key === null ? null : rec.key.toString("utf8"),
+                    key: rec.key === null ? null : rec.key.length <= SHORT_NAME ? internedUtf8(rec.key) : rec.key.toString("utf8"),
                     value: rec.value,
                     headers: rec.headers.length === 0 ? {} : decodeHeaders(rec.headers),
                     timestamp: Number(logAppend ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
@@ -389,10 +410,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 continue
               }
               skips.delete(key)
-              const hw = p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark
-              // The core accepts the batch only if tp is still wanted from r.pos (no seek, pause or rebalance meanwhile).
-              await core.offer(r.tp, r.pos, records, next, hw)
+              ready.push({ tp: r.tp, pos: r.pos, records, next, hw: p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark })
             }
+          }
+          // The core accepts a batch only if tp is still wanted from pos (no seek, pause or rebalance meanwhile).
+          for (const b of ready) {
+            if (!running) return failed
+            await core.offer(b.tp, b.pos, b.records, b.next, b.hw)
           }
           return failed
         }
