@@ -1,11 +1,11 @@
 /** QueryEngine over the TableScanner and DuckDB (semantics: docs/query.md). */
-import type { DuckDBValue } from "@duckdb/node-api"
+import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-api"
 import { Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
-import type { PrimitiveType, Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery } from "../../domain/query/errors.ts"
-import { divide, divideText, type Fixed, formatFixed, parseFixed, rescale } from "../../domain/query/exact.ts"
+import { divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
   checkDate,
@@ -37,7 +37,26 @@ import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../servic
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { readRows } from "../duckdb/results.ts"
+import { cellReader, type Chunk, readChunks, readRows, rowOf, rowTemplate } from "../duckdb/results.ts"
+import {
+  bigFixedText,
+  decimal128BigAt,
+  decimal128FixedAt,
+  decimal128SafeAt,
+  decimal128TextAt,
+  decimalAt,
+  decimals,
+  decimals128,
+  type Decimals128,
+  doubles,
+  fixedText,
+  Interned,
+  internedAt,
+  isNull,
+  textAt,
+  texts,
+  uniformText
+} from "../duckdb/vectors.ts"
 import { bucketExpression, columnExpression, decimalColumns, OHLCV, ORDER_KEY, Params, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
 
 export interface QueryEngineOptions {
@@ -104,12 +123,18 @@ export const layer = (options: QueryEngineOptions = {}) =>
       ], snapshot).pipe(Effect.map(([t, q]) => [t!, q!] as const))
 
     /** Runs K2's SQL over planned files; any failure naming a planned file becomes a TableFileError. */
-    const run = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>) => {
-      const paths = plans.flatMap(plannedPaths)
-      return duckDb.withConnection((connection) =>
-        attempt("query", () => readRows(connection, sql, values), () => connection.interrupt())
-      ).pipe(Effect.mapError(blameFile(paths)))
-    }
+    const onPlanned = <A>(plans: ReadonlyArray<ScanPlan>, read: (connection: DuckDBConnection) => Promise<A>) =>
+      duckDb.withConnection((connection) => attempt("query", () => read(connection), () => connection.interrupt())).pipe(
+        // The paths only matter on failure (each a file URL to convert).
+        Effect.mapError((error) => blameFile(plans.flatMap(plannedPaths))(error))
+      )
+
+    const run = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>) =>
+      onPlanned(plans, (connection) => readRows(connection, sql, values))
+
+    /** Like `run`, the answer handed to `read` chunk by chunk (vectors.ts readers, no row objects). */
+    const runChunks = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>, read: (chunk: Chunk) => void) =>
+      onPlanned(plans, (connection) => readChunks(connection, sql, values, read))
 
     const timed = <A, E, R>(body: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
@@ -135,6 +160,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const range = yield* fromResult(checkRange(request.from, request.to))
         const limit = yield* fromResult(checkLimit(request.limit))
         const fields = yield* fromResult(checkFields(request.fields, schema.fields.map((f) => f.name)))
+        const maps = fields.map((f) => {
+          const type = schema.fields.find((x) => x.name === f)?.type
+          return typeof type === "object" && type.type === "map"
+        })
         const allowed = decimalColumns(schema)
         const filters: Array<{ column: string; min: string | undefined; max: string | undefined }> = []
         for (const f of request.filters ?? []) {
@@ -184,20 +213,31 @@ export const layer = (options: QueryEngineOptions = {}) =>
             ...(idKey === "__id" ? ["message_id AS \"__id\""] : [])
           ].join(", ")
           const sql = `SELECT ${select} FROM ${source} WHERE ${where} ORDER BY ${ORDER_KEY} LIMIT ${params.add(limit + 1)}`
-          const raw = yield* run([p], sql, params.values)
-          const more = raw.length > limit
-          const page = more ? raw.slice(0, limit) : raw
-          const out = page.map((r) => toMarketRow(r, fields, schema))
-          const last = page[page.length - 1]
-          const next = more && last !== undefined
-            ? encodeCursor({
-              table,
-              snapshotId: p.snapshot?.["snapshot-id"] ?? null,
-              exchangeTimestamp: num(last[tsKey]),
-              sequence: last["__seq"] as bigint,
-              messageId: last[idKey] as string
-            })
-            : null
+          const template = rowTemplate(fields)
+          let lastKey: ReadonlyArray<unknown> = []
+          const out: Array<MarketRow> = []
+          let next: string | null = null
+          yield* runChunks([p], sql, params.values, (chunk) => {
+            const readers = fields.map((f, i) => maps[i] ? mapReader(chunk.column(f)) : cellReader(chunk.column(f)))
+            const key = [tsKey, "__seq", idKey].map((k) => cellReader(chunk.column(k)))
+            for (let r = 0; r < chunk.rowCount; r++) {
+              // The row past the page only says there is more: the cursor is the page's last row.
+              if (out.length === limit) {
+                next ??= encodeCursor({
+                  table,
+                  snapshotId: p.snapshot?.["snapshot-id"] ?? null,
+                  exchangeTimestamp: num(lastKey[0]),
+                  sequence: lastKey[1] as bigint,
+                  messageId: lastKey[2] as string
+                })
+                return
+              }
+              const row = rowOf(template)
+              for (let i = 0; i < fields.length; i++) row[fields[i]!] = readers[i]!(r)
+              out.push(row)
+              if (out.length === limit) lastKey = key.map((read) => read(r))
+            }
+          })
           return { rows: out, next, plan: p }
         })).pipe(Effect.map(({ value, elapsedMs }): Page<MarketRow> => ({
           ...answer(value.rows, [value.plan], elapsedMs),
@@ -234,8 +274,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
             WHERE ${timeFilter(params, range.from, range.to)}${symbolFilter(params, symbols)})
           SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL ORDER BY symbol, bucket`
-        const raw = yield* run([p], sql, params.values)
-        return { rows: raw.map(toBar), p }
+        const out: Array<Bar> = []
+        yield* runChunks([p], sql, params.values, (chunk) => barsOf(chunk, out))
+        return { rows: out, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -260,27 +301,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts
           FROM t WHERE day BETWEEN ${params.add(dayText(first))}::DATE AND ${params.add(dayText(last))}::DATE
           GROUP BY symbol, exchange, day ORDER BY symbol, exchange, day`
-        const raw = yield* run([p], sql, params.values)
-        return {
-          rows: raw.map((r): DailySummary => {
-            const bar = toBar(r)
-            return {
-              symbol: bar.symbol,
-              exchange: r.exchange as string,
-              tradingDay: r.trading_day as string,
-              open: bar.open,
-              high: bar.high,
-              low: bar.low,
-              close: bar.close,
-              volume: bar.volume,
-              tradeCount: bar.tradeCount,
-              vwap: bar.vwap,
-              firstTrade: num(r.first_ts),
-              lastTrade: num(r.last_ts)
-            }
-          }),
-          p
-        }
+        const out: Array<DailySummary> = []
+        yield* runChunks([p], sql, params.values, (chunk) => summariesOf(chunk, out))
+        return { rows: out, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -302,24 +325,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
             min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
             arg_max(spread, (ts, seq, message_id)) AS spread_close
           FROM q GROUP BY ALL ORDER BY symbol, bucket`
-        const raw = yield* run([p], sql, params.values)
-        const half = (twice: unknown) => formatFixed(divide(twice as Fixed, TWO))
-        return {
-          rows: raw.map((r): QuoteBar => ({
-            symbol: r.symbol as string,
-            bucket: num(r.bucket),
-            quoteCount: num(r.n),
-            midOpen: half(r.mid_open),
-            midHigh: half(r.mid_high),
-            midLow: half(r.mid_low),
-            midClose: half(r.mid_close),
-            spreadMin: text(r.spread_min),
-            spreadMax: text(r.spread_max),
-            spreadMean: formatFixed(divide(r.spread_sum as Fixed, { unscaled: BigInt(num(r.n)), scale: 0 })),
-            spreadClose: text(r.spread_close)
-          })),
-          p
-        }
+        const out: Array<QuoteBar> = []
+        yield* runChunks([p], sql, params.values, (chunk) => quoteBarsOf(chunk, out))
+        return { rows: out, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -495,32 +503,131 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
 const TWO: Fixed = { unscaled: 2n, scale: 0 }
 
-/** Exact decimal text at the columns' 8 places. */
-const text = (v: unknown) => formatFixed(rescale(v as Fixed))
+/** Aggregates of non-empty groups over required columns are never NULL: a NULL is a bug, not a value. */
+const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, rows: number, name: string): C => {
+  if (c.valid !== null) for (let r = 0; r < rows; r++) if (isNull(c.valid, r)) throw new Error(`query: NULL ${name}`)
+  return c
+}
 
-const toBar = (r: Record<string, unknown>): Bar => {
-  const volume = r.volume as Fixed
+/** The symbol and OHLCV columns of a bars or summary answer (sql.ts): every group has a trade. */
+const ohlcvColumns = (chunk: Chunk) => {
+  const rows = chunk.rowCount
+  const column = <C extends { readonly valid: Uint8Array | null }>(read: (vector: DuckDBVector) => C, name: string) =>
+    nonNull(read(chunk.column(name)), rows, name)
   return {
-    symbol: r.symbol as string,
-    bucket: num(r.bucket),
-    open: text(r.open),
-    high: text(r.high),
-    low: text(r.low),
-    close: text(r.close),
-    volume: text(volume),
-    tradeCount: num(r.trade_count),
-    vwap: volume.unscaled === 0n ? "0.00000000" : formatFixed(divide(r.notional as Fixed, volume))
+    symbol: column(texts, "symbol"),
+    open: column(decimals, "open"),
+    high: column(decimals, "high"),
+    low: column(decimals, "low"),
+    close: column(decimals, "close"),
+    volume: column(decimals128, "volume"),
+    tradeCount: doubles(chunk.column("trade_count")),
+    notional: column(decimals128, "notional")
   }
 }
 
-const toMarketRow = (r: Record<string, unknown>, fields: ReadonlyArray<string>, schema: TableSchema): MarketRow => {
-  const out: Record<string, unknown> = {}
-  for (const f of fields) {
-    const v = r[f]
-    const type = schema.fields.find((x) => x.name === f)?.type
-    out[f] = v !== null && typeof type === "object" && type.type === "map"
-      ? Object.fromEntries((v as ReadonlyArray<{ key: string; value: string }>).map((e) => [e.key, e.value]))
-      : v
+type Ohlcv = ReturnType<typeof ohlcvColumns>
+
+/** (bid + ask) / 2 half-even at 8 places; through numbers when the sum fits them (exact: halving is). */
+const halfAt = (d: Decimals128, r: number): string => {
+  const twice = d.scale === OUTPUT_SCALE ? decimal128SafeAt(d, r) : Number.NaN
+  if (twice !== twice) return bigFixedText(divide(decimal128FixedAt(d, r), TWO))
+  const floor = Math.floor(twice / 2)
+  // An odd sum is a tie: to the even neighbour.
+  return fixedText(twice - 2 * floor === 1 && floor % 2 !== 0 ? floor + 1 : floor)
+}
+
+const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
+  const rows = chunk.rowCount
+  const decimal = (name: string) => nonNull(decimals128(chunk.column(name)), rows, name)
+  const symbols = nonNull(texts(chunk.column("symbol")), rows, "symbol")
+  const symbol = uniformText(symbols, rows)
+  const bucket = doubles(chunk.column("bucket"))
+  const n = doubles(chunk.column("n"))
+  const midOpen = decimal("mid_open"), midHigh = decimal("mid_high"), midLow = decimal("mid_low"), midClose = decimal("mid_close")
+  const spreadMin = decimal("spread_min"), spreadMax = decimal("spread_max"), spreadSum = decimal("spread_sum"), spreadClose = decimal("spread_close")
+  for (let r = 0; r < rows; r++) {
+    out.push({
+      symbol: symbol ?? textAt(symbols, r),
+      bucket: bucket[r]!,
+      quoteCount: n[r]!,
+      midOpen: halfAt(midOpen, r),
+      midHigh: halfAt(midHigh, r),
+      midLow: halfAt(midLow, r),
+      midClose: halfAt(midClose, r),
+      spreadMin: decimal128TextAt(spreadMin, r),
+      spreadMax: decimal128TextAt(spreadMax, r),
+      spreadMean: bigFixedText(divide(decimal128FixedAt(spreadSum, r), { unscaled: BigInt(n[r]!), scale: 0 })),
+      spreadClose: decimal128TextAt(spreadClose, r)
+    })
   }
-  return out
+}
+
+/** Exact: the notional (scale 16) over the volume (scale 8), half-even at 8 places. */
+const vwapAt = (c: Ohlcv, r: number): string => {
+  const volume = decimal128BigAt(c.volume, r)
+  if (volume === 0n) return "0.00000000"
+  const notional = decimal128BigAt(c.notional, r)
+  // Scales 16 and 8 (sql.ts OHLCV): the quotient is at 8 places as it is, nothing to rescale.
+  return bigFixedText(
+    c.notional.scale - c.volume.scale === OUTPUT_SCALE
+      ? divRoundHalfEven(notional, volume)
+      : divide({ unscaled: notional, scale: c.notional.scale }, { unscaled: volume, scale: c.volume.scale })
+  )
+}
+
+const barsOf = (chunk: Chunk, out: Array<Bar>) => {
+  const c = ohlcvColumns(chunk)
+  const bucket = doubles(chunk.column("bucket"))
+  const symbol = uniformText(c.symbol, chunk.rowCount)
+  for (let r = 0; r < chunk.rowCount; r++) {
+    out.push({
+      symbol: symbol ?? textAt(c.symbol, r),
+      bucket: bucket[r]!,
+      open: decimalAt(c.open, r),
+      high: decimalAt(c.high, r),
+      low: decimalAt(c.low, r),
+      close: decimalAt(c.close, r),
+      volume: decimal128TextAt(c.volume, r),
+      tradeCount: c.tradeCount[r]!,
+      vwap: vwapAt(c, r)
+    })
+  }
+}
+
+const summariesOf = (chunk: Chunk, out: Array<DailySummary>) => {
+  const c = ohlcvColumns(chunk)
+  const names = new Interned()
+  const exchange = texts(chunk.column("exchange"))
+  const tradingDay = texts(chunk.column("trading_day"))
+  const firstTs = doubles(chunk.column("first_ts"))
+  const lastTs = doubles(chunk.column("last_ts"))
+  for (let r = 0; r < chunk.rowCount; r++) {
+    out.push({
+      symbol: internedAt(c.symbol, r, names),
+      exchange: internedAt(exchange, r, names),
+      tradingDay: internedAt(tradingDay, r, names),
+      open: decimalAt(c.open, r),
+      high: decimalAt(c.high, r),
+      low: decimalAt(c.low, r),
+      close: decimalAt(c.close, r),
+      volume: decimal128TextAt(c.volume, r),
+      tradeCount: c.tradeCount[r]!,
+      vwap: vwapAt(c, r),
+      firstTrade: firstTs[r]!,
+      lastTrade: lastTs[r]!
+    })
+  }
+}
+
+/** One empty map for every row without one (frozen: shared by rows). */
+const EMPTY_MAP: Readonly<Record<string, string>> = Object.freeze({})
+
+/** A MAP column as the API gives it: an object (DuckDB's conversion gives key/value entries). */
+const mapReader = (vector: DuckDBVector): (row: number) => unknown => {
+  const read = cellReader(vector)
+  return (row) => {
+    const v = read(row) as ReadonlyArray<{ key: string; value: string }> | null
+    return v === null ? null : v.length === 0 ? EMPTY_MAP : Object.fromEntries(v.map((e) => [e.key, e.value]))
+  }
 }

@@ -51,7 +51,7 @@ import {
   texts,
   ubytes,
   uniformText
-} from "./columns.ts"
+} from "../duckdb/vectors.ts"
 import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
 import { cutWindows } from "./windows.ts"
@@ -75,7 +75,7 @@ const dayOf = (partition: Readonly<Record<string, unknown>>): number | null => {
   return typeof v === "number" ? v : null
 }
 
-// The conversion to events is the replay's hot path (columns.ts). DuckDB shapes the columns for
+// The conversion to events is the replay's hot path (duckdb/vectors.ts). DuckDB shapes the columns for
 // JS before it sorts them (in parallel, where after the sort each chunk's projection would run on
 // the one thread fetching it): the long strings of every row (ids, topic) as 12-character
 // pieces, which DuckDB keeps inside the vector where JS reads them without a native call each;

@@ -1,26 +1,30 @@
 /**
- * Column readers over one DuckDB data chunk, for the replay's hot path. The library's `getItem`
- * decodes each string with a TextDecoder over a freshly allocated view and tests validity with
- * BigInt arithmetic: most of the replay's time went there (profiled). These read the vectors'
- * memory directly: a string of at most 12 bytes lies inside its 16-byte slot (length, bytes), so
- * ASCII ones are built with String.fromCharCode; longer or non-ASCII ones go to the library (a
- * native call each, about a microsecond: the replay SQL splits its long strings into pieces).
- * Readers are plain functions over typed arrays (no closure per column), so V8 can inline them into
- * the row loop.
+ * Fast readers over one DuckDB data chunk's vectors: the one way K2's hot paths (the replay, the
+ * query engine's bars and pages) read DuckDB answers. The library's `getItem` decodes each string
+ * with a TextDecoder over a freshly allocated view, tests validity with BigInt arithmetic and
+ * builds decimals as bigints: most of the replay's time went there (profiled). These read the
+ * vectors' memory directly: a string of at most 12 bytes lies inside its 16-byte slot (length,
+ * bytes), so ASCII ones are built with String.fromCharCode; longer or non-ASCII ones go to the
+ * library (a native call each, about a microsecond). Decimals that fit 2^53 are rendered with exact
+ * number arithmetic, larger ones with bigints. Readers are plain functions over typed arrays (no
+ * closure per column), so V8 can inline them into the row loop.
  *
- * They read fields the library declares private (@duckdb/node-api is pinned; the replay tests
- * compare every value with an independent computation, so a layout change fails them).
+ * They read fields the library declares private (@duckdb/node-api is pinned; the replay and query
+ * tests compare every value with an independent computation, so a layout change fails them).
  */
 import {
   DuckDBBigIntVector,
+  DuckDBDecimal128Vector,
   DuckDBDecimal64Vector,
   DuckDBDoubleVector,
   DuckDBIntegerVector,
+  DuckDBListVector,
+  DuckDBMapVector,
   DuckDBUTinyIntVector,
   type DuckDBVector,
   DuckDBVarCharVector
 } from "@duckdb/node-api"
-import { formatFixed } from "../../domain/query/exact.ts"
+import { type Fixed, formatFixed, OUTPUT_SCALE, rescale } from "../../domain/query/exact.ts"
 
 interface Internals {
   readonly dataView?: DataView
@@ -31,7 +35,7 @@ interface Internals {
 const internals = (vector: DuckDBVector) => vector as unknown as Internals
 
 /** A query whose column types do not match what is read, or a library whose layout changed: a bug. */
-const layoutError = (what: string) => new Error(`replay: ${what} (the SQL or the @duckdb/node-api layout changed)`)
+const layoutError = (what: string) => new Error(`duckdb vectors: ${what} (the SQL or the @duckdb/node-api layout changed)`)
 
 /** Validity bits as bytes (little-endian words: bit i is byte i >> 3, bit i & 7); null when every row is valid. */
 const validityBytes = (vector: DuckDBVector): Uint8Array | null => {
@@ -207,16 +211,31 @@ export class DecimalCache {
   readonly values = new Array<string>(1 << DECIMAL_SLOTS_LOG2).fill("")
 }
 
-/** decimal(18, 8) text with exactly 8 places (DuckDB's own rendering) of a row known to be valid. */
-export const decimalAt = (d: Decimals, row: number, cache: DecimalCache): string => {
+/**
+ * decimal(18, 8) text with exactly 8 places (DuckDB's own rendering) of a row known to be valid;
+ * through `cache` for columns whose values repeat (a miss costs more than rendering).
+ */
+export const decimalAt = (d: Decimals, row: number, cache?: DecimalCache): string => {
   const low = d.halves[row << 1]!
   const high = d.halves[(row << 1) + 1]!
   // Beyond ±2^53 a double would round: exact bigint arithmetic instead (never for real prices).
   if (high >= 0x200000 || high < -0x200000) return formatFixed(BigInt(high) * BigInt(TWO_32) + BigInt(low >>> 0))
   const unscaled = high * TWO_32 + (low >>> 0)
-  // Multiplicative hashing: the top bits mix every bit, so values ending in zeros spread too.
+  return cache === undefined ? fixedText(unscaled) : cachedText(unscaled, low, high, cache)
+}
+
+/** Multiplicative hashing: the top bits mix every bit, so values ending in zeros spread too. */
+const cachedText = (unscaled: number, low: number, high: number, cache: DecimalCache): string => {
   const slot = Math.imul(low ^ Math.imul(high, 0x85ebca77), 0x9e3779b1) >>> (32 - DECIMAL_SLOTS_LOG2)
   if (cache.keys[slot] === unscaled) return cache.values[slot]!
+  const text = fixedText(unscaled)
+  cache.keys[slot] = unscaled
+  cache.values[slot] = text
+  return text
+}
+
+/** Text with exactly 8 places of an unscaled integer of magnitude at most 2^53 (exact in a double). */
+export const fixedText = (unscaled: number): string => {
   const magnitude = unscaled < 0 ? -unscaled : unscaled
   // Integers below 2^53: the product and difference are exact; only the quotient may round up.
   let integer = Math.trunc(magnitude / E8)
@@ -228,8 +247,106 @@ export const decimalAt = (d: Decimals, row: number, cache: DecimalCache): string
   const upper = Math.trunc(fraction / 10_000)
   // Two concatenations (a third string for the sign only).
   const digits = String(integer) + DOT_FOUR[upper]! + FOUR[fraction - upper * 10_000]!
-  const text = unscaled < 0 ? "-" + digits : digits
-  cache.keys[slot] = unscaled
-  cache.values[slot] = text
-  return text
+  return unscaled < 0 ? "-" + digits : digits
 }
+
+/** `formatFixed` at 8 places, through numbers when the value fits them exactly. */
+export const bigFixedText = (unscaled: bigint): string => {
+  // A safe integer after conversion was one before it (larger values convert to at least 2^53).
+  const n = Number(unscaled)
+  return Number.isSafeInteger(n) ? fixedText(n) : formatFixed(unscaled)
+}
+
+/**
+ * A DECIMAL(38, s) column: each value its unscaled int128, as four 32-bit words (least
+ * significant first), and as two 64-bit halves for the bigint path.
+ */
+export interface Decimals128 {
+  readonly words: Int32Array
+  readonly lows: BigUint64Array
+  readonly highs: BigInt64Array
+  readonly scale: number
+  readonly valid: Uint8Array | null
+}
+
+export const decimals128 = (vector: DuckDBVector): Decimals128 => {
+  const view = internals(vector).dataView
+  if (!(vector instanceof DuckDBDecimal128Vector) || !(view instanceof DataView) || view.byteOffset % 8 !== 0) {
+    throw layoutError("not a DECIMAL(38, s) vector")
+  }
+  const { buffer, byteOffset, byteLength } = view
+  return {
+    words: new Int32Array(buffer, byteOffset, byteLength >> 2),
+    lows: new BigUint64Array(buffer, byteOffset, byteLength >> 3),
+    highs: new BigInt64Array(buffer, byteOffset, byteLength >> 3),
+    scale: vector.type.scale,
+    valid: validityBytes(vector)
+  }
+}
+
+/**
+ * The unscaled value of a row known to be valid as a number when it lies in [-2^53, 2^53) (so is
+ * exact), else NaN (then read `decimal128BigAt`).
+ */
+export const decimal128SafeAt = (d: Decimals128, row: number): number => {
+  const w = row << 2
+  const low = d.words[w]!, high = d.words[w + 1]!, top = d.words[w + 2]!, sign = d.words[w + 3]!
+  // Fits 2^53 when the upper 64 bits only extend the sign of the lower word's 21 significant bits.
+  if (top !== sign || (sign !== 0 && sign !== -1) || high >= 0x200000 || high < -0x200000 || (high < 0) !== (sign < 0)) return Number.NaN
+  return high * TWO_32 + (low >>> 0)
+}
+
+/** The unscaled value of a row known to be valid, exact. */
+export const decimal128BigAt = (d: Decimals128, row: number): bigint => {
+  const safe = decimal128SafeAt(d, row)
+  // The low half is unsigned: or-ing it in below the shifted high half adds it.
+  return safe === safe ? BigInt(safe) : (d.highs[(row << 1) + 1]! << 64n) | d.lows[row << 1]!
+}
+
+/** The value of a row known to be valid as exact text at 8 places (rounded half-even from more). */
+export const decimal128TextAt = (d: Decimals128, row: number): string => {
+  if (d.scale === OUTPUT_SCALE) {
+    const safe = decimal128SafeAt(d, row)
+    return safe === safe ? fixedText(safe) : formatFixed(decimal128BigAt(d, row))
+  }
+  return bigFixedText(rescale({ unscaled: decimal128BigAt(d, row), scale: d.scale }))
+}
+
+/** The value of a row known to be valid, exact. */
+export const decimal128FixedAt = (d: Decimals128, row: number): Fixed => ({ unscaled: decimal128BigAt(d, row), scale: d.scale })
+
+/** A DOUBLE column with its validity. */
+export interface Doubles {
+  readonly items: Float64Array
+  readonly valid: Uint8Array | null
+}
+
+export const nullableDoubles = (vector: DuckDBVector): Doubles => ({ items: doubles(vector), valid: validityBytes(vector) })
+
+/** The item of a DOUBLE, BIGINT or INTEGER row, or null. */
+export const numberAt = (d: Doubles | BigInts, row: number): number | bigint | null => isNull(d.valid, row) ? null : d.items[row]!
+
+export interface Integers {
+  readonly items: Int32Array
+  readonly valid: Uint8Array | null
+}
+
+export const nullableIntegers = (vector: DuckDBVector): Integers => ({ items: integers(vector), valid: validityBytes(vector) })
+
+export const integerAt = (d: Integers, row: number): number | null => isNull(d.valid, row) ? null : d.items[row]!
+
+/** A LIST or MAP column: its list layout (entries as offset, length) and validity. */
+export interface Lists {
+  readonly entries: BigUint64Array
+  readonly valid: Uint8Array | null
+}
+
+export const lists = (vector: DuckDBVector): Lists => {
+  const list = vector instanceof DuckDBMapVector ? (vector as unknown as { readonly listVector: unknown }).listVector : vector
+  const entries = (list as { readonly entryData?: unknown }).entryData
+  if (!(list instanceof DuckDBListVector) || !(entries instanceof BigUint64Array)) throw layoutError("not a LIST or MAP vector")
+  return { entries, valid: validityBytes(list) }
+}
+
+/** Whether a valid row's list or map is empty (then no conversion is needed). */
+export const isEmptyAt = (l: Lists, row: number): boolean => l.entries[(row << 1) + 1] === 0n

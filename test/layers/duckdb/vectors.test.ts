@@ -1,8 +1,9 @@
 /**
- * The replay's direct column readers against DuckDB's own answers: strings inline or not, ASCII
+ * The direct column readers (replay and query engine) against DuckDB's own answers: strings inline or not, ASCII
  * or not, empty or NULL, read directly, through the interning cache or as a uniform chunk; bigints
  * with NULLs across validity words; decimals from their unscaled int64 against DuckDB's decimal
- * text, negatives, rounding edges and values beyond 2^53 included, cached or not.
+ * text, negatives, rounding edges and values beyond 2^53 included, cached or not; DECIMAL(38, s)
+ * values around ±2^53 and ±2^64, NULLs, scales 8 and 16 against bigint arithmetic.
  */
 import { DuckDBInstance } from "@duckdb/node-api"
 import { assert, describe, it } from "@effect/vitest"
@@ -11,15 +12,20 @@ import {
   bigintAt,
   bigints,
   DecimalCache,
+  decimal128BigAt,
+  decimal128SafeAt,
+  decimal128TextAt,
   decimalAt,
   decimals,
+  decimals128,
+  type Decimals128,
   Interned,
   internedAt,
   isNull,
   textAt,
   texts,
   uniformText
-} from "../../../src/layers/replay/columns.ts"
+} from "../../../src/layers/duckdb/vectors.ts"
 
 const firstChunk = async (sql: string) => {
   const instance = await DuckDBInstance.create(":memory:")
@@ -31,7 +37,7 @@ const firstChunk = async (sql: string) => {
 
 const STRINGS = ["", "a", "BHP", "exactly12by.", "thirteen byte", "é", "résumé-ünï", "aaaaaaaaaaé", "market.equities.trades.asx", "日本語のテキスト", "x\u001fy", "it's"]
 
-describe("replay column readers", () => {
+describe("DuckDB vector readers", () => {
   it("strings read what the library reads, NULLs in their places past one validity word, interned or not", async () => {
     const values = Array.from({ length: 300 }, (_, i) => i % 7 === 3 ? null : STRINGS[i % STRINGS.length]!)
     const { chunk, close } = await firstChunk(
@@ -102,4 +108,75 @@ describe("replay column readers", () => {
       for (let pass = 0; pass < 2; pass++) values.forEach((v, r) => assert.strictEqual(decimalAt(column, r, cache), reference(v)))
     }))
   })
+
+  it("DECIMAL(38, s) reads DuckDB's values exactly: around ±2^53 and ±2^64, negatives, NULLs, scales 8 and 16", async () => {
+    const values = [0n, 1n, -1n, 99_999_999n, -100_000_001n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n) + 1n, -(2n ** 53n), -(2n ** 53n) - 1n,
+      2n ** 63n - 1n, 2n ** 63n, -(2n ** 63n), 2n ** 64n + 5n, -(2n ** 64n) - 5n, 10n ** 37n + 123_456_789n, -(10n ** 37n) - 50_000_000n]
+    const rows = values.flatMap((v) => [v, null])
+    for (const scale of [8, 16]) {
+      const literal = (v: bigint) => {
+        const m = (v < 0n ? -v : v).toString().padStart(scale + 1, "0")
+        return `'${v < 0n ? "-" : ""}${m.slice(0, -scale)}.${m.slice(-scale)}'::DECIMAL(38, ${scale})`
+      }
+      const { chunk, close } = await firstChunk(
+        `SELECT v, v::VARCHAR AS t FROM (VALUES ${rows.map((v, i) => `(${i}, ${v === null ? `NULL::DECIMAL(38, ${scale})` : literal(v)})`).join(", ")}) x(i, v) ORDER BY i`
+      )
+      const d = decimals128(chunk.getColumnVector(0))
+      const duck = texts(chunk.getColumnVector(1))
+      assert.strictEqual(d.scale, scale)
+      rows.forEach((v, r) => {
+        assert.strictEqual(isNull(d.valid, r), v === null)
+        if (v === null) return
+        assert.strictEqual(decimal128BigAt(d, r), v)
+        const safe = decimal128SafeAt(d, r)
+        if (v >= -(2n ** 53n) && v < 2n ** 53n) assert.strictEqual(safe, Number(v))
+        else assert.isNaN(safe)
+        assert.strictEqual(decimal128TextAt(d, r), reference8(v, scale))
+        if (scale === 8) assert.strictEqual(decimal128TextAt(d, r), textAt(duck, r))
+      })
+      close()
+    }
+  })
+
+  it("DECIMAL(38, s) text equals bigint arithmetic for any int128, near 2^53 and 2^64 most of all", () => {
+    const max = 10n ** 38n - 1n
+    const around = (x: bigint) => fc.bigInt({ min: x - 100_000_000n, max: x + 100_000_000n })
+    const values = fc.oneof(
+      fc.bigInt({ min: -max, max }),
+      around(2n ** 53n),
+      around(-(2n ** 53n)),
+      around(2n ** 64n),
+      around(-(2n ** 64n)),
+      fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n })
+    )
+    fc.assert(fc.property(fc.array(values, { minLength: 1, maxLength: 64 }), fc.constantFrom(8, 16), (values, scale) => {
+      const halves = new BigInt64Array(values.length * 2)
+      values.forEach((v, r) => {
+        halves[2 * r] = BigInt.asIntN(64, v)
+        halves[2 * r + 1] = v >> 64n
+      })
+      const column: Decimals128 = {
+        words: new Int32Array(halves.buffer),
+        lows: new BigUint64Array(halves.buffer),
+        highs: halves,
+        scale,
+        valid: null
+      }
+      values.forEach((v, r) => {
+        assert.strictEqual(decimal128BigAt(column, r), v)
+        assert.strictEqual(decimal128TextAt(column, r), reference8(v, scale))
+      })
+    }))
+  })
 })
+
+/** `v` at `scale` places as text at 8 places, rounded half to even: bigint arithmetic only. */
+const reference8 = (v: bigint, scale: number): string => {
+  const divisor = 10n ** BigInt(scale - 8)
+  const m = v < 0n ? -v : v
+  let q = m / divisor
+  const twice = 2n * (m % divisor)
+  if (twice > divisor || (twice === divisor && q % 2n === 1n)) q += 1n
+  const sign = v < 0n && q !== 0n ? "-" : ""
+  return `${sign}${q / 100_000_000n}.${String(q % 100_000_000n).padStart(8, "0")}`
+}
