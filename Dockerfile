@@ -11,6 +11,6 @@ ENV NODE_ENV=production \
     K2_WAREHOUSE=/warehouse
 VOLUME /warehouse
 # ingest by default; docker-compose.yml overrides the command for serve.
-# 256 MB, as `npm run ingest` (package.json): ingest's buffers are bounded so its live heap fits;
-# uncapped, V8 lets garbage grow the heap to ~1 GB before collecting.
-CMD ["node", "--max-old-space-size=256", "--disable-warning=ExperimentalWarning", "src/programs/ingest.ts"]
+# V8 heap settings as `npm run ingest` (package.json; docs/decisions.md ADR-11): ingest's buffers are
+# bounded so its live heap fits 256 MB; uncapped, V8 lets garbage grow the heap to ~1 GB.
+CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=8", "--heap-growing-percent=100", "--disable-warning=ExperimentalWarning", "src/programs/ingest.ts"]

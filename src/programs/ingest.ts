@@ -106,7 +106,7 @@ const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry
       commitIntervalMs: options.commitInterval,
       flushRows: options.flushRows,
       // Room for a full flush plus what arrives while it commits.
-      maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 2 * options.flushRows),
+      maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 3 * options.flushRows),
       sessionTimeoutMs: options.sessionTimeout
     }, { ...schemas, trackers: { trades, quotes } })
   }))

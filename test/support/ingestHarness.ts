@@ -31,6 +31,8 @@ export interface Scenario {
   readonly topics?: ReadonlyArray<string>
   /** ingest's --commit-interval-ms; default 300 (tests wait less). */
   readonly commitIntervalMs?: number
+  /** Node/V8 flags for the ingest process (some V8 flags are refused in NODE_OPTIONS). */
+  readonly nodeFlags?: ReadonlyArray<string>
 }
 
 export const topicsOf = (exchange: string) =>
@@ -72,6 +74,7 @@ export interface IngestProcess {
 export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env: Readonly<Record<string, string>> = {}): IngestProcess => {
   const catalog = s.options.catalog
   const args = [
+    ...(s.nodeFlags ?? []),
     "--disable-warning=ExperimentalWarning",
     path.join(repo, "src/programs/ingest.ts"),
     "--brokers", kafkaBrokers.join(","),

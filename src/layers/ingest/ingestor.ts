@@ -86,8 +86,9 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   flushBytes: 128 * 1024 * 1024,
   commitIntervalMs: 1_000,
   // With one batch per mailbox and 256 KB fetches (the Kafka layers' defaults), these keep the
-  // live heap within a 256 MB V8 old space whatever the backlog (docs/benchmarks.md, "peak RSS").
-  maxBufferedRows: 30_000,
+  // live heap within package.json's V8 old space whatever the backlog (docs/benchmarks.md, "peak
+  // RSS"). Three flushes' worth: actors keep decoding while a flush writes its files.
+  maxBufferedRows: 45_000,
   mailbox: 1,
   sessionTimeoutMs: 30_000,
   checkpointIntervalMs: 10_000
