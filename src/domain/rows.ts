@@ -83,11 +83,8 @@ const entriesOf = (m: Readonly<Record<string, string>>) => {
   return NO_ENTRIES
 }
 
-/**
- * The columns trades and quotes share, plus their own: ids and other text as strings,
- * decimals as unscaled int64s.
- */
-class MarketRows<R extends TradeRow | QuoteRow> implements RowBuffer<R> {
+/** The columns trades and quotes share; each subclass adds its own (plain pushes: this is per row). */
+abstract class MarketRows<R extends TradeRow | QuoteRow> implements RowBuffer<R> {
   size = 0
   newest = -1
   private readonly message_id: Array<string> = []
@@ -104,13 +101,9 @@ class MarketRows<R extends TradeRow | QuoteRow> implements RowBuffer<R> {
   private readonly kafka_partition: Array<number> = []
   private readonly kafka_offset = new Int64Column()
   private readonly vendor_data: Array<ReadonlyArray<readonly [string, string]>> = []
-  private readonly texts: ReadonlyArray<readonly [keyof R & string, Array<string>]>
-  private readonly decimals: ReadonlyArray<readonly [keyof R & string, Int64Column]>
 
-  constructor(texts: ReadonlyArray<keyof R & string>, decimals: ReadonlyArray<keyof R & string>) {
-    this.texts = texts.map((name) => [name, []] as const)
-    this.decimals = decimals.map((name) => [name, new Int64Column()] as const)
-  }
+  protected abstract pushOwn(row: R): void
+  protected abstract ownColumns(): Record<string, ReadonlyArray<unknown>>
 
   push(row: R): void {
     this.size++
@@ -128,36 +121,74 @@ class MarketRows<R extends TradeRow | QuoteRow> implements RowBuffer<R> {
     this.kafka_partition.push(row.kafka_partition)
     this.kafka_offset.push(row.kafka_offset)
     this.vendor_data.push(entriesOf(row.vendor_data))
-    for (const [name, column] of this.texts) column.push(row[name] as string)
-    for (const [name, column] of this.decimals) column.push(unscaled(row[name] as Parameters<typeof toUnscaled>[0]))
+    this.pushOwn(row)
   }
 
   columns(): ColumnBatch {
-    const columns: Record<string, ReadonlyArray<unknown>> = {
-      message_id: this.message_id,
-      symbol: this.symbol,
-      exchange: this.exchange,
-      asset_class: this.asset_class,
-      exchange_timestamp: micros(this.exchange_timestamp),
-      currency: this.currency,
-      conditions: this.conditions,
-      source_sequence: this.source_sequence.values(),
-      ingestion_timestamp: micros(this.ingestion_timestamp),
-      kafka_topic: this.kafka_topic,
-      kafka_partition: this.kafka_partition,
-      kafka_offset: this.kafka_offset.values(),
-      vendor_data: this.vendor_data
+    return {
+      rowCount: this.size,
+      columns: {
+        message_id: this.message_id,
+        symbol: this.symbol,
+        exchange: this.exchange,
+        asset_class: this.asset_class,
+        exchange_timestamp: micros(this.exchange_timestamp),
+        currency: this.currency,
+        conditions: this.conditions,
+        source_sequence: this.source_sequence.values(),
+        ingestion_timestamp: micros(this.ingestion_timestamp),
+        kafka_topic: this.kafka_topic,
+        kafka_partition: this.kafka_partition,
+        kafka_offset: this.kafka_offset.values(),
+        vendor_data: this.vendor_data,
+        ...this.ownColumns()
+      }
     }
-    for (const [name, column] of this.texts) columns[name] = column
-    for (const [name, column] of this.decimals) columns[name] = column.values()
-    return { rowCount: this.size, columns }
   }
 }
 
-export const tradeRows = (): RowBuffer<TradeRow> => new MarketRows<TradeRow>(["trade_id", "side"], ["price", "quantity"])
+class TradeRows extends MarketRows<TradeRow> {
+  private readonly trade_id: Array<string> = []
+  private readonly side: Array<string> = []
+  private readonly price = new Int64Column()
+  private readonly quantity = new Int64Column()
+  protected pushOwn(row: TradeRow): void {
+    this.trade_id.push(row.trade_id)
+    this.side.push(row.side)
+    this.price.push(unscaled(row.price))
+    this.quantity.push(unscaled(row.quantity))
+  }
+  protected ownColumns() {
+    return { trade_id: this.trade_id, side: this.side, price: this.price.values(), quantity: this.quantity.values() }
+  }
+}
 
-export const quoteRows = (): RowBuffer<QuoteRow> =>
-  new MarketRows<QuoteRow>(["quote_id"], ["bid_price", "bid_size", "ask_price", "ask_size"])
+class QuoteRows extends MarketRows<QuoteRow> {
+  private readonly quote_id: Array<string> = []
+  private readonly bid_price = new Int64Column()
+  private readonly bid_size = new Int64Column()
+  private readonly ask_price = new Int64Column()
+  private readonly ask_size = new Int64Column()
+  protected pushOwn(row: QuoteRow): void {
+    this.quote_id.push(row.quote_id)
+    this.bid_price.push(unscaled(row.bid_price))
+    this.bid_size.push(unscaled(row.bid_size))
+    this.ask_price.push(unscaled(row.ask_price))
+    this.ask_size.push(unscaled(row.ask_size))
+  }
+  protected ownColumns() {
+    return {
+      quote_id: this.quote_id,
+      bid_price: this.bid_price.values(),
+      bid_size: this.bid_size.values(),
+      ask_price: this.ask_price.values(),
+      ask_size: this.ask_size.values()
+    }
+  }
+}
+
+export const tradeRows = (): RowBuffer<TradeRow> => new TradeRows()
+export const quoteRows = (): RowBuffer<QuoteRow> => new QuoteRows()
 
 const days = (date: string | null) => (date === null ? null : daysOfIsoDate(date))
 

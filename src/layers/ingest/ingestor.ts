@@ -129,8 +129,8 @@ interface PartitionState {
   next: bigint
   rows: RowBuffer<Row>
   events: Array<SequenceEvent>
-  /** Streams (exchange \0 symbol) of this partition: what its checkpoint holds. */
-  readonly streams: Set<string>
+  /** Streams of this partition: what its checkpoint holds. */
+  readonly streams: StreamSet
   lag: bigint
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
@@ -159,7 +159,21 @@ interface Poison {
   readonly headers: Record<string, string>
 }
 
-const streamKey = (exchange: string, symbol: string) => `${exchange}\u0000${symbol}`
+/** Streams (exchange, symbol) by exchange: a lookup per row builds no key string. */
+class StreamSet {
+  private readonly byExchange = new Map<string, Set<string>>()
+  size = 0
+  add(exchange: string, symbol: string): void {
+    let symbols = this.byExchange.get(exchange)
+    if (symbols === undefined) this.byExchange.set(exchange, (symbols = new Set()))
+    if (symbols.has(symbol)) return
+    symbols.add(symbol)
+    this.size++
+  }
+  has(exchange: string, symbol: string): boolean {
+    return this.byExchange.get(exchange)?.has(symbol) ?? false
+  }
+}
 
 /** The flush span: in the trace of the first batch it commits, linked to the others. */
 const flushSpanOptions = (taken: ReadonlyArray<Taken>): Tracer.SpanOptionsNoTrace => {
@@ -301,7 +315,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], streams: new Set(), lag: 0n, spans: [] })
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], streams: new StreamSet(), lag: 0n, spans: [] })
         starts.set(key, tableMark)
         continue
       }
@@ -311,16 +325,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const previous = parts.get(key)
       const tracker = trackers[table]
       if (previous !== undefined && previous.streams.size > 0) {
-        yield* tracker.forget((exchange, symbol) => previous.streams.has(streamKey(exchange, symbol)))
+        yield* tracker.forget((exchange, symbol) => previous.streams.has(exchange, symbol))
       }
-      const streams = new Set<string>()
+      const streams = new StreamSet()
       const checkpointFile = markers.sequence?.snapshot.summary[checkpointKey(group, key)]
       if (checkpointFile !== undefined) {
         const json = new TextDecoder().decode(yield* files.read(checkpointFile))
         yield* tracker.restore(json).pipe(
           Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpointFile} ignored: ${e.message}`))
         )
-        for (const [exchange, symbol] of checkpointStreams(json)) streams.add(streamKey(exchange, symbol))
+        for (const [exchange, symbol] of checkpointStreams(json)) streams.add(exchange, symbol)
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
@@ -390,7 +404,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         else counters.alreadyIngested++
       }
       for (const e of observation.events) part.events.push(e)
-      for (const row of toTrack) part.streams.add(streamKey(row.exchange, row.symbol))
+      for (const row of toTrack) part.streams.add(row.exchange, row.symbol)
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
@@ -524,7 +538,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const taken: Array<Taken> = []
     for (const part of parts.values()) {
       if (part.next <= part.sequenceMark && part.next <= part.tableMark) continue
-      const filter = (exchange: string, symbol: string) => part.streams.has(streamKey(exchange, symbol))
+      const filter = (exchange: string, symbol: string) => part.streams.has(exchange, symbol)
       taken.push({
         part,
         rows: part.rows,
@@ -652,7 +666,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
             mailboxes.delete(key)
             const part = parts.get(key)
             if (part !== undefined) {
-              if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(streamKey(e, s)))
+              if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(e, s))
               parts.delete(key)
             }
           }
