@@ -81,6 +81,8 @@ export const rowOf = (template: Row): Row => ({ ...template })
 
 /** What `readChunks` hands over: one materialized chunk, its columns by name. */
 export interface Chunk {
+  /** The answer's (deduplicated) column names, in order. */
+  readonly names: ReadonlyArray<string>
   readonly rowCount: number
   readonly column: (name: string) => DuckDBVector
 }
@@ -93,13 +95,15 @@ export const readChunks = async (
   read: (chunk: Chunk) => void
 ): Promise<void> => {
   const result = await connection.run(sql, [...values])
-  const index = new Map(result.deduplicatedColumnNames().map((name, i) => [name, i]))
+  const names = result.deduplicatedColumnNames()
+  const index = new Map(names.map((name, i) => [name, i]))
   const chunks = result.chunkCount
   for (let c = 0; c < chunks; c++) {
     const chunk = result.getChunk(c)
     // Each vector is built once per chunk (native calls), however often it is asked for.
     const vectors = new Map<number, DuckDBVector>()
     read({
+      names,
       rowCount: chunk.rowCount, // a native call each time it is read
       column: (name) => {
         const i = index.get(name)
@@ -118,20 +122,18 @@ export const readRows = async (
   sql: string,
   values: ReadonlyArray<DuckDBValue>
 ): Promise<Array<Row>> => {
-  const result = await connection.run(sql, [...values])
-  const names = result.deduplicatedColumnNames()
-  const template = rowTemplate(names)
   const rows: Array<Row> = []
-  const chunks = result.chunkCount
-  for (let c = 0; c < chunks; c++) {
-    const chunk = result.getChunk(c)
-    const readers = names.map((_, i) => cellReader(chunk.getColumnVector(i)))
+  let template: Row | undefined
+  await readChunks(connection, sql, values, (chunk) => {
+    const names = chunk.names
+    template ??= rowTemplate(names)
+    const readers = names.map((name) => cellReader(chunk.column(name)))
     const size = chunk.rowCount // a native call each time it is read
     for (let r = 0; r < size; r++) {
       const row = rowOf(template)
       for (let i = 0; i < names.length; i++) row[names[i]!] = readers[i]!(r)
       rows.push(row)
     }
-  }
+  })
   return rows
 }
