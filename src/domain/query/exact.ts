@@ -54,6 +54,26 @@ export const divRoundHalfEven = (n: bigint, d: bigint): bigint => {
   return q
 }
 
+/** Beyond this a quotient's margin of error would reach a half: never decided from doubles. */
+const APPROX_LIMIT = 2 ** 47
+
+/**
+ * n / d rounded half to even, decided from doubles when they can decide it: `n` approximates a
+ * non-negative numerator within a relative 2^-51, `d` is the exact positive divisor (≤ 2^53).
+ * The quotient then errs by less than x·2^-50; a result is given only when x sits farther than
+ * x·2^-48 from a half, where the true quotient rounds the same way. NaN when too close to call
+ * (about one quotient in 10^5 for prices near 10): divide exactly then.
+ */
+export const approxDivRoundHalfEven = (n: number, d: number): number => {
+  const x = n / d
+  if (!(x < APPROX_LIMIT)) return Number.NaN // also NaN in, NaN out
+  const floor = Math.floor(x)
+  const fraction = x - floor // exact: floor is within one of x
+  const distance = fraction - 0.5
+  if ((distance < 0 ? -distance : distance) <= x * 2 ** -48) return Number.NaN
+  return distance < 0 ? floor : floor + 1
+}
+
 /** (a / b) at `scale` places, rounded half-even. */
 export const divide = (a: Fixed, b: Fixed, scale: number = OUTPUT_SCALE): bigint => {
   // a·10^(b.scale + scale) / (b·10^a.scale), with the common powers of ten cancelled (smaller bigints).

@@ -296,6 +296,18 @@ export const decimal128SafeAt = (d: Decimals128, row: number): number => {
   return high * TWO_32 + (low >>> 0)
 }
 
+/**
+ * The unscaled value of a valid row as a double within a relative 2^-51 (three roundings of
+ * non-negative sums), or NaN when negative: for estimates that are then checked
+ * (`approxDivRoundHalfEven`), never for output.
+ */
+export const decimal128ApproxAt = (d: Decimals128, row: number): number => {
+  const w = row << 2
+  const sign = d.words[w + 3]!
+  if (sign < 0) return Number.NaN
+  return sign * 2 ** 96 + (d.words[w + 2]! >>> 0) * 2 ** 64 + (d.words[w + 1]! >>> 0) * TWO_32 + (d.words[w]! >>> 0)
+}
+
 /** The unscaled value of a row known to be valid, exact. */
 export const decimal128BigAt = (d: Decimals128, row: number): bigint => {
   const safe = decimal128SafeAt(d, row)

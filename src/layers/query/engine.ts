@@ -5,7 +5,7 @@ import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery } from "../../domain/query/errors.ts"
-import { divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
+import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
   checkDate,
@@ -40,6 +40,7 @@ import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { cellReader, type Chunk, readChunks, readRows, rowOf, rowTemplate } from "../duckdb/results.ts"
 import {
   bigFixedText,
+  decimal128ApproxAt,
   decimal128BigAt,
   decimal128FixedAt,
   decimal128SafeAt,
@@ -563,16 +564,26 @@ const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
   }
 }
 
-/** Exact: the notional (scale 16) over the volume (scale 8), half-even at 8 places. */
+/**
+ * Exact: the notional (scale 16) over the volume (scale 8), half-even at 8 places. Scales 16 and
+ * 8 (sql.ts OHLCV) give the quotient at 8 places as it is; doubles decide it unless it is too
+ * close to a half to call (bigint division was a third of converting a bar).
+ */
 const vwapAt = (c: Ohlcv, r: number): string => {
-  const volume = decimal128BigAt(c.volume, r)
-  if (volume === 0n) return "0.00000000"
+  const volume = decimal128SafeAt(c.volume, r)
+  if (volume === 0) return "0.00000000"
+  const atScale = c.notional.scale - c.volume.scale === OUTPUT_SCALE
+  if (atScale && volume > 0) {
+    const q = approxDivRoundHalfEven(decimal128ApproxAt(c.notional, r), volume)
+    if (q === q) return fixedText(q)
+  }
   const notional = decimal128BigAt(c.notional, r)
-  // Scales 16 and 8 (sql.ts OHLCV): the quotient is at 8 places as it is, nothing to rescale.
+  const exact = decimal128BigAt(c.volume, r)
+  if (exact === 0n) return "0.00000000"
   return bigFixedText(
-    c.notional.scale - c.volume.scale === OUTPUT_SCALE
-      ? divRoundHalfEven(notional, volume)
-      : divide({ unscaled: notional, scale: c.notional.scale }, { unscaled: volume, scale: c.volume.scale })
+    atScale
+      ? divRoundHalfEven(notional, exact)
+      : divide({ unscaled: notional, scale: c.notional.scale }, { unscaled: exact, scale: c.volume.scale })
   )
 }
 

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Result } from "effect"
 import * as fc from "fast-check"
 import { decodeCursor, encodeCursor } from "../../../src/domain/query/cursor.ts"
-import { divideText, divRoundHalfEven, formatFixed, meanText, parseFixed, roundText } from "../../../src/domain/query/exact.ts"
+import { approxDivRoundHalfEven, divideText, divRoundHalfEven, formatFixed, meanText, parseFixed, roundText } from "../../../src/domain/query/exact.ts"
 import { bucketStart } from "../../../src/domain/query/intervals.ts"
 import { checkDate, checkLimit, checkRange, checkSymbols } from "../../../src/domain/query/validate.ts"
 
@@ -22,6 +22,26 @@ describe("exact decimals", () => {
     assert.strictEqual(divideText("2", "3"), "0.66666667")
     assert.strictEqual(divideText("1", "0"), null)
     assert.strictEqual(meanText("-0.00000003", 2), "-0.00000002")
+  })
+
+  it("decides a quotient from doubles only when it rounds as the exact one, even at the worst allowed error", () => {
+    // Numerators near a half of the divisor are where doubles could round the wrong way.
+    const nearHalf = fc.tuple(fc.bigInt({ min: 1n, max: 2n ** 53n }), fc.bigInt({ min: 0n, max: 2n ** 47n }), fc.integer({ min: -3, max: 3 }))
+      .map(([d, k, delta]) => ({ n: d * k + d / 2n + BigInt(delta), d }))
+      .filter(({ n }) => n >= 0n)
+    // Any remainder, with quotients up to 2^44 (prices to about 175,000 at 8 places).
+    const anywhere = fc.tuple(fc.bigInt({ min: 1n, max: 2n ** 53n }), fc.bigInt({ min: 0n, max: 2n ** 44n }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }))
+      .map(([d, k, r]) => ({ n: d * k + BigInt(Math.floor(Number(d) * r)), d }))
+    let decided = 0
+    fc.assert(fc.property(fc.oneof(nearHalf, anywhere), fc.constantFrom(1 - 2 ** -51, 1, 1 + 2 ** -51), ({ d, n }, error) => {
+      const q = approxDivRoundHalfEven(Number(n) * error, Number(d))
+      if (Number.isNaN(q)) return true
+      decided++
+      return BigInt(q) === divRoundHalfEven(n, d)
+    }), { numRuns: 20_000 })
+    assert.isAbove(decided, 5_000)
+    assert.isNaN(approxDivRoundHalfEven(5, 2)) // an exact half is always left to the exact division
+    assert.strictEqual(approxDivRoundHalfEven(1_000_000_007 * 3, 3), 1_000_000_007)
   })
 
   it("agrees with Effect BigDecimal on random quotients", () => {

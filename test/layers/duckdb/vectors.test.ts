@@ -12,6 +12,7 @@ import {
   bigintAt,
   bigints,
   DecimalCache,
+  decimal128ApproxAt,
   decimal128BigAt,
   decimal128SafeAt,
   decimal128TextAt,
@@ -165,6 +166,9 @@ describe("DuckDB vector readers", () => {
       values.forEach((v, r) => {
         assert.strictEqual(decimal128BigAt(column, r), v)
         assert.strictEqual(decimal128TextAt(column, r), reference8(v, scale))
+        const approx = decimal128ApproxAt(column, r)
+        if (v < 0n) assert.isNaN(approx)
+        else assert.isTrue((BigInt(approx) - v < 0n ? v - BigInt(approx) : BigInt(approx) - v) * 2n ** 51n <= v, `${v} ≈ ${approx}`)
       })
     }))
   })
