@@ -8,9 +8,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY . .
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     K2_WAREHOUSE=/warehouse
 VOLUME /warehouse
 # ingest by default; docker-compose.yml overrides the command for serve.
 # V8 heap settings as `npm run ingest` (package.json; docs/decisions.md ADR-11): ingest's buffers are
 # bounded so its live heap fits 256 MB; uncapped, V8 lets garbage grow the heap to ~1 GB.
-CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=8", "--heap-growing-percent=100", "--disable-warning=ExperimentalWarning", "src/programs/ingest.ts"]
+CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=16", "--heap-growing-percent=100", "--disable-warning=ExperimentalWarning", "src/programs/ingest.ts"]

@@ -28,13 +28,21 @@ import { warehouseOptions } from "../test/support/warehouse.ts"
 
 const EVENTS = Number(process.env.K2_BENCH_INGEST_EVENTS ?? 500_000)
 
-/** Node's flags in package.json's `ingest` script (the V8 heap settings): the bench measures what `npm run ingest` runs. */
-export const npmIngestFlags = (): ReadonlyArray<string> => {
+/**
+ * The environment and node flags of package.json's `ingest` script (malloc arenas, V8 heap
+ * settings): the bench measures what `npm run ingest` runs.
+ */
+export const npmIngest = (): { readonly env: Readonly<Record<string, string>>; readonly flags: ReadonlyArray<string> } => {
   const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
     readonly scripts: Readonly<Record<string, string>>
   }
   const words = pkg.scripts["ingest"]!.split(/\s+/)
-  return words.slice(0, words.findIndex((w) => w.endsWith(".ts"))).filter((a) => a.startsWith("--") && !a.startsWith("--disable-warning"))
+  const command = words.slice(0, words.findIndex((w) => w.endsWith(".ts")))
+  const node = command.indexOf("node")
+  return {
+    env: Object.fromEntries(command.slice(0, node).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)])),
+    flags: command.slice(node + 1).filter((a) => a.startsWith("--") && !a.startsWith("--disable-warning"))
+  }
 }
 
 const SYMBOLS = 20
@@ -46,7 +54,8 @@ const scenario = (): Scenario => {
     group: `k2-bench-${exchange.toLowerCase()}`,
     partitions: 12,
     options: warehouseOptions("sqlite"),
-    nodeFlags: npmIngestFlags()
+    nodeFlags: npmIngest().flags,
+    nodeEnv: npmIngest().env
   }
 }
 
@@ -152,7 +161,8 @@ export const benchIngestEffect = () =>
   Effect.gen(function*() {
     yield* Effect.sync(ensureBroker)
     const results: Record<string, number | string> = {}
-    const flags = npmIngestFlags().join(" ")
+    const { env, flags: nodeFlags } = npmIngest()
+    const flags = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(" ")
     for (const client of process.env.K2_BENCH_INGEST_CLIENTS?.split(",") ?? ["platformatic", "kafkajs"]) {
       const t = yield* throughput(client)
       results[`${client}: messages/s, first to last commit (${t.total} pre-filled)`] = t.steady

@@ -33,6 +33,8 @@ export interface Scenario {
   readonly commitIntervalMs?: number
   /** Node/V8 flags for the ingest process (some V8 flags are refused in NODE_OPTIONS). */
   readonly nodeFlags?: ReadonlyArray<string>
+  /** Environment of the ingest process set before it starts (e.g. MALLOC_ARENA_MAX, read only then). */
+  readonly nodeEnv?: Readonly<Record<string, string>>
 }
 
 export const topicsOf = (exchange: string) =>
@@ -87,7 +89,7 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
     "--commit-interval-ms", String(s.commitIntervalMs ?? 300),
     ...extra
   ]
-  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...s.nodeEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   let out = ""
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))
