@@ -21,7 +21,7 @@ import {
   JSDuckDBValueConverter
 } from "@duckdb/node-api"
 import type { Fixed } from "../../domain/query/exact.ts"
-import { bigints, integerAt, isEmptyAt, isNull, lists, nullableDoubles, nullableIntegers, numberAt, textAt, texts } from "./vectors.ts"
+import { bigints, integerAt, Interned, isEmptyAt, isNull, lists, nullableDoubles, nullableIntegers, numberAt, slotTextAt, texts } from "./vectors.ts"
 
 export type Row = Record<string, unknown>
 
@@ -44,7 +44,8 @@ export const cellReader = (vector: DuckDBVector): (row: number) => unknown => {
   switch (type.typeId) {
     case DuckDBTypeId.VARCHAR: {
       const t = texts(vector)
-      return (row) => isNull(t.valid, row) ? null : textAt(t, row)
+      const seen = new Interned() // this vector's only
+      return (row) => isNull(t.valid, row) ? null : slotTextAt(t, row, seen)
     }
     case DuckDBTypeId.DOUBLE: {
       const d = nullableDoubles(vector)

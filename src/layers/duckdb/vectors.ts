@@ -114,19 +114,25 @@ export class Interned {
   readonly values = new Array<string | undefined>(SLOTS).fill(undefined)
 }
 
-/** Like `textAt`, through `cache` for strings inline in their slot. */
-export const internedAt = (t: Texts, row: number, cache: Interned): string => {
+/** Like `textAt`, through `cache` for strings inline in their slot (a cache may span vectors). */
+export const internedAt = (t: Texts, row: number, cache: Interned): string =>
+  // A longer string's slot holds a pointer, not its content: a key only while its vector lives.
+  t.words[row << 2]! > 12 ? t.vector.getItem(row)! : slotTextAt(t, row, cache)
+
+/**
+ * Like `internedAt`, long strings too: their slot's length and pointer name their bytes while the
+ * vector lives (a repeated topic is one native read per chunk), so `cache` must not outlive it.
+ */
+export const slotTextAt = (t: Texts, row: number, cache: Interned): string => {
   const w = row << 2
   const words = t.words
   const w0 = words[w]!, w1 = words[w + 1]!, w2 = words[w + 2]!, w3 = words[w + 3]!
-  // A longer string's slot holds a pointer, not its content: never a key.
-  if (w0 > 12) return t.vector.getItem(row)!
   const h = (Math.imul(w0 ^ w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca77) ^ w3) >>> 24
   const k = h << 2
   const keys = cache.keys
   const hit = cache.values[h]
   if (hit !== undefined && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return hit
-  const s = textAt(t, row)
+  const s = w0 > 12 ? t.vector.getItem(row)! : textAt(t, row)
   keys[k] = w0
   keys[k + 1] = w1
   keys[k + 2] = w2

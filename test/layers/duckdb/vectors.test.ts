@@ -23,6 +23,7 @@ import {
   Interned,
   internedAt,
   isNull,
+  slotTextAt,
   textAt,
   texts,
   uniformText
@@ -47,7 +48,16 @@ describe("DuckDB vector readers", () => {
     )
     const t = texts(chunk.getColumnVector(0))
     const cache = new Interned()
-    for (const read of [(r: number) => textAt(t, r), (r: number) => internedAt(t, r, cache), (r: number) => internedAt(t, r, cache)]) {
+    const slots = new Interned()
+    for (
+      const read of [
+        (r: number) => textAt(t, r),
+        (r: number) => internedAt(t, r, cache),
+        (r: number) => internedAt(t, r, cache),
+        (r: number) => slotTextAt(t, r, slots),
+        (r: number) => slotTextAt(t, r, slots)
+      ]
+    ) {
       assert.deepStrictEqual(Array.from({ length: chunk.rowCount }, (_, r) => isNull(t.valid, r) ? null : read(r)), values)
     }
     assert.strictEqual(uniformText(t, chunk.rowCount), undefined)
