@@ -2,7 +2,7 @@
  * Ingestion end to end on the local broker (`scripts/kafka.sh start`), per client layer:
  * messages/s from a pre-filled topic into the tables (a separate `ingest` process, as in
  * production), its peak RSS, and freshness (produce → visible in a scan) at a steady rate.
- * The bare clients' consume rates on the same kind of topic come from the `kafka` section.
+ * Each client's bare consume rate (bareConsume.ts) is measured on the same pre-filled topics first.
  * Run: `npm run bench -- ingest` (K2_BENCH_INGEST_EVENTS, default 500k; K2_BENCH_INGEST_CLIENTS,
  * default platformatic,kafkajs).
  */
@@ -21,10 +21,12 @@ import {
   type Scenario,
   spawnIngest,
   stop,
+  topicsOf,
   uniqueExchange,
 } from "../test/support/ingestHarness.ts"
 import { ensureBroker, kafkaBrokers } from "../test/support/kafka.ts"
 import { warehouseOptions } from "../test/support/warehouse.ts"
+import { bareConsumeRate } from "./bareConsume.ts"
 
 const EVENTS = Number(process.env.K2_BENCH_INGEST_EVENTS ?? 500_000)
 
@@ -119,7 +121,10 @@ const throughput = (client: string) =>
     yield* createTopics(s)
     const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(EVENTS / SYMBOLS) })
     const total = r.totals.trades + r.totals.quotes
-    return { ...(yield* ingestRun(s, total, ["--client", client])), total }
+    // The bare client first, on the same topics: it also warms the broker's page cache alike for both.
+    if (client !== "kafkajs" && client !== "platformatic") return yield* Effect.die(new Error(`no bare client ${client}: kafkajs or platformatic`))
+    const bare = yield* Effect.promise(() => bareConsumeRate(client, kafkaBrokers[0]!, topicsOf(s.exchange), total))
+    return { ...(yield* ingestRun(s, total, ["--client", client])), total, bare }
   })
 
 /**
@@ -167,6 +172,8 @@ export const benchIngestEffect = () =>
       const t = yield* throughput(client)
       results[`${client}: messages/s, first to last commit (${t.total} pre-filled)`] = t.steady
       results[`${client}: messages/s, process start to last commit`] = t.wall
+      results[`${client}: bare client consume msgs/s, same topics, same run`] = t.bare
+      results[`${client}: end to end / bare client %`] = Number(((t.steady / t.bare) * 100).toFixed(1))
       results[`${client}: ingest peak RSS MB, as \`npm run ingest\` runs it (${flags})`] = t.peak
     }
     // At the default commit interval (the target: p99 <= 2 x interval), and at 300 ms.

@@ -8,13 +8,14 @@
  */
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
-import { compatibilityPartitioner, Consumer as PConsumer, Producer as PProducer } from "@platformatic/kafka"
+import { compatibilityPartitioner, Producer as PProducer } from "@platformatic/kafka"
 import { Effect, type Layer, Result, Stream } from "effect"
 import kafkajs from "kafkajs"
 import { makeWireCodec } from "../src/domain/avro/codec.ts"
 import { layerKafkajs } from "../src/layers/kafka/kafkajs.ts"
 import { layerPlatformatic } from "../src/layers/kafka/platformatic.ts"
 import { KafkaSource } from "../src/services/KafkaSource.ts"
+import { bareConsumeRate } from "./bareConsume.ts"
 import { makeTrades } from "../test/support/fixtures.ts"
 
 const { Kafka, logLevel } = kafkajs
@@ -90,46 +91,9 @@ export async function benchKafka(): Promise<Record<string, number | string>> {
     await producer.close()
   }
 
-  progress('bare consume: kafkajs')
-  // --- bare consume: kafkajs
-  {
-    const consumer = kafka.consumer({ groupId: `k2bench-js-${stamp}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 })
-    await consumer.connect()
-    await consumer.subscribe({ topics: [topicJs], fromBeginning: true })
-    let n = 0
-    let start = 0
-    const done = new Promise<void>((resolve) => {
-      void consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          if (start === 0) start = performance.now()
-          n += batch.messages.length
-          if (n >= N) resolve()
-        }
-      })
-    })
-    await done
-    results["kafkajs bare consume msgs/s"] = rate(N, performance.now() - start)
-    await consumer.disconnect()
-  }
-
-  progress('bare consume: platformatic')
-  // --- bare consume: platformatic
-  {
-    const consumer = new PConsumer({ groupId: `k2bench-pl-${stamp}`, clientId: "k2-bench", bootstrapBrokers: [BROKER], maxBytes: 64 * 1024 * 1024 })
-    const stream = await consumer.consume({ topics: [topicJs], mode: "earliest", autocommit: false, maxWaitTime: 250 })
-    let n = 0
-    let start = 0
-    await new Promise<void>((resolve, reject) => {
-      stream.on("data", () => {
-        if (start === 0) start = performance.now()
-        if (++n === N) resolve()
-      })
-      stream.on("error", reject)
-    })
-    results["platformatic bare consume msgs/s"] = rate(N, performance.now() - start)
-    await stream.close()
-    await consumer.close(true)
+  for (const client of ["kafkajs", "platformatic"] as const) {
+    progress(`bare consume: ${client}`)
+    results[`${client} bare consume msgs/s`] = await bareConsumeRate(client, BROKER, [topicJs], N)
   }
 
   // --- the KafkaSource layer with decode + validation: what ingest sees (same topic, fresh group per client)
