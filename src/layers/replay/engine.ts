@@ -61,7 +61,6 @@ const DAY = 86_400_000_000
 /** The end of the table part of a follow: the last instant the domain accepts (2200-01-01). */
 const END_OF_TIME = Date.UTC(2200, 0, 1) * 1000
 const QUEUE_EVENTS = 4_096
-const MIN_WINDOW_ROWS = 1_000
 
 const identifierOf = (table: MarketTable) => {
   const d = table === "trades" ? tables.trades : tables.quotes
@@ -254,8 +253,8 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       return yield* invalid(new InvalidArgument({ name: "speed", detail: `${pace.speed}; a multiple of real time above 0, at most 1000000` }))
     }
     const windowRows = request.windowRows ?? (pace._tag === "Paced" ? 50_000 : 1_000_000)
-    if (!Number.isSafeInteger(windowRows) || windowRows < MIN_WINDOW_ROWS || windowRows > 10_000_000) {
-      return yield* invalid(new LimitOutOfRange({ name: "windowRows", value: windowRows, min: MIN_WINDOW_ROWS, max: 10_000_000 }))
+    if (!Number.isSafeInteger(windowRows) || windowRows < 1_000 || windowRows > 10_000_000) {
+      return yield* invalid(new LimitOutOfRange({ name: "windowRows", value: windowRows, min: 1_000, max: 10_000_000 }))
     }
     return { symbols, range, which: which as Array<MarketTable>, pace, windowRows }
   })
@@ -312,8 +311,6 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
         for (let d = Math.floor(c.range.from / DAY); d <= Math.floor((c.range.to - 1) / DAY); d++) days.add(d)
       }
       const play = Effect.gen(function*() {
-        // Windows ramp up from a sixteenth (windows.ts): the first events come after a small sort.
-        let limit = Math.max(MIN_WINDOW_ROWS, Math.floor(c.windowRows / 16))
         for (const day of [...days].sort((x, y) => x - y)) {
           const from = Math.max(c.range.from, day * DAY)
           const to = Math.min(c.range.to, (day + 1) * DAY)
@@ -322,12 +319,11 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
           if (dayPlans.length === 0) continue
           const paths = dayPlans.flatMap((p) => plannedPaths(p.plan))
           const upperBound = dayPlans.reduce((n, p) => n + p.plan.files.reduce((m, f) => m + f.recordCount, 0), 0)
-          const windows = upperBound <= limit
+          const windows = upperBound <= c.windowRows
             ? [{ from, to, rows: upperBound }]
-            : cutWindows(yield* histogram(dayPlans, c.symbols, from, to, paths), c.windowRows, from, to, limit)
+            : cutWindows(yield* histogram(dayPlans, c.symbols, from, to, paths), c.windowRows, from, to)
           for (const w of windows) {
             if (w.rows === 0) continue
-            limit = Math.min(c.windowRows, limit * 2)
             const params = new Params()
             const sql = windowSql(dayPlans.map(({ table, plan }) =>
               windowPart(table, dayPlans.length > 1, `${params.files(plannedPaths(plan))}

@@ -10,30 +10,22 @@ export interface Window {
   readonly rows: number
 }
 
-/**
- * `counts`: [second start (micros), rows] ascending; returns windows covering [from, to). The
- * first window holds at most `firstRows`, each next one at most twice its predecessor's limit up
- * to `windowRows`: a replay's first events wait only for a small sort, and every later window is
- * sorted while the one before it streams out.
- */
+/** `counts`: [second start (micros), rows] ascending; returns windows covering [from, to). */
 export const cutWindows = (
   counts: ReadonlyArray<readonly [number, number]>,
   windowRows: number,
   from: number,
-  to: number,
-  firstRows: number = windowRows
+  to: number
 ): Array<Window> => {
   const out: Array<Window> = []
   let start = from
   let rows = 0
-  let limit = Math.min(firstRows, windowRows)
   for (const [second, n] of counts) {
-    if (rows > 0 && rows + n > limit) {
+    if (rows > 0 && rows + n > windowRows) {
       const cut = Math.max(start, second)
       out.push({ from: start, to: cut, rows })
       start = cut
       rows = 0
-      limit = Math.min(windowRows, limit * 2)
     }
     rows += n
   }

@@ -40,14 +40,6 @@ describe("cutWindows", () => {
     ])
     assert.deepStrictEqual(cutWindows([], 10, 5, 6), [{ from: 5, to: 6, rows: 0 }])
   })
-
-  it("ramps up from the first window's limit, doubling to the window size", () => {
-    const seconds = Array.from({ length: 20 }, (_, i) => [i * 1_000_000, 100] as const)
-    const w = cutWindows(seconds, 800, 0, 20_000_000, 100)
-    assert.deepStrictEqual(w.map((x) => x.rows), [100, 200, 400, 800, 500])
-    assert.strictEqual(w.at(-1)!.to, 20_000_000)
-    assert.strictEqual(w.reduce((n, x) => n + x.rows, 0), 2_000)
-  })
 })
 
 describe("paced", () => {
@@ -105,9 +97,6 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       assert.deepStrictEqual(keys(events), expected(f.trades, f.quotes, q))
       const tradesOnly = yield* Stream.runCollect(replay.stream({ ...q, tables: ["trades"], windowRows: 1_000 }))
       assert.deepStrictEqual(keys(tradesOnly), expected(f.trades, [], q))
-      // Windows ramping up from 1,000 rows to 16,000 across the first day.
-      const ramped = yield* Stream.runCollect(replay.stream({ ...q, symbols: [], windowRows: 16_000 }))
-      assert.deepStrictEqual(keys(ramped), expected(f.trades, f.quotes, { ...q, symbols: [] }))
     }))
 
   it.effect("a consumer that stops early leaves the engine whole: the next replay is complete", () =>
