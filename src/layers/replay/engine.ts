@@ -2,7 +2,7 @@
  * ReplayEngine over the TableScanner and DuckDB.
  *
  * Per UTC day (partitions never overlap in time), the day's range is cut into windows of at
- * most `windowRows` rows (windows.ts), ramping up from a sixteenth of that at the replay's start.
+ * most `windowRows` rows (windows.ts).
  * One statement per window reads the planned files of both tables (UNION ALL), already filtered by
  * time and symbol, and DuckDB sorts it in the replay order; its result is streamed chunk by chunk
  * (2048 rows) into a bounded queue, the next chunk fetched while one becomes events. Unpaced, the
