@@ -2,13 +2,13 @@
  * ReplayEngine over the TableScanner and DuckDB.
  *
  * Per UTC day (partitions never overlap in time), the day's range is cut into windows of at
- * most `windowRows` rows (windows.ts).
- * One statement per window reads the planned files of both tables (UNION ALL), already filtered by
- * time and symbol, and DuckDB sorts it in the replay order; its result is streamed chunk by chunk
- * (2048 rows) into a bounded queue, the next chunk fetched while one becomes events. Unpaced, the
- * next window's statement runs while the current one streams out. Memory: at most two windows
- * inside DuckDB plus the queue. Connections: one pooled connection per window in flight; a paced
- * window is read whole first so no connection waits on the pace.
+ * most `windowRows` rows (windows.ts). One statement per window reads the planned files of both
+ * tables (UNION ALL), already filtered by time and symbol, and DuckDB sorts it in the replay
+ * order; its result is streamed chunk by chunk (2048 rows) into a bounded queue, the next chunk
+ * fetched while one becomes events. Unpaced, the next window's statement runs while the current
+ * one streams out. Memory: at most two windows inside DuckDB plus the queue. Connections: one
+ * pooled connection per window in flight; a paced window is read whole first so no connection
+ * waits on the pace.
  *
  * `follow` replays each table at its catch-up point, then the live topics (live.ts).
  */
