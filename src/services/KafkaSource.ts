@@ -68,6 +68,14 @@ export interface PartitionBatch {
   readonly topic: string
   readonly partition: number
   readonly records: ReadonlyArray<KafkaRecord>
+  /**
+   * The partition's position this batch continues from: the previous batch's `nextOffset`, or
+   * the seek target (or start position). The batch holds the partition's records from here up
+   * to `nextOffset` (offsets may be missing between only where the log has none: compaction,
+   * transaction markers). A consumer that moved on (its own restart) tells a batch fetched for an
+   * older position by this.
+   */
+  readonly fromOffset: bigint
   /** Offset of the first record (records is never empty). */
   readonly firstOffset: bigint
   /** The next offset to read after this batch (last offset + 1): what to commit once it is durable. */

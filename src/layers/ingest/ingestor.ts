@@ -372,7 +372,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
-    if (part === undefined || batch.nextOffset <= part.next) return
+    // Nothing new, or fetched for a position beyond this partition's (a batch already routed when
+    // the partition restarted from the tables: taking it would skip the records between; the
+    // seek brings them, and it, again).
+    if (part === undefined || batch.nextOffset <= part.next || batch.fromOffset > part.next) return
     counters.consumed += batch.records.length
     yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000

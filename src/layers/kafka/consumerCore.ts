@@ -202,12 +202,14 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     // Trim anything below the position (a client may return a whole record batch).
     let recs = records
     if (recs[0]!.offset < fetchOffset) recs = recs.filter((r) => r.offset >= fetchOffset)
+    const fromOffset = st.fetchPos
     st.fetchPos = nextOffset
     if (recs.length === 0) return Promise.resolve()
     const batch: PartitionBatch = {
       topic: tp.topic,
       partition: tp.partition,
       records: recs,
+      fromOffset,
       firstOffset: recs[0]!.offset,
       nextOffset,
       highWatermark

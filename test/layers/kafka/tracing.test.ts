@@ -108,6 +108,7 @@ describe("Kafka trace context", () => {
       topic: TRADES,
       partition: 3,
       records: [stored(40n, {}), stored(41n, {})],
+      fromOffset: 40n,
       firstOffset: 40n,
       nextOffset: 42n,
       highWatermark: 50n
