@@ -200,6 +200,13 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         const p0 = collected.byPartition.get(tpKey(topic, 0))!
         assertContiguous(p0.slice(0, 50), 0n)
         assertContiguous(p0.slice(50), 7n)
+        // Each batch says the position it continues from: the previous batch's end, or the seek's target.
+        let position = 0n
+        for (const b of collected.batches.filter((b) => b.topic === topic && b.partition === 0)) {
+          if (b.firstOffset < position) position = 7n
+          assert.strictEqual(b.fromOffset, position)
+          position = b.nextOffset
+        }
         // Pause partition 1, produce to both, only partition 0 moves.
         yield* consumer.pause([{ topic, partition: 1 }])
         yield* sink.send([
