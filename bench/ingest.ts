@@ -34,7 +34,7 @@ const EVENTS = Number(process.env.K2_BENCH_INGEST_EVENTS ?? 500_000)
  * The environment and node flags of package.json's `ingest` script (malloc arenas, V8 heap
  * settings): the bench measures what `npm run ingest` runs.
  */
-export const npmIngest = (): { readonly env: Readonly<Record<string, string>>; readonly flags: ReadonlyArray<string> } => {
+const npmIngest = (): { readonly env: Readonly<Record<string, string>>; readonly flags: ReadonlyArray<string> } => {
   const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
     readonly scripts: Readonly<Record<string, string>>
   }
@@ -47,6 +47,8 @@ export const npmIngest = (): { readonly env: Readonly<Record<string, string>>; r
   }
 }
 
+const NPM_INGEST = npmIngest()
+
 const SYMBOLS = 20
 
 const scenario = (): Scenario => {
@@ -56,8 +58,8 @@ const scenario = (): Scenario => {
     group: `k2-bench-${exchange.toLowerCase()}`,
     partitions: 12,
     options: warehouseOptions("sqlite"),
-    nodeFlags: npmIngest().flags,
-    nodeEnv: npmIngest().env
+    nodeFlags: NPM_INGEST.flags,
+    nodeEnv: NPM_INGEST.env
   }
 }
 
@@ -117,12 +119,12 @@ export const ingestRun = (s: Scenario, total: number, args: ReadonlyArray<string
 
 const throughput = (client: string) =>
   Effect.gen(function*() {
+    if (client !== "kafkajs" && client !== "platformatic") return yield* Effect.die(new Error(`no bare client ${client}: kafkajs or platformatic`))
     const s = scenario()
     yield* createTopics(s)
     const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(EVENTS / SYMBOLS) })
     const total = r.totals.trades + r.totals.quotes
     // The bare client first, on the same topics: it also warms the broker's page cache alike for both.
-    if (client !== "kafkajs" && client !== "platformatic") return yield* Effect.die(new Error(`no bare client ${client}: kafkajs or platformatic`))
     const bare = yield* Effect.promise(() => bareConsumeRate(client, kafkaBrokers[0]!, topicsOf(s.exchange), total))
     return { ...(yield* ingestRun(s, total, ["--client", client])), total, bare }
   })
@@ -166,8 +168,7 @@ export const benchIngestEffect = () =>
   Effect.gen(function*() {
     yield* Effect.sync(ensureBroker)
     const results: Record<string, number | string> = {}
-    const { env, flags: nodeFlags } = npmIngest()
-    const flags = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(" ")
+    const flags = [...Object.entries(NPM_INGEST.env).map(([k, v]) => `${k}=${v}`), ...NPM_INGEST.flags].join(" ")
     for (const client of process.env.K2_BENCH_INGEST_CLIENTS?.split(",") ?? ["platformatic", "kafkajs"]) {
       const t = yield* throughput(client)
       results[`${client}: messages/s, first to last commit (${t.total} pre-filled)`] = t.steady

@@ -577,9 +577,9 @@ const vwapAt = (c: Ohlcv, r: number): string => {
     const q = approxDivRoundHalfEven(decimal128ApproxAt(c.notional, r), volume)
     if (q === q) return fixedText(q)
   }
+  // Too close to call, or beyond doubles (a volume past 2^53 is not zero).
   const notional = decimal128BigAt(c.notional, r)
   const exact = decimal128BigAt(c.volume, r)
-  if (exact === 0n) return "0.00000000"
   return bigFixedText(
     atScale
       ? divRoundHalfEven(notional, exact)
