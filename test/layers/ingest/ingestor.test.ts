@@ -4,7 +4,7 @@
  * nothing twice.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { dlqTopicName, instrumentsTopicSpecs, topicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
@@ -16,6 +16,7 @@ import { publishFeed, type Reconciliation } from "../../../src/layers/produce/pu
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import { KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -57,6 +58,30 @@ const countTable = (name: string) =>
     )
     return row === undefined ? { n: 0, ids: 0, coords: 0 } : row as { n: number; ids: number; coords: number }
   })
+
+/**
+ * KafkaSource whose consumers deliver, before each partition's first batch, a copy of its second
+ * half: a batch fetched for a position the partition never reached, as a batch routed before a
+ * fenced restart is (ADR-6). Taking it would skip the first half for good.
+ */
+const staleBatchFirst = Layer.effect(KafkaSource)(Effect.gen(function*() {
+  const inner = yield* KafkaSource
+  return KafkaSource.of({
+    ...inner,
+    subscribe: (options) =>
+      Effect.map(inner.subscribe(options), (consumer) => {
+        const seen = new Set<string>()
+        const withStale = (b: PartitionBatch): ReadonlyArray<PartitionBatch> => {
+          const key = tpKeyOf(b)
+          if (seen.has(key) || b.records.length < 2) return [b]
+          seen.add(key)
+          const half = b.records.slice(Math.floor(b.records.length / 2))
+          return [{ ...b, records: half, fromOffset: half[0]!.offset, firstOffset: half[0]!.offset }, b]
+        }
+        return { ...consumer, batches: consumer.batches.pipe(Stream.map(withStale), Stream.flattenIterable) }
+      })
+  })
+}))
 
 describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("ingests every record exactly once, dead-letters poison, survives a restart", () =>
@@ -113,5 +138,34 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const second = yield* run((p) => p.partitions === 8 && p.lag === 0 && p.consumed >= 0)
       assert.strictEqual(second.written.trades + second.written.quotes, 0)
       assert.deepStrictEqual(yield* check, after)
+    }), 120_000)
+
+  it.live("ignores a batch fetched for a position its partition has not reached", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const reconciliation: Reconciliation = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([
+          ...topicSpecs(TOPICS.map((t) => ({
+            assetClass: "equities",
+            dataType: t.includes("trades") ? "trades" : "quotes",
+            exchange: "ASX",
+            partitions: 2
+          }))),
+          ...instrumentsTopicSpecs("ASX", 2)
+        ])
+        return yield* publishFeed(makeWireCodec())
+      }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({ symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 500 }))))
+      const produced = reconciliation.totals.trades + reconciliation.totals.quotes
+
+      const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(
+        Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, staleBatchFirst.pipe(Layer.provide(kafka)), Lakehouse.layer(options)))))
+      )
+      const counted = yield* Effect.all([countTable("trades"), countTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(progress.written.trades + progress.written.quotes, produced)
+      assert.strictEqual(counted[0].n + counted[1].n, produced)
+      assert.strictEqual(counted[0].n, counted[0].coords)
+      assert.strictEqual(counted[1].n, counted[1].coords)
     }), 120_000)
 })
