@@ -12,25 +12,23 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
 import { markerIn } from "../../src/domain/ingest/marker.ts"
-import { instrumentsTopicSpecs, topicSpecs } from "../../src/domain/wire.ts"
 import { DuckDb } from "../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
-import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import { localPath } from "../../src/layers/iceberg/fileio.ts"
 import * as Ingest from "../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
-import { publishFeed, type Reconciliation } from "../../src/layers/produce/publisher.ts"
+import type { Reconciliation } from "../../src/layers/produce/publisher.ts"
 import * as Trackers from "../../src/layers/sequence/tracker.ts"
 import { Catalog } from "../../src/services/Catalog.ts"
 import { Ingestor, type IngestProgress } from "../../src/services/Ingestor.ts"
-import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
 import { Maintenance } from "../../src/services/Maintenance.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
 import { ensureRestCatalog, restCatalogUri, uniqueParent } from "../interop/restCatalog.ts"
+import { ASX_TOPICS, publishToMemory } from "../support/memoryFeed.ts"
 
-const TOPICS = ["market.equities.trades.asx", "market.equities.quotes.asx"]
+const TOPICS = ASX_TOPICS
 const GROUP = "k2-maint-it"
 const TABLES = ["trades", "quotes", "sequence_events"].map((name) => ({ namespace: "market_data", name }))
 
@@ -133,29 +131,14 @@ for (const [kind, optionsFor] of catalogs) {
 
         /** One simulated trading day published to the (memory) topics. */
         const publishDay = (startDate: string, seed: number): Effect.Effect<Reconciliation> =>
-          Effect.gen(function*() {
-            yield* (yield* KafkaAdmin).ensureTopics([
-              ...topicSpecs(TOPICS.map((t) => ({
-                assetClass: "equities",
-                dataType: t.includes("trades") ? "trades" : "quotes",
-                exchange: "ASX",
-                partitions: 3
-              }))),
-              // The publisher sends the simulator's instruments too.
-              ...instrumentsTopicSpecs("ASX", 3)
-            ])
-            return yield* publishFeed(makeWireCodec())
-          }).pipe(
-            Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({
-              symbols: ["BHP", "CBA", "CSL", "NAB"],
-              eventsPerSymbolPerDay: 1_500,
-              startDate,
-              tradingDays: 1,
-              seed,
-              faults: { duplicate: 0.005 }
-            }))),
-            Effect.orDie
-          )
+          publishToMemory(kafka, 3, {
+            symbols: ["BHP", "CBA", "CSL", "NAB"],
+            eventsPerSymbolPerDay: 1_500,
+            startDate,
+            tradingDays: 1,
+            seed,
+            faults: { duplicate: 0.005 }
+          }).pipe(Effect.orDie)
         const day1 = yield* publishDay("2024-03-04", 1)
         const valid1 = day1.totals.trades + day1.totals.quotes
 

@@ -6,21 +6,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { dlqTopicName, instrumentsTopicSpecs, topicSpecs } from "../../../src/domain/wire.ts"
+import { dlqTopicName } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { publishFeed, type Reconciliation } from "../../../src/layers/produce/publisher.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
-import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
-const TOPICS = ["market.equities.trades.asx", "market.equities.quotes.asx"]
+const TOPICS = ASX_TOPICS
 
 const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
   Layer.unwrap(Effect.gen(function*() {
@@ -88,26 +86,12 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker)
-      const codec = makeWireCodec()
       const options = warehouseOptions("sqlite")
-
-      const reconciliation: Reconciliation = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics([
-          ...topicSpecs(TOPICS.map((t) => ({
-            assetClass: "equities",
-            dataType: t.includes("trades") ? "trades" : "quotes",
-            exchange: "ASX",
-            partitions: 4
-          }))),
-          // The publisher sends the simulator's instruments too.
-          ...instrumentsTopicSpecs("ASX", 4)
-        ])
-        return yield* publishFeed(codec)
-      }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({
+      const reconciliation = yield* publishToMemory(kafka, 4, {
         symbols: ["BHP", "CBA", "CSL", "NAB", "WBC", "ANZ"],
         eventsPerSymbolPerDay: 2_000,
         faults: { poison: 0.01, duplicate: 0.005 }
-      }))))
+      })
       const produced = reconciliation.totals.trades + reconciliation.totals.quotes + reconciliation.totals.poison
 
       const run = (f: Parameters<typeof ingestUntil>[0]) =>
@@ -145,18 +129,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker)
       const options = warehouseOptions("sqlite")
-      const reconciliation: Reconciliation = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics([
-          ...topicSpecs(TOPICS.map((t) => ({
-            assetClass: "equities",
-            dataType: t.includes("trades") ? "trades" : "quotes",
-            exchange: "ASX",
-            partitions: 2
-          }))),
-          ...instrumentsTopicSpecs("ASX", 2)
-        ])
-        return yield* publishFeed(makeWireCodec())
-      }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({ symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 500 }))))
+      const reconciliation = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 500 })
       const produced = reconciliation.totals.trades + reconciliation.totals.quotes
 
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(

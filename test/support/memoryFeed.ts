@@ -1,0 +1,31 @@
+/** A simulated feed published to memory Kafka, as unit and maintenance tests set it up. */
+import { Effect, Layer } from "effect"
+import { makeWireCodec } from "../../src/domain/avro/codec.ts"
+import { instrumentsTopicSpecs, topicSpecs } from "../../src/domain/wire.ts"
+import * as Feeds from "../../src/layers/feeds/simulator.ts"
+import type * as KafkaMemory from "../../src/layers/kafka/memory.ts"
+import { publishFeed } from "../../src/layers/produce/publisher.ts"
+import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
+
+/** The ASX trades and quotes topics the memory tests ingest. */
+export const ASX_TOPICS = ["market.equities.trades.asx", "market.equities.quotes.asx"]
+
+/** Creates ASX_TOPICS and the instruments topic with `partitions` each, then publishes the simulated feed. */
+export const publishToMemory = (
+  kafka: ReturnType<typeof KafkaMemory.layerMemory>,
+  partitions: number,
+  feed: Parameters<typeof Feeds.layerSimulator>[0]
+) =>
+  Effect.gen(function*() {
+    yield* (yield* KafkaAdmin).ensureTopics([
+      ...topicSpecs(ASX_TOPICS.map((t) => ({
+        assetClass: "equities",
+        dataType: t.includes("trades") ? "trades" : "quotes",
+        exchange: "ASX",
+        partitions
+      }))),
+      // The publisher sends the simulator's instruments too.
+      ...instrumentsTopicSpecs("ASX", partitions)
+    ])
+    return yield* publishFeed(makeWireCodec())
+  }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator(feed))))
