@@ -14,7 +14,7 @@ import { BigDecimal, Result, Schema } from "effect"
 import type { Quote, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { fieldProblems } from "../errors.ts"
-import { type Zone, zone } from "./zone.ts"
+import { type Zone, zone } from "../zone.ts"
 
 export const ASX_EXCHANGE = "ASX"
 export const ASX_CURRENCY = "AUD"

@@ -33,7 +33,7 @@ import type { Quote, Side, Trade } from "../marketData.ts"
 import type { Instrument } from "../reference.ts"
 import type { DataType, FeedEvent, InjectedAnomaly, SummaryCounter } from "./events.ts"
 import { Rng } from "./random.ts"
-import { isKnownZone, zone } from "./zone.ts"
+import { isKnownZone, zone } from "../zone.ts"
 
 export interface FaultRates {
   readonly gap: number

@@ -5,9 +5,10 @@
  * The local date of an instant is found from the zone's UTC offset, which Intl gives
  * us; the offset is cached per 15-minute bucket of UTC (every offset in use since
  * 1970 is a multiple of 15 minutes and changes on a local quarter hour, so it is
- * constant within a bucket). One Intl.DateTimeFormat per zone.
+ * constant within a bucket). The offsets come from zone.ts.
  */
 import type { EpochMicros } from "../time.ts"
+import { makeZone, type Zone } from "../zone.ts"
 
 /** Exchanges' IANA zones; anything not listed uses `defaultZone` (UTC unless configured). */
 export const defaultExchangeZones: Readonly<Record<string, string>> = {
@@ -35,22 +36,13 @@ const MAX_CACHED_BUCKETS = 100_000
 /** Local calendar days of one zone: days since 1970-01-01 of the wall-clock date. */
 export class ZoneCalendar {
   readonly zone: string
-  readonly #format: Intl.DateTimeFormat
+  readonly #zone: Zone
   readonly #offsets = new Map<number, number>()
 
   constructor(zone: string) {
     this.zone = zone
     // Throws a RangeError for an unknown zone: configuration is checked when the tracker starts.
-    this.#format = new Intl.DateTimeFormat("en-US", {
-      timeZone: zone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric"
-    })
+    this.#zone = makeZone(zone)
   }
 
   /** The zone's offset from UTC in milliseconds at `ms` (epoch milliseconds). */
@@ -58,32 +50,7 @@ export class ZoneCalendar {
     const bucket = Math.floor(ms / MS_PER_BUCKET)
     const cached = this.#offsets.get(bucket)
     if (cached !== undefined) return cached
-    const at = bucket * MS_PER_BUCKET
-    let y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0
-    for (const part of this.#format.formatToParts(at)) {
-      switch (part.type) {
-        case "year":
-          y = Number(part.value)
-          break
-        case "month":
-          mo = Number(part.value)
-          break
-        case "day":
-          d = Number(part.value)
-          break
-        case "hour":
-          h = Number(part.value)
-          break
-        case "minute":
-          mi = Number(part.value)
-          break
-        case "second":
-          s = Number(part.value)
-          break
-      }
-    }
-    const wall = Date.UTC(y, mo - 1, d, h, mi, s)
-    const offset = wall - at
+    const offset = this.#zone.offsetAt(bucket * MS_PER_BUCKET)
     if (this.#offsets.size >= MAX_CACHED_BUCKETS) this.#offsets.clear()
     this.#offsets.set(bucket, offset)
     return offset

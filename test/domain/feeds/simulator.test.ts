@@ -3,7 +3,7 @@ import { BigDecimal, Result, Schema } from "effect"
 import { type FeedEvent, type InjectedAnomaly, SummaryCounter } from "../../../src/domain/feeds/events.ts"
 import { Rng } from "../../../src/domain/feeds/random.ts"
 import { DEFAULT_MODEL, modelProblem, sessions, Simulator, type SimulatorModel } from "../../../src/domain/feeds/simulator.ts"
-import { zone } from "../../../src/domain/feeds/zone.ts"
+import { zone } from "../../../src/domain/zone.ts"
 import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
 
 const model = (over: Partial<SimulatorModel> = {}): SimulatorModel => ({ ...DEFAULT_MODEL, eventsPerSymbolPerDay: 2_000, ...over })

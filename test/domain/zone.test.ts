@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { isKnownZone, makeZone } from "../../../src/domain/feeds/zone.ts"
+import { isKnownZone, makeZone } from "../../src/domain/zone.ts"
 
 const sydney = makeZone("Australia/Sydney")
 const utc = (...a: [number, number, number, number, number, number?, number?]) =>

@@ -1,6 +1,7 @@
 /**
  * Local wall-clock time in an IANA zone to UTC, through Intl (the zone database shipped with
  * Node): never a fixed offset, so daylight saving follows the rules in force on each date.
+ * Used for feeds' local timestamps and for exchanges' trading days (sequence/calendar.ts).
  *
  * Speed: the offset is computed once per local date and cached; only the (rare) dates on
  * which the zone changes its offset take the exact per-row path.
