@@ -87,10 +87,8 @@ export interface BarsRequest extends ReadOptions, TimeRange {
   readonly interval: BarInterval
 }
 
-export interface Bar {
-  readonly symbol: string
-  /** Bucket start, epoch micros, aligned to the epoch (UTC). */
-  readonly bucket: EpochMicros
+/** Open and close are the first and last trade by exchange time, then sequence, then message_id. */
+export interface Ohlcv {
   readonly open: DecimalText
   readonly high: DecimalText
   readonly low: DecimalText
@@ -101,6 +99,12 @@ export interface Bar {
   readonly vwap: DecimalText
 }
 
+export interface Bar extends Ohlcv {
+  readonly symbol: string
+  /** Bucket start, epoch micros, aligned to the epoch (UTC). */
+  readonly bucket: EpochMicros
+}
+
 export interface SummaryRequest extends ReadOptions {
   readonly symbols?: ReadonlyArray<string>
   /** First and last trading day (exchange-local dates, yyyy-mm-dd), inclusive. */
@@ -108,18 +112,11 @@ export interface SummaryRequest extends ReadOptions {
   readonly toDay: string
 }
 
-export interface DailySummary {
+export interface DailySummary extends Ohlcv {
   readonly symbol: string
   readonly exchange: string
   /** The exchange's local date, yyyy-mm-dd. */
   readonly tradingDay: string
-  readonly open: DecimalText
-  readonly high: DecimalText
-  readonly low: DecimalText
-  readonly close: DecimalText
-  readonly volume: DecimalText
-  readonly tradeCount: number
-  readonly vwap: DecimalText
   readonly firstTrade: EpochMicros
   readonly lastTrade: EpochMicros
 }

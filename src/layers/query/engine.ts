@@ -527,7 +527,7 @@ const ohlcvColumns = (chunk: Chunk) => {
   }
 }
 
-type Ohlcv = ReturnType<typeof ohlcvColumns>
+type OhlcvColumns = ReturnType<typeof ohlcvColumns>
 
 /** (bid + ask) / 2 half-even at 8 places; through numbers when the sum fits them (exact: halving is). */
 const halfAt = (d: Decimals128, r: number): string => {
@@ -569,7 +569,7 @@ const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
  * 8 (sql.ts OHLCV) give the quotient at 8 places as it is; doubles decide it unless it is too
  * close to a half to call (bigint division was a third of converting a bar).
  */
-const vwapAt = (c: Ohlcv, r: number): string => {
+const vwapAt = (c: OhlcvColumns, r: number): string => {
   const volume = decimal128SafeAt(c.volume, r)
   if (volume === 0) return "0.00000000"
   const atScale = c.notional.scale - c.volume.scale === OUTPUT_SCALE
