@@ -118,6 +118,24 @@ export const topicConfigEntries = (spec: TopicSpec): ReadonlyArray<readonly [str
   return entries
 }
 
+/**
+ * What existing topics lack against their specs, given how the cluster describes them: more
+ * partitions (never fewer: Kafka cannot shrink a topic) and config values.
+ */
+export const topicChanges = (
+  present: ReadonlyArray<TopicSpec>,
+  described: ReadonlyArray<{ readonly name: string; readonly partitions: number; readonly config: Readonly<Record<string, string>> }>
+): { readonly toGrow: ReadonlyArray<TopicSpec>; readonly toAlter: ReadonlyArray<TopicSpec> } => {
+  const byName = new Map(described.map((d) => [d.name, d]))
+  return {
+    toGrow: present.filter((s) => (byName.get(s.name)?.partitions ?? 0) < s.partitions),
+    toAlter: present.filter((s) => {
+      const config = byName.get(s.name)?.config ?? {}
+      return topicConfigEntries(s).some(([k, v]) => config[k] !== v)
+    })
+  }
+}
+
 const withDlq = (source: TopicSpec, dlq: DlqDefaults): ReadonlyArray<TopicSpec> => {
   const dead: TopicSpec = {
     name: dlqTopicName(source.name),

@@ -1,11 +1,12 @@
-/** Topic names and specs of the instruments topics, beside the market data ones. */
+/** Topic names and specs (the instruments topics beside the market data ones), and how existing topics are brought to their specs. */
 import { assert, describe, it } from "@effect/vitest"
 import {
   instrumentsTopicName,
   instrumentsTopicSpecs,
   parseInstrumentsTopicName,
   parseTopicName,
-  sourceTopicSpecs
+  sourceTopicSpecs,
+  topicChanges
 } from "../../src/domain/wire.ts"
 
 describe("instruments topics", () => {
@@ -34,5 +35,24 @@ describe("instruments topics", () => {
       ["reference.instruments.asx.dlq", 1]
     ])
     assert.isUndefined(sourceTopicSpecs(["market.equities.trades.asx", "reference.prices.asx"], 4))
+  })
+})
+
+describe("topicChanges", () => {
+  const spec = { name: "market.equities.trades.asx", partitions: 12, retentionMs: 1000, compression: "zstd" as const }
+
+  it("grows a topic with fewer partitions and never shrinks one with more", () => {
+    const fewer = topicChanges([spec], [{ name: spec.name, partitions: 6, config: { "retention.ms": "1000", "compression.type": "zstd" } }])
+    assert.deepStrictEqual(fewer.toGrow.map((s) => s.name), [spec.name])
+    assert.deepStrictEqual(fewer.toAlter, [])
+    const more = topicChanges([spec], [{ name: spec.name, partitions: 24, config: { "retention.ms": "1000", "compression.type": "zstd" } }])
+    assert.deepStrictEqual(more.toGrow, [])
+  })
+
+  it("alters a topic whose configs differ from its spec, and leaves other overrides alone", () => {
+    const drifted = topicChanges([spec], [{ name: spec.name, partitions: 12, config: { "retention.ms": "5", "compression.type": "zstd", "cleanup.policy": "compact" } }])
+    assert.deepStrictEqual(drifted.toAlter.map((s) => s.name), [spec.name])
+    const extra = topicChanges([spec], [{ name: spec.name, partitions: 12, config: { "retention.ms": "1000", "compression.type": "zstd", "cleanup.policy": "compact" } }])
+    assert.deepStrictEqual(extra.toAlter, [])
   })
 })

@@ -11,7 +11,7 @@
  */
 import { Context, Effect, Layer, Schedule } from "effect"
 import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
-import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { type TopicSpec, topicChanges, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -281,16 +281,12 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         const grown: Array<string> = []
         if (present.length > 0) {
           const described = yield* describeTopics(present.map((s) => s.name))
-          const toGrow = present.filter((s) => (described.find((d) => d.name === s.name)?.partitions ?? 0) < s.partitions)
+          const { toGrow, toAlter } = topicChanges(present, described)
           if (toGrow.length > 0) {
             yield* attempt("createPartitions", () =>
               admin.createPartitions({ topicPartitions: toGrow.map((s) => ({ topic: s.name, count: s.partitions })) }))
             grown.push(...toGrow.map((s) => s.name))
           }
-          const toAlter = present.filter((s) => {
-            const d = described.find((x) => x.name === s.name)!
-            return topicConfigEntries(s).some(([k, v]) => d.config[k] !== v)
-          })
           if (toAlter.length > 0) {
             yield* attempt("alterConfigs", () =>
               admin.alterConfigs({

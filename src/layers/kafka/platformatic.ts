@@ -32,7 +32,7 @@ import {
   ProduceAcks
 } from "@platformatic/kafka"
 import { Context, Effect, Layer } from "effect"
-import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { type TopicSpec, topicChanges, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -617,17 +617,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         const grown: Array<string> = []
         if (present.length > 0) {
           const described = yield* describeTopics(present.map((s) => s.name))
-          const toGrow = present.filter((s) => (described.find((d) => d.name === s.name)?.partitions ?? 0) < s.partitions)
+          const { toGrow, toAlter } = topicChanges(present, described)
           if (toGrow.length > 0) {
             yield* attempt("createPartitions", () =>
               admin.createPartitions({ topics: toGrow.map((s) => ({ name: s.name, count: s.partitions })) }), toGrow[0]!.name)
             yield* attempt("createPartitions", () => waitForLeaders(toGrow.map((s) => s.name)), toGrow[0]!.name)
             grown.push(...toGrow.map((s) => s.name))
           }
-          const toAlter = present.filter((s) => {
-            const d = described.find((x) => x.name === s.name)!
-            return topicConfigEntries(s).some(([k, v]) => d.config[k] !== v)
-          })
           if (toAlter.length > 0) {
             // Incremental: only the spec's keys are set, other topic overrides stay.
             yield* attempt("alterConfigs", () =>
