@@ -27,6 +27,7 @@ import { Maintenance } from "../../src/services/Maintenance.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
 import { ensureRestCatalog, restCatalogUri, uniqueParent } from "../interop/restCatalog.ts"
 import { ASX_TOPICS, publishToMemory } from "../support/memoryFeed.ts"
+import { checkTable } from "../support/tableCheck.ts"
 
 const TOPICS = ASX_TOPICS
 const GROUP = "k2-maint-it"
@@ -74,16 +75,6 @@ const ingestWhileCompacting = (done: (p: IngestProgress) => boolean) =>
     return { progress: yield* ingestor.progress, replaces }
   })
 
-const countTable = (name: string) =>
-  Effect.gen(function*() {
-    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
-    const [row] = yield* selectPlanned(
-      plan,
-      `count(*)::INTEGER AS n, count(DISTINCT message_id)::INTEGER AS ids,
-       count(DISTINCT (kafka_topic, kafka_partition, kafka_offset))::INTEGER AS coords`
-    )
-    return row as { n: number; ids: number; coords: number }
-  })
 
 const answers = Effect.gen(function*() {
   const scanner = yield* TableScanner
@@ -208,16 +199,16 @@ for (const [kind, optionsFor] of catalogs) {
         assert.strictEqual(second.progress.alreadyIngested, 0)
         assert.strictEqual(second.progress.consumed, valid2)
         const final = yield* withLake(Effect.gen(function*() {
-          const trades = yield* countTable("trades")
-          const quotes = yield* countTable("quotes")
+          const trades = yield* checkTable("trades")
+          const quotes = yield* checkTable("quotes")
           return { trades, quotes }
         }))
-        assert.strictEqual(final.trades.n, final.trades.ids)
-        assert.strictEqual(final.trades.n, final.trades.coords)
-        assert.strictEqual(final.quotes.n, final.quotes.ids)
-        assert.strictEqual(final.quotes.n, final.quotes.coords)
+        assert.strictEqual(final.trades.rows, final.trades.distinctMessageIds)
+        assert.strictEqual(final.trades.rows, final.trades.distinctCoordinates)
+        assert.strictEqual(final.quotes.rows, final.quotes.distinctMessageIds)
+        assert.strictEqual(final.quotes.rows, final.quotes.distinctCoordinates)
         assert.strictEqual(
-          final.trades.n + final.quotes.n + first.progress.duplicatesDropped + second.progress.duplicatesDropped,
+          final.trades.rows + final.quotes.rows + first.progress.duplicatesDropped + second.progress.duplicatesDropped,
           valid1 + valid2
         )
         // Compacted at rest again: one file per UTC day (an ASX session spans two UTC days).

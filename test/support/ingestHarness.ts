@@ -8,14 +8,13 @@ import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
 import { instrumentsTopicSpecs, topicName, topicSpecs } from "../../src/domain/wire.ts"
-import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { publishFeed, type Reconciliation } from "../../src/layers/produce/publisher.ts"
 import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
-import { TableScanner } from "../../src/services/TableScanner.ts"
 import { kafkaBrokers } from "./kafka.ts"
+import { checkTable } from "./tableCheck.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
 
@@ -102,28 +101,6 @@ export const stop = (p: IngestProcess, signal: NodeJS.Signals = "SIGTERM") =>
     if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode
     p.child.kill(signal)
     return await p.exited
-  })
-
-export interface TableCheck {
-  readonly rows: number
-  readonly distinctCoordinates: number
-  readonly distinctMessageIds: number
-}
-
-const checkTable = (name: string) =>
-  Effect.gen(function*() {
-    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
-    const [row] = yield* selectPlanned(
-      plan,
-      `count(*)::BIGINT AS rows,
-       count(DISTINCT (kafka_topic, kafka_partition, kafka_offset))::BIGINT AS coords,
-       count(DISTINCT message_id)::BIGINT AS ids`
-    )
-    return {
-      rows: Number(row?.rows ?? 0),
-      distinctCoordinates: Number(row?.coords ?? 0),
-      distinctMessageIds: Number(row?.ids ?? 0)
-    } satisfies TableCheck
   })
 
 /** Row counts and distinct keys of the trades and quotes tables, read from a fresh process view. */

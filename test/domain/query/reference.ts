@@ -89,6 +89,17 @@ const aggregate = (group: ReadonlyArray<TradeRow>): Agg => {
 
 const vwap = (a: Agg) => round8(BigDecimal.divideUnsafe(a.notional, a.volume))
 
+/** The OHLCV fields of a bar or a daily summary. */
+const ohlcv = (a: Agg) => ({
+  open: text8(a.open.price),
+  high: text8(a.high),
+  low: text8(a.low),
+  close: text8(a.close.price),
+  volume: text8(a.volume),
+  tradeCount: a.count,
+  vwap: vwap(a)
+})
+
 const groupBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string) => {
   const m = new Map<string, Array<A>>()
   for (const i of items) {
@@ -110,13 +121,7 @@ export const bars = (trades: ReadonlyArray<TradeRow>, q: { from: number; to: num
     return {
       symbol: g[0]!.symbol,
       bucket: floorTo(g[0]!.exchange_timestamp, q.size),
-      open: text8(a.open.price),
-      high: text8(a.high),
-      low: text8(a.low),
-      close: text8(a.close.price),
-      volume: text8(a.volume),
-      tradeCount: a.count,
-      vwap: vwap(a)
+      ...ohlcv(a)
     }
   }).sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.bucket - b.bucket))
 }
@@ -138,13 +143,7 @@ export const dailySummary = (
       symbol: g[0]!.t.symbol,
       exchange: g[0]!.t.exchange,
       tradingDay: g[0]!.day,
-      open: text8(a.open.price),
-      high: text8(a.high),
-      low: text8(a.low),
-      close: text8(a.close.price),
-      volume: text8(a.volume),
-      tradeCount: a.count,
-      vwap: vwap(a),
+      ...ohlcv(a),
       firstTrade: a.first,
       lastTrade: a.last
     }

@@ -7,15 +7,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { dlqTopicName } from "../../../src/domain/wire.ts"
-import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
-import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
+import { checkTable } from "../../support/tableCheck.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
@@ -46,16 +45,6 @@ const ingestUntil = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) 
     return yield* ingestor.progress
   })
 
-const countTable = (name: string) =>
-  Effect.gen(function*() {
-    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
-    const [row] = yield* selectPlanned(
-      plan,
-      `count(*)::INTEGER AS n, count(DISTINCT message_id)::INTEGER AS ids,
-       count(DISTINCT (kafka_topic, kafka_partition, kafka_offset))::INTEGER AS coords`
-    )
-    return row === undefined ? { n: 0, ids: 0, coords: 0 } : row as { n: number; ids: number; coords: number }
-  })
 
 /**
  * KafkaSource whose consumers deliver, before each partition's first batch, a copy of its second
@@ -104,17 +93,17 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(first.deadLettered, reconciliation.totals.poison)
 
       const check = Effect.gen(function*() {
-        const trades = yield* countTable("trades")
-        const quotes = yield* countTable("quotes")
+        const trades = yield* checkTable("trades")
+        const quotes = yield* checkTable("quotes")
         return { trades, quotes }
       }).pipe(Effect.provide(Lakehouse.layer(options)))
       const after = yield* check
       // Every valid record once; the simulator's injected duplicates are dropped by the tracker.
-      assert.strictEqual(after.trades.n + after.quotes.n + first.duplicatesDropped, reconciliation.totals.trades + reconciliation.totals.quotes)
-      assert.strictEqual(after.trades.n, after.trades.coords)
-      assert.strictEqual(after.quotes.n, after.quotes.coords)
-      assert.strictEqual(after.trades.n, after.trades.ids)
-      assert.strictEqual(after.quotes.n, after.quotes.ids)
+      assert.strictEqual(after.trades.rows + after.quotes.rows + first.duplicatesDropped, reconciliation.totals.trades + reconciliation.totals.quotes)
+      assert.strictEqual(after.trades.rows, after.trades.distinctCoordinates)
+      assert.strictEqual(after.quotes.rows, after.quotes.distinctCoordinates)
+      assert.strictEqual(after.trades.rows, after.trades.distinctMessageIds)
+      assert.strictEqual(after.quotes.rows, after.quotes.distinctMessageIds)
       assert.strictEqual(broker.topic(dlqTopicName(TOPICS[0]!)).partitions.flat().length +
         broker.topic(dlqTopicName(TOPICS[1]!)).partitions.flat().length, reconciliation.totals.poison)
 
@@ -135,10 +124,10 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(
         Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, staleBatchFirst.pipe(Layer.provide(kafka)), Lakehouse.layer(options)))))
       )
-      const counted = yield* Effect.all([countTable("trades"), countTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
+      const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(progress.written.trades + progress.written.quotes, produced)
-      assert.strictEqual(counted[0].n + counted[1].n, produced)
-      assert.strictEqual(counted[0].n, counted[0].coords)
-      assert.strictEqual(counted[1].n, counted[1].coords)
+      assert.strictEqual(counted[0].rows + counted[1].rows, produced)
+      assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
+      assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
     }), 120_000)
 })

@@ -1,0 +1,27 @@
+/** The exactly-once counts of a market-data table: rows, distinct Kafka coordinates, distinct message ids. */
+import { Effect } from "effect"
+import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+
+export interface TableCheck {
+  readonly rows: number
+  readonly distinctCoordinates: number
+  readonly distinctMessageIds: number
+}
+
+/** Counts `market_data.<name>` at its current snapshot (all zero when it has none). */
+export const checkTable = (name: string) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name })
+    const [row] = yield* selectPlanned(
+      plan,
+      `count(*)::BIGINT AS rows,
+       count(DISTINCT (kafka_topic, kafka_partition, kafka_offset))::BIGINT AS coords,
+       count(DISTINCT message_id)::BIGINT AS ids`
+    )
+    return {
+      rows: Number(row?.rows ?? 0),
+      distinctCoordinates: Number(row?.coords ?? 0),
+      distinctMessageIds: Number(row?.ids ?? 0)
+    } satisfies TableCheck
+  })
