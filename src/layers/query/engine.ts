@@ -133,9 +133,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const run = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>) =>
       onPlanned(plans, (connection) => readRows(connection, sql, values))
 
-    /** Like `run`, the answer handed to `read` chunk by chunk (vectors.ts readers, no row objects). */
-    const runChunks = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>, read: (chunk: Chunk) => void) =>
-      onPlanned(plans, (connection) => readChunks(connection, sql, values, read))
+    /** Like `run`, each chunk of the answer converted by `convert` into `A`s (vectors.ts readers, no row objects). */
+    const collect = <A>(plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>, convert: (chunk: Chunk, out: Array<A>) => void) => {
+      const out: Array<A> = []
+      return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
+    }
 
     const timed = <A, E, R>(body: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
@@ -216,9 +218,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
           const sql = `SELECT ${select} FROM ${source} WHERE ${where} ORDER BY ${ORDER_KEY} LIMIT ${params.add(limit + 1)}`
           const template = rowTemplate(fields)
           let lastKey: ReadonlyArray<unknown> = []
-          const out: Array<MarketRow> = []
           let next: string | null = null
-          yield* runChunks([p], sql, params.values, (chunk) => {
+          const page = yield* collect<MarketRow>([p], sql, params.values, (chunk, out) => {
             const readers = fields.map((f, i) => maps[i] ? mapReader(chunk.column(f)) : cellReader(chunk.column(f)))
             const key = [tsKey, "__seq", idKey].map((k) => cellReader(chunk.column(k)))
             for (let r = 0; r < chunk.rowCount; r++) {
@@ -239,7 +240,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               if (out.length === limit) lastKey = key.map((read) => read(r))
             }
           })
-          return { rows: out, next, plan: p }
+          return { rows: page, next, plan: p }
         })).pipe(Effect.map(({ value, elapsedMs }): Page<MarketRow> => ({
           ...answer(value.rows, [value.plan], elapsedMs),
           nextCursor: value.next
@@ -275,9 +276,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
             WHERE ${timeFilter(params, range.from, range.to)}${symbolFilter(params, symbols)})
           SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL ORDER BY symbol, bucket`
-        const out: Array<Bar> = []
-        yield* runChunks([p], sql, params.values, (chunk) => barsOf(chunk, out))
-        return { rows: out, p }
+        return { rows: yield* collect([p], sql, params.values, barsOf), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -302,9 +301,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts
           FROM t WHERE day BETWEEN ${params.add(dayText(first))}::DATE AND ${params.add(dayText(last))}::DATE
           GROUP BY symbol, exchange, day ORDER BY symbol, exchange, day`
-        const out: Array<DailySummary> = []
-        yield* runChunks([p], sql, params.values, (chunk) => summariesOf(chunk, out))
-        return { rows: out, p }
+        return { rows: yield* collect([p], sql, params.values, summariesOf), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -326,9 +323,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
             min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
             arg_max(spread, (ts, seq, message_id)) AS spread_close
           FROM q GROUP BY ALL ORDER BY symbol, bucket`
-        const out: Array<QuoteBar> = []
-        yield* runChunks([p], sql, params.values, (chunk) => quoteBarsOf(chunk, out))
-        return { rows: out, p }
+        return { rows: yield* collect([p], sql, params.values, quoteBarsOf), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
