@@ -30,6 +30,8 @@ export interface Scanned {
   readonly filesTotal: number
   readonly bytesPlanned: number
   readonly bytesTotal: number
+  /** Of the answer's elapsed time, planning this table's read (catalog, manifests, pruning). */
+  readonly planningMs: number
 }
 
 export interface Answer<A> {

@@ -39,6 +39,8 @@ export interface ScanStats {
   readonly filesPlanned: number
   readonly bytesTotal: number
   readonly bytesPlanned: number
+  /** Wall time of planning this read: the catalog lookup, the manifest list and manifests, pruning. */
+  readonly planningMs: number
 }
 
 export interface ScanPlan {

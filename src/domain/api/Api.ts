@@ -129,7 +129,9 @@ export const ScannedTable = Schema.Struct({
   files_planned: Schema.Number,
   files_total: Schema.Number,
   bytes_planned: Schema.Number,
-  bytes_total: Schema.Number
+  bytes_total: Schema.Number,
+  /** Of elapsed_ms, planning this table's read: catalog lookup, manifests, pruning. */
+  planning_ms: Schema.Number
 })
 
 export const Meta = Schema.Struct({

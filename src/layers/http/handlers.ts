@@ -277,7 +277,8 @@ export const make = (options: HandlerOptions) =>
         files_planned: s.filesPlanned,
         files_total: s.filesTotal,
         bytes_planned: s.bytesPlanned,
-        bytes_total: s.bytesTotal
+        bytes_total: s.bytesTotal,
+        planning_ms: Number(s.planningMs.toFixed(3))
       }))
       return {
         correlation_id: correlationId,
@@ -754,9 +755,9 @@ export const make = (options: HandlerOptions) =>
       const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
       const sandboxTables = yield* Effect.forEach(involved, (t) =>
         pinned.ids[t] === null
-          ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string> })
+          ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string>, planningMs: 0 })
           : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: BigInt(pinned.ids[t]!) } }).pipe(
-            Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p) }))
+            Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p), planningMs: p.stats.planningMs }))
           ))
       const headers = {
         "cache-control": "no-store",
@@ -778,7 +779,8 @@ export const make = (options: HandlerOptions) =>
         files_planned: t.files.length,
         files_total: t.files.length,
         bytes_planned: t.files.reduce((n, f) => n + (fs.existsSync(f) ? fs.statSync(f).size : 0), 0),
-        bytes_total: 0
+        bytes_total: 0,
+        planning_ms: Number(t.planningMs.toFixed(3))
       }))
       return HttpServerResponse.text(JSON.stringify({
         data: result.rows,

@@ -1,5 +1,5 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
-import { Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
@@ -44,12 +44,13 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
     const catalog = yield* Catalog
     const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? 100_000 })
 
-    /** The plan of one chosen snapshot (null: nothing to read). */
+    /** The plan of one chosen snapshot (null: nothing to read); `startedNanos` is when planning this read began. */
     const planSnapshot = Effect.fnUntraced(function*(
       table: TableIdentifier,
       metadata: TableMetadata,
       snapshot: Snapshot | null,
-      filter: ScanFilter
+      filter: ScanFilter,
+      startedNanos: bigint
     ) {
       const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
       const schema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
@@ -82,19 +83,23 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           filesTotal: Number(snapshot?.summary["total-data-files"] ?? manifests.reduce((n, mf) => n + live(mf), 0)),
           filesPlanned: files.length,
           bytesTotal: Number(snapshot?.summary["total-files-size"] ?? 0),
-          bytesPlanned: files.reduce((n, f) => n + f.fileSizeInBytes, 0)
+          bytesPlanned: files.reduce((n, f) => n + f.fileSizeInBytes, 0),
+          planningMs: Number((yield* Clock.currentTimeNanos) - startedNanos) / 1e6
         }
       }
     })
 
     return TableScanner.of({
       plan: Effect.fn("TableScanner.plan")(function*(table, request = {}) {
+        const started = yield* Clock.currentTimeNanos
         const { metadata } = yield* catalog.loadTable(table)
         const snapshot = yield* selectSnapshot(table, metadata, request.snapshot ?? Current)
-        return yield* planSnapshot(table, metadata, snapshot, request.filter ?? {})
+        return yield* planSnapshot(table, metadata, snapshot, request.filter ?? {}, started)
       }),
 
       planTogether: Effect.fn("TableScanner.planTogether")(function*(reads, selector = Current) {
+        // The tables are planned side by side: each read's time runs from the start to its own plan.
+        const started = yield* Clock.currentTimeNanos
         const metadata = yield* Effect.forEach(reads, (r) => Effect.map(catalog.loadTable(r.table), (l) => l.metadata), {
           concurrency: "unbounded"
         })
@@ -121,7 +126,7 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           }
           if (chosen.every((s) => s === null)) return yield* new SnapshotNotFound({ table: all, detail: noneAt(at) })
         }
-        return yield* Effect.forEach(reads, (r, i) => planSnapshot(r.table, metadata[i]!, chosen[i]!, r.filter ?? {}), {
+        return yield* Effect.forEach(reads, (r, i) => planSnapshot(r.table, metadata[i]!, chosen[i]!, r.filter ?? {}, started), {
           concurrency: "unbounded"
         })
       })

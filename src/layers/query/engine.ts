@@ -1,6 +1,6 @@
 /** QueryEngine over the TableScanner and DuckDB (semantics: docs/query.md). */
 import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-api"
-import { Effect, Layer, Result } from "effect"
+import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor } from "../../domain/query/cursor.ts"
@@ -89,7 +89,8 @@ export const scannedOf = (plan: ScanPlan): Scanned => ({
   filesPlanned: plan.stats.filesPlanned,
   filesTotal: plan.stats.filesTotal,
   bytesPlanned: plan.stats.bytesPlanned,
-  bytesTotal: plan.stats.bytesTotal
+  bytesTotal: plan.stats.bytesTotal,
+  planningMs: plan.stats.planningMs
 })
 
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number))
@@ -141,10 +142,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
     const timed = <A, E, R>(body: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
-        const start = yield* Effect.clockWith((c) => Effect.succeed(c.currentTimeNanosUnsafe()))
+        const start = yield* Clock.currentTimeNanos
         const value = yield* body
-        const end = yield* Effect.clockWith((c) => Effect.succeed(c.currentTimeNanosUnsafe()))
-        return { value, elapsedMs: Number(end - start) / 1e6 }
+        return { value, elapsedMs: Number((yield* Clock.currentTimeNanos) - start) / 1e6 }
       })
 
     const answer = <A>(rows: ReadonlyArray<A>, plans: ReadonlyArray<ScanPlan>, elapsedMs: number): Answer<A> => ({

@@ -26,6 +26,9 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         assert.isAtMost(s.filesPlanned, s.filesTotal)
         assert.isBelow(s.filesPlanned, s.filesTotal) // one of three days pruned
         assert.isAtLeast(page.elapsedMs, 0)
+        // Planning is part of the answer's time: it is measured inside it.
+        assert.isAbove(s.planningMs, 0)
+        assert.isAtMost(s.planningMs, page.elapsedMs)
         // Values exact: price text, micros, bigint sequences, records for maps.
         const byId = new Map(f.trades.map((t) => [t.message_id, t]))
         for (const r of page.rows.slice(0, 200)) {
