@@ -98,6 +98,14 @@ export const textAt = (t: Texts, row: number): string => {
   }
 }
 
+/** A string read as three pieces (query/sql.ts `pieces`, `idPieces`) of a row whose first piece is valid. */
+export const joinedAt = (p0: Texts, p1: Texts, p2: Texts, row: number): string => {
+  const head = textAt(p0, row)
+  if (isNull(p1.valid, row)) return head
+  const middle = head + textAt(p1, row)
+  return isNull(p2.valid, row) ? middle : middle + textAt(p2, row)
+}
+
 const ascii = (bytes: Uint8Array, at: number, length: number) => {
   for (let k = 0; k < length; k++) if (bytes[at + k]! > 127) return false
   return true

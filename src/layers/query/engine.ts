@@ -37,7 +37,7 @@ import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../servic
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { cellReader, type Chunk, readChunks, readRows, rowOf, rowTemplate } from "../duckdb/results.ts"
+import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowOf, rowTemplate } from "../duckdb/results.ts"
 import {
   bigFixedText,
   decimal128ApproxAt,
@@ -58,7 +58,7 @@ import {
   texts,
   uniformText
 } from "../duckdb/vectors.ts"
-import { bucketExpression, columnExpression, decimalColumns, OHLCV, ORDER_KEY, Params, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
+import { bucketExpression, columnExpression, decimalColumns, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
 
 export interface QueryEngineOptions {
   /** Exchange → IANA zone for trading days; defaults to calendar.ts. */
@@ -210,7 +210,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           const tsKey = fields.includes("exchange_timestamp") ? "exchange_timestamp" : "__ts"
           const idKey = fields.includes("message_id") ? "message_id" : "__id"
           const select = [
-            ...fields.map((f) => columnExpression(schema, f)),
+            ...fields.map((f) => pageColumn(schema, f)),
             ...(tsKey === "__ts" ? ["epoch_us(exchange_timestamp)::DOUBLE AS \"__ts\""] : []),
             "coalesce(source_sequence, -1) AS \"__seq\"",
             ...(idKey === "__id" ? ["message_id AS \"__id\""] : [])
@@ -220,7 +220,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
           let lastKey: ReadonlyArray<unknown> = []
           let next: string | null = null
           const page = yield* collect<MarketRow>([p], sql, params.values, (chunk, out) => {
-            const readers = fields.map((f, i) => maps[i] ? mapReader(chunk.column(f)) : cellReader(chunk.column(f)))
+            const readers = fields.map((f, i) =>
+              maps[i] ? mapReader(chunk.column(f)) : PIECED_COLUMNS.has(f) ? piecesReader(chunk, `__${f}`) : cellReader(chunk.column(f))
+            )
             const key = [tsKey, "__seq", idKey].map((k) => cellReader(chunk.column(k)))
             for (let r = 0; r < chunk.rowCount; r++) {
               // The row past the page only says there is more: the cursor is the page's last row.

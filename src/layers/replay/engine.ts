@@ -35,7 +35,7 @@ import {
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { Params, symbolFilter, timeFilter } from "../query/sql.ts"
+import { idPieces, Params, pieces, symbolFilter, timeFilter } from "../query/sql.ts"
 import {
   bigintAt,
   bigints,
@@ -47,6 +47,7 @@ import {
   Interned,
   internedAt,
   isNull,
+  joinedAt,
   type Texts,
   textAt,
   texts,
@@ -79,20 +80,10 @@ const dayOf = (partition: Readonly<Record<string, unknown>>): number | null => {
 // The conversion to events is the replay's hot path (duckdb/vectors.ts). DuckDB shapes the columns for
 // JS before it sorts them (in parallel, where after the sort each chunk's projection would run on
 // the one thread fetching it): the long strings of every row (ids, topic) as 12-character
-// pieces, which DuckDB keeps inside the vector where JS reads them without a native call each;
+// pieces (query/sql.ts), which DuckDB keeps inside the vector where JS reads them without a native call each;
 // decimals as their unscaled int64; conditions and vendor_data as one JSON column, NULL when both
 // are empty (nearly always). Every column costs native calls per chunk, so a statement has only
 // those of the tables it replays; `kind` (0 Quote, 1 Trade) only when it replays both.
-const pieces = (column: string, as: string) =>
-  `substr(${column}, 1, 12) AS ${as}_0, substr(${column}, 13, 12) AS ${as}_1, substr(${column}, 25) AS ${as}_2`
-/**
- * `pieces` of a column of unique strings, where substr costs DuckDB about 30 ns a row each (on a
- * dictionary, as the topic's, nearly nothing): the string itself when short, later pieces NULL.
- */
-const idPieces = (column: string, as: string) =>
-  `CASE WHEN strlen(${column}) <= 12 THEN ${column} ELSE substr(${column}, 1, 12) END AS ${as}_0,
-  CASE WHEN strlen(${column}) > 12 THEN substr(${column}, 13, 12) END AS ${as}_1,
-  CASE WHEN strlen(${column}) > 24 THEN substr(${column}, 25) END AS ${as}_2`
 
 /** One table's rows of a window, `from` its filtered files, as the replay statement's columns. */
 const windowPart = (table: MarketTable, both: boolean, from: string) => {
@@ -153,14 +144,6 @@ export const chunkReader = (names: ReadonlyArray<string>): ChunkReader => {
     topic: [new Interned(), new Interned(), new Interned()],
     decimals: [new DecimalCache(), new DecimalCache(), new DecimalCache(), new DecimalCache()]
   }
-}
-
-/** A string split into three pieces (`idPieces` above); most fit the first. */
-const joinedAt = (p0: Texts, p1: Texts, p2: Texts, row: number): string => {
-  const head = textAt(p0, row)
-  if (isNull(p1.valid, row)) return head
-  const middle = head + textAt(p1, row)
-  return isNull(p2.valid, row) ? middle : middle + textAt(p2, row)
 }
 
 interface Extra {

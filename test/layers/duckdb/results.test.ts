@@ -2,7 +2,8 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { formatFixed } from "../../../src/domain/query/exact.ts"
 import { attempt, DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
-import { readRows } from "../../../src/layers/duckdb/results.ts"
+import { cellReader, piecesReader, readChunks, readRows } from "../../../src/layers/duckdb/results.ts"
+import { pieces } from "../../../src/layers/query/sql.ts"
 
 const read = (sql: string, values: ReadonlyArray<string | number | bigint> = []) =>
   Effect.flatMap(DuckDb, (duckDb) => duckDb.withConnection((c) => attempt("test", () => readRows(c, sql, values))))
@@ -58,5 +59,42 @@ layer(DuckDb.layerWith({ connections: 1 }))("readRows", (it) => {
   it.effect("answers a statement without rows with no rows", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* read("SELECT 1 AS x WHERE false"), [])
+    }))
+})
+
+layer(DuckDb.layerWith({ connections: 1 }))("piecesReader", (it) => {
+  const STRINGS = [
+    null, "", "a", "exactly12by.", "thirteen byte", "twenty-four characters..", "twenty-five characters...",
+    // Neighbours that share their first piece, or their first two.
+    "market.equities.trades.asx", "market.equities.quotes.asx", "x".repeat(40), "x".repeat(30) + "y".repeat(10),
+    "a-123456789-1234", "résumé-ünïcode-ids", "日本語のテキストです"
+  ]
+
+  it.effect("gives back every string selected as pieces, in runs or not, NULL and multi-byte ones included", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      const values = STRINGS.map((s) => (s === null ? "NULL" : `'${s}'`))
+      // Each string 400 times in a row (as a topic repeats), over more than one chunk.
+      const source = `SELECT s, k, i FROM (VALUES ${values.map((v, k) => `(${v}, ${k})`).join(", ")}) AS v(s, k), range(400) AS r(i)`
+      const sql = `SELECT s, ${pieces("s", "__p")} FROM (${source}) ORDER BY k, i`
+      const shuffled = `SELECT s, ${pieces("s", "__p")} FROM (${source}) ORDER BY i, k`
+      const both = (statement: string) =>
+        duckDb.withConnection((c) =>
+          attempt("test", async () => {
+            const out: Array<readonly [unknown, unknown]> = []
+            await readChunks(c, statement, [], (chunk) => {
+              const plain = cellReader(chunk.column("s"))
+              const joined = piecesReader(chunk, "__p")
+              for (let r = 0; r < chunk.rowCount; r++) out.push([plain(r), joined(r)])
+            })
+            return out
+          })
+        )
+      for (const statement of [sql, shuffled]) {
+        const got = yield* both(statement)
+        assert.strictEqual(got.length, STRINGS.length * 400)
+        for (const [plain, joined] of got) assert.strictEqual(joined, plain)
+      }
+      assert.deepStrictEqual((yield* both(sql)).filter((_, n) => n % 400 === 0).map(([s]) => s), STRINGS)
     }))
 })
