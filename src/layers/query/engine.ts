@@ -135,10 +135,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
       onPlanned(plans, (connection) => readRows(connection, sql, values))
 
     /** Like `run`, each chunk of the answer converted by `convert` into `A`s (vectors.ts readers, no row objects). */
-    const collect = <A>(plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>, convert: (chunk: Chunk, out: Array<A>) => void) => {
-      const out: Array<A> = []
-      return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
-    }
+    const collect = <A>(plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>, convert: (chunk: Chunk, out: Array<A>) => void) =>
+      Effect.suspend(() => {
+        const out: Array<A> = [] // one per run of the effect
+        return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
+      })
 
     const timed = <A, E, R>(body: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
