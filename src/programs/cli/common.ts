@@ -95,7 +95,7 @@ export const printRows = (
 export const scanReport = (answer: Answer<unknown>) => ({
   rowsReturned: answer.rowsReturned,
   elapsedMs: Number(answer.elapsedMs.toFixed(3)),
-  scanned: answer.scanned.map((s: Scanned) => ({ ...s }))
+  scanned: answer.scanned.map((s: Scanned) => ({ ...s, planningMs: Number(s.planningMs.toFixed(3)) }))
 })
 
 /** Runs a handler body, turning a UsageError into a message and exit code 2. */
