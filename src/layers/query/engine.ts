@@ -224,7 +224,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
             const readers = fields.map((f, i) =>
               maps[i] ? mapReader(chunk.column(f)) : PIECED_COLUMNS.has(f) ? piecesReader(chunk, `__${f}`) : cellReader(chunk.column(f))
             )
-            const key = [tsKey, "__seq", idKey].map((k) => cellReader(chunk.column(k)))
+            // The order key is read for one row, the page's last: its vectors only then.
+            const key = () => [tsKey, "__seq", idKey].map((k) => cellReader(chunk.column(k)))
             for (let r = 0; r < chunk.rowCount; r++) {
               // The row past the page only says there is more: the cursor is the page's last row.
               if (out.length === limit) {
@@ -240,7 +241,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               const row = rowOf(template)
               for (let i = 0; i < fields.length; i++) row[fields[i]!] = readers[i]!(r)
               out.push(row)
-              if (out.length === limit) lastKey = key.map((read) => read(r))
+              if (out.length === limit) lastKey = key().map((read) => read(r))
             }
           })
           return { rows: page, next, plan: p }
