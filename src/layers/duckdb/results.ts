@@ -21,7 +21,7 @@ import {
   JSDuckDBValueConverter
 } from "@duckdb/node-api"
 import type { Fixed } from "../../domain/query/exact.ts"
-import { bigints, integerAt, Interned, isEmptyAt, isNull, lists, nullableDoubles, nullableIntegers, numberAt, slotTextAt, type Texts, texts } from "./vectors.ts"
+import { bigints, integerAt, Interned, isEmptyAt, isNull, lists, nullableDoubles, nullableIntegers, numberAt, repeatedPiecesReader, slotTextAt, texts } from "./vectors.ts"
 
 export type Row = Record<string, unknown>
 
@@ -88,29 +88,9 @@ export interface Chunk {
   readonly column: (name: string) => DuckDBVector
 }
 
-/**
- * A text column selected as three pieces `${as}_0` .. `${as}_2` (query/sql.ts `pieces`), read back
- * whole: while the pieces repeat (a topic's do, row after row), so does the same string.
- */
-export const piecesReader = (chunk: Chunk, as: string): (row: number) => string | null => {
-  const [p0, p1, p2] = [0, 1, 2].map((i) => texts(chunk.column(`${as}_${i}`))) as [Texts, Texts, Texts]
-  const seen = [new Interned(), new Interned(), new Interned()] as const
-  let head = "", middle = "", tail = ""
-  let whole: string | null = null
-  return (row) => {
-    if (isNull(p0.valid, row)) return null
-    const h = slotTextAt(p0, row, seen[0])
-    const m = isNull(p1.valid, row) ? "" : slotTextAt(p1, row, seen[1])
-    const t = isNull(p2.valid, row) ? "" : slotTextAt(p2, row, seen[2])
-    if (whole === null || h !== head || m !== middle || t !== tail) {
-      head = h
-      middle = m
-      tail = t
-      whole = h + m + t
-    }
-    return whole
-  }
-}
+/** A text column selected as three pieces `${as}_0` .. `${as}_2` (query/sql.ts `pieces`), read back whole. */
+export const piecesReader = (chunk: Chunk, as: string): (row: number) => string | null =>
+  repeatedPiecesReader(texts(chunk.column(`${as}_0`)), texts(chunk.column(`${as}_1`)), texts(chunk.column(`${as}_2`)))
 
 /** Runs `sql` with positional `values` and hands each chunk of the answer to `read`, in order. */
 export const readChunks = async (

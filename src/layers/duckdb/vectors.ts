@@ -106,6 +106,33 @@ export const joinedAt = (p0: Texts, p1: Texts, p2: Texts, row: number): string =
   return isNull(p2.valid, row) ? middle : middle + textAt(p2, row)
 }
 
+/**
+ * A reader of a text column selected as three pieces (query/sql.ts `pieces`) that repeat row
+ * after row (a topic's): the same string while they do. `caches` may span vectors (`internedAt`).
+ */
+export const repeatedPiecesReader = (
+  p0: Texts,
+  p1: Texts,
+  p2: Texts,
+  caches: readonly [Interned, Interned, Interned] = [new Interned(), new Interned(), new Interned()]
+): (row: number) => string | null => {
+  let head = "", middle = "", tail = ""
+  let whole: string | null = null
+  return (row) => {
+    if (isNull(p0.valid, row)) return null
+    const h = internedAt(p0, row, caches[0])
+    const m = isNull(p1.valid, row) ? "" : internedAt(p1, row, caches[1])
+    const t = isNull(p2.valid, row) ? "" : internedAt(p2, row, caches[2])
+    if (whole === null || h !== head || m !== middle || t !== tail) {
+      head = h
+      middle = m
+      tail = t
+      whole = h + m + t
+    }
+    return whole
+  }
+}
+
 const ascii = (bytes: Uint8Array, at: number, length: number) => {
   for (let k = 0; k < length; k++) if (bytes[at + k]! > 127) return false
   return true

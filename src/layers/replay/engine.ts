@@ -48,6 +48,7 @@ import {
   internedAt,
   isNull,
   joinedAt,
+  repeatedPiecesReader,
   type Texts,
   textAt,
   texts,
@@ -169,27 +170,17 @@ export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Arra
   const seq = bigints(at("seq"))
   const off = bigints(at("kafka_offset"))
   const part = integers(at("kafka_partition"))
-  const [t0, t1, t2] = reader.topic
   const [da, db, dc, dd] = reader.decimals
   // Most chunks hold one exchange, asset class, currency and topic: read once, not per row.
   const [exchangeOf, assetClassOf, currencyOf] = [uniformText(ex, n), uniformText(ac, n), uniformText(cur, n)]
   const pieces = [uniformText(topic0, n), uniformText(topic1, n), uniformText(topic2, n)]
   const topicOf = pieces.every((p) => p !== undefined) ? pieces.join("") : undefined
   // Otherwise the topic is the same for long runs of rows: its three interned pieces say whether it is the last one.
-  let topicParts: readonly [string, string, string] = ["", "", ""]
-  let lastTopic = ""
+  const topicAt = topicOf === undefined ? repeatedPiecesReader(topic0, topic1, topic2, reader.topic) : undefined
   const out = new Array<ReplayEvent>(n)
   // Required columns are never NULL. Object literals of one shape per kind (no spreads).
   for (let r = 0; r < n; r++) {
-    let topic = topicOf
-    if (topic === undefined) {
-      const p0 = internedAt(topic0, r, t0), p1 = internedAt(topic1, r, t1), p2 = internedAt(topic2, r, t2)
-      if (p0 !== topicParts[0] || p1 !== topicParts[1] || p2 !== topicParts[2]) {
-        topicParts = [p0, p1, p2]
-        lastTopic = p0 + p1 + p2
-      }
-      topic = lastTopic
-    }
+    const topic = topicOf ?? topicAt!(r)!
     const message_id = joinedAt(mid0, mid1, mid2, r)
     const symbol = internedAt(sym, r, reader.symbol)
     const exchange = exchangeOf ?? internedAt(ex, r, reader.exchange)
