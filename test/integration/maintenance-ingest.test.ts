@@ -75,7 +75,6 @@ const ingestWhileCompacting = (done: (p: IngestProgress) => boolean) =>
     return { progress: yield* ingestor.progress, replaces }
   })
 
-
 const answers = Effect.gen(function*() {
   const scanner = yield* TableScanner
   const out: Record<string, unknown> = {}

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
-import { instrumentsTopicSpecs, topicName, topicSpecs } from "../../src/domain/wire.ts"
+import { instrumentsTopicName, sourceTopicSpecs, topicName } from "../../src/domain/wire.ts"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
@@ -43,16 +43,8 @@ export const topicsOf = (exchange: string) =>
 
 export const createTopics = (s: Scenario) =>
   Effect.gen(function*() {
-    yield* (yield* KafkaAdmin).ensureTopics([
-      ...topicSpecs(topicsOf(s.exchange).map((t) => ({
-        assetClass: "equities" as const,
-        dataType: t.includes(".trades.") ? "trades" as const : "quotes" as const,
-        exchange: s.exchange,
-        partitions: s.partitions
-      }))),
-      // The publisher sends the feed's instruments too.
-      ...instrumentsTopicSpecs(s.exchange, s.partitions)
-    ])
+    // The publisher sends the feed's instruments too.
+    yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([...topicsOf(s.exchange), instrumentsTopicName(s.exchange)], s.partitions)!)
   }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-admin" })))
 
 /** Publishes a simulated session of `symbols × perSymbol` events (plus injected faults). */

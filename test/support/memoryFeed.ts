@@ -1,7 +1,7 @@
 /** A simulated feed published to memory Kafka, as unit and maintenance tests set it up. */
 import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
-import { instrumentsTopicSpecs, topicSpecs } from "../../src/domain/wire.ts"
+import { instrumentsTopicName, sourceTopicSpecs } from "../../src/domain/wire.ts"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import type * as KafkaMemory from "../../src/layers/kafka/memory.ts"
 import { publishFeed } from "../../src/layers/produce/publisher.ts"
@@ -17,15 +17,7 @@ export const publishToMemory = (
   feed: Parameters<typeof Feeds.layerSimulator>[0]
 ) =>
   Effect.gen(function*() {
-    yield* (yield* KafkaAdmin).ensureTopics([
-      ...topicSpecs(ASX_TOPICS.map((t) => ({
-        assetClass: "equities",
-        dataType: t.includes("trades") ? "trades" : "quotes",
-        exchange: "ASX",
-        partitions
-      }))),
-      // The publisher sends the simulator's instruments too.
-      ...instrumentsTopicSpecs("ASX", partitions)
-    ])
+    // The publisher sends the simulator's instruments too.
+    yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([...ASX_TOPICS, instrumentsTopicName("ASX")], partitions)!)
     return yield* publishFeed(makeWireCodec())
   }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator(feed))))

@@ -45,7 +45,6 @@ const ingestUntil = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) 
     return yield* ingestor.progress
   })
 
-
 /**
  * KafkaSource whose consumers deliver, before each partition's first batch, a copy of its second
  * half: a batch fetched for a position the partition never reached, as a batch routed before a
