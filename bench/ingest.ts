@@ -4,7 +4,8 @@
  * production), its peak RSS, and freshness (produce → visible in a scan) at a steady rate.
  * Each client's bare consume rate (bareConsume.ts) is measured on the same pre-filled topics first.
  * Run: `npm run bench -- ingest` (K2_BENCH_INGEST_EVENTS, default 500k; K2_BENCH_INGEST_CLIENTS,
- * default platformatic,kafkajs).
+ * default platformatic,kafkajs; K2_BENCH_INGEST_NODE_FLAGS, node flags added to the ingest child;
+ * K2_BENCH_INGEST_FRESHNESS=0 skips the freshness runs).
  */
 import * as fs from "node:fs"
 import { Effect, Fiber, Layer } from "effect"
@@ -58,7 +59,8 @@ const scenario = (): Scenario => {
     group: `k2-bench-${exchange.toLowerCase()}`,
     partitions: 12,
     options: warehouseOptions("sqlite"),
-    nodeFlags: NPM_INGEST.flags,
+    // K2_BENCH_INGEST_NODE_FLAGS adds flags for a look inside the child (e.g. --cpu-prof).
+    nodeFlags: [...NPM_INGEST.flags, ...(process.env.K2_BENCH_INGEST_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
     nodeEnv: NPM_INGEST.env
   }
 }
@@ -178,7 +180,8 @@ export const benchIngestEffect = () =>
       results[`${client}: ingest peak RSS MB, as \`npm run ingest\` runs it (${flags})`] = t.peak
     }
     // At the default commit interval (the target: p99 <= 2 x interval), and at 300 ms.
-    for (const interval of [defaultIngestConfig.commitIntervalMs, 300]) {
+    const intervals = process.env.K2_BENCH_INGEST_FRESHNESS === "0" ? [] : [defaultIngestConfig.commitIntervalMs, 300]
+    for (const interval of intervals) {
       const f = yield* freshness("platformatic", interval)
       results[`freshness p50 / p99 ms, commit interval ${interval} ms (20k events/s, ${f.n} samples)`] = `${f.p50} / ${f.p99}`
     }
