@@ -122,7 +122,8 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  duplicates dropped  ${p.duplicatesDropped}`,
     `  dead-lettered       ${p.deadLettered}`,
     `  already ingested    ${p.alreadyIngested}`,
-    `  commits             ${p.commits}`
+    `  commits             ${p.commits}`,
+    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (summed over partitions: the flushes set the pace)`
   ].join("\n")
 
 /** The topics' specs; the command has checked that each is a market data or instruments topic. */

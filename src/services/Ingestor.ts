@@ -28,6 +28,11 @@ export interface IngestProgress {
   readonly unwritten: number
   /** Partitions restarted from the table's marker after a failure or a fenced commit. */
   readonly restarts: number
+  /**
+   * Milliseconds partition actors waited for buffer room, summed over partitions: the flushes
+   * setting the pace (backpressure), not Kafka.
+   */
+  readonly waitedForRoomMs: number
 }
 
 export type IngestError = KafkaError | SinkError | CatalogError | TableFileError

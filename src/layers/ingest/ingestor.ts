@@ -248,7 +248,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     alreadyIngested: 0,
     duplicatesDropped: 0,
     commits: 0,
-    restarts: 0
+    restarts: 0,
+    waitedForRoomMs: 0
   }
   /** Newest exchange_timestamp (us) committed by this process, for the freshness gauge. */
   let newestCommitted = -1
@@ -256,6 +257,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   yield* Metrics.registerGauge(Metrics.freshness, () =>
     newestCommitted < 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newestCommitted / 1e6))
   yield* Metrics.registerGauge(Metrics.assignedPartitions, () => parts.size)
+  yield* Metrics.registerCounter(Metrics.backpressure, () => counters.waitedForRoomMs / 1000)
   const statsOf = () => {
     let streams = 0
     let evictions = 0
@@ -279,17 +281,37 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   /** Records of batches being processed now: counted with the buffers, so that actors which
    * pass the room check together cannot overshoot it by a batch each. */
   let inProcess = 0
-  /** Runs `use` once the buffers have room for `records` more rows (the flusher empties them). */
+  /** Whether `records` more rows fit. A batch larger than the whole budget still goes through, alone. */
+  const fits = (records: number) => {
+    const load = buffered() + inProcess
+    return load === 0 || load + records <= config.maxBufferedRows
+  }
+  /** Takes the room at once (no yield between the check and this). */
+  const admit = <A, E, R>(records: number, use: Effect.Effect<A, E, R>) => {
+    inProcess += records
+    return Effect.ensuring(use, Effect.sync(() => void (inProcess -= records)))
+  }
+  /**
+   * Runs `use` once the buffers have room for `records` more rows (the flusher empties them). The
+   * wait is the backpressure: time in it means the flushes, not Kafka, set the pace.
+   */
   const withRoom = <A, E, R>(records: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      const load = buffered() + inProcess
-      // A batch larger than the whole budget still goes through, alone.
-      if (load > 0 && load + records > config.maxBufferedRows) {
-        return Effect.sleep("5 millis").pipe(Effect.andThen(withRoom(records, use)))
-      }
-      inProcess += records
-      return Effect.ensuring(use, Effect.sync(() => void (inProcess -= records)))
-    })
+    Clock.clockWith((clock) =>
+      Effect.suspend(() => {
+        if (fits(records)) return admit(records, use)
+        const since = clock.currentTimeMillisUnsafe()
+        const waited = Effect.sync(() => {
+          if (!fits(records)) return undefined
+          counters.waitedForRoomMs += clock.currentTimeMillisUnsafe() - since
+          return admit(records, use)
+        }).pipe(
+          Effect.delay("5 millis"),
+          Effect.repeat({ until: (admitted) => admitted !== undefined }),
+          Effect.flatMap((admitted) => admitted!)
+        )
+        return waited
+      })
+    )
 
   // ---------------------------------------------------------------------------------------
   // Markers and checkpoints, read from the tables

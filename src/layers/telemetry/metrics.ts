@@ -61,6 +61,9 @@ export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
 export const partitionRestarts = Metric.counter("k2_ingest_partition_restarts_total", {
   description: "Partitions restarted from the table's marker after a failure or a fenced commit"
 })
+export const backpressure = Metric.counter("k2_ingest_backpressure_seconds_total", {
+  description: "Time partition actors waited for buffer room while flushes caught up, summed over partitions"
+})
 export const assignedPartitions = Metric.gauge("k2_ingest_assigned_partitions", {
   description: "Kafka partitions currently assigned to this process"
 })

@@ -129,4 +129,33 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
       assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
     }), 120_000)
+
+  it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 100 })
+      const reconciliation = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 1_000 })
+      const produced = reconciliation.totals.trades + reconciliation.totals.quotes
+      const ingest = (config: Partial<Ingest.IngestConfig>) => {
+        const options = warehouseOptions("sqlite")
+        return ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(
+          Effect.provide(ingestorLayer({ groupId: `g-${config.maxBufferedRows}`, ...config }).pipe(
+            Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
+          )),
+          Effect.flatMap((progress) =>
+            Effect.map(Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options))), (counted) => ({ progress, counted }))
+          )
+        )
+      }
+      // Room for 150 rows, flushed every 100 rows: actors holding 100-record batches must wait.
+      const tight = yield* ingest({ maxBufferedRows: 150, flushRows: 100 })
+      assert.isAbove(tight.progress.waitedForRoomMs, 0)
+      assert.strictEqual(tight.counted[0].rows + tight.counted[1].rows, produced)
+      assert.strictEqual(tight.counted[0].rows, tight.counted[0].distinctCoordinates)
+      assert.strictEqual(tight.counted[1].rows, tight.counted[1].distinctCoordinates)
+      // Room for everything: nobody waits.
+      const roomy = yield* ingest({ maxBufferedRows: 1_000_000 })
+      assert.strictEqual(roomy.progress.waitedForRoomMs, 0)
+      assert.strictEqual(roomy.counted[0].rows + roomy.counted[1].rows, produced)
+    }), 120_000)
 })
