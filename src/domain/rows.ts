@@ -8,7 +8,7 @@
  * number arrays and BigInt64Arrays (a row object, its heap numbers and its bigints were five more).
  * The row objects themselves live only while a batch is processed.
  */
-import type { ColumnBatch } from "./columnBatch.ts"
+import type { Column, ColumnBatch } from "./columnBatch.ts"
 import { toUnscaled } from "./decimal.ts"
 import type { Quote, Trade } from "./marketData.ts"
 import type { Instrument } from "./reference.ts"
@@ -52,7 +52,9 @@ class Int64Column {
     }
   }
 
-  values(): Array<bigint | null> {
+  /** Without nulls, the values themselves (unboxed); otherwise bigints and nulls. */
+  values(): BigInt64Array | Array<bigint | null> {
+    if (this.nulls === undefined) return this.items.slice(0, this.length)
     const out = new Array<bigint | null>(this.length)
     for (let i = 0; i < this.length; i++) out[i] = this.nulls?.[i] === 1 ? null : this.items[i]!
     return out
@@ -73,7 +75,11 @@ class Int64Column {
 /** Decimals were checked to fit decimal(18, 8) when decoded. */
 const unscaled = (d: Parameters<typeof toUnscaled>[0]) => toUnscaled(d)!
 
-const micros = (values: ReadonlyArray<EpochMicros>) => values.map(BigInt)
+const micros = (values: ReadonlyArray<EpochMicros>) => {
+  const out = new BigInt64Array(values.length)
+  for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]!)
+  return out
+}
 
 const NO_ENTRIES: ReadonlyArray<readonly [string, string]> = Object.freeze([])
 
@@ -103,7 +109,7 @@ abstract class MarketRows<R extends TradeRow | QuoteRow> implements RowBuffer<R>
   private readonly vendor_data: Array<ReadonlyArray<readonly [string, string]>> = []
 
   protected abstract pushOwn(row: R): void
-  protected abstract ownColumns(): Record<string, ReadonlyArray<unknown>>
+  protected abstract ownColumns(): Record<string, Column>
 
   push(row: R): void {
     this.size++

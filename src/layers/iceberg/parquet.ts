@@ -57,7 +57,7 @@ import type {
   SortOrder
 } from "../../domain/iceberg/spec.ts"
 import { attempt, DuckDb, type DuckDbError, query } from "../duckdb/DuckDb.ts"
-import type { ColumnBatch } from "../../domain/columnBatch.ts"
+import type { Column as Values, ColumnBatch } from "../../domain/columnBatch.ts"
 
 export interface WriteOptions {
   readonly schema: Schema
@@ -188,7 +188,7 @@ const compareStrings = (a: string, b: string): number => {
  * number, as in DuckDB); null when all rows rank the same, so the key orders nothing.
  */
 const rankKey = (
-  data: ReadonlyArray<unknown>,
+  data: Values,
   n: number,
   type: PrimitiveType,
   descending: boolean,
@@ -230,7 +230,7 @@ const rankKey = (
 }
 
 /** Integers (int, date) and bigints (long, timestamps, unscaled decimals) compare directly. */
-const compareKey = (data: ReadonlyArray<unknown>, descending: boolean, nullsFirst: boolean): RowKey => {
+const compareKey = (data: Values, descending: boolean, nullsFirst: boolean): RowKey => {
   const [direction, nulls] = [descending ? -1 : 1, nullsFirst ? -1 : 1]
   return {
     compare: (a, b) => {
@@ -289,7 +289,7 @@ interface PartitionRows {
 }
 
 /** Epoch days of timestamps in micros; consecutive rows mostly share a day, so one division serves many. */
-const microsToDays = (data: ReadonlyArray<unknown>, n: number): Array<number | null> => {
+const microsToDays = (data: Values, n: number): Array<number | null> => {
   const days = new Array<number | null>(n)
   let [lo, hi, day] = [1n, 0n, 0]
   for (let r = 0; r < n; r++) {
@@ -316,7 +316,7 @@ const microsToDays = (data: ReadonlyArray<unknown>, n: number): Array<number | n
  */
 const layout = (schema: Schema, spec: PartitionSpec, sortOrder: SortOrder | null, batch: ColumnBatch) => {
   const n = batch.rowCount
-  const dataOf = (field: NestedField): ReadonlyArray<unknown> => batch.columns[field.name] ?? []
+  const dataOf = (field: NestedField): Values => batch.columns[field.name] ?? []
   const days = partitionSources(schema, spec).map((source) => {
     const data = dataOf(source)
     return source.type === "date" ? Array.from({ length: n }, (_, r) => (data[r] ?? null) as number | null) : microsToDays(data, n)
@@ -348,7 +348,7 @@ let tableCounter = 0
  * column is loaded as an ENUM: setting a string in a VARCHAR vector is one native call
  * per value (~0.25 µs, most of the load time), an ENUM index is plain JS.
  */
-const smallDictionary = (data: ReadonlyArray<unknown>): ReadonlyArray<string> | null => {
+const smallDictionary = (data: Values): ReadonlyArray<string> | null => {
   const limit = Math.min(65_535, data.length >> 3)
   const seen = new Set<string>()
   let last: unknown
@@ -381,7 +381,7 @@ const isDictionaryType = (type: IcebergType) =>
  * parameter indexed by the code). Empty and one-element values, the usual ones, are found
  * without building a key string.
  */
-const collectionDictionary = (data: ReadonlyArray<unknown>): Dictionary | null => {
+const collectionDictionary = (data: Values): Dictionary | null => {
   const limit = Math.min(4_096, data.length >> 3)
   const values: Array<unknown> = []
   const codes = new Array<number | null>(data.length)
@@ -457,6 +457,25 @@ const loadedColumn = (type: IcebergType): Loaded => {
   return { ...column(type), read: (name) => name }
 }
 
+/**
+ * `data[rows[r]]` for r in [start, end) into a BIGINT vector, as raw 32-bit halves: no bigint
+ * is made per value, and the vector's validity stays all valid (the column has no nulls). The
+ * vector's buffer is not public API: its field is checked, and @duckdb/node-api is pinned.
+ */
+const gatherInt64 = (data: BigInt64Array, rows: Int32Array, start: number, end: number, vector: unknown) => {
+  const items = (vector as { readonly items?: unknown }).items
+  if (!(items instanceof BigInt64Array) || items.length < end - start) {
+    throw new Error("@duckdb/node-api's BIGINT vector no longer holds its items as a BigInt64Array")
+  }
+  const from = new Int32Array(data.buffer, data.byteOffset, data.length * 2)
+  const to = new Int32Array(items.buffer, items.byteOffset, items.length * 2)
+  for (let r = start, k = 0; r < end; r++, k += 2) {
+    const j = rows[r]! * 2
+    to[k] = from[j]!
+    to[k + 1] = from[j + 1]!
+  }
+}
+
 /** Rows of the batch (indices, in write order) in a temp table, and the SELECT that reads them back as the schema's columns. */
 const loadRows = (connection: DuckDBConnection, schema: Schema, batch: ColumnBatch, rows: Int32Array) =>
   Effect.gen(function*() {
@@ -504,7 +523,9 @@ const loadRows = (connection: DuckDBConnection, schema: Schema, batch: ColumnBat
           columns.forEach((c, i) => {
             const data = values[i] ?? []
             const vector = chunk.getColumnVector(i)
-            if (c.toDuck === identity) {
+            if (data instanceof BigInt64Array && c.type === BIGINT) {
+              gatherInt64(data, rows, start, end, vector)
+            } else if (c.toDuck === identity) {
               for (let r = start; r < end; r++) vector.setItem(r - start, (data[rows[r]!] ?? null) as DuckDBValue)
             } else {
               for (let r = start; r < end; r++) {
