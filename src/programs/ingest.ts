@@ -123,7 +123,7 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  dead-lettered       ${p.deadLettered}`,
     `  already ingested    ${p.alreadyIngested}`,
     `  commits             ${p.commits}`,
-    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (summed over partitions: the flushes set the pace)`
+    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (partition actors waiting on flushes, summed)`
   ].join("\n")
 
 /** The topics' specs; the command has checked that each is a market data or instruments topic. */

@@ -300,7 +300,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       Effect.suspend(() => {
         if (fits(records)) return admit(records, use)
         const since = clock.currentTimeMillisUnsafe()
-        const waited = Effect.sync(() => {
+        return Effect.sync(() => {
           if (!fits(records)) return undefined
           counters.waitedForRoomMs += clock.currentTimeMillisUnsafe() - since
           return admit(records, use)
@@ -309,7 +309,6 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           Effect.repeat({ until: (admitted) => admitted !== undefined }),
           Effect.flatMap((admitted) => admitted!)
         )
-        return waited
       })
     )
 
