@@ -35,7 +35,7 @@ import {
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { idPieces, Params, pieces, symbolFilter, timeFilter } from "../query/sql.ts"
+import { idPieces, Params, symbolFilter, timeFilter } from "../query/sql.ts"
 import {
   bigintAt,
   bigints,
@@ -43,17 +43,12 @@ import {
   decimalAt,
   decimals,
   doubles,
-  integers,
-  Interned,
-  internedAt,
   isNull,
   joinedAt,
-  repeatedPiecesReader,
   type Texts,
   textAt,
   texts,
-  ubytes,
-  uniformText
+  ubytes
 } from "../duckdb/vectors.ts"
 import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
@@ -80,31 +75,54 @@ const dayOf = (partition: Readonly<Record<string, unknown>>): number | null => {
 
 // The conversion to events is the replay's hot path (duckdb/vectors.ts). DuckDB shapes the columns for
 // JS before it sorts them (in parallel, where after the sort each chunk's projection would run on
-// the one thread fetching it): the long strings of every row (ids, topic) as 12-character
-// pieces (query/sql.ts), which DuckDB keeps inside the vector where JS reads them without a native call each;
-// decimals as their unscaled int64; conditions and vendor_data as one JSON column, NULL when both
-// are empty (nearly always). Every column costs native calls per chunk, so a statement has only
-// those of the tables it replays; `kind` (0 Quote, 1 Trade) only when it replays both.
+// the one thread fetching it): the ids as 12-character pieces (query/sql.ts), which DuckDB keeps
+// inside the vector where JS reads them without a native call each; decimals as their unscaled
+// int64; conditions and vendor_data as one JSON column, NULL when both are empty (nearly always).
+// The columns whose values repeat (symbol, exchange, ...: a row's `Profile`) travel as one number,
+// a hash of them, looked up in the day's few profiles (`profilesOf`): every column costs DuckDB's
+// sort and fetch and JS a native call per chunk (eight string columns were half the fetch time).
+// A statement has only the columns of the tables it replays; `kind` (0 Quote, 1 Trade) only when it replays both.
+
+/** The values a row shares with many others: one per symbol and side, nearly. */
+export interface Profile {
+  readonly symbol: string
+  readonly exchange: string
+  readonly asset_class: string
+  readonly currency: string
+  /** A trade's side; null for a quote. */
+  readonly side: string | null
+  readonly kafka_topic: string
+  readonly kafka_partition: number
+}
+
+/** A table's profile columns, `side` NULL for quotes. */
+const profileColumns = (table: MarketTable) =>
+  `symbol, exchange, asset_class, currency, ${table === "trades" ? "side" : "NULL::VARCHAR AS side"}, kafka_topic, kafka_partition`
+
+/** A profile's key: 53 bits of DuckDB's hash of its columns and `salt`, exact as a double. */
+const profileKey = (table: MarketTable, salt: string) =>
+  `(hash(symbol, exchange, asset_class, currency, ${table === "trades" ? "side" : "NULL::VARCHAR"}, kafka_topic, kafka_partition, ${salt}::UBIGINT) >> 11)::DOUBLE`
 
 /** One table's rows of a window, `from` its filtered files, as the replay statement's columns. */
-const windowPart = (table: MarketTable, both: boolean, from: string) => {
+const windowPart = (table: MarketTable, both: boolean, from: string, salt: string) => {
   const trades = table === "trades"
   const columns = [
     ...(both ? [`${trades ? 1 : 0}::UTINYINT AS kind`] : []),
     idPieces("message_id", "mid"),
     idPieces(trades ? "trade_id" : "quote_id", "id"),
-    "symbol, exchange, asset_class, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq",
+    `${profileKey(table, salt)} AS profile, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq`,
     trades ? "price AS a, quantity AS b" : "bid_price AS a, bid_size AS b",
-    ...(trades ? ["side"] : both ? ["NULL::VARCHAR AS side"] : []),
     ...(!trades ? ["ask_price AS c, ask_size AS d"] : both ? ["NULL::DECIMAL(18, 8) AS c, NULL::DECIMAL(18, 8) AS d"] : []),
-    "currency, epoch_us(ingestion_timestamp)::DOUBLE AS its",
-    pieces("kafka_topic", "topic"),
-    `kafka_partition, kafka_offset,
+    `epoch_us(ingestion_timestamp)::DOUBLE AS its, kafka_offset,
     CASE WHEN len(conditions) > 0 OR cardinality(vendor_data) > 0 THEN to_json({c: conditions, v: vendor_data})::VARCHAR END AS extra,
     coalesce(source_sequence, -1) AS oseq`
   ]
   return `SELECT ${columns.join(", ")} FROM ${from}`
 }
+
+/** The distinct profiles of one table's rows `from` its filtered files, with their keys. */
+const profilesPart = (table: MarketTable, from: string, salt: string) =>
+  `SELECT ${profileKey(table, salt)} AS key, ${profileColumns(table)} FROM ${from}`
 
 /**
  * The replay statement over the `windowPart`s of a window, in replay order. The message_id pieces
@@ -117,35 +135,21 @@ const windowSql = (parts: ReadonlyArray<string>) =>
 const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({})
 const EMPTY_LIST: ReadonlyArray<string> = Object.freeze([])
 
-/** Per statement: its column positions and the caches of its strings and decimals with few values. */
+/** Per statement: its column positions, the profiles of its day and the caches of its decimals with few values. */
 export interface ChunkReader {
   readonly column: (name: string) => number
   /** The kind of every row when the statement has no `kind` column. */
   readonly only: 0 | 1 | undefined
-  readonly symbol: Interned
-  readonly exchange: Interned
-  readonly assetClass: Interned
-  readonly side: Interned
-  readonly currency: Interned
-  readonly topic: readonly [Interned, Interned, Interned]
+  readonly profiles: ReadonlyMap<number, Profile>
   readonly decimals: readonly [DecimalCache, DecimalCache, DecimalCache, DecimalCache]
 }
 
-export const chunkReader = (names: ReadonlyArray<string>): ChunkReader => {
-  const trades = names.includes("side")
-  const quotes = names.includes("c")
-  return {
-    column: (name) => names.indexOf(name),
-    only: trades && quotes ? undefined : trades ? 1 : 0,
-    symbol: new Interned(),
-    exchange: new Interned(),
-    assetClass: new Interned(),
-    side: new Interned(),
-    currency: new Interned(),
-    topic: [new Interned(), new Interned(), new Interned()],
-    decimals: [new DecimalCache(), new DecimalCache(), new DecimalCache(), new DecimalCache()]
-  }
-}
+export const chunkReader = (names: ReadonlyArray<string>, only: 0 | 1 | undefined, profiles: ReadonlyMap<number, Profile>): ChunkReader => ({
+  column: (name) => names.indexOf(name),
+  only,
+  profiles,
+  decimals: [new DecimalCache(), new DecimalCache(), new DecimalCache(), new DecimalCache()]
+})
 
 interface Extra {
   readonly c: ReadonlyArray<string> | null
@@ -156,53 +160,42 @@ interface Extra {
 export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Array<ReplayEvent> => {
   const n = chunk.rowCount
   const at = (name: string) => chunk.getColumnVector(reader.column(name))
-  const [mid0, mid1, mid2, id0, id1, id2, topic0, topic1, topic2, sym, ex, ac, cur, extra] = [
-    "mid_0", "mid_1", "mid_2", "id_0", "id_1", "id_2", "topic_0", "topic_1", "topic_2", "symbol", "exchange", "asset_class", "currency", "extra"
-  ].map((name) => texts(at(name))) as [Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts, Texts]
+  const [mid0, mid1, mid2, id0, id1, id2, extra] = ["mid_0", "mid_1", "mid_2", "id_0", "id_1", "id_2", "extra"]
+    .map((name) => texts(at(name))) as [Texts, Texts, Texts, Texts, Texts, Texts, Texts]
   const quotes = reader.only !== 1
-  const trades = reader.only !== 0
-  const side = trades ? texts(at("side")) : undefined
   const [a, b] = [decimals(at("a")), decimals(at("b"))]
   const [c, d] = quotes ? [decimals(at("c")), decimals(at("d"))] : [undefined, undefined]
   const kind = reader.only === undefined ? ubytes(at("kind")) : undefined
+  const profile = doubles(at("profile"))
   const ts = doubles(at("ts"))
   const its = doubles(at("its"))
   const seq = bigints(at("seq"))
   const off = bigints(at("kafka_offset"))
-  const part = integers(at("kafka_partition"))
   const [da, db, dc, dd] = reader.decimals
-  // Most chunks hold one exchange, asset class, currency and topic: read once, not per row.
-  const [exchangeOf, assetClassOf, currencyOf] = [uniformText(ex, n), uniformText(ac, n), uniformText(cur, n)]
-  const pieces = [uniformText(topic0, n), uniformText(topic1, n), uniformText(topic2, n)]
-  const topicOf = pieces.every((p) => p !== undefined) ? pieces.join("") : undefined
-  // Otherwise the topic is the same for long runs of rows: its three interned pieces say whether it is the last one.
-  const topicAt = topicOf === undefined ? repeatedPiecesReader(topic0, topic1, topic2, reader.topic) : undefined
+  const profiles = reader.profiles
   const out = new Array<ReplayEvent>(n)
   // Required columns are never NULL. Object literals of one shape per kind (no spreads).
   for (let r = 0; r < n; r++) {
-    const topic = topicOf ?? topicAt!(r)!
+    const p = profiles.get(profile[r]!)
+    if (p === undefined) throw new Error(`replay: a row of profile ${profile[r]} is not among its day's profiles`)
     const message_id = joinedAt(mid0, mid1, mid2, r)
-    const symbol = internedAt(sym, r, reader.symbol)
-    const exchange = exchangeOf ?? internedAt(ex, r, reader.exchange)
-    const asset_class = assetClassOf ?? internedAt(ac, r, reader.assetClass)
+    const { symbol, exchange, asset_class, currency, kafka_topic, kafka_partition } = p
     const exchange_timestamp = ts[r]!
-    const currency = currencyOf ?? internedAt(cur, r, reader.currency)
     const more = isNull(extra.valid, r) ? undefined : (JSON.parse(textAt(extra, r)) as Extra)
     const conditions = more?.c ?? EMPTY_LIST
     const vendor_data = more?.v ?? EMPTY_RECORD
     const source_sequence = bigintAt(seq, r)
     const ingestion_timestamp = its[r]!
-    const kafka_partition = part[r]!
     const kafka_offset = off.items[r]!
     out[r] = (kind === undefined ? reader.only : kind[r]) === 1
       ? {
         _tag: "Trade", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
-        ingestion_timestamp, kafka_topic: topic, kafka_partition, kafka_offset, vendor_data,
-        trade_id: joinedAt(id0, id1, id2, r), price: decimalAt(a, r, da), quantity: decimalAt(b, r, db), side: internedAt(side!, r, reader.side)
+        ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
+        trade_id: joinedAt(id0, id1, id2, r), price: decimalAt(a, r, da), quantity: decimalAt(b, r, db), side: p.side!
       } satisfies TradeEvent
       : {
         _tag: "Quote", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
-        ingestion_timestamp, kafka_topic: topic, kafka_partition, kafka_offset, vendor_data,
+        ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
         quote_id: joinedAt(id0, id1, id2, r), bid_price: decimalAt(a, r, da), bid_size: decimalAt(b, r, db),
         ask_price: decimalAt(c!, r, dc), ask_size: decimalAt(d!, r, dd)
       } satisfies QuoteEvent
@@ -296,22 +289,27 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
           const windows = upperBound <= c.windowRows
             ? [{ from, to, rows: upperBound }]
             : cutWindows(yield* histogram(dayPlans, c.symbols, from, to, paths), c.windowRows, from, to)
+          const { salt, profiles } = yield* profilesOf(dayPlans, c.symbols, from, to, paths)
+          const only = dayPlans.length > 1 ? undefined : dayPlans[0]!.table === "trades" ? 1 : 0
           for (const w of windows) {
             if (w.rows === 0) continue
             const params = new Params()
             const sql = windowSql(dayPlans.map(({ table, plan }) =>
               windowPart(table, dayPlans.length > 1, `${params.files(plannedPaths(plan))}
-               WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`)
+               WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`, params.add(salt))
             ))
+            const reader = (names: ReadonlyArray<string>) => chunkReader(names, only, profiles)
             if (c.pace._tag === "Paced") {
-              const events = yield* duckDb.withConnection((connection) => readAll(connection, sql, params.values)).pipe(Effect.mapError(blameFile(paths)))
+              const events = yield* duckDb.withConnection((connection) => readAll(connection, sql, params.values, reader)).pipe(
+                Effect.mapError(blameFile(paths))
+              )
               yield* Queue.offerAll(queue, events)
             } else {
               // One window ahead: the next statement runs (DuckDB reads and sorts it) while this one streams out.
               if (inFlight.length === 2) yield* Deferred.await(inFlight.shift()!)
               const turn = inFlight.at(-1)
               const done = yield* Deferred.make<void, ReplayError>()
-              const window = duckDb.withConnection((connection) => streamInto(connection, sql, params.values, queue, turn))
+              const window = duckDb.withConnection((connection) => streamInto(connection, sql, params.values, reader, queue, turn))
               const blamed = window.pipe(Effect.mapError((e) => e._tag === "DuckDbError" ? blameFile(paths)(e) : e))
               yield* Effect.forkChild(Deferred.into(blamed, done))
               inFlight.push(done)
@@ -324,6 +322,35 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       for (const done of inFlight) yield* Deferred.await(done)
       if (Exit.isFailure(exit)) return yield* exit
       yield* Queue.end(queue)
+    })
+
+  /**
+   * The day's profiles by key. Keys are 53 bits of a hash: should two profiles ever share one,
+   * the keys are drawn again with another salt, so a key always names exactly one profile.
+   */
+  const profilesOf = (
+    dayPlans: ReadonlyArray<{ table: MarketTable; plan: ScanPlan }>,
+    symbols: ReadonlyArray<string>,
+    from: number,
+    to: number,
+    paths: ReadonlyArray<string>
+  ) =>
+    Effect.gen(function*() {
+      for (let salt = 0n; salt < 4n; salt++) {
+        const params = new Params()
+        const parts = dayPlans.map(({ table, plan }) =>
+          profilesPart(table, `${params.files(plannedPaths(plan))}
+           WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`, params.add(salt))
+        )
+        const rows = yield* duckDb.withConnection((connection) =>
+          attempt("replay profiles", async () =>
+            (await connection.runAndReadAll(`SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`, [...params.values])).getRowObjectsJS())
+        ).pipe(Effect.mapError(blameFile(paths)))
+        const profiles = new Map<number, Profile>()
+        for (const { key, ...profile } of rows) profiles.set(key as number, profile as unknown as Profile)
+        if (profiles.size === rows.length) return { salt, profiles }
+      }
+      return yield* Effect.die(new Error("replay: four salts in a row gave two profiles one key"))
     })
 
   const histogram = (
@@ -410,10 +437,12 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
   return ReplayEngine.of({ stream, catchUpPoint, follow })
 }))
 
-const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: string, values: ReadonlyArray<DuckDBValue>) =>
+type ReaderOf = (names: ReadonlyArray<string>) => ChunkReader
+
+const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: string, values: ReadonlyArray<DuckDBValue>, readerOf: ReaderOf) =>
   attempt("replay window", async () => {
     const result = await connection.stream(sql, [...values])
-    const reader = chunkReader(result.columnNames())
+    const reader = readerOf(result.columnNames())
     const out: Array<ReplayEvent> = []
     for (;;) {
       const chunk = await result.fetchChunk()
@@ -426,6 +455,7 @@ const streamInto = (
   connection: import("@duckdb/node-api").DuckDBConnection,
   sql: string,
   values: ReadonlyArray<DuckDBValue>,
+  readerOf: ReaderOf,
   queue: Queue.Queue<ReplayEvent, ReplayError | Cause.Done>,
   /** Done when the previous window has streamed out: only then may this one. */
   turn: Deferred.Deferred<void, ReplayError> | undefined
@@ -443,7 +473,7 @@ const streamInto = (
     const play = Effect.gen(function*() {
       let next = fetchAhead()
       if (turn !== undefined) yield* Deferred.await(turn)
-      const reader = chunkReader(result.columnNames())
+      const reader = readerOf(result.columnNames())
       for (;;) {
         const chunk = yield* attempt("replay window", () => next)
         if (chunk === null || chunk.rowCount === 0) return
