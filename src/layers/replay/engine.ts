@@ -132,6 +132,17 @@ const windowSql = (parts: ReadonlyArray<string>) =>
   `SELECT * EXCLUDE (oseq) FROM (${parts.join(" UNION ALL ")})
    ORDER BY ts, oseq, mid_0, mid_1 NULLS FIRST, mid_2 NULLS FIRST${parts.length > 1 ? ", kind" : ""}`
 
+/** A day's reads: its tables' plans (the day's files), the symbols asked for, every planned path (to blame a failure on). */
+interface DayRead {
+  readonly plans: ReadonlyArray<{ readonly table: MarketTable; readonly plan: ScanPlan }>
+  readonly symbols: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
+}
+
+/** `plan`'s files, only their rows of `symbols` in [from, to): what every statement over a day reads. */
+const filteredFiles = (params: Params, plan: ScanPlan, from: number, to: number, symbols: ReadonlyArray<string>) =>
+  `${params.files(plannedPaths(plan))} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
+
 const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({})
 const EMPTY_LIST: ReadonlyArray<string> = Object.freeze([])
 
@@ -285,18 +296,18 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
           const dayPlans = plans.map(({ table, plan }) => ({ table, plan: filesOfDay(plan, day) })).filter((p) => p.plan.files.length > 0)
           if (dayPlans.length === 0) continue
           const paths = dayPlans.flatMap((p) => plannedPaths(p.plan))
+          const read: DayRead = { plans: dayPlans, symbols: c.symbols, paths }
           const upperBound = dayPlans.reduce((n, p) => n + p.plan.files.reduce((m, f) => m + f.recordCount, 0), 0)
           const windows = upperBound <= c.windowRows
             ? [{ from, to, rows: upperBound }]
-            : cutWindows(yield* histogram(dayPlans, c.symbols, from, to, paths), c.windowRows, from, to)
-          const { salt, profiles } = yield* profilesOf(dayPlans, c.symbols, from, to, paths)
+            : cutWindows(yield* histogram(read, from, to), c.windowRows, from, to)
+          const { salt, profiles } = yield* profilesOf(read, from, to)
           const only = dayPlans.length > 1 ? undefined : dayPlans[0]!.table === "trades" ? 1 : 0
           for (const w of windows) {
             if (w.rows === 0) continue
             const params = new Params()
             const sql = windowSql(dayPlans.map(({ table, plan }) =>
-              windowPart(table, dayPlans.length > 1, `${params.files(plannedPaths(plan))}
-               WHERE ${timeFilter(params, w.from, w.to)}${symbolFilter(params, c.symbols)}`, params.add(salt))
+              windowPart(table, dayPlans.length > 1, filteredFiles(params, plan, w.from, w.to, c.symbols), params.add(salt))
             ))
             const reader = (names: ReadonlyArray<string>) => chunkReader(names, only, profiles)
             if (c.pace._tag === "Paced") {
@@ -328,20 +339,11 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
    * The day's profiles by key. Keys are 53 bits of a hash: should two profiles ever share one,
    * the keys are drawn again with another salt, so a key always names exactly one profile.
    */
-  const profilesOf = (
-    dayPlans: ReadonlyArray<{ table: MarketTable; plan: ScanPlan }>,
-    symbols: ReadonlyArray<string>,
-    from: number,
-    to: number,
-    paths: ReadonlyArray<string>
-  ) =>
+  const profilesOf = ({ paths, plans, symbols }: DayRead, from: number, to: number) =>
     Effect.gen(function*() {
       for (let salt = 0n; salt < 4n; salt++) {
         const params = new Params()
-        const parts = dayPlans.map(({ table, plan }) =>
-          profilesPart(table, `${params.files(plannedPaths(plan))}
-           WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`, params.add(salt))
-        )
+        const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plan, from, to, symbols), params.add(salt)))
         const rows = yield* duckDb.withConnection((connection) =>
           attempt("replay profiles", async () =>
             (await connection.runAndReadAll(`SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`, [...params.values])).getRowObjectsJS())
@@ -353,18 +355,9 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       return yield* Effect.die(new Error("replay: four salts in a row gave two profiles one key"))
     })
 
-  const histogram = (
-    dayPlans: ReadonlyArray<{ table: MarketTable; plan: ScanPlan }>,
-    symbols: ReadonlyArray<string>,
-    from: number,
-    to: number,
-    paths: ReadonlyArray<string>
-  ) => {
+  const histogram = ({ paths, plans, symbols }: DayRead, from: number, to: number) => {
     const params = new Params()
-    const parts = dayPlans.map(({ plan }) =>
-      `SELECT epoch_us(exchange_timestamp) // 1000000 AS s FROM ${params.files(plannedPaths(plan))}
-       WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
-    )
+    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) // 1000000 AS s FROM ${filteredFiles(params, plan, from, to, symbols)}`)
     const sql = `SELECT (s * 1000000)::DOUBLE AS s, count(*)::DOUBLE AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY s ORDER BY s`
     return duckDb.withConnection((connection) =>
       attempt("replay histogram", async () => {
