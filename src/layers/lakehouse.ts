@@ -1,6 +1,7 @@
 /**
  * The lakehouse core as one layer: storage, a catalog, DuckDB, the sink and the
- * scanner. Programs and tests pick the catalog; everything else follows.
+ * scanner. Programs and tests pick the catalog; DuckDB's pool and threads come from
+ * config (K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS); everything else follows.
  */
 import * as path from "node:path"
 import { Layer } from "effect"
@@ -24,7 +25,6 @@ export interface LakehouseOptions {
   /** `catalog_name` in the SQL catalog tables. */
   readonly catalogName?: string
   readonly sink?: Sink.SinkOptions
-  readonly duckDbConnections?: number
 }
 
 export const catalogLayer = (options: LakehouseOptions) => {
@@ -51,7 +51,7 @@ export const catalogLayer = (options: LakehouseOptions) => {
 export const layer = (options: LakehouseOptions) => {
   const base = Layer.mergeAll(
     catalogLayer(options).pipe(Layer.provideMerge(FileIOLayers.layer)),
-    DuckDb.layerWith({ connections: options.duckDbConnections })
+    DuckDb.layerConfig
   )
   return Layer.mergeAll(Sink.layer(options.sink), Planner.layer()).pipe(Layer.provideMerge(base))
 }

@@ -180,7 +180,7 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
   })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"))
 
 const root = Command.make("query").pipe(
-  Command.withDescription("Query the K2 lakehouse (env: K2_WAREHOUSE, K2_CATALOG or K2_CATALOG_URL)"),
+  Command.withDescription("Query the K2 lakehouse (env: K2_WAREHOUSE, K2_CATALOG or K2_CATALOG_URL, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"),
   Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
 )
 

@@ -178,7 +178,7 @@ const replay = Command.make("replay", {
     }).pipe(Effect.provide(kafka()))
   })).pipe(Command.withDescription(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
-      "--follow continues on the live topics (env: K2_WAREHOUSE, K2_CATALOG, K2_KAFKA_BROKERS, K2_GROUP)"
+      "--follow continues on the live topics (env: K2_WAREHOUSE, K2_CATALOG, K2_KAFKA_BROKERS, K2_GROUP, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"
   ))
 
 const layer = ReplayLayer.layer.pipe(Layer.provideMerge(lakehouseFromEnv))

@@ -38,6 +38,6 @@ const serve = Command.make("serve", {
       Layer.provide(Server.nodeServer({ port: a.port, host: a.host }))
     )
     return yield* Layer.launch(app)
-  }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG)"))
+  }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"))
 
 runCommand(serve)

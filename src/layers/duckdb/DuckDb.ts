@@ -98,8 +98,8 @@ export class DuckDb extends Context.Service<DuckDb, {
   static readonly layerWith = (options: DuckDbOptions): Layer.Layer<DuckDb, DuckDbError> =>
     Layer.effect(DuckDb, make(options))
 
-  /** Configured by K2_DUCKDB_CONNECTIONS and K2_DUCKDB_THREADS. */
-  static readonly layer: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
+  /** Configured by K2_DUCKDB_CONNECTIONS (default 2) and K2_DUCKDB_THREADS (default one per core). */
+  static readonly layerConfig: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
     Effect.gen(function*() {
       const connections = yield* Config.Int("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2))
       const threads = yield* Config.option(Config.Int("K2_DUCKDB_THREADS"))

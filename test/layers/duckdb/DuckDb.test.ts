@@ -1,6 +1,8 @@
+import * as os from "node:os"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer } from "effect"
 import { attempt, DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 
 layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
   it.effect("never runs more statements at once than the pool holds", () =>
@@ -87,4 +89,35 @@ describe("DuckDb pool size", () => {
       assert.strictEqual(duckDb.size, maxConnections())
       assert.isBelow(duckDb.size, Number(process.env["UV_THREADPOOL_SIZE"]) || 4)
     }).pipe(Effect.provide(DuckDb.layerWith({ connections: 64 }))))
+})
+
+describe("DuckDb.layerConfig", () => {
+  const configured = (env: Record<string, string>) => DuckDb.layerConfig.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env))))
+
+  it.effect("takes the pool size from K2_DUCKDB_CONNECTIONS and DuckDB's threads from K2_DUCKDB_THREADS", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      assert.strictEqual(duckDb.size, 1)
+      const rows = yield* duckDb.withConnection((c) => query(c, "probe", "SELECT current_setting('threads')::INTEGER AS t"))
+      assert.strictEqual(rows[0]?.["t"], 1)
+    }).pipe(Effect.provide(configured({ K2_DUCKDB_CONNECTIONS: "1", K2_DUCKDB_THREADS: "1" }))))
+
+  it.effect("is what the lakehouse layer (every program's) uses", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* DuckDb).size, 1)
+    }).pipe(Effect.provide(Lakehouse.layer({ warehouse: os.tmpdir(), catalog: { _tag: "memory" } }).pipe(
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_DUCKDB_CONNECTIONS: "1" })))
+    ))))
+
+  it.effect("defaults to two connections and DuckDB's own thread count", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      assert.strictEqual(duckDb.size, Math.min(2, maxConnections()))
+    }).pipe(Effect.provide(configured({}))))
+
+  it.effect("a value that is not an integer is a ConfigError naming the variable", () =>
+    Effect.gen(function*() {
+      const error = yield* Layer.build(configured({ K2_DUCKDB_THREADS: "many" })).pipe(Effect.scoped, Effect.flip)
+      assert.match(String(error), /K2_DUCKDB_THREADS/)
+    }))
 })
