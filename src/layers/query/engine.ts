@@ -58,7 +58,7 @@ import {
   texts,
   uniformText
 } from "../duckdb/vectors.ts"
-import { bucketExpression, columnExpression, decimalColumns, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
+import { bucketExpression, columnExpression, decimalColumns, filteredFiles, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
 
 export interface QueryEngineOptions {
   /** Exchange → IANA zone for trading days; defaults to calendar.ts. */
@@ -276,8 +276,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const params = new Params()
         const sql = `WITH t AS (
             SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
-            FROM ${params.files(plannedPaths(p))}
-            WHERE ${timeFilter(params, range.from, range.to)}${symbolFilter(params, symbols)})
+            FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
           SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL ORDER BY symbol, bucket`
         return { rows: yield* collect([p], sql, params.values, barsOf), p }
@@ -300,8 +299,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const sql = `WITH t AS (
             SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity,
               ${localDay(params)} AS day
-            FROM ${params.files(plannedPaths(p))}
-            WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)})
+            FROM ${filteredFiles(params, plannedPaths(p), from, to, symbols)})
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts
           FROM t WHERE day BETWEEN ${params.add(dayText(first))}::DATE AND ${params.add(dayText(last))}::DATE
           GROUP BY symbol, exchange, day ORDER BY symbol, exchange, day`
@@ -319,8 +317,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const sql = `WITH q AS (
             SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id,
               bid_price::DECIMAL(38, 8) + ask_price::DECIMAL(38, 8) AS twice_mid, ask_price::DECIMAL(38, 8) - bid_price::DECIMAL(38, 8) AS spread
-            FROM ${params.files(plannedPaths(p))}
-            WHERE ${timeFilter(params, range.from, range.to)}${symbolFilter(params, symbols)})
+            FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
           SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
             arg_min(twice_mid, (ts, seq, message_id)) AS mid_open, max(twice_mid) AS mid_high,
             min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id)) AS mid_close,
@@ -349,14 +346,13 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (tp.files.length === 0 || range.from === range.to) return { rows: [] as Array<TradeWithQuote>, plans: [tp, qp] }
         const params = new Params()
         const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side
-          FROM ${params.files(plannedPaths(tp))} WHERE ${timeFilter(params, range.from, range.to)}${symbolFilter(params, symbols)}`
+          FROM ${filteredFiles(params, plannedPaths(tp), range.from, range.to, symbols)}`
         // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, time).
         const quotes = qp.files.length === 0
           ? `SELECT NULL::VARCHAR AS symbol, NULL::TIMESTAMPTZ AS quote_ts, NULL::DECIMAL(18, 8) AS bid_price, NULL::DECIMAL(18, 8) AS bid_size,
               NULL::DECIMAL(18, 8) AS ask_price, NULL::DECIMAL(18, 8) AS ask_size LIMIT 0`
           : `SELECT symbol, exchange_timestamp AS quote_ts, bid_price, bid_size, ask_price, ask_size
-              FROM ${params.files(plannedPaths(qp))}
-              WHERE ${timeFilter(params, range.from - lookback, range.to)}${symbolFilter(params, symbols)}
+              FROM ${filteredFiles(params, plannedPaths(qp), range.from - lookback, range.to, symbols)}
               QUALIFY row_number() OVER (PARTITION BY symbol, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1`
         const sql = `WITH t AS (${trades}), q AS (${quotes})
           SELECT t.symbol, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,

@@ -48,6 +48,10 @@ export const symbolFilter = (params: Params, symbols: ReadonlyArray<string>, col
 export const timeFilter = (params: Params, from: number, to: number, column = "exchange_timestamp"): string =>
   `${column} >= ${params.micros(from)} AND ${column} < ${params.micros(to)}`
 
+/** Files (paths), only their rows of `symbols` (all when none) in [from, to): `FROM` this. */
+export const filteredFiles = (params: Params, paths: ReadonlyArray<string>, from: number, to: number, symbols: ReadonlyArray<string>): string =>
+  `${params.files(paths)} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
+
 /** The total order of rows: exchange time, then source sequence (NULL first, as -1), then message_id. */
 export const ORDER_KEY = "exchange_timestamp, coalesce(source_sequence, -1), message_id"
 

@@ -35,7 +35,7 @@ import {
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { idPieces, Params, symbolFilter, timeFilter } from "../query/sql.ts"
+import { filteredFiles, idPieces, Params } from "../query/sql.ts"
 import {
   bigintAt,
   bigints,
@@ -138,10 +138,6 @@ interface DayRead {
   readonly symbols: ReadonlyArray<string>
   readonly paths: ReadonlyArray<string>
 }
-
-/** `plan`'s files, only their rows of `symbols` in [from, to): what every statement over a day reads. */
-const filteredFiles = (params: Params, plan: ScanPlan, from: number, to: number, symbols: ReadonlyArray<string>) =>
-  `${params.files(plannedPaths(plan))} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
 
 const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({})
 const EMPTY_LIST: ReadonlyArray<string> = Object.freeze([])
@@ -307,7 +303,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
             if (w.rows === 0) continue
             const params = new Params()
             const sql = windowSql(dayPlans.map(({ table, plan }) =>
-              windowPart(table, dayPlans.length > 1, filteredFiles(params, plan, w.from, w.to, c.symbols), params.add(salt))
+              windowPart(table, dayPlans.length > 1, filteredFiles(params, plannedPaths(plan), w.from, w.to, c.symbols), params.add(salt))
             ))
             const reader = (names: ReadonlyArray<string>) => chunkReader(names, only, profiles)
             if (c.pace._tag === "Paced") {
@@ -343,7 +339,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     Effect.gen(function*() {
       for (let salt = 0n; salt < 4n; salt++) {
         const params = new Params()
-        const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plan, from, to, symbols), params.add(salt)))
+        const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plannedPaths(plan), from, to, symbols), params.add(salt)))
         const rows = yield* duckDb.withConnection((connection) =>
           attempt("replay profiles", async () =>
             (await connection.runAndReadAll(`SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`, [...params.values])).getRowObjectsJS())
@@ -357,7 +353,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
 
   const histogram = ({ paths, plans, symbols }: DayRead, from: number, to: number) => {
     const params = new Params()
-    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) // 1000000 AS s FROM ${filteredFiles(params, plan, from, to, symbols)}`)
+    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) // 1000000 AS s FROM ${filteredFiles(params, plannedPaths(plan), from, to, symbols)}`)
     const sql = `SELECT (s * 1000000)::DOUBLE AS s, count(*)::DOUBLE AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY s ORDER BY s`
     return duckDb.withConnection((connection) =>
       attempt("replay histogram", async () => {
