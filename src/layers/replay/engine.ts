@@ -95,13 +95,13 @@ export interface Profile {
   readonly kafka_partition: number
 }
 
-/** A table's profile columns, `side` NULL for quotes. */
-const profileColumns = (table: MarketTable) =>
-  `symbol, exchange, asset_class, currency, ${table === "trades" ? "side" : "NULL::VARCHAR AS side"}, kafka_topic, kafka_partition`
+const PROFILE: ReadonlyArray<keyof Profile> = ["symbol", "exchange", "asset_class", "currency", "side", "kafka_topic", "kafka_partition"]
 
-/** A profile's key: 53 bits of DuckDB's hash of its columns and `salt`, exact as a double. */
-const profileKey = (table: MarketTable, salt: string) =>
-  `(hash(symbol, exchange, asset_class, currency, ${table === "trades" ? "side" : "NULL::VARCHAR"}, kafka_topic, kafka_partition, ${salt}::UBIGINT) >> 11)::DOUBLE`
+/** A table's profile values, in `PROFILE`'s order: `side` NULL for quotes. */
+const profileValues = (table: MarketTable) => PROFILE.map((name) => (name === "side" && table === "quotes" ? "NULL::VARCHAR" : name))
+
+/** A profile's key: 53 bits of DuckDB's hash of its values and `salt`, exact as a double. */
+const profileKey = (table: MarketTable, salt: string) => `(hash(${profileValues(table).join(", ")}, ${salt}::UBIGINT) >> 11)::DOUBLE`
 
 /** One table's rows of a window, `from` its filtered files, as the replay statement's columns. */
 const windowPart = (table: MarketTable, both: boolean, from: string, salt: string) => {
@@ -122,7 +122,7 @@ const windowPart = (table: MarketTable, both: boolean, from: string, salt: strin
 
 /** The distinct profiles of one table's rows `from` its filtered files, with their keys. */
 const profilesPart = (table: MarketTable, from: string, salt: string) =>
-  `SELECT ${profileKey(table, salt)} AS key, ${profileColumns(table)} FROM ${from}`
+  `SELECT ${profileKey(table, salt)} AS key, ${profileValues(table).map((v, i) => `${v} AS ${PROFILE[i]}`).join(", ")} FROM ${from}`
 
 /**
  * The replay statement over the `windowPart`s of a window, in replay order. The message_id pieces
