@@ -68,11 +68,12 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   const cache = metadataCache()
   const warehouse = options.warehouse.replace(/\/+$/, "")
 
-  const db = <A>(f: () => Promise<A>) =>
-    Effect.tryPromise({
-      try: f,
-      catch: (cause) => catalogError(new CatalogUnavailable({ detail: (cause as Error).message ?? String(cause) }))
-    })
+  const unavailable = (cause: unknown) => catalogError(new CatalogUnavailable({ detail: (cause as Error).message ?? String(cause) }))
+  /** A driver call; one answered at once (SQLite) resumes without waiting for the event loop. */
+  const db = <A>(f: () => A | Promise<A>) =>
+    Effect.try({ try: f, catch: unavailable }).pipe(
+      Effect.flatMap((result) => result instanceof Promise ? Effect.tryPromise({ try: () => result, catch: unavailable }) : Effect.succeed(result))
+    )
 
   for (const statement of DDL) {
     // Two processes creating the tables at once race on PostgreSQL's catalog: the loser's error is harmless.

@@ -83,7 +83,7 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   })
   return DuckDb.of({
     size,
-    withConnection: (use) => Effect.scoped(Effect.flatMap(Pool.get(pool), use))
+    withConnection: (use) => Pool.use(pool, use)
   })
 })
 
