@@ -12,7 +12,7 @@ import { IcebergSink, type WriteOptions } from "../../services/IcebergSink.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange } from "./commit.ts"
 import { writeDataFiles } from "./parquet.ts"
-import { makeSnapshotFiles, WRITER_CACHE_ENTRIES } from "./snapshotFiles.ts"
+import { makeSnapshotFiles, SINK_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 export interface SinkOptions {
   /** Data files larger than this are split (Java's write.target-file-size-bytes default is 512 MiB). */
@@ -30,7 +30,7 @@ export const layer = (options: SinkOptions = {}) =>
     const catalog = yield* Catalog
     const files = yield* FileIO
     const duckDb = yield* DuckDb
-    const snapshots = yield* makeSnapshotFiles({ cacheEntries: WRITER_CACHE_ENTRIES })
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: SINK_CACHE_ENTRIES })
     const commitOptions = {
       mergePolicy: options.mergePolicy ?? defaultMergePolicy,
       maxAttempts: options.maxCommitAttempts ?? 10

@@ -33,7 +33,7 @@ import {
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange } from "../iceberg/commit.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
-import { makeSnapshotFiles, type SnapshotFiles, WRITER_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
+import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import { crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
@@ -79,7 +79,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   const catalog = yield* Catalog
   const files = yield* FileIO
   const duckDb = yield* DuckDb
-  const snapshots = yield* makeSnapshotFiles({ cacheEntries: WRITER_CACHE_ENTRIES })
+  const snapshots = yield* makeSnapshotFiles({ cacheEntries: MAINTENANCE_CACHE_ENTRIES })
   const commitOptions = {
     mergePolicy: options.mergePolicy ?? defaultMergePolicy,
     maxAttempts: options.maxCommitAttempts ?? 30
