@@ -108,14 +108,10 @@ export const joinedAt = (p0: Texts, p1: Texts, p2: Texts, row: number): string =
 
 /**
  * A reader of a text column selected as three pieces (query/sql.ts `pieces`) that repeat row
- * after row (a topic's): the same string while they do. `caches` may span vectors (`internedAt`).
+ * after row (a topic's): the same string while they do.
  */
-export const repeatedPiecesReader = (
-  p0: Texts,
-  p1: Texts,
-  p2: Texts,
-  caches: readonly [Interned, Interned, Interned] = [new Interned(), new Interned(), new Interned()]
-): (row: number) => string | null => {
+export const repeatedPiecesReader = (p0: Texts, p1: Texts, p2: Texts): (row: number) => string | null => {
+  const caches = [new Interned(), new Interned(), new Interned()] as const
   let head = "", middle = "", tail = ""
   let whole: string | null = null
   return (row) => {
@@ -198,7 +194,7 @@ export const doubles = (vector: DuckDBVector): Float64Array => {
 }
 
 /** The values of an INTEGER column (NULL rows hold garbage). */
-export const integers = (vector: DuckDBVector): Int32Array => {
+const integers = (vector: DuckDBVector): Int32Array => {
   const items = internals(vector).items
   if (!(vector instanceof DuckDBIntegerVector) || !(items instanceof Int32Array)) throw layoutError("not an INTEGER vector")
   return items
