@@ -7,8 +7,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY . .
+# The allocator settings of `npm run ingest` (package.json; docs/decisions.md ADR-11).
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
+    DUCKDB_JE_MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 \
     K2_WAREHOUSE=/warehouse
 VOLUME /warehouse
 # ingest by default; docker-compose.yml overrides the command for serve.
