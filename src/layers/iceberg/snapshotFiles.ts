@@ -15,11 +15,6 @@ export interface SnapshotFiles {
   manifestEntries(manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError>
 }
 
-/**
- * `cacheEntries` bounds the manifest entries (and manifest-list rows) held decoded, not the
- * files: a day's merged manifest is rewritten by every commit with one more entry, so a cache
- * counted in files would keep thousands of ever larger near-copies.
- */
 /** For maintenance: about one full day's merged manifest, with room to spare. */
 export const MAINTENANCE_CACHE_ENTRIES = 25_000
 
@@ -31,6 +26,11 @@ export const MAINTENANCE_CACHE_ENTRIES = 25_000
  */
 export const SINK_CACHE_ENTRIES = 2_000
 
+/**
+ * `cacheEntries` bounds the manifest entries (and manifest-list rows) held decoded, not the
+ * files: a day's merged manifest is rewritten by every commit with one more entry, so a cache
+ * counted in files would keep thousands of ever larger near-copies.
+ */
 export const makeSnapshotFiles = Effect.fnUntraced(function*(options: { readonly cacheEntries: number }) {
   const files = yield* FileIO
   const lists = lru<ReadonlyArray<ManifestFile>>(options.cacheEntries, (list) => list.length)

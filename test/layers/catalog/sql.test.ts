@@ -20,8 +20,9 @@ catalogContract("SQLite file, local files", () => {
 })
 
 describe("SQL catalog: a failing database", () => {
+  type Mode = "none" | "throw" | "reject"
   /** In-memory SQLite whose reads fail once `failing` is set: by throwing (as SQLite does) or rejecting (as pg does). */
-  const flaky = (failing: { mode: "none" | "throw" | "reject" }): SqlDriver => {
+  const flaky = (failing: { mode: Mode }): SqlDriver => {
     const sqlite = sqliteDriver(":memory:")
     return {
       ...sqlite,
@@ -36,7 +37,7 @@ describe("SQL catalog: a failing database", () => {
   for (const mode of ["throw", "reject"] as const) {
     it.effect(`a read that fails (${mode}) is CatalogUnavailable with the driver's message`, () =>
       Effect.gen(function*() {
-        const failing = { mode: "none" as "none" | "throw" | "reject" }
+        const failing: { mode: Mode } = { mode: "none" }
         const catalog = yield* Catalogs.make(flaky(failing), { name: "k2", warehouse: "file:///warehouse" })
         yield* catalog.createNamespace("market_data")
         yield* catalog.createTable({ namespace: "market_data", name: "trades" }, tables.trades)
