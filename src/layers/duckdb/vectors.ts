@@ -238,7 +238,6 @@ export const decimals = (vector: DuckDBVector): Decimals => {
 const FOUR = Array.from({ length: 10_000 }, (_, i) => String(i + 10_000).slice(1))
 const DOT_FOUR = FOUR.map((digits) => `.${digits}`)
 const TWO_32 = 4_294_967_296
-const E8 = 100_000_000
 
 const DECIMAL_SLOTS_LOG2 = 10
 
@@ -271,19 +270,36 @@ const cachedText = (unscaled: number, low: number, high: number, cache: DecimalC
   return text
 }
 
+const PREFIX_SLOTS_LOG2 = 10
+
+/**
+ * The leading text (integer part, point, first four places) of recently rendered values, by
+ * their leading digits: prices of an instrument share them, so most values cost one
+ * concatenation instead of a number conversion and two (about a third of rendering a bar).
+ */
+const prefixKeys = new Float64Array(1 << PREFIX_SLOTS_LOG2).fill(Number.NaN)
+const prefixTexts = new Array<string>(1 << PREFIX_SLOTS_LOG2).fill("")
+
 /** Text with exactly 8 places of an unscaled integer of magnitude at most 2^53 (exact in a double). */
 export const fixedText = (unscaled: number): string => {
   const magnitude = unscaled < 0 ? -unscaled : unscaled
   // Integers below 2^53: the product and difference are exact; only the quotient may round up.
-  let integer = Math.trunc(magnitude / E8)
-  let fraction = magnitude - integer * E8
-  if (fraction < 0) {
-    integer -= 1
-    fraction += E8
+  let head = Math.trunc(magnitude / 10_000)
+  let lower = magnitude - head * 10_000
+  if (lower < 0) {
+    head -= 1
+    lower += 10_000
   }
-  const upper = Math.trunc(fraction / 10_000)
-  // Two concatenations (a third string for the sign only).
-  const digits = String(integer) + DOT_FOUR[upper]! + FOUR[fraction - upper * 10_000]!
+  const slot = Math.imul(head | 0, 0x9e3779b1) >>> (32 - PREFIX_SLOTS_LOG2)
+  let prefix = prefixTexts[slot]!
+  if (prefixKeys[slot] !== head) {
+    // head < 2^40: this quotient is exact after truncation.
+    const integer = Math.trunc(head / 10_000)
+    prefix = String(integer) + DOT_FOUR[head - integer * 10_000]!
+    prefixKeys[slot] = head
+    prefixTexts[slot] = prefix
+  }
+  const digits = prefix + FOUR[lower]!
   return unscaled < 0 ? "-" + digits : digits
 }
 
