@@ -37,7 +37,7 @@ import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../servic
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowOf, rowTemplate } from "../duckdb/results.ts"
+import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowBuilder } from "../duckdb/results.ts"
 import {
   bigFixedText,
   decimal128ApproxAt,
@@ -217,7 +217,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
             ...(idKey === "__id" ? ["message_id AS \"__id\""] : [])
           ].join(", ")
           const sql = `SELECT ${select} FROM ${source} WHERE ${where} ORDER BY ${ORDER_KEY} LIMIT ${params.add(limit + 1)}`
-          const template = rowTemplate(fields)
+          const build = rowBuilder(fields)
           let lastKey: ReadonlyArray<unknown> = []
           let next: string | null = null
           const page = yield* collect<MarketRow>([p], sql, params.values, (chunk, out) => {
@@ -238,9 +238,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
                 })
                 return
               }
-              const row = rowOf(template)
-              for (let i = 0; i < fields.length; i++) row[fields[i]!] = readers[i]!(r)
-              out.push(row)
+              out.push(build(readers, r))
               if (out.length === limit) lastKey = key().map((read) => read(r))
             }
           })

@@ -56,6 +56,16 @@ layer(DuckDb.layerWith({ connections: 1 }))("readRows", (it) => {
       assert.deepStrictEqual(rows.map((r) => r.i), Array.from({ length: 5000 }, (_, i) => BigInt(i)))
     }))
 
+  it.effect("keys rows by the column names as they are, whatever characters they hold", () =>
+    Effect.gen(function*() {
+      const names = ["a\"b", "x}; throw new Error(\"ran\"); ({", "__proto__", "constructor", "a\\b", "ü"]
+      const select = names.map((name, i) => `${i} AS "${name.replaceAll("\"", "\"\"")}"`).join(", ")
+      const [row] = yield* read(`SELECT ${select}`)
+      assert.deepStrictEqual(Object.keys(row!), names)
+      names.forEach((name, i) => assert.strictEqual(Object.getOwnPropertyDescriptor(row, name)?.value, i))
+      assert.strictEqual(Object.getPrototypeOf(row), Object.prototype)
+    }))
+
   it.effect("answers a statement without rows with no rows", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* read("SELECT 1 AS x WHERE false"), [])
