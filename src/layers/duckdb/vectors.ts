@@ -241,7 +241,10 @@ const TWO_32 = 4_294_967_296
 
 const DECIMAL_SLOTS_LOG2 = 10
 
-/** Recently rendered values of a decimal column: prices and sizes repeat (ticks, round lots). */
+/**
+ * Texts rendered recently, by the number they render: a decimal column's values (prices and sizes
+ * repeat: ticks, round lots), or `fixedText`'s leading digits.
+ */
 export class DecimalCache {
   readonly keys = new Float64Array(1 << DECIMAL_SLOTS_LOG2).fill(Number.NaN)
   readonly values = new Array<string>(1 << DECIMAL_SLOTS_LOG2).fill("")
@@ -270,15 +273,12 @@ const cachedText = (unscaled: number, low: number, high: number, cache: DecimalC
   return text
 }
 
-const PREFIX_SLOTS_LOG2 = 10
-
 /**
  * The leading text (integer part, point, first four places) of recently rendered values, by
  * their leading digits: prices of an instrument share them, so most values cost one
  * concatenation instead of a number conversion and two (about a third of rendering a bar).
  */
-const prefixKeys = new Float64Array(1 << PREFIX_SLOTS_LOG2).fill(Number.NaN)
-const prefixTexts = new Array<string>(1 << PREFIX_SLOTS_LOG2).fill("")
+const prefixes = new DecimalCache()
 
 /** Text with exactly 8 places of an unscaled integer of magnitude at most 2^53 (exact in a double). */
 export const fixedText = (unscaled: number): string => {
@@ -290,14 +290,14 @@ export const fixedText = (unscaled: number): string => {
     head -= 1
     lower += 10_000
   }
-  const slot = Math.imul(head | 0, 0x9e3779b1) >>> (32 - PREFIX_SLOTS_LOG2)
-  let prefix = prefixTexts[slot]!
-  if (prefixKeys[slot] !== head) {
+  const slot = Math.imul(head | 0, 0x9e3779b1) >>> (32 - DECIMAL_SLOTS_LOG2)
+  let prefix = prefixes.values[slot]!
+  if (prefixes.keys[slot] !== head) {
     // head < 2^40: this quotient is exact after truncation.
     const integer = Math.trunc(head / 10_000)
     prefix = String(integer) + DOT_FOUR[head - integer * 10_000]!
-    prefixKeys[slot] = head
-    prefixTexts[slot] = prefix
+    prefixes.keys[slot] = head
+    prefixes.values[slot] = prefix
   }
   const digits = prefix + FOUR[lower]!
   return unscaled < 0 ? "-" + digits : digits
