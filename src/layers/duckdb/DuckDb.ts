@@ -5,7 +5,7 @@
  * file system and DNS share: the pool stays below the thread-pool size so one
  * thread is always left for them (DESIGN.md "Pitfalls").
  */
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api"
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
 import { Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
@@ -43,6 +43,27 @@ export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?:
     })
   })
 
+/**
+ * Executes one statement with positional `values`: prepared straight from its text, bound, run by
+ * `execute`, destroyed. `connection.run(sql, values)` first splits the text into statements, one
+ * more hop through the libuv thread pool: 1.0 ms a bars query here (docs/query.md).
+ */
+export const executeOne = async <A>(
+  connection: DuckDBConnection,
+  sql: string,
+  values: ReadonlyArray<DuckDBValue>,
+  execute: (statement: DuckDBPreparedStatement) => Promise<A>,
+  types?: ReadonlyArray<DuckDBType>
+): Promise<A> => {
+  const statement = await connection.prepare(sql)
+  try {
+    statement.bind([...values], types === undefined ? undefined : [...types])
+    return await execute(statement)
+  } finally {
+    statement.destroySync()
+  }
+}
+
 /** Runs SQL with optional positional parameters and returns the rows as objects. */
 export const query = (
   connection: DuckDBConnection,
@@ -50,7 +71,13 @@ export const query = (
   sql: string,
   values?: ReadonlyArray<DuckDBValue>
 ): Effect.Effect<ReadonlyArray<Record<string, DuckDBValue>>, DuckDbError> =>
-  attempt(purpose, async () => (await connection.runAndReadAll(sql, values ? [...values] : undefined)).getRowObjects(), () => connection.interrupt())
+  attempt(
+    purpose,
+    async () =>
+      (values === undefined ? await connection.runAndReadAll(sql) : await executeOne(connection, sql, values, (s) => s.runAndReadAll()))
+        .getRowObjects(),
+    () => connection.interrupt()
+  )
 
 const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   const requested = options.connections ?? 2

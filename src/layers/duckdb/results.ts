@@ -21,6 +21,7 @@ import {
   JSDuckDBValueConverter
 } from "@duckdb/node-api"
 import { lru } from "../../domain/lru.ts"
+import { executeOne } from "./DuckDb.ts"
 import type { Fixed } from "../../domain/query/exact.ts"
 import { bigints, integerAt, Interned, isEmptyAt, isNull, lists, nullableDoubles, nullableIntegers, numberAt, repeatedPiecesReader, slotTextAt, texts } from "./vectors.ts"
 
@@ -117,7 +118,7 @@ export const readChunks = async (
   values: ReadonlyArray<DuckDBValue>,
   read: (chunk: Chunk) => void
 ): Promise<void> => {
-  const result = await connection.run(sql, [...values])
+  const result = await executeOne(connection, sql, values, (statement) => statement.run())
   const names = result.deduplicatedColumnNames()
   const index = new Map(names.map((name, i) => [name, i]))
   const chunks = result.chunkCount

@@ -56,7 +56,7 @@ import type {
   Schema,
   SortOrder
 } from "../../domain/iceberg/spec.ts"
-import { attempt, DuckDb, type DuckDbError, query } from "../duckdb/DuckDb.ts"
+import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import type { Column as Values, ColumnBatch } from "../../domain/columnBatch.ts"
 
 export interface WriteOptions {
@@ -929,9 +929,11 @@ const writePartition = (
     // The partition directory may hold earlier files; uuid names never collide with them.
     const copy = (s: PartitionSource) =>
       attempt("write parquet", async () => {
-        const result = await connection.runAndReadAll(
+        const result = await executeOne(
+          connection,
           `COPY (${s.select}) TO $1 (${copyOptions})`,
           [path.join(target, `${options.fileNamePrefix}-${crypto.randomUUID()}.parquet`), ...s.params],
+          (statement) => statement.runAndReadAll(),
           [VARCHAR, ...s.types]
         )
         return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>

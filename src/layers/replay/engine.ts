@@ -33,7 +33,7 @@ import {
   type TradeEvent
 } from "../../services/ReplayEngine.ts"
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
-import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
+import { attempt, DuckDb, executeOne } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { filteredFiles, idPieces, Params } from "../query/sql.ts"
 import {
@@ -342,7 +342,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
         const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plannedPaths(plan), from, to, symbols), params.add(salt)))
         const rows = yield* duckDb.withConnection((connection) =>
           attempt("replay profiles", async () =>
-            (await connection.runAndReadAll(`SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`, [...params.values])).getRowObjectsJS())
+            (await executeOne(connection, `SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`, params.values, (s) => s.runAndReadAll())).getRowObjectsJS())
         ).pipe(Effect.mapError(blameFile(paths)))
         const profiles = new Map<number, Profile>()
         for (const { key, ...profile } of rows) profiles.set(key as number, profile as unknown as Profile)
@@ -357,7 +357,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     const sql = `SELECT (s * 1000000)::DOUBLE AS s, count(*)::DOUBLE AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY s ORDER BY s`
     return duckDb.withConnection((connection) =>
       attempt("replay histogram", async () => {
-        const result = await connection.runAndReadAll(sql, [...params.values])
+        const result = await executeOne(connection, sql, params.values, (s) => s.runAndReadAll())
         const [s, n] = result.getColumnsJS() as [Array<number>, Array<number>]
         return s.map((second, i) => [second, n[i]!] as const)
       })
@@ -430,7 +430,7 @@ type ReaderOf = (names: ReadonlyArray<string>) => ChunkReader
 
 const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: string, values: ReadonlyArray<DuckDBValue>, readerOf: ReaderOf) =>
   attempt("replay window", async () => {
-    const result = await connection.stream(sql, [...values])
+    const result = await executeOne(connection, sql, values, (s) => s.stream())
     const reader = readerOf(result.columnNames())
     const out: Array<ReplayEvent> = []
     for (;;) {
@@ -451,7 +451,7 @@ const streamInto = (
 ) =>
   Effect.gen(function*() {
     // A consumer that stops early must not leave a window's sort running on a pooled connection.
-    const result = yield* attempt("replay window", () => connection.stream(sql, [...values]), () => connection.interrupt())
+    const result = yield* attempt("replay window", () => executeOne(connection, sql, values, (s) => s.stream()), () => connection.interrupt())
     // One chunk ahead: DuckDB produces the next chunk (on the libuv pool) while this one becomes events.
     let ahead: Promise<DuckDBDataChunk | null> | undefined
     const fetchAhead = () => {
