@@ -46,7 +46,7 @@ export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?:
 /**
  * Executes one statement with positional `values`: prepared straight from its text, bound, run by
  * `execute`, destroyed. `connection.run(sql, values)` first splits the text into statements, one
- * more hop through the libuv thread pool: 1.0 ms a bars query here (docs/query.md).
+ * more hop through the libuv thread pool: 0.4-1.0 ms a bars query here (docs/query.md).
  */
 export const executeOne = async <A>(
   connection: DuckDBConnection,

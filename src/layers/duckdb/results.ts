@@ -21,8 +21,8 @@ import {
   JSDuckDBValueConverter
 } from "@duckdb/node-api"
 import { lru } from "../../domain/lru.ts"
-import { executeOne } from "./DuckDb.ts"
 import type { Fixed } from "../../domain/query/exact.ts"
+import { executeOne } from "./DuckDb.ts"
 import { bigints, integerAt, Interned, isEmptyAt, isNull, lists, nullableDoubles, nullableIntegers, numberAt, repeatedPiecesReader, slotTextAt, texts } from "./vectors.ts"
 
 export type Row = Record<string, unknown>
