@@ -1,16 +1,39 @@
 /**
  * A bare client's own consume rate: a fresh group reads `topics` from the beginning and counts
- * records (no decoding, no K2 code), timed from the first record to the `expected`-th. The
- * reference the K2 layers and end-to-end ingestion are compared with.
+ * records (no decoding, no K2 code), timed from the first record to the `expected`-th, with the
+ * machine's CPU over the same window. The reference the K2 layers and end-to-end ingestion are
+ * compared with.
  */
 import { Consumer as PConsumer } from "@platformatic/kafka"
 import kafkajs from "kafkajs"
+import { cpuBetween, type MachineCpu, machineTicks, type Ticks } from "./machineCpu.ts"
 
 export type BareClient = "kafkajs" | "platformatic"
 
-const rate = (n: number, ms: number) => Math.round(n / (ms / 1000))
+/** Counts records from the first to the `expected`-th: their rate and the machine's CPU meanwhile. */
+const countingWindow = (expected: number) => {
+  let n = 0
+  let start: { readonly at: number; readonly ticks: Ticks } | undefined
+  return {
+    /** Counts `records` more; true once `expected` have come. */
+    add: (records: number): boolean => {
+      start ??= { at: performance.now(), ticks: machineTicks() }
+      n += records
+      return n >= expected
+    },
+    result: () => ({
+      rate: Math.round(n / ((performance.now() - start!.at) / 1000)),
+      cpu: cpuBetween(start!.ticks, machineTicks(), n)
+    })
+  }
+}
 
-export const bareConsumeRate = async (client: BareClient, broker: string, topics: ReadonlyArray<string>, expected: number): Promise<number> => {
+export const bareConsumeRate = async (
+  client: BareClient,
+  broker: string,
+  topics: ReadonlyArray<string>,
+  expected: number
+): Promise<{ readonly rate: number; readonly cpu: MachineCpu }> => {
   const group = `k2bench-bare-${client}-${Date.now().toString(36)}`
   if (client === "kafkajs") {
     const kafka = new kafkajs.Kafka({ clientId: "k2-bench", brokers: [broker], logLevel: kafkajs.logLevel.NOTHING })
@@ -18,19 +41,16 @@ export const bareConsumeRate = async (client: BareClient, broker: string, topics
     await consumer.connect()
     try {
       await consumer.subscribe({ topics: [...topics], fromBeginning: true })
-      let n = 0
-      let start = 0
+      const counted = countingWindow(expected)
       await new Promise<void>((resolve) => {
         void consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            if (start === 0) start = performance.now()
-            n += batch.messages.length
-            if (n >= expected) resolve()
+            if (counted.add(batch.messages.length)) resolve()
           }
         })
       })
-      return rate(n, performance.now() - start)
+      return counted.result()
     } finally {
       await consumer.disconnect()
     }
@@ -38,16 +58,18 @@ export const bareConsumeRate = async (client: BareClient, broker: string, topics
   const consumer = new PConsumer({ groupId: group, clientId: "k2-bench", bootstrapBrokers: [broker], maxBytes: 64 * 1024 * 1024 })
   try {
     const stream = await consumer.consume({ topics: [...topics], mode: "earliest", autocommit: false, maxWaitTime: 250 })
-    let n = 0
-    let start = 0
+    const counted = countingWindow(expected)
+    let done = false
     await new Promise<void>((resolve, reject) => {
       stream.on("data", () => {
-        if (start === 0) start = performance.now()
-        if (++n === expected) resolve()
+        if (!done && counted.add(1)) {
+          done = true
+          resolve()
+        }
       })
       stream.on("error", reject)
     })
-    const measured = rate(n, performance.now() - start)
+    const measured = counted.result()
     await stream.close()
     return measured
   } finally {

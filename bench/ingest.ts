@@ -8,6 +8,7 @@
  * K2_BENCH_INGEST_FRESHNESS=0 skips the freshness runs).
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import { Effect, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../src/domain/avro/codec.ts"
 import * as Feeds from "../src/layers/feeds/simulator.ts"
@@ -28,6 +29,7 @@ import {
 import { ensureBroker, kafkaBrokers } from "../test/support/kafka.ts"
 import { warehouseOptions } from "../test/support/warehouse.ts"
 import { bareConsumeRate } from "./bareConsume.ts"
+import { cpuBetween, machineTicks, type Ticks } from "./machineCpu.ts"
 
 const EVENTS = Number(process.env.K2_BENCH_INGEST_EVENTS ?? 500_000)
 
@@ -101,22 +103,24 @@ export const ingestRun = (s: Scenario, total: number, args: ReadonlyArray<string
     const started = Date.now()
     const ingest = spawnIngest(s, args, env)
     let peak = 0
-    let first: { at: number; rows: number } | undefined
+    let first: { at: number; rows: number; ticks: Ticks } | undefined
     yield* Effect.gen(function*() {
       for (;;) {
         try {
           peak = Math.max(peak, peakRssMb(ingest.child.pid!))
         } catch { /* exited */ }
         const rows = yield* committedRows().pipe(Effect.orElseSucceed(() => 0))
-        if (rows > 0 && first === undefined) first = { at: Date.now(), rows }
+        if (rows > 0 && first === undefined) first = { at: Date.now(), rows, ticks: machineTicks() }
         if (rows >= total || Date.now() - started > 600_000) return
         yield* Effect.sleep("100 millis")
       }
     }).pipe(Effect.provide(Lakehouse.layer(s.options)))
     const finished = Date.now()
+    const ticks = machineTicks()
     yield* stop(ingest)
     const steady = first === undefined ? NaN : (total - first.rows) / Math.max((finished - first.at) / 1000, 0.001)
-    return { steady: Math.round(steady), wall: Math.round(total / ((finished - started) / 1000)), peak }
+    const cpu = first === undefined ? { usPerMessage: NaN, busyCores: NaN } : cpuBetween(first.ticks, ticks, total - first.rows)
+    return { steady: Math.round(steady), wall: Math.round(total / ((finished - started) / 1000)), peak, cpu }
   })
 
 const throughput = (client: string) =>
@@ -128,7 +132,7 @@ const throughput = (client: string) =>
     const total = r.totals.trades + r.totals.quotes
     // The bare client first, on the same topics: it also warms the broker's page cache alike for both.
     const bare = yield* Effect.promise(() => bareConsumeRate(client, kafkaBrokers[0]!, topicsOf(s.exchange), total))
-    return { ...(yield* ingestRun(s, total, ["--client", client])), total, bare }
+    return { ...(yield* ingestRun(s, total, ["--client", client])), total, bare: bare.rate, bareCpu: bare.cpu }
   })
 
 /**
@@ -177,6 +181,10 @@ export const benchIngestEffect = () =>
       results[`${client}: messages/s, process start to last commit`] = t.wall
       results[`${client}: bare client consume msgs/s, same topics, same run`] = t.bare
       results[`${client}: end to end / bare client %`] = Number(((t.steady / t.bare) * 100).toFixed(1))
+      // What a message costs the whole machine (broker included) and how busy its cores were, over
+      // each rate's own window (first record to last; first commit to last).
+      results[`${client}: machine CPU µs per message, bare / end to end`] = `${t.bareCpu.usPerMessage} / ${t.cpu.usPerMessage}`
+      results[`${client}: machine cores busy, bare / end to end (of ${os.cpus().length})`] = `${t.bareCpu.busyCores} / ${t.cpu.busyCores}`
       results[`${client}: ingest peak RSS MB, as \`npm run ingest\` runs it (${flags})`] = t.peak
     }
     // At the default commit interval (the target: p99 <= 2 x interval), and at 300 ms.

@@ -93,7 +93,7 @@ export async function benchKafka(): Promise<Record<string, number | string>> {
 
   for (const client of ["kafkajs", "platformatic"] as const) {
     progress(`bare consume: ${client}`)
-    results[`${client} bare consume msgs/s`] = await bareConsumeRate(client, BROKER, [topicJs], N)
+    results[`${client} bare consume msgs/s`] = (await bareConsumeRate(client, BROKER, [topicJs], N)).rate
   }
 
   // --- the KafkaSource layer with decode + validation: what ingest sees (same topic, fresh group per client)
