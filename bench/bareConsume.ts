@@ -10,21 +10,28 @@ import { cpuBetween, type MachineCpu, machineTicks, type Ticks } from "./machine
 
 export type BareClient = "kafkajs" | "platformatic"
 
+interface Mark {
+  readonly at: number
+  readonly ticks: Ticks
+}
+
+const mark = (): Mark => ({ at: performance.now(), ticks: machineTicks() })
+
 /** Counts records from the first to the `expected`-th: their rate and the machine's CPU meanwhile. */
 const countingWindow = (expected: number) => {
   let n = 0
-  let start: { readonly at: number; readonly ticks: Ticks } | undefined
+  let start: Mark | undefined
+  let end: Mark | undefined
   return {
-    /** Counts `records` more; true once `expected` have come. */
+    /** Counts `records` more; true once `expected` have come (from then on it counts nothing). */
     add: (records: number): boolean => {
-      start ??= { at: performance.now(), ticks: machineTicks() }
+      if (end !== undefined) return true
+      start ??= mark()
       n += records
-      return n >= expected
+      if (n >= expected) end = mark()
+      return end !== undefined
     },
-    result: () => ({
-      rate: Math.round(n / ((performance.now() - start!.at) / 1000)),
-      cpu: cpuBetween(start!.ticks, machineTicks(), n)
-    })
+    result: () => ({ rate: Math.round(n / ((end!.at - start!.at) / 1000)), cpu: cpuBetween(start!.ticks, end!.ticks, n) })
   }
 }
 
@@ -59,13 +66,9 @@ export const bareConsumeRate = async (
   try {
     const stream = await consumer.consume({ topics: [...topics], mode: "earliest", autocommit: false, maxWaitTime: 250 })
     const counted = countingWindow(expected)
-    let done = false
     await new Promise<void>((resolve, reject) => {
       stream.on("data", () => {
-        if (!done && counted.add(1)) {
-          done = true
-          resolve()
-        }
+        if (counted.add(1)) resolve()
       })
       stream.on("error", reject)
     })
