@@ -15,6 +15,7 @@
 import { type DuckDBConnection, DuckDBInstance, JsonDuckDBValueConverter } from "@duckdb/node-api"
 import { Effect, Schema } from "effect"
 import type { NestedField, Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import { executeOne } from "../duckdb/DuckDb.ts"
 
 export class SqlRefused extends Schema.TaggedError<SqlRefused>()("SqlRefused", { detail: Schema.String }) {
   override get message() {
@@ -148,7 +149,8 @@ export const runSandboxed = (options: {
         await connection.run("SET lock_configuration = true")
 
         // Parse gate: exactly one SELECT statement.
-        const parsed = (await connection.runAndReadAll("SELECT json_serialize_sql($1::VARCHAR) AS j", [options.sql])).getRowObjectsJS()[0]
+        const parsed = (await executeOne(connection, "SELECT json_serialize_sql($1::VARCHAR) AS j", [options.sql], (s) => s.runAndReadAll()))
+          .getRowObjectsJS()[0]
         let tree: { error?: boolean; error_message?: string; statements?: Array<unknown> }
         try {
           tree = JSON.parse(String(parsed?.["j"] ?? "{}"))
