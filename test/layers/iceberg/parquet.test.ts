@@ -241,6 +241,36 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.strictEqual(rows.filter((r) => r["message_id"] === "dup").length, 3)
     }))
 
+  it.effect("writes each day of a batch spanning days as exactly its rows, sorted, however many chunks", () =>
+    Effect.gen(function*() {
+      // 7,000 rows (several 2,048-row chunks) over three days, arriving interleaved.
+      const symbols = ["WES", "ANZ", "CBA", "BHP"]
+      const trades: Array<Trade> = Array.from({ length: 7_000 }, (_, i) => ({
+        symbol: symbols[(i * 7) % symbols.length]!,
+        ts: day0 + BigInt((i * 5) % 3) * DAY + BigInt((i * 7_919) % 100_000),
+        price: BigInt(i + 1)
+      }))
+      const files = yield* writeTrades(tradesBatch(trades))
+      assert.strictEqual(files.length, 3)
+      const seen = new Set<string>()
+      for (const file of files) {
+        const day = BigInt(file.partition["exchange_timestamp_day"]!)
+        const rows = yield* readBack([file], "symbol, epoch_us(exchange_timestamp) AS ts, message_id")
+        const expected = trades.filter((t) => t.ts / DAY === day).length
+        assert.strictEqual(rows.length, expected)
+        assert.strictEqual(file.recordCount, expected)
+        for (let r = 0; r < rows.length; r++) {
+          const [symbol, ts] = [rows[r]!["symbol"] as string, rows[r]!["ts"] as bigint]
+          assert.strictEqual(ts / DAY, day)
+          seen.add(rows[r]!["message_id"] as string)
+          if (r === 0) continue
+          const [prevSymbol, prevTs] = [rows[r - 1]!["symbol"] as string, rows[r - 1]!["ts"] as bigint]
+          assert.isTrue(prevSymbol < symbol || (prevSymbol === symbol && prevTs <= ts), `row ${r} of day ${day} out of order`)
+        }
+      }
+      assert.strictEqual(seen.size, trades.length)
+    }))
+
   it.effect("orders rows as DuckDB does: code points, nulls, descending keys, days before 1970", () =>
     Effect.gen(function*() {
       // Rows are ordered in JS; DuckDB's own ORDER BY over the written rows is the reference.
