@@ -187,58 +187,31 @@ const toMessage = (r: ProducerRecord): PMessage => {
   return m
 }
 
-type RawHeaders = ReadonlyArray<readonly [Buffer | null, Buffer | null]>
+/**
+ * Record keys, header names and short header values as one shared string each: consumed records
+ * wait in queues long enough to be promoted, and a copy per record was old-generation garbage.
+ */
+const interned = new Map<string, string>()
+const INTERNED_ENTRIES = 100_000
+const SHORT_NAME = 32
+const internedUtf8 = (b: Buffer): string => {
+  const s = b.toString("utf8")
+  const known = interned.get(s)
+  if (known !== undefined) return known
+  if (interned.size >= INTERNED_ENTRIES) interned.clear()
+  interned.set(s, s)
+  return s
+}
 
-const decodeHeaders = (h: RawHeaders): Record<string, string> => {
+const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
   const out: Record<string, string> = {}
   for (let i = 0; i < h.length; i++) {
     const [k, v] = h[i]!
-    if (k !== null) out[k.toString("utf8")] = v === null ? "" : v.toString("utf8")
+    if (k === null) continue
+    const name = k.length <= SHORT_NAME ? internedUtf8(k) : k.toString("utf8")
+    out[name] = v === null ? "" : v.length <= SHORT_VALUE ? internedUtf8(v) : v.toString("utf8")
   }
   return out
-}
-
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
-
-/**
- * A fetched record whose offset and value are read at once and whose key, headers and timestamp
- * are decoded when first asked: ingestion reads only offsets and values (the rest serves dead
- * letters and trace links), and decoding a key and three headers per record was strings made
- * for nothing.
- */
-class FetchedRecord implements KafkaRecord {
-  readonly offset: bigint
-  readonly value: Uint8Array | null
-  private readonly rawKey: Buffer | null
-  private readonly rawHeaders: RawHeaders
-  /** The batch's first timestamp (its max, for log-append time) and this record's delta from it. */
-  private readonly baseTimestamp: bigint
-  private readonly timestampDelta: bigint
-  private decodedHeaders: Readonly<Record<string, string>> | undefined = undefined
-  constructor(
-    offset: bigint,
-    value: Uint8Array | null,
-    rawKey: Buffer | null,
-    rawHeaders: RawHeaders,
-    baseTimestamp: bigint,
-    timestampDelta: bigint
-  ) {
-    this.offset = offset
-    this.value = value
-    this.rawKey = rawKey
-    this.rawHeaders = rawHeaders
-    this.baseTimestamp = baseTimestamp
-    this.timestampDelta = timestampDelta
-  }
-  get key(): string | null {
-    return this.rawKey === null ? null : this.rawKey.toString("utf8")
-  }
-  get headers(): Readonly<Record<string, string>> {
-    return this.decodedHeaders ??= this.rawHeaders.length === 0 ? NO_HEADERS : decodeHeaders(this.rawHeaders)
-  }
-  get timestamp(): number {
-    return Number(this.baseTimestamp + this.timestampDelta)
-  }
 }
 
 type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
@@ -417,13 +390,18 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 if (last + 1n > next) next = last + 1n
                 if ((batch.attributes & IS_CONTROL) !== 0) continue
                 const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
-                const base = logAppend ? batch.maxTimestamp : batch.firstTimestamp
                 const n = batch.records.length
                 for (let i = 0; i < n; i++) {
                   const rec = batch.records[i]!
                   const offset = batch.firstOffset + BigInt(rec.offsetDelta)
                   if (offset < r.req) continue
-                  records.push(new FetchedRecord(offset, rec.value, rec.key, rec.headers, base, logAppend ? 0n : rec.timestampDelta))
+                  records.push({
+                    offset,
+                    key: rec.key === null ? null : rec.key.length <= SHORT_NAME ? internedUtf8(rec.key) : rec.key.toString("utf8"),
+                    value: rec.value,
+                    headers: rec.headers.length === 0 ? {} : decodeHeaders(rec.headers),
+                    timestamp: Number(logAppend ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
+                  })
                 }
               }
               if (next <= r.req) continue
