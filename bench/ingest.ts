@@ -190,7 +190,7 @@ const freshness = (client: string, commitIntervalMs: number) =>
       p99: percentile(steady, 0.99),
       n: steady.length,
       warmupP99: percentile(warmup, 0.99),
-      warmupMax: Math.max(...warmup)
+      warmupMax: percentile(warmup, 1)
     }
   })
 
