@@ -5,7 +5,8 @@
  * Each client's bare consume rate (bareConsume.ts) is measured on the same pre-filled topics first.
  * Run: `npm run bench -- ingest` (K2_BENCH_INGEST_EVENTS, default 500k; K2_BENCH_INGEST_CLIENTS,
  * default platformatic,kafkajs; K2_BENCH_INGEST_NODE_FLAGS, node flags added to the ingest child;
- * K2_BENCH_INGEST_FRESHNESS=0 skips the freshness runs).
+ * K2_BENCH_INGEST_CHILD_LOG, a file the child's output is appended to; K2_BENCH_INGEST_FRESHNESS=0
+ * skips the freshness runs).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -63,7 +64,9 @@ const scenario = (): Scenario => {
     options: warehouseOptions("sqlite"),
     // K2_BENCH_INGEST_NODE_FLAGS adds flags for a look inside the child (e.g. --cpu-prof).
     nodeFlags: [...NPM_INGEST.flags, ...(process.env.K2_BENCH_INGEST_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
-    nodeEnv: NPM_INGEST.env
+    nodeEnv: NPM_INGEST.env,
+    // K2_BENCH_INGEST_CHILD_LOG keeps what the child prints (with e.g. --trace-gc-nvp).
+    ...(process.env.K2_BENCH_INGEST_CHILD_LOG ? { logFile: process.env.K2_BENCH_INGEST_CHILD_LOG } : {})
   }
 }
 

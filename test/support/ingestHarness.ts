@@ -4,6 +4,7 @@
  * restarted), and check the tables against what was published.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
@@ -34,6 +35,8 @@ export interface Scenario {
   readonly nodeFlags?: ReadonlyArray<string>
   /** Environment of the ingest process set before it starts (e.g. MALLOC_ARENA_MAX, read only then). */
   readonly nodeEnv?: Readonly<Record<string, string>>
+  /** A file the ingest process's whole output is appended to (e.g. what --trace-gc-nvp prints). */
+  readonly logFile?: string
 }
 
 export const topicsOf = (exchange: string) =>
@@ -82,8 +85,14 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
   ]
   const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...s.nodeEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   let out = ""
-  child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
-  child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))
+  const log = s.logFile === undefined ? undefined : fs.createWriteStream(s.logFile, { flags: "a" })
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.on("data", (d) => {
+      out = (out + d).slice(-20_000)
+      log?.write(d)
+    })
+  }
+  child.on("exit", () => log?.end())
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   return { child, output: () => out, exited }
 }
