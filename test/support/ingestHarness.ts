@@ -92,7 +92,8 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
       log?.write(d)
     })
   }
-  child.on("exit", () => log?.end())
+  // "close", not "exit": output can still arrive after the process exits, until its pipes close.
+  child.on("close", () => log?.end())
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   return { child, output: () => out, exited }
 }
