@@ -4,7 +4,10 @@
  * Optimistic concurrency: build the snapshot on the current metadata, ask the catalog
  * to swap it in under `assert-ref-snapshot-id`, and on a conflict rebuild on the new
  * base. Every snapshot carries `k2.commit-id`; an attempt first looks for its own id,
- * so a commit whose outcome was unknown is never applied twice.
+ * so a commit whose outcome was unknown is never applied twice. When the attempts run out
+ * after any of them had an unknown outcome, the error is CommitStateUnknown: that commit may
+ * still have landed (or land later), so its data files must stay (orphan removal takes them
+ * if it did not).
  */
 import { Duration, Effect, Result, Schedule } from "effect"
 import {
@@ -26,7 +29,15 @@ import {
   type SnapshotOperation,
   type TableMetadata
 } from "../../domain/iceberg/spec.ts"
-import { Catalog, type CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
+import {
+  Catalog,
+  type CatalogError,
+  catalogError,
+  CommitStateUnknown,
+  type LoadedTable,
+  showIdentifier,
+  type TableIdentifier
+} from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { CommitRejected, FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { encodeManifest, encodeManifestList } from "./manifests.ts"
@@ -109,6 +120,7 @@ export const commitChange = Effect.fnUntraced(function*(
   let addedManifest: { readonly path: string; readonly length: number; readonly entries: ReadonlyArray<ManifestEntry> } | undefined
 
   let attempts = 0
+  let maybeLanded = false
   const attempt = Effect.gen(function*() {
     attempts++
     const base = yield* catalog.loadTable(identifier)
@@ -181,7 +193,7 @@ export const commitChange = Effect.fnUntraced(function*(
     ], [
       { action: "add-snapshot", snapshot },
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
-    ])
+    ]).pipe(Effect.tapError((e) => Effect.sync(() => void (maybeLanded ||= e.reason._tag === "CommitStateUnknown"))))
     return { table: committed, snapshot, attempts } satisfies Committed
   })
 
@@ -219,6 +231,11 @@ export const commitChange = Effect.fnUntraced(function*(
       while: (e: CatalogError | FilesNoLongerLive | CommitRejected | { readonly _tag: "TableFileError" }) =>
         isRetryable(e)
     }),
+    Effect.mapError((e) =>
+      maybeLanded && !(e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown")
+        ? catalogError(new CommitStateUnknown({ table, detail: `an earlier attempt's outcome is unknown; the last failed with: ${e.message}` }))
+        : e
+    ),
     Effect.withSpan("iceberg.commit", { attributes: { table, operation: change.operation } })
   )
 })

@@ -55,7 +55,10 @@ export const layer = (options: SinkOptions = {}) =>
       )
     }
 
-    /** Files written for a commit that then failed are deleted: nothing references them. */
+    /**
+     * Files written for a commit that then failed are deleted: nothing references them. Not
+     * after an unknown outcome: the commit may have landed, and then they are the table's.
+     */
     const writeAndCommit = (
       identifier: TableIdentifier,
       operation: SnapshotOperation,
@@ -75,7 +78,11 @@ export const layer = (options: SinkOptions = {}) =>
         }, commitOptions).pipe(
           Effect.provideService(Catalog, catalog),
           Effect.provideService(FileIO, files),
-          Effect.tapError(() => Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore))
+          Effect.tapError((e) =>
+            e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown"
+              ? Effect.void
+              : Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
+          )
         )
         return { ...committed, files: added }
       })

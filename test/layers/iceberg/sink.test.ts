@@ -2,13 +2,18 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
+import * as SqlCatalog from "../../../src/layers/catalog/sql.ts"
+import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
+import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
+import * as Planner from "../../../src/layers/iceberg/planner.ts"
+import * as Sink from "../../../src/layers/iceberg/sink.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
@@ -26,6 +31,41 @@ const warehouse = (sink?: Lakehouse.LakehouseOptions["sink"]) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
   return Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, ...(sink ? { sink } : {}) })
 }
+
+/**
+ * A warehouse whose catalog, once `outage.on`, applies a commit but answers CommitStateUnknown
+ * (the connection dropped after the swap), then cannot be reached at all: what a catalog
+ * outage in the middle of a commit looks like to the writer.
+ */
+const warehouseWithOutage = (outage: { on: boolean }) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+  const real = SqlCatalog.layerSqlite({ name: "k2", warehouse: FileIOLayers.fileLocation(dir), path: path.join(dir, "catalog.db") }).pipe(
+    Layer.provideMerge(FileIOLayers.layer)
+  )
+  const flaky = Layer.effect(Catalog)(Effect.gen(function*() {
+    const catalog = yield* Catalog
+    let committedDuringOutage = false
+    const down = () => Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
+    return Catalog.of({
+      ...catalog,
+      loadTable: (id) => outage.on && committedDuringOutage ? down() : catalog.loadTable(id),
+      commitTable: (id, requirements, updates) =>
+        outage.on
+          ? catalog.commitTable(id, requirements, updates).pipe(
+            Effect.andThen(() => {
+              committedDuringOutage = true
+              return Effect.fail(catalogError(new CommitStateUnknown({ table: "trades", detail: "connection reset" })))
+            })
+          )
+          : catalog.commitTable(id, requirements, updates)
+    })
+  })).pipe(Layer.provideMerge(real))
+  const base = Layer.mergeAll(flaky, DuckDb.layerConfig)
+  return { layer: Layer.mergeAll(Sink.layer({ maxCommitAttempts: 3 }), Planner.layer()).pipe(Layer.provideMerge(base)) }
+}
+
+const parquetFiles = (dir: string) =>
+  fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".parquet"))
 
 describe("IcebergSink and TableScanner", () => {
   it.effect("appends one sorted file per day and plans a one-day read to that day's file", () =>
@@ -144,5 +184,37 @@ describe("IcebergSink and TableScanner", () => {
       const second = yield* sink.append(trades, batch, { properties: { "k2.commit-id": "c-1" } })
       assert.strictEqual(second.snapshot["snapshot-id"], first.snapshot["snapshot-id"])
       assert.strictEqual((yield* catalog.loadTable(trades)).metadata.snapshots.length, 1)
+    }).pipe(Effect.provide(warehouse())))
+
+  const outage = { on: false }
+  const withOutage = warehouseWithOutage(outage)
+
+  // Live: the commit's retries wait out real (20 ms) backoffs.
+  it.live("keeps the data files of a commit whose outcome stayed unknown: it may have landed", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      outage.on = true
+      const failed = yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 10 }))))
+      outage.on = false
+      assert.strictEqual(failed._tag, "CatalogError")
+      assert.strictEqual(failed._tag === "CatalogError" ? failed.reason._tag : "", "CommitStateUnknown")
+      // It had landed: the table references the files, which are still there.
+      const plan = yield* scanner.plan(trades)
+      assert.strictEqual(plan.snapshot?.summary["total-records"], "10")
+      assert.strictEqual((yield* selectPlanned(plan, "count(*)::INTEGER AS n"))[0]!.n, 10)
+    }).pipe(Effect.provide(withOutage.layer)))
+
+  it.effect("deletes the data files of a commit that certainly did not land", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const table = yield* sink.ensureTable(tables.trades)
+      const dir = FileIOLayers.localPath(table.metadata.location)
+      const rejected = yield* Effect.flip(
+        sink.append(trades, tradeColumns(makeTrades({ count: 10 })), { prepare: () => Result.fail("not ours") })
+      )
+      assert.strictEqual(rejected._tag, "CommitRejected")
+      assert.deepStrictEqual(fs.existsSync(dir) ? parquetFiles(dir) : [], [])
     }).pipe(Effect.provide(warehouse())))
 })
