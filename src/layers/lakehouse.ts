@@ -11,6 +11,8 @@ import { DuckDb } from "./duckdb/DuckDb.ts"
 import * as FileIOLayers from "./iceberg/fileio.ts"
 import * as Planner from "./iceberg/planner.ts"
 import * as Sink from "./iceberg/sink.ts"
+import type { Catalog } from "../services/Catalog.ts"
+import type { FileIO } from "../services/FileIO.ts"
 
 export type CatalogChoice =
   | { readonly _tag: "sqlite"; readonly path: string }
@@ -48,10 +50,11 @@ export const catalogLayer = (options: LakehouseOptions) => {
   }
 }
 
-export const layer = (options: LakehouseOptions) => {
-  const base = Layer.mergeAll(
-    catalogLayer(options).pipe(Layer.provideMerge(FileIOLayers.layer)),
-    DuckDb.layerConfig
-  )
-  return Layer.mergeAll(Sink.layer(options.sink), Planner.layer()).pipe(Layer.provideMerge(base))
-}
+/** The catalog of `options` and the local storage it writes to. */
+export const storageLayer = (options: LakehouseOptions) => catalogLayer(options).pipe(Layer.provideMerge(FileIOLayers.layer))
+
+/** DuckDB, the sink and the scanner over a catalog and storage (tests wrap the catalog to inject faults). */
+export const layerOn = <E, R>(storage: Layer.Layer<Catalog | FileIO, E, R>, sink?: Sink.SinkOptions) =>
+  Layer.mergeAll(Sink.layer(sink), Planner.layer()).pipe(Layer.provideMerge(Layer.mergeAll(storage, DuckDb.layerConfig)))
+
+export const layer = (options: LakehouseOptions) => layerOn(storageLayer(options), options.sink)

@@ -2,7 +2,9 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Effect, Layer } from "effect"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
 
 export const tempWarehouse = () => fs.mkdtempSync(path.join(os.tmpdir(), "k2-wh-"))
@@ -19,3 +21,15 @@ export const warehouseOptions = (
   catalogName,
   catalog: kind === "sqlite" ? { _tag: "sqlite", path: path.join(dir, "catalog.db") } : { _tag: "postgres", url: postgresUrl }
 })
+
+/** The lakehouse of `options` with its catalog wrapped (fault injection): the sink and every user see the wrapper. */
+export const lakehouseWrapping = (
+  options: Lakehouse.LakehouseOptions,
+  wrap: (catalog: Catalog["Service"]) => Catalog["Service"]
+) =>
+  Lakehouse.layerOn(
+    Layer.effect(Catalog)(Effect.gen(function*() {
+      return wrap(yield* Catalog)
+    })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options))),
+    options.sink
+  )

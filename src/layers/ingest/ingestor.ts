@@ -19,7 +19,24 @@
  * catalog commits under it) lives in the trace of the first batch it commits and links to the
  * others. Links are only collected when spans are exported.
  */
-import { Clock, Effect, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
+import {
+  Cause,
+  Clock,
+  Effect,
+  Fiber,
+  FiberMap,
+  Layer,
+  Metric,
+  Queue,
+  Ref,
+  Result,
+  Schedule,
+  Scheduler,
+  Scope,
+  Semaphore,
+  Stream,
+  type Tracer
+} from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { DEFAULT_INGEST_GROUP, type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
@@ -38,12 +55,13 @@ import { sequenceEventColumns } from "../../domain/sequence/events.ts"
 import { checkpointStreams, type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
 import { tables } from "../../domain/tables.ts"
 import { dlqTopicName, Header, parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
-import { Catalog, type TableIdentifier } from "../../services/Catalog.ts"
+import { Catalog, CatalogError, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { type CommitOutcome, IcebergSink } from "../../services/IcebergSink.ts"
 import { type IngestError, type IngestProgress, Ingestor } from "../../services/Ingestor.ts"
 import {
   type Consumer,
+  KafkaError,
   KafkaSource,
   type PartitionBatch,
   type TopicPartition,
@@ -134,6 +152,11 @@ interface PartitionState {
   lag: bigint
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
+  /**
+   * Restarting from the tables: its buffer lost rows (a failed flush), so nothing more is taken
+   * into it or committed from it until the restart replaces it.
+   */
+  retired: boolean
 }
 
 /** What one flush commits for one partition. */
@@ -184,6 +207,14 @@ const flushSpanOptions = (taken: ReadonlyArray<Taken>): Tracer.SpanOptionsNoTrac
   if (batches.length === 0) return { attributes }
   return { attributes, parent: batches[0]!, links: batches.slice(1).map((span) => ({ span, attributes: {} })) }
 }
+
+/**
+ * Runs `effect` without yielding to other fibers and without interruption: a partition's state,
+ * its tracker streams and its buffer change together, never half-seen by the flusher, an actor or
+ * a restart. Only for effects that do no I/O (they would yield anyway).
+ */
+const atomically = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  effect.pipe(Effect.provideService(Scheduler.PreventSchedulerYield, true), Effect.uninterruptible)
 
 /** What the tracker would say of rows it does not track. */
 const untracked: Observation = { duplicates: [], events: [] }
@@ -326,9 +357,27 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     return { data, sequence: sequenceMarker }
   })
 
-  /** (Re)starts partitions from the tables: marks, tracker state, and where to read from. */
+  /**
+   * (Re)starts partitions from the tables: marks, tracker state, and where to read from. What
+   * the tables hold is read first; then every partition's state is replaced at once, so an actor
+   * holding the old state can tell (`parts.get(key) !== part`) and feeds nothing to the tracker.
+   */
   const startFromTables = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
     const markers = yield* markersOf(tps)
+    const checkpoints = new Map<TpKey, { readonly file: string; readonly json: string }>()
+    for (const tp of tps) {
+      const file = markers.sequence?.snapshot.summary[checkpointKey(group, tpKeyOf(tp))]
+      if (file === undefined || tableOfTopic.get(tp.topic) === "instruments") continue
+      checkpoints.set(tpKeyOf(tp), { file, json: new TextDecoder().decode(yield* files.read(file)) })
+    }
+    return yield* atomically(install(tps, markers, checkpoints))
+  })
+
+  const install = Effect.fnUntraced(function*(
+    tps: ReadonlyArray<TopicPartition>,
+    markers: Effect.Success<ReturnType<typeof markersOf>>,
+    checkpoints: ReadonlyMap<TpKey, { readonly file: string; readonly json: string }>
+  ) {
     const starts = new Map<TpKey, bigint>()
     for (const tp of tps) {
       const key = tpKeyOf(tp)
@@ -336,7 +385,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], streams: new StreamSet(), lag: 0n, spans: [] })
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], streams: new StreamSet(), lag: 0n, spans: [], retired: false })
         starts.set(key, tableMark)
         continue
       }
@@ -349,17 +398,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         yield* tracker.forget((exchange, symbol) => previous.streams.has(exchange, symbol))
       }
       const streams = new StreamSet()
-      const checkpointFile = markers.sequence?.snapshot.summary[checkpointKey(group, key)]
-      if (checkpointFile !== undefined) {
-        const json = new TextDecoder().decode(yield* files.read(checkpointFile))
-        yield* tracker.restore(json).pipe(
-          Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpointFile} ignored: ${e.message}`))
+      const checkpoint = checkpoints.get(key)
+      if (checkpoint !== undefined) {
+        yield* tracker.restore(checkpoint.json).pipe(
+          Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
         )
-        for (const [exchange, symbol] of checkpointStreams(json)) streams.add(exchange, symbol)
+        for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) streams.add(exchange, symbol)
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], streams, lag: 0n, spans: [] })
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], streams, lag: 0n, spans: [], retired: false })
       starts.set(key, next)
     }
     return starts
@@ -396,7 +444,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     // Nothing new, or fetched for a position beyond this partition's (a batch already routed when
     // the partition restarted from the tables: taking it would skip the records between; the
     // seek brings them, and it, again).
-    if (part === undefined || batch.nextOffset <= part.next || batch.fromOffset > part.next) return
+    if (part === undefined || part.retired || batch.nextOffset <= part.next || batch.fromOffset > part.next) return
     counters.consumed += batch.records.length
     yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
@@ -415,9 +463,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     )
     yield* deadLetter(batch, poison)
     let detected: ReadonlyArray<SequenceEvent> = []
+    let current = true
     const table = part.table
     // Tracker and buffer change together: a checkpoint always matches `next`.
-    yield* Effect.uninterruptible(Effect.gen(function*() {
+    yield* atomically(Effect.gen(function*() {
+      // A restart replaced this partition's state while the batch waited on the registry or the
+      // DLQ: its seek brings the batch again, and the tracker must not have seen it.
+      if (parts.get(part.key) !== part || part.retired) {
+        current = false
+        return
+      }
       const observation = table === "instruments"
         ? untracked
         : yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
@@ -433,6 +488,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       part.lag = batch.highWatermark - batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
     }))
+    if (!current) return
     yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
       Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
     yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
@@ -557,11 +613,17 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     yield* committedMetrics("sequence_events", events.length, outcome, started)
   })
 
-  /** Takes every partition's buffer (and checkpoint, when `checkpoints`) at one instant. */
-  const take = Effect.fnUntraced(function*(checkpoints: boolean) {
+  /**
+   * Takes every partition's buffer at one instant, with the tracker checkpoints when this flush
+   * commits sequence_events: when `due`, or when a buffer holds anomalies (events are only ever
+   * committed with a checkpoint).
+   */
+  const take = (due: boolean) => atomically(Effect.gen(function*() {
+    let checkpoints = due
+    for (const part of parts.values()) checkpoints ||= part.events.length > 0
     const taken: Array<Taken> = []
     for (const part of parts.values()) {
-      if (part.next <= part.sequenceMark && part.next <= part.tableMark) continue
+      if (part.retired || (part.next <= part.sequenceMark && part.next <= part.tableMark)) continue
       const filter = (exchange: string, symbol: string) => part.streams.has(exchange, symbol)
       taken.push({
         part,
@@ -577,8 +639,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       part.events = []
       part.spans = []
     }
-    return taken
-  })
+    return { taken, checkpoints }
+  }))
 
   let lastCheckpoint = 0
 
@@ -590,10 +652,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     flushLock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       yield* Ref.set(lastFlush, now)
-      let anomalies = false
-      for (const part of parts.values()) anomalies ||= part.events.length > 0
-      const checkpoints = final || anomalies || now - lastCheckpoint >= config.checkpointIntervalMs
-      const taken = yield* Effect.uninterruptible(take(checkpoints))
+      const { checkpoints, taken } = yield* take(final || now - lastCheckpoint >= config.checkpointIntervalMs)
       if (taken.length === 0) return
       if (checkpoints) lastCheckpoint = now
       yield* commitTaken(consumer, taken, checkpoints).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
@@ -631,9 +690,13 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
     if (tps.length === 0) return
+    for (const tp of tps) {
+      const part = parts.get(tpKeyOf(tp))
+      if (part !== undefined) part.retired = true
+    }
     counters.restarts += tps.length
     yield* Metric.update(Metrics.partitionRestarts, tps.length)
-    const starts = yield* startFromTables(tps).pipe(Effect.retry(retrySchedule))
+    const starts = yield* startFromTables(tps).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
     for (const tp of tps) yield* consumer.seek(tp, starts.get(tpKeyOf(tp))!).pipe(Effect.ignore)
   })
 
@@ -645,7 +708,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       yield* sink.ensureTable(definition)
     }
     const scope = yield* Effect.scope
-    const actors = yield* FiberMap.make<TpKey>()
+    const actors = yield* FiberMap.make<TpKey, never, never>()
     const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch>>()
     let consumerRef: Consumer | undefined
 
@@ -657,16 +720,32 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const work = Effect.forever(
         Queue.take(mailbox).pipe(Effect.flatMap((batch) => withRoom(batch.records.length, consumeBatch(batch))))
       )
-      // The supervisor: past the retry budget a partition restarts from the table's marker.
-      const supervised: Effect.Effect<never> = work.pipe(
-        Effect.catchCause((cause) =>
+      // The supervisor: past the retry budget a partition pauses, then restarts from the tables'
+      // markers after a capped, jittered backoff (a record that keeps failing is retried, not
+      // spun on); a restart that fails is retried the same way.
+      let failed = false
+      const attempt = Effect.gen(function*() {
+        if (failed && consumerRef !== undefined) {
+          yield* flushLock.withPermits(1)(restart(consumerRef, [tp]))
+          yield* consumerRef.resume([tp])
+          failed = false
+        }
+        return yield* work
+      })
+      const supervised = attempt.pipe(
+        Effect.sandbox,
+        Effect.tapError((cause) =>
           Effect.gen(function*() {
-            yield* Effect.logWarning(`partition ${key} failed, restarting from the table's marker`, cause)
+            if (Cause.hasInterruptsOnly(cause)) return
+            yield* Effect.logWarning(`partition ${key} failed, restarting from the tables' markers`, cause)
+            failed = true
+            if (consumerRef !== undefined) yield* consumerRef.pause([tp])
             yield* Queue.clear(mailbox)
-            if (consumerRef !== undefined) yield* restart(consumerRef, [tp]).pipe(Effect.ignore)
-            return yield* supervised
           })
-        )
+        ),
+        Effect.retry({ schedule: backoff, while: (cause) => !Cause.hasInterruptsOnly(cause) }),
+        // Only an interruption (a revoke, the run ending) gets past the retry.
+        Effect.catch(() => Effect.interrupt)
       )
       yield* FiberMap.run(actors, key, supervised)
     })
@@ -677,7 +756,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       sessionTimeoutMs: config.sessionTimeoutMs,
       onAssign: (tps) =>
         Effect.gen(function*() {
-          const starts = yield* startFromTables(tps).pipe(Effect.retry(retrySchedule), Effect.orDie)
+          // A catalog that stays unreachable fails the subscription, retryable: `run` rejoins.
+          const starts = yield* startFromTables(tps).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
           for (const tp of tps) yield* startActor(tp)
           return starts
         }).pipe(Scope.provide(scope)),
@@ -711,14 +791,17 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       if (!due) return
       yield* flushWith(consumer)
     }).pipe(Effect.repeat(Schedule.spaced("20 millis")))
-    yield* Effect.forkScoped(flusher)
+    const flushing = yield* Effect.forkScoped(flusher)
 
-    yield* consumer.batches.pipe(
+    const fetching = consumer.batches.pipe(
       Stream.runForEach((batch) => {
         const mailbox = mailboxes.get(tpKeyOf(batch))
         return mailbox === undefined ? Effect.void : Queue.offer(mailbox, batch)
       })
     )
+    // A flusher that fails (a restart after a failed flush that kept failing) ends the run,
+    // which rejoins from the tables: nothing stalls unseen.
+    yield* Effect.raceFirst(fetching, Fiber.join(flushing))
   }))
 
   const progress = Effect.sync((): IngestProgress => {
@@ -757,19 +840,25 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   return Ingestor.of({ run, progress })
 })
 
-/** Transient faults: capped, jittered exponential backoff, then the failure goes up. */
-const retrySchedule = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 8 })
-)
+/** Capped, jittered exponential backoff. */
+const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
+
+/** Transient faults: the backoff, then the failure goes up. */
+const retrySchedule = backoff.pipe(Schedule.upTo({ times: 8 }))
 
 const reconnectSchedule = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("10 seconds")]).pipe(
   Schedule.jittered
 )
 
-/** Faults that pass: the broker or the catalog is unreachable for a while. */
+/**
+ * Faults that pass: the broker or the catalog is unreachable for a while (also when met by the
+ * assignment callback, which the consumer reports as CallbackFailed).
+ */
 const isTransient = (e: IngestError): boolean =>
-  (e._tag === "KafkaError" && e.retryable) ||
-  (e._tag === "CatalogError" && (e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown"))
+  e._tag === "KafkaError"
+    ? e.reason._tag === "CallbackFailed"
+      ? (e.reason.cause instanceof KafkaError || e.reason.cause instanceof CatalogError) && isTransient(e.reason.cause)
+      : e.retryable
+    : e._tag === "CatalogError" && (e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown")
 
 export const layer = (config: IngestConfig, deps: IngestorDeps) => Layer.effect(Ingestor)(make(config, deps))

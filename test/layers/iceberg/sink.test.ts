@@ -2,21 +2,18 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result } from "effect"
+import { Effect, Result } from "effect"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import * as SqlCatalog from "../../../src/layers/catalog/sql.ts"
-import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
-import * as Planner from "../../../src/layers/iceberg/planner.ts"
-import * as Sink from "../../../src/layers/iceberg/sink.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
+import { lakehouseWrapping } from "../../support/warehouse.ts"
 
 const DAY = 86_400_000_000
 
@@ -39,14 +36,14 @@ const warehouse = (sink?: Lakehouse.LakehouseOptions["sink"]) => {
  */
 const warehouseWithOutage = (outage: { on: boolean }) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
-  const real = SqlCatalog.layerSqlite({ name: "k2", warehouse: FileIOLayers.fileLocation(dir), path: path.join(dir, "catalog.db") }).pipe(
-    Layer.provideMerge(FileIOLayers.layer)
-  )
-  const flaky = Layer.effect(Catalog)(Effect.gen(function*() {
-    const catalog = yield* Catalog
-    let committedDuringOutage = false
-    const down = () => Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
-    return Catalog.of({
+  let committedDuringOutage = false
+  const down = () => Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
+  return lakehouseWrapping({
+    warehouse: dir,
+    catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") },
+    sink: { maxCommitAttempts: 3 }
+  }, (catalog) =>
+    Catalog.of({
       ...catalog,
       loadTable: (id) => outage.on && committedDuringOutage ? down() : catalog.loadTable(id),
       commitTable: (id, requirements, updates) =>
@@ -58,10 +55,7 @@ const warehouseWithOutage = (outage: { on: boolean }) => {
             })
           )
           : catalog.commitTable(id, requirements, updates)
-    })
-  })).pipe(Layer.provideMerge(real))
-  const base = Layer.mergeAll(flaky, DuckDb.layerConfig)
-  return { layer: Layer.mergeAll(Sink.layer({ maxCommitAttempts: 3 }), Planner.layer()).pipe(Layer.provideMerge(base)) }
+    }))
 }
 
 const parquetFiles = (dir: string) =>
@@ -204,7 +198,7 @@ describe("IcebergSink and TableScanner", () => {
       const plan = yield* scanner.plan(trades)
       assert.strictEqual(plan.snapshot?.summary["total-records"], "10")
       assert.strictEqual((yield* selectPlanned(plan, "count(*)::INTEGER AS n"))[0]!.n, 10)
-    }).pipe(Effect.provide(withOutage.layer)))
+    }).pipe(Effect.provide(withOutage)))
 
   it.effect("deletes the data files of a commit that certainly did not land", () =>
     Effect.gen(function*() {

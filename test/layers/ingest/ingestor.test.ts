@@ -11,11 +11,13 @@ import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
+import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
 
@@ -126,6 +128,44 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(progress.written.trades + progress.written.quotes, produced)
       assert.strictEqual(counted[0].rows + counted[1].rows, produced)
+      assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
+      assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
+    }), 120_000)
+
+  it.live("flushes that fail while batches wait on the DLQ lose nothing: a restart's partitions take no stale batch", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 200 })
+      const reconciliation = yield* publishToMemory(kafka, 2, {
+        symbols: ["BHP", "CBA", "CSL", "NAB"],
+        eventsPerSymbolPerDay: 1_500,
+        faults: { poison: 0.02 }
+      })
+      const valid = reconciliation.totals.trades + reconciliation.totals.quotes
+      // Batches with poison wait 100 ms on the DLQ; the first data commits fail outright meanwhile.
+      const slowDlq = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({ ...inner, send: (records) => Effect.andThen(Effect.sleep("100 millis"), inner.send(records)) })
+      })).pipe(Layer.provide(kafka))
+      let failuresLeft = 4
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            id.name !== "sequence_events" && failuresLeft-- > 0
+              ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
+              : catalog.commitTable(id, requirements, updates)
+        }))
+      const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
+        Effect.provide(ingestorLayer({ maxBufferedRows: 1_000, flushRows: 400 }).pipe(
+          Layer.provideMerge(Layer.mergeAll(kafka, slowDlq, lakehouse))
+        ))
+      )
+      assert.isAbove(progress.restarts, 0)
+      assert.strictEqual(progress.duplicatesDropped, 0)
+      const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(counted[0].rows + counted[1].rows, valid)
       assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
       assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
     }), 120_000)
