@@ -72,7 +72,7 @@ export interface PartitionBatch {
    * The partition's position this batch continues from: the previous batch's `nextOffset`, or
    * the seek target (or start position). The batch holds the partition's records from here up
    * to `nextOffset` (offsets may be missing between only where the log has none: compaction,
-   * transaction markers). A consumer that moved on (its own restart) tells a batch fetched for an
+   * transaction markers, or records retention deleted before they were read). A consumer that moved on (its own restart) tells a batch fetched for an
    * older position by this.
    */
   readonly fromOffset: bigint

@@ -445,6 +445,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     // the partition restarted from the tables: taking it would skip the records between; the
     // seek brings them, and it, again).
     if (part === undefined || part.retired || batch.nextOffset <= part.next || batch.fromOffset > part.next) return
+    if (batch.firstOffset > part.next + 1n) {
+      // More than a transaction marker: most likely retention deleted records never ingested.
+      yield* Effect.logWarning(
+        `${part.key}: offsets ${part.next} to ${batch.firstOffset - 1n} are no longer in Kafka (retention, or compaction); going on from ${batch.firstOffset}`
+      )
+    }
     counters.consumed += batch.records.length
     yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000

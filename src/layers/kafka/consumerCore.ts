@@ -197,7 +197,34 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     const key = tpKeyOf(tp)
     const st = parts.get(key)
     if (st === undefined || st.starting || st.paused) return Promise.resolve()
+    if (st.strict && fetchOffset > st.fetchPos) {
+      // Stale (fetched before a seek), unless the client reset a position the log no longer holds
+      // (kafkajs does, like auto.offset.reset): then the records between are gone for good and
+      // the batch continues the partition, as a batch after compacted offsets does.
+      const { epoch, fetchPos } = st
+      return driver.watermarks(tp.topic).then(
+        (marks) => {
+          const low = marks.find((m) => m.partition === tp.partition)?.low
+          if (low === undefined || low < fetchOffset || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
+          return deliver(key, st, tp, fetchPos, records, nextOffset, highWatermark)
+        },
+        () => undefined
+      )
+    }
     if (st.strict ? fetchOffset !== st.fetchPos : fetchOffset < st.fetchPos) return Promise.resolve()
+    return deliver(key, st, tp, fetchOffset, records, nextOffset, highWatermark)
+  }
+
+  /** Hands a batch fetched from `fetchOffset` (the partition's position) to `batches`. */
+  const deliver = (
+    key: TpKey,
+    st: PartState,
+    tp: TopicPartition,
+    fetchOffset: bigint,
+    records: ReadonlyArray<KafkaRecord>,
+    nextOffset: bigint,
+    highWatermark: bigint
+  ): Promise<void> => {
     st.strict = false
     // Trim anything below the position (a client may return a whole record batch).
     let recs = records

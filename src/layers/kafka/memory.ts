@@ -141,6 +141,16 @@ export class MemoryBroker {
     t.base[partition] = upTo
   }
 
+  /** Deletes the partition's records below `before`, as retention or DeleteRecords does. */
+  deleteRecords(topic: string, partition: number, before: number): void {
+    const t = this.topic(topic)
+    const drop = Math.min(before, this.endOffset(topic, partition)) - t.base[partition]!
+    if (drop <= 0) return
+    t.partitions[partition]!.splice(0, drop)
+    t.base[partition] = t.base[partition]! + drop
+    this.notify()
+  }
+
   /**
    * Records of the topic its slowest live group (one with a member subscribed to it) has not
    * reached: past both its committed offset and its members' fetch positions, so a consumer that

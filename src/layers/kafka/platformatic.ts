@@ -362,16 +362,17 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               const r = requested.get(key)
               if (r === undefined) continue
               if (p.errorCode === OFFSET_OUT_OF_RANGE) {
-                // Like auto.offset.reset: move to the log start / end (startFrom).
-                const earliest = (opts.startFrom ?? "earliest") === "earliest"
-                let target = earliest ? p.logStartOffset : p.highWatermark
-                if (target < 0n) {
-                  // The broker sends -1 watermarks with the error: ask for them.
-                  const m = (await watermarks(r.tp.topic)).find((x) => x.partition === r.tp.partition)
-                  target = m === undefined ? -1n : earliest ? m.low : m.high
-                }
+                // The broker sends -1 watermarks with the error: ask for them.
+                const m = (await watermarks(r.tp.topic)).find((x) => x.partition === r.tp.partition)
                 skips.delete(key)
-                if (target >= 0n && core.fetchPosition(key) === r.pos) {
+                if (m === undefined || core.fetchPosition(key) !== r.pos) continue
+                if (r.req < m.low) {
+                  // Below the log start (retention deleted those records): they are gone for good,
+                  // so the partition goes on from the log start, as past compacted offsets.
+                  skips.set(key, { from: r.pos, to: m.low })
+                } else {
+                  // Past the end (a recreated topic): like auto.offset.reset, restart at startFrom.
+                  const target = (opts.startFrom ?? "earliest") === "earliest" ? m.low : m.high
                   await Effect.runPromise(Effect.ignore(core.consumer.seek(r.tp, target)))
                 }
                 continue

@@ -80,7 +80,13 @@ const assertContiguous = (records: ReadonlyArray<KafkaRecord>, from: bigint) => 
   records.forEach((r, i) => assert.strictEqual(r.offset, from + BigInt(i)))
 }
 
-export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unknown>, options: { timeoutMs?: number } = {}) =>
+export interface ContractOptions {
+  readonly timeoutMs?: number
+  /** Deletes a partition's records below an offset, as retention does. */
+  readonly deleteRecords: (topic: string, partition: number, before: number) => Effect.Effect<void>
+}
+
+export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unknown>, options: ContractOptions) =>
   describe(`Kafka contract: ${name}`, () => {
     const run = <A, E>(effect: Effect.Effect<A, E, Kafka | Scope.Scope>) =>
       Effect.provide(Effect.scoped(effect), layer())
@@ -224,6 +230,23 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assertContiguous(collected.byPartition.get(tpKey(topic, 1))!, 0n)
         const exit = yield* Effect.exit(consumer.seek({ topic: "nope", partition: 0 }, 0n))
         assert.isTrue(Exit.isFailure(exit))
+      })), timeout)
+
+    it.live("a position the log no longer holds (deleted by retention) goes on from the log start, as a gap", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        yield* (yield* KafkaSink).send(recordsFor(topic, 30))
+        yield* options.deleteRecords(topic, 0, 20)
+        const consumer = yield* (yield* KafkaSource).subscribe({
+          groupId: unique("g"),
+          topics: [topic],
+          onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 5n]]))
+        })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("the records after the deleted ones", () => collected.count() >= 10, timeout)
+        assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 20n)
+        // Delivered as continuing from 5: a reader keeping its own position sees no stale batch.
+        assert.strictEqual(collected.batches[0]!.fromOffset, 5n)
       })), timeout)
 
     it.live("rebalances across two members: revoke, assign at the computed offset, no record lost or repeated", () =>

@@ -5,7 +5,11 @@ import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource, tpKey } from "../../../src/services/KafkaSource.ts"
 import { collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "./kafkaContract.ts"
 
-kafkaContract("memory", () => layerMemory(), { timeoutMs: 10_000 })
+const contractBroker = new MemoryBroker()
+kafkaContract("memory", () => layerMemory(contractBroker), {
+  timeoutMs: 10_000,
+  deleteRecords: (topic, partition, before) => Effect.sync(() => contractBroker.deleteRecords(topic, partition, before))
+})
 
 describe("memory Kafka, retention and backlog bound", () => {
   it.live("a producer far ahead of its consumer waits; committed records are released, offsets unchanged", () => {
