@@ -241,7 +241,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       nextOffset,
       highWatermark
     }
-    return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined)
+    return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined, () => undefined)
   }
 
   const accept = (t: Tagged): Result.Result<PartitionBatch, undefined> => {
@@ -312,6 +312,9 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
   const revokeAll = async () => {
     const lost = [...parts.values()].map((st) => st.tp)
     parts.clear()
+    // Nobody reads `batches` any more: a client waiting in `offer` for room is let go (kafkajs
+    // would otherwise wait for it in disconnect, forever).
+    Queue.shutdownUnsafe(queue)
     await chain.catch(() => undefined)
     if (lost.length > 0 && options.onRevoke && !failed) {
       await run(options.onRevoke(lost), "onRevoke").catch(() => undefined)

@@ -249,6 +249,21 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.strictEqual(collected.batches[0]!.fromOffset, 5n)
       })), timeout)
 
+    it.live("closes promptly while its batch buffer is full and nobody reads it", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(3)
+        yield* (yield* KafkaSink).send(recordsFor(topic, 300))
+        const scope = yield* Scope.make()
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic], bufferBatches: 1 }).pipe(
+          Scope.provide(scope)
+        )
+        // Nothing reads `batches`: the client fills the buffer and waits to hand over the next batch.
+        yield* waitUntil("an assignment", () => Effect.runSync(consumer.assignment).length === 3, timeout)
+        yield* Effect.sleep("2 seconds")
+        const closed = yield* Scope.close(scope, Exit.void).pipe(Effect.timeoutOption("20 seconds"))
+        assert.isTrue(closed._tag === "Some", "the consumer closed within 20 s")
+      })), timeout)
+
     it.live("rebalances across two members: revoke, assign at the computed offset, no record lost or repeated", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(4)
