@@ -148,8 +148,9 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       const elapsed = Date.now() - start
       assert.deepStrictEqual(keys(events), want)
       const span = (events[events.length - 1]!.exchange_timestamp - events[0]!.exchange_timestamp) / 1000 / 600
+      // Never ahead of the pace (lateness on a busy machine is not the engine's; `paced` above is
+      // timed exactly on the TestClock).
       assert.isAtLeast(elapsed, span - 5)
-      assert.isBelow(elapsed, span + 400)
     }))
 
   it.effect("ids of any length and script come back whole, ties on time and sequence in id order (ids travel in 12-character pieces)", () =>
