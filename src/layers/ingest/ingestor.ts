@@ -756,6 +756,20 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       yield* FiberMap.run(actors, key, supervised)
     })
 
+    const revoke = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
+      for (const tp of tps) {
+        const key = tpKeyOf(tp)
+        yield* FiberMap.remove(actors, key)
+        yield* Metric.remove(lagGauge(tp))
+        mailboxes.delete(key)
+        const part = parts.get(key)
+        if (part !== undefined) {
+          if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(e, s))
+          parts.delete(key)
+        }
+      }
+    })
+
     const consumer = yield* source.subscribe({
       groupId: group,
       topics: config.topics,
@@ -767,26 +781,18 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           for (const tp of tps) yield* startActor(tp)
           return starts
         }).pipe(Scope.provide(scope)),
-      onRevoke: (tps) =>
-        Effect.gen(function*() {
-          for (const tp of tps) {
-            const key = tpKeyOf(tp)
-            yield* FiberMap.remove(actors, key)
-            yield* Metric.remove(lagGauge(tp))
-            mailboxes.delete(key)
-            const part = parts.get(key)
-            if (part !== undefined) {
-              if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(e, s))
-              parts.delete(key)
-            }
-          }
-        })
+      onRevoke: revoke
     })
     consumerRef = consumer
 
-    // Registered after the subscription, so it runs before the consumer leaves the group.
+    // Registered after the subscription, so it runs before the consumer leaves the group. A
+    // consumer that failed revokes nothing itself: what is left is let go here, so that a rejoin
+    // starts every partition it gets from the tables.
     yield* Effect.addFinalizer(() =>
-      flushWith(consumer, true).pipe(Effect.catchCause((c) => Effect.logError("final flush failed", c)))
+      flushWith(consumer, true).pipe(
+        Effect.catchCause((c) => Effect.logError("final flush failed", c)),
+        Effect.andThen(Effect.suspend(() => revoke([...parts.values()].map((part) => part.tp))))
+      )
     )
 
     const flusher = Effect.gen(function*() {
