@@ -1,8 +1,31 @@
-import { beforeAll } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { layerKafkajs } from "../../src/layers/kafka/kafkajs.ts"
-import { kafkaContract } from "../layers/kafka/kafkaContract.ts"
-import { deleteRecords, ensureBroker, kafkaBrokers } from "../support/kafka.ts"
+import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
+import { KafkaSource } from "../../src/services/KafkaSource.ts"
+import { collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
+import { deleteRecords, ensureBroker, groupMembers, kafkaBrokers } from "../support/kafka.ts"
 
 beforeAll(() => ensureBroker(), 600_000)
 
-kafkaContract("kafkajs (real broker)", () => layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test" }), { timeoutMs: 90_000, deleteRecords })
+const layer = () => layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test" })
+
+kafkaContract("kafkajs (real broker)", layer, { timeoutMs: 90_000, deleteRecords })
+
+describe("kafkajs specifics", () => {
+  it.live("a member whose batches wait for room past the session timeout stays in the group (heartbeats while waiting)", () =>
+    Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
+      const topic = unique("k2test")
+      yield* admin.ensureTopics([{ name: topic, partitions: 2 }])
+      yield* (yield* KafkaSink).send(recordsFor(topic, 400))
+      const groupId = unique("g")
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId, topics: [topic], sessionTimeoutMs: 6_000, bufferBatches: 1 })
+      // Nobody reads for twice the session timeout: the client waits in a batch all along.
+      yield* Effect.sleep("12 seconds")
+      assert.strictEqual(yield* groupMembers(groupId), 1, "still a member of its group")
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("every record", () => collected.count() >= 400, 60_000)
+      yield* admin.deleteTopics([topic])
+    }).pipe(Effect.scoped, Effect.provide(layer())), 120_000)
+})

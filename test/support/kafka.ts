@@ -4,22 +4,32 @@
  * broker cannot be started. Override the address with K2_TEST_KAFKA_BROKERS to use another one.
  */
 import { Effect } from "effect"
-import { Kafka, logLevel } from "kafkajs"
+import { type Admin, Kafka, logLevel } from "kafkajs"
 import { serviceStarter } from "./services.ts"
 
 export const kafkaBrokers: ReadonlyArray<string> = (process.env.K2_TEST_KAFKA_BROKERS ?? "127.0.0.1:9092").split(",")
 
 export const ensureBroker = serviceStarter("kafka.sh", "the Kafka broker", "K2_TEST_KAFKA_BROKERS")
 
-/** Deletes a partition's records below `before` on the real broker, as retention does. */
-export const deleteRecords = (topic: string, partition: number, before: number) =>
+/** Runs `f` with a kafkajs admin client of the real broker (test tooling, any client would do). */
+const withAdmin = <A>(f: (admin: Admin) => Promise<A>) =>
   Effect.promise(async () => {
-    const admin = new Kafka({ brokers: [...kafkaBrokers], clientId: "k2-test-retention", logLevel: logLevel.NOTHING }).admin()
+    const admin = new Kafka({ brokers: [...kafkaBrokers], clientId: "k2-test-admin", logLevel: logLevel.NOTHING }).admin()
     await admin.connect()
     try {
-      await admin.fetchTopicMetadata({ topics: [topic] })
-      await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(before) }] })
+      return await f(admin)
     } finally {
       await admin.disconnect()
     }
   })
+
+/** Deletes a partition's records below `before` on the real broker, as retention does. */
+export const deleteRecords = (topic: string, partition: number, before: number) =>
+  withAdmin(async (admin) => {
+    await admin.fetchTopicMetadata({ topics: [topic] })
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(before) }] })
+  })
+
+/** The members the broker counts in a consumer group now. */
+export const groupMembers = (groupId: string) =>
+  withAdmin(async (admin) => (await admin.describeGroups([groupId])).groups[0]?.members.length ?? 0)

@@ -9,6 +9,7 @@
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
  *   to the committed offsets on every rejoin).
  */
+import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
 import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
 import { type TopicSpec, topicChanges, topicConfigEntries } from "../../domain/wire.ts"
@@ -29,6 +30,9 @@ import {
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { tracedSend } from "./tracing.ts"
+
+/** Group heartbeat interval (ms), also while a batch waits for buffer room. */
+const HEARTBEAT_MS = 3_000
 
 export interface KafkajsOptions {
   readonly brokers: ReadonlyArray<string>
@@ -156,7 +160,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         const consumer: KConsumer = kafka.consumer({
           groupId: opts.groupId,
           sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-          heartbeatInterval: 3_000,
+          heartbeatInterval: HEARTBEAT_MS,
           allowAutoTopicCreation: false,
           maxBytesPerPartition: options.maxBytesPerPartition ?? 256 * 1024,
           maxBytes: 64 * 1024 * 1024,
@@ -191,7 +195,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
               autoCommit: false,
               eachBatchAutoResolve: true,
               partitionsConsumedConcurrently: 1,
-              eachBatch: async ({ batch }) => {
+              eachBatch: async ({ batch, heartbeat }) => {
                 const n = batch.messages.length
                 const records: Array<KafkaRecord> = new Array(n)
                 for (let i = 0; i < n; i++) {
@@ -204,13 +208,18 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                     timestamp: Number(m.timestamp)
                   }
                 }
-                await core.offer(
+                const offered = core.offer(
                   { topic: batch.topic, partition: batch.partition },
                   BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset),
                   records,
                   BigInt(batch.lastOffset()) + 1n,
                   BigInt(batch.highWatermark)
-                )
+                ).then(() => true)
+                // kafkajs heartbeats only between batches: while this one waits for buffer room
+                // (backpressure, as long as a slow flush takes) the member must stay in the group.
+                while (!(await Promise.race([offered, sleep(HEARTBEAT_MS, false)]))) {
+                  await heartbeat().catch(() => undefined)
+                }
               }
             })
           }, opts.topics[0]),
