@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { UsageError, usage } from "./cli/common.ts"
 import { runCommand } from "./cli/run.ts"
 import { instrumentsTopicName, instrumentsTopicSpecs, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
@@ -73,7 +74,7 @@ const parseFaults = (text: string) => {
     const [name, value] = part.split("=")
     const rate = Number(value)
     if (name === undefined || !FAULTS.has(name) || !(rate >= 0 && rate <= 1)) {
-      throw new Error(`--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>`)
+      throw new UsageError(`--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>`)
     }
     out[name] = rate
   }
@@ -82,13 +83,13 @@ const parseFaults = (text: string) => {
 
 const parseDuration = (text: string): number => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
-  if (m === null) throw new Error(`--duration: "${text}" is not like 500ms, 30s, 5m or 1h`)
+  if (m === null) throw new UsageError(`--duration: "${text}" is not like 500ms, 30s, 5m or 1h`)
   return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]
 }
 
 const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   if (options.source === "asx") {
-    if (Option.isNone(options.dir)) return Layer.effectDiscard(Effect.fail(new Error("--source asx needs --dir <load directory>"))) as never
+    if (Option.isNone(options.dir)) throw new UsageError("--source asx needs --dir <load directory>")
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }
   const pacing: Simulator.Pacing = Option.isSome(options.rate)
@@ -115,14 +116,9 @@ const bar = (events: number, elapsedMs: number, total: number | undefined) => {
   return Effect.void
 }
 
-export const produceCommand = Command.make("produce", flags, (options) =>
+const produce = (options: Options, brokerList: string, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
   Effect.gen(function*() {
-    if (Option.isNone(options.brokers)) {
-      return yield* Effect.fail(
-        new Error("no Kafka broker configured: pass --brokers host:port or set K2_KAFKA_BROKERS (scripts/kafka.sh start runs one)")
-      )
-    }
-    const brokers = options.brokers.value.split(",").map((b) => b.trim())
+    const brokers = brokerList.split(",").map((b) => b.trim())
     const exchange = options.source === "sim" ? options.exchange : "ASX"
     const codec = yield* wireCodec(options.schemaRegistry, [
       topicName({ assetClass: "equities", dataType: "trades", exchange }),
@@ -138,8 +134,8 @@ export const produceCommand = Command.make("produce", flags, (options) =>
         return bar(p.events, p.elapsedMs, expected)
       }
     })
-    const bounded = Option.isSome(options.duration)
-      ? publish.pipe(Effect.timeoutOption(Duration.millis(parseDuration(options.duration.value))))
+    const bounded = Option.isSome(durationMs)
+      ? publish.pipe(Effect.timeoutOption(Duration.millis(durationMs.value)))
       : publish.pipe(Effect.map(Option.some))
     const result = yield* Effect.gen(function*() {
       const topics = ["trades", "quotes"].map((dataType) => ({
@@ -152,7 +148,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       const published = yield* bounded
       const summary = yield* (yield* MarketFeed).summary
       return { published, summary }
-    }).pipe(Effect.provide(Layer.merge(feedLayer(options), kafkaLayer(options.client, brokers, "k2-produce"))))
+    }).pipe(Effect.provide(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce"))))
     if (process.stderr.isTTY) process.stderr.write("\n")
     const report = {
       source: options.source,
@@ -167,6 +163,17 @@ export const produceCommand = Command.make("produce", flags, (options) =>
         `trades ${report.totals?.trades ?? "?"}, quotes ${report.totals?.quotes ?? "?"}, ` +
         `poison ${report.totals?.poison ?? "?"}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
     )
+  })
+
+export const produceCommand = Command.make("produce", flags, (options) =>
+  usage(() => {
+    if (Option.isNone(options.brokers)) {
+      throw new UsageError("no Kafka broker configured: pass --brokers host:port or set K2_KAFKA_BROKERS (scripts/kafka.sh start runs one)")
+    }
+    // Every option is checked before anything is published.
+    const feed = feedLayer(options)
+    const durationMs = Option.map(options.duration, parseDuration)
+    return produce(options, options.brokers.value, feed, durationMs)
   }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))
 
 if (import.meta.main) runCommand(produceCommand)

@@ -1,0 +1,29 @@
+/**
+ * `npm run produce` refuses bad options before it touches Kafka: one line saying what is wrong,
+ * exit code 2, as the other programs do.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawnProgram } from "../support/programs.ts"
+
+const refused = (args: ReadonlyArray<string>, says: string) =>
+  Effect.gen(function*() {
+    const run = spawnProgram("produce", [...args])
+    assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
+    assert.include(run.output(), says)
+    assert.notInclude(run.output(), "    at ", "no stack trace")
+  })
+
+describe("npm run produce, bad options", () => {
+  it.effect("a fault injection that is not <fault>=<rate 0..1>", () =>
+    refused(["--brokers", "127.0.0.1:1", "--inject", "gap=2"], `--inject: "gap=2" is not`))
+
+  it.effect("a duration without a unit", () =>
+    refused(["--brokers", "127.0.0.1:1", "--duration", "30"], `--duration: "30" is not like`))
+
+  it.effect("ASX files without their directory", () =>
+    refused(["--brokers", "127.0.0.1:1", "--source", "asx"], "--source asx needs --dir"))
+
+  it.effect("no broker", () =>
+    refused([], "no Kafka broker configured"))
+})
