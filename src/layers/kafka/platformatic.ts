@@ -595,7 +595,10 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         } catch (e) {
           if (Date.now() > deadline) throw e
         }
-        if (Date.now() > deadline) throw new Error(`timed out waiting for the leaders of ${names.join(", ")}`)
+        if (Date.now() > deadline) {
+          // Leaders still being elected: the broker is busy or starting, so try again later.
+          throw kafkaError(new KafkaUnavailable({ operation: "createTopics", detail: `timed out waiting for the leaders of ${names.join(", ")}` }))
+        }
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     }
