@@ -25,9 +25,6 @@ export const toUnscaled = (d: BigDecimal.BigDecimal): bigint | undefined => {
   return unscaled > -LIMIT && unscaled < LIMIT ? unscaled : undefined
 }
 
-export const fromUnscaled = (unscaled: bigint): BigDecimal.BigDecimal =>
-  BigDecimal.normalize(BigDecimal.make(unscaled, SCALE))
-
 /** Plain notation ("37.51", "-0.00000001"): no exponent, so the text is the value. */
 const DECIMAL_TEXT = /^-?\d{1,10}(\.\d{1,8})?$/
 

@@ -62,7 +62,6 @@ export const Quote = Schema.Struct({
   ask_size: NonNegativeDecimal
 })
 export type Quote = typeof Quote.Type
-export type QuoteEncoded = typeof Quote.Encoded
 
 const decoder = <S extends Schema.Codec<unknown, unknown>>(kind: string, schema: S) => {
   const decode = Schema.decodeUnknownResult(schema as Schema.Codec<S["Type"], unknown>, { errors: "all" })

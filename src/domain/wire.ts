@@ -53,7 +53,6 @@ export const parseInstrumentsTopicName = (name: string): string | undefined => {
 }
 
 export const dlqTopicName = (topic: string): string => `${topic}${DLQ_SUFFIX}`
-export const isDlqTopicName = (topic: string): boolean => topic.endsWith(DLQ_SUFFIX)
 export const isValidKafkaTopicName = (name: string): boolean =>
   KAFKA_TOPIC.test(name) && name !== "." && name !== ".."
 

@@ -44,10 +44,6 @@ export interface TopicPartition {
 export type TpKey = string
 export const tpKey = (topic: string, partition: number): TpKey => `${topic}:${partition}`
 export const tpKeyOf = (tp: TopicPartition): TpKey => `${tp.topic}:${tp.partition}`
-export const tpOfKey = (key: TpKey): TopicPartition => {
-  const i = key.lastIndexOf(":")
-  return { topic: key.slice(0, i), partition: Number(key.slice(i + 1)) }
-}
 
 /** Header values as UTF-8 strings (the values K2 writes are all text). */
 export type KafkaHeaders = Readonly<Record<string, string>>

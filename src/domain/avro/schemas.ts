@@ -84,5 +84,3 @@ export const instrumentSchema = {
   ]
 } as const
 
-export const schemaOfKind = (kind: MessageKind) =>
-  kind === "trade" ? tradeSchema : kind === "quote" ? quoteSchema : instrumentSchema

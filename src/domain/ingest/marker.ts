@@ -18,8 +18,6 @@ export const markerKey = (group: string) => `${MARKER_PREFIX}${group}`
 /** Next offset to read, by topic and partition. */
 export type Offsets = ReadonlyMap<string, ReadonlyMap<number, bigint>>
 
-export const tpKey = (topic: string, partition: number) => `${topic}:${partition}`
-
 export const offsetOf = (offsets: Offsets, topic: string, partition: number): bigint | undefined =>
   offsets.get(topic)?.get(partition)
 

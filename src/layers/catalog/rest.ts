@@ -335,6 +335,3 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
 export const layer = (options: RestCatalogOptions) =>
   Layer.effect(Catalog)(make(options)).pipe(Layer.provide(FetchHttpClient.layer))
 
-/** The REST catalog over a given HttpClient (tests, custom transports). */
-export const layerWithClient = (options: RestCatalogOptions) => Layer.effect(Catalog)(make(options))
-

@@ -844,8 +844,6 @@ export const canonicalQuery = (url: string) => {
   return params.toString()
 }
 
-export type Handlers = Effect.Success<ReturnType<typeof make>>
-
 export const groupsLayer = (options: HandlerOptions) =>
   Layer.unwrap(Effect.gen(function*() {
     const h = yield* make(options)

@@ -83,4 +83,3 @@ export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
   }
 }
 
-export type WriterSchemas = ReturnType<typeof make>

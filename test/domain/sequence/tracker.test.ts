@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { assignSequences } from "../../../src/domain/sequence/assign.ts"
 import { sequenceEventColumns } from "../../../src/domain/sequence/events.ts"
 import {
   type Observation,
@@ -207,20 +206,5 @@ describe("sequenceEventColumns", () => {
     assert.deepStrictEqual(batch.columns.kafka_topic, ["trades", null])
     assert.strictEqual(typeof batch.columns.kafka_partition![0], "number")
     assert.strictEqual(typeof batch.columns.kafka_offset![0], "bigint")
-  })
-})
-
-describe("assignSequences", () => {
-  it("numbers each (exchange, symbol) from 1 in input order, keeping sequences the source gave", () => {
-    const rows = [msg("A", null), msg("B", null), msg("A", null), msg("A", null, 0, "CHIA"), msg("A", 77n)]
-    assert.deepStrictEqual(assignSequences(rows).map((r) => r.source_sequence), [1n, 1n, 2n, 1n, 77n])
-    assert.strictEqual(assignSequences(rows)[4], rows[4])
-  })
-
-  it("a second load of the same file is all duplicates", () => {
-    const file = [msg("A", null, 0), msg("B", null, 1), msg("A", null, 2)]
-    const t = new SequenceTrackerState()
-    assert.deepStrictEqual(t.observe(assignSequences(file), 0).events, [])
-    assert.deepStrictEqual(t.observe(assignSequences(file), 0).duplicates, [0, 1, 2])
   })
 })
