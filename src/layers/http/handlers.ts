@@ -184,7 +184,7 @@ interface Encoded {
 const EMPTY = new Uint8Array(0)
 
 interface Pinned {
-  /** Snapshot id per table ("" when the table has none). */
+  /** Snapshot id per table (null when the table has none). */
   readonly ids: Record<string, string | null>
   /** What the engine reads: ById for one table, AsOf for several (one instant for all). */
   readonly selector: SnapshotSelector | undefined
@@ -397,7 +397,7 @@ export const make = (options: HandlerOptions) =>
     // --- trades and quotes: JSON pages, CSV / Parquet exports ---------------------------------
 
     const rows = (table: "trades" | "quotes") =>
-      Effect.fnUntraced(function*({ query: q, request }: { readonly query: typeof import("../../domain/api/Api.ts").RowsQuery extends infer _ ? RowsQueryType : never; readonly request: HttpServerRequest.HttpServerRequest }) {
+      Effect.fnUntraced(function*({ query: q, request }: { readonly query: RowsQueryType; readonly request: HttpServerRequest.HttpServerRequest }) {
         const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
         const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
@@ -821,11 +821,7 @@ export const make = (options: HandlerOptions) =>
       const ok = Object.values(checks).every((v) => v === "ok")
       return ok
         ? HttpServerResponse.jsonUnsafe({ status: "ready", checks }, { headers: { "cache-control": "no-store" } })
-        : HttpServerResponse.text(JSON.stringify({ ...JSON.parse(`{}`), type: "https://k2.dev/problems/not_ready", title: "Service Unavailable", status: 503, code: "not_ready", detail: `not ready: ${JSON.stringify(checks)}`, correlation_id: correlationId }), {
-          status: 503,
-          contentType: "application/problem+json",
-          headers: { "cache-control": "no-store" }
-        })
+        : problem(503, "not_ready", `not ready: ${JSON.stringify(checks)}`, correlationId)
     })
 
     const metrics = PrometheusMetrics.format().pipe(

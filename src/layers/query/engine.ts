@@ -4,7 +4,7 @@ import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor } from "../../domain/query/cursor.ts"
-import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery } from "../../domain/query/errors.ts"
+import { InvalidArgument, InvalidCursor, invalid } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
@@ -76,9 +76,6 @@ const identifierOf = (table: AnyTable) => {
   const d = definitionOf(table)
   return { namespace: d.namespace, name: d.name }
 }
-
-const fromResult = <A>(r: Result.Result<A, InvalidQuery>): Effect.Effect<A, InvalidQuery> =>
-  Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
 
 export const scannedOf = (plan: ScanPlan): Scanned => ({
   table: `${plan.table.namespace}.${plan.table.name}`,
@@ -160,10 +157,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const rows = (table: MarketTable) =>
       Effect.fn(`QueryEngine.${table}`)(function*(request: RowsRequest) {
         const schema = definitionOf(table).schema
-        const symbols = yield* fromResult(checkSymbols(request.symbols))
-        const range = yield* fromResult(checkRange(request.from, request.to))
-        const limit = yield* fromResult(checkLimit(request.limit))
-        const fields = yield* fromResult(checkFields(request.fields, schema.fields.map((f) => f.name)))
+        const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
+        const range = yield* Effect.fromResult(checkRange(request.from, request.to))
+        const limit = yield* Effect.fromResult(checkLimit(request.limit))
+        const fields = yield* Effect.fromResult(checkFields(request.fields, schema.fields.map((f) => f.name)))
         const maps = fields.map((f) => {
           const type = schema.fields.find((x) => x.name === f)?.type
           return typeof type === "object" && type.type === "map"
@@ -174,8 +171,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
           if (!allowed.includes(f.column)) {
             return yield* invalid(new InvalidArgument({ name: "filter column", detail: `${JSON.stringify(f.column)}; ${table} can be filtered on ${allowed.join(", ")}` }))
           }
-          const min = yield* fromResult(checkDecimal(`${f.column} min`, f.min))
-          const max = yield* fromResult(checkDecimal(`${f.column} max`, f.max))
+          const min = yield* Effect.fromResult(checkDecimal(`${f.column} min`, f.min))
+          const max = yield* Effect.fromResult(checkDecimal(`${f.column} max`, f.max))
           filters.push({ column: f.column, min, max })
         }
         let snapshot = request.snapshot
@@ -253,8 +250,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
     const checkBars = (request: { readonly symbols?: ReadonlyArray<string>; readonly from: number; readonly to: number; readonly interval: string }) =>
       Effect.gen(function*() {
-        const symbols = yield* fromResult(checkSymbols(request.symbols))
-        const range = yield* fromResult(checkRange(request.from, request.to))
+        const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
+        const range = yield* Effect.fromResult(checkRange(request.from, request.to))
         if (!isBarInterval(request.interval)) {
           return yield* invalid(new InvalidArgument({ name: "interval", detail: `${JSON.stringify(request.interval)}; one of ${Object.keys(BAR_INTERVALS).join(", ")}` }))
         }
@@ -283,10 +280,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
     })
 
     const dailySummary = Effect.fn("QueryEngine.dailySummary")(function*(request: Parameters<QueryEngine["Service"]["dailySummary"]>[0]) {
-      const symbols = yield* fromResult(checkSymbols(request.symbols))
-      const first = yield* fromResult(checkDate("fromDay", request.fromDay))
-      const last = yield* fromResult(checkDate("toDay", request.toDay))
-      if (first > last) return yield* fromResult(checkRange(first * DAY, last * DAY)).pipe(Effect.as(undefined as never))
+      const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
+      const first = yield* Effect.fromResult(checkDate("fromDay", request.fromDay))
+      const last = yield* Effect.fromResult(checkDate("toDay", request.toDay))
+      if (first > last) return yield* Effect.fromResult(checkRange(first * DAY, last * DAY)).pipe(Effect.as(undefined as never))
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
         // Every zone is within a day of UTC: plan one day either side, select by local date.
         const from = (first - 1) * DAY
@@ -328,9 +325,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
     })
 
     const tradesWithQuotes = Effect.fn("QueryEngine.tradesWithQuotes")(function*(request: Parameters<QueryEngine["Service"]["tradesWithQuotes"]>[0]) {
-      const symbols = yield* fromResult(checkSymbols(request.symbols))
-      const range = yield* fromResult(checkRange(request.from, request.to))
-      const limit = yield* fromResult(checkLimit(request.limit))
+      const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
+      const range = yield* Effect.fromResult(checkRange(request.from, request.to))
+      const limit = yield* Effect.fromResult(checkLimit(request.limit))
       const lookback = request.quoteLookbackMicros ?? DAY
       if (!Number.isSafeInteger(lookback) || lookback < 0 || lookback > 31 * DAY) {
         return yield* invalid(new InvalidArgument({ name: "quoteLookbackMicros", detail: `${lookback}; 0 to 31 days in microseconds` }))
@@ -393,7 +390,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
     // --- reference data and table facts ----------------------------------------------------
 
     const instruments = Effect.fn("QueryEngine.instruments")(function*(request: Parameters<QueryEngine["Service"]["instruments"]>[0] = {}) {
-      const symbols = yield* fromResult(checkSymbols(request.symbols))
+      const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
         const p = yield* plan("instruments", request.snapshot, {})
         if (p.files.length === 0) return { rows: [] as Array<Record<string, unknown>>, p }
@@ -411,7 +408,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
     })
 
     const symbolsOf = Effect.fn("QueryEngine.symbols")(function*(request: Parameters<QueryEngine["Service"]["symbols"]>[0] = {}) {
-      const symbols = yield* fromResult(checkSymbols(request.symbols))
+      const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
       const one = (p: ScanPlan) =>
         Effect.gen(function*() {
           if (p.files.length === 0) return { p, stats: new Map<string, { count: number; first: number; last: number }>() }
