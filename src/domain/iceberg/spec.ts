@@ -20,6 +20,9 @@ export type PrimitiveType =
   | "timestamptz"
   | `decimal(${number}, ${number})`
 
+/** A decimal type's text: precision and scale in groups 1 and 2. */
+export const DECIMAL_TYPE = /^decimal\((\d+),\s*(\d+)\)$/
+
 export interface ListType {
   readonly type: "list"
   readonly "element-id": number

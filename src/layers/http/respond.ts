@@ -11,6 +11,7 @@ import { Effect, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
+import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 
 export const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -277,9 +278,8 @@ export const PARQUET_DECIMAL = "DECIMAL(38, 8)"
 
 /** A nested record's Parquet type from its columns. */
 export const parquetStruct = (columns: Readonly<Record<string, string>>) =>
-  `STRUCT(${Object.entries(columns).map(([name, type]) => `"${name.replaceAll("\"", "\"\"")}" ${type}`).join(", ")})`
+  `STRUCT(${Object.entries(columns).map(([name, type]) => `${quoteIdent(name)} ${type}`).join(", ")})`
 
-const sqlText = (text: string) => `'${text.replaceAll("'", "''")}'`
 
 /**
  * A writer for `parquetResponse` of presented rows (decimals and longs as text, instants as
@@ -301,11 +301,11 @@ export const writeRowsParquet = (rows: ReadonlyArray<Record<string, unknown>>, c
         fs.closeSync(fd)
       }
     })
-    const types = Object.entries(columns).map(([name, type]) => `${sqlText(name)}: ${sqlText(type)}`).join(", ")
+    const types = Object.entries(columns).map(([name, type]) => `${quoteLiteral(name)}: ${quoteLiteral(type)}`).join(", ")
     yield* duckDb.withConnection((connection) =>
       attempt("parquet", () =>
         connection.run(
-          `COPY (SELECT * FROM read_json(${sqlText(ndjson)}, format = 'newline_delimited', columns = {${types}})) TO ${sqlText(file)} (FORMAT parquet, COMPRESSION zstd)`
+          `COPY (SELECT * FROM read_json(${quoteLiteral(ndjson)}, format = 'newline_delimited', columns = {${types}})) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`
         ), () => connection.interrupt())
     ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(ndjson, { force: true }))))
   })

@@ -14,8 +14,9 @@
  */
 import { type DuckDBConnection, DuckDBInstance, JsonDuckDBValueConverter } from "@duckdb/node-api"
 import { Effect, Schema } from "effect"
-import type { NestedField, Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import { executeOne } from "../duckdb/DuckDb.ts"
+import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 
 export class SqlRefused extends Schema.TaggedError<SqlRefused>()("SqlRefused", { detail: Schema.String }) {
   override get message() {
@@ -48,12 +49,10 @@ export interface SqlResult {
   readonly truncated: boolean
 }
 
-const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
-const ident = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
 
 export const duckType = (type: NestedField["type"]): string => {
   if (typeof type === "string") {
-    const d = /^decimal\((\d+),\s*(\d+)\)$/.exec(type)
+    const d = DECIMAL_TYPE.exec(type)
     if (d) return `DECIMAL(${d[1]}, ${d[2]})`
     switch (type) {
       case "string":
@@ -136,14 +135,14 @@ export const runSandboxed = (options: {
         await connection.run("SET TimeZone = 'UTC'")
         for (const t of options.tables) {
           if (t.files.length > 0) {
-            await connection.run(`CREATE VIEW ${ident(t.name)} AS SELECT * FROM read_parquet([${t.files.map(literal).join(", ")}])`)
+            await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT * FROM read_parquet([${t.files.map(quoteLiteral).join(", ")}])`)
           } else {
-            const columns = t.schema.fields.map((f) => `${ident(f.name)} ${duckType(f.type)}`).join(", ")
-            await connection.run(`CREATE TABLE ${ident(t.name)} (${columns})`)
+            const columns = t.schema.fields.map((f) => `${quoteIdent(f.name)} ${duckType(f.type)}`).join(", ")
+            await connection.run(`CREATE TABLE ${quoteIdent(t.name)} (${columns})`)
           }
         }
         const allowed = [...files, ...(options.parquetOut === undefined ? [] : [options.parquetOut])]
-        await connection.run(`SET allowed_paths = [${allowed.map(literal).join(", ")}]`)
+        await connection.run(`SET allowed_paths = [${allowed.map(quoteLiteral).join(", ")}]`)
         await connection.run("SET allowed_directories = []")
         await connection.run("SET enable_external_access = false")
         await connection.run("SET lock_configuration = true")
@@ -170,7 +169,7 @@ export const runSandboxed = (options: {
           await interruptAfter(
             connection,
             options.timeoutMs,
-            connection.run(`COPY (SELECT * FROM (\n${options.sql}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${literal(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
+            connection.run(`COPY (SELECT * FROM (\n${options.sql}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
           )
           return { columns: [], rows: [], truncated: false }
         }

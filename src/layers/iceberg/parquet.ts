@@ -3,10 +3,10 @@
  * field ids, one or more files per partition, each described by a `DataFile`
  * (counts, sizes and bounds keyed by field id) ready for a manifest.
  *
- * JS orders the rows (partition, then sort order: a sort of row numbers, cheaper than
- * DuckDB sorting whole rows); DuckDB does the rest: each partition's rows go into a temp
- * table through the appender (DataChunks, the fastest way in from JS) in that order, then
- * one `COPY ... TO` writes them as they are and returns the file's statistics.
+ * JS orders the rows (domain/iceberg/rowOrder.ts: partition, then sort order, over row numbers,
+ * cheaper than DuckDB sorting whole rows); DuckDB does the rest: each partition's rows go into a
+ * temp table through the appender (DataChunks, the fastest way in from JS) in that order, then
+ * one `COPY ... TO` writes them as they are and returns the file's statistics (parquetStats.ts).
  */
 import {
   DECIMAL,
@@ -38,25 +38,24 @@ import {
 import { Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
-import {
-  type BoundValue,
-  encode,
-  truncateStringLower,
-  truncateStringUpper
-} from "../../domain/iceberg/bounds.ts"
+import { fileURLToPath } from "node:url"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
-import type {
-  DataFile,
-  IcebergType,
-  NestedField,
-  PartitionSpec,
-  PartitionValues,
-  PrimitiveType,
-  Schema,
-  SortOrder
+import { partitionOf, partitionSources, sortFields, writeLayout } from "../../domain/iceberg/rowOrder.ts"
+import {
+  DECIMAL_TYPE,
+  type DataFile,
+  type IcebergType,
+  type NestedField,
+  type PartitionSpec,
+  type PartitionValues,
+  type PrimitiveType,
+  type Schema,
+  type SortOrder
 } from "../../domain/iceberg/spec.ts"
+import { MICROS_PER_DAY as MICROS_PER_DAY_NUMBER } from "../../domain/time.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
+import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { fieldIds, leaves, type StatsRow, toDataFile } from "./parquetStats.ts"
 import type { Column as Values, ColumnBatch } from "../../domain/columnBatch.ts"
 
 export interface WriteOptions {
@@ -75,9 +74,8 @@ export interface WriteOptions {
 
 // Measured (100k trades, 2 cores, loaded machine): no slower than DuckDB's 122880, and prunes 4x finer.
 const DEFAULT_ROW_GROUP_SIZE = 32_768
-const MICROS_PER_DAY = 86_400_000_000n
+const MICROS_PER_DAY = BigInt(MICROS_PER_DAY_NUMBER)
 
-const quoteIdent = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
 
 // --- Iceberg type → DuckDB column type and value conversion -------------------------------
 
@@ -87,7 +85,6 @@ interface Column {
   readonly toDuck: (value: unknown) => DuckDBValue
 }
 
-const decimalPattern = /^decimal\((\d+),\s*(\d+)\)$/
 
 const column = (type: IcebergType): Column => {
   if (typeof type === "string") return primitiveColumn(type)
@@ -123,7 +120,7 @@ const column = (type: IcebergType): Column => {
 const identity = (v: unknown) => v as DuckDBValue
 
 const primitiveColumn = (type: PrimitiveType): Column => {
-  const decimal = decimalPattern.exec(type)
+  const decimal = DECIMAL_TYPE.exec(type)
   if (decimal) {
     const [precision, scale] = [Number(decimal[1]), Number(decimal[2])]
     return {
@@ -155,188 +152,6 @@ const primitiveColumn = (type: PrimitiveType): Column => {
       return { sql: "TIMESTAMPTZ", type: TIMESTAMPTZ, toDuck: (v) => new DuckDBTimestampTZValue(v as bigint) }
   }
   throw new Error(`unsupported type ${type}`)
-}
-
-// --- Row order: partitions, then the sort order ---------------------------------------
-
-/**
- * How one sort key orders rows: by ranks below `buckets` (a counting sort, linear time), or by
- * comparing two rows.
- */
-type RowKey = RankKey | { readonly compare: (a: number, b: number) => number }
-
-interface RankKey {
-  readonly ranks: Int32Array
-  readonly buckets: number
-}
-
-/** Code point order (= UTF-8 byte order, DuckDB's and Iceberg's); UTF-16 order differs only between surrogates and U+E000..U+FFFF. */
-const compareStrings = (a: string, b: string): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i)
-    const y = b.charCodeAt(i)
-    if (x === y) continue
-    if (x < 0xd800 || y < 0xd800) return x - y
-    return (x >= 0xe000 ? x - 0x800 : x + 0x2000) - (y >= 0xe000 ? y - 0x800 : y + 0x2000)
-  }
-  return a.length - b.length
-}
-
-/**
- * Ranks of a column's distinct values in DuckDB's order, nulls first or last (NaN is above every
- * number, as in DuckDB); null when all rows rank the same, so the key orders nothing.
- */
-const rankKey = (
-  data: Values,
-  n: number,
-  type: PrimitiveType,
-  descending: boolean,
-  nullsFirst: boolean
-): RankKey | null => {
-  const rank = new Map<unknown, number>()
-  let nulls = 0
-  let last: unknown
-  // Runs of one value (a day, a symbol) skip the map.
-  for (let r = 0; r < n; r++) {
-    const v = data[r]
-    if (v == null) nulls++
-    else if (v !== last) rank.set(last = v, 0)
-  }
-  if (rank.size + (nulls > 0 ? 1 : 0) <= 1) return null
-  const compare = type === "string"
-    ? compareStrings
-    : type === "float" || type === "double"
-    ? (a: number, b: number) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : Number.isNaN(b) ? -1 : a - b)
-    : type === "boolean"
-    ? (a: boolean, b: boolean) => Number(a) - Number(b)
-    : type === "binary"
-    ? null
-    : (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0)
-  if (compare === null) throw new Error(`sorting by a ${type} column is not supported`)
-  const sorted = [...rank.keys()].sort(compare as (a: unknown, b: unknown) => number)
-  if (descending) sorted.reverse()
-  sorted.forEach((v, i) => rank.set(v, nullsFirst ? i + 1 : i))
-  const nullRank = nullsFirst ? 0 : sorted.length
-  const ranks = new Int32Array(n)
-  let lastRank = 0
-  last = undefined
-  for (let r = 0; r < n; r++) {
-    const v = data[r]
-    if (v == null) ranks[r] = nullRank
-    else ranks[r] = v === last ? lastRank : (lastRank = rank.get(last = v)!)
-  }
-  return { ranks, buckets: sorted.length + 1 }
-}
-
-/** Integers (int, date) and bigints (long, timestamps, unscaled decimals) compare directly. */
-const compareKey = (data: Values, descending: boolean, nullsFirst: boolean): RowKey => {
-  const [direction, nulls] = [descending ? -1 : 1, nullsFirst ? -1 : 1]
-  return {
-    compare: (a, b) => {
-      const x = data[a] as number | bigint | null | undefined
-      const y = data[b] as number | bigint | null | undefined
-      if (x == null || y == null) return x == null ? (y == null ? 0 : nulls) : -nulls
-      return x < y ? -direction : x > y ? direction : 0
-    }
-  }
-}
-
-const isIntegerType = (type: PrimitiveType) =>
-  type === "int" || type === "long" || type === "date" || type === "timestamp" || type === "timestamptz" ||
-  decimalPattern.test(type)
-
-/**
- * Row indices ordered by `keys`, most significant first. Counting sorts over the rank keys
- * (least significant first, each stable) group the rows, each group in arrival order; if the
- * result is not yet in order, a TimSort over all keys finishes it, near-linear when groups
- * arrive in order (a symbol's trades come in time order).
- */
-const sortRows = (n: number, keys: ReadonlyArray<RowKey>): Int32Array => {
-  let order = new Int32Array(n)
-  for (let r = 0; r < n; r++) order[r] = r
-  for (let k = keys.length - 1; k >= 0; k--) {
-    const key = keys[k]!
-    if ("compare" in key) continue
-    const { buckets, ranks } = key
-    const next = new Int32Array(buckets + 1)
-    for (let i = 0; i < n; i++) next[ranks[order[i]!]! + 1]!++
-    for (let b = 1; b <= buckets; b++) next[b]! += next[b - 1]!
-    const out = new Int32Array(n)
-    for (let i = 0; i < n; i++) out[next[ranks[order[i]!]!]!++] = order[i]!
-    order = out
-  }
-  if (keys.every((key) => !("compare" in key))) return order
-  const compare = (a: number, b: number) => {
-    for (const key of keys) {
-      const c = "compare" in key ? key.compare(a, b) : key.ranks[a]! - key.ranks[b]!
-      if (c !== 0) return c
-    }
-    return 0
-  }
-  for (let i = 1; i < n; i++) {
-    // Array's sort is a stable TimSort (a typed array's is slower with a comparator).
-    if (compare(order[i - 1]!, order[i]!) > 0) return Int32Array.from(Array.from(order).sort(compare))
-  }
-  return order
-}
-
-/** A partition's rows: indices into the batch, in write order. */
-interface PartitionRows {
-  readonly values: PartitionValues
-  readonly path: string
-  readonly rows: Int32Array
-}
-
-/** Epoch days of timestamps in micros; consecutive rows mostly share a day, so one division serves many. */
-const microsToDays = (data: Values, n: number): Array<number | null> => {
-  const days = new Array<number | null>(n)
-  let [lo, hi, day] = [1n, 0n, 0]
-  for (let r = 0; r < n; r++) {
-    const v = data[r] as bigint | null | undefined
-    if (v == null) {
-      days[r] = null
-      continue
-    }
-    if (v < lo || v >= hi) {
-      const q = v / MICROS_PER_DAY
-      lo = (v < 0n && q * MICROS_PER_DAY !== v ? q - 1n : q) * MICROS_PER_DAY
-      hi = lo + MICROS_PER_DAY
-      day = Number(lo / MICROS_PER_DAY)
-    }
-    days[r] = day
-  }
-  return days
-}
-
-/**
- * The order rows are written in, computed in JS: partition by partition, each sorted by the
- * sort order. DuckDB then writes them as they come, without a sort of its own (a sort moves
- * every column of every row; this one moves row numbers).
- */
-const layout = (schema: Schema, spec: PartitionSpec, sortOrder: SortOrder | null, batch: ColumnBatch) => {
-  const n = batch.rowCount
-  const dataOf = (field: NestedField): Values => batch.columns[field.name] ?? []
-  const days = partitionSources(schema, spec).map((source) => {
-    const data = dataOf(source)
-    return source.type === "date" ? Array.from({ length: n }, (_, r) => (data[r] ?? null) as number | null) : microsToDays(data, n)
-  })
-  const partitionKeys = days.flatMap((d) => rankKey(d, n, "int", false, true) ?? [])
-  const sortKeys = sortFields(schema, sortOrder).flatMap(({ descending, field, nullsFirst }) =>
-    isIntegerType(field.type as PrimitiveType)
-      ? compareKey(dataOf(field), descending, nullsFirst)
-      : rankKey(dataOf(field), n, field.type as PrimitiveType, descending, nullsFirst) ?? []
-  )
-  const order = sortRows(n, [...partitionKeys, ...sortKeys])
-  const partitions: Array<PartitionRows> = []
-  for (let start = 0; start < n;) {
-    const first = order[start]!
-    let end = start + 1
-    while (end < n && partitionKeys.every((k) => k.ranks[order[end]!] === k.ranks[first])) end++
-    partitions.push({ ...partitionOf(spec, days.map((d) => d[first]!)), rows: order.subarray(start, end) })
-    start = end
-  }
-  return partitions
 }
 
 // --- Loading the batch -------------------------------------------------------------------
@@ -441,7 +256,7 @@ interface Loaded extends Column {
  * it is, where a DuckDB value object per row would be garbage. SQL turns them back exactly.
  */
 const loadedColumn = (type: IcebergType): Loaded => {
-  const decimal = typeof type === "string" ? decimalPattern.exec(type) : null
+  const decimal = typeof type === "string" ? DECIMAL_TYPE.exec(type) : null
   const scale = Number(decimal?.[2] ?? 0)
   if (decimal && Number(decimal[1]) <= 18) {
     const unit = scale === 0 ? "1" : `0.${"0".repeat(scale - 1)}1`
@@ -549,27 +364,6 @@ const loadRows = (connection: DuckDBConnection, schema: Schema, batch: ColumnBat
   })
 
 // --- Partitions --------------------------------------------------------------------------
-
-const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)
-
-/** The source fields of a spec's partition fields; `day` is the only transform K2's tables use. */
-const partitionSources = (schema: Schema, spec: PartitionSpec): ReadonlyArray<NestedField> =>
-  spec.fields.map((pf) => {
-    if (pf.transform !== "day") throw new Error(`partition transform ${pf.transform} is not supported`)
-    const source = schema.fields.find((f) => f.id === pf["source-id"])
-    if (source === undefined) throw new Error(`partition source field ${pf["source-id"]} is not in the schema`)
-    if (source.type !== "timestamptz" && source.type !== "timestamp" && source.type !== "date") {
-      throw new Error(`day transform of ${source.name} (${String(source.type)}) is not supported`)
-    }
-    return source
-  })
-
-/** Partition values and the `<name>=<human value>/...` path, as Iceberg Java lays partitions out. */
-const partitionOf = (spec: PartitionSpec, days: ReadonlyArray<number | null>) => ({
-  values: Object.fromEntries(spec.fields.map((pf, i) => [pf.name, days[i]!])) as PartitionValues,
-  path: spec.fields.map((pf, i) => `${pf.name}=${days[i] === null ? "null" : dayName(days[i]!)}`).join("/")
-})
-
 interface PartitionGroup {
   readonly values: PartitionValues
   readonly path: string
@@ -626,183 +420,7 @@ const partitionGroups = (connection: DuckDBConnection, table: string, schema: Sc
     })
   })
 
-// --- Statistics → DataFile ---------------------------------------------------------------
-
-/** A Parquet leaf column as COPY's RETURN_STATS names it, with its Iceberg field id. */
-interface Leaf {
-  readonly key: string
-  readonly id: number
-  /** Bounds only for top-level primitives: Java stores none for list/map leaves. */
-  readonly boundsType: PrimitiveType | null
-}
-
-const leaves = (schema: Schema): ReadonlyArray<Leaf> =>
-  schema.fields.flatMap((f): ReadonlyArray<Leaf> => {
-    const key = quoteIdent(f.name)
-    if (typeof f.type === "string") return [{ key, id: f.id, boundsType: f.type }]
-    switch (f.type.type) {
-      case "list":
-        return [{ key: `${key}."element"`, id: f.type["element-id"], boundsType: null }]
-      case "map":
-        return [
-          { key: `${key}."key"`, id: f.type["key-id"], boundsType: null },
-          { key: `${key}."value"`, id: f.type["value-id"], boundsType: null }
-        ]
-      case "struct":
-        throw new Error("struct columns are not supported by the Parquet writer")
-    }
-  })
-
-/** FIELD_IDS for COPY: every column and nested list element / map key and value gets its id. */
-const fieldIds = (schema: Schema): string =>
-  `{${
-    schema.fields
-      .map((f) => {
-        const name = quoteIdent(f.name)
-        if (typeof f.type === "string") return `${name}: ${f.id}`
-        switch (f.type.type) {
-          case "list":
-            return `${name}: {__duckdb_field_id: ${f.id}, element: ${f.type["element-id"]}}`
-          case "map":
-            return `${name}: {__duckdb_field_id: ${f.id}, key: ${f.type["key-id"]}, value: ${f.type["value-id"]}}`
-          case "struct":
-            throw new Error("struct columns are not supported by the Parquet writer")
-        }
-      })
-      .join(", ")
-  }}`
-
-const timestampPattern = /^(-?\d{4,})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([+-])(\d\d)(?::?(\d\d))?)?$/
-const datePattern = /^(-?\d{4,})-(\d\d)-(\d\d)$/
-const decimalTextPattern = /^(-?)(\d+)(?:\.(\d+))?$/
-
-const epochDay = (y: string, m: string, d: string) => Date.UTC(Number(y), Number(m) - 1, Number(d)) / 86_400_000
-
-/** Parses DuckDB's text rendering of a statistic (TimeZone is UTC); undefined means no usable bound. */
-const parseStat = (type: PrimitiveType, text: string): BoundValue | undefined => {
-  const decimal = decimalPattern.exec(type)
-  if (decimal) {
-    const m = decimalTextPattern.exec(text)
-    const scale = Number(decimal[2])
-    if (!m || (m[3] ?? "").length > scale) return undefined
-    const unscaled = BigInt(m[2]! + (m[3] ?? "").padEnd(scale, "0"))
-    return m[1] === "-" ? -unscaled : unscaled
-  }
-  switch (type) {
-    case "string":
-      return text
-    case "int":
-      return Number(text)
-    case "long":
-      return BigInt(text)
-    case "boolean":
-      return text === "true"
-    case "float":
-    case "double": {
-      const n = Number(text)
-      return Number.isNaN(n) ? undefined : n
-    }
-    case "date": {
-      const m = datePattern.exec(text)
-      return m ? epochDay(m[1]!, m[2]!, m[3]!) : undefined
-    }
-    case "timestamp":
-    case "timestamptz": {
-      const m = timestampPattern.exec(text)
-      if (!m) return undefined
-      const seconds = BigInt(epochDay(m[1]!, m[2]!, m[3]!)) * 86_400n +
-        BigInt(Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]))
-      const offset = m[8] === undefined ? 0n : BigInt((Number(m[9]) * 60 + Number(m[10] ?? 0)) * 60)
-      const micros = (seconds - (m[8] === "-" ? -offset : offset)) * 1_000_000n + BigInt((m[7] ?? "").padEnd(6, "0"))
-      return micros
-    }
-    case "binary":
-      return undefined // DuckDB renders blobs escaped; a missing bound is always safe
-  }
-  return undefined
-}
-
-const lowerBound = (type: PrimitiveType, text: string): Uint8Array | undefined => {
-  const value = parseStat(type, text)
-  if (value === undefined) return undefined
-  return encode(type, type === "string" ? truncateStringLower(value as string) : value)
-}
-
-const upperBound = (type: PrimitiveType, text: string): Uint8Array | undefined => {
-  const value = parseStat(type, text)
-  if (value === undefined) return undefined
-  if (type !== "string") return encode(type, value)
-  const upper = truncateStringUpper(value as string)
-  return upper === null ? undefined : encode(type, upper)
-}
-
-type StatsRow = {
-  readonly filename: string
-  readonly count: string
-  readonly file_size_bytes: string
-  readonly column_statistics: ReadonlyArray<{
-    readonly key: string
-    readonly value: ReadonlyArray<{ readonly key: string; readonly value: string }>
-  }>
-}
-
-const toDataFile = (
-  row: StatsRow,
-  fileLeaves: ReadonlyArray<Leaf>,
-  partition: PartitionValues,
-  sortOrderId: number | null
-): DataFile => {
-  const stats = new Map(row.column_statistics.map((c) => [c.key, new Map(c.value.map((s) => [s.key, s.value]))]))
-  const columnSizes = new Map<number, number>()
-  const valueCounts = new Map<number, number>()
-  const nullValueCounts = new Map<number, number>()
-  const lowerBounds = new Map<number, Uint8Array>()
-  const upperBounds = new Map<number, Uint8Array>()
-  for (const leaf of fileLeaves) {
-    const s = stats.get(leaf.key)
-    if (s === undefined) continue
-    const put = (target: Map<number, number>, name: string) => {
-      const v = s.get(name)
-      if (v !== undefined) target.set(leaf.id, Number(v))
-    }
-    put(columnSizes, "column_size_bytes")
-    put(valueCounts, "num_values")
-    put(nullValueCounts, "null_count")
-    const [min, max] = [s.get("min"), s.get("max")]
-    if (leaf.boundsType !== null && min !== undefined && max !== undefined) {
-      const [lower, upper] = [lowerBound(leaf.boundsType, min), upperBound(leaf.boundsType, max)]
-      if (lower !== undefined) lowerBounds.set(leaf.id, lower)
-      if (upper !== undefined) upperBounds.set(leaf.id, upper)
-    }
-  }
-  return {
-    content: 0,
-    filePath: pathToFileURL(row.filename).href,
-    fileFormat: "PARQUET",
-    partition,
-    recordCount: Number(row.count),
-    fileSizeInBytes: Number(row.file_size_bytes),
-    columnSizes,
-    valueCounts,
-    nullValueCounts,
-    nanValueCounts: new Map(),
-    lowerBounds,
-    upperBounds,
-    splitOffsets: null,
-    sortOrderId
-  }
-}
-
 // --- Writing -----------------------------------------------------------------------------
-
-const sortFields = (schema: Schema, sortOrder: SortOrder | null) =>
-  (sortOrder?.fields ?? []).map((sf) => {
-    const field = schema.fields.find((f) => f.id === sf["source-id"])
-    if (sf.transform !== "identity" || field === undefined || typeof field.type !== "string") {
-      throw new Error(`sort field ${sf.transform}(${sf["source-id"]}) is not supported`)
-    }
-    return { field, descending: sf.direction === "desc", nullsFirst: sf["null-order"] === "nulls-first" }
-  })
 
 const orderBy = (schema: Schema, sortOrder: SortOrder | null): string => {
   const fields = sortFields(schema, sortOrder)
@@ -831,7 +449,7 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
     return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
   }
   if (batch.rowCount === 0) return []
-  const partitions = layout(options.schema, options.spec, options.sortOrder, batch)
+  const partitions = writeLayout(options.schema, options.spec, options.sortOrder, batch)
   const duckDb = yield* DuckDb
   const files = yield* duckDb.withConnection((connection) =>
     Effect.forEach(partitions, (p) =>
@@ -844,7 +462,6 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   return files.flat()
 })
 
-const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`
 
 /**
  * Rewrites the rows of existing Parquet data files (local paths or `file:` URIs) as new
@@ -871,7 +488,7 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
         yield* query(
           connection,
           "open source files",
-          `CREATE TEMP VIEW ${view} AS SELECT * FROM read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true)`
+          `CREATE TEMP VIEW ${view} AS SELECT * FROM read_parquet([${paths.map(quoteLiteral).join(", ")}], union_by_name = true)`
         )
         return view
       }),

@@ -58,7 +58,8 @@ import {
   texts,
   uniformText
 } from "../duckdb/vectors.ts"
-import { bucketExpression, columnExpression, decimalColumns, filteredFiles, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, quoteIdent, symbolFilter, timeFilter } from "./sql.ts"
+import { quoteIdent } from "../duckdb/sqlText.ts"
+import { bucketExpression, columnExpression, decimalColumns, filteredFiles, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, symbolFilter, timeFilter } from "./sql.ts"
 
 export interface QueryEngineOptions {
   /** Exchange → IANA zone for trading days; defaults to calendar.ts. */

@@ -5,6 +5,7 @@
  */
 import { type DuckDBValue, listValue } from "@duckdb/node-api"
 import type { Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import { quoteIdent } from "../duckdb/sqlText.ts"
 
 /** Positional parameters, numbered as they are added. */
 export class Params {
@@ -24,7 +25,6 @@ export class Params {
   }
 }
 
-export const quoteIdent = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
 
 /** How a column reaches JS exactly: decimals as text, instants as epoch micros (exact in a double). */
 export const columnExpression = (schema: TableSchema, name: string): string => {
