@@ -282,7 +282,7 @@ const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
         try: open,
         catch: (cause) => catalogError(new CatalogUnavailable({ detail: `cannot open the catalog: ${(cause as Error).message}` }))
       }),
-      (driver) => Effect.promise(() => driver.close())
+      (driver) => Effect.promise(() => driver.close().catch(() => undefined))
     ).pipe(
       Effect.flatMap((driver) => make(driver, options))
     )

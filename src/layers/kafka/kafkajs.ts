@@ -131,9 +131,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const kafka = new Kafka(config)
 
     const admin = kafka.admin()
-    yield* Effect.acquireRelease(attempt("connect", () => admin.connect()), () => Effect.promise(() => admin.disconnect()))
+    yield* Effect.acquireRelease(attempt("connect", () => admin.connect()), () => Effect.promise(() => admin.disconnect().catch(() => undefined)))
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-    yield* Effect.acquireRelease(attempt("connect", () => producer.connect()), () => Effect.promise(() => producer.disconnect()))
+    yield* Effect.acquireRelease(attempt("connect", () => producer.connect()), () => Effect.promise(() => producer.disconnect().catch(() => undefined)))
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
       const topics = [...new Set(tps.map((tp) => tp.topic))]

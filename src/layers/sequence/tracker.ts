@@ -37,7 +37,7 @@ export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<Sequenc
  * default 64) and K2_SEQUENCE_ZONES (extra exchange=IANA zone pairs, comma separated,
  * e.g. "ASX=Australia/Sydney,XNYS=America/New_York").
  */
-export const layer: Layer.Layer<SequenceTracker, Config.ConfigError> = Layer.unwrap(
+export const layerConfig: Layer.Layer<SequenceTracker, Config.ConfigError> = Layer.unwrap(
   Effect.gen(function*() {
     const capacity = yield* Config.Int("K2_SEQUENCE_CAPACITY").pipe(Config.withDefault(defaultTrackerOptions.capacity))
     const idleSeconds = yield* Config.Int("K2_SEQUENCE_IDLE_SECONDS").pipe(

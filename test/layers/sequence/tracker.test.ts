@@ -86,7 +86,7 @@ describe("SequenceTracker", () => {
       assert.strictEqual(stats.verdicts.RESET, 1) // 140 s idle against 120 s configured
     }).pipe(
       Effect.provide(
-        Sequence.layer.pipe(
+        Sequence.layerConfig.pipe(
           Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({
             K2_SEQUENCE_CAPACITY: "2",
             K2_SEQUENCE_IDLE_SECONDS: "120",
