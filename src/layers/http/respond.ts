@@ -12,6 +12,7 @@ import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { csvCell } from "../../domain/csv.ts"
 
 export const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -91,10 +92,6 @@ export const present = (value: unknown, key = ""): unknown => {
 
 export const presentRow = (row: Readonly<Record<string, unknown>>) => present(row) as Record<string, unknown>
 
-const csvCell = (v: unknown): string => {
-  const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v)
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll("\"", "\"\"")}"` : s
-}
 
 export const csvHeader = (columns: ReadonlyArray<string>) => `${columns.map(csvCell).join(",")}\n`
 export const csvRows = (rows: ReadonlyArray<Record<string, unknown>>, columns: ReadonlyArray<string>) => {

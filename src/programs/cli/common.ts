@@ -7,6 +7,7 @@ import * as Lakehouse from "../../layers/lakehouse.ts"
 import { catalogChoice } from "./lakehouse.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
+import { csvCell } from "../../domain/csv.ts"
 
 /** The warehouse and catalog from K2_WAREHOUSE, K2_CATALOG and K2_CATALOG_NAME, as the ingest flags read them. */
 export const lakehouseFromEnv = Layer.unwrap(Effect.gen(function*() {
@@ -62,10 +63,6 @@ export const jsonReplacer = (_: string, v: unknown) => (typeof v === "bigint" ? 
 const cell = (v: unknown): string =>
   v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v, jsonReplacer) : String(v)
 
-const csvCell = (v: unknown) => {
-  const s = cell(v)
-  return /[",\n]/.test(s) ? `"${s.replaceAll("\"", "\"\"")}"` : s
-}
 
 /** Prints rows in the chosen format; the scan report goes to stderr (except in JSON, where it is part of the document). */
 export const printRows = (
