@@ -9,9 +9,11 @@ import { Timestamp } from "./time.ts"
 
 const Text = Schema.String.pipe(Schema.check(Schema.isNonEmpty({ message: "must not be empty" })))
 
-const Code = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^[A-Z0-9._-]{1,32}$/, { message: "must be 1-32 upper-case letters, digits, . _ or -" }))
-)
+/** A symbol or an exchange code. */
+export const CODE_PATTERN = /^[A-Z0-9._-]{1,32}$/
+export const CODE_RULE = "must be 1-32 upper-case letters, digits, . _ or -"
+
+const Code = Schema.String.pipe(Schema.check(Schema.isPattern(CODE_PATTERN, { message: CODE_RULE })))
 
 const Currency = Schema.String.pipe(
   Schema.check(Schema.isPattern(/^[A-Z]{3}$/, { message: "must be an ISO-4217 code such as AUD" }))

@@ -4,6 +4,7 @@
  */
 import { Schema } from "effect"
 import { parseIsoMicros } from "../time.ts"
+import { CODE_PATTERN } from "../marketData.ts"
 
 /** A request parameter that is malformed or out of the server's limits (400). */
 export class BadParam extends Schema.TaggedError<BadParam>()("BadParam", {
@@ -51,12 +52,11 @@ export const required = <A>(name: string, value: A | undefined): A | BadParam =>
 export const splitList = (text: string | undefined): ReadonlyArray<string> =>
   text === undefined ? [] : text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
 
-export const SYMBOL = /^[A-Z0-9._-]{1,32}$/
 
 export const parseSymbols = (text: string | undefined, max: number): ReadonlyArray<string> | BadParam => {
   const list = splitList(text)
   if (list.length > max) return new BadParam({ name: "symbols", detail: `at most ${max} symbols, got ${list.length}` })
-  const bad = list.find((s) => !SYMBOL.test(s))
+  const bad = list.find((s) => !CODE_PATTERN.test(s))
   if (bad !== undefined) return new BadParam({ name: "symbols", detail: `${show(bad)} is not 1-32 of A-Z 0-9 . _ -` })
   return [...new Set(list)].sort()
 }

@@ -28,6 +28,7 @@ import { daysOfIsoDate } from "../time.ts"
 import { AvroWriter } from "./binary.ts"
 import { AvroReader, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
+import { CODE_PATTERN, CODE_RULE } from "../marketData.ts"
 
 export { unscaledToBytes } from "./binary.ts"
 
@@ -129,7 +130,6 @@ const decimalOf = (u: bigint): BigDecimal.BigDecimal => {
 // ---------------------------------------------------------------------------
 // Domain checks, equivalent to src/domain/marketData.ts (tested against decodeTrade/decodeQuote)
 
-const CODE = /^[A-Z0-9._-]{1,32}$/
 const CURRENCY = /^[A-Z]{3}$/
 const ASSET_CLASSES: ReadonlySet<string> = new Set(["equities", "futures", "options", "fx", "crypto", "fixed_income"])
 const SIDES: ReadonlySet<string> = new Set(["BUY", "SELL", "SELL_SHORT", "UNKNOWN"])
@@ -193,9 +193,9 @@ const decodeInstrument = Schema.decodeUnknownResult(Instrument, { errors: "all" 
 
 const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): number => {
   if (r.message_id.length === 0) problems.push({ field: "message_id", problem: "must not be empty" })
-  if (!CODE.test(r.symbol)) problems.push({ field: "symbol", problem: "must be 1-32 upper-case letters, digits, . _ or -" })
-  if (!CODE.test(r.exchange)) {
-    problems.push({ field: "exchange", problem: "must be 1-32 upper-case letters, digits, . _ or -" })
+  if (!CODE_PATTERN.test(r.symbol)) problems.push({ field: "symbol", problem: CODE_RULE })
+  if (!CODE_PATTERN.test(r.exchange)) {
+    problems.push({ field: "exchange", problem: CODE_RULE })
   }
   if (!ASSET_CLASSES.has(r.asset_class)) problems.push({ field: "asset_class", problem: "must be a known asset class" })
   const ts = r.exchange_timestamp

@@ -11,7 +11,7 @@
  * Dates are MM/DD/YYYY and times HH:MM:SS.mmm, exchange local time (Australia/Sydney).
  */
 import { BigDecimal, Result, Schema } from "effect"
-import type { Quote, Trade } from "../marketData.ts"
+import { CODE_PATTERN, CODE_RULE, type Quote, type Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { fieldProblems } from "../errors.ts"
 import { type Zone, zone } from "../zone.ts"
@@ -45,7 +45,6 @@ export const asxMessageId = (file: string, line: number): string => `asx:${file}
 const DECIMAL_TEXT = /^-?\d{1,10}(\.\d{1,8})?$/
 const INTEGER_TEXT = /^\d{1,10}$/
 const CONDITION_TEXT = /^\d{1,9}$/
-const SYMBOL_TEXT = /^[A-Z0-9._-]{1,32}$/
 
 /** A decimal from validated text, built as BigDecimal.fromString would build it. */
 const decimalOf = (text: string): BigDecimal.BigDecimal => {
@@ -279,7 +278,7 @@ export const parseCompanyRow = (line: string): CompanyRow | string => {
   }
   const [companyId, symbol, name, isin, start, end] = cols as [string, string, string, string, string, string]
   if (companyId === "") return "company_id is empty"
-  if (!SYMBOL_TEXT.test(symbol)) return `symbol "${symbol}" must be 1-32 upper-case letters, digits, . _ or -`
+  if (!CODE_PATTERN.test(symbol)) return `symbol "${symbol}" ${CODE_RULE}`
   const listing = usDateToIso(start)
   if (listing !== null && typeof listing === "object") return `start_date: ${listing.error}`
   const delisting = usDateToIso(end)

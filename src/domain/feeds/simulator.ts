@@ -29,7 +29,7 @@
  *   and the one it receives.
  */
 import { BigDecimal } from "effect"
-import type { Quote, Side, Trade } from "../marketData.ts"
+import { CODE_PATTERN, CODE_RULE, type Quote, type Side, type Trade } from "../marketData.ts"
 import type { Instrument } from "../reference.ts"
 import type { DataType, FeedEvent, InjectedAnomaly, SummaryCounter } from "./events.ts"
 import { Rng } from "./random.ts"
@@ -109,8 +109,8 @@ export const DEFAULT_MODEL: SimulatorModel = {
 /** The reason a model cannot run, or undefined. */
 export const modelProblem = (m: SimulatorModel): string | undefined => {
   if (m.symbols.length === 0) return "the universe has no symbols"
-  const bad = m.symbols.find((s) => !/^[A-Z0-9._-]{1,32}$/.test(s))
-  if (bad !== undefined) return `symbol "${bad}" must be 1-32 upper-case letters, digits, . _ or -`
+  const bad = m.symbols.find((s) => !CODE_PATTERN.test(s))
+  if (bad !== undefined) return `symbol "${bad}" ${CODE_RULE}`
   if (new Set(m.symbols).size !== m.symbols.length) return "symbols must be distinct"
   if (!Number.isSafeInteger(m.seed)) return "seed must be a safe integer"
   if (!isKnownZone(m.timeZone)) return `unknown time zone ${m.timeZone}`

@@ -9,8 +9,8 @@ import {
   invalid,
   LimitOutOfRange
 } from "./errors.ts"
+import { CODE_PATTERN } from "../marketData.ts"
 
-export const SYMBOL = /^[A-Z0-9._-]{1,32}$/
 export const MAX_SYMBOLS = 10_000
 export const MAX_LIMIT = 100_000
 export const DEFAULT_LIMIT = 1_000
@@ -22,7 +22,7 @@ export const checkSymbols = (symbols: ReadonlyArray<string> | undefined): Result
   if (list.length > MAX_SYMBOLS) {
     return Result.fail(invalid(new LimitOutOfRange({ name: "number of symbols", value: list.length, min: 0, max: MAX_SYMBOLS })))
   }
-  const bad = list.find((s) => !SYMBOL.test(s))
+  const bad = list.find((s) => !CODE_PATTERN.test(s))
   if (bad !== undefined) {
     return Result.fail(invalid(new InvalidArgument({ name: "symbol", detail: `${JSON.stringify(bad)} is not 1-32 of A-Z 0-9 . _ -` })))
   }
