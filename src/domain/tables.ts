@@ -182,3 +182,15 @@ export const tables = {
     sortOrder: null
   }
 } as const satisfies Record<string, TableDefinition>
+
+/** K2's tables by their Iceberg name. */
+export type TableName = "trades" | "quotes" | "sequence_events" | "instruments"
+
+export const definitionOf = (table: TableName): TableDefinition =>
+  table === "sequence_events" ? tables.sequenceEvents : tables[table]
+
+/** The catalog identifier of a table. */
+export const identifierOf = (table: TableName): { readonly namespace: string; readonly name: string } => ({
+  namespace: definitionOf(table).namespace,
+  name: table
+})

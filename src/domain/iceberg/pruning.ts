@@ -5,6 +5,7 @@
  */
 import * as Bounds from "./bounds.ts"
 import type { DataFile, ManifestFile, PartitionSpec, PrimitiveType, Schema } from "./spec.ts"
+import { MICROS_PER_DAY } from "../time.ts"
 
 /** Rows whose `column` (a timestamp, in epoch micros) lies in [from, to). */
 export interface TimeRange {
@@ -24,7 +25,6 @@ export interface ScanFilter {
   readonly values?: ReadonlyArray<ValueSet>
 }
 
-const MICROS_PER_DAY = 86_400_000_000
 
 const columnOf = (schema: Schema, name: string) => {
   const field = schema.fields.find((f) => f.name === name)

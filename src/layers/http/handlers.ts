@@ -28,7 +28,7 @@ import { snapshotAsOf, snapshotById, currentSnapshot } from "../../domain/iceber
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
-import { tables } from "../../domain/tables.ts"
+import { definitionOf, identifierOf, type TableName, tables } from "../../domain/tables.ts"
 import { Catalog, CatalogError } from "../../services/Catalog.ts"
 import {
   type Answer,
@@ -70,6 +70,7 @@ import {
   writeRowsParquet
 } from "./respond.ts"
 import { duckType, runSandboxed, SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
+import { MICROS_PER_DAY } from "../../domain/time.ts"
 
 /** What the request pipeline learned about the request: set per request, read by handlers. */
 export interface RequestInfo {
@@ -85,12 +86,6 @@ export interface HandlerOptions extends ServerOptions {
   readonly warehouse: string
 }
 
-type AnyTable = "trades" | "quotes" | "sequence_events" | "instruments"
-const DAY_US = 86_400_000_000
-
-const definitionOf = (t: AnyTable) =>
-  t === "trades" ? tables.trades : t === "quotes" ? tables.quotes : t === "sequence_events" ? tables.sequenceEvents : tables.instruments
-const identifierOf = (t: AnyTable) => ({ namespace: definitionOf(t).namespace, name: definitionOf(t).name })
 
 // Parquet column types of each answer, every field in order (respond.ts writeRowsParquet):
 // decimal text to exact DECIMAL, ISO instants to TIMESTAMPTZ (µs), longs (text or number) to BIGINT.
@@ -205,7 +200,7 @@ export const make = (options: HandlerOptions) =>
     const sqlPermits = yield* Semaphore.make(2)
 
     /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
-    const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<AnyTable>, param: SnapshotParam) {
+    const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, param: SnapshotParam) {
       const loaded = yield* Effect.forEach(involved, (t) =>
         catalog.loadTable(identifierOf(t)).pipe(
           Effect.map((l) => [t, l.metadata] as const),
@@ -259,7 +254,7 @@ export const make = (options: HandlerOptions) =>
       )
 
     const checkRange = (from: number, to: number) =>
-      to - from > options.maxRangeDays * DAY_US
+      to - from > options.maxRangeDays * MICROS_PER_DAY
         ? Effect.fail(new BadParam({ name: "to", detail: `the range is longer than ${options.maxRangeDays} days` }))
         : Effect.void
 
@@ -300,7 +295,7 @@ export const make = (options: HandlerOptions) =>
       readonly route: string
       readonly request: HttpServerRequest.HttpServerRequest
       readonly format: Format
-      readonly involved: ReadonlyArray<AnyTable>
+      readonly involved: ReadonlyArray<TableName>
       readonly snapshot: SnapshotParam
       readonly run: (selector: SnapshotSelector | undefined) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
       readonly csvFlatten?: boolean
@@ -507,7 +502,7 @@ export const make = (options: HandlerOptions) =>
       if (unknown.length > 0) return yield* new BadParam({ name: "fields", detail: `unknown ${unknown.join(", ")}` })
       const decimals = schema.fields.filter((f) => typeof f.type === "string" && f.type.startsWith("decimal")).map((f) => f.name)
       let where = `exchange_timestamp >= make_timestamptz(${r.from}::BIGINT) AND exchange_timestamp < make_timestamptz(${r.to}::BIGINT)`
-      // Symbols match SYMBOL (no quote can appear) and decimals DECIMAL_ARGUMENT: safe as literals.
+      // Symbols match CODE_PATTERN (no quote can appear) and decimals DECIMAL_ARGUMENT: safe as literals.
       if (r.symbols.length > 0) where += ` AND symbol IN (${r.symbols.map((s) => `'${s}'`).join(", ")})`
       for (const f of r.filters) {
         if (!decimals.includes(f.column)) return yield* new BadParam({ name: "filter", detail: `${table} can be filtered on ${decimals.join(", ")}` })
@@ -590,7 +585,7 @@ export const make = (options: HandlerOptions) =>
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       const { from, to } = yield* range(q)
       const limit = yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: options.maxPageRows, fallback: 1_000 }))
-      const lookback = yield* orBad(parseIntParam("lookback_us", q.lookback_us, { min: 0, max: 31 * DAY_US }))
+      const lookback = yield* orBad(parseIntParam("lookback_us", q.lookback_us, { min: 0, max: 31 * MICROS_PER_DAY }))
       return yield* answerRead({
         route: "tradesWithQuotes",
         parquet: tradeWithQuoteColumns,
@@ -648,7 +643,7 @@ export const make = (options: HandlerOptions) =>
     })
 
     const snapshotsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
-      readonly params: { readonly table: AnyTable }
+      readonly params: { readonly table: TableName }
       readonly query: { readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
@@ -672,7 +667,7 @@ export const make = (options: HandlerOptions) =>
     })
 
     const statsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
-      readonly params: { readonly table: AnyTable }
+      readonly params: { readonly table: TableName }
       readonly query: { readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
@@ -750,7 +745,7 @@ export const make = (options: HandlerOptions) =>
       const { correlationId } = yield* CurrentRequest
       const format = yield* orBad(negotiate(payload.format, request.headers["accept"], ["json", "csv", "parquet"]))
       const snapshot = yield* orBad(parseSnapshot(payload.snapshot_id, payload.as_of))
-      const involved: Array<AnyTable> = ["trades", "quotes", "instruments"]
+      const involved: Array<TableName> = ["trades", "quotes", "instruments"]
       const pinned = yield* pin(involved, snapshot)
       const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
       const sandboxTables = yield* Effect.forEach(involved, (t) =>

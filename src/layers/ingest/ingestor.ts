@@ -53,9 +53,9 @@ import {
 } from "../../domain/rows.ts"
 import { sequenceEventColumns } from "../../domain/sequence/events.ts"
 import { checkpointStreams, type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
-import { tables } from "../../domain/tables.ts"
+import { identifierOf, tables } from "../../domain/tables.ts"
 import { dlqTopicName, Header, parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
-import { Catalog, CatalogError, type TableIdentifier } from "../../services/Catalog.ts"
+import { Catalog, CatalogError } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { type CommitOutcome, IcebergSink } from "../../services/IcebergSink.ts"
 import { type IngestError, type IngestProgress, Ingestor } from "../../services/Ingestor.ts"
@@ -114,17 +114,17 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
 
 /** Sources number trades and quotes: those tables go through a sequence tracker. */
 type TrackedTable = "trades" | "quotes"
-type TableName = TrackedTable | "instruments"
+/** The tables a partition feeds. */
+type DataTable = TrackedTable | "instruments"
 type Row = TradeRow | QuoteRow | InstrumentRow
 
 const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
 
 /** An empty buffer for a table's rows (a partition feeds one table). */
-const rowsFor = (table: TableName): RowBuffer<Row> =>
+const rowsFor = (table: DataTable): RowBuffer<Row> =>
   (table === "trades" ? tradeRows() : table === "quotes" ? quoteRows() : instrumentRows()) as RowBuffer<Row>
 
-const SEQUENCE_EVENTS = { namespace: tables.sequenceEvents.namespace, name: tables.sequenceEvents.name }
-const identifierOf = (table: TableName): TableIdentifier => ({ namespace: tables[table].namespace, name: table })
+const SEQUENCE_EVENTS = identifierOf("sequence_events")
 
 /** Summary key of one partition's tracker checkpoint (a side file; DESIGN.md step 2). */
 const checkpointKey = (group: string, key: TpKey) => `k2.sequence.checkpoint.${group}.${key}`
@@ -138,7 +138,7 @@ const MAX_FLUSH_LINKS = 64
 interface PartitionState {
   readonly tp: TopicPartition
   readonly key: TpKey
-  readonly table: TableName
+  readonly table: DataTable
   /** Records below this are in the data table. */
   tableMark: bigint
   /** Records below this are in sequence_events (and in the tracker's checkpoint); the tableMark for instruments. */
@@ -264,7 +264,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const group = config.groupId
   const writerSchemas = deps.resolveSchema === undefined ? undefined : WriterSchemas.make(codec, deps.resolveSchema)
 
-  const tableOfTopic = new Map<string, TableName>()
+  const tableOfTopic = new Map<string, DataTable>()
   for (const topic of config.topics) {
     const table = parseTopicName(topic)?.dataType ?? (parseInstrumentsTopicName(topic) === undefined ? undefined : "instruments")
     if (table === undefined) return yield* Effect.die(new Error(`not a market data or instruments topic: ${topic}`))
@@ -348,7 +348,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const markersOf = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
     const tablesNeeded = new Set(tps.map((tp) => tableOfTopic.get(tp.topic)!))
-    const data = new Map<TableName, Offsets | undefined>()
+    const data = new Map<DataTable, Offsets | undefined>()
     for (const t of tablesNeeded) {
       data.set(t, markerIn((yield* catalog.loadTable(identifierOf(t))).metadata, group)?.offsets)
     }
@@ -580,7 +580,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       return Result.succeed({ [markerKey(group)]: encodeOffsets(mergeOffsets(current, mine)) })
     }
 
-  const commitTable = Effect.fnUntraced(function*(table: TableName, taken: ReadonlyArray<Taken>) {
+  const commitTable = Effect.fnUntraced(function*(table: DataTable, taken: ReadonlyArray<Taken>) {
     const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
     if (mine.length === 0) return
     const batch = concatBatches(mine.map((t) => t.rows.columns()))

@@ -17,7 +17,7 @@ import {
   dayText
 } from "../../domain/query/validate.ts"
 import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
-import { tables } from "../../domain/tables.ts"
+import { definitionOf, identifierOf, type TableName, tables } from "../../domain/tables.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import {
   type Answer,
@@ -60,22 +60,13 @@ import {
 } from "../duckdb/vectors.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
 import { bucketExpression, columnExpression, decimalColumns, filteredFiles, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, symbolFilter, timeFilter } from "./sql.ts"
+import { MICROS_PER_DAY } from "../../domain/time.ts"
 
 export interface QueryEngineOptions {
   /** Exchange → IANA zone for trading days; defaults to calendar.ts. */
   readonly exchangeZones?: Readonly<Record<string, string>>
   /** Zone of exchanges not listed; UTC by default. */
   readonly defaultZone?: string
-}
-
-type AnyTable = MarketTable | "sequence_events" | "instruments"
-
-const definitionOf = (table: AnyTable) =>
-  table === "trades" ? tables.trades : table === "quotes" ? tables.quotes : table === "sequence_events" ? tables.sequenceEvents : tables.instruments
-
-const identifierOf = (table: AnyTable) => {
-  const d = definitionOf(table)
-  return { namespace: d.namespace, name: d.name }
 }
 
 export const scannedOf = (plan: ScanPlan): Scanned => ({
@@ -96,7 +87,6 @@ const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as n
 /** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
 const LATEST_FIRST = "ingestion_timestamp DESC NULLS LAST, kafka_offset DESC NULLS LAST"
 
-const DAY = 86_400_000_000
 
 export const layer = (options: QueryEngineOptions = {}) =>
   Layer.effect(QueryEngine)(Effect.gen(function*() {
@@ -112,7 +102,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         zones.map(([exchange, zone]) => `WHEN ${params.add(exchange)} THEN timezone(${params.add(zone)}::VARCHAR, exchange_timestamp)`).join(" ")
       } ELSE timezone(${params.add(defaultZone)}::VARCHAR, exchange_timestamp) END::DATE`
 
-    const plan = (table: AnyTable, snapshot: SnapshotSelector | undefined, filter: ScanFilter) =>
+    const plan = (table: TableName, snapshot: SnapshotSelector | undefined, filter: ScanFilter) =>
       scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
 
     /** Trades and quotes at one state: a table with no snapshot then (e.g. a fresh one) reads as empty. */
@@ -284,11 +274,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
       const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
       const first = yield* Effect.fromResult(checkDate("fromDay", request.fromDay))
       const last = yield* Effect.fromResult(checkDate("toDay", request.toDay))
-      if (first > last) return yield* Effect.fromResult(checkRange(first * DAY, last * DAY)).pipe(Effect.as(undefined as never))
+      if (first > last) return yield* Effect.fromResult(checkRange(first * MICROS_PER_DAY, last * MICROS_PER_DAY)).pipe(Effect.as(undefined as never))
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
         // Every zone is within a day of UTC: plan one day either side, select by local date.
-        const from = (first - 1) * DAY
-        const to = (last + 2) * DAY
+        const from = (first - 1) * MICROS_PER_DAY
+        const to = (last + 2) * MICROS_PER_DAY
         const p = yield* plan("trades", request.snapshot, marketFilter(symbols, from, to))
         if (p.files.length === 0) return { rows: [] as Array<DailySummary>, p }
         const params = new Params()
@@ -329,8 +319,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
       const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
       const range = yield* Effect.fromResult(checkRange(request.from, request.to))
       const limit = yield* Effect.fromResult(checkLimit(request.limit))
-      const lookback = request.quoteLookbackMicros ?? DAY
-      if (!Number.isSafeInteger(lookback) || lookback < 0 || lookback > 31 * DAY) {
+      const lookback = request.quoteLookbackMicros ?? MICROS_PER_DAY
+      if (!Number.isSafeInteger(lookback) || lookback < 0 || lookback > 31 * MICROS_PER_DAY) {
         return yield* invalid(new InvalidArgument({ name: "quoteLookbackMicros", detail: `${lookback}; 0 to 31 days in microseconds` }))
       }
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
@@ -432,7 +422,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
       )
     })
 
-    const tableStats = Effect.fn("QueryEngine.tableStats")(function*(table: AnyTable, readOptions: { readonly snapshot?: SnapshotSelector } = {}) {
+    const tableStats = Effect.fn("QueryEngine.tableStats")(function*(table: TableName, readOptions: { readonly snapshot?: SnapshotSelector } = {}) {
       const p = yield* plan(table, readOptions.snapshot, {})
       const column = p.schema.fields.find((f) => f.name === "exchange_timestamp")
       let first: number | null = null
@@ -466,7 +456,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
       }
     })
 
-    const snapshots = Effect.fn("QueryEngine.snapshots")(function*(table: AnyTable) {
+    const snapshots = Effect.fn("QueryEngine.snapshots")(function*(table: TableName) {
       const { metadata } = yield* catalog.loadTable(identifierOf(table))
       const current = metadata["current-snapshot-id"] ?? null
       return metadata.snapshots.map((s) => ({

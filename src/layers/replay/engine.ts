@@ -18,7 +18,7 @@ import { makeWireCodec } from "../../domain/avro/codec.ts"
 import { markerIn, mergeOffsets, type Offsets } from "../../domain/ingest/marker.ts"
 import { InvalidArgument, invalid, LimitOutOfRange, type InvalidQuery } from "../../domain/query/errors.ts"
 import { checkRange, checkSymbols } from "../../domain/query/validate.ts"
-import { tables } from "../../domain/tables.ts"
+import { identifierOf } from "../../domain/tables.ts"
 import { parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { MarketTable } from "../../services/QueryEngine.ts"
@@ -53,16 +53,12 @@ import {
 import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
 import { cutWindows } from "./windows.ts"
+import { MICROS_PER_DAY } from "../../domain/time.ts"
 
-const DAY = 86_400_000_000
 /** The end of the table part of a follow: the last instant the domain accepts (2200-01-01). */
 const END_OF_TIME = Date.UTC(2200, 0, 1) * 1000
 const QUEUE_EVENTS = 4_096
 
-const identifierOf = (table: MarketTable) => {
-  const d = table === "trades" ? tables.trades : tables.quotes
-  return { namespace: d.namespace, name: d.name }
-}
 
 const fromResult = <A>(r: Result.Result<A, InvalidQuery>): Effect.Effect<A, InvalidQuery> =>
   Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
@@ -282,12 +278,12 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
         }
       }
       if (unpartitioned) {
-        for (let d = Math.floor(c.range.from / DAY); d <= Math.floor((c.range.to - 1) / DAY); d++) days.add(d)
+        for (let d = Math.floor(c.range.from / MICROS_PER_DAY); d <= Math.floor((c.range.to - 1) / MICROS_PER_DAY); d++) days.add(d)
       }
       const play = Effect.gen(function*() {
         for (const day of [...days].sort((x, y) => x - y)) {
-          const from = Math.max(c.range.from, day * DAY)
-          const to = Math.min(c.range.to, (day + 1) * DAY)
+          const from = Math.max(c.range.from, day * MICROS_PER_DAY)
+          const to = Math.min(c.range.to, (day + 1) * MICROS_PER_DAY)
           if (from >= to) continue
           const dayPlans = plans.map(({ table, plan }) => ({ table, plan: filesOfDay(plan, day) })).filter((p) => p.plan.files.length > 0)
           if (dayPlans.length === 0) continue
