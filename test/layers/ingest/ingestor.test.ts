@@ -170,6 +170,38 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
     }), 120_000)
 
+  it.live("a catalog outage longer than a restart's retries is waited out: the run rejoins, nothing lost or doubled", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 200 })
+      const reconciliation = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 1_500 })
+      const valid = reconciliation.totals.trades + reconciliation.totals.quotes
+      // From the second data commit on, the catalog is down for 20 s (a restart retries ~16 s).
+      let commits = 0
+      let downUntil = 0
+      const down = () => Date.now() < downUntil
+      const unavailable = Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 2 } }
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          loadTable: (id) => Effect.suspend(() => down() ? unavailable : catalog.loadTable(id)),
+          commitTable: (id, requirements, updates) =>
+            Effect.suspend(() => {
+              if (id.name !== "sequence_events" && ++commits === 2) downUntil = Date.now() + 20_000
+              return down() ? unavailable : catalog.commitTable(id, requirements, updates)
+            })
+        }))
+      const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
+        Effect.provide(ingestorLayer({ maxBufferedRows: 1_000, flushRows: 400 }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
+      )
+      assert.isAbove(progress.restarts, 0)
+      const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(counted[0].rows + counted[1].rows, valid)
+      assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
+      assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
+    }), 180_000)
+
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
