@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
 import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
-import { type TopicSpec, topicChanges, topicConfigEntries } from "../../domain/wire.ts"
+import { topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -29,6 +29,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { ensureTopicsWith } from "./ensureTopics.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -265,11 +266,10 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     })
 
     const adminService = KafkaAdmin.of({
-      ensureTopics: Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
-        const existingNames = new Set(yield* attempt("listTopics", () => admin.listTopics()))
-        const missing = specs.filter((s) => !existingNames.has(s.name))
-        if (missing.length > 0) {
-          yield* attempt("createTopics", () =>
+      ensureTopics: ensureTopicsWith({
+        list: attempt("listTopics", () => admin.listTopics()),
+        create: (missing) =>
+          attempt("createTopics", () =>
             admin.createTopics({
               waitForLeaders: true,
               topics: missing.map((s) => ({
@@ -283,32 +283,23 @@ export const layerKafkajs = (options: KafkajsOptions) =>
               Effect.retry({
                 schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 })),
                 while: (e) => e.retryable || e.reason._tag === "UnknownTopic"
-              })
-            )
-        }
-        const present = specs.filter((s) => existingNames.has(s.name))
-        const grown: Array<string> = []
-        if (present.length > 0) {
-          const described = yield* describeTopics(present.map((s) => s.name))
-          const { toGrow, toAlter } = topicChanges(present, described)
-          if (toGrow.length > 0) {
-            yield* attempt("createPartitions", () =>
-              admin.createPartitions({ topicPartitions: toGrow.map((s) => ({ topic: s.name, count: s.partitions })) }))
-            grown.push(...toGrow.map((s) => s.name))
-          }
-          if (toAlter.length > 0) {
-            yield* attempt("alterConfigs", () =>
-              admin.alterConfigs({
-                validateOnly: false,
-                resources: toAlter.map((s) => ({
-                  type: ConfigResourceTypes.TOPIC,
-                  name: s.name,
-                  configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
-                }))
+              }),
+              Effect.asVoid
+            ),
+        describe: describeTopics,
+        grow: (topics) =>
+          attempt("createPartitions", () =>
+            admin.createPartitions({ topicPartitions: topics.map((s) => ({ topic: s.name, count: s.partitions })) })),
+        alter: (topics) =>
+          attempt("alterConfigs", () =>
+            admin.alterConfigs({
+              validateOnly: false,
+              resources: topics.map((s) => ({
+                type: ConfigResourceTypes.TOPIC,
+                name: s.name,
+                configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
               }))
-          }
-        }
-        return { created: missing.map((s) => s.name), existing: present.map((s) => s.name), grown }
+            })).pipe(Effect.asVoid)
       }),
       describeTopics,
       listTopics: () => attempt("listTopics", () => admin.listTopics()),

@@ -32,7 +32,7 @@ import {
   ProduceAcks
 } from "@platformatic/kafka"
 import { Context, Effect, Layer } from "effect"
-import { type TopicSpec, topicChanges, topicConfigEntries } from "../../domain/wire.ts"
+import { topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -51,6 +51,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { ensureTopicsWith } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { tracedSend } from "./tracing.ts"
 
@@ -604,47 +605,40 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     }
 
     const adminService = KafkaAdmin.of({
-      ensureTopics: Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
-        const existingNames = new Set(yield* attempt("listTopics", () => admin.listTopics()))
-        const missing = specs.filter((s) => !existingNames.has(s.name))
-        // One request per topic: CreateTopics' configs apply to every topic of a request.
-        yield* Effect.forEach(missing, (s) =>
-          attempt("createTopics", () =>
-            admin.createTopics({
-              topics: [s.name],
-              partitions: s.partitions,
-              replicas: -1,
-              configs: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
-            }), s.name), { concurrency: 4, discard: true })
-        if (missing.length > 0) yield* attempt("createTopics", () => waitForLeaders(missing.map((s) => s.name)), missing[0]!.name)
-        const present = specs.filter((s) => existingNames.has(s.name))
-        const grown: Array<string> = []
-        if (present.length > 0) {
-          const described = yield* describeTopics(present.map((s) => s.name))
-          const { toGrow, toAlter } = topicChanges(present, described)
-          if (toGrow.length > 0) {
-            yield* attempt("createPartitions", () =>
-              admin.createPartitions({ topics: toGrow.map((s) => ({ name: s.name, count: s.partitions })) }), toGrow[0]!.name)
-            yield* attempt("createPartitions", () => waitForLeaders(toGrow.map((s) => s.name)), toGrow[0]!.name)
-            grown.push(...toGrow.map((s) => s.name))
-          }
-          if (toAlter.length > 0) {
-            // Incremental: only the spec's keys are set, other topic overrides stay.
-            yield* attempt("alterConfigs", () =>
-              admin.incrementalAlterConfigs({
-                resources: toAlter.map((s) => ({
-                  resourceType: ConfigResourceTypes.TOPIC,
-                  resourceName: s.name,
-                  configs: topicConfigEntries(s).map(([name, value]) => ({
-                    name,
-                    configOperation: IncrementalAlterConfigOperationTypes.SET,
-                    value
-                  }))
+      ensureTopics: ensureTopicsWith({
+        list: attempt("listTopics", () => admin.listTopics()),
+        create: (missing) =>
+          // One request per topic: CreateTopics' configs apply to every topic of a request.
+          Effect.forEach(missing, (s) =>
+            attempt("createTopics", () =>
+              admin.createTopics({
+                topics: [s.name],
+                partitions: s.partitions,
+                replicas: -1,
+                configs: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+              }), s.name), { concurrency: 4, discard: true }).pipe(
+              Effect.andThen(attempt("createTopics", () => waitForLeaders(missing.map((s) => s.name)), missing[0]!.name))
+            ),
+        describe: describeTopics,
+        grow: (topics) =>
+          attempt("createPartitions", () =>
+            admin.createPartitions({ topics: topics.map((s) => ({ name: s.name, count: s.partitions })) }), topics[0]!.name).pipe(
+              Effect.andThen(attempt("createPartitions", () => waitForLeaders(topics.map((s) => s.name)), topics[0]!.name))
+            ),
+        alter: (topics) =>
+          // Incremental: only the spec's keys are set, other topic overrides stay.
+          attempt("alterConfigs", () =>
+            admin.incrementalAlterConfigs({
+              resources: topics.map((s) => ({
+                resourceType: ConfigResourceTypes.TOPIC,
+                resourceName: s.name,
+                configs: topicConfigEntries(s).map(([name, value]) => ({
+                  name,
+                  configOperation: IncrementalAlterConfigOperationTypes.SET,
+                  value
                 }))
-              }), toAlter[0]!.name)
-          }
-        }
-        return { created: missing.map((s) => s.name), existing: present.map((s) => s.name), grown }
+              }))
+            }), topics[0]!.name).pipe(Effect.asVoid)
       }),
       describeTopics,
       listTopics: () => attempt("listTopics", () => admin.listTopics()),

@@ -1,0 +1,38 @@
+/**
+ * `KafkaAdmin.ensureTopics` once, over the client calls it is made of: create what is missing,
+ * then raise partition counts and set configs where the spec says more (`topicChanges`). Each
+ * real client layer supplies its calls.
+ */
+import { Effect } from "effect"
+import { type TopicSpec, topicChanges } from "../../domain/wire.ts"
+import type { EnsureResult, TopicDescription } from "../../services/KafkaSink.ts"
+import type { KafkaError } from "../../services/KafkaSource.ts"
+
+export interface TopicAdminCalls {
+  readonly list: Effect.Effect<ReadonlyArray<string>, KafkaError>
+  /** Creates the topics and returns once each has its partition leaders. */
+  readonly create: (missing: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
+  readonly describe: (names: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<TopicDescription>, KafkaError>
+  /** Raises the topics' partition counts to the spec's. */
+  readonly grow: (topics: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
+  /** Sets the spec's configs, leaving other overrides as they are. */
+  readonly alter: (topics: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
+}
+
+export const ensureTopicsWith = (calls: TopicAdminCalls) =>
+  Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
+    const existingNames = new Set(yield* calls.list)
+    const missing = specs.filter((s) => !existingNames.has(s.name))
+    const present = specs.filter((s) => existingNames.has(s.name))
+    if (missing.length > 0) yield* calls.create(missing)
+    const grown: Array<string> = []
+    if (present.length > 0) {
+      const { toGrow, toAlter } = topicChanges(present, yield* calls.describe(present.map((s) => s.name)))
+      if (toGrow.length > 0) {
+        yield* calls.grow(toGrow)
+        grown.push(...toGrow.map((s) => s.name))
+      }
+      if (toAlter.length > 0) yield* calls.alter(toAlter)
+    }
+    return { created: missing.map((s) => s.name), existing: present.map((s) => s.name), grown } satisfies EnsureResult
+  })
