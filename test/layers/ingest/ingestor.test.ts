@@ -47,6 +47,15 @@ const ingestUntil = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) 
     return yield* ingestor.progress
   })
 
+/** The trades and quotes tables hold `expected` rows in all, each (topic, partition, offset) once. */
+const assertExactlyOnce = (options: Lakehouse.LakehouseOptions, expected: number) =>
+  Effect.gen(function*() {
+    const [trades, quotes] = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
+    assert.strictEqual(trades.rows + quotes.rows, expected)
+    assert.strictEqual(trades.rows, trades.distinctCoordinates)
+    assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
+  })
+
 /**
  * KafkaSource whose consumers deliver, before each partition's first batch, a copy of its second
  * half: a batch fetched for a position the partition never reached, as a batch routed before a
@@ -125,11 +134,8 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(
         Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, staleBatchFirst.pipe(Layer.provide(kafka)), Lakehouse.layer(options)))))
       )
-      const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(progress.written.trades + progress.written.quotes, produced)
-      assert.strictEqual(counted[0].rows + counted[1].rows, produced)
-      assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
-      assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
+      yield* assertExactlyOnce(options, produced)
     }), 120_000)
 
   it.live("flushes that fail while batches wait on the DLQ lose nothing: a restart's partitions take no stale batch", () =>
@@ -164,10 +170,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       )
       assert.isAbove(progress.restarts, 0)
       assert.strictEqual(progress.duplicatesDropped, 0)
-      const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
-      assert.strictEqual(counted[0].rows + counted[1].rows, valid)
-      assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
-      assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
+      yield* assertExactlyOnce(options, valid)
     }), 120_000)
 
   it.live("a catalog outage longer than a restart's retries is waited out: the run rejoins, nothing lost or doubled", () =>
@@ -196,10 +199,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         Effect.provide(ingestorLayer({ maxBufferedRows: 1_000, flushRows: 400 }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
       )
       assert.isAbove(progress.restarts, 0)
-      const counted = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
-      assert.strictEqual(counted[0].rows + counted[1].rows, valid)
-      assert.strictEqual(counted[0].rows, counted[0].distinctCoordinates)
-      assert.strictEqual(counted[1].rows, counted[1].distinctCoordinates)
+      yield* assertExactlyOnce(options, valid)
     }), 180_000)
 
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
