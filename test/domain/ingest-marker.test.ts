@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { decodeOffsets, encodeOffsets, markerIn, markerKey, mergeOffsets } from "../../src/domain/ingest/marker.ts"
+import { Result } from "effect"
+import { decodeOffsets, encodeOffsets, fence, markerIn, markerKey, mergeOffsets } from "../../src/domain/ingest/marker.ts"
 import { applyUpdates, newTableMetadata } from "../../src/domain/iceberg/metadata.ts"
 import type { Snapshot } from "../../src/domain/iceberg/spec.ts"
 import { tables } from "../../src/domain/tables.ts"
@@ -27,31 +28,47 @@ describe("ingestion marker", () => {
   })
 
   it("is found in the newest snapshot that carries it", () => {
-    let m = newTableMetadata({
-      uuid: "u",
-      location: "file:///t",
-      schema: tables.trades.schema,
-      spec: tables.trades.spec,
-      sortOrder: null,
-      nowMs: 1
-    })
-    const snap = (id: bigint, parent: bigint | undefined, summary: Record<string, string>): Snapshot => ({
-      "snapshot-id": id,
-      ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
-      "sequence-number": id,
-      "timestamp-ms": Number(id),
-      "manifest-list": "x",
-      summary: { operation: "append", ...summary }
-    })
-    for (const s of [snap(1n, undefined, { [markerKey("g")]: `{"t":{"0":5}}` }), snap(2n, 1n, {})]) {
-      m = applyUpdates(m, null, [
-        { action: "add-snapshot", snapshot: s },
-        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": s["snapshot-id"] }
-      ], 1)
-    }
+    const m = withSnapshots()
     const found = markerIn(m, "g")
     assert.strictEqual(found?.snapshot["snapshot-id"], 1n)
     assert.deepStrictEqual(found?.offsets, offsets({ t: { 0: 5n } }))
     assert.isUndefined(markerIn(m, "other"))
   })
+
+  it("fences a commit: it moves the marker forward only from where this writer started", () => {
+    const m = withSnapshots()
+    const moved = fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n }, { topic: "t", partition: 1, from: 0n, to: 3n }], "trades")
+    assert.deepStrictEqual(Result.map(moved, (p) => decodeOffsets(p[markerKey("g")]!)), Result.succeed(offsets({ t: { 0: 9n, 1: 3n } })))
+    const stale = fence(m, "g", [{ topic: "t", partition: 0, from: 4n, to: 9n }], "trades")
+    assert.deepStrictEqual(stale, Result.fail("t:0 is at 5 in trades, this writer started at 4: another writer owns it"))
+    // Another group's marker is its own: nothing there yet, so it starts at 0.
+    assert.isTrue(Result.isSuccess(fence(m, "other", [{ topic: "t", partition: 0, from: 0n, to: 2n }], "trades")))
+  })
 })
+
+/** A table whose first snapshot carries group g's marker ({t: {0: 5}}) and whose second carries none. */
+const withSnapshots = () => {
+  let m = newTableMetadata({
+    uuid: "u",
+    location: "file:///t",
+    schema: tables.trades.schema,
+    spec: tables.trades.spec,
+    sortOrder: null,
+    nowMs: 1
+  })
+  const snap = (id: bigint, parent: bigint | undefined, summary: Record<string, string>): Snapshot => ({
+    "snapshot-id": id,
+    ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+    "sequence-number": id,
+    "timestamp-ms": Number(id),
+    "manifest-list": "x",
+    summary: { operation: "append", ...summary }
+  })
+  for (const s of [snap(1n, undefined, { [markerKey("g")]: `{"t":{"0":5}}` }), snap(2n, 1n, {})]) {
+    m = applyUpdates(m, null, [
+      { action: "add-snapshot", snapshot: s },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": s["snapshot-id"] }
+    ], 1)
+  }
+  return m
+}

@@ -4,6 +4,7 @@
  * `k2.kafka.offsets.<group>` = {"topic": {"partition": nextOffset}}.
  * It is a high-water mark: per partition it only ever moves forward.
  */
+import { Result } from "effect"
 import { parseJson, stringifyJson } from "../iceberg/json.ts"
 import type { Snapshot, TableMetadata } from "../iceberg/spec.ts"
 import { ancestry } from "../iceberg/metadata.ts"
@@ -73,6 +74,41 @@ export const markerIn = (metadata: TableMetadata, group: string): { snapshot: Sn
     if (offsets !== undefined) return { snapshot, offsets }
   }
   return undefined
+}
+
+/** A partition a commit moves the marker of: from where this writer started it to where it ends. */
+export interface MarkerMove {
+  readonly topic: string
+  readonly partition: number
+  readonly from: bigint
+  readonly to: bigint
+}
+
+/**
+ * Fences a commit (ADR-6): on the table as it now stands (`base`), each partition's marker must
+ * still be where this writer started it; then the group's marker, moved forward, is the summary
+ * property to commit. Otherwise another writer owns a partition: why, to abandon the commit.
+ */
+export const fence = (
+  base: TableMetadata,
+  group: string,
+  moves: ReadonlyArray<MarkerMove>,
+  table: string
+): Result.Result<Record<string, string>, string> => {
+  const current = markerIn(base, group)?.offsets ?? new Map()
+  for (const m of moves) {
+    const there = offsetOf(current, m.topic, m.partition) ?? 0n
+    if (there !== m.from) {
+      return Result.fail(`${m.topic}:${m.partition} is at ${there} in ${table}, this writer started at ${m.from}: another writer owns it`)
+    }
+  }
+  const mine = new Map<string, Map<number, bigint>>()
+  for (const m of moves) {
+    const partitions = mine.get(m.topic) ?? new Map<number, bigint>()
+    partitions.set(m.partition, m.to)
+    mine.set(m.topic, partitions)
+  }
+  return Result.succeed({ [markerKey(group)]: encodeOffsets(mergeOffsets(current, mine)) })
 }
 
 /** Summary keys every snapshot must carry forward from its parent (markers of all groups). */

@@ -38,7 +38,7 @@ import {
   type Tracer
 } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
-import { DEFAULT_INGEST_GROUP, type Offsets, encodeOffsets, markerIn, markerKey, mergeOffsets, offsetOf } from "../../domain/ingest/marker.ts"
+import { DEFAULT_INGEST_GROUP, fence, type Offsets, markerIn, offsetOf } from "../../domain/ingest/marker.ts"
 import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
@@ -559,26 +559,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   // ---------------------------------------------------------------------------------------
   // Flushing
 
-  /** Fences a commit: every partition's marker in `base` must still be where we started. */
-  const fenced = (taken: ReadonlyArray<Taken>, mark: (t: Taken) => bigint, table: string) =>
-    (base: TableMetadata): Result.Result<Record<string, string>, string> => {
-      const current = markerIn(base, group)?.offsets ?? new Map()
-      for (const t of taken) {
-        const there = offsetOf(current, t.part.tp.topic, t.part.tp.partition) ?? 0n
-        if (there !== mark(t)) {
-          return Result.fail(
-            `${t.part.key} is at ${there} in ${table}, this writer started at ${mark(t)}: another writer owns it`
-          )
-        }
-      }
-      const mine = new Map<string, Map<number, bigint>>()
-      for (const t of taken) {
-        const m = mine.get(t.part.tp.topic) ?? new Map<number, bigint>()
-        m.set(t.part.tp.partition, t.next)
-        mine.set(t.part.tp.topic, m)
-      }
-      return Result.succeed({ [markerKey(group)]: encodeOffsets(mergeOffsets(current, mine)) })
-    }
+  /** The fence of a commit of `taken` (ADR-6), each partition checked at `mark`. */
+  const fenced = (taken: ReadonlyArray<Taken>, mark: (t: Taken) => bigint, table: string) => (base: TableMetadata) =>
+    fence(base, group, taken.map((t) => ({ topic: t.part.tp.topic, partition: t.part.tp.partition, from: mark(t), to: t.next })), table)
 
   const commitTable = Effect.fnUntraced(function*(table: DataTable, taken: ReadonlyArray<Taken>) {
     const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
