@@ -218,7 +218,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 ).then(() => true)
                 // kafkajs heartbeats only between batches: while this one waits for buffer room
                 // (backpressure, as long as a slow flush takes) the member must stay in the group.
-                while (!(await Promise.race([offered, sleep(HEARTBEAT_MS, false)]))) {
+                while (!(await Promise.race([offered, sleep(HEARTBEAT_MS, false, { ref: false })]))) {
                   await heartbeat().catch(() => undefined)
                 }
               }
