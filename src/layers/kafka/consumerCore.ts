@@ -197,6 +197,26 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     const key = tpKeyOf(tp)
     const st = parts.get(key)
     if (st === undefined || st.starting || st.paused) return Promise.resolve()
+    /** Hands the batch to `batches` as fetched from `from`, the partition's position. */
+    const deliver = (from: bigint): Promise<void> => {
+      st.strict = false
+      // Trim anything below the position (a client may return a whole record batch).
+      let recs = records
+      if (recs[0]!.offset < from) recs = recs.filter((r) => r.offset >= from)
+      const fromOffset = st.fetchPos
+      st.fetchPos = nextOffset
+      if (recs.length === 0) return Promise.resolve()
+      const batch: PartitionBatch = {
+        topic: tp.topic,
+        partition: tp.partition,
+        records: recs,
+        fromOffset,
+        firstOffset: recs[0]!.offset,
+        nextOffset,
+        highWatermark
+      }
+      return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined, () => undefined)
+    }
     if (st.strict && fetchOffset > st.fetchPos) {
       // Stale (fetched before a seek), unless the client reset a position the log no longer holds
       // (kafkajs does, like auto.offset.reset): then the records between are gone for good and
@@ -206,42 +226,13 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         (marks) => {
           const low = marks.find((m) => m.partition === tp.partition)?.low
           if (low === undefined || low < fetchOffset || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
-          return deliver(key, st, tp, fetchPos, records, nextOffset, highWatermark)
+          return deliver(fetchPos)
         },
         () => undefined
       )
     }
     if (st.strict ? fetchOffset !== st.fetchPos : fetchOffset < st.fetchPos) return Promise.resolve()
-    return deliver(key, st, tp, fetchOffset, records, nextOffset, highWatermark)
-  }
-
-  /** Hands a batch fetched from `fetchOffset` (the partition's position) to `batches`. */
-  const deliver = (
-    key: TpKey,
-    st: PartState,
-    tp: TopicPartition,
-    fetchOffset: bigint,
-    records: ReadonlyArray<KafkaRecord>,
-    nextOffset: bigint,
-    highWatermark: bigint
-  ): Promise<void> => {
-    st.strict = false
-    // Trim anything below the position (a client may return a whole record batch).
-    let recs = records
-    if (recs[0]!.offset < fetchOffset) recs = recs.filter((r) => r.offset >= fetchOffset)
-    const fromOffset = st.fetchPos
-    st.fetchPos = nextOffset
-    if (recs.length === 0) return Promise.resolve()
-    const batch: PartitionBatch = {
-      topic: tp.topic,
-      partition: tp.partition,
-      records: recs,
-      fromOffset,
-      firstOffset: recs[0]!.offset,
-      nextOffset,
-      highWatermark
-    }
-    return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined, () => undefined)
+    return deliver(fetchOffset)
   }
 
   const accept = (t: Tagged): Result.Result<PartitionBatch, undefined> => {
