@@ -362,7 +362,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
    * the tables hold is read first; then every partition's state is replaced at once, so an actor
    * holding the old state can tell (`parts.get(key) !== part`) and feeds nothing to the tracker.
    */
-  const startFromTables = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
+  const startFromTables = Effect.fnUntraced(function*(
+    tps: ReadonlyArray<TopicPartition>,
+    replacing?: ReadonlyMap<TpKey, PartitionState>
+  ) {
     const markers = yield* markersOf(tps)
     const checkpoints = new Map<TpKey, { readonly file: string; readonly json: string }>()
     for (const tp of tps) {
@@ -370,17 +373,21 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       if (file === undefined || tableOfTopic.get(tp.topic) === "instruments") continue
       checkpoints.set(tpKeyOf(tp), { file, json: new TextDecoder().decode(yield* files.read(file)) })
     }
-    return yield* atomically(install(tps, markers, checkpoints))
+    return yield* atomically(install(tps, markers, checkpoints, replacing))
   })
 
   const install = Effect.fnUntraced(function*(
     tps: ReadonlyArray<TopicPartition>,
     markers: Effect.Success<ReturnType<typeof markersOf>>,
-    checkpoints: ReadonlyMap<TpKey, { readonly file: string; readonly json: string }>
+    checkpoints: ReadonlyMap<TpKey, { readonly file: string; readonly json: string }>,
+    replacing: ReadonlyMap<TpKey, PartitionState> | undefined
   ) {
     const starts = new Map<TpKey, bigint>()
     for (const tp of tps) {
       const key = tpKeyOf(tp)
+      // A restart installs only over the state it retired: a revoke or a new assignment that came
+      // while it read the tables owns the partition now (and its start position).
+      if (replacing !== undefined && parts.get(key) !== replacing.get(key)) continue
       const table = tableOfTopic.get(tp.topic)!
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
       if (table === "instruments") {
@@ -678,15 +685,22 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   })
 
   const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
-    if (tps.length === 0) return
+    const retiring = new Map<TpKey, PartitionState>()
     for (const tp of tps) {
       const part = parts.get(tpKeyOf(tp))
-      if (part !== undefined) part.retired = true
+      if (part === undefined) continue
+      part.retired = true
+      retiring.set(part.key, part)
     }
-    counters.restarts += tps.length
-    yield* Metric.update(Metrics.partitionRestarts, tps.length)
-    const starts = yield* startFromTables(tps).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
-    for (const tp of tps) yield* consumer.seek(tp, starts.get(tpKeyOf(tp))!).pipe(Effect.ignore)
+    if (retiring.size === 0) return
+    counters.restarts += retiring.size
+    yield* Metric.update(Metrics.partitionRestarts, retiring.size)
+    const retired = [...retiring.values()].map((part) => part.tp)
+    const starts = yield* startFromTables(retired, retiring).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
+    for (const tp of retired) {
+      const start = starts.get(tpKeyOf(tp))
+      if (start !== undefined) yield* consumer.seek(tp, start).pipe(Effect.ignore)
+    }
   })
 
   // ---------------------------------------------------------------------------------------
