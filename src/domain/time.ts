@@ -35,6 +35,10 @@ export const formatIsoMicros = (micros: EpochMicros): string => {
 }
 
 export const MICROS_PER_DAY = 86_400_000_000
+export const MICROS_PER_DAY_BIGINT = BigInt(MICROS_PER_DAY)
+
+/** An epoch day (days since 1970-01-01) as yyyy-mm-dd. */
+export const dayText = (day: number): string => new Date(day * 86_400_000).toISOString().slice(0, 10)
 
 /** Iceberg's day transform: days since 1970-01-01 (UTC), floored for instants before the epoch. */
 export const dayOfMicros = (micros: EpochMicros): number => Math.floor(micros / MICROS_PER_DAY)

@@ -24,7 +24,7 @@ import { SCALE } from "../decimal.ts"
 import { fieldProblems } from "../errors.ts"
 import type { Quote, Side, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
-import { daysOfIsoDate } from "../time.ts"
+import { dayText, daysOfIsoDate } from "../time.ts"
 import { AvroWriter } from "./binary.ts"
 import { AvroReader, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
@@ -181,13 +181,12 @@ interface RawInstrument {
   readonly delisting_date: number | null
 }
 
-const DAY_MS = 86_400_000
 /** Days the JS Date can represent (about 273,000 years either side of 1970). */
 const MAX_DATE_DAYS = 100_000_000
 
 /** yyyy-mm-dd of a day number; a day outside the Date range gives text the IsoDate check refuses. */
 const isoOfDays = (days: number | null): string | null =>
-  days === null ? null : Math.abs(days) <= MAX_DATE_DAYS ? new Date(days * DAY_MS).toISOString().slice(0, 10) : `day ${days}`
+  days === null ? null : Math.abs(days) <= MAX_DATE_DAYS ? dayText(days) : `day ${days}`
 
 const decodeInstrument = Schema.decodeUnknownResult(Instrument, { errors: "all" })
 

@@ -4,10 +4,8 @@
  * few-valued keys, then a TimSort), so the writer moves each row once (ADR-12).
  */
 import type { Column as Values, ColumnBatch } from "../columnBatch.ts"
-import { MICROS_PER_DAY as MICROS_PER_DAY_NUMBER } from "../time.ts"
+import { dayText, MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../time.ts"
 import { DECIMAL_TYPE, type NestedField, type PartitionSpec, type PartitionValues, type PrimitiveType, type Schema, type SortOrder } from "./spec.ts"
-
-const MICROS_PER_DAY = BigInt(MICROS_PER_DAY_NUMBER)
 
 /**
  * How one sort key orders rows: by ranks below `buckets` (a counting sort, linear time), or by
@@ -192,8 +190,6 @@ export const writeLayout = (schema: Schema, spec: PartitionSpec, sortOrder: Sort
 
 // --- Partitions and sort fields of a table ---------------------------------------------
 
-const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)
-
 /** The source fields of a spec's partition fields; `day` is the only transform K2's tables use. */
 export const partitionSources = (schema: Schema, spec: PartitionSpec): ReadonlyArray<NestedField> =>
   spec.fields.map((pf) => {
@@ -209,7 +205,7 @@ export const partitionSources = (schema: Schema, spec: PartitionSpec): ReadonlyA
 /** Partition values and the `<name>=<human value>/...` path, as Iceberg Java lays partitions out. */
 export const partitionOf = (spec: PartitionSpec, days: ReadonlyArray<number | null>) => ({
   values: Object.fromEntries(spec.fields.map((pf, i) => [pf.name, days[i]!])) as PartitionValues,
-  path: spec.fields.map((pf, i) => `${pf.name}=${days[i] === null ? "null" : dayName(days[i]!)}`).join("/")
+  path: spec.fields.map((pf, i) => `${pf.name}=${days[i] === null ? "null" : dayText(days[i]!)}`).join("/")
 })
 
 export const sortFields = (schema: Schema, sortOrder: SortOrder | null) =>

@@ -80,4 +80,3 @@ export const checkDate = (name: string, text: string): Result.Result<number, Inv
   return Result.succeed(ms / 86_400_000)
 }
 
-export const dayText = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)

@@ -13,8 +13,7 @@ import {
   checkFields,
   checkLimit,
   checkRange,
-  checkSymbols,
-  dayText
+  checkSymbols
 } from "../../domain/query/validate.ts"
 import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
 import { definitionOf, identifierOf, type TableName, tables } from "../../domain/tables.ts"
@@ -60,7 +59,7 @@ import {
 } from "../duckdb/vectors.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
 import { bucketExpression, columnExpression, decimalColumns, filteredFiles, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, symbolFilter, timeFilter } from "./sql.ts"
-import { MICROS_PER_DAY } from "../../domain/time.ts"
+import { dayText, MICROS_PER_DAY } from "../../domain/time.ts"
 
 export interface QueryEngineOptions {
   /** Exchange → IANA zone for trading days; defaults to calendar.ts. */
