@@ -9,7 +9,7 @@ import type { EnsureResult, TopicDescription } from "../../services/KafkaSink.ts
 import type { KafkaError } from "../../services/KafkaSource.ts"
 
 export interface TopicAdminCalls {
-  readonly list: Effect.Effect<ReadonlyArray<string>, KafkaError>
+  readonly list: () => Effect.Effect<ReadonlyArray<string>, KafkaError>
   /** Creates the topics and returns once each has its partition leaders. */
   readonly create: (missing: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
   readonly describe: (names: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<TopicDescription>, KafkaError>
@@ -21,7 +21,7 @@ export interface TopicAdminCalls {
 
 export const ensureTopicsWith = (calls: TopicAdminCalls) =>
   Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
-    const existingNames = new Set(yield* calls.list)
+    const existingNames = new Set(yield* calls.list())
     const missing = specs.filter((s) => !existingNames.has(s.name))
     const present = specs.filter((s) => existingNames.has(s.name))
     if (missing.length > 0) yield* calls.create(missing)

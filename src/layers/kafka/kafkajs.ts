@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
 import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
-import { topicConfigEntries } from "../../domain/wire.ts"
+import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -265,9 +265,12 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       })
     })
 
+    const listTopics = () => attempt("listTopics", () => admin.listTopics())
+    const configEntriesOf = (s: TopicSpec) => topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+
     const adminService = KafkaAdmin.of({
       ensureTopics: ensureTopicsWith({
-        list: attempt("listTopics", () => admin.listTopics()),
+        list: listTopics,
         create: (missing) =>
           attempt("createTopics", () =>
             admin.createTopics({
@@ -275,7 +278,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
               topics: missing.map((s) => ({
                 topic: s.name,
                 numPartitions: s.partitions,
-                configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+                configEntries: configEntriesOf(s)
               }))
             }), missing[0]!.name).pipe(
               // Waiting for leaders can see a topic as unknown for a moment (a broker that has just
@@ -297,12 +300,12 @@ export const layerKafkajs = (options: KafkajsOptions) =>
               resources: topics.map((s) => ({
                 type: ConfigResourceTypes.TOPIC,
                 name: s.name,
-                configEntries: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
+                configEntries: configEntriesOf(s)
               }))
             })).pipe(Effect.asVoid)
       }),
       describeTopics,
-      listTopics: () => attempt("listTopics", () => admin.listTopics()),
+      listTopics,
       deleteTopics: (names) => attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }))
     })
 

@@ -135,10 +135,7 @@ export class MemoryBroker {
       if (c === undefined) return
       upTo = Math.min(upTo, Number(c))
     }
-    const drop = upTo - t.base[partition]!
-    if (drop <= 0) return
-    t.partitions[partition]!.splice(0, drop)
-    t.base[partition] = upTo
+    this.deleteRecords(topic, partition, upTo)
   }
 
   /** Deletes the partition's records below `before`, as retention or DeleteRecords does. */
@@ -148,7 +145,6 @@ export class MemoryBroker {
     if (drop <= 0) return
     t.partitions[partition]!.splice(0, drop)
     t.base[partition] = t.base[partition]! + drop
-    this.notify()
   }
 
   /**

@@ -604,9 +604,11 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       }
     }
 
+    const listTopics = () => attempt("listTopics", () => admin.listTopics())
+
     const adminService = KafkaAdmin.of({
       ensureTopics: ensureTopicsWith({
-        list: attempt("listTopics", () => admin.listTopics()),
+        list: listTopics,
         create: (missing) =>
           // One request per topic: CreateTopics' configs apply to every topic of a request.
           Effect.forEach(missing, (s) =>
@@ -641,7 +643,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
             }), topics[0]!.name).pipe(Effect.asVoid)
       }),
       describeTopics,
-      listTopics: () => attempt("listTopics", () => admin.listTopics()),
+      listTopics,
       deleteTopics: (names) =>
         names.length === 0 ? Effect.void : attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }), names[0])
     })
