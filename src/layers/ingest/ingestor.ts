@@ -475,21 +475,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })
     )
     yield* deadLetter(batch, poison)
-    let detected: ReadonlyArray<SequenceEvent> = []
-    let current = true
     const table = part.table
-    // Tracker and buffer change together: a checkpoint always matches `next`.
-    yield* atomically(Effect.gen(function*() {
+    // Tracker and buffer change together: a checkpoint always matches `next`. The sequence events
+    // found, or undefined when the batch is dropped.
+    const detected = yield* atomically(Effect.gen(function*() {
       // A restart replaced this partition's state while the batch waited on the registry or the
       // DLQ: its seek brings the batch again, and the tracker must not have seen it.
-      if (parts.get(part.key) !== part || part.retired) {
-        current = false
-        return
-      }
+      if (parts.get(part.key) !== part || part.retired) return undefined
       const observation = table === "instruments"
         ? untracked
         : yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
-      detected = observation.events
       counters.duplicatesDropped += observation.duplicates.length
       for (const row of withoutDuplicates(toTrack, observation)) {
         if (row.kafka_offset >= part.tableMark) part.rows.push(row)
@@ -500,8 +495,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
+      return observation.events
     }))
-    if (!current) return
+    if (detected === undefined) return
     yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
       Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
     yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
