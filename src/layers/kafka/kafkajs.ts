@@ -218,7 +218,10 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 ).then(() => true)
                 // kafkajs heartbeats only between batches: while this one waits for buffer room
                 // (backpressure, as long as a slow flush takes) the member must stay in the group.
-                while (!(await Promise.race([offered, sleep(HEARTBEAT_MS, false, { ref: false })]))) {
+                // heartbeat() sends only once HEARTBEAT_MS have passed since the last answer, so it
+                // is asked more often than that (asking every HEARTBEAT_MS could skip every other
+                // turn and leave a gap as long as a short session timeout).
+                while (!(await Promise.race([offered, sleep(HEARTBEAT_MS / 3, false, { ref: false })]))) {
                   await heartbeat().catch(() => undefined)
                 }
               }
