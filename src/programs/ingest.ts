@@ -6,9 +6,9 @@
  * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
  * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
  */
-import { Config, Console, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { runCommand } from "./cli/run.ts"
+import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
@@ -161,6 +161,9 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       yield* Fiber.interrupt(reporter)
       yield* report
       yield* Fiber.interrupt(running)
+      // A drain that could not commit fails the run: say so rather than print a summary.
+      const failure = Exit.findErrorOption(yield* Fiber.await(running))
+      if (Option.isSome(failure)) return yield* Effect.fail(failure.value)
       return yield* ingestor.progress
     })
     const final = yield* ingest.pipe(
@@ -200,6 +203,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
         }).pipe(Effect.repeat(Schedule.spaced("1 second")))
       )
       yield* ingestor.run.pipe(
+        failsTheDrain,
         Effect.ensuring(Effect.gen(function*() {
           yield* Fiber.interrupt(reporter)
           yield* Console.error("")

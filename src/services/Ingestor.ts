@@ -44,7 +44,8 @@ export type IngestError = KafkaError | SinkError | CatalogError | TableFileError
 export class Ingestor extends Context.Service<Ingestor, {
   /**
    * Consumes and commits until interrupted. Interruption drains: stop fetching, flush and
-   * commit what is buffered, commit group offsets, leave the group.
+   * commit what is buffered, commit group offsets, leave the group. A drain whose commit fails
+   * fails the run with that error (beside the interruption); the next start re-reads its records.
    */
   readonly run: Effect.Effect<void, IngestError>
   readonly progress: Effect.Effect<IngestProgress>

@@ -4,6 +4,7 @@
  * Each test has its own exchange code, hence its own topics, group and warehouse.
  */
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
@@ -138,6 +139,34 @@ describe("exactly-once ingestion on the real broker", () => {
       assertExactlyOnce(c!, r, "broker restart")
       assert.strictEqual(ingest.child.exitCode, 0, `a drained ingest exits 0\n${ingest.output()}`)
     }), 600_000)
+
+  it.live("a drain that cannot commit exits 1 and says why; the next start ingests its records, exactly once", () =>
+    Effect.gen(function*() {
+      const s = scenario("sqlite", 4)
+      yield* createTopics(s)
+      const r = yield* publish(s, { eventsPerSymbolPerDay: 200 })
+      // Nothing is due before the drain: everything is still buffered when SIGTERM comes.
+      const first = spawnIngest({ ...s, commitIntervalMs: 600_000 }, ["--flush-rows", "1000000"])
+      const allConsumed = (out: string) =>
+        [...out.matchAll(/(\d+) messages, [^\n]*\| lag 0 \|/g)].some((m) => Number(m[1]) >= produced(r))
+      for (let i = 0; i < 120 && !allConsumed(first.output()); i++) yield* Effect.sleep("500 millis")
+      assert.isTrue(allConsumed(first.output()), first.output())
+      // The data directories become files: the final flush cannot write its Parquet files.
+      const dataDirs = ["trades", "quotes"].map((t) => path.join(s.options.warehouse, "market_data", t, "data"))
+      for (const dir of dataDirs) {
+        fs.rmSync(dir, { recursive: true, force: true })
+        fs.writeFileSync(dir, "")
+      }
+      const code = yield* stop(first)
+      assert.strictEqual(code, 1, first.output())
+      assert.match(first.output(), /final flush failed/)
+      assert.match(first.output(), /error: storage failure/)
+      for (const dir of dataDirs) fs.rmSync(dir)
+      const second = spawnIngest(s)
+      const c = yield* waitForRows(s, produced(r), 120_000)
+      assert.strictEqual(yield* stop(second), 0, second.output())
+      assertExactlyOnce(c!, r, "after a failed drain")
+    }), 300_000)
 
   it.live("1% poison: each in the DLQ with its reason; produced == written + dead-lettered", () =>
     Effect.gen(function*() {

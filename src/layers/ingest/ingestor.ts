@@ -23,6 +23,7 @@ import {
   Cause,
   Clock,
   Effect,
+  Exit,
   Fiber,
   FiberMap,
   Layer,
@@ -635,10 +636,13 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   }))
 
   let lastCheckpoint = 0
+  /** Why the last drain left records uncommitted: an interrupted `run` fails with it. */
+  let drainFailure: IngestError | undefined
 
   /**
    * Uninterruptible once started: a drain waits for the flush in flight, then flushes the rest.
-   * `final` (the drain) always commits sequence_events, so a clean restart re-reads nothing.
+   * `final` (the drain) always commits sequence_events, so a clean restart re-reads nothing, and
+   * fails when a commit fails: its partitions are let go, not restarted.
    */
   const flushWith = (consumer: Consumer, final = false) =>
     flushLock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
@@ -647,10 +651,15 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const { checkpoints, taken } = yield* take(final || now - lastCheckpoint >= config.checkpointIntervalMs)
       if (taken.length === 0) return
       if (checkpoints) lastCheckpoint = now
-      yield* commitTaken(consumer, taken, checkpoints).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
+      yield* commitTaken(consumer, taken, checkpoints, final).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
     })))
 
-  const commitTaken = Effect.fnUntraced(function*(consumer: Consumer, taken: ReadonlyArray<Taken>, checkpoints: boolean) {
+  const commitTaken = Effect.fnUntraced(function*(
+    consumer: Consumer,
+    taken: ReadonlyArray<Taken>,
+    checkpoints: boolean,
+    final: boolean
+  ) {
     const committed = yield* Effect.gen(function*() {
       // Each partition feeds one table, so the data tables commit side by side; each commit runs
       // to its end even if another fails, and sequence_events (never ahead of them) comes last.
@@ -664,7 +673,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     }).pipe(
       // Whatever failed, the buffers taken are gone: restart those partitions from the tables.
       Effect.catch((error) =>
-        Effect.gen(function*() {
+        final ? Effect.fail(error) : Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
           yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
           return false
@@ -777,12 +786,18 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       onRevoke: revoke
     })
     consumerRef = consumer
+    drainFailure = undefined
 
     // Registered after the subscription, so it runs before the consumer leaves the group. A
     // consumer that failed revokes nothing itself: what is left is let go here, so that a rejoin
     // starts every partition it gets from the tables.
     yield* Effect.addFinalizer(() =>
       flushWith(consumer, true).pipe(
+        Effect.catch((e) =>
+          Effect.sync(() => {
+            drainFailure = e
+          }).pipe(Effect.andThen(Effect.logError(`final flush failed, its records are read again on the next start: ${e.message}`)))
+        ),
         Effect.catchCause((c) => Effect.logError("final flush failed", c)),
         Effect.andThen(Effect.suspend(() => revoke([...parts.values()].map((part) => part.tp))))
       )
@@ -839,7 +854,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const run = runOnce.pipe(
     Effect.tapError((e) => Effect.logWarning(`ingestion interrupted by a transient fault, rejoining: ${e.message}`)),
     Effect.retry({ schedule: reconnectSchedule, while: isTransient }),
-    Effect.tap(() => Effect.logInfo("ingestion stopped"))
+    Effect.tap(() => Effect.logInfo("ingestion stopped")),
+    // Outside the retry, which would turn the failure of an interrupted run into a plain interrupt.
+    Effect.onExit((exit) => Exit.hasInterrupts(exit) && drainFailure !== undefined ? Effect.fail(drainFailure) : Effect.void)
   )
 
   return Ingestor.of({ run, progress })

@@ -1,10 +1,25 @@
 /**
  * Runs a program's command on Node: failures print one clear line (`error: ...`) and exit 1;
- * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0.
+ * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
+ * when the drain itself failed.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, type Layer } from "effect"
+import { Cause, Effect, Exit, type Layer, Option } from "effect"
 import { CliError, Command } from "effect/cli"
+
+/**
+ * The failure of a drain, which comes beside the interruption that asked for it. Error handlers
+ * met after an interruption (the CLI's among them) pass on only the interruption, so it is kept
+ * here for the exit code.
+ */
+let drainFailure: Option.Option<unknown> = Option.none()
+
+/** Makes a failure of `effect` while it drains on a signal the program's failure: exit 1. */
+export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.onError(effect, (cause) =>
+    Effect.sync(() => {
+      if (Cause.hasInterrupts(cause) && Option.isNone(drainFailure)) drainFailure = Cause.findErrorOption(cause)
+    }))
 
 /** 0 for success, a drained interruption, or plain `--help`; 1 otherwise. */
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
@@ -14,6 +29,18 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   return CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length === 0 ? 0 : 1
 }
 
+/** One line for a failure, the whole cause for a defect. */
+const report = (cause: Cause.Cause<unknown>): void => {
+  if (Cause.hasInterruptsOnly(cause)) return
+  const failure = cause.reasons.find((r) => r._tag === "Fail")
+  // The CLI has already shown usage errors with the help text.
+  if (failure?._tag === "Fail" && CliError.isCliError(failure.error)) return
+  const message = failure?._tag === "Fail" && failure.error instanceof Error
+    ? `error: ${failure.error.message}`
+    : Cause.pretty(cause)
+  process.stderr.write(`${message}\n`)
+}
+
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
@@ -21,23 +48,18 @@ export const runCommand = (command: AnyCommand, layer?: Layer.Layer<any, any>) =
   command.pipe(
     Command.run({ version: "0.1.0" }),
     (effect) => (layer === undefined ? effect : Effect.provide(effect, layer)),
-    Effect.tapCause((cause) =>
-      Effect.sync(() => {
-        if (Cause.hasInterruptsOnly(cause)) return
-        const failure = cause.reasons.find((r) => r._tag === "Fail")
-        // The CLI has already shown usage errors with the help text.
-        if (failure?._tag === "Fail" && CliError.isCliError(failure.error)) return
-        const message = failure?._tag === "Fail" && failure.error instanceof Error
-          ? `error: ${failure.error.message}`
-          : Cause.pretty(cause)
-        process.stderr.write(`${message}\n`)
-      })
-    ),
+    Effect.onError((cause) => Effect.sync(() => report(cause))),
     Effect.provide(NodeServices.layer),
     (effect) =>
       NodeRuntime.runMain(effect as Effect.Effect<void, unknown>, {
         disableErrorReporting: true,
         // A signal asks for a drain; a program that drained cleanly succeeded.
-        teardown: (exit, onExit) => onExit(exitCode(exit))
+        teardown: (exit, onExit) => {
+          if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) && Option.isSome(drainFailure)) {
+            report(Cause.fail(drainFailure.value))
+            return onExit(1)
+          }
+          onExit(exitCode(exit))
+        }
       })
   )

@@ -4,7 +4,7 @@
  * nothing twice.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { dlqTopicName } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
@@ -201,6 +201,50 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.isAbove(progress.restarts, 0)
       yield* assertExactlyOnce(options, valid)
     }), 180_000)
+
+  it.live("a drain whose final flush fails ends the run with that failure, and the next start ingests what it held", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 200 })
+      const reconciliation = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 500 })
+      const valid = reconciliation.totals.trades + reconciliation.totals.quotes
+      let down = false
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 2 } }
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            Effect.suspend(() =>
+              down
+                ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+                : catalog.commitTable(id, requirements, updates)
+            )
+        }))
+      // Nothing is due before the drain: everything consumed is still buffered when it starts.
+      const first = yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions > 0 && p.lag === 0 && p.consumed >= valid })
+        )
+        down = true
+        yield* Fiber.interrupt(fiber)
+        return { exit: yield* Fiber.await(fiber), progress: yield* ingestor.progress }
+      }).pipe(
+        Effect.provide(ingestorLayer({ commitIntervalMs: 600_000, flushRows: 1_000_000 }).pipe(
+          Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
+        ))
+      )
+      assert.strictEqual(first.progress.written.trades + first.progress.written.quotes, 0)
+      const failure = Exit.findErrorOption(first.exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "CatalogError", String(first.exit))
+      down = false
+      const second = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
+        Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
+      )
+      assert.strictEqual(second.alreadyIngested, 0)
+      yield* assertExactlyOnce(options, valid)
+    }), 120_000)
 
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {
