@@ -5,7 +5,7 @@
  * problem+json response here; nothing below leaks a path, a stack or a key.
  */
 import * as fs from "node:fs"
-import { Context, Deferred, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -24,7 +24,6 @@ import {
   type SnapshotParam,
   splitList
 } from "../../domain/api/params.ts"
-import { snapshotAsOf, snapshotById, currentSnapshot } from "../../domain/iceberg/metadata.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
@@ -48,6 +47,7 @@ import { type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../ser
 import { DuckDb, query } from "../duckdb/DuckDb.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import type { ServerOptions } from "./config.ts"
+import { type Pinned, pinSnapshots } from "./pinning.ts"
 import {
   acceptsGzip,
   BodyCache,
@@ -178,14 +178,6 @@ interface Encoded {
 
 const EMPTY = new Uint8Array(0)
 
-interface Pinned {
-  /** Snapshot id per table (null when the table has none). */
-  readonly ids: Record<string, string | null>
-  /** What the engine reads: ById for one table, AsOf for several (one instant for all). */
-  readonly selector: SnapshotSelector | undefined
-  readonly immutable: boolean
-}
-
 export const make = (options: HandlerOptions) =>
   Effect.gen(function*() {
     const catalog = yield* Catalog
@@ -207,45 +199,7 @@ export const make = (options: HandlerOptions) =>
           // A table not created yet reads as empty.
           Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
         ))
-      const ids: Record<string, string | null> = {}
-      if (param._tag === "Latest") {
-        let maxTs = 0
-        let all = true
-        for (const [t, m] of loaded) {
-          const s = m === undefined ? undefined : currentSnapshot(m)
-          ids[t] = s === undefined ? null : s["snapshot-id"].toString()
-          if (s === undefined) all = false
-          else maxTs = Math.max(maxTs, s["timestamp-ms"])
-        }
-        const only = loaded.length === 1 ? loaded[0]![1] : undefined
-        const selector: SnapshotSelector | undefined = loaded.length === 1
-          ? (only !== undefined && currentSnapshot(only) !== undefined ? { _tag: "ById", snapshotId: currentSnapshot(only)!["snapshot-id"] } : undefined)
-          : all ? { _tag: "AsOf", timestampMs: maxTs } : undefined
-        return { ids, selector, immutable: false } satisfies Pinned
-      }
-      let timestampMs: number
-      if (param._tag === "ById") {
-        const owner = loaded.find(([, m]) => m !== undefined && snapshotById(m, param.snapshotId) !== undefined)
-        if (owner === undefined) {
-          return yield* new SnapshotNotFound({ table: involved.join(", "), detail: `id ${param.snapshotId}` })
-        }
-        if (loaded.length === 1) {
-          ids[owner[0]] = param.snapshotId.toString()
-          return { ids, selector: { _tag: "ById", snapshotId: param.snapshotId }, immutable: true } satisfies Pinned
-        }
-        timestampMs = snapshotById(owner[1]!, param.snapshotId)!["timestamp-ms"]
-      } else timestampMs = param.timestampMs
-      for (const [t, m] of loaded) {
-        const s = m === undefined ? undefined : snapshotAsOf(m, timestampMs)
-        ids[t] = s === undefined ? null : s["snapshot-id"].toString()
-      }
-      // A table with no snapshot at the instant reads as empty, unless none of them had one.
-      if (Object.values(ids).every((id) => id === null)) {
-        return yield* new SnapshotNotFound({ table: involved.join(", "), detail: `none was current at ${new Date(timestampMs).toISOString()}` })
-      }
-      // An instant in the past is fixed once no commit can still be stamped before it.
-      const immutable = param._tag === "ById" || timestampMs < Date.now() - 60_000
-      return { ids, selector: { _tag: "AsOf", timestampMs }, immutable } satisfies Pinned
+      return yield* Effect.fromResult(pinSnapshots(loaded, param, yield* Clock.currentTimeMillis))
     })
 
     const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

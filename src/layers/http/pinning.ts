@@ -1,0 +1,67 @@
+/**
+ * Which snapshot of each table a read answers from, decided before it runs, so that its ETag
+ * names exactly what is read. Pure: the handlers load the tables' metadata and the time.
+ */
+import { Result } from "effect"
+import type { SnapshotParam } from "../../domain/api/params.ts"
+import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
+import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import type { TableName } from "../../domain/tables.ts"
+import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
+
+export interface Pinned {
+  /** Snapshot id per table (null when the table has none). */
+  readonly ids: Record<string, string | null>
+  /** What the engine reads: ById for one table, AsOf for several (one instant for all). */
+  readonly selector: SnapshotSelector | undefined
+  /** The answer can never change: a snapshot id, or an instant no commit can still be stamped before. */
+  readonly immutable: boolean
+}
+
+/** The metadata of each table a read involves; undefined for a table not created yet (read as empty). */
+export type Loaded = ReadonlyArray<readonly [TableName, TableMetadata | undefined]>
+
+/** A commit can be stamped up to this long before it lands (the committer's clock and its retries). */
+const SETTLE_MS = 60_000
+
+export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number): Result.Result<Pinned, SnapshotNotFound> => {
+  const ids: Record<string, string | null> = {}
+  const tables = loaded.map(([t]) => t).join(", ")
+  if (param._tag === "Latest") {
+    let newest = 0
+    let all = true
+    for (const [t, m] of loaded) {
+      const s = m === undefined ? undefined : currentSnapshot(m)
+      ids[t] = s === undefined ? null : s["snapshot-id"].toString()
+      if (s === undefined) all = false
+      else newest = Math.max(newest, s["timestamp-ms"])
+    }
+    const only = loaded.length === 1 ? loaded[0]![1] : undefined
+    const current = only === undefined ? undefined : currentSnapshot(only)
+    const selector: SnapshotSelector | undefined = loaded.length === 1
+      ? (current === undefined ? undefined : { _tag: "ById", snapshotId: current["snapshot-id"] })
+      : all ? { _tag: "AsOf", timestampMs: newest } : undefined
+    return Result.succeed({ ids, selector, immutable: false })
+  }
+  let timestampMs: number
+  if (param._tag === "ById") {
+    const owner = loaded.find(([, m]) => m !== undefined && snapshotById(m, param.snapshotId) !== undefined)
+    if (owner === undefined) return Result.fail(new SnapshotNotFound({ table: tables, detail: `id ${param.snapshotId}` }))
+    if (loaded.length === 1) {
+      ids[owner[0]] = param.snapshotId.toString()
+      return Result.succeed({ ids, selector: { _tag: "ById", snapshotId: param.snapshotId }, immutable: true })
+    }
+    // Several tables: the others as they were when that snapshot was committed.
+    timestampMs = snapshotById(owner[1]!, param.snapshotId)!["timestamp-ms"]
+  } else timestampMs = param.timestampMs
+  for (const [t, m] of loaded) {
+    const s = m === undefined ? undefined : snapshotAsOf(m, timestampMs)
+    ids[t] = s === undefined ? null : s["snapshot-id"].toString()
+  }
+  // A table with no snapshot at the instant reads as empty, unless none of them had one.
+  if (Object.values(ids).every((id) => id === null)) {
+    return Result.fail(new SnapshotNotFound({ table: tables, detail: `none was current at ${new Date(timestampMs).toISOString()}` }))
+  }
+  const immutable = param._tag === "ById" || timestampMs < nowMs - SETTLE_MS
+  return Result.succeed({ ids, selector: { _tag: "AsOf", timestampMs }, immutable })
+}

@@ -1,0 +1,70 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import { applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
+import type { TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import { definitionOf, type TableName } from "../../../src/domain/tables.ts"
+import { pinSnapshots } from "../../../src/layers/http/pinning.ts"
+
+/** A table with one snapshot per [id, committed at ms], in that order. */
+const table = (name: TableName, commits: ReadonlyArray<readonly [bigint, number]>): TableMetadata => {
+  let m = newTableMetadata({ uuid: name, location: `file:///${name}`, schema: definitionOf(name).schema, spec: definitionOf(name).spec, sortOrder: null, nowMs: 0 })
+  for (const [id, at] of commits) {
+    m = applyUpdates(m, null, [
+      { action: "add-snapshot", snapshot: { "snapshot-id": id, "sequence-number": id, "timestamp-ms": at, "manifest-list": "x", summary: { operation: "append" } } },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": id }
+    ], at)
+  }
+  return m
+}
+
+const trades = table("trades", [[1n, 1_000], [2n, 2_000]])
+const quotes = table("quotes", [[10n, 1_500], [11n, 2_500]])
+const NOW = 100_000
+
+describe("pinSnapshots", () => {
+  it("latest of one table: its current snapshot by id, which may still change", () => {
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", trades]], { _tag: "Latest" }, NOW),
+      Result.succeed({ ids: { trades: "2" }, selector: { _tag: "ById", snapshotId: 2n }, immutable: false })
+    )
+  })
+
+  it("latest of several: every table as of the newest commit among them", () => {
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "Latest" }, NOW),
+      Result.succeed({ ids: { trades: "2", quotes: "11" }, selector: { _tag: "AsOf", timestampMs: 2_500 }, immutable: false })
+    )
+  })
+
+  it("a table not created yet reads as empty: no selector", () => {
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", trades], ["quotes", undefined]], { _tag: "Latest" }, NOW),
+      Result.succeed({ ids: { trades: "2", quotes: null }, selector: undefined, immutable: false })
+    )
+  })
+
+  it("a snapshot id pins its table for good, and the others as they were when it was committed", () => {
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", trades]], { _tag: "ById", snapshotId: 1n }, NOW),
+      Result.succeed({ ids: { trades: "1" }, selector: { _tag: "ById", snapshotId: 1n }, immutable: true })
+    )
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "ById", snapshotId: 1n }, NOW),
+      Result.succeed({ ids: { trades: "1", quotes: null }, selector: { _tag: "AsOf", timestampMs: 1_000 }, immutable: true })
+    )
+  })
+
+  it("an instant is immutable only once no commit can still be stamped before it", () => {
+    const at = (nowMs: number) => pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 2_200 }, nowMs)
+    assert.deepStrictEqual(at(2_300), Result.succeed({ ids: { trades: "2", quotes: "10" }, selector: { _tag: "AsOf", timestampMs: 2_200 }, immutable: false }))
+    const later = at(NOW)
+    assert.isTrue(Result.isSuccess(later) && later.success.immutable)
+  })
+
+  it("an unknown id, or an instant before every table's first commit, is SnapshotNotFound", () => {
+    const unknown = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "ById", snapshotId: 99n }, NOW)
+    assert.isTrue(Result.isFailure(unknown) && unknown.failure._tag === "SnapshotNotFound" && unknown.failure.detail === "id 99")
+    const early = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 500 }, NOW)
+    assert.isTrue(Result.isFailure(early) && early.failure.table === "trades, quotes")
+  })
+})
