@@ -4,7 +4,7 @@
  * our tables through the same database. A commit writes a new metadata file and then
  * compare-and-swaps `metadata_location`; losing the swap is a CommitConflict.
  */
-import { Effect, Layer, Result } from "effect"
+import { Clock, Effect, Layer, Result } from "effect"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import {
   applyUpdates,
@@ -193,7 +193,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         schema: request.schema,
         spec: request.spec,
         sortOrder: request.sortOrder,
-        nowMs: Date.now(),
+        nowMs: yield* Clock.currentTimeMillis,
         ...(request.properties === undefined ? {} : { properties: request.properties })
       })
       const location = yield* writeMetadata(metadata, null)
@@ -252,7 +252,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       const base = yield* loadTable(identifier)
       const unmet = unmetRequirement(base.metadata, requirements)
       if (unmet !== null) return yield* catalogError(new CommitConflict({ table, detail: unmet }))
-      const metadata = applyUpdates(base.metadata, base.metadataLocation, updates, Date.now())
+      const metadata = applyUpdates(base.metadata, base.metadataLocation, updates, yield* Clock.currentTimeMillis)
       const location = yield* writeMetadata(metadata, base.metadataLocation)
       const swapped = yield* Effect.tryPromise(() =>
         driver.execute(

@@ -9,7 +9,7 @@
  * still have landed (or land later), so its data files must stay (orphan removal takes them
  * if it did not).
  */
-import { Duration, Effect, Result, Schedule } from "effect"
+import { Clock, Duration, Effect, Result, Schedule } from "effect"
 import {
   addedEntries,
   deletedEntry,
@@ -178,7 +178,7 @@ export const commitChange = Effect.fnUntraced(function*(
       "snapshot-id": snapshotId,
       ...(parent === undefined ? {} : { "parent-snapshot-id": parent["snapshot-id"] }),
       "sequence-number": sequenceNumber,
-      "timestamp-ms": Date.now(),
+      "timestamp-ms": yield* Clock.currentTimeMillis,
       "manifest-list": manifestList,
       summary: snapshotSummary(change.operation, parent, change.added, change.removed, {
         ...carried,

@@ -11,7 +11,7 @@
  *   (data files, manifests, manifest lists, metadata files, sequence checkpoints) and that are
  *   older than a grace period, so in-flight writes are never touched.
  */
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
@@ -202,7 +202,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       const plan = planExpiry(m, {
         maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? DEFAULT_MAX_SNAPSHOT_AGE_MS,
         retainLast: expireOptions.retainLast ?? 1,
-        nowMs: expireOptions.nowMs ?? Date.now()
+        nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis)
       })
       if (plan.expire.length === 0) return { table: base, plan }
       const committed = yield* catalog.commitTable(identifier, [
@@ -252,6 +252,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     identifier: TableIdentifier,
     orphanOptions: OrphanOptions = {}
   ) {
+    // Compared with the files' modification times, which the file system stamps from the wall clock.
     const nowMs = orphanOptions.nowMs ?? Date.now()
     const grace = orphanOptions.olderThanMs ?? DEFAULT_ORPHAN_GRACE_MS
     // Listed before the table is loaded: a file committed in between is then referenced.

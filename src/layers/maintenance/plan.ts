@@ -59,7 +59,10 @@ export const planExpiry = (
 ): ExpiryPlan => {
   const keep = new Set<bigint>()
   const cutoff = options.nowMs - options.maxSnapshotAgeMs
-  const newestFirst = [...m.snapshots].sort((a, b) => b["timestamp-ms"] - a["timestamp-ms"])
+  // Commits in the same millisecond are ordered by their sequence numbers.
+  const newestFirst = [...m.snapshots].sort((a, b) =>
+    b["timestamp-ms"] - a["timestamp-ms"] || Number(b["sequence-number"] - a["sequence-number"])
+  )
   newestFirst.slice(0, Math.max(1, options.retainLast)).forEach((s) => keep.add(s["snapshot-id"]))
   for (const s of m.snapshots) if (s["timestamp-ms"] >= cutoff) keep.add(s["snapshot-id"])
   const current = currentSnapshot(m)
