@@ -27,6 +27,7 @@ import {
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { tracedSend } from "./tracing.ts"
+import { Wakeup } from "./wakeup.ts"
 
 interface MemTopic {
   readonly name: string
@@ -53,26 +54,18 @@ interface MemGroup {
 export class MemoryBroker {
   readonly topics = new Map<string, MemTopic>()
   readonly groups = new Map<string, MemGroup>()
-  private waiters: Array<() => void> = []
+  private readonly wakeup = new Wakeup()
   private nextMember = 0
   private roundRobin = 0
 
   /** Wake every fetcher (new records, seek, resume, assignment). */
   notify(): void {
-    const w = this.waiters
-    this.waiters = []
-    for (const f of w) f()
+    this.wakeup.wake()
   }
 
   /** Resolves on the next notify, or after `ms`. */
   waitForChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.waiters.push(() => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
+    return this.wakeup.sleep(ms)
   }
 
   createTopic(spec: TopicSpec): boolean {
@@ -301,7 +294,8 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
             if (t === undefined || log === undefined) continue
             const base = t.base[tp.partition]!
             const end = base + log.length
-            if (pos >= BigInt(end)) continue
+            // Nothing at or after the position (every record may have been deleted): nothing to offer.
+            if (pos >= BigInt(end) || log.length === 0) continue
             // Below the low watermark (released records) the fetch starts at it.
             const start = Math.max(Number(pos) - base, 0)
             const records = log.slice(start, start + maxBatch)
@@ -311,7 +305,10 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           }
           if (!progressed) await broker.waitForChange(100)
         }
-      })
+      }).pipe(
+        // A fetch loop that breaks fails the consumer rather than stopping delivery unseen.
+        Effect.catchDefect((e) => Effect.sync(() => core.fail(toKafkaError("fetch", e))))
+      )
 
       yield* Effect.addFinalizer(() =>
         Effect.promise(async () => {

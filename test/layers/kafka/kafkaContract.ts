@@ -249,6 +249,29 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.strictEqual(collected.batches[0]!.fromOffset, 5n)
       })), timeout)
 
+    it.live("a partition whose every record was deleted holds back no other, and goes on as a gap when records come", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        const to = (partition: number, n: number) => recordsFor(topic, n).map((r) => ({ ...r, partition }))
+        yield* sink.send(to(0, 30))
+        yield* options.deleteRecords(topic, 0, 30)
+        yield* sink.send(to(1, 10))
+        const consumer = yield* (yield* KafkaSource).subscribe({
+          groupId: unique("g"),
+          topics: [topic],
+          onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 0n], [tpKey(topic, 1), 0n]]))
+        })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("the other partition's records", () => collected.byPartition.get(tpKey(topic, 1))?.length === 10, timeout)
+        assert.isUndefined(collected.byPartition.get(tpKey(topic, 0)))
+        yield* sink.send(to(0, 5))
+        yield* waitUntil("the records after the deleted ones", () => collected.byPartition.get(tpKey(topic, 0))?.length === 5, timeout)
+        assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 30n)
+        const first = collected.batches.find((b) => b.partition === 0)!
+        assert.strictEqual(first.fromOffset, 0n)
+      })), timeout)
+
     it.live("closes promptly while its batch buffer is full and nobody reads it", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(3)
