@@ -763,6 +763,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         const key = tpKeyOf(tp)
         yield* FiberMap.remove(actors, key)
         yield* Metric.remove(lagGauge(tp))
+        // The fetch loop may be waiting to hand this mailbox a batch: shutting it down lets it go on.
+        const mailbox = mailboxes.get(key)
+        if (mailbox !== undefined) yield* Queue.shutdown(mailbox)
         mailboxes.delete(key)
         const part = parts.get(key)
         if (part !== undefined) {

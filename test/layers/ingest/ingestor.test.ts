@@ -246,6 +246,44 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertExactlyOnce(options, valid)
     }), 120_000)
 
+  it.live("a partition revoked while the fetch loop waits on its full mailbox does not stall the others", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 100 })
+      yield* publishToMemory(kafka, 1, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 1_000 })
+      // Only trades hold records, so the fetch loop can only ever wait on the trades mailbox.
+      const [trades, quotes] = TOPICS
+      broker.deleteRecords(quotes!, 0, broker.endOffset(quotes!, 0))
+      yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        // No flush is ever due: the trades actor fills its buffer and waits, its mailbox fills, and
+        // the fetch loop waits to hand it the next batch.
+        yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === 2 && p.consumed > 0 })
+        )
+        yield* Effect.sleep("300 millis")
+        const blocked = yield* ingestor.progress
+        // A second member takes trades (members share partitions round robin: quotes stays here),
+        // then leaves, so trades comes back.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const other = yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: TOPICS })
+          assert.deepStrictEqual((yield* other.assignment).map(tpKeyOf), [tpKeyOf({ topic: trades!, partition: 0 })])
+        }))
+        // Back from the tables' markers (nothing committed): its records are consumed again.
+        const resumed = yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed > blocked.consumed }),
+          Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => ingestor.progress })
+        )
+        assert.isAbove(resumed.consumed, blocked.consumed, "the fetch loop moves on after the revoke")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(
+        Effect.provide(ingestorLayer({ maxBufferedRows: 150, flushRows: 1_000_000, commitIntervalMs: 600_000 }).pipe(
+          Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))
+        ))
+      )
+    }), 60_000)
+
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
