@@ -54,6 +54,7 @@ import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { tracedSend } from "./tracing.ts"
+import { Wakeup } from "./wakeup.ts"
 
 export interface PlatformaticOptions {
   readonly brokers: ReadonlyArray<string>
@@ -265,20 +266,9 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         const topics = [...opts.topics]
         let running = true
         let rejoining = false
-        let waiters: Array<() => void> = []
-        const wake = () => {
-          const w = waiters
-          waiters = []
-          for (const f of w) f()
-        }
-        const sleep = (ms: number) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, ms)
-            waiters.push(() => {
-              clearTimeout(timer)
-              resolve()
-            })
-          })
+        const wakeup = new Wakeup()
+        const wake = () => wakeup.wake()
+        const sleep = (ms: number) => wakeup.sleep(ms)
 
         const committed = async (tps: ReadonlyArray<TopicPartition>) => {
           const byTopic = new Map<string, Array<number>>()
