@@ -130,7 +130,9 @@ export const fromPlatformatic = (operation: string, cause: unknown, topic?: stri
     e.code === "PLT_KFK_TIMEOUT" ||
     (e as { code?: string }).code === "ECONNREFUSED" ||
     (e as { code?: string }).code === "ECONNRESET" ||
-    (e.code === "PLT_KFK_USER" && /closed while retrying/i.test(e.message ?? ""))
+    (e.code === "PLT_KFK_USER" && /closed while retrying/i.test(e.message ?? "")) ||
+    // A fetch sent to a leader that has left the cluster (a rolling restart): new metadata names another.
+    (e.code === "PLT_KFK_USER" && /^Cannot find broker with node id/.test(e.message ?? ""))
   )
   if (!fatalProtocol && transient) return kafkaError(new KafkaUnavailable({ operation, detail }))
   return kafkaError(new KafkaRejected({ operation, detail }))
