@@ -5,13 +5,13 @@ import { layerPlatformatic } from "../../src/layers/kafka/platformatic.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
 import { type KafkaError, KafkaSource, tpKey } from "../../src/services/KafkaSource.ts"
 import { collectInBackground, kafkaContract, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
-import { deleteRecords, ensureBroker, kafkaBrokers } from "../support/kafka.ts"
+import { deleteRecords, ensureBroker, kafkaBrokers, sendTransactional } from "../support/kafka.ts"
 
 beforeAll(() => ensureBroker(), 600_000)
 
 const layer = () => layerPlatformatic({ brokers: kafkaBrokers, clientId: "k2-test" })
 
-kafkaContract("platformatic (real broker)", layer, { timeoutMs: 90_000, deleteRecords })
+kafkaContract("platformatic (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional })
 
 const reasonOf = <A>(exit: Exit.Exit<A, KafkaError>) => {
   assert.isTrue(Exit.isFailure(exit))

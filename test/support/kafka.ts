@@ -33,3 +33,22 @@ export const deleteRecords = (topic: string, partition: number, before: number) 
 /** The members the broker counts in a consumer group now. */
 export const groupMembers = (groupId: string) =>
   withAdmin(async (admin) => (await admin.describeGroups([groupId])).groups[0]?.members.length ?? 0)
+
+/**
+ * Sends `n` records to one partition in a committed transaction, as an exactly-once producer
+ * upstream does: the log then holds the records and, after them, the transaction's commit marker.
+ */
+export const sendTransactional = (topic: string, partition: number, n: number) =>
+  Effect.promise(async () => {
+    const kafka = new Kafka({ brokers: [...kafkaBrokers], clientId: "k2-test-tx", logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ transactionalId: `k2-test-${topic}`, idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      const tx = await producer.transaction()
+      await tx.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition, value: `tx${i}` })) })
+      await tx.commit()
+    } finally {
+      await producer.disconnect()
+    }
+  })
+

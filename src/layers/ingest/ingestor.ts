@@ -456,7 +456,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     if (batch.firstOffset > part.next + 1n) {
       // More than a transaction marker: most likely retention deleted records never ingested.
       yield* Effect.logWarning(
-        `${part.key}: offsets ${part.next} to ${batch.firstOffset - 1n} are no longer in Kafka (retention, or compaction); going on from ${batch.firstOffset}`
+        `${part.key}: offsets ${part.next} to ${batch.firstOffset - 1n} hold nothing to ingest (deleted by retention or compaction, or aborted transactions); going on from ${batch.firstOffset}`
       )
     }
     counters.consumed += batch.records.length

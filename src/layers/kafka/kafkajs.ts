@@ -183,6 +183,18 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           // Synchronous part of assign runs here, before kafkajs starts fetching.
           void core.assign(toTps(event.payload.memberAssignment))
         })
+        // A fetch that held only a transaction marker or aborted records never reaches eachBatch:
+        // kafkajs moves past it by itself. The next batch is then fetched from beyond the
+        // position the core wants, and is offered as continuing it (as platformatic's skips do).
+        const skips = new Map<TpKey, { from: bigint; to: bigint }>()
+        consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+          if (payload.batchSize !== 0 || payload.firstOffset === null) return
+          const key = tpKey(payload.topic, payload.partition)
+          const pos = core.fetchPosition(key)
+          if (pos !== undefined && BigInt(payload.firstOffset) >= pos) {
+            skips.set(key, { from: pos, to: BigInt(payload.lastOffset) + 1n })
+          }
+        })
         consumer.on(consumer.events.CRASH, (event) => {
           const e = event.payload.error
           if (!event.payload.restart) core.fail(fromKafkajs("consume", e))
@@ -209,9 +221,14 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                     timestamp: Number(m.timestamp)
                   }
                 }
+                const key = tpKey(batch.topic, batch.partition)
+                const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset)
+                const skip = skips.get(key)
+                skips.delete(key)
+                const from = skip !== undefined && skip.to === fetched && core.fetchPosition(key) === skip.from ? skip.from : fetched
                 const offered = core.offer(
                   { topic: batch.topic, partition: batch.partition },
-                  BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset),
+                  from,
                   records,
                   BigInt(batch.lastOffset()) + 1n,
                   BigInt(batch.highWatermark)

@@ -84,6 +84,8 @@ export interface ContractOptions {
   readonly timeoutMs?: number
   /** Deletes a partition's records below an offset, as retention does. */
   readonly deleteRecords: (topic: string, partition: number, before: number) => Effect.Effect<void>
+  /** Sends n records to a partition in a committed transaction (brokers only: the memory log has no transactions). */
+  readonly sendTransactional?: (topic: string, partition: number, n: number) => Effect.Effect<void>
 }
 
 export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unknown>, options: ContractOptions) =>
@@ -271,6 +273,28 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         const first = collected.batches.find((b) => b.partition === 0)!
         assert.strictEqual(first.fromOffset, 0n)
       })), timeout)
+
+    const { sendTransactional } = options
+    if (sendTransactional !== undefined) {
+      it.live("a position on a transaction's commit marker goes on past it when records come", () =>
+        run(Effect.gen(function*() {
+          const topic = yield* makeTopic(1)
+          // Offsets 0-2 the records, 3 the commit marker: where a reader that took them all resumes.
+          yield* sendTransactional(topic, 0, 3)
+          const consumer = yield* (yield* KafkaSource).subscribe({
+            groupId: unique("g"),
+            topics: [topic],
+            onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 3n]]))
+          })
+          const { collected } = yield* collectInBackground(consumer)
+          // Time for the client to fetch the marker alone, which holds nothing to deliver.
+          yield* Effect.sleep("3 seconds")
+          yield* (yield* KafkaSink).send(recordsFor(topic, 2).map((r) => ({ ...r, partition: 0 })))
+          yield* waitUntil("the records after the marker", () => collected.count() >= 2, timeout)
+          assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 4n)
+          assert.strictEqual(collected.batches[0]!.fromOffset, 3n)
+        })), timeout)
+    }
 
     it.live("closes promptly while its batch buffer is full and nobody reads it", () =>
       run(Effect.gen(function*() {
