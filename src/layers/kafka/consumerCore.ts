@@ -222,13 +222,18 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       // (kafkajs does, like auto.offset.reset): then the records between are gone for good and
       // the batch continues the partition, as a batch after compacted offsets does.
       const { epoch, fetchPos } = st
+      const unchanged = () => parts.get(key) === st && st.epoch === epoch && st.fetchPos === fetchPos
       return driver.watermarks(tp.topic).then(
         (marks) => {
           const low = marks.find((m) => m.partition === tp.partition)?.low
-          if (low === undefined || low < fetchOffset || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
+          if (low === undefined || low < fetchOffset || !unchanged()) return
           return deliver(fetchPos)
         },
-        () => undefined
+        // Undecided: fetch from the position again (a client that moved on by itself would
+        // otherwise have every later batch dropped), and decide on that batch.
+        () => {
+          if (unchanged()) driver.seek(tp, fetchPos)
+        }
       )
     }
     if (st.strict ? fetchOffset !== st.fetchPos : fetchOffset < st.fetchPos) return Promise.resolve()
