@@ -23,6 +23,10 @@ export interface TopicAddress {
 const ASSET_CLASSES: ReadonlySet<string> = new Set(["equities", "futures", "options", "fx", "crypto", "fixed_income"])
 const DATA_TYPES: ReadonlySet<string> = new Set(["trades", "quotes"])
 const EXCHANGE = /^[a-z0-9_-]{1,32}$/
+
+/** An exchange code that can name topics: `isExchangeCode`, else this rule. */
+export const EXCHANGE_CODE_RULE = "must be 1-32 upper-case letters, digits, _ or - (it names the topics)"
+export const isExchangeCode = (code: string): boolean => code === code.toUpperCase() && EXCHANGE.test(code.toLowerCase())
 /** Kafka's own rule for topic names. */
 const KAFKA_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
 

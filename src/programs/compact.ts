@@ -7,6 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
+import { optionalSetting, setting } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import * as Lakehouse from "../layers/lakehouse.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
@@ -25,25 +26,19 @@ const flags = {
     )
   ),
   every: Flag.Int("every").pipe(
-    Flag.withDescription("run every N seconds until interrupted (default: once)"),
-    Flag.withFallbackConfig(Config.Int("K2_MAINTENANCE_EVERY")),
-    Flag.optional
+    optionalSetting("run every N seconds until interrupted (default: once)", { env: "K2_MAINTENANCE_EVERY", read: Config.Int })
   ),
   targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
-    Flag.withDescription("size compacted files aim at"),
-    Flag.withDefault(128)
+    setting("size compacted files aim at", { fallback: 128 })
   ),
   expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
-    Flag.withDescription("expire snapshots older than this (beyond --retain-last)"),
-    Flag.withDefault(120)
+    setting("expire snapshots older than this (beyond --retain-last)", { fallback: 120 })
   ),
   retainLast: Flag.Int("retain-last").pipe(
-    Flag.withDescription("always keep this many newest snapshots"),
-    Flag.withDefault(1)
+    setting("always keep this many newest snapshots", { fallback: 1 })
   ),
   orphanGraceHours: Flag.Finite("orphan-grace-hours").pipe(
-    Flag.withDescription("remove unreferenced files only when older than this"),
-    Flag.withDefault(24)
+    setting("remove unreferenced files only when older than this", { fallback: 24 })
   ),
   noCompact: Flag.Boolean("skip-compaction").pipe(Flag.withDescription("skip compaction"), Flag.withDefault(false)),
   noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),

@@ -8,6 +8,7 @@
  */
 import { Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
+import { inRange, optionalSetting, setting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs } from "../domain/wire.ts"
@@ -31,64 +32,48 @@ import { progressLine } from "./cli/progress.ts"
 const flags = {
   ...lakehouseFlags,
   brokers: Flag.String("brokers").pipe(
-    Flag.withDescription("Kafka bootstrap servers, comma separated; none = the embedded default (in-process Kafka)"),
-    Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
-    Flag.optional
+    optionalSetting("Kafka bootstrap servers, comma separated; none = the embedded default (in-process Kafka)", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   group: Flag.String("group").pipe(
-    Flag.withDescription("consumer group; its marker in each table says what it has ingested"),
-    Flag.withFallbackConfig(Config.String("K2_GROUP")),
-    Flag.withDefault(Ingest.defaultIngestConfig.groupId)
+    setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId })
   ),
   topics: Flag.String("topics").pipe(
-    Flag.withDescription(
-      "source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}"
-    ),
-    Flag.withFallbackConfig(Config.String("K2_TOPICS")),
-    Flag.withDefault("market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx")
+    setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
   partitions: Flag.Int("partitions").pipe(
-    Flag.withDescription("partitions of topics created when missing"),
-    Flag.withFallbackConfig(Config.Int("K2_TOPIC_PARTITIONS")),
-    Flag.withDefault(12)
+    setting("partitions of topics created when missing", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
+    inRange(1, 10_000)
   ),
   commitInterval: Flag.Int("commit-interval-ms").pipe(
-    Flag.withDescription("flush and commit at least this often"),
-    Flag.withFallbackConfig(Config.Int("K2_COMMIT_INTERVAL_MS")),
-    Flag.withDefault(Ingest.defaultIngestConfig.commitIntervalMs)
+    setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.commitIntervalMs }),
+    inRange(1)
   ),
   flushRows: Flag.Int("flush-rows").pipe(
-    Flag.withDescription("flush when this many rows are buffered"),
-    Flag.withFallbackConfig(Config.Int("K2_FLUSH_ROWS")),
-    Flag.withDefault(Ingest.defaultIngestConfig.flushRows)
+    setting("flush when this many rows are buffered", { env: "K2_FLUSH_ROWS", read: Config.Int, fallback: Ingest.defaultIngestConfig.flushRows }),
+    inRange(1)
   ),
   sessionTimeout: Flag.Int("session-timeout-ms").pipe(
-    Flag.withDescription("consumer group session timeout: how soon a silent member's partitions move"),
-    Flag.withFallbackConfig(Config.Int("K2_SESSION_TIMEOUT_MS")),
-    Flag.withDefault(Ingest.defaultIngestConfig.sessionTimeoutMs)
+    setting("consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs }),
+    inRange(1)
   ),
   maintainEvery: Flag.Int("maintain-every").pipe(
-    Flag.withDescription("run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never"),
-    Flag.withFallbackConfig(Config.Int("K2_MAINTAIN_EVERY_SECONDS")),
-    Flag.withDefault(0)
+    setting("run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0 }),
+    inRange(0)
   ),
   metricsPort: Flag.Int("metrics-port").pipe(
-    Flag.withDescription("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off"),
-    Flag.withFallbackConfig(Config.Int("K2_METRICS_PORT")),
-    Flag.withDefault(9464)
+    setting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464 }),
+    inRange(0, 65_535)
   ),
   metricsHost: Flag.String("metrics-host").pipe(
-    Flag.withDescription("live mode: address the metrics server listens on"),
-    Flag.withFallbackConfig(Config.String("K2_METRICS_HOST")),
-    Flag.withDefault("0.0.0.0")
+    setting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0" })
   ),
   events: Flag.Int("events").pipe(
-    Flag.withDescription("embedded default only: simulated events per symbol (one trading day)"),
-    Flag.withDefault(10_000)
+    setting("embedded default only: simulated events per symbol (one trading day)", { fallback: 10_000 }),
+    inRange(1)
   ),
-  seed: Flag.Int("seed").pipe(Flag.withDescription("embedded default only: simulator seed"), Flag.withDefault(42))
+  seed: Flag.Int("seed").pipe(setting("embedded default only: simulator seed", { fallback: 42 }))
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>

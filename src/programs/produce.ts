@@ -7,6 +7,7 @@
 import * as fs from "node:fs"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { runCommand } from "./cli/run.ts"
@@ -20,47 +21,40 @@ import { MarketFeed } from "../services/MarketFeed.ts"
 
 const flags = {
   source: Flag.Literals("source", ["sim", "asx"]).pipe(
-    Flag.withDescription("sim: the simulator; asx: ASX historical tick files (--dir)"),
-    Flag.withDefault("sim")
+    setting<"sim" | "asx">("sim: the simulator; asx: ASX historical tick files (--dir)", { fallback: "sim" })
   ),
   dir: Flag.String("dir").pipe(Flag.withDescription("asx: the load directory (trades/, quotes/, reference-data/)"), Flag.optional),
   deadLetters: Flag.String("dead-letters").pipe(
-    Flag.withDescription("asx: where rejected rows go (JSON lines)"),
-    Flag.withDefault("asx-dead-letters.jsonl")
+    setting("asx: where rejected rows go (JSON lines)", { fallback: "asx-dead-letters.jsonl" })
   ),
   brokers: Flag.String("brokers").pipe(
-    Flag.withDescription("Kafka bootstrap servers, comma separated"),
-    Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
-    Flag.optional
+    optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   partitions: Flag.Int("partitions").pipe(
-    Flag.withDescription("partitions of topics created when missing"),
-    Flag.withFallbackConfig(Config.Int("K2_TOPIC_PARTITIONS")),
-    Flag.withDefault(12)
+    setting("partitions of topics created when missing", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
+    inRange(1, 10_000)
   ),
-  rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), Flag.optional),
-  speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), Flag.optional),
+  rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), inRange(1), Flag.optional),
+  speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), positive, Flag.optional),
   duration: Flag.String("duration").pipe(
     Flag.withDescription("sim: stop after this long, e.g. 30s or 5m"),
     Flag.optional
   ),
   exchange: Flag.String("exchange").pipe(
-    Flag.withDescription("sim: exchange code of the simulated venue (topics follow it)"),
-    Flag.withDefault("ASX")
+    setting("sim: exchange code of the simulated venue (topics follow it)", { fallback: "ASX" })
   ),
-  seed: Flag.Int("seed").pipe(Flag.withDescription("sim: seed (same seed, same events)"), Flag.withDefault(42)),
-  events: Flag.Int("events").pipe(Flag.withDescription("sim: events per symbol per day"), Flag.withDefault(10_000)),
-  days: Flag.Int("days").pipe(Flag.withDescription("sim: trading days"), Flag.withDefault(1)),
+  seed: Flag.Int("seed").pipe(setting("sim: seed (same seed, same events)", { fallback: 42 })),
+  events: Flag.Int("events").pipe(setting("sim: events per symbol per day", { fallback: 10_000 }), inRange(1)),
+  days: Flag.Int("days").pipe(setting("sim: trading days", { fallback: 1 }), inRange(1)),
   inject: Flag.String("inject").pipe(
     Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
     Flag.optional
   ),
   manifest: Flag.String("manifest").pipe(Flag.withDescription("sim: where to write the injected anomalies (JSON)"), Flag.optional),
   reconciliation: Flag.String("reconciliation").pipe(
-    Flag.withDescription("where to write the reconciliation (JSON)"),
-    Flag.withDefault("produce-reconciliation.json")
+    setting("where to write the reconciliation (JSON)", { fallback: "produce-reconciliation.json" })
   )
 }
 
@@ -71,9 +65,9 @@ const FAULTS = new Set(["gap", "duplicate", "outOfOrder", "reset", "poison"])
 const parseFaults = (text: string) => {
   const out: Record<string, number> = {}
   for (const part of text.split(",").filter((p) => p.length > 0)) {
-    const [name, value] = part.split("=")
-    const rate = Number(value)
-    if (name === undefined || !FAULTS.has(name) || !(rate >= 0 && rate <= 1)) {
+    const [name, value, ...rest] = part.split("=")
+    const rate = value !== undefined && /^(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN
+    if (name === undefined || !FAULTS.has(name) || rest.length > 0 || !(rate >= 0 && rate <= 1)) {
       throw new UsageError(`--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>`)
     }
     out[name] = rate

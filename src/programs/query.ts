@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { setting } from "./cli/flags.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import { QueryEngine } from "../services/QueryEngine.ts"
@@ -42,7 +43,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
     symbols: symbolsFlag,
     from: fromFlag,
     to: toFlag,
-    limit: Flag.Int("limit").pipe(Flag.withDescription("Rows per page, 1..100000"), Flag.withDefault(1000)),
+    limit: Flag.Int("limit").pipe(setting("Rows per page, 1..100000", { fallback: 1000 })),
     cursor: Flag.String("cursor").pipe(Flag.withDescription("nextCursor of the previous page"), Flag.optional),
     fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.withDefault("")),
     filter: Flag.String("filter").pipe(

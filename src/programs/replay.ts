@@ -7,6 +7,7 @@
  */
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
+import { optionalSetting, setting } from "./cli/flags.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -70,7 +71,7 @@ const replay = Command.make("replay", {
   symbols: symbolsFlag,
   from: fromFlag,
   to: toFlag.pipe(Flag.optional),
-  tables: Flag.String("tables").pipe(Flag.withDescription("trades, quotes or both (comma-separated)"), Flag.withDefault("trades,quotes")),
+  tables: Flag.String("tables").pipe(setting("trades, quotes or both (comma-separated)", { fallback: "trades,quotes" })),
   speed: Flag.Finite("speed").pipe(Flag.withDescription("Multiple of real time (1 = real time); absent: as fast as possible"), Flag.optional),
   windowRows: Flag.Int("window-rows").pipe(Flag.withDescription("Rows DuckDB sorts at once (memory bound)"), Flag.optional),
   snapshotId: snapshotIdFlag,
@@ -80,27 +81,20 @@ const replay = Command.make("replay", {
     Flag.optional
   ),
   partitions: Flag.Int("partitions").pipe(
-    Flag.withDescription("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)"),
-    Flag.withDefault(1)
+    setting("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)", { fallback: 1 })
   ),
   follow: Flag.Boolean("follow").pipe(
     Flag.withDescription("Catch up to live: replay the tables up to the ingest group's marker, then continue on the live topics (no --to)"),
     Flag.withDefault(false)
   ),
   group: Flag.String("group").pipe(
-    Flag.withDescription("--follow: the ingest consumer group whose marker the tables carry"),
-    Flag.withFallbackConfig(Config.String("K2_GROUP")),
-    Flag.withDefault(DEFAULT_INGEST_GROUP)
+    setting("--follow: the ingest consumer group whose marker the tables carry", { env: "K2_GROUP", read: Config.String, fallback: DEFAULT_INGEST_GROUP })
   ),
   topics: Flag.String("topics").pipe(
-    Flag.withDescription("--follow: source topics to follow besides those named in the markers (comma-separated)"),
-    Flag.withFallbackConfig(Config.String("K2_TOPICS")),
-    Flag.withDefault("")
+    setting("--follow: source topics to follow besides those named in the markers (comma-separated)", { env: "K2_TOPICS", read: Config.String, fallback: "" })
   ),
   brokers: Flag.String("brokers").pipe(
-    Flag.withDescription("Kafka bootstrap servers, comma separated (for --topic and --follow)"),
-    Flag.withFallbackConfig(Config.String("K2_KAFKA_BROKERS")),
-    Flag.optional
+    optionalSetting("Kafka bootstrap servers, comma separated (for --topic and --follow)", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
   client: clientFlag
 }, (a) =>

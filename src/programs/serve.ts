@@ -6,6 +6,7 @@
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { Command, Flag } from "effect/cli"
+import { setting } from "./cli/flags.ts"
 import { Config } from "effect"
 import * as Lakehouse from "../layers/lakehouse.ts"
 import * as ServerConfig from "../layers/http/config.ts"
@@ -18,11 +19,9 @@ import { runCommand } from "./cli/run.ts"
 
 const serve = Command.make("serve", {
   ...lakehouseFlags,
-  port: Flag.Int("port").pipe(Flag.withDescription("TCP port"), Flag.withFallbackConfig(Config.Int("K2_API_PORT")), Flag.withDefault(8080)),
+  port: Flag.Int("port").pipe(setting("TCP port", { env: "K2_API_PORT", read: Config.Int, fallback: 8080 })),
   host: Flag.String("host").pipe(
-    Flag.withDescription("Address to listen on (127.0.0.1: this machine only)"),
-    Flag.withFallbackConfig(Config.String("K2_API_HOST")),
-    Flag.withDefault("127.0.0.1")
+    setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1" })
   )
 }, (a) =>
   Effect.gen(function*() {

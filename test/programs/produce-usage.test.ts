@@ -24,6 +24,12 @@ describe("npm run produce, bad options", () => {
   it.effect("ASX files without their directory", () =>
     refused(["--brokers", "127.0.0.1:1", "--source", "asx"], "--source asx needs --dir"))
 
+  it.effect("a fault rate that is not a number", () =>
+    refused(["--brokers", "127.0.0.1:1", "--inject", "gap="], `--inject: "gap=" is not`))
+
+  it.effect("a count out of its range", () =>
+    refused(["--brokers", "127.0.0.1:1", "--partitions", "0"], "Invalid value for flag --partitions"))
+
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
 })

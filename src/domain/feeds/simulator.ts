@@ -34,6 +34,7 @@ import type { Instrument } from "../reference.ts"
 import type { DataType, FeedEvent, InjectedAnomaly, SummaryCounter } from "./events.ts"
 import { Rng } from "./random.ts"
 import { isKnownZone, zone } from "../zone.ts"
+import { EXCHANGE_CODE_RULE, isExchangeCode } from "../wire.ts"
 
 export interface FaultRates {
   readonly gap: number
@@ -108,6 +109,7 @@ export const DEFAULT_MODEL: SimulatorModel = {
 
 /** The reason a model cannot run, or undefined. */
 export const modelProblem = (m: SimulatorModel): string | undefined => {
+  if (!isExchangeCode(m.exchange)) return `exchange "${m.exchange}" ${EXCHANGE_CODE_RULE}`
   if (m.symbols.length === 0) return "the universe has no symbols"
   const bad = m.symbols.find((s) => !CODE_PATTERN.test(s))
   if (bad !== undefined) return `symbol "${bad}" ${CODE_RULE}`

@@ -2,6 +2,7 @@
 import * as path from "node:path"
 import { Config, Effect, Layer, Option } from "effect"
 import { Flag } from "effect/cli"
+import { setting } from "./flags.ts"
 import { parseIsoMicros } from "../../domain/time.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
 import { catalogChoice } from "./lakehouse.ts"
@@ -54,8 +55,7 @@ export const snapshotOf = (id: Option.Option<string>, asOf: Option.Option<string
 export type Format = "table" | "csv" | "json"
 export const formatFlag = Flag.Literals("format", ["table", "csv", "json"]).pipe(
   Flag.withAlias("o"),
-  Flag.withDescription("Output: aligned table, CSV, or JSON"),
-  Flag.withDefault("table")
+  setting<Format>("Output: aligned table, CSV, or JSON", { fallback: "table" })
 )
 
 export const jsonReplacer = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v)

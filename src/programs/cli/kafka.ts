@@ -1,6 +1,7 @@
 /** The Kafka client flags shared by the programs that talk to a broker. */
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
+import { optionalSetting, setting } from "./flags.ts"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
 import type { ResolveSchema } from "../../layers/ingest/writerSchemas.ts"
 import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schemaRegistry.ts"
@@ -12,9 +13,7 @@ export const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const
 export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
 
 export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(
-  Flag.withDescription("Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)"),
-  Flag.withFallbackConfig(Config.Literals(KAFKA_CLIENTS, "K2_KAFKA_CLIENT")),
-  Flag.withDefault("platformatic" as KafkaClient)
+  setting("Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)", { env: "K2_KAFKA_CLIENT", read: (name) => Config.Literals(KAFKA_CLIENTS, name), fallback: "platformatic" as KafkaClient })
 )
 
 /** KafkaSource, KafkaSink and KafkaAdmin over the chosen client. */
@@ -24,9 +23,7 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
     : Platformatic.layerPlatformatic({ brokers, clientId })
 
 export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
-  Flag.withDescription("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)"),
-  Flag.withFallbackConfig(Config.String("K2_SCHEMA_REGISTRY_URL")),
-  Flag.optional
+  optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", { env: "K2_SCHEMA_REGISTRY_URL", read: Config.String })
 )
 
 /**

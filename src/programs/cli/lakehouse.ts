@@ -2,25 +2,18 @@
 import * as path from "node:path"
 import { Config } from "effect"
 import { Flag } from "effect/cli"
+import { optionalSetting, setting } from "./flags.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
 
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
-    Flag.withDescription("directory of the table data and metadata"),
-    Flag.withFallbackConfig(Config.String("K2_WAREHOUSE")),
-    Flag.withDefault("warehouse")
+    setting("directory of the table data and metadata", { env: "K2_WAREHOUSE", read: Config.String, fallback: "warehouse" })
   ),
   catalog: Flag.String("catalog").pipe(
-    Flag.withDescription(
-      "catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)"
-    ),
-    Flag.withFallbackConfig(Config.String("K2_CATALOG")),
-    Flag.optional
+    optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", { env: "K2_CATALOG", read: Config.String })
   ),
   catalogName: Flag.String("catalog-name").pipe(
-    Flag.withDescription("catalog_name in the catalog tables"),
-    Flag.withFallbackConfig(Config.String("K2_CATALOG_NAME")),
-    Flag.withDefault("k2")
+    setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2" })
   )
 }
 

@@ -1,5 +1,6 @@
 /**
- * Runs a program's command on Node: failures print one clear line (`error: ...`) and exit 1;
+ * Runs a program's command on Node: a bad option prints the help and the problem and exits 2;
+ * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
  * when the drain itself failed.
  */
@@ -21,12 +22,13 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
       if (Cause.hasInterrupts(cause) && Option.isNone(drainFailure)) drainFailure = Cause.findErrorOption(cause)
     }))
 
-/** 0 for success, a drained interruption, or plain `--help`; 1 otherwise. */
+/** 0 for success, a drained interruption, or plain `--help`; 2 for a bad option; 1 otherwise. */
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
   const error = failure?._tag === "Fail" ? failure.error : undefined
-  return CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length === 0 ? 0 : 1
+  if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
+  return 1
 }
 
 /** One line for a failure, the whole cause for a defect. */

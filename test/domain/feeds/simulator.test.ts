@@ -185,6 +185,9 @@ describe("simulator calendar", () => {
 
   it("rejects impossible models", () => {
     assert.match(modelProblem(model({ symbols: [] }))!, /no symbols/)
+    // An exchange code names the topics: lower case, a dot or nothing would publish only poison or no topic.
+    for (const exchange of ["asx", "X.Y", ""]) assert.match(modelProblem(model({ exchange }))!, /names the topics/)
+    assert.isUndefined(modelProblem(model({ exchange: "T_1-X" })))
     assert.match(modelProblem(model({ timeZone: "Nowhere/Land" }))!, /time zone/)
     assert.match(modelProblem(model({ faults: { ...DEFAULT_MODEL.faults, gap: 2 } }))!, /gap/)
     assert.isUndefined(modelProblem(DEFAULT_MODEL))

@@ -1,0 +1,35 @@
+/** How the programs declare their flags: environment fallbacks and defaults shown in --help, ranges checked. */
+import { type Config, type Option } from "effect"
+import { Flag } from "effect/cli"
+
+/** Where a flag's value comes from when it is not given: an environment variable, read as the flag reads. */
+interface FromEnv<A> {
+  readonly env: string
+  readonly read: (name: string) => Config.Config<A>
+}
+
+/**
+ * What a flag does, the environment variable it falls back to (if any) and its default, given
+ * once: the flag uses them and `--help` shows them.
+ */
+export const setting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) =>
+  (flag: Flag.Flag<A>): Flag.Flag<A> => {
+    const env = from.env === undefined ? "" : `env ${from.env}; `
+    const described = Flag.withDescription(flag, `${about} (${env}default ${String(from.fallback)})`)
+    const withEnv = from.env === undefined || from.read === undefined ? described : Flag.withFallbackConfig(described, from.read(from.env))
+    return Flag.withDefault(withEnv, from.fallback)
+  }
+
+/** As `setting`, for a flag that may be absent. */
+export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
+  flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), Flag.withFallbackConfig(from.read(from.env)), Flag.optional)
+
+/** A numeric flag's range: a value outside it is a usage error naming the range. */
+export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  Flag.filter(
+    (n: number) => n >= min && n <= max,
+    () => max === Number.MAX_SAFE_INTEGER ? `a value of at least ${min}` : `a value in ${min}..${max}`
+  )
+
+/** A number flag that must be above 0. */
+export const positive = Flag.filter((n: number) => n > 0, () => "a number above 0")
