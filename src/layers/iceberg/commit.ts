@@ -83,6 +83,16 @@ const backoff = (maxAttempts: number) =>
 
 const MANIFEST_MAX_ENTRIES = 20_000
 
+/**
+ * What to do with a failed commit's new data files: remove them, unless the commit may have
+ * landed (its outcome stayed unknown). Those stay; orphan removal takes them if it did not land.
+ */
+export const removeUnlessMaybeLanded = (files: FileIO["Service"], added: ReadonlyArray<{ readonly filePath: string }>) =>
+(error: { readonly _tag: string; readonly reason?: { readonly _tag: string } }): Effect.Effect<void> =>
+  error._tag === "CatalogError" && error.reason?._tag === "CommitStateUnknown"
+    ? Effect.void
+    : Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
+
 export const commitChange = Effect.fnUntraced(function*(
   snapshots: SnapshotFiles,
   identifier: TableIdentifier,

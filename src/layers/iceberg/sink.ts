@@ -10,7 +10,7 @@ import { Catalog, type LoadedTable, type TableIdentifier } from "../../services/
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink, type WriteOptions } from "../../services/IcebergSink.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
-import { commitChange } from "./commit.ts"
+import { commitChange, removeUnlessMaybeLanded } from "./commit.ts"
 import { writeDataFiles } from "./parquet.ts"
 import { makeSnapshotFiles, SINK_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
@@ -78,11 +78,7 @@ export const layer = (options: SinkOptions = {}) =>
         }, commitOptions).pipe(
           Effect.provideService(Catalog, catalog),
           Effect.provideService(FileIO, files),
-          Effect.tapError((e) =>
-            e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown"
-              ? Effect.void
-              : Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
-          )
+          Effect.tapError(removeUnlessMaybeLanded(files, added))
         )
         return { ...committed, files: added }
       })

@@ -31,7 +31,7 @@ import {
   type PartitionCompaction
 } from "../../services/Maintenance.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
-import { commitChange } from "../iceberg/commit.ts"
+import { commitChange, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import { crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
@@ -131,7 +131,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     }, commitOptions).pipe(
       Effect.provideService(Catalog, catalog),
       Effect.provideService(FileIO, files),
-      Effect.tapError(() => cleanup)
+      Effect.tapError(removeUnlessMaybeLanded(files, added))
     )
     return { added, committed }
   })

@@ -18,12 +18,13 @@ import { localPath } from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -133,6 +134,40 @@ describe("Maintenance", () => {
       assert.strictEqual(after.counts!.ids, 3_500)
       assert.isAtLeast(result.partitions.length, 1)
     }).pipe(Effect.provide(warehouse())))
+
+  it.live("a compaction whose commit outcome stays unknown keeps its files: the commit may have landed", () => {
+    // Once `outage.on`, the catalog applies a commit, answers CommitStateUnknown (the connection
+    // dropped after the swap), then cannot be reached: the attempts run out on an unknown outcome.
+    const outage = { on: false, committed: false }
+    const down = Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) => outage.on && outage.committed ? down : catalog.loadTable(id),
+        commitTable: (id, requirements, updates) =>
+          !outage.on ? catalog.commitTable(id, requirements, updates) : catalog.commitTable(id, requirements, updates).pipe(
+            Effect.andThen(() => {
+              outage.committed = true
+              return Effect.fail(catalogError(new CommitStateUnknown({ table: id.name, detail: "connection reset" })))
+            })
+          )
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 100, 1)
+      outage.on = true
+      const failed = yield* Effect.flip((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
+      assert.strictEqual(failed._tag, "CatalogError")
+      outage.on = false
+      // The replace landed: the table reads the compacted files, which are all still there.
+      const plan = yield* (yield* TableScanner).plan(trades)
+      const loaded = yield* (yield* Catalog).loadTable(trades)
+      assert.strictEqual(currentSnapshot(loaded.metadata)?.summary.operation, "replace")
+      assert.isTrue(plan.files.every((f) => fs.existsSync(localPath(f.filePath))), "every planned file exists")
+      assert.strictEqual((yield* snapshotOfQueries).counts!.n, 600)
+    }).pipe(Effect.provide(MaintenanceLayer.layer({ maxCommitAttempts: 3 }).pipe(Layer.provideMerge(lake))))
+  })
 
   it.effect("expiry keeps each group's newest marker snapshot and the chain to it", () =>
     Effect.gen(function*() {
