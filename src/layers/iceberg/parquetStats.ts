@@ -76,7 +76,8 @@ const parseStat = (type: PrimitiveType, text: string): BoundValue | undefined =>
     case "long":
       return BigInt(text)
     case "boolean":
-      return text === "true"
+      // DuckDB renders boolean statistics as 0 and 1.
+      return text === "1" || text === "true" ? true : text === "0" || text === "false" ? false : undefined
     case "float":
     case "double": {
       const n = Number(text)

@@ -413,6 +413,23 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.deepStrictEqual(rows.map((r) => [r["symbol"], r["d"], r["delisting_date"]]), [["BHP", -1n, null], ["CBA", 19_724n, null]])
     }))
 
+  it.effect("bounds a boolean column by false and true (DuckDB's statistics say 0 and 1)", () =>
+    Effect.gen(function*() {
+      const files = yield* writeDataFiles(
+        { rowCount: 3, columns: { flag: [true, false, true] } },
+        {
+          schema: { type: "struct", "schema-id": 0, fields: [{ id: 1, name: "flag", required: true, type: "boolean" }] },
+          spec: { "spec-id": 0, fields: [] },
+          sortOrder: null,
+          directory: path.join(root, "booleans"),
+          targetFileSizeBytes: 1 << 20,
+          fileNamePrefix: "00000-0"
+        }
+      )
+      const f = files[0]!
+      assert.deepStrictEqual([decode("boolean", f.lowerBounds.get(1)!), decode("boolean", f.upperBounds.get(1)!)], [false, true])
+    }))
+
   it.effect("returns nothing for an empty batch", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* writeTrades({ rowCount: 0, columns: {} }), [])
