@@ -17,4 +17,6 @@ catalogContract("REST (Iceberg RESTCatalogServer, JdbcCatalog on PostgreSQL)", (
     parentNamespace: uniqueParent(),
     tableLocationRoot: FileIOs.fileLocation(dir)
   })
-})
+  // Iceberg's JdbcCatalog behind the server has the check-then-insert race K2's SQL catalog had:
+  // a concurrent creation of one namespace can answer 500, which the layer reports as unavailable.
+}, { namespaceCreationIsAtomic: false })

@@ -20,6 +20,7 @@ import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import {
   AlreadyExists,
   Catalog,
+  type CatalogError,
   CatalogUnavailable,
   catalogError,
   CommitConflict,
@@ -85,6 +86,14 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     )
   }
 
+  /** An INSERT of something named `name` that failed: it exists already (a row with its key), or the database failed. */
+  const insertError = (name: string) => (e: { readonly cause?: unknown }): CatalogError =>
+    catalogError(
+      classifySqlError(e.cause) === "unique-violation"
+        ? new AlreadyExists({ name })
+        : new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) })
+    )
+
   const readMetadata = Effect.fnUntraced(function*(location: string) {
     const cached = cache.get(location)
     if (cached !== undefined) return cached
@@ -143,13 +152,14 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       // JdbcCatalog and PyIceberg mark a namespace without properties with exists=true.
       const entries = Object.entries({ exists: "true", ...properties })
       for (const [key, value] of entries) {
-        yield* db(() =>
+        // Another process may have created it since the check.
+        yield* Effect.tryPromise(() =>
           driver.execute(
             `INSERT INTO iceberg_namespace_properties (catalog_name, namespace, property_key, property_value)
              VALUES ($1, $2, $3, $4)`,
             [options.name, namespace, key, value]
           )
-        )
+        ).pipe(Effect.mapError(insertError(namespace)))
       }
     }),
 
@@ -205,13 +215,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
           [options.name, identifier.namespace, identifier.name, location]
         )
       ).pipe(
-        Effect.mapError((e) =>
-          catalogError(
-            classifySqlError(e.cause) === "unique-violation"
-              ? new AlreadyExists({ name })
-              : new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) })
-          )
-        ),
+        Effect.mapError(insertError(name)),
         Effect.tapError(() => files.remove(location).pipe(Effect.ignore))
       )
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable

@@ -23,7 +23,12 @@ const reasonOf = <A>(exit: Exit.Exit<A, CatalogError>) => {
   return (error as { error: CatalogError } | undefined)?.error.reason._tag
 }
 
-export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, unknown>) =>
+export interface ContractOptions {
+  /** False where the server behind the layer answers concurrent creations of a namespace with an error. */
+  readonly namespaceCreationIsAtomic?: boolean
+}
+
+export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, unknown>, options: ContractOptions = {}) =>
   describe(`Catalog contract: ${name}`, () => {
     const run = <A, E>(effect: Effect.Effect<A, E, Catalog>) => Effect.provide(effect, layer())
 
@@ -37,6 +42,17 @@ export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, 
         assert.deepStrictEqual(yield* catalog.listNamespaces(), [])
         assert.strictEqual(reasonOf(yield* Effect.exit(catalog.dropNamespace("market_data"))), "NoSuchNamespace")
       })))
+
+    if (options.namespaceCreationIsAtomic !== false) {
+      it.effect("creates a namespace once when several ask at the same time: the others are told it exists", () =>
+        run(Effect.gen(function*() {
+          const catalog = yield* Catalog
+          const exits = yield* Effect.all(Array.from({ length: 4 }, () => Effect.exit(catalog.createNamespace("raced"))), { concurrency: "unbounded" })
+          assert.strictEqual(exits.filter(Exit.isSuccess).length, 1)
+          for (const exit of exits.filter(Exit.isFailure)) assert.strictEqual(reasonOf(exit), "AlreadyExists")
+          yield* catalog.dropNamespace("raced")
+        })))
+    }
 
     it.effect("creates, loads, lists and drops tables", () =>
       run(Effect.gen(function*() {
