@@ -149,8 +149,10 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   })
 
   yield* feed.events().pipe(
-    Stream.rechunk(options.batchSize ?? DEFAULT_BATCH_SIZE),
-    Stream.runForEachArray((chunk) =>
+    // Full batches when the feed runs ahead; whatever came within 50 ms when it is paced (--rate),
+    // so records leave as they are made rather than once a batch fills.
+    Stream.groupedWithin(options.batchSize ?? DEFAULT_BATCH_SIZE, "50 millis"),
+    Stream.runForEach((chunk) =>
       Effect.gen(function*() {
         const records = new Array<ProducerRecord>(chunk.length)
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)

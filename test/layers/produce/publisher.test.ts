@@ -1,0 +1,33 @@
+/** The publisher on memory Kafka: a paced feed leaves as it is made, not once a batch fills. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as Feeds from "../../../src/layers/feeds/simulator.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import { publishFeed } from "../../../src/layers/produce/publisher.ts"
+import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+
+describe("publishFeed", () => {
+  it.effect("publishes a feed paced at 100 events a second within a fraction of a second of each event", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const inBroker = () =>
+        [...ASX_TOPICS, instrumentsTopicName("ASX")].reduce((n, t) => n + broker.endOffset(t, 0), 0)
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([...ASX_TOPICS, instrumentsTopicName("ASX")], 1)!)
+        const publishing = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 1_000 }))
+        // Two seconds make about 200 events: far fewer than a batch.
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+        const published = inBroker()
+        assert.isAbove(published, 100, "events published as they are made")
+        assert.isBelow(published, 1_000)
+        yield* Fiber.interrupt(publishing)
+      }).pipe(Effect.provide(Layer.merge(
+        KafkaMemory.layerMemory(broker),
+        Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
+      )))
+    }))
+})
