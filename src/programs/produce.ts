@@ -126,11 +126,9 @@ const produce = (options: Options, brokerList: string, feed: Layer.Layer<MarketF
         if (p.elapsedMs - lastReport < 200) return Effect.void
         lastReport = p.elapsedMs
         return bar(p.events, p.elapsedMs, expected)
-      }
+      },
+      ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
     })
-    const bounded = Option.isSome(durationMs)
-      ? publish.pipe(Effect.timeoutOption(Duration.millis(durationMs.value)))
-      : publish.pipe(Effect.map(Option.some))
     const result = yield* Effect.gen(function*() {
       const topics = ["trades", "quotes"].map((dataType) => ({
         assetClass: "equities" as const,
@@ -139,23 +137,24 @@ const produce = (options: Options, brokerList: string, feed: Layer.Layer<MarketF
         partitions: options.partitions
       }))
       yield* (yield* KafkaAdmin).ensureTopics([...topicSpecs(topics), ...instrumentsTopicSpecs(exchange, options.partitions)])
-      const published = yield* bounded
+      const published = yield* publish
       const summary = yield* (yield* MarketFeed).summary
       return { published, summary }
     }).pipe(Effect.provide(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce"))))
     if (process.stderr.isTTY) process.stderr.write("\n")
     const report = {
       source: options.source,
-      completed: Option.isSome(result.published),
+      // False when --duration stopped the feed first; the counts are then of what was sent by then.
+      completed: !result.published.stopped,
       feed: result.summary,
-      published: Option.getOrUndefined(result.published)?.published ?? {},
-      totals: Option.getOrUndefined(result.published)?.totals ?? null
+      published: result.published.published,
+      totals: result.published.totals
     }
     fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2))
     yield* Console.log(
-      `read ${result.summary.rowsRead}, published instruments ${report.totals?.instruments ?? "?"}, ` +
-        `trades ${report.totals?.trades ?? "?"}, quotes ${report.totals?.quotes ?? "?"}, ` +
-        `poison ${report.totals?.poison ?? "?"}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
+      `read ${result.summary.rowsRead}, published instruments ${report.totals.instruments}, ` +
+        `trades ${report.totals.trades}, quotes ${report.totals.quotes}, ` +
+        `poison ${report.totals.poison}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
     )
   })
 

@@ -13,7 +13,7 @@
  * producer's CPU, and each trade and quote carries its message_id in the value anyway). Poison
  * records carry their own message_id instead: their payload has no id.
  */
-import { Clock, Effect, Fiber, Stream } from "effect"
+import { Clock, type Duration, Effect, Fiber, Stream } from "effect"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { Instrument } from "../../domain/reference.ts"
 import { type AssetClassName, type DataType, Header, instrumentsTopicName, topicName } from "../../domain/wire.ts"
@@ -34,6 +34,8 @@ export interface Reconciliation {
   readonly totals: PublishedCounts
   readonly topics: ReadonlyArray<string>
   readonly instruments: ReadonlyArray<Instrument>
+  /** The feed was stopped at `PublishOptions.stopAfter` before its end. */
+  readonly stopped: boolean
 }
 
 export interface PublishProgress {
@@ -49,6 +51,8 @@ export interface PublishOptions {
   readonly onProgress?: (progress: PublishProgress) => Effect.Effect<void>
   /** The `k2-correlation-id` of this run's records; a new UUID by default. */
   readonly correlationId?: string
+  /** Stop the feed after this long: what it made by then is sent and acknowledged, then counted. */
+  readonly stopAfter?: Duration.Input
 }
 
 /**
@@ -148,7 +152,12 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     }
   })
 
+  let stopped = false
+  const stop = options.stopAfter === undefined
+    ? Effect.never
+    : Effect.sleep(options.stopAfter).pipe(Effect.andThen(Effect.sync(() => void (stopped = true))))
   yield* feed.events().pipe(
+    Stream.interruptWhen(stop),
     // Full batches when the feed runs ahead; whatever came within 50 ms when it is paced (--rate),
     // so records leave as they are made rather than once a batch fills.
     Stream.groupedWithin(options.batchSize ?? DEFAULT_BATCH_SIZE, "50 millis"),
@@ -164,5 +173,5 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   )
   yield* settle
   yield* producer.flush()
-  return { published, totals, topics: [...topics].sort(), instruments } satisfies Reconciliation
+  return { published, totals, topics: [...topics].sort(), instruments, stopped } satisfies Reconciliation
 })

@@ -30,4 +30,23 @@ describe("publishFeed", () => {
         Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
       )))
     }))
+
+  it.effect("stopped after a while, it counts exactly what it sent, all of it acknowledged", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        const publishing = yield* Effect.forkChild(publishFeed(makeWireCodec(), { stopAfter: "3 seconds" }))
+        for (let i = 0; i < 40; i++) yield* TestClock.adjust("100 millis")
+        const r = yield* Fiber.join(publishing)
+        assert.isTrue(r.stopped)
+        const counted = r.totals.trades + r.totals.quotes + r.totals.instruments + r.totals.poison
+        assert.isAbove(counted, 200)
+        assert.strictEqual(counted, topics.reduce((n, t) => n + broker.endOffset(t, 0), 0))
+      }).pipe(Effect.provide(Layer.merge(
+        KafkaMemory.layerMemory(broker),
+        Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
+      )))
+    }))
 })
