@@ -58,22 +58,41 @@ export const layerHttp = (options: HttpRegistryOptions) =>
       }).pipe(
         Effect.flatMap(({ status, json }): Effect.Effect<Record<string, unknown>, SchemaRegistryError> => {
           if (status >= 200 && status < 300) return Effect.succeed(json)
-          const detail = `${status} ${json.error_code ?? ""} ${json.message ?? ""}`.trim()
-          if (status === 404) return Effect.fail(registryError(new SchemaNotFound({ what: `${what} (${detail})` })))
+          const detail = `${status} ${json.error_code ?? ""} ${String(json.message ?? "").slice(0, 200)}`.trim()
+          // A 404 the registry itself explains (40401 subject, 40402 version, 40403 schema); one
+          // without its error code comes from something else at that URL (a proxy, a wrong path).
+          const registrySays = typeof json.error_code === "number" && Math.floor(json.error_code / 100) === 404
+          if (status === 404 && registrySays) return Effect.fail(registryError(new SchemaNotFound({ what: `${what} (${detail})` })))
           if (status === 409) return Effect.fail(registryError(new IncompatibleSchema({ subject, detail })))
-          if (status >= 500 || status === 408 || status === 429) {
-            return Effect.fail(registryError(new RegistryUnavailable({ detail })))
+          // Also credentials refused (they may be renewed) and a 404 that is not the registry's: a
+          // record's schema id is then waited for, not judged unknown and dead-lettered.
+          if (status >= 500 || status === 408 || status === 429 || status === 401 || status === 403 || status === 404) {
+            return Effect.fail(registryError(new RegistryUnavailable({ detail: `${method} ${path}: ${detail}` })))
           }
           return Effect.fail(registryError(new RegistryRejected({ detail })))
         })
       )
 
-    const registered = (subject: string, json: Record<string, unknown>, schema?: object): RegisteredSchema => ({
-      subject: String(json.subject ?? subject),
-      id: Number(json.id),
-      version: Number(json.version),
-      schema: schema ?? JSON.parse(String(json.schema))
-    })
+    /** The schema id of a 2xx answer; an answer without one did not come from a registry. */
+    const idIn = (json: Record<string, unknown>, what: string): Effect.Effect<number, SchemaRegistryError> =>
+      typeof json.id === "number" && Number.isSafeInteger(json.id) && json.id >= 0 && json.id <= 0x7fffffff
+        ? Effect.succeed(json.id)
+        : Effect.fail(registryError(new RegistryRejected({
+          detail: `${what}: the answer holds no schema id (${JSON.stringify(json).slice(0, 200)})`
+        })))
+
+    const registered = (subject: string, json: Record<string, unknown>, schema?: object) =>
+      Effect.gen(function*() {
+        return {
+          subject: String(json.subject ?? subject),
+          id: yield* idIn(json, `schema under ${subject}`),
+          version: Number(json.version),
+          schema: schema ?? (yield* Effect.try({
+            try: () => JSON.parse(String(json.schema)) as object,
+            catch: () => registryError(new RegistryRejected({ detail: `schema under ${subject} is not an Avro schema` }))
+          }))
+        } satisfies RegisteredSchema
+      })
 
     const enc = encodeURIComponent
 
@@ -84,7 +103,7 @@ export const layerHttp = (options: HttpRegistryOptions) =>
           schemaType: "AVRO",
           schema: canonical(schema)
         })
-        const id = Number(json.id)
+        const id = yield* idIn(json, `registering under ${subject}`)
         byId.set(id, schema)
         return id
       }),
@@ -93,7 +112,7 @@ export const layerHttp = (options: HttpRegistryOptions) =>
           schemaType: "AVRO",
           schema: canonical(schema)
         })
-        return registered(subject, json, schema)
+        return yield* registered(subject, json, schema)
       }),
       schemaById: Effect.fn("SchemaRegistry.schemaById")(function*(id: number) {
         const cached = byId.get(id)
@@ -109,7 +128,7 @@ export const layerHttp = (options: HttpRegistryOptions) =>
       }),
       latest: Effect.fn("SchemaRegistry.latest")(function*(subject: string) {
         const json = yield* request("GET", `/subjects/${enc(subject)}/versions/latest`, `latest of ${subject}`, subject)
-        return registered(subject, json)
+        return yield* registered(subject, json)
       })
     })
   })

@@ -14,6 +14,7 @@ const fakeRegistry = () => {
   const texts = new Map<number, string>()
   const subjects = new Map<string, Array<number>>()
   let failNext = 0
+  let odd: { readonly status: number; readonly text: string } | undefined
   const server = http.createServer((req, res) => {
     let body = ""
     req.on("data", (c) => (body += c))
@@ -25,6 +26,12 @@ const fakeRegistry = () => {
       if (failNext > 0) {
         failNext--
         return send(503, { error_code: 50301, message: "unavailable" })
+      }
+      if (odd !== undefined) {
+        res.writeHead(odd.status, { "content-type": "text/html" })
+        res.end(odd.text)
+        odd = undefined
+        return
       }
       const url = decodeURIComponent(req.url ?? "")
       let m: RegExpMatchArray | null
@@ -74,6 +81,8 @@ const fakeRegistry = () => {
   return {
     server,
     failNextRequests: (n: number) => (failNext = n),
+    /** The next request is answered by something that is not the registry (a proxy, a login page). */
+    answerNextWith: (status: number, text: string) => (odd = { status, text }),
     start: () =>
       Effect.acquireRelease(
         Effect.promise(() => new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))),
@@ -105,6 +114,13 @@ describe("SchemaRegistry", () => {
         assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(999))), "SchemaNotFound")
         assert.strictEqual(reasonOf(yield* Effect.exit(registry.lookup("nope-value", tradeSchema))), "SchemaNotFound")
         assert.strictEqual(reasonOf(yield* Effect.exit(registry.register(subject, quoteSchema))), "IncompatibleSchema")
+        // Not the registry answering: no schema id taken from a page, no schema id judged unknown.
+        fake.answerNextWith(200, "<html>sign in</html>")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.register(subject, tradeSchema))), "RegistryRejected")
+        fake.answerNextWith(404, "<html>not found</html>")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(998))), "RegistryUnavailable")
+        fake.answerNextWith(401, "")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(998))), "RegistryUnavailable")
         fake.failNextRequests(1)
         const unavailable = yield* Effect.exit(registry.latest(subject))
         assert.strictEqual(reasonOf(unavailable), "RegistryUnavailable")
