@@ -24,10 +24,10 @@ export const AssetClass = Schema.Literals(["equities", "futures", "options", "fx
 export const Side = Schema.Literals(["BUY", "SELL", "SELL_SHORT", "UNKNOWN"])
 export type Side = typeof Side.Type
 
-/** The source's sequence number: a non-negative integer, exact beyond 2^53. */
+/** The source's sequence number: a non-negative integer, exact beyond 2^53, that fits a long. */
 const SourceSequence = Schema.NullOr(
   Schema.BigIntFromString.pipe(
-    Schema.check(Schema.makeFilter((n: bigint) => n >= 0n || "must not be negative"))
+    Schema.check(Schema.makeFilter((n: bigint) => (n >= 0n && n < 2n ** 63n) || "must be in 0..2^63-1"))
   )
 )
 

@@ -56,6 +56,9 @@ describe("Trade", () => {
       "exchange_timestamp"
     ])
     assert.deepStrictEqual(problemsOf({ ...trade, side: "LONG" }).map((p) => p.field), ["side"])
+    assert.deepStrictEqual(problemsOf({ ...trade, source_sequence: "9223372036854775808" }), [
+      { field: "source_sequence", problem: "must be in 0..2^63-1" }
+    ])
   })
 
   it("reports every problem at once", () => {

@@ -13,6 +13,8 @@ const ARENA_BYTES = 256 * 1024
 const TWO_32 = 4294967296
 /** Below this a zig-zag value stays an exact double (2|n| < 2^53). */
 const ZIGZAG_SAFE = 2 ** 52
+const LONG_MIN = -(2n ** 63n)
+const LONG_MAX = 2n ** 63n - 1n
 const POW10 = Array.from({ length: SCALE + 1 }, (_, i) => 10 ** i)
 /** BYTE_LIMIT[n] = 2^(8n-1): the smallest magnitude that needs more than n bytes. */
 const BYTE_LIMIT = Array.from({ length: 8 }, (_, n) => 2 ** (8 * n - 1))
@@ -70,9 +72,10 @@ export class AvroWriter {
     else this.bigLong(BigInt(n))
   }
 
-  /** Avro long from a bigint (all 64 bits). */
+  /** Avro long from a bigint (all 64 bits); one that does not fit is refused, not wrapped. */
   bigLong(n: bigint): void {
     if (n >= -ZIGZAG_SAFE && n < ZIGZAG_SAFE) return this.long(Number(n))
+    if (n < LONG_MIN || n > LONG_MAX) throw new RangeError(`${n} does not fit an Avro long (64 bits)`)
     this.ensure(10)
     let z = BigInt.asUintN(64, (n << 1n) ^ (n >> 63n))
     const a = this.arena

@@ -119,6 +119,9 @@ describe("Avro writer", () => {
     }
     assert.throws(() => codec.encodeTrade({ ...base, price: BigDecimal.make(1n, 9) }), RangeError)
     assert.throws(() => codec.encodeTrade({ ...base, quantity: BigDecimal.make(10n ** 10n, 0) }), RangeError)
+    // A long beyond 64 bits is refused, not wrapped (2^64 read back as 1).
+    assert.throws(() => codec.encodeTrade({ ...base, source_sequence: 2n ** 64n }), RangeError)
+    assert.isTrue(Result.isSuccess(codec.decode(codec.encodeTrade({ ...base, source_sequence: 2n ** 63n - 1n }))))
     assert.isTrue(Result.isSuccess(codec.decode(codec.encodeTrade(base))), "the writer recovers from a refused value")
   })
 })
