@@ -87,6 +87,15 @@ export class CatalogUnavailable extends Schema.TaggedError<CatalogUnavailable>()
   }
 }
 
+/** The catalog refused the request (a bad update, a failed server-side check): asking again will not help. */
+export class CatalogRejected extends Schema.TaggedError<CatalogRejected>()("CatalogRejected", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `catalog refused the request: ${this.detail}`
+  }
+}
+
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", {
   reason: Schema.Union([
     NoSuchNamespace,
@@ -96,6 +105,7 @@ export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogErr
     CommitConflict,
     CommitStateUnknown,
     CatalogUnavailable,
+    CatalogRejected,
     TableFileError
   ])
 }) {

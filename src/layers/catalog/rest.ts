@@ -22,6 +22,7 @@ import {
   Catalog,
   type CatalogError,
   catalogError,
+  CatalogRejected,
   CatalogUnavailable,
   CommitConflict,
   CommitStateUnknown,
@@ -162,7 +163,14 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const levels = (namespace: string) => [...parent, ...namespace.split(".")]
   const nsPath = (namespace: string) => encodeURIComponent(levels(namespace).join(UNIT_SEPARATOR))
   const tablePath = (id: TableIdentifier) => `${root}/namespaces/${nsPath(id.namespace)}/tables/${encodeURIComponent(id.name)}`
-  const unexpected = (what: string, reply: Reply) => unavailable(`${what}: ${errorMessage(reply)}`)
+  /**
+   * An answer the operation does not expect: a 4xx refuses the request for good, except those
+   * that may pass (credentials renewed, a timeout, a rate limit); anything else is the server failing.
+   */
+  const unexpected = (what: string, reply: Reply) =>
+    reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 429].includes(reply.status)
+      ? catalogError(new CatalogRejected({ detail: `${what}: ${errorMessage(reply)}` }))
+      : unavailable(`${what}: ${errorMessage(reply)}`)
 
   // The parent namespace levels exist before anything is created below them.
   for (let i = 1; i <= parent.length; i++) {
@@ -325,7 +333,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       if (reply.status === 409) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
       if (reply.status >= 500) return yield* unknown(errorMessage(reply))
-      // 400 (a bad update), 401/403: the commit was refused, it did not land.
+      // 400 (a bad update) or 401/403: the commit was refused, it did not land.
       return yield* unexpected(`commit ${table}`, reply)
     })
   })
