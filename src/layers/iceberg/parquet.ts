@@ -355,7 +355,8 @@ const loadRows = (connection: DuckDBConnection, schema: Schema, batch: ColumnBat
       } finally {
         appender.closeSync()
       }
-    })
+      // The caller drops the table only once this returns: a load that failed drops it here.
+    }).pipe(Effect.onError(() => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${table}`).pipe(Effect.ignore)))
     const select = `SELECT ${
       schema.fields.map((f, i) => `${columns[i]!.read(quoteIdent(f.name))} AS ${quoteIdent(f.name)}`).join(", ")
     } FROM ${table}`
@@ -450,16 +451,24 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   if (batch.rowCount === 0) return []
   const partitions = writeLayout(options.schema, options.spec, options.sortOrder, batch)
   const duckDb = yield* DuckDb
-  const files = yield* duckDb.withConnection((connection) =>
+  // Files of the partitions written before one failed are nobody's: removed with the failure.
+  const written: Array<DataFile> = []
+  yield* duckDb.withConnection((connection) =>
     Effect.forEach(partitions, (p) =>
       Effect.acquireUseRelease(
         loadRows(connection, options.schema, batch, p.rows),
         (loaded) => writePartition(connection, { select: loaded.select, params: loaded.params, types: loaded.paramTypes }, p, options),
         (loaded) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${loaded.table}`).pipe(Effect.ignore)
-      ))
-  )
-  return files.flat()
+      ).pipe(Effect.tap((files) => Effect.sync(() => void written.push(...files)))), { discard: true })
+  ).pipe(Effect.onError(() => removeWritten(written)))
+  return written
 })
+
+/** Deletes data files written for a change that will not be committed. */
+const removeWritten = (files: ReadonlyArray<DataFile>) =>
+  Effect.forEach(files, (f) => Effect.tryPromise(() => fs.rm(fileURLToPath(f.filePath), { force: true })).pipe(Effect.ignore), {
+    discard: true
+  })
 
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, assert, layer } from "@effect/vitest"
 import type { DuckDBValue } from "@duckdb/node-api"
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -428,6 +428,28 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       )
       const f = files[0]!
       assert.deepStrictEqual([decode("boolean", f.lowerBounds.get(1)!), decode("boolean", f.upperBounds.get(1)!)], [false, true])
+    }))
+
+  it.effect("a batch that fails part-way leaves no data file and no batch table behind", () =>
+    Effect.gen(function*() {
+      // Day 0 loads and is written; day 1 holds a null in a required column, which DuckDB refuses.
+      const batch = tradesBatch([{ symbol: "BHP", ts: day0, price: 1n }, { symbol: "BHP", ts: day0 + DAY, price: 1n }])
+      const ids = batch.columns["message_id"] as Array<string | null>
+      ids[1] = null
+      const directory = path.join(root, `t${++written}`)
+      const exit = yield* Effect.exit(writeDataFiles(batch, {
+        schema: tables.trades.schema,
+        spec: tables.trades.spec,
+        sortOrder: tables.trades.sortOrder,
+        directory,
+        targetFileSizeBytes: 128 * 1024 * 1024,
+        fileNamePrefix: "00000-0"
+      }))
+      assert.isTrue(Exit.isFailure(exit))
+      const left = fs.existsSync(directory) ? fs.readdirSync(directory, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".parquet")) : []
+      assert.deepStrictEqual(left, [])
+      const temp = yield* (yield* DuckDb).withConnection((c) => query(c, "temp tables", "SELECT table_name FROM duckdb_tables() WHERE temporary"))
+      assert.deepStrictEqual(temp, [])
     }))
 
   it.effect("returns nothing for an empty batch", () =>
