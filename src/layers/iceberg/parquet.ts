@@ -451,24 +451,31 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   if (batch.rowCount === 0) return []
   const partitions = writeLayout(options.schema, options.spec, options.sortOrder, batch)
   const duckDb = yield* DuckDb
-  // Files of the partitions written before one failed are nobody's: removed with the failure.
-  const written: Array<DataFile> = []
-  yield* duckDb.withConnection((connection) =>
-    Effect.forEach(partitions, (p) =>
+  return yield* duckDb.withConnection((connection) =>
+    writeEach(partitions, (p) =>
       Effect.acquireUseRelease(
         loadRows(connection, options.schema, batch, p.rows),
         (loaded) => writePartition(connection, { select: loaded.select, params: loaded.params, types: loaded.paramTypes }, p, options),
         (loaded) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${loaded.table}`).pipe(Effect.ignore)
-      ).pipe(Effect.tap((files) => Effect.sync(() => void written.push(...files)))), { discard: true })
-  ).pipe(Effect.onError(() => removeWritten(written)))
-  return written
+      ))
+  )
 })
 
-/** Deletes data files written for a change that will not be committed. */
-const removeWritten = (files: ReadonlyArray<DataFile>) =>
-  Effect.forEach(files, (f) => Effect.tryPromise(() => fs.rm(fileURLToPath(f.filePath), { force: true })).pipe(Effect.ignore), {
-    discard: true
-  })
+/**
+ * Writes the files of each part in turn. When one fails, the files written before it are
+ * nobody's (nothing will commit them): they are removed with the failure.
+ */
+const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P) => Effect.Effect<ReadonlyArray<DataFile>, E, R>) => {
+  const written: Array<DataFile> = []
+  return Effect.forEach(parts, (part) => Effect.map(write(part), (files) => void written.push(...files)), { discard: true }).pipe(
+    Effect.as(written as ReadonlyArray<DataFile>),
+    Effect.onError(() =>
+      Effect.forEach(written, (f) => Effect.tryPromise(() => fs.rm(fileURLToPath(f.filePath), { force: true })).pipe(Effect.ignore), {
+        discard: true
+      })
+    )
+  )
+}
 
 
 /**
@@ -507,13 +514,12 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
             schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
           }`
           const order = orderBy(schema, options.sortOrder)
-          const files = yield* Effect.forEach(groups, (group) =>
+          return yield* writeEach(groups, (group) =>
             writePartition(connection, {
               select: `SELECT * FROM (${select} FROM ${view} WHERE ${group.where})${order}`,
               params: group.params,
               types: group.types
             }, group, options))
-          return files.flat()
         }),
       (view) => query(connection, "drop source view", `DROP VIEW IF EXISTS ${view}`).pipe(Effect.ignore)
     )
