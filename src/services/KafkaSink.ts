@@ -33,8 +33,9 @@ export class KafkaSink extends Context.Service<KafkaSink, {
   readonly client: string
   /**
    * Send records (any topics, any partitions) and wait for the broker's acknowledgement of all of
-   * them. Order is preserved per partition. Fails with KafkaError (retryable when transient: the
-   * idempotent producer makes a retry of the same batch safe against duplicates in-session).
+   * them. Order is preserved per partition. Fails with KafkaError (retryable when transient). The
+   * client's own retries inside a send never duplicate; a caller's retry after a failed send may
+   * (platformatic starts a new producer session after a failure), so it is at least once.
    */
   send(records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaError>
   /** Wait until everything sent so far is acknowledged. */
