@@ -39,7 +39,7 @@ const flags = {
   rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), inRange(1), Flag.optional),
   speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), positive, Flag.optional),
   duration: Flag.String("duration").pipe(
-    Flag.withDescription("sim: stop after this long, e.g. 30s or 5m"),
+    Flag.withDescription("stop after this long, e.g. 30s or 5m; what was read by then is sent and reconciled"),
     Flag.optional
   ),
   exchange: Flag.String("exchange").pipe(
@@ -84,8 +84,14 @@ const parseDuration = (text: string): number => {
 const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   if (options.source === "asx") {
     if (Option.isNone(options.dir)) throw new UsageError("--source asx needs --dir <load directory>")
+    const given: ReadonlyArray<readonly [string, Option.Option<unknown>]> = [
+      ["rate", options.rate], ["speed", options.speed], ["inject", options.inject], ["manifest", options.manifest]
+    ]
+    const simOnly = given.filter(([, v]) => Option.isSome(v)).map(([o]) => o)
+    if (simOnly.length > 0) throw new UsageError(`${simOnly.map((o) => `--${o}`).join(", ")}: for --source sim only`)
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }
+  if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError("give --rate or --speed, not both")
   const pacing: Simulator.Pacing = Option.isSome(options.rate)
     ? { _tag: "Rate", eventsPerSecond: options.rate.value }
     : Option.isSome(options.speed)

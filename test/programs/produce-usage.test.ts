@@ -30,6 +30,12 @@ describe("npm run produce, bad options", () => {
   it.effect("a count out of its range", () =>
     refused(["--brokers", "127.0.0.1:1", "--partitions", "0"], "Invalid value for flag --partitions"))
 
+  it.effect("simulator pacing given twice, or given to the ASX files", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--rate", "10", "--speed", "2"], "give --rate or --speed, not both")
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--rate", "10"], "--rate: for --source sim only")
+    }))
+
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
 })
