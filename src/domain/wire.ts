@@ -78,7 +78,12 @@ export const Header = {
   dlqDetail: "k2-dlq-detail",
   dlqSourceTopic: "k2-dlq-source-topic",
   dlqSourcePartition: "k2-dlq-source-partition",
-  dlqSourceOffset: "k2-dlq-source-offset"
+  dlqSourceOffset: "k2-dlq-source-offset",
+  /**
+   * On dead letters the DLQ refused whole (too large for it): why; the value and source headers
+   * were left out, and the source topic holds them at the source coordinates.
+   */
+  dlqStripped: "k2-dlq-stripped"
 } as const
 
 export type Compression = "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" | "producer"

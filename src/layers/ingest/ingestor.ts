@@ -415,7 +415,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], streams, lag: 0n, spans: [], retired: false })
+      // The lag is the partition's, not this state's: kept until the next batch says otherwise.
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], streams, lag: previous?.lag ?? 0n, spans: [], retired: false })
       starts.set(key, next)
     }
     return starts
@@ -424,23 +425,32 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   // ---------------------------------------------------------------------------------------
   // Partition actors
 
+  /** A batch's poison as dead letters: whole, or `stripped` of its value and source headers (and why). */
+  const deadLetters = (batch: PartitionBatch, poison: ReadonlyArray<Poison>, stripped?: string) =>
+    poison.map((p): ProducerRecord => ({
+      topic: dlqTopicName(batch.topic),
+      key: p.key,
+      value: stripped === undefined ? p.value : null,
+      headers: {
+        ...(stripped === undefined ? p.headers : { [Header.dlqStripped]: stripped.slice(0, 1000) }),
+        [Header.dlqReason]: p.reason,
+        [Header.dlqDetail]: p.detail.slice(0, 1000),
+        [Header.dlqSourceTopic]: batch.topic,
+        [Header.dlqSourcePartition]: String(batch.partition),
+        [Header.dlqSourceOffset]: String(p.offset)
+      }
+    }))
+
+  const sendDeadLetters = (records: ReadonlyArray<ProducerRecord>) =>
+    producer.send(records).pipe(Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }))
+
   const deadLetter = (batch: PartitionBatch, poison: ReadonlyArray<Poison>) =>
     poison.length === 0
       ? Effect.void
-      : producer.send(poison.map((p): ProducerRecord => ({
-        topic: dlqTopicName(batch.topic),
-        key: p.key,
-        value: p.value,
-        headers: {
-          ...p.headers,
-          [Header.dlqReason]: p.reason,
-          [Header.dlqDetail]: p.detail.slice(0, 1000),
-          [Header.dlqSourceTopic]: batch.topic,
-          [Header.dlqSourcePartition]: String(batch.partition),
-          [Header.dlqSourceOffset]: String(p.offset)
-        }
-      }))).pipe(
-        Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }),
+      : sendDeadLetters(deadLetters(batch, poison)).pipe(
+        // A DLQ that refuses the records themselves (too large for it) still gets why and where
+        // from: a poison record never stops its partition.
+        Effect.catchIf((e) => !e.retryable, (e) => sendDeadLetters(deadLetters(batch, poison, e.message))),
         Effect.tap(() => Effect.sync(() => void (counters.deadLettered += poison.length))),
         Effect.tap(() => Effect.forEach(countBy(poison, (p) => p.reason), ([reason, n]) =>
           Metric.update(Metric.withAttributes(Metrics.deadLetters, { reason }), n), { discard: true }))
@@ -837,7 +847,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       position += p.next
       const committed = p.tableMark < p.sequenceMark ? p.tableMark : p.sequenceMark
       uncommitted += p.next - committed
-      unwritten += p.next - p.tableMark
+      // Replaying what sequence_events has not seen yet puts `next` below the table's mark.
+      if (p.next > p.tableMark) unwritten += p.next - p.tableMark
     }
     return {
       ...counters,

@@ -6,15 +6,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { dlqTopicName } from "../../../src/domain/wire.ts"
+import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
-import { KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { kafkaError, KafkaRejected, KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
+import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -282,6 +283,41 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
           Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))
         ))
       )
+    }), 60_000)
+
+  it.live("a poison record the DLQ refuses whole is dead-lettered without its value, and the partition goes on", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 50 })
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      // A DLQ that refuses any record with a value, as one would a record above its max.message.bytes.
+      const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            records.some((r) => r.topic.endsWith(".dlq") && r.value !== null)
+              ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "MESSAGE_TOO_LARGE" })))
+              : inner.send(records)
+        })
+      })).pipe(Layer.provide(kafka))
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 200, symbols: ["XYZ"], days: 0.01 })
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        const records = trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        records.splice(120, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(2_000), partition: 0 })
+        yield* (yield* KafkaSink).send(records)
+        const progress = yield* ingestUntil((p) => p.written.trades >= 200 && p.deadLettered >= 1)
+        assert.strictEqual(progress.written.trades, 200)
+        assert.strictEqual(progress.deadLettered, 1)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
+      const [letter] = broker.topic(dlqTopicName(topic!)).partitions[0]!
+      assert.strictEqual(letter?.value, null)
+      assert.strictEqual(letter?.headers[Header.dlqSourceOffset], "120")
+      assert.include(letter?.headers[Header.dlqStripped] ?? "", "MESSAGE_TOO_LARGE")
+      assert.strictEqual(letter?.headers[Header.dlqReason], "UnknownSchemaId")
     }), 60_000)
 
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
