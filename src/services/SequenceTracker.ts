@@ -12,8 +12,9 @@ export class SequenceCheckpointError extends Schema.TaggedError<SequenceCheckpoi
 
 /**
  * Sequence integrity of every (exchange, symbol) stream (DESIGN.md "Sequence
- * integrity", docs/sequence-integrity.md). One instance per ingest process: a stream
- * lives in one Kafka partition, so partitions never share a stream.
+ * integrity", docs/sequence-integrity.md). One instance per table per ingest process. A stream
+ * belongs to the partition that last carried it (it moves when a topic gains partitions); the
+ * ingestor keeps that ownership.
  */
 export class SequenceTracker extends Context.Service<SequenceTracker, {
   /**
@@ -23,8 +24,8 @@ export class SequenceTracker extends Context.Service<SequenceTracker, {
   observe(rows: ReadonlyArray<SequenceInput>): Effect.Effect<Observation>
   /** Compact deterministic JSON of the streams (all, or those `filter` selects), for the commit. */
   checkpoint(filter?: StreamFilter): Effect.Effect<string>
-  /** Adds the streams of a checkpoint (replacing those keys); returns how many. */
-  restore(json: string): Effect.Effect<number, SequenceCheckpointError>
+  /** Adds the streams of a checkpoint (those `filter` selects), replacing those keys; returns how many. */
+  restore(json: string, filter?: StreamFilter): Effect.Effect<number, SequenceCheckpointError>
   /** Drops streams (all without a filter), e.g. those of a revoked partition; returns how many. */
   forget(filter?: StreamFilter): Effect.Effect<number>
   /** Counters for metrics: verdicts by kind, evictions, given-up gaps, streams tracked. */

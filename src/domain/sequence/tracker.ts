@@ -225,13 +225,16 @@ export class SequenceTrackerState {
    * become the most recently seen, in checkpoint order. Beyond capacity the least
    * recently seen are evicted. Fails, changing nothing, on a malformed checkpoint.
    */
-  restore(json: string): Result.Result<number, string> {
+  restore(json: string, filter?: StreamFilter): Result.Result<number, string> {
     const decoded = decodeCheckpoint(json)
     if (Result.isFailure(decoded)) return Result.fail(String(decoded.failure))
     for (const stream of decoded.success.streams) {
       if (stream[6].length % 2 !== 0) return Result.fail(`stream ${stream[0]}/${stream[1]}: odd number of gap bounds`)
     }
+    let restored = 0
     for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps] of decoded.success.streams) {
+      if (filter !== undefined && !filter(exchange, symbol)) continue
+      restored++
       const big = [last, floor, ...gaps].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
       const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
       const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
@@ -249,7 +252,7 @@ export class SequenceTrackerState {
       this.#link(s)
       if (++this.#size > this.options.capacity) this.#evictOldest()
     }
-    return Result.succeed(decoded.success.streams.length)
+    return Result.succeed(restored)
   }
 
   /** Drops the streams `filter` selects (all without one), e.g. those of a revoked partition. */

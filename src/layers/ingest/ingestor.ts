@@ -197,6 +197,9 @@ class StreamSet {
   has(exchange: string, symbol: string): boolean {
     return this.byExchange.get(exchange)?.has(symbol) ?? false
   }
+  delete(exchange: string, symbol: string): void {
+    if (this.byExchange.get(exchange)?.delete(symbol) === true) this.size--
+  }
 }
 
 /** The flush span: in the trace of the first batch it commits, linked to the others. */
@@ -377,6 +380,23 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     return yield* atomically(install(tps, markers, checkpoints, replacing))
   })
 
+  /**
+   * A stream belongs to the partition that last carried it: it moves when a topic gains
+   * partitions, or comes on two topics of one table. Only its owner checkpoints, forgets and
+   * restores it, so a revoke or restart of the partition it left cannot reset it.
+   */
+  const ownerOf = (table: DataTable, exchange: string, symbol: string, besides: TpKey) => {
+    for (const other of parts.values()) {
+      if (other.key !== besides && other.table === table && other.streams.has(exchange, symbol)) return other
+    }
+    return undefined
+  }
+
+  const claim = (part: PartitionState, exchange: string, symbol: string) => {
+    ownerOf(part.table, exchange, symbol, part.key)?.streams.delete(exchange, symbol)
+    part.streams.add(exchange, symbol)
+  }
+
   const install = Effect.fnUntraced(function*(
     tps: ReadonlyArray<TopicPartition>,
     markers: Effect.Success<ReturnType<typeof markersOf>>,
@@ -408,10 +428,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const streams = new StreamSet()
       const checkpoint = checkpoints.get(key)
       if (checkpoint !== undefined) {
-        yield* tracker.restore(checkpoint.json).pipe(
+        // A stream another partition carries now is its own: this checkpoint's state of it is old.
+        const mine = (exchange: string, symbol: string) => ownerOf(table, exchange, symbol, key) === undefined
+        yield* tracker.restore(checkpoint.json, mine).pipe(
           Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
         )
-        for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) streams.add(exchange, symbol)
+        for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) if (mine(exchange, symbol)) streams.add(exchange, symbol)
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
@@ -502,7 +524,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         else counters.alreadyIngested++
       }
       for (const e of observation.events) part.events.push(e)
-      for (const row of toTrack) part.streams.add(row.exchange, row.symbol)
+      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(part, row.exchange, row.symbol)
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)

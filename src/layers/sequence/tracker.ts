@@ -15,8 +15,8 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
       checkpoint: Effect.fn("SequenceTracker.checkpoint")(function*(filter) {
         return state.checkpoint(filter)
       }),
-      restore: Effect.fn("SequenceTracker.restore")(function*(json) {
-        const restored = state.restore(json)
+      restore: Effect.fn("SequenceTracker.restore")(function*(json, filter) {
+        const restored = state.restore(json, filter)
         if (Result.isFailure(restored)) return yield* new SequenceCheckpointError({ detail: restored.failure })
         return restored.success
       }),

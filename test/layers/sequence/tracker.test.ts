@@ -68,6 +68,17 @@ describe("SequenceTracker", () => {
       assert.strictEqual(error._tag, "SequenceCheckpointError")
     }).pipe(Effect.provide(Sequence.layerMemory)))
 
+  it.effect("restores only the streams a filter selects from a checkpoint", () =>
+    Effect.gen(function*() {
+      const tracker = yield* SequenceTracker
+      yield* tracker.observe([msg("A", 1, 0), msg("B", 5, 0)])
+      const checkpoint = yield* tracker.checkpoint()
+      yield* tracker.forget()
+      assert.strictEqual(yield* tracker.restore(checkpoint, (_, symbol) => symbol === "B"), 1)
+      const restored = JSON.parse(yield* tracker.checkpoint()) as { streams: ReadonlyArray<ReadonlyArray<unknown>> }
+      assert.deepStrictEqual(restored.streams.map((stream) => stream[1]), ["B"])
+    }).pipe(Effect.provide(Sequence.layerMemory)))
+
   it.effect("forgets the streams of a revoked partition", () =>
     Effect.gen(function*() {
       const tracker = yield* SequenceTracker
