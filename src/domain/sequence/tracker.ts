@@ -304,8 +304,8 @@ export class SequenceTrackerState {
   }
 }
 
-/** The (exchange, symbol) keys a checkpoint holds, without restoring it; [] when it is not one. */
-export const checkpointStreams = (json: string): ReadonlyArray<readonly [string, string]> => {
+/** The streams a checkpoint holds, as (exchange, symbol, last sequence), without restoring it; [] when it is not one. */
+export const checkpointStreams = (json: string): ReadonlyArray<readonly [string, string, bigint]> => {
   const decoded = decodeCheckpoint(json)
-  return Result.isFailure(decoded) ? [] : decoded.success.streams.map((s) => [s[0], s[1]] as const)
+  return Result.isFailure(decoded) ? [] : decoded.success.streams.map((s) => [s[0], s[1], BigInt(s[2])] as const)
 }

@@ -385,16 +385,36 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
    * partitions, or comes on two topics of one table. Only its owner checkpoints, forgets and
    * restores it, so a revoke or restart of the partition it left cannot reset it.
    */
-  const ownerOf = (table: DataTable, exchange: string, symbol: string, besides: TpKey) => {
+  const ownerOf = (table: DataTable, exchange: string, symbol: string, besides: (key: TpKey) => boolean) => {
     for (const other of parts.values()) {
-      if (other.key !== besides && other.table === table && other.streams.has(exchange, symbol)) return other
+      if (!besides(other.key) && other.table === table && other.streams.has(exchange, symbol)) return other
     }
     return undefined
   }
 
   const claim = (part: PartitionState, exchange: string, symbol: string) => {
-    ownerOf(part.table, exchange, symbol, part.key)?.streams.delete(exchange, symbol)
+    ownerOf(part.table, exchange, symbol, (key) => key === part.key)?.streams.delete(exchange, symbol)
     part.streams.add(exchange, symbol)
+  }
+
+  /**
+   * Which partition's checkpoint restores each stream, among partitions installed together: a
+   * stream in several (one that moved and a stale checkpoint of the partition it left) comes
+   * from the one furthest along its sequence.
+   */
+  const newestCheckpointOf = (tps: ReadonlyArray<TopicPartition>, checkpoints: ReadonlyMap<TpKey, { readonly json: string }>) => {
+    const newest = new Map<string, { readonly key: TpKey; readonly last: bigint }>()
+    for (const tp of tps) {
+      const key = tpKeyOf(tp)
+      const checkpoint = checkpoints.get(key)
+      if (checkpoint === undefined) continue
+      for (const [exchange, symbol, last] of checkpointStreams(checkpoint.json)) {
+        const stream = `${tableOfTopic.get(tp.topic)}\u0000${exchange}\u0000${symbol}`
+        const best = newest.get(stream)
+        if (best === undefined || last > best.last) newest.set(stream, { key, last })
+      }
+    }
+    return (table: DataTable, exchange: string, symbol: string) => newest.get(`${table}\u0000${exchange}\u0000${symbol}`)?.key
   }
 
   const install = Effect.fnUntraced(function*(
@@ -404,6 +424,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     replacing: ReadonlyMap<TpKey, PartitionState> | undefined
   ) {
     const starts = new Map<TpKey, bigint>()
+    const installing = new Set(tps.map(tpKeyOf))
+    const restoredFrom = newestCheckpointOf(tps, checkpoints)
     for (const tp of tps) {
       const key = tpKeyOf(tp)
       // A restart installs only over the state it retired: a revoke or a new assignment that came
@@ -429,7 +451,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const checkpoint = checkpoints.get(key)
       if (checkpoint !== undefined) {
         // A stream another partition carries now is its own: this checkpoint's state of it is old.
-        const mine = (exchange: string, symbol: string) => ownerOf(table, exchange, symbol, key) === undefined
+        const mine = (exchange: string, symbol: string) =>
+          restoredFrom(table, exchange, symbol) === key && ownerOf(table, exchange, symbol, (k) => installing.has(k)) === undefined
         yield* tracker.restore(checkpoint.json, mine).pipe(
           Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
         )

@@ -59,6 +59,30 @@ const assertExactlyOnce = (options: Lakehouse.LakehouseOptions, expected: number
     assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
   })
 
+/** 110 trades of one symbol, XYZ, sent in slices to chosen partitions of the trades topic. */
+const movingStream = () => {
+  const codec = makeWireCodec()
+  const trades = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
+  return (from: number, to: number, partition: number) =>
+    Effect.gen(function*() {
+      yield* (yield* KafkaSink).send(trades.slice(from, to).map((t) => ({ topic: TOPICS[0]!, key: t.symbol, value: codec.encodeTrade(t), partition })))
+    })
+}
+
+/** Waits until `n` trades rows are written by this process and every table is committed. */
+const writtenTrades = (n: number) =>
+  Effect.gen(function*() {
+    const ingestor = yield* Ingestor
+    yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades >= n && p.uncommitted === 0 }))
+  })
+
+/** The sequence_events rows of a warehouse. */
+const sequenceEvents = (options: Lakehouse.LakehouseOptions) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
+    return yield* selectPlanned(plan, "kind, expected::VARCHAR AS expected, received::VARCHAR AS received")
+  }).pipe(Effect.provide(Lakehouse.layer(options)))
+
 /**
  * KafkaSource whose consumers deliver, before each partition's first batch, a copy of its second
  * half: a batch fetched for a position the partition never reached, as a batch routed before a
@@ -324,44 +348,58 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
 
   it.live("a stream that moves to another partition keeps its sequence when the partition it left is revoked and comes back", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const kafka = KafkaMemory.layerMemory(broker)
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const options = warehouseOptions("sqlite")
-      const codec = makeWireCodec()
-      const [topic] = TOPICS
-      const trades = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
-      const send = (from: number, to: number, partition: number) =>
-        Effect.gen(function*() {
-          yield* (yield* KafkaSink).send(trades.slice(from, to).map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition })))
-        })
+      const send = movingStream()
       yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic!], 2)!)
-        const ingestor = yield* Ingestor
-        const written = (n: number) =>
-          ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades >= n && p.uncommitted === 0 }))
-        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
         // XYZ comes on partition 1, then on partition 0 (as after the topic gained partitions).
         yield* send(0, 50, 1)
-        yield* written(50)
+        yield* writtenTrades(50)
         yield* send(50, 100, 0)
-        yield* written(100)
+        yield* writtenTrades(100)
         // Another member joins and leaves: partition 1 is revoked, then comes back.
         yield* Effect.scoped(Effect.gen(function*() {
-          yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [topic!] })
+          yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [TOPICS[0]!] })
         }))
-        yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === 2 }))
+        yield* (yield* Ingestor).progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === 2 }))
         yield* send(100, 110, 0)
-        yield* written(110)
+        yield* writtenTrades(110)
         yield* Fiber.interrupt(fiber)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
+      }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
         Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
       )))
       // Every record is in order: no gap (before, a false GAP of 50 from a stale checkpoint).
-      const events = yield* Effect.gen(function*() {
-        const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
-        return yield* selectPlanned(plan, "kind, expected::VARCHAR AS expected, received::VARCHAR AS received")
-      }).pipe(Effect.provide(Lakehouse.layer(options)))
-      assert.deepStrictEqual(events, [])
+      assert.deepStrictEqual(yield* sequenceEvents(options), [])
+    }), 60_000)
+
+  it.live("a restart restores a moved stream from the newest checkpoint, not the one the partition it left kept", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = warehouseOptions("sqlite")
+      const send = movingStream()
+      const ingest = (steps: Effect.Effect<void, unknown, Ingestor | KafkaSink>, written: number) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+          yield* steps
+          yield* writtenTrades(written)
+          yield* Fiber.interrupt(fiber)
+        }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
+          Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
+        )))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
+      }).pipe(Effect.provide(kafka))
+      // XYZ on partition 0, then on partition 1: partition 0's checkpoint still holds it at 50.
+      yield* ingest(Effect.gen(function*() {
+        yield* send(0, 50, 0)
+        yield* writtenTrades(50)
+        yield* send(50, 100, 1)
+      }), 100)
+      // A new process installs both partitions at once: XYZ must come back at 100, not 50.
+      yield* ingest(send(100, 110, 1), 10)
+      assert.deepStrictEqual(yield* sequenceEvents(options), [])
     }), 60_000)
 
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
