@@ -40,6 +40,7 @@ import {
 } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { DEFAULT_INGEST_GROUP, fence, type Offsets, markerIn, offsetOf } from "../../domain/ingest/marker.ts"
+import { claim, newestCheckpoints, ownerOf, StreamSet } from "../../domain/ingest/streamOwnership.ts"
 import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
@@ -181,25 +182,6 @@ interface Poison {
   readonly key: string | null
   readonly value: Uint8Array | null
   readonly headers: Record<string, string>
-}
-
-/** Streams (exchange, symbol) by exchange: a lookup per row builds no key string. */
-class StreamSet {
-  private readonly byExchange = new Map<string, Set<string>>()
-  size = 0
-  add(exchange: string, symbol: string): void {
-    let symbols = this.byExchange.get(exchange)
-    if (symbols === undefined) this.byExchange.set(exchange, (symbols = new Set()))
-    if (symbols.has(symbol)) return
-    symbols.add(symbol)
-    this.size++
-  }
-  has(exchange: string, symbol: string): boolean {
-    return this.byExchange.get(exchange)?.has(symbol) ?? false
-  }
-  delete(exchange: string, symbol: string): void {
-    if (this.byExchange.get(exchange)?.delete(symbol) === true) this.size--
-  }
 }
 
 /** The flush span: in the trace of the first batch it commits, linked to the others. */
@@ -380,43 +362,6 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     return yield* atomically(install(tps, markers, checkpoints, replacing))
   })
 
-  /**
-   * A stream belongs to the partition that last carried it: it moves when a topic gains
-   * partitions, or comes on two topics of one table. Only its owner checkpoints, forgets and
-   * restores it, so a revoke or restart of the partition it left cannot reset it.
-   */
-  const ownerOf = (table: DataTable, exchange: string, symbol: string, besides: (key: TpKey) => boolean) => {
-    for (const other of parts.values()) {
-      if (!besides(other.key) && other.table === table && other.streams.has(exchange, symbol)) return other
-    }
-    return undefined
-  }
-
-  const claim = (part: PartitionState, exchange: string, symbol: string) => {
-    ownerOf(part.table, exchange, symbol, (key) => key === part.key)?.streams.delete(exchange, symbol)
-    part.streams.add(exchange, symbol)
-  }
-
-  /**
-   * Which partition's checkpoint restores each stream, among partitions installed together: a
-   * stream in several (one that moved and a stale checkpoint of the partition it left) comes
-   * from the one furthest along its sequence.
-   */
-  const newestCheckpointOf = (tps: ReadonlyArray<TopicPartition>, checkpoints: ReadonlyMap<TpKey, { readonly json: string }>) => {
-    const newest = new Map<string, { readonly key: TpKey; readonly last: bigint }>()
-    for (const tp of tps) {
-      const key = tpKeyOf(tp)
-      const checkpoint = checkpoints.get(key)
-      if (checkpoint === undefined) continue
-      for (const [exchange, symbol, last] of checkpointStreams(checkpoint.json)) {
-        const stream = `${tableOfTopic.get(tp.topic)}\u0000${exchange}\u0000${symbol}`
-        const best = newest.get(stream)
-        if (best === undefined || last > best.last) newest.set(stream, { key, last })
-      }
-    }
-    return (table: DataTable, exchange: string, symbol: string) => newest.get(`${table}\u0000${exchange}\u0000${symbol}`)?.key
-  }
-
   const install = Effect.fnUntraced(function*(
     tps: ReadonlyArray<TopicPartition>,
     markers: Effect.Success<ReturnType<typeof markersOf>>,
@@ -425,7 +370,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   ) {
     const starts = new Map<TpKey, bigint>()
     const installing = new Set(tps.map(tpKeyOf))
-    const restoredFrom = newestCheckpointOf(tps, checkpoints)
+    const restoredFrom = newestCheckpoints(tps.flatMap((tp) => {
+      const checkpoint = checkpoints.get(tpKeyOf(tp))
+      return checkpoint === undefined ? [] : [{ key: tpKeyOf(tp), table: tableOfTopic.get(tp.topic)!, json: checkpoint.json }]
+    }))
     for (const tp of tps) {
       const key = tpKeyOf(tp)
       // A restart installs only over the state it retired: a revoke or a new assignment that came
@@ -452,7 +400,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       if (checkpoint !== undefined) {
         // A stream another partition carries now is its own: this checkpoint's state of it is old.
         const mine = (exchange: string, symbol: string) =>
-          restoredFrom(table, exchange, symbol) === key && ownerOf(table, exchange, symbol, (k) => installing.has(k)) === undefined
+          restoredFrom(table, exchange, symbol) === key && ownerOf(parts.values(), table, exchange, symbol, (k) => installing.has(k)) === undefined
         yield* tracker.restore(checkpoint.json, mine).pipe(
           Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
         )
@@ -547,7 +495,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         else counters.alreadyIngested++
       }
       for (const e of observation.events) part.events.push(e)
-      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(part, row.exchange, row.symbol)
+      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts.values(), part, row.exchange, row.symbol)
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
