@@ -43,12 +43,15 @@ const flags = {
   noCompact: Flag.Boolean("skip-compaction").pipe(Flag.withDescription("skip compaction"), Flag.withDefault(false)),
   noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),
   noOrphans: Flag.Boolean("skip-orphans").pipe(Flag.withDescription("skip orphan-file removal"), Flag.withDefault(false)),
-  dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("orphans: list, do not delete"), Flag.withDefault(false))
+  dryRun: Flag.Boolean("dry-run").pipe(
+    Flag.withDescription("change nothing: no compaction, no expiry; list the orphan files that would be removed"),
+    Flag.withDefault(false)
+  )
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>
 
-const report = (r: MaintenanceReport): string => {
+const report = (r: MaintenanceReport, dryRun: boolean): string => {
   const lines = [showIdentifier(r.table)]
   if (r.compact !== null) {
     lines.push(`  files              ${r.compact.filesBefore} -> ${r.compact.filesAfter}`)
@@ -65,12 +68,13 @@ const report = (r: MaintenanceReport): string => {
   }
   if (r.orphans !== null) {
     lines.push(
-      `  orphans            ${r.orphans.removed.length} removed (${r.orphans.bytesRemoved} bytes), ${r.orphans.tooYoung} within the grace period, ${r.orphans.filesScanned} files scanned`
+      `  orphans            ${r.orphans.removed.length} ${dryRun ? "would be removed" : "removed"} (${r.orphans.bytesRemoved} bytes), ${r.orphans.tooYoung} within the grace period, ${r.orphans.filesScanned} files scanned`
     )
   }
   return lines.join("\n")
 }
 
+/** Every table in turn: one that fails is reported and the others are still maintained; the run fails after them. */
 const once = (options: Options) =>
   Effect.gen(function*() {
     const maintenance = yield* Maintenance
@@ -79,10 +83,12 @@ const once = (options: Options) =>
       return { namespace: t.slice(0, dot), name: t.slice(dot + 1) }
     })
     const started = Date.now()
+    if (options.dryRun) yield* Console.error("dry run: no compaction, no snapshot expiry; orphan files are listed, not removed")
+    const failed: Array<string> = []
     for (const id of ids) {
       const r = yield* maintenance.run(id, {
-        compact: options.noCompact ? false : { targetFileSizeBytes: options.targetFileSizeMb * 1024 * 1024 },
-        expire: options.noExpire ? false : {
+        compact: options.noCompact || options.dryRun ? false : { targetFileSizeBytes: options.targetFileSizeMb * 1024 * 1024 },
+        expire: options.noExpire || options.dryRun ? false : {
           maxSnapshotAgeMs: options.expireOlderThanHours * 3_600_000,
           retainLast: options.retainLast
         },
@@ -91,11 +97,18 @@ const once = (options: Options) =>
           dryRun: options.dryRun
         }
       }).pipe(
-        Effect.catchReason("CatalogError", "NoSuchTable", (e) => Console.error(`skipped: ${e.message}`).pipe(Effect.as(null)))
+        Effect.catchReason("CatalogError", "NoSuchTable", (e) => Console.error(`skipped: ${e.message}`).pipe(Effect.as(null))),
+        Effect.catch((e) =>
+          Effect.sync(() => void failed.push(`${id.namespace}.${id.name}`)).pipe(
+            Effect.andThen(Console.error(`${id.namespace}.${id.name} failed: ${e.message}`)),
+            Effect.as(null)
+          )
+        )
       )
-      if (r !== null) yield* Console.log(report(r))
+      if (r !== null) yield* Console.log(report(r, options.dryRun))
     }
     yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    if (failed.length > 0) return yield* Effect.fail(new Error(`maintenance failed for ${failed.join(", ")}`))
   })
 
 export const compactCommand = Command.make("compact", flags, (options) => {

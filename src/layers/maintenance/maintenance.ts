@@ -11,7 +11,7 @@
  *   (data files, manifests, manifest lists, metadata files, sequence checkpoints) and that are
  *   older than a grace period, so in-flight writes are never touched.
  */
-import { Clock, Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
@@ -290,10 +290,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   })
 
   const run = Effect.fn("Maintenance.run")(function*(identifier: TableIdentifier, runOptions: MaintenanceOptions = {}) {
-    const compacted = runOptions.compact === false ? null : yield* compact(identifier, runOptions.compact)
+    // A compaction that fails or is refused does not hold back expiry and orphan removal (the
+    // metadata would grow with every commit); its error comes after them.
+    const compacted = runOptions.compact === false ? Result.succeed(null) : yield* Effect.result(compact(identifier, runOptions.compact))
     const expired = runOptions.expire === false ? null : yield* expireSnapshots(identifier, runOptions.expire)
     const orphans = runOptions.orphans === false ? null : yield* removeOrphans(identifier, runOptions.orphans)
-    return { table: identifier, compact: compacted, expire: expired, orphans }
+    if (Result.isFailure(compacted)) return yield* Effect.fail(compacted.failure)
+    return { table: identifier, compact: compacted.success, expire: expired, orphans }
   })
 
   return Maintenance.of({ compact, expireSnapshots, removeOrphans, run })

@@ -169,6 +169,23 @@ describe("Maintenance", () => {
     }).pipe(Effect.provide(MaintenanceLayer.layer({ maxCommitAttempts: 3 }).pipe(Layer.provideMerge(lake))))
   })
 
+  it.effect("a compaction that fails does not hold back expiry: the run expires, then fails with the compaction's error", () =>
+    Effect.gen(function*() {
+      const maintenance = yield* Maintenance
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 100, 1)
+      // A data file gone from under the table: its day cannot be rewritten.
+      const plan = yield* (yield* TableScanner).plan(trades)
+      fs.rmSync(localPath(plan.files[0]!.filePath))
+      const failed = yield* Effect.flip(maintenance.run(trades, {
+        compact: { targetFileSizeBytes: 64 * 1024 * 1024 },
+        expire: { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1000 },
+        orphans: false
+      }))
+      assert.strictEqual(failed._tag, "TableFileError")
+      assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, 1, "expired all the same")
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("expiry keeps each group's newest marker snapshot and the chain to it", () =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink

@@ -1,0 +1,63 @@
+/**
+ * `npm run compact` as a user runs it: `--dry-run` changes nothing, and a table that fails does not
+ * hold back the others; the run then exits 1 naming it.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { tradeColumns } from "../../src/domain/rows.ts"
+import { tables } from "../../src/domain/tables.ts"
+import { localPath } from "../../src/layers/iceberg/fileio.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
+import { IcebergSink } from "../../src/services/IcebergSink.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+import { makeTrades } from "../support/fixtures.ts"
+import { spawnProgram } from "../support/programs.ts"
+import { tempWarehouse } from "../support/warehouse.ts"
+
+const broken = { namespace: "market_data", name: "trades" }
+const healthy = { namespace: "market_data", name: "trades_copy" }
+
+describe("npm run compact", () => {
+  it.live("--dry-run changes nothing; a failing table holds back no other, and the run exits 1", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
+      const state = Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const snapshots = (id: typeof broken) => Effect.map(catalog.loadTable(id), (t) => t.metadata.snapshots.length)
+        return { broken: yield* snapshots(broken), healthy: yield* snapshots(healthy) }
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        for (const id of [broken, healthy]) {
+          yield* sink.ensureTable({ ...tables.trades, ...id })
+          for (let i = 0; i < 6; i++) yield* sink.append(id, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
+        }
+        // A data file gone from under one table: its compaction fails.
+        fs.rmSync(localPath((yield* (yield* TableScanner).plan(broken)).files[0]!.filePath))
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      const compact = (extra: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const run = spawnProgram("compact", [
+            "--warehouse", dir,
+            "--tables", "market_data.trades,market_data.trades_copy",
+            "--expire-older-than-hours", "0",
+            "--orphan-grace-hours", "0",
+            ...extra
+          ])
+          return { code: yield* Effect.promise(() => run.exited), output: run.output() }
+        })
+      const dry = yield* compact(["--dry-run"])
+      assert.strictEqual(dry.code, 0, dry.output)
+      assert.include(dry.output, "would be removed")
+      assert.deepStrictEqual(yield* state, { broken: 6, healthy: 6 })
+      const real = yield* compact([])
+      assert.strictEqual(real.code, 1, real.output)
+      assert.include(real.output, "market_data.trades failed")
+      // The healthy table was maintained, and the broken one expired all the same.
+      assert.deepStrictEqual(yield* state, { broken: 1, healthy: 1 })
+    }), 120_000)
+})
