@@ -30,7 +30,7 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { clientFlag, kafkaLayer } from "./cli/kafka.ts"
+import { clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { runCommand } from "./cli/run.ts"
 
 const line = (e: ReplayEvent) =>
@@ -96,7 +96,8 @@ const replay = Command.make("replay", {
   brokers: Flag.String("brokers").pipe(
     optionalSetting("Kafka bootstrap servers, comma separated (for --topic and --follow)", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
-  client: clientFlag
+  client: clientFlag,
+  schemaRegistry: schemaRegistryFlag
 }, (a) =>
   usage(() => {
     const tables = splitList(a.tables) as Array<"trades" | "quotes">
@@ -125,8 +126,10 @@ const replay = Command.make("replay", {
 
     const events = Effect.gen(function*() {
       const engine = yield* ReplayEngine
+      // Live records carry the producers' schema ids: a registry's, when they use one.
+      const schemas = a.follow && Option.isSome(a.schemaRegistry) ? { schemas: yield* wireSchemas(a.schemaRegistry, splitList(a.topics)) } : {}
       return a.follow
-        ? engine.follow({ group: a.group, from, symbols, tables, topics: splitList(a.topics), ...pace, ...windowRows, onLive: liveLine })
+        ? engine.follow({ group: a.group, from, symbols, tables, topics: splitList(a.topics), ...pace, ...windowRows, onLive: liveLine, ...schemas })
         : engine.stream({
           symbols,
           from,

@@ -15,6 +15,8 @@ import type { EpochMicros } from "../domain/time.ts"
 import type { DuckDbError } from "../layers/duckdb/DuckDb.ts"
 import type { CatalogError } from "./Catalog.ts"
 import type { KafkaError, KafkaSource } from "./KafkaSource.ts"
+import type { SchemaRegistryError } from "./SchemaRegistry.ts"
+import type { WireSchemas } from "../layers/ingest/writerSchemas.ts"
 import type { MarketTable } from "./QueryEngine.ts"
 import type { ScanError, SnapshotSelector } from "./TableScanner.ts"
 
@@ -108,6 +110,11 @@ export interface FollowRequest {
   readonly windowRows?: number
   /** Called once, when the table part is done, with the offsets the live part starts from. */
   readonly onLive?: (start: LiveStart) => Effect.Effect<void>
+  /**
+   * How live records are read: the codec of the topics' schema ids (default: the embedded ids)
+   * and, with a registry, its by-id lookup for writer schemas the codec does not know yet.
+   */
+  readonly schemas?: WireSchemas
 }
 
 export interface LiveStart {
@@ -134,7 +141,7 @@ export class CatchUpGap extends Schema.TaggedError<CatchUpGap>()("CatchUpGap", {
 }
 
 export type ReplayError = InvalidQuery | ScanError | DuckDbError | TableFileError | CatalogError
-export type FollowError = ReplayError | KafkaError | CatchUpGap
+export type FollowError = ReplayError | KafkaError | CatchUpGap | SchemaRegistryError
 
 export class ReplayEngine extends Context.Service<ReplayEngine, {
   stream(request: ReplayRequest): Stream.Stream<ReplayEvent, ReplayError>

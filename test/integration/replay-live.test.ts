@@ -55,8 +55,9 @@ describe("replay on the real broker", () => {
     const s = scenario()
     return Effect.gen(function*() {
       yield* createTopics(s)
+      // 30 s of producing: room for the ingest process to start and commit on a loaded machine.
       const producer = yield* Effect.forkChild(
-        publish(s, { eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 2_000 } })
+        publish(s, { eventsPerSymbolPerDay: 3_000, pacing: { _tag: "Rate", eventsPerSecond: 2_000 } })
       )
       const ingest = spawnIngest(s)
       const landed = yield* waitForRows(s, 1, 120_000)

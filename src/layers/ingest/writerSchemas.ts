@@ -18,6 +18,12 @@ import type { SchemaRegistryError } from "../../services/SchemaRegistry.ts"
 /** The registry's by-id lookup (SchemaRegistry `schemaById`). */
 export type ResolveSchema = (schemaId: number) => Effect.Effect<object, SchemaRegistryError>
 
+/** How a reader decodes the wire: the codec of its schema ids, and the registry's lookup when there is one. */
+export interface WireSchemas {
+  readonly codec: WireCodec
+  readonly resolveSchema?: ResolveSchema
+}
+
 /** Refused ids remembered; past this the oldest are forgotten (asked again if met again). */
 const MAX_REFUSED = 10_000
 

@@ -376,8 +376,8 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       : { table, snapshotId: found.snapshot["snapshot-id"], offsets: found.offsets satisfies Offsets }
   })
 
-  // One codec for every follow: the ingest programs write with the embedded schema ids too.
-  const codec = makeWireCodec()
+  // The embedded schema ids, unless the request says the topics use a registry's.
+  const embedded = { codec: makeWireCodec() }
 
   const follow = (request: FollowRequest) =>
     Stream.unwrap(Effect.gen(function*() {
@@ -401,7 +401,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
         }))
       }
       // Joined before the table part plays, so a gap fails at once and the group join overlaps the replay.
-      const live = yield* openLive({ topics, starts, from: c.range.from, symbols: c.symbols, codec })
+      const live = yield* openLive({ topics, starts, from: c.range.from, symbols: c.symbols, schemas: request.schemas ?? embedded })
       let tableEvents = 0
       const table = points.length === 0 ? Stream.empty : stream({
         ...request,

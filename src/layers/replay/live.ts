@@ -7,14 +7,17 @@
  * (the next offset the table does not hold; 0 where the marker has no entry), and a partition
  * regained after a rebalance continues after the last batch this stream delivered.
  */
-import { type BigDecimal, Clock, Effect, Result, type Scope, Stream } from "effect"
-import type { WireCodec, WireMessage } from "../../domain/avro/codec.ts"
+import { type BigDecimal, Clock, Effect, Result, Schedule, type Scope, Stream } from "effect"
+import type { WireMessage } from "../../domain/avro/codec.ts"
 import { type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { formatFixed } from "../../domain/query/exact.ts"
 import { toUnscaled } from "../../domain/decimal.ts"
 import { parseTopicName } from "../../domain/wire.ts"
 import { type KafkaError, KafkaSource, type PartitionBatch, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { CatchUpGap, type QuoteEvent, type ReplayEvent, type TradeEvent } from "../../services/ReplayEngine.ts"
+import type { SchemaRegistryError } from "../../services/SchemaRegistry.ts"
+import * as WriterSchemas from "../ingest/writerSchemas.ts"
+import type { WireSchemas } from "../ingest/writerSchemas.ts"
 
 export interface LiveRequest {
   /** Source topics (`market.{asset_class}.{trades|quotes}.{exchange}`). */
@@ -25,14 +28,20 @@ export interface LiveRequest {
   readonly from: number
   /** Empty: every symbol. */
   readonly symbols: ReadonlyArray<string>
-  readonly codec: WireCodec
+  readonly schemas: WireSchemas
 }
 
 export interface Live {
   /** The start offset of every partition of every topic. */
   readonly offsets: Offsets
-  readonly events: Stream.Stream<ReplayEvent, KafkaError>
+  readonly events: Stream.Stream<ReplayEvent, KafkaError | SchemaRegistryError>
 }
+
+/** A registry that cannot be reached is waited out for a while (capped, jittered), then the follow fails. */
+const registryRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 8 })
+)
 
 /** Decoded decimals are checked to fit decimal(18, 8): exact text with 8 places, as the table part gives. */
 const text8 = (d: BigDecimal.BigDecimal) => formatFixed(toUnscaled(d)!)
@@ -84,7 +93,10 @@ export const openLive = Effect.fnUntraced(function*(
   request: LiveRequest
 ): Effect.fn.Return<Live, KafkaError | CatchUpGap, KafkaSource | Scope.Scope> {
   const source = yield* KafkaSource
-  const { codec } = request
+  const { codec, resolveSchema } = request.schemas
+  // Writer schemas the codec does not know (a producer on another version) are learned from the
+  // registry, as ingestion learns them: else the live part would skip what the tables hold.
+  const writerSchemas = resolveSchema === undefined ? undefined : WriterSchemas.make(codec, resolveSchema)
   const symbols = request.symbols.length === 0 ? null : new Set(request.symbols)
   const kindOf = new Map(request.topics.map((t) => [t, parseTopicName(t)?.dataType === "trades" ? "trade" : "quote"]))
   /** The next offset to deliver per partition: the start, then after each delivered batch. */
@@ -140,6 +152,12 @@ export const openLive = Effect.fnUntraced(function*(
   const events = consumer.batches.pipe(
     Stream.mapEffect((batch) =>
       Effect.gen(function*() {
+        if (writerSchemas !== undefined) {
+          yield* writerSchemas.learn(batch.records, 0n).pipe(
+            Effect.tapError((e) => Effect.logWarning(`schema registry lookup failed, retrying: ${e.message}`)),
+            Effect.retry({ schedule: registryRetry, while: (e) => e.retryable })
+          )
+        }
         const { out, skipped } = decodeBatch(batch, (yield* Clock.currentTimeMillis) * 1000)
         if (skipped > 0) yield* Effect.logWarning(`replay skipped ${skipped} undecodable record(s) of ${tpKeyOf(batch)}`)
         return out

@@ -2,8 +2,8 @@
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import { optionalSetting, setting } from "./flags.ts"
-import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
-import type { ResolveSchema } from "../../layers/ingest/writerSchemas.ts"
+import { makeWireCodec } from "../../domain/avro/codec.ts"
+import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
 import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schemaRegistry.ts"
 import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
 import * as Kafkajs from "../../layers/kafka/kafkajs.ts"
@@ -35,7 +35,7 @@ export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
 export const wireSchemas = (
   registry: Option.Option<string>,
   topics: ReadonlyArray<string>
-): Effect.Effect<{ readonly codec: WireCodec; readonly resolveSchema?: ResolveSchema }, Error> => {
+): Effect.Effect<WireSchemas, Error> => {
   if (Option.isNone(registry)) return Effect.succeed({ codec: makeWireCodec() })
   const first = (kind: string) => topics.find((t) => kindOfSubject(`${t}-value`) === kind)
   const [trades, quotes, instruments] = [first("trade"), first("quote"), first("instrument")]

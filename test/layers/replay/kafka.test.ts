@@ -8,6 +8,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { encodeOffsets, markerKey, type Offsets } from "../../../src/domain/ingest/marker.ts"
 import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -21,6 +22,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
 import { type LiveStart, type ReplayEvent, ReplayEngine } from "../../../src/services/ReplayEngine.ts"
+import { registryError, SchemaNotFound } from "../../../src/services/SchemaRegistry.ts"
 import * as Ref from "../../domain/query/reference.ts"
 import { DAY, genQuotes, genTrades, T0 } from "../query/data.ts"
 import { fill, lakehouse, QUOTES, TRADES } from "../query/fixture.ts"
@@ -141,12 +143,12 @@ const fresh = () => {
 }
 
 /** Publishes rows as the producer does and returns them with the coordinates Kafka gave them. */
-const produce = (rows: ReadonlyArray<Produced>) =>
+const produce = (rows: ReadonlyArray<Produced>, using = codec) =>
   Effect.gen(function*() {
     const records = rows.map((p): ProducerRecord =>
       p.kind === "T"
-        ? { topic: TRADES_TOPIC, key: p.row.symbol, value: codec.encodeTrade(p.row) }
-        : { topic: QUOTES_TOPIC, key: p.row.symbol, value: codec.encodeQuote(p.row) }
+        ? { topic: TRADES_TOPIC, key: p.row.symbol, value: using.encodeTrade(p.row) }
+        : { topic: QUOTES_TOPIC, key: p.row.symbol, value: using.encodeQuote(p.row) }
     )
     const sent = yield* (yield* KafkaSink).send(records)
     return rows.map((p, i): Produced => {
@@ -281,6 +283,31 @@ describe("catch-up to live", () => {
       assert.isAbove(want.length, 100)
       assert.strictEqual(events.length, want.length)
       assert.deepStrictEqual(new Set(events.map(key)), new Set(want.map((p) => key(p.row))))
+    }).pipe(Effect.provide(deps))
+  }, 60_000)
+
+  it.live("live records framed with a registry's schema ids are replayed, and a writer schema met live is learned from it", () => {
+    const { layer: deps } = fresh()
+    return Effect.gen(function*() {
+      const { trades, quotes } = yield* setup
+      // Producers and ingestion use a registry: its ids, not the embedded ones.
+      const registered = makeWireCodec({ tradeSchemaId: 101, quoteSchemaId: 102, instrumentSchemaId: 103 })
+      const before = yield* produce([...trades.slice(0, 600), ...quotes.slice(0, 800)], registered)
+      const { table } = yield* ingestBelowMarkers(before)
+      const lookups: Array<number> = []
+      const resolveSchema = (id: number) =>
+        Effect.sync(() => void lookups.push(id)).pipe(
+          Effect.andThen(id === 201 ? Effect.succeed(tradeSchema) : Effect.fail(registryError(new SchemaNotFound({ what: `id ${id}` }))))
+        )
+      const run = yield* collect((yield* ReplayEngine).follow({ group: GROUP, from: T0, schemas: { codec: registered, resolveSchema } }))
+      // Later, a producer on another version of the trade schema (id 201).
+      const after = yield* produce(trades.slice(600), makeWireCodec({ tradeSchemaId: 201, quoteSchemaId: 102, instrumentSchemaId: 103 }))
+      const produced = [...before, ...after]
+      const events = yield* run.settle(produced.length)
+      assert.isAbove(events.length, table.length)
+      assert.strictEqual(events.length, produced.length)
+      assert.deepStrictEqual(new Set(events.map(key)), new Set(produced.map((p) => key(p.row))))
+      assert.deepStrictEqual(lookups, [201])
     }).pipe(Effect.provide(deps))
   }, 60_000)
 
