@@ -60,11 +60,39 @@ export class RateLimiter {
   }
 }
 
-const scopeOf = (pathname: string): Scope | "public" => {
-  if (pathname.startsWith("/v1/replay")) return "replay"
-  if (pathname.startsWith("/v1/sql")) return "sql"
-  if (pathname.startsWith("/v1/") || pathname === "/v1") return "read"
-  return "public"
+/** Routes anyone may call (`/metrics` unless configured otherwise). */
+const PUBLIC = new Set(["/health", "/ready", "/metrics", "/openapi.json", "/docs"])
+
+/**
+ * The forms the router may read a path as: it ignores case, merges repeated slashes, decodes
+ * percent-escapes and resolves dot segments. The scopes are decided on every form, so no way of
+ * writing a path reaches a route with less than that route's scope.
+ */
+const pathForms = (pathname: string): ReadonlyArray<string> => {
+  let decoded = pathname
+  try {
+    decoded = decodeURIComponent(pathname)
+  } catch {
+    // Not decodable: the raw form alone.
+  }
+  return [pathname, decoded].map((p) => {
+    const merged = p.toLowerCase().replace(/\/{2,}/g, "/")
+    const resolved = new URL(merged.startsWith("/") ? merged : `/${merged}`, "http://k2").pathname
+    return resolved.length > 1 && resolved.endsWith("/") ? resolved.slice(0, -1) : resolved
+  })
+}
+
+/** The scopes a request needs: none for the public routes, else read, sql or replay by route. */
+const scopesOf = (pathname: string, metricsRequireKey: boolean): ReadonlySet<Scope> => {
+  const scopes = new Set<Scope>()
+  for (const path of pathForms(pathname)) {
+    if (path === "/metrics" && metricsRequireKey) scopes.add("metrics")
+    else if (PUBLIC.has(path) || path.startsWith("/docs/")) continue
+    else if (path.startsWith("/v1/replay")) scopes.add("replay")
+    else if (path.startsWith("/v1/sql")) scopes.add("sql")
+    else scopes.add("read")
+  }
+  return scopes
 }
 
 const credential = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
@@ -137,10 +165,9 @@ export const pipeline = (options: HandlerOptions) => {
           })
         }
         // Authentication and authorization.
-        let scope = scopeOf(pathname)
-        if (pathname === "/metrics" && options.metricsRequireKey) scope = "metrics"
+        const scopes = scopesOf(pathname, options.metricsRequireKey)
         let principal: string | null = null
-        if (scope !== "public") {
+        if (scopes.size > 0) {
           if (options.auth !== "off") {
             const presented = credential(request.headers)
             if (presented === undefined) {
@@ -153,8 +180,9 @@ export const pipeline = (options: HandlerOptions) => {
             if (key === undefined) {
               return problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
             }
-            if (!key.scopes.has(scope)) {
-              return problem(403, "forbidden", `this key has no ${scope} access`, correlationId)
+            const missing = [...scopes].find((scope) => !key.scopes.has(scope))
+            if (missing !== undefined) {
+              return problem(403, "forbidden", `this key has no ${missing} access`, correlationId)
             }
             principal = key.name
           }
