@@ -523,6 +523,14 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
         assert.isBelow(res.status, 500, c)
         isProblem(res, body, res.status)
       }
+      // A Parquet export checks its range and takes no cursor (it answered 200 with a file before).
+      for (const c of [
+        `/v1/trades?from=${iso(T0 + DAY)}&to=${iso(T0)}&format=parquet`,
+        `/v1/quotes?from=${iso(T0)}&to=${iso(T0 + DAY)}&format=parquet&cursor=abc`
+      ]) {
+        const res = yield* get(`${base}${c}`, auth(KEYS.reader))
+        isProblem(res, yield* json(res), 400)
+      }
     }))
 })
 

@@ -26,6 +26,7 @@ import {
 } from "../../domain/api/params.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { InvalidQuery } from "../../domain/query/errors.ts"
+import { checkRange as ordered } from "../../domain/query/validate.ts"
 import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
 import { definitionOf, identifierOf, type TableName, tables } from "../../domain/tables.ts"
 import { Catalog, CatalogError } from "../../services/Catalog.ts"
@@ -261,7 +262,7 @@ export const make = (options: HandlerOptions) =>
       // An answer at a snapshot is cached; one of a table with no snapshot yet (empty) is not.
       const cacheable = pinned.immutable || pinned.selector !== undefined
       const gzip = cacheable && spec.format !== "parquet" && acceptsGzip(spec.request.headers["accept-encoding"])
-      const etag = strongEtag([spec.route, canonicalQuery(spec.request.url), spec.format, JSON.stringify(pinned.ids), ...(gzip ? ["gzip"] : [])])
+      const etag = strongEtag([spec.route, canonicalQuery(spec.request.url), spec.format, JSON.stringify(pinned.ids), pinned.revision, ...(gzip ? ["gzip"] : [])])
       const headers = cacheHeaders(etag, pinned)
       if (etagMatches(spec.request.headers["if-none-match"], etag)) {
         return HttpServerResponse.empty({ status: 304, headers })
@@ -339,6 +340,8 @@ export const make = (options: HandlerOptions) =>
       Effect.gen(function*() {
         const from = yield* orBad(parseInstant("from", yield* orBad(required("from", q.from))))
         const to = yield* orBad(parseInstant("to", yield* orBad(required("to", q.to))))
+        // Every route, exports included, refuses an inverted range before it plans anything.
+        yield* Effect.fromResult(ordered(from, to))
         yield* checkRange(from, to)
         return { from, to }
       })
@@ -387,11 +390,14 @@ export const make = (options: HandlerOptions) =>
         // Exports: the whole range (or `limit` rows), page by page, never all in memory.
         const { correlationId } = yield* CurrentRequest
         const pinned = yield* pin([table], snapshot)
-        const etag = strongEtag([table, canonicalQuery(request.url), format, JSON.stringify(pinned.ids)])
+        const etag = strongEtag([table, canonicalQuery(request.url), format, JSON.stringify(pinned.ids), pinned.revision])
         const headers = cacheHeaders(etag, pinned)
         if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })
         const cap = exportAll ? options.maxExportRows : limit!
         if (format === "parquet") {
+          if (base.cursor !== undefined) {
+            return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
+          }
           return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, headers)
         }
         // Validate the request (fields, filters, cursor) before the 200 is sent.

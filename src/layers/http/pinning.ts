@@ -16,6 +16,11 @@ export interface Pinned {
   readonly selector: SnapshotSelector | undefined
   /** The answer can never change: a snapshot id, or an instant no commit can still be stamped before. */
   readonly immutable: boolean
+  /**
+   * For the latest state, the tables' metadata versions: what changes without a new snapshot
+   * (snapshots expired, properties) changes this, so an answer about history is not served stale.
+   */
+  readonly revision: string
 }
 
 /** The metadata of each table a read involves; undefined for a table not created yet (read as empty). */
@@ -41,7 +46,8 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
     const selector: SnapshotSelector | undefined = loaded.length === 1
       ? (current === undefined ? undefined : { _tag: "ById", snapshotId: current["snapshot-id"] })
       : all ? { _tag: "AsOf", timestampMs: newest } : undefined
-    return Result.succeed({ ids, selector, immutable: false })
+    const revision = loaded.map(([t, m]) => `${t}@${m?.["last-updated-ms"] ?? "none"}`).join(",")
+    return Result.succeed({ ids, selector, immutable: false, revision })
   }
   let timestampMs: number
   if (param._tag === "ById") {
@@ -49,7 +55,7 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
     if (owner === undefined) return Result.fail(new SnapshotNotFound({ table: tables, detail: `id ${param.snapshotId}` }))
     if (loaded.length === 1) {
       ids[owner[0]] = param.snapshotId.toString()
-      return Result.succeed({ ids, selector: { _tag: "ById", snapshotId: param.snapshotId }, immutable: true })
+      return Result.succeed({ ids, selector: { _tag: "ById", snapshotId: param.snapshotId }, immutable: true, revision: "" })
     }
     // Several tables: the others as they were when that snapshot was committed.
     timestampMs = snapshotById(owner[1]!, param.snapshotId)!["timestamp-ms"]
@@ -63,5 +69,5 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
     return Result.fail(new SnapshotNotFound({ table: tables, detail: `none was current at ${new Date(timestampMs).toISOString()}` }))
   }
   const immutable = param._tag === "ById" || timestampMs < nowMs - SETTLE_MS
-  return Result.succeed({ ids, selector: { _tag: "AsOf", timestampMs }, immutable })
+  return Result.succeed({ ids, selector: { _tag: "AsOf", timestampMs }, immutable, revision: "" })
 }

@@ -25,40 +25,51 @@ describe("pinSnapshots", () => {
   it("latest of one table: its current snapshot by id, which may still change", () => {
     assert.deepStrictEqual(
       pinSnapshots([["trades", trades]], { _tag: "Latest" }, NOW),
-      Result.succeed({ ids: { trades: "2" }, selector: { _tag: "ById", snapshotId: 2n }, immutable: false })
+      Result.succeed({ ids: { trades: "2" }, selector: { _tag: "ById", snapshotId: 2n }, immutable: false, revision: "trades@2000" })
     )
   })
 
   it("latest of several: every table as of the newest commit among them", () => {
     assert.deepStrictEqual(
       pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "Latest" }, NOW),
-      Result.succeed({ ids: { trades: "2", quotes: "11" }, selector: { _tag: "AsOf", timestampMs: 2_500 }, immutable: false })
+      Result.succeed({ ids: { trades: "2", quotes: "11" }, selector: { _tag: "AsOf", timestampMs: 2_500 }, immutable: false, revision: "trades@2000,quotes@2500" })
     )
   })
 
   it("a table not created yet reads as empty: no selector", () => {
     assert.deepStrictEqual(
       pinSnapshots([["trades", trades], ["quotes", undefined]], { _tag: "Latest" }, NOW),
-      Result.succeed({ ids: { trades: "2", quotes: null }, selector: undefined, immutable: false })
+      Result.succeed({ ids: { trades: "2", quotes: null }, selector: undefined, immutable: false, revision: "trades@2000,quotes@none" })
     )
   })
 
   it("a snapshot id pins its table for good, and the others as they were when it was committed", () => {
     assert.deepStrictEqual(
       pinSnapshots([["trades", trades]], { _tag: "ById", snapshotId: 1n }, NOW),
-      Result.succeed({ ids: { trades: "1" }, selector: { _tag: "ById", snapshotId: 1n }, immutable: true })
+      Result.succeed({ ids: { trades: "1" }, selector: { _tag: "ById", snapshotId: 1n }, immutable: true, revision: "" })
     )
     assert.deepStrictEqual(
       pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "ById", snapshotId: 1n }, NOW),
-      Result.succeed({ ids: { trades: "1", quotes: null }, selector: { _tag: "AsOf", timestampMs: 1_000 }, immutable: true })
+      Result.succeed({ ids: { trades: "1", quotes: null }, selector: { _tag: "AsOf", timestampMs: 1_000 }, immutable: true, revision: "" })
     )
   })
 
   it("an instant is immutable only once no commit can still be stamped before it", () => {
     const at = (nowMs: number) => pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 2_200 }, nowMs)
-    assert.deepStrictEqual(at(2_300), Result.succeed({ ids: { trades: "2", quotes: "10" }, selector: { _tag: "AsOf", timestampMs: 2_200 }, immutable: false }))
+    assert.deepStrictEqual(at(2_300), Result.succeed({ ids: { trades: "2", quotes: "10" }, selector: { _tag: "AsOf", timestampMs: 2_200 }, immutable: false, revision: "" }))
     const later = at(NOW)
     assert.isTrue(Result.isSuccess(later) && later.success.immutable)
+  })
+
+  it("the latest state changes revision when the metadata changes without a new snapshot (snapshots expired)", () => {
+    const expired = { ...trades, snapshots: trades.snapshots.slice(1), "last-updated-ms": 3_000 }
+    const before = pinSnapshots([["trades", trades]], { _tag: "Latest" }, NOW)
+    const after = pinSnapshots([["trades", expired]], { _tag: "Latest" }, NOW)
+    assert.isTrue(Result.isSuccess(before) && Result.isSuccess(after))
+    if (Result.isSuccess(before) && Result.isSuccess(after)) {
+      assert.deepStrictEqual(after.success.ids, before.success.ids)
+      assert.notStrictEqual(after.success.revision, before.success.revision)
+    }
   })
 
   it("an unknown id, or an instant before every table's first commit, is SnapshotNotFound", () => {
