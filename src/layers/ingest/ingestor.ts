@@ -470,10 +470,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     if (writerSchemas !== undefined) {
       // A registry that cannot be reached is waited out (then the supervisor restarts the
       // partition): its records are not dead-lettered.
-      yield* writerSchemas.learn(batch.records, part.next > part.sequenceMark ? part.next : part.sequenceMark).pipe(
-        Effect.tapError((e) => Effect.logWarning(`schema registry lookup failed, retrying: ${e.message}`)),
-        Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable })
-      )
+      yield* writerSchemas.learn(batch.records, part.next > part.sequenceMark ? part.next : part.sequenceMark)
     }
     yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, poison)).pipe(
       Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })

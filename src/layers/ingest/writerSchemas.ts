@@ -6,10 +6,10 @@
  * Each id is fetched once: a schema learned stays in the codec, and an id that cannot be used
  * (the registry has none, not one of our records, or not resolvable to ours) is remembered with
  * why, so its records go to the DLQ as UnknownSchemaId with that reason without asking again. A
- * transient failure (registry unreachable) fails `learn`, for the caller to retry: nothing is
- * dead-lettered for it.
+ * registry that cannot be reached is waited out (capped, jittered backoff, about 16 s), then
+ * `learn` fails, retryable: nothing is dead-lettered for it.
  */
-import { Effect, Semaphore } from "effect"
+import { Effect, Schedule, Semaphore } from "effect"
 import { framedSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { MessageKind } from "../../domain/avro/schemas.ts"
 import type { KafkaRecord } from "../../services/KafkaSource.ts"
@@ -23,6 +23,12 @@ export interface WireSchemas {
   readonly codec: WireCodec
   readonly resolveSchema?: ResolveSchema
 }
+
+/** How long an unreachable registry is waited for before `learn` fails. */
+const unreachable = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 8 })
+)
 
 /** Refused ids remembered; past this the oldest are forgotten (asked again if met again). */
 const MAX_REFUSED = 10_000
@@ -71,7 +77,7 @@ export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
   return {
     /**
      * Learns the unknown ids framing `records` from `from` on; fails only when the registry
-     * cannot be reached (retryable). A plain scan when every id is known.
+     * stays unreachable (retryable). A plain scan when every id is known.
      */
     learn: (records: ReadonlyArray<KafkaRecord>, from: bigint): Effect.Effect<void, SchemaRegistryError> => {
       let unknown: Set<number> | undefined
@@ -82,7 +88,10 @@ export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
       }
       if (unknown === undefined) return Effect.void
       const ids = unknown
-      return lock.withPermits(1)(Effect.forEach(ids, learnOne, { discard: true }))
+      return lock.withPermits(1)(Effect.forEach(ids, learnOne, { discard: true })).pipe(
+        Effect.tapError((e) => Effect.logWarning(`schema registry lookup failed, retrying: ${e.message}`)),
+        Effect.retry({ schedule: unreachable, while: (e) => e.retryable })
+      )
     },
     /** Why an id the codec does not know was refused, when it was. */
     refusal: (id: number): string | undefined => refused.get(id)

@@ -7,7 +7,7 @@
  * (the next offset the table does not hold; 0 where the marker has no entry), and a partition
  * regained after a rebalance continues after the last batch this stream delivered.
  */
-import { type BigDecimal, Clock, Effect, Result, Schedule, type Scope, Stream } from "effect"
+import { type BigDecimal, Clock, Effect, Result, type Scope, Stream } from "effect"
 import type { WireMessage } from "../../domain/avro/codec.ts"
 import { type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { formatFixed } from "../../domain/query/exact.ts"
@@ -36,12 +36,6 @@ export interface Live {
   readonly offsets: Offsets
   readonly events: Stream.Stream<ReplayEvent, KafkaError | SchemaRegistryError>
 }
-
-/** A registry that cannot be reached is waited out for a while (capped, jittered), then the follow fails. */
-const registryRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 8 })
-)
 
 /** Decoded decimals are checked to fit decimal(18, 8): exact text with 8 places, as the table part gives. */
 const text8 = (d: BigDecimal.BigDecimal) => formatFixed(toUnscaled(d)!)
@@ -153,10 +147,7 @@ export const openLive = Effect.fnUntraced(function*(
     Stream.mapEffect((batch) =>
       Effect.gen(function*() {
         if (writerSchemas !== undefined) {
-          yield* writerSchemas.learn(batch.records, 0n).pipe(
-            Effect.tapError((e) => Effect.logWarning(`schema registry lookup failed, retrying: ${e.message}`)),
-            Effect.retry({ schedule: registryRetry, while: (e) => e.retryable })
-          )
+          yield* writerSchemas.learn(batch.records, 0n)
         }
         const { out, skipped } = decodeBatch(batch, (yield* Clock.currentTimeMillis) * 1000)
         if (skipped > 0) yield* Effect.logWarning(`replay skipped ${skipped} undecodable record(s) of ${tpKeyOf(batch)}`)
