@@ -17,13 +17,18 @@ export const parseIsoMicros = (text: string): EpochMicros | undefined => {
   const [, y, mo, d, h, mi, s, frac = "", zone] = m
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))
   const check = new Date(ms)
-  // Date.UTC rolls 2024-02-30 over into March: reject instead.
-  if (check.getUTCDate() !== Number(d) || check.getUTCMonth() !== Number(mo) - 1 || Number(h) > 23) return undefined
-  const offsetMinutes = zone === "Z"
-    ? 0
-    : (zone!.startsWith("-") ? -1 : 1) * (Number(zone!.slice(1, 3)) * 60 + Number(zone!.slice(-2)))
-  const micros = Number(frac.padEnd(6, "0").slice(0, 6))
-  return (ms - offsetMinutes * 60_000) * 1000 + micros
+  // Date.UTC rolls 2024-02-30 over into March and 10:75 into 11:15, and reads year 0050 as 1950:
+  // reject instead.
+  if (
+    check.getUTCFullYear() !== Number(y) || check.getUTCMonth() !== Number(mo) - 1 || check.getUTCDate() !== Number(d) ||
+    Number(h) > 23 || Number(mi) > 59 || Number(s) > 59
+  ) return undefined
+  const zoneHours = zone === "Z" ? 0 : Number(zone!.slice(1, 3))
+  const zoneMinutes = zone === "Z" ? 0 : Number(zone!.slice(-2))
+  if (zoneHours > 23 || zoneMinutes > 59) return undefined
+  const offsetMinutes = (zone!.startsWith("-") ? -1 : 1) * (zoneHours * 60 + zoneMinutes)
+  const micros = (ms - offsetMinutes * 60_000) * 1000 + Number(frac.padEnd(6, "0").slice(0, 6))
+  return Number.isSafeInteger(micros) ? micros : undefined
 }
 
 /** ISO-8601 UTC with exactly six fractional digits. */

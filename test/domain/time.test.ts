@@ -39,3 +39,27 @@ describe("formatIsoMicros", () => {
     )
   })
 })
+
+describe("parseIsoMicros", () => {
+  it("reads offsets and fractions", () => {
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05:44.516Z"), Date.UTC(2024, 2, 10, 10, 5, 44, 516) * 1000)
+    assert.strictEqual(parseIsoMicros("2024-03-10T12:05:44+02:00"), Date.UTC(2024, 2, 10, 10, 5, 44) * 1000)
+    assert.strictEqual(parseIsoMicros("2024-03-10T04:35:44.0000019-0530"), Date.UTC(2024, 2, 10, 10, 5, 44) * 1000 + 1)
+    assert.strictEqual(parseIsoMicros("2024-03-10T23:59:59.999999Z"), Date.UTC(2024, 2, 10, 23, 59, 59, 999) * 1000 + 999)
+  })
+
+  it("refuses fields out of range instead of rolling them over", () => {
+    for (
+      const text of [
+        "2024-03-10T10:75:00Z", // minute 75 read as 11:15
+        "2024-03-10T10:05:60Z",
+        "2024-03-10T24:00:00Z",
+        "2024-02-30T10:00:00Z",
+        "2024-13-01T10:00:00Z",
+        "2024-03-10T10:00:00+24:00",
+        "2024-03-10T10:00:00+02:60",
+        "0050-03-10T10:00:00Z" // Date.UTC reads years below 100 as 19xx
+      ]
+    ) assert.strictEqual(parseIsoMicros(text), undefined, text)
+  })
+})
