@@ -303,11 +303,6 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const load = buffered() + inProcess
     return load === 0 || load + records <= config.maxBufferedRows
   }
-  /** Takes the room at once (no yield between the check and this). */
-  const admit = <A, E, R>(records: number, use: Effect.Effect<A, E, R>) => {
-    inProcess += records
-    return Effect.ensuring(use, Effect.sync(() => void (inProcess -= records)))
-  }
   /**
    * Runs `use` once the buffers have room for `records` more rows (the flusher empties them). The
    * wait is the backpressure: time in it means the flushes, not Kafka, set the pace.
@@ -315,16 +310,24 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const withRoom = <A, E, R>(records: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Clock.clockWith((clock) =>
       Effect.suspend(() => {
-        if (fits(records)) return admit(records, use)
+        // The release is in place before the room is taken, and it gives back only what was
+        // taken: an interruption at any point cannot leak room. Check and take are one step.
+        let taken = 0
+        const take = Effect.sync(() => {
+          if (!fits(records)) return false
+          inProcess += records
+          taken = records
+          return true
+        })
         const since = clock.currentTimeMillisUnsafe()
-        return Effect.sync(() => {
-          if (!fits(records)) return undefined
-          counters.waitedForRoomMs += clock.currentTimeMillisUnsafe() - since
-          return admit(records, use)
-        }).pipe(
+        const waitForRoom = take.pipe(
           Effect.delay("5 millis"),
-          Effect.repeat({ until: (admitted) => admitted !== undefined }),
-          Effect.flatMap((admitted) => admitted!)
+          Effect.repeat({ until: (admitted) => admitted }),
+          Effect.tap(() => Effect.sync(() => void (counters.waitedForRoomMs += clock.currentTimeMillisUnsafe() - since)))
+        )
+        return take.pipe(
+          Effect.flatMap((admitted) => admitted ? use : Effect.andThen(waitForRoom, use)),
+          Effect.ensuring(Effect.sync(() => void (inProcess -= taken)))
         )
       })
     )
