@@ -87,6 +87,8 @@ export type MarketRow = Readonly<Record<string, unknown>>
 export interface BarsRequest extends ReadOptions, TimeRange {
   readonly symbols?: ReadonlyArray<string>
   readonly interval: BarInterval
+  /** Most bars in the answer; more is refused (`TooManyRows`, with how many it makes). Absent: no cap. */
+  readonly maxBars?: number
 }
 
 /** Open and close are the first and last trade by exchange time, then sequence, then message_id. */
@@ -142,7 +144,10 @@ export interface QuoteBar {
 
 export interface TradeQuotesRequest extends ReadOptions, TimeRange {
   readonly symbols?: ReadonlyArray<string>
+  /** Trades per page, 1..100000, default 1000. */
   readonly limit?: number
+  /** From the previous page; pins that page's snapshots of both tables. */
+  readonly cursor?: string
   /** How far before `from` to look for the quote prevailing at the first trades; default one day. */
   readonly quoteLookbackMicros?: number
 }
@@ -219,7 +224,7 @@ export class QueryEngine extends Context.Service<QueryEngine, {
   dailySummary(request: SummaryRequest): Effect.Effect<Answer<DailySummary>, QueryError>
   quoteBars(request: BarsRequest): Effect.Effect<Answer<QuoteBar>, QueryError>
   /** Each trade with the last quote of its symbol at or before it (ties: highest sequence, then message_id). */
-  tradesWithQuotes(request: TradeQuotesRequest): Effect.Effect<Answer<TradeWithQuote>, QueryError>
+  tradesWithQuotes(request: TradeQuotesRequest): Effect.Effect<Page<TradeWithQuote>, QueryError>
   instruments(request?: InstrumentsRequest): Effect.Effect<Answer<Readonly<Record<string, unknown>>>, QueryError>
   /** Every symbol in trades or quotes, with counts and first/last exchange time per table. */
   symbols(request?: ReadOptions & { readonly symbols?: ReadonlyArray<string> }): Effect.Effect<Answer<SymbolInfo>, QueryError>

@@ -251,6 +251,86 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       assert.isAbove(pages, 10)
     }))
 
+  it.effect("trades with quotes page like trades: a small limit walks every trade once, in order, each with its quote", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const route = `${base}/v1/trades/with-quotes?from=${iso(T0)}&to=${iso(T0 + DAY)}&lookback_us=${2 * 3_600_000_000}`
+      const whole = yield* json(yield* get(`${route}&limit=10000`, auth(KEYS.reader)))
+      assert.isNull(whole.next_cursor)
+      assert.isAbove(whole.data.length, 37 * 10)
+      const got: Array<unknown> = []
+      let cursor: string | null = null
+      let pages = 0
+      do {
+        const res: Response = yield* get(`${route}&limit=37${cursor === null ? "" : `&cursor=${cursor}`}`, auth(KEYS.reader))
+        const body = yield* json(res)
+        assert.strictEqual(res.status, 200, JSON.stringify(body))
+        assert.isAtMost(body.data.length, 37)
+        got.push(...body.data)
+        cursor = body.next_cursor
+        pages++
+      } while (cursor !== null)
+      assert.deepStrictEqual(got, whole.data)
+      assert.strictEqual(pages, Math.ceil(whole.data.length / 37))
+      // A cursor of /v1/trades does not page this route.
+      const tradesCursor = (yield* json(yield* get(`${base}/v1/trades?from=${iso(T0)}&to=${iso(T0 + DAY)}&limit=5`, auth(KEYS.reader)))).next_cursor
+      const wrong = yield* get(`${route}&limit=5&cursor=${tradesCursor}`, auth(KEYS.reader))
+      const wb = yield* json(wrong)
+      isProblem(wrong, wb, 400)
+      assert.strictEqual(wb.code, "invalid_cursor")
+    }))
+
+  it.effect("a CSV page names the next in K2-Next-Cursor and Link; following them reads every row once", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      const want = Ref.selectRows(f.trades, { from: T0, to: T0 + DAY, symbols: ["BHP", "CBA"] }).map((r) => r.message_id)
+      const got: Array<string> = []
+      let url = `${base}/v1/trades?symbols=BHP,CBA&from=${iso(T0)}&to=${iso(T0 + DAY)}&limit=150&fields=message_id,price`
+      let pages = 0
+      for (;;) {
+        const res = yield* get(url, { ...auth(KEYS.reader), accept: "text/csv" })
+        assert.strictEqual(res.status, 200)
+        assert.match(res.headers.get("content-type") ?? "", /text\/csv/)
+        const [header, ...rows] = parseCsv(yield* text(res))
+        assert.deepStrictEqual(header, ["message_id", "price"])
+        got.push(...rows.map((r) => r[0]!))
+        pages++
+        const next = res.headers.get("k2-next-cursor")
+        const link = res.headers.get("link")
+        if (next === null) {
+          assert.isNull(link)
+          break
+        }
+        const target = /^<([^>]+)>; rel="next"$/.exec(link ?? "")
+        assert.isNotNull(target, link ?? "no Link")
+        const following = new URL(target![1]!, url)
+        assert.strictEqual(following.searchParams.get("cursor"), next)
+        // The same page again comes from the cache, with its cursor.
+        assert.strictEqual((yield* get(url, { ...auth(KEYS.reader), accept: "text/csv" })).headers.get("k2-next-cursor"), next)
+        url = following.toString()
+      }
+      assert.deepStrictEqual(got, want)
+      assert.isAbove(pages, 2)
+      // JSON pages carry the same header as their next_cursor; the last page none.
+      const page = `${base}/v1/trades?symbols=BHP&from=${iso(T0)}&to=${iso(T0 + DAY)}&fields=message_id`
+      const first = yield* get(`${page}&limit=10`, auth(KEYS.reader))
+      assert.strictEqual(first.headers.get("k2-next-cursor"), (yield* json(first)).next_cursor)
+      const last = yield* get(`${page}&limit=10000`, auth(KEYS.reader))
+      assert.isNull((yield* json(last)).next_cursor)
+      assert.isNull(last.headers.get("k2-next-cursor"))
+      // Trades with quotes as CSV: the Link keeps format=csv and reads on from the first page.
+      const wq = `${base}/v1/trades/with-quotes?from=${iso(T0)}&to=${iso(T0 + DAY)}`
+      const all = (yield* json(yield* get(`${wq}&limit=100`, auth(KEYS.reader)))).data.map((r: any) => r.messageId)
+      const c1 = yield* get(`${wq}&limit=50&format=csv`, auth(KEYS.reader))
+      const [h1, ...r1] = parseCsv(yield* text(c1))
+      const c2 = yield* get(new URL(/^<([^>]+)>/.exec(c1.headers.get("link") ?? "<>")![1]!, wq).toString(), auth(KEYS.reader))
+      assert.match(c2.headers.get("content-type") ?? "", /text\/csv/)
+      const [, ...r2] = parseCsv(yield* text(c2))
+      const at = h1!.indexOf("messageId")
+      assert.deepStrictEqual([...r1, ...r2].map((r) => r[at]), all)
+    }))
+
   it.effect("CSV export streams the whole range; Parquet export is a Parquet file; Accept negotiates", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
@@ -555,6 +635,48 @@ layer(served(testOptions({ rateLimit: 5, rateWindowSeconds: 60 })), { timeout: 1
     }))
 })
 
+
+const CORS_ORIGIN = "https://research.example"
+
+layer(served(testOptions({ maxBars: 300, corsOrigins: [CORS_ORIGIN] })), { timeout: 180_000, excludeTestServices: true })("HTTP API bars cap and CORS", (it) => {
+  it.effect("bars past K2_API_MAX_BARS: 400 saying how many and how to narrow, in every format; within it every bar", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      const from = T0, to = T0 + 3 * DAY
+      const counts = {
+        bars: Ref.bars(f.trades, { from, to, size: 1e6 }).length,
+        "quotes/bars": Ref.quoteBars(f.quotes, { from, to, size: 1e6 }).length
+      }
+      for (const [route, n] of Object.entries(counts)) {
+        assert.isAbove(n, 300)
+        for (const format of ["json", "csv", "parquet"]) {
+          const res = yield* get(`${base}/v1/${route}?from=${iso(from)}&to=${iso(to)}&interval=1s&format=${format}`, auth(KEYS.reader))
+          const body = yield* json(res)
+          isProblem(res, body, 400)
+          assert.strictEqual(body.code, "too_many_rows", route)
+          assert.include(body.detail, `${n} bars`)
+          assert.include(body.detail, "300")
+          for (const hint of ["range", "interval", "symbols"]) assert.include(body.detail, hint)
+        }
+      }
+      const within = yield* get(`${base}/v1/bars?symbols=BHP&from=${iso(from)}&to=${iso(to)}&interval=1h`, auth(KEYS.reader))
+      const wb = yield* json(within)
+      assert.strictEqual(within.status, 200, JSON.stringify(wb))
+      assert.strictEqual(wb.data.length, Ref.bars(f.trades, { from, to, size: 3_600_000_000, symbols: ["BHP"] }).length)
+    }))
+
+  it.effect("CORS lets a browser read the paging headers", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const res = yield* get(`${base}/v1/trades?from=${iso(T0)}&to=${iso(T0 + DAY)}&limit=10&format=csv`, { ...auth(KEYS.reader), origin: CORS_ORIGIN })
+      assert.strictEqual(res.status, 200)
+      assert.strictEqual(res.headers.get("access-control-allow-origin"), CORS_ORIGIN)
+      const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(",").map((h) => h.trim().toLowerCase())
+      assert.includeMembers(exposed, ["k2-next-cursor", "link", "k2-truncated"])
+      assert.isNotNull(res.headers.get("k2-next-cursor"))
+    }))
+})
 
 /** Bars runs counted, each held back a while, so that identical requests overlap. */
 const barsRuns = { count: 0 }

@@ -78,7 +78,9 @@ export const RowsQuery = {
 export const BarsQuery = {
   ...symbolsParam,
   ...rangeParams,
-  interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({ description: "Bucket width, default 1m" })),
+  interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({
+    description: "Bucket width, default 1m. An answer past K2_API_MAX_BARS bars (100000) is refused: 400 too_many_rows"
+  })),
   ...readParams,
   format: formatOf(["json", "csv", "parquet"])
 }
@@ -94,7 +96,8 @@ export const SummaryQuery = {
 export const TradeQuotesQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(7, "Most trades, 1..10000, default 1000"),
+  limit: text(7, "Trades per page, 1..10000, default 1000"),
+  cursor: text(4_096, "next_cursor of the previous page (pins its snapshots of trades and quotes)"),
   lookback_us: text(16, "How far before `from` to look for the prevailing quote, microseconds (default one day)"),
   ...readParams,
   format: formatOf(["json", "csv", "parquet"])

@@ -2,9 +2,10 @@
  * Keyset pagination cursors: opaque base64url text holding the position after the
  * last row of a page — (exchange_timestamp, source_sequence, message_id) — plus the
  * table and the snapshot the page was read from, so the next page reads the same
- * snapshot and stays stable while writers commit.
+ * snapshot and stays stable while writers commit. A page joining other tables (trades with
+ * their quotes) also holds the snapshot of each of those, so later pages join the same state.
  */
-import { Result } from "effect"
+import { Predicate, Result } from "effect"
 
 export interface PageCursor {
   readonly table: string
@@ -14,17 +15,29 @@ export interface PageCursor {
   /** source_sequence with NULL as -1 (sequences are never negative): the order the pages follow. */
   readonly sequence: bigint
   readonly messageId: string
+  /** The snapshot each joined table was read at (null: it had none then, so it read as empty). */
+  readonly joined?: Readonly<Record<string, bigint | null>>
 }
 
 const VERSION = 1
 
+const idText = (id: bigint | null) => id?.toString() ?? null
+const toId = (text: string | null) => (text === null ? null : BigInt(text))
+const mapIds = <A, B>(ids: Readonly<Record<string, A>>, f: (a: A) => B) =>
+  Object.fromEntries(Object.entries(ids).map(([t, id]) => [t, f(id)]))
+
 export const encodeCursor = (c: PageCursor): string =>
   Buffer.from(
-    JSON.stringify([VERSION, c.table, c.snapshotId?.toString() ?? null, c.exchangeTimestamp, c.sequence.toString(), c.messageId]),
+    JSON.stringify([
+      VERSION, c.table, idText(c.snapshotId), c.exchangeTimestamp, c.sequence.toString(), c.messageId,
+      // Only pages that join have the seventh element: cursors of plain pages read as before.
+      ...(c.joined === undefined ? [] : [mapIds(c.joined, idText)])
+    ]),
     "utf8"
   ).toString("base64url")
 
 const INTEGER = /^-?\d{1,20}$/
+const isId = (v: unknown): v is string | null => v === null || (typeof v === "string" && INTEGER.test(v))
 
 export const decodeCursor = (text: string): Result.Result<PageCursor, string> => {
   if (!/^[A-Za-z0-9_-]{1,4096}$/.test(text)) return Result.fail("not base64url text")
@@ -34,20 +47,21 @@ export const decodeCursor = (text: string): Result.Result<PageCursor, string> =>
   } catch {
     return Result.fail("not a K2 cursor")
   }
-  if (!Array.isArray(raw) || raw.length !== 6 || raw[0] !== VERSION) return Result.fail("not a K2 cursor (or an old version)")
-  const [, table, snapshot, ts, seq, id] = raw as Array<unknown>
+  if (!Array.isArray(raw) || (raw.length !== 6 && raw.length !== 7) || raw[0] !== VERSION) return Result.fail("not a K2 cursor (or an old version)")
+  const [, table, snapshot, ts, seq, id, joined] = raw as Array<unknown>
   if (
-    typeof table !== "string" || (snapshot !== null && (typeof snapshot !== "string" || !INTEGER.test(snapshot))) ||
-    typeof ts !== "number" || !Number.isSafeInteger(ts) || typeof seq !== "string" || !INTEGER.test(seq) ||
-    typeof id !== "string"
+    typeof table !== "string" || !isId(snapshot) || typeof ts !== "number" || !Number.isSafeInteger(ts) ||
+    typeof seq !== "string" || !INTEGER.test(seq) || typeof id !== "string" ||
+    (raw.length === 7 && !(Predicate.isObject(joined) && Object.values(joined).every(isId)))
   ) {
     return Result.fail("damaged cursor")
   }
   return Result.succeed({
     table,
-    snapshotId: snapshot === null ? null : BigInt(snapshot),
+    snapshotId: toId(snapshot),
     exchangeTimestamp: ts,
     sequence: BigInt(seq),
-    messageId: id
+    messageId: id,
+    ...(raw.length === 7 ? { joined: mapIds(joined as Record<string, string | null>, toId) } : {})
   })
 }

@@ -41,9 +41,24 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
   }
 }
 
-/** A request refused before any I/O; `reason` says which rule it broke. */
+/**
+ * An answer that would hold more rows than one response may, and cannot be paged (bars): the
+ * only refusal that comes after the query, which counted the rows without returning them.
+ */
+export class TooManyRows extends Schema.TaggedError<TooManyRows>()("TooManyRows", {
+  what: Schema.String,
+  count: Schema.Number,
+  max: Schema.Number,
+  advice: Schema.String
+}) {
+  override get message() {
+    return `the request makes ${this.count} ${this.what}, more than the ${this.max} one answer may hold: ${this.advice}`
+  }
+}
+
+/** A request refused, before any I/O but for TooManyRows; `reason` says which rule it broke. */
 export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", {
-  reason: Schema.Union([InvertedRange, LimitOutOfRange, InvalidCursor, InvalidArgument])
+  reason: Schema.Union([InvertedRange, LimitOutOfRange, InvalidCursor, InvalidArgument, TooManyRows])
 }) {
   override get message() {
     return this.reason.message

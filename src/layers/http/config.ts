@@ -31,10 +31,14 @@ export interface ServerOptions {
   readonly maxPageRows: number
   /** Rows of one CSV/Parquet export. */
   readonly maxExportRows: number
+  /** Bars (or quote bars) of one answer: built whole in memory, so past it the request is refused. */
+  readonly maxBars: number
   readonly maxSymbols: number
   readonly queryTimeoutMs: number
   readonly sqlTimeoutMs: number
   readonly sqlMaxRows: number
+  /** Bytes of one SQL answer's rows (estimated as JSON while they are converted); past it the answer is cut. */
+  readonly sqlMaxBytes: number
   readonly maxBodyBytes: number
   /** Bytes of cached response bodies (immutable answers keyed by ETag); 0 disables the cache. */
   readonly cacheBytes: number
@@ -50,10 +54,12 @@ export const defaults: ServerOptions = {
   maxRangeDays: 366,
   maxPageRows: 10_000,
   maxExportRows: 5_000_000,
+  maxBars: 100_000,
   maxSymbols: 1_000,
   queryTimeoutMs: 30_000,
   sqlTimeoutMs: 10_000,
   sqlMaxRows: 100_000,
+  sqlMaxBytes: 32 * 1024 * 1024,
   maxBodyBytes: 64 * 1024,
   cacheBytes: 64 * 1024 * 1024
 }
@@ -125,10 +131,12 @@ export const fromEnv = Effect.gen(function*() {
     maxRangeDays: yield* int("K2_API_MAX_RANGE_DAYS", defaults.maxRangeDays),
     maxPageRows: yield* int("K2_API_MAX_PAGE_ROWS", defaults.maxPageRows),
     maxExportRows: yield* int("K2_API_MAX_EXPORT_ROWS", defaults.maxExportRows),
+    maxBars: yield* int("K2_API_MAX_BARS", defaults.maxBars),
     maxSymbols: yield* int("K2_API_MAX_SYMBOLS", defaults.maxSymbols),
     queryTimeoutMs: yield* int("K2_API_QUERY_TIMEOUT_MS", defaults.queryTimeoutMs),
     sqlTimeoutMs: yield* int("K2_API_SQL_TIMEOUT_MS", defaults.sqlTimeoutMs),
     sqlMaxRows: yield* int("K2_API_SQL_MAX_ROWS", defaults.sqlMaxRows),
+    sqlMaxBytes: yield* int("K2_API_SQL_MAX_BYTES", defaults.sqlMaxBytes),
     maxBodyBytes: yield* int("K2_API_MAX_BODY_BYTES", defaults.maxBodyBytes),
     cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes)
   }

@@ -60,6 +60,7 @@ import {
   type GzipSums,
   gzipEnd,
   gzipStart,
+  nextPageHeaders,
   PARQUET_DECIMAL,
   type ParquetColumns,
   parquetResponse,
@@ -168,6 +169,8 @@ interface Meta {
 /** What the body cache keeps beside the bytes (identity, or the start of a gzip member). */
 interface CachedAnswer {
   readonly meta: Meta
+  /** For the next-page headers (nextPageHeaders), which every format carries. */
+  readonly nextCursor: string | null
   readonly gzip?: GzipSums
 }
 
@@ -270,9 +273,10 @@ export const make = (options: HandlerOptions) =>
       const send = (body: Uint8Array, entry: CachedAnswer, m: Meta) => {
         const contentType = spec.format === "csv" ? "text/csv; charset=utf-8" : "application/json"
         const tail = spec.format === "csv" ? EMPTY : Buffer.from(`,"meta":${JSON.stringify(m)}}`)
+        const paged = { ...headers, ...nextPageHeaders(spec.request.url, entry.nextCursor) }
         return entry.gzip === undefined
-          ? twoParts(body, tail, { contentType, headers })
-          : twoParts(body, gzipEnd(entry.gzip, tail), { contentType, headers: { ...headers, "content-encoding": "gzip" } })
+          ? twoParts(body, tail, { contentType, headers: paged })
+          : twoParts(body, gzipEnd(entry.gzip, tail), { contentType, headers: { ...paged, "content-encoding": "gzip" } })
       }
       const cached = spec.format === "parquet" ? undefined : cache.get(etag)
       if (cached !== undefined) {
@@ -280,7 +284,10 @@ export const make = (options: HandlerOptions) =>
       }
       if (spec.format === "parquet") {
         const answer = yield* withTimeout(spec.run(pinned.selector))
-        return yield* parquetResponse(writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!), headers)
+        return yield* parquetResponse(
+          writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!),
+          { ...headers, ...nextPageHeaders(spec.request.url, answer.nextCursor) }
+        )
       }
       /** The JSON or CSV data, encoded (and gzipped) as the cache keeps it. */
       const encode = Effect.gen(function*() {
@@ -296,7 +303,8 @@ export const make = (options: HandlerOptions) =>
         const compressed = gzip ? yield* gzipStart(bytes) : undefined
         const body = compressed?.bytes ?? bytes
         const m = meta(answer, pinned, correlationId)
-        const entry: CachedAnswer = compressed === undefined ? { meta: m } : { meta: m, gzip: compressed.sums }
+        const nextCursor = answer.nextCursor ?? null
+        const entry: CachedAnswer = compressed === undefined ? { meta: m, nextCursor } : { meta: m, nextCursor, gzip: compressed.sums }
         if (cacheable) cache.set(etag, body, entry)
         return { body, entry } satisfies Encoded
       })
@@ -507,7 +515,8 @@ export const make = (options: HandlerOptions) =>
           involved: [quotes ? "quotes" : "trades"],
           snapshot,
           run: (selector) => {
-            const req = { from, to, symbols, interval, ...(selector === undefined ? {} : { snapshot: selector }) }
+            // Bars are built whole (one aggregation, then encoded): past the cap the request is refused, not cut.
+            const req = { from, to, symbols, interval, maxBars: options.maxBars, ...(selector === undefined ? {} : { snapshot: selector }) }
             return (quotes ? engine.quoteBars(req) : engine.bars(req)) as Effect.Effect<Answer<unknown>, unknown>
           }
         })
@@ -537,7 +546,7 @@ export const make = (options: HandlerOptions) =>
     })
 
     const tradesWithQuotes = Effect.fnUntraced(function*({ query: q, request }: {
-      readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly limit?: string | undefined; readonly lookback_us?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
+      readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly limit?: string | undefined; readonly cursor?: string | undefined; readonly lookback_us?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
       readonly request: HttpServerRequest.HttpServerRequest
     }) {
       const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
@@ -560,7 +569,8 @@ export const make = (options: HandlerOptions) =>
             symbols,
             limit: limit!,
             ...(lookback === undefined ? {} : { quoteLookbackMicros: lookback }),
-            ...(selector === undefined ? {} : { snapshot: selector })
+            // A cursor pins both tables as its first page read them.
+            ...(q.cursor !== undefined && q.cursor !== "" ? { cursor: q.cursor } : selector === undefined ? {} : { snapshot: selector })
           })
       })
     })
@@ -723,10 +733,12 @@ export const make = (options: HandlerOptions) =>
         return yield* parquetResponse((out) =>
           sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out })), headers)
       }
-      const result = yield* sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs }))
+      const result = yield* sqlPermits.withPermits(1)(runSandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, maxBytes: options.sqlMaxBytes, timeoutMs: options.sqlTimeoutMs }))
+      // A cut answer says which limit cut it: in the JSON body, and as a header (CSV has no other place).
+      const cut = result.truncatedBy === null ? headers : { ...headers, "k2-truncated": result.truncatedBy }
       if (format === "csv") {
         const columns = result.columns.map((c) => c.name)
-        return HttpServerResponse.text(csvHeader(columns) + csvRows(result.rows, columns), { contentType: "text/csv; charset=utf-8", headers })
+        return HttpServerResponse.text(csvHeader(columns) + csvRows(result.rows, columns), { contentType: "text/csv; charset=utf-8", headers: cut })
       }
       const scanned = sandboxTables.map((t) => ({
         table: t.name,
@@ -741,7 +753,8 @@ export const make = (options: HandlerOptions) =>
         data: result.rows,
         next_cursor: null,
         columns: result.columns,
-        truncated: result.truncated,
+        truncated: result.truncatedBy !== null,
+        truncated_by: result.truncatedBy,
         meta: {
           correlation_id: correlationId,
           snapshot_ids: pinned.ids,
@@ -751,7 +764,7 @@ export const make = (options: HandlerOptions) =>
           rows: result.rows.length,
           elapsed_ms: Date.now() - started
         }
-      }), { contentType: "application/json", headers })
+      }), { contentType: "application/json", headers: cut })
     })
 
     // --- system --------------------------------------------------------------------------------

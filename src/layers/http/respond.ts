@@ -113,6 +113,20 @@ export const flatten = (row: Record<string, unknown>): Record<string, unknown> =
   return out
 }
 
+/**
+ * Headers naming the next page, in every format (a CSV or Parquet body has no place for the
+ * cursor): `K2-Next-Cursor`, and `Link: <?query>; rel="next"` with this request's query and that
+ * cursor. A query-only reference resolves against the URL the client called (RFC 3986 §5.2), so
+ * it holds behind a proxy that rewrites paths, and no Host header is trusted. None on the last page.
+ */
+export const nextPageHeaders = (url: string, cursor: string | null | undefined): Record<string, string> => {
+  if (cursor === null || cursor === undefined) return {}
+  const i = url.indexOf("?")
+  const query = new URLSearchParams(i < 0 ? "" : url.slice(i + 1))
+  query.set("cursor", cursor)
+  return { "k2-next-cursor": cursor, link: `<?${query}>; rel="next"` }
+}
+
 export const columnsOf = (rows: ReadonlyArray<Record<string, unknown>>) => {
   const seen = new Set<string>()
   for (const r of rows.slice(0, 1000)) for (const k of Object.keys(r)) seen.add(k)

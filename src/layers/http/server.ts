@@ -147,7 +147,7 @@ export const pipeline = (options: HandlerOptions) => {
       if (origin !== undefined && (anyOrigin || options.corsOrigins.includes(origin))) {
         extra["access-control-allow-origin"] = anyOrigin ? "*" : origin
         extra["access-control-expose-headers"] =
-          "ETag, X-Correlation-ID, K2-Snapshot-Ids, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After"
+          "ETag, X-Correlation-ID, K2-Snapshot-Ids, K2-Next-Cursor, Link, K2-Truncated, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After"
         if (!anyOrigin) extra["vary"] = "Origin"
       }
 

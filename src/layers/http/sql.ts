@@ -9,14 +9,19 @@
  * - a parse gate: `json_serialize_sql` (which serializes SELECT statements only) must
  *   yield exactly one statement, so PRAGMA, COPY, ATTACH, SET, DDL and stacked
  *   statements are refused before execution;
- * - a row limit (streamed: at most limit + 1 rows are ever fetched), a time limit
- *   (the statement is interrupted), one thread and a memory limit per instance.
+ * - an allow-list over that parsed statement (`checkReferences`): it may read only the
+ *   views and its own CTEs, a few generators, and no function that reads settings or
+ *   the catalog, since DuckDB's catalog and settings hold the warehouse's file paths;
+ * - a row limit and a byte budget (streamed: fetching stops at limit + 1 rows or once
+ *   the converted rows pass the budget), a time limit (the statement is interrupted),
+ *   one thread and a memory limit per instance.
  */
-import { type DuckDBConnection, DuckDBInstance, JsonDuckDBValueConverter } from "@duckdb/node-api"
-import { Effect, Schema } from "effect"
+import { type DuckDBConnection, DuckDBInstance, type Json, JsonDuckDBValueConverter } from "@duckdb/node-api"
+import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import { executeOne } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { defaults } from "./config.ts"
 
 export class SqlRefused extends Schema.TaggedError<SqlRefused>()("SqlRefused", { detail: Schema.String }) {
   override get message() {
@@ -46,9 +51,9 @@ export interface SqlResult {
   readonly columns: ReadonlyArray<{ readonly name: string; readonly type: string }>
   /** JSON-safe values: decimals, longs and instants as text. */
   readonly rows: ReadonlyArray<Record<string, unknown>>
-  readonly truncated: boolean
+  /** Why the rows stop short: the row limit or the byte budget; null when the answer is whole. */
+  readonly truncatedBy: "rows" | "bytes" | null
 }
-
 
 export const duckType = (type: NestedField["type"]): string => {
   if (typeof type === "string") {
@@ -109,14 +114,105 @@ const scrub = (message: string, files: ReadonlyArray<string>) => {
   return out.replace(/(\/[^\s"']+)+/g, "<path>").split("\n")[0]!.slice(0, 500)
 }
 
+/** Table functions that only generate values from their arguments: no file, catalog or setting. */
+const TABLE_FUNCTIONS = new Set(["range", "generate_series", "unnest"])
+
+/**
+ * Scalar functions and macros (from `duckdb_functions()`) that read settings, variables,
+ * plans, view definitions or the statement text, all of which can hold the warehouse's paths
+ * (a Parquet answer wraps the statement in a COPY to our temp file). Catalog tables and table
+ * functions are kept out by the allow-list instead.
+ */
+const REFUSED_FUNCTIONS = new Set([
+  "current_setting",
+  "getvariable",
+  "current_query",
+  "json_serialize_plan",
+  "pg_get_viewdef",
+  "pg_get_constraintdef"
+])
+
+type Node = Record<string, unknown>
+type Cte = { readonly key?: unknown; readonly value?: { readonly query?: { readonly node?: Node } } }
+
+const lower = (v: unknown) => (typeof v === "string" ? v.toLowerCase() : "")
+
+/**
+ * Refuses (throws SqlRefused) any table the statement names that is not one of `views` or a
+ * CTE in scope, any schema- or catalog-qualified table, table functions outside
+ * TABLE_FUNCTIONS, SHOW, and REFUSED_FUNCTIONS, anywhere in the `json_serialize_sql` tree.
+ * DuckDB matches names case-insensitively, so do we.
+ */
+export const checkReferences = (statement: unknown, views: ReadonlyArray<string>): void => {
+  const allowed = new Set(views.map(lower))
+  const only = `only the views ${views.join(", ")} (and the statement's own CTEs) can be read`
+  const walk = (value: unknown, scope: ReadonlySet<string>): void => {
+    if (Array.isArray(value)) return value.forEach((v) => walk(v, scope))
+    if (!Predicate.isObject(value)) return
+    const node = value as Node
+    // Aggregates and window functions carry function_name too.
+    const fn = lower(node["function_name"])
+    if (REFUSED_FUNCTIONS.has(fn)) throw new SqlRefused({ detail: `${fn}() is not allowed: it reads server settings or state` })
+    switch (node["type"]) {
+      case "BASE_TABLE": {
+        const name = [node["catalog_name"], node["schema_name"], node["table_name"]].filter((p) => p !== "" && p !== undefined).join(".")
+        if (name !== node["table_name"] || !(allowed.has(lower(name)) || scope.has(lower(name)))) {
+          throw new SqlRefused({ detail: `${only}, not ${name}` })
+        }
+        return
+      }
+      case "TABLE_FUNCTION": {
+        const f = Predicate.isObject(node["function"]) ? node["function"] as Node : {}
+        const name = lower(f["function_name"])
+        if (!TABLE_FUNCTIONS.has(name) || (f["schema"] ?? "") !== "" || (f["catalog"] ?? "") !== "") {
+          throw new SqlRefused({ detail: `${only}; the table function ${name}() is not allowed (allowed: ${[...TABLE_FUNCTIONS].join(", ")})` })
+        }
+        break
+      }
+      case "SHOW_REF":
+        // DESCRIBE / SUMMARIZE carry the query they describe (walked below); SHOW TABLES etc. read the catalog.
+        if (!Predicate.isObject(node["query"])) throw new SqlRefused({ detail: `${only}; SHOW is not allowed` })
+        break
+    }
+    // A CTE's name is in scope for the later CTEs and the query, and in its own body only when
+    // that body is recursive: elsewhere DuckDB resolves the name to the catalog (WITH
+    // duckdb_views AS (SELECT * FROM duckdb_views) reads the real one).
+    const ctes = Predicate.isObject(node["cte_map"]) ? (node["cte_map"] as { map?: unknown }).map : undefined
+    let inner = scope
+    if (Array.isArray(ctes)) {
+      for (const cte of ctes as Array<Cte>) {
+        const name = lower(cte.key)
+        const body = cte.value?.query?.node
+        const recursive = body?.["type"] === "RECURSIVE_CTE_NODE" && lower(body["cte_name"]) === name
+        walk(cte, recursive ? new Set([...inner, name]) : inner)
+        inner = new Set([...inner, name])
+      }
+    }
+    for (const [key, child] of Object.entries(node)) if (key !== "cte_map" || !Array.isArray(ctes)) walk(child, inner)
+  }
+  walk(statement, new Set())
+}
+
+/** Roughly the bytes a converted value takes as JSON text (what the answer holds and sends). */
+const jsonBytes = (v: Json): number => {
+  if (v === null) return 4
+  if (typeof v === "string") return v.length + 2
+  if (typeof v !== "object") return 8
+  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + jsonBytes(x) + 1, 2)
+  return Object.entries(v).reduce<number>((n, [k, x]) => n + k.length + 4 + jsonBytes(x), 2)
+}
+
 /**
  * Runs one user SELECT in a fresh locked-down instance. `parquetOut`: instead of rows,
- * COPY the (limited) result to that file, which the caller streams and deletes.
+ * COPY the (limited) result to that file, which the caller streams and deletes (DuckDB
+ * writes it within the instance's memory limit, so the byte budget does not apply).
+ * `maxBytes`: budget of the converted rows (default `K2_API_SQL_MAX_BYTES`'s).
  */
 export const runSandboxed = (options: {
   readonly sql: string
   readonly tables: ReadonlyArray<SandboxTable>
   readonly maxRows: number
+  readonly maxBytes?: number
   readonly timeoutMs: number
   readonly parquetOut?: string
 }): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
@@ -164,6 +260,7 @@ export const runSandboxed = (options: {
         }
         const count = tree.statements?.length ?? 0
         if (count !== 1) throw new SqlRefused({ detail: count === 0 ? "no statement" : `exactly one statement is allowed, got ${count}` })
+        checkReferences(tree.statements, options.tables.map((t) => t.name))
 
         if (options.parquetOut !== undefined) {
           await interruptAfter(
@@ -171,29 +268,38 @@ export const runSandboxed = (options: {
             options.timeoutMs,
             connection.run(`COPY (SELECT * FROM (\n${options.sql}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
           )
-          return { columns: [], rows: [], truncated: false }
+          return { columns: [], rows: [], truncatedBy: null }
         }
-        return await interruptAfter(connection, options.timeoutMs, (async () => {
+        const maxBytes = options.maxBytes ?? defaults.sqlMaxBytes
+        return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
           const result = await connection.stream(options.sql)
           const names = result.deduplicatedColumnNames()
           const columns = names.map((name, i) => ({ name, type: result.columnType(i).toString() }))
           const rows: Array<Record<string, unknown>> = []
-          let truncated = false
+          // Each row repeats its column names in JSON.
+          const rowBytes = names.reduce((n, name) => n + name.length + 4, 2)
+          let bytes = 0
           while (true) {
             const chunk = await result.fetchChunk()
             if (chunk === null || chunk.rowCount === 0) break
-            for (const values of chunk.convertRows(JsonDuckDBValueConverter)) {
-              if (rows.length >= options.maxRows) {
-                truncated = true
-                break
-              }
+            // Value by value, not chunk.convertRows: a chunk holds up to 2048 rows, and the
+            // first value past the budget ends the answer before the rest is converted.
+            const vectors = names.map((_, c) => chunk.getColumnVector(c))
+            for (let r = 0; r < chunk.rowCount; r++) {
+              if (rows.length >= options.maxRows) return { columns, rows, truncatedBy: "rows" }
               const row: Record<string, unknown> = {}
-              names.forEach((n, i) => (row[n] = values[i]))
+              bytes += rowBytes
+              for (let c = 0; c < names.length; c++) {
+                const vector = vectors[c]!
+                const value = JsonDuckDBValueConverter(vector.getItem(r), vector.type, JsonDuckDBValueConverter)
+                bytes += jsonBytes(value)
+                if (bytes > maxBytes) return { columns, rows, truncatedBy: "bytes" }
+                row[names[c]!] = value
+              }
               rows.push(row)
             }
-            if (truncated) break
           }
-          return { columns, rows, truncated }
+          return { columns, rows, truncatedBy: null }
         })())
       } finally {
         connection.closeSync()

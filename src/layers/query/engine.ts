@@ -3,8 +3,8 @@ import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-a
 import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
-import { decodeCursor, encodeCursor } from "../../domain/query/cursor.ts"
-import { InvalidArgument, InvalidCursor, invalid } from "../../domain/query/errors.ts"
+import { decodeCursor, encodeCursor, type PageCursor } from "../../domain/query/cursor.ts"
+import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, TooManyRows } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
@@ -86,6 +86,32 @@ const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as n
 /** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
 const LATEST_FIRST = "ingestion_timestamp DESC NULLS LAST, kafka_offset DESC NULLS LAST"
 
+/** What a trades-with-quotes cursor pages (so a cursor of /trades, which pins no quotes, is refused). */
+const TRADES_WITH_QUOTES = "trades_with_quotes"
+
+/** A cursor of the pages of `what`, or InvalidCursor saying why not. */
+const readCursor = (text: string, what: string): Effect.Effect<PageCursor, InvalidQuery> => {
+  const decoded = decodeCursor(text)
+  if (Result.isFailure(decoded)) return Effect.fail(invalid(new InvalidCursor({ detail: decoded.failure })))
+  const c = decoded.success
+  return c.table === what ? Effect.succeed(c) : Effect.fail(invalid(new InvalidCursor({ detail: `it pages ${c.table}, not ${what}` })))
+}
+
+/** ` AND` the rows strictly after a cursor's row in the order key (ORDER_KEY). */
+const afterCursor = (params: Params, after: PageCursor | undefined) =>
+  after === undefined
+    ? ""
+    : ` AND (${ORDER_KEY}) > (${params.micros(after.exchangeTimestamp)}, ${params.add(after.sequence)}::BIGINT, ${params.add(after.messageId)}::VARCHAR)`
+
+/** The plan of a table that had no snapshot at the state read: nothing to read. */
+const nothingOf = (table: TableName): ScanPlan => ({
+  table: identifierOf(table),
+  snapshot: null,
+  schema: definitionOf(table).schema,
+  files: [],
+  stats: { manifestsTotal: 0, manifestsRead: 0, filesTotal: 0, filesPlanned: 0, bytesTotal: 0, bytesPlanned: 0, planningMs: 0 }
+})
+
 
 export const layer = (options: QueryEngineOptions = {}) =>
   Layer.effect(QueryEngine)(Effect.gen(function*() {
@@ -103,6 +129,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
     const plan = (table: TableName, snapshot: SnapshotSelector | undefined, filter: ScanFilter) =>
       scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
+
+    /** A table at the snapshot a cursor pinned (null: it had none then, and still reads as empty). */
+    const planAt = (table: TableName, snapshotId: bigint | null, filter: ScanFilter) =>
+      snapshotId === null ? Effect.succeed(nothingOf(table)) : plan(table, { _tag: "ById", snapshotId }, filter)
 
     /** Trades and quotes at one state: a table with no snapshot then (e.g. a fresh one) reads as empty. */
     const planMarket = (snapshot: SnapshotSelector | undefined, trades: ScanFilter, quotes: ScanFilter) =>
@@ -166,12 +196,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
           filters.push({ column: f.column, min, max })
         }
         let snapshot = request.snapshot
-        let after: ReturnType<typeof decodeCursor> extends Result.Result<infer C, unknown> ? C | undefined : never = undefined
-        if (request.cursor !== undefined) {
-          const decoded = decodeCursor(request.cursor)
-          if (Result.isFailure(decoded)) return yield* invalid(new InvalidCursor({ detail: decoded.failure }))
-          after = decoded.success
-          if (after.table !== table) return yield* invalid(new InvalidCursor({ detail: `it pages ${after.table}, not ${table}` }))
+        const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, table)
+        if (after !== undefined) {
           if (snapshot?._tag === "ById" && after.snapshotId !== null && snapshot.snapshotId !== after.snapshotId) {
             return yield* invalid(new InvalidCursor({ detail: `it reads snapshot ${after.snapshotId}, the request asks for ${snapshot.snapshotId}` }))
           }
@@ -191,9 +217,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
             if (f.min !== undefined) where += ` AND ${quoteIdent(f.column)} >= ${params.decimal(f.min)}`
             if (f.max !== undefined) where += ` AND ${quoteIdent(f.column)} <= ${params.decimal(f.max)}`
           }
-          if (after !== undefined) {
-            where += ` AND (exchange_timestamp, coalesce(source_sequence, -1), message_id) > (${params.micros(after.exchangeTimestamp)}, ${params.add(after.sequence)}::BIGINT, ${params.add(after.messageId)}::VARCHAR)`
-          }
+          where += afterCursor(params, after)
           // The cursor needs the order key; fields that already hold a part of it are not read twice.
           const tsKey = fields.includes("exchange_timestamp") ? "exchange_timestamp" : "__ts"
           const idKey = fields.includes("message_id") ? "message_id" : "__id"
@@ -253,6 +277,37 @@ export const layer = (options: QueryEngineOptions = {}) =>
       ...(symbols.length > 0 ? { values: [{ column: "symbol", values: symbols }] } : {})
     })
 
+    /**
+     * The bars of `aggregate` (one row per symbol and bucket) in (symbol, bucket) order. With
+     * `maxBars`, DuckDB counts them beside the first maxBars + 1: past the cap no bar reaches
+     * JS, and TooManyRows says how many the request makes.
+     */
+    const collectBars = <A>(
+      p: ScanPlan,
+      params: Params,
+      aggregate: string,
+      maxBars: number | undefined,
+      convert: (chunk: Chunk, out: Array<A>) => void
+    ) =>
+      Effect.gen(function*() {
+        if (maxBars === undefined) return yield* collect([p], `${aggregate} ORDER BY symbol, bucket`, params.values, convert)
+        let count = 0
+        const sql = `SELECT *, count(*) OVER ()::DOUBLE AS bar_count FROM (${aggregate}) ORDER BY symbol, bucket LIMIT ${params.add(maxBars + 1)}`
+        const rows = yield* collect<A>([p], sql, params.values, (chunk, out) => {
+          count = doubles(chunk.column("bar_count"))[0]!
+          if (count <= maxBars) convert(chunk, out)
+        })
+        if (count > maxBars) {
+          return yield* invalid(new TooManyRows({
+            what: "bars",
+            count,
+            max: maxBars,
+            advice: "narrow the range (from, to), choose a coarser interval, or ask for fewer symbols"
+          }))
+        }
+        return rows
+      })
+
     const bars = Effect.fn("QueryEngine.bars")(function*(request: Parameters<QueryEngine["Service"]["bars"]>[0]) {
       const { symbols, range, interval } = yield* checkBars(request)
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
@@ -263,8 +318,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
             SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
             FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
           SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
-          FROM t GROUP BY ALL ORDER BY symbol, bucket`
-        return { rows: yield* collect([p], sql, params.values, barsOf), p }
+          FROM t GROUP BY ALL`
+        return { rows: yield* collectBars(p, params, sql, request.maxBars, barsOf), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -308,8 +363,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
             min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id)) AS mid_close,
             min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
             arg_max(spread, (ts, seq, message_id)) AS spread_close
-          FROM q GROUP BY ALL ORDER BY symbol, bucket`
-        return { rows: yield* collect([p], sql, params.values, quoteBarsOf), p }
+          FROM q GROUP BY ALL`
+        return { rows: yield* collectBars(p, params, sql, request.maxBars, quoteBarsOf), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -322,16 +377,22 @@ export const layer = (options: QueryEngineOptions = {}) =>
       if (!Number.isSafeInteger(lookback) || lookback < 0 || lookback > 31 * MICROS_PER_DAY) {
         return yield* invalid(new InvalidArgument({ name: "quoteLookbackMicros", detail: `${lookback}; 0 to 31 days in microseconds` }))
       }
+      // A cursor pins both tables as the first page read them (the request's snapshot is not consulted).
+      const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, TRADES_WITH_QUOTES)
+      const quotesAt = after?.joined?.["quotes"]
+      if (after !== undefined && quotesAt === undefined) return yield* invalid(new InvalidCursor({ detail: "damaged cursor" }))
+      const from = after === undefined ? range.from : Math.max(range.from, after.exchangeTimestamp)
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
-        const [tp, qp] = yield* planMarket(
-          request.snapshot,
-          marketFilter(symbols, range.from, range.to),
-          marketFilter(symbols, range.from - lookback, range.to)
-        )
-        if (tp.files.length === 0 || range.from === range.to) return { rows: [] as Array<TradeWithQuote>, plans: [tp, qp] }
+        const tradesFilter = marketFilter(symbols, from, range.to)
+        // Quotes from `from − lookback` of the request on every page: each trade joins the quote one answer would give it.
+        const quotesFilter = marketFilter(symbols, range.from - lookback, range.to)
+        const [tp, qp] = after === undefined
+          ? yield* planMarket(request.snapshot, tradesFilter, quotesFilter)
+          : yield* Effect.all([planAt("trades", after.snapshotId, tradesFilter), planAt("quotes", quotesAt!, quotesFilter)], { concurrency: 2 })
+        if (tp.files.length === 0 || from >= range.to) return { rows: [] as Array<TradeWithQuote>, next: null, plans: [tp, qp] }
         const params = new Params()
         const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side
-          FROM ${filteredFiles(params, plannedPaths(tp), range.from, range.to, symbols)}`
+          FROM ${filteredFiles(params, plannedPaths(tp), from, range.to, symbols)}${afterCursor(params, after)}`
         // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, time).
         const quotes = qp.files.length === 0
           ? `SELECT NULL::VARCHAR AS symbol, NULL::TIMESTAMPTZ AS quote_ts, NULL::DECIMAL(18, 8) AS bid_price, NULL::DECIMAL(18, 8) AS bid_size,
@@ -350,11 +411,22 @@ export const layer = (options: QueryEngineOptions = {}) =>
               WHEN t.price::DECIMAL(38, 8) * 2 < q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8) THEN 'SELL'
               ELSE 'MID' END AS classification
           FROM t ASOF LEFT JOIN q ON t.symbol = q.symbol AND t.exchange_timestamp >= q.quote_ts
-          ORDER BY t.exchange_timestamp, t.seq, t.message_id LIMIT ${params.add(limit)}`
+          ORDER BY t.exchange_timestamp, t.seq, t.message_id LIMIT ${params.add(limit + 1)}`
         const raw = yield* run([tp, qp], sql, params.values)
+        // The row past the page only says there is more: the cursor is the page's last row.
+        const last = raw.length > limit ? raw[limit - 1]! : undefined
+        const next = last === undefined ? null : encodeCursor({
+          table: TRADES_WITH_QUOTES,
+          snapshotId: tp.snapshot?.["snapshot-id"] ?? null,
+          exchangeTimestamp: num(last.ts),
+          sequence: (last.source_sequence as bigint | null) ?? -1n,
+          messageId: last.message_id as string,
+          joined: { quotes: qp.snapshot?.["snapshot-id"] ?? null }
+        })
         const fixed = (v: unknown) => (v === null ? null : formatFixed(rescale(parseFixed(v as string))))
         return {
-          rows: raw.map((r): TradeWithQuote => ({
+          next,
+          rows: raw.slice(0, limit).map((r): TradeWithQuote => ({
             symbol: r.symbol as string,
             exchangeTimestamp: num(r.ts),
             sourceSequence: (r.source_sequence as bigint | null) ?? null,
@@ -374,7 +446,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           plans: [tp, qp]
         }
       }))
-      return answer(value.rows, value.plans, elapsedMs)
+      return { ...answer(value.rows, value.plans, elapsedMs), nextCursor: value.next }
     })
 
     // --- reference data and table facts ----------------------------------------------------

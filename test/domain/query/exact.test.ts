@@ -75,6 +75,12 @@ describe("cursors", () => {
     assert.isTrue(Result.isFailure(decodeCursor("not a cursor")))
     assert.isTrue(Result.isFailure(decodeCursor(Buffer.from("[2,\"x\"]").toString("base64url"))))
     assert.isTrue(Result.isFailure(decodeCursor(Buffer.from("[1,\"trades\",null,1.5,\"1\",\"m\"]").toString("base64url"))))
+    // A page of a join also pins the joined tables (null: none then).
+    const joined = { ...c, table: "trades_with_quotes", joined: { quotes: 42n, other: null } }
+    assert.deepStrictEqual(decodeCursor(encodeCursor(joined)), Result.succeed(joined))
+    for (const bad of ["[1,\"t\",null,1,\"1\",\"m\",[\"1\"]]", "[1,\"t\",null,1,\"1\",\"m\",{\"quotes\":1}]", "[1,\"t\",null,1,\"1\",\"m\",null]"]) {
+      assert.isTrue(Result.isFailure(decodeCursor(Buffer.from(bad).toString("base64url"))), bad)
+    }
   })
 })
 

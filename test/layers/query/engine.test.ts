@@ -1,7 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { BigDecimal, Effect } from "effect"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
-import { type MarketRow, QueryEngine, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
+import { type Answer, type BarsRequest, type MarketRow, QueryEngine, type QueryError, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
 import * as Ref from "../../domain/query/reference.ts"
 import { DAY, HOUR, T0 } from "./data.ts"
 import { Fixture, queryWarehouse } from "./fixture.ts"
@@ -176,6 +176,23 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         const f = yield* Fixture
         const got = yield* q.bars({ from: T0 - DAY, to: T0 + 4 * DAY, interval: "1d" })
         assert.deepStrictEqual(got.rows, Ref.bars(f.trades, { from: T0 - DAY, to: T0 + 4 * DAY, size: DAY }))
+      }))
+
+    it.effect("bars and quote bars up to maxBars answer whole; one more bar is refused with the count", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const request = { from: T0, to: T0 + DAY, interval: "1m" as const }
+        const reads: ReadonlyArray<(r: BarsRequest) => Effect.Effect<Answer<unknown>, QueryError>> = [q.bars, q.quoteBars]
+        for (const read of reads) {
+          const all = yield* read(request)
+          const n = all.rows.length
+          assert.isAbove(n, 100)
+          assert.deepStrictEqual((yield* read({ ...request, maxBars: n })).rows, all.rows)
+          const refused = yield* Effect.flip(read({ ...request, maxBars: n - 1 }))
+          assert.strictEqual(refused._tag === "InvalidQuery" && refused.reason._tag, "TooManyRows")
+          assert.include(refused.message, `${n} bars`)
+          assert.include(refused.message, `${n - 1}`)
+        }
       }))
 
     it.effect("daily summaries group by the exchange's local trading day", () =>

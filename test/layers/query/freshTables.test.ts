@@ -14,7 +14,7 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { type Page, QueryEngine, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
 import { type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../../src/services/TableScanner.ts"
 import { DAY, genQuotes, genTrades, T0 } from "./data.ts"
 import { QUOTES, TRADES } from "./fixture.ts"
@@ -117,5 +117,60 @@ layer(warehouse, { timeout: 120_000, excludeTestServices: true })("fresh and lat
       assert.strictEqual((yield* q.snapshots("trades"))[0]!.parentId, first!.snapshotId)
       const expired = yield* notFound(scanner.planTogether([{ table: TRADES }, { table: QUOTES }], at))
       assert.strictEqual(expired.table, "market_data.trades")
+    }))
+})
+
+const pagedDir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-paged-"))
+const paged = QueryLayer.layer().pipe(
+  Layer.provideMerge(Lakehouse.layer({ warehouse: pagedDir, catalog: { _tag: "memory" } }))
+)
+
+layer(paged, { timeout: 120_000, excludeTestServices: true })("trades with quotes, paged", (it) => {
+  it.effect("pages read their first page's state of both tables: commits between pages change nothing", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const q = yield* QueryEngine
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.ensureTable(tables.quotes)
+      const first = (yield* sink.append(TRADES, tradeColumns(trades1))).snapshot["snapshot-id"]
+      /** Every page from `start` on, following the cursors, with what each page scanned. */
+      const rest = Effect.fnUntraced(function*(start: Page<TradeWithQuote>) {
+        const rows = [...start.rows]
+        const scanned: Array<ReadonlyArray<bigint | null>> = []
+        let cursor = start.nextCursor
+        while (cursor !== null) {
+          const page = yield* q.tradesWithQuotes({ ...range, limit: 150, cursor })
+          assert.isAtMost(page.rows.length, 150)
+          rows.push(...page.rows)
+          scanned.push(page.scanned.map((s) => s.snapshotId))
+          cursor = page.nextCursor
+        }
+        return { rows, scanned }
+      })
+
+      // Quotes empty when the first page is read; the first quotes and more trades land after it.
+      const whole = yield* q.tradesWithQuotes({ ...range, limit: 10_000 })
+      const p1 = yield* q.tradesWithQuotes({ ...range, limit: 150 })
+      assert.isString(p1.nextCursor)
+      yield* sink.append(QUOTES, quoteColumns(quotes))
+      yield* sink.append(TRADES, tradeColumns(trades2))
+      const empty = yield* rest(p1)
+      assert.deepStrictEqual(empty.rows, whole.rows)
+      assert.strictEqual(empty.rows.length, trades1.length)
+      assert.isTrue(empty.scanned.every((ids) => ids[0] === first && ids[1] === null))
+
+      // Both tables written: more quotes between pages do not change the quotes later pages join.
+      const now = yield* q.tradesWithQuotes({ ...range, limit: 10_000 })
+      const n1 = yield* q.tradesWithQuotes({ ...range, limit: 150 })
+      yield* sink.append(QUOTES, quoteColumns(genQuotes(600, { seed: 24 })))
+      const full = yield* rest(n1)
+      assert.deepStrictEqual(full.rows, now.rows)
+      assert.strictEqual(full.rows.length, trades1.length + trades2.length)
+      assert.isAbove(now.rows.filter((r) => r.classification !== null).length, 0)
+
+      // A cursor of /trades does not page this read.
+      const tradesPage = yield* q.trades({ ...range, limit: 5 })
+      const wrong = yield* Effect.flip(q.tradesWithQuotes({ ...range, limit: 5, cursor: tradesPage.nextCursor! }))
+      assert.strictEqual(wrong._tag === "InvalidQuery" && wrong.reason._tag, "InvalidCursor")
     }))
 })
