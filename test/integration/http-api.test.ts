@@ -251,6 +251,27 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       assert.isAbove(pages, 10)
     }))
 
+  it.effect("a page after a cursor names the snapshots the cursor pinned, and is immutable", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      const range = `from=${iso(T0)}&to=${iso(T0 + DAY)}&limit=50`
+      const first = yield* json(yield* get(`${base}/v1/trades?${range}&snapshot_id=${f.firstTradeSnapshot}`, auth(KEYS.reader)))
+      assert.isString(first.next_cursor)
+      // The next page carries only the cursor: newer snapshots exist, but it reads the first one.
+      const res = yield* get(`${base}/v1/trades?${range}&cursor=${first.next_cursor}`, auth(KEYS.reader))
+      const body = yield* json(res)
+      assert.strictEqual(res.status, 200, JSON.stringify(body))
+      assert.notStrictEqual(f.firstTradeSnapshot, f.lastTradeSnapshot)
+      assert.strictEqual(body.meta.snapshot_ids.trades, f.firstTradeSnapshot.toString())
+      assert.strictEqual(res.headers.get("k2-snapshot-ids"), `trades=${f.firstTradeSnapshot}`)
+      assert.include(res.headers.get("cache-control") ?? "", "immutable")
+      const joined = yield* json(yield* get(`${base}/v1/trades/with-quotes?${range}&snapshot_id=${f.firstTradeSnapshot}`, auth(KEYS.reader)))
+      const next = yield* get(`${base}/v1/trades/with-quotes?${range}&cursor=${joined.next_cursor}`, auth(KEYS.reader))
+      assert.deepStrictEqual((yield* json(next)).meta.snapshot_ids, joined.meta.snapshot_ids)
+      assert.include(next.headers.get("cache-control") ?? "", "immutable")
+    }))
+
   it.effect("trades with quotes page like trades: a small limit walks every trade once, in order, each with its quote", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl

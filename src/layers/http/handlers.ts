@@ -48,7 +48,7 @@ import { type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../ser
 import { DuckDb, query } from "../duckdb/DuckDb.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import type { ServerOptions } from "./config.ts"
-import { type Pinned, pinSnapshots } from "./pinning.ts"
+import { type Pinned, pinCursor, pinSnapshots } from "./pinning.ts"
 import {
   acceptsGzip,
   BodyCache,
@@ -255,13 +255,16 @@ export const make = (options: HandlerOptions) =>
       readonly format: Format
       readonly involved: ReadonlyArray<TableName>
       readonly snapshot: SnapshotParam
+      /** The page's cursor, which pins what it reads instead of `snapshot`. */
+      readonly cursor?: string | undefined
       readonly run: (selector: SnapshotSelector | undefined) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
       readonly csvFlatten?: boolean
       /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
       readonly parquet?: ParquetColumns<Record<string, unknown>>
     }) {
       const { correlationId } = yield* CurrentRequest
-      const pinned = yield* pin(spec.involved, spec.snapshot)
+      const pinned = (spec.cursor === undefined || spec.cursor === "" ? undefined : pinCursor(spec.involved, spec.cursor)) ??
+        (yield* pin(spec.involved, spec.snapshot))
       // An answer at a snapshot is cached; one of a table with no snapshot yet (empty) is not.
       const cacheable = pinned.immutable || pinned.selector !== undefined
       const gzip = cacheable && spec.format !== "parquet" && acceptsGzip(spec.request.headers["accept-encoding"])
@@ -392,6 +395,7 @@ export const make = (options: HandlerOptions) =>
             format,
             involved: [table],
             snapshot,
+            cursor: q.cursor,
             run: (selector) => read(selector, limit!)
           })
         }
@@ -562,6 +566,7 @@ export const make = (options: HandlerOptions) =>
         format,
         involved: ["trades", "quotes"],
         snapshot,
+        cursor: q.cursor,
         run: (selector) =>
           engine.tradesWithQuotes({
             from,

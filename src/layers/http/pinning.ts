@@ -4,6 +4,7 @@
  */
 import { Result } from "effect"
 import type { SnapshotParam } from "../../domain/api/params.ts"
+import { decodeCursor } from "../../domain/query/cursor.ts"
 import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { TableName } from "../../domain/tables.ts"
@@ -70,4 +71,22 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
   }
   const immutable = param._tag === "ById" || timestampMs < nowMs - SETTLE_MS
   return Result.succeed({ ids, selector: { _tag: "AsOf", timestampMs }, immutable, revision: "" })
+}
+
+/**
+ * A page after a cursor reads the snapshots the cursor pinned (the first of `involved` at its
+ * snapshot, the others at the snapshots it joined), whatever the tables hold now: its answer can
+ * never change. Undefined when the text is not such a cursor: the engine says why.
+ */
+export const pinCursor = (involved: ReadonlyArray<TableName>, text: string): Pinned | undefined => {
+  const decoded = decodeCursor(text)
+  if (Result.isFailure(decoded)) return undefined
+  const cursor = decoded.success
+  const ids: Record<string, string | null> = {}
+  for (const [i, table] of involved.entries()) {
+    const id = i === 0 ? cursor.snapshotId : cursor.joined?.[table]
+    if (id === undefined) return undefined
+    ids[table] = id === null ? null : id.toString()
+  }
+  return { ids, selector: undefined, immutable: true, revision: "" }
 }

@@ -3,7 +3,8 @@ import { Result } from "effect"
 import { applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { definitionOf, type TableName } from "../../../src/domain/tables.ts"
-import { pinSnapshots } from "../../../src/layers/http/pinning.ts"
+import { encodeCursor } from "../../../src/domain/query/cursor.ts"
+import { pinCursor, pinSnapshots } from "../../../src/layers/http/pinning.ts"
 
 /** A table with one snapshot per [id, committed at ms], in that order. */
 const table = (name: TableName, commits: ReadonlyArray<readonly [bigint, number]>): TableMetadata => {
@@ -77,5 +78,24 @@ describe("pinSnapshots", () => {
     assert.isTrue(Result.isFailure(unknown) && unknown.failure._tag === "SnapshotNotFound" && unknown.failure.detail === "id 99")
     const early = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 500 }, NOW)
     assert.isTrue(Result.isFailure(early) && early.failure.table === "trades, quotes")
+  })
+})
+
+describe("pinCursor", () => {
+  const at = { exchangeTimestamp: 1, sequence: 2n, messageId: "m" }
+  it("a cursor page reads what the cursor pinned, for good", () => {
+    assert.deepStrictEqual(
+      pinCursor(["trades"], encodeCursor({ table: "trades", snapshotId: 1n, ...at })),
+      { ids: { trades: "1" }, selector: undefined, immutable: true, revision: "" }
+    )
+    assert.deepStrictEqual(
+      pinCursor(["trades", "quotes"], encodeCursor({ table: "trades_with_quotes", snapshotId: 2n, ...at, joined: { quotes: null } })),
+      { ids: { trades: "2", quotes: null }, selector: undefined, immutable: true, revision: "" }
+    )
+  })
+
+  it("leaves text that is not such a cursor to the engine", () => {
+    assert.isUndefined(pinCursor(["trades"], "garbage"))
+    assert.isUndefined(pinCursor(["trades", "quotes"], encodeCursor({ table: "trades", snapshotId: 1n, ...at })))
   })
 })
