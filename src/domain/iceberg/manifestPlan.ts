@@ -102,14 +102,23 @@ export interface MergePolicy {
 
 export const defaultMergePolicy: MergePolicy = { minCountToMerge: 100, targetManifestBytes: 8 * 1024 * 1024 }
 
-/** Which manifests to fold together, or none when the count is still under the threshold. */
+/**
+ * Which manifests to fold together, or none while the count is still under the threshold: the
+ * small ones, in one group per partition spec (a manifest holds the files of the spec it names).
+ */
 export const manifestsToMerge = (
   manifests: ReadonlyArray<ManifestFile>,
   policy: MergePolicy
-): ReadonlyArray<ManifestFile> => {
+): ReadonlyArray<ReadonlyArray<ManifestFile>> => {
   if (manifests.length < policy.minCountToMerge) return []
-  const small = manifests.filter((m) => m.manifestLength < policy.targetManifestBytes && m.content === 0)
-  return small.length > 1 ? small : []
+  const bySpec = new Map<number, Array<ManifestFile>>()
+  for (const m of manifests) {
+    if (m.manifestLength >= policy.targetManifestBytes || m.content !== 0) continue
+    const group = bySpec.get(m.partitionSpecId)
+    if (group === undefined) bySpec.set(m.partitionSpecId, [m])
+    else group.push(m)
+  }
+  return [...bySpec.values()].filter((group) => group.length > 1)
 }
 
 /**

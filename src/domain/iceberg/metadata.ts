@@ -22,6 +22,9 @@ export type TableUpdate =
   }
   | { readonly action: "remove-snapshots"; readonly "snapshot-ids": ReadonlyArray<bigint> }
   | { readonly action: "set-properties"; readonly updates: Readonly<Record<string, string>> }
+  // K2 never changes a spec; other engines may, and K2 must keep writing such tables right.
+  | { readonly action: "add-spec"; readonly spec: PartitionSpec }
+  | { readonly action: "set-default-spec"; readonly "spec-id": number }
 
 /** Java's write.metadata.previous-versions-max default. */
 const METADATA_LOG_MAX = 100
@@ -158,6 +161,18 @@ export const applyUpdates = (
       }
       case "set-properties":
         m = { ...m, properties: { ...m.properties, ...u.updates } }
+        break
+      case "add-spec":
+        if (specById(m, u.spec["spec-id"]) !== undefined) throw new Error(`partition spec ${u.spec["spec-id"]} exists already`)
+        m = {
+          ...m,
+          "partition-specs": [...m["partition-specs"], u.spec],
+          "last-partition-id": Math.max(m["last-partition-id"], ...u.spec.fields.map((f) => f["field-id"]))
+        }
+        break
+      case "set-default-spec":
+        if (specById(m, u["spec-id"]) === undefined) throw new Error(`cannot make unknown partition spec ${u["spec-id"]} the default`)
+        m = { ...m, "default-spec-id": u["spec-id"] }
     }
   }
   const metadataLog = baseLocation === null
@@ -175,8 +190,11 @@ export const currentSchema = (m: TableMetadata): Schema =>
   m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
 
 /** The partition spec new data is written with. */
-export const defaultSpec = (m: TableMetadata): PartitionSpec =>
-  m["partition-specs"].find((s) => s["spec-id"] === m["default-spec-id"])!
+export const defaultSpec = (m: TableMetadata): PartitionSpec => specById(m, m["default-spec-id"])!
+
+/** A partition spec of the table; a manifest's files are partitioned by the spec it names. */
+export const specById = (m: TableMetadata, specId: number): PartitionSpec | undefined =>
+  m["partition-specs"].find((s) => s["spec-id"] === specId)
 
 /** The sort order new data is written with; null when unsorted (order 0). */
 export const defaultSortOrder = (m: TableMetadata): SortOrder | null =>

@@ -19,12 +19,13 @@ import {
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
 import { isCarriedForward } from "../../domain/ingest/marker.ts"
-import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary, specById } from "../../domain/iceberg/metadata.ts"
 import {
   type DataFile,
   type ManifestEntry,
   ManifestEntryStatus,
   type ManifestFile,
+  type PartitionSpec,
   type Snapshot,
   type SnapshotOperation,
   type TableMetadata
@@ -108,8 +109,8 @@ export const commitChange = Effect.fnUntraced(function*(
   const metadataDir = (m: TableMetadata) => `${m.location}/metadata`
 
 
-  const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, entries: ReadonlyArray<ManifestEntry>) {
-    const bytes = encodeManifest(entries, { schema: currentSchema(m), spec: defaultSpec(m) })
+  const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, spec: PartitionSpec, entries: ReadonlyArray<ManifestEntry>) {
+    const bytes = encodeManifest(entries, { schema: currentSchema(m), spec })
     const path = `${metadataDir(m)}/${crypto.randomUUID()}-m0.avro`
     yield* files.write(path, bytes)
     return { path, length: bytes.length }
@@ -117,13 +118,22 @@ export const commitChange = Effect.fnUntraced(function*(
 
   const writeManifest = (
     m: TableMetadata,
+    spec: PartitionSpec,
     entries: ReadonlyArray<ManifestEntry>,
     snapshotId: bigint,
     sequenceNumber: bigint
   ) =>
-    writeEntries(m, entries).pipe(
-      Effect.map((written) => describeManifest(written, defaultSpec(m), entries, snapshotId, sequenceNumber))
+    writeEntries(m, spec, entries).pipe(
+      Effect.map((written) => describeManifest(written, spec, entries, snapshotId, sequenceNumber))
     )
+
+  /** The spec a manifest's files are partitioned by; metadata without it is refused, never guessed. */
+  const specOf = (m: TableMetadata, manifest: ManifestFile) => {
+    const spec = specById(m, manifest.partitionSpecId)
+    return spec === undefined
+      ? Effect.fail(new CommitRejected({ table, detail: `${manifest.manifestPath} names partition spec ${manifest.partitionSpecId}, which the table does not have` }))
+      : Effect.succeed(spec)
+  }
 
   // The manifest of added files inherits its snapshot id and sequence number, so it is written
   // once and reused by every attempt.
@@ -159,19 +169,20 @@ export const commitChange = Effect.fnUntraced(function*(
     if (change.added.length > 0) {
       if (addedManifest === undefined) {
         const entries = addedEntries(change.added)
-        addedManifest = { ...(yield* writeEntries(m, entries)), entries }
+        addedManifest = { ...(yield* writeEntries(m, spec, entries)), entries }
       }
       newManifests.push(describeManifest(addedManifest, spec, addedManifest.entries, snapshotId, sequenceNumber))
     }
 
-    const toMerge = manifestsToMerge([...newManifests, ...manifests], options.mergePolicy)
-      .filter((mf) => !newManifests.includes(mf))
-    if (toMerge.length > 0) {
-      const merging = new Set(toMerge.map((mf) => mf.manifestPath))
-      const entries = (yield* Effect.forEach(toMerge, snapshots.manifestEntries, { concurrency: 8 })).flat()
+    // The new manifest counts towards the threshold but is written as it is.
+    for (const toMerge of manifestsToMerge([...newManifests, ...manifests], options.mergePolicy)) {
+      const merging = new Set(toMerge.filter((mf) => !newManifests.includes(mf)).map((mf) => mf.manifestPath))
+      if (merging.size === 0) continue
+      const mergeSpec = yield* specOf(m, toMerge[0]!)
+      const entries = (yield* Effect.forEach(manifests.filter((mf) => merging.has(mf.manifestPath)), snapshots.manifestEntries, { concurrency: 8 })).flat()
       const merged = yield* Effect.forEach(
         groupForMerge(entries, MANIFEST_MAX_ENTRIES),
-        (group) => writeManifest(m, group, snapshotId, sequenceNumber)
+        (group) => writeManifest(m, mergeSpec, group, snapshotId, sequenceNumber)
       )
       manifests = [...merged, ...manifests.filter((mf) => !merging.has(mf.manifestPath))]
     }
@@ -228,7 +239,7 @@ export const commitChange = Effect.fnUntraced(function*(
       const rewritten = entries
         .filter((e) => e.status !== ManifestEntryStatus.DELETED)
         .map((e) => wanted.has(e.dataFile.filePath) ? deletedEntry(e, snapshotId) : { ...e, status: ManifestEntryStatus.EXISTING })
-      out.push(yield* writeManifest(m, rewritten, snapshotId, sequenceNumber))
+      out.push(yield* writeManifest(m, yield* specOf(m, manifest), rewritten, snapshotId, sequenceNumber))
     }
     const missing = [...wanted].filter((p) => !found.has(p))
     if (missing.length > 0) return yield* new FilesNoLongerLive({ table, paths: missing })

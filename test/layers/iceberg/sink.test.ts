@@ -9,7 +9,9 @@ import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { decodeManifest, decodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
@@ -149,6 +151,37 @@ describe("IcebergSink and TableScanner", () => {
       assert.isAtMost(oneDay.stats.manifestsRead, 3)
       assert.strictEqual(plan.snapshot?.summary["total-records"], "240")
     }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 5, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
+  it.effect("merges manifests one partition spec at a time, and rewrites each with its own spec", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const batch = (i: number) => tradeColumns(makeTrades({ count: 10, days: 1, startMicros: START_MICROS + (i % 2) * DAY, offsetBase: i * 10 }))
+      const written = []
+      for (let i = 0; i < 4; i++) written.push(...(yield* sink.append(trades, batch(i))).files)
+      const before = written.map((f) => f.filePath)
+      // Another engine evolves the spec (to the same fields under a new id, so K2 can go on writing).
+      const loaded = yield* catalog.loadTable(trades)
+      const spec = loaded.metadata["partition-specs"][0]!
+      yield* catalog.commitTable(trades, [{ type: "assert-table-uuid", uuid: loaded.metadata["table-uuid"] }], [
+        { action: "add-spec", spec: { ...spec, "spec-id": 1 } },
+        { action: "set-default-spec", "spec-id": 1 }
+      ])
+      for (let i = 4; i < 8; i++) yield* sink.append(trades, batch(i))
+      // A replace of an old file rewrites its manifest too.
+      const replaced = yield* sink.replace(trades, [written[0]!], batch(0))
+      const list = yield* decodeManifestList(yield* files.read(replaced.snapshot["manifest-list"]), "list")
+      assert.sameMembers([...new Set(list.map((mf) => mf.partitionSpecId))], [0, 1])
+      for (const mf of list) {
+        const entries = yield* decodeManifest(yield* files.read(mf.manifestPath), mf.manifestPath)
+        for (const e of entries) {
+          const old = before.includes(e.dataFile.filePath)
+          assert.strictEqual(mf.partitionSpecId, old ? 0 : 1, `${e.dataFile.filePath} (${old ? "before" : "after"} the spec changed)`)
+        }
+      }
+    }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
 
   it.effect("replaces files in one snapshot and keeps the rows", () =>
     Effect.gen(function*() {
