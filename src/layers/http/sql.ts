@@ -230,8 +230,9 @@ export const runSandboxed = (options: {
       try {
         await connection.run("SET TimeZone = 'UTC'")
         for (const t of options.tables) {
+          // Hive partitioning off: DuckDB would add each file's partition directory as a column.
           if (t.files.length > 0) {
-            await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT * FROM read_parquet([${t.files.map(quoteLiteral).join(", ")}])`)
+            await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT * FROM read_parquet([${t.files.map(quoteLiteral).join(", ")}], hive_partitioning = false)`)
           } else {
             const columns = t.schema.fields.map((f) => `${quoteIdent(f.name)} ${duckType(f.type)}`).join(", ")
             await connection.run(`CREATE TABLE ${quoteIdent(t.name)} (${columns})`)

@@ -500,10 +500,11 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
     Effect.acquireUseRelease(
       Effect.gen(function*() {
         const view = `k2_source_${++tableCounter}`
+        // Hive partitioning off: a `name=value` directory would override the column of that name.
         yield* query(
           connection,
           "open source files",
-          `CREATE TEMP VIEW ${view} AS SELECT * FROM read_parquet([${paths.map(quoteLiteral).join(", ")}], union_by_name = true)`
+          `CREATE TEMP VIEW ${view} AS SELECT * FROM read_parquet([${paths.map(quoteLiteral).join(", ")}], union_by_name = true, hive_partitioning = false)`
         )
         return view
       }),
@@ -584,7 +585,8 @@ const writePartition = (
       const per = Math.ceil(count / pieces)
       for (let from = 0; from < count; from += per) {
         written.push(...yield* copy({
-          select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet($2, file_row_number = true) ` +
+          // Hive partitioning off: the file's partition directory would come back as a column.
+          select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet($2, file_row_number = true, hive_partitioning = false) ` +
             `WHERE file_row_number >= ${from} AND file_row_number < ${from + per}`,
           params: [row.filename],
           types: [VARCHAR]

@@ -344,8 +344,17 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       const files = yield* writeTrades(tradesBatch(trades), { targetFileSizeBytes: 64 * 1024, rowGroupSize: 2048 })
       assert.isAbove(files.length, 2)
       assert.strictEqual(files.reduce((sum, f) => sum + f.recordCount, 0), n)
+      const duckDb = yield* DuckDb
       for (const f of files) {
         assert.strictEqual(f.fileSizeInBytes, fs.statSync(localPath(f)).size)
+        // Exactly the table's columns: a split must not take its partition directory for a column.
+        const columns = yield* duckDb.withConnection((c) =>
+          query(c, "columns", `DESCRIBE SELECT * FROM read_parquet(${sql(localPath(f))}, hive_partitioning = false)`)
+        )
+        assert.sameMembers(
+          columns.map((r) => r["column_name"] as string),
+          tables.trades.schema.fields.map((field) => field.name)
+        )
         assert.isBelow(f.fileSizeInBytes, 2 * 64 * 1024)
         const rows = yield* readBack([f], "symbol, epoch_us(exchange_timestamp) AS ts")
         assert.strictEqual(rows.length, f.recordCount)
