@@ -152,10 +152,13 @@ export const applyUpdates = (
         const gone = new Set(u["snapshot-ids"])
         const current = m["current-snapshot-id"]
         if (current !== undefined && gone.has(current)) throw new Error("cannot remove the current snapshot")
+        // As Java does: the log loses everything up to its last removed entry, not just that entry;
+        // [A, B, C] less B would say A was current while B was, and time travel would read A.
+        const lastGone = m["snapshot-log"].findLastIndex((e) => gone.has(e["snapshot-id"]))
         m = {
           ...m,
           snapshots: m.snapshots.filter((s) => !gone.has(s["snapshot-id"])),
-          "snapshot-log": m["snapshot-log"].filter((e) => !gone.has(e["snapshot-id"]))
+          "snapshot-log": m["snapshot-log"].slice(lastGone + 1)
         }
         break
       }
@@ -189,6 +192,36 @@ export const applyUpdates = (
 export const currentSchema = (m: TableMetadata): Schema =>
   m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
 
+/** A type as files hold it: required flags and docs do not change how a column is read. */
+const typeShape = (type: unknown): string =>
+  JSON.stringify(type, (k, v) => (k === "required" || k === "doc" || k.endsWith("-required") ? undefined : v))
+    .replace(/\s+/g, "")
+
+/**
+ * Why the files of a snapshot read with `schema` could be misread by column name (DuckDB reads
+ * Parquet columns by name; ADR-2): between the table's schemas up to `schema` a column was
+ * renamed, dropped, retyped, or its name given to another column. Null when they only added
+ * columns, which older files simply lack.
+ */
+export const unreadableSchemaChange = (m: TableMetadata, schema: Schema): string | null => {
+  const upTo = m.schemas.findIndex((s) => s["schema-id"] === schema["schema-id"])
+  const byId = new Map(schema.fields.map((f) => [f.id, f]))
+  const byName = new Map(schema.fields.map((f) => [f.name, f]))
+  for (const older of upTo < 0 ? m.schemas : m.schemas.slice(0, upTo)) {
+    for (const f of older.fields) {
+      const now = byId.get(f.id)
+      if (now === undefined) return `column ${f.name} (id ${f.id}) was dropped`
+      if (now.name !== f.name) return `column ${f.name} (id ${f.id}) was renamed to ${now.name}`
+      if (typeShape(now.type) !== typeShape(f.type)) return `column ${f.name} (id ${f.id}) changed type`
+    }
+    for (const f of older.fields) {
+      const sameName = byName.get(f.name)
+      if (sameName !== undefined && sameName.id !== f.id) return `column ${f.name} is id ${sameName.id}, was id ${f.id}`
+    }
+  }
+  return null
+}
+
 /** The partition spec new data is written with. */
 export const defaultSpec = (m: TableMetadata): PartitionSpec => specById(m, m["default-spec-id"])!
 
@@ -208,13 +241,24 @@ export const currentSnapshot = (m: TableMetadata): Snapshot | undefined =>
 export const snapshotById = (m: TableMetadata, id: bigint): Snapshot | undefined =>
   m.snapshots.find((s) => s["snapshot-id"] === id)
 
-/** The snapshot that was current at `timestampMs`, from the snapshot log (what time travel reads). */
+/**
+ * The snapshot that was current at `timestampMs`, from the snapshot log (what time travel reads);
+ * undefined when the log cannot tell: a log that lost an expired snapshot's entry but kept older
+ * ones (written before expiry trimmed it as Java does) shows it where the next entry's parent is
+ * gone, and the older entry no longer says until when it was current.
+ */
 export const snapshotAsOf = (m: TableMetadata, timestampMs: number): Snapshot | undefined => {
-  let found: bigint | undefined
-  for (const entry of m["snapshot-log"]) {
-    if (entry["timestamp-ms"] <= timestampMs) found = entry["snapshot-id"]
+  const log = m["snapshot-log"]
+  let found = -1
+  for (const [i, entry] of log.entries()) {
+    if (entry["timestamp-ms"] <= timestampMs) found = i
   }
-  return found === undefined ? undefined : snapshotById(m, found)
+  if (found < 0) return undefined
+  const id = log[found]!["snapshot-id"]
+  const next = log[found + 1] === undefined ? undefined : snapshotById(m, log[found + 1]!["snapshot-id"])
+  const parent = next?.["parent-snapshot-id"]
+  if (parent !== undefined && parent !== id && snapshotById(m, parent) === undefined) return undefined
+  return snapshotById(m, id)
 }
 
 /** Snapshots from the current one back through its parents, newest first. */

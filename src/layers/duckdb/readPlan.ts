@@ -22,6 +22,14 @@ export const blameFile = (paths: ReadonlyArray<string>) => (error: DuckDbError):
 }
 
 /**
+ * `read_parquet` of a file list given as parameter `$n`, with DuckDB's Hive partitioning off: left
+ * to detect it, DuckDB takes any `name=value` directory in a path (K2's and Java's partition
+ * directories, or one in the warehouse path) as a column, and where the name is a column's, its
+ * value replaces the file's values in every row.
+ */
+export const readPlannedFiles = (n: number) => `read_parquet($${n}::VARCHAR[], hive_partitioning = false)`
+
+/**
  * `SELECT <select> FROM <planned files> <rest>`: the file list is parameter $1, the
  * caller's values $2 onwards. Only K2's own SQL text is ever interpolated.
  */
@@ -35,7 +43,7 @@ export const selectPlanned = Effect.fnUntraced(function*(
   const duckDb = yield* DuckDb
   const paths = plannedPaths(plan)
   return yield* duckDb.withConnection((connection) =>
-    query(connection, "read planned files", `SELECT ${select} FROM read_parquet($1::VARCHAR[]) ${rest}`, [
+    query(connection, "read planned files", `SELECT ${select} FROM ${readPlannedFiles(1)} ${rest}`, [
       listValue([...paths]),
       ...params
     ])

@@ -1,6 +1,6 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
 import { Clock, Effect, Layer } from "effect"
-import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
+import { currentSnapshot, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
@@ -54,6 +54,13 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
     ) {
       const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
       const schema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
+      const schemaChange = unreadableSchemaChange(metadata, schema)
+      if (schemaChange !== null) {
+        return yield* new UnsupportedTableFeature({
+          table: showIdentifier(table),
+          feature: `schema evolution beyond adding columns (${schemaChange})`
+        })
+      }
       const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
       const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
       if (manifests.some((mf) => mf.content !== 0)) {

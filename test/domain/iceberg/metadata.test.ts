@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { applyUpdates, defaultSpec, newTableMetadata, specById } from "../../../src/domain/iceberg/metadata.ts"
+import { applyUpdates, defaultSpec, newTableMetadata, snapshotAsOf, specById } from "../../../src/domain/iceberg/metadata.ts"
 import { definitionOf } from "../../../src/domain/tables.ts"
 
 const base = () => {
@@ -21,5 +21,49 @@ describe("applyUpdates: partition specs (another engine's evolution)", () => {
     const m = base()
     assert.throws(() => applyUpdates(m, null, [{ action: "add-spec", spec: { ...defaultSpec(m) } }], 1), /exists already/)
     assert.throws(() => applyUpdates(m, null, [{ action: "set-default-spec", "spec-id": 7 }], 1), /unknown partition spec 7/)
+  })
+})
+
+describe("snapshotAsOf: time travel over an expired snapshot", () => {
+  // A (t=100), B (t=200), C (t=300), one after the other on main; a tag keeps A when B expires.
+  const history = () => {
+    const snap = (id: bigint, t: number, parent?: bigint) => ({
+      "snapshot-id": id,
+      ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+      "sequence-number": id,
+      "timestamp-ms": t,
+      "manifest-list": `file:///t/metadata/snap-${id}.avro`,
+      summary: { operation: "append" as const }
+    })
+    let m = base()
+    for (const [s, ref] of [[snap(1n, 100), "main"], [snap(2n, 200, 1n), "main"], [snap(3n, 300, 2n), "main"]] as const) {
+      m = applyUpdates(m, null, [
+        { action: "add-snapshot", snapshot: s },
+        { action: "set-snapshot-ref", "ref-name": ref, type: "branch", "snapshot-id": s["snapshot-id"] }
+      ], s["timestamp-ms"])
+    }
+    return applyUpdates(m, null, [{ action: "set-snapshot-ref", "ref-name": "eod", type: "tag", "snapshot-id": 1n }], 400)
+  }
+  const idAsOf = (m: ReturnType<typeof base>, t: number) => snapshotAsOf(m, t)?.["snapshot-id"]
+
+  it("does not answer with an older snapshot for the time an expired one was current", () => {
+    const expired = applyUpdates(history(), null, [{ action: "remove-snapshots", "snapshot-ids": [2n] }], 500)
+    // B was current from 200 to 300: A's state would miss B's rows.
+    assert.strictEqual(idAsOf(expired, 250), undefined)
+    assert.strictEqual(idAsOf(expired, 300), 3n)
+  })
+
+  it("detects the gap in a snapshot log written without it (a log that only dropped the expired entry)", () => {
+    const m = history()
+    const gapped = {
+      ...m,
+      snapshots: m.snapshots.filter((s) => s["snapshot-id"] !== 2n),
+      "snapshot-log": m["snapshot-log"].filter((e) => e["snapshot-id"] !== 2n)
+    }
+    assert.strictEqual(idAsOf(gapped, 250), undefined)
+    assert.strictEqual(idAsOf(gapped, 150), undefined, "when B replaced A is unknown")
+    assert.strictEqual(idAsOf(gapped, 300), 3n)
+    // Without a gap, every instant has its snapshot.
+    assert.deepStrictEqual([150, 250, 300].map((t) => idAsOf(m, t)), [1n, 2n, 3n])
   })
 })

@@ -1,0 +1,162 @@
+/**
+ * TableScanner over tables another engine changed: what K2 cannot read right is refused with a
+ * typed error naming the table (ADR-2), never misread.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import type { Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
+import { decodeManifestList, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { FileIO } from "../../../src/services/FileIO.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping } from "../../support/warehouse.ts"
+
+const trades = { namespace: "market_data", name: "trades" }
+
+/**
+ * A warehouse whose catalog, once `evolve.schema` is set, loads the trades table with that schema
+ * added as the current one: what another engine's schema change looks like to K2 (K2's catalog
+ * updates cannot add a schema). K2's sink then writes with it, as it writes with any current schema.
+ */
+const evolvingWarehouse = (evolve: { schema?: Schema }, dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))) => {
+  const evolved = (m: TableMetadata): TableMetadata => {
+    const schema = evolve.schema
+    if (schema === undefined) return m
+    return {
+      ...m,
+      schemas: [...m.schemas, schema],
+      "current-schema-id": schema["schema-id"],
+      "last-column-id": Math.max(m["last-column-id"], ...schema.fields.map((f) => f.id))
+    }
+  }
+  return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: evolved(t.metadata) })),
+      commitTable: (id, requirements, updates) =>
+        Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(t.metadata) }))
+    }))
+}
+
+const withSchema = (id: number, fields: Schema["fields"]): Schema => ({ type: "struct", "schema-id": id, fields })
+
+describe("TableScanner: schema evolution beyond adding columns", () => {
+  const evolve: { schema?: Schema } = {}
+  it.effect("a column dropped and added again under its old name is refused, not read from the old column", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      // Another engine drops source_sequence (id 12) and adds it back: a new column, id 21. The old
+      // files hold id 12 only, so by Iceberg's rules every old row's source_sequence is null now.
+      const s0 = tables.trades.schema
+      evolve.schema = withSchema(1, [
+        ...s0.fields.filter((f) => f.name !== "source_sequence"),
+        { id: 21, name: "source_sequence", required: false, type: "long" }
+      ])
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      const plan = yield* Effect.result(scanner.plan(trades))
+      if (plan._tag === "Success") {
+        // What reading by column name gives instead: the dropped column's values.
+        const read = yield* selectPlanned(plan.success, "count(source_sequence)::INTEGER AS n")
+        assert.fail(`planned and read ${read[0]!.n} non-null source_sequence values (at most 10 are right)`)
+      } else {
+        assert.strictEqual(plan.failure._tag, "UnsupportedTableFeature")
+        assert.include(plan.failure.message, "market_data.trades")
+        assert.include(plan.failure.message, "source_sequence")
+      }
+    }).pipe(Effect.provide(evolvingWarehouse(evolve))))
+
+  const renamed: { schema?: Schema } = {}
+  it.effect("swapped column names are refused", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      renamed.schema = withSchema(1, tables.trades.schema.fields.map((f) =>
+        f.name === "price" ? { ...f, name: "quantity" } : f.name === "quantity" ? { ...f, name: "price" } : f
+      ))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      const failed = yield* Effect.flip(scanner.plan(trades))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+    }).pipe(Effect.provide(evolvingWarehouse(renamed))))
+
+  const added: { schema?: Schema } = {}
+  it.effect("a table that only added a column is planned and read", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      added.schema = withSchema(1, [...tables.trades.schema.fields, { id: 21, name: "venue_note", required: false, type: "string" }])
+      const plan = yield* scanner.plan(trades)
+      assert.strictEqual(plan.files.length, 1)
+      assert.strictEqual((yield* selectPlanned(plan, "count(*)::INTEGER AS n"))[0]!.n, 10)
+    }).pipe(Effect.provide(evolvingWarehouse(added))))
+})
+
+describe("reading planned files", () => {
+  // A directory named like a Hive partition anywhere in a file's path: DuckDB's automatic Hive
+  // partitioning took `side=SELL` for the value of the side column of every row.
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-")), "side=SELL")
+  fs.mkdirSync(dir)
+  it.effect("values come from the files, never from directory names", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      const rows = makeTrades({ count: 30 })
+      yield* sink.append(trades, tradeColumns(rows))
+      const plan = yield* scanner.plan(trades)
+      const read = yield* selectPlanned(plan, "*", "ORDER BY kafka_offset")
+      assert.deepStrictEqual(read.map((r) => r.side), rows.map((r) => r.side))
+      // K2's own partition directories (exchange_timestamp_day=...) add no column either.
+      assert.deepStrictEqual(Object.keys(read[0]!), tables.trades.schema.fields.map((f) => f.name))
+    }).pipe(Effect.provide(evolvingWarehouse({}, dir))))
+})
+
+describe("TableScanner: row-level deletes", () => {
+  // Another engine's merge-on-read delete: the snapshot's list names a delete manifest (content 1).
+  const swap: { list?: string } = {}
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
+  const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) =>
+        Effect.map(catalog.loadTable(id), (t) =>
+          swap.list === undefined ? t : {
+            ...t,
+            metadata: { ...t.metadata, snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! })) }
+          })
+    }))
+  it.effect("a snapshot with delete files is refused, naming the table", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const { snapshot } = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
+      swap.list = `${snapshot["manifest-list"]}.with-deletes.avro`
+      yield* files.write(swap.list, encodeManifestList([...list, { ...list[0]!, content: 1 }], {
+        snapshotId: snapshot["snapshot-id"],
+        parentSnapshotId: null,
+        sequenceNumber: snapshot["sequence-number"]
+      }))
+      // Even a filter whose days the delete manifest's summary misses must not skip the check.
+      const failed = yield* Effect.flip(scanner.plan(trades, { filter: { time: { column: "exchange_timestamp", from: 0, to: 1 } } }))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+      assert.include(failed.message, "market_data.trades")
+      assert.include(failed.message, "delete files")
+    }).pipe(Effect.provide(layer)))
+})
