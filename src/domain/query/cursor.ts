@@ -37,7 +37,13 @@ export const encodeCursor = (c: PageCursor): string =>
   ).toString("base64url")
 
 const INTEGER = /^-?\d{1,20}$/
-const isId = (v: unknown): v is string | null => v === null || (typeof v === "string" && INTEGER.test(v))
+/** A long (snapshot id, sequence): past int64 the text is damaged, and would fail in DuckDB's cast. */
+const isLong = (v: unknown): v is string => {
+  if (typeof v !== "string" || !INTEGER.test(v)) return false
+  const n = BigInt(v)
+  return n >= -(2n ** 63n) && n < 2n ** 63n
+}
+const isId = (v: unknown): v is string | null => v === null || isLong(v)
 
 export const decodeCursor = (text: string): Result.Result<PageCursor, string> => {
   if (!/^[A-Za-z0-9_-]{1,4096}$/.test(text)) return Result.fail("not base64url text")
@@ -51,7 +57,7 @@ export const decodeCursor = (text: string): Result.Result<PageCursor, string> =>
   const [, table, snapshot, ts, seq, id, joined] = raw as Array<unknown>
   if (
     typeof table !== "string" || !isId(snapshot) || typeof ts !== "number" || !Number.isSafeInteger(ts) ||
-    typeof seq !== "string" || !INTEGER.test(seq) || typeof id !== "string" ||
+    !isLong(seq) || typeof id !== "string" ||
     (raw.length === 7 && !(Predicate.isObject(joined) && Object.values(joined).every(isId)))
   ) {
     return Result.fail("damaged cursor")

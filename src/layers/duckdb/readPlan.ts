@@ -22,12 +22,12 @@ export const blameFile = (paths: ReadonlyArray<string>) => (error: DuckDbError):
 }
 
 /**
- * `read_parquet` of a file list given as parameter `$n`, with DuckDB's Hive partitioning off: left
+ * `read_parquet` of a file list given as a parameter (`$n`), with DuckDB's Hive partitioning off: left
  * to detect it, DuckDB takes any `name=value` directory in a path (K2's and Java's partition
  * directories, or one in the warehouse path) as a column, and where the name is a column's, its
  * value replaces the file's values in every row.
  */
-export const readPlannedFiles = (n: number) => `read_parquet($${n}::VARCHAR[], hive_partitioning = false)`
+export const readPlannedFiles = (placeholder: string) => `read_parquet(${placeholder}::VARCHAR[], hive_partitioning = false)`
 
 /**
  * `SELECT <select> FROM <planned files> <rest>`: the file list is parameter $1, the
@@ -43,7 +43,7 @@ export const selectPlanned = Effect.fnUntraced(function*(
   const duckDb = yield* DuckDb
   const paths = plannedPaths(plan)
   return yield* duckDb.withConnection((connection) =>
-    query(connection, "read planned files", `SELECT ${select} FROM ${readPlannedFiles(1)} ${rest}`, [
+    query(connection, "read planned files", `SELECT ${select} FROM ${readPlannedFiles("$1")} ${rest}`, [
       listValue([...paths]),
       ...params
     ])

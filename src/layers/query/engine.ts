@@ -4,7 +4,7 @@ import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor } from "../../domain/query/cursor.ts"
-import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, TooManyRows } from "../../domain/query/errors.ts"
+import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, LimitOutOfRange, TooManyRows } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
@@ -262,12 +262,17 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
     // --- bars ------------------------------------------------------------------------------
 
-    const checkBars = (request: { readonly symbols?: ReadonlyArray<string>; readonly from: number; readonly to: number; readonly interval: string }) =>
+    const checkBars = (request: { readonly symbols?: ReadonlyArray<string>; readonly from: number; readonly to: number; readonly interval: string; readonly maxBars?: number }) =>
       Effect.gen(function*() {
         const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
         const range = yield* Effect.fromResult(checkRange(request.from, request.to))
         if (!isBarInterval(request.interval)) {
           return yield* invalid(new InvalidArgument({ name: "interval", detail: `${JSON.stringify(request.interval)}; one of ${Object.keys(BAR_INTERVALS).join(", ")}` }))
+        }
+        // Before any I/O: a negative or fractional cap made LIMIT nonsense (a TooManyRows of "0 bars" after the query).
+        const maxBars = request.maxBars
+        if (maxBars !== undefined && (!Number.isSafeInteger(maxBars) || maxBars < 0)) {
+          return yield* invalid(new LimitOutOfRange({ name: "maxBars", value: maxBars, min: 0, max: Number.MAX_SAFE_INTEGER }))
         }
         return { symbols, range, interval: BAR_INTERVALS[request.interval] }
       })

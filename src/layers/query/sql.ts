@@ -5,6 +5,7 @@
  */
 import { type DuckDBValue, listValue } from "@duckdb/node-api"
 import type { Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import { readPlannedFiles } from "../duckdb/readPlan.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
 
 /** Positional parameters, numbered as they are added. */
@@ -15,7 +16,7 @@ export class Params {
     return `$${this.values.length}`
   }
   files(paths: ReadonlyArray<string>): string {
-    return `read_parquet(${this.add(listValue([...paths]))}::VARCHAR[])`
+    return readPlannedFiles(this.add(listValue([...paths])))
   }
   micros(value: number): string {
     return `make_timestamptz(${this.add(BigInt(value))}::BIGINT)`

@@ -78,6 +78,12 @@ describe("cursors", () => {
     // A page of a join also pins the joined tables (null: none then).
     const joined = { ...c, table: "trades_with_quotes", joined: { quotes: 42n, other: null } }
     assert.deepStrictEqual(decodeCursor(encodeCursor(joined)), Result.succeed(joined))
+    // Ids and sequences are longs: a value past int64 is a damaged cursor, not a DuckDB cast error later.
+    const long = (snapshot: string | null, seq: string) => Buffer.from(JSON.stringify([1, "trades", snapshot, 1, seq, "m"])).toString("base64url")
+    assert.isTrue(Result.isSuccess(decodeCursor(long("9223372036854775807", "-9223372036854775808"))))
+    for (const [snapshot, seq] of [[null, "9223372036854775808"], [null, "-9223372036854775809"], [null, "99999999999999999999"], ["9223372036854775808", "1"]] as const) {
+      assert.isTrue(Result.isFailure(decodeCursor(long(snapshot, seq))), `${snapshot} ${seq}`)
+    }
     for (const bad of ["[1,\"t\",null,1,\"1\",\"m\",[\"1\"]]", "[1,\"t\",null,1,\"1\",\"m\",{\"quotes\":1}]", "[1,\"t\",null,1,\"1\",\"m\",null]"]) {
       assert.isTrue(Result.isFailure(decodeCursor(Buffer.from(bad).toString("base64url"))), bad)
     }

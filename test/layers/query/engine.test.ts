@@ -139,6 +139,18 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         assert.strictEqual(before._tag, "SnapshotNotFound")
         const cursor = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, cursor: "garbage!" }))
         assert.strictEqual(cursor._tag === "InvalidQuery" && cursor.reason._tag, "InvalidCursor")
+        // A cursor whose sequence is past a long is damaged (it failed in DuckDB's cast before).
+        const forged = Buffer.from(JSON.stringify([1, "trades", null, T0, "99999999999999999999", "m"])).toString("base64url")
+        const damaged = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, cursor: forged }))
+        assert.strictEqual(damaged._tag === "InvalidQuery" && damaged.reason._tag, "InvalidCursor")
+        // maxBars is checked before any I/O: a negative or fractional cap is not a TooManyRows after the query.
+        for (const maxBars of [-1, 1.5, Number.NaN]) {
+          for (const read of [q.bars, q.quoteBars] as ReadonlyArray<(r: BarsRequest) => Effect.Effect<Answer<unknown>, QueryError>>) {
+            const capped = yield* Effect.flip(read({ from: T0, to: T0 + DAY, interval: "1h", maxBars }))
+            assert.strictEqual(capped._tag === "InvalidQuery" && capped.reason._tag, "LimitOutOfRange", String(maxBars))
+            assert.include(capped.message, "maxBars")
+          }
+        }
         const field = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, fields: ["price", "nope"] }))
         assert.include(field.message, "unknown nope")
         const interval = yield* Effect.flip(q.bars({ from: T0, to: T0 + DAY, interval: "7m" as "1m" }))
