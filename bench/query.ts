@@ -15,7 +15,7 @@ import { Effect, Layer, Stream } from "effect"
 import type { ColumnBatch } from "../src/domain/columnBatch.ts"
 import { tables } from "../src/domain/tables.ts"
 import { DuckDb, executeOne } from "../src/layers/duckdb/DuckDb.ts"
-import { plannedPaths } from "../src/layers/duckdb/readPlan.ts"
+import { plannedPaths, readPlannedFiles } from "../src/layers/duckdb/readPlan.ts"
 import { pageColumn } from "../src/layers/query/sql.ts"
 import * as Lakehouse from "../src/layers/lakehouse.ts"
 import * as QueryLayer from "../src/layers/query/engine.ts"
@@ -168,7 +168,7 @@ const measureInterleaved = <E, R>(runs: number, timings: ReadonlyArray<Effect.Ef
 
 const BARS_SQL = `WITH t AS (
     SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
-    FROM read_parquet($1::VARCHAR[])
+    FROM ${readPlannedFiles("$1")}
     WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT) SYMBOLS)
   SELECT symbol, (ts - (((ts % $4::BIGINT) + $4::BIGINT) % $4::BIGINT))::DOUBLE AS bucket,
     arg_min(price, (ts, seq, message_id)) AS open, max(price) AS high, min(price) AS low,
@@ -248,7 +248,7 @@ export const benchQueryEffect = () => {
       "1 symbol trades, 1 hour",
       q.trades({ symbols: [sym], from: hour, to: hour + HOUR, limit: 100_000 }),
       `SELECT ${all}, coalesce(source_sequence, -1) AS "__seq"
-        FROM read_parquet($1::VARCHAR[]) WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT)
+        FROM ${readPlannedFiles("$1")} WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT)
         AND symbol IN ($4) ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id LIMIT $5`,
       { from: hour, to: hour + HOUR, symbols: [sym] },
       [BigInt(hour), BigInt(hour + HOUR), sym, 100_001]
@@ -260,7 +260,7 @@ export const benchQueryEffect = () => {
       `WITH t AS (
           SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity,
             timezone('Australia/Sydney', exchange_timestamp)::DATE AS day
-          FROM read_parquet($1::VARCHAR[])
+          FROM ${readPlannedFiles("$1")}
           WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT))
         SELECT symbol, exchange, day::VARCHAR AS trading_day,
           arg_min(price, (ts, seq, message_id)) AS open, max(price) AS high, min(price) AS low,
