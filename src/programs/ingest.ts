@@ -82,8 +82,10 @@ type Options = Command.Command.Config.Infer<typeof flags>
 const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry: Option.Option<string>) =>
   Layer.unwrap(Effect.gen(function*() {
     const schemas = yield* wireSchemas(registry, topics)
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
+    // One tracker a table, both as K2_SEQUENCE_* configure them.
+    const trackerOptions = yield* Trackers.optionsFromConfig
+    const trades = yield* Trackers.make(trackerOptions)
+    const quotes = yield* Trackers.make(trackerOptions)
     return Ingest.layer({
       ...Ingest.defaultIngestConfig,
       groupId: options.group,

@@ -25,7 +25,7 @@ describe("stream ownership", () => {
     assert.isTrue(trades.streams.has("ASX", "XYZ") && quotes.streams.has("ASX", "XYZ"))
   })
 
-  it("checkpoints restored together: a stream comes from the one furthest along its sequence", () => {
+  it("checkpoints restored together: a stream comes from the one furthest along its sequence (heads at the same time)", () => {
     const from = newestCheckpoints([
       { key: "t:0", table: "trades", json: checkpoint("XYZ", 50) },
       { key: "t:1", table: "trades", json: checkpoint("XYZ", 100) },
@@ -34,5 +34,18 @@ describe("stream ownership", () => {
     assert.strictEqual(from("trades", "ASX", "XYZ"), "t:1")
     assert.strictEqual(from("quotes", "ASX", "XYZ"), "q:0")
     assert.isUndefined(from("trades", "ASX", "ABC"))
+  })
+
+  it("a stream that moved and restarted its sequence on a new day comes from the checkpoint of the new day", () => {
+    // t:0 carried XYZ up to 5,000 on Monday (a writer that never saw it leave keeps checkpointing
+    // that); from Tuesday it comes on t:1, numbered from 1 again.
+    const monday = Date.UTC(2024, 2, 4, 5) * 1000
+    const tuesday = Date.UTC(2024, 2, 5, 0) * 1000
+    const at = (last: number, lastTs: number) => JSON.stringify({ v: 1, streams: [["ASX", "XYZ", last, lastTs, 1, null, []]] })
+    const from = newestCheckpoints([
+      { key: "t:0", table: "trades", json: at(5_000, monday) },
+      { key: "t:1", table: "trades", json: at(300, tuesday) }
+    ])
+    assert.strictEqual(from("trades", "ASX", "XYZ"), "t:1")
   })
 })

@@ -21,6 +21,12 @@ describe("npm run ingest, bad options", () => {
   it.effect("a metrics port out of range, from the environment", () =>
     refused([], "Invalid value for flag --metrics-port", { K2_METRICS_PORT: "70000" }))
 
+  it.effect("sequence tracker settings from the environment are read and checked", () =>
+    Effect.gen(function*() {
+      yield* refused([], "K2_SEQUENCE_CAPACITY", { K2_SEQUENCE_CAPACITY: "0" })
+      yield* refused([], "K2_SEQUENCE_ZONES", { K2_SEQUENCE_ZONES: "ASX=Mars/Olympus" })
+    }))
+
   it.effect("--help names each option's environment variable and default", () =>
     Effect.gen(function*() {
       const run = spawnProgram("ingest", ["--help"])

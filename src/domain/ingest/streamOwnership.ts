@@ -55,18 +55,21 @@ export const claim = <O extends Owner>(owners: Iterable<O>, part: O, exchange: s
 
 /**
  * Among checkpoints restored together (a restart installs every partition at once), which one
- * each stream comes from: the one furthest along its sequence, since a stream in several is one
- * that moved, seen last by the newest.
+ * each stream comes from: the newest, since a stream in several is one that moved, seen last by
+ * the newest. Newest is the latest head in exchange time, then the furthest along its sequence:
+ * the sequence alone goes back when the stream restarts its numbering (a new trading day).
  */
 export const newestCheckpoints = <K extends string>(
   checkpoints: Iterable<{ readonly key: K; readonly table: string; readonly json: string }>
 ) => {
-  const newest = new Map<string, { readonly key: K; readonly last: bigint }>()
+  const newest = new Map<string, { readonly key: K; readonly last: bigint; readonly lastTs: number }>()
   for (const { json, key, table } of checkpoints) {
-    for (const [exchange, symbol, last] of checkpointStreams(json)) {
+    for (const [exchange, symbol, last, lastTs] of checkpointStreams(json)) {
       const stream = `${table}\u0000${exchange}\u0000${symbol}`
       const best = newest.get(stream)
-      if (best === undefined || last > best.last) newest.set(stream, { key, last })
+      if (best === undefined || lastTs > best.lastTs || (lastTs === best.lastTs && last > best.last)) {
+        newest.set(stream, { key, last, lastTs })
+      }
     }
   }
   return (table: string, exchange: string, symbol: string): K | undefined => newest.get(`${table}\u0000${exchange}\u0000${symbol}`)?.key

@@ -92,6 +92,8 @@ export class StreamState {
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
+/** The largest source_sequence (a long): a stream there expects nothing next. */
+export const MAX_LONG = 2n ** 63n - 1n
 
 /** The sequence as the state of a new stream keeps it. */
 export const toSeq = (seq: bigint): Seq => {
@@ -222,7 +224,7 @@ export interface SequenceMessage {
 
 export interface Verdict {
   readonly kind: VerdictName
-  /** The sequence the stream expected next (last + 1); null for OK on a new stream or without a sequence. */
+  /** The sequence the stream expected next (last + 1); null for OK on a new stream, without a sequence, or after 2^63 - 1. */
   readonly expected: bigint | null
   readonly received: bigint | null
   /** GAP: missing count; GAP_FILLED: missing sequences still open on the stream; otherwise null. */
@@ -243,7 +245,7 @@ export const verdictOf = (code: VerdictCode, seq: bigint, last: Seq, after: Stre
   const expected = BigInt(last) + 1n
   return {
     kind: verdictNames[code],
-    expected,
+    expected: expected > MAX_LONG ? null : expected,
     received: seq,
     gapSize: code === GAP ? seq - expected : code === GAP_FILLED ? openMissing(after) : null
   }

@@ -12,6 +12,7 @@ import {
   DUPLICATE,
   GAP,
   GAP_FILLED,
+  MAX_LONG,
   newStream,
   OK,
   openMissing,
@@ -97,6 +98,30 @@ const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)
 
 const encodeSeq = (x: Seq): number | string => typeof x === "bigint" ? x.toString() : x
 
+const needsBig = (last: number | string, floor: number | string, gaps: ReadonlyArray<number | string>): boolean =>
+  [last, floor, ...gaps].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
+
+/**
+ * Why a decoded stream is no state the machine reaches, or undefined. Reachable: floor <= last;
+ * the previous session ends before the head; open gaps are ascending ranges lo <= hi, each
+ * above a seen sequence (the floor, or one between it and the range below) and below the head.
+ */
+const unreachableState = (stream: typeof StreamJson.Type): string | undefined => {
+  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson] = stream
+  // Exact whatever the size (a restore is rare: bigints cost nothing that matters here).
+  const last = BigInt(lastJson)
+  const floor = BigInt(floorJson)
+  if (floor > last) return "floor above the last sequence"
+  if (prevTs !== null && prevTs >= lastTs) return "previous session does not end before the head"
+  let seen = floor
+  for (let i = 0; i < gapsJson.length; i += 2) {
+    const lo = BigInt(gapsJson[i]!), hi = BigInt(gapsJson[i + 1]!)
+    if (!(seen < lo && lo <= hi && hi < last)) return "open gaps not ascending, disjoint ranges between floor and last"
+    seen = hi + 1n
+  }
+  return undefined
+}
+
 export class SequenceTrackerState {
   readonly options: TrackerOptions
   readonly machine: SequenceMachine
@@ -172,7 +197,8 @@ export class SequenceTrackerState {
         symbol: r.symbol,
         exchange: r.exchange,
         kind: verdictNames[code] as SequenceEvent["kind"],
-        expected,
+        // Past the largest long nothing is expected (and 2^63 does not fit the long column).
+        expected: expected > MAX_LONG ? null : expected,
         received: seq,
         gap_size: code === GAP ? seq - expected : code === GAP_FILLED ? openMissing(s) : null,
         exchange_timestamp: r.exchange_timestamp,
@@ -230,12 +256,15 @@ export class SequenceTrackerState {
     if (Result.isFailure(decoded)) return Result.fail(String(decoded.failure))
     for (const stream of decoded.success.streams) {
       if (stream[6].length % 2 !== 0) return Result.fail(`stream ${stream[0]}/${stream[1]}: odd number of gap bounds`)
+      // A state the machine cannot reach would judge wrongly, e.g. drop a late message as DUPLICATE.
+      const unreachable = unreachableState(stream)
+      if (unreachable !== undefined) return Result.fail(`stream ${stream[0]}/${stream[1]}: ${unreachable}`)
     }
     let restored = 0
     for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps] of decoded.success.streams) {
       if (filter !== undefined && !filter(exchange, symbol)) continue
       restored++
-      const big = [last, floor, ...gaps].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
+      const big = needsBig(last, floor, gaps)
       const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
       const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
       s.big = big
@@ -304,8 +333,11 @@ export class SequenceTrackerState {
   }
 }
 
-/** The streams a checkpoint holds, as (exchange, symbol, last sequence), without restoring it; [] when it is not one. */
-export const checkpointStreams = (json: string): ReadonlyArray<readonly [string, string, bigint]> => {
+/**
+ * The streams a checkpoint holds, as (exchange, symbol, last sequence, exchange time of the
+ * head), without restoring it; [] when it is not one.
+ */
+export const checkpointStreams = (json: string): ReadonlyArray<readonly [string, string, bigint, EpochMicros]> => {
   const decoded = decodeCheckpoint(json)
-  return Result.isFailure(decoded) ? [] : decoded.success.streams.map((s) => [s[0], s[1], BigInt(s[2])] as const)
+  return Result.isFailure(decoded) ? [] : decoded.success.streams.map((s) => [s[0], s[1], BigInt(s[2]), s[3]] as const)
 }

@@ -1,6 +1,7 @@
 /** The SequenceTracker: an in-process bounded LRU of stream states (src/domain/sequence). */
-import { Clock, Config, Effect, Layer, Result } from "effect"
+import { Clock, Config, Effect, Layer, Result, Schema } from "effect"
 import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
+import { isKnownZone } from "../../domain/zone.ts"
 import { defaultTrackerOptions, SequenceTrackerState, type TrackerOptions } from "../../domain/sequence/tracker.ts"
 import { SequenceCheckpointError, SequenceTracker } from "../../services/SequenceTracker.ts"
 
@@ -30,36 +31,43 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
 export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<SequenceTracker> =>
   Layer.effect(SequenceTracker, make(options))
 
+// Checked here so that a bad setting is a ConfigError naming it, not a defect of the tracker's constructor.
+const Positive = Schema.Int.check(Schema.isGreaterThan(0))
+const ZonePairs = Schema.String.check(Schema.makeFilter((pairs: string) => {
+  for (const pair of pairs.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const [exchange = "", zone = "", ...rest] = pair.split("=").map((x) => x.trim())
+    if (exchange === "" || rest.length > 0 || !isKnownZone(zone)) return `"${pair}" is not EXCHANGE=IANA/Zone with a zone Intl knows`
+  }
+  return true
+}))
+
 /**
- * Configured by K2_SEQUENCE_CAPACITY (streams, default 10000), K2_SEQUENCE_IDLE_SECONDS
+ * Tracker options from K2_SEQUENCE_CAPACITY (streams, default 10000), K2_SEQUENCE_IDLE_SECONDS
  * (session boundary after this much exchange time without a message, default 1800),
  * K2_SEQUENCE_DAY_CHANGE (default true), K2_SEQUENCE_MAX_GAPS (open gaps per stream,
  * default 64) and K2_SEQUENCE_ZONES (extra exchange=IANA zone pairs, comma separated,
  * e.g. "ASX=Australia/Sydney,XNYS=America/New_York").
  */
-export const layerConfig: Layer.Layer<SequenceTracker, Config.ConfigError> = Layer.unwrap(
-  Effect.gen(function*() {
-    const capacity = yield* Config.Int("K2_SEQUENCE_CAPACITY").pipe(Config.withDefault(defaultTrackerOptions.capacity))
-    const idleSeconds = yield* Config.Int("K2_SEQUENCE_IDLE_SECONDS").pipe(
-      Config.withDefault(defaultTrackerOptions.idleMicros / 1_000_000)
-    )
-    const dayChange = yield* Config.Boolean("K2_SEQUENCE_DAY_CHANGE").pipe(Config.withDefault(true))
-    const maxGaps = yield* Config.Int("K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
-    const zones = yield* Config.String("K2_SEQUENCE_ZONES").pipe(Config.withDefault(""))
-    const extra = Object.fromEntries(
-      zones.split(",").map((pair) => pair.trim()).filter((pair) => pair !== "").map((pair) => {
-        const [exchange = "", zone = ""] = pair.split("=").map((x) => x.trim())
-        return [exchange, zone]
-      })
-    )
-    return layerWith({
-      capacity,
-      idleMicros: idleSeconds * 1_000_000,
-      dayChange,
-      maxGaps,
-      zones: { ...defaultExchangeZones, ...extra }
+export const optionsFromConfig: Effect.Effect<Partial<TrackerOptions>, Config.ConfigError> = Effect.gen(function*() {
+  const capacity = yield* Config.schema(Positive, "K2_SEQUENCE_CAPACITY").pipe(Config.withDefault(defaultTrackerOptions.capacity))
+  const idleSeconds = yield* Config.schema(Positive, "K2_SEQUENCE_IDLE_SECONDS").pipe(
+    Config.withDefault(defaultTrackerOptions.idleMicros / 1_000_000)
+  )
+  const dayChange = yield* Config.Boolean("K2_SEQUENCE_DAY_CHANGE").pipe(Config.withDefault(true))
+  const maxGaps = yield* Config.schema(Positive, "K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
+  const zones = yield* Config.schema(ZonePairs, "K2_SEQUENCE_ZONES").pipe(Config.withDefault(""))
+  const extra = Object.fromEntries(
+    zones.split(",").map((pair) => pair.trim()).filter((pair) => pair !== "").map((pair) => {
+      const [exchange = "", zone = ""] = pair.split("=").map((x) => x.trim())
+      return [exchange, zone]
     })
-  })
+  )
+  return { capacity, idleMicros: idleSeconds * 1_000_000, dayChange, maxGaps, zones: { ...defaultExchangeZones, ...extra } }
+})
+
+export const layerConfig: Layer.Layer<SequenceTracker, Config.ConfigError> = Layer.effect(
+  SequenceTracker,
+  Effect.flatMap(optionsFromConfig, make)
 )
 
 /** Defaults (10,000 streams, 30 minutes idle, day change, 64 gaps), no configuration read. */

@@ -5,7 +5,7 @@
  * when the drain itself failed.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, type Layer, Option } from "effect"
+import { Cause, Config, Effect, Exit, type Layer, Option, Predicate } from "effect"
 import { CliError, Command } from "effect/cli"
 
 /**
@@ -22,13 +22,17 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
       if (Cause.hasInterrupts(cause) && Option.isNone(drainFailure)) drainFailure = Cause.findErrorOption(cause)
     }))
 
-/** 0 for success, a drained interruption, or plain `--help`; 2 for a bad option; 1 otherwise. */
+/** A setting read from the environment (beyond the flags) that is not valid: a usage error too. */
+const isConfigError = (error: unknown): error is Config.ConfigError =>
+  Predicate.isTagged(error, "ConfigError") && error instanceof Config.ConfigError
+
+/** 0 for success, a drained interruption, or plain `--help`; 2 for a bad option or setting; 1 otherwise. */
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
   const error = failure?._tag === "Fail" ? failure.error : undefined
   if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
-  return 1
+  return isConfigError(error) ? 2 : 1
 }
 
 /** One line for a failure, the whole cause for a defect. */
@@ -37,8 +41,11 @@ const report = (cause: Cause.Cause<unknown>): void => {
   const failure = cause.reasons.find((r) => r._tag === "Fail")
   // The CLI has already shown usage errors with the help text.
   if (failure?._tag === "Fail" && CliError.isCliError(failure.error)) return
-  const message = failure?._tag === "Fail" && failure.error instanceof Error
-    ? `error: ${failure.error.message}`
+  const error = failure?._tag === "Fail" ? failure.error : undefined
+  const message = isConfigError(error)
+    ? `error: invalid setting: ${error.cause.message.replace(/\s+/g, " ")}`
+    : error instanceof Error
+    ? `error: ${error.message}`
     : Cause.pretty(cause)
   process.stderr.write(`${message}\n`)
 }

@@ -190,5 +190,12 @@ describe("sequence verdicts", () => {
       received: huge,
       gapSize: 9n
     })
+    // Nothing can follow the largest long: no expected sequence (sequence_events.expected is a long).
+    assert.deepStrictEqual(run(seconds(huge - 10n, huge, huge)).verdicts[2], {
+      kind: "DUPLICATE",
+      expected: null,
+      received: huge,
+      gapSize: null
+    })
   })
 })

@@ -78,6 +78,25 @@ describe("SequenceTrackerState", () => {
     assert.deepStrictEqual([o.events[0]!.kafka_topic, o.events[0]!.kafka_partition, o.events[0]!.kafka_offset], [null, null, null])
   })
 
+  it("events at the top of the long range fit sequence_events' long columns: no expected beyond 2^63 - 1", () => {
+    // The stream's head is the largest long: there is no next sequence to expect.
+    const MAX = 2n ** 63n - 1n
+    const t = new SequenceTrackerState()
+    const o = t.observe([msg("X", MAX - 3n, 0), msg("X", MAX, 1), msg("X", MAX, 2), msg("X", MAX - 1n, 3), msg("X", MAX - 9n, 4), msg("X", 1, 7200)], 0)
+    assert.deepStrictEqual(o.events.map((e) => [e.kind, e.expected, e.received, e.gap_size]), [
+      ["GAP", MAX - 2n, MAX, 2n],
+      ["DUPLICATE", null, MAX, null],
+      ["GAP_FILLED", null, MAX - 1n, 1n],
+      ["OUT_OF_ORDER", null, MAX - 9n, null],
+      ["RESET", null, 1n, null]
+    ])
+    for (const column of ["expected", "received", "gap_size", "kafka_offset"] as const) {
+      for (const v of sequenceEventColumns(o.events).columns[column]!) {
+        if (v !== null) assert.isTrue(BigInt.asIntN(64, v as bigint) === v, `${column} ${v} is a long`)
+      }
+    }
+  })
+
   describe("LRU", () => {
     it("evicts the least recently seen stream at capacity, counts it, and restarts it without a false gap", () => {
       const t = new SequenceTrackerState({ capacity: 3 })
@@ -178,6 +197,34 @@ describe("SequenceTrackerState", () => {
         assert.isTrue(Result.isFailure(t.restore(bad)), bad)
       }
       assert.strictEqual(t.size, 1)
+    })
+
+    it("rejects a checkpoint whose open gaps are out of order or outside the stream, changing nothing", () => {
+      // Valid JSON of the right shape, but not a state the machine can reach: restored, a gap
+      // out of order hides a late message (judged DUPLICATE and dropped).
+      const t = new SequenceTrackerState()
+      t.observe([msg("A", 1)], 0)
+      const stream = (last: number | string, floor: number | string, gaps: Array<number | string>, prevTs: number | null = null) =>
+        JSON.stringify({ v: 1, streams: [["ASX", "B", last, T0, floor, prevTs, gaps]] })
+      for (
+        const bad of [
+          stream(10, 1, [7, 8, 3, 4]), // ranges not ascending
+          stream(10, 1, [5, 3]), // lo > hi
+          stream(10, 1, [3, 5, 5, 7]), // overlapping
+          stream(10, 1, [3, 4, 5, 7]), // adjacent: no seen sequence between them
+          stream(10, 4, [3, 5]), // below the floor
+          stream(10, 1, [8, 10]), // up to the head, which was seen
+          stream(5, 9, []), // floor above the head
+          stream("10", "1", ["7", "8", "3", "4"]), // the same with bigints
+          stream(10, 1, [], T0) // the previous session ends at or after the head
+        ]
+      ) {
+        assert.isTrue(Result.isFailure(t.restore(bad)), bad)
+      }
+      assert.isTrue(Result.isSuccess(t.restore(stream(10, 1, [2, 3, 5, 8]))))
+      assert.isTrue(Result.isSuccess(t.restore(stream(10, 10, [], T0 - 1))))
+      assert.strictEqual(t.size, 2)
+      assert.isDefined(t.peek("ASX", "A"))
     })
 
     it("10,000 streams checkpoint in well under a megabyte", () => {

@@ -87,6 +87,24 @@ describe("SequenceTracker", () => {
       assert.strictEqual((yield* tracker.stats).streams, 1)
     }).pipe(Effect.provide(Sequence.layerMemory)))
 
+  it.effect("a misconfigured zone, capacity or gap bound fails the layer with a ConfigError naming the variable", () =>
+    Effect.gen(function*() {
+      for (
+        const [env, names] of [
+          [{ K2_SEQUENCE_ZONES: "ASX=Mars/Olympus" }, ["K2_SEQUENCE_ZONES", "Mars/Olympus"]],
+          [{ K2_SEQUENCE_ZONES: "ASX" }, ["K2_SEQUENCE_ZONES", "ASX"]],
+          [{ K2_SEQUENCE_CAPACITY: "0" }, ["K2_SEQUENCE_CAPACITY"]],
+          [{ K2_SEQUENCE_MAX_GAPS: "-1" }, ["K2_SEQUENCE_MAX_GAPS"]]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(
+          Sequence.layerConfig.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
+        )))
+        assert.strictEqual(error._tag, "ConfigError", JSON.stringify(env))
+        for (const name of names) assert.include(error.message, name)
+      }
+    }))
+
   it.effect("layer reads its configuration", () =>
     Effect.gen(function*() {
       const tracker = yield* SequenceTracker
