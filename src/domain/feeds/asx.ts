@@ -257,6 +257,50 @@ export const splitCsv = (line: string): Array<string> => {
   return out
 }
 
+/** CRLF, a lone CR or LF: each ends one physical line. */
+export const LINE_BREAK = /\r\n?|\n/
+
+/** One CSV record of a small file: its first physical line (1-based) and its text. */
+export interface CsvRecord {
+  readonly line: number
+  readonly text: string
+}
+
+const quotes = (s: string): number => {
+  let n = 0
+  for (let i = s.indexOf("\""); i !== -1; i = s.indexOf("\"", i + 1)) n++
+  return n
+}
+
+/**
+ * The records of a whole (small) CSV text. A quoted field may span lines (joined with "\n");
+ * splitCsv's rule makes "inside quotes" the parity of the quotes seen. A quote still open at
+ * the end of the text stands for its first line only, so one bad row cannot swallow the rest.
+ */
+export const csvRecords = (text: string): Array<CsvRecord> => {
+  const lines = text.split(LINE_BREAK)
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop()
+  const out: Array<CsvRecord> = []
+  for (let i = 0; i < lines.length;) {
+    let record = lines[i]!
+    let j = i + 1
+    if (quotes(record) % 2 === 1) {
+      let open = true
+      while (open && j < lines.length) {
+        record += "\n" + lines[j]!
+        open = quotes(lines[j++]!) % 2 === 0
+      }
+      if (open) {
+        record = lines[i]!
+        j = i + 1
+      }
+    }
+    out.push({ line: i + 1, text: record })
+    i = j
+  }
+  return out
+}
+
 export interface CompanyRow {
   readonly companyId: string
   readonly instrument: Instrument

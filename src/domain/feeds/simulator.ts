@@ -116,12 +116,17 @@ export const modelProblem = (m: SimulatorModel): string | undefined => {
   if (new Set(m.symbols).size !== m.symbols.length) return "symbols must be distinct"
   if (!Number.isSafeInteger(m.seed)) return "seed must be a safe integer"
   if (!isKnownZone(m.timeZone)) return `unknown time zone ${m.timeZone}`
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(m.startDate) || Number.isNaN(Date.parse(`${m.startDate}T00:00:00Z`))) {
+  const start = Date.parse(`${m.startDate}T00:00:00Z`)
+  // Date.parse reads 2024-02-30 as March 1st: the date must survive the round trip.
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(m.startDate) || Number.isNaN(start) || new Date(start).toISOString().slice(0, 10) !== m.startDate) {
     return `startDate ${m.startDate} is not yyyy-mm-dd`
   }
   const open = hhmm(m.sessionOpen), close = hhmm(m.sessionClose)
   if (open === undefined || close === undefined || close <= open) return "session must be HH:MM..HH:MM with open < close"
-  if (!(m.tradingDays >= 0)) return "tradingDays must not be negative"
+  if (!(Number.isSafeInteger(m.tradingDays) && m.tradingDays >= 0)) return "tradingDays must be a whole number, not negative"
+  if (m.maxEvents !== undefined && !(Number.isSafeInteger(m.maxEvents) && m.maxEvents >= 0)) {
+    return "maxEvents must be a whole number, not negative"
+  }
   if (!(m.eventsPerSymbolPerDay > 0)) return "eventsPerSymbolPerDay must be positive"
   if (!(m.intensitySkew >= 0)) return "intensitySkew must not be negative"
   if (!(m.tradeRatio >= 0 && m.tradeRatio <= 1)) return "tradeRatio must be in [0, 1]"
@@ -535,11 +540,16 @@ export class Simulator {
     const e = k.held!
     k.held = undefined
     const last = k.lastEmitted
-    this.record("OUT_OF_ORDER", st, k, last + 1, k.heldSeq, messageIdOf(e))
     out.push(e)
     this.count(st, e)
-    // The consumer's high-water mark stays at `last`: the late event is below it.
-    k.lastEmitted = last
+    if (last > k.heldSeq) {
+      this.record("OUT_OF_ORDER", st, k, last + 1, k.heldSeq, messageIdOf(e))
+      // The consumer's high-water mark stays at `last`: the late event is below it.
+    } else {
+      // Released (session or run over) before any later event of its key went: it arrives in
+      // order, so it is no anomaly, and it is now the consumer's last number.
+      k.lastEmitted = k.heldSeq
+    }
   }
 
   private maybePoison(st: SymbolState, k: KeyState, u: number, out: Array<FeedEvent>): void {

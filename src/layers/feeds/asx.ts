@@ -16,7 +16,9 @@ import {
   asxFile,
   COMPANY_INFO_FILE,
   type CompanyRow,
+  csvRecords,
   isCompanyInfoHeader,
+  LINE_BREAK,
   parseCompanyRow,
   parseQuoteRow,
   parseTradeRow
@@ -60,14 +62,32 @@ const guard = async <A>(p: string, f: () => Promise<A>): Promise<A> => {
   }
 }
 
-/** `<company_id>.csv` files of a data directory (none when it does not exist), in numeric id order. */
-const dataFiles = async (dir: string): Promise<Array<string>> => {
+/**
+ * `<company_id>.csv` files of a data directory (none when it does not exist): company id ->
+ * the file's real name (the extension's case may differ, e.g. `1001.CSV`), plus the names of
+ * further files for an id that already has one (rejected whole by the caller).
+ */
+const dataFiles = async (dir: string): Promise<{ files: Map<string, string>; extra: Array<string> }> => {
   const names = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return [] as Array<string>
     throw ioError(dir, e)
   })
-  return names.filter((n) => n.toLowerCase().endsWith(".csv")).map((n) => n.slice(0, -4))
-    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+  const files = new Map<string, string>()
+  const extra: Array<string> = []
+  // Exact `.csv` first, so it is the one read when `1001.csv` and `1001.CSV` both exist.
+  for (const n of names.filter((n) => n.toLowerCase().endsWith(".csv")).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))) {
+    const id = n.slice(0, -4)
+    if (files.has(id)) extra.push(n)
+    else files.set(id, n)
+  }
+  return { files, extra }
+}
+
+const hasLoneCr = (text: string): boolean => {
+  for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
+    if (text.charCodeAt(i + 1) !== 10) return true
+  }
+  return false
 }
 
 /** Lines of a file, block by block: `[firstLineNo, lines]`, lines without their terminator. */
@@ -81,9 +101,14 @@ async function* blocksOfLines(file: string, blockBytes: number): AsyncGenerator<
     for (;;) {
       const { bytesRead } = await guard(file, () => handle.read(buffer, 0, blockBytes, null))
       const eof = bytesRead === 0
-      const text = carry + (eof ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true }))
-      const lines = text.split("\n")
-      carry = eof ? "" : lines.pop()!
+      let text = carry + (eof ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true }))
+      // A CR ending the block may be the first half of a CRLF: decide with the next block.
+      const tail = !eof && text.charCodeAt(text.length - 1) === 13 ? "\r" : ""
+      if (tail !== "") text = text.slice(0, -1)
+      // A lone CR ends a line too (else a CR-only file is one huge bad row); the parsers strip
+      // the CR of CRLF, so the common case keeps the fast split.
+      const lines = hasLoneCr(text) ? text.split(LINE_BREAK) : text.split("\n")
+      carry = eof ? "" : lines.pop()! + tail
       if (eof && lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
       if (lines.length > 0) {
         yield [lineNo, lines] as const
@@ -126,15 +151,16 @@ class DeadLetterWriter {
 const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLetterWriter) => {
   const file = path.join(dir, COMPANY_INFO_FILE)
   const text = await guard(file, () => fs.readFile(file, "utf-8"))
-  const lines = text.split("\n")
-  if (lines.length === 0 || !isCompanyInfoHeader(lines[0]!)) {
+  // Records, not lines: a quoted company name may hold a line break.
+  const records = csvRecords(text)
+  if (records.length === 0 || !isCompanyInfoHeader(records[0]!.text)) {
     throw new FeedError({
       reason: new SourceInvalid({ path: file, detail: "the first line is not the header company_id,symbol,company_name,ISIN,start_date,end_date" })
     })
   }
   const companies = new Map<string, CompanyRow>()
-  for (let i = 1; i < lines.length; i++) {
-    const raw = lines[i]!
+  for (let i = 1; i < records.length; i++) {
+    const { line, text: raw } = records[i]!
     if (raw.trim() === "") continue
     const row = parseCompanyRow(raw)
     const reason = typeof row === "string"
@@ -144,7 +170,7 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
       : undefined
     if (reason !== undefined || typeof row === "string") {
       counter.deadLettered++
-      dead.add({ file: COMPANY_INFO_FILE, line: i + 1, reason: reason!, raw: raw.replace(/\r$/, "") })
+      dead.add({ file: COMPANY_INFO_FILE, line, reason: reason!, raw })
     } else {
       companies.set(row.companyId, row)
     }
@@ -166,14 +192,22 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
 
     const trades = await dataFiles(path.join(dir, "trades"))
     const quotes = await dataFiles(path.join(dir, "quotes"))
-    const ids = [...new Set([...trades, ...quotes])].sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
-    const tradeSet = new Set(trades), quoteSet = new Set(quotes)
+    for (const [dataType, extra] of [["trades", trades.extra], ["quotes", quotes.extra]] as const) {
+      for (const name of extra) {
+        counter.deadLettered++
+        dead.add({ file: `${dataType}/${name}`, line: 0, reason: `another file for company id ${name.slice(0, -4)} is read instead`, raw: "" })
+      }
+    }
+    await dead.flush()
+    const ids = [...new Set([...trades.files.keys(), ...quotes.files.keys()])].sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
     const sequences = new Map<string, { trades: number; quotes: number }>()
 
     for (const companyId of ids) {
       for (const dataType of ["trades", "quotes"] as const) {
-        if (!(dataType === "trades" ? tradeSet : quoteSet).has(companyId)) continue
-        const relative = `${dataType}/${companyId}.csv`
+        const name = (dataType === "trades" ? trades : quotes).files.get(companyId)
+        if (name === undefined) continue
+        // Dead letters name the file as it is on disk; message ids keep `<company_id>.csv`.
+        const relative = `${dataType}/${name}`
         const company = companies.get(companyId)
         if (company === undefined) {
           counter.deadLettered++

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Result, Schema } from "effect"
 import {
   asxFile,
+  csvRecords,
   isCompanyInfoHeader,
   parseCompanyRow,
   parseQuoteRow,
@@ -163,6 +164,15 @@ describe("company_info.csv", () => {
     assert.deepStrictEqual(splitCsv(`1002,CBA,"COMMONWEALTH BANK, THE ""CBA""",X,,`), [
       "1002", "CBA", `COMMONWEALTH BANK, THE "CBA"`, "X", "", ""
     ])
+  })
+  it("reads records across line breaks inside quotes, and every line ending", () => {
+    assert.deepStrictEqual(csvRecords(`h\r\n1,"A\r\nB ""x"", C",2\r3,"open\n4\n`), [
+      { line: 1, text: "h" },
+      { line: 2, text: `1,"A\nB ""x"", C",2` },
+      { line: 4, text: "3,\"open" }, // never closed: this line alone
+      { line: 5, text: "4" }
+    ])
+    assert.deepStrictEqual(csvRecords(""), [{ line: 1, text: "" }])
   })
   it("maps a row to an instrument with ISO dates", () => {
     const r = parseCompanyRow(`1002,CBA,"COMMONWEALTH BANK OF AUSTRALIA, THE",AU000000CBA7,09/12/1991,12/31/2099`)

@@ -170,3 +170,67 @@ describe("layerAsx on the fixture directory", () => {
       assert.strictEqual(error.reason._tag, "SourceInvalid")
     }).pipe(Effect.provide(layerAsx({ dir: path.join(tmp, "noheader"), deadLetterFile: path.join(tmp, "dl2.jsonl") }))))
 })
+
+/** A load directory built from `files` (path -> content) under the test's temp dir. */
+const loadDir = (name: string, files: Record<string, string>) => {
+  const dir = path.join(tmp, name)
+  for (const [p, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true })
+    fs.writeFileSync(path.join(dir, p), content)
+  }
+  return layerAsx({ dir, deadLetterFile: path.join(tmp, `${name}.dl.jsonl`), blockBytes: 64 })
+}
+const deadLetters = (name: string): Array<DeadLetter> =>
+  fs.readFileSync(path.join(tmp, `${name}.dl.jsonl`), "utf-8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+const HEADER = "company_id,symbol,company_name,ISIN,start_date,end_date"
+const ROW = "03/10/2014,10:05:44.516,37.51,40000,0,,"
+
+describe("layerAsx on awkward files", () => {
+  it.effect("reads a data file whose extension is upper case instead of failing the load", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      assert.deepStrictEqual(trades(events).map((t) => t.message_id), ["asx:trades/1001.csv:1", "asx:trades/1002.csv:1"])
+      assert.strictEqual(summary.complete, true)
+      // A second file for one company id is rejected whole, not silently skipped.
+      assert.deepStrictEqual(deadLetters("upper-ext").map((d) => [d.file, d.line]), [["trades/1002.CSV", 0]])
+    }).pipe(Effect.provide(loadDir("upper-ext", {
+      "reference-data/company_info.csv": `${HEADER}\n1001,BHP,BHP,,,\n1002,CBA,CBA,,,\n`,
+      "trades/1001.CSV": `${ROW}\n`,
+      "trades/1002.csv": `${ROW}\n`,
+      "trades/1002.CSV": `${ROW}\n${ROW}\n`
+    }))))
+
+  it.effect("splits lines on a lone CR as on LF and CRLF", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      // Lines 1-3 end in CR, CRLF and LF; line 4 is blank; line 5 is bad.
+      assert.deepStrictEqual(trades(events).map((t) => t.message_id), [
+        "asx:trades/1001.csv:1",
+        "asx:trades/1001.csv:2",
+        "asx:trades/1001.csv:3",
+        "asx:trades/1001.csv:6"
+      ])
+      assert.strictEqual(summary.rowsRead, 5)
+      assert.deepStrictEqual(deadLetters("lone-cr").map((d) => [d.line, d.raw]), [[5, "bad"]])
+    }).pipe(Effect.provide(loadDir("lone-cr", {
+      "reference-data/company_info.csv": `${HEADER}\r1001,BHP,BHP,,,\r`,
+      "trades/1001.csv": `${ROW}\r${ROW}\r\n${ROW}\n\rbad\r${ROW}\r`
+    }))))
+
+  it.effect("keeps a company whose quoted name spans lines; an unclosed quote loses only its own line", () =>
+    Effect.gen(function*() {
+      const { events } = yield* load
+      const instruments = events.flatMap((e) => (e._tag === "Instrument" ? [e.instrument] : []))
+      assert.deepStrictEqual(instruments.map((i) => [i.company_id, i.symbol]), [["1001", "BHP"], ["1004", "WES"]])
+      assert.deepStrictEqual(trades(events).map((t) => t.symbol), ["BHP", "WES"])
+      assert.deepStrictEqual(
+        deadLetters("multiline").map((d) => [d.file, d.line]),
+        [["reference-data/company_info.csv", 4], ["trades/1003.csv", 0]]
+      )
+    }).pipe(Effect.provide(loadDir("multiline", {
+      "reference-data/company_info.csv": `${HEADER}\n1001,BHP,"BHP\nGROUP, THE",,,\n1003,XYZ,"Unclosed,,,\n1004,WES,WESFARMERS,,,\n`,
+      "trades/1001.csv": `${ROW}\n`,
+      "trades/1003.csv": `${ROW}\n`,
+      "trades/1004.csv": `${ROW}\n`
+    }))))
+})
