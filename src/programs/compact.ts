@@ -20,10 +20,9 @@ import { runCommand } from "./cli/run.ts"
 const flags = {
   ...lakehouseFlags,
   tables: Flag.String("tables").pipe(
-    Flag.withDescription("tables to maintain, comma separated (namespace.name)"),
-    Flag.withDefault(
-      [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`).join(",")
-    )
+    setting("tables to maintain, comma separated (namespace.name)", {
+      fallback: [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`).join(",")
+    })
   ),
   every: Flag.Int("every").pipe(
     optionalSetting("run every N seconds until interrupted (default: once)", { env: "K2_MAINTENANCE_EVERY", read: Config.Int })

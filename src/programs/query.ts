@@ -1,10 +1,11 @@
 /**
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
- * lakehouse (K2_WAREHOUSE, K2_CATALOG / K2_CATALOG_URL) and prints a table, CSV or JSON.
+ * lakehouse (K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
  */
 import { Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { setting } from "./cli/flags.ts"
+import type { BarInterval } from "../domain/query/intervals.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import { QueryEngine } from "../services/QueryEngine.ts"
@@ -83,7 +84,9 @@ const bars = Command.make("bars", {
   symbols: symbolsFlag,
   from: fromFlag,
   to: toFlag,
-  interval: Flag.Literals("interval", ["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).pipe(Flag.withDefault("1m")),
+  interval: Flag.Literals("interval", ["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).pipe(
+    setting<BarInterval>("bucket width", { fallback: "1m" })
+  ),
   quotes: Flag.Boolean("quotes").pipe(Flag.withDescription("Spread and mid bars from quotes instead of OHLCV"), Flag.withDefault(false)),
   format: formatFlag,
   ...snapshotFlags
@@ -181,10 +184,10 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
   })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"))
 
 const root = Command.make("query").pipe(
-  Command.withDescription("Query the K2 lakehouse (env: K2_WAREHOUSE, K2_CATALOG or K2_CATALOG_URL, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"),
+  Command.withDescription("Query the K2 lakehouse (env: K2_WAREHOUSE, K2_CATALOG, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"),
   Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
 )
 
 const layer = QueryLayer.layer().pipe(Layer.provideMerge(lakehouseFromEnv))
 
-runCommand(root, layer)
+runCommand(root.pipe(Command.provide(layer)))

@@ -180,4 +180,4 @@ const replay = Command.make("replay", {
 
 const layer = ReplayLayer.layer.pipe(Layer.provideMerge(lakehouseFromEnv))
 
-runCommand(replay, layer)
+runCommand(replay.pipe(Command.provide(layer)))

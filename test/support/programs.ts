@@ -23,7 +23,7 @@ export const freePort = () =>
 
 /** `src/programs/<program>.ts args`, with `env` added to this process's environment. */
 export const spawnProgram = (
-  program: "serve" | "produce" | "ingest" | "compact",
+  program: "serve" | "produce" | "ingest" | "compact" | "query" | "replay",
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {}
 ): IngestProcess => {

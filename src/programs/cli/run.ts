@@ -5,7 +5,7 @@
  * when the drain itself failed.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Config, Effect, Exit, type Layer, Option, Predicate } from "effect"
+import { Cause, Config, Effect, Exit, Option, Predicate } from "effect"
 import { CliError, Command } from "effect/cli"
 
 /**
@@ -53,10 +53,10 @@ const report = (cause: Cause.Cause<unknown>): void => {
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
-export const runCommand = (command: AnyCommand, layer?: Layer.Layer<any, any>) =>
+/** Services a command needs are provided to its handler (`Command.provide`), so `--help` builds none. */
+export const runCommand = (command: AnyCommand) =>
   command.pipe(
     Command.run({ version: "0.1.0" }),
-    (effect) => (layer === undefined ? effect : Effect.provide(effect, layer)),
     Effect.onError((cause) => Effect.sync(() => report(cause))),
     Effect.provide(NodeServices.layer),
     (effect) =>
