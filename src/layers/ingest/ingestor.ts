@@ -271,8 +271,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   /** Newest exchange_timestamp (us) committed by this process, for the freshness gauge. */
   let newestCommitted = -1
   yield* Metrics.registerIngestSeries
+  // NaN while no partition is owned: the age of what this process once committed would keep
+  // growing after a rebalance took its partitions away, and alert for tables it no longer feeds.
   yield* Metrics.registerGauge(Metrics.freshness, () =>
-    newestCommitted < 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newestCommitted / 1e6))
+    newestCommitted < 0 || parts.size === 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newestCommitted / 1e6))
   yield* Metrics.registerGauge(Metrics.assignedPartitions, () => parts.size)
   yield* Metrics.registerCounter(Metrics.backpressure, () => counters.waitedForRoomMs / 1000)
   const statsOf = () => {

@@ -17,6 +17,9 @@ import type { KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
 /** Links per consumer span: a batch of records from one producer send needs one. */
 export const MAX_LINKS = 16
 
+/** Version 00 is 55 characters; later versions may append fields, within reason. */
+const MAX_TRACEPARENT_LENGTH = 512
+
 /** True when spans go somewhere (an exporter is installed), i.e. context is worth carrying. */
 export const tracingOn: Effect.Effect<boolean> = Effect.map(Effect.tracer, (tracer) => tracer !== Tracer.nativeTracer)
 
@@ -65,8 +68,10 @@ export const producerLinks = (records: ReadonlyArray<KafkaRecord>, max = MAX_LIN
   let last: string | undefined
   for (const record of records) {
     const value = record.headers[Header.traceparent]
-    // Records of one send are adjacent and share a value: compare before parsing.
-    if (value === undefined || value === last) continue
+    // Records of one send are adjacent and share a value: compare before parsing. An oversized
+    // value is no traceparent, and never enters `seen`: V8 hashes long strings by length alone,
+    // so a batch of distinct ones would make every lookup scan them all (quadratic).
+    if (value === undefined || value === last || value.length > MAX_TRACEPARENT_LENGTH) continue
     last = value
     if (seen.has(value)) continue
     seen.add(value)

@@ -32,6 +32,16 @@ const gcKinds: Record<number, string> = {
 
 const started = (Date.now() - performance.now()) / 1000
 
+/** The event-loop monitor's sampling interval. */
+const RESOLUTION_MS = 10
+
+/**
+ * A delay the monitor recorded, in seconds: it records the nanoseconds between its own timer
+ * ticks, so the tick interval is taken off (an idle loop reads 0, not 0.010); 0 (rather than
+ * NaN) before the first sample.
+ */
+export const delaySeconds = (ns: number) => Number.isFinite(ns) ? Math.max(0, ns - RESOLUTION_MS * 1e6) / 1e9 : 0
+
 /** Registers the process series in the process registry for as long as the layer lives. */
 export const layer: Layer.Layer<never> = Layer.effectDiscard(Effect.gen(function*() {
   yield* registerGauge(residentMemory, () => process.memoryUsage.rss())
@@ -46,7 +56,7 @@ export const layer: Layer.Layer<never> = Layer.effectDiscard(Effect.gen(function
 
   const delay = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      const h = monitorEventLoopDelay({ resolution: 10 })
+      const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
       h.enable()
       const reset = setInterval(() => h.reset(), 60_000)
       reset.unref()
@@ -57,11 +67,9 @@ export const layer: Layer.Layer<never> = Layer.effectDiscard(Effect.gen(function
       h.disable()
     })
   )
-  // Nanoseconds; 0 (rather than NaN) before the first sample.
-  const seconds = (ns: number) => Number.isFinite(ns) ? ns / 1e9 : 0
-  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "0.5" }), () => seconds(delay.h.percentile(50)))
-  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "0.99" }), () => seconds(delay.h.percentile(99)))
-  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "max" }), () => seconds(delay.h.max))
+  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "0.5" }), () => delaySeconds(delay.h.percentile(50)))
+  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "0.99" }), () => delaySeconds(delay.h.percentile(99)))
+  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "max" }), () => delaySeconds(delay.h.max))
 
   const byKind = new Map<string, (seconds: number) => void>()
   for (const kind of new Set(Object.values(gcKinds))) {

@@ -3,23 +3,37 @@
  * the standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as is) or
  * OTEL_EXPORTER_OTLP_ENDPOINT (+ `/v1/traces`), OTEL_EXPORTER_OTLP[_TRACES]_HEADERS
  * (`k=v,k=v`), OTEL_TRACES_EXPORTER (default otlp; `none` turns it off), OTEL_SDK_DISABLED,
- * OTEL_SERVICE_NAME (default `k2-<program>`), OTEL_RESOURCE_ATTRIBUTES. Off (no exporter, no
- * HTTP client) when no endpoint is set. The spans are the `Effect.fn` / `withSpan` names
- * already in the code (IcebergSink.append, iceberg.commit, SequenceTracker.observe, ...).
+ * OTEL_SERVICE_NAME (else `service.name` of OTEL_RESOURCE_ATTRIBUTES, else `k2-<program>`),
+ * OTEL_RESOURCE_ATTRIBUTES. Off (no exporter, no HTTP client) when no endpoint is set. The
+ * spans are the `Effect.fn` / `withSpan` names already in the code (IcebergSink.append,
+ * iceberg.commit, SequenceTracker.observe, ...).
  */
 import { Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 
+const decode = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** `k=v,k=v` with %-escapes; a pair that does not decode is skipped (the spec's "discard"), never a crash at start-up. */
 const pairs = (text: string | undefined): Record<string, string> => {
   const out: Record<string, string> = {}
   for (const part of (text ?? "").split(",")) {
     const i = part.indexOf("=")
     if (i <= 0) continue
-    out[decodeURIComponent(part.slice(0, i).trim())] = decodeURIComponent(part.slice(i + 1).trim())
+    const key = decode(part.slice(0, i).trim())
+    const value = decode(part.slice(i + 1).trim())
+    if (key !== undefined && value !== undefined) out[key] = value
   }
   return out
 }
+
+const nonEmpty = (s: string | undefined) => s === undefined || s === "" ? undefined : s
 
 export interface TracingConfig {
   readonly url: string
@@ -41,11 +55,14 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
     ? `${base.replace(/\/+$/, "")}/v1/traces`
     : undefined
   if (url === undefined) return undefined
+  const attributes = pairs(env["OTEL_RESOURCE_ATTRIBUTES"])
   return {
     url,
     headers: { ...pairs(env["OTEL_EXPORTER_OTLP_HEADERS"]), ...pairs(env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) },
-    serviceName: env["OTEL_SERVICE_NAME"] ?? `k2-${service}`,
-    attributes: pairs(env["OTEL_RESOURCE_ATTRIBUTES"])
+    // The spec's precedence: OTEL_SERVICE_NAME, then service.name in the resource attributes (the
+    // exporter's `serviceName` overrides the attribute, so a default here must not shadow it).
+    serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(attributes["service.name"]) ?? `k2-${service}`,
+    attributes
   }
 }
 

@@ -103,6 +103,15 @@ describe("Kafka trace context", () => {
     assert.strictEqual(producerLinks(many, 3).length, 3)
   })
 
+  it("producerLinks: oversized traceparent values are skipped before they are kept or parsed", () => {
+    // Past ~16k chars V8 hashes a string by its length only: a Set of distinct such values
+    // degenerates to a list (2,000 of them took 3.5 s). The time itself is not asserted here.
+    const pad = "x".repeat(17_000)
+    const hostile = Array.from({ length: 200 }, (_, i) => stored(BigInt(i), { [Header.traceparent]: `${pad}${String(i).padStart(8, "0")}` }))
+    hostile.push(stored(200n, { [Header.traceparent]: traceparent(1) }))
+    assert.deepStrictEqual(producerLinks(hostile).map((l) => l.attributes["messaging.kafka.offset"]), [200n])
+  })
+
   it("consumer span attributes follow the messaging conventions", () => {
     const attributes = consumeAttributes({
       topic: TRADES,

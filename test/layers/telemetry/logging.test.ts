@@ -86,3 +86,25 @@ describe("telemetry/tracing", () => {
     )
   })
 })
+
+describe("telemetry/tracing config, hostile values", () => {
+  it("a malformed %-escape in OTEL_* lists skips that pair instead of crashing the program", () => {
+    const c = configFromEnv("ingest", {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+      OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%zz,x-tenant=k2",
+      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=100%,region=eu"
+    })
+    assert.deepStrictEqual(c?.headers, { "x-tenant": "k2" })
+    assert.deepStrictEqual(c?.attributes, { region: "eu" })
+  })
+
+  it("service name: OTEL_SERVICE_NAME, else service.name from OTEL_RESOURCE_ATTRIBUTES, else k2-<program>", () => {
+    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
+    assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_RESOURCE_ATTRIBUTES: "service.name=ingest-eu" })?.serviceName, "ingest-eu")
+    assert.strictEqual(
+      configFromEnv("ingest", { ...base, OTEL_SERVICE_NAME: "k2-a", OTEL_RESOURCE_ATTRIBUTES: "service.name=ingest-eu" })?.serviceName,
+      "k2-a"
+    )
+    assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_SERVICE_NAME: "" })?.serviceName, "k2-ingest")
+  })
+})

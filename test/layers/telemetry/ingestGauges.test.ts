@@ -1,0 +1,64 @@
+/**
+ * The ingest gauges tell the truth about what this process owns: a process left without
+ * partitions (more group members than partitions) shows no lag series and no freshness to alert on.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schedule } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as Trackers from "../../../src/layers/sequence/tracker.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaSource } from "../../../src/services/KafkaSource.ts"
+import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
+import { warehouseOptions } from "../../support/warehouse.ts"
+import { parseExposition } from "./opsMetrics.ts"
+
+const ingestorLayer = Layer.unwrap(Effect.gen(function*() {
+  const trades = yield* Trackers.make()
+  const quotes = yield* Trackers.make()
+  return Ingest.layer(
+    { ...Ingest.defaultIngestConfig, topics: ASX_TOPICS, commitIntervalMs: 200 },
+    { codec: makeWireCodec(), trackers: { trades, quotes } }
+  )
+}))
+
+const scrape = Effect.map(PrometheusMetrics.format(), (text) => parseExposition(text).series)
+
+describe("ingest gauges", () => {
+  it.live("a process that owns no partition: no lag series, freshness NaN (not the age of what it once committed)", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      yield* publishToMemory(kafka, 1, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 200 })
+      yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const first = yield* Effect.forkChild(ingestor.run)
+        yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades > 0 && p.uncommitted === 0 && p.lag === 0 })
+        )
+        const owning = yield* scrape
+        assert.isAbove(Number(owning.find((s) => s.name === "k2_ingest_freshness_seconds")?.value), 0)
+        assert.isAbove(owning.filter((s) => s.name === "k2_ingest_consumer_lag_messages").length, 0)
+        yield* Fiber.interrupt(first)
+
+        // Two members join first: sorted before this process's next member id, they take both partitions.
+        const source = yield* KafkaSource
+        yield* source.subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: ASX_TOPICS })
+        yield* source.subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: ASX_TOPICS })
+        const second = yield* Effect.forkChild(ingestor.run)
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual((yield* ingestor.progress).partitions, 0)
+        const idle = yield* scrape
+        assert.deepStrictEqual(idle.filter((s) => s.name === "k2_ingest_consumer_lag_messages"), [])
+        assert.strictEqual(idle.find((s) => s.name === "k2_ingest_assigned_partitions")?.value, "0")
+        assert.strictEqual(idle.find((s) => s.name === "k2_ingest_freshness_seconds")?.value, "NaN")
+        yield* Fiber.interrupt(second)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(ingestorLayer.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))))
+      )
+    }), 60_000)
+})
