@@ -124,18 +124,24 @@ export const manifestsToMerge = (
 /**
  * Live entries of merged manifests grouped by partition value, one manifest per
  * partition (split past `maxEntries`), so a one-day query reads only its day's manifests.
+ * Deletes by the committing snapshot (`snapshotId`) stay, as Java keeps them: other engines
+ * find what a snapshot removed there (Java's RowDelta checks that the files its deletes name
+ * still exist by them); older deletes are dropped.
  */
 export const groupForMerge = (
   entries: ReadonlyArray<ManifestEntry>,
-  maxEntries: number
+  maxEntries: number,
+  snapshotId: bigint
 ): ReadonlyArray<ReadonlyArray<ManifestEntry>> => {
   const byPartition = new Map<string, Array<ManifestEntry>>()
   for (const e of entries) {
-    if (e.status === ManifestEntryStatus.DELETED) continue
+    const deleted = e.status === ManifestEntryStatus.DELETED
+    if (deleted && e.snapshotId !== snapshotId) continue
+    const entry = deleted ? e : carriedEntry(e)
     const key = JSON.stringify(e.dataFile.partition)
     const group = byPartition.get(key)
-    if (group === undefined) byPartition.set(key, [carriedEntry(e)])
-    else group.push(carriedEntry(e))
+    if (group === undefined) byPartition.set(key, [entry])
+    else group.push(entry)
   }
   const groups: Array<ReadonlyArray<ManifestEntry>> = []
   for (const key of [...byPartition.keys()].sort()) {

@@ -49,6 +49,11 @@ export const COMMIT_ID = "k2.commit-id"
 export interface TableChange {
   readonly operation: SnapshotOperation
   readonly added: ReadonlyArray<DataFile>
+  /**
+   * The partition spec `added` were written under (default: each attempt's default spec). Another
+   * engine may change the default between the write and a commit attempt; the files keep theirs.
+   */
+  readonly addedSpecId?: number
   /** Files to remove (matched by path); each must still be live in the table. */
   readonly removed: ReadonlyArray<DataFile>
   /** Extra snapshot summary properties; `k2.commit-id` is added when absent. */
@@ -157,11 +162,19 @@ export const commitChange = Effect.fnUntraced(function*(
     const carried = Object.fromEntries(Object.entries(lastOurs?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
-    const spec = defaultSpec(m)
+    const spec = change.addedSpecId === undefined ? defaultSpec(m) : specById(m, change.addedSpecId)
+    if (spec === undefined) {
+      return yield* new CommitRejected({ table, detail: `the files were written under partition spec ${change.addedSpecId}, which the table no longer has` })
+    }
 
     let manifests: Array<ManifestFile> = parent === undefined ? [] : [...(yield* snapshots.manifestList(parent))]
 
     if (change.removed.length > 0) {
+      // Rows another engine deleted meanwhile (row-level deletes) would live again in files
+      // rewritten from the originals; compaction refuses such tables when it plans, and again here.
+      if (manifests.some((mf) => mf.content !== 0)) {
+        return yield* new CommitRejected({ table, detail: "the table has delete files: files rewritten from their originals would bring deleted rows back" })
+      }
       manifests = yield* removeFiles(manifests, snapshotId, sequenceNumber, m)
     }
 
@@ -181,7 +194,7 @@ export const commitChange = Effect.fnUntraced(function*(
       const mergeSpec = yield* specOf(m, toMerge[0]!)
       const entries = (yield* Effect.forEach(manifests.filter((mf) => merging.has(mf.manifestPath)), snapshots.manifestEntries, { concurrency: 8 })).flat()
       const merged = yield* Effect.forEach(
-        groupForMerge(entries, MANIFEST_MAX_ENTRIES),
+        groupForMerge(entries, MANIFEST_MAX_ENTRIES, snapshotId),
         (group) => writeManifest(m, mergeSpec, group, snapshotId, sequenceNumber)
       )
       manifests = [...merged, ...manifests.filter((mf) => !merging.has(mf.manifestPath))]

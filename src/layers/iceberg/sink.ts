@@ -72,6 +72,7 @@ export const layer = (options: SinkOptions = {}) =>
         const committed = yield* commitChange(snapshots, identifier, {
           operation,
           added,
+          addedSpecId: table.metadata["default-spec-id"],
           removed,
           properties: writeOptions.properties ?? {},
           ...(writeOptions.prepare === undefined ? {} : { prepare: writeOptions.prepare })

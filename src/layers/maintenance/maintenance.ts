@@ -126,6 +126,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const committed = yield* commitChange(snapshots, identifier, {
       operation: "replace",
       added,
+      addedSpecId: m["default-spec-id"],
       removed: inputs,
       properties: { [MAINTENANCE_KEY]: "compaction" }
     }, commitOptions).pipe(

@@ -10,6 +10,7 @@ import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { decodeManifest, decodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import { ManifestEntryStatus } from "../../../src/domain/iceberg/spec.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
@@ -182,6 +183,67 @@ describe("IcebergSink and TableScanner", () => {
         }
       }
     }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
+  it.effect("a replace that merges manifests still lists the files it removed as DELETED", () =>
+    Effect.gen(function*() {
+      // Java keeps a snapshot's own deletes when it merges; its RowDelta finds by them that the
+      // files its deletes name were removed meanwhile. They were dropped with the older deletes.
+      const sink = yield* IcebergSink
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const written = []
+      for (let i = 0; i < 2; i++) written.push(...(yield* sink.append(trades, tradeColumns(makeTrades({ count: 20, offsetBase: i * 20 })))).files)
+      const replaced = yield* sink.replace(trades, written, tradeColumns(makeTrades({ count: 40 })))
+      const deleted: Array<string> = []
+      for (const mf of yield* decodeManifestList(yield* files.read(replaced.snapshot["manifest-list"]), "list")) {
+        for (const e of yield* decodeManifest(yield* files.read(mf.manifestPath), mf.manifestPath)) {
+          if (e.status === ManifestEntryStatus.DELETED) {
+            assert.strictEqual(e.snapshotId, replaced.snapshot["snapshot-id"])
+            deleted.push(e.dataFile.filePath)
+          }
+        }
+      }
+      assert.sameMembers(deleted, written.map((f) => f.filePath))
+      assert.strictEqual((yield* (yield* TableScanner).plan(trades)).files.length, 1)
+    }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 2, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
+  it.effect("files are committed under the spec they were written with when another engine changes it in between", () => {
+    const hook = { armed: false, loads: 0 }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.gen(function*() {
+            // The sink's first load is for writing the files; before its commit loads the table,
+            // another engine evolves the spec (a new field id and name over the same day).
+            if (hook.armed && ++hook.loads === 2) {
+              const loaded = yield* catalog.loadTable(id)
+              const spec = loaded.metadata["partition-specs"][0]!
+              yield* catalog.commitTable(id, [{ type: "assert-table-uuid", uuid: loaded.metadata["table-uuid"] }], [
+                { action: "add-spec", spec: { "spec-id": 1, fields: spec.fields.map((f) => ({ ...f, name: "ts_day", "field-id": 1001 })) } },
+                { action: "set-default-spec", "spec-id": 1 }
+              ])
+            }
+            return yield* catalog.loadTable(id)
+          })
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      hook.armed = true
+      const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      hook.armed = false
+      assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata["default-spec-id"], 1)
+      for (const mf of yield* decodeManifestList(yield* files.read(appended.snapshot["manifest-list"]), "list")) {
+        for (const e of yield* decodeManifest(yield* files.read(mf.manifestPath), mf.manifestPath)) {
+          assert.strictEqual(mf.partitionSpecId, 0, `${e.dataFile.filePath} was written under spec 0`)
+          assert.deepStrictEqual(Object.keys(e.dataFile.partition), ["exchange_timestamp_day"])
+        }
+      }
+    }).pipe(Effect.provide(lake))
+  })
 
   it.effect("replaces files in one snapshot and keeps the rows", () =>
     Effect.gen(function*() {

@@ -7,14 +7,15 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
-import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
-import { markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
+import { Effect, Fiber, Layer, Ref } from "effect"
+import { currentSchema, currentSnapshot, defaultSpec } from "../../../src/domain/iceberg/metadata.ts"
+import { fence, markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
+import { decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
@@ -167,6 +168,100 @@ describe("Maintenance", () => {
       assert.isTrue(plan.files.every((f) => fs.existsSync(localPath(f.filePath))), "every planned file exists")
       assert.strictEqual((yield* snapshotOfQueries).counts!.n, 600)
     }).pipe(Effect.provide(MaintenanceLayer.layer({ maxCommitAttempts: 3 }).pipe(Layer.provideMerge(lake))))
+  })
+
+  it.live("fenced writers of two groups racing compaction and expiry: every marker exact, every row once", () =>
+    Effect.gen(function*() {
+      // Each writer fences its commits as the ingestor does (ADR-6): a replace or an expiry in
+      // between that dropped, rolled back or advanced a marker would fail its next commit.
+      const writer = (group: string, partition: number, commits: number, per: number) =>
+        Effect.gen(function*() {
+          const sink = yield* IcebergSink
+          let from = 0n
+          for (let i = 0; i < commits; i++) {
+            const start = from
+            const to = start + BigInt(per)
+            yield* sink.append(trades, tradeColumns(makeTrades({ count: per, days: 2, offsetBase: Number(start), idPrefix: group })), {
+              prepare: (base) => fence(base, group, [{ topic: "t", partition, from: start, to }], "trades")
+            })
+            from = to
+          }
+          return from
+        })
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      const maintenance = yield* Maintenance
+      const stop = yield* Ref.make(false)
+      const maintainer = yield* Effect.forkChild(Effect.gen(function*() {
+        while (!(yield* Ref.get(stop))) {
+          yield* maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })
+          yield* maintenance.expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1000 })
+        }
+      }))
+      const a = yield* Effect.forkChild(writer("g1", 0, 20, 40))
+      const b = yield* Effect.forkChild(writer("g2", 1, 20, 30))
+      const ends = [yield* Fiber.join(a), yield* Fiber.join(b)]
+      yield* Ref.set(stop, true)
+      yield* Fiber.join(maintainer)
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      assert.strictEqual(markerIn(m, "g1")!.offsets.get("t")!.get(0), ends[0])
+      assert.strictEqual(markerIn(m, "g2")!.offsets.get("t")!.get(1), ends[1])
+      assert.deepStrictEqual((yield* snapshotOfQueries).counts, { n: 20 * 70, ids: 20 * 70 })
+    }).pipe(Effect.provide(warehouse())), 60_000)
+
+  it.live("a compaction whose retry finds delete files another engine committed meanwhile is refused", () => {
+    // Files rewritten from their originals would bring the rows those deletes remove back (and
+    // position deletes would name files no longer live). Planning refuses such a table; a retry
+    // on a new base must too.
+    const injected = { armed: false }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.gen(function*() {
+            if (injected.armed) {
+              injected.armed = false
+              // Just before the replace's swap: a snapshot adding a delete manifest.
+              const m = (yield* catalog.loadTable(id)).metadata
+              const parent = currentSnapshot(m)!
+              const bytes = encodeManifest([], { schema: currentSchema(m), spec: defaultSpec(m) })
+              const manifestPath = `${m.location}/metadata/foreign-deletes-m0.avro`
+              fs.writeFileSync(localPath(manifestPath), bytes)
+              const snapshotId = 4_242n
+              const sequenceNumber = m["last-sequence-number"] + 1n
+              const list = [...(yield* Effect.orDie(decodeManifestList(fs.readFileSync(localPath(parent["manifest-list"])), "list"))), {
+                manifestPath, manifestLength: bytes.length, partitionSpecId: 0, content: 1 as const, sequenceNumber,
+                minSequenceNumber: sequenceNumber, addedSnapshotId: snapshotId, addedFilesCount: 0, existingFilesCount: 0,
+                deletedFilesCount: 0, addedRowsCount: 0, existingRowsCount: 0, deletedRowsCount: 0, partitions: []
+              }]
+              const listPath = `${m.location}/metadata/snap-foreign-deletes.avro`
+              fs.writeFileSync(localPath(listPath), encodeManifestList(list, { snapshotId, parentSnapshotId: parent["snapshot-id"], sequenceNumber }))
+              yield* catalog.commitTable(id, [], [
+                {
+                  action: "add-snapshot",
+                  snapshot: {
+                    "snapshot-id": snapshotId, "parent-snapshot-id": parent["snapshot-id"], "sequence-number": sequenceNumber,
+                    "timestamp-ms": Date.now(), "manifest-list": listPath, summary: { operation: "delete" }, "schema-id": 0
+                  }
+                },
+                { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
+              ])
+            }
+            return yield* catalog.commitTable(id, requirements, updates)
+          })
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 50, 1)
+      injected.armed = true
+      const failed = yield* Effect.flip((yield* Maintenance).compact(trades))
+      assert.strictEqual(failed._tag, "CommitRejected")
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      assert.strictEqual(currentSnapshot(m)!.summary.operation, "delete", "no replace on top of the delete files")
+      // It certainly did not land: its files are gone.
+      const compacted = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.includes("k2-compacted"))
+      assert.deepStrictEqual(compacted, [])
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
   })
 
   it.effect("a compaction that fails does not hold back expiry: the run expires, then fails with the compaction's error", () =>
