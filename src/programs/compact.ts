@@ -7,7 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { optionalSetting, setting } from "./cli/flags.ts"
+import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import * as Lakehouse from "../layers/lakehouse.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
@@ -28,16 +28,21 @@ const flags = {
     optionalSetting("run every N seconds until interrupted (default: once)", { env: "K2_MAINTENANCE_EVERY", read: Config.Int })
   ),
   targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
-    setting("size compacted files aim at", { fallback: 128 })
+    setting("size compacted files aim at", { fallback: 128 }),
+    inRange(1)
   ),
   expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
-    setting("expire snapshots older than this (beyond --retain-last)", { fallback: 120 })
+    setting("expire snapshots older than this (beyond --retain-last)", { fallback: 120 }),
+    inRange(0)
   ),
   retainLast: Flag.Int("retain-last").pipe(
-    setting("always keep this many newest snapshots", { fallback: 1 })
+    setting("always keep this many newest snapshots", { fallback: 1 }),
+    inRange(1)
   ),
   orphanGraceHours: Flag.Finite("orphan-grace-hours").pipe(
-    setting("remove unreferenced files only when older than this", { fallback: 24 })
+    setting("remove unreferenced files only when older than this", { fallback: 24 }),
+    // Younger files may belong to a commit still in flight (or of unknown outcome): never 0.
+    positive
   ),
   noCompact: Flag.Boolean("skip-compaction").pipe(Flag.withDescription("skip compaction"), Flag.withDefault(false)),
   noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),
