@@ -329,7 +329,9 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
         // The request may have reached the server before the connection broke or timed out.
         Effect.mapError((e) => unknown(e.message))
       )
-      if (reply.status === 200) return yield* loaded(identifier, reply)
+      // Accepted: an answer that does not decode says nothing of what landed, so the caller must
+      // look (and keep the commit's files) rather than take it as refused.
+      if (reply.status === 200) return yield* Effect.mapError(loaded(identifier, reply), (e) => unknown(`accepted, but ${e.message}`))
       if (reply.status === 409) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
       if (reply.status >= 500) return yield* unknown(errorMessage(reply))

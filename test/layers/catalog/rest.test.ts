@@ -32,6 +32,8 @@ describe("REST catalog client", () => {
       assert.strictEqual(yield* commitReason(422), "CatalogRejected")
       assert.strictEqual(yield* commitReason(409), "CommitConflict")
       assert.strictEqual(yield* commitReason(503), "CommitStateUnknown")
+      // Accepted, with an answer that is not the table: it landed, but what it made is unknown.
+      assert.strictEqual(yield* commitReason(200), "CommitStateUnknown")
       // Credentials may be renewed: waited out, not given up on.
       assert.strictEqual(yield* commitReason(403), "CatalogUnavailable")
     }))
