@@ -34,6 +34,28 @@ const text = (res: Response) => Effect.promise(() => res.text())
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   Effect.promise(() => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }))
 
+/**
+ * A request sent as written: `fetch` resolves dot segments and always sets a length, this does
+ * neither (a body without `content-length` goes chunked). The answer as a fetch Response.
+ */
+const rawRequest = (url: string, options: { method?: string; path: string; headers?: Record<string, string>; body?: string }) =>
+  Effect.promise(() =>
+    new Promise<Response>((resolve, reject) => {
+      const req = http.request(url, { method: options.method ?? "GET", path: options.path, headers: options.headers }, (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (c: Buffer) => chunks.push(c))
+        res.on("end", () => {
+          const headers = new Headers()
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v)
+          resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : Buffer.concat(chunks), { status: res.statusCode!, headers }))
+        })
+      })
+      req.on("error", reject)
+      if (options.body !== undefined) req.write(options.body)
+      req.end()
+    })
+  )
+
 /** Reference data (the fixture has none) and a sequence_events table created but never written. */
 const reference = Layer.effectDiscard(Effect.gen(function*() {
   const sink = yield* IcebergSink
@@ -223,6 +245,22 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       }
       const doubled = yield* get(`${base}//v1/trades?from=${iso(T0)}&to=${iso(T0 + DAY)}&limit=1`)
       isProblem(doubled, yield* json(doubled), 401)
+      // The router ends a path at `;` (as at `?`) and resolves no dot segments: `/v1/sql;/../../health`
+      // was /v1/sql to it and /health to the scope check, and ran SQL with no key. No route has `;`: 404.
+      const sqlBody = JSON.stringify({ sql: "SELECT 1" })
+      for (const path of ["/v1/sql;/../../health", "/v1/sql;x/../../../openapi.json", "/V1//SQL;/../../docs", "/v1/%73ql;/../../ready", "/v1/sql#/../../health"]) {
+        const headers = { "content-type": "application/json" }
+        const anonymous = yield* rawRequest(base, { method: "POST", path, headers, body: sqlBody })
+        isProblem(anonymous, yield* json(anonymous), 404)
+        const reader = yield* rawRequest(base, { method: "POST", path, headers: { ...headers, ...auth(KEYS.reader) }, body: sqlBody })
+        isProblem(reader, yield* json(reader), 404)
+      }
+      // A backslash is a slash to a URL parser, not to the router: this reached the snapshots
+      // handler (400 for its table) with no key.
+      for (const path of ["/v1/snapshots/x\\..\\..\\..\\health", "/v1/stats/x%5C..%5C..%5C..%5Cready", "/v1/snapshots/%2e%2e"]) {
+        const anonymous = yield* rawRequest(base, { path })
+        isProblem(anonymous, yield* json(anonymous), 401)
+      }
     }))
 
   it.effect("pagination over a large range: every row once, in order, pinned to the first snapshot", () =>
@@ -633,6 +671,40 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
         isProblem(res, yield* json(res), 400)
       }
     }))
+
+  it.effect("a path with `;` or `#` cannot put one query's answer in the cache under another's ETag", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      // The router ends the path at `;` and reads its query from there: `?symbols=...` became a
+      // parameter named "?symbols" and the answer held every symbol, cached under the ETag of
+      // symbols=BHP (computed from the text after `?`), and so served to every later BHP request.
+      const query = `symbols=BHP&from=${iso(T0)}&to=${iso(T0 + DAY)}&interval=1h&snapshot_id=${f.lastTradeSnapshot}`
+      const odd = []
+      for (const sep of [";", "#"]) odd.push(yield* rawRequest(base, { path: `/v1/bars${sep}?${query}`, headers: auth(KEYS.reader) }))
+      const res = yield* rawRequest(base, { path: `/v1/bars?${query}`, headers: auth(KEYS.reader) })
+      const body = yield* json(res)
+      assert.strictEqual(res.status, 200)
+      assert.isAbove(body.data.length, 0)
+      assert.deepStrictEqual([...new Set(body.data.map((b: any) => b.symbol))], ["BHP"])
+      for (const o of odd) isProblem(o, yield* json(o), 404)
+    }))
+
+  it.effect("a body past K2_API_MAX_BODY_BYTES is 413 body_too_large, with a length or chunked", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const big = JSON.stringify({ sql: `SELECT 1 -- ${"x".repeat(100 * 1024)}` })
+      const headers = { "content-type": "application/json", ...auth(KEYS.full) }
+      const declared = yield* rawRequest(base, { method: "POST", path: "/v1/sql", headers: { ...headers, "content-length": String(big.length) }, body: big })
+      const db = yield* json(declared)
+      isProblem(declared, db, 413)
+      assert.strictEqual(db.code, "body_too_large")
+      // No length to check up front: the limit is met while reading (it was a 400 bad_request).
+      const chunked = yield* rawRequest(base, { method: "POST", path: "/v1/sql", headers, body: big })
+      const cb = yield* json(chunked)
+      isProblem(chunked, cb, 413)
+      assert.strictEqual(cb.code, "body_too_large")
+    }))
 })
 
 layer(served(testOptions({ rateLimit: 5, rateWindowSeconds: 60 })), { timeout: 180_000, excludeTestServices: true })("HTTP API rate limit", (it) => {
@@ -653,6 +725,24 @@ layer(served(testOptions({ rateLimit: 5, rateWindowSeconds: 60 })), { timeout: 1
       assert.match(over.headers.get("retry-after") ?? "", /^\d+$/)
       assert.strictEqual((yield* get(url, auth(KEYS.full))).status, 200) // another key, another budget
       assert.strictEqual((yield* get(`${base}/health`)).status, 200) // health is not limited
+    }))
+
+  it.effect("requests without a valid key are limited per client address: keys cannot be guessed without end", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const url = `${base}/v1/symbols`
+      for (let i = 0; i < 5; i++) {
+        const res = yield* get(url, auth(`guess-${i}`))
+        isProblem(res, yield* json(res), 401)
+        assert.strictEqual(res.headers.get("ratelimit-remaining"), String(4 - i))
+      }
+      const over = yield* get(url, auth("guess-5"))
+      isProblem(over, yield* json(over), 429)
+      assert.match(over.headers.get("retry-after") ?? "", /^\d+$/)
+      const none = yield* get(url)
+      isProblem(none, yield* json(none), 429)
+      // A valid key has its own budget, whatever its address did.
+      assert.strictEqual((yield* get(url, auth(KEYS.full))).status, 200)
     }))
 })
 
@@ -696,6 +786,20 @@ layer(served(testOptions({ maxBars: 300, corsOrigins: [CORS_ORIGIN] })), { timeo
       const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(",").map((h) => h.trim().toLowerCase())
       assert.includeMembers(exposed, ["k2-next-cursor", "link", "k2-truncated"])
       assert.isNotNull(res.headers.get("k2-next-cursor"))
+    }))
+
+  it.effect("CORS keeps the answer's Vary, and names Origin whether or not the origin is allowed", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const url = `${base}/v1/snapshots/trades`
+      const varied = (res: Response) => (res.headers.get("vary") ?? "").split(",").map((h) => h.trim().toLowerCase())
+      for (const origin of [{ origin: CORS_ORIGIN }, { origin: "https://elsewhere.example" }, {}]) {
+        const res = yield* get(url, { ...auth(KEYS.reader), ...origin })
+        assert.strictEqual(res.status, 200)
+        // Only Origin was left when the origin was allowed: a browser's cache then served one
+        // Accept's or one key's answer to another.
+        assert.includeMembers(varied(res), ["origin", "accept", "accept-encoding", "authorization", "x-api-key"], JSON.stringify(origin))
+      }
     }))
 })
 

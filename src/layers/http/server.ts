@@ -40,15 +40,22 @@ export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>()
   private readonly limit: number
   private readonly windowMs: number
+  /** The window of the last sweep: one per window, else every new key swept a map with none stale. */
+  private swept = -1
   constructor(limit: number, windowSeconds: number) {
     this.limit = limit
     this.windowMs = windowSeconds * 1000
+  }
+  /** Windows held (for tests). */
+  get size() {
+    return this.windows.size
   }
   hit(key: string, now: number) {
     const start = now - (now % this.windowMs)
     let w = this.windows.get(key)
     if (w === undefined || w.start !== start) {
-      if (this.windows.size > 100_000) {
+      if (this.windows.size > 100_000 && this.swept !== start) {
+        this.swept = start
         for (const [k, v] of this.windows) if (v.start !== start) this.windows.delete(k)
       }
       w = { start, count: 0 }
@@ -64,9 +71,11 @@ export class RateLimiter {
 const PUBLIC = new Set(["/health", "/ready", "/metrics", "/openapi.json", "/docs"])
 
 /**
- * The forms the router may read a path as: it ignores case, merges repeated slashes, decodes
- * percent-escapes and resolves dot segments. The scopes are decided on every form, so no way of
- * writing a path reaches a route with less than that route's scope.
+ * The forms the router may read a path as: it ignores case, merges repeated slashes and decodes
+ * percent-escapes, but it resolves no dot segments (an absolute-form target reaches it resolved),
+ * so each form is taken both as written and resolved: `/v1/snapshots/x\..\..\..\health` is the
+ * snapshots route to it, /health to a URL parser. The scopes are decided on every form, so no
+ * way of writing a path reaches a route with less than that route's scope.
  */
 const pathForms = (pathname: string): ReadonlyArray<string> => {
   let decoded = pathname
@@ -75,10 +84,11 @@ const pathForms = (pathname: string): ReadonlyArray<string> => {
   } catch {
     // Not decodable: the raw form alone.
   }
-  return [pathname, decoded].map((p) => {
+  const trim = (p: string) => p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p
+  return [pathname, decoded].flatMap((p) => {
     const merged = p.toLowerCase().replace(/\/{2,}/g, "/")
     const resolved = new URL(merged.startsWith("/") ? merged : `/${merged}`, "http://k2").pathname
-    return resolved.length > 1 && resolved.endsWith("/") ? resolved.slice(0, -1) : resolved
+    return [trim(merged), trim(resolved)]
   })
 }
 
@@ -148,8 +158,9 @@ export const pipeline = (options: HandlerOptions) => {
         extra["access-control-allow-origin"] = anyOrigin ? "*" : origin
         extra["access-control-expose-headers"] =
           "ETag, X-Correlation-ID, K2-Snapshot-Ids, K2-Next-Cursor, Link, K2-Truncated, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After"
-        if (!anyOrigin) extra["vary"] = "Origin"
       }
+      // The answer differs by Origin (allowed or not): said on every answer, so a cache keeps them apart.
+      if (!anyOrigin && options.corsOrigins.length > 0) extra["vary"] = "Origin"
 
       let info: RequestInfo = { correlationId, principal: null }
       /** The answer of the checks before the route (a preflight, 401, 403, 429, 413), or undefined to route. */
@@ -164,21 +175,38 @@ export const pipeline = (options: HandlerOptions) => {
             }
           })
         }
+        // The router ends a path at `;` or `#` and reads its query from there, not from `?`: the
+        // handler's query would not be the one the ETag (and the body cache) is keyed by. No route has either.
+        if (/[;#]/.test(pathname)) return problem(404, "not_found", "no such route", correlationId)
+        /** Counts the request against `who`'s window: the RateLimit-* headers, and the 429 past it. */
+        const limited = (who: string) => {
+          const r = limiter.hit(who, Date.now())
+          extra["ratelimit-limit"] = String(r.limit)
+          extra["ratelimit-remaining"] = String(r.remaining)
+          extra["ratelimit-reset"] = String(r.reset)
+          extra["ratelimit-policy"] = `${r.limit};w=${options.rateWindowSeconds}`
+          return r.allowed ? undefined : problem(429, "rate_limited", `more than ${r.limit} requests in ${options.rateWindowSeconds} s`, correlationId, {
+            "retry-after": String(r.reset)
+          })
+        }
+        const address = `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
         // Authentication and authorization.
         const scopes = scopesOf(pathname, options.metricsRequireKey)
         let principal: string | null = null
         if (scopes.size > 0) {
           if (options.auth !== "off") {
             const presented = credential(request.headers)
-            if (presented === undefined) {
-              return problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
-                "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
-              })
-            }
             // Only hashes are held: the key itself never outlives its request.
-            const key = presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined
+            const key = presented !== undefined && presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined
             if (key === undefined) {
-              return problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
+              // Counted per client address, as anonymous requests are: keys cannot be guessed without end.
+              const over = limited(address)
+              if (over !== undefined) return over
+              return presented === undefined
+                ? problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
+                  "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
+                })
+                : problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
             }
             const missing = [...scopes].find((scope) => !key.scopes.has(scope))
             if (missing !== undefined) {
@@ -187,17 +215,8 @@ export const pipeline = (options: HandlerOptions) => {
             principal = key.name
           }
           // Rate limit per key (per client address when anonymous).
-          const who = principal ?? `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
-          const r = limiter.hit(who, Date.now())
-          extra["ratelimit-limit"] = String(r.limit)
-          extra["ratelimit-remaining"] = String(r.remaining)
-          extra["ratelimit-reset"] = String(r.reset)
-          extra["ratelimit-policy"] = `${r.limit};w=${options.rateWindowSeconds}`
-          if (!r.allowed) {
-            return problem(429, "rate_limited", `more than ${r.limit} requests in ${options.rateWindowSeconds} s`, correlationId, {
-              "retry-after": String(r.reset)
-            })
-          }
+          const over = limited(principal ?? address)
+          if (over !== undefined) return over
         }
         const declared = Number(request.headers["content-length"] ?? "0")
         if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
@@ -219,7 +238,7 @@ export const pipeline = (options: HandlerOptions) => {
         )
       }).pipe(
         Effect.annotateLogs({ correlation_id: correlationId }),
-        Effect.catchCause((cause) => toProblemResponse(cause, correlationId))
+        Effect.catchCause((cause) => toProblemResponse(cause, correlationId, options.maxBodyBytes))
       )
       if (exporting || continuing) respond = Effect.annotateSpans(respond, { "k2.correlation_id": correlationId })
 
@@ -231,7 +250,9 @@ export const pipeline = (options: HandlerOptions) => {
         const context = fiber.context
         requestsOf(label, request.method, status).updateUnsafe(1, context)
         durationOf(label).updateUnsafe(seconds, context)
-        const out = HttpServerResponse.setHeaders(final, extra)
+        // Setting Vary would drop the route's (Accept, Accept-Encoding, the key headers): joined.
+        const vary = final.headers["vary"]
+        const out = HttpServerResponse.setHeaders(final, vary === undefined || extra["vary"] === undefined ? extra : { ...extra, vary: `${vary}, ${extra["vary"]}` })
         // The access log (K2_LOG_LEVEL=debug), inside the server span: correlation and trace ids together.
         return LogLevel.isGreaterThan(fiber.getRef(References.MinimumLogLevel), "Debug")
           ? Effect.succeed(out)
@@ -247,13 +268,18 @@ export const pipeline = (options: HandlerOptions) => {
 }
 
 /** Any failure that escaped the handlers: a problem, never a stack trace. Client aborts pass through. */
-const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string) => {
+const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string, maxBodyBytes: number) => {
   if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
   const error = Cause.squash(cause)
   if (HttpServerError.isHttpServerError(error)) {
     const reason = error.reason
     if (reason._tag === "RouteNotFound") return Effect.succeed(problem(404, "not_found", "no such route", correlationId))
-    if (reason._tag === "RequestParseError") return Effect.succeed(problem(400, "bad_request", "the request could not be read", correlationId))
+    if (reason._tag === "RequestParseError") {
+      // A body with no length to check up front meets the limit while it is read.
+      return Effect.succeed(reason.reason === "BodyTooLarge"
+        ? problem(413, "body_too_large", `the body is larger than ${maxBodyBytes} bytes`, correlationId, { connection: "close" })
+        : problem(400, "bad_request", "the request could not be read", correlationId))
+    }
   }
   if (HttpApiError.HttpApiSchemaError.is(error) && error.kind !== "Body" && error.kind !== "ResponseHeaders") {
     const where = error.kind.toLowerCase()
