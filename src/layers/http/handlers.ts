@@ -683,24 +683,30 @@ export const make = (options: HandlerOptions) =>
       const involved = tablesList as Array<"trades" | "quotes">
       const pinned = yield* pin(involved, snapshot)
       const { correlationId } = yield* CurrentRequest
-      const events = replayEngine.stream({
+      // Exactly the snapshots K2-Snapshot-Ids names, by id (a table named none reads as empty): the
+      // stream plans after the headers are sent, and as current or as of an instant it would read
+      // commits landing in between.
+      const read = involved.filter((t) => pinned.ids[t] != null)
+      const events = read.length === 0 ? Stream.empty : replayEngine.stream({
         from,
         to,
         symbols,
-        tables: involved,
-        ...(pinned.selector === undefined ? {} : { snapshot: pinned.selector }),
+        tables: read,
+        snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: BigInt(pinned.ids[t]!) }])),
         ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } })
       })
       const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
+      // The client gets only the correlation id once the headers are out: the cause must reach the log.
+      const failed = (cause: unknown, text: string) => Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", correlationId, cause), text))
       const text = format === "sse"
         ? events.pipe(
           Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
           Stream.concat(Stream.succeed("event: end\ndata: {}\n\n")),
-          Stream.catchCause(() => Stream.succeed(`event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
+          Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
         )
         : events.pipe(
           Stream.mapArray((es) => [es.map((e) => `${line(e)}\n`).join("")]),
-          Stream.catchCause(() => Stream.succeed(`${JSON.stringify({ error: "replay_failed", correlation_id: correlationId })}\n`))
+          Stream.catchCause((cause) => failed(cause, `${JSON.stringify({ error: "replay_failed", correlation_id: correlationId })}\n`))
         )
       return HttpServerResponse.stream(Stream.encodeText(text), {
         contentType: format === "sse" ? "text/event-stream" : "application/x-ndjson",

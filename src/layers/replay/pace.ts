@@ -11,16 +11,19 @@ export const paced = (speed: number) =>
   Stream.suspend(() => {
     let anchorTs = 0
     let anchorNs = -1n
-    const nanosPerMicro = 1000 / speed
     return stream.pipe(Stream.mapEffect((event) =>
       Effect.clockWith((clock) => {
-        const now = clock.currentTimeNanosUnsafe()
+        // Elapsed time, not wall time: a step of the system clock (NTP, a resumed VM) would rush or stall the pace.
+        const now = clock.monotonicTimeNanosUnsafe()
         if (anchorNs < 0n) {
           anchorNs = now
           anchorTs = event.exchange_timestamp
           return Effect.succeed(event)
         }
-        const due = anchorNs + BigInt(Math.round((event.exchange_timestamp - anchorTs) * nanosPerMicro))
+        // Divided last: 1000 / speed is Infinity for a tiny speed, and a tie (0 × Infinity) was NaN.
+        const offset = Math.round((event.exchange_timestamp - anchorTs) * 1000 / speed)
+        if (!Number.isFinite(offset)) return Effect.as(Effect.never, event)
+        const due = anchorNs + BigInt(offset)
         return due <= now ? Effect.succeed(event) : Effect.as(Effect.sleep(Duration.nanos(due - now)), event)
       })
     ))

@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Stream } from "effect"
+import { Clock, Effect, Fiber, Layer, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { encodeOffsets } from "../../../src/domain/ingest/marker.ts"
 import { type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
@@ -63,6 +63,41 @@ describe("paced", () => {
       yield* TestClock.adjust("3750 millis")
       assert.deepStrictEqual(seen, [0, 1, 2, 3, 4])
       yield* Fiber.join(fiber)
+    }))
+
+  it.effect("any speed above 0 paces: a tiny one plays ties at once and waits (does not die) for the next instant", () =>
+    Effect.gen(function*() {
+      const events = [0, 0, 1].map((t, i) => ({ exchange_timestamp: T0 + t, i }))
+      const seen: Array<number> = []
+      const fiber = yield* Stream.fromArray(events).pipe(
+        paced(1e-306),
+        Stream.runForEach((e) => Effect.sync(() => seen.push(e.i))),
+        Effect.forkChild
+      )
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(seen, [0, 1])
+      yield* TestClock.adjust("3650 days")
+      assert.deepStrictEqual(seen, [0, 1])
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("paces by elapsed time: the wall clock stepped back does not stall the replay", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust("3 hours")
+      const queue = yield* Queue.unbounded<{ readonly exchange_timestamp: number; readonly i: number }>()
+      const seen: Array<number> = []
+      yield* Stream.fromQueue(queue).pipe(paced(1), Stream.runForEach((e) => Effect.sync(() => seen.push(e.i))), Effect.forkChild)
+      yield* Queue.offer(queue, { exchange_timestamp: T0, i: 0 })
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(seen, [0])
+      // The system clock is stepped back two hours (NTP, a resumed VM); elapsed time is not.
+      yield* TestClock.setTime((yield* Clock.currentTimeMillis) - 7_200_000)
+      yield* Queue.offer(queue, { exchange_timestamp: T0 + 10_000_000, i: 1 })
+      yield* TestClock.adjust("9998 millis")
+      assert.deepStrictEqual(seen, [0], "not early")
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(seen, [0, 1], "10 s of exchange time after the first, not two hours more")
     }))
 })
 

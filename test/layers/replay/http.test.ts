@@ -1,0 +1,89 @@
+/**
+ * `GET /v1/replay` over real HTTP (in process): the replay reads exactly the snapshots its
+ * `K2-Snapshot-Ids` header names, even when ingestion commits between that answer and the plan.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Cause, Effect, Layer, Logger, Stream } from "effect"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { DuckDbError } from "../../../src/layers/duckdb/DuckDb.ts"
+import * as Server from "../../../src/layers/http/server.ts"
+import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
+import { auth, baseUrl, get, KEYS, testOptions } from "../../integration/http-support.ts"
+import { DAY, genTrades, T0 } from "../query/data.ts"
+import { lakehouse, TRADES, warehouseDir } from "../query/fixture.ts"
+
+const iso = (us: number) => new Date(us / 1000).toISOString()
+const early = genTrades(200, { seed: 31, idPrefix: "early" })
+const late = genTrades(50, { seed: 32, idPrefix: "late" })
+
+/** Trades written once; quotes created, never written (a trades-only feed so far). */
+const tradesOnly = Layer.effectDiscard(Effect.gen(function*() {
+  const sink = yield* IcebergSink
+  yield* sink.ensureTable(tables.trades)
+  yield* sink.ensureTable(tables.quotes)
+  yield* sink.append(TRADES, tradeColumns(early))
+}))
+
+/**
+ * The engine, with ingestion committing more trades after the response's headers, before the
+ * replay plans; asked for symbol BOOM, it fails after a few events (a data file lost mid-replay).
+ */
+const racing = Layer.effect(ReplayEngine)(Effect.gen(function*() {
+  const real = yield* ReplayEngine
+  const sink = yield* IcebergSink
+  return ReplayEngine.of({
+    ...real,
+    stream: (request) =>
+      request.symbols?.includes("BOOM")
+        ? Stream.concat(real.stream({ ...request, symbols: [] }).pipe(Stream.take(3)), Stream.fail(new DuckDbError({ purpose: "replay window", message: "disk gone" })))
+        : Stream.unwrap(Effect.as(Effect.orDie(sink.append(TRADES, tradeColumns(late))), real.stream(request)))
+  })
+})).pipe(Layer.provide(ReplayLayer.layer))
+
+const logged: Array<string> = []
+const capture = Logger.make(({ cause, message }) =>
+  void logged.push([...(Array.isArray(message) ? message : [message]).map(String), Cause.pretty(cause)].join(" ")))
+
+const dir = warehouseDir()
+const app = Server.layer({ ...testOptions(), warehouse: dir }).pipe(
+  Layer.provideMerge(Layer.mergeAll(racing, QueryLayer.layer(), tradesOnly)),
+  Layer.provideMerge(lakehouse(dir)),
+  Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" })),
+  Layer.provide(Logger.layer([capture]))
+)
+
+layer(app, { timeout: 120_000, excludeTestServices: true })("GET /v1/replay", (it) => {
+  it.effect("reads the snapshots K2-Snapshot-Ids names, not what was committed after they were pinned", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const res = yield* get(`${base}/v1/replay?from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}&format=sse`, auth(KEYS.full))
+      const body = yield* Effect.promise(() => res.text())
+      assert.strictEqual(res.status, 200, body)
+      assert.match(res.headers.get("k2-snapshot-ids") ?? "", /^trades=\d+, quotes=none$/)
+      const ids = [...body.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!)).filter((e) => e._tag !== undefined).map((e) => e.message_id as string)
+      assert.isFalse(ids.some((id) => id.startsWith("late")), "rows committed after the pin")
+      assert.strictEqual(ids.length, early.length)
+      assert.include(body, "event: end")
+    }))
+
+  it.effect("a replay failing after its headers ends with an error event, and the failure is logged under the correlation id", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      for (const format of ["sse", "ndjson"]) {
+        logged.length = 0
+        const res = yield* get(`${base}/v1/replay?symbols=BOOM&from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}&format=${format}`, { ...auth(KEYS.full), "x-correlation-id": `boom-${format}` })
+        const body = yield* Effect.promise(() => res.text())
+        assert.strictEqual(res.status, 200)
+        assert.include(body, `"correlation_id":"boom-${format}"`)
+        assert.notInclude(body, "event: end")
+        if (format === "sse") assert.match(body, /event: error\ndata: \{"code":"replay_failed"/)
+        const line = logged.find((l) => l.includes(`boom-${format}`))
+        assert.isDefined(line, `nothing logged: ${JSON.stringify(logged)}`)
+        assert.include(line, "disk gone")
+      }
+    }))
+})
