@@ -54,8 +54,13 @@ const report = (cause: Cause.Cause<unknown>): void => {
 type AnyCommand = Command.Command<any, any, any, any, any>
 
 /** Services a command needs are provided to its handler (`Command.provide`), so `--help` builds none. */
-export const runCommand = (command: AnyCommand) =>
-  command.pipe(
+export const runCommand = (command: AnyCommand) => {
+  // A reader that closed stdout (`| head`) wants no more: stop quietly, as a SIGPIPE'd tool does.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0)
+    throw e
+  })
+  return command.pipe(
     Command.run({ version: "0.1.0" }),
     Effect.onError((cause) => Effect.sync(() => report(cause))),
     Effect.provide(NodeServices.layer),
@@ -72,3 +77,4 @@ export const runCommand = (command: AnyCommand) =>
         }
       })
   )
+}
