@@ -50,6 +50,11 @@ export interface Page<A> extends Answer<A> {
 export interface ReadOptions {
   /** Which state of the table(s): current (default), by snapshot id, or as of an instant. */
   readonly snapshot?: SnapshotSelector
+  /**
+   * For a read of several tables: each at exactly this snapshot id (null: read as empty), as an
+   * answer that named them pinned them. Wins over `snapshot` when it names every table read.
+   */
+  readonly snapshotIds?: Readonly<Record<string, bigint | null>>
 }
 
 /** [from, to) in epoch microseconds; `from == to` is empty, `from > to` is refused. */

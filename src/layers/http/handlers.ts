@@ -244,6 +244,9 @@ export const make = (options: HandlerOptions) =>
       }
     }
 
+    const idsOf = (pinned: Pinned) =>
+      Object.fromEntries(Object.entries(pinned.ids).map(([table, id]) => [table, id === null ? null : BigInt(id)]))
+
     /**
      * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or
      * Parquet with the route's column types). The cached part is the JSON or CSV data (and
@@ -257,7 +260,11 @@ export const make = (options: HandlerOptions) =>
       readonly snapshot: SnapshotParam
       /** The page's cursor, which pins what it reads instead of `snapshot`. */
       readonly cursor?: string | undefined
-      readonly run: (selector: SnapshotSelector | undefined) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
+      /** `ids`: what the answer names (K2-Snapshot-Ids), for a read of several tables to plan each by. */
+      readonly run: (
+        selector: SnapshotSelector | undefined,
+        ids: Readonly<Record<string, bigint | null>>
+      ) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
       readonly csvFlatten?: boolean
       /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
       readonly parquet?: ParquetColumns<Record<string, unknown>>
@@ -286,7 +293,7 @@ export const make = (options: HandlerOptions) =>
         return send(cached.body, cached.extra, { ...cached.extra.meta, correlation_id: correlationId, elapsed_ms: 0 })
       }
       if (spec.format === "parquet") {
-        const answer = yield* withTimeout(spec.run(pinned.selector))
+        const answer = yield* withTimeout(spec.run(pinned.selector, idsOf(pinned)))
         return yield* parquetResponse(
           writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!),
           { ...headers, ...nextPageHeaders(spec.request.url, answer.nextCursor) }
@@ -294,7 +301,7 @@ export const make = (options: HandlerOptions) =>
       }
       /** The JSON or CSV data, encoded (and gzipped) as the cache keeps it. */
       const encode = Effect.gen(function*() {
-        const answer = yield* withTimeout(spec.run(pinned.selector))
+        const answer = yield* withTimeout(spec.run(pinned.selector, idsOf(pinned)))
         const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
         let text: string
         if (spec.format === "csv") {
@@ -567,15 +574,15 @@ export const make = (options: HandlerOptions) =>
         involved: ["trades", "quotes"],
         snapshot,
         cursor: q.cursor,
-        run: (selector) =>
+        run: (_, snapshotIds) =>
           engine.tradesWithQuotes({
             from,
             to,
             symbols,
             limit: limit!,
             ...(lookback === undefined ? {} : { quoteLookbackMicros: lookback }),
-            // A cursor pins both tables as its first page read them.
-            ...(q.cursor !== undefined && q.cursor !== "" ? { cursor: q.cursor } : selector === undefined ? {} : { snapshot: selector })
+            // A cursor pins both tables as its first page read them; else each by the id the answer names.
+            ...(q.cursor !== undefined && q.cursor !== "" ? { cursor: q.cursor } : { snapshotIds })
           })
       })
     })
@@ -594,7 +601,9 @@ export const make = (options: HandlerOptions) =>
         involved: ["trades", "quotes"],
         snapshot,
         csvFlatten: true,
-        run: (selector) => engine.symbols({ symbols, ...(selector === undefined ? {} : { snapshot: selector }) })
+        // Each table by the id the answer names: planned later, as of an instant or as current, a
+        // commit landing in between could be read.
+        run: (_, snapshotIds) => engine.symbols({ symbols, snapshotIds })
       })
     })
 

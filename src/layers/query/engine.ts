@@ -27,6 +27,7 @@ import {
   type Page,
   QueryEngine,
   type QuoteBar,
+  type ReadOptions,
   type RowsRequest,
   type Scanned,
   type TradeClassification,
@@ -135,11 +136,16 @@ export const layer = (options: QueryEngineOptions = {}) =>
       snapshotId === null ? Effect.succeed(nothingOf(table)) : plan(table, { _tag: "ById", snapshotId }, filter)
 
     /** Trades and quotes at one state: a table with no snapshot then (e.g. a fresh one) reads as empty. */
-    const planMarket = (snapshot: SnapshotSelector | undefined, trades: ScanFilter, quotes: ScanFilter) =>
-      scanner.planTogether([
+    const planMarket = (read: ReadOptions, trades: ScanFilter, quotes: ScanFilter) => {
+      const ids = read.snapshotIds
+      if (ids?.["trades"] !== undefined && ids["quotes"] !== undefined) {
+        return Effect.all([planAt("trades", ids["trades"], trades), planAt("quotes", ids["quotes"], quotes)], { concurrency: 2 })
+      }
+      return scanner.planTogether([
         { table: identifierOf("trades"), filter: trades },
         { table: identifierOf("quotes"), filter: quotes }
-      ], snapshot).pipe(Effect.map(([t, q]) => [t!, q!] as const))
+      ], read.snapshot).pipe(Effect.map(([t, q]) => [t!, q!] as const))
+    }
 
     /** Runs K2's SQL over planned files; any failure naming a planned file becomes a TableFileError. */
     const onPlanned = <A>(plans: ReadonlyArray<ScanPlan>, read: (connection: DuckDBConnection) => Promise<A>) =>
@@ -392,7 +398,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         // Quotes from `from − lookback` of the request on every page: each trade joins the quote one answer would give it.
         const quotesFilter = marketFilter(symbols, range.from - lookback, range.to)
         const [tp, qp] = after === undefined
-          ? yield* planMarket(request.snapshot, tradesFilter, quotesFilter)
+          ? yield* planMarket(request, tradesFilter, quotesFilter)
           : yield* Effect.all([planAt("trades", after.snapshotId, tradesFilter), planAt("quotes", quotesAt!, quotesFilter)], { concurrency: 2 })
         if (tp.files.length === 0 || from >= range.to) return { rows: [] as Array<TradeWithQuote>, next: null, plans: [tp, qp] }
         const params = new Params()
@@ -487,7 +493,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         })
       const filter: ScanFilter = symbols.length > 0 ? { values: [{ column: "symbol", values: symbols }] } : {}
       const { value, elapsedMs } = yield* timed(
-        planMarket(request.snapshot, filter, filter).pipe(Effect.flatMap(([tp, qp]) => Effect.all([one(tp), one(qp)], { concurrency: 2 })))
+        planMarket(request, filter, filter).pipe(Effect.flatMap(([tp, qp]) => Effect.all([one(tp), one(qp)], { concurrency: 2 })))
       )
       const [t, q] = value
       const names = [...new Set([...t.stats.keys(), ...q.stats.keys()])].sort()
