@@ -244,7 +244,8 @@ export const make = (options: HandlerOptions) =>
       }
     }
 
-    const idsOf = (pinned: Pinned) =>
+    /** The snapshot ids a read pinned (as K2-Snapshot-Ids names them), for the engines to plan by. */
+    const idsOf = (pinned: Pinned): Readonly<Record<string, bigint | null>> =>
       Object.fromEntries(Object.entries(pinned.ids).map(([table, id]) => [table, id === null ? null : BigInt(id)]))
 
     /**
@@ -695,13 +696,14 @@ export const make = (options: HandlerOptions) =>
       // Exactly the snapshots K2-Snapshot-Ids names, by id (a table named none reads as empty): the
       // stream plans after the headers are sent, and as current or as of an instant it would read
       // commits landing in between.
-      const read = involved.filter((t) => pinned.ids[t] != null)
+      const ids = idsOf(pinned)
+      const read = involved.filter((t) => ids[t] != null)
       const events = read.length === 0 ? Stream.empty : replayEngine.stream({
         from,
         to,
         symbols,
         tables: read,
-        snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: BigInt(pinned.ids[t]!) }])),
+        snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: ids[t]! }])),
         ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } })
       })
       const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
@@ -738,10 +740,11 @@ export const make = (options: HandlerOptions) =>
       const involved: Array<TableName> = ["trades", "quotes", "instruments"]
       const pinned = yield* pin(involved, snapshot)
       const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
+      const ids = idsOf(pinned)
       const sandboxTables = yield* Effect.forEach(involved, (t) =>
-        pinned.ids[t] === null
+        ids[t] == null
           ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string>, planningMs: 0 })
-          : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: BigInt(pinned.ids[t]!) } }).pipe(
+          : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } }).pipe(
             Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p), planningMs: p.stats.planningMs }))
           ))
       const headers = {

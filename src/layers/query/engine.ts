@@ -397,9 +397,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const tradesFilter = marketFilter(symbols, from, range.to)
         // Quotes from `from − lookback` of the request on every page: each trade joins the quote one answer would give it.
         const quotesFilter = marketFilter(symbols, range.from - lookback, range.to)
-        const [tp, qp] = after === undefined
-          ? yield* planMarket(request, tradesFilter, quotesFilter)
-          : yield* Effect.all([planAt("trades", after.snapshotId, tradesFilter), planAt("quotes", quotesAt!, quotesFilter)], { concurrency: 2 })
+        const [tp, qp] = yield* planMarket(
+          after === undefined ? request : { snapshotIds: { trades: after.snapshotId, quotes: quotesAt! } },
+          tradesFilter,
+          quotesFilter
+        )
         if (tp.files.length === 0 || from >= range.to) return { rows: [] as Array<TradeWithQuote>, next: null, plans: [tp, qp] }
         const params = new Params()
         const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side

@@ -33,10 +33,15 @@ export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<Sequenc
 
 // Checked here so that a bad setting is a ConfigError naming it, not a defect of the tracker's constructor.
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
-const ZonePairs = Schema.String.check(Schema.makeFilter((pairs: string) => {
-  for (const pair of pairs.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+/** `EXCHANGE=Zone` pairs, comma separated: each pair's text, its two sides, and whether it has more. */
+const zonePairs = (text: string) =>
+  text.split(",").map((p) => p.trim()).filter((p) => p !== "").map((pair) => {
     const [exchange = "", zone = "", ...rest] = pair.split("=").map((x) => x.trim())
-    if (exchange === "" || rest.length > 0 || !isKnownZone(zone)) return `"${pair}" is not EXCHANGE=IANA/Zone with a zone Intl knows`
+    return { pair, exchange, zone, extra: rest.length > 0 }
+  })
+const ZonePairs = Schema.String.check(Schema.makeFilter((text: string) => {
+  for (const { pair, exchange, zone, extra } of zonePairs(text)) {
+    if (exchange === "" || extra || !isKnownZone(zone)) return `"${pair}" is not EXCHANGE=IANA/Zone with a zone Intl knows`
   }
   return true
 }))
@@ -56,12 +61,7 @@ export const optionsFromConfig: Effect.Effect<Partial<TrackerOptions>, Config.Co
   const dayChange = yield* Config.Boolean("K2_SEQUENCE_DAY_CHANGE").pipe(Config.withDefault(true))
   const maxGaps = yield* Config.schema(Positive, "K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
   const zones = yield* Config.schema(ZonePairs, "K2_SEQUENCE_ZONES").pipe(Config.withDefault(""))
-  const extra = Object.fromEntries(
-    zones.split(",").map((pair) => pair.trim()).filter((pair) => pair !== "").map((pair) => {
-      const [exchange = "", zone = ""] = pair.split("=").map((x) => x.trim())
-      return [exchange, zone]
-    })
-  )
+  const extra = Object.fromEntries(zonePairs(zones).map(({ exchange, zone }) => [exchange, zone]))
   return { capacity, idleMicros: idleSeconds * 1_000_000, dayChange, maxGaps, zones: { ...defaultExchangeZones, ...extra } }
 })
 

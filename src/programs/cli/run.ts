@@ -5,7 +5,7 @@
  * when the drain itself failed.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Config, Effect, Exit, Option, Predicate } from "effect"
+import { Cause, Config, Effect, Exit, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 
 /**
@@ -23,14 +23,15 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
     }))
 
 /** A setting read from the environment (beyond the flags) that is not valid: a usage error too. */
-const isConfigError = (error: unknown): error is Config.ConfigError =>
-  Predicate.isTagged(error, "ConfigError") && error instanceof Config.ConfigError
+const isConfigError = (error: unknown): error is Config.ConfigError => error instanceof Config.ConfigError
+
+/** The error a program failed with, if it failed with one (not a defect or an interruption). */
+const errorOf = (cause: Cause.Cause<unknown>): unknown => Option.getOrUndefined(Cause.findErrorOption(cause))
 
 /** 0 for success, a drained interruption, or plain `--help`; 2 for a bad option or setting; 1 otherwise. */
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
-  const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
-  const error = failure?._tag === "Fail" ? failure.error : undefined
+  const error = errorOf(exit.cause)
   if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
   return isConfigError(error) ? 2 : 1
 }
@@ -38,10 +39,9 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
 /** One line for a failure, the whole cause for a defect. */
 const report = (cause: Cause.Cause<unknown>): void => {
   if (Cause.hasInterruptsOnly(cause)) return
-  const failure = cause.reasons.find((r) => r._tag === "Fail")
+  const error = errorOf(cause)
   // The CLI has already shown usage errors with the help text.
-  if (failure?._tag === "Fail" && CliError.isCliError(failure.error)) return
-  const error = failure?._tag === "Fail" ? failure.error : undefined
+  if (CliError.isCliError(error)) return
   const message = isConfigError(error)
     ? `error: invalid setting: ${error.cause.message.replace(/\s+/g, " ")}`
     : error instanceof Error
