@@ -37,14 +37,26 @@ export const Problems = [
   problem(503, "Not ready, or the query took longer than the server allows")
 ]
 
-// --- security (documented here; enforced by the server's request pipeline) ---------------
+// --- access: each route declares the scope its key needs ---------------------------------
+// The server authenticates the key once per request; these middlewares, one per scope, are
+// where the matched route authorizes it, so no spelling of a path reaches a route without its scope.
 
-export class ApiKeyAuth extends HttpApiMiddleware.Service<ApiKeyAuth>()("k2/api/ApiKeyAuth", {
-  security: {
-    apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }),
-    bearer: HttpApiSecurity.bearer
-  }
-}) {}
+const keySecurity = {
+  apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }),
+  bearer: HttpApiSecurity.bearer
+}
+
+/** A key with the read scope: the market and reference routes. */
+export class ReadAccess extends HttpApiMiddleware.Service<ReadAccess>()("k2/api/ReadAccess", { security: keySecurity }) {}
+/** A key with the replay scope. */
+export class ReplayAccess extends HttpApiMiddleware.Service<ReplayAccess>()("k2/api/ReplayAccess", { security: keySecurity }) {}
+/** A key with the sql scope. */
+export class SqlAccess extends HttpApiMiddleware.Service<SqlAccess>()("k2/api/SqlAccess", { security: keySecurity }) {}
+/**
+ * /metrics: a key with the metrics scope when the server is configured so (K2_API_METRICS_REQUIRE_KEY),
+ * else anyone; not a security scheme, as the document describes the default.
+ */
+export class MetricsAccess extends HttpApiMiddleware.Service<MetricsAccess>()("k2/api/MetricsAccess") {}
 
 // --- query parameters ----------------------------------------------------------------------
 
@@ -176,7 +188,10 @@ const system = HttpApiGroup.make("system", { topLevel: true })
     success: Schema.Struct({ status: Schema.String, checks: Schema.Record(Schema.String, Schema.String) }),
     error: Problems
   }))
-  .add(HttpApiEndpoint.get("metrics", "/metrics", { success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" })) }))
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics", { success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" })) })
+      .middleware(MetricsAccess)
+  )
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness and Prometheus metrics (no key needed)" }))
 
 const market = HttpApiGroup.make("market")
@@ -186,7 +201,7 @@ const market = HttpApiGroup.make("market")
   .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv, Parquet], error: Problems }))
   .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv, Parquet], error: Problems }))
   .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv, Parquet], error: Problems }))
-  .middleware(ApiKeyAuth)
+  .middleware(ReadAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Market data", description: "Trades, quotes, bars and quote analytics; every read takes snapshot_id or as_of" }))
 
@@ -195,7 +210,7 @@ const reference = HttpApiGroup.make("reference")
   .add(HttpApiEndpoint.get("instruments", "/instruments", { query: ListQuery, success: [envelope("Instruments", Row), Csv, Parquet], error: Problems }))
   .add(HttpApiEndpoint.get("snapshots", "/snapshots/:table", { params: TableParam, query: { format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("Snapshots", Row), Csv, Parquet], error: Problems }))
   .add(HttpApiEndpoint.get("stats", "/stats/:table", { params: TableParam, query: { ...readParams, format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("TableStats", Row), Csv, Parquet], error: Problems }))
-  .middleware(ApiKeyAuth)
+  .middleware(ReadAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Reference", description: "Symbols, instruments, snapshot history and table statistics" }))
 
@@ -208,13 +223,13 @@ const replay = HttpApiGroup.make("replay")
     ],
     error: Problems
   }))
-  .middleware(ApiKeyAuth)
+  .middleware(ReplayAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Replay", description: "Trades and quotes in exchange-time order, streamed, optionally paced" }))
 
 const sql = HttpApiGroup.make("sql")
   .add(HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [envelope("SqlResult", Row), Csv, Parquet], error: Problems }))
-  .middleware(ApiKeyAuth)
+  .middleware(SqlAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({
     title: "SQL",

@@ -98,8 +98,14 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
       else return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} (${name}): unknown scope ${JSON.stringify(s)}; scopes: ${SCOPES.join(", ")}, *` })
     }
     if (set.size === 0) return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} (${name}) has no scope` })
-    if (out.some((k) => k.name === name)) return new InvalidServerConfig({ detail: `K2_API_KEYS: the name ${name} appears twice` })
-    out.push({ name, sha256: hash.toLowerCase(), scopes: set })
+    const sha256 = hash.toLowerCase()
+    // A name is its key's rate-limit principal, and a hash finds one key: either twice would merge two keys.
+    const same = out.findIndex((k) => k.name === name || k.sha256 === sha256)
+    if (same >= 0) {
+      const what = out[same]!.name === name ? "name" : "hash"
+      return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${same + 1} (${out[same]!.name}) and entry ${i + 1} (${name}) have the same ${what}` })
+    }
+    out.push({ name, sha256, scopes: set })
   }
   return out
 }

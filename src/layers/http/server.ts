@@ -4,8 +4,10 @@
  *
  *   correlation id (accepted or generated, echoed, on logs and spans; W3C traceparent is
  *   honoured by the server span) → CORS → API key (X-API-Key or Bearer; SHA-256 compared,
- *   never logged) and scope → rate limit per key (RateLimit-* headers, 429 + Retry-After) →
- *   body limit → route → every error as application/problem+json (never a stack) → metrics.
+ *   never logged; the caller published as CurrentPrincipal) and the scope the path needs →
+ *   rate limit per key (RateLimit-* headers, 429 + Retry-After) → body limit → route, whose
+ *   own middleware asks for its scope again (accessLayer) → every error as
+ *   application/problem+json (never a stack) → metrics.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { randomUUID } from "node:crypto"
@@ -13,10 +15,11 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, References, Tracer } from "effect"
 import { HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
-import { Api, ApiKeyAuth } from "../../domain/api/Api.ts"
+import { Api, MetricsAccess, ReadAccess, ReplayAccess, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
-import { type ApiKey, type Scope, sha256Hex } from "./config.ts"
+import type { Scope, ServerOptions } from "./config.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
+import { authenticator, CurrentPrincipal, refusal } from "./principal.ts"
 import { problem, problemBody } from "./respond.ts"
 
 // --- metrics (the process-wide Effect registry; /metrics renders it) ----------------------
@@ -36,15 +39,24 @@ const routeLabel = (pathname: string) => ROUTES.find((r) => pathname === r || pa
 
 // --- rate limiting: fixed windows per principal --------------------------------------------
 
+/**
+ * Fixed windows per principal, at most `capacity` of them. The map is kept in order of each
+ * principal's last request (a hit moves it to the end), so the windows of past periods are at
+ * its front and are dropped as new principals arrive. Past `capacity` principals in one window
+ * (an IPv6 client can send each request from another address) the one heard from least
+ * recently is forgotten and starts a new count if it returns. Memory stays bounded; the price:
+ * a count is lost only once `capacity` other principals have been heard from since its last
+ * request, so a busy key keeps its count.
+ */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>()
   private readonly limit: number
   private readonly windowMs: number
-  /** The window of the last sweep: one per window, else every new key swept a map with none stale. */
-  private swept = -1
-  constructor(limit: number, windowSeconds: number) {
+  private readonly capacity: number
+  constructor(limit: number, windowSeconds: number, capacity = 100_000) {
     this.limit = limit
     this.windowMs = windowSeconds * 1000
+    this.capacity = capacity
   }
   /** Windows held (for tests). */
   get size() {
@@ -53,14 +65,16 @@ export class RateLimiter {
   hit(key: string, now: number) {
     const start = now - (now % this.windowMs)
     let w = this.windows.get(key)
+    if (w !== undefined) this.windows.delete(key)
     if (w === undefined || w.start !== start) {
-      if (this.windows.size > 100_000 && this.swept !== start) {
-        this.swept = start
-        for (const [k, v] of this.windows) if (v.start !== start) this.windows.delete(k)
+      // Each entry is dropped once: amortized constant per request.
+      for (const [k, v] of this.windows) {
+        if (v.start === start && this.windows.size < this.capacity) break
+        this.windows.delete(k)
       }
       w = { start, count: 0 }
-      this.windows.set(key, w)
     }
+    this.windows.set(key, w)
     w.count++
     const reset = Math.max(1, Math.ceil((start + this.windowMs - now) / 1000))
     return { allowed: w.count <= this.limit, limit: this.limit, remaining: Math.max(0, this.limit - w.count), reset }
@@ -74,8 +88,9 @@ const PUBLIC = new Set(["/health", "/ready", "/metrics", "/openapi.json", "/docs
  * The forms the router may read a path as: it ignores case, merges repeated slashes and decodes
  * percent-escapes, but it resolves no dot segments (an absolute-form target reaches it resolved),
  * so each form is taken both as written and resolved: `/v1/snapshots/x\..\..\..\health` is the
- * snapshots route to it, /health to a URL parser. The scopes are decided on every form, so no
- * way of writing a path reaches a route with less than that route's scope.
+ * snapshots route to it, /health to a URL parser. The scopes are decided on every form, so the
+ * pipeline refuses before the body is read what the route would; the route's check is the one
+ * that holds if a spelling is still missed here.
  */
 const pathForms = (pathname: string): ReadonlyArray<string> => {
   let decoded = pathname
@@ -105,17 +120,6 @@ const scopesOf = (pathname: string, metricsRequireKey: boolean): ReadonlySet<Sco
   return scopes
 }
 
-const credential = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
-  const key = headers["x-api-key"]
-  if (key !== undefined && key.length > 0) return key
-  const auth = headers["authorization"]
-  if (auth !== undefined) {
-    const m = /^Bearer +(\S+)\s*$/i.exec(auth)
-    if (m) return m[1]
-  }
-  return undefined
-}
-
 const pathOf = (url: string) => {
   const q = url.indexOf("?")
   return q < 0 ? url : url.slice(0, q)
@@ -138,7 +142,7 @@ const durationOf = (route: string) => {
 
 /** Wraps the router: the pipeline described at the top of this file. */
 export const pipeline = (options: HandlerOptions) => {
-  const byHash = new Map<string, ApiKey>(options.keys.map((k) => [k.sha256, k]))
+  const authenticate = authenticator(options)
   const limiter = new RateLimiter(options.rateLimit, options.rateWindowSeconds)
   const anyOrigin = options.corsOrigins.includes("*")
   const maxBody = ByteSize.bytes(options.maxBodyBytes)
@@ -162,7 +166,8 @@ export const pipeline = (options: HandlerOptions) => {
       // The answer differs by Origin (allowed or not): said on every answer, so a cache keeps them apart.
       if (!anyOrigin && options.corsOrigins.length > 0) extra["vary"] = "Origin"
 
-      let info: RequestInfo = { correlationId, principal: null }
+      const principal = authenticate(request.headers)
+      const info: RequestInfo = { correlationId, principal: principal._tag === "Key" ? principal.name : null }
       /** The answer of the checks before the route (a preflight, 401, 403, 429, 413), or undefined to route. */
       const gate = (): HttpServerResponse.HttpServerResponse | undefined => {
         if (request.method === "OPTIONS" && origin !== undefined && extra["access-control-allow-origin"] !== undefined) {
@@ -190,39 +195,28 @@ export const pipeline = (options: HandlerOptions) => {
           })
         }
         const address = `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
-        // Authentication and authorization.
+        // A first line before the body is read (the route checks again; see accessLayer): the
+        // scopes the path needs however the router reads it, asked of the caller.
         const scopes = scopesOf(pathname, options.metricsRequireKey)
-        let principal: string | null = null
         if (scopes.size > 0) {
-          if (options.auth !== "off") {
-            const presented = credential(request.headers)
-            // Only hashes are held: the key itself never outlives its request.
-            const key = presented !== undefined && presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined
-            if (key === undefined) {
-              // Counted per client address, as anonymous requests are: keys cannot be guessed without end.
+          for (const scope of scopes) {
+            const refused = refusal(principal, scope, correlationId)
+            if (refused === undefined) continue
+            // Counted per client address, as anonymous requests are: keys cannot be guessed without end.
+            if (principal._tag === "Anonymous") {
               const over = limited(address)
               if (over !== undefined) return over
-              return presented === undefined
-                ? problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
-                  "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
-                })
-                : problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
             }
-            const missing = [...scopes].find((scope) => !key.scopes.has(scope))
-            if (missing !== undefined) {
-              return problem(403, "forbidden", `this key has no ${missing} access`, correlationId)
-            }
-            principal = key.name
+            return refused
           }
           // Rate limit per key (per client address when anonymous).
-          const over = limited(principal ?? address)
+          const over = limited(principal._tag === "Key" ? principal.name : address)
           if (over !== undefined) return over
         }
         const declared = Number(request.headers["content-length"] ?? "0")
         if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
           return problem(413, "body_too_large", `the body is larger than ${options.maxBodyBytes} bytes`, correlationId, { connection: "close" })
         }
-        info = { correlationId, principal }
         return undefined
       }
 
@@ -234,6 +228,7 @@ export const pipeline = (options: HandlerOptions) => {
         const early = gate()
         return early !== undefined ? Effect.succeed(early) : app.pipe(
           Effect.provideService(CurrentRequest, info),
+          Effect.provideService(CurrentPrincipal, principal),
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody)
         )
       }).pipe(
@@ -305,18 +300,35 @@ const normalize = (response: HttpServerResponse.HttpServerResponse, correlationI
   })
 }
 
-/** The API key security is enforced by `pipeline`; the HttpApi middleware only documents it. */
-const apiKeyAuthLayer = Layer.succeed(ApiKeyAuth, ApiKeyAuth.of({
-  apiKey: (effect) => effect,
-  bearer: (effect) => effect
-}))
+/**
+ * The check no spelling of a path can bypass: the matched route's middleware (Api.ts) authorizes
+ * the caller the pipeline published against the route's scope. The credential the security
+ * scheme decodes is not read: the pipeline found the key in the same headers.
+ */
+export const accessLayer = (options: Pick<ServerOptions, "metricsRequireKey">) => {
+  const requiring = (scope: Scope) => <E, R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    Effect.withFiber((fiber) => {
+      const refused = refusal(fiber.getRef(CurrentPrincipal), scope, fiber.getRef(CurrentRequest).correlationId)
+      return refused === undefined ? route : Effect.succeed(refused)
+    })
+  const keyed = (scope: Scope) => {
+    const check = requiring(scope)
+    return { apiKey: check, bearer: check }
+  }
+  return Layer.mergeAll(
+    Layer.succeed(ReadAccess, ReadAccess.of(keyed("read"))),
+    Layer.succeed(ReplayAccess, ReplayAccess.of(keyed("replay"))),
+    Layer.succeed(SqlAccess, SqlAccess.of(keyed("sql"))),
+    Layer.succeed(MetricsAccess, MetricsAccess.of(options.metricsRequireKey ? requiring("metrics") : (route) => route))
+  )
+}
 
 /** The routes, the pipeline and the server; needs the engines, the lakehouse and an HttpServer. */
 export const layer = (options: HandlerOptions) => {
   const routes = Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }),
     HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } })
-  ).pipe(Layer.provide(groupsLayer(options)), Layer.provide(apiKeyAuthLayer))
+  ).pipe(Layer.provide(groupsLayer(options)), Layer.provide(accessLayer(options)))
   const serve = Layer.unwrap(Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
     // No middleware: without an exporter the server then makes no span per request (see pipeline).

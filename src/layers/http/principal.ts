@@ -1,0 +1,63 @@
+/**
+ * Who is calling. The request pipeline authenticates the presented key once per request and
+ * publishes the caller as `CurrentPrincipal`; the matched route's access middleware authorizes
+ * it against the scope the route declares, with the same answers (`refusal`).
+ */
+import { Context } from "effect"
+import type { HttpServerResponse } from "effect/http"
+import { type ApiKey, type Scope, sha256Hex } from "./config.ts"
+import { problem } from "./respond.ts"
+
+export type Principal =
+  /** A known key: its name (also its rate-limit principal) and scopes. */
+  | { readonly _tag: "Key"; readonly name: string; readonly scopes: ReadonlySet<Scope> }
+  /** No key, or one no entry of K2_API_KEYS hashes to. */
+  | { readonly _tag: "Anonymous"; readonly credential: "missing" | "unknown" }
+  /** K2_API_AUTH=off: anyone may call every route (development only). */
+  | { readonly _tag: "Open" }
+
+const missing: Principal = { _tag: "Anonymous", credential: "missing" }
+const unknown: Principal = { _tag: "Anonymous", credential: "unknown" }
+const open: Principal = { _tag: "Open" }
+
+/** Anonymous until the pipeline says otherwise: a request that did not pass it has no access. */
+export const CurrentPrincipal = Context.Reference<Principal>("k2/http/CurrentPrincipal", { defaultValue: () => missing })
+
+/** The key presented as X-API-Key or Authorization: Bearer. */
+const credential = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+  const key = headers["x-api-key"]
+  if (key !== undefined && key.length > 0) return key
+  const auth = headers["authorization"]
+  if (auth !== undefined) {
+    const m = /^Bearer +(\S+)\s*$/i.exec(auth)
+    if (m) return m[1]
+  }
+  return undefined
+}
+
+/** The caller of a request with these headers. Only hashes are held: a key never outlives its request. */
+export const authenticator = (options: { readonly auth: "required" | "off"; readonly keys: ReadonlyArray<ApiKey> }) => {
+  const byHash = new Map<string, Principal>(options.keys.map((k) => [k.sha256, { _tag: "Key", name: k.name, scopes: k.scopes }]))
+  return (headers: Readonly<Record<string, string | undefined>>): Principal => {
+    if (options.auth === "off") return open
+    const presented = credential(headers)
+    if (presented === undefined) return missing
+    return (presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined) ?? unknown
+  }
+}
+
+/** The answer refusing `principal` a route that needs `scope` (401 or 403), or undefined when it may call it. */
+export const refusal = (principal: Principal, scope: Scope, correlationId: string): HttpServerResponse.HttpServerResponse | undefined => {
+  switch (principal._tag) {
+    case "Open":
+      return undefined
+    case "Key":
+      return principal.scopes.has(scope) ? undefined : problem(403, "forbidden", `this key has no ${scope} access`, correlationId)
+    case "Anonymous":
+      return principal.credential === "missing"
+        ? problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
+          "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
+        })
+        : problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
+  }
+}
