@@ -144,6 +144,13 @@ export type ReplayError = InvalidQuery | ScanError | DuckDbError | TableFileErro
 export type FollowError = ReplayError | KafkaError | CatchUpGap | SchemaRegistryError
 
 export class ReplayEngine extends Context.Service<ReplayEngine, {
+  /**
+   * Checks the request and plans its read (each table's files at its snapshot), then returns the
+   * stream that plays it: an invalid request, a missing snapshot or file, a catalog failure fail
+   * here, before any event; the stream fails only on what reading the planned files meets.
+   */
+  plan(request: ReplayRequest): Effect.Effect<Stream.Stream<ReplayEvent, ReplayError>, ReplayError>
+  /** `plan` and its stream as one stream. */
   stream(request: ReplayRequest): Stream.Stream<ReplayEvent, ReplayError>
   /** Where a replay hands over to the live topic for `group`; undefined when no snapshot carries its marker. */
   catchUpPoint(table: MarketTable, group: string): Effect.Effect<CatchUpPoint | undefined, CatalogError>

@@ -360,13 +360,14 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     ).pipe(Effect.mapError(blameFile(paths)))
   }
 
-  const stream = (request: ReplayRequest): Stream.Stream<ReplayEvent, ReplayError> =>
-    Stream.unwrap(Effect.gen(function*() {
-      const c = yield* check(request)
-      const plans = yield* planAll(request, c)
-      const events = Stream.callback<ReplayEvent, ReplayError>((queue) => produce(queue, plans, c), { bufferSize: QUEUE_EVENTS })
-      return c.pace._tag === "Paced" ? events.pipe(paced(c.pace.speed)) : events
-    }))
+  const plan = Effect.fn("ReplayEngine.plan")(function*(request: ReplayRequest) {
+    const c = yield* check(request)
+    const plans = yield* planAll(request, c)
+    const events = Stream.callback<ReplayEvent, ReplayError>((queue) => produce(queue, plans, c), { bufferSize: QUEUE_EVENTS })
+    return c.pace._tag === "Paced" ? events.pipe(paced(c.pace.speed)) : events
+  })
+
+  const stream = (request: ReplayRequest): Stream.Stream<ReplayEvent, ReplayError> => Stream.unwrap(plan(request))
 
   const catchUpPoint = Effect.fn("ReplayEngine.catchUpPoint")(function*(table: MarketTable, group: string) {
     const { metadata } = yield* catalog.loadTable(identifierOf(table))
@@ -419,18 +420,19 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       return Stream.concat(table, switched)
     }))
 
-  return ReplayEngine.of({ stream, catchUpPoint, follow })
+  return ReplayEngine.of({ plan, stream, catchUpPoint, follow })
 }))
 
 type ReaderOf = (names: ReadonlyArray<string>) => ChunkReader
 
 const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: string, values: ReadonlyArray<DuckDBValue>, readerOf: ReaderOf) =>
-  attempt("replay window", async () => {
-    const result = await executeOne(connection, sql, values, (s) => s.stream())
+  Effect.gen(function*() {
+    // Chunk by chunk, as streamInto: a consumer gone mid-window stops the read at the chunk in flight.
+    const result = yield* attempt("replay window", () => executeOne(connection, sql, values, (s) => s.stream()), () => connection.interrupt())
     const reader = readerOf(result.columnNames())
     const out: Array<ReplayEvent> = []
     for (;;) {
-      const chunk = await result.fetchChunk()
+      const chunk = yield* attempt("replay window", () => result.fetchChunk())
       if (chunk === null || chunk.rowCount === 0) return out
       for (const e of chunkToEvents(chunk, reader)) out.push(e)
     }

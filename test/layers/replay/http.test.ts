@@ -29,18 +29,20 @@ const tradesOnly = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 /**
- * The engine, with ingestion committing more trades after the response's headers, before the
- * replay plans; asked for symbol BOOM, it fails after a few events (a data file lost mid-replay).
+ * The engine, with ingestion committing more trades after the pin, before the replay plans;
+ * asked for symbol BOOM, its stream fails after a few events (a data file lost mid-replay).
  */
 const racing = Layer.effect(ReplayEngine)(Effect.gen(function*() {
   const real = yield* ReplayEngine
   const sink = yield* IcebergSink
   return ReplayEngine.of({
     ...real,
-    stream: (request) =>
+    plan: (request) =>
       request.symbols?.includes("BOOM")
-        ? Stream.concat(real.stream({ ...request, symbols: [] }).pipe(Stream.take(3)), Stream.fail(new DuckDbError({ purpose: "replay window", message: "disk gone" })))
-        : Stream.unwrap(Effect.as(Effect.orDie(sink.append(TRADES, tradeColumns(late))), real.stream(request)))
+        ? real.plan({ ...request, symbols: [] }).pipe(Effect.map((events) =>
+          Stream.concat(events.pipe(Stream.take(3)), Stream.fail(new DuckDbError({ purpose: "replay window", message: "disk gone" })))
+        ))
+        : Effect.andThen(Effect.orDie(sink.append(TRADES, tradeColumns(late))), real.plan(request))
   })
 })).pipe(Layer.provide(ReplayLayer.layer))
 

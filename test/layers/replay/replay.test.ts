@@ -168,6 +168,9 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       assert.strictEqual(inverted._tag === "InvalidQuery" && inverted.reason._tag, "InvertedRange")
       const missing = yield* Effect.flip(Stream.runCollect(replay.stream({ ...q, snapshot: { _tag: "ById", snapshotId: 7n } })))
       assert.strictEqual(missing._tag, "SnapshotNotFound")
+      // The plan fails as such, before any stream exists (what /v1/replay answers before its 200).
+      const unplanned = yield* Effect.flip(replay.plan({ ...q, snapshot: { _tag: "ById", snapshotId: 7n } }))
+      assert.strictEqual(unplanned._tag, "SnapshotNotFound")
       const speed = yield* Effect.flip(Stream.runCollect(replay.stream({ ...q, pace: { _tag: "Paced", speed: 0 } })))
       assert.include(speed.message, "speed")
     }))

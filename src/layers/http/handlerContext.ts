@@ -1,0 +1,17 @@
+/** What every route handler is given: the server's options and who is asking. */
+import { Context } from "effect"
+import type { ServerOptions } from "./config.ts"
+
+/** What the request pipeline learned about the request: set per request, read by handlers. */
+export interface RequestInfo {
+  readonly correlationId: string
+  readonly principal: string | null
+}
+export const CurrentRequest = Context.Reference<RequestInfo>("k2/http/CurrentRequest", {
+  defaultValue: () => ({ correlationId: "", principal: null })
+})
+
+export interface HandlerOptions extends ServerOptions {
+  /** The warehouse directory, checked by /ready. */
+  readonly warehouse: string
+}

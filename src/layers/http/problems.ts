@@ -1,0 +1,62 @@
+/**
+ * Every failure of a handler becomes a problem+json response here: typed failures with their
+ * status and code, anything else a 500 with no detail (and logged). Nothing leaks a path, a
+ * stack or a key.
+ */
+import { Effect } from "effect"
+import type { HttpServerResponse } from "effect/http"
+import { BadParam } from "../../domain/api/params.ts"
+import { TableFileError } from "../../domain/iceberg/errors.ts"
+import { InvalidQuery } from "../../domain/query/errors.ts"
+import { CatalogError } from "../../services/Catalog.ts"
+import { SnapshotNotFound } from "../../services/TableScanner.ts"
+import { CurrentRequest } from "./handlerContext.ts"
+import { problem } from "./respond.ts"
+import { SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
+
+export class QueryTimeout {
+  readonly _tag = "QueryTimeout"
+}
+
+/** Typed failures as problems; anything else is a 500 with no detail (and logged). */
+const toProblem = (error: unknown, correlationId: string) => {
+  if (error instanceof BadParam) {
+    return error.name === "Accept"
+      ? problem(406, "not_acceptable", error.message, correlationId)
+      : problem(400, "bad_request", error.message, correlationId)
+  }
+  if (error instanceof InvalidQuery) {
+    const code = error.reason._tag.replace(/[A-Z]/g, (c, i) => `${i === 0 ? "" : "_"}${c.toLowerCase()}`)
+    return problem(400, code, error.message, correlationId)
+  }
+  if (error instanceof SnapshotNotFound) return problem(404, "snapshot_not_found", error.message, correlationId)
+  if (error instanceof CatalogError && error.reason._tag === "NoSuchTable") return problem(404, "table_not_found", error.message, correlationId)
+  if (error instanceof CatalogError && error.reason._tag === "CatalogUnavailable") return problem(503, "catalog_unavailable", "the catalog is unavailable", correlationId)
+  if (error instanceof SqlRefused) return problem(400, "sql_refused", error.message, correlationId)
+  if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
+  if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
+  if (error instanceof QueryTimeout) return problem(503, "query_timeout", "the query took longer than the server allows", correlationId)
+  if (error instanceof TableFileError) return problem(500, "data_file_error", "a data file of the table could not be read", correlationId)
+  return problem(500, "internal", "internal error", correlationId)
+}
+
+const logFailure = (error: unknown) =>
+  error instanceof BadParam || error instanceof InvalidQuery || error instanceof SnapshotNotFound || error instanceof SqlRefused ||
+    error instanceof SqlFailed
+    ? Effect.void
+    : Effect.logWarning("request failed", error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+
+/** Runs a handler body, turning every failure into its problem response. */
+export const guard = <E, R>(body: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  body.pipe(
+    Effect.catch((error: unknown) =>
+      Effect.gen(function*() {
+        const { correlationId } = yield* CurrentRequest
+        yield* logFailure(error)
+        return toProblem(error, correlationId)
+      })
+    )
+  )
+
+/** A parsed parameter, or its BadParam as the failure (a 400, or 406 for Accept). */
+export const orBad = <A>(value: A | BadParam): Effect.Effect<A, BadParam> => value instanceof BadParam ? Effect.fail(value) : Effect.succeed(value)

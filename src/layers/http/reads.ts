@@ -1,0 +1,232 @@
+/**
+ * What the read routes share: pinning the snapshot(s) a read answers from, the range and time
+ * limits, the sandboxed DuckDB slots, and `answerRead`, the common shape of a read (304, cached
+ * body or run and encode). One per server: the body cache and the slots are shared by every route.
+ */
+import { Clock, Deferred, Duration, Effect, Semaphore } from "effect"
+import { type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { BadParam, type Format, parseInstant, required, type SnapshotParam } from "../../domain/api/params.ts"
+import { checkRange as ordered } from "../../domain/query/validate.ts"
+import { identifierOf, type TableName } from "../../domain/tables.ts"
+import { MICROS_PER_DAY } from "../../domain/time.ts"
+import { Catalog } from "../../services/Catalog.ts"
+import type { Answer, Scanned } from "../../services/QueryEngine.ts"
+import type { SnapshotSelector } from "../../services/TableScanner.ts"
+import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
+import { type Pinned, pinCursor, pinSnapshots } from "./pinning.ts"
+import { orBad, QueryTimeout } from "./problems.ts"
+import { cacheHeaders, etagOf } from "./readHeaders.ts"
+import {
+  acceptsGzip,
+  BodyCache,
+  columnsOf,
+  csvHeader,
+  csvRows,
+  etagMatches,
+  flatten,
+  type GzipSums,
+  gzipEnd,
+  gzipStart,
+  nextPageHeaders,
+  type ParquetColumns,
+  parquetResponse,
+  presentRow,
+  twoParts,
+  writeRowsParquet
+} from "./respond.ts"
+import { runSandboxed } from "./sql.ts"
+
+interface Meta {
+  readonly correlation_id: string
+  readonly snapshot_ids: Record<string, string | null>
+  readonly scanned: ReadonlyArray<Record<string, string | number | null>>
+  readonly files_scanned: number
+  readonly bytes_scanned: number
+  readonly rows: number
+  readonly elapsed_ms: number
+}
+
+/** What the body cache keeps beside the bytes (identity, or the start of a gzip member). */
+interface CachedAnswer {
+  readonly meta: Meta
+  /** For the next-page headers (nextPageHeaders), which every format carries. */
+  readonly nextCursor: string | null
+  readonly gzip?: GzipSums
+}
+
+/** An answer's data as cached: the bytes and what goes beside them. */
+interface Encoded {
+  readonly body: Uint8Array
+  readonly entry: CachedAnswer
+}
+
+const EMPTY = new Uint8Array(0)
+
+const meta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs" | "rowsReturned">, pinned: Pinned, correlationId: string): Meta => {
+  const scanned = answer.scanned.map((s: Scanned) => ({
+    table: s.table,
+    snapshot_id: s.snapshotId === null ? null : s.snapshotId.toString(),
+    files_planned: s.filesPlanned,
+    files_total: s.filesTotal,
+    bytes_planned: s.bytesPlanned,
+    bytes_total: s.bytesTotal,
+    planning_ms: Number(s.planningMs.toFixed(3))
+  }))
+  return {
+    correlation_id: correlationId,
+    snapshot_ids: pinned.ids,
+    scanned,
+    files_scanned: scanned.reduce((n, s) => n + s.files_planned, 0),
+    bytes_scanned: scanned.reduce((n, s) => n + s.bytes_planned, 0),
+    rows: answer.rowsReturned,
+    elapsed_ms: Number(answer.elapsedMs.toFixed(3))
+  }
+}
+
+/** The snapshot ids a read pinned (as K2-Snapshot-Ids names them), for the engines to plan by. */
+export const idsOf = (pinned: Pinned): Readonly<Record<string, bigint | null>> =>
+  Object.fromEntries(Object.entries(pinned.ids).map(([table, id]) => [table, id === null ? null : BigInt(id)]))
+
+interface ReadSpec {
+  readonly route: string
+  readonly request: HttpServerRequest.HttpServerRequest
+  readonly format: Format
+  readonly involved: ReadonlyArray<TableName>
+  readonly snapshot: SnapshotParam
+  /** The page's cursor, which pins what it reads instead of `snapshot`. */
+  readonly cursor?: string | undefined
+  /** `ids`: what the answer names (K2-Snapshot-Ids), for a read of several tables to plan each by. */
+  readonly run: (
+    selector: SnapshotSelector | undefined,
+    ids: Readonly<Record<string, bigint | null>>
+  ) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
+  readonly csvFlatten?: boolean
+  /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
+  readonly parquet?: ParquetColumns<Record<string, unknown>>
+}
+
+export type Reads = Effect.Success<ReturnType<typeof makeReads>>
+
+export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
+  const catalog = yield* Catalog
+  const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
+  /** Answers being computed, by ETag (see answerRead). */
+  const inFlight = new Map<string, Deferred.Deferred<Encoded, unknown>>()
+  const scope = yield* Effect.scope
+  const sqlPermits = yield* Semaphore.make(2)
+
+  /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
+  const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, param: SnapshotParam) {
+    const loaded = yield* Effect.forEach(involved, (t) =>
+      catalog.loadTable(identifierOf(t)).pipe(
+        Effect.map((l) => [t, l.metadata] as const),
+        // A table not created yet reads as empty.
+        Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
+      ))
+    return yield* Effect.fromResult(pinSnapshots(loaded, param, yield* Clock.currentTimeMillis))
+  })
+
+  const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.timeoutOrElse({ duration: Duration.millis(options.queryTimeoutMs), orElse: () => Effect.fail(new QueryTimeout()) })
+    )
+
+  const checkRange = (from: number, to: number) =>
+    to - from > options.maxRangeDays * MICROS_PER_DAY
+      ? Effect.fail(new BadParam({ name: "to", detail: `the range is longer than ${options.maxRangeDays} days` }))
+      : Effect.void
+
+  const range = (q: { readonly from?: string | undefined; readonly to?: string | undefined }) =>
+    Effect.gen(function*() {
+      const from = yield* orBad(parseInstant("from", yield* orBad(required("from", q.from))))
+      const to = yield* orBad(parseInstant("to", yield* orBad(required("to", q.to))))
+      // Every route, exports included, refuses an inverted range before it plans anything.
+      yield* Effect.fromResult(ordered(from, to))
+      yield* checkRange(from, to)
+      return { from, to }
+    })
+
+  /** At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route. */
+  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) => sqlPermits.withPermits(1)(runSandboxed(request))
+
+  /**
+   * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or
+   * Parquet with the route's column types). The cached part is the JSON or CSV data (and
+   * cursor), gzipped once when the client takes gzip; meta is rebuilt per response.
+   */
+  const answerRead = Effect.fnUntraced(function*(spec: ReadSpec) {
+    const { correlationId } = yield* CurrentRequest
+    const pinned = (spec.cursor === undefined || spec.cursor === "" ? undefined : pinCursor(spec.involved, spec.cursor)) ??
+      (yield* pin(spec.involved, spec.snapshot))
+    // An answer at a snapshot is cached; one of a table with no snapshot yet (empty) is not.
+    const cacheable = pinned.immutable || pinned.selector !== undefined
+    const gzip = cacheable && spec.format !== "parquet" && acceptsGzip(spec.request.headers["accept-encoding"])
+    const etag = etagOf(spec.route, spec.request.url, spec.format, pinned, gzip)
+    const headers = cacheHeaders(etag, pinned)
+    if (etagMatches(spec.request.headers["if-none-match"], etag)) {
+      return HttpServerResponse.empty({ status: 304, headers })
+    }
+    const send = (body: Uint8Array, entry: CachedAnswer, m: Meta) => {
+      const contentType = spec.format === "csv" ? "text/csv; charset=utf-8" : "application/json"
+      const tail = spec.format === "csv" ? EMPTY : Buffer.from(`,"meta":${JSON.stringify(m)}}`)
+      const paged = { ...headers, ...nextPageHeaders(spec.request.url, entry.nextCursor) }
+      return entry.gzip === undefined
+        ? twoParts(body, tail, { contentType, headers: paged })
+        : twoParts(body, gzipEnd(entry.gzip, tail), { contentType, headers: { ...paged, "content-encoding": "gzip" } })
+    }
+    const cached = spec.format === "parquet" ? undefined : cache.get(etag)
+    if (cached !== undefined) {
+      return send(cached.body, cached.extra, { ...cached.extra.meta, correlation_id: correlationId, elapsed_ms: 0 })
+    }
+    if (spec.format === "parquet") {
+      const answer = yield* withTimeout(spec.run(pinned.selector, idsOf(pinned)))
+      return yield* parquetResponse(
+        writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!),
+        { ...headers, ...nextPageHeaders(spec.request.url, answer.nextCursor) }
+      )
+    }
+    /** The JSON or CSV data, encoded (and gzipped) as the cache keeps it. */
+    const encode = Effect.gen(function*() {
+      const answer = yield* withTimeout(spec.run(pinned.selector, idsOf(pinned)))
+      const rows = answer.rows.map((r) => presentRow(r as Record<string, unknown>))
+      let text: string
+      if (spec.format === "csv") {
+        const flat = spec.csvFlatten ? rows.map(flatten) : rows
+        const columns = columnsOf(flat)
+        text = csvHeader(columns) + csvRows(flat, columns)
+      } else text = `{"data":${JSON.stringify(rows)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
+      const bytes = Buffer.from(text)
+      const compressed = gzip ? yield* gzipStart(bytes) : undefined
+      const body = compressed?.bytes ?? bytes
+      const m = meta(answer, pinned, correlationId)
+      const nextCursor = answer.nextCursor ?? null
+      const entry: CachedAnswer = compressed === undefined ? { meta: m, nextCursor } : { meta: m, nextCursor, gzip: compressed.sums }
+      if (cacheable) cache.set(etag, body, entry)
+      return { body, entry } satisfies Encoded
+    })
+    if (!cacheable) {
+      const { body, entry } = yield* encode
+      return send(body, entry, entry.meta)
+    }
+    // Identical concurrent misses share one run: the first starts it on a fiber of its own (so
+    // that its client going away fails none of the others), the rest wait for the same answer.
+    let flight = inFlight.get(etag)
+    if (flight === undefined) {
+      const started = Deferred.makeUnsafe<Encoded, unknown>()
+      flight = started
+      inFlight.set(etag, started)
+      yield* encode.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          inFlight.delete(etag)
+          return Deferred.done(started, exit)
+        }),
+        Effect.forkIn(scope)
+      )
+    }
+    const { body, entry } = yield* Deferred.await(flight)
+    return send(body, entry, { ...entry.meta, correlation_id: correlationId })
+  })
+
+  return { pin, withTimeout, checkRange, range, sandboxed, answerRead }
+})

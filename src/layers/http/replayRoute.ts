@@ -1,0 +1,69 @@
+/** The "replay" group: GET /v1/replay, trades and quotes in exchange-time order as NDJSON or server-sent events. */
+import { Effect, Stream } from "effect"
+import { type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api } from "../../domain/api/Api.ts"
+import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
+import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
+import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
+import { guard, orBad } from "./problems.ts"
+import { snapshotIdsHeader } from "./readHeaders.ts"
+import { idsOf, type Reads } from "./reads.ts"
+import { presentRow } from "./respond.ts"
+
+export const replayGroup = (options: HandlerOptions, reads: Reads) =>
+  HttpApiBuilder.group(Api, "replay", (handlers) =>
+    Effect.gen(function*() {
+      const replayEngine = yield* ReplayEngine
+
+      const replay = Effect.fnUntraced(function*({ query: q, request }: {
+        readonly query: { readonly symbols?: string | undefined; readonly from?: string | undefined; readonly to?: string | undefined; readonly tables?: string | undefined; readonly speed?: string | undefined; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly format?: "ndjson" | "sse" | undefined }
+        readonly request: HttpServerRequest.HttpServerRequest
+      }) {
+        const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["ndjson", "sse"]))
+        const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+        const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+        const { from, to } = yield* reads.range(q)
+        const tablesList = q.tables === undefined || q.tables === "" ? ["trades", "quotes"] : splitList(q.tables)
+        if (tablesList.length === 0 || tablesList.some((t) => t !== "trades" && t !== "quotes")) {
+          return yield* new BadParam({ name: "tables", detail: "trades, quotes or both" })
+        }
+        const speed = q.speed === undefined || q.speed === "" ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
+        const involved = tablesList as Array<"trades" | "quotes">
+        const pinned = yield* reads.pin(involved, snapshot)
+        const { correlationId } = yield* CurrentRequest
+        // Exactly the snapshots K2-Snapshot-Ids names, by id (a table named none reads as empty): as
+        // current or as of an instant, the plan would read commits landing after the pin.
+        const ids = idsOf(pinned)
+        const read = involved.filter((t) => ids[t] != null)
+        // Planned before the 200, so that a plan that fails is the problem any other read answers;
+        // only what reading the files meets reaches the client inside the stream.
+        const events = read.length === 0 ? Stream.empty : yield* reads.withTimeout(replayEngine.plan({
+          from,
+          to,
+          symbols,
+          tables: read,
+          snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: ids[t]! }])),
+          ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } })
+        }))
+        const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
+        // The client gets only the correlation id once the headers are out: the cause must reach the log.
+        const failed = (cause: unknown, text: string) => Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", correlationId, cause), text))
+        const text = format === "sse"
+          ? events.pipe(
+            Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
+            Stream.concat(Stream.succeed("event: end\ndata: {}\n\n")),
+            Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
+          )
+          : events.pipe(
+            Stream.mapArray((es) => [es.map((e) => `${line(e)}\n`).join("")]),
+            Stream.catchCause((cause) => failed(cause, `${JSON.stringify({ error: "replay_failed", correlation_id: correlationId })}\n`))
+          )
+        return HttpServerResponse.stream(Stream.encodeText(text), {
+          contentType: format === "sse" ? "text/event-stream" : "application/x-ndjson",
+          headers: { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
+        })
+      })
+
+      return handlers.handle("replay", (r) => guard(replay(r)))
+    }))

@@ -1,0 +1,171 @@
+/**
+ * GET /v1/trades and /v1/quotes: JSON (and short CSV) pages through `answerRead`; CSV and
+ * Parquet exports of the whole range (or `limit` rows), page by page, never all in memory.
+ */
+import { Effect, Option, Stream } from "effect"
+import { type HttpServerRequest, HttpServerResponse } from "effect/http"
+import {
+  BadParam,
+  negotiate,
+  parseFilters,
+  parseIntParam,
+  parseSnapshot,
+  parseSymbols,
+  splitList
+} from "../../domain/api/params.ts"
+import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
+import { definitionOf, identifierOf } from "../../domain/tables.ts"
+import { QueryEngine } from "../../services/QueryEngine.ts"
+import { type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
+import { plannedPaths } from "../duckdb/readPlan.ts"
+import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
+import { orBad } from "./problems.ts"
+import { cacheHeaders, etagOf } from "./readHeaders.ts"
+import type { Reads } from "./reads.ts"
+import { csvHeader, csvRows, etagMatches, parquetResponse, presentRow } from "./respond.ts"
+
+type RowsQuery = {
+  readonly symbols?: string | undefined
+  readonly from?: string | undefined
+  readonly to?: string | undefined
+  readonly limit?: string | undefined
+  readonly cursor?: string | undefined
+  readonly fields?: string | undefined
+  readonly filter?: string | undefined
+  readonly snapshot_id?: string | undefined
+  readonly as_of?: string | undefined
+  readonly format?: "json" | "csv" | "parquet" | undefined
+}
+
+/** The handler of each table's route, by table. */
+export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, reads: Reads) {
+  const engine = yield* QueryEngine
+  const scanner = yield* TableScanner
+
+  /** Parquet via DuckDB COPY in the locked-down sandbox, streamed from a temp file, then deleted. */
+  const parquetExport = Effect.fnUntraced(function*(
+    table: "trades" | "quotes",
+    r: {
+      readonly from: number
+      readonly to: number
+      readonly symbols: ReadonlyArray<string>
+      readonly fields: ReadonlyArray<string>
+      readonly filters: ReadonlyArray<{ column: string; min?: string; max?: string }>
+      readonly selector: SnapshotSelector | undefined
+      readonly cap: number
+    },
+    headers: Record<string, string>
+  ) {
+    const schema = definitionOf(table).schema
+    const names = schema.fields.map((f) => f.name)
+    const unknown = r.fields.filter((f) => !names.includes(f))
+    if (unknown.length > 0) return yield* new BadParam({ name: "fields", detail: `unknown ${unknown.join(", ")}` })
+    const decimals = schema.fields.filter((f) => typeof f.type === "string" && f.type.startsWith("decimal")).map((f) => f.name)
+    let where = `exchange_timestamp >= make_timestamptz(${r.from}::BIGINT) AND exchange_timestamp < make_timestamptz(${r.to}::BIGINT)`
+    // Symbols match CODE_PATTERN (no quote can appear) and decimals DECIMAL_ARGUMENT: safe as literals.
+    if (r.symbols.length > 0) where += ` AND symbol IN (${r.symbols.map((s) => `'${s}'`).join(", ")})`
+    for (const f of r.filters) {
+      if (!decimals.includes(f.column)) return yield* new BadParam({ name: "filter", detail: `${table} can be filtered on ${decimals.join(", ")}` })
+      for (const [bound, op] of [[f.min, ">="], [f.max, "<="]] as const) {
+        if (bound === undefined) continue
+        if (!DECIMAL_ARGUMENT.test(bound)) return yield* new BadParam({ name: "filter", detail: `${JSON.stringify(bound)} is not a decimal` })
+        where += ` AND "${f.column}" ${op} ${bound}::DECIMAL(18, 8)`
+      }
+    }
+    const columns = (r.fields.length > 0 ? names.filter((n) => r.fields.includes(n)) : names).map((n) => `"${n}"`).join(", ")
+    const plan = yield* scanner.plan(identifierOf(table), {
+      ...(r.selector === undefined ? {} : { snapshot: r.selector }),
+      filter: { time: { column: "exchange_timestamp", from: r.from, to: r.to }, ...(r.symbols.length > 0 ? { values: [{ column: "symbol", values: r.symbols }] } : {}) }
+    })
+    return yield* parquetResponse((out) =>
+      reads.sandboxed({
+        sql: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
+        tables: [{ name: table, schema, files: plannedPaths(plan) }],
+        maxRows: r.cap,
+        timeoutMs: options.queryTimeoutMs,
+        parquetOut: out
+      }), headers)
+  })
+
+  return (table: "trades" | "quotes") =>
+    Effect.fnUntraced(function*({ query: q, request }: { readonly query: RowsQuery; readonly request: HttpServerRequest.HttpServerRequest }) {
+      const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
+      const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
+      const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
+      const { from, to } = yield* reads.range(q)
+      const fields = splitList(q.fields)
+      const filters = yield* orBad(parseFilters(q.filter))
+      const exportAll = format !== "json" && (q.limit === undefined || q.limit === "")
+      const limit = yield* orBad(parseIntParam("limit", q.limit, {
+        min: 1,
+        max: format === "json" ? options.maxPageRows : options.maxExportRows,
+        fallback: 1_000
+      }))
+      const base = {
+        from,
+        to,
+        symbols,
+        fields,
+        filters,
+        ...(q.cursor === undefined || q.cursor === "" ? {} : { cursor: q.cursor })
+      }
+      const read = (selector: SnapshotSelector | undefined, pageLimit: number, cursor?: string) =>
+        (table === "trades" ? engine.trades : engine.quotes)({
+          ...base,
+          limit: pageLimit,
+          ...(cursor === undefined ? {} : { cursor }),
+          ...(selector === undefined || cursor !== undefined || base.cursor !== undefined ? {} : { snapshot: selector })
+        })
+      if (format === "json" || (format === "csv" && !exportAll)) {
+        return yield* reads.answerRead({
+          route: table,
+          request,
+          format,
+          involved: [table],
+          snapshot,
+          cursor: q.cursor,
+          run: (selector) => read(selector, limit!)
+        })
+      }
+      // Exports: the whole range (or `limit` rows), page by page, never all in memory.
+      const { correlationId } = yield* CurrentRequest
+      const pinned = yield* reads.pin([table], snapshot)
+      const etag = etagOf(table, request.url, format, pinned)
+      const headers = cacheHeaders(etag, pinned)
+      if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })
+      const cap = exportAll ? options.maxExportRows : limit!
+      if (format === "parquet") {
+        if (base.cursor !== undefined) {
+          return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
+        }
+        return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, headers)
+      }
+      // Validate the request (fields, filters, cursor) before the 200 is sent.
+      const first = yield* reads.withTimeout(read(pinned.selector, Math.min(10_000, cap)))
+      let sent = 0
+      let header = true
+      const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : fields.length > 0 ? [...fields] : definitionOf(table).schema.fields.map((f) => f.name)
+      const body = Stream.paginate(
+        { page: first as typeof first | undefined, cursor: first.nextCursor },
+        (state) =>
+          Effect.gen(function*() {
+            const page = state.page ?? (yield* read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined))
+            const taken = page.rows.slice(0, cap - sent)
+            sent += taken.length
+            let text = header ? csvHeader(columns) : ""
+            header = false
+            text += csvRows(taken.map((r) => presentRow(r)), columns)
+            const more = page.nextCursor !== null && sent < cap
+            return [[text], more ? Option.some({ page: undefined, cursor: page.nextCursor }) : Option.none()] as const
+          })
+      ).pipe(
+        Stream.encodeText,
+        Stream.catchCause(() =>
+          Stream.fromEffect(Effect.logWarning("export stream failed", correlationId)).pipe(
+            Stream.flatMap(() => Stream.fail("export failed after the response started"))
+          )
+        )
+      )
+      return HttpServerResponse.stream(body, { contentType: "text/csv; charset=utf-8", headers })
+    })
+})
