@@ -4,6 +4,7 @@ import type { TableFileError } from "../domain/iceberg/errors.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../domain/iceberg/spec.ts"
 import type { TableDefinition } from "../domain/tables.ts"
 import type { CatalogError, LoadedTable, TableIdentifier } from "./Catalog.ts"
+import type { UnsupportedTableFeature } from "./TableScanner.ts"
 
 export interface CommitOutcome {
   readonly table: LoadedTable
@@ -44,7 +45,11 @@ export class FilesNoLongerLive extends Schema.TaggedError<FilesNoLongerLive>()("
   }
 }
 
-export type SinkError = CatalogError | TableFileError | FilesNoLongerLive | CommitRejected
+/**
+ * UnsupportedTableFeature: another engine gave the table a partition spec or sort order K2 cannot
+ * write (e.g. bucket[16]); nothing was written, and asking again will not help.
+ */
+export type SinkError = CatalogError | TableFileError | FilesNoLongerLive | CommitRejected | UnsupportedTableFeature
 
 /** Writes rows into Iceberg tables: sorted Parquet files, then one snapshot per call. */
 export class IcebergSink extends Context.Service<IcebergSink, {

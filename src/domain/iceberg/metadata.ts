@@ -4,6 +4,7 @@
  * commit the same way: the SQL catalog applies it here and swaps the pointer,
  * the REST catalog sends it to the server.
  */
+import { Schema as S } from "effect"
 import { lru } from "../lru.ts"
 import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SortOrder, TableMetadata } from "./spec.ts"
 
@@ -109,8 +110,27 @@ export const unmetRequirement = (
 }
 
 /**
- * Apply updates to `base`. `baseLocation` is the metadata file `base` was read from:
- * it enters the metadata log, so readers can walk the table's history.
+ * An update `base` cannot take, as Java's metadata builder refuses it. `stale`: the change was
+ * built on an older state of the table and holds once rebuilt on this one (a conflict); otherwise
+ * it is invalid whatever the table's state.
+ */
+export class UpdateRefused extends S.TaggedError<UpdateRefused>()("UpdateRefused", {
+  detail: S.String,
+  stale: S.Boolean
+}) {
+  override get message() {
+    return this.detail
+  }
+}
+
+const invalid: (detail: string) => never = (detail) => {
+  throw new UpdateRefused({ detail, stale: false })
+}
+
+/**
+ * Apply updates to `base`; throws UpdateRefused for one it cannot take. `baseLocation` is the
+ * metadata file `base` was read from: it enters the metadata log, so readers can walk the
+ * table's history.
  */
 export const applyUpdates = (
   base: TableMetadata,
@@ -121,7 +141,16 @@ export const applyUpdates = (
   let m: TableMetadata = base
   for (const u of updates) {
     switch (u.action) {
-      case "add-snapshot":
+      case "add-snapshot": {
+        // A child numbered at or below the last number was built before another snapshot took it
+        // (one staged, or on another branch): two snapshots must never share a data sequence number.
+        const number = u.snapshot["sequence-number"]
+        if (u.snapshot["parent-snapshot-id"] !== undefined && number <= m["last-sequence-number"]) {
+          throw new UpdateRefused({
+            detail: `Cannot add snapshot with sequence number ${number} older than last sequence number ${m["last-sequence-number"]}`,
+            stale: true
+          })
+        }
         m = {
           ...m,
           snapshots: [...m.snapshots, u.snapshot],
@@ -130,9 +159,10 @@ export const applyUpdates = (
             : m["last-sequence-number"]
         }
         break
+      }
       case "set-snapshot-ref": {
         const snapshot = m.snapshots.find((s) => s["snapshot-id"] === u["snapshot-id"])
-        if (snapshot === undefined) throw new Error(`cannot set ref to unknown snapshot ${u["snapshot-id"]}`)
+        if (snapshot === undefined) invalid(`cannot set ${u["ref-name"]} to unknown snapshot ${u["snapshot-id"]}`)
         m = {
           ...m,
           refs: { ...m.refs, [u["ref-name"]]: { "snapshot-id": u["snapshot-id"], type: u.type } },
@@ -151,7 +181,7 @@ export const applyUpdates = (
       case "remove-snapshots": {
         const gone = new Set(u["snapshot-ids"])
         const current = m["current-snapshot-id"]
-        if (current !== undefined && gone.has(current)) throw new Error("cannot remove the current snapshot")
+        if (current !== undefined && gone.has(current)) invalid("cannot remove the current snapshot")
         // As Java does: the log loses everything up to its last removed entry, not just that entry;
         // [A, B, C] less B would say A was current while B was, and time travel would read A.
         const lastGone = m["snapshot-log"].findLastIndex((e) => gone.has(e["snapshot-id"]))
@@ -166,7 +196,7 @@ export const applyUpdates = (
         m = { ...m, properties: { ...m.properties, ...u.updates } }
         break
       case "add-spec":
-        if (specById(m, u.spec["spec-id"]) !== undefined) throw new Error(`partition spec ${u.spec["spec-id"]} exists already`)
+        if (specById(m, u.spec["spec-id"]) !== undefined) invalid(`partition spec ${u.spec["spec-id"]} exists already`)
         m = {
           ...m,
           "partition-specs": [...m["partition-specs"], u.spec],
@@ -174,7 +204,7 @@ export const applyUpdates = (
         }
         break
       case "set-default-spec":
-        if (specById(m, u["spec-id"]) === undefined) throw new Error(`cannot make unknown partition spec ${u["spec-id"]} the default`)
+        if (specById(m, u["spec-id"]) === undefined) invalid(`cannot make unknown partition spec ${u["spec-id"]} the default`)
         m = { ...m, "default-spec-id": u["spec-id"] }
     }
   }

@@ -1,11 +1,12 @@
 /**
- * The order a batch's rows are written in: partition by partition (Iceberg's day transform), each
+ * The order a batch's rows are written in: partition by partition (the spec's transforms), each
  * partition sorted by the table's sort order. Computed over row numbers (counting sorts over
  * few-valued keys, then a TimSort), so the writer moves each row once (ADR-12).
  */
+import { Result } from "effect"
 import type { Column as Values, ColumnBatch } from "../columnBatch.ts"
-import { dayText, MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../time.ts"
-import { DECIMAL_TYPE, type NestedField, type PartitionSpec, type PartitionValues, type PrimitiveType, type Schema, type SortOrder } from "./spec.ts"
+import { fieldValues, partitionOf, type Partitioning } from "./partitioning.ts"
+import { DECIMAL_TYPE, type NestedField, type PartitionValues, type PrimitiveType, type Schema, type SortOrder } from "./spec.ts"
 
 /**
  * How one sort key orders rows: by ranks below `buckets` (a counting sort, linear time), or by
@@ -33,7 +34,8 @@ const compareStrings = (a: string, b: string): number => {
 
 /**
  * Ranks of a column's distinct values in DuckDB's order, nulls first or last (NaN is above every
- * number, as in DuckDB); null when all rows rank the same, so the key orders nothing.
+ * number, as in DuckDB); null when all rows rank the same, so the key orders nothing. Never of
+ * binary values: `sortKeys` refuses binary columns, and a void partition's values are all null.
  */
 const rankKey = (
   data: Values,
@@ -58,10 +60,7 @@ const rankKey = (
     ? (a: number, b: number) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : Number.isNaN(b) ? -1 : a - b)
     : type === "boolean"
     ? (a: boolean, b: boolean) => Number(a) - Number(b)
-    : type === "binary"
-    ? null
     : (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0)
-  if (compare === null) throw new Error(`sorting by a ${type} column is not supported`)
   const sorted = [...rank.keys()].sort(compare as (a: unknown, b: unknown) => number)
   if (descending) sorted.reverse()
   sorted.forEach((v, i) => rank.set(v, nullsFirst ? i + 1 : i))
@@ -136,41 +135,17 @@ export interface PartitionRows {
   readonly rows: Int32Array
 }
 
-/** Epoch days of timestamps in micros; consecutive rows mostly share a day, so one division serves many. */
-const microsToDays = (data: Values, n: number): Array<number | null> => {
-  const days = new Array<number | null>(n)
-  let [lo, hi, day] = [1n, 0n, 0]
-  for (let r = 0; r < n; r++) {
-    const v = data[r] as bigint | null | undefined
-    if (v == null) {
-      days[r] = null
-      continue
-    }
-    if (v < lo || v >= hi) {
-      const q = v / MICROS_PER_DAY
-      lo = (v < 0n && q * MICROS_PER_DAY !== v ? q - 1n : q) * MICROS_PER_DAY
-      hi = lo + MICROS_PER_DAY
-      day = Number(lo / MICROS_PER_DAY)
-    }
-    days[r] = day
-  }
-  return days
-}
-
 /**
  * The order rows are written in, computed in JS: partition by partition, each sorted by the
  * sort order. DuckDB then writes them as they come, without a sort of its own (a sort moves
  * every column of every row; this one moves row numbers).
  */
-export const writeLayout = (schema: Schema, spec: PartitionSpec, sortOrder: SortOrder | null, batch: ColumnBatch) => {
+export const writeLayout = (partitioning: Partitioning, sortBy: ReadonlyArray<SortKey>, batch: ColumnBatch) => {
   const n = batch.rowCount
   const dataOf = (field: NestedField): Values => batch.columns[field.name] ?? []
-  const days = partitionSources(schema, spec).map((source) => {
-    const data = dataOf(source)
-    return source.type === "date" ? Array.from({ length: n }, (_, r) => (data[r] ?? null) as number | null) : microsToDays(data, n)
-  })
-  const partitionKeys = days.flatMap((d) => rankKey(d, n, "int", false, true) ?? [])
-  const sortKeys = sortFields(schema, sortOrder).flatMap(({ descending, field, nullsFirst }) =>
+  const values = partitioning.fields.map((f) => fieldValues(f, dataOf(f.source), n))
+  const partitionKeys = values.flatMap((v, i) => rankKey(v, n, partitioning.fields[i]!.resultType, false, true) ?? [])
+  const sortKeys = sortBy.flatMap(({ descending, field, nullsFirst }) =>
     isIntegerType(field.type as PrimitiveType)
       ? compareKey(dataOf(field), descending, nullsFirst)
       : rankKey(dataOf(field), n, field.type as PrimitiveType, descending, nullsFirst) ?? []
@@ -181,38 +156,31 @@ export const writeLayout = (schema: Schema, spec: PartitionSpec, sortOrder: Sort
     const first = order[start]!
     let end = start + 1
     while (end < n && partitionKeys.every((k) => k.ranks[order[end]!] === k.ranks[first])) end++
-    partitions.push({ ...partitionOf(spec, days.map((d) => d[first]!)), rows: order.subarray(start, end) })
+    partitions.push({ ...partitionOf(partitioning, values.map((v) => v[first]!)), rows: order.subarray(start, end) })
     start = end
   }
   return partitions
 }
 
 
-// --- Partitions and sort fields of a table ---------------------------------------------
+// --- Sort keys of a table ---------------------------------------------------------------
 
-/** The source fields of a spec's partition fields; `day` is the only transform K2's tables use. */
-export const partitionSources = (schema: Schema, spec: PartitionSpec): ReadonlyArray<NestedField> =>
-  spec.fields.map((pf) => {
-    if (pf.transform !== "day") throw new Error(`partition transform ${pf.transform} is not supported`)
-    const source = schema.fields.find((f) => f.id === pf["source-id"])
-    if (source === undefined) throw new Error(`partition source field ${pf["source-id"]} is not in the schema`)
-    if (source.type !== "timestamptz" && source.type !== "timestamp" && source.type !== "date") {
-      throw new Error(`day transform of ${source.name} (${String(source.type)}) is not supported`)
-    }
-    return source
-  })
+export interface SortKey {
+  readonly field: NestedField
+  readonly descending: boolean
+  readonly nullsFirst: boolean
+}
 
-/** Partition values and the `<name>=<human value>/...` path, as Iceberg Java lays partitions out. */
-export const partitionOf = (spec: PartitionSpec, days: ReadonlyArray<number | null>) => ({
-  values: Object.fromEntries(spec.fields.map((pf, i) => [pf.name, days[i]!])) as PartitionValues,
-  path: spec.fields.map((pf, i) => `${pf.name}=${days[i] === null ? "null" : dayText(days[i]!)}`).join("/")
-})
-
-export const sortFields = (schema: Schema, sortOrder: SortOrder | null) =>
-  (sortOrder?.fields ?? []).map((sf) => {
+/** The columns a sort order sorts by, or why K2 cannot sort by it (it sorts by plain columns only). */
+export const sortKeys = (schema: Schema, sortOrder: SortOrder | null): Result.Result<ReadonlyArray<SortKey>, string> => {
+  const keys: Array<SortKey> = []
+  for (const sf of sortOrder?.fields ?? []) {
     const field = schema.fields.find((f) => f.id === sf["source-id"])
-    if (sf.transform !== "identity" || field === undefined || typeof field.type !== "string") {
-      throw new Error(`sort field ${sf.transform}(${sf["source-id"]}) is not supported`)
+    if (sf.transform !== "identity" || field === undefined || typeof field.type !== "string" || field.type === "binary") {
+      const source = field?.name ?? `#${sf["source-id"]}`
+      return Result.fail(`sort order ${sortOrder!["order-id"]}, which sorts by ${sf.transform}(${source}): K2 sorts by primitive, non-binary columns only`)
     }
-    return { field, descending: sf.direction === "desc", nullsFirst: sf["null-order"] === "nulls-first" }
-  })
+    keys.push({ field, descending: sf.direction === "desc", nullsFirst: sf["null-order"] === "nulls-first" })
+  }
+  return Result.succeed(keys)
+}

@@ -126,8 +126,11 @@ export interface TableMetadata {
   readonly "partition-statistics"?: ReadonlyArray<unknown>
 }
 
-/** A partition tuple: partition field name to its value (day ordinal for `day`, null when absent). */
-export type PartitionValues = Readonly<Record<string, number | null>>
+/** A partition field's value: an int (a day ordinal for `day` and for a date), or null. */
+export type PartitionValue = number | null
+
+/** A partition tuple: partition field name to its value. */
+export type PartitionValues = Readonly<Record<string, PartitionValue>>
 
 /** data_file struct of a manifest entry (content 0 = data). */
 export interface DataFile {

@@ -5,9 +5,10 @@
  * `set-snapshot-ref`, `remove-snapshots`, `set-properties`) and the server applies them.
  *
  * Status mapping: 404 → NoSuchNamespace / NoSuchTable, 409 → AlreadyExists / NamespaceNotEmpty /
- * CommitConflict (reload and retry on a fresh base); on a commit, 5xx, a timeout or a broken
- * connection → CommitStateUnknown (the caller looks for its `k2.commit-id` before retrying);
- * elsewhere they are CatalogUnavailable (transient). 401 refreshes an OAuth2 token once.
+ * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
+ * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
+ * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401
+ * refreshes an OAuth2 token once.
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
  */
@@ -76,6 +77,14 @@ const errorMessage = (reply: Reply): string => {
   }
   return `${reply.status} ${reply.text.slice(0, 300)}`
 }
+
+/**
+ * A snapshot numbered at or below the table's last: built on a base another commit has since passed
+ * (one staged, or on another branch), so a conflict. Iceberg 1.10's server answers it with a 400
+ * ValidationException; later ones with 409 (apache/iceberg#15126), as the SQL catalog does.
+ */
+const staleSequenceNumber = (reply: Reply) =>
+  reply.status === 400 && errorMessage(reply).includes("older than last sequence number")
 
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
@@ -332,7 +341,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       // Accepted: an answer that does not decode says nothing of what landed, so the caller must
       // look (and keep the commit's files) rather than take it as refused.
       if (reply.status === 200) return yield* Effect.mapError(loaded(identifier, reply), (e) => unknown(`accepted, but ${e.message}`))
-      if (reply.status === 409) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
+      if (reply.status === 409 || staleSequenceNumber(reply)) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
       if (reply.status >= 500) return yield* unknown(errorMessage(reply))
       // 400 (a bad update) or 401/403: the commit was refused, it did not land.

@@ -13,7 +13,8 @@ import {
   nextMetadataFileName,
   type TableRequirement,
   type TableUpdate,
-  unmetRequirement
+  unmetRequirement,
+  UpdateRefused
 } from "../../domain/iceberg/metadata.ts"
 import { decodeTableMetadata, encodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
@@ -21,6 +22,7 @@ import {
   AlreadyExists,
   Catalog,
   type CatalogError,
+  CatalogRejected,
   CatalogUnavailable,
   catalogError,
   CommitConflict,
@@ -256,7 +258,17 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       const base = yield* loadTable(identifier)
       const unmet = unmetRequirement(base.metadata, requirements)
       if (unmet !== null) return yield* catalogError(new CommitConflict({ table, detail: unmet }))
-      const metadata = applyUpdates(base.metadata, base.metadataLocation, updates, yield* Clock.currentTimeMillis)
+      const now = yield* Clock.currentTimeMillis
+      let metadata: TableMetadata
+      try {
+        metadata = applyUpdates(base.metadata, base.metadataLocation, updates, now)
+      } catch (e) {
+        if (!(e instanceof UpdateRefused)) throw e
+        // As a REST server answers: a change built on a stale base conflicts, an invalid one is refused.
+        return yield* catalogError(
+          e.stale ? new CommitConflict({ table, detail: e.detail }) : new CatalogRejected({ detail: `commit ${table}: ${e.detail}` })
+        )
+      }
       const location = yield* writeMetadata(metadata, base.metadataLocation)
       const swapped = yield* Effect.tryPromise(() =>
         driver.execute(

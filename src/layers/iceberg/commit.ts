@@ -20,6 +20,7 @@ import {
 } from "../../domain/iceberg/manifestPlan.ts"
 import { isCarriedForward } from "../../domain/ingest/marker.ts"
 import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary, specById } from "../../domain/iceberg/metadata.ts"
+import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import {
   type DataFile,
   type ManifestEntry,
@@ -41,6 +42,7 @@ import {
 } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { CommitRejected, FilesNoLongerLive } from "../../services/IcebergSink.ts"
+import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { encodeManifest, encodeManifestList } from "./manifests.ts"
 import type { SnapshotFiles } from "./snapshotFiles.ts"
 
@@ -132,12 +134,18 @@ export const commitChange = Effect.fnUntraced(function*(
       Effect.map((written) => describeManifest(written, spec, entries, snapshotId, sequenceNumber))
     )
 
+  /** A spec K2 writes a manifest of: refused when its partition values are of a type K2 does not hold (ADR-2). */
+  const held = (m: TableMetadata, spec: PartitionSpec) => {
+    const unheld = unheldPartitionValues(spec, currentSchema(m))
+    return unheld === null ? Effect.succeed(spec) : Effect.fail(new UnsupportedTableFeature({ table, feature: unheld }))
+  }
+
   /** The spec a manifest's files are partitioned by; metadata without it is refused, never guessed. */
   const specOf = (m: TableMetadata, manifest: ManifestFile) => {
     const spec = specById(m, manifest.partitionSpecId)
     return spec === undefined
       ? Effect.fail(new CommitRejected({ table, detail: `${manifest.manifestPath} names partition spec ${manifest.partitionSpecId}, which the table does not have` }))
-      : Effect.succeed(spec)
+      : held(m, spec)
   }
 
   // The manifest of added files inherits its snapshot id and sequence number, so it is written
@@ -162,10 +170,11 @@ export const commitChange = Effect.fnUntraced(function*(
     const carried = Object.fromEntries(Object.entries(lastOurs?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
-    const spec = change.addedSpecId === undefined ? defaultSpec(m) : specById(m, change.addedSpecId)
-    if (spec === undefined) {
+    const addedSpec = change.addedSpecId === undefined ? defaultSpec(m) : specById(m, change.addedSpecId)
+    if (addedSpec === undefined) {
       return yield* new CommitRejected({ table, detail: `the files were written under partition spec ${change.addedSpecId}, which the table no longer has` })
     }
+    const spec = yield* held(m, addedSpec)
 
     let manifests: Array<ManifestFile> = parent === undefined ? [] : [...(yield* snapshots.manifestList(parent))]
 
@@ -262,7 +271,7 @@ export const commitChange = Effect.fnUntraced(function*(
   return yield* attempt.pipe(
     Effect.retry({
       schedule: backoff(options.maxAttempts),
-      while: (e: CatalogError | FilesNoLongerLive | CommitRejected | { readonly _tag: "TableFileError" }) =>
+      while: (e: CatalogError | FilesNoLongerLive | CommitRejected | UnsupportedTableFeature | { readonly _tag: "TableFileError" }) =>
         isRetryable(e)
     }),
     Effect.mapError((e) =>

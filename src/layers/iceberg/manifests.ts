@@ -13,8 +13,9 @@ import { createHash } from "node:crypto"
 import { deflateRawSync, inflateRawSync } from "node:zlib"
 import avro from "avsc"
 import { BigIntLong } from "../../domain/avro/bigintLong.ts"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { partitionResultType } from "../../domain/iceberg/partitioning.ts"
 import {
   type DataFile,
   type FieldSummary,
@@ -57,21 +58,28 @@ const intKeyMap = (id: number, name: string, keyId: number, valueId: number, val
     }
   })
 
-const DATE = { type: "int", logicalType: "date" }
+/** Avro types of partition values (spec Appendix A) as Java writes them; a decimal's is never needed (see partitioning.ts). */
+const AVRO_TYPES: Readonly<Record<string, AvroSchema>> = {
+  boolean: "boolean",
+  int: "int",
+  long: "long",
+  float: "float",
+  double: "double",
+  date: { type: "int", logicalType: "date" },
+  string: "string",
+  binary: "bytes",
+  timestamp: { type: "long", logicalType: "timestamp-micros", "adjust-to-utc": false },
+  timestamptz: { type: "long", logicalType: "timestamp-micros", "adjust-to-utc": true }
+}
 
 /**
- * Avro type of a partition value (spec "Partition Transforms" result types). Java 1.10 gives
- * `day` the `date` result type, written as int with logicalType date. Limited to int-valued
- * results, the values `PartitionValues` can hold.
+ * Avro type of a partition value: its result type's (Java 1.10 gives `day` the `date` type). Callers
+ * check a spec with `unheldPartitionValues` before they write a manifest of it.
  */
 const partitionValueType = (partitionField: PartitionField, schema: Schema): AvroSchema => {
-  const { transform } = partitionField
-  if (transform === "day") return DATE
-  if (["year", "month", "hour"].includes(transform) || transform.startsWith("bucket[")) return "int"
-  const source = schema.fields.find((f) => f.id === partitionField["source-id"])?.type
-  if (transform === "identity" && source === "date") return DATE
-  if ((transform === "identity" || transform.startsWith("truncate[")) && source === "int") return "int"
-  throw new Error(`unsupported partition field ${partitionField.name}: ${transform} of ${JSON.stringify(source)}`)
+  const type = partitionResultType(partitionField, schema)
+  if (Result.isFailure(type)) throw new Error(type.failure)
+  return AVRO_TYPES[type.success]!
 }
 
 export const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord => ({

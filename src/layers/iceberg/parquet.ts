@@ -35,24 +35,26 @@ import {
   TIMESTAMPTZ,
   VARCHAR
 } from "@duckdb/node-api"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
-import { partitionOf, partitionSources, sortFields, writeLayout } from "../../domain/iceberg/rowOrder.ts"
+import { type FieldTransform, partitioning, partitionOf, type Partitioning } from "../../domain/iceberg/partitioning.ts"
+import { type SortKey, sortKeys, writeLayout } from "../../domain/iceberg/rowOrder.ts"
 import {
   DECIMAL_TYPE,
   type DataFile,
   type IcebergType,
-  type NestedField,
   type PartitionSpec,
+  type PartitionValue,
   type PartitionValues,
   type PrimitiveType,
   type Schema,
   type SortOrder
 } from "../../domain/iceberg/spec.ts"
 import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
+import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { fieldIds, leaves, type StatsRow, toDataFile } from "./parquetStats.ts"
@@ -70,6 +72,8 @@ export interface WriteOptions {
   readonly fileNamePrefix: string
   /** Rows per Parquet row group; smaller groups prune finer and split files closer to the target. */
   readonly rowGroupSize?: number | undefined
+  /** Names the table in errors (default: `directory`). */
+  readonly table?: string
 }
 
 // Measured (100k trades, 2 cores, loaded machine): no slower than DuckDB's 122880, and prunes 4x finer.
@@ -372,47 +376,74 @@ interface PartitionGroup {
   readonly types: ReadonlyArray<DuckDBType>
 }
 
-/** The day transform of timestamptz/timestamp/date in SQL. */
-const dayExpression = (field: NestedField): string => {
-  const col = quoteIdent(field.name)
-  switch (field.type) {
-    case "timestamptz":
-      return `CAST((${col} AT TIME ZONE 'UTC') AS DATE) - DATE '1970-01-01'`
-    case "timestamp":
-      return `CAST(${col} AS DATE) - DATE '1970-01-01'`
-    default:
-      return `${col} - DATE '1970-01-01'`
+/** A partition field's value in SQL, exactly as `fieldValues` computes it in JS. */
+const valueExpression = (f: FieldTransform): string => {
+  const col = quoteIdent(f.source.name)
+  const utc = f.source.type === "timestamptz" ? `(${col} AT TIME ZONE 'UTC')` : col
+  switch (f.transform.kind) {
+    case "identity":
+      return f.source.type === "date" ? `${col} - DATE '1970-01-01'` : col
+    case "void":
+      return "NULL"
+    case "day":
+      return f.source.type === "date" ? `${col} - DATE '1970-01-01'` : `CAST(${utc} AS DATE) - DATE '1970-01-01'`
+    case "hour": {
+      // DuckDB's % and // truncate towards zero; the spec's hours before 1970 round down.
+      const [us, h] = [`epoch_us(${col})`, "3600000000"]
+      return `(${us} - ((${us} % ${h}) + ${h}) % ${h}) // ${h}`
+    }
+    case "month":
+      return `(year(${utc}) - 1970) * 12 + month(${utc}) - 1`
+    case "year":
+      return `year(${utc}) - 1970`
   }
 }
 
-/** Filters one day by a range on the column itself, so DuckDB can use its min/max to skip. */
-const dayFilter = (field: NestedField, day: number | null, param: number) => {
-  const col = quoteIdent(field.name)
-  if (day === null) return { where: `${col} IS NULL`, params: [], types: [] }
-  const [lo, hi] = [BigInt(day) * MICROS_PER_DAY, BigInt(day + 1) * MICROS_PER_DAY]
-  const [params, type]: [Array<DuckDBValue>, DuckDBType] = field.type === "timestamptz"
-    ? [[new DuckDBTimestampTZValue(lo), new DuckDBTimestampTZValue(hi)], TIMESTAMPTZ]
-    : field.type === "timestamp"
-    ? [[new DuckDBTimestampValue(lo), new DuckDBTimestampValue(hi)], TIMESTAMP]
-    : [[new DuckDBDateValue(day), new DuckDBDateValue(day + 1)], DATE]
-  return { where: `${col} >= $${param} AND ${col} < $${param + 1}`, params, types: [type, type] }
+/**
+ * Filters rows of one partition value, from parameter `param` on. A day is a range on the column
+ * itself, so DuckDB can use its min/max to skip.
+ */
+const valueFilter = (
+  f: FieldTransform,
+  value: PartitionValue,
+  param: number
+): { readonly where: string; readonly params: ReadonlyArray<DuckDBValue>; readonly types: ReadonlyArray<DuckDBType> } => {
+  if (value === null) return { where: `(${valueExpression(f)}) IS NULL`, params: [], types: [] }
+  if (f.transform.kind === "day") {
+    const col = quoteIdent(f.source.name)
+    const [lo, hi] = [BigInt(value) * MICROS_PER_DAY, BigInt(value + 1) * MICROS_PER_DAY]
+    const [params, type]: [Array<DuckDBValue>, DuckDBType] = f.source.type === "timestamptz"
+      ? [[new DuckDBTimestampTZValue(lo), new DuckDBTimestampTZValue(hi)], TIMESTAMPTZ]
+      : f.source.type === "timestamp"
+      ? [[new DuckDBTimestampValue(lo), new DuckDBTimestampValue(hi)], TIMESTAMP]
+      : [[new DuckDBDateValue(value), new DuckDBDateValue(value + 1)], DATE]
+    return { where: `${col} >= $${param} AND ${col} < $${param + 1}`, params, types: [type, type] }
+  }
+  return { where: `(${valueExpression(f)}) = $${param}`, params: [BigInt(value)], types: [BIGINT] }
 }
 
 /** The partitions of rows already in DuckDB (compaction), each with its filter. */
-const partitionGroups = (connection: DuckDBConnection, table: string, schema: Schema, spec: PartitionSpec) =>
+const partitionGroups = (connection: DuckDBConnection, table: string, p: Partitioning) =>
   Effect.gen(function*() {
-    if (spec.fields.length === 0) return [{ values: {}, path: "", where: "TRUE", params: [], types: [] }]
-    const sources = partitionSources(schema, spec)
+    if (p.fields.length === 0) return [{ values: {}, path: "", where: "TRUE", params: [], types: [] }]
     const rows = yield* query(
       connection,
       "list partitions",
-      `SELECT DISTINCT ${sources.map((s, i) => `${dayExpression(s)} AS p${i}`).join(", ")} FROM ${table} ORDER BY ALL`
+      `SELECT DISTINCT ${p.fields.map((f, i) => `${valueExpression(f)} AS p${i}`).join(", ")} FROM ${table} ORDER BY ALL`
     )
     return rows.map((row): PartitionGroup => {
-      const days = sources.map((_, i) => (row[`p${i}`] === null ? null : Number(row[`p${i}`])))
-      const filters = sources.map((s, i) => dayFilter(s, days[i]!, 2 + 2 * i))
+      const values = p.fields.map((_, i): PartitionValue => {
+        const v = row[`p${i}`]
+        return v === null || v === undefined ? null : Number(v)
+      })
+      let param = 2
+      const filters = p.fields.map((f, i) => {
+        const filter = valueFilter(f, values[i]!, param)
+        param += filter.params.length
+        return filter
+      })
       return {
-        ...partitionOf(spec, days),
+        ...partitionOf(p, values),
         where: filters.map((f) => f.where).join(" AND "),
         params: filters.flatMap((f) => f.params),
         types: filters.flatMap((f) => f.types)
@@ -422,10 +453,9 @@ const partitionGroups = (connection: DuckDBConnection, table: string, schema: Sc
 
 // --- Writing -----------------------------------------------------------------------------
 
-const orderBy = (schema: Schema, sortOrder: SortOrder | null): string => {
-  const fields = sortFields(schema, sortOrder)
-  if (fields.length === 0) return ""
-  const keys = fields.map((f) =>
+const orderBy = (sortBy: ReadonlyArray<SortKey>): string => {
+  if (sortBy.length === 0) return ""
+  const keys = sortBy.map((f) =>
     `${quoteIdent(f.field.name)} ${f.descending ? "DESC" : "ASC"} ${f.nullsFirst ? "NULLS FIRST" : "NULLS LAST"}`
   )
   return ` ORDER BY ${keys.join(", ")}`
@@ -437,6 +467,19 @@ const storageError = (target: string) => (cause: unknown) =>
   })
 
 /**
+ * The table's partitioning and sort keys; UnsupportedTableFeature when another engine set a spec or
+ * sort order K2 cannot write, before anything is.
+ */
+const layoutOf = (options: WriteOptions) => {
+  const table = options.table ?? options.directory
+  const byPartition = partitioning(options.schema, options.spec)
+  if (Result.isFailure(byPartition)) return Effect.fail(new UnsupportedTableFeature({ table, feature: byPartition.failure }))
+  const sortBy = sortKeys(options.schema, options.sortOrder)
+  if (Result.isFailure(sortBy)) return Effect.fail(new UnsupportedTableFeature({ table, feature: sortBy.failure }))
+  return Effect.succeed({ partitioning: byPartition.success, sortBy: sortBy.success })
+}
+
+/**
  * Writes `batch` as sorted Parquet data files, at least one per partition value, and
  * describes each as an Iceberg `DataFile`. Nothing is committed: the caller adds the
  * files to a snapshot (and deletes them if that fails).
@@ -444,12 +487,13 @@ const storageError = (target: string) => (cause: unknown) =>
 export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   batch: ColumnBatch,
   options: WriteOptions
-): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError, DuckDb> {
+): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError | UnsupportedTableFeature, DuckDb> {
   if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
     return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
   }
+  const layout = yield* layoutOf(options)
   if (batch.rowCount === 0) return []
-  const partitions = writeLayout(options.schema, options.spec, options.sortOrder, batch)
+  const partitions = writeLayout(layout.partitioning, layout.sortBy, batch)
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
     writeEach(partitions, (p) =>
@@ -488,10 +532,11 @@ const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P) => Effect.
 export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   sources: ReadonlyArray<string>,
   options: WriteOptions
-): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError, DuckDb> {
+): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError | UnsupportedTableFeature, DuckDb> {
   if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
     return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
   }
+  const layout = yield* layoutOf(options)
   if (sources.length === 0) return []
   const paths = sources.map((s) => (s.startsWith("file:") ? fileURLToPath(s) : s))
   const { schema } = options
@@ -510,11 +555,11 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
       }),
       (view) =>
         Effect.gen(function*() {
-          const groups = yield* partitionGroups(connection, view, schema, options.spec)
+          const groups = yield* partitionGroups(connection, view, layout.partitioning)
           const select = `SELECT ${
             schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
           }`
-          const order = orderBy(schema, options.sortOrder)
+          const order = orderBy(layout.sortBy)
           return yield* writeEach(groups, (group) =>
             writePartition(connection, {
               select: `SELECT * FROM (${select} FROM ${view} WHERE ${group.where})${order}`,

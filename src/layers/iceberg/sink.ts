@@ -6,7 +6,7 @@ import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manif
 import { currentSchema, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, SnapshotOperation } from "../../domain/iceberg/spec.ts"
 import type { TableDefinition } from "../../domain/tables.ts"
-import { Catalog, type LoadedTable, type TableIdentifier } from "../../services/Catalog.ts"
+import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink, type WriteOptions } from "../../services/IcebergSink.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
@@ -39,6 +39,7 @@ export const layer = (options: SinkOptions = {}) =>
     const write = (table: LoadedTable, batch: ColumnBatch) => {
       const m = table.metadata
       return writeDataFiles(batch, {
+        table: showIdentifier(table.identifier),
         schema: currentSchema(m),
         spec: defaultSpec(m),
         sortOrder: defaultSortOrder(m),

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { applyUpdates, defaultSpec, newTableMetadata, snapshotAsOf, specById } from "../../../src/domain/iceberg/metadata.ts"
+import { applyUpdates, defaultSpec, newTableMetadata, snapshotAsOf, specById, UpdateRefused } from "../../../src/domain/iceberg/metadata.ts"
 import { definitionOf } from "../../../src/domain/tables.ts"
 
 const base = () => {
@@ -21,6 +21,44 @@ describe("applyUpdates: partition specs (another engine's evolution)", () => {
     const m = base()
     assert.throws(() => applyUpdates(m, null, [{ action: "add-spec", spec: { ...defaultSpec(m) } }], 1), /exists already/)
     assert.throws(() => applyUpdates(m, null, [{ action: "set-default-spec", "spec-id": 7 }], 1), /unknown partition spec 7/)
+  })
+})
+
+describe("applyUpdates: sequence numbers (Java's metadata builder)", () => {
+  const snapshot = (id: bigint, sequence: bigint, parent?: bigint) => ({
+    "snapshot-id": id,
+    ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+    "sequence-number": sequence,
+    "timestamp-ms": 1,
+    "manifest-list": `file:///t/metadata/snap-${id}.avro`,
+    summary: { operation: "append" as const }
+  })
+  const refusal = (f: () => unknown) => {
+    try {
+      f()
+    } catch (e) {
+      assert.instanceOf(e, UpdateRefused)
+      return e as UpdateRefused
+    }
+    return assert.fail("expected the update to be refused")
+  }
+
+  it("refuses, as stale, a child numbered at or below the table's last sequence number", () => {
+    const m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snapshot(1n, 1n) }, { action: "add-snapshot", snapshot: snapshot(2n, 2n, 1n) }], 1)
+    for (const sequence of [1n, 2n]) {
+      const refused = refusal(() => applyUpdates(m, null, [{ action: "add-snapshot", snapshot: snapshot(3n, sequence, 1n) }], 2))
+      assert.isTrue(refused.stale)
+      assert.strictEqual(refused.message, `Cannot add snapshot with sequence number ${sequence} older than last sequence number 2`)
+    }
+    assert.strictEqual(applyUpdates(m, null, [{ action: "add-snapshot", snapshot: snapshot(3n, 3n, 1n) }], 2)["last-sequence-number"], 3n)
+    // Java lets a snapshot without a parent through: it starts a history of its own.
+    assert.strictEqual(applyUpdates(m, null, [{ action: "add-snapshot", snapshot: snapshot(4n, 1n) }], 2)["last-sequence-number"], 2n)
+  })
+
+  it("refuses, as invalid, a ref to a snapshot the table does not have", () => {
+    const refused = refusal(() => applyUpdates(base(), null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 7n }], 1))
+    assert.isFalse(refused.stale)
+    assert.strictEqual(refused.message, "cannot set main to unknown snapshot 7")
   })
 })
 

@@ -102,6 +102,55 @@ export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, 
         assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, committed.metadataLocation)
       })))
 
+    it.effect("refuses, as a conflict, a snapshot whose sequence number is not above the table's last (its base was stale)", () =>
+      run(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const id = { namespace: "market_data", name: "trades" }
+        yield* catalog.createNamespace("market_data")
+        yield* catalog.createTable(id, trades)
+        const first = snapshotOn(undefined, 1n)
+        yield* catalog.commitTable(id, [], [
+          { action: "add-snapshot", snapshot: first },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": first["snapshot-id"] }
+        ])
+        // Another engine stages a snapshot (no ref moves): the table's last sequence number is now 2.
+        yield* catalog.commitTable(id, [], [{ action: "add-snapshot", snapshot: snapshotOn(first["snapshot-id"], 2n) }])
+        const staged = yield* catalog.loadTable(id)
+        // A writer that read the table before then builds on main with the same number.
+        const mine = snapshotOn(first["snapshot-id"], 2n)
+        const exit = yield* Effect.exit(catalog.commitTable(id, [
+          { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": first["snapshot-id"] }
+        ], [
+          { action: "add-snapshot", snapshot: mine },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": mine["snapshot-id"] }
+        ]))
+        assert.strictEqual(reasonOf(exit), "CommitConflict")
+        assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, staged.metadataLocation)
+        // Rebuilt on the table as it now stands, it lands.
+        const retried = { ...mine, "sequence-number": 3n }
+        const committed = yield* catalog.commitTable(id, [
+          { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": first["snapshot-id"] }
+        ], [
+          { action: "add-snapshot", snapshot: retried },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": retried["snapshot-id"] }
+        ])
+        assert.strictEqual(committed.metadata["last-sequence-number"], 3n)
+        assert.strictEqual(committed.metadata["current-snapshot-id"], retried["snapshot-id"])
+      })))
+
+    it.effect("refuses an update naming a snapshot the table does not have, and changes nothing", () =>
+      run(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const id = { namespace: "market_data", name: "trades" }
+        yield* catalog.createNamespace("market_data")
+        const created = yield* catalog.createTable(id, trades)
+        const exit = yield* Effect.exit(catalog.commitTable(id, [], [
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": newSnapshotId() }
+        ]))
+        assert.strictEqual(reasonOf(exit), "CatalogRejected")
+        assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, created.metadataLocation)
+      })))
+
     it.effect("keeps 63-bit snapshot ids exact through metadata files", () =>
       run(Effect.gen(function*() {
         const catalog = yield* Catalog

@@ -163,6 +163,28 @@ describe("manifests", () => {
     assert.deepStrictEqual(decodeManifestSync(encodeManifest(flat, { schema: tradesSchema, spec: unpartitioned }), "m"), flat)
   })
 
+  it("writes each partition field with its transform's result type, Java's Avro type for it, and round-trips the values", () => {
+    const mixed = {
+      "spec-id": 4,
+      fields: [
+        { "source-id": 6, "field-id": 1001, name: "ts_hour", transform: "hour" },
+        { "source-id": 6, "field-id": 1002, name: "ts_void", transform: "void" },
+        { "source-id": 3, "field-id": 1003, name: "symbol_bucket", transform: "bucket[16]" },
+        { "source-id": 15, "field-id": 1004, name: "kafka_partition", transform: "identity" }
+      ]
+    }
+    const partitioned = [{ ...entries[0]!, dataFile: dataFile({ partition: { ts_hour: -1, ts_void: null, symbol_bucket: 15, kafka_partition: 3 } }) }]
+    const file = encodeManifest(partitioned, { schema: tradesSchema, spec: mixed })
+    const fields = JSON.parse(header(file)["avro.schema"]!).fields[4].type.fields[3].type.fields
+    assert.deepStrictEqual(fields.map((f: { type: ReadonlyArray<unknown> }) => f.type[1]), [
+      "int",
+      { type: "long", logicalType: "timestamp-micros", "adjust-to-utc": true },
+      "int",
+      "int"
+    ])
+    assert.deepStrictEqual(decodeManifestSync(file, "m"), partitioned)
+  })
+
   it("is deterministic", () => {
     const ctx = { schema: tradesSchema, spec }
     assert.deepStrictEqual(encodeManifest(entries, ctx), encodeManifest(entries, ctx))

@@ -10,7 +10,7 @@ import type { DataFile, Schema, SortOrder } from "../../../src/domain/iceberg/sp
 import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
-import { writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
+import { rewriteDataFiles, writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "k2-parquet-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
@@ -459,6 +459,93 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.deepStrictEqual(left, [])
       const temp = yield* (yield* DuckDb).withConnection((c) => query(c, "temp tables", "SELECT table_name FROM duckdb_tables() WHERE temporary"))
       assert.deepStrictEqual(temp, [])
+    }))
+
+  it.effect("a rewrite (compaction) puts every row in the partition the batch write computed, for every transform K2 writes", () =>
+    Effect.gen(function*() {
+      const H = 3_600_000_000n
+      const schema: Schema = {
+        type: "struct",
+        "schema-id": 0,
+        fields: [
+          { id: 1, name: "ts", required: false, type: "timestamptz" },
+          { id: 2, name: "local", required: false, type: "timestamp" },
+          { id: 3, name: "d", required: false, type: "date" },
+          { id: 4, name: "s", required: false, type: "string" },
+          { id: 5, name: "n", required: false, type: "int" }
+        ]
+      }
+      const transforms: ReadonlyArray<readonly [string, number, string]> = [
+        ["ts_hour", 1, "hour"], ["ts_year", 1, "year"], ["local_day", 2, "day"], ["local_month", 2, "month"],
+        ["d_month", 3, "month"], ["d_year", 3, "year"], ["d", 3, "identity"], ["n", 5, "identity"], ["s_null", 4, "void"]
+      ]
+      const spec = { "spec-id": 3, fields: transforms.map(([name, source, transform], i) => ({ "source-id": source, "field-id": 1000 + i, name, transform })) }
+      // Instants and dates either side of the epoch and of month and year ends; negative ints.
+      const ts = [-1n, 0n, -H - 1n, H * 24n * 59n, 1_704_067_199_999_999n, null]
+      const d = [-1, 0, 59, -366, 19_723, null]
+      const s = ["\u{1F600}ab", "ab", null, "\u00e9", "a", "\u{1F600}\u{1F600}x"]
+      const n = [-11, -10, 9, 10, null, 2_147_483_647]
+      const rows = ts.length * d.length
+      const at = <A>(values: ReadonlyArray<A>, r: number, k: number) => values[(r * k + Math.floor(r / values.length)) % values.length]!
+      const batch: ColumnBatch = {
+        rowCount: rows,
+        columns: {
+          ts: Array.from({ length: rows }, (_, r) => at(ts, r, 1)),
+          local: Array.from({ length: rows }, (_, r) => at(ts, r, 5)),
+          d: Array.from({ length: rows }, (_, r) => at(d, r, 1)),
+          s: Array.from({ length: rows }, (_, r) => at(s, r, 5)),
+          n: Array.from({ length: rows }, (_, r) => at(n, r, 1))
+        }
+      }
+      const options = {
+        schema,
+        spec,
+        sortOrder: null,
+        directory: path.join(root, `t${++written}`),
+        targetFileSizeBytes: 1 << 20,
+        fileNamePrefix: "00000-0"
+      }
+      const counts = (files: ReadonlyArray<DataFile>) => {
+        const out = new Map<string, number>()
+        for (const f of files) out.set(JSON.stringify(f.partition), (out.get(JSON.stringify(f.partition)) ?? 0) + f.recordCount)
+        return out
+      }
+      const files = yield* writeDataFiles(batch, options)
+      assert.isAbove(files.length, 10)
+      const rewritten = yield* rewriteDataFiles(files.map(localPath), { ...options, fileNamePrefix: "k2-compacted" })
+      assert.deepStrictEqual(counts(rewritten), counts(files))
+      // One row checked by hand: 1969-12-31T23:59:59.999999Z and 1969-12-31.
+      const first = files.find((f) => f.partition.ts_hour === -1 && f.partition.d === -1 && f.partition.n === -11)!
+      assert.deepStrictEqual(
+        [first.partition.ts_year, first.partition.d_month, first.partition.d_year, first.partition.s_null],
+        [-1, -1, -1, null]
+      )
+    }))
+
+  it.effect("refuses a spec or sort order it cannot write with UnsupportedTableFeature, before writing anything", () =>
+    Effect.gen(function*() {
+      const directory = path.join(root, `t${++written}`)
+      const options = {
+        schema: tables.trades.schema,
+        spec: tables.trades.spec,
+        sortOrder: tables.trades.sortOrder,
+        directory,
+        targetFileSizeBytes: 1 << 20,
+        fileNamePrefix: "00000-0"
+      }
+      const bySymbolBucket: SortOrder = {
+        "order-id": 2,
+        fields: [{ transform: "bucket[4]", "source-id": 3, direction: "asc", "null-order": "nulls-first" }]
+      }
+      const sorted = yield* Effect.flip(writeDataFiles(tradesBatch([{ symbol: "BHP", ts: day0, price: 1n }]), { ...options, table: "market_data.trades", sortOrder: bySymbolBucket }))
+      assert.strictEqual(sorted._tag, "UnsupportedTableFeature")
+      assert.include(sorted.message, "market_data.trades uses sort order 2, which sorts by bucket[4](symbol)")
+      // Compaction names the table by its location.
+      const spec = { "spec-id": 1, fields: [{ "source-id": 3, "field-id": 1001, name: "symbol_bucket", transform: "bucket[8]" }] }
+      const compacted = yield* Effect.flip(rewriteDataFiles(["/nowhere.parquet"], { ...options, spec }))
+      assert.strictEqual(compacted._tag, "UnsupportedTableFeature")
+      assert.include(compacted.message, `${directory} uses partition spec 1, whose field symbol_bucket is bucket[8](symbol)`)
+      assert.isFalse(fs.existsSync(directory))
     }))
 
   it.effect("returns nothing for an empty batch", () =>

@@ -245,6 +245,49 @@ describe("IcebergSink and TableScanner", () => {
     }).pipe(Effect.provide(lake))
   })
 
+  // Live: the retry waits out a real (20 ms) backoff.
+  it.live("a snapshot another engine staged meanwhile (no ref moved) makes the commit retry on a new number, never share its number", () => {
+    const hook = { armed: false }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.gen(function*() {
+            if (hook.armed) {
+              // Between K2's load and its commit, a write-audit-publish engine stages a snapshot on main's head.
+              hook.armed = false
+              const m = (yield* catalog.loadTable(id)).metadata
+              yield* catalog.commitTable(id, [], [{
+                action: "add-snapshot",
+                snapshot: {
+                  "snapshot-id": 42n,
+                  "parent-snapshot-id": m["current-snapshot-id"]!,
+                  "sequence-number": m["last-sequence-number"] + 1n,
+                  "timestamp-ms": m["last-updated-ms"],
+                  "manifest-list": `${m.location}/metadata/staged.avro`,
+                  summary: { operation: "append" }
+                }
+              }])
+            }
+            return yield* catalog.commitTable(id, requirements, updates)
+          })
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      hook.armed = true
+      const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      const numbers = m.snapshots.map((s) => s["sequence-number"])
+      assert.deepStrictEqual(numbers, [1n, 2n, 3n])
+      assert.strictEqual(appended.snapshot["sequence-number"], 3n)
+      assert.strictEqual(appended.attempts, 2)
+      assert.strictEqual(m["last-sequence-number"], 3n)
+    }).pipe(Effect.provide(lake))
+  })
+
   it.effect("replaces files in one snapshot and keeps the rows", () =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink

@@ -1,0 +1,215 @@
+/**
+ * Partition transforms (spec "Partition Transforms"): the type manifests hold a field's values in,
+ * and the values K2 computes from rows when it writes. K2 writes what it computes exactly as the spec
+ * defines it and holds as a partition value (an int): identity of ints and dates; year, month, day
+ * and hour of dates and timestamps; void. Anything else another engine puts in a spec (bucket hashes,
+ * truncation, transforms with string or 64-bit values, names it does not know) is refused by name,
+ * never guessed (ADR-2).
+ */
+import { Result } from "effect"
+import type { Column as Values } from "../columnBatch.ts"
+import { dayText, MICROS_PER_DAY_BIGINT } from "../time.ts"
+import type { NestedField, PartitionField, PartitionSpec, PartitionValue, PartitionValues, PrimitiveType, Schema } from "./spec.ts"
+
+type Transform =
+  | { readonly kind: "identity" | "void" | "year" | "month" | "day" | "hour" }
+  | { readonly kind: "bucket"; readonly width: number }
+  | { readonly kind: "truncate"; readonly width: number }
+
+/** The transforms K2 computes from rows. */
+export type WrittenTransform = Extract<Transform, { readonly kind: "identity" | "void" | "year" | "month" | "day" | "hour" }>
+
+const UNARY = ["identity", "void", "year", "month", "day", "hour"] as const
+
+const parseTransform = (text: string): Transform | undefined => {
+  const unary = UNARY.find((k) => k === text)
+  if (unary !== undefined) return { kind: unary }
+  const match = /^(bucket|truncate)\[(\d+)\]$/.exec(text)
+  const width = Number(match?.[2])
+  return match !== null && width > 0 && width < 2 ** 31 ? { kind: match[1] as "bucket" | "truncate", width } : undefined
+}
+
+const TIMESTAMPS: ReadonlyArray<string> = ["timestamp", "timestamptz"]
+const DATES: ReadonlyArray<string> = ["date", ...TIMESTAMPS]
+
+/** A field's source column, transform and value type, or why K2 cannot hold its values. */
+const resolve = (field: PartitionField, schema: Schema) => {
+  const source = schema.fields.find((f) => f.id === field["source-id"])
+  const fail = (why: string) =>
+    Result.fail(`field ${field.name} is ${field.transform}(${source?.name ?? `#${field["source-id"]}`}): ${why}`)
+  if (source === undefined) return fail("its source is not a top-level column of the current schema")
+  if (typeof source.type !== "string") return fail("its source is not a primitive column")
+  const type = source.type
+  const transform = parseTransform(field.transform)
+  if (transform === undefined) return fail("not a transform of the Iceberg spec")
+  const held = (resultType: PrimitiveType, defined: boolean) =>
+    defined
+      ? Result.succeed({ source: source as NestedField & { readonly type: PrimitiveType }, transform, resultType })
+      : fail(`not defined on a ${type} column`)
+  switch (transform.kind) {
+    case "void":
+      // Nulls typed as the source; a decimal's Avro type is a named fixed, which K2 does not write.
+      return type.startsWith("decimal") ? fail("K2 writes no void field of a decimal column") : held(type, true)
+    case "day":
+      return held("date", DATES.includes(type))
+    case "year":
+    case "month":
+      return held("int", DATES.includes(type))
+    case "hour":
+      return held("int", TIMESTAMPS.includes(type))
+    case "bucket":
+      return held("int", !["boolean", "float", "double"].includes(type))
+    case "identity":
+    case "truncate":
+      // Partition values are JS numbers: strings are not held, and a long's could pass 2^53.
+      if (type === "int" || (type === "date" && transform.kind === "identity")) return held(type, true)
+      return fail(`K2 holds ints and dates as partition values, not ${transform.kind === "truncate" && type === "date" ? "truncated dates" : `${type}s`}`)
+  }
+}
+
+/** The type of a field's values in manifests (spec: result types), or why K2 cannot hold them. */
+export const partitionResultType = (field: PartitionField, schema: Schema): Result.Result<PrimitiveType, string> =>
+  Result.map(resolve(field, schema), (r) => r.resultType)
+
+/**
+ * Why K2 cannot write manifests of `spec`, null when it can: they hold partition values of a type
+ * K2 does not (another engine's files, merged or rewritten with K2's).
+ */
+export const unheldPartitionValues = (spec: PartitionSpec, schema: Schema): string | null => {
+  for (const field of spec.fields) {
+    const type = partitionResultType(field, schema)
+    if (Result.isFailure(type)) return `partition spec ${spec["spec-id"]}, whose ${type.failure}`
+  }
+  return null
+}
+
+/** A partition field K2 computes from its source column. */
+export interface FieldTransform {
+  readonly field: PartitionField
+  readonly source: NestedField & { readonly type: PrimitiveType }
+  readonly transform: WrittenTransform
+  readonly resultType: PrimitiveType
+}
+
+export interface Partitioning {
+  readonly spec: PartitionSpec
+  readonly fields: ReadonlyArray<FieldTransform>
+}
+
+/** How K2 partitions rows by `spec`, or why it cannot (naming the spec, the field and its transform). */
+export const partitioning = (schema: Schema, spec: PartitionSpec): Result.Result<Partitioning, string> => {
+  const fields: Array<FieldTransform> = []
+  for (const field of spec.fields) {
+    const resolved = resolve(field, schema)
+    const refused = (why: string) => Result.fail(`partition spec ${spec["spec-id"]}, whose ${why}`)
+    if (Result.isFailure(resolved)) return refused(resolved.failure)
+    const { resultType, source, transform } = resolved.success
+    if (transform.kind === "bucket" || transform.kind === "truncate") {
+      return refused(`field ${field.name} is ${field.transform}(${source.name}): K2 does not compute ${transform.kind} partitions`)
+    }
+    fields.push({ field, source, transform, resultType })
+  }
+  return Result.succeed({ spec, fields })
+}
+
+// --- Values ----------------------------------------------------------------------------
+
+const MICROS_PER_HOUR = 3_600_000_000n
+
+/**
+ * Floor of micros / unit for each row (instants before 1970 round down, as the spec's transforms
+ * do); consecutive rows mostly share a unit, so one division serves many.
+ */
+const floorDivide = (data: Values, n: number, unit: bigint): Array<number | null> => {
+  const out = new Array<number | null>(n)
+  let [lo, hi, q] = [1n, 0n, 0]
+  for (let r = 0; r < n; r++) {
+    const v = data[r] as bigint | null | undefined
+    if (v == null) {
+      out[r] = null
+      continue
+    }
+    if (v < lo || v >= hi) {
+      const t = v / unit
+      lo = (v < 0n && t * unit !== v ? t - 1n : t) * unit
+      hi = lo + unit
+      q = Number(lo / unit)
+    }
+    out[r] = q
+  }
+  return out
+}
+
+/** Year and month (1-12) of an epoch day, proleptic Gregorian (H. Hinnant's civil_from_days), for any day. */
+const civil = (epochDay: number): readonly [number, number] => {
+  const z = epochDay + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1_460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const month = mp < 10 ? mp + 3 : mp - 9
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month]
+}
+
+/** `f` of each day; a run of one day costs one call. */
+const ofDays = (days: ReadonlyArray<number | null>, f: (day: number) => number): Array<number | null> => {
+  let [last, value] = [Number.NaN, 0]
+  return days.map((d) => d === null ? null : d === last ? value : (value = f(last = d)))
+}
+
+const monthOf = (day: number) => {
+  const [year, month] = civil(day)
+  return (year - 1970) * 12 + month - 1
+}
+
+/** Each row's value of the field: null where the source is null, and always for void. */
+export const fieldValues = (f: FieldTransform, data: Values, n: number): Array<PartitionValue> => {
+  const asIs = () => Array.from({ length: n }, (_, r) => (data[r] ?? null) as number | null)
+  const days = () => f.source.type === "date" ? asIs() : floorDivide(data, n, MICROS_PER_DAY_BIGINT)
+  switch (f.transform.kind) {
+    case "identity":
+      return asIs()
+    case "void":
+      return new Array<PartitionValue>(n).fill(null)
+    case "day":
+      return days()
+    case "hour":
+      return floorDivide(data, n, MICROS_PER_HOUR)
+    case "month":
+      return ofDays(days(), monthOf)
+    case "year":
+      return ofDays(days(), (day) => civil(day)[0] - 1970)
+  }
+}
+
+// --- Paths -----------------------------------------------------------------------------
+
+const pad = (n: number, width: number) => `${n < 0 ? "-" : ""}${String(Math.abs(n)).padStart(width, "0")}`
+
+/** A value as Iceberg Java shows it in a partition path (`toHumanString`). */
+const human = (f: FieldTransform, value: number): string => {
+  switch (f.transform.kind) {
+    case "hour": {
+      const day = Math.floor(value / 24)
+      return `${dayText(day)}-${pad(value - day * 24, 2)}`
+    }
+    case "month": {
+      const years = Math.floor(value / 12)
+      return `${pad(1970 + years, 4)}-${pad(value - years * 12 + 1, 2)}`
+    }
+    case "year":
+      return pad(1970 + value, 4)
+    default:
+      return f.resultType === "date" ? dayText(value) : String(value)
+  }
+}
+
+/** Partition values and the `<name>=<human value>/...` path (escaped), as Iceberg Java lays partitions out. */
+export const partitionOf = (p: Partitioning, values: ReadonlyArray<PartitionValue>) => ({
+  values: Object.fromEntries(p.fields.map((f, i) => [f.field.name, values[i]!])) as PartitionValues,
+  path: p.fields.map((f, i) => {
+    const value = values[i]!
+    return `${encodeURIComponent(f.field.name)}=${value === null ? "null" : encodeURIComponent(human(f, value))}`
+  }).join("/")
+})
