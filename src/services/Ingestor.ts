@@ -5,13 +5,21 @@ import type { KafkaError } from "./KafkaSource.ts"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
 
 export interface IngestProgress {
-  /** Records taken from Kafka (including those dropped as already ingested). */
+  /**
+   * Records taken from Kafka to ingest: each is written, dead-lettered or dropped as a duplicate.
+   * Not those read again below a table's marker (`alreadyIngested`); a record read again after a
+   * failed flush, above the marker, is taken again and counted again.
+   */
   readonly consumed: number
   /** Rows committed, by table. */
   readonly written: Readonly<Record<"trades" | "quotes" | "instruments" | "sequence_events", number>>
   readonly deadLettered: number
-  /** Records at or below a table's marker, skipped after a restart or rebalance. */
+  /**
+   * Records below a table's marker read after a restart or rebalance (some rebuild the sequence
+   * tracker's state), then skipped: they were ingested before.
+   */
   readonly alreadyIngested: number
+  /** Consumed records dropped by the sequence tracker as duplicates. */
   readonly duplicatesDropped: number
   readonly commits: number
   /** Sum over assigned partitions of high-water mark minus the next offset to read. */

@@ -346,6 +346,47 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(letter?.headers[Header.dlqReason], "UnknownSchemaId")
     }), 60_000)
 
+  it.live("counts each record once: records re-read below the table's mark after a restart are already ingested, not consumed", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      // The first sequence_events commit fails after trades committed: the partition restarts from
+      // the tables with the trades mark at the end and the sequence_events mark at 0, and reads
+      // every record again to rebuild its tracker.
+      let failuresLeft = 1
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            id.name === "sequence_events" && failuresLeft-- > 0
+              ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
+              : catalog.commitTable(id, requirements, updates)
+        }))
+      const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        // A poison record, 60 trades and a duplicate of the last: 62 records, in one batch.
+        const records = [...trades, trades[59]!].map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        records.unshift({ topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
+        yield* (yield* KafkaSink).send(records)
+        return yield* ingestUntil((p) => p.restarts > 0 && p.alreadyIngested >= 60 && p.position === 62 && p.lag === 0)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], flushRows: 60, commitIntervalMs: 600_000 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
+      )))
+      assert.strictEqual(progress.restarts, 1)
+      // Read once: written, dead-lettered or dropped as a duplicate...
+      assert.strictEqual(progress.consumed, 62)
+      assert.strictEqual(progress.written.trades + progress.deadLettered + progress.duplicatesDropped, 62)
+      assert.strictEqual(progress.deadLettered, 1)
+      assert.strictEqual(progress.duplicatesDropped, 1)
+      // ...and read again below the mark, poison and duplicate included: already ingested.
+      assert.strictEqual(progress.alreadyIngested, 62)
+      assert.strictEqual(progress.written.sequence_events, 1)
+      yield* assertExactlyOnce(options, 60)
+    }), 60_000)
+
   it.live("a stream that moves to another partition keeps its sequence when the partition it left is revoked and comes back", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())

@@ -1,0 +1,169 @@
+/**
+ * What a partition actor does with one batch: decode and validate its new records, dead-letter
+ * the poison, run the sequence tracker and append the rows to the partition's buffer. Records
+ * below the partition's marks were ingested before: they feed the tracker only (to rebuild its
+ * state up to the table's mark), or nothing.
+ */
+import { Clock, Effect, Metric, Result, type Tracer } from "effect"
+import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
+import { claim } from "../../domain/ingest/streamOwnership.ts"
+import type { QuoteRow, TradeRow } from "../../domain/rows.ts"
+import { type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
+import { type PartitionBatch, tpKeyOf } from "../../services/KafkaSource.ts"
+import * as KafkaTracing from "../kafka/tracing.ts"
+import * as Metrics from "../telemetry/metrics.ts"
+import type { makeDeadLetter, Poison } from "./deadLetters.ts"
+import type { IngestCounters } from "./ingestProgress.ts"
+import { countBy, lagGauge } from "./ingestMetrics.ts"
+import { atomically, type PartitionState, type Partitions, type Row, type Trackers } from "./partitionState.ts"
+import type * as WriterSchemas from "./writerSchemas.ts"
+
+const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
+
+/** What the tracker would say of rows it does not track. */
+const untracked: Observation = { duplicates: [], events: [] }
+
+export interface BatchIntakeContext {
+  readonly group: string
+  readonly codec: WireCodec
+  /** With a schema registry: what teaches the codec a batch's unknown schema ids. */
+  readonly writerSchemas: ReturnType<typeof WriterSchemas.make> | undefined
+  readonly trackers: Trackers
+  readonly parts: Partitions
+  readonly counters: IngestCounters
+  readonly deadLetter: ReturnType<typeof makeDeadLetter>
+}
+
+/** One batch in its consumer span, linked to its records' producer spans when tracing is on. */
+export const makeConsumeBatch = (
+  { codec, counters, deadLetter, group, parts, trackers, writerSchemas }: BatchIntakeContext
+) => {
+  /**
+   * Decodes and validates a batch's new records: rows to track, poison to dead-letter. Returns
+   * how many it skipped as already ingested (below the marks).
+   */
+  const decodeInto = (
+    batch: PartitionBatch,
+    part: PartitionState,
+    ingestedAt: number,
+    toTrack: Array<Row>,
+    poison: Array<Poison>
+  ): number => {
+    let alreadyIngested = 0
+    for (const record of batch.records) {
+      if (record.offset < part.next) continue
+      if (record.offset < part.sequenceMark) {
+        alreadyIngested++
+        continue
+      }
+      const decoded = record.value === null
+        ? Result.fail({ _tag: "NotFramed", message: "tombstone (null value)" })
+        : codec.decode(record.value)
+      const kind = Result.isSuccess(decoded) ? decoded.success.kind : undefined
+      if (Result.isFailure(decoded) || TABLE_OF_KIND[kind!] !== part.table) {
+        if (record.offset < part.tableMark) {
+          alreadyIngested++
+          continue
+        }
+        const failure = Result.isFailure(decoded) ? decoded.failure : undefined
+        const refusal = failure instanceof UnknownSchemaId ? writerSchemas?.refusal(failure.schemaId) : undefined
+        poison.push({
+          offset: record.offset,
+          reason: failure === undefined ? "WrongTopic" : failure._tag,
+          detail: failure === undefined
+            ? `a ${kind} on ${batch.topic}`
+            : refusal === undefined
+            ? failure.message
+            : `${failure.message}: ${refusal}`,
+          key: record.key,
+          value: record.value,
+          headers: { ...record.headers }
+        })
+        continue
+      }
+      toTrack.push({
+        ...decoded.success.value,
+        ingestion_timestamp: ingestedAt,
+        kafka_topic: batch.topic,
+        kafka_partition: batch.partition,
+        kafka_offset: record.offset
+      } as Row)
+    }
+    return alreadyIngested
+  }
+
+  /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
+  const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
+    const part = parts.get(tpKeyOf(batch))
+    // Nothing new, or fetched for a position beyond this partition's (a batch already routed when
+    // the partition restarted from the tables: taking it would skip the records between; the
+    // seek brings them, and it, again).
+    if (part === undefined || part.retired || batch.nextOffset <= part.next || batch.fromOffset > part.next) return
+    if (batch.firstOffset > part.next + 1n) {
+      // More than a transaction marker: most likely retention deleted records never ingested.
+      yield* Effect.logWarning(
+        `${part.key}: offsets ${part.next} to ${batch.firstOffset - 1n} hold nothing to ingest (deleted by retention or compaction, or aborted transactions); going on from ${batch.firstOffset}`
+      )
+    }
+    yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
+    const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
+    const toTrack: Array<Row> = []
+    const poison: Array<Poison> = []
+    if (writerSchemas !== undefined) {
+      // A registry that cannot be reached is waited out (then the supervisor restarts the
+      // partition): its records are not dead-lettered.
+      yield* writerSchemas.learn(batch.records, part.next > part.sequenceMark ? part.next : part.sequenceMark)
+    }
+    const skipped = yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, poison)).pipe(
+      Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })
+    )
+    yield* deadLetter(batch, poison)
+    const table = part.table
+    // Tracker and buffer change together: a checkpoint always matches `next`. The sequence events
+    // found, or undefined when the batch is dropped.
+    const detected = yield* atomically(Effect.gen(function*() {
+      // A restart replaced this partition's state while the batch waited on the registry or the
+      // DLQ: its seek brings the batch again, and the tracker must not have seen it.
+      if (parts.get(part.key) !== part || part.retired) return undefined
+      const observation = table === "instruments"
+        ? untracked
+        : yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
+      // Each record is counted once: below the table's mark it was ingested before (read again
+      // after a restart to rebuild the tracker), else it is consumed now.
+      counters.alreadyIngested += skipped
+      counters.consumed += poison.length
+      for (const i of observation.duplicates) {
+        if (toTrack[i]!.kafka_offset < part.tableMark) counters.alreadyIngested++
+        else {
+          counters.consumed++
+          counters.duplicatesDropped++
+        }
+      }
+      for (const row of withoutDuplicates(toTrack, observation)) {
+        if (row.kafka_offset < part.tableMark) counters.alreadyIngested++
+        else {
+          counters.consumed++
+          part.rows.push(row)
+        }
+      }
+      for (const e of observation.events) part.events.push(e)
+      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts.values(), part, row.exchange, row.symbol)
+      part.next = batch.nextOffset
+      part.lag = batch.highWatermark - batch.nextOffset
+      if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
+      return observation.events
+    }))
+    if (detected === undefined) return
+    yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
+      Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
+    yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
+  })
+
+  return (batch: PartitionBatch) =>
+    Effect.flatMap(KafkaTracing.tracingOn, (on) =>
+      Effect.useSpan(`process ${batch.topic}`, {
+        kind: "consumer",
+        attributes: KafkaTracing.consumeAttributes(batch, group),
+        ...(on ? { links: KafkaTracing.producerLinks(batch.records) } : {})
+      }, (span) => processBatch(batch, on ? span : undefined).pipe(Effect.withParentSpan(span))))
+}

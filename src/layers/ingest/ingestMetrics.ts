@@ -1,0 +1,29 @@
+/** The ingest pipeline's labelled metric updates (the series are in telemetry/metrics.ts). */
+import { Effect, Metric } from "effect"
+import type { CommitOutcome } from "../../services/IcebergSink.ts"
+import type { TopicPartition } from "../../services/KafkaSource.ts"
+import * as Metrics from "../telemetry/metrics.ts"
+
+/** Occurrences by key, for labelled counters. */
+export const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<[string, number]> => {
+  const counts = new Map<string, number>()
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1)
+  return [...counts]
+}
+
+export const lagGauge = (tp: TopicPartition) =>
+  Metric.withAttributes(Metrics.consumerLag, { topic: tp.topic, partition: String(tp.partition) })
+
+/** The metrics of one committed table snapshot (DataFile sizes are the Parquet files written). */
+export const committedMetrics = (table: Metrics.IngestTable, rows: number, outcome: CommitOutcome, started: number) =>
+  Effect.gen(function*() {
+    const t = { table }
+    let bytes = 0
+    for (const f of outcome.files) bytes += f.fileSizeInBytes
+    yield* Metric.update(Metric.withAttributes(Metrics.recordsWritten, t), rows)
+    yield* Metric.update(Metric.withAttributes(Metrics.bytesWritten, t), bytes)
+    yield* Metric.update(Metric.withAttributes(Metrics.filesWritten, t), outcome.files.length)
+    yield* Metric.update(Metric.withAttributes(Metrics.commits, t), 1)
+    yield* Metric.update(Metric.withAttributes(Metrics.commitDuration, t), (performance.now() - started) / 1000)
+    if (outcome.attempts > 1) yield* Metric.update(Metrics.commitConflicts, outcome.attempts - 1)
+  })

@@ -1,0 +1,41 @@
+/** The ingestor's tallies, and its progress as `Ingestor.progress` reports it. */
+import type { IngestProgress } from "../../services/Ingestor.ts"
+import type { Partitions } from "./partitionState.ts"
+
+/** Counted by this process since it started; the rest of the progress is read from the partitions. */
+export const makeCounters = () => ({
+  consumed: 0,
+  written: { trades: 0, quotes: 0, instruments: 0, sequence_events: 0 },
+  deadLettered: 0,
+  alreadyIngested: 0,
+  duplicatesDropped: 0,
+  commits: 0,
+  restarts: 0,
+  waitedForRoomMs: 0
+})
+
+export type IngestCounters = ReturnType<typeof makeCounters>
+
+export const progressOf = (counters: IngestCounters, parts: Partitions): IngestProgress => {
+  let lag = 0n
+  let position = 0n
+  let uncommitted = 0n
+  let unwritten = 0n
+  for (const p of parts.values()) {
+    lag += p.lag > 0n ? p.lag : 0n
+    position += p.next
+    const committed = p.tableMark < p.sequenceMark ? p.tableMark : p.sequenceMark
+    uncommitted += p.next - committed
+    // Replaying what sequence_events has not seen yet puts `next` below the table's mark.
+    if (p.next > p.tableMark) unwritten += p.next - p.tableMark
+  }
+  return {
+    ...counters,
+    written: { ...counters.written },
+    lag: Number(lag),
+    partitions: parts.size,
+    position: Number(position),
+    uncommitted: Number(uncommitted),
+    unwritten: Number(unwritten)
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * What the ingestor knows of each assigned partition. Its actor, the flusher and restarts share
+ * it as plain state on one JS thread (ADR-14); what must change together goes through
+ * `atomically` (ADR-17).
+ */
+import { Effect, Scheduler, type Tracer } from "effect"
+import type { StreamSet } from "../../domain/ingest/streamOwnership.ts"
+import type { SequenceEvent } from "../../domain/reference.ts"
+import {
+  instrumentRows,
+  type InstrumentRow,
+  type QuoteRow,
+  quoteRows,
+  type RowBuffer,
+  type TradeRow,
+  tradeRows
+} from "../../domain/rows.ts"
+import type { TopicPartition, TpKey } from "../../services/KafkaSource.ts"
+import type { SequenceTracker } from "../../services/SequenceTracker.ts"
+
+/** Sources number trades and quotes: those tables go through a sequence tracker. */
+export type TrackedTable = "trades" | "quotes"
+/** The tables a partition feeds. */
+export type DataTable = TrackedTable | "instruments"
+export type Row = TradeRow | QuoteRow | InstrumentRow
+
+/** One tracker per table: trades and quotes are numbered separately by their sources. */
+export type Trackers = Readonly<Record<TrackedTable, SequenceTracker["Service"]>>
+
+/** An empty buffer for a table's rows (a partition feeds one table). */
+export const rowsFor = (table: DataTable): RowBuffer<Row> =>
+  (table === "trades" ? tradeRows() : table === "quotes" ? quoteRows() : instrumentRows()) as RowBuffer<Row>
+
+export interface PartitionState {
+  readonly tp: TopicPartition
+  readonly key: TpKey
+  readonly table: DataTable
+  /** Records below this are in the data table. */
+  tableMark: bigint
+  /** Records below this are in sequence_events (and in the tracker's checkpoint); the tableMark for instruments. */
+  sequenceMark: bigint
+  /** The next offset to process: rows below it are buffered or committed. */
+  next: bigint
+  rows: RowBuffer<Row>
+  events: Array<SequenceEvent>
+  /** Streams of this partition: what its checkpoint holds. */
+  readonly streams: StreamSet
+  lag: bigint
+  /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
+  spans: Array<Tracer.Span>
+  /**
+   * Restarting from the tables: its buffer lost rows (a failed flush), so nothing more is taken
+   * into it or committed from it until the restart replaces it.
+   */
+  retired: boolean
+}
+
+/** The assigned partitions. A restart replaces a partition's state: `parts.get(key) !== part` tells. */
+export type Partitions = Map<TpKey, PartitionState>
+
+/**
+ * Runs `effect` without yielding to other fibers and without interruption: a partition's state,
+ * its tracker streams and its buffer change together, never half-seen by the flusher, an actor or
+ * a restart. Only for effects that do no I/O (they would yield anyway).
+ */
+export const atomically = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  effect.pipe(Effect.provideService(Scheduler.PreventSchedulerYield, true), Effect.uninterruptible)

@@ -1,0 +1,127 @@
+/**
+ * What a flush takes from the partitions, and its table commits (DESIGN.md step 2): one snapshot
+ * per table, carrying the group's marker, and fenced (ADR-6): abandoned if another writer moved the mark of one of its
+ * partitions since this process read it, so a zombie never commits twice what a new owner did.
+ */
+import { Effect, Result, type Tracer } from "effect"
+import { concatBatches } from "../../domain/columnBatch.ts"
+import { fence } from "../../domain/ingest/marker.ts"
+import type { TableMetadata } from "../../domain/iceberg/spec.ts"
+import type { SequenceEvent } from "../../domain/reference.ts"
+import type { RowBuffer } from "../../domain/rows.ts"
+import { sequenceEventColumns } from "../../domain/sequence/events.ts"
+import { identifierOf } from "../../domain/tables.ts"
+import type { Catalog } from "../../services/Catalog.ts"
+import type { FileIO } from "../../services/FileIO.ts"
+import type { IcebergSink } from "../../services/IcebergSink.ts"
+import type { TpKey } from "../../services/KafkaSource.ts"
+import type { IngestCounters } from "./ingestProgress.ts"
+import { committedMetrics } from "./ingestMetrics.ts"
+import { atomically, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
+
+export const SEQUENCE_EVENTS = identifierOf("sequence_events")
+
+/** Summary key of one partition's tracker checkpoint (a side file; DESIGN.md step 2). */
+export const checkpointKey = (group: string, key: TpKey) => `k2.sequence.checkpoint.${group}.${key}`
+
+/** What one flush commits for one partition. */
+export interface Taken {
+  readonly part: PartitionState
+  readonly rows: RowBuffer<Row>
+  readonly events: ReadonlyArray<SequenceEvent>
+  readonly tableMark: bigint
+  readonly sequenceMark: bigint
+  readonly next: bigint
+  /** The tracker checkpoint at `next`, when this flush commits sequence_events. */
+  readonly checkpoint: string | undefined
+  readonly spans: ReadonlyArray<Tracer.Span>
+}
+
+/**
+ * Takes every partition's buffer at one instant, with the tracker checkpoints when this flush
+ * commits sequence_events: when `due`, or when a buffer holds anomalies (events are only ever
+ * committed with a checkpoint).
+ */
+export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean) =>
+  atomically(Effect.gen(function*() {
+    let checkpoints = due
+    for (const part of parts.values()) checkpoints ||= part.events.length > 0
+    const taken: Array<Taken> = []
+    for (const part of parts.values()) {
+      if (part.retired || (part.next <= part.sequenceMark && part.next <= part.tableMark)) continue
+      const filter = (exchange: string, symbol: string) => part.streams.has(exchange, symbol)
+      taken.push({
+        part,
+        rows: part.rows,
+        events: part.events,
+        tableMark: part.tableMark,
+        sequenceMark: part.sequenceMark,
+        next: part.next,
+        checkpoint: part.table === "instruments" || !checkpoints ? undefined : yield* trackers[part.table].checkpoint(filter),
+        spans: part.spans
+      })
+      part.rows = rowsFor(part.table)
+      part.events = []
+      part.spans = []
+    }
+    return { taken, checkpoints }
+  }))
+
+export interface TableCommitsContext {
+  readonly group: string
+  readonly sink: IcebergSink["Service"]
+  readonly catalog: Catalog["Service"]
+  readonly files: FileIO["Service"]
+  readonly counters: IngestCounters
+}
+
+export const makeTableCommits = ({ catalog, counters, files, group, sink }: TableCommitsContext) => {
+  /** Newest exchange_timestamp (us) committed by this process, for the freshness gauge. */
+  let newestCommitted = -1
+
+  /** The fence of a commit of `taken` (ADR-6), each partition checked at `mark`. */
+  const fenced = (taken: ReadonlyArray<Taken>, mark: (t: Taken) => bigint, table: string) => (base: TableMetadata) =>
+    fence(base, group, taken.map((t) => ({ topic: t.part.tp.topic, partition: t.part.tp.partition, from: mark(t), to: t.next })), table)
+
+  const commitTable = Effect.fnUntraced(function*(table: DataTable, taken: ReadonlyArray<Taken>) {
+    const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
+    if (mine.length === 0) return
+    const batch = concatBatches(mine.map((t) => t.rows.columns()))
+    const started = performance.now()
+    const outcome = yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
+    for (const t of mine) {
+      t.part.tableMark = t.next
+      if (table === "instruments") t.part.sequenceMark = t.next
+    }
+    counters.written[table] += batch.rowCount
+    counters.commits++
+    // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
+    for (const t of mine) if (t.rows.newest > newestCommitted) newestCommitted = t.rows.newest
+    yield* committedMetrics(table, batch.rowCount, outcome, started)
+  })
+
+  /** sequence_events with each partition's tracker checkpoint; never ahead of the data tables. */
+  const commitSequenceEvents = Effect.fnUntraced(function*(taken: ReadonlyArray<Taken>) {
+    const mine = taken.filter((t) => t.part.table !== "instruments" && t.next > t.sequenceMark)
+    if (mine.length === 0) return
+    const location = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata.location
+    const checkpoints: Record<string, string> = {}
+    for (const t of mine) {
+      const file = `${location}/metadata/k2-sequence-${crypto.randomUUID()}.json`
+      yield* files.write(file, new TextEncoder().encode(t.checkpoint ?? ""))
+      checkpoints[checkpointKey(group, t.part.key)] = file
+    }
+    const events = mine.flatMap((t) => t.events)
+    const prepare = fenced(mine, (t) => t.sequenceMark, "sequence_events")
+    const started = performance.now()
+    const outcome = yield* sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
+      prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
+    })
+    for (const t of mine) t.part.sequenceMark = t.next
+    counters.written.sequence_events += events.length
+    counters.commits++
+    yield* committedMetrics("sequence_events", events.length, outcome, started)
+  })
+
+  return { commitTable, commitSequenceEvents, newestCommitted: () => newestCommitted }
+}

@@ -1,0 +1,112 @@
+/**
+ * Where partitions start: from the tables, not the consumer group (DESIGN.md step 4). The marks
+ * of the newest snapshots carrying the group's marker, the tracker state from the same
+ * sequence_events snapshot, and the offset to read from.
+ */
+import { Effect } from "effect"
+import { type Offsets, markerIn, offsetOf } from "../../domain/ingest/marker.ts"
+import { newestCheckpoints, ownerOf, StreamSet } from "../../domain/ingest/streamOwnership.ts"
+import { checkpointStreams } from "../../domain/sequence/tracker.ts"
+import { identifierOf } from "../../domain/tables.ts"
+import type { Catalog } from "../../services/Catalog.ts"
+import type { FileIO } from "../../services/FileIO.ts"
+import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
+import { atomically, type DataTable, type PartitionState, type Partitions, rowsFor, type Trackers } from "./partitionState.ts"
+import { checkpointKey, SEQUENCE_EVENTS } from "./tableCommits.ts"
+
+export interface TableStartsContext {
+  readonly group: string
+  readonly catalog: Catalog["Service"]
+  readonly files: FileIO["Service"]
+  readonly trackers: Trackers
+  readonly tableOfTopic: ReadonlyMap<string, DataTable>
+  readonly parts: Partitions
+}
+
+interface Checkpoint {
+  readonly file: string
+  readonly json: string
+}
+
+/**
+ * (Re)starts partitions from the tables: marks, tracker state, and where to read from. What
+ * the tables hold is read first; then every partition's state is replaced at once, so an actor
+ * holding the old state can tell (`parts.get(key) !== part`) and feeds nothing to the tracker.
+ * A restart passes the states it retires as `replacing`.
+ */
+export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic, trackers }: TableStartsContext) => {
+  const markersOf = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
+    const tablesNeeded = new Set(tps.map((tp) => tableOfTopic.get(tp.topic)!))
+    const data = new Map<DataTable, Offsets | undefined>()
+    for (const t of tablesNeeded) {
+      data.set(t, markerIn((yield* catalog.loadTable(identifierOf(t))).metadata, group)?.offsets)
+    }
+    const sequenceTable = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata
+    const sequenceMarker = markerIn(sequenceTable, group)
+    return { data, sequence: sequenceMarker }
+  })
+
+  const install = Effect.fnUntraced(function*(
+    tps: ReadonlyArray<TopicPartition>,
+    markers: Effect.Success<ReturnType<typeof markersOf>>,
+    checkpoints: ReadonlyMap<TpKey, Checkpoint>,
+    replacing: ReadonlyMap<TpKey, PartitionState> | undefined
+  ) {
+    const starts = new Map<TpKey, bigint>()
+    const installing = new Set(tps.map(tpKeyOf))
+    const restoredFrom = newestCheckpoints(tps.flatMap((tp) => {
+      const checkpoint = checkpoints.get(tpKeyOf(tp))
+      return checkpoint === undefined ? [] : [{ key: tpKeyOf(tp), table: tableOfTopic.get(tp.topic)!, json: checkpoint.json }]
+    }))
+    for (const tp of tps) {
+      const key = tpKeyOf(tp)
+      // A restart installs only over the state it retired: a revoke or a new assignment that came
+      // while it read the tables owns the partition now (and its start position).
+      if (replacing !== undefined && parts.get(key) !== replacing.get(key)) continue
+      const table = tableOfTopic.get(tp.topic)!
+      const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
+      if (table === "instruments") {
+        // Not tracked: sequence_events holds no mark or checkpoint of this partition.
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], streams: new StreamSet(), lag: 0n, spans: [], retired: false })
+        starts.set(key, tableMark)
+        continue
+      }
+      const sequenceMark = markers.sequence === undefined
+        ? 0n
+        : offsetOf(markers.sequence.offsets, tp.topic, tp.partition) ?? 0n
+      const previous = parts.get(key)
+      const tracker = trackers[table]
+      if (previous !== undefined && previous.streams.size > 0) {
+        yield* tracker.forget((exchange, symbol) => previous.streams.has(exchange, symbol))
+      }
+      const streams = new StreamSet()
+      const checkpoint = checkpoints.get(key)
+      if (checkpoint !== undefined) {
+        // A stream another partition carries now is its own: this checkpoint's state of it is old.
+        const mine = (exchange: string, symbol: string) =>
+          restoredFrom(table, exchange, symbol) === key && ownerOf(parts.values(), table, exchange, symbol, (k) => installing.has(k)) === undefined
+        yield* tracker.restore(checkpoint.json, mine).pipe(
+          Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
+        )
+        for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) if (mine(exchange, symbol)) streams.add(exchange, symbol)
+      }
+      // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
+      const next = sequenceMark < tableMark ? sequenceMark : tableMark
+      // The lag is the partition's, not this state's: kept until the next batch says otherwise.
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], streams, lag: previous?.lag ?? 0n, spans: [], retired: false })
+      starts.set(key, next)
+    }
+    return starts
+  })
+
+  return Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>, replacing?: ReadonlyMap<TpKey, PartitionState>) {
+    const markers = yield* markersOf(tps)
+    const checkpoints = new Map<TpKey, Checkpoint>()
+    for (const tp of tps) {
+      const file = markers.sequence?.snapshot.summary[checkpointKey(group, tpKeyOf(tp))]
+      if (file === undefined || tableOfTopic.get(tp.topic) === "instruments") continue
+      checkpoints.set(tpKeyOf(tp), { file, json: new TextDecoder().decode(yield* files.read(file)) })
+    }
+    return yield* atomically(install(tps, markers, checkpoints, replacing))
+  })
+}

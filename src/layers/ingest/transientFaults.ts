@@ -1,0 +1,30 @@
+/**
+ * Which faults pass and how long they are waited out (DESIGN.md: transient faults retry with
+ * capped, jittered exponential backoff, classified by typed errors).
+ */
+import { Schedule } from "effect"
+import { CatalogError } from "../../services/Catalog.ts"
+import type { IngestError } from "../../services/Ingestor.ts"
+import { KafkaError } from "../../services/KafkaSource.ts"
+
+/** Capped, jittered exponential backoff. */
+export const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
+
+/** Transient faults: the backoff, then the failure goes up. */
+export const retrySchedule = backoff.pipe(Schedule.upTo({ times: 8 }))
+
+/** Rejoining after a run failed: for as long as the fault lasts. */
+export const reconnectSchedule = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("10 seconds")]).pipe(
+  Schedule.jittered
+)
+
+/**
+ * Faults that pass: the broker or the catalog is unreachable for a while (also when met by the
+ * assignment callback, which the consumer reports as CallbackFailed).
+ */
+export const isTransient = (e: IngestError): boolean =>
+  e._tag === "KafkaError"
+    ? e.reason._tag === "CallbackFailed"
+      ? (e.reason.cause instanceof KafkaError || e.reason.cause instanceof CatalogError) && isTransient(e.reason.cause)
+      : e.retryable
+    : e._tag === "CatalogError" && (e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown")
