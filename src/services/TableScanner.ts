@@ -27,7 +27,7 @@ export class UnsupportedTableFeature extends Schema.TaggedError<UnsupportedTable
   feature: Schema.String
 }) {
   override get message() {
-    return `${this.table} uses ${this.feature}, which K2 cannot read`
+    return `${this.table} uses ${this.feature}, which K2 does not support`
   }
 }
 
