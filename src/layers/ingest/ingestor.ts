@@ -44,7 +44,7 @@ import { lagGauge } from "./ingestMetrics.ts"
 import type { DataTable, PartitionState, Partitions, Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
-import { backoff, isTransient, reconnectSchedule, retrySchedule } from "./transientFaults.ts"
+import { backoff, isPermanent, isTransient, reconnectSchedule, retrySchedule } from "./transientFaults.ts"
 import * as WriterSchemas from "./writerSchemas.ts"
 
 export interface IngestConfig {
@@ -194,9 +194,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       if (checkpoints) yield* commitSequenceEvents(taken)
       return true
     }).pipe(
-      // Whatever failed, the buffers taken are gone: restart those partitions from the tables.
+      // Whatever failed, the buffers taken are gone: restart those partitions from the tables,
+      // unless no restart can help (the flusher fails, and with it the run).
       Effect.catch((error) =>
-        final ? Effect.fail(error) : Effect.gen(function*() {
+        final || isPermanent(error) ? Effect.fail(error) : Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
           yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
           return false

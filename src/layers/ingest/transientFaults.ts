@@ -28,3 +28,10 @@ export const isTransient = (e: IngestError): boolean =>
       ? (e.reason.cause instanceof KafkaError || e.reason.cause instanceof CatalogError) && isTransient(e.reason.cause)
       : e.retryable
     : e._tag === "CatalogError" && (e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown")
+
+/**
+ * Faults no restart clears: the table is in a state K2 cannot write (another engine changed its
+ * partitioning or sort order). Restarting would re-read and fail every flush for ever; the run
+ * ends with the error instead, and the records wait in Kafka.
+ */
+export const isPermanent = (e: IngestError): boolean => e._tag === "UnsupportedTableFeature"

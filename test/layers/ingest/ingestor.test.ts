@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { tables } from "../../../src/domain/tables.ts"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
@@ -13,6 +14,7 @@ import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -385,6 +387,35 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(progress.alreadyIngested, 62)
       assert.strictEqual(progress.written.sequence_events, 1)
       yield* assertExactlyOnce(options, 60)
+    }), 60_000)
+
+  it.live("a table another engine partitioned in a way K2 cannot write ends the run with that error instead of restarting for ever", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+        // Another engine buckets trades by symbol: K2 does not compute murmur3 buckets.
+        yield* (yield* IcebergSink).ensureTable(tables.trades)
+        const catalog = yield* Catalog
+        const id = { namespace: "market_data", name: "trades" }
+        const loaded = yield* catalog.loadTable(id)
+        const symbol = tables.trades.schema.fields.find((f) => f.name === "symbol")!
+        yield* catalog.commitTable(id, [{ type: "assert-table-uuid", uuid: loaded.metadata["table-uuid"] }], [
+          { action: "add-spec", spec: { "spec-id": 1, fields: [{ "source-id": symbol.id, "field-id": 1000, name: "symbol_bucket", transform: "bucket[16]" }] } },
+          { action: "set-default-spec", "spec-id": 1 }
+        ])
+        return yield* Effect.exit((yield* Ingestor).run).pipe(Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) }))
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options)))
+      )))
+      const failure = Exit.findErrorOption(exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "UnsupportedTableFeature", String(exit))
+      assert.include(Option.getOrThrow(failure).message, "bucket[16]")
     }), 60_000)
 
   it.live("a stream that moves to another partition keeps its sequence when the partition it left is revoked and comes back", () =>
