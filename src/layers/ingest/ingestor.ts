@@ -195,14 +195,17 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       return true
     }).pipe(
       // Whatever failed, the buffers taken are gone: restart those partitions from the tables,
-      // unless no restart can help (the flusher fails, and with it the run).
-      Effect.catch((error) =>
-        final || isPermanent(error) ? Effect.fail(error) : Effect.gen(function*() {
+      // unless no restart can help (the flusher fails, and with it the run). Those are retired
+      // instead: the drain must not commit what they buffered since with a mark past the rows lost.
+      Effect.catch((error) => {
+        if (final) return Effect.fail(error)
+        if (isPermanent(error)) return Effect.andThen(retire(taken), Effect.fail(error))
+        return Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
           yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
           return false
         })
-      )
+      })
     )
     if (!committed) return
     yield* Effect.logDebug(`flush committed ${taken.length} partition(s)`)
@@ -212,6 +215,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       offset: t.next
     }))).pipe(Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`)))
   })
+
+  /** Nothing more is taken into these partitions' buffers or committed from them (their rows were lost). */
+  const retire = (taken: ReadonlyArray<Taken>) =>
+    Effect.sync(() => {
+      for (const t of taken) t.part.retired = true
+    })
 
   const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
     const retiring = new Map<TpKey, PartitionState>()
@@ -358,7 +367,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
    * markers after a capped, jittered backoff, for as long as the fault lasts.
    */
   const run = runOnce.pipe(
-    Effect.tapError((e) => Effect.logWarning(`ingestion interrupted by a transient fault, rejoining: ${e.message}`)),
+    Effect.tapError((e) =>
+      isTransient(e)
+        ? Effect.logWarning(`ingestion interrupted by a transient fault, rejoining: ${e.message}`)
+        : Effect.logError(`ingestion stopped by a fault it does not wait out: ${e.message}`)
+    ),
     Effect.retry({ schedule: reconnectSchedule, while: isTransient }),
     Effect.tap(() => Effect.logInfo("ingestion stopped")),
     // Outside the retry, which would turn the failure of an interrupted run into a plain interrupt.

@@ -4,7 +4,7 @@
  * nothing twice.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -16,7 +16,7 @@ import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
-import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { TableScanner, UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
@@ -389,6 +389,40 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertExactlyOnce(options, 60)
     }), 60_000)
 
+  it.live("counts each record once when a DLQ failure restarts the partition before its batch was taken", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      // The DLQ refuses the first two sends (the record whole, then stripped): the actor fails and
+      // its partition restarts from the tables, which hold nothing yet, so the batch is read again.
+      let refusalsLeft = 2
+      const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
+              ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
+              : inner.send(records)
+        })
+      })).pipe(Layer.provide(kafka))
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        const records = trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        records.splice(10, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
+        yield* (yield* KafkaSink).send(records)
+        return yield* ingestUntil((p) => p.written.trades >= 30 && p.deadLettered >= 1 && p.lag === 0)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
+      assert.strictEqual(progress.restarts, 1)
+      assert.strictEqual(progress.consumed, 31)
+      assert.strictEqual(progress.alreadyIngested, 0)
+      assert.strictEqual(progress.deadLettered, 1)
+      yield* assertExactlyOnce(options, 30)
+    }), 60_000)
+
   it.live("a table another engine partitioned in a way K2 cannot write ends the run with that error instead of restarting for ever", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
@@ -396,6 +430,8 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const [topic] = TOPICS
       const options = warehouseOptions("sqlite")
       const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
       const exit = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
         yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
@@ -411,11 +447,64 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         ])
         return yield* Effect.exit((yield* Ingestor).run).pipe(Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) }))
       }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options)))
+        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options), Logger.layer([capture])))
       )))
       const failure = Exit.findErrorOption(exit)
       assert.isTrue(Option.isSome(failure) && failure.value._tag === "UnsupportedTableFeature", String(exit))
       assert.include(Option.getOrThrow(failure).message, "bucket[16]")
+      // The run ends, and the log says so rather than that it rejoins.
+      assert.isTrue(logged.some((line) => line.startsWith("ingestion stopped") && line.includes("bucket[16]")), logged.join("\n"))
+      assert.notInclude(logged.join("\n"), "rejoining")
+    }), 60_000)
+
+  it.live("a flush lost to a table K2 cannot write lets the drain commit nothing past the rows it lost", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      const options = warehouseOptions("sqlite")
+      const lakehouse = Lakehouse.layer(options)
+      // The first trades commit is refused as a table K2 cannot write, once 30 records are buffered
+      // behind the 20 it holds; the table is writable again by the drain (the other engine's
+      // change undone meanwhile): the drain must not commit the 10 with a mark past the 20 lost.
+      const release = yield* Deferred.make<void>()
+      let refusals = 1
+      const refusingOnce = Layer.effect(IcebergSink)(Effect.gen(function*() {
+        const inner = yield* IcebergSink
+        return IcebergSink.of({
+          ...inner,
+          append: (id, batch, writeOptions) =>
+            id.name === "trades" && refusals-- > 0
+              ? Effect.andThen(Deferred.await(release), Effect.fail(new UnsupportedTableFeature({ table: "market_data.trades", feature: "bucket[16](symbol)" })))
+              : inner.append(id, batch, writeOptions)
+        })
+      })).pipe(Layer.provide(lakehouse))
+      const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
+      const send = (from: number, to: number) =>
+        Effect.gen(function*() {
+          yield* (yield* KafkaSink).send(trades.slice(from, to).map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+        })
+      const first = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* send(0, 20)
+        yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed >= 20 && refusals < 1 }))
+        yield* send(20, 30)
+        yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed >= 30 }))
+        yield* Deferred.succeed(release, undefined)
+        return { exit: yield* Fiber.await(fiber), progress: yield* ingestor.progress }
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], flushRows: 20, commitIntervalMs: 600_000 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse, refusingOnce))
+      )))
+      const failure = Exit.findErrorOption(first.exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "UnsupportedTableFeature", String(first.exit))
+      assert.strictEqual(first.progress.written.trades, 0)
+      // The next start reads from the table's mark: every record lands, once.
+      yield* ingestUntil((p) => p.partitions === 1 && p.position >= 30 && p.lag === 0 && p.unwritten === 0).pipe(
+        Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
+      )
+      yield* assertExactlyOnce(options, 30)
     }), 60_000)
 
   it.live("a stream that moves to another partition keeps its sequence when the partition it left is revoked and comes back", () =>
