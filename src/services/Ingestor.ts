@@ -7,8 +7,8 @@ import type { TableFileError } from "../domain/iceberg/errors.ts"
 export interface IngestProgress {
   /**
    * Records taken from Kafka to ingest: each is written, dead-lettered or dropped as a duplicate.
-   * Not those read again below a table's marker (`alreadyIngested`); a record read again after a
-   * failed flush, above the marker, is taken again and counted again.
+   * Not those read again below a table's marker (`alreadyIngested`); a record read again above
+   * the marker (after a failed flush, a partition failure or a revoke) is counted again.
    */
   readonly consumed: number
   /** Rows committed, by table. */
