@@ -110,7 +110,16 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
   return out
 }
 
-const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.withDefault(fallback))
+/**
+ * An integer setting of at least `min`: 0 or less made no sense and broke things quietly (a rate
+ * window of 0 s counted no request at all, a time limit of 0 failed every read).
+ */
+const int = (name: string, fallback: number, min = 1) =>
+  Config.Int(name).pipe(
+    Config.withDefault(fallback),
+    Effect.flatMap((value) =>
+      value >= min ? Effect.succeed(value) : Effect.fail(new InvalidServerConfig({ detail: `${name} must be at least ${min}, got ${value}` })))
+  )
 
 /** The options from K2_API_* variables; refuses to start with auth required and no key. */
 export const fromEnv = Effect.gen(function*() {
@@ -144,7 +153,7 @@ export const fromEnv = Effect.gen(function*() {
     sqlMaxRows: yield* int("K2_API_SQL_MAX_ROWS", defaults.sqlMaxRows),
     sqlMaxBytes: yield* int("K2_API_SQL_MAX_BYTES", defaults.sqlMaxBytes),
     maxBodyBytes: yield* int("K2_API_MAX_BODY_BYTES", defaults.maxBodyBytes),
-    cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes)
+    cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes, 0)
   }
   return options
 })

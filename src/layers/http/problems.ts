@@ -3,7 +3,7 @@
  * status and code, anything else a 500 with no detail (and logged). Nothing leaks a path, a
  * stack or a key.
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { HttpServerResponse } from "effect/http"
 import { BadParam } from "../../domain/api/params.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
@@ -14,8 +14,11 @@ import { CurrentRequest } from "./handlerContext.ts"
 import { problem } from "./respond.ts"
 import { SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
 
-export class QueryTimeout {
-  readonly _tag = "QueryTimeout"
+/** A read past K2_API_QUERY_TIMEOUT_MS (503). An Error, so its warning names it (it was logged as [object Object]). */
+export class QueryTimeout extends Schema.TaggedError<QueryTimeout>()("QueryTimeout", {}) {
+  override get message() {
+    return "the query took longer than the server allows"
+  }
 }
 
 /** Typed failures as problems; anything else is a 500 with no detail (and logged). */
@@ -35,7 +38,7 @@ const toProblem = (error: unknown, correlationId: string) => {
   if (error instanceof SqlRefused) return problem(400, "sql_refused", error.message, correlationId)
   if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
   if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
-  if (error instanceof QueryTimeout) return problem(503, "query_timeout", "the query took longer than the server allows", correlationId)
+  if (error instanceof QueryTimeout) return problem(503, "query_timeout", error.message, correlationId)
   if (error instanceof TableFileError) return problem(500, "data_file_error", "a data file of the table could not be read", correlationId)
   return problem(500, "internal", "internal error", correlationId)
 }

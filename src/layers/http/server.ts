@@ -45,8 +45,8 @@ const routeLabel = (pathname: string) => ROUTES.find((r) => pathname === r || pa
  * its front and are dropped as new principals arrive. Past `capacity` principals in one window
  * (an IPv6 client can send each request from another address) the one heard from least
  * recently is forgotten and starts a new count if it returns. Memory stays bounded; the price:
- * a count is lost only once `capacity` other principals have been heard from since its last
- * request, so a busy key keeps its count.
+ * a count is lost once `capacity` other principals have been heard from since its last request.
+ * So the pipeline keeps keys apart from addresses (see `pipeline`).
  */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>()
@@ -143,7 +143,11 @@ const durationOf = (route: string) => {
 /** Wraps the router: the pipeline described at the top of this file. */
 export const pipeline = (options: HandlerOptions) => {
   const authenticate = authenticator(options)
-  const limiter = new RateLimiter(options.rateLimit, options.rateWindowSeconds)
+  // Keys are as many as K2_API_KEYS lists, addresses without end: in one limiter, requests from
+  // 100,000 addresses (one IPv6 client) forgot a key's count, so its holder could start afresh.
+  // A key's window is forgotten only once its period is over.
+  const byKey = new RateLimiter(options.rateLimit, options.rateWindowSeconds, Math.max(1, options.keys.length))
+  const byAddress = new RateLimiter(options.rateLimit, options.rateWindowSeconds)
   const anyOrigin = options.corsOrigins.includes("*")
   const maxBody = ByteSize.bytes(options.maxBodyBytes)
 
@@ -183,9 +187,10 @@ export const pipeline = (options: HandlerOptions) => {
         // The router ends a path at `;` or `#` and reads its query from there, not from `?`: the
         // handler's query would not be the one the ETag (and the body cache) is keyed by. No route has either.
         if (/[;#]/.test(pathname)) return problem(404, "not_found", "no such route", correlationId)
-        /** Counts the request against `who`'s window: the RateLimit-* headers, and the 429 past it. */
-        const limited = (who: string) => {
-          const r = limiter.hit(who, Date.now())
+        const address = `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
+        /** Counts the request against its key's window (its address's when anonymous): the RateLimit-* headers, and the 429 past it. */
+        const limited = () => {
+          const r = principal._tag === "Key" ? byKey.hit(principal.name, Date.now()) : byAddress.hit(address, Date.now())
           extra["ratelimit-limit"] = String(r.limit)
           extra["ratelimit-remaining"] = String(r.remaining)
           extra["ratelimit-reset"] = String(r.reset)
@@ -194,24 +199,18 @@ export const pipeline = (options: HandlerOptions) => {
             "retry-after": String(r.reset)
           })
         }
-        const address = `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
         // A first line before the body is read (the route checks again; see accessLayer): the
         // scopes the path needs however the router reads it, asked of the caller.
         const scopes = scopesOf(pathname, options.metricsRequireKey)
         if (scopes.size > 0) {
+          // Every answer of a keyed route is counted, refusals too (a route's own 403 is): without
+          // a valid key per client address, so keys cannot be guessed without end.
+          const over = limited()
+          if (over !== undefined) return over
           for (const scope of scopes) {
             const refused = refusal(principal, scope, correlationId)
-            if (refused === undefined) continue
-            // Counted per client address, as anonymous requests are: keys cannot be guessed without end.
-            if (principal._tag === "Anonymous") {
-              const over = limited(address)
-              if (over !== undefined) return over
-            }
-            return refused
+            if (refused !== undefined) return refused
           }
-          // Rate limit per key (per client address when anonymous).
-          const over = limited(principal._tag === "Key" ? principal.name : address)
-          if (over !== undefined) return over
         }
         const declared = Number(request.headers["content-length"] ?? "0")
         if (Number.isFinite(declared) && declared > options.maxBodyBytes) {

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
+import { ConfigProvider, Effect } from "effect"
+import { fromEnv, InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
 
 describe("K2_API_KEYS", () => {
   it("two entries with one hash are refused, naming both entries and not the hash", () => {
@@ -28,4 +29,31 @@ describe("K2_API_KEYS", () => {
       ["bob", sha256Hex("b")]
     ])
   })
+})
+
+describe("K2_API_* limits", () => {
+  const read = (env: Record<string, string>) =>
+    fromEnv.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord({ K2_API_AUTH: "off", ...env })))
+
+  it.effect("a limit of 0 or below is refused at start, naming the variable", () =>
+    Effect.gen(function*() {
+      // A window of 0 s made every window NaN, so no request was ever counted: no rate limit at all.
+      for (const name of ["K2_API_RATE_WINDOW_SECONDS", "K2_API_RATE_LIMIT", "K2_API_QUERY_TIMEOUT_MS", "K2_API_SQL_TIMEOUT_MS", "K2_API_MAX_BODY_BYTES", "K2_API_MAX_PAGE_ROWS"]) {
+        for (const value of ["0", "-5"]) {
+          const error = yield* Effect.flip(read({ [name]: value }))
+          assert.instanceOf(error, InvalidServerConfig, `${name}=${value}`)
+          assert.include(error.message, `${name} must be at least 1, got ${value}`)
+        }
+      }
+      const error = yield* Effect.flip(read({ K2_API_CACHE_BYTES: "-1" }))
+      assert.include(error.message, "K2_API_CACHE_BYTES must be at least 0, got -1")
+    }))
+
+  it.effect("the defaults, and a cache of 0 bytes (no cache), are accepted", () =>
+    Effect.gen(function*() {
+      const options = yield* read({ K2_API_CACHE_BYTES: "0", K2_API_RATE_WINDOW_SECONDS: "1" })
+      assert.strictEqual(options.cacheBytes, 0)
+      assert.strictEqual(options.rateWindowSeconds, 1)
+      assert.strictEqual(options.rateLimit, 600)
+    }))
 })

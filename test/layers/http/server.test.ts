@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, type Scope } from "effect"
-import { HttpEffect, HttpRouter, HttpServer, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { HttpEffect, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, OpenApi } from "effect/http-api"
 import { Api } from "../../../src/domain/api/Api.ts"
 import { defaults, type ServerOptions, sha256Hex } from "../../../src/layers/http/config.ts"
@@ -180,4 +180,66 @@ describe("route authorization", () => {
     assert.deepStrictEqual(spec.paths["/metrics"].get.security, [])
     assert.deepStrictEqual(Object.keys(spec.components.securitySchemes).sort(), ["apiKey", "bearer"])
   })
+})
+
+// --- the pipeline in front of the routes: rate limits and refusals -----------------------------
+
+/** The pipeline, with each request's client address taken from X-Test-Address (in memory there is none). */
+const fromAddress = (settings: ServerOptions) => (app: App): App => {
+  const piped = Server.pipeline({ ...settings, warehouse: "" })(app)
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.provideService(piped, HttpServerRequest.HttpServerRequest, request.modify({ remoteAddress: Option.fromNullishOr(request.headers["x-test-address"]) })))
+}
+
+describe("the pipeline in front of the routes", () => {
+  // Windows are fixed periods of the clock: one this long does not end during a test.
+  const longWindow = 1_000_000
+  it.effect("a key's count survives a flood of anonymous requests from more addresses than the limiter holds", () =>
+    Effect.gen(function*() {
+      const settings = options({ rateLimit: 3, rateWindowSeconds: longWindow })
+      const call = yield* serving(settings, fromAddress(settings))
+      const asReader = { headers: { "x-api-key": KEYS.reader, "x-test-address": "10.0.0.1" } }
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* call("/v1/trades", asReader)).status, 200)
+      assert.strictEqual((yield* call("/v1/trades", asReader)).status, 429)
+      // An IPv6 client sends each request from another address: 100,000 of them once filled the
+      // limiter and forgot the key's window, so the key started a fresh count.
+      for (let i = 0; i < 100_001; i++) yield* call("/v1/trades", { headers: { "x-test-address": `2001:db8::${i.toString(16)}` } })
+      const after = yield* call("/v1/trades", asReader)
+      assert.strictEqual(after.status, 429, yield* Effect.promise(() => after.text()))
+    }), 120_000)
+
+  it.effect("however a keyed path is spelled or asked (HEAD, trailing slash, case, escapes), the refusal is the pipeline's, with its headers", () =>
+    Effect.gen(function*() {
+      const settings = options({ metricsRequireKey: true, rateWindowSeconds: longWindow, corsOrigins: ["https://app.example"] })
+      const call = yield* serving(settings, fromAddress(settings))
+      const paths = ["/v1/sql/", "/V1/SQL", "/v1/%73ql", "//v1//replay/", "/v1/%2573ql", "/metrics/", "/METRICS", "/%6detrics", "/docs/..%2fv1/sql"]
+      for (const [i, path] of paths.entries()) {
+        for (const method of ["GET", "HEAD"]) {
+          const res = yield* call(path, { method, headers: { origin: "https://app.example", "x-correlation-id": `c-${i}` } })
+          assert.strictEqual(res.status, 401, `${method} ${path}`)
+          assert.ok(res.headers.get("www-authenticate"), path)
+          assert.ok(res.headers.get("ratelimit-remaining"), path)
+          assert.strictEqual(res.headers.get("x-correlation-id"), `c-${i}`)
+          assert.strictEqual(res.headers.get("access-control-allow-origin"), "https://app.example")
+        }
+      }
+      for (const path of ["/v1/sql/", "/V1/SQL", "/v1/%73ql"]) {
+        yield* refused(yield* call(path, { ...sqlBody, headers: { ...sqlBody.headers, "x-api-key": KEYS.reader } }), 403, "this key has no sql access")
+      }
+      for (const path of ["/metrics/", "/METRICS"]) yield* refused(yield* call(path, { headers: { "x-api-key": KEYS.reader } }), 403, "this key has no metrics access")
+    }))
+
+  it.effect("a key refused a route's scope is counted and told its budget, as any other answer to it", () =>
+    Effect.gen(function*() {
+      const settings = options({ rateLimit: 2, rateWindowSeconds: longWindow })
+      const call = yield* serving(settings, fromAddress(settings))
+      const sql = { ...sqlBody, headers: { ...sqlBody.headers, "x-api-key": KEYS.reader } }
+      const first = yield* call("/v1/sql", sql)
+      assert.strictEqual(first.headers.get("ratelimit-remaining"), "1")
+      yield* refused(first, 403, "this key has no sql access")
+      assert.strictEqual((yield* call("/v1/trades", { headers: { "x-api-key": KEYS.reader } })).headers.get("ratelimit-remaining"), "0")
+      const over = yield* call("/v1/sql", sql)
+      assert.strictEqual(over.status, 429)
+      assert.match(over.headers.get("retry-after") ?? "", /^\d+$/)
+    }))
 })
