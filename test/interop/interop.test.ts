@@ -1,8 +1,8 @@
 /**
  * Interop with the reference implementation: Apache Iceberg Java opens the tables K2
  * writes, through the same catalog (SQL on SQLite and PostgreSQL; Apache's REST catalog
- * server), and K2 reads and extends what Iceberg Java writes. Values are compared exactly:
- * decimals as unscaled integers, timestamps in microseconds, lists, maps and nulls as written.
+ * server), and K2 reads and extends what Iceberg Java writes. Values are compared exactly
+ * (compare.ts).
  *
  * Per catalog, one warm JVM (Harness.IcebergJava) serves every Iceberg Java command.
  */
@@ -10,20 +10,27 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, layer } from "@effect/vitest"
 import { BigDecimal, Context, Effect, Layer } from "effect"
-import { toUnscaled } from "../../src/domain/decimal.ts"
 import { encodeOffsets, markerIn, markerKey } from "../../src/domain/ingest/marker.ts"
-import type { DataFile } from "../../src/domain/iceberg/spec.ts"
 import { type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
-import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { type CommitOutcome, IcebergSink } from "../../src/services/IcebergSink.ts"
-import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../src/services/TableScanner.ts"
-import { makeTrades, START_MICROS } from "../support/fixtures.ts"
-import { postgresUrl } from "../support/postgres.ts"
-import { tempWarehouse, type TestCatalog, warehouseOptions } from "../support/warehouse.ts"
+import { type SnapshotSelector, TableScanner } from "../../src/services/TableScanner.ts"
+import { START_MICROS } from "../support/fixtures.ts"
+import { type InteropCatalog, sides } from "./catalogs.ts"
+import {
+  assertSamePlan,
+  assertSameRows,
+  fromJava,
+  fromTradeRow,
+  ourPaths,
+  readOurs,
+  str,
+  toJavaJson,
+  tradesFor
+} from "./compare.ts"
 import * as Harness from "./harness.ts"
-import { ensureRestCatalog, restCatalogUri, uniqueParent } from "./restCatalog.ts"
+import { ensureRestCatalog } from "./restCatalog.ts"
 
 const DAY = 86_400_000_000
 /** An ingestion marker on our second snapshot (DESIGN.md "Ingest"), beyond 2^53 to keep it honest. */
@@ -31,23 +38,6 @@ const MARKER_GROUP = "interop"
 const MARKER = new Map([["market.equities.trades.asx", new Map([[0, 610n], [3, 9_007_199_254_740_993n]])]])
 const trades = { namespace: tables.trades.namespace, name: tables.trades.name }
 const dayRange = (day: number) => ({ column: "exchange_timestamp", from: START_MICROS + day * DAY, to: START_MICROS + (day + 1) * DAY })
-
-// ---------------------------------------------------------------------------------------------
-// Rows: what we write, and one exact, comparable shape for what either engine reads back.
-
-/**
- * makeTrades, varied so every column shape occurs: odd microseconds, null sequences, empty and
- * multi-valued lists and maps (makeTrades spaces rows whole seconds apart, inside the day).
- */
-const tradesFor = (spec: Parameters<typeof makeTrades>[0]): Array<TradeRow> =>
-  makeTrades(spec).map((t, i) => ({
-    ...t,
-    exchange_timestamp: t.exchange_timestamp + ((i * 7_919) % 1_000),
-    ingestion_timestamp: t.ingestion_timestamp + i,
-    source_sequence: i % 5 === 2 ? null : t.source_sequence,
-    conditions: i % 6 === 1 ? ["XT", "CXA", "LT"] : t.conditions,
-    vendor_data: i % 8 === 3 ? { venue: "CXA", feed: "itch", "": "empty key" } : t.vendor_data
-  }))
 
 /** Edge values: the first and last microsecond of a day, the largest decimal(18, 8), a price below 1. */
 const edgeTrades = (idPrefix: string, day: number): Array<TradeRow> => {
@@ -57,167 +47,6 @@ const edgeTrades = (idPrefix: string, day: number): Array<TradeRow> => {
     { ...second!, exchange_timestamp: START_MICROS + (day + 1) * DAY - 1, price: BigDecimal.make(1n, 8), source_sequence: null },
     { ...third!, price: BigDecimal.make(12_345n, 3), quantity: BigDecimal.make(5n, -3), conditions: [], vendor_data: {} }
   ]
-}
-
-interface Canonical {
-  readonly message_id: string
-  readonly trade_id: string
-  readonly symbol: string
-  readonly exchange: string
-  readonly asset_class: string
-  readonly exchange_timestamp: bigint
-  readonly price: bigint
-  readonly quantity: bigint
-  readonly currency: string
-  readonly side: string
-  readonly conditions: ReadonlyArray<string> | null
-  readonly source_sequence: bigint | null
-  readonly ingestion_timestamp: bigint
-  readonly kafka_topic: string
-  readonly kafka_partition: number
-  readonly kafka_offset: bigint
-  /** Entries sorted by key (map order is not part of the value). */
-  readonly vendor_data: ReadonlyArray<readonly [string, string]> | null
-}
-
-/** "123.45600000" to 12345600000n; more fraction digits than the scale is an error, never rounded. */
-const unscaledOf = (text: string, scale = 8): bigint => {
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text)
-  if (m === null || (m[3] ?? "").length > scale) throw new Error(`not a decimal(18, ${scale}): ${text}`)
-  const value = BigInt(m[2]! + (m[3] ?? "").padEnd(scale, "0"))
-  return m[1] === "-" ? -value : value
-}
-
-const sortedEntries = (entries: Iterable<readonly [string, string]>) =>
-  [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-
-const str = (v: unknown) => v as string
-const bigOrNull = (v: unknown) => (v === null || v === undefined ? null : BigInt(v as string))
-
-const fromTradeRow = (r: TradeRow): Canonical => ({
-  message_id: r.message_id,
-  trade_id: r.trade_id,
-  symbol: r.symbol,
-  exchange: r.exchange,
-  asset_class: r.asset_class,
-  exchange_timestamp: BigInt(r.exchange_timestamp),
-  price: toUnscaled(r.price)!,
-  quantity: toUnscaled(r.quantity)!,
-  currency: r.currency,
-  side: r.side,
-  conditions: [...r.conditions],
-  source_sequence: r.source_sequence,
-  ingestion_timestamp: BigInt(r.ingestion_timestamp),
-  kafka_topic: r.kafka_topic,
-  kafka_partition: r.kafka_partition,
-  kafka_offset: r.kafka_offset,
-  vendor_data: sortedEntries(Object.entries(r.vendor_data))
-})
-
-/**
- * A row as the harness prints it (Values.java) or takes it for `append`: longs, decimals and
- * timestamps as strings, ints as numbers, lists as arrays, maps as objects.
- */
-const toJavaJson = (r: TradeRow) => ({
-  ...r,
-  exchange_timestamp: String(r.exchange_timestamp),
-  price: BigDecimal.format(r.price),
-  quantity: BigDecimal.format(r.quantity),
-  source_sequence: r.source_sequence === null ? null : String(r.source_sequence),
-  ingestion_timestamp: String(r.ingestion_timestamp),
-  kafka_offset: String(r.kafka_offset)
-})
-
-const fromJava = (j: Harness.Json): Canonical => {
-  // Iceberg Java prints decimals at the column's scale: all eight places, always.
-  for (const c of ["price", "quantity"]) {
-    if (!/\.\d{8}$/.test(str(j[c]))) throw new Error(`${c} not at scale 8 in Java's row ${str(j.message_id)}: ${str(j[c])}`)
-  }
-  return {
-    message_id: str(j.message_id),
-    trade_id: str(j.trade_id),
-    symbol: str(j.symbol),
-    exchange: str(j.exchange),
-    asset_class: str(j.asset_class),
-    exchange_timestamp: BigInt(str(j.exchange_timestamp)),
-    price: unscaledOf(str(j.price)),
-    quantity: unscaledOf(str(j.quantity)),
-    currency: str(j.currency),
-    side: str(j.side),
-    conditions: j.conditions as Array<string> | null,
-    source_sequence: bigOrNull(j.source_sequence),
-    ingestion_timestamp: BigInt(str(j.ingestion_timestamp)),
-    kafka_topic: str(j.kafka_topic),
-    kafka_partition: j.kafka_partition as number,
-    kafka_offset: BigInt(str(j.kafka_offset)),
-    vendor_data: j.vendor_data === null ? null : sortedEntries(Object.entries(j.vendor_data as Record<string, string>))
-  }
-}
-
-/** Every column through DuckDB as text or JSON, so nothing passes through a JS float. */
-const CANONICAL_SELECT = [
-  "message_id, trade_id, symbol, exchange, asset_class, currency, side, kafka_topic, kafka_partition",
-  "epoch_us(exchange_timestamp)::VARCHAR AS exchange_timestamp",
-  "epoch_us(ingestion_timestamp)::VARCHAR AS ingestion_timestamp",
-  "price::VARCHAR AS price, quantity::VARCHAR AS quantity",
-  "source_sequence::VARCHAR AS source_sequence, kafka_offset::VARCHAR AS kafka_offset",
-  "to_json(conditions)::VARCHAR AS conditions, to_json(vendor_data)::VARCHAR AS vendor_data"
-].join(", ")
-
-const fromDuckDb = (r: Record<string, unknown>): Canonical => ({
-  ...fromJava({
-    ...r,
-    conditions: r.conditions === null ? null : JSON.parse(str(r.conditions)),
-    vendor_data: r.vendor_data === null ? null : JSON.parse(str(r.vendor_data))
-  }),
-  price: unscaledOf(str(r.price)),
-  quantity: unscaledOf(str(r.quantity))
-})
-
-/** Our reader's rows for a plan. */
-const readOurs = (plan: ScanPlan) => selectPlanned(plan, CANONICAL_SELECT).pipe(Effect.map((rows) => rows.map(fromDuckDb)))
-
-/** JSON with bigints as `123n`: exact, and equal text means equal value. */
-const show = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v))
-
-/** Same rows (by message_id), every column equal; the message names the first few differences. */
-const assertSameRows = (actual: ReadonlyArray<Canonical>, expected: ReadonlyArray<Canonical>, what: string) => {
-  const byId = new Map(actual.map((r) => [r.message_id, r]))
-  assert.strictEqual(byId.size, actual.length, `${what}: duplicate message ids in what was read`)
-  const problems: Array<string> = []
-  for (const want of expected) {
-    const got = byId.get(want.message_id)
-    byId.delete(want.message_id)
-    if (got === undefined) {
-      problems.push(`  ${want.message_id}: missing`)
-      continue
-    }
-    const differing = (Object.keys(want) as Array<keyof Canonical>).filter((column) => show(got[column]) !== show(want[column]))
-    if (differing.length > 0) {
-      problems.push(`  ${want.message_id}: ${differing.map((c) => `${c} read ${show(got[c])}, expected ${show(want[c])}`).join("; ")}`)
-    }
-  }
-  for (const extra of byId.values()) problems.push(`  unexpected row ${show(extra)}`)
-  assert.strictEqual(actual.length, expected.length, `${what}: ${actual.length} rows read, ${expected.length} written`)
-  assert.isEmpty(problems, `${what}: ${problems.length} row(s) differ\n${problems.slice(0, 5).join("\n")}`)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Plans: data file paths, compared as local paths (Java prints what the manifests hold).
-
-const ourPaths = (files: ReadonlyArray<DataFile>) => files.map((f) => Harness.normalizePath(f.filePath)).sort()
-const javaPaths = (lines: ReadonlyArray<Harness.Json>) => lines.map((l) => Harness.normalizePath(str(l.path))).sort()
-
-const assertSamePlan = (java: ReadonlyArray<Harness.Json>, ours: ScanPlan, what: string) => {
-  assert.deepStrictEqual(javaPaths(java), ourPaths(ours.files), `${what}: Iceberg Java and K2 plan different files`)
-  const byPath = new Map(ours.files.map((f) => [Harness.normalizePath(f.filePath), f]))
-  for (const line of java) {
-    const local = Harness.normalizePath(str(line.path))
-    const file = byPath.get(local)!
-    assert.strictEqual(file.recordCount, line.records, `${what}: record count of ${local}`)
-    assert.strictEqual(file.fileSizeInBytes, line.file_size_in_bytes, `${what}: file size of ${local}, K2 vs Java`)
-    assert.strictEqual(file.fileSizeInBytes, fs.statSync(local).size, `${what}: file size of ${local} vs the file on disk`)
-  }
 }
 
 /** K2's plan of the table at `snapshot`, over one day or everything. */
@@ -291,30 +120,9 @@ const writeAndReadWithJava = (target: Harness.HarnessTarget, warehouse: string) 
     })
   }))
 
-/** K2's side of one catalog and Iceberg Java's way to the same trades table through it. */
-const sides = (kind: TestCatalog | "rest"): { readonly options: Lakehouse.LakehouseOptions; readonly target: Harness.HarnessTarget } => {
-  if (kind === "rest") {
-    // Our tables live below a namespace of this run's own on the shared server.
-    const parentNamespace = uniqueParent("k2_interop")
-    return {
-      options: { warehouse: tempWarehouse(), catalogName: "k2", catalog: { _tag: "rest", uri: restCatalogUri, parentNamespace } },
-      target: { uri: restCatalogUri, table: `${parentNamespace}.${trades.namespace}.${trades.name}`, catalog: "k2" }
-    }
-  }
-  const options = warehouseOptions(kind)
-  return {
-    options,
-    target: {
-      uri: kind === "sqlite" ? Harness.jdbcSqlite(path.join(options.warehouse, "catalog.db")) : Harness.jdbcPostgres(postgresUrl),
-      warehouse: options.warehouse,
-      table: `${trades.namespace}.${trades.name}`,
-      catalog: options.catalogName!
-    }
-  }
-}
-
-const suite = (kind: TestCatalog | "rest") => {
-  const { options, target } = sides(kind)
+const suite = (kind: InteropCatalog) => {
+  const { options, targetOf } = sides(kind)
+  const target = targetOf(trades)
   const lakehouse = Lakehouse.layer(options)
   // Set K2_KEEP_INTEROP_WAREHOUSE=1 to keep the files for a look after a failure.
   afterAll(() => {

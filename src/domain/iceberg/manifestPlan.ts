@@ -64,10 +64,9 @@ export const describeManifest = (
     addedRowsCount: rows(added),
     existingRowsCount: rows(existing),
     deletedRowsCount: rows(deleted),
-    partitions: partitionSummaries(
-      spec,
-      entries.filter((e) => e.status !== ManifestEntryStatus.DELETED).map((e) => e.dataFile)
-    )
+    // Over every entry, deleted ones too, as Java's ManifestWriter: engines skip manifests by
+    // these bounds when they look for deleted files (conflict validation).
+    partitions: partitionSummaries(spec, entries.map((e) => e.dataFile))
   }
 }
 

@@ -2,9 +2,11 @@ package k2.interop;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
 import java.io.Closeable;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -19,11 +21,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.avro.file.DataFileStream;
+import org.apache.avro.generic.GenericDatumReader;
+import org.apache.avro.generic.GenericRecord;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.iceberg.AppendFiles;
 import org.apache.iceberg.CatalogProperties;
 import org.apache.iceberg.DataFile;
 import org.apache.iceberg.FileScanTask;
+import org.apache.iceberg.ManifestFile;
 import org.apache.iceberg.PartitionKey;
 import org.apache.iceberg.PartitionSpec;
 import org.apache.iceberg.PartitionSpecParser;
@@ -36,6 +44,7 @@ import org.apache.iceberg.SortOrderParser;
 import org.apache.iceberg.StructLike;
 import org.apache.iceberg.Table;
 import org.apache.iceberg.TableScan;
+import org.apache.iceberg.UpdatePartitionSpec;
 import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.catalog.Namespace;
 import org.apache.iceberg.catalog.SupportsNamespaces;
@@ -43,15 +52,23 @@ import org.apache.iceberg.catalog.TableIdentifier;
 import org.apache.iceberg.data.IcebergGenerics;
 import org.apache.iceberg.data.InternalRecordWrapper;
 import org.apache.iceberg.data.Record;
+import org.apache.iceberg.data.parquet.GenericParquetReaders;
 import org.apache.iceberg.data.parquet.GenericParquetWriter;
 import org.apache.iceberg.exceptions.CommitFailedException;
 import org.apache.iceberg.expressions.Expression;
 import org.apache.iceberg.expressions.Expressions;
+import org.apache.iceberg.expressions.Term;
 import org.apache.iceberg.io.CloseableIterable;
 import org.apache.iceberg.io.DataWriter;
 import org.apache.iceberg.jdbc.JdbcCatalog;
 import org.apache.iceberg.parquet.Parquet;
 import org.apache.iceberg.rest.RESTCatalog;
+import org.apache.iceberg.transforms.Transform;
+import org.apache.iceberg.transforms.Transforms;
+import org.apache.iceberg.types.Comparators;
+import org.apache.iceberg.types.Conversions;
+import org.apache.iceberg.types.Type;
+import org.apache.iceberg.types.Types;
 
 /**
  * Command-line bridge to the reference Iceberg implementation, called by K2's TypeScript interop
@@ -183,7 +200,7 @@ public final class Interop {
     UsageError(String why) {
       super(
           why
-              + "\nusage: Interop <create|append|read|plan|snapshots|schema|serve>"
+              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|snapshots|schema|serve>"
               + " --uri <jdbc uri | REST http(s) uri> [--warehouse <dir> (jdbc)] --table <ns.table>"
               + " [--catalog k2] ...");
     }
@@ -224,6 +241,15 @@ public final class Interop {
         break;
       case "plan":
         plan(catalog.loadTable(id));
+        break;
+      case "files":
+        files(catalog.loadTable(id));
+        break;
+      case "manifests":
+        manifests(catalog.loadTable(id));
+        break;
+      case "update-spec":
+        updateSpec(catalog.loadTable(id));
         break;
       case "snapshots":
         snapshots(catalog.loadTable(id));
@@ -313,14 +339,16 @@ public final class Interop {
       }
     }
 
-    // Files carry the table's sort order id, so honour it (on the internal representation).
-    Comparator<StructLike> cmp = SortOrderComparators.forSchema(schema, table.sortOrder());
+    // Files carry the table's sort order id, so honour it (on the internal representation);
+    // Iceberg has no comparator for the unsorted order.
+    Comparator<StructLike> cmp =
+        table.sortOrder().isSorted() ? SortOrderComparators.forSchema(schema, table.sortOrder()) : null;
     InternalRecordWrapper left = new InternalRecordWrapper(schema.asStruct());
     InternalRecordWrapper right = new InternalRecordWrapper(schema.asStruct());
 
     AppendFiles append = table.newAppend();
     for (Map.Entry<PartitionKey, List<Record>> e : byPartition.entrySet()) {
-      if (table.sortOrder().isSorted()) {
+      if (cmp != null) {
         e.getValue().sort((a, b) -> cmp.compare(left.wrap(a), right.wrap(b)));
       }
       String file = "interop-" + UUID.randomUUID() + ".parquet";
@@ -350,9 +378,15 @@ public final class Interop {
     emit(out);
   }
 
-  /** read [--snapshot-id N | --as-of-ms T]: every row, through the reference generic reader. */
+  /**
+   * read [--snapshot-id N | --as-of-ms T] [--filter F]: every row (matching F, see Filters), through
+   * the reference generic reader.
+   */
   private void read(Table table) throws Exception {
     IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
+    if (opts.containsKey("filter")) {
+      scan = scan.where(Filters.parse(opts.get("filter"))); // prunes files, then filters rows
+    }
     if (opts.containsKey("snapshot-id")) {
       scan = scan.useSnapshot(Long.parseLong(opts.get("snapshot-id")));
     }
@@ -367,9 +401,15 @@ public final class Interop {
     }
   }
 
-  /** plan [--column c --from micros --to micros] [--snapshot-id N]: files the scan would read. */
+  /**
+   * plan [--column c --from micros --to micros] [--filter F] [--snapshot-id N]: files the scan would
+   * read.
+   */
   private void plan(Table table) throws Exception {
     TableScan scan = table.newScan();
+    if (opts.containsKey("filter")) {
+      scan = scan.filter(Filters.parse(opts.get("filter")));
+    }
     if (opts.containsKey("snapshot-id")) {
       scan = scan.useSnapshot(Long.parseLong(opts.get("snapshot-id")));
     }
@@ -391,6 +431,173 @@ public final class Interop {
         emit(out);
       }
     }
+  }
+
+  /**
+   * files --id-column c: every live data file, each row of it read and partitioned by Iceberg's own
+   * transforms of the file's spec. Per file: its partition, the path Iceberg would give it, the
+   * rows whose partition differs from the file's (misplaced_rows, first_misplaced) and the ids
+   * (column c) of the rows it holds.
+   */
+  private void files(Table table) throws Exception {
+    Schema schema = table.schema();
+    String idColumn = opt("id-column");
+    InternalRecordWrapper wrapper = new InternalRecordWrapper(schema.asStruct());
+    try (CloseableIterable<FileScanTask> tasks = table.newScan().planFiles()) {
+      for (FileScanTask task : tasks) {
+        DataFile file = task.file();
+        PartitionSpec spec = table.specs().get(file.specId());
+        PartitionKey key = new PartitionKey(spec, schema);
+        Comparator<StructLike> samePartition = Comparators.forType(spec.partitionType());
+        ArrayNode ids = JSON.createArrayNode();
+        long misplaced = 0;
+        ObjectNode firstMisplaced = null;
+        try (CloseableIterable<Record> rows =
+            Parquet.read(table.io().newInputFile(file.location()))
+                .project(schema)
+                .createReaderFunc(fileSchema -> GenericParquetReaders.buildReader(schema, fileSchema))
+                .build()) {
+          for (Record row : rows) {
+            ids.add(String.valueOf(row.getField(idColumn)));
+            key.partition(wrapper.wrap(row));
+            if (samePartition.compare(key, file.partition()) != 0) {
+              misplaced++;
+              if (firstMisplaced == null) {
+                firstMisplaced = Values.toJson(schema.asStruct(), row);
+                firstMisplaced.set("$partition", partitionJson(spec, key));
+              }
+            }
+          }
+        }
+        String name = file.location().substring(file.location().lastIndexOf('/') + 1);
+        ObjectNode out = JSON.createObjectNode();
+        out.put("path", file.location());
+        out.put("spec_id", file.specId());
+        out.put("records", file.recordCount());
+        out.set("partition", partitionJson(spec, file.partition()));
+        out.put("partition_path", spec.partitionToPath(file.partition()));
+        out.put("expected_location", table.locationProvider().newDataLocation(spec, file.partition(), name));
+        out.put("misplaced_rows", misplaced);
+        out.set("first_misplaced", firstMisplaced);
+        out.set("ids", ids);
+        emit(out);
+      }
+    }
+  }
+
+  /**
+   * manifests: per manifest of the current snapshot, each partition field's summary as the manifest
+   * list holds it and as Java's ManifestWriter computes it: over every entry, deleted ones too.
+   * The entries are read as plain Avro, since Iceberg's reader hides deleted entries.
+   */
+  private void manifests(Table table) throws Exception {
+    for (ManifestFile manifest : table.currentSnapshot().allManifests(table.io())) {
+      PartitionSpec spec = table.specs().get(manifest.partitionSpecId());
+      List<Types.NestedField> fields = spec.partitionType().fields();
+      Object[] lower = new Object[fields.size()];
+      Object[] upper = new Object[fields.size()];
+      boolean[] containsNull = new boolean[fields.size()];
+      long deleted = 0;
+      try (InputStream in = table.io().newInputFile(manifest.path()).newStream();
+          DataFileStream<GenericRecord> entries = new DataFileStream<>(in, new GenericDatumReader<>())) {
+        for (GenericRecord entry : entries) {
+          deleted += (Integer) entry.get("status") == 2 ? 1 : 0;
+          GenericRecord partition = (GenericRecord) ((GenericRecord) entry.get("data_file")).get("partition");
+          for (int i = 0; i < fields.size(); i++) {
+            Object v = partition.get(i);
+            Comparator<Object> order = Comparators.forType(fields.get(i).type().asPrimitiveType());
+            if (v == null) {
+              containsNull[i] = true;
+            } else {
+              lower[i] = lower[i] == null || order.compare(v, lower[i]) < 0 ? v : lower[i];
+              upper[i] = upper[i] == null || order.compare(v, upper[i]) > 0 ? v : upper[i];
+            }
+          }
+        }
+      }
+      ArrayNode summaries = JSON.createArrayNode();
+      for (int i = 0; i < fields.size(); i++) {
+        Type type = fields.get(i).type();
+        ManifestFile.PartitionFieldSummary written = manifest.partitions().get(i);
+        ObjectNode field = summaries.addObject();
+        field.put("name", fields.get(i).name());
+        field.put("contains_null", written.containsNull());
+        field.set("lower", valueJson(Conversions.fromByteBuffer(type, written.lowerBound())));
+        field.set("upper", valueJson(Conversions.fromByteBuffer(type, written.upperBound())));
+        field.put("expected_contains_null", containsNull[i]);
+        field.set("expected_lower", valueJson(lower[i]));
+        field.set("expected_upper", valueJson(upper[i]));
+      }
+      ObjectNode out = JSON.createObjectNode();
+      out.put("path", manifest.path());
+      out.put("spec_id", manifest.partitionSpecId());
+      out.put("deleted_entries", deleted);
+      out.set("partitions", summaries);
+      emit(out);
+    }
+  }
+
+  /** A partition tuple by field name (see valueJson). */
+  private static ObjectNode partitionJson(PartitionSpec spec, StructLike partition) {
+    ObjectNode out = JSON.createObjectNode();
+    for (int i = 0; i < spec.fields().size(); i++) {
+      out.set(spec.fields().get(i).name(), valueJson(partition.get(i, Object.class)));
+    }
+    return out;
+  }
+
+  /** A partition value: ints as numbers, null as null, anything else as text. */
+  private static JsonNode valueJson(Object value) {
+    if (value == null) {
+      return JSON.nullNode();
+    }
+    return value instanceof Integer
+        ? JSON.getNodeFactory().numberNode((Integer) value)
+        : JSON.getNodeFactory().textNode(value.toString());
+  }
+
+  /**
+   * update-spec [--remove name,...] [--add transform(column),...]: evolves the table's default
+   * partition spec as any engine would (transform: identity, year, month, day, hour, void, ...).
+   */
+  private void updateSpec(Table table) throws Exception {
+    UpdatePartitionSpec update = table.updateSpec();
+    for (String name : listOpt("remove")) {
+      update.removeField(name);
+    }
+    for (String field : listOpt("add")) {
+      update.addField(term(table.schema(), field));
+    }
+    update.commit();
+    emit(tableInfo(table));
+  }
+
+  private List<String> listOpt(String name) {
+    List<String> out = new ArrayList<>();
+    for (String item : opts.getOrDefault(name, "").split(",")) {
+      if (!item.isBlank()) {
+        out.add(item.trim());
+      }
+    }
+    return out;
+  }
+
+  private static final Pattern PARTITION_FIELD = Pattern.compile("(\\w+(?:\\[\\d+\\])?)\\((\\w+)\\)");
+
+  /** {@code transform(column)} as a partition term. */
+  @SuppressWarnings("unchecked")
+  private static Term term(Schema schema, String text) {
+    Matcher m = PARTITION_FIELD.matcher(text);
+    if (!m.matches()) {
+      usage("not a partition field `transform(column)`: " + text);
+    }
+    String column = m.group(2);
+    if (m.group(1).equals("identity")) {
+      return Expressions.ref(column);
+    }
+    Transform<?, Object> transform =
+        (Transform<?, Object>) Transforms.fromString(schema.findType(column), m.group(1));
+    return Expressions.transform(column, transform);
   }
 
   /** snapshots: one line per snapshot, oldest first. */
