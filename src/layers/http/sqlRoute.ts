@@ -30,12 +30,13 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         const pinned = yield* reads.pin(involved, snapshot)
         const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
         const ids = idsOf(pinned)
-        const sandboxTables = yield* Effect.forEach(involved, (t) =>
+        // Planning (catalog and manifests) is a read like any other: under the query time limit.
+        const sandboxTables = yield* reads.withTimeout(Effect.forEach(involved, (t) =>
           ids[t] == null
             ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string>, planningMs: 0 })
             : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } }).pipe(
               Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p), planningMs: p.stats.planningMs }))
-            ))
+            )))
         const headers = { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
         const started = Date.now()
         if (format === "parquet") {

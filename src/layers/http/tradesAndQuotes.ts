@@ -73,10 +73,11 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       }
     }
     const columns = (r.fields.length > 0 ? names.filter((n) => r.fields.includes(n)) : names).map((n) => `"${n}"`).join(", ")
-    const plan = yield* scanner.plan(identifierOf(table), {
+    // Planned before the 200 and under the query time limit, as every read is.
+    const plan = yield* reads.withTimeout(scanner.plan(identifierOf(table), {
       ...(r.selector === undefined ? {} : { snapshot: r.selector }),
       filter: { time: { column: "exchange_timestamp", from: r.from, to: r.to }, ...(r.symbols.length > 0 ? { values: [{ column: "symbol", values: r.symbols }] } : {}) }
-    })
+    }))
     return yield* parquetResponse((out) =>
       reads.sandboxed({
         sql: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
@@ -149,7 +150,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         { page: first as typeof first | undefined, cursor: first.nextCursor },
         (state) =>
           Effect.gen(function*() {
-            const page = state.page ?? (yield* read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined))
+            // Each page holds a pooled DuckDB connection while it runs: the same limit as the first.
+            const page = state.page ?? (yield* reads.withTimeout(read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined)))
             const taken = page.rows.slice(0, cap - sent)
             sent += taken.length
             let text = header ? csvHeader(columns) : ""
@@ -160,8 +162,9 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           })
       ).pipe(
         Stream.encodeText,
-        Stream.catchCause(() =>
-          Stream.fromEffect(Effect.logWarning("export stream failed", correlationId)).pipe(
+        // The client gets only a cut body once the headers are out: the cause must reach the log.
+        Stream.catchCause((cause) =>
+          Stream.fromEffect(Effect.logWarning("export stream failed", correlationId, cause)).pipe(
             Stream.flatMap(() => Stream.fail("export failed after the response started"))
           )
         )

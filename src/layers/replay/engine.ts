@@ -336,9 +336,11 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       for (let salt = 0n; salt < 4n; salt++) {
         const params = new Params()
         const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plannedPaths(plan), from, to, symbols), params.add(salt)))
+        const sql = `SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`
+        // As the windows: a consumer gone mid-statement must not leave it running on a pooled connection.
         const rows = yield* duckDb.withConnection((connection) =>
-          attempt("replay profiles", async () =>
-            (await executeOne(connection, `SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`, params.values, (s) => s.runAndReadAll())).getRowObjectsJS())
+          attempt("replay profiles", async () => (await executeOne(connection, sql, params.values, (s) => s.runAndReadAll())).getRowObjectsJS(), () =>
+            connection.interrupt())
         ).pipe(Effect.mapError(blameFile(paths)))
         const profiles = new Map<number, Profile>()
         for (const { key, ...profile } of rows) profiles.set(key as number, profile as unknown as Profile)
@@ -356,7 +358,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
         const result = await executeOne(connection, sql, params.values, (s) => s.runAndReadAll())
         const [s, n] = result.getColumnsJS() as [Array<number>, Array<number>]
         return s.map((second, i) => [second, n[i]!] as const)
-      })
+      }, () => connection.interrupt())
     ).pipe(Effect.mapError(blameFile(paths)))
   }
 
