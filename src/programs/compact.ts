@@ -7,25 +7,30 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { inRange, positive, setting } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
-import * as Lakehouse from "../layers/lakehouse.ts"
+import { localPath } from "../layers/iceberg/fileio.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { showIdentifier } from "../services/Catalog.ts"
 import { Maintenance, type MaintenanceReport } from "../services/Maintenance.ts"
-import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
+import { UsageError, usage } from "./cli/common.ts"
+import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
+
+const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`)
 
 const flags = {
   ...lakehouseFlags,
   tables: Flag.String("tables").pipe(
-    setting("tables to maintain, comma separated (namespace.name)", {
-      fallback: [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`).join(",")
-    })
+    Flag.withDescription(`tables to maintain, comma separated (namespace.name); one named here and missing fails the run (default ${defaultTables.join(",")}, skipped when missing)`),
+    Flag.optional
   ),
   every: Flag.Int("every").pipe(
-    optionalSetting("run every N seconds until interrupted (default: once)", { env: "K2_MAINTENANCE_EVERY", read: Config.Int })
+    Flag.withDescription("run every N seconds, N at least 1, until interrupted (env K2_MAINTENANCE_EVERY; default: once)"),
+    Flag.withFallbackConfig(Config.Int("K2_MAINTENANCE_EVERY")),
+    inRange(1),
+    Flag.optional
   ),
   targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
     setting("size compacted files aim at", { fallback: 128 }),
@@ -55,6 +60,21 @@ const flags = {
 
 type Options = Command.Command.Config.Infer<typeof flags>
 
+/** The tables to maintain, and whether the user named them (then a missing one is a failure, not a skip). */
+const tablesOf = (option: Option.Option<string>) => {
+  const names = Option.match(option, {
+    onNone: () => defaultTables,
+    onSome: (text) => text.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
+  })
+  const ids = names.map((t) => {
+    const dot = t.lastIndexOf(".")
+    if (dot <= 0 || dot === t.length - 1) throw new UsageError(`--tables: ${JSON.stringify(t)} is not namespace.name (e.g. market_data.trades)`)
+    return { namespace: t.slice(0, dot), name: t.slice(dot + 1) }
+  })
+  if (ids.length === 0) throw new UsageError("--tables: no table named")
+  return { ids, named: Option.isSome(option) }
+}
+
 const report = (r: MaintenanceReport, dryRun: boolean): string => {
   const lines = [showIdentifier(r.table)]
   if (r.compact !== null) {
@@ -74,18 +94,15 @@ const report = (r: MaintenanceReport, dryRun: boolean): string => {
     lines.push(
       `  orphans            ${r.orphans.removed.length} ${dryRun ? "would be removed" : "removed"} (${r.orphans.bytesRemoved} bytes), ${r.orphans.tooYoung} within the grace period, ${r.orphans.filesScanned} files scanned`
     )
+    if (dryRun) for (const file of r.orphans.removed) lines.push(`    ${localPath(file)}`)
   }
   return lines.join("\n")
 }
 
 /** Every table in turn: one that fails is reported and the others are still maintained; the run fails after them. */
-const once = (options: Options) =>
+const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
   Effect.gen(function*() {
     const maintenance = yield* Maintenance
-    const ids = options.tables.split(",").map((t) => t.trim()).filter((t) => t.length > 0).map((t) => {
-      const dot = t.lastIndexOf(".")
-      return { namespace: t.slice(0, dot), name: t.slice(dot + 1) }
-    })
     const started = Date.now()
     if (options.dryRun) yield* Console.error("dry run: no compaction, no snapshot expiry; orphan files are listed, not removed")
     const failed: Array<string> = []
@@ -101,7 +118,8 @@ const once = (options: Options) =>
           dryRun: options.dryRun
         }
       }).pipe(
-        Effect.catchReason("CatalogError", "NoSuchTable", (e) => Console.error(`skipped: ${e.message}`).pipe(Effect.as(null))),
+        Effect.catchReason("CatalogError", "NoSuchTable", (e, error) =>
+          named ? Effect.fail(error) : Console.error(`skipped: ${e.message}`).pipe(Effect.as(null))),
         Effect.catch((e) =>
           Effect.sync(() => void failed.push(`${id.namespace}.${id.name}`)).pipe(
             Effect.andThen(Console.error(`${id.namespace}.${id.name} failed: ${e.message}`)),
@@ -115,24 +133,20 @@ const once = (options: Options) =>
     if (failed.length > 0) return yield* Effect.fail(new Error(`maintenance failed for ${failed.join(", ")}`))
   })
 
-export const compactCommand = Command.make("compact", flags, (options) => {
-  const lake = MaintenanceLayer.layer().pipe(
-    Layer.provideMerge(Lakehouse.layer({
-      warehouse: options.warehouse,
-      catalogName: options.catalogName,
-      catalog: catalogChoice(options)
-    }))
-  )
-  const program = Option.match(options.every, {
-    onNone: () => once(options),
-    onSome: (seconds) =>
-      once(options).pipe(
-        Effect.catchCause((cause) => Effect.logWarning("maintenance run failed", cause)),
-        Effect.repeat(Schedule.spaced(Duration.seconds(seconds))),
-        Effect.asVoid
-      )
-  })
-  return program.pipe(Effect.provide(lake), Effect.provide(Telemetry.layer("compact")))
-}).pipe(Command.withDescription("Compact small files, expire snapshots, remove orphan files"))
+export const compactCommand = Command.make("compact", flags, (options) =>
+  usage(() => {
+    const targets = tablesOf(options.tables)
+    const lake = MaintenanceLayer.layer().pipe(Layer.provideMerge(existingLakehouse(options)))
+    const program = Option.match(options.every, {
+      onNone: () => once(options, targets),
+      onSome: (seconds) =>
+        once(options, targets).pipe(
+          Effect.catchCause((cause) => Effect.logWarning("maintenance run failed", cause)),
+          Effect.repeat(Schedule.spaced(Duration.seconds(seconds))),
+          Effect.asVoid
+        )
+    })
+    return program.pipe(Effect.provide(lake))
+  }).pipe(Effect.provide(Telemetry.layer("compact")))).pipe(Command.withDescription("Compact small files, expire snapshots, remove orphan files"))
 
 if (import.meta.main) runCommand(compactCommand)

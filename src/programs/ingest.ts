@@ -11,7 +11,7 @@ import { Command, Flag } from "effect/cli"
 import { inRange, optionalSetting, setting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
-import { parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs } from "../domain/wire.ts"
+import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
@@ -25,9 +25,11 @@ import * as ProcessMetrics from "../layers/telemetry/process.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
-import { clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { UsageError, usage } from "./cli/common.ts"
+import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
 import { progressLine } from "./cli/progress.ts"
+import { holdWarehouse } from "./cli/warehouseLock.ts"
 
 const flags = {
   ...lakehouseFlags,
@@ -116,9 +118,20 @@ const summary = (p: IngestProgress, seconds: number) =>
 /** The topics' specs; the command has checked that each is a market data or instruments topic. */
 const specsOf = (topics: ReadonlyArray<string>, partitions: number) => sourceTopicSpecs(topics, partitions) ?? []
 
-/** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
+/** What the embedded default's simulator publishes: an ASX day. */
+const simulatedTopics = [
+  topicName({ assetClass: "equities", dataType: "trades", exchange: "ASX" }),
+  topicName({ assetClass: "equities", dataType: "quotes", exchange: "ASX" }),
+  instrumentsTopicName("ASX")
+]
+
+/**
+ * The embedded default: simulator → in-process Kafka → local warehouse, then a summary. A signal
+ * stops it as it stops the live mode: what was read is committed, then the summary.
+ */
 const embedded = (options: Options, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
+    yield* holdWarehouse(options.warehouse)
     const broker = new KafkaMemory.MemoryBroker()
     // Like a broker with retention and a produce quota: what is committed is dropped and the
     // simulator waits while ingestion lags, so memory stays bounded whatever --events.
@@ -128,32 +141,41 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
     const ingest = Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions))
       const ingestor = yield* Ingestor
-      const running = yield* Effect.forkChild(ingestor.run)
+      const running = yield* Effect.forkChild(failsTheDrain(ingestor.run))
       const allAssigned = (p: IngestProgress) => p.partitions === topics.length * options.partitions
-      // Publish once the group has its partitions: the backlog bound applies only from then on.
-      yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
-      const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
-      // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
       let total: number | undefined
       const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, total))
-      const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
-      const published = yield* Fiber.join(publisher)
-      total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
-      // Done when every partition is read to its end and in its table; stopping the ingestor
-      // then drains it, which commits sequence_events too (else due only at the next checkpoint).
-      const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
-      yield* ingestor.progress.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (p) => allAssigned(p) && p.position >= end && p.unwritten === 0 })
-      )
-      yield* Fiber.interrupt(reporter)
-      yield* report
-      yield* Fiber.interrupt(running)
-      // A drain that could not commit fails the run: say so rather than print a summary.
+      const whole = Effect.gen(function*() {
+        // Publish once the group has its partitions: the backlog bound applies only from then on.
+        yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
+        const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
+        // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
+        const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
+        const published = yield* Fiber.join(publisher)
+        total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
+        // Done when every partition is read to its end and in its table; stopping the ingestor
+        // then drains it, which commits sequence_events too (else due only at the next checkpoint).
+        const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
+        yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (p) => allAssigned(p) && p.position >= end && p.unwritten === 0 })
+        )
+        yield* Fiber.interrupt(reporter)
+        yield* report
+      })
+      // Done or stopped by a signal, the ingestor drains here, while the catalog and the log are
+      // still open (the layers close when this returns). A failed drain fails the run: it is said
+      // instead of a summary (on a signal, failsTheDrain keeps it for the exit code).
+      yield* whole.pipe(Effect.ensuring(Effect.gen(function*() {
+        yield* Fiber.interrupt(running)
+        if (Option.isNone(Exit.findErrorOption(yield* Fiber.await(running)))) {
+          yield* Console.error("")
+          yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
+        }
+      })))
       const failure = Exit.findErrorOption(yield* Fiber.await(running))
       if (Option.isSome(failure)) return yield* Effect.fail(failure.value)
-      return yield* ingestor.progress
     })
-    const final = yield* ingest.pipe(
+    yield* ingest.pipe(
       Effect.provide(ingestorLayer(options, topics, Option.none()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafka,
@@ -162,9 +184,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
         ))
       ))
     )
-    yield* Console.error("")
-    yield* Console.log(summary(final, (Date.now() - started) / 1000))
-  })
+  }).pipe(Effect.scoped)
 
 /** Against a real broker until SIGTERM/SIGINT. */
 const live = (options: Options, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
@@ -220,19 +240,24 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
     )
   })
 
-export const ingestCommand = Command.make("ingest", flags, (options) => {
-  const topics = options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
-  const invalid = topics.filter((t) => parseTopicName(t) === undefined && parseInstrumentsTopicName(t) === undefined)
-  if (invalid.length > 0) {
-    return Effect.fail(new Error(
-      `not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
-    ))
-  }
-  const run: Effect.Effect<void, unknown> = Option.match(options.brokers, {
-    onNone: () => embedded(options, topics),
-    onSome: (b) => live(options, b.split(",").map((s) => s.trim()), topics)
-  })
-  return run.pipe(Effect.provide(Telemetry.layer("ingest")))
-}).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
+export const ingestCommand = Command.make("ingest", flags, (options) =>
+  usage((): Effect.Effect<void, unknown> => {
+    const topics = options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
+    const invalid = topics.filter((t) => parseTopicName(t) === undefined && parseInstrumentsTopicName(t) === undefined)
+    if (invalid.length > 0) {
+      throw new UsageError(
+        `--topics: not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
+      )
+    }
+    if (Option.isNone(options.brokers)) {
+      // The simulator publishes all three: a topic left out would fill the in-process log unread.
+      if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
+        throw new UsageError(`--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers`)
+      }
+      return embedded(options, topics)
+    }
+    if (topics.length === 0) throw new UsageError("--topics: no topic to ingest")
+    return live(options, brokerList(options.brokers.value), topics)
+  }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
 
 if (import.meta.main) runCommand(ingestCommand)

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { runCommand } from "./cli/run.ts"
 import { instrumentsTopicName, instrumentsTopicSpecs, topicName, topicSpecs } from "../domain/wire.ts"
@@ -116,9 +116,8 @@ const bar = (events: number, elapsedMs: number, total: number | undefined) => {
   return Effect.void
 }
 
-const produce = (options: Options, brokerList: string, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
+const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
   Effect.gen(function*() {
-    const brokers = brokerList.split(",").map((b) => b.trim())
     const exchange = options.source === "sim" ? options.exchange : "ASX"
     const codec = yield* wireCodec(options.schemaRegistry, [
       topicName({ assetClass: "equities", dataType: "trades", exchange }),
@@ -172,7 +171,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     // Every option is checked before anything is published.
     const feed = feedLayer(options)
     const durationMs = Option.map(options.duration, parseDuration)
-    return produce(options, options.brokers.value, feed, durationMs)
+    return produce(options, brokerList(options.brokers.value), feed, durationMs)
   }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))
 
 if (import.meta.main) runCommand(produceCommand)

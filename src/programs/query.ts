@@ -1,19 +1,20 @@
 /**
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
- * lakehouse (K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
+ * lakehouse (--warehouse, --catalog or K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
  */
 import { Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { setting } from "./cli/flags.ts"
+import { inRange, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
+import { tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
+import { barColumns, quoteBarColumns, statsColumns, summaryColumns } from "../layers/http/parquetColumns.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import { QueryEngine } from "../services/QueryEngine.ts"
 import {
   asOfFlag,
   formatFlag,
   fromFlag,
-  lakehouseFromEnv,
   parseInstant,
   printRows,
   scanReport,
@@ -25,10 +26,14 @@ import {
   usage,
   UsageError
 } from "./cli/common.ts"
+import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
+
+/** The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none. */
+const engine = (a: Parameters<typeof existingLakehouse>[0]) => QueryLayer.layer().pipe(Layer.provideMerge(existingLakehouse(a)))
 
 const parseFilters = (text: string) =>
   splitList(text).map((part) => {
@@ -44,7 +49,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
     symbols: symbolsFlag,
     from: fromFlag,
     to: toFlag,
-    limit: Flag.Int("limit").pipe(setting("Rows per page, 1..100000", { fallback: 1000 })),
+    limit: Flag.Int("limit").pipe(setting("Rows per page", { fallback: 1000 }), inRange(1, 100_000)),
     cursor: Flag.String("cursor").pipe(Flag.withDescription("nextCursor of the previous page"), Flag.optional),
     fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.withDefault("")),
     filter: Flag.String("filter").pipe(
@@ -52,7 +57,8 @@ const rowsCommand = (table: "trades" | "quotes") =>
       Flag.withDefault("")
     ),
     format: formatFlag,
-    ...snapshotFlags
+    ...snapshotFlags,
+    ...lakehouseFlags
   }, (a) =>
     usage(() => {
       const request = {
@@ -76,9 +82,13 @@ const rowsCommand = (table: "trades" | "quotes") =>
           ...("exchange_timestamp" in r ? { exchange_timestamp: iso(r.exchange_timestamp as number) } : {}),
           ...("ingestion_timestamp" in r ? { ingestion_timestamp: iso(r.ingestion_timestamp as number) } : {})
         }))
-        yield* printRows(rows, a.format, { ...scanReport(page), nextCursor: page.nextCursor })
+        const columns = request.fields.length > 0 ? request.fields : tables[table].schema.fields.map((f) => f.name)
+        yield* printRows(rows, columns, a.format, { ...scanReport(page), nextCursor: page.nextCursor })
       })
-    })).pipe(Command.withDescription(`${table} of some symbols over [from, to), in exchange-time order, keyset-paginated`))
+    })).pipe(
+    Command.withDescription(`${table} of some symbols over [from, to), in exchange-time order, keyset-paginated`),
+    Command.provide((a) => engine(a))
+  )
 
 const bars = Command.make("bars", {
   symbols: symbolsFlag,
@@ -89,7 +99,8 @@ const bars = Command.make("bars", {
   ),
   quotes: Flag.Boolean("quotes").pipe(Flag.withDescription("Spread and mid bars from quotes instead of OHLCV"), Flag.withDefault(false)),
   format: formatFlag,
-  ...snapshotFlags
+  ...snapshotFlags,
+  ...lakehouseFlags
 }, (a) =>
   usage(() => {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
@@ -103,16 +114,21 @@ const bars = Command.make("bars", {
     return Effect.gen(function*() {
       const q = yield* QueryEngine
       const answer = a.quotes ? yield* q.quoteBars(request) : yield* q.bars(request)
-      yield* printRows(answer.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })), a.format, scanReport(answer))
+      const columns = Object.keys(a.quotes ? quoteBarColumns : barColumns)
+      yield* printRows(answer.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })), columns, a.format, scanReport(answer))
     })
-  })).pipe(Command.withDescription("OHLCV bars (VWAP exact, half-even to 8 places) or, with --quotes, spread and mid bars"))
+  })).pipe(
+  Command.withDescription("OHLCV bars (VWAP exact, half-even to 8 places) or, with --quotes, spread and mid bars"),
+  Command.provide((a) => engine(a))
+)
 
 const summary = Command.make("summary", {
   symbols: symbolsFlag,
   fromDay: Flag.String("from-day").pipe(Flag.withDescription("First trading day (exchange-local date yyyy-mm-dd)")),
   toDay: Flag.String("to-day").pipe(Flag.withDescription("Last trading day, inclusive (default: from-day)"), Flag.optional),
   format: formatFlag,
-  ...snapshotFlags
+  ...snapshotFlags,
+  ...lakehouseFlags
 }, (a) =>
   usage(() => {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
@@ -124,11 +140,18 @@ const summary = Command.make("summary", {
         toDay: a.toDay._tag === "Some" ? a.toDay.value : a.fromDay,
         ...(snapshot === undefined ? {} : { snapshot })
       })
-      yield* printRows(answer.rows.map((r) => ({ ...r, firstTrade: iso(r.firstTrade), lastTrade: iso(r.lastTrade) })), a.format, scanReport(answer))
+      yield* printRows(
+        answer.rows.map((r) => ({ ...r, firstTrade: iso(r.firstTrade), lastTrade: iso(r.lastTrade) })),
+        Object.keys(summaryColumns),
+        a.format,
+        scanReport(answer)
+      )
     })
-  })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"))
+  })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"), Command.provide((a) => engine(a)))
 
-const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFlag, ...snapshotFlags }, (a) =>
+const symbolColumns = ["symbol", "trades", "first_trade", "last_trade", "quotes", "first_quote", "last_quote"]
+
+const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFlag, ...snapshotFlags, ...lakehouseFlags }, (a) =>
   usage(() => {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
     return Effect.gen(function*() {
@@ -144,20 +167,22 @@ const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFl
           first_quote: iso(r.quotes?.first ?? null),
           last_quote: iso(r.quotes?.last ?? null)
         })),
+        symbolColumns,
         a.format,
         scanReport(answer)
       )
     })
-  })).pipe(Command.withDescription("Symbols with counts and first/last exchange time per table"))
+  })).pipe(Command.withDescription("Symbols with counts and first/last exchange time per table"), Command.provide((a) => engine(a)))
 
 const tableArg = Argument.Literals("table", ["trades", "quotes", "sequence_events", "instruments"]).pipe(
   Argument.withDescription("trades, quotes, sequence_events or instruments")
 )
 
-const snapshots = Command.make("snapshots", { table: tableArg, format: formatFlag }, (a) =>
+const snapshots = Command.make("snapshots", { table: tableArg, format: formatFlag, ...lakehouseFlags }, (a) =>
   Effect.gen(function*() {
     const q = yield* QueryEngine
     const list = yield* q.snapshots(a.table)
+    const columns = ["snapshot_id", "parent_id", "time", "operation", "current", "records", "files"]
     yield* printRows(
       list.map((s) => ({
         snapshot_id: s.snapshotId,
@@ -169,25 +194,24 @@ const snapshots = Command.make("snapshots", { table: tableArg, format: formatFla
         files: s.summary["total-data-files"] ?? "",
         ...(a.format === "table" ? {} : { summary: s.summary })
       })),
+      a.format === "table" ? columns : [...columns, "summary"],
       a.format
     )
-  })).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"))
+  })).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"), Command.provide((a) => engine(a)))
 
-const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...snapshotFlags }, (a) =>
+const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...snapshotFlags, ...lakehouseFlags }, (a) =>
   usage(() => {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
     return Effect.gen(function*() {
       const q = yield* QueryEngine
       const s = yield* q.tableStats(a.table, snapshot === undefined ? {} : { snapshot })
-      yield* printRows([{ ...s, firstTimestamp: iso(s.firstTimestamp), lastTimestamp: iso(s.lastTimestamp) }], a.format)
+      yield* printRows([{ ...s, firstTimestamp: iso(s.firstTimestamp), lastTimestamp: iso(s.lastTimestamp) }], Object.keys(statsColumns), a.format)
     })
-  })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"))
+  })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"), Command.provide((a) => engine(a)))
 
 const root = Command.make("query").pipe(
-  Command.withDescription("Query the K2 lakehouse (env: K2_WAREHOUSE, K2_CATALOG, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"),
+  Command.withDescription("Query the K2 lakehouse (env also: K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"),
   Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
 )
 
-const layer = QueryLayer.layer().pipe(Layer.provideMerge(lakehouseFromEnv))
-
-runCommand(root.pipe(Command.provide(layer)))
+runCommand(root)

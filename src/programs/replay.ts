@@ -7,7 +7,7 @@
  */
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { optionalSetting, setting } from "./cli/flags.ts"
+import { inRange, optionalSetting, setting } from "./cli/flags.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -20,7 +20,6 @@ import {
   asOfFlag,
   fromFlag,
   jsonReplacer,
-  lakehouseFromEnv,
   parseInstant,
   snapshotIdFlag,
   snapshotOf,
@@ -30,7 +29,8 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
 const line = (e: ReplayEvent) =>
@@ -72,8 +72,16 @@ const replay = Command.make("replay", {
   from: fromFlag,
   to: toFlag.pipe(Flag.optional),
   tables: Flag.String("tables").pipe(setting("trades, quotes or both (comma-separated)", { fallback: "trades,quotes" })),
-  speed: Flag.Finite("speed").pipe(Flag.withDescription("Multiple of real time (1 = real time); absent: as fast as possible"), Flag.optional),
-  windowRows: Flag.Int("window-rows").pipe(Flag.withDescription("Rows DuckDB sorts at once (memory bound)"), Flag.optional),
+  speed: Flag.Finite("speed").pipe(
+    Flag.withDescription("Multiple of real time (1 = real time), above 0, at most 1000000; absent: as fast as possible"),
+    Flag.filter((n: number) => n > 0 && n <= 1_000_000, () => "a multiple above 0, at most 1000000"),
+    Flag.optional
+  ),
+  windowRows: Flag.Int("window-rows").pipe(
+    Flag.withDescription("Rows DuckDB sorts at once (memory bound; default 1000000 unpaced, 50000 paced)"),
+    inRange(1_000, 10_000_000),
+    Flag.optional
+  ),
   snapshotId: snapshotIdFlag,
   asOf: asOfFlag,
   topic: Flag.String("topic").pipe(
@@ -81,7 +89,8 @@ const replay = Command.make("replay", {
     Flag.optional
   ),
   partitions: Flag.Int("partitions").pipe(
-    setting("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)", { fallback: 1 })
+    setting("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)", { fallback: 1 }),
+    inRange(1, 10_000)
   ),
   follow: Flag.Boolean("follow").pipe(
     Flag.withDescription("Catch up to live: replay the tables up to the ingest group's marker, then continue on the live topics (no --to)"),
@@ -97,7 +106,8 @@ const replay = Command.make("replay", {
     optionalSetting("Kafka bootstrap servers, comma separated (for --topic and --follow)", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
   client: clientFlag,
-  schemaRegistry: schemaRegistryFlag
+  schemaRegistry: schemaRegistryFlag,
+  ...lakehouseFlags
 }, (a) =>
   usage(() => {
     const tables = splitList(a.tables) as Array<"trades" | "quotes">
@@ -118,7 +128,6 @@ const replay = Command.make("replay", {
         throw new UsageError(`--topic: ${topic} is a source topic; republishing there would feed ingestion its history again`)
       }
     }
-    if (a.partitions < 1) throw new UsageError("--partitions must be at least 1")
     const needsKafka = a.follow || Option.isSome(a.topic)
     if (needsKafka && Option.isNone(a.brokers)) {
       throw new UsageError("--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS")
@@ -140,7 +149,8 @@ const replay = Command.make("replay", {
           ...windowRows
         })
     })
-    const kafka = () => kafkaLayer(a.client, splitList(Option.getOrThrow(a.brokers)), "k2-replay")
+    const brokers = Option.map(a.brokers, brokerList)
+    const kafka = () => kafkaLayer(a.client, Option.getOrThrow(brokers), "k2-replay")
 
     if (Option.isNone(a.topic)) {
       const run = Effect.flatMap(events, (stream) => Stream.runForEachArray(stream, ndjson))
@@ -175,9 +185,7 @@ const replay = Command.make("replay", {
     }).pipe(Effect.provide(kafka()))
   })).pipe(Command.withDescription(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
-      "--follow continues on the live topics (env: K2_WAREHOUSE, K2_CATALOG, K2_KAFKA_BROKERS, K2_GROUP, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"
-  ))
+      "--follow continues on the live topics (env also: K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"
+  ), Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)))))
 
-const layer = ReplayLayer.layer.pipe(Layer.provideMerge(lakehouseFromEnv))
-
-runCommand(replay.pipe(Command.provide(layer)))
+runCommand(replay)

@@ -4,10 +4,10 @@
  * K2_API_* variables; without keys the server refuses to start unless K2_API_AUTH=off.
  */
 import * as path from "node:path"
-import { Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { setting } from "./cli/flags.ts"
-import { Config } from "effect"
+import { HttpServer } from "effect/http"
+import { inRange, setting } from "./cli/flags.ts"
 import * as Lakehouse from "../layers/lakehouse.ts"
 import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
@@ -17,9 +17,22 @@ import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
+/** The address could not be had (in use, not this machine's, not allowed): said with the OS's reason. */
+class CannotListen extends Schema.TaggedError<CannotListen>()("CannotListen", {
+  address: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot listen on ${this.address}: ${this.reason}`
+  }
+}
+
 const serve = Command.make("serve", {
   ...lakehouseFlags,
-  port: Flag.Int("port").pipe(setting("TCP port", { env: "K2_API_PORT", read: Config.Int, fallback: 8080 })),
+  port: Flag.Int("port").pipe(
+    setting("TCP port; 0 = any free one", { env: "K2_API_PORT", read: Config.Int, fallback: 8080 }),
+    inRange(0, 65_535)
+  ),
   host: Flag.String("host").pipe(
     setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1" })
   )
@@ -34,9 +47,17 @@ const serve = Command.make("serve", {
     const engines = Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
     const app = Server.layer({ ...settings, warehouse }).pipe(
       Layer.provide(engines),
-      Layer.provide(Server.nodeServer({ port: a.port, host: a.host }))
+      Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host }))
     )
-    return yield* Layer.launch(app)
+    // Said once the routes are in place, so that the address answers when it is read.
+    const announce = HttpServer.addressFormattedWith((url) => Effect.logInfo(`listening on ${url} (API docs at ${url}/docs)`))
+    return yield* Effect.andThen(announce, Effect.never).pipe(
+      Effect.provide(app),
+      Effect.catchTag("ServeError", (e) => {
+        const reason = e.cause instanceof Error ? e.cause.message : String(e.cause)
+        return Effect.fail(new CannotListen({ address: `${a.host}:${a.port}`, reason }))
+      })
+    )
   }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"))
 
 runCommand(serve)

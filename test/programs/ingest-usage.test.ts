@@ -5,10 +5,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawnProgram } from "../support/programs.ts"
+import { tempWarehouse } from "../support/warehouse.ts"
 
+// A scratch warehouse: should an option slip through, the run lands there, not in ./warehouse.
 const refused = (args: ReadonlyArray<string>, says: string, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
-    const run = spawnProgram("ingest", [...args], env)
+    const run = spawnProgram("ingest", [...args], { K2_WAREHOUSE: tempWarehouse(), ...env })
     assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
     assert.include(run.output(), says)
   })
@@ -25,6 +27,24 @@ describe("npm run ingest, bad options", () => {
     Effect.gen(function*() {
       yield* refused([], "K2_SEQUENCE_CAPACITY", { K2_SEQUENCE_CAPACITY: "0" })
       yield* refused([], "K2_SEQUENCE_ZONES", { K2_SEQUENCE_ZONES: "ASX=Mars/Olympus" })
+    }))
+
+  it.effect("an empty broker list (the client would quietly try localhost:9092)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", ""], "--brokers: \"\" is not a comma-separated list of host:port")
+      yield* refused(["--brokers", "127.0.0.1:9092,"], "is not a comma-separated list of host:port")
+    }))
+
+  it.effect("an empty warehouse (it would be the working directory) or catalog name", () =>
+    Effect.gen(function*() {
+      yield* refused(["--warehouse", ""], "value for flag --warehouse")
+      yield* refused(["--catalog-name", " "], "Invalid value for flag --catalog-name")
+    }))
+
+  it.effect("the embedded default given topics other than the simulated day's", () =>
+    Effect.gen(function*() {
+      yield* refused(["--topics", "market.equities.trades.asx"], "the embedded default publishes and ingests")
+      yield* refused(["--topics", ""], "the embedded default publishes and ingests")
     }))
 
   it.effect("--help names each option's environment variable and default", () =>

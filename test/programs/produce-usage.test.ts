@@ -36,6 +36,9 @@ describe("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--rate", "10"], "--rate: for --source sim only")
     }))
 
+  it.effect("an empty broker list (the client would quietly try localhost:9092)", () =>
+    refused(["--brokers", ""], "--brokers: \"\" is not a comma-separated list of host:port"))
+
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
 })

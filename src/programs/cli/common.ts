@@ -1,30 +1,25 @@
-/** Shared pieces of the query and replay programs: the lakehouse from env, argument parsing, output. */
-import * as path from "node:path"
-import { Config, Effect, Layer, Option } from "effect"
+/** Shared pieces of the query and replay programs: argument parsing and output. */
+import { Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import { setting } from "./flags.ts"
-import { parseIsoMicros } from "../../domain/time.ts"
-import * as Lakehouse from "../../layers/lakehouse.ts"
-import { catalogChoice } from "./lakehouse.ts"
+import { BadParam, parseInstant as parseApiInstant } from "../../domain/api/params.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
 import { csvCell } from "../../domain/csv.ts"
 
-/** The warehouse and catalog from K2_WAREHOUSE, K2_CATALOG and K2_CATALOG_NAME, as the ingest flags read them. */
-export const lakehouseFromEnv = Layer.unwrap(Effect.gen(function*() {
-  const warehouse = path.resolve(yield* Config.String("K2_WAREHOUSE").pipe(Config.withDefault("warehouse")))
-  const catalog = yield* Config.option(Config.String("K2_CATALOG"))
-  const catalogName = yield* Config.String("K2_CATALOG_NAME").pipe(Config.withDefault("k2"))
-  return Lakehouse.layer({ warehouse, catalogName, catalog: catalogChoice({ warehouse, catalog }) })
-}))
-
 export class UsageError extends Error {}
 
-/** An instant: ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds. */
+/**
+ * An instant as the HTTP API reads it: ISO-8601 with an offset, a date (midnight UTC), or integer
+ * epoch microseconds. 10 to 13 digits are refused: epoch seconds or milliseconds of today, read as
+ * microseconds, would be a day in 1970 and answer the wrong range without a word.
+ */
 export const parseInstant = (name: string, text: string): number => {
-  if (/^-?\d{13,}$/.test(text)) return Number(text)
-  const micros = parseIsoMicros(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text)
-  if (micros === undefined) throw new UsageError(`--${name}: ${JSON.stringify(text)} is not an ISO-8601 instant (2024-03-10T10:05:44Z), a date or epoch micros`)
+  if (/^\d{10,13}$/.test(text)) {
+    throw new UsageError(`--${name}: ${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601`)
+  }
+  const micros = parseApiInstant(name, text)
+  if (micros instanceof BadParam) throw new UsageError(`--${name}: ${micros.detail}`)
   return micros
 }
 
@@ -64,9 +59,13 @@ const cell = (v: unknown): string =>
   v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v, jsonReplacer) : String(v)
 
 
-/** Prints rows in the chosen format; the scan report goes to stderr (except in JSON, where it is part of the document). */
+/**
+ * Prints rows in the chosen format; the scan report goes to stderr (except in JSON, where it is
+ * part of the document). `columns` are the answer's, so that an empty one still has its header.
+ */
 export const printRows = (
   rows: ReadonlyArray<Readonly<Record<string, unknown>>>,
+  columns: ReadonlyArray<string>,
   format: Format,
   extra: Record<string, unknown> = {}
 ) =>
@@ -75,13 +74,14 @@ export const printRows = (
       process.stdout.write(`${JSON.stringify({ ...extra, rows }, jsonReplacer, 2)}\n`)
       return
     }
-    const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))]
     if (format === "csv") {
       process.stdout.write(`${columns.join(",")}\n`)
       for (const r of rows) process.stdout.write(`${columns.map((c) => csvCell(r[c])).join(",")}\n`)
     } else {
       const text = rows.map((r) => columns.map((c) => cell(r[c])))
-      const widths = columns.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)))
+      // A loop, not Math.max(...cells): spreading some 120k cells overflows the stack.
+      const widths = columns.map((c) => c.length)
+      for (const t of text) t.forEach((s, i) => (widths[i] = Math.max(widths[i]!, s.length)))
       const line = (cells: ReadonlyArray<string>) => cells.map((s, i) => s.padEnd(widths[i]!)).join("  ").trimEnd()
       process.stdout.write(`${line(columns)}\n${line(widths.map((w) => "-".repeat(w)))}\n`)
       for (const t of text) process.stdout.write(`${line(t)}\n`)

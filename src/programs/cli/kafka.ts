@@ -1,6 +1,7 @@
 /** The Kafka client flags shared by the programs that talk to a broker. */
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
+import { UsageError } from "./common.ts"
 import { optionalSetting, setting } from "./flags.ts"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
 import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
@@ -15,6 +16,18 @@ export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
 export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(
   setting("Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)", { env: "K2_KAFKA_CLIENT", read: (name) => Config.Literals(KAFKA_CLIENTS, name), fallback: "platformatic" as KafkaClient })
 )
+
+/**
+ * `--brokers` (or K2_KAFKA_BROKERS) as bootstrap servers, each host:port. An empty value is
+ * refused: the clients would quietly fall back to localhost:9092.
+ */
+export const brokerList = (text: string): ReadonlyArray<string> => {
+  const brokers = text.split(",").map((b) => b.trim())
+  if (!brokers.every((b) => /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(b))) {
+    throw new UsageError(`--brokers: ${JSON.stringify(text)} is not a comma-separated list of host:port (K2_KAFKA_BROKERS too)`)
+  }
+  return brokers
+}
 
 /** KafkaSource, KafkaSink and KafkaAdmin over the chosen client. */
 export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, clientId: string) =>

@@ -1,19 +1,23 @@
 /** Flags shared by every program that opens the warehouse, with environment fallbacks. */
+import * as fs from "node:fs"
 import * as path from "node:path"
-import { Config } from "effect"
+import { Config, Effect, Layer, type Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 import { optionalSetting, setting } from "./flags.ts"
+import * as Lakehouse from "../../layers/lakehouse.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
 
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
-    setting("directory of the table data and metadata", { env: "K2_WAREHOUSE", read: Config.String, fallback: "warehouse" })
+    setting("directory of the table data and metadata", { env: "K2_WAREHOUSE", read: Config.String, fallback: "warehouse" }),
+    Flag.filter((s: string) => s.trim().length > 0, () => "a directory")
   ),
   catalog: Flag.String("catalog").pipe(
     optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", { env: "K2_CATALOG", read: Config.String })
   ),
   catalogName: Flag.String("catalog-name").pipe(
-    setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2" })
+    setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2" }),
+    Flag.filter((s: string) => s.trim().length > 0, () => "a name")
   )
 }
 
@@ -22,7 +26,8 @@ export const catalogChoice = (options: {
   readonly warehouse: string
   readonly catalog: { readonly _tag: "Some"; readonly value: string } | { readonly _tag: "None" }
 }): CatalogChoice => {
-  const value = options.catalog._tag === "Some" ? options.catalog.value : undefined
+  // An empty K2_CATALOG is no catalog given, not a SQLite file named "".
+  const value = options.catalog._tag === "Some" && options.catalog.value.trim() !== "" ? options.catalog.value : undefined
   if (value !== undefined && /^postgres(ql)?:\/\//.test(value)) return { _tag: "postgres", url: value }
   if (value !== undefined && /^https?:\/\//.test(value)) {
     const env = (name: string) => (process.env[name] === undefined || process.env[name] === "" ? {} : { [name]: process.env[name]! })
@@ -41,3 +46,33 @@ export const catalogChoice = (options: {
   }
   return { _tag: "sqlite", path: value ?? path.join(options.warehouse, "catalog.db") }
 }
+
+/** A program that reads or maintains the warehouse was pointed at one that holds nothing. */
+export class NoWarehouse extends Schema.TaggedError<NoWarehouse>()("NoWarehouse", {
+  warehouse: Schema.String,
+  catalog: Schema.String
+}) {
+  override get message() {
+    return `no warehouse at ${this.warehouse} (no catalog ${this.catalog}): run \`npm run ingest\` first, ` +
+      "or point --warehouse (K2_WAREHOUSE) or --catalog (K2_CATALOG) at an existing one"
+  }
+}
+
+/**
+ * The lakehouse of the flags for a program that only reads or maintains it (query, replay,
+ * compact): a SQLite catalog must exist already, else a typo in the path would quietly make an
+ * empty warehouse there and answer "no such table".
+ */
+export const existingLakehouse = (options: {
+  readonly warehouse: string
+  readonly catalog: Option.Option<string>
+  readonly catalogName: string
+}) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const warehouse = path.resolve(options.warehouse)
+    const catalog = catalogChoice({ warehouse, catalog: options.catalog })
+    if (catalog._tag === "sqlite" && !fs.existsSync(catalog.path)) {
+      return yield* new NoWarehouse({ warehouse, catalog: path.resolve(catalog.path) })
+    }
+    return Lakehouse.layer({ warehouse, catalogName: options.catalogName, catalog })
+  }))

@@ -7,6 +7,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Config, Effect, Exit, Option } from "effect"
 import { CliError, Command } from "effect/cli"
+import { InvalidQuery } from "../../domain/query/errors.ts"
 
 /**
  * The failure of a drain, which comes beside the interruption that asked for it. Error handlers
@@ -25,15 +26,18 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
 /** A setting read from the environment (beyond the flags) that is not valid: a usage error too. */
 const isConfigError = (error: unknown): error is Config.ConfigError => error instanceof Config.ConfigError
 
+/** A request the query or replay engine refused before any I/O (from after to, a bad symbol...): the user's input. */
+const isRefusedRequest = (error: unknown): boolean => error instanceof InvalidQuery && error.reason._tag !== "TooManyRows"
+
 /** The error a program failed with, if it failed with one (not a defect or an interruption). */
 const errorOf = (cause: Cause.Cause<unknown>): unknown => Option.getOrUndefined(Cause.findErrorOption(cause))
 
-/** 0 for success, a drained interruption, or plain `--help`; 2 for a bad option or setting; 1 otherwise. */
+/** 0 for success, a drained interruption, or plain `--help`; 2 for a bad option, setting or request; 1 otherwise. */
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   const error = errorOf(exit.cause)
   if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
-  return isConfigError(error) ? 2 : 1
+  return isConfigError(error) || isRefusedRequest(error) ? 2 : 1
 }
 
 /** One line for a failure, the whole cause for a defect. */

@@ -1,0 +1,139 @@
+/**
+ * `npm run query` and `npm run replay` as a user meets them: the warehouse from a flag as in the
+ * other programs, a warehouse that is not there refused without making one, a request the engine
+ * refuses is a usage error (exit 2), and an empty answer still names its columns.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { tradeColumns } from "../../src/domain/rows.ts"
+import { tables } from "../../src/domain/tables.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { IcebergSink } from "../../src/services/IcebergSink.ts"
+import { makeTrades } from "../support/fixtures.ts"
+import { spawnProgram } from "../support/programs.ts"
+import { tempWarehouse } from "../support/warehouse.ts"
+
+/** A warehouse holding a day of trades (and an empty quotes table). */
+const tradesWarehouse = () =>
+  Effect.gen(function*() {
+    const dir = tempWarehouse()
+    yield* Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.ensureTable(tables.quotes)
+      yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 100, days: 1 })))
+    }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
+    return dir
+  })
+
+/** Its exit code, its output (the last 20k characters) and how many lines it wrote to stdout. */
+const run = (program: "query" | "replay", args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const p = spawnProgram(program, args, env)
+    let lines = 0
+    p.child.stdout!.on("data", (d: Buffer) => {
+      for (const byte of d) if (byte === 10) lines++
+    })
+    const code = yield* Effect.promise(() => p.exited)
+    return { code, output: p.output(), lines }
+  })
+
+const day = ["--from", "2024-01-02", "--to", "2024-01-03"]
+
+describe("npm run query and replay, the warehouse", () => {
+  it.effect("--warehouse names it, as in ingest, serve and compact", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse()
+      const stats = yield* run("query", ["stats", "trades", "--warehouse", dir, "-o", "json"])
+      assert.strictEqual(stats.code, 0, stats.output)
+      assert.include(stats.output, `"records": 100`)
+      const replay = yield* run("replay", [...day, "--tables", "trades", "--warehouse", dir])
+      assert.strictEqual(replay.code, 0, replay.output)
+      assert.strictEqual(replay.lines, 100)
+    }), 60_000)
+
+  it.effect("one that does not exist is refused, and not made", () =>
+    Effect.gen(function*() {
+      const missing = path.join(tempWarehouse(), "typo")
+      for (const [program, args] of [["query", ["stats", "trades"]], ["replay", day]] as const) {
+        const r = yield* run(program, args, { K2_WAREHOUSE: missing })
+        assert.strictEqual(r.code, 1, r.output)
+        assert.include(r.output, `no warehouse at ${missing}`)
+        assert.notInclude(r.output, "    at ", "no stack trace")
+        assert.isFalse(fs.existsSync(missing), `${program} made ${missing}`)
+      }
+    }), 60_000)
+})
+
+describe("npm run query and replay, refused requests", () => {
+  it.effect("what the engine refuses is a usage error: its message and exit 2", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse()
+      const env = { K2_WAREHOUSE: dir }
+      for (
+        const [program, args, says] of [
+          ["query", ["trades", "--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
+          ["query", ["trades", ...day, "--limit", "0"], "--limit"],
+          ["query", ["trades", ...day, "-s", "b h p"], "invalid symbol"],
+          ["query", ["summary", "--from-day", "2024-1-2"], "invalid fromDay"],
+          ["replay", ["--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
+          ["replay", [...day, "--window-rows", "5"], "--window-rows"],
+          ["replay", [...day, "--speed", "0"], "--speed"],
+          ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"]
+        ] as const
+      ) {
+        const r = yield* run(program, args, env)
+        assert.strictEqual(r.code, 2, `${program} ${args.join(" ")}: ${r.output}`)
+        assert.include(r.output, says)
+        assert.notInclude(r.output, "    at ", "no stack trace")
+      }
+    }), 60_000)
+
+  it.effect("an instant in epoch seconds or milliseconds is refused, not read as 1970", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse()
+      for (const from of ["1704153600", "1704153600000"]) {
+        const r = yield* run("query", ["trades", "--from", from, "--to", "2024-01-03"], { K2_WAREHOUSE: dir })
+        assert.strictEqual(r.code, 2, r.output)
+        assert.include(r.output, "epoch microseconds")
+      }
+      const micros = yield* run("query", ["trades", "--from", "1704153600000000", "--to", "2024-01-03", "-o", "csv"], { K2_WAREHOUSE: dir })
+      assert.strictEqual(micros.code, 0, micros.output)
+      assert.strictEqual(micros.lines, 101)
+    }), 60_000)
+})
+
+describe("npm run query, an empty answer", () => {
+  it.effect("CSV and the table still have their header", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse()
+      const env = { K2_WAREHOUSE: dir }
+      const firstLine = (out: string) => out.split("\n")[0]
+      const trades = yield* run("query", ["trades", ...day, "-s", "NOPE", "-o", "csv", "--fields", "symbol,price"], env)
+      assert.strictEqual(trades.code, 0, trades.output)
+      assert.strictEqual(firstLine(trades.output), "symbol,price")
+      const all = yield* run("query", ["trades", ...day, "-s", "NOPE", "-o", "csv"], env)
+      assert.strictEqual(firstLine(all.output), tables.trades.schema.fields.map((f) => f.name).join(","))
+      const bars = yield* run("query", ["bars", ...day, "-s", "NOPE", "-o", "csv"], env)
+      assert.strictEqual(firstLine(bars.output), "symbol,bucket,open,high,low,close,volume,tradeCount,vwap")
+      const table = yield* run("query", ["bars", ...day, "-s", "NOPE", "--quotes"], env)
+      assert.match(firstLine(table.output)!, /^symbol\s+bucket\s+quoteCount\s+midOpen/)
+    }), 60_000)
+})
+
+describe("npm run query, a large answer", () => {
+  it.effect("an aligned table of 150k bars prints (its widths once overflowed the stack)", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 150_000, days: 1 })))
+      }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
+      const r = yield* run("query", ["bars", ...day, "--interval", "1s", "--warehouse", dir])
+      assert.strictEqual(r.code, 0, r.output)
+      assert.isAbove(r.lines, 130_000)
+    }), 120_000)
+})
