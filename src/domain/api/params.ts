@@ -34,8 +34,15 @@ const dateMicros = (text: string): number | undefined => {
   return Date.UTC(y, m - 1, d) * 1000
 }
 
-/** ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. */
+/**
+ * ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. 10 to
+ * 13 digits are refused: epoch seconds or milliseconds of today, read as microseconds, would be a
+ * day in 1970 and answer the wrong range without a word.
+ */
 export const parseInstant = (name: string, text: string): number | BadParam => {
+  if (/^\d{10,13}$/.test(text)) {
+    return new BadParam({ name, detail: `${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
+  }
   let micros: number | undefined
   if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
   else if (DATE.test(text)) micros = dateMicros(text)

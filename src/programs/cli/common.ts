@@ -9,15 +9,8 @@ import { csvCell } from "../../domain/csv.ts"
 
 export class UsageError extends Error {}
 
-/**
- * An instant as the HTTP API reads it: ISO-8601 with an offset, a date (midnight UTC), or integer
- * epoch microseconds. 10 to 13 digits are refused: epoch seconds or milliseconds of today, read as
- * microseconds, would be a day in 1970 and answer the wrong range without a word.
- */
+/** An instant as the HTTP API reads it (ISO-8601, a date, or epoch microseconds), or a usage error. */
 export const parseInstant = (name: string, text: string): number => {
-  if (/^\d{10,13}$/.test(text)) {
-    throw new UsageError(`--${name}: ${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601`)
-  }
   const micros = parseApiInstant(name, text)
   if (micros instanceof BadParam) throw new UsageError(`--${name}: ${micros.detail}`)
   return micros

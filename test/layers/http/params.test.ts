@@ -10,6 +10,13 @@ describe("API params", () => {
     assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000001Z"), Date.UTC(2024, 0, 2) * 1000 + 1)
     assert.strictEqual(parseInstant("from", "2024-02-29"), Date.UTC(2024, 1, 29) * 1000)
     assert.strictEqual(parseInstant("from", "2000-02-29"), Date.UTC(2000, 1, 29) * 1000)
+    // Epoch seconds or milliseconds of today, read as microseconds, would be a day in 1970.
+    for (const text of ["1704153600", "1704153600000"]) {
+      const refused = parseInstant("from", text)
+      assert.instanceOf(refused, BadParam)
+      assert.include((refused as BadParam).detail, "milliseconds")
+    }
+    assert.strictEqual(parseInstant("from", "1704153600000000"), 1704153600000000)
     for (const bad of ["", "x", "2024-02-30", "2023-02-29", "2100-02-29", "2024-00-10", "2024-13-01", "2024-04-31", "2024-01-00", "1e309", "99999999999999999999", "-99999999999999999", "2024-01-02T00:00:00"]) {
       assert.instanceOf(parseInstant("from", bad), BadParam, bad)
     }
