@@ -101,6 +101,8 @@ interface ReadSpec {
     ids: Readonly<Record<string, bigint | null>>
   ) => Effect.Effect<Answer<unknown> & { readonly nextCursor?: string | null }, unknown>
   readonly csvFlatten?: boolean
+  /** The CSV header of an answer with no rows; default: the Parquet columns' names. */
+  readonly csvColumns?: ReadonlyArray<string>
   /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
   readonly parquet?: ParquetColumns<Record<string, unknown>>
 }
@@ -192,7 +194,8 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       let text: string
       if (spec.format === "csv") {
         const flat = spec.csvFlatten ? rows.map(flatten) : rows
-        const columns = columnsOf(flat)
+        // An empty answer still says what its columns are.
+        const columns = flat.length > 0 ? columnsOf(flat) : spec.csvColumns ?? Object.keys(spec.parquet ?? {})
         text = csvHeader(columns) + csvRows(flat, columns)
       } else text = `{"data":${JSON.stringify(rows)},"next_cursor":${JSON.stringify(answer.nextCursor ?? null)}`
       const bytes = Buffer.from(text)

@@ -31,6 +31,7 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
           involved: ["trades", "quotes"],
           snapshot,
           csvFlatten: true,
+          csvColumns: ["symbol", ...["trades", "quotes"].flatMap((t) => ["count", "first", "last"].map((k) => `${t}_${k}`))],
           // Each table by the id the answer names: planned later, as of an instant or as current, a
           // commit landing in between could be read.
           run: (_, snapshotIds) => engine.symbols({ symbols, snapshotIds })

@@ -125,6 +125,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           involved: [table],
           snapshot,
           cursor: q.cursor,
+          csvColumns: fields.length > 0 ? fields : definitionOf(table).schema.fields.map((f) => f.name),
           run: (selector) => read(selector, limit!)
         })
       }
