@@ -610,6 +610,12 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       const body = yield* json(ok)
       assert.strictEqual(ok.status, 200, JSON.stringify(body))
       assert.strictEqual(body.data.reduce((n: number, r: any) => n + Number(r.n), 0), f.trades.length)
+      // What was scanned, from the manifests as every read reports it: SQL plans the table whole.
+      const scanned = body.meta.scanned.find((s: any) => s.table === "trades")
+      assert.isAbove(scanned.files_total, 0)
+      assert.strictEqual(scanned.files_planned, scanned.files_total)
+      assert.isAbove(scanned.bytes_total, 0)
+      assert.strictEqual(scanned.bytes_planned, scanned.bytes_total)
       const old = yield* json(yield* post(`${base}/v1/sql`, { sql: "SELECT count(*) AS n FROM trades", snapshot_id: String(f.firstTradeSnapshot) }, auth(KEYS.full)))
       assert.strictEqual(Number(old.data[0].n), f.trades1.length)
       const limited = yield* json(yield* post(`${base}/v1/sql`, { sql: "SELECT * FROM trades", limit: 10 }, auth(KEYS.full)))

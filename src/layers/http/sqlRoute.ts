@@ -1,12 +1,11 @@
 /** The "sql" group: POST /v1/sql, read-only SQL over the pinned snapshots in the locked-down sandbox (sql.ts). */
-import * as fs from "node:fs"
 import { Effect } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
 import { definitionOf, identifierOf, type TableName } from "../../domain/tables.ts"
-import { TableScanner } from "../../services/TableScanner.ts"
+import { type ScanStats, TableScanner } from "../../services/TableScanner.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
@@ -33,9 +32,9 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         // Planning (catalog and manifests) is a read like any other: under the query time limit.
         const sandboxTables = yield* reads.withTimeout(Effect.forEach(involved, (t) =>
           ids[t] == null
-            ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string>, planningMs: 0 })
+            ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string>, stats: undefined as ScanStats | undefined })
             : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } }).pipe(
-              Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p), planningMs: p.stats.planningMs }))
+              Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p), stats: p.stats }))
             )))
         const headers = { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
         const started = Date.now()
@@ -53,11 +52,12 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         const scanned = sandboxTables.map((t) => ({
           table: t.name,
           snapshot_id: pinned.ids[t.name] ?? null,
-          files_planned: t.files.length,
-          files_total: t.files.length,
-          bytes_planned: t.files.reduce((n, f) => n + (fs.existsSync(f) ? fs.statSync(f).size : 0), 0),
-          bytes_total: 0,
-          planning_ms: Number(t.planningMs.toFixed(3))
+          // From the manifests, as every read reports them: SQL plans a table whole.
+          files_planned: t.stats?.filesPlanned ?? 0,
+          files_total: t.stats?.filesTotal ?? 0,
+          bytes_planned: t.stats?.bytesPlanned ?? 0,
+          bytes_total: t.stats?.bytesTotal ?? 0,
+          planning_ms: Number((t.stats?.planningMs ?? 0).toFixed(3))
         }))
         return HttpServerResponse.text(JSON.stringify({
           data: result.rows,
