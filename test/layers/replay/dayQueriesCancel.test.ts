@@ -15,22 +15,13 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
 import { lakehouse, TRADES } from "../query/fixture.ts"
+import { spy } from "../../support/spy.ts"
 
 /** One day of more rows than a window of 1,000 holds: the day is cut by its histogram. */
 const rows = genTrades(3_000, { days: 1, seed: 52 })
 
 /** The statement to hold (matched on its text) and what happens to it; none held when undefined. */
 let held: { readonly sql: RegExp; readonly started: Deferred.Deferred<void>; interrupts: number; release: () => void } | undefined
-
-/** `target` with `overrides`; its own methods stay bound to it (DuckDB's objects keep private state). */
-const spy = <T extends object>(target: T, overrides: Record<string, unknown>): T =>
-  new Proxy(target, {
-    get: (t, p) => {
-      if (typeof p === "string" && p in overrides) return overrides[p]
-      const value = Reflect.get(t, p)
-      return typeof value === "function" ? value.bind(t) : value
-    }
-  })
 
 /**
  * DuckDB whose held statement runs until its connection is interrupted, as a long one does: it

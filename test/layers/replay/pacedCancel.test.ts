@@ -13,6 +13,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
 import { lakehouse, TRADES } from "../query/fixture.ts"
+import { spy } from "../../support/spy.ts"
 
 /** One day, one paced window (under its 50,000 rows), ~15 chunks of 2,048 rows. */
 const rows = genTrades(30_000, { days: 1, seed: 51 })
@@ -22,16 +23,6 @@ let fetchStarted = () => {}
 const firstFetch = new Promise<void>((resolve) => {
   fetchStarted = resolve
 })
-
-/** `target` with `overrides`; its own methods stay bound to it (DuckDB's objects keep private state). */
-const spy = <T extends object>(target: T, overrides: Record<string, unknown>): T =>
-  new Proxy(target, {
-    get: (t, p) => {
-      if (typeof p === "string" && p in overrides) return overrides[p]
-      const value = Reflect.get(t, p)
-      return typeof value === "function" ? value.bind(t) : value
-    }
-  })
 
 /** DuckDB, counting the chunks fetched from every streamed result. */
 const counting = Layer.effect(DuckDb)(Effect.gen(function*() {
