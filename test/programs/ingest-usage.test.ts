@@ -35,6 +35,12 @@ describe("npm run ingest, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:9092,"], "is not a comma-separated list of host:port")
     }))
 
+  it.effect("a broker port out of range (the client would retry it for minutes)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:65536"], "--brokers: \"127.0.0.1:65536\" is not")
+      yield* refused(["--brokers", "127.0.0.1:0"], "--brokers: \"127.0.0.1:0\" is not")
+    }), 30_000)
+
   it.effect("an empty warehouse (it would be the working directory) or catalog name", () =>
     Effect.gen(function*() {
       yield* refused(["--warehouse", ""], "value for flag --warehouse")

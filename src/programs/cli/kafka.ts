@@ -18,12 +18,16 @@ export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(
 )
 
 /**
- * `--brokers` (or K2_KAFKA_BROKERS) as bootstrap servers, each host:port. An empty value is
+ * `--brokers` (or K2_KAFKA_BROKERS) as bootstrap servers, each host:port (port 1-65535). An empty value is
  * refused: the clients would quietly fall back to localhost:9092.
  */
 export const brokerList = (text: string): ReadonlyArray<string> => {
   const brokers = text.split(",").map((b) => b.trim())
-  if (!brokers.every((b) => /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(b))) {
+  const isHostPort = (b: string) => {
+    const port = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(b)?.[1]
+    return port !== undefined && Number(port) >= 1 && Number(port) <= 65_535
+  }
+  if (!brokers.every(isHostPort)) {
     throw new UsageError(`--brokers: ${JSON.stringify(text)} is not a comma-separated list of host:port (K2_KAFKA_BROKERS too)`)
   }
   return brokers

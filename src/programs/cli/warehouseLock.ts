@@ -28,34 +28,78 @@ export class WarehouseLockFailed extends Schema.TaggedError<WarehouseLockFailed>
 
 const LOCK_FILE = ".ingest.lock"
 
-const isAlive = (pid: number) => {
+/**
+ * When `pid` started (Linux: clock ticks since boot), if the OS says: a pid alone can be a dead
+ * owner's given to another process, after a kill -9 or in a restarted container.
+ */
+const startTimeOf = (pid: number): string | undefined => {
   try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: it exists, under another user.
-    return (e as NodeJS.ErrnoException).code === "EPERM"
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    // Fields after the command name, which is in parentheses and may hold spaces; starttime is the 22nd.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]
+  } catch {
+    return undefined
   }
 }
 
-const readHolder = (file: string): number | undefined => {
+/** What a lock says of its owner: `<pid> <start time>`, or just the pid where start times are unknown. */
+const ownerOf = (text: string) => {
+  const [pid, started] = text.trim().split(/\s+/)
+  return { pid: Number.parseInt(pid ?? "", 10), started }
+}
+
+const isAlive = (owner: { readonly pid: number; readonly started: string | undefined }) => {
   try {
-    return Number.parseInt(fs.readFileSync(file, "utf8"), 10)
+    process.kill(owner.pid, 0)
+  } catch (e) {
+    // EPERM: it exists, under another user.
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false
+  }
+  const started = owner.started === undefined ? undefined : startTimeOf(owner.pid)
+  return started === undefined || started === owner.started
+}
+
+const readLock = (file: string): string | undefined => {
+  try {
+    return fs.readFileSync(file, "utf8")
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
     throw e
   }
 }
 
-const take = (warehouse: string): Effect.Effect<string, WarehouseBusy | WarehouseLockFailed> =>
+/**
+ * Removes the lock at `file` if it still says `stale`. Another process may have taken it over
+ * since it was read: the lock is moved aside first (atomic), checked, and put back if it is not
+ * the stale one, so two processes taking over one stale lock cannot both win.
+ */
+export const removeStale = (file: string, stale: string) => {
+  const aside = `${file}.${process.pid}.stale`
+  try {
+    fs.renameSync(file, aside)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return
+    throw e
+  }
+  try {
+    if (fs.readFileSync(aside, "utf8") !== stale) fs.linkSync(aside, file)
+  } catch (e) {
+    // Put back too late: a third process took the lock meanwhile, and holds it now.
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+  } finally {
+    fs.rmSync(aside, { force: true })
+  }
+}
+
+const take = (warehouse: string, me: string): Effect.Effect<string, WarehouseBusy | WarehouseLockFailed> =>
   Effect.suspend((): Effect.Effect<string, WarehouseBusy | WarehouseLockFailed> => {
     const file = path.join(warehouse, LOCK_FILE)
     // Written whole under a name of its own, then linked into place: the link is atomic and fails
-    // if the lock exists, so no reader ever sees a lock file without its pid.
+    // if the lock exists, so no reader ever sees a lock file without its owner.
     const mine = `${file}.${process.pid}`
     try {
       fs.mkdirSync(warehouse, { recursive: true })
-      fs.writeFileSync(mine, `${process.pid}\n`)
+      fs.writeFileSync(mine, me)
       for (;;) {
         try {
           fs.linkSync(mine, file)
@@ -63,10 +107,11 @@ const take = (warehouse: string): Effect.Effect<string, WarehouseBusy | Warehous
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
         }
-        const holder = readHolder(file)
-        if (holder === undefined) continue
-        if (holder !== process.pid && isAlive(holder)) return Effect.fail(new WarehouseBusy({ warehouse, pid: holder }))
-        fs.rmSync(file, { force: true })
+        const held = readLock(file)
+        if (held === undefined) continue
+        const owner = ownerOf(held)
+        if (owner.pid !== process.pid && isAlive(owner)) return Effect.fail(new WarehouseBusy({ warehouse, pid: owner.pid }))
+        removeStale(file, held)
       }
     } catch (e) {
       return Effect.fail(new WarehouseLockFailed({ file, reason: e instanceof Error ? e.message : String(e) }))
@@ -77,6 +122,12 @@ const take = (warehouse: string): Effect.Effect<string, WarehouseBusy | Warehous
     }
   })
 
-/** Holds the warehouse for the scope. */
-export const holdWarehouse = (warehouse: string) =>
-  Effect.acquireRelease(take(path.resolve(warehouse)), (file) => Effect.sync(() => fs.rmSync(file, { force: true })))
+/** Holds the warehouse for the scope; on release, a lock that is no longer this process's is left alone. */
+export const holdWarehouse = (warehouse: string) => {
+  const started = startTimeOf(process.pid)
+  const me = started === undefined ? `${process.pid}\n` : `${process.pid} ${started}\n`
+  return Effect.acquireRelease(take(path.resolve(warehouse), me), (file) =>
+    Effect.sync(() => {
+      if (readLock(file) === me) removeStale(file, me)
+    }))
+}
