@@ -164,8 +164,9 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       })
       // Done or stopped by a signal, the ingestor drains here, while the catalog and the log are
       // still open (the layers close when this returns). A failed drain fails the run: it is said
-      // instead of a summary (on a signal, failsTheDrain keeps it for the exit code).
-      yield* whole.pipe(Effect.ensuring(Effect.gen(function*() {
+      // instead of a summary (on a signal, failsTheDrain keeps it for the exit code). A run that
+      // fails on its own ends the wait too: else the publisher, held by the backlog bound, waits for ever.
+      yield* Effect.raceFirst(whole, Effect.asVoid(Fiber.await(running))).pipe(Effect.ensuring(Effect.gen(function*() {
         yield* Fiber.interrupt(running)
         if (Option.isNone(Exit.findErrorOption(yield* Fiber.await(running)))) {
           yield* Console.error("")

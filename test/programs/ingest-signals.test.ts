@@ -8,6 +8,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { tables } from "../../src/domain/tables.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
+import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { checkTables } from "../support/ingestHarness.ts"
 import { spawnProgram } from "../support/programs.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
@@ -93,4 +97,26 @@ describe("npm run ingest (embedded default), stopped and doubled", () => {
       assert.isAbove(summaryCount(run.output(), "trades written"), 0)
       assert.isFalse(fs.existsSync(path.join(options.warehouse, ".ingest.lock")), "released at the end")
     }), 60_000)
+
+  it.effect("a run that fails on its own (a table it cannot write) ends with the error instead of waiting for ever", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      // Another engine buckets trades by symbol: every flush of trades is refused.
+      yield* Effect.gen(function*() {
+        yield* (yield* IcebergSink).ensureTable(tables.trades)
+        const catalog = yield* Catalog
+        const id = { namespace: tables.trades.namespace, name: tables.trades.name }
+        const loaded = yield* catalog.loadTable(id)
+        const symbol = tables.trades.schema.fields.find((f) => f.name === "symbol")!
+        yield* catalog.commitTable(id, [{ type: "assert-table-uuid", uuid: loaded.metadata["table-uuid"] }], [
+          { action: "add-spec", spec: { "spec-id": 1, fields: [{ "source-id": symbol.id, "field-id": 1000, name: "symbol_bucket", transform: "bucket[16]" }] } },
+          { action: "set-default-spec", "spec-id": 1 }
+        ])
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      const run = spawnProgram("ingest", ["--warehouse", options.warehouse, "--events", "2000", "--partitions", "1"])
+      const code = yield* Effect.promise(() => Promise.race([run.exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running"), 60_000))]))
+      if (code === "still running") run.child.kill("SIGKILL")
+      assert.strictEqual(code, 1, run.output())
+      assert.include(run.output(), "bucket[16]")
+    }), 120_000)
 })
