@@ -6,24 +6,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { tradeColumns } from "../../src/domain/rows.ts"
-import { tables } from "../../src/domain/tables.ts"
-import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { IcebergSink } from "../../src/services/IcebergSink.ts"
-import { makeTrades } from "../support/fixtures.ts"
 import { spawnProgram } from "../support/programs.ts"
-import { tempWarehouse } from "../support/warehouse.ts"
+import { tempWarehouse, tradesWarehouse } from "../support/warehouse.ts"
 
-const tradesWarehouse = () =>
-  Effect.gen(function*() {
-    const dir = tempWarehouse()
-    yield* Effect.gen(function*() {
-      const sink = yield* IcebergSink
-      yield* sink.ensureTable(tables.trades)
-      yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1 })))
-    }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
-    return dir
-  })
 
 /** Its exit code and output; one still running after `ms` is killed and counts as null. */
 const compact = (args: ReadonlyArray<string>, ms = 30_000) =>

@@ -7,26 +7,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
-import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { IcebergSink } from "../../src/services/IcebergSink.ts"
-import { makeTrades } from "../support/fixtures.ts"
 import { spawnProgram } from "../support/programs.ts"
-import { tempWarehouse } from "../support/warehouse.ts"
+import { tempWarehouse, tradesWarehouse } from "../support/warehouse.ts"
 
-/** A warehouse holding a day of trades (and an empty quotes table). */
-const tradesWarehouse = () =>
-  Effect.gen(function*() {
-    const dir = tempWarehouse()
-    yield* Effect.gen(function*() {
-      const sink = yield* IcebergSink
-      yield* sink.ensureTable(tables.trades)
-      yield* sink.ensureTable(tables.quotes)
-      yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 100, days: 1 })))
-    }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
-    return dir
-  })
 
 /** Its exit code, its output (the last 20k characters) and how many lines it wrote to stdout. */
 const run = (program: "query" | "replay", args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
@@ -126,12 +110,7 @@ describe("npm run query, an empty answer", () => {
 describe("npm run query, a large answer", () => {
   it.effect("an aligned table of 150k bars prints (its widths once overflowed the stack)", () =>
     Effect.gen(function*() {
-      const dir = tempWarehouse()
-      yield* Effect.gen(function*() {
-        const sink = yield* IcebergSink
-        yield* sink.ensureTable(tables.trades)
-        yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 150_000, days: 1 })))
-      }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
+      const dir = yield* tradesWarehouse(150_000)
       const r = yield* run("query", ["bars", ...day, "--interval", "1s", "--warehouse", dir])
       assert.strictEqual(r.code, 0, r.output)
       assert.isAbove(r.lines, 130_000)

@@ -3,8 +3,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
+import { tradeColumns } from "../../src/domain/rows.ts"
+import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { Catalog } from "../../src/services/Catalog.ts"
+import { IcebergSink } from "../../src/services/IcebergSink.ts"
+import { makeTrades } from "./fixtures.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
 
 export const tempWarehouse = () => fs.mkdtempSync(path.join(os.tmpdir(), "k2-wh-"))
@@ -33,3 +37,16 @@ export const lakehouseWrapping = (
     })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options))),
     options.sink
   )
+
+/** A fresh SQLite warehouse holding a day of `count` trades and an empty quotes table; its directory. */
+export const tradesWarehouse = (count = 100) =>
+  Effect.gen(function*() {
+    const dir = tempWarehouse()
+    yield* Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.ensureTable(tables.quotes)
+      yield* sink.append(tables.trades, tradeColumns(makeTrades({ count, days: 1 })))
+    }).pipe(Effect.provide(Lakehouse.layer(warehouseOptions("sqlite", dir))))
+    return dir
+  })
