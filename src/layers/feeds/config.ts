@@ -10,19 +10,19 @@
  *   K2_SIM_DAYS                 trading days, default 1
  *   K2_SIM_EVENTS_PER_SYMBOL_PER_DAY  default 10000
  *   K2_SIM_MAX_EVENTS           stop after this many market events (optional)
- *   K2_SIM_RATE | K2_SIM_SPEED  pacing: events/s, or a multiple of real time (default: unpaced)
+ *   K2_SIM_RATE | K2_SIM_SPEED  pacing: events/s, or a multiple of real time, not both (default: unpaced)
  *   K2_SIM_FAULT_GAP, _DUPLICATE, _OUT_OF_ORDER, _RESET, _POISON   fault rates (default 0)
  *   K2_SIM_MANIFEST_FILE        where the injected anomalies are written (optional)
  */
 import { Config, Effect, Layer, Option } from "effect"
-import type { FeedError } from "../../domain/feeds/events.ts"
+import { FeedError, FeedMisconfigured } from "../../domain/feeds/events.ts"
 import type { MarketFeed } from "../../services/MarketFeed.ts"
 import { layerAsx } from "./asx.ts"
 import { layerSimulator, type Pacing, type SimulatorConfig } from "./simulator.ts"
 
 const optionalNumber = (name: string) => Config.option(Config.Number(name)).pipe(Config.map(Option.getOrUndefined))
 
-export const simulatorConfig: Config.Config<SimulatorConfig> = Config.all({
+const simulatorSettings = Config.all({
   seed: Config.Int("K2_SIM_SEED").pipe(Config.withDefault(42)),
   symbols: Config.option(Config.String("K2_SIM_SYMBOLS")).pipe(
     Config.map(Option.map((s) => s.split(",").map((x) => x.trim()).filter((x) => x !== ""))),
@@ -40,7 +40,13 @@ export const simulatorConfig: Config.Config<SimulatorConfig> = Config.all({
   reset: optionalNumber("K2_SIM_FAULT_RESET"),
   poison: optionalNumber("K2_SIM_FAULT_POISON"),
   manifestFile: Config.option(Config.String("K2_SIM_MANIFEST_FILE")).pipe(Config.map(Option.getOrUndefined))
-}).pipe(Config.map((c): SimulatorConfig => {
+})
+
+/** The simulator's configuration; both paces at once are refused rather than one silently winning. */
+const simulatorConfigOf = (c: Config.Success<typeof simulatorSettings>): Effect.Effect<SimulatorConfig, FeedError> => {
+  if (c.rate !== undefined && c.speed !== undefined) {
+    return Effect.fail(new FeedError({ reason: new FeedMisconfigured({ detail: "K2_SIM_RATE and K2_SIM_SPEED are both set; give one pace" }) }))
+  }
   const pacing: Pacing = c.rate !== undefined
     ? { _tag: "Rate", eventsPerSecond: c.rate }
     : c.speed !== undefined
@@ -50,7 +56,7 @@ export const simulatorConfig: Config.Config<SimulatorConfig> = Config.all({
     Object.entries({ gap: c.gap, duplicate: c.duplicate, outOfOrder: c.outOfOrder, reset: c.reset, poison: c.poison })
       .filter(([, v]) => v !== undefined)
   )
-  return {
+  return Effect.succeed({
     seed: c.seed,
     symbols: c.symbols,
     startDate: c.startDate,
@@ -60,8 +66,8 @@ export const simulatorConfig: Config.Config<SimulatorConfig> = Config.all({
     pacing,
     faults,
     manifestFile: c.manifestFile
-  }
-}))
+  })
+}
 
 export const layerConfig: Layer.Layer<MarketFeed, FeedError | Config.ConfigError> = Layer.unwrap(
   Effect.gen(function*() {
@@ -71,6 +77,6 @@ export const layerConfig: Layer.Layer<MarketFeed, FeedError | Config.ConfigError
       const deadLetterFile = yield* Config.String("K2_ASX_DEAD_LETTER_FILE").pipe(Config.withDefault("asx-dead-letters.jsonl"))
       return layerAsx({ dir, deadLetterFile })
     }
-    return layerSimulator(yield* simulatorConfig)
+    return layerSimulator(yield* simulatorConfigOf(yield* simulatorSettings))
   })
 )

@@ -123,4 +123,13 @@ describe("layerConfig", () => {
     }).pipe(Effect.provide(layerConfig.pipe(
       Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_FEED: "asx", K2_ASX_DIR: "test/fixtures/asx/basic" })))
     ))))
+
+  it.effect("refuses both paces at once: neither silently wins", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(layerConfig.pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_SIM_RATE: "1000", K2_SIM_SPEED: "2" })))
+      )).pipe(Effect.scoped, Effect.flip)
+      assert.strictEqual(built._tag, "FeedError")
+      assert.include(built.message, "K2_SIM_RATE and K2_SIM_SPEED")
+    }))
 })
