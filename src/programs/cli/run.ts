@@ -2,7 +2,7 @@
  * Runs a program's command on Node: a bad option prints the help and the problem and exits 2;
  * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
- * when the drain itself failed.
+ * when the drain itself failed; a second signal exits at once with 130.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Config, Effect, Exit, Option } from "effect"
@@ -54,6 +54,22 @@ const report = (cause: Cause.Cause<unknown>): void => {
   process.stderr.write(`${message}\n`)
 }
 
+/**
+ * A second SIGINT or SIGTERM while the first one's drain runs (a catalog that does not answer, a
+ * user who will not wait) ends the process at once with 130, as Ctrl-C twice does elsewhere. It
+ * is as safe as kill -9: the tables' markers, not the process, say what was ingested.
+ */
+export const exitOnSecondSignal = (signals: NodeJS.EventEmitter, exit: (code: number) => void) => {
+  let seen = 0
+  const onSignal = () => {
+    if (++seen < 2) return
+    process.stderr.write("second signal: stopping without finishing; what was not committed is read again on the next start\n")
+    exit(130)
+  }
+  signals.on("SIGINT", onSignal)
+  signals.on("SIGTERM", onSignal)
+}
+
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
@@ -64,6 +80,7 @@ export const runCommand = (command: AnyCommand) => {
     if (e.code === "EPIPE") process.exit(0)
     throw e
   })
+  exitOnSecondSignal(process, (code) => process.exit(code))
   return command.pipe(
     Command.run({ version: "0.1.0" }),
     Effect.onError((cause) => Effect.sync(() => report(cause))),

@@ -1,0 +1,18 @@
+/** Ctrl-C twice: the first asks for a drain, the second ends the process at once. */
+import { EventEmitter } from "node:events"
+import { assert, describe, it } from "@effect/vitest"
+import { exitOnSecondSignal } from "../../src/programs/cli/run.ts"
+
+describe("a second signal", () => {
+  it("exits with 130 on the second SIGINT or SIGTERM, never on the first", () => {
+    for (const [first, second] of [["SIGINT", "SIGINT"], ["SIGTERM", "SIGINT"], ["SIGINT", "SIGTERM"]] as const) {
+      const signals = new EventEmitter()
+      const codes: Array<number> = []
+      exitOnSecondSignal(signals, (code) => codes.push(code))
+      signals.emit(first)
+      assert.deepStrictEqual(codes, [], `${first} alone drains`)
+      signals.emit(second)
+      assert.deepStrictEqual(codes, [130], `${first} then ${second}`)
+    }
+  })
+})
