@@ -11,7 +11,7 @@ import type { BarInterval } from "../domain/query/intervals.ts"
 import type { EpochMicros } from "../domain/time.ts"
 import type { DuckDbError } from "../layers/duckdb/DuckDb.ts"
 import type { CatalogError } from "./Catalog.ts"
-import type { ScanError, SnapshotSelector } from "./TableScanner.ts"
+import type { ScanError, ScanPlan, SnapshotSelector } from "./TableScanner.ts"
 
 export type MarketTable = "trades" | "quotes"
 
@@ -33,6 +33,20 @@ export interface Scanned {
   /** Of the answer's elapsed time, planning this table's read (catalog, manifests, pruning). */
   readonly planningMs: number
 }
+
+/** What a read of `plan` touched. */
+export const scannedOf = (plan: ScanPlan): Scanned => ({
+  table: `${plan.table.namespace}.${plan.table.name}`,
+  snapshotId: plan.snapshot?.["snapshot-id"] ?? null,
+  snapshotTimestampMs: plan.snapshot?.["timestamp-ms"] ?? null,
+  manifestsRead: plan.stats.manifestsRead,
+  manifestsTotal: plan.stats.manifestsTotal,
+  filesPlanned: plan.stats.filesPlanned,
+  filesTotal: plan.stats.filesTotal,
+  bytesPlanned: plan.stats.bytesPlanned,
+  bytesTotal: plan.stats.bytesTotal,
+  planningMs: plan.stats.planningMs
+})
 
 export interface Answer<A> {
   readonly rows: ReadonlyArray<A>

@@ -2,6 +2,7 @@ import { Context, type Effect, Schema } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
 import type { ScanFilter } from "../domain/iceberg/pruning.ts"
 import type { DataFile, Schema as TableSchema, Snapshot } from "../domain/iceberg/spec.ts"
+import { definitionOf, identifierOf, type TableName } from "../domain/tables.ts"
 import type { CatalogError, TableIdentifier } from "./Catalog.ts"
 
 /** Which state of the table to read: the current one, a snapshot by id, or as of an instant (time travel). */
@@ -51,6 +52,15 @@ export interface ScanPlan {
   readonly files: ReadonlyArray<DataFile>
   readonly stats: ScanStats
 }
+
+/** The plan of a table that had no snapshot at the state read: nothing to read. */
+export const nothingOf = (table: TableName): ScanPlan => ({
+  table: identifierOf(table),
+  snapshot: null,
+  schema: definitionOf(table).schema,
+  files: [],
+  stats: { manifestsTotal: 0, manifestsRead: 0, filesTotal: 0, filesPlanned: 0, bytesTotal: 0, bytesPlanned: 0, planningMs: 0 }
+})
 
 export interface ScanRequest {
   readonly snapshot?: SnapshotSelector

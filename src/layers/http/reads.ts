@@ -62,7 +62,8 @@ interface Encoded {
 
 const EMPTY = new Uint8Array(0)
 
-const meta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs" | "rowsReturned">, pinned: Pinned, correlationId: string): Meta => {
+/** The `meta` of an answer: what it read from (K2-Snapshot-Ids), what each table's read touched, rows and time. */
+export const answerMeta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs" | "rowsReturned">, pinned: Pinned, correlationId: string): Meta => {
   const scanned = answer.scanned.map((s: Scanned) => ({
     table: s.table,
     snapshot_id: s.snapshotId === null ? null : s.snapshotId.toString(),
@@ -201,7 +202,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       const bytes = Buffer.from(text)
       const compressed = gzip ? yield* gzipStart(bytes) : undefined
       const body = compressed?.bytes ?? bytes
-      const m = meta(answer, pinned, correlationId)
+      const m = answerMeta(answer, pinned, correlationId)
       const nextCursor = answer.nextCursor ?? null
       const entry: CachedAnswer = compressed === undefined ? { meta: m, nextCursor } : { meta: m, nextCursor, gzip: compressed.sums }
       if (cacheable) cache.set(etag, body, entry)

@@ -5,12 +5,13 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
 import { definitionOf, identifierOf, type TableName } from "../../domain/tables.ts"
-import { type ScanStats, TableScanner } from "../../services/TableScanner.ts"
+import { scannedOf } from "../../services/QueryEngine.ts"
+import { nothingOf, TableScanner } from "../../services/TableScanner.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
-import { idsOf, type Reads } from "./reads.ts"
+import { answerMeta, idsOf, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, parquetResponse } from "./respond.ts"
 
 export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
@@ -30,12 +31,9 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
         const ids = idsOf(pinned)
         // Planning (catalog and manifests) is a read like any other: under the query time limit.
-        const sandboxTables = yield* reads.withTimeout(Effect.forEach(involved, (t) =>
-          ids[t] == null
-            ? Effect.succeed({ name: t, schema: definitionOf(t).schema, files: [] as ReadonlyArray<string>, stats: undefined as ScanStats | undefined })
-            : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } }).pipe(
-              Effect.map((p) => ({ name: t, schema: definitionOf(t).schema, files: plannedPaths(p), stats: p.stats }))
-            )))
+        const plans = yield* reads.withTimeout(Effect.forEach(involved, (t) =>
+          ids[t] == null ? Effect.succeed(nothingOf(t)) : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } })))
+        const sandboxTables = plans.map((p, i) => ({ name: involved[i]!, schema: definitionOf(involved[i]!).schema, files: plannedPaths(p) }))
         const headers = { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
         const started = Date.now()
         if (format === "parquet") {
@@ -49,31 +47,15 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
           const columns = result.columns.map((c) => c.name)
           return HttpServerResponse.text(csvHeader(columns) + csvRows(result.rows, columns), { contentType: "text/csv; charset=utf-8", headers: cut })
         }
-        const scanned = sandboxTables.map((t) => ({
-          table: t.name,
-          snapshot_id: pinned.ids[t.name] ?? null,
-          // From the manifests, as every read reports them: SQL plans a table whole.
-          files_planned: t.stats?.filesPlanned ?? 0,
-          files_total: t.stats?.filesTotal ?? 0,
-          bytes_planned: t.stats?.bytesPlanned ?? 0,
-          bytes_total: t.stats?.bytesTotal ?? 0,
-          planning_ms: Number((t.stats?.planningMs ?? 0).toFixed(3))
-        }))
+        // What each table's read touched, as every read reports it (SQL plans a table whole), named as the SQL names it.
+        const scanned = plans.map((p, i) => ({ ...scannedOf(p), table: involved[i]! }))
         return HttpServerResponse.text(JSON.stringify({
           data: result.rows,
           next_cursor: null,
           columns: result.columns,
           truncated: result.truncatedBy !== null,
           truncated_by: result.truncatedBy,
-          meta: {
-            correlation_id: correlationId,
-            snapshot_ids: pinned.ids,
-            scanned,
-            files_scanned: scanned.reduce((n, s) => n + s.files_planned, 0),
-            bytes_scanned: scanned.reduce((n, s) => n + s.bytes_planned, 0),
-            rows: result.rows.length,
-            elapsed_ms: Date.now() - started
-          }
+          meta: answerMeta({ scanned, elapsedMs: Date.now() - started, rowsReturned: result.rows.length }, pinned, correlationId)
         }), { contentType: "application/json", headers: cut })
       })
 

@@ -29,11 +29,11 @@ import {
   type QuoteBar,
   type ReadOptions,
   type RowsRequest,
-  type Scanned,
+  scannedOf,
   type TradeClassification,
   type TradeWithQuote
 } from "../../services/QueryEngine.ts"
-import { type ScanPlan, type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
+import { nothingOf, type ScanPlan, type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
@@ -69,19 +69,6 @@ export interface QueryEngineOptions {
   readonly defaultZone?: string
 }
 
-export const scannedOf = (plan: ScanPlan): Scanned => ({
-  table: `${plan.table.namespace}.${plan.table.name}`,
-  snapshotId: plan.snapshot?.["snapshot-id"] ?? null,
-  snapshotTimestampMs: plan.snapshot?.["timestamp-ms"] ?? null,
-  manifestsRead: plan.stats.manifestsRead,
-  manifestsTotal: plan.stats.manifestsTotal,
-  filesPlanned: plan.stats.filesPlanned,
-  filesTotal: plan.stats.filesTotal,
-  bytesPlanned: plan.stats.bytesPlanned,
-  bytesTotal: plan.stats.bytesTotal,
-  planningMs: plan.stats.planningMs
-})
-
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number))
 
 /** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
@@ -103,15 +90,6 @@ const afterCursor = (params: Params, after: PageCursor | undefined) =>
   after === undefined
     ? ""
     : ` AND (${ORDER_KEY}) > (${params.micros(after.exchangeTimestamp)}, ${params.add(after.sequence)}::BIGINT, ${params.add(after.messageId)}::VARCHAR)`
-
-/** The plan of a table that had no snapshot at the state read: nothing to read. */
-const nothingOf = (table: TableName): ScanPlan => ({
-  table: identifierOf(table),
-  snapshot: null,
-  schema: definitionOf(table).schema,
-  files: [],
-  stats: { manifestsTotal: 0, manifestsRead: 0, filesTotal: 0, filesPlanned: 0, bytesTotal: 0, bytesPlanned: 0, planningMs: 0 }
-})
 
 
 export const layer = (options: QueryEngineOptions = {}) =>
