@@ -1,14 +1,13 @@
-/** What every route handler is given: the server's options and who is asking. */
+/** What every route handler is given: the server's options and the request's correlation id (who asks: principal.ts). */
 import { Context } from "effect"
 import type { ServerOptions } from "./config.ts"
 
 /** What the request pipeline learned about the request: set per request, read by handlers. */
 export interface RequestInfo {
   readonly correlationId: string
-  readonly principal: string | null
 }
 export const CurrentRequest = Context.Reference<RequestInfo>("k2/http/CurrentRequest", {
-  defaultValue: () => ({ correlationId: "", principal: null })
+  defaultValue: () => ({ correlationId: "" })
 })
 
 export interface HandlerOptions extends ServerOptions {
