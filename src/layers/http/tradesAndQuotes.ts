@@ -95,6 +95,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       const { from, to } = yield* reads.range(q)
       const fields = splitList(q.fields)
+      /** The columns an answer with no rows names (its CSV header). */
+      const columnsAsked = fields.length > 0 ? fields : definitionOf(table).schema.fields.map((f) => f.name)
       const filters = yield* orBad(parseFilters(q.filter))
       const exportAll = format !== "json" && (q.limit === undefined || q.limit === "")
       const limit = yield* orBad(parseIntParam("limit", q.limit, {
@@ -125,7 +127,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           involved: [table],
           snapshot,
           cursor: q.cursor,
-          csvColumns: fields.length > 0 ? fields : definitionOf(table).schema.fields.map((f) => f.name),
+          csvColumns: columnsAsked,
           run: (selector) => read(selector, limit!)
         })
       }
@@ -146,7 +148,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       const first = yield* reads.withTimeout(read(pinned.selector, Math.min(10_000, cap)))
       let sent = 0
       let header = true
-      const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : fields.length > 0 ? [...fields] : definitionOf(table).schema.fields.map((f) => f.name)
+      const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : columnsAsked
       const body = Stream.paginate(
         { page: first as typeof first | undefined, cursor: first.nextCursor },
         (state) =>
