@@ -15,7 +15,6 @@ import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, source
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
-import * as Lakehouse from "../layers/lakehouse.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
 import { tables } from "../domain/tables.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
@@ -27,7 +26,7 @@ import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
-import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
+import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine } from "./cli/progress.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
 
@@ -181,7 +180,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
         Layer.provideMerge(Layer.mergeAll(
           kafka,
           Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed }),
-          Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
+          lakehouseOf(options)
         ))
       ))
     )
@@ -227,7 +226,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
       Effect.provide(Layer.merge(ingestorLayer(options, topics, options.schemaRegistry), Maintenance.layer()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
-          Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
+          lakehouseOf(options)
         ))
       )),
       // Connecting the clients fails while the broker is down: start over until it is back.

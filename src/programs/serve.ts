@@ -8,13 +8,12 @@ import { Config, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import { inRange, setting } from "./cli/flags.ts"
-import * as Lakehouse from "../layers/lakehouse.ts"
 import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
-import { catalogChoice, lakehouseFlags } from "./cli/lakehouse.ts"
+import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
 /** The address could not be had (in use, not this machine's, not allowed): said with the OS's reason. */
@@ -43,7 +42,7 @@ const serve = Command.make("serve", {
       yield* Effect.logWarning("K2_API_AUTH=off: the API answers anyone who can reach it, without a key (development only)")
     }
     const warehouse = path.resolve(a.warehouse)
-    const lakehouse = Lakehouse.layer({ warehouse, catalogName: a.catalogName, catalog: catalogChoice({ warehouse, catalog: a.catalog }) })
+    const lakehouse = lakehouseOf({ ...a, warehouse })
     const engines = Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
     const app = Server.layer({ ...settings, warehouse }).pipe(
       Layer.provide(engines),

@@ -22,7 +22,7 @@ export const lakehouseFlags = {
 }
 
 /** The catalog the flags name: PostgreSQL for a postgres URL, else a SQLite file. */
-export const catalogChoice = (options: {
+const catalogChoice = (options: {
   readonly warehouse: string
   readonly catalog: { readonly _tag: "Some"; readonly value: string } | { readonly _tag: "None" }
 }): CatalogChoice => {
@@ -58,21 +58,28 @@ export class NoWarehouse extends Schema.TaggedError<NoWarehouse>()("NoWarehouse"
   }
 }
 
+/** The warehouse and catalog flags' values. */
+export interface LakehouseSettings {
+  readonly warehouse: string
+  readonly catalog: Option.Option<string>
+  readonly catalogName: string
+}
+
+/** The lakehouse the flags name. */
+export const lakehouseOf = (options: LakehouseSettings) =>
+  Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
+
 /**
  * The lakehouse of the flags for a program that only reads or maintains it (query, replay,
  * compact): a SQLite catalog must exist already, else a typo in the path would quietly make an
  * empty warehouse there and answer "no such table".
  */
-export const existingLakehouse = (options: {
-  readonly warehouse: string
-  readonly catalog: Option.Option<string>
-  readonly catalogName: string
-}) =>
+export const existingLakehouse = (options: LakehouseSettings) =>
   Layer.unwrap(Effect.gen(function*() {
     const warehouse = path.resolve(options.warehouse)
     const catalog = catalogChoice({ warehouse, catalog: options.catalog })
     if (catalog._tag === "sqlite" && !fs.existsSync(catalog.path)) {
       return yield* new NoWarehouse({ warehouse, catalog: path.resolve(catalog.path) })
     }
-    return Lakehouse.layer({ warehouse, catalogName: options.catalogName, catalog })
+    return lakehouseOf({ ...options, warehouse })
   }))
