@@ -17,6 +17,7 @@ import { HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServer
 import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { Api, MetricsAccess, ReadAccess, ReplayAccess, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
+import { percentDecoded } from "../../domain/percentDecode.ts"
 import type { Scope, ServerOptions } from "./config.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
 import { authenticator, CurrentPrincipal, refusal } from "./principal.ts"
@@ -93,12 +94,8 @@ const PUBLIC = new Set(["/health", "/ready", "/metrics", "/openapi.json", "/docs
  * that holds if a spelling is still missed here.
  */
 const pathForms = (pathname: string): ReadonlyArray<string> => {
-  let decoded = pathname
-  try {
-    decoded = decodeURIComponent(pathname)
-  } catch {
-    // Not decodable: the raw form alone.
-  }
+  // Not decodable: the raw form alone.
+  const decoded = percentDecoded(pathname) ?? pathname
   const trim = (p: string) => p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p
   return [pathname, decoded].flatMap((p) => {
     const merged = p.toLowerCase().replace(/\/{2,}/g, "/")

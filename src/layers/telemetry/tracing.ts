@@ -11,14 +11,7 @@
 import { Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
-
-const decode = (text: string): string | undefined => {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return undefined
-  }
-}
+import { percentDecoded } from "../../domain/percentDecode.ts"
 
 /** `k=v,k=v` with %-escapes; a pair that does not decode is skipped (the spec's "discard"), never a crash at start-up. */
 const pairs = (text: string | undefined): Record<string, string> => {
@@ -26,8 +19,8 @@ const pairs = (text: string | undefined): Record<string, string> => {
   for (const part of (text ?? "").split(",")) {
     const i = part.indexOf("=")
     if (i <= 0) continue
-    const key = decode(part.slice(0, i).trim())
-    const value = decode(part.slice(i + 1).trim())
+    const key = percentDecoded(part.slice(0, i).trim())
+    const value = percentDecoded(part.slice(i + 1).trim())
     if (key !== undefined && value !== undefined) out[key] = value
   }
   return out
