@@ -7,7 +7,10 @@ import * as Metrics from "../telemetry/metrics.ts"
 /** Occurrences by key, for labelled counters. */
 export const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<[string, number]> => {
   const counts = new Map<string, number>()
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1)
+  for (const item of items) {
+    const k = key(item)
+    counts.set(k, (counts.get(k) ?? 0) + 1)
+  }
   return [...counts]
 }
 
