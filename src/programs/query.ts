@@ -2,10 +2,11 @@
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
  * lakehouse (--warehouse, --catalog or K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { inRange, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
+import { checkFields } from "../domain/query/validate.ts"
 import { tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { barColumns, quoteBarColumns, statsColumns, summaryColumns } from "../layers/http/parquetColumns.ts"
@@ -82,7 +83,8 @@ const rowsCommand = (table: "trades" | "quotes") =>
           ...("exchange_timestamp" in r ? { exchange_timestamp: iso(r.exchange_timestamp as number) } : {}),
           ...("ingestion_timestamp" in r ? { ingestion_timestamp: iso(r.ingestion_timestamp as number) } : {})
         }))
-        const columns = request.fields.length > 0 ? request.fields : tables[table].schema.fields.map((f) => f.name)
+        // An empty page still names its columns, in the order rows have them.
+        const columns = Result.getOrElse(checkFields(request.fields, tables[table].schema.fields.map((f) => f.name)), () => request.fields)
         yield* printRows(rows, columns, a.format, { ...scanReport(page), nextCursor: page.nextCursor })
       })
     })).pipe(

@@ -409,6 +409,8 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       const none = `symbols=NOPE&from=${iso(T0)}&to=${iso(T0 + DAY)}&format=csv`
       assert.match(yield* text(yield* get(`${base}/v1/bars?${none}`, auth(KEYS.reader))), /^symbol,bucket,open,high,low,close,volume,tradeCount,vwap\n$/)
       assert.match(yield* text(yield* get(`${base}/v1/trades?${none}&limit=10`, auth(KEYS.reader))), /^message_id,/)
+      // Named fields in the order rows have them (the table's), whatever order they were asked in.
+      assert.match(yield* text(yield* get(`${base}/v1/trades?${none}&limit=10&fields=price,message_id`, auth(KEYS.reader))), /^message_id,price\n$/)
       assert.match(yield* text(yield* get(`${base}/v1/symbols?symbols=NOPE&format=csv`, auth(KEYS.reader))), /^symbol,trades_count,trades_first,trades_last,quotes_count/)
       const pq = yield* get(`${base}/v1/trades?symbols=CBA&from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}&format=parquet`, auth(KEYS.reader))
       const bytes = new Uint8Array(yield* Effect.promise(() => pq.arrayBuffer()))

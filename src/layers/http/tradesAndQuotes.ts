@@ -2,7 +2,7 @@
  * GET /v1/trades and /v1/quotes: JSON (and short CSV) pages through `answerRead`; CSV and
  * Parquet exports of the whole range (or `limit` rows), page by page, never all in memory.
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option, Result, Stream } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import {
   BadParam,
@@ -13,6 +13,7 @@ import {
   parseSymbols,
   splitList
 } from "../../domain/api/params.ts"
+import { checkFields } from "../../domain/query/validate.ts"
 import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
 import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
@@ -95,8 +96,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       const { from, to } = yield* reads.range(q)
       const fields = splitList(q.fields)
-      /** The columns an answer with no rows names (its CSV header). */
-      const columnsAsked = fields.length > 0 ? fields : definitionOf(table).schema.fields.map((f) => f.name)
+      /** The columns an answer with no rows names (its CSV header), in the order rows have them. */
+      const columnsAsked = Result.getOrElse(checkFields(fields, definitionOf(table).schema.fields.map((f) => f.name)), () => fields)
       const filters = yield* orBad(parseFilters(q.filter))
       const exportAll = format !== "json" && (q.limit === undefined || q.limit === "")
       const limit = yield* orBad(parseIntParam("limit", q.limit, {
