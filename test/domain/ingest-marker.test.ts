@@ -1,6 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { decodeOffsets, encodeOffsets, fence, markerIn, markerKey, mergeOffsets } from "../../src/domain/ingest/marker.ts"
+import {
+  CARRIED_FROM,
+  decodeOffsets,
+  encodeOffsets,
+  fence,
+  markerIn,
+  markerKey,
+  mergeOffsets,
+  mirrorCarry,
+  mirroredCarry
+} from "../../src/domain/ingest/marker.ts"
 import { applyUpdates, newTableMetadata } from "../../src/domain/iceberg/metadata.ts"
 import type { Snapshot } from "../../src/domain/iceberg/spec.ts"
 import { tables } from "../../src/domain/tables.ts"
@@ -30,7 +40,7 @@ describe("ingestion marker", () => {
   it("is found in the newest snapshot that carries it", () => {
     const m = withSnapshots()
     const found = markerIn(m, "g")
-    assert.strictEqual(found?.snapshot["snapshot-id"], 1n)
+    assert.strictEqual(found?.snapshotId, 1n)
     assert.deepStrictEqual(found?.offsets, offsets({ t: { 0: 5n } }))
     assert.isUndefined(markerIn(m, "other"))
   })
@@ -43,6 +53,41 @@ describe("ingestion marker", () => {
     assert.deepStrictEqual(stale, Result.fail("t:0 is at 5 in trades, this writer started at 4: another writer owns it"))
     // Another group's marker is its own: nothing there yet, so it starts at 0.
     assert.isTrue(Result.isSuccess(fence(m, "other", [{ topic: "t", partition: 0, from: 0n, to: 2n }], "trades")))
+  })
+
+  it("survives another engine expiring the snapshots that carry it, through the table properties", () => {
+    // K2's commit of snapshot 1 mirrored what it carries into the properties.
+    let m = applyUpdates(withSnapshots(), null, [
+      { action: "set-properties", updates: mirrorCarry(1n, { [markerKey("g")]: `{"t":{"0":5}}`, "k2.sequence.checkpoint.g.t:0": "f", "k2.other": "x" })! }
+    ], 1)
+    assert.deepStrictEqual(m.properties[CARRIED_FROM], "1")
+    assert.isUndefined(m.properties["k2.other"], "only carried keys are mirrored")
+    // While snapshot 1 is in the table, the ancestry is the truth and the copy is not used.
+    assert.isUndefined(mirroredCarry(m))
+    assert.strictEqual(markerIn(m, "g")?.snapshotId, 1n)
+
+    // Expired (snapshot 2, foreign, is current): the copy describes the current snapshot's data.
+    m = applyUpdates(m, null, [{ action: "remove-snapshots", "snapshot-ids": [1n] }], 1)
+    const found = markerIn(m, "g")
+    assert.strictEqual(found?.snapshotId, 2n)
+    assert.deepStrictEqual(found?.offsets, offsets({ t: { 0: 5n } }))
+    assert.strictEqual(found?.carried["k2.sequence.checkpoint.g.t:0"], "f")
+    assert.isTrue(Result.isSuccess(fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n }], "trades")))
+    assert.isUndefined(markerIn(m, "other"))
+  })
+
+  it("ignores the copy after a rollback: the current data no longer holds what it describes", () => {
+    // The copy names snapshot 2 (marker 9); the table is rolled back to snapshot 1 (marker 5).
+    const m = applyUpdates(withSnapshots(), null, [
+      { action: "set-properties", updates: mirrorCarry(2n, { [markerKey("g")]: `{"t":{"0":9}}` })! },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 1n }
+    ], 1)
+    assert.deepStrictEqual(markerIn(m, "g")?.offsets, offsets({ t: { 0: 5n } }), "the ancestry's marker")
+    assert.isUndefined(mirroredCarry(m), "snapshot 2 is still in the table, off the current line")
+  })
+
+  it("mirrors nothing for a commit that carries nothing", () => {
+    assert.isUndefined(mirrorCarry(7n, { operation: "append", "k2.commit-id": "c" }))
   })
 })
 

@@ -14,6 +14,7 @@ import { encodeOffsets, markerIn, markerKey } from "../../src/domain/ingest/mark
 import { type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
 import { type CommitOutcome, IcebergSink } from "../../src/services/IcebergSink.ts"
 import { type SnapshotSelector, TableScanner } from "../../src/services/TableScanner.ts"
 import { START_MICROS } from "../support/fixtures.ts"
@@ -225,7 +226,7 @@ const suite = (kind: InteropCatalog) => {
         // Java's commit carries no K2 marker; our next snapshot carries it forward again.
         const marker = markerIn(third.table.metadata, MARKER_GROUP)
         assert.deepStrictEqual(marker?.offsets, MARKER, "the ingestion marker survives a foreign commit in the chain")
-        assert.strictEqual(marker?.snapshot["snapshot-id"], third.snapshot["snapshot-id"], "carried onto our next snapshot")
+        assert.strictEqual(marker?.snapshotId, third.snapshot["snapshot-id"], "carried onto our next snapshot")
 
         // Iceberg Java follows the whole chain and reads everything, ours and its own.
         const snapshots = yield* java.run(target, { command: "snapshots" })
@@ -250,6 +251,31 @@ const suite = (kind: InteropCatalog) => {
         assertSameRows(readAll.map(fromJava), allRows.map(fromTradeRow), `Java read after our append ${third.snapshot["snapshot-id"]}`)
         assertSamePlan(planDay4, yield* planFor({ _tag: "Current" }, 4), "day 4 after our append on Java's")
         yield* Effect.log(`interop ${kind}: ${Math.round(performance.now() - started)} ms from set-up to the last check`)
+      }))
+
+    it.effect("(5) The ingestion marker outlives Iceberg Java expiring every snapshot K2 committed (ADR-21)", () =>
+      Effect.gen(function*() {
+        const { warehouse } = yield* Written
+        const sink = yield* IcebergSink
+        const java = yield* Harness.IcebergJava
+        // Java commits on top of K2's last snapshot, then expires all but its own.
+        const rowsFile = path.join(warehouse, "java-rows-5.jsonl")
+        const javaRows = tradesFor({ count: 40, days: 1, idPrefix: "java5", offsetBase: 60_000, startMicros: START_MICROS + 5 * DAY })
+        fs.writeFileSync(rowsFile, javaRows.map((r) => JSON.stringify(toJavaJson(r))).join("\n") + "\n")
+        const [appended] = yield* java.run(target, { command: "append", options: { rows: rowsFile } })
+        const [expired] = yield* java.run(target, { command: "expire" })
+        assert.isAbove(Number(expired!.expired), 0)
+        const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+        assert.deepStrictEqual(m.snapshots.map((s) => String(s["snapshot-id"])), [str(appended!.snapshot_id)], "only Java's snapshot is left")
+
+        // No snapshot carries the marker now; the table properties K2's commits set do.
+        const marker = markerIn(m, MARKER_GROUP)
+        assert.deepStrictEqual(marker?.offsets, MARKER, "the marker, from the table properties")
+        assert.strictEqual(String(marker?.snapshotId), str(appended!.snapshot_id), "describing the current snapshot's data")
+        // K2's next commit carries it onto a snapshot again.
+        const next = yield* sink.append(trades, tradeColumns(tradesFor({ count: 20, days: 1, idPrefix: "k2d", offsetBase: 70_000, startMicros: START_MICROS + 5 * DAY })))
+        assert.strictEqual(next.snapshot.summary[markerKey(MARKER_GROUP)], encodeOffsets(MARKER))
+        assert.strictEqual(markerIn(next.table.metadata, MARKER_GROUP)?.snapshotId, next.snapshot["snapshot-id"])
       }))
   })
 }

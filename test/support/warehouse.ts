@@ -3,10 +3,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
+import { currentSnapshot, newSnapshotId } from "../../src/domain/iceberg/metadata.ts"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { Catalog } from "../../src/services/Catalog.ts"
+import { Catalog, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { makeTrades } from "./fixtures.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
@@ -49,4 +50,27 @@ export const tradesWarehouse = (count = 100) =>
       yield* sink.append(tables.trades, tradeColumns(makeTrades({ count, days: 1 })))
     }).pipe(Effect.provide(Lakehouse.layer(warehouseOptions("sqlite", dir))))
     return dir
+  })
+
+/**
+ * What Spark's rewrite and `expire_snapshots(retain_last => 1)` do to K2's bookkeeping: a snapshot
+ * without K2's summary keys (same files) becomes current, and every other snapshot is expired.
+ */
+export const expireAsAnotherEngine = (id: TableIdentifier) =>
+  Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const m = (yield* catalog.loadTable(id)).metadata
+    const parent = currentSnapshot(m)!
+    const foreign = {
+      ...parent,
+      "snapshot-id": newSnapshotId(),
+      "parent-snapshot-id": parent["snapshot-id"],
+      "sequence-number": m["last-sequence-number"] + 1n,
+      summary: { operation: "replace" as const }
+    }
+    yield* catalog.commitTable(id, [{ type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parent["snapshot-id"] }], [
+      { action: "add-snapshot", snapshot: foreign },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": foreign["snapshot-id"] },
+      { action: "remove-snapshots", "snapshot-ids": m.snapshots.map((s) => s["snapshot-id"]) }
+    ])
   })

@@ -6,8 +6,8 @@
  */
 import { Result } from "effect"
 import { parseJson, stringifyJson } from "../iceberg/json.ts"
-import type { Snapshot, TableMetadata } from "../iceberg/spec.ts"
-import { ancestry } from "../iceberg/metadata.ts"
+import type { TableMetadata } from "../iceberg/spec.ts"
+import { ancestry, currentSnapshot } from "../iceberg/metadata.ts"
 
 export const MARKER_PREFIX = "k2.kafka.offsets."
 
@@ -65,15 +65,30 @@ export const mergeOffsets = (a: Offsets, b: Offsets): Offsets => {
   return out
 }
 
-/** The group's marker in the newest snapshot (walking back from current) that carries it. */
-export const markerIn = (metadata: TableMetadata, group: string): { snapshot: Snapshot; offsets: Offsets } | undefined => {
+/** A group's marker, the snapshot whose data it describes, and every key carried forward with it. */
+export interface Marker {
+  readonly snapshotId: bigint
+  readonly offsets: Offsets
+  readonly carried: Readonly<Record<string, string>>
+}
+
+/**
+ * The group's marker in the newest snapshot (walking back from current) that carries it; when
+ * another engine expired all of them, the copy in the table properties (`mirroredCarry`), which
+ * describes the current snapshot's data: no K2 commit came after the one that set it.
+ */
+export const markerIn = (metadata: TableMetadata, group: string): Marker | undefined => {
   const key = markerKey(group)
   for (const snapshot of ancestry(metadata)) {
     const text = snapshot.summary[key]
     const offsets = text === undefined ? undefined : decodeOffsets(text)
-    if (offsets !== undefined) return { snapshot, offsets }
+    if (offsets !== undefined) return { snapshotId: snapshot["snapshot-id"], offsets, carried: snapshot.summary }
   }
-  return undefined
+  const current = currentSnapshot(metadata)
+  const mirrored = mirroredCarry(metadata)
+  const text = mirrored?.[key]
+  const offsets = text === undefined ? undefined : decodeOffsets(text)
+  return offsets === undefined || current === undefined ? undefined : { snapshotId: current["snapshot-id"], offsets, carried: mirrored! }
 }
 
 /** A partition a commit moves the marker of: from where this writer started it to where it ends. */
@@ -113,3 +128,28 @@ export const fence = (
 
 /** Summary keys every snapshot must carry forward from its parent (markers of all groups). */
 export const isCarriedForward = (key: string) => key.startsWith(MARKER_PREFIX) || key.startsWith("k2.sequence.")
+
+/**
+ * Every K2 commit also sets the keys it carries forward as table properties, with this one naming
+ * its snapshot: properties outlive snapshots that another engine expires (ADR-21).
+ */
+export const CARRIED_FROM = "k2.carried-from-snapshot"
+
+/** The table properties a commit of `snapshotId` carrying `summary` sets: none when it carries nothing. */
+export const mirrorCarry = (snapshotId: bigint, summary: Readonly<Record<string, string>>): Record<string, string> | undefined => {
+  const carried = Object.entries(summary).filter(([k]) => isCarriedForward(k))
+  return carried.length === 0 ? undefined : { ...Object.fromEntries(carried), [CARRIED_FROM]: String(snapshotId) }
+}
+
+/**
+ * The carried keys the table properties mirror, once the snapshot that set them is expired. While
+ * it is still in the table but off the current ancestry (a rollback), the data no longer holds
+ * what they describe: undefined.
+ */
+export const mirroredCarry = (metadata: TableMetadata): Readonly<Record<string, string>> | undefined => {
+  const from = metadata.properties[CARRIED_FROM]
+  if (from === undefined || !/^\d+$/.test(from)) return undefined
+  const id = BigInt(from)
+  if (metadata.snapshots.some((s) => s["snapshot-id"] === id)) return undefined
+  return Object.fromEntries(Object.entries(metadata.properties).filter(([k]) => isCarriedForward(k)))
+}

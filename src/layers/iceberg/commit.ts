@@ -18,7 +18,7 @@ import {
   type MergePolicy,
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
-import { isCarriedForward } from "../../domain/ingest/marker.ts"
+import { isCarriedForward, mirrorCarry, mirroredCarry } from "../../domain/ingest/marker.ts"
 import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary, specById } from "../../domain/iceberg/metadata.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import {
@@ -165,9 +165,12 @@ export const commitChange = Effect.fnUntraced(function*(
     const prepared = change.prepare === undefined ? Result.succeed({}) : change.prepare(m)
     if (Result.isFailure(prepared)) return yield* new CommitRejected({ table, detail: prepared.failure })
     // Markers of every consumer group ride along on every snapshot K2 commits. Another engine's
-    // snapshot in between carries none, so they come from the newest snapshot K2 committed.
+    // snapshot in between carries none, so they come from the newest snapshot K2 committed, or
+    // from the table properties once another engine expired all of those.
     const lastOurs = ancestry(m).find((s) => s.summary[COMMIT_ID] !== undefined)
-    const carried = Object.fromEntries(Object.entries(lastOurs?.summary ?? {}).filter(([k]) => isCarriedForward(k)))
+    const carried = lastOurs === undefined
+      ? mirroredCarry(m) ?? {}
+      : Object.fromEntries(Object.entries(lastOurs.summary).filter(([k]) => isCarriedForward(k)))
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
     const addedSpec = change.addedSpecId === undefined ? defaultSpec(m) : specById(m, change.addedSpecId)
@@ -230,12 +233,14 @@ export const commitChange = Effect.fnUntraced(function*(
       }),
       "schema-id": m["current-schema-id"]
     }
+    const mirrored = mirrorCarry(snapshotId, snapshot.summary)
     const committed = yield* catalog.commitTable(identifier, [
       { type: "assert-table-uuid", uuid: m["table-uuid"] },
       { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parent?.["snapshot-id"] ?? null }
     ], [
       { action: "add-snapshot", snapshot },
-      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId },
+      ...(mirrored === undefined ? [] : [{ action: "set-properties" as const, updates: mirrored }])
     ]).pipe(Effect.tapError((e) => Effect.sync(() => void (maybeLanded ||= e.reason._tag === "CommitStateUnknown"))))
     return { table: committed, snapshot, attempts } satisfies Committed
   })

@@ -103,9 +103,17 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     const markers = yield* markersOf(tps)
     const checkpoints = new Map<TpKey, Checkpoint>()
     for (const tp of tps) {
-      const file = markers.sequence?.snapshot.summary[checkpointKey(group, tpKeyOf(tp))]
+      const file = markers.sequence?.carried[checkpointKey(group, tpKeyOf(tp))]
       if (file === undefined || tableOfTopic.get(tp.topic) === "instruments") continue
-      checkpoints.set(tpKeyOf(tp), { file, json: new TextDecoder().decode(yield* files.read(file)) })
+      // Iceberg metadata does not name checkpoints, so another engine's orphan removal deletes
+      // them; the partition's streams then start afresh, as with a damaged checkpoint.
+      const bytes = yield* files.read(file).pipe(
+        Effect.catchIf(
+          (e) => e.reason._tag === "MissingFile",
+          (e) => Effect.as(Effect.logWarning(`sequence checkpoint ignored: ${e.message}`), undefined)
+        )
+      )
+      if (bytes !== undefined) checkpoints.set(tpKeyOf(tp), { file, json: new TextDecoder().decode(bytes) })
     }
     return yield* atomically(install(tps, markers, checkpoints, replacing))
   })

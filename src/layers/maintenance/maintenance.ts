@@ -234,11 +234,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   /** Every file the table's retained state references, normalized. */
   const referencedFiles = Effect.fnUntraced(function*(table: LoadedTable) {
     const m = table.metadata
-    const out = new Set<string>(metadataFiles(m, table.metadataLocation).map(normalizeLocation))
+    const out = new Set<string>([...metadataFiles(m, table.metadataLocation), ...sideFiles(m.properties)].map(normalizeLocation))
     const manifestPaths = new Map<string, Parameters<SnapshotFiles["manifestEntries"]>[0]>()
     for (const s of m.snapshots) {
       out.add(normalizeLocation(s["manifest-list"]))
-      for (const f of sideFiles(s)) out.add(normalizeLocation(f))
+      for (const f of sideFiles(s.summary)) out.add(normalizeLocation(f))
       for (const mf of yield* snapshots.manifestList(s)) manifestPaths.set(mf.manifestPath, mf)
     }
     const entries = yield* Effect.forEach([...manifestPaths.values()], snapshots.manifestEntries, { concurrency: 8 })

@@ -89,9 +89,12 @@ export const planExpiry = (
   return { keep, expire, markers }
 }
 
-/** Summary values of a snapshot that name files K2 keeps beside the table (sequence checkpoints). */
-export const sideFiles = (s: Snapshot): ReadonlyArray<string> =>
-  Object.entries(s.summary).filter(([k]) => k.startsWith("k2.sequence.")).map(([, v]) => v)
+/**
+ * Values of a snapshot summary, or of the table properties mirroring one (ADR-21), that name
+ * files K2 keeps beside the table (sequence checkpoints).
+ */
+export const sideFiles = (summary: Readonly<Record<string, string>>): ReadonlyArray<string> =>
+  Object.entries(summary).filter(([k]) => k.startsWith("k2.sequence.")).map(([, v]) => v)
 
 /** Metadata-level files: the current metadata file, its log, statistics files. */
 export const metadataFiles = (m: TableMetadata, metadataLocation: string): ReadonlyArray<string> => {

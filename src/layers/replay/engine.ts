@@ -376,7 +376,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     const found = markerIn(metadata, group)
     return found === undefined
       ? undefined
-      : { table, snapshotId: found.snapshot["snapshot-id"], offsets: found.offsets satisfies Offsets }
+      : { table, snapshotId: found.snapshotId, offsets: found.offsets satisfies Offsets }
   })
 
   // The embedded schema ids, unless the request says the topics use a registry's.

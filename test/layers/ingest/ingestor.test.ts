@@ -3,10 +3,11 @@
  * lands exactly once, poison goes to the DLQ, duplicates are dropped, a restart ingests
  * nothing twice.
  */
+import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { tables } from "../../../src/domain/tables.ts"
+import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
@@ -22,7 +23,7 @@ import { kafkaError, KafkaRejected, KafkaSource, type PartitionBatch, tpKeyOf } 
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { expireAsAnotherEngine, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
 
@@ -562,6 +563,47 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* ingest(send(100, 110, 1), 10)
       assert.deepStrictEqual(yield* sequenceEvents(options), [])
     }), 60_000)
+
+  /**
+   * Ingests, lets "another engine" commit on top of every table and expire every K2 snapshot, as
+   * Spark's rewrite and expire_snapshots(retain_last => 1) would, then ingests new records.
+   */
+  const ingestAcrossForeignExpiry = (afterExpiry: (warehouse: string) => void) =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const lakehouse = Lakehouse.layer(options)
+      const run = (valid: number) =>
+        ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0 && p.uncommitted === 0).pipe(
+          Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, lakehouse))))
+        )
+      const before = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 500 })
+      const firstValid = before.totals.trades + before.totals.quotes
+      yield* run(firstValid)
+
+      yield* Effect.forEach(["trades", "quotes", "sequence_events"] as const, (name) => expireAsAnotherEngine(identifierOf(name))).pipe(
+        Effect.provide(lakehouse)
+      )
+      afterExpiry(options.warehouse)
+
+      const after = yield* publishToMemory(kafka, 2, { symbols: ["CSL", "NAB"], eventsPerSymbolPerDay: 500 })
+      const secondValid = after.totals.trades + after.totals.quotes
+      const second = yield* run(secondValid)
+      assert.strictEqual(second.written.trades + second.written.quotes, secondValid)
+      assert.strictEqual(second.duplicatesDropped, 0)
+      yield* assertExactlyOnce(options, firstValid + secondValid)
+    })
+
+  it.live("resumes from its marker after another engine committed on top and expired every K2 snapshot", () =>
+    ingestAcrossForeignExpiry(() => {}), 120_000)
+
+  it.live("starts a stream afresh when its sequence checkpoint was deleted, as another engine's orphan removal does", () =>
+    ingestAcrossForeignExpiry((warehouse) => {
+      const checkpoints = fs.globSync(`${warehouse}/**/k2-sequence-*.json`)
+      assert.isAbove(checkpoints.length, 0)
+      checkpoints.forEach((f) => fs.rmSync(f))
+    }), 120_000)
 
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {

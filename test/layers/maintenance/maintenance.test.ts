@@ -25,7 +25,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { lakehouseWrapping } from "../../support/warehouse.ts"
+import { expireAsAnotherEngine, lakehouseWrapping } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -315,6 +315,24 @@ describe("Maintenance", () => {
       // The table reads the same after expiry.
       const after = yield* snapshotOfQueries
       assert.strictEqual(after.counts!.n, 430)
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("orphan removal keeps the sequence checkpoint the table properties name once another engine expired its snapshot", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const maintenance = yield* Maintenance
+      const io = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const location = (yield* (yield* Catalog).loadTable(trades)).metadata.location
+      const checkpoint = `${location}/metadata/k2-sequence-test.json`
+      yield* io.write(checkpoint, new TextEncoder().encode("{}"))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })), {
+        properties: { [markerKey("g1")]: `{"t":{"0":10}}`, "k2.sequence.checkpoint.g1.t:0": checkpoint }
+      })
+      yield* expireAsAnotherEngine(trades)
+      const removed = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+      assert.notInclude(removed.removed.map(normalizeLocation), normalizeLocation(checkpoint))
+      assert.isTrue(fs.existsSync(localPath(checkpoint)))
     }).pipe(Effect.provide(warehouse())))
 
   it.effect("orphan removal deletes unreferenced old files only, never a referenced one", () =>

@@ -200,7 +200,7 @@ public final class Interop {
     UsageError(String why) {
       super(
           why
-              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|snapshots|schema|serve>"
+              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|snapshots|schema|expire|serve>"
               + " --uri <jdbc uri | REST http(s) uri> [--warehouse <dir> (jdbc)] --table <ns.table>"
               + " [--catalog k2] ...");
     }
@@ -256,6 +256,9 @@ public final class Interop {
         break;
       case "schema":
         schema(catalog.loadTable(id));
+        break;
+      case "expire":
+        expire(catalog.loadTable(id));
         break;
       default:
         usage("unknown command: " + command);
@@ -615,6 +618,24 @@ public final class Interop {
       out.put("current", current != null && current.snapshotId() == s.snapshotId());
       emit(out);
     }
+  }
+
+  /** expire: every snapshot but the current one, as expire_snapshots(retain_last => 1) does. */
+  private void expire(Table table) {
+    int before = count(table.snapshots());
+    table.expireSnapshots().expireOlderThan(Long.MAX_VALUE).retainLast(1).commit();
+    table.refresh();
+    ObjectNode out = JSON.createObjectNode();
+    out.put("expired", before - count(table.snapshots()));
+    emit(out);
+  }
+
+  private static int count(Iterable<?> items) {
+    int n = 0;
+    for (Object ignored : items) {
+      n++;
+    }
+    return n;
   }
 
   private void schema(Table table) throws Exception {
