@@ -410,7 +410,7 @@ const suite = (kind: InteropCatalog) => {
     `partition specs Iceberg Java sets on K2 tables (${kind} catalog ${target.catalog})`,
     (it) => {
       it.effect(
-        "trades under day, then hour+identity+void, month and year of the timestamp, then compacted: files, paths, summaries and scans as Java has them",
+        "trades under day, then hour+identity+void, month and year of the timestamp, then compacted and expired by Java: files, paths, summaries and scans as Java has them",
         () =>
           Effect.gen(function*() {
             const sink = yield* IcebergSink
@@ -449,6 +449,19 @@ const suite = (kind: InteropCatalog) => {
             const manifests = yield* javaRun({ command: "manifests" })
             assert.isTrue(manifests.some((m) => m.spec_id === specIds[1] && (m.deleted_entries as number) > 0), `${what}: deleted entries kept`)
             yield* checkTrades(javaRun, written, compacted, specIds.at(-1)!, what)
+
+            // K2 appends once more, then Java expires every snapshot but that one, the compaction's
+            // included, and deletes the files only they reference: judged by K2's manifests, the
+            // compacted-away files go and every live one stays.
+            const expiredWhat = `${what}, appends, and Java expires the older snapshots`
+            const last = rowsOf("k2", PHASES.length)
+            const appended = yield* sink.append(table, tradeColumns(last))
+            written.push(...last)
+            const [expired] = yield* javaRun({ command: "expire" })
+            assert.isAbove(Number(expired!.expired), 0)
+            const live = yield* checkTrades(javaRun, written, appended, specIds.at(-1)!, expiredWhat)
+            for (const p of hourFiles) assert.isFalse(fs.existsSync(p), `${expiredWhat}: Java's expiry deleted ${p}`)
+            for (const f of live) assert.isTrue(fs.existsSync(f.path), `${expiredWhat}: Java's expiry kept ${f.path}`)
           })
       )
 
