@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import {
   CARRIED_FROM,
+  CARRIED_FROM_SEQUENCE,
   decodeOffsets,
   encodeOffsets,
   fence,
@@ -58,7 +59,7 @@ describe("ingestion marker", () => {
   it("survives another engine expiring the snapshots that carry it, through the table properties", () => {
     // K2's commit of snapshot 1 mirrored what it carries into the properties.
     let m = applyUpdates(withSnapshots(), null, [
-      { action: "set-properties", updates: mirrorCarry(1n, { [markerKey("g")]: `{"t":{"0":5}}`, "k2.sequence.checkpoint.g.t:0": "f", "k2.other": "x" })! }
+      ...mirrorOf(1n, { [markerKey("g")]: `{"t":{"0":5}}`, "k2.sequence.checkpoint.g.t:0": "f", "k2.other": "x" })
     ], 1)
     assert.deepStrictEqual(m.properties[CARRIED_FROM], "1")
     assert.isUndefined(m.properties["k2.other"], "only carried keys are mirrored")
@@ -79,17 +80,48 @@ describe("ingestion marker", () => {
   it("ignores the copy after a rollback: the current data no longer holds what it describes", () => {
     // The copy names snapshot 2 (marker 9); the table is rolled back to snapshot 1 (marker 5).
     const m = applyUpdates(withSnapshots(), null, [
-      { action: "set-properties", updates: mirrorCarry(2n, { [markerKey("g")]: `{"t":{"0":9}}` })! },
+      ...mirrorOf(2n, { [markerKey("g")]: `{"t":{"0":9}}` }),
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 1n }
     ], 1)
     assert.deepStrictEqual(markerIn(m, "g")?.offsets, offsets({ t: { 0: 5n } }), "the ancestry's marker")
     assert.isUndefined(mirroredCarry(m), "snapshot 2 is still in the table, off the current line")
   })
 
-  it("mirrors nothing for a commit that carries nothing", () => {
-    assert.isUndefined(mirrorCarry(7n, { operation: "append", "k2.commit-id": "c" }))
+  it("ignores the copy after a rollback followed by the expiry of the snapshot it names", () => {
+    // The copy names snapshot 3 (sequence number 3, marker of group h); the table is rolled back
+    // to snapshot 2 (sequence number 2) and snapshot 3 expired: h's rows went with the rollback.
+    const three: Snapshot = { "snapshot-id": 3n, "parent-snapshot-id": 2n, "sequence-number": 3n, "timestamp-ms": 3, "manifest-list": "x", summary: { operation: "append" } }
+    const m = applyUpdates(withSnapshots(), null, [
+      { action: "add-snapshot", snapshot: three },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 3n },
+      ...mirrorOf(3n, { [markerKey("h")]: `{"t":{"0":9}}` }),
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 2n },
+      { action: "remove-snapshots", "snapshot-ids": [3n] }
+    ], 1)
+    assert.isUndefined(markerIn(m, "h"), "h must read from the start")
+    // The same copy after an expiry of every snapshot up to 3 under a newer current one is read.
+    const expired = applyUpdates(withSnapshots(), null, [
+      ...mirrorOf(3n, { [markerKey("h")]: `{"t":{"0":9}}` }),
+      { action: "add-snapshot", snapshot: { ...three, "snapshot-id": 4n, "parent-snapshot-id": 3n, "sequence-number": 4n } },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 4n },
+      { action: "remove-snapshots", "snapshot-ids": [1n, 2n] }
+    ], 1)
+    assert.deepStrictEqual(markerIn(expired, "h")?.offsets, offsets({ t: { 0: 9n } }))
+  })
+
+  it("mirrors nothing for a commit that carries nothing, unless a mirror exists: then it removes what is no longer carried", () => {
+    assert.deepStrictEqual(mirrorOf(7n, { "k2.commit-id": "c" }), [])
+    const properties = { [markerKey("b")]: "{}", "k2.sequence.checkpoint.b.t:0": "f", [CARRIED_FROM]: "5", owner: "x" }
+    assert.deepStrictEqual(mirrorOf(7n, { "k2.commit-id": "c" }, properties), [
+      { action: "set-properties", updates: { [CARRIED_FROM]: "7", [CARRIED_FROM_SEQUENCE]: "7" } },
+      { action: "remove-properties", removals: [markerKey("b"), "k2.sequence.checkpoint.b.t:0"] }
+    ])
   })
 })
+
+/** The property updates K2's commit of snapshot `id` (sequence number `id`) carrying `summary` makes. */
+const mirrorOf = (id: bigint, summary: Record<string, string>, properties: Record<string, string> = {}) =>
+  mirrorCarry({ "snapshot-id": id, "sequence-number": id, "timestamp-ms": Number(id), "manifest-list": "x", summary: { operation: "append", ...summary } }, properties)
 
 /** A table whose first snapshot carries group g's marker ({t: {0: 5}}) and whose second carries none. */
 const withSnapshots = () => {

@@ -23,6 +23,7 @@ export type TableUpdate =
   }
   | { readonly action: "remove-snapshots"; readonly "snapshot-ids": ReadonlyArray<bigint> }
   | { readonly action: "set-properties"; readonly updates: Readonly<Record<string, string>> }
+  | { readonly action: "remove-properties"; readonly removals: ReadonlyArray<string> }
   // K2 never changes a spec; other engines may, and K2 must keep writing such tables right.
   | { readonly action: "add-spec"; readonly spec: PartitionSpec }
   | { readonly action: "set-default-spec"; readonly "spec-id": number }
@@ -195,6 +196,11 @@ export const applyUpdates = (
       case "set-properties":
         m = { ...m, properties: { ...m.properties, ...u.updates } }
         break
+      case "remove-properties": {
+        const gone = new Set(u.removals)
+        m = { ...m, properties: Object.fromEntries(Object.entries(m.properties).filter(([k]) => !gone.has(k))) }
+        break
+      }
       case "add-spec":
         if (specById(m, u.spec["spec-id"]) !== undefined) invalid(`partition spec ${u.spec["spec-id"]} exists already`)
         m = {

@@ -6,8 +6,8 @@
  */
 import { Result } from "effect"
 import { parseJson, stringifyJson } from "../iceberg/json.ts"
-import type { TableMetadata } from "../iceberg/spec.ts"
-import { ancestry, currentSnapshot } from "../iceberg/metadata.ts"
+import type { Snapshot, TableMetadata } from "../iceberg/spec.ts"
+import { ancestry, currentSnapshot, type TableUpdate } from "../iceberg/metadata.ts"
 
 export const MARKER_PREFIX = "k2.kafka.offsets."
 
@@ -135,10 +135,28 @@ export const isCarriedForward = (key: string) => key.startsWith(MARKER_PREFIX) |
  */
 export const CARRIED_FROM = "k2.carried-from-snapshot"
 
-/** The table properties a commit of `snapshotId` carrying `summary` sets: none when it carries nothing. */
-export const mirrorCarry = (snapshotId: bigint, summary: Readonly<Record<string, string>>): Record<string, string> | undefined => {
-  const carried = Object.entries(summary).filter(([k]) => isCarriedForward(k))
-  return carried.length === 0 ? undefined : { ...Object.fromEntries(carried), [CARRIED_FROM]: String(snapshotId) }
+/** The sequence number of the snapshot CARRIED_FROM names: tells a rollback from an expiry once it is gone. */
+export const CARRIED_FROM_SEQUENCE = "k2.carried-from-sequence-number"
+
+/**
+ * The property updates that make the table properties mirror exactly what `snapshot` carries:
+ * none when it carries nothing and nothing is mirrored. Carried keys the properties hold but the
+ * snapshot does not (its parent is a rollback's target) are removed, so the mirror never keeps
+ * what a rollback discarded (that would put a marker ahead of the data).
+ */
+export const mirrorCarry = (snapshot: Snapshot, properties: Readonly<Record<string, string>>): ReadonlyArray<TableUpdate> => {
+  const carried = Object.entries(snapshot.summary).filter(([k]) => isCarriedForward(k))
+  const stale = Object.keys(properties).filter((k) => isCarriedForward(k) && snapshot.summary[k] === undefined)
+  if (carried.length === 0 && properties[CARRIED_FROM] === undefined) return []
+  const updates = {
+    ...Object.fromEntries(carried),
+    [CARRIED_FROM]: String(snapshot["snapshot-id"]),
+    [CARRIED_FROM_SEQUENCE]: String(snapshot["sequence-number"])
+  }
+  return [
+    { action: "set-properties", updates },
+    ...(stale.length === 0 ? [] : [{ action: "remove-properties" as const, removals: stale }])
+  ]
 }
 
 /**
@@ -151,5 +169,11 @@ export const mirroredCarry = (metadata: TableMetadata): Readonly<Record<string, 
   if (from === undefined || !/^\d+$/.test(from)) return undefined
   const id = BigInt(from)
   if (metadata.snapshots.some((s) => s["snapshot-id"] === id)) return undefined
+  // Sequence numbers fall strictly along the ancestry, whose walk stops at the first expired
+  // parent: an ancestor numbered at or below that snapshot's means it was never on this line
+  // (a rollback to it, then its expiry), so the data does not hold what the copy describes.
+  const seqText = metadata.properties[CARRIED_FROM_SEQUENCE]
+  const seq = seqText !== undefined && /^\d+$/.test(seqText) ? BigInt(seqText) : 0n
+  if (seq > 0n && ancestry(metadata).some((s) => s["sequence-number"] <= seq)) return undefined
   return Object.fromEntries(Object.entries(metadata.properties).filter(([k]) => isCarriedForward(k)))
 }

@@ -233,14 +233,13 @@ export const commitChange = Effect.fnUntraced(function*(
       }),
       "schema-id": m["current-schema-id"]
     }
-    const mirrored = mirrorCarry(snapshotId, snapshot.summary)
     const committed = yield* catalog.commitTable(identifier, [
       { type: "assert-table-uuid", uuid: m["table-uuid"] },
       { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parent?.["snapshot-id"] ?? null }
     ], [
       { action: "add-snapshot", snapshot },
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId },
-      ...(mirrored === undefined ? [] : [{ action: "set-properties" as const, updates: mirrored }])
+      ...mirrorCarry(snapshot, m.properties)
     ]).pipe(Effect.tapError((e) => Effect.sync(() => void (maybeLanded ||= e.reason._tag === "CommitStateUnknown"))))
     return { table: committed, snapshot, attempts } satisfies Committed
   })

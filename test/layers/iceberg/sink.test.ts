@@ -16,7 +16,8 @@ import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
-import { lakehouseWrapping } from "../../support/warehouse.ts"
+import { expireAsAnotherEngine, lakehouseWrapping } from "../../support/warehouse.ts"
+import { markerIn, markerKey, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
 
 const DAY = 86_400_000_000
 
@@ -316,6 +317,55 @@ describe("IcebergSink and TableScanner", () => {
       const second = yield* sink.append(trades, batch, { properties: { "k2.commit-id": "c-1" } })
       assert.strictEqual(second.snapshot["snapshot-id"], first.snapshot["snapshot-id"])
       assert.strictEqual((yield* catalog.loadTable(trades)).metadata.snapshots.length, 1)
+    }).pipe(Effect.provide(warehouse())))
+
+  // ADR-21: the table properties must mirror exactly what the snapshot naming them carries. Keys a
+  // commit no longer carries (gone with a rollback) must not linger in them.
+  it.effect("a rollback's discarded markers and checkpoints do not survive in the table properties", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      // A K2 commit (a backfill) carrying no marker; then group b ingests 100 records of t:0.
+      const base = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })), {
+        properties: { [markerKey("b")]: `{"t":{"0":100}}`, "k2.sequence.checkpoint.b.t:0": "/gone/k2-sequence-b.json" }
+      })
+      // An operator rolls the table back to the backfill (rollback_to_snapshot): b's rows are gone.
+      yield* catalog.commitTable(trades, [], [
+        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": base.snapshot["snapshot-id"] }
+      ])
+      // Group a ingests on top of the rollback; its snapshot carries a's marker only.
+      const a = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })), {
+        properties: { [markerKey("a")]: `{"t":{"1":50}}` }
+      })
+      assert.isUndefined(a.snapshot.summary[markerKey("b")])
+      // Another engine rewrites and expires every other snapshot (expire_snapshots retain_last 1).
+      yield* expireAsAnotherEngine(trades)
+      const m = (yield* catalog.loadTable(trades)).metadata
+      assert.strictEqual(markerIn(m, "a")?.offsets.get("t")?.get(1), 50n)
+      // b's marker was rolled back with its rows: b must read t:0 from the start again, not from 100.
+      assert.isUndefined(markerIn(m, "b"), "a marker the current data does not hold")
+      assert.isUndefined(mirroredCarry(m)?.["k2.sequence.checkpoint.b.t:0"], "a checkpoint the current data does not hold")
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("a K2 commit carrying nothing after a rollback clears the mirror, so a later expiry cannot revive it", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      const base = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })), {
+        properties: { [markerKey("b")]: `{"t":{"0":100}}` }
+      })
+      yield* catalog.commitTable(trades, [], [
+        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": base.snapshot["snapshot-id"] }
+      ])
+      // A K2 commit with no marker on the rolled-back table (a backfill, a compaction).
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
+      yield* expireAsAnotherEngine(trades)
+      const m = (yield* catalog.loadTable(trades)).metadata
+      assert.isUndefined(markerIn(m, "b"), "b's rows were rolled back: it must read t:0 from the start")
     }).pipe(Effect.provide(warehouse())))
 
   const outage = { on: false }
