@@ -26,7 +26,7 @@ import type { Quote, Side, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { dayText, daysOfIsoDate } from "../time.ts"
 import { AvroWriter } from "./binary.ts"
-import { AvroReader, Truncated, unscaledAt } from "./reader.ts"
+import { AvroReader, Malformed, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
 import { CODE_PATTERN, CODE_RULE } from "../marketData.ts"
 
@@ -241,12 +241,33 @@ const stripLogicalTypes = (schema: unknown): unknown => {
 export const avroTypeOf = (schema: object): avro.Type =>
   avro.Type.forSchema(stripLogicalTypes(schema) as avro.Schema, { registry: { long: BigIntLong } })
 
-/** A type's logical annotations, in order (a decimal's precision is left out: values are range-checked). */
+/**
+ * Whether an annotation is valid on its type. The spec has readers ignore an invalid one and read
+ * the underlying type: a "decimal" string is text, and resolving it to our bytes read the text's
+ * UTF-8 as a price.
+ */
+const validLogicalType = (o: Record<string, unknown>): boolean => {
+  const scale = o.scale ?? 0
+  switch (o.logicalType) {
+    case "decimal":
+      return (o.type === "bytes" || o.type === "fixed") && Number.isSafeInteger(o.precision) && (o.precision as number) > 0 &&
+        Number.isSafeInteger(scale) && (scale as number) >= 0 && (scale as number) <= (o.precision as number)
+    case "timestamp-micros":
+    case "timestamp-millis":
+      return o.type === "long"
+    case "date":
+      return o.type === "int"
+    default:
+      return true
+  }
+}
+
+/** A type's valid logical annotations, in order (a decimal's precision is left out: values are range-checked). */
 const logicalTypesIn = (schema: unknown, out: Array<string> = []): Array<string> => {
   if (Array.isArray(schema)) for (const s of schema) logicalTypesIn(s, out)
   else if (schema !== null && typeof schema === "object") {
     const o = schema as Record<string, unknown>
-    if (typeof o.logicalType === "string") {
+    if (typeof o.logicalType === "string" && validLogicalType(o)) {
       out.push(o.logicalType === "decimal" ? `decimal scale ${String(o.scale ?? 0)}` : o.logicalType)
     }
     for (const k of ["type", "items", "values", "fields"]) logicalTypesIn(o[k], out)
@@ -275,6 +296,61 @@ const READER_SCHEMAS = { trade: tradeSchema, quote: quoteSchema, instrument: ins
 interface Reader {
   readonly kind: MessageKind
   readonly resolver: avro.Resolver | undefined
+  /** The writer type of a resolver, which scanWriter walks before avsc reads. */
+  readonly writer?: avro.Type
+}
+
+/**
+ * Walks a value of `type` with bounds, throwing Truncated or Malformed. avsc does not stop at the
+ * end of its input: a block count of 10^8 in a 20-byte poison record kept it reading (or skipping
+ * a field ours lacks) for a minute on the ingest thread, and larger counts for ever.
+ */
+const scanWriter = (r: AvroReader, type: avro.Type): void => {
+  const t = type as avro.Type & {
+    readonly fields?: ReadonlyArray<{ readonly type: avro.Type }>
+    readonly itemsType?: avro.Type
+    readonly valuesType?: avro.Type
+    readonly types?: ReadonlyArray<avro.Type>
+    readonly size?: number
+  }
+  switch (t.typeName) {
+    case "null":
+      return
+    case "boolean":
+      return r.skipFixed(1)
+    case "int":
+    case "long":
+    case "abstract:long":
+    case "enum":
+      return void r.bigLong()
+    case "float":
+      return r.skipFixed(4)
+    case "double":
+      return r.skipFixed(8)
+    case "string":
+    case "bytes":
+      return r.skipBytes()
+    case "fixed":
+      return r.skipFixed(t.size!)
+    case "array":
+      for (let n = r.blockItems(); n !== 0; n = r.blockItems()) for (let i = 0; i < n; i++) scanWriter(r, t.itemsType!)
+      return
+    case "map":
+      for (let n = r.blockItems(); n !== 0; n = r.blockItems()) {
+        for (let i = 0; i < n; i++) {
+          r.skipBytes()
+          scanWriter(r, t.valuesType!)
+        }
+      }
+      return
+    case "record":
+    case "error":
+      for (const f of t.fields!) scanWriter(r, f.type)
+      return
+    default:
+      if (t.types !== undefined) return scanWriter(r, t.types[r.branch(t.types.length)]!)
+      throw new Malformed(`cannot scan Avro type ${t.typeName}`)
+  }
 }
 
 export interface WireCodecOptions {
@@ -282,14 +358,18 @@ export interface WireCodecOptions {
   readonly tradeSchemaId?: number
   /** Schema id written by encodeQuote (embedded default 2). */
   readonly quoteSchemaId?: number
-  /** Schema id written by encodeInstrument (embedded default 3). */
-  readonly instrumentSchemaId?: number
+  /**
+   * Schema id written by encodeInstrument (embedded default 3). null: none (a registry without
+   * an instruments subject, whose id 3 is some other schema); encodeInstrument then throws.
+   */
+  readonly instrumentSchemaId?: number | null
 }
 
 export interface WireCodec {
   readonly tradeSchemaId: number
   readonly quoteSchemaId: number
-  readonly instrumentSchemaId: number
+  /** undefined when the codec was made without one (`instrumentSchemaId: null`). */
+  readonly instrumentSchemaId: number | undefined
   /**
    * The encoders return views of a shared arena that later values never overwrite. They throw
    * a RangeError for a decimal that does not fit decimal(18, 8).
@@ -311,7 +391,13 @@ export interface WireCodec {
 export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
   const tradeSchemaId = options.tradeSchemaId ?? EMBEDDED_SCHEMA_IDS.trade
   const quoteSchemaId = options.quoteSchemaId ?? EMBEDDED_SCHEMA_IDS.quote
-  const instrumentSchemaId = options.instrumentSchemaId ?? EMBEDDED_SCHEMA_IDS.instrument
+  const instrumentSchemaId = options.instrumentSchemaId === null
+    ? undefined
+    : options.instrumentSchemaId ?? EMBEDDED_SCHEMA_IDS.instrument
+  // Two kinds under one id would read every value of one as the other.
+  if (tradeSchemaId === quoteSchemaId || tradeSchemaId === instrumentSchemaId || quoteSchemaId === instrumentSchemaId) {
+    throw new RangeError(`schema ids must differ: trade ${tradeSchemaId}, quote ${quoteSchemaId}, instrument ${instrumentSchemaId}`)
+  }
   const types: Record<MessageKind, avro.Type> = {
     trade: avroTypeOf(tradeSchema),
     quote: avroTypeOf(quoteSchema),
@@ -319,9 +405,9 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
   }
   const readers = new Map<number, Reader>([
     [tradeSchemaId, { kind: "trade", resolver: undefined }],
-    [quoteSchemaId, { kind: "quote", resolver: undefined }],
-    [instrumentSchemaId, { kind: "instrument", resolver: undefined }]
+    [quoteSchemaId, { kind: "quote", resolver: undefined }]
   ])
+  if (instrumentSchemaId !== undefined) readers.set(instrumentSchemaId, { kind: "instrument", resolver: undefined })
   const w = new AvroWriter()
 
   /** Confluent framing around the value written since `w.begin(FRAME_HEADER_BYTES)`. */
@@ -385,6 +471,7 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
   }
 
   const encodeInstrument = (i: Instrument): Uint8Array => {
+    if (instrumentSchemaId === undefined) throw new RangeError("this codec has no instrument schema id")
     w.begin(FRAME_HEADER_BYTES)
     w.string(i.symbol)
     w.string(i.exchange)
@@ -530,6 +617,10 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
 
   /** Other writer schemas (resolved to ours) and instruments; decimals and timestamps as readOwn gives them. */
   const readWithAvsc = (reader: Reader, buf: Buffer): { value: unknown; offset: number } => {
+    if (reader.writer !== undefined) {
+      r.reset(buf, FRAME_HEADER_BYTES)
+      scanWriter(r, reader.writer)
+    }
     const decoded = types[reader.kind].decode(buf, FRAME_HEADER_BYTES, reader.resolver)
     if (decoded.offset < 0 || reader.kind === "instrument") return decoded
     const v = decoded.value as Record<string, unknown>
@@ -579,9 +670,10 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
       const reader = types[kind]
       const writer = avroTypeOf(schema)
       checkLogicalTypes(schema, READER_SCHEMAS[kind])
-      readers.set(schemaId, {
+      readers.set(schemaId, writer.equals(reader) ? { kind, resolver: undefined } : {
         kind,
-        resolver: writer.equals(reader) ? undefined : reader.createResolver(writer)
+        resolver: reader.createResolver(writer),
+        writer
       })
     },
     knows: (schemaId) => readers.has(schemaId)

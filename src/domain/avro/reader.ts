@@ -32,7 +32,13 @@ export const unscaledAt = (b: Uint8Array, start: number, n: number): bigint => {
     return BigInt(v)
   }
   let v = 0n
-  for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
+  if (n <= 16) {
+    for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
+  } else {
+    // Byte by byte is quadratic in n (each shift copies the bigint): a poison record with a
+    // 200 KB decimal held the thread for minutes. Hex parsing is linear.
+    v = BigInt(`0x${Buffer.from(b.buffer, b.byteOffset + start, n).toString("hex")}`)
+  }
   if (b[start]! & 0x80) v -= 1n << BigInt(8 * n)
   return v
 }
@@ -178,6 +184,28 @@ export class AvroReader {
     if (n >= 0) return n
     this.long()
     return -n
+  }
+
+  /** Skips a string or bytes value. */
+  skipBytes(): void {
+    const n = this.length()
+    this.pos += n
+  }
+
+  /** Skips `n` bytes (a fixed, float or double). */
+  skipFixed(n: number): void {
+    if (this.pos + n > this.buf.length) throw new Truncated()
+    this.pos += n
+  }
+
+  /**
+   * The item count of the next array or map block, 0 at the end; a count beyond the bytes left
+   * is Malformed, since no real item of ours takes less than a byte.
+   */
+  blockItems(): number {
+    const n = this.blockCount()
+    if (n > this.buf.length - this.pos) throw new Malformed(`block of ${n} items in ${this.buf.length - this.pos} bytes`)
+    return n
   }
 
   /** An array of codes; an empty one is shared (values are read-only). */

@@ -37,6 +37,8 @@ const MAX_REFUSED = 10_000
 const KIND_OF_RECORD: Readonly<Record<string, MessageKind>> = { "k2.Trade": "trade", "k2.Quote": "quote", "k2.Instrument": "instrument" }
 
 const fullNameOf = (schema: object): string | undefined => {
+  // Any lookup's answer: null would make the destructuring below a defect.
+  if (schema === null || typeof schema !== "object") return undefined
   const { name, namespace } = schema as { name?: unknown; namespace?: unknown }
   if (typeof name !== "string") return undefined
   return name.includes(".") || typeof namespace !== "string" || namespace === "" ? name : `${namespace}.${name}`

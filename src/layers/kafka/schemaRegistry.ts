@@ -48,7 +48,9 @@ export const layerHttp = (options: HttpRegistryOptions) =>
           const text = await res.text()
           let json: { error_code?: number; message?: string } & Record<string, unknown> = {}
           try {
-            json = text.length > 0 ? JSON.parse(text) : {}
+            const parsed: unknown = text.length > 0 ? JSON.parse(text) : {}
+            // `null` or an array is no registry answer either (and null would be read as one).
+            json = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed as typeof json : { message: text }
           } catch {
             json = { message: text }
           }
@@ -115,12 +117,28 @@ export const layerHttp = (options: HttpRegistryOptions) =>
         return yield* registered(subject, json, schema)
       }),
       schemaById: Effect.fn("SchemaRegistry.schemaById")(function*(id: number) {
+        // Registry ids are Java ints: a framing with a larger one (a poison record) has no schema,
+        // and registries answer such a path with a bare 404, which reads as unreachable.
+        if (!Number.isSafeInteger(id) || id < 0 || id > 0x7fffffff) {
+          return yield* Effect.fail(registryError(new SchemaNotFound({ what: `schema id ${id} (not a registry id)` })))
+        }
         const cached = byId.get(id)
         if (cached !== undefined) return cached
         const json = yield* request("GET", `/schemas/ids/${id}`, `schema id ${id}`, "")
+        // A 2xx without schema text is not the registry speaking (a proxy's or login page): wait
+        // for it, as for a 404 without the registry's code, rather than dead-letter the id.
+        if (typeof json.schema !== "string") {
+          return yield* Effect.fail(registryError(new RegistryUnavailable({
+            detail: `GET /schemas/ids/${id}: the answer holds no schema (${JSON.stringify(json).slice(0, 200)})`
+          })))
+        }
         // Another schema type (Protobuf) is not JSON: a refusal, not a defect.
         const schema = yield* Effect.try({
-          try: () => JSON.parse(String(json.schema)) as object,
+          try: () => {
+            const parsed: unknown = JSON.parse(json.schema as string)
+            if (parsed === null || typeof parsed !== "object") throw new Error("not an object")
+            return parsed as object
+          },
           catch: () => registryError(new RegistryRejected({ detail: `schema id ${id} is not an Avro schema (${String(json.schemaType)})` }))
         })
         byId.set(id, schema)
@@ -182,9 +200,11 @@ export const wireCodecFor = Effect.fn("SchemaRegistry.wireCodecFor")(function*(t
   const registry = yield* SchemaRegistry
   const tradeSchemaId = yield* registry.register(valueSubject(topics.trades), tradeSchema)
   const quoteSchemaId = yield* registry.register(valueSubject(topics.quotes), quoteSchema)
+  // Without an instruments subject the registry gave no instrument id: the embedded 3 may be any
+  // schema there (ours for trades, or another version of it), so the codec gets none.
   const instrumentSchemaId = topics.instruments === undefined
-    ? undefined
+    ? null
     : yield* registry.register(valueSubject(topics.instruments), instrumentSchema)
-  const codec: WireCodec = makeWireCodec({ tradeSchemaId, quoteSchemaId, ...(instrumentSchemaId === undefined ? {} : { instrumentSchemaId }) })
+  const codec: WireCodec = makeWireCodec({ tradeSchemaId, quoteSchemaId, instrumentSchemaId })
   return codec
 })

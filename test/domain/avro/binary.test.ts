@@ -185,6 +185,28 @@ describe("Avro reader", () => {
   })
 })
 
+describe("long decimal bytes", () => {
+  it("read exactly, and a 400 KB decimal is SchemaInvalid at once instead of holding the thread", () => {
+    for (const v of [2n ** 200n + 12345n, -(2n ** 300n) - 7n, 10n ** 40n, -(10n ** 40n)]) {
+      assert.strictEqual(unscaledFromBytes(unscaledToBytes(v)), v)
+    }
+    const head = Buffer.from(codec.encodeTrade({
+      message_id: "m", trade_id: "t", symbol: "BHP", exchange: "ASX", asset_class: "equities",
+      exchange_timestamp: 1_700_000_000_000_000, price: BigDecimal.make(1n, 0), quantity: BigDecimal.make(1n, 0),
+      currency: "AUD", side: "BUY", conditions: [], source_sequence: null, vendor_data: {}
+    }))
+    // The price (1: bytes [2, 0x05, 0xf5, 0xe1, 0x00] = 10^8) replaced by 400,000 bytes of 0x7f:
+    // byte by byte (quadratic) that took minutes, far past the test's time-out.
+    const at = head.indexOf(Buffer.from([0x08, 0x05, 0xf5, 0xe1, 0x00]))
+    const n = 400_000
+    const length = Buffer.from([((2 * n) & 0x7f) | 0x80, (((2 * n) >> 7) & 0x7f) | 0x80, (2 * n) >> 14])
+    const framed = Buffer.concat([head.subarray(0, at), length, Buffer.alloc(n, 0x7f), head.subarray(at + 5)])
+    const failure = poison(codec.decode(framed))
+    assert.strictEqual(failure._tag, "SchemaInvalid")
+    assert.deepStrictEqual(failure._tag === "SchemaInvalid" ? failure.problems.map((p) => p.field) : [], ["price"])
+  })
+})
+
 describe("instruments on the wire", () => {
   it("schemas/instrument.avsc is the schema the code uses", () => {
     assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(repo, "schemas/instrument.avsc"), "utf8")), instrumentSchema)

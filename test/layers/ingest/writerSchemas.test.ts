@@ -14,7 +14,9 @@ import type { TradeRow } from "../../../src/domain/rows.ts"
 import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import * as WriterSchemas from "../../../src/layers/ingest/writerSchemas.ts"
 import type { ResolveSchema } from "../../../src/layers/ingest/writerSchemas.ts"
+import type { KafkaRecord } from "../../../src/services/KafkaSource.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
@@ -181,6 +183,14 @@ describe("writer schemas learned from the registry at ingest", () => {
       // The first id met was asked three times (two outages); every other id once, however often it recurs.
       assert.deepStrictEqual(calls, [ID.newer, ID.newer, ID.newer, ID.older, ID.missing, ID.rescaled, ID.priceless])
     }), 60_000)
+
+  it.effect("a lookup answering null refuses the id (poison with why) instead of dying", () =>
+    Effect.gen(function*() {
+      const learner = WriterSchemas.make(makeWireCodec(), () => Effect.succeed(null as unknown as object))
+      const value = Buffer.from([0, 0, 0, 0, 42, 0])
+      yield* learner.learn([{ offset: 0n, key: null, value, headers: {} } as unknown as KafkaRecord], 0n)
+      assert.include(learner.refusal(42), "not a named record")
+    }))
 
   it.live("without a registry lookup, another version's id is poison as before", () =>
     Effect.gen(function*() {

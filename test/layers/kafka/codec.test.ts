@@ -272,6 +272,51 @@ describe("wire codec", () => {
   })
 })
 
+describe("writer schemas against poison", () => {
+  it("a huge block count under a learned writer schema is Undecodable at once (avsc would loop over it)", () => {
+    // A newer producer with an array field ours lacks (skipped) and our conditions (read).
+    const v2 = { ...tradeSchema, fields: [{ name: "tags", type: { type: "array", items: "string" }, default: [] }, ...tradeSchema.fields] }
+    const c = makeWireCodec()
+    c.addWriterSchema(9, "trade", v2)
+    const body = avroTypeOf(v2).toBuffer({
+      ...trade,
+      tags: ["a"],
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    })
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), body])
+    sameDecimal((ok(c.decode(framed)).value as Trade).price, trade.price)
+    // The tags block count (1, zig-zag 2) replaced by 10^9 (zig-zag 2 * 10^9 as a varint): avsc
+    // took 4 s for 10^7, so minutes, far past the test's time-out.
+    let z = 2_000_000_000
+    const count: Array<number> = []
+    for (; z >= 0x80; z = Math.floor(z / 0x80)) count.push((z % 0x80) | 0x80)
+    count.push(z)
+    const poisoned = Buffer.concat([framed.subarray(0, 5), Buffer.from(count), framed.subarray(6)])
+    assert.strictEqual(poison(c.decode(poisoned))._tag, "Undecodable")
+  })
+
+  it("refuses a decimal annotation on a string (invalid, so a string: its text is no unscaled value)", () => {
+    const c = makeWireCodec()
+    const retyped = (type: unknown) => ({ ...tradeSchema, fields: tradeSchema.fields.map((f) => (f.name === "price" ? { ...f, type } : f)) })
+    assert.throws(
+      () => c.addWriterSchema(7, "trade", retyped({ type: "string", logicalType: "decimal", precision: 18, scale: 8 })),
+      "field price is written as no logical type, read as decimal scale 8"
+    )
+    // Scale above precision is no decimal either (the spec has readers ignore it).
+    assert.throws(() => c.addWriterSchema(8, "trade", retyped({ type: "bytes", logicalType: "decimal", precision: 4, scale: 8 })))
+    assert.isFalse(c.knows(7) || c.knows(8))
+  })
+
+  it("two kinds cannot share a schema id", () => {
+    assert.throws(() => makeWireCodec({ tradeSchemaId: 3, quoteSchemaId: 4 }), "schema ids must differ")
+    const none = makeWireCodec({ tradeSchemaId: 3, quoteSchemaId: 4, instrumentSchemaId: null })
+    assert.strictEqual(ok(none.decode(none.encodeTrade(trade))).kind, "trade")
+    assert.isUndefined(none.instrumentSchemaId)
+  })
+})
+
 describe("topic names", () => {
   it("builds, parses and derives DLQ topics and subjects", () => {
     const name = topicName({ assetClass: "equities", dataType: "trades", exchange: "ASX" })

@@ -2,11 +2,12 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option } from "effect"
+import { Effect, Exit, Option, Result } from "effect"
 import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { layerEmbedded, layerHttp, wireCodecFor } from "../../../src/layers/kafka/schemaRegistry.ts"
 import { wireCodec } from "../../../src/programs/cli/kafka.ts"
 import { SchemaRegistry, type SchemaRegistryError } from "../../../src/services/SchemaRegistry.ts"
+import { makeTrades } from "../../support/fixtures.ts"
 
 /** Subjects -> versions of schema text; global ids shared by identical schema text (as Confluent). */
 const fakeRegistry = () => {
@@ -158,6 +159,57 @@ describe("SchemaRegistry", () => {
       assert.deepStrictEqual([embedded.tradeSchemaId, embedded.quoteSchemaId, embedded.instrumentSchemaId], [1, 2, 3])
       const missing = yield* Effect.flip(wireCodec(Option.some(url), ["market.equities.trades.asx"]))
       assert.include(missing.message, "quotes topic")
+    }))
+
+  it.live("a codec without an instruments topic takes no instrument id: the registry's 3 may be a trade", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      yield* Effect.gen(function*() {
+        const registry = yield* SchemaRegistry
+        // Two other subjects first: the trade schema gets global id 3, the embedded instrument id.
+        yield* registry.register("reference.instruments.chix-value", instrumentSchema)
+        yield* registry.register("market.equities.quotes.asx-value", quoteSchema)
+        const codec = yield* wireCodecFor({ trades: "market.equities.trades.asx", quotes: "market.equities.quotes.asx" })
+        assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId], [3, 2])
+        const t = makeTrades({ count: 1, symbols: ["BHP"] })[0]!
+        const decoded = codec.decode(codec.encodeTrade(t))
+        assert.isTrue(Result.isSuccess(decoded) && decoded.success.kind === "trade", "our own trades decode as trades")
+        // With trade 1 and quote 2 instead, id 3 (say, another trade version) is left to be learned.
+        const other = yield* wireCodecFor({ trades: "market.equities.trades.chix", quotes: "market.equities.quotes.asx" })
+        assert.isFalse(other.knows(1))
+      }).pipe(Effect.provide(layerHttp({ url })))
+      const fresh = fakeRegistry()
+      const freshUrl = yield* fresh.start()
+      const codec = yield* wireCodecFor({ trades: "market.equities.trades.asx", quotes: "market.equities.quotes.asx" }).pipe(
+        Effect.provide(layerHttp({ url: freshUrl }))
+      )
+      assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId, codec.instrumentSchemaId], [1, 2, undefined])
+      assert.isFalse(codec.knows(3), "an id the registry gave to no instrument subject is not read as an instrument")
+    }))
+
+  it.live("by id: a 2xx that is not the registry's waits, as does a null body; an id beyond an int is not found", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      yield* Effect.gen(function*() {
+        const registry = yield* SchemaRegistry
+        fake.answerNextWith(200, "<html>sign in</html>")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(5))), "RegistryUnavailable")
+        fake.answerNextWith(200, "null")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(5))), "RegistryUnavailable")
+        fake.answerNextWith(503, "null")
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(5))), "RegistryUnavailable")
+        // The registry's own 404 still says not found.
+        assert.strictEqual(reasonOf(yield* Effect.exit(registry.schemaById(5))), "SchemaNotFound")
+      }).pipe(Effect.provide(layerHttp({ url })))
+      // Registries answer such paths with a bare 404 (no schema route takes the id): not asked at all.
+      const beyond = yield* Effect.exit(
+        Effect.gen(function*() {
+          return yield* (yield* SchemaRegistry).schemaById(0x80000000)
+        }).pipe(Effect.provide(layerHttp({ url: "http://127.0.0.1:1" })))
+      )
+      assert.strictEqual(reasonOf(beyond), "SchemaNotFound")
     }))
 
   it.effect("embedded: fixed ids trade = 1, quote = 2, instrument = 3", () =>
