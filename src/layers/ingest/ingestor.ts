@@ -199,10 +199,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       // instead: the drain must not commit what they buffered since with a mark past the rows lost.
       Effect.catch((error) => {
         if (final) return Effect.fail(error)
-        if (isPermanent(error)) return Effect.andThen(retire(taken), Effect.fail(error))
+        if (isPermanent(error)) return Effect.andThen(Effect.sync(() => retire(taken.map((t) => t.part))), Effect.fail(error))
         return Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
-          yield* restart(consumer, taken.map((t) => t.part.tp).filter((tp) => parts.has(tpKeyOf(tp))))
+          yield* restart(consumer, taken.map((t) => t.part))
           return false
         })
       })
@@ -217,20 +217,18 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   })
 
   /** Nothing more is taken into these partitions' buffers or committed from them (their rows were lost). */
-  const retire = (taken: ReadonlyArray<Taken>) =>
-    Effect.sync(() => {
-      for (const t of taken) t.part.retired = true
-    })
+  const retire = (states: Iterable<PartitionState>) => {
+    for (const state of states) state.retired = true
+  }
 
-  const restart = Effect.fnUntraced(function*(consumer: Consumer, tps: ReadonlyArray<TopicPartition>) {
-    const retiring = new Map<TpKey, PartitionState>()
-    for (const tp of tps) {
-      const part = parts.get(tpKeyOf(tp))
-      if (part === undefined) continue
-      part.retired = true
-      retiring.set(part.key, part)
-    }
+  /**
+   * Restarts from the tables the partitions these states still are. A state already replaced (a
+   * revoke and a new assignment came meanwhile) is left alone: its partition has a start of its own.
+   */
+  const restart = Effect.fnUntraced(function*(consumer: Consumer, states: ReadonlyArray<PartitionState>) {
+    const retiring = new Map(states.filter((state) => parts.get(state.key) === state).map((state) => [state.key, state]))
     if (retiring.size === 0) return
+    retire(retiring.values())
     counters.restarts += retiring.size
     yield* Metric.update(Metrics.partitionRestarts, retiring.size)
     const retired = [...retiring.values()].map((part) => part.tp)
@@ -267,7 +265,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       let failed = false
       const attempt = Effect.gen(function*() {
         if (failed && consumerRef !== undefined) {
-          yield* flushLock.withPermits(1)(restart(consumerRef, [tp]))
+          const state = parts.get(key)
+          if (state !== undefined) yield* flushLock.withPermits(1)(restart(consumerRef, [state]))
           yield* consumerRef.resume([tp])
           failed = false
         }
