@@ -4,14 +4,14 @@ import { partitionForKey } from "../../src/layers/kafka/partitioner.ts"
 import { layerPlatformatic } from "../../src/layers/kafka/platformatic.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
 import { type KafkaError, KafkaSource, tpKey } from "../../src/services/KafkaSource.ts"
-import { collectInBackground, kafkaContract, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
+import { abortedSender, collectInBackground, kafkaContract, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
 import { deleteRecords, ensureBroker, kafkaBrokers, sendTransactional } from "../support/kafka.ts"
 
 beforeAll(() => ensureBroker(), 600_000)
 
 const layer = () => layerPlatformatic({ brokers: kafkaBrokers, clientId: "k2-test" })
 
-kafkaContract("platformatic (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional })
+kafkaContract("platformatic (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional, sendAborted: abortedSender(kafkaBrokers) })
 
 const reasonOf = <A>(exit: Exit.Exit<A, KafkaError>) => {
   assert.isTrue(Exit.isFailure(exit))
@@ -57,6 +57,21 @@ describe("platformatic specifics", () => {
       assert.strictEqual(down?._tag, "KafkaUnavailable")
       assert.isTrue(down!.retryable)
     }).pipe(Effect.provide(layer())), 60_000)
+
+  it.live("records of an aborted transaction whose abort marker is beyond the fetch are not delivered", () =>
+    Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
+      const topic = unique("k2test")
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      // Offsets 0-2 aborted records (one batch), 3 the abort marker, 4-5 plain records.
+      yield* abortedSender(kafkaBrokers)(topic, 0, 3, 1)
+      yield* (yield* KafkaSink).send([0, 1].map((i) => ({ topic, key: null, partition: 0, value: new Uint8Array([i]) })))
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("the plain records", () => collected.byPartition.get(tpKey(topic, 0))?.some((r) => r.offset === 5n) === true, 30_000)
+      assert.deepStrictEqual(collected.byPartition.get(tpKey(topic, 0))!.map((r) => r.offset), [4n, 5n])
+      yield* admin.deleteTopics([topic])
+    }).pipe(Effect.scoped, Effect.provide(layerPlatformatic({ brokers: kafkaBrokers, clientId: "k2-test", maxBytesPerPartition: 1 }))), 60_000)
 
   it.live("a position out of range restarts the partition at startFrom (earliest), like auto.offset.reset", () =>
     Effect.gen(function*() {

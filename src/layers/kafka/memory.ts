@@ -294,6 +294,14 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
             if (t === undefined || log === undefined) continue
             const base = t.base[tp.partition]!
             const end = base + log.length
+            if (pos > BigInt(end)) {
+              // Beyond the log end (a recreated topic): a broker answers OFFSET_OUT_OF_RANGE and
+              // every client restarts at startFrom, as auto.offset.reset does; waiting would stall.
+              const target = (opts.startFrom ?? "earliest") === "earliest" ? base : end
+              await Effect.runPromise(Effect.ignore(core.consumer.seek(tp, BigInt(target))))
+              progressed = true
+              continue
+            }
             // Nothing at or after the position (every record may have been deleted): nothing to offer.
             if (pos >= BigInt(end) || log.length === 0) continue
             // Below the low watermark (released records) the fetch starts at it.

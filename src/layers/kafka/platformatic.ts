@@ -26,6 +26,7 @@ import {
   findErrorBy,
   IncrementalAlterConfigOperationTypes,
   IS_CONTROL,
+  IS_TRANSACTIONAL,
   ListOffsetTimestamps,
   type Partitioner,
   Producer as PProducer,
@@ -223,6 +224,8 @@ type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
 /** Records batch attribute bit 3: timestamps are the broker's append time (maxTimestamp). */
 const LOG_APPEND_TIME = 0x08
 const OFFSET_OUT_OF_RANGE = 1
+/** Control record key type of an abort marker (commit is 1). */
+const CONTROL_ABORT = 0
 
 // ---------------------------------------------------------------------------
 
@@ -379,10 +382,24 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               if (batches === null || batches === undefined || batches.length === 0) continue
               const records: Array<KafkaRecord> = []
               let next = -1n
+              // Aborted transactions as Java's consumer finds them: a producer's transactional batches
+              // are aborted from its listed first offset until its abort marker. platformatic's own
+              // filter keeps one range per producer and drops a range whose marker is beyond this
+              // response, delivering those aborted records (and it does not run on a partial response).
+              const aborted = [...(p.abortedTransactions ?? [])].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)
+              let nextAborted = 0
+              const abortedProducers = new Set<bigint>()
               for (const batch of batches) {
                 const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
                 if (last + 1n > next) next = last + 1n
-                if ((batch.attributes & IS_CONTROL) !== 0) continue
+                while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= last) {
+                  abortedProducers.add(aborted[nextAborted++]!.producerId)
+                }
+                if ((batch.attributes & IS_CONTROL) !== 0) {
+                  if (batch.records[0]?.key?.readInt16BE(2) === CONTROL_ABORT) abortedProducers.delete(batch.producerId)
+                  continue
+                }
+                if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
                 const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
                 const n = batch.records.length
                 for (let i = 0; i < n; i++) {

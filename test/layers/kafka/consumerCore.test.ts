@@ -44,3 +44,29 @@ describe("consumer core", () => {
       assert.strictEqual(delivered[0]!.firstOffset, 20n)
     }))
 })
+
+describe("consumer core, assignments in quick succession", () => {
+  it.effect("a partition lost and gained again while its first onAssign ran starts where the latest onAssign says", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = scripted(0)
+      const answers: Array<(offset: bigint) => void> = []
+      const core = yield* makeConsumerCore({
+        groupId: "g",
+        topics: ["t"],
+        onAssign: () => Effect.callback<ReadonlyMap<string, bigint>>((resume) => {
+          answers.push((o) => resume(Effect.succeed(new Map([["t:0", o]]))))
+        })
+      }, driver, errorOf)
+      // Three rebalances before the first onAssign answers (clients do not wait for the previous one).
+      const first = core.assign([tp])
+      void core.assign([])
+      const third = core.assign([tp])
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      answers[0]!(5n)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      answers[1]!(50n)
+      yield* Effect.promise(() => Promise.all([first, third]))
+      assert.strictEqual(core.fetchPosition("t:0"), 50n)
+      assert.strictEqual(seeks.at(-1), 50n)
+    }))
+})

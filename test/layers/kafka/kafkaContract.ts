@@ -86,7 +86,27 @@ export interface ContractOptions {
   readonly deleteRecords: (topic: string, partition: number, before: number) => Effect.Effect<void>
   /** Sends n records to a partition in a committed transaction (brokers only: the memory log has no transactions). */
   readonly sendTransactional?: (topic: string, partition: number, n: number) => Effect.Effect<void>
+  /** Sends `n` records to a partition in a transaction that is then aborted, `times` times (brokers only). */
+  readonly sendAborted?: (topic: string, partition: number, n: number, times: number) => Effect.Effect<void>
 }
+
+/** `sendAborted` for a real broker: one transactional producer, transactions aborted one after another. */
+export const abortedSender = (brokers: ReadonlyArray<string>) => (topic: string, partition: number, n: number, times: number) =>
+  Effect.promise(async () => {
+    const { Kafka, logLevel } = (await import("kafkajs")).default
+    const kafka = new Kafka({ brokers: [...brokers], clientId: "k2-test-abort", logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ transactionalId: `k2-test-abort-${topic}`, idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      for (let t = 0; t < times; t++) {
+        const tx = await producer.transaction()
+        await tx.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition, value: `aborted${t}-${i}` })) })
+        await tx.abort()
+      }
+    } finally {
+      await producer.disconnect()
+    }
+  })
 
 export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unknown>, options: ContractOptions) =>
   describe(`Kafka contract: ${name}`, () => {
@@ -251,6 +271,20 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.strictEqual(collected.batches[0]!.fromOffset, 5n)
       })), timeout)
 
+    it.live("a position beyond the log end restarts the partition at startFrom (earliest), like auto.offset.reset", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        yield* (yield* KafkaSink).send(recordsFor(topic, 20).map((r) => ({ ...r, partition: 0 })))
+        const consumer = yield* (yield* KafkaSource).subscribe({
+          groupId: unique("g"),
+          topics: [topic],
+          onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 1_000n]]))
+        })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("records from the log start", () => collected.count() >= 20, timeout)
+        assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 0n)
+      })), timeout)
+
     it.live("a partition whose every record was deleted holds back no other, and goes on as a gap when records come", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(2)
@@ -293,6 +327,22 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
           yield* waitUntil("the records after the marker", () => collected.count() >= 2, timeout)
           assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 4n)
           assert.strictEqual(collected.batches[0]!.fromOffset, 3n)
+        })), timeout)
+    }
+
+    const { sendAborted } = options
+    if (sendAborted !== undefined) {
+      it.live("records of aborted transactions are never delivered (two aborts of one producer in one fetch)", () =>
+        run(Effect.gen(function*() {
+          const topic = yield* makeTopic(1)
+          // Offsets 0-2 and 4-6 aborted records, 3 and 7 their abort markers, 8-9 plain records.
+          yield* sendAborted(topic, 0, 3, 2)
+          yield* (yield* KafkaSink).send(recordsFor(topic, 2).map((r) => ({ ...r, partition: 0 })))
+          const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+          const { collected } = yield* collectInBackground(consumer)
+          yield* waitUntil("the plain records", () => collected.byPartition.get(tpKey(topic, 0))?.some((r) => r.offset === 9n) === true, timeout)
+          yield* Effect.sleep(300)
+          assert.deepStrictEqual(collected.byPartition.get(tpKey(topic, 0))!.map((r) => `${r.offset}:${text(r)}`), ["8:v0", "9:v1"])
         })), timeout)
     }
 

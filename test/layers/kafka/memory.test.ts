@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { KafkaSource, tpKey } from "../../../src/services/KafkaSource.ts"
+import { KafkaSource, type PartitionBatch, tpKey } from "../../../src/services/KafkaSource.ts"
 import { collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "./kafkaContract.ts"
 
 const contractBroker = new MemoryBroker()
@@ -57,5 +57,83 @@ describe("memory Kafka, retention and backlog bound", () => {
       assert.deepStrictEqual(again.byPartition.get(tpKey(topic, 0))!.map((r) => r.offset), Array.from({ length: 15 }, (_, i) => BigInt(15 + i)))
       yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { releaseCommitted: true, maxBacklog: 10, maxBatchRecords: 5 })))
+  })
+})
+
+describe("memory Kafka, batches buffered before a seek, pause or revoke", () => {
+  const setup = (broker: MemoryBroker) =>
+    Effect.gen(function*() {
+      const topic = unique("buffered")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 2 }])
+      const sink = yield* KafkaSink
+      yield* sink.send(recordsFor(topic, 100).map((r) => ({ ...r, partition: 0 })))
+      yield* sink.send(recordsFor(topic, 100).map((r) => ({ ...r, partition: 1 })))
+      return { topic, broker }
+    })
+
+  it.live("a seek made while handling a batch discards the batches buffered behind it", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const { topic } = yield* setup(broker)
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic], bufferBatches: 16 })
+      // Nobody reads yet: the buffer fills with several batches of each partition.
+      yield* Effect.sleep(200)
+      const seen: Array<PartitionBatch> = []
+      let seeked = false
+      yield* consumer.batches.pipe(
+        Stream.runForEach((b) =>
+          Effect.gen(function*() {
+            seen.push(b)
+            if (!seeked && b.partition === 0) {
+              seeked = true
+              yield* consumer.seek({ topic, partition: 0 }, 50n)
+            }
+          })
+        ),
+        Effect.forkScoped
+      )
+      yield* waitUntil("partition 0 read again from 50", () => seen.filter((b) => b.partition === 0).at(-1)?.nextOffset === 100n && seen.filter((b) => b.partition === 0).length > 1)
+      yield* Effect.sleep(100)
+      const p0 = seen.filter((b) => b.partition === 0)
+      // The batch after the seek starts at its target: none fetched before it is delivered.
+      assert.strictEqual(p0[1]!.fromOffset, 50n)
+      assert.strictEqual(p0[1]!.firstOffset, 50n)
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { maxBatchRecords: 10 })))
+  })
+
+  it.live("no batch of a partition is delivered after its onRevoke", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const { topic } = yield* setup(broker)
+      const source = yield* KafkaSource
+      const groupId = unique("g")
+      const revoked = new Set<string>()
+      const a = yield* source.subscribe({
+        groupId,
+        topics: [topic],
+        bufferBatches: 16,
+        onRevoke: (tps) => Effect.sync(() => tps.forEach((tp) => revoked.add(tpKey(tp.topic, tp.partition))))
+      })
+      yield* Effect.sleep(200)
+      const late: Array<PartitionBatch> = []
+      let joined = false
+      const scope = yield* Effect.scope
+      yield* a.batches.pipe(
+        Stream.runForEach((b) =>
+          Effect.gen(function*() {
+            if (revoked.has(tpKey(b.topic, b.partition))) late.push(b)
+            if (!joined) {
+              joined = true
+              // A second member joins: A gives up one partition (onRevoke) before B gets it.
+              yield* source.subscribe({ groupId, topics: [topic] }).pipe(Scope.provide(scope))
+            }
+          })
+        ),
+        Effect.forkScoped
+      )
+      yield* waitUntil("rebalanced", () => revoked.size === 1)
+      yield* Effect.sleep(300)
+      assert.deepStrictEqual(late.map((b) => `${b.partition}@${b.fromOffset}`), [])
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { maxBatchRecords: 10 })))
   })
 })
