@@ -4,6 +4,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
+import { markerIn, markerKey, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
@@ -17,7 +18,6 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
 import { expireAsAnotherEngine, lakehouseWrapping } from "../../support/warehouse.ts"
-import { markerIn, markerKey, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
 
 const DAY = 86_400_000_000
 
@@ -321,28 +321,30 @@ describe("IcebergSink and TableScanner", () => {
 
   // ADR-21: the table properties must mirror exactly what the snapshot naming them carries. Keys a
   // commit no longer carries (gone with a rollback) must not linger in them.
+  /** A K2 commit carrying no marker (a backfill), group b's commit of t:0 up to 100 on it, then a rollback to the backfill: b's rows are gone. */
+  const rolledBackB = Effect.gen(function*() {
+    const sink = yield* IcebergSink
+    yield* sink.ensureTable(tables.trades)
+    const base = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+    yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })), {
+      properties: { [markerKey("b")]: `{"t":{"0":100}}`, "k2.sequence.checkpoint.b.t:0": "/gone/k2-sequence-b.json" }
+    })
+    yield* (yield* Catalog).commitTable(trades, [], [
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": base.snapshot["snapshot-id"] }
+    ])
+  })
+
   it.effect("a rollback's discarded markers and checkpoints do not survive in the table properties", () =>
     Effect.gen(function*() {
-      const sink = yield* IcebergSink
-      const catalog = yield* Catalog
-      yield* sink.ensureTable(tables.trades)
-      // A K2 commit (a backfill) carrying no marker; then group b ingests 100 records of t:0.
-      const base = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
-      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })), {
-        properties: { [markerKey("b")]: `{"t":{"0":100}}`, "k2.sequence.checkpoint.b.t:0": "/gone/k2-sequence-b.json" }
-      })
-      // An operator rolls the table back to the backfill (rollback_to_snapshot): b's rows are gone.
-      yield* catalog.commitTable(trades, [], [
-        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": base.snapshot["snapshot-id"] }
-      ])
+      yield* rolledBackB
       // Group a ingests on top of the rollback; its snapshot carries a's marker only.
-      const a = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })), {
+      const a = yield* (yield* IcebergSink).append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })), {
         properties: { [markerKey("a")]: `{"t":{"1":50}}` }
       })
       assert.isUndefined(a.snapshot.summary[markerKey("b")])
       // Another engine rewrites and expires every other snapshot (expire_snapshots retain_last 1).
       yield* expireAsAnotherEngine(trades)
-      const m = (yield* catalog.loadTable(trades)).metadata
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(markerIn(m, "a")?.offsets.get("t")?.get(1), 50n)
       // b's marker was rolled back with its rows: b must read t:0 from the start again, not from 100.
       assert.isUndefined(markerIn(m, "b"), "a marker the current data does not hold")
@@ -351,20 +353,11 @@ describe("IcebergSink and TableScanner", () => {
 
   it.effect("a K2 commit carrying nothing after a rollback clears the mirror, so a later expiry cannot revive it", () =>
     Effect.gen(function*() {
-      const sink = yield* IcebergSink
-      const catalog = yield* Catalog
-      yield* sink.ensureTable(tables.trades)
-      const base = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
-      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })), {
-        properties: { [markerKey("b")]: `{"t":{"0":100}}` }
-      })
-      yield* catalog.commitTable(trades, [], [
-        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": base.snapshot["snapshot-id"] }
-      ])
+      yield* rolledBackB
       // A K2 commit with no marker on the rolled-back table (a backfill, a compaction).
-      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
+      yield* (yield* IcebergSink).append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
       yield* expireAsAnotherEngine(trades)
-      const m = (yield* catalog.loadTable(trades)).metadata
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.isUndefined(markerIn(m, "b"), "b's rows were rolled back: it must read t:0 from the start")
     }).pipe(Effect.provide(warehouse())))
 
