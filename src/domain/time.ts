@@ -77,3 +77,28 @@ export const IsoDate = Schema.String.pipe(
 )
 
 export const daysOfIsoDate = (date: string): number => dayOfMicros(parseIsoMicros(`${date}T00:00:00Z`)!)
+
+// Proleptic Gregorian calendar arithmetic for any year (H. Hinnant's algorithms). Not Date.UTC:
+// it reads years 0-99 as 1900-1999 and gives NaN past year 275760.
+
+/** Days since 1970-01-01 of a year, month (1-12) and day. */
+export const dayOfCivil = (year: number, month: number, day: number): number => {
+  const y = year - (month <= 2 ? 1 : 0)
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146_097 + doe - 719_468
+}
+
+/** Year and month (1-12) of days since 1970-01-01. */
+export const civilOfDay = (epochDay: number): readonly [number, number] => {
+  const z = epochDay + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1_460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const month = mp < 10 ? mp + 3 : mp - 9
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month]
+}

@@ -8,7 +8,7 @@
  */
 import { Result } from "effect"
 import type { Column as Values } from "../columnBatch.ts"
-import { dayText, MICROS_PER_DAY_BIGINT } from "../time.ts"
+import { civilOfDay, dayText, MICROS_PER_DAY_BIGINT } from "../time.ts"
 import type { NestedField, PartitionField, PartitionSpec, PartitionValue, PartitionValues, PrimitiveType, Schema } from "./spec.ts"
 
 type Transform =
@@ -140,18 +140,6 @@ const floorDivide = (data: Values, n: number, unit: bigint): Array<number | null
   return out
 }
 
-/** Year and month (1-12) of an epoch day, proleptic Gregorian (H. Hinnant's civil_from_days), for any day. */
-const civil = (epochDay: number): readonly [number, number] => {
-  const z = epochDay + 719_468
-  const era = Math.floor(z / 146_097)
-  const doe = z - era * 146_097
-  const yoe = Math.floor((doe - Math.floor(doe / 1_460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const month = mp < 10 ? mp + 3 : mp - 9
-  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month]
-}
-
 /** `f` of each day; a run of one day costs one call. */
 const ofDays = (days: ReadonlyArray<number | null>, f: (day: number) => number): Array<number | null> => {
   let [last, value] = [Number.NaN, 0]
@@ -159,7 +147,7 @@ const ofDays = (days: ReadonlyArray<number | null>, f: (day: number) => number):
 }
 
 const monthOf = (day: number) => {
-  const [year, month] = civil(day)
+  const [year, month] = civilOfDay(day)
   return (year - 1970) * 12 + month - 1
 }
 
@@ -179,7 +167,7 @@ export const fieldValues = (f: FieldTransform, data: Values, n: number): Array<P
     case "month":
       return ofDays(days(), monthOf)
     case "year":
-      return ofDays(days(), (day) => civil(day)[0] - 1970)
+      return ofDays(days(), (day) => civilOfDay(day)[0] - 1970)
   }
 }
 

@@ -6,6 +6,7 @@
 import { pathToFileURL } from "node:url"
 import { type BoundValue, encode, truncateStringLower, truncateStringUpper } from "../../domain/iceberg/bounds.ts"
 import { DECIMAL_TYPE, type DataFile, type PartitionValues, type PrimitiveType, type Schema } from "../../domain/iceberg/spec.ts"
+import { dayOfCivil } from "../../domain/time.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
 
 /** A Parquet leaf column as COPY's RETURN_STATS names it, with its Iceberg field id. */
@@ -56,7 +57,8 @@ const timestampPattern = /^(-?\d{4,})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.
 const datePattern = /^(-?\d{4,})-(\d\d)-(\d\d)$/
 const decimalTextPattern = /^(-?)(\d+)(?:\.(\d+))?$/
 
-const epochDay = (y: string, m: string, d: string) => Date.UTC(Number(y), Number(m) - 1, Number(d)) / 86_400_000
+// Not Date.UTC: DuckDB renders years 1-99 and past 275760, which Date.UTC reads wrongly.
+const epochDay = (year: string, month: string, day: string) => dayOfCivil(Number(year), Number(month), Number(day))
 
 /** Parses DuckDB's text rendering of a statistic (TimeZone is UTC); undefined means no usable bound. */
 const parseStat = (type: PrimitiveType, text: string): BoundValue | undefined => {
