@@ -5,13 +5,13 @@
  * the ingested tables can be checked against it.
  */
 import * as fs from "node:fs"
-import { Config, Console, Duration, Effect, Layer, Option } from "effect"
+import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { runCommand } from "./cli/run.ts"
-import { instrumentsTopicName, instrumentsTopicSpecs, topicName, topicSpecs } from "../domain/wire.ts"
+import { failsTheDrain, runCommand } from "./cli/run.ts"
+import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
@@ -92,6 +92,8 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }
   if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError("give --rate or --speed, not both")
+  // A bad code is the user's input (exit 2), refused before Kafka, not a feed failure later.
+  if (!isExchangeCode(options.exchange)) throw new UsageError(`--exchange: "${options.exchange}" ${EXCHANGE_CODE_RULE}`)
   const pacing: Simulator.Pacing = Option.isSome(options.rate)
     ? { _tag: "Rate", eventsPerSecond: options.rate.value }
     : Option.isSome(options.speed)
@@ -116,52 +118,64 @@ const bar = (events: number, elapsedMs: number, total: number | undefined) => {
   return Effect.void
 }
 
+// A signal (SIGINT/SIGTERM interrupts the program) stops the feed as --duration does: the send in
+// flight is acknowledged, then what was sent is reconciled and reported. Interrupting the publish
+// instead would leave a send in flight and no reconciliation of what the topics now hold.
 const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
-  Effect.gen(function*() {
-    const exchange = options.source === "sim" ? options.exchange : "ASX"
-    const codec = yield* wireCodec(options.schemaRegistry, [
-      topicName({ assetClass: "equities", dataType: "trades", exchange }),
-      topicName({ assetClass: "equities", dataType: "quotes", exchange }),
-      instrumentsTopicName(exchange)
-    ])
-    const expected = options.source === "sim" ? options.events * options.days * 20 : undefined
-    let lastReport = 0
-    const publish = publishFeed(codec, {
-      onProgress: (p) => {
-        if (p.elapsedMs - lastReport < 200) return Effect.void
-        lastReport = p.elapsedMs
-        return bar(p.events, p.elapsedMs, expected)
-      },
-      ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const exchange = options.source === "sim" ? options.exchange : "ASX"
+      const codec = yield* restore(wireCodec(options.schemaRegistry, [
+        topicName({ assetClass: "equities", dataType: "trades", exchange }),
+        topicName({ assetClass: "equities", dataType: "quotes", exchange }),
+        instrumentsTopicName(exchange)
+      ]))
+      const expected = options.source === "sim" ? options.events * options.days * 20 : undefined
+      let lastReport = 0
+      const signalled = yield* Deferred.make<void>()
+      const publish = publishFeed(codec, {
+        stop: Deferred.await(signalled),
+        onProgress: (p) => {
+          if (p.elapsedMs - lastReport < 200) return Effect.void
+          lastReport = p.elapsedMs
+          return bar(p.events, p.elapsedMs, expected)
+        },
+        ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
+      })
+      // Built interruptibly (a signal while connecting just stops), closed after the report.
+      const services = yield* restore(Layer.build(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce"))))
+      const result = yield* Effect.gen(function*() {
+        const topics = ["trades", "quotes"].map((dataType) => ({
+          assetClass: "equities" as const,
+          dataType: dataType as "trades" | "quotes",
+          exchange,
+          partitions: options.partitions
+        }))
+        yield* restore((yield* KafkaAdmin).ensureTopics([...topicSpecs(topics), ...instrumentsTopicSpecs(exchange, options.partitions)]))
+        const publishing = yield* Effect.forkChild(restore(publish))
+        const waited = yield* Effect.exit(restore(Fiber.await(publishing)))
+        if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)
+        const published = yield* Fiber.join(publishing)
+        const summary = yield* (yield* MarketFeed).summary
+        return { published, summary }
+      }).pipe(Effect.provide(services))
+      if (process.stderr.isTTY) process.stderr.write("\n")
+      const report = {
+        source: options.source,
+        // False when --duration or a signal stopped the feed first; the counts are then of what was sent by then.
+        completed: !result.published.stopped,
+        feed: result.summary,
+        published: result.published.published,
+        totals: result.published.totals
+      }
+      fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2))
+      yield* Console.log(
+        `read ${result.summary.rowsRead}, published instruments ${report.totals.instruments}, ` +
+          `trades ${report.totals.trades}, quotes ${report.totals.quotes}, ` +
+          `poison ${report.totals.poison}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
+      )
     })
-    const result = yield* Effect.gen(function*() {
-      const topics = ["trades", "quotes"].map((dataType) => ({
-        assetClass: "equities" as const,
-        dataType: dataType as "trades" | "quotes",
-        exchange,
-        partitions: options.partitions
-      }))
-      yield* (yield* KafkaAdmin).ensureTopics([...topicSpecs(topics), ...instrumentsTopicSpecs(exchange, options.partitions)])
-      const published = yield* publish
-      const summary = yield* (yield* MarketFeed).summary
-      return { published, summary }
-    }).pipe(Effect.provide(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce"))))
-    if (process.stderr.isTTY) process.stderr.write("\n")
-    const report = {
-      source: options.source,
-      // False when --duration stopped the feed first; the counts are then of what was sent by then.
-      completed: !result.published.stopped,
-      feed: result.summary,
-      published: result.published.published,
-      totals: result.published.totals
-    }
-    fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2))
-    yield* Console.log(
-      `read ${result.summary.rowsRead}, published instruments ${report.totals.instruments}, ` +
-        `trades ${report.totals.trades}, quotes ${report.totals.quotes}, ` +
-        `poison ${report.totals.poison}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
-    )
-  })
+  ).pipe(Effect.scoped, failsTheDrain)
 
 export const produceCommand = Command.make("produce", flags, (options) =>
   usage(() => {

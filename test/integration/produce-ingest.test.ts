@@ -20,6 +20,7 @@ import { TableScanner } from "../../src/services/TableScanner.ts"
 import { type Scenario, spawnIngest, stop, topicsOf, uniqueExchange, waitForRows } from "../support/ingestHarness.ts"
 import { ensureBroker, kafkaBrokers } from "../support/kafka.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
+import { spawnProgram } from "../support/programs.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
 const run = promisify(execFile)
@@ -133,4 +134,49 @@ describe("produce then ingest", () => {
       assert.strictEqual(yield* stop(ingest), 0, ingest.output())
       assert.deepStrictEqual(yield* countsBySymbol(s), expectedCounts(report.published))
     }), 600_000)
+})
+
+describe("produce stopped by a signal", () => {
+  it.live("SIGINT mid-run: what is in the topics equals the reconciliation and the summary; exit 0", () =>
+    Effect.gen(function*() {
+      const exchange = uniqueExchange()
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-int-"))
+      const reconciliation = path.join(dir, "reconciliation.json")
+      const p = spawnProgram("produce", [
+        "--brokers", kafkaBrokers.join(","), "--partitions", "2", "--exchange", exchange,
+        "--rate", "400", "--reconciliation", reconciliation
+      ])
+      const topics = [...topicsOf(exchange), instrumentsTopicName(exchange)]
+      const inTopics = Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        if (!(yield* admin.listTopics()).includes(topics[0]!)) return 0
+        return yield* Effect.promise(async () => {
+          const kafka = new (await import("kafkajs")).default.Kafka({ brokers: [...kafkaBrokers], logLevel: 0 })
+          const a = kafka.admin()
+          await a.connect()
+          try {
+            let n = 0
+            for (const t of topics) for (const o of await a.fetchTopicOffsets(t)) n += Number(o.high) - Number(o.low)
+            return n
+          } finally {
+            await a.disconnect()
+          }
+        })
+      }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-count" })))
+      // Stopped while records are flowing (a few seconds of a paced feed).
+      yield* inTopics.pipe(Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (n) => n > 500 || p.child.exitCode !== null, times: 240 }))
+      p.child.kill("SIGINT")
+      const code = yield* Effect.promise(() => p.exited)
+      assert.strictEqual(code, 0, p.output())
+      assert.isTrue(fs.existsSync(reconciliation), `the reconciliation is written on a signal too\n${p.output()}`)
+      const report = JSON.parse(fs.readFileSync(reconciliation, "utf8")) as {
+        completed: boolean
+        totals: { trades: number; quotes: number; poison: number; instruments: number }
+      }
+      assert.isFalse(report.completed)
+      const total = report.totals.trades + report.totals.quotes + report.totals.poison + report.totals.instruments
+      assert.isAbove(total, 500)
+      assert.strictEqual(yield* inTopics, total, "acknowledged = reconciled")
+      assert.include(p.output(), `trades ${report.totals.trades}, quotes ${report.totals.quotes}`)
+    }), 180_000)
 })

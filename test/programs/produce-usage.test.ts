@@ -39,6 +39,12 @@ describe("npm run produce, bad options", () => {
   it.effect("an empty broker list (the client would quietly try localhost:9092)", () =>
     refused(["--brokers", ""], "--brokers: \"\" is not a comma-separated list of host:port"))
 
+  it.effect("an exchange code that cannot name topics (exit 2 before Kafka, not a feed failure)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--exchange", "a.b"], "--exchange: \"a.b\" must be")
+      yield* refused(["--brokers", "127.0.0.1:1", "--exchange", "asx"], "--exchange: \"asx\" must be")
+    }))
+
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
 })

@@ -10,8 +10,11 @@ import type { KafkaError } from "../../services/KafkaSource.ts"
 
 export interface TopicAdminCalls {
   readonly list: () => Effect.Effect<ReadonlyArray<string>, KafkaError>
-  /** Creates the topics and returns once each has its partition leaders. */
-  readonly create: (missing: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
+  /**
+   * Creates the topics and returns once each has its partition leaders. Returns the names that
+   * existed after all (another process created them since `list`): they are checked as present.
+   */
+  readonly create: (missing: ReadonlyArray<TopicSpec>) => Effect.Effect<ReadonlyArray<string>, KafkaError>
   readonly describe: (names: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<TopicDescription>, KafkaError>
   /** Raises the topics' partition counts to the spec's. */
   readonly grow: (topics: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
@@ -23,8 +26,11 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
   Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
     const existingNames = new Set(yield* calls.list())
     const missing = specs.filter((s) => !existingNames.has(s.name))
-    const present = specs.filter((s) => existingNames.has(s.name))
-    if (missing.length > 0) yield* calls.create(missing)
+    // Created meanwhile by someone else (produce and ingest starting together): its creator's spec
+    // may differ from ours, so it is grown and altered like any existing topic.
+    const raced = new Set(missing.length > 0 ? yield* calls.create(missing) : [])
+    const created = missing.filter((s) => !raced.has(s.name))
+    const present = specs.filter((s) => existingNames.has(s.name) || raced.has(s.name))
     const grown: Array<string> = []
     if (present.length > 0) {
       const { toGrow, toAlter } = topicChanges(present, yield* calls.describe(present.map((s) => s.name)))
@@ -34,5 +40,5 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
       }
       if (toAlter.length > 0) yield* calls.alter(toAlter)
     }
-    return { created: missing.map((s) => s.name), existing: present.map((s) => s.name), grown } satisfies EnsureResult
+    return { created: created.map((s) => s.name), existing: present.map((s) => s.name), grown } satisfies EnsureResult
   })

@@ -45,7 +45,7 @@ export interface KafkajsOptions {
 }
 
 // kafkajs is CommonJS: Node's ESM loader only sees its default export.
-const { ConfigResourceTypes, Kafka, logLevel } = kafkajs
+const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
 
 const REBALANCE_TYPES = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID"])
 const UNAVAILABLE_NAMES = new Set([
@@ -278,8 +278,10 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         const t = meta.topics.find((x) => x.name === name)
         const c = configs.resources.find((r) => r.resourceName === name)
         const config: Record<string, string> = {}
+        // The topic's own overrides only (as platformatic): a broker-wide setting is not the topic's,
+        // and alter would otherwise pin it on the topic.
         for (const e of c?.configEntries ?? []) {
-          if (!e.isDefault && e.configValue !== null) config[e.configName] = e.configValue
+          if (e.configSource === ConfigSource.TOPIC_CONFIG && e.configValue !== null) config[e.configName] = e.configValue
         }
         return { name, partitions: t?.partitions.length ?? 0, config }
       })
@@ -307,22 +309,36 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 })),
                 while: (e) => e.retryable || e.reason._tag === "UnknownTopic"
               }),
-              Effect.asVoid
+              // false: some already existed (kafkajs does not say which; also after a retry whose
+              // first attempt created them). ensureTopics then checks them all as existing, which
+              // changes nothing on the ones just created as specified.
+              Effect.map((created) => created ? [] : missing.map((s) => s.name))
             ),
         describe: describeTopics,
         grow: (topics) =>
           attempt("createPartitions", () =>
             admin.createPartitions({ topicPartitions: topics.map((s) => ({ topic: s.name, count: s.partitions })) })),
         alter: (topics) =>
-          attempt("alterConfigs", () =>
-            admin.alterConfigs({
-              validateOnly: false,
-              resources: topics.map((s) => ({
-                type: ConfigResourceTypes.TOPIC,
-                name: s.name,
-                configEntries: configEntriesOf(s)
-              }))
-            })).pipe(Effect.asVoid)
+          // kafkajs has only AlterConfigs, which replaces ALL of a topic's overrides with the ones
+          // given: the topic's current overrides go along, so only the spec's keys change.
+          describeTopics(topics.map((s) => s.name)).pipe(
+            Effect.flatMap((described) =>
+              attempt("alterConfigs", () =>
+                admin.alterConfigs({
+                  validateOnly: false,
+                  resources: topics.map((s) => {
+                    const current = described.find((d) => d.name === s.name)?.config ?? {}
+                    const merged = { ...current, ...Object.fromEntries(topicConfigEntries(s)) }
+                    return {
+                      type: ConfigResourceTypes.TOPIC,
+                      name: s.name,
+                      configEntries: Object.entries(merged).map(([name, value]) => ({ name, value }))
+                    }
+                  })
+                }), topics[0]!.name)
+            ),
+            Effect.asVoid
+          )
       }),
       describeTopics,
       listTopics,

@@ -627,8 +627,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 partitions: s.partitions,
                 replicas: -1,
                 configs: topicConfigEntries(s).map(([name, value]) => ({ name, value }))
-              }), s.name), { concurrency: 4, discard: true }).pipe(
-              Effect.andThen(attempt("createTopics", () => waitForLeaders(missing.map((s) => s.name)), missing[0]!.name))
+              }).then(
+                () => [],
+                // Another client created it since the listing: ensureTopics checks it as existing.
+                (e: unknown) => findErrorBy(e as Error, "apiId", "TOPIC_ALREADY_EXISTS") !== null ? [s.name] : Promise.reject(e)
+              ), s.name), { concurrency: 4 }).pipe(
+              Effect.tap(attempt("createTopics", () => waitForLeaders(missing.map((s) => s.name)), missing[0]!.name)),
+              Effect.map((raced) => raced.flat())
             ),
         describe: describeTopics,
         grow: (topics) =>

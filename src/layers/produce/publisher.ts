@@ -53,6 +53,8 @@ export interface PublishOptions {
   readonly correlationId?: string
   /** Stop the feed after this long: what it made by then is sent and acknowledged, then counted. */
   readonly stopAfter?: Duration.Input
+  /** Stop the feed when this completes (a signal), as `stopAfter` does. */
+  readonly stop?: Effect.Effect<void>
 }
 
 /**
@@ -153,9 +155,10 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   })
 
   let stopped = false
-  const stop = options.stopAfter === undefined
-    ? Effect.never
-    : Effect.sleep(options.stopAfter).pipe(Effect.andThen(Effect.sync(() => void (stopped = true))))
+  const stop = Effect.race(
+    options.stopAfter === undefined ? Effect.never : Effect.sleep(options.stopAfter),
+    options.stop ?? Effect.never
+  ).pipe(Effect.andThen(Effect.sync(() => void (stopped = true))))
   yield* feed.events().pipe(
     Stream.interruptWhen(stop),
     // Full batches when the feed runs ahead; whatever came within 50 ms when it is paced (--rate),

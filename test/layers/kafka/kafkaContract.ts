@@ -145,6 +145,39 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         yield* admin.deleteTopics([topic, `${topic}.dlq`])
       })), timeout)
 
+    it.live("changing a spec's retention keeps the topic's other overrides (max.message.bytes, cleanup.policy)", () =>
+      run(Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        const topic = unique("k2test")
+        const extra = { "max.message.bytes": "2000000", "cleanup.policy": "compact" }
+        yield* admin.ensureTopics([{ name: topic, partitions: 1, retentionMs: 3_600_000, config: extra }])
+        // A later run's spec names only retention: the other overrides are someone else's to keep.
+        yield* admin.ensureTopics([{ name: topic, partitions: 1, retentionMs: 7_200_000, compression: "zstd" }])
+        const [d] = yield* admin.describeTopics([topic])
+        assert.strictEqual(d!.config["retention.ms"], "7200000")
+        assert.strictEqual(d!.config["compression.type"], "zstd")
+        assert.strictEqual(d!.config["max.message.bytes"], "2000000")
+        assert.strictEqual(d!.config["cleanup.policy"], "compact")
+        yield* admin.deleteTopics([topic])
+      })), timeout)
+
+    it.live("two processes ensuring the same new topic at once: each one's spec holds afterwards", () =>
+      run(Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        const topic = unique("k2test")
+        // Another process (its own client) ensures the topic with more partitions and a compression.
+        const other = Effect.gen(function*() {
+          return yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 4, compression: "zstd" }])
+        }).pipe(Effect.provide(layer()))
+        const [mine, theirs] = yield* Effect.all([admin.ensureTopics([{ name: topic, partitions: 2, retentionMs: 3_600_000 }]), other], { concurrency: 2 })
+        assert.strictEqual(mine.created.length + theirs.created.length, 1, "created once")
+        const [d] = yield* admin.describeTopics([topic])
+        assert.strictEqual(d!.partitions, 4)
+        assert.strictEqual(d!.config["retention.ms"], "3600000")
+        assert.strictEqual(d!.config["compression.type"], "zstd")
+        yield* admin.deleteTopics([topic])
+      })), timeout)
+
     it.live("produces N and consumes exactly N, keyed by symbol, contiguous offsets, headers intact", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(3)
