@@ -66,16 +66,42 @@ export interface IngestProcess {
   readonly exited: Promise<number | null>
 }
 
+/**
+ * The `--catalog` value and the environment that select `catalog` in the ingest process: a SQLite
+ * file or a postgres URL; for a REST catalog its URI, with the parent namespace (and credentials)
+ * in the K2_REST_* variables the program reads.
+ */
+const catalogArgument = (catalog: Lakehouse.CatalogChoice): { readonly value: string; readonly env: Record<string, string> } => {
+  switch (catalog._tag) {
+    case "postgres":
+      return { value: catalog.url, env: {} }
+    case "sqlite":
+      return { value: catalog.path, env: {} }
+    case "memory":
+      return { value: "", env: {} }
+    case "rest":
+      return {
+        value: catalog.uri,
+        env: {
+          // Always set, so a parent namespace in this process's environment never leaks in.
+          K2_REST_PARENT_NAMESPACE: catalog.parentNamespace ?? "",
+          ...(catalog.token === undefined ? {} : { K2_REST_TOKEN: catalog.token }),
+          ...(catalog.credential === undefined ? {} : { K2_REST_CREDENTIAL: catalog.credential })
+        }
+      }
+  }
+}
+
 /** `env` is added to this process's environment (e.g. OTEL_* variables). */
 export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env: Readonly<Record<string, string>> = {}): IngestProcess => {
-  const catalog = s.options.catalog
+  const catalog = catalogArgument(s.options.catalog)
   const args = [
     ...(s.nodeFlags ?? []),
     "--disable-warning=ExperimentalWarning",
     path.join(repo, "src/programs/ingest.ts"),
     "--brokers", kafkaBrokers.join(","),
     "--warehouse", s.options.warehouse,
-    "--catalog", catalog._tag === "postgres" ? catalog.url : catalog._tag === "sqlite" ? catalog.path : "",
+    "--catalog", catalog.value,
     "--catalog-name", s.options.catalogName ?? "k2",
     "--group", s.group,
     "--topics", (s.topics ?? topicsOf(s.exchange)).join(","),
@@ -83,7 +109,7 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
     "--commit-interval-ms", String(s.commitIntervalMs ?? 300),
     ...extra
   ]
-  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...s.nodeEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...s.nodeEnv, ...catalog.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   let out = ""
   const log = s.logFile === undefined ? undefined : fs.createWriteStream(s.logFile, { flags: "a" })
   for (const stream of [child.stdout!, child.stderr!]) {
