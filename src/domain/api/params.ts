@@ -37,11 +37,15 @@ const dateMicros = (text: string): number | undefined => {
 /**
  * ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. 10 to
  * 13 digits are refused: epoch seconds or milliseconds of today, read as microseconds, would be a
- * day in 1970 and answer the wrong range without a word.
+ * day in 1970 and answer the wrong range without a word; so is a compact date (yyyymmdd).
  */
 export const parseInstant = (name: string, text: string): number | BadParam => {
   if (/^\d{10,13}$/.test(text)) {
     return new BadParam({ name, detail: `${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
+  }
+  const compact = /^(19\d\d|2[01]\d\d)(\d\d)(\d\d)$/.exec(text)
+  if (compact !== null && dateMicros(`${compact[1]}-${compact[2]}-${compact[3]}`) !== undefined) {
+    return new BadParam({ name, detail: `${text} looks like a compact date; give ${compact[1]}-${compact[2]}-${compact[3]}, ISO-8601 or epoch microseconds` })
   }
   let micros: number | undefined
   if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
@@ -139,9 +143,13 @@ const MEDIA: Record<string, Format> = {
   "text/event-stream": "sse"
 }
 
+/** Whether a format is one of the media types under a top-level type (`text/`). */
+const isUnder = (format: Format, top: string) => Object.entries(MEDIA).some(([type, f]) => f === format && type.startsWith(top))
+
 /**
  * The format: `format` wins, else the first acceptable type of the Accept header (by q)
- * among `allowed`, else the first allowed. `*` / absent Accept picks the default.
+ * among `allowed`, else the first allowed. Any type, or no Accept, picks the default (the first
+ * allowed not refused with q=0); a wildcard of text or application types, the first allowed of that type.
  */
 export const negotiate = (
   explicit: string | undefined,
@@ -154,14 +162,23 @@ export const negotiate = (
       : new BadParam({ name: "format", detail: `${show(explicit)}; this route answers ${allowed.join(", ")}` })
   }
   if (accept === undefined || accept.trim() === "") return allowed[0]!
-  const ranges = accept.slice(0, 1_000).split(",").map((part, i) => {
+  const all = accept.slice(0, 1_000).split(",").map((part, i) => {
     const [type = "", ...params] = part.trim().toLowerCase().split(";")
     const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="))
     const weight = q === undefined ? 1 : Number(q.slice(2))
     return { type: type.trim(), q: Number.isFinite(weight) ? weight : 0, i }
-  }).filter((r) => r.q > 0).sort((a, b) => b.q - a.q || a.i - b.i)
+  })
+  // A type the client refuses by name (q=0) is not chosen through a wildcard either (RFC 9110 12.5.1).
+  const refused = new Set(all.filter((r) => r.q <= 0).map((r) => MEDIA[r.type]).filter((f) => f !== undefined))
+  const ranges = all.filter((r) => r.q > 0).sort((a, b) => b.q - a.q || a.i - b.i)
   for (const r of ranges) {
-    if (r.type === "*/*" || r.type === "application/*" || r.type === "text/*") return allowed[0]!
+    // A wildcard covers only its own top-level type: text/* is CSV or SSE, never JSON.
+    const top = r.type === "*/*" ? undefined : r.type.endsWith("/*") ? r.type.slice(0, -1) : null
+    if (top !== null) {
+      const f = allowed.find((a) => !refused.has(a) && (top === undefined || isUnder(a, top)))
+      if (f !== undefined) return f
+      continue
+    }
     const f = MEDIA[r.type]
     if (f !== undefined && allowed.includes(f)) return f
   }

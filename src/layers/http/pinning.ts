@@ -70,7 +70,13 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
     return Result.fail(new SnapshotNotFound({ table: tables, detail: `none was current at ${new Date(timestampMs).toISOString()}` }))
   }
   const immutable = param._tag === "ById" || timestampMs < nowMs - SETTLE_MS
-  return Result.succeed({ ids, selector: { _tag: "AsOf", timestampMs }, immutable, revision: "" })
+  // One table reads the snapshot its ids name: planning the instant again could find a commit
+  // stamped before it that landed since, and answer from a snapshot the headers do not name.
+  const single = loaded.length === 1 ? ids[loaded[0]![0]] : undefined
+  const selector: SnapshotSelector = single === undefined || single === null
+    ? { _tag: "AsOf", timestampMs }
+    : { _tag: "ById", snapshotId: BigInt(single) }
+  return Result.succeed({ ids, selector, immutable, revision: "" })
 }
 
 /**

@@ -17,6 +17,12 @@ describe("API params", () => {
       assert.include((refused as BadParam).detail, "milliseconds")
     }
     assert.strictEqual(parseInstant("from", "1704153600000000"), 1704153600000000)
+    // A compact date (yyyymmdd) read as microseconds would be 20 seconds after 1970 began.
+    const compact = parseInstant("from", "20240102")
+    assert.instanceOf(compact, BadParam)
+    assert.include((compact as BadParam).detail, "2024-01-02")
+    assert.strictEqual(parseInstant("from", "0"), 0)
+    assert.strictEqual(parseInstant("from", "12345678"), 12_345_678, "not a date: microseconds")
     for (const bad of ["", "x", "2024-02-30", "2023-02-29", "2100-02-29", "2024-00-10", "2024-13-01", "2024-04-31", "2024-01-00", "1e309", "99999999999999999999", "-99999999999999999", "2024-01-02T00:00:00"]) {
       assert.instanceOf(parseInstant("from", bad), BadParam, bad)
     }

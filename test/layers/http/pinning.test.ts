@@ -62,6 +62,13 @@ describe("pinSnapshots", () => {
     assert.isTrue(Result.isSuccess(later) && later.success.immutable)
   })
 
+  it("an instant over one table reads the snapshot it resolved to, by id: a commit landing meanwhile stamped before the instant is not read", () => {
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", trades]], { _tag: "AsOf", timestampMs: 2_200 }, 2_300),
+      Result.succeed({ ids: { trades: "2" }, selector: { _tag: "ById", snapshotId: 2n }, immutable: false, revision: "" })
+    )
+  })
+
   it("the latest state changes revision when the metadata changes without a new snapshot (snapshots expired)", () => {
     const expired = { ...trades, snapshots: trades.snapshots.slice(1), "last-updated-ms": 3_000 }
     const before = pinSnapshots([["trades", trades]], { _tag: "Latest" }, NOW)
