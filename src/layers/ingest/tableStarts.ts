@@ -58,11 +58,21 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       const checkpoint = checkpoints.get(tpKeyOf(tp))
       return checkpoint === undefined ? [] : [{ key: tpKeyOf(tp), table: tableOfTopic.get(tp.topic)!, json: checkpoint.json }]
     }))
-    for (const tp of tps) {
+    // A restart installs only over the state it retired: a revoke or a new assignment that came
+    // while it read the tables owns the partition now (and its start position).
+    const installed = tps.filter((tp) => replacing === undefined || parts.get(tpKeyOf(tp)) === replacing.get(tpKeyOf(tp)))
+    // Every stream the partitions carried is forgotten before any is restored: a stream that moved
+    // between two of them is restored from the checkpoint that holds it, and must not be forgotten
+    // after that by the partition it moved to.
+    for (const tp of installed) {
+      const previous = parts.get(tpKeyOf(tp))
+      const table = tableOfTopic.get(tp.topic)!
+      if (table !== "instruments" && previous !== undefined && previous.streams.size > 0) {
+        yield* trackers[table].forget((exchange, symbol) => previous.streams.has(exchange, symbol))
+      }
+    }
+    for (const tp of installed) {
       const key = tpKeyOf(tp)
-      // A restart installs only over the state it retired: a revoke or a new assignment that came
-      // while it read the tables owns the partition now (and its start position).
-      if (replacing !== undefined && parts.get(key) !== replacing.get(key)) continue
       const table = tableOfTopic.get(tp.topic)!
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
       if (table === "instruments") {
@@ -76,9 +86,6 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         : offsetOf(markers.sequence.offsets, tp.topic, tp.partition) ?? 0n
       const previous = parts.get(key)
       const tracker = trackers[table]
-      if (previous !== undefined && previous.streams.size > 0) {
-        yield* tracker.forget((exchange, symbol) => previous.streams.has(exchange, symbol))
-      }
       const streams = new StreamSet()
       const checkpoint = checkpoints.get(key)
       if (checkpoint !== undefined) {

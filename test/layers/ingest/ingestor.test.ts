@@ -564,6 +564,52 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.deepStrictEqual(yield* sequenceEvents(options), [])
     }), 60_000)
 
+  // A restart after a failed flush forgets the streams the restarting partitions carried, then
+  // restores them from their checkpoints: a stream that moved from partition 0 to partition 1 is
+  // held by partition 0's checkpoint only, and partition 1's forget must not come after that restore.
+  it.live("a failed flush after a stream moved partitions keeps the stream's sequence: its duplicates stay dropped", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      let failUntil = 0
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            Effect.suspend(() =>
+              id.name === "trades" && Date.now() < failUntil
+                ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
+                : catalog.commitTable(id, requirements, updates)
+            )
+        }))
+      const codec = makeWireCodec()
+      const xyz = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
+      const abc = makeTrades({ count: 20, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
+      const send = (trades: ReadonlyArray<(typeof xyz)[number]>, partition: number) =>
+        trades.map((t) => ({ topic: TOPICS[0]!, key: t.symbol, value: codec.encodeTrade(t), partition }))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        yield* (yield* KafkaSink).send(send(xyz.slice(0, 50), 0))
+        yield* writtenTrades(50)
+        // XYZ moves to partition 1, re-sent from sequence 49 (two duplicates); the trades commits
+        // fail for a while, so the partitions restart from the tables.
+        failUntil = Date.now() + 1_500
+        yield* (yield* KafkaSink).send([...send(abc, 0), ...send(xyz.slice(48, 100), 1)])
+        yield* writtenTrades(120)
+        yield* Effect.sleep("500 millis")
+        const progress = yield* (yield* Ingestor).progress
+        assert.isAbove(progress.restarts, 0)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
+        Layer.provideMerge(Layer.merge(kafka, lakehouse))
+      )))
+      const events = yield* sequenceEvents(options)
+      assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), ["DUPLICATE:49", "DUPLICATE:50"])
+      const [trades] = yield* Effect.all([checkTable("trades")]).pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 120)
+    }).pipe(Effect.scoped), 60_000)
+
   /**
    * Ingests, lets "another engine" commit on top of every table and expire every K2 snapshot, as
    * Spark's rewrite and expire_snapshots(retain_last => 1) would, then ingests new records.
