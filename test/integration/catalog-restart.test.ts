@@ -11,10 +11,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import type { Reconciliation } from "../../src/layers/produce/publisher.ts"
 import { uniqueParent } from "../interop/restCatalog.ts"
 import {
-  checkTables,
+  assertExactlyOnce,
+  expectedRows,
   createTopics,
   publish,
   type Scenario,
@@ -90,21 +90,6 @@ const killServer = Effect.promise(async () => {
   return pid
 })
 
-const produced = (r: Reconciliation) => r.totals.trades + r.totals.quotes
-
-/** Exactly the published set: every record once, nothing else. */
-const assertExactlyOnce = (
-  c: Effect.Success<ReturnType<typeof checkTables>>,
-  r: Reconciliation,
-  context: string
-) => {
-  for (const table of ["trades", "quotes"] as const) {
-    const t = c[table]
-    assert.strictEqual(t.rows, r.totals[table], `${context}: ${table} rows == published`)
-    assert.strictEqual(t.distinctCoordinates, t.rows, `${context}: ${table} has no duplicate (topic, partition, offset)`)
-    assert.strictEqual(t.distinctMessageIds, t.rows, `${context}: ${table} has no duplicate message_id`)
-  }
-}
 
 const running = (p: ReturnType<typeof spawnIngest>) => p.child.exitCode === null && p.child.signalCode === null
 
@@ -163,14 +148,14 @@ describe("REST catalog restart during ingestion", () => {
       assert.isTrue(running(ingest), `ingest survived the outage (${outageMs} ms)\n${context()}`)
 
       const r = yield* Fiber.join(producer)
-      assert.isBelow(visible, produced(r), "the kill came while records were still to be committed")
-      const c = yield* waitForRows(s, produced(r), 300_000)
+      assert.isBelow(visible, expectedRows(r), "the kill came while records were still to be committed")
+      const c = yield* waitForRows(s, expectedRows(r), 300_000)
       // It waited the outage out: still running when everything landed, not exited and restarted.
       assert.isTrue(running(ingest), `ingest was still running after the catalog came back\n${context()}`)
       const code = yield* stop(ingest)
       const log = fs.readFileSync(logFile, "utf8")
       assert.isDefined(c, context())
-      if (c!.trades.rows + c!.quotes.rows !== produced(r)) console.log(context())
+      if (c!.trades.rows + c!.quotes.rows !== expectedRows(r)) console.log(context())
       assertExactlyOnce(c!, r, `REST catalog SIGKILLed at ${visible} rows, down ${outageMs} ms`)
       // The kill hit a committing pipeline: a flush met the dead catalog, and it was waited out.
       assert.match(log, /catalog unavailable/, `ingest met the outage\n${context()}`)

@@ -10,10 +10,10 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { dlqTopicName, Header } from "../../src/domain/wire.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
-import type { Reconciliation } from "../../src/layers/produce/publisher.ts"
 import { KafkaSource } from "../../src/services/KafkaSource.ts"
 import {
-  checkTables,
+  assertExactlyOnce,
+  expectedRows,
   createTopics,
   publish,
   type Scenario,
@@ -31,21 +31,6 @@ const scenario = (catalog: TestCatalog = "sqlite", partitions = 12): Scenario =>
   return { exchange, group: `k2-test-${exchange.toLowerCase()}`, partitions, options: warehouseOptions(catalog) }
 }
 
-const produced = (r: Reconciliation) => r.totals.trades + r.totals.quotes
-
-/** Exactly the published set: every record once, nothing else. */
-const assertExactlyOnce = (
-  c: Effect.Success<ReturnType<typeof checkTables>>,
-  r: Reconciliation,
-  context: string
-) => {
-  for (const table of ["trades", "quotes"] as const) {
-    const t = c[table]
-    assert.strictEqual(t.rows, r.totals[table], `${context}: ${table} rows == published`)
-    assert.strictEqual(t.distinctCoordinates, t.rows, `${context}: ${table} has no duplicate (topic, partition, offset)`)
-    assert.strictEqual(t.distinctMessageIds, t.rows, `${context}: ${table} has no duplicate message_id`)
-  }
-}
 
 beforeAll(() => ensureBroker(), 600_000)
 
@@ -55,9 +40,9 @@ describe("exactly-once ingestion on the real broker", () => {
       const s = scenario()
       yield* createTopics(s)
       const r = yield* publish(s, { eventsPerSymbolPerDay: 50_000 })
-      assert.isAtLeast(produced(r), 990_000)
+      assert.isAtLeast(expectedRows(r), 990_000)
       const ingest = spawnIngest(s)
-      const c = yield* waitForRows(s, produced(r), 400_000)
+      const c = yield* waitForRows(s, expectedRows(r), 400_000)
       yield* stop(ingest)
       assert.isDefined(c, ingest.output())
       assertExactlyOnce(c!, r, "1M")
@@ -88,7 +73,7 @@ describe("exactly-once ingestion on the real broker", () => {
       }
       const r = yield* Fiber.join(producer)
       const last = spawnIngest(s)
-      const c = yield* waitForRows(s, produced(r), 300_000)
+      const c = yield* waitForRows(s, expectedRows(r), 300_000)
       yield* stop(last)
       assert.isDefined(c)
       assertExactlyOnce(c!, r, `after ${kills.length} kills, ${kills.join(",")} ms after a commit`)
@@ -112,12 +97,12 @@ describe("exactly-once ingestion on the real broker", () => {
       yield* Effect.sleep("15 seconds")
       z.child.kill("SIGCONT")
       const r = yield* Fiber.join(producer)
-      const c = yield* waitForRows(s, produced(r), 180_000)
+      const c = yield* waitForRows(s, expectedRows(r), 180_000)
       yield* stop(a)
       yield* stop(z)
       const logs = `--- a ---\n${a.output()}\n--- z ---\n${z.output()}`
       assert.isDefined(c, logs)
-      if (c!.trades.rows + c!.quotes.rows !== produced(r)) console.log(logs)
+      if (c!.trades.rows + c!.quotes.rows !== expectedRows(r)) console.log(logs)
       assertExactlyOnce(c!, r, "rebalance + zombie")
     }), 600_000)
 
@@ -133,7 +118,7 @@ describe("exactly-once ingestion on the real broker", () => {
       yield* Effect.sync(() => execFileSync("bash", [script, "stop"], { stdio: "pipe", timeout: 120_000 }))
       yield* Effect.sleep("3 seconds")
       yield* Effect.sync(() => execFileSync("bash", [script, "start"], { stdio: "pipe", timeout: 300_000 }))
-      const c = yield* waitForRows(s, produced(r), 300_000)
+      const c = yield* waitForRows(s, expectedRows(r), 300_000)
       yield* stop(ingest)
       assert.isDefined(c, ingest.output())
       assertExactlyOnce(c!, r, "broker restart")
@@ -148,7 +133,7 @@ describe("exactly-once ingestion on the real broker", () => {
       // Nothing is due before the drain: everything is still buffered when SIGTERM comes.
       const first = spawnIngest({ ...s, commitIntervalMs: 600_000 }, ["--flush-rows", "1000000"])
       const allConsumed = (out: string) =>
-        [...out.matchAll(/(\d+) messages, [^\n]*\| lag 0 \|/g)].some((m) => Number(m[1]) >= produced(r))
+        [...out.matchAll(/(\d+) messages, [^\n]*\| lag 0 \|/g)].some((m) => Number(m[1]) >= expectedRows(r))
       for (let i = 0; i < 120 && !allConsumed(first.output()); i++) yield* Effect.sleep("500 millis")
       assert.isTrue(allConsumed(first.output()), first.output())
       // The data directories become files: the final flush cannot write its Parquet files.
@@ -163,7 +148,7 @@ describe("exactly-once ingestion on the real broker", () => {
       assert.match(first.output(), /error: storage failure/)
       for (const dir of dataDirs) fs.rmSync(dir)
       const second = spawnIngest(s)
-      const c = yield* waitForRows(s, produced(r), 120_000)
+      const c = yield* waitForRows(s, expectedRows(r), 120_000)
       assert.strictEqual(yield* stop(second), 0, second.output())
       assertExactlyOnce(c!, r, "after a failed drain")
     }), 300_000)
@@ -175,7 +160,7 @@ describe("exactly-once ingestion on the real broker", () => {
       const r = yield* publish(s, { eventsPerSymbolPerDay: 5_000, faults: { poison: 0.01 } })
       assert.isAbove(r.totals.poison, 500)
       const ingest = spawnIngest(s)
-      const c = yield* waitForRows(s, produced(r), 240_000)
+      const c = yield* waitForRows(s, expectedRows(r), 240_000)
       yield* Effect.sleep("2 seconds")
       yield* stop(ingest)
       assertExactlyOnce(c!, r, "poison")

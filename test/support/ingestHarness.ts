@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { assert } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../src/domain/avro/codec.ts"
 import { instrumentsTopicName, sourceTopicSpecs, topicName } from "../../src/domain/wire.ts"
@@ -159,3 +160,17 @@ export const waitForRows = (s: Scenario, expected: number, timeoutMs: number) =>
 
 export const expectedRows = (r: Reconciliation, duplicatesInjected = 0) =>
   r.totals.trades + r.totals.quotes - duplicatesInjected
+
+/** Exactly the published set: every record once, nothing else. */
+export const assertExactlyOnce = (
+  c: Effect.Success<ReturnType<typeof checkTables>>,
+  r: Reconciliation,
+  context: string
+) => {
+  for (const table of ["trades", "quotes"] as const) {
+    const t = c[table]
+    assert.strictEqual(t.rows, r.totals[table], `${context}: ${table} rows == published`)
+    assert.strictEqual(t.distinctCoordinates, t.rows, `${context}: ${table} has no duplicate (topic, partition, offset)`)
+    assert.strictEqual(t.distinctMessageIds, t.rows, `${context}: ${table} has no duplicate message_id`)
+  }
+}

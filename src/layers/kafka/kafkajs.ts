@@ -288,6 +288,15 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     })
 
     const listTopics = () => attempt("listTopics", () => admin.listTopics())
+    /**
+     * Retries while a topic reads as unknown for a moment: a broker that has just started or
+     * restarted is still loading its partitions, a topic just created has no leaders yet.
+     */
+    const whileTopicsSettle = <A>(effect: Effect.Effect<A, KafkaError>) =>
+      effect.pipe(Effect.retry({
+        schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 })),
+        while: (e) => e.retryable || e.reason._tag === "UnknownTopic"
+      }))
     const configEntriesOf = (s: TopicSpec) => topicConfigEntries(s).map(([name, value]) => ({ name, value }))
 
     const adminService = KafkaAdmin.of({
@@ -303,18 +312,16 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 configEntries: configEntriesOf(s)
               }))
             }), missing[0]!.name).pipe(
-              // Waiting for leaders can see a topic as unknown for a moment (a broker that has just
-              // restarted is still loading its partitions); creating again is harmless.
-              Effect.retry({
-                schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 })),
-                while: (e) => e.retryable || e.reason._tag === "UnknownTopic"
-              }),
+              // Creating again is harmless.
+              whileTopicsSettle,
               // false: some already existed (kafkajs does not say which; also after a retry whose
               // first attempt created them). ensureTopics then checks them all as existing, which
               // changes nothing on the ones just created as specified.
               Effect.map((created) => created ? [] : missing.map((s) => s.name))
             ),
-        describe: describeTopics,
+        // Topics created a moment ago (a retried create reports them as existing) may not have
+        // their metadata yet.
+        describe: (names) => whileTopicsSettle(describeTopics(names)),
         grow: (topics) =>
           attempt("createPartitions", () =>
             admin.createPartitions({ topicPartitions: topics.map((s) => ({ topic: s.name, count: s.partitions })) })),
