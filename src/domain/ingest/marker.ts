@@ -129,6 +129,10 @@ export const fence = (
 /** Summary keys every snapshot must carry forward from its parent (markers of all groups). */
 export const isCarriedForward = (key: string) => key.startsWith(MARKER_PREFIX) || key.startsWith("k2.sequence.")
 
+/** The entries of a snapshot summary or a property map that are carried forward. */
+export const carriedOf = (entries: Readonly<Record<string, string>>): Record<string, string> =>
+  Object.fromEntries(Object.entries(entries).filter(([k]) => isCarriedForward(k)))
+
 /**
  * Every K2 commit also sets the keys it carries forward as table properties, with this one naming
  * its snapshot: properties outlive snapshots that another engine expires (ADR-21).
@@ -145,11 +149,11 @@ export const CARRIED_FROM_SEQUENCE = "k2.carried-from-sequence-number"
  * what a rollback discarded (that would put a marker ahead of the data).
  */
 export const mirrorCarry = (snapshot: Snapshot, properties: Readonly<Record<string, string>>): ReadonlyArray<TableUpdate> => {
-  const carried = Object.entries(snapshot.summary).filter(([k]) => isCarriedForward(k))
+  const carried = carriedOf(snapshot.summary)
   const stale = Object.keys(properties).filter((k) => isCarriedForward(k) && snapshot.summary[k] === undefined)
-  if (carried.length === 0 && properties[CARRIED_FROM] === undefined) return []
+  if (Object.keys(carried).length === 0 && properties[CARRIED_FROM] === undefined) return []
   const updates = {
-    ...Object.fromEntries(carried),
+    ...carried,
     [CARRIED_FROM]: String(snapshot["snapshot-id"]),
     [CARRIED_FROM_SEQUENCE]: String(snapshot["sequence-number"])
   }
@@ -175,5 +179,5 @@ export const mirroredCarry = (metadata: TableMetadata): Readonly<Record<string, 
   const seqText = metadata.properties[CARRIED_FROM_SEQUENCE]
   const seq = seqText !== undefined && /^\d+$/.test(seqText) ? BigInt(seqText) : 0n
   if (seq > 0n && ancestry(metadata).some((s) => s["sequence-number"] <= seq)) return undefined
-  return Object.fromEntries(Object.entries(metadata.properties).filter(([k]) => isCarriedForward(k)))
+  return carriedOf(metadata.properties)
 }

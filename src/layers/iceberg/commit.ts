@@ -18,7 +18,7 @@ import {
   type MergePolicy,
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
-import { isCarriedForward, mirrorCarry, mirroredCarry } from "../../domain/ingest/marker.ts"
+import { carriedOf, mirrorCarry, mirroredCarry } from "../../domain/ingest/marker.ts"
 import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary, specById } from "../../domain/iceberg/metadata.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import {
@@ -170,7 +170,7 @@ export const commitChange = Effect.fnUntraced(function*(
     const lastOurs = ancestry(m).find((s) => s.summary[COMMIT_ID] !== undefined)
     const carried = lastOurs === undefined
       ? mirroredCarry(m) ?? {}
-      : Object.fromEntries(Object.entries(lastOurs.summary).filter(([k]) => isCarriedForward(k)))
+      : carriedOf(lastOurs.summary)
     const snapshotId = newSnapshotId()
     const sequenceNumber = m["last-sequence-number"] + 1n
     const addedSpec = change.addedSpecId === undefined ? defaultSpec(m) : specById(m, change.addedSpecId)
