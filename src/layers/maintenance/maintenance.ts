@@ -34,7 +34,7 @@ import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
-import { crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
+import { compactionSchemaHazard, crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
   readonly mergePolicy?: MergePolicy
@@ -145,6 +145,15 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const live = yield* liveFiles(snapshots, m)
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
+    }
+    // Checked once: the files are written with the current schema's field ids, so a schema change
+    // after this point leaves what they hold right.
+    const schemaHazard = compactionSchemaHazard(m)
+    if (schemaHazard !== null) {
+      return yield* new MaintenanceRefused({
+        table: showIdentifier(identifier),
+        detail: `files are rewritten by column name and ${schemaHazard}`
+      })
     }
     const groups = planCompaction(live.filter((l) => l.specId === m["default-spec-id"]), {
       smallFileBytes: compactOptions.smallFileBytes ?? Math.floor(target * 0.75),

@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref } from "effect"
 import { currentSchema, currentSnapshot, defaultSpec } from "../../../src/domain/iceberg/metadata.ts"
+import type { Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { fence, markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -371,4 +372,99 @@ describe("Maintenance", () => {
       const loaded = yield* catalog.loadTable(trades)
       assert.isTrue(fs.existsSync(localPath(loaded.metadataLocation)))
     }).pipe(Effect.provide(warehouse())))
+})
+
+describe("Maintenance: compaction and schema evolution", () => {
+  /**
+   * A warehouse whose catalog, once `evolve.schema` is set, loads the trades table with that schema
+   * added as the current one: another engine's schema change (K2's catalog updates cannot add one).
+   */
+  const evolvingWarehouse = (evolve: { schema?: Schema }) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const evolved = (m: TableMetadata): TableMetadata =>
+      evolve.schema === undefined ? m : {
+        ...m,
+        schemas: [...m.schemas, evolve.schema],
+        "current-schema-id": evolve.schema["schema-id"],
+        "last-column-id": Math.max(m["last-column-id"], ...evolve.schema.fields.map((f) => f.id))
+      }
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: evolved(t.metadata) })),
+        commitTable: (id, requirements, updates) =>
+          Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(t.metadata) }))
+      }))
+    return { dir, layer: MaintenanceLayer.layer().pipe(Layer.provideMerge(lake)) }
+  }
+
+  const evolve: { schema?: Schema } = {}
+  const dropped = evolvingWarehouse(evolve)
+  it.effect("a column dropped and added again under its old name: compaction refuses, never copies the old column's values", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      // Another engine drops source_sequence (id 12) and adds it back as id 21: by Iceberg's rules
+      // the rows of the files written before hold no source_sequence (id 21) at all.
+      evolve.schema = {
+        type: "struct",
+        "schema-id": 1,
+        fields: [
+          ...tables.trades.schema.fields.filter((f) => f.name !== "source_sequence"),
+          { id: 21, name: "source_sequence", required: false, type: "long" }
+        ]
+      }
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
+      const result = yield* Effect.result((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
+      if (result._tag === "Success") {
+        const compacted = fs.readdirSync(dropped.dir, { recursive: true, encoding: "utf8" })
+          .filter((f) => f.includes("k2-compacted"))
+          .map((f) => path.join(dropped.dir, f))
+        const duckDb = yield* DuckDb
+        const [row] = yield* duckDb.withConnection((c) =>
+          query(c, "count", `SELECT count(source_sequence)::INTEGER AS n FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
+        )
+        assert.fail(`compacted ${result.success.partitions.length} partitions into files with ${row!.n} non-null source_sequence values (10 are right)`)
+      } else {
+        assert.strictEqual(result.failure._tag, "MaintenanceRefused")
+        assert.include(result.failure.message, "source_sequence")
+      }
+    }).pipe(Effect.provide(dropped.layer)))
+
+  const renamed: { schema?: Schema } = {}
+  const renaming = evolvingWarehouse(renamed)
+  it.effect("a renamed column: compaction refuses, never nulls the values of the files written before", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      renamed.schema = {
+        type: "struct",
+        "schema-id": 1,
+        fields: tables.trades.schema.fields.map((f) => f.name === "source_sequence" ? { ...f, name: "seq" } : f)
+      }
+      // Written under the new name: the files now name field 12 two ways.
+      const batch = tradeColumns(makeTrades({ count: 10, offsetBase: 20 }))
+      const { source_sequence, ...columns } = batch.columns
+      yield* sink.append(trades, { rowCount: batch.rowCount, columns: { ...columns, seq: source_sequence! } })
+      const result = yield* Effect.result((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
+      if (result._tag === "Success") {
+        const compacted = fs.readdirSync(renaming.dir, { recursive: true, encoding: "utf8" })
+          .filter((f) => f.includes("k2-compacted"))
+          .map((f) => path.join(renaming.dir, f))
+        const duckDb = yield* DuckDb
+        const [row] = yield* duckDb.withConnection((c) =>
+          query(c, "count", `SELECT count(seq)::INTEGER AS n FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
+        )
+        assert.fail(`compacted ${result.success.partitions.length} partitions into files with ${row!.n} non-null seq values (30 are right)`)
+      } else {
+        assert.strictEqual(result.failure._tag, "MaintenanceRefused")
+        assert.include(result.failure.message, "renamed")
+      }
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      assert.strictEqual(currentSnapshot(m)!.summary.operation, "append")
+    }).pipe(Effect.provide(renaming.layer)))
 })
