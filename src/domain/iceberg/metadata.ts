@@ -321,7 +321,11 @@ const sum = (files: ReadonlyArray<DataFile>, f: (d: DataFile) => number) => file
 
 const partitionKey = (d: DataFile) => JSON.stringify(d.partition)
 
-/** The standard snapshot summary (spec "Snapshot summary"), carrying totals forward from the parent. */
+/**
+ * The standard snapshot summary (spec "Snapshot summary"), carrying totals forward from the parent.
+ * As Java's SnapshotProducer: a table's first snapshot starts them at 0; a total the parent does
+ * not state (an older writer's) stays unstated, since this commit's files alone are not the table's.
+ */
 export const snapshotSummary = (
   operation: SnapshotOperation,
   parent: Snapshot | undefined,
@@ -329,7 +333,12 @@ export const snapshotSummary = (
   deleted: ReadonlyArray<DataFile>,
   extra: Readonly<Record<string, string>>
 ): Snapshot["summary"] => {
-  const total = (key: string) => Number(parent?.summary[key] ?? "0")
+  const total = (key: string, change: number): Record<string, string> => {
+    const before = parent === undefined ? "0" : parent.summary[key]
+    if (before === undefined || !/^\d+$/.test(before)) return {}
+    const after = Number(before) + change
+    return Number.isSafeInteger(after) && after >= 0 ? { [key]: String(after) } : {}
+  }
   const addedRecords = sum(added, (d) => d.recordCount)
   const deletedRecords = sum(deleted, (d) => d.recordCount)
   const addedSize = sum(added, (d) => d.fileSizeInBytes)
@@ -349,12 +358,13 @@ export const snapshotSummary = (
       }
       : {}),
     "changed-partition-count": String(changed.size),
-    "total-data-files": String(total("total-data-files") + added.length - deleted.length),
-    "total-records": String(total("total-records") + addedRecords - deletedRecords),
-    "total-files-size": String(total("total-files-size") + addedSize - removedSize),
-    "total-delete-files": "0",
-    "total-position-deletes": "0",
-    "total-equality-deletes": "0"
+    ...total("total-data-files", added.length - deleted.length),
+    ...total("total-records", addedRecords - deletedRecords),
+    ...total("total-files-size", addedSize - removedSize),
+    // K2 adds and removes no delete files.
+    ...total("total-delete-files", 0),
+    ...total("total-position-deletes", 0),
+    ...total("total-equality-deletes", 0)
   }
 }
 

@@ -82,10 +82,31 @@ const partitionValueType = (partitionField: PartitionField, schema: Schema): Avr
   return AVRO_TYPES[type.success]!
 }
 
+const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * A partition field's name in Avro: another engine may name a field anything (`ts-hour`), which
+ * is no Avro name. Java's AvroSchemaUtil.sanitize (a digit becomes `_<digit>`, anything else
+ * `_x<HEX>`), on ASCII letters only: avsc refuses the other letters Java keeps. The Iceberg name
+ * goes in "iceberg-field-name", as Java puts it; readers match partition fields by id.
+ */
+const avroName = (name: string): string => {
+  if (AVRO_NAME.test(name)) return name
+  let out = ""
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i]!
+    out += /[A-Za-z_]/.test(c) || (i > 0 && /[0-9]/.test(c)) ? c : /[0-9]/.test(c) ? `_${c}` : `_x${c.charCodeAt(0).toString(16).toUpperCase()}`
+  }
+  return out
+}
+
+const partitionField = (id: number, name: string, type: AvroSchema) =>
+  avroName(name) === name ? optional(id, name, type) : { ...optional(id, avroName(name), type), "iceberg-field-name": name }
+
 export const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord => ({
   type: "record",
   name: "r102",
-  fields: spec.fields.map((f) => optional(f["field-id"], f.name, partitionValueType(f, schema)))
+  fields: spec.fields.map((f) => partitionField(f["field-id"], f.name, partitionValueType(f, schema)))
 })
 
 export const manifestEntrySchema = (partition: AvroRecord): AvroRecord => ({
@@ -206,7 +227,8 @@ const encodeContainer = (
  */
 const decodeContainer = (
   bytes: Uint8Array,
-  reader: (writerSchema: AvroRecord) => AvroRecord
+  reader: (writerSchema: AvroRecord) => AvroRecord,
+  adapt: (writerSchema: AvroRecord) => AvroRecord = (w) => w
 ): { readonly writerSchema: AvroRecord; readonly records: ReadonlyArray<any> } => {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
@@ -219,7 +241,7 @@ const decodeContainer = (
   if (codec !== "null" && codec !== "deflate") throw new Error(`unsupported codec ${codec}`)
   const schemaJson = meta.get("avro.schema")
   if (schemaJson === undefined) throw new Error("no avro.schema in header")
-  const writerSchema = JSON.parse(schemaJson) as AvroRecord
+  const writerSchema = adapt(JSON.parse(schemaJson) as AvroRecord)
   const writerType = avroType(writerSchema)
   const readerType = avroType(reader(writerSchema))
   const resolver = readerType.createResolver(writerType)
@@ -315,7 +337,7 @@ const dataFileToAvro = (f: DataFile, spec: PartitionSpec) => ({
   content: f.content,
   file_path: f.filePath,
   file_format: f.fileFormat,
-  partition: Object.fromEntries(spec.fields.map((p) => [p.name, f.partition[p.name] ?? null])),
+  partition: Object.fromEntries(spec.fields.map((p) => [avroName(p.name), f.partition[p.name] ?? null])),
   record_count: BigInt(f.recordCount),
   file_size_in_bytes: BigInt(f.fileSizeInBytes),
   column_sizes: countsToAvro(f.columnSizes),
@@ -336,10 +358,31 @@ const writerPartition = (writer: AvroRecord): AvroRecord => {
   return partition
 }
 
+/**
+ * The writer's schema with partition field names avsc takes: Java keeps letters outside ASCII
+ * (`jour_é`). Renaming a field changes no byte of the records; its Iceberg name is kept.
+ */
+const avscPartitionNames = (writer: AvroRecord): AvroRecord => {
+  const partition = writerPartition(writer)
+  if (partition.fields.every((f) => AVRO_NAME.test(f.name))) return writer
+  const renamed: AvroRecord = {
+    ...partition,
+    fields: partition.fields.map((f) =>
+      AVRO_NAME.test(f.name) ? f : { ...f, name: avroName(f.name), "iceberg-field-name": f["iceberg-field-name"] ?? f.name }
+    )
+  }
+  const retype = <F extends { readonly name: string; readonly type: AvroSchema }>(fields: ReadonlyArray<F>, name: string, type: (t: AvroRecord) => AvroRecord) =>
+    fields.map((f) => f.name === name ? { ...f, type: type(f.type as AvroRecord) } : f)
+  return {
+    ...writer,
+    fields: retype(writer.fields, "data_file", (dataFile) => ({ ...dataFile, fields: retype(dataFile.fields, "partition", () => renamed) }))
+  }
+}
+
 /** Synchronous `decodeManifest`; throws TableFileError (CorruptFile). */
 export const decodeManifestSync = (bytes: Uint8Array, path: string): ReadonlyArray<ManifestEntry> =>
   decoding(path, () => {
-    const { records, writerSchema } = decodeContainer(bytes, (writer) => manifestEntrySchema(writerPartition(writer)))
+    const { records, writerSchema } = decodeContainer(bytes, (writer) => manifestEntrySchema(writerPartition(writer)), avscPartitionNames)
     // Java keeps the Iceberg name of a field whose name is not a valid Avro name in "iceberg-field-name".
     const partitionNames = writerPartition(writerSchema).fields.map((f): [string, string] => [f.name, String(f["iceberg-field-name"] ?? f.name)])
     return records.map((r): ManifestEntry => {

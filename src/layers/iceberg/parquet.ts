@@ -546,23 +546,26 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
       Effect.gen(function*() {
         const view = `k2_source_${++tableCounter}`
         // Hive partitioning off: a `name=value` directory would override the column of that name.
-        yield* query(
-          connection,
-          "open source files",
-          `CREATE TEMP VIEW ${view} AS SELECT * FROM read_parquet([${paths.map(quoteLiteral).join(", ")}], union_by_name = true, hive_partitioning = false)`
+        const files = `read_parquet([${paths.map(quoteLiteral).join(", ")}], union_by_name = true, hive_partitioning = false)`
+        // A column added after every source was written is in none of them: union_by_name only
+        // fills it for some, and naming it would fail the rewrite. DuckDB matches names ignoring case.
+        const present = new Set(
+          (yield* query(connection, "describe source files", `DESCRIBE SELECT * FROM ${files}`))
+            .map((r) => String(r["column_name"]).toLowerCase())
         )
+        const columns = schema.fields.map((f) =>
+          `CAST(${present.has(f.name.toLowerCase()) ? quoteIdent(f.name) : "NULL"} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`
+        )
+        yield* query(connection, "open source files", `CREATE TEMP VIEW ${view} AS SELECT ${columns.join(", ")} FROM ${files}`)
         return view
       }),
       (view) =>
         Effect.gen(function*() {
           const groups = yield* partitionGroups(connection, view, layout.partitioning)
-          const select = `SELECT ${
-            schema.fields.map((f) => `CAST(${quoteIdent(f.name)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`).join(", ")
-          }`
           const order = orderBy(layout.sortBy)
           return yield* writeEach(groups, (group) =>
             writePartition(connection, {
-              select: `SELECT * FROM (${select} FROM ${view} WHERE ${group.where})${order}`,
+              select: `SELECT * FROM (SELECT * FROM ${view} WHERE ${group.where})${order}`,
               params: group.params,
               types: group.types
             }, group, options))

@@ -105,16 +105,23 @@ const parseStat = (type: PrimitiveType, text: string): BoundValue | undefined =>
   return undefined
 }
 
+/**
+ * Bounds order -0.0 before +0.0 (spec, data_file note 2; Java's Double.compare), but DuckDB counts
+ * the zeros equal and reports whichever it met first: a zero bound is widened to cover both.
+ */
+const zeroAs = (type: PrimitiveType, value: BoundValue, zero: number): BoundValue =>
+  (type === "float" || type === "double") && value === 0 ? zero : value
+
 const lowerBound = (type: PrimitiveType, text: string): Uint8Array | undefined => {
   const value = parseStat(type, text)
   if (value === undefined) return undefined
-  return encode(type, type === "string" ? truncateStringLower(value as string) : value)
+  return encode(type, type === "string" ? truncateStringLower(value as string) : zeroAs(type, value, -0))
 }
 
 const upperBound = (type: PrimitiveType, text: string): Uint8Array | undefined => {
   const value = parseStat(type, text)
   if (value === undefined) return undefined
-  if (type !== "string") return encode(type, value)
+  if (type !== "string") return encode(type, zeroAs(type, value, 0))
   const upper = truncateStringUpper(value as string)
   return upper === null ? undefined : encode(type, upper)
 }

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { applyUpdates, defaultSpec, newTableMetadata, snapshotAsOf, specById, UpdateRefused } from "../../../src/domain/iceberg/metadata.ts"
+import { applyUpdates, defaultSpec, newTableMetadata, snapshotAsOf, snapshotSummary, specById, UpdateRefused } from "../../../src/domain/iceberg/metadata.ts"
+import type { DataFile, Snapshot } from "../../../src/domain/iceberg/spec.ts"
 import { definitionOf } from "../../../src/domain/tables.ts"
 
 const base = () => {
@@ -103,5 +104,67 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
     assert.strictEqual(idAsOf(gapped, 300), 3n)
     // Without a gap, every instant has its snapshot.
     assert.deepStrictEqual([150, 250, 300].map((t) => idAsOf(m, t)), [1n, 2n, 3n])
+  })
+})
+
+describe("snapshotSummary: totals (spec \"Snapshot summary\", Java's SnapshotProducer)", () => {
+  const file = (recordCount: number, fileSizeInBytes: number): DataFile => ({
+    content: 0,
+    filePath: `f${recordCount}.parquet`,
+    fileFormat: "PARQUET",
+    partition: {},
+    recordCount,
+    fileSizeInBytes,
+    columnSizes: new Map(),
+    valueCounts: new Map(),
+    nullValueCounts: new Map(),
+    nanValueCounts: new Map(),
+    lowerBounds: new Map(),
+    upperBounds: new Map(),
+    splitOffsets: null,
+    sortOrderId: null
+  })
+  const parent = (summary: Record<string, string>): Snapshot => ({
+    "snapshot-id": 1n,
+    "sequence-number": 1n,
+    "timestamp-ms": 0,
+    "manifest-list": "l.avro",
+    summary: { operation: "append", ...summary }
+  })
+  const totals = (s: Readonly<Record<string, string>>) =>
+    Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith("total-")))
+
+  it("start at zero for a table's first snapshot and carry the parent's forward", () => {
+    assert.deepStrictEqual(totals(snapshotSummary("append", undefined, [file(5, 50)], [], {})), {
+      "total-data-files": "1",
+      "total-records": "5",
+      "total-files-size": "50",
+      "total-delete-files": "0",
+      "total-position-deletes": "0",
+      "total-equality-deletes": "0"
+    })
+    const p = parent({
+      "total-data-files": "2",
+      "total-records": "7",
+      "total-files-size": "70",
+      "total-delete-files": "0",
+      "total-position-deletes": "0",
+      "total-equality-deletes": "0"
+    })
+    assert.deepStrictEqual(totals(snapshotSummary("replace", p, [file(5, 50)], [file(2, 20)], {})), {
+      "total-data-files": "2",
+      "total-records": "10",
+      "total-files-size": "100",
+      "total-delete-files": "0",
+      "total-position-deletes": "0",
+      "total-equality-deletes": "0"
+    })
+  })
+
+  it("are left out, not restarted from zero, when the parent does not state them", () => {
+    // A parent written without totals (an older writer): the table's totals are unknown, and a
+    // total of this commit's files alone would be wrong.
+    const p = parent({ "total-records": "7" })
+    assert.deepStrictEqual(totals(snapshotSummary("append", p, [file(5, 50)], [], {})), { "total-records": "12" })
   })
 })

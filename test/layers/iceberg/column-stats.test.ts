@@ -183,3 +183,36 @@ it("parses DuckDB's rendering of early and far dates and timestamps exactly", ()
     [BigInt(epochDay(50, 6, 15)) * MICROS_PER_DAY + 1n, 9_000_000_000_000_000_000n]
   )
 })
+
+// Spec "Manifests", note 2 of the data_file fields: -0.0 precedes +0.0 in bounds (Java compares
+// with Double.compare). DuckDB counts them equal and reports whichever zero it met first.
+const floats: Schema = {
+  type: "struct",
+  "schema-id": 0,
+  fields: [
+    { id: 1, name: "f", required: false, type: "float" },
+    { id: 2, name: "d", required: false, type: "double" }
+  ]
+}
+
+layer(DuckDb.layerWith({}))("bounds of float and double zeros", (it) => {
+  it.effect("a file holding both zeros is bounded below by -0.0 and above by +0.0, whichever comes first", () =>
+    Effect.gen(function*() {
+      for (const [name, zeros] of [["neg-first", [-0, 0]], ["pos-first", [0, -0]]] as const) {
+        const files = yield* writeDataFiles({ rowCount: 2, columns: { f: zeros, d: zeros } }, {
+          schema: floats,
+          spec: { "spec-id": 0, fields: [] },
+          sortOrder: null,
+          directory: path.join(root, `zeros-${name}`),
+          targetFileSizeBytes: 1 << 30,
+          fileNamePrefix: "00000-0"
+        })
+        const f = files[0]!
+        for (const [id, type] of [[1, "float"], [2, "double"]] as const) {
+          const [lower, upper] = [decode(type, f.lowerBounds.get(id)!), decode(type, f.upperBounds.get(id)!)]
+          assert.isTrue(Object.is(lower, -0), `${name}: ${type} lower bound is -0.0, not ${Object.is(lower, 0) ? "+0.0" : lower}`)
+          assert.isTrue(Object.is(upper, 0), `${name}: ${type} upper bound is +0.0, not ${Object.is(upper, -0) ? "-0.0" : upper}`)
+        }
+      }
+    }))
+})

@@ -185,6 +185,47 @@ describe("manifests", () => {
     assert.deepStrictEqual(decodeManifestSync(file, "m"), partitioned)
   })
 
+  it("writes partition fields whose names are not Avro names as Java does (sanitized, iceberg-field-name), and reads Java's back", () => {
+    // Another engine may name a partition field anything: `ADD PARTITION FIELD hour(ts) AS "ts-hour"`.
+    const named = {
+      "spec-id": 5,
+      fields: [
+        { "source-id": 6, "field-id": 1001, name: "ts-hour", transform: "hour" },
+        { "source-id": 15, "field-id": 1002, name: "1kafka", transform: "identity" },
+        { "source-id": 6, "field-id": 1003, name: "ts_day", transform: "day" }
+      ]
+    }
+    const partitioned = [{ ...entries[0]!, dataFile: dataFile({ partition: { "ts-hour": -1, "1kafka": 3, ts_day: 7 } }) }]
+    const file = encodeManifest(partitioned, { schema: tradesSchema, spec: named })
+    const fields = JSON.parse(header(file)["avro.schema"]!).fields[4].type.fields[3].type.fields
+    assert.deepStrictEqual(fields.map((f: Record<string, unknown>) => [f["name"], f["iceberg-field-name"], f["field-id"]]), [
+      ["ts_x2Dhour", "ts-hour", 1001],
+      ["_1kafka", "1kafka", 1002],
+      ["ts_day", undefined, 1003]
+    ])
+    assert.deepStrictEqual(decodeManifestSync(file, "m"), partitioned)
+
+    // Java keeps a letter outside ASCII as it is (Character.isLetter), a name avsc refuses: the
+    // same bytes under a header naming the field so.
+    const plain = { "spec-id": 0, fields: [{ ...spec.fields[0]!, name: "jour_x" }] }
+    const ascii = encodeManifest([{ ...entries[0]!, dataFile: dataFile({ partition: { jour_x: 19_724 } }) }], { schema: tradesSchema, spec: plain })
+    const headerType = avro.Type.forSchema({
+      type: "record",
+      name: "Header",
+      fields: [
+        { name: "magic", type: { type: "fixed", name: "Magic", size: 4 } },
+        { name: "meta", type: { type: "map", values: "bytes" } },
+        { name: "sync", type: { type: "fixed", name: "Sync", size: 16 } }
+      ]
+    })
+    const { offset, value } = headerType.decode(Buffer.from(ascii), 0)
+    const meta = { ...value.meta, "avro.schema": Buffer.from(value.meta["avro.schema"].toString().replace("\"jour_x\"", "\"jour_é\"")) }
+    const javaLike = Buffer.concat([headerType.toBuffer({ ...value, meta }), Buffer.from(ascii).subarray(offset)])
+    assert.include(header(javaLike)["avro.schema"], "jour_é")
+    const [decoded] = decodeManifestSync(javaLike, "java.avro")
+    assert.deepStrictEqual(decoded!.dataFile.partition, { "jour_é": 19_724 })
+  })
+
   it("is deterministic", () => {
     const ctx = { schema: tradesSchema, spec }
     assert.deepStrictEqual(encodeManifest(entries, ctx), encodeManifest(entries, ctx))

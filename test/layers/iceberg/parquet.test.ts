@@ -552,6 +552,40 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* writeTrades({ rowCount: 0, columns: {} }), [])
     }))
+
+  it.effect("a rewrite (compaction) of files written before a column was added reads that column as null", () =>
+    Effect.gen(function*() {
+      const before: Schema = {
+        type: "struct",
+        "schema-id": 0,
+        fields: [
+          { id: 1, name: "ts", required: false, type: "timestamptz" },
+          { id: 2, name: "n", required: false, type: "int" }
+        ]
+      }
+      const after: Schema = {
+        ...before,
+        "schema-id": 1,
+        fields: [...before.fields, { id: 3, name: "added", required: false, type: "string" }]
+      }
+      const spec = { "spec-id": 0, fields: [{ "source-id": 1, "field-id": 1000, name: "ts_day", transform: "day" }] }
+      const options = {
+        spec,
+        sortOrder: null,
+        directory: path.join(root, `t${++written}`),
+        targetFileSizeBytes: 1 << 20,
+        fileNamePrefix: "00000-0"
+      }
+      const files = yield* writeDataFiles({ rowCount: 3, columns: { ts: [day0, day0 + 1n, day0 + DAY], n: [1, 2, 3] } }, {
+        ...options,
+        schema: before
+      })
+      const rewritten = yield* rewriteDataFiles(files.map(localPath), { ...options, schema: after, fileNamePrefix: "k2-compacted" })
+      assert.deepStrictEqual(rewritten.map((f) => [f.partition.ts_day, f.recordCount]), [[19_724, 2], [19_725, 1]])
+      const rows = yield* readBack(rewritten, "n, added")
+      assert.deepStrictEqual(rows.map((r) => [r["n"], r["added"]]), [[1, null], [2, null], [3, null]])
+      assert.strictEqual(rewritten[0]!.nullValueCounts.get(3), 2)
+    }))
 })
 
 const listItems = (v: DuckDBValue | undefined): ReadonlyArray<unknown> => (v as unknown as { items: ReadonlyArray<unknown> }).items
