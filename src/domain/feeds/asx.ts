@@ -93,7 +93,10 @@ interface LocalDate {
 
 const dateCache = new Map<string, LocalDate | string>()
 
-/** MM/DD/YYYY (one- or two-digit month and day), a real calendar date in 1901..2198 (instants stay inside the Timestamp range). */
+/**
+ * MM/DD/YYYY (one- or two-digit month and day), a real calendar date. Any year: listing dates may
+ * be old (BHP listed in 1885); `localMicros` bounds the dates of instants.
+ */
 export const parseUsDate = (text: string): LocalDate | string => {
   const cached = dateCache.get(text)
   if (cached !== undefined) return cached
@@ -101,10 +104,12 @@ export const parseUsDate = (text: string): LocalDate | string => {
   let result: LocalDate | string = `date "${text}" is not MM/DD/YYYY`
   if (m !== null) {
     const month = Number(m[1]), day = Number(m[2]), year = Number(m[3])
-    const check = new Date(Date.UTC(year, month - 1, day))
+    // setUTCFullYear, not Date.UTC: that one reads years 0-99 as 1900-1999.
+    const check = new Date(0)
+    check.setUTCFullYear(year, month - 1, day)
     if (
-      year > 1900 && year < 2199 && month >= 1 && month <= 12 && day >= 1 &&
-      check.getUTCMonth() === month - 1 && check.getUTCDate() === day
+      month >= 1 && month <= 12 && day >= 1 &&
+      check.getUTCFullYear() === year && check.getUTCMonth() === month - 1 && check.getUTCDate() === day
     ) {
       result = { year, month, day }
     } else {
@@ -126,11 +131,13 @@ export const usDateToIso = (text: string): string | null | { readonly error: str
 
 /**
  * Microseconds since the epoch of a local date and `HH:MM:SS[.f]` time (up to 6 fractional
- * digits), or the reason it is not one.
+ * digits), or the reason it is not one. Dates in 1901..2198 only, so that instants stay inside
+ * the Timestamp range (1900..2200) whatever the zone's offset.
  */
 export const localMicros = (z: Zone, dateText: string, timeText: string): number | string => {
   const date = parseUsDate(dateText)
   if (typeof date === "string") return date
+  if (date.year < 1901 || date.year > 2198) return `date "${dateText}" is outside 1901..2198`
   const n = timeText.length
   // H:MM:SS or HH:MM:SS, then an optional fraction.
   const colon = timeText.indexOf(":")

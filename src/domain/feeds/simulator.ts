@@ -28,11 +28,12 @@
  *   Each is recorded in the manifest with the sequence the consumer expects at that point
  *   and the one it receives.
  */
-import { BigDecimal } from "effect"
+import { BigDecimal, Schema } from "effect"
 import { CODE_PATTERN, CODE_RULE, type Quote, type Side, type Trade } from "../marketData.ts"
 import type { Instrument } from "../reference.ts"
 import type { DataType, FeedEvent, InjectedAnomaly, SummaryCounter } from "./events.ts"
 import { Rng } from "./random.ts"
+import { TimestampMicros } from "../time.ts"
 import { isKnownZone, zone } from "../zone.ts"
 import { EXCHANGE_CODE_RULE, isExchangeCode } from "../wire.ts"
 
@@ -127,14 +128,27 @@ export const modelProblem = (m: SimulatorModel): string | undefined => {
   if (m.maxEvents !== undefined && !(Number.isSafeInteger(m.maxEvents) && m.maxEvents >= 0)) {
     return "maxEvents must be a whole number, not negative"
   }
-  if (!(m.eventsPerSymbolPerDay > 0)) return "eventsPerSymbolPerDay must be positive"
-  if (!(m.intensitySkew >= 0)) return "intensitySkew must not be negative"
+  // Finite too: an infinite rate never leaves the open, an infinite skew spins inside `next`
+  // forever, and an infinite volatility or spread makes NaN prices (a RangeError in BigInt).
+  if (!(m.eventsPerSymbolPerDay > 0 && Number.isFinite(m.eventsPerSymbolPerDay))) return "eventsPerSymbolPerDay must be positive and finite"
+  if (!(m.intensitySkew >= 0 && Number.isFinite(m.intensitySkew))) return "intensitySkew must be finite, not negative"
   if (!(m.tradeRatio >= 0 && m.tradeRatio <= 1)) return "tradeRatio must be in [0, 1]"
-  if (!(m.annualVolatility >= 0)) return "annualVolatility must not be negative"
+  if (!(m.annualVolatility >= 0 && Number.isFinite(m.annualVolatility))) return "annualVolatility must be finite, not negative"
+  if (!(m.spreadBps >= 0 && Number.isFinite(m.spreadBps))) return "spreadBps must be finite, not negative"
   if (!/^\d{1,10}(\.\d{1,8})?$/.test(m.tickSize) || /^[0.]*$/.test(m.tickSize)) return "tickSize must be a positive decimal"
   for (const [k, v] of Object.entries(m.faults)) if (!(v >= 0 && v <= 1)) return `fault rate ${k} must be in [0, 1]`
+  // Every event's exchange_timestamp must be a valid instant, or all of them are dead letters (and
+  // Date.UTC, under the zone, reads years 0-99 as 19xx). Walks at most the days until 2200.
+  let days = 0
+  if (m.tradingDays > 0) for (const s of sessionsOf(m)) {
+    const last = s.openMicros + s.seconds * 1_000_000 - 1
+    if (s.date < "1900" || !isInstant(s.openMicros) || !isInstant(last)) return `sessions must lie between 1900 and 2200 (${s.date})`
+    if (++days >= m.tradingDays) break
+  }
   return undefined
 }
+
+const isInstant = Schema.is(TimestampMicros)
 
 const hhmm = (s: string): number | undefined => {
   const m = /^(\d{2}):(\d{2})$/.exec(s)
@@ -148,14 +162,12 @@ interface Session {
   readonly seconds: number
 }
 
-/** The trading sessions of the calendar, in order. */
-export const sessions = (m: SimulatorModel): Array<Session> => {
+/** The sessions from `startDate` on, without end. */
+function* sessionsOf(m: SimulatorModel): Generator<Session> {
   const z = zone(m.timeZone)
   const open = hhmm(m.sessionOpen)!, close = hhmm(m.sessionClose)!
   const holidays = new Set(m.holidays)
-  const out: Array<Session> = []
-  let day = Date.parse(`${m.startDate}T00:00:00Z`)
-  while (out.length < m.tradingDays) {
+  for (let day = Date.parse(`${m.startDate}T00:00:00Z`);; day += 86_400_000) {
     const d = new Date(day)
     const weekday = d.getUTCDay()
     const iso = d.toISOString().slice(0, 10)
@@ -163,9 +175,18 @@ export const sessions = (m: SimulatorModel): Array<Session> => {
       const y = d.getUTCFullYear(), mo = d.getUTCMonth() + 1, dd = d.getUTCDate()
       const o = z.toUtcMillis(y, mo, dd, Math.floor(open / 60), open % 60, 0, 0)
       const c = z.toUtcMillis(y, mo, dd, Math.floor(close / 60), close % 60, 0, 0)
-      out.push({ date: iso, openMicros: o * 1000, seconds: (c - o) / 1000 })
+      yield { date: iso, openMicros: o * 1000, seconds: (c - o) / 1000 }
     }
-    day += 86_400_000
+  }
+}
+
+/** The trading sessions of the calendar, in order. */
+export const sessions = (m: SimulatorModel): Array<Session> => {
+  const out: Array<Session> = []
+  if (m.tradingDays <= 0) return out
+  for (const s of sessionsOf(m)) {
+    out.push(s)
+    if (out.length >= m.tradingDays) break
   }
   return out
 }

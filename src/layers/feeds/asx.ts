@@ -7,7 +7,8 @@
  * - source_sequence is 1-based per (symbol, data type), in line order of the symbol's files
  *   (company ids in numeric order when several map to one symbol), counting accepted rows
  *   only: dead-lettered rows do not consume a number, so a clean re-load has no gaps.
- * - Bad rows go to `deadLetterFile` (JSON lines: file, line, reason, raw), recreated each run.
+ * - Bad rows go to `deadLetterFile` (JSON lines: file, line, reason, raw), recreated each run;
+ *   a line longer than `maxLineChars` is one bad row, with only its first characters kept.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -41,7 +42,13 @@ export interface AsxOptions {
   readonly deadLetterFile: string
   /** Bytes read per block (one stream chunk per block, ~1,500 rows). Default 64 KiB: much larger chunks outlive young-generation GC and halve throughput. */
   readonly blockBytes?: number
+  /** Longest line read as a row, in characters (default 64 Ki; ASX rows are under 100). */
+  readonly maxLineChars?: number
 }
+
+const DEFAULT_MAX_LINE_CHARS = 64 * 1024
+/** Characters of an overlong line kept in its dead letter. */
+const OVERLONG_RAW_CHARS = 1000
 
 type NonEmpty<A> = readonly [A, ...Array<A>]
 
@@ -90,14 +97,28 @@ const hasLoneCr = (text: string): boolean => {
   return false
 }
 
-/** Lines of a file, block by block: `[firstLineNo, lines]`, lines without their terminator. */
-async function* blocksOfLines(file: string, blockBytes: number): AsyncGenerator<readonly [number, Array<string>]> {
+/** Index of the first CR or LF of `text`, or -1. */
+const firstBreak = (text: string): number => {
+  const lf = text.indexOf("\n")
+  const cr = text.indexOf("\r")
+  return lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
+}
+
+/**
+ * Lines of a file, block by block: `[firstLineNo, lines]`, lines without their terminator. A
+ * line longer than `maxLineChars` comes as its first `maxLineChars + 1` characters and the rest
+ * is skipped as it is read: carried whole, a line without breaks (a binary or corrupt file) was
+ * re-copied and re-scanned with every block (quadratic: 82 s for 64 MB) and could outgrow memory.
+ */
+async function* blocksOfLines(file: string, blockBytes: number, maxLineChars: number): AsyncGenerator<readonly [number, Array<string>]> {
   const handle = await guard(file, () => fs.open(file, "r"))
   try {
     const buffer = Buffer.allocUnsafe(blockBytes)
     const decoder = new TextDecoder("utf-8")
     let carry = ""
     let lineNo = 1
+    // Inside an overlong line already handed over: drop text up to its line break.
+    let skipping = false
     for (;;) {
       const { bytesRead } = await guard(file, () => handle.read(buffer, 0, blockBytes, null))
       const eof = bytesRead === 0
@@ -105,10 +126,27 @@ async function* blocksOfLines(file: string, blockBytes: number): AsyncGenerator<
       // A CR ending the block may be the first half of a CRLF: decide with the next block.
       const tail = !eof && text.charCodeAt(text.length - 1) === 13 ? "\r" : ""
       if (tail !== "") text = text.slice(0, -1)
+      if (skipping) {
+        const end = firstBreak(text)
+        if (end === -1) {
+          if (eof) return
+          carry = tail
+          continue
+        }
+        skipping = false
+        // A CR here is never the text's last character (that one went to `tail`), so CRLF is whole.
+        text = text.slice(text.charCodeAt(end) === 13 && text.charCodeAt(end + 1) === 10 ? end + 2 : end + 1)
+      }
       // A lone CR ends a line too (else a CR-only file is one huge bad row); the parsers strip
       // the CR of CRLF, so the common case keeps the fast split.
       const lines = hasLoneCr(text) ? text.split(LINE_BREAK) : text.split("\n")
-      carry = eof ? "" : lines.pop()! + tail
+      carry = eof ? "" : lines.pop()!
+      if (carry.length > maxLineChars) {
+        lines.push(carry.slice(0, maxLineChars + 1))
+        carry = ""
+        skipping = true
+      }
+      carry += tail
       if (eof && lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
       if (lines.length > 0) {
         yield [lineNo, lines] as const
@@ -181,6 +219,10 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
 async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerator<NonEmpty<FeedEvent>> {
   const dir = options.dir
   const blockBytes = options.blockBytes ?? 64 * 1024
+  const maxLineChars = options.maxLineChars ?? DEFAULT_MAX_LINE_CHARS
+  // Never more than blocksOfLines hands over of an overlong line, so the block size changes nothing.
+  const overlongRaw = Math.min(OVERLONG_RAW_CHARS, maxLineChars)
+  const overlongReason = `line longer than ${maxLineChars} characters (its first ${overlongRaw} kept)`
   await guard(dir, () => fs.stat(dir))
   const dead = await DeadLetterWriter.open(options.deadLetterFile)
   try {
@@ -223,14 +265,18 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
           sequences.set(symbol, seq)
         }
         const counts = counter.symbol(symbol)
-        for await (const [first, lines] of blocksOfLines(path.join(dir, relative), blockBytes)) {
+        for await (const [first, lines] of blocksOfLines(path.join(dir, relative), blockBytes, maxLineChars)) {
           const out: Array<FeedEvent> = []
           for (let i = 0; i < lines.length; i++) {
             const line = lines[i]!
             if (line.length === 0 || line === "\r") continue
             counter.rowsRead++
             const lineNo = first + i
-            if (dataType === "trades") {
+            if (line.length > maxLineChars && line.replace(/\r$/, "").length > maxLineChars) {
+              counter.deadLettered++
+              counts.deadLettered++
+              dead.add({ file: relative, line: lineNo, reason: overlongReason, raw: line.slice(0, overlongRaw) })
+            } else if (dataType === "trades") {
               const t = parseTradeRow(f, line, lineNo, BigInt(seq.trades + 1))
               if (typeof t === "string") {
                 counter.deadLettered++

@@ -191,6 +191,18 @@ describe("company_info.csv", () => {
       delisting_date: "2099-12-31"
     })
   })
+  // BHP listed in 1885: the row was rejected ("date does not exist"), and with it every trade and
+  // quote file of the company. The 1901..2198 bound is for instants, not for listing dates.
+  it("keeps listing dates before 1901", () => {
+    const r = parseCompanyRow("1001,BHP,BHP GROUP LIMITED,AU000000BHP4,08/13/1885,")
+    assert.isTrue(typeof r !== "string", String(r))
+    if (typeof r === "string") return
+    assert.strictEqual(r.instrument.listing_date, "1885-08-13")
+    // A trade of that day is still refused, as an instant out of range, not as a date that does not exist.
+    assert.match(rejected("08/13/1885,10:00:00.000,37.70,500,0,,"), /outside/)
+    assert.match(parseCompanyRow("1003,XYZ,Broken,,02/29/1885,") as string, /does not exist/)
+  })
+
   it("rejects bad rows", () => {
     assert.match(parseCompanyRow("1003,XYZ,Broken,NOT-AN-ISIN,01/01/2000,") as string, /isin/)
     assert.match(parseCompanyRow("1003,xyz,Broken,,01/01/2000,") as string, /symbol/)

@@ -197,6 +197,32 @@ describe("simulator calendar", () => {
     assert.match(modelProblem(model({ faults: { ...DEFAULT_MODEL.faults, gap: 2 } }))!, /gap/)
     assert.isUndefined(modelProblem(DEFAULT_MODEL))
   })
+
+  // Were accepted: an infinite rate (K2_SIM_EVENTS_PER_SYMBOL_PER_DAY=1e400) made an endless stream
+  // at the first open, an infinite skew spun forever inside one `next` call (no event, no yield),
+  // and an infinite volatility crashed on BigInt(NaN) at the first quote.
+  it("rejects model numbers that are not finite", () => {
+    assert.match(modelProblem(model({ eventsPerSymbolPerDay: Number.POSITIVE_INFINITY }))!, /eventsPerSymbolPerDay/)
+    assert.match(modelProblem(model({ intensitySkew: Number.POSITIVE_INFINITY }))!, /intensitySkew/)
+    assert.match(modelProblem(model({ annualVolatility: Number.POSITIVE_INFINITY }))!, /annualVolatility/)
+    assert.match(modelProblem(model({ spreadBps: Number.POSITIVE_INFINITY }))!, /spreadBps/)
+    assert.match(modelProblem(model({ spreadBps: Number.NaN }))!, /spreadBps/)
+  })
+
+  // Were accepted: 1850 made only records every consumer rejects (timestamps must lie in
+  // 1900..2200), and 0050 made events dated 1950 (Date.UTC reads years 0-99 as 19xx).
+  it("rejects a calendar whose sessions fall outside 1900..2200", () => {
+    for (const startDate of ["1850-01-02", "0050-01-04"]) {
+      assert.match(modelProblem(model({ startDate }))!, /between 1900 and 2200/, startDate)
+    }
+    assert.match(modelProblem(model({ startDate: "2199-12-30", tradingDays: 3 }))!, /between 1900 and 2200/)
+    // 09:00 Sydney (+10:00) on 1900-01-01 is still 1899 in UTC; 10:00 is not, nor the last session before 2200.
+    assert.match(modelProblem(model({ startDate: "1900-01-01", sessionOpen: "09:00" }))!, /between 1900 and 2200/)
+    assert.isUndefined(modelProblem(model({ startDate: "1900-01-01" })))
+    assert.isUndefined(modelProblem(model({ startDate: "2199-12-30", tradingDays: 2 })))
+    const last = runAll(model({ startDate: "2199-12-30", tradingDays: 2, eventsPerSymbolPerDay: 20 }))
+    for (const e of last.events) if (e._tag === "Trade") assert.isTrue(Result.isSuccess(decodeTrade(Schema.encodeSync(Trade)(e.trade))))
+  })
 })
 
 /**

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Effect, Result, Schema, Stream } from "effect"
 import type { DeadLetter, FeedEvent } from "../../../src/domain/feeds/events.ts"
 import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
-import { layerAsx } from "../../../src/layers/feeds/asx.ts"
+import { type AsxOptions, layerAsx } from "../../../src/layers/feeds/asx.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 
 const fixtures = fileURLToPath(new URL("../../fixtures/asx/basic", import.meta.url))
@@ -172,13 +172,13 @@ describe("layerAsx on the fixture directory", () => {
 })
 
 /** A load directory built from `files` (path -> content) under the test's temp dir. */
-const loadDir = (name: string, files: Record<string, string>) => {
+const loadDir = (name: string, files: Record<string, string>, options: Partial<AsxOptions> = {}) => {
   const dir = path.join(tmp, name)
   for (const [p, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true })
     fs.writeFileSync(path.join(dir, p), content)
   }
-  return layerAsx({ dir, deadLetterFile: path.join(tmp, `${name}.dl.jsonl`), blockBytes: 64 })
+  return layerAsx({ dir, deadLetterFile: path.join(tmp, `${name}.dl.jsonl`), blockBytes: 64, ...options })
 }
 const deadLetters = (name: string): Array<DeadLetter> =>
   fs.readFileSync(path.join(tmp, `${name}.dl.jsonl`), "utf-8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
@@ -233,4 +233,62 @@ describe("layerAsx on awkward files", () => {
       "trades/1003.csv": `${ROW}\n`,
       "trades/1004.csv": `${ROW}\n`
     }))))
+
+  const OVERLONG_HEAD = `${ROW}\n${"x".repeat(5000)}\r\n${ROW}\r${"y".repeat(3001)}\r${ROW}\n`
+  // A 64 MB line took 82 s (each 64 KiB block re-copied and re-scanned the whole line so far) and
+  // wrote all 64 MB to the dead letters; a file without line breaks could not be loaded at all.
+  it.effect("dead-letters an overlong line from its first characters and reads on after it", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      assert.deepStrictEqual(trades(events).map((t) => t.message_id), [
+        "asx:trades/1001.csv:1",
+        "asx:trades/1001.csv:3",
+        "asx:trades/1001.csv:5",
+        "asx:trades/1001.csv:7"
+      ])
+      assert.strictEqual(summary.rowsRead, 8)
+      assert.strictEqual(summary.deadLettered, 4)
+      const dead = deadLetters("overlong")
+      assert.deepStrictEqual(dead.map((d) => [d.line, d.raw.length, d.raw[0]]), [[2, 1000, "x"], [4, 1000, "y"], [6, 1000, "w"], [8, 1000, "z"]])
+      for (const d of dead) assert.match(d.reason, /longer than 1000 characters/)
+    }).pipe(Effect.provide(loadDir("overlong", {
+      "reference-data/company_info.csv": `${HEADER}\n1001,BHP,BHP,,,\n`,
+      // Overlong lines ending in CRLF, a lone CR, LF (exactly at a block's end), and at the end of the file.
+      "trades/1001.csv": `${OVERLONG_HEAD}${"w".repeat(64 * 200 - OVERLONG_HEAD.length - 1)}\n${ROW}\n${"z".repeat(2000)}`
+    }, { maxLineChars: 1000 }))))
+
+  it.effect("reads the same rows and dead letters whatever the block size", () =>
+    Effect.gen(function*() {
+      const max = 60
+      // Lines around the limit (ROW is well under it), with every line ending, a lone CR next to CRLF
+      // lines, and multi-byte characters that a block may split.
+      const pad = (n: number, c = "x") => c.repeat(n)
+      const body = [
+        `${ROW}\r\n`, `${pad(max)}\r\n`, `${pad(max + 1)}\r\n`, `${ROW}\r`, `${pad(max)}\r`, `${pad(max + 1)}\n`,
+        `${pad(max - 1, "é")}\n`, `${pad(max + 1, "€")}\r\n`, `${ROW}\n`, "\r\n", `${pad(3 * max)}\r`, `${ROW}\r\n`, pad(max + 1)
+      ].join("")
+      const outcomes: Array<string> = []
+      for (const blockBytes of [1, 2, 3, 7, 16, 61, 62, 64, 65, 4096]) {
+        const name = `blocks-${blockBytes}`
+        const dir = path.join(tmp, name)
+        fs.mkdirSync(path.join(dir, "trades"), { recursive: true })
+        fs.mkdirSync(path.join(dir, "reference-data"), { recursive: true })
+        fs.writeFileSync(path.join(dir, "reference-data/company_info.csv"), `${HEADER}\n1001,BHP,BHP,,,\n`)
+        fs.writeFileSync(path.join(dir, "trades/1001.csv"), body)
+        const { events, summary } = yield* load.pipe(
+          Effect.provide(layerAsx({ dir, deadLetterFile: path.join(tmp, `${name}.dl.jsonl`), blockBytes, maxLineChars: max }))
+        )
+        outcomes.push(JSON.stringify({
+          trades: trades(events).map((t) => t.message_id),
+          rowsRead: summary.rowsRead,
+          dead: deadLetters(name).map((d) => [d.line, /longer than/.test(d.reason), d.raw])
+        }))
+      }
+      assert.deepStrictEqual(new Set(outcomes).size, 1, outcomes.join("\n"))
+      const one = JSON.parse(outcomes[0]!)
+      assert.deepStrictEqual(one.trades, [1, 4, 9, 12].map((l) => `asx:trades/1001.csv:${l}`))
+      assert.deepStrictEqual(one.dead.map((d: [number, boolean]) => [d[0], d[1]]), [
+        [2, false], [3, true], [5, false], [6, true], [7, false], [8, true], [11, true], [13, true]
+      ])
+    }))
 })
