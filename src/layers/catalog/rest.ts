@@ -7,8 +7,8 @@
  * Status mapping: 404 → NoSuchNamespace / NoSuchTable, 409 → AlreadyExists / NamespaceNotEmpty /
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
  * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
- * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401
- * refreshes an OAuth2 token once.
+ * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
+ * 419 (AuthenticationTimeout) refresh an OAuth2 token once.
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
  */
@@ -86,6 +86,9 @@ const errorMessage = (reply: Reply): string => {
 const staleSequenceNumber = (reply: Reply) =>
   reply.status === 400 && errorMessage(reply).includes("older than last sequence number")
 
+/** Statuses saying the credentials expired: the request was not processed (the spec's 419 is AuthenticationTimeout). */
+const expiredCredentials = (status: number) => status === 401 || status === 419
+
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
   const base = options.uri.replace(/\/+$/, "")
@@ -98,6 +101,16 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const token = yield* Ref.make<string | undefined>(options.token)
 
   const unavailable = (detail: string) => catalogError(new CatalogUnavailable({ detail }))
+  /** A body that should be a JSON object: anything else (a proxy's HTML page) is the server failing, typed. */
+  const jsonObject = (reply: Reply, what: string): Effect.Effect<Record<string, unknown>, CatalogError> => {
+    try {
+      const body: unknown = JSON.parse(reply.text)
+      if (typeof body === "object" && body !== null && !Array.isArray(body)) return Effect.succeed(body as Record<string, unknown>)
+    } catch {
+      // not JSON
+    }
+    return Effect.fail(unavailable(`${what}: the answer is not a JSON object: ${reply.text.slice(0, 200)}`))
+  }
 
   // --- transport -----------------------------------------------------------------------
 
@@ -119,8 +132,8 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     )
     const reply = yield* send(request, undefined)
     if (reply.status !== 200) return yield* unavailable(`OAuth2 token request failed: ${errorMessage(reply)}`)
-    const accessToken = (JSON.parse(reply.text) as { access_token?: string }).access_token
-    if (accessToken === undefined) return yield* unavailable("OAuth2 token response has no access_token")
+    const accessToken = (yield* jsonObject(reply, "OAuth2 token request")).access_token
+    if (typeof accessToken !== "string") return yield* unavailable("OAuth2 token response has no access_token")
     yield* Ref.set(token, accessToken)
     return accessToken
   })
@@ -152,7 +165,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     let bearer = yield* Ref.get(token)
     if (bearer === undefined && options.credential !== undefined) bearer = yield* fetchToken
     const reply = yield* send(request, bearer)
-    if (reply.status === 401 && options.credential !== undefined) return yield* send(request, yield* fetchToken)
+    if (expiredCredentials(reply.status) && options.credential !== undefined) return yield* send(request, yield* fetchToken)
     return reply
   })
 
@@ -162,12 +175,22 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     warehouse: options.warehouse
   })
   if (config.status !== 200) return yield* unavailable(`GET /v1/config: ${errorMessage(config)}`)
-  const { overrides = {}, defaults = {} } = JSON.parse(config.text) as {
-    overrides?: Record<string, string>
-    defaults?: Record<string, string>
+  const { overrides, defaults, endpoints } = (yield* jsonObject(config, "GET /v1/config")) as {
+    overrides?: Record<string, unknown> | null
+    defaults?: Record<string, unknown> | null
+    endpoints?: unknown
   }
-  const prefix = overrides.prefix ?? defaults.prefix
-  const root = prefix === undefined ? "/v1" : `/v1/${encodeURIComponent(prefix)}`
+  // HEAD for existence is not in the spec's default endpoint set: a server that does not advertise
+  // it (Iceberg 1.7 and older, others) is asked with GET, as Iceberg Java does.
+  const advertised = new Set(Array.isArray(endpoints) ? endpoints.filter((e): e is string => typeof e === "string") : [])
+  const existenceMethod = (path: string) => advertised.has(`HEAD ${path}`) ? "HEAD" as const : "GET" as const
+  const namespaceExistsMethod = existenceMethod("/v1/{prefix}/namespaces/{namespace}")
+  const tableExistsMethod = existenceMethod("/v1/{prefix}/namespaces/{namespace}/tables/{table}")
+  // The prefix is a path fragment the server chose, used as given (as Iceberg's ResourcePaths
+  // does): it may hold a slash (Glue's `catalogs/<id>`) or be encoded already (an S3 Tables ARN).
+  const configured = overrides?.prefix ?? defaults?.prefix
+  const prefix = typeof configured === "string" ? configured.replace(/^\/+|\/+$/g, "") : undefined
+  const root = prefix === undefined || prefix === "" ? "/v1" : `/v1/${prefix}`
 
   const levels = (namespace: string) => [...parent, ...namespace.split(".")]
   const nsPath = (namespace: string) => encodeURIComponent(levels(namespace).join(UNIT_SEPARATOR))
@@ -177,7 +200,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
    * that may pass (credentials renewed, a timeout, a rate limit); anything else is the server failing.
    */
   const unexpected = (what: string, reply: Reply) =>
-    reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 429].includes(reply.status)
+    reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 419, 429].includes(reply.status)
       ? catalogError(new CatalogRejected({ detail: `${what}: ${errorMessage(reply)}` }))
       : unavailable(`${what}: ${errorMessage(reply)}`)
 
@@ -215,7 +238,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   })
 
   const namespaceExists = Effect.fn("Catalog.namespaceExists")(function*(namespace: string) {
-    const reply = yield* call("HEAD", `${root}/namespaces/${nsPath(namespace)}`)
+    const reply = yield* call(namespaceExistsMethod, `${root}/namespaces/${nsPath(namespace)}`)
     if (reply.status === 404) return false
     if (reply.status >= 200 && reply.status < 300) return true
     return yield* unexpected(`namespace ${namespace}`, reply)
@@ -228,15 +251,21 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     onMissing: () => CatalogError
   ) {
     const out: Array<A> = []
+    const tokens = new Set<string>()
     let pageToken: string | undefined
     do {
       const reply = yield* call("GET", path, undefined, { ...params, ...(pageToken === undefined ? {} : { pageToken }) })
       if (reply.status === 404) return yield* onMissing()
       if (reply.status !== 200) return yield* unexpected(`list ${path}`, reply)
-      const body = JSON.parse(reply.text) as Record<string, unknown>
+      const body = yield* jsonObject(reply, `list ${path}`)
       out.push(...pick(body))
       const next = body["next-page-token"]
       pageToken = typeof next === "string" && next.length > 0 ? next : undefined
+      // A token handed out twice (a server ignoring pageToken) would page for ever, repeating rows.
+      if (pageToken !== undefined) {
+        if (tokens.has(pageToken)) return yield* unavailable(`list ${path}: the server repeated page token ${pageToken}`)
+        tokens.add(pageToken)
+      }
     } while (pageToken !== undefined)
     return out
   })
@@ -311,7 +340,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     loadTable,
 
     tableExists: Effect.fn("Catalog.tableExists")(function*(identifier) {
-      const reply = yield* call("HEAD", tablePath(identifier))
+      const reply = yield* call(tableExistsMethod, tablePath(identifier))
       if (reply.status === 404) return false
       if (reply.status >= 200 && reply.status < 300) return true
       return yield* unexpected(`table ${showIdentifier(identifier)}`, reply)
@@ -344,7 +373,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       if (reply.status === 409 || staleSequenceNumber(reply)) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
       if (reply.status >= 500) return yield* unknown(errorMessage(reply))
-      // 400 (a bad update) or 401/403: the commit was refused, it did not land.
+      // 400 (a bad update) or 401/403/419: the commit was refused, it did not land.
       return yield* unexpected(`commit ${table}`, reply)
     })
   })

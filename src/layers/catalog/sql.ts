@@ -4,8 +4,9 @@
  * our tables through the same database. A commit writes a new metadata file and then
  * compare-and-swaps `metadata_location`; losing the swap is a CommitConflict.
  */
+import * as zlib from "node:zlib"
 import { Clock, Effect, Layer, Result } from "effect"
-import { TableFileError } from "../../domain/iceberg/errors.ts"
+import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import {
   applyUpdates,
   metadataCache,
@@ -56,7 +57,7 @@ const DDL = [
 ]
 
 /** Rows JdbcCatalog V1 treats as tables (V0 rows have no type). */
-const IS_TABLE = "(iceberg_type = 'TABLE' OR iceberg_type IS NULL)"
+const IS_TABLE_V1 = "(iceberg_type = 'TABLE' OR iceberg_type IS NULL)"
 
 export interface SqlCatalogOptions {
   /** `catalog_name` in the tables: several catalogs can share one database. */
@@ -88,6 +89,23 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     )
   }
 
+  // JdbcCatalog creates iceberg_tables without iceberg_type unless jdbc.schema-version=V1, and
+  // PyIceberg's SqlCatalog never adds it: on such a database every row is a table (V0), and the
+  // column is not ours to add.
+  const v1 = yield* Effect.tryPromise(async () => {
+    await driver.query(`SELECT iceberg_type FROM iceberg_tables WHERE 1 = 0`)
+    return true
+  }).pipe(
+    Effect.catch((e) => {
+      const cause = e.cause as { code?: string; message?: string } | undefined
+      // SQLite: "no such column"; PostgreSQL: SQLSTATE 42703 (undefined column). Anything else is the database failing.
+      return cause?.code === "42703" || /no such column/i.test(cause?.message ?? "")
+        ? Effect.succeed(false)
+        : Effect.fail(catalogError(new CatalogUnavailable({ detail: String(cause?.message ?? e) })))
+    })
+  )
+  const IS_TABLE = v1 ? IS_TABLE_V1 : "1 = 1"
+
   /** An INSERT of something named `name` that failed: it exists already (a row with its key), or the database failed. */
   const insertError = (name: string) => (e: { readonly cause?: unknown }): CatalogError =>
     catalogError(
@@ -100,7 +118,15 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     const cached = cache.get(location)
     if (cached !== undefined) return cached
     const bytes = yield* files.read(location)
-    const decoded = decodeTableMetadata(new TextDecoder().decode(bytes), location)
+    // Engines with write.metadata.compression-codec=gzip write `*.gz.metadata.json`; Iceberg Java
+    // reads either. Told apart by the gzip magic bytes, which JSON text never starts with.
+    const text = bytes[0] === 0x1f && bytes[1] === 0x8b
+      ? yield* Effect.try({
+        try: () => new TextDecoder().decode(zlib.gunzipSync(bytes)),
+        catch: (e) => new TableFileError({ reason: new CorruptFile({ path: location, detail: `not gzip: ${(e as Error).message}` }) })
+      })
+      : new TextDecoder().decode(bytes)
+    const decoded = decodeTableMetadata(text, location)
     if (Result.isFailure(decoded)) return yield* new TableFileError({ reason: decoded.failure })
     cache.set(location, decoded.success)
     return decoded.success
@@ -211,14 +237,20 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       const location = yield* writeMetadata(metadata, null)
       yield* Effect.tryPromise(() =>
         driver.execute(
-          `INSERT INTO iceberg_tables
-             (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
-           VALUES ($1, $2, $3, $4, NULL, 'TABLE')`,
+          v1
+            ? `INSERT INTO iceberg_tables
+                 (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
+               VALUES ($1, $2, $3, $4, NULL, 'TABLE')`
+            : `INSERT INTO iceberg_tables
+                 (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location)
+               VALUES ($1, $2, $3, $4, NULL)`,
           [options.name, identifier.namespace, identifier.name, location]
         )
       ).pipe(
         Effect.mapError(insertError(name)),
-        Effect.tapError(() => files.remove(location).pipe(Effect.ignore))
+        // Only a refused INSERT (the name is taken) surely registered nothing. After a broken
+        // connection the row may have landed, pointing at this file: it stays (an orphan at worst).
+        Effect.tapError((e) => e.reason._tag === "AlreadyExists" ? files.remove(location).pipe(Effect.ignore) : Effect.void)
       )
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
     }),
@@ -240,9 +272,11 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     tableExists: (identifier) => pointer(identifier).pipe(Effect.map((l) => l !== undefined)),
 
     dropTable: Effect.fn("Catalog.dropTable")(function*(identifier) {
+      // Only a table row: a view of the same name (JdbcCatalog V1) is another engine's, and stays.
       const changed = yield* db(() =>
         driver.execute(
-          `DELETE FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`,
+          `DELETE FROM iceberg_tables
+           WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3 AND ${IS_TABLE}`,
           [options.name, identifier.namespace, identifier.name]
         )
       )

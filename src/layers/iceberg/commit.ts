@@ -69,6 +69,11 @@ export interface Committed {
   readonly snapshot: Snapshot
   /** Attempts it took, 1 when nobody else was writing. */
   readonly attempts: number
+  /**
+   * The commit id had landed before this call's first attempt (an earlier call with the same id):
+   * the snapshot holds that call's files, not the ones this change names.
+   */
+  readonly landedBefore: boolean
 }
 
 export interface CommitOptions {
@@ -159,7 +164,7 @@ export const commitChange = Effect.fnUntraced(function*(
     const base = yield* catalog.loadTable(identifier)
     const m = base.metadata
     const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
-    if (mine !== undefined) return { table: base, snapshot: mine, attempts } satisfies Committed
+    if (mine !== undefined) return { table: base, snapshot: mine, attempts, landedBefore: attempts === 1 } satisfies Committed
 
     const parent = currentSnapshot(m)
     const prepared = change.prepare === undefined ? Result.succeed({}) : change.prepare(m)
@@ -241,7 +246,7 @@ export const commitChange = Effect.fnUntraced(function*(
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId },
       ...mirrorCarry(snapshot, m.properties)
     ]).pipe(Effect.tapError((e) => Effect.sync(() => void (maybeLanded ||= e.reason._tag === "CommitStateUnknown"))))
-    return { table: committed, snapshot, attempts } satisfies Committed
+    return { table: committed, snapshot, attempts, landedBefore: false } satisfies Committed
   })
 
   /** Rewrites the manifests holding removed files: those entries become DELETED, the rest EXISTING. */

@@ -82,7 +82,13 @@ export const layer = (options: SinkOptions = {}) =>
           Effect.provideService(FileIO, files),
           Effect.tapError(removeUnlessMaybeLanded(files, added))
         )
-        return { ...committed, files: added }
+        if (committed.landedBefore) {
+          // An earlier call with this commit id landed: its snapshot holds that call's files, and
+          // nothing references the ones just written.
+          yield* Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
+          return { table: committed.table, snapshot: committed.snapshot, attempts: committed.attempts, files: [] }
+        }
+        return { table: committed.table, snapshot: committed.snapshot, attempts: committed.attempts, files: added }
       })
 
     return IcebergSink.of({

@@ -1,6 +1,6 @@
 /** The REST catalog client against a scripted server: how its answers become reasons. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Result } from "effect"
 import { HttpClient, HttpClientResponse } from "effect/http"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
 import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
@@ -44,5 +44,152 @@ describe("REST catalog client", () => {
       const stale = { type: "ValidationException", message: "Cannot add snapshot with sequence number 2 older than last sequence number 2" }
       assert.strictEqual(yield* commitReason(400, stale), "CommitConflict")
       assert.strictEqual(yield* commitReason(400, { type: "ValidationException", message: "Cannot set main to unknown snapshot: 7" }), "CatalogRejected")
+    }))
+})
+
+/** A server answering by route: `answer` sees the method, the raw path (still percent-encoded) and the bearer token. */
+const routed = (
+  answer: (method: string, path: string, bearer: string | undefined) => Response,
+  seen: Array<string> = []
+) =>
+  Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request, url) =>
+    Effect.sync(() => {
+      seen.push(`${request.method} ${url.pathname}`)
+      const auth = request.headers["authorization"]
+      return HttpClientResponse.fromWeb(request, answer(request.method, url.pathname, auth?.replace(/^Bearer /, "")))
+    })
+  ))
+
+const withRest = (options: Rest.RestCatalogOptions, server: Layer.Layer<HttpClient.HttpClient>) =>
+  Effect.provide(Layer.effect(Catalog)(Rest.make(options)).pipe(Layer.provide(server)))
+
+describe("REST catalog client: paths and credentials", () => {
+  it.effect("puts the prefix from /v1/config into paths as the server gave it (it may hold a slash)", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const server = routed((_method, path) =>
+        path === "/v1/config"
+          ? Response.json({
+            defaults: {},
+            overrides: { prefix: "catalogs/123456789012" },
+            endpoints: ["HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}"]
+          })
+          : new Response(null, { status: path === "/v1/catalogs/123456789012/namespaces/market_data/tables/trades" ? 204 : 404 }), seen)
+      const exists = yield* Effect.gen(function*() {
+        return yield* (yield* Catalog).tableExists({ namespace: "market_data", name: "trades" })
+      }).pipe(withRest({ uri: "http://catalog.test" }, server))
+      assert.deepStrictEqual(seen, ["GET /v1/config", "HEAD /v1/catalogs/123456789012/namespaces/market_data/tables/trades"])
+      assert.isTrue(exists)
+    }))
+
+  it.effect("an expired token answered with 419 (AuthenticationTimeout) is renewed, not taken as a refusal", () =>
+    Effect.gen(function*() {
+      let tokens = 0
+      const server = routed((method, path, bearer) => {
+        if (path === "/v1/config") return Response.json({ defaults: {}, overrides: {}, endpoints: ["HEAD /v1/{prefix}/namespaces/{namespace}"] })
+        if (path === "/v1/oauth/tokens") return Response.json({ access_token: `token-${++tokens}`, token_type: "bearer" })
+        if (bearer !== "token-2") {
+          return Response.json({ error: { message: "Credentials have timed out", type: "AuthenticationTimeoutException", code: 419 } }, { status: 419 })
+        }
+        return new Response(null, { status: method === "HEAD" ? 204 : 404 })
+      })
+      const exists = yield* Effect.gen(function*() {
+        return yield* (yield* Catalog).namespaceExists("market_data")
+      }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:secret" }, server))
+      assert.isTrue(exists)
+      assert.strictEqual(tokens, 2)
+    }))
+
+  it.effect("a commit answered with 419 and no way to renew the token did not land and may pass: not a refusal", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(
+        yield* commitReason(419, { message: "Credentials have timed out", type: "AuthenticationTimeoutException" }),
+        "CatalogUnavailable"
+      )
+    }))
+
+  it.effect("answers that are not JSON fail as CatalogUnavailable, not as defects", () =>
+    Effect.gen(function*() {
+      const html = () => new Response("<html>login</html>", { status: 200, headers: { "content-type": "text/html" } })
+      // The configuration itself.
+      const config = yield* Effect.exit(Effect.gen(function*() {
+        return yield* Catalog
+      }).pipe(withRest({ uri: "http://catalog.test" }, routed(html))))
+      assert.strictEqual(reasonOfExit(config), "CatalogUnavailable")
+      // A list page, and an OAuth2 token answer.
+      const lists = routed((_m, path) => path === "/v1/config" ? Response.json({ overrides: {} }) : html())
+      const listed = yield* Effect.exit(Effect.gen(function*() {
+        return yield* (yield* Catalog).listNamespaces()
+      }).pipe(withRest({ uri: "http://catalog.test" }, lists)))
+      assert.strictEqual(reasonOfExit(listed), "CatalogUnavailable")
+      const token = yield* Effect.exit(Effect.gen(function*() {
+        return yield* Catalog
+      }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:secret" }, routed(html))))
+      assert.strictEqual(reasonOfExit(token), "CatalogUnavailable")
+    }))
+})
+
+const reasonOfExit = (exit: Exit.Exit<unknown, unknown>) => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+  return (failure as { error: CatalogError } | undefined)?.error.reason._tag ?? "no typed failure"
+}
+
+describe("REST catalog client: paging", () => {
+  it.effect("a server that hands back the page token it was given (it ignores pageToken) is an error, not an endless listing", () =>
+    Effect.gen(function*() {
+      let pages = 0
+      const server = routed((_method, path) => {
+        if (path === "/v1/config") return Response.json({ overrides: {} })
+        // Bounded so that the test ends even when the client keeps asking.
+        return ++pages > 20
+          ? Response.json({ namespaces: [] })
+          : Response.json({ namespaces: [["market_data"]], "next-page-token": "p1" })
+      })
+      const listed = yield* Effect.exit(Effect.gen(function*() {
+        return yield* (yield* Catalog).listNamespaces()
+      }).pipe(withRest({ uri: "http://catalog.test" }, server)))
+      assert.strictEqual(reasonOfExit(listed), "CatalogUnavailable")
+      assert.strictEqual(pages, 2)
+    }))
+})
+
+describe("REST catalog client: endpoints the server advertises", () => {
+  const HEAD_NAMESPACE = "HEAD /v1/{prefix}/namespaces/{namespace}"
+  const HEAD_TABLE = "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}"
+  /** A server that knows only GET for loading (HEAD: 405), and advertises `endpoints` when given. */
+  const server = (endpoints: ReadonlyArray<string> | undefined, seen: Array<string>) =>
+    routed((method, path) => {
+      if (path === "/v1/config") return Response.json({ overrides: {}, ...(endpoints === undefined ? {} : { endpoints }) })
+      if (method === "HEAD" && (endpoints === undefined || endpoints.length === 0)) {
+        return Response.json({ error: { message: "Method Not Allowed", type: "NotAllowed", code: 405 } }, { status: 405 })
+      }
+      if (path === "/v1/namespaces/market_data") {
+        return method === "HEAD" ? new Response(null, { status: 204 }) : Response.json({ namespace: ["market_data"], properties: {} })
+      }
+      return Response.json({ error: { message: "no such table", type: "NoSuchTableException", code: 404 } }, { status: 404 })
+    }, seen)
+
+  const exists = Effect.gen(function*() {
+    const catalog = yield* Catalog
+    return [yield* catalog.namespaceExists("market_data"), yield* catalog.tableExists({ namespace: "market_data", name: "trades" })]
+  })
+
+  it.effect("without HEAD in `endpoints` (or no `endpoints`: the spec's default set), existence is asked with GET", () =>
+    Effect.gen(function*() {
+      for (const endpoints of [undefined, []]) {
+        const seen: Array<string> = []
+        const answer = yield* Effect.result(exists.pipe(withRest({ uri: "http://catalog.test" }, server(endpoints, seen))))
+        assert.deepStrictEqual(Result.isFailure(answer) ? answer.failure.message : answer.success, [true, false])
+        assert.deepStrictEqual(seen.slice(1).map((s) => s.split(" ")[0]), ["GET", "GET"])
+      }
+    }))
+
+  it.effect("with HEAD advertised, existence is asked with HEAD", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const answer = yield* exists.pipe(withRest({ uri: "http://catalog.test" }, server([HEAD_NAMESPACE, HEAD_TABLE], seen)))
+      assert.deepStrictEqual(answer, [true, false])
+      assert.deepStrictEqual(seen.slice(1).map((s) => s.split(" ")[0]), ["HEAD", "HEAD"])
     }))
 })

@@ -1,13 +1,15 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { tables } from "../../../src/domain/tables.ts"
 import { type SqlDriver, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
 import * as Catalogs from "../../../src/layers/catalog/sql.ts"
 import * as FileIOs from "../../../src/layers/iceberg/fileio.ts"
 import type { CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { FileIO } from "../../../src/services/FileIO.ts"
 import { catalogContract } from "./catalogContract.ts"
 
 catalogContract("in-memory SQLite, in-memory files", () =>
@@ -50,4 +52,104 @@ describe("SQL catalog: a failing database", () => {
         assert.strictEqual(loaded.identifier.name, "trades")
       }).pipe(Effect.provide(FileIOs.layerMemory)))
   }
+})
+
+describe("SQL catalog: rows other engines own", () => {
+  it.effect("dropping a table leaves a view of the same name alone (JdbcCatalog V1 keeps views in iceberg_tables)", () =>
+    Effect.gen(function*() {
+      const driver = sqliteDriver(":memory:")
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" })
+      yield* catalog.createNamespace("market_data")
+      // A view as Spark or Trino through JdbcCatalog V1 registers it.
+      yield* Effect.promise(() =>
+        driver.execute(
+          `INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
+           VALUES ('k2', 'market_data', 'daily_vwap', 'file:///warehouse/market_data/daily_vwap/metadata/00000-v.metadata.json', NULL, 'VIEW')`
+        )
+      )
+      const id = { namespace: "market_data", name: "daily_vwap" }
+      assert.isFalse(yield* catalog.tableExists(id))
+      const dropped = yield* Effect.result(catalog.dropTable(id))
+      assert.strictEqual(Result.isFailure(dropped) ? dropped.failure.reason._tag : "dropped", "NoSuchTable")
+      const rows = yield* Effect.promise(async () => await driver.query(`SELECT iceberg_type FROM iceberg_tables WHERE table_name = 'daily_vwap'`))
+      assert.deepStrictEqual(rows.map((r) => r.iceberg_type), ["VIEW"])
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: a registration whose outcome is unknown", () => {
+  it.effect("a table INSERT that ran before the connection broke keeps its metadata file: the table stays loadable", () =>
+    Effect.gen(function*() {
+      const sqlite = sqliteDriver(":memory:")
+      // As PostgreSQL can: the statement commits, then the connection drops before the answer.
+      const driver: SqlDriver = {
+        ...sqlite,
+        execute: async (sql, params) => {
+          const changed = await sqlite.execute(sql, params)
+          if (sql.includes("INSERT INTO iceberg_tables")) throw new Error("Connection terminated unexpectedly")
+          return changed
+        }
+      }
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" })
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const created = yield* Effect.result(catalog.createTable(id, tables.trades))
+      assert.strictEqual(Result.isFailure(created) ? created.failure.reason._tag : "created", "CatalogUnavailable")
+      // The row landed: the table must load (in another process too, without this one's cache),
+      // not point at a removed file.
+      const other = yield* Catalogs.make(sqlite, { name: "k2", warehouse: "file:///warehouse" })
+      const loaded = yield* Effect.result(other.loadTable(id))
+      assert.strictEqual(Result.isFailure(loaded) ? loaded.failure.message : "loaded", "loaded")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: metadata files other engines wrote", () => {
+  it.effect("loads and commits on gzip-compressed metadata (write.metadata.compression-codec=gzip)", () =>
+    Effect.gen(function*() {
+      const files = yield* FileIO
+      const driver = sqliteDriver(":memory:")
+      const options = { name: "k2", warehouse: "file:///warehouse" }
+      const catalog = yield* Catalogs.make(driver, options)
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const created = yield* catalog.createTable(id, tables.trades)
+      // Another engine's commit: the same metadata, gzipped, named as Iceberg Java names it.
+      const gz = created.metadataLocation.replace(/\/00000-[^/]*$/, "/00001-6a1c.gz.metadata.json")
+      yield* files.write(gz, zlib.gzipSync(yield* files.read(created.metadataLocation)))
+      yield* Effect.promise(() =>
+        driver.execute(`UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2`, [gz, created.metadataLocation])
+      )
+      // Another process, with nothing cached.
+      const other = yield* Catalogs.make(driver, options)
+      const loaded = yield* Effect.result(other.loadTable(id))
+      assert.strictEqual(Result.isFailure(loaded) ? loaded.failure.message : loaded.success.metadata["table-uuid"], created.metadata["table-uuid"])
+      const committed = yield* other.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
+      assert.match(committed.metadataLocation, /\/00002-[^/]*\.metadata\.json$/)
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: a database another engine created", () => {
+  // Iceberg Java's JdbcCatalog creates this layout unless jdbc.schema-version=V1; PyIceberg's
+  // SqlCatalog never adds iceberg_type either.
+  const V0_DDL = `CREATE TABLE iceberg_tables (catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL,
+    table_name VARCHAR(255) NOT NULL, metadata_location VARCHAR(1000), previous_metadata_location VARCHAR(1000),
+    PRIMARY KEY (catalog_name, table_namespace, table_name))`
+
+  it.effect("works on the JdbcCatalog V0 / PyIceberg layout (no iceberg_type column)", () =>
+    Effect.gen(function*() {
+      const driver = sqliteDriver(":memory:")
+      yield* Effect.promise(() => driver.execute(V0_DDL))
+      const attempt = yield* Effect.result(Effect.gen(function*() {
+        const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" })
+        yield* catalog.createNamespace("market_data")
+        const id = { namespace: "market_data", name: "trades" }
+        yield* catalog.createTable(id, tables.trades)
+        assert.isTrue(yield* catalog.tableExists(id))
+        assert.deepStrictEqual(yield* catalog.listTables("market_data"), [id])
+        const committed = yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
+        assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, committed.metadataLocation)
+        yield* catalog.dropTable(id)
+        assert.isFalse(yield* catalog.tableExists(id))
+      }))
+      assert.strictEqual(Result.isFailure(attempt) ? attempt.failure.message : "worked", "worked")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
