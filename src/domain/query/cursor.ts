@@ -4,6 +4,9 @@
  * table and the snapshot the page was read from, so the next page reads the same
  * snapshot and stays stable while writers commit. A page joining other tables (trades with
  * their quotes) also holds the snapshot of each of those, so later pages join the same state.
+ * The row's Kafka lineage breaks ties of that key: one record ingested twice (re-sent by its source
+ * with an old or NULL sequence, which the sequence tracker keeps) has two rows the key alone cannot
+ * tell apart, and a page ending between them would lose the second.
  */
 import { Predicate, Result } from "effect"
 
@@ -17,6 +20,14 @@ export interface PageCursor {
   readonly messageId: string
   /** The snapshot each joined table was read at (null: it had none then, so it read as empty). */
   readonly joined?: Readonly<Record<string, bigint | null>>
+  /** The row's (kafka_topic, kafka_partition, kafka_offset): after the key, the order's tie-break. */
+  readonly lineage?: Lineage
+}
+
+export interface Lineage {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: bigint
 }
 
 const VERSION = 1
@@ -30,8 +41,9 @@ export const encodeCursor = (c: PageCursor): string =>
   Buffer.from(
     JSON.stringify([
       VERSION, c.table, idText(c.snapshotId), c.exchangeTimestamp, c.sequence.toString(), c.messageId,
-      // Only pages that join have the seventh element: cursors of plain pages read as before.
-      ...(c.joined === undefined ? [] : [mapIds(c.joined, idText)])
+      // Only pages that join have a seventh element (null when a page with lineage joins nothing).
+      ...(c.joined === undefined ? (c.lineage === undefined ? [] : [null]) : [mapIds(c.joined, idText)]),
+      ...(c.lineage === undefined ? [] : [[c.lineage.topic, c.lineage.partition, c.lineage.offset.toString()]])
     ]),
     "utf8"
   ).toString("base64url")
@@ -44,6 +56,10 @@ const isLong = (v: unknown): v is string => {
   return n >= -(2n ** 63n) && n < 2n ** 63n
 }
 const isId = (v: unknown): v is string | null => v === null || isLong(v)
+/** [topic, partition (an int), offset (a long)]: the columns' types, so DuckDB's casts cannot fail. */
+const isLineage = (v: unknown): v is [string, number, string] =>
+  Array.isArray(v) && v.length === 3 && typeof v[0] === "string" && Number.isSafeInteger(v[1]) &&
+  v[1] >= -(2 ** 31) && v[1] < 2 ** 31 && isLong(v[2])
 
 export const decodeCursor = (text: string): Result.Result<PageCursor, string> => {
   if (!/^[A-Za-z0-9_-]{1,4096}$/.test(text)) return Result.fail("not base64url text")
@@ -53,12 +69,14 @@ export const decodeCursor = (text: string): Result.Result<PageCursor, string> =>
   } catch {
     return Result.fail("not a K2 cursor")
   }
-  if (!Array.isArray(raw) || (raw.length !== 6 && raw.length !== 7) || raw[0] !== VERSION) return Result.fail("not a K2 cursor (or an old version)")
-  const [, table, snapshot, ts, seq, id, joined] = raw as Array<unknown>
+  if (!Array.isArray(raw) || raw.length < 6 || raw.length > 8 || raw[0] !== VERSION) return Result.fail("not a K2 cursor (or an old version)")
+  const [, table, snapshot, ts, seq, id, joined, lineage] = raw as Array<unknown>
+  const hasJoined = raw.length >= 7 && !(raw.length === 8 && joined === null)
   if (
     typeof table !== "string" || !isId(snapshot) || typeof ts !== "number" || !Number.isSafeInteger(ts) ||
     !isLong(seq) || typeof id !== "string" ||
-    (raw.length === 7 && !(Predicate.isObject(joined) && Object.values(joined).every(isId)))
+    (hasJoined && !(Predicate.isObject(joined) && Object.values(joined).every(isId))) ||
+    (raw.length === 8 && !isLineage(lineage))
   ) {
     return Result.fail("damaged cursor")
   }
@@ -68,6 +86,7 @@ export const decodeCursor = (text: string): Result.Result<PageCursor, string> =>
     exchangeTimestamp: ts,
     sequence: BigInt(seq),
     messageId: id,
-    ...(raw.length === 7 ? { joined: mapIds(joined as Record<string, string | null>, toId) } : {})
+    ...(hasJoined ? { joined: mapIds(joined as Record<string, string | null>, toId) } : {}),
+    ...(isLineage(lineage) ? { lineage: { topic: lineage[0], partition: lineage[1], offset: BigInt(lineage[2]) } } : {})
   })
 }

@@ -85,11 +85,31 @@ const readCursor = (text: string, what: string): Effect.Effect<PageCursor, Inval
   return c.table === what ? Effect.succeed(c) : Effect.fail(invalid(new InvalidCursor({ detail: `it pages ${c.table}, not ${what}` })))
 }
 
-/** ` AND` the rows strictly after a cursor's row in the order key (ORDER_KEY). */
-const afterCursor = (params: Params, after: PageCursor | undefined) =>
-  after === undefined
-    ? ""
-    : ` AND (${ORDER_KEY}) > (${params.micros(after.exchangeTimestamp)}, ${params.add(after.sequence)}::BIGINT, ${params.add(after.messageId)}::VARCHAR)`
+/**
+ * The order pages follow: the order key, then the row's Kafka lineage, which tells apart the rows
+ * of one record ingested twice (same key): keyset pages that stop between them must not lose one.
+ */
+const PAGE_KEY = `${ORDER_KEY}, kafka_topic, kafka_partition, kafka_offset`
+
+/** The lineage columns a page's last row gives its cursor. */
+const LINEAGE_COLUMNS = `kafka_topic AS "__topic", kafka_partition AS "__part", kafka_offset AS "__off"`
+
+/** A cursor's lineage from the values of LINEAGE_COLUMNS. */
+const lineageOf = (topic: unknown, partition: unknown, offset: unknown) => ({
+  topic: topic as string,
+  partition: partition as number,
+  offset: offset as bigint
+})
+
+/** ` AND` the rows strictly after a cursor's row in the page order (PAGE_KEY; ORDER_KEY for a cursor without lineage). */
+const afterCursor = (params: Params, after: PageCursor | undefined) => {
+  if (after === undefined) return ""
+  const key = `${params.micros(after.exchangeTimestamp)}, ${params.add(after.sequence)}::BIGINT, ${params.add(after.messageId)}::VARCHAR`
+  const l = after.lineage
+  return l === undefined
+    ? ` AND (${ORDER_KEY}) > (${key})`
+    : ` AND (${PAGE_KEY}) > (${key}, ${params.add(l.topic)}::VARCHAR, ${params.add(l.partition)}::INTEGER, ${params.add(l.offset)}::BIGINT)`
+}
 
 
 export const layer = (options: QueryEngineOptions = {}) =>
@@ -101,10 +121,14 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const defaultZone = options.defaultZone ?? "UTC"
     // One branch per exchange with its zone as a parameter: a constant zone per branch keeps
     // DuckDB's ICU conversion on its fast path (a per-row zone lookup was ~5x slower).
-    const localDay = (params: Params) =>
-      `CASE exchange ${
+    const localDay = (params: Params) => {
+      const fallback = `timezone(${params.add(defaultZone)}::VARCHAR, exchange_timestamp)`
+      // No zones configured: a CASE with no WHEN is a syntax error, every day is the default zone's.
+      if (zones.length === 0) return `${fallback}::DATE`
+      return `CASE exchange ${
         zones.map(([exchange, zone]) => `WHEN ${params.add(exchange)} THEN timezone(${params.add(zone)}::VARCHAR, exchange_timestamp)`).join(" ")
-      } ELSE timezone(${params.add(defaultZone)}::VARCHAR, exchange_timestamp) END::DATE`
+      } ELSE ${fallback} END::DATE`
+    }
 
     const plan = (table: TableName, snapshot: SnapshotSelector | undefined, filter: ScanFilter) =>
       scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
@@ -209,9 +233,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
             ...fields.map((f) => pageColumn(schema, f)),
             ...(tsKey === "__ts" ? ["epoch_us(exchange_timestamp)::DOUBLE AS \"__ts\""] : []),
             "coalesce(source_sequence, -1) AS \"__seq\"",
-            ...(idKey === "__id" ? ["message_id AS \"__id\""] : [])
+            ...(idKey === "__id" ? ["message_id AS \"__id\""] : []),
+            LINEAGE_COLUMNS
           ].join(", ")
-          const sql = `SELECT ${select} FROM ${source} WHERE ${where} ORDER BY ${ORDER_KEY} LIMIT ${params.add(limit + 1)}`
+          const sql = `SELECT ${select} FROM ${source} WHERE ${where} ORDER BY ${PAGE_KEY} LIMIT ${params.add(limit + 1)}`
           const build = rowBuilder(fields)
           let lastKey: ReadonlyArray<unknown> = []
           let next: string | null = null
@@ -220,7 +245,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               maps[i] ? mapReader(chunk.column(f)) : PIECED_COLUMNS.has(f) ? piecesReader(chunk, `__${f}`) : cellReader(chunk.column(f))
             )
             // The order key is read for one row, the page's last: its vectors only then.
-            const key = () => [tsKey, "__seq", idKey].map((k) => cellReader(chunk.column(k)))
+            const key = () => [tsKey, "__seq", idKey, "__topic", "__part", "__off"].map((k) => cellReader(chunk.column(k)))
             for (let r = 0; r < chunk.rowCount; r++) {
               // The row past the page only says there is more: the cursor is the page's last row.
               if (out.length === limit) {
@@ -229,7 +254,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
                   snapshotId: p.snapshot?.["snapshot-id"] ?? null,
                   exchangeTimestamp: num(lastKey[0]),
                   sequence: lastKey[1] as bigint,
-                  messageId: lastKey[2] as string
+                  messageId: lastKey[2] as string,
+                  lineage: lineageOf(lastKey[3], lastKey[4], lastKey[5])
                 })
                 return
               }
@@ -382,7 +408,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
         )
         if (tp.files.length === 0 || from >= range.to) return { rows: [] as Array<TradeWithQuote>, next: null, plans: [tp, qp] }
         const params = new Params()
-        const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side
+        const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side,
+            kafka_topic, kafka_partition, kafka_offset
           FROM ${filteredFiles(params, plannedPaths(tp), from, range.to, symbols)}${afterCursor(params, after)}`
         // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, time).
         const quotes = qp.files.length === 0
@@ -393,6 +420,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               QUALIFY row_number() OVER (PARTITION BY symbol, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1`
         const sql = `WITH t AS (${trades}), q AS (${quotes})
           SELECT t.symbol, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
+            t.kafka_topic AS __topic, t.kafka_partition AS __part, t.kafka_offset AS __off,
             t.quantity::VARCHAR AS quantity, t.side, epoch_us(q.quote_ts)::DOUBLE AS quote_ts,
             q.bid_price::VARCHAR AS bid_price, q.bid_size::VARCHAR AS bid_size, q.ask_price::VARCHAR AS ask_price, q.ask_size::VARCHAR AS ask_size,
             (q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8))::VARCHAR AS twice_mid,
@@ -402,7 +430,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               WHEN t.price::DECIMAL(38, 8) * 2 < q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8) THEN 'SELL'
               ELSE 'MID' END AS classification
           FROM t ASOF LEFT JOIN q ON t.symbol = q.symbol AND t.exchange_timestamp >= q.quote_ts
-          ORDER BY t.exchange_timestamp, t.seq, t.message_id LIMIT ${params.add(limit + 1)}`
+          ORDER BY t.exchange_timestamp, t.seq, t.message_id, t.kafka_topic, t.kafka_partition, t.kafka_offset LIMIT ${params.add(limit + 1)}`
         const raw = yield* run([tp, qp], sql, params.values)
         // The row past the page only says there is more: the cursor is the page's last row.
         const last = raw.length > limit ? raw[limit - 1]! : undefined
@@ -412,7 +440,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
           exchangeTimestamp: num(last.ts),
           sequence: (last.source_sequence as bigint | null) ?? -1n,
           messageId: last.message_id as string,
-          joined: { quotes: qp.snapshot?.["snapshot-id"] ?? null }
+          joined: { quotes: qp.snapshot?.["snapshot-id"] ?? null },
+          lineage: lineageOf(last.__topic, last.__part, last.__off)
         })
         const fixed = (v: unknown) => (v === null ? null : formatFixed(rescale(parseFixed(v as string))))
         return {

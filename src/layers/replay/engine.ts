@@ -351,8 +351,11 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
 
   const histogram = ({ paths, plans, symbols }: DayRead, from: number, to: number) => {
     const params = new Params()
-    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) // 1000000 AS s FROM ${filteredFiles(params, plannedPaths(plan), from, to, symbols)}`)
-    const sql = `SELECT (s * 1000000)::DOUBLE AS s, count(*)::DOUBLE AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY s ORDER BY s`
+    // Each row keyed by the start of its second: floored, as `//` truncates toward zero and would key
+    // a second before 1970 by the next one (cuts a second late, two seconds counted as one at 0).
+    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) AS us FROM ${filteredFiles(params, plannedPaths(plan), from, to, symbols)}`)
+    const sql = `SELECT s::DOUBLE AS s, count(*)::DOUBLE AS n
+      FROM (SELECT us - (((us % 1000000) + 1000000) % 1000000) AS s FROM (${parts.join(" UNION ALL ")})) GROUP BY s ORDER BY s`
     return duckDb.withConnection((connection) =>
       attempt("replay histogram", async () => {
         const result = await executeOne(connection, sql, params.values, (s) => s.runAndReadAll())

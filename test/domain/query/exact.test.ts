@@ -78,6 +78,14 @@ describe("cursors", () => {
     // A page of a join also pins the joined tables (null: none then).
     const joined = { ...c, table: "trades_with_quotes", joined: { quotes: 42n, other: null } }
     assert.deepStrictEqual(decodeCursor(encodeCursor(joined)), Result.succeed(joined))
+    // The row's Kafka lineage breaks ties of the order key, with or without joined tables.
+    const lineage = { topic: "market.equities.trades.asx", partition: 2, offset: 9_223_372_036_854_775_807n }
+    assert.deepStrictEqual(decodeCursor(encodeCursor({ ...c, lineage })), Result.succeed({ ...c, lineage }))
+    assert.deepStrictEqual(decodeCursor(encodeCursor({ ...joined, lineage })), Result.succeed({ ...joined, lineage }))
+    for (const bad of [["t", 1.5, "1"], ["t", 2 ** 31, "1"], ["t", 0, "9223372036854775808"], [1, 0, "1"], ["t", 0]]) {
+      const text = Buffer.from(JSON.stringify([1, "trades", null, 1, "1", "m", null, bad])).toString("base64url")
+      assert.isTrue(Result.isFailure(decodeCursor(text)), JSON.stringify(bad))
+    }
     // Ids and sequences are longs: a value past int64 is a damaged cursor, not a DuckDB cast error later.
     const long = (snapshot: string | null, seq: string) => Buffer.from(JSON.stringify([1, "trades", snapshot, 1, seq, "m"])).toString("base64url")
     assert.isTrue(Result.isSuccess(decodeCursor(long("9223372036854775807", "-9223372036854775808"))))

@@ -1,0 +1,51 @@
+/** The layer's trading-day zones: a configuration that names no exchange reads every trading day in the default zone. */
+import { assert, layer } from "@effect/vitest"
+import { BigDecimal, Effect, Layer } from "effect"
+import { tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { HOUR, T0 } from "./data.ts"
+import { TRADES, warehouseDir } from "./fixture.ts"
+
+const trade = (i: number, exchange: string, ts: number): TradeRow => ({
+  message_id: `z${i}`, trade_id: `T${i}`, symbol: "BHP", exchange, asset_class: "equities", exchange_timestamp: ts,
+  price: BigDecimal.fromStringUnsafe("10"), quantity: BigDecimal.fromStringUnsafe("1"), currency: "AUD", side: "BUY", conditions: [],
+  source_sequence: BigInt(i), vendor_data: {}, ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(i)
+})
+
+const app = (exchangeZones: Readonly<Record<string, string>>, defaultZone?: string) =>
+  QueryLayer.layer({ exchangeZones, ...(defaultZone === undefined ? {} : { defaultZone }) }).pipe(
+    Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } }))
+  )
+
+// 2024-01-02T23:30Z is 2024-01-03 in Sydney (AEDT, +11) and 2024-01-02 in UTC.
+const rows = [trade(1, "ASX", T0 + 23 * HOUR + HOUR / 2), trade(2, "ASX", T0 + HOUR)]
+
+const load = Effect.gen(function*() {
+  const sink = yield* IcebergSink
+  yield* sink.ensureTable(tables.trades)
+  yield* sink.append(TRADES, tradeColumns(rows))
+})
+
+layer(app({}), { timeout: 60_000, excludeTestServices: true })("QueryEngine with no exchange zones", (it) => {
+  it.effect("reads every trading day in the default zone (UTC)", () =>
+    Effect.gen(function*() {
+      yield* load
+      const q = yield* QueryEngine
+      const summary = yield* q.dailySummary({ fromDay: "2024-01-01", toDay: "2024-01-05" })
+      assert.deepStrictEqual(summary.rows.map((s) => [s.tradingDay, s.tradeCount]), [["2024-01-02", 2]])
+    }))
+})
+
+layer(app({}, "Australia/Sydney"), { timeout: 60_000, excludeTestServices: true })("QueryEngine with no exchange zones and a default zone", (it) => {
+  it.effect("reads every trading day in that zone", () =>
+    Effect.gen(function*() {
+      yield* load
+      const q = yield* QueryEngine
+      const summary = yield* q.dailySummary({ fromDay: "2024-01-01", toDay: "2024-01-05" })
+      assert.deepStrictEqual(summary.rows.map((s) => [s.tradingDay, s.tradeCount]), [["2024-01-02", 1], ["2024-01-03", 1]])
+    }))
+})
