@@ -234,28 +234,41 @@ const typeShape = (type: unknown): string =>
     .replace(/\s+/g, "")
 
 /**
- * Why the files of a snapshot read with `schema` could be misread by column name (DuckDB reads
- * Parquet columns by name; ADR-2): between the table's schemas up to `schema` a column was
- * renamed, dropped, retyped, or its name given to another column. Null when they only added
- * columns, which older files simply lack.
+ * Why files written under `olderSchemas`, read by column name (DuckDB reads Parquet columns by
+ * name; ADR-2) as `schema`, would take a column's values from the wrong column: one was renamed,
+ * or its name given to another column (dropped and added again).
  */
-export const unreadableSchemaChange = (m: TableMetadata, schema: Schema): string | null => {
-  const upTo = m.schemas.findIndex((s) => s["schema-id"] === schema["schema-id"])
+export const columnNameChange = (olderSchemas: ReadonlyArray<Schema>, schema: Schema): string | null => {
   const byId = new Map(schema.fields.map((f) => [f.id, f]))
   const byName = new Map(schema.fields.map((f) => [f.name, f]))
-  for (const older of upTo < 0 ? m.schemas : m.schemas.slice(0, upTo)) {
+  for (const older of olderSchemas) {
     for (const f of older.fields) {
       const now = byId.get(f.id)
-      if (now === undefined) return `column ${f.name} (id ${f.id}) was dropped`
-      if (now.name !== f.name) return `column ${f.name} (id ${f.id}) was renamed to ${now.name}`
-      if (typeShape(now.type) !== typeShape(f.type)) return `column ${f.name} (id ${f.id}) changed type`
-    }
-    for (const f of older.fields) {
+      if (now !== undefined && now.name !== f.name) return `column ${f.name} (id ${f.id}) was renamed to ${now.name}`
       const sameName = byName.get(f.name)
       if (sameName !== undefined && sameName.id !== f.id) return `column ${f.name} is id ${sameName.id}, was id ${f.id}`
     }
   }
   return null
+}
+
+/**
+ * Why the files of a snapshot read with `schema` could be misread by column name: between the
+ * table's schemas up to `schema` a column was dropped, retyped, renamed, or its name given to
+ * another column. Null when they only added columns, which older files simply lack.
+ */
+export const unreadableSchemaChange = (m: TableMetadata, schema: Schema): string | null => {
+  const upTo = m.schemas.findIndex((s) => s["schema-id"] === schema["schema-id"])
+  const olderSchemas = upTo < 0 ? m.schemas : m.schemas.slice(0, upTo)
+  const byId = new Map(schema.fields.map((f) => [f.id, f]))
+  for (const older of olderSchemas) {
+    for (const f of older.fields) {
+      const now = byId.get(f.id)
+      if (now === undefined) return `column ${f.name} (id ${f.id}) was dropped`
+      if (typeShape(now.type) !== typeShape(f.type)) return `column ${f.name} (id ${f.id}) changed type`
+    }
+  }
+  return columnNameChange(olderSchemas, schema)
 }
 
 /** The partition spec new data is written with. */

@@ -14,7 +14,7 @@
 import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { currentSchema, currentSnapshot, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
+import { columnNameChange, currentSchema, currentSnapshot, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
 import { type DataFile, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -34,7 +34,7 @@ import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
-import { compactionSchemaHazard, crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
+import { crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
   readonly mergePolicy?: MergePolicy
@@ -146,9 +146,9 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
     }
-    // Checked once: the files are written with the current schema's field ids, so a schema change
-    // after this point leaves what they hold right.
-    const schemaHazard = compactionSchemaHazard(m)
+    // The rewrite reads by name (dropped, added and widened columns come out exactly). Checked once:
+    // the files are written with the current schema's field ids, so a later change leaves them right.
+    const schemaHazard = columnNameChange(m.schemas, currentSchema(m))
     if (schemaHazard !== null) {
       return yield* new MaintenanceRefused({
         table: showIdentifier(identifier),

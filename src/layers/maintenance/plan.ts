@@ -4,7 +4,7 @@
  */
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { ancestry, currentSchema, currentSnapshot } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSnapshot } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
 
@@ -113,28 +113,6 @@ export const crcOf = (location: string): string | undefined => {
   const base = path.basename(location)
   const m = /^\.(.+)\.crc$/.exec(base)
   return m === null ? undefined : path.join(path.dirname(location), m[1]!)
-}
-
-/**
- * Why rewriting the table's files would change their rows, or null. The rewrite reads Parquet
- * columns by name (DuckDB), so between any of the table's schemas and the current one a column
- * must not have been renamed, nor its name given to another column (a dropped and re-added one):
- * the rewritten files would hold nulls, or the old column's values, where Iceberg reads by id.
- * Dropped, added or promoted columns are rewritten exactly.
- */
-export const compactionSchemaHazard = (m: TableMetadata): string | null => {
-  const current = currentSchema(m)
-  const byId = new Map(current.fields.map((f) => [f.id, f]))
-  const byName = new Map(current.fields.map((f) => [f.name, f]))
-  for (const older of m.schemas) {
-    for (const f of older.fields) {
-      const now = byId.get(f.id)
-      if (now !== undefined && now.name !== f.name) return `column ${f.name} (id ${f.id}) was renamed to ${now.name}`
-      const sameName = byName.get(f.name)
-      if (sameName !== undefined && sameName.id !== f.id) return `column ${f.name} is id ${sameName.id}, was id ${f.id}`
-    }
-  }
-  return null
 }
 
 export interface CompactionGroup {
