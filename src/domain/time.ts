@@ -10,8 +10,12 @@ export type EpochMicros = number
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/
 
-/** Microseconds of an ISO-8601 instant, or undefined when it is not one. */
-export const parseIsoMicros = (text: string): EpochMicros | undefined => {
+/**
+ * Microseconds of an ISO-8601 instant, or undefined when it is not one. Digits past the
+ * microsecond are truncated, or with `"up"` round up to the next one: the bound of a range of
+ * whole-microsecond rows.
+ */
+export const parseIsoMicros = (text: string, pastMicros: "truncate" | "up" = "truncate"): EpochMicros | undefined => {
   const m = ISO.exec(text)
   if (m === null) return undefined
   const [, y, mo, d, h, mi, s, frac = "", zone] = m
@@ -27,7 +31,8 @@ export const parseIsoMicros = (text: string): EpochMicros | undefined => {
   const zoneMinutes = zone === "Z" ? 0 : Number(zone!.slice(-2))
   if (zoneHours > 23 || zoneMinutes > 59) return undefined
   const offsetMinutes = (zone!.startsWith("-") ? -1 : 1) * (zoneHours * 60 + zoneMinutes)
-  const micros = (ms - offsetMinutes * 60_000) * 1000 + Number(frac.padEnd(6, "0").slice(0, 6))
+  const up = pastMicros === "up" && /[1-9]/.test(frac.slice(6)) ? 1 : 0
+  const micros = (ms - offsetMinutes * 60_000) * 1000 + Number(frac.padEnd(6, "0").slice(0, 6)) + up
   return Number.isSafeInteger(micros) ? micros : undefined
 }
 

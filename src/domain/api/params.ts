@@ -37,9 +37,11 @@ const dateMicros = (text: string): number | undefined => {
 /**
  * ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. 10 to
  * 13 digits are refused: epoch seconds or milliseconds of today, read as microseconds, would be a
- * day in 1970 and answer the wrong range without a word; so is a compact date (yyyymmdd).
+ * day in 1970 and answer the wrong range without a word; so is a compact date (yyyymmdd). Digits
+ * past the microsecond round a range bound up (`[from, to)` then holds exactly the whole-microsecond
+ * rows asked for), an as-of down (`"truncate"`: nothing committed after it).
  */
-export const parseInstant = (name: string, text: string): number | BadParam => {
+export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up"): number | BadParam => {
   if (/^\d{10,13}$/.test(text)) {
     return new BadParam({ name, detail: `${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
   }
@@ -50,7 +52,7 @@ export const parseInstant = (name: string, text: string): number | BadParam => {
   let micros: number | undefined
   if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
   else if (DATE.test(text)) micros = dateMicros(text)
-  else micros = parseIsoMicros(text)
+  else micros = parseIsoMicros(text, pastMicros)
   if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros >= MAX_MICROS) {
     return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)` })
   }
@@ -111,7 +113,7 @@ export const parseSnapshot = (snapshotId: string | undefined, asOf: string | und
     return { _tag: "ById", snapshotId: value }
   }
   if (at !== undefined) {
-    const micros = parseInstant("as_of", at)
+    const micros = parseInstant("as_of", at, "truncate")
     if (micros instanceof BadParam) return micros
     return { _tag: "AsOf", timestampMs: Math.floor(micros / 1000) }
   }

@@ -10,8 +10,8 @@ import { csvCell } from "../../domain/csv.ts"
 export class UsageError extends Error {}
 
 /** An instant as the HTTP API reads it (ISO-8601, a date, or epoch microseconds), or a usage error. */
-export const parseInstant = (name: string, text: string): number => {
-  const micros = parseApiInstant(name, text)
+export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up"): number => {
+  const micros = parseApiInstant(name, text, pastMicros)
   if (micros instanceof BadParam) throw new UsageError(`--${name}: ${micros.detail}`)
   return micros
 }
@@ -34,7 +34,7 @@ export const snapshotOf = (id: Option.Option<string>, asOf: Option.Option<string
     if (!/^-?\d{1,20}$/.test(id.value)) throw new UsageError(`--snapshot-id: ${JSON.stringify(id.value)} is not a snapshot id`)
     return { _tag: "ById", snapshotId: BigInt(id.value) }
   }
-  if (Option.isSome(asOf)) return { _tag: "AsOf", timestampMs: Math.floor(parseInstant("as-of", asOf.value) / 1000) }
+  if (Option.isSome(asOf)) return { _tag: "AsOf", timestampMs: Math.floor(parseInstant("as-of", asOf.value, "truncate") / 1000) }
   return undefined
 }
 

@@ -27,6 +27,16 @@ describe("API params", () => {
       assert.instanceOf(parseInstant("from", bad), BadParam, bad)
     }
   })
+  it("instants past the microsecond: a range bound rounds up, an as-of down (rows are whole microseconds)", () => {
+    const day = Date.UTC(2024, 0, 2) * 1000
+    // [from, to) with to = day + 0.5 µs holds the row at `day`; from = day + 0.5 µs does not.
+    assert.strictEqual(parseInstant("to", "2024-01-02T00:00:00.0000005Z"), day + 1)
+    assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000000001Z"), day + 1)
+    assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000001000Z"), day + 1, "zeros past the microsecond change nothing")
+    assert.strictEqual(parseInstant("to", "2024-01-02T00:00:00.999999999+11:00"), day - 11 * 3_600_000_000 + 1_000_000)
+    // As of 00:00:00.000999999 is before the millisecond 00:00:00.001, at which a snapshot may have committed.
+    assert.deepStrictEqual(parseSnapshot(undefined, "2024-01-02T00:00:00.000999999Z"), { _tag: "AsOf", timestampMs: day / 1000 })
+  })
   it("symbols and snapshots", () => {
     assert.deepStrictEqual(parseSymbols("CBA,BHP,CBA", 10), ["BHP", "CBA"])
     assert.instanceOf(parseSymbols("bhp'--", 10), BadParam)
