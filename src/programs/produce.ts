@@ -5,7 +5,8 @@
  * the ingested tables can be checked against it.
  */
 import * as fs from "node:fs"
-import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
+import * as path from "node:path"
+import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
@@ -118,12 +119,36 @@ const bar = (events: number, elapsedMs: number, total: number | undefined) => {
   return Effect.void
 }
 
+class ReconciliationFileFailed extends Schema.TaggedError<ReconciliationFileFailed>()("ReconciliationFileFailed", {
+  path: Schema.String,
+  action: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot ${this.action} the reconciliation ${this.path}: ${this.detail}`
+  }
+}
+
+const reconciliationFile = (file: string, action: string, run: () => void) =>
+  Effect.try({ try: run, catch: (e) => new ReconciliationFileFailed({ path: file, action, detail: (e as Error).message }) })
+
+/**
+ * Before anything is published: an earlier run's reconciliation must not pass for this run's if
+ * this one fails, and a path the report cannot be written to is refused while nothing is sent.
+ */
+const clearReconciliation = (file: string) =>
+  reconciliationFile(file, "replace", () => {
+    fs.rmSync(file, { force: true })
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK)
+  })
+
 // A signal (SIGINT/SIGTERM interrupts the program) stops the feed as --duration does: the send in
 // flight is acknowledged, then what was sent is reconciled and reported. Interrupting the publish
 // instead would leave a send in flight and no reconciliation of what the topics now hold.
 const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
+      yield* clearReconciliation(options.reconciliation)
       const exchange = options.source === "sim" ? options.exchange : "ASX"
       const codec = yield* restore(wireCodec(options.schemaRegistry, [
         topicName({ assetClass: "equities", dataType: "trades", exchange }),
@@ -168,7 +193,7 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         published: result.published.published,
         totals: result.published.totals
       }
-      fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2))
+      yield* reconciliationFile(options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
       yield* Console.log(
         `read ${result.summary.rowsRead}, published instruments ${report.totals.instruments}, ` +
           `trades ${report.totals.trades}, quotes ${report.totals.quotes}, ` +

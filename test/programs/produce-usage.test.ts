@@ -2,6 +2,9 @@
  * `npm run produce` refuses bad options before it touches Kafka: one line saying what is wrong,
  * exit code 2, as the other programs do.
  */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawnProgram } from "../support/programs.ts"
@@ -47,4 +50,28 @@ describe("npm run produce, bad options", () => {
 
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
+})
+
+describe("npm run produce, failing", () => {
+  it.effect("a run that fails leaves no earlier run's reconciliation to pass for its own", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+      const reconciliation = path.join(dir, "reconciliation.json")
+      fs.writeFileSync(reconciliation, JSON.stringify({ completed: true, earlier: "run" }))
+      // Nothing listens on port 1: the run fails before it publishes anything.
+      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--reconciliation", reconciliation, "--duration", "2s"])
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
+      assert.isFalse(fs.existsSync(reconciliation), "the earlier reconciliation is gone")
+    }))
+
+  it.effect("a reconciliation path that cannot be written is refused before anything is published", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+      // A directory where the file should go: the report could never be written.
+      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--reconciliation", dir])
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
+      assert.include(run.output(), `reconciliation ${dir}`)
+      assert.notInclude(run.output(), "kafka unavailable", "refused before connecting")
+      assert.notInclude(run.output(), "    at ", "no stack trace")
+    }))
 })
