@@ -6,7 +6,7 @@
  * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
  * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
  */
-import { Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
 import { inRange, optionalSetting, setting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
@@ -38,7 +38,9 @@ const flags = {
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   group: Flag.String("group").pipe(
-    setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId })
+    setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId }),
+    // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
+    Flag.filter((s: string) => s.trim().length > 0, () => "a consumer group name")
   ),
   topics: Flag.String("topics").pipe(
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
@@ -124,10 +126,60 @@ const simulatedTopics = [
   instrumentsTopicName("ASX")
 ]
 
+/** A run that failed on its own or while draining (an error or a defect), not one only interrupted. */
+const failedRun = <A, E>(exit: Exit.Exit<A, E>): exit is Exit.Failure<A, E> => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+
 /**
- * The embedded default: simulator → in-process Kafka → local warehouse, then a summary. A signal
- * stops it as it stops the live mode: what was read is committed, then the summary.
+ * The embedded default's day: the simulator publishes into `broker` once the ingestor has every
+ * partition, and the ingestor runs until every partition is read to its end and in its table;
+ * then the summary. A signal stops it as it stops the live mode: what was read is committed, then
+ * the summary. A run that fails (an error or a defect) fails it, with no summary.
  */
+export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: ReadonlyArray<string>, partitions: number, started: number) =>
+  Effect.gen(function*() {
+    yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, partitions))
+    const ingestor = yield* Ingestor
+    const running = yield* Effect.forkChild(failsTheDrain(ingestor.run))
+    const allAssigned = (p: IngestProgress) => p.partitions === topics.length * partitions
+    let total: number | undefined
+    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, total))
+    const whole = Effect.gen(function*() {
+      // Publish once the group has its partitions: the backlog bound applies only from then on.
+      yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
+      const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
+      // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
+      const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
+      const published = yield* Fiber.join(publisher)
+      total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
+      // Done when every partition is read to its end and in its table; stopping the ingestor
+      // then drains it, which commits sequence_events too (else due only at the next checkpoint).
+      const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
+      yield* ingestor.progress.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (p) => allAssigned(p) && p.position >= end && p.unwritten === 0 })
+      )
+      yield* Fiber.interrupt(reporter)
+      yield* report
+    })
+    // Done or stopped by a signal, the ingestor drains here, while the catalog and the log are
+    // still open (the layers close when this returns). A failed drain fails the run: it is said
+    // instead of a summary (on a signal, failsTheDrain keeps it for the exit code). A run that
+    // fails on its own ends the wait too: else the publisher, held by the backlog bound, waits for ever.
+    yield* Effect.raceFirst(whole, Effect.asVoid(Fiber.await(running))).pipe(Effect.ensuring(Effect.gen(function*() {
+      yield* Fiber.interrupt(running)
+      if (!failedRun(yield* Fiber.await(running))) {
+        yield* Console.error("")
+        yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
+      }
+    })))
+    // A defect too: it would otherwise end the program as a success, with a partial summary.
+    const exit = yield* Fiber.await(running)
+    if (failedRun(exit)) {
+      const failure = Exit.findErrorOption(exit)
+      return yield* Option.isSome(failure) ? Effect.fail(failure.value) : Effect.failCause(exit.cause)
+    }
+  })
+
+/** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
 const embedded = (options: Options, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     yield* holdWarehouse(options.warehouse)
@@ -136,46 +188,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
     // simulator waits while ingestion lags, so memory stays bounded whatever --events.
     const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000, releaseCommitted: true, maxBacklog: 20_000 })
     yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
-    const started = Date.now()
-    const ingest = Effect.gen(function*() {
-      yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions))
-      const ingestor = yield* Ingestor
-      const running = yield* Effect.forkChild(failsTheDrain(ingestor.run))
-      const allAssigned = (p: IngestProgress) => p.partitions === topics.length * options.partitions
-      let total: number | undefined
-      const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, total))
-      const whole = Effect.gen(function*() {
-        // Publish once the group has its partitions: the backlog bound applies only from then on.
-        yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
-        const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
-        // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
-        const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
-        const published = yield* Fiber.join(publisher)
-        total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
-        // Done when every partition is read to its end and in its table; stopping the ingestor
-        // then drains it, which commits sequence_events too (else due only at the next checkpoint).
-        const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
-        yield* ingestor.progress.pipe(
-          Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (p) => allAssigned(p) && p.position >= end && p.unwritten === 0 })
-        )
-        yield* Fiber.interrupt(reporter)
-        yield* report
-      })
-      // Done or stopped by a signal, the ingestor drains here, while the catalog and the log are
-      // still open (the layers close when this returns). A failed drain fails the run: it is said
-      // instead of a summary (on a signal, failsTheDrain keeps it for the exit code). A run that
-      // fails on its own ends the wait too: else the publisher, held by the backlog bound, waits for ever.
-      yield* Effect.raceFirst(whole, Effect.asVoid(Fiber.await(running))).pipe(Effect.ensuring(Effect.gen(function*() {
-        yield* Fiber.interrupt(running)
-        if (Option.isNone(Exit.findErrorOption(yield* Fiber.await(running)))) {
-          yield* Console.error("")
-          yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
-        }
-      })))
-      const failure = Exit.findErrorOption(yield* Fiber.await(running))
-      if (Option.isSome(failure)) return yield* Effect.fail(failure.value)
-    })
-    yield* ingest.pipe(
+    yield* ingestSimulatedDay(broker, topics, options.partitions, Date.now()).pipe(
       Effect.provide(ingestorLayer(options, topics, Option.none()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafka,
@@ -242,7 +255,8 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
 
 export const ingestCommand = Command.make("ingest", flags, (options) =>
   usage((): Effect.Effect<void, unknown> => {
-    const topics = options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
+    // Each once: a Kafka client refuses to create a topic listed twice.
+    const topics = [...new Set(options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0))]
     const invalid = topics.filter((t) => parseTopicName(t) === undefined && parseInstrumentsTopicName(t) === undefined)
     if (invalid.length > 0) {
       throw new UsageError(

@@ -46,6 +46,19 @@ describe("npm run ingest (embedded default)", () => {
       assert.deepStrictEqual(yield* checkTables(scenario), expected)
     }), 120_000)
 
+  it.effect("a topic named twice is ingested once (a Kafka client refuses to create a topic listed twice)", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const topics = "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx,market.equities.trades.asx"
+      const ingest = spawnProgram("ingest", ["--warehouse", options.warehouse, "--events", "20", "--partitions", "1", "--topics", topics])
+      const code = yield* Effect.promise(() => ingest.exited)
+      const out = ingest.output()
+      assert.strictEqual(code, 0, out)
+      const trades = summaryCount(out, "trades written")
+      assert.isAbove(trades, 0)
+      assert.strictEqual(trades + summaryCount(out, "quotes written") + summaryCount(out, "instruments written") + summaryCount(out, "dead-lettered"), summaryCount(out, "consumed"))
+    }), 60_000)
+
   it.effect("--help documents the options", () =>
     Effect.gen(function*() {
       const help = spawnProgram("ingest", ["--help"])

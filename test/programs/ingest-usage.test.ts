@@ -47,6 +47,12 @@ describe("npm run ingest, bad options", () => {
       yield* refused(["--catalog-name", " "], "Invalid value for flag --catalog-name")
     }))
 
+  it.effect("an empty consumer group (no marker key of its own; Kafka clients refuse it), from a flag or the environment", () =>
+    Effect.gen(function*() {
+      yield* refused(["--group", ""], "value for flag --group")
+      yield* refused([], "Invalid value for flag --group", { K2_GROUP: " " })
+    }))
+
   it.effect("the embedded default given topics other than the simulated day's", () =>
     Effect.gen(function*() {
       yield* refused(["--topics", "market.equities.trades.asx"], "the embedded default publishes and ingests")

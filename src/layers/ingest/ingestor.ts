@@ -159,7 +159,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const lastFlush = yield* Ref.make(0)
 
   let lastCheckpoint = 0
-  /** Why the last drain left records uncommitted: an interrupted `run` fails with it. */
+  /** Why the drain a stop asked for left records uncommitted: the interrupted `run` fails with it. */
   let drainFailure: IngestError | undefined
 
   /**
@@ -242,6 +242,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   // ---------------------------------------------------------------------------------------
 
   const runOnce = Effect.scoped(Effect.gen(function*() {
+    // A failed drain of an earlier `run` is not this one's.
+    drainFailure = undefined
     const reference = [...tableOfTopic.values()].includes("instruments") ? [tables.instruments] : []
     for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents, ...reference]) {
       yield* sink.ensureTable(definition)
@@ -321,16 +323,17 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       onRevoke: revoke
     })
     consumerRef = consumer
-    drainFailure = undefined
 
     // Registered after the subscription, so it runs before the consumer leaves the group. A
     // consumer that failed revokes nothing itself: what is left is let go here, so that a rejoin
     // starts every partition it gets from the tables.
-    yield* Effect.addFinalizer(() =>
+    yield* Effect.addFinalizer((exit) =>
       flushWith(consumer, true).pipe(
         Effect.catch((e) =>
           Effect.sync(() => {
-            drainFailure = e
+            // Only a drain a stop asked for fails the run: after a fault, the run rejoins (or ends
+            // with that fault), and a stop that comes while it waits drains nothing of this one's.
+            if (Exit.hasInterrupts(exit)) drainFailure = e
           }).pipe(Effect.andThen(Effect.logError(`final flush failed, its records are read again on the next start: ${e.message}`)))
         ),
         Effect.catchCause((c) => Effect.logError("final flush failed", c)),

@@ -3,6 +3,7 @@
  * capped, jittered exponential backoff, classified by typed errors).
  */
 import { Schedule } from "effect"
+import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { CatalogError } from "../../services/Catalog.ts"
 import type { IngestError } from "../../services/Ingestor.ts"
 import { KafkaError } from "../../services/KafkaSource.ts"
@@ -19,15 +20,19 @@ export const reconnectSchedule = Schedule.min([Schedule.exponential("500 millis"
 )
 
 /**
- * Faults that pass: the broker or the catalog is unreachable for a while (also when met by the
- * assignment callback, which the consumer reports as CallbackFailed).
+ * Faults that pass: the broker, the catalog or the disk is unreachable for a while (also when met
+ * by the assignment callback, which the consumer reports as CallbackFailed). A storage failure
+ * (I/O error, disk full) is the disk's; a missing or corrupt file is not waited out.
  */
 export const isTransient = (e: IngestError): boolean =>
   e._tag === "KafkaError"
     ? e.reason._tag === "CallbackFailed"
-      ? (e.reason.cause instanceof KafkaError || e.reason.cause instanceof CatalogError) && isTransient(e.reason.cause)
+      ? (e.reason.cause instanceof KafkaError || e.reason.cause instanceof CatalogError || e.reason.cause instanceof TableFileError) &&
+        isTransient(e.reason.cause)
       : e.retryable
-    : e._tag === "CatalogError" && (e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown")
+    : e._tag === "CatalogError"
+    ? e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown"
+    : e._tag === "TableFileError" && e.reason._tag === "StorageFailure"
 
 /**
  * Faults no restart clears: the table is in a state K2 cannot write (another engine changed its

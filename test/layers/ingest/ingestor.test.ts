@@ -15,11 +15,13 @@ import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { FileIO } from "../../../src/services/FileIO.ts"
+import { StorageFailure, TableFileError } from "../../../src/domain/iceberg/errors.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { TableScanner, UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaRejected, KafkaSource, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
+import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
@@ -679,4 +681,130 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(roomy.progress.waitedForRoomMs, 0)
       assert.strictEqual(roomy.counted[0].rows + roomy.counted[1].rows, produced)
     }), 120_000)
+})
+
+describe("Ingestor, transient storage faults", () => {
+  it.live("a storage failure reading a sequence checkpoint at assignment is waited out, not the end of the run", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = warehouseOptions("sqlite")
+      // The checkpoint reads fail for a while (a disk that stalls, an NFS mount that comes back).
+      let failingReads = 2
+      const flakyStorage = Layer.effect(FileIO)(Effect.gen(function*() {
+        const inner = yield* FileIO
+        return FileIO.of({
+          ...inner,
+          read: (location) =>
+            location.includes("k2-sequence-") && failingReads-- > 0
+              ? Effect.fail(new TableFileError({ reason: new StorageFailure({ path: location, detail: "EIO: i/o error, read" }) }))
+              : inner.read(location)
+        })
+      })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options)))
+      const lakehouse = Lakehouse.layerOn(flakyStorage, options.sink)
+      const send = movingStream()
+      const ingest = (steps: Effect.Effect<void, unknown, Ingestor | KafkaSink>, written: number) =>
+        Effect.gen(function*() {
+          const ingestor = yield* Ingestor
+          const fiber = yield* Effect.forkChild(ingestor.run)
+          yield* steps
+          yield* ingestor.progress.pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("20 millis"),
+              until: (p) => (p.written.trades >= written && p.uncommitted === 0) || fiber.pollUnsafe() !== undefined
+            })
+          )
+          const exited = fiber.pollUnsafe()
+          if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
+          yield* Fiber.interrupt(fiber)
+        }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
+          Layer.provideMerge(Layer.merge(kafka, lakehouse))
+        )))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 1)!)
+      }).pipe(Effect.provide(kafka))
+      failingReads = 0
+      yield* ingest(send(0, 50, 0), 50)
+      // The next start reads partition 0's checkpoint: the first reads fail.
+      failingReads = 2
+      yield* ingest(send(50, 110, 0), 60)
+      assert.strictEqual(failingReads, -1)
+      yield* assertExactlyOnce(options, 110)
+      assert.deepStrictEqual(yield* sequenceEvents(options), [])
+    }), 60_000)
+})
+
+/**
+ * Loses the broker (and the catalog) under a run that holds uncommitted records, so that its drain
+ * fails, then stops the ingestor while it rejoins: in the backoff before the next attempt, or once
+ * a later subscription was refused. Returns how the run ended.
+ */
+const stopWhileRejoining = (when: "in the backoff" | "after a refused subscription") =>
+  Effect.gen(function*() {
+    const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+    const codec = makeWireCodec()
+    const [topic] = TOPICS
+    // The broker goes away under the first subscription, and every later one is refused.
+    const lost = yield* Deferred.make<void>()
+    let subscriptions = 0
+    const unavailable = kafkaError(new KafkaUnavailable({ operation: "fetch", detail: "injected: broker gone" }))
+    const losing = Layer.effect(KafkaSource)(Effect.gen(function*() {
+      const inner = yield* KafkaSource
+      return KafkaSource.of({
+        ...inner,
+        subscribe: (options) =>
+          ++subscriptions > 1
+            ? Effect.fail(unavailable)
+            : Effect.map(inner.subscribe(options), (consumer) => ({
+              ...consumer,
+              batches: Stream.merge(consumer.batches, Stream.fromEffect(Effect.andThen(Deferred.await(lost), Effect.fail(unavailable))))
+            }))
+      })
+    })).pipe(Layer.provide(kafka))
+    // The catalog is lost with it: the first run's drain cannot commit what it read.
+    let down = false
+    const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+    const lakehouse = lakehouseWrapping(options, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.suspend(() =>
+            down ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" }))) : catalog.commitTable(id, requirements, updates)
+          )
+      }))
+    let rejoining = 0
+    const watch = Logger.make(({ message }) => {
+      if ((Array.isArray(message) ? message : [message]).map(String).join(" ").includes("rejoining")) rejoining++
+    })
+    const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
+    return yield* Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+      yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+      const ingestor = yield* Ingestor
+      const fiber = yield* Effect.forkChild(ingestor.run)
+      yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed >= 30 }))
+      down = true
+      yield* Deferred.succeed(lost, undefined)
+      // The first run ended (its drain failed) and waits to rejoin; or a new subscription was refused.
+      yield* Effect.sync(() => when === "in the backoff" ? rejoining >= 1 : subscriptions >= 2).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("1 millis"), until: (done) => done })
+      )
+      if (when === "in the backoff") assert.strictEqual(subscriptions, 1, "stopped before the next attempt")
+      yield* Fiber.interrupt(fiber)
+      return yield* Fiber.await(fiber)
+    }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 600_000, flushRows: 1_000_000 }).pipe(
+      Layer.provideMerge(Layer.mergeAll(kafka, losing, lakehouse, Logger.layer([watch])))
+    )))
+  })
+
+describe("Ingestor, stopped while it rejoins", () => {
+  // Nothing was buffered when the stop came, so its drain had nothing to fail: a clean stop. The
+  // first run's failed drain was logged, and its records are read again on the next start.
+  for (const when of ["in the backoff", "after a refused subscription"] as const) {
+    it.live(`a stop ${when} after a lost broker ends cleanly: the failed drain of the run before is not this stop's`, () =>
+      Effect.gen(function*() {
+        const exit = yield* stopWhileRejoining(when)
+        assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit), String(exit))
+        assert.isTrue(Option.isNone(Exit.findErrorOption(exit)), String(exit))
+      }), 60_000)
+  }
 })
