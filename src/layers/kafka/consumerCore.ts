@@ -27,6 +27,7 @@ import {
   type SubscribeOptions,
   type TopicPartition,
   type TpKey,
+  tpKey,
   tpKeyOf
 } from "../../services/KafkaSource.ts"
 
@@ -54,6 +55,8 @@ interface PartState {
    * afterwards a client may skip ahead by itself (offsets hidden by compaction or control records).
    */
   strict: boolean
+  /** Sought while starting: that seek, made after onAssign was asked, says where it starts. */
+  sought: boolean
 }
 
 interface Tagged {
@@ -97,6 +100,10 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
   const startFrom: StartFrom = options.startFrom ?? "earliest"
   let chain: Promise<void> = Promise.resolve()
   let failed = false
+  // One counter for every partition state: a partition revoked and assigned again gets a new
+  // state whose epochs never repeat the old one's, so batches buffered before the revoke stay stale.
+  let epochs = 0
+  const nextEpoch = () => ++epochs
 
   const run = <A>(effect: Effect.Effect<A, E, R>, callback: "onAssign" | "onRevoke"): Promise<A> =>
     Effect.runPromiseWith(context)(
@@ -148,7 +155,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       const st = parts.get(key)
       if (st === undefined) {
         gained.push(tp)
-        const fresh: PartState = { tp, epoch: 0, fetchPos: -1n, deliveredPos: -1n, paused: false, starting: true, strict: true }
+        const fresh: PartState = { tp, epoch: nextEpoch(), fetchPos: -1n, deliveredPos: -1n, paused: false, starting: true, strict: true, sought: false }
         gainedStates.push(fresh)
         parts.set(key, fresh)
       } else {
@@ -159,7 +166,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     if (gained.length > 0) driver.pause(gained)
     for (const st of kept) {
       // Clients may reset positions on a rebalance: continue exactly where delivery stopped.
-      st.epoch++
+      st.epoch = nextEpoch()
       st.strict = true
       if (!st.starting) {
         st.fetchPos = st.deliveredPos
@@ -177,8 +184,8 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         // Lost again meanwhile; if gained once more, that assignment's onAssign (run after this
         // one) says where it starts, not this older answer.
         if (parts.get(tpKeyOf(tp)) !== st || !st.starting) continue
-        const o = offsets.get(tpKeyOf(tp))!
-        st.epoch++
+        const o = st.sought ? st.fetchPos : offsets.get(tpKeyOf(tp))!
+        st.epoch = nextEpoch()
         st.fetchPos = o
         st.deliveredPos = o
         st.starting = false
@@ -231,8 +238,12 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       return driver.watermarks(tp.topic).then(
         (marks) => {
           const low = marks.find((m) => m.partition === tp.partition)?.low
-          if (low === undefined || low < fetchOffset || !unchanged()) return
-          return deliver(fetchPos)
+          if (low === undefined || !unchanged()) return
+          if (low >= fetchOffset) return deliver(fetchPos)
+          // The position is below the log start but the client went on from beyond it (kafkajs
+          // resets to the log end when startFrom is latest): the records from the log start on
+          // still exist, so fetch from there; left alone, every later batch would be dropped.
+          if (low > fetchPos) driver.seek(tp, low)
         },
         // Undecided: fetch from the position again (a client that moved on by itself would
         // otherwise have every later batch dropped), and decide on that batch.
@@ -249,7 +260,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       return driver.watermarks(tp.topic).then((marks) => {
         const high = marks.find((m) => m.partition === tp.partition)?.high
         if (high === undefined || high >= fetchPos || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
-        st.epoch++
+        st.epoch = nextEpoch()
         st.fetchPos = fetchOffset
         st.deliveredPos = fetchOffset
         return deliver(fetchOffset)
@@ -294,11 +305,14 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     seek: Effect.fn("KafkaSource.seek")(function*(tp: TopicPartition, offset: bigint) {
       yield* assigned(tp)
       const st = parts.get(tpKeyOf(tp))!
-      st.epoch++
+      st.epoch = nextEpoch()
       st.fetchPos = offset
       st.deliveredPos = offset
       st.strict = true
-      if (st.starting) return
+      if (st.starting) {
+        st.sought = true
+        return
+      }
       driver.seek(tp, offset)
     }),
     pause: (tps) =>
@@ -308,7 +322,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
           const st = parts.get(tpKeyOf(tp))
           if (st === undefined || st.paused) continue
           st.paused = true
-          st.epoch++
+          st.epoch = nextEpoch()
           now.push(tp)
         }
         if (now.length > 0) driver.pause(now)
@@ -320,7 +334,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
           const st = parts.get(tpKeyOf(tp))
           if (st === undefined || !st.paused) continue
           st.paused = false
-          st.epoch++
+          st.epoch = nextEpoch()
           if (st.starting) continue
           st.fetchPos = st.deliveredPos
           st.strict = true
@@ -330,8 +344,11 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         if (now.length > 0) driver.resume(now)
       }),
     commit: Effect.fn("KafkaSource.commit")(function*(offsets: ReadonlyArray<OffsetCommit>) {
-      if (offsets.length === 0) return
-      yield* tryPromise("commit", () => driver.commit(offsets))
+      // Offsets of partitions this member no longer owns are ignored: the broker checks only the
+      // generation, so a late commit would move the new owner's offset back (kafkajs, memory).
+      const mine = offsets.filter((o) => parts.has(tpKey(o.topic, o.partition)))
+      if (mine.length === 0) return
+      yield* tryPromise("commit", () => driver.commit(mine))
     }),
     committed: (tps) => tryPromise("committed", () => driver.committed(tps)),
     watermarks: (topic) => tryPromise("watermarks", () => driver.watermarks(topic))

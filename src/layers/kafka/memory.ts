@@ -179,6 +179,16 @@ export class MemoryBroker {
     return `member-${String(this.nextMember++).padStart(6, "0")}`
   }
 
+  /**
+   * Partitions were added to `topic`: every group consuming it rebalances, as clients do when a
+   * metadata refresh shows the new count (otherwise nobody would ever read the new partitions).
+   */
+  topicGrown(topic: string): void {
+    for (const [groupId, g] of this.groups) {
+      if (g.members.some((m) => m.topics.includes(topic))) void this.rebalance(groupId)
+    }
+  }
+
   /** Recompute the group's assignment: revoke first (and wait), then assign. */
   rebalance(groupId: string): Promise<void> {
     const g = this.group(groupId)
@@ -196,14 +206,17 @@ export class MemoryBroker {
           target.get(m.id)!.push({ topic, partition: p })
         }
       }
+      // A member that left meanwhile revoked everything itself and queued the next rebalance: it
+      // gets nothing more (its callbacks would run after its scope closed).
+      const present = (m: MemMember) => g.members.includes(m)
       // Phase 1: everyone gives up what moves away, and finishes onRevoke.
-      await Promise.all(members.map((m) => {
+      await Promise.all(members.filter(present).map((m) => {
         const keep = new Set(target.get(m.id)!.map(tpKeyOf))
         m.assignment = m.assignment.filter((tp) => keep.has(tpKeyOf(tp)))
         return m.core.assign(m.assignment)
       }))
       // Phase 2: the new assignment (onAssign runs before any record is delivered).
-      await Promise.all(members.map((m) => {
+      await Promise.all(members.filter(present).map((m) => {
         m.assignment = target.get(m.id)!
         return m.core.assign(m.assignment)
       }))
@@ -361,6 +374,7 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           if (before !== undefined && before < spec.partitions) grown.push(spec.name)
         }
       }
+      for (const name of grown) broker.topicGrown(name)
       return { created, existing, grown }
     }),
     describeTopics: (names) =>

@@ -70,3 +70,70 @@ describe("consumer core, assignments in quick succession", () => {
       assert.strictEqual(seeks.at(-1), 50n)
     }))
 })
+
+describe("consumer core, a position below the log start", () => {
+  it.effect("a client that reset to the log end (auto.offset.reset latest) is sent back to the log start, not dropped for ever", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = scripted(0)
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], startFrom: "latest", onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      assert.deepStrictEqual(seeks, [5n])
+      // 5 is below the log start (20): kafkajs without fromBeginning resets to the end (40).
+      // Records 20..39 still exist: going on from 40 would skip them, dropping stalls the partition.
+      yield* Effect.promise(() => core.offer(tp, 40n, [record(40n), record(41n)], 42n, 42n))
+      assert.deepStrictEqual(seeks, [5n, 20n], "asked to fetch from the log start")
+      yield* Effect.promise(() => core.offer(tp, 20n, [record(20n), record(21n)], 22n, 42n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.fromOffset, 5n)
+      assert.strictEqual(delivered[0]!.firstOffset, 20n)
+    }))
+})
+
+describe("consumer core, a seek while onAssign runs", () => {
+  it.effect("a seek made before the start offset is known wins over onAssign's older answer", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = scripted(0)
+      let answer: ((offset: bigint) => void) | undefined
+      const core = yield* makeConsumerCore({
+        groupId: "g",
+        topics: ["t"],
+        onAssign: () => Effect.callback<ReadonlyMap<string, bigint>>((resume) => {
+          answer = (o) => resume(Effect.succeed(new Map([["t:0", o]])))
+        })
+      }, driver, errorOf)
+      const assigned = core.assign([tp])
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      // The partition is assigned (its onAssign runs): the user seeks it.
+      yield* core.consumer.seek(tp, 30n)
+      answer!(5n)
+      yield* Effect.promise(() => assigned)
+      assert.strictEqual(core.fetchPosition("t:0"), 30n)
+      assert.strictEqual(seeks.at(-1), 30n)
+      yield* Effect.promise(() => core.offer(tp, 30n, [record(30n)], 31n, 40n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.firstOffset, 30n)
+    }))
+})
+
+describe("consumer core, a partition revoked and assigned again", () => {
+  it.effect("a batch buffered before the revoke is not delivered after the partition comes back", () =>
+    Effect.gen(function*() {
+      const { driver } = scripted(0)
+      const starts = [5n, 100n]
+      const core = yield* makeConsumerCore({
+        groupId: "g",
+        topics: ["t"],
+        onAssign: () => Effect.succeed(new Map([["t:0", starts.shift()!]]))
+      }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      // Fetched and buffered, not yet taken by the reader.
+      yield* Effect.promise(() => core.offer(tp, 5n, [record(5n), record(6n)], 7n, 40n))
+      yield* Effect.promise(() => core.assign([]))
+      // Back again: onAssign says 100 (the table moved on meanwhile).
+      yield* Effect.promise(() => core.assign([tp]))
+      yield* Effect.promise(() => core.offer(tp, 100n, [record(100n)], 101n, 140n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.fromOffset, 100n)
+      assert.strictEqual(delivered[0]!.firstOffset, 100n)
+    }))
+})

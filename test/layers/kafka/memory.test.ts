@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource, type PartitionBatch, tpKey } from "../../../src/services/KafkaSource.ts"
@@ -135,5 +135,83 @@ describe("memory Kafka, batches buffered before a seek, pause or revoke", () => 
       yield* Effect.sleep(300)
       assert.deepStrictEqual(late.map((b) => `${b.partition}@${b.fromOffset}`), [])
     }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { maxBatchRecords: 10 })))
+  })
+})
+
+describe("memory Kafka, commits after a rebalance", () => {
+  it.live("a member's commit of a partition it lost does not move the new owner's committed offset", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("moved")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 2 }])
+      const source = yield* KafkaSource
+      const groupId = unique("g")
+      const a = yield* source.subscribe({ groupId, topics: [topic] })
+      assert.strictEqual((yield* a.assignment).length, 2)
+      // B joins: A gives up partition 1 (round robin over the sorted members).
+      const b = yield* source.subscribe({ groupId, topics: [topic] })
+      assert.deepStrictEqual((yield* b.assignment).map((tp) => tp.partition), [1])
+      yield* b.commit([{ topic, partition: 1, offset: 10n }])
+      // A, still a member, commits what it had read of partition 1 before the rebalance.
+      yield* a.commit([{ topic, partition: 1, offset: 3n }, { topic, partition: 0, offset: 4n }])
+      assert.strictEqual(broker.groups.get(groupId)!.committed.get(tpKey(topic, 1)), 10n)
+      assert.strictEqual(broker.groups.get(groupId)!.committed.get(tpKey(topic, 0)), 4n)
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
+  })
+})
+
+describe("memory Kafka, partitions added to a consumed topic", () => {
+  it.live("the group rebalances and consumes the new partitions", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("grown")
+      const admin = yield* KafkaAdmin
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+      const { collected } = yield* collectInBackground(consumer)
+      const grown = yield* admin.ensureTopics([{ name: topic, partitions: 2 }])
+      assert.deepStrictEqual(grown.grown, [topic])
+      yield* (yield* KafkaSink).send(recordsFor(topic, 5).map((r) => ({ ...r, partition: 1 })))
+      // A client sees the new partition count on its next metadata refresh and rejoins.
+      yield* waitUntil("partition 1 consumed", () => (collected.byPartition.get(tpKey(topic, 1))?.length ?? 0) === 5, 3_000)
+      assert.deepStrictEqual((yield* consumer.assignment).map((tp) => tp.partition).sort(), [0, 1])
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
+  })
+})
+
+describe("memory Kafka, a member leaving during a rebalance", () => {
+  it.live("gets no partition (and no onAssign) from the rebalance that was under way when it left", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("leaving")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 2 }])
+      const source = yield* KafkaSource
+      const groupId = unique("g")
+      const latch = yield* Deferred.make<void>()
+      let armed = false
+      let revoking = false
+      const a = yield* source.subscribe({
+        groupId,
+        topics: [topic],
+        onRevoke: () => armed ? Effect.andThen(Effect.sync(() => (revoking = true)), Deferred.await(latch)) : Effect.void
+      })
+      armed = true
+      let assignedToB = 0
+      const scopeB = yield* Scope.make()
+      const joining = yield* source.subscribe({
+        groupId,
+        topics: [topic],
+        onAssign: () => Effect.sync(() => assignedToB++).pipe(Effect.as(new Map()))
+      }).pipe(Scope.provide(scopeB), Effect.forkChild)
+      // A is giving up partition 1 for B (its onRevoke waits): B gives up before it is done.
+      yield* waitUntil("A revoking", () => revoking)
+      yield* Fiber.interrupt(joining)
+      const closing = yield* Effect.forkChild(Scope.close(scopeB, Exit.void))
+      yield* waitUntil("B left", () => broker.groups.get(groupId)!.members.length === 1)
+      yield* Deferred.succeed(latch, undefined)
+      yield* Fiber.join(closing)
+      assert.strictEqual(assignedToB, 0)
+      assert.deepStrictEqual((yield* a.assignment).map((tp) => tp.partition).sort(), [0, 1])
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
   })
 })
