@@ -127,9 +127,10 @@ export const nextPageHeaders = (url: string, cursor: string | null | undefined):
   return { "k2-next-cursor": cursor, link: `<?${query}>; rel="next"` }
 }
 
+/** Every key of every row: a key first seen late (symbols: the first with trades after 1000 without) is a column too. */
 export const columnsOf = (rows: ReadonlyArray<Record<string, unknown>>) => {
   const seen = new Set<string>()
-  for (const r of rows.slice(0, 1000)) for (const k of Object.keys(r)) seen.add(k)
+  for (const r of rows) for (const k in r) seen.add(k)
   return [...seen]
 }
 
@@ -268,6 +269,9 @@ export const parquetResponse = <E, R>(
   Effect.gen(function*() {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-")), "result.parquet")
     const cleanup = Effect.sync(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }))
+    // Also when the request ends: a body that is never read (HEAD, a client gone before the
+    // write) never runs the stream's own `ensuring`, and left the file behind for good.
+    yield* Effect.addFinalizer(() => cleanup)
     yield* write(file).pipe(Effect.onError(() => cleanup))
     const size = fs.statSync(file).size
     const body = Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(

@@ -99,7 +99,14 @@ const pathForms = (pathname: string): ReadonlyArray<string> => {
   const trim = (p: string) => p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p
   return [pathname, decoded].flatMap((p) => {
     const merged = p.toLowerCase().replace(/\/{2,}/g, "/")
-    const resolved = new URL(merged.startsWith("/") ? merged : `/${merged}`, "http://k2").pathname
+    // `/\[` (decoded from `/%5C%5B`) reads as a URL with the host `[`, which new URL throws on:
+    // that was a 500. Such a path has no resolved form; the router reads it as written.
+    let resolved: string
+    try {
+      resolved = new URL(merged.startsWith("/") ? merged : `/${merged}`, "http://k2").pathname
+    } catch {
+      return [trim(merged)]
+    }
     return [trim(merged), trim(resolved)]
   })
 }

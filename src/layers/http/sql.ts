@@ -174,23 +174,51 @@ export const checkReferences = (statement: unknown, views: ReadonlyArray<string>
         if (!Predicate.isObject(node["query"])) throw new SqlRefused({ detail: `${only}; SHOW is not allowed` })
         break
     }
-    // A CTE's name is in scope for the later CTEs and the query, and in its own body only when
-    // that body is recursive: elsewhere DuckDB resolves the name to the catalog (WITH
-    // duckdb_views AS (SELECT * FROM duckdb_views) reads the real one).
+    // A CTE's name is in scope for the later CTEs and the query, and in its own body only in the
+    // recursive part (`right`) of a recursive body: elsewhere DuckDB resolves the name to the
+    // catalog (WITH duckdb_views AS (SELECT * FROM duckdb_views) reads the real one, and so does
+    // the anchor of WITH RECURSIVE duckdb_views AS (SELECT sql FROM duckdb_views UNION ...)).
     const ctes = Predicate.isObject(node["cte_map"]) ? (node["cte_map"] as { map?: unknown }).map : undefined
     let inner = scope
     if (Array.isArray(ctes)) {
       for (const cte of ctes as Array<Cte>) {
         const name = lower(cte.key)
         const body = cte.value?.query?.node
-        const recursive = body?.["type"] === "RECURSIVE_CTE_NODE" && lower(body["cte_name"]) === name
-        walk(cte, recursive ? new Set([...inner, name]) : inner)
+        if (body?.["type"] === "RECURSIVE_CTE_NODE" && lower(body["cte_name"]) === name) {
+          const { right, ...anchor } = body
+          walk(right, new Set([...inner, name]))
+          walk({ ...cte, value: { ...cte.value, query: { ...cte.value?.query, node: anchor } } }, inner)
+        } else walk(cte, inner)
         inner = new Set([...inner, name])
       }
     }
     for (const [key, child] of Object.entries(node)) if (key !== "cte_map" || !Array.isArray(ctes)) walk(child, inner)
   }
   walk(statement, new Set())
+}
+
+/** The parse gate's view of a text: `json_serialize_sql`'s answer (`j`). */
+const serialized = async (connection: DuckDBConnection, sql: string) =>
+  (await executeOne(connection, "SELECT json_serialize_sql($1::VARCHAR) AS j", [sql], (s) => s.runAndReadAll())).getRowObjectsJS()[0]
+
+/** What may follow a statement's closing `;`: blanks and comments. */
+const AFTER_END = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*$/
+
+/**
+ * The statement without its closing `;` and what follows it, which the Parquet answer's COPY
+ * wrapping would break on (`SELECT 1;` answered JSON, and a syntax error as Parquet). Cut only
+ * when the rest still parses to the very tree the gate checked (`tree`), else left as given.
+ */
+const withoutEnd = async (connection: DuckDBConnection, sql: string, tree: string) => {
+  let text = sql
+  for (let i = 0; i < 16; i++) {
+    const end = text.lastIndexOf(";")
+    if (end < 0 || !AFTER_END.test(text.slice(end + 1))) break
+    const head = text.slice(0, end)
+    if (String((await serialized(connection, head))?.["j"]) !== tree) break
+    text = head
+  }
+  return text
 }
 
 /** Roughly the bytes a converted value takes as JSON text (what the answer holds and sends). */
@@ -245,8 +273,7 @@ export const runSandboxed = (options: {
         await connection.run("SET lock_configuration = true")
 
         // Parse gate: exactly one SELECT statement.
-        const parsed = (await executeOne(connection, "SELECT json_serialize_sql($1::VARCHAR) AS j", [options.sql], (s) => s.runAndReadAll()))
-          .getRowObjectsJS()[0]
+        const parsed = (await serialized(connection, options.sql))
         let tree: { error?: boolean; error_message?: string; statements?: Array<unknown> }
         try {
           tree = JSON.parse(String(parsed?.["j"] ?? "{}"))
@@ -264,10 +291,11 @@ export const runSandboxed = (options: {
         checkReferences(tree.statements, options.tables.map((t) => t.name))
 
         if (options.parquetOut !== undefined) {
+          const statement = await withoutEnd(connection, options.sql, String(parsed?.["j"]))
           await interruptAfter(
             connection,
             options.timeoutMs,
-            connection.run(`COPY (SELECT * FROM (\n${options.sql}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
+            connection.run(`COPY (SELECT * FROM (\n${statement}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
           )
           return { columns: [], rows: [], truncatedBy: null }
         }
@@ -311,7 +339,8 @@ export const runSandboxed = (options: {
       if (e instanceof SqlRefused) return e
       if (e instanceof TimeoutMarker) return new SqlTimeout({ ms: options.timeoutMs })
       const message = e instanceof Error ? e.message : String(e)
-      if (/Permission Error|disabled by configuration|lock/i.test(message)) {
+      // Not a bare "lock": `SELECT block ...` failing on its column was answered as a refusal.
+      if (/Permission Error|disabled by configuration|configuration has been locked/i.test(message)) {
         return new SqlRefused({ detail: "the statement needs access that is not allowed (files, network, extensions or settings)" })
       }
       if (/INTERRUPT/i.test(message)) return new SqlTimeout({ ms: options.timeoutMs })

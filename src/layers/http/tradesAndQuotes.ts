@@ -20,6 +20,7 @@ import { QueryEngine } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
+import { pinCursor } from "./pinning.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import type { Reads } from "./reads.ts"
@@ -134,7 +135,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       }
       // Exports: the whole range (or `limit` rows), page by page, never all in memory.
       const { correlationId } = yield* CurrentRequest
-      const pinned = yield* reads.pin([table], snapshot)
+      // A cursor pins the snapshot its rows are read at (as answerRead does): the headers name that one.
+      const pinned = (base.cursor === undefined ? undefined : pinCursor([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
       const etag = etagOf(table, request.url, format, pinned)
       const headers = cacheHeaders(etag, pinned)
       if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })

@@ -2,7 +2,7 @@ import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
-import { acceptsGzip, gzipEnd, gzipStart, present } from "../../../src/layers/http/respond.ts"
+import { acceptsGzip, columnsOf, csvRows, flatten, gzipEnd, gzipStart, present } from "../../../src/layers/http/respond.ts"
 
 describe("response encoding", () => {
   it("present: exact, JSON-safe values at any depth; nothing left for a replacer", () => {
@@ -75,4 +75,16 @@ describe("response encoding", () => {
       const start = yield* gzipStart(json)
       assert.isBelow(start.bytes.length, json.length / 5)
     }))
+})
+
+describe("CSV columns", () => {
+  it("a column first seen past the 1000th row still gets its header (symbols: 1000 quote-only symbols, then one with trades)", () => {
+    const quoteOnly = Array.from({ length: 1_000 }, (_, i) => flatten({ symbol: `Q${i}`, trades: null, quotes: { count: 1, first: "a", last: "b" } }))
+    const traded = flatten({ symbol: "ZZZ", trades: { count: 2, first: "c", last: "d" }, quotes: null })
+    const rows = [...quoteOnly, traded]
+    const columns = columnsOf(rows)
+    assert.includeMembers(columns, ["trades_first", "trades_last"])
+    const last = csvRows([traded], columns).trimEnd().split(",")
+    assert.strictEqual(last[columns.indexOf("trades_first")], "c")
+  })
 })

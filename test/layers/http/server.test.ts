@@ -243,3 +243,18 @@ describe("the pipeline in front of the routes", () => {
       assert.match(over.headers.get("retry-after") ?? "", /^\d+$/)
     }))
 })
+
+describe("paths the URL parser cannot read", () => {
+  it.effect("a path whose resolved form is no URL (an escaped backslash and bracket) is answered, not a 500", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      // Decoded, `/\[` reads as a scheme-relative URL with the host `[`, which new URL refuses.
+      for (const path of ["/%5C%5B/v1/trades", "/%5c%5b", "/%5C%5B/v1/sql"]) {
+        const res = yield* call(path, { headers: { "x-api-key": KEYS.full } })
+        const a = yield* answer(res)
+        assert.notStrictEqual(a.status, 500, `${path}: ${a.body}`)
+        assert.strictEqual(a.type, "application/problem+json", path)
+      }
+    }))
+})

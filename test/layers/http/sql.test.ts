@@ -1,6 +1,11 @@
 /** The SQL sandbox on its own: the answer is bounded in bytes as well as in rows. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DuckDBInstance } from "@duckdb/node-api"
+import { definitionOf } from "../../../src/domain/tables.ts"
 import { runSandboxed } from "../../../src/layers/http/sql.ts"
 
 const run = (sql: string, limits: { maxRows?: number; maxBytes?: number } = {}) =>
@@ -40,5 +45,61 @@ describe("SQL sandbox limits", () => {
       assert.strictEqual(r.truncatedBy, "bytes")
       assert.isAtLeast(r.rows.length, 30)
       assert.isBelow(r.rows.length, 34)
+    }))
+})
+
+describe("SQL sandbox allow-list", () => {
+  it.effect("a recursive CTE's anchor does not see the CTE's own name: naming a catalog view there is refused", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const file = path.join(dir, "warehouse-secret.parquet")
+      const instance = yield* Effect.promise(() => DuckDBInstance.create(":memory:"))
+      const connection = yield* Effect.promise(() => instance.connect())
+      yield* Effect.promise(() => connection.run(`COPY (SELECT 1 AS x) TO '${file}' (FORMAT parquet)`))
+      connection.closeSync()
+      instance.closeSync()
+      const tables = [{ name: "trades", schema: definitionOf("trades").schema, files: [file] }]
+      // DuckDB binds the anchor (left of the UNION) without the CTE: there duckdb_views is the
+      // catalog's, whose view definitions hold the warehouse's file paths.
+      const sql = "WITH RECURSIVE duckdb_views AS (SELECT sql FROM duckdb_views UNION SELECT sql FROM duckdb_views) SELECT * FROM duckdb_views"
+      const r = yield* Effect.result(runSandboxed({ sql, tables, maxRows: 10, timeoutMs: 30_000 }))
+      assert.isTrue(r._tag === "Failure", `answered ${JSON.stringify(r._tag === "Success" ? r.success.rows : null)}`)
+      assert.strictEqual(r._tag === "Failure" ? r.failure._tag : "", "SqlRefused")
+      // The recursive part does read the CTE: a recursive CTE stays allowed.
+      const ok = yield* runSandboxed({
+        sql: "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SELECT n FROM t",
+        tables,
+        maxRows: 10,
+        timeoutMs: 30_000
+      })
+      assert.deepStrictEqual(ok.rows.map((row) => row["n"]), [1, 2, 3])
+    }).pipe(Effect.scoped))
+})
+
+describe("SQL sandbox Parquet answers", () => {
+  it.effect("a statement ending in `;` (and a comment after it) answers Parquet as it answers JSON", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      for (const [i, sql] of ["SELECT 42 AS n;", "SELECT 42 AS n ;\n", "SELECT 42 AS n; -- the answer", "SELECT 42 AS n;;"].entries()) {
+        const json = yield* runSandboxed({ sql, tables: [], maxRows: 10, timeoutMs: 30_000 })
+        assert.deepStrictEqual(json.rows, [{ n: 42 }], sql)
+        const out = path.join(dir, `${i}.parquet`)
+        const written = yield* Effect.result(runSandboxed({ sql, tables: [], maxRows: 10, timeoutMs: 30_000, parquetOut: out }))
+        assert.strictEqual(written._tag, "Success", `${sql}: ${written._tag === "Failure" ? written.failure.message : ""}`)
+        assert.isTrue(fs.statSync(out).size > 0, sql)
+      }
+    }).pipe(Effect.scoped))
+})
+
+describe("SQL sandbox errors", () => {
+  it.effect("a mistake in the statement is sql_error with DuckDB's reason, even when the reason names a column like `block`", () =>
+    Effect.gen(function*() {
+      for (const sql of ["SELECT block FROM range(1)", "SELECT clock FROM range(1)"]) {
+        const r = yield* Effect.result(runSandboxed({ sql, tables: [], maxRows: 10, timeoutMs: 30_000 }))
+        assert.strictEqual(r._tag === "Failure" ? r.failure._tag : "Success", "SqlFailed", sql)
+        assert.include(r._tag === "Failure" ? r.failure.message : "", "not found", sql)
+      }
     }))
 })
