@@ -13,6 +13,10 @@ export interface IngestProgress {
   readonly consumed: number
   /** Rows committed, by table. */
   readonly written: Readonly<Record<"trades" | "quotes" | "instruments" | "sequence_events", number>>
+  /**
+   * Poison records sent to the DLQ, counted once their table commit passes them (as `written`):
+   * a letter sent again after a restart dropped its batch (the DLQ is at least once) counts once.
+   */
   readonly deadLettered: number
   /**
    * Records below a table's marker read after a restart or rebalance (some rebuild the sequence

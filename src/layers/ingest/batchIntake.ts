@@ -132,6 +132,7 @@ export const makeConsumeBatch = (
       // after a restart to rebuild the tracker), else it is consumed now.
       counters.alreadyIngested += skipped
       counters.consumed += poison.length
+      part.poison += poison.length
       for (const i of observation.duplicates) {
         if (toTrack[i]!.kafka_offset < part.tableMark) counters.alreadyIngested++
         else {

@@ -8,7 +8,6 @@ import { dlqTopicName, Header } from "../../domain/wire.ts"
 import type { PartitionBatch } from "../../services/KafkaSource.ts"
 import type { KafkaSink, ProducerRecord } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
-import type { IngestCounters } from "./ingestProgress.ts"
 import { countBy } from "./ingestMetrics.ts"
 import { retrySchedule } from "./transientFaults.ts"
 
@@ -40,8 +39,12 @@ export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripp
     }
   }))
 
-/** Sends a batch's poison to the DLQ, counted in `counters.deadLettered` and by reason. */
-export const makeDeadLetter = (producer: KafkaSink["Service"], counters: Pick<IngestCounters, "deadLettered">) => {
+/**
+ * Sends a batch's poison to the DLQ, counted by reason in the metric (sends). The progress counts
+ * them when their table commit passes them (`PartitionState.poison`): a batch dropped after its
+ * send is read and sent again.
+ */
+export const makeDeadLetter = (producer: KafkaSink["Service"]) => {
   const send = (records: ReadonlyArray<ProducerRecord>) =>
     producer.send(records).pipe(Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }))
 
@@ -52,7 +55,6 @@ export const makeDeadLetter = (producer: KafkaSink["Service"], counters: Pick<In
         // A DLQ that refuses the records themselves (too large for it) still gets why and where
         // from: a poison record never stops its partition.
         Effect.catchIf((e) => !e.retryable, (e) => send(deadLetters(batch, poison, e.message))),
-        Effect.tap(() => Effect.sync(() => void (counters.deadLettered += poison.length))),
         Effect.tap(() =>
           Effect.forEach(countBy(poison, (p) => p.reason), ([reason, n]) =>
             Metric.update(Metric.withAttributes(Metrics.deadLetters, { reason }), n), { discard: true })

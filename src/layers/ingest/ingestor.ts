@@ -24,7 +24,7 @@
  * catalog commits under it) lives in the trace of the first batch it commits and links to the
  * others. Links are only collected when spans are exported.
  */
-import { Cause, Clock, Effect, Exit, Fiber, FiberMap, Layer, Metric, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, FiberMap, Layer, Metric, Option, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
 import { DEFAULT_INGEST_GROUP } from "../../domain/ingest/marker.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import { tables } from "../../domain/tables.ts"
@@ -33,7 +33,7 @@ import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
 import { type IngestError, Ingestor } from "../../services/Ingestor.ts"
-import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
+import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { makeConsumeBatch } from "./batchIntake.ts"
@@ -41,7 +41,7 @@ import { BufferRoom } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import type { DataTable, PartitionState, Partitions, Trackers } from "./partitionState.ts"
+import { atomically, type DataTable, type PartitionState, type Partitions, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { backoff, isPermanent, isTransient, reconnectSchedule, retrySchedule } from "./transientFaults.ts"
@@ -88,6 +88,12 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
 /** A rough size of a row in a data file buffer, for the byte threshold. */
 const ROW_BYTES = 160
 
+/**
+ * How often the lag of every assigned partition is read from the log ends (one request a topic):
+ * a partition that has delivered no batch yet has no other.
+ */
+const LAG_REFRESH = "1 second"
+
 /** Batches a flush span links to (OpenTelemetry's default limit is 128 links per span). */
 const MAX_FLUSH_LINKS = 64
 
@@ -133,7 +139,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const counters = makeCounters()
   const room = new BufferRoom(parts, config.maxBufferedRows, counters)
   const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts })
-  const consumeBatch = makeConsumeBatch({ group, codec, writerSchemas, trackers, parts, counters, deadLetter: makeDeadLetter(producer, counters) })
+  const consumeBatch = makeConsumeBatch({ group, codec, writerSchemas, trackers, parts, counters, deadLetter: makeDeadLetter(producer) })
   const { commitSequenceEvents, commitTable, newestCommitted } = makeTableCommits({ group, sink, catalog, files, counters })
 
   yield* Metrics.registerIngestSeries
@@ -296,7 +302,6 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       for (const tp of tps) {
         const key = tpKeyOf(tp)
         yield* FiberMap.remove(actors, key)
-        yield* Metric.remove(lagGauge(tp))
         // The fetch loop may be waiting to hand this mailbox a batch: shutting it down lets it go on.
         const mailbox = mailboxes.get(key)
         if (mailbox !== undefined) yield* Queue.shutdown(mailbox)
@@ -306,6 +311,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(e, s))
           parts.delete(key)
         }
+        // After the state is gone: the lag refresh updates the gauges of known partitions only.
+        yield* Metric.remove(lagGauge(tp))
       }
     })
 
@@ -340,6 +347,26 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         Effect.andThen(Effect.suspend(() => revoke([...parts.values()].map((part) => part.tp))))
       )
     )
+
+    // A batch carries its partition's high-water mark, but a partition that has delivered none
+    // yet (catching up behind the others, or held by backpressure) would read a lag of 0: the
+    // log ends are asked for now and then, off the hot path. A failure keeps the last figures.
+    // Forked after the drain's finalizer, so it stops before the drain.
+    const refreshLag = Effect.gen(function*() {
+      const topics = new Set<string>()
+      for (const part of parts.values()) topics.add(part.tp.topic)
+      for (const topic of topics) {
+        const marks = yield* Effect.option(consumer.watermarks(topic))
+        if (Option.isNone(marks)) continue
+        yield* atomically(Effect.forEach(marks.value, (m) => {
+          const part = parts.get(tpKey(m.topic, m.partition))
+          if (part === undefined) return Effect.void
+          part.lag = m.high - part.next
+          return Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
+        }, { discard: true }))
+      }
+    })
+    yield* Effect.forkScoped(refreshLag.pipe(Effect.repeat(Schedule.spaced(LAG_REFRESH))))
 
     const flusher = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis

@@ -43,6 +43,11 @@ export interface PartitionState {
   next: bigint
   rows: RowBuffer<Row>
   events: Array<SequenceEvent>
+  /**
+   * Dead letters sent for the records buffered since the last flush: counted when their table
+   * commit passes them, so a letter sent again after a restart dropped its batch counts once.
+   */
+  poison: number
   /** Streams of this partition: what its checkpoint holds. */
   readonly streams: StreamSet
   lag: bigint

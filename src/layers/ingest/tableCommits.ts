@@ -29,6 +29,8 @@ export interface Taken {
   readonly part: PartitionState
   readonly rows: RowBuffer<Row>
   readonly events: ReadonlyArray<SequenceEvent>
+  /** Dead letters sent for these records. */
+  readonly poison: number
   readonly tableMark: bigint
   readonly sequenceMark: bigint
   readonly next: bigint
@@ -54,6 +56,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         part,
         rows: part.rows,
         events: part.events,
+        poison: part.poison,
         tableMark: part.tableMark,
         sequenceMark: part.sequenceMark,
         next: part.next,
@@ -62,6 +65,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
       })
       part.rows = rowsFor(part.table)
       part.events = []
+      part.poison = 0
       part.spans = []
     }
     return { taken, checkpoints }
@@ -94,6 +98,9 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
       if (table === "instruments") t.part.sequenceMark = t.next
     }
     counters.written[table] += batch.rowCount
+    // Counted with the rows: the letters of a batch a restart dropped were sent, but their
+    // records are read (and their letters sent) again.
+    for (const t of mine) counters.deadLettered += t.poison
     counters.commits++
     // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
     for (const t of mine) if (t.rows.newest > newestCommitted) newestCommitted = t.rows.newest

@@ -426,6 +426,102 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertExactlyOnce(options, 30)
     }), 60_000)
 
+  it.live("counts a dead letter once when a restart drops the batch that sent it: a letter counts when its batch commits", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 20 })
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      // The second batch (a poison record first) waits on its DLQ send while the first batch's
+      // flush fails; the restart's seek lets the send go on: the letter is sent, its batch dropped,
+      // and the re-read sends it again (at least once).
+      const dlqWaiting = yield* Deferred.make<void>()
+      const released = yield* Deferred.make<void>()
+      let held = false
+      const slowDlq = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            Effect.suspend(() => {
+              if (held || !records.some((r) => r.topic.endsWith(".dlq"))) return inner.send(records)
+              held = true
+              return Deferred.succeed(dlqWaiting, undefined).pipe(Effect.andThen(Deferred.await(released)), Effect.andThen(inner.send(records)))
+            })
+        })
+      })).pipe(Layer.provide(kafka))
+      const seekReleases = Layer.effect(KafkaSource)(Effect.gen(function*() {
+        const inner = yield* KafkaSource
+        return KafkaSource.of({
+          ...inner,
+          subscribe: (options) =>
+            Effect.map(inner.subscribe(options), (consumer) => ({
+              ...consumer,
+              seek: (tp, offset) => Effect.andThen(consumer.seek(tp, offset), Deferred.succeed(released, undefined))
+            }))
+        })
+      })).pipe(Layer.provide(kafka))
+      let failuresLeft = 1
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            id.name === "trades" && failuresLeft-- > 0
+              ? Effect.andThen(Deferred.await(dlqWaiting), Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" }))))
+              : catalog.commitTable(id, requirements, updates)
+        }))
+      const trades = makeTrades({ count: 39, symbols: ["XYZ"], days: 0.01 })
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        const records = trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        records.splice(20, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
+        yield* (yield* KafkaSink).send(records)
+        return yield* ingestUntil((p) => p.restarts > 0 && p.written.trades >= 39 && p.position === 40 && p.unwritten === 0)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 50 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, slowDlq, seekReleases, lakehouse))
+      )))
+      assert.strictEqual(progress.restarts, 1)
+      assert.strictEqual(progress.written.trades, 39)
+      // Sent twice (at least once), counted once: written + dead-lettered is what was produced.
+      assert.strictEqual(progress.deadLettered, 1)
+      assert.strictEqual(broker.topic(dlqTopicName(topic!)).partitions.flat().length, 2)
+      yield* assertExactlyOnce(options, 39)
+    }), 60_000)
+
+  it.live("reports the lag of an assigned partition that has not delivered a batch yet", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const codec = makeWireCodec()
+      const [topic] = TOPICS
+      // Fetching held for good (as backpressure or a slow catch-up holds it): no batch comes.
+      const holding = Layer.effect(KafkaSource)(Effect.gen(function*() {
+        const inner = yield* KafkaSource
+        return KafkaSource.of({
+          ...inner,
+          subscribe: (options) => Effect.map(inner.subscribe(options), (consumer) => ({ ...consumer, batches: Stream.never }))
+        })
+      })).pipe(Layer.provide(kafka))
+      const trades = makeTrades({ count: 25, symbols: ["XYZ"], days: 0.01 })
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        const seen = yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === 1 && p.lag > 0 }),
+          Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => ingestor.progress })
+        )
+        yield* Fiber.interrupt(fiber)
+        return seen
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, holding, Lakehouse.layer(warehouseOptions("sqlite"))))
+      )))
+      assert.strictEqual(progress.partitions, 1)
+      assert.strictEqual(progress.position, 0)
+      assert.strictEqual(progress.lag, 25)
+    }), 60_000)
+
   it.live("a table another engine partitioned in a way K2 cannot write ends the run with that error instead of restarting for ever", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
