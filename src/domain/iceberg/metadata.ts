@@ -183,6 +183,13 @@ export const applyUpdates = (
         const gone = new Set(u["snapshot-ids"])
         const current = m["current-snapshot-id"]
         if (current !== undefined && gone.has(current)) invalid("cannot remove the current snapshot")
+        // A ref set since the removal was planned (another engine's tag of an old snapshot): removing
+        // its snapshot would leave it dangling (Java drops such a ref, losing the tag). Stale, so the
+        // caller plans again and keeps the snapshot.
+        const held = Object.entries(m.refs).find(([, ref]) => gone.has(ref["snapshot-id"]))
+        if (held !== undefined) {
+          throw new UpdateRefused({ detail: `cannot remove snapshot ${held[1]["snapshot-id"]}: ref ${held[0]} points to it`, stale: true })
+        }
         // As Java does: the log loses everything up to its last removed entry, not just that entry;
         // [A, B, C] less B would say A was current while B was, and time travel would read A.
         const lastGone = m["snapshot-log"].findLastIndex((e) => gone.has(e["snapshot-id"]))

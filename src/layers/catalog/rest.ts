@@ -244,10 +244,20 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     return yield* unexpected(`namespace ${namespace}`, reply)
   })
 
+  /** `body[key]` as an array of items `is` accepts (absent: none), or what is wrong with it. */
+  const listOf = <A>(body: Record<string, unknown>, key: string, is: (item: unknown) => item is A): Result.Result<ReadonlyArray<A>, string> => {
+    const items = body[key]
+    if (items === undefined || items === null) return Result.succeed([])
+    if (!Array.isArray(items)) return Result.fail(`${key} is not an array: ${JSON.stringify(items).slice(0, 200)}`)
+    const bad = items.find((item) => !is(item))
+    return bad === undefined ? Result.succeed(items as ReadonlyArray<A>) : Result.fail(`${key} holds ${JSON.stringify(bad).slice(0, 200)}`)
+  }
+
   const listPaged = Effect.fnUntraced(function*<A>(
     path: string,
     params: Record<string, string>,
-    pick: (body: Record<string, unknown>) => ReadonlyArray<A>,
+    /** The page's items, or what is wrong with them. */
+    pick: (body: Record<string, unknown>) => Result.Result<ReadonlyArray<A>, string>,
     onMissing: () => CatalogError
   ) {
     const out: Array<A> = []
@@ -258,7 +268,10 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       if (reply.status === 404) return yield* onMissing()
       if (reply.status !== 200) return yield* unexpected(`list ${path}`, reply)
       const body = yield* jsonObject(reply, `list ${path}`)
-      out.push(...pick(body))
+      const items = pick(body)
+      // A server answering another shape (an object for the list, a number for a name) is failing, typed, not a defect.
+      if (Result.isFailure(items)) return yield* unavailable(`list ${path}: ${items.failure}`)
+      out.push(...items.success)
       const next = body["next-page-token"]
       pageToken = typeof next === "string" && next.length > 0 ? next : undefined
       // A token handed out twice (a server ignoring pageToken) would page for ever, repeating rows.
@@ -283,7 +296,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       const namespaces = yield* listPaged(
         `${root}/namespaces`,
         parent.length === 0 ? {} : { parent: parent.join(UNIT_SEPARATOR) },
-        (body) => (body.namespaces as ReadonlyArray<ReadonlyArray<string>> | undefined) ?? [],
+        (body) => listOf(body, "namespaces", (ns): ns is ReadonlyArray<string> => Array.isArray(ns) && ns.every((l) => typeof l === "string")),
         () => catalogError(new NoSuchNamespace({ namespace: parent.join(".") }))
       )
       return namespaces.map((levels) => levels.slice(parent.length).join(".")).sort()
@@ -331,7 +344,9 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       const ids = yield* listPaged(
         `${root}/namespaces/${nsPath(namespace)}/tables`,
         {},
-        (body) => (body.identifiers as ReadonlyArray<{ name: string }> | undefined) ?? [],
+        (body) =>
+          listOf(body, "identifiers", (id): id is { readonly name: string } =>
+            typeof id === "object" && id !== null && typeof (id as { name?: unknown }).name === "string"),
         () => catalogError(new NoSuchNamespace({ namespace }))
       )
       return ids.map((id) => ({ namespace, name: id.name })).sort((a, b) => a.name.localeCompare(b.name))

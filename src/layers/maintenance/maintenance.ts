@@ -215,9 +215,14 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis)
       })
       if (plan.expire.length === 0) return { table: base, plan }
+      // Every ref the plan kept a snapshot for stays where it was: a ref moved meanwhile onto a
+      // snapshot being removed would dangle (a REST server's builder drops it). A ref created
+      // meanwhile no requirement can name: applyUpdates refuses removing its snapshot (stale).
+      const refs = Object.entries(m.refs).filter(([name]) => name !== "main")
       const committed = yield* catalog.commitTable(identifier, [
         { type: "assert-table-uuid", uuid: m["table-uuid"] },
-        { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": m["current-snapshot-id"] ?? null }
+        { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": m["current-snapshot-id"] ?? null },
+        ...refs.map(([ref, r]) => ({ type: "assert-ref-snapshot-id" as const, ref, "snapshot-id": r["snapshot-id"] }))
       ], [{ action: "remove-snapshots", "snapshot-ids": plan.expire }])
       return { table: committed, plan }
     })

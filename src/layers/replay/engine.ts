@@ -1,7 +1,7 @@
 /**
  * ReplayEngine over the TableScanner and DuckDB.
  *
- * Per UTC day (partitions never overlap in time), the day's range is cut into windows of at
+ * Per UTC day (the days of a file: days.ts; a file over several days is read in each, filtered by time), the day's range is cut into windows of at
  * most `windowRows` rows (windows.ts). One statement per window reads the planned files of both
  * tables (UNION ALL), already filtered by time and symbol, and DuckDB sorts it in the replay
  * order; its result is streamed chunk by chunk (2048 rows) into a bounded queue, the next chunk
@@ -53,6 +53,7 @@ import {
 import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
 import { cutWindows } from "./windows.ts"
+import { type Days, daysOfFile, needsSpec, timeFields } from "./days.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 
 /** The end of the table part of a follow: the last instant the domain accepts (2200-01-01). */
@@ -63,10 +64,11 @@ const QUEUE_EVENTS = 4_096
 const fromResult = <A>(r: Result.Result<A, InvalidQuery>): Effect.Effect<A, InvalidQuery> =>
   Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
 
-/** The UTC day of a file, from its day(exchange_timestamp) partition value; null when unpartitioned. */
-const dayOf = (partition: Readonly<Record<string, unknown>>): number | null => {
-  const v = partition["exchange_timestamp_day"]
-  return typeof v === "number" ? v : null
+/** A table's plan and the UTC days each of its files may hold (days.ts), null where unknown. */
+interface PlannedTable {
+  readonly table: MarketTable
+  readonly plan: ScanPlan
+  readonly days: ReadonlyArray<Days | null>
 }
 
 // The conversion to events is the replay's hot path (duckdb/vectors.ts). DuckDB shapes the columns for
@@ -238,30 +240,43 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       time: { column: "exchange_timestamp", from: c.range.from, to: c.range.to },
       ...(c.symbols.length > 0 ? { values: [{ column: "symbol", values: c.symbols }] } : {})
     }
-    if (request.snapshots === undefined) {
-      return scanner.planTogether(c.which.map((table) => ({ table: identifierOf(table), filter })), request.snapshot).pipe(
+    const planned = request.snapshots === undefined
+      ? scanner.planTogether(c.which.map((table) => ({ table: identifierOf(table), filter })), request.snapshot).pipe(
         Effect.map((plans) => plans.map((plan, i) => ({ table: c.which[i]!, plan })))
       )
-    }
-    return Effect.forEach(c.which, (table) => {
-      const snapshot = request.snapshots?.[table] ?? request.snapshot
-      return scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
-        .pipe(Effect.map((plan) => ({ table, plan })))
-    }, { concurrency: 2 })
+      : Effect.forEach(c.which, (table) => {
+        const snapshot = request.snapshots?.[table] ?? request.snapshot
+        return scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
+          .pipe(Effect.map((plan) => ({ table, plan })))
+      }, { concurrency: 2 })
+    return Effect.flatMap(planned, (plans) => Effect.forEach(plans, withDays))
   }
 
-  /** Files of `plan` that may hold rows of UTC day `day`. */
-  const filesOfDay = (plan: ScanPlan, day: number): ScanPlan => ({
-    ...plan,
-    files: plan.files.filter((f) => {
-      const d = dayOf(f.partition)
-      return d === null || d === day
+  /** Each file's days; the table's partition specs are read only for files without bounds of exchange_timestamp. */
+  const withDays = ({ table, plan }: { readonly table: MarketTable; readonly plan: ScanPlan }) =>
+    Effect.gen(function*() {
+      const column = plan.schema.fields.find((f) => f.name === "exchange_timestamp")
+      // Bounds and transforms read as microseconds: another type's (nanoseconds) would place rows on wrong days.
+      const ts = column?.type === "timestamptz" || column?.type === "timestamp" ? column.id : undefined
+      if (ts === undefined) return { table, plan, days: plan.files.map(() => null) } satisfies PlannedTable
+      const fields = plan.files.some((f) => needsSpec(f, ts))
+        ? timeFields((yield* catalog.loadTable(plan.table)).metadata["partition-specs"], ts)
+        : undefined
+      return { table, plan, days: plan.files.map((f) => daysOfFile(f, ts, fields)) } satisfies PlannedTable
+    })
+
+  /** Files of `p` that may hold rows of UTC day `day`. */
+  const filesOfDay = (p: PlannedTable, day: number): ScanPlan => ({
+    ...p.plan,
+    files: p.plan.files.filter((_, i) => {
+      const d = p.days[i]
+      return d == null || (d[0] <= day && day <= d[1])
     })
   })
 
   const produce = (
     queue: Queue.Queue<ReplayEvent, ReplayError | Cause.Done>,
-    plans: ReadonlyArray<{ table: MarketTable; plan: ScanPlan }>,
+    plans: ReadonlyArray<PlannedTable>,
     c: Effect.Success<ReturnType<typeof check>>
   ) =>
     Effect.gen(function*() {
@@ -269,23 +284,24 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       /** Unpaced windows started and not yet streamed out, oldest first. */
       const inFlight: Array<Deferred.Deferred<void, ReplayError>> = []
       const days = new Set<number>()
-      let unpartitioned = false
-      for (const { plan } of plans) {
-        for (const f of plan.files) {
-          const d = dayOf(f.partition)
-          if (d === null) unpartitioned = true
-          else days.add(d)
+      const [first, last] = [Math.floor(c.range.from / MICROS_PER_DAY), Math.floor((c.range.to - 1) / MICROS_PER_DAY)]
+      /** Whether a file's days are unknown: then every day of the range is played. */
+      let unknown = false
+      for (const p of plans) {
+        for (const d of p.days) {
+          if (d === null) unknown = true
+          else for (let day = Math.max(d[0], first); day <= Math.min(d[1], last); day++) days.add(day)
         }
       }
-      if (unpartitioned) {
-        for (let d = Math.floor(c.range.from / MICROS_PER_DAY); d <= Math.floor((c.range.to - 1) / MICROS_PER_DAY); d++) days.add(d)
+      if (unknown) {
+        for (let d = first; d <= last; d++) days.add(d)
       }
       const play = Effect.gen(function*() {
         for (const day of [...days].sort((x, y) => x - y)) {
           const from = Math.max(c.range.from, day * MICROS_PER_DAY)
           const to = Math.min(c.range.to, (day + 1) * MICROS_PER_DAY)
           if (from >= to) continue
-          const dayPlans = plans.map(({ table, plan }) => ({ table, plan: filesOfDay(plan, day) })).filter((p) => p.plan.files.length > 0)
+          const dayPlans = plans.map((p) => ({ table: p.table, plan: filesOfDay(p, day) })).filter((p) => p.plan.files.length > 0)
           if (dayPlans.length === 0) continue
           const paths = dayPlans.flatMap((p) => plannedPaths(p.plan))
           const read: DayRead = { plans: dayPlans, symbols: c.symbols, paths }

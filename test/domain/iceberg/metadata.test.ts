@@ -92,6 +92,17 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
     assert.strictEqual(idAsOf(expired, 300), 3n)
   })
 
+  it("refuses to remove a snapshot a ref points to, as stale (the remover plans again and keeps it)", () => {
+    try {
+      applyUpdates(history(), null, [{ action: "remove-snapshots", "snapshot-ids": [1n, 2n] }], 500)
+      assert.fail("removed the snapshot tag eod points to")
+    } catch (e) {
+      assert.instanceOf(e, UpdateRefused)
+      assert.isTrue((e as UpdateRefused).stale)
+      assert.include((e as UpdateRefused).detail, "eod")
+    }
+  })
+
   it("detects the gap in a snapshot log written without it (a log that only dropped the expired entry)", () => {
     const m = history()
     const gapped = {

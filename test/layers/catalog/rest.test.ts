@@ -193,3 +193,34 @@ describe("REST catalog client: endpoints the server advertises", () => {
       assert.deepStrictEqual(seen.slice(1).map((s) => s.split(" ")[0]), ["HEAD", "HEAD"])
     }))
 })
+
+describe("REST catalog client: list answers of the wrong shape", () => {
+  /** The failure of listing namespaces (or tables) when a list page's body is `body`. */
+  const listFailure = (body: unknown, list: "namespaces" | "tables") =>
+    Effect.gen(function*() {
+      const server = routed((_method, path) => path === "/v1/config" ? Response.json({ overrides: {} }) : Response.json(body))
+      const exit = yield* Effect.exit(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        return list === "namespaces" ? yield* catalog.listNamespaces() : yield* catalog.listTables("market_data")
+      }).pipe(withRest({ uri: "http://catalog.test" }, server)))
+      assert.strictEqual(reasonOfExit(exit), "CatalogUnavailable")
+      const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+      return String((failure as { error: CatalogError }).error.reason.message)
+    })
+
+  it.effect("namespaces that are not an array, or a namespace that is not an array of strings: CatalogUnavailable naming it", () =>
+    Effect.gen(function*() {
+      assert.match(yield* listFailure({ namespaces: { a: ["x"] } }, "namespaces"), /namespaces/)
+      assert.match(yield* listFailure({ namespaces: "market_data" }, "namespaces"), /namespaces/)
+      assert.match(yield* listFailure({ namespaces: ["market_data"] }, "namespaces"), /"market_data"/)
+      assert.match(yield* listFailure({ namespaces: [["market", 7]] }, "namespaces"), /\["market",7\]/)
+    }))
+
+  it.effect("identifiers that are not an array, or an identifier without a string name: CatalogUnavailable naming it", () =>
+    Effect.gen(function*() {
+      assert.match(yield* listFailure({ identifiers: { name: "trades" } }, "tables"), /identifiers/)
+      assert.match(yield* listFailure({ identifiers: [{ namespace: ["market_data"], name: 7 }] }, "tables"), /"name":7/)
+      assert.match(yield* listFailure({ identifiers: [null] }, "tables"), /null/)
+      assert.match(yield* listFailure({ identifiers: ["trades"] }, "tables"), /"trades"/)
+    }))
+})

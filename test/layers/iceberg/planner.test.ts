@@ -8,10 +8,10 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
-import type { Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import type { PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import { decodeManifestList, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
@@ -159,4 +159,73 @@ describe("TableScanner: row-level deletes", () => {
       assert.include(failed.message, "market_data.trades")
       assert.include(failed.message, "delete files")
     }).pipe(Effect.provide(layer)))
+})
+
+describe("TableScanner: another engine's partition specs", () => {
+  // The table as another engine left it: its snapshot's list names `swap.manifests` (of spec `swap.spec`).
+  const swap: { list?: string | undefined; spec?: PartitionSpec | undefined } = {}
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
+  const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) =>
+        Effect.map(catalog.loadTable(id), (t) =>
+          swap.list === undefined ? t : {
+            ...t,
+            metadata: {
+              ...t.metadata,
+              "partition-specs": [...t.metadata["partition-specs"], ...(swap.spec === undefined ? [] : [swap.spec])],
+              snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! }))
+            }
+          })
+    }))
+  const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
+
+  /**
+   * A snapshot whose one manifest is of spec `specId`: by symbol, its files with partition `symbol` a string; as
+   * written, K2's manifest (day partitions) under that spec id.
+   */
+  const swapIn = (specId: number, spec: PartitionSpec | undefined, partitions: "by symbol" | "as written" = "by symbol") =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const { snapshot } = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
+      const entries = yield* decodeManifest(yield* files.read(list[0]!.manifestPath), "manifest")
+      const manifestPath = partitions === "as written" ? list[0]!.manifestPath : `${list[0]!.manifestPath}.by-symbol.avro`
+      // A string-typed partition field: written as void(symbol), whose Avro type is the column's.
+      const writtenAs: PartitionSpec = { "spec-id": specId, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "void" }] }
+      if (partitions === "by symbol") yield* files.write(manifestPath, encodeManifest(
+        entries.map((e) => ({ ...e, dataFile: { ...e.dataFile, partition: { symbol: "AAPL" as unknown as number } } })),
+        { schema: tables.trades.schema, spec: writtenAs }
+      ))
+      swap.spec = spec
+      swap.list = `${snapshot["manifest-list"]}.by-symbol.avro`
+      const partitionSummaries = partitions === "as written" ? list[0]!.partitions : null
+      yield* files.write(swap.list, encodeManifestList([{ ...list[0]!, manifestPath, partitionSpecId: specId, partitions: partitionSummaries }], {
+        snapshotId: snapshot["snapshot-id"],
+        parentSnapshotId: null,
+        sequenceNumber: snapshot["sequence-number"]
+      }))
+    })
+
+  it.effect("identity(string) partitions are refused as UnsupportedTableFeature naming the field, not as a corrupt manifest", () =>
+    Effect.gen(function*() {
+      yield* swapIn(1, { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "identity" }] })
+      const failed = yield* Effect.flip((yield* TableScanner).plan(trades))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+      assert.include(failed.message, "identity(symbol)")
+    }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => (swap.list = swap.spec = undefined)))))
+
+  it.effect("a manifest of a spec id the metadata lacks is a CorruptFile naming it, with or without a time filter", () =>
+    Effect.gen(function*() {
+      yield* swapIn(9, undefined, "as written")
+      const scanner = yield* TableScanner
+      for (const filter of [{}, { time: { column: "exchange_timestamp", from: 0, to: 1 } }]) {
+        const failed = yield* Effect.flip(scanner.plan(trades, { filter }))
+        assert.strictEqual(failed._tag, "TableFileError")
+        assert.include(failed.message, "partition spec 9")
+      }
+    }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => (swap.list = swap.spec = undefined)))))
 })

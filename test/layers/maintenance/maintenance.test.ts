@@ -468,3 +468,63 @@ describe("Maintenance: compaction and schema evolution", () => {
       assert.strictEqual(currentSnapshot(m)!.summary.operation, "append")
     }).pipe(Effect.provide(renaming.layer)))
 })
+
+describe("Maintenance: expiry racing another engine's tag", () => {
+  // Live: the conflict is retried after a backoff.
+  it.live("a snapshot tagged between expiry's plan and its commit is kept, and so is the tag", () => {
+    // Another engine tags the oldest snapshot just before expiry's commit: the commit, planned
+    // without the tag, must not remove the tagged snapshot (which would leave the tag dangling).
+    const injected = { armed: false, tagged: undefined as bigint | undefined }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.gen(function*() {
+            if (injected.armed && updates.some((u) => u.action === "remove-snapshots")) {
+              injected.armed = false
+              const m = (yield* catalog.loadTable(id)).metadata
+              injected.tagged = m.snapshots[0]!["snapshot-id"]
+              yield* catalog.commitTable(id, [], [
+                { action: "set-snapshot-ref", "ref-name": "audit", type: "tag", "snapshot-id": injected.tagged }
+              ])
+            }
+            return yield* catalog.commitTable(id, requirements, updates)
+          })
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 20, 1)
+      injected.armed = true
+      yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
+      assert.isFalse(injected.armed, "the tag was committed before expiry's commit")
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      assert.strictEqual(m.refs.audit?.["snapshot-id"], injected.tagged)
+      assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === injected.tagged), "the tagged snapshot is kept")
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+  }, 60_000)
+
+  it.live("expiry's commit asserts every ref it saw stays put (a REST server drops a ref left dangling)", () => {
+    const seen: Array<unknown> = []
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) => {
+          if (updates.some((u) => u.action === "remove-snapshots")) seen.push(...requirements)
+          return catalog.commitTable(id, requirements, updates)
+        }
+      }))
+    return Effect.gen(function*() {
+      const catalog = yield* Catalog
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 20, 1)
+      const second = (yield* catalog.loadTable(trades)).metadata.snapshots[1]!["snapshot-id"]
+      yield* catalog.commitTable(trades, [], [{ action: "set-snapshot-ref", "ref-name": "audit", type: "tag", "snapshot-id": second }])
+      yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
+      assert.deepInclude(seen, { type: "assert-ref-snapshot-id", ref: "audit", "snapshot-id": second })
+      const m = (yield* catalog.loadTable(trades)).metadata
+      assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === second), "the tagged snapshot is kept")
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+  }, 60_000)
+})

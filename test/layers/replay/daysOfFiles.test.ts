@@ -1,0 +1,121 @@
+/**
+ * A replay plays only the UTC days its files may hold. Tables another engine partitioned otherwise
+ * than K2's day(exchange_timestamp) named `exchange_timestamp_day` (hour or day under another name,
+ * or no partition at all) still give each file its days: from the spec's transform of
+ * exchange_timestamp, else from the file's bounds of it. Otherwise a `follow` (its range ends in
+ * 2200) would run a profiles statement for each of ~64,000 days.
+ */
+import type { DuckDBConnection } from "@duckdb/node-api"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Stream } from "effect"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import type { PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
+import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
+import { type ScanPlan, TableScanner } from "../../../src/services/TableScanner.ts"
+import { DAY, genTrades, T0 } from "../query/data.ts"
+import { lakehouse, TRADES } from "../query/fixture.ts"
+import { spy } from "../../support/spy.ts"
+
+/** Two days of trades. */
+const rows = genTrades(400, { days: 2, seed: 77 })
+
+const TS = tables.trades.schema.fields.find((f) => f.name === "exchange_timestamp")!.id
+
+const spec = (name: string, transform: string): PartitionSpec => ({
+  "spec-id": 0,
+  fields: [{ "source-id": TS, "field-id": 1000, name, transform }]
+})
+
+/** The replay of `rows` over 40 days from a table of `partitionSpec`: its events and how many days it played. */
+const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "kept") => {
+  let days = 0
+  const counting = Layer.effect(DuckDb)(Effect.gen(function*() {
+    const real = yield* DuckDb
+    const connection = (c: DuckDBConnection) =>
+      spy(c, {
+        prepare: (sql: string) => {
+          // One profiles statement per day played.
+          if (/SELECT DISTINCT/.test(sql)) days++
+          return c.prepare(sql)
+        }
+      })
+    return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(connection(c))) })
+  }))
+  const data = Layer.effectDiscard(Effect.gen(function*() {
+    const sink = yield* IcebergSink
+    yield* sink.ensureTable({ ...tables.trades, spec: partitionSpec })
+    yield* sink.append(TRADES, tradeColumns(rows))
+  }))
+  // Files written without column bounds (metrics mode none, as some engines write them): only the spec places them.
+  const unbounded = Layer.effect(TableScanner)(Effect.gen(function*() {
+    const real = yield* TableScanner
+    const drop = (plan: ScanPlan): ScanPlan =>
+      bounds === "kept" ? plan : { ...plan, files: plan.files.map((f) => ({ ...f, lowerBounds: new Map(), upperBounds: new Map() })) }
+    return TableScanner.of({
+      ...real,
+      plan: (table, request) => Effect.map(real.plan(table, request), drop),
+      planTogether: (reads, snapshot) => Effect.map(real.planTogether(reads, snapshot), (plans) => plans.map(drop))
+    })
+  }))
+  const app = Layer.mergeAll(ReplayLayer.layer.pipe(Layer.provide(Layer.mergeAll(counting, unbounded))), data).pipe(Layer.provideMerge(lakehouse()))
+  return Effect.gen(function*() {
+    const replay = yield* ReplayEngine
+    const events = yield* Stream.runCollect(replay.stream({ from: T0 - 5 * DAY, to: T0 + 35 * DAY, tables: ["trades"] }))
+    return { events: events.length, days }
+  }).pipe(Effect.provide(app))
+}
+
+describe("the days a replay plays", () => {
+  it.effect("a table partitioned by hour(exchange_timestamp): the days of its hours", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf(spec("exchange_timestamp_hour", "hour"))
+      assert.strictEqual(r.events, rows.length)
+      assert.strictEqual(r.days, 2)
+    }), 60_000)
+
+  it.effect("a table partitioned by day(exchange_timestamp) under another name", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf(spec("ts_day", "day"))
+      assert.strictEqual(r.events, rows.length)
+      assert.strictEqual(r.days, 2)
+    }), 60_000)
+
+  it.effect("a field named exchange_timestamp_day whose transform is hour: read as hours, no row lost", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf(spec("exchange_timestamp_day", "hour"))
+      assert.strictEqual(r.events, rows.length)
+      assert.strictEqual(r.days, 2)
+    }), 60_000)
+
+  it.effect("an unpartitioned table: the days of each file's bounds of exchange_timestamp", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf({ "spec-id": 0, fields: [] })
+      assert.strictEqual(r.events, rows.length)
+      assert.strictEqual(r.days, 2)
+    }), 60_000)
+
+  for (const [what, partitionSpec] of [
+    ["hour(exchange_timestamp)", spec("exchange_timestamp_hour", "hour")],
+    ["day(exchange_timestamp) under another name", spec("ts_day", "day")],
+    ["hour(exchange_timestamp) named exchange_timestamp_day", spec("exchange_timestamp_day", "hour")]
+  ] as const) {
+    it.effect(`files without bounds, partitioned by ${what}: the days of their partition values`, () =>
+      Effect.gen(function*() {
+        const r = yield* replayOf(partitionSpec, "dropped")
+        assert.strictEqual(r.events, rows.length)
+        assert.strictEqual(r.days, 2)
+      }), 60_000)
+  }
+
+  it.effect("files without bounds, partitioned by month(exchange_timestamp): the days of the month", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf(spec("ts_month", "month"), "dropped")
+      assert.strictEqual(r.events, rows.length)
+      // The rows are of January 2024, all of it in the range (2023-12-28 .. 2024-02-06): its 31 days, no other.
+      assert.strictEqual(r.days, 31)
+    }), 60_000)
+})
