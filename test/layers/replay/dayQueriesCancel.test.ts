@@ -9,13 +9,12 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
 import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spy } from "../../support/spy.ts"
+import { spiedDuckDb, spy } from "../../support/spy.ts"
 
 /** One day of more rows than a window of 1,000 holds: the day is cut by its histogram. */
 const rows = genTrades(3_000, { days: 1, seed: 52 })
@@ -27,32 +26,29 @@ let held: { readonly sql: RegExp; readonly started: Deferred.Deferred<void>; int
  * DuckDB whose held statement runs until its connection is interrupted, as a long one does: it
  * settles (failed, as DuckDB's INTERRUPT) only then.
  */
-const holding = Layer.effect(DuckDb)(Effect.gen(function*() {
-  const real = yield* DuckDb
-  const connection = (c: DuckDBConnection) => {
-    let stop = () => {}
-    const statement = (s: DuckDBPreparedStatement, sql: string) => {
-      const h = held
-      if (h === undefined || !h.sql.test(sql)) return s
-      return spy(s, {
-        runAndReadAll: () =>
-          new Promise((_, reject) => {
-            stop = () => reject(new Error("INTERRUPT Error: Interrupted!"))
-            h.release = stop
-            Deferred.doneUnsafe(h.started, Effect.void)
-          })
-      })
-    }
-    return spy(c, {
-      prepare: async (sql: string) => statement(await c.prepare(sql), sql),
-      interrupt: () => {
-        if (held !== undefined) held.interrupts++
-        stop()
-      }
+const connection = (c: DuckDBConnection) => {
+  let stop = () => {}
+  const statement = (s: DuckDBPreparedStatement, sql: string) => {
+    const h = held
+    if (h === undefined || !h.sql.test(sql)) return s
+    return spy(s, {
+      runAndReadAll: () =>
+        new Promise((_, reject) => {
+          stop = () => reject(new Error("INTERRUPT Error: Interrupted!"))
+          h.release = stop
+          Deferred.doneUnsafe(h.started, Effect.void)
+        })
     })
   }
-  return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(connection(c))) })
-}))
+  return spy(c, {
+    prepare: async (sql: string) => statement(await c.prepare(sql), sql),
+    interrupt: () => {
+      if (held !== undefined) held.interrupts++
+      stop()
+    }
+  })
+}
+const holding = spiedDuckDb(connection)
 
 const data = Layer.effectDiscard(Effect.gen(function*() {
   const sink = yield* IcebergSink

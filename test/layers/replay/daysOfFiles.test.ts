@@ -11,14 +11,13 @@ import { Effect, Layer, Stream } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import type { PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { type ScanPlan, TableScanner } from "../../../src/services/TableScanner.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
 import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spy } from "../../support/spy.ts"
+import { spiedDuckDb, spy } from "../../support/spy.ts"
 
 /** Two days of trades. */
 const rows = genTrades(400, { days: 2, seed: 77 })
@@ -33,18 +32,15 @@ const spec = (name: string, transform: string): PartitionSpec => ({
 /** The replay of `rows` over 40 days from a table of `partitionSpec`: its events and how many days it played. */
 const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "kept") => {
   let days = 0
-  const counting = Layer.effect(DuckDb)(Effect.gen(function*() {
-    const real = yield* DuckDb
-    const connection = (c: DuckDBConnection) =>
-      spy(c, {
-        prepare: (sql: string) => {
-          // One profiles statement per day played.
-          if (/SELECT DISTINCT/.test(sql)) days++
-          return c.prepare(sql)
-        }
-      })
-    return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(connection(c))) })
-  }))
+  const connection = (c: DuckDBConnection) =>
+    spy(c, {
+      prepare: (sql: string) => {
+        // One profiles statement per day played.
+        if (/SELECT DISTINCT/.test(sql)) days++
+        return c.prepare(sql)
+      }
+    })
+  const counting = spiedDuckDb(connection)
   const data = Layer.effectDiscard(Effect.gen(function*() {
     const sink = yield* IcebergSink
     yield* sink.ensureTable({ ...tables.trades, spec: partitionSpec })

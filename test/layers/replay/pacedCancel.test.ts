@@ -7,13 +7,12 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
 import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spy } from "../../support/spy.ts"
+import { spiedDuckDb, spy } from "../../support/spy.ts"
 
 /** One day, one paced window (under its 50,000 rows), ~15 chunks of 2,048 rows. */
 const rows = genTrades(30_000, { days: 1, seed: 51 })
@@ -25,20 +24,17 @@ const firstFetch = new Promise<void>((resolve) => {
 })
 
 /** DuckDB, counting the chunks fetched from every streamed result. */
-const counting = Layer.effect(DuckDb)(Effect.gen(function*() {
-  const real = yield* DuckDb
-  const result = (r: DuckDBResult) =>
-    spy(r, {
-      fetchChunk: () => {
-        fetches++
-        fetchStarted()
-        return r.fetchChunk()
-      }
-    })
-  const statement = (s: DuckDBPreparedStatement) => spy(s, { stream: async () => result(await s.stream()) })
-  const connection = (c: DuckDBConnection) => spy(c, { prepare: async (sql: string) => statement(await c.prepare(sql)) })
-  return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(connection(c))) })
-}))
+const result = (r: DuckDBResult) =>
+  spy(r, {
+    fetchChunk: () => {
+      fetches++
+      fetchStarted()
+      return r.fetchChunk()
+    }
+  })
+const statement = (s: DuckDBPreparedStatement) => spy(s, { stream: async () => result(await s.stream()) })
+const connection = (c: DuckDBConnection) => spy(c, { prepare: async (sql: string) => statement(await c.prepare(sql)) })
+const counting = spiedDuckDb(connection)
 
 const data = Layer.effectDiscard(Effect.gen(function*() {
   const sink = yield* IcebergSink

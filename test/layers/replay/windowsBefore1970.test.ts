@@ -8,14 +8,13 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import * as Ref from "../../domain/query/reference.ts"
 import { DAY, genTrades } from "../query/data.ts"
 import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spy } from "../../support/spy.ts"
+import { spiedDuckDb, spy } from "../../support/spy.ts"
 
 /** 1969-12-31T00:00:00Z: the last day before the epoch. */
 const DAY0 = -DAY
@@ -30,25 +29,22 @@ const rows = [
 /** Rows each window statement of the replay returned, in the order they ran. */
 const windows: Array<{ rows: number }> = []
 
-const counting = Layer.effect(DuckDb)(Effect.gen(function*() {
-  const real = yield* DuckDb
-  const result = (r: DuckDBResult, w: { rows: number }) =>
-    spy(r, {
-      fetchChunk: async () => {
-        const chunk = await r.fetchChunk()
-        if (chunk !== null) w.rows += chunk.rowCount
-        return chunk
-      }
-    })
-  const statement = (s: DuckDBPreparedStatement, sql: string) => {
-    if (!sql.includes("ORDER BY ts, oseq")) return s
-    const w = { rows: 0 }
-    windows.push(w)
-    return spy(s, { stream: async () => result(await s.stream(), w) })
-  }
-  const connection = (c: DuckDBConnection) => spy(c, { prepare: async (sql: string) => statement(await c.prepare(sql), sql) })
-  return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(connection(c))) })
-}))
+const result = (r: DuckDBResult, w: { rows: number }) =>
+  spy(r, {
+    fetchChunk: async () => {
+      const chunk = await r.fetchChunk()
+      if (chunk !== null) w.rows += chunk.rowCount
+      return chunk
+    }
+  })
+const statement = (s: DuckDBPreparedStatement, sql: string) => {
+  if (!sql.includes("ORDER BY ts, oseq")) return s
+  const w = { rows: 0 }
+  windows.push(w)
+  return spy(s, { stream: async () => result(await s.stream(), w) })
+}
+const connection = (c: DuckDBConnection) => spy(c, { prepare: async (sql: string) => statement(await c.prepare(sql), sql) })
+const counting = spiedDuckDb(connection)
 
 const data = Layer.effectDiscard(Effect.gen(function*() {
   const sink = yield* IcebergSink
