@@ -269,9 +269,6 @@ export const parquetResponse = <E, R>(
   Effect.gen(function*() {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-")), "result.parquet")
     const cleanup = Effect.sync(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }))
-    // Also when the request ends: a body that is never read (HEAD, a client gone before the
-    // write) never runs the stream's own `ensuring`, and left the file behind for good.
-    yield* Effect.addFinalizer(() => cleanup)
     yield* write(file).pipe(Effect.onError(() => cleanup))
     const size = fs.statSync(file).size
     const body = Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
