@@ -5,6 +5,7 @@
  * partition value of a day/hour/month/year transform of exchange_timestamp, whatever the field's
  * name; null when neither is known (the replay then scans every day of its range).
  */
+import * as Bounds from "../../domain/iceberg/bounds.ts"
 import type { DataFile, PartitionSpec } from "../../domain/iceberg/spec.ts"
 import { dayOfCivil, MICROS_PER_DAY_BIGINT } from "../../domain/time.ts"
 
@@ -46,7 +47,7 @@ const floorDiv = (a: bigint, b: bigint) => (a < 0n && a % b !== 0n ? a / b - 1n 
 /** A timestamp bound (8 bytes little-endian micros) as its UTC day; null when not one. */
 const dayOfBound = (bytes: Uint8Array | undefined): number | null => {
   if (bytes === undefined || bytes.length !== 8) return null
-  const micros = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigInt64(0, true)
+  const micros = Bounds.decode("timestamptz", bytes) as bigint
   return Number(floorDiv(micros, MICROS_PER_DAY_BIGINT))
 }
 
