@@ -6,27 +6,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer } from "effect"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../src/layers/kafka/memory.ts"
+import { makeCounters, progressOf } from "../../src/layers/ingest/ingestProgress.ts"
 import { ingestSimulatedDay } from "../../src/programs/ingest.ts"
 import { type IngestProgress, Ingestor } from "../../src/services/Ingestor.ts"
 import { catalogError, CatalogUnavailable } from "../../src/services/Catalog.ts"
 
 const TOPICS = ["market.equities.trades.asx", "market.equities.quotes.asx", "reference.instruments.asx"]
 
-const idle: IngestProgress = {
-  consumed: 0,
-  written: { trades: 0, quotes: 0, instruments: 0, sequence_events: 0 },
-  deadLettered: 0,
-  alreadyIngested: 0,
-  duplicatesDropped: 0,
-  commits: 0,
-  lag: 0,
-  partitions: 0,
-  position: 0,
-  uncommitted: 0,
-  unwritten: 0,
-  restarts: 0,
-  waitedForRoomMs: 0
-}
+const idle: IngestProgress = progressOf(makeCounters(), new Map())
 
 const withIngestor = (run: Ingestor["Service"]["run"]) => {
   const broker = new KafkaMemory.MemoryBroker()
