@@ -398,6 +398,28 @@ describe("Maintenance: compaction and schema evolution", () => {
     return { dir, layer: MaintenanceLayer.layer().pipe(Layer.provideMerge(lake)) }
   }
 
+  /**
+   * Compaction must refuse: should it succeed instead, the failure says how many values of `column`
+   * its files kept, against the `right` count.
+   */
+  const assertCompactionRefused = (dir: string, column: string, right: number, because: string) =>
+    Effect.gen(function*() {
+      const result = yield* Effect.result((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
+      if (result._tag === "Success") {
+        const compacted = fs.readdirSync(dir, { recursive: true, encoding: "utf8" })
+          .filter((f) => f.includes("k2-compacted"))
+          .map((f) => path.join(dir, f))
+        const duckDb = yield* DuckDb
+        const [row] = yield* duckDb.withConnection((c) =>
+          query(c, "count", `SELECT count(${column})::INTEGER AS n FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
+        )
+        assert.fail(`compacted ${result.success.partitions.length} partitions into files with ${row!.n} non-null ${column} values (${right} are right)`)
+      } else {
+        assert.strictEqual(result.failure._tag, "MaintenanceRefused")
+        assert.include(result.failure.message, because)
+      }
+    })
+
   const evolve: { schema?: Schema } = {}
   const dropped = evolvingWarehouse(evolve)
   it.effect("a column dropped and added again under its old name: compaction refuses, never copies the old column's values", () =>
@@ -417,20 +439,7 @@ describe("Maintenance: compaction and schema evolution", () => {
         ]
       }
       yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
-      const result = yield* Effect.result((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
-      if (result._tag === "Success") {
-        const compacted = fs.readdirSync(dropped.dir, { recursive: true, encoding: "utf8" })
-          .filter((f) => f.includes("k2-compacted"))
-          .map((f) => path.join(dropped.dir, f))
-        const duckDb = yield* DuckDb
-        const [row] = yield* duckDb.withConnection((c) =>
-          query(c, "count", `SELECT count(source_sequence)::INTEGER AS n FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
-        )
-        assert.fail(`compacted ${result.success.partitions.length} partitions into files with ${row!.n} non-null source_sequence values (10 are right)`)
-      } else {
-        assert.strictEqual(result.failure._tag, "MaintenanceRefused")
-        assert.include(result.failure.message, "source_sequence")
-      }
+      yield* assertCompactionRefused(dropped.dir, "source_sequence", 10, "source_sequence")
     }).pipe(Effect.provide(dropped.layer)))
 
   const renamed: { schema?: Schema } = {}
@@ -450,20 +459,7 @@ describe("Maintenance: compaction and schema evolution", () => {
       const batch = tradeColumns(makeTrades({ count: 10, offsetBase: 20 }))
       const { source_sequence, ...columns } = batch.columns
       yield* sink.append(trades, { rowCount: batch.rowCount, columns: { ...columns, seq: source_sequence! } })
-      const result = yield* Effect.result((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
-      if (result._tag === "Success") {
-        const compacted = fs.readdirSync(renaming.dir, { recursive: true, encoding: "utf8" })
-          .filter((f) => f.includes("k2-compacted"))
-          .map((f) => path.join(renaming.dir, f))
-        const duckDb = yield* DuckDb
-        const [row] = yield* duckDb.withConnection((c) =>
-          query(c, "count", `SELECT count(seq)::INTEGER AS n FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
-        )
-        assert.fail(`compacted ${result.success.partitions.length} partitions into files with ${row!.n} non-null seq values (30 are right)`)
-      } else {
-        assert.strictEqual(result.failure._tag, "MaintenanceRefused")
-        assert.include(result.failure.message, "renamed")
-      }
+      yield* assertCompactionRefused(renaming.dir, "seq", 30, "renamed")
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(currentSnapshot(m)!.summary.operation, "append")
     }).pipe(Effect.provide(renaming.layer)))
