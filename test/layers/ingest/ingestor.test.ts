@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import type { TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
@@ -20,7 +21,7 @@ import { StorageFailure, TableFileError } from "../../../src/domain/iceberg/erro
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { TableScanner, UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
-import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
@@ -64,13 +65,18 @@ const assertExactlyOnce = (options: Lakehouse.LakehouseOptions, expected: number
     assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
   })
 
+const wire = makeWireCodec()
+
+/** `trades` as records of one partition of the trades topic, keyed by symbol. */
+const tradeRecords = (trades: ReadonlyArray<TradeRow>, partition = 0): Array<ProducerRecord> =>
+  trades.map((t) => ({ topic: TOPICS[0]!, key: t.symbol, value: wire.encodeTrade(t), partition }))
+
 /** 110 trades of one symbol, XYZ, sent in slices to chosen partitions of the trades topic. */
 const movingStream = () => {
-  const codec = makeWireCodec()
   const trades = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
   return (from: number, to: number, partition: number) =>
     Effect.gen(function*() {
-      yield* (yield* KafkaSink).send(trades.slice(from, to).map((t) => ({ topic: TOPICS[0]!, key: t.symbol, value: codec.encodeTrade(t), partition })))
+      yield* (yield* KafkaSink).send(tradeRecords(trades.slice(from, to), partition))
     })
 }
 
@@ -320,7 +326,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 50 })
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       // A DLQ that refuses any record with a value, as one would a record above its max.message.bytes.
       const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
@@ -337,7 +342,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const trades = makeTrades({ count: 200, symbols: ["XYZ"], days: 0.01 })
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-        const records = trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        const records = tradeRecords(trades)
         records.splice(120, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(2_000), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         const progress = yield* ingestUntil((p) => p.written.trades >= 200 && p.deadLettered >= 1)
@@ -354,7 +359,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("counts each record once: records re-read below the table's mark after a restart are already ingested, not consumed", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       // The first sequence_events commit fails after trades committed: the partition restarts from
       // the tables with the trades mark at the end and the sequence_events mark at 0, and reads
@@ -373,7 +377,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
         // A poison record, 60 trades and a duplicate of the last: 62 records, in one batch.
-        const records = [...trades, trades[59]!].map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        const records = tradeRecords([...trades, trades[59]!])
         records.unshift({ topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         return yield* ingestUntil((p) => p.restarts > 0 && p.alreadyIngested >= 60 && p.position === 62 && p.lag === 0)
@@ -395,7 +399,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("counts each record once when a DLQ failure restarts the partition before its batch was taken", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       // The DLQ refuses the first two sends (the record whole, then stripped): the actor fails and
       // its partition restarts from the tables, which hold nothing yet, so the batch is read again.
@@ -414,7 +417,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-        const records = trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        const records = tradeRecords(trades)
         records.splice(10, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         return yield* ingestUntil((p) => p.written.trades >= 30 && p.deadLettered >= 1 && p.lag === 0)
@@ -430,7 +433,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 20 })
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       // The second batch (a poison record first) waits on its DLQ send while the first batch's
       // flush fails; the restart's seek lets the send go on: the letter is sent, its batch dropped,
@@ -474,7 +476,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const trades = makeTrades({ count: 39, symbols: ["XYZ"], days: 0.01 })
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-        const records = trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t) as Uint8Array | null, partition: 0 }))
+        const records = tradeRecords(trades)
         records.splice(20, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         return yield* ingestUntil((p) => p.restarts > 0 && p.written.trades >= 39 && p.position === 40 && p.unwritten === 0)
@@ -492,7 +494,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("reports the lag of an assigned partition that has not delivered a batch yet", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       // Fetching held for good (as backpressure or a slow catch-up holds it): no batch comes.
       const holding = Layer.effect(KafkaSource)(Effect.gen(function*() {
@@ -505,7 +506,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const trades = makeTrades({ count: 25, symbols: ["XYZ"], days: 0.01 })
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-        yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+        yield* (yield* KafkaSink).send(tradeRecords(trades))
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
         const seen = yield* ingestor.progress.pipe(
@@ -525,7 +526,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("a table another engine partitioned in a way K2 cannot write ends the run with that error instead of restarting for ever", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       const options = warehouseOptions("sqlite")
       const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
@@ -533,7 +533,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
       const exit = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-        yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+        yield* (yield* KafkaSink).send(tradeRecords(trades))
         // Another engine buckets trades by symbol: K2 does not compute murmur3 buckets.
         yield* (yield* IcebergSink).ensureTable(tables.trades)
         const catalog = yield* Catalog
@@ -559,7 +559,6 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("a flush lost to a table K2 cannot write lets the drain commit nothing past the rows it lost", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const codec = makeWireCodec()
       const [topic] = TOPICS
       const options = warehouseOptions("sqlite")
       const lakehouse = Lakehouse.layer(options)
@@ -581,7 +580,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
       const send = (from: number, to: number) =>
         Effect.gen(function*() {
-          yield* (yield* KafkaSink).send(trades.slice(from, to).map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+          yield* (yield* KafkaSink).send(tradeRecords(trades.slice(from, to)))
         })
       const first = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
@@ -680,20 +679,17 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
                 : catalog.commitTable(id, requirements, updates)
             )
         }))
-      const codec = makeWireCodec()
       const xyz = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
       const abc = makeTrades({ count: 20, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
-      const send = (trades: ReadonlyArray<(typeof xyz)[number]>, partition: number) =>
-        trades.map((t) => ({ topic: TOPICS[0]!, key: t.symbol, value: codec.encodeTrade(t), partition }))
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
-        yield* (yield* KafkaSink).send(send(xyz.slice(0, 50), 0))
+        yield* (yield* KafkaSink).send(tradeRecords(xyz.slice(0, 50), 0))
         yield* writtenTrades(50)
         // XYZ moves to partition 1, re-sent from sequence 49 (two duplicates); the trades commits
         // fail for a while, so the partitions restart from the tables.
         failUntil = Date.now() + 1_500
-        yield* (yield* KafkaSink).send([...send(abc, 0), ...send(xyz.slice(48, 100), 1)])
+        yield* (yield* KafkaSink).send([...tradeRecords(abc, 0), ...tradeRecords(xyz.slice(48, 100), 1)])
         yield* writtenTrades(120)
         yield* Effect.sleep("500 millis")
         const progress = yield* (yield* Ingestor).progress
@@ -837,7 +833,6 @@ describe("Ingestor, transient storage faults", () => {
 const stopWhileRejoining = (when: "in the backoff" | "after a refused subscription") =>
   Effect.gen(function*() {
     const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-    const codec = makeWireCodec()
     const [topic] = TOPICS
     // The broker goes away under the first subscription, and every later one is refused.
     const lost = yield* Deferred.make<void>()
@@ -874,7 +869,7 @@ const stopWhileRejoining = (when: "in the backoff" | "after a refused subscripti
     const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
     return yield* Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-      yield* (yield* KafkaSink).send(trades.map((t) => ({ topic: topic!, key: t.symbol, value: codec.encodeTrade(t), partition: 0 })))
+      yield* (yield* KafkaSink).send(tradeRecords(trades))
       const ingestor = yield* Ingestor
       const fiber = yield* Effect.forkChild(ingestor.run)
       yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed >= 30 }))
