@@ -7,8 +7,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { Effect, Stream } from "effect"
-import { HttpServerResponse } from "effect/http"
+import { Effect, Option, Stream } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
@@ -261,6 +261,9 @@ export const twoParts = (
 /**
  * Parquet, one way for every route: `write` fills a fresh temporary file (a DuckDB COPY), which
  * is then streamed from disk with its length and deleted once sent, or at once if `write` fails.
+ * A HEAD's file is deleted as soon as its length is known: the server never reads a HEAD's body
+ * (so the stream's clean-up would never run), whereas a GET's body may be read after the
+ * request's scope has closed (so that scope cannot delete it).
  */
 export const parquetResponse = <E, R>(
   write: (file: string) => Effect.Effect<unknown, E, R>,
@@ -271,7 +274,10 @@ export const parquetResponse = <E, R>(
     const cleanup = Effect.sync(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }))
     yield* write(file).pipe(Effect.onError(() => cleanup))
     const size = fs.statSync(file).size
-    const body = Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
+    const request = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
+    const head = Option.isSome(request) && request.value.method === "HEAD"
+    if (head) yield* cleanup
+    const body = head ? Stream.empty : Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
       Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
       Stream.ensuring(cleanup)
     )

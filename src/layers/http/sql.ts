@@ -16,9 +16,21 @@
  *   the converted rows pass the budget), a time limit (the statement is interrupted),
  *   one thread and a memory limit per instance.
  */
-import { type DuckDBConnection, DuckDBInstance, type Json, JsonDuckDBValueConverter } from "@duckdb/node-api"
+import {
+  type DuckDBConnection,
+  DuckDBInstance,
+  DuckDBTimestampMillisecondsValue,
+  DuckDBTimestampNanosecondsValue,
+  DuckDBTimestampSecondsValue,
+  DuckDBTimestampTZValue,
+  DuckDBTimestampValue,
+  type DuckDBValueConverter,
+  type Json,
+  JsonDuckDBValueConverter
+} from "@duckdb/node-api"
 import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import { formatIsoMicros } from "../../domain/time.ts"
 import { executeOne } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
@@ -221,13 +233,40 @@ const withoutEnd = async (connection: DuckDBConnection, sql: string, tree: strin
   return text
 }
 
-/** Roughly the bytes a converted value takes as JSON text (what the answer holds and sends). */
+/** An instant's microseconds (digits past them truncated, as time.ts does), or undefined if not an instant value. */
+const microsOf = (value: unknown): bigint | undefined => {
+  if (value instanceof DuckDBTimestampTZValue || value instanceof DuckDBTimestampValue) return value.micros
+  if (value instanceof DuckDBTimestampMillisecondsValue) return value.millis * 1000n
+  if (value instanceof DuckDBTimestampSecondsValue) return value.seconds * 1_000_000n
+  if (value instanceof DuckDBTimestampNanosecondsValue) {
+    const n = value.nanos
+    return n / 1000n - (n % 1000n < 0n ? 1n : 0n)
+  }
+  return undefined
+}
+
+/**
+ * @duckdb/node-api's JSON conversion, but instants (TIMESTAMP of any precision, read as UTC like
+ * the session, and TIMESTAMPTZ) as the other routes answer them: ISO-8601 UTC with microseconds.
+ * Infinities and instants past ±285 years keep DuckDB's text. Nested values (lists, structs) too.
+ * DATE (yyyy-mm-dd), TIME and decimals are DuckDB's text already.
+ */
+const toJson: DuckDBValueConverter<Json> = (value, type) => {
+  const micros = microsOf(value)
+  if (micros !== undefined) {
+    const n = Number(micros)
+    return Number.isSafeInteger(n) ? formatIsoMicros(n) : String(value)
+  }
+  return JsonDuckDBValueConverter(value, type, toJson)
+}
+
+/** The bytes a converted value takes as JSON text (what the answer holds and sends), in UTF-8; escapes not counted. */
 const jsonBytes = (v: Json): number => {
   if (v === null) return 4
-  if (typeof v === "string") return v.length + 2
+  if (typeof v === "string") return Buffer.byteLength(v) + 2
   if (typeof v !== "object") return 8
   if (Array.isArray(v)) return v.reduce<number>((n, x) => n + jsonBytes(x) + 1, 2)
-  return Object.entries(v).reduce<number>((n, [k, x]) => n + k.length + 4 + jsonBytes(x), 2)
+  return Object.entries(v).reduce<number>((n, [k, x]) => n + Buffer.byteLength(k) + 4 + jsonBytes(x), 2)
 }
 
 /**
@@ -306,7 +345,7 @@ export const runSandboxed = (options: {
           const columns = names.map((name, i) => ({ name, type: result.columnType(i).toString() }))
           const rows: Array<Record<string, unknown>> = []
           // Each row repeats its column names in JSON.
-          const rowBytes = names.reduce((n, name) => n + name.length + 4, 2)
+          const rowBytes = names.reduce((n, name) => n + Buffer.byteLength(name) + 4, 2)
           let bytes = 0
           while (true) {
             const chunk = await result.fetchChunk()
@@ -320,7 +359,7 @@ export const runSandboxed = (options: {
               bytes += rowBytes
               for (let c = 0; c < names.length; c++) {
                 const vector = vectors[c]!
-                const value = JsonDuckDBValueConverter(vector.getItem(r), vector.type, JsonDuckDBValueConverter)
+                const value = toJson(vector.getItem(r), vector.type, toJson)
                 bytes += jsonBytes(value)
                 if (bytes > maxBytes) return { columns, rows, truncatedBy: "bytes" }
                 row[names[c]!] = value

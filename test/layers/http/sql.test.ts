@@ -39,6 +39,15 @@ describe("SQL sandbox limits", () => {
       assert.deepStrictEqual([r.rows.length, r.truncatedBy], [0, "bytes"])
     }))
 
+  it.effect("bytes: counted in UTF-8, as the answer is sent: multi-byte text does not pass the budget", () =>
+    Effect.gen(function*() {
+      // '€' is one UTF-16 unit and three UTF-8 bytes.
+      const r = yield* run("SELECT i, repeat('€', 1000) AS s FROM range(100) t(i)", { maxBytes: 10_000 })
+      assert.strictEqual(r.truncatedBy, "bytes")
+      assert.isAtLeast(r.rows.length, 2)
+      assert.isAtMost(Buffer.byteLength(JSON.stringify(r.rows)), 10_000)
+    }))
+
   it.effect("bytes: the default budget (32 MiB) holds back 100 strings of 1 MB", () =>
     Effect.gen(function*() {
       const r = yield* run("SELECT repeat('x', 1000000) AS s FROM range(100)")
@@ -75,6 +84,41 @@ describe("SQL sandbox allow-list", () => {
       })
       assert.deepStrictEqual(ok.rows.map((row) => row["n"]), [1, 2, 3])
     }).pipe(Effect.scoped))
+})
+
+describe("SQL sandbox values", () => {
+  it.effect("instants are ISO-8601 UTC with microseconds, as every other route answers them; dates, times and decimals as text", () =>
+    Effect.gen(function*() {
+      const r = yield* run(`SELECT
+        TIMESTAMPTZ '2024-01-02 10:00:00.123456+00' AS tz,
+        TIMESTAMP '1969-12-31 23:59:59.999999' AS ts,
+        TIMESTAMP_MS '2024-01-02 10:00:00.5' AS ms,
+        TIMESTAMP_S '2024-01-02 10:00:00' AS s,
+        '2024-01-02 10:00:00.1234567'::TIMESTAMP_NS AS ns,
+        [TIMESTAMPTZ '2024-01-02 10:00:00+00'] AS list,
+        {'at': TIMESTAMPTZ '2024-01-02 10:00:00+00'} AS struct,
+        'infinity'::TIMESTAMPTZ AS inf,
+        NULL::TIMESTAMPTZ AS missing,
+        DATE '2024-01-02' AS d,
+        TIME '10:00:00.25' AS t,
+        1.5::DECIMAL(18, 8) AS p`)
+      assert.deepStrictEqual(r.rows, [{
+        tz: "2024-01-02T10:00:00.123456Z",
+        ts: "1969-12-31T23:59:59.999999Z",
+        ms: "2024-01-02T10:00:00.500000Z",
+        s: "2024-01-02T10:00:00.000000Z",
+        // Digits past the microsecond are truncated, as everywhere (time.ts).
+        ns: "2024-01-02T10:00:00.123456Z",
+        list: ["2024-01-02T10:00:00.000000Z"],
+        struct: { at: "2024-01-02T10:00:00.000000Z" },
+        // No instant to write: DuckDB's word for it.
+        inf: "infinity",
+        missing: null,
+        d: "2024-01-02",
+        t: "10:00:00.25",
+        p: "1.50000000"
+      }])
+    }))
 })
 
 describe("SQL sandbox Parquet answers", () => {
