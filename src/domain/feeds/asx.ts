@@ -8,7 +8,7 @@
  *   reference-data/company_info.csv  header `company_id,symbol,company_name,ISIN,start_date,end_date`
  *   trades/<company_id>.csv          no header: Date,Time,Price,Volume,Qualifiers,Venue,BuyerID
  *   quotes/<company_id>.csv          no header: Date,Time,Bid,Ask,BidVolume,AskVolume
- * Dates are MM/DD/YYYY and times HH:MM:SS.mmm, exchange local time (Australia/Sydney).
+ * Dates are MM/DD/YYYY and times HH:MM:SS[.f], exchange local time (Australia/Sydney).
  */
 import { BigDecimal, Result, Schema } from "effect"
 import { CODE_PATTERN, CODE_RULE, type Quote, type Trade } from "../marketData.ts"
@@ -70,14 +70,14 @@ const decimalField = (name: string, text: string, positive: boolean): BigDecimal
   return decimalOf(text.charCodeAt(0) === 45 ? text.slice(1) : text)
 }
 
+/** A size (whole shares): "-0" is a zero, as decodeTrade / decodeQuote read it, not a negative. */
 const sizeField = (name: string, text: string, positive: boolean): BigDecimal.BigDecimal | string => {
-  if (!INTEGER_TEXT.test(text)) {
-    return text.startsWith("-") && INTEGER_TEXT.test(text.slice(1))
-      ? `negative ${name} ${text}`
-      : `${name} "${text}" is not an integer`
-  }
-  if (positive && isZeroText(text)) return `${name} must be greater than 0`
-  return BigDecimal.make(BigInt(text), 0)
+  const digits = text.charCodeAt(0) === 45 /* - */ ? text.slice(1) : text
+  if (!INTEGER_TEXT.test(digits)) return `${name} "${text}" is not an integer`
+  if (isZeroText(digits)) {
+    if (positive) return `${name} must be greater than 0`
+  } else if (digits !== text) return `negative ${name} ${text}`
+  return BigDecimal.make(BigInt(digits), 0)
 }
 
 const digit = (s: string, i: number): number => {
@@ -130,9 +130,10 @@ export const usDateToIso = (text: string): string | null | { readonly error: str
 }
 
 /**
- * Microseconds since the epoch of a local date and `HH:MM:SS[.f]` time (up to 6 fractional
- * digits), or the reason it is not one. Dates in 1901..2198 only, so that instants stay inside
- * the Timestamp range (1900..2200) whatever the zone's offset.
+ * Microseconds since the epoch of a local date and `HH:MM:SS[.f]` time, or the reason it is not
+ * one. Up to 9 fractional digits, those past the microsecond truncated: the wire's Timestamp
+ * (parseIsoMicros) reads the same. Dates in 1901..2198 only, so that instants stay inside the
+ * Timestamp range (1900..2200) whatever the zone's offset.
  */
 export const localMicros = (z: Zone, dateText: string, timeText: string): number | string => {
   const date = parseUsDate(dateText)
@@ -151,8 +152,12 @@ export const localMicros = (z: Zone, dateText: string, timeText: string): number
   const rest = colon + 6
   if (rest < n) {
     const digits = n - rest - 1
-    if (timeText.charCodeAt(rest) !== 46 || digits < 1 || digits > 6) return `time "${timeText}" is not HH:MM:SS.mmm`
-    for (let i = rest + 1; i < n; i++) micros = micros * 10 + digit(timeText, i)
+    if (timeText.charCodeAt(rest) !== 46 || digits < 1 || digits > 9) return `time "${timeText}" is not HH:MM:SS.mmm`
+    for (let i = rest + 1; i < n; i++) {
+      const d = digit(timeText, i)
+      if (i <= rest + 6) micros = micros * 10 + d
+      else if (Number.isNaN(d)) micros = Number.NaN // past the microsecond a digit is only checked
+    }
     for (let i = digits; i < 6; i++) micros *= 10
   }
   if (!(hour <= 23 && minute <= 59 && second <= 59) || Number.isNaN(micros)) {

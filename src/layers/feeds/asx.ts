@@ -8,7 +8,8 @@
  *   (company ids in numeric order when several map to one symbol), counting accepted rows
  *   only: dead-lettered rows do not consume a number, so a clean re-load has no gaps.
  * - Bad rows go to `deadLetterFile` (JSON lines: file, line, reason, raw), recreated each run;
- *   a line longer than `maxLineChars` is one bad row, with only its first characters kept.
+ *   a line longer than `maxLineChars` is one bad row, with only its first characters kept, and
+ *   so is a line holding invalid UTF-8.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -47,6 +48,13 @@ export interface AsxOptions {
 }
 
 const DEFAULT_MAX_LINE_CHARS = 64 * 1024
+/**
+ * What the decoder puts for bytes that are not UTF-8. A line holding it is a bad row: read on,
+ * a corrupt venue or company name would be published as another one. No field of these files
+ * holds U+FFFD itself.
+ */
+const REPLACEMENT = "\uFFFD"
+const INVALID_UTF8 = "not valid UTF-8 (holds U+FFFD, the replacement for bytes that are not UTF-8)"
 /** Characters of an overlong line kept in its dead letter. */
 const OVERLONG_RAW_CHARS = 1000
 
@@ -105,12 +113,17 @@ const firstBreak = (text: string): number => {
 }
 
 /**
- * Lines of a file, block by block: `[firstLineNo, lines]`, lines without their terminator. A
+ * Lines of a file, block by block: `[firstLineNo, lines, replaced]`, lines without their
+ * terminator; `replaced` when some line may hold U+FFFD (one scan a block, not one a line). A
  * line longer than `maxLineChars` comes as its first `maxLineChars + 1` characters and the rest
  * is skipped as it is read: carried whole, a line without breaks (a binary or corrupt file) was
  * re-copied and re-scanned with every block (quadratic: 82 s for 64 MB) and could outgrow memory.
  */
-async function* blocksOfLines(file: string, blockBytes: number, maxLineChars: number): AsyncGenerator<readonly [number, Array<string>]> {
+async function* blocksOfLines(
+  file: string,
+  blockBytes: number,
+  maxLineChars: number
+): AsyncGenerator<readonly [number, Array<string>, boolean]> {
   const handle = await guard(file, () => fs.open(file, "r"))
   try {
     const buffer = Buffer.allocUnsafe(blockBytes)
@@ -137,6 +150,7 @@ async function* blocksOfLines(file: string, blockBytes: number, maxLineChars: nu
         // A CR here is never the text's last character (that one went to `tail`), so CRLF is whole.
         text = text.slice(text.charCodeAt(end) === 13 && text.charCodeAt(end + 1) === 10 ? end + 2 : end + 1)
       }
+      const replaced = text.includes(REPLACEMENT)
       // A lone CR ends a line too (else a CR-only file is one huge bad row); the parsers strip
       // the CR of CRLF, so the common case keeps the fast split.
       const lines = hasLoneCr(text) ? text.split(LINE_BREAK) : text.split("\n")
@@ -149,7 +163,7 @@ async function* blocksOfLines(file: string, blockBytes: number, maxLineChars: nu
       carry += tail
       if (eof && lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
       if (lines.length > 0) {
-        yield [lineNo, lines] as const
+        yield [lineNo, lines, replaced] as const
         lineNo += lines.length
       }
       if (eof) return
@@ -200,7 +214,7 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
   for (let i = 1; i < records.length; i++) {
     const { line, text: raw } = records[i]!
     if (raw.trim() === "") continue
-    const row = parseCompanyRow(raw)
+    const row = raw.includes(REPLACEMENT) ? INVALID_UTF8 : parseCompanyRow(raw)
     const reason = typeof row === "string"
       ? row
       : companies.has(row.companyId)
@@ -265,7 +279,12 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
           sequences.set(symbol, seq)
         }
         const counts = counter.symbol(symbol)
-        for await (const [first, lines] of blocksOfLines(path.join(dir, relative), blockBytes, maxLineChars)) {
+        const reject = (line: number, reason: string, raw: string) => {
+          counter.deadLettered++
+          counts.deadLettered++
+          dead.add({ file: relative, line, reason, raw })
+        }
+        for await (const [first, lines, replaced] of blocksOfLines(path.join(dir, relative), blockBytes, maxLineChars)) {
           const out: Array<FeedEvent> = []
           for (let i = 0; i < lines.length; i++) {
             const line = lines[i]!
@@ -273,16 +292,13 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
             counter.rowsRead++
             const lineNo = first + i
             if (line.length > maxLineChars && line.replace(/\r$/, "").length > maxLineChars) {
-              counter.deadLettered++
-              counts.deadLettered++
-              dead.add({ file: relative, line: lineNo, reason: overlongReason, raw: line.slice(0, overlongRaw) })
+              reject(lineNo, overlongReason, line.slice(0, overlongRaw))
+            } else if (replaced && line.includes(REPLACEMENT)) {
+              reject(lineNo, INVALID_UTF8, line.replace(/\r$/, ""))
             } else if (dataType === "trades") {
               const t = parseTradeRow(f, line, lineNo, BigInt(seq.trades + 1))
-              if (typeof t === "string") {
-                counter.deadLettered++
-                counts.deadLettered++
-                dead.add({ file: relative, line: lineNo, reason: t, raw: line.replace(/\r$/, "") })
-              } else {
+              if (typeof t === "string") reject(lineNo, t, line.replace(/\r$/, ""))
+              else {
                 seq.trades++
                 counter.trades++
                 counts.trades++
@@ -290,11 +306,8 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
               }
             } else {
               const q = parseQuoteRow(f, line, lineNo, BigInt(seq.quotes + 1))
-              if (typeof q === "string") {
-                counter.deadLettered++
-                counts.deadLettered++
-                dead.add({ file: relative, line: lineNo, reason: q, raw: line.replace(/\r$/, "") })
-              } else {
+              if (typeof q === "string") reject(lineNo, q, line.replace(/\r$/, ""))
+              else {
                 seq.quotes++
                 counter.quotes++
                 counts.quotes++

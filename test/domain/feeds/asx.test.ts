@@ -69,7 +69,21 @@ describe("ASX trade rows", () => {
     assert.match(rejected("2014-07-04,10:00:04.000,37.70,500,0,,"), /not MM\/DD\/YYYY/)
     assert.match(rejected("04/07/2014,25:00:00.000,37.70,500,0,,"), /not a valid time/)
     assert.match(rejected("04/07/2014,10:00,37.70,500,0,,"), /not HH:MM:SS/)
-    assert.match(rejected("04/07/2014,10:00:00.1234567,37.70,500,0,,"), /not HH:MM:SS/)
+    assert.match(rejected("04/07/2014,10:00:00.1234567890,37.70,500,0,,"), /not HH:MM:SS/)
+    assert.match(rejected("04/07/2014,10:00:00.1234567x9,37.70,500,0,,"), /not a valid time/)
+    assert.match(rejected("04/07/2014,10:00:03.000,37.70,-0,0,,"), /volume must be greater than 0/)
+  })
+
+  // Nanosecond times were rejected, though the wire's Timestamp reads up to 9 digits and truncates.
+  it("truncates digits past the microsecond", () => {
+    assert.strictEqual(
+      trade("03/10/2014,10:05:44.516999999,37.51,40000,0,,").exchange_timestamp,
+      Date.UTC(2014, 2, 9, 23, 5, 44, 516) * 1000 + 999
+    )
+    assert.strictEqual(
+      trade("03/10/2014,10:05:44.1234567,37.51,40000,0,,").exchange_timestamp,
+      Date.UTC(2014, 2, 9, 23, 5, 44, 123) * 1000 + 456
+    )
   })
 })
 
@@ -91,6 +105,11 @@ describe("ASX quote rows", () => {
     assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,-1,100,200", 1, 1n) as string, /negative ask/)
     assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,37.6,-100,200", 1, 1n) as string, /negative bid volume/)
     assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,37.52,100", 1, 1n) as string, /expected 6 columns/)
+  })
+  // "-0" was rejected as a negative size, though decodeQuote reads it as the zero a quote may hold.
+  it("reads a size of -0 as 0", () => {
+    const q = quote("03/10/2014,09:59:00.000,37.40,37.50,-0,-00")
+    assert.deepStrictEqual([Schema.encodeSync(Quote)(q).bid_size, Schema.encodeSync(Quote)(q).ask_size], ["0", "0"])
   })
 })
 
@@ -124,7 +143,8 @@ describe("fast path = Schema decode", () => {
     ["04/04/2014,15:59:59.999,0.001,1,0,,", "+11:00"],
     ["04/07/2014,10:00:00.000,37.70,500,3,NXT,12345", "+10:00"],
     ["10/06/2014,10:00:00.000,1234567890.12345678,9999999999,0,,", "+11:00"],
-    ["06/30/2014,16:10:00.5,0.00000001,1,13,,", "+10:00"]
+    ["06/30/2014,16:10:00.5,0.00000001,1,13,,", "+10:00"],
+    ["06/30/2014,16:10:00.123456789,1,1,0,,", "+10:00"]
   ]
   it("builds the same trade decodeTrade builds from the row's wire form", () => {
     rows.forEach(([line, offset], i) => {
@@ -148,12 +168,27 @@ describe("fast path = Schema decode", () => {
     }
   })
 
+  it("rejects what decodeTrade rejects in volumes", () => {
+    for (const volume of ["-1", "0", "-0", "abc"]) {
+      const line = `03/10/2014,10:05:44.516,1,${volume},0,,`
+      assert.isTrue(typeof parseTradeRow(trades, line, 1, 1n) === "string", volume)
+      assert.isTrue(Result.isFailure(decodeTrade(tradeWire(line, 1, "+11:00"))), volume)
+    }
+  })
+
   it("builds quotes that decodeQuote accepts unchanged", () => {
     for (const line of ["03/10/2014,09:59:00.000,37.40,0,1000,0", "03/10/2014,10:00:01.250,37.55,37.53,100,200"]) {
       const q = parseQuoteRow(quotes, line, 1, 1n) as Quote
       const again = Result.getOrThrow(decodeQuote(Schema.encodeSync(Quote)(q)))
       assert.deepStrictEqual(Schema.encodeSync(Quote)(again), Schema.encodeSync(Quote)(q))
     }
+  })
+
+  it("builds the quote decodeQuote builds from sizes of -0", () => {
+    const q = parseQuoteRow(quotes, "03/10/2014,09:59:00.000,37.40,0,-0,-0", 1, 1n)
+    assert.isTrue(typeof q !== "string", String(q))
+    const wire = { ...Schema.encodeSync(Quote)(q as Quote), bid_size: "-0", ask_size: "-0" }
+    assert.deepStrictEqual(Schema.encodeSync(Quote)(Result.getOrThrow(decodeQuote(wire))), Schema.encodeSync(Quote)(q as Quote))
   })
 })
 

@@ -172,7 +172,7 @@ describe("layerAsx on the fixture directory", () => {
 })
 
 /** A load directory built from `files` (path -> content) under the test's temp dir. */
-const loadDir = (name: string, files: Record<string, string>, options: Partial<AsxOptions> = {}) => {
+const loadDir = (name: string, files: Record<string, string | Uint8Array>, options: Partial<AsxOptions> = {}) => {
   const dir = path.join(tmp, name)
   for (const [p, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true })
@@ -256,6 +256,35 @@ describe("layerAsx on awkward files", () => {
       // Overlong lines ending in CRLF, a lone CR, LF (exactly at a block's end), and at the end of the file.
       "trades/1001.csv": `${OVERLONG_HEAD}${"w".repeat(64 * 200 - OVERLONG_HEAD.length - 1)}\n${ROW}\n${"z".repeat(2000)}`
     }, { maxLineChars: 1000 }))))
+
+  // Bytes that are not UTF-8 were read as U+FFFD, and the row published with a venue or company name it never had.
+  it.effect("dead-letters a line holding invalid UTF-8 and reads on after it, whatever the block size", () =>
+    Effect.gen(function*() {
+      const bytes = (...parts: Array<string | Array<number>>) =>
+        Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p))))
+      const files = {
+        "reference-data/company_info.csv": bytes(`${HEADER}\n1001,BHP,BHP,,,\n1002,CBA,COMMONWEALTH BANK`, [0xff], `,,,\n`),
+        // A lead byte without its continuation; a valid "€" (3 bytes, split by small blocks); a "€" cut off at the end.
+        "trades/1001.csv": bytes(`${ROW}\n03/10/2014,10:05:44.516,37.51,40000,0,NX`, [0xc3], `,\n${ROW}€\n${ROW}`, [0xe2, 0x82])
+      }
+      for (const blockBytes of [1, 2, 64]) {
+        const name = `utf8-${blockBytes}`
+        const { events, summary } = yield* load.pipe(Effect.provide(loadDir(name, files, { blockBytes })))
+        assert.deepStrictEqual(trades(events).map((t) => [t.message_id, t.vendor_data.buyer_id]), [
+          ["asx:trades/1001.csv:1", undefined],
+          ["asx:trades/1001.csv:3", "€"]
+        ])
+        assert.deepStrictEqual(events.flatMap((e) => (e._tag === "Instrument" ? [e.instrument.symbol] : [])), ["BHP"])
+        assert.strictEqual(summary.deadLettered, 3)
+        const dead = deadLetters(name)
+        assert.deepStrictEqual(dead.map((d) => [d.file, d.line]), [
+          ["reference-data/company_info.csv", 3],
+          ["trades/1001.csv", 2],
+          ["trades/1001.csv", 4]
+        ])
+        for (const d of dead) assert.match(d.reason, /not valid UTF-8/)
+      }
+    }))
 
   it.effect("reads the same rows and dead letters whatever the block size", () =>
     Effect.gen(function*() {
