@@ -63,7 +63,8 @@ export class MetricsAccess extends HttpApiMiddleware.Service<MetricsAccess>()("k
 const text = (max: number, description: string) =>
   Schema.optional(Schema.String.check(Schema.isMaxLength(max)).annotate({ description }))
 
-const instant = (description: string) => text(64, `${description}: ISO-8601 with an offset, a date (midnight UTC) or epoch microseconds`)
+const instant = (description: string) =>
+  text(64, `${description}: ISO-8601 with an offset (send + as %2B), a date (midnight UTC) or epoch microseconds`)
 
 const formatOf = <const L extends ReadonlyArray<string>>(formats: L) =>
   Schema.optional(Schema.Literals(formats).annotate({ description: "Response format; otherwise chosen by the Accept header (default JSON)" }))
@@ -79,7 +80,7 @@ const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclu
 export const RowsQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(7, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range"),
+  limit: text(7, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range; CSV past 10000 and Parquet export at most limit rows"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshot)"),
   fields: text(1_000, "Comma-separated columns (default all)"),
   filter: text(1_000, "Decimal bounds, inclusive: column:min[:max], comma-separated"),
@@ -99,7 +100,7 @@ export const BarsQuery = {
 
 export const SummaryQuery = {
   ...symbolsParam,
-  from_day: text(10, "First trading day (exchange-local yyyy-mm-dd)"),
+  from_day: text(10, "First trading day (exchange-local yyyy-mm-dd); at most 366 days through to_day"),
   to_day: text(10, "Last trading day, inclusive (default from_day)"),
   ...readParams,
   format: formatOf(["json", "csv", "parquet"])

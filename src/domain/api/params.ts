@@ -35,6 +35,12 @@ const dateMicros = (text: string): number | undefined => {
 }
 
 /**
+ * The offset at the end of an ISO instant: `[+-]hh[:mm]`, or a space in place of the `+`, which
+ * is what an unencoded `+` in a query string is form-decoded to; nothing else puts a space there.
+ */
+const OFFSET = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([ +-])(\d{2})(:?\d{2})?$/
+
+/**
  * ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. 10 to
  * 13 digits are refused: epoch seconds or milliseconds of today, read as microseconds, would be a
  * day in 1970 and answer the wrong range without a word; so is a compact date (yyyymmdd). Digits
@@ -52,9 +58,14 @@ export const parseInstant = (name: string, text: string, pastMicros: "truncate" 
   let micros: number | undefined
   if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
   else if (DATE.test(text)) micros = dateMicros(text)
-  else micros = parseIsoMicros(text, pastMicros)
+  else {
+    const offset = OFFSET.exec(text)
+    const iso = offset === null ? text : `${offset[1]}${offset[2] === " " ? "+" : offset[2]}${offset[3]}${offset[4] ?? ":00"}`
+    micros = parseIsoMicros(iso, pastMicros)
+  }
   if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros >= MAX_MICROS) {
-    return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)` })
+    const hint = text.includes(" ") ? "; a + in a query string reads as a space: send it as %2B" : ""
+    return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)${hint}` })
   }
   return micros
 }

@@ -4,6 +4,7 @@
  */
 import { hash } from "node:crypto"
 import { Config, Effect, Option, Schema } from "effect"
+import { MAX_LIMIT } from "../../domain/query/validate.ts"
 
 export const SCOPES = ["read", "replay", "sql", "metrics"] as const
 export type Scope = (typeof SCOPES)[number]
@@ -114,11 +115,15 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
  * An integer setting of at least `min`: 0 or less made no sense and broke things quietly (a rate
  * window of 0 s counted no request at all, a time limit of 0 failed every read).
  */
-const int = (name: string, fallback: number, min = 1) =>
+const int = (name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   Config.Int(name).pipe(
     Config.withDefault(fallback),
     Effect.flatMap((value) =>
-      value >= min ? Effect.succeed(value) : Effect.fail(new InvalidServerConfig({ detail: `${name} must be at least ${min}, got ${value}` })))
+      value < min
+        ? Effect.fail(new InvalidServerConfig({ detail: `${name} must be at least ${min}, got ${value}` }))
+        : value > max
+        ? Effect.fail(new InvalidServerConfig({ detail: `${name} must be at most ${max}, got ${value}` }))
+        : Effect.succeed(value))
   )
 
 /** The options from K2_API_* variables; refuses to start with auth required and no key. */
@@ -144,7 +149,8 @@ export const fromEnv = Effect.gen(function*() {
     corsOrigins: cors.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
     metricsRequireKey: (yield* Config.Boolean("K2_API_METRICS_REQUIRE_KEY").pipe(Config.withDefault(false))),
     maxRangeDays: yield* int("K2_API_MAX_RANGE_DAYS", defaults.maxRangeDays),
-    maxPageRows: yield* int("K2_API_MAX_PAGE_ROWS", defaults.maxPageRows),
+    // The query engine reads at most MAX_LIMIT rows a page.
+    maxPageRows: yield* int("K2_API_MAX_PAGE_ROWS", defaults.maxPageRows, 1, MAX_LIMIT),
     maxExportRows: yield* int("K2_API_MAX_EXPORT_ROWS", defaults.maxExportRows),
     maxBars: yield* int("K2_API_MAX_BARS", defaults.maxBars),
     maxSymbols: yield* int("K2_API_MAX_SYMBOLS", defaults.maxSymbols),

@@ -55,7 +55,8 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         const toDay = q.to_day === undefined || q.to_day === "" ? fromDay : q.to_day
         const a = yield* orBad(parseInstant("from_day", fromDay))
         const b = yield* orBad(parseInstant("to_day", toDay))
-        yield* reads.checkRange(a, b)
+        // Days are inclusive: to_day's whole day counts, as [from, to) counts on the other routes.
+        yield* reads.checkRange(a, b + MICROS_PER_DAY)
         return yield* reads.answerRead({
           route: "summary",
           parquet: summaryColumns,

@@ -1,6 +1,7 @@
 /**
- * GET /v1/trades and /v1/quotes: JSON (and short CSV) pages through `answerRead`; CSV and
- * Parquet exports of the whole range (or `limit` rows), page by page, never all in memory.
+ * GET /v1/trades and /v1/quotes: JSON (and CSV of at most a page's `limit`) pages through
+ * `answerRead`; CSV and Parquet exports of the whole range (or `limit` rows), page by page,
+ * never all in memory.
  */
 import { Effect, Option, Result, Stream } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -121,7 +122,9 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           ...(cursor === undefined ? {} : { cursor }),
           ...(selector === undefined || cursor !== undefined || base.cursor !== undefined ? {} : { snapshot: selector })
         })
-      if (format === "json" || (format === "csv" && !exportAll)) {
+      // A CSV limit of one JSON page or less is a page (with the next one's headers); past it, an
+      // export cut at `limit`: the engine reads at most one page per query.
+      if (format === "json" || (format === "csv" && !exportAll && limit! <= options.maxPageRows)) {
         return yield* reads.answerRead({
           route: table,
           request,

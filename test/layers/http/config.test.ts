@@ -49,6 +49,15 @@ describe("K2_API_* limits", () => {
       assert.include(error.message, "K2_API_CACHE_BYTES must be at least 0, got -1")
     }))
 
+  it.effect("a JSON page larger than the query engine's (100,000 rows) is refused at start", () =>
+    Effect.gen(function*() {
+      // Else every JSON page past it was a 400 naming a limit the server had said it allowed.
+      const error = yield* Effect.flip(read({ K2_API_MAX_PAGE_ROWS: "100001" }))
+      assert.instanceOf(error, InvalidServerConfig)
+      assert.include(error.message, "K2_API_MAX_PAGE_ROWS must be at most 100000, got 100001")
+      assert.strictEqual((yield* read({ K2_API_MAX_PAGE_ROWS: "100000" })).maxPageRows, 100_000)
+    }))
+
   it.effect("the defaults, and a cache of 0 bytes (no cache), are accepted", () =>
     Effect.gen(function*() {
       const options = yield* read({ K2_API_CACHE_BYTES: "0", K2_API_RATE_WINDOW_SECONDS: "1" })
