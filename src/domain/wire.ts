@@ -86,6 +86,16 @@ export const Header = {
   dlqStripped: "k2-dlq-stripped"
 } as const
 
+/**
+ * Sets `key` of a plain object built from the wire (record headers, Avro maps). Assigning
+ * "__proto__" would set the prototype and drop the entry; other names assign as own properties.
+ * Not a null-prototype object: V8 keeps those as dictionaries, 3x slower to build per record.
+ */
+export const setEntry = <V>(o: Record<string, V>, key: string, value: V): void => {
+  if (key === "__proto__") Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true })
+  else o[key] = value
+}
+
 export type Compression = "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" | "producer"
 
 /** A topic as it should exist on the cluster. */

@@ -25,6 +25,7 @@ import { fieldProblems } from "../errors.ts"
 import type { Quote, Side, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { dayText, daysOfIsoDate } from "../time.ts"
+import { setEntry } from "../wire.ts"
 import { AvroWriter } from "./binary.ts"
 import { AvroReader, Malformed, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
@@ -233,13 +234,44 @@ const stripLogicalTypes = (schema: unknown): unknown => {
   const o = schema as Record<string, unknown>
   if (typeof o.logicalType === "string" && typeof o.type === "string" && !("name" in o)) return o.type
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(o)) out[k] = k === "default" ? v : stripLogicalTypes(v)
+  for (const [k, v] of Object.entries(o)) setEntry(out, k, k === "default" ? v : stripLogicalTypes(v))
   return out
 }
 
+/** What a map's `_read` uses of avsc's Tap (undeclared in its types). */
+interface Tap {
+  readLong(): number
+  skipLong(): void
+  readString(): string
+}
+
+/** avsc reads a map by assignment into `{}`, which drops a "__proto__" key: this map type keeps it. */
+class FaithfulMapType extends avro.types.MapType {
+  // Also a resolver's: avsc copies it onto the resolver, whose valuesType then reads the writer's.
+  _read(tap: Tap): Record<string, unknown> {
+    const values = this.valuesType as { _read(tap: Tap): unknown }
+    const out: Record<string, unknown> = {}
+    for (let n = tap.readLong(); n !== 0; n = tap.readLong()) {
+      // A negative count is followed by the block's size in bytes.
+      if (n < 0) {
+        n = -n
+        tap.skipLong()
+      }
+      for (let i = 0; i < n; i++) {
+        const key = tap.readString()
+        setEntry(out, key, values._read(tap))
+      }
+    }
+    return out
+  }
+}
+
+const typeHook = (schema: avro.Schema, opts: avro.ForSchemaOptions): avro.Type | undefined =>
+  typeof schema === "object" && (schema as { type?: unknown }).type === "map" ? new FaithfulMapType(schema, opts) : undefined
+
 /** A fresh registry per type: avsc records every named type in it. */
 export const avroTypeOf = (schema: object): avro.Type =>
-  avro.Type.forSchema(stripLogicalTypes(schema) as avro.Schema, { registry: { long: BigIntLong } })
+  avro.Type.forSchema(stripLogicalTypes(schema) as avro.Schema, { registry: { long: BigIntLong }, typeHook })
 
 /**
  * Whether an annotation is valid on its type. The spec has readers ignore an invalid one and read

@@ -7,6 +7,7 @@
  * decode time allocating those. Values written with other writer schemas still go through avsc
  * (schema resolution); a property test checks that both readers agree on every input.
  */
+import { setEntry } from "../wire.ts"
 
 /** The bytes end before the value does. */
 export class Truncated extends Error {}
@@ -227,7 +228,7 @@ export class AvroReader {
     for (; n !== 0; n = this.blockCount()) {
       for (let i = 0; i < n; i++) {
         const key = this.code()
-        out[key] = this.string()
+        setEntry(out, key, this.string())
       }
     }
     return out

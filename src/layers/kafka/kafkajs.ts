@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
 import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
-import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { setEntry, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -80,13 +80,17 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
 const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
   Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic) })
 
-const decodeHeaders = (h: IHeaders | undefined): Record<string, string> => {
+export const decodeHeaders = (h: IHeaders | undefined): Record<string, string> => {
   const out: Record<string, string> = {}
   if (h === undefined) return out
   for (const k in h) {
-    const v = h[k]
+    // kafkajs gives a repeated name all its values (the last wins, as in the other layers), and
+    // a name it finds on Object.prototype ("constructor") as [the inherited member, its value].
+    const given = h[k]
+    const v = Array.isArray(given) ? given[given.length - 1] : given
     if (v === undefined) continue
-    out[k] = Array.isArray(v) ? String(v[v.length - 1]) : String(v)
+    // A header without value (length -1) is null, read as "" as the other layers do.
+    setEntry(out, k, v === null ? "" : String(v))
   }
   return out
 }

@@ -33,7 +33,7 @@ import {
   ProduceAcks
 } from "@platformatic/kafka"
 import { Context, Effect, Layer } from "effect"
-import { topicConfigEntries } from "../../domain/wire.ts"
+import { setEntry, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -208,13 +208,13 @@ const internedUtf8 = (b: Buffer): string => {
   return s
 }
 
-const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
+export const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
   const out: Record<string, string> = {}
   for (let i = 0; i < h.length; i++) {
     const [k, v] = h[i]!
     if (k === null) continue
     const name = k.length <= SHORT_NAME ? internedUtf8(k) : k.toString("utf8")
-    out[name] = v === null ? "" : v.length <= SHORT_VALUE ? internedUtf8(v) : v.toString("utf8")
+    setEntry(out, name, v === null ? "" : v.length <= SHORT_VALUE ? internedUtf8(v) : v.toString("utf8"))
   }
   return out
 }

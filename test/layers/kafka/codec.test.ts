@@ -14,6 +14,7 @@ import {
 import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import { decodeQuote, decodeTrade, type Quote, type Trade } from "../../../src/domain/marketData.ts"
+import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { dlqTopicName, parseTopicName, topicName, topicSpecs, valueSubject } from "../../../src/domain/wire.ts"
 import { ok, poison } from "../../support/wire.ts"
@@ -269,6 +270,44 @@ describe("wire codec", () => {
     // A wider precision at the same scale reads the same values (range-checked per record).
     c.addWriterSchema(10, "trade", retyped("price", { type: "bytes", logicalType: "decimal", precision: 24, scale: 8 }))
     assert.isTrue(c.knows(10))
+  })
+})
+
+describe("map keys named like Object.prototype members", () => {
+  // Parsed, so "__proto__" is an own key like the others (a literal's would set the prototype).
+  const odd: Record<string, string> = JSON.parse(
+    "{\"venue\": \"CXA\", \"__proto__\": \"p\", \"constructor\": \"c\", \"toString\": \"t\", \"hasOwnProperty\": \"h\"}"
+  )
+  const lineage = { ingestion_timestamp: 0, kafka_topic: "t", kafka_partition: 0, kafka_offset: 0n }
+
+  it("vendor_data round-trips exactly, and reaches the Parquet column buffers whole", () => {
+    const t = ok(codec.decode(codec.encodeTrade({ ...trade, vendor_data: odd }))).value as Trade
+    assert.deepStrictEqual(Object.entries(t.vendor_data), Object.entries(odd))
+    const q = ok(codec.decode(codec.encodeQuote({ ...quote, vendor_data: odd }))).value as Quote
+    assert.deepStrictEqual(Object.entries(q.vendor_data), Object.entries(odd))
+    assert.deepStrictEqual(tradeColumns([{ ...t, ...lineage }]).columns["vendor_data"], [Object.entries(odd)])
+    assert.deepStrictEqual(quoteColumns([{ ...q, ...lineage }]).columns["vendor_data"], [Object.entries(odd)])
+  })
+
+  it("vendor_data round-trips exactly under another writer schema (read by avsc)", () => {
+    const v2 = { ...tradeSchema, fields: [...tradeSchema.fields, { name: "venue", type: "string", default: "" }] }
+    const body = avroTypeOf(v2).toBuffer({
+      ...trade,
+      vendor_data: odd,
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!),
+      venue: "CXA"
+    })
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", v2)
+    const t = ok(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]))).value as Trade
+    assert.deepStrictEqual(Object.entries(t.vendor_data), Object.entries(odd))
+  })
+
+  it("a registry schema's \"__proto__\" attribute is an attribute, not the prototype of the schema avsc reads", () => {
+    const schema = JSON.parse("{\"type\": \"record\", \"name\": \"R\", \"fields\": [], \"__proto__\": {\"doc\": \"inherited\"}}")
+    assert.isUndefined(avroTypeOf(schema).doc)
   })
 })
 

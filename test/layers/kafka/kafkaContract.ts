@@ -228,6 +228,20 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         for (const b of collected.batches) assert.strictEqual(b.nextOffset, b.records.at(-1)!.offset + 1n)
       })), timeout)
 
+    it.live("headers named like Object.prototype members arrive as sent", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        const sink = yield* KafkaSink
+        // Parsed, so "__proto__" is an own key like the others (a literal's would set the prototype).
+        const headers: Record<string, string> = JSON.parse("{\"__proto__\": \"p\", \"constructor\": \"c\", \"toString\": \"t\"}")
+        yield* sink.send([{ topic, key: "BHP", value: new TextEncoder().encode("v"), headers }])
+        yield* sink.flush()
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("the record", () => collected.count() >= 1, timeout)
+        assert.deepStrictEqual(Object.entries(collected.batches[0]!.records[0]!.headers), Object.entries(headers))
+      })), timeout)
+
     it.live("onAssign seeks before delivery; commit, then a new member resumes from the committed offsets", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(2)
