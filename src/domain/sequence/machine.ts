@@ -74,6 +74,8 @@ export class StreamState {
   prevTs: number = -Infinity
   /** Open gaps as inclusive ranges, flat [lo0, hi0, lo1, hi1, ...], ascending. */
   gaps: Array<Seq> = []
+  /** When the tracker last saw the stream (its clock, us): orders the LRU, across checkpoints too. */
+  seenAt = 0
   older: StreamState | null = null
   newer: StreamState | null = null
 

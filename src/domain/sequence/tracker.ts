@@ -81,8 +81,10 @@ export const withoutDuplicates = <R>(rows: ReadonlyArray<R>, observation: Observ
   return out
 }
 
-// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...]], ...]}
+// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt], ...]}
 // least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
+// seenAt is when the tracker last saw the stream, less the seenAt of the stream before (a few digits: the
+// list is in seenAt order); older checkpoints have none.
 const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
 const StreamJson = Schema.Tuple([
   Schema.String,
@@ -91,7 +93,8 @@ const StreamJson = Schema.Tuple([
   Schema.Int,
   SeqJson,
   Schema.NullOr(Schema.Int),
-  Schema.Array(SeqJson)
+  Schema.Array(SeqJson),
+  Schema.optionalKey(Schema.Int)
 ])
 const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
 const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)
@@ -158,6 +161,9 @@ export class SequenceTrackerState {
     const machine = this.machine
     let exchange: string | undefined
     let symbols: Map<string, StreamState> | undefined
+    // Never before the newest stream (a clock stepping back, a checkpoint from a clock ahead):
+    // the LRU list stays in seenAt order, which restore merges into.
+    const seenAt = this.#newest === null ? detectedAt : Math.max(detectedAt, this.#newest.seenAt)
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!
       const seq = r.source_sequence
@@ -176,12 +182,14 @@ export class SequenceTrackerState {
       let s = symbols!.get(r.symbol)
       if (s === undefined) {
         s = newStream(exchange, r.symbol, this.#calendars.forExchange(exchange), seq, r.exchange_timestamp)
+        s.seenAt = seenAt
         symbols!.set(r.symbol, s)
         this.#link(s)
         if (++this.#size > this.options.capacity) this.#evictOldest()
         verdicts[OK] = verdicts[OK]! + 1
         continue
       }
+      s.seenAt = seenAt
       if (s !== this.#newest) {
         this.#unlink(s)
         this.#link(s)
@@ -231,6 +239,7 @@ export class SequenceTrackerState {
   /** The streams (all, or those `filter` selects), least recently seen first, as compact JSON. */
   checkpoint(filter?: StreamFilter): string {
     const streams: Array<unknown> = []
+    let seenBefore = 0
     for (let s = this.#oldest; s !== null; s = s.newer) {
       if (filter !== undefined && !filter(s.exchange, s.symbol)) continue
       streams.push([
@@ -240,16 +249,20 @@ export class SequenceTrackerState {
         s.lastTs,
         encodeSeq(s.floor),
         s.prevTs === -Infinity ? null : s.prevTs,
-        s.gaps.map(encodeSeq)
+        s.gaps.map(encodeSeq),
+        s.seenAt - seenBefore
       ])
+      seenBefore = s.seenAt
     }
     return JSON.stringify({ v: 1, streams })
   }
 
   /**
-   * Adds the streams of a checkpoint, replacing tracked streams of the same keys; they
-   * become the most recently seen, in checkpoint order. Beyond capacity the least
-   * recently seen are evicted. Fails, changing nothing, on a malformed checkpoint.
+   * Adds the streams of a checkpoint, replacing tracked streams of the same keys. Each takes
+   * its place in the LRU by when it was last seen (in a checkpoint without that, its head's
+   * exchange time), so that checkpoints restored one after another (one per partition)
+   * rebuild the order the streams were seen in. Beyond capacity the least recently seen are
+   * evicted. Fails, changing nothing, on a malformed checkpoint.
    */
   restore(json: string, filter?: StreamFilter): Result.Result<number, string> {
     const decoded = decodeCheckpoint(json)
@@ -260,10 +273,11 @@ export class SequenceTrackerState {
       const unreachable = unreachableState(stream)
       if (unreachable !== undefined) return Result.fail(`stream ${stream[0]}/${stream[1]}: ${unreachable}`)
     }
-    let restored = 0
-    for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps] of decoded.success.streams) {
+    const restoring: Array<StreamState> = []
+    let seenAt = 0
+    for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter] of decoded.success.streams) {
+      seenAt = seenAfter === undefined ? lastTs : seenAt + seenAfter
       if (filter !== undefined && !filter(exchange, symbol)) continue
-      restored++
       const big = needsBig(last, floor, gaps)
       const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
       const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
@@ -271,17 +285,28 @@ export class SequenceTrackerState {
       s.floor = seq(floor)
       s.prevTs = prevTs ?? -Infinity
       s.gaps = gaps.map(seq)
-      this.#remove(exchange, symbol)
-      let symbols = this.#byExchange.get(exchange)
+      s.seenAt = seenAt
+      restoring.push(s)
+    }
+    // One pass merging two lists in seenAt order (the sort is stable: ties keep checkpoint order,
+    // after the tracked streams).
+    restoring.sort((a, b) => a.seenAt - b.seenAt)
+    let at = this.#oldest
+    for (const s of restoring) {
+      let symbols = this.#byExchange.get(s.exchange)
       if (symbols === undefined) {
         symbols = new Map()
-        this.#byExchange.set(exchange, symbols)
+        this.#byExchange.set(s.exchange, symbols)
       }
-      symbols.set(symbol, s)
-      this.#link(s)
-      if (++this.#size > this.options.capacity) this.#evictOldest()
+      if (at !== null && symbols.get(s.symbol) === at) at = at.newer
+      this.#remove(s.exchange, s.symbol)
+      while (at !== null && at.seenAt <= s.seenAt) at = at.newer
+      symbols.set(s.symbol, s)
+      this.#linkBefore(s, at)
+      this.#size++
     }
-    return Result.succeed(restored)
+    while (this.#size > this.options.capacity) this.#evictOldest()
+    return Result.succeed(restoring.length)
   }
 
   /** Drops the streams `filter` selects (all without one), e.g. those of a revoked partition. */
@@ -321,6 +346,16 @@ export class SequenceTrackerState {
     if (this.#newest !== null) this.#newest.newer = s
     else this.#oldest = s
     this.#newest = s
+  }
+
+  /** Links `s` just older than `at`; as the newest when `at` is null. */
+  #linkBefore(s: StreamState, at: StreamState | null) {
+    if (at === null) return this.#link(s)
+    s.newer = at
+    s.older = at.older
+    if (at.older !== null) at.older.newer = s
+    else this.#oldest = s
+    at.older = s
   }
 
   #unlink(s: StreamState) {

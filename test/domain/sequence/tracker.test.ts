@@ -153,18 +153,18 @@ describe("SequenceTrackerState", () => {
       assert.strictEqual(restarted.checkpoint(), whole.checkpoint())
     })
 
-    it("is compact, deterministic JSON, least recently seen first", () => {
+    it("is compact, deterministic JSON, least recently seen first, each seen time after the one before", () => {
       const t = new SequenceTrackerState()
-      t.observe([msg("BHP", 1, 0), msg("BHP", 4, 1), msg("CBA", 2n ** 60n, 2), msg("BHP", 5, 3)], 0)
-      t.observe([msg("BHP", 1, 3600)], 0) // RESET after an hour
+      t.observe([msg("BHP", 1, 0), msg("BHP", 4, 1), msg("CBA", 2n ** 60n, 2), msg("BHP", 5, 3)], 5)
+      t.observe([msg("BHP", 1, 3600)], 7) // RESET after an hour
       assert.strictEqual(
         t.checkpoint(),
-        `{"v":1,"streams":[["ASX","CBA","1152921504606846976",${T0 + 2_000_000},"1152921504606846976",null,[]],` +
-          `["ASX","BHP",1,${T0 + 3_600_000_000},1,${T0 + 3_000_000},[]]]}`
+        `{"v":1,"streams":[["ASX","CBA","1152921504606846976",${T0 + 2_000_000},"1152921504606846976",null,[],5],` +
+          `["ASX","BHP",1,${T0 + 3_600_000_000},1,${T0 + 3_000_000},[],2]]}`
       )
       const open = new SequenceTrackerState()
       open.observe([msg("BHP", 1, 0), msg("BHP", 4, 1)], 0)
-      assert.strictEqual(open.checkpoint(), `{"v":1,"streams":[["ASX","BHP",4,${T0 + 1_000_000},1,null,[2,3]]]}`)
+      assert.strictEqual(open.checkpoint(), `{"v":1,"streams":[["ASX","BHP",4,${T0 + 1_000_000},1,null,[2,3],0]]}`)
     })
 
     it("checkpoints only the selected streams, merges them on restore and forgets on request", () => {
@@ -188,6 +188,50 @@ describe("SequenceTrackerState", () => {
       small.restore(t.checkpoint())
       assert.isUndefined(small.peek("ASX", "A"))
       assert.isDefined(small.peek("ASX", "C"))
+    })
+
+    it("restoring several checkpoints rebuilds the order the streams were seen in: capacity evicts the stalest", () => {
+      // Partition 0 carries X and Z, partition 1 Y and W; they are seen Y, X, W, Z. Restored one
+      // partition after the other, X must not pass for newer than Y.
+      const seen = [msg("Y", 1), msg("X", 1), msg("W", 1), msg("Z", 1)]
+      const later = [[msg("V", 1)], [msg("X", 3)]]
+      const whole = new SequenceTrackerState({ capacity: 4 })
+      seen.forEach((m, i) => whole.observe([m], i))
+      const p0 = whole.checkpoint((_, symbol) => symbol === "X" || symbol === "Z")
+      const p1 = whole.checkpoint((_, symbol) => symbol === "Y" || symbol === "W")
+      const uninterrupted = later.map((rows, i) => kinds(whole.observe(rows, 10 + i)))
+
+      const restarted = new SequenceTrackerState({ capacity: 4 })
+      assert.deepStrictEqual([restarted.restore(p0), restarted.restore(p1)], [Result.succeed(2), Result.succeed(2)])
+      const after = later.map((rows, i) => kinds(restarted.observe(rows, 10 + i)))
+      // V evicts Y, the least recently seen; X keeps its state and its gap is reported.
+      assert.deepStrictEqual(after, [[], ["X:GAP:3"]])
+      assert.deepStrictEqual(after, uninterrupted)
+      assert.isUndefined(restarted.peek("ASX", "Y"))
+      assert.strictEqual(restarted.checkpoint(), whole.checkpoint())
+    })
+
+    it("keeps the order it saw streams in through a checkpoint when its clock is behind the one restored", () => {
+      const ahead = new SequenceTrackerState()
+      ahead.observe([msg("X", 1)], 100)
+      const t = new SequenceTrackerState({ capacity: 2 })
+      t.restore(ahead.checkpoint())
+      t.observe([msg("A", 1)], 50) // after X, by a clock behind
+      const restarted = new SequenceTrackerState({ capacity: 2 })
+      restarted.restore(t.checkpoint())
+      restarted.observe([msg("B", 1)], 60)
+      assert.isUndefined(restarted.peek("ASX", "X"))
+      assert.isDefined(restarted.peek("ASX", "A"))
+    })
+
+    it("loads a checkpoint without last-seen times, taking the head's exchange time for it", () => {
+      const old = (symbol: string, tsSeconds: number) =>
+        JSON.stringify({ v: 1, streams: [["ASX", symbol, 5, T0 + tsSeconds * 1_000_000, 5, null, []]] })
+      const t = new SequenceTrackerState({ capacity: 1 })
+      assert.deepStrictEqual([t.restore(old("X", 2)), t.restore(old("Y", 1))], [Result.succeed(1), Result.succeed(1)])
+      // Y's head is older than X's: Y is the one evicted.
+      assert.isUndefined(t.peek("ASX", "Y"))
+      assert.deepStrictEqual(kinds(t.observe([msg("X", 7, 3)], 0)), ["X:GAP:7"])
     })
 
     it("rejects a malformed checkpoint and changes nothing", () => {
