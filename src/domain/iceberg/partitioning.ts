@@ -1,15 +1,17 @@
 /**
  * Partition transforms (spec "Partition Transforms"): the type manifests hold a field's values in,
- * and the values K2 computes from rows when it writes. K2 writes what it computes exactly as the spec
- * defines it and holds as a partition value (an int): identity of ints and dates; year, month, day
- * and hour of dates and timestamps; void. Anything else another engine puts in a spec (bucket hashes,
- * truncation, transforms with string or 64-bit values, names it does not know) is refused by name,
- * never guessed (ADR-2).
+ * which of them K2 reads and writes, and the values K2 computes from rows when it writes. K2 writes
+ * what it computes exactly as the spec defines it and holds as a partition value (an int): identity
+ * of ints and dates; year, month, day and hour of dates and timestamps; void. Anything else another
+ * engine puts in a spec (bucket hashes, truncation, transforms with string or 64-bit values, names
+ * it does not know) is refused by name when written, never guessed (ADR-2); it is read when its
+ * values are numbers.
  */
 import { Result } from "effect"
 import type { Column as Values } from "../columnBatch.ts"
 import { civilOfDay, dayText, MICROS_PER_DAY_BIGINT } from "../time.ts"
-import type { NestedField, PartitionField, PartitionSpec, PartitionValue, PartitionValues, PrimitiveType, Schema } from "./spec.ts"
+import * as Bounds from "./bounds.ts"
+import type { FieldSummary, NestedField, PartitionField, PartitionSpec, PartitionValue, PartitionValues, PrimitiveType, Schema } from "./spec.ts"
 
 type Transform =
   | { readonly kind: "identity" | "void" | "year" | "month" | "day" | "hour" }
@@ -32,53 +34,117 @@ const parseTransform = (text: string): Transform | undefined => {
 const TIMESTAMPS: ReadonlyArray<string> = ["timestamp", "timestamptz"]
 const DATES: ReadonlyArray<string> = ["date", ...TIMESTAMPS]
 
-/** A field's source column, transform and value type, or why K2 cannot hold its values. */
+/** What K2 does with a spec's partition values: reads them from manifests to plan a scan, or writes manifests of them. */
+export type PartitionUse = "read" | "write"
+
+/**
+ * Result types whose values K2 holds, as JS numbers. It reads every type whose values decode to
+ * numbers, the 64-bit ones exactly up to 2^53 only (a value past it is refused, not rounded);
+ * it writes ints and dates, the types whose Avro values it encodes from numbers.
+ */
+const HELD: Readonly<Record<PartitionUse, ReadonlyArray<string>>> = {
+  read: ["int", "long", "float", "double", "date", "time", "timestamp", "timestamptz"],
+  write: ["int", "date"]
+}
+const WIDE: ReadonlyArray<string> = ["long", "time", "timestamp", "timestamptz"]
+
+/** The type of a transform's values (spec: result types), given its source column's. */
+const resultTypeOf = (transform: Transform, type: string): string => {
+  switch (transform.kind) {
+    case "identity":
+    case "truncate":
+    case "void":
+      return type
+    case "day":
+      return "date"
+    default:
+      return "int"
+  }
+}
+
+/** Whether the spec defines `transform` on a column of `type`. */
+const definedOn = (transform: Transform, type: string): boolean => {
+  switch (transform.kind) {
+    case "identity":
+    case "void":
+      return true
+    case "day":
+    case "year":
+    case "month":
+      return DATES.includes(type)
+    case "hour":
+      return TIMESTAMPS.includes(type)
+    case "bucket":
+      return !["boolean", "float", "double"].includes(type)
+    case "truncate":
+      return ["int", "long", "string", "binary"].includes(type) || type.startsWith("decimal")
+  }
+}
+
+/** Why K2 does not hold values of `resultType` for `use`, null when it does; a void field's are all null. */
+const unheld = (transform: Transform, resultType: string, use: PartitionUse): string | null => {
+  if (transform.kind === "void") {
+    // Nulls typed as the source; a decimal's Avro type is a named fixed, which K2 does not write.
+    return use === "write" && resultType.startsWith("decimal") ? "K2 writes no void field of a decimal column" : null
+  }
+  if (HELD[use].includes(resultType)) return null
+  return use === "write" ? `K2 holds ints and dates as partition values, not ${resultType}s` : `K2 reads partition values as numbers, not ${resultType}s`
+}
+
+const describe = (field: PartitionField, source: NestedField | undefined) =>
+  `field ${field.name} is ${field.transform}(${source?.name ?? `#${field["source-id"]}`})`
+
+/** A field's source column, transform and value type, or why K2 cannot write its values. */
 const resolve = (field: PartitionField, schema: Schema) => {
   const source = schema.fields.find((f) => f.id === field["source-id"])
-  const fail = (why: string) =>
-    Result.fail(`field ${field.name} is ${field.transform}(${source?.name ?? `#${field["source-id"]}`}): ${why}`)
+  const fail = (why: string) => Result.fail(`${describe(field, source)}: ${why}`)
   if (source === undefined) return fail("its source is not a top-level column of the current schema")
   if (typeof source.type !== "string") return fail("its source is not a primitive column")
   const type = source.type
   const transform = parseTransform(field.transform)
   if (transform === undefined) return fail("not a transform of the Iceberg spec")
-  const held = (resultType: PrimitiveType, defined: boolean) =>
-    defined
-      ? Result.succeed({ source: source as NestedField & { readonly type: PrimitiveType }, transform, resultType })
-      : fail(`not defined on a ${type} column`)
-  switch (transform.kind) {
-    case "void":
-      // Nulls typed as the source; a decimal's Avro type is a named fixed, which K2 does not write.
-      return type.startsWith("decimal") ? fail("K2 writes no void field of a decimal column") : held(type, true)
-    case "day":
-      return held("date", DATES.includes(type))
-    case "year":
-    case "month":
-      return held("int", DATES.includes(type))
-    case "hour":
-      return held("int", TIMESTAMPS.includes(type))
-    case "bucket":
-      return held("int", !["boolean", "float", "double"].includes(type))
-    case "identity":
-    case "truncate":
-      // Partition values are JS numbers: strings are not held, and a long's could pass 2^53.
-      if (type === "int" || (type === "date" && transform.kind === "identity")) return held(type, true)
-      return fail(`K2 holds ints and dates as partition values, not ${transform.kind === "truncate" && type === "date" ? "truncated dates" : `${type}s`}`)
-  }
+  if (!definedOn(transform, type)) return fail(`not defined on a ${type} column`)
+  const resultType = resultTypeOf(transform, type) as PrimitiveType
+  const why = unheld(transform, resultType, "write")
+  return why === null ? Result.succeed({ source: source as NestedField & { readonly type: PrimitiveType }, transform, resultType }) : fail(why)
 }
 
-/** The type of a field's values in manifests (spec: result types), or why K2 cannot hold them. */
+/**
+ * Why K2 cannot read a field's values, null when it can. A source or transform it does not know
+ * leaves their type unknown here: decoding the values says whether they are numbers. A 64-bit
+ * field whose manifest summary reaches past 2^53 holds values K2 would not hold exactly.
+ */
+const unreadable = (field: PartitionField, schema: Schema, summary: FieldSummary | undefined): string | null => {
+  const source = schema.fields.find((f) => f.id === field["source-id"])
+  const transform = parseTransform(field.transform)
+  if (source === undefined || transform === undefined) return null
+  const resultType = resultTypeOf(transform, typeof source.type === "string" ? source.type : source.type.type)
+  const why = unheld(transform, resultType, "read")
+  if (why !== null) return `${describe(field, source)}: ${why}`
+  const past = [summary?.lowerBound, summary?.upperBound]
+    .flatMap((b) => WIDE.includes(resultType) && b?.length === 8 ? [Bounds.decode("long", b) as bigint] : [])
+    .find((v) => !Number.isSafeInteger(Number(v)))
+  return past === undefined ? null : `${describe(field, source)}: its values reach ${past}, past 2^53: K2 would not hold them exactly`
+}
+
+/** The type of a field's values in manifests (spec: result types), or why K2 cannot write them. */
 export const partitionResultType = (field: PartitionField, schema: Schema): Result.Result<PrimitiveType, string> =>
   Result.map(resolve(field, schema), (r) => r.resultType)
 
 /**
- * Why K2 cannot write manifests of `spec`, null when it can: they hold partition values of a type
- * K2 does not (another engine's files, merged or rewritten with K2's).
+ * Why K2 cannot `use` the partition values of `spec`, null when it can. Writing: a manifest of it
+ * (another engine's files, merged or rewritten with K2's). Reading: a manifest of it whose field
+ * summaries are `summaries` (its values, decoded as numbers, then prune files and place them on days).
  */
-export const unheldPartitionValues = (spec: PartitionSpec, schema: Schema): string | null => {
-  for (const field of spec.fields) {
-    const type = partitionResultType(field, schema)
-    if (Result.isFailure(type)) return `partition spec ${spec["spec-id"]}, whose ${type.failure}`
+export const unheldPartitionValues = (
+  spec: PartitionSpec,
+  schema: Schema,
+  use: PartitionUse = "write",
+  summaries?: ReadonlyArray<FieldSummary> | null
+): string | null => {
+  for (const [i, field] of spec.fields.entries()) {
+    const why = use === "read" ? unreadable(field, schema, summaries?.[i]) : Result.match(resolve(field, schema), { onFailure: (w) => w, onSuccess: () => null })
+    if (why !== null) return `partition spec ${spec["spec-id"]}, whose ${why}`
   }
   return null
 }
@@ -105,7 +171,7 @@ export const partitioning = (schema: Schema, spec: PartitionSpec): Result.Result
     if (Result.isFailure(resolved)) return refused(resolved.failure)
     const { resultType, source, transform } = resolved.success
     if (transform.kind === "bucket" || transform.kind === "truncate") {
-      return refused(`field ${field.name} is ${field.transform}(${source.name}): K2 does not compute ${transform.kind} partitions`)
+      return refused(`${describe(field, source)}: K2 does not compute ${transform.kind} partitions`)
     }
     fields.push({ field, source, transform, resultType })
   }

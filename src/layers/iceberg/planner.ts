@@ -3,37 +3,11 @@ import { Clock, Effect, Layer } from "effect"
 import { currentSnapshot, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
-import {
-  type DataFile,
-  ManifestEntryStatus,
-  type PartitionSpec,
-  type Schema,
-  type Snapshot,
-  type TableMetadata
-} from "../../domain/iceberg/spec.ts"
+import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
+import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { makeSnapshotFiles } from "./snapshotFiles.ts"
-
-/** Source types whose identity or truncate partition values are numbers, as K2 holds partition values. */
-const NUMERIC: ReadonlyArray<string> = ["int", "long", "float", "double", "date", "time", "timestamp", "timestamptz"]
-
-/**
- * Why K2 cannot read the partition values of `spec`'s files (identity or truncate of a string,
- * decimal, boolean, ... column: K2 holds partition values as numbers), null when it can. Refused
- * by name rather than failing on the first value as a corrupt manifest.
- */
-const unreadablePartition = (spec: PartitionSpec, schema: Schema): string | null => {
-  for (const f of spec.fields) {
-    if (f.transform !== "identity" && !f.transform.startsWith("truncate")) continue
-    const source = schema.fields.find((c) => c.id === f["source-id"])
-    // A source the schema lacks: its values' type is unknown here; decoding them says whether they are numbers.
-    if (source === undefined || (typeof source.type === "string" && NUMERIC.includes(source.type))) continue
-    const type = typeof source.type === "string" ? source.type : source.type.type
-    return `partition field ${f.name} = ${f.transform}(${source.name}) of a ${type} column (partition spec ${spec["spec-id"]})`
-  }
-  return null
-}
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
 
@@ -94,17 +68,18 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       if (manifests.some((mf) => mf.content !== 0)) {
         return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: "delete files (row-level deletes)" })
       }
-      for (const mf of manifests) {
-        const spec = specs.get(mf.partitionSpecId)
-        if (spec === undefined) {
-          return yield* new TableFileError({
-            reason: new CorruptFile({ path: mf.manifestPath, detail: `its partition spec ${mf.partitionSpecId} is not in the table metadata` })
-          })
-        }
-        const unreadable = unreadablePartition(spec, schema)
-        if (unreadable !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: unreadable })
+      const unspecified = manifests.find((mf) => !specs.has(mf.partitionSpecId))
+      if (unspecified !== undefined) {
+        return yield* new TableFileError({
+          reason: new CorruptFile({ path: unspecified.manifestPath, detail: `its partition spec ${unspecified.partitionSpecId} is not in the table metadata` })
+        })
       }
       const candidates = manifests.filter((mf) => manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
+      // Refused by name rather than failing on a value as a corrupt manifest; a manifest not read is not misread.
+      for (const mf of candidates) {
+        const unheld = unheldPartitionValues(specs.get(mf.partitionSpecId)!, schema, "read", mf.partitions)
+        if (unheld !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: unheld })
+      }
       const entries = yield* Effect.forEach(candidates, snapshots.manifestEntries, { concurrency: 8 })
       const files: Array<DataFile> = []
       candidates.forEach((manifest, i) => {

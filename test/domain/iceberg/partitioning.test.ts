@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import { fieldValues, partitioning, partitionOf, partitionResultType, unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
+import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
 import type { PartitionField, Schema } from "../../../src/domain/iceberg/spec.ts"
 
 const schema: Schema = {
@@ -103,5 +104,42 @@ describe("transforms K2 does not write", () => {
       unheldPartitionValues({ "spec-id": 2, fields: [field("truncate[4]", 3, "s_trunc")] }, schema),
       "partition spec 2, whose field s_trunc is truncate[4](s): K2 holds ints and dates as partition values, not strings"
     )
+  })
+})
+
+describe("the partition values K2 reads and those it writes", () => {
+  // Every type a column may have, under every transform: the planner asks "read", commits ask "write".
+  const types = ["boolean", "int", "long", "float", "double", "date", "time", "timestamp", "timestamptz", "timestamp_ns", "string", "uuid", "fixed[16]", "binary", "decimal(9, 2)"]
+  const transforms = ["identity", "truncate[4]", "bucket[16]", "void", "year", "month", "day", "hour", "zorder"]
+  const columns = {
+    type: "struct",
+    "schema-id": 0,
+    fields: [
+      ...types.map((type, i) => ({ id: i + 1, name: type, required: false, type })),
+      { id: 99, name: "nested", required: false, type: { type: "struct", fields: [] } }
+    ]
+  } as unknown as Schema
+  const spec = (transform: string, sourceId: number) => ({ "spec-id": 7, fields: [field(transform, sourceId)] })
+
+  it("reads the values of every spec it writes", () => {
+    for (const transform of transforms) {
+      for (const { id, name } of columns.fields) {
+        if (unheldPartitionValues(spec(transform, id), columns, "write") === null) {
+          assert.isNull(unheldPartitionValues(spec(transform, id), columns, "read"), `${transform}(${name}) is written, so read`)
+        }
+      }
+    }
+  })
+
+  it("reads 64-bit values it does not write, up to 2^53 as a manifest's summary shows them", () => {
+    const long = spec("identity", 3)
+    assert.match(unheldPartitionValues(long, columns, "write")!, /identity\(long\): K2 holds ints and dates as partition values, not longs$/)
+    const summary = (upper: bigint) => [{ containsNull: false, containsNan: null, lowerBound: Bounds.encode("long", -1n), upperBound: Bounds.encode("long", upper) }]
+    assert.isNull(unheldPartitionValues(long, columns, "read", summary(2n ** 53n - 1n)))
+    assert.strictEqual(
+      unheldPartitionValues(long, columns, "read", summary(2n ** 53n)),
+      "partition spec 7, whose field f_3 is identity(long): its values reach 9007199254740992, past 2^53: K2 would not hold them exactly"
+    )
+    assert.match(unheldPartitionValues(spec("identity", 11), columns, "read")!, /identity\(string\): K2 reads partition values as numbers, not strings$/)
   })
 })

@@ -8,7 +8,8 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
-import type { PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
+import type { FieldSummary, PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
@@ -45,6 +46,9 @@ const evolvingWarehouse = (evolve: { schema?: Schema }, dir = fs.mkdtempSync(pat
         Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(t.metadata) }))
     }))
 }
+
+/** A partition value another engine wrote; see `swapIn`. */
+type Written = { readonly name: string; readonly sourceId: number; readonly value: unknown; readonly summary?: FieldSummary }
 
 const withSchema = (id: number, fields: Schema["fields"]): Schema => ({ type: "struct", "schema-id": id, fields })
 
@@ -180,12 +184,14 @@ describe("TableScanner: another engine's partition specs", () => {
           })
     }))
   const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
+  const offsetId = tables.trades.schema.fields.find((f) => f.name === "kafka_offset")!.id
 
   /**
-   * A snapshot whose one manifest is of spec `specId`: by symbol, its files with partition `symbol` a string; as
-   * written, K2's manifest (day partitions) under that spec id.
+   * A snapshot whose one manifest is of spec `specId`: its files with partition `written.name` =
+   * `written.value`, written as void of column `written.sourceId` (whose Avro type the value then
+   * has) and summarised by `written.summary`; as written, K2's manifest (day partitions) under that spec id.
    */
-  const swapIn = (specId: number, spec: PartitionSpec | undefined, partitions: "by symbol" | "as written" = "by symbol") =>
+  const swapIn = (specId: number, spec: PartitionSpec | undefined, written: Written | "as written") =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink
       const files = yield* FileIO
@@ -193,26 +199,28 @@ describe("TableScanner: another engine's partition specs", () => {
       const { snapshot } = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
       const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
       const entries = yield* decodeManifest(yield* files.read(list[0]!.manifestPath), "manifest")
-      const manifestPath = partitions === "as written" ? list[0]!.manifestPath : `${list[0]!.manifestPath}.by-symbol.avro`
-      // A string-typed partition field: written as void(symbol), whose Avro type is the column's.
-      const writtenAs: PartitionSpec = { "spec-id": specId, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "void" }] }
-      if (partitions === "by symbol") yield* files.write(manifestPath, encodeManifest(
-        entries.map((e) => ({ ...e, dataFile: { ...e.dataFile, partition: { symbol: "AAPL" as unknown as number } } })),
-        { schema: tables.trades.schema, spec: writtenAs }
-      ))
+      const manifestPath = written === "as written" ? list[0]!.manifestPath : `${list[0]!.manifestPath}.swapped.avro`
+      if (written !== "as written") {
+        const writtenAs: PartitionSpec = { "spec-id": specId, fields: [{ "source-id": written.sourceId, "field-id": 1000, name: written.name, transform: "void" }] }
+        yield* files.write(manifestPath, encodeManifest(
+          entries.map((e) => ({ ...e, dataFile: { ...e.dataFile, partition: { [written.name]: written.value as number } } })),
+          { schema: tables.trades.schema, spec: writtenAs }
+        ))
+      }
       swap.spec = spec
-      swap.list = `${snapshot["manifest-list"]}.by-symbol.avro`
-      const partitionSummaries = partitions === "as written" ? list[0]!.partitions : null
+      swap.list = `${snapshot["manifest-list"]}.swapped.avro`
+      const partitionSummaries = written === "as written" ? list[0]!.partitions : written.summary === undefined ? null : [written.summary]
       yield* files.write(swap.list, encodeManifestList([{ ...list[0]!, manifestPath, partitionSpecId: specId, partitions: partitionSummaries }], {
         snapshotId: snapshot["snapshot-id"],
         parentSnapshotId: null,
         sequenceNumber: snapshot["sequence-number"]
       }))
     })
+  const bySymbol: Written = { name: "symbol", sourceId: symbolId, value: "AAPL" }
 
   it.effect("identity(string) partitions are refused as UnsupportedTableFeature naming the field, not as a corrupt manifest", () =>
     Effect.gen(function*() {
-      yield* swapIn(1, { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "identity" }] })
+      yield* swapIn(1, { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "identity" }] }, bySymbol)
       const failed = yield* Effect.flip((yield* TableScanner).plan(trades))
       assert.strictEqual(failed._tag, "UnsupportedTableFeature")
       assert.include(failed.message, "identity(symbol)")
@@ -227,5 +235,29 @@ describe("TableScanner: another engine's partition specs", () => {
         assert.strictEqual(failed._tag, "TableFileError")
         assert.include(failed.message, "partition spec 9")
       }
+    }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => (swap.list = swap.spec = undefined)))))
+
+  const byOffset = (value: bigint): Written => ({
+    name: "kafka_offset",
+    sourceId: offsetId,
+    value,
+    summary: { containsNull: false, containsNan: null, lowerBound: Bounds.encode("long", 0n), upperBound: Bounds.encode("long", value) }
+  })
+  const identityOfOffset: PartitionSpec = { "spec-id": 1, fields: [{ "source-id": offsetId, "field-id": 1000, name: "kafka_offset", transform: "identity" }] }
+
+  it.effect("identity(long) partition values are read as numbers up to 2^53", () =>
+    Effect.gen(function*() {
+      yield* swapIn(1, identityOfOffset, byOffset(2n ** 53n - 1n))
+      const plan = yield* (yield* TableScanner).plan(trades)
+      assert.deepStrictEqual(plan.files.map((f) => f.partition), [{ kafka_offset: 2 ** 53 - 1 }])
+    }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => (swap.list = swap.spec = undefined)))))
+
+  it.effect("identity(long) partition values past 2^53 are refused as UnsupportedTableFeature naming the field, not as a corrupt manifest", () =>
+    Effect.gen(function*() {
+      yield* swapIn(1, identityOfOffset, byOffset(2n ** 53n))
+      const failed = yield* Effect.flip((yield* TableScanner).plan(trades))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+      assert.include(failed.message, "identity(kafka_offset)")
+      assert.include(failed.message, "9007199254740992")
     }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => (swap.list = swap.spec = undefined)))))
 })

@@ -1,0 +1,70 @@
+/**
+ * The planner's decision which partition values K2 reads (domain/iceberg/partitioning.ts) against
+ * what decoding a manifest gives: a field it reads decodes to numbers, one it refuses would not.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
+import { unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
+import { ManifestEntryStatus, type PrimitiveType, type Schema } from "../../../src/domain/iceberg/spec.ts"
+import { decodeManifestSync, encodeManifest } from "../../../src/layers/iceberg/manifests.ts"
+
+/**
+ * A value of each type whose Avro type K2 writes (void fields carry their column's type), in the
+ * form avsc takes it: a plain long as a bigint, a timestamp (a long of a logical type) as a number.
+ */
+const samples: ReadonlyArray<readonly [PrimitiveType, unknown]> = [
+  ["boolean", true],
+  ["int", 7],
+  ["long", 7n],
+  ["float", 1.5],
+  ["double", 2.5],
+  ["date", 7],
+  ["string", "AAPL"],
+  ["binary", Buffer.from([1])],
+  ["timestamp", 7],
+  ["timestamptz", 7],
+  // Past 2^53: K2 would not hold it exactly.
+  ["long", 2n ** 53n]
+]
+
+/** The partition value of `value` as K2 decodes it from a manifest, or what decoding says. */
+const decoded = (type: PrimitiveType, value: unknown) => {
+  const schema: Schema = { type: "struct", "schema-id": 0, fields: [{ id: 1, name: "c", required: false, type }] }
+  const spec = { "spec-id": 0, fields: [{ "source-id": 1, "field-id": 1000, name: "p", transform: "void" }] }
+  const dataFile = {
+    content: 0 as const,
+    filePath: "f.parquet",
+    fileFormat: "PARQUET" as const,
+    partition: { p: value as number },
+    recordCount: 1,
+    fileSizeInBytes: 1,
+    columnSizes: new Map(),
+    valueCounts: new Map(),
+    nullValueCounts: new Map(),
+    nanValueCounts: new Map(),
+    lowerBounds: new Map(),
+    upperBounds: new Map(),
+    splitOffsets: null,
+    sortOrderId: null
+  }
+  const bytes = encodeManifest([{ status: ManifestEntryStatus.ADDED, snapshotId: 1n, sequenceNumber: 1n, fileSequenceNumber: 1n, dataFile }], { schema, spec })
+  try {
+    return decodeManifestSync(bytes, "m.avro")[0]!.dataFile.partition.p
+  } catch (e) {
+    return String(e)
+  }
+}
+
+describe("partition values the planner reads", () => {
+  it("are exactly those decoding gives as the same number", () => {
+    for (const [type, value] of samples) {
+      const schema: Schema = { type: "struct", "schema-id": 0, fields: [{ id: 1, name: "c", required: false, type }] }
+      const spec = { "spec-id": 0, fields: [{ "source-id": 1, "field-id": 1000, name: "p", transform: "identity" }] }
+      const bound = type === "long" ? Bounds.encode("long", value as bigint) : null
+      const summaries = [{ containsNull: false, containsNan: null, lowerBound: bound, upperBound: bound }]
+      const read = unheldPartitionValues(spec, schema, "read", summaries) === null
+      const got = decoded(type, value)
+      assert.strictEqual(read, typeof got === "number" && got === Number(value), `identity(${type}) of ${String(value)}: read ${read}, decoded ${String(got)}`)
+    }
+  })
+})
