@@ -388,6 +388,20 @@ export const snapshotSummary = (
   }
 }
 
+/**
+ * The directory of a table's metadata files (metadata.json, manifest lists, manifests): the
+ * `write.metadata.path` property when set, else `<location>/metadata`, as Java's TableOperations
+ * places them.
+ */
+export const metadataDirectory = (m: TableMetadata): string => {
+  const configured = m.properties["write.metadata.path"]?.replace(/\/+$/, "")
+  return configured === undefined || configured === "" ? `${m.location.replace(/\/+$/, "")}/metadata` : configured
+}
+
+/** Java's default table location (JdbcCatalog, RESTCatalogServer over it): `<warehouse>/<level>/.../<name>`, no `.db`. */
+export const defaultTableLocation = (warehouse: string, namespaceLevels: ReadonlyArray<string>, name: string): string =>
+  [warehouse.replace(/\/+$/, ""), ...namespaceLevels, name].join("/")
+
 /** Metadata file name `<version>-<uuid>.metadata.json`, version one above the base's (Java's convention). */
 export const nextMetadataFileName = (baseLocation: string | null, uuid: string): string => {
   const match = baseLocation === null ? null : /(\d+)-[^/]*\.metadata\.json$/.exec(baseLocation)

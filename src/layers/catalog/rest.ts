@@ -16,7 +16,7 @@ import { Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { parseJson, stringifyJson } from "../../domain/iceberg/json.ts"
-import { metadataCache, type TableRequirement, type TableUpdate } from "../../domain/iceberg/metadata.ts"
+import { defaultTableLocation, metadataCache, type TableRequirement, type TableUpdate } from "../../domain/iceberg/metadata.ts"
 import { decodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
 import {
   AlreadyExists,
@@ -43,7 +43,10 @@ export interface RestCatalogOptions {
   readonly name?: string
   /** Warehouse to ask `GET /v1/config` for (some servers select a catalog by it). */
   readonly warehouse?: string
-  /** When set, new tables are created at `<tableLocationRoot>/<namespace>/<name>` (else the server decides). */
+  /**
+   * When set, new tables are created at `<tableLocationRoot>/<level>/.../<name>`, a directory for each
+   * level of the server's namespace (parent levels included), as Java's catalogs place them (else the server decides).
+   */
   readonly tableLocationRoot?: string
   /**
    * K2 namespaces live below this namespace on the server (levels separated by `.`): several
@@ -319,7 +322,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       const location = request.location ??
         (options.tableLocationRoot === undefined
           ? undefined
-          : `${options.tableLocationRoot.replace(/\/+$/, "")}/${identifier.namespace}/${identifier.name}`)
+          : defaultTableLocation(options.tableLocationRoot, levels(identifier.namespace), identifier.name))
       const reply = yield* call("POST", `${root}/namespaces/${nsPath(identifier.namespace)}/tables`, {
         name: identifier.name,
         ...(location === undefined ? {} : { location }),

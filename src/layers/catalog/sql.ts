@@ -9,7 +9,9 @@ import { Clock, Effect, Layer, Result } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import {
   applyUpdates,
+  defaultTableLocation,
   metadataCache,
+  metadataDirectory,
   newTableMetadata,
   nextMetadataFileName,
   type TableRequirement,
@@ -133,7 +135,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   }, Effect.mapError(catalogError))
 
   const writeMetadata = Effect.fnUntraced(function*(metadata: TableMetadata, baseLocation: string | null) {
-    const location = `${metadata.location}/metadata/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
+    const location = `${metadataDirectory(metadata)}/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
     yield* files.write(location, new TextEncoder().encode(encodeTableMetadata(metadata))).pipe(
       Effect.mapError(catalogError)
     )
@@ -227,7 +229,8 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       if ((yield* pointer(identifier)) !== undefined) return yield* catalogError(new AlreadyExists({ name }))
       const metadata = newTableMetadata({
         uuid: crypto.randomUUID(),
-        location: request.location ?? `${warehouse}/${identifier.namespace}/${identifier.name}`,
+        // JdbcCatalog stores a namespace's levels joined by `.`, and places its tables one directory a level.
+        location: request.location ?? defaultTableLocation(warehouse, identifier.namespace.split("."), identifier.name),
         schema: request.schema,
         spec: request.spec,
         sortOrder: request.sortOrder,

@@ -19,7 +19,16 @@ import {
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
 import { carriedOf, mirrorCarry, mirroredCarry } from "../../domain/ingest/marker.ts"
-import { ancestry, currentSchema, currentSnapshot, defaultSpec, newSnapshotId, snapshotSummary, specById } from "../../domain/iceberg/metadata.ts"
+import {
+  ancestry,
+  currentSchema,
+  currentSnapshot,
+  defaultSpec,
+  metadataDirectory,
+  newSnapshotId,
+  snapshotSummary,
+  specById
+} from "../../domain/iceberg/metadata.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import {
   type DataFile,
@@ -118,12 +127,9 @@ export const commitChange = Effect.fnUntraced(function*(
   const properties = { ...change.properties, [COMMIT_ID]: commitId }
   const table = showIdentifier(identifier)
 
-  const metadataDir = (m: TableMetadata) => `${m.location}/metadata`
-
-
   const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, spec: PartitionSpec, entries: ReadonlyArray<ManifestEntry>) {
     const bytes = encodeManifest(entries, { schema: currentSchema(m), spec })
-    const path = `${metadataDir(m)}/${crypto.randomUUID()}-m0.avro`
+    const path = `${metadataDirectory(m)}/${crypto.randomUUID()}-m0.avro`
     yield* files.write(path, bytes)
     return { path, length: bytes.length }
   })
@@ -222,7 +228,7 @@ export const commitChange = Effect.fnUntraced(function*(
       parentSnapshotId: parent?.["snapshot-id"] ?? null,
       sequenceNumber
     })
-    const manifestList = `${metadataDir(m)}/snap-${snapshotId}-${attempts}-${crypto.randomUUID()}.avro`
+    const manifestList = `${metadataDirectory(m)}/snap-${snapshotId}-${attempts}-${crypto.randomUUID()}.avro`
     yield* files.write(manifestList, listBytes)
 
     const snapshot: Snapshot = {

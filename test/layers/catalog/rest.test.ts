@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result } from "effect"
 import { HttpClient, HttpClientResponse } from "effect/http"
+import { tables } from "../../../src/domain/tables.ts"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
 import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
 
@@ -222,5 +223,30 @@ describe("REST catalog client: list answers of the wrong shape", () => {
       assert.match(yield* listFailure({ identifiers: [{ namespace: ["market_data"], name: 7 }] }, "tables"), /"name":7/)
       assert.match(yield* listFailure({ identifiers: [null] }, "tables"), /null/)
       assert.match(yield* listFailure({ identifiers: ["trades"] }, "tables"), /"trades"/)
+    }))
+})
+
+describe("REST catalog client: table locations", () => {
+  it.effect("asks for <tableLocationRoot>/<level>/.../<name>: a directory for each level of the server's namespace", () =>
+    Effect.gen(function*() {
+      const asked: Array<unknown> = []
+      const server = Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request, url) =>
+        Effect.sync(() => {
+          const creating = request.method === "POST" && url.pathname.endsWith("/tables")
+          if (creating) asked.push(JSON.parse((request.body as { text?: string }).text ?? "{}").location)
+          return HttpClientResponse.fromWeb(
+            request,
+            url.pathname === "/v1/config"
+              ? Response.json({ defaults: {}, overrides: {} })
+              : creating
+              ? Response.json({ error: { message: "scripted", type: "ScriptedException", code: 503 } }, { status: 503 })
+              : Response.json({ namespace: [], properties: {} })
+          )
+        })
+      ))
+      yield* Effect.exit(Effect.gen(function*() {
+        yield* (yield* Catalog).createTable({ namespace: "exchange.binance", name: "trades" }, tables.trades)
+      }).pipe(withRest({ uri: "http://catalog.test", tableLocationRoot: "file:///warehouse/", parentNamespace: "ci" }, server)))
+      assert.deepStrictEqual(asked, ["file:///warehouse/ci/exchange/binance/trades"])
     }))
 })

@@ -153,3 +153,16 @@ describe("SQL catalog: a database another engine created", () => {
       assert.strictEqual(Result.isFailure(attempt) ? attempt.failure.message : "worked", "worked")
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
+
+describe("SQL catalog: table locations", () => {
+  it.effect("places a table of a nested namespace as JdbcCatalog does: a directory a level, no .db", () =>
+    Effect.gen(function*() {
+      const catalog = yield* Catalogs.make(sqliteDriver(":memory:"), { name: "k2", warehouse: "file:///warehouse/" })
+      yield* catalog.createNamespace("exchange.binance")
+      const nested = yield* catalog.createTable({ namespace: "exchange.binance", name: "trades" }, tables.trades)
+      assert.strictEqual(nested.metadata.location, "file:///warehouse/exchange/binance/trades")
+      yield* catalog.createNamespace("market_data")
+      const flat = yield* catalog.createTable({ namespace: "market_data", name: "trades" }, tables.trades)
+      assert.strictEqual(flat.metadata.location, "file:///warehouse/market_data/trades")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
