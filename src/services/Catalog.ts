@@ -13,7 +13,7 @@ export interface CreateTableRequest {
   readonly spec: PartitionSpec
   readonly sortOrder: SortOrder | null
   readonly properties?: Readonly<Record<string, string>>
-  /** Defaults to `<warehouse>/<namespace>/<name>`. */
+  /** Defaults to `<warehouse>/<level>/.../<name>`, a directory for each level of the namespace. */
   readonly location?: string
 }
 

@@ -139,7 +139,7 @@ export const partitionResultType = (field: PartitionField, schema: Schema): Resu
 export const unheldPartitionValues = (
   spec: PartitionSpec,
   schema: Schema,
-  use: PartitionUse = "write",
+  use: PartitionUse,
   summaries?: ReadonlyArray<FieldSummary> | null
 ): string | null => {
   for (const [i, field] of spec.fields.entries()) {

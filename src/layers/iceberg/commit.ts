@@ -147,7 +147,7 @@ export const commitChange = Effect.fnUntraced(function*(
 
   /** A spec K2 writes a manifest of: refused when its partition values are of a type K2 does not hold (ADR-2). */
   const held = (m: TableMetadata, spec: PartitionSpec) => {
-    const unheld = unheldPartitionValues(spec, currentSchema(m))
+    const unheld = unheldPartitionValues(spec, currentSchema(m), "write")
     return unheld === null ? Effect.succeed(spec) : Effect.fail(new UnsupportedTableFeature({ table, feature: unheld }))
   }
 

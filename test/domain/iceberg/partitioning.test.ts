@@ -99,9 +99,9 @@ describe("transforms K2 does not write", () => {
     assert.deepStrictEqual(partitionResultType(field("bucket[16]", 3), schema), Result.succeed("int"))
     assert.deepStrictEqual(partitionResultType(field("truncate[10]", 4), schema), Result.succeed("int"))
     assert.deepStrictEqual(partitionResultType(field("void", 1), schema), Result.succeed("timestamptz"))
-    assert.strictEqual(unheldPartitionValues({ "spec-id": 2, fields: [field("bucket[16]", 3), field("day", 1)] }, schema), null)
+    assert.strictEqual(unheldPartitionValues({ "spec-id": 2, fields: [field("bucket[16]", 3), field("day", 1)] }, schema, "write"), null)
     assert.strictEqual(
-      unheldPartitionValues({ "spec-id": 2, fields: [field("truncate[4]", 3, "s_trunc")] }, schema),
+      unheldPartitionValues({ "spec-id": 2, fields: [field("truncate[4]", 3, "s_trunc")] }, schema, "write"),
       "partition spec 2, whose field s_trunc is truncate[4](s): K2 holds ints and dates as partition values, not strings"
     )
   })
