@@ -1,15 +1,14 @@
 /**
- * A small seeded PRNG: xoshiro128** (Blackman & Vigna) seeded through splitmix32, with the
+ * A small seeded PRNG: xoshiro128** (Blackman & Vigna) seeded through murmur3's finaliser, with the
  * distributions the simulator needs. Deterministic across platforms: 32-bit integer
  * arithmetic only (Math.imul), no Math.random.
  */
 
-const splitmix32 = (state: { s: number }): number => {
-  state.s = (state.s + 0x9e3779b9) | 0
-  let z = state.s
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
-  return (z ^ (z >>> 16)) >>> 0
+/** murmur3's 32-bit finaliser: a bijection of 32-bit words with full avalanche. */
+const fmix32 = (h: number): number => {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
 }
 
 const TWO_32 = 4294967296
@@ -21,14 +20,18 @@ export class Rng {
   private d: number
   private spare = Number.NaN
 
-  /** `seed` is any safe integer; `stream` picks an independent sequence for the same seed. */
+  /** `seed` is any safe integer; `stream` (a 32-bit unsigned integer) picks an independent sequence for the same seed. */
   constructor(seed: number, stream = 0) {
-    const hi = Math.floor(seed / TWO_32) | 0
-    const st = { s: (seed | 0) ^ Math.imul(hi, 0x27d4eb2f) ^ Math.imul(stream + 1, 0x165667b1) }
-    this.a = splitmix32(st)
-    this.b = splitmix32(st)
-    this.c = splitmix32(st)
-    this.d = splitmix32(st)
+    // The state is a bijection of (seed's high and low words, stream, a constant): distinct
+    // (seed, stream) never share a sequence. Each step replaces one word by fmix32 of it xor
+    // the word before (invertible given that word); two rounds carry every input into every word.
+    const hi = Math.floor(seed / TWO_32)
+    const s = [seed - hi * TWO_32, hi >>> 0, stream >>> 0, 0x9e3779b9]
+    for (let i = 0; i < 8; i++) s[i & 3] = fmix32(s[i & 3]! ^ s[(i + 3) & 3]!)
+    this.a = s[0]!
+    this.b = s[1]!
+    this.c = s[2]!
+    this.d = s[3]!
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1
   }
 
