@@ -1,10 +1,30 @@
 /** Deterministic synthetic trades for tests and benchmarks. */
 import { BigDecimal } from "effect"
+import type { DataFile } from "../../src/domain/iceberg/spec.ts"
 import type { TradeRow } from "../../src/domain/rows.ts"
 
 export const SYMBOLS = ["BHP", "CBA", "CSL", "NAB", "WBC", "ANZ", "RIO", "WES", "TLS", "FMG"]
 
 const DAY_MICROS = 86_400_000_000
+
+/** A data file of one row and no column statistics; `overrides` hold what a test is about. */
+export const dataFileOf = (overrides: Partial<DataFile> = {}): DataFile => ({
+  content: 0,
+  filePath: "f.parquet",
+  fileFormat: "PARQUET",
+  partition: {},
+  recordCount: 1,
+  fileSizeInBytes: 1,
+  columnSizes: new Map(),
+  valueCounts: new Map(),
+  nullValueCounts: new Map(),
+  nanValueCounts: new Map(),
+  lowerBounds: new Map(),
+  upperBounds: new Map(),
+  splitOffsets: null,
+  sortOrderId: null,
+  ...overrides
+})
 
 /** 2024-01-02T00:00:00Z, a Tuesday. */
 export const START_MICROS = Date.UTC(2024, 0, 2) * 1000

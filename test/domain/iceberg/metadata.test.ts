@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { applyUpdates, defaultSpec, newTableMetadata, snapshotAsOf, snapshotSummary, specById, UpdateRefused } from "../../../src/domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot } from "../../../src/domain/iceberg/spec.ts"
 import { definitionOf } from "../../../src/domain/tables.ts"
+import { dataFileOf } from "../../support/fixtures.ts"
 
 const base = () => {
   const d = definitionOf("trades")
@@ -119,22 +120,8 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
 })
 
 describe("snapshotSummary: totals (spec \"Snapshot summary\", Java's SnapshotProducer)", () => {
-  const file = (recordCount: number, fileSizeInBytes: number): DataFile => ({
-    content: 0,
-    filePath: `f${recordCount}.parquet`,
-    fileFormat: "PARQUET",
-    partition: {},
-    recordCount,
-    fileSizeInBytes,
-    columnSizes: new Map(),
-    valueCounts: new Map(),
-    nullValueCounts: new Map(),
-    nanValueCounts: new Map(),
-    lowerBounds: new Map(),
-    upperBounds: new Map(),
-    splitOffsets: null,
-    sortOrderId: null
-  })
+  const file = (recordCount: number, fileSizeInBytes: number): DataFile =>
+    dataFileOf({ filePath: `f${recordCount}.parquet`, recordCount, fileSizeInBytes })
   const parent = (summary: Record<string, string>): Snapshot => ({
     "snapshot-id": 1n,
     "sequence-number": 1n,

@@ -7,6 +7,7 @@ import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
 import { unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
 import { ManifestEntryStatus, type PrimitiveType, type Schema } from "../../../src/domain/iceberg/spec.ts"
 import { decodeManifestSync, encodeManifest } from "../../../src/layers/iceberg/manifests.ts"
+import { dataFileOf } from "../../support/fixtures.ts"
 
 /**
  * A value of each type whose Avro type K2 writes (void fields carry their column's type), in the
@@ -31,22 +32,7 @@ const samples: ReadonlyArray<readonly [PrimitiveType, unknown]> = [
 const decoded = (type: PrimitiveType, value: unknown) => {
   const schema: Schema = { type: "struct", "schema-id": 0, fields: [{ id: 1, name: "c", required: false, type }] }
   const spec = { "spec-id": 0, fields: [{ "source-id": 1, "field-id": 1000, name: "p", transform: "void" }] }
-  const dataFile = {
-    content: 0 as const,
-    filePath: "f.parquet",
-    fileFormat: "PARQUET" as const,
-    partition: { p: value as number },
-    recordCount: 1,
-    fileSizeInBytes: 1,
-    columnSizes: new Map(),
-    valueCounts: new Map(),
-    nullValueCounts: new Map(),
-    nanValueCounts: new Map(),
-    lowerBounds: new Map(),
-    upperBounds: new Map(),
-    splitOffsets: null,
-    sortOrderId: null
-  }
+  const dataFile = dataFileOf({ partition: { p: value as number } })
   const bytes = encodeManifest([{ status: ManifestEntryStatus.ADDED, snapshotId: 1n, sequenceNumber: 1n, fileSequenceNumber: 1n, dataFile }], { schema, spec })
   try {
     return decodeManifestSync(bytes, "m.avro")[0]!.dataFile.partition.p
