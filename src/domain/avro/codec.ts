@@ -223,16 +223,20 @@ const nonNegative = (field: string, u: bigint, problems: Array<FieldProblem>) =>
 // avsc types
 
 
+const PRIMITIVES: ReadonlySet<unknown> = new Set(["null", "boolean", "int", "long", "float", "double", "bytes", "string"])
+
 /**
  * Logical types annotate, they do not change the binary encoding: avsc reads them as their
  * underlying type (decimal -> bytes, timestamp-micros -> long). Replacing `{type: "long", ...}`
- * by `"long"` also routes those longs through the bigint long of the registry.
+ * by `"long"` also routes those longs through the bigint long of the registry. Only a primitive
+ * collapses so (a field, with its name, does not): an annotated array, map or fixed keeps its
+ * definition, and avsc ignores the annotation.
  */
 const stripLogicalTypes = (schema: unknown): unknown => {
   if (Array.isArray(schema)) return schema.map(stripLogicalTypes)
   if (schema === null || typeof schema !== "object") return schema
   const o = schema as Record<string, unknown>
-  if (typeof o.logicalType === "string" && typeof o.type === "string" && !("name" in o)) return o.type
+  if (PRIMITIVES.has(o.type) && !("name" in o)) return o.type
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(o)) setEntry(out, k, k === "default" ? v : stripLogicalTypes(v))
   return out
@@ -273,25 +277,33 @@ const typeHook = (schema: avro.Schema, opts: avro.ForSchemaOptions): avro.Type |
 export const avroTypeOf = (schema: object): avro.Type =>
   avro.Type.forSchema(stripLogicalTypes(schema) as avro.Schema, { registry: { long: BigIntLong }, typeHook })
 
+/** The Avro spec's logical types (1.12) and the types each annotates. */
+const SPEC_LOGICAL_TYPES = new Map<unknown, ReadonlyArray<unknown>>([
+  ["decimal", ["bytes", "fixed"]],
+  ["big-decimal", ["bytes"]],
+  ["uuid", ["string", "fixed"]],
+  ["date", ["int"]],
+  ["time-millis", ["int"]],
+  ["time-micros", ["long"]],
+  ["timestamp-millis", ["long"]],
+  ["timestamp-micros", ["long"]],
+  ["timestamp-nanos", ["long"]],
+  ["local-timestamp-millis", ["long"]],
+  ["local-timestamp-micros", ["long"]],
+  ["local-timestamp-nanos", ["long"]],
+  ["duration", ["fixed"]]
+])
+
 /**
- * Whether an annotation is valid on its type. The spec has readers ignore an invalid one and read
- * the underlying type: a "decimal" string is text, and resolving it to our bytes read the text's
- * UTF-8 as a price.
+ * Whether an annotation is one of the spec's, valid on its type. The spec has readers ignore any
+ * other and read the underlying type: a "decimal" string is text, and resolving it to our bytes
+ * read the text's UTF-8 as a price.
  */
 const validLogicalType = (o: Record<string, unknown>): boolean => {
+  if (SPEC_LOGICAL_TYPES.get(o.logicalType)?.includes(o.type) !== true) return false
   const scale = o.scale ?? 0
-  switch (o.logicalType) {
-    case "decimal":
-      return (o.type === "bytes" || o.type === "fixed") && Number.isSafeInteger(o.precision) && (o.precision as number) > 0 &&
-        Number.isSafeInteger(scale) && (scale as number) >= 0 && (scale as number) <= (o.precision as number)
-    case "timestamp-micros":
-    case "timestamp-millis":
-      return o.type === "long"
-    case "date":
-      return o.type === "int"
-    default:
-      return true
-  }
+  return o.logicalType !== "decimal" || Number.isSafeInteger(o.precision) && (o.precision as number) > 0 &&
+    Number.isSafeInteger(scale) && (scale as number) >= 0 && (scale as number) <= (o.precision as number)
 }
 
 /** A type's valid logical annotations, in order (a decimal's precision is left out: values are range-checked). */

@@ -81,11 +81,14 @@ const definedOn = (transform: Transform, type: string): boolean => {
   }
 }
 
+/** The primitive types of format version 2, whose Avro types K2 writes a manifest's partition values in. */
+const V2_PRIMITIVE = /^(boolean|int|long|float|double|date|time|timestamp|timestamptz|string|uuid|binary|fixed\[\d+\]|decimal\(\d+,\s*\d+\))$/
+
 /** Why K2 does not hold values of `resultType` for `use`, null when it does; a void field's are all null. */
 const unheld = (transform: Transform, resultType: string, use: PartitionUse): string | null => {
   if (transform.kind === "void") {
-    // Nulls typed as the source; a decimal's Avro type is a named fixed, which K2 does not write.
-    return use === "write" && resultType.startsWith("decimal") ? "K2 writes no void field of a decimal column" : null
+    // Nulls typed as the source, in its Avro type.
+    return use === "write" && !V2_PRIMITIVE.test(resultType) ? `K2 writes no void field of a ${resultType} column` : null
   }
   if (HELD[use].includes(resultType)) return null
   return use === "write" ? `K2 holds ints and dates as partition values, not ${resultType}s` : `K2 reads partition values as numbers, not ${resultType}s`

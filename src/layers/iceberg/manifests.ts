@@ -25,7 +25,8 @@ import {
   type PartitionField,
   type PartitionSpec,
   type PartitionValues,
-  type Schema
+  type Schema,
+  DECIMAL_TYPE
 } from "../../domain/iceberg/spec.ts"
 
 // ---------------------------------------------------------------------------
@@ -58,7 +59,10 @@ const intKeyMap = (id: number, name: string, keyId: number, valueId: number, val
     }
   })
 
-/** Avro types of partition values (spec Appendix A) as Java writes them; a decimal's is never needed (see partitioning.ts). */
+/**
+ * Avro types of partition values (spec Appendix A) as Java writes them (TypeToSchema); void fields
+ * carry their column's type, any of these.
+ */
 const AVRO_TYPES: Readonly<Record<string, AvroSchema>> = {
   boolean: "boolean",
   int: "int",
@@ -66,10 +70,31 @@ const AVRO_TYPES: Readonly<Record<string, AvroSchema>> = {
   float: "float",
   double: "double",
   date: { type: "int", logicalType: "date" },
+  time: { type: "long", logicalType: "time-micros" },
   string: "string",
+  uuid: { type: "fixed", name: "uuid_fixed", size: 16, logicalType: "uuid" },
   binary: "bytes",
   timestamp: { type: "long", logicalType: "timestamp-micros", "adjust-to-utc": false },
   timestamptz: { type: "long", logicalType: "timestamp-micros", "adjust-to-utc": true }
+}
+const FIXED_TYPE = /^fixed\[(\d+)\]$/
+
+/** Bytes of the shortest two's complement holding every unscaled value of `precision` digits (Java's decimalRequiredBytes). */
+const decimalBytes = (precision: number): number => {
+  let n = 1
+  while (2n ** BigInt(8 * n - 1) <= 10n ** BigInt(precision)) n++
+  return n
+}
+
+/** The Avro type of an Iceberg primitive type's values: any the write check of partitioning.ts lets through. */
+const avroTypeOfResult = (type: string): AvroSchema => {
+  const decimal = DECIMAL_TYPE.exec(type)
+  if (decimal !== null) {
+    const [precision, scale] = [Number(decimal[1]), Number(decimal[2])]
+    return { type: "fixed", name: `decimal_${precision}_${scale}`, size: decimalBytes(precision), logicalType: "decimal", precision, scale }
+  }
+  const fixed = FIXED_TYPE.exec(type)
+  return fixed !== null ? { type: "fixed", name: `fixed_${fixed[1]}`, size: Number(fixed[1]) } : AVRO_TYPES[type]!
 }
 
 /**
@@ -79,7 +104,7 @@ const AVRO_TYPES: Readonly<Record<string, AvroSchema>> = {
 const partitionValueType = (partitionField: PartitionField, schema: Schema): AvroSchema => {
   const type = partitionResultType(partitionField, schema)
   if (Result.isFailure(type)) throw new Error(type.failure)
-  return AVRO_TYPES[type.success]!
+  return avroTypeOfResult(type.success)
 }
 
 const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -103,11 +128,22 @@ const avroName = (name: string): string => {
 const partitionField = (id: number, name: string, type: AvroSchema) =>
   avroName(name) === name ? optional(id, name, type) : { ...optional(id, avroName(name), type), "iceberg-field-name": name }
 
-export const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord => ({
-  type: "record",
-  name: "r102",
-  fields: spec.fields.map((f) => partitionField(f["field-id"], f.name, partitionValueType(f, schema)))
-})
+export const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord => {
+  // Avro defines a named type (a fixed) once; Java refers to it by name after.
+  const named = new Set<string>()
+  const once = (type: AvroSchema): AvroSchema => {
+    const name = (type as { readonly name?: unknown }).name
+    if (typeof name !== "string") return type
+    if (named.has(name)) return name
+    named.add(name)
+    return type
+  }
+  return {
+    type: "record",
+    name: "r102",
+    fields: spec.fields.map((f) => partitionField(f["field-id"], f.name, once(partitionValueType(f, schema))))
+  }
+}
 
 export const manifestEntrySchema = (partition: AvroRecord): AvroRecord => ({
   type: "record",
@@ -178,9 +214,16 @@ export const manifestFileSchema: AvroRecord = {
 // Avro types and the object container format
 
 
+/**
+ * A long of a logical type (timestamp-micros, time-micros) is the bigint long too: avsc reads it as a
+ * number, refusing one past 2^53 as "potential precision loss" and flipping the sign of some past 2^52.
+ */
+const typeHook = (schema: avro.Schema): avro.Type | undefined =>
+  (schema as { readonly type?: unknown }).type === "long" ? BigIntLong : undefined
+
 // A fresh registry each time: avsc records every named type in it.
 const avroType = (schema: AvroSchema): avro.Type =>
-  avro.Type.forSchema(schema as avro.Schema, { registry: { long: BigIntLong } })
+  avro.Type.forSchema(schema as avro.Schema, { registry: { long: BigIntLong }, typeHook })
 
 const MAGIC = Buffer.from("Obj\x01", "latin1")
 const SYNC = { type: "fixed", name: "Sync", size: 16 }

@@ -89,7 +89,6 @@ describe("transforms K2 does not write", () => {
     assert.match(refusal(field("identity", 3)), /identity\(s\): K2 holds ints and dates as partition values, not strings$/)
     assert.match(refusal(field("identity", 5)), /identity\(big\): K2 holds ints and dates as partition values, not longs$/)
     assert.match(refusal(field("hour", 2)), /hour\(d\): not defined on a date column$/)
-    assert.match(refusal(field("void", 6)), /void\(price\): K2 writes no void field of a decimal column$/)
     assert.match(refusal(field("zorder", 3)), /zorder\(s\): not a transform of the Iceberg spec$/)
     assert.match(refusal(field("bucket[0]", 3)), /bucket\[0\]\(s\): not a transform of the Iceberg spec$/)
     assert.match(refusal(field("day", 99)), /day\(#99\): its source is not a top-level column/)

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { Effect } from "effect"
-import type { DataFile, ManifestEntry, ManifestFile } from "../../../src/domain/iceberg/spec.ts"
+import { unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
+import type { DataFile, ManifestEntry, ManifestFile, Schema } from "../../../src/domain/iceberg/spec.ts"
 import { dayPartitionSpec, tradesSchema } from "../../../src/domain/tables.ts"
 import {
   decodeManifest,
@@ -129,7 +130,9 @@ const avscContainer = (schema: object, records: ReadonlyArray<object>, metadata:
       isValid: (v: unknown) => typeof v === "bigint",
       compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0)
     })
-    const type = avro.Type.forSchema(schema as avro.Schema, { registry: { long: longType } })
+    // Longs of a logical type (timestamp-micros ...) too, as Java writes any long.
+    const typeHook = (s: avro.Schema) => (s as { type?: unknown }).type === "long" ? longType : undefined
+    const type = avro.Type.forSchema(schema as avro.Schema, { registry: { long: longType }, typeHook })
     const encoder = new avro.streams.BlockEncoder(type, {
       codec: "deflate",
       metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v)]))
@@ -367,6 +370,110 @@ describe("manifests", () => {
       first_row_id: 17n
     }], { "format-version": "2" })
     assert.deepStrictEqual(decodeManifestListSync(list, "snap.avro"), [m])
+  })
+})
+
+describe("void partition fields over time, uuid, fixed and decimal columns", () => {
+  const types = ["time", "uuid", "fixed[3]", "decimal(9, 2)", "decimal(38,10)", "uuid", "timestamp_ns"]
+  const columns = {
+    type: "struct",
+    "schema-id": 0,
+    fields: types.map((type, i) => ({ id: i + 1, name: `c${i}`, required: false, type }))
+  } as unknown as Schema
+  const voids = (n: number) => ({
+    "spec-id": 1,
+    fields: types.slice(0, n).map((_, i) => ({ "source-id": i + 1, "field-id": 1000 + i, name: `c${i}_null`, transform: "void" }))
+  })
+
+  it("writes them in Java's Avro types (a named type once, then by name) and reads their nulls back", () => {
+    const spec = voids(6)
+    assert.isNull(unheldPartitionValues(spec, columns, "write"))
+    const partition = Object.fromEntries(spec.fields.map((f) => [f.name, null]))
+    const written = [{ ...entries[0]!, dataFile: dataFile({ partition }) }]
+    const file = encodeManifest(written, { schema: columns, spec })
+    const fields = JSON.parse(header(file)["avro.schema"]!).fields[4].type.fields[3].type.fields
+    assert.deepStrictEqual(fields.map((f: { type: ReadonlyArray<unknown> }) => f.type[1]), [
+      { type: "long", logicalType: "time-micros" },
+      { type: "fixed", name: "uuid_fixed", size: 16, logicalType: "uuid" },
+      { type: "fixed", name: "fixed_3", size: 3 },
+      { type: "fixed", name: "decimal_9_2", size: 4, logicalType: "decimal", precision: 9, scale: 2 },
+      { type: "fixed", name: "decimal_38_10", size: 16, logicalType: "decimal", precision: 38, scale: 10 },
+      "uuid_fixed"
+    ])
+    assert.deepStrictEqual(decodeManifestSync(file, "m"), written)
+  })
+
+  it("refuses, by name, one over a type of no Avro form K2 knows (format version 3's timestamp_ns)", () => {
+    assert.match(unheldPartitionValues(voids(7), columns, "write")!, /^partition spec 1, whose field c6_null is void\(c6\): K2 writes no void field of a timestamp_ns column$/)
+  })
+})
+
+describe("64-bit partition values of a logical type (identity of timestamps and times)", () => {
+  /** A manifest as Java writes one of identity(ts) and identity(t), with `ts` and `t` as the partition values. */
+  const javaManifest = (ts: bigint, t: bigint) => {
+    const header_ = header(encodeManifest(entries, { schema: tradesSchema, spec }))
+    const ours = JSON.parse(header_["avro.schema"]!)
+    const dataFileType = ours.fields[4].type
+    const partition = {
+      type: "record",
+      name: "r102",
+      fields: [
+        { name: "ts", type: ["null", { type: "long", logicalType: "timestamp-micros", "adjust-to-utc": true }], default: null, "field-id": 1000 },
+        { name: "t", type: ["null", { type: "long", logicalType: "time-micros" }], default: null, "field-id": 1001 }
+      ]
+    }
+    const javaLike = {
+      ...ours,
+      fields: [
+        ...ours.fields.slice(0, 4),
+        {
+          ...ours.fields[4],
+          type: { ...dataFileType, fields: dataFileType.fields.map((f: { name: string }) => f.name === "partition" ? { ...f, type: partition } : f) }
+        }
+      ]
+    }
+    const e = entries[0]!.dataFile
+    return avscContainer(javaLike, [{
+      status: 1,
+      snapshot_id: 1n,
+      sequence_number: 1n,
+      file_sequence_number: 1n,
+      data_file: {
+        content: 0,
+        file_path: e.filePath,
+        file_format: "PARQUET",
+        partition: { ts, t },
+        record_count: 1n,
+        file_size_in_bytes: 2n,
+        column_sizes: null,
+        value_counts: null,
+        null_value_counts: null,
+        nan_value_counts: null,
+        // The file's bounds of the timestamp column (id 6): 8 bytes, untouched by the partition type.
+        lower_bounds: [{ key: 6, value: Buffer.from([0, 1, 2, 3, 4, 5, 6, 0x7f]) }],
+        upper_bounds: null,
+        split_offsets: null,
+        sort_order_id: null
+      }
+    }], { ...header_, "avro.schema": JSON.stringify(javaLike) })
+  }
+
+  it("decode exactly up to 2^53, as plain longs do, and past it as plain longs do (CorruptFile naming the field, never rounded)", async () => {
+    const ordinary = 1_710_064_000_000_000n
+    const [read] = decodeManifestSync(await javaManifest(ordinary, 3_600_000_000n), "m.avro")
+    assert.deepStrictEqual(read!.dataFile.partition, { ts: 1_710_064_000_000_000, t: 3_600_000_000 })
+    assert.deepStrictEqual(read!.dataFile.lowerBounds, new Map([[6, bytes(0, 1, 2, 3, 4, 5, 6, 0x7f)]]))
+    // Past 2^52, avsc's number arithmetic lost the low bit of a negative value's zig-zag form.
+    const [wide] = decodeManifestSync(await javaManifest(-(2n ** 52n) - 1n, 2n ** 52n + 1n), "m.avro")
+    assert.deepStrictEqual(wide!.dataFile.partition, { ts: -(2 ** 52) - 1, t: 2 ** 52 + 1 })
+    const safe = 2n ** 53n - 1n
+    const [edge] = decodeManifestSync(await javaManifest(-safe, safe), "m.avro")
+    assert.deepStrictEqual(edge!.dataFile.partition, { ts: -Number(safe), t: Number(safe) })
+    for (const [ts, t, field] of [[BIG, 0n, "ts"], [0n, -BIG, "t"], [2n ** 62n, 0n, "ts"]] as const) {
+      const error = await Effect.runPromise(Effect.flip(decodeManifest(await javaManifest(ts, t), "past.avro")))
+      assert.strictEqual(error.reason._tag, "CorruptFile")
+      assert.include(error.message, `unsupported value of partition field ${field}`)
+    }
   })
 })
 

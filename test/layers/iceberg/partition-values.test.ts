@@ -11,7 +11,7 @@ import { dataFileOf } from "../../support/fixtures.ts"
 
 /**
  * A value of each type whose Avro type K2 writes (void fields carry their column's type), in the
- * form avsc takes it: a plain long as a bigint, a timestamp (a long of a logical type) as a number.
+ * form avsc takes it: a long, of a logical type (timestamp) or not, as a bigint.
  */
 const samples: ReadonlyArray<readonly [PrimitiveType, unknown]> = [
   ["boolean", true],
@@ -22,10 +22,11 @@ const samples: ReadonlyArray<readonly [PrimitiveType, unknown]> = [
   ["date", 7],
   ["string", "AAPL"],
   ["binary", Buffer.from([1])],
-  ["timestamp", 7],
-  ["timestamptz", 7],
+  ["timestamp", 7n],
+  ["timestamptz", 7n],
   // Past 2^53: K2 would not hold it exactly.
-  ["long", 2n ** 53n]
+  ["long", 2n ** 53n],
+  ["timestamptz", 2n ** 53n]
 ]
 
 /** The partition value of `value` as K2 decodes it from a manifest, or what decoding says. */
@@ -46,7 +47,7 @@ describe("partition values the planner reads", () => {
     for (const [type, value] of samples) {
       const schema: Schema = { type: "struct", "schema-id": 0, fields: [{ id: 1, name: "c", required: false, type }] }
       const spec = { "spec-id": 0, fields: [{ "source-id": 1, "field-id": 1000, name: "p", transform: "identity" }] }
-      const bound = type === "long" ? Bounds.encode("long", value as bigint) : null
+      const bound = typeof value === "bigint" ? Bounds.encode("long", value) : null
       const summaries = [{ containsNull: false, containsNan: null, lowerBound: bound, upperBound: bound }]
       const read = unheldPartitionValues(spec, schema, "read", summaries) === null
       const got = decoded(type, value)

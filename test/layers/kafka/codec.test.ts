@@ -11,6 +11,7 @@ import {
   unscaledFromBytes,
   unscaledToBytes
 } from "../../../src/domain/avro/codec.ts"
+import { BigIntLong } from "../../../src/domain/avro/bigintLong.ts"
 import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import { decodeQuote, decodeTrade, type Quote, type Trade } from "../../../src/domain/marketData.ts"
@@ -334,6 +335,32 @@ describe("writer schemas against poison", () => {
     count.push(z)
     const poisoned = Buffer.concat([framed.subarray(0, 5), Buffer.from(count), framed.subarray(6)])
     assert.strictEqual(poison(c.decode(poisoned))._tag, "Undecodable")
+  })
+
+  it("reads a writer schema whose array and map carry a logical type it does not know (the spec has readers ignore it)", () => {
+    const annotated = {
+      ...tradeSchema,
+      fields: tradeSchema.fields.map((f) =>
+        f.name === "conditions"
+          ? { ...f, type: { type: "array", items: "string", logicalType: "tags" } }
+          : f.name === "vendor_data"
+          ? { ...f, type: { type: "map", values: { type: "string", logicalType: "label" }, logicalType: "attributes" } }
+          : f
+      )
+    }
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", annotated)
+    // Written by plain avsc, which reads the timestamp-micros long as a number.
+    const body = avro.Type.forSchema(annotated as avro.Schema, { registry: { long: BigIntLong } }).toBuffer({
+      ...trade,
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    })
+    const t = ok(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]))).value as Trade
+    assert.deepStrictEqual(t.conditions, trade.conditions)
+    assert.deepStrictEqual(t.vendor_data, trade.vendor_data)
+    assert.strictEqual(t.source_sequence, trade.source_sequence)
+    sameDecimal(t.price, trade.price)
   })
 
   it("refuses a decimal annotation on a string (invalid, so a string: its text is no unscaled value)", () => {
