@@ -398,6 +398,19 @@ export const metadataDirectory = (m: TableMetadata): string => {
   return configured === undefined || configured === "" ? `${m.location.replace(/\/+$/, "")}/metadata` : configured
 }
 
+/**
+ * Where a table's data files go, as Java's DefaultLocationProvider places them: `write.data.path`,
+ * else the legacy `write.folder-storage.path`, else `<location>/data`. `write.object-storage.enabled`
+ * (hashed prefixes for object stores) and `write.location-provider.impl` are not followed: every
+ * file is named by its full path in the manifests, so files at the default place make a valid table.
+ */
+export const dataDirectory = (m: TableMetadata): string => {
+  const configured = [m.properties["write.data.path"], m.properties["write.folder-storage.path"]]
+    .map((p) => p?.replace(/\/+$/, ""))
+    .find((p) => p !== undefined && p !== "")
+  return configured ?? `${m.location.replace(/\/+$/, "")}/data`
+}
+
 /** Java's default table location (JdbcCatalog, RESTCatalogServer over it): `<warehouse>/<level>/.../<name>`, no `.db`. */
 export const defaultTableLocation = (warehouse: string, namespaceLevels: ReadonlyArray<string>, name: string): string =>
   [warehouse.replace(/\/+$/, ""), ...namespaceLevels, name].join("/")

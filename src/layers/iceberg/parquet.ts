@@ -64,7 +64,10 @@ export interface WriteOptions {
   readonly schema: Schema
   readonly spec: PartitionSpec
   readonly sortOrder: SortOrder | null
-  /** Table location: an absolute path or a `file://` URI; files go under `<directory>/data/`. */
+  /**
+   * The table's data directory (`dataDirectory`), an absolute path or a `file://` URI: files go
+   * under `<directory>/<partition path>/`.
+   */
   readonly directory: string
   /** A partition larger than this is split into several files (equal runs of its sorted rows). */
   readonly targetFileSizeBytes: number
@@ -598,7 +601,7 @@ const writePartition = (
     const root = options.directory.startsWith("file:")
       ? fileURLToPath(options.directory)
       : path.resolve(options.directory)
-    const target = path.join(root, "data", partition.path)
+    const target = path.join(root, partition.path)
     const copyOptions = [
       "FORMAT parquet",
       "COMPRESSION zstd",

@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import type { ColumnBatch } from "../../domain/columnBatch.ts"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { currentSchema, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
+import { currentSchema, dataDirectory, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, SnapshotOperation } from "../../domain/iceberg/spec.ts"
 import type { TableDefinition } from "../../domain/tables.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
@@ -43,7 +43,7 @@ export const layer = (options: SinkOptions = {}) =>
         schema: currentSchema(m),
         spec: defaultSpec(m),
         sortOrder: defaultSortOrder(m),
-        directory: m.location,
+        directory: dataDirectory(m),
         targetFileSizeBytes: options.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE,
         fileNamePrefix: "k2"
       }).pipe(

@@ -9,12 +9,14 @@
  *   snapshot carrying its ingestion marker and the chain from it to the current snapshot.
  * - Orphan removal deletes files under the table location that no retained snapshot references
  *   (data files, manifests, manifest lists, metadata files, sequence checkpoints) and that are
- *   older than a grace period, so in-flight writes are never touched.
+ *   older than a grace period, so in-flight writes are never touched. A data or metadata
+ *   directory outside the location is not scanned, nor another table nested inside it
+ *   (`otherTablesDirectories`): their files would look like orphans.
  */
 import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { columnNameChange, currentSchema, currentSnapshot, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
+import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
 import { type DataFile, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -34,7 +36,7 @@ import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
-import { crcOf, metadataFiles, normalizeLocation, planCompaction, planExpiry, sideFiles } from "./plan.ts"
+import { crcOf, metadataFiles, normalizeLocation, otherTablesDirectories, planCompaction, planExpiry, sideFiles } from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
   readonly mergePolicy?: MergePolicy
@@ -101,7 +103,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       schema: currentSchema(m),
       spec: defaultSpec(m),
       sortOrder: defaultSortOrder(m),
-      directory: m.location,
+      directory: dataDirectory(m),
       targetFileSizeBytes: compact.targetFileSizeBytes,
       fileNamePrefix: "k2-compacted",
       rowGroupSize: compact.rowGroupSize
@@ -271,8 +273,10 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const nowMs = orphanOptions.nowMs ?? Date.now()
     const grace = orphanOptions.olderThanMs ?? DEFAULT_ORPHAN_GRACE_MS
     // Listed before the table is loaded: a file committed in between is then referenced.
-    const listed = yield* files.list(yield* catalog.loadTable(identifier).pipe(Effect.map((t) => t.metadata.location)))
+    const all = yield* files.list(yield* catalog.loadTable(identifier).pipe(Effect.map((t) => t.metadata.location)))
     const table = yield* catalog.loadTable(identifier)
+    const others = otherTablesDirectories(table.metadata, table.metadataLocation, all.map((e) => e.location))
+    const listed = all.filter((e) => !others.some((dir) => normalizeLocation(e.location).startsWith(`${dir}/`)))
     const referenced = yield* referencedFiles(table)
     const isReferenced = (location: string) => {
       const local = normalizeLocation(location)

@@ -4,7 +4,7 @@
  */
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { ancestry, currentSnapshot } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSnapshot, metadataDirectory } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
 
@@ -113,6 +113,33 @@ export const crcOf = (location: string): string | undefined => {
   const base = path.basename(location)
   const m = /^\.(.+)\.crc$/.exec(base)
   return m === null ? undefined : path.join(path.dirname(location), m[1]!)
+}
+
+/**
+ * Directories under a table location holding another table, which orphan removal must not touch:
+ * each directory holding a metadata file (`*.metadata.json`) outside the table's own metadata
+ * directories, or its parent when it is named `metadata` (the other table's location, as a
+ * namespace named like the table nests one). A past metadata directory of the table itself is
+ * taken for another's too: that only leaves its files behind. Locations normalized.
+ */
+export const otherTablesDirectories = (
+  m: TableMetadata,
+  metadataLocation: string,
+  listed: ReadonlyArray<string>
+): ReadonlyArray<string> => {
+  const own = new Set([
+    normalizeLocation(`${m.location.replace(/\/+$/, "")}/metadata`),
+    normalizeLocation(metadataDirectory(m)),
+    ...[metadataLocation, ...m["metadata-log"].map((e) => e["metadata-file"])].map((f) => path.dirname(normalizeLocation(f)))
+  ])
+  const out = new Set<string>()
+  for (const location of listed) {
+    const local = normalizeLocation(location)
+    const dir = path.dirname(local)
+    if (!local.endsWith(".metadata.json") || own.has(dir)) continue
+    out.add(path.basename(dir) === "metadata" ? path.dirname(dir) : dir)
+  }
+  return [...out]
 }
 
 export interface CompactionGroup {

@@ -158,7 +158,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
         ["exchange_timestamp_day=2024-01-02", "exchange_timestamp_day=2024-01-03", "exchange_timestamp_day=2024-01-04"]
       )
       for (const f of files) {
-        assert.match(f.filePath, /^file:\/\/\/.*\/data\/exchange_timestamp_day=[\d-]+\/00000-0-[0-9a-f-]{36}\.parquet$/)
+        assert.match(f.filePath, /^file:\/\/\/.*\/t\d+\/exchange_timestamp_day=[\d-]+\/00000-0-[0-9a-f-]{36}\.parquet$/)
         const [lo, hi] = [decode("timestamptz", f.lowerBounds.get(6)!), decode("timestamptz", f.upperBounds.get(6)!)]
         const start = BigInt(f.partition["exchange_timestamp_day"]!) * DAY
         assert.isTrue((lo as bigint) >= start && (hi as bigint) < start + DAY)
@@ -384,7 +384,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       for (let i = 1; i < ranges.length; i++) assert.isTrue(ranges[i - 1]![1] <= ranges[i]![0])
     }))
 
-  it.effect("writes an unpartitioned, unsorted table as one file under data/", () =>
+  it.effect("writes an unpartitioned, unsorted table as one file directly in its data directory", () =>
     Effect.gen(function*() {
       const t = tables.instruments
       const files = yield* writeDataFiles(
@@ -414,7 +414,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       const f = files[0]!
       assert.deepStrictEqual(f.partition, {})
       assert.strictEqual(f.sortOrderId, null)
-      assert.strictEqual(path.basename(path.dirname(localPath(f))), "data")
+      assert.strictEqual(path.dirname(localPath(f)), path.join(root, "instruments"))
       assert.strictEqual(f.nullValueCounts.get(5), 2)
       assert.strictEqual(f.nullValueCounts.get(9), 2)
       assert.deepStrictEqual([decode("date", f.lowerBounds.get(8)!), decode("date", f.upperBounds.get(8)!)], [-1, 19_724])
