@@ -70,6 +70,18 @@ export const parseInstant = (name: string, text: string, pastMicros: "truncate" 
   return micros
 }
 
+/**
+ * A date, yyyy-mm-dd only (summary's exchange-local trading days), years 1900-2199: its midnight
+ * UTC in epoch microseconds, for range checks. An instant here would be read in no zone.
+ */
+export const parseDate = (name: string, text: string): number | BadParam => {
+  const micros = DATE.test(text) ? dateMicros(text) : undefined
+  if (micros === undefined || micros < MIN_MICROS || micros >= MAX_MICROS) {
+    return new BadParam({ name, detail: `${show(text)} is not a date yyyy-mm-dd (years 1900-2199)` })
+  }
+  return micros
+}
+
 export const required = <A>(name: string, value: A | undefined): A | BadParam =>
   value === undefined || value === "" ? new BadParam({ name, detail: "is required" }) : value
 

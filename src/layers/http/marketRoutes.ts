@@ -3,7 +3,8 @@ import { Effect } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
-import { negotiate, parseInstant, parseIntParam, parseSnapshot, parseSymbols, required } from "../../domain/api/params.ts"
+import { negotiate, parseDate, parseIntParam, parseSnapshot, parseSymbols, required } from "../../domain/api/params.ts"
+import { checkRange as ordered } from "../../domain/query/validate.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { type Answer, QueryEngine } from "../../services/QueryEngine.ts"
 import type { HandlerOptions } from "./handlerContext.ts"
@@ -53,8 +54,10 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
         const fromDay = yield* orBad(required("from_day", q.from_day))
         const toDay = q.to_day === undefined || q.to_day === "" ? fromDay : q.to_day
-        const a = yield* orBad(parseInstant("from_day", fromDay))
-        const b = yield* orBad(parseInstant("to_day", toDay))
+        const a = yield* orBad(parseDate("from_day", fromDay))
+        const b = yield* orBad(parseDate("to_day", toDay))
+        // An inverted range is refused before anything is planned, as on the [from, to) routes.
+        yield* Effect.fromResult(ordered(a, b))
         // Days are inclusive: to_day's whole day counts, as [from, to) counts on the other routes.
         yield* reads.checkRange(a, b + MICROS_PER_DAY)
         return yield* reads.answerRead({

@@ -7,8 +7,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { Effect, Option, Stream } from "effect"
-import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Clock, Effect, Stream } from "effect"
+import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
@@ -258,35 +258,71 @@ export const twoParts = (
 
 // --- Parquet ---------------------------------------------------------------------------------
 
+/** A Parquet answer's temporary directory: the prefix and the six characters `fs.mkdtemp` adds. */
+const TEMP_PREFIX = "k2-api-"
+const TEMP_DIR = /^k2-api-[A-Za-z0-9]{6}$/
+
 /**
  * Parquet, one way for every route: `write` fills a fresh temporary file (a DuckDB COPY), which
- * is then streamed from disk with its length and deleted once sent, or at once if `write` fails.
- * A HEAD's file is deleted as soon as its length is known: the server never reads a HEAD's body
- * (so the stream's clean-up would never run), whereas a GET's body may be read after the
- * request's scope has closed (so that scope cannot delete it).
+ * is then streamed from disk with its length. The request's scope owns the file: it is deleted
+ * when the request ends, however it ends (sent, failed, or the client gone before the body was
+ * read); the Node server closes that scope once the response is written, body included. The
+ * file is opened only when the body is first pulled: a body never read holds no descriptor (an
+ * open made up front also raced the deletion, an unhandled ENOENT), and a HEAD's never is.
  */
 export const parquetResponse = <E, R>(
   write: (file: string) => Effect.Effect<unknown, E, R>,
   headers: Readonly<Record<string, string>>
 ) =>
   Effect.gen(function*() {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-")), "result.parquet")
-    const cleanup = Effect.sync(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }))
-    yield* write(file).pipe(Effect.onError(() => cleanup))
+    const remove = (dir: string) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const dir = yield* Effect.acquireRelease(Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), TEMP_PREFIX))), remove)
+    const file = path.join(dir, "result.parquet")
+    yield* write(file)
     const size = fs.statSync(file).size
-    const request = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-    const head = Option.isSome(request) && request.value.method === "HEAD"
-    if (head) yield* cleanup
-    const body = head ? Stream.empty : Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed").pipe(
-      Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
-      Stream.ensuring(cleanup)
-    )
+    const body = Stream.suspend(() =>
+      Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed")
+    ).pipe(Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)))
     return HttpServerResponse.stream(body, {
       contentType: "application/vnd.apache.parquet",
       contentLength: size,
       headers: { ...headers, "content-disposition": "attachment; filename=\"result.parquet\"" }
     })
   })
+
+/** How old a Parquet temp directory must be for a starting server to delete it. */
+export const STALE_TEMP_MS = 24 * 60 * 60 * 1000
+
+/**
+ * Deletes the Parquet temp directories under `root` whose directory and files were all last
+ * changed before `cutoff` (epoch ms), and returns their names. Only a process that ended mid-
+ * request (killed, crashed) leaves one; a running server's, another server's on this machine
+ * included, lives for one request: written under the query time limits, then streamed, and a
+ * stream once opened reads on from its descriptor (POSIX keeps a deleted file's data until then).
+ */
+export const sweepTempDirs = (root: string, cutoff: number): ReadonlyArray<string> => {
+  const removed: Array<string> = []
+  for (const name of fs.readdirSync(root)) {
+    if (!TEMP_DIR.test(name)) continue
+    const dir = path.join(root, name)
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) continue
+      const changed = [dir, ...fs.readdirSync(dir).map((f) => path.join(dir, f))].map((p) => fs.lstatSync(p).mtimeMs)
+      if (Math.max(...changed) >= cutoff) continue
+      fs.rmSync(dir, { recursive: true, force: true })
+      removed.push(name)
+    } catch {
+      // Gone meanwhile, or another user's: left as it is.
+    }
+  }
+  return removed
+}
+
+/** At a server's start: the Parquet temp directories a process left behind a day ago or more. */
+export const sweepStaleTempDirs = Effect.gen(function*() {
+  const removed = sweepTempDirs(os.tmpdir(), (yield* Clock.currentTimeMillis) - STALE_TEMP_MS)
+  if (removed.length > 0) yield* Effect.logInfo(`deleted ${removed.length} stale Parquet temp directories`)
+})
 
 /** The DuckDB type of each field of an answer row, in column order: every field, checked by the compiler. */
 export type ParquetColumns<A> = { readonly [K in keyof A]-?: string }

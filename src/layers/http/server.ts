@@ -21,7 +21,7 @@ import { percentDecoded } from "../../domain/percentDecode.ts"
 import type { Scope, ServerOptions } from "./config.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
 import { authenticator, CurrentPrincipal, refusal } from "./principal.ts"
-import { problem, problemBody } from "./respond.ts"
+import { problem, problemBody, sweepStaleTempDirs } from "./respond.ts"
 
 // --- metrics (the process-wide Effect registry; /metrics renders it) ----------------------
 
@@ -333,6 +333,8 @@ export const layer = (options: HandlerOptions) => {
     HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } })
   ).pipe(Layer.provide(groupsLayer(options)), Layer.provide(accessLayer(options)))
   const serve = Layer.unwrap(Effect.gen(function*() {
+    // Requests delete their own files; these are what a process that died mid-request left.
+    yield* sweepStaleTempDirs
     const router = yield* HttpRouter.HttpRouter
     // No middleware: without an exporter the server then makes no span per request (see pipeline).
     return HttpServer.serve(pipeline(options)(router.asHttpEffect()))
