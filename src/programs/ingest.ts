@@ -8,7 +8,7 @@
  */
 import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { inRange, optionalSetting, setting } from "./cli/flags.ts"
+import { inRange, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
@@ -25,7 +25,7 @@ import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine } from "./cli/progress.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
@@ -40,7 +40,7 @@ const flags = {
   group: Flag.String("group").pipe(
     setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId }),
     // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
-    Flag.filter((s: string) => s.trim().length > 0, () => "a consumer group name")
+    nonBlank("a consumer group name")
   ),
   topics: Flag.String("topics").pipe(
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
@@ -62,7 +62,7 @@ const flags = {
     inRange(1)
   ),
   maintainEvery: Flag.Int("maintain-every").pipe(
-    setting("run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0 }),
+    setting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0 }),
     inRange(0)
   ),
   metricsPort: Flag.Int("metrics-port").pipe(
@@ -70,7 +70,9 @@ const flags = {
     inRange(0, 65_535)
   ),
   metricsHost: Flag.String("metrics-host").pipe(
-    setting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0" })
+    setting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0" }),
+    // Node reads an empty host as every interface, and the log would say http://:port.
+    nonBlank("an address")
   ),
   events: Flag.Int("events").pipe(
     setting("embedded default only: simulated events per symbol (one trading day)", { fallback: 10_000 }),
@@ -271,6 +273,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       return embedded(options, topics)
     }
     if (topics.length === 0) throw new UsageError("--topics: no topic to ingest")
+    checkRegistryTopics(options.schemaRegistry, topics)
     return live(options, brokerList(options.brokers.value), topics)
   }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
 

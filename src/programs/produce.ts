@@ -100,14 +100,15 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     : Option.isSome(options.speed)
     ? { _tag: "Speed", multiple: options.speed.value }
     : Simulator.Unpaced
+  // No manifestFile: the simulator writes it only at the feed's end; `produce` writes --manifest
+  // with the reconciliation, also when --duration or a signal stops the feed first.
   return Simulator.layerSimulator({
     seed: options.seed,
     exchange: options.exchange,
     eventsPerSymbolPerDay: options.events,
     tradingDays: options.days,
     pacing,
-    faults: Option.isSome(options.inject) ? parseFaults(options.inject.value) : {},
-    ...(Option.isSome(options.manifest) ? { manifestFile: options.manifest.value } : {})
+    faults: Option.isSome(options.inject) ? parseFaults(options.inject.value) : {}
   })
 }
 
@@ -119,25 +120,27 @@ const bar = (events: number, elapsedMs: number, total: number | undefined) => {
   return Effect.void
 }
 
-class ReconciliationFileFailed extends Schema.TaggedError<ReconciliationFileFailed>()("ReconciliationFileFailed", {
+/** A report of the run (the reconciliation, the anomaly manifest) that could not be replaced or written. */
+class ReportFileFailed extends Schema.TaggedError<ReportFileFailed>()("ReportFileFailed", {
+  report: Schema.String,
   path: Schema.String,
   action: Schema.String,
   detail: Schema.String
 }) {
   override get message() {
-    return `cannot ${this.action} the reconciliation ${this.path}: ${this.detail}`
+    return `cannot ${this.action} the ${this.report} ${this.path}: ${this.detail}`
   }
 }
 
-const reconciliationFile = (file: string, action: string, run: () => void) =>
-  Effect.try({ try: run, catch: (e) => new ReconciliationFileFailed({ path: file, action, detail: (e as Error).message }) })
+const reportFile = (report: string, file: string, action: string, run: () => void) =>
+  Effect.try({ try: run, catch: (e) => new ReportFileFailed({ report, path: file, action, detail: (e as Error).message }) })
 
 /**
- * Before anything is published: an earlier run's reconciliation must not pass for this run's if
- * this one fails, and a path the report cannot be written to is refused while nothing is sent.
+ * Before anything is published: an earlier run's report must not pass for this run's if this
+ * one fails, and a path the report cannot be written to is refused while nothing is sent.
  */
-const clearReconciliation = (file: string) =>
-  reconciliationFile(file, "replace", () => {
+const clearReport = (report: string, file: string) =>
+  reportFile(report, file, "replace", () => {
     fs.rmSync(file, { force: true })
     fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK)
   })
@@ -148,7 +151,8 @@ const clearReconciliation = (file: string) =>
 const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      yield* clearReconciliation(options.reconciliation)
+      yield* clearReport("reconciliation", options.reconciliation)
+      if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
       const exchange = options.source === "sim" ? options.exchange : "ASX"
       const codec = yield* restore(wireCodec(options.schemaRegistry, [
         topicName({ assetClass: "equities", dataType: "trades", exchange }),
@@ -181,8 +185,8 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         const waited = yield* Effect.exit(restore(Fiber.await(publishing)))
         if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)
         const published = yield* Fiber.join(publishing)
-        const summary = yield* (yield* MarketFeed).summary
-        return { published, summary }
+        const feed = yield* MarketFeed
+        return { published, summary: yield* feed.summary, anomalies: yield* feed.manifest }
       }).pipe(Effect.provide(services))
       if (process.stderr.isTTY) process.stderr.write("\n")
       const report = {
@@ -193,7 +197,11 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         published: result.published.published,
         totals: result.published.totals
       }
-      yield* reconciliationFile(options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
+      yield* reportFile("reconciliation", options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
+      if (Option.isSome(options.manifest)) {
+        const file = options.manifest.value
+        yield* reportFile("anomaly manifest", file, "write", () => fs.writeFileSync(file, `${JSON.stringify(result.anomalies, null, 1)}\n`))
+      }
       yield* Console.log(
         `read ${result.summary.rowsRead}, published instruments ${report.totals.instruments}, ` +
           `trades ${report.totals.trades}, quotes ${report.totals.quotes}, ` +

@@ -6,6 +6,7 @@ import { Effect, Layer, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { inRange, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
+import { BadParam, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
 import { tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -36,14 +37,12 @@ const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 /** The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none. */
 const engine = (a: Parameters<typeof existingLakehouse>[0]) => QueryLayer.layer().pipe(Layer.provideMerge(existingLakehouse(a)))
 
-const parseFilters = (text: string) =>
-  splitList(text).map((part) => {
-    const [column, min, max, ...rest] = part.split(":")
-    if (column === undefined || rest.length > 0 || (min === undefined && max === undefined)) {
-      throw new UsageError(`--filter: ${JSON.stringify(part)} is not column:min[:max]`)
-    }
-    return { column, ...(min ? { min } : {}), ...(max ? { max } : {}) }
-  })
+/** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
+const parseFilters = (text: string) => {
+  const filters = parseApiFilters(text)
+  if (filters instanceof BadParam) throw new UsageError(`--filter: ${filters.detail}`)
+  return filters
+}
 
 const rowsCommand = (table: "trades" | "quotes") =>
   Command.make(table, {

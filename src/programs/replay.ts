@@ -29,7 +29,7 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
@@ -128,6 +128,8 @@ const replay = Command.make("replay", {
         throw new UsageError(`--topic: ${topic} is a source topic; republishing there would feed ingestion its history again`)
       }
     }
+    // A registry's subjects are named by --topics: the markers' topics are known only once the tables are read.
+    if (a.follow) checkRegistryTopics(a.schemaRegistry, splitList(a.topics))
     const needsKafka = a.follow || Option.isSome(a.topic)
     if (needsKafka && Option.isNone(a.brokers)) {
       throw new UsageError("--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS")

@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { Config, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
-import { inRange, setting } from "./cli/flags.ts"
+import { inRange, nonBlank, setting } from "./cli/flags.ts"
 import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
@@ -33,7 +33,9 @@ const serve = Command.make("serve", {
     inRange(0, 65_535)
   ),
   host: Flag.String("host").pipe(
-    setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1" })
+    setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1" }),
+    // Node reads an empty host as every interface: the opposite of the default's "this machine only".
+    nonBlank("an address")
   )
 }, (a) =>
   Effect.gen(function*() {

@@ -47,11 +47,23 @@ describe("npm run ingest, bad options", () => {
       yield* refused(["--catalog-name", " "], "Invalid value for flag --catalog-name")
     }))
 
+  it.effect("an empty metrics host (the server would listen on every interface, announced as http://:port)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--metrics-host", "", "--events", "1"], "value for flag --metrics-host")
+      yield* refused(["--metrics-host", " ", "--events", "1"], "value for flag --metrics-host")
+    }), 30_000)
+
   it.effect("an empty consumer group (no marker key of its own; Kafka clients refuse it), from a flag or the environment", () =>
     Effect.gen(function*() {
       yield* refused(["--group", ""], "value for flag --group")
       yield* refused([], "Invalid value for flag --group", { K2_GROUP: " " })
     }))
+
+  it.effect("a schema registry without a trades and a quotes topic to name its subjects", () =>
+    refused(
+      ["--brokers", "127.0.0.1:1", "--schema-registry", "http://127.0.0.1:1", "--topics", "reference.instruments.asx", "--metrics-port", "0"],
+      "--schema-registry needs a trades and a quotes topic"
+    ), 30_000)
 
   it.effect("the embedded default given topics other than the simulated day's", () =>
     Effect.gen(function*() {
@@ -64,5 +76,7 @@ describe("npm run ingest, bad options", () => {
       const run = spawnProgram("ingest", ["--help"])
       assert.strictEqual(yield* Effect.promise(() => run.exited), 0, run.output())
       assert.include(run.output(), "(env K2_FLUSH_ROWS; default 15000)")
+      // The embedded default runs no maintenance: its help must not promise it.
+      assert.include(run.output(), "live mode: run table maintenance")
     }))
 })

@@ -51,6 +51,20 @@ describe("npm run query and replay, the warehouse", () => {
     }), 60_000)
 })
 
+describe("npm run query, the catalog", () => {
+  it.effect("a URL of a scheme that names no catalog is a usage error, not a SQLite file of that name", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse()
+      for (const catalog of ["postgress://db/k2", "HTTP://127.0.0.1:8181"]) {
+        const r = yield* run("query", ["stats", "trades", "--warehouse", dir, "--catalog", catalog])
+        assert.strictEqual(r.code, 2, `${catalog}: ${r.output}`)
+        assert.include(r.output, "Invalid value for flag --catalog")
+        const env = yield* run("query", ["stats", "trades", "--warehouse", dir], { K2_CATALOG: catalog })
+        assert.strictEqual(env.code, 2, `K2_CATALOG=${catalog}: ${env.output}`)
+      }
+    }), 60_000)
+})
+
 describe("npm run query and replay, refused requests", () => {
   it.effect("what the engine refuses is a usage error: its message and exit 2", () =>
     Effect.gen(function*() {
@@ -62,10 +76,15 @@ describe("npm run query and replay, refused requests", () => {
           ["query", ["trades", ...day, "--limit", "0"], "--limit"],
           ["query", ["trades", ...day, "-s", "b h p"], "invalid symbol"],
           ["query", ["summary", "--from-day", "2024-1-2"], "invalid fromDay"],
+          // A filter without a bound would filter nothing: as the HTTP API, it is refused.
+          ["query", ["trades", ...day, "--filter", "price:"], "--filter"],
+          ["query", ["trades", ...day, "--filter", "price::"], "--filter"],
           ["replay", ["--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
           ["replay", [...day, "--window-rows", "5"], "--window-rows"],
           ["replay", [...day, "--speed", "0"], "--speed"],
-          ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"]
+          ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"],
+          // The registry's subjects are named by --topics, not by the markers' topics.
+          ["replay", ["--from", "2024-01-02", "--follow", "--brokers", "127.0.0.1:1", "--schema-registry", "http://127.0.0.1:1"], "--schema-registry needs a trades and a quotes topic"]
         ] as const
       ) {
         const r = yield* run(program, args, env)

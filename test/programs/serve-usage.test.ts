@@ -32,6 +32,28 @@ describe("npm run serve", () => {
       assert.notInclude(serve.output(), "    at ", "no stack trace")
     }), 60_000)
 
+  it.effect("an empty host is refused: it would listen on every interface, not this machine only", () =>
+    Effect.gen(function*() {
+      for (const host of ["", " "]) {
+        const serve = spawnProgram("serve", ["--warehouse", tempWarehouse(), "--port", "0", "--host", host], anonymous)
+        // Should it start instead, it is stopped once it says so (else this would wait for ever).
+        const listening = setInterval(() => serve.output().includes("listening on") && serve.child.kill("SIGKILL"), 100)
+        const code = yield* Effect.promise(() => serve.exited).pipe(Effect.ensuring(Effect.sync(() => clearInterval(listening))))
+        assert.strictEqual(code, 2, `--host ${JSON.stringify(host)}: ${serve.output()}`)
+        assert.include(serve.output(), "value for flag --host")
+      }
+    }), 60_000)
+
+  it.effect("a bad K2_API_* setting is a usage error, whether the config or serve refuses it", () =>
+    Effect.gen(function*() {
+      for (const env of [{ K2_API_RATE_LIMIT: "many" }, { K2_API_RATE_LIMIT: "0" }, { K2_API_AUTH: "maybe" }]) {
+        const serve = spawnProgram("serve", ["--warehouse", tempWarehouse(), "--port", "0"], { ...anonymous, ...env })
+        assert.strictEqual(yield* Effect.promise(() => serve.exited), 2, `${JSON.stringify(env)}: ${serve.output()}`)
+        assert.include(serve.output(), Object.keys(env)[0]!)
+        assert.notInclude(serve.output(), "    at ", "no stack trace")
+      }
+    }), 60_000)
+
   it.effect("a port in use says so", () =>
     Effect.gen(function*() {
       const taken = createServer()

@@ -33,3 +33,6 @@ export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 
 /** A number flag that must be above 0. */
 export const positive = Flag.filter((n: number) => n > 0, () => "a number above 0")
+
+/** A string flag that must hold more than blanks: `what` names what it wants, in the usage error. */
+export const nonBlank = (what: string) => Flag.filter((s: string) => s.trim().length > 0, () => what)

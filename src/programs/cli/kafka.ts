@@ -44,9 +44,26 @@ export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
 )
 
 /**
+ * The topics whose subjects a registry's ids are for: a registry gives one id per schema, so the
+ * first topic of each kind stands for all of them. Undefined without a trades and a quotes topic.
+ */
+const subjectTopics = (topics: ReadonlyArray<string>) => {
+  const first = (kind: string) => topics.find((t) => kindOfSubject(`${t}-value`) === kind)
+  const [trades, quotes, instruments] = [first("trade"), first("quote"), first("instrument")]
+  return trades === undefined || quotes === undefined ? undefined : { trades, quotes, ...(instruments === undefined ? {} : { instruments }) }
+}
+
+const noSubjectTopics = (topics: ReadonlyArray<string>) =>
+  `--schema-registry needs a trades and a quotes topic among ${topics.length === 0 ? "--topics (none given)" : topics.join(", ")}`
+
+/** With the other options, before anything starts: a registry whose subjects `topics` cannot name is a usage error. */
+export const checkRegistryTopics = (registry: Option.Option<string>, topics: ReadonlyArray<string>) => {
+  if (Option.isSome(registry) && subjectTopics(topics) === undefined) throw new UsageError(noSubjectTopics(topics))
+}
+
+/**
  * The wire codec: the embedded schema ids, or the registry's ids for the subjects of `topics`
- * (registering the repo's schemas there if needed). A registry gives one id per schema, so the
- * first topic of each kind stands for all of them. With a registry, `resolveSchema` is its
+ * (registering the repo's schemas there if needed). With a registry, `resolveSchema` is its
  * by-id lookup, for the ingestor to learn other writer schemas met on the topics.
  */
 export const wireSchemas = (
@@ -54,13 +71,10 @@ export const wireSchemas = (
   topics: ReadonlyArray<string>
 ): Effect.Effect<WireSchemas, Error> => {
   if (Option.isNone(registry)) return Effect.succeed({ codec: makeWireCodec() })
-  const first = (kind: string) => topics.find((t) => kindOfSubject(`${t}-value`) === kind)
-  const [trades, quotes, instruments] = [first("trade"), first("quote"), first("instrument")]
-  if (trades === undefined || quotes === undefined) {
-    return Effect.fail(new Error(`--schema-registry needs a trades and a quotes topic among ${topics.join(", ")}`))
-  }
+  const subjects = subjectTopics(topics)
+  if (subjects === undefined) return Effect.fail(new Error(noSubjectTopics(topics)))
   return Effect.gen(function*() {
-    const codec = yield* wireCodecFor({ trades, quotes, ...(instruments === undefined ? {} : { instruments }) })
+    const codec = yield* wireCodecFor(subjects)
     return { codec, resolveSchema: (yield* SchemaRegistry).schemaById }
   }).pipe(Effect.provide(layerHttp({ url: registry.value })))
 }

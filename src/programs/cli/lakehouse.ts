@@ -1,23 +1,32 @@
 /** Flags shared by every program that opens the warehouse, with environment fallbacks. */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Config, Effect, Layer, type Option, Schema } from "effect"
+import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
-import { optionalSetting, setting } from "./flags.ts"
+import { nonBlank, optionalSetting, setting } from "./flags.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
+
+const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//.test(value)
+const isRestUrl = (value: string) => /^https?:\/\//.test(value)
+const isCatalogUrl = (value: string) => isPostgresUrl(value) || isRestUrl(value)
 
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
     setting("directory of the table data and metadata", { env: "K2_WAREHOUSE", read: Config.String, fallback: "warehouse" }),
-    Flag.filter((s: string) => s.trim().length > 0, () => "a directory")
+    nonBlank("a directory")
   ),
   catalog: Flag.String("catalog").pipe(
-    optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", { env: "K2_CATALOG", read: Config.String })
+    optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", { env: "K2_CATALOG", read: Config.String }),
+    // A URL of another scheme (postgress://, HTTP://) would be taken for a SQLite file of that name, made in the working directory.
+    Flag.filter(
+      (c: Option.Option<string>) => Option.isNone(c) || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c.value) || isCatalogUrl(c.value),
+      () => "a SQLite file, a postgresql:// URL or an http(s):// URL"
+    )
   ),
   catalogName: Flag.String("catalog-name").pipe(
     setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2" }),
-    Flag.filter((s: string) => s.trim().length > 0, () => "a name")
+    nonBlank("a name")
   )
 }
 
@@ -28,8 +37,8 @@ const catalogChoice = (options: {
 }): CatalogChoice => {
   // An empty K2_CATALOG is no catalog given, not a SQLite file named "".
   const value = options.catalog._tag === "Some" && options.catalog.value.trim() !== "" ? options.catalog.value : undefined
-  if (value !== undefined && /^postgres(ql)?:\/\//.test(value)) return { _tag: "postgres", url: value }
-  if (value !== undefined && /^https?:\/\//.test(value)) {
+  if (value !== undefined && isPostgresUrl(value)) return { _tag: "postgres", url: value }
+  if (value !== undefined && isRestUrl(value)) {
     const env = (name: string) => (process.env[name] === undefined || process.env[name] === "" ? {} : { [name]: process.env[name]! })
     const { K2_REST_TOKEN: token, K2_REST_CREDENTIAL: credential, K2_REST_PARENT_NAMESPACE: parentNamespace } = {
       ...env("K2_REST_TOKEN"),

@@ -8,6 +8,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Config, Effect, Exit, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
+import { InvalidServerConfig } from "../../layers/http/config.ts"
 
 /**
  * The failure of a drain, which comes beside the interruption that asked for it. Error handlers
@@ -26,6 +27,9 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
 /** A setting read from the environment (beyond the flags) that is not valid: a usage error too. */
 const isConfigError = (error: unknown): error is Config.ConfigError => error instanceof Config.ConfigError
 
+/** A bad setting, whether its parse refuses it or serve's check of K2_API_* does (a rate limit of 0, K2_API_AUTH=maybe). */
+const isBadSetting = (error: unknown): boolean => isConfigError(error) || error instanceof InvalidServerConfig
+
 /** A request the query or replay engine refused before any I/O (from after to, a bad symbol...): the user's input. */
 const isRefusedRequest = (error: unknown): boolean => error instanceof InvalidQuery && error.reason._tag !== "TooManyRows"
 
@@ -37,7 +41,7 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   const error = errorOf(exit.cause)
   if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
-  return isConfigError(error) || isRefusedRequest(error) ? 2 : 1
+  return isBadSetting(error) || isRefusedRequest(error) ? 2 : 1
 }
 
 /** One line for a failure, the whole cause for a defect. */
