@@ -2,8 +2,9 @@
  * `npm run replay -- --from ... --to ... [--symbols A,B] [--speed 10]`: replays trades and
  * quotes in exchange-time order as NDJSON on stdout (decimals as exact strings, instants as
  * ISO-8601 with microseconds), or with `--topic T` republishes them to a Kafka topic (the
- * producer's encoding, key = symbol) with a progress line and a summary. `--follow` replays
- * the ingest group's catch-up point and continues on the live source topics until SIGINT.
+ * producer's encoding, key = symbol; with --schema-registry, the registry's ids) with a progress
+ * line and a summary. `--follow` replays the ingest group's catch-up point and continues on the
+ * live source topics until SIGINT.
  */
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -13,7 +14,8 @@ import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { isValidKafkaTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
-import { republish, type RepublishProgress } from "../layers/replay/republish.ts"
+import { layerHttp } from "../layers/kafka/schemaRegistry.ts"
+import { republish, republishCodec, type RepublishProgress } from "../layers/replay/republish.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { type LiveStart, type ReplayEvent, ReplayEngine } from "../services/ReplayEngine.ts"
 import {
@@ -170,12 +172,17 @@ const replay = Command.make("replay", {
           `in ${(done.elapsedMs / 1000).toFixed(1)} s, ${rate(done)} events/s\n`
       )
     })
+    // Before the topic is made: a registry that refuses the schemas leaves nothing behind.
+    const codec = Option.isSome(a.schemaRegistry)
+      ? republishCodec(topic).pipe(Effect.provide(layerHttp({ url: a.schemaRegistry.value })))
+      : Effect.succeed(makeWireCodec())
     return Effect.gen(function*() {
+      const wire = yield* codec
       yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: a.partitions }])
       started = Date.now()
       yield* republish(yield* events, {
         topic,
-        codec: makeWireCodec(),
+        codec: wire,
         onProgress: (p) => {
           latest = p
           return progressLine(p)

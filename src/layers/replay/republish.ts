@@ -4,15 +4,19 @@
  * k2-correlation-id, key = symbol), sent chunk by chunk as the replay yields them, so a paced replay stays paced.
  * Trades and quotes share the topic; the schema id tells them apart. On a topic of one
  * partition the replay's total order is kept; on more, the order of each symbol.
+ *
+ * With a schema registry the ids are its own, registered per record kind (`republishCodec`).
  */
 import { BigDecimal, Clock, Effect, Stream } from "effect"
-import type { WireCodec } from "../../domain/avro/codec.ts"
+import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
+import { quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
 import type { Side, Trade } from "../../domain/marketData.ts"
 import { parseFixed } from "../../domain/query/exact.ts"
 import { Header } from "../../domain/wire.ts"
 import type { KafkaError } from "../../services/KafkaSource.ts"
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { ReplayEvent } from "../../services/ReplayEngine.ts"
+import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
 
 export interface RepublishProgress {
   readonly events: number
@@ -29,6 +33,25 @@ export interface RepublishOptions {
   /** The `k2-correlation-id` of this run's records; a new UUID by default. */
   readonly correlationId?: string
 }
+
+/**
+ * Confluent's TopicRecordNameStrategy subject `<topic>-<namespace>.<name>`: the topic carries two
+ * record schemas, and its one `<topic>-value` subject (TopicNameStrategy) can describe only one.
+ */
+export const recordSubject = (topic: string, schema: { readonly namespace: string; readonly name: string }) =>
+  `${topic}-${schema.namespace}.${schema.name}`
+
+/**
+ * A codec framing with the registry's ids for `topic`'s trade and quote subjects, registering the
+ * repo's schemas there when needed (the embedded ids 1 and 2 mean nothing to a registry's readers).
+ */
+export const republishCodec = Effect.fn("republishCodec")(function*(topic: string) {
+  const registry = yield* SchemaRegistry
+  const tradeSchemaId = yield* registry.register(recordSubject(topic, tradeSchema), tradeSchema)
+  const quoteSchemaId = yield* registry.register(recordSubject(topic, quoteSchema), quoteSchema)
+  // No instruments are republished: no instrument id, so the embedded 3 cannot clash with the registry's.
+  return makeWireCodec({ tradeSchemaId, quoteSchemaId, instrumentSchemaId: null })
+})
 
 /** Exact: the replay's decimal text to a BigDecimal at its own scale. */
 const decimal = (text: string) => {
