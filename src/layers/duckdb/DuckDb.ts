@@ -79,6 +79,16 @@ export const query = (
     () => connection.interrupt()
   )
 
+/**
+ * A count setting, an integer of at least 1; else a ConfigError naming the variable, the value and
+ * the range (DuckDB refuses 0 threads only as "Failed to set config"; the pool made -1 connections 1).
+ */
+const atLeastOne = (name: string) =>
+  Config.schema(
+    Schema.String.check(Schema.makeFilter((s: string) => (/^\d+$/.test(s) && Number(s) >= 1) || `${JSON.stringify(s)} is not an integer of at least 1`)),
+    name
+  ).pipe(Config.map(Number))
+
 const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   const requested = options.connections ?? 2
   const size = Math.min(Math.max(1, Math.floor(requested)), maxConnections())
@@ -125,11 +135,14 @@ export class DuckDb extends Context.Service<DuckDb, {
   static readonly layerWith = (options: DuckDbOptions): Layer.Layer<DuckDb, DuckDbError> =>
     Layer.effect(DuckDb, make(options))
 
-  /** Configured by K2_DUCKDB_CONNECTIONS (default 2) and K2_DUCKDB_THREADS (default one per core). */
+  /**
+   * Configured by K2_DUCKDB_CONNECTIONS (default 2, capped as `connections` is) and K2_DUCKDB_THREADS
+   * (default one per core), each an integer of at least 1.
+   */
   static readonly layerConfig: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
     Effect.gen(function*() {
-      const connections = yield* Config.Int("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2))
-      const threads = yield* Config.option(Config.Int("K2_DUCKDB_THREADS"))
+      const connections = yield* atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2))
+      const threads = yield* Config.option(atLeastOne("K2_DUCKDB_THREADS"))
       return DuckDb.layerWith({ connections, threads: Option.getOrUndefined(threads) })
     })
   )

@@ -7,10 +7,10 @@
  * annotations carry one, `trace_id`/`span_id` when logged inside a span, the other
  * annotations, `cause` on failures.
  *
- * K2_LOG_FORMAT=json|text overrides the detection; K2_LOG_LEVEL (Trace..Fatal, default Info)
- * sets the minimum level.
+ * K2_LOG_FORMAT=json|text overrides the detection; K2_LOG_LEVEL (All, Trace..Fatal, None, in
+ * any case, default Info) sets the minimum level. Another value of either is a ConfigError.
  */
-import { Cause, Context, Layer, Logger, type LogLevel, References, Tracer } from "effect"
+import { Cause, Config, Context, Effect, Layer, Logger, type LogLevel, References, Schema, Tracer } from "effect"
 
 export type LogFormat = "json" | "text"
 
@@ -73,23 +73,33 @@ export const textLogger = (service: string, write: (line: string) => void = (l) 
     write(`${head}${extras.length > 0 ? ` ${extras}` : ""}\n${cause === undefined ? "" : `${String(cause)}\n`}`)
   })
 
-export const formatFromEnv = (): LogFormat => {
-  const forced = process.env["K2_LOG_FORMAT"]?.toLowerCase()
-  if (forced === "json" || forced === "text") return forced
-  return process.stderr.isTTY === true ? "text" : "json"
-}
+/**
+ * A setting that is one of `choices`, in any case; another value is a ConfigError naming the
+ * variable and the choices (a typo once left the default on without a word).
+ */
+const oneOf = <A>(name: string, choices: Readonly<Record<string, A>>) =>
+  Config.schema(
+    Schema.String.check(Schema.makeFilter((s: string) =>
+      Object.hasOwn(choices, s.toLowerCase()) || `${JSON.stringify(s)} is not one of ${Object.keys(choices).join(", ")}`
+    )),
+    name
+  ).pipe(Config.map((s) => choices[s.toLowerCase()]!))
 
-const levelFromEnv = (): LogLevel.LogLevel => {
-  const wanted = process.env["K2_LOG_LEVEL"]?.toLowerCase()
-  return levels.find((l) => l.toLowerCase() === wanted || (wanted === "warning" && l === "Warn")) ?? "Info"
-}
+/** K2_LOG_FORMAT; unset, text on a terminal and JSON elsewhere. */
+const formatConfig = oneOf<LogFormat>("K2_LOG_FORMAT", { json: "json", text: "text" }).pipe(
+  Config.withDefault<LogFormat>(process.stderr.isTTY === true ? "text" : "json")
+)
+
+/** K2_LOG_LEVEL, an Effect level in any case or "warning"; unset, Info. */
+const levelConfig = oneOf("K2_LOG_LEVEL", {
+  ...Object.fromEntries(levels.map((l) => [l.toLowerCase(), l])),
+  warning: "Warn"
+} as Record<string, LogLevel.LogLevel>).pipe(Config.withDefault<LogLevel.LogLevel>("Info"))
 
 /** The logger of a program (`service` is its name: ingest, serve, produce, compact...). */
-export const loggingLayer = (service: string, options: { readonly format?: LogFormat; readonly write?: (line: string) => void } = {}) => {
-  const format = options.format ?? formatFromEnv()
-  const logger = format === "json" ? jsonLogger(service, options.write) : textLogger(service, options.write)
-  return Layer.merge(
-    Logger.layer([logger]),
-    Layer.succeed(References.MinimumLogLevel, levelFromEnv())
-  )
-}
+export const loggingLayer = (service: string, options: { readonly format?: LogFormat; readonly write?: (line: string) => void } = {}) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const format = options.format ?? (yield* formatConfig)
+    const logger = format === "json" ? jsonLogger(service, options.write) : textLogger(service, options.write)
+    return Layer.merge(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, yield* levelConfig))
+  }))

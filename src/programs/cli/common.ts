@@ -2,7 +2,7 @@
 import { Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import { setting } from "./flags.ts"
-import { BadParam, parseInstant as parseApiInstant } from "../../domain/api/params.ts"
+import { BadParam, parseInstant as parseApiInstant, parseSnapshot } from "../../domain/api/params.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
 import { csvCell } from "../../domain/csv.ts"
@@ -28,14 +28,15 @@ export const asOfFlag = Flag.String("as-of").pipe(Flag.withDescription("Read the
 
 export const splitList = (text: string) => text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
 
+/** --snapshot-id or --as-of as the HTTP API reads snapshot_id and as_of (a 64-bit id), or a usage error. */
 export const snapshotOf = (id: Option.Option<string>, asOf: Option.Option<string>): SnapshotSelector | undefined => {
   if (Option.isSome(id) && Option.isSome(asOf)) throw new UsageError("give --snapshot-id or --as-of, not both")
-  if (Option.isSome(id)) {
-    if (!/^-?\d{1,20}$/.test(id.value)) throw new UsageError(`--snapshot-id: ${JSON.stringify(id.value)} is not a snapshot id`)
-    return { _tag: "ById", snapshotId: BigInt(id.value) }
-  }
-  if (Option.isSome(asOf)) return { _tag: "AsOf", timestampMs: Math.floor(parseInstant("as-of", asOf.value, "truncate") / 1000) }
-  return undefined
+  // The API reads an empty value as none given; a flag given empty is a mistake (an unset variable).
+  if (Option.isSome(id) && id.value === "") throw new UsageError(`--snapshot-id: "" is not a snapshot id`)
+  if (Option.isSome(asOf) && asOf.value === "") throw new UsageError(`--as-of: "" is not an instant`)
+  const snapshot = parseSnapshot(Option.getOrUndefined(id), Option.getOrUndefined(asOf))
+  if (snapshot instanceof BadParam) throw new UsageError(`--${snapshot.name.replace("_", "-")}: ${snapshot.detail}`)
+  return snapshot._tag === "Latest" ? undefined : snapshot
 }
 
 // --- output ------------------------------------------------------------------------------

@@ -120,4 +120,20 @@ describe("DuckDb.layerConfig", () => {
       const error = yield* Layer.build(configured({ K2_DUCKDB_THREADS: "many" })).pipe(Effect.scoped, Effect.flip)
       assert.match(String(error), /K2_DUCKDB_THREADS/)
     }))
+
+  it.effect("0 or fewer threads or connections is a ConfigError naming the variable and the range", () =>
+    Effect.gen(function*() {
+      // 0 threads failed as DuckDB's "Failed to set config"; -1 connections was warned of and made 1.
+      for (const [name, value] of [["K2_DUCKDB_THREADS", "0"], ["K2_DUCKDB_THREADS", "-2"], ["K2_DUCKDB_CONNECTIONS", "-1"], ["K2_DUCKDB_CONNECTIONS", "0"], ["K2_DUCKDB_CONNECTIONS", "1.5"]] as const) {
+        const error = yield* Layer.build(configured({ [name]: value })).pipe(Effect.scoped, Effect.flip)
+        assert.strictEqual(error._tag, "ConfigError", `${name}=${value}`)
+        assert.include(error.message, `"${value}" is not an integer of at least 1`)
+        assert.include(error.message, name)
+      }
+    }))
+
+  it.effect("more connections than the cap still warn and use the cap", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* DuckDb).size, maxConnections())
+    }).pipe(Effect.provide(configured({ K2_DUCKDB_CONNECTIONS: "64" }))))
 })

@@ -1,6 +1,6 @@
 /** The programs' logger: JSON lines off a terminal, text on one; correlation and trace ids. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { ConfigProvider, Effect, Layer, References } from "effect"
 import { loggingLayer } from "../../../src/layers/telemetry/logging.ts"
 import { configFromEnv } from "../../../src/layers/telemetry/tracing.ts"
 
@@ -61,6 +61,33 @@ describe("telemetry/logging", () => {
       const out = capture()
       yield* Effect.logDebug("noise").pipe(Effect.provide(loggingLayer("ingest", { format: "json", write: out.write })))
       assert.deepStrictEqual(out.lines, [])
+    }))
+})
+
+describe("telemetry/logging settings", () => {
+  const withEnv = (env: Record<string, string>, options: Parameters<typeof loggingLayer>[1] = {}) =>
+    loggingLayer("ingest", options).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+
+  it.effect("K2_LOG_LEVEL and K2_LOG_FORMAT take their values in any case, \"warning\" too", () =>
+    Effect.gen(function*() {
+      for (const [level, expected] of [["DEBUG", "Debug"], ["warning", "Warn"], ["Warn", "Warn"], ["none", "None"], ["all", "All"]] as const) {
+        const minimum = yield* References.MinimumLogLevel.pipe(Effect.provide(withEnv({ K2_LOG_LEVEL: level })))
+        assert.strictEqual(minimum, expected, level)
+      }
+      const out = capture()
+      yield* Effect.logWarning("careful").pipe(Effect.provide(withEnv({ K2_LOG_FORMAT: "TEXT" }, { write: out.write })))
+      assert.match(out.lines[0]!, /^\d\d:\d\d:\d\d\.\d{3} WARN  careful\n$/)
+    }))
+
+  it.effect("an unknown value is a ConfigError naming the variable and the values it takes (it was ignored)", () =>
+    Effect.gen(function*() {
+      const level = yield* Layer.build(withEnv({ K2_LOG_LEVEL: "verbose" })).pipe(Effect.scoped, Effect.flip)
+      assert.strictEqual(level._tag, "ConfigError")
+      assert.include(level.message, `"verbose" is not one of all, trace, debug, info, warn, error, fatal, none, warning`)
+      assert.include(level.message, "K2_LOG_LEVEL")
+      const format = yield* Layer.build(withEnv({ K2_LOG_FORMAT: "xml" })).pipe(Effect.scoped, Effect.flip)
+      assert.include(format.message, `"xml" is not one of json, text`)
+      assert.include(format.message, "K2_LOG_FORMAT")
     }))
 })
 

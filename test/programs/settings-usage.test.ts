@@ -1,0 +1,37 @@
+/**
+ * Settings read from the environment only (K2_LOG_*, K2_DUCKDB_*) as a user gets them wrong: a
+ * usage error, exit 2, one line naming the variable; not ignored, not an opaque failure (exit 1).
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawnProgram } from "../support/programs.ts"
+import { tempWarehouse } from "../support/warehouse.ts"
+
+const run = (program: "compact" | "query", args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const p = spawnProgram(program, args, env)
+    const code = yield* Effect.promise(() => p.exited)
+    return { code, output: p.output() }
+  })
+
+describe("environment settings, bad values", () => {
+  it.effect("an unknown K2_LOG_LEVEL stops a program with exit 2 (it was ignored)", () =>
+    Effect.gen(function*() {
+      const r = yield* run("compact", ["--warehouse", path.join(tempWarehouse(), "unused")], { K2_LOG_LEVEL: "verbose" })
+      assert.strictEqual(r.code, 2, r.output)
+      assert.include(r.output, `error: invalid setting: "verbose" is not one of`)
+      assert.include(r.output, "K2_LOG_LEVEL")
+    }), 60_000)
+
+  it.effect("K2_DUCKDB_THREADS=0 stops a program with exit 2, naming the range (it was DuckDB's \"Failed to set config\", exit 1)", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      fs.writeFileSync(path.join(dir, "catalog.db"), "")
+      const r = yield* run("query", ["snapshots", "trades", "--warehouse", dir], { K2_DUCKDB_THREADS: "0" })
+      assert.strictEqual(r.code, 2, r.output)
+      assert.include(r.output, `error: invalid setting: "0" is not an integer of at least 1`)
+      assert.include(r.output, "K2_DUCKDB_THREADS")
+    }), 60_000)
+})
