@@ -6,7 +6,9 @@
  * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
  * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
  */
-import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { inRange, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
@@ -16,12 +18,14 @@ import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
-import { tables } from "../domain/tables.ts"
+import { markerIn } from "../domain/ingest/marker.ts"
+import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
 import * as MetricsServer from "../layers/telemetry/server.ts"
 import * as ProcessMetrics from "../layers/telemetry/process.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
+import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -181,6 +185,87 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
     }
   })
 
+/**
+ * What an embedded run publishes and where it goes. Its log's offsets start at 0 every run and the
+ * tables' markers say which are in, so only a run with the same settings may follow it on a
+ * warehouse: another would skip its records below the markers and write the rest, a mix of two days.
+ */
+const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>) => ({
+  seed: options.seed,
+  events: options.events,
+  day: Feeds.simulatorModel({ seed: options.seed, eventsPerSymbolPerDay: options.events }).startDate,
+  partitions: options.partitions,
+  group: options.group,
+  topics: [...topics].sort()
+})
+
+const EmbeddedRunJson = Schema.fromJsonString(Schema.Struct({
+  seed: Schema.Number,
+  events: Schema.Number,
+  day: Schema.String,
+  partitions: Schema.Number,
+  group: Schema.String,
+  topics: Schema.Array(Schema.String)
+}))
+
+const EMBEDDED_RUN_FILE = "embedded-run.json"
+
+// The topics are always the simulator's (the command checks): recorded, compared, not shown.
+const describeRun = (r: typeof EmbeddedRunJson.Type) =>
+  `--seed ${r.seed} --events ${r.events} --partitions ${r.partitions} --group ${r.group} (simulated day ${r.day})`
+
+const sameRun = (a: typeof EmbeddedRunJson.Type, b: typeof EmbeddedRunJson.Type) =>
+  describeRun(a) === describeRun(b) && a.topics.join() === b.topics.join()
+
+class EmbeddedRunFileFailed extends Schema.TaggedError<EmbeddedRunFileFailed>()("EmbeddedRunFileFailed", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot read or write the embedded run's settings ${this.path}: ${this.detail}`
+  }
+}
+
+/**
+ * Before anything is written (the warehouse held): the run recorded in the warehouse must be this
+ * one; with none recorded, the tables must hold no marker of the group (a live run's, whose
+ * offsets would skip this run's records), and this run is recorded.
+ */
+const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const warehouse = path.resolve(options.warehouse)
+    const file = path.join(warehouse, EMBEDDED_RUN_FILE)
+    const wanted = embeddedRunOf(options, topics)
+    // A usage error, exit 2: the settings given do not fit this warehouse.
+    const refuse = (detail: string) => Effect.fail(new UsageError(`${warehouse}: ${detail}`))
+    const io = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new EmbeddedRunFileFailed({ path: file, detail: (e as Error).message }) })
+    const text = yield* io(() => fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined)
+    if (text !== undefined) {
+      const recorded = yield* io(() => Schema.decodeUnknownSync(EmbeddedRunJson)(text))
+      if (sameRun(recorded, wanted)) return
+      return yield* refuse(
+        `holds the embedded run ${describeRun(recorded)}; this run, ${describeRun(wanted)}, would mix with it ` +
+          `(its records below that run's markers would be skipped as already ingested). Run with that run's settings ` +
+          `to resume it (nothing is ingested twice), or give another --warehouse.`
+      )
+    }
+    const catalog = yield* Catalog
+    for (const table of ["trades", "quotes", "instruments", "sequence_events"] satisfies ReadonlyArray<TableName>) {
+      const id = identifierOf(table)
+      if ((yield* catalog.tableExists(id)) && markerIn((yield* catalog.loadTable(id)).metadata, options.group) !== undefined) {
+        return yield* refuse(
+          `${table} holds markers of group ${options.group} but no embedded run recorded its settings here (a --brokers run wrote them, or a K2 from before the record): ` +
+            `the embedded run, ${describeRun(wanted)}, would skip its records below them. Give another --warehouse.`
+        )
+      }
+    }
+    // Whole or not at all: a file cut short would refuse every later run.
+    yield* io(() => {
+      fs.writeFileSync(`${file}.${process.pid}`, `${JSON.stringify(wanted, null, 1)}\n`)
+      fs.renameSync(`${file}.${process.pid}`, file)
+    })
+  })
+
 /** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
 const embedded = (options: Options, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
@@ -189,16 +274,18 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
     // Like a broker with retention and a produce quota: what is committed is dropped and the
     // simulator waits while ingestion lags, so memory stays bounded whatever --events.
     const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000, releaseCommitted: true, maxBacklog: 20_000 })
-    yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
-    yield* ingestSimulatedDay(broker, topics, options.partitions, Date.now()).pipe(
-      Effect.provide(ingestorLayer(options, topics, Option.none()).pipe(
-        Layer.provideMerge(Layer.mergeAll(
-          kafka,
-          Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed }),
-          lakehouseOf(options)
+    yield* Effect.gen(function*() {
+      yield* claimEmbeddedRun(options, topics)
+      yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
+      yield* ingestSimulatedDay(broker, topics, options.partitions, Date.now()).pipe(
+        Effect.provide(ingestorLayer(options, topics, Option.none()).pipe(
+          Layer.provideMerge(Layer.mergeAll(
+            kafka,
+            Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed })
+          ))
         ))
-      ))
-    )
+      )
+    }).pipe(Effect.provide(lakehouseOf(options)))
   }).pipe(Effect.scoped)
 
 /** Against a real broker until SIGTERM/SIGINT. */

@@ -9,6 +9,7 @@ import { Cause, Config, Effect, Exit, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { InvalidServerConfig } from "../../layers/http/config.ts"
+import { UsageError } from "./common.ts"
 
 /**
  * The failure of a drain, which comes beside the interruption that asked for it. Error handlers
@@ -30,6 +31,9 @@ const isConfigError = (error: unknown): error is Config.ConfigError => error ins
 /** A bad setting, whether its parse refuses it or serve's check of K2_API_* does (a rate limit of 0, K2_API_AUTH=maybe). */
 const isBadSetting = (error: unknown): boolean => isConfigError(error) || error instanceof InvalidServerConfig
 
+/** A usage error found once the program runs (settings that do not fit the warehouse given). */
+const isUsageError = (error: unknown): boolean => error instanceof UsageError
+
 /** A request the query or replay engine refused before any I/O (from after to, a bad symbol...): the user's input. */
 const isRefusedRequest = (error: unknown): boolean => error instanceof InvalidQuery && error.reason._tag !== "TooManyRows"
 
@@ -41,7 +45,7 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   const error = errorOf(exit.cause)
   if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
-  return isBadSetting(error) || isRefusedRequest(error) ? 2 : 1
+  return isBadSetting(error) || isUsageError(error) || isRefusedRequest(error) ? 2 : 1
 }
 
 /** One line for a failure, the whole cause for a defect. */

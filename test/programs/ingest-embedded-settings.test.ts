@@ -1,0 +1,60 @@
+/**
+ * The embedded default publishes its day into an in-process log whose offsets start at 0 every
+ * run, and the tables' markers say which offsets are in: a run with other settings on the same
+ * warehouse would skip its records below the first run's markers and write the rest, a mix of two
+ * days. It is refused before anything is written, and so is a warehouse whose markers of the
+ * group no embedded run recorded (a live run's).
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { checkTables } from "../support/ingestHarness.ts"
+import { spawnProgram } from "../support/programs.ts"
+import { warehouseOptions } from "../support/warehouse.ts"
+
+const run = (warehouse: string, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const p = spawnProgram("ingest", ["--warehouse", warehouse, "--partitions", "1", ...args])
+    return { code: yield* Effect.promise(() => p.exited), out: p.output() }
+  })
+
+describe("npm run ingest (embedded default) on a warehouse an earlier run wrote", () => {
+  it.effect("another --seed or --events is refused (exit 2) and the tables keep the first run alone", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const scenario = { exchange: "ASX", group: "k2-ingest", partitions: 1, options }
+      const first = yield* run(options.warehouse, ["--seed", "1", "--events", "40"])
+      assert.strictEqual(first.code, 0, first.out)
+      const before = yield* checkTables(scenario)
+
+      const seed = yield* run(options.warehouse, ["--seed", "2", "--events", "80"])
+      assert.strictEqual(seed.code, 2, seed.out)
+      assert.include(seed.out, "--seed 1 --events 40")
+      assert.include(seed.out, "--seed 2 --events 80")
+      assert.include(seed.out, "another --warehouse")
+      assert.deepStrictEqual(yield* checkTables(scenario), before)
+
+      const events = yield* run(options.warehouse, ["--seed", "1", "--events", "80"])
+      assert.strictEqual(events.code, 2, events.out)
+      assert.deepStrictEqual(yield* checkTables(scenario), before)
+
+      // The first run's settings still resume it: nothing is written twice.
+      const same = yield* run(options.warehouse, ["--seed", "1", "--events", "40"])
+      assert.strictEqual(same.code, 0, same.out)
+      assert.deepStrictEqual(yield* checkTables(scenario), before)
+    }), 120_000)
+
+  it.effect("tables holding the group's markers with no embedded run recorded (a live run's) are refused", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const first = yield* run(options.warehouse, ["--events", "20"])
+      assert.strictEqual(first.code, 0, first.out)
+      // What a live (--brokers) run leaves: the group's markers in the tables, no embedded run's settings.
+      fs.rmSync(path.join(options.warehouse, "embedded-run.json"), { force: true })
+      const again = yield* run(options.warehouse, ["--events", "20"])
+      assert.strictEqual(again.code, 2, again.out)
+      assert.include(again.out, "k2-ingest")
+      assert.include(again.out, "another --warehouse")
+    }), 120_000)
+})
