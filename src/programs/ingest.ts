@@ -226,6 +226,21 @@ class EmbeddedRunFileFailed extends Schema.TaggedError<EmbeddedRunFileFailed>()(
   }
 }
 
+const embeddedRunFile = (options: Options) => path.join(path.resolve(options.warehouse), EMBEDDED_RUN_FILE)
+
+const embeddedRunIo = <A>(options: Options, f: () => A) =>
+  Effect.try({ try: f, catch: (e) => new EmbeddedRunFileFailed({ path: embeddedRunFile(options), detail: (e as Error).message }) })
+
+/** The embedded run the warehouse records, if any. */
+const recordedEmbeddedRun = (options: Options) =>
+  embeddedRunIo(options, () => {
+    const file = embeddedRunFile(options)
+    return fs.existsSync(file) ? Schema.decodeUnknownSync(EmbeddedRunJson)(fs.readFileSync(file, "utf8")) : undefined
+  })
+
+/** A usage error, exit 2: the settings given do not fit this warehouse. */
+const refuseWarehouse = (options: Options, detail: string) => Effect.fail(new UsageError(`${path.resolve(options.warehouse)}: ${detail}`))
+
 /**
  * Before anything is written (the warehouse held): the run recorded in the warehouse must be this
  * one; with none recorded, the tables must hold no marker of the group (a live run's, whose
@@ -233,15 +248,11 @@ class EmbeddedRunFileFailed extends Schema.TaggedError<EmbeddedRunFileFailed>()(
  */
 const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const warehouse = path.resolve(options.warehouse)
-    const file = path.join(warehouse, EMBEDDED_RUN_FILE)
+    const file = embeddedRunFile(options)
     const wanted = embeddedRunOf(options, topics)
-    // A usage error, exit 2: the settings given do not fit this warehouse.
-    const refuse = (detail: string) => Effect.fail(new UsageError(`${warehouse}: ${detail}`))
-    const io = <A>(f: () => A) => Effect.try({ try: f, catch: (e) => new EmbeddedRunFileFailed({ path: file, detail: (e as Error).message }) })
-    const text = yield* io(() => fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined)
-    if (text !== undefined) {
-      const recorded = yield* io(() => Schema.decodeUnknownSync(EmbeddedRunJson)(text))
+    const refuse = (detail: string) => refuseWarehouse(options, detail)
+    const recorded = yield* recordedEmbeddedRun(options)
+    if (recorded !== undefined) {
       if (sameRun(recorded, wanted)) return
       return yield* refuse(
         `holds the embedded run ${describeRun(recorded)}; this run, ${describeRun(wanted)}, would mix with it ` +
@@ -260,7 +271,7 @@ const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
       }
     }
     // Whole or not at all: a file cut short would refuse every later run.
-    yield* io(() => {
+    yield* embeddedRunIo(options, () => {
       fs.writeFileSync(`${file}.${process.pid}`, `${JSON.stringify(wanted, null, 1)}\n`)
       fs.renameSync(`${file}.${process.pid}`, file)
     })
@@ -291,6 +302,14 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
 /** Against a real broker until SIGTERM/SIGINT. */
 const live = (options: Options, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
+    // The embedded day's markers, at offsets of its in-process log, would skip the broker's records below them.
+    if ((yield* recordedEmbeddedRun(options))?.group === options.group) {
+      return yield* refuseWarehouse(
+        options,
+        `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
+          `skip the broker's records below its markers. Give another --warehouse (or another --group).`
+      )
+    }
     const started = Date.now()
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
     const program = Effect.gen(function*() {

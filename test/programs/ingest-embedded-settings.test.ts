@@ -3,7 +3,7 @@
  * run, and the tables' markers say which offsets are in: a run with other settings on the same
  * warehouse would skip its records below the first run's markers and write the rest, a mix of two
  * days. It is refused before anything is written, and so is a warehouse whose markers of the
- * group no embedded run recorded (a live run's).
+ * group no embedded run recorded (a live run's), and a live run as the embedded day's group.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -56,5 +56,25 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       assert.strictEqual(again.code, 2, again.out)
       assert.include(again.out, "k2-ingest")
       assert.include(again.out, "another --warehouse")
+    }), 120_000)
+
+  it.live("a live run as the embedded day's group is refused before it connects: the day's markers would skip the broker's records", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const first = yield* run(options.warehouse, ["--events", "20"])
+      assert.strictEqual(first.code, 0, first.out)
+      const before = yield* checkTables({ exchange: "ASX", group: "k2-ingest", partitions: 1, options })
+      // No broker listens there: the refusal comes first, or the run would wait for one.
+      const live = yield* run(options.warehouse, ["--brokers", "127.0.0.1:1", "--metrics-port", "0"])
+      assert.strictEqual(live.code, 2, live.out)
+      assert.include(live.out, "group k2-ingest")
+      assert.include(live.out, "another --warehouse")
+      assert.deepStrictEqual(yield* checkTables({ exchange: "ASX", group: "k2-ingest", partitions: 1, options }), before)
+      // Another group reads the broker from its own markers: not refused by this check.
+      const other = spawnProgram("ingest", ["--warehouse", options.warehouse, "--brokers", "127.0.0.1:1", "--metrics-port", "0", "--group", "other"])
+      yield* Effect.sleep("3 seconds")
+      other.child.kill("SIGTERM")
+      yield* Effect.promise(() => other.exited)
+      assert.notInclude(other.output(), "embedded default's simulated day", other.output())
     }), 120_000)
 })
