@@ -30,6 +30,17 @@ export const served = (options: ServerOptions, dir = warehouseDir(), counts?: { 
     Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
   )
 
+/** `served` in a fresh warehouse, with `over` between the routes and the engines (a stand-in wrapping one of them). */
+export const servedOver = <A, E, R>(options: ServerOptions, over: Layer.Layer<A, E, R>, counts?: { trades: number; quotes: number }) =>
+  Layer.unwrap(Effect.sync(() => {
+    const dir = warehouseDir()
+    return Server.layer({ ...options, warehouse: dir }).pipe(
+      Layer.provideMerge(over),
+      Layer.provideMerge(engines(dir, counts)),
+      Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
+    )
+  }))
+
 export const baseUrl = Effect.gen(function*() {
   const server = yield* HttpServer.HttpServer
   return HttpServer.formatAddress(server.address).replace(/\/$/, "")

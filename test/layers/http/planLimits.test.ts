@@ -5,11 +5,9 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Queue } from "effect"
-import * as Server from "../../../src/layers/http/server.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
-import { auth, baseUrl, engines, KEYS, testOptions } from "../../integration/http-support.ts"
+import { auth, baseUrl, KEYS, servedOver, testOptions } from "../../integration/http-support.ts"
 import { DAY, T0 } from "../query/data.ts"
-import { warehouseDir } from "../query/fixture.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 
@@ -26,14 +24,7 @@ const stuckScanner = Layer.unwrap(Effect.gen(function*() {
 }))
 
 // The query engine underneath keeps the real scanner: only what the routes plan themselves is stuck.
-const serving = Layer.unwrap(Effect.sync(() => {
-  const dir = warehouseDir()
-  return Server.layer({ ...testOptions({ queryTimeoutMs: 300 }), warehouse: dir }).pipe(
-    Layer.provideMerge(stuckScanner),
-    Layer.provideMerge(engines(dir, { trades: 200, quotes: 200 })),
-    Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-  )
-}))
+const serving = servedOver(testOptions({ queryTimeoutMs: 300 }), stuckScanner, { trades: 200, quotes: 200 })
 
 /** The answer is the 503 problem, and the plan behind it was interrupted. */
 const timedOut = (request: (base: string) => Promise<Response>, correlationId: string) =>

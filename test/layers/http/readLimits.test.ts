@@ -6,9 +6,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { checkLimit } from "../../../src/domain/query/validate.ts"
-import * as Server from "../../../src/layers/http/server.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
-import { auth, baseUrl, engines, get, KEYS, served, testOptions } from "../../integration/http-support.ts"
+import { auth, baseUrl, get, KEYS, served, servedOver, testOptions } from "../../integration/http-support.ts"
 import { DAY, T0 } from "../query/data.ts"
 import { warehouseDir } from "../query/fixture.ts"
 
@@ -61,14 +60,7 @@ const synthetic = Layer.effect(QueryEngine)(Effect.gen(function*() {
   })
 }))
 
-const syntheticServer = Layer.unwrap(Effect.sync(() => {
-  const dir = warehouseDir()
-  return Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-    Layer.provideMerge(synthetic),
-    Layer.provideMerge(engines(dir, { trades: 200, quotes: 200 })),
-    Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-  )
-}))
+const syntheticServer = servedOver(testOptions(), synthetic, { trades: 200, quotes: 200 })
 
 layer(syntheticServer, { timeout: 120_000, excludeTestServices: true })("a CSV limit past one page", (it) => {
   it.effect("limit=200000 answers exactly 200,000 rows, in order, with no next-page headers", () =>

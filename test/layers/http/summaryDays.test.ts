@@ -4,10 +4,8 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import * as Server from "../../../src/layers/http/server.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
-import { auth, baseUrl, engines, get, KEYS, testOptions } from "../../integration/http-support.ts"
-import { warehouseDir } from "../query/fixture.ts"
+import { auth, baseUrl, get, KEYS, servedOver, testOptions } from "../../integration/http-support.ts"
 
 /** The days the engine was asked for. */
 const asked: Array<string> = []
@@ -23,14 +21,7 @@ const recording = Layer.effect(QueryEngine)(Effect.gen(function*() {
   })
 }))
 
-const server = Layer.unwrap(Effect.sync(() => {
-  const dir = warehouseDir()
-  return Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-    Layer.provideMerge(recording),
-    Layer.provideMerge(engines(dir, { trades: 20, quotes: 20 })),
-    Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-  )
-}))
+const server = servedOver(testOptions(), recording, { trades: 20, quotes: 20 })
 
 layer(server, { timeout: 120_000, excludeTestServices: true })("/v1/summary days", (it) => {
   const call = (query: string, route = "/v1/summary") =>
