@@ -16,8 +16,8 @@ const refused = (id: string | undefined, asOf: string | undefined) => {
 describe("snapshotOf", () => {
   it("an id past signed 64 bits is a usage error, as in the API (it was looked up and not found: exit 1)", () => {
     assert.strictEqual(refused("99999999999999999999", undefined), `--snapshot-id: "99999999999999999999" is not a snapshot id`)
-    assert.strictEqual(refused("9223372036854775808", undefined), "--snapshot-id: is not a 64-bit snapshot id")
-    assert.strictEqual(refused("-9223372036854775809", undefined), "--snapshot-id: is not a 64-bit snapshot id")
+    assert.strictEqual(refused("9223372036854775808", undefined), "--snapshot-id: \"9223372036854775808\" is not a 64-bit snapshot id")
+    assert.strictEqual(refused("-9223372036854775809", undefined), "--snapshot-id: \"-9223372036854775809\" is not a 64-bit snapshot id")
   })
 
   it("the 64-bit ends, an instant, or neither are read", () => {

@@ -131,7 +131,7 @@ export const parseSnapshot = (snapshotId: string | undefined, asOf: string | und
     if (!/^-?\d{1,19}$/.test(id)) return new BadParam({ name: "snapshot_id", detail: `${show(id)} is not a snapshot id` })
     const value = BigInt(id)
     if (value > 9_223_372_036_854_775_807n || value < -9_223_372_036_854_775_808n) {
-      return new BadParam({ name: "snapshot_id", detail: "is not a 64-bit snapshot id" })
+      return new BadParam({ name: "snapshot_id", detail: `${show(id)} is not a 64-bit snapshot id` })
     }
     return { _tag: "ById", snapshotId: value }
   }
