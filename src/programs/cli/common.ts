@@ -89,18 +89,16 @@ export const scanReport = (answer: Answer<unknown>) => ({
   scanned: answer.scanned.map((s: Scanned) => ({ ...s, planningMs: Number(s.planningMs.toFixed(3)) }))
 })
 
-/** Runs a handler body, turning a UsageError into a message and exit code 2. */
-export const usage = <A, E, R>(body: () => Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
+/**
+ * Runs a handler body, a UsageError it throws becoming its failure: `runCommand` says it and exits
+ * 2, as for one the body's effect fails with.
+ */
+export const usage = <A, E, R>(body: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | UsageError, R> =>
+  Effect.suspend((): Effect.Effect<A, E | UsageError, R> => {
     try {
       return body()
     } catch (e) {
-      if (e instanceof UsageError) {
-        return Effect.sync(() => {
-          process.stderr.write(`${e.message}\n`)
-          process.exitCode = 2
-        })
-      }
+      if (e instanceof UsageError) return Effect.fail(e)
       throw e
     }
   })

@@ -31,8 +31,8 @@ const isConfigError = (error: unknown): error is Config.ConfigError => error ins
 /** A bad setting, whether its parse refuses it or serve's check of K2_API_* does (a rate limit of 0, K2_API_AUTH=maybe). */
 const isBadSetting = (error: unknown): boolean => isConfigError(error) || error instanceof InvalidServerConfig
 
-/** A usage error found once the program runs (settings that do not fit the warehouse given). */
-const isUsageError = (error: unknown): boolean => error instanceof UsageError
+/** A usage error: a bad option the flags' own checks let through, or settings that do not fit the warehouse given. */
+const isUsageError = (error: unknown): error is UsageError => error instanceof UsageError
 
 /** A request the query or replay engine refused before any I/O (from after to, a bad symbol...): the user's input. */
 const isRefusedRequest = (error: unknown): boolean => error instanceof InvalidQuery && error.reason._tag !== "TooManyRows"
@@ -56,6 +56,8 @@ const report = (cause: Cause.Cause<unknown>): void => {
   if (CliError.isCliError(error)) return
   const message = isConfigError(error)
     ? `error: invalid setting: ${error.cause.message.replace(/\s+/g, " ")}`
+    : isUsageError(error)
+    ? error.message
     : error instanceof Error
     ? `error: ${error.message}`
     : Cause.pretty(cause)
