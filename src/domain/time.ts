@@ -47,6 +47,9 @@ export const formatIsoMicros = (micros: EpochMicros): string => {
 export const MICROS_PER_DAY = 86_400_000_000
 export const MICROS_PER_DAY_BIGINT = BigInt(MICROS_PER_DAY)
 
+/** a / b rounded down (bigint division truncates toward 0: an instant before 1970 would round up). */
+export const floorDiv = (a: bigint, b: bigint): bigint => (a < 0n && a % b !== 0n ? a / b - 1n : a / b)
+
 /** An epoch day (days since 1970-01-01) as yyyy-mm-dd. */
 export const dayText = (day: number): string => new Date(day * 86_400_000).toISOString().slice(0, 10)
 

@@ -30,7 +30,7 @@ import {
 } from "@duckdb/node-api"
 import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
-import { formatIsoMicros } from "../../domain/time.ts"
+import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
 import { executeOne } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
@@ -238,10 +238,7 @@ const microsOf = (value: unknown): bigint | undefined => {
   if (value instanceof DuckDBTimestampTZValue || value instanceof DuckDBTimestampValue) return value.micros
   if (value instanceof DuckDBTimestampMillisecondsValue) return value.millis * 1000n
   if (value instanceof DuckDBTimestampSecondsValue) return value.seconds * 1_000_000n
-  if (value instanceof DuckDBTimestampNanosecondsValue) {
-    const n = value.nanos
-    return n / 1000n - (n % 1000n < 0n ? 1n : 0n)
-  }
+  if (value instanceof DuckDBTimestampNanosecondsValue) return floorDiv(value.nanos, 1000n)
   return undefined
 }
 

@@ -7,7 +7,7 @@
  */
 import * as Bounds from "../../domain/iceberg/bounds.ts"
 import type { DataFile, PartitionSpec } from "../../domain/iceberg/spec.ts"
-import { dayOfCivil, MICROS_PER_DAY_BIGINT } from "../../domain/time.ts"
+import { dayOfCivil, floorDiv, MICROS_PER_DAY_BIGINT } from "../../domain/time.ts"
 
 /** First and last UTC day, inclusive. */
 export type Days = readonly [number, number]
@@ -41,8 +41,6 @@ export const timeFields = (specs: ReadonlyArray<PartitionSpec>, sourceId: number
   }
   return out
 }
-
-const floorDiv = (a: bigint, b: bigint) => (a < 0n && a % b !== 0n ? a / b - 1n : a / b)
 
 /** A timestamp bound (8 bytes little-endian micros) as its UTC day; null when not one. */
 const dayOfBound = (bytes: Uint8Array | undefined): number | null => {
