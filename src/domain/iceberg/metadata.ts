@@ -388,15 +388,21 @@ export const snapshotSummary = (
   }
 }
 
+const withoutTrailingSlash = (path: string) => path.replace(/\/+$/, "")
+
+/** A path-valued table property, trailing slashes dropped; undefined when unset or empty. */
+const pathProperty = (m: TableMetadata, key: string): string | undefined => {
+  const value = m.properties[key]
+  return value === undefined || withoutTrailingSlash(value) === "" ? undefined : withoutTrailingSlash(value)
+}
+
 /**
  * The directory of a table's metadata files (metadata.json, manifest lists, manifests): the
  * `write.metadata.path` property when set, else `<location>/metadata`, as Java's TableOperations
  * places them.
  */
-export const metadataDirectory = (m: TableMetadata): string => {
-  const configured = m.properties["write.metadata.path"]?.replace(/\/+$/, "")
-  return configured === undefined || configured === "" ? `${m.location.replace(/\/+$/, "")}/metadata` : configured
-}
+export const metadataDirectory = (m: TableMetadata): string =>
+  pathProperty(m, "write.metadata.path") ?? `${withoutTrailingSlash(m.location)}/metadata`
 
 /**
  * Where a table's data files go, as Java's DefaultLocationProvider places them: `write.data.path`,
@@ -404,16 +410,12 @@ export const metadataDirectory = (m: TableMetadata): string => {
  * (hashed prefixes for object stores) and `write.location-provider.impl` are not followed: every
  * file is named by its full path in the manifests, so files at the default place make a valid table.
  */
-export const dataDirectory = (m: TableMetadata): string => {
-  const configured = [m.properties["write.data.path"], m.properties["write.folder-storage.path"]]
-    .map((p) => p?.replace(/\/+$/, ""))
-    .find((p) => p !== undefined && p !== "")
-  return configured ?? `${m.location.replace(/\/+$/, "")}/data`
-}
+export const dataDirectory = (m: TableMetadata): string =>
+  pathProperty(m, "write.data.path") ?? pathProperty(m, "write.folder-storage.path") ?? `${withoutTrailingSlash(m.location)}/data`
 
 /** Java's default table location (JdbcCatalog, RESTCatalogServer over it): `<warehouse>/<level>/.../<name>`, no `.db`. */
 export const defaultTableLocation = (warehouse: string, namespaceLevels: ReadonlyArray<string>, name: string): string =>
-  [warehouse.replace(/\/+$/, ""), ...namespaceLevels, name].join("/")
+  [withoutTrailingSlash(warehouse), ...namespaceLevels, name].join("/")
 
 /** Metadata file name `<version>-<uuid>.metadata.json`, version one above the base's (Java's convention). */
 export const nextMetadataFileName = (baseLocation: string | null, uuid: string): string => {
