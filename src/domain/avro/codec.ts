@@ -319,19 +319,33 @@ const logicalTypesIn = (schema: unknown, out: Array<string> = []): Array<string>
   return out
 }
 
+/** The full name of a record schema (a top-level one, so without an enclosing namespace). */
+const fullNameOf = (schema: unknown): string | undefined => {
+  const o = schema as { readonly name?: unknown; readonly namespace?: unknown } | null
+  if (o === null || typeof o !== "object" || typeof o.name !== "string") return undefined
+  return o.name.includes(".") || typeof o.namespace !== "string" || o.namespace === "" ? o.name : `${o.namespace}.${o.name}`
+}
+
 /**
  * Stripped of logical types, a decimal of another scale or a timestamp-millis would resolve to
- * ours and be read as another value: each writer field must carry its reader field's.
+ * ours and be read as another value: each writer field must carry its reader field's. A writer
+ * that is a union is read through its branch named as ours (the spec's rule for a union writer).
  */
-const checkLogicalTypes = (writer: object, reader: { readonly fields: ReadonlyArray<{ readonly name: string; readonly type: unknown }> }) => {
-  const fields: unknown = (writer as { fields?: unknown }).fields
-  if (!Array.isArray(fields)) return
-  for (const r of reader.fields) {
-    const w = fields.find((f) => (f as { name?: unknown } | null)?.name === r.name) as { type: unknown } | undefined
-    if (w === undefined) continue
-    const read = logicalTypesIn(r.type).join(", ") || "no logical type"
-    const written = logicalTypesIn(w.type).join(", ") || "no logical type"
-    if (read !== written) throw new Error(`field ${r.name} is written as ${written}, read as ${read}`)
+const checkLogicalTypes = (
+  writer: object,
+  reader: { readonly name: string; readonly namespace: string; readonly fields: ReadonlyArray<{ readonly name: string; readonly type: unknown }> }
+) => {
+  const records = Array.isArray(writer) ? writer.filter((b) => fullNameOf(b) === `${reader.namespace}.${reader.name}`) : [writer]
+  for (const record of records) {
+    const fields: unknown = (record as { fields?: unknown }).fields
+    if (!Array.isArray(fields)) continue
+    for (const r of reader.fields) {
+      const w = fields.find((f) => (f as { name?: unknown } | null)?.name === r.name) as { type: unknown } | undefined
+      if (w === undefined) continue
+      const read = logicalTypesIn(r.type).join(", ") || "no logical type"
+      const written = logicalTypesIn(w.type).join(", ") || "no logical type"
+      if (read !== written) throw new Error(`field ${r.name} is written as ${written}, read as ${read}`)
+    }
   }
 }
 
@@ -340,7 +354,7 @@ const READER_SCHEMAS = { trade: tradeSchema, quote: quoteSchema, instrument: ins
 interface Reader {
   readonly kind: MessageKind
   readonly resolver: avro.Resolver | undefined
-  /** The writer type of a resolver, which scanWriter walks before avsc reads. */
+  /** The writer type of a resolver, which scanWriter walks before avsc reads (else the reader's own type). */
   readonly writer?: avro.Type
 }
 
@@ -372,6 +386,7 @@ const scanWriter = (r: AvroReader, type: avro.Type): void => {
     case "double":
       return r.skipFixed(8)
     case "string":
+      return r.skipString()
     case "bytes":
       return r.skipBytes()
     case "fixed":
@@ -382,7 +397,7 @@ const scanWriter = (r: AvroReader, type: avro.Type): void => {
     case "map":
       for (let n = r.blockItems(); n !== 0; n = r.blockItems()) {
         for (let i = 0; i < n; i++) {
-          r.skipBytes()
+          r.skipString()
           scanWriter(r, t.valuesType!)
         }
       }
@@ -661,10 +676,9 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
 
   /** Other writer schemas (resolved to ours) and instruments; decimals and timestamps as readOwn gives them. */
   const readWithAvsc = (reader: Reader, buf: Buffer): { value: unknown; offset: number } => {
-    if (reader.writer !== undefined) {
-      r.reset(buf, FRAME_HEADER_BYTES)
-      scanWriter(r, reader.writer)
-    }
+    // Bounds, and strings checked for UTF-8, which avsc reads as U+FFFD.
+    r.reset(buf, FRAME_HEADER_BYTES)
+    scanWriter(r, reader.writer ?? types[reader.kind])
     const decoded = types[reader.kind].decode(buf, FRAME_HEADER_BYTES, reader.resolver)
     if (decoded.offset < 0 || reader.kind === "instrument") return decoded
     const v = decoded.value as Record<string, unknown>

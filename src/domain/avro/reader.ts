@@ -7,12 +7,13 @@
  * decode time allocating those. Values written with other writer schemas still go through avsc
  * (schema resolution); a property test checks that both readers agree on every input.
  */
+import { isUtf8 } from "node:buffer"
 import { setEntry } from "../wire.ts"
 
 /** The bytes end before the value does. */
 export class Truncated extends Error {}
 
-/** Bytes no Avro writer of the schema produces (a negative length, an unknown union branch). */
+/** Bytes no Avro writer of the schema produces (a negative length, an unknown union branch, a string not UTF-8). */
 export class Malformed extends Error {}
 
 /** Codes this short are looked up in the intern table. */
@@ -131,7 +132,18 @@ export class AvroReader {
     const n = this.length()
     const start = this.pos
     this.pos += n
-    return this.buf.toString("utf8", start, start + n)
+    return this.text(start, n)
+  }
+
+  /**
+   * The UTF-8 text of `buf[start, start + n)`. Bytes that are not UTF-8 are Malformed: decoded,
+   * they became U+FFFD, so two different ids read alike and corrupt text was stored as another.
+   * The decoder puts U+FFFD for them, so only text holding it is checked.
+   */
+  private text(start: number, n: number): string {
+    const s = this.buf.toString("utf8", start, start + n)
+    if (s.includes("\uFFFD") && !isUtf8(this.buf.subarray(start, start + n))) throw new Malformed("a string is not UTF-8")
+    return s
   }
 
   /** A string of a field with few distinct values (symbol, exchange, currency ...): interned. */
@@ -139,7 +151,7 @@ export class AvroReader {
     const n = this.length()
     const start = this.pos
     this.pos += n
-    return n <= INTERN_MAX_BYTES ? this.interned(start, n) : this.buf.toString("utf8", start, start + n)
+    return n <= INTERN_MAX_BYTES ? this.interned(start, n) : this.text(start, n)
   }
 
   private interned(start: number, n: number): string {
@@ -158,7 +170,7 @@ export class AvroReader {
       }
       if (same) return this.internStrings[slot]!
     }
-    const s = buf.toString("utf8", start, start + n)
+    const s = this.text(start, n)
     this.internBytes[slot] = Buffer.from(buf.subarray(start, start + n))
     this.internStrings[slot] = s
     return s
@@ -187,9 +199,16 @@ export class AvroReader {
     return -n
   }
 
-  /** Skips a string or bytes value. */
+  /** Skips a bytes value. */
   skipBytes(): void {
     const n = this.length()
+    this.pos += n
+  }
+
+  /** Skips a string value, Malformed when it is not UTF-8. */
+  skipString(): void {
+    const n = this.length()
+    if (!isUtf8(this.buf.subarray(this.pos, this.pos + n))) throw new Malformed("a string is not UTF-8")
     this.pos += n
   }
 

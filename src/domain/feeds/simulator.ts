@@ -23,7 +23,8 @@
  *   each a probability per event (reset: per symbol and day change), at most one per event:
  *   GAP skips 1-3 sequence numbers; DUPLICATE re-emits the event verbatim right after it;
  *   OUT_OF_ORDER holds the event back until 1-3 later events of its (symbol, type) have gone
- *   (the consumer first sees a gap of one, then the late event); RESET restarts a symbol's
+ *   (the consumer first sees a gap of one, then the late event); neither GAP nor OUT_OF_ORDER
+ *   hits a key's first event, where a consumer cannot tell; RESET restarts a symbol's
  *   sequences at 1 at a day change; POISON inserts an undecodable payload (no sequence).
  *   Each is recorded in the manifest with the sequence the consumer expects at that point
  *   and the one it receives.
@@ -522,11 +523,14 @@ export class Simulator {
       this.maybePoison(st, k, uPoison, out)
       return
     }
+    // A consumer starts a stream at whatever it first receives: a gap or a late event before
+    // the key's first emitted event is none to it (a late one is older than the stream).
+    const started = k.lastEmitted > 0
     if (k.held !== undefined) {
       const seq = k.nextSeq++
       this.emit(st, k, make(seq), seq, out)
       this.afterEvent(st, k, out)
-    } else if (uGap < f.gap) {
+    } else if (started && uGap < f.gap) {
       const skip = 1 + Math.floor(uSize * 3)
       const expected = k.nextSeq
       k.nextSeq += skip
@@ -540,7 +544,7 @@ export class Simulator {
       this.emit(st, k, e, seq, out)
       this.record("DUPLICATE", st, k, seq + 1, seq, messageIdOf(e))
       this.emit(st, k, e, seq, out)
-    } else if (uOoo < f.outOfOrder) {
+    } else if (started && uOoo < f.outOfOrder) {
       const seq = k.nextSeq++
       k.held = make(seq)
       k.heldSeq = seq

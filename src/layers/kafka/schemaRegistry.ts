@@ -20,7 +20,7 @@ import {
 const CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 export interface HttpRegistryOptions {
-  /** e.g. http://127.0.0.1:8081 (Apicurio: http://host:8080/apis/ccompat/v7) */
+  /** e.g. http://127.0.0.1:8081 (Apicurio: http://host:8080/apis/ccompat/v7); https://key:secret@host sends Basic auth. */
   readonly url: string
   /** Per-request timeout. Default 10 s. */
   readonly timeoutMs?: number
@@ -31,17 +31,50 @@ export interface HttpRegistryOptions {
 /** Canonical text of a schema for comparisons (key order as written). */
 const canonical = (schema: object) => JSON.stringify(schema)
 
+/** A percent-encoded user or password as text; a `%` that starts no escape stands for itself. */
+const userInfo = (encoded: string): string => {
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    return encoded
+  }
+}
+
+/**
+ * The base URL without user info, and the Basic authorization that user info stands for
+ * (`https://key:secret@host`, as Confluent's clients take it): fetch refuses a URL holding
+ * credentials, and its error echoed the password. Not an http(s) URL: why, without the URL.
+ */
+const registryTarget = (url: string): { readonly base: string; readonly authorization?: string } | string => {
+  const parsed = URL.parse(url)
+  if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    return `the registry URL is not an http(s) URL such as http://127.0.0.1:8081${parsed === null ? "" : ` (scheme ${parsed.protocol})`}`
+  }
+  const credentials = parsed.username !== "" || parsed.password !== ""
+    ? `${userInfo(parsed.username)}:${userInfo(parsed.password)}`
+    : undefined
+  parsed.username = ""
+  parsed.password = ""
+  const base = parsed.href.replace(/\/+$/, "")
+  return credentials === undefined ? { base } : { base, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` }
+}
+
 export const layerHttp = (options: HttpRegistryOptions) =>
   Layer.sync(SchemaRegistry)(() => {
-    const base = options.url.replace(/\/+$/, "")
+    const target = registryTarget(options.url)
     const byId = new Map<number, object>()
 
     const request = (method: "GET" | "POST", path: string, what: string, subject: string, body?: unknown) =>
-      Effect.tryPromise({
+      typeof target === "string" ? Effect.fail(registryError(new RegistryRejected({ detail: target }))) : Effect.tryPromise({
         try: async (signal) => {
-          const res = await fetch(`${base}${path}`, {
+          const res = await fetch(`${target.base}${path}`, {
             method,
-            headers: { accept: CONTENT_TYPE, "content-type": CONTENT_TYPE, ...options.headers },
+            headers: {
+              accept: CONTENT_TYPE,
+              "content-type": CONTENT_TYPE,
+              ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
+              ...options.headers
+            },
             ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
             signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)])
           })

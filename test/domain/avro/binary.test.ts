@@ -207,6 +207,55 @@ describe("long decimal bytes", () => {
   })
 })
 
+describe("strings on the wire", () => {
+  /** `framed` with the first occurrence of `text`'s bytes replaced by `bytes` (as long). */
+  const patched = (framed: Uint8Array, text: string, bytes: ReadonlyArray<number>) => {
+    const copy = Buffer.from(framed)
+    const at = copy.indexOf(Buffer.from(text))
+    assert.isAtLeast(at, 5, text)
+    Buffer.from(bytes).copy(copy, at)
+    return copy
+  }
+  const trade: Trade = {
+    message_id: "m-AAAA", trade_id: "t-1", symbol: "BHP", exchange: "ASX", asset_class: "equities",
+    exchange_timestamp: 1_700_000_000_000_000, price: BigDecimal.make(1n, 0), quantity: BigDecimal.make(1n, 0),
+    currency: "AUD", side: "BUY", conditions: ["CCCC"], source_sequence: 1n, vendor_data: { KKKK: "VVVV" }
+  }
+  const notUtf8 = (bytes: Uint8Array, what: string) => {
+    const failure = poison(codec.decode(bytes))
+    assert.strictEqual(failure._tag, "Undecodable", what)
+    assert.include(failure.message, "UTF-8", what)
+  }
+
+  it("bytes that are not UTF-8 are Undecodable, not read as U+FFFD (in every reader); a real U+FFFD is text", () => {
+    const framed = codec.encodeTrade(trade)
+    // A lone continuation byte, an overlong encoding, a truncated sequence, a surrogate.
+    notUtf8(patched(framed, "AAAA", [0xff, 0xfe, 0x41, 0x41]), "message_id")
+    notUtf8(patched(framed, "CCCC", [0xc0, 0xaf, 0x43, 0x43]), "condition")
+    notUtf8(patched(framed, "KKKK", [0x4b, 0x4b, 0xe2, 0x82]), "vendor key")
+    notUtf8(patched(framed, "VVVV", [0xed, 0xa0, 0x80, 0x56]), "vendor value")
+    const real = ok(codec.decode(codec.encodeTrade({ ...trade, message_id: "m-\uFFFD" })))
+    assert.strictEqual(real.kind === "trade" ? real.value.message_id : "", "m-\uFFFD")
+
+    // A writer schema resolved to ours (avsc reads it), with a field ours lacks.
+    const evolved = { ...tradeSchema, fields: [...tradeSchema.fields, { name: "note", type: "string", default: "" }] }
+    const resolving = makeWireCodec()
+    resolving.addWriterSchema(7, "trade", evolved)
+    const body = avroTypeOf(evolved).toBuffer({
+      ...trade, exchange_timestamp: BigInt(trade.exchange_timestamp), price: bytes(trade.price), quantity: bytes(trade.quantity), note: "NNNN"
+    })
+    const evolvedFramed = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body])
+    assert.strictEqual(ok(resolving.decode(evolvedFramed)).kind, "trade")
+    for (const [text, what] of [["AAAA", "message_id"], ["VVVV", "vendor value"], ["NNNN", "a field the reader skips"]] as const) {
+      const failure = poison(resolving.decode(patched(evolvedFramed, text, [0x80, 0x41, 0x41, 0x41])))
+      assert.strictEqual(failure._tag, "Undecodable", what)
+    }
+
+    const named = codec.encodeInstrument({ ...instrument, name: "NAME" })
+    notUtf8(patched(named, "NAME", [0x4e, 0xf8, 0x88, 0x80]), "instrument name")
+  })
+})
+
 describe("instruments on the wire", () => {
   it("schemas/instrument.avsc is the schema the code uses", () => {
     assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(repo, "schemas/instrument.avsc"), "utf8")), instrumentSchema)

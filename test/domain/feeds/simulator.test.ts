@@ -4,6 +4,7 @@ import { type FeedEvent, type InjectedAnomaly, SummaryCounter } from "../../../s
 import { Rng } from "../../../src/domain/feeds/random.ts"
 import { DEFAULT_MODEL, modelProblem, sessions, Simulator, type SimulatorModel } from "../../../src/domain/feeds/simulator.ts"
 import { zone } from "../../../src/domain/zone.ts"
+import { SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
 import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
 
 const model = (over: Partial<SimulatorModel> = {}): SimulatorModel => ({ ...DEFAULT_MODEL, eventsPerSymbolPerDay: 2_000, ...over })
@@ -346,6 +347,40 @@ describe("fault injection", () => {
         }))
         assertMatchesChecker(events, manifest)
       }
+    }
+  })
+
+  it("lists exactly what K2's sequence tracker reports, also for faults drawn at a stream's first event", () => {
+    // The tracker starts a stream at whatever it first receives: an injected gap there is no
+    // gap to it, and a late first event is older than the stream it started (not a filled gap).
+    for (const seed of [1, 2, 3, 4]) {
+      const { events, manifest } = runAll(model({
+        seed,
+        symbols: ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"],
+        eventsPerSymbolPerDay: 40,
+        tradingDays: 2,
+        faults: { ...DEFAULT_MODEL.faults, gap: 0.2, outOfOrder: 0.2, duplicate: 0.1, reset: 1 }
+      }))
+      const trackers = { Trade: new SequenceTrackerState(), Quote: new SequenceTrackerState() }
+      const reported: Array<string> = []
+      for (const e of events) {
+        if (e._tag !== "Trade" && e._tag !== "Quote") continue
+        const row = e._tag === "Trade" ? e.trade : e.quote
+        const dataType = e._tag === "Trade" ? "trades" : "quotes"
+        for (const v of trackers[e._tag].observe([row], 0).events) reported.push(`${v.kind} ${v.symbol}/${dataType} ${v.received}`)
+      }
+      const expected = manifest.flatMap((a) => {
+        const key = `${a.symbol}/${a.data_type}`
+        switch (a.kind) {
+          case "OUT_OF_ORDER":
+            return [`GAP ${key} ${a.received! + 1}`, `GAP_FILLED ${key} ${a.received}`]
+          case "POISON":
+            return []
+          default:
+            return [`${a.kind} ${key} ${a.received}`]
+        }
+      })
+      assert.deepStrictEqual(reported.sort(), expected.sort(), `seed ${seed}`)
     }
   })
 

@@ -271,6 +271,21 @@ describe("wire codec", () => {
     // A wider precision at the same scale reads the same values (range-checked per record).
     c.addWriterSchema(10, "trade", retyped("price", { type: "bytes", logicalType: "decimal", precision: 24, scale: 8 }))
     assert.isTrue(c.knows(10))
+    // A writer schema that is a union holding our record resolves to it (Avro spec): its fields
+    // are checked the same, else prices at scale 4 were read at scale 8, a millionth of their value.
+    const rescaled = retyped("price", { type: "bytes", logicalType: "decimal", precision: 18, scale: 4 })
+    assert.throws(() => c.addWriterSchema(11, "trade", [rescaled]), "field price is written as decimal scale 4, read as decimal scale 8")
+    const millis = retyped("exchange_timestamp", { type: "long", logicalType: "timestamp-millis" })
+    assert.throws(() => c.addWriterSchema(12, "trade", [{ type: "enum", name: "Other", symbols: ["A"] }, millis]), "timestamp-millis")
+    assert.isFalse(c.knows(11) || c.knows(12))
+    c.addWriterSchema(13, "trade", [tradeSchema])
+    const body = avroTypeOf([tradeSchema]).toBuffer({
+      ...trade,
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    })
+    sameDecimal((ok(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 13]), body]))).value as Trade).price, trade.price)
   })
 })
 

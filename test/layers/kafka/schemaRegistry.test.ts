@@ -16,7 +16,9 @@ const fakeRegistry = () => {
   const subjects = new Map<string, Array<number>>()
   let failNext = 0
   let odd: { readonly status: number; readonly text: string } | undefined
+  const authorizations: Array<string | undefined> = []
   const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization)
     let body = ""
     req.on("data", (c) => (body += c))
     req.on("end", () => {
@@ -81,6 +83,8 @@ const fakeRegistry = () => {
   })
   return {
     server,
+    /** The authorization header of each request, in order. */
+    authorizations,
     failNextRequests: (n: number) => (failNext = n),
     /** The next request is answered by something that is not the registry (a proxy, a login page). */
     answerNextWith: (status: number, text: string) => (odd = { status, text }),
@@ -210,6 +214,37 @@ describe("SchemaRegistry", () => {
         }).pipe(Effect.provide(layerHttp({ url: "http://127.0.0.1:1" })))
       )
       assert.strictEqual(reasonOf(beyond), "SchemaNotFound")
+    }))
+
+  it.live("credentials in the URL are sent as Basic authorization, never echoed; a URL that is not http(s) is refused", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      const withCredentials = url.replace("http://", "http://key%40acme:s3cr%3At@")
+      const id = yield* Effect.gen(function*() {
+        return yield* (yield* SchemaRegistry).register("market.equities.trades.asx-value", tradeSchema)
+      }).pipe(Effect.provide(layerHttp({ url: withCredentials })))
+      assert.strictEqual(id, 1)
+      assert.deepStrictEqual(fake.authorizations, [`Basic ${Buffer.from("key@acme:s3cr:t").toString("base64")}`])
+      // A "%" that starts no escape is itself (not a URIError thrown while the layer is built).
+      yield* Effect.gen(function*() {
+        return yield* (yield* SchemaRegistry).register("market.equities.trades.asx-value", tradeSchema)
+      }).pipe(Effect.provide(layerHttp({ url: url.replace("http://", "http://key:100%zz@") })))
+      assert.strictEqual(fake.authorizations[1], `Basic ${Buffer.from("key:100%zz").toString("base64")}`)
+      // Unreachable with credentials: the detail names the path, not the password.
+      const down = yield* Effect.flip(Effect.gen(function*() {
+        return yield* (yield* SchemaRegistry).schemaById(1)
+      }).pipe(Effect.provide(layerHttp({ url: "http://user:s3cret@127.0.0.1:1" }))))
+      assert.strictEqual(down.reason._tag, "RegistryUnavailable")
+      assert.notInclude(down.message, "s3cret")
+      // No scheme (read as scheme "localhost:") is a refusal at once, not an outage retried for ever.
+      for (const bad of ["localhost:8081", "not a url", "ftp://127.0.0.1:8081"]) {
+        const refused = yield* Effect.flip(Effect.gen(function*() {
+          return yield* (yield* SchemaRegistry).register("market.equities.trades.asx-value", tradeSchema)
+        }).pipe(Effect.provide(layerHttp({ url: bad }))))
+        assert.strictEqual(refused.reason._tag, "RegistryRejected", bad)
+        assert.include(refused.message, "http(s) URL")
+      }
     }))
 
   it.effect("embedded: fixed ids trade = 1, quote = 2, instrument = 3", () =>
