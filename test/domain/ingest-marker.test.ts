@@ -33,6 +33,13 @@ describe("ingestion marker", () => {
     assert.isUndefined(decodeOffsets(`{"t":{"0":"1"}}`))
   })
 
+  it("refuses a damaged marker rather than reading offsets it does not hold", () => {
+    // Each would start a partition at a position no writer ever committed.
+    for (const text of [`{"t":{"0":-1}}`, `{"t":5}`, `{"t":[7]}`, `[{"0":3}]`, `{"t":{"00":3,"0":5}}`, `null`, `{"t":null}`]) {
+      assert.isUndefined(decodeOffsets(text), text)
+    }
+  })
+
   it("only moves forward when merged", () => {
     const merged = mergeOffsets(offsets({ t: { 0: 10n, 1: 5n } }), offsets({ t: { 0: 7n, 2: 1n }, u: { 0: 3n } }))
     assert.deepStrictEqual(merged, offsets({ t: { 0: 10n, 1: 5n, 2: 1n }, u: { 0: 3n } }))

@@ -30,15 +30,20 @@ export const encodeOffsets = (offsets: Offsets): string =>
     ])
   ))
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
 /** Decodes a marker; undefined when the text is not one (a foreign or damaged property). */
 export const decodeOffsets = (text: string): Offsets | undefined => {
   try {
-    const raw = parseJson(text) as Record<string, Record<string, number | bigint>>
+    const raw = parseJson(text)
+    if (!isObject(raw)) return undefined
     const out = new Map<string, Map<number, bigint>>()
     for (const [topic, ps] of Object.entries(raw)) {
+      if (!isObject(ps)) return undefined
       const m = new Map<number, bigint>()
       for (const [p, o] of Object.entries(ps)) {
-        if (!/^\d+$/.test(p) || (typeof o !== "number" && typeof o !== "bigint")) return undefined
+        // A partition as encodeOffsets writes it (one spelling each), at a next offset (never negative).
+        if (!/^(0|[1-9]\d*)$/.test(p) || (typeof o !== "number" && typeof o !== "bigint") || o < 0) return undefined
         m.set(Number(p), BigInt(o))
       }
       out.set(topic, m)

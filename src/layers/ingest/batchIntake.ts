@@ -34,6 +34,9 @@ export interface BatchIntakeContext {
   readonly deadLetter: ReturnType<typeof makeDeadLetter>
 }
 
+/** Records below this are in every table the partition feeds: nothing to do with them. */
+const ingestedBelow = (part: PartitionState): bigint => part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark
+
 /** One batch in its consumer span, linked to its records' producer spans when tracing is on. */
 export const makeConsumeBatch = (
   { codec, counters, deadLetter, group, parts, trackers, writerSchemas }: BatchIntakeContext
@@ -50,9 +53,10 @@ export const makeConsumeBatch = (
     poison: Array<Poison>
   ): number => {
     let alreadyIngested = 0
+    const ingested = ingestedBelow(part)
     for (const record of batch.records) {
       if (record.offset < part.next) continue
-      if (record.offset < part.sequenceMark) {
+      if (record.offset < ingested) {
         alreadyIngested++
         continue
       }
@@ -112,7 +116,8 @@ export const makeConsumeBatch = (
     if (writerSchemas !== undefined) {
       // A registry that cannot be reached is waited out (then the supervisor restarts the
       // partition): its records are not dead-lettered.
-      yield* writerSchemas.learn(batch.records, part.next > part.sequenceMark ? part.next : part.sequenceMark)
+      const from = ingestedBelow(part)
+      yield* writerSchemas.learn(batch.records, part.next > from ? part.next : from)
     }
     const skipped = yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, poison)).pipe(
       Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })
@@ -147,12 +152,15 @@ export const makeConsumeBatch = (
           part.rows.push(row)
         }
       }
-      for (const e of observation.events) part.events.push(e)
+      // Events of records below sequence_events' mark are in it already (read again after the
+      // data table went back behind it).
+      const events = observation.events.filter((e) => e.kafka_offset === null || e.kafka_offset >= part.sequenceMark)
+      for (const e of events) part.events.push(e)
       for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts.values(), part, row.exchange, row.symbol)
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
-      return observation.events
+      return events
     }))
     if (detected === undefined) return
     yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>

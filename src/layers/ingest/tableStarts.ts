@@ -111,7 +111,19 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     const checkpoints = new Map<TpKey, Checkpoint>()
     for (const tp of tps) {
       const file = markers.sequence?.carried[checkpointKey(group, tpKeyOf(tp))]
-      if (file === undefined || tableOfTopic.get(tp.topic) === "instruments") continue
+      const table = tableOfTopic.get(tp.topic)!
+      if (file === undefined || table === "instruments") continue
+      // sequence_events past the data table (a rollback or a re-created table): the checkpoint has
+      // seen records the table no longer holds, and would drop them as duplicates when they are
+      // read again. Its streams start afresh from the table's mark instead.
+      const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
+      const sequenceMark = offsetOf(markers.sequence!.offsets, tp.topic, tp.partition) ?? 0n
+      if (sequenceMark > tableMark) {
+        yield* Effect.logWarning(
+          `${tpKeyOf(tp)}: sequence_events is at ${sequenceMark}, ${table} at ${tableMark}: re-ingesting from ${tableMark}, its sequence streams start afresh`
+        )
+        continue
+      }
       // Iceberg metadata does not name checkpoints, so another engine's orphan removal deletes
       // them; the partition's streams then start afresh, as with a damaged checkpoint.
       const bytes = yield* files.read(file).pipe(

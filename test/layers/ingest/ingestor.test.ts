@@ -745,6 +745,44 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       checkpoints.forEach((f) => fs.rmSync(f))
     }), 120_000)
 
+  it.live("re-ingests the rows a rollback of the data table removed, though sequence_events' marker is past them", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const [topic] = TOPICS
+      // 100 trades of one symbol with one gap (sequence 71 never sent): one GAP event, at offset 70.
+      const trades = makeTrades({ count: 101, symbols: ["XYZ"], days: 0.01 }).filter((t) => t.source_sequence !== 71n)
+      const ingest = (done: Parameters<typeof ingestUntil>[0]) =>
+        ingestUntil(done).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+      const send = (slice: ReadonlyArray<TradeRow>) =>
+        Effect.gen(function*() {
+          yield* (yield* KafkaSink).send(tradeRecords(slice))
+        }).pipe(Effect.provide(kafka))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic!], 1)!)
+      }).pipe(Effect.provide(kafka))
+      yield* send(trades.slice(0, 50))
+      yield* ingest((p) => p.written.trades >= 50 && p.uncommitted === 0)
+      yield* send(trades.slice(50))
+      yield* ingest((p) => p.written.trades >= 50 && p.uncommitted === 0)
+      assert.strictEqual((yield* sequenceEvents(options)).length, 1)
+      // An operator rolls trades back to its first snapshot (marker 50); sequence_events stays at 100.
+      yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        const id = identifierOf("trades")
+        const first = (yield* catalog.loadTable(id)).metadata.snapshots.reduce((a, b) => a["sequence-number"] < b["sequence-number"] ? a : b)
+        yield* catalog.commitTable(id, [], [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": first["snapshot-id"] }])
+        assert.strictEqual((yield* checkTable("trades")).rows, 50)
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+
+      const third = yield* ingest((p) => p.partitions === 1 && p.lag === 0 && p.uncommitted === 0 && p.consumed + p.alreadyIngested >= 50)
+      assert.strictEqual(third.written.trades, 50)
+      yield* assertExactlyOnce(options, 100)
+      // The gap was reported before the rollback: it is not reported again.
+      assert.strictEqual((yield* sequenceEvents(options)).length, 1)
+    }), 120_000)
+
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
