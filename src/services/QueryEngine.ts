@@ -242,7 +242,7 @@ export class QueryEngine extends Context.Service<QueryEngine, {
   bars(request: BarsRequest): Effect.Effect<Answer<Bar>, QueryError>
   dailySummary(request: SummaryRequest): Effect.Effect<Answer<DailySummary>, QueryError>
   quoteBars(request: BarsRequest): Effect.Effect<Answer<QuoteBar>, QueryError>
-  /** Each trade with the last quote of its symbol at or before it (ties: highest sequence, then message_id). */
+  /** Each trade with the last quote of its instrument (exchange, symbol) at or before it (ties: highest sequence, then message_id). */
   tradesWithQuotes(request: TradeQuotesRequest): Effect.Effect<Page<TradeWithQuote>, QueryError>
   instruments(request?: InstrumentsRequest): Effect.Effect<Answer<Readonly<Record<string, unknown>>>, QueryError>
   /** Every symbol in trades or quotes, with counts and first/last exchange time per table. */

@@ -80,7 +80,7 @@ export interface QuoteEvent extends EventCommon {
   readonly ask_size: string
 }
 
-/** Ordered by (exchange_timestamp, source_sequence with NULL first, message_id, Quote before Trade). */
+/** Ordered by (exchange_timestamp, source_sequence with NULL first, message_id, Quote before Trade, Kafka lineage). */
 export type ReplayEvent = TradeEvent | QuoteEvent
 
 export interface CatchUpPoint {

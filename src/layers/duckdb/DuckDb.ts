@@ -24,21 +24,35 @@ export interface DuckDbOptions {
 /** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
 export const maxConnections = (): number => Math.max(1, (Number(process.env["UV_THREADPOOL_SIZE"]) || 4) - 1)
 
+/** How often an interrupted call is interrupted again until it settles. */
+const REINTERRUPT_MS = 10
+
 /**
  * Runs one DuckDB call, turning a throw or rejection into a `DuckDbError` that says what it was for.
  * An interruption (a client gone, a timeout) never abandons the call: `interrupt` (typically
  * `connection.interrupt()`) stops it early, and the fiber waits until it settles. An abandoned
  * statement would keep its connection busy after it went back to the pool, and closing a
  * connection mid-statement deadlocks DuckDB, so the process never exits.
+ *
+ * `interrupt` is repeated until the call settles: DuckDB forgets an interrupt that finds no
+ * statement running (one still being prepared, reading its files' footers), and the statement
+ * prepared next would then run to its end for a client long gone.
  */
 export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?: () => void): Effect.Effect<A, DuckDbError> =>
   Effect.callback<A, DuckDbError>((resume) => {
+    let done = false
     const settled = new Promise<A>((resolve) => resolve(f())).then(
       (a) => resume(Effect.succeed(a)),
       (cause) => resume(Effect.fail(new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) })))
-    )
+    ).finally(() => {
+      done = true
+    })
     return Effect.promise(() => {
-      interrupt?.()
+      if (interrupt !== undefined && !done) {
+        interrupt()
+        const again = setInterval(interrupt, REINTERRUPT_MS)
+        return settled.finally(() => clearInterval(again))
+      }
       return settled
     })
   })
@@ -63,6 +77,15 @@ export const executeOne = async <A>(
     statement.destroySync()
   }
 }
+
+/**
+ * Ends the streamed statement `connection` may still hold open. DuckDB keeps a streamed
+ * statement's state (a sorted replay window: tens to hundreds of MB) until the connection's next
+ * statement, and @duckdb/node-api cannot close a result: a statement of nothing ends it, so a
+ * stream left early does not stay held by a pooled connection that may idle for hours.
+ */
+export const endStream = (connection: DuckDBConnection): Effect.Effect<void> =>
+  Effect.ignore(attempt("end stream", () => connection.run("SELECT NULL")))
 
 /** Runs SQL with optional positional parameters and returns the rows as objects. */
 export const query = (

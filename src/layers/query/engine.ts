@@ -408,16 +408,17 @@ export const layer = (options: QueryEngineOptions = {}) =>
         )
         if (tp.files.length === 0 || from >= range.to) return { rows: [] as Array<TradeWithQuote>, next: null, plans: [tp, qp] }
         const params = new Params()
-        const trades = `SELECT symbol, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side,
+        const trades = `SELECT symbol, exchange, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side,
             kafka_topic, kafka_partition, kafka_offset
           FROM ${filteredFiles(params, plannedPaths(tp), from, range.to, symbols)}${afterCursor(params, after)}`
-        // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, time).
+        // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, exchange, time).
+        // Joined by instrument, (exchange, symbol): a symbol listed twice (BHP on the ASX and the NYSE) is two.
         const quotes = qp.files.length === 0
-          ? `SELECT NULL::VARCHAR AS symbol, NULL::TIMESTAMPTZ AS quote_ts, NULL::DECIMAL(18, 8) AS bid_price, NULL::DECIMAL(18, 8) AS bid_size,
+          ? `SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS exchange, NULL::TIMESTAMPTZ AS quote_ts, NULL::DECIMAL(18, 8) AS bid_price, NULL::DECIMAL(18, 8) AS bid_size,
               NULL::DECIMAL(18, 8) AS ask_price, NULL::DECIMAL(18, 8) AS ask_size LIMIT 0`
-          : `SELECT symbol, exchange_timestamp AS quote_ts, bid_price, bid_size, ask_price, ask_size
+          : `SELECT symbol, exchange, exchange_timestamp AS quote_ts, bid_price, bid_size, ask_price, ask_size
               FROM ${filteredFiles(params, plannedPaths(qp), range.from - lookback, range.to, symbols)}
-              QUALIFY row_number() OVER (PARTITION BY symbol, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1`
+              QUALIFY row_number() OVER (PARTITION BY symbol, exchange, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1`
         const sql = `WITH t AS (${trades}), q AS (${quotes})
           SELECT t.symbol, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
             t.kafka_topic AS __topic, t.kafka_partition AS __part, t.kafka_offset AS __off,
@@ -429,7 +430,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               WHEN t.price::DECIMAL(38, 8) * 2 > q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8) THEN 'BUY'
               WHEN t.price::DECIMAL(38, 8) * 2 < q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8) THEN 'SELL'
               ELSE 'MID' END AS classification
-          FROM t ASOF LEFT JOIN q ON t.symbol = q.symbol AND t.exchange_timestamp >= q.quote_ts
+          FROM t ASOF LEFT JOIN q ON t.symbol = q.symbol AND t.exchange = q.exchange AND t.exchange_timestamp >= q.quote_ts
           ORDER BY t.exchange_timestamp, t.seq, t.message_id, t.kafka_topic, t.kafka_partition, t.kafka_offset LIMIT ${params.add(limit + 1)}`
         const raw = yield* run([tp, qp], sql, params.values)
         // The row past the page only says there is more: the cursor is the page's last row.

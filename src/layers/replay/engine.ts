@@ -33,7 +33,7 @@ import {
   type TradeEvent
 } from "../../services/ReplayEngine.ts"
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
-import { attempt, DuckDb, executeOne } from "../duckdb/DuckDb.ts"
+import { attempt, DuckDb, endStream, executeOne } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { filteredFiles, idPieces, Params } from "../query/sql.ts"
 import {
@@ -113,7 +113,7 @@ const windowPart = (table: MarketTable, both: boolean, from: string, salt: strin
     ...(!trades ? ["ask_price AS c, ask_size AS d"] : both ? ["NULL::DECIMAL(18, 8) AS c, NULL::DECIMAL(18, 8) AS d"] : []),
     `epoch_us(ingestion_timestamp)::DOUBLE AS its, kafka_offset,
     CASE WHEN len(conditions) > 0 OR cardinality(vendor_data) > 0 THEN to_json({c: conditions, v: vendor_data})::VARCHAR END AS extra,
-    coalesce(source_sequence, -1) AS oseq`
+    coalesce(source_sequence, -1) AS oseq, kafka_topic AS otopic, kafka_partition AS opart`
   ]
   return `SELECT ${columns.join(", ")} FROM ${from}`
 }
@@ -125,10 +125,12 @@ const profilesPart = (table: MarketTable, from: string, salt: string) =>
 /**
  * The replay statement over the `windowPart`s of a window, in replay order. The message_id pieces
  * order as the whole id (split at characters, a missing piece first), so the sort carries no copy.
+ * The Kafka lineage breaks the ties of one record ingested twice, as pages do: without it their
+ * order was whatever DuckDB's sort left, so two replays of one snapshot could differ.
  */
 const windowSql = (parts: ReadonlyArray<string>) =>
-  `SELECT * EXCLUDE (oseq) FROM (${parts.join(" UNION ALL ")})
-   ORDER BY ts, oseq, mid_0, mid_1 NULLS FIRST, mid_2 NULLS FIRST${parts.length > 1 ? ", kind" : ""}`
+  `SELECT * EXCLUDE (oseq, otopic, opart) FROM (${parts.join(" UNION ALL ")})
+   ORDER BY ts, oseq, mid_0, mid_1 NULLS FIRST, mid_2 NULLS FIRST${parts.length > 1 ? ", kind" : ""}, otopic, opart, kafka_offset`
 
 /** A day's reads: its tables' plans (the day's files), the symbols asked for, every planned path (to blame a failure on). */
 interface DayRead {
@@ -457,7 +459,7 @@ const readAll = (connection: import("@duckdb/node-api").DuckDBConnection, sql: s
       if (chunk === null || chunk.rowCount === 0) return out
       for (const e of chunkToEvents(chunk, reader)) out.push(e)
     }
-  })
+  }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : endStream(connection)))
 
 const streamInto = (
   connection: import("@duckdb/node-api").DuckDBConnection,
@@ -489,6 +491,8 @@ const streamInto = (
         yield* Queue.offerAll(queue, chunkToEvents(chunk, reader))
       }
     })
-    // The connection goes back to the pool only once no fetch is in flight on it.
-    return yield* Effect.ensuring(play, Effect.promise(() => ahead === undefined ? Promise.resolve() : ahead.then(() => undefined, () => undefined)))
+    // The connection goes back to the pool only once no fetch is in flight on it, and a window
+    // left before its end (the consumer gone, a failure) is ended there.
+    const settled = Effect.promise(() => ahead === undefined ? Promise.resolve() : ahead.then(() => undefined, () => undefined))
+    return yield* Effect.onExit(play, (exit) => Exit.isSuccess(exit) ? settled : Effect.andThen(settled, endStream(connection)))
   })

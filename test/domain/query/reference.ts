@@ -189,7 +189,7 @@ export const tradesWithQuotes = (
   return ts.map((t) => {
     let best: QuoteRow | undefined
     for (const c of quotes) {
-      if (c.symbol !== t.symbol || c.exchange_timestamp > t.exchange_timestamp || c.exchange_timestamp < q.from - q.lookback) continue
+      if (c.symbol !== t.symbol || c.exchange !== t.exchange || c.exchange_timestamp > t.exchange_timestamp || c.exchange_timestamp < q.from - q.lookback) continue
       if (best === undefined || compareRows(c, best) > 0) best = c
     }
     if (best === undefined) return { messageId: t.message_id, quoteTimestamp: null as number | null, mid: null as string | null, effectiveSpread: null as string | null, classification: null as string | null, bidPrice: null as string | null }

@@ -1,8 +1,10 @@
 import * as os from "node:os"
+import type { DuckDBConnection } from "@duckdb/node-api"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, Layer } from "effect"
 import { attempt, DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { spy } from "../../support/spy.ts"
 
 layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
   it.effect("never runs more statements at once than the pool holds", () =>
@@ -79,6 +81,47 @@ describe("DuckDb interruption", () => {
       const rows = yield* duckDb.withConnection((c) => query(c, "next", "SELECT 42 AS n"))
       assert.strictEqual(rows[0]?.["n"], 42)
       assert.isBelow(performance.now() - started, 3_000)
+    }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))), 60_000)
+
+  it.effect("an interruption that lands while the statement is being prepared stops it before it runs", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      let preparing = () => {}
+      const prepareStarted = new Promise<void>((resolve) => {
+        preparing = resolve
+      })
+      let finishPrepare = () => {}
+      const gate = new Promise<void>((resolve) => {
+        finishPrepare = resolve
+      })
+      let outcome = "never run"
+      // Preparing held open until the interruption has been asked for (reading a plan's Parquet footers takes a while).
+      const slowPrepare = (c: DuckDBConnection) =>
+        spy(c, {
+          prepare: async (sql: string) => {
+            preparing()
+            await gate
+            const statement = await c.prepare(sql)
+            return spy(statement, {
+              runAndReadAll: () =>
+                statement.runAndReadAll().then((r) => {
+                  outcome = "ran to its end"
+                  return r
+                })
+            })
+          }
+        })
+      const slow = yield* duckDb.withConnection((c) => query(slowPrepare(c), "slow", "SELECT count(*) AS n FROM range($1::BIGINT)", [3_000_000_000n]))
+        .pipe(Effect.forkChild)
+      yield* Effect.promise(() => prepareStarted)
+      const stopping = yield* Fiber.interrupt(slow).pipe(Effect.forkChild)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50))) // real time: the interruption is asked for
+      finishPrepare()
+      yield* Fiber.join(stopping)
+      // Either never started or stopped: it did not run to its end (seconds) after its client left.
+      const rows = yield* duckDb.withConnection((c) => query(c, "next", "SELECT 42 AS n"))
+      assert.strictEqual(rows[0]?.["n"], 42)
+      assert.notStrictEqual(outcome, "ran to its end", "the statement ran to its end after its fiber was interrupted")
     }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))), 60_000)
 })
 

@@ -1,0 +1,50 @@
+/**
+ * One symbol listed on two exchanges (BHP on the ASX in AUD and on the NYSE in USD): an instrument
+ * is its (exchange, symbol), so a trade's prevailing quote is the last one of its own exchange,
+ * never a fresher quote of the other listing.
+ */
+import { assert, layer } from "@effect/vitest"
+import { BigDecimal, Effect, Layer } from "effect"
+import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { DAY, T0 } from "./data.ts"
+import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
+
+const warehouse = QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })))
+
+const lineage = (offset: number) => ({ ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(offset) })
+const trade = (id: string, exchange: string, currency: string, ts: number, price: string): TradeRow => ({
+  message_id: id, trade_id: id, symbol: "BHP", exchange, asset_class: "equities", exchange_timestamp: ts,
+  price: BigDecimal.fromStringUnsafe(price), quantity: BigDecimal.fromStringUnsafe("1"), currency, side: "BUY", conditions: [],
+  source_sequence: 1n, vendor_data: {}, ...lineage(0)
+})
+const quote = (id: string, exchange: string, currency: string, ts: number, bid: string, ask: string, offset: number): QuoteRow => ({
+  message_id: id, quote_id: id, symbol: "BHP", exchange, asset_class: "equities", exchange_timestamp: ts,
+  bid_price: BigDecimal.fromStringUnsafe(bid), bid_size: BigDecimal.fromStringUnsafe("1"), ask_price: BigDecimal.fromStringUnsafe(ask),
+  ask_size: BigDecimal.fromStringUnsafe("1"), currency, conditions: [], source_sequence: 1n, vendor_data: {}, ...lineage(offset)
+})
+
+layer(warehouse, { timeout: 60_000, excludeTestServices: true })("a symbol on two exchanges", (it) => {
+  it.effect("each trade's prevailing quote is its own exchange's, even when the other listing quoted since", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.ensureTable(tables.quotes)
+      yield* sink.append(TRADES, tradeColumns([trade("asx-t", "ASX", "AUD", T0 + 100, "45.50"), trade("nyse-t", "NYSE", "USD", T0 + 200, "60.00")]))
+      yield* sink.append(QUOTES, quoteColumns([
+        quote("asx-q", "ASX", "AUD", T0 + 10, "45", "46", 1),
+        // Fresher than the ASX quote at both trades, and at the same instant as the NYSE trade's own quote.
+        quote("nyse-q", "NYSE", "USD", T0 + 50, "59", "61", 2),
+        quote("asx-q2", "ASX", "AUD", T0 + 50, "44", "45", 3)
+      ]))
+      const page = yield* (yield* QueryEngine).tradesWithQuotes({ from: T0, to: T0 + DAY })
+      assert.deepStrictEqual(page.rows.map((r) => [r.messageId, r.quoteTimestamp, r.bidPrice, r.askPrice, r.mid, r.classification]), [
+        ["asx-t", T0 + 50, "44.00000000", "45.00000000", "44.50000000", "BUY"],
+        ["nyse-t", T0 + 50, "59.00000000", "61.00000000", "60.00000000", "MID"]
+      ])
+    }))
+})
