@@ -16,7 +16,7 @@ export interface ProducerRecord {
   readonly value: Uint8Array | null
   /** UTF-8 header values: k2-schema-id, k2-correlation-id, traceparent (see domain/wire.ts Header). */
   readonly headers?: KafkaHeaders
-  /** Explicit partition; default: murmur2(key) like the Java client. */
+  /** Explicit partition; default: murmur2(key) like the Java client. One the topic lacks fails the send (KafkaRejected), nothing of it written. */
   readonly partition?: number
   /** Epoch ms; default now. */
   readonly timestamp?: number
@@ -61,7 +61,8 @@ export class KafkaAdmin extends Context.Service<KafkaAdmin, {
   /**
    * Make every topic exist as specified: create the missing, raise partition counts that are
    * lower than the spec, set retention/compression configs. Idempotent. A topic with MORE
-   * partitions than the spec is left as is (reported in `existing`).
+   * partitions than the spec is left as is (reported in `existing`). Specs naming a topic twice,
+   * or a new topic with fewer than 1 partition, are rejected (KafkaRejected).
    */
   ensureTopics(specs: ReadonlyArray<TopicSpec>): Effect.Effect<EnsureResult, KafkaError>
   describeTopics(names: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TopicDescription>, KafkaError>

@@ -12,7 +12,23 @@ const layer = () => layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test" })
 
 kafkaContract("kafkajs (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional, sendAborted: abortedSender(kafkaBrokers) })
 
+const sockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+
 describe("kafkajs specifics", () => {
+  it.live("a subscription that fails (unknown topic) leaves no connection open", () =>
+    Effect.gen(function*() {
+      const source = yield* KafkaSource
+      yield* (yield* KafkaAdmin).listTopics()
+      const before = sockets()
+      const reason = yield* Effect.scoped(source.subscribe({ groupId: unique("g"), topics: [unique("nope")] })).pipe(
+        Effect.flip,
+        Effect.map((e) => e.reason)
+      )
+      assert.strictEqual(reason._tag, "UnknownTopic")
+      yield* Effect.sleep(500)
+      assert.strictEqual(sockets(), before)
+    }).pipe(Effect.provide(layer())), 60_000)
+
   it.live("a member whose batches wait for room past the session timeout stays in the group (heartbeats while waiting)", () =>
     Effect.gen(function*() {
       const admin = yield* KafkaAdmin

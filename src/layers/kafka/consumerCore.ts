@@ -19,6 +19,7 @@ import {
   type KafkaError,
   kafkaError,
   type KafkaRecord,
+  KafkaUnavailable,
   NotAssigned,
   type OffsetCommit,
   type PartitionBatch,
@@ -135,6 +136,14 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         const key = `${m.topic}:${m.partition}`
         if (needReset.some((tp) => tpKeyOf(tp) === key)) out.set(key, startFrom === "earliest" ? m.low : m.high)
       }
+    }
+    // A client whose metadata predates partitions just added has no offsets for them yet: the
+    // consumer fails, retryable, rather than leave them without a position.
+    const unknown = needReset.filter((tp) => !out.has(tpKeyOf(tp)))
+    if (unknown.length > 0) {
+      throw kafkaError(
+        new KafkaUnavailable({ operation: "watermarks", detail: `no offsets yet for ${unknown.map(tpKeyOf).join(", ")}` })
+      )
     }
     return out
   }

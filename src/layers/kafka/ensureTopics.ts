@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import { type TopicSpec, topicChanges } from "../../domain/wire.ts"
 import type { EnsureResult, TopicDescription } from "../../services/KafkaSink.ts"
-import type { KafkaError } from "../../services/KafkaSource.ts"
+import { type KafkaError, kafkaError, KafkaRejected } from "../../services/KafkaSource.ts"
 
 export interface TopicAdminCalls {
   readonly list: () => Effect.Effect<ReadonlyArray<string>, KafkaError>
@@ -22,8 +22,24 @@ export interface TopicAdminCalls {
   readonly alter: (topics: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
 }
 
+/**
+ * Fails when specs name a topic twice, as a broker refuses a CreateTopics naming one twice (the
+ * clients would otherwise differ: one refuses, one creates it with either spec).
+ */
+export const distinctSpecs = (specs: ReadonlyArray<TopicSpec>): Effect.Effect<void, KafkaError> => {
+  const seen = new Set<string>()
+  for (const s of specs) {
+    if (seen.has(s.name)) {
+      return Effect.fail(kafkaError(new KafkaRejected({ operation: "createTopics", detail: `${s.name} is specified more than once` })))
+    }
+    seen.add(s.name)
+  }
+  return Effect.void
+}
+
 export const ensureTopicsWith = (calls: TopicAdminCalls) =>
   Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
+    yield* distinctSpecs(specs)
     const existingNames = new Set(yield* calls.list())
     const missing = specs.filter((s) => !existingNames.has(s.name))
     // Created meanwhile by someone else (produce and ingest starting together): its creator's spec

@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
-import kafkajs, { type Consumer as KConsumer, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
+import kafkajs, { type Consumer as KConsumer, type ICustomPartitioner, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
 import { setEntry, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
@@ -45,7 +45,30 @@ export interface KafkajsOptions {
 }
 
 // kafkajs is CommonJS: Node's ESM loader only sees its default export.
-const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
+const { ConfigResourceTypes, ConfigSource, Kafka, KafkaJSNonRetriableError, logLevel, Partitioners } = kafkajs
+// Its type declares no constructor argument, but it needs its message.
+const KafkaJSMetadataNotLoaded = kafkajs.KafkaJSMetadataNotLoaded as unknown as new(message: string) => Error
+
+/**
+ * kafkajs' default (Java-compatible) partitioner, except that a record naming a partition the
+ * topic lacks fails the send: kafkajs would drop it without a word. The first time, the metadata
+ * may be stale (partitions just added): kafkajs refreshes it and tries again; the second time the
+ * send is rejected. Nothing of the send is written either way.
+ */
+const checkedPartitioner: ICustomPartitioner = () => {
+  const partitioner = Partitioners.DefaultPartitioner()
+  const retried = new WeakSet<object>()
+  return (args) => {
+    const p = args.message.partition
+    if (p !== undefined && p !== null && !(Number.isInteger(p) && p >= 0 && p < args.partitionMetadata.length)) {
+      const detail = `${args.topic} has no partition ${p}`
+      if (retried.has(args.message)) throw new KafkaJSNonRetriableError(detail)
+      retried.add(args.message)
+      throw new KafkaJSMetadataNotLoaded(detail)
+    }
+    return partitioner(args)
+  }
+}
 
 const REBALANCE_TYPES = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID"])
 const UNAVAILABLE_NAMES = new Set([
@@ -63,9 +86,15 @@ const UNAVAILABLE_NAMES = new Set([
 /** Classify a kafkajs error into the K2 reasons. */
 export const fromKafkajs = (operation: string, cause: unknown, topic?: string): KafkaError => {
   if (isKafkaError(cause)) return cause
-  const e = cause as { name?: string; type?: string; retriable?: boolean; message?: string; originalError?: unknown }
-  const inner = (e?.originalError ?? e) as typeof e
-  const type = inner?.type ?? e?.type
+  type KError = { name?: string; type?: string; retriable?: boolean; message?: string; cause?: unknown }
+  const e = cause as KError | undefined
+  // kafkajs 2.2 keeps the broker's error of a retried request (NumberOfRetriesExceeded,
+  // NonRetriableError) in `cause`: that error says what went wrong.
+  let inner = e
+  for (let depth = 0; depth < 8 && inner?.type === undefined && typeof inner?.cause === "object" && inner.cause !== null; depth++) {
+    inner = inner.cause as KError
+  }
+  const type = inner?.type
   const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}`
   if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
   if (type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "UNKNOWN_TOPIC_ID") {
@@ -137,7 +166,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const admin = kafka.admin()
     yield* Effect.acquireRelease(attempt("connect", () => admin.connect()), () => Effect.promise(() => admin.disconnect().catch(() => undefined)))
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner })
     yield* Effect.acquireRelease(attempt("connect", () => producer.connect()), () => Effect.promise(() => producer.disconnect().catch(() => undefined)))
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
@@ -154,7 +183,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     }
 
     const watermarks = async (topic: string) => {
-      const res = await admin.fetchTopicOffsets(topic)
+      // Classified here, where the topic is known (an unknown one is named in the error).
+      const res = await admin.fetchTopicOffsets(topic).catch((e: unknown) => Promise.reject(fromKafkajs("watermarks", e, topic)))
       return res
         .map((p) => ({ topic, partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) }))
         .sort((a, b) => a.partition - b.partition)
@@ -204,6 +234,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           if (!event.payload.restart) core.fail(fromKafkajs("consume", e))
         })
 
+        // Before connecting: a subscription that fails (an unknown topic) still closes its connections.
+        yield* Effect.addFinalizer(() => Effect.promise(() => consumer.disconnect().catch(() => undefined)))
         yield* Effect.acquireRelease(
           attempt("subscribe", async () => {
             await consumer.connect()
@@ -248,11 +280,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
               }
             })
           }, opts.topics[0]),
-          () =>
-            Effect.promise(async () => {
-              await core.revokeAll()
-              await consumer.disconnect().catch(() => undefined)
-            })
+          // Before the disconnect (the finalizer above), as the member leaves.
+          () => Effect.promise(() => core.revokeAll())
         )
         return core.consumer
       })
@@ -353,7 +382,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       }),
       describeTopics,
       listTopics,
-      deleteTopics: (names) => attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }))
+      deleteTopics: (names) => attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }), names[0])
     })
 
     return Context.make(KafkaSource, source).pipe(

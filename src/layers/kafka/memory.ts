@@ -25,6 +25,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { distinctSpecs } from "./ensureTopics.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
@@ -70,6 +71,10 @@ export class MemoryBroker {
 
   createTopic(spec: TopicSpec): boolean {
     const existing = this.topics.get(spec.name)
+    if (existing === undefined && !(Number.isInteger(spec.partitions) && spec.partitions >= 1)) {
+      // As a broker answers INVALID_PARTITIONS.
+      throw kafkaError(new KafkaRejected({ operation: "createTopics", detail: `${spec.name}: ${spec.partitions} partitions (at least 1)` }))
+    }
     if (existing !== undefined) {
       while (existing.partitions.length < spec.partitions) {
         existing.partitions.push([])
@@ -93,14 +98,20 @@ export class MemoryBroker {
     return t
   }
 
-  append(r: ProducerRecord): RecordMetadata {
+  /** The partition a record goes to; fails as a broker does for an unknown topic or partition. */
+  partitionOf(r: ProducerRecord): number {
     const t = this.topic(r.topic)
     const n = t.partitions.length
     const partition = r.partition ?? (r.key !== null ? partitionForKey(r.key, n) : this.roundRobin++ % n)
-    const log = t.partitions[partition]
-    if (log === undefined) {
+    if (t.partitions[partition] === undefined) {
       throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${partition}` }))
     }
+    return partition
+  }
+
+  append(r: ProducerRecord, partition: number = this.partitionOf(r)): RecordMetadata {
+    const t = this.topic(r.topic)
+    const log = t.partitions[partition]!
     const offset = BigInt(t.base[partition]! + log.length)
     log.push({
       offset,
@@ -110,6 +121,15 @@ export class MemoryBroker {
       timestamp: r.timestamp ?? Date.now()
     })
     return { topic: r.topic, partition, baseOffset: offset }
+  }
+
+  /** Deletes the topic and, as a broker does, every group's committed offsets of it. */
+  deleteTopic(name: string): void {
+    const t = this.topic(name)
+    for (const g of this.groups.values()) {
+      for (let p = 0; p < t.partitions.length; p++) g.committed.delete(tpKey(name, p))
+    }
+    this.topics.delete(name)
   }
 
   /** The partition's end offset (its high watermark). */
@@ -354,7 +374,11 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
     client: "memory",
     send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
       yield* roomFor(records)
-      const out = yield* guard("send", () => records.map((r) => broker.append(r)))
+      // Every record is placed before any is written: a send the broker rejects writes nothing.
+      const out = yield* guard("send", () => {
+        const partitions = records.map((r) => broker.partitionOf(r))
+        return records.map((r, i) => broker.append(r, partitions[i]))
+      })
       broker.notify()
       return out
     })),
@@ -366,9 +390,10 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
       const created: Array<string> = []
       const existing: Array<string> = []
       const grown: Array<string> = []
+      yield* distinctSpecs(specs)
       for (const spec of specs) {
         const before = broker.topics.get(spec.name)?.partitions.length
-        if (broker.createTopic(spec)) created.push(spec.name)
+        if (yield* guard("createTopics", () => broker.createTopic(spec))) created.push(spec.name)
         else {
           existing.push(spec.name)
           if (before !== undefined && before < spec.partitions) grown.push(spec.name)
@@ -385,8 +410,9 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
         })),
     listTopics: () => Effect.sync(() => [...broker.topics.keys()].sort()),
     deleteTopics: (names) =>
-      Effect.sync(() => {
-        for (const n of names) broker.topics.delete(n)
+      guard("deleteTopics", () => {
+        for (const n of names) broker.topic(n)
+        for (const n of names) broker.deleteTopic(n)
       })
   })
 

@@ -547,12 +547,19 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     const checkPartitions = async (records: ReadonlyArray<ProducerRecord>) => {
       const explicit = records.filter((r) => r.partition !== undefined)
       if (explicit.length === 0) return
-      const metadata = await producer.metadata({ topics: [...new Set(explicit.map((r) => r.topic))] })
-      for (const r of explicit) {
-        const n = metadata.topics.get(r.topic)?.partitionsCount ?? 0
-        if (!Number.isInteger(r.partition) || r.partition! < 0 || r.partition! >= n) {
-          throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${r.partition}` }))
-        }
+      const topics = [...new Set(explicit.map((r) => r.topic))]
+      const missing = (metadata: Awaited<ReturnType<typeof producer.metadata>>) =>
+        explicit.find((r) => {
+          const n = metadata.topics.get(r.topic)?.partitionsCount ?? 0
+          return !Number.isInteger(r.partition) || r.partition! < 0 || r.partition! >= n
+        })
+      // The producer's metadata may predate partitions just added: ask the broker before refusing
+      // (the producer's send reads the same, now fresh, metadata).
+      const r = missing(await producer.metadata({ topics })) !== undefined
+        ? missing(await producer.metadata({ topics, forceUpdate: true }))
+        : undefined
+      if (r !== undefined) {
+        throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${r.partition}` }))
       }
     }
 

@@ -137,3 +137,17 @@ describe("consumer core, a partition revoked and assigned again", () => {
       assert.strictEqual(delivered[0]!.firstOffset, 100n)
     }))
 })
+
+describe("consumer core, a start that cannot be found", () => {
+  it.effect("a gained partition the client reports no offsets for (metadata older than the partition) fails the consumer, retryable", () =>
+    Effect.gen(function*() {
+      // No onAssign, no committed offset, and watermarks that know partition 0 only.
+      const { driver, seeks } = scripted(0)
+      const core = yield* makeConsumerCore<never, never>({ groupId: "g", topics: ["t"] }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp, { topic: "t", partition: 1 }]))
+      assert.isTrue(seeks.every((o) => typeof o === "bigint"), `seeks ${seeks.map(String)}`)
+      const error = yield* core.consumer.batches.pipe(Stream.runDrain, Effect.flip)
+      assert.strictEqual(error.reason._tag, "KafkaUnavailable")
+      assert.isTrue(error.retryable)
+    }))
+})

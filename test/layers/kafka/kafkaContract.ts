@@ -193,6 +193,66 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         yield* admin.deleteTopics([topic])
       })), timeout)
 
+    it.live("a spec with no partitions is rejected and creates nothing", () =>
+      run(Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        const topic = unique("k2test")
+        const reason = yield* admin.ensureTopics([{ name: topic, partitions: 0 }]).pipe(Effect.flip, Effect.map((e) => e.reason))
+        assert.strictEqual(reason._tag, "KafkaRejected")
+        assert.isFalse(reason.retryable)
+        assert.notInclude(yield* admin.listTopics(), topic)
+      })), timeout)
+
+    it.live("specs naming one topic twice are rejected, as a broker rejects such a request, and create nothing", () =>
+      run(Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        const topic = unique("k2test")
+        const reason = yield* admin.ensureTopics([{ name: topic, partitions: 2 }, { name: topic, partitions: 2, retentionMs: 3_600_000 }]).pipe(
+          Effect.flip,
+          Effect.map((e) => e.reason)
+        )
+        assert.strictEqual(reason._tag, "KafkaRejected")
+        assert.notInclude(yield* admin.listTopics(), topic)
+      })), timeout)
+
+    it.live("watermarks of a topic that does not exist fail UnknownTopic, naming it", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        const missing = unique("nope")
+        const reason = yield* consumer.watermarks(missing).pipe(Effect.flip, Effect.map((e) => e.reason))
+        assert.deepStrictEqual({ tag: reason._tag, topic: reason._tag === "UnknownTopic" ? reason.topic : undefined }, { tag: "UnknownTopic", topic: missing })
+      })), timeout)
+
+    it.live("a send naming a partition the topic lacks is rejected, and none of its records is written", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        for (const partition of [2, -1]) {
+          const reason = yield* sink.send([
+            { topic, key: null, partition: 0, value: new Uint8Array([1]) },
+            { topic, key: null, partition, value: new Uint8Array([2]) }
+          ]).pipe(Effect.flip, Effect.map((e) => e.reason))
+          assert.strictEqual(reason._tag, "KafkaRejected", `partition ${partition}`)
+          assert.isFalse(reason.retryable)
+        }
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [0n, 0n])
+      })), timeout)
+
+    it.live("a send to a partition ensureTopics has just added lands there", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        // The producer has the topic's metadata (2 partitions) from this send.
+        yield* sink.send([{ topic, key: null, partition: 1, value: new Uint8Array([1]) }])
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 3 }])
+        const [meta] = yield* sink.send([{ topic, key: null, partition: 2, value: new Uint8Array([2]) }])
+        assert.strictEqual(meta!.partition, 2)
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [0n, 1n, 1n])
+      })), timeout)
+
     it.live("produces N and consumes exactly N, keyed by symbol, contiguous offsets, headers intact", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(3)

@@ -215,3 +215,35 @@ describe("memory Kafka, a member leaving during a rebalance", () => {
     }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
   })
 })
+
+describe("memory Kafka, deleting topics", () => {
+  it.live("a deleted topic takes its groups' committed offsets along: created again, a group reads it from the start", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
+      const sink = yield* KafkaSink
+      const topic = unique("recreated")
+      const groupId = unique("g")
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      yield* sink.send(recordsFor(topic, 5))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId, topics: [topic] })
+        yield* consumer.commit([{ topic, partition: 0, offset: 5n }])
+      }))
+      yield* admin.deleteTopics([topic])
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      yield* sink.send(recordsFor(topic, 20))
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId, topics: [topic] })
+      assert.strictEqual((yield* consumer.committed([{ topic, partition: 0 }])).get(tpKey(topic, 0)), null)
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("every record of the new topic", () => collected.count() >= 20, 5_000)
+      assert.strictEqual(collected.byPartition.get(tpKey(topic, 0))![0]!.offset, 0n)
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
+  })
+
+  it.effect("deleting a topic that does not exist fails UnknownTopic, as a broker answers", () =>
+    Effect.gen(function*() {
+      const reason = yield* (yield* KafkaAdmin).deleteTopics(["nope"]).pipe(Effect.flip, Effect.map((e) => e.reason))
+      assert.strictEqual(reason._tag, "UnknownTopic")
+    }).pipe(Effect.provide(layerMemory())))
+})

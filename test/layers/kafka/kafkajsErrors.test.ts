@@ -1,0 +1,39 @@
+/**
+ * How kafkajs' errors become K2's reasons, without a broker. kafkajs 2.2 wraps the broker's error
+ * of a request it retried (or gave up on) in `cause`: the reason is the broker's.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import kafkajs from "kafkajs"
+import { fromKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
+
+const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs
+
+/** A broker error as kafkajs' protocol decoder makes it. */
+const protocol = (type: string, retriable: boolean) => new KafkaJSProtocolError({ type, code: 0, retriable, message: type } as never)
+/** What kafkajs' retrier rejects with once its retries are spent. */
+const exhausted = (e: Error) => new KafkaJSNumberOfRetriesExceeded(e, { retryCount: 8, retryTime: 5_000 })
+
+describe("fromKafkajs", () => {
+  it("an unknown topic that kafkajs retried is UnknownTopic, not a retryable outage", () => {
+    const reason = fromKafkajs("send", exhausted(protocol("UNKNOWN_TOPIC_OR_PARTITION", true)), "t").reason
+    assert.strictEqual(reason._tag, "UnknownTopic")
+    assert.isFalse(reason.retryable)
+  })
+
+  it("a stale generation that kafkajs retried is RebalanceInProgress", () => {
+    assert.strictEqual(fromKafkajs("commit", exhausted(protocol("ILLEGAL_GENERATION", true))).reason._tag, "RebalanceInProgress")
+  })
+
+  it("a leader moving or a broker down, retried to the end, stays retryable", () => {
+    assert.strictEqual(fromKafkajs("send", exhausted(protocol("NOT_LEADER_OR_FOLLOWER", true))).reason._tag, "KafkaUnavailable")
+    assert.strictEqual(fromKafkajs("send", exhausted(new KafkaJSConnectionError("Connection error"))).reason._tag, "KafkaUnavailable")
+  })
+
+  it("a broker error kafkajs would not retry is rejected", () => {
+    const refused = protocol("MESSAGE_TOO_LARGE", false)
+    const tooLarge = Object.assign(new KafkaJSNonRetriableError(refused), { cause: refused })
+    const reason = fromKafkajs("send", tooLarge).reason
+    assert.strictEqual(reason._tag, "KafkaRejected")
+    assert.isFalse(reason.retryable)
+  })
+})
