@@ -37,11 +37,14 @@ export interface CompactResult {
   readonly attempts: number
 }
 
-/** Snapshot expiry: by age and count, never the newest snapshot carrying a group's marker. */
+/**
+ * Snapshot expiry: by age and count, never the newest snapshot carrying a group's marker, nor the
+ * ancestors a branch's own retention (`min-snapshots-to-keep`, `max-snapshot-age-ms`) keeps.
+ */
 export interface ExpireOptions {
-  /** Snapshots older than this are expired (default 5 days)... */
+  /** Snapshots older than this are expired (default: table property `history.expire.max-snapshot-age-ms`, else 5 days)... */
   readonly maxSnapshotAgeMs?: number
-  /** ...except the newest `retainLast` (default 1). */
+  /** ...except the newest `retainLast` (default: table property `history.expire.min-snapshots-to-keep`, else 1). */
   readonly retainLast?: number
   /** The clock (tests). */
   readonly nowMs?: number

@@ -65,9 +65,19 @@ export const sqliteDriver = (path: string): SqlDriver => {
   }
 }
 
-/** PostgreSQL through a small `pg` pool. */
-export const postgresDriver = (connectionString: string): SqlDriver => {
-  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 10_000 })
+/**
+ * PostgreSQL through a small `pg` pool. A query unanswered after `queryTimeoutMs` (default 30 s) fails
+ * and its connection is dropped: a database host gone silent (failover, a network partition) must
+ * not hold a commit for the minutes TCP takes to give up.
+ */
+export const postgresDriver = (connectionString: string, options: { readonly queryTimeoutMs?: number } = {}): SqlDriver => {
+  const pool = new pg.Pool({
+    connectionString,
+    max: 4,
+    connectionTimeoutMillis: 10_000,
+    query_timeout: options.queryTimeoutMs ?? 30_000,
+    keepAlive: true
+  })
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {})
   return {

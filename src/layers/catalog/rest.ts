@@ -8,7 +8,8 @@
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
  * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
  * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
- * 419 (AuthenticationTimeout) refresh an OAuth2 token once.
+ * 419 (AuthenticationTimeout) refresh an OAuth2 token once. A change the `endpoints` of
+ * `/v1/config` leave out is CatalogRejected without being sent.
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
  */
@@ -187,6 +188,12 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   // it (Iceberg 1.7 and older, others) is asked with GET, as Iceberg Java does.
   const advertised = new Set(Array.isArray(endpoints) ? endpoints.filter((e): e is string => typeof e === "string") : [])
   const existenceMethod = (path: string) => advertised.has(`HEAD ${path}`) ? "HEAD" as const : "GET" as const
+  // A server that advertises its endpoints (a read-only one, say) is not sent a change it leaves out, as
+  // Iceberg Java does: its 404 for the unknown route would read as "no such table".
+  const offered = (endpoint: string) =>
+    advertised.size === 0 || advertised.has(endpoint)
+      ? Effect.void
+      : Effect.fail(catalogError(new CatalogRejected({ detail: `the server does not offer ${endpoint}` })))
   const namespaceExistsMethod = existenceMethod("/v1/{prefix}/namespaces/{namespace}")
   const tableExistsMethod = existenceMethod("/v1/{prefix}/namespaces/{namespace}/tables/{table}")
   // The prefix is a path fragment the server chose, used as given (as Iceberg's ResourcePaths
@@ -290,6 +297,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     name: options.name ?? "rest",
 
     createNamespace: Effect.fn("Catalog.createNamespace")(function*(namespace, properties = {}) {
+      yield* offered("POST /v1/{prefix}/namespaces")
       const reply = yield* call("POST", `${root}/namespaces`, { namespace: levels(namespace), properties })
       if (reply.status === 409) return yield* catalogError(new AlreadyExists({ name: namespace }))
       if (reply.status !== 200) return yield* unexpected(`create namespace ${namespace}`, reply)
@@ -308,6 +316,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     namespaceExists,
 
     dropNamespace: Effect.fn("Catalog.dropNamespace")(function*(namespace) {
+      yield* offered("DELETE /v1/{prefix}/namespaces/{namespace}")
       const reply = yield* call("DELETE", `${root}/namespaces/${nsPath(namespace)}`)
       if (reply.status === 404) return yield* catalogError(new NoSuchNamespace({ namespace }))
       if (reply.status === 409) return yield* catalogError(new NamespaceNotEmpty({ namespace }))
@@ -315,6 +324,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     }),
 
     createTable: Effect.fn("Catalog.createTable")(function*(identifier, request: CreateTableRequest) {
+      yield* offered("POST /v1/{prefix}/namespaces/{namespace}/tables")
       // Some servers (JdbcCatalog) create a table in a namespace that does not exist: refuse first.
       if (!(yield* namespaceExists(identifier.namespace))) {
         return yield* catalogError(new NoSuchNamespace({ namespace: identifier.namespace }))
@@ -365,6 +375,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     }),
 
     dropTable: Effect.fn("Catalog.dropTable")(function*(identifier) {
+      yield* offered("DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}")
       const reply = yield* call("DELETE", tablePath(identifier), undefined, { purgeRequested: "false" })
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
       if (reply.status < 200 || reply.status >= 300) return yield* unexpected(`drop ${showIdentifier(identifier)}`, reply)
@@ -375,6 +386,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       requirements: ReadonlyArray<TableRequirement>,
       updates: ReadonlyArray<TableUpdate>
     ) {
+      yield* offered("POST /v1/{prefix}/namespaces/{namespace}/tables/{table}")
       const table = showIdentifier(identifier)
       const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table, detail }))
       const reply = yield* call("POST", tablePath(identifier), {

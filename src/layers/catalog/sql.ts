@@ -345,8 +345,8 @@ const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
 export const layerSqlite = (options: SqlCatalogOptions & { readonly path: string }) =>
   layerFor(() => sqliteDriver(options.path), options)
 
-export const layerPostgres = (options: SqlCatalogOptions & { readonly url: string }) =>
-  layerFor(() => postgresDriver(options.url), options)
+export const layerPostgres = (options: SqlCatalogOptions & { readonly url: string; readonly queryTimeoutMs?: number }) =>
+  layerFor(() => postgresDriver(options.url, options.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: options.queryTimeoutMs }), options)
 
 /** The same catalog on an in-memory SQLite database: for unit tests. */
 export const layerMemory = (options: SqlCatalogOptions) => layerFor(() => sqliteDriver(":memory:"), options)

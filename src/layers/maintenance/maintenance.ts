@@ -16,10 +16,12 @@
 import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
-import { type DataFile, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
+import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
+import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
+import { type DataFile, type ManifestEntry, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
+import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import {
   type CompactOptions,
   type CompactResult,
@@ -51,9 +53,9 @@ export const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
 /** Marks maintenance snapshots in their summary. */
 export const MAINTENANCE_KEY = "k2.maintenance"
 
-const conflictOrTransient = (e: CatalogError) =>
-  e.reason._tag === "CommitConflict" || e.reason._tag === "CommitStateUnknown" ||
-  e.reason._tag === "CatalogUnavailable"
+const conflictOrTransient = (e: CatalogError | MaintenanceRefused) =>
+  e._tag === "CatalogError" &&
+  (e.reason._tag === "CommitConflict" || e.reason._tag === "CommitStateUnknown" || e.reason._tag === "CatalogUnavailable")
 
 const retrySchedule = (attempts: number) =>
   Schedule.min([Schedule.exponential(Duration.millis(25)), Schedule.spaced(Duration.seconds(2))]).pipe(
@@ -61,13 +63,28 @@ const retrySchedule = (attempts: number) =>
     Schedule.upTo({ times: Math.max(0, attempts - 1) })
   )
 
+type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
+
+/**
+ * A manifest's entries. One of a partition spec whose values K2 does not hold (another engine's
+ * identity(string), say) is refused by name, as the planner does, rather than failing to decode as corrupt.
+ */
+const entriesOf = (snapshots: SnapshotFiles, identifier: TableIdentifier, m: TableMetadata) =>
+(manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError | UnsupportedTableFeature> => {
+  const spec = specById(m, manifest.partitionSpecId)
+  const unheld = spec === undefined ? null : unheldPartitionValues(spec, currentSchema(m), "read", manifest.partitions)
+  return unheld === null
+    ? snapshots.manifestEntries(manifest)
+    : Effect.fail(new UnsupportedTableFeature({ table: showIdentifier(identifier), feature: unheld }))
+}
+
 /** Live data files of the current snapshot, with the spec each was written under. */
-const liveFiles = (snapshots: SnapshotFiles, m: TableMetadata) =>
+const liveFiles = (snapshots: SnapshotFiles, identifier: TableIdentifier, m: TableMetadata) =>
   Effect.gen(function*() {
     const current = currentSnapshot(m)
     if (current === undefined) return []
     const manifests = yield* snapshots.manifestList(current)
-    const entries = yield* Effect.forEach(manifests, snapshots.manifestEntries, { concurrency: 8 })
+    const entries = yield* Effect.forEach(manifests, entriesOf(snapshots, identifier, m), { concurrency: 8 })
     return manifests.flatMap((mf, i) =>
       entries[i]!.filter((e) => e.status !== ManifestEntryStatus.DELETED).map((e) => ({
         file: e.dataFile,
@@ -106,7 +123,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       directory: dataDirectory(m),
       targetFileSizeBytes: compact.targetFileSizeBytes,
       fileNamePrefix: "k2-compacted",
-      rowGroupSize: compact.rowGroupSize
+      rowGroupSize: compact.rowGroupSize,
+      table: showIdentifier(identifier)
     }).pipe(
       Effect.provideService(DuckDb, duckDb),
       Effect.mapError((e) =>
@@ -144,7 +162,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const opts = { ...compactOptions, targetFileSizeBytes: target }
     const table = yield* catalog.loadTable(identifier)
     const m = table.metadata
-    const live = yield* liveFiles(snapshots, m)
+    const live = yield* liveFiles(snapshots, identifier, m)
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
     }
@@ -186,7 +204,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       })
     }
     const after = yield* catalog.loadTable(identifier)
-    const filesAfter = (yield* liveFiles(snapshots, after.metadata)).length
+    const filesAfter = (yield* liveFiles(snapshots, identifier, after.metadata)).length
     const result: CompactResult = {
       table: identifier,
       filesBefore: live.length,
@@ -211,9 +229,22 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const attempt = Effect.gen(function*() {
       const base = yield* catalog.loadTable(identifier)
       const m = base.metadata
+      // As in every Iceberg engine, the table's history.expire.* properties are the defaults.
+      const setting = (key: string, fallback: number) => {
+        const text = m.properties[key]
+        if (text === undefined) return Effect.succeed(fallback)
+        return /^\d+$/.test(text) && Number(text) > 0
+          ? Effect.succeed(Number(text))
+          : Effect.fail(
+            new MaintenanceRefused({
+              table: showIdentifier(identifier),
+              detail: `table property ${key} is not a positive whole number: ${JSON.stringify(text)}`
+            })
+          )
+      }
       const plan = planExpiry(m, {
-        maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? DEFAULT_MAX_SNAPSHOT_AGE_MS,
-        retainLast: expireOptions.retainLast ?? 1,
+        maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? (yield* setting("history.expire.max-snapshot-age-ms", DEFAULT_MAX_SNAPSHOT_AGE_MS)),
+        retainLast: expireOptions.retainLast ?? (yield* setting("history.expire.min-snapshots-to-keep", 1)),
         nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis)
       })
       if (plan.expire.length === 0) return { table: base, plan }
@@ -251,13 +282,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   const referencedFiles = Effect.fnUntraced(function*(table: LoadedTable) {
     const m = table.metadata
     const out = new Set<string>([...metadataFiles(m, table.metadataLocation), ...sideFiles(m.properties)].map(normalizeLocation))
-    const manifestPaths = new Map<string, Parameters<SnapshotFiles["manifestEntries"]>[0]>()
+    const manifestPaths = new Map<string, ManifestFile>()
     for (const s of m.snapshots) {
       out.add(normalizeLocation(s["manifest-list"]))
       for (const f of sideFiles(s.summary)) out.add(normalizeLocation(f))
       for (const mf of yield* snapshots.manifestList(s)) manifestPaths.set(mf.manifestPath, mf)
     }
-    const entries = yield* Effect.forEach([...manifestPaths.values()], snapshots.manifestEntries, { concurrency: 8 })
+    const entries = yield* Effect.forEach([...manifestPaths.values()], entriesOf(snapshots, table.identifier, m), { concurrency: 8 })
     for (const [p] of manifestPaths) out.add(normalizeLocation(p))
     for (const list of entries) {
       for (const e of list) if (e.status !== ManifestEntryStatus.DELETED) out.add(normalizeLocation(e.dataFile.filePath))

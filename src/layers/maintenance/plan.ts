@@ -4,7 +4,7 @@
  */
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { ancestry, currentSnapshot, metadataDirectory } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSnapshot, metadataDirectory, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
 
@@ -47,11 +47,19 @@ const carriesMarker = (s: Snapshot, group: string) => {
   return text !== undefined && decodeOffsets(text) !== undefined
 }
 
+/** A ref's retention field as another engine wrote it (K2 writes none); absent or not a positive number: unset. */
+const refRetention = (ref: TableMetadata["refs"][string], key: "min-snapshots-to-keep" | "max-snapshot-age-ms") => {
+  const value = (ref as unknown as Readonly<Record<string, unknown>>)[key]
+  const n = typeof value === "number" || typeof value === "bigint" ? Number(value) : Number.NaN
+  return n > 0 ? n : undefined
+}
+
 /**
  * Expire snapshots older than `maxSnapshotAgeMs` beyond the newest `retainLast`, but never:
- * the current snapshot or any ref's; per consumer group, the newest snapshot carrying its
- * marker (DESIGN.md step 6) together with every snapshot between it and the current one,
- * so that walking back from the current snapshot (how ingestion finds its marker) reaches it.
+ * the current snapshot or any ref's; the ancestors a branch's own retention policy keeps; per
+ * consumer group, the newest snapshot carrying its marker (DESIGN.md step 6) together with every
+ * snapshot between it and the current one, so that walking back from the current snapshot (how
+ * ingestion finds its marker) reaches it.
  */
 export const planExpiry = (
   m: TableMetadata,
@@ -68,6 +76,19 @@ export const planExpiry = (
   const current = currentSnapshot(m)
   if (current !== undefined) keep.add(current["snapshot-id"])
   for (const ref of Object.values(m.refs)) keep.add(ref["snapshot-id"])
+  // Each branch keeps its ancestors by its own retention policy where it sets one (spec, "Snapshot
+  // Retention Policy"): the first min-snapshots-to-keep, and every one younger than max-snapshot-age-ms.
+  for (const ref of Object.values(m.refs)) {
+    if (ref.type !== "branch") continue
+    const minToKeep = refRetention(ref, "min-snapshots-to-keep") ?? options.retainLast
+    const olderThan = options.nowMs - (refRetention(ref, "max-snapshot-age-ms") ?? options.maxSnapshotAgeMs)
+    let s = snapshotById(m, ref["snapshot-id"])
+    for (let n = 0; s !== undefined && (n < minToKeep || s["timestamp-ms"] >= olderThan); n++) {
+      keep.add(s["snapshot-id"])
+      const parent = s["parent-snapshot-id"]
+      s = parent === undefined ? undefined : snapshotById(m, parent)
+    }
+  }
 
   const markers: Record<string, bigint> = {}
   const chain = ancestry(m)
@@ -96,9 +117,16 @@ export const planExpiry = (
 export const sideFiles = (summary: Readonly<Record<string, string>>): ReadonlyArray<string> =>
   Object.entries(summary).filter(([k]) => k.startsWith("k2.sequence.")).map(([, v]) => v)
 
-/** Metadata-level files: the current metadata file, its log, statistics files. */
+/**
+ * Metadata-level files: the current metadata file, its log, statistics files, and the version hint
+ * a Hadoop catalog finds the table by (Java's orphan removal keeps it too).
+ */
 export const metadataFiles = (m: TableMetadata, metadataLocation: string): ReadonlyArray<string> => {
-  const out = [metadataLocation, ...m["metadata-log"].map((e) => e["metadata-file"])]
+  const out = [
+    metadataLocation,
+    ...m["metadata-log"].map((e) => e["metadata-file"]),
+    `${m.location.replace(/\/+$/, "")}/metadata/version-hint.text`
+  ]
   for (const list of [m.statistics, m["partition-statistics"]]) {
     for (const entry of list ?? []) {
       const p = (entry as { "statistics-path"?: unknown })["statistics-path"]

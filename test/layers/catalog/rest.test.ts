@@ -195,6 +195,35 @@ describe("REST catalog client: endpoints the server advertises", () => {
     }))
 })
 
+describe("REST catalog client: a read-only server", () => {
+  it.effect("a commit or drop the advertised `endpoints` leave out is refused naming the endpoint, never sent (its 404 would say the table is gone)", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const readOnly = [
+        "GET /v1/{prefix}/namespaces",
+        "GET /v1/{prefix}/namespaces/{namespace}",
+        "GET /v1/{prefix}/namespaces/{namespace}/tables",
+        "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}"
+      ]
+      const server = routed((_method, path) =>
+        path === "/v1/config"
+          ? Response.json({ overrides: {}, endpoints: readOnly })
+          : Response.json({ error: { message: "Not Found", type: "NotFoundException", code: 404 } }, { status: 404 }), seen)
+      const id = { namespace: "market_data", name: "trades" }
+      const failures = yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        return [
+          yield* Effect.flip(catalog.commitTable(id, [], [])),
+          yield* Effect.flip(catalog.dropTable(id)),
+          yield* Effect.flip(catalog.dropNamespace("market_data"))
+        ]
+      }).pipe(withRest({ uri: "http://catalog.test" }, server))
+      assert.deepStrictEqual(failures.map((e) => e.reason._tag), ["CatalogRejected", "CatalogRejected", "CatalogRejected"])
+      assert.include(failures[0]!.message, "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}")
+      assert.deepStrictEqual(seen, ["GET /v1/config"])
+    }))
+})
+
 describe("REST catalog client: list answers of the wrong shape", () => {
   /** The failure of listing namespaces (or tables) when a list page's body is `body`. */
   const listFailure = (body: unknown, list: "namespaces" | "tables") =>

@@ -1,4 +1,5 @@
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
@@ -165,4 +166,47 @@ describe("SQL catalog: table locations", () => {
       const flat = yield* catalog.createTable({ namespace: "market_data", name: "trades" }, tables.trades)
       assert.strictEqual(flat.metadata.location, "file:///warehouse/market_data/trades")
     }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: a PostgreSQL server that stops answering", () => {
+  /**
+   * A server that completes PostgreSQL's startup handshake (AuthenticationOk, ReadyForQuery) and then
+   * never answers a query: a database host gone silent without closing its connections.
+   */
+  const silentServer = Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ server: net.Server; sockets: Set<net.Socket> }>((resolve) => {
+        const sockets = new Set<net.Socket>()
+        const server = net.createServer((socket) => {
+          sockets.add(socket)
+          socket.on("close", () => sockets.delete(socket))
+          socket.once("data", () => socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49])))
+          socket.on("error", () => {})
+        })
+        server.listen(0, "127.0.0.1", () => resolve({ server, sockets }))
+      })
+    ),
+    ({ server, sockets }) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resolve())
+        })
+      )
+  )
+
+  it.live("a catalog query without an answer fails as CatalogUnavailable instead of waiting for ever", () =>
+    Effect.gen(function*() {
+      const { server, sockets } = yield* silentServer
+      const { port } = server.address() as net.AddressInfo
+      const error = yield* Effect.flip(Layer.build(
+        Catalogs.layerPostgres({ name: "k2", url: `postgres://k2@127.0.0.1:${port}/k2`, warehouse: "file:///warehouse", queryTimeoutMs: 300 })
+          .pipe(Layer.provide(FileIOs.layerMemory))
+      ))
+      assert.strictEqual(error.reason._tag, "CatalogUnavailable")
+      assert.match(error.message, /timeout/i)
+      // The connection that waited was given up, not left to wait.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      assert.strictEqual(sockets.size, 0)
+    }).pipe(Effect.scoped), 10_000)
 })

@@ -16,7 +16,7 @@ import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
-import { decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
@@ -523,4 +523,139 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === second), "the tagged snapshot is kept")
     }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
   }, 60_000)
+})
+
+describe("Maintenance: the table's own expiry settings", () => {
+  // Iceberg's table properties history.expire.* are the defaults of every engine's expiry.
+  const setProperties = (updates: Record<string, string>) =>
+    Effect.gen(function*() {
+      yield* (yield* Catalog).commitTable(trades, [], [{ action: "set-properties", updates }])
+    })
+
+  it.effect("without options, expiry keeps what history.expire.min-snapshots-to-keep and max-snapshot-age-ms ask", () =>
+    Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 10, 1)
+      yield* setProperties({ "history.expire.min-snapshots-to-keep": "4" })
+      // Snapshots are stamped by the TestClock, at 0: a month later all are past the default 5 days.
+      const far = 30 * 86_400_000
+      const byCount = yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far })
+      assert.strictEqual(byCount.snapshotsAfter, 4)
+      // A year of age keeps all that remain; an option given still decides over the property.
+      yield* setProperties({ "history.expire.max-snapshot-age-ms": String(365 * 86_400_000) })
+      assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far, retainLast: 1 })).snapshotsAfter, 4)
+      assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far, maxSnapshotAgeMs: 0, retainLast: 2 })).snapshotsAfter, 2)
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("a history.expire property that is not a positive whole number is refused, naming it", () =>
+    Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(2, 10, 1)
+      yield* setProperties({ "history.expire.max-snapshot-age-ms": "5 days" })
+      const error = yield* Effect.flip((yield* Maintenance).expireSnapshots(trades, { nowMs: 30 * 86_400_000 }))
+      assert.strictEqual(error._tag, "MaintenanceRefused")
+      assert.include(error.message, "history.expire.max-snapshot-age-ms")
+      assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, 2)
+    }).pipe(Effect.provide(warehouse())))
+})
+
+describe("Maintenance: compaction of a table K2 cannot write", () => {
+  it.effect("a sort order by a transform (another engine's bucket) is refused naming the table, and nothing is committed", () => {
+    // The catalog loads the table as if another engine had set a sort order by bucket(16, symbol).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const armed = { on: false }
+    const bucketed = (m: TableMetadata): TableMetadata => {
+      if (!armed.on) return m
+      const symbol = currentSchema(m).fields.find((f) => f.name === "symbol")!
+      return {
+        ...m,
+        "sort-orders": [...m["sort-orders"], {
+          "order-id": 7,
+          fields: [{ transform: "bucket[16]", "source-id": symbol.id, direction: "asc", "null-order": "nulls-first" }]
+        }],
+        "default-sort-order-id": 7
+      }
+    }
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({ ...catalog, loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: bucketed(t.metadata) })) }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(3, 10, 1)
+      armed.on = true
+      const snapshots = (yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length
+      const error = yield* Effect.flip((yield* Maintenance).compact(trades))
+      assert.strictEqual(error._tag, "UnsupportedTableFeature")
+      assert.match(error.message, /^market_data\.trades uses sort order 7/)
+      assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, snapshots)
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+  })
+})
+
+describe("Maintenance: orphan removal and files other catalogs need", () => {
+  it.effect("keeps metadata/version-hint.text (a Hadoop catalog's pointer to the table), as Java's orphan removal does", () =>
+    Effect.gen(function*() {
+      const io = yield* FileIO
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(1, 10, 1)
+      const location = (yield* (yield* Catalog).loadTable(trades)).metadata.location
+      const hint = `${location}/metadata/version-hint.text`
+      yield* io.write(hint, new TextEncoder().encode("1"))
+      const result = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+      assert.notInclude(result.removed.map(normalizeLocation), normalizeLocation(hint))
+      assert.isTrue(fs.existsSync(localPath(hint)))
+    }).pipe(Effect.provide(warehouse())))
+})
+
+describe("Maintenance: a table partitioned by values K2 does not hold", () => {
+  // The table as another engine left it: every snapshot's list names one manifest of spec 1,
+  // identity(symbol), whose partition values are strings.
+  const swap: { list?: string | undefined } = {}
+  const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
+  const bySymbol = { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "identity" }] }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+  const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) =>
+        Effect.map(catalog.loadTable(id), (t) =>
+          swap.list === undefined ? t : {
+            ...t,
+            metadata: {
+              ...t.metadata,
+              "partition-specs": [...t.metadata["partition-specs"], bySymbol],
+              snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! }))
+            }
+          })
+    }))
+  const swapIn = Effect.gen(function*() {
+    const files = yield* FileIO
+    yield* (yield* IcebergSink).ensureTable(tables.trades)
+    yield* appendMany(1, 10, 1)
+    const snapshot = currentSnapshot((yield* (yield* Catalog).loadTable(trades)).metadata)!
+    const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
+    const entries = yield* decodeManifest(yield* files.read(list[0]!.manifestPath), "manifest")
+    // Written as void of the string column, so that the Avro type of the value is a string.
+    const manifestPath = `${list[0]!.manifestPath}.by-symbol.avro`
+    yield* files.write(manifestPath, encodeManifest(
+      entries.map((e) => ({ ...e, dataFile: { ...e.dataFile, partition: { symbol: "AAPL" as unknown as number } } })),
+      { schema: tables.trades.schema, spec: { ...bySymbol, fields: [{ ...bySymbol.fields[0]!, transform: "void" }] } }
+    ))
+    swap.list = `${snapshot["manifest-list"]}.by-symbol.avro`
+    yield* files.write(swap.list, encodeManifestList([{ ...list[0]!, manifestPath, partitionSpecId: 1, partitions: null }], {
+      snapshotId: snapshot["snapshot-id"],
+      parentSnapshotId: null,
+      sequenceNumber: snapshot["sequence-number"]
+    }))
+  })
+
+  it.effect("compaction and orphan removal are refused as UnsupportedTableFeature naming table and field, not as a corrupt manifest", () =>
+    Effect.gen(function*() {
+      yield* swapIn
+      const maintenance = yield* Maintenance
+      for (const failed of [yield* Effect.flip(maintenance.compact(trades)), yield* Effect.flip(maintenance.removeOrphans(trades, { olderThanMs: 0 }))]) {
+        assert.strictEqual(failed._tag, "UnsupportedTableFeature", failed.message)
+        assert.include(failed.message, "market_data.trades")
+        assert.include(failed.message, "identity(symbol)")
+      }
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))), Effect.ensuring(Effect.sync(() => (swap.list = undefined)))))
 })

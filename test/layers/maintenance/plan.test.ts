@@ -1,0 +1,79 @@
+/**
+ * Expiry planning against the Iceberg spec's snapshot retention policy: a branch's own
+ * `min-snapshots-to-keep` / `max-snapshot-age-ms` keep its ancestors (format/spec.md,
+ * "Snapshot Retention Policy").
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
+import type { Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { planExpiry } from "../../../src/layers/maintenance/plan.ts"
+
+const DAY = 86_400_000
+
+const snap = (id: bigint, parent: bigint | undefined, timestampMs: number): Snapshot => ({
+  "snapshot-id": id,
+  ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+  "sequence-number": id,
+  "timestamp-ms": timestampMs,
+  "manifest-list": `file:///t/metadata/snap-${id}.avro`,
+  summary: { operation: "append" }
+})
+
+/**
+ * main: 1 <- 2 <- ... <- 6, one a day from day 1; branch `audit` at 4 with 10 and 11 on top
+ * (days 7, 8). `refs` as another engine wrote them (with retention fields K2 does not write).
+ */
+const table = (refs: Record<string, Record<string, unknown>>): TableMetadata => {
+  let m = newTableMetadata({
+    uuid: "u",
+    location: "file:///t",
+    schema: tables.trades.schema,
+    spec: tables.trades.spec,
+    sortOrder: null,
+    nowMs: 0
+  })
+  const main = [1n, 2n, 3n, 4n, 5n, 6n].map((id) => snap(id, id === 1n ? undefined : id - 1n, Number(id) * DAY))
+  const audit = [snap(10n, 4n, 7 * DAY), snap(11n, 10n, 8 * DAY)]
+  m = applyUpdates(m, null, [
+    ...[...main, ...audit].map((snapshot) => ({ action: "add-snapshot" as const, snapshot })),
+    { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 6n }
+  ], 0)
+  return { ...m, refs: refs as unknown as TableMetadata["refs"] }
+}
+
+const kept = (m: TableMetadata, options: { maxSnapshotAgeMs: number; retainLast: number; nowMs: number }) =>
+  [...planExpiry(m, options).keep].sort((a, b) => Number(a - b))
+
+describe("planExpiry: the spec's retention policy of each branch", () => {
+  it("a branch's min-snapshots-to-keep keeps that many of its ancestors", () => {
+    const m = table({
+      main: { "snapshot-id": 6n, type: "branch" },
+      audit: { "snapshot-id": 11n, type: "branch", "min-snapshots-to-keep": 4 }
+    })
+    // Everything is old; the table keeps 1 snapshot by default, the audit branch 4 of its own.
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY }), [3n, 4n, 6n, 10n, 11n])
+  })
+
+  it("a branch's max-snapshot-age-ms keeps its ancestors younger than that", () => {
+    const m = table({
+      main: { "snapshot-id": 6n, type: "branch", "max-snapshot-age-ms": 3 * DAY + 1 },
+      audit: { "snapshot-id": 11n, type: "branch" }
+    })
+    // now = day 8: main keeps days 5 and 6 (younger than 3 days); the default (1 day) keeps only heads.
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 8 * DAY + 1 }), [5n, 6n, 11n])
+  })
+
+  it("without retention fields, the table-wide options decide as before", () => {
+    const m = table({ main: { "snapshot-id": 6n, type: "branch" }, audit: { "snapshot-id": 11n, type: "branch" } })
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY }), [6n, 11n])
+  })
+
+  it("a tag keeps only its own snapshot: retention of ancestors is for branches", () => {
+    const m = table({
+      main: { "snapshot-id": 6n, type: "branch" },
+      v1: { "snapshot-id": 11n, type: "tag", "min-snapshots-to-keep": 4 }
+    })
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY }), [6n, 11n])
+  })
+})
