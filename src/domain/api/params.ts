@@ -9,7 +9,9 @@ import { CODE_PATTERN } from "../marketData.ts"
 /** A request parameter that is malformed or out of the server's limits (400). */
 export class BadParam extends Schema.TaggedError<BadParam>()("BadParam", {
   name: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /** The problem's code where docs/api.md names one more precise than bad_request. */
+  code: Schema.optional(Schema.Literal("limit_out_of_range"))
 }) {
   override get message() {
     return `${this.name}: ${this.detail}`
@@ -91,7 +93,7 @@ export const splitList = (text: string | undefined): ReadonlyArray<string> =>
 
 export const parseSymbols = (text: string | undefined, max: number): ReadonlyArray<string> | BadParam => {
   const list = splitList(text)
-  if (list.length > max) return new BadParam({ name: "symbols", detail: `at most ${max} symbols, got ${list.length}` })
+  if (list.length > max) return new BadParam({ name: "symbols", detail: `at most ${max} symbols, got ${list.length}`, code: "limit_out_of_range" })
   const bad = list.find((s) => !CODE_PATTERN.test(s))
   if (bad !== undefined) return new BadParam({ name: "symbols", detail: `${show(bad)} is not 1-32 of A-Z 0-9 . _ -` })
   return [...new Set(list)].sort()
@@ -107,7 +109,7 @@ export const parseIntParam = (
   if (!/^\d{1,16}$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n < options.min || n > options.max) {
-    return new BadParam({ name, detail: `must be from ${options.min} to ${options.max}, got ${text}` })
+    return new BadParam({ name, detail: `must be from ${options.min} to ${options.max}, got ${text}`, code: "limit_out_of_range" })
   }
   return n
 }

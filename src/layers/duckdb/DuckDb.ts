@@ -28,22 +28,26 @@ export const maxConnections = (): number => Math.max(1, (Number(process.env["UV_
 const REINTERRUPT_MS = 10
 
 /**
- * Runs one DuckDB call, turning a throw or rejection into a `DuckDbError` that says what it was for.
- * An interruption (a client gone, a timeout) never abandons the call: `interrupt` (typically
- * `connection.interrupt()`) stops it early, and the fiber waits until it settles. An abandoned
- * statement would keep its connection busy after it went back to the pool, and closing a
- * connection mid-statement deadlocks DuckDB, so the process never exits.
+ * Runs a DuckDB call, its throw or rejection mapped by `onFailure`. An interruption (a client gone,
+ * a timeout) never abandons the call: `interrupt` (typically `connection.interrupt()`) stops it
+ * early, and the fiber waits until it settles. An abandoned statement would keep its connection
+ * busy after it went back to the pool, and closing a connection mid-statement deadlocks DuckDB, so
+ * the process never exits.
  *
  * `interrupt` is repeated until the call settles: DuckDB forgets an interrupt that finds no
  * statement running (one still being prepared, reading its files' footers), and the statement
  * prepared next would then run to its end for a client long gone.
  */
-export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?: () => void): Effect.Effect<A, DuckDbError> =>
-  Effect.callback<A, DuckDbError>((resume) => {
+export const interruptibly = <A, E>(
+  f: () => A | Promise<A>,
+  onFailure: (cause: unknown) => E,
+  interrupt?: () => void
+): Effect.Effect<A, E> =>
+  Effect.callback<A, E>((resume) => {
     let done = false
     const settled = new Promise<A>((resolve) => resolve(f())).then(
       (a) => resume(Effect.succeed(a)),
-      (cause) => resume(Effect.fail(new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) })))
+      (cause) => resume(Effect.fail(onFailure(cause)))
     ).finally(() => {
       done = true
     })
@@ -56,6 +60,10 @@ export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?:
       return settled
     })
   })
+
+/** Runs one DuckDB call (see `interruptibly`), failing with a `DuckDbError` that says what it was for. */
+export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?: () => void): Effect.Effect<A, DuckDbError> =>
+  interruptibly(f, (cause) => new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) }), interrupt)
 
 /**
  * Executes one statement with positional `values`: prepared straight from its text, bound, run by

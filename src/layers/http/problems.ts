@@ -26,7 +26,7 @@ const toProblem = (error: unknown, correlationId: string) => {
   if (error instanceof BadParam) {
     return error.name === "Accept"
       ? problem(406, "not_acceptable", error.message, correlationId)
-      : problem(400, "bad_request", error.message, correlationId)
+      : problem(400, error.code ?? "bad_request", error.message, correlationId)
   }
   if (error instanceof InvalidQuery) {
     const code = error.reason._tag.replace(/[A-Z]/g, (c, i) => `${i === 0 ? "" : "_"}${c.toLowerCase()}`)

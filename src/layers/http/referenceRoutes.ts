@@ -5,6 +5,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot, parseSymbols } from "../../domain/api/params.ts"
 import type { TableName } from "../../domain/tables.ts"
+import { formatIsoMicros } from "../../domain/time.ts"
 import { CatalogError } from "../../services/Catalog.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
 import type { HandlerOptions } from "./handlerContext.ts"
@@ -73,7 +74,8 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
           csvFlatten: true,
           run: () =>
             engine.snapshots(params.table).pipe(Effect.map((list) => ({
-              rows: list.map((s) => ({ ...s, time: new Date(s.timestampMs).toISOString() })),
+              // An instant as every other answer writes one (toISOString stops at milliseconds).
+              rows: list.map((s) => ({ ...s, time: formatIsoMicros(s.timestampMs * 1000) })),
               scanned: [],
               rowsReturned: list.length,
               elapsedMs: 0

@@ -9,12 +9,13 @@
  *   own middleware asks for its scope again (accessLayer) → every error as
  *   application/problem+json (never a stack) → metrics.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http"
+import type { Duplex } from "node:stream"
 import { randomUUID } from "node:crypto"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, References, Tracer } from "effect"
-import { HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
+import { FindMyWay, HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApi, HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { Api, MetricsAccess, ReadAccess, ReplayAccess, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { percentDecoded } from "../../domain/percentDecode.ts"
@@ -236,7 +237,7 @@ export const pipeline = (options: HandlerOptions) => {
         )
       }).pipe(
         Effect.annotateLogs({ correlation_id: correlationId }),
-        Effect.catchCause((cause) => toProblemResponse(cause, correlationId, options.maxBodyBytes))
+        Effect.catchCause((cause) => toProblemResponse(cause, correlationId, options.maxBodyBytes, request.url))
       )
       if (exporting || continuing) respond = Effect.annotateSpans(respond, { "k2.correlation_id": correlationId })
 
@@ -265,13 +266,36 @@ export const pipeline = (options: HandlerOptions) => {
     })
 }
 
+/**
+ * The methods a path is answered by, for a 405's Allow (RFC 9110 §15.5.6): the router says only
+ * that it found no route. Matched as the router matches (FindMyWay with its default settings).
+ */
+const methodsAt = (() => {
+  const router = FindMyWay.make<true>()
+  HttpApi.reflect(Api, { onGroup: () => {}, onEndpoint: ({ endpoint }) => router.on(endpoint.method, endpoint.path as FindMyWay.PathInput, true) })
+  router.on("GET", "/openapi.json", true)
+  router.on("GET", "/docs", true)
+  return (url: string): ReadonlyArray<string> => {
+    const methods = ["GET", "POST"].filter((m) => router.find(m, url) !== undefined)
+    // HEAD is answered as GET; OPTIONS by the pipeline (toProblemResponse).
+    return methods.length === 0 ? [] : [...methods.flatMap((m) => m === "GET" ? [m, "HEAD"] : [m]), "OPTIONS"]
+  }
+})()
+
 /** Any failure that escaped the handlers: a problem, never a stack trace. Client aborts pass through. */
-const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string, maxBodyBytes: number) => {
+const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string, maxBodyBytes: number, url: string) => {
   if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
   const error = Cause.squash(cause)
   if (HttpServerError.isHttpServerError(error)) {
     const reason = error.reason
-    if (reason._tag === "RouteNotFound") return Effect.succeed(problem(404, "not_found", "no such route", correlationId))
+    if (reason._tag === "RouteNotFound") {
+      const allowed = methodsAt(reason.request.url)
+      if (allowed.length === 0) return Effect.succeed(problem(404, "not_found", "no such route", correlationId))
+      const allow = allowed.join(", ")
+      return Effect.succeed(reason.request.method === "OPTIONS"
+        ? HttpServerResponse.empty({ status: 204, headers: { allow } })
+        : problem(405, "method_not_allowed", `${reason.request.method} is not answered here; allowed: ${allow}`, correlationId, { allow }))
+    }
     if (reason._tag === "RequestParseError") {
       // A body with no length to check up front meets the limit while it is read.
       return Effect.succeed(reason.reason === "BodyTooLarge"
@@ -280,6 +304,14 @@ const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string, m
     }
   }
   if (HttpApiError.HttpApiSchemaError.is(error) && error.kind !== "Body" && error.kind !== "ResponseHeaders") {
+    // Every query parameter is one value: a repeated one decodes as a list, which the schema words as `Expected string`.
+    const q = url.indexOf("?")
+    const names = error.kind === "Query" && q >= 0 ? [...new URLSearchParams(url.slice(q + 1)).keys()] : []
+    const repeated = names.find((name, i) => names.indexOf(name) !== i && error.cause.message.includes(JSON.stringify([name])))
+    if (repeated !== undefined) {
+      const detail = `${repeated} is given more than once: give each parameter once (a list is comma-separated, as in symbols=BHP,CBA)`
+      return Effect.succeed(problem(400, "bad_request", detail, correlationId))
+    }
     const where = error.kind.toLowerCase()
     const detail = error.cause.message.split("\n").slice(0, 4).join("; ").slice(0, 400)
     return Effect.succeed(problem(400, "bad_request", `invalid ${where}: ${detail}`, correlationId))
@@ -344,6 +376,33 @@ export const layer = (options: HandlerOptions) => {
   return built as Layer.Layer<never, Layer.Error<typeof built>, HttpRouter.Request.Without<Layer.Services<typeof built>>>
 }
 
+/** Request line and headers: Node's 16 KiB did not hold a query naming 1000 symbols (Api.ts, symbols). */
+const MAX_HEADER_BYTES = 64 * 1024
+
+/**
+ * What Node cannot read as a request (a request line or headers past MAX_HEADER_BYTES, malformed, or not
+ * received in time) it answers itself, without a body: answered here as every error is, a problem.
+ * As Node's own answer: written unless a response is under way on the connection, which is then closed.
+ */
+const refuseUnread = (error: Error & { readonly code?: string }, socket: Duplex) => {
+  // Node's own test (http's socketOnError): no response on the way whose head went out already.
+  const inFlight = (socket as Duplex & { readonly _httpMessage?: { readonly headersSent: boolean } | null })._httpMessage
+  if (!socket.writable || (inFlight != null && inFlight.headersSent)) return void socket.destroy(error)
+  const [status, code, detail] = error.code === "HPE_HEADER_OVERFLOW"
+    ? [431, "bad_request", `the request line and headers are longer than the server reads (${MAX_HEADER_BYTES / 1024} KiB)`]
+    : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? [408, "bad_request", "the request was not received in time"]
+    : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+    ? [413, "body_too_large", "the chunk extensions are too large"]
+    : [400, "bad_request", "the request could not be read"]
+  const body = problemBody(status, code, detail, randomUUID())
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`
+  )
+  socket.destroy(error)
+}
+
 /**
  * A Node HTTP server on host:port (0: any free port) with the platform services the routes need.
  * It listens before the routes are built; a request arriving in between, which Node would leave
@@ -351,7 +410,8 @@ export const layer = (options: HandlerOptions) => {
  */
 export const nodeServer = (options: { readonly port: number; readonly host: string }) =>
   NodeHttpServer.layer(() => {
-    const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000 })
+    const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES })
+    server.on("clientError", refuseUnread)
     const early: Array<readonly [IncomingMessage, ServerResponse]> = []
     const hold = (request: IncomingMessage, response: ServerResponse) => void early.push([request, response])
     const attach = (event: string | symbol, handler: (request: IncomingMessage, response: ServerResponse) => void) => {

@@ -31,7 +31,7 @@ import {
 import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
-import { executeOne } from "../duckdb/DuckDb.ts"
+import { executeOne, interruptibly } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
 
@@ -280,106 +280,130 @@ export const runSandboxed = (options: {
   readonly timeoutMs: number
   readonly parquetOut?: string
 }): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
-  Effect.tryPromise({
-    try: async () => {
-      const files = options.tables.flatMap((t) => t.files)
-      const instance = await DuckDBInstance.create(":memory:", {
-        autoinstall_known_extensions: "false",
-        autoload_known_extensions: "false",
-        threads: "1",
-        memory_limit: "512MB",
-        max_temp_directory_size: "0B"
-      })
-      const connection = await instance.connect()
-      try {
-        await connection.run("SET TimeZone = 'UTC'")
-        for (const t of options.tables) {
-          // Hive partitioning off: DuckDB would add each file's partition directory as a column.
-          if (t.files.length > 0) {
-            await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT * FROM read_parquet([${t.files.map(quoteLiteral).join(", ")}], hive_partitioning = false)`)
-          } else {
-            const columns = t.schema.fields.map((f) => `${quoteIdent(f.name)} ${duckType(f.type)}`).join(", ")
-            await connection.run(`CREATE TABLE ${quoteIdent(t.name)} (${columns})`)
-          }
-        }
-        const allowed = [...files, ...(options.parquetOut === undefined ? [] : [options.parquetOut])]
-        await connection.run(`SET allowed_paths = [${allowed.map(quoteLiteral).join(", ")}]`)
-        await connection.run("SET allowed_directories = []")
-        await connection.run("SET enable_external_access = false")
-        await connection.run("SET lock_configuration = true")
-
-        // Parse gate: exactly one SELECT statement.
-        const parsed = (await serialized(connection, options.sql))
-        let tree: { error?: boolean; error_message?: string; statements?: Array<unknown> }
-        try {
-          tree = JSON.parse(String(parsed?.["j"] ?? "{}"))
-        } catch {
-          throw new SqlRefused({ detail: "the statement could not be parsed" })
-        }
-        if (tree.error === true) {
-          const why = String(tree.error_message ?? "")
-          throw new SqlRefused({
-            detail: /Only SELECT/i.test(why) ? "only a SELECT statement is allowed" : `syntax error: ${scrub(why, files)}`
-          })
-        }
-        const count = tree.statements?.length ?? 0
-        if (count !== 1) throw new SqlRefused({ detail: count === 0 ? "no statement" : `exactly one statement is allowed, got ${count}` })
-        checkReferences(tree.statements, options.tables.map((t) => t.name))
-
-        if (options.parquetOut !== undefined) {
-          const statement = await withoutEnd(connection, options.sql, String(parsed?.["j"]))
-          await interruptAfter(
-            connection,
-            options.timeoutMs,
-            connection.run(`COPY (SELECT * FROM (\n${statement}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
-          )
-          return { columns: [], rows: [], truncatedBy: null }
-        }
-        const maxBytes = options.maxBytes ?? defaults.sqlMaxBytes
-        return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
-          const result = await connection.stream(options.sql)
-          const names = result.deduplicatedColumnNames()
-          const columns = names.map((name, i) => ({ name, type: result.columnType(i).toString() }))
-          const rows: Array<Record<string, unknown>> = []
-          // Each row repeats its column names in JSON.
-          const rowBytes = names.reduce((n, name) => n + Buffer.byteLength(name) + 4, 2)
-          let bytes = 0
-          while (true) {
-            const chunk = await result.fetchChunk()
-            if (chunk === null || chunk.rowCount === 0) break
-            // Value by value, not chunk.convertRows: a chunk holds up to 2048 rows, and the
-            // first value past the budget ends the answer before the rest is converted.
-            const vectors = names.map((_, c) => chunk.getColumnVector(c))
-            for (let r = 0; r < chunk.rowCount; r++) {
-              if (rows.length >= options.maxRows) return { columns, rows, truncatedBy: "rows" }
-              const row: Record<string, unknown> = {}
-              bytes += rowBytes
-              for (let c = 0; c < names.length; c++) {
-                const vector = vectors[c]!
-                const value = toJson(vector.getItem(r), vector.type, toJson)
-                bytes += jsonBytes(value)
-                if (bytes > maxBytes) return { columns, rows, truncatedBy: "bytes" }
-                row[names[c]!] = value
-              }
-              rows.push(row)
-            }
-          }
-          return { columns, rows, truncatedBy: null }
-        })())
-      } finally {
-        connection.closeSync()
-        instance.closeSync()
-      }
-    },
-    catch: (e) => {
-      if (e instanceof SqlRefused) return e
-      if (e instanceof TimeoutMarker) return new SqlTimeout({ ms: options.timeoutMs })
-      const message = e instanceof Error ? e.message : String(e)
-      // Not a bare "lock": `SELECT block ...` failing on its column was answered as a refusal.
-      if (/Permission Error|disabled by configuration|configuration has been locked/i.test(message)) {
-        return new SqlRefused({ detail: "the statement needs access that is not allowed (files, network, extensions or settings)" })
-      }
-      if (/INTERRUPT/i.test(message)) return new SqlTimeout({ ms: options.timeoutMs })
-      return new SqlFailed({ detail: scrub(message, options.tables.flatMap((t) => t.files)) })
-    }
+  // An interruption (the client gone) stops the statement and waits until it settles, so the
+  // two-at-once limit holds. Abandoned, a statement ran on to the time limit, holding one of the
+  // libuv threads every DuckDB call of the process needs.
+  Effect.suspend(() => {
+    const stop = { requested: false, connection: undefined as DuckDBConnection | undefined }
+    return interruptibly(() => run(options, stop), (e) => failureOf(e, options), () => {
+      stop.requested = true
+      stop.connection?.interrupt()
+    })
   })
+
+/** The run itself; `stop.requested` (set on interruption) keeps the user's statement from starting. */
+const run = async (
+  options: Parameters<typeof runSandboxed>[0],
+  stop: { readonly requested: boolean; connection: DuckDBConnection | undefined }
+): Promise<SqlResult> => {
+  const files = options.tables.flatMap((t) => t.files)
+  const instance = await DuckDBInstance.create(":memory:", {
+    autoinstall_known_extensions: "false",
+    autoload_known_extensions: "false",
+    threads: "1",
+    memory_limit: "512MB",
+    max_temp_directory_size: "0B"
+  })
+  const connection = await instance.connect()
+  stop.connection = connection
+  // The interruption may come between two statements, where interrupt() stops nothing.
+  const unlessStopped = () => {
+    if (stop.requested) throw new Error("interrupted")
+  }
+  try {
+    await connection.run("SET TimeZone = 'UTC'")
+    for (const t of options.tables) {
+      // Hive partitioning off: DuckDB would add each file's partition directory as a column.
+      if (t.files.length > 0) {
+        await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT * FROM read_parquet([${t.files.map(quoteLiteral).join(", ")}], hive_partitioning = false)`)
+      } else {
+        const columns = t.schema.fields.map((f) => `${quoteIdent(f.name)} ${duckType(f.type)}`).join(", ")
+        await connection.run(`CREATE TABLE ${quoteIdent(t.name)} (${columns})`)
+      }
+    }
+    const allowed = [...files, ...(options.parquetOut === undefined ? [] : [options.parquetOut])]
+    await connection.run(`SET allowed_paths = [${allowed.map(quoteLiteral).join(", ")}]`)
+    await connection.run("SET allowed_directories = []")
+    await connection.run("SET enable_external_access = false")
+    await connection.run("SET lock_configuration = true")
+
+    // Parse gate: exactly one SELECT statement.
+    const parsed = (await serialized(connection, options.sql))
+    let tree: { error?: boolean; error_message?: string; statements?: Array<unknown> }
+    try {
+      tree = JSON.parse(String(parsed?.["j"] ?? "{}"))
+    } catch {
+      throw new SqlRefused({ detail: "the statement could not be parsed" })
+    }
+    if (tree.error === true) {
+      const why = String(tree.error_message ?? "")
+      throw new SqlRefused({
+        detail: /Only SELECT/i.test(why) ? "only a SELECT statement is allowed" : `syntax error: ${scrub(why, files)}`
+      })
+    }
+    const count = tree.statements?.length ?? 0
+    if (count !== 1) throw new SqlRefused({ detail: count === 0 ? "no statement" : `exactly one statement is allowed, got ${count}` })
+    checkReferences(tree.statements, options.tables.map((t) => t.name))
+
+    if (options.parquetOut !== undefined) {
+      const statement = await withoutEnd(connection, options.sql, String(parsed?.["j"]))
+      unlessStopped()
+      await interruptAfter(
+        connection,
+        options.timeoutMs,
+        connection.run(`COPY (SELECT * FROM (\n${statement}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
+      )
+      return { columns: [], rows: [], truncatedBy: null }
+    }
+    const maxBytes = options.maxBytes ?? defaults.sqlMaxBytes
+    unlessStopped()
+    return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
+      const result = await connection.stream(options.sql)
+      const names = result.deduplicatedColumnNames()
+      const columns = names.map((name, i) => ({ name, type: result.columnType(i).toString() }))
+      const rows: Array<Record<string, unknown>> = []
+      // Each row repeats its column names in JSON.
+      const rowBytes = names.reduce((n, name) => n + Buffer.byteLength(name) + 4, 2)
+      let bytes = 0
+      while (true) {
+        const chunk = await result.fetchChunk()
+        if (chunk === null || chunk.rowCount === 0) break
+        // Value by value, not chunk.convertRows: a chunk holds up to 2048 rows, and the
+        // first value past the budget ends the answer before the rest is converted.
+        const vectors = names.map((_, c) => chunk.getColumnVector(c))
+        for (let r = 0; r < chunk.rowCount; r++) {
+          if (rows.length >= options.maxRows) return { columns, rows, truncatedBy: "rows" }
+          // No prototype: a column named __proto__ is a key like any other (on {} it set the prototype).
+          const row: Record<string, unknown> = Object.create(null)
+          bytes += rowBytes
+          for (let c = 0; c < names.length; c++) {
+            const vector = vectors[c]!
+            const value = toJson(vector.getItem(r), vector.type, toJson)
+            bytes += jsonBytes(value)
+            if (bytes > maxBytes) return { columns, rows, truncatedBy: "bytes" }
+            row[names[c]!] = value
+          }
+          rows.push(row)
+        }
+      }
+      return { columns, rows, truncatedBy: null }
+    })())
+  } finally {
+    stop.connection = undefined
+    connection.closeSync()
+    instance.closeSync()
+  }
+}
+
+/** What a run that threw failed with: refused, over its time, or DuckDB's message scrubbed of paths. */
+const failureOf = (e: unknown, options: Parameters<typeof runSandboxed>[0]): SqlRefused | SqlFailed | SqlTimeout => {
+  if (e instanceof SqlRefused) return e
+  if (e instanceof TimeoutMarker) return new SqlTimeout({ ms: options.timeoutMs })
+  const message = e instanceof Error ? e.message : String(e)
+  // Not a bare "lock": `SELECT block ...` failing on its column was answered as a refusal.
+  if (/Permission Error|disabled by configuration|configuration has been locked/i.test(message)) {
+    return new SqlRefused({ detail: "the statement needs access that is not allowed (files, network, extensions or settings)" })
+  }
+  if (/INTERRUPT/i.test(message)) return new SqlTimeout({ ms: options.timeoutMs })
+  return new SqlFailed({ detail: scrub(message, options.tables.flatMap((t) => t.files)) })
+}

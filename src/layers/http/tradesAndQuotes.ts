@@ -14,12 +14,13 @@ import {
   parseSymbols,
   splitList
 } from "../../domain/api/params.ts"
-import { checkFields } from "../../domain/query/validate.ts"
-import { DECIMAL_ARGUMENT } from "../../domain/query/exact.ts"
+import { InvalidArgument, invalid } from "../../domain/query/errors.ts"
+import { checkDecimal, checkFields } from "../../domain/query/validate.ts"
 import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
+import { decimalColumns } from "../query/sql.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { pinCursor } from "./pinning.ts"
 import { orBad } from "./problems.ts"
@@ -60,22 +61,23 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
     headers: Record<string, string>
   ) {
     const schema = definitionOf(table).schema
-    const names = schema.fields.map((f) => f.name)
-    const unknown = r.fields.filter((f) => !names.includes(f))
-    if (unknown.length > 0) return yield* new BadParam({ name: "fields", detail: `unknown ${unknown.join(", ")}` })
-    const decimals = schema.fields.filter((f) => typeof f.type === "string" && f.type.startsWith("decimal")).map((f) => f.name)
+    // Checked as the engine checks a page's, so a mistake is the same problem in every format.
+    const fields = yield* Effect.fromResult(checkFields(r.fields, schema.fields.map((f) => f.name)))
+    const decimals = decimalColumns(schema)
     let where = `exchange_timestamp >= make_timestamptz(${r.from}::BIGINT) AND exchange_timestamp < make_timestamptz(${r.to}::BIGINT)`
-    // Symbols match CODE_PATTERN (no quote can appear) and decimals DECIMAL_ARGUMENT: safe as literals.
+    // Symbols match CODE_PATTERN (no quote can appear) and decimals DECIMAL_ARGUMENT (checkDecimal): safe as literals.
     if (r.symbols.length > 0) where += ` AND symbol IN (${r.symbols.map((s) => `'${s}'`).join(", ")})`
     for (const f of r.filters) {
-      if (!decimals.includes(f.column)) return yield* new BadParam({ name: "filter", detail: `${table} can be filtered on ${decimals.join(", ")}` })
-      for (const [bound, op] of [[f.min, ">="], [f.max, "<="]] as const) {
+      if (!decimals.includes(f.column)) {
+        return yield* invalid(new InvalidArgument({ name: "filter column", detail: `${JSON.stringify(f.column)}; ${table} can be filtered on ${decimals.join(", ")}` }))
+      }
+      for (const [bound, op, name] of [[f.min, ">=", "min"], [f.max, "<=", "max"]] as const) {
         if (bound === undefined) continue
-        if (!DECIMAL_ARGUMENT.test(bound)) return yield* new BadParam({ name: "filter", detail: `${JSON.stringify(bound)} is not a decimal` })
+        yield* Effect.fromResult(checkDecimal(`${f.column} ${name}`, bound))
         where += ` AND "${f.column}" ${op} ${bound}::DECIMAL(18, 8)`
       }
     }
-    const columns = (r.fields.length > 0 ? names.filter((n) => r.fields.includes(n)) : names).map((n) => `"${n}"`).join(", ")
+    const columns = fields.map((n) => `"${n}"`).join(", ")
     // Planned before the 200 and under the query time limit, as every read is.
     const plan = yield* reads.withTimeout(scanner.plan(identifierOf(table), {
       ...(r.selector === undefined ? {} : { snapshot: r.selector }),

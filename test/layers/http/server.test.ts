@@ -20,6 +20,27 @@ describe("node server", () => {
     })).pipe(Effect.provide(Server.nodeServer({ port: 0, host: "127.0.0.1" }))))
 })
 
+describe("node server: requests Node refuses before the app sees them", () => {
+  it.live("a request line or headers past the server's limit is answered application/problem+json, as every error is", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const url = HttpServer.formatAddress(server.address).replace(/\/$/, "")
+      yield* HttpServer.serveEffect(Effect.succeed(HttpServerResponse.text("ran")))
+      for (const [what, init] of [
+        ["a long query", { path: `/v1/trades?symbols=${"A".repeat(100_000)}`, headers: {} }],
+        ["a long header", { path: "/v1/trades", headers: { "x-big": "b".repeat(100_000) } }]
+      ] as const) {
+        const res = yield* Effect.promise(() => fetch(`${url}${init.path}`, { headers: init.headers }))
+        const body = yield* Effect.promise(() => res.text())
+        assert.strictEqual(res.status, 431, what)
+        assert.strictEqual(res.headers.get("content-type"), "application/problem+json", `${what}: ${body}`)
+        const problem = JSON.parse(body)
+        assert.strictEqual(problem.status, 431, what)
+        assert.match(problem.correlation_id, /^[0-9a-f-]{36}$/, what)
+      }
+    })).pipe(Effect.provide(Server.nodeServer({ port: 0, host: "127.0.0.1" }))))
+})
+
 describe("RateLimiter", () => {
   it("holds at most its capacity of windows, however many clients one window sees", () => {
     // An IPv6 client can send each request from another address: 5,000 windows were held.
@@ -256,5 +277,43 @@ describe("paths the URL parser cannot read", () => {
         assert.notStrictEqual(a.status, 500, `${path}: ${a.body}`)
         assert.strictEqual(a.type, "application/problem+json", path)
       }
+    }))
+})
+
+describe("a route asked by a method it does not answer", () => {
+  it.effect("is 405 with Allow (RFC 9110 §15.5.6), not 404; OPTIONS is answered with Allow; an unknown path stays 404", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      const key = { "x-api-key": KEYS.full }
+      for (const [method, path, allow] of [
+        ["DELETE", "/v1/trades?from=2024-01-02", "GET, HEAD, OPTIONS"],
+        ["PUT", "/v1/snapshots/trades", "GET, HEAD, OPTIONS"],
+        ["GET", "/v1/sql", "POST, OPTIONS"],
+        ["DELETE", "/health", "GET, HEAD, OPTIONS"]
+      ] as const) {
+        const res = yield* call(path, { method, headers: key })
+        assert.strictEqual(res.headers.get("allow"), allow, `${method} ${path}`)
+        const a = yield* answer(res)
+        assert.strictEqual(a.status, 405, `${method} ${path}: ${a.body}`)
+        assert.strictEqual(a.type, "application/problem+json")
+        assert.strictEqual(JSON.parse(a.body).code, "method_not_allowed")
+      }
+      const options_ = yield* call("/v1/trades", { method: "OPTIONS", headers: key })
+      assert.strictEqual(options_.status, 204)
+      assert.strictEqual(options_.headers.get("allow"), "GET, HEAD, OPTIONS")
+      const unknown = yield* call("/v1/nothing", { method: "DELETE", headers: key })
+      assert.strictEqual(unknown.status, 404)
+      assert.isNull(unknown.headers.get("allow"))
+    }))
+})
+
+describe("a query parameter given more than once", () => {
+  it.effect("is refused saying so, not as a schema's `Expected string`", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      const res = yield* call("/v1/trades?from=2024-01-02&to=2024-01-03&symbols=BHP&symbols=CBA", { headers: { "x-api-key": KEYS.full } })
+      yield* refused(res, 400, "symbols is given more than once: give each parameter once (a list is comma-separated, as in symbols=BHP,CBA)")
     }))
 })

@@ -1,6 +1,6 @@
 /** The SQL sandbox on its own: the answer is bounded in bytes as well as in rows. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -121,6 +121,15 @@ describe("SQL sandbox values", () => {
     }))
 })
 
+describe("SQL sandbox column names", () => {
+  it.effect("a column named __proto__ keeps its value (assigned to a plain object, it set the row's prototype and vanished)", () =>
+    Effect.gen(function*() {
+      const r = yield* run(`SELECT 1 AS "__proto__", 2 AS b`)
+      assert.strictEqual(JSON.stringify(r.rows), `[{"__proto__":1,"b":2}]`)
+      assert.strictEqual(r.rows[0]!["__proto__"], 1)
+    }))
+})
+
 describe("SQL sandbox Parquet answers", () => {
   it.effect("a statement ending in `;` (and a comment after it) answers Parquet as it answers JSON", () =>
     Effect.gen(function*() {
@@ -146,4 +155,21 @@ describe("SQL sandbox errors", () => {
         assert.include(r._tag === "Failure" ? r.failure.message : "", "not found", sql)
       }
     }))
+})
+
+describe("SQL sandbox interruption", () => {
+  it.live("an interrupted run (its client gone) stops its statement: none is left holding a libuv thread until the time limit", () =>
+    Effect.gen(function*() {
+      // Endless at one thread: only the interruption ends it within the test (an interrupt that
+      // DuckDB lost would leave the run to the 10-minute limit, and the test to its own time limit).
+      const endless = "SELECT count(*) FROM range(9000000000000) t(x) WHERE x % 7 = 3"
+      // More than the libuv pool's 4 threads, which every DuckDB call of the process (and zlib, fs) shares.
+      const fibers = yield* Effect.forEach(Array.from({ length: 6 }), () =>
+        Effect.forkChild(runSandboxed({ sql: endless, tables: [], maxRows: 10, timeoutMs: 600_000 })))
+      yield* Effect.sleep("1 second")
+      yield* Effect.forEach(fibers, Fiber.interrupt)
+      const next = yield* run("SELECT 42 AS n").pipe(Effect.timeoutOption(Duration.seconds(15)))
+      assert.isTrue(next._tag === "Some", "a run after the interrupted ones found every libuv thread still busy with them")
+      assert.deepStrictEqual(next._tag === "Some" ? next.value.rows : [], [{ n: 42 }])
+    }), 120_000)
 })
