@@ -70,6 +70,9 @@ export const describeManifest = (
   }
 }
 
+/** Whether a manifest lists a live (ADDED or EXISTING) file: one of DELETED entries alone adds nothing to a scan. */
+export const hasLiveFiles = (manifest: ManifestFile): boolean => manifest.addedFilesCount > 0 || manifest.existingFilesCount > 0
+
 /** New files of a snapshot: ADDED, ids and sequence numbers left to inheritance (the manifest survives a retry). */
 export const addedEntries = (files: ReadonlyArray<DataFile>): Array<ManifestEntry> =>
   files.map((dataFile) => ({

@@ -28,8 +28,15 @@ export type TableUpdate =
   | { readonly action: "add-spec"; readonly spec: PartitionSpec }
   | { readonly action: "set-default-spec"; readonly "spec-id": number }
 
-/** Java's write.metadata.previous-versions-max default. */
-const METADATA_LOG_MAX = 100
+/** How many earlier metadata files the log keeps: write.metadata.previous-versions-max (Java's default 100, at least 1). */
+const metadataLogMax = (m: TableMetadata): number => {
+  const value = Number(m.properties["write.metadata.previous-versions-max"] ?? 100)
+  return Number.isSafeInteger(value) ? Math.max(1, value) : 100
+}
+
+/** Statistics files of snapshots that are not `gone` (Java drops a removed snapshot's with it). */
+const keptStatistics = (files: ReadonlyArray<unknown> | undefined, gone: ReadonlySet<bigint>) =>
+  files?.filter((f) => !gone.has((f as { readonly "snapshot-id"?: bigint })["snapshot-id"]!))
 
 const MAIN = "main"
 
@@ -193,10 +200,14 @@ export const applyUpdates = (
         // As Java does: the log loses everything up to its last removed entry, not just that entry;
         // [A, B, C] less B would say A was current while B was, and time travel would read A.
         const lastGone = m["snapshot-log"].findLastIndex((e) => gone.has(e["snapshot-id"]))
+        const statistics = keptStatistics(m.statistics, gone)
+        const partitionStatistics = keptStatistics(m["partition-statistics"], gone)
         m = {
           ...m,
           snapshots: m.snapshots.filter((s) => !gone.has(s["snapshot-id"])),
-          "snapshot-log": m["snapshot-log"].slice(lastGone + 1)
+          "snapshot-log": m["snapshot-log"].slice(lastGone + 1),
+          ...(statistics === undefined ? {} : { statistics }),
+          ...(partitionStatistics === undefined ? {} : { "partition-statistics": partitionStatistics })
         }
         break
       }
@@ -227,7 +238,7 @@ export const applyUpdates = (
   return {
     ...m,
     "last-updated-ms": Math.max(nowMs, base["last-updated-ms"]),
-    "metadata-log": metadataLog.slice(-METADATA_LOG_MAX)
+    "metadata-log": metadataLog.slice(-metadataLogMax(m))
   }
 }
 

@@ -13,7 +13,8 @@ const Fields = Schema.Array(Schema.Struct({ id: Schema.Int, name: Schema.String,
 const SnapshotShape = Schema.Struct({
   "snapshot-id": Schema.BigInt,
   "parent-snapshot-id": Schema.optionalKey(Schema.BigInt),
-  "sequence-number": Schema.BigInt,
+  // Java leaves out a sequence number of 0: the snapshots of a table upgraded from format v1.
+  "sequence-number": Schema.optionalKey(Schema.BigInt),
   "timestamp-ms": Schema.Int,
   "manifest-list": Schema.String,
   summary: Schema.Record(Schema.String, Schema.String).pipe(Schema.check(
@@ -65,16 +66,43 @@ export const decodeTableMetadata = (text: string, path: string): Result.Result<T
   }
   const m = raw as Record<string, unknown>
   // Optional collections default to empty, and a JSON null current snapshot (v1 writers) to absent.
-  const { "current-snapshot-id": current, ...rest } = m
-  return Result.succeed({
+  const { "current-snapshot-id": current, snapshots = [], ...rest } = m
+  const currentId = current === null || current === undefined || current === -1n ? undefined : current as bigint
+  const metadata = {
     properties: {},
-    snapshots: [],
     "snapshot-log": [],
     "metadata-log": [],
-    refs: {},
+    // The spec: "There is always a main branch reference pointing to the current-snapshot-id even
+    // if the refs map is null" (metadata written before refs existed).
     ...rest,
-    ...(current === null || current === undefined || current === -1n ? {} : { "current-snapshot-id": current })
-  } as unknown as TableMetadata)
+    // Java accepts refs without main beside a current snapshot, which is then main's.
+    refs: currentId === undefined || (rest.refs as Record<string, unknown> | undefined)?.["main"] !== undefined
+      ? rest.refs ?? {}
+      : { ...(rest.refs as object | undefined), main: { "snapshot-id": currentId, type: "branch" } },
+    // Spec "Reading v1 metadata for v2": a snapshot's sequence number defaults to 0.
+    snapshots: (snapshots as ReadonlyArray<Record<string, unknown>>).map((s) => ({ "sequence-number": 0n, ...s })),
+    ...(currentId === undefined ? {} : { "current-snapshot-id": currentId })
+  } as unknown as TableMetadata
+  const inconsistent = inconsistency(metadata)
+  return inconsistent === null
+    ? Result.succeed(metadata)
+    : Result.fail(new CorruptFile({ path, detail: `inconsistent table metadata: ${inconsistent}` }))
+}
+
+/** What the metadata names but lacks (Java refuses to load such a table too), or null. */
+const inconsistency = (m: TableMetadata): string | null => {
+  if (!m.schemas.some((s) => s["schema-id"] === m["current-schema-id"])) return `no current schema ${m["current-schema-id"]}`
+  if (!m["partition-specs"].some((s) => s["spec-id"] === m["default-spec-id"])) return `no default partition spec ${m["default-spec-id"]}`
+  const ids = new Set(m.snapshots.map((s) => s["snapshot-id"]))
+  const current = m["current-snapshot-id"]
+  if (current !== undefined && !ids.has(current)) return `no current snapshot ${current}`
+  for (const [name, ref] of Object.entries(m.refs)) {
+    if (!ids.has(ref["snapshot-id"])) return `ref ${name} names no snapshot of the table (snapshot ${ref["snapshot-id"]})`
+  }
+  if (m.refs["main"]?.["snapshot-id"] !== current) {
+    return `branch main is at ${m.refs["main"]?.["snapshot-id"] ?? "nothing"}, the current snapshot is ${current ?? "none"}`
+  }
+  return null
 }
 
 export const encodeTableMetadata = (m: TableMetadata): string => stringifyJson(m, 2)

@@ -15,6 +15,7 @@ import {
   deletedEntry,
   describeManifest,
   groupForMerge,
+  hasLiveFiles,
   type MergePolicy,
   manifestsToMerge
 } from "../../domain/iceberg/manifestPlan.ts"
@@ -52,6 +53,7 @@ import {
 import { FileIO } from "../../services/FileIO.ts"
 import { CommitRejected, FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
+import { foreignStorage, isLocalLocation } from "./fileio.ts"
 import { encodeManifest, encodeManifestList } from "./manifests.ts"
 import type { SnapshotFiles } from "./snapshotFiles.ts"
 
@@ -172,6 +174,9 @@ export const commitChange = Effect.fnUntraced(function*(
     const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
     if (mine !== undefined) return { table: base, snapshot: mine, attempts, landedBefore: attempts === 1 } satisfies Committed
 
+    if (!isLocalLocation(metadataDirectory(m))) {
+      return yield* new UnsupportedTableFeature({ table, feature: foreignStorage(metadataDirectory(m)) })
+    }
     const parent = currentSnapshot(m)
     const prepared = change.prepare === undefined ? Result.succeed({}) : change.prepare(m)
     if (Result.isFailure(prepared)) return yield* new CommitRejected({ table, detail: prepared.failure })
@@ -190,7 +195,10 @@ export const commitChange = Effect.fnUntraced(function*(
     }
     const spec = yield* held(m, addedSpec)
 
-    let manifests: Array<ManifestFile> = parent === undefined ? [] : [...(yield* snapshots.manifestList(parent))]
+    // As Java's MergingSnapshotProducer: a manifest an earlier snapshot left with no live file (its
+    // files all removed) is not carried on, or every later snapshot lists it and every scan and
+    // commit reads it again (and a delete manifest left so would refuse removals below for deletes none live).
+    let manifests: Array<ManifestFile> = parent === undefined ? [] : (yield* snapshots.manifestList(parent)).filter(hasLiveFiles)
 
     if (change.removed.length > 0) {
       // Rows another engine deleted meanwhile (row-level deletes) would live again in files
@@ -214,6 +222,10 @@ export const commitChange = Effect.fnUntraced(function*(
     for (const toMerge of manifestsToMerge([...newManifests, ...manifests], options.mergePolicy)) {
       const merging = new Set(toMerge.filter((mf) => !newManifests.includes(mf)).map((mf) => mf.manifestPath))
       if (merging.size === 0) continue
+      // Manifests of another engine's spec whose values K2 cannot write stay as they are: merging is
+      // an optimisation, never a reason to refuse the commit.
+      const groupSpec = specById(m, toMerge[0]!.partitionSpecId)
+      if (groupSpec !== undefined && unheldPartitionValues(groupSpec, currentSchema(m), "write") !== null) continue
       const mergeSpec = yield* specOf(m, toMerge[0]!)
       const entries = (yield* Effect.forEach(manifests.filter((mf) => merging.has(mf.manifestPath)), snapshots.manifestEntries, { concurrency: 8 })).flat()
       const merged = yield* Effect.forEach(

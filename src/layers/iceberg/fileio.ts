@@ -12,6 +12,16 @@ export const localPath = (location: string): string =>
 
 export const fileLocation = (localPathOrDir: string): string => pathToFileURL(path.resolve(localPathOrDir)).href
 
+/**
+ * Whether a location is on the local file system (a `file:` URI or a path), not on storage K2 does
+ * not reach (`s3:`, `gs:`, `hdfs:` ...), which a local path would take for a directory named `s3:`.
+ */
+export const isLocalLocation = (location: string): boolean =>
+  location.startsWith("file:") || !/^[A-Za-z][A-Za-z0-9+.-]+:/.test(location)
+
+/** What K2 says of a table on storage it does not reach (an UnsupportedTableFeature's feature). */
+export const foreignStorage = (location: string) => `storage at ${location} (K2 reads and writes the local file system only)`
+
 const failure = (location: string, cause: unknown) => {
   const err = cause as NodeJS.ErrnoException
   return new TableFileError({

@@ -10,7 +10,7 @@
  * exactly our JSON, ids included; avsc only encodes and resolves the records.
  */
 import { createHash } from "node:crypto"
-import { deflateRawSync, inflateRawSync } from "node:zlib"
+import * as zlib from "node:zlib"
 import avro from "avsc"
 import { BigIntLong } from "../../domain/avro/bigintLong.ts"
 import { Effect, Result } from "effect"
@@ -260,7 +260,15 @@ const encodeContainer = (
     sync
   })
   if (records.length === 0) return header
-  return Buffer.concat([header, BLOCK.toBuffer({ count: BigInt(records.length), data: deflateRawSync(data), sync })])
+  return Buffer.concat([header, BLOCK.toBuffer({ count: BigInt(records.length), data: zlib.deflateRawSync(data), sync })])
+}
+
+/** Avro codecs K2 reads, by name (snappy needs a library K2 does not have; zstd, Node 22.15 or later). */
+const INFLATE: Readonly<Record<string, ((data: Buffer) => Buffer) | undefined>> = {
+  null: (data) => data,
+  deflate: zlib.inflateRawSync,
+  // Looked up, not imported by name: an older Node has none, and the import would fail to load.
+  zstandard: (zlib as { readonly zstdDecompressSync?: (data: Buffer) => Buffer }).zstdDecompressSync
 }
 
 /**
@@ -281,7 +289,9 @@ const decodeContainer = (
   if (header.offset < 0) throw new Error("truncated header")
   const meta = new Map(Object.entries(header.value.meta as Record<string, Buffer>).map(([k, v]) => [k, v.toString()]))
   const codec = meta.get("avro.codec") ?? "null"
-  if (codec !== "null" && codec !== "deflate") throw new Error(`unsupported codec ${codec}`)
+  // Java writes deflate unless write.avro.compression-codec says zstd (zstandard), snappy or uncompressed.
+  const inflate = INFLATE[codec]
+  if (inflate === undefined) throw new Error(`unsupported codec ${codec}`)
   const schemaJson = meta.get("avro.schema")
   if (schemaJson === undefined) throw new Error("no avro.schema in header")
   const writerSchema = adapt(JSON.parse(schemaJson) as AvroRecord)
@@ -294,7 +304,7 @@ const decodeContainer = (
     const block = BLOCK.decode(buf, pos)
     if (block.offset < 0) throw new Error(`truncated block at byte ${pos}`)
     if (!sync.equals(block.value.sync)) throw new Error(`bad sync marker at byte ${pos}`)
-    const data: Buffer = codec === "deflate" ? inflateRawSync(block.value.data) : block.value.data
+    const data = inflate(block.value.data)
     let at = 0
     for (let i = 0n; i < block.value.count; i++) {
       const record = readerType.decode(data, at, resolver)
@@ -393,6 +403,37 @@ const dataFileToAvro = (f: DataFile, spec: PartitionSpec) => ({
   sort_order_id: f.sortOrderId
 })
 
+/**
+ * `ours` as the reader of `writer`, which may be of format v1 (a table upgraded from v1 keeps its
+ * v1 manifests and manifest lists): a field v1 lacks takes the default the spec gives it ("Reading
+ * v1 metadata for v2"), and one v1 writes as optional (the counts) is read as optional, so that
+ * a null is named by the caller rather than failing the resolution.
+ */
+const readingV1 = (ours: AvroRecord, writer: AvroRecord | undefined, defaults: Readonly<Record<string, number>>): AvroRecord => ({
+  ...ours,
+  fields: ours.fields.map((f) => {
+    const written = writer?.fields?.find((w) => w.name === f.name)
+    if (written === undefined) return f.name in defaults ? { ...f, default: defaults[f.name] } : f
+    return Array.isArray(written.type) && !Array.isArray(f.type) ? { ...f, type: ["null", f.type], default: null } : f
+  })
+})
+
+/** Spec "Reading v1 metadata for v2". */
+const V1_DATA_FILE_DEFAULTS = { content: 0 }
+const V1_MANIFEST_FILE_DEFAULTS = { content: 0, sequence_number: 0, min_sequence_number: 0 }
+
+/** The reader of a manifest written by `writer`: its partition type, and v1's defaults. */
+const manifestReader = (writer: AvroRecord): AvroRecord => {
+  const ours = manifestEntrySchema(writerPartition(writer))
+  const dataFile = (schema: AvroRecord) => schema.fields.find((f) => f.name === "data_file")?.type as AvroRecord | undefined
+  return {
+    ...ours,
+    fields: ours.fields.map((f) =>
+      f.name === "data_file" ? { ...f, type: readingV1(dataFile(ours)!, dataFile(writer), V1_DATA_FILE_DEFAULTS) } : f
+    )
+  }
+}
+
 /** The partition record of the writer's own schema: a manifest's partition type is per spec. */
 const writerPartition = (writer: AvroRecord): AvroRecord => {
   const dataFile = writer.fields?.find((f) => f.name === "data_file")?.type as AvroRecord | undefined
@@ -425,7 +466,7 @@ const avscPartitionNames = (writer: AvroRecord): AvroRecord => {
 /** Synchronous `decodeManifest`; throws TableFileError (CorruptFile). */
 export const decodeManifestSync = (bytes: Uint8Array, path: string): ReadonlyArray<ManifestEntry> =>
   decoding(path, () => {
-    const { records, writerSchema } = decodeContainer(bytes, (writer) => manifestEntrySchema(writerPartition(writer)), avscPartitionNames)
+    const { records, writerSchema } = decodeContainer(bytes, manifestReader, avscPartitionNames)
     // Java keeps the Iceberg name of a field whose name is not a valid Avro name in "iceberg-field-name".
     const partitionNames = writerPartition(writerSchema).fields.map((f): [string, string] => [f.name, String(f["iceberg-field-name"] ?? f.name)])
     return records.map((r): ManifestEntry => {
@@ -462,14 +503,15 @@ export const decodeManifest = (bytes: Uint8Array, path: string): Effect.Effect<R
 
 /**
  * Spec "Sequence Number Inheritance": a null snapshot id is the manifest's added snapshot;
- * null sequence numbers of ADDED entries are the manifest's sequence number.
+ * null sequence numbers of ADDED entries are the manifest's sequence number. A manifest numbered 0
+ * is format v1's, whose entries have no sequence numbers: every one's is 0 (as Java reads them).
  */
 export const inheritSequenceNumbers = (
   entries: ReadonlyArray<ManifestEntry>,
   manifest: ManifestFile
 ): ReadonlyArray<ManifestEntry> =>
   entries.map((e) => {
-    const inherited = e.status === ManifestEntryStatus.ADDED ? manifest.sequenceNumber : null
+    const inherited = e.status === ManifestEntryStatus.ADDED || manifest.sequenceNumber === 0n ? manifest.sequenceNumber : null
     return {
       ...e,
       snapshotId: e.snapshotId ?? manifest.addedSnapshotId,
@@ -517,23 +559,35 @@ export const encodeManifestList = (
     }))
   )
 
+/**
+ * A field of a manifest-list entry an old format v1 writer may have left out (the counts: "assumed
+ * to be non-zero"). K2 carries each into the lists it writes, where it is required, and inherits
+ * the snapshot id: one left out is refused by name.
+ */
+const given = <A>(r: Record<string, unknown>, name: string): A => {
+  const value = r[name]
+  if (value === null || value === undefined) throw new Error(`${r.manifest_path}: no ${name} (an old format v1 writer's; K2 needs it)`)
+  return value as A
+}
+const count = (r: Record<string, unknown>, name: string): number => Number(given<number | bigint>(r, name))
+
 /** Synchronous `decodeManifestList`; throws TableFileError (CorruptFile). */
 export const decodeManifestListSync = (bytes: Uint8Array, path: string): ReadonlyArray<ManifestFile> =>
   decoding(path, () =>
-    decodeContainer(bytes, () => manifestFileSchema).records.map((r): ManifestFile => ({
+    decodeContainer(bytes, (writer) => readingV1(manifestFileSchema, writer, V1_MANIFEST_FILE_DEFAULTS)).records.map((r): ManifestFile => ({
       manifestPath: r.manifest_path,
       manifestLength: Number(r.manifest_length),
       partitionSpecId: r.partition_spec_id,
       content: oneOf("content", r.content, [0, 1] as const),
       sequenceNumber: r.sequence_number,
       minSequenceNumber: r.min_sequence_number,
-      addedSnapshotId: r.added_snapshot_id,
-      addedFilesCount: r.added_files_count,
-      existingFilesCount: r.existing_files_count,
-      deletedFilesCount: r.deleted_files_count,
-      addedRowsCount: Number(r.added_rows_count),
-      existingRowsCount: Number(r.existing_rows_count),
-      deletedRowsCount: Number(r.deleted_rows_count),
+      addedSnapshotId: given<bigint>(r, "added_snapshot_id"),
+      addedFilesCount: count(r, "added_files_count"),
+      existingFilesCount: count(r, "existing_files_count"),
+      deletedFilesCount: count(r, "deleted_files_count"),
+      addedRowsCount: count(r, "added_rows_count"),
+      existingRowsCount: count(r, "existing_rows_count"),
+      deletedRowsCount: count(r, "deleted_rows_count"),
       partitions: r.partitions?.map((s: any): FieldSummary => ({
         containsNull: s.contains_null,
         containsNan: s.contains_nan ?? null,

@@ -4,15 +4,17 @@
  * statistics as text; they are parsed back exactly (decimals unscaled, timestamps in micros).
  */
 import { pathToFileURL } from "node:url"
-import { type BoundValue, encode, truncateStringLower, truncateStringUpper } from "../../domain/iceberg/bounds.ts"
-import { DECIMAL_TYPE, type DataFile, type PartitionValues, type PrimitiveType, type Schema } from "../../domain/iceberg/spec.ts"
+import { type BoundValue, DEFAULT_TRUNCATE_LENGTH, encode, truncateStringLower, truncateStringUpper } from "../../domain/iceberg/bounds.ts"
+import { DECIMAL_TYPE, type DataFile, type IcebergType, type PartitionValues, type PrimitiveType, type Schema } from "../../domain/iceberg/spec.ts"
 import { dayOfCivil } from "../../domain/time.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
 
-/** A Parquet leaf column as COPY's RETURN_STATS names it, with its Iceberg field id. */
+/** A Parquet leaf column as COPY's RETURN_STATS names it, with its Iceberg field id and column name. */
 export interface Leaf {
   readonly key: string
   readonly id: number
+  /** As Iceberg names it in write.metadata.metrics.column.<name>: `vendor_data.key` for a nested one. */
+  readonly name: string
   /** Bounds only for top-level primitives: Java stores none for list/map leaves. */
   readonly boundsType: PrimitiveType | null
 }
@@ -20,38 +22,36 @@ export interface Leaf {
 export const leaves = (schema: Schema): ReadonlyArray<Leaf> =>
   schema.fields.flatMap((f): ReadonlyArray<Leaf> => {
     const key = quoteIdent(f.name)
-    if (typeof f.type === "string") return [{ key, id: f.id, boundsType: f.type }]
+    if (typeof f.type === "string") return [{ key, id: f.id, name: f.name, boundsType: f.type }]
     switch (f.type.type) {
       case "list":
-        return [{ key: `${key}."element"`, id: f.type["element-id"], boundsType: null }]
+        return [{ key: `${key}."element"`, id: f.type["element-id"], name: `${f.name}.element`, boundsType: null }]
       case "map":
         return [
-          { key: `${key}."key"`, id: f.type["key-id"], boundsType: null },
-          { key: `${key}."value"`, id: f.type["value-id"], boundsType: null }
+          { key: `${key}."key"`, id: f.type["key-id"], name: `${f.name}.key`, boundsType: null },
+          { key: `${key}."value"`, id: f.type["value-id"], name: `${f.name}.value`, boundsType: null }
         ]
       case "struct":
         throw new Error("struct columns are not supported by the Parquet writer")
     }
   })
 
+/** The FIELD_IDS entry of a field: its id, and those of its list element / map key and value, at any depth. */
+const idsOf = (id: number, type: IcebergType): string => {
+  if (typeof type === "string") return String(id)
+  switch (type.type) {
+    case "list":
+      return `{__duckdb_field_id: ${id}, element: ${idsOf(type["element-id"], type.element)}}`
+    case "map":
+      return `{__duckdb_field_id: ${id}, key: ${idsOf(type["key-id"], type.key)}, value: ${idsOf(type["value-id"], type.value)}}`
+    case "struct":
+      throw new Error("struct columns are not supported by the Parquet writer")
+  }
+}
+
 /** FIELD_IDS for COPY: every column and nested list element / map key and value gets its id. */
 export const fieldIds = (schema: Schema): string =>
-  `{${
-    schema.fields
-      .map((f) => {
-        const name = quoteIdent(f.name)
-        if (typeof f.type === "string") return `${name}: ${f.id}`
-        switch (f.type.type) {
-          case "list":
-            return `${name}: {__duckdb_field_id: ${f.id}, element: ${f.type["element-id"]}}`
-          case "map":
-            return `${name}: {__duckdb_field_id: ${f.id}, key: ${f.type["key-id"]}, value: ${f.type["value-id"]}}`
-          case "struct":
-            throw new Error("struct columns are not supported by the Parquet writer")
-        }
-      })
-      .join(", ")
-  }}`
+  `{${schema.fields.map((f) => `${quoteIdent(f.name)}: ${idsOf(f.id, f.type)}`).join(", ")}}`
 
 const timestampPattern = /^(-?\d{4,})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([+-])(\d\d)(?::?(\d\d))?)?$/
 const datePattern = /^(-?\d{4,})-(\d\d)-(\d\d)$/
@@ -112,18 +112,45 @@ const parseStat = (type: PrimitiveType, text: string): BoundValue | undefined =>
 const zeroAs = (type: PrimitiveType, value: BoundValue, zero: number): BoundValue =>
   (type === "float" || type === "double") && value === 0 ? zero : value
 
-const lowerBound = (type: PrimitiveType, text: string): Uint8Array | undefined => {
+/** Strings are truncated to `length` code points (Infinity: full). */
+const lowerBound = (type: PrimitiveType, text: string, length: number): Uint8Array | undefined => {
   const value = parseStat(type, text)
   if (value === undefined) return undefined
-  return encode(type, type === "string" ? truncateStringLower(value as string) : zeroAs(type, value, -0))
+  return encode(type, type === "string" ? truncateStringLower(value as string, length) : zeroAs(type, value, -0))
 }
 
-const upperBound = (type: PrimitiveType, text: string): Uint8Array | undefined => {
+const upperBound = (type: PrimitiveType, text: string, length: number): Uint8Array | undefined => {
   const value = parseStat(type, text)
   if (value === undefined) return undefined
   if (type !== "string") return encode(type, zeroAs(type, value, 0))
-  const upper = truncateStringUpper(value as string)
+  const upper = truncateStringUpper(value as string, length)
   return upper === null ? undefined : encode(type, upper)
+}
+
+/** What of a column's statistics a data file entry carries (Java's MetricsModes). */
+export type MetricsMode =
+  | { readonly kind: "none" | "counts" | "full" }
+  | { readonly kind: "truncate"; readonly length: number }
+
+const DEFAULT_MODE: MetricsMode = { kind: "truncate", length: DEFAULT_TRUNCATE_LENGTH }
+
+const parseMode = (text: string | undefined): MetricsMode | undefined => {
+  const mode = text?.toLowerCase()
+  if (mode === "none" || mode === "counts" || mode === "full") return { kind: mode }
+  const truncate = /^truncate\((\d+)\)$/.exec(mode ?? "")
+  return truncate !== null && Number(truncate[1]) > 0 ? { kind: "truncate", length: Number(truncate[1]) } : undefined
+}
+
+/**
+ * Each column's metrics mode by its name, from the table properties as Java's MetricsConfig reads
+ * them: `write.metadata.metrics.column.<name>`, else `write.metadata.metrics.default`, else
+ * truncate(16); a sort column gets at least truncate(16); a mode that does not parse is ignored.
+ */
+export const metricsModes = (properties: Readonly<Record<string, string>>, sortColumns: ReadonlyArray<string>) => {
+  const defaultMode = parseMode(properties["write.metadata.metrics.default"]) ?? DEFAULT_MODE
+  const sortMode = defaultMode.kind === "none" || defaultMode.kind === "counts" ? DEFAULT_MODE : defaultMode
+  return (name: string): MetricsMode =>
+    parseMode(properties[`write.metadata.metrics.column.${name}`]) ?? (sortColumns.includes(name) ? sortMode : defaultMode)
 }
 
 export type StatsRow = {
@@ -140,7 +167,8 @@ export const toDataFile = (
   row: StatsRow,
   fileLeaves: ReadonlyArray<Leaf>,
   partition: PartitionValues,
-  sortOrderId: number | null
+  sortOrderId: number | null,
+  modeOf: (name: string) => MetricsMode = () => DEFAULT_MODE
 ): DataFile => {
   const stats = new Map(row.column_statistics.map((c) => [c.key, new Map(c.value.map((s) => [s.key, s.value]))]))
   const columnSizes = new Map<number, number>()
@@ -150,7 +178,8 @@ export const toDataFile = (
   const upperBounds = new Map<number, Uint8Array>()
   for (const leaf of fileLeaves) {
     const s = stats.get(leaf.key)
-    if (s === undefined) continue
+    const mode = modeOf(leaf.name)
+    if (s === undefined || mode.kind === "none") continue
     const put = (target: Map<number, number>, name: string) => {
       const v = s.get(name)
       if (v !== undefined) target.set(leaf.id, Number(v))
@@ -159,8 +188,9 @@ export const toDataFile = (
     put(valueCounts, "num_values")
     put(nullValueCounts, "null_count")
     const [min, max] = [s.get("min"), s.get("max")]
-    if (leaf.boundsType !== null && min !== undefined && max !== undefined) {
-      const [lower, upper] = [lowerBound(leaf.boundsType, min), upperBound(leaf.boundsType, max)]
+    if (leaf.boundsType !== null && mode.kind !== "counts" && min !== undefined && max !== undefined) {
+      const length = mode.kind === "truncate" ? mode.length : Infinity
+      const [lower, upper] = [lowerBound(leaf.boundsType, min, length), upperBound(leaf.boundsType, max, length)]
       if (lower !== undefined) lowerBounds.set(leaf.id, lower)
       if (upper !== undefined) upperBounds.set(leaf.id, upper)
     }

@@ -1,12 +1,14 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
 import { Clock, Effect, Layer } from "effect"
 import { currentSnapshot, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
+import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
+import { foreignStorage, isLocalLocation } from "./fileio.ts"
 import { makeSnapshotFiles } from "./snapshotFiles.ts"
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
@@ -64,8 +66,11 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
         })
       }
       const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
+      if (snapshot !== null && !isLocalLocation(snapshot["manifest-list"])) {
+        return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: foreignStorage(snapshot["manifest-list"]) })
+      }
       const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
-      if (manifests.some((mf) => mf.content !== 0)) {
+      if (manifests.some((mf) => mf.content !== 0 && hasLiveFiles(mf))) {
         return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: "delete files (row-level deletes)" })
       }
       const unspecified = manifests.find((mf) => !specs.has(mf.partitionSpecId))
@@ -74,7 +79,8 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           reason: new CorruptFile({ path: unspecified.manifestPath, detail: `its partition spec ${unspecified.partitionSpecId} is not in the table metadata` })
         })
       }
-      const candidates = manifests.filter((mf) => manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
+      // A delete manifest left here holds no live delete file, and never a data file.
+      const candidates = manifests.filter((mf) => mf.content === 0 && manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
       // Refused by name rather than failing on a value as a corrupt manifest; a manifest not read is not misread.
       for (const mf of candidates) {
         const unheld = unheldPartitionValues(specs.get(mf.partitionSpecId)!, schema, "read", mf.partitions)

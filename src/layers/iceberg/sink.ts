@@ -45,7 +45,8 @@ export const layer = (options: SinkOptions = {}) =>
         sortOrder: defaultSortOrder(m),
         directory: dataDirectory(m),
         targetFileSizeBytes: options.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE,
-        fileNamePrefix: "k2"
+        fileNamePrefix: "k2",
+        properties: m.properties
       }).pipe(
         Effect.provideService(DuckDb, duckDb),
         Effect.mapError((e) =>

@@ -124,7 +124,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       targetFileSizeBytes: compact.targetFileSizeBytes,
       fileNamePrefix: "k2-compacted",
       rowGroupSize: compact.rowGroupSize,
-      table: showIdentifier(identifier)
+      table: showIdentifier(identifier),
+      properties: m.properties
     }).pipe(
       Effect.provideService(DuckDb, duckDb),
       Effect.mapError((e) =>

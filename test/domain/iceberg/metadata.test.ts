@@ -64,6 +64,20 @@ describe("applyUpdates: sequence numbers (Java's metadata builder)", () => {
   })
 })
 
+describe("applyUpdates: the metadata log", () => {
+  it("keeps as many earlier metadata files as write.metadata.previous-versions-max says (Java's default 100)", () => {
+    const commitN = (properties: Record<string, string>, n: number) => {
+      let m = applyUpdates(base(), null, [{ action: "set-properties", updates: properties }], 1)
+      for (let i = 0; i < n; i++) m = applyUpdates(m, `file:///t/metadata/${i}.metadata.json`, [], i + 2)
+      return m["metadata-log"].map((e) => e["metadata-file"])
+    }
+    assert.deepStrictEqual(commitN({ "write.metadata.previous-versions-max": "3" }, 5), [2, 3, 4].map((i) => `file:///t/metadata/${i}.metadata.json`))
+    assert.strictEqual(commitN({}, 120).length, 100)
+    // As Java: at least one is kept.
+    assert.deepStrictEqual(commitN({ "write.metadata.previous-versions-max": "0" }, 2), ["file:///t/metadata/1.metadata.json"])
+  })
+})
+
 describe("snapshotAsOf: time travel over an expired snapshot", () => {
   // A (t=100), B (t=200), C (t=300), one after the other on main; a tag keeps A when B expires.
   const history = () => {
@@ -102,6 +116,15 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
       assert.isTrue((e as UpdateRefused).stale)
       assert.include((e as UpdateRefused).detail, "eod")
     }
+  })
+
+  it("drops the statistics files of removed snapshots, as Java does (else they name snapshots the table no longer has)", () => {
+    const stats = (id: bigint) => ({ "snapshot-id": id, "statistics-path": `file:///t/metadata/stats-${id}.puffin`, "file-size-in-bytes": 10 })
+    const partitionStats = (id: bigint) => ({ "snapshot-id": id, "statistics-path": `file:///t/metadata/partition-stats-${id}.parquet`, "file-size-in-bytes": 10 })
+    const m = { ...history(), statistics: [stats(2n), stats(3n)], "partition-statistics": [partitionStats(2n), partitionStats(3n)] }
+    const expired = applyUpdates(m, null, [{ action: "remove-snapshots", "snapshot-ids": [2n] }], 500)
+    assert.deepStrictEqual(expired.statistics, [stats(3n)])
+    assert.deepStrictEqual(expired["partition-statistics"], [partitionStats(3n)])
   })
 
   it("detects the gap in a snapshot log written without it (a log that only dropped the expired entry)", () => {

@@ -216,3 +216,55 @@ layer(DuckDb.layerWith({}))("bounds of float and double zeros", (it) => {
       }
     }))
 })
+
+layer(DuckDb.layerWith({}))("metrics modes (write.metadata.metrics.*, Java's MetricsConfig)", (it) => {
+  it.effect("a file's entry carries the statistics the table's properties ask for: none, counts, truncate(n) or full", () =>
+    Effect.gen(function*() {
+      // A user's `none` keeps a column's values out of the metadata (bounds are values); a sort column
+      // keeps truncate(16) bounds under a counts or none default, as Java's.
+      const [file] = yield* writeDataFiles({
+        rowCount: 2,
+        columns: { id: [1, 2], s: ["abcdef", "zyxwvu"], l: [5n, 7n], nothing: ["secret-1", "secret-2"], li: [["x"], []], lts: [1n, 2n] }
+      }, {
+        schema,
+        spec: { "spec-id": 0, fields: [] },
+        sortOrder: { "order-id": 1, fields: [{ transform: "identity", "source-id": 6, direction: "asc", "null-order": "nulls-first" }] },
+        directory: path.join(root, "metrics-modes"),
+        targetFileSizeBytes: 1 << 30,
+        fileNamePrefix: "00000-0",
+        properties: {
+          "write.metadata.metrics.default": "Counts",
+          "write.metadata.metrics.column.s": "truncate(3)",
+          "write.metadata.metrics.column.nothing": "none",
+          "write.metadata.metrics.column.li.element": "none",
+          "write.metadata.metrics.column.lts": "full",
+          "write.metadata.metrics.column.id": "truncate(zero)"
+        }
+      })
+      const f = file!
+      assert.strictEqual(decode("string", f.lowerBounds.get(2)!), "abc")
+      assert.strictEqual(decode("string", f.upperBounds.get(2)!), "zyy")
+      for (const id of [10, 20]) {
+        for (const m of [f.lowerBounds, f.upperBounds, f.valueCounts, f.nullValueCounts, f.columnSizes]) assert.isFalse(m.has(id), `field ${id} has no statistics`)
+      }
+      // counts (the default, and for id's mode that does not parse): counts, no bounds.
+      assert.strictEqual(f.valueCounts.get(1), 2)
+      assert.isFalse(f.lowerBounds.has(1))
+      assert.isFalse(f.upperBounds.has(3))
+      // The sort column (l) under a counts default: truncate(16), so bounds.
+      assert.strictEqual(decode("long", f.lowerBounds.get(6)!), 5n)
+      assert.strictEqual(decode("timestamp", f.upperBounds.get(11)!), 2n)
+
+      const twenty = "abcdefghijklmnopqrst"
+      const [full] = yield* writeDataFiles({ rowCount: 1, columns: { id: [1], s: [twenty] } }, {
+        schema,
+        spec: { "spec-id": 0, fields: [] },
+        sortOrder: null,
+        directory: path.join(root, "metrics-full"),
+        targetFileSizeBytes: 1 << 30,
+        fileNamePrefix: "00000-0",
+        properties: { "write.metadata.metrics.column.s": "full" }
+      })
+      assert.deepStrictEqual([decode("string", full!.lowerBounds.get(2)!), decode("string", full!.upperBounds.get(2)!)], [twenty, twenty])
+    }))
+})

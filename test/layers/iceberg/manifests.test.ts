@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
+import * as zlib from "node:zlib"
 import { Effect } from "effect"
 import { unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
 import type { DataFile, ManifestEntry, ManifestFile, Schema } from "../../../src/domain/iceberg/spec.ts"
@@ -116,7 +117,7 @@ const ids = (schema: unknown, out: Array<number> = []): Array<number> => {
 }
 
 /** Writes a container with avsc's own encoder (random sync marker, deflate). */
-const avscContainer = (schema: object, records: ReadonlyArray<object>, metadata: Record<string, string>) =>
+const avscContainer = (schema: object, records: ReadonlyArray<object>, metadata: Record<string, string>, codec = "deflate") =>
   new Promise<Uint8Array>((resolve, reject) => {
     const longType = avro.types.LongType.__with({
       fromBuffer: (b: Buffer) => b.readBigInt64LE(),
@@ -134,7 +135,12 @@ const avscContainer = (schema: object, records: ReadonlyArray<object>, metadata:
     const typeHook = (s: avro.Schema) => (s as { type?: unknown }).type === "long" ? longType : undefined
     const type = avro.Type.forSchema(schema as avro.Schema, { registry: { long: longType }, typeHook })
     const encoder = new avro.streams.BlockEncoder(type, {
-      codec: "deflate",
+      codec,
+      codecs: {
+        deflate: zlib.deflateRaw,
+        null: (b: Buffer, cb: (e: unknown, out: Buffer) => void) => cb(null, b),
+        zstandard: (b: Buffer, cb: (e: unknown, out: Buffer) => void) => cb(null, zlib.zstdCompressSync(b))
+      },
       metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v)]))
     } as any)
     const chunks: Array<Buffer> = []
@@ -278,6 +284,39 @@ describe("manifests", () => {
       yield* assertCorrupt(decodeManifestList(file, "manifest.avro"), "manifest.avro")
       yield* assertCorrupt(decodeManifestList(list.subarray(0, list.length - 5), "l.avro"), "l.avro")
     }))
+
+  it("reads manifests compressed with every codec Java writes but snappy (write.avro.compression-codec zstd, uncompressed)", async () => {
+    const ours = (file: Uint8Array) => JSON.parse(header(file)["avro.schema"]!)
+    const e = entries[2]!
+    const record = {
+      status: e.status,
+      snapshot_id: e.snapshotId,
+      sequence_number: e.sequenceNumber,
+      file_sequence_number: e.fileSequenceNumber,
+      data_file: {
+        content: 0,
+        file_path: e.dataFile.filePath,
+        file_format: "PARQUET",
+        partition: { exchange_timestamp_day: 19724 },
+        record_count: 5n,
+        file_size_in_bytes: 6n,
+        column_sizes: null,
+        value_counts: null,
+        null_value_counts: null,
+        nan_value_counts: null,
+        lower_bounds: null,
+        upper_bounds: null,
+        split_offsets: null,
+        sort_order_id: null
+      }
+    }
+    const manifestSchema = ours(encodeManifest([], { schema: tradesSchema, spec }))
+    for (const codec of ["zstandard", "null"]) {
+      const written = await avscContainer(manifestSchema, [record, record], { "format-version": "2" }, codec)
+      const decoded = decodeManifestSync(written, `${codec}.avro`)
+      assert.deepStrictEqual(decoded.map((d) => [d.dataFile.filePath, d.dataFile.recordCount]), [[e.dataFile.filePath, 5], [e.dataFile.filePath, 5]], codec)
+    }
+  })
 
   it("reads files with optional fields it does not know, as Java 1.10 writes them", async () => {
     const optional = (id: number, name: string, type: unknown) => ({ name, type: ["null", type], default: null, "field-id": id })
@@ -518,5 +557,172 @@ describe("inheritSequenceNumbers", () => {
     assert.deepStrictEqual(existing, entries[1])
     assert.strictEqual(deletedOut!.snapshotId, 5187973580920290690n)
     assert.strictEqual(deletedOut!.sequenceNumber, null)
+  })
+})
+
+describe("format v1 manifests and manifest lists (a table upgraded from v1 keeps them)", () => {
+  const optional = (id: number, name: string, type: unknown) => ({ name, type: ["null", type], default: null, "field-id": id })
+  const required = (id: number, name: string, type: unknown) => ({ name, type, "field-id": id })
+  // Java 1.10's V1Metadata schemas: no content, no sequence numbers; counts optional; block_size_in_bytes.
+  const v1List = {
+    type: "record",
+    name: "manifest_file",
+    fields: [
+      required(500, "manifest_path", "string"),
+      required(501, "manifest_length", "long"),
+      required(502, "partition_spec_id", "int"),
+      required(503, "added_snapshot_id", "long"),
+      optional(504, "added_files_count", "int"),
+      optional(505, "existing_files_count", "int"),
+      optional(506, "deleted_files_count", "int"),
+      optional(507, "partitions", {
+        type: "array",
+        "element-id": 508,
+        items: {
+          type: "record",
+          name: "r508",
+          fields: [
+            required(509, "contains_null", "boolean"),
+            optional(518, "contains_nan", "boolean"),
+            optional(510, "lower_bound", "bytes"),
+            optional(511, "upper_bound", "bytes")
+          ]
+        }
+      }),
+      optional(512, "added_rows_count", "long"),
+      optional(513, "existing_rows_count", "long"),
+      optional(514, "deleted_rows_count", "long"),
+      optional(519, "key_metadata", "bytes")
+    ]
+  }
+  const intMap = (id: number, name: string, keyId: number, valueId: number, value: string) =>
+    optional(id, name, {
+      type: "array",
+      logicalType: "map",
+      items: { type: "record", name: `k${keyId}_v${valueId}`, fields: [required(keyId, "key", "int"), required(valueId, "value", value)] }
+    })
+  const v1Entry = {
+    type: "record",
+    name: "manifest_entry",
+    fields: [
+      required(0, "status", "int"),
+      optional(1, "snapshot_id", "long"),
+      required(2, "data_file", {
+        type: "record",
+        name: "r2",
+        fields: [
+          required(100, "file_path", "string"),
+          required(101, "file_format", "string"),
+          required(102, "partition", {
+            type: "record",
+            name: "r102",
+            fields: [optional(1000, "exchange_timestamp_day", { type: "int", logicalType: "date" })]
+          }),
+          required(103, "record_count", "long"),
+          required(104, "file_size_in_bytes", "long"),
+          required(105, "block_size_in_bytes", "long"),
+          intMap(108, "column_sizes", 117, 118, "long"),
+          intMap(109, "value_counts", 119, 120, "long"),
+          intMap(110, "null_value_counts", 121, 122, "long"),
+          intMap(137, "nan_value_counts", 138, 139, "long"),
+          intMap(125, "lower_bounds", 126, 127, "bytes"),
+          intMap(128, "upper_bounds", 129, 130, "bytes"),
+          optional(131, "key_metadata", "bytes"),
+          optional(132, "split_offsets", { type: "array", items: "long", "element-id": 133 }),
+          optional(140, "sort_order_id", "int")
+        ]
+      })
+    ]
+  }
+
+  it("reads a v1 manifest list with the spec's defaults: content data, sequence numbers 0", async () => {
+    const list = await avscContainer(v1List, [{
+      manifest_path: "file:///wh/t/metadata/v1-m0.avro",
+      manifest_length: 4321n,
+      partition_spec_id: 0,
+      added_snapshot_id: 77n,
+      added_files_count: 2,
+      existing_files_count: 1,
+      deleted_files_count: 0,
+      partitions: [{ contains_null: false, contains_nan: null, lower_bound: Buffer.from([0x0c, 0x4d, 0, 0]), upper_bound: null }],
+      added_rows_count: 30n,
+      existing_rows_count: 10n,
+      deleted_rows_count: 0n,
+      key_metadata: null
+    }], { "format-version": "1", "snapshot-id": "77", "parent-snapshot-id": "null" })
+    const read = decodeManifestListSync(list, "snap-77.avro")
+    // A K2 commit on the upgraded table carries the manifest into its v2 list as it was read.
+    assert.deepStrictEqual(decodeManifestListSync(encodeManifestList(read, listCtx), "snap-78.avro"), read)
+    assert.deepStrictEqual(read, [{
+      manifestPath: "file:///wh/t/metadata/v1-m0.avro",
+      manifestLength: 4321,
+      partitionSpecId: 0,
+      content: 0,
+      sequenceNumber: 0n,
+      minSequenceNumber: 0n,
+      addedSnapshotId: 77n,
+      addedFilesCount: 2,
+      existingFilesCount: 1,
+      deletedFilesCount: 0,
+      addedRowsCount: 30,
+      existingRowsCount: 10,
+      deletedRowsCount: 0,
+      partitions: [{ containsNull: false, containsNan: null, lowerBound: bytes(0x0c, 0x4d, 0, 0), upperBound: null }]
+    }])
+  })
+
+  it.effect("refuses a v1 manifest list missing a count as CorruptFile naming the field", () =>
+    Effect.gen(function*() {
+      const list = yield* Effect.promise(() =>
+        avscContainer(v1List, [{
+          manifest_path: "m.avro",
+          manifest_length: 1n,
+          partition_spec_id: 0,
+          added_snapshot_id: 77n,
+          added_files_count: null,
+          existing_files_count: 0,
+          deleted_files_count: 0,
+          partitions: null,
+          added_rows_count: 0n,
+          existing_rows_count: 0n,
+          deleted_rows_count: 0n,
+          key_metadata: null
+        }], { "format-version": "1" })
+      )
+      const error = yield* Effect.flip(decodeManifestList(list, "snap.avro"))
+      assert.strictEqual(error.reason._tag, "CorruptFile")
+      assert.include(error.message, "added_files_count")
+    }))
+
+  it("reads v1 manifest entries as data files, whose sequence numbers are 0 in a v1 manifest (sequence number 0)", async () => {
+    const file = (path: string) => ({
+      file_path: path,
+      file_format: "PARQUET",
+      partition: { exchange_timestamp_day: 19724 },
+      record_count: 10n,
+      file_size_in_bytes: 999n,
+      block_size_in_bytes: 67108864n,
+      column_sizes: [{ key: 1, value: 50n }],
+      value_counts: null,
+      null_value_counts: null,
+      nan_value_counts: null,
+      lower_bounds: null,
+      upper_bounds: null,
+      key_metadata: null,
+      split_offsets: [4n],
+      sort_order_id: null
+    })
+    const written = await avscContainer(v1Entry, [
+      { status: 1, snapshot_id: 77n, data_file: file("file:///wh/t/data/a.parquet") },
+      { status: 0, snapshot_id: 66n, data_file: file("file:///wh/t/data/b.parquet") }
+    ], { "format-version": "1", "partition-spec-id": "0", schema: "{}", "partition-spec": "[]" })
+    const decoded = decodeManifestSync(written, "v1-m0.avro")
+    assert.deepStrictEqual(decoded.map((e) => [e.status, e.snapshotId, e.dataFile.content, e.dataFile.filePath, e.dataFile.recordCount]), [
+      [1, 77n, 0, "file:///wh/t/data/a.parquet", 10],
+      [0, 66n, 0, "file:///wh/t/data/b.parquet", 10]
+    ])
+    assert.deepStrictEqual(decoded[0]!.dataFile.partition, { exchange_timestamp_day: 19724 })
+    const inherited = inheritSequenceNumbers(decoded, manifestFile({ sequenceNumber: 0n, minSequenceNumber: 0n, addedSnapshotId: 77n }))
+    assert.deepStrictEqual(inherited.map((e) => [e.sequenceNumber, e.fileSequenceNumber]), [[0n, 0n], [0n, 0n]])
   })
 })

@@ -221,6 +221,50 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.strictEqual(ids.get("value"), 20)
     }))
 
+  it.effect("writes the field ids of lists and maps nested in lists and maps (another engine's columns), which Java reads values by", () =>
+    Effect.gen(function*() {
+      const schema: Schema = {
+        type: "struct",
+        "schema-id": 0,
+        fields: [
+          { id: 1, name: "id", required: true, type: "int" },
+          {
+            id: 2,
+            name: "ll",
+            required: false,
+            type: { type: "list", "element-id": 3, "element-required": false, element: { type: "list", "element-id": 4, "element-required": false, element: "int" } }
+          },
+          {
+            id: 5,
+            name: "ml",
+            required: false,
+            type: {
+              type: "map",
+              "key-id": 6,
+              key: "string",
+              "value-id": 7,
+              "value-required": false,
+              value: { type: "list", "element-id": 8, "element-required": false, element: "string" }
+            }
+          }
+        ]
+      }
+      const [file] = yield* writeDataFiles({ rowCount: 1, columns: { id: [1], ll: [[[1, 2], [3]]], ml: [[["a", ["x"]]]] } }, {
+        schema,
+        spec: { "spec-id": 0, fields: [] },
+        sortOrder: null,
+        directory: path.join(root, `t${++written}`),
+        targetFileSizeBytes: 1 << 20,
+        fileNamePrefix: "00000-0"
+      })
+      const duckDb = yield* DuckDb
+      const rows = yield* duckDb.withConnection((c) =>
+        query(c, "schema", `SELECT name, field_id FROM parquet_schema(${sql(localPath(file!))}) WHERE num_children IS NULL OR num_children = 0 OR name <> 'list'`)
+      )
+      const ids = rows.filter((r) => r["name"] !== "duckdb_schema" && r["name"] !== "list" && r["name"] !== "key_value").map((r) => [r["name"], r["field_id"] === null ? null : Number(r["field_id"])])
+      assert.deepStrictEqual(ids, [["id", 1], ["ll", 2], ["element", 3], ["element", 4], ["ml", 5], ["key", 6], ["value", 7], ["element", 8]])
+    }))
+
   it.effect("sorts rows by symbol then timestamp and keeps identical duplicates", () =>
     Effect.gen(function*() {
       const same: Trade = { symbol: "BHP", ts: day0 + 10n, price: 5n, id: "dup" }
@@ -546,6 +590,27 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.strictEqual(compacted._tag, "UnsupportedTableFeature")
       assert.include(compacted.message, `${directory} uses partition spec 1, whose field symbol_bucket is bucket[8](symbol)`)
       assert.isFalse(fs.existsSync(directory))
+    }))
+
+  it.effect("refuses a column another engine added whose type it has no Parquet form for with UnsupportedTableFeature naming it, before writing anything", () =>
+    Effect.gen(function*() {
+      const added: ReadonlyArray<Schema["fields"][number]> = [
+        { id: 100, name: "trade_uuid", required: false, type: "uuid" as never },
+        { id: 101, name: "session_time", required: false, type: "time" as never },
+        { id: 102, name: "venue", required: false, type: { type: "struct", fields: [{ id: 103, name: "mic", required: false, type: "string" }] } },
+        { id: 104, name: "tags", required: false, type: { type: "list", "element-id": 105, element: "fixed[4]" as never, "element-required": false } }
+      ]
+      for (const column of added) {
+        const directory = path.join(root, `t${++written}`)
+        const schema: Schema = { ...tables.trades.schema, "schema-id": 1, fields: [...tables.trades.schema.fields, column] }
+        const options = { schema, spec: tables.trades.spec, sortOrder: tables.trades.sortOrder, directory, targetFileSizeBytes: 1 << 20, fileNamePrefix: "00000-0", table: "market_data.trades" }
+        const failed = yield* Effect.flip(writeDataFiles(tradesBatch([{ symbol: "BHP", ts: day0, price: 1n }]), options))
+        assert.strictEqual(failed._tag, "UnsupportedTableFeature", column.name)
+        assert.include(failed.message, `market_data.trades uses column ${column.name}`)
+        const compacted = yield* Effect.flip(rewriteDataFiles(["/nowhere.parquet"], options))
+        assert.strictEqual(compacted._tag, "UnsupportedTableFeature", column.name)
+        assert.isFalse(fs.existsSync(directory))
+      }
     }))
 
   it.effect("returns nothing for an empty batch", () =>

@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
-import type { FieldSummary, PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import type { FieldSummary, ManifestFile, PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
@@ -129,40 +129,91 @@ describe("reading planned files", () => {
     }).pipe(Effect.provide(evolvingWarehouse({}, dir))))
 })
 
+describe("TableScanner: storage K2 does not reach", () => {
+  it.effect("a table on s3:// (another engine's, in a shared REST catalog) is refused by name, not reported as a missing file", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
+    const foreign = { on: false }
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.map(catalog.loadTable(id), (t) =>
+            !foreign.on ? t : {
+              ...t,
+              metadata: {
+                ...t.metadata,
+                snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": `s3://bucket/trades/metadata/snap-${s["snapshot-id"]}.avro` }))
+              }
+            })
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* (yield* IcebergSink).append(trades, tradeColumns(makeTrades({ count: 10 })))
+      foreign.on = true
+      const failed = yield* Effect.flip((yield* TableScanner).plan(trades))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+      assert.include(failed.message, "market_data.trades uses storage at s3://bucket/trades/metadata/snap-")
+    }).pipe(Effect.provide(layer))
+  })
+})
+
 describe("TableScanner: row-level deletes", () => {
   // Another engine's merge-on-read delete: the snapshot's list names a delete manifest (content 1).
-  const swap: { list?: string } = {}
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
-  const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-    Catalog.of({
-      ...catalog,
-      loadTable: (id) =>
-        Effect.map(catalog.loadTable(id), (t) =>
-          swap.list === undefined ? t : {
-            ...t,
-            metadata: { ...t.metadata, snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! })) }
-          })
-    }))
-  it.effect("a snapshot with delete files is refused, naming the table", () =>
-    Effect.gen(function*() {
-      const sink = yield* IcebergSink
-      const scanner = yield* TableScanner
-      const files = yield* FileIO
-      yield* sink.ensureTable(tables.trades)
-      const { snapshot } = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
-      const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
-      swap.list = `${snapshot["manifest-list"]}.with-deletes.avro`
-      yield* files.write(swap.list, encodeManifestList([...list, { ...list[0]!, content: 1 }], {
-        snapshotId: snapshot["snapshot-id"],
-        parentSnapshotId: null,
-        sequenceNumber: snapshot["sequence-number"]
+  const swapping = () => {
+    const swap: { list?: string } = {}
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.map(catalog.loadTable(id), (t) =>
+            swap.list === undefined ? t : {
+              ...t,
+              metadata: { ...t.metadata, snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! })) }
+            })
       }))
+    /** Appends ten trades, then makes the snapshot's list name a delete manifest with these counts as well. */
+    const withDeleteManifest = (counts: Partial<ManifestFile>) =>
+      Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        const files = yield* FileIO
+        yield* sink.ensureTable(tables.trades)
+        const { snapshot } = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+        const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
+        swap.list = `${snapshot["manifest-list"]}.with-deletes.avro`
+        yield* files.write(swap.list, encodeManifestList([...list, { ...list[0]!, content: 1, ...counts }], {
+          snapshotId: snapshot["snapshot-id"],
+          parentSnapshotId: null,
+          sequenceNumber: snapshot["sequence-number"]
+        }))
+      })
+    return { layer, withDeleteManifest }
+  }
+
+  it.effect("a snapshot with delete files is refused, naming the table", () => {
+    const { layer, withDeleteManifest } = swapping()
+    return Effect.gen(function*() {
+      const scanner = yield* TableScanner
+      yield* withDeleteManifest({})
       // Even a filter whose days the delete manifest's summary misses must not skip the check.
       const failed = yield* Effect.flip(scanner.plan(trades, { filter: { time: { column: "exchange_timestamp", from: 0, to: 1 } } }))
       assert.strictEqual(failed._tag, "UnsupportedTableFeature")
       assert.include(failed.message, "market_data.trades")
       assert.include(failed.message, "delete files")
-    }).pipe(Effect.provide(layer)))
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a delete manifest holding no live delete file (another engine removed them all) is no delete file", () => {
+    // What a snapshot that removes every delete file leaves in its list: its entries, all DELETED.
+    const { layer, withDeleteManifest } = swapping()
+    return Effect.gen(function*() {
+      const scanner = yield* TableScanner
+      yield* withDeleteManifest({ addedFilesCount: 0, existingFilesCount: 0, deletedFilesCount: 1, addedRowsCount: 0, existingRowsCount: 0, deletedRowsCount: 3 })
+      const plan = yield* scanner.plan(trades)
+      assert.strictEqual(plan.files.length, 1)
+      assert.strictEqual((yield* selectPlanned(plan, "count(*) AS n"))[0]!.n, 10n)
+    }).pipe(Effect.provide(layer))
+  })
 })
 
 describe("TableScanner: another engine's partition specs", () => {

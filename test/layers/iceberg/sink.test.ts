@@ -10,7 +10,7 @@ import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { decodeManifest, decodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import { ManifestEntryStatus } from "../../../src/domain/iceberg/spec.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
@@ -185,6 +185,57 @@ describe("IcebergSink and TableScanner", () => {
       }
     }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
 
+  it.effect("merging leaves alone the manifests of an older spec K2 cannot write (another engine's identity(symbol)), rather than refusing every append", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      // Another engine: a spec by symbol (kept, not the default), and a snapshot with two manifests of it.
+      const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
+      const bySymbol = { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1001, name: "symbol", transform: "identity" }] }
+      const m0 = (yield* catalog.loadTable(trades)).metadata
+      yield* catalog.commitTable(trades, [{ type: "assert-table-uuid", uuid: m0["table-uuid"] }], [{ action: "add-spec", spec: bySymbol }])
+      const list = yield* decodeManifestList(yield* files.read(first.snapshot["manifest-list"]), "list")
+      const [entry] = yield* decodeManifest(yield* files.read(list[0]!.manifestPath), "manifest")
+      // Written as void of symbol: the manifest K2 cannot write itself (string values), byte for byte as Java writes it.
+      const asVoid = { "spec-id": 1, fields: [{ ...bySymbol.fields[0]!, transform: "void" }] }
+      const foreign = []
+      for (const symbol of ["AAPL", "MSFT"]) {
+        const manifestPath = `${m0.location}/metadata/foreign-${symbol}-m0.avro`
+        const bytes = encodeManifest([{ ...entry!, dataFile: { ...entry!.dataFile, filePath: `${m0.location}/data/symbol=${symbol}/f.parquet`, partition: { symbol: symbol as never } } }], {
+          schema: tables.trades.schema,
+          spec: asVoid
+        })
+        yield* files.write(manifestPath, bytes)
+        foreign.push({ ...list[0]!, manifestPath, manifestLength: bytes.length, partitionSpecId: 1, partitions: null })
+      }
+      const m = (yield* catalog.loadTable(trades)).metadata
+      const snapshotId = 4_242n
+      const listPath = `${m.location}/metadata/snap-foreign.avro`
+      yield* files.write(listPath, encodeManifestList([...foreign, ...list], { snapshotId, parentSnapshotId: first.snapshot["snapshot-id"], sequenceNumber: m["last-sequence-number"] + 1n }))
+      yield* catalog.commitTable(trades, [{ type: "assert-table-uuid", uuid: m["table-uuid"] }], [
+        {
+          action: "add-snapshot",
+          snapshot: {
+            "snapshot-id": snapshotId,
+            "parent-snapshot-id": first.snapshot["snapshot-id"],
+            "sequence-number": m["last-sequence-number"] + 1n,
+            "timestamp-ms": 1,
+            "manifest-list": listPath,
+            summary: { operation: "append" },
+            "schema-id": 0
+          }
+        },
+        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
+      ])
+      const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      const after = yield* decodeManifestList(yield* files.read(appended.snapshot["manifest-list"]), "list")
+      assert.sameMembers(after.filter((mf) => mf.partitionSpecId === 1).map((mf) => mf.manifestPath), foreign.map((mf) => mf.manifestPath))
+      assert.strictEqual(after.filter((mf) => mf.partitionSpecId === 0).length, 2)
+    }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
   it.effect("a replace that merges manifests still lists the files it removed as DELETED", () =>
     Effect.gen(function*() {
       // Java keeps a snapshot's own deletes when it merges; its RowDelta finds by them that the
@@ -207,6 +258,60 @@ describe("IcebergSink and TableScanner", () => {
       assert.sameMembers(deleted, written.map((f) => f.filePath))
       assert.strictEqual((yield* (yield* TableScanner).plan(trades)).files.length, 1)
     }).pipe(Effect.provide(warehouse({ mergePolicy: { minCountToMerge: 2, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
+  it.effect("a commit leaves out the manifests of earlier snapshots that list no live file, as Java does", () =>
+    Effect.gen(function*() {
+      // Java's expiry deletes the files a snapshot removed by the DELETED entries of the manifests
+      // it added, once no retained snapshot lists those manifests; carried on forever, they never are.
+      const sink = yield* IcebergSink
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const a = yield* sink.append(trades, tradeColumns(makeTrades({ count: 20 })))
+      const replaced = yield* sink.replace(trades, a.files, tradeColumns(makeTrades({ count: 20 })))
+      const listOf = (s: { readonly "manifest-list": string }) =>
+        Effect.flatMap(files.read(s["manifest-list"]), (b) => decodeManifestList(b, s["manifest-list"]))
+      const dead = (yield* listOf(replaced.snapshot)).filter((mf) => mf.addedFilesCount + mf.existingFilesCount === 0)
+      assert.strictEqual(dead.length, 1, "the replace lists what it removed")
+      const next = yield* sink.append(trades, tradeColumns(makeTrades({ count: 5, offsetBase: 20 })))
+      const list = yield* listOf(next.snapshot)
+      assert.deepStrictEqual(
+        list.filter((mf) => mf.addedFilesCount + mf.existingFilesCount === 0).map((mf) => mf.manifestPath),
+        []
+      )
+      assert.strictEqual(list.length, 2)
+      assert.strictEqual(next.snapshot.summary["total-records"], "25")
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("a table whose data or metadata lives on other storage (s3://) is refused by name, and nothing is written for it", () => {
+    // K2 reaches the local file system only: an s3:// path taken for a local one put the files under
+    // ./s3:/ and committed locations no engine could read.
+    const foreign: { properties: Record<string, string> | undefined } = { properties: undefined }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.map(catalog.loadTable(id), (t) =>
+            foreign.properties === undefined ? t : { ...t, metadata: { ...t.metadata, properties: { ...t.metadata.properties, ...foreign.properties } } })
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 5 })))
+      const before = (yield* catalog.loadTable(trades)).metadata["current-snapshot-id"]
+      for (const key of ["write.data.path", "write.metadata.path"]) {
+        foreign.properties = { [key]: "s3://bucket/market_data/trades/elsewhere" }
+        const failed = yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 5, offsetBase: 5 }))))
+        assert.strictEqual(failed._tag, "UnsupportedTableFeature", key)
+        assert.include(failed.message, "s3://bucket/market_data/trades/elsewhere")
+        assert.isFalse(fs.existsSync("s3:"), `nothing written under ./s3: (${key})`)
+        assert.strictEqual((yield* catalog.loadTable(trades)).metadata["current-snapshot-id"], before)
+      }
+      foreign.properties = undefined
+      assert.deepStrictEqual(parquetFiles(dir).length, 1, "the data files of the refused commit are removed")
+    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync("s3:", { recursive: true, force: true }))), Effect.provide(lake))
+  })
 
   it.effect("files are committed under the spec they were written with when another engine changes it in between", () => {
     const hook = { armed: false, loads: 0 }

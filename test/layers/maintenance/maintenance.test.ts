@@ -222,7 +222,7 @@ describe("Maintenance", () => {
           Effect.gen(function*() {
             if (injected.armed) {
               injected.armed = false
-              // Just before the replace's swap: a snapshot adding a delete manifest.
+              // Just before the replace's swap: a snapshot adding a delete manifest (of one live delete file by its counts).
               const m = (yield* catalog.loadTable(id)).metadata
               const parent = currentSnapshot(m)!
               const bytes = encodeManifest([], { schema: currentSchema(m), spec: defaultSpec(m) })
@@ -232,8 +232,8 @@ describe("Maintenance", () => {
               const sequenceNumber = m["last-sequence-number"] + 1n
               const list = [...(yield* Effect.orDie(decodeManifestList(fs.readFileSync(localPath(parent["manifest-list"])), "list"))), {
                 manifestPath, manifestLength: bytes.length, partitionSpecId: 0, content: 1 as const, sequenceNumber,
-                minSequenceNumber: sequenceNumber, addedSnapshotId: snapshotId, addedFilesCount: 0, existingFilesCount: 0,
-                deletedFilesCount: 0, addedRowsCount: 0, existingRowsCount: 0, deletedRowsCount: 0, partitions: []
+                minSequenceNumber: sequenceNumber, addedSnapshotId: snapshotId, addedFilesCount: 1, existingFilesCount: 0,
+                deletedFilesCount: 0, addedRowsCount: 1, existingRowsCount: 0, deletedRowsCount: 0, partitions: []
               }]
               const listPath = `${m.location}/metadata/snap-foreign-deletes.avro`
               fs.writeFileSync(localPath(listPath), encodeManifestList(list, { snapshotId, parentSnapshotId: parent["snapshot-id"], sequenceNumber }))

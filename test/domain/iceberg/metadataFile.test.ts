@@ -1,0 +1,98 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import { decodeTableMetadata, encodeTableMetadata } from "../../../src/domain/iceberg/metadataFile.ts"
+
+/** A small table's metadata.json fields as Java writes them: one snapshot, current on main. */
+const javaMetadata = (): Record<string, unknown> => ({
+  "format-version": 2,
+  "table-uuid": "9c12d441-03fe-4693-9a96-a0705ddf69c1",
+  location: "file:///wh/db/t",
+  "last-sequence-number": 1,
+  "last-updated-ms": 1700000001000,
+  "last-column-id": 1,
+  "current-schema-id": 0,
+  schemas: [{ type: "struct", "schema-id": 0, fields: [{ id: 1, name: "x", required: false, type: "int" }] }],
+  "default-spec-id": 0,
+  "partition-specs": [{ "spec-id": 0, fields: [] }],
+  "last-partition-id": 999,
+  "default-sort-order-id": 0,
+  "sort-orders": [{ "order-id": 0, fields: [] }],
+  properties: {},
+  "current-snapshot-id": 7,
+  refs: { main: { "snapshot-id": 7, type: "branch" } },
+  snapshots: [
+    { "sequence-number": 1, "snapshot-id": 7, "timestamp-ms": 1700000001000, summary: { operation: "append" }, "manifest-list": "file:///wh/db/t/metadata/snap-7.avro", "schema-id": 0 }
+  ],
+  "snapshot-log": [{ "snapshot-id": 7, "timestamp-ms": 1700000001000 }],
+  "metadata-log": []
+})
+
+const snapshotsOf = () => javaMetadata()["snapshots"] as ReadonlyArray<Record<string, unknown>>
+
+describe("decodeTableMetadata", () => {
+  it("gives a table without refs (an older writer's) its main branch at the current snapshot, as the spec says it always has", () => {
+    // Else K2's commit asserts main is at the current snapshot, finds no main, and conflicts forever.
+    const { refs: _, ...withoutRefs } = javaMetadata()
+    const m = Result.getOrThrow(decodeTableMetadata(JSON.stringify(withoutRefs), "v1.metadata.json"))
+    assert.deepStrictEqual(m.refs, { main: { "snapshot-id": 7n, type: "branch" } })
+    const empty = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...withoutRefs, "current-snapshot-id": -1, snapshots: [], "snapshot-log": [] }), "v0.metadata.json"))
+    assert.deepStrictEqual(empty.refs, {})
+    // refs without main beside a current snapshot (Java accepts it): main is the current snapshot.
+    const withoutMain = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...javaMetadata(), refs: {} }), "v1.metadata.json"))
+    assert.deepStrictEqual(withoutMain.refs, { main: { "snapshot-id": 7n, type: "branch" } })
+  })
+
+  it("refuses, as CorruptFile naming what is wrong, metadata whose current schema, default spec, current snapshot or a ref's is not in it, or main is not current (as Java does)", () => {
+    const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+      [{ "current-schema-id": 3 }, "schema 3"],
+      [{ "default-spec-id": 2 }, "partition spec 2"],
+      [{ "current-snapshot-id": 8, refs: { main: { "snapshot-id": 8, type: "branch" } } }, "snapshot 8"],
+      [{ refs: { main: { "snapshot-id": 7, type: "branch" }, audit: { "snapshot-id": 9, type: "tag" } } }, "snapshot 9"],
+      [{ refs: { main: { "snapshot-id": 6, type: "branch" } }, snapshots: [...snapshotsOf(), { ...snapshotsOf()[0], "snapshot-id": 6 }] }, "main"],
+      [{ "current-snapshot-id": -1 }, "main"]
+    ]
+    for (const [change, named] of cases) {
+      const decoded = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), ...change }), "v2.metadata.json")
+      assert.isTrue(Result.isFailure(decoded), `${JSON.stringify(change)} was accepted`)
+      if (Result.isFailure(decoded)) {
+        assert.strictEqual(decoded.failure._tag, "CorruptFile")
+        assert.include(decoded.failure.message, named)
+        assert.include(decoded.failure.message, "v2.metadata.json")
+      }
+    }
+  })
+
+  it("reads a table upgraded from format v1: Java writes no sequence-number for its v1 snapshots (spec: default 0)", () => {
+    // As Java 1.10 writes it after `format-version` was set to 2 on a table with one v1 snapshot.
+    const text = JSON.stringify({
+      "format-version": 2,
+      "table-uuid": "9c12d441-03fe-4693-9a96-a0705ddf69c1",
+      location: "file:///wh/db/t",
+      "last-sequence-number": 1,
+      "last-updated-ms": 1700000002000,
+      "last-column-id": 1,
+      "current-schema-id": 0,
+      schemas: [{ type: "struct", "schema-id": 0, fields: [{ id: 1, name: "x", required: false, type: "int" }] }],
+      "default-spec-id": 0,
+      "partition-specs": [{ "spec-id": 0, fields: [] }],
+      "last-partition-id": 999,
+      "default-sort-order-id": 0,
+      "sort-orders": [{ "order-id": 0, fields: [] }],
+      properties: {},
+      "current-snapshot-id": 2,
+      snapshots: [
+        { "snapshot-id": 1, "timestamp-ms": 1700000000000, summary: { operation: "append" }, "manifest-list": "file:///wh/db/t/metadata/snap-1.avro", "schema-id": 0 },
+        { "sequence-number": 1, "snapshot-id": 2, "parent-snapshot-id": 1, "timestamp-ms": 1700000001000, summary: { operation: "append" }, "manifest-list": "file:///wh/db/t/metadata/snap-2.avro", "schema-id": 0 }
+      ],
+      "snapshot-log": [{ "snapshot-id": 1, "timestamp-ms": 1700000000000 }, { "snapshot-id": 2, "timestamp-ms": 1700000001000 }],
+      "metadata-log": []
+    })
+    const decoded = decodeTableMetadata(text, "v3.metadata.json")
+    assert.isTrue(Result.isSuccess(decoded), Result.isFailure(decoded) ? decoded.failure.message : "")
+    const m = Result.getOrThrow(decoded)
+    assert.deepStrictEqual(m.snapshots.map((s) => s["sequence-number"]), [0n, 1n])
+    // Written back with the number stated, which Java reads the same way.
+    const again = Result.getOrThrow(decodeTableMetadata(encodeTableMetadata(m), "v4.metadata.json"))
+    assert.deepStrictEqual(again.snapshots.map((s) => s["sequence-number"]), [0n, 1n])
+  })
+})
