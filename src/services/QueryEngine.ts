@@ -122,8 +122,10 @@ export interface Ohlcv {
   readonly vwap: DecimalText
 }
 
+/** Bars are per instrument, (symbol, exchange): one symbol listed twice trades in two currencies. */
 export interface Bar extends Ohlcv {
   readonly symbol: string
+  readonly exchange: string
   /** Bucket start, epoch micros, aligned to the epoch (UTC). */
   readonly bucket: EpochMicros
 }
@@ -146,6 +148,7 @@ export interface DailySummary extends Ohlcv {
 
 export interface QuoteBar {
   readonly symbol: string
+  readonly exchange: string
   readonly bucket: EpochMicros
   readonly quoteCount: number
   /** Mid = (bid + ask) / 2, rounded half-even to 8 places; open/close by (time, sequence, message_id). */
@@ -175,6 +178,7 @@ export type TradeClassification = "BUY" | "SELL" | "MID"
 
 export interface TradeWithQuote {
   readonly symbol: string
+  readonly exchange: string
   readonly exchangeTimestamp: EpochMicros
   readonly sourceSequence: bigint | null
   readonly messageId: string

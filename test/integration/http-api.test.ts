@@ -404,10 +404,10 @@ layer(reference.pipe(Layer.provideMerge(served(testOptions()))), { timeout: 180_
       assert.include(lines[0]!, "message_id")
       const byAccept = yield* get(`${base}/v1/bars?symbols=CBA&from=${iso(T0)}&to=${iso(T0 + DAY)}`, { ...auth(KEYS.reader), accept: "text/csv" })
       assert.match(byAccept.headers.get("content-type") ?? "", /text\/csv/)
-      assert.match(yield* text(byAccept), /^symbol,bucket,open/)
+      assert.match(yield* text(byAccept), /^symbol,exchange,bucket,open/)
       // An empty answer still has its header.
       const none = `symbols=NOPE&from=${iso(T0)}&to=${iso(T0 + DAY)}&format=csv`
-      assert.match(yield* text(yield* get(`${base}/v1/bars?${none}`, auth(KEYS.reader))), /^symbol,bucket,open,high,low,close,volume,tradeCount,vwap\n$/)
+      assert.match(yield* text(yield* get(`${base}/v1/bars?${none}`, auth(KEYS.reader))), /^symbol,exchange,bucket,open,high,low,close,volume,tradeCount,vwap\n$/)
       assert.match(yield* text(yield* get(`${base}/v1/trades?${none}&limit=10`, auth(KEYS.reader))), /^message_id,/)
       // Named fields in the order rows have them (the table's), whatever order they were asked in.
       assert.match(yield* text(yield* get(`${base}/v1/trades?${none}&limit=10&fields=price,message_id`, auth(KEYS.reader))), /^message_id,price\n$/)

@@ -120,9 +120,9 @@ describe("npm run query, an empty answer", () => {
       const all = yield* run("query", ["trades", ...day, "-s", "NOPE", "-o", "csv"], env)
       assert.strictEqual(firstLine(all.output), tables.trades.schema.fields.map((f) => f.name).join(","))
       const bars = yield* run("query", ["bars", ...day, "-s", "NOPE", "-o", "csv"], env)
-      assert.strictEqual(firstLine(bars.output), "symbol,bucket,open,high,low,close,volume,tradeCount,vwap")
+      assert.strictEqual(firstLine(bars.output), "symbol,exchange,bucket,open,high,low,close,volume,tradeCount,vwap")
       const table = yield* run("query", ["bars", ...day, "-s", "NOPE", "--quotes"], env)
-      assert.match(firstLine(table.output)!, /^symbol\s+bucket\s+quoteCount\s+midOpen/)
+      assert.match(firstLine(table.output)!, /^symbol\s+exchange\s+bucket\s+quoteCount\s+midOpen/)
     }), 60_000)
 })
 

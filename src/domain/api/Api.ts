@@ -174,14 +174,14 @@ const D = Schema.String // exact decimal text
 const T = Schema.String // ISO-8601 instant, microseconds
 
 export const BarRow = Schema.Struct({
-  symbol: Schema.String, bucket: T, open: D, high: D, low: D, close: D, volume: D, tradeCount: Schema.Number, vwap: D
+  symbol: Schema.String, exchange: Schema.String, bucket: T, open: D, high: D, low: D, close: D, volume: D, tradeCount: Schema.Number, vwap: D
 }).annotate({ identifier: "Bar" })
 export const SummaryRow = Schema.Struct({
   symbol: Schema.String, exchange: Schema.String, tradingDay: Schema.String, open: D, high: D, low: D, close: D, volume: D,
   tradeCount: Schema.Number, vwap: D, firstTrade: T, lastTrade: T
 }).annotate({ identifier: "DailySummary" })
 export const QuoteBarRow = Schema.Struct({
-  symbol: Schema.String, bucket: T, quoteCount: Schema.Number, midOpen: D, midHigh: D, midLow: D, midClose: D,
+  symbol: Schema.String, exchange: Schema.String, bucket: T, quoteCount: Schema.Number, midOpen: D, midHigh: D, midLow: D, midClose: D,
   spreadMin: D, spreadMax: D, spreadMean: D, spreadClose: D
 }).annotate({ identifier: "QuoteBar" })
 

@@ -19,11 +19,11 @@ import { duckType } from "./sql.ts"
 const INSTANT = "TIMESTAMPTZ"
 
 export const barColumns: ParquetColumns<Bar> = {
-  symbol: "VARCHAR", bucket: INSTANT, open: DECIMAL, high: DECIMAL, low: DECIMAL, close: DECIMAL, volume: DECIMAL,
+  symbol: "VARCHAR", exchange: "VARCHAR", bucket: INSTANT, open: DECIMAL, high: DECIMAL, low: DECIMAL, close: DECIMAL, volume: DECIMAL,
   tradeCount: "BIGINT", vwap: DECIMAL
 }
 export const quoteBarColumns: ParquetColumns<QuoteBar> = {
-  symbol: "VARCHAR", bucket: INSTANT, quoteCount: "BIGINT", midOpen: DECIMAL, midHigh: DECIMAL, midLow: DECIMAL,
+  symbol: "VARCHAR", exchange: "VARCHAR", bucket: INSTANT, quoteCount: "BIGINT", midOpen: DECIMAL, midHigh: DECIMAL, midLow: DECIMAL,
   midClose: DECIMAL, spreadMin: DECIMAL, spreadMax: DECIMAL, spreadMean: DECIMAL, spreadClose: DECIMAL
 }
 export const summaryColumns: ParquetColumns<DailySummary> = {
@@ -31,7 +31,7 @@ export const summaryColumns: ParquetColumns<DailySummary> = {
   volume: DECIMAL, tradeCount: "BIGINT", vwap: DECIMAL, firstTrade: INSTANT, lastTrade: INSTANT
 }
 export const tradeWithQuoteColumns: ParquetColumns<TradeWithQuote> = {
-  symbol: "VARCHAR", exchangeTimestamp: INSTANT, sourceSequence: "BIGINT", messageId: "VARCHAR", price: DECIMAL,
+  symbol: "VARCHAR", exchange: "VARCHAR", exchangeTimestamp: INSTANT, sourceSequence: "BIGINT", messageId: "VARCHAR", price: DECIMAL,
   quantity: DECIMAL, side: "VARCHAR", quoteTimestamp: INSTANT, bidPrice: DECIMAL, bidSize: DECIMAL, askPrice: DECIMAL,
   askSize: DECIMAL, mid: DECIMAL, effectiveSpread: DECIMAL, classification: "VARCHAR"
 }

@@ -305,9 +305,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
       convert: (chunk: Chunk, out: Array<A>) => void
     ) =>
       Effect.gen(function*() {
-        if (maxBars === undefined) return yield* collect([p], `${aggregate} ORDER BY symbol, bucket`, params.values, convert)
+        if (maxBars === undefined) return yield* collect([p], `${aggregate} ORDER BY symbol, exchange, bucket`, params.values, convert)
         let count = 0
-        const sql = `SELECT *, count(*) OVER ()::DOUBLE AS bar_count FROM (${aggregate}) ORDER BY symbol, bucket LIMIT ${params.add(maxBars + 1)}`
+        const sql = `SELECT *, count(*) OVER ()::DOUBLE AS bar_count FROM (${aggregate}) ORDER BY symbol, exchange, bucket LIMIT ${params.add(maxBars + 1)}`
         const rows = yield* collect<A>([p], sql, params.values, (chunk, out) => {
           count = doubles(chunk.column("bar_count"))[0]!
           if (count <= maxBars) convert(chunk, out)
@@ -330,9 +330,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<Bar>, p }
         const params = new Params()
         const sql = `WITH t AS (
-            SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
+            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
             FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
-          SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
+          SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL`
         return { rows: yield* collectBars(p, params, sql, request.maxBars, barsOf), p }
       }))
@@ -370,10 +370,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<QuoteBar>, p }
         const params = new Params()
         const sql = `WITH q AS (
-            SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id,
+            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id,
               bid_price::DECIMAL(38, 8) + ask_price::DECIMAL(38, 8) AS twice_mid, ask_price::DECIMAL(38, 8) - bid_price::DECIMAL(38, 8) AS spread
             FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
-          SELECT symbol, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
+          SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
             arg_min(twice_mid, (ts, seq, message_id)) AS mid_open, max(twice_mid) AS mid_high,
             min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id)) AS mid_close,
             min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
@@ -420,7 +420,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
               FROM ${filteredFiles(params, plannedPaths(qp), range.from - lookback, range.to, symbols)}
               QUALIFY row_number() OVER (PARTITION BY symbol, exchange, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1`
         const sql = `WITH t AS (${trades}), q AS (${quotes})
-          SELECT t.symbol, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
+          SELECT t.symbol, t.exchange, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
             t.kafka_topic AS __topic, t.kafka_partition AS __part, t.kafka_offset AS __off,
             t.quantity::VARCHAR AS quantity, t.side, epoch_us(q.quote_ts)::DOUBLE AS quote_ts,
             q.bid_price::VARCHAR AS bid_price, q.bid_size::VARCHAR AS bid_size, q.ask_price::VARCHAR AS ask_price, q.ask_size::VARCHAR AS ask_size,
@@ -449,6 +449,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           next,
           rows: raw.slice(0, limit).map((r): TradeWithQuote => ({
             symbol: r.symbol as string,
+            exchange: r.exchange as string,
             exchangeTimestamp: num(r.ts),
             sourceSequence: (r.source_sequence as bigint | null) ?? null,
             messageId: r.message_id as string,
@@ -616,6 +617,8 @@ const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
   const decimal = (name: string) => nonNull(decimals128(chunk.column(name)), rows, name)
   const symbols = nonNull(texts(chunk.column("symbol")), rows, "symbol")
   const symbol = uniformText(symbols, rows)
+  const exchanges = nonNull(texts(chunk.column("exchange")), rows, "exchange")
+  const exchange = uniformText(exchanges, rows)
   const bucket = doubles(chunk.column("bucket"))
   const n = doubles(chunk.column("n"))
   const midOpen = decimal("mid_open"), midHigh = decimal("mid_high"), midLow = decimal("mid_low"), midClose = decimal("mid_close")
@@ -623,6 +626,7 @@ const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
   for (let r = 0; r < rows; r++) {
     out.push({
       symbol: symbol ?? textAt(symbols, r),
+      exchange: exchange ?? textAt(exchanges, r),
       bucket: bucket[r]!,
       quoteCount: n[r]!,
       midOpen: halfAt(midOpen, r),
@@ -664,9 +668,12 @@ const barsOf = (chunk: Chunk, out: Array<Bar>) => {
   const c = ohlcvColumns(chunk)
   const bucket = doubles(chunk.column("bucket"))
   const symbol = uniformText(c.symbol, chunk.rowCount)
+  const exchanges = nonNull(texts(chunk.column("exchange")), chunk.rowCount, "exchange")
+  const exchange = uniformText(exchanges, chunk.rowCount)
   for (let r = 0; r < chunk.rowCount; r++) {
     out.push({
       symbol: symbol ?? textAt(c.symbol, r),
+      exchange: exchange ?? textAt(exchanges, r),
       bucket: bucket[r]!,
       open: decimalAt(c.open, r),
       high: decimalAt(c.high, r),

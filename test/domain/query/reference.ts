@@ -113,17 +113,22 @@ const groupBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string) => {
 
 const floorTo = (micros: number, size: number) => Math.floor(micros / size) * size
 
+/** Bars in the engine's order: symbol, exchange, bucket. */
+const byInstrumentThenBucket = (a: { symbol: string; exchange: string; bucket: number }, b: { symbol: string; exchange: string; bucket: number }) =>
+  a.symbol !== b.symbol ? (a.symbol < b.symbol ? -1 : 1) : a.exchange !== b.exchange ? (a.exchange < b.exchange ? -1 : 1) : a.bucket - b.bucket
+
 export const bars = (trades: ReadonlyArray<TradeRow>, q: { from: number; to: number; symbols?: ReadonlyArray<string>; size: number }) => {
   const rows = trades.filter((t) => inRange(t, q.from, q.to, q.symbols ?? []))
-  const groups = groupBy(rows, (t) => `${t.symbol}\u0000${floorTo(t.exchange_timestamp, q.size)}`)
+  const groups = groupBy(rows, (t) => `${t.symbol}\u0000${t.exchange}\u0000${floorTo(t.exchange_timestamp, q.size)}`)
   return [...groups.values()].map((g) => {
     const a = aggregate(g)
     return {
       symbol: g[0]!.symbol,
+      exchange: g[0]!.exchange,
       bucket: floorTo(g[0]!.exchange_timestamp, q.size),
       ...ohlcv(a)
     }
-  }).sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.bucket - b.bucket))
+  }).sort(byInstrumentThenBucket)
 }
 
 const isoDay = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10)
@@ -154,7 +159,7 @@ const two = BigDecimal.fromBigInt(2n)
 
 export const quoteBars = (quotes: ReadonlyArray<QuoteRow>, q: { from: number; to: number; symbols?: ReadonlyArray<string>; size: number }) => {
   const rows = quotes.filter((r) => inRange(r, q.from, q.to, q.symbols ?? []))
-  const groups = groupBy(rows, (r) => `${r.symbol}\u0000${floorTo(r.exchange_timestamp, q.size)}`)
+  const groups = groupBy(rows, (r) => `${r.symbol}\u0000${r.exchange}\u0000${floorTo(r.exchange_timestamp, q.size)}`)
   return [...groups.values()].map((g) => {
     const s = [...g].sort(compareRows)
     const mid = (r: QuoteRow) => BigDecimal.divideUnsafe(BigDecimal.sum(r.bid_price, r.ask_price), two)
@@ -166,6 +171,7 @@ export const quoteBars = (quotes: ReadonlyArray<QuoteRow>, q: { from: number; to
     const total = spreads.reduce((a, b) => BigDecimal.sum(a, b), BigDecimal.fromBigInt(0n))
     return {
       symbol: s[0]!.symbol,
+      exchange: s[0]!.exchange,
       bucket: floorTo(s[0]!.exchange_timestamp, q.size),
       quoteCount: s.length,
       midOpen: round8(mids[0]!),
@@ -177,7 +183,7 @@ export const quoteBars = (quotes: ReadonlyArray<QuoteRow>, q: { from: number; to
       spreadMean: round8(BigDecimal.divideUnsafe(total, BigDecimal.fromBigInt(BigInt(s.length)))),
       spreadClose: text8(spreads[spreads.length - 1]!)
     }
-  }).sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.bucket - b.bucket))
+  }).sort(byInstrumentThenBucket)
 }
 
 export const tradesWithQuotes = (

@@ -1,7 +1,7 @@
 /**
  * One symbol listed on two exchanges (BHP on the ASX in AUD and on the NYSE in USD): an instrument
  * is its (exchange, symbol), so a trade's prevailing quote is the last one of its own exchange,
- * never a fresher quote of the other listing.
+ * never a fresher quote of the other listing, and bars are per listing.
  */
 import { assert, layer } from "@effect/vitest"
 import { BigDecimal, Effect, Layer } from "effect"
@@ -41,10 +41,23 @@ layer(warehouse, { timeout: 60_000, excludeTestServices: true })("a symbol on tw
         quote("nyse-q", "NYSE", "USD", T0 + 50, "59", "61", 2),
         quote("asx-q2", "ASX", "AUD", T0 + 50, "44", "45", 3)
       ]))
-      const page = yield* (yield* QueryEngine).tradesWithQuotes({ from: T0, to: T0 + DAY })
-      assert.deepStrictEqual(page.rows.map((r) => [r.messageId, r.quoteTimestamp, r.bidPrice, r.askPrice, r.mid, r.classification]), [
-        ["asx-t", T0 + 50, "44.00000000", "45.00000000", "44.50000000", "BUY"],
-        ["nyse-t", T0 + 50, "59.00000000", "61.00000000", "60.00000000", "MID"]
+      const engine = yield* QueryEngine
+      const page = yield* engine.tradesWithQuotes({ from: T0, to: T0 + DAY })
+      assert.deepStrictEqual(page.rows.map((r) => [r.messageId, r.exchange, r.quoteTimestamp, r.bidPrice, r.askPrice, r.mid, r.classification]), [
+        ["asx-t", "ASX", T0 + 50, "44.00000000", "45.00000000", "44.50000000", "BUY"],
+        ["nyse-t", "NYSE", T0 + 50, "59.00000000", "61.00000000", "60.00000000", "MID"]
+      ])
+
+      // A bar is one listing's: AUD and USD prices are never one open/high/low/close.
+      const bars = yield* engine.bars({ from: T0, to: T0 + DAY, interval: "1d" })
+      assert.deepStrictEqual(bars.rows.map((b) => [b.symbol, b.exchange, b.open, b.close, b.tradeCount]), [
+        ["BHP", "ASX", "45.50000000", "45.50000000", 1],
+        ["BHP", "NYSE", "60.00000000", "60.00000000", 1]
+      ])
+      const quoteBars = yield* engine.quoteBars({ from: T0, to: T0 + DAY, interval: "1d" })
+      assert.deepStrictEqual(quoteBars.rows.map((b) => [b.symbol, b.exchange, b.quoteCount, b.midOpen, b.midClose]), [
+        ["BHP", "ASX", 2, "45.50000000", "44.50000000"],
+        ["BHP", "NYSE", 1, "60.00000000", "60.00000000"]
       ])
     }))
 })
