@@ -5,7 +5,10 @@
  */
 import * as fs from "node:fs"
 import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, SchemaAST } from "effect"
+import { FindMyWay } from "effect/http"
+import { HttpApi } from "effect/http-api"
+import { Api } from "../../src/domain/api/Api.ts"
 import * as Ref from "../domain/query/reference.ts"
 import { DAY, T0 } from "../layers/query/data.ts"
 import { Fixture } from "../layers/query/fixture.ts"
@@ -46,6 +49,18 @@ const PATHS = [
   "/v1/snapshots/trades", "/v1/stats/quotes", "/v1/replay", "/v1/sql", "/v1/../etc/passwd", "/v1/%2e%2e/%2e%2e/etc/passwd", "/v1//trades",
   "/v1/snapshots/..%2f..%2fcatalog.db", "/v1/stats/%00", "/v1/trades/", "/V1/TRADES", "/openapi.json/..", "/docs/../../etc", "/v1/sql/x", "/metrics?x=1"
 ]
+/** The query parameters each GET route declares: most fuzzed names are the route's own (unknown ones are a 400). */
+const declared = (() => {
+  const router = FindMyWay.make<ReadonlyArray<string>>()
+  HttpApi.reflect(Api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      const ast = endpoint.query?.ast
+      router.on(endpoint.method, endpoint.path as FindMyWay.PathInput, ast !== undefined && SchemaAST.isObjects(ast) ? ast.propertySignatures.map((p) => String(p.name)) : [])
+    }
+  })
+  return (path: string): ReadonlyArray<string> => router.find("GET", path)?.handler ?? []
+})()
 const PARAMS = ["symbols", "from", "to", "limit", "cursor", "fields", "filter", "snapshot_id", "as_of", "format", "interval", "from_day", "to_day", "lookback_us", "tables", "speed", "x"]
 
 layer(served(testOptions()), { timeout: 600_000, excludeTestServices: true })("HTTP fuzz", (it) => {
@@ -76,9 +91,10 @@ layer(served(testOptions()), { timeout: 600_000, excludeTestServices: true })("H
           continue
         }
         const q = new URLSearchParams()
-        const n = Math.floor(r() * 6)
-        for (let j = 0; j < n; j++) q.append(pick(PARAMS), value())
-        if (r() < 0.5) {
+        const n = Math.floor(r() * 4)
+        const own = declared(path)
+        for (let j = 0; j < n; j++) q.append(own.length > 0 && r() < 0.97 ? pick(own) : pick(PARAMS), value())
+        if (own.includes("from") && r() < 0.5) {
           q.set("from", good())
           q.set("to", good())
         }
@@ -95,7 +111,8 @@ layer(served(testOptions()), { timeout: 600_000, excludeTestServices: true })("H
             const res = await requests[i]!()
             const body = await res.text()
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
-            if (res.status >= 500) fives.push(`${res.status} ${body.slice(0, 300)}`)
+            // A runaway statement (an endless recursive CTE) meets the SQL time limit: 503 query_timeout, as documented.
+            if (res.status >= 500 && !body.includes('"code":"query_timeout"')) fives.push(`${res.status} ${body.slice(0, 300)}`)
             if (body.includes("root:x:0:0")) fives.push(`leak: ${body.slice(0, 200)}`)
             if (/\n\s+at /.test(body)) fives.push(`stack: ${body.slice(0, 200)}`)
           }

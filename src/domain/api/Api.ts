@@ -26,7 +26,7 @@ const problem = (status: number, description: string) =>
   ProblemBody.pipe(HttpApiSchema.status(status)).annotate({ description })
 
 export const Problems = [
-  problem(400, "Bad request: a parameter is missing, malformed or out of range"),
+  problem(400, "Bad request: a parameter is unknown to the route, missing, malformed or out of range"),
   problem(401, "No API key, or an unknown one"),
   problem(403, "The key has no access to this route"),
   problem(404, "No such snapshot or route"),

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { Duplex } from "node:stream"
 import { randomUUID } from "node:crypto"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, References, Tracer } from "effect"
+import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, References, SchemaAST, Tracer } from "effect"
 import { FindMyWay, HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { Api, MetricsAccess, ReadAccess, ReplayAccess, SqlAccess } from "../../domain/api/Api.ts"
@@ -221,7 +221,7 @@ export const pipeline = (options: HandlerOptions) => {
         if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
           return problem(413, "body_too_large", `the body is larger than ${options.maxBodyBytes} bytes`, correlationId, { connection: "close" })
         }
-        return undefined
+        return unknownQuery(request.method, request.url, correlationId)
       }
 
       // A server span exists when an exporter is configured (the server made it); without one, a
@@ -267,20 +267,51 @@ export const pipeline = (options: HandlerOptions) => {
 }
 
 /**
- * The methods a path is answered by, for a 405's Allow (RFC 9110 §15.5.6): the router says only
- * that it found no route. Matched as the router matches (FindMyWay with its default settings).
+ * The routes as the router matches them (FindMyWay with its default settings), from the one
+ * reflection of `Api`: each route's path and the query parameters its schema declares. The
+ * documents (`/openapi.json`, `/docs`) take none.
  */
-const methodsAt = (() => {
-  const router = FindMyWay.make<true>()
-  HttpApi.reflect(Api, { onGroup: () => {}, onEndpoint: ({ endpoint }) => router.on(endpoint.method, endpoint.path as FindMyWay.PathInput, true) })
-  router.on("GET", "/openapi.json", true)
-  router.on("GET", "/docs", true)
-  return (url: string): ReadonlyArray<string> => {
-    const methods = ["GET", "POST"].filter((m) => router.find(m, url) !== undefined)
-    // HEAD is answered as GET; OPTIONS by the pipeline (toProblemResponse).
-    return methods.length === 0 ? [] : [...methods.flatMap((m) => m === "GET" ? [m, "HEAD"] : [m]), "OPTIONS"]
-  }
+const endpoints = (() => {
+  const router = FindMyWay.make<{ readonly path: string; readonly query: ReadonlyArray<string> }>()
+  HttpApi.reflect(Api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      const ast = endpoint.query?.ast
+      const query = ast !== undefined && SchemaAST.isObjects(ast) ? ast.propertySignatures.map((p) => String(p.name)) : []
+      router.on(endpoint.method, endpoint.path as FindMyWay.PathInput, { path: endpoint.path, query })
+    }
+  })
+  router.on("GET", "/openapi.json", { path: "/openapi.json", query: [] })
+  router.on("GET", "/docs", { path: "/docs", query: [] })
+  return router
 })()
+
+/**
+ * The methods a path is answered by, for a 405's Allow (RFC 9110 §15.5.6): the router says only
+ * that it found no route.
+ */
+const methodsAt = (url: string): ReadonlyArray<string> => {
+  const methods = ["GET", "POST"].filter((m) => endpoints.find(m, url) !== undefined)
+  // HEAD is answered as GET; OPTIONS by the pipeline (toProblemResponse).
+  return methods.length === 0 ? [] : [...methods.flatMap((m) => m === "GET" ? [m, "HEAD"] : [m]), "OPTIONS"]
+}
+
+/**
+ * A 400 for query parameters the matched route does not declare: the schemas ignore them, so a
+ * typo (`symbol=BHP`, `limt=1`) answered every symbol, or a full page. None is let through, as no
+ * handler reads the query past its schema (the next-page Link repeats the request's own query).
+ */
+const unknownQuery = (method: string, url: string, correlationId: string) => {
+  // The parameters as the router parses them for the route's schema.
+  const found = endpoints.find(method === "HEAD" ? "GET" : method, url)
+  if (found === undefined) return undefined
+  const { path, query } = found.handler
+  const unknown = Object.keys(found.searchParams).filter((name) => !query.includes(name))
+  if (unknown.length === 0) return undefined
+  const names = unknown.slice(0, 5).map((name) => name === "" ? `""` : name.slice(0, 64)).join(", ") + (unknown.length > 5 ? ", ..." : "")
+  const takes = query.length === 0 ? "no query parameters" : query.join(", ")
+  return problem(400, "bad_request", `unknown query parameter${unknown.length > 1 ? "s" : ""} ${names}; ${path} takes ${takes}`, correlationId)
+}
 
 /** Any failure that escaped the handlers: a problem, never a stack trace. Client aborts pass through. */
 const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string, maxBodyBytes: number, url: string) => {

@@ -84,4 +84,21 @@ layer(served(testOptions(), undefined, { trades: 40, quotes: 40 }), { timeout: 1
         }
       }
     }))
+
+  it.effect("a misspelt query parameter is 400 naming it, not every symbol; the documents and system routes answer as before", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const typo = yield* call(`${base}/v1/trades?from=2024-01-02&to=2024-01-03&symbol=BHP`, { headers: auth(KEYS.full) })
+      assert.strictEqual(typo.status, 400, typo.body)
+      assert.match(JSON.parse(typo.body).detail, /^unknown query parameter symbol; \/v1\/trades takes symbols, from, to, /)
+      for (const path of ["/openapi.json", "/docs", "/health", "/ready", "/metrics"]) {
+        const a = yield* call(`${base}${path}`, { headers: auth(KEYS.full) })
+        assert.strictEqual(a.status, 200, `${path}: ${a.body.slice(0, 300)}`)
+      }
+      // A query-only next link keeps this request's parameters: it is accepted as they are.
+      const page = yield* call(`${base}/v1/trades?from=2024-01-01&to=2025-01-01&limit=1`, { headers: auth(KEYS.full) })
+      const link = /^<(\?[^>]+)>; rel="next"$/.exec(page.headers.get("link") ?? "")
+      assert.isNotNull(link, page.body.slice(0, 300))
+      assert.strictEqual((yield* call(`${base}/v1/trades${link![1]}`, { headers: auth(KEYS.full) })).status, 200)
+    }))
 })

@@ -317,3 +317,50 @@ describe("a query parameter given more than once", () => {
       yield* refused(res, 400, "symbols is given more than once: give each parameter once (a list is comma-separated, as in symbols=BHP,CBA)")
     }))
 })
+
+describe("a query parameter the route does not declare", () => {
+  const TRADES = "symbols, from, to, limit, cursor, fields, filter, snapshot_id, as_of, format"
+  it.effect("is refused naming it and the route's parameters, not ignored (a typo once answered every symbol)", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      const key = { "x-api-key": KEYS.full }
+      for (const [method, path, detail] of [
+        ["GET", "/v1/trades?symbol=BHP", `unknown query parameter symbol; /v1/trades takes ${TRADES}`],
+        ["HEAD", "/v1/trades?symbols=BHP&limt=1", `unknown query parameter limt; /v1/trades takes ${TRADES}`],
+        ["GET", "/V1//Trades/?Symbols=BHP&limt=1", `unknown query parameters Symbols, limt; /v1/trades takes ${TRADES}`],
+        ["GET", "/v1/snapshots/trades?snapshot_id=1", "unknown query parameter snapshot_id; /v1/snapshots/:table takes format"],
+        ["GET", "/health?verbose=1", "unknown query parameter verbose; /health takes no query parameters"],
+        ["GET", "/v1/trades?=x", `unknown query parameter ""; /v1/trades takes ${TRADES}`],
+        ["GET", "/v1/symbols?__proto__=x&toString=1", "unknown query parameters __proto__, toString; /v1/symbols takes symbols, snapshot_id, as_of, format"]
+      ] as const) {
+        const res = yield* call(path, { method, headers: key })
+        assert.strictEqual(res.status, 400, `${method} ${path}`)
+        if (method !== "HEAD") yield* refused(res, 400, detail)
+      }
+      // SQL's parameters are in its body, not its query.
+      yield* refused(
+        yield* call("/v1/sql?limit=5", { ...sqlBody, headers: { ...sqlBody.headers, ...key } }),
+        400,
+        "unknown query parameter limit; /v1/sql takes no query parameters"
+      )
+    }))
+
+  it.effect("declared parameters, and routes asked without any, are answered as before; a caller without a key is told that first", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      const key = { "x-api-key": KEYS.full }
+      for (const path of [
+        "/v1/trades?symbols=BHP&from=2024-01-02&to=2024-01-03&limit=1&cursor=c&fields=price&filter=price:1&format=json",
+        "/v1/trades?",
+        "/v1/stats/trades?snapshot_id=1&format=csv",
+        "/v1/replay?tables=trades&speed=2&format=sse",
+        "/health",
+        "/ready",
+        "/metrics"
+      ]) assert.strictEqual((yield* call(path, { headers: key })).status, 200, path)
+      assert.strictEqual((yield* call("/v1/trades?symbol=BHP")).status, 401)
+      assert.strictEqual((yield* call("/v1/nothing?symbol=BHP", { headers: key })).status, 404)
+    }))
+})
