@@ -25,7 +25,7 @@ export interface WriteOptions {
   readonly prepare?: (base: TableMetadata) => Result.Result<Readonly<Record<string, string>>, string>
 }
 
-/** `prepare` refused the table as it stood: the commit was abandoned, nothing was written to the table. */
+/** The table as it stood refused the commit (`prepare` said why, or it is another table of the same name): abandoned, nothing written to it. */
 export class CommitRejected extends Schema.TaggedError<CommitRejected>()("CommitRejected", {
   table: Schema.String,
   detail: Schema.String

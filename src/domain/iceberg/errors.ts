@@ -19,6 +19,21 @@ export class CorruptFile extends Schema.TaggedError<CorruptFile>()("CorruptFile"
   }
 }
 
+/**
+ * Table metadata of an Iceberg format version K2 does not read or write: the file is sound, the
+ * table is of a kind K2 does not support (v3's row lineage and deletion vectors; v1's manifests).
+ */
+export class UnsupportedFormatVersion extends Schema.TaggedError<UnsupportedFormatVersion>()("UnsupportedFormatVersion", {
+  table: Schema.String,
+  path: Schema.String,
+  formatVersion: Schema.Number
+}) {
+  override get message() {
+    const upgrade = this.formatVersion === 1 ? ` (upgrade the table: ALTER TABLE ... SET TBLPROPERTIES ('format-version'='2'))` : ""
+    return `${this.table} is Iceberg format version ${this.formatVersion} (${this.path}); K2 reads and writes format version 2 only${upgrade}`
+  }
+}
+
 /** The storage itself failed (permissions, disk full, I/O error): usually transient. */
 export class StorageFailure extends Schema.TaggedError<StorageFailure>()("StorageFailure", {
   path: Schema.String,
@@ -31,7 +46,7 @@ export class StorageFailure extends Schema.TaggedError<StorageFailure>()("Storag
 
 /** Any failure reading or writing a table's files; `reason` says which and names the path. */
 export class TableFileError extends Schema.TaggedError<TableFileError>()("TableFileError", {
-  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure])
+  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure, UnsupportedFormatVersion])
 }) {
   override get message() {
     return this.reason.message

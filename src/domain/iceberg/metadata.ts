@@ -6,7 +6,7 @@
  */
 import { Schema as S } from "effect"
 import { lru } from "../lru.ts"
-import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SortOrder, TableMetadata } from "./spec.ts"
+import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SnapshotRef, SortOrder, TableMetadata } from "./spec.ts"
 
 export type TableRequirement =
   | { readonly type: "assert-create" }
@@ -15,12 +15,8 @@ export type TableRequirement =
 
 export type TableUpdate =
   | { readonly action: "add-snapshot"; readonly snapshot: Snapshot }
-  | {
-    readonly action: "set-snapshot-ref"
-    readonly "ref-name": string
-    readonly type: "branch" | "tag"
-    readonly "snapshot-id": bigint
-  }
+  // The REST protocol's SetSnapshotRefUpdate: the ref becomes what it says, retention included.
+  | { readonly action: "set-snapshot-ref"; readonly "ref-name": string } & SnapshotRef
   | { readonly action: "remove-snapshots"; readonly "snapshot-ids": ReadonlyArray<bigint> }
   | { readonly action: "set-properties"; readonly updates: Readonly<Record<string, string>> }
   | { readonly action: "remove-properties"; readonly removals: ReadonlyArray<string> }
@@ -171,10 +167,11 @@ export const applyUpdates = (
       case "set-snapshot-ref": {
         const snapshot = m.snapshots.find((s) => s["snapshot-id"] === u["snapshot-id"])
         if (snapshot === undefined) invalid(`cannot set ${u["ref-name"]} to unknown snapshot ${u["snapshot-id"]}`)
+        const { action: _, "ref-name": name, ...ref } = u
         m = {
           ...m,
-          refs: { ...m.refs, [u["ref-name"]]: { "snapshot-id": u["snapshot-id"], type: u.type } },
-          ...(u["ref-name"] === MAIN
+          refs: { ...m.refs, [name]: ref },
+          ...(name === MAIN
             ? {
               "current-snapshot-id": u["snapshot-id"],
               "snapshot-log": [...m["snapshot-log"], {

@@ -4,7 +4,7 @@
  * rewrite of the file).
  */
 import { Result, Schema } from "effect"
-import { CorruptFile } from "./errors.ts"
+import { CorruptFile, UnsupportedFormatVersion } from "./errors.ts"
 import { parseJson, stringifyJson } from "./json.ts"
 import type { TableMetadata } from "./spec.ts"
 
@@ -52,13 +52,21 @@ const MetadataShape = Schema.Struct({
 
 const check = Schema.decodeUnknownResult(MetadataShape)
 
-/** Parse and check a metadata.json; `path` names the file in the error. */
-export const decodeTableMetadata = (text: string, path: string): Result.Result<TableMetadata, CorruptFile> => {
+/** Parse and check a metadata.json; `path` names the file in the error, `table` the table it is of. */
+export const decodeTableMetadata = (
+  text: string,
+  path: string,
+  table: string
+): Result.Result<TableMetadata, CorruptFile | UnsupportedFormatVersion> => {
   let raw: unknown
   try {
     raw = parseJson(text)
   } catch (e) {
     return Result.fail(new CorruptFile({ path, detail: `not JSON: ${(e as Error).message}` }))
+  }
+  const formatVersion = (raw as { readonly "format-version"?: unknown } | null)?.["format-version"]
+  if (typeof formatVersion === "number" && Number.isInteger(formatVersion) && formatVersion !== 2) {
+    return Result.fail(new UnsupportedFormatVersion({ table, path, formatVersion }))
   }
   const checked = check(raw)
   if (Result.isFailure(checked)) {

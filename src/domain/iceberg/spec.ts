@@ -100,6 +100,10 @@ export type SnapshotOperation = "append" | "replace" | "overwrite" | "delete"
 export interface SnapshotRef {
   readonly "snapshot-id": bigint
   readonly type: "branch" | "tag"
+  // The ref's own retention policy (spec "Snapshot Retention Policy"); unset: the table's.
+  readonly "min-snapshots-to-keep"?: number
+  readonly "max-snapshot-age-ms"?: number
+  readonly "max-ref-age-ms"?: number
 }
 
 export interface TableMetadata {

@@ -234,7 +234,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       return Effect.fail(unavailable(`table response is not JSON: ${(e as Error).message}`))
     }
     const location = raw["metadata-location"] ?? "(no metadata-location)"
-    const decoded = decodeTableMetadata(stringifyJson(raw.metadata), location)
+    const decoded = decodeTableMetadata(stringifyJson(raw.metadata), location, showIdentifier(identifier))
     if (Result.isFailure(decoded)) return Effect.fail(catalogError(new TableFileError({ reason: decoded.failure })))
     if (raw["metadata-location"] !== undefined) cache.set(location, decoded.success)
     return Effect.succeed({ identifier, metadataLocation: location, metadata: decoded.success })

@@ -39,6 +39,7 @@ import {
   type TableIdentifier
 } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
+import { foreignStorage, isLocalLocation } from "../iceberg/fileio.ts"
 import { classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
 
 const DDL = [
@@ -116,7 +117,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         : new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) })
     )
 
-  const readMetadata = Effect.fnUntraced(function*(location: string) {
+  const readMetadata = Effect.fnUntraced(function*(table: string, location: string) {
     const cached = cache.get(location)
     if (cached !== undefined) return cached
     const bytes = yield* files.read(location)
@@ -128,14 +129,20 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         catch: (e) => new TableFileError({ reason: new CorruptFile({ path: location, detail: `not gzip: ${(e as Error).message}` }) })
       })
       : new TextDecoder().decode(bytes)
-    const decoded = decodeTableMetadata(text, location)
+    const decoded = decodeTableMetadata(text, location, table)
     if (Result.isFailure(decoded)) return yield* new TableFileError({ reason: decoded.failure })
     cache.set(location, decoded.success)
     return decoded.success
   }, Effect.mapError(catalogError))
 
-  const writeMetadata = Effect.fnUntraced(function*(metadata: TableMetadata, baseLocation: string | null) {
-    const location = `${metadataDirectory(metadata)}/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
+  const writeMetadata = Effect.fnUntraced(function*(table: string, metadata: TableMetadata, baseLocation: string | null) {
+    const directory = metadataDirectory(metadata)
+    // A local path would take `s3://...` for a directory named `s3:`, and register a location no
+    // engine can read. Refused as the sink and planner refuse such tables.
+    if (!isLocalLocation(directory)) {
+      return yield* catalogError(new CatalogRejected({ detail: `${table} uses ${foreignStorage(directory)}` }))
+    }
+    const location = `${directory}/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
     yield* files.write(location, new TextEncoder().encode(encodeTableMetadata(metadata))).pipe(
       Effect.mapError(catalogError)
     )
@@ -170,7 +177,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   const loadTable = Effect.fn("Catalog.loadTable")(function*(identifier: TableIdentifier) {
     const location = yield* pointer(identifier)
     if (location === undefined) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
-    const metadata = yield* readMetadata(location)
+    const metadata = yield* readMetadata(showIdentifier(identifier), location)
     return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
   })
 
@@ -237,7 +244,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         nowMs: yield* Clock.currentTimeMillis,
         ...(request.properties === undefined ? {} : { properties: request.properties })
       })
-      const location = yield* writeMetadata(metadata, null)
+      const location = yield* writeMetadata(name, metadata, null)
       yield* Effect.tryPromise(() =>
         driver.execute(
           v1
@@ -306,7 +313,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
           e.stale ? new CommitConflict({ table, detail: e.detail }) : new CatalogRejected({ detail: `commit ${table}: ${e.detail}` })
         )
       }
-      const location = yield* writeMetadata(metadata, base.metadataLocation)
+      const location = yield* writeMetadata(table, metadata, base.metadataLocation)
       const swapped = yield* Effect.tryPromise(() =>
         driver.execute(
           `UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2

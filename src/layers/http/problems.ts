@@ -9,7 +9,7 @@ import { BadParam } from "../../domain/api/params.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { CatalogError } from "../../services/Catalog.ts"
-import { SnapshotNotFound } from "../../services/TableScanner.ts"
+import { SnapshotNotFound, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { CurrentRequest } from "./handlerContext.ts"
 import { problem } from "./respond.ts"
 import { SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
@@ -39,6 +39,13 @@ const toProblem = (error: unknown, correlationId: string) => {
   if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
   if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
   if (error instanceof QueryTimeout) return problem(503, "query_timeout", error.message, correlationId)
+  // A table another engine took where K2 does not follow (a feature, format version 3): no retry helps.
+  if (error instanceof UnsupportedTableFeature) return problem(501, "unsupported_table", `${error.table} uses ${error.feature}, which K2 does not read`, correlationId)
+  const fileError = error instanceof CatalogError && error.reason._tag === "TableFileError" ? error.reason : error
+  if (fileError instanceof TableFileError && fileError.reason._tag === "UnsupportedFormatVersion") {
+    const { table, formatVersion } = fileError.reason
+    return problem(501, "unsupported_table", `${table} is Iceberg format version ${formatVersion}; K2 reads format version 2`, correlationId)
+  }
   if (error instanceof TableFileError) return problem(500, "data_file_error", "a data file of the table could not be read", correlationId)
   return problem(500, "internal", "internal error", correlationId)
 }

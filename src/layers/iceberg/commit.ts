@@ -39,6 +39,7 @@ import {
   type PartitionSpec,
   type Snapshot,
   type SnapshotOperation,
+  type SnapshotRef,
   type TableMetadata
 } from "../../domain/iceberg/spec.ts"
 import {
@@ -71,6 +72,11 @@ export interface TableChange {
   readonly removed: ReadonlyArray<DataFile>
   /** Extra snapshot summary properties; `k2.commit-id` is added when absent. */
   readonly properties: Readonly<Record<string, string>>
+  /**
+   * The uuid of the table `added` were written for (default: the table as the first attempt loads
+   * it). A table dropped and created again under its name is another table: never committed to.
+   */
+  readonly tableUuid?: string
   /** Per attempt, on the current base: more properties, or why to abandon (see WriteOptions.prepare). */
   readonly prepare?: (base: TableMetadata) => Result.Result<Readonly<Record<string, string>>, string>
 }
@@ -106,6 +112,17 @@ const backoff = (maxAttempts: number) =>
   )
 
 const MANIFEST_MAX_ENTRIES = 20_000
+
+/**
+ * A ref's retention fields, which its next set-snapshot-ref must repeat: the update replaces the
+ * ref (as Java's does; its commits carry them from the ref they move).
+ */
+const retentionOf = (ref: SnapshotRef | undefined) =>
+  Object.fromEntries(
+    (["min-snapshots-to-keep", "max-snapshot-age-ms", "max-ref-age-ms"] as const)
+      .filter((key) => ref?.[key] !== undefined)
+      .map((key) => [key, ref![key]])
+  )
 
 /**
  * What to do with a failed commit's new data files: remove them, unless the commit may have
@@ -167,10 +184,20 @@ export const commitChange = Effect.fnUntraced(function*(
 
   let attempts = 0
   let maybeLanded = false
+  let tableUuid = change.tableUuid
   const attempt = Effect.gen(function*() {
     attempts++
     const base = yield* catalog.loadTable(identifier)
     const m = base.metadata
+    // As Java's commits assert the uuid of the table they began on: after a drop and create, a
+    // retry would put this change (and the markers it carries) into the new table.
+    tableUuid ??= m["table-uuid"]
+    if (m["table-uuid"] !== tableUuid) {
+      return yield* new CommitRejected({
+        table,
+        detail: `the table was dropped and created again (uuid ${tableUuid}, now ${m["table-uuid"]})`
+      })
+    }
     const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
     if (mine !== undefined) return { table: base, snapshot: mine, attempts, landedBefore: attempts === 1 } satisfies Committed
 
@@ -257,11 +284,11 @@ export const commitChange = Effect.fnUntraced(function*(
       "schema-id": m["current-schema-id"]
     }
     const committed = yield* catalog.commitTable(identifier, [
-      { type: "assert-table-uuid", uuid: m["table-uuid"] },
+      { type: "assert-table-uuid", uuid: tableUuid },
       { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parent?.["snapshot-id"] ?? null }
     ], [
       { action: "add-snapshot", snapshot },
-      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId, ...retentionOf(m.refs["main"]) },
       ...mirrorCarry(snapshot, m.properties)
     ]).pipe(Effect.tapError((e) => Effect.sync(() => void (maybeLanded ||= e.reason._tag === "CommitStateUnknown"))))
     return { table: committed, snapshot, attempts, landedBefore: false } satisfies Committed

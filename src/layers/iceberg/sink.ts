@@ -75,6 +75,7 @@ export const layer = (options: SinkOptions = {}) =>
           operation,
           added,
           addedSpecId: table.metadata["default-spec-id"],
+          tableUuid: table.metadata["table-uuid"],
           removed,
           properties: writeOptions.properties ?? {},
           ...(writeOptions.prepare === undefined ? {} : { prepare: writeOptions.prepare })

@@ -148,6 +148,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       operation: "replace",
       added,
       addedSpecId: m["default-spec-id"],
+      tableUuid: m["table-uuid"],
       removed: inputs,
       properties: { [MAINTENANCE_KEY]: "compaction" }
     }, commitOptions).pipe(

@@ -62,6 +62,16 @@ describe("applyUpdates: sequence numbers (Java's metadata builder)", () => {
     assert.isFalse(refused.stale)
     assert.strictEqual(refused.message, "cannot set main to unknown snapshot 7")
   })
+
+  it("a set-snapshot-ref's retention fields become the ref's, as Java's SetSnapshotRef builds it (the REST update carries them)", () => {
+    const m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snapshot(1n, 1n) }], 1)
+    const retention = { "min-snapshots-to-keep": 5, "max-snapshot-age-ms": 86_400_000, "max-ref-age-ms": 604_800_000 }
+    const set = applyUpdates(m, null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 1n, ...retention }], 2)
+    assert.deepStrictEqual(set.refs["main"], { "snapshot-id": 1n, type: "branch", ...retention })
+    // The update replaces the ref: one without them clears them, as Java's does.
+    const cleared = applyUpdates(set, null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 1n }], 3)
+    assert.deepStrictEqual(cleared.refs["main"], { "snapshot-id": 1n, type: "branch" })
+  })
 })
 
 describe("applyUpdates: the metadata log", () => {

@@ -33,12 +33,12 @@ describe("decodeTableMetadata", () => {
   it("gives a table without refs (an older writer's) its main branch at the current snapshot, as the spec says it always has", () => {
     // Else K2's commit asserts main is at the current snapshot, finds no main, and conflicts forever.
     const { refs: _, ...withoutRefs } = javaMetadata()
-    const m = Result.getOrThrow(decodeTableMetadata(JSON.stringify(withoutRefs), "v1.metadata.json"))
+    const m = Result.getOrThrow(decodeTableMetadata(JSON.stringify(withoutRefs), "v1.metadata.json", "db.t"))
     assert.deepStrictEqual(m.refs, { main: { "snapshot-id": 7n, type: "branch" } })
-    const empty = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...withoutRefs, "current-snapshot-id": -1, snapshots: [], "snapshot-log": [] }), "v0.metadata.json"))
+    const empty = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...withoutRefs, "current-snapshot-id": -1, snapshots: [], "snapshot-log": [] }), "v0.metadata.json", "db.t"))
     assert.deepStrictEqual(empty.refs, {})
     // refs without main beside a current snapshot (Java accepts it): main is the current snapshot.
-    const withoutMain = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...javaMetadata(), refs: {} }), "v1.metadata.json"))
+    const withoutMain = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...javaMetadata(), refs: {} }), "v1.metadata.json", "db.t"))
     assert.deepStrictEqual(withoutMain.refs, { main: { "snapshot-id": 7n, type: "branch" } })
   })
 
@@ -52,7 +52,7 @@ describe("decodeTableMetadata", () => {
       [{ "current-snapshot-id": -1 }, "main"]
     ]
     for (const [change, named] of cases) {
-      const decoded = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), ...change }), "v2.metadata.json")
+      const decoded = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), ...change }), "v2.metadata.json", "db.t")
       assert.isTrue(Result.isFailure(decoded), `${JSON.stringify(change)} was accepted`)
       if (Result.isFailure(decoded)) {
         assert.strictEqual(decoded.failure._tag, "CorruptFile")
@@ -87,12 +87,31 @@ describe("decodeTableMetadata", () => {
       "snapshot-log": [{ "snapshot-id": 1, "timestamp-ms": 1700000000000 }, { "snapshot-id": 2, "timestamp-ms": 1700000001000 }],
       "metadata-log": []
     })
-    const decoded = decodeTableMetadata(text, "v3.metadata.json")
+    const decoded = decodeTableMetadata(text, "v3.metadata.json", "db.t")
     assert.isTrue(Result.isSuccess(decoded), Result.isFailure(decoded) ? decoded.failure.message : "")
     const m = Result.getOrThrow(decoded)
     assert.deepStrictEqual(m.snapshots.map((s) => s["sequence-number"]), [0n, 1n])
     // Written back with the number stated, which Java reads the same way.
-    const again = Result.getOrThrow(decodeTableMetadata(encodeTableMetadata(m), "v4.metadata.json"))
+    const again = Result.getOrThrow(decodeTableMetadata(encodeTableMetadata(m), "v4.metadata.json", "db.t"))
     assert.deepStrictEqual(again.snapshots.map((s) => s["sequence-number"]), [0n, 1n])
+  })
+
+  it("refuses a table at format version 1 or 3 as UnsupportedFormatVersion naming the table and the version, not as a corrupt file", () => {
+    for (const version of [1, 3]) {
+      const decoded = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), "format-version": version }), "v9.metadata.json", "db.t")
+      assert.isTrue(Result.isFailure(decoded), `format version ${version} was accepted`)
+      if (Result.isFailure(decoded)) {
+        assert.strictEqual(decoded.failure._tag, "UnsupportedFormatVersion")
+        assert.include(decoded.failure.message, `db.t is Iceberg format version ${version}`)
+        assert.include(decoded.failure.message, "v9.metadata.json")
+        assert.include(decoded.failure.message, "K2 reads and writes format version 2")
+      }
+    }
+    // A version 1 table can be upgraded in place; the message says how.
+    const v1 = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), "format-version": 1 }), "v9.metadata.json", "db.t")
+    assert.include(Result.isFailure(v1) ? v1.failure.message : "", "'format-version'='2'")
+    // A format version that is not a number is a corrupt file still.
+    const garbled = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), "format-version": "two" }), "v9.metadata.json", "db.t")
+    assert.strictEqual(Result.isFailure(garbled) ? garbled.failure._tag : "decoded", "CorruptFile")
   })
 })

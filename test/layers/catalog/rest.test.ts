@@ -279,3 +279,37 @@ describe("REST catalog client: table locations", () => {
       assert.deepStrictEqual(asked, ["file:///warehouse/ci/exchange/binance/trades"])
     }))
 })
+
+describe("REST catalog client: commit requests", () => {
+  it.effect("a set-snapshot-ref goes out with the ref's retention fields (SetSnapshotRefUpdate: the server replaces the ref with it)", () =>
+    Effect.gen(function*() {
+      const bodies: Array<string> = []
+      const server = Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request, url) =>
+        Effect.sync(() => {
+          if (request.method === "POST" && url.pathname.endsWith("/tables/trades")) bodies.push((request.body as { text?: string }).text ?? "")
+          return HttpClientResponse.fromWeb(
+            request,
+            url.pathname === "/v1/config"
+              ? Response.json({ defaults: {}, overrides: {} })
+              : Response.json({ error: { message: "scripted", type: "ScriptedException", code: 503 } }, { status: 503 })
+          )
+        })
+      ))
+      yield* Effect.exit(Effect.gen(function*() {
+        yield* (yield* Catalog).commitTable({ namespace: "market_data", name: "trades" }, [], [{
+          action: "set-snapshot-ref",
+          "ref-name": "main",
+          type: "branch",
+          "snapshot-id": 9007199254740993n,
+          "min-snapshots-to-keep": 5,
+          "max-snapshot-age-ms": 86_400_000,
+          "max-ref-age-ms": 604_800_000
+        }])
+      }).pipe(withRest({ uri: "http://catalog.test" }, server)))
+      assert.strictEqual(bodies.length, 1)
+      assert.include(
+        bodies[0]!,
+        `{"action":"set-snapshot-ref","ref-name":"main","type":"branch","snapshot-id":9007199254740993,"min-snapshots-to-keep":5,"max-snapshot-age-ms":86400000,"max-ref-age-ms":604800000}`
+      )
+    }))
+})

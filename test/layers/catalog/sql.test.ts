@@ -210,3 +210,51 @@ describe("SQL catalog: a PostgreSQL server that stops answering", () => {
       assert.strictEqual(sockets.size, 0)
     }).pipe(Effect.scoped), 10_000)
 })
+
+describe("SQL catalog: storage K2 does not reach", () => {
+  it.effect("metadata bound for s3:// (table location or write.metadata.path) is refused naming the table and the place, never written", () =>
+    Effect.gen(function*() {
+      const files = yield* FileIO
+      const catalog = yield* Catalogs.make(sqliteDriver(":memory:"), { name: "k2", warehouse: "file:///warehouse" })
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const refusals = [
+        yield* Effect.flip(catalog.createTable(id, { ...tables.trades, location: "s3://bucket/market_data/trades" })),
+        yield* Effect.flip(catalog.createTable(id, { ...tables.trades, properties: { "write.metadata.path": "s3://bucket/meta" } }))
+      ]
+      yield* catalog.createTable(id, tables.trades)
+      // As another engine's `ALTER TABLE ... SET TBLPROPERTIES` through K2's catalog.
+      refusals.push(yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { "write.metadata.path": "s3://bucket/meta" } }])))
+      for (const error of refusals) {
+        assert.strictEqual(error.reason._tag, "CatalogRejected")
+        assert.include(error.message, "market_data.trades")
+        assert.match(error.message, /storage at s3:\/\/bucket\/(market_data\/trades\/metadata|meta) /)
+      }
+      assert.deepStrictEqual(yield* files.list("s3://bucket"), [])
+      assert.strictEqual((yield* catalog.loadTable(id)).metadata.properties["write.metadata.path"], undefined)
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: format versions K2 does not read", () => {
+  it.effect("a table another engine made format version 3 fails to load as UnsupportedFormatVersion naming it, not as a corrupt file", () =>
+    Effect.gen(function*() {
+      const files = yield* FileIO
+      const driver = sqliteDriver(":memory:")
+      const options = { name: "k2", warehouse: "file:///warehouse" }
+      const catalog = yield* Catalogs.make(driver, options)
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const created = yield* catalog.createTable(id, tables.trades)
+      // Another engine's upgrade: `ALTER TABLE ... SET TBLPROPERTIES ('format-version'='3')`.
+      const v3 = created.metadataLocation.replace(/\/00000-[^/]*$/, "/00001-upgraded.metadata.json")
+      const text = new TextDecoder().decode(yield* files.read(created.metadataLocation)).replace(/"format-version": 2/, `"format-version": 3`)
+      yield* files.write(v3, new TextEncoder().encode(text))
+      yield* Effect.promise(() =>
+        driver.execute(`UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2`, [v3, created.metadataLocation])
+      )
+      const error = yield* Effect.flip(catalog.loadTable(id))
+      assert.strictEqual(error.reason._tag, "TableFileError")
+      assert.strictEqual(error.reason._tag === "TableFileError" ? error.reason.reason._tag : undefined, "UnsupportedFormatVersion")
+      assert.include(error.message, "market_data.trades is Iceberg format version 3")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})

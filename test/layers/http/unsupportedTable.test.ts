@@ -1,0 +1,48 @@
+/**
+ * A table another engine took where K2 does not follow is 501 `unsupported_table`, naming what K2
+ * does not read: not a 500 "internal" or "a data file could not be read" that a retry might clear.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
+import { identifierOf } from "../../../src/domain/tables.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { auth, baseUrl, get, KEYS, served, testOptions } from "../../integration/http-support.ts"
+import { DAY, T0 } from "../query/data.ts"
+
+const iso = (us: number) => new Date(us / 1000).toISOString()
+
+layer(served(testOptions(), undefined, { trades: 200, quotes: 200 }), { timeout: 120_000, excludeTestServices: true })(
+  "a table K2 does not read",
+  (it) => {
+    it.effect("is 501 unsupported_table naming the feature", () =>
+      Effect.gen(function*() {
+        const base = yield* baseUrl
+        const catalog = yield* Catalog
+        const id = identifierOf("trades")
+        const { metadata } = yield* catalog.loadTable(id)
+        const parent = currentSnapshot(metadata)!
+        // Another engine's snapshot whose manifests live on object storage K2 does not reach.
+        const snapshotId = parent["snapshot-id"] + 1n
+        yield* catalog.commitTable(id, [], [
+          {
+            action: "add-snapshot",
+            snapshot: {
+              ...parent,
+              "snapshot-id": snapshotId,
+              "parent-snapshot-id": parent["snapshot-id"],
+              "sequence-number": metadata["last-sequence-number"] + 1n,
+              "manifest-list": "s3://bucket/trades/metadata/snap-foreign.avro",
+              summary: { operation: "append" }
+            }
+          },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
+        ])
+        const res = yield* get(`${base}/v1/trades?from=${iso(T0)}&to=${iso(T0 + DAY)}`, auth(KEYS.full))
+        const body = (yield* Effect.promise(() => res.json())) as { code: string; detail: string }
+        assert.strictEqual(res.status, 501)
+        assert.strictEqual(body.code, "unsupported_table")
+        assert.include(body.detail, "s3://bucket/trades")
+      }))
+  }
+)

@@ -1,0 +1,96 @@
+/** What K2's commits keep and assert of the table they commit to: main's retention, the table's identity. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import type { TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const trades = { namespace: "market_data", name: "trades" }
+const retention = { "min-snapshots-to-keep": 5, "max-snapshot-age-ms": 86_400_000, "max-ref-age-ms": 604_800_000 }
+
+describe("commitChange: main's retention", () => {
+  it.effect("a K2 commit keeps the retention another engine set on main, in the SQL catalog and in the update a REST server gets", () => {
+    const sent: Array<TableUpdate> = []
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      // As `ALTER TABLE ... CREATE OR REPLACE BRANCH main RETAIN 7 DAYS WITH SNAPSHOT RETENTION 5 SNAPSHOTS 1 DAYS`.
+      yield* catalog.commitTable(trades, [], [
+        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": first.snapshot["snapshot-id"], ...retention }
+      ])
+      sent.length = 0
+      const second = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      assert.deepStrictEqual(second.table.metadata.refs["main"], { "snapshot-id": second.snapshot["snapshot-id"], type: "branch", ...retention })
+      assert.deepStrictEqual(sent.find((u) => u.action === "set-snapshot-ref"), {
+        action: "set-snapshot-ref",
+        "ref-name": "main",
+        type: "branch",
+        "snapshot-id": second.snapshot["snapshot-id"],
+        ...retention
+      })
+    }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) => {
+          sent.push(...updates)
+          return catalog.commitTable(id, requirements, updates)
+        }
+      }))))
+  })
+})
+
+describe("commitChange: a table dropped and created again under its name", () => {
+  type Moment = "commitTable" | "secondLoad"
+  /** A catalog that, once armed, drops trades and creates it again just before `at`. */
+  const recreating = (armed: { at: Moment | null }) => {
+    let loads = 0
+    return lakehouseWrapping(warehouseOptions("sqlite"), (catalog) => {
+      const recreate = (call: "loadTable" | "commitTable") =>
+        Effect.gen(function*() {
+          const now = armed.at === "commitTable" ? call === "commitTable" : armed.at === "secondLoad" && call === "loadTable" && ++loads === 2
+          if (!now) return
+          armed.at = null
+          yield* catalog.dropTable(trades)
+          yield* catalog.createTable(trades, tables.trades)
+        })
+      return Catalog.of({
+        ...catalog,
+        loadTable: (id) => recreate("loadTable").pipe(Effect.andThen(catalog.loadTable(id))),
+        commitTable: (id, requirements, updates) =>
+          recreate("commitTable").pipe(Effect.andThen(catalog.commitTable(id, requirements, updates)))
+      })
+    })
+  }
+
+  const appendMeetingRecreation = (at: Moment) => {
+    const armed: { at: Moment | null } = { at: null }
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      armed.at = at
+      const exit = yield* Effect.exit(sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 }))))
+      assert.isTrue(Exit.isFailure(exit), "the append landed in the new table")
+      const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+      const error = (failure as { error: { _tag: string; message: string } }).error
+      assert.strictEqual(error._tag, "CommitRejected")
+      assert.include(error.message, "market_data.trades")
+      assert.include(error.message, "dropped")
+      // The new table holds nothing of the old one's writer.
+      assert.deepStrictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots, [])
+    }).pipe(Effect.provide(recreating(armed)))
+  }
+
+  // Live: the retry waits its backoff.
+  it.live("a retry after the swap was refused does not commit into the new table: CommitRejected naming it", () =>
+    appendMeetingRecreation("commitTable"))
+
+  // The sink's own load sees the old table, the commit's first load the new one.
+  it.effect("nor does a commit whose files were written for the old table", () => appendMeetingRecreation("secondLoad"))
+})

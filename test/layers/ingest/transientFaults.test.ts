@@ -1,0 +1,25 @@
+/** Which faults ingestion waits out, and which end the run at once (its records wait in Kafka). */
+import { assert, describe, it } from "@effect/vitest"
+import { CorruptFile, StorageFailure, TableFileError, UnsupportedFormatVersion } from "../../../src/domain/iceberg/errors.ts"
+import { isPermanent, isTransient } from "../../../src/layers/ingest/transientFaults.ts"
+import { CatalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
+
+const v3 = new TableFileError({ reason: new UnsupportedFormatVersion({ table: "market_data.trades", path: "/m.json", formatVersion: 3 }) })
+
+describe("ingest faults", () => {
+  it("a table of a format version or feature K2 does not write is permanent, however the catalog reports it", () => {
+    assert.isTrue(isPermanent(v3))
+    assert.isTrue(isPermanent(new CatalogError({ reason: v3 })))
+    assert.isTrue(isPermanent(new UnsupportedTableFeature({ table: "market_data.trades", feature: "bucket[16] of symbol" })))
+    assert.isFalse(isTransient(new CatalogError({ reason: v3 })))
+  })
+
+  it("an unreachable catalog or a failing disk is waited out; a corrupt file is neither", () => {
+    assert.isTrue(isTransient(new CatalogError({ reason: new CatalogUnavailable({ detail: "down" }) })))
+    assert.isTrue(isTransient(new TableFileError({ reason: new StorageFailure({ path: "/x", detail: "EIO" }) })))
+    const corrupt = new TableFileError({ reason: new CorruptFile({ path: "/x", detail: "bad" }) })
+    assert.isFalse(isTransient(corrupt))
+    assert.isFalse(isPermanent(corrupt))
+  })
+})
