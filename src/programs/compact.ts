@@ -7,7 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { inRange, positive, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, positive, setting } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
@@ -36,13 +36,16 @@ const flags = {
     setting("size compacted files aim at", { fallback: 128 }),
     inRange(1)
   ),
+  // Absent: each table's history.expire.* properties, else 120 hours and 1 snapshot (as Java's expiry).
   expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
-    setting("expire snapshots older than this (beyond --retain-last)", { fallback: 120 }),
-    inRange(0)
+    Flag.withDescription("expire snapshots older than this (beyond --retain-last); default: the table's history.expire.max-snapshot-age-ms, else 120"),
+    inRange(0),
+    Flag.optional
   ),
   retainLast: Flag.Int("retain-last").pipe(
-    setting("always keep this many newest snapshots", { fallback: 1 }),
-    inRange(1)
+    Flag.withDescription("always keep this many newest snapshots; default: the table's history.expire.min-snapshots-to-keep, else 1"),
+    inRange(1),
+    Flag.optional
   ),
   orphanGraceHours: Flag.Finite("orphan-grace-hours").pipe(
     setting("remove unreferenced files only when older than this", { fallback: 24 }),
@@ -110,8 +113,8 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
       const r = yield* maintenance.run(id, {
         compact: options.noCompact || options.dryRun ? false : { targetFileSizeBytes: options.targetFileSizeMb * 1024 * 1024 },
         expire: options.noExpire || options.dryRun ? false : {
-          maxSnapshotAgeMs: options.expireOlderThanHours * 3_600_000,
-          retainLast: options.retainLast
+          ...Option.match(options.expireOlderThanHours, { onNone: () => ({}), onSome: (h) => ({ maxSnapshotAgeMs: h * 3_600_000 }) }),
+          ...Option.match(options.retainLast, { onNone: () => ({}), onSome: (n) => ({ retainLast: n }) })
         },
         orphans: options.noOrphans ? false : {
           olderThanMs: options.orphanGraceHours * 3_600_000,
@@ -147,6 +150,6 @@ export const compactCommand = Command.make("compact", flags, (options) =>
         )
     })
     return program.pipe(Effect.provide(lake))
-  }).pipe(Effect.provide(Telemetry.layer("compact")))).pipe(Command.withDescription("Compact small files, expire snapshots, remove orphan files"))
+  }).pipe(Effect.provide(Telemetry.layer("compact")))).pipe(Command.withDescription(describedWith("Compact small files, expire snapshots, remove orphan files", [...lakehouseEnvironment, ...commonEnvironment])))
 
 if (import.meta.main) runCommand(compactCommand)

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { inRange, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
@@ -50,7 +50,7 @@ const flags = {
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
   partitions: Flag.Int("partitions").pipe(
-    setting("partitions of topics created when missing", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
+    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
     inRange(1, 10_000)
   ),
   commitInterval: Flag.Int("commit-interval-ms").pipe(
@@ -222,7 +222,7 @@ class EmbeddedRunFileFailed extends Schema.TaggedError<EmbeddedRunFileFailed>()(
   detail: Schema.String
 }) {
   override get message() {
-    return `cannot read or write the embedded run's settings ${this.path}: ${this.detail}`
+    return `cannot read or write the embedded run's settings ${this.path}: ${this.detail.replace(/\s+/g, " ")}`
   }
 }
 
@@ -235,16 +235,35 @@ const embeddedRunIo = <A>(options: Options, f: () => A) =>
 const recordedEmbeddedRun = (options: Options) =>
   embeddedRunIo(options, () => {
     const file = embeddedRunFile(options)
-    return fs.existsSync(file) ? Schema.decodeUnknownSync(EmbeddedRunJson)(fs.readFileSync(file, "utf8")) : undefined
+    if (!fs.existsSync(file)) return undefined
+    const text = fs.readFileSync(file, "utf8")
+    try {
+      return Schema.decodeUnknownSync(EmbeddedRunJson)(text)
+    } catch (e) {
+      // Edited, or another version's: removing it is safe, as tables holding markers without a record are refused.
+      throw new Error(`${(e as Error).message}; not a record this K2 wrote: remove it (tables holding ingested data are then refused, never mixed)`)
+    }
   })
 
 /** A usage error, exit 2: the settings given do not fit this warehouse. */
 const refuseWarehouse = (options: Options, detail: string) => Effect.fail(new UsageError(`${path.resolve(options.warehouse)}: ${detail}`))
 
+/** The tables that hold a marker of `group`: what it has ingested there. */
+const tablesWithMarkers = (group: string) =>
+  Effect.gen(function*() {
+    const catalog = yield* Catalog
+    return yield* Effect.filter(["trades", "quotes", "instruments", "sequence_events"] satisfies ReadonlyArray<TableName>, (table) =>
+      Effect.gen(function*() {
+        const id = identifierOf(table)
+        return (yield* catalog.tableExists(id)) && markerIn((yield* catalog.loadTable(id)).metadata, group) !== undefined
+      }))
+  })
+
 /**
  * Before anything is written (the warehouse held): the run recorded in the warehouse must be this
- * one; with none recorded, the tables must hold no marker of the group (a live run's, whose
- * offsets would skip this run's records), and this run is recorded.
+ * one, unless it committed nothing (it failed or was stopped first: no marker of its group); the
+ * tables must hold no marker of this run's group that no embedded run recorded (a live run's,
+ * whose offsets would skip this run's records); then this run is recorded.
  */
 const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
@@ -252,23 +271,20 @@ const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
     const wanted = embeddedRunOf(options, topics)
     const refuse = (detail: string) => refuseWarehouse(options, detail)
     const recorded = yield* recordedEmbeddedRun(options)
-    if (recorded !== undefined) {
-      if (sameRun(recorded, wanted)) return
+    if (recorded !== undefined && sameRun(recorded, wanted)) return
+    if (recorded !== undefined && (yield* tablesWithMarkers(recorded.group)).length > 0) {
       return yield* refuse(
         `holds the embedded run ${describeRun(recorded)}; this run, ${describeRun(wanted)}, would mix with it ` +
           `(its records below that run's markers would be skipped as already ingested). Run with that run's settings ` +
           `to resume it (nothing is ingested twice), or give another --warehouse.`
       )
     }
-    const catalog = yield* Catalog
-    for (const table of ["trades", "quotes", "instruments", "sequence_events"] satisfies ReadonlyArray<TableName>) {
-      const id = identifierOf(table)
-      if ((yield* catalog.tableExists(id)) && markerIn((yield* catalog.loadTable(id)).metadata, options.group) !== undefined) {
-        return yield* refuse(
-          `${table} holds markers of group ${options.group} but no embedded run recorded its settings here (a --brokers run wrote them, or a K2 from before the record): ` +
-            `the embedded run, ${describeRun(wanted)}, would skip its records below them. Give another --warehouse.`
-        )
-      }
+    const marked = yield* tablesWithMarkers(options.group)
+    if (marked.length > 0) {
+      return yield* refuse(
+        `${marked[0]} holds markers of group ${options.group} but no embedded run recorded its settings here (a --brokers run wrote them, or a K2 from before the record): ` +
+          `the embedded run, ${describeRun(wanted)}, would skip its records below them. Give another --warehouse.`
+      )
     }
     // Whole or not at all: a file cut short would refuse every later run.
     yield* embeddedRunIo(options, () => {
@@ -302,13 +318,19 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
 /** Against a real broker until SIGTERM/SIGINT. */
 const live = (options: Options, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    // The embedded day's markers, at offsets of its in-process log, would skip the broker's records below them.
+    // The embedded day's markers, at offsets of its in-process log, would skip the broker's records
+    // below them; a recorded day that committed nothing (it failed or was stopped first) has none.
     if ((yield* recordedEmbeddedRun(options))?.group === options.group) {
-      return yield* refuseWarehouse(
-        options,
-        `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
-          `skip the broker's records below its markers. Give another --warehouse (or another --group).`
-      )
+      if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options)))).length > 0) {
+        return yield* refuseWarehouse(
+          options,
+          `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
+            `skip the broker's records below its markers. Give another --warehouse (or another --group).`
+        )
+      }
+      // The record of a day that wrote nothing goes: else an embedded run of its settings would
+      // take this run's markers for its own and skip its records below them.
+      yield* embeddedRunIo(options, () => fs.rmSync(embeddedRunFile(options), { force: true }))
     }
     const started = Date.now()
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
@@ -381,6 +403,10 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     if (topics.length === 0) throw new UsageError("--topics: no topic to ingest")
     checkRegistryTopics(options.schemaRegistry, topics)
     return live(options, brokerList(options.brokers.value), topics)
-  }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription("Ingest market data from Kafka into Iceberg, exactly once"))
+  }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith("Ingest market data from Kafka into Iceberg, exactly once", [
+  "K2_SEQUENCE_CAPACITY, K2_SEQUENCE_IDLE_SECONDS, K2_SEQUENCE_DAY_CHANGE, K2_SEQUENCE_MAX_GAPS, K2_SEQUENCE_ZONES (docs/sequence-integrity.md)",
+  ...lakehouseEnvironment,
+  ...commonEnvironment
+])))
 
 if (import.meta.main) runCommand(ingestCommand)

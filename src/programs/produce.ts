@@ -8,9 +8,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { inRange, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
+import { writeProgress } from "./cli/progress.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
@@ -24,9 +25,15 @@ const flags = {
   source: Flag.Literals("source", ["sim", "asx"]).pipe(
     setting<"sim" | "asx">("sim: the simulator; asx: ASX historical tick files (--dir)", { fallback: "sim" })
   ),
-  dir: Flag.String("dir").pipe(Flag.withDescription("asx: the load directory (trades/, quotes/, reference-data/)"), Flag.optional),
+  // Paths: an empty one (an unset variable) would be found unusable only after publishing.
+  dir: Flag.String("dir").pipe(
+    Flag.withDescription("asx: the load directory (trades/, quotes/, reference-data/)"),
+    nonBlank("a directory"),
+    Flag.optional
+  ),
   deadLetters: Flag.String("dead-letters").pipe(
-    setting("asx: where rejected rows go (JSON lines)", { fallback: "asx-dead-letters.jsonl" })
+    setting("asx: where rejected rows go (JSON lines)", { fallback: "asx-dead-letters.jsonl" }),
+    nonBlank("a file")
   ),
   brokers: Flag.String("brokers").pipe(
     optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
@@ -34,7 +41,7 @@ const flags = {
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   partitions: Flag.Int("partitions").pipe(
-    setting("partitions of topics created when missing", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
+    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
     inRange(1, 10_000)
   ),
   rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), inRange(1), Flag.optional),
@@ -53,9 +60,14 @@ const flags = {
     Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
     Flag.optional
   ),
-  manifest: Flag.String("manifest").pipe(Flag.withDescription("sim: where to write the injected anomalies (JSON)"), Flag.optional),
+  manifest: Flag.String("manifest").pipe(
+    Flag.withDescription("sim: where to write the injected anomalies (JSON)"),
+    nonBlank("a file"),
+    Flag.optional
+  ),
   reconciliation: Flag.String("reconciliation").pipe(
-    setting("where to write the reconciliation (JSON)", { fallback: "produce-reconciliation.json" })
+    setting("where to write the reconciliation (JSON)", { fallback: "produce-reconciliation.json" }),
+    nonBlank("a file")
   )
 }
 
@@ -112,12 +124,11 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   })
 }
 
-const bar = (events: number, elapsedMs: number, total: number | undefined) => {
+/** How far the publish is, with an ETA when the total is known. */
+export const progressBar = (events: number, elapsedMs: number, total: number | undefined) => {
   const rate = events / Math.max(elapsedMs / 1000, 0.001)
   const eta = total === undefined || rate === 0 ? "" : ` ETA ${Math.max(0, (total - events) / rate).toFixed(0)} s`
-  const line = `${events} events, ${Math.round(rate)}/s${eta}`
-  if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(60)}`)
-  return Effect.void
+  return Effect.sync(() => writeProgress(`${events} events, ${Math.round(rate)}/s${eta}`, elapsedMs, 60))
 }
 
 /** A report of the run (the reconciliation, the anomaly manifest) that could not be replaced or written. */
@@ -167,7 +178,7 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         onProgress: (p) => {
           if (p.elapsedMs - lastReport < 200) return Effect.void
           lastReport = p.elapsedMs
-          return bar(p.events, p.elapsedMs, expected)
+          return progressBar(p.events, p.elapsedMs, expected)
         },
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
@@ -219,6 +230,6 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     const feed = feedLayer(options)
     const durationMs = Option.map(options.duration, parseDuration)
     return produce(options, brokerList(options.brokers.value), feed, durationMs)
-  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription("Publish ASX tick files or the simulator into Kafka"))
+  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", commonEnvironment)))
 
 if (import.meta.main) runCommand(produceCommand)

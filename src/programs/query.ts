@@ -4,7 +4,7 @@
  */
 import { Effect, Layer, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { inRange, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
 import { BadParam, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
@@ -210,8 +210,10 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
     })
   })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"), Command.provide((a) => engine(a)))
 
-const root = Command.make("query").pipe(
-  Command.withDescription("Query the K2 lakehouse (env also: K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"),
+// Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
+const root = Command.make("query", {}, () =>
+  Effect.fail(new UsageError("query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)"))).pipe(
+  Command.withDescription(describedWith("Query the K2 lakehouse", [...lakehouseEnvironment, ...commonEnvironment])),
   Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
 )
 

@@ -8,7 +8,7 @@
  */
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { inRange, optionalSetting, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, optionalSetting, setting } from "./cli/flags.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -34,6 +34,7 @@ import {
 import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
+import { writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
   JSON.stringify(
@@ -50,18 +51,10 @@ const ndjson = (events: ReadonlyArray<ReplayEvent>) =>
 
 const rate = (p: RepublishProgress) => Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001))
 
-let lastPlain = 0
-
-/** Rewritten in place on a terminal, a line every 5 s otherwise (stderr: stdout is for results). */
 const progressLine = (p: RepublishProgress) =>
-  Effect.sync(() => {
-    const text = `${p.events} events (${p.trades} trades, ${p.quotes} quotes), ${rate(p)}/s | ${(p.elapsedMs / 1000).toFixed(0)} s`
-    if (process.stderr.isTTY) process.stderr.write(`\r${text.padEnd(80)}`)
-    else if (p.elapsedMs - lastPlain >= 5_000) {
-      lastPlain = p.elapsedMs
-      process.stderr.write(`${text}\n`)
-    }
-  })
+  Effect.sync(() =>
+    writeProgress(`${p.events} events (${p.trades} trades, ${p.quotes} quotes), ${rate(p)}/s | ${(p.elapsedMs / 1000).toFixed(0)} s`, p.elapsedMs, 80)
+  )
 
 const liveLine = (start: LiveStart) =>
   Effect.sync(() => {
@@ -192,9 +185,10 @@ const replay = Command.make("replay", {
         Effect.onExit((exit) => Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? summary : Effect.void)
       )
     }).pipe(Effect.provide(kafka()))
-  })).pipe(Command.withDescription(
+  })).pipe(Command.withDescription(describedWith(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
-      "--follow continues on the live topics (env also: K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"
-  ), Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)))))
+      "--follow continues on the live topics",
+    [...lakehouseEnvironment, ...commonEnvironment]
+  )), Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)))))
 
 runCommand(replay)

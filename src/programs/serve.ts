@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { Config, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
-import { inRange, nonBlank, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, setting } from "./cli/flags.ts"
 import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
@@ -59,6 +59,12 @@ const serve = Command.make("serve", {
         return Effect.fail(new CannotListen({ address: `${a.host}:${a.port}`, reason }))
       })
     )
-  }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription("Serve the K2 HTTP API (env: K2_API_KEYS, K2_API_AUTH, K2_WAREHOUSE, K2_CATALOG, K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS)"))
+  }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription(describedWith("Serve the K2 HTTP API", [
+  "K2_API_KEYS, K2_API_AUTH (keys are required unless K2_API_AUTH=off), K2_API_CORS_ORIGINS, K2_API_RATE_LIMIT, K2_API_RATE_WINDOW_SECONDS, " +
+  "K2_API_METRICS_REQUIRE_KEY, K2_API_MAX_RANGE_DAYS, K2_API_MAX_PAGE_ROWS, K2_API_MAX_EXPORT_ROWS, K2_API_MAX_BARS, K2_API_MAX_SYMBOLS, " +
+  "K2_API_QUERY_TIMEOUT_MS, K2_API_SQL_TIMEOUT_MS, K2_API_SQL_MAX_ROWS, K2_API_SQL_MAX_BYTES, K2_API_MAX_BODY_BYTES, K2_API_CACHE_BYTES (docs/api.md)",
+  ...lakehouseEnvironment,
+  ...commonEnvironment
+])))
 
 runCommand(serve)

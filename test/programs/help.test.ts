@@ -21,3 +21,31 @@ describe("--help", () => {
       }))
   }
 })
+
+/** What each program reads from the environment without a flag for it (the flags' variables are shown beside them). */
+const common = ["K2_LOG_LEVEL", "K2_LOG_FORMAT", "OTEL_"]
+const lakehouse = ["K2_REST_TOKEN", "K2_REST_CREDENTIAL", "K2_REST_PARENT_NAMESPACE", "K2_DUCKDB_CONNECTIONS", "K2_DUCKDB_THREADS"]
+const environmentOnly = {
+  ingest: [...common, ...lakehouse, "K2_SEQUENCE_CAPACITY", "K2_SEQUENCE_IDLE_SECONDS", "K2_SEQUENCE_DAY_CHANGE", "K2_SEQUENCE_MAX_GAPS", "K2_SEQUENCE_ZONES"],
+  produce: common,
+  query: [...common, ...lakehouse],
+  replay: [...common, ...lakehouse],
+  compact: [...common, ...lakehouse],
+  serve: [
+    ...common,
+    ...lakehouse,
+    ...["KEYS", "AUTH", "CORS_ORIGINS", "RATE_LIMIT", "RATE_WINDOW_SECONDS", "METRICS_REQUIRE_KEY", "MAX_RANGE_DAYS", "MAX_PAGE_ROWS", "MAX_EXPORT_ROWS", "MAX_BARS", "MAX_SYMBOLS", "QUERY_TIMEOUT_MS", "SQL_TIMEOUT_MS", "SQL_MAX_ROWS", "SQL_MAX_BYTES", "MAX_BODY_BYTES", "CACHE_BYTES"].map((s) => `K2_API_${s}`)
+  ]
+} as const
+
+describe("--help names every environment variable the program reads", () => {
+  for (const [program, variables] of Object.entries(environmentOnly)) {
+    it.effect(program, () =>
+      Effect.gen(function*() {
+        const run = spawnProgram(program as keyof typeof environmentOnly, ["--help"])
+        assert.strictEqual(yield* Effect.promise(() => run.exited), 0, run.output())
+        const missing = variables.filter((v) => !run.output().includes(v))
+        assert.deepStrictEqual(missing, [], run.output())
+      }))
+  }
+})

@@ -13,9 +13,9 @@ import { checkTables } from "../support/ingestHarness.ts"
 import { spawnProgram } from "../support/programs.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
 
-const run = (warehouse: string, args: ReadonlyArray<string>) =>
+const run = (warehouse: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
   Effect.gen(function*() {
-    const p = spawnProgram("ingest", ["--warehouse", warehouse, "--partitions", "1", ...args])
+    const p = spawnProgram("ingest", ["--warehouse", warehouse, "--partitions", "1", ...args], env)
     return { code: yield* Effect.promise(() => p.exited), out: p.output() }
   })
 
@@ -44,6 +44,51 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       assert.strictEqual(same.code, 0, same.out)
       assert.deepStrictEqual(yield* checkTables(scenario), before)
     }), 120_000)
+
+  it.effect("a run that failed before it committed anything does not hold the warehouse to its settings", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      // A setting read once the run is recorded: the run fails with nothing ingested.
+      const failed = yield* run(options.warehouse, ["--seed", "1", "--events", "40"], { K2_SEQUENCE_CAPACITY: "lots" })
+      assert.strictEqual(failed.code, 2, failed.out)
+      const other = yield* run(options.warehouse, ["--seed", "2", "--events", "20"])
+      assert.strictEqual(other.code, 0, other.out)
+      const scenario = { exchange: "ASX", group: "k2-ingest", partitions: 1, options }
+      const after = yield* checkTables(scenario)
+      // The second run's settings are the warehouse's now: another is refused.
+      const third = yield* run(options.warehouse, ["--seed", "1", "--events", "40"])
+      assert.strictEqual(third.code, 2, third.out)
+      assert.include(third.out, "--seed 2 --events 20")
+      assert.deepStrictEqual(yield* checkTables(scenario), after)
+    }), 120_000)
+
+  it.live("a run that failed before it committed anything does not keep a live run of its group off the warehouse", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const failed = yield* run(options.warehouse, ["--events", "20"], { K2_SEQUENCE_CAPACITY: "lots" })
+      assert.strictEqual(failed.code, 2, failed.out)
+      // No broker listens there: the live run waits for one, unless it is refused first.
+      const live = spawnProgram("ingest", ["--warehouse", options.warehouse, "--brokers", "127.0.0.1:1", "--metrics-port", "0"])
+      yield* Effect.sleep("4 seconds")
+      live.child.kill("SIGTERM")
+      yield* Effect.promise(() => live.exited)
+      assert.notInclude(live.output(), "embedded default's simulated day", live.output())
+      assert.include(live.output(), "as group k2-ingest", live.output())
+      // The failed day's record is gone with it: an embedded run of its settings must not take a live run's markers for its own.
+      assert.isFalse(fs.existsSync(path.join(options.warehouse, "embedded-run.json")))
+    }), 120_000)
+
+  it.effect("a record that cannot be read is said on one line, with what to do", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      fs.mkdirSync(options.warehouse, { recursive: true })
+      fs.writeFileSync(path.join(options.warehouse, "embedded-run.json"), "{}")
+      const r = yield* run(options.warehouse, ["--events", "20"])
+      assert.strictEqual(r.code, 1, r.out)
+      const line = r.out.split("\n").find((l) => l.includes("embedded-run.json")) ?? ""
+      assert.include(line, `["seed"]`, r.out)
+      assert.include(line, "remove it", r.out)
+    }), 60_000)
 
   it.effect("tables holding the group's markers with no embedded run recorded (a live run's) are refused", () =>
     Effect.gen(function*() {

@@ -29,6 +29,12 @@ describe("npm run ingest, bad options", () => {
       yield* refused([], "K2_SEQUENCE_ZONES", { K2_SEQUENCE_ZONES: "ASX=Mars/Olympus" })
     }))
 
+  it.effect("a schema registry that is not an http(s) URL (live mode retried it for minutes)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--metrics-port", "0", "--schema-registry", "registry:8081"], "--schema-registry")
+      yield* refused(["--brokers", "127.0.0.1:1", "--metrics-port", "0"], "--schema-registry", { K2_SCHEMA_REGISTRY_URL: " " })
+    }), 60_000)
+
   it.effect("an empty broker list (the client would quietly try localhost:9092)", () =>
     Effect.gen(function*() {
       yield* refused(["--brokers", ""], "--brokers: \"\" is not a comma-separated list of host:port")

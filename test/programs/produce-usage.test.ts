@@ -48,6 +48,14 @@ describe("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--exchange", "asx"], "--exchange: \"asx\" must be")
     }))
 
+  it.effect("an empty report or input path (the reconciliation was found unwritable only after publishing)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--reconciliation", ""], "--reconciliation")
+      yield* refused(["--brokers", "127.0.0.1:1", "--manifest", ""], "--manifest")
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ""], "--dir")
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--dead-letters", " "], "--dead-letters")
+    }))
+
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
 })

@@ -66,6 +66,16 @@ describe("npm run query, the catalog", () => {
 })
 
 describe("npm run query and replay, refused requests", () => {
+  it.effect("query without a subcommand is a usage error (it printed the help and exited 0), --help is not", () =>
+    Effect.gen(function*() {
+      const none = yield* run("query", [])
+      assert.strictEqual(none.code, 2, none.output)
+      assert.include(none.output, "trades, quotes, bars, summary, symbols, snapshots or stats")
+      assert.notInclude(none.output, "    at ", "no stack trace")
+      const help = yield* run("query", ["--help"])
+      assert.strictEqual(help.code, 0, help.output)
+    }), 60_000)
+
   it.effect("what the engine refuses is a usage error: its message and exit 2", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()

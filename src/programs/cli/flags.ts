@@ -36,3 +36,15 @@ export const positive = Flag.filter((n: number) => n > 0, () => "a number above 
 
 /** A string flag that must hold more than blanks: `what` names what it wants, in the usage error. */
 export const nonBlank = (what: string) => Flag.filter((s: string) => s.trim().length > 0, () => what)
+
+/** Settings read from the environment alone (no flag), by every program and by those that open the warehouse. */
+export const commonEnvironment = ["K2_LOG_LEVEL", "K2_LOG_FORMAT (docs/operations.md)", "OTEL_* tracing (docs/operations.md)"]
+export const lakehouseEnvironment = [
+  "K2_DUCKDB_CONNECTIONS",
+  "K2_DUCKDB_THREADS",
+  "K2_REST_TOKEN, K2_REST_CREDENTIAL, K2_REST_PARENT_NAMESPACE (REST catalog, docs/maintenance.md)"
+]
+
+/** A command's description followed by the settings it reads from the environment alone, so that --help names them all. */
+export const describedWith = (about: string, environment: ReadonlyArray<string>) =>
+  `${about}\n\n  Also read from the environment (no flag): ${environment.join(", ")}`

@@ -40,7 +40,9 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
     : Platformatic.layerPlatformatic({ brokers, clientId })
 
 export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
-  optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", { env: "K2_SCHEMA_REGISTRY_URL", read: Config.String })
+  optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", { env: "K2_SCHEMA_REGISTRY_URL", read: Config.String }),
+  // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
+  Flag.filter((url: Option.Option<string>) => Option.isNone(url) || /^https?:\/\/[^\s/]+/.test(url.value), () => "an http(s):// URL")
 )
 
 /**
