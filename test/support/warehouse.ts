@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { currentSnapshot, newSnapshotId } from "../../src/domain/iceberg/metadata.ts"
+import type { PartitionSpec } from "../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
@@ -38,6 +39,30 @@ export const lakehouseWrapping = (
     })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options))),
     options.sink
   )
+
+/**
+ * A SQLite lakehouse whose tables read as another engine left them once `swap.list` is set: every
+ * snapshot's manifest list is `swap.list`, and `swap.spec` (if set) is among the partition specs.
+ */
+export const swappingLakehouse = () => {
+  const swap: { list?: string | undefined; spec?: PartitionSpec | undefined } = {}
+  const dir = tempWarehouse()
+  const layer = lakehouseWrapping(warehouseOptions("sqlite", dir), (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) =>
+        Effect.map(catalog.loadTable(id), (t) =>
+          swap.list === undefined ? t : {
+            ...t,
+            metadata: {
+              ...t.metadata,
+              "partition-specs": [...t.metadata["partition-specs"], ...(swap.spec === undefined ? [] : [swap.spec])],
+              snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! }))
+            }
+          })
+    }))
+  return { swap, dir, layer }
+}
 
 /** A fresh SQLite warehouse holding a day of `count` trades and an empty quotes table; its directory. */
 export const tradesWarehouse = (count = 100) =>

@@ -18,7 +18,7 @@ import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { lakehouseWrapping } from "../../support/warehouse.ts"
+import { lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -160,18 +160,7 @@ describe("TableScanner: storage K2 does not reach", () => {
 describe("TableScanner: row-level deletes", () => {
   // Another engine's merge-on-read delete: the snapshot's list names a delete manifest (content 1).
   const swapping = () => {
-    const swap: { list?: string } = {}
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
-    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        loadTable: (id) =>
-          Effect.map(catalog.loadTable(id), (t) =>
-            swap.list === undefined ? t : {
-              ...t,
-              metadata: { ...t.metadata, snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! })) }
-            })
-      }))
+    const { swap, layer } = swappingLakehouse()
     /** Appends ten trades, then makes the snapshot's list name a delete manifest with these counts as well. */
     const withDeleteManifest = (counts: Partial<ManifestFile>) =>
       Effect.gen(function*() {
@@ -218,22 +207,7 @@ describe("TableScanner: row-level deletes", () => {
 
 describe("TableScanner: another engine's partition specs", () => {
   // The table as another engine left it: its snapshot's list names `swap.manifests` (of spec `swap.spec`).
-  const swap: { list?: string | undefined; spec?: PartitionSpec | undefined } = {}
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))
-  const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-    Catalog.of({
-      ...catalog,
-      loadTable: (id) =>
-        Effect.map(catalog.loadTable(id), (t) =>
-          swap.list === undefined ? t : {
-            ...t,
-            metadata: {
-              ...t.metadata,
-              "partition-specs": [...t.metadata["partition-specs"], ...(swap.spec === undefined ? [] : [swap.spec])],
-              snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! }))
-            }
-          })
-    }))
+  const { swap, layer } = swappingLakehouse()
   const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
   const offsetId = tables.trades.schema.fields.find((f) => f.name === "kafka_offset")!.id
 

@@ -26,7 +26,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { expireAsAnotherEngine, lakehouseWrapping } from "../../support/warehouse.ts"
+import { expireAsAnotherEngine, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -609,24 +609,10 @@ describe("Maintenance: orphan removal and files other catalogs need", () => {
 describe("Maintenance: a table partitioned by values K2 does not hold", () => {
   // The table as another engine left it: every snapshot's list names one manifest of spec 1,
   // identity(symbol), whose partition values are strings.
-  const swap: { list?: string | undefined } = {}
+  const { swap, layer: lake } = swappingLakehouse()
   const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
   const bySymbol = { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "identity" }] }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-  const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-    Catalog.of({
-      ...catalog,
-      loadTable: (id) =>
-        Effect.map(catalog.loadTable(id), (t) =>
-          swap.list === undefined ? t : {
-            ...t,
-            metadata: {
-              ...t.metadata,
-              "partition-specs": [...t.metadata["partition-specs"], bySymbol],
-              snapshots: t.metadata.snapshots.map((s) => ({ ...s, "manifest-list": swap.list! }))
-            }
-          })
-    }))
+  swap.spec = bySymbol
   const swapIn = Effect.gen(function*() {
     const files = yield* FileIO
     yield* (yield* IcebergSink).ensureTable(tables.trades)
