@@ -65,8 +65,9 @@ export class AvroWriter {
     this.pos = p
   }
 
-  /** Avro int / long from a safe integer. */
+  /** Avro int / long from an integer; any other number is refused (a fraction wrote another value). */
   long(n: number): void {
+    if (!Number.isInteger(n)) throw new RangeError(`${n} is not an integer: it does not fit an Avro long`)
     this.ensure(10)
     if (n >= -ZIGZAG_SAFE && n < ZIGZAG_SAFE) this.varint(n >= 0 ? 2 * n : -2 * n - 1)
     else this.bigLong(BigInt(n))

@@ -13,7 +13,7 @@
  * producer's CPU, and each trade and quote carries its message_id in the value anyway). Poison
  * records carry their own message_id instead: their payload has no id.
  */
-import { Clock, type Duration, Effect, Fiber, Stream } from "effect"
+import { Cause, Clock, type Duration, Effect, Exit, Fiber, Stream } from "effect"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { Instrument } from "../../domain/reference.ts"
 import { type AssetClassName, type DataType, Header, instrumentsTopicName, topicName } from "../../domain/wire.ts"
@@ -62,6 +62,28 @@ export interface PublishOptions {
  * larger sends were slower with both clients (their per-send buffers outlive the young GC).
  */
 const DEFAULT_BATCH_SIZE = 1_000
+
+/**
+ * `events` until `stop` completes: a pull under way then is interrupted, but a chunk it already
+ * made is still emitted, and nothing is read ahead. (Stream.interruptWhen reads ahead into a
+ * buffer it drops when stopped: events the feed had counted, and listed in its anomaly
+ * manifest, were never sent.)
+ */
+const untilStopped = <A, E>(events: Stream.Stream<A, E>, stop: Effect.Effect<void>): Stream.Stream<A, E> =>
+  Stream.transformPull(events, (pull, scope) =>
+    Effect.map(Effect.forkIn(stop, scope, { startImmediately: true }), (stopping) =>
+      Effect.suspend(() => {
+        if (stopping.pollUnsafe() !== undefined) return Cause.done()
+        return Effect.forkChild(pull, { startImmediately: true }).pipe(
+          Effect.flatMap((pulling) =>
+            Effect.raceFirst(
+              Fiber.await(pulling),
+              Fiber.await(stopping).pipe(Effect.andThen(Fiber.interrupt(pulling)), Effect.andThen(Fiber.await(pulling)))
+            )
+          ),
+          Effect.flatMap((exit) => Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? Cause.done() : exit)
+        )
+      })))
 
 export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options: PublishOptions = {}) {
   const feed = yield* MarketFeed
@@ -159,8 +181,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     options.stopAfter === undefined ? Effect.never : Effect.sleep(options.stopAfter),
     options.stop ?? Effect.never
   ).pipe(Effect.andThen(Effect.sync(() => void (stopped = true))))
-  yield* feed.events().pipe(
-    Stream.interruptWhen(stop),
+  yield* untilStopped(feed.events(), stop).pipe(
     // Full batches when the feed runs ahead; whatever came within 50 ms when it is paced (--rate),
     // so records leave as they are made rather than once a batch fills.
     Stream.groupedWithin(options.batchSize ?? DEFAULT_BATCH_SIZE, "50 millis"),

@@ -105,12 +105,17 @@ export const republish = <E, R>(
           if (e._tag === "Trade") trades++
           records[i] = recordOf(options.codec, options.topic, correlationId, e)
         }
-        yield* producer.send(records)
-        progress.events += chunk.length
-        progress.trades += trades
-        progress.quotes += chunk.length - trades
-        progress.elapsedMs = (yield* Clock.currentTimeMillis) - started
-        if (options.onProgress !== undefined) yield* options.onProgress({ ...progress })
+        // A send once begun is waited for and counted, also when a signal interrupts the run: the
+        // client does not take back what it handed the broker, so the summary would leave out
+        // records the topic holds.
+        yield* Effect.uninterruptible(Effect.gen(function*() {
+          yield* producer.send(records)
+          progress.events += chunk.length
+          progress.trades += trades
+          progress.quotes += chunk.length - trades
+          progress.elapsedMs = (yield* Clock.currentTimeMillis) - started
+          if (options.onProgress !== undefined) yield* options.onProgress({ ...progress })
+        }))
       }))
     yield* producer.flush()
     progress.elapsedMs = (yield* Clock.currentTimeMillis) - started

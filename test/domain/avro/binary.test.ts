@@ -124,6 +124,19 @@ describe("Avro writer", () => {
     assert.isTrue(Result.isSuccess(codec.decode(codec.encodeTrade({ ...base, source_sequence: 2n ** 63n - 1n }))))
     assert.isTrue(Result.isSuccess(codec.decode(codec.encodeTrade(base))), "the writer recovers from a refused value")
   })
+
+  it("refuses a timestamp that is not an integer, rather than writing another instant", () => {
+    const base: Trade = {
+      message_id: "m", trade_id: "t", symbol: "BHP", exchange: "ASX", asset_class: "equities", exchange_timestamp: 0,
+      price: BigDecimal.make(1n, 0), quantity: BigDecimal.make(1n, 0), currency: "AUD", side: "BUY", conditions: [],
+      source_sequence: null, vendor_data: {}
+    }
+    // 1.5 was written as the zig-zag varint 3, read back as -2; 1.25 as 1.
+    for (const exchange_timestamp of [1.5, 1.25, -0.5, 1_700_000_000_000_000.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => codec.encodeTrade({ ...base, exchange_timestamp }), RangeError, "integer")
+    }
+    assert.strictEqual((ok(codec.decode(codec.encodeTrade({ ...base, exchange_timestamp: -1 }))).value as Trade).exchange_timestamp, -1)
+  })
 })
 
 describe("Avro reader", () => {

@@ -1,6 +1,6 @@
 /** The publisher on memory Kafka: a paced feed leaves as it is made, not once a batch fills. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -8,6 +8,7 @@ import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { publishFeed } from "../../../src/layers/produce/publisher.ts"
 import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 
 describe("publishFeed", () => {
@@ -47,6 +48,35 @@ describe("publishFeed", () => {
       }).pipe(Effect.provide(Layer.merge(
         KafkaMemory.layerMemory(broker),
         Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
+      )))
+    }))
+
+  it.effect("stopped, it sends every event the feed made: the feed's counts and anomaly manifest are what was published", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        const stop = yield* Deferred.make<void>()
+        let sends = 0
+        // Unpaced: the feed runs ahead of the sends, so it has made events not yet sent when stopped.
+        const r = yield* publishFeed(makeWireCodec(), {
+          stop: Deferred.await(stop),
+          onProgress: () => ++sends === 5 ? Deferred.done(stop, Exit.void).pipe(Effect.asVoid) : Effect.void
+        })
+        assert.isTrue(r.stopped)
+        const feed = yield* MarketFeed
+        const made = yield* feed.summary
+        assert.isFalse(made.complete)
+        assert.deepStrictEqual(r.totals, { trades: made.trades, quotes: made.quotes, poison: made.poison, instruments: made.instruments })
+        const poison = (yield* feed.manifest).filter((a) => a.kind === "POISON").map((a) => a.message_id)
+        assert.isAbove(poison.length, 0)
+        assert.strictEqual(poison.length, r.totals.poison)
+        const counted = r.totals.trades + r.totals.quotes + r.totals.instruments + r.totals.poison
+        assert.strictEqual(counted, topics.reduce((n, t) => n + broker.endOffset(t, 0), 0))
+      }).pipe(Effect.provide(Layer.merge(
+        KafkaMemory.layerMemory(broker),
+        Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000, faults: { poison: 0.01 } })
       )))
     }))
 })
