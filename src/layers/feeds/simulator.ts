@@ -96,11 +96,17 @@ export const makeSimulator = (config: SimulatorConfig): Effect.Effect<MarketFeed
               return emit(sim.next(chunkSize))
             case "Rate": {
               const n = Math.max(1, Math.min(chunkSize, Math.floor(pacing.eventsPerSecond * SPEED_WINDOW_MS / 1000)))
-              const batch = sim.next(n)
-              if (batch.length === 0) return end
-              const due = start + ((paced + batch.length - 1) * 1000) / pacing.eventsPerSecond
-              paced += batch.length
-              return Effect.andThen(sleepUntil(due), emit(batch))
+              // Made once due, as with speed: a batch made (and counted in the summary and the
+              // manifest) before the wait was lost to a stop during it.
+              const due = start + ((paced + n - 1) * 1000) / pacing.eventsPerSecond
+              return Effect.andThen(
+                sleepUntil(due),
+                Effect.suspend(() => {
+                  const batch = sim.next(n)
+                  paced += batch.length
+                  return emit(batch)
+                })
+              )
             }
             case "Speed": {
               const c = sim.nextClock()

@@ -53,6 +53,17 @@ describe("layerSimulator", () => {
       assert.strictEqual(seen.length, 300)
     }).pipe(Effect.provide(layerSimulator({ ...small, maxEvents: 300, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
 
+  it.effect("paced by rate and stopped while it waits, it has counted only what it gave", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      const { seen, fiber } = yield* start
+      yield* TestClock.adjust(1500)
+      yield* Fiber.interrupt(fiber)
+      const summary = yield* feed.summary
+      // A batch made before its wait, and lost with it, was in the summary (and the manifest).
+      assert.strictEqual(summary.trades + summary.quotes, seen.length)
+    }).pipe(Effect.provide(layerSimulator({ ...small, maxEvents: 300, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
+
   it.effect("paces at a multiple of real time in exchange time (TestClock)", () =>
     Effect.gen(function*() {
       const { seen, fiber } = yield* start
