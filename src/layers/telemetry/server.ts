@@ -25,6 +25,8 @@ export const layer = (options: MetricsServerOptions): Layer.Layer<never> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const context = yield* Effect.context<never>()
     const host = options.host ?? "0.0.0.0"
+    // An IPv6 address goes in brackets before a port, in the logged URL and address alike.
+    const hostPort = (port: number) => `${host.includes(":") ? `[${host}]` : host}:${port}`
     const server = yield* Effect.acquireRelease(
       Effect.callback<Server | undefined>((resume) => {
         const server = createServer((req, res) => {
@@ -50,17 +52,22 @@ export const layer = (options: MetricsServerOptions): Layer.Layer<never> =>
         server.keepAliveTimeout = 65_000
         const onError = (e: NodeJS.ErrnoException) => {
           server.close()
-          resume(Effect.as(Effect.logWarning(`metrics server not started on ${host}:${options.port}: ${e.code ?? e.message}`), undefined))
+          resume(Effect.as(Effect.logWarning(`metrics server not started on ${hostPort(options.port)}: ${e.message}`), undefined))
         }
         server.once("error", onError)
-        server.listen(options.port, host, () => {
-          server.off("error", onError)
-          server.on("error", (e) => void process.stderr.write(`metrics server: ${e.message}\n`))
-          const address = server.address()
-          const port = typeof address === "object" && address !== null ? address.port : options.port
-          options.onListening?.(port)
-          resume(Effect.as(Effect.logInfo(`metrics on http://${host}:${port}/metrics`), server))
-        })
+        try {
+          server.listen(options.port, host, () => {
+            server.off("error", onError)
+            server.on("error", (e) => void process.stderr.write(`metrics server: ${e.message}\n`))
+            const address = server.address()
+            const port = typeof address === "object" && address !== null ? address.port : options.port
+            options.onListening?.(port)
+            resume(Effect.as(Effect.logInfo(`metrics on http://${hostPort(port)}/metrics`), server))
+          })
+        } catch (e) {
+          // A port out of range throws here rather than emitting "error": the same warning, not a defect.
+          onError(e as NodeJS.ErrnoException)
+        }
       }),
       (server) =>
         server === undefined ? Effect.void : Effect.callback<void>((resume) => {

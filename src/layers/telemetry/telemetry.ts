@@ -10,9 +10,12 @@ import { tracingLayer } from "./tracing.ts"
 
 export { loggingLayer } from "./logging.ts"
 
-export const layer = (service: string, options: { readonly processMetrics?: boolean } = {}) =>
-  Layer.mergeAll(
-    loggingLayer(service),
-    tracingLayer(service),
+export const layer = (service: string, options: { readonly processMetrics?: boolean } = {}) => {
+  const logging = loggingLayer(service)
+  return Layer.mergeAll(
+    logging,
+    // Its start-up warnings go through the program's logger (stderr), not Effect's default (stdout).
+    tracingLayer(service).pipe(Layer.provide(logging)),
     options.processMetrics === true ? ProcessMetrics.layer : Layer.empty
   )
+}

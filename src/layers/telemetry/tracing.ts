@@ -4,12 +4,14 @@
  * OTEL_EXPORTER_OTLP_ENDPOINT (+ `/v1/traces`), OTEL_EXPORTER_OTLP[_TRACES]_HEADERS
  * (`k=v,k=v`), OTEL_TRACES_EXPORTER (default otlp; `none` turns it off), OTEL_SDK_DISABLED,
  * OTEL_SERVICE_NAME (else `service.name` of OTEL_RESOURCE_ATTRIBUTES, else `k2-<program>`),
- * OTEL_RESOURCE_ATTRIBUTES. Off (no exporter, no HTTP client) when no endpoint is set. The
+ * OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT (ms per request, default
+ * 10000). Off (no exporter, no HTTP client) when no endpoint is set; off with a warning when
+ * the endpoint is not an http(s) URL or OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL is grpc. The
  * spans are the `Effect.fn` / `withSpan` names already in the code (IcebergSink.append,
  * iceberg.commit, SequenceTracker.observe, ...).
  */
-import { Layer } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { Duration, Effect, Layer } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientError } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import { percentDecoded } from "../../domain/percentDecode.ts"
 
@@ -28,11 +30,19 @@ const pairs = (text: string | undefined): Record<string, string> => {
 
 const nonEmpty = (s: string | undefined) => s === undefined || s === "" ? undefined : s
 
+/** A timeout in milliseconds; unset or not a positive integer, undefined. */
+const millis = (s: string | undefined) => {
+  const n = Number(nonEmpty(s?.trim()) ?? Number.NaN)
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined
+}
+
 export interface TracingConfig {
   readonly url: string
   readonly headers: Record<string, string>
   readonly serviceName: string
+  readonly serviceVersion: string
   readonly attributes: Record<string, string>
+  readonly timeoutMs: number
 }
 
 /** The exporter's settings from the environment, or undefined when tracing is off. */
@@ -55,20 +65,57 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
     // The spec's precedence: OTEL_SERVICE_NAME, then service.name in the resource attributes (the
     // exporter's `serviceName` overrides the attribute, so a default here must not shadow it).
     serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(attributes["service.name"]) ?? `k2-${service}`,
-    attributes
+    // The exporter's `serviceVersion` overrides the attribute too: a deployment's own version wins.
+    serviceVersion: nonEmpty(attributes["service.version"]) ?? "0.1.0",
+    attributes,
+    timeoutMs: millis(env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]) ?? millis(env["OTEL_EXPORTER_OTLP_TIMEOUT"]) ?? 10_000
   }
 }
 
+const isHttpUrl = (url: string) => /^https?:\/\/[^/]/i.test(url) && URL.canParse(url)
+
+/** A request that has no response after `ms` is a transport error (the exporter's retry treats it as transient). */
+const withTimeout = (ms: number) => (client: HttpClient.HttpClient): HttpClient.HttpClient =>
+  HttpClient.transform(client, (response, request) =>
+    Effect.timeoutOrElse(response, {
+      duration: Duration.millis(ms),
+      orElse: () =>
+        Effect.fail(
+          new HttpClientError.HttpClientError({
+            reason: new HttpClientError.TransportError({ request, description: `no response within ${ms} ms` })
+          })
+        )
+    })
+  )
+
 /** Exports the program's spans over OTLP/HTTP (JSON) when configured; nothing otherwise. */
-export const tracingLayer = (service: string) => {
-  const config = configFromEnv(service)
+export const tracingLayer = (service: string, env: NodeJS.ProcessEnv = process.env) => {
+  const config = configFromEnv(service, env)
   if (config === undefined) return Layer.empty
+  // The variable in effect for a setting: the traces-specific one when set.
+  const specific = (name: string) =>
+    nonEmpty(env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]) === undefined ? `OTEL_EXPORTER_OTLP_${name}` : `OTEL_EXPORTER_OTLP_TRACES_${name}`
+  const protocolVariable = specific("PROTOCOL")
+  const protocol = nonEmpty(env[protocolVariable])
+  // The exporter would fail every export and say so only at debug level: such settings are
+  // ignored with a warning, as the spec asks.
+  const problem = !isHttpUrl(config.url)
+    ? `${config.url} (from ${specific("ENDPOINT")}) is not an http:// or https:// URL`
+    // A collector's HTTP port takes JSON as well as protobuf; its gRPC port takes neither.
+    : protocol?.toLowerCase() === "grpc"
+    ? `${protocolVariable}=${protocol}, but K2 exports OTLP/HTTP only (set http/json and the collector's HTTP port, 4318)`
+    : undefined
+  if (problem !== undefined) return Layer.effectDiscard(Effect.logWarning(`traces are not exported: ${problem}`))
   return OtlpTracer.layer({
     url: config.url,
     headers: config.headers,
-    resource: { serviceName: config.serviceName, serviceVersion: "0.1.0", attributes: config.attributes }
+    resource: { serviceName: config.serviceName, serviceVersion: config.serviceVersion, attributes: config.attributes }
   }).pipe(
     Layer.provide(OtlpSerialization.layerJson),
-    Layer.provide(FetchHttpClient.layer)
+    // Each request is given up after the timeout (the exporter retries, then pauses): fetch alone
+    // would wait 5 minutes on a collector that accepts and never answers, holding every batch.
+    Layer.provide(Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, withTimeout(config.timeoutMs))).pipe(
+      Layer.provide(FetchHttpClient.layer)
+    ))
   )
 }

@@ -105,7 +105,9 @@ describe("telemetry/tracing", () => {
       url: "http://collector:4318/v1/traces",
       headers: { authorization: "Bearer x", "x-tenant": "k2" },
       serviceName: "k2-ingest",
-      attributes: { "deployment.environment": "prod" }
+      serviceVersion: "0.1.0",
+      attributes: { "deployment.environment": "prod" },
+      timeoutMs: 10_000
     })
     assert.strictEqual(
       configFromEnv("serve", { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://t/v1/traces", OTEL_SERVICE_NAME: "api" })?.url,

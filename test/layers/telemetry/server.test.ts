@@ -1,7 +1,7 @@
 /** The metrics server: Prometheus text of the process registry at /metrics; a taken port is not fatal. */
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Metric } from "effect"
+import { Effect, Layer, Logger, Metric } from "effect"
 import * as MetricsServer from "../../../src/layers/telemetry/server.ts"
 import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
 import { missingIn, parseExposition } from "./opsMetrics.ts"
@@ -51,4 +51,30 @@ describe("telemetry/server", () => {
       const got = yield* listen({ port })
       assert.strictEqual(got, -1)
     })))
+
+  it.live("an IPv6 host: the logged address is a URL that works (brackets)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      let port = -1
+      yield* Layer.build(MetricsServer.layer({ port: 0, host: "::1", onListening: (p) => void (port = p) })).pipe(
+        Effect.provide(Logger.layer([capture]))
+      )
+      if (port === -1) return // no IPv6 loopback on this machine
+      const url = /(http:\S+)/.exec(logged[0] ?? "")?.[1]
+      assert.strictEqual(url, `http://[::1]:${port}/metrics`)
+      const res = yield* Effect.promise(() => fetch(url!))
+      assert.strictEqual(res.status, 200)
+    })))
+
+  it.live("a port out of range: a warning naming the setting's problem, not a defect with a stack", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const exit = yield* Effect.scoped(listen({ port: 70_000 })).pipe(Effect.provide(Logger.layer([capture])), Effect.exit)
+      assert.deepStrictEqual(exit._tag, "Success")
+      assert.strictEqual(logged.length, 1)
+      assert.include(logged[0], "metrics server not started on 127.0.0.1:70000")
+      assert.include(logged[0], "65536")
+    }))
 })
