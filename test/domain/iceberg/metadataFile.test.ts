@@ -65,27 +65,15 @@ describe("decodeTableMetadata", () => {
   it("reads a table upgraded from format v1: Java writes no sequence-number for its v1 snapshots (spec: default 0)", () => {
     // As Java 1.10 writes it after `format-version` was set to 2 on a table with one v1 snapshot.
     const text = JSON.stringify({
-      "format-version": 2,
-      "table-uuid": "9c12d441-03fe-4693-9a96-a0705ddf69c1",
-      location: "file:///wh/db/t",
-      "last-sequence-number": 1,
+      ...javaMetadata(),
       "last-updated-ms": 1700000002000,
-      "last-column-id": 1,
-      "current-schema-id": 0,
-      schemas: [{ type: "struct", "schema-id": 0, fields: [{ id: 1, name: "x", required: false, type: "int" }] }],
-      "default-spec-id": 0,
-      "partition-specs": [{ "spec-id": 0, fields: [] }],
-      "last-partition-id": 999,
-      "default-sort-order-id": 0,
-      "sort-orders": [{ "order-id": 0, fields: [] }],
-      properties: {},
       "current-snapshot-id": 2,
+      refs: { main: { "snapshot-id": 2, type: "branch" } },
       snapshots: [
         { "snapshot-id": 1, "timestamp-ms": 1700000000000, summary: { operation: "append" }, "manifest-list": "file:///wh/db/t/metadata/snap-1.avro", "schema-id": 0 },
         { "sequence-number": 1, "snapshot-id": 2, "parent-snapshot-id": 1, "timestamp-ms": 1700000001000, summary: { operation: "append" }, "manifest-list": "file:///wh/db/t/metadata/snap-2.avro", "schema-id": 0 }
       ],
-      "snapshot-log": [{ "snapshot-id": 1, "timestamp-ms": 1700000000000 }, { "snapshot-id": 2, "timestamp-ms": 1700000001000 }],
-      "metadata-log": []
+      "snapshot-log": [{ "snapshot-id": 1, "timestamp-ms": 1700000000000 }, { "snapshot-id": 2, "timestamp-ms": 1700000001000 }]
     })
     const decoded = decodeTableMetadata(text, "v3.metadata.json", "db.t")
     assert.isTrue(Result.isSuccess(decoded), Result.isFailure(decoded) ? decoded.failure.message : "")
