@@ -321,16 +321,21 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
     // The embedded day's markers, at offsets of its in-process log, would skip the broker's records
     // below them; a recorded day that committed nothing (it failed or was stopped first) has none.
     if ((yield* recordedEmbeddedRun(options))?.group === options.group) {
-      if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options)))).length > 0) {
-        return yield* refuseWarehouse(
-          options,
-          `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
-            `skip the broker's records below its markers. Give another --warehouse (or another --group).`
-        )
-      }
-      // The record of a day that wrote nothing goes: else an embedded run of its settings would
-      // take this run's markers for its own and skip its records below them.
-      yield* embeddedRunIo(options, () => fs.rmSync(embeddedRunFile(options), { force: true }))
+      yield* Effect.gen(function*() {
+        // Held while it decides: an embedded run still before its first commit holds the warehouse
+        // (WarehouseBusy), and its record must not go from under it.
+        yield* holdWarehouse(options.warehouse)
+        if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options)))).length > 0) {
+          return yield* refuseWarehouse(
+            options,
+            `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
+              `skip the broker's records below its markers. Give another --warehouse (or another --group).`
+          )
+        }
+        // The record of a day that wrote nothing goes: else an embedded run of its settings would
+        // take this run's markers for its own and skip its records below them.
+        yield* embeddedRunIo(options, () => fs.rmSync(embeddedRunFile(options), { force: true }))
+      }).pipe(Effect.scoped)
     }
     const started = Date.now()
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)

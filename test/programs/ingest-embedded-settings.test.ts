@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { holdWarehouse } from "../../src/programs/cli/warehouseLock.ts"
 import { checkTables } from "../support/ingestHarness.ts"
 import { spawnProgram } from "../support/programs.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
@@ -77,6 +78,19 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       // The failed day's record is gone with it: an embedded run of its settings must not take a live run's markers for its own.
       assert.isFalse(fs.existsSync(path.join(options.warehouse, "embedded-run.json")))
     }), 120_000)
+
+  it.live("a live run does not take the record of an embedded run still before its first commit", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const failed = yield* run(options.warehouse, ["--events", "20"], { K2_SEQUENCE_CAPACITY: "lots" })
+      assert.strictEqual(failed.code, 2, failed.out)
+      // The record as an embedded run that is running writes it: it holds the warehouse (here, this process).
+      yield* holdWarehouse(options.warehouse)
+      const live = yield* run(options.warehouse, ["--brokers", "127.0.0.1:1", "--metrics-port", "0"])
+      assert.strictEqual(live.code, 1, live.out)
+      assert.include(live.out, `another ingest (pid ${process.pid})`, live.out)
+      assert.isTrue(fs.existsSync(path.join(options.warehouse, "embedded-run.json")))
+    }).pipe(Effect.scoped), 120_000)
 
   it.effect("a record that cannot be read is said on one line, with what to do", () =>
     Effect.gen(function*() {

@@ -42,7 +42,7 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
 export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
   optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", { env: "K2_SCHEMA_REGISTRY_URL", read: Config.String }),
   // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
-  Flag.filter((url: Option.Option<string>) => Option.isNone(url) || /^https?:\/\/[^\s/]+/.test(url.value), () => "an http(s):// URL")
+  Flag.filter((url: Option.Option<string>) => Option.isNone(url) || /^https?:\/\/[^\s/]+/i.test(url.value.trim()), () => "an http(s):// URL")
 )
 
 /**
