@@ -97,7 +97,9 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
   const type = inner?.type
   const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}`
   if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
-  if (type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "UNKNOWN_TOPIC_ID") {
+  // Retried to the end, it may be a broker still loading its partitions after a restart (the
+  // error is retriable): an outage, unless the topic is known to be absent (`absentOr`).
+  if ((type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "UNKNOWN_TOPIC_ID") && e?.name !== "KafkaJSNumberOfRetriesExceeded") {
     return kafkaError(new UnknownTopic({ topic: topic ?? "?" }))
   }
   if (e?.retriable === true || inner?.retriable === true || UNAVAILABLE_NAMES.has(e?.name ?? "") || UNAVAILABLE_NAMES.has(inner?.name ?? "")) {
@@ -182,9 +184,15 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       return new Map(tps.map((tp) => [tpKey(tp.topic, tp.partition), out.get(tpKey(tp.topic, tp.partition)) ?? null]))
     }
 
+    /** A failure naming topics: UnknownTopic when one of them is absent from the cluster, else as classified. */
+    const absentOr = async (operation: string, topics: ReadonlyArray<string>, e: unknown): Promise<never> => {
+      const existing = await admin.listTopics().catch(() => undefined)
+      const missing = existing === undefined ? undefined : topics.find((t) => !existing.includes(t))
+      throw missing === undefined ? fromKafkajs(operation, e, topics[0]) : kafkaError(new UnknownTopic({ topic: missing }))
+    }
+
     const watermarks = async (topic: string) => {
-      // Classified here, where the topic is known (an unknown one is named in the error).
-      const res = await admin.fetchTopicOffsets(topic).catch((e: unknown) => Promise.reject(fromKafkajs("watermarks", e, topic)))
+      const res = await admin.fetchTopicOffsets(topic).catch((e: unknown) => absentOr("watermarks", [topic], e))
       return res
         .map((p) => ({ topic, partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) }))
         .sort((a, b) => a.partition - b.partition)
@@ -240,6 +248,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           attempt("subscribe", async () => {
             await consumer.connect()
             await consumer.subscribe({ topics: [...opts.topics], fromBeginning: (opts.startFrom ?? "earliest") === "earliest" })
+              .catch((e: unknown) => absentOr("subscribe", opts.topics, e))
             await consumer.run({
               autoCommit: false,
               eachBatchAutoResolve: true,

@@ -14,10 +14,13 @@ const protocol = (type: string, retriable: boolean) => new KafkaJSProtocolError(
 const exhausted = (e: Error) => new KafkaJSNumberOfRetriesExceeded(e, { retryCount: 8, retryTime: 5_000 })
 
 describe("fromKafkajs", () => {
-  it("an unknown topic that kafkajs retried is UnknownTopic, not a retryable outage", () => {
-    const reason = fromKafkajs("send", exhausted(protocol("UNKNOWN_TOPIC_OR_PARTITION", true)), "t").reason
-    assert.strictEqual(reason._tag, "UnknownTopic")
-    assert.isFalse(reason.retryable)
+  it("an unknown topic or partition kafkajs retried to the end is an outage (a restarted broker still loading); one it did not retry is UnknownTopic", () => {
+    const retried = fromKafkajs("send", exhausted(protocol("UNKNOWN_TOPIC_OR_PARTITION", true)), "t").reason
+    assert.strictEqual(retried._tag, "KafkaUnavailable")
+    assert.isTrue(retried.retryable)
+    const direct = fromKafkajs("send", protocol("UNKNOWN_TOPIC_OR_PARTITION", true), "t").reason
+    assert.strictEqual(direct._tag, "UnknownTopic")
+    assert.isFalse(direct.retryable)
   })
 
   it("a stale generation that kafkajs retried is RebalanceInProgress", () => {
