@@ -469,30 +469,28 @@ const streamInto = (
   queue: Queue.Queue<ReplayEvent, ReplayError | Cause.Done>,
   /** Done when the previous window has streamed out: only then may this one. */
   turn: Deferred.Deferred<void, ReplayError> | undefined
-) =>
-  Effect.gen(function*() {
+) => {
+  // One chunk ahead: DuckDB produces the next chunk (on the libuv pool) while this one becomes events.
+  let ahead: Promise<DuckDBDataChunk | null> | undefined
+  // The connection goes back to the pool only once no fetch is in flight on it, and a window left
+  // before its end (the consumer gone while it started or played, a failure) is ended there.
+  const settled = Effect.promise(() => ahead === undefined ? Promise.resolve() : ahead.then(() => undefined, () => undefined))
+  return Effect.gen(function*() {
     // A consumer that stops early must not leave a window's sort running on a pooled connection.
     const result = yield* attempt("replay window", () => executeOne(connection, sql, values, (s) => s.stream()), () => connection.interrupt())
-    // One chunk ahead: DuckDB produces the next chunk (on the libuv pool) while this one becomes events.
-    let ahead: Promise<DuckDBDataChunk | null> | undefined
     const fetchAhead = () => {
       ahead = result.fetchChunk()
       ahead.catch(() => undefined) // awaited below or, when this window stops early, by the finalizer
       return ahead
     }
-    const play = Effect.gen(function*() {
-      let next = fetchAhead()
-      if (turn !== undefined) yield* Deferred.await(turn)
-      const reader = readerOf(result.columnNames())
-      for (;;) {
-        const chunk = yield* attempt("replay window", () => next)
-        if (chunk === null || chunk.rowCount === 0) return
-        next = fetchAhead()
-        yield* Queue.offerAll(queue, chunkToEvents(chunk, reader))
-      }
-    })
-    // The connection goes back to the pool only once no fetch is in flight on it, and a window
-    // left before its end (the consumer gone, a failure) is ended there.
-    const settled = Effect.promise(() => ahead === undefined ? Promise.resolve() : ahead.then(() => undefined, () => undefined))
-    return yield* Effect.onExit(play, (exit) => Exit.isSuccess(exit) ? settled : Effect.andThen(settled, endStream(connection)))
-  })
+    let next = fetchAhead()
+    if (turn !== undefined) yield* Deferred.await(turn)
+    const reader = readerOf(result.columnNames())
+    for (;;) {
+      const chunk = yield* attempt("replay window", () => next)
+      if (chunk === null || chunk.rowCount === 0) return
+      next = fetchAhead()
+      yield* Queue.offerAll(queue, chunkToEvents(chunk, reader))
+    }
+  }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? settled : Effect.andThen(settled, endStream(connection))))
+}
