@@ -330,6 +330,26 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     })
 
     const listTopics = () => attempt("listTopics", () => admin.listTopics())
+
+    /**
+     * CreatePartitions answers once the controller has them, before the broker's metadata shows
+     * them with leaders: a send to a new partition meanwhile would be refused as to a missing one.
+     */
+    const partitionsLed = async (topics: ReadonlyArray<TopicSpec>) => {
+      const deadline = Date.now() + 30_000
+      for (;;) {
+        const meta = await admin.fetchTopicMetadata({ topics: topics.map((s) => s.name) })
+        const led = topics.every((s) => {
+          const t = meta.topics.find((x) => x.name === s.name)
+          return t !== undefined && t.partitions.length >= s.partitions && t.partitions.every((p) => p.leader >= 0)
+        })
+        if (led) return
+        if (Date.now() > deadline) {
+          throw kafkaError(new KafkaUnavailable({ operation: "createPartitions", detail: `timed out waiting for the leaders of ${topics.map((s) => s.name).join(", ")}` }))
+        }
+        await sleep(100)
+      }
+    }
     /**
      * Retries while a topic reads as unknown for a moment: a broker that has just started or
      * restarted is still loading its partitions, a topic just created has no leaders yet.
@@ -365,8 +385,10 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         // their metadata yet.
         describe: (names) => whileTopicsSettle(describeTopics(names)),
         grow: (topics) =>
-          attempt("createPartitions", () =>
-            admin.createPartitions({ topicPartitions: topics.map((s) => ({ topic: s.name, count: s.partitions })) })),
+          attempt("createPartitions", async () => {
+            await admin.createPartitions({ topicPartitions: topics.map((s) => ({ topic: s.name, count: s.partitions })) })
+            await partitionsLed(topics)
+          }, topics[0]!.name),
         alter: (topics) =>
           // kafkajs has only AlterConfigs, which replaces ALL of a topic's overrides with the ones
           // given: the topic's current overrides go along, so only the spec's keys change.
