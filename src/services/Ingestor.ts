@@ -1,4 +1,4 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, Schema } from "effect"
 import type { CatalogError } from "./Catalog.ts"
 import type { SinkError } from "./IcebergSink.ts"
 import type { KafkaError } from "./KafkaSource.ts"
@@ -47,7 +47,28 @@ export interface IngestProgress {
   readonly waitedForRoomMs: number
 }
 
-export type IngestError = KafkaError | SinkError | CatalogError | TableFileError
+/**
+ * A partition's log ends below the offset up to which its table holds records: the topic was
+ * deleted and re-created under the same name (or the broker lost records). Its new records carry
+ * offsets the table already holds, and would be skipped as ingested; the run ends instead.
+ */
+export class LogBehindTable extends Schema.TaggedError<LogBehindTable>()("LogBehindTable", {
+  topic: Schema.String,
+  partition: Schema.Number,
+  table: Schema.String,
+  /** The log's end (high-water mark). */
+  logEnd: Schema.BigInt,
+  /** The table holds the partition's records below this offset. */
+  tableMark: Schema.BigInt
+}) {
+  override get message() {
+    return `${this.topic}:${this.partition} ends at offset ${this.logEnd}, but table ${this.table} holds its records up to offset ${this.tableMark}: ` +
+      `the topic was deleted and re-created, or the broker lost records. Its new records would be skipped as ingested, so ingestion stops: ` +
+      `ingest a re-created topic into a new warehouse, or publish under a new topic name`
+  }
+}
+
+export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | LogBehindTable
 
 /**
  * Kafka to Iceberg, exactly once (DESIGN.md "Ingest"): the tables' markers, not the consumer

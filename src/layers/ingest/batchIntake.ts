@@ -9,6 +9,7 @@ import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import { claim } from "../../domain/ingest/streamOwnership.ts"
 import type { QuoteRow, TradeRow } from "../../domain/rows.ts"
 import { type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
+import { LogBehindTable } from "../../services/Ingestor.ts"
 import { type PartitionBatch, tpKeyOf } from "../../services/KafkaSource.ts"
 import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -99,6 +100,17 @@ export const makeConsumeBatch = (
   /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
+    // A log's end never goes back: below the marker (of a valid mark, at least the batch's end) it
+    // is another log of the same name, whose records up to the marker would be dropped below.
+    if (part !== undefined && !part.retired && batch.highWatermark >= batch.nextOffset && batch.highWatermark < part.tableMark) {
+      return yield* new LogBehindTable({
+        topic: batch.topic,
+        partition: batch.partition,
+        table: part.table,
+        logEnd: batch.highWatermark,
+        tableMark: part.tableMark
+      })
+    }
     // Nothing new, or fetched for a position beyond this partition's (a batch already routed when
     // the partition restarted from the tables: taking it would skip the records between; the
     // seek brings them, and it, again).

@@ -24,7 +24,7 @@
  * catalog commits under it) lives in the trace of the first batch it commits and links to the
  * others. Links are only collected when spans are exported.
  */
-import { Cause, Clock, Effect, Exit, Fiber, FiberMap, Layer, Metric, Option, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Layer, Metric, Option, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
 import { DEFAULT_INGEST_GROUP } from "../../domain/ingest/marker.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import { tables } from "../../domain/tables.ts"
@@ -32,7 +32,7 @@ import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type IngestError, Ingestor } from "../../services/Ingestor.ts"
+import { type IngestError, Ingestor, type LogBehindTable } from "../../services/Ingestor.ts"
 import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -256,6 +256,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     }
     const scope = yield* Effect.scope
     const actors = yield* FiberMap.make<TpKey, never, never>()
+    /** A partition's fault no restart clears: the run ends with it. */
+    const fatal = yield* Deferred.make<never, LogBehindTable>()
     const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch>>()
     let consumerRef: Consumer | undefined
 
@@ -281,17 +283,24 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         return yield* work
       })
       const supervised = attempt.pipe(
+        // A log behind its table stays so, whatever restarts: the run ends, and the partition
+        // takes nothing more meanwhile.
+        Effect.tapError((e) =>
+          e._tag === "LogBehindTable"
+            ? Effect.andThen(Effect.sync(() => retire(Option.toArray(Option.fromNullishOr(parts.get(key))))), Deferred.fail(fatal, e))
+            : Effect.void
+        ),
         Effect.sandbox,
         Effect.tapError((cause) =>
           Effect.gen(function*() {
-            if (Cause.hasInterruptsOnly(cause)) return
+            if (Cause.hasInterruptsOnly(cause) || Deferred.isDoneUnsafe(fatal)) return
             yield* Effect.logWarning(`partition ${key} failed, restarting from the tables' markers`, cause)
             failed = true
             if (consumerRef !== undefined) yield* consumerRef.pause([tp])
             yield* Queue.clear(mailbox)
           })
         ),
-        Effect.retry({ schedule: backoff, while: (cause) => !Cause.hasInterruptsOnly(cause) }),
+        Effect.retry({ schedule: backoff, while: (cause) => !Cause.hasInterruptsOnly(cause) && !Deferred.isDoneUnsafe(fatal) }),
         // Only an interruption (a revoke, the run ending) gets past the retry.
         Effect.catch(() => Effect.interrupt)
       )
@@ -386,7 +395,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     )
     // A flusher that fails (a restart after a failed flush that kept failing) ends the run,
     // which rejoins from the tables: nothing stalls unseen.
-    yield* Effect.raceFirst(fetching, Fiber.join(flushing))
+    yield* Effect.raceAllFirst([fetching, Fiber.join(flushing), Deferred.await(fatal)])
   }))
 
   const progress = Effect.sync(() => progressOf(counters, parts))

@@ -783,6 +783,37 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual((yield* sequenceEvents(options)).length, 1)
     }), 120_000)
 
+  it.live("a topic re-created behind the table's marker ends the run with LogBehindTable: its new records are not skipped as ingested", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const [topic] = TOPICS
+      const trades = makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 })
+      const layer = ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+      const recreateWith = (slice: ReadonlyArray<TradeRow>) =>
+        Effect.gen(function*() {
+          const admin = yield* KafkaAdmin
+          if ((yield* admin.listTopics()).includes(topic!)) yield* admin.deleteTopics([topic!])
+          yield* admin.ensureTopics(sourceTopicSpecs([topic!], 1)!)
+          yield* (yield* KafkaSink).send(tradeRecords(slice))
+        }).pipe(Effect.provide(kafka))
+      yield* recreateWith(trades.slice(0, 30))
+      yield* ingestUntil((p) => p.written.trades >= 30 && p.uncommitted === 0).pipe(Effect.provide(layer))
+
+      // Offsets 0 to 9 again, in a topic of the same name: the table holds offsets 0 to 29 of the old one.
+      yield* recreateWith(trades.slice(30))
+      const exit = yield* Effect.exit(Effect.flatMap(Ingestor, (ingestor) => ingestor.run)).pipe(
+        Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) }),
+        Effect.provide(layer)
+      )
+      const failure = Exit.findErrorOption(exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "LogBehindTable", String(exit))
+      assert.include(Option.getOrThrow(failure).message, `${topic}:0 ends at offset 10`)
+      assert.include(Option.getOrThrow(failure).message, "offset 30")
+      yield* assertExactlyOnce(options, 30)
+    }), 60_000)
+
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
