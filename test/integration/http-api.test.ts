@@ -2,15 +2,11 @@
  * The K2 API over real HTTP, against a warehouse the test builds: two trade snapshots, then one
  * of quotes, instruments, and a sequence_events table with no snapshot yet.
  */
-import * as fs from "node:fs"
 import * as http from "node:http"
-import * as os from "node:os"
-import * as path from "node:path"
 import * as zlib from "node:zlib"
 import {
   DuckDBDateValue,
   DuckDBDecimalValue,
-  DuckDBInstance,
   DuckDBListValue,
   DuckDBMapValue,
   DuckDBStructValue,
@@ -27,6 +23,7 @@ import * as Ref from "../domain/query/reference.ts"
 import { DAY, T0 } from "../layers/query/data.ts"
 import { Fixture, warehouseDir } from "../layers/query/fixture.ts"
 import { auth, baseUrl, engines, get, KEYS, served, testOptions } from "./http-support.ts"
+import { readParquet } from "../support/parquet.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 const json = (res: Response) => Effect.promise(() => res.json() as Promise<any>)
@@ -121,24 +118,6 @@ const canon = (v: unknown, parquet: boolean): unknown => {
   const m = ISO.exec(v)
   return m === null ? v : String(BigInt(Date.parse(`${m[1]}Z`)) * 1000n + BigInt((m[2] ?? "").padEnd(6, "0")))
 }
-
-/** A Parquet body read back by DuckDB: its column names and rows. */
-const readParquet = (bytes: Uint8Array) =>
-  Effect.promise(async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-test-"))
-    const file = path.join(dir, "answer.parquet")
-    fs.writeFileSync(file, bytes)
-    const instance = await DuckDBInstance.create(":memory:")
-    const connection = await instance.connect()
-    try {
-      const reader = await connection.runAndReadAll(`SELECT * FROM read_parquet('${file}')`)
-      return { columns: reader.columnNames(), rows: reader.getRowObjects() as Array<Record<string, unknown>> }
-    } finally {
-      connection.closeSync()
-      instance.closeSync()
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  })
 
 /** The same answer in JSON, CSV and Parquet: the same columns and rows, every value equal. */
 const assertSameInEveryFormat = (

@@ -82,7 +82,7 @@ const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclu
 export const RowsQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(7, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range; CSV past 10000 and Parquet export at most limit rows"),
+  limit: text(7, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past 10000 and Parquet export at most limit rows"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshot)"),
   fields: text(1_000, "Comma-separated columns (default all)"),
   filter: text(1_000, "Decimal bounds, inclusive: column:min[:max], comma-separated"),

@@ -47,12 +47,15 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
  */
 export class TooManyRows extends Schema.TaggedError<TooManyRows>()("TooManyRows", {
   what: Schema.String,
-  count: Schema.Number,
+  /** How many the request makes, when they were counted to the end. */
+  count: Schema.optional(Schema.Number),
   max: Schema.Number,
   advice: Schema.String
 }) {
   override get message() {
-    return `the request makes ${this.count} ${this.what}, more than the ${this.max} one answer may hold: ${this.advice}`
+    return this.count === undefined
+      ? `the request makes more ${this.what} than the ${this.max} one answer may hold: ${this.advice}`
+      : `the request makes ${this.count} ${this.what}, more than the ${this.max} one answer may hold: ${this.advice}`
   }
 }
 

@@ -273,14 +273,14 @@ const TEMP_DIR = /^k2-api-[A-Za-z0-9]{6}$/
  * open made up front also raced the deletion, an unhandled ENOENT), and a HEAD's never is.
  */
 export const parquetResponse = <E, R>(
-  write: (file: string) => Effect.Effect<unknown, E, R>,
+  write: (file: string) => Effect.Effect<Readonly<Record<string, string>> | void, E, R>,
   headers: Readonly<Record<string, string>>
 ) =>
   Effect.gen(function*() {
     const remove = (dir: string) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     const dir = yield* Effect.acquireRelease(Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), TEMP_PREFIX))), remove)
     const file = path.join(dir, "result.parquet")
-    yield* write(file)
+    const written = yield* write(file)
     const size = fs.statSync(file).size
     const body = Stream.suspend(() =>
       Stream.fromAsyncIterable(fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, () => "read failed")
@@ -288,7 +288,7 @@ export const parquetResponse = <E, R>(
     return HttpServerResponse.stream(body, {
       contentType: "application/vnd.apache.parquet",
       contentLength: size,
-      headers: { ...headers, "content-disposition": "attachment; filename=\"result.parquet\"" }
+      headers: { ...headers, ...written, "content-disposition": "attachment; filename=\"result.parquet\"" }
     })
   })
 

@@ -59,6 +59,10 @@ export interface SandboxTable {
   readonly files: ReadonlyArray<string>
 }
 
+/** The header a cut answer carries (CSV and Parquet have no other place to say so). */
+export const truncationHeaders = (result: SqlResult): Readonly<Record<string, string>> =>
+  result.truncatedBy === null ? {} : { "k2-truncated": result.truncatedBy }
+
 export interface SqlResult {
   readonly columns: ReadonlyArray<{ readonly name: string; readonly type: string }>
   /** JSON-safe values: decimals, longs and instants as text. */
@@ -269,7 +273,8 @@ const jsonBytes = (v: Json): number => {
 /**
  * Runs one user SELECT in a fresh locked-down instance. `parquetOut`: instead of rows,
  * COPY the (limited) result to that file, which the caller streams and deletes (DuckDB
- * writes it within the instance's memory limit, so the byte budget does not apply).
+ * writes it within the instance's memory limit, so the byte budget does not apply);
+ * `truncatedBy` says whether the row limit left rows out.
  * `maxBytes`: budget of the converted rows (default `K2_API_SQL_MAX_BYTES`'s).
  */
 export const runSandboxed = (options: {
@@ -347,13 +352,18 @@ const run = async (
 
     if (options.parquetOut !== undefined) {
       const statement = await withoutEnd(connection, options.sql, String(parsed?.["j"]))
+      const limit = Math.floor(options.maxRows)
       unlessStopped()
-      await interruptAfter(
-        connection,
-        options.timeoutMs,
-        connection.run(`COPY (SELECT * FROM (\n${statement}\n) LIMIT ${Math.floor(options.maxRows)}) TO ${quoteLiteral(options.parquetOut)} (FORMAT parquet, COMPRESSION zstd)`)
-      )
-      return { columns: [], rows: [], truncatedBy: null }
+      return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
+        const copied = await connection.runAndReadAll(
+          `COPY (SELECT * FROM (\n${statement}\n) LIMIT ${limit}) TO ${quoteLiteral(options.parquetOut!)} (FORMAT parquet, COMPRESSION zstd)`
+        )
+        // A file of `limit` rows may have left rows out: the statement runs again to count one more.
+        if (Number(copied.getRows()[0]?.[0] ?? 0) < limit) return { columns: [], rows: [], truncatedBy: null }
+        unlessStopped()
+        const more = await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM (\n${statement}\n) LIMIT ${limit + 1})`)
+        return { columns: [], rows: [], truncatedBy: Number(more.getRows()[0]?.[0] ?? 0) > limit ? "rows" : null }
+      })())
     }
     const maxBytes = options.maxBytes ?? defaults.sqlMaxBytes
     unlessStopped()

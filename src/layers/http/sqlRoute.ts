@@ -13,6 +13,7 @@ import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
 import { answerMeta, idsOf, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, parquetResponse } from "./respond.ts"
+import { truncationHeaders } from "./sql.ts"
 
 export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
   HttpApiBuilder.group(Api, "sql", (handlers) =>
@@ -38,11 +39,13 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         const started = Date.now()
         if (format === "parquet") {
           return yield* parquetResponse((out) =>
-            reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out }), headers)
+            reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out }).pipe(
+              Effect.map(truncationHeaders)
+            ), headers)
         }
         const result = yield* reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, maxBytes: options.sqlMaxBytes, timeoutMs: options.sqlTimeoutMs })
-        // A cut answer says which limit cut it: in the JSON body, and as a header (CSV has no other place).
-        const cut = result.truncatedBy === null ? headers : { ...headers, "k2-truncated": result.truncatedBy }
+        // A cut answer says which limit cut it: in the JSON body, and as a header.
+        const cut = { ...headers, ...truncationHeaders(result) }
         if (format === "csv") {
           const columns = result.columns.map((c) => c.name)
           return HttpServerResponse.text(csvHeader(columns) + csvRows(result.rows, columns), { contentType: "text/csv; charset=utf-8", headers: cut })

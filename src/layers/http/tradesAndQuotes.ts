@@ -14,7 +14,7 @@ import {
   parseSymbols,
   splitList
 } from "../../domain/api/params.ts"
-import { InvalidArgument, invalid } from "../../domain/query/errors.ts"
+import { InvalidArgument, invalid, TooManyRows } from "../../domain/query/errors.ts"
 import { checkDecimal, checkFields } from "../../domain/query/validate.ts"
 import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
@@ -27,6 +27,7 @@ import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import type { Reads } from "./reads.ts"
 import { csvHeader, csvRows, etagMatches, parquetResponse, presentRow } from "./respond.ts"
+import { truncationHeaders } from "./sql.ts"
 
 type RowsQuery = {
   readonly symbols?: string | undefined
@@ -46,20 +47,19 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
   const engine = yield* QueryEngine
   const scanner = yield* TableScanner
 
-  /** Parquet via DuckDB COPY in the locked-down sandbox, streamed from a temp file, then deleted. */
-  const parquetExport = Effect.fnUntraced(function*(
-    table: "trades" | "quotes",
-    r: {
-      readonly from: number
-      readonly to: number
-      readonly symbols: ReadonlyArray<string>
-      readonly fields: ReadonlyArray<string>
-      readonly filters: ReadonlyArray<{ column: string; min?: string; max?: string }>
-      readonly selector: SnapshotSelector | undefined
-      readonly cap: number
-    },
-    headers: Record<string, string>
-  ) {
+  /** What an export reads: its range, symbols, fields and filters at one snapshot, up to `cap` rows. */
+  interface ExportRequest {
+    readonly from: number
+    readonly to: number
+    readonly symbols: ReadonlyArray<string>
+    readonly fields: ReadonlyArray<string>
+    readonly filters: ReadonlyArray<{ column: string; min?: string; max?: string }>
+    readonly selector: SnapshotSelector | undefined
+    readonly cap: number
+  }
+
+  /** An export's rows as SQL over the table's planned files, for the locked-down sandbox. */
+  const exportQuery = Effect.fnUntraced(function*(table: "trades" | "quotes", r: ExportRequest) {
     const schema = definitionOf(table).schema
     // Checked as the engine checks a page's, so a mistake is the same problem in every format.
     const fields = yield* Effect.fromResult(checkFields(r.fields, schema.fields.map((f) => f.name)))
@@ -77,20 +77,53 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         where += ` AND "${f.column}" ${op} ${bound}::DECIMAL(18, 8)`
       }
     }
-    const columns = fields.map((n) => `"${n}"`).join(", ")
     // Planned before the 200 and under the query time limit, as every read is.
     const plan = yield* reads.withTimeout(scanner.plan(identifierOf(table), {
       ...(r.selector === undefined ? {} : { snapshot: r.selector }),
       filter: { time: { column: "exchange_timestamp", from: r.from, to: r.to }, ...(r.symbols.length > 0 ? { values: [{ column: "symbol", values: r.symbols }] } : {}) }
     }))
+    return {
+      select: (columns: string) => `SELECT ${columns} FROM ${table} WHERE ${where}`,
+      columns: fields.map((n) => `"${n}"`).join(", "),
+      tables: [{ name: table, schema, files: plannedPaths(plan) }]
+    }
+  })
+
+  /** An export of the whole range that holds more than one export may: refused before any row is sent. */
+  const tooManyRows = (cap: number) =>
+    invalid(new TooManyRows({
+      what: "rows",
+      max: cap,
+      advice: "narrow the range (from, to) or ask for fewer symbols; or page it (format=json or csv with a limit and the next cursor); or pass a limit to take the first rows"
+    }))
+
+  /** Fails with `tooManyRows` when the export's rows are more than its cap (DuckDB counts at most one more). */
+  const refuseOverCap = Effect.fnUntraced(function*(table: "trades" | "quotes", r: ExportRequest) {
+    const query = yield* exportQuery(table, r)
+    const counted = yield* reads.sandboxed({
+      sql: `SELECT count(*)::VARCHAR AS n FROM (${query.select("1")} LIMIT ${r.cap + 1})`,
+      tables: query.tables,
+      maxRows: 1,
+      timeoutMs: options.queryTimeoutMs
+    })
+    if (Number(counted.rows[0]?.["n"] ?? 0) > r.cap) return yield* tooManyRows(r.cap)
+  })
+
+  /**
+   * Parquet via DuckDB COPY in the locked-down sandbox, streamed from a temp file, then deleted.
+   * `whole`: the request asked for the whole range, so rows past the cap refuse it; else (a
+   * `limit`) the cut file says so in `k2-truncated`.
+   */
+  const parquetExport = Effect.fnUntraced(function*(table: "trades" | "quotes", r: ExportRequest, whole: boolean, headers: Record<string, string>) {
+    const query = yield* exportQuery(table, r)
     return yield* parquetResponse((out) =>
       reads.sandboxed({
-        sql: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
-        tables: [{ name: table, schema, files: plannedPaths(plan) }],
+        sql: `${query.select(query.columns)} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
+        tables: query.tables,
         maxRows: r.cap,
         timeoutMs: options.queryTimeoutMs,
         parquetOut: out
-      }), headers)
+      }).pipe(Effect.flatMap((result) => whole && result.truncatedBy !== null ? tooManyRows(r.cap) : Effect.succeed(truncationHeaders(result)))), headers)
   })
 
   return (table: "trades" | "quotes") =>
@@ -150,17 +183,22 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         if (base.cursor !== undefined) {
           return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
         }
-        return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, headers)
+        return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, exportAll, headers)
       }
+      // The whole range, from its start: refused before the 200 if it holds more than one export may.
+      if (exportAll && base.cursor === undefined) yield* refuseOverCap(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap })
       // Validate the request (fields, filters, cursor) before the 200 is sent.
       const first = yield* reads.withTimeout(read(pinned.selector, Math.min(10_000, cap)))
       let sent = 0
       let header = true
       const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : columnsAsked
       const body = Stream.paginate(
-        { page: first as typeof first | undefined, cursor: first.nextCursor },
+        { page: first as typeof first | undefined, cursor: first.nextCursor, over: false },
         (state) =>
           Effect.gen(function*() {
+            // Only an export resumed from a cursor gets here (one from the range's start was
+            // counted): a whole-range export must not end as if complete, so the body is cut.
+            if (state.over) return yield* Effect.fail(`the range after the cursor holds more than the ${cap} rows one export may`)
             // Each page holds a pooled DuckDB connection while it runs: the same limit as the first.
             const page = state.page ?? (yield* reads.withTimeout(read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined)))
             const taken = page.rows.slice(0, cap - sent)
@@ -168,8 +206,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
             let text = header ? csvHeader(columns) : ""
             header = false
             text += csvRows(taken.map((r) => presentRow(r)), columns)
-            const more = page.nextCursor !== null && sent < cap
-            return [[text], more ? Option.some({ page: undefined, cursor: page.nextCursor }) : Option.none()] as const
+            const more = page.nextCursor !== null && (sent < cap || exportAll)
+            return [[text], more ? Option.some({ page: undefined, cursor: page.nextCursor, over: sent >= cap }) : Option.none()] as const
           })
       ).pipe(
         Stream.encodeText,
