@@ -9,6 +9,15 @@ import { Timestamp } from "./time.ts"
 
 const Text = Schema.String.pipe(Schema.check(Schema.isNonEmpty({ message: "must not be empty" })))
 
+/**
+ * The longest message_id, in characters: a page cursor carries the last row's, and must fit the
+ * API's 4,096-character cursor parameter (JSON-escaped, then base64url).
+ */
+export const MESSAGE_ID_MAX = 256
+export const MESSAGE_ID_RULE = `must be at most ${MESSAGE_ID_MAX} characters`
+
+const MessageId = Text.pipe(Schema.check(Schema.isMaxLength(MESSAGE_ID_MAX, { message: MESSAGE_ID_RULE })))
+
 /** A symbol or an exchange code. */
 export const CODE_PATTERN = /^[A-Z0-9._-]{1,32}$/
 export const CODE_RULE = "must be 1-32 upper-case letters, digits, . _ or -"
@@ -33,7 +42,7 @@ const SourceSequence = Schema.NullOr(
 
 const identityAndTime = {
   /** Deterministic: the same input record always gets the same id (DESIGN.md). */
-  message_id: Text,
+  message_id: MessageId,
   symbol: Code,
   exchange: Code,
   asset_class: AssetClass,

@@ -29,7 +29,7 @@ import { setEntry } from "../wire.ts"
 import { AvroWriter } from "./binary.ts"
 import { AvroReader, Malformed, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
-import { CODE_PATTERN, CODE_RULE } from "../marketData.ts"
+import { CODE_PATTERN, CODE_RULE, MESSAGE_ID_MAX, MESSAGE_ID_RULE } from "../marketData.ts"
 
 export { unscaledToBytes } from "./binary.ts"
 
@@ -193,6 +193,7 @@ const decodeInstrument = Schema.decodeUnknownResult(Instrument, { errors: "all" 
 
 const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): number => {
   if (r.message_id.length === 0) problems.push({ field: "message_id", problem: "must not be empty" })
+  else if (r.message_id.length > MESSAGE_ID_MAX) problems.push({ field: "message_id", problem: MESSAGE_ID_RULE })
   if (!CODE_PATTERN.test(r.symbol)) problems.push({ field: "symbol", problem: CODE_RULE })
   if (!CODE_PATTERN.test(r.exchange)) {
     problems.push({ field: "exchange", problem: CODE_RULE })

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Result } from "effect"
 import * as fc from "fast-check"
+import { MESSAGE_ID_MAX } from "../../../src/domain/marketData.ts"
 import { decodeCursor, encodeCursor } from "../../../src/domain/query/cursor.ts"
 import { approxDivRoundHalfEven, divideText, divRoundHalfEven, formatFixed, meanText, parseFixed, roundText } from "../../../src/domain/query/exact.ts"
 import { bucketStart } from "../../../src/domain/query/intervals.ts"
@@ -82,6 +83,11 @@ describe("cursors", () => {
     const lineage = { topic: "market.equities.trades.asx", partition: 2, offset: 9_223_372_036_854_775_807n }
     assert.deepStrictEqual(decodeCursor(encodeCursor({ ...c, lineage })), Result.succeed({ ...c, lineage }))
     assert.deepStrictEqual(decodeCursor(encodeCursor({ ...joined, lineage })), Result.succeed({ ...joined, lineage }))
+    // The longest cursor a row can make (the longest message id, every character escaped in
+    // JSON; a topic name of Kafka's 249 characters) fits the API's 4,096-character parameter.
+    const longest = { ...joined, messageId: "\u0001".repeat(MESSAGE_ID_MAX), lineage: { ...lineage, topic: "t".repeat(249) } }
+    assert.isAtMost(encodeCursor(longest).length, 4_096)
+    assert.deepStrictEqual(decodeCursor(encodeCursor(longest)), Result.succeed(longest))
     for (const bad of [["t", 1.5, "1"], ["t", 2 ** 31, "1"], ["t", 0, "9223372036854775808"], [1, 0, "1"], ["t", 0]]) {
       const text = Buffer.from(JSON.stringify([1, "trades", null, 1, "1", "m", null, bad])).toString("base64url")
       assert.isTrue(Result.isFailure(decodeCursor(text)), JSON.stringify(bad))

@@ -14,7 +14,7 @@ import {
 import { BigIntLong } from "../../../src/domain/avro/bigintLong.ts"
 import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
-import { decodeQuote, decodeTrade, type Quote, type Trade } from "../../../src/domain/marketData.ts"
+import { decodeQuote, decodeTrade, MESSAGE_ID_MAX, type Quote, type Trade } from "../../../src/domain/marketData.ts"
 import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { dlqTopicName, parseTopicName, topicName, topicSpecs, valueSubject } from "../../../src/domain/wire.ts"
@@ -171,6 +171,10 @@ describe("wire codec", () => {
     assert.deepStrictEqual(bad({ side: "HOLD" }), ["side"])
     assert.deepStrictEqual(bad({ exchange_timestamp: Date.UTC(2300, 0, 1) * 1000 }), ["exchange_timestamp"])
     assert.deepStrictEqual(bad({ currency: "aud", message_id: "" }), ["message_id", "currency"])
+    // Page cursors carry the message id, and must fit the API's cursor parameter.
+    assert.deepStrictEqual(bad({ message_id: "m".repeat(MESSAGE_ID_MAX + 1) }), ["message_id"])
+    assert.isTrue(Result.isSuccess(codec.decode(codec.encodeTrade({ ...trade, message_id: "é".repeat(MESSAGE_ID_MAX) }))))
+    assert.isTrue(Result.isFailure(decodeTrade({ ...trade, message_id: "m".repeat(MESSAGE_ID_MAX + 1) })))
   })
 
   it("accepts exactly what decodeTrade / decodeQuote accept (property test)", () => {
