@@ -193,9 +193,16 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
         inflight = yield* Effect.forkChild(producer.send(records))
         sent += chunk.length
       })
+    ),
+    Effect.andThen(settle),
+    Effect.andThen(producer.flush()),
+    // A failed run reports no counts: what reached Kafka before it is said here.
+    Effect.tapError((e) =>
+      Effect.logError(
+        `publishing failed with ${acknowledged} events acknowledged by Kafka (in the topics); ` +
+          `${sent - acknowledged} more were in the sends under way, some of them perhaps written: ${e.message}`
+      )
     )
   )
-  yield* settle
-  yield* producer.flush()
   return { published, totals, topics: [...topics].sort(), instruments, stopped } satisfies Reconciliation
 })

@@ -1,13 +1,14 @@
 /** The publisher on memory Kafka: a paced feed leaves as it is made, not once a batch fills. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { publishFeed } from "../../../src/layers/produce/publisher.ts"
-import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 
@@ -78,5 +79,32 @@ describe("publishFeed", () => {
         KafkaMemory.layerMemory(broker),
         Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000, faults: { poison: 0.01 } })
       )))
+    }))
+
+  it.effect("a send that fails ends the run saying how many events Kafka acknowledged before it", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      // The third send is refused, before anything of it is written.
+      const failingThird = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            ++sends === 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" }))) : inner.send(records)
+        })
+      })).pipe(Layer.provide(memory))
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500 }))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, failingThird, Logger.layer([capture]), Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
+      assert.strictEqual(inKafka, 1_000)
+      assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
     }))
 })
