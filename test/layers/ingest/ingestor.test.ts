@@ -814,6 +814,32 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertExactlyOnce(options, 30)
     }), 60_000)
 
+  it.live("a topic re-created while the run reads it ends the run with LogBehindTable too", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const [topic] = TOPICS
+      const trades = makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 })
+      const exit = yield* Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        yield* admin.ensureTopics(sourceTopicSpecs([topic!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 30)))
+        const ingestor = yield* Ingestor
+        const running = yield* Effect.forkChild(Effect.exit(ingestor.run))
+        yield* writtenTrades(30)
+        yield* admin.deleteTopics([topic!])
+        yield* admin.ensureTopics(sourceTopicSpecs([topic!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(30)))
+        return yield* Fiber.join(running).pipe(
+          Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) })
+        )
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+      const failure = Exit.findErrorOption(exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "LogBehindTable", String(exit))
+      yield* assertExactlyOnce(options, 30)
+    }), 60_000)
+
   it.live("waits for buffer room when the flushes fall behind, and still ingests everything once", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
