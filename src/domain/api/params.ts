@@ -109,7 +109,9 @@ export const parseIntParam = (
   if (!/^\d{1,16}$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n < options.min || n > options.max) {
-    return new BadParam({ name, detail: `must be from ${options.min} to ${options.max}, got ${text}`, code: "limit_out_of_range" })
+    const detail = `must be from ${options.min} to ${options.max}, got ${text}`
+    // As the engine names a page's limit out of range; another parameter out of range is a bad request.
+    return name === "limit" ? new BadParam({ name, detail, code: "limit_out_of_range" }) : new BadParam({ name, detail })
   }
   return n
 }

@@ -1,10 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BadParam, negotiate, parseInstant, parseSnapshot, parseSymbols } from "../../../src/domain/api/params.ts"
+import { BadParam, negotiate, parseInstant, parseIntParam, parseSnapshot, parseSymbols } from "../../../src/domain/api/params.ts"
 import { InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
 import { RateLimiter } from "../../../src/layers/http/server.ts"
 import { etagMatches, present } from "../../../src/layers/http/respond.ts"
 
 describe("API params", () => {
+  it("integers out of range: limit_out_of_range for a limit, bad_request for another parameter", () => {
+    assert.strictEqual((parseIntParam("limit", "0", { min: 1, max: 10 }) as BadParam).code, "limit_out_of_range")
+    const lookback = parseIntParam("lookback_us", "99", { min: 0, max: 10 })
+    assert.instanceOf(lookback, BadParam)
+    assert.isUndefined((lookback as BadParam).code)
+    assert.include((lookback as BadParam).detail, "must be from 0 to 10")
+  })
+
   it("instants: ISO, dates, micros; junk and out-of-range refused", () => {
     assert.strictEqual(parseInstant("from", "2024-01-02"), Date.UTC(2024, 0, 2) * 1000)
     assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000001Z"), Date.UTC(2024, 0, 2) * 1000 + 1)
