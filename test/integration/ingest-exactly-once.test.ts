@@ -11,8 +11,10 @@ import { Effect, Fiber, Stream } from "effect"
 import { dlqTopicName, Header } from "../../src/domain/wire.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
 import { KafkaSource } from "../../src/services/KafkaSource.ts"
+import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
 import {
   assertExactlyOnce,
+  checkTables,
   expectedRows,
   createTopics,
   publish,
@@ -151,6 +153,31 @@ describe("exactly-once ingestion on the real broker", () => {
       const c = yield* waitForRows(s, expectedRows(r), 120_000)
       assert.strictEqual(yield* stop(second), 0, second.output())
       assertExactlyOnce(c!, r, "after a failed drain")
+    }), 300_000)
+
+  it.live("a topic deleted and re-created under the same name: the next start exits 1 naming it, the table untouched", () =>
+    Effect.gen(function*() {
+      const s = scenario("sqlite", 2)
+      yield* createTopics(s)
+      const r = yield* publish(s, { eventsPerSymbolPerDay: 200 })
+      const first = spawnIngest(s)
+      const c = yield* waitForRows(s, expectedRows(r), 120_000)
+      assert.strictEqual(yield* stop(first), 0, first.output())
+      assertExactlyOnce(c!, r, "before the topics were re-created")
+      yield* Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        yield* admin.deleteTopics(topicsOf(s.exchange))
+        // Deletion completes after the answer: wait until the names are free.
+        for (let i = 0; i < 100 && (yield* admin.listTopics()).some((t) => topicsOf(s.exchange).includes(t)); i++) yield* Effect.sleep("100 millis")
+      }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-admin" })))
+      yield* createTopics(s)
+      // Fewer records than before: every partition's log ends below its marker.
+      yield* publish(s, { eventsPerSymbolPerDay: 20 })
+      const second = spawnIngest(s)
+      const code = yield* Effect.promise(() => second.exited)
+      assert.strictEqual(code, 1, second.output())
+      assert.match(second.output(), /ends at offset \d+, but table (trades|quotes) holds its records up to offset \d+: the topic was deleted and re-created/)
+      assertExactlyOnce(yield* checkTables(s), r, "after the refused start")
     }), 300_000)
 
   it.live("1% poison: each in the DLQ with its reason; produced == written + dead-lettered", () =>
