@@ -4,7 +4,7 @@
  */
 import { Effect, Layer, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
 import { BadParam, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
@@ -35,7 +35,7 @@ const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 
 /** The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none. */
-const engine = (a: Parameters<typeof existingLakehouse>[0]) => QueryLayer.layer().pipe(Layer.provideMerge(existingLakehouse(a)))
+const engine = (a: Parameters<typeof existingLakehouse>[0]) => QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(a)))
 
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
 const parseFilters = (text: string) => {
@@ -213,7 +213,7 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
 // Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
 const root = Command.make("query", {}, () =>
   Effect.fail(new UsageError("query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)"))).pipe(
-  Command.withDescription(describedWith("Query the K2 lakehouse", [...lakehouseEnvironment, ...commonEnvironment])),
+  Command.withDescription(describedWith("Query the K2 lakehouse", [exchangeZonesEnvironment, ...lakehouseEnvironment, ...commonEnvironment])),
   Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
 )
 

@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { Config, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
-import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, nonBlank, setting } from "./cli/flags.ts"
 import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
@@ -45,7 +45,7 @@ const serve = Command.make("serve", {
     }
     const warehouse = path.resolve(a.warehouse)
     const lakehouse = lakehouseOf({ ...a, warehouse })
-    const engines = Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
+    const engines = Layer.mergeAll(QueryLayer.layerConfig, ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
     const app = Server.layer({ ...settings, warehouse }).pipe(
       Layer.provide(engines),
       Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host }))
@@ -63,6 +63,7 @@ const serve = Command.make("serve", {
   "K2_API_KEYS, K2_API_AUTH (keys are required unless K2_API_AUTH=off), K2_API_CORS_ORIGINS, K2_API_RATE_LIMIT, K2_API_RATE_WINDOW_SECONDS, " +
   "K2_API_METRICS_REQUIRE_KEY, K2_API_MAX_RANGE_DAYS, K2_API_MAX_PAGE_ROWS, K2_API_MAX_EXPORT_ROWS, K2_API_MAX_BARS, K2_API_MAX_SYMBOLS, " +
   "K2_API_QUERY_TIMEOUT_MS, K2_API_SQL_TIMEOUT_MS, K2_API_SQL_MAX_ROWS, K2_API_SQL_MAX_BYTES, K2_API_MAX_BODY_BYTES, K2_API_CACHE_BYTES (docs/api.md)",
+  exchangeZonesEnvironment,
   ...lakehouseEnvironment,
   ...commonEnvironment
 ])))

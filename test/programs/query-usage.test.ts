@@ -51,6 +51,30 @@ describe("npm run query and replay, the warehouse", () => {
     }), 60_000)
 })
 
+describe("npm run query, trading days", () => {
+  it.effect("summary reads an exchange's days in the zone K2_SEQUENCE_ZONES gives it, as ingest's trackers do", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse()
+      const days = (env: Record<string, string>) =>
+        Effect.gen(function*() {
+          const r = yield* run("query", ["summary", "--from-day", "2023-12-31", "--to-day", "2024-01-05", "-o", "json"], { K2_WAREHOUSE: dir, ...env })
+          assert.strictEqual(r.code, 0, r.output)
+          const { rows } = JSON.parse(r.output.slice(r.output.indexOf("{"), r.output.lastIndexOf("}") + 1)) as { rows: Array<{ tradingDay: string; tradeCount: number }> }
+          const byDay = new Map<string, number>()
+          for (const row of rows) byDay.set(row.tradingDay, (byDay.get(row.tradingDay) ?? 0) + row.tradeCount)
+          return [...byDay].sort()
+        })
+      // The trades span 2024-01-02 UTC: 11:00 on the 2nd to 11:00 on the 3rd in Sydney, the 1st to the 2nd at -11.
+      const sydney = yield* days({})
+      const pagoPago = yield* days({ K2_SEQUENCE_ZONES: "ASX=Pacific/Pago_Pago" })
+      assert.deepStrictEqual(sydney.map(([d]) => d), ["2024-01-02", "2024-01-03"])
+      assert.deepStrictEqual(pagoPago.map(([d]) => d), ["2024-01-01", "2024-01-02"])
+      const bad = yield* run("query", ["summary", "--from-day", "2024-01-02"], { K2_WAREHOUSE: dir, K2_SEQUENCE_ZONES: "ASX=Mars/Olympus" })
+      assert.strictEqual(bad.code, 2, bad.output)
+      assert.include(bad.output, "K2_SEQUENCE_ZONES")
+    }), 60_000)
+})
+
 describe("npm run query, the catalog", () => {
   it.effect("a URL of a scheme that names no catalog is a usage error, not a SQLite file of that name", () =>
     Effect.gen(function*() {

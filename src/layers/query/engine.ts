@@ -16,6 +16,7 @@ import {
   checkSymbols
 } from "../../domain/query/validate.ts"
 import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
+import { exchangeZonesFromConfig } from "../exchangeZones.ts"
 import { definitionOf, identifierOf, type TableName, tables } from "../../domain/tables.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import {
@@ -722,3 +723,8 @@ const mapReader = (vector: DuckDBVector): (row: number) => unknown => {
     return v === null ? null : v.length === 0 ? EMPTY_MAP : Object.fromEntries(v.map((e) => [e.key, e.value]))
   }
 }
+
+/** `layer` with the exchanges' zones ingest's trackers use (K2_SEQUENCE_ZONES over the default table). */
+export const layerConfig = Layer.unwrap(Effect.gen(function*() {
+  return layer({ exchangeZones: yield* exchangeZonesFromConfig })
+}))

@@ -1,9 +1,8 @@
 /** The SequenceTracker: an in-process bounded LRU of stream states (src/domain/sequence). */
 import { Clock, Config, Effect, Layer, Result, Schema } from "effect"
-import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
-import { isKnownZone } from "../../domain/zone.ts"
 import { defaultTrackerOptions, SequenceTrackerState, type TrackerOptions } from "../../domain/sequence/tracker.ts"
 import { SequenceCheckpointError, SequenceTracker } from "../../services/SequenceTracker.ts"
+import { exchangeZonesFromConfig } from "../exchangeZones.ts"
 
 export const make = (options: Partial<TrackerOptions> = {}) =>
   Effect.sync(() => {
@@ -33,19 +32,6 @@ export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<Sequenc
 
 // Checked here so that a bad setting is a ConfigError naming it, not a defect of the tracker's constructor.
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
-/** `EXCHANGE=Zone` pairs, comma separated: each pair's text, its two sides, and whether it has more. */
-const zonePairs = (text: string) =>
-  text.split(",").map((p) => p.trim()).filter((p) => p !== "").map((pair) => {
-    const [exchange = "", zone = "", ...rest] = pair.split("=").map((x) => x.trim())
-    return { pair, exchange, zone, extra: rest.length > 0 }
-  })
-const ZonePairs = Schema.String.check(Schema.makeFilter((text: string) => {
-  for (const { pair, exchange, zone, extra } of zonePairs(text)) {
-    if (exchange === "" || extra || !isKnownZone(zone)) return `"${pair}" is not EXCHANGE=IANA/Zone with a zone Intl knows`
-  }
-  return true
-}))
-
 /**
  * Tracker options from K2_SEQUENCE_CAPACITY (streams, default 10000), K2_SEQUENCE_IDLE_SECONDS
  * (session boundary after this much exchange time without a message, default 1800),
@@ -60,9 +46,8 @@ export const optionsFromConfig: Effect.Effect<Partial<TrackerOptions>, Config.Co
   )
   const dayChange = yield* Config.Boolean("K2_SEQUENCE_DAY_CHANGE").pipe(Config.withDefault(true))
   const maxGaps = yield* Config.schema(Positive, "K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
-  const zones = yield* Config.schema(ZonePairs, "K2_SEQUENCE_ZONES").pipe(Config.withDefault(""))
-  const extra = Object.fromEntries(zonePairs(zones).map(({ exchange, zone }) => [exchange, zone]))
-  return { capacity, idleMicros: idleSeconds * 1_000_000, dayChange, maxGaps, zones: { ...defaultExchangeZones, ...extra } }
+  const zones = yield* exchangeZonesFromConfig
+  return { capacity, idleMicros: idleSeconds * 1_000_000, dayChange, maxGaps, zones }
 })
 
 export const layerConfig: Layer.Layer<SequenceTracker, Config.ConfigError> = Layer.effect(

@@ -39,6 +39,8 @@ export const nonBlank = (what: string) => Flag.filter((s: string) => s.trim().le
 
 /** Settings read from the environment alone (no flag), by every program and by those that open the warehouse. */
 export const commonEnvironment = ["K2_LOG_LEVEL", "K2_LOG_FORMAT (docs/operations.md)", "OTEL_* tracing (docs/operations.md)"]
+/** The trading days of daily summaries follow the same zones as ingest's sequence trackers. */
+export const exchangeZonesEnvironment = "K2_SEQUENCE_ZONES (extra EXCHANGE=IANA/Zone pairs for trading days, docs/sequence-integrity.md)"
 export const lakehouseEnvironment = [
   "K2_DUCKDB_CONNECTIONS",
   "K2_DUCKDB_THREADS",

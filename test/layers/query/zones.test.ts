@@ -1,6 +1,9 @@
-/** The layer's trading-day zones: a configuration that names no exchange reads every trading day in the default zone. */
+/**
+ * The layer's trading-day zones: a configuration that names no exchange reads every trading day in
+ * the default zone; `layerConfig` adds K2_SEQUENCE_ZONES' exchanges, as ingest's trackers do.
+ */
 import { assert, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Layer } from "effect"
+import { BigDecimal, ConfigProvider, Effect, Layer } from "effect"
 import { tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
@@ -23,12 +26,20 @@ const app = (exchangeZones: Readonly<Record<string, string>>, defaultZone?: stri
 
 // 2024-01-02T23:30Z is 2024-01-03 in Sydney (AEDT, +11) and 2024-01-02 in UTC.
 const rows = [trade(1, "ASX", T0 + 23 * HOUR + HOUR / 2), trade(2, "ASX", T0 + HOUR)]
+// Tokyo (+9): 2024-01-02T23:30Z is 2024-01-03 there. XTKS is in no default table.
+const tokyo = [trade(3, "XTKS", T0 + 23 * HOUR + HOUR / 2), trade(4, "XTKS", T0 + HOUR)]
 
 const load = Effect.gen(function*() {
   const sink = yield* IcebergSink
   yield* sink.ensureTable(tables.trades)
-  yield* sink.append(TRADES, tradeColumns(rows))
+  yield* sink.append(TRADES, tradeColumns([...rows, ...tokyo]))
 })
+
+const tradingDays = (exchange: string) =>
+  Effect.gen(function*() {
+    const summary = yield* (yield* QueryEngine).dailySummary({ fromDay: "2024-01-01", toDay: "2024-01-05" })
+    return summary.rows.filter((s) => s.exchange === exchange).map((s) => [s.tradingDay, s.tradeCount])
+  })
 
 layer(app({}), { timeout: 60_000, excludeTestServices: true })("QueryEngine with no exchange zones", (it) => {
   it.effect("reads every trading day in the default zone (UTC)", () =>
@@ -36,7 +47,7 @@ layer(app({}), { timeout: 60_000, excludeTestServices: true })("QueryEngine with
       yield* load
       const q = yield* QueryEngine
       const summary = yield* q.dailySummary({ fromDay: "2024-01-01", toDay: "2024-01-05" })
-      assert.deepStrictEqual(summary.rows.map((s) => [s.tradingDay, s.tradeCount]), [["2024-01-02", 2]])
+      assert.deepStrictEqual(summary.rows.filter((s) => s.exchange === "ASX").map((s) => [s.tradingDay, s.tradeCount]), [["2024-01-02", 2]])
     }))
 })
 
@@ -46,6 +57,20 @@ layer(app({}, "Australia/Sydney"), { timeout: 60_000, excludeTestServices: true 
       yield* load
       const q = yield* QueryEngine
       const summary = yield* q.dailySummary({ fromDay: "2024-01-01", toDay: "2024-01-05" })
-      assert.deepStrictEqual(summary.rows.map((s) => [s.tradingDay, s.tradeCount]), [["2024-01-02", 1], ["2024-01-03", 1]])
+      assert.deepStrictEqual(summary.rows.filter((s) => s.exchange === "ASX").map((s) => [s.tradingDay, s.tradeCount]), [["2024-01-02", 1], ["2024-01-03", 1]])
+    }))
+})
+
+const configured = QueryLayer.layerConfig.pipe(
+  Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })),
+  Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ K2_SEQUENCE_ZONES: "XTKS=Asia/Tokyo" })))
+)
+
+layer(configured, { timeout: 60_000, excludeTestServices: true })("QueryEngine.layerConfig", (it) => {
+  it.effect("reads the trading days of K2_SEQUENCE_ZONES' exchanges in their zones, and the default table's as before", () =>
+    Effect.gen(function*() {
+      yield* load
+      assert.deepStrictEqual(yield* tradingDays("XTKS"), [["2024-01-02", 1], ["2024-01-03", 1]])
+      assert.deepStrictEqual(yield* tradingDays("ASX"), [["2024-01-02", 1], ["2024-01-03", 1]])
     }))
 })
