@@ -4,7 +4,7 @@ import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor } from "../../domain/query/cursor.ts"
-import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, LimitOutOfRange, TooManyRows } from "../../domain/query/errors.ts"
+import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
@@ -344,7 +344,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
       const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
       const first = yield* Effect.fromResult(checkDate("fromDay", request.fromDay))
       const last = yield* Effect.fromResult(checkDate("toDay", request.toDay))
-      if (first > last) return yield* Effect.fromResult(checkRange(first * MICROS_PER_DAY, last * MICROS_PER_DAY)).pipe(Effect.as(undefined as never))
+      if (first > last) return yield* invalid(new InvertedRange({ from: request.fromDay, to: request.toDay }))
       const { value, elapsedMs } = yield* timed(Effect.gen(function*() {
         // Every zone is within a day of UTC: plan one day either side, select by local date.
         const from = (first - 1) * MICROS_PER_DAY

@@ -163,6 +163,8 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         assert.include(column.message, "can be filtered on price, quantity")
         const day = yield* Effect.flip(q.dailySummary({ fromDay: "2024-01-05", toDay: "2024-01-02" }))
         assert.strictEqual(day._tag === "InvalidQuery" && day.reason._tag, "InvertedRange")
+        // Named by the dates given, not by the instants they start at.
+        assert.strictEqual(day.message, "inverted range: from 2024-01-05 is after to 2024-01-02")
       }))
   })
 
