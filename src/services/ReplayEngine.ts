@@ -41,9 +41,15 @@ export interface ReplayRequest {
   readonly pace?: Pace
   /**
    * Most rows DuckDB sorts at once (the memory bound), 1,000..10,000,000; default
-   * 1,000,000 unpaced, 50,000 paced (a paced window is held in memory while it plays).
+   * 1,000,000 unpaced, 50,000 paced or with `wholeWindows` (such a window is held in memory while it plays).
    */
   readonly windowRows?: number
+  /**
+   * Read each window whole before it plays, as paced replays do, so that no pooled connection waits
+   * on the consumer. For a consumer that may stop reading (an HTTP client): unpaced, a window
+   * streams from its connection as it is consumed, and a stalled reader holds two of them.
+   */
+  readonly wholeWindows?: boolean
 }
 
 interface EventCommon {
@@ -120,7 +126,7 @@ export interface FollowRequest {
 export interface LiveStart {
   /** Events the table part yielded. */
   readonly tableEvents: number
-  /** Next offset per topic and partition: the marker, or 0 for partitions the marker lacks. */
+  /** Next offset per topic and partition: the marker, or the log's start for partitions the marker lacks. */
   readonly offsets: Offsets
 }
 

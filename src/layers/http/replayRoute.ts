@@ -44,7 +44,10 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
           symbols,
           tables: read,
           snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: ids[t]! }])),
-          ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } })
+          ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } }),
+          // A client may stop reading and stay connected: windows streamed from pooled connections
+          // would hold them (two of the default two), and every other read would wait and 503.
+          wholeWindows: true
         }))
         const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.

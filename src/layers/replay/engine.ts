@@ -7,8 +7,8 @@
  * order; its result is streamed chunk by chunk (2048 rows) into a bounded queue, the next chunk
  * fetched while one becomes events. Unpaced, the next window's statement runs while the current
  * one streams out. Memory: at most two windows inside DuckDB plus the queue. Connections: one
- * pooled connection per window in flight; a paced window is read whole first so no connection
- * waits on the pace.
+ * pooled connection per window in flight; a paced window (or any, with `wholeWindows`) is read
+ * whole first so no connection waits on the pace or on a consumer that stalls.
  *
  * `follow` replays each table at its catch-up point, then the live topics (live.ts).
  */
@@ -226,11 +226,12 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     if (pace._tag === "Paced" && !(Number.isFinite(pace.speed) && pace.speed > 0 && pace.speed <= 1_000_000)) {
       return yield* invalid(new InvalidArgument({ name: "speed", detail: `${pace.speed}; a multiple of real time above 0, at most 1000000` }))
     }
-    const windowRows = request.windowRows ?? (pace._tag === "Paced" ? 50_000 : 1_000_000)
+    const whole = pace._tag === "Paced" || request.wholeWindows === true
+    const windowRows = request.windowRows ?? (whole ? 50_000 : 1_000_000)
     if (!Number.isSafeInteger(windowRows) || windowRows < 1_000 || windowRows > 10_000_000) {
       return yield* invalid(new LimitOutOfRange({ name: "windowRows", value: windowRows, min: 1_000, max: 10_000_000 }))
     }
-    return { symbols, range, which: which as Array<MarketTable>, pace, windowRows }
+    return { symbols, range, which: which as Array<MarketTable>, pace, windowRows, whole }
   })
 
   /**
@@ -320,7 +321,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
               windowPart(table, dayPlans.length > 1, filteredFiles(params, plannedPaths(plan), w.from, w.to, c.symbols), params.add(salt))
             ))
             const reader = (names: ReadonlyArray<string>) => chunkReader(names, only, profiles)
-            if (c.pace._tag === "Paced") {
+            if (c.whole) {
               const events = yield* duckDb.withConnection((connection) => readAll(connection, sql, params.values, reader)).pipe(
                 Effect.mapError(blameFile(paths))
               )

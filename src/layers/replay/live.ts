@@ -4,8 +4,8 @@
  * the way ingestion decodes them.
  *
  * No gap, no overlap, per (topic, partition): the first live record is the marker's offset
- * (the next offset the table does not hold; 0 where the marker has no entry), and a partition
- * regained after a rebalance continues after the last batch this stream delivered.
+ * (the next offset the table does not hold; the log's start where the marker has no entry), and a
+ * partition regained after a rebalance continues after the last batch this stream delivered.
  */
 import { type BigDecimal, Clock, Effect, Result, type Scope, Stream } from "effect"
 import type { WireMessage } from "../../domain/avro/codec.ts"
@@ -95,8 +95,10 @@ export const openLive = Effect.fnUntraced(function*(
   const kindOf = new Map(request.topics.map((t) => [t, parseTopicName(t)?.dataType === "trades" ? "trade" : "quote"]))
   /** The next offset to deliver per partition: the start, then after each delivered batch. */
   const next = new Map<TpKey, bigint>()
+  /** Where the partitions the marker lacks start: their log's start (read below). */
+  const logStarts = new Map<TpKey, bigint>()
   const startOf = (topic: string, partition: number) =>
-    next.get(tpKey(topic, partition)) ?? offsetOf(request.starts, topic, partition) ?? 0n
+    next.get(tpKey(topic, partition)) ?? offsetOf(request.starts, topic, partition) ?? logStarts.get(tpKey(topic, partition)) ?? 0n
 
   const consumer = yield* source.subscribe({
     groupId: `k2-replay-${crypto.randomUUID()}`,
@@ -109,11 +111,19 @@ export const openLive = Effect.fnUntraced(function*(
   for (const topic of request.topics) {
     const starts = new Map<number, bigint>()
     for (const w of yield* consumer.watermarks(topic)) {
-      const start = startOf(topic, w.partition)
-      if (w.low > start || w.high < start) {
-        return yield* new CatchUpGap({ topic, partition: w.partition, marker: start, low: w.low, high: w.high })
+      const marker = offsetOf(request.starts, topic, w.partition)
+      if (marker === undefined) {
+        // Never ingested, so the table holds none of it: records retention deleted are no gap between
+        // table and log (ingestion, starting there, skips them too). Refusing them failed every follow
+        // of a topic, or a new partition, whose log no longer starts at 0.
+        logStarts.set(tpKey(topic, w.partition), w.low)
+        starts.set(w.partition, w.low)
+        continue
       }
-      starts.set(w.partition, start)
+      if (w.low > marker || w.high < marker) {
+        return yield* new CatchUpGap({ topic, partition: w.partition, marker, low: w.low, high: w.high })
+      }
+      starts.set(w.partition, marker)
     }
     offsets.set(topic, starts)
   }
