@@ -92,6 +92,8 @@ export interface MaintenanceReport {
   readonly compact: CompactResult | null
   readonly expire: ExpireResult | null
   readonly orphans: OrphanResult | null
+  /** Why compaction failed or was refused (it holds back neither expiry nor orphan removal); null if it did not. */
+  readonly compactFailure: MaintenanceError | null
 }
 
 /** A maintenance step refused to run (e.g. the table uses a feature it cannot rewrite). */
@@ -111,6 +113,9 @@ export class Maintenance extends Context.Service<Maintenance, {
   compact(table: TableIdentifier, options?: CompactOptions): Effect.Effect<CompactResult, MaintenanceError>
   expireSnapshots(table: TableIdentifier, options?: ExpireOptions): Effect.Effect<ExpireResult, MaintenanceError>
   removeOrphans(table: TableIdentifier, options?: OrphanOptions): Effect.Effect<OrphanResult, MaintenanceError>
-  /** Compaction, then expiry, then orphan removal (each unless disabled). */
+  /**
+   * Compaction, then expiry, then orphan removal (each unless disabled). A compaction that fails is
+   * in the report (`compactFailure`): what the other steps did is reported all the same.
+   */
   run(table: TableIdentifier, options?: MaintenanceOptions): Effect.Effect<MaintenanceReport, MaintenanceError>
 }>()("k2/services/Maintenance") {}

@@ -179,7 +179,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     }
     const groups = planCompaction(live.filter((l) => l.specId === m["default-spec-id"]), {
       smallFileBytes: compactOptions.smallFileBytes ?? Math.floor(target * 0.75),
-      minInputFiles: compactOptions.minInputFiles ?? 2
+      minInputFiles: compactOptions.minInputFiles ?? 2,
+      targetFileSizeBytes: target
     })
     const partitions: Array<PartitionCompaction> = []
     let snapshotId: bigint | null = null
@@ -343,12 +344,17 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
 
   const run = Effect.fn("Maintenance.run")(function*(identifier: TableIdentifier, runOptions: MaintenanceOptions = {}) {
     // A compaction that fails or is refused does not hold back expiry and orphan removal (the
-    // metadata would grow with every commit); its error comes after them.
+    // metadata would grow with every commit); its error is reported beside what they did.
     const compacted = runOptions.compact === false ? Result.succeed(null) : yield* Effect.result(compact(identifier, runOptions.compact))
     const expired = runOptions.expire === false ? null : yield* expireSnapshots(identifier, runOptions.expire)
     const orphans = runOptions.orphans === false ? null : yield* removeOrphans(identifier, runOptions.orphans)
-    if (Result.isFailure(compacted)) return yield* Effect.fail(compacted.failure)
-    return { table: identifier, compact: compacted.success, expire: expired, orphans }
+    return {
+      table: identifier,
+      compact: Result.getOrNull(compacted),
+      expire: expired,
+      orphans,
+      compactFailure: Result.isFailure(compacted) ? compacted.failure : null
+    }
   })
 
   return Maintenance.of({ compact, expireSnapshots, removeOrphans, run })
@@ -367,6 +373,7 @@ export const runEvery = (
     for (const table of tables) {
       yield* maintenance.run(table, options).pipe(
         Effect.tap((r) => Effect.logInfo(summaryLine(r))),
+        Effect.tap((r) => r.compactFailure === null ? Effect.void : Effect.logWarning(`compaction of ${showIdentifier(table)} failed: ${r.compactFailure.message}`)),
         Effect.catchCause((cause) => Effect.logWarning(`maintenance of ${showIdentifier(table)} failed`, cause))
       )
     }

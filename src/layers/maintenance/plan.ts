@@ -180,10 +180,15 @@ export interface CompactionGroup {
   readonly inputs: ReadonlyArray<DataFile>
 }
 
-/** Live data files grouped by partition; a group is worth rewriting with >= minInputFiles small files. */
+/**
+ * Live data files grouped by partition; a group is worth rewriting with >= minInputFiles small
+ * files, and only when fewer files would come out: a partition over the target is written as equal
+ * runs of its rows, which may each be below the small-file threshold (two halves of 1.2 targets),
+ * and rewriting them would write the same runs again on every run.
+ */
 export const planCompaction = (
   live: ReadonlyArray<{ readonly file: DataFile; readonly specId: number }>,
-  options: { readonly smallFileBytes: number; readonly minInputFiles: number }
+  options: { readonly smallFileBytes: number; readonly minInputFiles: number; readonly targetFileSizeBytes: number }
 ): ReadonlyArray<CompactionGroup> => {
   const groups = new Map<string, { partition: DataFile["partition"]; specId: number; files: Array<DataFile> }>()
   for (const { file, specId } of live) {
@@ -194,7 +199,9 @@ export const planCompaction = (
   }
   return [...groups].sort(([a], [b]) => a.localeCompare(b)).flatMap(([partitionKey, g]) => {
     const inputs = g.files.filter((f) => f.fileSizeInBytes < options.smallFileBytes)
-    return inputs.length >= Math.max(2, options.minInputFiles)
+    // Files out, from the inputs' size (a rewrite rarely grows them: one footer instead of many).
+    const filesOut = Math.ceil(inputs.reduce((n, f) => n + f.fileSizeInBytes, 0) / Math.max(1, options.targetFileSizeBytes))
+    return inputs.length >= Math.max(2, options.minInputFiles) && filesOut < inputs.length
       ? [{ partitionKey, partition: g.partition, specId: g.specId, files: g.files, inputs }]
       : []
   })

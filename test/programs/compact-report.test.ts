@@ -1,0 +1,49 @@
+/**
+ * `npm run compact` reports what it did to a table whose compaction failed: expiry and orphan
+ * removal still ran (and deleted files), so their lines are printed before the failure.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { tradeColumns } from "../../src/domain/rows.ts"
+import { tables } from "../../src/domain/tables.ts"
+import { localPath } from "../../src/layers/iceberg/fileio.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { IcebergSink } from "../../src/services/IcebergSink.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+import { makeTrades } from "../support/fixtures.ts"
+import { spawnProgram } from "../support/programs.ts"
+import { tempWarehouse } from "../support/warehouse.ts"
+
+describe("npm run compact, a table whose compaction fails", () => {
+  it.live("still prints the snapshots it expired and the orphans it removed, then exits 1 naming it", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
+      const stray = path.join(dir, "market_data", "trades", "data", "stray.parquet")
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        for (let i = 0; i < 6; i++) yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
+        // A data file gone from under the table: its compaction fails.
+        fs.rmSync(localPath((yield* (yield* TableScanner).plan(tables.trades)).files[0]!.filePath))
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      fs.writeFileSync(stray, "not referenced")
+      const old = new Date(Date.now() - 3 * 86_400_000)
+      fs.utimesSync(stray, old, old)
+      const run = spawnProgram("compact", [
+        "--warehouse", dir,
+        "--tables", "market_data.trades",
+        "--expire-older-than-hours", "0"
+      ])
+      const code = yield* Effect.promise(() => run.exited)
+      const output = run.output()
+      assert.strictEqual(code, 1, output)
+      assert.include(output, "market_data.trades failed")
+      assert.isFalse(fs.existsSync(stray), "orphan removal ran")
+      // What expiry and orphan removal did is reported, not only the failure.
+      assert.include(output, "snapshots          6 -> 1")
+      assert.include(output, "orphans            1 removed")
+    }), 60_000)
+})
