@@ -10,6 +10,7 @@ import * as zlib from "node:zlib"
 import { Clock, Effect, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
+import { setEntry } from "../../domain/wire.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { csvCell } from "../../domain/csv.ts"
@@ -84,7 +85,8 @@ export const present = (value: unknown, key = ""): unknown => {
       if (value instanceof Date) return value.toISOString()
       if (Array.isArray(value)) return value.map((v) => present(v))
       const out: Record<string, unknown> = {}
-      for (const k of Object.keys(value)) out[k] = present((value as Record<string, unknown>)[k], k)
+      // setEntry: a key "__proto__" (a vendor_data key) would set the prototype and vanish.
+      for (const k of Object.keys(value)) setEntry(out, k, present((value as Record<string, unknown>)[k], k))
       return out
     }
     default:

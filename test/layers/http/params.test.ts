@@ -95,5 +95,9 @@ describe("server config", () => {
       source_sequence: "5",
       price: "1.00000000"
     })
+    // A map key "__proto__" (vendor_data keeps it, as ingestion does) is a key like any other.
+    const vendor: Record<string, string> = {}
+    Object.defineProperty(vendor, "__proto__", { value: "x", enumerable: true, writable: true, configurable: true })
+    assert.strictEqual(JSON.stringify(present({ vendor_data: vendor })), "{\"vendor_data\":{\"__proto__\":\"x\"}}")
   })
 })
