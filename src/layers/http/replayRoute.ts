@@ -1,5 +1,5 @@
 /** The "replay" group: GET /v1/replay, trades and quotes in exchange-time order as NDJSON or server-sent events. */
-import { Effect, Stream } from "effect"
+import { type Duration, Effect, Schedule, Stream } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
@@ -10,6 +10,17 @@ import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
 import { idsOf, type Reads } from "./reads.ts"
 import { presentRow } from "./respond.ts"
+
+/** How often a quiet SSE replay says it is alive: below the 60 s idle limit common proxies apply. */
+const KEEP_ALIVE = "15 seconds"
+
+/**
+ * An SSE body with a comment line every `interval` beside it, ending when it ends: a paced replay
+ * can go quiet for hours (overnight at speed 1), and proxies close connections that stay idle.
+ * SSE clients ignore comments; NDJSON has none, so only SSE gets them.
+ */
+export const withKeepAlive = <E, R>(sse: Stream.Stream<string, E, R>, interval: Duration.Input): Stream.Stream<string, E, R> =>
+  Stream.merge(sse, Stream.fromSchedule(Schedule.spaced(interval)).pipe(Stream.map(() => ": keep-alive\n\n")), { haltStrategy: "left" })
 
 export const replayGroup = (options: HandlerOptions, reads: Reads) =>
   HttpApiBuilder.group(Api, "replay", (handlers) =>
@@ -53,10 +64,13 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
         const failed = (cause: unknown, text: string) => Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", correlationId, cause), text))
         const text = format === "sse"
-          ? events.pipe(
-            Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
-            Stream.concat(Stream.succeed("event: end\ndata: {}\n\n")),
-            Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
+          ? withKeepAlive(
+            events.pipe(
+              Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
+              Stream.concat(Stream.succeed("event: end\ndata: {}\n\n")),
+              Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
+            ),
+            KEEP_ALIVE
           )
           : events.pipe(
             Stream.mapArray((es) => [es.map((e) => `${line(e)}\n`).join("")]),
