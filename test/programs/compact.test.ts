@@ -73,4 +73,10 @@ describe("npm run compact, bad options", () => {
         assert.include(run.output(), `Invalid value for flag ${flag}`)
       }))
   }
+  it.effect("a value past the largest it takes is refused naming that bound, not the lower one", () =>
+    Effect.gen(function*() {
+      const run = spawnProgram("compact", ["--warehouse", tempWarehouse(), "--expire-older-than-hours", "1e308"])
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
+      assert.include(run.output(), "at most 9007199254740991")
+    }))
 })

@@ -28,7 +28,8 @@ export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Fl
 export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   Flag.filter(
     (n: number) => n >= min && n <= max,
-    () => max === Number.MAX_SAFE_INTEGER ? `a value of at least ${min}` : `a value in ${min}..${max}`
+    // The default bound is named too: a value past it (1e308) was refused as if below the minimum.
+    () => max === Number.MAX_SAFE_INTEGER ? `a value of at least ${min} (at most ${max})` : `a value in ${min}..${max}`
   )
 
 /** A number flag that must be above 0. */
