@@ -6,9 +6,17 @@ import { Effect, Layer } from "effect"
 import { MissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FileEntry, FileIO } from "../../services/FileIO.ts"
 
-/** A location URI or bare path to a local path. */
+/**
+ * A location URI or bare path to a local path. In a `file:` URI a valid `%XX` escape is decoded
+ * (K2 writes its own URIs fully encoded), but `#`, `?` and a `%` starting no escape are characters
+ * of the path, as in the unencoded `file:` locations Java engines write (Hadoop paths): read as a
+ * fragment or query they cut the path short at a parent directory, whose files orphan removal
+ * would then take for the table's.
+ */
 export const localPath = (location: string): string =>
-  location.startsWith("file:") ? fileURLToPath(location) : location
+  location.startsWith("file:")
+    ? fileURLToPath(location.replace(/[#?]|%(?![0-9A-Fa-f]{2})/g, (c) => encodeURIComponent(c)))
+    : location
 
 export const fileLocation = (localPathOrDir: string): string => pathToFileURL(path.resolve(localPathOrDir)).href
 

@@ -38,7 +38,6 @@ import {
 import { Effect, Result } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FieldTransform, partitioning, partitionOf, type Partitioning } from "../../domain/iceberg/partitioning.ts"
 import { type SortKey, sortKeys, writeLayout } from "../../domain/iceberg/rowOrder.ts"
@@ -57,7 +56,7 @@ import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
-import { foreignStorage, isLocalLocation } from "./fileio.ts"
+import { foreignStorage, isLocalLocation, localPath } from "./fileio.ts"
 import { fieldIds, leaves, metricsModes, type StatsRow, toDataFile } from "./parquetStats.ts"
 import type { Column as Values, ColumnBatch } from "../../domain/columnBatch.ts"
 
@@ -535,7 +534,7 @@ const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P) => Effect.
   return Effect.forEach(parts, (part) => Effect.map(write(part), (files) => void written.push(...files)), { discard: true }).pipe(
     Effect.as(written as ReadonlyArray<DataFile>),
     Effect.onError(() =>
-      Effect.forEach(written, (f) => Effect.tryPromise(() => fs.rm(fileURLToPath(f.filePath), { force: true })).pipe(Effect.ignore), {
+      Effect.forEach(written, (f) => Effect.tryPromise(() => fs.rm(localPath(f.filePath), { force: true })).pipe(Effect.ignore), {
         discard: true
       })
     )
@@ -559,7 +558,7 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   }
   const layout = yield* layoutOf(options)
   if (sources.length === 0) return []
-  const paths = sources.map((s) => (s.startsWith("file:") ? fileURLToPath(s) : s))
+  const paths = sources.map(localPath)
   const { schema } = options
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
@@ -617,7 +616,7 @@ const writePartition = (
   Effect.gen(function*() {
     const { schema } = options
     const root = options.directory.startsWith("file:")
-      ? fileURLToPath(options.directory)
+      ? localPath(options.directory)
       : path.resolve(options.directory)
     const target = path.join(root, partition.path)
     const copyOptions = [

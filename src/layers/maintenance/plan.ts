@@ -3,10 +3,10 @@
  * snapshots references, how locations compare, which files compaction rewrites.
  */
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { ancestry, currentSnapshot, metadataDirectory, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
+import { localPath } from "../iceberg/fileio.ts"
 
 /**
  * One spelling per file: engines write `file:/x`, `file:///x` or a bare `/x` for the same
@@ -15,7 +15,7 @@ import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
 export const normalizeLocation = (location: string): string => {
   if (location.startsWith("file:")) {
     try {
-      return path.normalize(fileURLToPath(location))
+      return path.normalize(localPath(location))
     } catch {
       return location
     }

@@ -14,7 +14,13 @@ const isCatalogUrl = (value: string) => isPostgresUrl(value) || isRestUrl(value)
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
     setting("directory of the table data and metadata", { env: "K2_WAREHOUSE", read: Config.String, fallback: "warehouse" }),
-    nonBlank("a directory")
+    nonBlank("a directory"),
+    // DuckDB reads each data file path as a glob pattern: under `a*b` it would read `axb`'s files
+    // too, under `a[x]b` only `axb`'s. Checked on the absolute path (the working directory counts).
+    Flag.filter(
+      (dir: string) => !/[*?[]/.test(path.resolve(dir)),
+      () => "a directory whose absolute path holds no *, ? or [ (DuckDB reads them as a glob pattern, matching other directories)"
+    )
   ),
   catalog: Flag.String("catalog").pipe(
     optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", { env: "K2_CATALOG", read: Config.String }),

@@ -1,0 +1,124 @@
+/**
+ * Warehouse directories whose names hold characters that mean something in a URI or a glob
+ * (`%`, space, `#`, `?`, `[`, `*`, a quote, non-ASCII): K2 writes, compacts, expires and removes
+ * orphans there without losing a live file; and a `file:` location another engine wrote
+ * unencoded (Hadoop paths: `#`, `?` and a lone `%` are characters of the path) is read as the
+ * directory it names, not cut short at a parent. (Here no directory beside the warehouse matches
+ * its glob characters; where one does DuckDB reads it too, and the programs refuse such a
+ * warehouse: test/programs/warehouse-glob.test.ts.)
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
+import { fileLocation, localPath } from "../../../src/layers/iceberg/fileio.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
+import { normalizeLocation } from "../../../src/layers/maintenance/plan.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { Maintenance } from "../../../src/services/Maintenance.ts"
+import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const trades = { namespace: "market_data", name: "trades" }
+
+/** A warehouse directory named `name` inside a fresh directory. */
+const namedWarehouse = (name: string) => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-paths-")), name)
+  fs.mkdirSync(dir)
+  return dir
+}
+
+const maintained = (options: Lakehouse.LakehouseOptions) =>
+  MaintenanceLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer(options)))
+
+/** Three appends of 50 trades (three small files in one day). */
+const appendThree = Effect.gen(function*() {
+  const sink = yield* IcebergSink
+  yield* sink.ensureTable(tables.trades)
+  yield* sink.ensureTable(tables.quotes)
+  for (let i = 0; i < 3; i++) {
+    yield* sink.append(trades, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50, idPrefix: "p" })))
+  }
+})
+
+/** Rows of the table, read through its metadata, manifest list, manifests and data files. */
+const rows = Effect.gen(function*() {
+  const plan = yield* (yield* TableScanner).plan(trades)
+  const [r] = yield* selectPlanned(plan, "count(*)::INTEGER AS n")
+  return { n: r!.n, files: plan.files.length }
+})
+
+const files = (dir: string) =>
+  fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort()
+
+const names = ["a%41b", "100%", "a b", "a#b", "a?b", "a[b]c", "a*b", "a'b", "é", "日本"]
+
+describe("a warehouse whose path holds URI or glob characters", () => {
+  for (const name of names) {
+    it.live(`${JSON.stringify(name)}: orphan removal with no grace removes no live file, before or after compaction and expiry`, () => {
+      const dir = namedWarehouse(name)
+      return Effect.gen(function*() {
+        const maintenance = yield* Maintenance
+        yield* appendThree
+        const before = files(dir)
+        const first = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+        assert.deepStrictEqual(first.removed, [])
+        assert.deepStrictEqual(files(dir), before)
+        assert.deepStrictEqual(yield* rows, { n: 150, files: 3 })
+
+        const compacted = yield* maintenance.compact(trades)
+        assert.strictEqual(compacted.filesAfter, 1)
+        yield* maintenance.expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1000 })
+        const second = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+        // Only the three compacted files and the expired snapshots' manifests, lists and metadata went.
+        assert.strictEqual(second.removed.filter((l) => l.endsWith(".parquet")).length, 3)
+        for (const l of second.removed) assert.isTrue(localPath(l).startsWith(`${dir}/market_data/trades/`), l)
+        assert.deepStrictEqual(yield* rows, { n: 150, files: 1 })
+        assert.deepStrictEqual((yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })).removed, [])
+      }).pipe(Effect.provide(maintained(warehouseOptions("sqlite", dir))))
+    }, 60_000)
+  }
+})
+
+describe("a file: location written unencoded, as Java engines write Hadoop paths", () => {
+  it("names the path with its #, ? and lone %, and the same file as K2's encoded URI", () => {
+    for (const p of ["/w/a#b/x.parquet", "/w/a?b/x.parquet", "/w/100%/x.parquet", "/w/a b/é.parquet"]) {
+      assert.strictEqual(localPath(`file:${p}`), p)
+      assert.strictEqual(normalizeLocation(`file:${p}`), p)
+      assert.strictEqual(normalizeLocation(`file://${p}`), normalizeLocation(fileLocation(p)))
+    }
+    // A valid escape stays an escape (Hadoop decodes it too): K2's own URIs are fully encoded.
+    assert.strictEqual(localPath("file:///w/a%2541b/x"), "/w/a%41b/x")
+  })
+
+  it.live("orphan removal lists the table's directory, not the parent its `#` would cut it to", () => {
+    const dir = namedWarehouse("wh#1")
+    // Another warehouse beside it, at the path `wh#1` cut at its `#` names.
+    const sibling = path.join(path.dirname(dir), "wh")
+    fs.mkdirSync(sibling)
+    fs.writeFileSync(path.join(sibling, "catalog.db"), "another warehouse's catalog")
+    const options = warehouseOptions("sqlite", dir)
+    const unencoded = lakehouseWrapping(options, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: { ...t.metadata, location: `file:${localPath(t.metadata.location)}` } }))
+      }))
+    return Effect.gen(function*() {
+      yield* appendThree.pipe(Effect.provide(Lakehouse.layer(options)))
+      const before = files(dir)
+      const result = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+      assert.deepStrictEqual(result.removed, [])
+      assert.strictEqual(result.filesScanned, before.filter((f) => f.startsWith(`${dir}/market_data/trades/`)).length)
+      assert.isTrue(fs.existsSync(path.join(sibling, "catalog.db")))
+      assert.deepStrictEqual(files(dir), before)
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(unencoded))))
+  }, 60_000)
+})
