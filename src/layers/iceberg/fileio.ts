@@ -42,13 +42,17 @@ const failure = (location: string, cause: unknown) => {
 const io = <A>(location: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => failure(location, cause) })
 
-const walk = async (dir: string): Promise<Array<FileEntry>> => {
+/**
+ * Every file under `dir`. A file deleted between the listing and its stat (a commit cleaning up,
+ * a concurrent orphan removal) is left out: failing on it made the whole listing read as empty.
+ */
+export const walk = async (dir: string, stat: (file: string) => Promise<{ size: number; mtimeMs: number }> = fs.stat): Promise<Array<FileEntry>> => {
   const out: Array<FileEntry> = []
   for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue
     const full = path.join(entry.parentPath, entry.name)
-    const stat = await fs.stat(full)
-    out.push({ location: fileLocation(full), size: stat.size, modifiedMs: stat.mtimeMs })
+    const st = await stat(full).catch((e: NodeJS.ErrnoException) => e.code === "ENOENT" ? undefined : Promise.reject(e))
+    if (st !== undefined) out.push({ location: fileLocation(full), size: st.size, modifiedMs: st.mtimeMs })
   }
   return out
 }
