@@ -301,7 +301,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           })
         ),
         Effect.retry({ schedule: backoff, while: (cause) => !Cause.hasInterruptsOnly(cause) && !Deferred.isDoneUnsafe(fatal) }),
-        // Only an interruption (a revoke, the run ending) gets past the retry.
+        // Only an interruption (a revoke, the run ending) or a fault that ends the run gets past the retry.
         Effect.catch(() => Effect.interrupt)
       )
       yield* FiberMap.run(actors, key, supervised)
@@ -394,7 +394,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       })
     )
     // A flusher that fails (a restart after a failed flush that kept failing) ends the run,
-    // which rejoins from the tables: nothing stalls unseen.
+    // which rejoins from the tables: nothing stalls unseen. A partition's fatal fault ends it too.
     yield* Effect.raceAllFirst([fetching, Fiber.join(flushing), Deferred.await(fatal)])
   }))
 
