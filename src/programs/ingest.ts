@@ -87,8 +87,11 @@ const flags = {
 
 type Options = Command.Command.Config.Infer<typeof flags>
 
-/** `registry`: where schema ids come from (none: the embedded ids, as the embedded publisher uses). */
-const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry: Option.Option<string>) =>
+/**
+ * `registry`: where schema ids come from (none: the embedded ids, as the embedded publisher uses);
+ * `embedded`: the in-process log, published again from offset 0 on every run.
+ */
+const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry: Option.Option<string>, embedded: boolean) =>
   Layer.unwrap(Effect.gen(function*() {
     const schemas = yield* wireSchemas(registry, topics)
     // One tracker a table, both as K2_SEQUENCE_* configure them.
@@ -103,7 +106,8 @@ const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry
       flushRows: options.flushRows,
       // Room for a full flush plus what arrives while it commits.
       maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 3 * options.flushRows),
-      sessionTimeoutMs: options.sessionTimeout
+      sessionTimeoutMs: options.sessionTimeout,
+      logRemadeEachRun: embedded
     }, { ...schemas, trackers: { trades, quotes } })
   }))
 
@@ -305,7 +309,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       yield* claimEmbeddedRun(options, topics)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
       yield* ingestSimulatedDay(broker, topics, options.partitions, Date.now()).pipe(
-        Effect.provide(ingestorLayer(options, topics, Option.none()).pipe(
+        Effect.provide(ingestorLayer(options, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
             Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed })
@@ -371,7 +375,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
       ? Layer.merge(MetricsServer.layer({ port: options.metricsPort, host: options.metricsHost }), ProcessMetrics.layer)
       : Layer.empty
     yield* program.pipe(
-      Effect.provide(Layer.merge(ingestorLayer(options, topics, options.schemaRegistry), Maintenance.layer()).pipe(
+      Effect.provide(Layer.merge(ingestorLayer(options, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
           lakehouseOf(options)

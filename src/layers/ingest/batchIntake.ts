@@ -33,6 +33,8 @@ export interface BatchIntakeContext {
   readonly parts: Partitions
   readonly counters: IngestCounters
   readonly deadLetter: ReturnType<typeof makeDeadLetter>
+  /** IngestConfig.logRemadeEachRun: a log behind the marks is records coming again, not another log. */
+  readonly logRemadeEachRun: boolean
 }
 
 /** Records below this are in every table the partition feeds: nothing to do with them. */
@@ -40,7 +42,7 @@ const ingestedBelow = (part: PartitionState): bigint => part.sequenceMark < part
 
 /** One batch in its consumer span, linked to its records' producer spans when tracing is on. */
 export const makeConsumeBatch = (
-  { codec, counters, deadLetter, group, parts, trackers, writerSchemas }: BatchIntakeContext
+  { codec, counters, deadLetter, group, logRemadeEachRun, parts, trackers, writerSchemas }: BatchIntakeContext
 ) => {
   /**
    * Decodes and validates a batch's new records: rows to track, poison to dead-letter. Returns
@@ -102,7 +104,10 @@ export const makeConsumeBatch = (
     const part = parts.get(tpKeyOf(batch))
     // A log's end never goes back: below the marker (of a valid mark, at least the batch's end) it
     // is another log of the same name, whose records up to the marker would be dropped below.
-    if (part !== undefined && !part.retired && batch.highWatermark >= batch.nextOffset && batch.highWatermark < part.tableMark) {
+    if (
+      !logRemadeEachRun && part !== undefined && !part.retired && batch.highWatermark >= batch.nextOffset &&
+      batch.highWatermark < part.tableMark
+    ) {
       return yield* new LogBehindTable({
         topic: batch.topic,
         partition: batch.partition,

@@ -69,6 +69,12 @@ export interface IngestConfig {
    * rebuild tracker state, and the flushes between commit only the data tables.
    */
   readonly checkpointIntervalMs: number
+  /**
+   * The log is made again from the same feed on every start (the embedded default's in-process
+   * log, ADR-22): a log behind a table's marker is that feed's records coming again, skipped as
+   * ingested. Otherwise it is another log of the same name, and the run ends (ADR-24).
+   */
+  readonly logRemadeEachRun: boolean
 }
 
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
@@ -82,7 +88,8 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   maxBufferedRows: 45_000,
   mailbox: 1,
   sessionTimeoutMs: 30_000,
-  checkpointIntervalMs: 10_000
+  checkpointIntervalMs: 10_000,
+  logRemadeEachRun: false
 }
 
 /** A rough size of a row in a data file buffer, for the byte threshold. */
@@ -139,7 +146,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const counters = makeCounters()
   const room = new BufferRoom(parts, config.maxBufferedRows, counters)
   const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts })
-  const consumeBatch = makeConsumeBatch({ group, codec, writerSchemas, trackers, parts, counters, deadLetter: makeDeadLetter(producer) })
+  const consumeBatch = makeConsumeBatch({
+    group,
+    codec,
+    writerSchemas,
+    trackers,
+    parts,
+    counters,
+    deadLetter: makeDeadLetter(producer),
+    logRemadeEachRun: config.logRemadeEachRun
+  })
   const { commitSequenceEvents, commitTable, newestCommitted } = makeTableCommits({ group, sink, catalog, files, counters })
 
   yield* Metrics.registerIngestSeries
