@@ -303,7 +303,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         // takes nothing more meanwhile.
         Effect.tapError((e) =>
           e._tag === "LogBehindTable"
-            ? Effect.andThen(Effect.sync(() => retire(Option.toArray(Option.fromNullishOr(parts.get(key))))), Deferred.fail(fatal, e))
+            ? Effect.andThen(Effect.sync(() => retire([parts.get(key)].filter((part) => part !== undefined))), Deferred.fail(fatal, e))
             : Effect.void
         ),
         Effect.sandbox,
