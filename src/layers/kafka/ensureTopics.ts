@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import { type TopicSpec, topicChanges } from "../../domain/wire.ts"
 import type { EnsureResult, TopicDescription } from "../../services/KafkaSink.ts"
-import { type KafkaError, kafkaError, KafkaRejected } from "../../services/KafkaSource.ts"
+import { type KafkaError, kafkaError, KafkaRejected, KafkaUnavailable } from "../../services/KafkaSource.ts"
 
 export interface TopicAdminCalls {
   readonly list: () => Effect.Effect<ReadonlyArray<string>, KafkaError>
@@ -35,6 +35,35 @@ export const distinctSpecs = (specs: ReadonlyArray<TopicSpec>): Effect.Effect<vo
     seen.add(s.name)
   }
   return Effect.void
+}
+
+/**
+ * Polls `led` (a client's metadata call: true once every partition asked for has a leader) until
+ * it holds. CreateTopics and CreatePartitions answer before the broker's metadata shows the new
+ * partitions led, and a send to one meanwhile is refused as to a missing partition. A metadata
+ * error counts as "not yet" (a broker just started); past the deadline the last one is thrown,
+ * or KafkaUnavailable (leaders still being elected: the broker is busy, try again later).
+ */
+export const untilLed = async (
+  operation: string,
+  names: ReadonlyArray<string>,
+  led: () => Promise<boolean>,
+  timing: { readonly timeoutMs: number; readonly pollMs: number } = { timeoutMs: 30_000, pollMs: 100 }
+): Promise<void> => {
+  const deadline = Date.now() + timing.timeoutMs
+  for (;;) {
+    let failure: { readonly error: unknown } | undefined
+    try {
+      if (await led()) return
+    } catch (error) {
+      failure = { error }
+    }
+    if (Date.now() > deadline) {
+      if (failure !== undefined) throw failure.error
+      throw kafkaError(new KafkaUnavailable({ operation, detail: `timed out waiting for the leaders of ${names.join(", ")}` }))
+    }
+    await new Promise((resolve) => setTimeout(resolve, timing.pollMs))
+  }
 }
 
 export const ensureTopicsWith = (calls: TopicAdminCalls) =>

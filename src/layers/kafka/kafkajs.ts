@@ -29,7 +29,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
-import { ensureTopicsWith } from "./ensureTopics.ts"
+import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -331,25 +331,14 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const listTopics = () => attempt("listTopics", () => admin.listTopics())
 
-    /**
-     * CreatePartitions answers once the controller has them, before the broker's metadata shows
-     * them with leaders: a send to a new partition meanwhile would be refused as to a missing one.
-     */
-    const partitionsLed = async (topics: ReadonlyArray<TopicSpec>) => {
-      const deadline = Date.now() + 30_000
-      for (;;) {
+    const partitionsLed = (topics: ReadonlyArray<TopicSpec>) =>
+      untilLed("createPartitions", topics.map((s) => s.name), async () => {
         const meta = await admin.fetchTopicMetadata({ topics: topics.map((s) => s.name) })
-        const led = topics.every((s) => {
+        return topics.every((s) => {
           const t = meta.topics.find((x) => x.name === s.name)
           return t !== undefined && t.partitions.length >= s.partitions && t.partitions.every((p) => p.leader >= 0)
         })
-        if (led) return
-        if (Date.now() > deadline) {
-          throw kafkaError(new KafkaUnavailable({ operation: "createPartitions", detail: `timed out waiting for the leaders of ${topics.map((s) => s.name).join(", ")}` }))
-        }
-        await sleep(100)
-      }
-    }
+      })
     /**
      * Retries while a topic reads as unknown for a moment: a broker that has just started or
      * restarted is still loading its partitions, a topic just created has no leaders yet.

@@ -52,7 +52,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
-import { ensureTopicsWith } from "./ensureTopics.ts"
+import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
@@ -598,27 +598,14 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       })
     })
 
-    /** createTopics answers before the partitions have leaders: wait for them (kafkajs' waitForLeaders). */
-    const waitForLeaders = async (names: ReadonlyArray<string>) => {
-      const deadline = Date.now() + 30_000
-      for (;;) {
-        try {
-          const meta = await admin.metadata({ topics: [...names], forceUpdate: true })
-          const ready = names.every((n) => {
-            const t = meta.topics.get(n)
-            return t !== undefined && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p !== undefined && p.leader >= 0)
-          })
-          if (ready) return
-        } catch (e) {
-          if (Date.now() > deadline) throw e
-        }
-        if (Date.now() > deadline) {
-          // Leaders still being elected: the broker is busy or starting, so try again later.
-          throw kafkaError(new KafkaUnavailable({ operation: "createTopics", detail: `timed out waiting for the leaders of ${names.join(", ")}` }))
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-    }
+    const waitForLeaders = (operation: string, names: ReadonlyArray<string>) =>
+      untilLed(operation, names, async () => {
+        const meta = await admin.metadata({ topics: [...names], forceUpdate: true })
+        return names.every((n) => {
+          const t = meta.topics.get(n)
+          return t !== undefined && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p !== undefined && p.leader >= 0)
+        })
+      })
 
     const listTopics = () => attempt("listTopics", () => admin.listTopics())
 
@@ -639,14 +626,14 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 // Another client created it since the listing: ensureTopics checks it as existing.
                 (e: unknown) => findErrorBy(e as Error, "apiId", "TOPIC_ALREADY_EXISTS") !== null ? [s.name] : Promise.reject(e)
               ), s.name), { concurrency: 4 }).pipe(
-              Effect.tap(attempt("createTopics", () => waitForLeaders(missing.map((s) => s.name)), missing[0]!.name)),
+              Effect.tap(attempt("createTopics", () => waitForLeaders("createTopics", missing.map((s) => s.name)), missing[0]!.name)),
               Effect.map((raced) => raced.flat())
             ),
         describe: describeTopics,
         grow: (topics) =>
           attempt("createPartitions", () =>
             admin.createPartitions({ topics: topics.map((s) => ({ name: s.name, count: s.partitions })) }), topics[0]!.name).pipe(
-              Effect.andThen(attempt("createPartitions", () => waitForLeaders(topics.map((s) => s.name)), topics[0]!.name))
+              Effect.andThen(attempt("createPartitions", () => waitForLeaders("createPartitions", topics.map((s) => s.name)), topics[0]!.name))
             ),
         alter: (topics) =>
           // Incremental: only the spec's keys are set, other topic overrides stay.
