@@ -110,7 +110,7 @@ export interface BarsRequest extends ReadOptions, TimeRange {
   readonly maxBars?: number
 }
 
-/** Open and close are the first and last trade by exchange time, then sequence, then message_id. */
+/** Open and close are the first and last trade by exchange time, then sequence, then message_id, then price. */
 export interface Ohlcv {
   readonly open: DecimalText
   readonly high: DecimalText
@@ -151,7 +151,7 @@ export interface QuoteBar {
   readonly exchange: string
   readonly bucket: EpochMicros
   readonly quoteCount: number
-  /** Mid = (bid + ask) / 2, rounded half-even to 8 places; open/close by (time, sequence, message_id). */
+  /** Mid = (bid + ask) / 2, rounded half-even to 8 places; open/close by (time, sequence, message_id, mid, spread). */
   readonly midOpen: DecimalText
   readonly midHigh: DecimalText
   readonly midLow: DecimalText

@@ -370,15 +370,16 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const p = yield* plan("quotes", request.snapshot, marketFilter(symbols, range.from, range.to))
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<QuoteBar>, p }
         const params = new Params()
+        // Ties on the whole order key go by mid, then spread (as OHLCV's by price): the close's mid and spread are one quote's.
         const sql = `WITH q AS (
             SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id,
               bid_price::DECIMAL(38, 8) + ask_price::DECIMAL(38, 8) AS twice_mid, ask_price::DECIMAL(38, 8) - bid_price::DECIMAL(38, 8) AS spread
             FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
-            arg_min(twice_mid, (ts, seq, message_id)) AS mid_open, max(twice_mid) AS mid_high,
-            min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id)) AS mid_close,
+            arg_min(twice_mid, (ts, seq, message_id, twice_mid, spread)) AS mid_open, max(twice_mid) AS mid_high,
+            min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id, twice_mid, spread)) AS mid_close,
             min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
-            arg_max(spread, (ts, seq, message_id)) AS spread_close
+            arg_max(spread, (ts, seq, message_id, twice_mid, spread)) AS spread_close
           FROM q GROUP BY ALL`
         return { rows: yield* collectBars(p, params, sql, request.maxBars, quoteBarsOf), p }
       }))
