@@ -13,6 +13,7 @@ import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } fro
 import { UsageError, usage } from "./cli/common.ts"
 import { writeProgress } from "./cli/progress.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
+import { modelProblem } from "../domain/feeds/simulator.ts"
 import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
@@ -90,8 +91,19 @@ const parseFaults = (text: string) => {
 
 const parseDuration = (text: string): number => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
-  if (m === null) throw new UsageError(`--duration: "${text}" is not like 500ms, 30s, 5m or 1h`)
-  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]
+  const ms = m === null ? 0 : Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]
+  // 0 would make the topics and publish nothing.
+  if (!(ms > 0)) throw new UsageError(`--duration: "${text}" is not like 500ms, 30s, 5m or 1h (above 0)`)
+  return ms
+}
+
+/** False for a path that is missing, not a directory, or cannot be looked at (ENOTDIR, EACCES). */
+const isDirectory = (dir: string) => {
+  try {
+    return fs.statSync(dir).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
@@ -102,6 +114,10 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     ]
     const simOnly = given.filter(([, v]) => Option.isSome(v)).map(([o]) => o)
     if (simOnly.length > 0) throw new UsageError(`${simOnly.map((o) => `--${o}`).join(", ")}: for --source sim only`)
+    // Else it is found only once the feed is read: after connecting, and making the topics.
+    if (!isDirectory(options.dir.value)) {
+      throw new UsageError(`--dir: ${options.dir.value} is not a directory (want the load directory: trades/, quotes/, reference-data/)`)
+    }
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }
   if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError("give --rate or --speed, not both")
@@ -114,14 +130,19 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     : Simulator.Unpaced
   // No manifestFile: the simulator writes it only at the feed's end; `produce` writes --manifest
   // with the reconciliation, also when --duration or a signal stops the feed first.
-  return Simulator.layerSimulator({
+  const config: Simulator.SimulatorConfig = {
     seed: options.seed,
     exchange: options.exchange,
     eventsPerSymbolPerDay: options.events,
     tradingDays: options.days,
     pacing,
     faults: Option.isSome(options.inject) ? parseFaults(options.inject.value) : {}
-  })
+  }
+  // The flags let through one model the simulator refuses: more --days than there are until 2200.
+  // Refused here (exit 2), not as a feed failure once the last run's reports are gone.
+  const problem = modelProblem(Simulator.simulatorModel(config))
+  if (problem !== undefined) throw new UsageError(`--days ${options.days}: ${problem}`)
+  return Simulator.layerSimulator(config)
 }
 
 /** How far the publish is, with an ETA when the total is known. */

@@ -12,6 +12,7 @@ import { tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { barColumns, quoteBarColumns, statsColumns, summaryColumns } from "../layers/http/parquetColumns.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
+import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { QueryEngine } from "../services/QueryEngine.ts"
 import {
   asOfFlag,
@@ -34,8 +35,12 @@ import { runCommand } from "./cli/run.ts"
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 
-/** The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none. */
-const engine = (a: Parameters<typeof existingLakehouse>[0]) => QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(a)))
+/**
+ * The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none.
+ * With the program's logger beneath: Effect's default one writes to stdout, into the results.
+ */
+const engine = (a: Parameters<typeof existingLakehouse>[0]) =>
+  QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(a)), Layer.provideMerge(Telemetry.layer("query")))
 
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
 const parseFilters = (text: string) => {

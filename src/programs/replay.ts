@@ -14,6 +14,7 @@ import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { isValidKafkaTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
+import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { layerHttp } from "../layers/kafka/schemaRegistry.ts"
 import { republish, republishCodec, type RepublishProgress } from "../layers/replay/republish.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
@@ -189,6 +190,8 @@ const replay = Command.make("replay", {
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
       "--follow continues on the live topics",
     [...lakehouseEnvironment, ...commonEnvironment]
-  )), Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)))))
+  )),
+  // The program's logger beneath all: Effect's default one writes to stdout, into the NDJSON.
+  Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)), Layer.provideMerge(Telemetry.layer("replay")))))
 
 runCommand(replay)

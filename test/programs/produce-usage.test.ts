@@ -24,6 +24,12 @@ describe("npm run produce, bad options", () => {
   it.effect("a duration without a unit", () =>
     refused(["--brokers", "127.0.0.1:1", "--duration", "30"], `--duration: "30" is not like`))
 
+  it.effect("a duration of 0 (it made the topics and published nothing)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--duration", "0s"], `--duration: "0s" is not`)
+      yield* refused(["--brokers", "127.0.0.1:1", "--duration", "0.0ms"], `--duration: "0.0ms" is not`)
+    }))
+
   it.effect("ASX files without their directory", () =>
     refused(["--brokers", "127.0.0.1:1", "--source", "asx"], "--source asx needs --dir"))
 
@@ -54,6 +60,24 @@ describe("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--manifest", ""], "--manifest")
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ""], "--dir")
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--dead-letters", " "], "--dead-letters")
+    }))
+
+  it.effect("more simulated days than there are until 2200 (said as a feed failure, exit 1, after the last report was removed)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+      const reconciliation = path.join(dir, "reconciliation.json")
+      fs.writeFileSync(reconciliation, "{}")
+      yield* refused(["--brokers", "127.0.0.1:1", "--days", "100000", "--reconciliation", reconciliation], "--days 100000: sessions must lie between 1900 and 2200")
+      assert.isTrue(fs.existsSync(reconciliation), "nothing was touched")
+    }))
+
+  it.effect("an ASX directory that is not there (found only once connected, after the topics were made)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "typo")], `--dir: ${path.join(dir, "typo")} is not a directory`)
+      fs.writeFileSync(path.join(dir, "file"), "")
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "file")], `--dir: ${path.join(dir, "file")} is not a directory`)
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "file", "sub")], "is not a directory")
     }))
 
   it.effect("no broker", () =>

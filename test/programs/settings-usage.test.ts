@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { spawnProgram } from "../support/programs.ts"
 import { tempWarehouse } from "../support/warehouse.ts"
 
-const run = (program: "compact" | "query", args: ReadonlyArray<string>, env: Record<string, string>) =>
+const run = (program: "compact" | "query" | "produce", args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.gen(function*() {
     const p = spawnProgram(program, args, env)
     const code = yield* Effect.promise(() => p.exited)
@@ -33,5 +33,27 @@ describe("environment settings, bad values", () => {
       assert.strictEqual(r.code, 2, r.output)
       assert.include(r.output, `error: invalid setting: "0" is not an integer of at least 1`)
       assert.include(r.output, "K2_DUCKDB_THREADS")
+    }), 60_000)
+})
+
+describe("optional URL settings, bad values", () => {
+  it.effect("the value refused is shown as given, from the flag or its variable (it was shown as some(\"...\"))", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      fs.writeFileSync(path.join(dir, "catalog.db"), "")
+      for (
+        const [program, args, env, says] of [
+          ["query", ["stats", "trades", "--warehouse", dir, "--catalog", "postgress://db/k2"], {}, `--catalog: "postgress://db/k2"`],
+          ["query", ["stats", "trades", "--warehouse", dir], { K2_CATALOG: "postgress://db/k2" }, `--catalog: "postgress://db/k2"`],
+          // Refused before any connection: nothing listens on port 1 anyway.
+          ["produce", ["--brokers", "127.0.0.1:1", "--schema-registry", "ftp://registry"], {}, `--schema-registry: "ftp://registry"`],
+          ["produce", ["--brokers", "127.0.0.1:1"], { K2_SCHEMA_REGISTRY_URL: "ftp://registry" }, `--schema-registry: "ftp://registry"`]
+        ] as const
+      ) {
+        const r = yield* run(program, args, env)
+        assert.strictEqual(r.code, 2, r.output)
+        assert.include(r.output, `Invalid value for flag ${says}`)
+        assert.notInclude(r.output, "some(")
+      }
     }), 60_000)
 })

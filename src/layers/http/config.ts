@@ -126,6 +126,26 @@ const int = (name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTE
         : Effect.succeed(value))
   )
 
+/**
+ * K2_API_CORS_ORIGINS: `*` or origins as a browser sends them in `Origin` (scheme://host[:port],
+ * lowercase, no default port, no path), which are matched exactly: another entry
+ * (`https://app.example.com/`) allowed no one, and CORS failed in the browser without a word here.
+ */
+export const parseCorsOrigins = (text: string): ReadonlyArray<string> | InvalidServerConfig => {
+  const entries = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  for (const entry of entries) {
+    const url = URL.canParse(entry) ? new URL(entry) : undefined
+    const web = url !== undefined && (url.protocol === "http:" || url.protocol === "https:")
+    // Another scheme (chrome-extension://id) is taken as written; "null", any opaque page's, never by name.
+    if (entry === "*" || (web ? url.origin === entry : /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/.test(entry))) continue
+    return new InvalidServerConfig({
+      detail: `K2_API_CORS_ORIGINS: ${JSON.stringify(entry)} is not an origin (* or scheme://host[:port] as a browser sends it)` +
+        (web ? `; did you mean ${url.origin}?` : "")
+    })
+  }
+  return entries
+}
+
 /** The options from K2_API_* variables; refuses to start with auth required and no key. */
 export const fromEnv = Effect.gen(function*() {
   const keysText = yield* Config.option(Config.String("K2_API_KEYS"))
@@ -140,13 +160,14 @@ export const fromEnv = Effect.gen(function*() {
       detail: "no API keys: set K2_API_KEYS=name:<sha256 of the key>:read+replay+sql, or K2_API_AUTH=off for anonymous access (development only)"
     })
   }
-  const cors = yield* Config.String("K2_API_CORS_ORIGINS").pipe(Config.withDefault(""))
+  const corsOrigins = parseCorsOrigins(yield* Config.String("K2_API_CORS_ORIGINS").pipe(Config.withDefault("")))
+  if (corsOrigins instanceof InvalidServerConfig) return yield* corsOrigins
   const options: ServerOptions = {
     auth: authText,
     keys,
     rateLimit: yield* int("K2_API_RATE_LIMIT", defaults.rateLimit),
     rateWindowSeconds: yield* int("K2_API_RATE_WINDOW_SECONDS", defaults.rateWindowSeconds),
-    corsOrigins: cors.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
+    corsOrigins,
     metricsRequireKey: (yield* Config.Boolean("K2_API_METRICS_REQUIRE_KEY").pipe(Config.withDefault(false))),
     maxRangeDays: yield* int("K2_API_MAX_RANGE_DAYS", defaults.maxRangeDays),
     // The query engine reads at most MAX_LIMIT rows a page.

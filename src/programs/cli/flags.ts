@@ -20,9 +20,18 @@ export const setting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly
     return Flag.withDefault(withEnv, from.fallback)
   }
 
-/** As `setting`, for a flag that may be absent. */
-export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
-  flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), Flag.withFallbackConfig(from.read(from.env)), Flag.optional)
+/**
+ * As `setting`, for a flag that may be absent. `check` applies to the value, from the flag or the
+ * variable, before it is made optional: a filter after would show a refused value as `some("...")`.
+ */
+export const optionalSetting = <A>(
+  about: string,
+  from: FromEnv<A> & { readonly check?: (flag: Flag.Flag<A>) => Flag.Flag<A> }
+) =>
+(flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> => {
+  const read = flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), Flag.withFallbackConfig(from.read(from.env)))
+  return Flag.optional(from.check === undefined ? read : from.check(read))
+}
 
 /** A numeric flag's range: a value outside it is a usage error naming the range. */
 export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER) =>

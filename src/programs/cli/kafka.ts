@@ -40,9 +40,12 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
     : Platformatic.layerPlatformatic({ brokers, clientId })
 
 export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
-  optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", { env: "K2_SCHEMA_REGISTRY_URL", read: Config.String }),
-  // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
-  Flag.filter((url: Option.Option<string>) => Option.isNone(url) || /^https?:\/\/[^\s/]+/i.test(url.value.trim()), () => "an http(s):// URL")
+  optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", {
+    env: "K2_SCHEMA_REGISTRY_URL",
+    read: Config.String,
+    // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
+    check: Flag.filter((url: string) => /^https?:\/\/[^\s/]+/i.test(url.trim()), () => "an http(s):// URL")
+  })
 )
 
 /**

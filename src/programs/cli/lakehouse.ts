@@ -23,12 +23,15 @@ export const lakehouseFlags = {
     )
   ),
   catalog: Flag.String("catalog").pipe(
-    optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", { env: "K2_CATALOG", read: Config.String }),
-    // A URL of another scheme (postgress://, HTTP://) would be taken for a SQLite file of that name, made in the working directory.
-    Flag.filter(
-      (c: Option.Option<string>) => Option.isNone(c) || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c.value) || isCatalogUrl(c.value),
-      () => "a SQLite file, a postgresql:// URL or an http(s):// URL"
-    )
+    optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", {
+      env: "K2_CATALOG",
+      read: Config.String,
+      // A URL of another scheme (postgress://, HTTP://) would be taken for a SQLite file of that name, made in the working directory.
+      check: Flag.filter(
+        (c: string) => !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c) || isCatalogUrl(c),
+        () => "a SQLite file, a postgresql:// URL or an http(s):// URL"
+      )
+    })
   ),
   catalogName: Flag.String("catalog-name").pipe(
     setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2" }),

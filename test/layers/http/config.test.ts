@@ -66,3 +66,36 @@ describe("K2_API_* limits", () => {
       assert.strictEqual(options.rateLimit, 600)
     }))
 })
+
+describe("K2_API_CORS_ORIGINS", () => {
+  const read = (env: Record<string, string>) =>
+    fromEnv.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord({ K2_API_AUTH: "off", ...env })))
+
+  it.effect("an entry that no browser sends as its Origin is refused at start, with the origin it may mean", () =>
+    Effect.gen(function*() {
+      // Matched as the browser sends it: these allowed no one, and CORS failed in the browser without a word here.
+      for (
+        const [entry, says] of [
+          ["https://app.example.com/", "https://app.example.com"],
+          ["HTTPS://App.Example.com", "https://app.example.com"],
+          ["https://app.example.com:443", "https://app.example.com"],
+          ["https://app.example.com/ui", "https://app.example.com"],
+          ["app.example.com", "scheme://host[:port]"],
+          ["null", "scheme://host[:port]"]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(read({ K2_API_CORS_ORIGINS: `http://localhost:3000, ${entry}` }))
+        assert.instanceOf(error, InvalidServerConfig, entry)
+        assert.include(error.message, `K2_API_CORS_ORIGINS: ${JSON.stringify(entry)} is not an origin`)
+        assert.include(error.message, says)
+      }
+    }))
+
+  it.effect("origins as browsers send them, and *, are accepted", () =>
+    Effect.gen(function*() {
+      const options = yield* read({ K2_API_CORS_ORIGINS: "https://app.example.com, http://localhost:3000,http://[::1]:8080,chrome-extension://abcdef" })
+      assert.deepStrictEqual(options.corsOrigins, ["https://app.example.com", "http://localhost:3000", "http://[::1]:8080", "chrome-extension://abcdef"])
+      assert.deepStrictEqual((yield* read({ K2_API_CORS_ORIGINS: "*" })).corsOrigins, ["*"])
+      assert.deepStrictEqual((yield* read({})).corsOrigins, [])
+    }))
+})
