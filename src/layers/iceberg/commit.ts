@@ -274,7 +274,10 @@ export const commitChange = Effect.fnUntraced(function*(
       "snapshot-id": snapshotId,
       ...(parent === undefined ? {} : { "parent-snapshot-id": parent["snapshot-id"] }),
       "sequence-number": sequenceNumber,
-      "timestamp-ms": yield* Clock.currentTimeMillis,
+      // Never before the last snapshot-log entry: a clock behind the last committer's (another
+      // host's, or stepped back) would put the log out of order, and Iceberg Java refuses to load
+      // a table whose log goes back more than a minute ("Expected sorted snapshot log entries").
+      "timestamp-ms": m["snapshot-log"].reduce((t, e) => Math.max(t, e["timestamp-ms"]), yield* Clock.currentTimeMillis),
       "manifest-list": manifestList,
       summary: snapshotSummary(change.operation, parent, change.added, change.removed, {
         ...carried,

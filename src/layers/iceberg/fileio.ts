@@ -1,24 +1,32 @@
 /** FileIO on the local file system, and in memory for unit tests. */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import { MissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FileEntry, FileIO } from "../../services/FileIO.ts"
 
 /**
  * A location URI or bare path to a local path. In a `file:` URI a valid `%XX` escape is decoded
- * (K2 writes its own URIs fully encoded), but `#`, `?` and a `%` starting no escape are characters
- * of the path, as in the unencoded `file:` locations Java engines write (Hadoop paths): read as a
- * fragment or query they cut the path short at a parent directory, whose files orphan removal
- * would then take for the table's.
+ * (tables K2 wrote before it wrote paths unencoded hold fully encoded URIs), but `#`, `?` and a `%`
+ * starting no escape are characters of the path, as in the unencoded `file:` locations Java
+ * engines write (Hadoop paths): read as a fragment or query they cut the path short at a parent
+ * directory, whose files orphan removal would then take for the table's.
  */
 export const localPath = (location: string): string =>
   location.startsWith("file:")
     ? fileURLToPath(location.replace(/[#?]|%(?![0-9A-Fa-f]{2})/g, (c) => encodeURIComponent(c)))
     : location
 
-export const fileLocation = (localPathOrDir: string): string => pathToFileURL(path.resolve(localPathOrDir)).href
+/**
+ * The `file:` location of a local path, its path written as is, as Java engines write Hadoop paths:
+ * Java's HadoopFileIO and PyIceberg take a location's path literally and decode no escape, so an
+ * encoded `my%20wh` names another directory to them and they could open none of the table's files.
+ * Escaped only where `localPath` would read the path otherwise: a `%` that would start an escape,
+ * and the backslash and tab, newline and carriage return a URL parser turns or drops.
+ */
+export const fileLocation = (localPathOrDir: string): string =>
+  `file://${path.resolve(localPathOrDir).replace(/%(?=[0-9A-Fa-f]{2})|[\\\t\n\r]/g, (c) => encodeURIComponent(c))}`
 
 /**
  * Whether a location is on the local file system (a `file:` URI or a path), not on storage K2 does

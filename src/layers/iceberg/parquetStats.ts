@@ -3,11 +3,11 @@
  * counts, sizes and bounds keyed by field id (the FIELD_IDS given to the COPY). DuckDB renders
  * statistics as text; they are parsed back exactly (decimals unscaled, timestamps in micros).
  */
-import { pathToFileURL } from "node:url"
 import { type BoundValue, DEFAULT_TRUNCATE_LENGTH, encode, truncateStringLower, truncateStringUpper } from "../../domain/iceberg/bounds.ts"
 import { DECIMAL_TYPE, type DataFile, type IcebergType, type PartitionValues, type PrimitiveType, type Schema } from "../../domain/iceberg/spec.ts"
 import { dayOfCivil } from "../../domain/time.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
+import { fileLocation } from "./fileio.ts"
 
 /** A Parquet leaf column as COPY's RETURN_STATS names it, with its Iceberg field id and column name. */
 export interface Leaf {
@@ -197,7 +197,7 @@ export const toDataFile = (
   }
   return {
     content: 0,
-    filePath: pathToFileURL(row.filename).href,
+    filePath: fileLocation(row.filename),
     fileFormat: "PARQUET",
     partition,
     recordCount: Number(row.count),

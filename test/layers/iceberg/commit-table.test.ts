@@ -1,6 +1,7 @@
-/** What K2's commits keep and assert of the table they commit to: main's retention, the table's identity. */
+/** What K2's commits keep and assert of the table they commit to: main's retention, the table's identity, the snapshot log's order. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import { TestClock } from "effect/testing"
 import type { TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -93,4 +94,22 @@ describe("commitChange: a table dropped and created again under its name", () =>
 
   // The sink's own load sees the old table, the commit's first load the new one.
   it.effect("nor does a commit whose files were written for the old table", () => appendMeetingRecreation("secondLoad"))
+})
+
+describe("commitChange: snapshot timestamps", () => {
+  it.effect("a commit from a clock behind the table's last snapshot is stamped no earlier, so Iceberg Java can still load the table", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      // The last commit came from a host whose clock runs 5 minutes ahead of this one (or this
+      // clock stepped back): Java's TableMetadata refuses a snapshot log out of order by more than
+      // a minute ("Expected sorted snapshot log entries"), and a REST server refuses the commit.
+      yield* TestClock.setTime(1_800_000_000_000)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* TestClock.setTime(1_800_000_000_000 - 300_000)
+      const second = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      assert.isAtLeast(second.snapshot["timestamp-ms"], first.snapshot["timestamp-ms"])
+      const log = second.table.metadata["snapshot-log"].map((e) => e["timestamp-ms"])
+      assert.deepStrictEqual(log, [...log].sort((a, b) => a - b), "snapshot log in time order")
+    }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) => catalog))))
 })
