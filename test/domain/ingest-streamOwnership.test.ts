@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { claim, newestCheckpoints, ownerOf, StreamSet } from "../../src/domain/ingest/streamOwnership.ts"
+import { Result } from "effect"
+import { claim, newestCheckpoints, ownerOf, restartingTogether, StreamSet } from "../../src/domain/ingest/streamOwnership.ts"
+import { type SequenceInput, SequenceTrackerState } from "../../src/domain/sequence/tracker.ts"
 
-const part = (key: string, table = "trades") => ({ key, table, streams: new StreamSet() })
+const part = (key: string, table = "trades") => ({ key, table, streams: new StreamSet(), left: new StreamSet() })
 
 /** A checkpoint holding one stream whose last sequence is `last`. */
 const checkpoint = (symbol: string, last: number) => JSON.stringify({ v: 1, streams: [["ASX", symbol, last, 0, 0, null, []]] })
@@ -16,6 +18,23 @@ describe("stream ownership", () => {
     assert.strictEqual(p1.streams.size, 0)
     assert.strictEqual(ownerOf([p0, p1], "trades", "ASX", "XYZ", (key) => key === "t:1"), p0)
     assert.isUndefined(ownerOf([p0, p1], "trades", "ASX", "XYZ", (key) => key === "t:0"))
+  })
+
+  it("partitions that carried a stream in common restart together, transitively, within their table", () => {
+    const [p0, p1, p2, p3, q0] = [part("t:0"), part("t:1"), part("t:2"), part("t:3"), part("q:0", "quotes")]
+    const all = [p0, p1, p2, p3, q0]
+    claim(all, p0, "ASX", "XYZ")
+    claim(all, p1, "ASX", "XYZ")
+    claim(all, p1, "ASX", "ABC")
+    claim(all, p2, "ASX", "ABC")
+    claim(all, p3, "ASX", "DEF")
+    claim(all, q0, "ASX", "XYZ")
+    assert.isTrue(p0.left.has("ASX", "XYZ") && p1.left.has("ASX", "ABC") && p1.streams.has("ASX", "XYZ"))
+    const keys = (parts: ReadonlyArray<{ readonly key: string }>) => parts.map((p) => p.key).sort()
+    assert.deepStrictEqual(keys(restartingTogether(all, [p0])), ["t:0", "t:1", "t:2"])
+    assert.deepStrictEqual(keys(restartingTogether(all, [p2])), ["t:0", "t:1", "t:2"])
+    assert.deepStrictEqual(keys(restartingTogether(all, [p3])), ["t:3"])
+    assert.deepStrictEqual(keys(restartingTogether(all, [q0])), ["q:0"])
   })
 
   it("tables own their streams apart", () => {
@@ -46,6 +65,47 @@ describe("stream ownership", () => {
       { key: "t:0", table: "trades", json: at(5_000, monday) },
       { key: "t:1", table: "trades", json: at(300, tuesday) }
     ])
+    assert.strictEqual(from("trades", "ASX", "XYZ"), "t:1")
+  })
+})
+
+describe("stream ownership across a restart", () => {
+  const T0 = Date.UTC(2024, 2, 4, 0) * 1000
+  const trade = (seq: number, tsSeconds: number): SequenceInput => ({
+    exchange: "ASX",
+    symbol: "XYZ",
+    source_sequence: BigInt(seq),
+    exchange_timestamp: T0 + tsSeconds * 1_000_000,
+    message_id: `XYZ:${seq}`
+  })
+
+  it("a moved stream whose new partition only filled a gap comes back from the new partition's checkpoint", () => {
+    // One tracker: XYZ on t:0 with 2 missing, checkpointed; it moves to t:1, where 2 comes late.
+    // t:0 carries nothing more, so its checkpoint (XYZ with 2 open) is the one its summary keeps.
+    const tracker = new SequenceTrackerState()
+    tracker.observe([trade(1, 1), trade(3, 3)], T0)
+    const t0 = tracker.checkpoint()
+    assert.deepStrictEqual(tracker.observe([trade(2, 2)], T0 + 1_000_000).events.map((e) => e.kind), ["GAP_FILLED"])
+    const t1 = tracker.checkpoint()
+    // The head (3, at 3 s) is the same in both: only when each was last judged tells them apart.
+    for (const order of [[["t:0", t0], ["t:1", t1]], [["t:1", t1], ["t:0", t0]]] as const) {
+      const from = newestCheckpoints(order.map(([key, json]) => ({ key, table: "trades", json })))
+      assert.strictEqual(from("trades", "ASX", "XYZ"), "t:1")
+    }
+    // Restored from it, 2 sent again is a duplicate (not written), as in one uninterrupted run.
+    const restarted = new SequenceTrackerState()
+    assert.isTrue(Result.isSuccess(restarted.restore(t1)))
+    assert.deepStrictEqual(restarted.observe([trade(2, 2)], T0 + 2_000_000).duplicates, [0])
+  })
+
+  it("a moved stream whose exchange time went back on its new partition comes back from the new partition's checkpoint", () => {
+    // 11 is stamped a microsecond before 10 (two matching engines): the head's exchange time goes back.
+    const tracker = new SequenceTrackerState()
+    tracker.observe([trade(9, 9), trade(10, 10)], T0)
+    const t0 = tracker.checkpoint()
+    tracker.observe([{ ...trade(11, 10), exchange_timestamp: T0 + 10_000_000 - 1 }], T0 + 1_000_000)
+    const t1 = tracker.checkpoint()
+    const from = newestCheckpoints([{ key: "t:0", table: "trades", json: t0 }, { key: "t:1", table: "trades", json: t1 }])
     assert.strictEqual(from("trades", "ASX", "XYZ"), "t:1")
   })
 })

@@ -3,7 +3,9 @@
  * Kafka partition at a time (the key is the symbol), but it moves when a topic gains partitions,
  * and one (exchange, symbol) can come on two topics of a table. It belongs to the partition that
  * last carried it: only its owner checkpoints, forgets and restores it, so a revoke or restart of
- * the partition it left cannot reset it (docs/sequence-integrity.md).
+ * the partition it left cannot reset it from a stale checkpoint. That partition remembers it
+ * (`left`): its records read again after a restart or revoke were seen by the stream's state, so
+ * it restarts with the owner, or forgets the stream (docs/sequence-integrity.md).
  */
 import { checkpointStreams } from "../sequence/tracker.ts"
 
@@ -24,6 +26,10 @@ export class StreamSet {
   delete(exchange: string, symbol: string): void {
     if (this.byExchange.get(exchange)?.delete(symbol) === true) this.size--
   }
+  some(f: (exchange: string, symbol: string) => boolean): boolean {
+    for (const [exchange, symbols] of this.byExchange) for (const symbol of symbols) if (f(exchange, symbol)) return true
+    return false
+  }
 }
 
 /** A partition as ownership sees it. */
@@ -31,6 +37,8 @@ export interface Owner<K extends string = string> {
   readonly key: K
   readonly table: string
   readonly streams: StreamSet
+  /** Streams it carried that moved to another partition since it was installed. */
+  readonly left: StreamSet
 }
 
 /** The partition of `table` that owns the stream, other than those `besides` names. */
@@ -49,26 +57,66 @@ export const ownerOf = <O extends Owner>(
 
 /** `part` carries the stream now: it becomes its owner, and the previous owner lets it go. */
 export const claim = <O extends Owner>(owners: Iterable<O>, part: O, exchange: string, symbol: string): void => {
-  ownerOf(owners, part.table, exchange, symbol, (key) => key === part.key)?.streams.delete(exchange, symbol)
+  const previous = ownerOf(owners, part.table, exchange, symbol, (key) => key === part.key)
+  if (previous !== undefined) {
+    previous.streams.delete(exchange, symbol)
+    previous.left.add(exchange, symbol)
+  }
   part.streams.add(exchange, symbol)
+}
+
+/** Two partitions of a table carried a stream in common since they were installed. */
+const share = (a: Owner, b: Owner): boolean =>
+  a.table === b.table &&
+  (a.left.some((e, s) => b.streams.has(e, s) || b.left.has(e, s)) || b.left.some((e, s) => a.streams.has(e, s)))
+
+/**
+ * The partitions to restart with `restarting`: those that carried a stream in common with one of
+ * them (transitively). A stream that moved holds in the tracker what each of its partitions fed
+ * it; a partition restarted alone would read its records again against that state (and drop them
+ * as duplicates), or lose from it what the others fed it. Restarted together, the stream comes
+ * back from their checkpoints and their records are all read again.
+ */
+export const restartingTogether = <O extends Owner>(owners: Iterable<O>, restarting: Iterable<O>): ReadonlyArray<O> => {
+  const candidates = [...owners]
+  const together = [...restarting]
+  const chosen = new Set<O>(together)
+  for (let i = 0; i < together.length; i++) {
+    for (const other of candidates) {
+      if (!chosen.has(other) && share(together[i]!, other)) {
+        chosen.add(other)
+        together.push(other)
+      }
+    }
+  }
+  return together
 }
 
 /**
  * Among checkpoints restored together (a restart installs every partition at once), which one
  * each stream comes from: the newest, since a stream in several is one that moved, seen last by
- * the newest. Newest is the latest head in exchange time, then the furthest along its sequence:
- * the sequence alone goes back when the stream restarts its numbering (a new trading day).
+ * the newest. Newest is the one whose tracker judged the stream last (its seenAt: the head alone
+ * does not move on a late fill, and its exchange time can go back); without that (a tie, or a
+ * checkpoint older than seenAt), the latest head in exchange time, then the furthest along its
+ * sequence: the sequence alone goes back when the stream restarts its numbering (a new trading day).
  */
 export const newestCheckpoints = <K extends string>(
   checkpoints: Iterable<{ readonly key: K; readonly table: string; readonly json: string }>
 ) => {
-  const newest = new Map<string, { readonly key: K; readonly last: bigint; readonly lastTs: number }>()
+  const newest = new Map<
+    string,
+    { readonly key: K; readonly last: bigint; readonly lastTs: number; readonly seenAt: number | undefined }
+  >()
   for (const { json, key, table } of checkpoints) {
-    for (const [exchange, symbol, last, lastTs] of checkpointStreams(json)) {
+    for (const [exchange, symbol, last, lastTs, seenAt] of checkpointStreams(json)) {
       const stream = `${table}\u0000${exchange}\u0000${symbol}`
       const best = newest.get(stream)
-      if (best === undefined || lastTs > best.lastTs || (lastTs === best.lastTs && last > best.last)) {
-        newest.set(stream, { key, last, lastTs })
+      const judged = seenAt === undefined || best?.seenAt === undefined || seenAt === best.seenAt ? 0 : seenAt - best.seenAt
+      if (
+        best === undefined || judged > 0 ||
+        (judged === 0 && (lastTs > best.lastTs || (lastTs === best.lastTs && last > best.last)))
+      ) {
+        newest.set(stream, { key, last, lastTs, seenAt })
       }
     }
   }

@@ -370,9 +370,17 @@ export class SequenceTrackerState {
 
 /**
  * The streams a checkpoint holds, as (exchange, symbol, last sequence, exchange time of the
- * head), without restoring it; [] when it is not one.
+ * head, when the tracker last judged it: undefined in a checkpoint older than that), without
+ * restoring it; [] when it is not one.
  */
-export const checkpointStreams = (json: string): ReadonlyArray<readonly [string, string, bigint, EpochMicros]> => {
+export const checkpointStreams = (
+  json: string
+): ReadonlyArray<readonly [string, string, bigint, EpochMicros, number | undefined]> => {
   const decoded = decodeCheckpoint(json)
-  return Result.isFailure(decoded) ? [] : decoded.success.streams.map((s) => [s[0], s[1], BigInt(s[2]), s[3]] as const)
+  if (Result.isFailure(decoded)) return []
+  let seenAt = 0
+  return decoded.success.streams.map((s) => {
+    seenAt = s[7] === undefined ? Number.NaN : seenAt + s[7]
+    return [s[0], s[1], BigInt(s[2]), s[3], Number.isNaN(seenAt) ? undefined : seenAt] as const
+  })
 }

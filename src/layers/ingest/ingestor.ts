@@ -26,6 +26,7 @@
  */
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Layer, Metric, Option, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
 import { DEFAULT_INGEST_GROUP } from "../../domain/ingest/marker.ts"
+import { restartingTogether } from "../../domain/ingest/streamOwnership.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import { tables } from "../../domain/tables.ts"
 import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
@@ -248,7 +249,13 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
    * revoke and a new assignment came meanwhile) is left alone: its partition has a start of its own.
    */
   const restart = Effect.fnUntraced(function*(consumer: Consumer, states: ReadonlyArray<PartitionState>) {
-    const retiring = new Map(states.filter((state) => parts.get(state.key) === state).map((state) => [state.key, state]))
+    // With the partitions that carried a stream in common with them (one that moved): restarted
+    // alone, a partition's records read again would meet a stream state that has seen them.
+    const together = restartingTogether(
+      [...parts.values()].filter((part) => !part.retired),
+      states.filter((state) => parts.get(state.key) === state)
+    )
+    const retiring = new Map(together.map((state) => [state.key, state]))
     if (retiring.size === 0) return
     retire(retiring.values())
     counters.restarts += retiring.size
@@ -333,7 +340,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         mailboxes.delete(key)
         const part = parts.get(key)
         if (part !== undefined) {
-          if (part.table !== "instruments") yield* trackers[part.table].forget((e, s) => part.streams.has(e, s))
+          // With the streams that left it when it holds records past its marks: their states have
+          // seen those records, which are read again (here too, if the partition comes back).
+          const rereads = part.next > (part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark)
+          if (part.table !== "instruments") {
+            yield* trackers[part.table].forget((e, s) => part.streams.has(e, s) || (rereads && part.left.has(e, s)))
+          }
           parts.delete(key)
         }
         // After the state is gone: the lag refresh updates the gauges of known partitions only.

@@ -50,6 +50,8 @@ export interface PartitionState {
   poison: number
   /** Streams of this partition: what its checkpoint holds. */
   readonly streams: StreamSet
+  /** Streams it carried that moved to another partition since it was installed (forgotten or restarted with it). */
+  readonly left: StreamSet
   lag: bigint
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>

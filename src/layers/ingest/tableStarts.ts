@@ -67,8 +67,8 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     for (const tp of installed) {
       const previous = parts.get(tpKeyOf(tp))
       const table = tableOfTopic.get(tp.topic)!
-      if (table !== "instruments" && previous !== undefined && previous.streams.size > 0) {
-        yield* trackers[table].forget((exchange, symbol) => previous.streams.has(exchange, symbol))
+      if (table !== "instruments" && previous !== undefined && previous.streams.size + previous.left.size > 0) {
+        yield* trackers[table].forget((exchange, symbol) => previous.streams.has(exchange, symbol) || previous.left.has(exchange, symbol))
       }
     }
     for (const tp of installed) {
@@ -77,7 +77,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], poison: 0, streams: new StreamSet(), lag: 0n, spans: [], retired: false })
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, spans: [], retired: false })
         starts.set(key, tableMark)
         continue
       }
@@ -100,7 +100,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = sequenceMark < tableMark ? sequenceMark : tableMark
       // The lag is the partition's, not this state's: kept until the next batch says otherwise.
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], poison: 0, streams, lag: previous?.lag ?? 0n, spans: [], retired: false })
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, spans: [], retired: false })
       starts.set(key, next)
     }
     return starts

@@ -633,6 +633,37 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.deepStrictEqual(yield* sequenceEvents(options), [])
     }), 60_000)
 
+  it.live("a partition revoked with records past its marks, of a stream that moved away, writes them when it comes back", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = warehouseOptions("sqlite")
+      const send = movingStream()
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        const until = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
+          ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }))
+        // XYZ 1..40 on partition 1, then 41..50 on partition 0; nothing is flushed meanwhile.
+        yield* send(0, 40, 1)
+        yield* until((p) => p.consumed >= 40)
+        yield* send(40, 50, 0)
+        yield* until((p) => p.consumed >= 50)
+        // Another member joins and leaves: partition 1 is revoked (its buffer dropped), then comes
+        // back and reads its 40 records again.
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [TOPICS[0]!] })
+        }))
+        yield* until((p) => p.partitions === 2 && p.consumed >= 90)
+        yield* Fiber.interrupt(fiber)
+        return yield* ingestor.progress
+      }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 600_000 }).pipe(
+        Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
+      )))
+      assert.strictEqual(progress.duplicatesDropped, 0)
+      yield* assertExactlyOnce(options, 50)
+    }), 60_000)
+
   it.live("a restart restores a moved stream from the newest checkpoint, not the one the partition it left kept", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
@@ -703,6 +734,55 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const [trades] = yield* Effect.all([checkTable("trades")]).pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(trades.rows, 120)
     }).pipe(Effect.scoped), 60_000)
+
+  // A partition restarted alone (its actor failed) reads its records again from the tables' marks.
+  // A stream it carried in them that moved to another partition since keeps its state in the
+  // tracker, which has seen those records: judged against it, they were dropped as duplicates.
+  it.live("a partition restarted alone after a stream moved away writes the stream's records it reads again", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const [topic] = TOPICS
+      // The DLQ refuses the first two sends (the record whole, then stripped): partition 0's actor
+      // fails and it restarts from the tables, which hold nothing yet.
+      let refusalsLeft = 2
+      const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
+              ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
+              : inner.send(records)
+        })
+      })).pipe(Layer.provide(kafka))
+      const options = warehouseOptions("sqlite")
+      const send = movingStream()
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic!], 2)!)
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        const consumed = (n: number) =>
+          ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed >= n }))
+        // XYZ 1..40 on partition 0, then 41..50 on partition 1 (as after the topic gained partitions).
+        yield* send(0, 40, 0)
+        yield* consumed(40)
+        yield* send(40, 50, 1)
+        yield* consumed(50)
+        yield* (yield* KafkaSink).send([{ topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 }])
+        // Both partitions read again, to the poison (offset 40) and past it.
+        yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.restarts >= 1 && p.position >= 51 })
+        )
+        yield* Fiber.interrupt(fiber)
+        return yield* ingestor.progress
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 600_000 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options)))
+      )))
+      assert.strictEqual(progress.duplicatesDropped, 0)
+      yield* assertExactlyOnce(options, 50)
+      // Partition 1 restarted with it: XYZ's state holds what both fed it.
+      assert.strictEqual(progress.restarts, 2)
+    }), 60_000)
 
   /**
    * Ingests, lets "another engine" commit on top of every table and expire every K2 snapshot, as
