@@ -414,13 +414,14 @@ export const layer = (options: QueryEngineOptions = {}) =>
             kafka_topic, kafka_partition, kafka_offset
           FROM ${filteredFiles(params, plannedPaths(tp), from, range.to, symbols)}${afterCursor(params, after)}`
         // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, exchange, time).
+        // Quotes tied on that whole key (an id a source reused) go by bid, then ask, then sizes: the same one on every run.
         // Joined by instrument, (exchange, symbol): a symbol listed twice (BHP on the ASX and the NYSE) is two.
         const quotes = qp.files.length === 0
           ? `SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS exchange, NULL::TIMESTAMPTZ AS quote_ts, NULL::DECIMAL(18, 8) AS bid_price, NULL::DECIMAL(18, 8) AS bid_size,
               NULL::DECIMAL(18, 8) AS ask_price, NULL::DECIMAL(18, 8) AS ask_size LIMIT 0`
           : `SELECT symbol, exchange, exchange_timestamp AS quote_ts, bid_price, bid_size, ask_price, ask_size
               FROM ${filteredFiles(params, plannedPaths(qp), range.from - lookback, range.to, symbols)}
-              QUALIFY row_number() OVER (PARTITION BY symbol, exchange, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1`
+              QUALIFY row_number() OVER (PARTITION BY symbol, exchange, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC, bid_price DESC, ask_price DESC, bid_size DESC, ask_size DESC) = 1`
         const sql = `WITH t AS (${trades}), q AS (${quotes})
           SELECT t.symbol, t.exchange, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
             t.kafka_topic AS __topic, t.kafka_partition AS __part, t.kafka_offset AS __off,

@@ -93,7 +93,7 @@ const tied = QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ wareho
 const PRICES = ["12", "10", "17", "13", "11", "16", "14", "15"]
 
 layer(tied, { timeout: 60_000, excludeTestServices: true })("bars over rows tied on the whole order key", (it) => {
-  it.effect("open, close and the mids are the same on every run", () =>
+  it.effect("open, close, the mids and the prevailing quote are the same on every run", () =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink
       const q = yield* QueryEngine
@@ -113,6 +113,9 @@ layer(tied, { timeout: 60_000, excludeTestServices: true })("bars over rows tied
         // The close's mid and spread are one quote's (bid 17), not the widest spread (bid 10).
         const qb = (yield* q.quoteBars({ ...range, interval: "1m" })).rows[0]!
         assert.deepStrictEqual([qb.midOpen, qb.midClose, qb.spreadClose], ["20.00000000", "23.50000000", "13.00000000"], `run ${run}`)
+        // The prevailing quote of tied ones: the highest bid, then ask (docs/query.md), one quote for every trade.
+        const joined = (yield* q.tradesWithQuotes({ ...range, limit: 100 })).rows
+        assert.deepStrictEqual([...new Set(joined.map((r) => `${r.bidPrice}/${r.askPrice}`))], ["17.00000000/30.00000000"], `run ${run}`)
       }
     }))
 })
