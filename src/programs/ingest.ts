@@ -402,6 +402,12 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
         `--topics: not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
       )
     }
+    // Effect's config takes an empty variable for an unset one, and unset means the embedded
+    // default: a deployment template's missing value would ingest a simulated day.
+    const brokersVariable = process.env["K2_KAFKA_BROKERS"]
+    if (brokersVariable !== undefined && brokersVariable.trim() === "" && Option.getOrElse(options.brokers, () => "").trim() === "") {
+      throw new UsageError("K2_KAFKA_BROKERS is set but empty: give host:port for Kafka, or unset it for the embedded default")
+    }
     if (Option.isNone(options.brokers)) {
       // The simulator publishes all three: a topic left out would fill the in-process log unread.
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {

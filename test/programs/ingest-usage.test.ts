@@ -41,6 +41,12 @@ describe("npm run ingest, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:9092,"], "is not a comma-separated list of host:port")
     }))
 
+  it.effect("K2_KAFKA_BROKERS set but empty (a template's missing value): refused, not taken for unset (the embedded default's simulated day)", () =>
+    Effect.gen(function*() {
+      yield* refused([], "K2_KAFKA_BROKERS is set but empty", { K2_KAFKA_BROKERS: "" })
+      yield* refused([], "K2_KAFKA_BROKERS is set but empty", { K2_KAFKA_BROKERS: "  " })
+    }), 30_000)
+
   it.effect("a broker port out of range (the client would retry it for minutes)", () =>
     Effect.gen(function*() {
       yield* refused(["--brokers", "127.0.0.1:65536"], "--brokers: \"127.0.0.1:65536\" is not")
