@@ -118,6 +118,21 @@ const staleBatchFirst = Layer.effect(KafkaSource)(Effect.gen(function*() {
   })
 }))
 
+
+/** KafkaSink over `kafka` whose first `refusals` sends to a DLQ topic fail (a retryable fault past its budget). */
+const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number) => {
+  let refusalsLeft = refusals
+  return Layer.effect(KafkaSink)(Effect.gen(function*() {
+    const inner = yield* KafkaSink
+    return KafkaSink.of({
+      ...inner,
+      send: (records) =>
+        records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
+          ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
+          : inner.send(records)
+    })
+  })).pipe(Layer.provide(kafka))
+}
 describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("ingests every record exactly once, dead-letters poison, survives a restart", () =>
     Effect.gen(function*() {
@@ -402,17 +417,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const [topic] = TOPICS
       // The DLQ refuses the first two sends (the record whole, then stripped): the actor fails and
       // its partition restarts from the tables, which hold nothing yet, so the batch is read again.
-      let refusalsLeft = 2
-      const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) =>
-            records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
-              ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
-              : inner.send(records)
-        })
-      })).pipe(Layer.provide(kafka))
+      const refusing = refusingDlqSends(kafka, 2)
       const options = warehouseOptions("sqlite")
       const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
       const progress = yield* Effect.gen(function*() {
@@ -744,17 +749,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const [topic] = TOPICS
       // The DLQ refuses the first two sends (the record whole, then stripped): partition 0's actor
       // fails and it restarts from the tables, which hold nothing yet.
-      let refusalsLeft = 2
-      const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) =>
-            records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
-              ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
-              : inner.send(records)
-        })
-      })).pipe(Layer.provide(kafka))
+      const refusing = refusingDlqSends(kafka, 2)
       const options = warehouseOptions("sqlite")
       const send = movingStream()
       const progress = yield* Effect.gen(function*() {
