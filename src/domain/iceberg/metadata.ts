@@ -325,6 +325,17 @@ export const snapshotAsOf = (m: TableMetadata, timestampMs: number): Snapshot | 
   return snapshotById(m, id)
 }
 
+/**
+ * The table had no snapshot at `timestampMs`: every snapshot is later, and none has an expired
+ * parent (an expired snapshot may have been the one current then). Where snapshotAsOf finds none
+ * and this is false, the state then was expired: reading the table as empty would be wrong.
+ */
+export const noSnapshotAt = (m: TableMetadata, timestampMs: number): boolean =>
+  m.snapshots.every((s) => {
+    const parent = s["parent-snapshot-id"]
+    return s["timestamp-ms"] > timestampMs && (parent === undefined || snapshotById(m, parent) !== undefined)
+  })
+
 /** Snapshots from the current one back through its parents, newest first. */
 export const ancestry = (m: TableMetadata): ReadonlyArray<Snapshot> => {
   const out: Array<Snapshot> = []

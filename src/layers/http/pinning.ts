@@ -5,7 +5,7 @@
 import { Result } from "effect"
 import type { SnapshotParam } from "../../domain/api/params.ts"
 import { decodeCursor } from "../../domain/query/cursor.ts"
-import { currentSnapshot, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
+import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { TableName } from "../../domain/tables.ts"
 import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
@@ -51,8 +51,9 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
     return Result.succeed({ ids, selector, immutable: false, revision })
   }
   let timestampMs: number
+  let owner: readonly [TableName, TableMetadata | undefined] | undefined
   if (param._tag === "ById") {
-    const owner = loaded.find(([, m]) => m !== undefined && snapshotById(m, param.snapshotId) !== undefined)
+    owner = loaded.find(([, m]) => m !== undefined && snapshotById(m, param.snapshotId) !== undefined)
     if (owner === undefined) return Result.fail(new SnapshotNotFound({ table: tables, detail: `id ${param.snapshotId}` }))
     if (loaded.length === 1) {
       ids[owner[0]] = param.snapshotId.toString()
@@ -62,7 +63,17 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
     timestampMs = snapshotById(owner[1]!, param.snapshotId)!["timestamp-ms"]
   } else timestampMs = param.timestampMs
   for (const [t, m] of loaded) {
+    // The id's own table reads that snapshot: the log may show another current at its commit time
+    // (one committed in the same millisecond after it), or none (a tagged snapshot whose entry expiry trimmed).
+    if (param._tag === "ById" && t === owner?.[0]) {
+      ids[t] = param.snapshotId.toString()
+      continue
+    }
     const s = m === undefined ? undefined : snapshotAsOf(m, timestampMs)
+    // A table whose state then was expired is not empty then: it would read as such beside the others.
+    if (s === undefined && m !== undefined && !noSnapshotAt(m, timestampMs)) {
+      return Result.fail(new SnapshotNotFound({ table: t, detail: `its state at ${new Date(timestampMs).toISOString()} has expired` }))
+    }
     ids[t] = s === undefined ? null : s["snapshot-id"].toString()
   }
   // A table with no snapshot at the instant reads as empty, unless none of them had one.

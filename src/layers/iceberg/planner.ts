@@ -1,6 +1,6 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
 import { Clock, Effect, Layer } from "effect"
-import { currentSnapshot, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
+import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
 import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
@@ -13,15 +13,9 @@ import { makeSnapshotFiles } from "./snapshotFiles.ts"
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
 
-/**
- * The table had no snapshot at `timestampMs`: every snapshot is later, and none has an expired
- * parent (an expired snapshot may have been the one current then).
- */
-const emptyAt = (m: TableMetadata, timestampMs: number) =>
-  m.snapshots.every((s) => {
-    const parent = s["parent-snapshot-id"]
-    return s["timestamp-ms"] > timestampMs && (parent === undefined || snapshotById(m, parent) !== undefined)
-  })
+/** Why the table has no snapshot to read at `timestampMs`: there was none, or the one there was is expired. */
+const missingAt = (m: TableMetadata, timestampMs: number) =>
+  noSnapshotAt(m, timestampMs) ? noneAt(timestampMs) : `its state at ${new Date(timestampMs).toISOString()} has expired`
 
 const selectSnapshot = (
   table: TableIdentifier,
@@ -38,7 +32,7 @@ const selectSnapshot = (
     }
     case "AsOf": {
       const s = snapshotAsOf(m, selector.timestampMs)
-      return s === undefined ? notFound(noneAt(selector.timestampMs)) : Effect.succeed(s)
+      return s === undefined ? notFound(missingAt(m, selector.timestampMs)) : Effect.succeed(s)
     }
   }
 }
@@ -147,8 +141,8 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           for (const [i, m] of metadata.entries()) {
             const s = i === owner ? pinned : snapshotAsOf(m, at)
             if (s !== undefined) chosen.push(s)
-            else if (emptyAt(m, at)) chosen.push(null)
-            else return yield* new SnapshotNotFound({ table: showIdentifier(reads[i]!.table), detail: noneAt(at) })
+            else if (noSnapshotAt(m, at)) chosen.push(null)
+            else return yield* new SnapshotNotFound({ table: showIdentifier(reads[i]!.table), detail: missingAt(m, at) })
           }
           if (chosen.every((s) => s === null)) return yield* new SnapshotNotFound({ table: all, detail: noneAt(at) })
         }

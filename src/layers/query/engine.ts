@@ -34,7 +34,7 @@ import {
   type TradeClassification,
   type TradeWithQuote
 } from "../../services/QueryEngine.ts"
-import { nothingOf, type ScanPlan, type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
+import { nothingOf, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
@@ -85,6 +85,13 @@ const readCursor = (text: string, what: string): Effect.Effect<PageCursor, Inval
   const c = decoded.success
   return c.table === what ? Effect.succeed(c) : Effect.fail(invalid(new InvalidCursor({ detail: `it pages ${c.table}, not ${what}` })))
 }
+
+/** A cursor's snapshot that is gone (expired since its first page) is said to be the cursor's, with what to do. */
+const pinnedBy = (after: PageCursor | undefined) => <A, E, R>(planned: Effect.Effect<A, E, R>) =>
+  after === undefined ? planned : Effect.mapError(planned, (e) =>
+    e instanceof SnapshotNotFound
+      ? new SnapshotNotFound({ table: e.table, detail: `${e.detail}, which the cursor reads, is gone (expired since its first page): read again without the cursor` })
+      : e)
 
 /**
  * The order pages follow: the order key, then the row's Kafka lineage, which tells apart the rows
@@ -217,7 +224,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           const p = yield* plan(table, snapshot, {
             time: { column: "exchange_timestamp", from, to: range.to },
             ...(symbols.length > 0 ? { values: [{ column: "symbol", values: symbols }] } : {})
-          })
+          }).pipe(pinnedBy(after?.snapshotId == null ? undefined : after))
           if (p.files.length === 0 || from >= range.to) return { rows: [] as Array<MarketRow>, next: null, plan: p }
           const params = new Params()
           const source = params.files(plannedPaths(p))
@@ -407,7 +414,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           after === undefined ? request : { snapshotIds: { trades: after.snapshotId, quotes: quotesAt! } },
           tradesFilter,
           quotesFilter
-        )
+        ).pipe(pinnedBy(after))
         if (tp.files.length === 0 || from >= range.to) return { rows: [] as Array<TradeWithQuote>, next: null, plans: [tp, qp] }
         const params = new Params()
         const trades = `SELECT symbol, exchange, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side,

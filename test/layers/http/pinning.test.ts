@@ -6,12 +6,13 @@ import { definitionOf, type TableName } from "../../../src/domain/tables.ts"
 import { encodeCursor } from "../../../src/domain/query/cursor.ts"
 import { pinCursor, pinSnapshots } from "../../../src/layers/http/pinning.ts"
 
-/** A table with one snapshot per [id, committed at ms], in that order. */
+/** A table with one snapshot per [id, committed at ms], in that order, each the parent of the next. */
 const table = (name: TableName, commits: ReadonlyArray<readonly [bigint, number]>): TableMetadata => {
   let m = newTableMetadata({ uuid: name, location: `file:///${name}`, schema: definitionOf(name).schema, spec: definitionOf(name).spec, sortOrder: null, nowMs: 0 })
   for (const [id, at] of commits) {
+    const parent = m["current-snapshot-id"] === undefined ? {} : { "parent-snapshot-id": m["current-snapshot-id"] }
     m = applyUpdates(m, null, [
-      { action: "add-snapshot", snapshot: { "snapshot-id": id, "sequence-number": id, "timestamp-ms": at, "manifest-list": "x", summary: { operation: "append" } } },
+      { action: "add-snapshot", snapshot: { "snapshot-id": id, ...parent, "sequence-number": id, "timestamp-ms": at, "manifest-list": "x", summary: { operation: "append" } } },
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": id }
     ], at)
   }
@@ -55,6 +56,22 @@ describe("pinSnapshots", () => {
     )
   })
 
+  it("a snapshot id over several tables names that snapshot, not the one the log shows current at its commit time", () => {
+    // 2 committed in the same millisecond as 1, after it: as of that instant, 2 was current.
+    const sameMs = table("trades", [[1n, 1_000], [2n, 1_000]])
+    const byId = pinSnapshots([["trades", sameMs], ["quotes", quotes]], { _tag: "ById", snapshotId: 1n }, NOW)
+    assert.isTrue(Result.isSuccess(byId) && byId.success.ids["trades"] === "1", JSON.stringify(byId))
+    // A snapshot kept (a tag) while later ones expired has left the log: asked for by id, it is read.
+    const tagged = applyUpdates(table("trades", [[1n, 1_000], [2n, 2_000], [3n, 3_000]]), null, [
+      { action: "set-snapshot-ref", "ref-name": "audit", type: "tag", "snapshot-id": 1n },
+      { action: "remove-snapshots", "snapshot-ids": [2n] }
+    ], 4_000)
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", tagged], ["quotes", quotes]], { _tag: "ById", snapshotId: 1n }, NOW),
+      Result.succeed({ ids: { trades: "1", quotes: null }, selector: { _tag: "AsOf", timestampMs: 1_000 }, immutable: true, revision: "" })
+    )
+  })
+
   it("an instant is immutable only once no commit can still be stamped before it", () => {
     const at = (nowMs: number) => pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 2_200 }, nowMs)
     assert.deepStrictEqual(at(2_300), Result.succeed({ ids: { trades: "2", quotes: "10" }, selector: { _tag: "AsOf", timestampMs: 2_200 }, immutable: false, revision: "" }))
@@ -85,6 +102,21 @@ describe("pinSnapshots", () => {
     assert.isTrue(Result.isFailure(unknown) && unknown.failure._tag === "SnapshotNotFound" && unknown.failure.detail === "id 99")
     const early = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 500 }, NOW)
     assert.isTrue(Result.isFailure(early) && early.failure.table === "trades, quotes")
+  })
+
+  it("a table whose state at the instant was expired is SnapshotNotFound, not read as empty beside the others", () => {
+    // trades' snapshots 1 and 2 expired: the log no longer says what was current at 2_200.
+    const expired = applyUpdates(table("trades", [[1n, 1_000], [2n, 2_000], [3n, 3_000]]), null, [{ action: "remove-snapshots", "snapshot-ids": [1n, 2n] }], 4_000)
+    for (const param of [{ _tag: "AsOf", timestampMs: 2_200 }, { _tag: "ById", snapshotId: 11n }] as const) {
+      const pinned = pinSnapshots([["trades", expired], ["quotes", quotes]], param, NOW)
+      assert.isTrue(Result.isFailure(pinned) && pinned.failure._tag === "SnapshotNotFound" && pinned.failure.table === "trades", JSON.stringify(pinned))
+    }
+    // Before its first snapshot, with none expired, a table still reads as empty.
+    const fresh = table("trades", [[3n, 3_000]])
+    assert.deepStrictEqual(
+      pinSnapshots([["trades", fresh], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 2_200 }, NOW),
+      Result.succeed({ ids: { trades: null, quotes: "10" }, selector: { _tag: "AsOf", timestampMs: 2_200 }, immutable: true, revision: "" })
+    )
   })
 })
 

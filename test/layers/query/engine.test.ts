@@ -1,5 +1,6 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { BigDecimal, Effect } from "effect"
+import { encodeCursor } from "../../../src/domain/query/cursor.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { type Answer, type BarsRequest, type MarketRow, QueryEngine, type QueryError, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
 import * as Ref from "../../domain/query/reference.ts"
@@ -137,6 +138,15 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         assert.include(snapshot.message, "42")
         const before = yield* Effect.flip(q.bars({ from: T0, to: T0 + DAY, interval: "1m", snapshot: { _tag: "AsOf", timestampMs: 1000 } }))
         assert.strictEqual(before._tag, "SnapshotNotFound")
+        // A cursor whose snapshot is gone (expired between pages) says so, not only "no such snapshot".
+        const gone = encodeCursor({ table: "trades", snapshotId: 42n, exchangeTimestamp: T0, sequence: 0n, messageId: "m" })
+        const expired = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, cursor: gone }))
+        assert.strictEqual(expired._tag, "SnapshotNotFound")
+        assert.include(expired.message, "the cursor")
+        const goneJoined = encodeCursor({ table: "trades_with_quotes", snapshotId: 42n, exchangeTimestamp: T0, sequence: 0n, messageId: "m", joined: { quotes: null } })
+        const expiredJoined = yield* Effect.flip(q.tradesWithQuotes({ from: T0, to: T0 + DAY, cursor: goneJoined }))
+        assert.strictEqual(expiredJoined._tag, "SnapshotNotFound")
+        assert.include(expiredJoined.message, "the cursor")
         const cursor = yield* Effect.flip(q.trades({ from: T0, to: T0 + DAY, cursor: "garbage!" }))
         assert.strictEqual(cursor._tag === "InvalidQuery" && cursor.reason._tag, "InvalidCursor")
         // A cursor whose sequence is past a long is damaged (it failed in DuckDB's cast before).

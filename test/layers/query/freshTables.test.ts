@@ -117,6 +117,9 @@ layer(warehouse, { timeout: 120_000, excludeTestServices: true })("fresh and lat
       assert.strictEqual((yield* q.snapshots("trades"))[0]!.parentId, first!.snapshotId)
       const expired = yield* notFound(scanner.planTogether([{ table: TRADES }, { table: QUOTES }], at))
       assert.strictEqual(expired.table, "market_data.trades")
+      // Said as it is: something was current then, and it was expired (not "none was current").
+      assert.include(expired.message, "expired")
+      assert.include((yield* notFound(scanner.plan(TRADES, { snapshot: at }))).message, "expired")
     }))
 })
 
