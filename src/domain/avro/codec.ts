@@ -17,6 +17,7 @@
  *
  * Decimals travel as their unscaled value at scale 8 (two's complement, big-endian): exact.
  */
+import { isUtf8 } from "node:buffer"
 import avro from "avsc"
 import { BigIntLong } from "./bigintLong.ts"
 import { BigDecimal, Result, Schema } from "effect"
@@ -271,8 +272,33 @@ class FaithfulMapType extends avro.types.MapType {
   }
 }
 
-const typeHook = (schema: avro.Schema, opts: avro.ForSchemaOptions): avro.Type | undefined =>
-  typeof schema === "object" && (schema as { type?: unknown }).type === "map" ? new FaithfulMapType(schema, opts) : undefined
+/** What a string's `_read` uses of avsc's Tap besides the map's. */
+interface StringTap extends Tap {
+  pos: number
+  readonly buf: Buffer
+}
+
+/**
+ * avsc reads bytes that are not UTF-8 as U+FFFD, so two ids read alike: this string type throws
+ * Malformed instead. scanWriter checks the writer's strings, but only this sees a writer's bytes
+ * read as our string (the spec's bytes-to-string promotion). Also a resolver's (copied onto it).
+ */
+class Utf8StringType extends avro.types.StringType {
+  _read(tap: StringTap): string | undefined {
+    const start = tap.pos
+    const n = tap.readLong()
+    const from = tap.pos
+    tap.pos = start
+    const s = tap.readString()
+    if (s?.includes("\uFFFD") === true && !isUtf8(tap.buf.subarray(from, from + n))) throw new Malformed("a string is not UTF-8")
+    return s
+  }
+}
+
+const typeHook = (schema: avro.Schema, opts: avro.ForSchemaOptions): avro.Type | undefined => {
+  if (schema === "string" || (typeof schema === "object" && (schema as { type?: unknown }).type === "string")) return new Utf8StringType()
+  return typeof schema === "object" && (schema as { type?: unknown }).type === "map" ? new FaithfulMapType(schema, opts) : undefined
+}
 
 /** A fresh registry per type: avsc records every named type in it. */
 export const avroTypeOf = (schema: object): avro.Type =>

@@ -267,6 +267,46 @@ describe("strings on the wire", () => {
     const named = codec.encodeInstrument({ ...instrument, name: "NAME" })
     notUtf8(patched(named, "NAME", [0x4e, 0xf8, 0x88, 0x80]), "instrument name")
   })
+
+  it("a writer's bytes read as our strings (the spec's bytes-to-string promotion) that are not UTF-8 are Undecodable", () => {
+    // An older producer wrote message_id, conditions and vendor values as bytes: valid UTF-8 is
+    // text, anything else must not become U+FFFD (two ids would read alike).
+    const promoted = {
+      ...tradeSchema,
+      fields: tradeSchema.fields.map((f) =>
+        f.name === "message_id" ? { ...f, type: "bytes" }
+        : f.name === "conditions" ? { ...f, type: { type: "array", items: "bytes" } }
+        : f.name === "vendor_data" ? { ...f, type: { type: "map", values: "bytes" } }
+        : f
+      )
+    }
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", promoted)
+    const framed = (message_id: Buffer, condition: Buffer, value: Buffer) =>
+      Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), avroTypeOf(promoted).toBuffer({
+        ...trade, exchange_timestamp: BigInt(trade.exchange_timestamp), price: bytes(trade.price), quantity: bytes(trade.quantity),
+        message_id, conditions: [condition], vendor_data: { KKKK: value }
+      })])
+    const good = ok(c.decode(framed(Buffer.from("m-\uFFFD"), Buffer.from("CCCC"), Buffer.from("VVVV")))).value as Trade
+    assert.deepStrictEqual([good.message_id, good.conditions, good.vendor_data], ["m-\uFFFD", ["CCCC"], { KKKK: "VVVV" }])
+    const bad = Buffer.from([0x6d, 0xff])
+    for (const [what, value] of [
+      ["message_id", framed(bad, Buffer.from("CCCC"), Buffer.from("VVVV"))],
+      ["condition", framed(Buffer.from("m-1"), bad, Buffer.from("VVVV"))],
+      ["vendor value", framed(Buffer.from("m-1"), Buffer.from("CCCC"), bad)]
+    ] as const) {
+      const failure = poison(c.decode(value))
+      assert.strictEqual(failure._tag, "Undecodable", what)
+      assert.include(failure.message, "UTF-8", what)
+    }
+    // Instruments always go through avsc.
+    const instrumentBytes = { ...instrumentSchema, fields: instrumentSchema.fields.map((f) => (f.name === "name" ? { ...f, type: "bytes" } : f)) }
+    c.addWriterSchema(8, "instrument", instrumentBytes)
+    const named = (name: Buffer) =>
+      Buffer.concat([Buffer.from([0, 0, 0, 0, 8]), avroTypeOf(instrumentBytes).toBuffer({ ...instrument, listing_date: 10_957, name })])
+    assert.strictEqual((ok(c.decode(named(Buffer.from("BHP LTD")))).value as Instrument).name, "BHP LTD")
+    assert.include(poison(c.decode(named(bad))).message, "UTF-8")
+  })
 })
 
 describe("instruments on the wire", () => {
