@@ -107,7 +107,7 @@ export interface SubscribeOptions<E = never, R = never> {
   /**
    * Newly assigned partitions, before any of their records is delivered: return the offset each
    * must start from. Partitions missing from the map start at the committed group offset (or
-   * `startFrom`). A failure fails the consumer (its `batches` stream).
+   * `startFrom`). A failure, or a negative offset (KafkaRejected), fails the consumer (its `batches` stream).
    */
   readonly onAssign?: (assigned: ReadonlyArray<TopicPartition>) => Effect.Effect<ReadonlyMap<TpKey, bigint>, E, R>
   /** Partitions this member lost. Must not take long: the group waits for it during a rebalance. */
@@ -132,7 +132,7 @@ export interface Consumer {
   readonly batches: Stream.Stream<PartitionBatch, KafkaError>
   /** The partitions currently assigned to this member. */
   readonly assignment: Effect.Effect<ReadonlyArray<TopicPartition>>
-  /** The next batch of tp starts at `offset`. tp must be assigned to this member. */
+  /** The next batch of tp starts at `offset` (never negative: KafkaRejected). tp must be assigned to this member. */
   seek(tp: TopicPartition, offset: bigint): Effect.Effect<void, KafkaError>
   /** Stop delivering these partitions (backpressure); the member stays in the group. */
   pause(tps: ReadonlyArray<TopicPartition>): Effect.Effect<void>

@@ -19,6 +19,7 @@ import {
   type KafkaError,
   kafkaError,
   type KafkaRecord,
+  KafkaRejected,
   KafkaUnavailable,
   NotAssigned,
   type OffsetCommit,
@@ -120,6 +121,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
   const startOffsets = async (tps: ReadonlyArray<TopicPartition>): Promise<Map<TpKey, bigint>> => {
     const out = new Map<TpKey, bigint>()
     const chosen = options.onAssign ? await run(options.onAssign(tps), "onAssign") : new Map<TpKey, bigint>()
+    for (const [k, v] of chosen) if (v < 0n) throw negativeOffset("onAssign", k, v)
     const rest = tps.filter((tp) => !chosen.has(tpKeyOf(tp)))
     for (const [k, v] of chosen) out.set(k, v)
     if (rest.length === 0) return out
@@ -313,6 +315,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     assignment: Effect.sync(() => [...parts.values()].map((st) => st.tp)),
     seek: Effect.fn("KafkaSource.seek")(function*(tp: TopicPartition, offset: bigint) {
       yield* assigned(tp)
+      if (offset < 0n) return yield* Effect.fail(negativeOffset("seek", tpKeyOf(tp), offset))
       const st = parts.get(tpKeyOf(tp))!
       st.epoch = nextEpoch()
       st.fetchPos = offset
@@ -383,6 +386,13 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
   const core: ConsumerCore = { consumer, assign, offer, fetchPosition, fail, revokeAll }
   return core
 })
+
+/**
+ * Offsets are never negative: kafkajs would take -1 and -2 for "latest" and "earliest", a broker
+ * answers OFFSET_OUT_OF_RANGE and the memory log read from its start, so each layer would differ.
+ */
+const negativeOffset = (operation: string, key: TpKey, offset: bigint) =>
+  kafkaError(new KafkaRejected({ operation, detail: `${key}: offset ${offset} (offsets are at least 0)` }))
 
 export const isKafkaError = (e: unknown): e is KafkaError =>
   typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "KafkaError"

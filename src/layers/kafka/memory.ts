@@ -1,7 +1,8 @@
 /**
  * An in-process Kafka: partitioned logs with offsets, consumer groups with committed offsets,
- * and rebalances when members join or leave (round-robin over the sorted partitions; members
- * that lose partitions run onRevoke before anyone gets them, as with Kafka's eager protocol).
+ * and rebalances when members join or leave or a consumed topic is created, grown or deleted
+ * (round-robin over the sorted partitions; members that lose partitions run onRevoke before
+ * anyone gets them, as with Kafka's eager protocol).
  * Fetch-from-offset semantics are exact. Share one `MemoryBroker` between layers (or between
  * two subscriptions in one test) to exercise rebalances. Opt-in, it can also drop what every
  * group has committed and hold producers back while consumers lag (`MemoryOptions`), which keeps
@@ -32,6 +33,8 @@ import { Wakeup } from "./wakeup.ts"
 
 interface MemTopic {
   readonly name: string
+  /** Unique per creation, as Kafka's topic ids: a topic deleted and made again is another log. */
+  readonly id: number
   /** The records still held: `partitions[p][i]` has offset `base[p] + i`. */
   readonly partitions: Array<Array<KafkaRecord>>
   /** Records released from the front of each partition (its low watermark). */
@@ -43,6 +46,8 @@ interface MemMember {
   readonly id: string
   readonly topics: ReadonlyArray<string>
   assignment: ReadonlyArray<TopicPartition>
+  /** The id of the topic each assigned partition belongs to (its positions are in that log). */
+  readonly topicIds: Map<string, number>
   readonly core: ConsumerCore
 }
 
@@ -57,6 +62,7 @@ export class MemoryBroker {
   readonly groups = new Map<string, MemGroup>()
   private readonly wakeup = new Wakeup()
   private nextMember = 0
+  private nextTopicId = 0
   private roundRobin = 0
 
   /** Wake every fetcher (new records, seek, resume, assignment). */
@@ -85,6 +91,7 @@ export class MemoryBroker {
     }
     this.topics.set(spec.name, {
       name: spec.name,
+      id: this.nextTopicId++,
       partitions: Array.from({ length: spec.partitions }, () => []),
       base: Array.from({ length: spec.partitions }, () => 0),
       config: Object.fromEntries(topicConfigEntries(spec))
@@ -123,13 +130,18 @@ export class MemoryBroker {
     return { topic: r.topic, partition, baseOffset: offset }
   }
 
-  /** Deletes the topic and, as a broker does, every group's committed offsets of it. */
+  /**
+   * Deletes the topic and, as a broker does, every group's committed offsets of it. Groups
+   * consuming it rebalance: their members give its partitions up, as clients do when it leaves
+   * their metadata (kept, they would read a topic created again under the name from the old positions).
+   */
   deleteTopic(name: string): void {
     const t = this.topic(name)
     for (const g of this.groups.values()) {
       for (let p = 0; p < t.partitions.length; p++) g.committed.delete(tpKey(name, p))
     }
     this.topics.delete(name)
+    this.topicChanged(name)
   }
 
   /** The partition's end offset (its high watermark). */
@@ -200,10 +212,10 @@ export class MemoryBroker {
   }
 
   /**
-   * Partitions were added to `topic`: every group consuming it rebalances, as clients do when a
-   * metadata refresh shows the new count (otherwise nobody would ever read the new partitions).
+   * `topic` was created, grown or deleted: every group consuming it rebalances, as clients do when
+   * a metadata refresh shows its new partitions (otherwise nobody would ever read them) or none.
    */
-  topicGrown(topic: string): void {
+  topicChanged(topic: string): void {
     for (const [groupId, g] of this.groups) {
       if (g.members.some((m) => m.topics.includes(topic))) void this.rebalance(groupId)
     }
@@ -229,15 +241,22 @@ export class MemoryBroker {
       // A member that left meanwhile revoked everything itself and queued the next rebalance: it
       // gets nothing more (its callbacks would run after its scope closed).
       const present = (m: MemMember) => g.members.includes(m)
-      // Phase 1: everyone gives up what moves away, and finishes onRevoke.
+      const ids = new Map(topics.flatMap((topic) => {
+        const t = this.topics.get(topic)
+        return t === undefined ? [] : [[topic, t.id] as const]
+      }))
+      // Phase 1: everyone gives up what moves away, and finishes onRevoke. A partition of a topic
+      // deleted and made again since it was assigned is given up too: it is gained afresh.
       await Promise.all(members.filter(present).map((m) => {
         const keep = new Set(target.get(m.id)!.map(tpKeyOf))
-        m.assignment = m.assignment.filter((tp) => keep.has(tpKeyOf(tp)))
+        m.assignment = m.assignment.filter((tp) => keep.has(tpKeyOf(tp)) && m.topicIds.get(tp.topic) === ids.get(tp.topic))
         return m.core.assign(m.assignment)
       }))
       // Phase 2: the new assignment (onAssign runs before any record is delivered).
       await Promise.all(members.filter(present).map((m) => {
         m.assignment = target.get(m.id)!
+        m.topicIds.clear()
+        for (const tp of m.assignment) m.topicIds.set(tp.topic, ids.get(tp.topic)!)
         return m.core.assign(m.assignment)
       }))
       this.notify()
@@ -305,6 +324,18 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           if (!g.members.some((m) => m.id === id)) {
             throw kafkaError(new KafkaRejected({ operation: "commit", detail: `${id} is not a member of ${opts.groupId}` }))
           }
+          // As a broker answers UNKNOWN_TOPIC_OR_PARTITION (a topic deleted meanwhile): stored, the
+          // offset would come back as the group's when a topic of that name is created again. An
+          // offset read from a topic deleted and made again since is the old log's, not the new one's.
+          for (const o of offsets) {
+            const t = broker.topic(o.topic)
+            if (t.partitions[o.partition] === undefined) {
+              throw kafkaError(new KafkaRejected({ operation: "commit", detail: `${o.topic} has no partition ${o.partition}` }))
+            }
+            if (member.topicIds.get(o.topic) !== t.id) {
+              throw kafkaError(new KafkaRejected({ operation: "commit", detail: `${o.topic} was deleted and made again since ${id} was assigned it` }))
+            }
+          }
           for (const o of offsets) {
             g.committed.set(tpKey(o.topic, o.partition), o.offset)
             if (options.releaseCommitted === true) broker.release(o.topic, o.partition)
@@ -312,7 +343,7 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           broker.notify()
         }
       }, toKafkaError)
-      const member: MemMember = { id, topics: opts.topics, assignment: [], core }
+      const member: MemMember = { id, topics: opts.topics, assignment: [], topicIds: new Map(), core }
       let running = true
 
       const fetchLoop = Effect.promise(async () => {
@@ -324,7 +355,9 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
             if (pos === undefined) continue
             const t = broker.topics.get(tp.topic)
             const log = t?.partitions[tp.partition]
-            if (t === undefined || log === undefined) continue
+            // Deleted, or made again (its positions are the old log's): the rebalance that change
+            // queued gives it up, or gains it afresh.
+            if (t === undefined || log === undefined || member.topicIds.get(tp.topic) !== t.id) continue
             const base = t.base[tp.partition]!
             const end = base + log.length
             if (pos > BigInt(end)) {
@@ -356,9 +389,14 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           running = false
           const i = g.members.indexOf(member)
           if (i >= 0) g.members.splice(i, 1)
-          await core.revokeAll()
-          member.assignment = []
-          broker.notify()
+          const revoked = core.revokeAll().then(() => {
+            member.assignment = []
+            broker.notify()
+          })
+          // Its partitions go to no one before its onRevoke is done, as a client leaves the group
+          // only after onRevoke: a rebalance another member starts meanwhile waits for it.
+          g.rebalancing = g.rebalancing.then(() => revoked, () => revoked)
+          await revoked
           await broker.rebalance(opts.groupId)
         })
       )
@@ -399,7 +437,8 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           if (before !== undefined && before < spec.partitions) grown.push(spec.name)
         }
       }
-      for (const name of grown) broker.topicGrown(name)
+      // Created: a group may still subscribe to the name (the topic was deleted and made again).
+      for (const name of [...created, ...grown]) broker.topicChanged(name)
       return { created, existing, grown }
     }),
     describeTopics: (names) =>

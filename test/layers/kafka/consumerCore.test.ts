@@ -151,3 +151,29 @@ describe("consumer core, a start that cannot be found", () => {
       assert.isTrue(error.retryable)
     }))
 })
+
+describe("consumer core, a negative offset", () => {
+  // kafkajs takes -1 and -2 for "latest" and "earliest", a broker answers OFFSET_OUT_OF_RANGE and
+  // the memory log read it as its start: refused, every layer says the same.
+  it.effect("a seek to a negative offset is refused, the position unchanged", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = scripted(0)
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      const error = yield* core.consumer.seek(tp, -1n).pipe(Effect.flip)
+      assert.strictEqual(error.reason._tag, "KafkaRejected")
+      assert.deepStrictEqual(seeks, [5n])
+      assert.strictEqual(core.fetchPosition("t:0"), 5n)
+    }))
+
+  it.effect("onAssign answering a negative offset fails the consumer, nothing fetched", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = scripted(0)
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", -1n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      assert.deepStrictEqual(seeks, [])
+      const error = yield* core.consumer.batches.pipe(Stream.runDrain, Effect.flip)
+      assert.strictEqual(error.reason._tag, "KafkaRejected")
+      assert.include(error.message, "t:0")
+    }))
+})

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { KafkaSource, type PartitionBatch, tpKey } from "../../../src/services/KafkaSource.ts"
+import { KafkaSource, type PartitionBatch, type TopicPartition, tpKey } from "../../../src/services/KafkaSource.ts"
 import { collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "./kafkaContract.ts"
 
 const contractBroker = new MemoryBroker()
@@ -216,6 +216,46 @@ describe("memory Kafka, a member leaving during a rebalance", () => {
   })
 })
 
+describe("memory Kafka, a member leaving while the group rebalances for another", () => {
+  it.live("its partitions go to no one before its onRevoke is done", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("handover")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 2 }])
+      const source = yield* KafkaSource
+      const groupId = unique("g")
+      const events: Array<string> = []
+      const latch = yield* Deferred.make<void>()
+      const member = (label: string) => ({
+        groupId,
+        topics: [topic],
+        onAssign: (tps: ReadonlyArray<TopicPartition>) =>
+          Effect.sync(() => tps.forEach((tp) => events.push(`${label} assigned ${tp.partition}`))).pipe(Effect.as(new Map())),
+        onRevoke: (tps: ReadonlyArray<TopicPartition>) =>
+          Effect.gen(function*() {
+            events.push(`${label} revoking ${tps.map((tp) => tp.partition)}`)
+            if (label === "B") yield* Deferred.await(latch)
+            events.push(`${label} revoked ${tps.map((tp) => tp.partition)}`)
+          })
+      })
+      yield* source.subscribe(member("A"))
+      const scopeB = yield* Scope.make()
+      yield* source.subscribe(member("B")).pipe(Scope.provide(scopeB))
+      events.length = 0
+      // B leaves (its onRevoke of partition 1 waits), and C joins meanwhile.
+      const leaving = yield* Effect.forkChild(Scope.close(scopeB, Exit.void))
+      yield* waitUntil("B revoking", () => events.includes("B revoking 1"))
+      const joining = yield* Effect.forkChild(source.subscribe(member("C")))
+      yield* Effect.sleep(300)
+      yield* Deferred.succeed(latch, undefined)
+      yield* Fiber.join(leaving)
+      yield* Fiber.join(joining)
+      yield* waitUntil("C has partition 1", () => events.includes("C assigned 1"))
+      assert.deepStrictEqual(events.filter((e) => e.endsWith("1")), ["B revoking 1", "B revoked 1", "C assigned 1"])
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
+  })
+})
+
 describe("memory Kafka, deleting topics", () => {
   it.live("a deleted topic takes its groups' committed offsets along: created again, a group reads it from the start", () => {
     const broker = new MemoryBroker()
@@ -238,6 +278,70 @@ describe("memory Kafka, deleting topics", () => {
       const { collected } = yield* collectInBackground(consumer)
       yield* waitUntil("every record of the new topic", () => collected.count() >= 20, 5_000)
       assert.strictEqual(collected.byPartition.get(tpKey(topic, 0))![0]!.offset, 0n)
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
+  })
+
+  it.live("a topic deleted and created again while a group consumes it: revoked, then every partition of the new one read from its start", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
+      const sink = yield* KafkaSink
+      const topic = unique("remade")
+      const groupId = unique("g")
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      yield* sink.send(recordsFor(topic, 10))
+      const revoked: Array<string> = []
+      const assigned: Array<string> = []
+      const consumer = yield* (yield* KafkaSource).subscribe({
+        groupId,
+        topics: [topic],
+        onAssign: (tps) => Effect.sync(() => assigned.push(...tps.map((tp) => tpKey(tp.topic, tp.partition)))).pipe(Effect.as(new Map())),
+        onRevoke: (tps) => Effect.sync(() => revoked.push(...tps.map((tp) => tpKey(tp.topic, tp.partition))))
+      })
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("the old topic's records", () => collected.count() >= 10)
+      yield* consumer.commit([{ topic, partition: 0, offset: 10n }])
+      yield* admin.deleteTopics([topic])
+      // A commit of the deleted topic (before the member gave it up) is refused, as a broker
+      // answers UNKNOWN_TOPIC_OR_PARTITION: nothing is stored for the topic made again.
+      const refused = yield* consumer.commit([{ topic, partition: 0, offset: 7n }]).pipe(Effect.flip)
+      assert.strictEqual(refused.reason._tag, "UnknownTopic")
+      assert.isUndefined(broker.groups.get(groupId)!.committed.get(tpKey(topic, 0)))
+      // A client sees the topic gone from its metadata and gives its partitions up.
+      yield* waitUntil("partition revoked", () => revoked.length === 1, 3_000)
+      assert.deepStrictEqual(yield* consumer.assignment, [])
+      yield* admin.ensureTopics([{ name: topic, partitions: 3 }])
+      yield* sink.send([0, 1, 2].flatMap((partition) => recordsFor(topic, 15).map((r) => ({ ...r, partition }))))
+      yield* waitUntil("every partition of the new topic", () => collected.count() >= 10 + 45, 3_000)
+      assert.deepStrictEqual(assigned, [tpKey(topic, 0), tpKey(topic, 0), tpKey(topic, 1), tpKey(topic, 2)])
+      const offsets = (p: number) => collected.byPartition.get(tpKey(topic, p))!.map((r) => Number(r.offset))
+      assert.deepStrictEqual(offsets(0), [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 15 }, (_, i) => i)])
+      assert.deepStrictEqual(offsets(1), Array.from({ length: 15 }, (_, i) => i))
+      assert.deepStrictEqual(offsets(2), Array.from({ length: 15 }, (_, i) => i))
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
+  })
+
+  it.live("a topic deleted and at once created again is read from its start, not from the old topic's positions", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
+      const sink = yield* KafkaSink
+      const topic = unique("remade")
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      yield* sink.send(recordsFor(topic, 10))
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("the old topic's records", () => collected.count() >= 10)
+      // Made again before the group has seen it go.
+      yield* admin.deleteTopics([topic])
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      yield* sink.send(recordsFor(topic, 15))
+      // An offset of the old log is not the new one's.
+      yield* Effect.ignore(consumer.commit([{ topic, partition: 0, offset: 10n }]))
+      assert.isNull((yield* consumer.committed([{ topic, partition: 0 }])).get(tpKey(topic, 0)))
+      yield* waitUntil("the new topic's records", () => collected.count() >= 10 + 15, 3_000)
+      const offsets = collected.byPartition.get(tpKey(topic, 0))!.map((r) => Number(r.offset))
+      assert.deepStrictEqual(offsets.slice(10), Array.from({ length: 15 }, (_, i) => i))
     }).pipe(Effect.scoped, Effect.provide(layerMemory(broker)))
   })
 
