@@ -199,7 +199,9 @@ export const commitChange = Effect.fnUntraced(function*(
       })
     }
     const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
-    if (mine !== undefined) return { table: base, snapshot: mine, attempts, landedBefore: attempts === 1 } satisfies Committed
+    // Only an attempt of this call whose outcome stayed unknown can have put it there; an earlier
+    // attempt that never reached the catalog (a failed load) did not.
+    if (mine !== undefined) return { table: base, snapshot: mine, attempts, landedBefore: !maybeLanded } satisfies Committed
 
     if (!isLocalLocation(metadataDirectory(m))) {
       return yield* new UnsupportedTableFeature({ table, feature: foreignStorage(metadataDirectory(m)) })

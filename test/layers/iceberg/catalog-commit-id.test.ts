@@ -8,9 +8,11 @@ import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -37,4 +39,34 @@ describe("IcebergSink: a commit id asked again", () => {
       assert.deepStrictEqual(parquetFiles(FileIOLayers.localPath(table.metadata.location)), referenced)
       for (const f of second.files) assert.include(referenced, FileIOLayers.localPath(f.filePath))
     }).pipe(Effect.provide(warehouse())))
+
+  it.live("also when an attempt before the one that finds it could not reach the catalog: the files just written are removed, none reported", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-commit-id-"))
+    // Once armed, the next table load but one fails: the sink's own load passes, the commit's first attempt does not.
+    const blip = { loadsUntilFailure: -1 }
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.suspend(() =>
+            blip.loadsUntilFailure >= 0 && blip.loadsUntilFailure-- === 0
+              ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
+              : catalog.loadTable(id)
+          )
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      const table = yield* sink.ensureTable(tables.trades)
+      const batch = tradeColumns(makeTrades({ count: 10 }))
+      const first = yield* sink.append(trades, batch, { properties: { "k2.commit-id": "c-1" } })
+      blip.loadsUntilFailure = 1
+      const second = yield* sink.append(trades, batch, { properties: { "k2.commit-id": "c-1" } })
+      assert.strictEqual(blip.loadsUntilFailure, -1, "the blip happened")
+      assert.strictEqual(second.snapshot["snapshot-id"], first.snapshot["snapshot-id"])
+      const referenced = (yield* scanner.plan(trades)).files.map((f) => FileIOLayers.localPath(f.filePath)).sort()
+      assert.deepStrictEqual(parquetFiles(FileIOLayers.localPath(table.metadata.location)), referenced)
+      for (const f of second.files) assert.include(referenced, FileIOLayers.localPath(f.filePath))
+    }).pipe(Effect.provide(layer))
+  })
 })
