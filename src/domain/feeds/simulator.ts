@@ -212,12 +212,14 @@ interface KeyState {
   lastEmitted: number
   held: FeedEvent | undefined
   heldSeq: number
+  /** The message_id of the event sent after the held one (heldSeq + 1), once it has gone. */
+  afterHeld: string | undefined
   releaseAfter: number
   resetPending: boolean
 }
 
 const keyState = (dataType: DataType): KeyState => ({
-  dataType, nextSeq: 1, lastEmitted: 0, held: undefined, heldSeq: 0, releaseAfter: 0, resetPending: false
+  dataType, nextSeq: 1, lastEmitted: 0, held: undefined, heldSeq: 0, afterHeld: undefined, releaseAfter: 0, resetPending: false
 })
 
 const TRADING_SESSIONS_PER_YEAR = 252
@@ -477,6 +479,23 @@ export class Simulator {
     }
   }
 
+  /**
+   * The manifest as of the events given so far: `manifest`, plus a GAP for each event still held
+   * back after a later one of its key went. A feed stopped now (--duration, a signal) never sends
+   * it, so its consumer sees that gap for good.
+   */
+  anomalies(): Array<InjectedAnomaly> {
+    const out = [...this.manifest]
+    for (const st of this.states) {
+      for (const k of [st.trades, st.quotes]) {
+        if (k.held !== undefined && k.afterHeld !== undefined) {
+          out.push({ kind: "GAP", exchange: this.model.exchange, symbol: st.symbol, data_type: k.dataType, expected: k.heldSeq, received: k.heldSeq + 1, message_id: k.afterHeld })
+        }
+      }
+    }
+    return out
+  }
+
   private price(ticks: number): BigDecimal.BigDecimal {
     return BigDecimal.make(BigInt(ticks) * this.tickValue, this.tickScale)
   }
@@ -528,7 +547,9 @@ export class Simulator {
     const started = k.lastEmitted > 0
     if (k.held !== undefined) {
       const seq = k.nextSeq++
-      this.emit(st, k, make(seq), seq, out)
+      const e = make(seq)
+      if (seq === k.heldSeq + 1) k.afterHeld = messageIdOf(e)
+      this.emit(st, k, e, seq, out)
       this.afterEvent(st, k, out)
     } else if (started && uGap < f.gap) {
       const skip = 1 + Math.floor(uSize * 3)
@@ -564,6 +585,7 @@ export class Simulator {
   private release(st: SymbolState, k: KeyState, out: Array<FeedEvent>): void {
     const e = k.held!
     k.held = undefined
+    k.afterHeld = undefined
     const last = k.lastEmitted
     out.push(e)
     this.count(st, e)

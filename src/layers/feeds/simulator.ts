@@ -4,9 +4,11 @@
  * - Rate: `eventsPerSecond`; the i-th market event is due at start + i / rate.
  * - Speed: a multiple of real time in session time (sessions laid end to end; nights,
  *   weekends and holidays take no time); events due within the next 20 ms go together.
- * Time comes from Effect's Clock, so tests drive pacing with TestClock. The events and ids do
- * not depend on pacing. When a run completes, its injected anomalies are written as a JSON
- * array to `manifestFile` (if set); `MarketFeed.manifest` gives them at any time.
+ * Behind by more than CATCH_UP_MS (a stalled consumer), the schedule shifts rather than
+ * sending the backlog at once. Time comes from Effect's Clock, so tests drive pacing with
+ * TestClock. The events and ids do not depend on pacing. When a run completes, its injected
+ * anomalies are written as a JSON array to `manifestFile` (if set); `MarketFeed.manifest` gives
+ * them at any time (with the gaps events still held back leave, should the feed stop now).
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -44,6 +46,12 @@ export const simulatorModel = (config: SimulatorConfig): SimulatorModel => {
 const misconfigured = (detail: string) => new FeedError({ reason: new FeedMisconfigured({ detail }) })
 
 const SPEED_WINDOW_MS = 20
+/**
+ * How far behind its schedule a paced feed still catches up (GC pauses, a send under way); a
+ * consumer stalled longer (a broker's hiccup, the process stopped) would otherwise get the whole
+ * backlog at once, so the schedule is shifted by the excess instead.
+ */
+const CATCH_UP_MS = 1_000
 
 export const makeSimulator = (config: SimulatorConfig): Effect.Effect<MarketFeed["Service"], FeedError> =>
   Effect.gen(function*() {
@@ -75,11 +83,16 @@ export const makeSimulator = (config: SimulatorConfig): Effect.Effect<MarketFeed
         counter = new SummaryCounter("simulator")
         const sim = new Simulator(model, counter)
         current = sim
-        const start = yield* Clock.currentTimeMillis
+        // The schedule's origin: moved later by a pause past CATCH_UP_MS.
+        let start = yield* Clock.currentTimeMillis
         let paced = 0 // market events emitted so far (rate pacing)
         let clock0 = Number.NaN // session clock of the first market event (speed pacing)
         const sleepUntil = (due: number) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => (due > now ? Effect.sleep(due - now) : Effect.void))
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (due > now) return Effect.sleep(due - now)
+            if (now - due > CATCH_UP_MS) start += now - due - CATCH_UP_MS
+            return Effect.void
+          })
 
         const end = Effect.andThen(writeManifest(sim), Cause.done())
         const emit = (batch: Array<FeedEvent>) =>
@@ -126,7 +139,7 @@ export const makeSimulator = (config: SimulatorConfig): Effect.Effect<MarketFeed
       name: "simulator",
       events: () => Stream.suspend(run),
       summary: Effect.sync(() => counter.snapshot()),
-      manifest: Effect.sync(() => current === undefined ? [] : [...current.manifest])
+      manifest: Effect.sync(() => current === undefined ? [] : current.anomalies())
     })
   })
 

@@ -204,5 +204,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       )
     )
   )
+  // A stop while the feed, having given its last event, was finding it had no more: nothing was cut.
+  if (stopped && (yield* feed.summary).complete) stopped = false
   return { published, totals, topics: [...topics].sort(), instruments, stopped } satisfies Reconciliation
 })

@@ -2,11 +2,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { ConfigProvider, Deferred, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { type FeedEvent, InjectedAnomalies } from "../../../src/domain/feeds/events.ts"
 import { layerConfig } from "../../../src/layers/feeds/config.ts"
 import { layerSimulator, type SimulatorConfig } from "../../../src/layers/feeds/simulator.ts"
+import { SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sim-"))
@@ -64,6 +65,43 @@ describe("layerSimulator", () => {
       assert.strictEqual(summary.trades + summary.quotes, seen.length)
     }).pipe(Effect.provide(layerSimulator({ ...small, maxEvents: 300, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
 
+  it.effect("paced, it does not send a stalled consumer's backlog at once: a pause shifts the schedule (TestClock)", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      const resume = yield* Deferred.make<void>()
+      let n = 0
+      const fiber = yield* Effect.forkChild(feed.events().pipe(Stream.runForEach((e) =>
+        e._tag === "Instrument" ? Effect.void : ++n === 100 ? Deferred.await(resume) : Effect.void
+      )))
+      yield* TestClock.adjust(1000)
+      assert.strictEqual(n, 100)
+      yield* TestClock.adjust(5000) // the consumer stalls for 5 s (a slow broker, the process stopped)
+      yield* Deferred.succeed(resume, undefined)
+      yield* TestClock.adjust(10)
+      assert.isAtMost(n, 100 + 100 + 2, `at most a second's events at once after the pause: ${n}`)
+      const after = n
+      yield* TestClock.adjust(2000)
+      assert.isTrue(n - after >= 195 && n - after <= 205, `then 100/s again: ${n - after} in 2 s`)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(layerSimulator({ ...small, eventsPerSymbolPerDay: 10_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
+
+  it.effect("paced by speed, a pause shifts the schedule too (TestClock)", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      const resume = yield* Deferred.make<void>()
+      let n = 0
+      const fiber = yield* Effect.forkChild(feed.events().pipe(Stream.runForEach((e) =>
+        e._tag === "Instrument" ? Effect.void : ++n === 50 ? Deferred.await(resume) : Effect.void
+      )))
+      yield* TestClock.adjust(60_000)
+      assert.strictEqual(n, 50)
+      yield* Deferred.succeed(resume, undefined)
+      yield* TestClock.adjust(10)
+      // About 1.7 events a second in the session at 3 symbols: far fewer than the minute's ~100.
+      assert.isAtMost(n, 50 + 10, `no minute of events at once after the pause: ${n}`)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(layerSimulator({ ...small, eventsPerSymbolPerDay: 10_000, pacing: { _tag: "Speed", multiple: 1 } }))))
+
   it.effect("paces at a multiple of real time in exchange time (TestClock)", () =>
     Effect.gen(function*() {
       const { seen, fiber } = yield* start
@@ -106,6 +144,28 @@ describe("layerSimulator", () => {
       faults: { gap: 0.02, duplicate: 0.02, outOfOrder: 0.02, reset: 0.5, poison: 0.02 },
       manifestFile: path.join(tmp, "manifest.json")
     }))))
+
+  it.effect("stopped mid-run, its manifest lists every anomaly a consumer of what it gave sees: an event still held back is a gap", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      for (const chunks of [3, 7, 12, 20]) {
+        // Stopped after whole chunks (as the publisher stops it: nothing made is dropped).
+        const given = (yield* Stream.runCollect(feed.events().pipe(Stream.chunks, Stream.take(chunks)))).flat()
+        const trackers = { Trade: new SequenceTrackerState(), Quote: new SequenceTrackerState() }
+        const reported: Array<string> = []
+        for (const e of given) {
+          if (e._tag !== "Trade" && e._tag !== "Quote") continue
+          const row = e._tag === "Trade" ? e.trade : e.quote
+          const dataType = e._tag === "Trade" ? "trades" : "quotes"
+          for (const v of trackers[e._tag].observe([row], 0).events) reported.push(`${v.kind} ${v.symbol}/${dataType} ${v.received}`)
+        }
+        const expected = (yield* feed.manifest).flatMap((a) => {
+          const key = `${a.symbol}/${a.data_type}`
+          return a.kind === "OUT_OF_ORDER" ? [`GAP ${key} ${a.received! + 1}`, `GAP_FILLED ${key} ${a.received}`] : [`${a.kind} ${key} ${a.received}`]
+        })
+        assert.deepStrictEqual(reported.sort(), expected.sort(), `stopped after ${chunks} chunks`)
+      }
+    }).pipe(Effect.provide(layerSimulator({ ...small, chunkSize: 16, faults: { outOfOrder: 0.3 } }))))
 
   it.effect("fails to build on a bad configuration", () =>
     Effect.gen(function*() {

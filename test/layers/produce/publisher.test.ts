@@ -52,6 +52,25 @@ describe("publishFeed", () => {
       )))
     }))
 
+  it.effect("stopped after the feed gave its last event (waiting to find it has no more), the run is complete", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        // 2 events per 20 ms: the 5th and last goes at 50 ms, the feed finds its end at 60 ms.
+        const publishing = yield* Effect.forkChild(publishFeed(makeWireCodec(), { stopAfter: "55 millis" }))
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("10 millis")
+        const r = yield* Fiber.join(publishing)
+        assert.isTrue((yield* (yield* MarketFeed).summary).complete)
+        assert.strictEqual(r.totals.trades + r.totals.quotes, 5)
+        assert.isFalse(r.stopped, "nothing was left to send")
+      }).pipe(Effect.provide(Layer.merge(
+        KafkaMemory.layerMemory(broker),
+        Feeds.layerSimulator({ maxEvents: 5, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
+      )))
+    }))
+
   it.effect("stopped, it sends every event the feed made: the feed's counts and anomaly manifest are what was published", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
