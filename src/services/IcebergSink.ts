@@ -10,8 +10,10 @@ export interface CommitOutcome {
   readonly table: LoadedTable
   readonly snapshot: Snapshot
   readonly files: ReadonlyArray<DataFile>
-  /** Catalog attempts the commit took (more than 1 when other writers committed in between). */
+  /** Catalog attempts the commit took (more than 1 when other writers committed in between, or the catalog failed). */
   readonly attempts: number
+  /** Attempts lost to another writer's commit (compare-and-swap conflicts), not to catalog faults. */
+  readonly conflicts: number
 }
 
 export interface WriteOptions {

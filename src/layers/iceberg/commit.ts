@@ -86,6 +86,8 @@ export interface Committed {
   readonly snapshot: Snapshot
   /** Attempts it took, 1 when nobody else was writing. */
   readonly attempts: number
+  /** Attempts lost to another writer (CommitConflict); the other retries were the catalog's faults. */
+  readonly conflicts: number
   /**
    * The commit id had landed before this call's first attempt (an earlier call with the same id):
    * the snapshot holds that call's files, not the ones this change names.
@@ -183,6 +185,7 @@ export const commitChange = Effect.fnUntraced(function*(
   let addedManifest: { readonly path: string; readonly length: number; readonly entries: ReadonlyArray<ManifestEntry> } | undefined
 
   let attempts = 0
+  let conflicts = 0
   let maybeLanded = false
   let tableUuid = change.tableUuid
   const attempt = Effect.gen(function*() {
@@ -201,7 +204,7 @@ export const commitChange = Effect.fnUntraced(function*(
     const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
     // Only an attempt of this call whose outcome stayed unknown can have put it there; an earlier
     // attempt that never reached the catalog (a failed load) did not.
-    if (mine !== undefined) return { table: base, snapshot: mine, attempts, landedBefore: !maybeLanded } satisfies Committed
+    if (mine !== undefined) return { table: base, snapshot: mine, attempts, conflicts, landedBefore: !maybeLanded } satisfies Committed
 
     if (!isLocalLocation(metadataDirectory(m))) {
       return yield* new UnsupportedTableFeature({ table, feature: foreignStorage(metadataDirectory(m)) })
@@ -295,8 +298,13 @@ export const commitChange = Effect.fnUntraced(function*(
       { action: "add-snapshot", snapshot },
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId, ...retentionOf(m.refs["main"]) },
       ...mirrorCarry(snapshot, m.properties)
-    ]).pipe(Effect.tapError((e) => Effect.sync(() => void (maybeLanded ||= e.reason._tag === "CommitStateUnknown"))))
-    return { table: committed, snapshot, attempts, landedBefore: false } satisfies Committed
+    ]).pipe(Effect.tapError((e) =>
+      Effect.sync(() => {
+        maybeLanded ||= e.reason._tag === "CommitStateUnknown"
+        if (e.reason._tag === "CommitConflict") conflicts++
+      })
+    ))
+    return { table: committed, snapshot, attempts, conflicts, landedBefore: false } satisfies Committed
   })
 
   /** Rewrites the manifests holding removed files: those entries become DELETED, the rest EXISTING. */

@@ -88,9 +88,9 @@ export const layer = (options: SinkOptions = {}) =>
           // An earlier call with this commit id landed: its snapshot holds that call's files, and
           // nothing references the ones just written.
           yield* Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
-          return { table: committed.table, snapshot: committed.snapshot, attempts: committed.attempts, files: [] }
+          return { table: committed.table, snapshot: committed.snapshot, attempts: committed.attempts, conflicts: committed.conflicts, files: [] }
         }
-        return { table: committed.table, snapshot: committed.snapshot, attempts: committed.attempts, files: added }
+        return { table: committed.table, snapshot: committed.snapshot, attempts: committed.attempts, conflicts: committed.conflicts, files: added }
       })
 
     return IcebergSink.of({

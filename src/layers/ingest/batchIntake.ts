@@ -15,7 +15,7 @@ import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
-import { countBy, lagGauge } from "./ingestMetrics.ts"
+import { lagGauge } from "./ingestMetrics.ts"
 import { atomically, type PartitionState, type Partitions, type Row, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
@@ -180,8 +180,6 @@ export const makeConsumeBatch = (
       return events
     }))
     if (detected === undefined) return
-    yield* Effect.forEach(countBy(detected, (e) => e.kind), ([kind, n]) =>
-      Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
     yield* Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
   })
 

@@ -28,5 +28,6 @@ export const committedMetrics = (table: Metrics.IngestTable, rows: number, outco
     yield* Metric.update(Metric.withAttributes(Metrics.filesWritten, t), outcome.files.length)
     yield* Metric.update(Metric.withAttributes(Metrics.commits, t), 1)
     yield* Metric.update(Metric.withAttributes(Metrics.commitDuration, t), (performance.now() - started) / 1000)
-    if (outcome.attempts > 1) yield* Metric.update(Metrics.commitConflicts, outcome.attempts - 1)
+    // Only swaps lost to another writer: a retry after the catalog did not answer is no conflict.
+    if (outcome.conflicts > 0) yield* Metric.update(Metrics.commitConflicts, outcome.conflicts)
   })

@@ -435,7 +435,12 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const run = runOnce.pipe(
     Effect.tapError((e) =>
       isTransient(e)
-        ? Effect.logWarning(`ingestion interrupted by a transient fault, rejoining: ${e.message}`)
+        // Counted: its partitions (and their lag series) are let go until a rejoin gets them back,
+        // so the stall alert cannot see lag meanwhile (ops/prometheus/k2.rules.yml).
+        ? Effect.andThen(
+          Metric.update(Metrics.runRetries, 1),
+          Effect.logWarning(`ingestion interrupted by a transient fault, rejoining: ${e.message}`)
+        )
         : Effect.logError(`ingestion stopped by a fault it does not wait out: ${e.message}`)
     ),
     Effect.retry({ schedule: reconnectSchedule, while: isTransient }),

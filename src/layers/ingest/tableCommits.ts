@@ -3,7 +3,7 @@
  * per table, carrying the group's marker, and fenced (ADR-6): abandoned if another writer moved the mark of one of its
  * partitions since this process read it, so a zombie never commits twice what a new owner did.
  */
-import { Effect, Result, type Tracer } from "effect"
+import { Effect, Metric, Result, type Tracer } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { fence } from "../../domain/ingest/marker.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
@@ -16,7 +16,8 @@ import type { FileIO } from "../../services/FileIO.ts"
 import type { IcebergSink } from "../../services/IcebergSink.ts"
 import type { TpKey } from "../../services/KafkaSource.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
-import { committedMetrics } from "./ingestMetrics.ts"
+import * as Metrics from "../telemetry/metrics.ts"
+import { committedMetrics, countBy } from "./ingestMetrics.ts"
 import { atomically, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
 
 export const SEQUENCE_EVENTS = identifierOf("sequence_events")
@@ -128,6 +129,9 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     counters.written.sequence_events += events.length
     counters.commits++
     yield* committedMetrics("sequence_events", events.length, outcome, started)
+    // Counted as written, not as found: a restart finds again the events of a commit that failed.
+    yield* Effect.forEach(countBy(events, (e) => e.kind), ([kind, n]) =>
+      Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
   })
 
   return { commitTable, commitSequenceEvents, newestCommitted: () => newestCommitted }

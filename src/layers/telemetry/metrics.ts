@@ -44,7 +44,7 @@ export const deadLetters = Metric.counter("k2_ingest_dead_letters_total", {
   description: "Poison records sent to the DLQ topic, by reason"
 })
 export const sequenceEvents = Metric.counter("k2_sequence_events_total", {
-  description: "Sequence integrity events detected, by kind (GAP, DUPLICATE, OUT_OF_ORDER, RESET)"
+  description: "Sequence integrity events written to sequence_events, by kind (GAP, DUPLICATE, OUT_OF_ORDER, RESET)"
 })
 export const sequenceTrackerStreams = Metric.gauge("k2_sequence_tracker_streams", {
   description: "(exchange, symbol) streams held by the sequence trackers"
@@ -60,6 +60,9 @@ export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
 })
 export const partitionRestarts = Metric.counter("k2_ingest_partition_restarts_total", {
   description: "Partitions restarted from the table's marker after a failure or a fenced commit"
+})
+export const runRetries = Metric.counter("k2_ingest_run_retries_total", {
+  description: "Runs ended by a fault ingestion waits out (broker, catalog or storage unreachable) and started again; meanwhile no partition is owned"
 })
 export const backpressure = Metric.counter("k2_ingest_backpressure_seconds_total", {
   description: "Time partition actors waited for buffer room while flushes caught up, summed over partitions"
@@ -77,6 +80,7 @@ export const registerIngestSeries = Effect.gen(function*() {
   yield* Metric.update(messagesConsumed, 0)
   yield* Metric.update(commitConflicts, 0)
   yield* Metric.update(partitionRestarts, 0)
+  yield* Metric.update(runRetries, 0)
   for (const table of ingestTables) {
     const t = { table }
     yield* Metric.update(Metric.withAttributes(recordsWritten, t), 0)

@@ -1,0 +1,151 @@
+/**
+ * The ingest counters count what their names say: a commit retried because the catalog did not
+ * answer is not a lost compare-and-swap, and a sequence event found again after a restart is
+ * one event.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Metric, Schedule } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import { committedMetrics } from "../../../src/layers/ingest/ingestMetrics.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Trackers from "../../../src/layers/sequence/tracker.ts"
+import * as Metrics from "../../../src/layers/telemetry/metrics.ts"
+import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { parseExposition } from "./opsMetrics.ts"
+
+const valueOf = (text: string, name: string, labels: Record<string, string> = {}) =>
+  parseExposition(text).series.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
+
+describe("ingest counters", () => {
+  it.live("a commit retried after the catalog did not answer counts no conflict; one that lost the swap counts one", () => {
+    const faults = { unavailable: 0, conflicting: 0 }
+    let otherWriter: IcebergSink["Service"] | undefined
+    const lake = lakehouseWrapping(warehouseOptions("sqlite"), (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.gen(function*() {
+            if (faults.unavailable > 0) {
+              faults.unavailable--
+              return yield* Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
+            }
+            if (faults.conflicting > 0) {
+              // Another writer commits between this writer's load and its swap.
+              faults.conflicting--
+              yield* Effect.orDie(otherWriter!.append(tables.trades, tradeColumns(makeTrades({ count: 5, offsetBase: 1_000 }))))
+            }
+            return yield* catalog.commitTable(id, requirements, updates)
+          })
+      }))
+    return Effect.gen(function*() {
+      yield* Metrics.registerIngestSeries
+      const sink = yield* IcebergSink
+      otherWriter = sink
+      yield* sink.ensureTable(tables.trades)
+      faults.unavailable = 1
+      const retried = yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 10 })))
+      assert.strictEqual(retried.attempts, 2)
+      yield* committedMetrics("trades", 10, retried, performance.now())
+      assert.strictEqual(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_commit_conflicts_total"), "0")
+
+      faults.conflicting = 1
+      const conflicted = yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      yield* committedMetrics("trades", 10, conflicted, performance.now())
+      assert.strictEqual(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_commit_conflicts_total"), "1")
+    }).pipe(
+      Effect.provide(lake),
+      // A registry of its own: other tests' series are not these.
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  })
+
+  it.live("a sequence event found again when its partition restarts after a failed commit counts once, as it is written once", () => {
+    const topic = "market.equities.trades.asx"
+    const wire = makeWireCodec()
+    // The first sequence_events commit fails: the partition restarts from the tables and reads its
+    // records again from sequence_events' mark, finding the same duplicate again.
+    let failuresLeft = 1
+    const lake = lakehouseWrapping({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          id.name === "sequence_events" && failuresLeft-- > 0
+            ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
+            : catalog.commitTable(id, requirements, updates)
+      }))
+    const ingestor = Layer.unwrap(Effect.gen(function*() {
+      const trades = yield* Trackers.make()
+      const quotes = yield* Trackers.make()
+      return Ingest.layer(
+        { ...Ingest.defaultIngestConfig, topics: [topic], flushRows: 60, commitIntervalMs: 600_000 },
+        { codec: wire, trackers: { trades, quotes } }
+      )
+    }))
+    const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
+      // 60 trades and a duplicate of the last: one DUPLICATE event.
+      yield* (yield* KafkaSink).send([...trades, trades[59]!].map((t) => ({ topic, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      const ing = yield* Ingestor
+      const fiber = yield* Effect.forkChild(ing.run)
+      yield* ing.progress.pipe(Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (p) => p.restarts > 0 && p.alreadyIngested >= 61 && p.position === 61 && p.lag === 0
+      }))
+      // The drain commits sequence_events.
+      yield* Fiber.interrupt(fiber)
+      const progress = yield* ing.progress
+      assert.strictEqual(progress.written.sequence_events, 1)
+      const text = yield* PrometheusMetrics.format()
+      assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "DUPLICATE" }), "1")
+      assert.strictEqual(valueOf(text, "k2_ingest_records_written_total", { table: "sequence_events" }), "1")
+    }).pipe(
+      Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  }, 60_000)
+
+  it.live("a run that fails on a fault it waits out and rejoins is counted: its partitions and their lag series are gone meanwhile", () => {
+    const topic = "market.equities.trades.asx"
+    const wire = makeWireCodec()
+    // The catalog cannot be reached for the first second: each run fails at its start and rejoins.
+    const downUntil = Date.now() + 1_000
+    const lake = lakehouseWrapping(warehouseOptions("sqlite"), (catalog) =>
+      Catalog.of({
+        ...catalog,
+        namespaceExists: (namespace) =>
+          Date.now() < downUntil
+            ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+            : catalog.namespaceExists(namespace)
+      }))
+    const ingestor = Layer.unwrap(Effect.gen(function*() {
+      const trades = yield* Trackers.make()
+      const quotes = yield* Trackers.make()
+      return Ingest.layer({ ...Ingest.defaultIngestConfig, topics: [topic], commitIntervalMs: 100 }, { codec: wire, trackers: { trades, quotes } })
+    }))
+    const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
+      yield* (yield* KafkaSink).send(trades.map((t) => ({ topic, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      const ing = yield* Ingestor
+      const fiber = yield* Effect.forkChild(ing.run)
+      yield* ing.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades === 20 }))
+      yield* Fiber.interrupt(fiber)
+      const retries = Number(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_run_retries_total"))
+      assert.isAtLeast(retries, 1)
+    }).pipe(
+      Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  }, 60_000)
+})
