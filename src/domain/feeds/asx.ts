@@ -9,6 +9,7 @@
  *   trades/<company_id>.csv          no header: Date,Time,Price,Volume,Qualifiers,Venue,BuyerID
  *   quotes/<company_id>.csv          no header: Date,Time,Bid,Ask,BidVolume,AskVolume
  * Dates are MM/DD/YYYY and times HH:MM:SS[.f], exchange local time (Australia/Sydney).
+ * A header line in a data file is skipped anyway (isBlankOrHeader); data fields may be quoted.
  */
 import { BigDecimal, Result, Schema } from "effect"
 import { CODE_PATTERN, CODE_RULE, type Quote, type Trade } from "../marketData.ts"
@@ -21,6 +22,22 @@ export const ASX_CURRENCY = "AUD"
 export const ASX_TIME_ZONE = "Australia/Sydney"
 export const COMPANY_INFO_FILE = "reference-data/company_info.csv"
 export const COMPANY_INFO_HEADER = ["company_id", "symbol", "company_name", "ISIN", "start_date", "end_date"]
+
+/** The column names of data files, which have no header; some exports add one anyway. */
+const DATA_HEADER = {
+  trades: "date,time,price,volume,qualifiers,venue,buyerid",
+  quotes: "date,time,bid,ask,bidvolume,askvolume"
+} as const
+
+/**
+ * True for a data-file line that is no row: blanks only, or the column names (a header, at the
+ * top or repeated where files were concatenated; any case, quoted or not). Call it only for a
+ * line that does not start with a digit, as every row does.
+ */
+export const isBlankOrHeader = (dataType: "trades" | "quotes", line: string): boolean => {
+  const t = line.trim() // also drops a BOM (U+FEFF) left mid-file by concatenation
+  return t === "" || t.replace(/"/g, "").replace(/\s*,\s*/g, ",").toLowerCase() === DATA_HEADER[dataType]
+}
 
 /** What one data file's rows share. */
 export interface AsxFile {
@@ -168,9 +185,21 @@ export const localMicros = (z: Zone, dateText: string, timeText: string): number
 
 const stripCr = (line: string): string => (line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line)
 
+/** A line without its trailing CR, spaces and tabs (padded exports): else they join the last field. */
+const trimEnd = (line: string): string => {
+  const c = line.charCodeAt(line.length - 1)
+  return c === 13 || c === 32 || c === 9 ? line.replace(/[\r \t]+$/, "") : line
+}
+
 /** Shared by trades and quotes: columns, date and time. */
 const splitRow = (line: string, columns: number): Array<string> | string => {
-  const cols = stripCr(line).split(",")
+  const text = trimEnd(line)
+  // Fields may be quoted (RFC 4180); a data row never continues on the next line.
+  let cols: Array<string>
+  if (text.includes("\"")) {
+    if (quotes(text) % 2 === 1) return "unclosed quote (a data row cannot span lines)"
+    cols = splitCsv(text)
+  } else cols = text.split(",")
   if (cols.length !== columns) return `expected ${columns} columns, found ${cols.length}`
   return cols
 }

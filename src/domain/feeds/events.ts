@@ -38,8 +38,8 @@ export interface SymbolCounts {
 }
 
 /**
- * What a load read and emitted. `rowsRead` counts non-blank data lines (ASX) or generated
- * events (simulator); every row read is either emitted or dead-lettered.
+ * What a load read and emitted. `rowsRead` counts data lines that are neither blank nor a
+ * header (ASX) or generated events (simulator); every row read is either emitted or dead-lettered.
  */
 export interface FeedSummary {
   readonly source: string

@@ -19,11 +19,13 @@ import {
   COMPANY_INFO_FILE,
   type CompanyRow,
   csvRecords,
+  isBlankOrHeader,
   isCompanyInfoHeader,
   LINE_BREAK,
   parseCompanyRow,
   parseQuoteRow,
-  parseTradeRow
+  parseTradeRow,
+  splitCsv
 } from "../../domain/feeds/asx.ts"
 import {
   type DeadLetter,
@@ -199,7 +201,10 @@ class DeadLetterWriter {
   }
 }
 
-/** Reads the instrument master: company id -> instrument (bad rows dead-lettered). */
+/**
+ * Reads the instrument master: company id -> instrument (bad rows dead-lettered), and the
+ * company ids of rejected rows -> the row's line, so that their files say why they are rejected.
+ */
 const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLetterWriter) => {
   const file = path.join(dir, COMPANY_INFO_FILE)
   const text = await guard(file, () => fs.readFile(file, "utf-8"))
@@ -211,6 +216,7 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
     })
   }
   const companies = new Map<string, CompanyRow>()
+  const rejected = new Map<string, number>()
   for (let i = 1; i < records.length; i++) {
     const { line, text: raw } = records[i]!
     if (raw.trim() === "") continue
@@ -223,11 +229,13 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
     if (reason !== undefined || typeof row === "string") {
       counter.deadLettered++
       dead.add({ file: COMPANY_INFO_FILE, line, reason: reason!, raw })
+      const id = splitCsv(raw)[0]!.trim()
+      if (id !== "" && !rejected.has(id)) rejected.set(id, line)
     } else {
       companies.set(row.companyId, row)
     }
   }
-  return companies
+  return { companies, rejected }
 }
 
 async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerator<NonEmpty<FeedEvent>> {
@@ -240,7 +248,7 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
   await guard(dir, () => fs.stat(dir))
   const dead = await DeadLetterWriter.open(options.deadLetterFile)
   try {
-    const companies = await readCompanies(dir, counter, dead)
+    const { companies, rejected } = await readCompanies(dir, counter, dead)
     await dead.flush()
     const instruments: Array<FeedEvent> = [...companies.values()].map((c) => ({ _tag: "Instrument", instrument: c.instrument }))
     counter.instruments = instruments.length
@@ -267,7 +275,15 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
         const company = companies.get(companyId)
         if (company === undefined) {
           counter.deadLettered++
-          dead.add({ file: relative, line: 0, reason: `company id ${companyId} is not in ${COMPANY_INFO_FILE}`, raw: "" })
+          const row = rejected.get(companyId)
+          dead.add({
+            file: relative,
+            line: 0,
+            reason: row === undefined
+              ? `company id ${companyId} is not in ${COMPANY_INFO_FILE}`
+              : `company id ${companyId} is rejected: its row in ${COMPANY_INFO_FILE} (line ${row}) is invalid`,
+            raw: ""
+          })
           await dead.flush()
           continue
         }
@@ -289,6 +305,8 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
           for (let i = 0; i < lines.length; i++) {
             const line = lines[i]!
             if (line.length === 0 || line === "\r") continue
+            const c = line.charCodeAt(0)
+            if ((c < 48 || c > 57) && isBlankOrHeader(dataType, line)) continue
             counter.rowsRead++
             const lineNo = first + i
             if (line.length > maxLineChars && line.replace(/\r$/, "").length > maxLineChars) {

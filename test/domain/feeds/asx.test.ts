@@ -85,6 +85,22 @@ describe("ASX trade rows", () => {
       Date.UTC(2014, 2, 9, 23, 5, 44, 123) * 1000 + 456
     )
   })
+  // Trailing blanks (padded exports) were kept as the last field: buyer_id " ".
+  it("does not read trailing blanks as part of the last field", () => {
+    assert.deepStrictEqual(trade("03/10/2014,10:05:44.516,37.51,40000,0,, \t").vendor_data, { company_id: "1001", qualifiers: "0" })
+    assert.deepStrictEqual(trade("03/10/2014,10:05:44.516,37.51,40000,0,NXT,12345  \r").vendor_data.buyer_id, "12345")
+  })
+
+  // A row quoting its fields (as RFC 4180 allows) was rejected ("date ""03/10/2014"" is not MM/DD/YYYY"),
+  // and a quoted comma was counted as a separator.
+  it("reads quoted fields; an unclosed quote is named as the reason", () => {
+    const t = trade(`"03/10/2014","10:05:44.516","37.51","40000","0","N""X,T",""`)
+    assert.strictEqual(t.exchange_timestamp, trade("03/10/2014,10:05:44.516,37.51,40000,0,,").exchange_timestamp)
+    assert.deepStrictEqual(t.vendor_data, { company_id: "1001", qualifiers: "0", venue: `N"X,T` })
+    assert.match(rejected(`03/10/2014,10:05:44.516,37.51,"40,000",0,,`), /volume "40,000" is not an integer/)
+    assert.match(rejected(`03/10/2014,10:05:44.516,37.51,40000,0,"NX`), /unclosed quote/)
+    assert.match(rejected(`T",`), /unclosed quote/)
+  })
 })
 
 describe("ASX quote rows", () => {

@@ -234,6 +234,42 @@ describe("layerAsx on awkward files", () => {
       "trades/1004.csv": `${ROW}\n`
     }))))
 
+  // A line of blanks was a bad row ("expected 7 columns, found 1"), though company_info skips it; a header
+  // line (files exported with one, or concatenated) was a bad row in every file: "date "Date" is not MM/DD/YYYY".
+  it.effect("skips blank lines and header lines in data files", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      assert.deepStrictEqual([...trades(events), ...quotes(events)].map((e) => e.message_id), [
+        "asx:trades/1001.csv:2",
+        "asx:trades/1001.csv:6",
+        "asx:quotes/1001.csv:2"
+      ])
+      assert.deepStrictEqual({ rowsRead: summary.rowsRead, deadLettered: summary.deadLettered }, { rowsRead: 4, deadLettered: 1 })
+      assert.deepStrictEqual(deadLetters("blank-header").map((d) => [d.file, d.line]), [["trades/1001.csv", 7]])
+    }).pipe(Effect.provide(loadDir("blank-header", {
+      "reference-data/company_info.csv": `${HEADER}\n1001,BHP,BHP,,,\n`,
+      "trades/1001.csv": `Date,Time,Price,Volume,Qualifiers,Venue,BuyerID\n${ROW}\n   \n\t\r\n"date","time","price","volume","qualifiers","venue","buyerid"\n${ROW}\nDate,Time,Price\n`,
+      "quotes/1001.csv": `\uFEFFDate,Time,Bid,Ask,BidVolume,AskVolume\r\n03/10/2014,10:00:00.000,37.50,37.52,2000,3000\r\n`
+    }))))
+
+  // A company whose row was rejected (here for its ISIN) had its files rejected as "not in company_info.csv".
+  it.effect("names the rejected company_info row when rejecting a company's files", () =>
+    Effect.gen(function*() {
+      yield* load
+      assert.deepStrictEqual(deadLetters("rejected-company").map((d) => [d.file, d.line, d.reason]), [
+        ["reference-data/company_info.csv", 2, "isin: must be a 12-character ISIN"],
+        ["reference-data/company_info.csv", 3, "expected 6 columns, found 2"],
+        ["trades/1001.csv", 0, "company id 1001 is rejected: its row in reference-data/company_info.csv (line 2) is invalid"],
+        ["trades/1002.csv", 0, "company id 1002 is rejected: its row in reference-data/company_info.csv (line 3) is invalid"],
+        ["trades/1003.csv", 0, "company id 1003 is not in reference-data/company_info.csv"]
+      ])
+    }).pipe(Effect.provide(loadDir("rejected-company", {
+      "reference-data/company_info.csv": `${HEADER}\n1001,BHP,BHP,au000000bhp4,,\n1002,CBA\n`,
+      "trades/1001.csv": `${ROW}\n`,
+      "trades/1002.csv": `${ROW}\n`,
+      "trades/1003.csv": `${ROW}\n`
+    }))))
+
   const OVERLONG_HEAD = `${ROW}\n${"x".repeat(5000)}\r\n${ROW}\r${"y".repeat(3001)}\r${ROW}\n`
   // A 64 MB line took 82 s (each 64 KiB block re-copied and re-scanned the whole line so far) and
   // wrote all 64 MB to the dead letters; a file without line breaks could not be loaded at all.
