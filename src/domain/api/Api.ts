@@ -82,7 +82,8 @@ const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclu
 export const RowsQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(7, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past 10000 and Parquet export at most limit rows"),
+  // Longer than any limit may be, so that a limit past its range is limit_out_of_range (params.ts), not a length error.
+  limit: text(32, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past 10000 and Parquet export at most limit rows"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshot)"),
   fields: text(1_000, "Comma-separated columns (default all)"),
   filter: text(1_000, "Decimal bounds, inclusive: column:min[:max], comma-separated"),
@@ -111,7 +112,7 @@ export const SummaryQuery = {
 export const TradeQuotesQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(7, "Trades per page, 1..10000, default 1000"),
+  limit: text(32, "Trades per page, 1..10000, default 1000"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshots of trades and quotes)"),
   lookback_us: text(16, "How far before `from` to look for the prevailing quote, microseconds (default one day)"),
   ...readParams,
@@ -135,7 +136,9 @@ export const SqlRequest = Schema.Struct({
   sql: Schema.String.check(Schema.isMaxLength(20_000)).annotate({ description: "One SELECT over the views trades, quotes, instruments" }),
   snapshot_id: Schema.optional(Schema.String.check(Schema.isMaxLength(24))),
   as_of: Schema.optional(Schema.String.check(Schema.isMaxLength(64))),
-  limit: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100_000 }))),
+  // At most K2_API_SQL_MAX_ROWS (sqlRoute.ts cuts the answer there and says so): a fixed 100000 here refused
+  // larger limits a server configured for more allows.
+  limit: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).annotate({ description: "Rows at most; default and cap K2_API_SQL_MAX_ROWS (100000)" })),
   format: Schema.optional(Schema.Literals(["json", "csv", "parquet"]))
 }).annotate({ identifier: "SqlRequest" })
 
@@ -231,7 +234,11 @@ const replay = HttpApiGroup.make("replay")
   .annotateMerge(OpenApi.annotations({ title: "Replay", description: "Trades and quotes in exchange-time order, streamed, optionally paced" }))
 
 const sql = HttpApiGroup.make("sql")
-  .add(HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [envelope("SqlResult", Row), Csv, Parquet], error: Problems }))
+  .add(
+    HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [envelope("SqlResult", Row), Csv, Parquet], error: Problems })
+      // A field the body does not declare is refused, not stripped: a misspelt one (snapshotId) read the latest state.
+      .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" })
+  )
   .middleware(SqlAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({

@@ -106,7 +106,8 @@ export const parseIntParam = (
   options: { readonly min: number; readonly max: number; readonly fallback?: number }
 ): number | undefined | BadParam => {
   if (text === undefined || text === "") return options.fallback
-  if (!/^\d{1,16}$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
+  // Any count of digits: past the safe integers a value is out of range, not "not an integer".
+  if (!/^\d+$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n < options.min || n > options.max) {
     const detail = `must be from ${options.min} to ${options.max}, got ${text}`

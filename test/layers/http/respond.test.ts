@@ -2,7 +2,7 @@ import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
-import { acceptsGzip, columnsOf, csvRows, flatten, gzipEnd, gzipStart, present } from "../../../src/layers/http/respond.ts"
+import { acceptsGzip, columnsOf, csvRows, flatten, gzipEnd, gzipStart, present, problemBody } from "../../../src/layers/http/respond.ts"
 
 describe("response encoding", () => {
   it("present: exact, JSON-safe values at any depth; nothing left for a replacer", () => {
@@ -86,5 +86,28 @@ describe("CSV columns", () => {
     assert.includeMembers(columns, ["trades_first", "trades_last"])
     const last = csvRows([traded], columns).trimEnd().split(",")
     assert.strictEqual(last[columns.indexOf("trades_first")], "c")
+  })
+})
+
+describe("problem bodies", () => {
+  it("every status the API answers with a problem has its RFC 9110 reason as title (501 unsupported_table was \"Error\")", () => {
+    const titles = Object.fromEntries([400, 401, 403, 404, 405, 406, 408, 413, 415, 429, 431, 500, 501, 503].map((status) =>
+      [status, JSON.parse(problemBody(status, "x", "", "c")).title]))
+    assert.deepStrictEqual(titles, {
+      400: "Bad Request",
+      401: "Unauthorized",
+      403: "Forbidden",
+      404: "Not Found",
+      405: "Method Not Allowed",
+      406: "Not Acceptable",
+      408: "Request Timeout",
+      413: "Content Too Large",
+      415: "Unsupported Media Type",
+      429: "Too Many Requests",
+      431: "Request Header Fields Too Large",
+      500: "Internal Server Error",
+      501: "Not Implemented",
+      503: "Service Unavailable"
+    })
   })
 })
