@@ -330,20 +330,35 @@ export const snapshotAsOf = (m: TableMetadata, timestampMs: number): Snapshot | 
  * parent (an expired snapshot may have been the one current then). Where snapshotAsOf finds none
  * and this is false, the state then was expired: reading the table as empty would be wrong.
  */
-export const noSnapshotAt = (m: TableMetadata, timestampMs: number): boolean =>
-  m.snapshots.every((s) => {
+export const noSnapshotAt = (m: TableMetadata, timestampMs: number): boolean => {
+  if (m.snapshots.some((s) => s["timestamp-ms"] <= timestampMs)) return false
+  const byId = snapshotIndex(m)
+  return m.snapshots.every((s) => {
     const parent = s["parent-snapshot-id"]
-    return s["timestamp-ms"] > timestampMs && (parent === undefined || snapshotById(m, parent) !== undefined)
+    return parent === undefined || byId.has(parent)
   })
+}
 
-/** Snapshots from the current one back through its parents, newest first. */
-export const ancestry = (m: TableMetadata): ReadonlyArray<Snapshot> => {
+/**
+ * Snapshots by id, for walking parents: a scan of every snapshot per step made a walk quadratic
+ * (seconds, with the event loop held, once one commit a second had made a day of snapshots).
+ */
+export const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> =>
+  new Map(m.snapshots.map((s) => [s["snapshot-id"], s]))
+
+/** Snapshots from `from` (default the current one) back through its parents, newest first. */
+export const ancestry = (
+  m: TableMetadata,
+  from: bigint | undefined = m["current-snapshot-id"],
+  index: ReadonlyMap<bigint, Snapshot> = snapshotIndex(m)
+): ReadonlyArray<Snapshot> => {
   const out: Array<Snapshot> = []
-  let s = currentSnapshot(m)
-  while (s !== undefined) {
+  let s = from === undefined ? undefined : index.get(from)
+  // A parent cycle (damaged metadata) ends the walk rather than looping.
+  while (s !== undefined && out.length < index.size) {
     out.push(s)
     const parent = s["parent-snapshot-id"]
-    s = parent === undefined ? undefined : snapshotById(m, parent)
+    s = parent === undefined ? undefined : index.get(parent)
   }
   return out
 }
