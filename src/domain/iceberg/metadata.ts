@@ -302,8 +302,20 @@ export const defaultSortOrder = (m: TableMetadata): SortOrder | null =>
 export const currentSnapshot = (m: TableMetadata): Snapshot | undefined =>
   m["current-snapshot-id"] === undefined ? undefined : snapshotById(m, m["current-snapshot-id"])
 
-export const snapshotById = (m: TableMetadata, id: bigint): Snapshot | undefined =>
-  m.snapshots.find((s) => s["snapshot-id"] === id)
+export const snapshotById = (m: TableMetadata, id: bigint): Snapshot | undefined => snapshotIndex(m).get(id)
+
+type SnapshotLog = TableMetadata["snapshot-log"]
+/** Whether each log's times never go back, learned once per log (metadata is never changed in place). */
+const timeOrdered = new WeakMap<SnapshotLog, boolean>()
+const inTimeOrder = (log: SnapshotLog): boolean => {
+  let ordered = timeOrdered.get(log)
+  if (ordered === undefined) {
+    ordered = true
+    for (let i = 1; i < log.length && ordered; i++) ordered = log[i - 1]!["timestamp-ms"] <= log[i]!["timestamp-ms"]
+    timeOrdered.set(log, ordered)
+  }
+  return ordered
+}
 
 /**
  * The snapshot that was current at `timestampMs`, from the snapshot log (what time travel reads);
@@ -314,8 +326,19 @@ export const snapshotById = (m: TableMetadata, id: bigint): Snapshot | undefined
 export const snapshotAsOf = (m: TableMetadata, timestampMs: number): Snapshot | undefined => {
   const log = m["snapshot-log"]
   let found = -1
-  for (const [i, entry] of log.entries()) {
-    if (entry["timestamp-ms"] <= timestampMs) found = i
+  if (inTimeOrder(log)) {
+    // The last entry at or before the time, by bisection: a scan made each request pay for the history.
+    let lo = 0, hi = log.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (log[mid]!["timestamp-ms"] <= timestampMs) lo = mid + 1
+      else hi = mid
+    }
+    found = lo - 1
+  } else {
+    for (const [i, entry] of log.entries()) {
+      if (entry["timestamp-ms"] <= timestampMs) found = i
+    }
   }
   if (found < 0) return undefined
   const id = log[found]!["snapshot-id"]
@@ -340,11 +363,25 @@ export const noSnapshotAt = (m: TableMetadata, timestampMs: number): boolean => 
 }
 
 /**
- * Snapshots by id, for walking parents: a scan of every snapshot per step made a walk quadratic
+ * Built once per snapshot list (metadata is never changed in place): the catalog caches decoded
+ * metadata, and a scan per lookup made every request and commit pay for the whole history.
+ */
+const indexes = new WeakMap<ReadonlyArray<Snapshot>, ReadonlyMap<bigint, Snapshot>>()
+
+/**
+ * Snapshots by id, for walking parents and lookups: a scan of every snapshot per step made a walk quadratic
  * (seconds, with the event loop held, once one commit a second had made a day of snapshots).
  */
-export const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> =>
-  new Map(m.snapshots.map((s) => [s["snapshot-id"], s]))
+export const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> => {
+  let index = indexes.get(m.snapshots)
+  if (index === undefined) {
+    const built = new Map<bigint, Snapshot>()
+    // The first of a repeated id, as a scan finds it.
+    for (const s of m.snapshots) if (!built.has(s["snapshot-id"])) built.set(s["snapshot-id"], s)
+    indexes.set(m.snapshots, index = built)
+  }
+  return index
+}
 
 /** Snapshots from `from` (default the current one) back through its parents, newest first. */
 export const ancestry = (

@@ -32,6 +32,7 @@ const MICROS_PER_MS = 1000
 const MS_PER_BUCKET = 15 * 60_000
 const MS_PER_DAY = 86_400_000
 const MAX_CACHED_BUCKETS = 100_000
+const MAX_CACHED_EXCHANGES = 10_000
 
 /** Local calendar days of one zone: days since 1970-01-01 of the wall-clock date. */
 export class ZoneCalendar {
@@ -86,10 +87,17 @@ export class ExchangeCalendars {
     return calendar
   }
 
+  /** Exchanges cached (for tests). */
+  get size(): number {
+    return this.#byExchange.size
+  }
+
   forExchange(exchange: string): ZoneCalendar {
     let calendar = this.#byExchange.get(exchange)
     if (calendar === undefined) {
       calendar = this.#zone(Object.hasOwn(this.#zones, exchange) ? this.#zones[exchange]! : this.#defaultZone)
+      // Exchanges come from the records: a feed naming endless ones must not grow this.
+      if (this.#byExchange.size >= MAX_CACHED_EXCHANGES) this.#byExchange.clear()
       this.#byExchange.set(exchange, calendar)
     }
     return calendar

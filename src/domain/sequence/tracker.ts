@@ -153,6 +153,11 @@ export class SequenceTrackerState {
     return this.#size
   }
 
+  /** Exchanges with a tracked stream (for tests). */
+  get exchanges(): number {
+    return this.#byExchange.size
+  }
+
   /** Judges `rows` in order. `detectedAt` stamps the events. */
   observe(rows: ReadonlyArray<SequenceInput>, detectedAt: EpochMicros): Observation {
     const duplicates: Array<number> = []
@@ -293,14 +298,15 @@ export class SequenceTrackerState {
     restoring.sort((a, b) => a.seenAt - b.seenAt)
     let at = this.#oldest
     for (const s of restoring) {
+      if (at !== null && this.#byExchange.get(s.exchange)?.get(s.symbol) === at) at = at.newer
+      this.#remove(s.exchange, s.symbol)
+      while (at !== null && at.seenAt <= s.seenAt) at = at.newer
+      // After the removal, which drops the exchange's map when that was its last stream.
       let symbols = this.#byExchange.get(s.exchange)
       if (symbols === undefined) {
         symbols = new Map()
         this.#byExchange.set(s.exchange, symbols)
       }
-      if (at !== null && symbols.get(s.symbol) === at) at = at.newer
-      this.#remove(s.exchange, s.symbol)
-      while (at !== null && at.seenAt <= s.seenAt) at = at.newer
       symbols.set(s.symbol, s)
       this.#linkBefore(s, at)
       this.#size++
@@ -327,16 +333,20 @@ export class SequenceTrackerState {
     const symbols = this.#byExchange.get(exchange)
     const s = symbols?.get(symbol)
     if (s === undefined) return
-    symbols!.delete(symbol)
+    this.#drop(s)
+  }
+
+  /** Unindexes a stream; an exchange left without streams goes too (a feed may name endless ones). */
+  #drop(s: StreamState) {
+    const symbols = this.#byExchange.get(s.exchange)!
+    symbols.delete(s.symbol)
+    if (symbols.size === 0) this.#byExchange.delete(s.exchange)
     this.#unlink(s)
     this.#size--
   }
 
   #evictOldest() {
-    const s = this.#oldest!
-    this.#byExchange.get(s.exchange)!.delete(s.symbol)
-    this.#unlink(s)
-    this.#size--
+    this.#drop(this.#oldest!)
     this.#evictions++
   }
 

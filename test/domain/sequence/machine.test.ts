@@ -199,3 +199,13 @@ describe("sequence verdicts", () => {
     })
   })
 })
+
+describe("ExchangeCalendars", () => {
+  it("caches a bounded number of exchanges: a feed naming endless exchanges does not grow it", () => {
+    const c = new ExchangeCalendars({ ASX: "Australia/Sydney" })
+    for (let i = 0; i < 25_000; i++) c.forExchange(`X${i}`)
+    assert.isAtMost(c.size, 10_000)
+    assert.strictEqual(c.forExchange("ASX").zone, "Australia/Sydney")
+    assert.strictEqual(c.forExchange("X1").zone, "UTC")
+  })
+})

@@ -127,6 +127,22 @@ describe("SequenceTrackerState", () => {
       assert.strictEqual(JSON.parse(t.checkpoint()).streams.length, 100)
     })
 
+    it("holds no more exchanges than streams: those of evicted or forgotten streams go too", () => {
+      const t = new SequenceTrackerState({ capacity: 10 })
+      for (let i = 0; i < 1_000; i++) t.observe([msg("BHP", 1, 0, `X${i}`)], 0)
+      assert.strictEqual(t.size, 10)
+      assert.strictEqual(t.exchanges, 10)
+      t.forget()
+      assert.strictEqual(t.exchanges, 0)
+      // Restoring over the only stream of an exchange keeps the restored one indexed.
+      t.observe([msg("CBA", 5, 0, "SOLO")], 0)
+      const json = t.checkpoint()
+      t.observe([msg("CBA", 6, 0, "SOLO")], 0)
+      assert.isTrue(Result.isSuccess(t.restore(json)))
+      assert.strictEqual(t.peek("SOLO", "CBA")?.last, 5)
+      assert.deepStrictEqual(kinds(t.observe([msg("CBA", 6, 0, "SOLO")], 0)), [])
+    })
+
     it("a capacity of 10,000 streams by default", () => {
       assert.strictEqual(new SequenceTrackerState().stats().capacity, 10_000)
     })
