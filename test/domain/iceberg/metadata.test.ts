@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { countedReads } from "../../support/countedReads.ts"
 import {
   applyUpdates,
   currentSnapshot,
@@ -210,59 +211,44 @@ describe("snapshotSummary: totals (spec \"Snapshot summary\", Java's SnapshotPro
   })
 })
 
+/** n snapshots, each the parent of the next, one a second. */
+const chain = (n: number): Array<Snapshot> =>
+  Array.from({ length: n }, (_, i): Snapshot => ({
+    "snapshot-id": BigInt(i + 1),
+    ...(i === 0 ? {} : { "parent-snapshot-id": BigInt(i) }),
+    "sequence-number": BigInt(i + 1),
+    "timestamp-ms": i * 1000,
+    "manifest-list": `file:///t/metadata/snap-${i + 1}.avro`,
+    summary: { operation: "append" }
+  }))
+
 describe("snapshot lookups on a table of many snapshots", () => {
   // Every read pins the current snapshot of each table it involves, on metadata the catalog
   // caches: a scan of the snapshots per lookup made each request pay for the whole history
   // (432,000 snapshots at one commit a second under the default 5-day retention).
   it("reads each snapshot a few times in all, not once per lookup", () => {
     const n = 20_000
-    let reads = 0
-    const snapshots = new Proxy(Array.from({ length: n }, (_, i): Snapshot => ({
-      "snapshot-id": BigInt(i + 1),
-      ...(i === 0 ? {} : { "parent-snapshot-id": BigInt(i) }),
-      "sequence-number": BigInt(i + 1),
-      "timestamp-ms": i * 1000,
-      "manifest-list": `file:///t/metadata/snap-${i + 1}.avro`,
-      summary: { operation: "append" }
-    })), {
-      get: (target, key, receiver) => {
-        if (typeof key === "string" && /^\d+$/.test(key)) reads++
-        return Reflect.get(target, key, receiver)
-      }
-    })
+    const { items: snapshots, reads } = countedReads(chain(n))
     const m = { ...base(), snapshots, "current-snapshot-id": BigInt(n) }
     for (let request = 0; request < 100; request++) {
       assert.strictEqual(currentSnapshot(m)?.["snapshot-id"], BigInt(n))
       assert.strictEqual(snapshotById(m, 7n)?.["snapshot-id"], 7n)
     }
     assert.isUndefined(snapshotById(m, BigInt(n + 1)))
-    assert.isAtMost(reads, 3 * n, `${reads} reads of ${n} snapshots`)
+    assert.isAtMost(reads(), 3 * n, `${reads()} reads of ${n} snapshots`)
   })
 
   it("finds the snapshot as of a time reading each log entry a few times in all, not once per lookup", () => {
     const n = 20_000
-    let reads = 0
-    const snapshots = Array.from({ length: n }, (_, i): Snapshot => ({
-      "snapshot-id": BigInt(i + 1),
-      ...(i === 0 ? {} : { "parent-snapshot-id": BigInt(i) }),
-      "sequence-number": BigInt(i + 1),
-      "timestamp-ms": i * 1000,
-      "manifest-list": `file:///t/metadata/snap-${i + 1}.avro`,
-      summary: { operation: "append" }
-    }))
-    const log = new Proxy(snapshots.map((s) => ({ "snapshot-id": s["snapshot-id"], "timestamp-ms": s["timestamp-ms"] })), {
-      get: (target, key, receiver) => {
-        if (typeof key === "string" && /^\d+$/.test(key)) reads++
-        return Reflect.get(target, key, receiver)
-      }
-    })
+    const snapshots = chain(n)
+    const { items: log, reads } = countedReads(snapshots.map((s) => ({ "snapshot-id": s["snapshot-id"], "timestamp-ms": s["timestamp-ms"] })))
     const m = { ...base(), snapshots, "snapshot-log": log, "current-snapshot-id": BigInt(n) }
     for (let request = 0; request < 100; request++) {
       assert.strictEqual(snapshotAsOf(m, request * 1000 + 500)?.["snapshot-id"], BigInt(request + 1))
       assert.strictEqual(snapshotAsOf(m, n * 1000)?.["snapshot-id"], BigInt(n))
       assert.isUndefined(snapshotAsOf(m, -1))
     }
-    assert.isAtMost(reads, 3 * n, `${reads} reads of ${n} log entries`)
+    assert.isAtMost(reads(), 3 * n, `${reads()} reads of ${n} log entries`)
     // A log out of time order (another writer's clock) is still read as before: the last entry at or before.
     const unordered = { ...m, "snapshot-log": [{ "snapshot-id": 2n, "timestamp-ms": 5 }, { "snapshot-id": 1n, "timestamp-ms": 1 }] }
     assert.strictEqual(snapshotAsOf(unordered, 6)?.["snapshot-id"], 1n)

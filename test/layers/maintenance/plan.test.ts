@@ -4,6 +4,7 @@
  * "Snapshot Retention Policy").
  */
 import { assert, describe, it } from "@effect/vitest"
+import { countedReads } from "../../support/countedReads.ts"
 import { applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
 import type { Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -84,17 +85,11 @@ describe("planExpiry on a table of many snapshots", () => {
   // walking parents by a scan of every snapshot per step took seconds (quadratic).
   it("walks a 40,000-snapshot history reading each snapshot a few times, not once per step", () => {
     const n = 40_000
-    let reads = 0
-    // Counts reads of the list's entries: a walk that scans the list per parent reads ~n²/2.
-    const snapshots = new Proxy(Array.from({ length: n }, (_, i) => ({
+    // A walk that scans the list per parent reads ~n²/2 entries.
+    const { items: snapshots, reads } = countedReads(Array.from({ length: n }, (_, i) => ({
       ...snap(BigInt(i + 1), i === 0 ? undefined : BigInt(i), DAY + i * 1000),
       summary: { operation: "append" as const, "k2.kafka.offsets.g1": `{"t":{"0":${i}}}` }
-    })), {
-      get: (target, key, receiver) => {
-        if (typeof key === "string" && /^\d+$/.test(key)) reads++
-        return Reflect.get(target, key, receiver)
-      }
-    })
+    })))
     const base = table({ main: { "snapshot-id": 6n, type: "branch" } })
     const m: TableMetadata = {
       ...base,
@@ -105,6 +100,6 @@ describe("planExpiry on a table of many snapshots", () => {
     const plan = planExpiry(m, { maxSnapshotAgeMs: 5 * DAY, retainLast: 1, nowMs: DAY + n * 1000 })
     assert.strictEqual(plan.keep.size, n)
     assert.strictEqual(plan.markers.g1, BigInt(n))
-    assert.isAtMost(reads, 10 * n, `${reads} reads of ${n} snapshots`)
+    assert.isAtMost(reads(), 10 * n, `${reads()} reads of ${n} snapshots`)
   })
 })
