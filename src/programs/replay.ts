@@ -9,7 +9,7 @@
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, optionalSetting, setting } from "./cli/flags.ts"
-import { makeWireCodec } from "../domain/avro/codec.ts"
+import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { isValidKafkaTopicName, parseTopicName } from "../domain/wire.ts"
@@ -61,6 +61,42 @@ const liveLine = (start: LiveStart) =>
   Effect.sync(() => {
     const offsets = [...start.offsets].map(([topic, ps]) => `${topic} ${[...ps].map(([p, o]) => `${p}:${o}`).join(",")}`)
     process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}caught up: ${start.tableEvents} events from the tables; following live from ${offsets.join("; ")}\n`)
+  })
+
+/**
+ * Republishes `events` to `topic` with a progress line, and the summary when it completes or is
+ * stopped. A failed send is reported with what the broker acknowledged before it (the topic holds
+ * those): the error alone left it unknown, and off a terminal the last progress line may be seconds old.
+ */
+export const republishReported = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, topic: string, codec: WireCodec) =>
+  Effect.suspend(() => {
+    let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
+    const started = Date.now()
+    const counts = (p: RepublishProgress) => `${p.events} events (${p.trades} trades, ${p.quotes} quotes)`
+    return republish(events, {
+      topic,
+      codec,
+      onProgress: (p) => {
+        latest = p
+        return progressLine(p)
+      }
+    }).pipe(
+      // A follow runs until SIGINT: the summary is printed when it drains, as when a range completes.
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          // Timed here: a follow is summarised when it is stopped, long after its last event perhaps.
+          const done = { ...latest, elapsedMs: Date.now() - started }
+          if (process.stderr.isTTY) process.stderr.write("\n")
+          if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) {
+            process.stdout.write(
+              `republished ${counts(done)} to ${topic} in ${(done.elapsedMs / 1000).toFixed(1)} s, ${rate(done)} events/s\n`
+            )
+          } else {
+            process.stderr.write(`republishing to ${topic} failed after ${counts(done)} acknowledged in ${(done.elapsedMs / 1000).toFixed(1)} s\n`)
+          }
+        })
+      )
+    )
   })
 
 const replay = Command.make("replay", {
@@ -155,17 +191,6 @@ const replay = Command.make("replay", {
       return needsKafka ? run.pipe(Effect.provide(kafka())) : run
     }
     const topic = a.topic.value
-    let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
-    let started = 0
-    const summary = Effect.sync(() => {
-      // Timed here: a follow is summarised when it is stopped, long after its last event perhaps.
-      const done = { ...latest, elapsedMs: Date.now() - started }
-      if (process.stderr.isTTY) process.stderr.write("\n")
-      process.stdout.write(
-        `republished ${done.events} events (${done.trades} trades, ${done.quotes} quotes) to ${topic} ` +
-          `in ${(done.elapsedMs / 1000).toFixed(1)} s, ${rate(done)} events/s\n`
-      )
-    })
     // Before the topic is made: a registry that refuses the schemas leaves nothing behind.
     const codec = Option.isSome(a.schemaRegistry)
       ? republishCodec(topic).pipe(Effect.provide(layerHttp({ url: a.schemaRegistry.value })))
@@ -173,18 +198,7 @@ const replay = Command.make("replay", {
     return Effect.gen(function*() {
       const wire = yield* codec
       yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: a.partitions }])
-      started = Date.now()
-      yield* republish(yield* events, {
-        topic,
-        codec: wire,
-        onProgress: (p) => {
-          latest = p
-          return progressLine(p)
-        }
-      }).pipe(
-        // A follow runs until SIGINT: the summary is printed when it drains, as when a range completes.
-        Effect.onExit((exit) => Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? summary : Effect.void)
-      )
+      yield* republishReported(yield* events, topic, wire)
     }).pipe(Effect.provide(kafka()))
   })).pipe(Command.withDescription(describedWith(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
@@ -194,4 +208,4 @@ const replay = Command.make("replay", {
   // The program's logger beneath all: Effect's default one writes to stdout, into the NDJSON.
   Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)), Layer.provideMerge(Telemetry.layer("replay")))))
 
-runCommand(replay)
+if (import.meta.main) runCommand(replay)
