@@ -92,7 +92,10 @@ export interface MaintenanceReport {
   readonly compact: CompactResult | null
   readonly expire: ExpireResult | null
   readonly orphans: OrphanResult | null
-  /** Why compaction failed or was refused (it holds back neither expiry nor orphan removal); null if it did not. */
+  /**
+   * Why compaction failed or was refused (it holds back neither expiry nor orphan removal); null if it did not.
+   * Days that failed alone are `CompactionFailed`, and `compact` then holds the days that were compacted.
+   */
   readonly compactFailure: MaintenanceError | null
 }
 
@@ -106,7 +109,20 @@ export class MaintenanceRefused extends Schema.TaggedError<MaintenanceRefused>()
   }
 }
 
-export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused
+/**
+ * Days whose compaction failed (a data file missing or corrupt, DuckDB out of memory); each was
+ * skipped and the other days were compacted all the same.
+ */
+export class CompactionFailed extends Schema.TaggedError<CompactionFailed>()("CompactionFailed", {
+  table: Schema.String,
+  days: Schema.Array(Schema.Struct({ partition: Schema.String, detail: Schema.String }))
+}) {
+  override get message() {
+    return `compaction of ${this.table} failed for ${this.days.length} day(s): ${this.days.map((d) => `${d.partition}: ${d.detail}`).join("; ")}`
+  }
+}
+
+export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused | CompactionFailed
 
 /** Table maintenance: compaction, snapshot expiry, orphan-file removal. */
 export class Maintenance extends Context.Service<Maintenance, {

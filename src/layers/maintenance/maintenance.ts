@@ -23,6 +23,7 @@ import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIden
 import { FileIO } from "../../services/FileIO.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import {
+  CompactionFailed,
   type CompactOptions,
   type CompactResult,
   type ExpireOptions,
@@ -159,7 +160,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     return { added, committed }
   })
 
-  const compact = Effect.fn("Maintenance.compact")(function*(identifier: TableIdentifier, compactOptions: CompactOptions = {}) {
+  /** The days compacted, and the days that failed alone (each skipped: the others are compacted all the same). */
+  const compactDays = Effect.fnUntraced(function*(identifier: TableIdentifier, compactOptions: CompactOptions = {}) {
     const target = compactOptions.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE
     const opts = { ...compactOptions, targetFileSizeBytes: target }
     const table = yield* catalog.loadTable(identifier)
@@ -183,6 +185,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       targetFileSizeBytes: target
     })
     const partitions: Array<PartitionCompaction> = []
+    const failedDays: Array<{ partition: string; detail: string }> = []
     let snapshotId: bigint | null = null
     let attempts = 0
     for (const group of groups) {
@@ -190,7 +193,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         // Another compaction removed some of these files first: its result stands, skip ours.
         Effect.catchTag("FilesNoLongerLive", (e) =>
           Effect.logWarning(`compaction of ${showIdentifier(identifier)} ${group.partitionKey} skipped: ${e.message}`)
-            .pipe(Effect.as(undefined)))
+            .pipe(Effect.as(undefined))),
+        // A day's own files (missing, corrupt, too big for DuckDB's memory) fail that day alone:
+        // aborting would leave every later day uncompacted on every run.
+        Effect.catchTags({
+          TableFileError: (e) => Effect.sync(() => void failedDays.push({ partition: JSON.stringify(group.partition), detail: e.message })),
+          MaintenanceRefused: (e) => Effect.sync(() => void failedDays.push({ partition: JSON.stringify(group.partition), detail: e.detail }))
+        })
       )
       if (outcome === undefined) continue
       snapshotId = outcome.committed.snapshot["snapshot-id"]
@@ -217,6 +226,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       attempts
     }
     yield* Effect.annotateCurrentSpan({ table: showIdentifier(identifier), partitions: partitions.length })
+    const failed = failedDays.length === 0 ? null : new CompactionFailed({ table: showIdentifier(identifier), days: failedDays })
+    return { result, failed }
+  })
+
+  const compact = Effect.fn("Maintenance.compact")(function*(identifier: TableIdentifier, compactOptions: CompactOptions = {}) {
+    const { failed, result } = yield* compactDays(identifier, compactOptions)
+    if (failed !== null) return yield* failed
     return result
   })
 
@@ -345,15 +361,18 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   const run = Effect.fn("Maintenance.run")(function*(identifier: TableIdentifier, runOptions: MaintenanceOptions = {}) {
     // A compaction that fails or is refused does not hold back expiry and orphan removal (the
     // metadata would grow with every commit); its error is reported beside what they did.
-    const compacted = runOptions.compact === false ? Result.succeed(null) : yield* Effect.result(compact(identifier, runOptions.compact))
+    // Days that failed alone are reported beside the days that were compacted.
+    const compacted = runOptions.compact === false
+      ? null
+      : yield* Effect.result(compactDays(identifier, runOptions.compact).pipe(Effect.withSpan("Maintenance.compact")))
     const expired = runOptions.expire === false ? null : yield* expireSnapshots(identifier, runOptions.expire)
     const orphans = runOptions.orphans === false ? null : yield* removeOrphans(identifier, runOptions.orphans)
     return {
       table: identifier,
-      compact: Result.getOrNull(compacted),
+      compact: compacted === null || Result.isFailure(compacted) ? null : compacted.success.result,
       expire: expired,
       orphans,
-      compactFailure: Result.isFailure(compacted) ? compacted.failure : null
+      compactFailure: compacted === null ? null : Result.isFailure(compacted) ? compacted.failure : compacted.success.failed
     }
   })
 

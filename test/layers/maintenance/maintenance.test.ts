@@ -278,10 +278,38 @@ describe("Maintenance", () => {
         expire: { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1000 },
         orphans: false
       })
-      assert.strictEqual(r.compactFailure?._tag, "TableFileError")
-      assert.isNull(r.compact)
+      assert.strictEqual(r.compactFailure?._tag, "CompactionFailed")
+      assert.deepStrictEqual(r.compact?.partitions, [], "its only day skipped")
       assert.strictEqual(r.expire?.snapshotsAfter, 1)
       assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, 1, "expired all the same")
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("a day that cannot be rewritten is reported and skipped: the other days are compacted, and the run names the failed day", () =>
+    Effect.gen(function*() {
+      const maintenance = yield* Maintenance
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 100, 2)
+      // A data file of the first day gone from under the table: that day cannot be rewritten.
+      const plan = yield* (yield* TableScanner).plan(trades)
+      const days = Object.keys(filesPerDay(plan.files)).sort()
+      assert.strictEqual(days.length, 2)
+      const lost = plan.files.find((f) => String(f.partition.exchange_timestamp_day) === days[0])!
+      fs.rmSync(localPath(lost.filePath))
+      const r = yield* maintenance.run(trades, {
+        compact: { targetFileSizeBytes: 64 * 1024 * 1024 },
+        expire: false,
+        orphans: false
+      })
+      assert.deepStrictEqual(r.compact?.partitions.map((p) => String(p.partition.exchange_timestamp_day)), [days[1]])
+      assert.deepStrictEqual(filesPerDay((yield* (yield* TableScanner).plan(trades)).files), { [days[0]!]: 6, [days[1]!]: 1 })
+      assert.strictEqual(r.compactFailure?._tag, "CompactionFailed")
+      assert.include(r.compactFailure!.message, `"exchange_timestamp_day":${days[0]}`)
+      assert.include(r.compactFailure!.message, localPath(lost.filePath))
+      assert.notInclude(r.compactFailure!.message, `"exchange_timestamp_day":${days[1]}`)
+      // compact() alone fails too, naming the day; the good day has nothing left to do.
+      const failed = yield* Effect.flip(maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
+      assert.strictEqual(failed._tag, "CompactionFailed")
+      assert.include(failed.message, `"exchange_timestamp_day":${days[0]}`)
     }).pipe(Effect.provide(warehouse())))
 
   it.effect("expiry keeps each group's newest marker snapshot and the chain to it", () =>
