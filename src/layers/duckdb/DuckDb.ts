@@ -2,11 +2,12 @@
  * One in-memory DuckDB per process, shared through a small pool of connections.
  *
  * Every query of `@duckdb/node-api` runs on a libuv thread-pool thread, which the
- * file system and DNS share: the pool stays below the thread-pool size so one
- * thread is always left for them (DESIGN.md "Pitfalls").
+ * file system and DNS share: the pool's statements and the SQL sandbox's (`withThread`)
+ * together stay below the thread-pool size so one thread is always left for them
+ * (DESIGN.md "Pitfalls").
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
-import { Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
+import { Config, Context, Effect, Layer, Option, Pool, Schema, Semaphore } from "effect"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
@@ -149,9 +150,13 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
     ),
     size
   })
+  // The pool's statements and those of other instances (the SQL sandbox's) share one budget, so
+  // together they too leave a libuv thread: two of each on the default four stalled every file read.
+  const threads = yield* Semaphore.make(maxConnections())
   return DuckDb.of({
     size,
-    withConnection: (use) => Pool.use(pool, use)
+    withConnection: (use) => threads.withPermits(1)(Pool.use(pool, use)),
+    withThread: threads.withPermits(1)
   })
 })
 
@@ -162,6 +167,11 @@ export class DuckDb extends Context.Service<DuckDb, {
   readonly withConnection: <A, E, R>(
     use: (connection: DuckDBConnection) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | DuckDbError, R>
+  /**
+   * Runs `effect`, DuckDB calls of another instance (the SQL sandbox's), within the budget the
+   * pool's statements take from too: below the libuv thread-pool size, all of them together.
+   */
+  readonly withThread: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }>()("k2/duckdb/DuckDb") {
   static readonly layerWith = (options: DuckDbOptions): Layer.Layer<DuckDb, DuckDbError> =>
     Layer.effect(DuckDb, make(options))

@@ -9,6 +9,7 @@ import { BadParam, type Format, parseInstant, required, type SnapshotParam } fro
 import { checkRange as ordered } from "../../domain/query/validate.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
+import { DuckDb } from "../duckdb/DuckDb.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
@@ -112,6 +113,7 @@ export type Reads = Effect.Success<ReturnType<typeof makeReads>>
 
 export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog
+  const duckDb = yield* DuckDb
   const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
   /** Answers being computed, by ETag (see answerRead). */
   const inFlight = new Map<string, Deferred.Deferred<Encoded, unknown>>()
@@ -149,8 +151,11 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       return { from, to }
     })
 
-  /** At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route. */
-  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) => sqlPermits.withPermits(1)(runSandboxed(request))
+  /**
+   * At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route; and with
+   * the pool's statements, below the libuv thread-pool size (DuckDb.withThread).
+   */
+  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) => sqlPermits.withPermits(1)(duckDb.withThread(runSandboxed(request)))
 
   /**
    * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or
