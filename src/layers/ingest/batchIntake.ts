@@ -16,7 +16,7 @@ import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import { atomically, type PartitionState, type Partitions, type Row, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type PartitionState, type Partitions, type Row, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
 const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
@@ -36,9 +36,6 @@ export interface BatchIntakeContext {
   /** IngestConfig.logRemadeEachRun: a log behind the marks is records coming again, not another log. */
   readonly logRemadeEachRun: boolean
 }
-
-/** Records below this are in every table the partition feeds: nothing to do with them. */
-const ingestedBelow = (part: PartitionState): bigint => part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark
 
 /** One batch in its consumer span, linked to its records' producer spans when tracing is on. */
 export const makeConsumeBatch = (

@@ -1,6 +1,6 @@
 /** The ingestor's tallies, and its progress as `Ingestor.progress` reports it. */
 import type { IngestProgress } from "../../services/Ingestor.ts"
-import type { Partitions } from "./partitionState.ts"
+import { ingestedBelow, type Partitions } from "./partitionState.ts"
 
 /** Counted by this process since it started; the rest of the progress is read from the partitions. */
 export const makeCounters = () => ({
@@ -24,8 +24,7 @@ export const progressOf = (counters: IngestCounters, parts: Partitions): IngestP
   for (const p of parts.values()) {
     lag += p.lag > 0n ? p.lag : 0n
     position += p.next
-    const committed = p.tableMark < p.sequenceMark ? p.tableMark : p.sequenceMark
-    uncommitted += p.next - committed
+    uncommitted += p.next - ingestedBelow(p)
     // Replaying what sequence_events has not seen yet puts `next` below the table's mark.
     if (p.next > p.tableMark) unwritten += p.next - p.tableMark
   }

@@ -42,7 +42,7 @@ import { BufferRoom } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import { atomically, type DataTable, type PartitionState, type Partitions, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { backoff, isPermanent, isTransient, reconnectSchedule, retrySchedule } from "./transientFaults.ts"
@@ -342,7 +342,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         if (part !== undefined) {
           // With the streams that left it when it holds records past its marks: their states have
           // seen those records, which are read again (here too, if the partition comes back).
-          const rereads = part.next > (part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark)
+          const rereads = part.next > ingestedBelow(part)
           if (part.table !== "instruments") {
             yield* trackers[part.table].forget((e, s) => part.streams.has(e, s) || (rereads && part.left.has(e, s)))
           }

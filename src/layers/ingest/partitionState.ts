@@ -62,6 +62,10 @@ export interface PartitionState {
   retired: boolean
 }
 
+/** Records below this are in every table the partition feeds: where a restart reads from. */
+export const ingestedBelow = (part: Pick<PartitionState, "sequenceMark" | "tableMark">): bigint =>
+  part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark
+
 /** The assigned partitions. A restart replaces a partition's state: `parts.get(key) !== part` tells. */
 export type Partitions = Map<TpKey, PartitionState>
 

@@ -18,7 +18,7 @@ import type { TpKey } from "../../services/KafkaSource.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { committedMetrics, countBy } from "./ingestMetrics.ts"
-import { atomically, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
 
 export const SEQUENCE_EVENTS = identifierOf("sequence_events")
 
@@ -51,7 +51,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
     for (const part of parts.values()) checkpoints ||= part.events.length > 0
     const taken: Array<Taken> = []
     for (const part of parts.values()) {
-      if (part.retired || (part.next <= part.sequenceMark && part.next <= part.tableMark)) continue
+      if (part.retired || part.next <= ingestedBelow(part)) continue
       const filter = (exchange: string, symbol: string) => part.streams.has(exchange, symbol)
       taken.push({
         part,

@@ -11,7 +11,7 @@ import { identifierOf } from "../../domain/tables.ts"
 import type { Catalog } from "../../services/Catalog.ts"
 import type { FileIO } from "../../services/FileIO.ts"
 import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
-import { atomically, type DataTable, type PartitionState, type Partitions, rowsFor, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowsFor, type Trackers } from "./partitionState.ts"
 import { checkpointKey, SEQUENCE_EVENTS } from "./tableCommits.ts"
 
 export interface TableStartsContext {
@@ -98,7 +98,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) if (mine(exchange, symbol)) streams.add(exchange, symbol)
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
-      const next = sequenceMark < tableMark ? sequenceMark : tableMark
+      const next = ingestedBelow({ sequenceMark, tableMark })
       // The lag is the partition's, not this state's: kept until the next batch says otherwise.
       parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, spans: [], retired: false })
       starts.set(key, next)
