@@ -8,7 +8,7 @@ import type { PartitionSpec } from "../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { Catalog, type TableIdentifier } from "../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { makeTrades } from "./fixtures.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
@@ -39,6 +39,19 @@ export const lakehouseWrapping = (
     })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options))),
     options.sink
   )
+
+/** The lakehouse of `options` whose catalog refuses a table's commit as unavailable while `refuses(table)` says so (asked at each commit). */
+export const lakehouseRefusingCommits = (options: Lakehouse.LakehouseOptions, refuses: (table: string) => boolean) =>
+  lakehouseWrapping(options, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      commitTable: (id, requirements, updates) =>
+        Effect.suspend(() =>
+          refuses(id.name)
+            ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+            : catalog.commitTable(id, requirements, updates)
+        )
+    }))
 
 /**
  * A SQLite lakehouse whose tables read as another engine left them once `swap.list` is set: every

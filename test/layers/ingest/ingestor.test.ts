@@ -26,7 +26,7 @@ import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type Partitio
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { expireAsAnotherEngine, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
 
@@ -208,14 +208,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       })).pipe(Layer.provide(kafka))
       let failuresLeft = 4
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          commitTable: (id, requirements, updates) =>
-            id.name !== "sequence_events" && failuresLeft-- > 0
-              ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
-              : catalog.commitTable(id, requirements, updates)
-        }))
+      const lakehouse = lakehouseRefusingCommits(options, (table) => table !== "sequence_events" && failuresLeft-- > 0)
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
         Effect.provide(ingestorLayer({ maxBufferedRows: 1_000, flushRows: 400 }).pipe(
           Layer.provideMerge(Layer.mergeAll(kafka, slowDlq, lakehouse))
@@ -263,16 +256,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const valid = reconciliation.totals.trades + reconciliation.totals.quotes
       let down = false
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 2 } }
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          commitTable: (id, requirements, updates) =>
-            Effect.suspend(() =>
-              down
-                ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
-                : catalog.commitTable(id, requirements, updates)
-            )
-        }))
+      const lakehouse = lakehouseRefusingCommits(options, () => down)
       // Nothing is due before the drain: everything consumed is still buffered when it starts.
       const first = yield* Effect.gen(function*() {
         const ingestor = yield* Ingestor
@@ -380,14 +364,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // every record again to rebuild its tracker.
       let failuresLeft = 1
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          commitTable: (id, requirements, updates) =>
-            id.name === "sequence_events" && failuresLeft-- > 0
-              ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
-              : catalog.commitTable(id, requirements, updates)
-        }))
+      const lakehouse = lakehouseRefusingCommits(options, (table) => table === "sequence_events" && failuresLeft-- > 0)
       const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
@@ -705,16 +682,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       let failUntil = 0
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          commitTable: (id, requirements, updates) =>
-            Effect.suspend(() =>
-              id.name === "trades" && Date.now() < failUntil
-                ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
-                : catalog.commitTable(id, requirements, updates)
-            )
-        }))
+      const lakehouse = lakehouseRefusingCommits(options, (table) => table === "trades" && Date.now() < failUntil)
       const xyz = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
       const abc = makeTrades({ count: 20, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
       yield* Effect.gen(function*() {
@@ -1024,14 +992,7 @@ const stopWhileRejoining = (when: "in the backoff" | "after a refused subscripti
     // The catalog is lost with it: the first run's drain cannot commit what it read.
     let down = false
     const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
-    const lakehouse = lakehouseWrapping(options, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        commitTable: (id, requirements, updates) =>
-          Effect.suspend(() =>
-            down ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" }))) : catalog.commitTable(id, requirements, updates)
-          )
-      }))
+    const lakehouse = lakehouseRefusingCommits(options, () => down)
     let rejoining = 0
     const watch = Logger.make(({ message }) => {
       if ((Array.isArray(message) ? message : [message]).map(String).join(" ").includes("rejoining")) rejoining++

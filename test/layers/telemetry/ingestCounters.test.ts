@@ -20,7 +20,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
 
 const valueOf = (text: string, name: string, labels: Record<string, string> = {}) =>
@@ -75,14 +75,7 @@ describe("ingest counters", () => {
     // The first sequence_events commit fails: the partition restarts from the tables and reads its
     // records again from sequence_events' mark, finding the same duplicate again.
     let failuresLeft = 1
-    const lake = lakehouseWrapping({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        commitTable: (id, requirements, updates) =>
-          id.name === "sequence_events" && failuresLeft-- > 0
-            ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected" })))
-            : catalog.commitTable(id, requirements, updates)
-      }))
+    const lake = lakehouseRefusingCommits({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (table) => table === "sequence_events" && failuresLeft-- > 0)
     const ingestor = Layer.unwrap(Effect.gen(function*() {
       const trades = yield* Trackers.make()
       const quotes = yield* Trackers.make()
