@@ -3,14 +3,14 @@ import { Effect } from "effect"
 import { layerKafkajs } from "../../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
 import { KafkaSource } from "../../src/services/KafkaSource.ts"
-import { abortedSender, collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
-import { deleteRecords, ensureBroker, groupMembers, kafkaBrokers, sendTransactional } from "../support/kafka.ts"
+import { collectInBackground, kafkaContract, recordsFor, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
+import { deleteRecords, ensureBroker, groupMembers, kafkaBrokers, sendAborted, sendTransactional } from "../support/kafka.ts"
 
 beforeAll(() => ensureBroker(), 600_000)
 
 const layer = () => layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test" })
 
-kafkaContract("kafkajs (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional, sendAborted: abortedSender(kafkaBrokers) })
+kafkaContract("kafkajs (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional, sendAborted })
 
 const sockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
 

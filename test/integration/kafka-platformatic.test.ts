@@ -4,14 +4,14 @@ import { partitionForKey } from "../../src/layers/kafka/partitioner.ts"
 import { layerPlatformatic } from "../../src/layers/kafka/platformatic.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
 import { type KafkaError, KafkaSource, tpKey } from "../../src/services/KafkaSource.ts"
-import { abortedSender, collectInBackground, kafkaContract, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
-import { deleteRecords, ensureBroker, kafkaBrokers, sendTransactional } from "../support/kafka.ts"
+import { collectInBackground, kafkaContract, unique, waitUntil } from "../layers/kafka/kafkaContract.ts"
+import { deleteRecords, ensureBroker, kafkaBrokers, sendAborted, sendTransactional } from "../support/kafka.ts"
 
 beforeAll(() => ensureBroker(), 600_000)
 
 const layer = () => layerPlatformatic({ brokers: kafkaBrokers, clientId: "k2-test" })
 
-kafkaContract("platformatic (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional, sendAborted: abortedSender(kafkaBrokers) })
+kafkaContract("platformatic (real broker)", layer, { timeoutMs: 90_000, deleteRecords, sendTransactional, sendAborted })
 
 const reasonOf = <A>(exit: Exit.Exit<A, KafkaError>) => {
   assert.isTrue(Exit.isFailure(exit))
@@ -64,7 +64,7 @@ describe("platformatic specifics", () => {
       const topic = unique("k2test")
       yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
       // Offsets 0-2 aborted records (one batch), 3 the abort marker, 4-5 plain records.
-      yield* abortedSender(kafkaBrokers)(topic, 0, 3, 1)
+      yield* sendAborted(topic, 0, 3, 1)
       yield* (yield* KafkaSink).send([0, 1].map((i) => ({ topic, key: null, partition: 0, value: new Uint8Array([i]) })))
       const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
       const { collected } = yield* collectInBackground(consumer)

@@ -35,20 +35,39 @@ export const groupMembers = (groupId: string) =>
   withAdmin(async (admin) => (await admin.describeGroups([groupId])).groups[0]?.members.length ?? 0)
 
 /**
- * Sends `n` records to one partition in a committed transaction, as an exactly-once producer
- * upstream does: the log then holds the records and, after them, the transaction's commit marker.
+ * Runs one transaction per outcome on a partition, `n` records each, with one transactional
+ * producer, as an exactly-once producer upstream does: the log then holds each transaction's
+ * records and, after them, its commit or abort marker. The coordinator writes a marker after it
+ * answers the commit or abort, so this waits for the last one: a record sent right after would
+ * otherwise land before it, and every offset the tests name would move.
  */
-export const sendTransactional = (topic: string, partition: number, n: number) =>
-  Effect.promise(async () => {
+const sendTransactions = (topic: string, partition: number, n: number, outcomes: ReadonlyArray<"commit" | "abort">) =>
+  withAdmin(async (admin) => {
+    const logEnd = async () => BigInt((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)!.high)
+    const end = (await logEnd()) + BigInt(outcomes.length * (n + 1))
     const kafka = new Kafka({ brokers: [...kafkaBrokers], clientId: "k2-test-tx", logLevel: logLevel.NOTHING })
-    const producer = kafka.producer({ transactionalId: `k2-test-${topic}`, idempotent: true, maxInFlightRequests: 1 })
+    const producer = kafka.producer({ transactionalId: `k2-test-tx-${topic}`, idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
     try {
-      const tx = await producer.transaction()
-      await tx.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition, value: `tx${i}` })) })
-      await tx.commit()
+      for (const [t, outcome] of outcomes.entries()) {
+        const tx = await producer.transaction()
+        await tx.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition, value: `${outcome}${t}-${i}` })) })
+        await (outcome === "commit" ? tx.commit() : tx.abort())
+      }
     } finally {
       await producer.disconnect()
     }
+    const deadline = Date.now() + 60_000
+    while ((await logEnd()) < end) {
+      if (Date.now() > deadline) throw new Error(`the markers of ${topic}:${partition} were not written within 60 s`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
   })
+
+/** Sends `n` records to a partition in a committed transaction: offsets n.. hold its marker. */
+export const sendTransactional = (topic: string, partition: number, n: number) => sendTransactions(topic, partition, n, ["commit"])
+
+/** Sends `n` records to a partition in a transaction that is then aborted, `times` times. */
+export const sendAborted = (topic: string, partition: number, n: number, times: number) =>
+  sendTransactions(topic, partition, n, Array.from({ length: times }, () => "abort" as const))
 

@@ -109,24 +109,6 @@ export interface ContractOptions {
   readonly sendAborted?: (topic: string, partition: number, n: number, times: number) => Effect.Effect<void>
 }
 
-/** `sendAborted` for a real broker: one transactional producer, transactions aborted one after another. */
-export const abortedSender = (brokers: ReadonlyArray<string>) => (topic: string, partition: number, n: number, times: number) =>
-  Effect.promise(async () => {
-    const { Kafka, logLevel } = (await import("kafkajs")).default
-    const kafka = new Kafka({ brokers: [...brokers], clientId: "k2-test-abort", logLevel: logLevel.NOTHING })
-    const producer = kafka.producer({ transactionalId: `k2-test-abort-${topic}`, idempotent: true, maxInFlightRequests: 1 })
-    await producer.connect()
-    try {
-      for (let t = 0; t < times; t++) {
-        const tx = await producer.transaction()
-        await tx.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition, value: `aborted${t}-${i}` })) })
-        await tx.abort()
-      }
-    } finally {
-      await producer.disconnect()
-    }
-  })
-
 export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unknown>, options: ContractOptions) =>
   describe(`Kafka contract: ${name}`, () => {
     const run = <A, E>(effect: Effect.Effect<A, E, Kafka | Scope.Scope>) =>
