@@ -34,7 +34,7 @@ export const Problems = [
   problem(413, "Body too large"),
   problem(429, "Rate limit exceeded (see Retry-After)"),
   problem(500, "Internal error (no details are ever returned)"),
-  problem(503, "Not ready, or the query took longer than the server allows")
+  problem(503, "Not ready, the catalog unavailable, the query took longer than the server allows, or the SQL sandbox busy (see Retry-After)")
 ]
 
 // --- access: each route declares the scope its key needs ---------------------------------

@@ -35,7 +35,7 @@ import {
   twoParts,
   writeRowsParquet
 } from "./respond.ts"
-import { runSandboxed } from "./sql.ts"
+import { runSandboxed, SqlBusy } from "./sql.ts"
 
 interface Meta {
   readonly correlation_id: string
@@ -153,9 +153,18 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
 
   /**
    * At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route; and with
-   * the pool's statements, below the libuv thread-pool size (DuckDb.withThread).
+   * the pool's statements, below the libuv thread-pool size (DuckDb.withThread). A run waits for a
+   * slot no longer than it may run (SqlBusy past that), so the waiting line drains as fast as the
+   * slots turn over, however many clients call. The slot is the scope's: one taken just as the
+   * wait timed out is given back too.
    */
-  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) => sqlPermits.withPermits(1)(duckDb.withThread(runSandboxed(request)))
+  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) =>
+    Effect.scoped(
+      sqlPermits.takeScoped(1).pipe(
+        Effect.timeoutOrElse({ duration: Duration.millis(request.timeoutMs), orElse: () => Effect.fail(new SqlBusy({ ms: request.timeoutMs })) }),
+        Effect.andThen(duckDb.withThread(runSandboxed(request)))
+      )
+    )
 
   /**
    * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or

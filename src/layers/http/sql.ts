@@ -53,6 +53,13 @@ export class SqlTimeout extends Schema.TaggedError<SqlTimeout>()("SqlTimeout", {
   }
 }
 
+/** Both sandbox slots (SQL, Parquet exports) stayed taken for as long as the run may take: come back later. */
+export class SqlBusy extends Schema.TaggedError<SqlBusy>()("SqlBusy", { ms: Schema.Number }) {
+  override get message() {
+    return `the SQL sandbox (SQL and Parquet exports, two at once) stayed busy for ${this.ms} ms; retry later`
+  }
+}
+
 export interface SandboxTable {
   readonly name: string
   readonly schema: TableSchema

@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { afterAll, assert, layer } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer } from "effect"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import type { ServerOptions } from "../../../src/layers/http/config.ts"
 import * as Server from "../../../src/layers/http/server.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
@@ -59,9 +60,9 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true })
 })
 
-const servingWith = (queryTimeoutMs?: number) => Layer.unwrap(Effect.sync(() => {
+const servingWith = (overrides: Partial<ServerOptions> = {}) => Layer.unwrap(Effect.sync(() => {
   const dir = warehouseDir()
-  return Server.layer({ ...testOptions(queryTimeoutMs === undefined ? {} : { queryTimeoutMs }), warehouse: dir }).pipe(
+  return Server.layer({ ...testOptions(overrides), warehouse: dir }).pipe(
     Layer.provideMerge(
       Layer.mergeAll(fill({ trades: 25_000, quotes: 2_000 }), QueryLayer.layer(), ReplayLayer.layer).pipe(
         Layer.provideMerge(counting),
@@ -182,7 +183,7 @@ layer(serving, { timeout: 180_000, excludeTestServices: true })("the server unde
     }))
 })
 
-layer(servingWith(40), { timeout: 180_000, excludeTestServices: true })("reads past the query time limit", (it) => {
+layer(servingWith({ queryTimeoutMs: 40 }), { timeout: 180_000, excludeTestServices: true })("reads past the query time limit", (it) => {
   it.effect("concurrent reads stopped by the limit answer 503 query_timeout and give their connections back", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
@@ -212,6 +213,24 @@ layer(servingWith(40), { timeout: 180_000, excludeTestServices: true })("reads p
     }))
 })
 
+layer(servingWith({ sqlTimeoutMs: 1_000 }), { timeout: 180_000, excludeTestServices: true })("SQL past its slots", (it) => {
+  it.effect("a statement waits for a slot no longer than it may run: 503 sql_busy with Retry-After, and the line drains", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const post = (sql: string) =>
+        fetch(`${base}/v1/sql`, { method: "POST", headers: { ...auth(KEYS.full), "content-type": "application/json" }, body: JSON.stringify({ sql }) })
+          .then(async (r) => ({ status: r.status, code: (JSON.parse(await r.text()) as { code?: string }).code, retryAfter: r.headers.get("retry-after") }))
+      // Two run (a second each, then query_timeout), two wait and run next; the fifth would have
+      // to wait for those too, longer than the second it may wait.
+      const answers = yield* Effect.promise(() => Promise.all(Array.from({ length: 5 }, () => post("SELECT count(*) FROM range(100000000000) a"))))
+      assert.deepStrictEqual(answers.map((a) => a.status), [503, 503, 503, 503, 503])
+      assert.isAtLeast(answers.filter((a) => a.code === "query_timeout").length, 2, JSON.stringify(answers))
+      const busy = answers.filter((a) => a.code === "sql_busy")
+      assert.isAtLeast(busy.length, 1, JSON.stringify(answers))
+      for (const a of busy) assert.strictEqual(a.retryAfter, "1")
+      assert.strictEqual((yield* Effect.promise(() => post("SELECT count(*) AS n FROM trades"))).status, 200)
+    }))
+})
 
 layer(serving, { timeout: 180_000, excludeTestServices: true })("DuckDB and the libuv thread pool", (it) => {
   it.effect("pooled statements and SQL statements running together leave a thread for the file system", () =>
