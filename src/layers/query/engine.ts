@@ -60,7 +60,7 @@ import {
   uniformText
 } from "../duckdb/vectors.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
-import { bucketExpression, columnExpression, decimalColumns, filteredFiles, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, symbolFilter, timeFilter } from "./sql.ts"
+import { bucketExpression, columnExpression, decimalColumns, filteredFiles, localTimestamp, OHLCV, ORDER_KEY, pageColumn, Params, PIECED_COLUMNS, symbolFilter, timeFilter } from "./sql.ts"
 import { dayText, MICROS_PER_DAY } from "../../domain/time.ts"
 
 export interface QueryEngineOptions {
@@ -130,11 +130,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
     // One branch per exchange with its zone as a parameter: a constant zone per branch keeps
     // DuckDB's ICU conversion on its fast path (a per-row zone lookup was ~5x slower).
     const localDay = (params: Params) => {
-      const fallback = `timezone(${params.add(defaultZone)}::VARCHAR, exchange_timestamp)`
+      const fallback = localTimestamp(params, defaultZone)
       // No zones configured: a CASE with no WHEN is a syntax error, every day is the default zone's.
       if (zones.length === 0) return `${fallback}::DATE`
       return `CASE exchange ${
-        zones.map(([exchange, zone]) => `WHEN ${params.add(exchange)} THEN timezone(${params.add(zone)}::VARCHAR, exchange_timestamp)`).join(" ")
+        zones.map(([exchange, zone]) => `WHEN ${params.add(exchange)} THEN ${localTimestamp(params, zone)}`).join(" ")
       } ELSE ${fallback} END::DATE`
     }
 

@@ -53,6 +53,18 @@ export const timeFilter = (params: Params, from: number, to: number, column = "e
 export const filteredFiles = (params: Params, paths: ReadonlyArray<string>, from: number, to: number, symbols: ReadonlyArray<string>): string =>
   `${params.files(paths)} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
 
+/**
+ * `column` (a TIMESTAMPTZ) as wall-clock time in `zone`. Intl, which checks K2_SEQUENCE_ZONES and
+ * counts ingest's days, also takes fixed offsets (±HH, ±HHMM, ±HH:MM) as zones; DuckDB's ICU knows
+ * no such name ("Unknown TimeZone"), so those are added as an offset instead.
+ */
+export const localTimestamp = (params: Params, zone: string, column = "exchange_timestamp"): string => {
+  const m = /^([+-])(\d{2})(?::?(\d{2}))?$/.exec(zone)
+  if (m === null) return `timezone(${params.add(zone)}::VARCHAR, ${column})`
+  const micros = BigInt((Number(m[2]) * 60 + Number(m[3] ?? "0")) * 60_000_000)
+  return `make_timestamp(epoch_us(${column}) + ${params.add(m[1] === "-" ? -micros : micros)}::BIGINT)`
+}
+
 /** The total order of rows: exchange time, then source sequence (NULL first, as -1), then message_id. */
 export const ORDER_KEY = "exchange_timestamp, coalesce(source_sequence, -1), message_id"
 

@@ -10,6 +10,8 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { ExchangeCalendars } from "../../../src/domain/sequence/calendar.ts"
+import { dayText } from "../../../src/domain/time.ts"
 import { HOUR, T0 } from "./data.ts"
 import { TRADES, warehouseDir } from "./fixture.ts"
 
@@ -72,5 +74,32 @@ layer(configured, { timeout: 60_000, excludeTestServices: true })("QueryEngine.l
       yield* load
       assert.deepStrictEqual(yield* tradingDays("XTKS"), [["2024-01-02", 1], ["2024-01-03", 1]])
       assert.deepStrictEqual(yield* tradingDays("ASX"), [["2024-01-02", 1], ["2024-01-03", 1]])
+    }))
+})
+
+// Intl (so K2_SEQUENCE_ZONES' check and ingest's trackers) takes fixed offsets as zones; DuckDB's ICU
+// knows no such name ("Unknown TimeZone"), so every summary failed.
+const offsets = QueryLayer.layerConfig.pipe(
+  Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })),
+  Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ K2_SEQUENCE_ZONES: "XTKS=+09:00" })))
+)
+
+layer(offsets, { timeout: 60_000, excludeTestServices: true })("QueryEngine with a fixed-offset zone", (it) => {
+  it.effect("reads trading days at that offset, as ingest's calendar does", () =>
+    Effect.gen(function*() {
+      yield* load
+      const calendar = new ExchangeCalendars({ XTKS: "+09:00" }).forExchange("XTKS")
+      assert.deepStrictEqual(tokyo.map((t) => dayText(calendar.localDay(t.exchange_timestamp))).sort(), ["2024-01-02", "2024-01-03"])
+      assert.deepStrictEqual(yield* tradingDays("XTKS"), [["2024-01-02", 1], ["2024-01-03", 1]])
+      assert.deepStrictEqual(yield* tradingDays("ASX"), [["2024-01-02", 1], ["2024-01-03", 1]])
+    }))
+  it.effect("also as the default zone, and with half-hour and hour-only offsets", () =>
+    Effect.gen(function*() {
+      for (const [zone, want] of [["-05", "2024-01-02"], ["+05:30", "2024-01-03"], ["+0030", "2024-01-03"], ["-00:31", "2024-01-02"]] as const) {
+        const engine = yield* QueryEngine.pipe(Effect.provide(QueryLayer.layer({ exchangeZones: {}, defaultZone: zone })))
+        const rows = (yield* engine.dailySummary({ fromDay: "2024-01-01", toDay: "2024-01-05", symbols: ["BHP"] })).rows
+        // 2024-01-02T23:30Z: the next day from +00:30 on, this one at -00:31 and west.
+        assert.strictEqual(rows.find((s) => s.lastTrade === T0 + 23 * HOUR + HOUR / 2 && s.exchange === "XTKS")?.tradingDay, want, zone)
+      }
     }))
 })
