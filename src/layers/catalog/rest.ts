@@ -8,7 +8,9 @@
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
  * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
  * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
- * 419 (AuthenticationTimeout) refresh an OAuth2 token once. A change the `endpoints` of
+ * 419 (AuthenticationTimeout) refresh an OAuth2 token once. Redirects are followed only when the
+ * request goes on unchanged (307/308, or a GET); a change redirected otherwise is CatalogRejected
+ * (CommitStateUnknown for a commit answered 303). A change the `endpoints` of
  * `/v1/config` leave out is CatalogRejected without being sent.
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
@@ -36,6 +38,7 @@ import {
   showIdentifier,
   type TableIdentifier
 } from "../../services/Catalog.ts"
+import { causesText } from "./failureText.ts"
 
 export interface RestCatalogOptions {
   /** Base URI of the catalog, e.g. http://127.0.0.1:8181 (the `/v1/...` paths go below it). */
@@ -68,11 +71,19 @@ export interface RestCatalogOptions {
 interface Reply {
   readonly status: number
   readonly text: string
+  /** The Location header of a redirect. */
+  readonly location?: string | undefined
 }
 
 const UNIT_SEPARATOR = "\u001f"
 
 const errorMessage = (reply: Reply): string => {
+  if (reply.status >= 300 && reply.status < 400) {
+    // Left unfollowed: a change (POST, DELETE) answered with 301/302/303, and a redirect without a Location.
+    return reply.location === undefined
+      ? `${reply.status}: a redirect without a Location`
+      : `${reply.status}: the server redirects to ${reply.location}, and a change is not resent there as a GET: configure that address instead`
+  }
   try {
     const body = JSON.parse(reply.text) as { error?: { message?: string; type?: string } }
     if (body.error !== undefined) return `${reply.status} ${body.error.type ?? ""}: ${body.error.message ?? ""}`.trim()
@@ -92,6 +103,23 @@ const staleSequenceNumber = (reply: Reply) =>
 
 /** Statuses saying the credentials expired: the request was not processed (the spec's 419 is AuthenticationTimeout). */
 const expiredCredentials = (status: number) => status === 401 || status === 419
+
+const MAX_REDIRECTS = 5
+
+/**
+ * Where to send `request` again after `reply`, when that is safe: the method and body go on unchanged
+ * (307, 308), or there are none (GET, HEAD). A fetch left to follow a 301/302/303 itself resends a
+ * POST or DELETE as a GET, whose 200 (the table loaded) a commit would take for accepted.
+ */
+const redirectTarget = (request: HttpClientRequest.HttpClientRequest, reply: Reply): URL | undefined => {
+  if (![301, 302, 303, 307, 308].includes(reply.status) || reply.location === undefined) return undefined
+  if (reply.status !== 307 && reply.status !== 308 && request.method !== "GET" && request.method !== "HEAD") return undefined
+  try {
+    return new URL(reply.location, request.url)
+  } catch {
+    return undefined
+  }
+}
 
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
@@ -142,19 +170,32 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     return accessToken
   })
 
-  /** One HTTP exchange; a transport failure or timeout is CatalogUnavailable (callers may reclassify). */
+  /**
+   * One HTTP exchange, following the redirects that keep the request as it is (see redirectTarget);
+   * a transport failure or timeout is CatalogUnavailable (callers may reclassify).
+   */
   const send = (request: HttpClientRequest.HttpClientRequest, bearer: string | undefined) =>
     Effect.gen(function*() {
-      const withAuth = bearer === undefined ? request : HttpClientRequest.bearerToken(request, bearer)
-      const outcome = yield* http.execute(withAuth).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (text): Reply => ({ status: response.status, text }))),
-        Effect.timeoutOption(timeout),
-        Effect.mapError((e) => unavailable(`${request.method} ${request.url}: ${e.message}`))
-      )
-      if (Option.isNone(outcome)) {
-        return yield* unavailable(`${request.method} ${request.url}: no answer within ${Duration.format(timeout)}`)
+      let current = request
+      for (let hops = 0;; hops++) {
+        const withAuth = bearer === undefined ? current : HttpClientRequest.bearerToken(current, bearer)
+        const outcome = yield* http.execute(withAuth).pipe(
+          Effect.flatMap((response) =>
+            Effect.map(response.text, (text): Reply => ({ status: response.status, text, location: response.headers["location"] }))
+          ),
+          Effect.timeoutOption(timeout),
+          Effect.mapError((e) => unavailable(`${current.method} ${current.url}: ${causesText(e)}`))
+        )
+        if (Option.isNone(outcome)) {
+          return yield* unavailable(`${current.method} ${current.url}: no answer within ${Duration.format(timeout)}`)
+        }
+        const target = redirectTarget(current, outcome.value)
+        if (target === undefined) return outcome.value
+        if (hops >= MAX_REDIRECTS) return yield* unavailable(`${request.method} ${request.url}: more than ${MAX_REDIRECTS} redirects`)
+        // The token goes on to the same host only (on another port or scheme of it, too).
+        if (target.hostname !== new URL(current.url).hostname) bearer = undefined
+        current = HttpClientRequest.setUrl(current, target)
       }
-      return outcome.value
     })
 
   const call = Effect.fnUntraced(function*(
@@ -207,10 +248,12 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const tablePath = (id: TableIdentifier) => `${root}/namespaces/${nsPath(id.namespace)}/tables/${encodeURIComponent(id.name)}`
   /**
    * An answer the operation does not expect: a 4xx refuses the request for good, except those
-   * that may pass (credentials renewed, a timeout, a rate limit); anything else is the server failing.
+   * that may pass (credentials renewed, a timeout, a rate limit), and so does a redirect not followed
+   * (the URI is wrong); anything else is the server failing.
    */
   const unexpected = (what: string, reply: Reply) =>
-    reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 419, 429].includes(reply.status)
+    (reply.status >= 300 && reply.status < 400) ||
+      (reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 419, 429].includes(reply.status))
       ? catalogError(new CatalogRejected({ detail: `${what}: ${errorMessage(reply)}` }))
       : unavailable(`${what}: ${errorMessage(reply)}`)
 
@@ -402,14 +445,23 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       if (reply.status === 200) return yield* Effect.mapError(loaded(identifier, reply), (e) => unknown(`accepted, but ${e.message}`))
       if (reply.status === 409 || staleSequenceNumber(reply)) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
-      if (reply.status >= 500) return yield* unknown(errorMessage(reply))
-      // 400 (a bad update) or 401/403/419: the commit was refused, it did not land.
+      // Another 2xx (a gateway's 202 Accepted, a 204) or a 303 See Other may answer a request carried out.
+      if (reply.status >= 500 || reply.status === 303 || (reply.status >= 200 && reply.status < 300)) {
+        return yield* unknown(errorMessage(reply))
+      }
+      // A redirect it was not sent on (301, 302: not carried out), 400 (a bad update) or 401/403/419: the commit was refused, it did not land.
       return yield* unexpected(`commit ${table}`, reply)
     })
   })
 })
 
-/** The REST catalog over Node's fetch. */
+/**
+ * The REST catalog over Node's fetch. Redirects are followed by `send`, not by fetch: fetch resends a
+ * POST answered with 301 or 302 as a GET.
+ */
 export const layer = (options: RestCatalogOptions) =>
-  Layer.effect(Catalog)(make(options)).pipe(Layer.provide(FetchHttpClient.layer))
+  Layer.effect(Catalog)(make(options)).pipe(
+    Layer.provide(FetchHttpClient.layer),
+    Layer.provide(Layer.succeed(FetchHttpClient.RequestInit)({ redirect: "manual" }))
+  )
 

@@ -41,6 +41,7 @@ import {
 import { FileIO } from "../../services/FileIO.ts"
 import { foreignStorage, isLocalLocation } from "../iceberg/fileio.ts"
 import { classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
+import { failureText } from "./failureText.ts"
 
 const DDL = [
   `CREATE TABLE IF NOT EXISTS iceberg_tables (
@@ -75,7 +76,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   const cache = metadataCache()
   const warehouse = options.warehouse.replace(/\/+$/, "")
 
-  const unavailable = (cause: unknown) => catalogError(new CatalogUnavailable({ detail: (cause as Error).message ?? String(cause) }))
+  const unavailable = (cause: unknown) => catalogError(new CatalogUnavailable({ detail: failureText(cause) }))
   /** A driver call; one answered at once (SQLite) resumes without waiting for the event loop. */
   const db = <A>(f: () => A | Promise<A>) =>
     Effect.try({ try: f, catch: unavailable }).pipe(
@@ -88,7 +89,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       Effect.catch((e) =>
         classifySqlError(e.cause) === "unique-violation"
           ? Effect.void
-          : Effect.fail(catalogError(new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) }))))
+          : Effect.fail(catalogError(new CatalogUnavailable({ detail: failureText(e.cause ?? e) }))))
     )
   }
 
@@ -104,7 +105,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       // SQLite: "no such column"; PostgreSQL: SQLSTATE 42703 (undefined column). Anything else is the database failing.
       return cause?.code === "42703" || /no such column/i.test(cause?.message ?? "")
         ? Effect.succeed(false)
-        : Effect.fail(catalogError(new CatalogUnavailable({ detail: String(cause?.message ?? e) })))
+        : Effect.fail(catalogError(new CatalogUnavailable({ detail: failureText(cause ?? e) })))
     })
   )
   const IS_TABLE = v1 ? IS_TABLE_V1 : "1 = 1"
@@ -114,7 +115,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     catalogError(
       classifySqlError(e.cause) === "unique-violation"
         ? new AlreadyExists({ name })
-        : new CatalogUnavailable({ detail: String((e.cause as Error)?.message ?? e) })
+        : new CatalogUnavailable({ detail: failureText(e.cause ?? e) })
     )
 
   const readMetadata = Effect.fnUntraced(function*(table: string, location: string) {
@@ -323,7 +324,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       ).pipe(
         // The statement may have run before the connection broke: the caller must look before retrying.
         Effect.mapError((e) =>
-          catalogError(new CommitStateUnknown({ table, detail: String((e.cause as Error)?.message ?? e) }))
+          catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
         )
       )
       if (swapped === 0) {
@@ -340,7 +341,7 @@ const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
     Effect.acquireRelease(
       Effect.try({
         try: open,
-        catch: (cause) => catalogError(new CatalogUnavailable({ detail: `cannot open the catalog: ${(cause as Error).message}` }))
+        catch: (cause) => catalogError(new CatalogUnavailable({ detail: `cannot open the catalog: ${failureText(cause)}` }))
       }),
       (driver) => Effect.promise(() => driver.close().catch(() => undefined))
     ).pipe(

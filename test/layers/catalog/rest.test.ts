@@ -1,7 +1,7 @@
 /** The REST catalog client against a scripted server: how its answers become reasons. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result } from "effect"
-import { HttpClient, HttpClientResponse } from "effect/http"
+import { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
 import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
@@ -13,6 +13,8 @@ const scripted = (status: number, error = { message: "scripted", type: "Scripted
       request,
       url.pathname === "/v1/config"
         ? Response.json({ defaults: {}, overrides: {} })
+        : status === 204
+        ? new Response(null, { status })
         : Response.json({ error: { ...error, code: status } }, { status })
     ))
   ))
@@ -37,6 +39,13 @@ describe("REST catalog client", () => {
       assert.strictEqual(yield* commitReason(200), "CommitStateUnknown")
       // Credentials may be renewed: waited out, not given up on.
       assert.strictEqual(yield* commitReason(403), "CatalogUnavailable")
+    }))
+
+  it.effect("a commit answered with another 2xx than 200 (202 from a queueing gateway, 204) may have landed: its outcome is unknown", () =>
+    Effect.gen(function*() {
+      // Taken for unavailable, the retry would find its commit id and take it for an earlier call's.
+      assert.strictEqual(yield* commitReason(202), "CommitStateUnknown")
+      assert.strictEqual(yield* commitReason(204), "CommitStateUnknown")
     }))
 
   it.effect("a snapshot numbered at or below the table's last (built on a stale base) is a conflict, whichever status says so", () =>
@@ -127,6 +136,34 @@ describe("REST catalog client: paths and credentials", () => {
         return yield* Catalog
       }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:secret" }, routed(html))))
       assert.strictEqual(reasonOfExit(token), "CatalogUnavailable")
+    }))
+})
+
+describe("REST catalog client: a server that cannot be reached", () => {
+  /** A client whose every request fails as fetch fails: a TypeError "fetch failed" whose cause says why. */
+  const unreachable = (why: Error) =>
+    Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request) =>
+      Effect.fail(
+        new HttpClientError.HttpClientError({
+          reason: new HttpClientError.TransportError({ request, cause: new TypeError("fetch failed", { cause: why }) })
+        })
+      )
+    ))
+
+  it.effect("says why: the name does not resolve, or the connection is refused (an AggregateError with an empty message)", () =>
+    Effect.gen(function*() {
+      const open = (why: Error) =>
+        Effect.flip(Effect.gen(function*() {
+          return yield* Catalog
+        }).pipe(withRest({ uri: "http://catalog.test" }, unreachable(why))))
+      const dns = yield* open(Object.assign(new Error("getaddrinfo ENOTFOUND catalog.test"), { code: "ENOTFOUND" }))
+      assert.strictEqual(dns.reason._tag, "CatalogUnavailable")
+      assert.include(dns.message, "getaddrinfo ENOTFOUND catalog.test")
+      const refused = yield* open(Object.assign(
+        new AggregateError([new Error("connect ECONNREFUSED ::1:8181"), new Error("connect ECONNREFUSED 127.0.0.1:8181")]),
+        { code: "ECONNREFUSED" }
+      ))
+      assert.include(refused.message, "connect ECONNREFUSED 127.0.0.1:8181")
     }))
 })
 

@@ -55,6 +55,51 @@ describe("SQL catalog: a failing database", () => {
   }
 })
 
+describe("SQL catalog: a database that cannot be reached", () => {
+  /**
+   * As pg-pool rejects when nothing listens on a host that resolves to ::1 and 127.0.0.1 (`localhost`):
+   * Node's AggregateError, whose message is empty.
+   */
+  const refused = () =>
+    Object.assign(
+      new AggregateError([new Error("connect ECONNREFUSED ::1:5432"), new Error("connect ECONNREFUSED 127.0.0.1:5432")]),
+      { code: "ECONNREFUSED" }
+    )
+
+  it.effect("a refused connection is named in the error (its AggregateError has an empty message)", () =>
+    Effect.gen(function*() {
+      let down = false
+      const sqlite = sqliteDriver(":memory:")
+      const driver: SqlDriver = {
+        ...sqlite,
+        query: (sql, params) => down ? Promise.reject(refused()) : sqlite.query(sql, params),
+        execute: (sql, params) => down ? Promise.reject(refused()) : sqlite.execute(sql, params)
+      }
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" })
+      yield* catalog.createNamespace("market_data")
+      const table = yield* catalog.createTable({ namespace: "market_data", name: "trades" }, tables.trades)
+      down = true
+      const read = yield* Effect.flip(catalog.loadTable({ namespace: "market_data", name: "trades" }))
+      assert.strictEqual(read.reason._tag, "CatalogUnavailable")
+      assert.include(read.message, "connect ECONNREFUSED 127.0.0.1:5432")
+      const created = yield* Effect.flip(catalog.createNamespace("reference_data"))
+      assert.include(created.message, "ECONNREFUSED")
+      down = false
+      // The swap itself failing: the commit's outcome is unknown, and says why.
+      const base = yield* catalog.loadTable({ namespace: "market_data", name: "trades" })
+      assert.strictEqual(base.metadataLocation, table.metadataLocation)
+      const swap: SqlDriver = { ...driver, execute: (sql, params) => sql.startsWith("UPDATE") ? Promise.reject(refused()) : driver.execute(sql, params) }
+      const committing = yield* Catalogs.make(swap, { name: "k2", warehouse: "file:///warehouse" }).pipe(
+        Effect.flatMap((c) => Effect.flip(c.commitTable({ namespace: "market_data", name: "trades" }, [], [])))
+      )
+      assert.strictEqual(committing.reason._tag, "CommitStateUnknown")
+      assert.include(committing.message, "ECONNREFUSED")
+      // Opening the catalog (its tables' DDL) on a database that refuses.
+      const opening = yield* Effect.flip(Catalogs.make({ ...driver, execute: () => Promise.reject(refused()) }, { name: "k2", warehouse: "file:///warehouse" }))
+      assert.include(opening.message, "ECONNREFUSED")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
 describe("SQL catalog: rows other engines own", () => {
   it.effect("dropping a table leaves a view of the same name alone (JdbcCatalog V1 keeps views in iceberg_tables)", () =>
     Effect.gen(function*() {
