@@ -8,7 +8,8 @@
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
  * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
  * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
- * 419 (AuthenticationTimeout) refresh an OAuth2 token once. Redirects are followed only when the
+ * 419 (AuthenticationTimeout) refresh an OAuth2 token once; a token endpoint refusing the
+ * credentials (400, 401) is CatalogRejected. Redirects are followed only when the
  * request goes on unchanged (307/308, or a GET); a change redirected otherwise is CatalogRejected
  * (CommitStateUnknown for a commit answered 303). A change the `endpoints` of
  * `/v1/config` leave out is CatalogRejected without being sent.
@@ -85,7 +86,9 @@ const errorMessage = (reply: Reply): string => {
       : `${reply.status}: the server redirects to ${reply.location}, and a change is not resent there as a GET: configure that address instead`
   }
   try {
-    const body = JSON.parse(reply.text) as { error?: { message?: string; type?: string } }
+    const body = JSON.parse(reply.text) as { error?: string | { message?: string; type?: string }; error_description?: string }
+    // An OAuth2 token endpoint's error is a code, its words beside it (RFC 6749 5.2).
+    if (typeof body.error === "string") return `${reply.status} ${body.error}: ${body.error_description ?? ""}`.trim()
     if (body.error !== undefined) return `${reply.status} ${body.error.type ?? ""}: ${body.error.message ?? ""}`.trim()
   } catch {
     // not JSON
@@ -163,6 +166,10 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       HttpClientRequest.bodyText(form.toString(), "application/x-www-form-urlencoded")
     )
     const reply = yield* send(request, undefined)
+    // 400 and 401 refuse the credentials themselves (invalid_client, invalid_grant): no retry helps.
+    if (reply.status === 400 || reply.status === 401) {
+      return yield* catalogError(new CatalogRejected({ detail: `OAuth2 token request refused: ${errorMessage(reply)}` }))
+    }
     if (reply.status !== 200) return yield* unavailable(`OAuth2 token request failed: ${errorMessage(reply)}`)
     const accessToken = (yield* jsonObject(reply, "OAuth2 token request")).access_token
     if (typeof accessToken !== "string") return yield* unavailable("OAuth2 token response has no access_token")

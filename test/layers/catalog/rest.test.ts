@@ -110,6 +110,23 @@ describe("REST catalog client: paths and credentials", () => {
       assert.strictEqual(tokens, 2)
     }))
 
+  it.effect("credentials the token endpoint refuses (OAuth2 400/401 invalid_client) are refused for good, with the server's description", () =>
+    Effect.gen(function*() {
+      for (const status of [400, 401]) {
+        const server = routed((_method, path) =>
+          path === "/v1/oauth/tokens"
+            ? Response.json({ error: "invalid_client", error_description: "Client authentication failed" }, { status })
+            : Response.json({ defaults: {}, overrides: {} }))
+        const failure = yield* Effect.gen(function*() {
+          return yield* (yield* Catalog).namespaceExists("market_data")
+        }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:wrong" }, server), Effect.flip)
+        // Unavailable, a wrong secret was retried for as long as ingestion runs.
+        assert.strictEqual(failure.reason._tag, "CatalogRejected")
+        assert.include(failure.message, "invalid_client")
+        assert.include(failure.message, "Client authentication failed")
+      }
+    }))
+
   it.effect("a commit answered with 419 and no way to renew the token did not land and may pass: not a refusal", () =>
     Effect.gen(function*() {
       assert.strictEqual(
