@@ -7,7 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, positive, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, positive, setting } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
@@ -28,7 +28,7 @@ const flags = {
   ),
   every: Flag.Int("every").pipe(
     Flag.withDescription("run every N seconds, N at least 1, until interrupted (env K2_MAINTENANCE_EVERY; default: once)"),
-    Flag.withFallbackConfig(Config.Int("K2_MAINTENANCE_EVERY")),
+    envSetting("K2_MAINTENANCE_EVERY", Config.Int),
     inRange(1),
     Flag.optional
   ),

@@ -185,6 +185,8 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
     Effect.gen(function*() {
       yield* clearReport("reconciliation", options.reconciliation)
       if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
+      // The ASX feed opens it only once read, after connecting and making the topics; it is replaced each run anyway.
+      if (options.source === "asx") yield* clearReport("dead-letter file", options.deadLetters)
       const exchange = options.source === "sim" ? options.exchange : "ASX"
       const codec = yield* restore(wireCodec(options.schemaRegistry, [
         topicName({ assetClass: "equities", dataType: "trades", exchange }),

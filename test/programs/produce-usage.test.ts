@@ -106,4 +106,18 @@ describe("npm run produce, failing", () => {
       assert.notInclude(run.output(), "kafka unavailable", "refused before connecting")
       assert.notInclude(run.output(), "    at ", "no stack trace")
     }))
+
+  it.effect("an ASX dead-letter path that cannot be written is refused before connecting (it failed once the topics were made)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+      fs.mkdirSync(path.join(dir, "load"))
+      // A directory where the file should go: no rejected row could ever be written.
+      const deadLetters = path.join(dir, "dead")
+      fs.mkdirSync(deadLetters)
+      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "load"), "--dead-letters", deadLetters])
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
+      assert.include(run.output(), `dead-letter file ${deadLetters}`)
+      assert.notInclude(run.output(), "kafka unavailable", "refused before connecting")
+      assert.notInclude(run.output(), "    at ", "no stack trace")
+    }))
 })

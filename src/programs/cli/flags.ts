@@ -1,11 +1,51 @@
 /** How the programs declare their flags: environment fallbacks and defaults shown in --help, ranges checked. */
-import { type Config, type Option } from "effect"
+import { Config, ConfigProvider, Effect, Exit, Option } from "effect"
 import { Flag } from "effect/cli"
 
 /** Where a flag's value comes from when it is not given: an environment variable, read as the flag reads. */
 interface FromEnv<A> {
   readonly env: string
   readonly read: (name: string) => Config.Config<A>
+}
+
+/** A flag's variable as given, parsed only once it is known to be needed, so that a refusal can show it. */
+class EnvValue {
+  readonly raw: string
+  constructor(raw: string) {
+    this.raw = raw
+  }
+  // The CLI shows a refused value as String(value): the variable's text.
+  toString() {
+    return this.raw
+  }
+}
+
+/**
+ * Falls back to the environment variable `env` when the flag is not given, read as `read` reads
+ * it. A value it refuses is the flag's usage error, naming the variable and showing the value:
+ * `Flag.withFallbackConfig` alone showed `"config"` and an Effect SchemaError.
+ */
+export const envSetting = <A>(env: string, read: (name: string) => Config.Config<A>) => (flag: Flag.Flag<A>): Flag.Flag<A> => {
+  const parse = (raw: string) => Effect.runSyncExit(read(env).parse(ConfigProvider.fromEnvRecord({ [env]: raw })))
+  const refusal = (raw: string) => {
+    const exit = parse(raw)
+    // The schema's first line ("Expected an integer"), without its path or wrapper.
+    const said = Exit.isFailure(exit)
+      ? Option.match(Exit.findErrorOption(exit), { onNone: () => "a valid value", onSome: (e) => e.cause.message.split("\n")[0]!.trim() })
+      : "a valid value"
+    return `${said.startsWith("Expected") ? said : `Expected: ${said}`} (from ${env})`
+  }
+  return flag.pipe(
+    Flag.withFallbackConfig(Config.map(Config.String(env), (raw) => new EnvValue(raw))),
+    Flag.filterMap(
+      (value: A | EnvValue): Option.Option<A> => {
+        if (!(value instanceof EnvValue)) return Option.some(value)
+        const exit = parse(value.raw)
+        return Exit.isSuccess(exit) ? Option.some(exit.value) : Option.none()
+      },
+      (value) => refusal(String(value))
+    )
+  )
 }
 
 /**
@@ -16,7 +56,7 @@ export const setting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly
   (flag: Flag.Flag<A>): Flag.Flag<A> => {
     const env = from.env === undefined ? "" : `env ${from.env}; `
     const described = Flag.withDescription(flag, `${about} (${env}default ${String(from.fallback)})`)
-    const withEnv = from.env === undefined || from.read === undefined ? described : Flag.withFallbackConfig(described, from.read(from.env))
+    const withEnv = from.env === undefined || from.read === undefined ? described : envSetting(from.env, from.read)(described)
     return Flag.withDefault(withEnv, from.fallback)
   }
 
@@ -29,7 +69,7 @@ export const optionalSetting = <A>(
   from: FromEnv<A> & { readonly check?: (flag: Flag.Flag<A>) => Flag.Flag<A> }
 ) =>
 (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> => {
-  const read = flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), Flag.withFallbackConfig(from.read(from.env)))
+  const read = flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), envSetting(from.env, from.read))
   return Flag.optional(from.check === undefined ? read : from.check(read))
 }
 
