@@ -52,16 +52,20 @@ const behindRedirect = (seen: Array<string>, status = 301) => {
   return fetch as typeof globalThis.fetch
 }
 
+/** How a commit through `fetch` fails (the REST layer as `npm run ingest` builds it, over that fetch). */
+const commitFailure = (fetch: typeof globalThis.fetch) =>
+  Effect.gen(function*() {
+    return yield* Effect.flip((yield* Catalog).commitTable({ namespace: "market_data", name: "trades" }, [], []))
+  }).pipe(
+    Effect.provide(Rest.layer({ uri: "http://catalog.test" })),
+    Effect.provideService(FetchHttpClient.Fetch, fetch)
+  )
+
 describe("REST catalog client: redirects", () => {
   it.effect("a commit redirected with 301 is not taken for accepted (fetch would resend it as a GET, which answers the table)", () =>
     Effect.gen(function*() {
       const seen: Array<string> = []
-      const failure = yield* Effect.gen(function*() {
-        return yield* Effect.flip((yield* Catalog).commitTable({ namespace: "market_data", name: "trades" }, [], []))
-      }).pipe(
-        Effect.provide(Rest.layer({ uri: "http://catalog.test" })),
-        Effect.provideService(FetchHttpClient.Fetch, behindRedirect(seen))
-      )
+      const failure = yield* commitFailure(behindRedirect(seen))
       // It did not land: refused for good, naming where the server points.
       assert.strictEqual(failure.reason._tag, "CatalogRejected")
       assert.include(failure.message, "https://catalog.test/v1/namespaces/market_data/tables/trades")
@@ -75,12 +79,7 @@ describe("REST catalog client: redirects", () => {
   it.effect("a commit redirected with 307 goes on as the same POST, with its body", () =>
     Effect.gen(function*() {
       const seen: Array<string> = []
-      const failure = yield* Effect.gen(function*() {
-        return yield* Effect.flip((yield* Catalog).commitTable({ namespace: "market_data", name: "trades" }, [], []))
-      }).pipe(
-        Effect.provide(Rest.layer({ uri: "http://catalog.test" })),
-        Effect.provideService(FetchHttpClient.Fetch, behindRedirect(seen, 307))
-      )
+      const failure = yield* commitFailure(behindRedirect(seen, 307))
       // The scripted server fails it with 500 where it was sent on to.
       assert.strictEqual(failure.reason._tag, "CommitStateUnknown")
       assert.include(seen, "POST https://catalog.test/v1/namespaces/market_data/tables/trades with a body")
@@ -88,12 +87,7 @@ describe("REST catalog client: redirects", () => {
 
   it.effect("a commit answered with 303 See Other may have been carried out: its outcome is unknown", () =>
     Effect.gen(function*() {
-      const failure = yield* Effect.gen(function*() {
-        return yield* Effect.flip((yield* Catalog).commitTable({ namespace: "market_data", name: "trades" }, [], []))
-      }).pipe(
-        Effect.provide(Rest.layer({ uri: "http://catalog.test" })),
-        Effect.provideService(FetchHttpClient.Fetch, behindRedirect([], 303))
-      )
+      const failure = yield* commitFailure(behindRedirect([], 303))
       assert.strictEqual(failure.reason._tag, "CommitStateUnknown")
     }))
 
