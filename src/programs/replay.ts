@@ -6,6 +6,7 @@
  * line and a summary. `--follow` replays the ingest group's catch-up point and continues on the
  * live source topics until SIGINT.
  */
+import type { Writable } from "node:stream"
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, optionalSetting, setting } from "./cli/flags.ts"
@@ -43,11 +44,29 @@ const line = (e: ReplayEvent) =>
     jsonReplacer
   )
 
-const ndjson = (events: ReadonlyArray<ReplayEvent>) =>
-  Effect.sync(() => {
+/**
+ * Writes events as NDJSON to `out`, waiting for it to drain when it is full: a reader slower than
+ * the replay (a pipe to gzip, ssh) otherwise had every event buffered in memory, unbounded.
+ */
+export const ndjsonTo = (out: Writable) => (events: ReadonlyArray<ReplayEvent>) =>
+  Effect.suspend(() => {
     let text = ""
     for (const e of events) text += `${line(e)}\n`
-    process.stdout.write(text)
+    if (out.write(text) || out.destroyed) return Effect.void
+    // A stream that errors (EPIPE: run.ts exits) or closes never drains: stop waiting then too.
+    return Effect.callback<void>((resume) => {
+      const done = () => {
+        out.off("drain", done)
+        out.off("close", done)
+        resume(Effect.void)
+      }
+      out.once("drain", done)
+      out.once("close", done)
+      return Effect.sync(() => {
+        out.off("drain", done)
+        out.off("close", done)
+      })
+    })
   })
 
 const rate = (p: RepublishProgress) => Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001))
@@ -187,7 +206,7 @@ const replay = Command.make("replay", {
     const kafka = () => kafkaLayer(a.client, Option.getOrThrow(brokers), "k2-replay")
 
     if (Option.isNone(a.topic)) {
-      const run = Effect.flatMap(events, (stream) => Stream.runForEachArray(stream, ndjson))
+      const run = Effect.flatMap(events, (stream) => Stream.runForEachArray(stream, ndjsonTo(process.stdout)))
       return needsKafka ? run.pipe(Effect.provide(kafka())) : run
     }
     const topic = a.topic.value

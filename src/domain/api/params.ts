@@ -118,8 +118,10 @@ export const parseIntParam = (
 }
 
 export const parsePositiveNumber = (name: string, text: string, max: number): number | BadParam => {
-  const n = /^\d{1,9}(\.\d{1,9})?$/.test(text) ? Number(text) : NaN
-  if (!Number.isFinite(n) || n <= 0 || n > max) return new BadParam({ name, detail: `${show(text)} is not a number above 0 and at most ${max}` })
+  // Any plain decimal (the engine paces at any speed above 0; 0.0000000001 was refused as "not a number").
+  if (!/^\d{1,9}(\.\d{1,30})?$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not a plain decimal number (e.g. 0.5, 60)` })
+  const n = Number(text)
+  if (n <= 0 || n > max) return new BadParam({ name, detail: `${show(text)} is not above 0 and at most ${max}` })
   return n
 }
 
