@@ -4,6 +4,7 @@ import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
+import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
@@ -41,7 +42,16 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         }
         const speed = q.speed === undefined || q.speed === "" ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
         const involved = tablesList as Array<"trades" | "quotes">
-        const pinned = yield* reads.pin(involved, snapshot)
+        // An SSE client reconnecting: on from its last event, at the snapshots it was read at.
+        const resume = format === "sse" ? yield* orBad(parseLastEventId(request.headers["last-event-id"])) : undefined
+        if (resume === END_EVENT_ID) return HttpServerResponse.empty({ status: 204 })
+        if (resume !== undefined && (resume.at < from || resume.at >= to)) {
+          return yield* new BadParam({ name: "Last-Event-ID", detail: "names an event outside this replay's range" })
+        }
+        const current = yield* reads.pin(involved, snapshot)
+        const pinned = resume === undefined
+          ? current
+          : { ...current, ids: Object.fromEntries(involved.map((t) => [t, resume.snapshots[t]])) }
         const { correlationId } = yield* CurrentRequest
         // Exactly the snapshots K2-Snapshot-Ids names, by id (a table named none reads as empty): as
         // current or as of an instant, the plan would read commits landing after the pin.
@@ -50,7 +60,7 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         // Planned before the 200, so that a plan that fails is the problem any other read answers;
         // only what reading the files meets reaches the client inside the stream.
         const events = read.length === 0 ? Stream.empty : yield* reads.withTimeout(replayEngine.plan({
-          from,
+          from: resume === undefined ? from : resume.at,
           to,
           symbols,
           tables: read,
@@ -63,11 +73,20 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
         const failed = (cause: unknown, text: string) => Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", correlationId, cause), text))
+        const numbered = positions({ trades: pinned.ids["trades"] ?? null, quotes: pinned.ids["quotes"] ?? null }, resume)
+        const sse = (es: ReadonlyArray<ReplayEvent>) => {
+          let text = ""
+          for (const e of es) {
+            const at = numbered.next(e.exchange_timestamp)
+            if (at !== undefined) text += `id: ${eventId(at)}\nevent: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`
+          }
+          return text
+        }
         const text = format === "sse"
           ? withKeepAlive(
             events.pipe(
-              Stream.mapArray((es) => [es.map((e) => `event: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`).join("")]),
-              Stream.concat(Stream.succeed("event: end\ndata: {}\n\n")),
+              Stream.mapArray((es) => [sse(es)]),
+              Stream.concat(Stream.succeed(`id: ${END_EVENT_ID}\nevent: end\ndata: {}\n\n`)),
               Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
             ),
             KEEP_ALIVE
