@@ -780,6 +780,16 @@ layer(served(testOptions({ maxBars: 300, corsOrigins: [CORS_ORIGIN] })), { timeo
       assert.isNotNull(res.headers.get("k2-next-cursor"))
     }))
 
+  it.effect("a preflight allows Last-Event-ID, which an EventSource reconnecting to a replay sends", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const res = yield* Effect.promise(() =>
+        fetch(`${base}/v1/replay`, { method: "OPTIONS", headers: { origin: CORS_ORIGIN, "access-control-request-method": "GET", "access-control-request-headers": "last-event-id" } }))
+      assert.isBelow(res.status, 300)
+      const allowed = (res.headers.get("access-control-allow-headers") ?? "").split(",").map((h) => h.trim().toLowerCase())
+      assert.include(allowed, "last-event-id")
+    }))
+
   it.effect("CORS keeps the answer's Vary, and names Origin whether or not the origin is allowed", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl

@@ -184,7 +184,7 @@ export const pipeline = (options: HandlerOptions) => {
             status: 204,
             headers: {
               "access-control-allow-methods": "GET, POST, OPTIONS",
-              "access-control-allow-headers": "Authorization, X-API-Key, X-Correlation-ID, Content-Type, If-None-Match, traceparent, tracestate",
+              "access-control-allow-headers": "Authorization, X-API-Key, X-Correlation-ID, Content-Type, If-None-Match, Last-Event-ID, traceparent, tracestate",
               "access-control-max-age": "600"
             }
           })
