@@ -45,6 +45,22 @@ const line = (e: ReplayEvent) =>
   )
 
 /**
+ * Makes the republish topic with `partitions` (an existing one keeps its own), warning when it
+ * has more than asked: events then keep their order within each symbol only, not across symbols.
+ */
+export const republishTopic = Effect.fnUntraced(function*(topic: string, partitions: number) {
+  const admin = yield* KafkaAdmin
+  yield* admin.ensureTopics([{ name: topic, partitions }])
+  const [described] = yield* admin.describeTopics([topic])
+  if (described !== undefined && described.partitions > partitions) {
+    yield* Effect.logWarning(
+      `${topic} already has ${described.partitions} partitions (--partitions ${partitions} applies to a new topic): ` +
+        "events keep their order within each symbol, not across symbols"
+    )
+  }
+})
+
+/**
  * Writes events as NDJSON to `out`, waiting for it to drain when it is full: a reader slower than
  * the replay (a pipe to gzip, ssh) otherwise had every event buffered in memory, unbounded.
  */
@@ -216,7 +232,7 @@ const replay = Command.make("replay", {
       : Effect.succeed(makeWireCodec())
     return Effect.gen(function*() {
       const wire = yield* codec
-      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: a.partitions }])
+      yield* republishTopic(topic, a.partitions)
       yield* republishReported(yield* events, topic, wire)
     }).pipe(Effect.provide(kafka()))
   })).pipe(Command.withDescription(describedWith(
