@@ -406,6 +406,9 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
 
   const follow = (request: FollowRequest) =>
     Stream.unwrap(Effect.gen(function*() {
+      if (request.from >= END_OF_TIME) {
+        return yield* invalid(new InvalidArgument({ name: "from", detail: "a follow starts before 2200-01-01, the last instant K2 reads" }))
+      }
       const c = yield* check({ ...request, to: END_OF_TIME })
       const points: Array<CatchUpPoint> = []
       for (const table of c.which) {

@@ -65,3 +65,14 @@ describe("catch-up to live, a partition the marker lacks", () => {
     }).pipe(Effect.provide(deps))
   }, 60_000)
 })
+
+describe("catch-up to live, its start", () => {
+  it.effect("a follow from 2200 or later is refused naming `from` (it said the range to 2200 was inverted, a `to` never given)", () =>
+    Effect.gen(function*() {
+      const failure = yield* Stream.runDrain((yield* ReplayEngine).follow({ group: GROUP, from: Date.UTC(2200, 0, 1) * 1000 })).pipe(Effect.flip)
+      assert.strictEqual(failure._tag, "InvalidQuery")
+      assert.include(failure.message, "from")
+      assert.include(failure.message, "before 2200-01-01")
+      assert.notInclude(failure.message, "inverted")
+    }).pipe(Effect.provide(Layer.mergeAll(ReplayLayer.layer, layerMemory(new MemoryBroker())).pipe(Layer.provideMerge(lakehouse())))))
+})
