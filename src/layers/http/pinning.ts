@@ -80,7 +80,9 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
   if (Object.values(ids).every((id) => id === null)) {
     return Result.fail(new SnapshotNotFound({ table: tables, detail: `none was current at ${new Date(timestampMs).toISOString()}` }))
   }
-  const immutable = param._tag === "ById" || timestampMs < nowMs - SETTLE_MS
+  // A snapshot id over several tables reads the others as of its commit time: until that settles,
+  // a late commit stamped before it can still change what they read.
+  const immutable = timestampMs < nowMs - SETTLE_MS
   // One table reads the snapshot its ids name: planning the instant again could find a commit
   // stamped before it that landed since, and answer from a snapshot the headers do not name.
   const single = loaded.length === 1 ? ids[loaded[0]![0]] : undefined

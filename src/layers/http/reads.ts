@@ -219,7 +219,8 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       const m = answerMeta(answer, pinned, correlationId)
       const nextCursor = answer.nextCursor ?? null
       const entry: CachedAnswer = compressed === undefined ? { meta: m, nextCursor } : { meta: m, nextCursor, gzip: compressed.sums }
-      if (cacheable) cache.set(etag, body, entry)
+      // Charged what the entry keeps beside the body too (its meta is often larger than a small page).
+      if (cacheable) cache.set(etag, body, entry, 2 * JSON.stringify(entry).length)
       return { body, entry } satisfies Encoded
     })
     if (!cacheable) {

@@ -149,9 +149,16 @@ export const etagMatches = (ifNoneMatch: string | undefined, etag: string) => {
   return ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)
 }
 
-/** A small LRU of response bodies by ETag, bounded in bytes. */
+/** What an entry costs besides its body and key: the Map's slot and the entry object. */
+const ENTRY_OVERHEAD = 128
+
+/**
+ * A small LRU of response bodies by ETag, bounded in bytes. Each entry is charged what it holds:
+ * its body, its key and (`extraBytes`) what is kept beside; charging bodies alone let a budget
+ * fill with many times its size of small answers (an empty page is 29 bytes, its meta far more).
+ */
 export class BodyCache<A> {
-  private readonly entries = new Map<string, { readonly body: Uint8Array; readonly extra: A }>()
+  private readonly entries = new Map<string, { readonly body: Uint8Array; readonly extra: A; readonly cost: number }>()
   private bytes = 0
   private readonly capacity: number
   constructor(capacity: number) {
@@ -165,19 +172,22 @@ export class BodyCache<A> {
     }
     return hit
   }
-  set(key: string, body: Uint8Array, extra: A) {
-    if (this.capacity <= 0 || body.length > this.capacity / 8) return
+  set(key: string, body: Uint8Array, extra: A, extraBytes = 0) {
+    const cost = body.byteLength + 2 * key.length + extraBytes + ENTRY_OVERHEAD
+    if (this.capacity <= 0 || cost > this.capacity / 8) return
     const old = this.entries.get(key)
     if (old !== undefined) {
-      this.bytes -= old.body.length
+      this.bytes -= old.cost
       this.entries.delete(key)
     }
-    this.entries.set(key, { body, extra })
-    this.bytes += body.length
+    // A small Buffer is a view into an 8 KiB pool slab, which it would keep alive: keep a copy.
+    const own = body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body)
+    this.entries.set(key, { body: own, extra, cost })
+    this.bytes += cost
     for (const [k, v] of this.entries) {
       if (this.bytes <= this.capacity) break
       this.entries.delete(k)
-      this.bytes -= v.body.length
+      this.bytes -= v.cost
     }
   }
 }

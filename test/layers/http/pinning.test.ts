@@ -79,6 +79,17 @@ describe("pinSnapshots", () => {
     assert.isTrue(Result.isSuccess(later) && later.success.immutable)
   })
 
+  it("a snapshot id over several tables is immutable only once no commit can still be stamped before its commit time", () => {
+    // quotes may still land a commit stamped before trades' 2 (at 2_000): the answer can change.
+    const recent = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "ById", snapshotId: 2n }, 2_300)
+    assert.isTrue(Result.isSuccess(recent) && !recent.success.immutable, JSON.stringify(recent, (_, v) => typeof v === "bigint" ? v.toString() : v))
+    const settled = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "ById", snapshotId: 2n }, NOW)
+    assert.isTrue(Result.isSuccess(settled) && settled.success.immutable)
+    // One table: the id is the whole answer, whenever it was committed.
+    const one = pinSnapshots([["trades", trades]], { _tag: "ById", snapshotId: 2n }, 2_300)
+    assert.isTrue(Result.isSuccess(one) && one.success.immutable)
+  })
+
   it("an instant over one table reads the snapshot it resolved to, by id: a commit landing meanwhile stamped before the instant is not read", () => {
     assert.deepStrictEqual(
       pinSnapshots([["trades", trades]], { _tag: "AsOf", timestampMs: 2_200 }, 2_300),
