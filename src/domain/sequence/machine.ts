@@ -6,7 +6,8 @@
  *
  *   0. no source_sequence                       → OK, the state is untouched
  *   1. first message of the stream              → OK, the stream starts at seq
- *   2. ts <= the last timestamp of the session before the latest RESET
+ *   2. ts <= the last timestamp of the session before the latest RESET, or a session
+ *      boundary lies between ts and the later start of the current session
  *                                               → OUT_OF_ORDER (a straggler of an old session)
  *   3. seq = last + 1                           → OK
  *   4. seq > last + 1                           → GAP of [last + 1, seq - 1], remembered as open
@@ -20,8 +21,9 @@
  * exchange's time zone.
  *
  * State is small and bounded: last, lastTs, floor, the previous session's last
- * timestamp, and at most `maxGaps` open gap ranges; when a new range would exceed that,
- * the oldest range is given up (counted) and the floor moves above it.
+ * timestamp, the current session's start, and at most `maxGaps` open gap ranges; when a
+ * new range would exceed that, the oldest range is given up (counted) and the floor moves
+ * above it.
  *
  * Sequences are bigint in the domain. A stream keeps them as numbers while every value
  * is a safe integer and switches to bigint (exactly, for that stream only) on the first
@@ -72,6 +74,12 @@ export class StreamState {
   floor: Seq
   /** `lastTs` of the session before the latest RESET, -Infinity when there was none. */
   prevTs: number = -Infinity
+  /**
+   * Exchange timestamp of the RESET that began the session; NaN without one (or from a checkpoint
+   * older than it). An old session's message can be stamped after its head (`prevTs`), so
+   * `prevTs` alone does not tell it from the current session's.
+   */
+  startTs: number = Number.NaN
   /** Open gaps as inclusive ranges, flat [lo0, hi0, lo1, hi1, ...], ascending. */
   gaps: Array<Seq> = []
   /** When the tracker last saw the stream (its clock, us): orders the LRU, across checkpoints too. */
@@ -154,7 +162,9 @@ export class SequenceMachine {
    * are all numbers or all bigints (the `any` only erases that pairing from the types).
    */
   #step(s: StreamState, seq: any, ts: EpochMicros, one: any): VerdictCode {
-    if (ts <= s.prevTs) return OUT_OF_ORDER
+    // A straggler stamped on the old side of the boundary that began this session: judged against
+    // this session it would be a false GAP (moving the head back a session) or dropped as DUPLICATE.
+    if (ts <= s.prevTs || (ts < s.startTs && this.#apart(s, ts, s.startTs))) return OUT_OF_ORDER
     const last: any = s.last
     if (seq > last) {
       const expected = last + one
@@ -164,9 +174,10 @@ export class SequenceMachine {
       this.#openGap(s, expected, seq - one)
       return GAP
     }
-    if (ts > s.lastTs && this.#boundary(s, ts)) {
+    if (ts > s.lastTs && this.#apart(s, s.lastTs, ts)) {
       this.gapsGivenUp += s.gaps.length / 2
       s.prevTs = s.lastTs
+      s.startTs = ts
       s.last = seq
       s.floor = seq
       s.lastTs = ts
@@ -178,9 +189,10 @@ export class SequenceMachine {
     return DUPLICATE
   }
 
-  #boundary(s: StreamState, ts: EpochMicros): boolean {
-    return ts - s.lastTs >= this.rules.idleMicros ||
-      (this.rules.dayChange && s.calendar.localDay(ts) !== s.calendar.localDay(s.lastTs))
+  /** A session boundary lies between `from` and the later `to`. */
+  #apart(s: StreamState, from: EpochMicros, to: EpochMicros): boolean {
+    return to - from >= this.rules.idleMicros ||
+      (this.rules.dayChange && s.calendar.localDay(to) !== s.calendar.localDay(from))
   }
 
   #openGap(s: StreamState, lo: Seq, hi: Seq) {
@@ -238,6 +250,7 @@ export const cloneStream = (s: StreamState): StreamState => {
   c.big = s.big
   c.floor = s.floor
   c.prevTs = s.prevTs
+  c.startTs = s.startTs
   c.gaps = s.gaps.slice()
   return c
 }

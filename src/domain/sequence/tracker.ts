@@ -81,10 +81,11 @@ export const withoutDuplicates = <R>(rows: ReadonlyArray<R>, observation: Observ
   return out
 }
 
-// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt], ...]}
+// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?], ...]}
 // least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
 // seenAt is when the tracker last saw the stream, less the seenAt of the stream before (a few digits: the
-// list is in seenAt order); older checkpoints have none.
+// list is in seenAt order); older checkpoints have none. startTs, the exchange time of the RESET that began
+// the session, only follows a prevTs (older checkpoints lack it: stragglers are then told by prevTs alone).
 const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
 const StreamJson = Schema.Tuple([
   Schema.String,
@@ -94,6 +95,7 @@ const StreamJson = Schema.Tuple([
   SeqJson,
   Schema.NullOr(Schema.Int),
   Schema.Array(SeqJson),
+  Schema.optionalKey(Schema.Int),
   Schema.optionalKey(Schema.Int)
 ])
 const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
@@ -110,12 +112,13 @@ const needsBig = (last: number | string, floor: number | string, gaps: ReadonlyA
  * above a seen sequence (the floor, or one between it and the range below) and below the head.
  */
 const unreachableState = (stream: typeof StreamJson.Type): string | undefined => {
-  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson] = stream
+  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs] = stream
   // Exact whatever the size (a restore is rare: bigints cost nothing that matters here).
   const last = BigInt(lastJson)
   const floor = BigInt(floorJson)
   if (floor > last) return "floor above the last sequence"
   if (prevTs !== null && prevTs >= lastTs) return "previous session does not end before the head"
+  if (startTs !== undefined && (prevTs === null || startTs <= prevTs)) return "session start not after the previous session"
   let seen = floor
   for (let i = 0; i < gapsJson.length; i += 2) {
     const lo = BigInt(gapsJson[i]!), hi = BigInt(gapsJson[i + 1]!)
@@ -255,7 +258,8 @@ export class SequenceTrackerState {
         encodeSeq(s.floor),
         s.prevTs === -Infinity ? null : s.prevTs,
         s.gaps.map(encodeSeq),
-        s.seenAt - seenBefore
+        s.seenAt - seenBefore,
+        ...(s.prevTs === -Infinity || Number.isNaN(s.startTs) ? [] : [s.startTs])
       ])
       seenBefore = s.seenAt
     }
@@ -280,7 +284,7 @@ export class SequenceTrackerState {
     }
     const restoring: Array<StreamState> = []
     let seenAt = 0
-    for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter] of decoded.success.streams) {
+    for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs] of decoded.success.streams) {
       seenAt = seenAfter === undefined ? lastTs : seenAt + seenAfter
       if (filter !== undefined && !filter(exchange, symbol)) continue
       const big = needsBig(last, floor, gaps)
@@ -289,6 +293,7 @@ export class SequenceTrackerState {
       s.big = big
       s.floor = seq(floor)
       s.prevTs = prevTs ?? -Infinity
+      s.startTs = startTs ?? Number.NaN
       s.gaps = gaps.map(seq)
       s.seenAt = seenAt
       restoring.push(s)

@@ -155,6 +155,29 @@ describe("sequence verdicts", () => {
     assert.strictEqual(machine.gapsGivenUp, 1)
   })
 
+  it("a straggler stamped after the old session's head but before the boundary is OUT_OF_ORDER, never dropped", () => {
+    // Sydney 15:49/15:50 on Wednesday; 99 is missing and comes late, stamped after 100.
+    const day1 = Date.UTC(2024, 4, 1, 5, 50) * 1000
+    const day2 = Date.UTC(2024, 4, 2, 0, 10) * 1000 // 10:10 Thursday
+    const { kinds, state } = run([
+      [8, day1 - MIN],
+      [10, day1], // GAP 9
+      ...Array.from({ length: 12 }, (_, i) => [i + 1, day2 + i * 1_000_000] as const), // RESET, then OK
+      [9, day1 + 30_000_000], // never seen: was a DUPLICATE of today's 9, and not written
+      [20, day1 + 40_000_000], // beyond today's head: was a GAP (13..19) moving the head back a day
+      [13, day2 + 12_000_000] // was a second RESET
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "GAP", "RESET", ...Array(11).fill("OK"), "OUT_OF_ORDER", "OUT_OF_ORDER", "OK"])
+    assert.strictEqual(state.last, 13)
+    // The new session itself may be stamped out of order: no boundary between them, so judged as usual.
+    assert.deepStrictEqual(run([[100, day1], [1, day2 + 5_000_000], [2, day2], [3, day2 + 6_000_000]]).kinds, [
+      "OK",
+      "RESET",
+      "OK",
+      "OK"
+    ])
+  })
+
   it("a forward jump after a boundary is a GAP, not a RESET", () => {
     assert.deepStrictEqual(run([[10, T0], [20, T0 + 60 * MIN]]).kinds, ["OK", "GAP"])
   })

@@ -31,6 +31,8 @@ interface Stream {
   max: bigint
   lastTs: number
   prevTs: number
+  /** When the latest RESET began the session (NaN before one). */
+  startTs: number
   seen: Set<bigint>
 }
 
@@ -57,7 +59,7 @@ const runModel = (
     const key = `${m.exchange}\u0000${m.symbol}`
     const s = streams.get(key)
     if (s === undefined) {
-      streams.set(key, { floor: seq, max: seq, lastTs: ts, prevTs: -Infinity, seen: new Set([seq]) })
+      streams.set(key, { floor: seq, max: seq, lastTs: ts, prevTs: -Infinity, startTs: Number.NaN, seen: new Set([seq]) })
       return { kind: "OK", expected: null, received: seq, gapSize: null }
     }
     const expected = s.max + 1n
@@ -67,16 +69,19 @@ const runModel = (
       received: seq,
       gapSize
     })
-    if (ts <= s.prevTs) return verdict("OUT_OF_ORDER")
+    const zone = zoneOf(m.exchange)
+    const apart = (from: number, to: number) => to - from >= options.idleMicros || localDate(zone, from) !== localDate(zone, to)
+    // An old session's straggler: at or before its head, or on the far side of the boundary that began this one.
+    if (ts <= s.prevTs || (ts < s.startTs && apart(ts, s.startTs))) return verdict("OUT_OF_ORDER")
     if (seq > s.max) {
       s.seen.add(seq)
       s.max = seq
       s.lastTs = ts
       return seq === expected ? verdict("OK") : verdict("GAP", seq - expected)
     }
-    const zone = zoneOf(m.exchange)
-    if (ts > s.lastTs && (ts - s.lastTs >= options.idleMicros || localDate(zone, ts) !== localDate(zone, s.lastTs))) {
+    if (ts > s.lastTs && apart(s.lastTs, ts)) {
       s.prevTs = s.lastTs
+      s.startTs = ts
       s.floor = seq
       s.max = seq
       s.lastTs = ts

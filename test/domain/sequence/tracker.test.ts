@@ -169,6 +169,24 @@ describe("SequenceTrackerState", () => {
       assert.strictEqual(restarted.checkpoint(), whole.checkpoint())
     })
 
+    it("a restart after a RESET still knows where the session began: an old session's straggler stays OUT_OF_ORDER", () => {
+      // BHP 10 at 10:00 (GAP 9), an idle RESET at 11:00 and 1..12, then 9, stamped after 10, comes late.
+      const before = [msg("BHP", 8, 0), msg("BHP", 10, 60), ...Array.from({ length: 12 }, (_, i) => msg("BHP", i + 1, 3600 + i))]
+      const after = [msg("BHP", 9, 90), msg("BHP", 13, 3612)]
+      const whole = new SequenceTrackerState()
+      const uninterrupted = whole.observe([...before, ...after], 0)
+      assert.deepStrictEqual(kinds(uninterrupted).slice(-1), ["BHP:OUT_OF_ORDER:9"])
+
+      const first = new SequenceTrackerState()
+      const o1 = first.observe(before, 0)
+      const restarted = new SequenceTrackerState()
+      assert.isTrue(Result.isSuccess(restarted.restore(first.checkpoint())))
+      const o2 = restarted.observe(after, 0)
+      assert.deepStrictEqual([...o1.events, ...o2.events], uninterrupted.events)
+      assert.deepStrictEqual(o2.duplicates, [])
+      assert.strictEqual(restarted.checkpoint(), whole.checkpoint())
+    })
+
     it("is compact, deterministic JSON, least recently seen first, each seen time after the one before", () => {
       const t = new SequenceTrackerState()
       t.observe([msg("BHP", 1, 0), msg("BHP", 4, 1), msg("CBA", 2n ** 60n, 2), msg("BHP", 5, 3)], 5)
@@ -176,7 +194,7 @@ describe("SequenceTrackerState", () => {
       assert.strictEqual(
         t.checkpoint(),
         `{"v":1,"streams":[["ASX","CBA","1152921504606846976",${T0 + 2_000_000},"1152921504606846976",null,[],5],` +
-          `["ASX","BHP",1,${T0 + 3_600_000_000},1,${T0 + 3_000_000},[],2]]}`
+          `["ASX","BHP",1,${T0 + 3_600_000_000},1,${T0 + 3_000_000},[],2,${T0 + 3_600_000_000}]]}`
       )
       const open = new SequenceTrackerState()
       open.observe([msg("BHP", 1, 0), msg("BHP", 4, 1)], 0)
@@ -276,7 +294,9 @@ describe("SequenceTrackerState", () => {
           stream(10, 1, [8, 10]), // up to the head, which was seen
           stream(5, 9, []), // floor above the head
           stream("10", "1", ["7", "8", "3", "4"]), // the same with bigints
-          stream(10, 1, [], T0) // the previous session ends at or after the head
+          stream(10, 1, [], T0), // the previous session ends at or after the head
+          JSON.stringify({ v: 1, streams: [["ASX", "B", 10, T0, 1, null, [], 0, T0]] }), // a session start without a RESET
+          JSON.stringify({ v: 1, streams: [["ASX", "B", 10, T0, 1, T0 - 2, [], 0, T0 - 2]] }) // starting before the previous session ends
         ]
       ) {
         assert.isTrue(Result.isFailure(t.restore(bad)), bad)
