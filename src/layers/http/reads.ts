@@ -233,15 +233,19 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     if (flight === undefined) {
       const started = Deferred.makeUnsafe<Encoded, unknown>()
       flight = started
-      inFlight.set(etag, started)
-      yield* encode.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => {
-          inFlight.delete(etag)
-          return Deferred.done(started, exit)
-        }),
-        Effect.forkIn(scope)
-      )
+      // Registered and forked as one step: a client leaving between the two would leave a run
+      // registered that never starts, and every identical request waiting on it.
+      yield* Effect.uninterruptible(Effect.suspend(() => {
+        inFlight.set(etag, started)
+        return encode.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            inFlight.delete(etag)
+            return Deferred.done(started, exit)
+          }),
+          Effect.forkIn(scope)
+        )
+      }))
     }
     const { body, entry } = yield* Deferred.await(flight)
     return send(body, entry, { ...entry.meta, correlation_id: correlationId })
