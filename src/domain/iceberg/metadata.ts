@@ -384,11 +384,8 @@ export const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> =
 }
 
 /** Snapshots from `from` (default the current one) back through its parents, newest first. */
-export const ancestry = (
-  m: TableMetadata,
-  from: bigint | undefined = m["current-snapshot-id"],
-  index: ReadonlyMap<bigint, Snapshot> = snapshotIndex(m)
-): ReadonlyArray<Snapshot> => {
+export const ancestry = (m: TableMetadata, from: bigint | undefined = m["current-snapshot-id"]): ReadonlyArray<Snapshot> => {
+  const index = snapshotIndex(m)
   const out: Array<Snapshot> = []
   let s = from === undefined ? undefined : index.get(from)
   // A parent cycle (damaged metadata) ends the walk rather than looping.

@@ -3,7 +3,7 @@
  * snapshots references, how locations compare, which files compaction rewrites.
  */
 import * as path from "node:path"
-import { ancestry, currentSnapshot, metadataDirectory, snapshotIndex } from "../../domain/iceberg/metadata.ts"
+import { ancestry, currentSnapshot, metadataDirectory } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
 import { localPath } from "../iceberg/fileio.ts"
@@ -76,21 +76,20 @@ export const planExpiry = (
   const current = currentSnapshot(m)
   if (current !== undefined) keep.add(current["snapshot-id"])
   for (const ref of Object.values(m.refs)) keep.add(ref["snapshot-id"])
-  const byId = snapshotIndex(m)
   // Each branch keeps its ancestors by its own retention policy where it sets one (spec, "Snapshot
   // Retention Policy"): the first min-snapshots-to-keep, and every one younger than max-snapshot-age-ms.
   for (const ref of Object.values(m.refs)) {
     if (ref.type !== "branch") continue
     const minToKeep = refRetention(ref, "min-snapshots-to-keep") ?? options.retainLast
     const olderThan = options.nowMs - (refRetention(ref, "max-snapshot-age-ms") ?? options.maxSnapshotAgeMs)
-    for (const [n, s] of ancestry(m, ref["snapshot-id"], byId).entries()) {
+    for (const [n, s] of ancestry(m, ref["snapshot-id"]).entries()) {
       if (n >= minToKeep && s["timestamp-ms"] < olderThan) break
       keep.add(s["snapshot-id"])
     }
   }
 
   const markers: Record<string, bigint> = {}
-  const chain = ancestry(m, m["current-snapshot-id"], byId)
+  const chain = ancestry(m)
   for (const group of markerGroups(m)) {
     const index = chain.findIndex((s) => carriesMarker(s, group))
     if (index >= 0) {
