@@ -71,17 +71,17 @@ export const ndjsonTo = (out: Writable) => (events: ReadonlyArray<ReplayEvent>) 
     if (out.write(text) || out.destroyed) return Effect.void
     // A stream that errors (EPIPE: run.ts exits) or closes never drains: stop waiting then too.
     return Effect.callback<void>((resume) => {
-      const done = () => {
+      const stop = () => {
         out.off("drain", done)
         out.off("close", done)
+      }
+      const done = () => {
+        stop()
         resume(Effect.void)
       }
       out.once("drain", done)
       out.once("close", done)
-      return Effect.sync(() => {
-        out.off("drain", done)
-        out.off("close", done)
-      })
+      return Effect.sync(stop)
     })
   })
 
