@@ -1,13 +1,11 @@
 import { defineConfig } from "vitest/config"
-
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    // Integration and interop tests start JVMs and write real files: give them room.
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    // Integration tests run real brokers, JVMs and OS processes on two cores: one test file at a
-    // time keeps them from starving each other into timeouts.
-    maxWorkers: 1
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/domain/**/*.test.ts", "test/layers/**/*.test.ts"], maxWorkers: 2, isolate: false, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts", "test/interop/**/*.test.ts", "test/programs/**/*.test.ts"], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } } }
+    ]
   }
 })

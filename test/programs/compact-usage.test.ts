@@ -20,7 +20,7 @@ const compact = (args: ReadonlyArray<string>, ms = 30_000) =>
     return { code: p.child.signalCode === "SIGKILL" ? null : code, output: p.output() }
   })
 
-describe("npm run compact, bad options", () => {
+describe.concurrent("npm run compact, bad options", () => {
   it.effect("--every 0 or below is refused (it ran maintenance back to back without end)", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()
@@ -53,7 +53,7 @@ describe("npm run compact, bad options", () => {
     }), 60_000)
 })
 
-describe("npm run compact --dry-run", () => {
+describe.concurrent("npm run compact --dry-run", () => {
   it.effect("lists each orphan file it would remove, and removes none", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()

@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawnProgram } from "../support/programs.ts"
 
-describe("--help", () => {
+describe.concurrent("--help", () => {
   for (const [program, args] of [["query", []], ["query", ["bars"]], ["replay", []], ["compact", []], ["serve", []]] as const) {
     it.effect(`${program} ${args.join(" ")} --help creates no warehouse`, () =>
       Effect.gen(function*() {
@@ -38,7 +38,7 @@ const environmentOnly = {
   ]
 } as const
 
-describe("--help names every environment variable the program reads", () => {
+describe.concurrent("--help names every environment variable the program reads", () => {
   for (const [program, variables] of Object.entries(environmentOnly)) {
     it.effect(program, () =>
       Effect.gen(function*() {

@@ -15,7 +15,7 @@ const refused = (args: ReadonlyArray<string>, says: string, env: Record<string, 
     assert.include(run.output(), says)
   })
 
-describe("npm run ingest, bad options", () => {
+describe.concurrent("npm run ingest, bad options", () => {
   it.effect("no partitions", () => refused(["--partitions", "0"], "Invalid value for flag --partitions"))
 
   it.effect("a flush of no rows", () => refused(["--flush-rows", "0"], "Invalid value for flag --flush-rows"))

@@ -17,7 +17,7 @@ const refused = (args: ReadonlyArray<string>, says: string) =>
     assert.notInclude(run.output(), "    at ", "no stack trace")
   })
 
-describe("npm run produce, bad options", () => {
+describe.concurrent("npm run produce, bad options", () => {
   it.effect("a fault injection that is not <fault>=<rate 0..1>", () =>
     refused(["--brokers", "127.0.0.1:1", "--inject", "gap=2"], `--inject: "gap=2" is not`))
 
@@ -84,7 +84,7 @@ describe("npm run produce, bad options", () => {
     refused([], "no Kafka broker configured"))
 })
 
-describe("npm run produce, failing", () => {
+describe.concurrent("npm run produce, failing", () => {
   it.effect("a run that fails leaves no earlier run's reconciliation to pass for its own", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))

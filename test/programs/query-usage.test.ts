@@ -26,7 +26,7 @@ const run = (program: "query" | "replay", args: ReadonlyArray<string>, env: Reco
 
 const day = ["--from", "2024-01-02", "--to", "2024-01-03"]
 
-describe("npm run query and replay, the warehouse", () => {
+describe.concurrent("npm run query and replay, the warehouse", () => {
   it.effect("--warehouse names it, as in ingest, serve and compact", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()
@@ -51,7 +51,7 @@ describe("npm run query and replay, the warehouse", () => {
     }), 60_000)
 })
 
-describe("npm run query, trading days", () => {
+describe.concurrent("npm run query, trading days", () => {
   it.effect("summary reads an exchange's days in the zone K2_SEQUENCE_ZONES gives it, as ingest's trackers do", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()
@@ -75,7 +75,7 @@ describe("npm run query, trading days", () => {
     }), 60_000)
 })
 
-describe("npm run query, the catalog", () => {
+describe.concurrent("npm run query, the catalog", () => {
   it.effect("a URL of a scheme that names no catalog is a usage error, not a SQLite file of that name", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()
@@ -89,7 +89,7 @@ describe("npm run query, the catalog", () => {
     }), 60_000)
 })
 
-describe("npm run query and replay, refused requests", () => {
+describe.concurrent("npm run query and replay, refused requests", () => {
   it.effect("query without a subcommand is a usage error (it printed the help and exited 0), --help is not", () =>
     Effect.gen(function*() {
       const none = yield* run("query", [])
@@ -104,28 +104,28 @@ describe("npm run query and replay, refused requests", () => {
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()
       const env = { K2_WAREHOUSE: dir }
-      for (
-        const [program, args, says] of [
-          ["query", ["trades", "--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
-          ["query", ["trades", ...day, "--limit", "0"], "--limit"],
-          ["query", ["trades", ...day, "-s", "b h p"], "invalid symbol"],
-          ["query", ["summary", "--from-day", "2024-1-2"], "invalid fromDay"],
-          // A filter without a bound would filter nothing: as the HTTP API, it is refused.
-          ["query", ["trades", ...day, "--filter", "price:"], "--filter"],
-          ["query", ["trades", ...day, "--filter", "price::"], "--filter"],
-          ["replay", ["--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
-          ["replay", [...day, "--window-rows", "5"], "--window-rows"],
-          ["replay", [...day, "--speed", "0"], "--speed"],
-          ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"],
-          // The registry's subjects are named by --topics, not by the markers' topics.
-          ["replay", ["--from", "2024-01-02", "--follow", "--brokers", "127.0.0.1:1", "--schema-registry", "http://127.0.0.1:1"], "--schema-registry needs a trades and a quotes topic"]
-        ] as const
-      ) {
-        const r = yield* run(program, args, env)
-        assert.strictEqual(r.code, 2, `${program} ${args.join(" ")}: ${r.output}`)
-        assert.include(r.output, says)
-        assert.notInclude(r.output, "    at ", "no stack trace")
-      }
+      const cases = [
+        ["query", ["trades", "--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
+        ["query", ["trades", ...day, "--limit", "0"], "--limit"],
+        ["query", ["trades", ...day, "-s", "b h p"], "invalid symbol"],
+        ["query", ["summary", "--from-day", "2024-1-2"], "invalid fromDay"],
+        // A filter without a bound would filter nothing: as the HTTP API, it is refused.
+        ["query", ["trades", ...day, "--filter", "price:"], "--filter"],
+        ["query", ["trades", ...day, "--filter", "price::"], "--filter"],
+        ["replay", ["--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
+        ["replay", [...day, "--window-rows", "5"], "--window-rows"],
+        ["replay", [...day, "--speed", "0"], "--speed"],
+        ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"],
+        // The registry's subjects are named by --topics, not by the markers' topics.
+        ["replay", ["--from", "2024-01-02", "--follow", "--brokers", "127.0.0.1:1", "--schema-registry", "http://127.0.0.1:1"], "--schema-registry needs a trades and a quotes topic"]
+      ] as const
+      yield* Effect.forEach(cases, ([program, args, says]) =>
+        Effect.gen(function*() {
+          const r = yield* run(program, args, env)
+          assert.strictEqual(r.code, 2, `${program} ${args.join(" ")}: ${r.output}`)
+          assert.include(r.output, says)
+          assert.notInclude(r.output, "    at ", "no stack trace")
+        }), { concurrency: 3, discard: true })
     }), 60_000)
 
   it.effect("an instant in epoch seconds or milliseconds is refused, not read as 1970", () =>
@@ -142,7 +142,7 @@ describe("npm run query and replay, refused requests", () => {
     }), 60_000)
 })
 
-describe("npm run query, an empty answer", () => {
+describe.concurrent("npm run query, an empty answer", () => {
   it.effect("CSV and the table still have their header", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()
@@ -160,7 +160,7 @@ describe("npm run query, an empty answer", () => {
     }), 60_000)
 })
 
-describe("npm run query, a large answer", () => {
+describe.concurrent("npm run query, a large answer", () => {
   it.effect("an aligned table of 150k bars prints (its widths once overflowed the stack)", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse(150_000)

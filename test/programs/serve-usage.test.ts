@@ -10,7 +10,7 @@ import { tempWarehouse } from "../support/warehouse.ts"
 
 const anonymous = { K2_API_AUTH: "off" }
 
-describe("npm run serve", () => {
+describe.concurrent("npm run serve", () => {
   it.effect("says where it listens, and stops on SIGINT with exit 0", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)

@@ -16,7 +16,7 @@ const run = (program: "compact" | "query" | "produce", args: ReadonlyArray<strin
     return { code, output: p.output() }
   })
 
-describe("environment settings, bad values", () => {
+describe.concurrent("environment settings, bad values", () => {
   it.effect("an unknown K2_LOG_LEVEL stops a program with exit 2 (it was ignored)", () =>
     Effect.gen(function*() {
       const r = yield* run("compact", ["--warehouse", path.join(tempWarehouse(), "unused")], { K2_LOG_LEVEL: "verbose" })
@@ -36,7 +36,7 @@ describe("environment settings, bad values", () => {
     }), 60_000)
 })
 
-describe("optional URL settings, bad values", () => {
+describe.concurrent("optional URL settings, bad values", () => {
   it.effect("the value refused is shown as given, from the flag or its variable (it was shown as some(\"...\"))", () =>
     Effect.gen(function*() {
       const dir = tempWarehouse()
