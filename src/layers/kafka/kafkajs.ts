@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
-import kafkajs, { type Consumer as KConsumer, type ICustomPartitioner, type IHeaders, type KafkaConfig, type logLevel as LogLevel } from "kafkajs"
+import type { Consumer as KConsumer, ICustomPartitioner, IHeaders, KafkaConfig, logLevel as LogLevel } from "kafkajs"
 import { setEntry, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
@@ -44,10 +44,7 @@ export interface KafkajsOptions {
   readonly logLevel?: LogLevel
 }
 
-// kafkajs is CommonJS: Node's ESM loader only sees its default export.
-const { ConfigResourceTypes, ConfigSource, Kafka, KafkaJSNonRetriableError, logLevel, Partitioners } = kafkajs
-// Its type declares no constructor argument, but it needs its message.
-const KafkaJSMetadataNotLoaded = kafkajs.KafkaJSMetadataNotLoaded as unknown as new(message: string) => Error
+type Kafkajs = typeof import("kafkajs")
 
 /**
  * kafkajs' default (Java-compatible) partitioner, except that a record naming a partition the
@@ -55,8 +52,10 @@ const KafkaJSMetadataNotLoaded = kafkajs.KafkaJSMetadataNotLoaded as unknown as 
  * may be stale (partitions just added): kafkajs refreshes it and tries again; the second time the
  * send is rejected. Nothing of the send is written either way.
  */
-const checkedPartitioner: ICustomPartitioner = () => {
-  const partitioner = Partitioners.DefaultPartitioner()
+const checkedPartitioner = ({ KafkaJSNonRetriableError, ...kafkajs }: Kafkajs): ICustomPartitioner => () => {
+  // Its type declares no constructor argument, but it needs its message.
+  const KafkaJSMetadataNotLoaded = kafkajs.KafkaJSMetadataNotLoaded as unknown as new(message: string) => Error
+  const partitioner = kafkajs.Partitioners.DefaultPartitioner()
   const retried = new WeakSet<object>()
   return (args) => {
     const p = args.message.partition
@@ -157,6 +156,10 @@ const toTopicMessages = (records: ReadonlyArray<ProducerRecord>) => {
 
 export const layerKafkajs = (options: KafkajsOptions) =>
   Layer.effectContext(Effect.gen(function*() {
+    // Loaded with the layer, not the module, as @platformatic/kafka is. kafkajs is CommonJS:
+    // Node's ESM loader only sees its default export.
+    const kafkajs = (yield* Effect.promise(() => import("kafkajs"))).default
+    const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
     const config: KafkaConfig = {
       clientId: options.clientId ?? "k2",
       brokers: [...options.brokers],
@@ -168,7 +171,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const admin = kafka.admin()
     yield* Effect.acquireRelease(attempt("connect", () => admin.connect()), () => Effect.promise(() => admin.disconnect().catch(() => undefined)))
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner })
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner(kafkajs) })
     yield* Effect.acquireRelease(attempt("connect", () => producer.connect()), () => Effect.promise(() => producer.disconnect().catch(() => undefined)))
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {

@@ -4,7 +4,8 @@
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
  * when the drain itself failed; a second signal exits at once with 130.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Config, Effect, Exit, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
