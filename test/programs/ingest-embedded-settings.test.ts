@@ -11,7 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { holdWarehouse } from "../../src/programs/cli/warehouseLock.ts"
 import { checkTables } from "../support/ingestHarness.ts"
-import { spawnProgram } from "../support/programs.ts"
+import { spawnProgram, written } from "../support/programs.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
 
 const run = (warehouse: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
@@ -70,7 +70,7 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       assert.strictEqual(failed.code, 2, failed.out)
       // No broker listens there: the live run waits for one, unless it is refused first.
       const live = spawnProgram("ingest", ["--warehouse", options.warehouse, "--brokers", "127.0.0.1:1", "--metrics-port", "0"])
-      yield* Effect.sleep("4 seconds")
+      yield* written(live, "ingesting ")
       live.child.kill("SIGTERM")
       yield* Effect.promise(() => live.exited)
       assert.notInclude(live.output(), "embedded default's simulated day", live.output())
@@ -131,7 +131,7 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       assert.deepStrictEqual(yield* checkTables({ exchange: "ASX", group: "k2-ingest", partitions: 1, options }), before)
       // Another group reads the broker from its own markers: not refused by this check.
       const other = spawnProgram("ingest", ["--warehouse", options.warehouse, "--brokers", "127.0.0.1:1", "--metrics-port", "0", "--group", "other"])
-      yield* Effect.sleep("3 seconds")
+      yield* written(other, "ingesting ")
       other.child.kill("SIGTERM")
       yield* Effect.promise(() => other.exited)
       assert.notInclude(other.output(), "embedded default's simulated day", other.output())

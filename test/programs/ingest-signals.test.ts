@@ -13,7 +13,7 @@ import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { Catalog } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { checkTables } from "../support/ingestHarness.ts"
-import { spawnProgram } from "../support/programs.ts"
+import { spawnProgram, written } from "../support/programs.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
 
 const summaryCount = (out: string, label: string) => {
@@ -21,20 +21,6 @@ const summaryCount = (out: string, label: string) => {
   assert.isNotNull(m, `"${label}" in the summary:\n${out}`)
   return Number(m![1])
 }
-
-/** Resolves once the process has written `text` (or has exited). */
-const written = (p: ReturnType<typeof spawnProgram>, text: string) =>
-  Effect.promise(() =>
-    new Promise<void>((resolve) => {
-      const check = () => {
-        if (p.output().includes(text) || p.child.exitCode !== null) {
-          clearInterval(timer)
-          resolve()
-        }
-      }
-      const timer = setInterval(check, 50)
-    })
-  )
 
 describe("npm run ingest (embedded default), stopped and doubled", () => {
   it.effect("SIGINT mid-run drains into the tables, prints the summary, exits 0; a rerun completes the day", () =>

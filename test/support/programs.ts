@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process"
 import { createServer } from "node:net"
 import * as path from "node:path"
+import { Effect } from "effect"
 import type { IngestProcess } from "./ingestHarness.ts"
 import type * as Lakehouse from "../../src/layers/lakehouse.ts"
 
@@ -68,6 +69,20 @@ export const jsonLogLines = (p: IngestProcess): Array<Record<string, unknown>> =
   })
   return lines
 }
+
+/** Resolves once the process has written `text` (or has exited). */
+export const written = (p: IngestProcess, text: string) =>
+  Effect.promise(() =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (p.output().includes(text) || p.child.exitCode !== null) {
+          clearInterval(timer)
+          resolve()
+        }
+      }
+      const timer = setInterval(check, 50)
+    })
+  )
 
 /** Polls `url` until it answers 2xx (or the time is up, then fails with the process output). */
 export const waitForHttp = async (url: string, p: IngestProcess, timeoutMs = 60_000) => {
