@@ -1,11 +1,25 @@
 import { defineConfig } from "vitest/config"
+
+const project = (name: string, include: Array<string>, options: { maxWorkers: number; groupOrder: number }) => ({
+  extends: true,
+  test: { name, include, maxWorkers: options.maxWorkers, isolate: false, sequence: { groupOrder: options.groupOrder } }
+})
+
+/**
+ * Unit tests (in-memory layers, no servers) first, two files at a time. Then integration, interop
+ * and program tests one file at a time: they run real brokers, JVMs and OS processes on two cores,
+ * and side by side they starve each other into timeouts (measured: two at a time gained nothing,
+ * the cores are busy). Workers are shared between files (isolate: false): no test holds global
+ * state, and per-file isolation cost more than the unit tests themselves.
+ */
 export default defineConfig({
   test: {
+    // Integration and interop tests start JVMs and write real files: give them room.
     testTimeout: 120_000,
     hookTimeout: 300_000,
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/domain/**/*.test.ts", "test/layers/**/*.test.ts"], maxWorkers: 2, isolate: false, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts", "test/interop/**/*.test.ts", "test/programs/**/*.test.ts"], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } } }
+      project("unit", ["test/domain/**/*.test.ts", "test/layers/**/*.test.ts"], { maxWorkers: 2, groupOrder: 0 }),
+      project("integration", ["test/integration/**/*.test.ts", "test/interop/**/*.test.ts", "test/programs/**/*.test.ts"], { maxWorkers: 1, groupOrder: 1 })
     ]
   }
 })

@@ -120,8 +120,12 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
     })
   }
   // "close", not "exit": output can still arrive after the process exits, until its pipes close.
-  child.on("close", () => log?.end())
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => {
+      log?.end()
+      resolve(code)
+    })
+  )
   return { child, output: () => out, exited }
 }
 

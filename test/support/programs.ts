@@ -36,7 +36,8 @@ export const spawnProgram = (
   let out = ""
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  // "close", not "exit": output can still arrive after the process exits, until its pipes close.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
   return { child, output: () => out, exited }
 }
 
