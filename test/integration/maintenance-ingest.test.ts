@@ -42,19 +42,15 @@ const ingestorLayer = Layer.unwrap(Effect.gen(function*() {
   )
 }))
 
-/**
- * Ingests `valid` records (or dropped duplicates), compacting every table in a loop over the first
- * half: the second half's commits are left uncompacted, so compaction at rest has files to merge.
- */
-const ingestWhileCompacting = (valid: number) =>
+/** Ingests until `valid` records have landed (written, or dropped as duplicates), compacting every table in a loop meanwhile if `compacting`. */
+const ingest = (valid: number, { compacting }: { readonly compacting: boolean }) =>
   Effect.gen(function*() {
     const ingestor = yield* Ingestor
     const maintenance = yield* Maintenance
     const stop = yield* Ref.make(false)
-    const landed = (p: IngestProgress) => p.written.trades + p.written.quotes + p.duplicatesDropped
-    const done = (p: IngestProgress) => p.uncommitted === 0 && landed(p) >= valid
+    const done = (p: IngestProgress) => p.uncommitted === 0 && p.written.trades + p.written.quotes + p.duplicatesDropped >= valid
     const compactor = yield* Effect.forkChild(Effect.gen(function*() {
-      while (!(yield* Ref.get(stop)) && landed(yield* ingestor.progress) < valid / 2) {
+      while (compacting && !(yield* Ref.get(stop))) {
         for (const t of TABLES.slice(0, 2)) {
           // The ingestor creates the tables when it starts.
           yield* maintenance.compact(t, { minInputFiles: 2 }).pipe(
@@ -122,27 +118,31 @@ for (const [kind, optionsFor] of catalogs) {
         const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 150 })
         const lake = MaintenanceLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer(options)))
 
-        /** One simulated trading day published to the (memory) topics. */
-        const publishDay = (startDate: string, seed: number): Effect.Effect<Reconciliation> =>
+        /** One simulated trading day of `symbols` published to the (memory) topics. */
+        const publishDay = (startDate: string, seed: number, symbols = ["BHP", "CBA", "CSL", "NAB"]): Effect.Effect<Reconciliation> =>
           publishToMemory(kafka, 3, {
-            symbols: ["BHP", "CBA", "CSL", "NAB"],
+            symbols,
             eventsPerSymbolPerDay: 1_500,
             startDate,
             tradingDays: 1,
             seed,
             faults: { duplicate: 0.005 }
           }).pipe(Effect.orDie)
-        const day1 = yield* publishDay("2024-03-04", 1)
-        const valid1 = day1.totals.trades + day1.totals.quotes
+        const validOf = (r: Reconciliation) => r.totals.trades + r.totals.quotes
 
         const withIngest = <A, E>(effect: Effect.Effect<A, E, Ingestor | Maintenance | TableScanner | Catalog | DuckDb>) =>
           effect.pipe(Effect.provide(ingestorLayer.pipe(Layer.provideMerge(Layer.merge(kafka, lake)))))
         const withLake = <A, E>(effect: Effect.Effect<A, E, Maintenance | TableScanner | Catalog | DuckDb>) =>
           effect.pipe(Effect.provide(lake))
 
-        // 1. Ingest day 1 while compacting, then stop (a drain).
-        const first = yield* withIngest(ingestWhileCompacting(valid1))
+        // 1. Ingest day 1 while compacting, then stop (a drain). Then two more symbols of that day,
+        // not compacted: compaction at rest always has files to merge.
+        const day1 = yield* publishDay("2024-03-04", 1)
+        const first = yield* withIngest(ingest(validOf(day1), { compacting: true }))
         assert.isAtLeast(first.commits, 3)
+        const day1Late = yield* publishDay("2024-03-04", 3, ["ANZ", "WBC"])
+        const late = yield* withIngest(ingest(validOf(day1Late), { compacting: false }))
+        assert.strictEqual(late.alreadyIngested, 0)
 
         // 2. Compaction at rest: one file per day partition, identical answers.
         const report = yield* withLake(Effect.gen(function*() {
@@ -191,11 +191,10 @@ for (const [kind, optionsFor] of catalogs) {
 
         // 4. A restarted ingestion resumes from the (expired) tables' markers, compacting meanwhile.
         const day2 = yield* publishDay("2024-03-05", 2)
-        const valid2 = day2.totals.trades + day2.totals.quotes
-        const second = yield* withIngest(ingestWhileCompacting(valid2))
+        const second = yield* withIngest(ingest(validOf(day2), { compacting: true }))
         // It started at the markers: nothing of day 1 was read again.
         assert.strictEqual(second.alreadyIngested, 0)
-        assert.strictEqual(second.consumed, valid2)
+        assert.strictEqual(second.consumed, validOf(day2))
         const final = yield* withLake(Effect.gen(function*() {
           const trades = yield* checkTable("trades")
           const quotes = yield* checkTable("quotes")
@@ -206,8 +205,8 @@ for (const [kind, optionsFor] of catalogs) {
         assert.strictEqual(final.quotes.rows, final.quotes.distinctMessageIds)
         assert.strictEqual(final.quotes.rows, final.quotes.distinctCoordinates)
         assert.strictEqual(
-          final.trades.rows + final.quotes.rows + first.duplicatesDropped + second.duplicatesDropped,
-          valid1 + valid2
+          final.trades.rows + final.quotes.rows + first.duplicatesDropped + late.duplicatesDropped + second.duplicatesDropped,
+          validOf(day1) + validOf(day1Late) + validOf(day2)
         )
         // Compacted at rest again: one file per UTC day (an ASX session spans two UTC days).
         const lastly = yield* withLake(Effect.gen(function*() {
