@@ -52,7 +52,7 @@ type Kafkajs = typeof import("kafkajs")
  * may be stale (partitions just added): kafkajs refreshes it and tries again; the second time the
  * send is rejected. Nothing of the send is written either way.
  */
-const checkedPartitioner = ({ KafkaJSNonRetriableError, ...kafkajs }: Kafkajs): ICustomPartitioner => () => {
+const checkedPartitioner = (kafkajs: Kafkajs): ICustomPartitioner => () => {
   // Its type declares no constructor argument, but it needs its message.
   const KafkaJSMetadataNotLoaded = kafkajs.KafkaJSMetadataNotLoaded as unknown as new(message: string) => Error
   const partitioner = kafkajs.Partitioners.DefaultPartitioner()
@@ -61,7 +61,7 @@ const checkedPartitioner = ({ KafkaJSNonRetriableError, ...kafkajs }: Kafkajs): 
     const p = args.message.partition
     if (p !== undefined && p !== null && !(Number.isInteger(p) && p >= 0 && p < args.partitionMetadata.length)) {
       const detail = `${args.topic} has no partition ${p}`
-      if (retried.has(args.message)) throw new KafkaJSNonRetriableError(detail)
+      if (retried.has(args.message)) throw new kafkajs.KafkaJSNonRetriableError(detail)
       retried.add(args.message)
       throw new KafkaJSMetadataNotLoaded(detail)
     }
