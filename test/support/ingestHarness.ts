@@ -3,8 +3,7 @@
  * broker, run `ingest` as separate OS processes (so they can be SIGKILLed, SIGSTOPped and
  * restarted), and check the tables against what was published.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs"
+import type { ChildProcess } from "node:child_process"
 import * as path from "node:path"
 import { assert } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -16,6 +15,7 @@ import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { publishFeed, type Reconciliation } from "../../src/layers/produce/publisher.ts"
 import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
 import { kafkaBrokers } from "./kafka.ts"
+import { spawnNode } from "./programs.ts"
 import { checkTable } from "./tableCheck.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
@@ -110,23 +110,7 @@ export const spawnIngest = (s: Scenario, extra: ReadonlyArray<string> = [], env:
     "--commit-interval-ms", String(s.commitIntervalMs ?? 300),
     ...extra
   ]
-  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...s.nodeEnv, ...catalog.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-  let out = ""
-  const log = s.logFile === undefined ? undefined : fs.createWriteStream(s.logFile, { flags: "a" })
-  for (const stream of [child.stdout!, child.stderr!]) {
-    stream.on("data", (d) => {
-      out = (out + d).slice(-20_000)
-      log?.write(d)
-    })
-  }
-  // "close", not "exit": output can still arrive after the process exits, until its pipes close.
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("close", (code) => {
-      log?.end()
-      resolve(code)
-    })
-  )
-  return { child, output: () => out, exited }
+  return spawnNode(args, { ...s.nodeEnv, ...catalog.env, ...env }, s.logFile)
 }
 
 export const stop = (p: IngestProcess, signal: NodeJS.Signals = "SIGTERM") =>

@@ -3,6 +3,7 @@
  * that watch them from outside: their logs, their /metrics, their exported spans.
  */
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import { createServer } from "node:net"
 import * as path from "node:path"
 import { Effect } from "effect"
@@ -22,24 +23,37 @@ export const freePort = () =>
     })
   })
 
+/**
+ * `node args` in the repo, with `env` added to this process's environment: its output is kept (the
+ * last 20k characters) and appended to `logFile` if given.
+ */
+export const spawnNode = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>, logFile?: string): IngestProcess => {
+  const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  const log = logFile === undefined ? undefined : fs.createWriteStream(logFile, { flags: "a" })
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.on("data", (d) => {
+      out = (out + d).slice(-20_000)
+      log?.write(d)
+    })
+  }
+  // "close", not "exit": output can still arrive after the process exits, until its pipes close.
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => {
+      log?.end()
+      resolve(code)
+    })
+  )
+  return { child, output: () => out, exited }
+}
+
 /** `src/programs/<program>.ts args`, with `env` added to this process's environment. */
 export const spawnProgram = (
   program: "serve" | "produce" | "ingest" | "compact" | "query" | "replay",
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {}
-): IngestProcess => {
-  const child = spawn(
-    process.execPath,
-    ["--disable-warning=ExperimentalWarning", path.join(repo, `src/programs/${program}.ts`), ...args],
-    { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }
-  )
-  let out = ""
-  child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)))
-  child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)))
-  // "close", not "exit": output can still arrive after the process exits, until its pipes close.
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
-  return { child, output: () => out, exited }
-}
+): IngestProcess =>
+  spawnNode(["--disable-warning=ExperimentalWarning", path.join(repo, `src/programs/${program}.ts`), ...args], env)
 
 /** `serve` over a test warehouse on 127.0.0.1:port, anonymous (K2_API_AUTH=off). */
 export const spawnServe = (options: Lakehouse.LakehouseOptions, port: number, env: Readonly<Record<string, string>> = {}) => {
