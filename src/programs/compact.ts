@@ -7,7 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, positive, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, positive, setting } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
@@ -28,29 +28,29 @@ const flags = {
   ),
   every: Flag.Int("every").pipe(
     Flag.withDescription("run every N seconds, N at least 1, until interrupted (env K2_MAINTENANCE_EVERY; default: once)"),
-    envSetting("K2_MAINTENANCE_EVERY", Config.Int),
-    inRange(1),
+    envSetting("K2_MAINTENANCE_EVERY", Config.Int, inRange(1)),
     Flag.optional
   ),
   targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
-    setting("size compacted files aim at", { fallback: 128 }),
-    inRange(1)
+    setting("size compacted files aim at", { fallback: 128, check: inRange(1) })
   ),
   // Absent: each table's history.expire.* properties, else 120 hours and 1 snapshot (as Java's expiry).
   expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
     Flag.withDescription("expire snapshots older than this (beyond --retain-last); default: the table's history.expire.max-snapshot-age-ms, else 120"),
-    inRange(0),
+    checked(inRange(0)),
     Flag.optional
   ),
   retainLast: Flag.Int("retain-last").pipe(
     Flag.withDescription("always keep this many newest snapshots; default: the table's history.expire.min-snapshots-to-keep, else 1"),
-    inRange(1),
+    checked(inRange(1)),
     Flag.optional
   ),
   orphanGraceHours: Flag.Finite("orphan-grace-hours").pipe(
-    setting("remove unreferenced files only when older than this", { fallback: 24 }),
-    // Younger files may belong to a commit still in flight (or of unknown outcome): never 0.
-    positive
+    setting("remove unreferenced files only when older than this", {
+      fallback: 24,
+      // Younger files may belong to a commit still in flight (or of unknown outcome): never 0.
+      check: positive
+    })
   ),
   noCompact: Flag.Boolean("skip-compaction").pipe(Flag.withDescription("skip compaction"), Flag.withDefault(false)),
   noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),

@@ -42,45 +42,38 @@ const flags = {
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   group: Flag.String("group").pipe(
-    setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId }),
-    // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
-    nonBlank("a consumer group name")
+    setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId,
+      // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
+      check: nonBlank("a consumer group name") })
   ),
   topics: Flag.String("topics").pipe(
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
   partitions: Flag.Int("partitions").pipe(
-    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
-    inRange(1, 10_000)
+    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12, check: inRange(1, 10_000) })
   ),
   commitInterval: Flag.Int("commit-interval-ms").pipe(
-    setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.commitIntervalMs }),
-    inRange(1)
+    setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.commitIntervalMs, check: inRange(1) })
   ),
   flushRows: Flag.Int("flush-rows").pipe(
-    setting("flush when this many rows are buffered", { env: "K2_FLUSH_ROWS", read: Config.Int, fallback: Ingest.defaultIngestConfig.flushRows }),
-    inRange(1)
+    setting("flush when this many rows are buffered", { env: "K2_FLUSH_ROWS", read: Config.Int, fallback: Ingest.defaultIngestConfig.flushRows, check: inRange(1) })
   ),
   sessionTimeout: Flag.Int("session-timeout-ms").pipe(
-    setting("consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs }),
-    inRange(1)
+    setting("consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: inRange(1) })
   ),
   maintainEvery: Flag.Int("maintain-every").pipe(
-    setting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0 }),
-    inRange(0)
+    setting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0, check: inRange(0) })
   ),
   metricsPort: Flag.Int("metrics-port").pipe(
-    setting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464 }),
-    inRange(0, 65_535)
+    setting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464, check: inRange(0, 65_535) })
   ),
   metricsHost: Flag.String("metrics-host").pipe(
-    setting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0" }),
-    // Node reads an empty host as every interface, and the log would say http://:port.
-    nonBlank("an address")
+    setting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0",
+      // Node reads an empty host as every interface, and the log would say http://:port.
+      check: nonBlank("an address") })
   ),
   events: Flag.Int("events").pipe(
-    setting("embedded default only: simulated events per symbol (one trading day)", { fallback: 10_000 }),
-    inRange(1)
+    setting("embedded default only: simulated events per symbol (one trading day)", { fallback: 10_000, check: inRange(1) })
   ),
   seed: Flag.Int("seed").pipe(setting("embedded default only: simulator seed", { fallback: 42 }))
 }

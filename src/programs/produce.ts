@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, inRange, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, inRange, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { writeProgress } from "./cli/progress.ts"
@@ -29,12 +29,11 @@ const flags = {
   // Paths: an empty one (an unset variable) would be found unusable only after publishing.
   dir: Flag.String("dir").pipe(
     Flag.withDescription("asx: the load directory (trades/, quotes/, reference-data/)"),
-    nonBlank("a directory"),
+    checked(nonBlank("a directory")),
     Flag.optional
   ),
   deadLetters: Flag.String("dead-letters").pipe(
-    setting("asx: where rejected rows go (JSON lines)", { fallback: "asx-dead-letters.jsonl" }),
-    nonBlank("a file")
+    setting("asx: where rejected rows go (JSON lines)", { fallback: "asx-dead-letters.jsonl", check: nonBlank("a file") })
   ),
   brokers: Flag.String("brokers").pipe(
     optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
@@ -42,11 +41,10 @@ const flags = {
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   partitions: Flag.Int("partitions").pipe(
-    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12 }),
-    inRange(1, 10_000)
+    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12, check: inRange(1, 10_000) })
   ),
-  rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), inRange(1), Flag.optional),
-  speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), positive, Flag.optional),
+  rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), checked(inRange(1)), Flag.optional),
+  speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), checked(positive), Flag.optional),
   duration: Flag.String("duration").pipe(
     Flag.withDescription("stop after this long, e.g. 30s or 5m; what was read by then is sent and reconciled"),
     Flag.optional
@@ -55,20 +53,19 @@ const flags = {
     setting("sim: exchange code of the simulated venue (topics follow it)", { fallback: "ASX" })
   ),
   seed: Flag.Int("seed").pipe(setting("sim: seed (same seed, same events)", { fallback: 42 })),
-  events: Flag.Int("events").pipe(setting("sim: events per symbol per day", { fallback: 10_000 }), inRange(1)),
-  days: Flag.Int("days").pipe(setting("sim: trading days", { fallback: 1 }), inRange(1)),
+  events: Flag.Int("events").pipe(setting("sim: events per symbol per day", { fallback: 10_000, check: inRange(1) })),
+  days: Flag.Int("days").pipe(setting("sim: trading days", { fallback: 1, check: inRange(1) })),
   inject: Flag.String("inject").pipe(
     Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
     Flag.optional
   ),
   manifest: Flag.String("manifest").pipe(
     Flag.withDescription("sim: where to write the injected anomalies (JSON)"),
-    nonBlank("a file"),
+    checked(nonBlank("a file")),
     Flag.optional
   ),
   reconciliation: Flag.String("reconciliation").pipe(
-    setting("where to write the reconciliation (JSON)", { fallback: "produce-reconciliation.json" }),
-    nonBlank("a file")
+    setting("where to write the reconciliation (JSON)", { fallback: "produce-reconciliation.json", check: nonBlank("a file") })
   )
 }
 

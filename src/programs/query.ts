@@ -54,7 +54,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
     symbols: symbolsFlag,
     from: fromFlag,
     to: toFlag,
-    limit: Flag.Int("limit").pipe(setting("Rows per page", { fallback: 1000 }), inRange(1, 100_000)),
+    limit: Flag.Int("limit").pipe(setting("Rows per page", { fallback: 1000, check: inRange(1, 100_000) })),
     cursor: Flag.String("cursor").pipe(Flag.withDescription("nextCursor of the previous page"), Flag.optional),
     fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.withDefault("")),
     filter: Flag.String("filter").pipe(

@@ -9,7 +9,7 @@
 import type { Writable } from "node:stream"
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, optionalSetting, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, inRange, lakehouseEnvironment, optionalSetting, setting } from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -146,7 +146,7 @@ const replay = Command.make("replay", {
   ),
   windowRows: Flag.Int("window-rows").pipe(
     Flag.withDescription("Rows DuckDB sorts at once (memory bound; default 1000000 unpaced, 50000 paced)"),
-    inRange(1_000, 10_000_000),
+    checked(inRange(1_000, 10_000_000)),
     Flag.optional
   ),
   snapshotId: snapshotIdFlag,
@@ -156,8 +156,7 @@ const replay = Command.make("replay", {
     Flag.optional
   ),
   partitions: Flag.Int("partitions").pipe(
-    setting("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)", { fallback: 1 }),
-    inRange(1, 10_000)
+    setting("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)", { fallback: 1, check: inRange(1, 10_000) })
   ),
   follow: Flag.Boolean("follow").pipe(
     Flag.withDescription("Catch up to live: replay the tables up to the ingest group's marker, then continue on the live topics (no --to)"),

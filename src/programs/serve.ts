@@ -29,13 +29,12 @@ class CannotListen extends Schema.TaggedError<CannotListen>()("CannotListen", {
 const serve = Command.make("serve", {
   ...lakehouseFlags,
   port: Flag.Int("port").pipe(
-    setting("TCP port; 0 = any free one", { env: "K2_API_PORT", read: Config.Int, fallback: 8080 }),
-    inRange(0, 65_535)
+    setting("TCP port; 0 = any free one", { env: "K2_API_PORT", read: Config.Int, fallback: 8080, check: inRange(0, 65_535) })
   ),
   host: Flag.String("host").pipe(
-    setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1" }),
-    // Node reads an empty host as every interface: the opposite of the default's "this machine only".
-    nonBlank("an address")
+    setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1",
+      // Node reads an empty host as every interface: the opposite of the default's "this machine only".
+      check: nonBlank("an address") })
   )
 }, (a) =>
   Effect.gen(function*() {

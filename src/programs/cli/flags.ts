@@ -2,10 +2,18 @@
 import { Config, ConfigProvider, Effect, Exit, Option } from "effect"
 import { Flag } from "effect/cli"
 
+/** What a flag's value must be: the expectation a value fails, or undefined when it passes. */
+export type Check<A> = (value: A) => string | undefined
+
+/** A flag that refuses the values `check` fails, saying what it expected. */
+export const checked = <A>(check: Check<A>) => Flag.filter((value: A) => check(value) === undefined, (value) => check(value) ?? "")
+
 /** Where a flag's value comes from when it is not given: an environment variable, read as the flag reads. */
 interface FromEnv<A> {
   readonly env: string
   readonly read: (name: string) => Config.Config<A>
+  /** Applied to the flag's value and to the variable's alike; a refused variable is named. */
+  readonly check?: Check<A>
 }
 
 /** A flag's variable as given, parsed only once it is known to be needed, so that a refusal can show it. */
@@ -22,70 +30,71 @@ class EnvValue {
 
 /**
  * Falls back to the environment variable `env` when the flag is not given, read as `read` reads
- * it. A value it refuses is the flag's usage error, naming the variable and showing the value:
- * `Flag.withFallbackConfig` alone showed `"config"` and an Effect SchemaError.
+ * it. A value it refuses, or `check` fails, is the flag's usage error, naming the variable and
+ * showing the value: `Flag.withFallbackConfig` alone showed `"config"` and an Effect SchemaError,
+ * and a check applied after it cannot tell the variable's value from the flag's.
  */
-export const envSetting = <A>(env: string, read: (name: string) => Config.Config<A>) => (flag: Flag.Flag<A>): Flag.Flag<A> => {
+export const envSetting = <A>(env: string, read: (name: string) => Config.Config<A>, check: Check<A> = () => undefined) =>
+(flag: Flag.Flag<A>): Flag.Flag<A> => {
   const parse = (raw: string) => Effect.runSyncExit(read(env).parse(ConfigProvider.fromEnvRecord({ [env]: raw })))
   const refusal = (raw: string) => {
     const exit = parse(raw)
     // The schema's first line ("Expected an integer"), without its path or wrapper.
-    const said = Exit.isFailure(exit)
-      ? Option.match(Exit.findErrorOption(exit), { onNone: () => "a valid value", onSome: (e) => e.cause.message.split("\n")[0]!.trim() })
-      : "a valid value"
+    const said = Exit.isSuccess(exit)
+      ? check(exit.value) ?? "a valid value"
+      : Option.match(Exit.findErrorOption(exit), { onNone: () => "a valid value", onSome: (e) => e.cause.message.split("\n")[0]!.trim() })
     return `${said.startsWith("Expected") ? said : `Expected: ${said}`} (from ${env})`
   }
   return flag.pipe(
     Flag.withFallbackConfig(Config.map(Config.String(env), (raw) => new EnvValue(raw))),
     Flag.filterMap(
       (value: A | EnvValue): Option.Option<A> => {
-        if (!(value instanceof EnvValue)) return Option.some(value)
+        if (!(value instanceof EnvValue)) return check(value) === undefined ? Option.some(value) : Option.none()
         const exit = parse(value.raw)
-        return Exit.isSuccess(exit) ? Option.some(exit.value) : Option.none()
+        return Exit.isSuccess(exit) && check(exit.value) === undefined ? Option.some(exit.value) : Option.none()
       },
-      (value) => refusal(String(value))
+      (value) => value instanceof EnvValue ? refusal(value.raw) : check(value) ?? ""
     )
   )
 }
 
 /**
- * What a flag does, the environment variable it falls back to (if any) and its default, given
- * once: the flag uses them and `--help` shows them.
+ * What a flag does, the environment variable it falls back to (if any), its check and its
+ * default, given once: the flag uses them and `--help` shows them.
  */
-export const setting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) =>
-  (flag: Flag.Flag<A>): Flag.Flag<A> => {
-    const env = from.env === undefined ? "" : `env ${from.env}; `
-    const described = Flag.withDescription(flag, `${about} (${env}default ${String(from.fallback)})`)
-    const withEnv = from.env === undefined || from.read === undefined ? described : envSetting(from.env, from.read)(described)
-    return Flag.withDefault(withEnv, from.fallback)
-  }
-
-/**
- * As `setting`, for a flag that may be absent. `check` applies to the value, from the flag or the
- * variable, before it is made optional: a filter after would show a refused value as `some("...")`.
- */
-export const optionalSetting = <A>(
+export const setting = <A>(
   about: string,
-  from: FromEnv<A> & { readonly check?: (flag: Flag.Flag<A>) => Flag.Flag<A> }
+  from: Partial<FromEnv<A>> & { readonly fallback: A }
 ) =>
-(flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> => {
-  const read = flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), envSetting(from.env, from.read))
-  return Flag.optional(from.check === undefined ? read : from.check(read))
+(flag: Flag.Flag<A>): Flag.Flag<A> => {
+  const env = from.env === undefined ? "" : `env ${from.env}; `
+  const described = Flag.withDescription(flag, `${about} (${env}default ${String(from.fallback)})`)
+  const read = from.env !== undefined && from.read !== undefined
+    ? envSetting(from.env, from.read, from.check)(described)
+    : from.check === undefined
+    ? described
+    : checked(from.check)(described)
+  return Flag.withDefault(read, from.fallback)
 }
 
-/** A numeric flag's range: a value outside it is a usage error naming the range. */
-export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  Flag.filter(
-    (n: number) => n >= min && n <= max,
+/** As `setting`, for a flag that may be absent. */
+export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
+  Flag.optional(flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), envSetting(from.env, from.read, from.check)))
+
+/** A numeric value's range. */
+export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (n) =>
+  n >= min && n <= max
+    ? undefined
     // The default bound is named too: a value past it (1e308) was refused as if below the minimum.
-    () => max === Number.MAX_SAFE_INTEGER ? `a value of at least ${min} (at most ${max})` : `a value in ${min}..${max}`
-  )
+    : max === Number.MAX_SAFE_INTEGER
+    ? `a value of at least ${min} (at most ${max})`
+    : `a value in ${min}..${max}`
 
-/** A number flag that must be above 0. */
-export const positive = Flag.filter((n: number) => n > 0, () => "a number above 0")
+/** A number above 0. */
+export const positive: Check<number> = (n) => n > 0 ? undefined : "a number above 0"
 
-/** A string flag that must hold more than blanks: `what` names what it wants, in the usage error. */
-export const nonBlank = (what: string) => Flag.filter((s: string) => s.trim().length > 0, () => what)
+/** A string of more than blanks: `what` names what it wants. */
+export const nonBlank = (what: string): Check<string> => (s) => s.trim().length > 0 ? undefined : what
 
 /** Settings read from the environment alone (no flag), by every program and by those that open the warehouse. */
 export const commonEnvironment = ["K2_LOG_LEVEL", "K2_LOG_FORMAT (docs/operations.md)", "OTEL_* tracing (docs/operations.md)"]

@@ -44,7 +44,7 @@ export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
     env: "K2_SCHEMA_REGISTRY_URL",
     read: Config.String,
     // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
-    check: Flag.filter((url: string) => /^https?:\/\/[^\s/]+/i.test(url.trim()), () => "an http(s):// URL")
+    check: (url) => /^https?:\/\/[^\s/]+/i.test(url.trim()) ? undefined : "an http(s):// URL"
   })
 )
 

@@ -13,29 +13,30 @@ const isCatalogUrl = (value: string) => isPostgresUrl(value) || isRestUrl(value)
 
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
-    setting("directory of the table data and metadata", { env: "K2_WAREHOUSE", read: Config.String, fallback: "warehouse" }),
-    nonBlank("a directory"),
-    // DuckDB reads each data file path as a glob pattern: under `a*b` it would read `axb`'s files
-    // too, under `a[x]b` only `axb`'s. Checked on the absolute path (the working directory counts).
-    Flag.filter(
-      (dir: string) => !/[*?[]/.test(path.resolve(dir)),
-      () => "a directory whose absolute path holds no *, ? or [ (DuckDB reads them as a glob pattern, matching other directories)"
-    )
+    setting("directory of the table data and metadata", {
+      env: "K2_WAREHOUSE",
+      read: Config.String,
+      fallback: "warehouse",
+      // DuckDB reads each data file path as a glob pattern: under `a*b` it would read `axb`'s files
+      // too, under `a[x]b` only `axb`'s. Checked on the absolute path (the working directory counts).
+      check: (dir) =>
+        nonBlank("a directory")(dir) ??
+          (/[*?[]/.test(path.resolve(dir))
+            ? "a directory whose absolute path holds no *, ? or [ (DuckDB reads them as a glob pattern, matching other directories)"
+            : undefined)
+    })
   ),
   catalog: Flag.String("catalog").pipe(
     optionalSetting("catalog: a SQLite file, a postgresql:// URL, or an Iceberg REST catalog http(s):// URL (default: <warehouse>/catalog.db); REST auth from K2_REST_TOKEN or K2_REST_CREDENTIAL (client_id:secret)", {
       env: "K2_CATALOG",
       read: Config.String,
       // A URL of another scheme (postgress://, HTTP://) would be taken for a SQLite file of that name, made in the working directory.
-      check: Flag.filter(
-        (c: string) => !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c) || isCatalogUrl(c),
-        () => "a SQLite file, a postgresql:// URL or an http(s):// URL"
-      )
+      check: (c) =>
+        !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c) || isCatalogUrl(c) ? undefined : "a SQLite file, a postgresql:// URL or an http(s):// URL"
     })
   ),
   catalogName: Flag.String("catalog-name").pipe(
-    setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2" }),
-    nonBlank("a name")
+    setting("catalog_name in the catalog tables", { env: "K2_CATALOG_NAME", read: Config.String, fallback: "k2", check: nonBlank("a name") })
   )
 }
 
