@@ -68,7 +68,30 @@ export class LogBehindTable extends Schema.TaggedError<LogBehindTable>()("LogBeh
   }
 }
 
-export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | LogBehindTable
+/**
+ * The topic a table's marker was recorded in was deleted and made again under its name (its id
+ * changed): the marker's offsets are positions in the old log. Found whatever the new log's length.
+ */
+export class TopicRecreated extends Schema.TaggedError<TopicRecreated>()("TopicRecreated", {
+  topic: Schema.String,
+  partition: Schema.Number,
+  table: Schema.String,
+  /** The topic id the table's marker was recorded with. */
+  tableTopicId: Schema.String,
+  /** The id of the topic read now. */
+  topicId: Schema.String
+}) {
+  override get message() {
+    return `${this.topic}:${this.partition} is in topic id ${this.topicId}, but table ${this.table} holds the records of topic id ${this.tableTopicId} ` +
+      `under that name: the topic was deleted and made again. Its records would be skipped as ingested up to the table's marker, so ingestion stops: ` +
+      `ingest a re-created topic into a new warehouse, or publish under a new topic name`
+  }
+}
+
+/** The log read is not the one a table's marker describes: ingesting on would skip its records as ingested. */
+export type AnotherLog = LogBehindTable | TopicRecreated
+
+export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | AnotherLog
 
 /**
  * Kafka to Iceberg, exactly once (DESIGN.md "Ingest"): the tables' markers, not the consumer

@@ -81,6 +81,12 @@ export interface PartitionBatch {
    * offset): lag = highWatermark - nextOffset.
    */
   readonly highWatermark: bigint
+  /**
+   * The topic's id, when the client tells it (platformatic and memory do, kafkajs does not): a
+   * topic deleted and made again under its name has a new one, and offsets of the old are not
+   * positions in it.
+   */
+  readonly topicId?: string
 }
 
 export interface OffsetCommit {

@@ -4,13 +4,15 @@ import {
   CARRIED_FROM,
   CARRIED_FROM_SEQUENCE,
   decodeOffsets,
+  decodeTopicIds,
   encodeOffsets,
   fence,
   markerIn,
   markerKey,
   mergeOffsets,
   mirrorCarry,
-  mirroredCarry
+  mirroredCarry,
+  topicIdsKey
 } from "../../src/domain/ingest/marker.ts"
 import { applyUpdates, newTableMetadata } from "../../src/domain/iceberg/metadata.ts"
 import type { Snapshot } from "../../src/domain/iceberg/spec.ts"
@@ -61,6 +63,31 @@ describe("ingestion marker", () => {
     assert.deepStrictEqual(stale, Result.fail("t:0 is at 5 in trades, this writer started at 4: another writer owns it"))
     // Another group's marker is its own: nothing there yet, so it starts at 0.
     assert.isTrue(Result.isSuccess(fence(m, "other", [{ topic: "t", partition: 0, from: 0n, to: 2n }], "trades")))
+  })
+
+  it("records beside the marker the ids of the topics it moved; a topic read without its id loses the one recorded", () => {
+    const m = withSnapshots()
+    const ids = (r: Result.Result<Record<string, string>, string>) =>
+      Result.isSuccess(r) ? Object.fromEntries(decodeTopicIds(r.success[topicIdsKey("g")])) : r.failure
+    const first = fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n, topicId: "A" }, { topic: "u", partition: 0, from: 0n, to: 1n, topicId: "B" }], "trades")
+    assert.deepStrictEqual(ids(first), { t: "A", u: "B" })
+    // Without ids (kafkajs), nothing was recorded: nothing is written.
+    const unknown = fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n }], "trades")
+    assert.isTrue(Result.isSuccess(unknown) && !(topicIdsKey("g") in unknown.success))
+
+    const recorded = withSnapshots({ [markerKey("g")]: `{"t":{"0":9},"u":{"0":1}}`, [topicIdsKey("g")]: `{"t":"A","u":"B"}` })
+    assert.deepStrictEqual(Object.fromEntries(markerIn(recorded, "g")!.topicIds), { t: "A", u: "B" })
+    // A new id replaces the old; a topic read without one loses it (it may be another log now).
+    assert.deepStrictEqual(ids(fence(recorded, "g", [{ topic: "t", partition: 0, from: 9n, to: 12n, topicId: "C" }], "trades")), { t: "C", u: "B" })
+    assert.deepStrictEqual(ids(fence(recorded, "g", [{ topic: "t", partition: 0, from: 9n, to: 12n }], "trades")), { u: "B" })
+    // Losing the last one writes an empty map, or the parent's would be carried forward.
+    const onlyT = withSnapshots({ [markerKey("g")]: `{"t":{"0":9}}`, [topicIdsKey("g")]: `{"t":"A"}` })
+    const emptied = fence(onlyT, "g", [{ topic: "t", partition: 0, from: 9n, to: 12n }], "trades")
+    assert.deepStrictEqual(Result.map(emptied, (p) => p[topicIdsKey("g")]), Result.succeed("{}"))
+  })
+
+  it("reads damaged topic ids as none: a check then has nothing to compare", () => {
+    for (const text of [undefined, "nope", `{"t":1}`, `["A"]`, "null"]) assert.strictEqual(decodeTopicIds(text).size, 0, String(text))
   })
 
   it("survives another engine expiring the snapshots that carry it, through the table properties", () => {
@@ -130,8 +157,8 @@ describe("ingestion marker", () => {
 const mirrorOf = (id: bigint, summary: Record<string, string>, properties: Record<string, string> = {}) =>
   mirrorCarry({ "snapshot-id": id, "sequence-number": id, "timestamp-ms": Number(id), "manifest-list": "x", summary: { operation: "append", ...summary } }, properties)
 
-/** A table whose first snapshot carries group g's marker ({t: {0: 5}}) and whose second carries none. */
-const withSnapshots = () => {
+/** A table whose first snapshot carries group g's marker ({t: {0: 5}}, or `first`) and whose second carries none. */
+const withSnapshots = (first: Record<string, string> = { [markerKey("g")]: `{"t":{"0":5}}` }) => {
   let m = newTableMetadata({
     uuid: "u",
     location: "file:///t",
@@ -148,7 +175,7 @@ const withSnapshots = () => {
     "manifest-list": "x",
     summary: { operation: "append", ...summary }
   })
-  for (const s of [snap(1n, undefined, { [markerKey("g")]: `{"t":{"0":5}}` }), snap(2n, 1n, {})]) {
+  for (const s of [snap(1n, undefined, first), snap(2n, 1n, {})]) {
     m = applyUpdates(m, null, [
       { action: "add-snapshot", snapshot: s },
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": s["snapshot-id"] }

@@ -155,7 +155,11 @@ describe("exactly-once ingestion on the real broker", () => {
       assertExactlyOnce(c!, r, "after a failed drain")
     }), 300_000)
 
-  it.live("a topic deleted and re-created under the same name: the next start exits 1 naming it, the table untouched", () =>
+  /**
+   * Ingests a topic pair, deletes and re-creates them, publishes `eventsAfter` events per symbol
+   * (200 before) and starts again: the start must exit 1 saying `refusal`, the table untouched.
+   */
+  const recreated = (eventsAfter: number, refusal: RegExp) =>
     Effect.gen(function*() {
       const s = scenario("sqlite", 2)
       yield* createTopics(s)
@@ -171,14 +175,19 @@ describe("exactly-once ingestion on the real broker", () => {
         for (let i = 0; i < 100 && (yield* admin.listTopics()).some((t) => topicsOf(s.exchange).includes(t)); i++) yield* Effect.sleep("100 millis")
       }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-admin" })))
       yield* createTopics(s)
-      // Fewer records than before: every partition's log ends below its marker.
-      yield* publish(s, { eventsPerSymbolPerDay: 20 })
+      yield* publish(s, { eventsPerSymbolPerDay: eventsAfter })
       const second = spawnIngest(s)
       const code = yield* Effect.promise(() => second.exited)
       assert.strictEqual(code, 1, second.output())
-      assert.match(second.output(), /ends at offset \d+, but table (trades|quotes) holds its records up to offset \d+: the topic was deleted and re-created/)
+      assert.match(second.output(), refusal)
       assertExactlyOnce(yield* checkTables(s), r, "after the refused start")
-    }), 300_000)
+    })
+
+  it.live("a topic deleted and re-created under the same name, its log below the marker: the next start exits 1 naming it, the table untouched", () =>
+    recreated(20, /ends at offset \d+, but table (trades|quotes) holds its records up to offset \d+: the topic was deleted and re-created/), 300_000)
+
+  it.live("a topic deleted and re-created, refilled past the marker: its topic id tells it apart, the next start exits 1, the table untouched", () =>
+    recreated(400, /is in topic id [0-9a-f-]{36}, but table (trades|quotes) holds the records of topic id [0-9a-f-]{36} under that name: the topic was deleted and made again/), 300_000)
 
   it.live("1% poison: each in the DLQ with its reason; produced == written + dead-lettered", () =>
     Effect.gen(function*() {

@@ -3,6 +3,10 @@
  * carried in the summary of every snapshot it commits as
  * `k2.kafka.offsets.<group>` = {"topic": {"partition": nextOffset}}.
  * It is a high-water mark: per partition it only ever moves forward.
+ *
+ * Beside it, `k2.kafka.topic-ids.<group>` = {"topic": "id"} names the topics those offsets are
+ * in, where the client told their ids: offsets are positions in one log, and a topic deleted and
+ * made again under its name is another log, with another id.
  */
 import { Result } from "effect"
 import { parseJson, stringifyJson } from "../iceberg/json.ts"
@@ -15,6 +19,13 @@ export const MARKER_PREFIX = "k2.kafka.offsets."
 export const DEFAULT_INGEST_GROUP = "k2-ingest"
 
 export const markerKey = (group: string) => `${MARKER_PREFIX}${group}`
+
+export const TOPIC_IDS_PREFIX = "k2.kafka.topic-ids."
+
+export const topicIdsKey = (group: string) => `${TOPIC_IDS_PREFIX}${group}`
+
+/** The id of each topic whose offsets a marker holds, where it is known. */
+export type TopicIds = ReadonlyMap<string, string>
 
 /** Next offset to read, by topic and partition. */
 export type Offsets = ReadonlyMap<string, ReadonlyMap<number, bigint>>
@@ -70,10 +81,26 @@ export const mergeOffsets = (a: Offsets, b: Offsets): Offsets => {
   return out
 }
 
+const encodeTopicIds = (ids: TopicIds): string => JSON.stringify(Object.fromEntries([...ids].sort(([a], [b]) => a.localeCompare(b))))
+
+/** The topic ids beside a marker; none when absent or not a map of strings (a foreign or damaged property). */
+export const decodeTopicIds = (text: string | undefined): TopicIds => {
+  if (text === undefined) return new Map()
+  try {
+    const raw: unknown = JSON.parse(text)
+    if (!isObject(raw) || !Object.values(raw).every((id) => typeof id === "string")) return new Map()
+    return new Map(Object.entries(raw as Record<string, string>))
+  } catch {
+    return new Map()
+  }
+}
+
 /** A group's marker, the snapshot whose data it describes, and every key carried forward with it. */
 export interface Marker {
   readonly snapshotId: bigint
   readonly offsets: Offsets
+  /** The ids of the topics its offsets are in, where known. */
+  readonly topicIds: TopicIds
   readonly carried: Readonly<Record<string, string>>
 }
 
@@ -87,13 +114,17 @@ export const markerIn = (metadata: TableMetadata, group: string): Marker | undef
   for (const snapshot of ancestry(metadata)) {
     const text = snapshot.summary[key]
     const offsets = text === undefined ? undefined : decodeOffsets(text)
-    if (offsets !== undefined) return { snapshotId: snapshot["snapshot-id"], offsets, carried: snapshot.summary }
+    if (offsets !== undefined) {
+      return { snapshotId: snapshot["snapshot-id"], offsets, topicIds: decodeTopicIds(snapshot.summary[topicIdsKey(group)]), carried: snapshot.summary }
+    }
   }
   const current = currentSnapshot(metadata)
   const mirrored = mirroredCarry(metadata)
   const text = mirrored?.[key]
   const offsets = text === undefined ? undefined : decodeOffsets(text)
-  return offsets === undefined || current === undefined ? undefined : { snapshotId: current["snapshot-id"], offsets, carried: mirrored! }
+  return offsets === undefined || current === undefined
+    ? undefined
+    : { snapshotId: current["snapshot-id"], offsets, topicIds: decodeTopicIds(mirrored![topicIdsKey(group)]), carried: mirrored! }
 }
 
 /** A partition a commit moves the marker of: from where this writer started it to where it ends. */
@@ -102,12 +133,16 @@ export interface MarkerMove {
   readonly partition: number
   readonly from: bigint
   readonly to: bigint
+  /** The id of the topic its records were read from; absent where the client does not tell. */
+  readonly topicId?: string
 }
 
 /**
  * Fences a commit (ADR-6): on the table as it now stands (`base`), each partition's marker must
  * still be where this writer started it; then the group's marker, moved forward, is the summary
- * property to commit. Otherwise another writer owns a partition: why, to abandon the commit.
+ * property to commit, with the ids of its topics: a topic read without its id loses the one
+ * recorded, which may be another log's. Otherwise another writer owns a partition: why, to
+ * abandon the commit.
  */
 export const fence = (
   base: TableMetadata,
@@ -115,7 +150,8 @@ export const fence = (
   moves: ReadonlyArray<MarkerMove>,
   table: string
 ): Result.Result<Record<string, string>, string> => {
-  const current = markerIn(base, group)?.offsets ?? new Map()
+  const marker = markerIn(base, group)
+  const current = marker?.offsets ?? new Map()
   for (const m of moves) {
     const there = offsetOf(current, m.topic, m.partition) ?? 0n
     if (there !== m.from) {
@@ -128,11 +164,21 @@ export const fence = (
     partitions.set(m.partition, m.to)
     mine.set(m.topic, partitions)
   }
-  return Result.succeed({ [markerKey(group)]: encodeOffsets(mergeOffsets(current, mine)) })
+  const ids = new Map(marker?.topicIds)
+  for (const m of moves) {
+    if (m.topicId === undefined) ids.delete(m.topic)
+    else ids.set(m.topic, m.topicId)
+  }
+  return Result.succeed({
+    [markerKey(group)]: encodeOffsets(mergeOffsets(current, mine)),
+    // Written empty once ids were recorded: the parent's would be carried forward otherwise.
+    ...(ids.size === 0 && (marker?.topicIds.size ?? 0) === 0 ? {} : { [topicIdsKey(group)]: encodeTopicIds(ids) })
+  })
 }
 
 /** Summary keys every snapshot must carry forward from its parent (markers of all groups). */
-export const isCarriedForward = (key: string) => key.startsWith(MARKER_PREFIX) || key.startsWith("k2.sequence.")
+export const isCarriedForward = (key: string) =>
+  key.startsWith(MARKER_PREFIX) || key.startsWith(TOPIC_IDS_PREFIX) || key.startsWith("k2.sequence.")
 
 /** The entries of a snapshot summary or a property map that are carried forward. */
 export const carriedOf = (entries: Readonly<Record<string, string>>): Record<string, string> =>

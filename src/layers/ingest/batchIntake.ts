@@ -9,7 +9,7 @@ import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import { claim } from "../../domain/ingest/streamOwnership.ts"
 import type { QuoteRow, TradeRow } from "../../domain/rows.ts"
 import { type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
-import { LogBehindTable } from "../../services/Ingestor.ts"
+import { LogBehindTable, TopicRecreated } from "../../services/Ingestor.ts"
 import { type PartitionBatch, tpKeyOf } from "../../services/KafkaSource.ts"
 import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -112,6 +112,20 @@ export const makeConsumeBatch = (
         logEnd: batch.highWatermark,
         tableMark: part.tableMark
       })
+    }
+    // Another log of the same name, past the marker, tells itself apart by its topic id only. The
+    // id is recorded with the partition's next commit.
+    if (part !== undefined && !part.retired && batch.topicId !== undefined && batch.topicId !== part.topicId) {
+      if (part.topicId !== undefined && !logRemadeEachRun) {
+        return yield* new TopicRecreated({
+          topic: batch.topic,
+          partition: batch.partition,
+          table: part.table,
+          tableTopicId: part.topicId,
+          topicId: batch.topicId
+        })
+      }
+      part.topicId = batch.topicId
     }
     // Nothing new, or fetched for a position beyond this partition's (a batch already routed when
     // the partition restarted from the tables: taking it would skip the records between; the

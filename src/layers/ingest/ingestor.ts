@@ -33,7 +33,7 @@ import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type IngestError, Ingestor, type LogBehindTable } from "../../services/Ingestor.ts"
+import { type AnotherLog, type IngestError, Ingestor } from "../../services/Ingestor.ts"
 import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -280,7 +280,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const scope = yield* Effect.scope
     const actors = yield* FiberMap.make<TpKey, never, never>()
     /** A partition's fault no restart clears: the run ends with it. */
-    const fatal = yield* Deferred.make<never, LogBehindTable>()
+    const fatal = yield* Deferred.make<never, AnotherLog>()
     const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch>>()
     let consumerRef: Consumer | undefined
 
@@ -306,10 +306,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         return yield* work
       })
       const supervised = attempt.pipe(
-        // A log behind its table stays so, whatever restarts: the run ends, and the partition
-        // takes nothing more meanwhile.
+        // Another log than the table's marker describes stays so, whatever restarts: the run ends,
+        // and the partition takes nothing more meanwhile.
         Effect.tapError((e) =>
-          e._tag === "LogBehindTable"
+          e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
             ? Effect.andThen(Effect.sync(() => retire([parts.get(key)].filter((part) => part !== undefined))), Deferred.fail(fatal, e))
             : Effect.void
         ),

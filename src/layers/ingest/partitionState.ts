@@ -39,6 +39,11 @@ export interface PartitionState {
   tableMark: bigint
   /** Records below this are in sequence_events (and in the tracker's checkpoint); the tableMark for instruments. */
   sequenceMark: bigint
+  /**
+   * The id of the topic its records are read from: the one the table's marker was recorded in,
+   * else that of the first batch that told one. Undefined while no client told.
+   */
+  topicId: string | undefined
   /** The next offset to process: rows below it are buffered or committed. */
   next: bigint
   rows: RowBuffer<Row>

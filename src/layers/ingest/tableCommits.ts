@@ -86,7 +86,18 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
 
   /** The fence of a commit of `taken` (ADR-6), each partition checked at `mark`. */
   const fenced = (taken: ReadonlyArray<Taken>, mark: (t: Taken) => bigint, table: string) => (base: TableMetadata) =>
-    fence(base, group, taken.map((t) => ({ topic: t.part.tp.topic, partition: t.part.tp.partition, from: mark(t), to: t.next })), table)
+    fence(
+      base,
+      group,
+      taken.map((t) => ({
+        topic: t.part.tp.topic,
+        partition: t.part.tp.partition,
+        from: mark(t),
+        to: t.next,
+        ...(t.part.topicId === undefined ? {} : { topicId: t.part.topicId })
+      })),
+      table
+    )
 
   const commitTable = Effect.fnUntraced(function*(table: DataTable, taken: ReadonlyArray<Taken>) {
     const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)

@@ -38,12 +38,15 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
   const markersOf = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
     const tablesNeeded = new Set(tps.map((tp) => tableOfTopic.get(tp.topic)!))
     const data = new Map<DataTable, Offsets | undefined>()
+    const topicIds = new Map<string, string>()
     for (const t of tablesNeeded) {
-      data.set(t, markerIn((yield* catalog.loadTable(identifierOf(t))).metadata, group)?.offsets)
+      const marker = markerIn((yield* catalog.loadTable(identifierOf(t))).metadata, group)
+      data.set(t, marker?.offsets)
+      for (const [topic, id] of marker?.topicIds ?? []) topicIds.set(topic, id)
     }
     const sequenceTable = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata
     const sequenceMarker = markerIn(sequenceTable, group)
-    return { data, sequence: sequenceMarker }
+    return { data, topicIds, sequence: sequenceMarker }
   })
 
   const install = Effect.fnUntraced(function*(
@@ -75,9 +78,10 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       const key = tpKeyOf(tp)
       const table = tableOfTopic.get(tp.topic)!
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
+      const topicId = markers.topicIds.get(tp.topic)
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, next: tableMark, rows: rowsFor(table), events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, spans: [], retired: false })
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, spans: [], retired: false })
         starts.set(key, tableMark)
         continue
       }
@@ -100,7 +104,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = ingestedBelow({ sequenceMark, tableMark })
       // The lag is the partition's, not this state's: kept until the next batch says otherwise.
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, next, rows: rowsFor(table), events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, spans: [], retired: false })
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, spans: [], retired: false })
       starts.set(key, next)
     }
     return starts

@@ -81,7 +81,8 @@ export interface ConsumerCore {
     fetchOffset: bigint,
     records: ReadonlyArray<KafkaRecord>,
     nextOffset: bigint,
-    highWatermark: bigint
+    highWatermark: bigint,
+    topicId?: string
   ): Promise<void>
   /** The position the client should fetch tp from, or undefined when tp must not be fetched. */
   fetchPosition(key: TpKey): bigint | undefined
@@ -215,7 +216,8 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     fetchOffset: bigint,
     records: ReadonlyArray<KafkaRecord>,
     nextOffset: bigint,
-    highWatermark: bigint
+    highWatermark: bigint,
+    topicId?: string
   ): Promise<void> => {
     const key = tpKeyOf(tp)
     const st = parts.get(key)
@@ -236,7 +238,8 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         fromOffset,
         firstOffset: recs[0]!.offset,
         nextOffset,
-        highWatermark
+        highWatermark,
+        ...(topicId === undefined ? {} : { topicId })
       }
       return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined, () => undefined)
     }

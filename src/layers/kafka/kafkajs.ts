@@ -279,6 +279,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                   from,
                   records,
                   BigInt(batch.lastOffset()) + 1n,
+                  // No topic id: kafkajs' metadata (v6) has none.
                   BigInt(batch.highWatermark)
                 ).then(() => true)
                 // kafkajs heartbeats only between batches: while this one waits for buffer room

@@ -34,7 +34,7 @@ import { Wakeup } from "./wakeup.ts"
 interface MemTopic {
   readonly name: string
   /** Unique per creation, as Kafka's topic ids: a topic deleted and made again is another log. */
-  readonly id: number
+  readonly id: string
   /** The records still held: `partitions[p][i]` has offset `base[p] + i`. */
   readonly partitions: Array<Array<KafkaRecord>>
   /** Records released from the front of each partition (its low watermark). */
@@ -47,7 +47,7 @@ interface MemMember {
   readonly topics: ReadonlyArray<string>
   assignment: ReadonlyArray<TopicPartition>
   /** The id of the topic each assigned partition belongs to (its positions are in that log). */
-  readonly topicIds: Map<string, number>
+  readonly topicIds: Map<string, string>
   readonly core: ConsumerCore
 }
 
@@ -62,7 +62,6 @@ export class MemoryBroker {
   readonly groups = new Map<string, MemGroup>()
   private readonly wakeup = new Wakeup()
   private nextMember = 0
-  private nextTopicId = 0
   private roundRobin = 0
 
   /** Wake every fetcher (new records, seek, resume, assignment). */
@@ -91,7 +90,7 @@ export class MemoryBroker {
     }
     this.topics.set(spec.name, {
       name: spec.name,
-      id: this.nextTopicId++,
+      id: crypto.randomUUID(),
       partitions: Array.from({ length: spec.partitions }, () => []),
       base: Array.from({ length: spec.partitions }, () => 0),
       config: Object.fromEntries(topicConfigEntries(spec))
@@ -374,7 +373,7 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
             const start = Math.max(Number(pos) - base, 0)
             const records = log.slice(start, start + maxBatch)
             progressed = true
-            await core.offer(tp, pos, records, BigInt(base + start + records.length), BigInt(end))
+            await core.offer(tp, pos, records, BigInt(base + start + records.length), BigInt(end), t.id)
             if (!running) return
           }
           if (!progressed) await broker.waitForChange(100)

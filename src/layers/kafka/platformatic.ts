@@ -351,7 +351,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           let failed = false
           // Every partition's records are converted before the first offer waits for room, and the
           // client's parsed records are let go: only the lighter KafkaRecords wait.
-          const ready: Array<{ tp: TopicPartition; pos: bigint; records: Array<KafkaRecord>; next: bigint; hw: bigint }> = []
+          const ready: Array<{ tp: TopicPartition; pos: bigint; records: Array<KafkaRecord>; next: bigint; hw: bigint; topicId: string }> = []
           for (const t of response.responses) {
             const topic = topicNames.get(t.topicId) ?? t.topicId
             for (const p of t.partitions) {
@@ -423,13 +423,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 continue
               }
               skips.delete(key)
-              ready.push({ tp: r.tp, pos: r.pos, records, next, hw: p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark })
+              ready.push({ tp: r.tp, pos: r.pos, records, next, hw: p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark, topicId: t.topicId })
             }
           }
           // The core accepts a batch only if tp is still wanted from pos (no seek, pause or rebalance meanwhile).
           for (const b of ready) {
             if (!running) return failed
-            await core.offer(b.tp, b.pos, b.records, b.next, b.hw)
+            await core.offer(b.tp, b.pos, b.records, b.next, b.hw, b.topicId)
           }
           return failed
         }

@@ -857,6 +857,63 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertExactlyOnce(options, 30)
     }), 60_000)
 
+  it.live("a topic re-created and refilled past the table's marker ends the run with TopicRecreated: its records are not skipped as ingested", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const [topic] = TOPICS
+      const trades = makeTrades({ count: 80, symbols: ["XYZ"], days: 0.01 })
+      const layer = ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+      const recreateWith = (slice: ReadonlyArray<TradeRow>) =>
+        Effect.gen(function*() {
+          const admin = yield* KafkaAdmin
+          if ((yield* admin.listTopics()).includes(topic!)) yield* admin.deleteTopics([topic!])
+          yield* admin.ensureTopics(sourceTopicSpecs([topic!], 1)!)
+          yield* (yield* KafkaSink).send(tradeRecords(slice))
+        }).pipe(Effect.provide(kafka))
+      yield* recreateWith(trades.slice(0, 30))
+      yield* ingestUntil((p) => p.written.trades >= 30 && p.uncommitted === 0).pipe(Effect.provide(layer))
+
+      // Offsets 0 to 49 of another log, past the table's 30: only its topic id tells them apart.
+      yield* recreateWith(trades.slice(30))
+      const exit = yield* Effect.exit(Effect.flatMap(Ingestor, (ingestor) => ingestor.run)).pipe(
+        Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) }),
+        Effect.provide(layer)
+      )
+      const failure = Exit.findErrorOption(exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "TopicRecreated", String(exit))
+      assert.include(Option.getOrThrow(failure).message, `${topic}:0`)
+      assert.include(Option.getOrThrow(failure).message, "deleted and made again")
+      yield* assertExactlyOnce(options, 30)
+    }), 60_000)
+
+  it.live("a topic re-created and refilled past the marker while the run reads it ends the run with TopicRecreated", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const [topic] = TOPICS
+      const trades = makeTrades({ count: 80, symbols: ["XYZ"], days: 0.01 })
+      const exit = yield* Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        yield* admin.ensureTopics(sourceTopicSpecs([topic!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 30)))
+        const ingestor = yield* Ingestor
+        const running = yield* Effect.forkChild(Effect.exit(ingestor.run))
+        yield* writtenTrades(30)
+        yield* admin.deleteTopics([topic!])
+        yield* admin.ensureTopics(sourceTopicSpecs([topic!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(30)))
+        return yield* Fiber.join(running).pipe(
+          Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) })
+        )
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+      const failure = Exit.findErrorOption(exit)
+      assert.isTrue(Option.isSome(failure) && failure.value._tag === "TopicRecreated", String(exit))
+      yield* assertExactlyOnce(options, 30)
+    }), 60_000)
+
   it.live("a topic re-created while the run reads it ends the run with LogBehindTable too", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
