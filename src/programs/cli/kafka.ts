@@ -4,6 +4,7 @@ import { Flag } from "effect/cli"
 import { UsageError } from "./common.ts"
 import { optionalSetting, setting } from "./flags.ts"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
+import { retrySchedule } from "../../layers/ingest/transientFaults.ts"
 import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
 import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schemaRegistry.ts"
 import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
@@ -69,7 +70,9 @@ export const checkRegistryTopics = (registry: Option.Option<string>, topics: Rea
 /**
  * The wire codec: the embedded schema ids, or the registry's ids for the subjects of `topics`
  * (registering the repo's schemas there if needed). With a registry, `resolveSchema` is its
- * by-id lookup, for the ingestor to learn other writer schemas met on the topics.
+ * by-id lookup, for the ingestor to learn other writer schemas met on the topics. A registry
+ * that cannot be reached (one starting beside the program) is waited out with capped, jittered
+ * backoff, as ingestion waits out its faults; one that refuses is not.
  */
 export const wireSchemas = (
   registry: Option.Option<string>,
@@ -79,7 +82,10 @@ export const wireSchemas = (
   const subjects = subjectTopics(topics)
   if (subjects === undefined) return Effect.fail(new Error(noSubjectTopics(topics)))
   return Effect.gen(function*() {
-    const codec = yield* wireCodecFor(subjects)
+    const codec = yield* wireCodecFor(subjects).pipe(
+      Effect.tapError((e) => e.retryable ? Effect.logWarning(`${e.message}; trying again`) : Effect.void),
+      Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable })
+    )
     return { codec, resolveSchema: (yield* SchemaRegistry).schemaById }
   }).pipe(Effect.provide(layerHttp({ url: registry.value })))
 }

@@ -165,6 +165,24 @@ describe("SchemaRegistry", () => {
       assert.include(missing.message, "quotes topic")
     }))
 
+  it.live("the programs' codec waits out a registry that answers 503 for a while (one starting beside them); a refusal is not retried", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      const topics = ["market.equities.quotes.asx", "market.equities.trades.asx"]
+      fake.failNextRequests(3)
+      const codec = yield* wireCodec(Option.some(url), topics)
+      assert.deepStrictEqual([codec.tradeSchemaId, codec.quoteSchemaId], [1, 2])
+      // A subject holding another record: IncompatibleSchema, refused on its one request.
+      yield* Effect.gen(function*() {
+        yield* (yield* SchemaRegistry).register("market.equities.trades.chix-value", quoteSchema)
+      }).pipe(Effect.provide(layerHttp({ url })))
+      const before = fake.authorizations.length
+      const refused = yield* Effect.flip(wireCodec(Option.some(url), ["market.equities.trades.chix", "market.equities.quotes.asx"]))
+      assert.include(refused.message, "incompatible")
+      assert.strictEqual(fake.authorizations.length - before, 1)
+    }))
+
   it.live("a codec without an instruments topic takes no instrument id: the registry's 3 may be a trade", () =>
     Effect.gen(function*() {
       const fake = fakeRegistry()
