@@ -7,7 +7,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { TopicSpec } from "../domain/wire.ts"
-import type { KafkaError, KafkaHeaders } from "./KafkaSource.ts"
+import type { KafkaError, KafkaHeaderBytes, KafkaHeaders } from "./KafkaSource.ts"
 
 export interface ProducerRecord {
   readonly topic: string
@@ -16,6 +16,10 @@ export interface ProducerRecord {
   readonly value: Uint8Array | null
   /** UTF-8 header values: k2-schema-id, k2-correlation-id, traceparent (see domain/wire.ts Header). */
   readonly headers?: KafkaHeaders
+  /** Sent as the key instead of `key`'s text (a record's key that was not UTF-8, dead-lettered). */
+  readonly keyBytes?: Uint8Array
+  /** Sent instead of these headers' text. */
+  readonly headerBytes?: KafkaHeaderBytes
   /** Explicit partition; default: murmur2(key) like the Java client. One the topic lacks fails the send (KafkaRejected), nothing of it written. */
   readonly partition?: number
   /** Epoch ms; default now. */

@@ -48,6 +48,9 @@ export const tpKeyOf = (tp: TopicPartition): TpKey => `${tp.topic}:${tp.partitio
 /** Header values as UTF-8 strings (the values K2 writes are all text). */
 export type KafkaHeaders = Readonly<Record<string, string>>
 
+/** Header values as bytes, where they are not UTF-8 text. */
+export type KafkaHeaderBytes = Readonly<Record<string, Uint8Array>>
+
 export interface KafkaRecord {
   readonly offset: bigint
   /** The symbol for market data (UTF-8); null when the producer sent no key. */
@@ -55,6 +58,13 @@ export interface KafkaRecord {
   /** Raw value bytes (a framed Avro value for market data); null for a tombstone. */
   readonly value: Uint8Array | null
   readonly headers: KafkaHeaders
+  /**
+   * The key's bytes, present only when they may not be UTF-8 text (`key` holds them decoded, with
+   * U+FFFD in place of what is not): a dead letter carries the key as it came.
+   */
+  readonly keyBytes?: Uint8Array
+  /** As `keyBytes`, for header values: the bytes of those whose text holds U+FFFD. */
+  readonly headerBytes?: KafkaHeaderBytes
   /** Record timestamp, epoch milliseconds (create time unless the topic says log-append time). */
   readonly timestamp: number
 }

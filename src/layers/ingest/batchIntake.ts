@@ -72,16 +72,13 @@ export const makeConsumeBatch = (
         const failure = Result.isFailure(decoded) ? decoded.failure : undefined
         const refusal = failure instanceof UnknownSchemaId ? writerSchemas?.refusal(failure.schemaId) : undefined
         poison.push({
-          offset: record.offset,
+          record,
           reason: failure === undefined ? "WrongTopic" : failure._tag,
           detail: failure === undefined
             ? `a ${kind} on ${batch.topic}`
             : refusal === undefined
             ? failure.message
-            : `${failure.message}: ${refusal}`,
-          key: record.key,
-          value: record.value,
-          headers: { ...record.headers }
+            : `${failure.message}: ${refusal}`
         })
         continue
       }

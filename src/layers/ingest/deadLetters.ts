@@ -5,7 +5,7 @@
  */
 import { Effect, Metric } from "effect"
 import { dlqTopicName, Header } from "../../domain/wire.ts"
-import type { PartitionBatch } from "../../services/KafkaSource.ts"
+import type { KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
 import type { KafkaSink, ProducerRecord } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { countBy } from "./ingestMetrics.ts"
@@ -13,31 +13,40 @@ import { retrySchedule } from "./transientFaults.ts"
 
 /** A record for the DLQ, with why. */
 export interface Poison {
-  readonly offset: bigint
+  /** The record as it came: its key, value and headers go to the DLQ byte for byte. */
+  readonly record: KafkaRecord
   readonly reason: string
   readonly detail: string
-  readonly key: string | null
-  readonly value: Uint8Array | null
-  readonly headers: Record<string, string>
 }
 
 type Source = Pick<PartitionBatch, "topic" | "partition">
 
+const OURS: ReadonlySet<string> = new Set([Header.dlqReason, Header.dlqDetail, Header.dlqSourceTopic, Header.dlqSourcePartition, Header.dlqSourceOffset])
+
+const withoutOurs = (bytes: NonNullable<KafkaRecord["headerBytes"]>) =>
+  Object.fromEntries(Object.entries(bytes).filter(([name]) => !OURS.has(name)))
+
 /** A batch's poison as dead letters: whole, or `stripped` of its value and source headers (and why). */
 export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripped?: string) =>
-  poison.map((p): ProducerRecord => ({
-    topic: dlqTopicName(batch.topic),
-    key: p.key,
-    value: stripped === undefined ? p.value : null,
-    headers: {
-      ...(stripped === undefined ? p.headers : { [Header.dlqStripped]: stripped.slice(0, 1000) }),
-      [Header.dlqReason]: p.reason,
-      [Header.dlqDetail]: p.detail.slice(0, 1000),
-      [Header.dlqSourceTopic]: batch.topic,
-      [Header.dlqSourcePartition]: String(batch.partition),
-      [Header.dlqSourceOffset]: String(p.offset)
+  poison.map(({ detail, reason, record }): ProducerRecord => {
+    const headerBytes = stripped === undefined ? record.headerBytes : undefined
+    return {
+      topic: dlqTopicName(batch.topic),
+      key: record.key,
+      ...(record.keyBytes === undefined ? {} : { keyBytes: record.keyBytes }),
+      value: stripped === undefined ? record.value : null,
+      headers: {
+        ...(stripped === undefined ? record.headers : { [Header.dlqStripped]: stripped.slice(0, 1000) }),
+        [Header.dlqReason]: reason,
+        [Header.dlqDetail]: detail.slice(0, 1000),
+        [Header.dlqSourceTopic]: batch.topic,
+        [Header.dlqSourcePartition]: String(batch.partition),
+        [Header.dlqSourceOffset]: String(record.offset)
+      },
+      // A source header named as one of ours is replaced by ours, bytes and all.
+      ...(headerBytes === undefined ? {} : { headerBytes: withoutOurs(headerBytes) })
     }
-  }))
+  })
 
 /**
  * Sends a batch's poison to the DLQ, counted by reason in the metric (sends). The progress counts

@@ -17,6 +17,8 @@ import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/Kafka
 import {
   type KafkaError,
   kafkaError,
+  type KafkaHeaderBytes,
+  type KafkaHeaders,
   type KafkaRecord,
   KafkaRejected,
   KafkaSource,
@@ -30,6 +32,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
+import { withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -110,6 +113,23 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
 const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
   Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic) })
 
+const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+/** Headers to send: the text, with these names' bytes in place of theirs. */
+const withRawHeaders = (headers: KafkaHeaders, bytes: KafkaHeaderBytes): Record<string, string | Buffer> => {
+  const out: Record<string, string | Buffer> = {}
+  for (const k in headers) setEntry(out, k, Object.hasOwn(bytes, k) ? toBuffer(bytes[k]!) : headers[k]!)
+  return out
+}
+
+/** The value decodeHeaders kept for `name` (the last of that name), as bytes. */
+const rawHeader = (h: IHeaders | undefined, name: string): Uint8Array | undefined => {
+  if (h === undefined || !Object.hasOwn(h, name)) return undefined
+  const given = h[name]
+  const v = Array.isArray(given) ? given[given.length - 1] : given
+  return v === undefined || v === null ? undefined : typeof v === "string" ? Buffer.from(v, "utf8") : v
+}
+
 export const decodeHeaders = (h: IHeaders | undefined): Record<string, string> => {
   const out: Record<string, string> = {}
   if (h === undefined) return out
@@ -129,9 +149,9 @@ const toTps = (assignment: Record<string, ReadonlyArray<number>>): Array<TopicPa
   Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })))
 
 interface KMessage {
-  key: string | null
+  key: string | Buffer | null
   value: Buffer | null
-  headers?: Record<string, string>
+  headers?: Record<string, string | Buffer>
   partition?: number
   timestamp?: string
 }
@@ -143,10 +163,10 @@ const toTopicMessages = (records: ReadonlyArray<ProducerRecord>) => {
     if (list === undefined) byTopic.set(r.topic, (list = []))
     // Field by field: object spreads per record showed in produce profiles.
     const m: KMessage = {
-      key: r.key,
-      value: r.value === null ? null : Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength)
+      key: r.keyBytes === undefined ? r.key : toBuffer(r.keyBytes),
+      value: r.value === null ? null : toBuffer(r.value)
     }
-    if (r.headers !== undefined) m.headers = r.headers as Record<string, string>
+    if (r.headers !== undefined) m.headers = r.headerBytes === undefined ? r.headers as Record<string, string> : withRawHeaders(r.headers, r.headerBytes)
     if (r.partition !== undefined) m.partition = r.partition
     if (r.timestamp !== undefined) m.timestamp = String(r.timestamp)
     list.push(m)
@@ -261,13 +281,13 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 const records: Array<KafkaRecord> = new Array(n)
                 for (let i = 0; i < n; i++) {
                   const m = batch.messages[i]!
-                  records[i] = {
+                  records[i] = withBytesBeside({
                     offset: BigInt(m.offset),
                     key: m.key === null || m.key === undefined ? null : m.key.toString("utf8"),
                     value: m.value,
                     headers: decodeHeaders(m.headers),
                     timestamp: Number(m.timestamp)
-                  }
+                  }, m.key, (name) => rawHeader(m.headers, name))
                 }
                 const key = tpKey(batch.topic, batch.partition)
                 const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset)

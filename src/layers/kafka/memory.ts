@@ -9,7 +9,7 @@
  * a long embedded feed in bounded memory.
  */
 import { Effect, Layer } from "effect"
-import { type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { setEntry, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -28,6 +28,7 @@ import {
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { distinctSpecs } from "./ensureTopics.ts"
 import { partitionForKey } from "./partitioner.ts"
+import { withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -55,6 +56,35 @@ interface MemGroup {
   readonly committed: Map<TpKey, bigint>
   readonly members: Array<MemMember>
   rebalancing: Promise<void>
+}
+
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
+
+/** A value as its bytes: those given, else its text's. */
+const bytesOf = (given: Uint8Array | undefined, value: string): Uint8Array => given ?? utf8.encode(value)
+
+/**
+ * A produced record as a consumer reads it back: a broker keeps keys and header values as bytes,
+ * decoded as text with the bytes beside text that may have lost some (textBytes.ts). Plain text
+ * (the usual case) is kept as given, without encoding it.
+ */
+const readBack = (r: ProducerRecord, offset: bigint): KafkaRecord => {
+  const plain = (value: string, given: Uint8Array | undefined) => given === undefined && !value.includes("\ufffd")
+  const key = r.key === null && r.keyBytes === undefined
+    ? null
+    : plain(r.key ?? "", r.keyBytes) ? r.key : text.decode(bytesOf(r.keyBytes, r.key ?? ""))
+  const headers: Record<string, string> = {}
+  for (const name in r.headers) {
+    const value = r.headers[name]!
+    const given = r.headerBytes?.[name]
+    setEntry(headers, name, plain(value, given) ? value : text.decode(bytesOf(given, value)))
+  }
+  return withBytesBeside(
+    { offset, key, value: r.value === null ? null : Uint8Array.from(r.value), headers, timestamp: r.timestamp ?? Date.now() },
+    key === null ? null : bytesOf(r.keyBytes, r.key ?? ""),
+    (name) => bytesOf(r.headerBytes?.[name], r.headers![name]!)
+  )
 }
 
 export class MemoryBroker {
@@ -108,7 +138,8 @@ export class MemoryBroker {
   partitionOf(r: ProducerRecord): number {
     const t = this.topic(r.topic)
     const n = t.partitions.length
-    const partition = r.partition ?? (r.key !== null ? partitionForKey(r.key, n) : this.roundRobin++ % n)
+    const key = r.keyBytes ?? r.key
+    const partition = r.partition ?? (key !== null ? partitionForKey(key, n) : this.roundRobin++ % n)
     if (t.partitions[partition] === undefined) {
       throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${partition}` }))
     }
@@ -119,13 +150,7 @@ export class MemoryBroker {
     const t = this.topic(r.topic)
     const log = t.partitions[partition]!
     const offset = BigInt(t.base[partition]! + log.length)
-    log.push({
-      offset,
-      key: r.key,
-      value: r.value === null ? null : Uint8Array.from(r.value),
-      headers: { ...r.headers },
-      timestamp: r.timestamp ?? Date.now()
-    })
+    log.push(readBack(r, offset))
     return { topic: r.topic, partition, baseOffset: offset }
   }
 

@@ -30,5 +30,5 @@ export const murmur2 = (data: Uint8Array): number => {
 
 const encoder = new TextEncoder()
 
-export const partitionForKey = (key: string, partitions: number): number =>
-  (murmur2(encoder.encode(key)) & 0x7fffffff) % partitions
+export const partitionForKey = (key: string | Uint8Array, partitions: number): number =>
+  (murmur2(typeof key === "string" ? encoder.encode(key) : key) & 0x7fffffff) % partitions

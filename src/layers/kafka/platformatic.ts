@@ -24,6 +24,7 @@ import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from 
 import {
   type KafkaError,
   kafkaError,
+  type KafkaHeaderBytes,
   type KafkaRecord,
   KafkaRejected,
   KafkaSource,
@@ -40,6 +41,7 @@ import {
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
+import { withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -149,11 +151,12 @@ const cachedUtf8 = (s: string): Buffer => {
 /** Short header values (schema ids) repeat on every record; long ones (ids, trace context) do not. */
 const SHORT_VALUE = 8
 
-const encodeHeaders = (h: Readonly<Record<string, string>>): Map<Buffer, Buffer> => {
+const encodeHeaders = (h: Readonly<Record<string, string>>, bytes: KafkaHeaderBytes | undefined): Map<Buffer, Buffer> => {
   const out = new Map<Buffer, Buffer>()
   for (const k in h) {
     const v = h[k]!
-    out.set(cachedUtf8(k), v.length <= SHORT_VALUE ? cachedUtf8(v) : Buffer.from(v, "utf8"))
+    const raw = bytes?.[k]
+    out.set(cachedUtf8(k), raw !== undefined ? toBuffer(raw) : v.length <= SHORT_VALUE ? cachedUtf8(v) : Buffer.from(v, "utf8"))
   }
   return out
 }
@@ -170,9 +173,10 @@ interface PMessage {
 /** Built field by field: object spreads per record showed in produce profiles. */
 const toMessage = (r: ProducerRecord): PMessage => {
   const m: PMessage = { topic: r.topic }
-  if (r.key !== null) m.key = cachedUtf8(r.key)
+  if (r.keyBytes !== undefined) m.key = toBuffer(r.keyBytes)
+  else if (r.key !== null) m.key = cachedUtf8(r.key)
   if (r.value !== null) m.value = toBuffer(r.value)
-  if (r.headers !== undefined) m.headers = encodeHeaders(r.headers)
+  if (r.headers !== undefined) m.headers = encodeHeaders(r.headers, r.headerBytes)
   if (r.partition !== undefined) m.partition = r.partition
   if (r.timestamp !== undefined) m.timestamp = BigInt(r.timestamp)
   return m
@@ -203,6 +207,15 @@ export const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer |
     setEntry(out, name, v === null ? "" : v.length <= SHORT_VALUE ? internedUtf8(v) : v.toString("utf8"))
   }
   return out
+}
+
+/** The value decodeHeaders kept for `name` (the last of that name). */
+const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>, name: string): Buffer | undefined => {
+  for (let i = h.length - 1; i >= 0; i--) {
+    const [k, v] = h[i]!
+    if (k !== null && k.toString("utf8") === name) return v ?? undefined
+  }
+  return undefined
 }
 
 type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
@@ -408,13 +421,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                   const rec = batch.records[i]!
                   const offset = batch.firstOffset + BigInt(rec.offsetDelta)
                   if (offset < r.req) continue
-                  records.push({
+                  records.push(withBytesBeside({
                     offset,
                     key: rec.key === null ? null : rec.key.length <= SHORT_NAME ? internedUtf8(rec.key) : rec.key.toString("utf8"),
                     value: rec.value,
                     headers: rec.headers.length === 0 ? {} : decodeHeaders(rec.headers),
                     timestamp: Number(logAppend ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
-                  })
+                  }, rec.key, (name) => rawHeader(rec.headers, name)))
                 }
               }
               if (next <= r.req) continue

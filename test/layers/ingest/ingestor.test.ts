@@ -355,6 +355,38 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(letter?.headers[Header.dlqReason], "UnknownSchemaId")
     }), 60_000)
 
+  it.live("a poison record's key and headers that are not UTF-8 reach the DLQ byte for byte", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const [topic] = TOPICS
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
+      const key = Uint8Array.of(0xff, 0x58, 0x00, 0xc3)
+      const trace = Uint8Array.of(0x01, 0x80, 0xfe, 0x7f)
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        const records = tradeRecords(trades)
+        records.splice(10, 0, {
+          topic: topic!,
+          key: "\ufffd",
+          keyBytes: key,
+          value: Uint8Array.of(0, 0, 0, 0, 99),
+          headers: { "k2-correlation-id": "c", "x-trace": "\ufffd" },
+          headerBytes: { "x-trace": trace },
+          partition: 0
+        })
+        yield* (yield* KafkaSink).send(records)
+        yield* ingestUntil((p) => p.written.trades >= 20 && p.deadLettered >= 1)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+      const [letter] = broker.topic(dlqTopicName(topic!)).partitions[0]!
+      assert.strictEqual(letter?.headers[Header.dlqReason], "UnknownSchemaId")
+      assert.deepStrictEqual([...letter!.keyBytes!], [...key])
+      assert.deepStrictEqual([...letter!.headerBytes!["x-trace"]!], [...trace])
+      assert.strictEqual(letter?.headers["k2-correlation-id"], "c")
+      assert.deepStrictEqual([...letter!.value!], [0, 0, 0, 0, 99])
+    }), 60_000)
+
   it.live("counts each record once: records re-read below the table's mark after a restart are already ingested, not consumed", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())

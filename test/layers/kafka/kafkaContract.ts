@@ -284,6 +284,34 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.deepStrictEqual(Object.entries(collected.batches[0]!.records[0]!.headers), Object.entries(headers))
       })), timeout)
 
+    it.live("a key and header values that are not UTF-8 arrive byte for byte beside their text; UTF-8 ones as text alone", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        const sink = yield* KafkaSink
+        const binaryKey = Uint8Array.of(0xff, 0x00, 0xc3, 0x28, 0x41)
+        const binaryValue = Uint8Array.of(0x80, 0x81, 0xfe)
+        yield* sink.send([
+          { topic, key: "\ufffd", keyBytes: binaryKey, value: new TextEncoder().encode("v"), headers: { a: "text", b: "\ufffd" }, headerBytes: { b: binaryValue } },
+          { topic, key: "BHP \ufffd", value: new TextEncoder().encode("w"), headers: { c: "caf\u00e9 \ufffd" } }
+        ])
+        yield* sink.flush()
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("the records", () => collected.count() >= 2, timeout)
+        const [binary, text] = collected.batches.flatMap((b) => b.records)
+        assert.deepStrictEqual(binary!.keyBytes === undefined ? undefined : [...binary!.keyBytes], [...binaryKey])
+        assert.strictEqual(binary!.headers.a, "text")
+        assert.deepStrictEqual(Object.keys(binary!.headerBytes ?? {}), ["b"])
+        assert.deepStrictEqual([...binary!.headerBytes!.b!], [...binaryValue])
+        // U+FFFD written as UTF-8 is text: its record carries no bytes beside it, or exactly its text's.
+        assert.strictEqual(text!.key, "BHP \ufffd")
+        assert.strictEqual(text!.headers.c, "caf\u00e9 \ufffd")
+        const utf8 = (t: string) => [...new TextEncoder().encode(t)]
+        if (text!.keyBytes !== undefined) assert.deepStrictEqual([...text!.keyBytes], utf8("BHP \ufffd"))
+        const c = text!.headerBytes?.c
+        if (c !== undefined) assert.deepStrictEqual([...c], utf8("caf\u00e9 \ufffd"))
+      })), timeout)
+
     it.live("onAssign seeks before delivery; commit, then a new member resumes from the committed offsets", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(2)

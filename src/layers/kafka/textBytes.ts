@@ -1,0 +1,39 @@
+/**
+ * Kafka keys and header values are bytes; K2 reads them as UTF-8 text. Decoding puts U+FFFD in
+ * place of bytes that are not UTF-8, so text holding it keeps its bytes beside it (a copy: the
+ * fetch's buffer is let go). Text that holds U+FFFD as written keeps them too, harmlessly.
+ */
+import { setEntry } from "../../domain/wire.ts"
+import type { KafkaHeaderBytes, KafkaRecord } from "../../services/KafkaSource.ts"
+
+const REPLACEMENT = "\ufffd"
+
+/** `bytes`, copied, when `text` (their decoding) may have lost some; else undefined. */
+export const bytesBeside = (text: string, bytes: Uint8Array): Uint8Array | undefined =>
+  text.includes(REPLACEMENT) ? Uint8Array.from(bytes) : undefined
+
+/** The bytes of the decoded header values holding U+FFFD (`rawOf` finds a name's raw value); undefined when none do. */
+export const headerBytesBeside = (
+  headers: Readonly<Record<string, string>>,
+  rawOf: (name: string) => Uint8Array | undefined
+): KafkaHeaderBytes | undefined => {
+  let out: Record<string, Uint8Array> | undefined
+  for (const name in headers) {
+    if (!headers[name]!.includes(REPLACEMENT)) continue
+    const raw = rawOf(name)
+    if (raw !== undefined) setEntry(out ??= {}, name, Uint8Array.from(raw))
+  }
+  return out
+}
+
+/** `record` with the bytes beside its key and header values that may not be text; itself when none. */
+export const withBytesBeside = (
+  record: KafkaRecord,
+  rawKey: Uint8Array | null | undefined,
+  rawHeader: (name: string) => Uint8Array | undefined
+): KafkaRecord => {
+  const keyBytes = record.key === null || rawKey === null || rawKey === undefined ? undefined : bytesBeside(record.key, rawKey)
+  const headerBytes = headerBytesBeside(record.headers, rawHeader)
+  if (keyBytes === undefined && headerBytes === undefined) return record
+  return { ...record, ...(keyBytes === undefined ? {} : { keyBytes }), ...(headerBytes === undefined ? {} : { headerBytes }) }
+}
