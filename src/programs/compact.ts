@@ -18,6 +18,13 @@ import { UsageError, usage } from "./cli/common.ts"
 import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
+/**
+ * Below this, orphan removal may delete the files of a commit in flight: a writer's files wait for
+ * their commit, which a catalog outage keeps retrying for minutes (Spark's procedure refuses under
+ * 24 hours the same way, unless told).
+ */
+const SAFE_ORPHAN_GRACE_HOURS = 1
+
 const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`)
 
 const flags = {
@@ -51,6 +58,10 @@ const flags = {
       // Younger files may belong to a commit still in flight (or of unknown outcome): never 0.
       check: positive
     })
+  ),
+  allowShortOrphanGrace: Flag.Boolean("allow-short-orphan-grace").pipe(
+    Flag.withDescription(`take an --orphan-grace-hours under ${SAFE_ORPHAN_GRACE_HOURS}: only while nothing writes to these tables`),
+    Flag.withDefault(false)
   ),
   noCompact: Flag.Boolean("skip-compaction").pipe(Flag.withDescription("skip compaction"), Flag.withDefault(false)),
   noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),
@@ -145,6 +156,12 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
 export const compactCommand = Command.make("compact", flags, (options) =>
   usage(() => {
     const targets = tablesOf(options.tables)
+    if (!options.noOrphans && !options.dryRun && !options.allowShortOrphanGrace && options.orphanGraceHours < SAFE_ORPHAN_GRACE_HOURS) {
+      throw new UsageError(
+        `--orphan-grace-hours ${options.orphanGraceHours} may remove the files of a commit in flight (a running ingest's, waiting out its catalog): ` +
+          `under ${SAFE_ORPHAN_GRACE_HOURS} only with --allow-short-orphan-grace, while nothing writes to these tables`
+      )
+    }
     const lake = MaintenanceLayer.layer().pipe(Layer.provideMerge(existingLakehouse(options)))
     const program = Option.match(options.every, {
       onNone: () => once(options, targets),

@@ -45,8 +45,10 @@ describe("npm run compact", () => {
             "--warehouse", dir,
             "--tables", "market_data.trades,market_data.trades_copy",
             "--expire-older-than-hours", "0",
-            // 0.36 s: the files of this test are older, and 0 is refused (in-flight commits).
+            // 0.36 s: the files of this test are older, and 0 is refused (in-flight commits); nothing
+            // else writes to this warehouse.
             "--orphan-grace-hours", "0.0001",
+            "--allow-short-orphan-grace",
             ...extra
           ])
           return { code: yield* Effect.promise(() => run.exited), output: run.output() }
@@ -73,6 +75,20 @@ describe("npm run compact, bad options", () => {
         assert.include(run.output(), `Invalid value for flag ${flag}`)
       }))
   }
+  it.effect("an orphan grace under an hour is refused unless allowed (a writer's files wait for their commit), except for a dry run", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      const short = spawnProgram("compact", ["--warehouse", dir, "--orphan-grace-hours", "0.5"])
+      assert.strictEqual(yield* Effect.promise(() => short.exited), 2, short.output())
+      assert.include(short.output(), "--allow-short-orphan-grace")
+      for (const extra of [["--allow-short-orphan-grace"], ["--dry-run"], ["--skip-orphans"]]) {
+        // Past the options: the run goes on to find the (empty) warehouse has no catalog.
+        const run = spawnProgram("compact", ["--warehouse", dir, "--orphan-grace-hours", "0.5", ...extra])
+        assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
+        assert.include(run.output(), "no warehouse at")
+      }
+    }))
+
   it.effect("a value past the largest it takes is refused naming that bound, not the lower one", () =>
     Effect.gen(function*() {
       const run = spawnProgram("compact", ["--warehouse", tempWarehouse(), "--expire-older-than-hours", "1e308"])
