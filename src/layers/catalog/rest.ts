@@ -8,7 +8,8 @@
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
  * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
  * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
- * 419 (AuthenticationTimeout) refresh an OAuth2 token once; a token endpoint refusing the
+ * 419 (AuthenticationTimeout) refresh an OAuth2 token once, and a token with an `expires_in` is
+ * renewed within a minute (or half its life) of expiring, before a request; a token endpoint refusing the
  * credentials (400, 401) is CatalogRejected. Redirects are followed only when the
  * request goes on unchanged (307/308, or a GET); a change redirected otherwise is CatalogRejected
  * (CommitStateUnknown for a commit answered 303). A change the `endpoints` of
@@ -16,7 +17,7 @@
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
  */
-import { Duration, Effect, Layer, Option, Ref, Result } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { parseJson, stringifyJson } from "../../domain/iceberg/json.ts"
@@ -124,6 +125,9 @@ const redirectTarget = (request: HttpClientRequest.HttpClientRequest, reply: Rep
   }
 }
 
+/** A token is renewed this long before it expires (or half its life, if shorter): a request never carries one about to lapse. */
+const RENEW_AHEAD_MS = 60_000
+
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
   const base = options.uri.replace(/\/+$/, "")
@@ -133,7 +137,10 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     : options.parentNamespace.split(".")
   // Decoded metadata by location: the server never rewrites a metadata file.
   const cache = metadataCache()
-  const token = yield* Ref.make<string | undefined>(options.token)
+  // A fixed token never expires here: the server's 401 says when it does.
+  const token = yield* Ref.make<{ readonly value: string; readonly renewAt: number } | undefined>(
+    options.token === undefined ? undefined : { value: options.token, renewAt: Infinity }
+  )
 
   const unavailable = (detail: string) => catalogError(new CatalogUnavailable({ detail }))
   /** A body that should be a JSON object: anything else (a proxy's HTML page) is the server failing, typed. */
@@ -171,9 +178,12 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       return yield* catalogError(new CatalogRejected({ detail: `OAuth2 token request refused: ${errorMessage(reply)}` }))
     }
     if (reply.status !== 200) return yield* unavailable(`OAuth2 token request failed: ${errorMessage(reply)}`)
-    const accessToken = (yield* jsonObject(reply, "OAuth2 token request")).access_token
+    const answer = yield* jsonObject(reply, "OAuth2 token request")
+    const accessToken = answer.access_token
     if (typeof accessToken !== "string") return yield* unavailable("OAuth2 token response has no access_token")
-    yield* Ref.set(token, accessToken)
+    const lifetimeMs = typeof answer.expires_in === "number" && answer.expires_in > 0 ? answer.expires_in * 1000 : Infinity
+    const now = yield* Clock.currentTimeMillis
+    yield* Ref.set(token, { value: accessToken, renewAt: now + lifetimeMs - Math.min(RENEW_AHEAD_MS, lifetimeMs / 2) })
     return accessToken
   })
 
@@ -214,8 +224,9 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     let request = HttpClientRequest.make(method)(`${base}${path}`).pipe(HttpClientRequest.acceptJson)
     if (urlParams !== undefined) request = HttpClientRequest.setUrlParams(request, urlParams)
     if (body !== undefined) request = HttpClientRequest.bodyText(request, stringifyJson(body), "application/json")
-    let bearer = yield* Ref.get(token)
-    if (bearer === undefined && options.credential !== undefined) bearer = yield* fetchToken
+    const held = yield* Ref.get(token)
+    const due = held === undefined || (yield* Clock.currentTimeMillis) >= held.renewAt
+    const bearer = due && options.credential !== undefined ? yield* fetchToken : held?.value
     const reply = yield* send(request, bearer)
     if (expiredCredentials(reply.status) && options.credential !== undefined) return yield* send(request, yield* fetchToken)
     return reply

@@ -1,6 +1,7 @@
 /** The REST catalog client against a scripted server: how its answers become reasons. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
@@ -108,6 +109,33 @@ describe("REST catalog client: paths and credentials", () => {
       }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:secret" }, server))
       assert.isTrue(exists)
       assert.strictEqual(tokens, 2)
+    }))
+
+  it.effect("a token is renewed ahead of its expires_in, so no request is sent with one about to expire", () =>
+    Effect.gen(function*() {
+      let tokens = 0
+      const refused: Array<string | undefined> = []
+      const server = routed((method, path, bearer) => {
+        if (path === "/v1/config") return Response.json({ defaults: {}, overrides: {}, endpoints: ["HEAD /v1/{prefix}/namespaces/{namespace}"] })
+        if (path === "/v1/oauth/tokens") return Response.json({ access_token: `token-${++tokens}`, token_type: "bearer", expires_in: 600 })
+        if (bearer !== `token-${tokens}`) {
+          refused.push(bearer)
+          return Response.json({ error: { message: "Credentials have timed out", type: "AuthenticationTimeoutException", code: 419 } }, { status: 419 })
+        }
+        return new Response(null, { status: method === "HEAD" ? 204 : 404 })
+      })
+      yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        assert.isTrue(yield* catalog.namespaceExists("market_data"))
+        yield* TestClock.adjust("8 minutes")
+        assert.isTrue(yield* catalog.namespaceExists("market_data"))
+        assert.strictEqual(tokens, 1, "renewed too early")
+        // Within a minute of its expiry: renewed before the request.
+        yield* TestClock.adjust("1 minute")
+        assert.isTrue(yield* catalog.namespaceExists("market_data"))
+        assert.strictEqual(tokens, 2)
+      }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:secret" }, server))
+      assert.deepStrictEqual(refused, [])
     }))
 
   it.effect("credentials the token endpoint refuses (OAuth2 400/401 invalid_client) are refused for good, with the server's description", () =>
