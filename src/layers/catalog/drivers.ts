@@ -25,12 +25,15 @@ export interface SqlDriver {
 }
 
 /** Why a driver call failed, as the catalog needs to know it. */
-export type SqlFailure = "unique-violation" | "connection" | "other"
+export type SqlFailure = "unique-violation" | "refused" | "connection" | "other"
 
 export const classifySqlError = (error: unknown): SqlFailure => {
   const e = error as { code?: string; errcode?: number; message?: string }
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.
   if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message ?? "")) return "unique-violation"
+  // PostgreSQL class 22 (data exception: a value too long for its column) and 23 (integrity): the
+  // statement itself is refused, changed nothing, and would be refused again.
+  if (/^2[23]/.test(e.code ?? "")) return "refused"
   // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources), node socket errors; SQLite busy/locked.
   if (
     /^(08|57P|53)/.test(e.code ?? "") || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code ?? "") ||

@@ -76,7 +76,13 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   const cache = metadataCache()
   const warehouse = options.warehouse.replace(/\/+$/, "")
 
-  const unavailable = (cause: unknown) => catalogError(new CatalogUnavailable({ detail: failureText(cause) }))
+  /** A driver failure: the statement refused for good, or the database failing (waited out). */
+  const unavailable = (cause: unknown) =>
+    catalogError(
+      classifySqlError(cause) === "refused"
+        ? new CatalogRejected({ detail: failureText(cause) })
+        : new CatalogUnavailable({ detail: failureText(cause) })
+    )
   /** A driver call; one answered at once (SQLite) resumes without waiting for the event loop. */
   const db = <A>(f: () => A | Promise<A>) =>
     Effect.try({ try: f, catch: unavailable }).pipe(
@@ -87,9 +93,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     // Two processes creating the tables at once race on PostgreSQL's catalog: the loser's error is harmless.
     yield* Effect.tryPromise(() => driver.execute(statement)).pipe(
       Effect.catch((e) =>
-        classifySqlError(e.cause) === "unique-violation"
-          ? Effect.void
-          : Effect.fail(catalogError(new CatalogUnavailable({ detail: failureText(e.cause ?? e) }))))
+        classifySqlError(e.cause) === "unique-violation" ? Effect.void : Effect.fail(unavailable(e.cause ?? e)))
     )
   }
 
@@ -112,11 +116,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
 
   /** An INSERT of something named `name` that failed: it exists already (a row with its key), or the database failed. */
   const insertError = (name: string) => (e: { readonly cause?: unknown }): CatalogError =>
-    catalogError(
-      classifySqlError(e.cause) === "unique-violation"
-        ? new AlreadyExists({ name })
-        : new CatalogUnavailable({ detail: failureText(e.cause ?? e) })
-    )
+    classifySqlError(e.cause) === "unique-violation" ? catalogError(new AlreadyExists({ name })) : unavailable(e.cause ?? e)
 
   const readMetadata = Effect.fnUntraced(function*(table: string, location: string) {
     const cached = cache.get(location)
@@ -322,9 +322,12 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
           [location, base.metadataLocation, options.name, identifier.namespace, identifier.name]
         )
       ).pipe(
-        // The statement may have run before the connection broke: the caller must look before retrying.
+        // The statement may have run before the connection broke: the caller must look before
+        // retrying. One the database refused (a location longer than its column) changed nothing.
         Effect.mapError((e) =>
-          catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
+          classifySqlError(e.cause) === "refused"
+            ? unavailable(e.cause)
+            : catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
         )
       )
       if (swapped === 0) {
