@@ -28,7 +28,7 @@ import {
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { distinctSpecs } from "./ensureTopics.ts"
 import { partitionForKey } from "./partitioner.ts"
-import { withBytesBeside } from "./textBytes.ts"
+import { mayHaveLostBytes, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -70,7 +70,7 @@ const bytesOf = (given: Uint8Array | undefined, value: string): Uint8Array => gi
  * (the usual case) is kept as given, without encoding it.
  */
 const readBack = (r: ProducerRecord, offset: bigint): KafkaRecord => {
-  const plain = (value: string, given: Uint8Array | undefined) => given === undefined && !value.includes("\ufffd")
+  const plain = (value: string, given: Uint8Array | undefined) => given === undefined && !mayHaveLostBytes(value)
   const key = r.key === null && r.keyBytes === undefined
     ? null
     : plain(r.key ?? "", r.keyBytes) ? r.key : text.decode(bytesOf(r.keyBytes, r.key ?? ""))

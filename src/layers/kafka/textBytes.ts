@@ -6,11 +6,12 @@
 import { setEntry } from "../../domain/wire.ts"
 import type { KafkaHeaderBytes, KafkaRecord } from "../../services/KafkaSource.ts"
 
-const REPLACEMENT = "\ufffd"
+/** Whether `text`, decoded from bytes, may have lost some of them (it holds U+FFFD). */
+export const mayHaveLostBytes = (text: string): boolean => text.includes("\ufffd")
 
 /** `bytes`, copied, when `text` (their decoding) may have lost some; else undefined. */
 export const bytesBeside = (text: string, bytes: Uint8Array): Uint8Array | undefined =>
-  text.includes(REPLACEMENT) ? Uint8Array.from(bytes) : undefined
+  mayHaveLostBytes(text) ? Uint8Array.from(bytes) : undefined
 
 /** The bytes of the decoded header values holding U+FFFD (`rawOf` finds a name's raw value); undefined when none do. */
 export const headerBytesBeside = (
@@ -19,7 +20,7 @@ export const headerBytesBeside = (
 ): KafkaHeaderBytes | undefined => {
   let out: Record<string, Uint8Array> | undefined
   for (const name in headers) {
-    if (!headers[name]!.includes(REPLACEMENT)) continue
+    if (!mayHaveLostBytes(headers[name]!)) continue
     const raw = rawOf(name)
     if (raw !== undefined) setEntry(out ??= {}, name, Uint8Array.from(raw))
   }
