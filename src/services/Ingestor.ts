@@ -91,6 +91,8 @@ export class TopicRecreated extends Schema.TaggedError<TopicRecreated>()("TopicR
 /** The log read is not the one a table's marker describes: ingesting on would skip its records as ingested. */
 export type AnotherLog = LogBehindTable | TopicRecreated
 
+export const isAnotherLog = (e: { readonly _tag: string }): e is AnotherLog => e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
+
 export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | AnotherLog
 
 /**

@@ -49,8 +49,8 @@ const ingest = (valid: number, { compacting }: { readonly compacting: boolean })
     const maintenance = yield* Maintenance
     const stop = yield* Ref.make(false)
     const done = (p: IngestProgress) => p.uncommitted === 0 && p.written.trades + p.written.quotes + p.duplicatesDropped >= valid
-    const compactor = yield* Effect.forkChild(Effect.gen(function*() {
-      while (compacting && !(yield* Ref.get(stop))) {
+    const compactor = !compacting ? undefined : yield* Effect.forkChild(Effect.gen(function*() {
+      while (!(yield* Ref.get(stop))) {
         for (const t of TABLES.slice(0, 2)) {
           // The ingestor creates the tables when it starts.
           yield* maintenance.compact(t, { minInputFiles: 2 }).pipe(
@@ -70,7 +70,7 @@ const ingest = (valid: number, { compacting }: { readonly compacting: boolean })
     yield* Fiber.interrupt(fiber)
     yield* Ref.set(stop, true)
     if (process.env.K2_DEBUG) console.log(JSON.stringify(yield* ingestor.progress))
-    yield* Fiber.join(compactor)
+    if (compactor !== undefined) yield* Fiber.join(compactor)
     return yield* ingestor.progress
   })
 

@@ -77,7 +77,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   const warehouse = options.warehouse.replace(/\/+$/, "")
 
   /** A driver failure: the statement refused for good, or the database failing (waited out). */
-  const unavailable = (cause: unknown) =>
+  const sqlFailure = (cause: unknown) =>
     catalogError(
       classifySqlError(cause) === "refused"
         ? new CatalogRejected({ detail: failureText(cause) })
@@ -85,15 +85,15 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     )
   /** A driver call; one answered at once (SQLite) resumes without waiting for the event loop. */
   const db = <A>(f: () => A | Promise<A>) =>
-    Effect.try({ try: f, catch: unavailable }).pipe(
-      Effect.flatMap((result) => result instanceof Promise ? Effect.tryPromise({ try: () => result, catch: unavailable }) : Effect.succeed(result))
+    Effect.try({ try: f, catch: sqlFailure }).pipe(
+      Effect.flatMap((result) => result instanceof Promise ? Effect.tryPromise({ try: () => result, catch: sqlFailure }) : Effect.succeed(result))
     )
 
   for (const statement of DDL) {
     // Two processes creating the tables at once race on PostgreSQL's catalog: the loser's error is harmless.
     yield* Effect.tryPromise(() => driver.execute(statement)).pipe(
       Effect.catch((e) =>
-        classifySqlError(e.cause) === "unique-violation" ? Effect.void : Effect.fail(unavailable(e.cause ?? e)))
+        classifySqlError(e.cause) === "unique-violation" ? Effect.void : Effect.fail(sqlFailure(e.cause ?? e)))
     )
   }
 
@@ -116,7 +116,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
 
   /** An INSERT of something named `name` that failed: it exists already (a row with its key), or the database failed. */
   const insertError = (name: string) => (e: { readonly cause?: unknown }): CatalogError =>
-    classifySqlError(e.cause) === "unique-violation" ? catalogError(new AlreadyExists({ name })) : unavailable(e.cause ?? e)
+    classifySqlError(e.cause) === "unique-violation" ? catalogError(new AlreadyExists({ name })) : sqlFailure(e.cause ?? e)
 
   const readMetadata = Effect.fnUntraced(function*(table: string, location: string) {
     const cached = cache.get(location)
@@ -326,7 +326,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         // retrying. One the database refused (a location longer than its column) changed nothing.
         Effect.mapError((e) =>
           classifySqlError(e.cause) === "refused"
-            ? unavailable(e.cause)
+            ? sqlFailure(e.cause)
             : catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
         )
       )

@@ -33,7 +33,7 @@ import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type AnotherLog, type IngestError, Ingestor } from "../../services/Ingestor.ts"
+import { type AnotherLog, type IngestError, Ingestor, isAnotherLog } from "../../services/Ingestor.ts"
 import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -309,7 +309,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         // Another log than the table's marker describes stays so, whatever restarts: the run ends,
         // and the partition takes nothing more meanwhile.
         Effect.tapError((e) =>
-          e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
+          isAnotherLog(e)
             ? Effect.andThen(Effect.sync(() => retire([parts.get(key)].filter((part) => part !== undefined))), Deferred.fail(fatal, e))
             : Effect.void
         ),

@@ -32,7 +32,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
-import { withBytesBeside } from "./textBytes.ts"
+import { toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -112,8 +112,6 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
 
 const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
   Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic) })
-
-const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 /** Headers to send: the text, with these names' bytes in place of theirs. */
 const withRawHeaders = (headers: KafkaHeaders, bytes: KafkaHeaderBytes): Record<string, string | Buffer> => {
@@ -287,7 +285,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                     value: m.value,
                     headers: decodeHeaders(m.headers),
                     timestamp: Number(m.timestamp)
-                  }, m.key, (name) => rawHeader(m.headers, name))
+                  }, m.key, m.headers, rawHeader)
                 }
                 const key = tpKey(batch.topic, batch.partition)
                 const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset)

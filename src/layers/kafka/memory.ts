@@ -61,8 +61,11 @@ interface MemGroup {
 const utf8 = new TextEncoder()
 const text = new TextDecoder()
 
-/** A value as its bytes: those given, else its text's. */
-const bytesOf = (given: Uint8Array | undefined, value: string): Uint8Array => given ?? utf8.encode(value)
+/** A produced key or header value's bytes where they matter: those given, or its text's when that holds U+FFFD; else undefined (plain text). */
+const producedBytes = (given: Uint8Array | undefined, value: string | null): Uint8Array | undefined =>
+  given ?? (value !== null && mayHaveLostBytes(value) ? utf8.encode(value) : undefined)
+
+const producedHeaderBytes = (r: ProducerRecord, name: string) => producedBytes(r.headerBytes?.[name], r.headers![name]!)
 
 /**
  * A produced record as a consumer reads it back: a broker keeps keys and header values as bytes,
@@ -70,20 +73,23 @@ const bytesOf = (given: Uint8Array | undefined, value: string): Uint8Array => gi
  * (the usual case) is kept as given, without encoding it.
  */
 const readBack = (r: ProducerRecord, offset: bigint): KafkaRecord => {
-  const plain = (value: string, given: Uint8Array | undefined) => given === undefined && !mayHaveLostBytes(value)
-  const key = r.key === null && r.keyBytes === undefined
-    ? null
-    : plain(r.key ?? "", r.keyBytes) ? r.key : text.decode(bytesOf(r.keyBytes, r.key ?? ""))
+  const rawKey = producedBytes(r.keyBytes, r.key)
   const headers: Record<string, string> = {}
   for (const name in r.headers) {
-    const value = r.headers[name]!
-    const given = r.headerBytes?.[name]
-    setEntry(headers, name, plain(value, given) ? value : text.decode(bytesOf(given, value)))
+    const raw = producedHeaderBytes(r, name)
+    setEntry(headers, name, raw === undefined ? r.headers[name]! : text.decode(raw))
   }
   return withBytesBeside(
-    { offset, key, value: r.value === null ? null : Uint8Array.from(r.value), headers, timestamp: r.timestamp ?? Date.now() },
-    key === null ? null : bytesOf(r.keyBytes, r.key ?? ""),
-    (name) => bytesOf(r.headerBytes?.[name], r.headers![name]!)
+    {
+      offset,
+      key: rawKey === undefined ? r.key : text.decode(rawKey),
+      value: r.value === null ? null : Uint8Array.from(r.value),
+      headers,
+      timestamp: r.timestamp ?? Date.now()
+    },
+    rawKey,
+    r,
+    producedHeaderBytes
   )
 }
 

@@ -41,7 +41,7 @@ import {
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
-import { withBytesBeside } from "./textBytes.ts"
+import { toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -133,7 +133,6 @@ const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Eff
 // ---------------------------------------------------------------------------
 // Codec helpers
 
-const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 /** UTF-8 of record keys and header names: a few symbols and names repeat on every record. */
 const utf8Cache = new Map<string, Buffer>()
@@ -427,7 +426,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                     value: rec.value,
                     headers: rec.headers.length === 0 ? {} : decodeHeaders(rec.headers),
                     timestamp: Number(logAppend ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
-                  }, rec.key, (name) => rawHeader(rec.headers, name)))
+                  }, rec.key, rec.headers, rawHeader))
                 }
               }
               if (next <= r.req) continue

@@ -6,6 +6,9 @@
 import { setEntry } from "../../domain/wire.ts"
 import type { KafkaHeaderBytes, KafkaRecord } from "../../services/KafkaSource.ts"
 
+/** `u` as a Buffer, without copying: what the clients send. */
+export const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
 /** Whether `text`, decoded from bytes, may have lost some of them (it holds U+FFFD). */
 export const mayHaveLostBytes = (text: string): boolean => text.includes("\ufffd")
 
@@ -13,28 +16,33 @@ export const mayHaveLostBytes = (text: string): boolean => text.includes("\ufffd
 export const bytesBeside = (text: string, bytes: Uint8Array): Uint8Array | undefined =>
   mayHaveLostBytes(text) ? Uint8Array.from(bytes) : undefined
 
-/** The bytes of the decoded header values holding U+FFFD (`rawOf` finds a name's raw value); undefined when none do. */
-export const headerBytesBeside = (
+/**
+ * The bytes of the decoded header values holding U+FFFD (`rawOf` finds a name's value in the
+ * client's `raw` headers, passed apart so that no closure is made per record); undefined when none do.
+ */
+export const headerBytesBeside = <H>(
   headers: Readonly<Record<string, string>>,
-  rawOf: (name: string) => Uint8Array | undefined
+  raw: H,
+  rawOf: (raw: H, name: string) => Uint8Array | undefined
 ): KafkaHeaderBytes | undefined => {
   let out: Record<string, Uint8Array> | undefined
   for (const name in headers) {
     if (!mayHaveLostBytes(headers[name]!)) continue
-    const raw = rawOf(name)
-    if (raw !== undefined) setEntry(out ??= {}, name, Uint8Array.from(raw))
+    const bytes = rawOf(raw, name)
+    if (bytes !== undefined) setEntry(out ??= {}, name, Uint8Array.from(bytes))
   }
   return out
 }
 
 /** `record` with the bytes beside its key and header values that may not be text; itself when none. */
-export const withBytesBeside = (
+export const withBytesBeside = <H>(
   record: KafkaRecord,
   rawKey: Uint8Array | null | undefined,
-  rawHeader: (name: string) => Uint8Array | undefined
+  rawHeaders: H,
+  rawHeader: (raw: H, name: string) => Uint8Array | undefined
 ): KafkaRecord => {
   const keyBytes = record.key === null || rawKey === null || rawKey === undefined ? undefined : bytesBeside(record.key, rawKey)
-  const headerBytes = headerBytesBeside(record.headers, rawHeader)
+  const headerBytes = headerBytesBeside(record.headers, rawHeaders, rawHeader)
   if (keyBytes === undefined && headerBytes === undefined) return record
   return { ...record, ...(keyBytes === undefined ? {} : { keyBytes }), ...(headerBytes === undefined ? {} : { headerBytes }) }
 }
