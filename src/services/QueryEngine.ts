@@ -252,5 +252,12 @@ export class QueryEngine extends Context.Service<QueryEngine, {
   /** Every symbol in trades or quotes, with counts and first/last exchange time per table. */
   symbols(request?: ReadOptions & { readonly symbols?: ReadonlyArray<string> }): Effect.Effect<Answer<SymbolInfo>, QueryError>
   tableStats(table: MarketTable | "sequence_events" | "instruments", options?: ReadOptions): Effect.Effect<TableStats, QueryError>
-  snapshots(table: MarketTable | "sequence_events" | "instruments"): Effect.Effect<ReadonlyArray<SnapshotInfo>, QueryError>
+  /**
+   * The table's snapshot log, oldest first. `upTo`: the log as it stood when that snapshot was
+   * current (those committed up to it, it current), for an answer pinned to it.
+   */
+  snapshots(
+    table: MarketTable | "sequence_events" | "instruments",
+    options?: { readonly upTo?: bigint }
+  ): Effect.Effect<ReadonlyArray<SnapshotInfo>, QueryError>
 }>()("k2/services/QueryEngine") {}

@@ -72,8 +72,9 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
           involved: [params.table],
           snapshot: { _tag: "Latest" },
           csvFlatten: true,
-          run: () =>
-            engine.snapshots(params.table).pipe(Effect.map((list) => ({
+          // A table with no snapshot at the pin lists none, whatever has been committed since.
+          run: (selector) =>
+            (selector?._tag === "ById" ? engine.snapshots(params.table, { upTo: selector.snapshotId }) : Effect.succeed([])).pipe(Effect.map((list) => ({
               // An instant as every other answer writes one (toISOString stops at milliseconds).
               rows: list.map((s) => ({ ...s, time: formatIsoMicros(s.timestampMs * 1000) })),
               scanned: [],

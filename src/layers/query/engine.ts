@@ -2,6 +2,7 @@
 import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-api"
 import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
+import { snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows } from "../../domain/query/errors.ts"
@@ -559,10 +560,14 @@ export const layer = (options: QueryEngineOptions = {}) =>
       }
     })
 
-    const snapshots = Effect.fn("QueryEngine.snapshots")(function*(table: TableName) {
+    const snapshots = Effect.fn("QueryEngine.snapshots")(function*(table: TableName, options: { readonly upTo?: bigint } = {}) {
       const { metadata } = yield* catalog.loadTable(identifierOf(table))
-      const current = metadata["current-snapshot-id"] ?? null
-      return metadata.snapshots.map((s) => ({
+      // A commit that landed since the pin is left out (the answer's ETag names the pinned one);
+      // a pinned snapshot expired meanwhile leaves the log as it is now.
+      const upTo = options.upTo === undefined ? undefined : snapshotById(metadata, options.upTo)
+      const current = upTo?.["snapshot-id"] ?? metadata["current-snapshot-id"] ?? null
+      const listed = upTo === undefined ? metadata.snapshots : metadata.snapshots.filter((s) => s["sequence-number"] <= upTo["sequence-number"])
+      return listed.map((s) => ({
         snapshotId: s["snapshot-id"],
         parentId: s["parent-snapshot-id"] ?? null,
         timestampMs: s["timestamp-ms"],

@@ -37,7 +37,8 @@ const racing = Layer.effect(QueryEngine)(Effect.gen(function*() {
   return QueryEngine.of({
     ...real,
     symbols: (request) => Effect.andThen(commitLate, real.symbols(request)),
-    tradesWithQuotes: (request) => Effect.andThen(commitLate, real.tradesWithQuotes(request))
+    tradesWithQuotes: (request) => Effect.andThen(commitLate, real.tradesWithQuotes(request)),
+    snapshots: (table, options) => Effect.andThen(commitLate, real.snapshots(table, options))
   })
 })).pipe(Layer.provide(QueryLayer.layer()))
 
@@ -63,5 +64,18 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("reads of trades and
       // The first read's late batch had landed before this pin; this read's own had not.
       assert.isFalse(rows.data.some((r) => r.messageId.startsWith("late2-")), "rows committed after the pin")
       assert.strictEqual(rows.data.length, early.length + 50)
+    }))
+
+  it.effect("a table's snapshots are listed as they stood at the pin, the one K2-Snapshot-Ids names current", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const res = yield* get(`${base}/v1/snapshots/trades`, auth(KEYS.full))
+      const body = yield* Effect.promise(() => res.json() as Promise<{ data: Array<{ snapshotId: string; current: boolean }> }>)
+      const pinned = /^trades=(\d+)$/.exec(res.headers.get("k2-snapshot-ids") ?? "")?.[1]
+      assert.isDefined(pinned, res.headers.get("k2-snapshot-ids") ?? "no K2-Snapshot-Ids")
+      const last = body.data.at(-1)!
+      assert.strictEqual(last.snapshotId, pinned, "the last snapshot listed is the one pinned, not one committed after")
+      assert.isTrue(last.current)
+      assert.strictEqual(body.data.filter((s) => s.current).length, 1)
     }))
 })
