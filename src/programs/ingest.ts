@@ -22,6 +22,7 @@ import { markerIn } from "../domain/ingest/marker.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
+import type { TrackerOptions } from "../domain/sequence/tracker.ts"
 import * as MetricsServer from "../layers/telemetry/server.ts"
 import * as ProcessMetrics from "../layers/telemetry/process.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
@@ -84,11 +85,16 @@ type Options = Command.Command.Config.Infer<typeof flags>
  * `registry`: where schema ids come from (none: the embedded ids, as the embedded publisher uses);
  * `embedded`: the in-process log, published again from offset 0 on every run.
  */
-const ingestorLayer = (options: Options, topics: ReadonlyArray<string>, registry: Option.Option<string>, embedded: boolean) =>
+const ingestorLayer = (
+  options: Options,
+  trackerOptions: Partial<TrackerOptions>,
+  topics: ReadonlyArray<string>,
+  registry: Option.Option<string>,
+  embedded: boolean
+) =>
   Layer.unwrap(Effect.gen(function*() {
     const schemas = yield* wireSchemas(registry, topics)
     // One tracker a table, both as K2_SEQUENCE_* configure them.
-    const trackerOptions = yield* Trackers.optionsFromConfig
     const trades = yield* Trackers.make(trackerOptions)
     const quotes = yield* Trackers.make(trackerOptions)
     return Ingest.layer({
@@ -291,7 +297,7 @@ const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
   })
 
 /** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
-const embedded = (options: Options, topics: ReadonlyArray<string>) =>
+const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     yield* holdWarehouse(options.warehouse)
     const broker = new KafkaMemory.MemoryBroker()
@@ -302,7 +308,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
       yield* claimEmbeddedRun(options, topics)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
       yield* ingestSimulatedDay(broker, topics, options.partitions, Date.now()).pipe(
-        Effect.provide(ingestorLayer(options, topics, Option.none(), true).pipe(
+        Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
             Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed })
@@ -313,7 +319,7 @@ const embedded = (options: Options, topics: ReadonlyArray<string>) =>
   }).pipe(Effect.scoped)
 
 /** Against a real broker until SIGTERM/SIGINT. */
-const live = (options: Options, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
+const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     // The embedded day's markers, at offsets of its in-process log, would skip the broker's records
     // below them; a recorded day that committed nothing (it failed or was stopped first) has none.
@@ -368,7 +374,7 @@ const live = (options: Options, brokers: ReadonlyArray<string>, topics: Readonly
       ? Layer.merge(MetricsServer.layer({ port: options.metricsPort, host: options.metricsHost }), ProcessMetrics.layer)
       : Layer.empty
     yield* program.pipe(
-      Effect.provide(Layer.merge(ingestorLayer(options, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
+      Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
         Layer.provideMerge(Layer.mergeAll(
           kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
           lakehouseOf(options)
@@ -406,11 +412,13 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
         throw new UsageError(`--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers`)
       }
-      return embedded(options, topics)
+      // Settings read from the environment alone are checked before the warehouse is touched.
+      return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics))
     }
     if (topics.length === 0) throw new UsageError("--topics: no topic to ingest")
     checkRegistryTopics(options.schemaRegistry, topics)
-    return live(options, brokerList(options.brokers.value), topics)
+    const brokers = brokerList(options.brokers.value)
+    return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => live(options, tracker, brokers, topics))
   }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith("Ingest market data from Kafka into Iceberg, exactly once", [
   "K2_SEQUENCE_CAPACITY, K2_SEQUENCE_IDLE_SECONDS, K2_SEQUENCE_DAY_CHANGE, K2_SEQUENCE_MAX_GAPS, K2_SEQUENCE_ZONES (docs/sequence-integrity.md)",
   ...lakehouseEnvironment,

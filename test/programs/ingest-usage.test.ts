@@ -2,6 +2,7 @@
  * `npm run ingest` refuses bad options before it starts: the help and what is wrong, exit code 2,
  * whether the value comes from a flag or from its environment variable.
  */
+import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawnProgram } from "../support/programs.ts"
@@ -10,9 +11,11 @@ import { tempWarehouse } from "../support/warehouse.ts"
 // A scratch warehouse: should an option slip through, the run lands there, not in ./warehouse.
 const refused = (args: ReadonlyArray<string>, says: string, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
-    const run = spawnProgram("ingest", [...args], { K2_WAREHOUSE: tempWarehouse(), ...env })
+    const warehouse = tempWarehouse()
+    const run = spawnProgram("ingest", [...args], { K2_WAREHOUSE: warehouse, ...env })
     assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
     assert.include(run.output(), says)
+    assert.deepStrictEqual(fs.readdirSync(warehouse), [], "refused before the warehouse is touched")
   })
 
 describe.concurrent("npm run ingest, bad options", () => {

@@ -44,7 +44,7 @@ export const deadLetters = Metric.counter("k2_ingest_dead_letters_total", {
   description: "Poison records sent to the DLQ topic, by reason"
 })
 export const sequenceEvents = Metric.counter("k2_sequence_events_total", {
-  description: "Sequence integrity events written to sequence_events, by kind (GAP, DUPLICATE, OUT_OF_ORDER, RESET)"
+  description: "Sequence integrity events written to sequence_events, by kind (GAP, GAP_FILLED, DUPLICATE, OUT_OF_ORDER, RESET)"
 })
 export const sequenceTrackerStreams = Metric.gauge("k2_sequence_tracker_streams", {
   description: "(exchange, symbol) streams held by the sequence trackers"
