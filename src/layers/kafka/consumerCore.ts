@@ -243,12 +243,13 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       }
       return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined, () => undefined)
     }
+    /** Whether nothing (a seek, a delivered batch, a rebalance) moved the partition since `offer` began. */
+    const { epoch, fetchPos } = st
+    const unchanged = () => parts.get(key) === st && st.epoch === epoch && st.fetchPos === fetchPos
     if (st.strict && fetchOffset > st.fetchPos) {
       // Stale (fetched before a seek), unless the client reset a position the log no longer holds
       // (kafkajs does, like auto.offset.reset): then the records between are gone for good and
       // the batch continues the partition, as a batch after compacted offsets does.
-      const { epoch, fetchPos } = st
-      const unchanged = () => parts.get(key) === st && st.epoch === epoch && st.fetchPos === fetchPos
       return driver.watermarks(tp.topic).then(
         (marks) => {
           const low = marks.find((m) => m.partition === tp.partition)?.low
@@ -270,15 +271,25 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       // Stale (fetched before a seek), unless the position is beyond the log end (a recreated
       // topic) and the client reset it to startFrom by itself (kafkajs does): dropping its
       // batches would stall the partition for good, so they restart it there, as a seek.
-      const { epoch, fetchPos } = st
-      return driver.watermarks(tp.topic).then((marks) => {
-        const high = marks.find((m) => m.partition === tp.partition)?.high
-        if (high === undefined || high >= fetchPos || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
-        st.epoch = nextEpoch()
-        st.fetchPos = fetchOffset
-        st.deliveredPos = fetchOffset
-        return deliver(fetchOffset)
-      }, () => undefined)
+      return driver.watermarks(tp.topic).then(
+        (marks) => {
+          if (!unchanged()) return
+          const high = marks.find((m) => m.partition === tp.partition)?.high
+          if (high !== undefined && high < fetchPos) {
+            st.epoch = nextEpoch()
+            st.fetchPos = fetchOffset
+            st.deliveredPos = fetchOffset
+            return deliver(fetchOffset)
+          }
+          // Stale, or a reset judged after the log grew past the position, or undecided: fetch
+          // from the position again. A client that reset by itself goes on from the dropped batch's
+          // end otherwise, skipping its records or passing the position (every later batch dropped).
+          driver.seek(tp, fetchPos)
+        },
+        () => {
+          if (unchanged()) driver.seek(tp, fetchPos)
+        }
+      )
     }
     if (!st.strict && fetchOffset < st.fetchPos) return Promise.resolve()
     return deliver(fetchOffset)

@@ -177,3 +177,63 @@ describe("consumer core, a negative offset", () => {
       assert.include(error.message, "t:0")
     }))
 })
+
+describe("consumer core, a position beyond the log end that the client reset by itself", () => {
+  // kafkajs (auto.offset.reset) answers a position beyond the log end by fetching from the log
+  // start, and after every batch it hands over goes on from that batch's end, whether the core took
+  // the batch or dropped it, unless the core seeks it.
+  const client = (watermarks: () => Promise<{ low: bigint; high: bigint }>) => {
+    const seeks: Array<bigint> = []
+    const driver: ConsumerDriver = {
+      seek: (_, offset) => void seeks.push(offset),
+      pause: () => undefined,
+      resume: () => undefined,
+      committed: async () => new Map(),
+      watermarks: async () => [{ topic: "t", partition: 0, ...(await watermarks()) }],
+      commit: async () => undefined
+    }
+    return { driver, seeks }
+  }
+  const batch = (from: bigint, n: number) => Array.from({ length: n }, (_, i) => record(from + BigInt(i)))
+
+  it.effect("a reset batch that cannot be judged is fetched again from the position, then judged, and none of its records is skipped", () =>
+    Effect.gen(function*() {
+      let failures = 1
+      const { driver, seeks } = client(async () => {
+        if (failures-- > 0) throw new Error("admin unreachable")
+        return { low: 0n, high: 40n }
+      })
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 50n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      assert.deepStrictEqual(seeks, [50n])
+      // 50 is beyond the log end (40): the client resets to the log start, 0.
+      yield* Effect.promise(() => core.offer(tp, 0n, batch(0n, 10), 10n, 40n))
+      assert.deepStrictEqual(seeks, [50n, 50n], "undecided: asked to fetch from 50 again (the client would go on from 10)")
+      yield* Effect.promise(() => core.offer(tp, 0n, batch(0n, 10), 10n, 40n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.fromOffset, 0n)
+      assert.strictEqual(delivered[0]!.firstOffset, 0n)
+    }))
+
+  it.effect("a reset batch judged stale because the log grew past the position meanwhile does not leave the partition stalled", () =>
+    Effect.gen(function*() {
+      // The log ended at 40 when the client fetched 50 (and reset to 0); 60 when the core asks.
+      let high = 40n
+      const { driver, seeks } = client(async () => ({ low: 0n, high }))
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 50n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      let pos = seeks.at(-1)! > high ? 0n : seeks.at(-1)!
+      high = 60n
+      // The client fetches batches of 7 records until it reaches the log end.
+      for (let fetches = 0; fetches < 12 && pos < high; fetches++) {
+        const sought = seeks.length
+        const n = Number(high - pos < 7n ? high - pos : 7n)
+        yield* Effect.promise(() => core.offer(tp, pos, batch(pos, n), pos + BigInt(n), high))
+        pos = seeks.length > sought ? seeks.at(-1)! : pos + BigInt(n)
+      }
+      assert.isAbove(Number(core.fetchPosition("t:0")), 50, `the partition went on from 50 (client at ${pos}, seeks ${seeks})`)
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.fromOffset, 50n)
+      assert.strictEqual(delivered[0]!.firstOffset, 50n)
+    }))
+})
