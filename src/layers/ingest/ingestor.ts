@@ -261,7 +261,16 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     counters.restarts += retiring.size
     yield* Metric.update(Metrics.partitionRestarts, retiring.size)
     const retired = [...retiring.values()].map((part) => part.tp)
-    const starts = yield* startFromTables(retired, retiring).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
+    // Where their logs start: one that drops what the group committed (the embedded default's) may
+    // no longer hold what a restart reads to rebuild the tracker. Read under the flush lock, so no
+    // group commit moves them meanwhile; unknown (a failure, a broker that does not answer soon) is
+    // taken as a log that still holds every record.
+    const logStarts = new Map<TpKey, bigint>()
+    for (const topic of new Set(retired.map((tp) => tp.topic))) {
+      const marks = yield* consumer.watermarks(topic).pipe(Effect.timeout("2 seconds"), Effect.option)
+      if (Option.isSome(marks)) for (const m of marks.value) logStarts.set(tpKey(m.topic, m.partition), m.low)
+    }
+    const starts = yield* startFromTables(retired, retiring, logStarts).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
     for (const tp of retired) {
       const start = starts.get(tpKeyOf(tp))
       if (start !== undefined) yield* consumer.seek(tp, start).pipe(Effect.ignore)

@@ -110,7 +110,16 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     return starts
   })
 
-  return Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>, replacing?: ReadonlyMap<TpKey, PartitionState>) {
+  /**
+   * `logStarts`: where each partition's log now starts, when known. A log that drops what the group
+   * committed (the embedded default's) may no longer hold the records between a checkpoint and the
+   * table's mark, which a restart reads only to rebuild the tracker.
+   */
+  return Effect.fnUntraced(function*(
+    tps: ReadonlyArray<TopicPartition>,
+    replacing?: ReadonlyMap<TpKey, PartitionState>,
+    logStarts?: ReadonlyMap<TpKey, bigint>
+  ) {
     const markers = yield* markersOf(tps)
     const checkpoints = new Map<TpKey, Checkpoint>()
     for (const tp of tps) {
@@ -125,6 +134,16 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       if (sequenceMark > tableMark) {
         yield* Effect.logWarning(
           `${tpKeyOf(tp)}: sequence_events is at ${sequenceMark}, ${table} at ${tableMark}: re-ingesting from ${tableMark}, its sequence streams start afresh`
+        )
+        continue
+      }
+      // The records between the checkpoint and the table's mark are gone: restored, its streams would
+      // judge the first record past them a gap (and miss the duplicates of those gone). They start
+      // afresh, as from a missing checkpoint, and rebuild from what the log still holds.
+      const logStart = logStarts?.get(tpKeyOf(tp))
+      if (logStart !== undefined && logStart > sequenceMark && sequenceMark < tableMark) {
+        yield* Effect.logWarning(
+          `${tpKeyOf(tp)}: the log starts at ${logStart}, past sequence_events' mark ${sequenceMark} (${table} at ${tableMark}): its sequence streams start afresh`
         )
         continue
       }
