@@ -65,7 +65,8 @@ const text = new TextDecoder()
 const producedBytes = (given: Uint8Array | undefined, value: string | null): Uint8Array | undefined =>
   given ?? (value !== null && mayHaveLostBytes(value) ? utf8.encode(value) : undefined)
 
-const producedHeaderBytes = (r: ProducerRecord, name: string) => producedBytes(r.headerBytes?.[name], r.headers![name]!)
+const producedHeaderBytes = (r: ProducerRecord, name: string) =>
+  producedBytes(r.headerBytes !== undefined && Object.hasOwn(r.headerBytes, name) ? r.headerBytes[name] : undefined, r.headers![name]!)
 
 /**
  * A produced record as a consumer reads it back: a broker keeps keys and header values as bytes,

@@ -63,6 +63,25 @@ export interface PlatformaticOptions {
 
 const REBALANCE_IDS = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID", "MEMBER_ID_REQUIRED"])
 const UNKNOWN_TOPIC_IDS = new Set(["UNKNOWN_TOPIC_OR_PARTITION", "UNKNOWN_TOPIC_ID"])
+/**
+ * Socket errors a NetworkError carries as its cause when a connection fails: the broker's host down
+ * or unreachable, its name not resolving for now (a restarting pod), the connect timing out, the
+ * peer gone. platformatic retries them (canRetry) and kafkajs reports them as KafkaJSConnectionError.
+ */
+const SOCKET_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ENETRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND"
+])
 
 interface PltError {
   readonly name?: string
@@ -117,8 +136,7 @@ export const fromPlatformatic = (operation: string, cause: unknown, topic?: stri
     e.canRetry === true ||
     e.code === "PLT_KFK_NETWORK" || // NetworkError and TimeoutError
     e.code === "PLT_KFK_TIMEOUT" ||
-    (e as { code?: string }).code === "ECONNREFUSED" ||
-    (e as { code?: string }).code === "ECONNRESET" ||
+    SOCKET_ERRORS.has(e.code ?? "") ||
     (e.code === "PLT_KFK_USER" && /closed while retrying/i.test(e.message ?? "")) ||
     // A fetch sent to a leader that has left the cluster (a rolling restart): new metadata names another.
     (e.code === "PLT_KFK_USER" && /^Cannot find broker with node id/.test(e.message ?? ""))
@@ -154,7 +172,8 @@ const encodeHeaders = (h: Readonly<Record<string, string>>, bytes: KafkaHeaderBy
   const out = new Map<Buffer, Buffer>()
   for (const k in h) {
     const v = h[k]!
-    const raw = bytes?.[k]
+    // Own entries only: a header named "constructor" or "toString" is no key of the bytes.
+    const raw = bytes !== undefined && Object.hasOwn(bytes, k) ? bytes[k] : undefined
     out.set(cachedUtf8(k), raw !== undefined ? toBuffer(raw) : v.length <= SHORT_VALUE ? cachedUtf8(v) : Buffer.from(v, "utf8"))
   }
   return out
@@ -612,12 +631,17 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       })
     })
 
-    const waitForLeaders = (operation: string, names: ReadonlyArray<string>) =>
+    /**
+     * Every partition of `names` led and, for the topics `atLeast` names, as many partitions as it
+     * says: CreatePartitions answers while the broker's metadata may still show the old count, all led.
+     */
+    const waitForLeaders = (operation: string, names: ReadonlyArray<string>, atLeast: ReadonlyMap<string, number> = new Map()) =>
       untilLed(operation, names, async () => {
         const meta = await admin.metadata({ topics: [...names], forceUpdate: true })
         return names.every((n) => {
           const t = meta.topics.get(n)
-          return t !== undefined && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p !== undefined && p.leader >= 0)
+          return t !== undefined && t.partitions.length === t.partitionsCount && t.partitionsCount >= (atLeast.get(n) ?? 0) &&
+            t.partitions.every((p) => p !== undefined && p.leader >= 0)
         })
       })
 
@@ -647,7 +671,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         grow: (topics) =>
           attempt("createPartitions", () =>
             admin.createPartitions({ topics: topics.map((s) => ({ name: s.name, count: s.partitions })) }), topics[0]!.name).pipe(
-              Effect.andThen(attempt("createPartitions", () => waitForLeaders("createPartitions", topics.map((s) => s.name)), topics[0]!.name))
+              Effect.andThen(attempt("createPartitions", () =>
+                waitForLeaders("createPartitions", topics.map((s) => s.name), new Map(topics.map((s) => [s.name, s.partitions]))), topics[0]!.name))
             ),
         alter: (topics) =>
           // Incremental: only the spec's keys are set, other topic overrides stay.

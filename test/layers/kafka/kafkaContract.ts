@@ -312,6 +312,22 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         if (c !== undefined) assert.deepStrictEqual([...c], utf8("caf\u00e9 \ufffd"))
       })), timeout)
 
+    it.live("headers named like Object.prototype members go as their text beside a header sent as bytes", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        const sink = yield* KafkaSink
+        const headers: Record<string, string> = JSON.parse("{\"__proto__\": \"p\", \"constructor\": \"c\", \"toString\": \"t\", \"b\": \"\\ufffd\"}")
+        yield* sink.send([{ topic, key: "k", value: new TextEncoder().encode("v"), headers, headerBytes: { b: Uint8Array.of(0x80) } }])
+        yield* sink.flush()
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("the record", () => collected.count() >= 1, timeout)
+        const record = collected.batches[0]!.records[0]!
+        assert.deepStrictEqual(Object.entries(record.headers), Object.entries(headers))
+        assert.deepStrictEqual(Object.keys(record.headerBytes ?? {}), ["b"])
+        assert.deepStrictEqual([...record.headerBytes!.b!], [0x80])
+      })), timeout)
+
     it.live("onAssign seeks before delivery; commit, then a new member resumes from the committed offsets", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(2)

@@ -21,3 +21,27 @@ describe("fromPlatformatic", () => {
     assert.strictEqual(reasonOf(tooLarge)._tag, "KafkaRejected")
   })
 })
+
+describe("fromPlatformatic, connections that fail", () => {
+  /** What platformatic's Connection rejects with when the socket fails to connect (connection.js, #onConnectionError). */
+  const connectFailed = (code: string) =>
+    new NetworkError("Connection to 10.0.0.7:9092 failed.", {
+      cause: Object.assign(new Error(`connect ${code} 10.0.0.7:9092`), { code, syscall: "connect", address: "10.0.0.7", port: 9092 })
+    })
+
+  it("a broker host unreachable, a connect timing out or a name not resolving for now is waited out, as a refused connection is", () => {
+    for (const code of ["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "EPIPE"]) {
+      // As the client's retries leave it: every attempt's error.
+      const retried = new MultipleErrors("fetch failed 9 times.", Array.from({ length: 9 }, () => connectFailed(code)))
+      assert.strictEqual(reasonOf(connectFailed(code))._tag, "KafkaUnavailable", code)
+      assert.strictEqual(reasonOf(retried)._tag, "KafkaUnavailable", code)
+    }
+  })
+
+  it("a TLS handshake refused stays a rejection", () => {
+    const tls = new NetworkError("Connection to b:9093 failed.", {
+      cause: new UserError("TLS handshake failed. Please verify the broker supports TLS.", { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) })
+    })
+    assert.strictEqual(reasonOf(tls)._tag, "KafkaRejected")
+  })
+})

@@ -1,0 +1,78 @@
+/**
+ * The platformatic layer's producer and admin paths without a broker: the client classes' methods
+ * that reach the network are replaced on their prototypes for the length of a test (the layer
+ * constructs its clients from the same module), and restored after it.
+ */
+import { Admin, Producer } from "@platformatic/kafka"
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import { layerPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+
+const restores: Array<() => void> = []
+const replace = <T extends object, K extends keyof T>(proto: T, name: K, impl: T[K]) => {
+  const had = Object.hasOwn(proto, name)
+  const before = proto[name]
+  Object.defineProperty(proto, name, { value: impl, configurable: true, writable: true })
+  restores.push(() => {
+    if (had) Object.defineProperty(proto, name, { value: before, configurable: true, writable: true })
+    else delete (proto as Record<PropertyKey, unknown>)[name as PropertyKey]
+  })
+}
+afterEach(() => {
+  while (restores.length > 0) restores.pop()!()
+})
+
+/** Port 1 on loopback: nothing of these tests may reach it (every network method is replaced). */
+const layer = () => layerPlatformatic({ brokers: ["127.0.0.1:1"] })
+
+const led = (id: string, n: number) => ({
+  id,
+  partitionsCount: n,
+  partitions: Array.from({ length: n }, (_, i) => ({ leader: 1, leaderEpoch: 0, replicas: [1], isr: [1], offlineReplicas: [], partition: i }))
+})
+
+describe("platformatic layer, producer", () => {
+  it("headers named like Object.prototype members are sent as their text beside headers sent as bytes", async () => {
+    const sent: Array<{ headers?: Map<Buffer, Buffer> }> = []
+    replace(Producer.prototype, "send", async function(options: { messages: Array<{ topic: string; headers?: Map<Buffer, Buffer> }> }) {
+      sent.push(...options.messages)
+      return { offsets: options.messages.map((m) => ({ topic: m.topic, partition: 0, offset: 0n })) }
+    } as never)
+    const headers: Record<string, string> = JSON.parse("{\"__proto__\": \"p\", \"constructor\": \"c\", \"toString\": \"t\", \"b\": \"\\ufffd\"}")
+    const exit = await Effect.runPromise(Effect.exit(Effect.gen(function*() {
+      const sink = yield* KafkaSink
+      return yield* sink.send([{ topic: "t", key: "k", value: Uint8Array.of(1), headers, headerBytes: { b: Uint8Array.of(0x80, 0xfe) } }])
+    }).pipe(Effect.provide(layer()))))
+    assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? String(exit.cause) : "")
+    assert.strictEqual(sent.length, 1)
+    assert.deepStrictEqual(
+      [...sent[0]!.headers!].map(([k, v]) => [k.toString("utf8"), [...v]]),
+      [["__proto__", [...Buffer.from("p")]], ["constructor", [...Buffer.from("c")]], ["toString", [...Buffer.from("t")]], ["b", [0x80, 0xfe]]]
+    )
+  })
+})
+
+describe("platformatic layer, ensureTopics", () => {
+  it("raising a topic's partitions returns once the metadata shows the new partitions led, not on the old count", async () => {
+    let created = false
+    let afterCreate = 0
+    /** The count the metadata showed last. */
+    let shown = 0
+    replace(Admin.prototype, "listTopics", (async () => ["t"]) as never)
+    replace(Admin.prototype, "describeConfigs", (async () => [{ resourceName: "t", configs: [] }]) as never)
+    replace(Admin.prototype, "createPartitions", (async () => {
+      created = true
+    }) as never)
+    replace(Admin.prototype, "metadata", (async () => {
+      // The broker's metadata shows the new partitions a few polls after CreatePartitions answered.
+      shown = created && ++afterCreate > 3 ? 4 : 2
+      return { brokers: new Map(), topics: new Map([["t", led("id-t", shown)]]) }
+    }) as never)
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      return yield* (yield* KafkaAdmin).ensureTopics([{ name: "t", partitions: 4 }])
+    }).pipe(Effect.provide(layer())))
+    assert.deepStrictEqual(result.grown, ["t"])
+    assert.strictEqual(shown, 4, "ensureTopics returned while the metadata still showed 2 partitions")
+  })
+})
