@@ -148,12 +148,22 @@ export const commitChange = Effect.fnUntraced(function*(
   const properties = { ...change.properties, [COMMIT_ID]: commitId }
   const table = showIdentifier(identifier)
 
+  // Every manifest and manifest list this call writes, and what each attempt that reached the
+  // catalog referenced (by its manifest list): the files of attempts that did not land are nobody's.
+  const written: Array<string> = []
+  const referencedBy = new Map<string, ReadonlySet<string>>()
+
   const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, spec: PartitionSpec, entries: ReadonlyArray<ManifestEntry>) {
     const bytes = encodeManifest(entries, { schema: currentSchema(m), spec })
     const path = `${metadataDirectory(m)}/${crypto.randomUUID()}-m0.avro`
+    written.push(path)
     yield* files.write(path, bytes)
     return { path, length: bytes.length }
   })
+
+  /** Removes what this call wrote that `keep` does not hold. */
+  const discardWritten = (keep: ReadonlySet<string>) =>
+    Effect.forEach(written.filter((p) => !keep.has(p)), (p) => files.remove(p), { discard: true }).pipe(Effect.ignore)
 
   const writeManifest = (
     m: TableMetadata,
@@ -267,12 +277,15 @@ export const commitChange = Effect.fnUntraced(function*(
       manifests = [...merged, ...manifests.filter((mf) => !merging.has(mf.manifestPath))]
     }
 
-    const listBytes = encodeManifestList([...newManifests, ...manifests], {
+    const listed = [...newManifests, ...manifests]
+    const listBytes = encodeManifestList(listed, {
       snapshotId,
       parentSnapshotId: parent?.["snapshot-id"] ?? null,
       sequenceNumber
     })
     const manifestList = `${metadataDirectory(m)}/snap-${snapshotId}-${attempts}-${crypto.randomUUID()}.avro`
+    written.push(manifestList)
+    referencedBy.set(manifestList, new Set([manifestList, ...listed.map((mf) => mf.manifestPath)]))
     yield* files.write(manifestList, listBytes)
 
     const snapshot: Snapshot = {
@@ -346,6 +359,11 @@ export const commitChange = Effect.fnUntraced(function*(
         ? catalogError(new CommitStateUnknown({ table, detail: `an earlier attempt's outcome is unknown; the last failed with: ${e.message}` }))
         : e
     ),
+    // As Java's SnapshotProducer cleans up: once one attempt landed, no other can (each asserts main
+    // at the base it read, and the landed one moved main past it), so only its files are the table's.
+    // After a failure that surely left nothing in the table, none are. An unknown outcome keeps them all.
+    Effect.tap((committed) => discardWritten(referencedBy.get(committed.snapshot["manifest-list"]) ?? new Set())),
+    Effect.tapError((e) => e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown" ? Effect.void : discardWritten(new Set())),
     Effect.withSpan("iceberg.commit", { attributes: { table, operation: change.operation } })
   )
 })

@@ -626,42 +626,50 @@ const writePartition = (
       `FIELD_IDS ${fieldIds(schema)}`,
       "RETURN_STATS true"
     ].join(", ")
+    // Every file a COPY of this partition writes, named before it runs: when a later step fails,
+    // they are nobody's (the pieces so far, the file being split, one left part way).
+    const made: Array<string> = []
     // The partition directory may hold earlier files; uuid names never collide with them.
-    const copy = (s: PartitionSource) =>
-      attempt("write parquet", async () => {
+    const copy = (s: PartitionSource) => {
+      const file = path.join(target, `${options.fileNamePrefix}-${crypto.randomUUID()}.parquet`)
+      made.push(file)
+      return attempt("write parquet", async () => {
         const result = await executeOne(
           connection,
           `COPY (${s.select}) TO $1 (${copyOptions})`,
-          [path.join(target, `${options.fileNamePrefix}-${crypto.randomUUID()}.parquet`), ...s.params],
+          [file, ...s.params],
           (statement) => statement.runAndReadAll(),
           [VARCHAR, ...s.types]
         )
         return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>
       })
+    }
     yield* Effect.tryPromise({
       try: () => fs.mkdir(target, { recursive: true }),
       catch: storageError(target)
     })
     const written: Array<StatsRow> = []
-    for (const row of yield* copy(source)) {
-      const count = Number(row.count)
-      const pieces = Math.min(count, Math.ceil(Number(row.file_size_bytes) / Math.max(1, options.targetFileSizeBytes)))
-      if (pieces <= 1) {
-        written.push(row)
-        continue
+    yield* Effect.onError(Effect.gen(function*() {
+      for (const row of yield* copy(source)) {
+        const count = Number(row.count)
+        const pieces = Math.min(count, Math.ceil(Number(row.file_size_bytes) / Math.max(1, options.targetFileSizeBytes)))
+        if (pieces <= 1) {
+          written.push(row)
+          continue
+        }
+        const per = Math.ceil(count / pieces)
+        for (let from = 0; from < count; from += per) {
+          written.push(...yield* copy({
+            // Hive partitioning off: the file's partition directory would come back as a column.
+            select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet($2, file_row_number = true, hive_partitioning = false) ` +
+              `WHERE file_row_number >= ${from} AND file_row_number < ${from + per}`,
+            params: [row.filename],
+            types: [VARCHAR]
+          }))
+        }
+        yield* Effect.tryPromise({ try: () => fs.rm(row.filename), catch: storageError(row.filename) })
       }
-      const per = Math.ceil(count / pieces)
-      for (let from = 0; from < count; from += per) {
-        written.push(...yield* copy({
-          // Hive partitioning off: the file's partition directory would come back as a column.
-          select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet($2, file_row_number = true, hive_partitioning = false) ` +
-            `WHERE file_row_number >= ${from} AND file_row_number < ${from + per}`,
-          params: [row.filename],
-          types: [VARCHAR]
-        }))
-      }
-      yield* Effect.tryPromise({ try: () => fs.rm(row.filename), catch: storageError(row.filename) })
-    }
+    }), () => Effect.forEach(made, (f) => Effect.tryPromise(() => fs.rm(f, { force: true })).pipe(Effect.ignore), { discard: true }))
     const fileLeaves = leaves(schema)
     const sortOrderId = options.sortOrder?.["order-id"] ?? null
     const sortColumns = (options.sortOrder?.fields ?? []).flatMap((f) => schema.fields.find((c) => c.id === f["source-id"])?.name ?? [])
