@@ -136,6 +136,11 @@ const invalid: (detail: string) => never = (detail) => {
  * metadata file `base` was read from: it enters the metadata log, so readers can walk the
  * table's history.
  */
+const sameRef = (a: SnapshotRef | undefined, b: SnapshotRef) =>
+  a !== undefined && a["snapshot-id"] === b["snapshot-id"] && a.type === b.type &&
+  a["min-snapshots-to-keep"] === b["min-snapshots-to-keep"] && a["max-snapshot-age-ms"] === b["max-snapshot-age-ms"] &&
+  a["max-ref-age-ms"] === b["max-ref-age-ms"]
+
 export const applyUpdates = (
   base: TableMetadata,
   baseLocation: string | null,
@@ -143,6 +148,8 @@ export const applyUpdates = (
   nowMs: number
 ): TableMetadata => {
   let m: TableMetadata = base
+  /** Snapshots this change adds: main set to one is logged at its own time, to an older one (a rollback) now. */
+  const added = new Set<bigint>()
   for (const u of updates) {
     switch (u.action) {
       case "add-snapshot": {
@@ -155,6 +162,7 @@ export const applyUpdates = (
             stale: true
           })
         }
+        added.add(u.snapshot["snapshot-id"])
         m = {
           ...m,
           snapshots: [...m.snapshots, u.snapshot],
@@ -168,6 +176,8 @@ export const applyUpdates = (
         const snapshot = m.snapshots.find((s) => s["snapshot-id"] === u["snapshot-id"])
         if (snapshot === undefined) invalid(`cannot set ${u["ref-name"]} to unknown snapshot ${u["snapshot-id"]}`)
         const { action: _, "ref-name": name, ...ref } = u
+        // As Java's builder: a ref set as it is changes nothing, and logs nothing.
+        if (sameRef(m.refs?.[name], ref)) break
         m = {
           ...m,
           refs: { ...m.refs, [name]: ref },
@@ -176,7 +186,7 @@ export const applyUpdates = (
               "current-snapshot-id": u["snapshot-id"],
               "snapshot-log": [...m["snapshot-log"], {
                 "snapshot-id": u["snapshot-id"],
-                "timestamp-ms": snapshot["timestamp-ms"]
+                "timestamp-ms": added.has(u["snapshot-id"]) ? snapshot["timestamp-ms"] : nowMs
               }]
             }
             : {})

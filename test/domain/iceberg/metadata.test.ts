@@ -99,6 +99,32 @@ describe("applyUpdates: the metadata log", () => {
   })
 })
 
+describe("applyUpdates: the snapshot log (Java's metadata builder)", () => {
+  const snap = (id: bigint, t: number, parent?: bigint) => ({
+    "snapshot-id": id,
+    ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+    "sequence-number": id,
+    "timestamp-ms": t,
+    "manifest-list": `file:///t/metadata/snap-${id}.avro`,
+    summary: { operation: "append" as const }
+  })
+  const main = (id: bigint) => ({ action: "set-snapshot-ref" as const, "ref-name": "main", type: "branch" as const, "snapshot-id": id })
+
+  it("logs a rollback of main at the time it happens, not at the old snapshot's: time travel finds it", () => {
+    let m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snap(1n, 100) }, main(1n)], 100)
+    m = applyUpdates(m, null, [{ action: "add-snapshot", snapshot: snap(2n, 200, 1n) }, main(2n)], 200)
+    m = applyUpdates(m, null, [main(1n)], 300)
+    assert.deepStrictEqual(m["snapshot-log"].map((e) => [e["snapshot-id"], e["timestamp-ms"]]), [[1n, 100], [2n, 200], [1n, 300]])
+    assert.strictEqual(snapshotAsOf(m, 250)?.["snapshot-id"], 2n)
+    assert.strictEqual(snapshotAsOf(m, 350)?.["snapshot-id"], 1n)
+  })
+
+  it("logs nothing when main is set where it already is", () => {
+    const m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snap(1n, 100) }, main(1n)], 100)
+    assert.deepStrictEqual(applyUpdates(m, null, [main(1n)], 300)["snapshot-log"], m["snapshot-log"])
+  })
+})
+
 describe("snapshotAsOf: time travel over an expired snapshot", () => {
   // A (t=100), B (t=200), C (t=300), one after the other on main; a tag keeps A when B expires.
   const history = () => {
