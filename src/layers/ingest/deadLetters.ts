@@ -5,7 +5,7 @@
  */
 import { Effect, Metric } from "effect"
 import { dlqTopicName, Header } from "../../domain/wire.ts"
-import type { KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
+import type { KafkaError, KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
 import type { KafkaSink, ProducerRecord } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { countBy } from "./ingestMetrics.ts"
@@ -57,13 +57,27 @@ export const makeDeadLetter = (producer: KafkaSink["Service"]) => {
   const send = (records: ReadonlyArray<ProducerRecord>) =>
     producer.send(records).pipe(Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }))
 
+  /**
+   * A DLQ that refuses the records themselves (too large for it) still gets why and where from: a
+   * poison record never stops its partition. A broker takes one partition's records of a send as
+   * one batch, which its max.message.bytes bounds: refused, the letters go in halves, and only a
+   * letter refused alone goes stripped (else every letter of the batch lost its value, and letters
+   * too many to fit one batch even stripped failed the partition for good).
+   */
+  const sendLetters = (batch: Source, poison: ReadonlyArray<Poison>): Effect.Effect<void, KafkaError> =>
+    send(deadLetters(batch, poison)).pipe(
+      Effect.asVoid,
+      Effect.catchIf((e) => !e.retryable, (e) => {
+        if (poison.length === 1) return Effect.asVoid(send(deadLetters(batch, poison, e.message)))
+        const half = Math.ceil(poison.length / 2)
+        return Effect.andThen(sendLetters(batch, poison.slice(0, half)), sendLetters(batch, poison.slice(half)))
+      })
+    )
+
   return (batch: Source, poison: ReadonlyArray<Poison>) =>
     poison.length === 0
       ? Effect.void
-      : send(deadLetters(batch, poison)).pipe(
-        // A DLQ that refuses the records themselves (too large for it) still gets why and where
-        // from: a poison record never stops its partition.
-        Effect.catchIf((e) => !e.retryable, (e) => send(deadLetters(batch, poison, e.message))),
+      : sendLetters(batch, poison).pipe(
         Effect.tap(() =>
           Effect.forEach(countBy(poison, (p) => p.reason), ([reason, n]) =>
             Metric.update(Metric.withAttributes(Metrics.deadLetters, { reason }), n), { discard: true })

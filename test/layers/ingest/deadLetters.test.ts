@@ -4,15 +4,17 @@
  * original key, value bytes and headers unchanged; the records around it land.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Effect, Fiber, Layer } from "effect"
+import { BigDecimal, Effect, Exit, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
+import { makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
+import { kafkaError, type KafkaRecord, KafkaRejected } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -94,4 +96,71 @@ describe("dead letters at ingest", () => {
         assert.strictEqual(letter.headers["x-odd name"], "ü\u0000")
       })
     }), 60_000)
+})
+
+describe("dead letters against the DLQ's size limit", () => {
+  // A broker takes a producer's send to one partition as one record batch, and refuses the whole
+  // batch (MESSAGE_TOO_LARGE, not retryable) when it is larger than the topic's max.message.bytes.
+  const LIMIT = 10_000
+  const sizeOf = (r: ProducerRecord) =>
+    (r.value?.length ?? 0) + Buffer.byteLength(r.key ?? "") +
+    Object.entries(r.headers ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0)
+  const limitedSink = () => {
+    const sent: Array<ProducerRecord> = []
+    const producer: KafkaSink["Service"] = {
+      client: "limited",
+      flush: () => Effect.void,
+      send: (records) =>
+        Effect.suspend(() => {
+          if (records.reduce((n, r) => n + sizeOf(r), 0) > LIMIT) {
+            return Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "MESSAGE_TOO_LARGE" })))
+          }
+          sent.push(...records)
+          return Effect.succeed(records.map((r) => ({ topic: r.topic, partition: 0, baseOffset: null })))
+        })
+    }
+    return { sent, deadLetter: makeDeadLetter(producer) }
+  }
+  const record = (offset: number, value: Uint8Array): KafkaRecord => ({
+    offset: BigInt(offset),
+    key: `k-${offset}`,
+    value,
+    headers: { "k2-correlation-id": `c-${offset}` },
+    timestamp: 0
+  })
+  const source = { topic: TRADES, partition: 0 }
+
+  it.effect("only the record too large for the DLQ goes stripped: the others of its batch keep their value and headers", () =>
+    Effect.gen(function*() {
+      const { deadLetter, sent } = limitedSink()
+      // Fits the source topic, not the DLQ once the letter headers are added.
+      const big = record(7, new Uint8Array(LIMIT - 50))
+      const small = record(8, Buffer.from("not avro"))
+      yield* deadLetter(source, [
+        { record: big, reason: "NotFramed", detail: "magic byte is 0" },
+        { record: small, reason: "NotFramed", detail: "magic byte is 110, not 0" }
+      ])
+      const letters = new Map(sent.map((l) => [l.headers![Header.dlqSourceOffset], l]))
+      assert.strictEqual(letters.size, 2)
+      assert.isNull(letters.get("7")!.value)
+      assert.isDefined(letters.get("7")!.headers![Header.dlqStripped])
+      assert.deepStrictEqual([...letters.get("8")!.value!], [...small.value!])
+      assert.strictEqual(letters.get("8")!.headers!["k2-correlation-id"], "c-8")
+      assert.isUndefined(letters.get("8")!.headers![Header.dlqStripped])
+    }))
+
+  it.effect("a batch of poison whose letters together exceed the limit is dead-lettered, not a failure of its partition", () =>
+    Effect.gen(function*() {
+      const { deadLetter, sent } = limitedSink()
+      // Each letter is far below the limit; a fetch of such garbage holds hundreds of them.
+      const poison = Array.from({ length: 200 }, (_, i) => ({
+        record: record(i, Buffer.from(`garbage ${i}`)),
+        reason: "NotFramed",
+        detail: `magic byte is 103, not 0`
+      }))
+      const exit = yield* Effect.exit(deadLetter(source, poison))
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.deepStrictEqual(sent.map((l) => l.headers![Header.dlqSourceOffset]), poison.map((p) => String(p.record.offset)))
+      assert.isTrue(sent.every((l) => l.value !== null && l.headers![Header.dlqStripped] === undefined))
+    }))
 })
