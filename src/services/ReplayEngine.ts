@@ -9,7 +9,7 @@
  */
 import { Context, type Effect, Schema, type Stream } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
-import type { Offsets } from "../domain/ingest/marker.ts"
+import type { Offsets, TopicIds } from "../domain/ingest/marker.ts"
 import type { InvalidQuery } from "../domain/query/errors.ts"
 import type { EpochMicros } from "../domain/time.ts"
 import type { DuckDbError } from "../layers/duckdb/DuckDb.ts"
@@ -94,6 +94,8 @@ export interface CatchUpPoint {
   /** The newest snapshot carrying the group's marker: replay it, then read Kafka from `offsets`. */
   readonly snapshotId: bigint
   readonly offsets: Offsets
+  /** The id of each topic the offsets are in, where ingestion recorded it (ADR-29). */
+  readonly topicIds: TopicIds
 }
 
 export interface FollowRequest {
@@ -146,8 +148,24 @@ export class CatchUpGap extends Schema.TaggedError<CatchUpGap>()("CatchUpGap", {
   }
 }
 
+/**
+ * A live topic is another log than the one the table's marker counts in: deleted and made again
+ * under its name since ingestion recorded its id (ADR-29). Its offsets are not the marker's.
+ */
+export class CatchUpTopicRecreated extends Schema.TaggedError<CatchUpTopicRecreated>()("CatchUpTopicRecreated", {
+  topic: Schema.String,
+  partition: Schema.Number,
+  tableTopicId: Schema.String,
+  topicId: Schema.String
+}) {
+  override get message() {
+    return `${this.topic}:${this.partition} is in topic id ${this.topicId}, but the table's marker counts offsets of topic id ${this.tableTopicId}: ` +
+      "the topic was deleted and made again, and the table cannot be continued in it"
+  }
+}
+
 export type ReplayError = InvalidQuery | ScanError | DuckDbError | TableFileError | CatalogError
-export type FollowError = ReplayError | KafkaError | CatchUpGap | SchemaRegistryError
+export type FollowError = ReplayError | KafkaError | CatchUpGap | CatchUpTopicRecreated | SchemaRegistryError
 
 export class ReplayEngine extends Context.Service<ReplayEngine, {
   /**

@@ -398,7 +398,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     const found = markerIn(metadata, group)
     return found === undefined
       ? undefined
-      : { table, snapshotId: found.snapshotId, offsets: found.offsets satisfies Offsets }
+      : { table, snapshotId: found.snapshotId, offsets: found.offsets satisfies Offsets, topicIds: found.topicIds }
   })
 
   // The embedded schema ids, unless the request says the topics use a registry's.
@@ -429,7 +429,8 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
         }))
       }
       // Joined before the table part plays, so a gap fails at once and the group join overlaps the replay.
-      const live = yield* openLive({ topics, starts, from: c.range.from, symbols: c.symbols, schemas: request.schemas ?? embedded })
+      const topicIds = new Map(points.flatMap((p) => [...p.topicIds]))
+      const live = yield* openLive({ topics, starts, topicIds, from: c.range.from, symbols: c.symbols, schemas: request.schemas ?? embedded })
       let tableEvents = 0
       const table = points.length === 0 ? Stream.empty : stream({
         ...request,

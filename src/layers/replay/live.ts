@@ -9,12 +9,12 @@
  */
 import { type BigDecimal, Clock, Effect, Result, type Scope, Stream } from "effect"
 import type { WireMessage } from "../../domain/avro/codec.ts"
-import { type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
+import { type Offsets, offsetOf, type TopicIds } from "../../domain/ingest/marker.ts"
 import { formatFixed } from "../../domain/query/exact.ts"
 import { toUnscaled } from "../../domain/decimal.ts"
 import { parseTopicName } from "../../domain/wire.ts"
 import { type KafkaError, KafkaSource, type PartitionBatch, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
-import { CatchUpGap, type QuoteEvent, type ReplayEvent, type TradeEvent } from "../../services/ReplayEngine.ts"
+import { CatchUpGap, CatchUpTopicRecreated, type QuoteEvent, type ReplayEvent, type TradeEvent } from "../../services/ReplayEngine.ts"
 import type { SchemaRegistryError } from "../../services/SchemaRegistry.ts"
 import * as WriterSchemas from "../ingest/writerSchemas.ts"
 import type { WireSchemas } from "../ingest/writerSchemas.ts"
@@ -24,6 +24,8 @@ export interface LiveRequest {
   readonly topics: ReadonlyArray<string>
   /** Where each partition continues the table (absent: 0). */
   readonly starts: Offsets
+  /** The topic ids the tables' markers record (ADR-29): a topic with another id is another log. */
+  readonly topicIds?: TopicIds
   /** Exchange-time start, inclusive. */
   readonly from: number
   /** Empty: every symbol. */
@@ -34,7 +36,7 @@ export interface LiveRequest {
 export interface Live {
   /** The start offset of every partition of every topic. */
   readonly offsets: Offsets
-  readonly events: Stream.Stream<ReplayEvent, KafkaError | SchemaRegistryError>
+  readonly events: Stream.Stream<ReplayEvent, KafkaError | CatchUpTopicRecreated | SchemaRegistryError>
 }
 
 /** Decoded decimals are checked to fit decimal(18, 8): exact text with 8 places, as the table part gives. */
@@ -128,6 +130,13 @@ export const openLive = Effect.fnUntraced(function*(
     offsets.set(topic, starts)
   }
 
+  /**
+   * The id of each topic's log: the markers' (offsets count in it), else the first batch's. A batch
+   * of another log (the topic deleted and made again) would continue the table, or the live part,
+   * at positions of the old one: records below them skipped, without a word.
+   */
+  const topicIds = new Map(request.topicIds)
+
   const decodeBatch = (batch: PartitionBatch, receivedAt: number) => {
     const out: Array<ReplayEvent> = []
     const kind = kindOf.get(batch.topic)
@@ -156,6 +165,13 @@ export const openLive = Effect.fnUntraced(function*(
   const events = consumer.batches.pipe(
     Stream.mapEffect((batch) =>
       Effect.gen(function*() {
+        if (batch.topicId !== undefined) {
+          const known = topicIds.get(batch.topic)
+          if (known === undefined) topicIds.set(batch.topic, batch.topicId)
+          else if (known !== batch.topicId) {
+            return yield* new CatchUpTopicRecreated({ topic: batch.topic, partition: batch.partition, tableTopicId: known, topicId: batch.topicId })
+          }
+        }
         if (writerSchemas !== undefined) {
           yield* writerSchemas.learn(batch.records, 0n)
         }
