@@ -170,6 +170,21 @@ const envelope = (name: string, row: Schema.Top) =>
   Schema.Struct({ data: Schema.Array(row), next_cursor: Schema.NullOr(Schema.String), meta: Meta }).annotate({ identifier: name })
 
 const Row = Schema.Record(Schema.String, Schema.Unknown)
+
+/**
+ * POST /v1/sql's JSON answer: the envelope, its columns with DuckDB's type names, and whether a
+ * limit cut it (which one: the row limit or the byte budget). A struct admits no other property
+ * in the document, so every field the handler sends (sqlRoute.ts) is declared here.
+ */
+const SqlResult = Schema.Struct({
+  data: Schema.Array(Row),
+  next_cursor: Schema.NullOr(Schema.String),
+  columns: Schema.Array(Schema.Struct({ name: Schema.String, type: Schema.String })),
+  truncated: Schema.Boolean,
+  truncated_by: Schema.NullOr(Schema.Literals(["rows", "bytes"])),
+  meta: Meta
+}).annotate({ identifier: "SqlResult" })
+
 const Csv = Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/csv" }))
 const Parquet = Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType: "application/vnd.apache.parquet" }))
 
@@ -235,7 +250,7 @@ const replay = HttpApiGroup.make("replay")
 
 const sql = HttpApiGroup.make("sql")
   .add(
-    HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [envelope("SqlResult", Row), Csv, Parquet], error: Problems })
+    HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [SqlResult, Csv, Parquet], error: Problems })
       // A field the body does not declare is refused, not stripped: a misspelt one (snapshotId) read the latest state.
       .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" })
   )
