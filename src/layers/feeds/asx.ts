@@ -303,9 +303,14 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
         for await (const [first, lines, replaced] of blocksOfLines(path.join(dir, relative), blockBytes, maxLineChars)) {
           const out: Array<FeedEvent> = []
           for (let i = 0; i < lines.length; i++) {
-            const line = lines[i]!
+            let line = lines[i]!
+            let c = line.charCodeAt(0)
+            // A BOM mid-file (exports concatenated) is ignored as the decoder ignores one at the start.
+            if (c === 0xfeff) {
+              line = line.slice(1)
+              c = line.charCodeAt(0)
+            }
             if (line.length === 0 || line === "\r") continue
-            const c = line.charCodeAt(0)
             if ((c < 48 || c > 57) && isBlankOrHeader(dataType, line)) continue
             counter.rowsRead++
             const lineNo = first + i
