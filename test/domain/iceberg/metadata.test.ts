@@ -20,6 +20,16 @@ const base = () => {
   return newTableMetadata({ uuid: "u", location: "file:///t", schema: d.schema, spec: d.spec, sortOrder: null, nowMs: 0 })
 }
 
+/** An append snapshot numbered by its id, committed at `t`. */
+const snap = (id: bigint, t: number, parent?: bigint) => ({
+  "snapshot-id": id,
+  ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+  "sequence-number": id,
+  "timestamp-ms": t,
+  "manifest-list": `file:///t/metadata/snap-${id}.avro`,
+  summary: { operation: "append" as const }
+})
+
 describe("applyUpdates: partition specs (another engine's evolution)", () => {
   it("adds a spec and makes it the default; the old one stays for the files it partitions", () => {
     const m = base()
@@ -100,14 +110,6 @@ describe("applyUpdates: the metadata log", () => {
 })
 
 describe("applyUpdates: the snapshot log (Java's metadata builder)", () => {
-  const snap = (id: bigint, t: number, parent?: bigint) => ({
-    "snapshot-id": id,
-    ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
-    "sequence-number": id,
-    "timestamp-ms": t,
-    "manifest-list": `file:///t/metadata/snap-${id}.avro`,
-    summary: { operation: "append" as const }
-  })
   const main = (id: bigint) => ({ action: "set-snapshot-ref" as const, "ref-name": "main", type: "branch" as const, "snapshot-id": id })
 
   it("logs a rollback of main at the time it happens, not at the old snapshot's: time travel finds it", () => {
@@ -128,14 +130,6 @@ describe("applyUpdates: the snapshot log (Java's metadata builder)", () => {
 describe("snapshotAsOf: time travel over an expired snapshot", () => {
   // A (t=100), B (t=200), C (t=300), one after the other on main; a tag keeps A when B expires.
   const history = () => {
-    const snap = (id: bigint, t: number, parent?: bigint) => ({
-      "snapshot-id": id,
-      ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
-      "sequence-number": id,
-      "timestamp-ms": t,
-      "manifest-list": `file:///t/metadata/snap-${id}.avro`,
-      summary: { operation: "append" as const }
-    })
     let m = base()
     for (const [s, ref] of [[snap(1n, 100), "main"], [snap(2n, 200, 1n), "main"], [snap(3n, 300, 2n), "main"]] as const) {
       m = applyUpdates(m, null, [
