@@ -219,7 +219,9 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     method: "GET" | "POST" | "DELETE" | "HEAD",
     path: string,
     body?: unknown,
-    urlParams?: Readonly<Record<string, string>>
+    urlParams?: Readonly<Record<string, string>>,
+    /** Reclassifies a failure once the request may have reached the server (not a token fetch's before it). */
+    onSendFailure: (e: CatalogError) => CatalogError = (e) => e
   ) {
     let request = HttpClientRequest.make(method)(`${base}${path}`).pipe(HttpClientRequest.acceptJson)
     if (urlParams !== undefined) request = HttpClientRequest.setUrlParams(request, urlParams)
@@ -227,8 +229,12 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     const held = yield* Ref.get(token)
     const due = held === undefined || (yield* Clock.currentTimeMillis) >= held.renewAt
     const bearer = due && options.credential !== undefined ? yield* fetchToken : held?.value
-    const reply = yield* send(request, bearer)
-    if (expiredCredentials(reply.status) && options.credential !== undefined) return yield* send(request, yield* fetchToken)
+    const reply = yield* Effect.mapError(send(request, bearer), onSendFailure)
+    if (expiredCredentials(reply.status) && options.credential !== undefined) {
+      // The first answer (401, 419) says the request was not processed: a token that cannot be had fails as itself.
+      const renewed = yield* fetchToken
+      return yield* Effect.mapError(send(request, renewed), onSendFailure)
+    }
     return reply
   })
 
@@ -285,7 +291,12 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const loaded = (identifier: TableIdentifier, reply: Reply): Effect.Effect<LoadedTable, CatalogError> => {
     // Servers put metadata-location first; a cache hit skips decoding megabytes of metadata.
     const head = /"metadata-location"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(reply.text.slice(0, 4096))
-    const hinted = head === null ? undefined : JSON.parse(`"${head[1]}"`) as string
+    let hinted: string | undefined
+    try {
+      hinted = head === null ? undefined : JSON.parse(`"${head[1]}"`) as string
+    } catch {
+      // A broken escape: the whole body is not JSON either, and says so below.
+    }
     const hit = hinted === undefined ? undefined : cache.get(hinted)
     if (hit !== undefined) return Effect.succeed({ identifier, metadataLocation: hinted!, metadata: hit })
     let raw: { "metadata-location"?: string; metadata?: unknown }
@@ -293,6 +304,9 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       raw = parseJson(reply.text) as typeof raw
     } catch (e) {
       return Effect.fail(unavailable(`table response is not JSON: ${(e as Error).message}`))
+    }
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      return Effect.fail(unavailable(`table response is not a JSON object: ${reply.text.slice(0, 200)}`))
     }
     const location = raw["metadata-location"] ?? "(no metadata-location)"
     const decoded = decodeTableMetadata(stringifyJson(raw.metadata), location, showIdentifier(identifier))
@@ -450,13 +464,14 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       yield* offered("POST /v1/{prefix}/namespaces/{namespace}/tables/{table}")
       const table = showIdentifier(identifier)
       const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table, detail }))
-      const reply = yield* call("POST", tablePath(identifier), {
-        identifier: { namespace: levels(identifier.namespace), name: identifier.name },
-        requirements,
-        updates
-      }).pipe(
-        // The request may have reached the server before the connection broke or timed out.
-        Effect.mapError((e) => unknown(e.message))
+      const reply = yield* call(
+        "POST",
+        tablePath(identifier),
+        { identifier: { namespace: levels(identifier.namespace), name: identifier.name }, requirements, updates },
+        undefined,
+        // The request may have reached the server before the connection broke or timed out; a token
+        // endpoint failing before it was sent leaves it surely not landed.
+        (e) => unknown(e.message)
       )
       // Accepted: an answer that does not decode says nothing of what landed, so the caller must
       // look (and keep the commit's files) rather than take it as refused.

@@ -395,3 +395,51 @@ describe("REST catalog client: commit requests", () => {
       )
     }))
 })
+
+describe("REST catalog client: table answers that are not a table", () => {
+  it.effect("a 200 whose body is JSON null, or names its metadata-location with a broken escape, is a typed failure, not a defect", () =>
+    Effect.gen(function*() {
+      for (const body of ["null", `{"metadata-location":"\\u12"}`]) {
+        const server = routed((_m, path) => path === "/v1/config" ? Response.json({ overrides: {} }) : new Response(body, { status: 200 }))
+        const id = { namespace: "market_data", name: "trades" }
+        // Accepted: what landed is unknown, so the caller looks for its commit id and keeps its files.
+        const committed = yield* Effect.exit(Effect.gen(function*() {
+          return yield* (yield* Catalog).commitTable(id, [], [])
+        }).pipe(withRest({ uri: "http://catalog.test" }, server)))
+        assert.strictEqual(reasonOfExit(committed), "CommitStateUnknown", body)
+        const loadedTable = yield* Effect.exit(Effect.gen(function*() {
+          return yield* (yield* Catalog).loadTable(id)
+        }).pipe(withRest({ uri: "http://catalog.test" }, server)))
+        assert.strictEqual(reasonOfExit(loadedTable), "CatalogUnavailable", body)
+      }
+    }))
+})
+
+describe("REST catalog client: a commit whose token cannot be had", () => {
+  it.effect("was never sent: the token endpoint's refusal or outage is its reason, not CommitStateUnknown", () =>
+    Effect.gen(function*() {
+      for (const [status, reason] of [[400, "CatalogRejected"], [503, "CatalogUnavailable"]] as const) {
+        let tokens = 0
+        const commits: Array<string> = []
+        const server = routed((method, path) => {
+          if (path === "/v1/config") return Response.json({ overrides: {} })
+          if (path === "/v1/oauth/tokens") {
+            return ++tokens === 1
+              ? Response.json({ access_token: "token-1", token_type: "bearer", expires_in: 600 })
+              : Response.json({ error: "invalid_client", error_description: "Client authentication failed" }, { status })
+          }
+          commits.push(`${method} ${path}`)
+          return Response.json({ error: { message: "scripted", type: "ScriptedException", code: 500 } }, { status: 500 })
+        })
+        const exit = yield* Effect.exit(Effect.gen(function*() {
+          const catalog = yield* Catalog
+          // The token is due for renewal at the commit.
+          yield* TestClock.adjust("10 minutes")
+          return yield* catalog.commitTable({ namespace: "market_data", name: "trades" }, [], [])
+        }).pipe(withRest({ uri: "http://catalog.test", credential: "k2:secret" }, server)))
+        assert.deepStrictEqual(commits, [])
+        // Unknown, the caller would keep its files and wait out refused credentials as if the commit might have landed.
+        assert.strictEqual(reasonOfExit(exit), reason)
+      }
+    }))
+})
