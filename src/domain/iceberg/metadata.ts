@@ -131,16 +131,17 @@ const invalid: (detail: string) => never = (detail) => {
   throw new UpdateRefused({ detail, stale: false })
 }
 
-/**
- * Apply updates to `base`; throws UpdateRefused for one it cannot take. `baseLocation` is the
- * metadata file `base` was read from: it enters the metadata log, so readers can walk the
- * table's history.
- */
+/** Two refs alike in every field: setting one as it is changes nothing. */
 const sameRef = (a: SnapshotRef | undefined, b: SnapshotRef) =>
   a !== undefined && a["snapshot-id"] === b["snapshot-id"] && a.type === b.type &&
   a["min-snapshots-to-keep"] === b["min-snapshots-to-keep"] && a["max-snapshot-age-ms"] === b["max-snapshot-age-ms"] &&
   a["max-ref-age-ms"] === b["max-ref-age-ms"]
 
+/**
+ * Apply updates to `base`; throws UpdateRefused for one it cannot take. `baseLocation` is the
+ * metadata file `base` was read from: it enters the metadata log, so readers can walk the
+ * table's history.
+ */
 export const applyUpdates = (
   base: TableMetadata,
   baseLocation: string | null,

@@ -32,7 +32,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
-import { toBuffer, withBytesBeside } from "./textBytes.ts"
+import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -116,7 +116,10 @@ const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Eff
 /** Headers to send: the text, with these names' bytes in place of theirs. */
 const withRawHeaders = (headers: KafkaHeaders, bytes: KafkaHeaderBytes): Record<string, string | Buffer> => {
   const out: Record<string, string | Buffer> = {}
-  for (const k in headers) setEntry(out, k, Object.hasOwn(bytes, k) ? toBuffer(bytes[k]!) : headers[k]!)
+  for (const k in headers) {
+    const raw = sentHeaderBytes(bytes, k)
+    setEntry(out, k, raw !== undefined ? toBuffer(raw) : headers[k]!)
+  }
   return out
 }
 

@@ -28,7 +28,7 @@ import {
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { distinctSpecs } from "./ensureTopics.ts"
 import { partitionForKey } from "./partitioner.ts"
-import { mayHaveLostBytes, withBytesBeside } from "./textBytes.ts"
+import { mayHaveLostBytes, sentHeaderBytes, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -66,7 +66,7 @@ const producedBytes = (given: Uint8Array | undefined, value: string | null): Uin
   given ?? (value !== null && mayHaveLostBytes(value) ? utf8.encode(value) : undefined)
 
 const producedHeaderBytes = (r: ProducerRecord, name: string) =>
-  producedBytes(r.headerBytes !== undefined && Object.hasOwn(r.headerBytes, name) ? r.headerBytes[name] : undefined, r.headers![name]!)
+  producedBytes(sentHeaderBytes(r.headerBytes, name), r.headers![name]!)
 
 /**
  * A produced record as a consumer reads it back: a broker keeps keys and header values as bytes,

@@ -41,7 +41,7 @@ import {
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
-import { toBuffer, withBytesBeside } from "./textBytes.ts"
+import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -172,8 +172,7 @@ const encodeHeaders = (h: Readonly<Record<string, string>>, bytes: KafkaHeaderBy
   const out = new Map<Buffer, Buffer>()
   for (const k in h) {
     const v = h[k]!
-    // Own entries only: a header named "constructor" or "toString" is no key of the bytes.
-    const raw = bytes !== undefined && Object.hasOwn(bytes, k) ? bytes[k] : undefined
+    const raw = sentHeaderBytes(bytes, k)
     out.set(cachedUtf8(k), raw !== undefined ? toBuffer(raw) : v.length <= SHORT_VALUE ? cachedUtf8(v) : Buffer.from(v, "utf8"))
   }
   return out

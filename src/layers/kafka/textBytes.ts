@@ -9,6 +9,13 @@ import type { KafkaHeaderBytes, KafkaRecord } from "../../services/KafkaSource.t
 /** `u` as a Buffer, without copying: what the clients send. */
 export const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
+/**
+ * The bytes given for header `name` of a record to send, if any. Own entries only: a header named
+ * "constructor" or "toString" is no key of the bytes.
+ */
+export const sentHeaderBytes = (bytes: KafkaHeaderBytes | undefined, name: string): Uint8Array | undefined =>
+  bytes !== undefined && Object.hasOwn(bytes, name) ? bytes[name] : undefined
+
 /** Whether `text`, decoded from bytes, may have lost some of them (it holds U+FFFD). */
 export const mayHaveLostBytes = (text: string): boolean => text.includes("\ufffd")
 
