@@ -21,10 +21,18 @@ export interface Poison {
 
 type Source = Pick<PartitionBatch, "topic" | "partition">
 
-const OURS: ReadonlySet<string> = new Set([Header.dlqReason, Header.dlqDetail, Header.dlqSourceTopic, Header.dlqSourcePartition, Header.dlqSourceOffset])
+const OURS: ReadonlySet<string> = new Set([
+  Header.dlqReason,
+  Header.dlqDetail,
+  Header.dlqSourceTopic,
+  Header.dlqSourcePartition,
+  Header.dlqSourceOffset,
+  Header.dlqStripped
+])
 
-const withoutOurs = (bytes: NonNullable<KafkaRecord["headerBytes"]>) =>
-  Object.fromEntries(Object.entries(bytes).filter(([name]) => !OURS.has(name)))
+/** A source header named as one of ours is dropped: ours are set below, and a whole letter has no stripped mark. */
+const withoutOurs = <V>(headers: Readonly<Record<string, V>>): Record<string, V> =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => !OURS.has(name)))
 
 /** A batch's poison as dead letters: whole, or `stripped` of its value and source headers (and why). */
 export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripped?: string) =>
@@ -36,14 +44,13 @@ export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripp
       ...(record.keyBytes === undefined ? {} : { keyBytes: record.keyBytes }),
       value: stripped === undefined ? record.value : null,
       headers: {
-        ...(stripped === undefined ? record.headers : { [Header.dlqStripped]: stripped.slice(0, 1000) }),
+        ...(stripped === undefined ? withoutOurs(record.headers) : { [Header.dlqStripped]: stripped.slice(0, 1000) }),
         [Header.dlqReason]: reason,
         [Header.dlqDetail]: detail.slice(0, 1000),
         [Header.dlqSourceTopic]: batch.topic,
         [Header.dlqSourcePartition]: String(batch.partition),
         [Header.dlqSourceOffset]: String(record.offset)
       },
-      // A source header named as one of ours is replaced by ours, bytes and all.
       ...(headerBytes === undefined ? {} : { headerBytes: withoutOurs(headerBytes) })
     }
   })

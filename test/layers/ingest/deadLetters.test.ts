@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Effect, Exit, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
-import { makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
+import { deadLetters, makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
@@ -96,6 +96,26 @@ describe("dead letters at ingest", () => {
         assert.strictEqual(letter.headers["x-odd name"], "ü\u0000")
       })
     }), 60_000)
+})
+
+describe("a letter's own headers", () => {
+  it("a source header named as one of ours is not copied: a whole letter carries no stripped mark", () => {
+    const forged = { [Header.dlqStripped]: "forged", [Header.dlqReason]: "forged", "x-kept": "yes" }
+    const record: KafkaRecord = {
+      offset: 3n,
+      key: "k",
+      value: Buffer.from("not avro"),
+      headers: forged,
+      headerBytes: Object.fromEntries(Object.entries(forged).map(([k, v]) => [k, Buffer.from(v)])),
+      timestamp: 0
+    }
+    const [letter] = deadLetters({ topic: TRADES, partition: 0 }, [{ record, reason: "NotFramed", detail: "magic byte" }])
+    assert.isUndefined(letter!.headers![Header.dlqStripped])
+    assert.isUndefined(letter!.headerBytes![Header.dlqStripped])
+    assert.strictEqual(letter!.headers![Header.dlqReason], "NotFramed")
+    assert.strictEqual(letter!.headers!["x-kept"], "yes")
+    assert.deepStrictEqual([...letter!.headerBytes!["x-kept"]!], [...Buffer.from("yes")])
+  })
 })
 
 describe("dead letters against the DLQ's size limit", () => {
