@@ -94,7 +94,8 @@ export interface MaintenanceReport {
   readonly orphans: OrphanResult | null
   /**
    * Why compaction failed or was refused (it holds back neither expiry nor orphan removal); null if it did not.
-   * Days that failed alone are `CompactionFailed`, and `compact` then holds the days that were compacted.
+   * Days that failed alone are `CompactionFailed`; a failure that stopped compaction part way (the
+   * catalog) is its own error. Either way `compact` holds the days that were compacted.
    */
   readonly compactFailure: MaintenanceError | null
 }

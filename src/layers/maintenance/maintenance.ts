@@ -29,6 +29,7 @@ import {
   type ExpireOptions,
   type ExpireResult,
   Maintenance,
+  type MaintenanceError,
   type MaintenanceOptions,
   MaintenanceRefused,
   type OrphanOptions,
@@ -188,6 +189,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const failedDays: Array<{ partition: string; detail: string }> = []
     let snapshotId: bigint | null = null
     let attempts = 0
+    let stoppedBy: MaintenanceError | null = null
     for (const group of groups) {
       const outcome = yield* compactPartition(identifier, table, group.inputs, opts).pipe(
         // Another compaction removed some of these files first: its result stands, skip ours.
@@ -199,8 +201,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         Effect.catchTags({
           TableFileError: (e) => Effect.sync(() => void failedDays.push({ partition: JSON.stringify(group.partition), detail: e.message })),
           MaintenanceRefused: (e) => Effect.sync(() => void failedDays.push({ partition: JSON.stringify(group.partition), detail: e.detail }))
-        })
+        }),
+        // Anything else (the catalog) stops the run; the days committed before it stand and are reported.
+        Effect.catch((e) => partitions.length === 0 ? Effect.fail(e) : Effect.sync(() => void (stoppedBy = e)))
       )
+      if (stoppedBy !== null) break
       if (outcome === undefined) continue
       snapshotId = outcome.committed.snapshot["snapshot-id"]
       attempts += outcome.committed.attempts
@@ -226,7 +231,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       attempts
     }
     yield* Effect.annotateCurrentSpan({ table: showIdentifier(identifier), partitions: partitions.length })
-    const failed = failedDays.length === 0 ? null : new CompactionFailed({ table: showIdentifier(identifier), days: failedDays })
+    const failed: MaintenanceError | null = stoppedBy ??
+      (failedDays.length === 0 ? null : new CompactionFailed({ table: showIdentifier(identifier), days: failedDays }))
     return { result, failed }
   })
 
@@ -245,6 +251,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const first = yield* catalog.loadTable(identifier)
     const metadataBytesBefore = yield* sizeOf(first.metadataLocation)
     const snapshotsBefore = first.metadata.snapshots.length
+    // What every attempt planned: one whose commit landed unseen leaves its retry nothing to plan.
+    const planned = new Set<bigint>()
     const attempt = Effect.gen(function*() {
       const base = yield* catalog.loadTable(identifier)
       const m = base.metadata
@@ -266,6 +274,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         retainLast: expireOptions.retainLast ?? (yield* setting("history.expire.min-snapshots-to-keep", 1)),
         nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis)
       })
+      for (const id of plan.expire) planned.add(id)
       if (plan.expire.length === 0) return { table: base, plan }
       // Every ref the plan kept a snapshot for stays where it was: a ref moved meanwhile onto a
       // snapshot being removed would dangle (a REST server's builder drops it). A ref created
@@ -283,11 +292,12 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const { table, plan } = yield* attempt.pipe(
       Effect.retry({ schedule: retrySchedule(commitOptions.maxAttempts), while: conflictOrTransient })
     )
+    const kept = new Set(table.metadata.snapshots.map((s) => s["snapshot-id"]))
     const result: ExpireResult = {
       table: identifier,
       snapshotsBefore,
       snapshotsAfter: table.metadata.snapshots.length,
-      expired: plan.expire,
+      expired: [...planned].filter((id) => !kept.has(id)),
       markers: plan.markers,
       metadataBytesBefore,
       metadataBytesAfter: yield* sizeOf(table.metadataLocation)

@@ -20,7 +20,7 @@ import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList 
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
-import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogRejected, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
@@ -527,6 +527,66 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(m.refs.audit?.["snapshot-id"], injected.tagged)
       assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === injected.tagged), "the tagged snapshot is kept")
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+  }, 60_000)
+
+  it.live("expiry whose commit landed unseen reports the snapshots it removed, not the empty plan of its retry", () => {
+    // The first remove-snapshots commit lands, but its answer is lost (CommitStateUnknown): the
+    // retry plans again on a table whose old snapshots are already gone.
+    const lost = { armed: true }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.flatMap(catalog.commitTable(id, requirements, updates), (t) => {
+            if (!lost.armed || !updates.some((u) => u.action === "remove-snapshots")) return Effect.succeed(t)
+            lost.armed = false
+            return Effect.fail(catalogError(new CommitStateUnknown({ table: id.name, detail: "connection reset" })))
+          })
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 20, 1)
+      const before = (yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.map((s) => s["snapshot-id"])
+      const r = yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
+      assert.isFalse(lost.armed, "the first commit's answer was lost")
+      assert.strictEqual(r.snapshotsBefore, 4)
+      assert.strictEqual(r.snapshotsAfter, 1)
+      assert.deepStrictEqual([...r.expired].sort(), before.slice(0, 3).sort())
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+  }, 60_000)
+
+  it.live("a compaction the catalog stops part way reports the days it compacted beside the failure", () => {
+    // The second day's compaction commit is refused for good: the first day's stands.
+    const commits = { compactions: 0 }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.suspend(() => {
+            const compaction = updates.some((u) => u.action === "add-snapshot" && u.snapshot.summary.operation === "replace")
+            if (compaction && ++commits.compactions === 2) {
+              return Effect.fail(catalogError(new CatalogRejected({ detail: "injected refusal" })))
+            }
+            return catalog.commitTable(id, requirements, updates)
+          })
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 100, 2)
+      const days = Object.keys(filesPerDay((yield* (yield* TableScanner).plan(trades)).files)).sort()
+      const r = yield* (yield* Maintenance).run(trades, { compact: { targetFileSizeBytes: 64 * 1024 * 1024 }, expire: false, orphans: false })
+      assert.strictEqual(commits.compactions, 2)
+      assert.strictEqual(r.compactFailure?._tag, "CatalogError")
+      assert.include(r.compactFailure!.message, "injected refusal")
+      const after = filesPerDay((yield* (yield* TableScanner).plan(trades)).files)
+      const compacted = days.filter((d) => after[d] === 1)
+      assert.strictEqual(compacted.length, 1, "one day compacted before the refusal")
+      assert.deepStrictEqual(r.compact?.partitions.map((p) => String(p.partition.exchange_timestamp_day)), compacted)
+      assert.strictEqual(r.compact?.filesBefore, 12)
+      assert.strictEqual(r.compact?.filesAfter, 7)
     }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
   }, 60_000)
 
