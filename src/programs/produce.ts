@@ -222,7 +222,8 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
       if (process.stderr.isTTY) process.stderr.write("\n")
       const report = {
         source: options.source,
-        // False when --duration or a signal stopped the feed first; the counts are then of what was sent by then.
+        // False when --duration or a signal stopped the feed first: `published` is what was sent by
+        // then, `feed` what was read (up to a block more).
         completed: !result.published.stopped,
         feed: result.summary,
         published: result.published.published,
