@@ -71,7 +71,7 @@ describe("ingest /metrics", () => {
         assert.include(["trades", "quotes", "instruments", "sequence_events"], x.labels.table)
       }
       for (const x of series.filter((x) => x.name === "k2_sequence_events_total")) {
-        assert.include(["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET"], x.labels.kind)
+        assert.include(["GAP", "GAP_FILLED", "DUPLICATE", "OUT_OF_ORDER", "RESET"], x.labels.kind)
       }
 
       // The counters agree with the tables and the publisher.

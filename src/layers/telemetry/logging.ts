@@ -8,9 +8,11 @@
  * annotations, `cause` on failures.
  *
  * K2_LOG_FORMAT=json|text overrides the detection; K2_LOG_LEVEL (All, Trace..Fatal, None, in
- * any case, default Info) sets the minimum level. Another value of either is a ConfigError.
+ * any case, default Info) sets the minimum level, unless the CLI's `--log-level` is given (it
+ * wins, as every flag over its variable). Another value of either is a ConfigError.
  */
-import { Cause, Config, Context, Effect, Layer, Logger, type LogLevel, References, Schema, Tracer } from "effect"
+import { Cause, Config, Context, Effect, Layer, Logger, type LogLevel, Option, References, Schema, Tracer } from "effect"
+import { GlobalFlag } from "effect/cli"
 
 export type LogFormat = "json" | "text"
 
@@ -101,5 +103,8 @@ export const loggingLayer = (service: string, options: { readonly format?: LogFo
   Layer.unwrap(Effect.gen(function*() {
     const format = options.format ?? (yield* formatConfig)
     const logger = format === "json" ? jsonLogger(service, options.write) : textLogger(service, options.write)
-    return Layer.merge(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, yield* levelConfig))
+    // The CLI provides its --log-level around the command, beneath this layer: read here, or it is ignored.
+    const flag = Option.flatten(yield* Effect.serviceOption(GlobalFlag.LogLevel))
+    const level = Option.isSome(flag) ? flag.value : yield* levelConfig
+    return Layer.merge(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, level))
   }))

@@ -73,7 +73,7 @@ export const assignedPartitions = Metric.gauge("k2_ingest_assigned_partitions", 
 
 /** Dead-letter reasons known in advance (decoder failure tags and WrongTopic), pre-registered at 0. */
 export const knownDeadLetterReasons = ["NotFramed", "Undecodable", "UnknownSchemaId", "SchemaInvalid", "WrongTopic"] as const
-export const sequenceEventKinds = ["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET"] as const
+export const sequenceEventKinds = ["GAP", "GAP_FILLED", "DUPLICATE", "OUT_OF_ORDER", "RESET"] as const
 
 /** Counters with label sets known in advance, registered at 0 so dashboards and alerts see them before traffic. */
 export const registerIngestSeries = Effect.gen(function*() {

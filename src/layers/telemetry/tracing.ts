@@ -48,7 +48,8 @@ export interface TracingConfig {
 /** The exporter's settings from the environment, or undefined when tracing is off. */
 export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.env): TracingConfig | undefined => {
   if (env["OTEL_SDK_DISABLED"]?.toLowerCase() === "true") return undefined
-  const exporters = (env["OTEL_TRACES_EXPORTER"] ?? "otlp").split(",").map((s) => s.trim().toLowerCase())
+  // Empty is unset (the spec's rule for every variable), not an exporter named "".
+  const exporters = (nonEmpty(env["OTEL_TRACES_EXPORTER"]?.trim()) ?? "otlp").split(",").map((s) => s.trim().toLowerCase())
   if (!exporters.includes("otlp")) return undefined
   const traces = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
   const base = env["OTEL_EXPORTER_OTLP_ENDPOINT"]

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Metric, Schedule } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { SequenceEventKind } from "../../../src/domain/reference.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -27,6 +28,13 @@ const valueOf = (text: string, name: string, labels: Record<string, string> = {}
   parseExposition(text).series.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 
 describe("ingest counters", () => {
+  it.effect("every sequence event kind the tracker writes is registered at 0 before traffic (GAP_FILLED was not)", () =>
+    Effect.gen(function*() {
+      yield* Metrics.registerIngestSeries
+      const text = yield* PrometheusMetrics.format()
+      for (const kind of SequenceEventKind.literals) assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind }), "0", kind)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
   it.live("a commit retried after the catalog did not answer counts no conflict; one that lost the swap counts one", () => {
     const faults = { unavailable: 0, conflicting: 0 }
     let otherWriter: IcebergSink["Service"] | undefined

@@ -17,6 +17,13 @@ describe("telemetry/tracing export", () => {
     assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_EXPORTER_OTLP_TIMEOUT: "soon" })?.timeoutMs, 10_000)
   })
 
+  it("OTEL_TRACES_EXPORTER set but empty is unset (the spec's rule, as for the other variables): otlp, not off", () => {
+    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
+    assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_TRACES_EXPORTER: "" })?.url, "http://c:4318/v1/traces")
+    assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_TRACES_EXPORTER: " " })?.url, "http://c:4318/v1/traces")
+    assert.isUndefined(configFromEnv("ingest", { ...base, OTEL_TRACES_EXPORTER: "none" }))
+  })
+
   it("service.version: from OTEL_RESOURCE_ATTRIBUTES when set there, else K2's version", () => {
     const base = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
     assert.strictEqual(configFromEnv("ingest", base)?.serviceVersion, "0.1.0")
