@@ -249,6 +249,16 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     }
     // Every option is checked before anything is published.
     const feed = feedLayer(options)
+    // Two reports in one file: the one written last would replace the other.
+    const reports: ReadonlyArray<readonly [string, string]> = [
+      ...(options.source === "asx" ? [["dead-letters", options.deadLetters] as const] : []),
+      ["reconciliation", options.reconciliation],
+      ...(Option.isSome(options.manifest) ? [["manifest", options.manifest.value] as const] : [])
+    ]
+    reports.forEach(([flag, file], i) => {
+      const other = reports.slice(i + 1).find(([, f]) => path.resolve(f) === path.resolve(file))
+      if (other !== undefined) throw new UsageError(`--${flag} and --${other[0]} name one file (${file}): give each report its own`)
+    })
     const durationMs = Option.map(options.duration, parseDuration)
     return produce(options, brokerList(options.brokers.value), feed, durationMs)
   }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", commonEnvironment)))

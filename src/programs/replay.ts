@@ -13,7 +13,7 @@ import { checked, commonEnvironment, describedWith, inRange, lakehouseEnvironmen
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
-import { isValidKafkaTopicName, parseTopicName } from "../domain/wire.ts"
+import { isValidKafkaTopicName, parseInstrumentsTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { layerHttp } from "../layers/kafka/schemaRegistry.ts"
@@ -166,7 +166,7 @@ const replay = Command.make("replay", {
     setting("--follow: the ingest consumer group whose marker the tables carry", { env: "K2_GROUP", read: Config.String, fallback: DEFAULT_INGEST_GROUP })
   ),
   topics: Flag.String("topics").pipe(
-    setting("--follow: source topics to follow besides those named in the markers (comma-separated)", { env: "K2_TOPICS", read: Config.String, fallback: "" })
+    setting("--follow: source topics to follow besides those named in the markers (comma-separated; reference.instruments.* ones, as ingest's K2_TOPICS holds, are skipped)", { env: "K2_TOPICS", read: Config.String, fallback: "" })
   ),
   brokers: Flag.String("brokers").pipe(
     optionalSetting("Kafka bootstrap servers, comma separated (for --topic and --follow)", { env: "K2_KAFKA_BROKERS", read: Config.String })
@@ -178,6 +178,8 @@ const replay = Command.make("replay", {
   usage(() => {
     const tables = splitList(a.tables) as Array<"trades" | "quotes">
     const symbols = splitList(a.symbols)
+    // K2_TOPICS is ingest's list too, instruments topic included: replay plays trades and quotes only.
+    const followTopics = splitList(a.topics).filter((t) => parseInstrumentsTopicName(t) === undefined)
     const from = parseInstant("from", a.from)
     const pace = a.speed._tag === "Some" ? { pace: { _tag: "Paced" as const, speed: a.speed.value } } : {}
     const windowRows = a.windowRows._tag === "Some" ? { windowRows: a.windowRows.value } : {}
@@ -195,7 +197,7 @@ const replay = Command.make("replay", {
       }
     }
     // A registry's subjects are named by --topics: the markers' topics are known only once the tables are read.
-    if (a.follow) checkRegistryTopics(a.schemaRegistry, splitList(a.topics))
+    if (a.follow) checkRegistryTopics(a.schemaRegistry, followTopics)
     const needsKafka = a.follow || Option.isSome(a.topic)
     if (needsKafka && Option.isNone(a.brokers)) {
       throw new UsageError("--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS")
@@ -204,9 +206,9 @@ const replay = Command.make("replay", {
     const events = Effect.gen(function*() {
       const engine = yield* ReplayEngine
       // Live records carry the producers' schema ids: a registry's, when they use one.
-      const schemas = a.follow && Option.isSome(a.schemaRegistry) ? { schemas: yield* wireSchemas(a.schemaRegistry, splitList(a.topics)) } : {}
+      const schemas = a.follow && Option.isSome(a.schemaRegistry) ? { schemas: yield* wireSchemas(a.schemaRegistry, followTopics) } : {}
       return a.follow
-        ? engine.follow({ group: a.group, from, symbols, tables, topics: splitList(a.topics), ...pace, ...windowRows, onLive: liveLine, ...schemas })
+        ? engine.follow({ group: a.group, from, symbols, tables, topics: followTopics, ...pace, ...windowRows, onLive: liveLine, ...schemas })
         : engine.stream({
           symbols,
           from,

@@ -80,6 +80,23 @@ describe.concurrent("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "file", "sub")], "is not a directory")
     }))
 
+  it.effect("two reports written to one file (the last written replaced the other: the reconciliation, or the ASX dead letters)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
+      fs.mkdirSync(path.join(dir, "load"))
+      const report = path.join(dir, "report.json")
+      fs.writeFileSync(report, "{}")
+      yield* refused(
+        ["--brokers", "127.0.0.1:1", "--reconciliation", report, "--manifest", path.join(dir, ".", "report.json")],
+        "--reconciliation and --manifest name one file"
+      )
+      yield* refused(
+        ["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "load"), "--dead-letters", report, "--reconciliation", report],
+        "--dead-letters and --reconciliation name one file"
+      )
+      assert.strictEqual(fs.readFileSync(report, "utf8"), "{}", "nothing was touched")
+    }))
+
   it.effect("no broker", () =>
     refused([], "no Kafka broker configured"))
 })
