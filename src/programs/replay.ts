@@ -9,7 +9,7 @@
 import type { Writable } from "node:stream"
 import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, inRange, lakehouseEnvironment, optionalSetting, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -163,7 +163,8 @@ const replay = Command.make("replay", {
     Flag.withDefault(false)
   ),
   group: Flag.String("group").pipe(
-    setting("--follow: the ingest consumer group whose marker the tables carry", { env: "K2_GROUP", read: Config.String, fallback: DEFAULT_INGEST_GROUP })
+    setting("--follow: the ingest consumer group whose marker the tables carry", { env: "K2_GROUP", read: Config.String, fallback: DEFAULT_INGEST_GROUP,
+      check: nonBlank("a consumer group name") })
   ),
   topics: Flag.String("topics").pipe(
     setting("--follow: source topics to follow besides those named in the markers (comma-separated; reference.instruments.* ones, as ingest's K2_TOPICS holds, are skipped)", { env: "K2_TOPICS", read: Config.String, fallback: "" })
