@@ -355,7 +355,10 @@ export const snapshotAsOf = (m: TableMetadata, timestampMs: number): Snapshot | 
   const id = log[found]!["snapshot-id"]
   const next = log[found + 1] === undefined ? undefined : snapshotById(m, log[found + 1]!["snapshot-id"])
   const parent = next?.["parent-snapshot-id"]
-  if (parent !== undefined && parent !== id && snapshotById(m, parent) === undefined) return undefined
+  // A next entry made before this one was logged (main set back to an older snapshot) says nothing of
+  // the time between: its parent, expired or not, was older still.
+  const madeSince = next !== undefined && next["timestamp-ms"] >= log[found]!["timestamp-ms"]
+  if (parent !== undefined && parent !== id && madeSince && snapshotById(m, parent) === undefined) return undefined
   return snapshotById(m, id)
 }
 

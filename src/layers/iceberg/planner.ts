@@ -90,6 +90,14 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           }
         }
       })
+      // What DuckDB cannot read here (another engine's ORC or Avro file, a file on s3://) is refused by name,
+      // not failed on as a corrupt or missing file.
+      for (const f of files) {
+        const feature = !isLocalLocation(f.filePath)
+          ? foreignStorage(f.filePath)
+          : f.fileFormat !== "PARQUET" ? `${f.fileFormat} data files (${f.filePath}; K2 reads Parquet)` : null
+        if (feature !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature })
+      }
       const live = (mf: (typeof manifests)[number]) => mf.addedFilesCount + mf.existingFilesCount
       yield* Effect.annotateCurrentSpan({ table: showIdentifier(table), files: files.length })
       return {

@@ -181,6 +181,18 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
     // Without a gap, every instant has its snapshot.
     assert.deepStrictEqual([150, 250, 300].map((t) => idAsOf(m, t)), [1n, 2n, 3n])
   })
+
+  it("finds the snapshot main was rolled back from, once the rollback target's parent has expired (no gap: the log was trimmed)", () => {
+    // A, B, C on main; main rolled back to B at 400; then A expires, as an expiry by age removes it.
+    let m = history()
+    m = applyUpdates(m, null, [{ action: "set-snapshot-ref", "ref-name": "eod", type: "tag", "snapshot-id": 3n }], 350)
+    m = applyUpdates(m, null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 2n }], 400)
+    m = applyUpdates(m, null, [{ action: "remove-snapshots", "snapshot-ids": [1n] }], 500)
+    assert.deepStrictEqual(m["snapshot-log"].map((e) => [e["snapshot-id"], e["timestamp-ms"]]), [[2n, 200], [3n, 300], [2n, 400]])
+    // C was current from 300 to 400, and C is still in the table (Java's time travel reads it).
+    assert.deepStrictEqual([250, 300, 350, 400].map((t) => idAsOf(m, t)), [2n, 3n, 3n, 2n])
+    assert.strictEqual(idAsOf(m, 150), undefined, "A, current then, has expired")
+  })
 })
 
 describe("snapshotSummary: totals (spec \"Snapshot summary\", Java's SnapshotProducer)", () => {

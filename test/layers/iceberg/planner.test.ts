@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
-import type { FieldSummary, ManifestFile, PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import type { DataFile, FieldSummary, ManifestFile, PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
@@ -285,4 +285,66 @@ describe("TableScanner: another engine's partition specs", () => {
       assert.include(failed.message, "identity(kafka_offset)")
       assert.include(failed.message, "9007199254740992")
     }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => (swap.list = swap.spec = undefined)))))
+})
+
+describe("TableScanner: data files K2 does not read", () => {
+  /** Appends ten trades, then makes the snapshot's list name a second manifest of the same files, as `change` makes them. */
+  const withForeignFiles = (change: (file: DataFile) => DataFile) => {
+    const { swap, layer } = swappingLakehouse()
+    const changed: Array<string> = []
+    const setUp = Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const files = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const { snapshot } = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
+      const entries = yield* decodeManifest(yield* files.read(list[0]!.manifestPath), "manifest")
+      const manifestPath = `${list[0]!.manifestPath}.foreign.avro`
+      yield* files.write(manifestPath, encodeManifest(
+        entries.map((e) => {
+          const dataFile = change(e.dataFile)
+          changed.push(dataFile.filePath)
+          return { ...e, dataFile }
+        }),
+        { schema: tables.trades.schema, spec: tables.trades.spec }
+      ))
+      swap.list = `${snapshot["manifest-list"]}.foreign.avro`
+      yield* files.write(swap.list, encodeManifestList([...list, { ...list[0]!, manifestPath }], {
+        snapshotId: snapshot["snapshot-id"],
+        parentSnapshotId: null,
+        sequenceNumber: snapshot["sequence-number"]
+      }))
+    })
+    return { layer, setUp, changed }
+  }
+
+  /** The plan's failure; a plan made is read, and what reading it gives is the failure. */
+  const planOrRead = Effect.gen(function*() {
+    const plan = yield* Effect.result((yield* TableScanner).plan(trades))
+    if (plan._tag === "Failure") return plan.failure
+    return yield* Effect.flip(selectPlanned(plan.success, "count(*) AS n"))
+  })
+
+  it.effect("an ORC or Avro data file (another engine's write.format.default) is refused by name, not read as a corrupt Parquet file", () => {
+    const { layer, setUp, changed } = withForeignFiles((f) => ({ ...f, filePath: f.filePath.replace(/\.parquet$/, ".orc"), fileFormat: "ORC" }))
+    return Effect.gen(function*() {
+      yield* setUp
+      // What an ORC file starts with; no Parquet reader takes it.
+      for (const file of changed) yield* (yield* FileIO).write(file, new TextEncoder().encode("ORC\u0000not parquet"))
+      const failed = yield* planOrRead
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature", failed.message)
+      assert.include(failed.message, "market_data.trades")
+      assert.include(failed.message, "ORC")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a data file on s3:// (another engine's write.data.path) is refused by name, not reported as a missing file", () => {
+    const { layer, setUp } = withForeignFiles((f) => ({ ...f, filePath: `s3://bucket/trades/data/${path.basename(f.filePath)}` }))
+    return Effect.gen(function*() {
+      yield* setUp
+      const failed = yield* planOrRead
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature", failed.message)
+      assert.include(failed.message, "market_data.trades uses storage at s3://bucket/trades/data/")
+    }).pipe(Effect.provide(layer))
+  })
 })
