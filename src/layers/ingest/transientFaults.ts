@@ -31,7 +31,9 @@ export const isTransient = (e: IngestError): boolean =>
         isTransient(e.reason.cause)
       : e.retryable
     : e._tag === "CatalogError"
-    ? e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown"
+    // A TableFileError here is the catalog writing the table's metadata file: the same disk.
+    ? e.reason._tag === "CatalogUnavailable" || e.reason._tag === "CommitStateUnknown" ||
+      (e.reason._tag === "TableFileError" && e.reason.reason._tag === "StorageFailure")
     : e._tag === "TableFileError" && e.reason._tag === "StorageFailure"
 
 /**

@@ -17,9 +17,13 @@ describe("ingest faults", () => {
 
   it("an unreachable catalog or a failing disk is waited out; a corrupt file is neither", () => {
     assert.isTrue(isTransient(new CatalogError({ reason: new CatalogUnavailable({ detail: "down" }) })))
-    assert.isTrue(isTransient(new TableFileError({ reason: new StorageFailure({ path: "/x", detail: "EIO" }) })))
+    const disk = new TableFileError({ reason: new StorageFailure({ path: "/x", detail: "ENOSPC" }) })
+    assert.isTrue(isTransient(disk))
+    // The catalog writing the table's metadata.json met the same disk.
+    assert.isTrue(isTransient(new CatalogError({ reason: disk })))
     const corrupt = new TableFileError({ reason: new CorruptFile({ path: "/x", detail: "bad" }) })
     assert.isFalse(isTransient(corrupt))
     assert.isFalse(isPermanent(corrupt))
+    assert.isFalse(isTransient(new CatalogError({ reason: corrupt })))
   })
 })
