@@ -77,6 +77,9 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       const candidates = manifests.filter((mf) => mf.content === 0 && manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
       // Refused by name rather than failing on a value as a corrupt manifest; a manifest not read is not misread.
       for (const mf of candidates) {
+        if (!isLocalLocation(mf.manifestPath)) {
+          return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: foreignStorage(mf.manifestPath) })
+        }
         const unheld = unheldPartitionValues(specs.get(mf.partitionSpecId)!, schema, "read", mf.partitions)
         if (unheld !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: unheld })
       }

@@ -338,6 +338,24 @@ describe("TableScanner: data files K2 does not read", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("a manifest on s3:// (another engine's write.metadata.path) is refused by name, not reported as a missing file", () => {
+    const { swap, layer } = swappingLakehouse()
+    return Effect.gen(function*() {
+      const files = yield* FileIO
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      const { snapshot } = yield* (yield* IcebergSink).append(trades, tradeColumns(makeTrades({ count: 10 })))
+      const list = yield* decodeManifestList(yield* files.read(snapshot["manifest-list"]), "list")
+      swap.list = `${snapshot["manifest-list"]}.foreign.avro`
+      yield* files.write(swap.list, encodeManifestList(
+        list.map((mf) => ({ ...mf, manifestPath: `s3://bucket/trades/metadata/${path.basename(mf.manifestPath)}` })),
+        { snapshotId: snapshot["snapshot-id"], parentSnapshotId: null, sequenceNumber: snapshot["sequence-number"] }
+      ))
+      const failed = yield* planOrRead
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature", failed.message)
+      assert.include(failed.message, "market_data.trades uses storage at s3://bucket/trades/metadata/")
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("a data file on s3:// (another engine's write.data.path) is refused by name, not reported as a missing file", () => {
     const { layer, setUp } = withForeignFiles((f) => ({ ...f, filePath: `s3://bucket/trades/data/${path.basename(f.filePath)}` }))
     return Effect.gen(function*() {
