@@ -81,6 +81,7 @@ const parseFaults = (text: string) => {
     if (name === undefined || !FAULTS.has(name) || rest.length > 0 || !(rate >= 0 && rate <= 1)) {
       throw new UsageError(`--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>`)
     }
+    if (name in out) throw new UsageError(`--inject: ${name} is given twice`)
     out[name] = rate
   }
   return out

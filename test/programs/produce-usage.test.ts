@@ -36,6 +36,9 @@ describe.concurrent("npm run produce, bad options", () => {
   it.effect("a fault rate that is not a number", () =>
     refused(["--brokers", "127.0.0.1:1", "--inject", "gap="], `--inject: "gap=" is not`))
 
+  it.effect("a fault injected twice (one rate would be dropped)", () =>
+    refused(["--brokers", "127.0.0.1:1", "--inject", "gap=0.1,gap=0.2"], `--inject: gap is given twice`))
+
   it.effect("a count out of its range", () =>
     refused(["--brokers", "127.0.0.1:1", "--partitions", "0"], "Invalid value for flag --partitions"))
 
