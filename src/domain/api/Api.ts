@@ -22,8 +22,9 @@ export const ProblemBody = Schema.Struct({
   correlation_id: Schema.String
 }).annotate({ identifier: "Problem" })
 
+// Declared as the media type every problem is sent as (respond.ts, server.ts), not plain JSON.
 const problem = (status: number, description: string) =>
-  ProblemBody.pipe(HttpApiSchema.status(status)).annotate({ description })
+  ProblemBody.pipe(HttpApiSchema.status(status), HttpApiSchema.asJson({ contentType: "application/problem+json" })).annotate({ description })
 
 export const Problems = [
   problem(400, "Bad request: a parameter is unknown to the route, missing, malformed or out of range"),
@@ -203,6 +204,22 @@ export const QuoteBarRow = Schema.Struct({
   spreadMin: D, spreadMax: D, spreadMean: D, spreadClose: D
 }).annotate({ identifier: "QuoteBar" })
 
+/**
+ * The document marks these query parameters required: the handler refuses a request without them
+ * (400 naming the parameter, params.ts `required`), though the schema admits their absence so that
+ * the refusal is that clear problem. Left optional in the document, a client made from it offered
+ * calls the server always refuses.
+ */
+const requires = (...names: ReadonlyArray<string>) =>
+  OpenApi.annotations({
+    transform: (op) => ({
+      ...op,
+      parameters: (op["parameters"] as ReadonlyArray<Record<string, unknown>>).map((p) =>
+        p["in"] === "query" && names.includes(p["name"] as string) ? { ...p, required: true } : p
+      )
+    })
+  })
+
 const system = HttpApiGroup.make("system", { topLevel: true })
   .add(HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }) }))
   .add(HttpApiEndpoint.get("ready", "/ready", {
@@ -216,12 +233,12 @@ const system = HttpApiGroup.make("system", { topLevel: true })
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness and Prometheus metrics (no key needed)" }))
 
 const market = HttpApiGroup.make("market")
-  .add(HttpApiEndpoint.get("trades", "/trades", { query: RowsQuery, success: [envelope("TradesPage", Row), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("quotes", "/quotes", { query: RowsQuery, success: [envelope("QuotesPage", Row), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("trades", "/trades", { query: RowsQuery, success: [envelope("TradesPage", Row), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
+  .add(HttpApiEndpoint.get("quotes", "/quotes", { query: RowsQuery, success: [envelope("QuotesPage", Row), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
+  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
+  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv, Parquet], error: Problems }).annotateMerge(requires("from_day")))
+  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
+  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
   .middleware(ReadAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Market data", description: "Trades, quotes, bars and quote analytics; every read takes snapshot_id or as_of" }))
@@ -243,7 +260,7 @@ const replay = HttpApiGroup.make("replay")
       Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/event-stream" }))
     ],
     error: Problems
-  }))
+  }).annotateMerge(requires("from", "to")))
   .middleware(ReplayAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Replay", description: "Trades and quotes in exchange-time order, streamed, optionally paced" }))
