@@ -59,7 +59,7 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         // An inverted range is refused before anything is planned, as on the [from, to) routes.
         yield* Effect.fromResult(ordered(a, b))
         // Days are inclusive: to_day's whole day counts, as [from, to) counts on the other routes.
-        yield* reads.checkRange(a, b + MICROS_PER_DAY)
+        yield* reads.checkRange(a, b + MICROS_PER_DAY, "to_day")
         return yield* reads.answerRead({
           route: "summary",
           parquet: summaryColumns,

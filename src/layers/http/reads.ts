@@ -136,9 +136,10 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       Effect.timeoutOrElse({ duration: Duration.millis(options.queryTimeoutMs), orElse: () => Effect.fail(new QueryTimeout()) })
     )
 
-  const checkRange = (from: number, to: number) =>
+  /** `name`: the parameter that ends the range on the route (summary's is `to_day`). */
+  const checkRange = (from: number, to: number, name = "to") =>
     to - from > options.maxRangeDays * MICROS_PER_DAY
-      ? Effect.fail(new BadParam({ name: "to", detail: `the range is longer than ${options.maxRangeDays} days` }))
+      ? Effect.fail(new BadParam({ name, detail: `the range is longer than ${options.maxRangeDays} days` }))
       : Effect.void
 
   const range = (q: { readonly from?: string | undefined; readonly to?: string | undefined }) =>

@@ -130,11 +130,15 @@ const interruptAfter = <A>(connection: DuckDBConnection, ms: number, work: Promi
 
 class TimeoutMarker extends Error {}
 
-/** Strips file paths from DuckDB's messages: never tell a client where the warehouse lives. */
+/**
+ * Strips file paths from DuckDB's messages: never tell a client where the warehouse lives. A path
+ * starts where a word does (`/x`, `./x`, `../x`): a slash inside a word is the user's own text, or
+ * DuckDB's figures, quoted back (`'2024/01/02'`, `482.2 MiB/512.0 MiB`), and was mangled into `<path>`.
+ */
 const scrub = (message: string, files: ReadonlyArray<string>) => {
   let out = message
   for (const f of files) out = out.replaceAll(f, "<file>")
-  return out.replace(/(\/[^\s"']+)+/g, "<path>").split("\n")[0]!.slice(0, 500)
+  return out.replace(/(?<![\w.])\.{0,2}\/[\w.~-][^\s"']*/g, "<path>").split("\n")[0]!.slice(0, 500)
 }
 
 /** Table functions that only generate values from their arguments: no file, catalog or setting. */

@@ -175,3 +175,36 @@ describe("SQL sandbox interruption", () => {
       assert.deepStrictEqual(next._tag === "Some" ? next.value.rows : [], [{ n: 42 }])
     }), 120_000)
 })
+
+describe("SQL sandbox error messages", () => {
+  const failure = (sql: string, tables: Parameters<typeof runSandboxed>[0]["tables"] = []) =>
+    Effect.gen(function*() {
+      const r = yield* Effect.result(runSandboxed({ sql, tables, maxRows: 10, timeoutMs: 30_000 }))
+      assert.isTrue(r._tag === "Failure", sql)
+      return r._tag === "Failure" ? r.failure : undefined
+    })
+
+  it.effect("the user's own text with a slash in it is quoted as given, not taken for a path ('2024/01/02' read as '2024<path>')", () =>
+    Effect.gen(function*() {
+      const date = yield* failure("SELECT strptime('2024/01/02', '%Y-%m-%d')")
+      assert.strictEqual(date?._tag, "SqlFailed")
+      assert.include(date?.message, `"2024/01/02"`)
+      const cast = yield* failure("SELECT 'x/y'::INTEGER")
+      assert.include(cast?.message, "'x/y'")
+      assert.notInclude(cast?.message, "<path>")
+    }))
+
+  it.effect("a planned file's path is still never told", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      // Not Parquet: DuckDB names the file it could not read.
+      const file = path.join(dir, "warehouse-secret.parquet")
+      fs.writeFileSync(file, "not parquet at all")
+      const tables = [{ name: "trades", schema: definitionOf("trades").schema, files: [file] }]
+      const e = yield* failure("SELECT count(*) FROM trades", tables)
+      assert.strictEqual(e?._tag, "SqlFailed")
+      assert.notInclude(e?.message, dir)
+      assert.notInclude(e?.message, "warehouse-secret")
+    }).pipe(Effect.scoped))
+})
