@@ -50,7 +50,7 @@ const OFFSET = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([ +-])(\
  * rows asked for), an as-of down (`"truncate"`: nothing committed after it).
  */
 export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up"): number | BadParam => {
-  if (/^\d{10,13}$/.test(text)) {
+  if (/^-?\d{10,13}$/.test(text)) {
     return new BadParam({ name, detail: `${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
   }
   const compact = /^(19\d\d|2[01]\d\d)(\d\d)(\d\d)$/.exec(text)

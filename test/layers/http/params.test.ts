@@ -19,7 +19,8 @@ describe("API params", () => {
     assert.strictEqual(parseInstant("from", "2024-02-29"), Date.UTC(2024, 1, 29) * 1000)
     assert.strictEqual(parseInstant("from", "2000-02-29"), Date.UTC(2000, 1, 29) * 1000)
     // Epoch seconds or milliseconds of today, read as microseconds, would be a day in 1970.
-    for (const text of ["1704153600", "1704153600000"]) {
+    // So would those of a day before 1970, read as a moment of 1969-12-31.
+    for (const text of ["1704153600", "1704153600000", "-1704153600", "-1704153600000"]) {
       const refused = parseInstant("from", text)
       assert.instanceOf(refused, BadParam)
       assert.include((refused as BadParam).detail, "milliseconds")
