@@ -13,7 +13,7 @@ import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
-import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
+import { lakehouseFlags, lakehouseOf, missingSqliteCatalog } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
 /** The address could not be had (in use, not this machine's, not allowed): said with the OS's reason. */
@@ -43,6 +43,11 @@ const serve = Command.make("serve", {
       yield* Effect.logWarning("K2_API_AUTH=off: the API answers anyone who can reach it, without a key (development only)")
     }
     const warehouse = path.resolve(a.warehouse)
+    // Served all the same (serve may start before ingest makes the warehouse), but a typo shows.
+    const missing = missingSqliteCatalog(a)
+    if (missing !== undefined) {
+      yield* Effect.logWarning(`no catalog at ${missing}: serving an empty warehouse there until ingest commits to it`)
+    }
     const lakehouse = lakehouseOf({ ...a, warehouse })
     const engines = Layer.mergeAll(QueryLayer.layerConfig, ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
     const app = Server.layer({ ...settings, warehouse }).pipe(

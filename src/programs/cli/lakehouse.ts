@@ -88,6 +88,12 @@ export interface LakehouseSettings {
 export const lakehouseOf = (options: LakehouseSettings) =>
   Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
 
+/** The SQLite catalog file the flags name when it does not exist yet (it is then created empty), else undefined. */
+export const missingSqliteCatalog = (options: LakehouseSettings): string | undefined => {
+  const catalog = catalogChoice({ warehouse: path.resolve(options.warehouse), catalog: options.catalog })
+  return catalog._tag === "sqlite" && !fs.existsSync(catalog.path) ? path.resolve(catalog.path) : undefined
+}
+
 /**
  * The lakehouse of the flags for a program that only reads or maintains it (query, replay,
  * compact): a SQLite catalog must exist already, else a typo in the path would quietly make an
@@ -96,9 +102,7 @@ export const lakehouseOf = (options: LakehouseSettings) =>
 export const existingLakehouse = (options: LakehouseSettings) =>
   Layer.unwrap(Effect.gen(function*() {
     const warehouse = path.resolve(options.warehouse)
-    const catalog = catalogChoice({ warehouse, catalog: options.catalog })
-    if (catalog._tag === "sqlite" && !fs.existsSync(catalog.path)) {
-      return yield* new NoWarehouse({ warehouse, catalog: path.resolve(catalog.path) })
-    }
+    const missing = missingSqliteCatalog(options)
+    if (missing !== undefined) return yield* new NoWarehouse({ warehouse, catalog: missing })
     return lakehouseOf({ ...options, warehouse })
   }))
