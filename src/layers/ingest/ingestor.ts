@@ -160,10 +160,13 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const { commitSequenceEvents, commitTable, newestCommitted } = makeTableCommits({ group, sink, catalog, files, counters })
 
   yield* Metrics.registerIngestSeries
-  // NaN while no partition is owned: the age of what this process once committed would keep
-  // growing after a rebalance took its partitions away, and alert for tables it no longer feeds.
-  yield* Metrics.registerGauge(Metrics.freshness, () =>
-    newestCommitted() < 0 || parts.size === 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newestCommitted() / 1e6))
+  // Of the partitions owned now, NaN while none committed an exchange time: the age of what this
+  // process once committed would keep growing after a rebalance took its partitions away, and
+  // alert for tables it no longer feeds.
+  yield* Metrics.registerGauge(Metrics.freshness, () => {
+    const newest = newestCommitted(parts.keys())
+    return newest < 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newest / 1e6)
+  })
   yield* Metrics.registerGauge(Metrics.assignedPartitions, () => parts.size)
   yield* Metrics.registerCounter(Metrics.backpressure, () => counters.waitedForRoomMs / 1000)
   const statsOf = () => {
@@ -251,8 +254,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const restart = Effect.fnUntraced(function*(consumer: Consumer, states: ReadonlyArray<PartitionState>) {
     // With the partitions that carried a stream in common with them (one that moved): restarted
     // alone, a partition's records read again would meet a stream state that has seen them.
+    // Retired ones included: a partner retired by a restart that failed to read the tables is
+    // still waiting for one, and only a restart replaces a retired state (else it drops every batch).
     const together = restartingTogether(
-      [...parts.values()].filter((part) => !part.retired),
+      parts.values(),
       states.filter((state) => parts.get(state.key) === state)
     )
     const retiring = new Map(together.map((state) => [state.key, state]))
@@ -308,7 +313,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const attempt = Effect.gen(function*() {
         if (failed && consumerRef !== undefined) {
           const state = parts.get(key)
-          if (state !== undefined) yield* flushLock.withPermits(1)(restart(consumerRef, [state]))
+          // Uninterruptible, as a flush: a revoke of this partition must not stop it between retiring
+          // its partners and installing and seeking them (they would drop every batch for good).
+          if (state !== undefined) yield* flushLock.withPermits(1)(Effect.uninterruptible(restart(consumerRef, [state])))
           yield* consumerRef.resume([tp])
           failed = false
         }

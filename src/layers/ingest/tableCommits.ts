@@ -81,8 +81,11 @@ export interface TableCommitsContext {
 }
 
 export const makeTableCommits = ({ catalog, counters, files, group, sink }: TableCommitsContext) => {
-  /** Newest exchange_timestamp (us) committed by this process, for the freshness gauge. */
-  let newestCommitted = -1
+  /**
+   * Newest exchange_timestamp (us) committed by this process, by partition, for the freshness
+   * gauge: of the partitions it owns now, not of those a rebalance took away.
+   */
+  const newestCommitted = new Map<TpKey, number>()
 
   /** The fence of a commit of `taken` (ADR-6), each partition checked at `mark`. */
   const fenced = (taken: ReadonlyArray<Taken>, mark: (t: Taken) => bigint, table: string) => (base: TableMetadata) =>
@@ -115,7 +118,7 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     for (const t of mine) counters.deadLettered += t.poison
     counters.commits++
     // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
-    for (const t of mine) if (t.rows.newest > newestCommitted) newestCommitted = t.rows.newest
+    for (const t of mine) if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)
     yield* committedMetrics(table, batch.rowCount, outcome, started)
   })
 
@@ -145,5 +148,12 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
       Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
   })
 
-  return { commitTable, commitSequenceEvents, newestCommitted: () => newestCommitted }
+  /** Newest exchange_timestamp (us) committed by this process of these partitions; -1 when none. */
+  const newestOf = (keys: Iterable<TpKey>): number => {
+    let newest = -1
+    for (const key of keys) newest = Math.max(newest, newestCommitted.get(key) ?? -1)
+    return newest
+  }
+
+  return { commitTable, commitSequenceEvents, newestCommitted: newestOf }
 }

@@ -56,7 +56,7 @@ export const consumerLag = Metric.gauge("k2_ingest_consumer_lag_messages", {
   description: "High-water mark minus the next offset to read, by assigned topic and partition"
 })
 export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
-  description: "Now minus the newest exchange timestamp committed by this process (NaN before the first commit and while no partition is assigned)"
+  description: "Now minus the newest exchange timestamp this process committed of the partitions it owns (NaN while none of them has committed one)"
 })
 export const partitionRestarts = Metric.counter("k2_ingest_partition_restarts_total", {
   description: "Partitions restarted from the table's marker after a failure or a fenced commit"

@@ -12,18 +12,20 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
+import { instrumentsTopicName } from "../../../src/domain/wire.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
 
-const ingestorLayer = Layer.unwrap(Effect.gen(function*() {
+const ingestorLayerOf = (topics: ReadonlyArray<string>) => Layer.unwrap(Effect.gen(function*() {
   const trades = yield* Trackers.make()
   const quotes = yield* Trackers.make()
   return Ingest.layer(
-    { ...Ingest.defaultIngestConfig, topics: ASX_TOPICS, commitIntervalMs: 200 },
+    { ...Ingest.defaultIngestConfig, topics, commitIntervalMs: 200 },
     { codec: makeWireCodec(), trackers: { trades, quotes } }
   )
 }))
+const ingestorLayer = ingestorLayerOf(ASX_TOPICS)
 
 const scrape = Effect.map(PrometheusMetrics.format(), (text) => parseExposition(text).series)
 
@@ -59,6 +61,44 @@ describe("ingest gauges", () => {
       }).pipe(
         Effect.scoped,
         Effect.provide(ingestorLayer.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))))
+      )
+    }), 60_000)
+
+  it.live("a process left with only partitions that carry no exchange time: freshness NaN (not the age of trades it no longer feeds)", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      yield* publishToMemory(kafka, 1, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 200 })
+      const topics = [ASX_TOPICS[0]!, instrumentsTopicName("ASX")]
+      yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const first = yield* Effect.forkChild(ingestor.run)
+        yield* ingestor.progress.pipe(
+          Effect.repeat({
+            schedule: Schedule.spaced("20 millis"),
+            until: (p) => p.written.trades > 0 && p.written.instruments > 0 && p.uncommitted === 0 && p.lag === 0
+          })
+        )
+        assert.isAbove(Number((yield* scrape).find((s) => s.name === "k2_ingest_freshness_seconds")?.value), 0)
+        yield* Fiber.interrupt(first)
+
+        // A member joins first: sorted before this process's next member id, it takes the trades
+        // partition (topics in name order, round robin); this process keeps the instruments one.
+        yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics })
+        const second = yield* Effect.forkChild(ingestor.run)
+        yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions === 1 && p.uncommitted === 0 && p.lag === 0 })
+        )
+        const series = yield* scrape
+        assert.deepStrictEqual(
+          series.filter((s) => s.name === "k2_ingest_consumer_lag_messages").map((s) => s.labels.topic),
+          [instrumentsTopicName("ASX")]
+        )
+        assert.strictEqual(series.find((s) => s.name === "k2_ingest_freshness_seconds")?.value, "NaN")
+        yield* Fiber.interrupt(second)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(ingestorLayerOf(topics).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))))
       )
     }), 60_000)
 })

@@ -1,0 +1,194 @@
+/**
+ * A partition whose actor fails restarts from the tables together with the partitions it shares a
+ * moved sequence stream with (its partners). Those partners are retired for the restart: until it
+ * installs their new state they take no batch. A restart that does not get that far must not leave
+ * a partner retired for good, dropping every batch of its partition while the run lasts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import type { TradeRow } from "../../../src/domain/rows.ts"
+import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as Trackers from "../../../src/layers/sequence/tracker.ts"
+import { Catalog, CatalogRejected, catalogError } from "../../../src/services/Catalog.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
+import { kafkaError, KafkaRejected, KafkaSource } from "../../../src/services/KafkaSource.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { checkTable } from "../../support/tableCheck.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const TOPIC = ASX_TOPICS[0]!
+const wire = makeWireCodec()
+
+const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const trades = yield* Trackers.make()
+    const quotes = yield* Trackers.make()
+    return Ingest.layer(
+      { ...Ingest.defaultIngestConfig, topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0, ...overrides },
+      { codec: makeWireCodec(), trackers: { trades, quotes } }
+    )
+  }))
+
+/** 60 trades of one symbol, XYZ, sent in slices to chosen partitions of the trades topic. */
+const movingStream = () => {
+  const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+  const records = (rows: ReadonlyArray<TradeRow>, partition: number): Array<ProducerRecord> =>
+    rows.map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition }))
+  return (from: number, to: number, partition: number) =>
+    Effect.gen(function*() {
+      yield* (yield* KafkaSink).send(records(trades.slice(from, to), partition))
+    })
+}
+
+const poisonOn = (partition: number) =>
+  Effect.gen(function*() {
+    yield* (yield* KafkaSink).send([{ topic: TOPIC, key: "XYZ", value: new Uint8Array(20), partition }])
+  })
+
+/** KafkaSink over `kafka` whose first `refusals` sends to a DLQ topic fail: the partition's actor fails. */
+const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number) => {
+  let refusalsLeft = refusals
+  return Layer.effect(KafkaSink)(Effect.gen(function*() {
+    const inner = yield* KafkaSink
+    return KafkaSink.of({
+      ...inner,
+      send: (records) =>
+        records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
+          ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
+          : inner.send(records)
+    })
+  })).pipe(Layer.provide(kafka))
+}
+
+const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
+  Effect.gen(function*() {
+    const ingestor = yield* Ingestor
+    return yield* ingestor.progress.pipe(
+      Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
+      Effect.timeoutOrElse({ duration: "15 seconds", orElse: () => ingestor.progress })
+    )
+  })
+
+describe("Ingestor: partners of a restart that does not complete", () => {
+  it.live("a restart that fails to read the tables leaves no partner partition retired for good", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const refusing = refusingDlqSends(kafka, 2)
+      const options = warehouseOptions("sqlite")
+      // Armed, the next table load is refused (as by a catalog that answers 403 for a moment): the
+      // restart that reads the tables fails once; the supervisor tries it again.
+      let refuseLoads = 0
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          loadTable: (id) =>
+            Effect.suspend(() =>
+              refuseLoads-- > 0
+                ? Effect.fail(catalogError(new CatalogRejected({ detail: "injected" })))
+                : catalog.loadTable(id)
+            )
+        }))
+      const send = movingStream()
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        // XYZ 1..40 on partition 0, then 41..50 on partition 1 (as after the topic gained partitions):
+        // the two partitions restart together.
+        yield* send(0, 40, 0)
+        yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
+        yield* send(40, 50, 1)
+        yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+        // Partition 0's actor fails on its DLQ; its first restart (with partition 1) cannot read the tables.
+        refuseLoads = 1
+        yield* poisonOn(0)
+        yield* waitFor((p) => p.restarts >= 3 && p.deadLettered >= 1 && p.uncommitted === 0)
+        // Partition 1 goes on.
+        yield* send(50, 60, 1)
+        const after = yield* waitFor((p) => p.written.trades >= 60 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+        return after
+      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
+      assert.strictEqual(progress.written.trades, 60, "partition 1's new records are ingested")
+      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 60)
+      assert.strictEqual(trades.distinctCoordinates, 60)
+    }), 60_000)
+
+  it.live("a restart interrupted by a revoke of its partition leaves no partner partition retired for good", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const refusing = refusingDlqSends(kafka, 2)
+      const options = warehouseOptions("sqlite")
+      // Armed, the next table load waits for `gate` (a slow catalog), saying so with `loading`.
+      let holdLoads = false
+      const loading = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          loadTable: (id) =>
+            Effect.suspend(() => {
+              if (!holdLoads) return catalog.loadTable(id)
+              holdLoads = false
+              return Deferred.succeed(loading, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(catalog.loadTable(id)))
+            })
+        }))
+      // The ingestor's onRevoke says when it begins.
+      const revoking = yield* Deferred.make<void>()
+      const source = Layer.effect(KafkaSource)(Effect.gen(function*() {
+        const inner = yield* KafkaSource
+        return KafkaSource.of({
+          ...inner,
+          subscribe: (opts) =>
+            inner.subscribe(opts.onRevoke === undefined ? opts : {
+              ...opts,
+              onRevoke: (tps) => Effect.andThen(Deferred.succeed(revoking, undefined), opts.onRevoke!(tps))
+            })
+        })
+      })).pipe(Layer.provide(kafka))
+      const send = movingStream()
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        // XYZ 1..40 on partition 1, then 41..50 on partition 0: the two partitions restart together.
+        yield* send(0, 40, 1)
+        yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
+        yield* send(40, 50, 0)
+        yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+        // Partition 1's actor fails on its DLQ; while its restart (with partition 0) reads the
+        // tables, a second member joins and takes partition 1 (members share partitions round robin).
+        holdLoads = true
+        yield* poisonOn(1)
+        yield* Deferred.await(loading)
+        const joining = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
+          const other = yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [TOPIC] })
+          assert.deepStrictEqual(yield* other.assignment, [{ topic: TOPIC, partition: 1 }])
+        })))
+        yield* Deferred.await(revoking)
+        // The catalog answers once the revoke is under way.
+        yield* Effect.sleep("200 millis")
+        yield* Deferred.succeed(gate, undefined)
+        // The second member left: partition 1 came back.
+        yield* Fiber.join(joining)
+        yield* waitFor((p) => p.partitions === 2 && p.deadLettered >= 1 && p.uncommitted === 0)
+        // Partition 0 goes on.
+        yield* send(50, 60, 0)
+        const after = yield* waitFor((p) => p.written.trades >= 60 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+        return after
+      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, source, refusing, lakehouse)))))
+      assert.strictEqual(progress.written.trades, 60, "partition 0's new records are ingested")
+      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 60)
+      assert.strictEqual(trades.distinctCoordinates, 60)
+    }), 60_000)
+})
