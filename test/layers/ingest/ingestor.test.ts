@@ -24,6 +24,7 @@ import { TableScanner, UnsupportedTableFeature } from "../../../src/services/Tab
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -118,21 +119,6 @@ const staleBatchFirst = Layer.effect(KafkaSource)(Effect.gen(function*() {
   })
 }))
 
-
-/** KafkaSink over `kafka` whose first `refusals` sends to a DLQ topic fail (a retryable fault past its budget). */
-const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number) => {
-  let refusalsLeft = refusals
-  return Layer.effect(KafkaSink)(Effect.gen(function*() {
-    const inner = yield* KafkaSink
-    return KafkaSink.of({
-      ...inner,
-      send: (records) =>
-        records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
-          ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
-          : inner.send(records)
-    })
-  })).pipe(Layer.provide(kafka))
-}
 describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("ingests every record exactly once, dead-letters poison, survives a restart", () =>
     Effect.gen(function*() {

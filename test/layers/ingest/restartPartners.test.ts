@@ -16,8 +16,9 @@ import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, CatalogRejected, catalogError } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaRejected, KafkaSource } from "../../../src/services/KafkaSource.ts"
+import { KafkaSource } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -50,21 +51,6 @@ const poisonOn = (partition: number) =>
   Effect.gen(function*() {
     yield* (yield* KafkaSink).send([{ topic: TOPIC, key: "XYZ", value: new Uint8Array(20), partition }])
   })
-
-/** KafkaSink over `kafka` whose first `refusals` sends to a DLQ topic fail: the partition's actor fails. */
-const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number) => {
-  let refusalsLeft = refusals
-  return Layer.effect(KafkaSink)(Effect.gen(function*() {
-    const inner = yield* KafkaSink
-    return KafkaSink.of({
-      ...inner,
-      send: (records) =>
-        records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
-          ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
-          : inner.send(records)
-    })
-  })).pipe(Layer.provide(kafka))
-}
 
 const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
   Effect.gen(function*() {
