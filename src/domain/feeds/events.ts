@@ -39,7 +39,9 @@ export interface SymbolCounts {
 
 /**
  * What a load read and emitted. `rowsRead` counts data lines that are neither blank nor a
- * header (ASX) or generated events (simulator); every row read is either emitted or dead-lettered.
+ * header (ASX) or generated events (simulator). ASX: every row read is either emitted or
+ * dead-lettered. Simulator: trades + quotes is rowsRead plus the injected duplicates (each emitted
+ * twice), less any event held back (out of order) when the feed was stopped (never emitted).
  */
 export interface FeedSummary {
   readonly source: string
