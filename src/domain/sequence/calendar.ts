@@ -3,9 +3,11 @@
  * sequence state machine (docs/sequence-integrity.md).
  *
  * The local date of an instant is found from the zone's UTC offset, which Intl gives
- * us; the offset is cached per 15-minute bucket of UTC (every offset in use since
- * 1970 is a multiple of 15 minutes and changes on a local quarter hour, so it is
- * constant within a bucket). The offsets come from zone.ts.
+ * us; the offset is cached per 15-minute bucket of UTC (offsets in use since 1970 are
+ * multiples of 15 minutes and almost all change on a local quarter hour, so they are
+ * constant within a bucket). A few changed at 00:01 local (Canada's Atlantic zones until
+ * 2011, Gaza and Hebron in 2010-11, Antarctica/Casey in 2020-22): a bucket whose offset
+ * changes inside it is not cached, its instants are read exactly. The offsets come from zone.ts.
  */
 import type { EpochMicros } from "../time.ts"
 import { makeZone, type Zone } from "../zone.ts"
@@ -52,6 +54,8 @@ export class ZoneCalendar {
     const cached = this.#offsets.get(bucket)
     if (cached !== undefined) return cached
     const offset = this.#zone.offsetAt(bucket * MS_PER_BUCKET)
+    // The offset changed inside the bucket (off a quarter hour): the instant's own, uncached.
+    if (this.#zone.offsetAt((bucket + 1) * MS_PER_BUCKET - 1000) !== offset) return this.#zone.offsetAt(ms)
     if (this.#offsets.size >= MAX_CACHED_BUCKETS) this.#offsets.clear()
     this.#offsets.set(bucket, offset)
     return offset

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ExchangeCalendars } from "../../../src/domain/sequence/calendar.ts"
+import { ExchangeCalendars, ZoneCalendar } from "../../../src/domain/sequence/calendar.ts"
 import {
   defaultRules,
   type SequenceMessage,
@@ -16,7 +16,7 @@ const MIN = 60 * 1_000_000
 const T0 = Date.UTC(2024, 2, 3, 23) * 1000
 
 /** Feeds (sequence, micros) pairs to one ASX stream and returns the verdicts. */
-const run = (messages: ReadonlyArray<readonly [bigint | number | null, number]>, rules: Partial<SequenceRules> = {}) => {
+const run = (messages: ReadonlyArray<readonly [bigint | number | null, number]>, rules: Partial<SequenceRules> = {}, zone?: string) => {
   const machine = new SequenceMachine({ ...defaultRules, ...rules })
   let state: StreamState | undefined
   const verdicts: Array<Verdict> = []
@@ -26,7 +26,8 @@ const run = (messages: ReadonlyArray<readonly [bigint | number | null, number]>,
       exchange_timestamp: ts,
       message_id: `m${i}`
     }
-    const next = transition(machine, calendars.forExchange("ASX"), "ASX", "BHP", state, message)
+    const calendar = zone === undefined ? calendars.forExchange("ASX") : new ZoneCalendar(zone)
+    const next = transition(machine, calendar, "ASX", "BHP", state, message)
     state = next.state
     verdicts.push(next.verdict)
   })
@@ -230,5 +231,18 @@ describe("ExchangeCalendars", () => {
     assert.isAtMost(c.size, 10_000)
     assert.strictEqual(c.forExchange("ASX").zone, "Australia/Sydney")
     assert.strictEqual(c.forExchange("X1").zone, "UTC")
+  })
+
+  it("local days are right where a zone changed its offset off a quarter hour (St. John's at 00:01 until 2011)", () => {
+    // 2010-11-07 00:01 NDT (UTC-2:30, 02:31 UTC) went back to 23:01 NST (UTC-3:30) on the 6th.
+    const calendar = new ZoneCalendar("America/St_Johns")
+    const format = new Intl.DateTimeFormat("en-CA", { timeZone: "America/St_Johns", year: "numeric", month: "2-digit", day: "2-digit" })
+    for (let ms = Date.UTC(2010, 10, 7, 2); ms <= Date.UTC(2010, 10, 7, 3); ms += 60_000) {
+      const [y, m, d] = format.format(ms).split("-").map(Number)
+      assert.strictEqual(calendar.localDay(ms * 1000), Date.UTC(y!, m! - 1, d!) / 86_400_000, new Date(ms).toISOString())
+    }
+    // 23:50 NDT then 23:05 NST on the 6th, a quarter of an hour later: the same trading day, no RESET.
+    const { kinds } = run([[500, Date.UTC(2010, 10, 7, 2, 20) * 1000], [1, Date.UTC(2010, 10, 7, 2, 35) * 1000]], {}, "America/St_Johns")
+    assert.deepStrictEqual(kinds, ["OK", "OUT_OF_ORDER"])
   })
 })
