@@ -1,18 +1,19 @@
 /**
  * The ingest gauges tell the truth about what this process owns: a process left without
- * partitions (more group members than partitions) shows no lag series and no freshness to alert on.
+ * partitions (more group members than partitions), or with only partitions that carry no exchange
+ * time, shows no lag series of others and no freshness to alert on.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { instrumentsTopicName } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
-import { instrumentsTopicName } from "../../../src/domain/wire.ts"
 import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
