@@ -35,6 +35,7 @@ export const Problems = [
   problem(413, "Body too large"),
   problem(429, "Rate limit exceeded (see Retry-After)"),
   problem(500, "Internal error (no details are ever returned)"),
+  problem(501, "The table uses an Iceberg format version or feature K2 does not read (unsupported_table)"),
   problem(503, "Not ready, the catalog unavailable, the query took longer than the server allows, or the SQL sandbox busy (see Retry-After)")
 ]
 

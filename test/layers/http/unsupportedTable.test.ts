@@ -43,6 +43,9 @@ layer(served(testOptions(), undefined, { trades: 200, quotes: 200 }), { timeout:
         assert.strictEqual(res.status, 501)
         assert.strictEqual(body.code, "unsupported_table")
         assert.include(body.detail, "s3://bucket/trades")
+        // The document declares it, so that a client generated from it expects the 501.
+        const spec = yield* Effect.promise(() => fetch(`${base}/openapi.json`).then((r) => r.json() as Promise<any>))
+        assert.property(spec.paths["/v1/trades"].get.responses, "501")
       }))
   }
 )
