@@ -17,7 +17,7 @@ import { Cause, Clock, type Duration, Effect, Exit, Fiber, Stream } from "effect
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { Instrument } from "../../domain/reference.ts"
 import { type AssetClassName, type DataType, Header, instrumentsTopicName, topicName } from "../../domain/wire.ts"
-import { KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
+import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { KafkaError } from "../../services/KafkaSource.ts"
 import { type FeedEvent, MarketFeed } from "../../services/MarketFeed.ts"
 
@@ -41,13 +41,16 @@ export interface Reconciliation {
 export interface PublishProgress {
   /** Events whose sends the broker acknowledged. */
   readonly events: number
+  /** From the start of the run to the broker's acknowledgement of the last of them. */
   readonly elapsedMs: number
+  /** When the broker acknowledged the last of them (Clock, epoch ms); the callback may come later. */
+  readonly acknowledgedAt: number
 }
 
 export interface PublishOptions {
   /** Records per producer send. */
   readonly batchSize?: number
-  /** Called after every acknowledged send. */
+  /** Called after every acknowledged send (once the next batch is ready, or at the end). */
   readonly onProgress?: (progress: PublishProgress) => Effect.Effect<void>
   /** The `k2-correlation-id` of this run's records; a new UUID by default. */
   readonly correlationId?: string
@@ -164,15 +167,18 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
 
   let sent = 0
   let acknowledged = 0
-  let inflight: Fiber.Fiber<ReadonlyArray<RecordMetadata>, KafkaError> | undefined
+  /** The send in flight; it ends with the time the broker acknowledged it. */
+  let inflight: Fiber.Fiber<number, KafkaError> | undefined
   /** Waits for the send in flight; then everything handed over so far is acknowledged. */
   const settle = Effect.gen(function*() {
     if (inflight === undefined) return
-    yield* Fiber.join(inflight)
+    // Told when it happened, not when it is seen: that is when the next batch is ready, up to
+    // the batching window later (a freshness measured from here came out that much too short).
+    const acknowledgedAt = yield* Fiber.join(inflight)
     inflight = undefined
     acknowledged = sent
     if (options.onProgress !== undefined) {
-      yield* options.onProgress({ events: acknowledged, elapsedMs: (yield* Clock.currentTimeMillis) - started })
+      yield* options.onProgress({ events: acknowledged, elapsedMs: acknowledgedAt - started, acknowledgedAt })
     }
   })
 
@@ -190,7 +196,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
         const records = new Array<ProducerRecord>(chunk.length)
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
         yield* settle
-        inflight = yield* Effect.forkChild(producer.send(records))
+        inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), Clock.currentTimeMillis))
         sent += chunk.length
       })
     ),

@@ -1,12 +1,12 @@
 /** The publisher on memory Kafka: a paced feed leaves as it is made, not once a batch fills. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import { publishFeed } from "../../../src/layers/produce/publisher.ts"
+import { publishFeed, type PublishProgress } from "../../../src/layers/produce/publisher.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
@@ -31,6 +31,40 @@ describe("publishFeed", () => {
         KafkaMemory.layerMemory(broker),
         Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
       )))
+    }))
+
+  it.effect("progress tells when each send was acknowledged, not when the next batch was ready (the freshness bench times from it)", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      // When the broker answered each send, in the publisher's own clock.
+      const answered: Array<number> = []
+      const timed = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) => Effect.tap(inner.send(records), () => Effect.map(Clock.currentTimeMillis, (t) => void answered.push(t)))
+        })
+      })).pipe(Layer.provide(memory))
+      const told: Array<PublishProgress> = []
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        const publishing = yield* Effect.forkChild(publishFeed(makeWireCodec(), {
+          stopAfter: "1 second",
+          onProgress: (p) => Effect.sync(() => void told.push(p))
+        }))
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("50 millis")
+        yield* Fiber.join(publishing)
+      }).pipe(Effect.provide(Layer.mergeAll(
+        memory,
+        timed,
+        Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
+      )))
+      assert.isAbove(told.length, 5)
+      assert.deepStrictEqual(told.map((p) => p.acknowledgedAt), answered)
+      // The clock starts at 0 here.
+      assert.deepStrictEqual(told.map((p) => p.elapsedMs), answered)
     }))
 
   it.effect("stopped after a while, it counts exactly what it sent, all of it acknowledged", () =>
