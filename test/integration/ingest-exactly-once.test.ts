@@ -7,16 +7,17 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Fiber, Stream } from "effect"
 import { dlqTopicName, Header } from "../../src/domain/wire.ts"
 import * as Kafkajs from "../../src/layers/kafka/kafkajs.ts"
-import { KafkaSource } from "../../src/services/KafkaSource.ts"
+import { type KafkaRecord, KafkaSource } from "../../src/services/KafkaSource.ts"
 import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
 import {
   assertExactlyOnce,
   checkTables,
   expectedRows,
   createTopics,
+  type IngestProcess,
   publish,
   type Scenario,
   spawnIngest,
@@ -45,17 +46,21 @@ describe("exactly-once ingestion on the real broker", () => {
       assert.isAtLeast(expectedRows(r), 990_000)
       const ingest = spawnIngest(s)
       const c = yield* waitForRows(s, expectedRows(r), 400_000)
-      yield* stop(ingest)
+      assert.strictEqual(yield* stop(ingest), 0, ingest.output())
       assert.isDefined(c, ingest.output())
-      assertExactlyOnce(c!, r, "1M")
+      // Once the process is gone, its drain included.
+      assertExactlyOnce(yield* checkTables(s), r, "1M")
     }), 600_000)
 
   it.live("ingest SIGKILLed at random moments 10 times while a producer keeps producing: 0 lost, 0 duplicated", () =>
     Effect.gen(function*() {
       const s = scenario()
       yield* createTopics(s)
+      // The producer runs until the last kill (its day is far longer), so every kill comes while
+      // records are still arriving, however long the processes take to start.
+      const killed = yield* Deferred.make<void>()
       const producer = yield* Effect.forkChild(
-        publish(s, { eventsPerSymbolPerDay: 20_000, pacing: { _tag: "Rate", eventsPerSecond: 5_000 } })
+        publish(s, { eventsPerSymbolPerDay: 1_000_000, pacing: { _tag: "Rate", eventsPerSecond: 5_000 } }, Deferred.await(killed))
       )
       // Each process is killed at a random moment after it has committed something of its own,
       // so every kill hits a working pipeline (start-up time varies a lot on a loaded machine).
@@ -63,68 +68,84 @@ describe("exactly-once ingestion on the real broker", () => {
       let committed = 0
       for (let i = 0; i < 10; i++) {
         // A SIGKILLed member haunts the group until its session times out: keep that short.
-        const p = spawnIngest(s, ["--session-timeout-ms", "6000"])
+        const p = yield* spawnOwned(s, ["--session-timeout-ms", "6000"])
         const before = committed
         const progressed = yield* waitForRows(s, before + 1, 120_000)
         committed = progressed === undefined ? before : progressed.trades.rows + progressed.quotes.rows
         const wait = Math.floor(Math.random() * 1_500)
         yield* Effect.sleep(`${wait} millis`)
+        assert.isUndefined(producer.pollUnsafe(), `the producer is still producing at kill ${i}`)
         yield* stop(p, "SIGKILL")
         assert.isAbove(committed, before, `process ${i} committed before it was killed\n${p.output()}`)
         kills.push(wait)
       }
+      yield* Deferred.succeed(killed, undefined)
       const r = yield* Fiber.join(producer)
+      assert.isTrue(r.stopped, "the producer was stopped, not at the end of its day")
       const last = spawnIngest(s)
       const c = yield* waitForRows(s, expectedRows(r), 300_000)
-      yield* stop(last)
-      assert.isDefined(c)
-      assertExactlyOnce(c!, r, `after ${kills.length} kills, ${kills.join(",")} ms after a commit`)
+      const code = yield* stop(last)
+      assert.isDefined(c, last.output())
+      assert.strictEqual(code, 0, last.output())
+      // What the tables hold once no process is left: the last one's drain included.
+      assertExactlyOnce(yield* checkTables(s), r, `after ${kills.length} kills, ${kills.join(",")} ms after a commit`)
     }), 600_000)
 
   it.live("rebalance: one of two members dies, the other takes its partitions; a zombie wakes and commits nothing twice", () =>
     Effect.gen(function*() {
       const s = scenario("postgres")
       yield* createTopics(s)
+      // Records keep coming until the zombie has woken and tried to commit.
+      const enough = yield* Deferred.make<void>()
       const producer = yield* Effect.forkChild(
-        publish(s, { eventsPerSymbolPerDay: 12_000, pacing: { _tag: "Rate", eventsPerSecond: 10_000 } })
+        publish(s, { eventsPerSymbolPerDay: 1_000_000, pacing: { _tag: "Rate", eventsPerSecond: 10_000 } }, Deferred.await(enough))
       )
       const fast = ["--session-timeout-ms", "6000"]
-      const a = spawnIngest(s, fast)
-      const b = spawnIngest(s, fast)
-      const z = spawnIngest(s, fast)
-      yield* Effect.sleep("6 seconds")
+      const a = yield* spawnOwned(s, fast)
+      const b = yield* spawnOwned(s, fast)
+      const z = yield* spawnOwned(s, fast)
+      const logs = () => `--- a ---\n${a.output()}\n--- b ---\n${b.output()}\n--- z ---\n${z.output()}`
+      // Each member owns partitions and has committed rows of its own: b and z hold work when hit.
+      for (const p of [a, b, z]) yield* outputShows(p, (out) => rowsCommittedBy(out) > 0, 120_000, logs)
       // b dies for good; z is frozen long enough for the group to give its partitions away.
       yield* stop(b, "SIGKILL")
       z.child.kill("SIGSTOP")
       yield* Effect.sleep("15 seconds")
       z.child.kill("SIGCONT")
+      // Woken, z flushes what it had buffered for partitions a owns now: the fence abandons that commit.
+      yield* outputShows(z, (out) => /flush failed, restarting \d+ partition\(s\) from the tables: .*another writer owns it/.test(out), 60_000, logs)
+      yield* Deferred.succeed(enough, undefined)
       const r = yield* Fiber.join(producer)
       const c = yield* waitForRows(s, expectedRows(r), 180_000)
       yield* stop(a)
       yield* stop(z)
-      const logs = `--- a ---\n${a.output()}\n--- z ---\n${z.output()}`
-      assert.isDefined(c, logs)
-      if (c!.trades.rows + c!.quotes.rows !== expectedRows(r)) console.log(logs)
-      assertExactlyOnce(c!, r, "rebalance + zombie")
+      assert.isDefined(c, logs())
+      const final = yield* checkTables(s)
+      if (final.trades.rows + final.quotes.rows !== expectedRows(r)) console.log(logs())
+      // What the tables hold once no process is left, the zombie's last commits included.
+      assertExactlyOnce(final, r, "rebalance + zombie")
     }), 600_000)
 
   it.live("broker restart during ingestion: recovers by itself, exactly once", () =>
     Effect.gen(function*() {
       const s = scenario()
       yield* createTopics(s)
-      const r = yield* publish(s, { eventsPerSymbolPerDay: 10_000 })
+      // Enough that ingesting it outlasts the broker's clean shutdown, which begins at the first rows.
+      const r = yield* publish(s, { eventsPerSymbolPerDay: 50_000 })
       const ingest = spawnIngest(s)
       // Stop the broker while ingestion is under way.
       yield* waitForRows(s, 1, 60_000)
       const script = path.resolve(import.meta.dirname, "../../scripts/kafka.sh")
       yield* Effect.sync(() => execFileSync("bash", [script, "stop"], { stdio: "pipe", timeout: 120_000 }))
+      const down = yield* checkTables(s)
+      assert.isBelow(down.trades.rows + down.quotes.rows, expectedRows(r), "the broker went down before ingestion ended")
       yield* Effect.sleep("3 seconds")
       yield* Effect.sync(() => execFileSync("bash", [script, "start"], { stdio: "pipe", timeout: 300_000 }))
       const c = yield* waitForRows(s, expectedRows(r), 300_000)
-      yield* stop(ingest)
+      const code = yield* stop(ingest)
       assert.isDefined(c, ingest.output())
-      assertExactlyOnce(c!, r, "broker restart")
-      assert.strictEqual(ingest.child.exitCode, 0, `a drained ingest exits 0\n${ingest.output()}`)
+      assertExactlyOnce(yield* checkTables(s), r, "broker restart")
+      assert.strictEqual(code, 0, `a drained ingest exits 0\n${ingest.output()}`)
     }), 600_000)
 
   it.live("a drain that cannot commit exits 1 and says why; the next start ingests its records, exactly once", () =>
@@ -152,7 +173,8 @@ describe("exactly-once ingestion on the real broker", () => {
       const second = spawnIngest(s)
       const c = yield* waitForRows(s, expectedRows(r), 120_000)
       assert.strictEqual(yield* stop(second), 0, second.output())
-      assertExactlyOnce(c!, r, "after a failed drain")
+      assert.isDefined(c, second.output())
+      assertExactlyOnce(yield* checkTables(s), r, "after a failed drain")
     }), 300_000)
 
   /**
@@ -198,37 +220,73 @@ describe("exactly-once ingestion on the real broker", () => {
       const ingest = spawnIngest(s)
       const c = yield* waitForRows(s, expectedRows(r), 240_000)
       yield* Effect.sleep("2 seconds")
-      yield* stop(ingest)
-      assertExactlyOnce(c!, r, "poison")
-      const dlq = yield* countDeadLetters(s)
-      assert.strictEqual(dlq.total, r.totals.poison)
-      assert.isTrue(dlq.withReason === dlq.total, "every dead letter carries its reason")
+      assert.strictEqual(yield* stop(ingest), 0, ingest.output())
+      assert.isDefined(c, ingest.output())
+      assertExactlyOnce(yield* checkTables(s), r, "poison")
+      const letters = yield* readTopics(s, topicsOf(s.exchange).map(dlqTopicName), "dlq-reader")
+      assert.strictEqual(letters.length, r.totals.poison)
+      // Where each letter says it came from holds the very record: its value and its message id
+      // (a poison record carries its own id in k2-correlation-id), each poison record once.
+      const sources = new Map(
+        (yield* readTopics(s, topicsOf(s.exchange), "source-reader")).map((x) => [`${x.topic}:${x.partition}:${x.record.offset}`, x.record])
+      )
+      const ids = new Set<string>()
+      for (const { record, topic } of letters) {
+        const h = record.headers
+        const context = JSON.stringify(h)
+        // The simulator's poison is garbage led by 0xff or JSON text: neither is a Confluent frame.
+        assert.strictEqual(h[Header.dlqReason], "NotFramed", context)
+        assert.include(h[Header.dlqDetail] ?? "", "magic byte", context)
+        assert.strictEqual(`${h[Header.dlqSourceTopic]}.dlq`, topic, context)
+        const source = sources.get(`${h[Header.dlqSourceTopic]}:${h[Header.dlqSourcePartition]}:${h[Header.dlqSourceOffset]}`)
+        assert.isDefined(source, `no source record at the letter's coordinates: ${context}`)
+        assert.deepStrictEqual(record.value, source!.value, context)
+        assert.match(h[Header.correlationId] ?? "", /:poison-\d+$/, context)
+        assert.strictEqual(h[Header.correlationId], source!.headers[Header.correlationId], context)
+        ids.add(h[Header.correlationId]!)
+      }
+      assert.strictEqual(ids.size, r.totals.poison, "every poison record has a letter of its own")
     }), 600_000)
 })
 
 
-/** Reads both DLQ topics to their end: how many dead letters, and how many carry a reason. */
-const countDeadLetters = (s: Scenario) =>
+/** `spawnIngest`, SIGKILLed at the end of the test if still running (a failed check leaves none behind). */
+const spawnOwned = (s: Scenario, extra: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => spawnIngest(s, extra)),
+    (p) => Effect.sync(() => p.child.exitCode === null && p.child.signalCode === null && p.child.kill("SIGKILL"))
+  )
+
+/** Rows the process says it committed (its last progress line), 0 before its first. */
+const rowsCommittedBy = (out: string) => Number([...out.matchAll(/rows committed (\d+)/g)].at(-1)?.[1] ?? 0)
+
+/** Polls `p`'s output until `test` holds; fails with `logs` if the time is up or `p` exits first. */
+const outputShows = (p: IngestProcess, test: (out: string) => boolean, timeoutMs: number, logs: () => string) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!test(p.output())) {
+      if (p.child.exitCode !== null || Date.now() > deadline) assert.fail(`pid ${p.child.pid}: not seen in its output\n${logs()}`)
+      yield* Effect.sleep("250 millis")
+    }
+  })
+
+/** Every record of `topics`, read to their ends by a group of its own, with where each is. */
+const readTopics = (s: Scenario, topics: ReadonlyArray<string>, reader: string) =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* KafkaSource
-    const dlqTopics = topicsOf(s.exchange).map(dlqTopicName)
-    const consumer = yield* source.subscribe({ groupId: `${s.group}-dlq-reader`, topics: dlqTopics, startFrom: "earliest" })
-    const marks = yield* Effect.forEach(dlqTopics, (t) => consumer.watermarks(t))
+    const consumer = yield* source.subscribe({ groupId: `${s.group}-${reader}`, topics, startFrom: "earliest" })
+    const marks = yield* Effect.forEach(topics, (t) => consumer.watermarks(t))
     const end = marks.flat().reduce((n, m) => n + Number(m.high - m.low), 0)
-    let total = 0
-    let withReason = 0
+    const records: Array<{ readonly topic: string; readonly partition: number; readonly record: KafkaRecord }> = []
     if (end > 0) {
       yield* consumer.batches.pipe(
         Stream.takeUntil((batch) => {
-          for (const record of batch.records) {
-            total++
-            if ((record.headers[Header.dlqReason] ?? "").length > 0) withReason++
-          }
-          return total >= end
+          for (const record of batch.records) records.push({ topic: batch.topic, partition: batch.partition, record })
+          return records.length >= end
         }),
         Stream.runDrain,
-        Effect.timeout("60 seconds")
+        Effect.timeout("120 seconds")
       )
     }
-    return { total, withReason, end }
-  })).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-dlq" })))
+    return records
+  })).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: `k2-test-${reader}` })))

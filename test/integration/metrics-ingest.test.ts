@@ -6,7 +6,7 @@
  */
 import { assert, beforeAll, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { createTopics, publish, spawnIngest, stop, uniqueExchange, checkTables, type Scenario } from "../support/ingestHarness.ts"
+import { assertExactlyOnce, checkTables, createTopics, publish, type Scenario, spawnIngest, stop, uniqueExchange } from "../support/ingestHarness.ts"
 import { ensureBroker } from "../support/kafka.ts"
 import { warehouseOptions } from "../support/warehouse.ts"
 import { isServeMetric, missingIn, parseExposition, type Series, usedFamilies } from "../layers/telemetry/opsMetrics.ts"
@@ -76,6 +76,8 @@ describe("ingest /metrics", () => {
 
       // The counters agree with the tables and the publisher.
       const tables = yield* checkTables(s)
+      // Counters agreeing with tables that lost or doubled rows would prove nothing.
+      assertExactlyOnce(tables, r, "metrics")
       assert.strictEqual(sum(series, "k2_ingest_records_written_total", { table: "trades" }), tables.trades.rows)
       assert.strictEqual(sum(series, "k2_ingest_records_written_total", { table: "quotes" }), tables.quotes.rows)
       assert.strictEqual(sum(series, "k2_ingest_dead_letters_total"), r.totals.poison)

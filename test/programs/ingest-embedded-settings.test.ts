@@ -42,6 +42,9 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       const first = yield* run(options.warehouse, ["--seed", "1", "--events", "40"])
       assert.strictEqual(first.code, 0, first.out)
       const before = yield* checkTables(scenario)
+      // Else "the tables keep the first run alone" and "nothing is written twice" hold of empty tables.
+      assert.isAbove(before.trades.rows, 0, first.out)
+      assert.isAbove(before.quotes.rows, 0, first.out)
 
       const seed = yield* run(options.warehouse, ["--seed", "2", "--events", "80"])
       assert.strictEqual(seed.code, 2, seed.out)

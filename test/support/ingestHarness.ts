@@ -51,9 +51,12 @@ export const createTopics = (s: Scenario) =>
     yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([...topicsOf(s.exchange), instrumentsTopicName(s.exchange)], s.partitions)!)
   }).pipe(Effect.provide(Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-admin" })))
 
-/** Publishes a simulated session of `symbols × perSymbol` events (plus injected faults). */
-export const publish = (s: Scenario, simulator: Feeds.SimulatorConfig) =>
-  publishFeed(makeWireCodec(), { batchSize: 2_000 }).pipe(
+/**
+ * Publishes a simulated session of `symbols × perSymbol` events (plus injected faults); with
+ * `stop`, only until it completes: the counts are of what was sent and acknowledged by then.
+ */
+export const publish = (s: Scenario, simulator: Feeds.SimulatorConfig, stop?: Effect.Effect<void>) =>
+  publishFeed(makeWireCodec(), { batchSize: 2_000, ...(stop === undefined ? {} : { stop }) }).pipe(
     Effect.provide(Layer.merge(
       Feeds.layerSimulator({ ...simulator, exchange: s.exchange }),
       Kafkajs.layerKafkajs({ brokers: kafkaBrokers, clientId: "k2-test-producer" })
