@@ -108,6 +108,9 @@ export async function benchSequence(): Promise<Record<string, number | string>> 
   const checkpointStart = process.hrtime.bigint()
   const checkpoint = last!.tracker.checkpoint()
   const checkpointMs = Number(process.hrtime.bigint() - checkpointStart) / 1e6
+  const restoreStart = process.hrtime.bigint()
+  new SequenceTrackerState({ capacity: STREAMS }).restore(checkpoint)
+  const restoreMs = Number(process.hrtime.bigint() - restoreStart) / 1e6
 
   return {
     "streams / capacity": `${STREAMS} / ${STREAMS}`,
@@ -119,7 +122,8 @@ export async function benchSequence(): Promise<Record<string, number | string>> 
     "events per 2M messages": last!.events,
     "verdicts by kind": JSON.stringify(stats.verdicts),
     "checkpoint of 10k streams, bytes": checkpoint.length,
-    "checkpoint of 10k streams, ms": Math.round(checkpointMs * 10) / 10
+    "checkpoint of 10k streams, ms": Math.round(checkpointMs * 10) / 10,
+    "restore of 10k streams, ms": Math.round(restoreMs * 10) / 10
   }
 }
 

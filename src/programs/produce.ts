@@ -118,6 +118,8 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     }
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }
+  // Else the simulator's day goes to the topics the files were meant for (--source defaults to sim).
+  if (Option.isSome(options.dir)) throw new UsageError("--dir: for --source asx only (the default source is the simulator)")
   if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError("give --rate or --speed, not both")
   // A bad code is the user's input (exit 2), refused before Kafka, not a feed failure later.
   if (!isExchangeCode(options.exchange)) throw new UsageError(`--exchange: "${options.exchange}" ${EXCHANGE_CODE_RULE}`)

@@ -48,6 +48,9 @@ describe.concurrent("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--rate", "10"], "--rate: for --source sim only")
     }))
 
+  it.effect("a load directory without --source asx (the simulator's day was published in its place)", () =>
+    refused(["--brokers", "127.0.0.1:1", "--dir", "."], "--dir: for --source asx only"))
+
   it.effect("an empty broker list (the client would quietly try localhost:9092)", () =>
     refused(["--brokers", ""], "--brokers: \"\" is not a comma-separated list of host:port"))
 

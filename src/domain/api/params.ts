@@ -99,15 +99,15 @@ export const parseSymbols = (text: string | undefined, max: number): ReadonlyArr
   return [...new Set(list)].sort()
 }
 
-/** A positive integer within [min, max], or the fallback when absent. */
+/** An integer within [min, max], or the fallback when absent. */
 export const parseIntParam = (
   name: string,
   text: string | undefined,
   options: { readonly min: number; readonly max: number; readonly fallback?: number }
 ): number | undefined | BadParam => {
   if (text === undefined || text === "") return options.fallback
-  // Any count of digits: past the safe integers a value is out of range, not "not an integer".
-  if (!/^\d+$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
+  // Any count of digits, signed: past the safe integers, or below 0, a value is out of range, not "not an integer".
+  if (!/^-?\d+$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n < options.min || n > options.max) {
     const detail = `must be from ${options.min} to ${options.max}, got ${text}`

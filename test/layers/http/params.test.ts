@@ -13,6 +13,14 @@ describe("API params", () => {
     assert.include((lookback as BadParam).detail, "must be from 0 to 10")
   })
 
+  it("a negative integer is out of range (limit=-1 was \"not an integer\")", () => {
+    const limit = parseIntParam("limit", "-1", { min: 1, max: 10 }) as BadParam
+    assert.strictEqual(limit.code, "limit_out_of_range")
+    assert.strictEqual(limit.detail, "must be from 1 to 10, got -1")
+    assert.strictEqual((parseIntParam("lookback_us", "-5", { min: 0, max: 10 }) as BadParam).detail, "must be from 0 to 10, got -5")
+    assert.strictEqual((parseIntParam("limit", "-x", { min: 1, max: 10 }) as BadParam).detail, "\"-x\" is not an integer")
+  })
+
   it("instants: ISO, dates, micros; junk and out-of-range refused", () => {
     assert.strictEqual(parseInstant("from", "2024-01-02"), Date.UTC(2024, 0, 2) * 1000)
     assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000001Z"), Date.UTC(2024, 0, 2) * 1000 + 1)
