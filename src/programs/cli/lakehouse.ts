@@ -4,8 +4,11 @@ import * as path from "node:path"
 import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 import { nonBlank, optionalSetting, setting } from "./flags.ts"
+import { identifierOf, type TableName } from "../../domain/tables.ts"
+import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
+import { Catalog } from "../../services/Catalog.ts"
 
 const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//.test(value)
 const isRestUrl = (value: string) => /^https?:\/\//.test(value)
@@ -77,6 +80,24 @@ export class NoWarehouse extends Schema.TaggedError<NoWarehouse>()("NoWarehouse"
   }
 }
 
+/**
+ * A warehouse copied or moved as a folder: the catalog inside it names each table by its absolute
+ * location, still the old place. Working on it would write there, and its orphan removal would
+ * delete the newer files of the warehouse still at the old place as not its own.
+ */
+export class MovedWarehouse extends Schema.TaggedError<MovedWarehouse>()("MovedWarehouse", {
+  warehouse: Schema.String,
+  table: Schema.String,
+  location: Schema.String
+}) {
+  override get message() {
+    return `the catalog in ${this.warehouse} keeps table ${this.table} at ${this.location}, outside it: the warehouse ` +
+      "was copied or moved (its catalog names absolute locations), and working on it here would change the files " +
+      "at that place (its maintenance would delete the ones it does not know). Work on the warehouse at that " +
+      "place; for a second one, ingest into a new directory"
+  }
+}
+
 /** The warehouse and catalog flags' values. */
 export interface LakehouseSettings {
   readonly warehouse: string
@@ -84,9 +105,46 @@ export interface LakehouseSettings {
   readonly catalogName: string
 }
 
-/** The lakehouse the flags name. */
-export const lakehouseOf = (options: LakehouseSettings) =>
-  Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog: catalogChoice(options) })
+/** The lakehouse the flags name; refused when its own catalog keeps its tables elsewhere (MovedWarehouse). */
+export const lakehouseOf = (options: LakehouseSettings) => {
+  const catalog = catalogChoice(options)
+  const layer = Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog })
+  // Only a SQLite catalog inside the warehouse travels with it; another catalog may keep tables anywhere.
+  const travels = catalog._tag === "sqlite" && isWithin(real(options.warehouse), real(path.dirname(catalog.path)), true)
+  return travels ? Layer.effectDiscard(tablesInside(options.warehouse)).pipe(Layer.provideMerge(layer)) : layer
+}
+
+const TABLES: ReadonlyArray<TableName> = ["trades", "quotes", "sequence_events", "instruments"]
+
+/** A path with its symbolic links resolved where it exists (a moved warehouse's old place may not). */
+const real = (p: string) => {
+  try {
+    return fs.realpathSync(p)
+  } catch {
+    return path.resolve(p)
+  }
+}
+
+const isWithin = (dir: string, p: string, orSame = false) => {
+  const relative = path.relative(dir, p)
+  return (orSame && relative === "") || (relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative))
+}
+
+/** Fails with MovedWarehouse when a table of the catalog lies on the local disk outside `warehouse`. */
+const tablesInside = (warehouse: string) =>
+  Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const root = real(warehouse)
+    for (const table of TABLES) {
+      const loaded = yield* catalog.loadTable(identifierOf(table)).pipe(
+        Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.undefined)
+      )
+      const location = loaded?.metadata.location
+      if (location !== undefined && isLocalLocation(location) && !isWithin(root, real(localPath(location)))) {
+        return yield* new MovedWarehouse({ warehouse: root, table, location })
+      }
+    }
+  })
 
 /** The SQLite catalog file the flags name when it does not exist yet (it is then created empty), else undefined. */
 export const missingSqliteCatalog = (options: LakehouseSettings): string | undefined => {
