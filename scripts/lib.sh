@@ -1,14 +1,24 @@
-# Shared by scripts/kafka.sh and scripts/rest-catalog.sh: one Java service started from Maven
-# Central jars, with a pid file, a log and a lock. The caller sets `name`, `here` (its pom.xml),
-# `home`, `lib`, `log`, `pidfile`, `endpoint`, `stop_seconds`, and defines `answers` (exit 0 when
-# the service responds), `describe` (print what the service says about itself) and `launch`
-# (start it in the background, writing $pidfile). Optional: `java` and `java_min` (the JVM, default
-# `java` 17+), and `unpack` (run in $lib after the jars are copied there).
+# Shared by scripts/kafka.sh, scripts/schema-registry.sh and scripts/rest-catalog.sh: one Java
+# service started from Maven Central jars, with a pid file, a log and a lock. The caller sets
+# `name`, `here` (its pom.xml), `home`, `lib`, `log`, `pidfile`, `endpoint`, `stop_seconds`, and
+# defines `answers` (exit 0 when the service responds), `describe` (print what the service says
+# about itself) and `launch` (start it in the background, writing $pidfile; its command line
+# names $home, which is how a pid file's process is known to be the service). Optional: `java`
+# and `java_min` (the JVM, default `java` 17+), and `unpack` (run in $lib after the jars are
+# copied there).
 
 say() { echo "$name: $*"; }
 
+# The pid file's process, when it is still this service: its command line names $home (the
+# service's jars, log or properties are there). A pid file outlives its server (a reboot, a killed
+# JVM) and the pid goes to another process, which `start` would wait for and `stop` would kill.
 pid_alive() {
-  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  local pid args
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(cat "$pidfile")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  args="$(ps -ww -o args= -p "$pid" 2>/dev/null)" || return 1
+  [[ "$args" == *"$home/"* ]]
 }
 
 fetch_jars() {

@@ -88,6 +88,13 @@ describe("docker-compose.yml", () => {
     assert.strictEqual(keyOf(services.get("kafka") ?? [], "image"), `apache/kafka:${version}`)
   })
 
+  it("keeps Kafka's log dirs in its volume (the image's default is /tmp/kraft-combined-logs, lost with the container)", () => {
+    const lines = services.get("kafka") ?? []
+    const logDirs = lines.map((l) => /^ {6}KAFKA_LOG_DIRS: (.+)$/.exec(l)?.[1]).find((v) => v !== undefined)
+    assert.isDefined(logDirs, "kafka sets no KAFKA_LOG_DIRS")
+    assert.include(lines, `    - kafka-data:${logDirs}:rw`)
+  })
+
   it("builds ingest, serve and the REST catalog from Dockerfiles that exist", () => {
     for (const name of ["ingest", "serve", "rest-catalog"]) {
       const lines = services.get(name) ?? []
