@@ -50,7 +50,9 @@ const line = (e: ReplayEvent) =>
  */
 export const republishTopic = Effect.fnUntraced(function*(topic: string, partitions: number) {
   const admin = yield* KafkaAdmin
-  yield* admin.ensureTopics([{ name: topic, partitions }])
+  // Only when missing: ensureTopics would grow an existing topic with fewer, moving its keys
+  // between partitions for good (a topic cannot shrink).
+  if (!(yield* admin.listTopics()).includes(topic)) yield* admin.ensureTopics([{ name: topic, partitions }])
   const [described] = yield* admin.describeTopics([topic])
   if (described !== undefined && described.partitions > partitions) {
     yield* Effect.logWarning(
@@ -193,7 +195,8 @@ const replay = Command.make("replay", {
     if (Option.isSome(a.topic)) {
       const topic = a.topic.value
       if (!isValidKafkaTopicName(topic)) throw new UsageError(`--topic: ${JSON.stringify(topic)} is not a Kafka topic name`)
-      if (parseTopicName(topic.replace(/\.dlq$/, "")) !== undefined) {
+      const source = topic.replace(/\.dlq$/, "")
+      if (parseTopicName(source) !== undefined || parseInstrumentsTopicName(source) !== undefined) {
         throw new UsageError(`--topic: ${topic} is a source topic; republishing there would feed ingestion its history again`)
       }
     }

@@ -116,6 +116,8 @@ describe.concurrent("npm run query and replay, refused requests", () => {
         ["replay", [...day, "--window-rows", "5"], "--window-rows"],
         ["replay", [...day, "--speed", "0"], "--speed"],
         ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"],
+        // An instruments topic is a source topic too: compacted by symbol, its instruments would go.
+        ["replay", [...day, "--topic", "reference.instruments.asx", "--brokers", "127.0.0.1:1"], "is a source topic"],
         // A blank group names no marker: nothing to continue from.
         ["replay", ["--from", "2024-01-02", "--follow", "--brokers", "127.0.0.1:1", "--group", " "], "consumer group"],
         // The registry's subjects are named by --topics, not by the markers' topics.

@@ -30,4 +30,15 @@ describe("npm run replay --topic, the topic's partitions", () => {
       assert.include(said[0], "wide already has 4 partitions")
       assert.include(said[0], "not across symbols")
     }))
+
+  it.effect("a topic that already has fewer partitions than asked keeps them: --partitions applies to a new topic", () =>
+    Effect.gen(function*() {
+      const broker = new MemoryBroker()
+      yield* Effect.flatMap(KafkaAdmin, (admin) => admin.ensureTopics([{ name: "backtest", partitions: 1 }])).pipe(Effect.provide(layerMemory(broker)))
+      yield* warnings(republishTopic("backtest", 4), broker)
+      // Growing it would move its consumers' keys between partitions for good (Kafka cannot shrink a topic).
+      assert.strictEqual(broker.topic("backtest").partitions.length, 1)
+      yield* warnings(republishTopic("fresh", 4), broker)
+      assert.strictEqual(broker.topic("fresh").partitions.length, 4)
+    }))
 })

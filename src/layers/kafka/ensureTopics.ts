@@ -80,7 +80,16 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
     if (present.length > 0) {
       const { toGrow, toAlter } = topicChanges(present, yield* calls.describe(present.map((s) => s.name)))
       if (toGrow.length > 0) {
-        yield* calls.grow(toGrow)
+        yield* calls.grow(toGrow).pipe(
+          // Grown meanwhile by another process (produce and ingest starting together): the broker
+          // refuses a count a topic already has. Refused with a topic still short, it stays a failure.
+          Effect.catchIf(
+            (e) => e.reason._tag === "KafkaRejected",
+            (e) =>
+              Effect.flatMap(calls.describe(toGrow.map((s) => s.name)), (now) =>
+                topicChanges(toGrow, now).toGrow.length === 0 ? Effect.void : Effect.fail(e))
+          )
+        )
         grown.push(...toGrow.map((s) => s.name))
       }
       if (toAlter.length > 0) yield* calls.alter(toAlter)

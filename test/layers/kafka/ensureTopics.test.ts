@@ -1,7 +1,9 @@
-/** The wait for new partitions' leaders that both real clients' ensureTopics share. */
+/** The wait for new partitions' leaders that both real clients' ensureTopics share, and ensureTopics over the clients' calls. */
 import { assert, describe, it } from "@effect/vitest"
-import { untilLed } from "../../../src/layers/kafka/ensureTopics.ts"
-import { KafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
+import { Effect } from "effect"
+import type { TopicSpec } from "../../../src/domain/wire.ts"
+import { ensureTopicsWith, untilLed } from "../../../src/layers/kafka/ensureTopics.ts"
+import { KafkaError, kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 
 const quick = { timeoutMs: 200, pollMs: 5 }
 
@@ -37,4 +39,53 @@ describe("untilLed", () => {
     const error = await untilLed("createTopics", ["a"], probe([refused]).led, quick).then(() => undefined, (e: unknown) => e)
     assert.strictEqual(error, refused)
   })
+})
+
+/**
+ * A cluster as the clients' calls see it. `grow` refuses a count a topic already has, as a broker
+ * answers CreatePartitions (INVALID_PARTITIONS), and any growth when `policy` says why;
+ * `afterDescribe` runs after the first describe (another process acting meanwhile).
+ */
+const fakeCluster = (partitions: Map<string, number>, options: { readonly afterDescribe?: () => void; readonly policy?: string }) => {
+  let described = 0
+  const refuse = (detail: string) => Effect.fail(kafkaError(new KafkaRejected({ operation: "createPartitions", detail })))
+  return ensureTopicsWith({
+    list: () => Effect.sync(() => [...partitions.keys()]),
+    create: (missing) => Effect.sync(() => (missing.forEach((s) => partitions.set(s.name, s.partitions)), [])),
+    describe: (names) =>
+      Effect.sync(() => {
+        const out = names.map((name) => ({ name, partitions: partitions.get(name) ?? 0, config: {} }))
+        if (described++ === 0) options.afterDescribe?.()
+        return out
+      }),
+    grow: (topics: ReadonlyArray<TopicSpec>) =>
+      Effect.forEach(topics, (s) =>
+        options.policy !== undefined
+          ? refuse(`POLICY_VIOLATION: ${options.policy}`)
+          : (partitions.get(s.name) ?? 0) >= s.partitions
+          ? refuse(`INVALID_PARTITIONS: Topic already has ${partitions.get(s.name)} partition(s).`)
+          : Effect.sync(() => void partitions.set(s.name, s.partitions)), { discard: true }),
+    alter: () => Effect.void
+  })
+}
+
+describe("ensureTopicsWith", () => {
+  const trades = "market.equities.trades.asx"
+
+  it.effect("a topic another process grew since it was described (produce and ingest starting together) is as specified, not a failure", () =>
+    Effect.gen(function*() {
+      const partitions = new Map([[trades, 12]])
+      const ensure = fakeCluster(partitions, { afterDescribe: () => partitions.set(trades, 24) })
+      const result = yield* ensure([{ name: trades, partitions: 24 }])
+      assert.deepStrictEqual(result.existing, [trades])
+      assert.strictEqual(partitions.get(trades), 24)
+    }))
+
+  it.effect("a growth refused while the topic still has fewer partitions fails with the broker's reason", () =>
+    Effect.gen(function*() {
+      const ensure = fakeCluster(new Map([[trades, 12]]), { policy: "no more partitions" })
+      const refused = yield* Effect.flip(ensure([{ name: trades, partitions: 24 }]))
+      assert.instanceOf(refused.reason, KafkaRejected)
+      assert.include(refused.message, "POLICY_VIOLATION")
+    }))
 })
