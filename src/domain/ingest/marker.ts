@@ -24,6 +24,9 @@ export const TOPIC_IDS_PREFIX = "k2.kafka.topic-ids."
 
 export const topicIdsKey = (group: string) => `${TOPIC_IDS_PREFIX}${group}`
 
+/** Summary keys naming a partition's sequence tracker checkpoint, a side file (by its location). */
+export const CHECKPOINT_PREFIX = "k2.sequence.checkpoint."
+
 /** The id of each topic whose offsets a marker holds, where it is known. */
 export type TopicIds = ReadonlyMap<string, string>
 

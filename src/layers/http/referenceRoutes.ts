@@ -4,6 +4,7 @@ import type { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot, parseSymbols } from "../../domain/api/params.ts"
+import { CHECKPOINT_PREFIX } from "../../domain/ingest/marker.ts"
 import type { TableName } from "../../domain/tables.ts"
 import { formatIsoMicros } from "../../domain/time.ts"
 import { CatalogError } from "../../services/Catalog.ts"
@@ -58,6 +59,11 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
         })
       })
 
+      // A checkpoint's entry names its side file by location: the file name says which one without
+      // telling a reader the server's directories (no answer does: problems.ts, sql.ts).
+      const withoutPaths = (summary: Readonly<Record<string, string>>) =>
+        Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, k.startsWith(CHECKPOINT_PREFIX) ? v.slice(v.lastIndexOf("/") + 1) : v]))
+
       const snapshotsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
         readonly params: { readonly table: TableName }
         readonly query: { readonly format?: "json" | "csv" | "parquet" | undefined }
@@ -76,7 +82,7 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
           run: (selector) =>
             (selector?._tag === "ById" ? engine.snapshots(params.table, { upTo: selector.snapshotId }) : Effect.succeed([])).pipe(Effect.map((list) => ({
               // An instant as every other answer writes one (toISOString stops at milliseconds).
-              rows: list.map((s) => ({ ...s, time: formatIsoMicros(s.timestampMs * 1000) })),
+              rows: list.map((s) => ({ ...s, summary: withoutPaths(s.summary), time: formatIsoMicros(s.timestampMs * 1000) })),
               scanned: [],
               rowsReturned: list.length,
               elapsedMs: 0

@@ -5,7 +5,7 @@
  */
 import { Effect, Metric, Result, type Tracer } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
-import { fence } from "../../domain/ingest/marker.ts"
+import { CHECKPOINT_PREFIX, fence } from "../../domain/ingest/marker.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import type { RowBuffer } from "../../domain/rows.ts"
@@ -23,7 +23,7 @@ import { atomically, ingestedBelow, type DataTable, type PartitionState, type Pa
 export const SEQUENCE_EVENTS = identifierOf("sequence_events")
 
 /** Summary key of one partition's tracker checkpoint (a side file; DESIGN.md step 2). */
-export const checkpointKey = (group: string, key: TpKey) => `k2.sequence.checkpoint.${group}.${key}`
+export const checkpointKey = (group: string, key: TpKey) => `${CHECKPOINT_PREFIX}${group}.${key}`
 
 /** What one flush commits for one partition. */
 export interface Taken {
