@@ -24,6 +24,7 @@ import {
   waitForRows
 } from "../support/ingestHarness.ts"
 import { ensureBroker } from "../support/kafka.ts"
+import { alive } from "../support/programs.ts"
 import { uniqueCatalogName } from "../support/postgres.ts"
 import { tempWarehouse } from "../support/warehouse.ts"
 
@@ -65,15 +66,6 @@ const restCatalog = (command: "start" | "stop") => {
 const answers = async () => {
   try {
     return (await fetch(`${restUri}/v1/config`, { signal: AbortSignal.timeout(2_000) })).ok
-  } catch {
-    return false
-  }
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
   } catch {
     return false
   }

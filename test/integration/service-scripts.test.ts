@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { alive } from "../support/programs.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
 
@@ -22,15 +23,6 @@ const SCRIPTS = [
 const sleeper = (args: ReadonlyArray<string>) => {
   const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 120_000)", ...args], { stdio: "ignore" })
   return child
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** `script stop`, its exit code and output; not spawnSync: the test's processes must be reaped meanwhile. */

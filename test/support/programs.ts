@@ -12,6 +12,16 @@ import type * as Lakehouse from "../../src/layers/lakehouse.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
 
+/** Whether a process of this pid still lives (signal 0 tests it without signalling). */
+export const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** A port no one listens on right now (the OS picks it). */
 export const freePort = () =>
   new Promise<number>((resolve, reject) => {

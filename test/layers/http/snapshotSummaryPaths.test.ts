@@ -6,10 +6,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { CHECKPOINT_PREFIX } from "../../../src/domain/ingest/marker.ts"
-import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
-import { identifierOf } from "../../../src/domain/tables.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
 import { auth, baseUrl, get, KEYS, served, testOptions } from "../../integration/http-support.ts"
+import { commitOnCurrent } from "../../support/snapshots.ts"
 
 layer(served(testOptions(), undefined, { trades: 20, quotes: 20 }), { timeout: 120_000, excludeTestServices: true })(
   "GET /v1/snapshots/{table}",
@@ -17,31 +15,16 @@ layer(served(testOptions(), undefined, { trades: 20, quotes: 20 }), { timeout: 1
     it.effect("names a checkpoint's side file without its directories", () =>
       Effect.gen(function*() {
         const base = yield* baseUrl
-        const catalog = yield* Catalog
-        // Any table's summary is listed alike; the fixture has trades (ingest's are sequence_events').
-        const id = identifierOf("trades")
-        const { metadata } = yield* catalog.loadTable(id)
-        const parent = currentSnapshot(metadata)!
         const key = `${CHECKPOINT_PREFIX}k2-ingest.market.equities.trades.asx:0`
-        const file = `${metadata.location}/metadata/k2-sequence-0b7c.json`
-        const snapshotId = parent["snapshot-id"] + 1n
-        yield* catalog.commitTable(id, [], [
-          {
-            action: "add-snapshot",
-            snapshot: {
-              ...parent,
-              "snapshot-id": snapshotId,
-              "parent-snapshot-id": parent["snapshot-id"],
-              "sequence-number": metadata["last-sequence-number"] + 1n,
-              summary: { ...parent.summary, [key]: file }
-            }
-          },
-          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
-        ])
+        // Any table's summary is listed alike; the fixture has trades (ingest's are sequence_events').
+        // The side file beside the parent's manifest list, in the table's metadata directory.
+        const metadata = yield* commitOnCurrent("trades", (parent) => ({
+          summary: { ...parent.summary, [key]: parent["manifest-list"].replace(/[^/]*$/, "k2-sequence-0b7c.json") }
+        }))
         const res = yield* get(`${base}/v1/snapshots/trades`, auth(KEYS.full))
         const text = yield* Effect.promise(() => res.text())
         assert.strictEqual(res.status, 200, text)
-        const rows = (JSON.parse(text) as { data: ReadonlyArray<{ snapshot_id?: string; snapshotId?: string; summary: Record<string, string> }> }).data
+        const rows = (JSON.parse(text) as { data: ReadonlyArray<{ summary: Record<string, string> }> }).data
         const row = rows.find((r) => r.summary[key] !== undefined)
         assert.isDefined(row, text)
         assert.strictEqual(row!.summary[key], "k2-sequence-0b7c.json")

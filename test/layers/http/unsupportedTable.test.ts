@@ -4,10 +4,8 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
-import { identifierOf } from "../../../src/domain/tables.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
 import { auth, baseUrl, get, KEYS, served, testOptions } from "../../integration/http-support.ts"
+import { commitOnCurrent } from "../../support/snapshots.ts"
 import { DAY, T0 } from "../query/data.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
@@ -18,26 +16,11 @@ layer(served(testOptions(), undefined, { trades: 200, quotes: 200 }), { timeout:
     it.effect("is 501 unsupported_table naming the feature", () =>
       Effect.gen(function*() {
         const base = yield* baseUrl
-        const catalog = yield* Catalog
-        const id = identifierOf("trades")
-        const { metadata } = yield* catalog.loadTable(id)
-        const parent = currentSnapshot(metadata)!
         // Another engine's snapshot whose manifests live on object storage K2 does not reach.
-        const snapshotId = parent["snapshot-id"] + 1n
-        yield* catalog.commitTable(id, [], [
-          {
-            action: "add-snapshot",
-            snapshot: {
-              ...parent,
-              "snapshot-id": snapshotId,
-              "parent-snapshot-id": parent["snapshot-id"],
-              "sequence-number": metadata["last-sequence-number"] + 1n,
-              "manifest-list": "s3://bucket/trades/metadata/snap-foreign.avro",
-              summary: { operation: "append" }
-            }
-          },
-          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
-        ])
+        yield* commitOnCurrent("trades", () => ({
+          "manifest-list": "s3://bucket/trades/metadata/snap-foreign.avro",
+          summary: { operation: "append" }
+        }))
         const res = yield* get(`${base}/v1/trades?from=${iso(T0)}&to=${iso(T0 + DAY)}`, auth(KEYS.full))
         const body = (yield* Effect.promise(() => res.json())) as { code: string; detail: string }
         assert.strictEqual(res.status, 501)
