@@ -133,6 +133,11 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
         // Extensions cannot be downloaded here; never try (only built-ins are used).
         autoinstall_known_extensions: "false",
         autoload_known_extensions: "false",
+        // DuckDB's cache of the file blocks it read kept 12-20 KiB of every Parquet file a query
+        // touched, deleted ones too, until its memory limit (80 % of RAM): a serve reading the files
+        // ingestion commits (a few a second) grew by up to gigabytes a day. The files are local:
+        // the OS caches them.
+        enable_external_file_cache: "false",
         ...(options.threads === undefined ? {} : { threads: String(options.threads) })
       })
     ),

@@ -152,10 +152,18 @@ const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Eff
 // Codec helpers
 
 
-/** UTF-8 of record keys and header names: a few symbols and names repeat on every record. */
+/** Keys and header names this short are cached (sent) or interned (received). */
+const SHORT_NAME = 32
+
+/**
+ * UTF-8 of record keys and header names: a few symbols and names repeat on every record. Short
+ * ones only (as `internedUtf8` reads them): a dead letter carries its poison record's key and
+ * header names, each distinct and of any length, which were all kept until 100,000 of them.
+ */
 const utf8Cache = new Map<string, Buffer>()
 const UTF8_CACHE_ENTRIES = 100_000
 const cachedUtf8 = (s: string): Buffer => {
+  if (s.length > SHORT_NAME) return Buffer.from(s, "utf8")
   let b = utf8Cache.get(s)
   if (b === undefined) {
     if (utf8Cache.size >= UTF8_CACHE_ENTRIES) utf8Cache.clear()
@@ -205,7 +213,6 @@ const toMessage = (r: ProducerRecord): PMessage => {
  */
 const interned = new Map<string, string>()
 const INTERNED_ENTRIES = 100_000
-const SHORT_NAME = 32
 const internedUtf8 = (b: Buffer): string => {
   const s = b.toString("utf8")
   const known = interned.get(s)

@@ -51,6 +51,26 @@ describe("platformatic layer, producer", () => {
       [["__proto__", [...Buffer.from("p")]], ["constructor", [...Buffer.from("c")]], ["toString", [...Buffer.from("t")]], ["b", [0x80, 0xfe]]]
     )
   })
+  it("a long record key or header name is not kept after its send (a dead letter carries a poison record's own)", async () => {
+    const sent: Array<{ key?: Buffer; headers?: Map<Buffer, Buffer> }> = []
+    replace(Producer.prototype, "send", async function(options: { messages: Array<{ topic: string; key?: Buffer; headers?: Map<Buffer, Buffer> }> }) {
+      sent.push(...options.messages)
+      return { offsets: options.messages.map((m) => ({ topic: m.topic, partition: 0, offset: 0n })) }
+    } as never)
+    // Distinct 64 KiB keys and header names, as poison records may carry: each kept would hold its bytes until 100,000 of them.
+    const long = (i: number) => `${i}:`.padEnd(64 * 1024, "x")
+    const record = (i: number) => ({ topic: "t.dlq", key: long(i), value: Uint8Array.of(1), headers: { [long(i)]: "v" } })
+    const exit = await Effect.runPromise(Effect.exit(Effect.gen(function*() {
+      const sink = yield* KafkaSink
+      for (let i = 0; i < 20; i++) yield* sink.send([record(i)])
+      yield* sink.send([record(0)])
+    }).pipe(Effect.provide(layer()))))
+    assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? String(exit.cause) : "")
+    const [first, again] = [sent[0]!, sent[20]!]
+    assert.isTrue(first.key!.equals(again.key!))
+    assert.notStrictEqual(first.key, again.key, "the first long key was still held after 19 other sends")
+    assert.notStrictEqual([...first.headers!.keys()][0], [...again.headers!.keys()][0], "the first long header name was still held")
+  })
 })
 
 describe("platformatic layer, ensureTopics", () => {
