@@ -42,6 +42,16 @@ export const classifySqlError = (error: unknown): SqlFailure => {
   return "other"
 }
 
+/**
+ * SQLite would not run the statement: another connection's lock (SQLITE_BUSY, SQLITE_LOCKED, after
+ * busy_timeout), a read-only file (SQLITE_READONLY) or a full disk (SQLITE_FULL). Its transaction is
+ * rolled back: it changed nothing, unlike a statement whose connection broke on the way back.
+ */
+export const isSqliteRefusal = (error: unknown): boolean => {
+  const e = error as { code?: string; errcode?: number } | null | undefined
+  return e?.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && [5, 6, 8, 13].includes(e.errcode & 0xff)
+}
+
 /** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. */
 export const sqliteDriver = (path: string): SqlDriver => {
   if (path !== ":memory:") fs.mkdirSync(dirname(path), { recursive: true })

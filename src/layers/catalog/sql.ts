@@ -40,7 +40,7 @@ import {
 } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { foreignStorage, isLocalLocation } from "../iceberg/fileio.ts"
-import { classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
+import { classifySqlError, isSqliteRefusal, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
 import { failureText } from "./failureText.ts"
 
 const DDL = [
@@ -323,12 +323,14 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         )
       ).pipe(
         // The statement may have run before the connection broke: the caller must look before
-        // retrying. One the database refused (a location longer than its column) changed nothing.
+        // retrying. One the database refused (a location longer than its column) changed nothing,
+        // nor did one SQLite would not run (locked by another process, read-only, disk full): its metadata file is nobody's.
         Effect.mapError((e) =>
-          classifySqlError(e.cause) === "refused"
+          classifySqlError(e.cause) === "refused" || isSqliteRefusal(e.cause)
             ? sqlFailure(e.cause)
             : catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
-        )
+        ),
+        Effect.tapError((e) => e.reason._tag === "CommitStateUnknown" ? Effect.void : files.remove(location).pipe(Effect.ignore))
       )
       if (swapped === 0) {
         yield* files.remove(location).pipe(Effect.ignore)
@@ -339,12 +341,14 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   })
 })
 
-const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
+/** `file` names the catalog in its failure: SQLite's own words ("unable to open database file") name none. */
+const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions, file?: string) =>
   Layer.effect(Catalog)(
     Effect.acquireRelease(
       Effect.try({
         try: open,
-        catch: (cause) => catalogError(new CatalogUnavailable({ detail: `cannot open the catalog: ${failureText(cause)}` }))
+        catch: (cause) =>
+          catalogError(new CatalogUnavailable({ detail: `cannot open the catalog${file === undefined ? "" : ` ${file}`}: ${failureText(cause)}` }))
       }),
       (driver) => Effect.promise(() => driver.close().catch(() => undefined))
     ).pipe(
@@ -354,7 +358,7 @@ const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
 
 /** The embedded default: a SQLite file beside the warehouse. */
 export const layerSqlite = (options: SqlCatalogOptions & { readonly path: string }) =>
-  layerFor(() => sqliteDriver(options.path), options)
+  layerFor(() => sqliteDriver(options.path), options, options.path)
 
 export const layerPostgres = (options: SqlCatalogOptions & { readonly url: string; readonly queryTimeoutMs?: number }) =>
   layerFor(() => postgresDriver(options.url, options.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: options.queryTimeoutMs }), options)

@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
@@ -9,9 +10,10 @@ import { tables } from "../../../src/domain/tables.ts"
 import { type SqlDriver, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
 import * as Catalogs from "../../../src/layers/catalog/sql.ts"
 import * as FileIOs from "../../../src/layers/iceberg/fileio.ts"
-import type { CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { Catalog, type CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { catalogContract } from "./catalogContract.ts"
+import { tempDir } from "../../support/tempDir.ts"
 
 catalogContract("in-memory SQLite, in-memory files", () =>
   Catalogs.layerMemory({ name: "k2", warehouse: "file:///warehouse" }).pipe(Layer.provide(FileIOs.layerMemory)))
@@ -302,4 +304,62 @@ describe("SQL catalog: format versions K2 does not read", () => {
       assert.strictEqual(error.reason._tag === "TableFileError" ? error.reason.reason._tag : undefined, "UnsupportedFormatVersion")
       assert.include(error.message, "market_data.trades is Iceberg format version 3")
     }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: a SQLite file that refuses the swap", () => {
+  // Both real SQLite refusals: the file locked by another process's write transaction (what the
+  // catalog's connection meets once its busy_timeout runs out), and a catalog.db that is read-only.
+  const cases = [
+    { name: "locked by another process", message: "database is locked", open: (file: string) => new DatabaseSync(file), lock: true },
+    { name: "read-only", message: "readonly database", open: (file: string) => new DatabaseSync(file, { readOnly: true }), lock: false }
+  ]
+  for (const c of cases) {
+    it.effect(`a commit on a catalog ${c.name} is CatalogUnavailable, not an unknown outcome, and leaves no metadata file behind`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const file = path.join(dir, "catalog.db")
+        const sqlite = sqliteDriver(file)
+        const refusing = c.open(file)
+        const driver: SqlDriver = {
+          ...sqlite,
+          execute: async (sql, params = []) =>
+            sql.trimStart().startsWith("UPDATE")
+              ? Number(refusing.prepare(sql.replace(/\$(\d+)/g, "?$1")).run(...params).changes)
+              : sqlite.execute(sql, params)
+        }
+        const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+        yield* catalog.createNamespace("market_data")
+        const id = { namespace: "market_data", name: "trades" }
+        const created = yield* catalog.createTable(id, tables.trades)
+        const holder = new DatabaseSync(file)
+        if (c.lock) holder.exec("BEGIN IMMEDIATE")
+        const error = yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }]))
+        if (c.lock) holder.exec("ROLLBACK")
+        holder.close()
+        refusing.close()
+        assert.strictEqual(error.reason._tag, "CatalogUnavailable")
+        assert.include(error.message, c.message)
+        // SQLite ran none of it: the new metadata file is nobody's.
+        const metadataDir = path.dirname(FileIOs.localPath(created.metadataLocation))
+        assert.deepStrictEqual(fs.readdirSync(metadataDir), [path.basename(created.metadataLocation)])
+        assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, created.metadataLocation)
+      }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+  }
+})
+
+describe("SQL catalog: a SQLite file that cannot be opened", () => {
+  it.effect("the failure names the file (SQLite's own words name none)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      // A directory where the catalog file should be (as for a warehouse whose catalog.db was made a folder).
+      const file = path.join(dir, "catalog.db")
+      fs.mkdirSync(file)
+      const error = yield* Effect.flip(
+        Effect.asVoid(Effect.service(Catalog)).pipe(
+          Effect.provide(Catalogs.layerSqlite({ name: "k2", path: file, warehouse: FileIOs.fileLocation(dir) }).pipe(Layer.provide(FileIOs.layer)))
+        )
+      )
+      assert.strictEqual(error.reason._tag, "CatalogUnavailable")
+      assert.include(error.message, file)
+    }).pipe(Effect.scoped))
 })
