@@ -95,6 +95,17 @@ describe("docker-compose.yml", () => {
     assert.include(lines, `    - kafka-data:${logDirs}:rw`)
   })
 
+  it("starts ingest once the services it asks at start answer: Kafka, the schema registry, the REST catalog", () => {
+    const ingest = services.get("ingest") ?? []
+    for (const name of ["kafka", "schema-registry", "rest-catalog"]) {
+      // `depends_on:` then `      <name>:` then `        condition: service_healthy`.
+      const at = ingest.indexOf(`      ${name}:`)
+      assert.isAbove(at, -1, `ingest does not depend on ${name}`)
+      assert.strictEqual(ingest[at + 1]?.trim(), "condition: service_healthy", `ingest does not wait for ${name} to be healthy`)
+      assert.include(services.get(name) ?? [], "    healthcheck:", `${name} has no healthcheck`)
+    }
+  })
+
   it("builds ingest, serve and the REST catalog from Dockerfiles that exist", () => {
     for (const name of ["ingest", "serve", "rest-catalog"]) {
       const lines = services.get(name) ?? []

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 import { nonBlank, optionalSetting, setting } from "./flags.ts"
-import { identifierOf, type TableName } from "../../domain/tables.ts"
+import { tables } from "../../domain/tables.ts"
 import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
@@ -114,8 +114,6 @@ export const lakehouseOf = (options: LakehouseSettings) => {
   return travels ? Layer.effectDiscard(tablesInside(options.warehouse)).pipe(Layer.provideMerge(layer)) : layer
 }
 
-const TABLES: ReadonlyArray<TableName> = ["trades", "quotes", "sequence_events", "instruments"]
-
 /** A path with its symbolic links resolved where it exists (a moved warehouse's old place may not). */
 const real = (p: string) => {
   try {
@@ -135,13 +133,13 @@ const tablesInside = (warehouse: string) =>
   Effect.gen(function*() {
     const catalog = yield* Catalog
     const root = real(warehouse)
-    for (const table of TABLES) {
-      const loaded = yield* catalog.loadTable(identifierOf(table)).pipe(
+    for (const { name, namespace } of Object.values(tables)) {
+      const loaded = yield* catalog.loadTable({ namespace, name }).pipe(
         Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.undefined)
       )
       const location = loaded?.metadata.location
       if (location !== undefined && isLocalLocation(location) && !isWithin(root, real(localPath(location)))) {
-        return yield* new MovedWarehouse({ warehouse: root, table, location })
+        return yield* new MovedWarehouse({ warehouse: root, table: `${namespace}.${name}`, location })
       }
     }
   })
