@@ -24,32 +24,30 @@ export interface SqlDriver {
   close(): Promise<void>
 }
 
-/** Why a driver call failed, as the catalog needs to know it. */
-export type SqlFailure = "unique-violation" | "refused" | "connection" | "other"
+/**
+ * Why a driver call failed, as the catalog needs to know it. `not-run`: SQLite would not run the
+ * statement (another connection's lock past busy_timeout, a read-only file, a full disk); its
+ * transaction is rolled back, so it changed nothing, unlike one whose connection broke on the way back.
+ */
+export type SqlFailure = "unique-violation" | "refused" | "not-run" | "connection" | "other"
+
+/** SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_FULL (primary result codes). */
+const SQLITE_NOT_RUN = [5, 6, 8, 13]
 
 export const classifySqlError = (error: unknown): SqlFailure => {
   const e = error as { code?: string; errcode?: number; message?: string }
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.
   if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message ?? "")) return "unique-violation"
+  if (e.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && SQLITE_NOT_RUN.includes(e.errcode & 0xff)) return "not-run"
   // PostgreSQL class 22 (data exception: a value too long for its column) and 23 (integrity): the
   // statement itself is refused, changed nothing, and would be refused again.
   if (/^2[23]/.test(e.code ?? "")) return "refused"
-  // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources), node socket errors; SQLite busy/locked.
+  // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources), node socket errors; SQLite busy/locked without its code.
   if (
     /^(08|57P|53)/.test(e.code ?? "") || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code ?? "") ||
     /database is locked|SQLITE_BUSY|Connection terminated|timeout/i.test(e.message ?? "")
   ) return "connection"
   return "other"
-}
-
-/**
- * SQLite would not run the statement: another connection's lock (SQLITE_BUSY, SQLITE_LOCKED, after
- * busy_timeout), a read-only file (SQLITE_READONLY) or a full disk (SQLITE_FULL). Its transaction is
- * rolled back: it changed nothing, unlike a statement whose connection broke on the way back.
- */
-export const isSqliteRefusal = (error: unknown): boolean => {
-  const e = error as { code?: string; errcode?: number } | null | undefined
-  return e?.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && [5, 6, 8, 13].includes(e.errcode & 0xff)
 }
 
 /** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. */

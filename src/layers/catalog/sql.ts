@@ -40,7 +40,7 @@ import {
 } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { foreignStorage, isLocalLocation } from "../iceberg/fileio.ts"
-import { classifySqlError, isSqliteRefusal, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
+import { classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
 import { failureText } from "./failureText.ts"
 
 const DDL = [
@@ -325,11 +325,12 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         // The statement may have run before the connection broke: the caller must look before
         // retrying. One the database refused (a location longer than its column) changed nothing,
         // nor did one SQLite would not run (locked by another process, read-only, disk full): its metadata file is nobody's.
-        Effect.mapError((e) =>
-          classifySqlError(e.cause) === "refused" || isSqliteRefusal(e.cause)
+        Effect.mapError((e) => {
+          const failure = classifySqlError(e.cause)
+          return failure === "refused" || failure === "not-run"
             ? sqlFailure(e.cause)
             : catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
-        ),
+        }),
         Effect.tapError((e) => e.reason._tag === "CommitStateUnknown" ? Effect.void : files.remove(location).pipe(Effect.ignore))
       )
       if (swapped === 0) {
