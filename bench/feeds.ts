@@ -14,6 +14,7 @@ import { Rng } from "../src/domain/feeds/random.ts"
 import { layerAsx } from "../src/layers/feeds/asx.ts"
 import { layerSimulator, type SimulatorConfig } from "../src/layers/feeds/simulator.ts"
 import { MarketFeed } from "../src/services/MarketFeed.ts"
+import { benchCount } from "./settings.ts"
 
 const drain = Effect.gen(function*() {
   const feed = yield* MarketFeed
@@ -68,7 +69,7 @@ export const writeAsxDir = (dir: string, companies: number, rows: number): numbe
 }
 
 export async function benchFeeds(): Promise<Record<string, number | string>> {
-  const target = Number(process.env.K2_BENCH_FEED_EVENTS ?? 1_000_000)
+  const target = benchCount("K2_BENCH_FEED_EVENTS")
   const out: Record<string, number | string> = {}
 
   // Simulator: 20 symbols, one day sized to `target` events.

@@ -28,6 +28,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { sha256Hex } from "../src/layers/http/config.ts"
+import { benchCount, benchCounts } from "./settings.ts"
 
 const KEY = "bench-key"
 const START = Date.UTC(2024, 0, 1)
@@ -133,13 +134,13 @@ export const benchHttpEffect = (): Effect.Effect<Record<string, number | string>
       execFile("wrk", ["--version"], (error, stdout) => resume(Effect.succeed(error === null || stdout.includes("wrk"))))
     })
     if (!hasWrk) return yield* Effect.fail(new Error("wrk is not installed: apt-get install -y wrk"))
-    const total = Number(process.env["K2_BENCH_TRADES"] ?? 50_000_000)
+    const total = benchCount("K2_BENCH_TRADES")
     const warehouse = path.resolve(".k2", "bench", `query-${total}`)
     if (!fs.existsSync(path.join(warehouse, "catalog.db"))) {
       return yield* Effect.fail(new Error(`no bench table at ${warehouse}: run npm run bench -- query first`))
     }
-    const seconds = Number(process.env["K2_BENCH_HTTP_SECONDS"] ?? 10)
-    const curve = (process.env["K2_BENCH_HTTP_CONNECTIONS"] ?? "8,16,32").split(",").map(Number)
+    const seconds = benchCount("K2_BENCH_HTTP_SECONDS")
+    const curve = benchCounts("K2_BENCH_HTTP_CONNECTIONS")
     const connections = curve[Math.floor(curve.length / 2)]!
     const pin = os.availableParallelism() > 1 && (yield* run("taskset", ["-V"]).pipe(Effect.as(true), Effect.catch(() => Effect.succeed(false))))
 

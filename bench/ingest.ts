@@ -32,8 +32,8 @@ import { ensureBroker, kafkaBrokers } from "../test/support/kafka.ts"
 import { warehouseOptions } from "../test/support/warehouse.ts"
 import { bareConsumeRate } from "./bareConsume.ts"
 import { cpuBetween, machineTicks, type Ticks } from "./machineCpu.ts"
+import { benchCount, benchText } from "./settings.ts"
 
-const EVENTS = Number(process.env.K2_BENCH_INGEST_EVENTS ?? 500_000)
 
 /**
  * The environment and node flags of package.json's `ingest` script (malloc arenas, V8 heap
@@ -64,10 +64,10 @@ const scenario = (): Scenario => {
     partitions: 12,
     options: warehouseOptions("sqlite"),
     // K2_BENCH_INGEST_NODE_FLAGS adds flags for a look inside the child (e.g. --cpu-prof).
-    nodeFlags: [...NPM_INGEST.flags, ...(process.env.K2_BENCH_INGEST_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
+    nodeFlags: [...NPM_INGEST.flags, ...(benchText("K2_BENCH_INGEST_NODE_FLAGS").split(/\s+/).filter(Boolean))],
     nodeEnv: NPM_INGEST.env,
     // K2_BENCH_INGEST_CHILD_LOG keeps what the child prints (with e.g. --trace-gc-nvp).
-    ...(process.env.K2_BENCH_INGEST_CHILD_LOG ? { logFile: process.env.K2_BENCH_INGEST_CHILD_LOG } : {})
+    ...(benchText("K2_BENCH_INGEST_CHILD_LOG") === "" ? {} : { logFile: benchText("K2_BENCH_INGEST_CHILD_LOG") })
   }
 }
 
@@ -145,7 +145,7 @@ const throughput = (client: string) =>
     if (client !== "kafkajs" && client !== "platformatic") return yield* Effect.die(new Error(`no bare client ${client}: kafkajs or platformatic`))
     const s = scenario()
     yield* createTopics(s)
-    const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(EVENTS / SYMBOLS) })
+    const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(benchCount("K2_BENCH_INGEST_EVENTS") / SYMBOLS) })
     const total = r.totals.trades + r.totals.quotes
     // The bare client first, on the same topics: it also warms the broker's page cache alike for both.
     const bare = yield* Effect.promise(() => bareConsumeRate(client, kafkaBrokers[0]!, topicsOf(s.exchange), total))
@@ -234,7 +234,7 @@ export const benchIngestEffect = () =>
     yield* Effect.sync(ensureBroker)
     const results: Record<string, number | string> = {}
     const flags = [...Object.entries(NPM_INGEST.env).map(([k, v]) => `${k}=${v}`), ...NPM_INGEST.flags].join(" ")
-    for (const client of process.env.K2_BENCH_INGEST_CLIENTS?.split(",") ?? ["platformatic", "kafkajs"]) {
+    for (const client of benchText("K2_BENCH_INGEST_CLIENTS").split(",")) {
       const t = yield* throughput(client)
       results[`${client}: messages/s, first to last commit (${t.total} pre-filled)`] = t.steady
       results[`${client}: messages/s, process start to last commit`] = t.wall
@@ -247,7 +247,7 @@ export const benchIngestEffect = () =>
       results[`${client}: ingest peak RSS MB, as \`npm run ingest\` runs it (${flags})`] = t.peak
     }
     // At the default commit interval (the target: p99 <= 2 x interval), and at 300 ms.
-    const intervals = process.env.K2_BENCH_INGEST_FRESHNESS === "0" ? [] : [defaultIngestConfig.commitIntervalMs, 300]
+    const intervals = benchText("K2_BENCH_INGEST_FRESHNESS") === "0" ? [] : [defaultIngestConfig.commitIntervalMs, 300]
     for (const interval of intervals) {
       const f = yield* freshness("platformatic", interval)
       results[`freshness p50 / p99 ms, commit interval ${interval} ms (${FRESHNESS_RATE / 1000}k events/s, ${f.n} samples after the warm-up, ${f.unseen} never seen)`] = `${f.p50} / ${f.p99}`

@@ -17,9 +17,10 @@ import { layerPlatformatic } from "../src/layers/kafka/platformatic.ts"
 import { KafkaSource } from "../src/services/KafkaSource.ts"
 import { bareConsumeRate } from "./bareConsume.ts"
 import { makeTrades } from "../test/support/fixtures.ts"
+import { benchCount, benchText } from "./settings.ts"
 
 const { Kafka, logLevel } = kafkajs
-const BROKER = process.env.K2_BENCH_KAFKA_BROKER ?? "127.0.0.1:9092"
+const BROKER = benchText("K2_BENCH_KAFKA_BROKER") || "127.0.0.1:9092"
 const PARTITIONS = 12
 const CHUNK = 5_000
 
@@ -27,8 +28,8 @@ const rate = (n: number, ms: number) => Math.round(n / (ms / 1000))
 const progress = (stage: string) => console.error(`[bench kafka] ${new Date().toISOString()} ${stage}`)
 
 export async function benchKafka(): Promise<Record<string, number | string>> {
-  const N = Number(process.env.K2_BENCH_KAFKA_MESSAGES ?? 500_000)
-  if (process.env.K2_BENCH_KAFKA_BROKER === undefined) {
+  const N = benchCount("K2_BENCH_KAFKA_MESSAGES")
+  if (benchText("K2_BENCH_KAFKA_BROKER") === "") {
     execFileSync("bash", [path.resolve(import.meta.dirname, "../scripts/kafka.sh"), "start"], { stdio: "inherit" })
   }
   const codec = makeWireCodec()

@@ -22,6 +22,7 @@ import { IcebergSink } from "../src/services/IcebergSink.ts"
 import { Maintenance } from "../src/services/Maintenance.ts"
 import { TableScanner } from "../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../test/support/fixtures.ts"
+import { benchCount } from "./settings.ts"
 
 const DAY = 86_400_000_000
 const trades = { namespace: "market_data", name: "trades" }
@@ -44,10 +45,10 @@ const BARS = `symbol, time_bucket(INTERVAL 1 MINUTE, exchange_timestamp) AS t,
   arg_max(price, exchange_timestamp) AS c, sum(quantity) AS v, count(*) AS n`
 
 export const benchMaintenanceEffect = (): Effect.Effect<Record<string, number | string>, unknown> => {
-  const commits = Number(process.env.K2_BENCH_MAINT_COMMITS ?? 23_400)
-  const rowsPerCommit = Number(process.env.K2_BENCH_MAINT_ROWS ?? 10)
-  const firstExpiryAt = Math.min(commits, Number(process.env.K2_BENCH_FIRST_EXPIRY ?? 2_000))
-  const expireEvery = Number(process.env.K2_BENCH_EXPIRE_EVERY ?? 1_000)
+  const commits = benchCount("K2_BENCH_MAINT_COMMITS")
+  const rowsPerCommit = benchCount("K2_BENCH_MAINT_ROWS")
+  const firstExpiryAt = Math.min(commits, benchCount("K2_BENCH_FIRST_EXPIRY"))
+  const expireEvery = benchCount("K2_BENCH_EXPIRE_EVERY")
   const window = 50
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-bench-maint-"))
   const lake = MaintenanceLayer.layer().pipe(

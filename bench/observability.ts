@@ -18,9 +18,8 @@ import { otlpEnv, otlpReceiver } from "../test/support/otlp.ts"
 import { freePort } from "../test/support/programs.ts"
 import { warehouseOptions } from "../test/support/warehouse.ts"
 import { ingestRun } from "./ingest.ts"
+import { benchCount } from "./settings.ts"
 
-const EVENTS = Number(process.env.K2_BENCH_OBS_EVENTS ?? 500_000)
-const ROUNDS = Number(process.env.K2_BENCH_OBS_ROUNDS ?? 3)
 const SYMBOLS = 20
 
 const median = (xs: ReadonlyArray<number>) => {
@@ -38,7 +37,7 @@ export const benchObservabilityEffect = () =>
     const base: Scenario = { exchange, group: "", partitions: 12, options: warehouseOptions("sqlite") }
     fs.rmSync(base.options.warehouse, { recursive: true, force: true })
     yield* createTopics(base)
-    const r = yield* publish(base, { eventsPerSymbolPerDay: Math.round(EVENTS / SYMBOLS) })
+    const r = yield* publish(base, { eventsPerSymbolPerDay: Math.round(benchCount("K2_BENCH_OBS_EVENTS") / SYMBOLS) })
     const total = r.totals.trades + r.totals.quotes
 
     let runs = 0
@@ -60,7 +59,7 @@ export const benchObservabilityEffect = () =>
 
     const off: Array<number> = []
     const on: Array<number> = []
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < benchCount("K2_BENCH_OBS_ROUNDS"); round++) {
       for (const mode of round % 2 === 0 ? [false, true] : [true, false]) (mode ? on : off).push(yield* run(mode))
     }
     const ratios = on.map((x, i) => x / off[i]!)

@@ -25,8 +25,9 @@ import { kafkaLayer, type KafkaClient } from "../src/programs/cli/kafka.ts"
 import { KafkaAdmin } from "../src/services/KafkaSink.ts"
 import { type FeedEvent, MarketFeed } from "../src/services/MarketFeed.ts"
 import { writeAsxDir } from "./feeds.ts"
+import { benchCount, benchText } from "./settings.ts"
 
-const BROKER = process.env.K2_BENCH_KAFKA_BROKER ?? "127.0.0.1:9092"
+const BROKER = benchText("K2_BENCH_KAFKA_BROKER") || "127.0.0.1:9092"
 const PARTITIONS = 12
 
 const progress = (stage: string) => console.error(`[bench produce] ${new Date().toISOString()} ${stage}`)
@@ -75,8 +76,8 @@ const exchangeOf = () => `B${Date.now().toString(36).toUpperCase()}${runs++}`
 
 export const benchProduceEffect = () =>
   Effect.gen(function*() {
-    const target = Number(process.env.K2_BENCH_PRODUCE_EVENTS ?? 1_000_000)
-    if (process.env.K2_BENCH_KAFKA_BROKER === undefined) {
+    const target = benchCount("K2_BENCH_PRODUCE_EVENTS")
+    if (benchText("K2_BENCH_KAFKA_BROKER") === "") {
       execFileSync("bash", [path.resolve(import.meta.dirname, "../scripts/kafka.sh"), "start"], { stdio: "inherit" })
     }
     const out: Record<string, number | string> = { partitions: PARTITIONS }

@@ -24,6 +24,7 @@ import { IcebergSink } from "../src/services/IcebergSink.ts"
 import { QueryEngine } from "../src/services/QueryEngine.ts"
 import { ReplayEngine } from "../src/services/ReplayEngine.ts"
 import { TableScanner } from "../src/services/TableScanner.ts"
+import { benchCount } from "./settings.ts"
 
 const DAY = 86_400_000_000
 const HOUR = 3_600_000_000
@@ -177,9 +178,9 @@ const BARS_SQL = `WITH t AS (
   FROM t GROUP BY ALL ORDER BY symbol, bucket`
 
 export const benchQueryEffect = () => {
-  const total = Number(process.env["K2_BENCH_TRADES"] ?? 50_000_000)
-  const runs = Number(process.env["K2_BENCH_RUNS"] ?? 11)
-  const pacedSeconds = Number(process.env["K2_BENCH_PACED_SECONDS"] ?? 60)
+  const total = benchCount("K2_BENCH_TRADES")
+  const runs = benchCount("K2_BENCH_RUNS")
+  const pacedSeconds = benchCount("K2_BENCH_PACED_SECONDS")
   const dir = path.resolve(".k2", "bench", `query-${total}`)
   fs.mkdirSync(dir, { recursive: true })
   const layer = Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(

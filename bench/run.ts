@@ -14,6 +14,7 @@ import { benchIngestEffect } from "./ingest.ts"
 import { benchHttpEffect } from "./http.ts"
 import { benchMaintenanceEffect } from "./maintenance.ts"
 import { benchObservabilityEffect } from "./observability.ts"
+import { BenchSettingError, benchSettingsHelp, checkBenchSettings } from "./settings.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
   iceberg: benchIceberg,
@@ -30,12 +31,20 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))
 if (process.argv.includes("--help")) {
-  console.log(`usage: npm run bench [-- <section> ...]\nsections: ${Object.keys(sections).join(", ")} (default: all)`)
+  console.log(`usage: npm run bench [-- <section> ...]\nsections: ${Object.keys(sections).join(", ")} (default: all)\n\nenvironment:\n${benchSettingsHelp()}`)
   process.exit(0)
 }
 const unknown = wanted.filter((w) => !(w in sections))
 if (unknown.length > 0) {
   console.error(`unknown section(s): ${unknown.join(", ")}; known: ${Object.keys(sections).join(", ")}`)
+  process.exit(2)
+}
+
+try {
+  checkBenchSettings()
+} catch (e) {
+  if (!(e instanceof BenchSettingError)) throw e
+  console.error(e.message)
   process.exit(2)
 }
 

@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import type { IngestProcess } from "./ingestHarness.ts"
 import type * as Lakehouse from "../../src/layers/lakehouse.ts"
 
-const repo = path.resolve(import.meta.dirname, "../..")
+export const repo = path.resolve(import.meta.dirname, "../..")
 
 /** Whether a process of this pid still lives (signal 0 tests it without signalling). */
 export const alive = (pid: number) => {

@@ -320,7 +320,11 @@ const run = async (
     memory_limit: "512MB",
     max_temp_directory_size: "0B"
   })
-  const connection = await instance.connect()
+  // The finally below closes the instance only once a connection exists.
+  const connection = await instance.connect().catch((e: unknown) => {
+    instance.closeSync()
+    throw e
+  })
   stop.connection = connection
   // The interruption may come between two statements, where interrupt() stops nothing.
   const unlessStopped = () => {
