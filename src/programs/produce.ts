@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, inRange, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { writeProgress } from "./cli/progress.ts"
@@ -21,6 +21,17 @@ import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { MarketFeed } from "../services/MarketFeed.ts"
+
+/** The simulator's flags when not given; the ASX files refuse them given. */
+const simDefaults = { exchange: "ASX", seed: 42, events: 10_000, days: 1 }
+
+/** The simulator's run as the flags shape it. */
+const simRun = (options: Options) => ({
+  exchange: Option.getOrElse(options.exchange, () => simDefaults.exchange),
+  seed: Option.getOrElse(options.seed, () => simDefaults.seed),
+  events: Option.getOrElse(options.events, () => simDefaults.events),
+  days: Option.getOrElse(options.days, () => simDefaults.days)
+})
 
 const flags = {
   source: Flag.Literals("source", ["sim", "asx"]).pipe(
@@ -50,11 +61,11 @@ const flags = {
     Flag.optional
   ),
   exchange: Flag.String("exchange").pipe(
-    setting("sim: exchange code of the simulated venue (topics follow it)", { fallback: "ASX" })
+    modeSetting("sim: exchange code of the simulated venue (topics follow it)", { fallback: simDefaults.exchange })
   ),
-  seed: Flag.Int("seed").pipe(setting("sim: seed (same seed, same events)", { fallback: 42 })),
-  events: Flag.Int("events").pipe(setting("sim: events per symbol per day", { fallback: 10_000, check: inRange(1) })),
-  days: Flag.Int("days").pipe(setting("sim: trading days", { fallback: 1, check: inRange(1) })),
+  seed: Flag.Int("seed").pipe(modeSetting("sim: seed (same seed, same events)", { fallback: simDefaults.seed })),
+  events: Flag.Int("events").pipe(modeSetting("sim: events per symbol per day", { fallback: simDefaults.events, check: inRange(1) })),
+  days: Flag.Int("days").pipe(modeSetting("sim: trading days", { fallback: simDefaults.days, check: inRange(1) })),
   inject: Flag.String("inject").pipe(
     Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
     Flag.optional
@@ -108,7 +119,8 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   if (options.source === "asx") {
     if (Option.isNone(options.dir)) throw new UsageError("--source asx needs --dir <load directory>")
     const given: ReadonlyArray<readonly [string, Option.Option<unknown>]> = [
-      ["rate", options.rate], ["speed", options.speed], ["inject", options.inject], ["manifest", options.manifest]
+      ["rate", options.rate], ["speed", options.speed], ["inject", options.inject], ["manifest", options.manifest],
+      ["exchange", options.exchange], ["seed", options.seed], ["events", options.events], ["days", options.days]
     ]
     const simOnly = given.filter(([, v]) => Option.isSome(v)).map(([o]) => o)
     if (simOnly.length > 0) throw new UsageError(`${simOnly.map((o) => `--${o}`).join(", ")}: for --source sim only`)
@@ -121,8 +133,9 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   // Else the simulator's day goes to the topics the files were meant for (--source defaults to sim).
   if (Option.isSome(options.dir)) throw new UsageError("--dir: for --source asx only (the default source is the simulator)")
   if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError("give --rate or --speed, not both")
+  const sim = simRun(options)
   // A bad code is the user's input (exit 2), refused before Kafka, not a feed failure later.
-  if (!isExchangeCode(options.exchange)) throw new UsageError(`--exchange: "${options.exchange}" ${EXCHANGE_CODE_RULE}`)
+  if (!isExchangeCode(sim.exchange)) throw new UsageError(`--exchange: "${sim.exchange}" ${EXCHANGE_CODE_RULE}`)
   const pacing: Simulator.Pacing = Option.isSome(options.rate)
     ? { _tag: "Rate", eventsPerSecond: options.rate.value }
     : Option.isSome(options.speed)
@@ -131,17 +144,17 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   // No manifestFile: the simulator writes it only at the feed's end; `produce` writes --manifest
   // with the reconciliation, also when --duration or a signal stops the feed first.
   const config: Simulator.SimulatorConfig = {
-    seed: options.seed,
-    exchange: options.exchange,
-    eventsPerSymbolPerDay: options.events,
-    tradingDays: options.days,
+    seed: sim.seed,
+    exchange: sim.exchange,
+    eventsPerSymbolPerDay: sim.events,
+    tradingDays: sim.days,
     pacing,
     faults: Option.isSome(options.inject) ? parseFaults(options.inject.value) : {}
   }
   // The flags let through one model the simulator refuses: more --days than there are until 2200.
   // Refused here (exit 2), not as a feed failure once the last run's reports are gone.
   const problem = modelProblem(Simulator.simulatorModel(config))
-  if (problem !== undefined) throw new UsageError(`--days ${options.days}: ${problem}`)
+  if (problem !== undefined) throw new UsageError(`--days ${sim.days}: ${problem}`)
   return Simulator.layerSimulator(config)
 }
 
@@ -187,13 +200,14 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
       if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
       // The ASX feed opens it only once read, after connecting and making the topics; it is replaced each run anyway.
       if (options.source === "asx") yield* clearReport("dead-letter file", options.deadLetters)
-      const exchange = options.source === "sim" ? options.exchange : "ASX"
+      const sim = simRun(options)
+      const exchange = options.source === "sim" ? sim.exchange : "ASX"
       const codec = yield* restore(wireCodec(options.schemaRegistry, [
         topicName({ assetClass: "equities", dataType: "trades", exchange }),
         topicName({ assetClass: "equities", dataType: "quotes", exchange }),
         instrumentsTopicName(exchange)
       ]))
-      const expected = options.source === "sim" ? options.events * options.days * 20 : undefined
+      const expected = options.source === "sim" ? sim.events * sim.days * 20 : undefined
       let lastReport = 0
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {

@@ -48,6 +48,12 @@ describe.concurrent("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--rate", "10"], "--rate: for --source sim only")
     }))
 
+  it.effect("simulator options with defaults given to the ASX files (they were ignored, exit 0)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--events", "5"], "--events: for --source sim only")
+      yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--exchange", "XNAS", "--seed", "7"], "--exchange, --seed: for --source sim only")
+    }))
+
   it.effect("a load directory without --source asx (the simulator's day was published in its place)", () =>
     refused(["--brokers", "127.0.0.1:1", "--dir", "."], "--dir: for --source asx only"))
 

@@ -77,6 +77,16 @@ export const setting = <A>(
   return Flag.withDefault(read, from.fallback)
 }
 
+/**
+ * As `setting` without a variable, for a flag only some modes read: its default is shown but left
+ * to the mode that reads it, so a mode that ignores the flag can tell it was given and refuse it.
+ */
+export const modeSetting = <A>(about: string, from: { readonly fallback: A; readonly check?: Check<A> }) =>
+(flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> => {
+  const described = Flag.withDescription(flag, `${about} (default ${String(from.fallback)})`)
+  return Flag.optional(from.check === undefined ? described : checked(from.check)(described))
+}
+
 /** As `setting`, for a flag that may be absent. */
 export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
   Flag.optional(flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), envSetting(from.env, from.read, from.check)))
