@@ -119,10 +119,10 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
     const maintenance = yield* Maintenance
     const started = Date.now()
     if (options.dryRun) yield* Console.error("dry run: no compaction, no snapshot expiry; orphan files are listed, not removed")
-    const failed: Array<string> = []
+    const failed = new Set<string>()
     for (const id of ids) {
       const fail = (message: string) =>
-        Effect.sync(() => void failed.push(showIdentifier(id))).pipe(Effect.andThen(Console.error(`${showIdentifier(id)} failed: ${message}`)))
+        Effect.sync(() => void failed.add(showIdentifier(id))).pipe(Effect.andThen(Console.error(`${showIdentifier(id)} failed: ${message}`)))
       const r = yield* maintenance.run(id, {
         compact: options.noCompact || options.dryRun ? false : { targetFileSizeBytes: options.targetFileSizeMb * 1024 * 1024 },
         expire: options.noExpire || options.dryRun ? false : {
@@ -146,11 +146,12 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
         continue
       }
       yield* Console.log(report(r, options.dryRun))
-      // After what expiry and orphan removal did: they ran all the same.
+      // After what the other steps did: they ran all the same.
       if (failure !== null) yield* fail(failure.message)
+      if (r.expireFailure !== null) yield* fail(r.expireFailure.message)
     }
     yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-    if (failed.length > 0) return yield* Effect.fail(new Error(`maintenance failed for ${failed.join(", ")}`))
+    if (failed.size > 0) return yield* Effect.fail(new Error(`maintenance failed for ${[...failed].join(", ")}`))
   })
 
 export const compactCommand = Command.make("compact", flags, (options) =>

@@ -98,6 +98,8 @@ export interface MaintenanceReport {
    * catalog) is its own error. Either way `compact` holds the days that were compacted.
    */
   readonly compactFailure: MaintenanceError | null
+  /** Why expiry failed (it holds back neither the report of compaction nor orphan removal); null if it did not. */
+  readonly expireFailure: MaintenanceError | null
 }
 
 /** A maintenance step refused to run (e.g. the table uses a feature it cannot rewrite). */
@@ -131,8 +133,8 @@ export class Maintenance extends Context.Service<Maintenance, {
   expireSnapshots(table: TableIdentifier, options?: ExpireOptions): Effect.Effect<ExpireResult, MaintenanceError>
   removeOrphans(table: TableIdentifier, options?: OrphanOptions): Effect.Effect<OrphanResult, MaintenanceError>
   /**
-   * Compaction, then expiry, then orphan removal (each unless disabled). A compaction that fails is
-   * in the report (`compactFailure`): what the other steps did is reported all the same.
+   * Compaction, then expiry, then orphan removal (each unless disabled). A compaction or expiry that
+   * fails is in the report (`compactFailure`, `expireFailure`): what the other steps did is reported all the same.
    */
   run(table: TableIdentifier, options?: MaintenanceOptions): Effect.Effect<MaintenanceReport, MaintenanceError>
 }>()("k2/services/Maintenance") {}

@@ -1,6 +1,6 @@
 /**
- * `npm run compact` reports what it did to a table whose compaction failed: expiry and orphan
- * removal still ran (and deleted files), so their lines are printed before the failure.
+ * `npm run compact` reports what it did to a table whose compaction or expiry failed: the other
+ * steps still ran (and committed, or deleted files), so their lines are printed before the failure.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -10,6 +10,7 @@ import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import { localPath } from "../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
 import { makeTrades } from "../support/fixtures.ts"
@@ -45,5 +46,25 @@ describe("npm run compact, a table whose compaction fails", () => {
       // What expiry and orphan removal did is reported, not only the failure.
       assert.include(output, "snapshots          6 -> 1")
       assert.include(output, "orphans            1 removed")
+    }), 60_000)
+
+  it.live("a refused expiry after a committed compaction: the compaction is printed, then exit 1 naming the table once", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        for (let i = 0; i < 6; i++) yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
+        yield* (yield* Catalog).commitTable(tables.trades, [], [{ action: "set-properties", updates: { "history.expire.max-snapshot-age-ms": "5 days" } }])
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      const run = spawnProgram("compact", ["--warehouse", dir, "--tables", "market_data.trades"])
+      const code = yield* Effect.promise(() => run.exited)
+      const output = run.output()
+      assert.strictEqual(code, 1, output)
+      assert.include(output, "files              6 -> 1")
+      assert.include(output, "market_data.trades failed: ")
+      assert.include(output, "history.expire.max-snapshot-age-ms")
+      assert.include(output, "maintenance failed for market_data.trades\n")
     }), 60_000)
 })

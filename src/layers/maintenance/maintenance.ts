@@ -375,14 +375,16 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const compacted = runOptions.compact === false
       ? null
       : yield* Effect.result(compactDays(identifier, runOptions.compact).pipe(Effect.withSpan("Maintenance.compact")))
-    const expired = runOptions.expire === false ? null : yield* expireSnapshots(identifier, runOptions.expire)
+    // Nor does an expiry that fails: its snapshots stay, and with them every file they reference.
+    const expired = runOptions.expire === false ? null : yield* Effect.result(expireSnapshots(identifier, runOptions.expire))
     const orphans = runOptions.orphans === false ? null : yield* removeOrphans(identifier, runOptions.orphans)
     return {
       table: identifier,
       compact: compacted === null || Result.isFailure(compacted) ? null : compacted.success.result,
-      expire: expired,
+      expire: expired === null || Result.isFailure(expired) ? null : expired.success,
       orphans,
-      compactFailure: compacted === null ? null : Result.isFailure(compacted) ? compacted.failure : compacted.success.failed
+      compactFailure: compacted === null ? null : Result.isFailure(compacted) ? compacted.failure : compacted.success.failed,
+      expireFailure: expired !== null && Result.isFailure(expired) ? expired.failure : null
     }
   })
 
@@ -403,6 +405,7 @@ export const runEvery = (
       yield* maintenance.run(table, options).pipe(
         Effect.tap((r) => Effect.logInfo(summaryLine(r))),
         Effect.tap((r) => r.compactFailure === null ? Effect.void : Effect.logWarning(`compaction of ${showIdentifier(table)} failed: ${r.compactFailure.message}`)),
+        Effect.tap((r) => r.expireFailure === null ? Effect.void : Effect.logWarning(`snapshot expiry of ${showIdentifier(table)} failed: ${r.expireFailure.message}`)),
         Effect.catchCause((cause) => Effect.logWarning(`maintenance of ${showIdentifier(table)} failed`, cause))
       )
     }

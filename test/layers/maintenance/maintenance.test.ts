@@ -647,6 +647,21 @@ describe("Maintenance: the table's own expiry settings", () => {
       assert.include(error.message, "history.expire.max-snapshot-age-ms")
       assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, 2)
     }).pipe(Effect.provide(warehouse())))
+
+  it.effect("an expiry refused after a compaction committed: the run reports both, and orphan removal still runs", () =>
+    Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 10, 1)
+      yield* setProperties({ "history.expire.min-snapshots-to-keep": "none" })
+      const r = yield* (yield* Maintenance).run(trades, { compact: {}, expire: {}, orphans: { olderThanMs: 0 } })
+      assert.strictEqual(r.compact?.filesBefore, 4, "the compaction that committed is reported")
+      assert.strictEqual(r.compact?.filesAfter, 1)
+      assert.isNull(r.expire)
+      assert.strictEqual(r.expireFailure?._tag, "MaintenanceRefused")
+      assert.include(r.expireFailure!.message, "history.expire.min-snapshots-to-keep")
+      assert.isNotNull(r.orphans, "orphan removal ran")
+      assert.isNull(r.compactFailure)
+    }).pipe(Effect.provide(warehouse())))
 })
 
 describe("Maintenance: compaction of a table K2 cannot write", () => {
