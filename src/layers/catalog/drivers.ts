@@ -34,6 +34,12 @@ export type SqlFailure = "unique-violation" | "refused" | "not-run" | "connectio
 /** SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_FULL (primary result codes). */
 const SQLITE_NOT_RUN = [5, 6, 8, 13]
 
+/** A statement that surely changed nothing: the database refused it, or SQLite would not run it. */
+export const changedNothing = (error: unknown): boolean => {
+  const failure = classifySqlError(error)
+  return failure === "unique-violation" || failure === "refused" || failure === "not-run"
+}
+
 export const classifySqlError = (error: unknown): SqlFailure => {
   const e = error as { code?: string; errcode?: number; message?: string }
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.

@@ -40,7 +40,7 @@ import {
 } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { foreignStorage, isLocalLocation } from "../iceberg/fileio.ts"
-import { classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
+import { changedNothing, classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
 import { failureText } from "./failureText.ts"
 
 const DDL = [
@@ -258,10 +258,11 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
           [options.name, identifier.namespace, identifier.name, location]
         )
       ).pipe(
-        Effect.mapError(insertError(name)),
-        // Only a refused INSERT (the name is taken) surely registered nothing. After a broken
-        // connection the row may have landed, pointing at this file: it stays (an orphan at worst).
-        Effect.tapError((e) => e.reason._tag === "AlreadyExists" ? files.remove(location).pipe(Effect.ignore) : Effect.void)
+        // Only an INSERT refused (the name taken) or not run (SQLite locked, read-only, full) surely
+        // registered nothing. After a broken connection the row may have landed, pointing at this
+        // file: it stays (an orphan at worst).
+        Effect.tapError((e) => changedNothing(e.cause) ? files.remove(location).pipe(Effect.ignore) : Effect.void),
+        Effect.mapError(insertError(name))
       )
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
     }),
@@ -325,12 +326,9 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         // The statement may have run before the connection broke: the caller must look before
         // retrying. One the database refused (a location longer than its column) changed nothing,
         // nor did one SQLite would not run (locked by another process, read-only, disk full): its metadata file is nobody's.
-        Effect.mapError((e) => {
-          const failure = classifySqlError(e.cause)
-          return failure === "refused" || failure === "not-run"
-            ? sqlFailure(e.cause)
-            : catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
-        }),
+        Effect.mapError((e) =>
+          changedNothing(e.cause) ? sqlFailure(e.cause) : catalogError(new CommitStateUnknown({ table, detail: failureText(e.cause ?? e) }))
+        ),
         Effect.tapError((e) => e.reason._tag === "CommitStateUnknown" ? Effect.void : files.remove(location).pipe(Effect.ignore))
       )
       if (swapped === 0) {

@@ -344,6 +344,34 @@ describe("SQL catalog: a SQLite file that refuses the swap", () => {
         assert.deepStrictEqual(fs.readdirSync(metadataDir), [path.basename(created.metadataLocation)])
         assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, created.metadataLocation)
       }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+
+    it.effect(`a table created on a catalog ${c.name} is CatalogUnavailable and leaves no metadata file behind`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const file = path.join(dir, "catalog.db")
+        const sqlite = sqliteDriver(file)
+        const refusing = c.open(file)
+        const driver: SqlDriver = {
+          ...sqlite,
+          execute: async (sql, params = []) =>
+            sql.trimStart().startsWith("INSERT INTO iceberg_tables")
+              ? Number(refusing.prepare(sql.replace(/\$(\d+)/g, "?$1")).run(...params).changes)
+              : sqlite.execute(sql, params)
+        }
+        const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+        yield* catalog.createNamespace("market_data")
+        const holder = new DatabaseSync(file)
+        if (c.lock) holder.exec("BEGIN IMMEDIATE")
+        const error = yield* Effect.flip(catalog.createTable({ namespace: "market_data", name: "trades" }, tables.trades))
+        if (c.lock) holder.exec("ROLLBACK")
+        holder.close()
+        refusing.close()
+        assert.strictEqual(error.reason._tag, "CatalogUnavailable")
+        assert.include(error.message, c.message)
+        const metadataDir = path.join(dir, "market_data", "trades", "metadata")
+        assert.deepStrictEqual(fs.existsSync(metadataDir) ? fs.readdirSync(metadataDir) : [], [])
+        assert.isFalse(yield* catalog.tableExists({ namespace: "market_data", name: "trades" }))
+      }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
   }
 })
 
