@@ -313,21 +313,27 @@ describe("SQL catalog: a SQLite file that refuses the swap", () => {
     { name: "locked by another process", message: "database is locked", open: (file: string) => new DatabaseSync(file), lock: true },
     { name: "read-only", message: "readonly database", open: (file: string) => new DatabaseSync(file, { readOnly: true }), lock: false }
   ]
+  /** A catalog whose statements starting `refused` go through a connection that refuses them as `c` does. */
+  const refusingCatalog = (c: (typeof cases)[number], refused: string) =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "catalog.db")
+      const sqlite = sqliteDriver(file)
+      const refusing = c.open(file)
+      const driver: SqlDriver = {
+        ...sqlite,
+        execute: async (sql, params = []) =>
+          sql.trimStart().startsWith(refused)
+            ? Number(refusing.prepare(sql.replace(/\$(\d+)/g, "?$1")).run(...params).changes)
+            : sqlite.execute(sql, params)
+      }
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      return { dir, file, refusing, catalog }
+    })
   for (const c of cases) {
     it.effect(`a commit on a catalog ${c.name} is CatalogUnavailable, not an unknown outcome, and leaves no metadata file behind`, () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir()
-        const file = path.join(dir, "catalog.db")
-        const sqlite = sqliteDriver(file)
-        const refusing = c.open(file)
-        const driver: SqlDriver = {
-          ...sqlite,
-          execute: async (sql, params = []) =>
-            sql.trimStart().startsWith("UPDATE")
-              ? Number(refusing.prepare(sql.replace(/\$(\d+)/g, "?$1")).run(...params).changes)
-              : sqlite.execute(sql, params)
-        }
-        const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+        const { file, refusing, catalog } = yield* refusingCatalog(c, "UPDATE")
         yield* catalog.createNamespace("market_data")
         const id = { namespace: "market_data", name: "trades" }
         const created = yield* catalog.createTable(id, tables.trades)
@@ -347,18 +353,7 @@ describe("SQL catalog: a SQLite file that refuses the swap", () => {
 
     it.effect(`a table created on a catalog ${c.name} is CatalogUnavailable and leaves no metadata file behind`, () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir()
-        const file = path.join(dir, "catalog.db")
-        const sqlite = sqliteDriver(file)
-        const refusing = c.open(file)
-        const driver: SqlDriver = {
-          ...sqlite,
-          execute: async (sql, params = []) =>
-            sql.trimStart().startsWith("INSERT INTO iceberg_tables")
-              ? Number(refusing.prepare(sql.replace(/\$(\d+)/g, "?$1")).run(...params).changes)
-              : sqlite.execute(sql, params)
-        }
-        const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+        const { dir, file, refusing, catalog } = yield* refusingCatalog(c, "INSERT INTO iceberg_tables")
         yield* catalog.createNamespace("market_data")
         const holder = new DatabaseSync(file)
         if (c.lock) holder.exec("BEGIN IMMEDIATE")
