@@ -69,7 +69,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
       const request = {
         symbols: splitList(a.symbols),
         from: parseInstant("from", a.from),
-        to: parseInstant("to", a.to),
+        to: parseInstant("to", a.to, "up", "end"),
         limit: a.limit,
         fields: splitList(a.fields),
         filters: parseFilters(a.filter),
@@ -113,7 +113,7 @@ const bars = Command.make("bars", {
     const request = {
       symbols: splitList(a.symbols),
       from: parseInstant("from", a.from),
-      to: parseInstant("to", a.to),
+      to: parseInstant("to", a.to, "up", "end"),
       interval: a.interval,
       ...(snapshot === undefined ? {} : { snapshot })
     }

@@ -191,7 +191,7 @@ const replay = Command.make("replay", {
       throw new UsageError("--follow replays the catch-up snapshot and never ends: no --to, --snapshot-id or --as-of")
     }
     if (!a.follow && Option.isNone(a.to)) throw new UsageError("--to is required (or --follow)")
-    const to = Option.isSome(a.to) ? parseInstant("to", a.to.value) : undefined
+    const to = Option.isSome(a.to) ? parseInstant("to", a.to.value, "up", "end") : undefined
     if (Option.isSome(a.topic)) {
       const topic = a.topic.value
       if (!isValidKafkaTopicName(topic)) throw new UsageError(`--topic: ${JSON.stringify(topic)} is not a Kafka topic name`)

@@ -97,7 +97,7 @@ export const BarsQuery = {
   ...symbolsParam,
   ...rangeParams,
   interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({
-    description: "Bucket width, default 1m. An answer past K2_API_MAX_BARS bars (100000) is refused: 400 too_many_rows"
+    description: "Bucket width, default 1m. Buckets are aligned to the Unix epoch (UTC), not to an exchange's zone: a 1d bar is a UTC day, which splits a session such as the ASX's (10:00-16:00 Sydney is 23:00-05:00 UTC in summer); exchange-local trading days are /v1/summary. Edge buckets hold only the rows in [from, to). An answer past K2_API_MAX_BARS bars (100000) is refused: 400 too_many_rows"
   })),
   ...readParams,
   format: formatOf(["json", "csv", "parquet"])

@@ -47,11 +47,22 @@ const OFFSET = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([ +-])(\
  * 13 digits are refused: epoch seconds or milliseconds of today, read as microseconds, would be a
  * day in 1970 and answer the wrong range without a word; so is a compact date (yyyymmdd). Digits
  * past the microsecond round a range bound up (`[from, to)` then holds exactly the whole-microsecond
- * rows asked for), an as-of down (`"truncate"`: nothing committed after it).
+ * rows asked for), an as-of down (`"truncate"`: nothing committed after it). A range's exclusive
+ * end (`"end"`) may be 2200-01-01 itself: the rows K2 holds run to 2199-12-31T23:59:59.999999Z,
+ * and a `to` short of 2200 left that last microsecond out of every range.
  */
-export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up"): number | BadParam => {
+export const parseInstant = (
+  name: string,
+  text: string,
+  pastMicros: "truncate" | "up" = "up",
+  bound: "instant" | "end" = "instant"
+): number | BadParam => {
   if (/^-?\d{10,13}$/.test(text)) {
     return new BadParam({ name, detail: `${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
+  }
+  // 17 to 19 digits are past 2200 as microseconds; as nanoseconds (pandas' Timestamp.value), an instant K2 holds.
+  if (/^-?\d{17,19}$/.test(text) && Number(text) / 1000 >= MIN_MICROS && Number(text) / 1000 < MAX_MICROS) {
+    return new BadParam({ name, detail: `${text} looks like epoch nanoseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
   }
   const compact = /^(19\d\d|2[01]\d\d)(\d\d)(\d\d)$/.exec(text)
   if (compact !== null && dateMicros(`${compact[1]}-${compact[2]}-${compact[3]}`) !== undefined) {
@@ -65,7 +76,7 @@ export const parseInstant = (name: string, text: string, pastMicros: "truncate" 
     const iso = offset === null ? text : `${offset[1]}${offset[2] === " " ? "+" : offset[2]}${offset[3]}${offset[4] ?? ":00"}`
     micros = parseIsoMicros(iso, pastMicros)
   }
-  if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros >= MAX_MICROS) {
+  if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros > MAX_MICROS || (micros === MAX_MICROS && bound !== "end")) {
     const hint = text.includes(" ") ? "; a + in a query string reads as a space: send it as %2B" : ""
     return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)${hint}` })
   }

@@ -145,7 +145,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const range = (q: { readonly from?: string | undefined; readonly to?: string | undefined }) =>
     Effect.gen(function*() {
       const from = yield* orBad(parseInstant("from", yield* orBad(required("from", q.from))))
-      const to = yield* orBad(parseInstant("to", yield* orBad(required("to", q.to))))
+      const to = yield* orBad(parseInstant("to", yield* orBad(required("to", q.to)), "up", "end"))
       // Every route, exports included, refuses an inverted range before it plans anything.
       yield* Effect.fromResult(ordered(from, to))
       yield* checkRange(from, to)

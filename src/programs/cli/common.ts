@@ -10,8 +10,8 @@ import { csvCell } from "../../domain/csv.ts"
 export class UsageError extends Error {}
 
 /** An instant as the HTTP API reads it (ISO-8601, a date, or epoch microseconds), or a usage error. */
-export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up"): number => {
-  const micros = parseApiInstant(name, text, pastMicros)
+export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up", bound: "instant" | "end" = "instant"): number => {
+  const micros = parseApiInstant(name, text, pastMicros, bound)
   if (micros instanceof BadParam) throw new UsageError(`--${name}: ${micros.detail}`)
   return micros
 }

@@ -70,4 +70,17 @@ layer(served(testOptions(), undefined, { trades: 5, quotes: 5 }), { timeout: 120
       }
       assert.deepStrictEqual(wrong, [])
     }))
+
+  it.effect("bars say what a bucket is: aligned to the Unix epoch, so 1d is a UTC day, not an exchange's trading day", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const doc = yield* Effect.promise(() => fetch(`${base}/openapi.json`).then((r) => r.json() as Promise<any>))
+      for (const route of ["/v1/bars", "/v1/quotes/bars"]) {
+        const interval = (doc.paths[route].get.parameters as ReadonlyArray<any>).find((p) => p.name === "interval")
+        const text = JSON.stringify(interval)
+        // An ASX session (10:00-16:00 Sydney, 23:00-05:00 UTC) falls in two 1d bars: a client must be told.
+        assert.include(text, "UTC", route)
+        assert.include(text, "/v1/summary", route)
+      }
+    }))
 })

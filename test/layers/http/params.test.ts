@@ -54,6 +54,24 @@ describe("API params", () => {
     // As of 00:00:00.000999999 is before the millisecond 00:00:00.001, at which a snapshot may have committed.
     assert.deepStrictEqual(parseSnapshot(undefined, "2024-01-02T00:00:00.000999999Z"), { _tag: "AsOf", timestampMs: day / 1000 })
   })
+  it("the exclusive end of the domain (2200-01-01) is a range's `to`: the last microsecond K2 stores is readable", () => {
+    const end = Date.UTC(2200, 0, 1) * 1000
+    // Ingest accepts 2199-12-31T23:59:59.999999Z; with `to` refused at 2200 no [from, to) held it.
+    assert.strictEqual(parseInstant("to", "2200-01-01", "up", "end"), end)
+    assert.strictEqual(parseInstant("to", "2199-12-31T23:59:59.9999999Z", "up", "end"), end)
+    assert.strictEqual(parseInstant("to", String(end), "up", "end"), end)
+    // Past it, and as a start or an as-of, it is refused as before.
+    assert.instanceOf(parseInstant("to", "2200-01-01T00:00:00.000001Z", "up", "end"), BadParam)
+    assert.instanceOf(parseInstant("from", "2200-01-01"), BadParam)
+    assert.instanceOf(parseSnapshot(undefined, "2200-01-01"), BadParam)
+  })
+  it("epoch nanoseconds (pandas' Timestamp.value, 19 digits) are refused saying so, as seconds and milliseconds are", () => {
+    for (const text of ["1704153600000000000", "-1704153600000000000", "170415360000000000"]) {
+      const refused = parseInstant("from", text)
+      assert.instanceOf(refused, BadParam, text)
+      assert.include((refused as BadParam).detail, "nanoseconds", text)
+    }
+  })
   it("symbols and snapshots", () => {
     assert.deepStrictEqual(parseSymbols("CBA,BHP,CBA", 10), ["BHP", "CBA"])
     assert.instanceOf(parseSymbols("bhp'--", 10), BadParam)
