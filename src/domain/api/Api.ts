@@ -26,18 +26,24 @@ export const ProblemBody = Schema.Struct({
 const problem = (status: number, description: string) =>
   ProblemBody.pipe(HttpApiSchema.status(status), HttpApiSchema.asJson({ contentType: "application/problem+json" })).annotate({ description })
 
-export const Problems = [
-  problem(400, "Bad request: a parameter is unknown to the route, missing, malformed or out of range"),
-  problem(401, "No API key, or an unknown one"),
-  problem(403, "The key has no access to this route"),
-  problem(404, "No such snapshot or route"),
-  problem(406, "The requested format is not available for this route"),
-  problem(413, "Body too large"),
-  problem(429, "Rate limit exceeded (see Retry-After)"),
-  problem(500, "Internal error (no details are ever returned)"),
-  problem(501, "The table uses an Iceberg format version or feature K2 does not read (unsupported_table)"),
-  problem(503, "Not ready, the catalog unavailable, the query took longer than the server allows, or the SQL sandbox busy (see Retry-After)")
-]
+const problemOf = {
+  400: problem(400, "Bad request: a parameter is unknown to the route, missing, malformed or out of range"),
+  401: problem(401, "No API key, or an unknown one"),
+  403: problem(403, "The key has no access to this route"),
+  404: problem(404, "No such snapshot or route"),
+  406: problem(406, "The requested format is not available for this route"),
+  413: problem(413, "Body too large"),
+  415: problem(415, "The body is not JSON (Content-Type: application/json)"),
+  429: problem(429, "Rate limit exceeded (see Retry-After)"),
+  500: problem(500, "Internal error (no details are ever returned)"),
+  501: problem(501, "The table uses an Iceberg format version or feature K2 does not read (unsupported_table)"),
+  503: problem(503, "Not ready, the catalog unavailable, the query took longer than the server allows, or the SQL sandbox busy (sql_busy, with Retry-After)")
+}
+
+/** The problems a route can answer: a public one is refused no key (401, 403) and is not rate limited (429). */
+const problems = (...statuses: ReadonlyArray<keyof typeof problemOf>) => statuses.map((status) => problemOf[status])
+
+export const Problems = problems(400, 401, 403, 404, 406, 413, 429, 500, 501, 503)
 
 // --- access: each route declares the scope its key needs ---------------------------------
 // The server authenticates the key once per request; these middlewares, one per scope, are
@@ -205,50 +211,148 @@ export const QuoteBarRow = Schema.Struct({
   spreadMin: D, spreadMax: D, spreadMean: D, spreadClose: D
 }).annotate({ identifier: "QuoteBar" })
 
+// --- what the document says besides the schemas: headers, 304 and 204 -------------------------
+// The handlers build their responses themselves (respond.ts, readHeaders.ts): the headers they and
+// the pipeline (server.ts) send, and the answers without a body, are declared here, so that a client
+// made from the document reads ETag, the next page's cursor or Retry-After, and expects a 304.
+
+type Operation = Record<string, any>
+type Step = (op: Operation) => Operation
+
+const headerOf = (description: string, schema: Record<string, unknown> = { type: "string" }) => ({ description, schema })
+
+/** Every response header the API sends, as `components.headers`. */
+const HEADERS = {
+  "X-Correlation-ID": headerOf("The request's correlation id: the X-Correlation-ID sent when it matches [A-Za-z0-9._:-]{1,128}, else a generated UUID"),
+  "Cache-Control": headerOf("no-store on problems, replay and SQL; on reads private, no-cache at latest, private, max-age=31536000, immutable at a fixed snapshot"),
+  ETag: headerOf("Strong validator of this answer: route, query, format, snapshot ids, content coding; send it as If-None-Match"),
+  "K2-Snapshot-Ids": headerOf("The snapshot read of each table: table=id, comma-separated (none: the table had no snapshot)"),
+  "K2-Next-Cursor": headerOf("The cursor of the next page (absent on the last page)"),
+  Link: headerOf("<?query with cursor>; rel=\"next\": the next page, a query-only reference to resolve against the URL called (absent on the last page)"),
+  "K2-Truncated": headerOf("The answer was cut at a limit: rows (the row limit) or bytes (the SQL byte budget)", { type: "string", enum: ["rows", "bytes"] }),
+  "Content-Disposition": headerOf("attachment; filename=\"result.parquet\" (Parquet answers)"),
+  "RateLimit-Limit": headerOf("Requests allowed per window", { type: "integer" }),
+  "RateLimit-Remaining": headerOf("Requests left in this window", { type: "integer" }),
+  "RateLimit-Reset": headerOf("Seconds until the window ends", { type: "integer" }),
+  "RateLimit-Policy": headerOf("<limit>;w=<window seconds>"),
+  "Retry-After": headerOf("Seconds to wait before retrying (429; 503 sql_busy)", { type: "integer" }),
+  "WWW-Authenticate": headerOf("The schemes a key may be sent by (401)")
+}
+type Header = keyof typeof HEADERS
+
+const PARAMETERS = {
+  "X-Correlation-ID": { name: "X-Correlation-ID", in: "header", required: false, description: "Correlation id to echo, [A-Za-z0-9._:-]{1,128}; otherwise one is generated", schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" } },
+  "If-None-Match": { name: "If-None-Match", in: "header", required: false, description: "An ETag of this request's answer: 304 while it still names the answer", schema: { type: "string" } },
+  "Last-Event-ID": { name: "Last-Event-ID", in: "header", required: false, description: "SSE: the id of the last event received, to resume after it at the same snapshots (EventSource sends it when it reconnects); end: 204", schema: { type: "string" } }
+}
+
+const headerRefs = (names: ReadonlyArray<Header>) => Object.fromEntries(names.map((name) => [name, { $ref: `#/components/headers/${name}` }]))
+
+/** These headers on the response of `status` (which the schemas declared, or a step added). */
+const sends = (status: string, ...names: ReadonlyArray<Header>): Step => (op) => ({
+  ...op,
+  responses: { ...op["responses"], [status]: { ...op["responses"][status], headers: { ...op["responses"][status]?.headers, ...headerRefs(names) } } }
+})
+
+const takes = (name: keyof typeof PARAMETERS): Step => (op) => ({ ...op, parameters: [...op["parameters"], { $ref: `#/components/parameters/${name}` }] })
+
+const answers = (status: string, description: string): Step => (op) => ({ ...op, responses: { ...op["responses"], [status]: { description } } })
+
 /**
  * The document marks these query parameters required: the handler refuses a request without them
  * (400 naming the parameter, params.ts `required`), though the schema admits their absence so that
  * the refusal is that clear problem. Left optional in the document, a client made from it offered
  * calls the server always refuses.
  */
-const requires = (...names: ReadonlyArray<string>) =>
-  OpenApi.annotations({
-    transform: (op) => ({
-      ...op,
-      parameters: (op["parameters"] as ReadonlyArray<Record<string, unknown>>).map((p) =>
-        p["in"] === "query" && names.includes(p["name"] as string) ? { ...p, required: true } : p
-      )
-    })
-  })
+const requires = (...names: ReadonlyArray<string>): Step => (op) => ({
+  ...op,
+  parameters: (op["parameters"] as ReadonlyArray<Record<string, unknown>>).map((p) =>
+    p["in"] === "query" && names.includes(p["name"] as string) ? { ...p, required: true } : p
+  )
+})
+
+/** A read answered through its ETag: If-None-Match, 304 (no body) while nothing was committed. */
+const cached: ReadonlyArray<Step> = [
+  takes("If-None-Match"),
+  sends("200", "ETag", "K2-Snapshot-Ids"),
+  answers("304", "Not Modified: If-None-Match names this answer's ETag"),
+  sends("304", "ETag", "K2-Snapshot-Ids")
+]
+/** A paged read: the next page named in headers, whatever the format. */
+const paged = sends("200", "K2-Next-Cursor", "Link")
+const parquetFile = sends("200", "Content-Disposition")
+
+const operation = (...steps: ReadonlyArray<Step | ReadonlyArray<Step>>) =>
+  OpenApi.annotations({ transform: (op) => steps.flat().reduce((o, step) => step(o), op) })
+
+/** Every route's X-Correlation-ID; a keyed route's RateLimit-* headers, 401's WWW-Authenticate, 429's and 503's Retry-After. */
+const everyOperation = (spec: Record<string, any>) => {
+  const paths: Record<string, Record<string, Operation>> = spec["paths"]
+  for (const [path, item] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      let out = takes("X-Correlation-ID")(op)
+      for (const status of Object.keys(out["responses"])) {
+        const keyed = path !== "/health" && path !== "/ready"
+        out = sends(
+          status,
+          "X-Correlation-ID",
+          ...(path === "/health" && status === "200" ? [] : ["Cache-Control"] as const),
+          ...(keyed ? ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"] as const : []),
+          ...(status === "401" ? ["WWW-Authenticate"] as const : []),
+          ...(status === "429" || status === "503" ? ["Retry-After"] as const : [])
+        )(out)
+      }
+      item[method] = out
+    }
+  }
+  return { ...spec, components: { ...spec["components"], headers: HEADERS, parameters: PARAMETERS } }
+}
 
 const system = HttpApiGroup.make("system", { topLevel: true })
-  .add(HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }) }))
+  .add(HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }), error: problems(400, 413, 500) }))
   .add(HttpApiEndpoint.get("ready", "/ready", {
     success: Schema.Struct({ status: Schema.String, checks: Schema.Record(Schema.String, Schema.String) }),
-    error: Problems
+    error: problems(400, 413, 500, 503)
   }))
   .add(
-    HttpApiEndpoint.get("metrics", "/metrics", { success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" })) })
+    HttpApiEndpoint.get("metrics", "/metrics", {
+      success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4" })),
+      // 401, 403 and 429 only when K2_API_METRICS_REQUIRE_KEY=true.
+      error: problems(400, 401, 403, 413, 429, 500)
+    })
       .middleware(MetricsAccess)
   )
-  .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness and Prometheus metrics (no key needed)" }))
+  .annotateMerge(OpenApi.annotations({
+    title: "System",
+    description: "Liveness, readiness and Prometheus metrics (no key needed; /metrics takes one with the metrics scope when K2_API_METRICS_REQUIRE_KEY=true)"
+  }))
 
 const market = HttpApiGroup.make("market")
-  .add(HttpApiEndpoint.get("trades", "/trades", { query: RowsQuery, success: [envelope("TradesPage", Row), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
-  .add(HttpApiEndpoint.get("quotes", "/quotes", { query: RowsQuery, success: [envelope("QuotesPage", Row), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
-  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
-  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv, Parquet], error: Problems }).annotateMerge(requires("from_day")))
-  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
-  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv, Parquet], error: Problems }).annotateMerge(requires("from", "to")))
+  .add(HttpApiEndpoint.get("trades", "/trades", { query: RowsQuery, success: [envelope("TradesPage", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(requires("from", "to"), cached, paged, sends("200", "K2-Truncated"), parquetFile)))
+  .add(HttpApiEndpoint.get("quotes", "/quotes", { query: RowsQuery, success: [envelope("QuotesPage", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(requires("from", "to"), cached, paged, sends("200", "K2-Truncated"), parquetFile)))
+  .add(HttpApiEndpoint.get("bars", "/bars", { query: BarsQuery, success: [envelope("Bars", BarRow), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(requires("from", "to"), cached, parquetFile)))
+  .add(HttpApiEndpoint.get("summary", "/summary", { query: SummaryQuery, success: [envelope("DailySummaries", SummaryRow), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(requires("from_day"), cached, parquetFile)))
+  .add(HttpApiEndpoint.get("quoteBars", "/quotes/bars", { query: BarsQuery, success: [envelope("QuoteBars", QuoteBarRow), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(requires("from", "to"), cached, parquetFile)))
+  .add(HttpApiEndpoint.get("tradesWithQuotes", "/trades/with-quotes", { query: TradeQuotesQuery, success: [envelope("TradesWithQuotes", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(requires("from", "to"), cached, paged, parquetFile)))
   .middleware(ReadAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Market data", description: "Trades, quotes, bars and quote analytics; every read takes snapshot_id or as_of" }))
 
 const reference = HttpApiGroup.make("reference")
-  .add(HttpApiEndpoint.get("symbols", "/symbols", { query: ListQuery, success: [envelope("Symbols", Row), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("instruments", "/instruments", { query: ListQuery, success: [envelope("Instruments", Row), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("snapshots", "/snapshots/:table", { params: TableParam, query: { format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("Snapshots", Row), Csv, Parquet], error: Problems }))
-  .add(HttpApiEndpoint.get("stats", "/stats/:table", { params: TableParam, query: { ...readParams, format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("TableStats", Row), Csv, Parquet], error: Problems }))
+  .add(HttpApiEndpoint.get("symbols", "/symbols", { query: ListQuery, success: [envelope("Symbols", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(cached, parquetFile)))
+  .add(HttpApiEndpoint.get("instruments", "/instruments", { query: ListQuery, success: [envelope("Instruments", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(cached, parquetFile)))
+  .add(HttpApiEndpoint.get("snapshots", "/snapshots/:table", { params: TableParam, query: { format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("Snapshots", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(cached, parquetFile)))
+  .add(HttpApiEndpoint.get("stats", "/stats/:table", { params: TableParam, query: { ...readParams, format: formatOf(["json", "csv", "parquet"]) }, success: [envelope("TableStats", Row), Csv, Parquet], error: Problems })
+    .annotateMerge(operation(cached, parquetFile)))
   .middleware(ReadAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Reference", description: "Symbols, instruments, snapshot history and table statistics" }))
@@ -261,16 +365,22 @@ const replay = HttpApiGroup.make("replay")
       Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/event-stream" }))
     ],
     error: Problems
-  }).annotateMerge(requires("from", "to")))
+  }).annotateMerge(operation(
+    requires("from", "to"),
+    sends("200", "K2-Snapshot-Ids"),
+    takes("Last-Event-ID"),
+    answers("204", "No Content: Last-Event-ID is end, the replay was read to its end (EventSource stops reconnecting)")
+  )))
   .middleware(ReplayAccess)
   .prefix("/v1")
   .annotateMerge(OpenApi.annotations({ title: "Replay", description: "Trades and quotes in exchange-time order, streamed, optionally paced" }))
 
 const sql = HttpApiGroup.make("sql")
   .add(
-    HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [SqlResult, Csv, Parquet], error: Problems })
+    HttpApiEndpoint.post("sql", "/sql", { payload: SqlRequest, success: [SqlResult, Csv, Parquet], error: [...Problems, ...problems(415)] })
       // A field the body does not declare is refused, not stripped: a misspelt one (snapshotId) read the latest state.
       .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" })
+      .annotateMerge(operation(sends("200", "K2-Snapshot-Ids", "K2-Truncated"), parquetFile))
   )
   .middleware(SqlAccess)
   .prefix("/v1")
@@ -288,5 +398,6 @@ export class Api extends HttpApi.make("k2")
   .annotateMerge(OpenApi.annotations({
     title: "K2 market data API",
     version: "0.1.0",
-    description: "Trades and quotes from the K2 lakehouse (Apache Iceberg), with time travel. Errors are application/problem+json."
+    description: "Trades and quotes from the K2 lakehouse (Apache Iceberg), with time travel. Errors are application/problem+json.",
+    transform: everyOperation
   })) {}
