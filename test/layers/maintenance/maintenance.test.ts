@@ -637,6 +637,16 @@ describe("Maintenance: the table's own expiry settings", () => {
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far, maxSnapshotAgeMs: 0, retainLast: 2 })).snapshotsAfter, 2)
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("K2 creates its tables keeping an hour of snapshots: one-second commits would otherwise keep five days of them", () =>
+    Effect.gen(function*() {
+      const created = yield* (yield* IcebergSink).ensureTable(tables.trades)
+      assert.strictEqual(created.metadata.properties["history.expire.max-snapshot-age-ms"], "3600000")
+      yield* appendMany(6, 10, 1)
+      // Stamped by the TestClock at 0: half an hour later all stay, two hours later the newest (g1's marker) alone.
+      assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 1_800_000 })).snapshotsAfter, 6)
+      assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 7_200_000 })).snapshotsAfter, 1)
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("a history.expire property that is not a positive whole number is refused, naming it", () =>
     Effect.gen(function*() {
       yield* (yield* IcebergSink).ensureTable(tables.trades)
