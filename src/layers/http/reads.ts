@@ -12,7 +12,7 @@ import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
-import type { SnapshotSelector } from "../../services/TableScanner.ts"
+import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { type Pinned, pinCursor, pinSnapshots } from "./pinning.ts"
 import { orBad, QueryTimeout } from "./problems.ts"
@@ -172,7 +172,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
    * Parquet with the route's column types). The cached part is the JSON or CSV data (and
    * cursor), gzipped once when the client takes gzip; meta is rebuilt per response.
    */
-  const answerRead = Effect.fnUntraced(function*(spec: ReadSpec) {
+  const answerOnce = Effect.fnUntraced(function*(spec: ReadSpec) {
     const { correlationId } = yield* CurrentRequest
     const pinned = (spec.cursor === undefined || spec.cursor === "" ? undefined : pinCursor(spec.involved, spec.cursor)) ??
       (yield* pin(spec.involved, spec.snapshot))
@@ -251,6 +251,19 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     const { body, entry } = yield* Deferred.await(flight)
     return send(body, entry, { ...entry.meta, correlation_id: correlationId })
   })
+
+  /**
+   * A read of the latest state whose snapshot table maintenance (another process's `compact`)
+   * expired while it ran is answered once more, from the state latest now: the client asked for
+   * no snapshot in particular. A read pinned by id, instant or cursor stays SnapshotNotFound.
+   */
+  const answerRead = (spec: ReadSpec) =>
+    answerOnce(spec).pipe(
+      Effect.catchIf(
+        (e) => e instanceof SnapshotNotFound && spec.snapshot._tag === "Latest" && (spec.cursor === undefined || spec.cursor === ""),
+        () => answerOnce(spec)
+      )
+    )
 
   return { pin, withTimeout, checkRange, range, sandboxed, answerRead }
 })

@@ -1,4 +1,5 @@
 /** The "sql" group: POST /v1/sql, read-only SQL over the pinned snapshots in the locked-down sandbox (sql.ts). */
+import * as fs from "node:fs"
 import { Effect } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
@@ -6,19 +7,34 @@ import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
 import { definitionOf, identifierOf, type TableName } from "../../domain/tables.ts"
 import { scannedOf } from "../../services/QueryEngine.ts"
-import { nothingOf, TableScanner } from "../../services/TableScanner.ts"
+import { MissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { Catalog } from "../../services/Catalog.ts"
+import { nothingOf, type ScanPlan, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
 import { plannedPaths } from "../duckdb/readPlan.ts"
+import { expiredWhileRead } from "../iceberg/planner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
 import { answerMeta, idsOf, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, parquetResponse } from "./respond.ts"
-import { truncationHeaders } from "./sql.ts"
+import { SqlFailed, truncationHeaders } from "./sql.ts"
 
 export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
   HttpApiBuilder.group(Api, "sql", (handlers) =>
     Effect.gen(function*() {
       const scanner = yield* TableScanner
+      const catalog = yield* Catalog
+
+      /**
+       * A run that failed on planned files gone from under it (another process's `compact` expired the
+       * snapshot and removed them): the snapshot gone, or a missing file; not the user's SQL failing.
+       */
+      const filesGone = (plans: ReadonlyArray<ScanPlan>) => <E>(e: E): Effect.Effect<never, E | TableFileError | SnapshotNotFound> => {
+        const gone = e instanceof SqlFailed ? plans.flatMap(plannedPaths).find((p) => !fs.existsSync(p)) : undefined
+        return gone === undefined
+          ? Effect.fail(e)
+          : expiredWhileRead(catalog, plans)(new TableFileError({ reason: new MissingFile({ path: gone }) }))
+      }
 
       const sql = Effect.fnUntraced(function*({ payload, request }: {
         readonly payload: { readonly sql: string; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly limit?: number | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
@@ -40,10 +56,12 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         if (format === "parquet") {
           return yield* parquetResponse((out) =>
             reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out }).pipe(
+              Effect.catch(filesGone(plans)),
               Effect.map(truncationHeaders)
             ), headers)
         }
         const result = yield* reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, maxBytes: options.sqlMaxBytes, timeoutMs: options.sqlTimeoutMs })
+          .pipe(Effect.catch(filesGone(plans)))
         // A cut answer says which limit cut it: in the JSON body, and as a header.
         const cut = { ...headers, ...truncationHeaders(result) }
         if (format === "csv") {
@@ -62,5 +80,10 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         }), { contentType: "application/json", headers: cut })
       })
 
-      return handlers.handle("sql", (r) => guard(sql(r)))
+      // SQL over the latest state whose snapshot maintenance expired while it ran is run once more,
+      // over the state latest now, as other reads of the latest state are (Reads.answerRead).
+      const latest = (payload: { readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined }) =>
+        (payload.snapshot_id ?? "") === "" && (payload.as_of ?? "") === ""
+      return handlers.handle("sql", (r) =>
+        guard(sql(r).pipe(Effect.catchIf((e) => e instanceof SnapshotNotFound && latest(r.payload), () => sql(r)))))
     }))

@@ -7,7 +7,7 @@ import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
-import { Current, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
+import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { foreignStorage, isLocalLocation } from "./fileio.ts"
 import { makeSnapshotFiles } from "./snapshotFiles.ts"
 
@@ -36,6 +36,34 @@ const selectSnapshot = (
     }
   }
 }
+
+/**
+ * A read's failure on a file that is gone, because table maintenance (another process's `compact`)
+ * expired the snapshot it read and removed that snapshot's files as orphans while it ran: said as
+ * that snapshot gone, to read again, not as a missing file, which reads as a damaged table. Any
+ * other failure, or a snapshot the table still has (then the file is missing indeed), stays as it is.
+ */
+export const expiredWhileRead = (catalog: Catalog["Service"], plans: ReadonlyArray<Pick<ScanPlan, "table" | "snapshot">>) =>
+<E>(error: E): Effect.Effect<never, E | SnapshotNotFound> =>
+  error instanceof TableFileError && error.reason._tag === "MissingFile"
+    ? Effect.gen(function*() {
+      for (const p of plans) {
+        if (p.snapshot === null) continue
+        const id = p.snapshot["snapshot-id"]
+        const gone = yield* catalog.loadTable(p.table).pipe(
+          Effect.map((t) => snapshotById(t.metadata, id) === undefined),
+          Effect.orElseSucceed(() => false)
+        )
+        if (gone) {
+          return yield* new SnapshotNotFound({
+            table: showIdentifier(p.table),
+            detail: `snapshot ${id}, which this read was reading, was expired by table maintenance meanwhile (its files removed): read again`
+          })
+        }
+      }
+      return yield* Effect.fail(error)
+    })
+    : Effect.fail(error)
 
 export const layer = (options: { readonly cacheEntries?: number } = {}) =>
   Layer.effect(TableScanner)(Effect.gen(function*() {
@@ -125,7 +153,9 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
         const started = yield* Clock.currentTimeNanos
         const { metadata } = yield* catalog.loadTable(table)
         const snapshot = yield* selectSnapshot(table, metadata, request.snapshot ?? Current)
-        return yield* planSnapshot(table, metadata, snapshot, request.filter ?? {}, started)
+        return yield* planSnapshot(table, metadata, snapshot, request.filter ?? {}, started).pipe(
+          Effect.catch(expiredWhileRead(catalog, [{ table, snapshot }]))
+        )
       }),
 
       planTogether: Effect.fn("TableScanner.planTogether")(function*(reads, selector = Current) {
@@ -157,7 +187,10 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           }
           if (chosen.every((s) => s === null)) return yield* new SnapshotNotFound({ table: all, detail: noneAt(at) })
         }
-        return yield* Effect.forEach(reads, (r, i) => planSnapshot(r.table, metadata[i]!, chosen[i]!, r.filter ?? {}, started), {
+        return yield* Effect.forEach(reads, (r, i) =>
+          planSnapshot(r.table, metadata[i]!, chosen[i]!, r.filter ?? {}, started).pipe(
+            Effect.catch(expiredWhileRead(catalog, [{ table: r.table, snapshot: chosen[i]! }]))
+          ), {
           concurrency: "unbounded"
         })
       })

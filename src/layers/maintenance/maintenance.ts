@@ -21,6 +21,7 @@ import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
+import { FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import {
   CompactionFailed,
@@ -66,6 +67,10 @@ const retrySchedule = (attempts: number) =>
   )
 
 type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
+
+/** A file that is gone: read while another run's orphan removal took it, or a damaged table (then it fails again). */
+const missingFile = (e: { readonly _tag: string; readonly reason?: { readonly _tag: string } }) =>
+  e._tag === "TableFileError" && e.reason?._tag === "MissingFile"
 
 /**
  * A manifest's entries. One of a partition spec whose values K2 does not hold (another engine's
@@ -134,7 +139,20 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         e._tag === "DuckDbError"
           ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
           : e
-      )
+      ),
+      // Another run (a second `compact`, an ingest's --maintain-every) compacted these files and
+      // removed them as orphans while this one read them: its result stands, as when it commits first.
+      Effect.catchTag("TableFileError", (e) =>
+        Effect.gen(function*() {
+          const now = yield* catalog.loadTable(identifier)
+          const live = new Set((yield* liveFiles(snapshots, identifier, now.metadata)).map((l) => l.file.filePath))
+          return inputs.filter((f) => !live.has(f.filePath)).map((f) => f.filePath)
+        }).pipe(
+          // Not known (the catalog failing): the day's own failure stands.
+          Effect.orElseSucceed((): ReadonlyArray<string> => []),
+          Effect.flatMap((gone): Effect.Effect<never, TableFileError | FilesNoLongerLive> =>
+            gone.length === 0 ? Effect.fail(e) : Effect.fail(new FilesNoLongerLive({ table: showIdentifier(identifier), paths: gone })))
+        ))
     )
     const rowsIn = inputs.reduce((n, f) => n + f.recordCount, 0)
     const rowsOut = added.reduce((n, f) => n + f.recordCount, 0)
@@ -165,9 +183,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   const compactDays = Effect.fnUntraced(function*(identifier: TableIdentifier, compactOptions: CompactOptions = {}) {
     const target = compactOptions.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE
     const opts = { ...compactOptions, targetFileSizeBytes: target }
-    const table = yield* catalog.loadTable(identifier)
+    // Another run (a second `compact`) may expire the snapshot loaded here and remove its manifests
+    // before they are read: then the table is loaded again, as it is now.
+    const { live, table } = yield* Effect.gen(function*() {
+      const table = yield* catalog.loadTable(identifier)
+      return { table, live: yield* liveFiles(snapshots, identifier, table.metadata) }
+    }).pipe(Effect.retry({ times: 4, while: missingFile }))
     const m = table.metadata
-    const live = yield* liveFiles(snapshots, identifier, m)
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
     }
@@ -220,8 +242,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         rows: group.inputs.reduce((n, f) => n + f.recordCount, 0)
       })
     }
-    const after = yield* catalog.loadTable(identifier)
-    const filesAfter = (yield* liveFiles(snapshots, identifier, after.metadata)).length
+    const filesAfter = yield* catalog.loadTable(identifier).pipe(
+      Effect.flatMap((after) => liveFiles(snapshots, identifier, after.metadata)),
+      Effect.map((l) => l.length),
+      Effect.retry({ times: 4, while: missingFile })
+    )
     const result: CompactResult = {
       table: identifier,
       filesBefore: live.length,
@@ -334,10 +359,14 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const grace = orphanOptions.olderThanMs ?? DEFAULT_ORPHAN_GRACE_MS
     // Listed before the table is loaded: a file committed in between is then referenced.
     const all = yield* files.list(yield* catalog.loadTable(identifier).pipe(Effect.map((t) => t.metadata.location)))
-    const table = yield* catalog.loadTable(identifier)
+    // Another run (a second `compact`) may expire snapshots loaded here and remove their files before
+    // they are read: then the table is loaded again, as it is now (the listing still comes before it).
+    const { referenced, table } = yield* Effect.gen(function*() {
+      const table = yield* catalog.loadTable(identifier)
+      return { table, referenced: yield* referencedFiles(table) }
+    }).pipe(Effect.retry({ times: 4, while: missingFile }))
     const others = otherTablesDirectories(table.metadata, table.metadataLocation, all.map((e) => e.location))
     const listed = all.filter((e) => !others.some((dir) => normalizeLocation(e.location).startsWith(`${dir}/`)))
-    const referenced = yield* referencedFiles(table)
     const isReferenced = (location: string) => {
       const local = normalizeLocation(location)
       if (referenced.has(local)) return true

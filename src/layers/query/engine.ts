@@ -39,6 +39,7 @@ import { nothingOf, type ScanPlan, type SnapshotSelector, SnapshotNotFound, Tabl
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
+import { expiredWhileRead } from "../iceberg/planner.ts"
 import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowBuilder } from "../duckdb/results.ts"
 import {
   bigFixedText,
@@ -162,7 +163,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const onPlanned = <A>(plans: ReadonlyArray<ScanPlan>, read: (connection: DuckDBConnection) => Promise<A>) =>
       duckDb.withConnection((connection) => attempt("query", () => read(connection), () => connection.interrupt())).pipe(
         // The paths only matter on failure (each a file URL to convert).
-        Effect.mapError((error) => blameFile(plans.flatMap(plannedPaths))(error))
+        Effect.mapError((error) => blameFile(plans.flatMap(plannedPaths))(error)),
+        Effect.catch(expiredWhileRead(catalog, plans))
       )
 
     const run = (plans: ReadonlyArray<ScanPlan>, sql: string, values: ReadonlyArray<DuckDBValue>) =>

@@ -35,6 +35,7 @@ import {
 import { type ScanPlan, TableScanner } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, endStream, executeOne } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
+import { expiredWhileRead } from "../iceberg/planner.ts"
 import { filteredFiles, idPieces, Params } from "../query/sql.ts"
 import {
   bigintAt,
@@ -344,7 +345,10 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       for (const done of inFlight) yield* Deferred.await(done)
       if (Exit.isFailure(exit)) return yield* exit
       yield* Queue.end(queue)
-    })
+    }).pipe(
+      // A long replay outlives its snapshot when maintenance expires it: said so, not as a missing file.
+      Effect.catch(expiredWhileRead(catalog, plans.map((p) => p.plan)))
+    )
 
   /**
    * The day's profiles by key. Keys are 53 bits of a hash: should two profiles ever share one,

@@ -1,0 +1,49 @@
+/**
+ * Table maintenance racing a read on the same warehouse: a TableScanner that runs a step armed
+ * beforehand once its next plan is made (before DuckDB opens a file), and that step: what
+ * `compact --expire-older-than-hours 0` does two days on, every file then past the orphan grace.
+ */
+import { Effect, Layer } from "effect"
+import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
+import type { TableIdentifier } from "../../src/services/Catalog.ts"
+import { Maintenance } from "../../src/services/Maintenance.ts"
+import { TableScanner } from "../../src/services/TableScanner.ts"
+
+const HOUR_MS = 3_600_000
+
+let armed: Effect.Effect<void> | undefined
+
+/** Runs `step` once, after the next plan any read makes. */
+export const afterNextPlan = (step: Effect.Effect<void>) =>
+  Effect.sync(() => {
+    armed = step
+  })
+
+/** Runs (and disarms) the armed step, if any. */
+export const runArmed = Effect.suspend(() => {
+  const step = armed ?? Effect.void
+  armed = undefined
+  return step
+})
+
+/** The TableScanner below, running the armed step once a plan is made. */
+export const racingScanner = Layer.effect(TableScanner)(Effect.gen(function*() {
+  const real = yield* TableScanner
+  return TableScanner.of({
+    plan: (table, request) => Effect.tap(real.plan(table, request), () => runArmed),
+    planTogether: (reads, selector) => Effect.tap(real.planTogether(reads, selector), () => runArmed)
+  })
+}))
+
+/** Compaction, expiry of every snapshot but the current one, and orphan removal of `table`, as two days on. */
+export const compactNow = (table: TableIdentifier) =>
+  Effect.gen(function*() {
+    const later = Date.now() + 48 * HOUR_MS
+    yield* Effect.orDie((yield* Maintenance).run(table, {
+      compact: { targetFileSizeBytes: 64 * 1024 * 1024 },
+      expire: { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: later },
+      orphans: { olderThanMs: 24 * HOUR_MS, nowMs: later }
+    }))
+  })
+
+export const maintenanceLayer = MaintenanceLayer.layer()
