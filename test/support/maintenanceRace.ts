@@ -5,9 +5,10 @@
  */
 import { Effect, Layer } from "effect"
 import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
-import type { TableIdentifier } from "../../src/services/Catalog.ts"
+import { Catalog, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { Maintenance } from "../../src/services/Maintenance.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
+import { lakehouseWrapping } from "./warehouse.ts"
 
 const HOUR_MS = 3_600_000
 
@@ -34,6 +35,29 @@ export const racingScanner = Layer.effect(TableScanner)(Effect.gen(function*() {
     planTogether: (reads, selector) => Effect.tap(real.planTogether(reads, selector), () => runArmed)
   })
 }))
+
+let armedLoad: { nth: number; step: Effect.Effect<void> } | undefined
+
+/** Runs `step` once, after the `nth` next load of a table's metadata (1: the next). */
+export const afterLoad = (step: Effect.Effect<void>, nth = 1) =>
+  Effect.sync(() => {
+    armedLoad = { nth, step }
+  })
+
+/** A lakehouse in `dir` over the memory catalog, whose loads of a table run the step `afterLoad` armed. */
+export const racingStorage = (dir: string) =>
+  lakehouseWrapping({ warehouse: dir, catalog: { _tag: "memory" } }, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) =>
+        Effect.tap(catalog.loadTable(id), () =>
+          Effect.suspend(() => {
+            if (armedLoad === undefined || --armedLoad.nth > 0) return Effect.void
+            const { step } = armedLoad
+            armedLoad = undefined
+            return step
+          }))
+    }))
 
 /** Compaction, expiry of every snapshot but the current one, and orphan removal of `table`, as two days on. */
 export const compactNow = (table: TableIdentifier) =>

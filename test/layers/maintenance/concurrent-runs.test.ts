@@ -14,32 +14,16 @@ import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
-import { compactNow } from "../../support/maintenanceRace.ts"
-import { lakehouseWrapping } from "../../support/warehouse.ts"
+import { afterLoad, compactNow, racingStorage } from "../../support/maintenanceRace.ts"
 import { genTrades } from "../query/data.ts"
 
 const TRADES = { namespace: "market_data", name: "trades" }
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-twice-"))
 
-/** Set before a run: runs once, after the `nth` next load of a table's metadata (1: the next). */
-let afterLoad: { nth: number; step: Effect.Effect<void> } | undefined
-
-const storage = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "memory" } }, (catalog) =>
-  Catalog.of({
-    ...catalog,
-    loadTable: (id) =>
-      Effect.tap(catalog.loadTable(id), () =>
-        Effect.suspend(() => {
-          if (afterLoad === undefined || --afterLoad.nth > 0) return Effect.void
-          const { step } = afterLoad
-          afterLoad = undefined
-          return step
-        }))
-  }))
+const storage = racingStorage(dir)
 
 /** Set before a run: runs once, before this run's next DuckDB statement (a compaction's rewrite). */
 let beforeDuckDb: Effect.Effect<void> | undefined
@@ -83,7 +67,7 @@ layer(MaintenanceLayer.layer().pipe(Layer.provide(hookedDuckDb), Layer.provideMe
       for (const seed of [4, 5, 6]) yield* sink.append(TRADES, tradeColumns(genTrades(100, { seed, days: 1, idPrefix: `o${seed}-` })))
 
       // The other run goes between this one's listing of the files and its reading of what the table references.
-      afterLoad = { nth: 2, step: Effect.provideService(compactNow(TRADES), Maintenance, yield* otherProcess) }
+      yield* afterLoad(Effect.provideService(compactNow(TRADES), Maintenance, yield* otherProcess), 2)
       const later = Date.now() + 48 * 3_600_000
       const report = yield* maintenance.run(TRADES, { compact: false, expire: false, orphans: { olderThanMs: 24 * 3_600_000, nowMs: later } })
       assert.isNotNull(report.orphans)
@@ -100,7 +84,7 @@ layer(MaintenanceLayer.layer().pipe(Layer.provide(hookedDuckDb), Layer.provideMe
       for (const seed of [7, 8, 9]) yield* sink.append(TRADES, tradeColumns(genTrades(100, { seed, days: 1, idPrefix: `p${seed}-` })))
 
       // The other run goes between this one's load of the table and its reading of the live files.
-      afterLoad = { nth: 1, step: Effect.provideService(compactNow(TRADES), Maintenance, yield* otherProcess) }
+      yield* afterLoad(Effect.provideService(compactNow(TRADES), Maintenance, yield* otherProcess))
       const result = yield* maintenance.compact(TRADES, { targetFileSizeBytes: 64 * 1024 * 1024 })
       assert.deepStrictEqual(result.partitions, [])
       assert.strictEqual(result.filesAfter, 1)

@@ -14,33 +14,18 @@ import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { SnapshotNotFound } from "../../../src/services/TableScanner.ts"
-import { afterNextPlan, compactNow, maintenanceLayer, racingScanner } from "../../support/maintenanceRace.ts"
-import { lakehouseWrapping } from "../../support/warehouse.ts"
+import { afterLoad, afterNextPlan, compactNow, maintenanceLayer, racingScanner, racingStorage } from "../../support/maintenanceRace.ts"
 import { genTrades, T0 } from "./data.ts"
 import { TRADES } from "./fixture.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-read-"))
 
-/** Set before a read: runs once, after the read loads the table's metadata and before it reads its manifests. */
-let afterLoad: Effect.Effect<void> | undefined
-
-const storage = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "memory" } }, (catalog) =>
-  Catalog.of({
-    ...catalog,
-    loadTable: (id) =>
-      Effect.tap(catalog.loadTable(id), () =>
-        Effect.suspend(() => {
-          const run = afterLoad ?? Effect.void
-          afterLoad = undefined
-          return run
-        }))
-  }))
+const storage = racingStorage(dir)
 
 const warehouse = Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(
   Layer.provide(racingScanner),
@@ -80,7 +65,7 @@ layer(warehouse, { timeout: 120_000, excludeTestServices: true })("a read while 
       const first = yield* sink.append(TRADES, tradeColumns(genTrades(100, { seed: 7, days: 1, idPrefix: "old-" })))
       yield* sink.append(TRADES, tradeColumns(genTrades(100, { seed: 8, days: 1, idPrefix: "new-" })))
 
-      afterLoad = yield* compactTrades
+      yield* afterLoad(yield* compactTrades)
       const snapshot = { _tag: "ById" as const, snapshotId: first.snapshot["snapshot-id"] }
       const error = yield* Effect.flip(engine.trades({ symbols: [], ...range, limit: 10_000, snapshot }))
       assert.instanceOf(error, SnapshotNotFound, String(error))
