@@ -109,3 +109,20 @@ export const pinCursor = (involved: ReadonlyArray<TableName>, text: string): Pin
   }
   return { ids, selector: undefined, immutable: true, revision: "" }
 }
+
+/**
+ * A cursor's snapshots must still be kept: one expired since its first page (ADR-33: an hour) is
+ * gone for every page of it, whether or not the server still caches a page or the client
+ * revalidates one, as a `snapshot_id` of it is. A table not created (undefined) keeps none to check.
+ */
+export const cursorStillKept = (loaded: Loaded, pinned: Pinned): Result.Result<Pinned, SnapshotNotFound> => {
+  for (const [t, m] of loaded) {
+    const id = pinned.ids[t]
+    if (id === null || id === undefined || m === undefined || snapshotById(m, BigInt(id)) !== undefined) continue
+    return Result.fail(new SnapshotNotFound({
+      table: t,
+      detail: `id ${id}, which the cursor reads, is gone (expired since its first page): read again without the cursor`
+    }))
+  }
+  return Result.succeed(pinned)
+}

@@ -14,7 +14,7 @@ import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
-import { type Pinned, pinCursor, pinSnapshots } from "./pinning.ts"
+import { cursorStillKept, type Pinned, pinCursor, pinSnapshots } from "./pinning.ts"
 import { orBad, QueryTimeout } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import {
@@ -120,15 +120,29 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const scope = yield* Effect.scope
   const sqlPermits = yield* Semaphore.make(2)
 
-  /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
-  const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, param: SnapshotParam) {
-    const loaded = yield* Effect.forEach(involved, (t) =>
+  /** The metadata of each table a read involves (undefined: not created yet, read as empty). */
+  const load = (involved: ReadonlyArray<TableName>) =>
+    Effect.forEach(involved, (t) =>
       catalog.loadTable(identifierOf(t)).pipe(
         Effect.map((l) => [t, l.metadata] as const),
         // A table not created yet reads as empty.
         Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
       ))
-    return yield* Effect.fromResult(pinSnapshots(loaded, param, yield* Clock.currentTimeMillis))
+
+  /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
+  const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, param: SnapshotParam) {
+    return yield* Effect.fromResult(pinSnapshots(yield* load(involved), param, yield* Clock.currentTimeMillis))
+  })
+
+  /**
+   * What a page after `cursor` reads (pinCursor), once its snapshots are known to be kept still:
+   * a cached page or a 304 of an expired one would answer what its next page cannot.
+   * Undefined when the text is not such a cursor: the engine says why.
+   */
+  const pinPage = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, cursor: string | undefined) {
+    const pinned = cursor === undefined || cursor === "" ? undefined : pinCursor(involved, cursor)
+    if (pinned === undefined) return undefined
+    return yield* Effect.fromResult(cursorStillKept(yield* load(involved), pinned))
   })
 
   const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -174,8 +188,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
    */
   const answerOnce = Effect.fnUntraced(function*(spec: ReadSpec) {
     const { correlationId } = yield* CurrentRequest
-    const pinned = (spec.cursor === undefined || spec.cursor === "" ? undefined : pinCursor(spec.involved, spec.cursor)) ??
-      (yield* pin(spec.involved, spec.snapshot))
+    const pinned = (yield* pinPage(spec.involved, spec.cursor)) ?? (yield* pin(spec.involved, spec.snapshot))
     // An answer at a snapshot is cached; one of a table with no snapshot yet (empty) is not.
     const cacheable = pinned.immutable || pinned.selector !== undefined
     const gzip = cacheable && spec.format !== "parquet" && acceptsGzip(spec.request.headers["accept-encoding"])
@@ -265,5 +278,5 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       )
     )
 
-  return { pin, withTimeout, checkRange, range, sandboxed, answerRead }
+  return { pin, pinPage, withTimeout, checkRange, range, sandboxed, answerRead }
 })

@@ -1,11 +1,12 @@
 /** The "replay" group: GET /v1/replay, trades and quotes in exchange-time order as NDJSON or server-sent events. */
-import { type Duration, Effect, Schedule, Stream } from "effect"
+import { Cause, type Duration, Effect, Option, Schedule, Stream } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
 import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
+import { SnapshotNotFound } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
@@ -69,10 +70,28 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
           // A client may stop reading and stay connected: windows streamed from pooled connections
           // would hold them (two of the default two), and every other read would wait and 503.
           wholeWindows: true
-        }))
+        }).pipe(
+          // The snapshots the id names were expired since (ADR-33): resuming cannot answer the rest of that replay.
+          Effect.mapError((e) =>
+            resume !== undefined && e instanceof SnapshotNotFound
+              ? new SnapshotNotFound({ table: e.table, detail: `${e.detail}, which the Last-Event-ID reads, is gone (expired since): start a new replay, without Last-Event-ID` })
+              : e
+          )
+        ))
         const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
         const failed = (cause: unknown, text: string) => Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", correlationId, cause), text))
+        /**
+         * What the last line says of a failure after the headers: a snapshot expired and its files
+         * removed by table maintenance while the replay read it (a replay longer than the tables keep
+         * snapshots, ADR-33) is `snapshot_not_found` with its detail, to replay again; any other is `replay_failed`.
+         */
+        const failure = (cause: Cause.Cause<unknown>) => {
+          const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+          return error instanceof SnapshotNotFound
+            ? { code: "snapshot_not_found", detail: error.message, correlation_id: correlationId }
+            : { code: "replay_failed", correlation_id: correlationId }
+        }
         const numbered = positions({ trades: pinned.ids["trades"] ?? null, quotes: pinned.ids["quotes"] ?? null }, resume)
         const sse = (es: ReadonlyArray<ReplayEvent>) => {
           let text = ""
@@ -87,13 +106,16 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
             events.pipe(
               Stream.mapArray((es) => [sse(es)]),
               Stream.concat(Stream.succeed(`id: ${END_EVENT_ID}\nevent: end\ndata: {}\n\n`)),
-              Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify({ code: "replay_failed", correlation_id: correlationId })}\n\n`))
+              Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify(failure(cause))}\n\n`))
             ),
             KEEP_ALIVE
           )
           : events.pipe(
             Stream.mapArray((es) => [es.map((e) => `${line(e)}\n`).join("")]),
-            Stream.catchCause((cause) => failed(cause, `${JSON.stringify({ error: "replay_failed", correlation_id: correlationId })}\n`))
+            Stream.catchCause((cause) => {
+              const { code, ...rest } = failure(cause)
+              return failed(cause, `${JSON.stringify({ error: code, ...rest })}\n`)
+            })
           )
         return HttpServerResponse.stream(Stream.encodeText(text), {
           contentType: format === "sse" ? "text/event-stream" : "application/x-ndjson",

@@ -22,7 +22,6 @@ import { type SnapshotSelector, TableScanner } from "../../services/TableScanner
 import { plannedPaths } from "../duckdb/readPlan.ts"
 import { decimalColumns } from "../query/sql.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
-import { pinCursor } from "./pinning.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import type { Reads } from "./reads.ts"
@@ -174,7 +173,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       // Exports: the whole range (or `limit` rows), page by page, never all in memory.
       const { correlationId } = yield* CurrentRequest
       // A cursor pins the snapshot its rows are read at (as answerRead does): the headers name that one.
-      const pinned = (base.cursor === undefined ? undefined : pinCursor([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
+      const pinned = (yield* reads.pinPage([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
       const etag = etagOf(table, request.url, format, pinned)
       const headers = cacheHeaders(etag, pinned)
       if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })

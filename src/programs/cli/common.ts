@@ -23,8 +23,8 @@ export const symbolsFlag = Flag.String("symbols").pipe(
 )
 export const fromFlag = Flag.String("from").pipe(Flag.withDescription("Start instant, inclusive (ISO-8601, date, or epoch micros)"))
 export const toFlag = Flag.String("to").pipe(Flag.withDescription("End instant, exclusive"))
-export const snapshotIdFlag = Flag.String("snapshot-id").pipe(Flag.withDescription("Read this snapshot (time travel)"), Flag.optional)
-export const asOfFlag = Flag.String("as-of").pipe(Flag.withDescription("Read the table as it was at this instant"), Flag.optional)
+export const snapshotIdFlag = Flag.String("snapshot-id").pipe(Flag.withDescription("Read this snapshot (time travel, as far back as the table keeps snapshots: an hour for K2's tables)"), Flag.optional)
+export const asOfFlag = Flag.String("as-of").pipe(Flag.withDescription("Read the table as it was at this instant (within the snapshots it keeps: an hour for K2's tables)"), Flag.optional)
 
 export const splitList = (text: string) => text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
 
