@@ -73,6 +73,12 @@ export const planExpiry = (
   )
   newestFirst.slice(0, Math.max(1, options.retainLast)).forEach((s) => keep.add(s["snapshot-id"]))
   for (const s of m.snapshots) if (s["timestamp-ms"] >= cutoff) keep.add(s["snapshot-id"])
+  // So does one that was current within the window, however old its commit: as_of any instant of
+  // the window then finds the snapshot current at it. Aged by its commit alone (as Java ages it),
+  // the state of a table idle overnight went with the morning's first commit, and "as of five
+  // minutes ago" answered that it had expired.
+  const log = m["snapshot-log"]
+  for (let i = 0; i + 1 < log.length; i++) if (log[i + 1]!["timestamp-ms"] > cutoff) keep.add(log[i]!["snapshot-id"])
   const current = currentSnapshot(m)
   if (current !== undefined) keep.add(current["snapshot-id"])
   for (const ref of Object.values(m.refs)) keep.add(ref["snapshot-id"])

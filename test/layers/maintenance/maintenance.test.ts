@@ -8,6 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref } from "effect"
+import { TestClock } from "effect/testing"
 import { currentSchema, currentSnapshot, defaultSpec } from "../../../src/domain/iceberg/metadata.ts"
 import type { Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { fence, markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
@@ -645,6 +646,21 @@ describe("Maintenance: the table's own expiry settings", () => {
       // Stamped by the TestClock at 0: half an hour later all stay, two hours later the newest (g1's marker) alone.
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 1_800_000 })).snapshotsAfter, 6)
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 7_200_000 })).snapshotsAfter, 1)
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("after an idle night, the morning's first commit leaves the night's state readable as of minutes ago", () =>
+    Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(3, 10, 1)
+      const night = (yield* (yield* Catalog).loadTable(trades)).metadata["current-snapshot-id"]
+      // Eighteen hours idle, then a commit; expiry half an hour after it.
+      yield* TestClock.adjust("18 hours")
+      yield* appendMany(1, 10, 1, 30)
+      const morning = 18 * 3_600_000
+      const r = yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: morning + 1_800_000 })
+      assert.strictEqual(r.snapshotsAfter, 2, "the night's snapshot and the morning's")
+      const plan = yield* (yield* TableScanner).plan(trades, { snapshot: { _tag: "AsOf", timestampMs: morning - 300_000 } })
+      assert.strictEqual(plan.snapshot?.["snapshot-id"], night)
     }).pipe(Effect.provide(warehouse())))
 
   it.effect("a history.expire property that is not a positive whole number is refused, naming it", () =>

@@ -47,6 +47,16 @@ const kept = (m: TableMetadata, options: { maxSnapshotAgeMs: number; retainLast:
   [...planExpiry(m, options).keep].sort((a, b) => Number(a - b))
 
 describe("planExpiry: the spec's retention policy of each branch", () => {
+  it("a snapshot current within the window stays, however old its commit: as_of any instant of the window finds it", () => {
+    // A table idle a day: 5 was current from day 5 until 6 was committed at day 6, half an hour ago.
+    const m = { ...table({ main: { "snapshot-id": 6n, type: "branch" } }), "snapshot-log": [1n, 2n, 3n, 4n, 5n, 6n].map((id) => ({ "snapshot-id": id, "timestamp-ms": Number(id) * DAY })) }
+    const hour = 3_600_000
+    // (10 and 11, off main, are stamped days 7 and 8: young.)
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: hour, retainLast: 1, nowMs: 6 * DAY + hour / 2 }), [5n, 6n, 10n, 11n])
+    // An hour and more after 6 replaced it, 5 goes.
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: hour, retainLast: 1, nowMs: 6 * DAY + hour }), [6n, 10n, 11n])
+  })
+
   it("a branch's min-snapshots-to-keep keeps that many of its ancestors", () => {
     const m = table({
       main: { "snapshot-id": 6n, type: "branch" },
