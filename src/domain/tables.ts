@@ -150,7 +150,7 @@ export interface TableDefinition {
   readonly schema: Schema
   readonly spec: PartitionSpec
   readonly sortOrder: SortOrder | null
-  /** Table properties it is created with. */
+  /** Table properties K2 gives it: at creation, and at an ingest's start when the table lacks one. */
   readonly properties?: Readonly<Record<string, string>>
 }
 

@@ -55,7 +55,7 @@ export type SinkError = CatalogError | TableFileError | FilesNoLongerLive | Comm
 
 /** Writes rows into Iceberg tables: sorted Parquet files, then one snapshot per call. */
 export class IcebergSink extends Context.Service<IcebergSink, {
-  /** Creates the namespace and table when missing; returns the table either way. */
+  /** Creates the namespace and table when missing, or adds the definition's properties an existing table lacks; returns the table. */
   ensureTable(definition: TableDefinition): Effect.Effect<LoadedTable, CatalogError>
   append(table: TableIdentifier, batch: ColumnBatch, options?: WriteOptions): Effect.Effect<CommitOutcome, SinkError>
   /** Replaces live files by the rows of `batch` in one snapshot (compaction). */

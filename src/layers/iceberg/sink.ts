@@ -102,7 +102,19 @@ export const layer = (options: SinkOptions = {}) =>
             Effect.catchReason("CatalogError", "AlreadyExists", () => Effect.void)
           )
         }
-        if (yield* catalog.tableExists(identifier)) return yield* catalog.loadTable(identifier)
+        if (yield* catalog.tableExists(identifier)) {
+          const table = yield* catalog.loadTable(identifier)
+          // A property the table lacks (made by an earlier K2: ADR-33's retention) is added; one it
+          // sets, to whatever value, is the operator's and stays.
+          const missing = Object.entries(definition.properties ?? {}).filter(([key]) => table.metadata.properties[key] === undefined)
+          if (missing.length === 0) return table
+          return yield* catalog.commitTable(identifier, [{ type: "assert-table-uuid", uuid: table.metadata["table-uuid"] }], [
+            { action: "set-properties", updates: Object.fromEntries(missing) }
+          ]).pipe(
+            // Another process (an ingest of the same group starting) added them first.
+            Effect.catchReason("CatalogError", "CommitConflict", () => catalog.loadTable(identifier))
+          )
+        }
         return yield* catalog.createTable(identifier, definition).pipe(
           Effect.catchReason("CatalogError", "AlreadyExists", () => catalog.loadTable(identifier))
         )

@@ -65,6 +65,25 @@ const warehouseWithOutage = (outage: { on: boolean }) => {
 const parquetFiles = (dir: string) =>
   fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".parquet"))
 
+describe("IcebergSink.ensureTable", () => {
+  it.effect("gives a K2 table made before without its retention property the property, and leaves one that sets it alone", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      // As an earlier K2 made them: no history.expire property.
+      const { properties: _, ...older } = tables.trades
+      yield* sink.ensureTable(older)
+      assert.isUndefined((yield* catalog.loadTable(trades)).metadata.properties["history.expire.max-snapshot-age-ms"])
+      const upgraded = yield* sink.ensureTable(tables.trades)
+      assert.strictEqual(upgraded.metadata.properties["history.expire.max-snapshot-age-ms"], "3600000")
+      assert.strictEqual((yield* catalog.loadTable(trades)).metadata.properties["history.expire.max-snapshot-age-ms"], "3600000")
+      // An operator's own setting stays.
+      yield* catalog.commitTable(trades, [], [{ action: "set-properties", updates: { "history.expire.max-snapshot-age-ms": "86400000" } }])
+      const kept = yield* sink.ensureTable(tables.trades)
+      assert.strictEqual(kept.metadata.properties["history.expire.max-snapshot-age-ms"], "86400000")
+    }).pipe(Effect.provide(warehouse())))
+})
+
 describe("IcebergSink and TableScanner", () => {
   it.effect("appends one sorted file per day and plans a one-day read to that day's file", () =>
     Effect.gen(function*() {
