@@ -163,7 +163,12 @@ export interface TableDefinition {
  */
 export const SNAPSHOT_RETENTION_MS = 3_600_000
 
-const properties = { "history.expire.max-snapshot-age-ms": String(SNAPSHOT_RETENTION_MS) }
+const properties = {
+  "history.expire.max-snapshot-age-ms": String(SNAPSHOT_RETENTION_MS),
+  // Each commit's metadata.json holds that hour (~5 MB): the ones past the metadata log's 100 go at
+  // once, not after orphan removal's grace (a commit a second made gigabytes an hour).
+  "write.metadata.delete-after-commit.enabled": "true"
+}
 
 export const tables = {
   trades: {

@@ -5,7 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { countedReads } from "../../support/countedReads.ts"
-import { applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
+import { ancestry, applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
+import { carriedOf, markerIn, markerKey, mirrorCarry, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
 import type { Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { planExpiry } from "../../../src/layers/maintenance/plan.ts"
@@ -111,5 +112,87 @@ describe("planExpiry on a table of many snapshots", () => {
     assert.strictEqual(plan.keep.size, n)
     assert.strictEqual(plan.markers.g1, BigInt(n))
     assert.isAtMost(reads(), 10 * n, `${reads()} reads of ${n} snapshots`)
+  })
+})
+
+describe("planExpiry and the ingestion markers", () => {
+  /** A deterministic pseudo-random source (mulberry32). */
+  const random = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+
+  /**
+   * A main line as K2 and another engine leave it: K2 commits carry every group's marker forward
+   * (group g2 starts part way), foreign commits carry none; a rollback now and then moves main back.
+   */
+  const history = (rnd: () => number) => {
+    let m = newTableMetadata({ uuid: "u", location: "file:///t", schema: tables.trades.schema, spec: tables.trades.spec, sortOrder: null, nowMs: 0 })
+    const marks: Record<string, number> = {}
+    let t = 0
+    const n = 5 + Math.floor(rnd() * 40)
+    for (let i = 1; i <= n; i++) {
+      t += 1 + Math.floor(rnd() * 3 * DAY / n)
+      const parent = m["current-snapshot-id"]
+      const k2 = rnd() < 0.7
+      const summary: Record<string, string> = { operation: "append" }
+      if (k2) {
+        const lastOurs = ancestry(m).find((s) => s.summary["k2.commit-id"] !== undefined)
+        Object.assign(summary, lastOurs === undefined ? {} : carriedOf(lastOurs.summary))
+        for (const g of i > n / 2 ? ["g1", "g2"] : ["g1"]) {
+          if (rnd() < 0.5) {
+            marks[g] = (marks[g] ?? 0) + 1
+            summary[markerKey(g)] = `{"t":{"0":${marks[g]}}}`
+          }
+        }
+        summary["k2.commit-id"] = String(i)
+      }
+      const snapshot: Snapshot = {
+        "snapshot-id": BigInt(i),
+        ...(parent === undefined ? {} : { "parent-snapshot-id": parent }),
+        "sequence-number": BigInt(i),
+        "timestamp-ms": t,
+        "manifest-list": `ml-${i}`,
+        summary: summary as Snapshot["summary"]
+      }
+      m = applyUpdates(m, null, [
+        { action: "add-snapshot", snapshot },
+        { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshot["snapshot-id"] },
+        ...(k2 ? mirrorCarry(snapshot, m.properties) : [])
+      ], t)
+      // A rollback to an earlier snapshot of the line, now and then.
+      if (rnd() < 0.05) {
+        const line = ancestry(m)
+        const target = line[Math.floor(rnd() * line.length)]!
+        m = applyUpdates(m, null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": target["snapshot-id"] }], t)
+      }
+    }
+    return { m, now: t }
+  }
+
+  it("an expiry changes no group's marker, the snapshot it is read from, what it carries, nor where the next commit carries from (2,000 histories)", () => {
+    const rnd = random(7)
+    for (let run = 0; run < 2_000; run++) {
+      const { m, now } = history(rnd)
+      const options = { maxSnapshotAgeMs: Math.floor(rnd() * 2 * DAY), retainLast: 1 + Math.floor(rnd() * 3), nowMs: now + Math.floor(rnd() * DAY) }
+      const plan = planExpiry(m, options)
+      if (plan.expire.length === 0) continue
+      const after = applyUpdates(m, null, [{ action: "remove-snapshots", "snapshot-ids": plan.expire }], now)
+      for (const group of ["g1", "g2", "absent"]) {
+        const before = markerIn(m, group)
+        const kept = markerIn(after, group)
+        assert.deepStrictEqual(kept?.offsets, before?.offsets, `run ${run}, ${group}`)
+        assert.strictEqual(kept?.snapshotId, before?.snapshotId, `run ${run}, ${group}`)
+        assert.deepStrictEqual(kept?.carried, before?.carried, `run ${run}, ${group}`)
+      }
+      // What the next K2 commit carries forward (as commitChange takes it): the newest K2 snapshot's, else the mirror's.
+      const carried = (t: TableMetadata) => {
+        const lastOurs = ancestry(t).find((s) => s.summary["k2.commit-id"] !== undefined)
+        return lastOurs === undefined ? mirroredCarry(t) ?? {} : carriedOf(lastOurs.summary)
+      }
+      assert.deepStrictEqual(carried(after), carried(m), `run ${run}`)
+    }
   })
 })
