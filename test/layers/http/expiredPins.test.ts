@@ -4,28 +4,22 @@
  * the same whether or not the server still holds a page of it in its cache, and says what to do.
  */
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Server from "../../../src/layers/http/server.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
-import { auth, baseUrl, get, KEYS, testOptions } from "../../integration/http-support.ts"
-import { afterNextPlan, compactNow, maintenanceLayer, racingScanner } from "../../support/maintenanceRace.ts"
+import { auth, baseUrl, get, KEYS } from "../../integration/http-support.ts"
+import { afterNextPlan, compactNow } from "../../support/maintenanceRace.ts"
+import { racingServer } from "./racingServer.ts"
 import { genQuotes, genTrades, T0 } from "../query/data.ts"
-import { lakehouse, QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
+import { QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 const range = `from=${iso(T0)}&to=${iso(T0 + 86_400_000_000)}`
 
 const dir = warehouseDir()
-const app = Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-  Layer.provideMerge(Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer, maintenanceLayer).pipe(Layer.provideMerge(racingScanner))),
-  Layer.provideMerge(lakehouse(dir)),
-  Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-)
+const app = racingServer(dir)
 
 const problemOf = (r: Response) => Effect.promise(() => r.text())
 

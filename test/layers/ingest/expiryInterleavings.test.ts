@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Logger } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import type { TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
 import { MARKER_PREFIX } from "../../../src/domain/ingest/marker.ts"
@@ -19,7 +19,7 @@ import { Catalog, type CatalogError, catalogError, CommitStateUnknown, type Tabl
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
-import { publishToMemory } from "../../support/memoryFeed.ts"
+import { ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseWrapping, type TestCatalog, warehouseOptions } from "../../support/warehouse.ts"
 
@@ -44,22 +44,6 @@ const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
       { codec: makeWireCodec(), trackers: { trades, quotes } }
     )
   }))
-
-/** Runs the ingestor until `done` holds of its progress, then interrupts it (a drain). */
-const ingestUntil = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
-  Effect.gen(function*() {
-    const ingestor = yield* Ingestor
-    const fiber = yield* Effect.forkChild(ingestor.run)
-    for (let i = 0; i < 3000; i++) {
-      const pr = yield* ingestor.progress
-      if (done(pr)) break
-      const exited = fiber.pollUnsafe()
-      if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
-      yield* Effect.sleep("20 millis")
-    }
-    yield* Fiber.interrupt(fiber)
-    return yield* ingestor.progress
-  })
 
 /** An ingestion commit: it adds a snapshot carrying a group's marker (maintenance's commits do not). */
 const ingestionCommit = (updates: ReadonlyArray<TableUpdate>) =>

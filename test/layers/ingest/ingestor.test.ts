@@ -25,7 +25,7 @@ import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/service
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
-import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
@@ -40,22 +40,6 @@ const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
       { codec: makeWireCodec(), trackers: { trades, quotes } }
     )
   }))
-
-/** Runs the ingestor until `done` holds of its progress, then interrupts it (a drain). */
-const ingestUntil = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
-  Effect.gen(function*() {
-    const ingestor = yield* Ingestor
-    const fiber = yield* Effect.forkChild(ingestor.run)
-    for (let i = 0; i < 3000; i++) {
-      const pr = yield* ingestor.progress
-      if (done(pr)) break
-      const exited = fiber.pollUnsafe()
-      if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
-      yield* Effect.sleep("20 millis")
-    }
-    yield* Fiber.interrupt(fiber)
-    return yield* ingestor.progress
-  })
 
 /** The trades and quotes tables hold `expected` rows in all, each (topic, partition, offset) once. */
 const assertExactlyOnce = (options: Lakehouse.LakehouseOptions, expected: number) =>
