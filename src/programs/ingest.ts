@@ -352,7 +352,9 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
         Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (e) => e.retryable, times: 150 })
       )
       const ingestor = yield* Ingestor
-      const maintained = [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => ({ namespace: t.namespace, name: t.name }))
+      // instruments only when read: the run creates it only then.
+      const reference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined) ? [tables.instruments] : []
+      const maintained = [tables.trades, tables.quotes, tables.sequenceEvents, ...reference].map((t) => ({ namespace: t.namespace, name: t.name }))
       if (options.maintainEvery > 0) {
         yield* Effect.forkChild(Maintenance.runEvery(maintained, Duration.seconds(options.maintainEvery)))
       }
