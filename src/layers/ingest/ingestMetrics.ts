@@ -28,6 +28,7 @@ export const committedMetrics = (table: Metrics.IngestTable, rows: number, outco
     yield* Metric.update(Metric.withAttributes(Metrics.filesWritten, t), outcome.files.length)
     yield* Metric.update(Metric.withAttributes(Metrics.commits, t), 1)
     yield* Metric.update(Metric.withAttributes(Metrics.commitDuration, t), (performance.now() - started) / 1000)
+    yield* Metric.update(Metric.withAttributes(Metrics.tableSnapshots, t), outcome.table.metadata.snapshots.length)
     // Only swaps lost to another writer: a retry after the catalog did not answer is no conflict.
     if (outcome.conflicts > 0) yield* Metric.update(Metrics.commitConflicts, outcome.conflicts)
   })

@@ -37,6 +37,9 @@ export const commitDuration = Metric.histogram("k2_ingest_commit_duration_second
   description: "Time to write a table's Parquet files and commit its snapshot (all catalog attempts), by table",
   boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 })
+export const tableSnapshots = Metric.gauge("k2_ingest_table_snapshots", {
+  description: "Snapshots a table keeps, as of this process's last commit to it, by table: every commit rewrites them all (ADR-33)"
+})
 export const commitConflicts = Metric.counter("k2_ingest_commit_conflicts_total", {
   description: "Catalog commit attempts retried because another writer moved the table (compare-and-swap lost)"
 })

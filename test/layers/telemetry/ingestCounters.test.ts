@@ -70,6 +70,8 @@ describe("ingest counters", () => {
       const conflicted = yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
       yield* committedMetrics("trades", 10, conflicted, performance.now())
       assert.strictEqual(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_commit_conflicts_total"), "1")
+      // The snapshots the table keeps after the last commit: the two appends and the other writer's.
+      assert.strictEqual(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_table_snapshots", { table: "trades" }), "3")
     }).pipe(
       Effect.provide(lake),
       // A registry of its own: other tests' series are not these.

@@ -20,6 +20,7 @@ export const expectedLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
   k2_ingest_commits_total: ["table"],
   k2_ingest_commit_duration_seconds: ["table"],
   k2_ingest_commit_conflicts_total: [],
+  k2_ingest_table_snapshots: ["table"],
   k2_ingest_dead_letters_total: ["reason"],
   k2_ingest_consumer_lag_messages: ["topic", "partition"],
   k2_ingest_freshness_seconds: [],
