@@ -140,9 +140,10 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
       )
       if (r === null) continue
       const failure = r.compactFailure
-      // Compaction alone was asked of a default table that is not there.
-      if (failure?._tag === "CatalogError" && failure.reason._tag === "NoSuchTable" && !named) {
-        yield* Console.error(`skipped: ${failure.message}`)
+      // Compaction or expiry, without orphan removal, was asked of a default table that is not there.
+      const absent = [failure, r.expireFailure].find((f) => f?._tag === "CatalogError" && f.reason._tag === "NoSuchTable")
+      if (absent != null && !named) {
+        yield* Console.error(`skipped: ${absent.message}`)
         continue
       }
       yield* Console.log(report(r, options.dryRun))

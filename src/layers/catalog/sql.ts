@@ -337,7 +337,8 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       }
       // As Java's catalogs do when the table asks: the files that left the metadata log are
       // deleted (K2's tables ask, ADR-33: a commit a second kept them until orphan removal).
-      if (metadata.properties["write.metadata.delete-after-commit.enabled"] === "true") {
+      // Read as Java's Boolean.parseBoolean reads it: another engine may have set `TRUE`.
+      if (metadata.properties["write.metadata.delete-after-commit.enabled"]?.toLowerCase() === "true") {
         const logged = new Set(metadata["metadata-log"].map((e) => e["metadata-file"]))
         const dropped = base.metadata["metadata-log"].map((e) => e["metadata-file"]).filter((f) => !logged.has(f))
         yield* Effect.forEach(dropped, (f) => files.remove(f).pipe(Effect.ignore), { discard: true })

@@ -103,16 +103,20 @@ export const layer = (options: SinkOptions = {}) =>
           )
         }
         if (yield* catalog.tableExists(identifier)) {
-          const table = yield* catalog.loadTable(identifier)
           // A property the table lacks (made by an earlier K2: ADR-33's retention) is added; one it
           // sets, to whatever value, is the operator's and stays.
-          const missing = Object.entries(definition.properties ?? {}).filter(([key]) => table.metadata.properties[key] === undefined)
-          if (missing.length === 0) return table
-          return yield* catalog.commitTable(identifier, [{ type: "assert-table-uuid", uuid: table.metadata["table-uuid"] }], [
-            { action: "set-properties", updates: Object.fromEntries(missing) }
-          ]).pipe(
-            // Another process (an ingest of the same group starting) added them first.
-            Effect.catchReason("CatalogError", "CommitConflict", () => catalog.loadTable(identifier))
+          const withProperties = Effect.gen(function*() {
+            const table = yield* catalog.loadTable(identifier)
+            const missing = Object.entries(definition.properties ?? {}).filter(([key]) => table.metadata.properties[key] === undefined)
+            if (missing.length === 0) return table
+            return yield* catalog.commitTable(identifier, [{ type: "assert-table-uuid", uuid: table.metadata["table-uuid"] }], [
+              { action: "set-properties", updates: Object.fromEntries(missing) }
+            ])
+          })
+          // Another process committed first (an ingest's data, maybe an earlier K2's, which adds none):
+          // looked at again, and added unless that process added them.
+          return yield* withProperties.pipe(
+            Effect.retry({ times: 5, while: (e) => e.reason._tag === "CommitConflict" })
           )
         }
         return yield* catalog.createTable(identifier, definition).pipe(

@@ -225,6 +225,21 @@ describe("SQL catalog: metadata files a commit leaves behind", () => {
         else assert.strictEqual(onDisk.length, 6)
       }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
   }
+
+  it.effect("write.metadata.delete-after-commit.enabled=TRUE (another engine's spelling, which Java's Boolean.parseBoolean takes) deletes them too", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const catalog = yield* Catalogs.make(sqliteDriver(path.join(dir, "catalog.db")), { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      yield* catalog.createTable(id, {
+        ...tables.trades,
+        properties: { "write.metadata.delete-after-commit.enabled": "TRUE", "write.metadata.previous-versions-max": "2" }
+      })
+      for (let i = 0; i < 5; i++) yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: String(i) } }])
+      const onDisk = fs.readdirSync(path.join(dir, "market_data", "trades", "metadata")).filter((f) => f.endsWith(".metadata.json"))
+      assert.strictEqual(onDisk.length, 3)
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
 })
 
 describe("SQL catalog: table locations", () => {

@@ -12,7 +12,7 @@ import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import { ManifestEntryStatus } from "../../../src/domain/iceberg/spec.ts"
-import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, CommitConflict, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
@@ -82,6 +82,34 @@ describe("IcebergSink.ensureTable", () => {
       const kept = yield* sink.ensureTable(tables.trades)
       assert.strictEqual(kept.metadata.properties["history.expire.max-snapshot-age-ms"], "86400000")
     }).pipe(Effect.provide(warehouse())))
+
+  it.effect("adds the retention property even when another process's commit (a data commit, an earlier K2's) wins the race", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    let raced = false
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.suspend(() => {
+            if (raced || !updates.some((u) => u.action === "set-properties")) return catalog.commitTable(id, requirements, updates)
+            raced = true
+            // Another process commits first, adding none of K2's properties: this commit's swap fails.
+            return catalog.commitTable(id, [], [{ action: "set-properties", updates: { "commit.other": "x" } }]).pipe(
+              Effect.andThen(Effect.fail(catalogError(new CommitConflict({ table: id.name, detail: "metadata_location changed since it was read" }))))
+            )
+          })
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      const { properties: _, ...older } = tables.trades
+      yield* sink.ensureTable(older)
+      const upgraded = yield* sink.ensureTable(tables.trades)
+      assert.isTrue(raced)
+      assert.strictEqual(upgraded.metadata.properties["history.expire.max-snapshot-age-ms"], "3600000")
+      assert.strictEqual((yield* catalog.loadTable(trades)).metadata.properties["history.expire.max-snapshot-age-ms"], "3600000")
+    }).pipe(Effect.provide(layer))
+  })
 })
 
 describe("IcebergSink and TableScanner", () => {
