@@ -17,19 +17,27 @@ import { makeTrades } from "../support/fixtures.ts"
 import { spawnProgram } from "../support/programs.ts"
 import { tempWarehouse } from "../support/warehouse.ts"
 
+/** A warehouse whose trades table holds `appends` commits of 50 trades, then what `then` does to it. */
+const warehouseWithTrades = (appends: number, then: Effect.Effect<void, unknown, Catalog | TableScanner> = Effect.void) =>
+  Effect.gen(function*() {
+    const dir = tempWarehouse()
+    yield* Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      for (let i = 0; i < appends; i++) yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
+      yield* then
+    }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
+    return dir
+  })
+
 describe("npm run compact, a table whose compaction fails", () => {
   it.live("still prints the snapshots it expired and the orphans it removed, then exits 1 naming it", () =>
     Effect.gen(function*() {
-      const dir = tempWarehouse()
-      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
-      const stray = path.join(dir, "market_data", "trades", "data", "stray.parquet")
-      yield* Effect.gen(function*() {
-        const sink = yield* IcebergSink
-        yield* sink.ensureTable(tables.trades)
-        for (let i = 0; i < 6; i++) yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
-        // A data file gone from under the table: its compaction fails.
+      // A data file gone from under the table: its compaction fails.
+      const dir = yield* warehouseWithTrades(6, Effect.gen(function*() {
         fs.rmSync(localPath((yield* (yield* TableScanner).plan(tables.trades)).files[0]!.filePath))
-      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      }))
+      const stray = path.join(dir, "market_data", "trades", "data", "stray.parquet")
       fs.writeFileSync(stray, "not referenced")
       const old = new Date(Date.now() - 3 * 86_400_000)
       fs.utimesSync(stray, old, old)
@@ -50,14 +58,9 @@ describe("npm run compact, a table whose compaction fails", () => {
 
   it.live("a refused expiry after a committed compaction: the compaction is printed, then exit 1 naming the table once", () =>
     Effect.gen(function*() {
-      const dir = tempWarehouse()
-      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
-      yield* Effect.gen(function*() {
-        const sink = yield* IcebergSink
-        yield* sink.ensureTable(tables.trades)
-        for (let i = 0; i < 6; i++) yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
+      const dir = yield* warehouseWithTrades(6, Effect.gen(function*() {
         yield* (yield* Catalog).commitTable(tables.trades, [], [{ action: "set-properties", updates: { "history.expire.max-snapshot-age-ms": "5 days" } }])
-      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      }))
       const run = spawnProgram("compact", ["--warehouse", dir, "--tables", "market_data.trades"])
       const code = yield* Effect.promise(() => run.exited)
       const output = run.output()
@@ -72,13 +75,7 @@ describe("npm run compact, a table whose compaction fails", () => {
 describe("npm run compact on its default tables, some not created yet", () => {
   it.live("expiry alone (--skip-compaction --skip-orphans) skips the tables that are not there, as the full run does, and exits 0", () =>
     Effect.gen(function*() {
-      const dir = tempWarehouse()
-      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
-      yield* Effect.gen(function*() {
-        const sink = yield* IcebergSink
-        yield* sink.ensureTable(tables.trades)
-        yield* sink.append(tables.trades, tradeColumns(makeTrades({ count: 50, days: 1 })))
-      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      const dir = yield* warehouseWithTrades(1)
       const run = spawnProgram("compact", ["--warehouse", dir, "--skip-compaction", "--skip-orphans"])
       const code = yield* Effect.promise(() => run.exited)
       const output = run.output()
