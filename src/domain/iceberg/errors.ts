@@ -52,3 +52,7 @@ export class TableFileError extends Schema.TaggedError<TableFileError>()("TableF
     return this.reason.message
   }
 }
+
+/** A table file that is not there (a damaged table, or one removed meanwhile by maintenance). */
+export const isMissingFile = (error: unknown): error is TableFileError =>
+  error instanceof TableFileError && error.reason._tag === "MissingFile"

@@ -5,15 +5,15 @@ import { Effect } from "effect"
 import { CorruptFile, MissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import type { ScanPlan } from "../../services/TableScanner.ts"
 import { localPath } from "../iceberg/fileio.ts"
-import { DuckDb, type DuckDbError, query } from "./DuckDb.ts"
+import { DuckDb, query } from "./DuckDb.ts"
 
 export const plannedPaths = (plan: ScanPlan): ReadonlyArray<string> => plan.files.map((f) => localPath(f.filePath))
 
 /**
  * A read that failed on one of the planned files becomes a TableFileError naming it
- * (missing or corrupt); any other failure stays a DuckDbError.
+ * (missing or corrupt); any other failure stays as it was (a DuckDbError, the SQL sandbox's SqlFailed).
  */
-export const blameFile = (paths: ReadonlyArray<string>) => (error: DuckDbError): TableFileError | DuckDbError => {
+export const blameFile = (paths: ReadonlyArray<string>) => <E extends { readonly message: string }>(error: E): TableFileError | E => {
   const path = paths.find((p) => error.message.includes(p)) ?? paths.find((p) => !fs.existsSync(p))
   if (path === undefined) return error
   return new TableFileError({

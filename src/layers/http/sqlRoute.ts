@@ -1,5 +1,4 @@
 /** The "sql" group: POST /v1/sql, read-only SQL over the pinned snapshots in the locked-down sandbox (sql.ts). */
-import * as fs from "node:fs"
 import { Effect } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
@@ -7,10 +6,10 @@ import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
 import { definitionOf, identifierOf, type TableName } from "../../domain/tables.ts"
 import { scannedOf } from "../../services/QueryEngine.ts"
-import { MissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { isMissingFile, type TableFileError } from "../../domain/iceberg/errors.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { nothingOf, type ScanPlan, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
-import { plannedPaths } from "../duckdb/readPlan.ts"
+import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
@@ -30,10 +29,8 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
        * snapshot and removed them): the snapshot gone, or a missing file; not the user's SQL failing.
        */
       const filesGone = (plans: ReadonlyArray<ScanPlan>) => <E>(e: E): Effect.Effect<never, E | TableFileError | SnapshotNotFound> => {
-        const gone = e instanceof SqlFailed ? plans.flatMap(plannedPaths).find((p) => !fs.existsSync(p)) : undefined
-        return gone === undefined
-          ? Effect.fail(e)
-          : expiredWhileRead(catalog, plans)(new TableFileError({ reason: new MissingFile({ path: gone }) }))
+        const blamed = e instanceof SqlFailed ? blameFile(plans.flatMap(plannedPaths))(e) : e
+        return isMissingFile(blamed) ? expiredWhileRead(catalog, plans)(blamed) : Effect.fail(e)
       }
 
       const sql = Effect.fnUntraced(function*({ payload, request }: {

@@ -3,7 +3,7 @@ import { Clock, Effect, Layer } from "effect"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
 import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
-import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { CorruptFile, isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
@@ -45,7 +45,7 @@ const selectSnapshot = (
  */
 export const expiredWhileRead = (catalog: Catalog["Service"], plans: ReadonlyArray<Pick<ScanPlan, "table" | "snapshot">>) =>
 <E>(error: E): Effect.Effect<never, E | SnapshotNotFound> =>
-  error instanceof TableFileError && error.reason._tag === "MissingFile"
+  isMissingFile(error)
     ? Effect.gen(function*() {
       for (const p of plans) {
         if (p.snapshot === null) continue

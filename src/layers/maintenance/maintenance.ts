@@ -14,7 +14,7 @@
  *   (`otherTablesDirectories`): their files would look like orphans.
  */
 import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
-import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
@@ -67,10 +67,6 @@ const retrySchedule = (attempts: number) =>
   )
 
 type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
-
-/** A file that is gone: read while another run's orphan removal took it, or a damaged table (then it fails again). */
-const missingFile = (e: { readonly _tag: string; readonly reason?: { readonly _tag: string } }) =>
-  e._tag === "TableFileError" && e.reason?._tag === "MissingFile"
 
 /**
  * A manifest's entries. One of a partition spec whose values K2 does not hold (another engine's
@@ -188,7 +184,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const { live, table } = yield* Effect.gen(function*() {
       const table = yield* catalog.loadTable(identifier)
       return { table, live: yield* liveFiles(snapshots, identifier, table.metadata) }
-    }).pipe(Effect.retry({ times: 4, while: missingFile }))
+    }).pipe(Effect.retry({ times: 4, while: isMissingFile }))
     const m = table.metadata
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
@@ -245,7 +241,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const filesAfter = yield* catalog.loadTable(identifier).pipe(
       Effect.flatMap((after) => liveFiles(snapshots, identifier, after.metadata)),
       Effect.map((l) => l.length),
-      Effect.retry({ times: 4, while: missingFile })
+      Effect.retry({ times: 4, while: isMissingFile })
     )
     const result: CompactResult = {
       table: identifier,
@@ -364,7 +360,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const { referenced, table } = yield* Effect.gen(function*() {
       const table = yield* catalog.loadTable(identifier)
       return { table, referenced: yield* referencedFiles(table) }
-    }).pipe(Effect.retry({ times: 4, while: missingFile }))
+    }).pipe(Effect.retry({ times: 4, while: isMissingFile }))
     const others = otherTablesDirectories(table.metadata, table.metadataLocation, all.map((e) => e.location))
     const listed = all.filter((e) => !others.some((dir) => normalizeLocation(e.location).startsWith(`${dir}/`)))
     const isReferenced = (location: string) => {
