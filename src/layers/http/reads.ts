@@ -265,18 +265,16 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     return send(body, entry, { ...entry.meta, correlation_id: correlationId })
   })
 
-  /**
-   * A read of the latest state whose snapshot table maintenance (another process's `compact`)
-   * expired while it ran is answered once more, from the state latest now: the client asked for
-   * no snapshot in particular. A read pinned by id, instant or cursor stays SnapshotNotFound.
-   */
   const answerRead = (spec: ReadSpec) =>
-    answerOnce(spec).pipe(
-      Effect.catchIf(
-        (e) => e instanceof SnapshotNotFound && spec.snapshot._tag === "Latest" && (spec.cursor === undefined || spec.cursor === ""),
-        () => answerOnce(spec)
-      )
-    )
+    againIfLatestExpired(spec.snapshot._tag === "Latest" && (spec.cursor === undefined || spec.cursor === ""), answerOnce(spec))
 
   return { pin, pinPage, withTimeout, checkRange, range, sandboxed, answerRead }
 })
+
+/**
+ * A read of the latest state whose snapshot table maintenance (another process's `compact`)
+ * expired while it ran is run once more, over the state latest now: the client asked for no
+ * snapshot in particular. A read pinned by id, instant or cursor stays SnapshotNotFound.
+ */
+export const againIfLatestExpired = <A, E, R>(latest: boolean, read: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  latest ? read.pipe(Effect.catchIf((e) => e instanceof SnapshotNotFound, () => read)) : read

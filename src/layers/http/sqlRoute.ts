@@ -14,7 +14,7 @@ import { expiredWhileRead } from "../iceberg/planner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
-import { answerMeta, idsOf, type Reads } from "./reads.ts"
+import { againIfLatestExpired, answerMeta, idsOf, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, parquetResponse } from "./respond.ts"
 import { SqlFailed, truncationHeaders } from "./sql.ts"
 
@@ -77,10 +77,8 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         }), { contentType: "application/json", headers: cut })
       })
 
-      // SQL over the latest state whose snapshot maintenance expired while it ran is run once more,
-      // over the state latest now, as other reads of the latest state are (Reads.answerRead).
+      // SQL names no snapshot by an empty `snapshot_id` and `as_of` as by absent ones.
       const latest = (payload: { readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined }) =>
         (payload.snapshot_id ?? "") === "" && (payload.as_of ?? "") === ""
-      return handlers.handle("sql", (r) =>
-        guard(sql(r).pipe(Effect.catchIf((e) => e instanceof SnapshotNotFound && latest(r.payload), () => sql(r)))))
+      return handlers.handle("sql", (r) => guard(againIfLatestExpired(latest(r.payload), sql(r))))
     }))
