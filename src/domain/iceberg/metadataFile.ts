@@ -113,4 +113,42 @@ const inconsistency = (m: TableMetadata): string | null => {
   return null
 }
 
-export const encodeTableMetadata = (m: TableMetadata): string => stringifyJson(m, 2)
+const GROWING: ReadonlySet<string> = new Set(["snapshots", "snapshot-log", "metadata-log"])
+const [OPEN, COMMA, CLOSE, OPEN_ARRAY, CLOSE_ARRAY] = ["{", ",", "}", "[", "]"].map((c) => Buffer.from(c))
+
+/**
+ * The last bytes written of each growing array, by its first item. Every commit rewrites the
+ * snapshots and both logs whole (thousands of entries, at one-second commits kept an hour), and
+ * the next commit's array is the last one with entries added: only those are encoded (ADR-34).
+ * Expiry drops entries from the front; the array then starts anew, encoded whole once.
+ */
+const lastWritten = new WeakMap<object, { readonly items: ReadonlyArray<object>; readonly bytes: Buffer }>()
+
+const encodeGrowing = (items: ReadonlyArray<object>): Buffer => {
+  const first = items[0]
+  if (first === undefined) return Buffer.concat([OPEN_ARRAY!, CLOSE_ARRAY!])
+  const last = lastWritten.get(first)
+  const extends_ = last !== undefined && last.items.length <= items.length && last.items.every((item, i) => items[i] === item)
+  const parts = extends_ ? [last.bytes.subarray(0, last.bytes.length - 1)] : [OPEN_ARRAY!]
+  for (let i = extends_ ? last.items.length : 0; i < items.length; i++) {
+    if (i > 0) parts.push(COMMA!)
+    parts.push(Buffer.from(stringifyJson(items[i])))
+  }
+  parts.push(CLOSE_ARRAY!)
+  const bytes = Buffer.concat(parts)
+  lastWritten.set(first, { items, bytes })
+  return bytes
+}
+
+/** The metadata.json bytes: compact JSON, as JSON.stringify writes it (absent fields left out). */
+export const encodeTableMetadata = (m: TableMetadata): Uint8Array => {
+  const parts: Array<Buffer> = [OPEN!]
+  for (const [key, value] of Object.entries(m)) {
+    if (value === undefined) continue
+    if (parts.length > 1) parts.push(COMMA!)
+    parts.push(Buffer.from(`${JSON.stringify(key)}:`))
+    parts.push(GROWING.has(key) ? encodeGrowing(value as ReadonlyArray<object>) : Buffer.from(stringifyJson(value)))
+  }
+  parts.push(CLOSE!)
+  return Buffer.concat(parts)
+}

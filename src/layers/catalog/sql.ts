@@ -144,7 +144,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       return yield* catalogError(new CatalogRejected({ detail: `${table} uses ${foreignStorage(directory)}` }))
     }
     const location = `${directory}/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
-    yield* files.write(location, new TextEncoder().encode(encodeTableMetadata(metadata))).pipe(
+    yield* files.write(location, encodeTableMetadata(metadata)).pipe(
       Effect.mapError(catalogError)
     )
     cache.set(location, metadata)

@@ -15,6 +15,7 @@ import avro from "avsc"
 import { BigIntLong } from "../../domain/avro/bigintLong.ts"
 import { Effect, Result } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { lru } from "../../domain/lru.ts"
 import { partitionResultType } from "../../domain/iceberg/partitioning.ts"
 import {
   type DataFile,
@@ -221,9 +222,27 @@ export const manifestFileSchema: AvroRecord = {
 const typeHook = (schema: avro.Schema): avro.Type | undefined =>
   (schema as { readonly type?: unknown }).type === "long" ? BigIntLong : undefined
 
-// A fresh registry each time: avsc records every named type in it.
-const avroType = (schema: AvroSchema): avro.Type =>
-  avro.Type.forSchema(schema as avro.Schema, { registry: { long: BigIntLong }, typeHook })
+// Compiled once per schema (compiling one cost more than writing a small manifest), each with a
+// registry of its own: avsc records every named type in it.
+const compiled = lru<avro.Type>(64)
+const avroType = (schema: AvroSchema): avro.Type => {
+  const key = JSON.stringify(schema)
+  let type = compiled.get(key)
+  if (type === undefined) {
+    type = avro.Type.forSchema(schema as avro.Schema, { registry: { long: BigIntLong }, typeHook })
+    compiled.set(key, type)
+  }
+  return type
+}
+// And each reader type's resolver of a writer type, once.
+const resolvers = new WeakMap<avro.Type, WeakMap<avro.Type, ReturnType<avro.Type["createResolver"]>>>()
+const resolver = (readerType: avro.Type, writerType: avro.Type) => {
+  let byWriter = resolvers.get(readerType)
+  if (byWriter === undefined) resolvers.set(readerType, byWriter = new WeakMap())
+  let r = byWriter.get(writerType)
+  if (r === undefined) byWriter.set(writerType, r = readerType.createResolver(writerType))
+  return r
+}
 
 const MAGIC = Buffer.from("Obj\x01", "latin1")
 const SYNC = { type: "fixed", name: "Sync", size: 16 }
@@ -297,7 +316,7 @@ const decodeContainer = (
   const writerSchema = adapt(JSON.parse(schemaJson) as AvroRecord)
   const writerType = avroType(writerSchema)
   const readerType = avroType(reader(writerSchema))
-  const resolver = readerType.createResolver(writerType)
+  const resolve = resolver(readerType, writerType)
   const sync: Buffer = header.value.sync
   const records: Array<unknown> = []
   for (let pos = header.offset; pos < buf.length;) {
@@ -307,7 +326,7 @@ const decodeContainer = (
     const data = inflate(block.value.data)
     let at = 0
     for (let i = 0n; i < block.value.count; i++) {
-      const record = readerType.decode(data, at, resolver)
+      const record = readerType.decode(data, at, resolve)
       if (record.offset < 0) throw new Error(`truncated record in block at byte ${pos}`)
       records.push(record.value)
       at = record.offset

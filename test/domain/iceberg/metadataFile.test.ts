@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
+import { stringifyJson } from "../../../src/domain/iceberg/json.ts"
 import { decodeTableMetadata, encodeTableMetadata } from "../../../src/domain/iceberg/metadataFile.ts"
+
+const utf8 = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
 /** A small table's metadata.json fields as Java writes them: one snapshot, current on main. */
 const javaMetadata = (): Record<string, unknown> => ({
@@ -80,8 +83,34 @@ describe("decodeTableMetadata", () => {
     const m = Result.getOrThrow(decoded)
     assert.deepStrictEqual(m.snapshots.map((s) => s["sequence-number"]), [0n, 1n])
     // Written back with the number stated, which Java reads the same way.
-    const again = Result.getOrThrow(decodeTableMetadata(encodeTableMetadata(m), "v4.metadata.json", "db.t"))
+    const again = Result.getOrThrow(decodeTableMetadata(utf8(encodeTableMetadata(m)), "v4.metadata.json", "db.t"))
     assert.deepStrictEqual(again.snapshots.map((s) => s["sequence-number"]), [0n, 1n])
+  })
+
+  it("writes each commit's metadata as JSON.stringify would, snapshots kept from the last commit included, 64-bit ids exact", () => {
+    const big = (n: number) => ({
+      "sequence-number": n, "snapshot-id": `9007199254740${990 + n}`, "timestamp-ms": 1700000000000 + n,
+      summary: { operation: "append", "k2.commit-id": `c${n}` }, "manifest-list": `file:///wh/db/t/metadata/snap-${n}.avro`, "schema-id": 0
+    })
+    const textOf = (raw: object) => JSON.stringify(raw).replace(/"(9007199254740\d+)"/g, "$1")
+    const first = Result.getOrThrow(decodeTableMetadata(textOf({
+      ...javaMetadata(), "last-sequence-number": 2, "current-snapshot-id": "9007199254740992",
+      refs: { main: { "snapshot-id": "9007199254740992", type: "branch" } },
+      snapshots: [big(1), big(2)],
+      "snapshot-log": [{ "snapshot-id": "9007199254740991", "timestamp-ms": 1 }, { "snapshot-id": "9007199254740992", "timestamp-ms": 2 }]
+    }), "v1.metadata.json", "db.t"))
+    assert.strictEqual(utf8(encodeTableMetadata(first)), stringifyJson(first))
+    const added = { ...first.snapshots[1]!, "sequence-number": 3n, "snapshot-id": 9007199254740993n, "parent-snapshot-id": 9007199254740992n }
+    const main = { "current-snapshot-id": added["snapshot-id"], refs: { main: { "snapshot-id": added["snapshot-id"], type: "branch" as const } } }
+    // The next commits: one added (the arrays extend those written last), then the oldest expired.
+    const grown = { ...first, ...main, snapshots: [...first.snapshots, added], "snapshot-log": [...first["snapshot-log"], { "snapshot-id": added["snapshot-id"], "timestamp-ms": 3 }] }
+    assert.strictEqual(utf8(encodeTableMetadata(grown)), stringifyJson(grown))
+    const next = { ...grown, snapshots: grown.snapshots.slice(1), "snapshot-log": grown["snapshot-log"].slice(1) }
+    const written = utf8(encodeTableMetadata(next))
+    assert.strictEqual(written, stringifyJson(next))
+    const again = Result.getOrThrow(decodeTableMetadata(written, "v3.metadata.json", "db.t"))
+    assert.deepStrictEqual(again.snapshots.map((s) => s["snapshot-id"]), [9007199254740992n, 9007199254740993n])
+    assert.strictEqual(again["current-snapshot-id"], 9007199254740993n)
   })
 
   it("refuses a table at format version 1 or 3 as UnsupportedFormatVersion naming the table and the version, not as a corrupt file", () => {

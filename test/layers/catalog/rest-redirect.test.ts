@@ -16,7 +16,7 @@ const metadata = newTableMetadata({
   sortOrder: tables.trades.sortOrder,
   nowMs: 0
 })
-const loadResult = `{"metadata-location":"file:///warehouse/market_data/trades/metadata/00000-a.metadata.json","metadata":${encodeTableMetadata(metadata)}}`
+const loadResult = `{"metadata-location":"file:///warehouse/market_data/trades/metadata/00000-a.metadata.json","metadata":${new TextDecoder().decode(encodeTableMetadata(metadata))}}`
 
 /**
  * A server behind a proxy that sends plain http to https with 301, seen through a fetch that
