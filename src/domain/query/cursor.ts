@@ -32,6 +32,9 @@ export interface Lineage {
 
 const VERSION = 1
 
+/** What a trades-with-quotes cursor pages (so a cursor of /trades, which pins no quotes, is refused). */
+export const TRADES_WITH_QUOTES = "trades_with_quotes"
+
 const idText = (id: bigint | null) => id?.toString() ?? null
 const toId = (text: string | null) => (text === null ? null : BigInt(text))
 const mapIds = <A, B>(ids: Readonly<Record<string, A>>, f: (a: A) => B) =>

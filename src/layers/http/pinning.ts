@@ -4,7 +4,7 @@
  */
 import { Result } from "effect"
 import type { SnapshotParam } from "../../domain/api/params.ts"
-import { decodeCursor } from "../../domain/query/cursor.ts"
+import { decodeCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { TableName } from "../../domain/tables.ts"
@@ -95,12 +95,15 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
 /**
  * A page after a cursor reads the snapshots the cursor pinned (the first of `involved` at its
  * snapshot, the others at the snapshots it joined), whatever the tables hold now: its answer can
- * never change. Undefined when the text is not such a cursor: the engine says why.
+ * never change. Undefined when the text is not such a cursor, or is another route's: the engine
+ * says why (invalid_cursor), where pinning another table's snapshot id here made it a 404.
  */
 export const pinCursor = (involved: ReadonlyArray<TableName>, text: string): Pinned | undefined => {
   const decoded = decodeCursor(text)
   if (Result.isFailure(decoded)) return undefined
   const cursor = decoded.success
+  // The routes that page: one table's rows, or trades with their quotes.
+  if (cursor.table !== (involved.length === 1 ? involved[0] : TRADES_WITH_QUOTES)) return undefined
   const ids: Record<string, string | null> = {}
   for (const [i, table] of involved.entries()) {
     const id = i === 0 ? cursor.snapshotId : cursor.joined?.[table]

@@ -149,12 +149,17 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         filters,
         ...(q.cursor === undefined || q.cursor === "" ? {} : { cursor: q.cursor })
       }
+      // A page after a cursor reads the cursor's snapshot; a snapshot_id naming another is refused
+      // by the engine (invalid_cursor), not answered from the cursor's under a 200.
+      const named: SnapshotSelector | undefined = snapshot._tag === "ById" ? snapshot : undefined
       const read = (selector: SnapshotSelector | undefined, pageLimit: number, cursor?: string) =>
         (table === "trades" ? engine.trades : engine.quotes)({
           ...base,
           limit: pageLimit,
           ...(cursor === undefined ? {} : { cursor }),
-          ...(selector === undefined || cursor !== undefined || base.cursor !== undefined ? {} : { snapshot: selector })
+          ...(cursor !== undefined || base.cursor !== undefined
+            ? (named === undefined ? {} : { snapshot: named })
+            : selector === undefined ? {} : { snapshot: selector })
         })
       // A CSV limit of one JSON page or less is a page (with the next one's headers); past it, an
       // export cut at `limit`: the engine reads at most one page per query.

@@ -4,7 +4,7 @@ import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import { snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
-import { decodeCursor, encodeCursor, type PageCursor } from "../../domain/query/cursor.ts"
+import { decodeCursor, encodeCursor, type PageCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
@@ -76,9 +76,6 @@ const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as n
 
 /** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
 const LATEST_FIRST = "ingestion_timestamp DESC NULLS LAST, kafka_offset DESC NULLS LAST"
-
-/** What a trades-with-quotes cursor pages (so a cursor of /trades, which pins no quotes, is refused). */
-const TRADES_WITH_QUOTES = "trades_with_quotes"
 
 /** A cursor of the pages of `what`, or InvalidCursor saying why not. */
 const readCursor = (text: string, what: string): Effect.Effect<PageCursor, InvalidQuery> => {

@@ -147,5 +147,8 @@ describe("pinCursor", () => {
   it("leaves text that is not such a cursor to the engine", () => {
     assert.isUndefined(pinCursor(["trades"], "garbage"))
     assert.isUndefined(pinCursor(["trades", "quotes"], encodeCursor({ table: "trades", snapshotId: 1n, ...at })))
+    // Another route's cursor: its snapshot id is another table's, which this one does not keep.
+    assert.isUndefined(pinCursor(["trades"], encodeCursor({ table: "quotes", snapshotId: 1n, ...at })))
+    assert.isUndefined(pinCursor(["quotes"], encodeCursor({ table: "trades_with_quotes", snapshotId: 2n, ...at, joined: { quotes: 3n } })))
   })
 })
