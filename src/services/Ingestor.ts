@@ -11,7 +11,12 @@ export interface IngestProgress {
    * the marker (after a failed flush, a partition failure or a revoke) is counted again.
    */
   readonly consumed: number
-  /** Rows committed, by table. */
+  /**
+   * Rows committed, by table. A commit whose outcome stayed unknown (the catalog's answer lost
+   * through every retry) counts once its partitions' restart finds it in the table; one that a
+   * snapshot expiry removed before that (`compact` with a zero age, another engine's) cannot be
+   * told from another writer's, and does not count.
+   */
   readonly written: Readonly<Record<"trades" | "quotes" | "instruments" | "sequence_events", number>>
   /**
    * Poison records sent to the DLQ, counted once their table commit passes them (as `written`):
@@ -38,7 +43,10 @@ export interface IngestProgress {
    * sequence_events commits only on anomalies, every checkpoint interval and on drain.
    */
   readonly unwritten: number
-  /** Partitions restarted from the table's marker after a failure or a fenced commit. */
+  /**
+   * Partitions restarted from the table's marker after a failure or a fenced commit, counted once
+   * restarted: an attempt that could not read the tables restarted none (its retry counts when it does).
+   */
   readonly restarts: number
   /**
    * Milliseconds partition actors waited for buffer room, summed over partitions: the flushes

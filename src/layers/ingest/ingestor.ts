@@ -93,6 +93,9 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   logRemadeEachRun: false
 }
 
+/** Put in a partition actor's mailbox when a restart is owed to it: it may have no batch coming. */
+const WAKE = "wake"
+
 /** A rough size of a row in a data file buffer, for the byte threshold. */
 const ROW_BYTES = 160
 
@@ -157,7 +160,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     deadLetter: makeDeadLetter(producer),
     logRemadeEachRun: config.logRemadeEachRun
   })
-  const { commitSequenceEvents, commitTable, newestCommitted } = makeTableCommits({ group, sink, catalog, files, counters })
+  const { commitSequenceEvents, commitTable, newestCommitted, resolveUnknownOutcomes } = makeTableCommits({ group, sink, catalog, files, counters })
 
   yield* Metrics.registerIngestSeries
   // Of the partitions owned now, NaN while none committed an exchange time: the age of what this
@@ -185,6 +188,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const lastFlush = yield* Ref.make(0)
 
   let lastCheckpoint = 0
+  /**
+   * Partitions retired by a restart that failed, whose supervisor (that of the partition the
+   * restart was for) was revoked before its retry: each one's own actor restarts it instead.
+   */
+  const restartOwed = new Set<TpKey>()
   /** Why the drain a stop asked for left records uncommitted: the interrupted `run` fails with it. */
   let drainFailure: IngestError | undefined
 
@@ -197,6 +205,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     flushLock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       yield* Ref.set(lastFlush, now)
+      // Those left by a flush whose partitions' restart failed (the run rejoined since).
+      yield* resolveUnknownOutcomes
       const { checkpoints, taken } = yield* takeBuffers(parts, trackers, final || now - lastCheckpoint >= config.checkpointIntervalMs)
       if (taken.length === 0) return
       if (checkpoints) lastCheckpoint = now
@@ -229,6 +239,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         return Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
           yield* restart(consumer, taken.map((t) => t.part))
+          // The restart read the tables' marks: a commit that landed unanswered is not read again,
+          // and is counted as written if its table holds it.
+          yield* resolveUnknownOutcomes
           return false
         })
       })
@@ -263,8 +276,6 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const retiring = new Map(together.map((state) => [state.key, state]))
     if (retiring.size === 0) return
     retire(retiring.values())
-    counters.restarts += retiring.size
-    yield* Metric.update(Metrics.partitionRestarts, retiring.size)
     const retired = [...retiring.values()].map((part) => part.tp)
     // Where their logs start: one that drops what the group committed (the embedded default's) may
     // no longer hold what a restart reads to rebuild the tracker. Read under the flush lock, so no
@@ -276,6 +287,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       if (Option.isSome(marks)) for (const m of marks.value) logStarts.set(tpKey(m.topic, m.partition), m.low)
     }
     const starts = yield* startFromTables(retired, retiring, logStarts).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
+    // Counted once installed (those a revoke took meanwhile are not): an attempt that could not read
+    // the tables restarted nothing.
+    for (const key of starts.keys()) restartOwed.delete(key)
+    counters.restarts += starts.size
+    yield* Metric.update(Metrics.partitionRestarts, starts.size)
     for (const tp of retired) {
       const start = starts.get(tpKeyOf(tp))
       if (start !== undefined) yield* consumer.seek(tp, start).pipe(Effect.ignore)
@@ -295,16 +311,33 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const actors = yield* FiberMap.make<TpKey, never, never>()
     /** A partition's fault no restart clears: the run ends with it. */
     const fatal = yield* Deferred.make<never, AnotherLog>()
-    const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch>>()
+    const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch | typeof WAKE>>()
     let consumerRef: Consumer | undefined
 
     const startActor = Effect.fnUntraced(function*(tp: TopicPartition) {
       const key = tpKeyOf(tp)
-      const mailbox = yield* Queue.bounded<PartitionBatch>(config.mailbox)
+      const mailbox = yield* Queue.bounded<PartitionBatch | typeof WAKE>(config.mailbox)
       mailboxes.set(key, mailbox)
-      // An actor waiting for room leaves its mailbox full, which stalls the fetch loop upstream.
+      // Uninterruptible, as a flush: a revoke of this partition must not stop it between retiring
+      // its partners and installing and seeking them (they would drop every batch for good).
+      const restartHere = (consumer: Consumer) =>
+        Effect.suspend(() => {
+          const state = parts.get(key)
+          return state === undefined ? Effect.void : flushLock.withPermits(1)(Effect.uninterruptible(restart(consumer, [state])))
+        })
+      // An actor waiting for room leaves its mailbox full, which stalls the fetch loop upstream. One
+      // whose restart is owed to it does that restart instead (its seek brings a batch again).
       const work = Effect.forever(
-        Queue.take(mailbox).pipe(Effect.flatMap((batch) => room.withRoom(batch.records.length, consumeBatch(batch))))
+        Queue.take(mailbox).pipe(Effect.flatMap((batch) =>
+          Effect.gen(function*() {
+            if (restartOwed.has(key) && consumerRef !== undefined) {
+              yield* Effect.logWarning(`partition ${key} restarts from the tables' markers, for a revoked partition whose restart failed`)
+              return yield* restartHere(consumerRef)
+            }
+            if (batch === WAKE) return
+            return yield* room.withRoom(batch.records.length, consumeBatch(batch))
+          })
+        ))
       )
       // The supervisor: past the retry budget a partition pauses, then restarts from the tables'
       // markers after a capped, jittered backoff (a record that keeps failing is retried, not
@@ -312,10 +345,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       let failed = false
       const attempt = Effect.gen(function*() {
         if (failed && consumerRef !== undefined) {
-          const state = parts.get(key)
-          // Uninterruptible, as a flush: a revoke of this partition must not stop it between retiring
-          // its partners and installing and seeking them (they would drop every batch for good).
-          if (state !== undefined) yield* flushLock.withPermits(1)(Effect.uninterruptible(restart(consumerRef, [state])))
+          yield* restartHere(consumerRef)
           yield* consumerRef.resume([tp])
           failed = false
         }
@@ -355,7 +385,19 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         if (mailbox !== undefined) yield* Queue.shutdown(mailbox)
         mailboxes.delete(key)
         const part = parts.get(key)
+        restartOwed.delete(key)
         if (part !== undefined) {
+          // Retired, its restart failed and its supervisor waited to try again: the partners that
+          // restart retired would wait for good (taking no batch). Their own actors restart them,
+          // woken (a full mailbox has a batch to wake it).
+          if (part.retired) {
+            for (const partner of restartingTogether(parts.values(), [part])) {
+              if (partner === part || !partner.retired) continue
+              restartOwed.add(partner.key)
+              const mailbox = mailboxes.get(partner.key)
+              if (mailbox !== undefined) Queue.offerUnsafe(mailbox, WAKE)
+            }
+          }
           // With the streams that left it when it holds records past its marks: their states have
           // seen those records, which are read again (here too, if the partition comes back).
           const rereads = part.next > ingestedBelow(part)

@@ -3,7 +3,7 @@
  * per table, carrying the group's marker, and fenced (ADR-6): abandoned if another writer moved the mark of one of its
  * partitions since this process read it, so a zombie never commits twice what a new owner did.
  */
-import { Effect, Metric, Result, type Tracer } from "effect"
+import { Effect, Metric, Option, Result, type Tracer } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { CHECKPOINT_PREFIX, fence } from "../../domain/ingest/marker.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
@@ -11,11 +11,12 @@ import type { SequenceEvent } from "../../domain/reference.ts"
 import type { RowBuffer } from "../../domain/rows.ts"
 import { sequenceEventColumns } from "../../domain/sequence/events.ts"
 import { identifierOf } from "../../domain/tables.ts"
-import type { Catalog } from "../../services/Catalog.ts"
+import type { Catalog, TableIdentifier } from "../../services/Catalog.ts"
 import type { FileIO } from "../../services/FileIO.ts"
-import type { IcebergSink } from "../../services/IcebergSink.ts"
+import type { IcebergSink, SinkError } from "../../services/IcebergSink.ts"
 import type { TpKey } from "../../services/KafkaSource.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
+import { COMMIT_ID } from "../iceberg/commit.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { committedMetrics, countBy } from "./ingestMetrics.ts"
 import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
@@ -80,7 +81,51 @@ export interface TableCommitsContext {
   readonly counters: IngestCounters
 }
 
+/** A commit whose outcome stayed unknown: it may have landed, and then its rows are the table's. */
+interface Unresolved {
+  readonly table: TableIdentifier
+  readonly commitId: string
+  /** Counts it as committed. */
+  readonly count: Effect.Effect<void>
+}
+
+const isUnknownOutcome = (e: SinkError) => e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown"
+
+/** A commit counted only once found in its table: the metrics its outcome would give are not known. */
+const foundMetrics = (table: Metrics.IngestTable, rows: number) =>
+  Effect.andThen(
+    Metric.update(Metric.withAttributes(Metrics.recordsWritten, { table }), rows),
+    Metric.update(Metric.withAttributes(Metrics.commits, { table }), 1)
+  )
+
 export const makeTableCommits = ({ catalog, counters, files, group, sink }: TableCommitsContext) => {
+  /**
+   * Commits whose outcome stayed unknown, not yet looked for. The partitions restart from the
+   * tables' marks, so a commit that landed is never read (nor counted) again: it is counted when
+   * its table is seen to hold it.
+   */
+  let unresolved: Array<Unresolved> = []
+
+  /** `append`, remembering its commit for `resolveUnknownOutcomes` when its outcome stays unknown. */
+  const appending = <A>(table: TableIdentifier, commitId: string, count: Effect.Effect<void>, append: Effect.Effect<A, SinkError>) =>
+    append.pipe(Effect.tapError((e) => isUnknownOutcome(e) ? Effect.sync(() => void unresolved.push({ table, commitId, count })) : Effect.void))
+
+  /**
+   * Counts the commits whose outcome stayed unknown that their tables hold; forgets those they do
+   * not (never landed, or expired before they were looked for). A table that cannot be read now is
+   * asked again next time. Under the flush lock, as the commits.
+   */
+  const resolveUnknownOutcomes = Effect.suspend(() => {
+    const pending = unresolved
+    unresolved = []
+    return Effect.forEach(pending, (u) =>
+      Effect.gen(function*() {
+        const loaded = yield* Effect.option(catalog.loadTable(u.table))
+        if (Option.isNone(loaded)) unresolved.push(u)
+        else if (loaded.value.metadata.snapshots.some((s) => s.summary[COMMIT_ID] === u.commitId)) yield* u.count
+      }), { discard: true })
+  })
+
   /**
    * Newest exchange_timestamp (us) committed by this process, by partition, for the freshness
    * gauge: of the partitions it owns now, not of those a rebalance took away.
@@ -107,18 +152,27 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     if (mine.length === 0) return
     const batch = concatBatches(mine.map((t) => t.rows.columns()))
     const started = performance.now()
-    const outcome = yield* sink.append(identifierOf(table), batch, { prepare: fenced(mine, (t) => t.tableMark, table) })
+    const count = () => {
+      counters.written[table] += batch.rowCount
+      // Counted with the rows: the letters of a batch a restart dropped were sent, but their
+      // records are read (and their letters sent) again.
+      for (const t of mine) counters.deadLettered += t.poison
+      counters.commits++
+      // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
+      for (const t of mine) if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)
+    }
+    const commitId = crypto.randomUUID()
+    const outcome = yield* appending(
+      identifierOf(table),
+      commitId,
+      Effect.andThen(Effect.sync(count), foundMetrics(table, batch.rowCount)),
+      sink.append(identifierOf(table), batch, { properties: { [COMMIT_ID]: commitId }, prepare: fenced(mine, (t) => t.tableMark, table) })
+    )
     for (const t of mine) {
       t.part.tableMark = t.next
       if (table === "instruments") t.part.sequenceMark = t.next
     }
-    counters.written[table] += batch.rowCount
-    // Counted with the rows: the letters of a batch a restart dropped were sent, but their
-    // records are read (and their letters sent) again.
-    for (const t of mine) counters.deadLettered += t.poison
-    counters.commits++
-    // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
-    for (const t of mine) if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)
+    count()
     yield* committedMetrics(table, batch.rowCount, outcome, started)
   })
 
@@ -136,16 +190,27 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     const events = mine.flatMap((t) => t.events)
     const prepare = fenced(mine, (t) => t.sequenceMark, "sequence_events")
     const started = performance.now()
-    const outcome = yield* sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
-      prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
+    const count = Effect.sync(() => {
+      counters.written.sequence_events += events.length
+      counters.commits++
     })
-    for (const t of mine) t.part.sequenceMark = t.next
-    counters.written.sequence_events += events.length
-    counters.commits++
-    yield* committedMetrics("sequence_events", events.length, outcome, started)
     // Counted as written, not as found: a restart finds again the events of a commit that failed.
-    yield* Effect.forEach(countBy(events, (e) => e.kind), ([kind, n]) =>
+    const byKind = Effect.forEach(countBy(events, (e) => e.kind), ([kind, n]) =>
       Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
+    const commitId = crypto.randomUUID()
+    const outcome = yield* appending(
+      SEQUENCE_EVENTS,
+      commitId,
+      Effect.andThen(count, Effect.andThen(foundMetrics("sequence_events", events.length), byKind)),
+      sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
+        properties: { [COMMIT_ID]: commitId },
+        prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
+      })
+    )
+    for (const t of mine) t.part.sequenceMark = t.next
+    yield* count
+    yield* committedMetrics("sequence_events", events.length, outcome, started)
+    yield* byKind
   })
 
   /** Newest exchange_timestamp (us) committed by this process of these partitions; -1 when none. */
@@ -155,5 +220,5 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     return newest
   }
 
-  return { commitTable, commitSequenceEvents, newestCommitted: newestOf }
+  return { commitTable, commitSequenceEvents, newestCommitted: newestOf, resolveUnknownOutcomes }
 }

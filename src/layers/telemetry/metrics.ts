@@ -62,7 +62,7 @@ export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
   description: "Now minus the newest exchange timestamp this process committed of the partitions it owns (NaN while none of them has committed one)"
 })
 export const partitionRestarts = Metric.counter("k2_ingest_partition_restarts_total", {
-  description: "Partitions restarted from the table's marker after a failure or a fenced commit"
+  description: "Partitions restarted from the table's marker after a failure or a fenced commit (an attempt that could not read the tables restarted none)"
 })
 export const runRetries = Metric.counter("k2_ingest_run_retries_total", {
   description: "Runs ended by a fault ingestion waits out (broker, catalog or storage unreachable) and started again; meanwhile no partition is owned"

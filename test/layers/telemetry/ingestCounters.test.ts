@@ -16,7 +16,7 @@ import { committedMetrics } from "../../../src/layers/ingest/ingestMetrics.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import * as Metrics from "../../../src/layers/telemetry/metrics.ts"
-import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -112,6 +112,53 @@ describe("ingest counters", () => {
       const text = yield* PrometheusMetrics.format()
       assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "DUPLICATE" }), "1")
       assert.strictEqual(valueOf(text, "k2_ingest_records_written_total", { table: "sequence_events" }), "1")
+    }).pipe(
+      Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  }, 60_000)
+
+  it.live("a commit that landed though its answer was lost counts its rows as written: the summary matches the table", () => {
+    const topic = "market.equities.trades.asx"
+    const wire = makeWireCodec()
+    // The first trades commit lands, and its answer is lost (a timeout): with one attempt a commit,
+    // the flush fails with an unknown outcome, and the partition restarts from the tables.
+    let lost = 1
+    const lake = lakehouseWrapping({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          catalog.commitTable(id, requirements, updates).pipe(Effect.tap(() =>
+            id.name === "trades" && lost-- > 0
+              ? Effect.fail(catalogError(new CommitStateUnknown({ table: id.name, detail: "injected: the answer was lost" })))
+              : Effect.void
+          ))
+      }))
+    const ingestor = Layer.unwrap(Effect.gen(function*() {
+      const trades = yield* Trackers.make()
+      const quotes = yield* Trackers.make()
+      return Ingest.layer(
+        { ...Ingest.defaultIngestConfig, topics: [topic], flushRows: 60, commitIntervalMs: 600_000 },
+        { codec: wire, trackers: { trades, quotes } }
+      )
+    }))
+    const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
+      yield* (yield* KafkaSink).send(trades.map((t) => ({ topic, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      const ing = yield* Ingestor
+      const fiber = yield* Effect.forkChild(ing.run)
+      yield* ing.progress.pipe(Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (p) => p.restarts > 0 && p.position === 60 && p.lag === 0 && p.unwritten === 0
+      }))
+      yield* Fiber.interrupt(fiber)
+      const progress = yield* ing.progress
+      // The restart found the rows in the table (its marker past them): they were written once, by this run.
+      assert.strictEqual(progress.written.trades, 60)
+      assert.strictEqual(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_records_written_total", { table: "trades" }), "60")
+      const table = yield* (yield* Catalog).loadTable(tables.trades)
+      assert.strictEqual(table.metadata.snapshots.length, 1)
     }).pipe(
       Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
       Effect.provideService(Metric.MetricRegistry, new Map())
