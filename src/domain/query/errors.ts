@@ -59,9 +59,22 @@ export class TooManyRows extends Schema.TaggedError<TooManyRows>()("TooManyRows"
   }
 }
 
-/** A request refused, before any I/O but for TooManyRows; `reason` says which rule it broke. */
+/**
+ * An exact aggregate past the 38 digits DuckDB's decimals hold: a bar's notional (the sum of
+ * price x quantity, at scale 16) past ~1.7e22. K2 answers money exactly or not at all.
+ */
+export class ValueOverflow extends Schema.TaggedError<ValueOverflow>()("ValueOverflow", {
+  what: Schema.String,
+  advice: Schema.String
+}) {
+  override get message() {
+    return `${this.what} passes the 38 digits an exact answer holds: ${this.advice}`
+  }
+}
+
+/** A request refused, before any I/O but for TooManyRows and ValueOverflow; `reason` says which rule it broke. */
 export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", {
-  reason: Schema.Union([InvertedRange, LimitOutOfRange, InvalidCursor, InvalidArgument, TooManyRows])
+  reason: Schema.Union([InvertedRange, LimitOutOfRange, InvalidCursor, InvalidArgument, TooManyRows, ValueOverflow])
 }) {
   override get message() {
     return this.reason.message

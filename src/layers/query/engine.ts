@@ -5,7 +5,7 @@ import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import { snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
-import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows } from "../../domain/query/errors.ts"
+import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows, ValueOverflow } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
 import {
@@ -37,7 +37,7 @@ import {
 } from "../../services/QueryEngine.ts"
 import { nothingOf, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
-import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
+import { DuckDb, DuckDbError, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowBuilder } from "../duckdb/results.ts"
@@ -173,6 +173,13 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const out: Array<A> = [] // one per run of the effect
         return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
       })
+
+    /** DuckDB's overflow summing a notional (an Out of Range error), as the refusal it is: not a 500. */
+    const notionalOverflow = (what: string, advice: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      self.pipe(Effect.catchIf(
+        (e: E) => e instanceof DuckDbError && e.message.includes("Out of Range Error: Overflow"),
+        () => invalid(new ValueOverflow({ what: `the notional (sum of price x quantity) of ${what}`, advice }))
+      ))
 
     const timed = <A, E, R>(body: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
@@ -342,7 +349,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
             FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL`
-        return { rows: yield* collectBars(p, params, sql, request.maxBars, barsOf), p }
+        return { rows: yield* collectBars(p, params, sql, request.maxBars, barsOf).pipe(notionalOverflow("a bar", "choose a finer interval")), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -366,7 +373,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts
           FROM t WHERE day BETWEEN ${params.add(dayText(first))}::DATE AND ${params.add(dayText(last))}::DATE
           GROUP BY symbol, exchange, day ORDER BY symbol, exchange, day`
-        return { rows: yield* collect([p], sql, params.values, summariesOf), p }
+        return { rows: yield* collect([p], sql, params.values, summariesOf).pipe(notionalOverflow("a day", "no answer holds that day's summary exactly")), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
