@@ -61,6 +61,27 @@ const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => b
     )
   })
 
+/**
+ * XYZ 1..40 on partition `first`, then 41..50 on the other (as after the topic gained
+ * partitions): the two partitions share the moved stream and restart together.
+ */
+const sendAcross = (send: ReturnType<typeof movingStream>, first: number) =>
+  Effect.gen(function*() {
+    yield* send(0, 40, first)
+    yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
+    yield* send(40, 50, 1 - first)
+    yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+  })
+
+/** The run ingested all 60 records, and the table holds each once. */
+const assertAllOnce = (progress: Effect.Success<Ingestor["Service"]["progress"]>, options: ReturnType<typeof warehouseOptions>, which: string) =>
+  Effect.gen(function*() {
+    assert.strictEqual(progress.written.trades, 60, `${which}'s new records are ingested`)
+    const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+    assert.strictEqual(trades.rows, 60)
+    assert.strictEqual(trades.distinctCoordinates, 60)
+  })
+
 describe("Ingestor: partners of a restart that does not complete", () => {
   it.live("a restart that fails to read the tables leaves no partner partition retired for good", () =>
     Effect.gen(function*() {
@@ -85,12 +106,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
-        // XYZ 1..40 on partition 0, then 41..50 on partition 1 (as after the topic gained partitions):
-        // the two partitions restart together.
-        yield* send(0, 40, 0)
-        yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
-        yield* send(40, 50, 1)
-        yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+        yield* sendAcross(send, 0)
         // Partition 0's actor fails on its DLQ; its first restart (with partition 1) cannot read the tables.
         refuseLoads = 1
         yield* poisonOn(0)
@@ -101,12 +117,9 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
-      assert.strictEqual(progress.written.trades, 60, "partition 1's new records are ingested")
+      yield* assertAllOnce(progress, options, "partition 1")
       // Two partitions restarted once: the attempt that could not read the tables restarted nothing.
       assert.strictEqual(progress.restarts, 2)
-      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
-      assert.strictEqual(trades.rows, 60)
-      assert.strictEqual(trades.distinctCoordinates, 60)
     }), 60_000)
 
   it.live("a restart that failed, its partition revoked before the retry, leaves no partner partition retired for good", () =>
@@ -135,11 +148,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
-        // XYZ 1..40 on partition 1, then 41..50 on partition 0: the two partitions restart together.
-        yield* send(0, 40, 1)
-        yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
-        yield* send(40, 50, 0)
-        yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+        yield* sendAcross(send, 1)
         // Partition 1's actor fails on its DLQ; its restart (with partition 0) cannot read the tables.
         refuse = true
         yield* poisonOn(1)
@@ -159,10 +168,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
-      assert.strictEqual(progress.written.trades, 60, "partition 0's new records are ingested")
-      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
-      assert.strictEqual(trades.rows, 60)
-      assert.strictEqual(trades.distinctCoordinates, 60)
+      yield* assertAllOnce(progress, options, "partition 0")
     }), 60_000)
 
   it.live("a restart interrupted by a revoke of its partition leaves no partner partition retired for good", () =>
@@ -203,11 +209,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
-        // XYZ 1..40 on partition 1, then 41..50 on partition 0: the two partitions restart together.
-        yield* send(0, 40, 1)
-        yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
-        yield* send(40, 50, 0)
-        yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+        yield* sendAcross(send, 1)
         // Partition 1's actor fails on its DLQ; while its restart (with partition 0) reads the
         // tables, a second member joins and takes partition 1 (members share partitions round robin).
         holdLoads = true
@@ -230,9 +232,6 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, source, refusing, lakehouse)))))
-      assert.strictEqual(progress.written.trades, 60, "partition 0's new records are ingested")
-      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
-      assert.strictEqual(trades.rows, 60)
-      assert.strictEqual(trades.distinctCoordinates, 60)
+      yield* assertAllOnce(progress, options, "partition 0")
     }), 60_000)
 })

@@ -24,6 +24,14 @@ import { makeTrades } from "../../support/fixtures.ts"
 import { lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
 
+/** An ingestor over the default config with `overrides`, with trackers of its own. */
+const ingestorOf = (overrides: Partial<Ingest.IngestConfig> & Pick<Ingest.IngestConfig, "topics">, codec: ReturnType<typeof makeWireCodec>) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const trades = yield* Trackers.make()
+    const quotes = yield* Trackers.make()
+    return Ingest.layer({ ...Ingest.defaultIngestConfig, ...overrides }, { codec, trackers: { trades, quotes } })
+  }))
+
 const valueOf = (text: string, name: string, labels: Record<string, string> = {}) =>
   parseExposition(text).series.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 
@@ -86,14 +94,7 @@ describe("ingest counters", () => {
     // records again from sequence_events' mark, finding the same duplicate again.
     let failuresLeft = 1
     const lake = lakehouseRefusingCommits({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (table) => table === "sequence_events" && failuresLeft-- > 0)
-    const ingestor = Layer.unwrap(Effect.gen(function*() {
-      const trades = yield* Trackers.make()
-      const quotes = yield* Trackers.make()
-      return Ingest.layer(
-        { ...Ingest.defaultIngestConfig, topics: [topic], flushRows: 60, commitIntervalMs: 600_000 },
-        { codec: wire, trackers: { trades, quotes } }
-      )
-    }))
+    const ingestor = ingestorOf({ topics: [topic], flushRows: 60, commitIntervalMs: 600_000 }, wire)
     const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
@@ -134,14 +135,7 @@ describe("ingest counters", () => {
               : Effect.void
           ))
       }))
-    const ingestor = Layer.unwrap(Effect.gen(function*() {
-      const trades = yield* Trackers.make()
-      const quotes = yield* Trackers.make()
-      return Ingest.layer(
-        { ...Ingest.defaultIngestConfig, topics: [topic], flushRows: 60, commitIntervalMs: 600_000 },
-        { codec: wire, trackers: { trades, quotes } }
-      )
-    }))
+    const ingestor = ingestorOf({ topics: [topic], flushRows: 60, commitIntervalMs: 600_000 }, wire)
     const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
@@ -178,11 +172,7 @@ describe("ingest counters", () => {
             ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
             : catalog.namespaceExists(namespace)
       }))
-    const ingestor = Layer.unwrap(Effect.gen(function*() {
-      const trades = yield* Trackers.make()
-      const quotes = yield* Trackers.make()
-      return Ingest.layer({ ...Ingest.defaultIngestConfig, topics: [topic], commitIntervalMs: 100 }, { codec: wire, trackers: { trades, quotes } })
-    }))
+    const ingestor = ingestorOf({ topics: [topic], commitIntervalMs: 100 }, wire)
     const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
