@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
-import { negotiate, parseSnapshot, parseSymbols } from "../../domain/api/params.ts"
+import { negotiate, parseIntParam, parseSnapshot, parseSymbols } from "../../domain/api/params.ts"
 import { CHECKPOINT_PREFIX } from "../../domain/ingest/marker.ts"
 import type { TableName } from "../../domain/tables.ts"
 import { formatIsoMicros } from "../../domain/time.ts"
@@ -66,10 +66,12 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
 
       const snapshotsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
         readonly params: { readonly table: TableName }
-        readonly query: { readonly format?: "json" | "csv" | "parquet" | undefined }
+        readonly query: { readonly limit?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
         readonly request: HttpServerRequest.HttpServerRequest
       }) {
         const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
+        // A live table keeps an hour of one-second commits: "the last few" should not cost thousands.
+        const limit = yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: 10_000 }))
         return yield* reads.answerRead({
           route: `snapshots/${params.table}`,
           parquet: snapshotColumns,
@@ -80,7 +82,7 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
           csvFlatten: true,
           // A table with no snapshot at the pin lists none, whatever has been committed since.
           run: (selector) =>
-            (selector?._tag === "ById" ? engine.snapshots(params.table, { upTo: selector.snapshotId }) : Effect.succeed([])).pipe(Effect.map((list) => ({
+            (selector?._tag === "ById" ? engine.snapshots(params.table, { upTo: selector.snapshotId }) : Effect.succeed([])).pipe(Effect.map((all) => all.slice(-(limit ?? all.length))), Effect.map((list) => ({
               // An instant as every other answer writes one (toISOString stops at milliseconds).
               rows: list.map((s) => ({ ...s, summary: withoutPaths(s.summary), time: formatIsoMicros(s.timestampMs * 1000) })),
               scanned: [],

@@ -31,5 +31,23 @@ layer(served(testOptions(), undefined, { trades: 20, quotes: 20 }), { timeout: 1
         const location = metadata.location.replace(/^file:\/\//, "")
         assert.notInclude(text, location)
       }))
+
+    it.effect("limit lists the newest snapshots, in commit order; out of 1..10000 it is refused", () =>
+      Effect.gen(function*() {
+        const base = yield* baseUrl
+        const list = (query: string) =>
+          Effect.gen(function*() {
+            const res = yield* get(`${base}/v1/snapshots/trades${query}`, auth(KEYS.full))
+            return { status: res.status, body: JSON.parse(yield* Effect.promise(() => res.text())) }
+          })
+        const all = ((yield* list("")).body.data as ReadonlyArray<{ snapshotId: string }>).map((s) => s.snapshotId)
+        assert.isAbove(all.length, 2)
+        for (const id of all) assert.match(id, /^\d+$/)
+        const two = yield* list("?limit=2")
+        assert.strictEqual(two.status, 200)
+        assert.deepStrictEqual(two.body.data.map((s: { snapshotId: string }) => s.snapshotId), all.slice(-2))
+        assert.strictEqual((yield* list(`?limit=${all.length + 5}`)).body.data.length, all.length)
+        for (const bad of ["0", "10001", "x"]) assert.strictEqual((yield* list(`?limit=${bad}`)).status, 400, bad)
+      }))
   }
 )
