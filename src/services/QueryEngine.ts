@@ -185,6 +185,10 @@ export interface TradeWithQuote {
   readonly price: DecimalText
   readonly quantity: DecimalText
   readonly side: string
+  /** Where the trade was read from (null for rows another writer made): an audit goes back to Kafka. */
+  readonly kafkaTopic: string | null
+  readonly kafkaPartition: number | null
+  readonly kafkaOffset: bigint | null
   /** The prevailing quote (null fields when none in the lookback). */
   readonly quoteTimestamp: EpochMicros | null
   readonly bidPrice: DecimalText | null

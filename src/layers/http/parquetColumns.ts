@@ -32,7 +32,7 @@ export const summaryColumns: ParquetColumns<DailySummary> = {
 }
 export const tradeWithQuoteColumns: ParquetColumns<TradeWithQuote> = {
   symbol: "VARCHAR", exchange: "VARCHAR", exchangeTimestamp: INSTANT, sourceSequence: "BIGINT", messageId: "VARCHAR", price: DECIMAL,
-  quantity: DECIMAL, side: "VARCHAR", quoteTimestamp: INSTANT, bidPrice: DECIMAL, bidSize: DECIMAL, askPrice: DECIMAL,
+  quantity: DECIMAL, side: "VARCHAR", kafkaTopic: "VARCHAR", kafkaPartition: "INTEGER", kafkaOffset: "BIGINT", quoteTimestamp: INSTANT, bidPrice: DECIMAL, bidSize: DECIMAL, askPrice: DECIMAL,
   askSize: DECIMAL, mid: DECIMAL, effectiveSpread: DECIMAL, classification: "VARCHAR"
 }
 const symbolTableStats = parquetStruct({ count: "BIGINT", first: INSTANT, last: INSTANT } satisfies ParquetColumns<SymbolTableStats>)

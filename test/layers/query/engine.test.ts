@@ -275,6 +275,13 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         const got = yield* q.tradesWithQuotes({ ...range, limit: 100_000, quoteLookbackMicros: 2 * HOUR })
         const want = Ref.tradesWithQuotes(f.trades, f.quotes, { ...range, lookback: 2 * HOUR, limit: 100_000 })
         assert.deepStrictEqual(project(got.rows), want)
+        // Each row names the Kafka record its trade was read from.
+        assert.isString(got.rows[0]?.kafkaTopic)
+        const byId = new Map(f.trades.map((t) => [t.message_id, t]))
+        assert.deepStrictEqual(
+          got.rows.map((r) => [r.kafkaTopic, r.kafkaPartition, r.kafkaOffset]),
+          got.rows.map((r) => { const t = byId.get(r.messageId)!; return [t.kafka_topic, t.kafka_partition, t.kafka_offset] })
+        )
         assert.isTrue(want.some((w) => w.classification === "SELL") && want.some((w) => w.classification === "BUY"))
         // No lookback: the first trades of each symbol have no prevailing quote.
         let nulls = 0
