@@ -59,6 +59,9 @@ const flags = {
   flushRows: Flag.Int("flush-rows").pipe(
     setting("flush when this many rows are buffered", { env: "K2_FLUSH_ROWS", read: Config.Int, fallback: Ingest.defaultIngestConfig.flushRows, check: inRange(1) })
   ),
+  flushBytes: Flag.Int("flush-bytes").pipe(
+    optionalSetting("flush when the buffered rows hold about this many bytes of heap, estimated from their records' sizes (rows with large vendor_data or conditions reach it before --flush-rows); default 16 MiB, scaled up with --flush-rows", { env: "K2_FLUSH_BYTES", read: Config.Int, check: inRange(65_536) })
+  ),
   sessionTimeout: Flag.Int("session-timeout-ms").pipe(
     setting("consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: inRange(1) })
   ),
@@ -100,6 +103,10 @@ const ingestorLayer = (
     // One tracker a table, both as K2_SEQUENCE_* configure them.
     const trades = yield* Trackers.make(trackerOptions)
     const quotes = yield* Trackers.make(trackerOptions)
+    // By default, in bytes, a flush of rows several times a plain trade's size, as many as --flush-rows asks.
+    const defaults = Ingest.defaultIngestConfig
+    const flushBytes = Option.getOrElse(options.flushBytes, () =>
+      Math.max(defaults.flushBytes, Math.ceil(defaults.flushBytes / defaults.flushRows * options.flushRows)))
     return Ingest.layer({
       ...Ingest.defaultIngestConfig,
       groupId: options.group,
@@ -108,6 +115,8 @@ const ingestorLayer = (
       flushRows: options.flushRows,
       // Room for a full flush plus what arrives while it commits.
       maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 3 * options.flushRows),
+      flushBytes,
+      maxBufferedBytes: Math.max(defaults.maxBufferedBytes, 3 * flushBytes),
       sessionTimeoutMs: options.sessionTimeout,
       logRemadeEachRun: embedded
     }, { ...schemas, trackers: { trades, quotes } })

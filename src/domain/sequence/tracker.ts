@@ -69,16 +69,13 @@ export const defaultTrackerOptions: TrackerOptions = {
 /** Selects streams by key, for partial checkpoints and forget. */
 export type StreamFilter = (exchange: string, symbol: string) => boolean
 
-/** The rows that are written: all but the duplicates. */
-export const withoutDuplicates = <R>(rows: ReadonlyArray<R>, observation: Observation): ReadonlyArray<R> => {
-  if (observation.duplicates.length === 0) return rows
-  const out: Array<R> = []
+/** Calls `f` with each row that is written (all but the duplicates) and its index among `rows`. */
+export const forEachKept = <R>(rows: ReadonlyArray<R>, observation: Observation, f: (row: R, index: number) => void): void => {
   let d = 0
   for (let i = 0; i < rows.length; i++) {
     if (observation.duplicates[d] === i) d++
-    else out.push(rows[i]!)
+    else f(rows[i]!, i)
   }
-  return out
 }
 
 // Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?], ...]}

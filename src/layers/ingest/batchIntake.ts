@@ -8,7 +8,7 @@ import { Clock, Effect, Metric, Result, type Tracer } from "effect"
 import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import { claim } from "../../domain/ingest/streamOwnership.ts"
 import type { QuoteRow, TradeRow } from "../../domain/rows.ts"
-import { type Observation, withoutDuplicates } from "../../domain/sequence/tracker.ts"
+import { forEachKept, type Observation } from "../../domain/sequence/tracker.ts"
 import { LogBehindTable, TopicRecreated } from "../../services/Ingestor.ts"
 import { type PartitionBatch, tpKeyOf } from "../../services/KafkaSource.ts"
 import * as KafkaTracing from "../kafka/tracing.ts"
@@ -16,7 +16,7 @@ import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, type PartitionState, type Partitions, type Row, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type PartitionState, type Partitions, type Row, rowBytes, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
 const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
@@ -42,14 +42,16 @@ export const makeConsumeBatch = (
   { codec, counters, deadLetter, group, logRemadeEachRun, parts, trackers, writerSchemas }: BatchIntakeContext
 ) => {
   /**
-   * Decodes and validates a batch's new records: rows to track, poison to dead-letter. Returns
-   * how many it skipped as already ingested (below the marks).
+   * Decodes and validates a batch's new records: rows to track (with the heap each would hold
+   * buffered, in `sizes`), poison to dead-letter. Returns how many it skipped as already ingested
+   * (below the marks).
    */
   const decodeInto = (
     batch: PartitionBatch,
     part: PartitionState,
     ingestedAt: number,
     toTrack: Array<Row>,
+    sizes: Array<number>,
     poison: Array<Poison>
   ): number => {
     let alreadyIngested = 0
@@ -89,6 +91,7 @@ export const makeConsumeBatch = (
         kafka_partition: batch.partition,
         kafka_offset: record.offset
       } as Row)
+      sizes.push(rowBytes(record.value!.length))
     }
     return alreadyIngested
   }
@@ -137,6 +140,7 @@ export const makeConsumeBatch = (
     yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
     const toTrack: Array<Row> = []
+    const sizes: Array<number> = []
     const poison: Array<Poison> = []
     if (writerSchemas !== undefined) {
       // A registry that cannot be reached is waited out (then the supervisor restarts the
@@ -144,7 +148,7 @@ export const makeConsumeBatch = (
       const from = ingestedBelow(part)
       yield* writerSchemas.learn(batch.records, part.next > from ? part.next : from)
     }
-    const skipped = yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, poison)).pipe(
+    const skipped = yield* Effect.sync(() => decodeInto(batch, part, ingestedAt, toTrack, sizes, poison)).pipe(
       Effect.withSpan("ingest.decode", { attributes: { "messaging.batch.message_count": batch.records.length } })
     )
     yield* deadLetter(batch, poison)
@@ -170,13 +174,14 @@ export const makeConsumeBatch = (
           counters.duplicatesDropped++
         }
       }
-      for (const row of withoutDuplicates(toTrack, observation)) {
+      forEachKept(toTrack, observation, (row, i) => {
         if (row.kafka_offset < part.tableMark) counters.alreadyIngested++
         else {
           counters.consumed++
           part.rows.push(row)
+          part.bytes += sizes[i]!
         }
-      }
+      })
       // Events of records below sequence_events' mark are in it already (read again after the
       // data table went back behind it).
       const events = observation.events.filter((e) => e.kafka_offset === null || e.kafka_offset >= part.sequenceMark)

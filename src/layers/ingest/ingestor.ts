@@ -42,10 +42,10 @@ import { BufferRoom } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
-import { backoff, isPermanent, isTransient, reconnectSchedule, retrySchedule } from "./transientFaults.ts"
+import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervisorBackoff } from "./transientFaults.ts"
 import * as WriterSchemas from "./writerSchemas.ts"
 
 export interface IngestConfig {
@@ -54,12 +54,17 @@ export interface IngestConfig {
   readonly topics: ReadonlyArray<string>
   /** Flush when this many rows are buffered... */
   readonly flushRows: number
-  /** ...or this many bytes (estimated)... */
+  /** ...or when the buffered rows hold this many bytes of heap (estimated from their records' sizes)... */
   readonly flushBytes: number
   /** ...or this long after the last flush, whichever comes first. */
   readonly commitIntervalMs: number
-  /** Partition actors wait while this many rows wait for a flush (backpressure; bounds memory). */
+  /** Partition actors wait while this many rows wait for a flush (backpressure; bounds memory)... */
   readonly maxBufferedRows: number
+  /**
+   * ...or while they hold this many bytes of heap (estimated): rows with large vendor_data maps or
+   * conditions lists hold many times a plain trade's heap, which a count of rows does not bound.
+   */
+  readonly maxBufferedBytes: number
   /** Batches queued per partition actor. */
   readonly mailbox: number
   /** Group session timeout: how soon a silent member's partitions move to another. */
@@ -81,12 +86,14 @@ export interface IngestConfig {
 export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   groupId: DEFAULT_INGEST_GROUP,
   flushRows: 15_000,
-  flushBytes: 128 * 1024 * 1024,
+  // Reached before the rows only by rows several times a plain trade's size (~370 B buffered).
+  flushBytes: 16 * 1024 * 1024,
   commitIntervalMs: 1_000,
   // With one batch per mailbox and 256 KB fetches (the Kafka layers' defaults), these keep the
   // live heap within package.json's V8 old space whatever the backlog (docs/benchmarks.md, "peak
   // RSS"). Three flushes' worth: actors keep decoding while a flush writes its files.
   maxBufferedRows: 45_000,
+  maxBufferedBytes: 48 * 1024 * 1024,
   mailbox: 1,
   sessionTimeoutMs: 30_000,
   checkpointIntervalMs: 10_000,
@@ -96,8 +103,12 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
 /** Put in a partition actor's mailbox when a restart is owed to it: it may have no batch coming. */
 const WAKE = "wake"
 
-/** A rough size of a row in a data file buffer, for the byte threshold. */
-const ROW_BYTES = 160
+/** The heap a batch's records would hold buffered, estimated. */
+const batchBytes = (batch: PartitionBatch): number => {
+  let bytes = 0
+  for (const record of batch.records) bytes += rowBytes(record.value?.length ?? 0)
+  return bytes
+}
 
 /**
  * How often the lag of every assigned partition is read from the log ends (one request a topic):
@@ -148,7 +159,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const parts: Partitions = new Map()
   const counters = makeCounters()
-  const room = new BufferRoom(parts, config.maxBufferedRows, counters)
+  const room = new BufferRoom(parts, { rows: config.maxBufferedRows, bytes: config.maxBufferedBytes }, counters)
   const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts })
   const consumeBatch = makeConsumeBatch({
     group,
@@ -255,9 +266,21 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     }))).pipe(Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`)))
   })
 
-  /** Nothing more is taken into these partitions' buffers or committed from them (their rows were lost). */
+  /**
+   * Nothing more is taken into these partitions' buffers or committed from them (their rows were
+   * lost). What they buffered is let go (their restart reads it again from the tables): kept, it
+   * held buffer room and kept the flush size reached for as long as a restart kept failing,
+   * stalling the other partitions or making each of their flushes a tiny commit.
+   */
   const retire = (states: Iterable<PartitionState>) => {
-    for (const state of states) state.retired = true
+    for (const state of states) {
+      state.retired = true
+      state.rows = rowsFor(state.table)
+      state.bytes = 0
+      state.events = []
+      state.poison = 0
+      state.spans = []
+    }
   }
 
   /**
@@ -335,13 +358,14 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
               return yield* restartHere(consumerRef)
             }
             if (batch === WAKE) return
-            return yield* room.withRoom(batch.records.length, consumeBatch(batch))
+            return yield* room.withRoom(batch.records.length, batchBytes(batch), consumeBatch(batch))
           })
         ))
       )
       // The supervisor: past the retry budget a partition pauses, then restarts from the tables'
       // markers after a capped, jittered backoff (a record that keeps failing is retried, not
-      // spun on); a restart that fails is retried the same way.
+      // spun on); a restart that fails is retried the same way. The backoff starts afresh after a
+      // healthy minute: failures long ago do not make every later restart wait the cap.
       let failed = false
       const attempt = Effect.gen(function*() {
         if (failed && consumerRef !== undefined) {
@@ -369,7 +393,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
             yield* Queue.clear(mailbox)
           })
         ),
-        Effect.retry({ schedule: backoff, while: (cause) => !Cause.hasInterruptsOnly(cause) && !Deferred.isDoneUnsafe(fatal) }),
+        Effect.retry({ schedule: supervisorBackoff, while: (cause) => !Cause.hasInterruptsOnly(cause) && !Deferred.isDoneUnsafe(fatal) }),
         // Only an interruption (a revoke, the run ending) or a fault that ends the run gets past the retry.
         Effect.catch(() => Effect.interrupt)
       )
@@ -465,8 +489,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
     const flusher = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const rows = room.buffered()
-      const due = rows >= config.flushRows || rows * ROW_BYTES >= config.flushBytes ||
+      const due = room.buffered() >= config.flushRows || room.bufferedBytes() >= config.flushBytes ||
         now - (yield* Ref.get(lastFlush)) >= config.commitIntervalMs
       if (!due) return
       yield* flushWith(consumer)

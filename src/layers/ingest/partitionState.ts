@@ -47,6 +47,8 @@ export interface PartitionState {
   /** The next offset to process: rows below it are buffered or committed. */
   next: bigint
   rows: RowBuffer<Row>
+  /** What `rows` holds in the heap, estimated (`rowBytes` of each row's record). */
+  bytes: number
   events: Array<SequenceEvent>
   /**
    * Dead letters sent for the records buffered since the last flush: counted when their table
@@ -61,11 +63,20 @@ export interface PartitionState {
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
   /**
-   * Restarting from the tables: its buffer lost rows (a failed flush), so nothing more is taken
-   * into it or committed from it until the restart replaces it.
+   * Restarting from the tables: its buffer lost rows (a failed flush), or is let go (the restart
+   * reads it again), so nothing more is taken into it or committed from it until the restart
+   * replaces it. Its buffer is emptied when retired: it holds no room while the restart is pending.
    */
   retired: boolean
 }
+
+/**
+ * The heap a buffered row holds, estimated from its record's size on the wire: measured on 45k
+ * buffered trades, ~150 B plus three times the record (75 B records held 373 B a row; with 50
+ * vendor_data entries, 2 KB records held 6.3 KB). A count of rows alone bounds nothing when rows
+ * carry large maps or lists.
+ */
+export const rowBytes = (recordBytes: number): number => 150 + 3 * recordBytes
 
 /** Records below this are in every table the partition feeds: where a restart reads from. */
 export const ingestedBelow = (part: Pick<PartitionState, "sequenceMark" | "tableMark">): bigint =>

@@ -66,6 +66,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         spans: part.spans
       })
       part.rows = rowsFor(part.table)
+      part.bytes = 0
       part.events = []
       part.poison = 0
       part.spans = []

@@ -2,21 +2,57 @@
  * Which faults pass and how long they are waited out (DESIGN.md: transient faults retry with
  * capped, jittered exponential backoff, classified by typed errors).
  */
-import { Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { CatalogError } from "../../services/Catalog.ts"
 import type { IngestError } from "../../services/Ingestor.ts"
 import { KafkaError } from "../../services/KafkaSource.ts"
 
+/** A run this long after its last failure was healthy: the backoff after its next failure starts afresh. */
+const HEALTHY = Duration.minutes(1)
+
+/**
+ * `schedule`, started afresh when the effect it retries ran for `healthy` since its last retry: a
+ * failure long after a few early ones waits the first delay, not the cap (as a supervisor's user
+ * expects; Effect's retry keeps a schedule's state for as long as it retries).
+ */
+export const resettingAfter = <Output, Input, Error, Env>(
+  schedule: Schedule.Schedule<Output, Input, Error, Env>,
+  healthy: Duration.Input
+): Schedule.Schedule<Output, Input, Error, Env> => {
+  const healthyMs = Duration.toMillis(healthy)
+  return Schedule.fromStep(Effect.map(Schedule.toStep(schedule), (first) => {
+    let step = first
+    /** When the last delay ended: the retried effect has run since. */
+    let resumed: number | undefined
+    return (now: number, input: Input) => {
+      const fresh = resumed !== undefined && now - resumed >= healthyMs
+        ? Effect.map(Schedule.toStep(schedule), (s) => void (step = s))
+        : Effect.void
+      return fresh.pipe(
+        Effect.andThen(Effect.suspend(() => step(now, input))),
+        Effect.map((out) => {
+          resumed = now + Duration.toMillis(out[1])
+          return out
+        })
+      )
+    }
+  }))
+}
+
 /** Capped, jittered exponential backoff. */
 export const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
+
+/** A partition actor's restarts (its supervisor): the backoff, afresh after a healthy minute. */
+export const supervisorBackoff = resettingAfter(backoff, HEALTHY)
 
 /** Transient faults: the backoff, then the failure goes up. */
 export const retrySchedule = backoff.pipe(Schedule.upTo({ times: 8 }))
 
 /** Rejoining after a run failed: for as long as the fault lasts. */
-export const reconnectSchedule = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("10 seconds")]).pipe(
-  Schedule.jittered
+export const reconnectSchedule = resettingAfter(
+  Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("10 seconds")]).pipe(Schedule.jittered),
+  HEALTHY
 )
 
 /**

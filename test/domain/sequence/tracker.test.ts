@@ -5,7 +5,7 @@ import {
   type Observation,
   type SequenceInput,
   SequenceTrackerState,
-  withoutDuplicates
+  forEachKept
 } from "../../../src/domain/sequence/tracker.ts"
 import type { QuoteRow, TradeRow } from "../../../src/domain/rows.ts"
 import { sequenceEventsSchema } from "../../../src/domain/tables.ts"
@@ -41,9 +41,14 @@ describe("SequenceTrackerState", () => {
     const rows = [msg("BHP", 1), msg("BHP", 2), msg("BHP", 2), msg("BHP", 3), msg("BHP", 1)]
     const o = t.observe(rows, 0)
     assert.deepStrictEqual(o.duplicates, [2, 4])
-    assert.deepStrictEqual(withoutDuplicates(rows, o), [rows[0]!, rows[1]!, rows[3]!])
+    const kept = (observation: typeof o) => {
+      const out: Array<[typeof rows[number], number]> = []
+      forEachKept(rows, observation, (row, i) => out.push([row, i]))
+      return out
+    }
+    assert.deepStrictEqual(kept(o), [[rows[0]!, 0], [rows[1]!, 1], [rows[3]!, 3]])
     const clean = t.observe([msg("BHP", 4)], 0)
-    assert.strictEqual(withoutDuplicates(rows, clean), rows)
+    assert.deepStrictEqual(kept(clean), rows.map((r, i) => [r, i]))
   })
 
   it("turns every verdict but OK into a sequence_events row with the Kafka coordinates", () => {

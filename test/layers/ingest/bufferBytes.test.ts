@@ -1,0 +1,104 @@
+/**
+ * The buffers are bounded by what their rows hold, not only by their count: rows with large
+ * vendor_data maps (or long conditions lists) flush by their size, and actors wait for room by it.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as Trackers from "../../../src/layers/sequence/tracker.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { checkTable } from "../../support/tableCheck.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const TOPIC = ASX_TOPICS[0]!
+const wire = makeWireCodec()
+
+const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean, duration: `${number} seconds`) =>
+  Effect.gen(function*() {
+    const ingestor = yield* Ingestor
+    return yield* ingestor.progress.pipe(
+      Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
+      Effect.timeoutOrElse({ duration, orElse: () => ingestor.progress })
+    )
+  })
+
+describe("Ingestor buffers bounded in bytes", () => {
+  it.live("rows with large vendor_data maps are flushed by their size, and wait for room by it", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker(), { maxBatchRecords: 100 })
+      const options = warehouseOptions("sqlite")
+      // Once `hold` is set, commits wait for `gate` (a slow catalog), saying so with `committing`.
+      let hold = false
+      const committing = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            Effect.suspend(() =>
+              hold
+                ? Deferred.succeed(committing, undefined).pipe(
+                  Effect.andThen(Deferred.await(gate)),
+                  Effect.andThen(catalog.commitTable(id, requirements, updates))
+                )
+                : catalog.commitTable(id, requirements, updates)
+            )
+        }))
+      // Flushed and bounded by bytes only: by rows and time, nothing would flush before the drain.
+      const ingestor = Layer.unwrap(Effect.gen(function*() {
+        const trades = yield* Trackers.make()
+        const quotes = yield* Trackers.make()
+        return Ingest.layer(
+          {
+            ...Ingest.defaultIngestConfig,
+            topics: [TOPIC],
+            commitIntervalMs: 3_600_000,
+            flushRows: 1_000_000,
+            maxBufferedRows: 1_000_000,
+            flushBytes: 1_000_000,
+            maxBufferedBytes: 2_000_000,
+            checkpointIntervalMs: 0
+          },
+          { codec: makeWireCodec(), trackers: { trades, quotes } }
+        )
+      }))
+      // 1,000 trades of ~2 KB each on the wire: 50 vendor_data entries.
+      const vendorData: Record<string, string> = {}
+      for (let i = 0; i < 50; i++) vendorData[`field_${i}`] = `value-${i}-${"x".repeat(20)}`
+      const rows = makeTrades({ count: 1_000, symbols: ["AAA"], days: 0.01 }).map((t) => ({ ...t, vendor_data: vendorData }))
+      const { consumed, flushedBySize, progress } = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        yield* waitFor((p) => p.partitions === 1, "15 seconds")
+        hold = true
+        yield* (yield* KafkaSink).send(rows.map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+        const flushedBySize = yield* Deferred.await(committing).pipe(
+          Effect.as(true),
+          Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(false) })
+        )
+        // While that commit waits, the actor buffers up to the room in bytes, then waits.
+        const { consumed } = yield* waitFor((p) => p.consumed >= 1_000, "2 seconds")
+        yield* Deferred.succeed(gate, undefined)
+        // The last rows, below flushBytes, wait for the drain.
+        yield* waitFor((p) => p.consumed >= 1_000, "15 seconds")
+        yield* Fiber.interrupt(fiber)
+        const progress = yield* (yield* Ingestor).progress
+        return { consumed, flushedBySize, progress }
+      }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse)))))
+      assert.isTrue(flushedBySize, "a flush came when the buffered rows reached flushBytes")
+      assert.isBelow(consumed, 1_000, "the actor waited for room while the flush committed")
+      assert.isAbove(progress.waitedForRoomMs, 0)
+      assert.strictEqual(progress.written.trades, 1_000)
+      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 1_000)
+      assert.strictEqual(trades.distinctCoordinates, 1_000)
+    }), 60_000)
+})
