@@ -14,7 +14,9 @@
  *   the catalog, since DuckDB's catalog and settings hold the warehouse's file paths;
  * - a row limit and a byte budget (streamed: fetching stops at limit + 1 rows or once
  *   the converted rows pass the budget), a time limit (the statement is interrupted),
- *   one thread and a memory limit per instance.
+ *   one thread and a memory limit per instance;
+ * - all of it in a worker process (sandboxWorker.ts) held to a data size and killed a little
+ *   past the time limit, for what DuckDB's limits do not hold (`runSandboxed`).
  */
 import {
   type DuckDBConnection,
@@ -28,6 +30,8 @@ import {
   type Json,
   JsonDuckDBValueConverter
 } from "@duckdb/node-api"
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
@@ -281,21 +285,159 @@ const jsonBytes = (v: Json): number => {
   return Object.entries(v).reduce<number>((n, [k, x]) => n + Buffer.byteLength(k) + 4 + jsonBytes(x), 2)
 }
 
-/**
- * Runs one user SELECT in a fresh locked-down instance. `parquetOut`: instead of rows,
- * COPY the (limited) result to that file, which the caller streams and deletes (DuckDB
- * writes it within the instance's memory limit, so the byte budget does not apply);
- * `truncatedBy` says whether the row limit left rows out.
- * `maxBytes`: budget of the converted rows (default `K2_API_SQL_MAX_BYTES`'s).
- */
-export const runSandboxed = (options: {
+export interface SandboxRequest {
   readonly sql: string
   readonly tables: ReadonlyArray<SandboxTable>
   readonly maxRows: number
   readonly maxBytes?: number
   readonly timeoutMs: number
   readonly parquetOut?: string
-}): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
+}
+
+/**
+ * The data size (heap and anonymous memory) a sandbox worker process may take. DuckDB's own
+ * 512 MB limit holds its operators (joins, sorts, aggregates) but not the values an expression
+ * makes: `repeat(s, n)`, `range(0, n)` or `s || s` in a chain of CTEs, 2,048 rows at a time, took
+ * gigabytes, until the kernel killed the server.
+ */
+export const SANDBOX_DATA_BYTES = 2 * 1024 ** 3
+
+/**
+ * How long past its time limit a run may take before its worker is killed. DuckDB checks for an
+ * interrupt between chunks of rows only: an expression slow on each row (`levenshtein` of long
+ * strings, `repeat`) ran minutes past the limit, holding one of the two sandbox slots.
+ */
+const KILL_AFTER_MS = 2_000
+
+/**
+ * Workers idle between runs (each takes a second or more to start): as many as the sandbox's slots,
+ * each for IDLE_MS at most (one takes some 140 MB).
+ */
+const idle: Array<ChildProcess> = []
+const MAX_IDLE = 2
+const IDLE_MS = 60_000
+
+const keepIdle = (worker: ChildProcess) => {
+  if (idle.length >= MAX_IDLE) return worker.kill("SIGKILL")
+  idle.push(worker)
+  setTimeout(() => {
+    const i = idle.indexOf(worker)
+    if (i >= 0) {
+      idle.splice(i, 1)
+      worker.kill("SIGKILL")
+    }
+  }, IDLE_MS).unref()
+}
+
+const workerPath = fileURLToPath(new URL("./sandboxWorker.ts", import.meta.url))
+
+/** A worker loaded and ready for a run: an idle one, else a new one (under its data-size limit). */
+const startWorker = (): Promise<ChildProcess> => {
+  for (let w = idle.pop(); w !== undefined; w = idle.pop()) {
+    if (w.connected && w.exitCode === null && w.signalCode === null) return Promise.resolve(w)
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "/bin/sh",
+      ["-c", `ulimit -d ${Math.floor(SANDBOX_DATA_BYTES / 1024)} && exec "$0" "$@"`, process.execPath, "--disable-warning=ExperimentalWarning", workerPath],
+      { stdio: ["ignore", "inherit", "inherit", "ipc"] }
+    )
+    const failed = (why: string) => {
+      child.kill("SIGKILL")
+      reject(new SqlFailed({ detail: `the SQL sandbox could not start (${why})` }))
+    }
+    const exited = (code: number | null, signal: NodeJS.Signals | null) => failed(`exit ${code ?? signal}`)
+    // Always heard (an 'error' no one hears throws): a worker whose channel failed is of no more use.
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      child.kill("SIGKILL")
+      failed(e.code ?? "spawn failed")
+    })
+    child.once("exit", exited)
+    child.once("message", (m) => {
+      child.off("exit", exited)
+      if (m === "ready") resolve(child)
+      else failed("unexpected message")
+    })
+  })
+}
+
+const failureFrom = (f: { readonly _tag?: string; readonly detail?: string; readonly ms?: number }, options: SandboxRequest) =>
+  f._tag === "SqlRefused"
+    ? new SqlRefused({ detail: f.detail ?? "" })
+    : f._tag === "SqlTimeout"
+    ? new SqlTimeout({ ms: f.ms ?? options.timeoutMs })
+    : new SqlFailed({ detail: f.detail ?? "" })
+
+/**
+ * Runs one user SELECT in a fresh locked-down instance (`runInThisProcess`) in a worker process
+ * held to SANDBOX_DATA_BYTES, killed KILL_AFTER_MS past the time limit (SqlTimeout) or as soon as
+ * the run is interrupted (the client gone), and waited for until it has exited, so the
+ * two-at-once limit holds. A worker that ended its run is kept for the next one.
+ */
+export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
+  Effect.callback<SqlResult, SqlRefused | SqlFailed | SqlTimeout>((resume) => {
+    let ended = false
+    let timedOut = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const end = (outcome: Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout>) => {
+      if (ended) return
+      ended = true
+      clearTimeout(timer)
+      resume(outcome)
+    }
+    const started = startWorker()
+    started.then((c) => {
+      if (ended) return
+      c.ref()
+      c.on("message", (m: { done?: SqlResult; failed?: { _tag?: string; detail?: string; ms?: number } }) => {
+        c.removeAllListeners("message")
+        c.removeAllListeners("exit")
+        c.unref()
+        // The channel, unreferenced, keeps neither a server nor a test process from exiting.
+        ;(c.channel as { unref?: () => void } | undefined)?.unref?.()
+        keepIdle(c)
+        end(m.done !== undefined ? Effect.succeed(m.done) : Effect.fail(failureFrom(m.failed ?? {}, options)))
+      })
+      c.once("exit", (code, signal) => {
+        c.removeAllListeners("message")
+        end(Effect.fail(
+          timedOut ? new SqlTimeout({ ms: options.timeoutMs }) : new SqlFailed({
+            detail: `the statement took more memory than the sandbox allows (${SANDBOX_DATA_BYTES / 1024 ** 2} MiB), or its process failed (${code ?? signal})`
+          })
+        ))
+      })
+      ;(c.channel as { ref?: () => void } | undefined)?.ref?.()
+      // From the run's start: a worker's start (a second or more) is not the statement's time.
+      timer = setTimeout(() => {
+        timedOut = true
+        c.kill("SIGKILL")
+      }, options.timeoutMs + KILL_AFTER_MS)
+      // A channel closed meanwhile (the worker died idle): its exit, heard above, ends the run.
+      c.send({ run: options }, (e) => e === null ? undefined : void c.kill("SIGKILL"))
+    }, (e: unknown) => end(Effect.fail(e instanceof SqlFailed ? e : new SqlFailed({ detail: String(e) }))))
+    // Interrupted (the client gone): the worker, once started, is killed and waited for, so
+    // clients that leave at once cannot have more workers starting or running than the slots.
+    return Effect.promise(() => {
+      ended = true
+      clearTimeout(timer)
+      return started.then((c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return
+        const gone = new Promise<void>((resolve) => c.once("exit", () => resolve()))
+        c.kill("SIGKILL")
+        return gone
+      }, () => undefined)
+    })
+  })
+
+/**
+ * Runs one user SELECT in a fresh locked-down instance, in this process (the sandbox worker's
+ * part of `runSandboxed`; no limit holds this process's memory). `parquetOut`: instead of rows,
+ * COPY the (limited) result to that file, which the caller streams and deletes (DuckDB
+ * writes it within the instance's memory limit, so the byte budget does not apply);
+ * `truncatedBy` says whether the row limit left rows out.
+ * `maxBytes`: budget of the converted rows (default `K2_API_SQL_MAX_BYTES`'s).
+ */
+export const runInThisProcess = (options: SandboxRequest): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
   // An interruption (the client gone) stops the statement and waits until it settles, so the
   // two-at-once limit holds. Abandoned, a statement ran on to the time limit, holding one of the
   // libuv threads every DuckDB call of the process needs.
@@ -309,7 +451,7 @@ export const runSandboxed = (options: {
 
 /** The run itself; `stop.requested` (set on interruption) keeps the user's statement from starting. */
 const run = async (
-  options: Parameters<typeof runSandboxed>[0],
+  options: SandboxRequest,
   stop: { readonly requested: boolean; connection: DuckDBConnection | undefined }
 ): Promise<SqlResult> => {
   const files = options.tables.flatMap((t) => t.files)
@@ -421,7 +563,7 @@ const run = async (
 }
 
 /** What a run that threw failed with: refused, over its time, or DuckDB's message scrubbed of paths. */
-const failureOf = (e: unknown, options: Parameters<typeof runSandboxed>[0]): SqlRefused | SqlFailed | SqlTimeout => {
+const failureOf = (e: unknown, options: SandboxRequest): SqlRefused | SqlFailed | SqlTimeout => {
   if (e instanceof SqlRefused) return e
   if (e instanceof TimeoutMarker) return new SqlTimeout({ ms: options.timeoutMs })
   const message = e instanceof Error ? e.message : String(e)
