@@ -12,7 +12,7 @@ import { CatalogError } from "../../services/Catalog.ts"
 import { SnapshotNotFound, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { CurrentRequest } from "./handlerContext.ts"
 import { problem } from "./respond.ts"
-import { SqlBusy, SqlFailed, SqlRefused, SqlTimeout } from "./sql.ts"
+import { SqlBusy, SqlFailed, SqlRefused, SqlTimeout, SqlUnavailable } from "./sql.ts"
 
 /** A read past K2_API_QUERY_TIMEOUT_MS (503). An Error, so its warning names it (it was logged as [object Object]). */
 export class QueryTimeout extends Schema.TaggedError<QueryTimeout>()("QueryTimeout", {}) {
@@ -39,6 +39,8 @@ const toProblem = (error: unknown, correlationId: string) => {
   if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
   if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
   if (error instanceof SqlBusy) return problem(503, "sql_busy", error.message, correlationId, { "retry-after": "1" })
+  // The server's trouble (logged below), not the statement's: no 400 the client would not retry.
+  if (error instanceof SqlUnavailable) return problem(503, "sql_unavailable", error.message, correlationId)
   if (error instanceof QueryTimeout) return problem(503, "query_timeout", error.message, correlationId)
   // A table another engine took where K2 does not follow (a feature, format version 3): no retry helps.
   if (error instanceof UnsupportedTableFeature) return problem(501, "unsupported_table", `${error.table} uses ${error.feature}, which K2 does not read`, correlationId)

@@ -9,7 +9,6 @@ import { BadParam, type Format, parseInstant, required, type SnapshotParam } fro
 import { checkRange as ordered } from "../../domain/query/validate.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
-import { DuckDb } from "../duckdb/DuckDb.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
@@ -35,7 +34,7 @@ import {
   twoParts,
   writeRowsParquet
 } from "./respond.ts"
-import { runSandboxed, SqlBusy } from "./sql.ts"
+import { runSandboxed, SqlBusy, stopIdleSandboxes } from "./sql.ts"
 
 interface Meta {
   readonly correlation_id: string
@@ -113,11 +112,11 @@ export type Reads = Effect.Success<ReturnType<typeof makeReads>>
 
 export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog
-  const duckDb = yield* DuckDb
   const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
   /** Answers being computed, by ETag (see answerRead). */
   const inFlight = new Map<string, Deferred.Deferred<Encoded, unknown>>()
   const scope = yield* Effect.scope
+  yield* Effect.addFinalizer(() => Effect.sync(stopIdleSandboxes))
   const sqlPermits = yield* Semaphore.make(2)
 
   /** The metadata of each table a read involves (undefined: not created yet, read as empty). */
@@ -167,17 +166,17 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     })
 
   /**
-   * At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route; and with
-   * the pool's statements, below the libuv thread-pool size (DuckDb.withThread). A run waits for a
-   * slot no longer than it may run (SqlBusy past that), so the waiting line drains as fast as the
-   * slots turn over, however many clients call. The slot is the scope's: one taken just as the
-   * wait timed out is given back too.
+   * At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route, each in
+   * a worker process of its own (ADR-35: it takes none of this process's DuckDB threads). A run
+   * waits for a slot no longer than it may run (SqlBusy past that), so the waiting line drains as
+   * fast as the slots turn over, however many clients call. The slot is the scope's: one taken just
+   * as the wait timed out is given back too.
    */
   const sandboxed = (request: Parameters<typeof runSandboxed>[0]) =>
     Effect.scoped(
       sqlPermits.takeScoped(1).pipe(
         Effect.timeoutOrElse({ duration: Duration.millis(request.timeoutMs), orElse: () => Effect.fail(new SqlBusy({ ms: request.timeoutMs })) }),
-        Effect.andThen(duckDb.withThread(runSandboxed(request)))
+        Effect.andThen(runSandboxed(request))
       )
     )
 

@@ -57,6 +57,16 @@ export class SqlTimeout extends Schema.TaggedError<SqlTimeout>()("SqlTimeout", {
   }
 }
 
+/**
+ * The sandbox's worker process could not be started (no process could be made, the runtime is
+ * missing): the server's trouble, not the statement's, and logged as such.
+ */
+export class SqlUnavailable extends Schema.TaggedError<SqlUnavailable>()("SqlUnavailable", { detail: Schema.String }) {
+  override get message() {
+    return `the SQL sandbox could not start (${this.detail})`
+  }
+}
+
 /** Both sandbox slots (SQL, Parquet exports) stayed taken for as long as the run may take: come back later. */
 export class SqlBusy extends Schema.TaggedError<SqlBusy>()("SqlBusy", { ms: Schema.Number }) {
   override get message() {
@@ -313,28 +323,38 @@ const KILL_AFTER_MS = 2_000
  * Workers idle between runs (each takes a second or more to start): as many as the sandbox's slots,
  * each for IDLE_MS at most (one takes some 140 MB).
  */
-const idle: Array<ChildProcess> = []
+const idle = new Map<ChildProcess, ReturnType<typeof setTimeout>>()
 const MAX_IDLE = 2
 const IDLE_MS = 60_000
 
+/** Alive as far as this process knows: not exited, not signalled by it (a kill on its way). */
+const usable = (w: ChildProcess) => w.connected && !w.killed && w.exitCode === null && w.signalCode === null
+
 const keepIdle = (worker: ChildProcess) => {
-  if (idle.length >= MAX_IDLE) return worker.kill("SIGKILL")
-  idle.push(worker)
-  setTimeout(() => {
-    const i = idle.indexOf(worker)
-    if (i >= 0) {
-      idle.splice(i, 1)
-      worker.kill("SIGKILL")
-    }
-  }, IDLE_MS).unref()
+  if (idle.size >= MAX_IDLE || !usable(worker)) return worker.kill("SIGKILL")
+  idle.set(worker, setTimeout(() => {
+    idle.delete(worker)
+    worker.kill("SIGKILL")
+  }, IDLE_MS).unref())
+}
+
+/** Ends the idle workers (the server stopping; they would end with it anyway, their channel closed). */
+export const stopIdleSandboxes = (): void => {
+  for (const [worker, timer] of idle) {
+    clearTimeout(timer)
+    worker.kill("SIGKILL")
+  }
+  idle.clear()
 }
 
 const workerPath = fileURLToPath(new URL("./sandboxWorker.ts", import.meta.url))
 
 /** A worker loaded and ready for a run: an idle one, else a new one (under its data-size limit). */
 const startWorker = (): Promise<ChildProcess> => {
-  for (let w = idle.pop(); w !== undefined; w = idle.pop()) {
-    if (w.connected && w.exitCode === null && w.signalCode === null) return Promise.resolve(w)
+  for (const [w, timer] of idle) {
+    idle.delete(w)
+    clearTimeout(timer)
+    if (usable(w)) return Promise.resolve(w)
   }
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -344,7 +364,7 @@ const startWorker = (): Promise<ChildProcess> => {
     )
     const failed = (why: string) => {
       child.kill("SIGKILL")
-      reject(new SqlFailed({ detail: `the SQL sandbox could not start (${why})` }))
+      reject(new SqlUnavailable({ detail: why }))
     }
     const exited = (code: number | null, signal: NodeJS.Signals | null) => failed(`exit ${code ?? signal}`)
     // Always heard (an 'error' no one hears throws): a worker whose channel failed is of no more use.
@@ -374,12 +394,12 @@ const failureFrom = (f: { readonly _tag?: string; readonly detail?: string; read
  * the run is interrupted (the client gone), and waited for until it has exited, so the
  * two-at-once limit holds. A worker that ended its run is kept for the next one.
  */
-export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
-  Effect.callback<SqlResult, SqlRefused | SqlFailed | SqlTimeout>((resume) => {
+export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout | SqlUnavailable> =>
+  Effect.callback<SqlResult, SqlRefused | SqlFailed | SqlTimeout | SqlUnavailable>((resume) => {
     let ended = false
     let timedOut = false
     let timer: ReturnType<typeof setTimeout> | undefined
-    const end = (outcome: Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout>) => {
+    const end = (outcome: Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout | SqlUnavailable>) => {
       if (ended) return
       ended = true
       clearTimeout(timer)
@@ -414,7 +434,7 @@ export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, 
       }, options.timeoutMs + KILL_AFTER_MS)
       // A channel closed meanwhile (the worker died idle): its exit, heard above, ends the run.
       c.send({ run: options }, (e) => e === null ? undefined : void c.kill("SIGKILL"))
-    }, (e: unknown) => end(Effect.fail(e instanceof SqlFailed ? e : new SqlFailed({ detail: String(e) }))))
+    }, (e: unknown) => end(Effect.fail(e instanceof SqlUnavailable ? e : new SqlUnavailable({ detail: String(e) }))))
     // Interrupted (the client gone): the worker, once started, is killed and waited for, so
     // clients that leave at once cannot have more workers starting or running than the slots.
     return Effect.promise(() => {
