@@ -2,13 +2,13 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import { currentSnapshot, newSnapshotId } from "../../src/domain/iceberg/metadata.ts"
 import type { PartitionSpec } from "../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { Catalog, catalogError, CatalogUnavailable, type TableIdentifier } from "../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogRejected, CatalogUnavailable, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { makeTrades } from "./fixtures.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
@@ -39,6 +39,29 @@ export const lakehouseWrapping = (
     })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options))),
     options.sink
   )
+
+/**
+ * The lakehouse of `options` whose catalog refuses every table load while `refuse(true)` holds (a
+ * catalog answering 403 for a while); `refused` completes at the first refusal.
+ */
+export const lakehouseRefusingLoads = (options: Lakehouse.LakehouseOptions) =>
+  Effect.gen(function*() {
+    let on = false
+    const refused = yield* Deferred.make<void>()
+    const lakehouse = lakehouseWrapping(options, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.suspend(() =>
+            on
+              ? Deferred.succeed(refused, undefined).pipe(
+                Effect.andThen(Effect.fail(catalogError(new CatalogRejected({ detail: "injected" }))))
+              )
+              : catalog.loadTable(id)
+          )
+      }))
+    return { lakehouse, refused, refuse: (value: boolean) => void (on = value) }
+  })
 
 /** The lakehouse of `options` whose catalog refuses a table's commit as unavailable while `refuses(table)` says so (asked at each commit). */
 export const lakehouseRefusingCommits = (options: Lakehouse.LakehouseOptions, refuses: (table: string) => boolean) =>

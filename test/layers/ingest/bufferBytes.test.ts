@@ -3,7 +3,7 @@
  * vendor_data maps (or long conditions lists) flush by their size, and actors wait for room by it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
@@ -17,18 +17,11 @@ import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { waitForProgress } from "../../support/ingestorProgress.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 const wire = makeWireCodec()
 
-const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean, duration: `${number} seconds`) =>
-  Effect.gen(function*() {
-    const ingestor = yield* Ingestor
-    return yield* ingestor.progress.pipe(
-      Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
-      Effect.timeoutOrElse({ duration, orElse: () => ingestor.progress })
-    )
-  })
 
 describe("Ingestor buffers bounded in bytes", () => {
   it.live("rows with large vendor_data maps are flushed by their size, and wait for room by it", () =>
@@ -77,7 +70,7 @@ describe("Ingestor buffers bounded in bytes", () => {
       const { consumed, flushedBySize, progress } = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
-        yield* waitFor((p) => p.partitions === 1, "15 seconds")
+        yield* waitForProgress((p) => p.partitions === 1, "15 seconds")
         hold = true
         yield* (yield* KafkaSink).send(rows.map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
         const flushedBySize = yield* Deferred.await(committing).pipe(
@@ -85,10 +78,10 @@ describe("Ingestor buffers bounded in bytes", () => {
           Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(false) })
         )
         // While that commit waits, the actor buffers up to the room in bytes, then waits.
-        const { consumed } = yield* waitFor((p) => p.consumed >= 1_000, "2 seconds")
+        const { consumed } = yield* waitForProgress((p) => p.consumed >= 1_000, "2 seconds")
         yield* Deferred.succeed(gate, undefined)
         // The last rows, below flushBytes, wait for the drain.
-        yield* waitFor((p) => p.consumed >= 1_000, "15 seconds")
+        yield* waitForProgress((p) => p.consumed >= 1_000, "15 seconds")
         yield* Fiber.interrupt(fiber)
         const progress = yield* (yield* Ingestor).progress
         return { consumed, flushedBySize, progress }

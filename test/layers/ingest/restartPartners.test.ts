@@ -5,7 +5,7 @@
  * a partner retired for good, dropping every batch of its partition while the run lasts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -21,7 +21,8 @@ import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseRefusingLoads, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { type Progress, waitForProgress } from "../../support/ingestorProgress.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 const wire = makeWireCodec()
@@ -52,14 +53,6 @@ const poisonOn = (partition: number) =>
     yield* (yield* KafkaSink).send([{ topic: TOPIC, key: "XYZ", value: new Uint8Array(20), partition }])
   })
 
-const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
-  Effect.gen(function*() {
-    const ingestor = yield* Ingestor
-    return yield* ingestor.progress.pipe(
-      Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
-      Effect.timeoutOrElse({ duration: "15 seconds", orElse: () => ingestor.progress })
-    )
-  })
 
 /**
  * XYZ 1..40 on partition `first`, then 41..50 on the other (as after the topic gained
@@ -68,13 +61,13 @@ const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => b
 const sendAcross = (send: ReturnType<typeof movingStream>, first: number) =>
   Effect.gen(function*() {
     yield* send(0, 40, first)
-    yield* waitFor((p) => p.written.trades >= 40 && p.uncommitted === 0)
+    yield* waitForProgress((p) => p.written.trades >= 40 && p.uncommitted === 0)
     yield* send(40, 50, 1 - first)
-    yield* waitFor((p) => p.written.trades >= 50 && p.uncommitted === 0)
+    yield* waitForProgress((p) => p.written.trades >= 50 && p.uncommitted === 0)
   })
 
 /** The run ingested all 60 records, and the table holds each once. */
-const assertAllOnce = (progress: Effect.Success<Ingestor["Service"]["progress"]>, options: ReturnType<typeof warehouseOptions>, which: string) =>
+const assertAllOnce = (progress: Progress, options: ReturnType<typeof warehouseOptions>, which: string) =>
   Effect.gen(function*() {
     assert.strictEqual(progress.written.trades, 60, `${which}'s new records are ingested`)
     const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
@@ -110,10 +103,10 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         // Partition 0's actor fails on its DLQ; its first restart (with partition 1) cannot read the tables.
         refuseLoads = 1
         yield* poisonOn(0)
-        yield* waitFor((p) => p.restarts >= 2 && p.deadLettered >= 1 && p.uncommitted === 0)
+        yield* waitForProgress((p) => p.restarts >= 2 && p.deadLettered >= 1 && p.uncommitted === 0)
         // Partition 1 goes on.
         yield* send(50, 60, 1)
-        const after = yield* waitFor((p) => p.written.trades >= 60 && p.uncommitted === 0)
+        const after = yield* waitForProgress((p) => p.written.trades >= 60 && p.uncommitted === 0)
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
@@ -127,22 +120,9 @@ describe("Ingestor: partners of a restart that does not complete", () => {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const refusing = refusingDlqSends(kafka, 2)
       const options = warehouseOptions("sqlite")
-      // While `refuse` holds, every table load is refused (a catalog answering 403 for a while),
+      // While `refuse(true)` holds, every table load is refused (a catalog answering 403 for a while),
       // saying so with `refused`: the restart fails, and so does each retry.
-      let refuse = false
-      const refused = yield* Deferred.make<void>()
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          loadTable: (id) =>
-            Effect.suspend(() =>
-              refuse
-                ? Deferred.succeed(refused, undefined).pipe(
-                  Effect.andThen(Effect.fail(catalogError(new CatalogRejected({ detail: "injected" }))))
-                )
-                : catalog.loadTable(id)
-            )
-        }))
+      const { lakehouse, refuse, refused } = yield* lakehouseRefusingLoads(options)
       const send = movingStream()
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
@@ -150,7 +130,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         const fiber = yield* Effect.forkChild(ingestor.run)
         yield* sendAcross(send, 1)
         // Partition 1's actor fails on its DLQ; its restart (with partition 0) cannot read the tables.
-        refuse = true
+        refuse(true)
         yield* poisonOn(1)
         yield* Deferred.await(refused)
         // Partition 0's last records come meanwhile: retired, it takes none of them.
@@ -161,10 +141,10 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* Effect.scoped(Effect.gen(function*() {
           const other = yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [TOPIC] })
           assert.deepStrictEqual(yield* other.assignment, [{ topic: TOPIC, partition: 1 }])
-          refuse = false
+          refuse(false)
         }))
         // Partition 0 is restarted though no batch of it comes any more.
-        const after = yield* waitFor((p) => p.partitions === 2 && p.deadLettered >= 1 && p.written.trades >= 60 && p.uncommitted === 0)
+        const after = yield* waitForProgress((p) => p.partitions === 2 && p.deadLettered >= 1 && p.written.trades >= 60 && p.uncommitted === 0)
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
@@ -225,10 +205,10 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         yield* Deferred.succeed(gate, undefined)
         // The second member left: partition 1 came back.
         yield* Fiber.join(joining)
-        yield* waitFor((p) => p.partitions === 2 && p.deadLettered >= 1 && p.uncommitted === 0)
+        yield* waitForProgress((p) => p.partitions === 2 && p.deadLettered >= 1 && p.uncommitted === 0)
         // Partition 0 goes on.
         yield* send(50, 60, 0)
-        const after = yield* waitFor((p) => p.written.trades >= 60 && p.uncommitted === 0)
+        const after = yield* waitForProgress((p) => p.written.trades >= 60 && p.uncommitted === 0)
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, source, refusing, lakehouse)))))

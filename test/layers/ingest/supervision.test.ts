@@ -3,7 +3,7 @@
  * is pending, and the restart backoff starts afresh after a healthy run.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -11,25 +11,17 @@ import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import { reconnectSchedule, supervisorBackoff } from "../../../src/layers/ingest/transientFaults.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
-import { Catalog, CatalogRejected, catalogError } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseRefusingLoads, warehouseOptions } from "../../support/warehouse.ts"
+import { waitForProgress } from "../../support/ingestorProgress.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 const wire = makeWireCodec()
 
-const waitFor = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean, duration: `${number} seconds`) =>
-  Effect.gen(function*() {
-    const ingestor = yield* Ingestor
-    return yield* ingestor.progress.pipe(
-      Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
-      Effect.timeoutOrElse({ duration, orElse: () => ingestor.progress })
-    )
-  })
 
 describe("Ingestor supervision", () => {
   it.live("a partition whose restart keeps failing holds no buffer room: the other partitions go on", () =>
@@ -37,22 +29,9 @@ describe("Ingestor supervision", () => {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const refusing = refusingDlqSends(kafka, 2)
       const options = warehouseOptions("sqlite")
-      // While `refuse` holds, every table load is refused (a catalog answering 403 for a while),
+      // While `refuse(true)` holds, every table load is refused (a catalog answering 403 for a while),
       // saying so with `refused`: partition 0's restart fails, and so does each retry.
-      let refuse = false
-      const refused = yield* Deferred.make<void>()
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          loadTable: (id) =>
-            Effect.suspend(() =>
-              refuse
-                ? Deferred.succeed(refused, undefined).pipe(
-                  Effect.andThen(Effect.fail(catalogError(new CatalogRejected({ detail: "injected" }))))
-                )
-                : catalog.loadTable(id)
-            )
-        }))
+      const { lakehouse, refuse, refused } = yield* lakehouseRefusingLoads(options)
       // Room for 60 rows, flushed only when the run drains: what partition 0 buffered before it
       // failed stays in its buffer.
       const ingestor = Layer.unwrap(Effect.gen(function*() {
@@ -72,15 +51,15 @@ describe("Ingestor supervision", () => {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
         yield* send("AAA", 0)
-        yield* waitFor((p) => p.consumed >= 50, "15 seconds")
+        yield* waitForProgress((p) => p.consumed >= 50, "15 seconds")
         // Partition 0's actor fails on its DLQ; its restart cannot read the tables, for a while.
-        refuse = true
+        refuse(true)
         yield* (yield* KafkaSink).send([{ topic: TOPIC, key: "AAA", value: new Uint8Array(20), partition: 0 }])
         yield* Deferred.await(refused)
         // Partition 1 has room: partition 0's 50 rows, never committed now, are let go.
         yield* send("BBB", 1)
-        const after = yield* waitFor((p) => p.consumed >= 100, "5 seconds")
-        refuse = false
+        const after = yield* waitForProgress((p) => p.consumed >= 100, "5 seconds")
+        refuse(false)
         yield* Fiber.interrupt(fiber)
         return after
       }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
