@@ -4,7 +4,7 @@
  * nor does its interrupt stop an expression before it has filled its chunk of rows, so only a
  * process of its own can be held to a memory size and ended at the time limit.
  *
- * Messages: "ready" once loaded; then for each `{ run: options }` one `{ done: SqlResult }` or
+ * Messages: "ready" once loaded; then for each `{ run: options }` "running", then one `{ done: SqlResult }` or
  * `{ failed: { _tag, detail?, ms? } }`. It ends with its parent (the IPC channel closing).
  */
 import { Effect } from "effect"
@@ -15,6 +15,8 @@ const send = (message: unknown) => new Promise<void>((resolve) => process.send!(
 process.on("disconnect", () => process.exit(0))
 process.on("message", (message: { run?: Parameters<typeof runInThisProcess>[0] }) => {
   if (message.run === undefined) return
+  // The run is taken: from here on, this worker's end is the run's (not a worker dead before it).
+  void send("running")
   void Effect.runPromise(Effect.result(runInThisProcess(message.run))).then(
     (r) => send(r._tag === "Success" ? { done: r.success } : { failed: { ...r.failure, _tag: r.failure._tag } }),
     // Not its message: it could name a path.

@@ -330,8 +330,12 @@ const IDLE_MS = 60_000
 /** Alive as far as this process knows: not exited, not signalled by it (a kill on its way). */
 const usable = (w: ChildProcess) => w.connected && !w.killed && w.exitCode === null && w.signalCode === null
 
+/** Workers that were idle once (the ones that can die unseen before they take a run). */
+const idled = new WeakSet<ChildProcess>()
+
 const keepIdle = (worker: ChildProcess) => {
   if (idle.size >= MAX_IDLE || !usable(worker)) return worker.kill("SIGKILL")
+  idled.add(worker)
   idle.set(worker, setTimeout(() => {
     idle.delete(worker)
     worker.kill("SIGKILL")
@@ -349,9 +353,9 @@ export const stopIdleSandboxes = (): void => {
 
 const workerPath = fileURLToPath(new URL("./sandboxWorker.ts", import.meta.url))
 
-/** A worker loaded and ready for a run: an idle one, else a new one (under its data-size limit). */
-const startWorker = (): Promise<ChildProcess> => {
-  for (const [w, timer] of idle) {
+/** A worker loaded and ready for a run: an idle one (unless `fresh`), else a new one (under its data-size limit). */
+const startWorker = (fresh = false): Promise<ChildProcess> => {
+  for (const [w, timer] of fresh ? [] : idle) {
     idle.delete(w)
     clearTimeout(timer)
     if (usable(w)) return Promise.resolve(w)
@@ -405,11 +409,15 @@ export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, 
       clearTimeout(timer)
       resume(outcome)
     }
-    const started = startWorker()
-    started.then((c) => {
+    let started = startWorker()
+    const runOn = (c: ChildProcess, reused: boolean) => {
       if (ended) return
+      // The worker has the run (it says so first): an idle worker that died unseen (killed, its
+      // exit not yet heard) never does, and the run goes to a new one instead of failing.
+      let taken = false
       c.ref()
-      c.on("message", (m: { done?: SqlResult; failed?: { _tag?: string; detail?: string; ms?: number } }) => {
+      c.on("message", (m: "running" | { done?: SqlResult; failed?: { _tag?: string; detail?: string; ms?: number } }) => {
+        if (m === "running") return void (taken = true)
         c.removeAllListeners("message")
         c.removeAllListeners("exit")
         c.unref()
@@ -420,6 +428,11 @@ export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, 
       })
       c.once("exit", (code, signal) => {
         c.removeAllListeners("message")
+        if (reused && !taken && !timedOut && !ended) {
+          clearTimeout(timer)
+          started = startWorker(true)
+          return void started.then((n) => runOn(n, false), unavailable)
+        }
         end(Effect.fail(
           timedOut ? new SqlTimeout({ ms: options.timeoutMs }) : new SqlFailed({
             detail: `the statement took more memory than the sandbox allows (${SANDBOX_DATA_BYTES / 1024 ** 2} MiB), or its process failed (${code ?? signal})`
@@ -432,9 +445,11 @@ export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, 
         timedOut = true
         c.kill("SIGKILL")
       }, options.timeoutMs + KILL_AFTER_MS)
-      // A channel closed meanwhile (the worker died idle): its exit, heard above, ends the run.
+      // A channel closed meanwhile (the worker died idle): its exit, heard above, hands the run on.
       c.send({ run: options }, (e) => e === null ? undefined : void c.kill("SIGKILL"))
-    }, (e: unknown) => end(Effect.fail(e instanceof SqlUnavailable ? e : new SqlUnavailable({ detail: String(e) }))))
+    }
+    const unavailable = (e: unknown) => end(Effect.fail(e instanceof SqlUnavailable ? e : new SqlUnavailable({ detail: String(e) })))
+    started.then((c) => runOn(c, idled.has(c)), unavailable)
     // Interrupted (the client gone): the worker, once started, is killed and waited for, so
     // clients that leave at once cannot have more workers starting or running than the slots.
     return Effect.promise(() => {
