@@ -1,6 +1,8 @@
 /** The exactly-once counts of a market-data table: rows, distinct Kafka coordinates, distinct message ids. */
+import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
 
 export interface TableCheck {
@@ -24,4 +26,13 @@ export const checkTable = (name: string) =>
       distinctCoordinates: Number(row?.coords ?? 0),
       distinctMessageIds: Number(row?.ids ?? 0)
     } satisfies TableCheck
+  })
+
+/** The trades and quotes tables of `options` hold `expected` rows in all, each (topic, partition, offset) once. */
+export const assertTablesHoldOnce = (options: Lakehouse.LakehouseOptions, expected: number) =>
+  Effect.gen(function*() {
+    const [trades, quotes] = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
+    assert.strictEqual(trades.rows + quotes.rows, expected)
+    assert.strictEqual(trades.rows, trades.distinctCoordinates)
+    assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
   })

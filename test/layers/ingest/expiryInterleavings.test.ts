@@ -20,7 +20,7 @@ import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
-import { checkTable } from "../../support/tableCheck.ts"
+import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseWrapping, type TestCatalog, warehouseOptions } from "../../support/warehouse.ts"
 
 const HOUR_MS = 3_600_000
@@ -112,14 +112,6 @@ const removeOrphansAged = (warehouse: string, id: TableIdentifier) =>
     yield* Effect.orDie((yield* Maintenance).removeOrphans(id, { olderThanMs: 24 * HOUR_MS }))
   })
 
-const assertExactlyOnce = (options: Lakehouse.LakehouseOptions, expected: number) =>
-  Effect.gen(function*() {
-    const [trades, quotes] = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
-    assert.strictEqual(trades.rows + quotes.rows, expected)
-    assert.strictEqual(trades.rows, trades.distinctCoordinates)
-    assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
-  })
-
 const sequenceEvents = (options: Lakehouse.LakehouseOptions) =>
   Effect.gen(function*() {
     const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
@@ -149,7 +141,7 @@ const ingestTwiceUnder = (hooks: (warehouse: string) => Hooks, kind: TestCatalog
     assert.isBelow(one.written.trades + one.written.quotes, valid)
     // Every record read and committed (positions are next offsets; the feed holds only valid records).
     const two = yield* run((_, p) => p.partitions === 4 && p.position >= valid && p.uncommitted === 0)
-    yield* assertExactlyOnce(options, valid)
+    yield* assertTablesHoldOnce(options, valid)
     return { one, two, logged, options, counts: hooked.counts }
   })
 

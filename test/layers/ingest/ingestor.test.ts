@@ -26,7 +26,7 @@ import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type Partitio
 import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
-import { checkTable } from "../../support/tableCheck.ts"
+import { assertTablesHoldOnce, checkTable } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
@@ -40,15 +40,6 @@ const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
       { codec: makeWireCodec(), trackers: { trades, quotes } }
     )
   }))
-
-/** The trades and quotes tables hold `expected` rows in all, each (topic, partition, offset) once. */
-const assertExactlyOnce = (options: Lakehouse.LakehouseOptions, expected: number) =>
-  Effect.gen(function*() {
-    const [trades, quotes] = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
-    assert.strictEqual(trades.rows + quotes.rows, expected)
-    assert.strictEqual(trades.rows, trades.distinctCoordinates)
-    assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
-  })
 
 const wire = makeWireCodec()
 
@@ -158,7 +149,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, staleBatchFirst.pipe(Layer.provide(kafka)), Lakehouse.layer(options)))))
       )
       assert.strictEqual(progress.written.trades + progress.written.quotes, produced)
-      yield* assertExactlyOnce(options, produced)
+      yield* assertTablesHoldOnce(options, produced)
     }), 120_000)
 
   it.live("flushes that fail while batches wait on the DLQ lose nothing: a restart's partitions take no stale batch", () =>
@@ -186,7 +177,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       )
       assert.isAbove(progress.restarts, 0)
       assert.strictEqual(progress.duplicatesDropped, 0)
-      yield* assertExactlyOnce(options, valid)
+      yield* assertTablesHoldOnce(options, valid)
     }), 120_000)
 
   it.live("a catalog outage longer than a restart's retries is waited out: the run rejoins, nothing lost or doubled", () =>
@@ -217,7 +208,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       )
       // The restart's table reads were refused past their retries (it restarted nothing): the run rejoined.
       assert.isAbove(refusedLoads, 8)
-      yield* assertExactlyOnce(options, valid)
+      yield* assertTablesHoldOnce(options, valid)
     }), 180_000)
 
   it.live("a drain whose final flush fails ends the run with that failure, and the next start ingests what it held", () =>
@@ -252,7 +243,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
       )
       assert.strictEqual(second.alreadyIngested, 0)
-      yield* assertExactlyOnce(options, valid)
+      yield* assertTablesHoldOnce(options, valid)
     }), 120_000)
 
   it.live("a partition revoked while the fetch loop waits on its full mailbox does not stall the others", () =>
@@ -389,7 +380,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // ...and read again below the mark, poison and duplicate included: already ingested.
       assert.strictEqual(progress.alreadyIngested, 62)
       assert.strictEqual(progress.written.sequence_events, 1)
-      yield* assertExactlyOnce(options, 60)
+      yield* assertTablesHoldOnce(options, 60)
     }), 60_000)
 
   it.live("counts each record once when a DLQ failure restarts the partition before its batch was taken", () =>
@@ -412,7 +403,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(progress.consumed, 31)
       assert.strictEqual(progress.alreadyIngested, 0)
       assert.strictEqual(progress.deadLettered, 1)
-      yield* assertExactlyOnce(options, 30)
+      yield* assertTablesHoldOnce(options, 30)
     }), 60_000)
 
   it.live("counts a dead letter once when a restart drops the batch that sent it: a letter counts when its batch commits", () =>
@@ -474,7 +465,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // Sent twice (at least once), counted once: written + dead-lettered is what was produced.
       assert.strictEqual(progress.deadLettered, 1)
       assert.strictEqual(broker.topic(dlqTopicName(topic!)).partitions.flat().length, 2)
-      yield* assertExactlyOnce(options, 39)
+      yield* assertTablesHoldOnce(options, 39)
     }), 60_000)
 
   it.live("reports the lag of an assigned partition that has not delivered a batch yet", () =>
@@ -588,7 +579,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* ingestUntil((p) => p.partitions === 1 && p.position >= 30 && p.lag === 0 && p.unwritten === 0).pipe(
         Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
       )
-      yield* assertExactlyOnce(options, 30)
+      yield* assertTablesHoldOnce(options, 30)
     }), 60_000)
 
   it.live("a stream that moves to another partition keeps its sequence when the partition it left is revoked and comes back", () =>
@@ -647,7 +638,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
       )))
       assert.strictEqual(progress.duplicatesDropped, 0)
-      yield* assertExactlyOnce(options, 50)
+      yield* assertTablesHoldOnce(options, 50)
     }), 60_000)
 
   it.live("a restart restores a moved stream from the newest checkpoint, not the one the partition it left kept", () =>
@@ -746,7 +737,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options)))
       )))
       assert.strictEqual(progress.duplicatesDropped, 0)
-      yield* assertExactlyOnce(options, 50)
+      yield* assertTablesHoldOnce(options, 50)
       // Partition 1 restarted with it: XYZ's state holds what both fed it.
       assert.strictEqual(progress.restarts, 2)
     }), 60_000)
@@ -779,7 +770,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const second = yield* run(secondValid)
       assert.strictEqual(second.written.trades + second.written.quotes, secondValid)
       assert.strictEqual(second.duplicatesDropped, 0)
-      yield* assertExactlyOnce(options, firstValid + secondValid)
+      yield* assertTablesHoldOnce(options, firstValid + secondValid)
     })
 
   it.live("resumes from its marker after another engine committed on top and expired every K2 snapshot", () =>
@@ -825,7 +816,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
 
       const third = yield* ingest((p) => p.partitions === 1 && p.lag === 0 && p.uncommitted === 0 && p.consumed + p.alreadyIngested >= 50)
       assert.strictEqual(third.written.trades, 50)
-      yield* assertExactlyOnce(options, 100)
+      yield* assertTablesHoldOnce(options, 100)
       // The gap was reported before the rollback: it is not reported again.
       assert.strictEqual((yield* sequenceEvents(options)).length, 1)
     }), 120_000)
@@ -872,7 +863,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
             Effect.provide(layer)
           )
         )
-        yield* assertExactlyOnce(options, 30)
+        yield* assertTablesHoldOnce(options, 30)
       }), 60_000)
 
     it.live(`a topic re-created with ${refill} records while the run reads it ends the run with ${tag} too`, () =>
@@ -889,7 +880,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
             )
           }).pipe(Effect.provide(layer))
         )
-        yield* assertExactlyOnce(options, 30)
+        yield* assertTablesHoldOnce(options, 30)
       }), 60_000)
   }
 
@@ -968,7 +959,7 @@ describe("Ingestor, transient storage faults", () => {
       failingReads = 2
       yield* ingest(send(50, 110, 0), 60)
       assert.strictEqual(failingReads, -1)
-      yield* assertExactlyOnce(options, 110)
+      yield* assertTablesHoldOnce(options, 110)
       assert.deepStrictEqual(yield* sequenceEvents(options), [])
     }), 60_000)
 })

@@ -55,15 +55,19 @@ const poisonOn = (partition: number) =>
 
 
 /**
- * XYZ 1..40 on partition `first`, then 41..50 on the other (as after the topic gained
- * partitions): the two partitions share the moved stream and restart together.
+ * Runs the ingestor over the two-partition topic, then sends XYZ 1..40 on partition `first` and
+ * 41..50 on the other (as after the topic gained partitions): the two partitions share the moved
+ * stream and restart together. The run's fiber, to interrupt at the end.
  */
-const sendAcross = (send: ReturnType<typeof movingStream>, first: number) =>
+const runAcross = (send: ReturnType<typeof movingStream>, first: number) =>
   Effect.gen(function*() {
+    yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+    const fiber = yield* Effect.forkChild((yield* Ingestor).run)
     yield* send(0, 40, first)
     yield* waitForProgress((p) => p.written.trades >= 40 && p.uncommitted === 0)
     yield* send(40, 50, 1 - first)
     yield* waitForProgress((p) => p.written.trades >= 50 && p.uncommitted === 0)
+    return fiber
   })
 
 /** The run ingested all 60 records, and the table holds each once. */
@@ -96,10 +100,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         }))
       const send = movingStream()
       const progress = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* sendAcross(send, 0)
+        const fiber = yield* runAcross(send, 0)
         // Partition 0's actor fails on its DLQ; its first restart (with partition 1) cannot read the tables.
         refuseLoads = 1
         yield* poisonOn(0)
@@ -125,10 +126,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
       const { lakehouse, refuse, refused } = yield* lakehouseRefusingLoads(options)
       const send = movingStream()
       const progress = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* sendAcross(send, 1)
+        const fiber = yield* runAcross(send, 1)
         // Partition 1's actor fails on its DLQ; its restart (with partition 0) cannot read the tables.
         refuse(true)
         yield* poisonOn(1)
@@ -186,10 +184,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
       })).pipe(Layer.provide(kafka))
       const send = movingStream()
       const progress = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* sendAcross(send, 1)
+        const fiber = yield* runAcross(send, 1)
         // Partition 1's actor fails on its DLQ; while its restart (with partition 0) reads the
         // tables, a second member joins and takes partition 1 (members share partitions round robin).
         holdLoads = true
