@@ -22,6 +22,19 @@ export class SnapshotNotFound extends Schema.TaggedError<SnapshotNotFound>()("Sn
   }
 }
 
+/**
+ * What a reader holding a snapshot across requests is told once table maintenance expired it
+ * (ADR-33): whose snapshot it was, and what to do instead.
+ */
+const PINNED_BY = {
+  cursor: "which the cursor reads, is gone (expired since its first page): read again without the cursor",
+  "Last-Event-ID": "which the Last-Event-ID reads, is gone (expired since): start a new replay, without Last-Event-ID"
+} as const
+
+/** `e` (the snapshot not found), said to be the one a cursor or a Last-Event-ID pinned. */
+export const pinnedSnapshotGone = (e: SnapshotNotFound, pinnedBy: keyof typeof PINNED_BY) =>
+  new SnapshotNotFound({ table: e.table, detail: `${e.detail}, ${PINNED_BY[pinnedBy]}` })
+
 /** The table uses a part of the Iceberg spec K2 does not read (e.g. delete files): refuse rather than misread. */
 export class UnsupportedTableFeature extends Schema.TaggedError<UnsupportedTableFeature>()("UnsupportedTableFeature", {
   table: Schema.String,

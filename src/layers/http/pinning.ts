@@ -8,7 +8,7 @@ import { decodeCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { TableName } from "../../domain/tables.ts"
-import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
+import { pinnedSnapshotGone, type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
 
 export interface Pinned {
   /** Snapshot id per table (null when the table has none). */
@@ -122,10 +122,7 @@ export const cursorStillKept = (loaded: Loaded, pinned: Pinned): Result.Result<P
   for (const [t, m] of loaded) {
     const id = pinned.ids[t]
     if (id === null || id === undefined || m === undefined || snapshotById(m, BigInt(id)) !== undefined) continue
-    return Result.fail(new SnapshotNotFound({
-      table: t,
-      detail: `id ${id}, which the cursor reads, is gone (expired since its first page): read again without the cursor`
-    }))
+    return Result.fail(pinnedSnapshotGone(new SnapshotNotFound({ table: t, detail: `id ${id}` }), "cursor"))
   }
   return Result.succeed(pinned)
 }

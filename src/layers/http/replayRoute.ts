@@ -6,7 +6,7 @@ import { Api } from "../../domain/api/Api.ts"
 import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
 import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
-import { SnapshotNotFound } from "../../services/TableScanner.ts"
+import { pinnedSnapshotGone, SnapshotNotFound } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
@@ -74,7 +74,7 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
           // The snapshots the id names were expired since (ADR-33): resuming cannot answer the rest of that replay.
           Effect.mapError((e) =>
             resume !== undefined && e instanceof SnapshotNotFound
-              ? new SnapshotNotFound({ table: e.table, detail: `${e.detail}, which the Last-Event-ID reads, is gone (expired since): start a new replay, without Last-Event-ID` })
+              ? pinnedSnapshotGone(e, "Last-Event-ID")
               : e
           )
         ))

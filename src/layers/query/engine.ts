@@ -35,7 +35,7 @@ import {
   type TradeClassification,
   type TradeWithQuote
 } from "../../services/QueryEngine.ts"
-import { nothingOf, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
+import { nothingOf, pinnedSnapshotGone, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, DuckDbError, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
@@ -88,9 +88,7 @@ const readCursor = (text: string, what: string): Effect.Effect<PageCursor, Inval
 /** A cursor's snapshot that is gone (expired since its first page) is said to be the cursor's, with what to do. */
 const pinnedBy = (after: PageCursor | undefined) => <A, E, R>(planned: Effect.Effect<A, E, R>) =>
   after === undefined ? planned : Effect.mapError(planned, (e) =>
-    e instanceof SnapshotNotFound
-      ? new SnapshotNotFound({ table: e.table, detail: `${e.detail}, which the cursor reads, is gone (expired since its first page): read again without the cursor` })
-      : e)
+    e instanceof SnapshotNotFound ? pinnedSnapshotGone(e, "cursor") : e)
 
 /**
  * The order pages follow: the order key, then the row's Kafka lineage, which tells apart the rows
