@@ -107,9 +107,17 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
    */
   let unresolved: Array<Unresolved> = []
 
-  /** `append`, remembering its commit for `resolveUnknownOutcomes` when its outcome stays unknown. */
-  const appending = <A>(table: TableIdentifier, commitId: string, count: Effect.Effect<void>, append: Effect.Effect<A, SinkError>) =>
-    append.pipe(Effect.tapError((e) => isUnknownOutcome(e) ? Effect.sync(() => void unresolved.push({ table, commitId, count })) : Effect.void))
+  /**
+   * `append` with the commit id it is given to carry, remembered for `resolveUnknownOutcomes` when
+   * its outcome stays unknown.
+   */
+  const appending = <A>(table: TableIdentifier, count: Effect.Effect<void>, append: (properties: Record<string, string>) => Effect.Effect<A, SinkError>) =>
+    Effect.suspend(() => {
+      const commitId = crypto.randomUUID()
+      return append({ [COMMIT_ID]: commitId }).pipe(
+        Effect.tapError((e) => isUnknownOutcome(e) ? Effect.sync(() => void unresolved.push({ table, commitId, count })) : Effect.void)
+      )
+    })
 
   /**
    * Counts the commits whose outcome stayed unknown that their tables hold; forgets those they do
@@ -162,12 +170,11 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
       // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
       for (const t of mine) if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)
     }
-    const commitId = crypto.randomUUID()
+    const id = identifierOf(table)
     const outcome = yield* appending(
-      identifierOf(table),
-      commitId,
+      id,
       Effect.andThen(Effect.sync(count), foundMetrics(table, batch.rowCount)),
-      sink.append(identifierOf(table), batch, { properties: { [COMMIT_ID]: commitId }, prepare: fenced(mine, (t) => t.tableMark, table) })
+      (properties) => sink.append(id, batch, { properties, prepare: fenced(mine, (t) => t.tableMark, table) })
     )
     for (const t of mine) {
       t.part.tableMark = t.next
@@ -198,13 +205,11 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     // Counted as written, not as found: a restart finds again the events of a commit that failed.
     const byKind = Effect.forEach(countBy(events, (e) => e.kind), ([kind, n]) =>
       Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
-    const commitId = crypto.randomUUID()
     const outcome = yield* appending(
       SEQUENCE_EVENTS,
-      commitId,
       Effect.andThen(count, Effect.andThen(foundMetrics("sequence_events", events.length), byKind)),
-      sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
-        properties: { [COMMIT_ID]: commitId },
+      (properties) => sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
+        properties,
         prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
       })
     )
