@@ -18,15 +18,24 @@ export const lagGauge = (tp: TopicPartition) =>
   Metric.withAttributes(Metrics.consumerLag, { topic: tp.topic, partition: String(tp.partition) })
 
 /** The metrics of one committed table snapshot (DataFile sizes are the Parquet files written). */
+/**
+ * The rows and the commit of a commit that landed. Alone for one found in its table after its
+ * outcome stayed unknown: its files and duration are not known.
+ */
+export const countedMetrics = (table: Metrics.IngestTable, rows: number) =>
+  Effect.andThen(
+    Metric.update(Metric.withAttributes(Metrics.recordsWritten, { table }), rows),
+    Metric.update(Metric.withAttributes(Metrics.commits, { table }), 1)
+  )
+
 export const committedMetrics = (table: Metrics.IngestTable, rows: number, outcome: CommitOutcome, started: number) =>
   Effect.gen(function*() {
     const t = { table }
     let bytes = 0
     for (const f of outcome.files) bytes += f.fileSizeInBytes
-    yield* Metric.update(Metric.withAttributes(Metrics.recordsWritten, t), rows)
+    yield* countedMetrics(table, rows)
     yield* Metric.update(Metric.withAttributes(Metrics.bytesWritten, t), bytes)
     yield* Metric.update(Metric.withAttributes(Metrics.filesWritten, t), outcome.files.length)
-    yield* Metric.update(Metric.withAttributes(Metrics.commits, t), 1)
     yield* Metric.update(Metric.withAttributes(Metrics.commitDuration, t), (performance.now() - started) / 1000)
     yield* Metric.update(Metric.withAttributes(Metrics.tableSnapshots, t), outcome.table.metadata.snapshots.length)
     // Only swaps lost to another writer: a retry after the catalog did not answer is no conflict.

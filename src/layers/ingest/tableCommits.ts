@@ -18,7 +18,7 @@ import type { TpKey } from "../../services/KafkaSource.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { COMMIT_ID } from "../iceberg/commit.ts"
 import * as Metrics from "../telemetry/metrics.ts"
-import { committedMetrics, countBy } from "./ingestMetrics.ts"
+import { committedMetrics, countBy, countedMetrics } from "./ingestMetrics.ts"
 import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
 
 export const SEQUENCE_EVENTS = identifierOf("sequence_events")
@@ -91,13 +91,6 @@ interface Unresolved {
 }
 
 const isUnknownOutcome = (e: SinkError) => e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown"
-
-/** A commit counted only once found in its table: the metrics its outcome would give are not known. */
-const foundMetrics = (table: Metrics.IngestTable, rows: number) =>
-  Effect.andThen(
-    Metric.update(Metric.withAttributes(Metrics.recordsWritten, { table }), rows),
-    Metric.update(Metric.withAttributes(Metrics.commits, { table }), 1)
-  )
 
 export const makeTableCommits = ({ catalog, counters, files, group, sink }: TableCommitsContext) => {
   /**
@@ -173,7 +166,7 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     const id = identifierOf(table)
     const outcome = yield* appending(
       id,
-      Effect.andThen(Effect.sync(count), foundMetrics(table, batch.rowCount)),
+      Effect.andThen(Effect.sync(count), countedMetrics(table, batch.rowCount)),
       (properties) => sink.append(id, batch, { properties, prepare: fenced(mine, (t) => t.tableMark, table) })
     )
     for (const t of mine) {
@@ -207,7 +200,7 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
       Metric.update(Metric.withAttributes(Metrics.sequenceEvents, { kind }), n), { discard: true })
     const outcome = yield* appending(
       SEQUENCE_EVENTS,
-      Effect.andThen(count, Effect.andThen(foundMetrics("sequence_events", events.length), byKind)),
+      Effect.andThen(count, Effect.andThen(countedMetrics("sequence_events", events.length), byKind)),
       (properties) => sink.append(SEQUENCE_EVENTS, sequenceEventColumns(events), {
         properties,
         prepare: (base) => Result.map(prepare(base), (marker) => ({ ...marker, ...checkpoints }))
