@@ -165,9 +165,12 @@ export const SNAPSHOT_RETENTION_MS = 3_600_000
 
 const properties = {
   "history.expire.max-snapshot-age-ms": String(SNAPSHOT_RETENTION_MS),
-  // Each commit's metadata.json holds that hour (~5 MB): the ones past the metadata log's 100 go at
-  // once, not after orphan removal's grace (a commit a second made gigabytes an hour).
-  "write.metadata.delete-after-commit.enabled": "true"
+  // Each commit's metadata.json holds that hour (~4 MB): the ones past the metadata log go at once,
+  // not after orphan removal's grace (a commit a second made gigabytes an hour), and the log keeps
+  // 10, not Java's 100 (~400 MB a table). No reader goes back to an earlier file: time travel is by
+  // snapshot, and a file is read as soon as its location is, so 10 seconds of commits is room enough.
+  "write.metadata.delete-after-commit.enabled": "true",
+  "write.metadata.previous-versions-max": "10"
 }
 
 export const tables = {

@@ -110,6 +110,21 @@ describe("IcebergSink.ensureTable", () => {
       assert.strictEqual((yield* catalog.loadTable(trades)).metadata.properties["history.expire.max-snapshot-age-ms"], "3600000")
     }).pipe(Effect.provide(layer))
   })
+  it.effect("a K2 table keeps its current metadata file and the 10 before it on disk, however many commits", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      for (let i = 0; i < 25; i++) {
+        yield* catalog.commitTable(trades, [], [{ action: "set-properties", updates: { "k2.test.commit": String(i) } }])
+      }
+      const onDisk = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".metadata.json"))
+      const current = yield* catalog.loadTable(trades)
+      assert.strictEqual(current.metadata["metadata-log"].length, 10)
+      assert.strictEqual(onDisk.length, 11)
+    }).pipe(Effect.provide(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })))
+  })
 })
 
 describe("IcebergSink and TableScanner", () => {
