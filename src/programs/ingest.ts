@@ -134,7 +134,7 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  dead-lettered       ${p.deadLettered}`,
     `  already ingested    ${p.alreadyIngested}`,
     `  commits             ${p.commits}`,
-    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (partition actors waiting on flushes, summed)`
+    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (partition actors waiting on flushes)`
   ].join("\n")
 
 /** The topics' specs; the command has checked that each is a market data or instruments topic. */

@@ -49,8 +49,8 @@ export interface IngestProgress {
    */
   readonly restarts: number
   /**
-   * Milliseconds partition actors waited for buffer room, summed over partitions: the flushes
-   * setting the pace (backpressure), not Kafka.
+   * Milliseconds during which partition actors waited for buffer room (once however many waited),
+   * a wait still going on included: the flushes setting the pace (backpressure), not Kafka.
    */
   readonly waitedForRoomMs: number
 }

@@ -3,7 +3,7 @@
  * and waits while there is none; the flusher makes room. An actor waiting leaves its mailbox
  * full, which stalls fetching, so memory stays bounded whatever the backlog.
  */
-import { Clock, Effect } from "effect"
+import { type Clock, Effect } from "effect"
 import type { IngestCounters } from "./ingestProgress.ts"
 import type { Partitions } from "./partitionState.ts"
 
@@ -13,6 +13,14 @@ export interface RoomLimits {
   readonly bytes: number
 }
 
+/** An actor waiting for room: admitted, the room is taken for it, and it is woken. */
+interface Waiter {
+  readonly records: number
+  readonly bytes: number
+  admitted: boolean
+  wake: () => void
+}
+
 export class BufferRoom {
   /**
    * Records (and their estimated bytes) of batches being processed now: counted with the buffers,
@@ -20,16 +28,21 @@ export class BufferRoom {
    */
   private inProcess = 0
   private inProcessBytes = 0
+  /** Oldest first. Woken when room is made, not polling: each check is a pass over the partitions. */
+  private readonly waiting = new Set<Waiter>()
+  /** Up to when the waited time is counted. */
+  private countedTo = 0
 
   private readonly parts: Partitions
   private readonly limits: RoomLimits
-  /** Where the time spent waiting is added up. */
   private readonly counters: Pick<IngestCounters, "waitedForRoomMs">
+  private readonly clock: Clock.Clock
 
-  constructor(parts: Partitions, limits: RoomLimits, counters: Pick<IngestCounters, "waitedForRoomMs">) {
+  constructor(parts: Partitions, limits: RoomLimits, counters: Pick<IngestCounters, "waitedForRoomMs">, clock: Clock.Clock) {
     this.parts = parts
     this.limits = limits
     this.counters = counters
+    this.clock = clock
   }
 
   /** Rows and sequence events waiting for a flush. */
@@ -46,17 +59,64 @@ export class BufferRoom {
     return bytes
   }
 
-  /** Whether `records` more rows of `bytes` fit. A batch larger than the whole budget still goes through, alone. */
-  private fits(records: number, bytes: number): boolean {
-    // One pass over the partitions: every waiting actor asks every 5 ms.
+  /**
+   * Adds to `waitedForRoomMs` the time since it was last counted during which an actor waited: the
+   * time the flushes held ingestion back, not actor-seconds. Called when waiting starts or stops,
+   * and by whoever reads the figure, so a wait that has not ended yet shows.
+   */
+  countWaited(): void {
+    const now = this.clock.currentTimeMillisUnsafe()
+    if (this.waiting.size > 0) this.counters.waitedForRoomMs += now - this.countedTo
+    this.countedTo = now
+  }
+
+  /**
+   * Room may have been made (buffers taken by a flush or dropped, partitions gone, a batch done):
+   * admits the waiters that fit now, oldest first.
+   */
+  roomMade(): void {
+    this.admit(undefined)
+  }
+
+  /**
+   * One pass over the partitions for the waiters, then `newcomer`, which waits if it does not fit.
+   * Check and take are one step, on the one JS thread.
+   */
+  private admit(newcomer: Waiter | undefined): void {
+    if (this.waiting.size === 0 && newcomer === undefined) return
     let load = this.inProcess
     let loadBytes = this.inProcessBytes
     for (const p of this.parts.values()) {
       load += p.rows.size + p.events.length
       loadBytes += p.bytes
     }
-    return (load === 0 && loadBytes === 0) ||
-      (load + records <= this.limits.rows && loadBytes + bytes <= this.limits.bytes)
+    const take = (w: Waiter): boolean => {
+      // A batch larger than the whole budget still goes through, alone.
+      const fits = (load === 0 && loadBytes === 0) ||
+        (load + w.records <= this.limits.rows && loadBytes + w.bytes <= this.limits.bytes)
+      if (!fits) return false
+      load += w.records
+      loadBytes += w.bytes
+      this.inProcess += w.records
+      this.inProcessBytes += w.bytes
+      w.admitted = true
+      return true
+    }
+    for (const w of this.waiting) {
+      if (!take(w)) continue
+      this.leave(w)
+      w.wake()
+    }
+    if (newcomer !== undefined && !take(newcomer)) {
+      this.countWaited()
+      this.waiting.add(newcomer)
+    }
+  }
+
+  private leave(w: Waiter): void {
+    if (!this.waiting.has(w)) return
+    this.countWaited()
+    this.waiting.delete(w)
   }
 
   /**
@@ -64,34 +124,27 @@ export class BufferRoom {
    * wait is the backpressure: time in it means the flushes, not Kafka, set the pace.
    */
   withRoom<A, E, R>(records: number, bytes: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Clock.clockWith((clock) =>
-      Effect.suspend(() => {
-        // The release is in place before the room is taken, and it gives back only what was
-        // taken: an interruption at any point cannot leak room. Check and take are one step.
-        let taken = 0
-        let takenBytes = 0
-        const take = Effect.sync(() => {
-          if (!this.fits(records, bytes)) return false
-          this.inProcess += records
-          this.inProcessBytes += bytes
-          taken = records
-          takenBytes = bytes
-          return true
-        })
-        const since = clock.currentTimeMillisUnsafe()
-        const waitForRoom = take.pipe(
-          Effect.delay("5 millis"),
-          Effect.repeat({ until: (admitted) => admitted }),
-          Effect.tap(() => Effect.sync(() => void (this.counters.waitedForRoomMs += clock.currentTimeMillisUnsafe() - since)))
-        )
-        return take.pipe(
-          Effect.flatMap((admitted) => admitted ? use : Effect.andThen(waitForRoom, use)),
-          Effect.ensuring(Effect.sync(() => {
-            this.inProcess -= taken
-            this.inProcessBytes -= takenBytes
-          }))
-        )
+    return Effect.suspend(() => {
+      const waiter: Waiter = { records, bytes, admitted: false, wake: () => {} }
+      // Admitted at once, or woken by `roomMade` (which takes the room for it first). Woken through
+      // the scheduler: resumed with a plain value, its fiber would run on at once, its batch inside
+      // whoever made the room (a flush, a revoke, another actor's release, this very loop).
+      const admission = Effect.callback<void>((resume) => {
+        waiter.wake = () => resume(Effect.yieldNow)
+        this.admit(waiter)
+        if (waiter.admitted) resume(Effect.void)
       })
-    )
+      // The release is in place before the room is taken, and it gives back only what was taken:
+      // an interruption at any point (waiting, or admitted but not yet resumed) cannot leak room.
+      return Effect.andThen(admission, use).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          this.leave(waiter)
+          if (!waiter.admitted) return
+          this.inProcess -= records
+          this.inProcessBytes -= bytes
+          this.roomMade()
+        }))
+      )
+    })
   }
 }

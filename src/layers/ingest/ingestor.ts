@@ -159,7 +159,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
 
   const parts: Partitions = new Map()
   const counters = makeCounters()
-  const room = new BufferRoom(parts, { rows: config.maxBufferedRows, bytes: config.maxBufferedBytes }, counters)
+  const room = new BufferRoom(parts, { rows: config.maxBufferedRows, bytes: config.maxBufferedBytes }, counters, yield* Clock.Clock)
   const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts })
   const consumeBatch = makeConsumeBatch({
     group,
@@ -182,7 +182,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     return newest < 0 ? Number.NaN : Math.max(0, Date.now() / 1000 - newest / 1e6)
   })
   yield* Metrics.registerGauge(Metrics.assignedPartitions, () => parts.size)
-  yield* Metrics.registerCounter(Metrics.backpressure, () => counters.waitedForRoomMs / 1000)
+  yield* Metrics.registerCounter(Metrics.backpressure, () => {
+    room.countWaited()
+    return counters.waitedForRoomMs / 1000
+  })
   const statsOf = () => {
     let streams = 0
     let evictions = 0
@@ -219,6 +222,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       // Those left by a flush whose partitions' restart failed (the run rejoined since).
       yield* resolveUnknownOutcomes
       const { checkpoints, taken } = yield* takeBuffers(parts, trackers, final || now - lastCheckpoint >= config.checkpointIntervalMs)
+      // Taken or not: room made where no one said so still wakes the waiters within a commit interval.
+      room.roomMade()
       if (taken.length === 0) return
       if (checkpoints) lastCheckpoint = now
       yield* commitTaken(consumer, taken, checkpoints, final).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
@@ -281,6 +286,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       state.poison = 0
       state.spans = []
     }
+    room.roomMade()
   }
 
   /**
@@ -429,6 +435,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
             yield* trackers[part.table].forget((e, s) => part.streams.has(e, s) || (rereads && part.left.has(e, s)))
           }
           parts.delete(key)
+          room.roomMade()
         }
         // After the state is gone: the lag refresh updates the gauges of known partitions only.
         yield* Metric.remove(lagGauge(tp))
@@ -507,7 +514,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     yield* Effect.raceAllFirst([fetching, Fiber.join(flushing), Deferred.await(fatal)])
   }))
 
-  const progress = Effect.sync(() => progressOf(counters, parts))
+  const progress = Effect.sync(() => {
+    room.countWaited()
+    return progressOf(counters, parts)
+  })
 
   /**
    * A lost broker or catalog is waited out: the subscription is rebuilt from the tables'

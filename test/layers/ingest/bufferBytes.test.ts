@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
@@ -18,9 +19,13 @@ import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { waitForProgress } from "../../support/ingestorProgress.ts"
+import { parseExposition } from "../telemetry/opsMetrics.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 const wire = makeWireCodec()
+
+const backpressureOf = (exposition: string) =>
+  Number(parseExposition(exposition).series.find((s) => s.name === "k2_ingest_backpressure_seconds_total")!.value)
 
 
 describe("Ingestor buffers bounded in bytes", () => {
@@ -67,7 +72,7 @@ describe("Ingestor buffers bounded in bytes", () => {
       const vendorData: Record<string, string> = {}
       for (let i = 0; i < 50; i++) vendorData[`field_${i}`] = `value-${i}-${"x".repeat(20)}`
       const rows = makeTrades({ count: 1_000, symbols: ["AAA"], days: 0.01 }).map((t) => ({ ...t, vendor_data: vendorData }))
-      const { consumed, flushedBySize, progress } = yield* Effect.gen(function*() {
+      const { consumed, flushedBySize, progress, scrapedWhileHeld, waitedWhileHeld } = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
         yield* waitForProgress((p) => p.partitions === 1, "15 seconds")
@@ -78,17 +83,24 @@ describe("Ingestor buffers bounded in bytes", () => {
           Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(false) })
         )
         // While that commit waits, the actor buffers up to the room in bytes, then waits.
-        const { consumed } = yield* waitForProgress((p) => p.consumed >= 1_000, "2 seconds")
+        const { consumed, waitedForRoomMs: waited } = yield* waitForProgress((p) => p.consumed >= 1_000, "2 seconds")
+        const scraped = backpressureOf(yield* PrometheusMetrics.format())
+        yield* Effect.sleep("100 millis")
+        const waitedWhileHeld = (yield* (yield* Ingestor).progress).waitedForRoomMs - waited
+        const scrapedWhileHeld = backpressureOf(yield* PrometheusMetrics.format()) - scraped
         yield* Deferred.succeed(gate, undefined)
         // The last rows, below flushBytes, wait for the drain.
         yield* waitForProgress((p) => p.consumed >= 1_000, "15 seconds")
         yield* Fiber.interrupt(fiber)
         const progress = yield* (yield* Ingestor).progress
-        return { consumed, flushedBySize, progress }
+        return { consumed, flushedBySize, progress, scrapedWhileHeld, waitedWhileHeld }
       }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse)))))
       assert.isTrue(flushedBySize, "a flush came when the buffered rows reached flushBytes")
       assert.isBelow(consumed, 1_000, "the actor waited for room while the flush committed")
+      // The wait shows while it lasts, not only once the flush lets the actor go on.
       assert.isAbove(progress.waitedForRoomMs, 0)
+      assert.isAbove(waitedWhileHeld, 0, "the figure grows while the actor waits")
+      assert.isAbove(scrapedWhileHeld, 0, "so does k2_ingest_backpressure_seconds_total")
       assert.strictEqual(progress.written.trades, 1_000)
       const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(trades.rows, 1_000)

@@ -1,15 +1,23 @@
 /** Backpressure: a batch waits for room in the buffers, and room taken is always given back. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { BufferRoom } from "../../../src/layers/ingest/bufferRoom.ts"
-import type { Partitions } from "../../../src/layers/ingest/partitionState.ts"
+import { BufferRoom, type RoomLimits } from "../../../src/layers/ingest/bufferRoom.ts"
+import type { PartitionState, Partitions } from "../../../src/layers/ingest/partitionState.ts"
+
+/** A room over one partition whose buffer holds `rows` rows (of no bytes): `buffer.rows` sets it. */
+const roomOver = (limits: RoomLimits, rows = 0) =>
+  Clock.clockWith((clock) => {
+    const counters = { waitedForRoomMs: 0 }
+    const buffer = { rows: { size: rows }, events: [], bytes: 0 }
+    const parts = new Map([["t:0", buffer as unknown as PartitionState]]) as Partitions
+    return Effect.succeed({ room: new BufferRoom(parts, limits, counters, clock), counters, buffer })
+  })
 
 describe("BufferRoom", () => {
   it.effect("a batch that does not fit waits until the batch holding the room ends, interrupted or not", () =>
     Effect.gen(function*() {
-      const counters = { waitedForRoomMs: 0 }
-      const room = new BufferRoom(new Map() as Partitions, { rows: 10, bytes: 1_000 }, counters)
+      const { counters, room } = yield* roomOver({ rows: 10, bytes: 1_000 })
       const gate = yield* Deferred.make<void>()
       const holding = yield* Effect.forkChild(room.withRoom(8, 0, Deferred.await(gate)))
       yield* Effect.yieldNow
@@ -17,13 +25,82 @@ describe("BufferRoom", () => {
       yield* TestClock.adjust("50 millis")
       assert.isUndefined(waiting.pollUnsafe(), "8 + 5 rows do not fit in 10")
 
+      // Woken by the room given back, not by a later check.
       yield* Fiber.interrupt(holding)
-      yield* TestClock.adjust("5 millis")
-      assert.deepStrictEqual(waiting.pollUnsafe(), Exit.succeed("admitted"))
-      assert.strictEqual(counters.waitedForRoomMs, 55)
+      assert.deepStrictEqual(yield* Fiber.await(waiting), Exit.succeed("admitted"))
+      assert.strictEqual(counters.waitedForRoomMs, 50)
       // Both gave their room back: a batch larger than the whole budget goes through, alone.
-      const alone = yield* Effect.forkChild(room.withRoom(11, 0, Effect.succeed("alone")))
-      yield* TestClock.adjust("5 millis")
-      assert.deepStrictEqual(alone.pollUnsafe(), Exit.succeed("alone"))
+      assert.strictEqual(yield* room.withRoom(11, 0, Effect.succeed("alone")), "alone")
+    }))
+
+  it.effect("the time waited grows while actors wait, counted once however many wait together", () =>
+    Effect.gen(function*() {
+      const { counters, room } = yield* roomOver({ rows: 10, bytes: 1_000 })
+      const gate = yield* Deferred.make<void>()
+      const holding = yield* Effect.forkChild(room.withRoom(10, 0, Deferred.await(gate)))
+      yield* Effect.yieldNow
+      const waiters = [
+        yield* Effect.forkChild(room.withRoom(5, 0, Effect.void)),
+        yield* Effect.forkChild(room.withRoom(5, 0, Effect.void))
+      ]
+      yield* Effect.yieldNow
+      // A stalled flush: the figure read (by a scrape, or the progress) shows the wait going on.
+      yield* TestClock.adjust("30 seconds")
+      room.countWaited()
+      assert.strictEqual(counters.waitedForRoomMs, 30_000)
+      yield* TestClock.adjust("10 seconds")
+      room.countWaited()
+      room.countWaited()
+      assert.strictEqual(counters.waitedForRoomMs, 40_000, "two actors waiting 40 s: 40 s of backpressure")
+
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(holding)
+      for (const waiter of waiters) yield* Fiber.join(waiter)
+      yield* TestClock.adjust("10 seconds")
+      room.countWaited()
+      assert.strictEqual(counters.waitedForRoomMs, 40_000, "nobody waits any more")
+    }))
+
+  it.effect("waiters go on as soon as a flush takes the buffers, as many as fit; none stays while room is left for it", () =>
+    Effect.gen(function*() {
+      const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 10)
+      const gates = Array.from({ length: 12 }, () => Deferred.makeUnsafe<void>())
+      const started: Array<number> = []
+      const actors = yield* Effect.forEach(gates, (gate, i) =>
+        Effect.forkChild(room.withRoom(1, 0, Effect.andThen(Effect.sync(() => started.push(i)), Deferred.await(gate)))))
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(started, [], "the buffers are full")
+
+      // The flush takes the buffers: no clock moves, the first ten wake and hold the room.
+      buffer.rows = { size: 0 }
+      room.roomMade()
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+
+      // One waiting is interrupted (a revoke), one done gives its room to the last one.
+      yield* Fiber.interrupt(actors[10]!)
+      yield* Deferred.succeed(gates[0]!, undefined)
+      yield* Fiber.join(actors[0]!)
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11])
+
+      for (const gate of gates) yield* Deferred.succeed(gate, undefined)
+      for (const [i, actor] of actors.entries()) if (i !== 10) yield* Fiber.join(actor)
+      // Nothing leaked: the whole budget is free.
+      assert.strictEqual(yield* room.withRoom(10, 0, Effect.succeed("all")), "all")
+    }))
+
+  it.effect("a waiter is woken through the scheduler, and one interrupted as it is admitted gives its room back", () =>
+    Effect.gen(function*() {
+      const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 10)
+      let ran = false
+      const waiting = yield* Effect.forkChild(room.withRoom(10, 0, Effect.sync(() => (ran = true))))
+      yield* Effect.yieldNow
+      buffer.rows = { size: 0 }
+      room.roomMade()
+      assert.isFalse(ran, "woken, not run inside the call that made room")
+      yield* Fiber.interrupt(waiting)
+      assert.isFalse(ran)
+      assert.strictEqual(yield* room.withRoom(10, 0, Effect.succeed("all")), "all")
     }))
 })
