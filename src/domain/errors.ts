@@ -13,6 +13,16 @@ export class InvalidRecord extends Schema.TaggedError<InvalidRecord>()("InvalidR
   }
 }
 
+/** Input cut at 64 characters for an error message: it names what was refused, never repeats a megabyte of it. */
+const cut = (text: string): string => text.length > 64 ? `${text.slice(0, 64)}…` : text
+
+/** Input quoted for an error message, cut at 64 characters. */
+export const quoted = (text: string): string => JSON.stringify(cut(text))
+
+/** Names for an error message: the first five, each cut at 64 characters, and how many more. */
+export const someNames = (names: ReadonlyArray<string>): string =>
+  names.slice(0, 5).map(cut).join(", ") + (names.length > 5 ? ` and ${names.length - 5} more` : "")
+
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** The field paths and reasons of a schema issue. */

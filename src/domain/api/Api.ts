@@ -82,9 +82,9 @@ export const readParams = {
   as_of: instant("Read the tables as they were at this instant")
 }
 
-// K2_API_MAX_SYMBOLS' default (1000) of the longest symbols (32 characters) and their commas: 4,000
-// characters refused 1000 symbols of 4.
-const symbolsParam = { symbols: text(33_000, "Comma-separated symbols (default: all)") }
+// As long as the request line may be (server.ts, 64 KiB): a list of more symbols than
+// K2_API_MAX_SYMBOLS allows is refused by count, naming the limit (params.ts), not by its length.
+const symbolsParam = { symbols: text(64 * 1024, "Comma-separated symbols (default: all)") }
 const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclusive") }
 
 export const RowsQuery = {
@@ -145,8 +145,14 @@ export const SqlRequest = Schema.Struct({
   snapshot_id: Schema.optional(Schema.String.check(Schema.isMaxLength(24))),
   as_of: Schema.optional(Schema.String.check(Schema.isMaxLength(64))),
   // At most K2_API_SQL_MAX_ROWS (sqlRoute.ts cuts the answer there and says so): a fixed 100000 here refused
-  // larger limits a server configured for more allows.
-  limit: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).annotate({ description: "Rows at most; default and cap K2_API_SQL_MAX_ROWS (100000)" })),
+  // larger limits a server configured for more allows. Any whole number: Schema.Int, held to the safe
+  // integers, refused 1e16 as "not an integer" where any other limit above the cap is cut to it.
+  limit: Schema.optional(
+    Schema.Number.check(
+      Schema.makeFilter((n: number) => Number.isInteger(n), { expected: "a whole number", toJsonSchema: () => ({ type: "integer" }) }),
+      Schema.isGreaterThanOrEqualTo(1)
+    ).annotate({ description: "Rows at most; default and cap K2_API_SQL_MAX_ROWS (100000)" })
+  ),
   format: Schema.optional(Schema.Literals(["json", "csv", "parquet"]))
 }).annotate({ identifier: "SqlRequest" })
 

@@ -4,6 +4,7 @@
  */
 import { Schema } from "effect"
 import { parseIsoMicros } from "../time.ts"
+import { quoted } from "../errors.ts"
 import { CODE_PATTERN } from "../marketData.ts"
 
 /** A request parameter that is malformed or out of the server's limits (400). */
@@ -20,8 +21,6 @@ export class BadParam extends Schema.TaggedError<BadParam>()("BadParam", {
 
 const MIN_MICROS = Date.UTC(1900, 0, 1) * 1000
 const MAX_MICROS = Date.UTC(2200, 0, 1) * 1000
-
-const show = (text: string) => JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text)
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -78,7 +77,7 @@ export const parseInstant = (
   }
   if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros > MAX_MICROS || (micros === MAX_MICROS && bound !== "end")) {
     const hint = text.includes(" ") ? "; a + in a query string reads as a space: send it as %2B" : ""
-    return new BadParam({ name, detail: `${show(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)${hint}` })
+    return new BadParam({ name, detail: `${quoted(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)${hint}` })
   }
   return micros
 }
@@ -90,7 +89,7 @@ export const parseInstant = (
 export const parseDate = (name: string, text: string): number | BadParam => {
   const micros = DATE.test(text) ? dateMicros(text) : undefined
   if (micros === undefined || micros < MIN_MICROS || micros >= MAX_MICROS) {
-    return new BadParam({ name, detail: `${show(text)} is not a date yyyy-mm-dd (years 1900-2199)` })
+    return new BadParam({ name, detail: `${quoted(text)} is not a date yyyy-mm-dd (years 1900-2199)` })
   }
   return micros
 }
@@ -106,7 +105,7 @@ export const parseSymbols = (text: string | undefined, max: number): ReadonlyArr
   const list = splitList(text)
   if (list.length > max) return new BadParam({ name: "symbols", detail: `at most ${max} symbols, got ${list.length}`, code: "limit_out_of_range" })
   const bad = list.find((s) => !CODE_PATTERN.test(s))
-  if (bad !== undefined) return new BadParam({ name: "symbols", detail: `${show(bad)} is not 1-32 of A-Z 0-9 . _ -` })
+  if (bad !== undefined) return new BadParam({ name: "symbols", detail: `${quoted(bad)} is not 1-32 of A-Z 0-9 . _ -` })
   return [...new Set(list)].sort()
 }
 
@@ -118,7 +117,7 @@ export const parseIntParam = (
 ): number | undefined | BadParam => {
   if (text === undefined || text === "") return options.fallback
   // Any count of digits, signed: past the safe integers, or below 0, a value is out of range, not "not an integer".
-  if (!/^-?\d+$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not an integer` })
+  if (!/^-?\d+$/.test(text)) return new BadParam({ name, detail: `${quoted(text)} is not an integer` })
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n < options.min || n > options.max) {
     const detail = `must be from ${options.min} to ${options.max}, got ${text}`
@@ -130,9 +129,9 @@ export const parseIntParam = (
 
 export const parsePositiveNumber = (name: string, text: string, max: number): number | BadParam => {
   // Any plain decimal (the engine paces at any speed above 0; 0.0000000001 was refused as "not a number").
-  if (!/^\d{1,9}(\.\d{1,30})?$/.test(text)) return new BadParam({ name, detail: `${show(text)} is not a plain decimal number (e.g. 0.5, 60)` })
+  if (!/^\d{1,9}(\.\d{1,30})?$/.test(text)) return new BadParam({ name, detail: `${quoted(text)} is not a plain decimal number (e.g. 0.5, 60)` })
   const n = Number(text)
-  if (n <= 0 || n > max) return new BadParam({ name, detail: `${show(text)} is not above 0 and at most ${max}` })
+  if (n <= 0 || n > max) return new BadParam({ name, detail: `${quoted(text)} is not above 0 and at most ${max}` })
   return n
 }
 
@@ -146,10 +145,10 @@ export const parseSnapshot = (snapshotId: string | undefined, asOf: string | und
   const at = asOf === "" ? undefined : asOf
   if (id !== undefined && at !== undefined) return new BadParam({ name: "snapshot_id", detail: "give snapshot_id or as_of, not both" })
   if (id !== undefined) {
-    if (!/^-?\d{1,19}$/.test(id)) return new BadParam({ name: "snapshot_id", detail: `${show(id)} is not a snapshot id` })
+    if (!/^-?\d{1,19}$/.test(id)) return new BadParam({ name: "snapshot_id", detail: `${quoted(id)} is not a snapshot id` })
     const value = BigInt(id)
     if (value > 9_223_372_036_854_775_807n || value < -9_223_372_036_854_775_808n) {
-      return new BadParam({ name: "snapshot_id", detail: `${show(id)} is not a 64-bit snapshot id` })
+      return new BadParam({ name: "snapshot_id", detail: `${quoted(id)} is not a 64-bit snapshot id` })
     }
     return { _tag: "ById", snapshotId: value }
   }
@@ -167,7 +166,7 @@ export const parseFilters = (text: string | undefined) => {
   for (const part of splitList(text)) {
     const [column, min, max, ...rest] = part.split(":")
     if (column === undefined || column === "" || rest.length > 0 || (!min && !max)) {
-      return new BadParam({ name: "filter", detail: `${show(part)} is not column:min[:max]` })
+      return new BadParam({ name: "filter", detail: `${quoted(part)} is not column:min[:max]` })
     }
     out.push({ column, ...(min ? { min } : {}), ...(max ? { max } : {}) })
   }
@@ -202,7 +201,7 @@ export const negotiate = (
   if (explicit !== undefined) {
     return (allowed as ReadonlyArray<string>).includes(explicit)
       ? explicit as Format
-      : new BadParam({ name: "format", detail: `${show(explicit)}; this route answers ${allowed.join(", ")}` })
+      : new BadParam({ name: "format", detail: `${quoted(explicit)}; this route answers ${allowed.join(", ")}` })
   }
   if (accept === undefined || accept.trim() === "") return allowed[0]!
   const all = accept.slice(0, 1_000).split(",").map((part, i) => {

@@ -14,7 +14,7 @@
 import { BigDecimal, Result, Schema } from "effect"
 import { CODE_PATTERN, CODE_RULE, type Quote, type Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
-import { fieldProblems } from "../errors.ts"
+import { fieldProblems, quoted } from "../errors.ts"
 import { type Zone, zone } from "../zone.ts"
 
 export const ASX_EXCHANGE = "ASX"
@@ -81,7 +81,7 @@ const isZeroText = (text: string): boolean => {
 
 /** A price or size: the decimal, or the reason it is rejected. */
 const decimalField = (name: string, text: string, positive: boolean): BigDecimal.BigDecimal | string => {
-  if (!DECIMAL_TEXT.test(text)) return `${name} "${text}" is not a decimal(18, 8) number`
+  if (!DECIMAL_TEXT.test(text)) return `${name} ${quoted(text)} is not a decimal(18, 8) number`
   if (text.charCodeAt(0) === 45 /* - */ && !isZeroText(text)) return `negative ${name} ${text}`
   if (positive && isZeroText(text)) return `${name} must be greater than 0`
   return decimalOf(text.charCodeAt(0) === 45 ? text.slice(1) : text)
@@ -90,7 +90,7 @@ const decimalField = (name: string, text: string, positive: boolean): BigDecimal
 /** A size (whole shares): "-0" is a zero, as decodeTrade / decodeQuote read it, not a negative. */
 const sizeField = (name: string, text: string, positive: boolean): BigDecimal.BigDecimal | string => {
   const digits = text.charCodeAt(0) === 45 /* - */ ? text.slice(1) : text
-  if (!INTEGER_TEXT.test(digits)) return `${name} "${text}" is not an integer`
+  if (!INTEGER_TEXT.test(digits)) return `${name} ${quoted(text)} is not an integer`
   if (isZeroText(digits)) {
     if (positive) return `${name} must be greater than 0`
   } else if (digits !== text) return `negative ${name} ${text}`
@@ -118,7 +118,7 @@ export const parseUsDate = (text: string): LocalDate | string => {
   const cached = dateCache.get(text)
   if (cached !== undefined) return cached
   const m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(text)
-  let result: LocalDate | string = `date "${text}" is not MM/DD/YYYY`
+  let result: LocalDate | string = `date ${quoted(text)} is not MM/DD/YYYY`
   if (m !== null) {
     const month = Number(m[1]), day = Number(m[2]), year = Number(m[3])
     // setUTCFullYear, not Date.UTC: that one reads years 0-99 as 1900-1999.
@@ -130,7 +130,7 @@ export const parseUsDate = (text: string): LocalDate | string => {
     ) {
       result = { year, month, day }
     } else {
-      result = `date "${text}" does not exist`
+      result = `date ${quoted(text)} does not exist`
     }
   }
   if (dateCache.size > 100_000) dateCache.clear()
@@ -155,12 +155,12 @@ export const usDateToIso = (text: string): string | null | { readonly error: str
 export const localMicros = (z: Zone, dateText: string, timeText: string): number | string => {
   const date = parseUsDate(dateText)
   if (typeof date === "string") return date
-  if (date.year < 1901 || date.year > 2198) return `date "${dateText}" is outside 1901..2198`
+  if (date.year < 1901 || date.year > 2198) return `date ${quoted(dateText)} is outside 1901..2198`
   const n = timeText.length
   // H:MM:SS or HH:MM:SS, then an optional fraction.
   const colon = timeText.indexOf(":")
   if (colon < 1 || colon > 2 || n < colon + 6 || timeText.charCodeAt(colon + 3) !== 58) {
-    return `time "${timeText}" is not HH:MM:SS.mmm`
+    return `time ${quoted(timeText)} is not HH:MM:SS.mmm`
   }
   const hour = colon === 1 ? digit(timeText, 0) : digit(timeText, 0) * 10 + digit(timeText, 1)
   const minute = digit(timeText, colon + 1) * 10 + digit(timeText, colon + 2)
@@ -169,7 +169,7 @@ export const localMicros = (z: Zone, dateText: string, timeText: string): number
   const rest = colon + 6
   if (rest < n) {
     const digits = n - rest - 1
-    if (timeText.charCodeAt(rest) !== 46 || digits < 1 || digits > 9) return `time "${timeText}" is not HH:MM:SS.mmm`
+    if (timeText.charCodeAt(rest) !== 46 || digits < 1 || digits > 9) return `time ${quoted(timeText)} is not HH:MM:SS.mmm`
     for (let i = rest + 1; i < n; i++) {
       const d = digit(timeText, i)
       if (i <= rest + 6) micros = micros * 10 + d
@@ -178,7 +178,7 @@ export const localMicros = (z: Zone, dateText: string, timeText: string): number
     for (let i = digits; i < 6; i++) micros *= 10
   }
   if (!(hour <= 23 && minute <= 59 && second <= 59) || Number.isNaN(micros)) {
-    return `time "${timeText}" is not a valid time of day`
+    return `time ${quoted(timeText)} is not a valid time of day`
   }
   return z.toUtcMillis(date.year, date.month, date.day, hour, minute, second, 0) * 1000 + micros
 }
@@ -220,7 +220,7 @@ export const parseTradeRow = (f: AsxFile, line: string, lineNo: number, sequence
   if (typeof price === "string") return price
   const quantity = sizeField("volume", volumeText, true)
   if (typeof quantity === "string") return quantity
-  if (qualifiers !== "" && !CONDITION_TEXT.test(qualifiers)) return `qualifiers "${qualifiers}" is not an integer code`
+  if (qualifiers !== "" && !CONDITION_TEXT.test(qualifiers)) return `qualifiers ${quoted(qualifiers)} is not an integer code`
   const vendor_data: Record<string, string> = { company_id: f.companyId, qualifiers }
   if (venue !== "") vendor_data.venue = venue
   if (buyerId !== "") vendor_data.buyer_id = buyerId
@@ -363,7 +363,7 @@ export const parseCompanyRow = (line: string): CompanyRow | string => {
   }
   const [companyId, symbol, name, isin, start, end] = cols as [string, string, string, string, string, string]
   if (companyId === "") return "company_id is empty"
-  if (!CODE_PATTERN.test(symbol)) return `symbol "${symbol}" ${CODE_RULE}`
+  if (!CODE_PATTERN.test(symbol)) return `symbol ${quoted(symbol)} ${CODE_RULE}`
   const listing = usDateToIso(start)
   if (listing !== null && typeof listing === "object") return `start_date: ${listing.error}`
   const delisting = usDateToIso(end)

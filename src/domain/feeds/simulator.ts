@@ -34,6 +34,7 @@ import { CODE_PATTERN, CODE_RULE, type Quote, type Side, type Trade } from "../m
 import type { Instrument } from "../reference.ts"
 import type { DataType, FeedEvent, InjectedAnomaly, SummaryCounter } from "./events.ts"
 import { Rng } from "./random.ts"
+import { quoted } from "../errors.ts"
 import { TimestampMicros } from "../time.ts"
 import { isKnownZone, zone } from "../zone.ts"
 import { EXCHANGE_CODE_RULE, isExchangeCode } from "../wire.ts"
@@ -111,10 +112,10 @@ export const DEFAULT_MODEL: SimulatorModel = {
 
 /** The reason a model cannot run, or undefined. */
 export const modelProblem = (m: SimulatorModel): string | undefined => {
-  if (!isExchangeCode(m.exchange)) return `exchange "${m.exchange}" ${EXCHANGE_CODE_RULE}`
+  if (!isExchangeCode(m.exchange)) return `exchange ${quoted(m.exchange)} ${EXCHANGE_CODE_RULE}`
   if (m.symbols.length === 0) return "the universe has no symbols"
   const bad = m.symbols.find((s) => !CODE_PATTERN.test(s))
-  if (bad !== undefined) return `symbol "${bad}" ${CODE_RULE}`
+  if (bad !== undefined) return `symbol ${quoted(bad)} ${CODE_RULE}`
   if (new Set(m.symbols).size !== m.symbols.length) return "symbols must be distinct"
   if (!Number.isSafeInteger(m.seed)) return "seed must be a safe integer"
   if (!isKnownZone(m.timeZone)) return `unknown time zone ${m.timeZone}`

@@ -34,6 +34,19 @@ export class UnsupportedFormatVersion extends Schema.TaggedError<UnsupportedForm
   }
 }
 
+/**
+ * The file system refuses a path as too long (ENAMETOOLONG): a name in it (a namespace level, a
+ * table name, a warehouse directory) past 255 bytes, or the whole path past 4096. No retry helps.
+ */
+export class PathTooLong extends Schema.TaggedError<PathTooLong>()("PathTooLong", {
+  path: Schema.String
+}) {
+  override get message() {
+    const shown = this.path.length > 120 ? `${this.path.slice(0, 60)}…${this.path.slice(-60)}` : this.path
+    return `the file system refuses the path as too long (each name in it at most 255 bytes, the whole at most 4096): ${shown}`
+  }
+}
+
 /** The storage itself failed (permissions, disk full, I/O error): usually transient. */
 export class StorageFailure extends Schema.TaggedError<StorageFailure>()("StorageFailure", {
   path: Schema.String,
@@ -46,7 +59,7 @@ export class StorageFailure extends Schema.TaggedError<StorageFailure>()("Storag
 
 /** Any failure reading or writing a table's files; `reason` says which and names the path. */
 export class TableFileError extends Schema.TaggedError<TableFileError>()("TableFileError", {
-  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure, UnsupportedFormatVersion])
+  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure, PathTooLong, UnsupportedFormatVersion])
 }) {
   override get message() {
     return this.reason.message

@@ -9,6 +9,7 @@ import {
   invalid,
   LimitOutOfRange
 } from "./errors.ts"
+import { quoted, someNames } from "../errors.ts"
 import { CODE_PATTERN } from "../marketData.ts"
 
 export const MAX_SYMBOLS = 10_000
@@ -24,7 +25,7 @@ export const checkSymbols = (symbols: ReadonlyArray<string> | undefined): Result
   }
   const bad = list.find((s) => !CODE_PATTERN.test(s))
   if (bad !== undefined) {
-    return Result.fail(invalid(new InvalidArgument({ name: "symbol", detail: `${JSON.stringify(bad)} is not 1-32 of A-Z 0-9 . _ -` })))
+    return Result.fail(invalid(new InvalidArgument({ name: "symbol", detail: `${quoted(bad)} is not 1-32 of A-Z 0-9 . _ -` })))
   }
   return Result.succeed([...new Set(list)].sort())
 }
@@ -55,7 +56,7 @@ export const checkLimit = (
 export const checkDecimal = (name: string, text: string | undefined): Result.Result<string | undefined, InvalidQuery> =>
   text === undefined || DECIMAL_ARGUMENT.test(text)
     ? Result.succeed(text)
-    : Result.fail(invalid(new InvalidArgument({ name, detail: `${JSON.stringify(text)} is not a decimal with at most 10 integer digits and 8 places` })))
+    : Result.fail(invalid(new InvalidArgument({ name, detail: `${quoted(text)} is not a decimal with at most 10 integer digits and 8 places` })))
 
 /** A field list checked against the table's columns (in the table's order, duplicates removed). */
 export const checkFields = (
@@ -65,7 +66,7 @@ export const checkFields = (
   if (fields === undefined || fields.length === 0) return Result.succeed(columns)
   const unknown = fields.filter((f) => !columns.includes(f))
   if (unknown.length > 0) {
-    return Result.fail(invalid(new InvalidArgument({ name: "fields", detail: `unknown ${unknown.join(", ")}; known: ${columns.join(", ")}` })))
+    return Result.fail(invalid(new InvalidArgument({ name: "fields", detail: `unknown ${someNames(unknown)}; known: ${columns.join(", ")}` })))
   }
   return Result.succeed(columns.filter((c) => fields.includes(c)))
 }
@@ -75,7 +76,7 @@ export const checkDate = (name: string, text: string): Result.Result<number, Inv
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text)
   const ms = m === null ? NaN : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
   if (m === null || Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== text) {
-    return Result.fail(invalid(new InvalidArgument({ name, detail: `${JSON.stringify(text)} is not a date yyyy-mm-dd` })))
+    return Result.fail(invalid(new InvalidArgument({ name, detail: `${quoted(text)} is not a date yyyy-mm-dd` })))
   }
   return Result.succeed(ms / 86_400_000)
 }

@@ -7,6 +7,7 @@
 import * as zlib from "node:zlib"
 import { Clock, Effect, Layer, Result } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { quoted } from "../../domain/errors.ts"
 import {
   applyUpdates,
   defaultTableLocation,
@@ -68,6 +69,20 @@ export interface SqlCatalogOptions {
   readonly name: string
   /** Location URI under which new tables are created. */
   readonly warehouse: string
+}
+
+/**
+ * The characters a namespace or table name may have: the columns' VARCHAR(255) above. PostgreSQL
+ * refuses a longer one only once the metadata file is written, SQLite keeps any length (and the file
+ * system then refuses the directory): refused alike on both, before anything is written.
+ */
+const MAX_NAME_CHARS = 255
+
+/** CatalogRejected when `name` is longer than the catalog holds, naming the limit and the name (cut short). */
+const nameTooLong = (what: string, name: string): CatalogError | undefined => {
+  const chars = [...name].length
+  if (chars <= MAX_NAME_CHARS) return undefined
+  return catalogError(new CatalogRejected({ detail: `${what} is ${chars} characters, more than the ${MAX_NAME_CHARS} the catalog holds: ${quoted(name)}` }))
 }
 
 export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlCatalogOptions) {
@@ -186,6 +201,8 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     name: options.name,
 
     createNamespace: Effect.fn("Catalog.createNamespace")(function*(namespace, properties = {}) {
+      const tooLong = nameTooLong("namespace", namespace)
+      if (tooLong !== undefined) return yield* tooLong
       if (yield* namespaceExists(namespace)) return yield* catalogError(new AlreadyExists({ name: namespace }))
       // JdbcCatalog and PyIceberg mark a namespace without properties with exists=true.
       const entries = Object.entries({ exists: "true", ...properties })
@@ -232,6 +249,8 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     }),
 
     createTable: Effect.fn("Catalog.createTable")(function*(identifier, request: CreateTableRequest) {
+      const tooLong = nameTooLong("table name", identifier.name)
+      if (tooLong !== undefined) return yield* tooLong
       yield* requireNamespace(identifier.namespace)
       const name = showIdentifier(identifier)
       if ((yield* pointer(identifier)) !== undefined) return yield* catalogError(new AlreadyExists({ name }))

@@ -15,6 +15,7 @@ import {
   splitList
 } from "../../domain/api/params.ts"
 import { InvalidArgument, invalid, TooManyRows } from "../../domain/query/errors.ts"
+import { quoted } from "../../domain/errors.ts"
 import { checkDecimal, checkFields } from "../../domain/query/validate.ts"
 import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
@@ -68,7 +69,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
     if (r.symbols.length > 0) where += ` AND symbol IN (${r.symbols.map((s) => `'${s}'`).join(", ")})`
     for (const f of r.filters) {
       if (!decimals.includes(f.column)) {
-        return yield* invalid(new InvalidArgument({ name: "filter column", detail: `${JSON.stringify(f.column)}; ${table} can be filtered on ${decimals.join(", ")}` }))
+        return yield* invalid(new InvalidArgument({ name: "filter column", detail: `${quoted(f.column)}; ${table} can be filtered on ${decimals.join(", ")}` }))
       }
       for (const [bound, op, name] of [[f.min, ">=", "min"], [f.max, "<=", "max"]] as const) {
         if (bound === undefined) continue

@@ -3,7 +3,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
-import { MissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { MissingFile, PathTooLong, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FileEntry, FileIO } from "../../services/FileIO.ts"
 
 /**
@@ -38,14 +38,20 @@ export const isLocalLocation = (location: string): boolean =>
 /** What K2 says of a table on storage it does not reach (an UnsupportedTableFeature's feature). */
 export const foreignStorage = (location: string) => `storage at ${location} (K2 reads and writes the local file system only)`
 
-const failure = (location: string, cause: unknown) => {
+/** A file system failure on `location` other than a missing file: a path too long (no retry helps) or the storage failing. */
+export const storageFailure = (location: string, cause: unknown) => {
   const err = cause as NodeJS.ErrnoException
   return new TableFileError({
-    reason: err.code === "ENOENT"
-      ? new MissingFile({ path: location })
+    reason: err.code === "ENAMETOOLONG"
+      ? new PathTooLong({ path: location })
       : new StorageFailure({ path: location, detail: err.message ?? String(cause) })
   })
 }
+
+const failure = (location: string, cause: unknown) =>
+  (cause as NodeJS.ErrnoException).code === "ENOENT"
+    ? new TableFileError({ reason: new MissingFile({ path: location }) })
+    : storageFailure(location, cause)
 
 const io = <A>(location: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => failure(location, cause) })

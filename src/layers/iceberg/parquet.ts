@@ -38,7 +38,7 @@ import {
 import { Effect, Result } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import type { TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FieldTransform, partitioning, partitionOf, type Partitioning } from "../../domain/iceberg/partitioning.ts"
 import { type SortKey, sortKeys, writeLayout } from "../../domain/iceberg/rowOrder.ts"
 import {
@@ -56,7 +56,7 @@ import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
-import { foreignStorage, isLocalLocation, localPath } from "./fileio.ts"
+import { foreignStorage, isLocalLocation, localPath, storageFailure } from "./fileio.ts"
 import { fieldIds, leaves, metricsModes, type StatsRow, toDataFile } from "./parquetStats.ts"
 import type { Column as Values, ColumnBatch } from "../../domain/columnBatch.ts"
 
@@ -466,10 +466,7 @@ const orderBy = (sortBy: ReadonlyArray<SortKey>): string => {
   return ` ORDER BY ${keys.join(", ")}`
 }
 
-const storageError = (target: string) => (cause: unknown) =>
-  new TableFileError({
-    reason: new StorageFailure({ path: target, detail: cause instanceof Error ? cause.message : String(cause) })
-  })
+const storageError = (target: string) => (cause: unknown) => storageFailure(target, cause)
 
 /** A column of a type K2 has no Parquet form for (one another engine added: uuid, time, fixed, struct), or null. */
 const unwritableColumn = (schema: Schema): string | null => {

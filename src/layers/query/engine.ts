@@ -2,6 +2,7 @@
 import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-api"
 import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
+import { quoted } from "../../domain/errors.ts"
 import { snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
@@ -210,7 +211,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const filters: Array<{ column: string; min: string | undefined; max: string | undefined }> = []
         for (const f of request.filters ?? []) {
           if (!allowed.includes(f.column)) {
-            return yield* invalid(new InvalidArgument({ name: "filter column", detail: `${JSON.stringify(f.column)}; ${table} can be filtered on ${allowed.join(", ")}` }))
+            return yield* invalid(new InvalidArgument({ name: "filter column", detail: `${quoted(f.column)}; ${table} can be filtered on ${allowed.join(", ")}` }))
           }
           const min = yield* Effect.fromResult(checkDecimal(`${f.column} min`, f.min))
           const max = yield* Effect.fromResult(checkDecimal(`${f.column} max`, f.max))
@@ -290,7 +291,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
         const range = yield* Effect.fromResult(checkRange(request.from, request.to))
         if (!isBarInterval(request.interval)) {
-          return yield* invalid(new InvalidArgument({ name: "interval", detail: `${JSON.stringify(request.interval)}; one of ${Object.keys(BAR_INTERVALS).join(", ")}` }))
+          return yield* invalid(new InvalidArgument({ name: "interval", detail: `${quoted(request.interval)}; one of ${Object.keys(BAR_INTERVALS).join(", ")}` }))
         }
         // Before any I/O: a negative or fractional cap made LIMIT nonsense (a TooManyRows of "0 bars" after the query).
         const maxBars = request.maxBars

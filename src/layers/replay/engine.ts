@@ -15,6 +15,7 @@
 import type { DuckDBDataChunk, DuckDBValue } from "@duckdb/node-api"
 import { Cause, Deferred, Effect, Exit, Layer, Queue, Result, Stream } from "effect"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
+import { quoted } from "../../domain/errors.ts"
 import { markerIn, mergeOffsets, type Offsets } from "../../domain/ingest/marker.ts"
 import { InvalidArgument, invalid, LimitOutOfRange, type InvalidQuery } from "../../domain/query/errors.ts"
 import { checkRange, checkSymbols } from "../../domain/query/validate.ts"
@@ -423,13 +424,13 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
       const named = [...new Set([...starts.keys(), ...(request.topics ?? [])])].sort()
       const bad = named.find((t) => parseTopicName(t) === undefined)
       if (bad !== undefined) {
-        return yield* invalid(new InvalidArgument({ name: "topics", detail: `${JSON.stringify(bad)} is not market.{asset_class}.{trades|quotes}.{exchange}` }))
+        return yield* invalid(new InvalidArgument({ name: "topics", detail: `${quoted(bad)} is not market.{asset_class}.{trades|quotes}.{exchange}` }))
       }
       const topics = named.filter((t) => c.which.includes(parseTopicName(t)!.dataType))
       if (topics.length === 0) {
         return yield* invalid(new InvalidArgument({
           name: "topics",
-          detail: `no snapshot of ${c.which.join(", ")} carries the marker of group ${JSON.stringify(request.group)}; name the topics to follow`
+          detail: `no snapshot of ${c.which.join(", ")} carries the marker of group ${quoted(request.group)}; name the topics to follow`
         }))
       }
       // Joined before the table part plays, so a gap fails at once and the group join overlaps the replay.

@@ -261,3 +261,15 @@ describe("company_info.csv", () => {
     assert.match(parseCompanyRow("1003,XYZ") as string, /expected 6 columns/)
   })
 })
+
+describe("a rejected row's reason", () => {
+  it("names a long cell by its start: the dead letter keeps the row itself", () => {
+    const cell = "9".repeat(60_000)
+    for (const line of [`01/02/2024,10:00:00.000,${cell}.5,100,0,X,1`, `01/02/2024,10:00:00.000,1.5,${cell}x,0,X,1`, `01/02/2024,10:00:00.000,1.5,100,${cell}x,X,1`]) {
+      const reason = parseTradeRow(trades, line, 1, 1n)
+      assert.isString(reason)
+      assert.include(reason as string, "9".repeat(40))
+      assert.isBelow((reason as string).length, 200, (reason as string).slice(0, 300))
+    }
+  })
+})

@@ -211,6 +211,14 @@ describe("simulator calendar", () => {
     assert.strictEqual(capped.events.filter((e) => e._tag !== "Instrument").length, 123)
   })
 
+  it("names a refused symbol or exchange by its start: a message never repeats a whole K2_SIM_SYMBOLS", () => {
+    const long = "X".repeat(100_000)
+    for (const problem of [modelProblem(model({ symbols: ["BHP", long] }))!, modelProblem(model({ exchange: long }))!]) {
+      assert.include(problem, "X".repeat(40))
+      assert.isBelow(problem.length, 200, problem.slice(0, 300))
+    }
+  })
+
   it("rejects impossible models", () => {
     assert.match(modelProblem(model({ symbols: [] }))!, /no symbols/)
     // An exchange code names the topics: lower case, a dot or nothing would publish only poison or no topic.

@@ -412,3 +412,49 @@ describe("SQL catalog: a SQLite file that cannot be opened", () => {
       assert.include(error.message, file)
     }).pipe(Effect.scoped))
 })
+
+describe("SQL catalog: names longer than the catalog holds", () => {
+  const layer = () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-long-names-")
+      return Catalogs.layerSqlite({ name: "k2", path: path.join(dir, "catalog.db"), warehouse: FileIOs.fileLocation(dir) })
+        .pipe(Layer.provide(FileIOs.layer))
+    })
+  const create = { schema: tables.trades.schema, spec: tables.trades.spec, sortOrder: null }
+
+  it.effect("a namespace or table name past 255 characters is CatalogRejected naming the limit, and nothing is registered", () =>
+    Effect.gen(function*() {
+      const long = "n".repeat(300)
+      yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        // SQLite keeps any length, PostgreSQL refuses past the column's 255: refused alike, before anything is written.
+        const namespace = yield* Effect.flip(catalog.createNamespace(long))
+        assert.strictEqual(namespace.reason._tag, "CatalogRejected")
+        assert.include(namespace.message, "namespace is 300 characters, more than the 255 the catalog holds")
+        assert.isBelow(namespace.message.length, 200)
+        assert.isFalse(yield* catalog.namespaceExists(long))
+
+        yield* catalog.createNamespace("ok")
+        const table = yield* Effect.flip(catalog.createTable({ namespace: "ok", name: "t".repeat(256) }, create))
+        assert.strictEqual(table.reason._tag, "CatalogRejected")
+        assert.include(table.message, "table name is 256 characters, more than the 255 the catalog holds")
+        assert.deepStrictEqual(yield* catalog.listTables("ok"), [])
+        // 255 is the limit, not past it.
+        yield* catalog.createTable({ namespace: "ok", name: "t".repeat(255) }, create)
+      }).pipe(Effect.provide(yield* layer()))
+    }).pipe(Effect.scoped))
+
+  it.effect("a name the file system refuses (past 255 bytes: 200 two-byte characters) fails as PathTooLong, not as a storage failure to retry", () =>
+    Effect.gen(function*() {
+      yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        yield* catalog.createNamespace("ok")
+        const e = yield* Effect.flip(catalog.createTable({ namespace: "ok", name: "é".repeat(200) }, create))
+        assert.strictEqual(e.reason._tag, "TableFileError")
+        assert.strictEqual(e.reason._tag === "TableFileError" ? e.reason.reason._tag : undefined, "PathTooLong")
+        assert.include(e.message, "each name in it at most 255 bytes")
+        assert.isBelow(e.message.length, 400)
+        assert.deepStrictEqual(yield* catalog.listTables("ok"), [])
+      }).pipe(Effect.provide(yield* layer()))
+    }).pipe(Effect.scoped))
+})

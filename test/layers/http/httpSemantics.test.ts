@@ -67,9 +67,29 @@ layer(served(testOptions(), undefined, { trades: 40, quotes: 40 }), { timeout: 1
         `/v1/trades?${range}&limit=10001`,
         `/v1/trades?${range}&limit=5000001&format=parquet`,
         `/v1/trades/with-quotes?${range}&limit=0`,
-        `/v1/trades?${range}&symbols=${symbols(1_001, 1)}`
+        `/v1/trades?${range}&symbols=${symbols(1_001, 1)}`,
+        // Long symbols too: their text, past a length the schema held it to, was a bare bad_request.
+        `/v1/trades?${range}&symbols=${symbols(1_001, 32)}`,
+        `/v1/bars?${range}&symbols=${symbols(1_500, 32)}`
       ]) assert.strictEqual(yield* codeOf(query), "400 limit_out_of_range", query)
+      const many = yield* call(`${base}/v1/trades?${range}&symbols=${symbols(1_001, 32)}`, { headers: auth(KEYS.full) })
+      assert.strictEqual(JSON.parse(many.body).detail, "symbols: at most 1000 symbols, got 1001")
       assert.strictEqual(yield* codeOf(`/v1/trades?${range}&limit=ten`), "400 bad_request")
+    }))
+
+  it.effect("a SQL limit past the safe integers is cut to K2_API_SQL_MAX_ROWS as any limit above it is, not refused as not an integer", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const sql = (body: string) =>
+        call(`${base}/v1/sql`, { method: "POST", headers: { ...auth(KEYS.full), "content-type": "application/json" }, body })
+      for (const limit of ["200000", "1e16", "123456789012345678901234567890"]) {
+        const a = yield* sql(`{"sql":"SELECT * FROM range(3)","limit":${limit}}`)
+        assert.strictEqual(a.status, 200, `${limit}: ${a.body}`)
+        assert.strictEqual(JSON.parse(a.body).data.length, 3, limit)
+      }
+      const half = yield* sql(`{"sql":"SELECT 1","limit":1.5}`)
+      assert.strictEqual(half.status, 400, half.body)
+      assert.include(JSON.parse(half.body).detail, "limit")
     }))
 
   it.effect("as many symbols as K2_API_MAX_SYMBOLS allows (1000) can be asked for, however long each (up to 32 characters)", () =>

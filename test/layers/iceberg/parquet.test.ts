@@ -146,6 +146,20 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       }
     }))
 
+  it.effect("a directory the file system refuses as too long is PathTooLong, not a storage failure to wait out", () =>
+    Effect.gen(function*() {
+      const trades = [{ symbol: "BHP", ts: day0, price: 1n }]
+      const e = yield* Effect.flip(writeDataFiles(tradesBatch(trades), {
+        schema: tables.trades.schema,
+        spec: tables.trades.spec,
+        sortOrder: tables.trades.sortOrder,
+        directory: path.join(root, "d".repeat(300)),
+        targetFileSizeBytes: 128 * 1024 * 1024,
+        fileNamePrefix: "00000-0"
+      }))
+      assert.strictEqual(e._tag === "TableFileError" ? e.reason._tag : e._tag, "PathTooLong", e.message)
+    }))
+
   it.effect("writes one file per day, under <partition>=<day>/, with the partition tuple", () =>
     Effect.gen(function*() {
       const trades = [2n, 0n, 1n, 0n, 2n].map((d, i) => ({ symbol: "BHP", ts: day0 + d * DAY + BigInt(i), price: 1n }))

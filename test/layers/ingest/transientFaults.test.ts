@@ -1,6 +1,6 @@
 /** Which faults ingestion waits out, and which end the run at once (its records wait in Kafka). */
 import { assert, describe, it } from "@effect/vitest"
-import { CorruptFile, StorageFailure, TableFileError, UnsupportedFormatVersion } from "../../../src/domain/iceberg/errors.ts"
+import { CorruptFile, PathTooLong, StorageFailure, TableFileError, UnsupportedFormatVersion } from "../../../src/domain/iceberg/errors.ts"
 import { isPermanent, isTransient } from "../../../src/layers/ingest/transientFaults.ts"
 import { CatalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
@@ -25,5 +25,13 @@ describe("ingest faults", () => {
     assert.isFalse(isTransient(corrupt))
     assert.isFalse(isPermanent(corrupt))
     assert.isFalse(isTransient(new CatalogError({ reason: corrupt })))
+  })
+
+  it("a path the file system refuses as too long is permanent, not waited out as a failing disk", () => {
+    const long = new TableFileError({ reason: new PathTooLong({ path: `/w/${"d".repeat(300)}/x.parquet` }) })
+    assert.isFalse(isTransient(long))
+    assert.isFalse(isTransient(new CatalogError({ reason: long })))
+    assert.isTrue(isPermanent(long))
+    assert.isTrue(isPermanent(new CatalogError({ reason: long })))
   })
 })
