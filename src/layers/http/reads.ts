@@ -34,7 +34,7 @@ import {
   twoParts,
   writeRowsParquet
 } from "./respond.ts"
-import { runSandboxed, SqlBusy, stopIdleSandboxes } from "./sql.ts"
+import { runSandboxed, slotHeldAtMostMs, SqlBusy, stopIdleSandboxes } from "./sql.ts"
 
 interface Meta {
   readonly correlation_id: string
@@ -168,17 +168,19 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   /**
    * At most two sandboxed DuckDB runs (SQL, Parquet exports) at once, whatever the route, each in
    * a worker process of its own (ADR-35: it takes none of this process's DuckDB threads). A run
-   * waits for a slot no longer than it may run (SqlBusy past that), so the waiting line drains as
-   * fast as the slots turn over, however many clients call. The slot is the scope's: one taken just
-   * as the wait timed out is given back too.
+   * waits for a slot no longer than a run may hold one (SqlBusy past that), so the waiting line
+   * drains as fast as the slots turn over, however many clients call. The slot is the scope's: one
+   * taken just as the wait timed out is given back too.
    */
-  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) =>
-    Effect.scoped(
+  const sandboxed = (request: Parameters<typeof runSandboxed>[0]) => {
+    const ms = slotHeldAtMostMs(request.timeoutMs)
+    return Effect.scoped(
       sqlPermits.takeScoped(1).pipe(
-        Effect.timeoutOrElse({ duration: Duration.millis(request.timeoutMs), orElse: () => Effect.fail(new SqlBusy({ ms: request.timeoutMs })) }),
+        Effect.timeoutOrElse({ duration: Duration.millis(ms), orElse: () => Effect.fail(new SqlBusy({ ms })) }),
         Effect.andThen(runSandboxed(request))
       )
     )
+  }
 
   /**
    * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or

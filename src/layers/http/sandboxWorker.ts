@@ -1,14 +1,17 @@
 /**
- * The process a SQL sandbox run happens in (sql.ts `runSandboxed`), started with a data-size
- * limit: DuckDB's `memory_limit` does not hold the values an expression makes (strings, lists),
- * nor does its interrupt stop an expression before it has filled its chunk of rows, so only a
- * process of its own can be held to a memory size and ended at the time limit.
+ * The process a SQL sandbox run happens in (sql.ts `runSandboxed`), started with a data-size limit
+ * (and a file-size limit, its argument): DuckDB's `memory_limit` does not hold the values an
+ * expression makes (strings, lists), nor does its interrupt stop an expression before it has filled
+ * its chunk of rows, so only a process of its own can be held to a memory size and ended at the time limit.
  *
  * Messages: "ready" once loaded; then for each `{ run: options }` "running", then one `{ done: SqlResult }` or
  * `{ failed: { _tag, detail?, ms? } }`. It ends with its parent (the IPC channel closing).
  */
 import { Effect } from "effect"
-import { runInThisProcess } from "./sql.ts"
+import { runInThisProcess, sandboxLimits } from "./sql.ts"
+
+// The file-size limit it was started under (`ulimit -f`), which a failure past it names.
+sandboxLimits.fileBytes = Number(process.argv[2] ?? sandboxLimits.fileBytes)
 
 const send = (message: unknown) => new Promise<void>((resolve) => process.send!(message, undefined, {}, () => resolve()))
 

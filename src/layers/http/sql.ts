@@ -59,7 +59,7 @@ export class SqlTimeout extends Schema.TaggedError<SqlTimeout>()("SqlTimeout", {
 
 /**
  * The sandbox's worker process could not be started (no process could be made, the runtime is
- * missing): the server's trouble, not the statement's, and logged as such.
+ * missing, it was not ready in time): the server's trouble, not the statement's, and logged as such.
  */
 export class SqlUnavailable extends Schema.TaggedError<SqlUnavailable>()("SqlUnavailable", { detail: Schema.String }) {
   override get message() {
@@ -286,14 +286,12 @@ const toJson: DuckDBValueConverter<Json> = (value, type) => {
   return JsonDuckDBValueConverter(value, type, toJson)
 }
 
-/** The bytes a converted value takes as JSON text (what the answer holds and sends), in UTF-8; escapes not counted. */
-const jsonBytes = (v: Json): number => {
-  if (v === null) return 4
-  if (typeof v === "string") return Buffer.byteLength(v) + 2
-  if (typeof v !== "object") return 8
-  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + jsonBytes(x) + 1, 2)
-  return Object.entries(v).reduce<number>((n, [k, x]) => n + Buffer.byteLength(k) + 4 + jsonBytes(x), 2)
-}
+/**
+ * The bytes a value (or column name) takes in the answer's JSON text, as sent: in UTF-8, escapes and
+ * number widths included (counted without them, quotes and control characters passed the budget
+ * sixfold). One stringify of the value, about what sending it costs anyway.
+ */
+const jsonBytes = (v: Json): number => Buffer.byteLength(JSON.stringify(v))
 
 export interface SandboxRequest {
   readonly sql: string
@@ -318,6 +316,22 @@ export const SANDBOX_DATA_BYTES = 2 * 1024 ** 3
  * strings, `repeat`) ran minutes past the limit, holding one of the two sandbox slots.
  */
 const KILL_AFTER_MS = 2_000
+
+/**
+ * How long a run with this time limit may hold its sandbox slot once its worker is ready: a client
+ * waiting for a slot waits as long (it waited the time limit only, and was told sql_busy just before
+ * a run killed past its limit gave the slot up).
+ */
+export const slotHeldAtMostMs = (timeoutMs: number) => timeoutMs + KILL_AFTER_MS
+
+/**
+ * What a sandbox worker is started under besides SANDBOX_DATA_BYTES: how long it may take to load
+ * and say it is ready (past that it is killed, SqlUnavailable: a hung start held the run, and its
+ * slot, until the client left), and the largest file it may write (`ulimit -f`: a Parquet answer,
+ * within the time limit, filled as much disk as there was). A worker keeps the limits it was
+ * started with; a test lowers them.
+ */
+export const sandboxLimits = { startMs: 15_000, fileBytes: 2 * 1024 ** 3 }
 
 /**
  * Workers idle between runs (each takes a second or more to start): as many as the sandbox's slots,
@@ -353,7 +367,10 @@ export const stopIdleSandboxes = (): void => {
 
 const workerPath = fileURLToPath(new URL("./sandboxWorker.ts", import.meta.url))
 
-/** A worker loaded and ready for a run: an idle one (unless `fresh`), else a new one (under its data-size limit). */
+/**
+ * A worker loaded and ready for a run: an idle one (unless `fresh`), else a new one (under its
+ * data-size and file-size limits, killed if not ready within `sandboxLimits.startMs`).
+ */
 const startWorker = (fresh = false): Promise<ChildProcess> => {
   for (const [w, timer] of fresh ? [] : idle) {
     idle.delete(w)
@@ -361,15 +378,26 @@ const startWorker = (fresh = false): Promise<ChildProcess> => {
     if (usable(w)) return Promise.resolve(w)
   }
   return new Promise((resolve, reject) => {
+    const { fileBytes, startMs } = sandboxLimits
+    // `ulimit -f` counts 512-byte blocks (POSIX). The worker is told its file limit, for its message.
     const child = spawn(
       "/bin/sh",
-      ["-c", `ulimit -d ${Math.floor(SANDBOX_DATA_BYTES / 1024)} && exec "$0" "$@"`, process.execPath, "--disable-warning=ExperimentalWarning", workerPath],
+      [
+        "-c",
+        `ulimit -d ${Math.floor(SANDBOX_DATA_BYTES / 1024)} && ulimit -f ${Math.floor(fileBytes / 512)} && exec "$0" "$@"`,
+        process.execPath,
+        "--disable-warning=ExperimentalWarning",
+        workerPath,
+        String(fileBytes)
+      ],
       { stdio: ["ignore", "inherit", "inherit", "ipc"] }
     )
     const failed = (why: string) => {
+      clearTimeout(timer)
       child.kill("SIGKILL")
       reject(new SqlUnavailable({ detail: why }))
     }
+    const timer = setTimeout(() => failed(`not ready within ${startMs} ms`), startMs)
     const exited = (code: number | null, signal: NodeJS.Signals | null) => failed(`exit ${code ?? signal}`)
     // Always heard (an 'error' no one hears throws): a worker whose channel failed is of no more use.
     child.on("error", (e: NodeJS.ErrnoException) => {
@@ -379,6 +407,7 @@ const startWorker = (fresh = false): Promise<ChildProcess> => {
     child.once("exit", exited)
     child.once("message", (m) => {
       child.off("exit", exited)
+      clearTimeout(timer)
       if (m === "ready") resolve(child)
       else failed("unexpected message")
     })
@@ -468,9 +497,10 @@ export const runSandboxed = (options: SandboxRequest): Effect.Effect<SqlResult, 
  * Runs one user SELECT in a fresh locked-down instance, in this process (the sandbox worker's
  * part of `runSandboxed`; no limit holds this process's memory). `parquetOut`: instead of rows,
  * COPY the (limited) result to that file, which the caller streams and deletes (DuckDB
- * writes it within the instance's memory limit, so the byte budget does not apply);
+ * writes it within the instance's memory limit, so the byte budget does not apply; in a worker,
+ * `sandboxLimits.fileBytes` bounds it);
  * `truncatedBy` says whether the row limit left rows out.
- * `maxBytes`: budget of the converted rows (default `K2_API_SQL_MAX_BYTES`'s).
+ * `maxBytes`: budget of the rows' JSON (default `K2_API_SQL_MAX_BYTES`'s).
  */
 export const runInThisProcess = (options: SandboxRequest): Effect.Effect<SqlResult, SqlRefused | SqlFailed | SqlTimeout> =>
   // An interruption (the client gone) stops the statement and waits until it settles, so the
@@ -565,7 +595,7 @@ const run = async (
       const columns = names.map((name, i) => ({ name, type: result.columnType(i).toString() }))
       const rows: Array<Record<string, unknown>> = []
       // Each row repeats its column names in JSON.
-      const rowBytes = names.reduce((n, name) => n + Buffer.byteLength(name) + 4, 2)
+      const rowBytes = names.reduce((n, name) => n + jsonBytes(name) + 2, 2)
       let bytes = 0
       while (true) {
         const chunk = await result.fetchChunk()
@@ -607,5 +637,9 @@ const failureOf = (e: unknown, options: SandboxRequest): SqlRefused | SqlFailed 
     return new SqlRefused({ detail: "the statement needs access that is not allowed (files, network, extensions or settings)" })
   }
   if (/INTERRUPT/i.test(message)) return new SqlTimeout({ ms: options.timeoutMs })
+  // EFBIG: the worker's `ulimit -f` stopped a Parquet answer (Node ignores SIGXFSZ, which would kill the worker).
+  if (/File too large/i.test(message)) {
+    return new SqlFailed({ detail: `the answer is larger than the sandbox may write (${sandboxLimits.fileBytes / 1024 ** 2} MiB); narrow it or take fewer rows` })
+  }
   return new SqlFailed({ detail: scrub(message, options.tables.flatMap((t) => t.files)) })
 }

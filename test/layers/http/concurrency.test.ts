@@ -214,16 +214,16 @@ layer(servingWith({ queryTimeoutMs: 40 }), { timeout: 180_000, excludeTestServic
 })
 
 layer(servingWith({ sqlTimeoutMs: 1_000 }), { timeout: 180_000, excludeTestServices: true })("SQL past its slots", (it) => {
-  it.effect("a statement waits for a slot no longer than it may run: 503 sql_busy with Retry-After, and the line drains", () =>
+  it.effect("a statement waits for a slot no longer than a run may hold one: 503 sql_busy with Retry-After, and the line drains", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
       const post = (sql: string) =>
         fetch(`${base}/v1/sql`, { method: "POST", headers: { ...auth(KEYS.full), "content-type": "application/json" }, body: JSON.stringify({ sql }) })
           .then(async (r) => ({ status: r.status, code: (JSON.parse(await r.text()) as { code?: string }).code, retryAfter: r.headers.get("retry-after") }))
-      // Two run (a second each, then query_timeout), two wait and run next; the fifth would have
-      // to wait for those too, longer than the second it may wait.
-      const answers = yield* Effect.promise(() => Promise.all(Array.from({ length: 5 }, () => post("SELECT count(*) FROM range(100000000000) a"))))
-      assert.deepStrictEqual(answers.map((a) => a.status), [503, 503, 503, 503, 503])
+      // Two run (a second each, then query_timeout), two by two the others wait and run next; the
+      // last ones would have to wait for four runs, longer than the 3 s (1 s + the kill's 2 s) they may wait.
+      const answers = yield* Effect.promise(() => Promise.all(Array.from({ length: 9 }, () => post("SELECT count(*) FROM range(100000000000) a"))))
+      assert.deepStrictEqual(answers.map((a) => a.status), Array.from({ length: 9 }, () => 503))
       assert.isAtLeast(answers.filter((a) => a.code === "query_timeout").length, 2, JSON.stringify(answers))
       const busy = answers.filter((a) => a.code === "sql_busy")
       assert.isAtLeast(busy.length, 1, JSON.stringify(answers))

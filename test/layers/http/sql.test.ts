@@ -48,6 +48,18 @@ describe("SQL sandbox limits", () => {
       assert.isAtMost(Buffer.byteLength(JSON.stringify(r.rows)), 10_000)
     }))
 
+  it.effect("bytes: counted as sent, escapes and number widths too: quotes, control characters and long doubles do not pass the budget", () =>
+    Effect.gen(function*() {
+      // 500 quotes are 1,000 bytes of JSON, 500 chr(1) 3,000; the double 23 and the column name 7 (it ran to 4 times the budget).
+      const r = yield* run(
+        `SELECT i, repeat('"', 500) || repeat(chr(1), 500) AS s, [1.2345678901234567e-300, i / 3] AS "a""b\\" FROM range(100) t(i)`,
+        { maxBytes: 20_000 }
+      )
+      assert.strictEqual(r.truncatedBy, "bytes")
+      assert.isAtLeast(r.rows.length, 3)
+      assert.isAtMost(Buffer.byteLength(JSON.stringify(r.rows)), 20_000)
+    }))
+
   it.effect("bytes: the default budget (32 MiB) holds back 100 strings of 1 MB", () =>
     Effect.gen(function*() {
       const r = yield* run("SELECT repeat('x', 1000000) AS s FROM range(100)")

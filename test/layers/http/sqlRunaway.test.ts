@@ -51,4 +51,17 @@ layer(served(testOptions({ sqlTimeoutMs: 1_000 }), undefined, { trades: 50, quot
         yield* stillAnswers
       }
     }))
+
+  it.effect("a client waiting behind two runs killed past the time limit gets the first slot freed, not sql_busy a moment before", () =>
+    Effect.gen(function*() {
+      // Idle workers for both runs, so each run's clock starts as its slot is taken.
+      yield* Effect.all([sql("SELECT 1"), sql("SELECT 1")], { concurrency: 2 })
+      const slow = "SELECT sum(levenshtein(repeat('a', 20000 + i::INT % 2), repeat('b', 20000))) AS n FROM range(40) t(i)"
+      const runs = Effect.all([sql(slow), sql(slow)], { concurrency: 2 })
+      // Both slots taken before it arrives; they free some 2 s past the 1 s limit (the kill).
+      const waiting = Effect.delay(sql("SELECT 42 AS n"), "300 millis")
+      const [held, next] = yield* Effect.all([runs, waiting], { concurrency: 2 })
+      assert.deepStrictEqual(held.map((h) => JSON.parse(h.body).code), ["query_timeout", "query_timeout"])
+      assert.deepStrictEqual([next.status, JSON.parse(next.body).data ?? JSON.parse(next.body).code], [200, [{ n: 42 }]])
+    }))
 })
