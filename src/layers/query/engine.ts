@@ -173,10 +173,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
         return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
       })
 
-    /** DuckDB's overflow summing a notional (an Out of Range error), as the refusal it is: not a 500. */
+    /** DuckDB's overflow summing a notional (an Out of Range error, or `notionalWrapped`'s), as the refusal it is: not a 500. */
     const notionalOverflow = (what: string, advice: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       self.pipe(Effect.catchIf(
-        (e: E) => e instanceof DuckDbError && e.message.includes("Out of Range Error: Overflow"),
+        (e: E) => e instanceof DuckDbError && e.message.includes(DUCKDB_OVERFLOW),
         () => invalid(new ValueOverflow({ what: `the notional (sum of price x quantity) of ${what}`, advice }))
       ))
 
@@ -601,6 +601,25 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
 const TWO: Fixed = { unscaled: 2n, scale: 0 }
 
+/** How DuckDB words a sum past its int128. */
+const DUCKDB_OVERFLOW = "Out of Range Error: Overflow"
+
+/** Half of the 2^128 (at scale 16, ~3.4e22) a wrapped notional is off by: far beyond a double sum's error. */
+const WRAP_MARGIN = 2 ** 127 / 1e16
+
+/**
+ * DuckDB checks each row's addition to a sum, but merging its threads' partial sums wraps past
+ * int128 unchecked: a bar read by several threads was answered with a wrapped, negative VWAP. Only
+ * a notional past ~1.7e22 can wrap (int128 sums are exact modulo 2^128), and then the exact one
+ * is ~3.4e22 away from the same sum in doubles. Thrown as DuckDB's own overflow would have been.
+ */
+const notionalWrapped = (c: OhlcvColumns, r: number): void => {
+  const approx = c.notionalApprox[r]!
+  if (!(Math.abs(approx) > WRAP_MARGIN / 2)) return // also NaN: no double sum to compare
+  const exact = Number(decimal128BigAt(c.notional, r)) / 10 ** c.notional.scale
+  if (Math.abs(exact - approx) > WRAP_MARGIN) throw new Error(`${DUCKDB_OVERFLOW} merging the partial sums of a notional`)
+}
+
 /** Aggregates of non-empty groups over required columns are never NULL: a NULL is a bug, not a value. */
 const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, rows: number, name: string): C => {
   if (c.valid !== null) for (let r = 0; r < rows; r++) if (isNull(c.valid, r)) throw new Error(`query: NULL ${name}`)
@@ -620,7 +639,8 @@ const ohlcvColumns = (chunk: Chunk) => {
     close: column(decimals, "close"),
     volume: column(decimals128, "volume"),
     tradeCount: doubles(chunk.column("trade_count")),
-    notional: column(decimals128, "notional")
+    notional: column(decimals128, "notional"),
+    notionalApprox: doubles(chunk.column("notional_approx"))
   }
 }
 
@@ -670,6 +690,7 @@ const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
  * close to a half to call (bigint division was a third of converting a bar).
  */
 const vwapAt = (c: OhlcvColumns, r: number): string => {
+  notionalWrapped(c, r)
   const volume = decimal128SafeAt(c.volume, r)
   if (volume === 0) return "0.00000000"
   const atScale = c.notional.scale - c.volume.scale === OUTPUT_SCALE
