@@ -234,6 +234,10 @@ export const decimals = (vector: DuckDBVector): Decimals => {
   return { halves: new Int32Array(view.buffer, view.byteOffset, view.byteLength >> 2), valid: validityBytes(vector) }
 }
 
+/** The unscaled value of a valid row as a double (rounded past 2^53): for bounds, never for output. */
+export const decimalApproxAt = (d: Decimals, row: number): number =>
+  d.halves[(row << 1) + 1]! * 4_294_967_296 + (d.halves[row << 1]! >>> 0)
+
 /** "0000" .. "9999": the fraction's eight digits are two of these. */
 const FOUR = Array.from({ length: 10_000 }, (_, i) => String(i + 10_000).slice(1))
 const DOT_FOUR = FOUR.map((digits) => `.${digits}`)

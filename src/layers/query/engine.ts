@@ -49,6 +49,7 @@ import {
   decimal128FixedAt,
   decimal128SafeAt,
   decimal128TextAt,
+  decimalApproxAt,
   decimalAt,
   decimals,
   decimals128,
@@ -604,20 +605,30 @@ const TWO: Fixed = { unscaled: 2n, scale: 0 }
 /** How DuckDB words a sum past its int128. */
 const DUCKDB_OVERFLOW = "Out of Range Error: Overflow"
 
-/** Half of the 2^128 (at scale 16, ~3.4e22) a wrapped notional is off by: far beyond a double sum's error. */
-const WRAP_MARGIN = 2 ** 127 / 1e16
+/** int128's largest value at the notional's scale (16): ~1.7e22. */
+const INT128_MAX = 2 ** 127 / 1e16
+/** What a sum wrapped past int128 is off by at that scale: ~3.4e22. */
+const WRAP = 2 ** 128 / 1e16
 
 /**
  * DuckDB checks each row's addition to a sum, but merging its threads' partial sums wraps past
- * int128 unchecked: a bar read by several threads was answered with a wrapped, negative VWAP. Only
- * a notional past ~1.7e22 can wrap (int128 sums are exact modulo 2^128), and then the exact one
- * is ~3.4e22 away from the same sum in doubles. Thrown as DuckDB's own overflow would have been.
+ * int128 unchecked: a bar read by several threads was answered with a wrapped, negative VWAP.
+ * Every product is positive, so the true notional lies between low x volume and high x volume:
+ * below int128 at the high end nothing can have wrapped. Past it, a notional outside those bounds
+ * has wrapped, and one with room for another 2^128 above it cannot be told from a wrapped one:
+ * both are thrown as DuckDB's own overflow would have been. Doubles: the margins are ~1e22, their
+ * error ~1e7. (A sum of the products in doubles beside the exact one would tell it too, for a
+ * quarter more DuckDB time on a day's bars in a measurement.)
  */
 const notionalWrapped = (c: OhlcvColumns, r: number): void => {
-  const approx = c.notionalApprox[r]!
-  if (!(Math.abs(approx) > WRAP_MARGIN / 2)) return // also NaN: no double sum to compare
-  const exact = Number(decimal128BigAt(c.notional, r)) / 10 ** c.notional.scale
-  if (Math.abs(exact - approx) > WRAP_MARGIN) throw new Error(`${DUCKDB_OVERFLOW} merging the partial sums of a notional`)
+  const volume = decimal128ApproxAt(c.volume, r) / 10 ** c.volume.scale
+  const most = (decimalApproxAt(c.high, r) / 1e8) * volume
+  if (!(most >= INT128_MAX * 0.999)) return
+  const notional = decimal128ApproxAt(c.notional, r) / 10 ** c.notional.scale // NaN when negative: wrapped
+  const least = (decimalApproxAt(c.low, r) / 1e8) * volume
+  if (!(notional >= least * 0.999 && notional <= most * 1.001 && most - notional < WRAP * 0.999)) {
+    throw new Error(`${DUCKDB_OVERFLOW} merging the partial sums of a notional`)
+  }
 }
 
 /** Aggregates of non-empty groups over required columns are never NULL: a NULL is a bug, not a value. */
@@ -639,8 +650,7 @@ const ohlcvColumns = (chunk: Chunk) => {
     close: column(decimals, "close"),
     volume: column(decimals128, "volume"),
     tradeCount: doubles(chunk.column("trade_count")),
-    notional: column(decimals128, "notional"),
-    notionalApprox: doubles(chunk.column("notional_approx"))
+    notional: column(decimals128, "notional")
   }
 }
 

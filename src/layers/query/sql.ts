@@ -69,8 +69,7 @@ export const localTimestamp = (params: Params, zone: string, column = "exchange_
 export const ORDER_KEY = "exchange_timestamp, coalesce(source_sequence, -1), message_id"
 
 /**
- * OHLC, volume, count and the exact notional over rows t(price, quantity, ts, seq, message_id),
- * with the notional in doubles beside it, which tells a wrapped one (engine.ts `notionalWrapped`).
+ * OHLC, volume, count and the exact notional over rows t(price, quantity, ts, seq, message_id).
  * Decimals stay DECIMAL: they reach JS exact (results.ts), cheaper than DuckDB printing them.
  * Open and close go by the order key, then the price: rows tied on the whole key (an id a source
  * reused for another price) otherwise gave whichever copy a thread met first, a different bar per
@@ -83,8 +82,7 @@ export const OHLCV = `
   arg_max(price, (ts, seq, message_id, price)) AS close,
   sum(quantity) AS volume,
   count(*)::DOUBLE AS trade_count,
-  sum(price::DECIMAL(38, 8) * quantity::DECIMAL(38, 8)) AS notional,
-  sum(price::DOUBLE * quantity::DOUBLE) AS notional_approx`
+  sum(price::DECIMAL(38, 8) * quantity::DECIMAL(38, 8)) AS notional`
 
 /** The bucket start of `ts` (epoch micros) for an interval given as a parameter: floor, also before 1970. */
 export const bucketExpression = (interval: string) => `(ts - (((ts % ${interval}) + ${interval}) % ${interval}))`
