@@ -137,6 +137,9 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (partition actors waiting on flushes)`
   ].join("\n")
 
+/** Under the summary of an embedded day stopped before its end: the summary alone read as a whole day. */
+const stoppedEarly = "stopped before the end of the simulated day: run again with the same settings to ingest the rest (nothing is ingested twice)"
+
 /** The topics' specs; the command has checked that each is a market data or instruments topic. */
 const specsOf = (topics: ReadonlyArray<string>, partitions: number) => sourceTopicSpecs(topics, partitions) ?? []
 
@@ -163,6 +166,8 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
     const running = yield* Effect.forkChild(failsTheDrain(ingestor.run))
     const allAssigned = (p: IngestProgress) => p.partitions === topics.length * partitions
     let total: number | undefined
+    // Whether the day was read to its end: a run stopped by a signal says so under its summary.
+    let complete = false
     const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, total))
     const whole = Effect.gen(function*() {
       // Publish once the group has its partitions: the backlog bound applies only from then on.
@@ -180,6 +185,7 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
       )
       yield* Fiber.interrupt(reporter)
       yield* report
+      complete = true
     })
     // Done or stopped by a signal, the ingestor drains here, while the catalog and the log are
     // still open (the layers close when this returns). A failed drain fails the run: it is said
@@ -190,6 +196,7 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
       if (!failedRun(yield* Fiber.await(running))) {
         yield* Console.error("")
         yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
+        if (!complete) yield* Console.log(stoppedEarly)
       }
     })))
     // A defect too: it would otherwise end the program as a success, with a partial summary.

@@ -17,6 +17,8 @@ describe.concurrent("--help", () => {
         const run = spawnProgram(program, [...args, "--help"], { K2_WAREHOUSE: warehouse })
         assert.strictEqual(yield* Effect.promise(() => run.exited), 0, run.output())
         assert.include(run.output(), "USAGE")
+        // An empty default is named, not left blank ("default )").
+        assert.notMatch(run.output(), /default \)/)
         assert.isFalse(fs.existsSync(warehouse), `${program} --help made ${warehouse}`)
       }))
   }

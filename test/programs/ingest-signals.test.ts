@@ -35,6 +35,8 @@ describe("npm run ingest (embedded default), stopped and doubled", () => {
       const out = first.output()
       assert.strictEqual(code, 0, out)
       assert.notInclude(out, "flush failed")
+      // The summary alone reads as a whole day: it says the day was cut short and how to finish it.
+      assert.include(out, "stopped before the end of the simulated day: run again with the same settings")
       const trades = summaryCount(out, "trades written")
       const quotes = summaryCount(out, "quotes written")
       const scenario = { exchange: "ASX", group: "k2-ingest", partitions: 3, options }
@@ -46,6 +48,7 @@ describe("npm run ingest (embedded default), stopped and doubled", () => {
 
       const rerun = spawnProgram("ingest", args)
       assert.strictEqual(yield* Effect.promise(() => rerun.exited), 0, rerun.output())
+      assert.notInclude(rerun.output(), "stopped before the end")
       const allTrades = trades + summaryCount(rerun.output(), "trades written")
       const allQuotes = quotes + summaryCount(rerun.output(), "quotes written")
       assert.isAbove(allTrades, trades, "the rerun ingested the rest of the day")

@@ -78,6 +78,8 @@ export interface SandboxTable {
   readonly name: string
   readonly schema: TableSchema
   readonly files: ReadonlyArray<string>
+  /** The user's SQL reads it: its decimals shown as DECIMAL(38, scale) (`widenedDecimals`); exports keep the table's types. */
+  readonly widenDecimals?: boolean
 }
 
 /** The header a cut answer carries (CSV and Parquet have no other place to say so). */
@@ -123,6 +125,17 @@ export const duckType = (type: NestedField["type"]): string => {
   if (type.type === "map") return `MAP(${duckType(type.key)}, ${duckType(type.value)})`
   return "VARCHAR"
 }
+
+/**
+ * The top-level decimal columns, as the views show them: DECIMAL(38, scale). DuckDB types the
+ * product of two DECIMAL(18, 8) as DECIMAL(18, 16), which overflows past 922.33 (price × quantity
+ * of 11.33 × 101 failed); from DECIMAL(38, 8) it is DECIMAL(38, 16), exact, as the engine's VWAP sums.
+ */
+const widenedDecimals = (schema: TableSchema): ReadonlyArray<{ readonly name: string; readonly type: string }> =>
+  schema.fields.flatMap((f) => {
+    const d = typeof f.type === "string" ? DECIMAL_TYPE.exec(f.type) : null
+    return d === null ? [] : [{ name: f.name, type: `DECIMAL(38, ${d[2]})` }]
+  })
 
 const interruptAfter = <A>(connection: DuckDBConnection, ms: number, work: Promise<A>): Promise<A> => {
   let timedOut = false
@@ -540,11 +553,21 @@ const run = async (
   try {
     await connection.run("SET TimeZone = 'UTC'")
     for (const t of options.tables) {
-      // Hive partitioning off: DuckDB would add each file's partition directory as a column.
+      const widened = t.widenDecimals === true ? widenedDecimals(t.schema) : []
       if (t.files.length > 0) {
-        await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT * FROM read_parquet([${t.files.map(quoteLiteral).join(", ")}], hive_partitioning = false)`)
+        // Hive partitioning off: DuckDB would add each file's partition directory as a column.
+        const source = `read_parquet([${t.files.map(quoteLiteral).join(", ")}], hive_partitioning = false)`
+        // Only the columns the files hold can be cast (another engine's older files may lack one).
+        const held = new Set((await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRows().map((r) => String(r[0])))
+        const cast = widened.filter((c) => held.has(c.name))
+        const replace = cast.length === 0
+          ? ""
+          : ` REPLACE (${cast.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`).join(", ")})`
+        await connection.run(`CREATE VIEW ${quoteIdent(t.name)} AS SELECT *${replace} FROM ${source}`)
       } else {
-        const columns = t.schema.fields.map((f) => `${quoteIdent(f.name)} ${duckType(f.type)}`).join(", ")
+        const columns = t.schema.fields.map((f) =>
+          `${quoteIdent(f.name)} ${widened.find((c) => c.name === f.name)?.type ?? duckType(f.type)}`
+        ).join(", ")
         await connection.run(`CREATE TABLE ${quoteIdent(t.name)} (${columns})`)
       }
     }

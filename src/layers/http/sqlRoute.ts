@@ -47,7 +47,7 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         // Planning (catalog and manifests) is a read like any other: under the query time limit.
         const plans = yield* reads.withTimeout(Effect.forEach(involved, (t) =>
           ids[t] == null ? Effect.succeed(nothingOf(t)) : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } })))
-        const sandboxTables = plans.map((p, i) => ({ name: involved[i]!, schema: definitionOf(involved[i]!).schema, files: plannedPaths(p) }))
+        const sandboxTables = plans.map((p, i) => ({ name: involved[i]!, schema: definitionOf(involved[i]!).schema, files: plannedPaths(p), widenDecimals: true }))
         const headers = { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
         const started = Date.now()
         if (format === "parquet") {

@@ -68,7 +68,8 @@ export const setting = <A>(
 ) =>
 (flag: Flag.Flag<A>): Flag.Flag<A> => {
   const env = from.env === undefined ? "" : `env ${from.env}; `
-  const described = Flag.withDescription(flag, `${about} (${env}default ${String(from.fallback)})`)
+  // An empty default is named: "default )" reads as a slip.
+  const described = Flag.withDescription(flag, `${about} (${env}default ${from.fallback === "" ? "none" : String(from.fallback)})`)
   const read = from.env !== undefined && from.read !== undefined
     ? envSetting(from.env, from.read, from.check)(described)
     : from.check === undefined

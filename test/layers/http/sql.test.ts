@@ -133,6 +133,45 @@ describe("SQL sandbox values", () => {
     }))
 })
 
+describe("SQL sandbox decimals", () => {
+  // DuckDB types DECIMAL(18, 8) × DECIMAL(18, 8) as DECIMAL(18, 16), which overflows past a product
+  // of 922.33: the first notional an analyst asks for (11.33 × 101) failed. The views widen them.
+  it.effect("price × quantity of the tables' DECIMAL(18, 8) columns is exact, not an overflow", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const file = path.join(dir, "trades.parquet")
+      yield* Effect.promise(async () => {
+        const db = await DuckDBInstance.create(":memory:")
+        const c = await db.connect()
+        await c.run(`COPY (SELECT 11.33::DECIMAL(18, 8) AS price, 101::DECIMAL(18, 8) AS quantity
+          UNION ALL SELECT 99999999.99999999, 9999999999.99999999) TO '${file}' (FORMAT parquet)`)
+        c.closeSync()
+        db.closeSync()
+      })
+      const tables = [{ name: "trades", schema: definitionOf("trades").schema, files: [file], widenDecimals: true }]
+      const r = yield* runSandboxed({
+        sql: "SELECT sum(price * quantity) AS notional, min(price * quantity) AS least, max(price) AS top FROM trades",
+        tables,
+        maxRows: 10,
+        timeoutMs: 30_000
+      })
+      assert.deepStrictEqual(r.rows, [{
+        notional: "1000000000000001043.3300000000000001",
+        least: "1144.3300000000000000",
+        top: "99999999.99999999"
+      }])
+      // Exports of trades and quotes (no widenDecimals) keep the table's types.
+      const exported = yield* runSandboxed({
+        sql: "SELECT typeof(price) AS t FROM trades LIMIT 1",
+        tables: tables.map(({ widenDecimals: _, ...t }) => t),
+        maxRows: 10,
+        timeoutMs: 30_000
+      })
+      assert.deepStrictEqual(exported.rows, [{ t: "DECIMAL(18,8)" }])
+    }).pipe(Effect.scoped))
+})
+
 describe("SQL sandbox column names", () => {
   it.effect("a column named __proto__ keeps its value (assigned to a plain object, it set the row's prototype and vanished)", () =>
     Effect.gen(function*() {
