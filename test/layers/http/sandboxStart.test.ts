@@ -60,9 +60,12 @@ it.live("a sandbox worker that hangs while starting is killed and the run is 503
       hung,
       Effect.result(runSandboxed({ sql: "SELECT 1 AS n", tables: [], maxRows: 1, timeoutMs: 5_000 }))
     ).pipe(Effect.timeoutOption("20 seconds"))
-    const pid = Number(fs.readFileSync(path.join(dir, "pid"), "utf8"))
+    // No pid: killed (on a loaded machine) before it wrote one, and a killed process writes none after.
+    const pidFile = path.join(dir, "pid")
+    const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined
     fs.rmSync(dir, { recursive: true, force: true })
     const alive = () => {
+      if (pid === undefined || !Number.isSafeInteger(pid) || pid <= 0) return false
       try {
         return process.kill(pid, 0)
       } catch {
@@ -71,7 +74,7 @@ it.live("a sandbox worker that hangs while starting is killed and the run is 503
     }
     // Its exit is heard (and the process reaped) a moment after the kill.
     for (let i = 0; i < 250 && alive(); i++) yield* Effect.sleep("20 millis")
-    if (alive()) process.kill(pid, "SIGKILL")
+    if (alive()) process.kill(pid!, "SIGKILL")
     assert.strictEqual(r._tag, "Some", "the run waited on the hung worker")
     if (r._tag !== "Some" || r.value._tag !== "Failure") return assert.fail(String(r))
     const problem = yield* problemOf(r.value.failure)
