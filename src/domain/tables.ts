@@ -168,7 +168,7 @@ const properties = {
   // Each commit's metadata.json holds that hour (~4 MB): the ones past the metadata log go at once,
   // not after orphan removal's grace (a commit a second made gigabytes an hour), and the log keeps
   // 10, not Java's 100 (~400 MB a table). No reader goes back to an earlier file: time travel is by
-  // snapshot, and a file is read as soon as its location is, so 10 seconds of commits is room enough.
+  // snapshot, and a reader whose file went since it read the location reads the location again.
   "write.metadata.delete-after-commit.enabled": "true",
   "write.metadata.previous-versions-max": "10"
 }

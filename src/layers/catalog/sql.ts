@@ -191,10 +191,19 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     )
 
   const loadTable = Effect.fn("Catalog.loadTable")(function*(identifier: TableIdentifier) {
-    const location = yield* pointer(identifier)
-    if (location === undefined) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
-    const metadata = yield* readMetadata(showIdentifier(identifier), location)
-    return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
+    let location = yield* pointer(identifier)
+    // Commits that land between reading the pointer and reading its file can delete the file (it
+    // left the metadata log, write.metadata.delete-after-commit): then the pointer has moved, and
+    // the file it names now is read. A file missing under a pointer that stayed is a damaged table.
+    for (let attempt = 1; ; attempt++) {
+      if (location === undefined) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
+      const read = yield* Effect.result(readMetadata(showIdentifier(identifier), location))
+      if (Result.isSuccess(read)) return { identifier, metadataLocation: location, metadata: read.success } satisfies LoadedTable
+      const missing = read.failure.reason._tag === "TableFileError" && read.failure.reason.reason._tag === "MissingFile"
+      const moved = missing && attempt < 5 ? yield* pointer(identifier) : location
+      if (moved === location) return yield* read.failure
+      location = moved
+    }
   })
 
   return Catalog.of({

@@ -228,6 +228,43 @@ describe("SQL catalog: metadata files a commit leaves behind", () => {
   }
 })
 
+describe("SQL catalog: a reader racing commits", () => {
+  it.effect("a metadata file deleted between reading the pointer and the file is read again from the moved pointer", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "catalog.db")
+      const options = { name: "k2", warehouse: FileIOs.fileLocation(dir) }
+      const writer = yield* Catalogs.make(sqliteDriver(file), options)
+      yield* writer.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      yield* writer.createTable(id, {
+        ...tables.trades,
+        properties: { "write.metadata.delete-after-commit.enabled": "true", "write.metadata.previous-versions-max": "1" }
+      })
+      // Between the reader's pointer read and its file read, three commits: the file it was
+      // pointed at has left the metadata log and is deleted.
+      const commits = Effect.forEach([0, 1, 2], (i) => writer.commitTable(id, [], [{ action: "set-properties", updates: { n: String(i) } }]))
+      const driver = sqliteDriver(file)
+      let raced = false
+      const racing: SqlDriver = {
+        ...driver,
+        query: async (sql, params) => {
+          const rows = await driver.query(sql, params)
+          if (!raced && sql.includes("SELECT metadata_location")) {
+            raced = true
+            await Effect.runPromise(commits)
+          }
+          return rows
+        }
+      }
+      const reader = yield* Catalogs.make(racing, options)
+      const loaded = yield* reader.loadTable(id)
+      assert.isTrue(raced)
+      assert.strictEqual(loaded.metadata.properties["n"], "2")
+      assert.strictEqual(loaded.metadataLocation, (yield* writer.loadTable(id)).metadataLocation)
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+})
+
 describe("SQL catalog: table locations", () => {
   it.effect("places a table of a nested namespace as JdbcCatalog does: a directory a level, no .db", () =>
     Effect.gen(function*() {
