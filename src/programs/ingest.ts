@@ -364,7 +364,7 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
     const program = Effect.gen(function*() {
       // The broker may be starting or restarting: wait for it rather than give up.
       yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions)).pipe(
-        Effect.tapError((e) => Console.error(`waiting for Kafka: ${e.message}`)),
+        Effect.tapError((e) => Effect.logWarning(`waiting for Kafka: ${e.message}`)),
         Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (e) => e.retryable, times: 150 })
       )
       const ingestor = yield* Ingestor
@@ -408,7 +408,7 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
         ))
       )),
       // Connecting the clients fails while the broker is down: start over until it is back.
-      Effect.tapError((e) => Console.error(`cannot start yet: ${e.message}`)),
+      Effect.tapError((e) => Effect.logWarning(`cannot start yet: ${e.message}`)),
       Effect.retry({
         schedule: Schedule.spaced("3 seconds"),
         while: (e) => (e as { readonly retryable?: boolean }).retryable === true,

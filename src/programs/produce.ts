@@ -61,7 +61,7 @@ const flags = {
     Flag.optional
   ),
   exchange: Flag.String("exchange").pipe(
-    modeSetting("sim: exchange code of the simulated venue (topics follow it)", { fallback: simDefaults.exchange })
+    modeSetting("sim: exchange code of the simulated venue (topics follow it; every run numbers its streams from 1 on the same day, so ingest drops as duplicates the sequences a second run into the same topics repeats: give each run its own)", { fallback: simDefaults.exchange })
   ),
   seed: Flag.Int("seed").pipe(modeSetting("sim: seed (same seed, same events)", { fallback: simDefaults.seed })),
   events: Flag.Int("events").pipe(modeSetting("sim: events per symbol per day", { fallback: simDefaults.events, check: inRange(1) })),

@@ -1,0 +1,35 @@
+/**
+ * `npm run ingest --brokers` waiting for a broker it cannot reach says so through the logger, as
+ * its other warnings do: with stderr not a terminal (a service manager, a log shipper) one JSON
+ * record per line (docs/operations.md, "Logs"). Before, "waiting for Kafka" and "cannot start yet"
+ * were plain text between the JSON records.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { freePort, jsonLogLines, spawnProgram, written } from "../support/programs.ts"
+import { tempDir } from "../support/tempDir.ts"
+
+describe("npm run ingest, an unreachable broker", () => {
+  it.effect("the wait is a warning log record, not plain text", () =>
+    Effect.gen(function*() {
+      const warehouse = yield* tempDir()
+      // Nothing listens there: connections are refused at once.
+      const port = yield* Effect.promise(freePort)
+      const p = spawnProgram("ingest", [
+        "--brokers", `127.0.0.1:${port}`, "--warehouse", warehouse, "--metrics-port", "0",
+        "--topics", "market.equities.trades.asx"
+      ], { K2_LOG_FORMAT: "json" })
+      const records = jsonLogLines(p)
+      yield* written(p, "waiting for Kafka")
+      p.child.kill("SIGKILL")
+      yield* Effect.promise(() => p.exited)
+      const out = p.output()
+      const waits = out.split("\n").filter((line) => line.includes("waiting for Kafka"))
+      assert.isAbove(waits.length, 0, out)
+      for (const line of waits) assert.isTrue(line.startsWith("{"), `a log record, not plain text: ${line}`)
+      const record = records.find((r) => String(r.message).startsWith("waiting for Kafka"))
+      assert.isDefined(record, out)
+      assert.strictEqual(record!.level, "warn")
+      assert.include(String(record!.message), `127.0.0.1:${port}`)
+    }), 60_000)
+})
