@@ -2,8 +2,12 @@
 
 const bigintAsText = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v)
 
-/** One field: empty for null, JSON for lists and maps, quoted when it holds a quote, comma or line break. */
+/**
+ * One field: empty for null, JSON for lists and maps, quoted when it holds a quote, comma or line
+ * break, or is an empty string (`""`, which readers such as DuckDB's tell from a null, as JSON does).
+ */
 export const csvCell = (v: unknown): string => {
-  const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v, bigintAsText) : String(v)
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll("\"", "\"\"")}"` : s
+  if (v === null || v === undefined) return ""
+  const s = typeof v === "object" ? JSON.stringify(v, bigintAsText) : String(v)
+  return s === "" || /[",\n\r]/.test(s) ? `"${s.replaceAll("\"", "\"\"")}"` : s
 }

@@ -21,6 +21,8 @@
 import {
   type DuckDBConnection,
   DuckDBInstance,
+  DuckDBMapType,
+  DuckDBMapValue,
   DuckDBTimestampMillisecondsValue,
   DuckDBTimestampNanosecondsValue,
   DuckDBTimestampSecondsValue,
@@ -28,6 +30,7 @@ import {
   DuckDBTimestampValue,
   type DuckDBValueConverter,
   type Json,
+  DuckDBTypeId,
   JsonDuckDBValueConverter
 } from "@duckdb/node-api"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -35,6 +38,7 @@ import { fileURLToPath } from "node:url"
 import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
+import { setEntry } from "../../domain/wire.ts"
 import { executeOne, interruptibly } from "../duckdb/DuckDb.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
@@ -288,6 +292,8 @@ const microsOf = (value: unknown): bigint | undefined => {
  * @duckdb/node-api's JSON conversion, but instants (TIMESTAMP of any precision, read as UTC like
  * the session, and TIMESTAMPTZ) as the other routes answer them: ISO-8601 UTC with microseconds.
  * Infinities and instants past ±285 years keep DuckDB's text. Nested values (lists, structs) too.
+ * A MAP with text keys (vendor_data) is an object, as /v1/trades answers it, not DuckDB's list of
+ * {key, value}; other keys keep that list (a number key would turn into text).
  * DATE (yyyy-mm-dd), TIME and decimals are DuckDB's text already.
  */
 const toJson: DuckDBValueConverter<Json> = (value, type) => {
@@ -295,6 +301,12 @@ const toJson: DuckDBValueConverter<Json> = (value, type) => {
   if (micros !== undefined) {
     const n = Number(micros)
     return Number.isSafeInteger(n) ? formatIsoMicros(n) : String(value)
+  }
+  if (value instanceof DuckDBMapValue && type instanceof DuckDBMapType && type.keyType.typeId === DuckDBTypeId.VARCHAR) {
+    const out: Record<string, Json> = {}
+    // setEntry: a key "__proto__" would set the prototype and vanish.
+    for (const e of value.entries) setEntry(out, e.key as string, toJson(e.value, type.valueType, toJson))
+    return out
   }
   return JsonDuckDBValueConverter(value, type, toJson)
 }

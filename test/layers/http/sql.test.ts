@@ -131,6 +131,22 @@ describe("SQL sandbox values", () => {
         p: "1.50000000"
       }])
     }))
+  it.effect("a MAP with text keys (vendor_data) is an object, as /v1/trades answers it; other keys keep DuckDB's key/value list", () =>
+    Effect.gen(function*() {
+      const r = yield* run(`SELECT
+        MAP {'say "hi"': 'a,b', '__proto__': '', 'Zürich': NULL} AS text_keys,
+        MAP {}::MAP(VARCHAR, VARCHAR) AS empty,
+        [MAP {'at': TIMESTAMPTZ '2024-01-02 10:00:00+00'}] AS nested,
+        MAP {1: 'one'} AS int_keys,
+        NULL::MAP(VARCHAR, VARCHAR) AS missing`)
+      const row = r.rows[0] as Record<string, unknown>
+      // The JSON text: an object literal's "__proto__" would set its prototype, not a key.
+      assert.strictEqual(JSON.stringify(row["text_keys"]), `{"say \\"hi\\"":"a,b","__proto__":"","Zürich":null}`)
+      assert.deepStrictEqual(row["empty"], {})
+      assert.deepStrictEqual(row["nested"], [{ at: "2024-01-02T10:00:00.000000Z" }])
+      assert.deepStrictEqual(row["int_keys"], [{ key: 1, value: "one" }])
+      assert.strictEqual(row["missing"], null)
+    }))
 })
 
 describe("SQL sandbox decimals", () => {
