@@ -44,6 +44,11 @@ export const afterLoad = (step: Effect.Effect<void>, nth = 1) =>
     armedLoad = { nth, step }
   })
 
+/** Disarms what `afterLoad` armed and has not run (the loads it counted on did not happen). */
+export const disarmLoad = Effect.sync(() => {
+  armedLoad = undefined
+})
+
 /** A lakehouse in `dir` over the memory catalog, whose loads of a table run the step `afterLoad` armed. */
 export const racingStorage = (dir: string) =>
   lakehouseWrapping({ warehouse: dir, catalog: { _tag: "memory" } }, (catalog) =>
