@@ -32,7 +32,7 @@ import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
-import { progressLine } from "./cli/progress.ts"
+import { progressLine, RecentRate } from "./cli/progress.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
 
 const flags = {
@@ -168,7 +168,8 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
     let total: number | undefined
     // Whether the day was read to its end: a run stopped by a signal says so under its summary.
     let complete = false
-    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, total))
+    const rates = new RecentRate()
+    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, rates, total))
     const whole = Effect.gen(function*() {
       // Publish once the group has its partitions: the backlog bound applies only from then on.
       yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
@@ -382,9 +383,10 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
           Maintenance.runEvery(maintained, Duration.seconds(options.expireEvery), { compact: false, orphans: false })
         ))
       }
+      const rates = new RecentRate()
       const reporter = yield* Effect.forkChild(
         Effect.gen(function*() {
-          yield* progressLine(yield* ingestor.progress, Date.now() - started)
+          yield* progressLine(yield* ingestor.progress, Date.now() - started, rates)
         }).pipe(Effect.repeat(Schedule.spaced("1 second")))
       )
       yield* ingestor.run.pipe(

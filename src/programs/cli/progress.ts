@@ -14,10 +14,28 @@ export const writeProgress = (line: string, elapsedMs: number, width: number) =>
   }
 }
 
-export const progressLine = (p: IngestProgress, elapsedMs: number, expected?: number) =>
+/**
+ * Messages a second over the last 5 s (since the start before that): a live ingest whose feed went
+ * quiet reads 0, where an average since the start faded for hours. Fed a sample per progress line.
+ */
+export class RecentRate {
+  private readonly samples: Array<{ readonly at: number; readonly count: number }> = [{ at: 0, count: 0 }]
+
+  at(count: number, elapsedMs: number): number {
+    const samples = this.samples
+    samples.push({ at: elapsedMs, count })
+    // Keep the newest sample at least 5 s old as the window's start.
+    while (samples.length > 2 && elapsedMs - samples[1]!.at >= 5_000) samples.shift()
+    const first = samples[0]!
+    const span = elapsedMs - first.at
+    return span <= 0 ? 0 : Math.round((count - first.count) * 1_000 / span)
+  }
+}
+
+export const progressLine = (p: IngestProgress, elapsedMs: number, rates: RecentRate, expected?: number) =>
   Effect.sync(() => {
     const seconds = Math.max(elapsedMs / 1000, 0.001)
-    const rate = Math.round(p.consumed / seconds)
+    const rate = rates.at(p.consumed, elapsedMs)
     const committed = p.written.trades + p.written.quotes
     const of = expected === undefined ? "" : ` of ${expected}`
     const line = `${p.consumed}${of} messages, ${rate}/s | rows committed ${committed} | ` +

@@ -1,0 +1,25 @@
+/** The progress line's messages a second: of the last 5 s, so an idle feed shows 0, not a fading average. */
+import { assert, describe, it } from "@effect/vitest"
+import { RecentRate } from "../../src/programs/cli/progress.ts"
+
+describe("RecentRate", () => {
+  it("is the rate since the start for the first 5 s, then of the last 5 s only", () => {
+    const rate = new RecentRate()
+    // A line a second, as a live ingest writes them: 10k messages a second for 10 s.
+    for (let s = 1; s <= 10; s++) assert.strictEqual(rate.at(s * 10_000, s * 1_000), 10_000, `${s} s`)
+    // Then 30k a second for 3 s: the last 5 s hold 2 s at 10k and 3 s at 30k.
+    for (let s = 11; s <= 13; s++) rate.at(100_000 + (s - 10) * 30_000, s * 1_000)
+    assert.strictEqual(rate.at(190_000, 13_000), 22_000)
+    // The feed goes quiet: 0 once the last 5 s hold no traffic, where the average since the start
+    // would still read 9,500/s at 20 s.
+    for (let s = 14; s <= 17; s++) rate.at(190_000, s * 1_000)
+    assert.isAbove(rate.at(190_000, 17_000), 0)
+    assert.strictEqual(rate.at(190_000, 18_000), 0)
+    assert.strictEqual(rate.at(190_000, 20_000), 0)
+    assert.strictEqual(rate.at(195_000, 21_000), 1_000)
+  })
+
+  it("reads 0 at the very start rather than dividing by no time", () => {
+    assert.strictEqual(new RecentRate().at(0, 0), 0)
+  })
+})
