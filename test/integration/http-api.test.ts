@@ -21,7 +21,7 @@ import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../src/services/QueryEngine.ts"
 import * as Ref from "../domain/query/reference.ts"
 import { DAY, T0 } from "../layers/query/data.ts"
-import { Fixture, warehouseDir } from "../layers/query/fixture.ts"
+import { Fixture, fill, warehouseDir } from "../layers/query/fixture.ts"
 import { auth, baseUrl, engines, get, KEYS, served, testOptions } from "./http-support.ts"
 import { readParquet } from "../support/parquet.ts"
 
@@ -820,7 +820,7 @@ const countedBars = Layer.effect(QueryEngine)(Effect.gen(function*() {
 const coalescing = (dir = warehouseDir()) =>
   Server.layer({ ...testOptions(), warehouse: dir }).pipe(
     Layer.provide(countedBars),
-    Layer.provideMerge(engines(dir)),
+    Layer.provideMerge(engines(dir, fill())),
     Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
   )
 

@@ -20,15 +20,19 @@ export const testOptions = (overrides: Partial<ServerOptions> = {}): ServerOptio
   ...overrides
 })
 
-/** The lakehouse (with the query fixture's data) and the engines. */
-export const engines = (dir: string, counts?: { trades: number; quotes: number }) =>
-  Layer.mergeAll(fill(counts), QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse(dir)))
+/** The lakehouse in `dir`, the data `data` writes into it (the query fixture's by default), and the engines. */
+export const engines = <A, E, R>(dir: string, data: Layer.Layer<A, E, R>) =>
+  Layer.mergeAll(data, QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse(dir)))
 
-export const served = (options: ServerOptions, dir = warehouseDir(), counts?: { trades: number; quotes: number }) =>
+/** The API served over the warehouse in `dir` holding what `data` writes. */
+export const servedWith = <A, E, R>(options: ServerOptions, dir: string, data: Layer.Layer<A, E, R>) =>
   Server.layer({ ...options, warehouse: dir }).pipe(
-    Layer.provideMerge(engines(dir, counts)),
+    Layer.provideMerge(engines(dir, data)),
     Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
   )
+
+export const served = (options: ServerOptions, dir = warehouseDir(), counts?: { trades: number; quotes: number }) =>
+  servedWith(options, dir, fill(counts))
 
 /** `served` in a fresh warehouse, with `over` between the routes and the engines (a stand-in wrapping one of them). */
 export const servedOver = <A, E, R>(options: ServerOptions, over: Layer.Layer<A, E, R>, counts?: { trades: number; quotes: number }) =>
@@ -36,7 +40,7 @@ export const servedOver = <A, E, R>(options: ServerOptions, over: Layer.Layer<A,
     const dir = warehouseDir()
     return Server.layer({ ...options, warehouse: dir }).pipe(
       Layer.provideMerge(over),
-      Layer.provideMerge(engines(dir, counts)),
+      Layer.provideMerge(engines(dir, fill(counts))),
       Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
     )
   }))

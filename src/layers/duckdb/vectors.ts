@@ -236,7 +236,7 @@ export const decimals = (vector: DuckDBVector): Decimals => {
 
 /** The unscaled value of a valid row as a double (rounded past 2^53): for bounds, never for output. */
 export const decimalApproxAt = (d: Decimals, row: number): number =>
-  d.halves[(row << 1) + 1]! * 4_294_967_296 + (d.halves[row << 1]! >>> 0)
+  d.halves[(row << 1) + 1]! * TWO_32 + (d.halves[row << 1]! >>> 0)
 
 /** "0000" .. "9999": the fraction's eight digits are two of these. */
 const FOUR = Array.from({ length: 10_000 }, (_, i) => String(i + 10_000).slice(1))

@@ -17,7 +17,6 @@ export const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Arra
 export const lagGauge = (tp: TopicPartition) =>
   Metric.withAttributes(Metrics.consumerLag, { topic: tp.topic, partition: String(tp.partition) })
 
-/** The metrics of one committed table snapshot (DataFile sizes are the Parquet files written). */
 /**
  * The rows and the commit of a commit that landed. Alone for one found in its table after its
  * outcome stayed unknown: its files and duration are not known.
@@ -28,6 +27,7 @@ export const countedMetrics = (table: Metrics.IngestTable, rows: number) =>
     Metric.update(Metric.withAttributes(Metrics.commits, { table }), 1)
   )
 
+/** The metrics of one committed table snapshot (DataFile sizes are the Parquet files written). */
 export const committedMetrics = (table: Metrics.IngestTable, rows: number, outcome: CommitOutcome, started: number) =>
   Effect.gen(function*() {
     const t = { table }

@@ -6,13 +6,10 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Server from "../../../src/layers/http/server.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { auth, baseUrl, get, KEYS, testOptions } from "../../integration/http-support.ts"
+import { auth, baseUrl, get, KEYS, servedWith, testOptions } from "../../integration/http-support.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES, warehouseDir } from "../query/fixture.ts"
+import { TRADES, warehouseDir } from "../query/fixture.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 const early = genTrades(30, { seed: 51, idPrefix: "early" })
@@ -24,11 +21,7 @@ const written = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 const dir = warehouseDir()
-const app = Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-  Layer.provideMerge(Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer, written)),
-  Layer.provideMerge(lakehouse(dir)),
-  Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-)
+const app = servedWith(testOptions(), dir, written)
 
 layer(app, { timeout: 120_000, excludeTestServices: true })("a CSV export after a cursor", (it) => {
   it.effect("names the snapshot the cursor pinned, and answers the rows after it at that snapshot", () =>

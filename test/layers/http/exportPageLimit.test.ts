@@ -9,7 +9,7 @@ import * as Server from "../../../src/layers/http/server.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
 import { auth, baseUrl, engines, KEYS, testOptions } from "../../integration/http-support.ts"
 import { DAY, T0 } from "../query/data.ts"
-import { warehouseDir } from "../query/fixture.ts"
+import { fill, warehouseDir } from "../query/fixture.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 
@@ -39,7 +39,7 @@ const serving = Layer.unwrap(Effect.sync(() => {
   const dir = warehouseDir()
   return Server.layer({ ...testOptions({ queryTimeoutMs: 300 }), warehouse: dir }).pipe(
     Layer.provideMerge(stuckEngine),
-    Layer.provideMerge(engines(dir, { trades: 200, quotes: 200 })),
+    Layer.provideMerge(engines(dir, fill({ trades: 200, quotes: 200 }))),
     Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" })),
     Layer.provide(Logger.layer([capture]))
   )

@@ -12,14 +12,11 @@ import type { HttpServer } from "effect/http"
 import { instrumentRows, tradeColumns, quoteColumns, type QuoteRow, type TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
-import * as Server from "../../../src/layers/http/server.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { auth, baseUrl, KEYS, testOptions } from "../../integration/http-support.ts"
+import { auth, baseUrl, KEYS, servedWith, testOptions } from "../../integration/http-support.ts"
 import { readParquet } from "../../support/parquet.ts"
 import { DAY, genQuotes, genTrades, T0 } from "../query/data.ts"
-import { lakehouse, QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
+import { QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
 
 const lineage = (i: number) => ({ ingestion_timestamp: T0 + 10 * DAY, kafka_topic: "k2.test", kafka_partition: 0, kafka_offset: BigInt(1_000 + i) })
 const dec = (text: string) => BigDecimal.fromStringUnsafe(text)
@@ -82,11 +79,7 @@ const written = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 const dir = warehouseDir()
-const app = Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-  Layer.provideMerge(Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer, written)),
-  Layer.provideMerge(lakehouse(dir)),
-  Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-)
+const app = servedWith(testOptions(), dir, written)
 
 // --- reading each format back as columns and rows of text (null for a missing value) -----------
 

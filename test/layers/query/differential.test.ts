@@ -20,10 +20,9 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { type MarketRow, QueryEngine } from "../../../src/services/QueryEngine.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import type { SnapshotSelector } from "../../../src/services/TableScanner.ts"
-import * as Server from "../../../src/layers/http/server.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { auth, baseUrl, get, KEYS, testOptions } from "../../integration/http-support.ts"
-import { lakehouse, QUOTES, TRADES, warehouseDir } from "./fixture.ts"
+import { auth, baseUrl, get, KEYS, servedWith, testOptions } from "../../integration/http-support.ts"
+import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
 
 const SECOND = 1_000_000
 const HOUR = 3600 * SECOND
@@ -570,14 +569,7 @@ const iso = (micros: number) => {
   return `${new Date(ms).toISOString().slice(0, -1)}${String(micros - ms * 1000).padStart(3, "0")}Z`
 }
 
-const served = () =>
-  Layer.unwrap(Effect.sync(() => {
-    const dir = warehouseDir()
-    return Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-      Layer.provideMerge(Layer.mergeAll(QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse(dir)))),
-      Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-    )
-  }))
+const served = () => Layer.unwrap(Effect.sync(() => servedWith(testOptions(), warehouseDir(), Layer.empty)))
 
 /** Every page of a JSON read, following `Link` from the URL called. */
 const pagesOf = (first: string) =>

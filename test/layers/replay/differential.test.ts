@@ -15,14 +15,11 @@ import { BigDecimal, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Server from "../../../src/layers/http/server.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
-import { auth, baseUrl, KEYS, testOptions } from "../../integration/http-support.ts"
+import { auth, baseUrl, KEYS, servedWith, testOptions } from "../../integration/http-support.ts"
 import { DAY, T0 } from "../query/data.ts"
-import { lakehouse, QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
+import { QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
 
 const random = (seed: number) => () => {
   seed = (seed + 0x6d2b79f5) | 0
@@ -195,11 +192,7 @@ const sseEvents = (body: string): Array<SseEvent> =>
   })
 
 const dir = warehouseDir()
-const served = Server.layer({ ...testOptions(), warehouse: dir }).pipe(
-  Layer.provideMerge(Layer.mergeAll(ReplayLayer.layer, QueryLayer.layer(), data)),
-  Layer.provideMerge(lakehouse(dir)),
-  Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
-)
+const served = servedWith(testOptions(), dir, data)
 
 layer(served, { timeout: 60_000, excludeTestServices: true })("GET /v1/replay against an oracle", (it) => {
   it.effect("NDJSON and SSE give the documented order over random ranges, symbols and tables", () =>

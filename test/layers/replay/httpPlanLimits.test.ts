@@ -9,7 +9,7 @@ import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { auth, baseUrl, engines, KEYS, testOptions } from "../../integration/http-support.ts"
 import { DAY, T0 } from "../query/data.ts"
-import { warehouseDir } from "../query/fixture.ts"
+import { fill, warehouseDir } from "../query/fixture.ts"
 
 const iso = (us: number) => new Date(us / 1000).toISOString()
 const replayUrl = (base: string) => `${base}/v1/replay?from=${iso(T0)}&to=${iso(T0 + DAY)}&tables=trades`
@@ -41,7 +41,7 @@ const serving = (queryTimeoutMs: number) =>
     const dir = warehouseDir()
     return Server.layer({ ...testOptions({ queryTimeoutMs }), warehouse: dir }).pipe(
       Layer.provideMerge(s.engine),
-      Layer.provideMerge(engines(dir, { trades: 200, quotes: 200 })),
+      Layer.provideMerge(engines(dir, fill({ trades: 200, quotes: 200 }))),
       Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" })),
       Layer.provideMerge(Layer.succeed(Stuck, s)),
       Layer.provide(Logger.layer([capture]))
