@@ -49,7 +49,9 @@ export const describeManifest = (
   const added = count(ManifestEntryStatus.ADDED)
   const existing = count(ManifestEntryStatus.EXISTING)
   const deleted = count(ManifestEntryStatus.DELETED)
-  const sequenceNumbers = entries.map((e) => e.sequenceNumber ?? sequenceNumber)
+  // Spec: the least data sequence number of the live files (Java's ManifestWriter); a file this
+  // snapshot removed is no longer read, and one with none live takes the manifest's own number.
+  const sequenceNumbers = [...added, ...existing].map((e) => e.sequenceNumber ?? sequenceNumber)
   return {
     manifestPath: location.path,
     manifestLength: location.length,

@@ -1,0 +1,55 @@
+/** The manifest-list entry K2 writes for a manifest: what the spec says each count and bound means. */
+import { assert, describe, it } from "@effect/vitest"
+import { deletedEntry, describeManifest } from "../../../src/domain/iceberg/manifestPlan.ts"
+import { type DataFile, type ManifestEntry, ManifestEntryStatus, type PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
+
+const spec: PartitionSpec = { "spec-id": 0, fields: [{ "source-id": 6, "field-id": 1000, name: "day", transform: "day" }] }
+
+const file = (name: string, day: number): DataFile => ({
+  content: 0,
+  filePath: `file:///t/data/${name}.parquet`,
+  fileFormat: "PARQUET",
+  partition: { day },
+  recordCount: 10,
+  fileSizeInBytes: 100,
+  columnSizes: new Map(),
+  valueCounts: new Map(),
+  nullValueCounts: new Map(),
+  nanValueCounts: new Map(),
+  lowerBounds: new Map(),
+  upperBounds: new Map(),
+  splitOffsets: null,
+  sortOrderId: null
+})
+
+/** A file committed by snapshot `snapshotId` at `sequenceNumber`, as a rewritten manifest carries it. */
+const existing = (name: string, sequenceNumber: bigint, snapshotId = 100n + sequenceNumber): ManifestEntry => ({
+  status: ManifestEntryStatus.EXISTING,
+  snapshotId,
+  sequenceNumber,
+  fileSequenceNumber: sequenceNumber,
+  dataFile: file(name, 19_000)
+})
+
+describe("describeManifest: min_sequence_number", () => {
+  it("is the least data sequence number of the live files: a file removed by this snapshot does not lower it (as Java's ManifestWriter)", () => {
+    // Compaction at sequence number 5 removes the file of sequence number 1 and keeps the one of 3.
+    const entries = [deletedEntry(existing("old", 1n), 900n), existing("kept", 3n)]
+    const described = describeManifest({ path: "file:///t/metadata/m.avro", length: 1 }, spec, entries, 900n, 5n)
+    assert.strictEqual(described.minSequenceNumber, 3n)
+    assert.strictEqual(described.deletedFilesCount, 1)
+    assert.strictEqual(described.existingFilesCount, 1)
+  })
+
+  it("is the manifest's own sequence number when no file in it is live (every one removed by this snapshot)", () => {
+    const entries = [deletedEntry(existing("a", 1n), 900n), deletedEntry(existing("b", 2n), 900n)]
+    const described = describeManifest({ path: "file:///t/metadata/m.avro", length: 1 }, spec, entries, 900n, 5n)
+    assert.strictEqual(described.minSequenceNumber, 5n)
+  })
+
+  it("counts an ADDED file, whose number is inherited, at the manifest's sequence number", () => {
+    const added: ManifestEntry = { status: ManifestEntryStatus.ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, dataFile: file("new", 19_001) }
+    const described = describeManifest({ path: "file:///t/metadata/m.avro", length: 1 }, spec, [added, existing("kept", 3n)], 900n, 5n)
+    assert.strictEqual(described.minSequenceNumber, 3n)
+  })
+})
