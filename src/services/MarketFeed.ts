@@ -5,7 +5,7 @@
 import { Context, type Effect, type Stream } from "effect"
 import type { FeedError, FeedEvent, FeedSummary, InjectedAnomaly } from "../domain/feeds/events.ts"
 
-export type { DataType, FeedEvent, FeedSummary, InjectedAnomaly, PoisonPayload } from "../domain/feeds/events.ts"
+export type { FeedEvent, FeedSummary, InjectedAnomaly } from "../domain/feeds/events.ts"
 export { FeedError } from "../domain/feeds/events.ts"
 
 export class MarketFeed extends Context.Service<MarketFeed, {

@@ -22,7 +22,7 @@ import avro from "avsc"
 import { BigIntLong } from "./bigintLong.ts"
 import { BigDecimal, Result, Schema } from "effect"
 import { SCALE } from "../decimal.ts"
-import { fieldProblems } from "../errors.ts"
+import { FieldProblem, fieldProblems } from "../errors.ts"
 import type { Quote, Side, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { dayText, daysOfIsoDate } from "../time.ts"
@@ -65,7 +65,6 @@ export class UnknownSchemaId extends Schema.TaggedError<UnknownSchemaId>()("Unkn
   }
 }
 
-export const FieldProblem = Schema.Struct({ field: Schema.String, problem: Schema.String })
 export type FieldProblem = typeof FieldProblem.Type
 
 /** Decodes, but breaks the domain rules (non-positive price, bad symbol, timestamp out of range ...). */

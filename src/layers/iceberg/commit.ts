@@ -101,16 +101,17 @@ export interface CommitOptions {
   readonly maxAttempts: number
 }
 
-const isRetryable = (e: { readonly _tag: string; readonly reason?: { readonly _tag: string } }) =>
+/** A commit that another attempt on a fresh base may land: lost to another writer, outcome unknown, or catalog away. */
+export const isRetryableCommit = (e: { readonly _tag: string; readonly reason?: { readonly _tag: string } }) =>
   e._tag === "CatalogError" &&
   (e.reason?._tag === "CommitConflict" || e.reason?._tag === "CommitStateUnknown" ||
     e.reason?._tag === "CatalogUnavailable")
 
-/** Capped, jittered exponential backoff between attempts. */
-const backoff = (maxAttempts: number) =>
+/** Capped, jittered exponential backoff between a commit's attempts. */
+export const commitBackoff = (maxAttempts: number) =>
   Schedule.min([Schedule.exponential(Duration.millis(20)), Schedule.spaced(Duration.seconds(2))]).pipe(
     Schedule.jittered,
-    Schedule.upTo({ times: maxAttempts - 1 })
+    Schedule.upTo({ times: Math.max(0, maxAttempts - 1) })
   )
 
 const MANIFEST_MAX_ENTRIES = 20_000
@@ -350,9 +351,9 @@ export const commitChange = Effect.fnUntraced(function*(
 
   return yield* attempt.pipe(
     Effect.retry({
-      schedule: backoff(options.maxAttempts),
+      schedule: commitBackoff(options.maxAttempts),
       while: (e: CatalogError | FilesNoLongerLive | CommitRejected | UnsupportedTableFeature | { readonly _tag: "TableFileError" }) =>
-        isRetryable(e)
+        isRetryableCommit(e)
     }),
     Effect.mapError((e) =>
       maybeLanded && !(e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown")

@@ -9,11 +9,12 @@
  * registry that cannot be reached is waited out (capped, jittered backoff, about 16 s), then
  * `learn` fails, retryable: nothing is dead-lettered for it.
  */
-import { Effect, Schedule, Semaphore } from "effect"
+import { Effect, Semaphore } from "effect"
 import { framedSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import type { MessageKind } from "../../domain/avro/schemas.ts"
 import type { KafkaRecord } from "../../services/KafkaSource.ts"
 import type { SchemaRegistryError } from "../../services/SchemaRegistry.ts"
+import { retrySchedule } from "./transientFaults.ts"
 
 /** The registry's by-id lookup (SchemaRegistry `schemaById`). */
 export type ResolveSchema = (schemaId: number) => Effect.Effect<object, SchemaRegistryError>
@@ -23,12 +24,6 @@ export interface WireSchemas {
   readonly codec: WireCodec
   readonly resolveSchema?: ResolveSchema
 }
-
-/** How long an unreachable registry is waited for before `learn` fails. */
-const unreachable = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 8 })
-)
 
 /** Refused ids remembered; past this the oldest are forgotten (asked again if met again). */
 const MAX_REFUSED = 10_000
@@ -92,7 +87,7 @@ export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
       const ids = unknown
       return lock.withPermits(1)(Effect.forEach(ids, learnOne, { discard: true })).pipe(
         Effect.tapError((e) => Effect.logWarning(`schema registry lookup failed, retrying: ${e.message}`)),
-        Effect.retry({ schedule: unreachable, while: (e) => e.retryable })
+        Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable })
       )
     },
     /** Why an id the codec does not know was refused, when it was. */

@@ -19,7 +19,7 @@ import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manif
 import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
-import { Catalog, CatalogError, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
+import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
@@ -38,7 +38,7 @@ import {
   type PartitionCompaction
 } from "../../services/Maintenance.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
-import { commitChange, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
+import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import { crcOf, metadataFiles, normalizeLocation, otherTablesDirectories, planCompaction, planExpiry, sideFiles } from "./plan.ts"
@@ -55,16 +55,6 @@ export const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
 
 /** Marks maintenance snapshots in their summary. */
 export const MAINTENANCE_KEY = "k2.maintenance"
-
-const conflictOrTransient = (e: CatalogError | MaintenanceRefused) =>
-  e._tag === "CatalogError" &&
-  (e.reason._tag === "CommitConflict" || e.reason._tag === "CommitStateUnknown" || e.reason._tag === "CatalogUnavailable")
-
-const retrySchedule = (attempts: number) =>
-  Schedule.min([Schedule.exponential(Duration.millis(25)), Schedule.spaced(Duration.seconds(2))]).pipe(
-    Schedule.jittered,
-    Schedule.upTo({ times: Math.max(0, attempts - 1) })
-  )
 
 type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
 
@@ -311,7 +301,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     // A conflict (ingestion committed meanwhile) or an unknown outcome: plan again on a fresh
     // base; removing snapshots that are already gone is a no-op in the plan.
     const { table, plan } = yield* attempt.pipe(
-      Effect.retry({ schedule: retrySchedule(commitOptions.maxAttempts), while: conflictOrTransient })
+      Effect.retry({ schedule: commitBackoff(commitOptions.maxAttempts), while: isRetryableCommit })
     )
     const kept = new Set(table.metadata.snapshots.map((s) => s["snapshot-id"]))
     const result: ExpireResult = {
