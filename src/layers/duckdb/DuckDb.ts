@@ -12,8 +12,22 @@ import { Config, Context, Effect, Layer, Option, Pool, Schema, Semaphore } from 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
   purpose: Schema.String,
+  /** `Overflow`: a value past its type (a sum past int128), which readers refuse as a 400, not a 500. */
+  reason: Schema.Literals(["Overflow", "Failed"]),
   message: Schema.String
 }) {}
+
+/** Thrown by a reader of an answer that finds a value DuckDB let wrap: a `DuckDbError` of reason `Overflow`. */
+export class WrappedValue extends Error {}
+
+/** DuckDB's words for a value past its type ("Out of Range Error: Overflow in addition of INT128 ..."). */
+const DUCKDB_OVERFLOW = "Out of Range Error: Overflow"
+
+const duckDbError = (purpose: string, cause: unknown): DuckDbError => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  const overflow = cause instanceof WrappedValue || message.includes(DUCKDB_OVERFLOW)
+  return new DuckDbError({ purpose, reason: overflow ? "Overflow" : "Failed", message })
+}
 
 export interface DuckDbOptions {
   /** Concurrent connections; default 2, capped at the libuv thread-pool size minus one. */
@@ -64,7 +78,7 @@ export const interruptibly = <A, E>(
 
 /** Runs one DuckDB call (see `interruptibly`), failing with a `DuckDbError` that says what it was for. */
 export const attempt = <A>(purpose: string, f: () => A | Promise<A>, interrupt?: () => void): Effect.Effect<A, DuckDbError> =>
-  interruptibly(f, (cause) => new DuckDbError({ purpose, message: cause instanceof Error ? cause.message : String(cause) }), interrupt)
+  interruptibly(f, (cause) => duckDbError(purpose, cause), interrupt)
 
 /**
  * Executes one statement with positional `values`: prepared straight from its text, bound, run by

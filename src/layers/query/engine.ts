@@ -38,7 +38,7 @@ import {
 } from "../../services/QueryEngine.ts"
 import { nothingOf, pinnedSnapshotGone, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
-import { DuckDb, DuckDbError, attempt } from "../duckdb/DuckDb.ts"
+import { DuckDb, DuckDbError, WrappedValue, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowBuilder } from "../duckdb/results.ts"
@@ -174,10 +174,10 @@ export const layer = (options: QueryEngineOptions = {}) =>
         return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
       })
 
-    /** DuckDB's overflow summing a notional (an Out of Range error, or `notionalWrapped`'s), as the refusal it is: not a 500. */
+    /** DuckDB's overflow summing a notional (its own, or one `notionalWrapped` found), as the refusal it is: not a 500. */
     const notionalOverflow = (what: string, advice: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       self.pipe(Effect.catchIf(
-        (e: E) => e instanceof DuckDbError && e.message.includes(DUCKDB_OVERFLOW),
+        (e: E) => e instanceof DuckDbError && e.reason === "Overflow",
         () => invalid(new ValueOverflow({ what: `the notional (sum of price x quantity) of ${what}`, advice }))
       ))
 
@@ -602,9 +602,6 @@ export const layer = (options: QueryEngineOptions = {}) =>
 
 const TWO: Fixed = { unscaled: 2n, scale: 0 }
 
-/** How DuckDB words a sum past its int128. */
-const DUCKDB_OVERFLOW = "Out of Range Error: Overflow"
-
 /** int128's largest value at the notional's scale (16): ~1.7e22. */
 const INT128_MAX = 2 ** 127 / 1e16
 /** What a sum wrapped past int128 is off by at that scale: ~3.4e22. */
@@ -616,7 +613,7 @@ const WRAP = 2 ** 128 / 1e16
  * Every product is positive, so the true notional lies between low x volume and high x volume:
  * below int128 at the high end nothing can have wrapped. Past it, a notional outside those bounds
  * has wrapped, and one with room for another 2^128 above it cannot be told from a wrapped one:
- * both are thrown as DuckDB's own overflow would have been. Doubles: the margins are ~1e22, their
+ * both are an overflow, as DuckDB's own would have been. Doubles: the margins are ~1e22, their
  * error ~1e7. (A sum of the products in doubles beside the exact one would tell it too, for a
  * quarter more DuckDB time on a day's bars in a measurement.)
  */
@@ -627,7 +624,7 @@ const notionalWrapped = (c: OhlcvColumns, r: number): void => {
   const notional = decimal128ApproxAt(c.notional, r) / 10 ** c.notional.scale // NaN when negative: wrapped
   const least = (decimalApproxAt(c.low, r) / 1e8) * volume
   if (!(notional >= least * 0.999 && notional <= most * 1.001 && most - notional < WRAP * 0.999)) {
-    throw new Error(`${DUCKDB_OVERFLOW} merging the partial sums of a notional`)
+    throw new WrappedValue("a notional wrapped past int128 merging the partial sums of its threads")
   }
 }
 

@@ -40,7 +40,7 @@ const racing = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     plan: (request) =>
       request.symbols?.includes("BOOM")
         ? real.plan({ ...request, symbols: [] }).pipe(Effect.map((events) =>
-          Stream.concat(events.pipe(Stream.take(3)), Stream.fail(new DuckDbError({ purpose: "replay window", message: "disk gone" })))
+          Stream.concat(events.pipe(Stream.take(3)), Stream.fail(new DuckDbError({ purpose: "replay window", reason: "Failed", message: "disk gone" })))
         ))
         : Effect.andThen(Effect.orDie(sink.append(TRADES, tradeColumns(late))), real.plan(request))
   })
