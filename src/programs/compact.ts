@@ -82,10 +82,10 @@ const tablesOf = (option: Option.Option<string>) => {
   })
   const ids = names.map((t) => {
     const dot = t.lastIndexOf(".")
-    if (dot <= 0 || dot === t.length - 1) throw new UsageError(`--tables: ${JSON.stringify(t)} is not namespace.name (e.g. market_data.trades)`)
+    if (dot <= 0 || dot === t.length - 1) throw new UsageError({ message: `--tables: ${JSON.stringify(t)} is not namespace.name (e.g. market_data.trades)` })
     return { namespace: t.slice(0, dot), name: t.slice(dot + 1) }
   })
-  if (ids.length === 0) throw new UsageError("--tables: no table named")
+  if (ids.length === 0) throw new UsageError({ message: "--tables: no table named" })
   return { ids, named: Option.isSome(option) }
 }
 
@@ -159,10 +159,10 @@ export const compactCommand = Command.make("compact", flags, (options) =>
   usage(() => {
     const targets = tablesOf(options.tables)
     if (!options.noOrphans && !options.dryRun && !options.allowShortOrphanGrace && options.orphanGraceHours < SAFE_ORPHAN_GRACE_HOURS) {
-      throw new UsageError(
-        `--orphan-grace-hours ${options.orphanGraceHours} may remove the files of a commit in flight (a running ingest's, waiting out its catalog): ` +
+      throw new UsageError({
+        message: `--orphan-grace-hours ${options.orphanGraceHours} may remove the files of a commit in flight (a running ingest's, waiting out its catalog): ` +
           `under ${SAFE_ORPHAN_GRACE_HOURS} only with --allow-short-orphan-grace, while nothing writes to these tables`
-      )
+      })
     }
     const lake = MaintenanceLayer.layer().pipe(Layer.provideMerge(existingLakehouse(options)))
     const program = Option.match(options.every, {

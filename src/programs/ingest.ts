@@ -269,7 +269,7 @@ const recordedEmbeddedRun = (options: Options) =>
   })
 
 /** A usage error, exit 2: the settings given do not fit this warehouse. */
-const refuseWarehouse = (options: Options, detail: string) => Effect.fail(new UsageError(`${path.resolve(options.warehouse)}: ${detail}`))
+const refuseWarehouse = (options: Options, detail: string) => Effect.fail(new UsageError({ message: `${path.resolve(options.warehouse)}: ${detail}` }))
 
 /** The tables that hold a marker of `group`: what it has ingested there. */
 const tablesWithMarkers = (group: string) =>
@@ -426,25 +426,25 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     const topics = [...new Set(options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0))]
     const invalid = topics.filter((t) => parseTopicName(t) === undefined && parseInstrumentsTopicName(t) === undefined)
     if (invalid.length > 0) {
-      throw new UsageError(
-        `--topics: not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
-      )
+      throw new UsageError({
+        message: `--topics: not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
+      })
     }
     // Effect's config takes an empty variable for an unset one, and unset means the embedded
     // default: a deployment template's missing value would ingest a simulated day.
     const brokersVariable = process.env["K2_KAFKA_BROKERS"]
     if (brokersVariable !== undefined && brokersVariable.trim() === "" && Option.getOrElse(options.brokers, () => "").trim() === "") {
-      throw new UsageError("K2_KAFKA_BROKERS is set but empty: give host:port for Kafka, or unset it for the embedded default")
+      throw new UsageError({ message: "K2_KAFKA_BROKERS is set but empty: give host:port for Kafka, or unset it for the embedded default" })
     }
     if (Option.isNone(options.brokers)) {
       // The simulator publishes all three: a topic left out would fill the in-process log unread.
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
-        throw new UsageError(`--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers`)
+        throw new UsageError({ message: `--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers` })
       }
       // Settings read from the environment alone are checked before the warehouse is touched.
       return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics))
     }
-    if (topics.length === 0) throw new UsageError("--topics: no topic to ingest")
+    if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
     checkRegistryTopics(options.schemaRegistry, topics)
     const brokers = brokerList(options.brokers.value)
     return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => live(options, tracker, brokers, topics))

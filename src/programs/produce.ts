@@ -90,9 +90,9 @@ const parseFaults = (text: string) => {
     const [name, value, ...rest] = part.split("=")
     const rate = value !== undefined && /^(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN
     if (name === undefined || !FAULTS.has(name) || rest.length > 0 || !(rate >= 0 && rate <= 1)) {
-      throw new UsageError(`--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>`)
+      throw new UsageError({ message: `--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>` })
     }
-    if (name in out) throw new UsageError(`--inject: ${name} is given twice`)
+    if (name in out) throw new UsageError({ message: `--inject: ${name} is given twice` })
     out[name] = rate
   }
   return out
@@ -102,7 +102,7 @@ const parseDuration = (text: string): number => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
   const ms = m === null ? 0 : Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]
   // 0 would make the topics and publish nothing.
-  if (!(ms > 0)) throw new UsageError(`--duration: "${text}" is not like 500ms, 30s, 5m or 1h (above 0)`)
+  if (!(ms > 0)) throw new UsageError({ message: `--duration: "${text}" is not like 500ms, 30s, 5m or 1h (above 0)` })
   return ms
 }
 
@@ -117,25 +117,25 @@ const isDirectory = (dir: string) => {
 
 const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   if (options.source === "asx") {
-    if (Option.isNone(options.dir)) throw new UsageError("--source asx needs --dir <load directory>")
+    if (Option.isNone(options.dir)) throw new UsageError({ message: "--source asx needs --dir <load directory>" })
     const given: ReadonlyArray<readonly [string, Option.Option<unknown>]> = [
       ["rate", options.rate], ["speed", options.speed], ["inject", options.inject], ["manifest", options.manifest],
       ["exchange", options.exchange], ["seed", options.seed], ["events", options.events], ["days", options.days]
     ]
     const simOnly = given.filter(([, v]) => Option.isSome(v)).map(([o]) => o)
-    if (simOnly.length > 0) throw new UsageError(`${simOnly.map((o) => `--${o}`).join(", ")}: for --source sim only`)
+    if (simOnly.length > 0) throw new UsageError({ message: `${simOnly.map((o) => `--${o}`).join(", ")}: for --source sim only` })
     // Else it is found only once the feed is read: after connecting, and making the topics.
     if (!isDirectory(options.dir.value)) {
-      throw new UsageError(`--dir: ${options.dir.value} is not a directory (want the load directory: trades/, quotes/, reference-data/)`)
+      throw new UsageError({ message: `--dir: ${options.dir.value} is not a directory (want the load directory: trades/, quotes/, reference-data/)` })
     }
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }
   // Else the simulator's day goes to the topics the files were meant for (--source defaults to sim).
-  if (Option.isSome(options.dir)) throw new UsageError("--dir: for --source asx only (the default source is the simulator)")
-  if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError("give --rate or --speed, not both")
+  if (Option.isSome(options.dir)) throw new UsageError({ message: "--dir: for --source asx only (the default source is the simulator)" })
+  if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError({ message: "give --rate or --speed, not both" })
   const sim = simRun(options)
   // A bad code is the user's input (exit 2), refused before Kafka, not a feed failure later.
-  if (!isExchangeCode(sim.exchange)) throw new UsageError(`--exchange: "${sim.exchange}" ${EXCHANGE_CODE_RULE}`)
+  if (!isExchangeCode(sim.exchange)) throw new UsageError({ message: `--exchange: "${sim.exchange}" ${EXCHANGE_CODE_RULE}` })
   const pacing: Simulator.Pacing = Option.isSome(options.rate)
     ? { _tag: "Rate", eventsPerSecond: options.rate.value }
     : Option.isSome(options.speed)
@@ -154,7 +154,7 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   // The flags let through one model the simulator refuses: more --days than there are until 2200.
   // Refused here (exit 2), not as a feed failure once the last run's reports are gone.
   const problem = modelProblem(Simulator.simulatorModel(config))
-  if (problem !== undefined) throw new UsageError(`--days ${sim.days}: ${problem}`)
+  if (problem !== undefined) throw new UsageError({ message: `--days ${sim.days}: ${problem}` })
   return Simulator.layerSimulator(config)
 }
 
@@ -262,7 +262,7 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
 export const produceCommand = Command.make("produce", flags, (options) =>
   usage(() => {
     if (Option.isNone(options.brokers)) {
-      throw new UsageError("no Kafka broker configured: pass --brokers host:port or set K2_KAFKA_BROKERS (scripts/kafka.sh start runs one)")
+      throw new UsageError({ message: "no Kafka broker configured: pass --brokers host:port or set K2_KAFKA_BROKERS (scripts/kafka.sh start runs one)" })
     }
     // Every option is checked before anything is published.
     const feed = feedLayer(options)
@@ -274,7 +274,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     ]
     reports.forEach(([flag, file], i) => {
       const other = reports.slice(i + 1).find(([, f]) => path.resolve(f) === path.resolve(file))
-      if (other !== undefined) throw new UsageError(`--${flag} and --${other[0]} name one file (${file}): give each report its own`)
+      if (other !== undefined) throw new UsageError({ message: `--${flag} and --${other[0]} name one file (${file}): give each report its own` })
     })
     const durationMs = Option.map(options.duration, parseDuration)
     return produce(options, brokerList(options.brokers.value), feed, durationMs)

@@ -45,7 +45,7 @@ const engine = (a: Parameters<typeof existingLakehouse>[0]) =>
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
 const parseFilters = (text: string) => {
   const filters = parseApiFilters(text)
-  if (filters instanceof BadParam) throw new UsageError(`--filter: ${filters.detail}`)
+  if (filters instanceof BadParam) throw new UsageError({ message: `--filter: ${filters.detail}` })
   return filters
 }
 
@@ -217,7 +217,7 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
 
 // Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
 const root = Command.make("query", {}, () =>
-  Effect.fail(new UsageError("query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)"))).pipe(
+  Effect.fail(new UsageError({ message: "query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)" }))).pipe(
   Command.withDescription(describedWith("Query the K2 lakehouse", [exchangeZonesEnvironment, ...lakehouseEnvironment, ...commonEnvironment])),
   Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
 )

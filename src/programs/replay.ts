@@ -188,23 +188,23 @@ const replay = Command.make("replay", {
     const windowRows = a.windowRows._tag === "Some" ? { windowRows: a.windowRows.value } : {}
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
     if (a.follow && (Option.isSome(a.to) || snapshot !== undefined)) {
-      throw new UsageError("--follow replays the catch-up snapshot and never ends: no --to, --snapshot-id or --as-of")
+      throw new UsageError({ message: "--follow replays the catch-up snapshot and never ends: no --to, --snapshot-id or --as-of" })
     }
-    if (!a.follow && Option.isNone(a.to)) throw new UsageError("--to is required (or --follow)")
+    if (!a.follow && Option.isNone(a.to)) throw new UsageError({ message: "--to is required (or --follow)" })
     const to = Option.isSome(a.to) ? parseInstant("to", a.to.value, "up", "end") : undefined
     if (Option.isSome(a.topic)) {
       const topic = a.topic.value
-      if (!isValidKafkaTopicName(topic)) throw new UsageError(`--topic: ${JSON.stringify(topic)} is not a Kafka topic name`)
+      if (!isValidKafkaTopicName(topic)) throw new UsageError({ message: `--topic: ${JSON.stringify(topic)} is not a Kafka topic name` })
       const source = topic.replace(/\.dlq$/, "")
       if (parseTopicName(source) !== undefined || parseInstrumentsTopicName(source) !== undefined) {
-        throw new UsageError(`--topic: ${topic} is a source topic; republishing there would feed ingestion its history again`)
+        throw new UsageError({ message: `--topic: ${topic} is a source topic; republishing there would feed ingestion its history again` })
       }
     }
     // A registry's subjects are named by --topics: the markers' topics are known only once the tables are read.
     if (a.follow) checkRegistryTopics(a.schemaRegistry, followTopics)
     const needsKafka = a.follow || Option.isSome(a.topic)
     if (needsKafka && Option.isNone(a.brokers)) {
-      throw new UsageError("--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS")
+      throw new UsageError({ message: "--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS" })
     }
 
     const events = Effect.gen(function*() {

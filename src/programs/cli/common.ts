@@ -1,5 +1,5 @@
 /** Shared pieces of the query and replay programs: argument parsing and output. */
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 import { setting } from "./flags.ts"
 import { BadParam, parseInstant as parseApiInstant, parseSnapshot } from "../../domain/api/params.ts"
@@ -7,12 +7,12 @@ import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
 import { csvCell } from "../../domain/csv.ts"
 
-export class UsageError extends Error {}
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { message: Schema.String }) {}
 
 /** An instant as the HTTP API reads it (ISO-8601, a date, or epoch microseconds), or a usage error. */
 export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up", bound: "instant" | "end" = "instant"): number => {
   const micros = parseApiInstant(name, text, pastMicros, bound)
-  if (micros instanceof BadParam) throw new UsageError(`--${name}: ${micros.detail}`)
+  if (micros instanceof BadParam) throw new UsageError({ message: `--${name}: ${micros.detail}` })
   return micros
 }
 
@@ -30,12 +30,12 @@ export const splitList = (text: string) => text.split(",").map((s) => s.trim()).
 
 /** --snapshot-id or --as-of as the HTTP API reads snapshot_id and as_of (a 64-bit id), or a usage error. */
 export const snapshotOf = (id: Option.Option<string>, asOf: Option.Option<string>): SnapshotSelector | undefined => {
-  if (Option.isSome(id) && Option.isSome(asOf)) throw new UsageError("give --snapshot-id or --as-of, not both")
+  if (Option.isSome(id) && Option.isSome(asOf)) throw new UsageError({ message: "give --snapshot-id or --as-of, not both" })
   // The API reads an empty value as none given; a flag given empty is a mistake (an unset variable).
-  if (Option.isSome(id) && id.value === "") throw new UsageError(`--snapshot-id: "" is not a snapshot id`)
-  if (Option.isSome(asOf) && asOf.value === "") throw new UsageError(`--as-of: "" is not an instant`)
+  if (Option.isSome(id) && id.value === "") throw new UsageError({ message: `--snapshot-id: "" is not a snapshot id` })
+  if (Option.isSome(asOf) && asOf.value === "") throw new UsageError({ message: `--as-of: "" is not an instant` })
   const snapshot = parseSnapshot(Option.getOrUndefined(id), Option.getOrUndefined(asOf))
-  if (snapshot instanceof BadParam) throw new UsageError(`--${snapshot.name.replace("_", "-")}: ${snapshot.detail}`)
+  if (snapshot instanceof BadParam) throw new UsageError({ message: `--${snapshot.name.replace("_", "-")}: ${snapshot.detail}` })
   return snapshot._tag === "Latest" ? undefined : snapshot
 }
 

@@ -29,7 +29,7 @@ export const brokerList = (text: string): ReadonlyArray<string> => {
     return port !== undefined && Number(port) >= 1 && Number(port) <= 65_535
   }
   if (!brokers.every(isHostPort)) {
-    throw new UsageError(`--brokers: ${JSON.stringify(text)} is not a comma-separated list of host:port (K2_KAFKA_BROKERS too)`)
+    throw new UsageError({ message: `--brokers: ${JSON.stringify(text)} is not a comma-separated list of host:port (K2_KAFKA_BROKERS too)` })
   }
   return brokers
 }
@@ -64,7 +64,7 @@ const noSubjectTopics = (topics: ReadonlyArray<string>) =>
 
 /** With the other options, before anything starts: a registry whose subjects `topics` cannot name is a usage error. */
 export const checkRegistryTopics = (registry: Option.Option<string>, topics: ReadonlyArray<string>) => {
-  if (Option.isSome(registry) && subjectTopics(topics) === undefined) throw new UsageError(noSubjectTopics(topics))
+  if (Option.isSome(registry) && subjectTopics(topics) === undefined) throw new UsageError({ message: noSubjectTopics(topics) })
 }
 
 /**
