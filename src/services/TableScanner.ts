@@ -23,6 +23,17 @@ export class SnapshotNotFound extends Schema.TaggedError<SnapshotNotFound>()("Sn
 }
 
 /**
+ * A snapshot id none of the tables read holds. Ids come from an earlier answer (`K2-Snapshot-Ids`,
+ * a listing), so the likely reason is expiry (ADR-33), which a bare "no such snapshot" hid; the
+ * table cannot tell an expired id from one it never had.
+ */
+export const unknownSnapshotId = (table: string, id: bigint) =>
+  new SnapshotNotFound({
+    table,
+    detail: `id ${id}, not one it keeps: expired (K2's tables keep snapshots an hour after they stop being current, history.expire.max-snapshot-age-ms) or never its snapshot`
+  })
+
+/**
  * What a reader holding a snapshot across requests is told once table maintenance expired it
  * (ADR-33): whose snapshot it was, and what to do instead.
  */

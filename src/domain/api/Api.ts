@@ -141,7 +141,7 @@ export const ReplayQuery = {
 }
 
 export const SqlRequest = Schema.Struct({
-  sql: Schema.String.check(Schema.isMaxLength(20_000)).annotate({ description: "One SELECT over the views trades, quotes, instruments" }),
+  sql: Schema.String.check(Schema.isMaxLength(20_000)).annotate({ description: "One SELECT over the views trades, quotes, instruments, sequence_events" }),
   snapshot_id: Schema.optional(Schema.String.check(Schema.isMaxLength(24))),
   as_of: Schema.optional(Schema.String.check(Schema.isMaxLength(64))),
   // At most K2_API_SQL_MAX_ROWS (sqlRoute.ts cuts the answer there and says so): a fixed 100000 here refused

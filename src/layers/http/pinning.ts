@@ -8,7 +8,7 @@ import { decodeCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { TableName } from "../../domain/tables.ts"
-import { pinnedSnapshotGone, type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
+import { pinnedSnapshotGone, type SnapshotSelector, SnapshotNotFound, unknownSnapshotId } from "../../services/TableScanner.ts"
 
 export interface Pinned {
   /** Snapshot id per table (null when the table has none). */
@@ -54,7 +54,7 @@ export const pinSnapshots = (loaded: Loaded, param: SnapshotParam, nowMs: number
   let owner: readonly [TableName, TableMetadata | undefined] | undefined
   if (param._tag === "ById") {
     owner = loaded.find(([, m]) => m !== undefined && snapshotById(m, param.snapshotId) !== undefined)
-    if (owner === undefined) return Result.fail(new SnapshotNotFound({ table: tables, detail: `id ${param.snapshotId}` }))
+    if (owner === undefined) return Result.fail(unknownSnapshotId(tables, param.snapshotId))
     if (loaded.length === 1) {
       ids[owner[0]] = param.snapshotId.toString()
       return Result.succeed({ ids, selector: { _tag: "ById", snapshotId: param.snapshotId }, immutable: true, revision: "" })

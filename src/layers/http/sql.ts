@@ -1,6 +1,6 @@
 /**
  * Read-only user SQL. Each request gets its own DuckDB instance holding only views
- * `trades`, `quotes` and `instruments` over the planned Parquet files of the pinned
+ * `trades`, `quotes`, `instruments` and `sequence_events` over the planned Parquet files of the pinned
  * snapshots; then the instance is locked down before any user text reaches it:
  *
  * - `allowed_paths` = exactly those files (plus our own output file for Parquet),

@@ -40,7 +40,7 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         const { correlationId } = yield* CurrentRequest
         const format = yield* orBad(negotiate(payload.format, request.headers["accept"], ["json", "csv", "parquet"]))
         const snapshot = yield* orBad(parseSnapshot(payload.snapshot_id, payload.as_of))
-        const involved: Array<TableName> = ["trades", "quotes", "instruments"]
+        const involved: Array<TableName> = ["trades", "quotes", "instruments", "sequence_events"]
         const pinned = yield* reads.pin(involved, snapshot)
         const maxRows = Math.min(payload.limit ?? options.sqlMaxRows, options.sqlMaxRows)
         const ids = idsOf(pinned)

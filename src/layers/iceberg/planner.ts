@@ -7,7 +7,7 @@ import { CorruptFile, isMissingFile, TableFileError } from "../../domain/iceberg
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
-import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, UnsupportedTableFeature } from "../../services/TableScanner.ts"
+import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, unknownSnapshotId, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { foreignStorage, isLocalLocation } from "./fileio.ts"
 import { makeSnapshotFiles } from "./snapshotFiles.ts"
 
@@ -28,7 +28,7 @@ const selectSnapshot = (
       return Effect.succeed(currentSnapshot(m) ?? null)
     case "ById": {
       const s = snapshotById(m, selector.snapshotId)
-      return s === undefined ? notFound(`id ${selector.snapshotId}`) : Effect.succeed(s)
+      return s === undefined ? Effect.fail(unknownSnapshotId(showIdentifier(table), selector.snapshotId)) : Effect.succeed(s)
     }
     case "AsOf": {
       const s = snapshotAsOf(m, selector.timestampMs)
@@ -175,7 +175,7 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           let at: number
           if (selector._tag === "ById") {
             owner = metadata.findIndex((m) => snapshotById(m, selector.snapshotId) !== undefined)
-            if (owner < 0) return yield* new SnapshotNotFound({ table: all, detail: `id ${selector.snapshotId}` })
+            if (owner < 0) return yield* unknownSnapshotId(all, selector.snapshotId)
             pinned = snapshotById(metadata[owner]!, selector.snapshotId)!
             at = pinned["timestamp-ms"]
           } else at = selector.timestampMs

@@ -110,7 +110,7 @@ describe("pinSnapshots", () => {
 
   it("an unknown id, or an instant before every table's first commit, is SnapshotNotFound", () => {
     const unknown = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "ById", snapshotId: 99n }, NOW)
-    assert.isTrue(Result.isFailure(unknown) && unknown.failure._tag === "SnapshotNotFound" && unknown.failure.detail === "id 99")
+    assert.isTrue(Result.isFailure(unknown) && unknown.failure._tag === "SnapshotNotFound" && unknown.failure.detail.startsWith("id 99, ") && unknown.failure.detail.includes("expired"))
     const early = pinSnapshots([["trades", trades], ["quotes", quotes]], { _tag: "AsOf", timestampMs: 500 }, NOW)
     assert.isTrue(Result.isFailure(early) && early.failure.table === "trades, quotes")
   })
