@@ -435,6 +435,14 @@ const refuseUnread = (error: Error & { readonly code?: string }, socket: Duplex)
 }
 
 /**
+ * How long a stopping server (SIGTERM, SIGINT) lets the requests in flight finish before it cuts
+ * them. A replay (paced for hours) or a long export never ends within any grace: the platform's
+ * 20 s default kept serve past `docker stop`'s 10 s, which then killed it, leaving its temp files.
+ * An SSE client resumes from its Last-Event-ID on another server.
+ */
+export const SHUTDOWN_GRACE = "5 seconds"
+
+/**
  * A Node HTTP server on host:port (0: any free port) with the platform services the routes need.
  * It listens before the routes are built; a request arriving in between, which Node would leave
  * unanswered for good, waits for the app's handler instead.
@@ -454,4 +462,4 @@ export const nodeServer = (options: { readonly port: number; readonly host: stri
     server.on("request", hold)
     server.on("newListener", attach)
     return server
-  }, { port: options.port, host: options.host })
+  }, { port: options.port, host: options.host, gracefulShutdownTimeout: SHUTDOWN_GRACE })
