@@ -2,25 +2,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { deletedEntry, describeManifest } from "../../../src/domain/iceberg/manifestPlan.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
+import { dataFileOf } from "../../support/fixtures.ts"
 
 const spec: PartitionSpec = { "spec-id": 0, fields: [{ "source-id": 6, "field-id": 1000, name: "day", transform: "day" }] }
 
-const file = (name: string, day: number): DataFile => ({
-  content: 0,
-  filePath: `file:///t/data/${name}.parquet`,
-  fileFormat: "PARQUET",
-  partition: { day },
-  recordCount: 10,
-  fileSizeInBytes: 100,
-  columnSizes: new Map(),
-  valueCounts: new Map(),
-  nullValueCounts: new Map(),
-  nanValueCounts: new Map(),
-  lowerBounds: new Map(),
-  upperBounds: new Map(),
-  splitOffsets: null,
-  sortOrderId: null
-})
+const file = (name: string, day: number): DataFile =>
+  dataFileOf({ filePath: `file:///t/data/${name}.parquet`, partition: { day }, recordCount: 10, fileSizeInBytes: 100 })
 
 /** A file committed by snapshot `snapshotId` at `sequenceNumber`, as a rewritten manifest carries it. */
 const existing = (name: string, sequenceNumber: bigint, snapshotId = 100n + sequenceNumber): ManifestEntry => ({
