@@ -140,10 +140,15 @@ const encodeGrowing = (items: ReadonlyArray<object>): Buffer => {
   return bytes
 }
 
-/** The metadata.json bytes: compact JSON, as JSON.stringify writes it (absent fields left out). */
+/**
+ * The metadata.json bytes: compact JSON, as JSON.stringify writes it (absent fields left out). A
+ * table without a snapshot has current-snapshot-id -1, as Java writes it: the spec makes the field
+ * optional, but Iceberg before 1.4 (engines bundling it) refuses metadata without it.
+ */
 export const encodeTableMetadata = (m: TableMetadata): Uint8Array => {
   const parts: Array<Buffer> = [OPEN!]
-  for (const [key, value] of Object.entries(m)) {
+  const fields = m["current-snapshot-id"] === undefined ? { ...m, "current-snapshot-id": -1n } : m
+  for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue
     if (parts.length > 1) parts.push(COMMA!)
     parts.push(Buffer.from(`${JSON.stringify(key)}:`))

@@ -113,6 +113,17 @@ describe("decodeTableMetadata", () => {
     assert.strictEqual(again["current-snapshot-id"], 9007199254740993n)
   })
 
+  it("writes a table without a snapshot with current-snapshot-id -1, as Java does (Iceberg before 1.4 requires the field), and reads it back as none", () => {
+    const { "current-snapshot-id": _, snapshots: __, "snapshot-log": ___, ...rest } = javaMetadata()
+    const empty = Result.getOrThrow(decodeTableMetadata(JSON.stringify({ ...rest, refs: {} }), "v1.metadata.json", "db.t"))
+    assert.strictEqual(empty["current-snapshot-id"], undefined)
+    const written = JSON.parse(utf8(encodeTableMetadata(empty)))
+    assert.strictEqual(written["current-snapshot-id"], -1)
+    const again = Result.getOrThrow(decodeTableMetadata(utf8(encodeTableMetadata(empty)), "v2.metadata.json", "db.t"))
+    assert.strictEqual(again["current-snapshot-id"], undefined)
+    assert.deepStrictEqual(again.refs, {})
+  })
+
   it("refuses a table at format version 1 or 3 as UnsupportedFormatVersion naming the table and the version, not as a corrupt file", () => {
     for (const version of [1, 3]) {
       const decoded = decodeTableMetadata(JSON.stringify({ ...javaMetadata(), "format-version": version }), "v9.metadata.json", "db.t")
