@@ -13,6 +13,8 @@ describe("csvCell", () => {
   it("quotes a field holding a quote, comma or line break, and nested values as JSON", () => {
     assert.strictEqual(csvCell("say \"hi\", then\nleave"), "\"say \"\"hi\"\", then\nleave\"")
     assert.strictEqual(csvCell("Zürich"), "Zürich")
+    // A lone carriage return is a line break to RFC 4180 readers too.
+    assert.strictEqual(csvCell("a\rb"), "\"a\rb\"")
     assert.strictEqual(csvCell(["a", "b,c"]), "\"[\"\"a\"\",\"\"b,c\"\"]\"")
     assert.strictEqual(csvCell({ k: 1n }), "\"{\"\"k\"\":\"\"1\"\"}\"")
   })

@@ -3,6 +3,7 @@ import { Result } from "effect"
 import {
   CARRIED_FROM,
   CARRIED_FROM_SEQUENCE,
+  carriedOf,
   decodeOffsets,
   decodeTopicIds,
   encodeOffsets,
@@ -61,6 +62,9 @@ describe("ingestion marker", () => {
     assert.deepStrictEqual(Result.map(moved, (p) => decodeOffsets(p[markerKey("g")]!)), Result.succeed(offsets({ t: { 0: 9n, 1: 3n } })))
     const stale = fence(m, "g", [{ topic: "t", partition: 0, from: 4n, to: 9n }], "trades")
     assert.deepStrictEqual(stale, Result.fail("t:0 is at 5 in trades, this writer started at 4: another writer owns it"))
+    // Behind where this writer started (a rollback took the marker back): committing would skip 5..7.
+    const behind = fence(m, "g", [{ topic: "t", partition: 0, from: 7n, to: 9n }], "trades")
+    assert.deepStrictEqual(behind, Result.fail("t:0 is at 5 in trades, this writer started at 7: another writer owns it"))
     // Another group's marker is its own: nothing there yet, so it starts at 0.
     assert.isTrue(Result.isSuccess(fence(m, "other", [{ topic: "t", partition: 0, from: 0n, to: 2n }], "trades")))
   })
@@ -84,6 +88,21 @@ describe("ingestion marker", () => {
     const onlyT = withSnapshots({ [markerKey("g")]: `{"t":{"0":9}}`, [topicIdsKey("g")]: `{"t":"A"}` })
     const emptied = fence(onlyT, "g", [{ topic: "t", partition: 0, from: 9n, to: 12n }], "trades")
     assert.deepStrictEqual(Result.map(emptied, (p) => p[topicIdsKey("g")]), Result.succeed("{}"))
+  })
+
+  it("carries forward every group's marker, topic ids and sequence checkpoints, and nothing else", () => {
+    const summary = {
+      [markerKey("g")]: `{"t":{"0":5}}`,
+      [topicIdsKey("g")]: `{"t":"A"}`,
+      [markerKey("h")]: `{"t":{"0":7}}`,
+      [topicIdsKey("h")]: `{"t":"A"}`,
+      "k2.sequence.checkpoint.g.t:0": "f",
+      "k2.commit-id": "c",
+      "added-records": "3"
+    }
+    assert.deepStrictEqual(Object.keys(carriedOf(summary)).sort(), [
+      "k2.kafka.offsets.g", "k2.kafka.offsets.h", "k2.kafka.topic-ids.g", "k2.kafka.topic-ids.h", "k2.sequence.checkpoint.g.t:0"
+    ])
   })
 
   it("reads damaged topic ids as none: a check then has nothing to compare", () => {
@@ -121,6 +140,26 @@ describe("ingestion marker", () => {
     assert.isUndefined(mirroredCarry(m), "snapshot 2 is still in the table, off the current line")
   })
 
+  it("ignores the copy of a snapshot rolled back from while it is still in the table, though its line's older snapshots expired", () => {
+    // K2 commits 3 on 1 (mirrored, marker 9); main is rolled back to 1; another engine commits 4 on 1,
+    // then 1 expires: the ancestry (4) holds no marker and nothing numbered at or below 3, but 3 is
+    // still in the table, off the current line: the data no longer holds what the copy describes.
+    const snapshot = (id: bigint, parent: bigint): Snapshot =>
+      ({ "snapshot-id": id, "parent-snapshot-id": parent, "sequence-number": id, "timestamp-ms": Number(id), "manifest-list": "x", summary: { operation: "append" } })
+    const m = applyUpdates(withSnapshots({}), null, [
+      { action: "add-snapshot", snapshot: snapshot(3n, 1n) },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 3n },
+      ...mirrorOf(3n, { [markerKey("h")]: `{"t":{"0":9}}` }),
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 1n },
+      { action: "add-snapshot", snapshot: snapshot(4n, 1n) },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 4n },
+      { action: "remove-snapshots", "snapshot-ids": [1n, 2n] }
+    ], 1)
+    assert.deepStrictEqual(m.snapshots.map((s) => s["snapshot-id"]), [3n, 4n])
+    assert.isUndefined(mirroredCarry(m))
+    assert.isUndefined(markerIn(m, "h"), "h must read from the start")
+  })
+
   it("ignores the copy after a rollback followed by the expiry of the snapshot it names", () => {
     // The copy names snapshot 3 (sequence number 3, marker of group h); the table is rolled back
     // to snapshot 2 (sequence number 2) and snapshot 3 expired: h's rows went with the rollback.
@@ -141,6 +180,21 @@ describe("ingestion marker", () => {
       { action: "remove-snapshots", "snapshot-ids": [1n, 2n] }
     ], 1)
     assert.deepStrictEqual(markerIn(expired, "h")?.offsets, offsets({ t: { 0: 9n } }))
+  })
+
+  it("ignores the copy under a new root snapshot numbered like the one it names (a root may reuse a number)", () => {
+    // K2 commits 3 (mirrored, marker 9); another engine replaces the table with a root snapshot 4
+    // that takes sequence number 3 again (allowed without a parent), then 1 to 3 expire.
+    const three: Snapshot = { "snapshot-id": 3n, "parent-snapshot-id": 2n, "sequence-number": 3n, "timestamp-ms": 3, "manifest-list": "x", summary: { operation: "append" } }
+    const m = applyUpdates(withSnapshots({}), null, [
+      { action: "add-snapshot", snapshot: three },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 3n },
+      ...mirrorOf(3n, { [markerKey("h")]: `{"t":{"0":9}}` }),
+      { action: "add-snapshot", snapshot: { "snapshot-id": 4n, "sequence-number": 3n, "timestamp-ms": 4, "manifest-list": "y", summary: { operation: "overwrite" } } },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 4n },
+      { action: "remove-snapshots", "snapshot-ids": [1n, 2n, 3n] }
+    ], 1)
+    assert.isUndefined(markerIn(m, "h"), "the root's data is not what the copy describes")
   })
 
   it("mirrors nothing for a commit that carries nothing, unless a mirror exists: then it removes what is no longer carried", () => {

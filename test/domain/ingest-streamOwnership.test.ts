@@ -55,6 +55,24 @@ describe("stream ownership", () => {
     assert.isUndefined(from("trades", "ASX", "ABC"))
   })
 
+  it("checkpoints restored together: the one furthest along wins whichever comes first", () => {
+    const from = newestCheckpoints([
+      { key: "t:1", table: "trades", json: checkpoint("XYZ", 100) },
+      { key: "t:0", table: "trades", json: checkpoint("XYZ", 50) }
+    ])
+    assert.strictEqual(from("trades", "ASX", "XYZ"), "t:1")
+  })
+
+  it("two partitions that both carried a stream since moved on restart together, its present owner gone", () => {
+    const [p0, p1, p2] = [part("t:0"), part("t:1"), part("t:2")]
+    claim([p0, p1, p2], p0, "ASX", "XYZ")
+    claim([p0, p1, p2], p1, "ASX", "XYZ")
+    claim([p0, p1, p2], p2, "ASX", "XYZ")
+    assert.isTrue(p0.left.has("ASX", "XYZ") && p1.left.has("ASX", "XYZ"))
+    // t:2, which owns it now, was revoked: t:0 and t:1 each fed the stream's state.
+    assert.deepStrictEqual(restartingTogether([p0, p1], [p0]).map((p) => p.key).sort(), ["t:0", "t:1"])
+  })
+
   it("a stream that moved and restarted its sequence on a new day comes from the checkpoint of the new day", () => {
     // t:0 carried XYZ up to 5,000 on Monday (a writer that never saw it leave keeps checkpointing
     // that); from Tuesday it comes on t:1, numbered from 1 again.

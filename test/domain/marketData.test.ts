@@ -67,6 +67,10 @@ describe("Trade", () => {
   })
 
   it("rejects values beyond decimal(18, 8)", () => {
+    // Also when written with an exponent (a BigDecimal of negative scale), however large.
+    assert.strictEqual(toUnscaled(BigDecimal.make(4n, -2)), 40_000_000_000n)
+    assert.isUndefined(toUnscaled(BigDecimal.make(1n, -40)))
+    assert.isUndefined(toUnscaled(BigDecimal.make(1n, -10)))
     assert.deepStrictEqual(problemsOf({ ...trade, quantity: "12345678901" }).map((p) => p.field), ["quantity"])
   })
 })

@@ -41,4 +41,14 @@ describe("row buffers and column batches", () => {
     assert.isTrue(Array.isArray(mixed.columns["x"]))
     assert.deepStrictEqual(read(mixed.columns["x"]), [-1n, big, 3n, null, -big])
   })
+
+  it("reads each batch's rows only, not the spare room of a longer column, and concatenates no batch to none", () => {
+    const a: ColumnBatch = { rowCount: 1, columns: { x: BigInt64Array.of(1n, 99n), s: ["p", "spare"] } }
+    const b: ColumnBatch = { rowCount: 2, columns: { x: BigInt64Array.of(2n, 3n, 99n), s: ["q", "r", "spare"] } }
+    const both = concatBatches([a, b])
+    assert.strictEqual(both.rowCount, 3)
+    assert.deepStrictEqual(read(both.columns["x"]), [1n, 2n, 3n])
+    assert.deepStrictEqual(read(both.columns["s"]), ["p", "q", "r"])
+    assert.deepStrictEqual(concatBatches([]), { rowCount: 0, columns: {} })
+  })
 })

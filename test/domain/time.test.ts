@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { formatIsoMicros, parseIsoMicros } from "../../src/domain/time.ts"
+import { Schema } from "effect"
+import { civilOfDay, dayOfCivil, floorDiv, formatIsoMicros, parseIsoMicros, TimestampMicros } from "../../src/domain/time.ts"
 
 /** The definition: Date's millisecond ISO text with the three sub-millisecond digits appended. */
 const reference = (micros: number) => {
@@ -48,6 +49,14 @@ describe("parseIsoMicros", () => {
     assert.strictEqual(parseIsoMicros("2024-03-10T23:59:59.999999Z"), Date.UTC(2024, 2, 10, 23, 59, 59, 999) * 1000 + 999)
   })
 
+  it("rounds up past the microsecond on request, whichever digit past it is set", () => {
+    const t = Date.UTC(2024, 2, 10, 10, 5, 44) * 1000
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05:44.0000001Z", "up"), t + 1)
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05:44.000000001Z", "up"), t + 1)
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05:44.000000000Z", "up"), t)
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05:44.0000001Z"), t)
+  })
+
   it("refuses fields out of range instead of rolling them over", () => {
     for (
       const text of [
@@ -61,5 +70,29 @@ describe("parseIsoMicros", () => {
         "0050-03-10T10:00:00Z" // Date.UTC reads years below 100 as 19xx
       ]
     ) assert.strictEqual(parseIsoMicros(text), undefined, text)
+  })
+})
+
+describe("calendar arithmetic", () => {
+  it("floors a division toward minus infinity, exact quotients unchanged", () => {
+    assert.strictEqual(floorDiv(-10n, 5n), -2n)
+    assert.strictEqual(floorDiv(-11n, 5n), -3n)
+    assert.strictEqual(floorDiv(11n, 5n), 2n)
+  })
+
+  it("days of a civil date agree with Date.UTC on every day of 1900-2200, and back", () => {
+    for (let day = Date.UTC(1900, 0, 1) / 86_400_000; day < Date.UTC(2200, 0, 1) / 86_400_000; day++) {
+      const d = new Date(day * 86_400_000)
+      assert.strictEqual(dayOfCivil(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()), day)
+      assert.deepStrictEqual(civilOfDay(day), [d.getUTCFullYear(), d.getUTCMonth() + 1])
+    }
+  })
+
+  it("holds instants from 1900 up to, not including, 2200", () => {
+    const decode = Schema.decodeUnknownExit(TimestampMicros)
+    assert.isTrue(decode(Date.UTC(1900, 0, 1) * 1000)._tag === "Success")
+    assert.isTrue(decode(Date.UTC(2200, 0, 1) * 1000 - 1)._tag === "Success")
+    assert.isTrue(decode(Date.UTC(2200, 0, 1) * 1000)._tag === "Failure")
+    assert.isTrue(decode(Date.UTC(1900, 0, 1) * 1000 - 1)._tag === "Failure")
   })
 })

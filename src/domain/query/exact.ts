@@ -97,13 +97,5 @@ export const divideText = (a: string, b: string, scale: number = OUTPUT_SCALE): 
   return divisor.unscaled === 0n ? null : formatFixed(divide(parseFixed(a), divisor, scale), scale)
 }
 
-/** Decimal text divided by an integer count (a mean), 8 places half-even. */
-export const meanText = (sum: string, count: number | bigint, scale: number = OUTPUT_SCALE): string | null =>
-  BigInt(count) === 0n ? null : formatFixed(divide(parseFixed(sum), { unscaled: BigInt(count), scale: 0 }, scale), scale)
-
-/** Text rounded (half-even) to `scale` places. */
-export const roundText = (text: string, scale: number = OUTPUT_SCALE): string =>
-  formatFixed(rescale(parseFixed(text), scale), scale)
-
 /** decimal(18, 8) request bounds: plain text, at most 10 integer digits and 8 places. */
 export const DECIMAL_ARGUMENT = /^-?\d{1,10}(\.\d{1,8})?$/

@@ -16,7 +16,7 @@ describe("replay resume ids", () => {
   })
 
   it("anything else is a BadParam naming the header", () => {
-    for (const text of ["12", "1.2.3", "a.0.-.-", "1.0.x.-", "99999999999999999.0.-.-", "1.0.-.-.extra"]) {
+    for (const text of ["12", "1.2.3", "a.0.-.-", "1.0.x.-", "99999999999999999.0.-.-", "1.0.-.-.extra", "1.-1.-.-"]) {
       const parsed = parseLastEventId(text)
       assert.isTrue(parsed instanceof BadParam, text)
       assert.strictEqual((parsed as BadParam).name, "Last-Event-ID")

@@ -83,6 +83,31 @@ describe("Avro writer", () => {
     }), { numRuns: 500 })
   })
 
+  it("writes avsc's bytes at the edges: the smallest decimal of each length, U+007F and U+0080", () => {
+    const [base] = fc.sample(trades, { numRuns: 1, seed: 1 })
+    for (const unscaled of [-128n, -129n, 127n, 128n, -32768n, -(2n ** 47n), -(2n ** 55n), 2n ** 55n - 1n]) {
+      for (const symbol of ["\u007f", "\u0080", "a\u0080b"]) {
+        const t: Trade = { ...base!, symbol, price: BigDecimal.make(unscaled, 8) }
+        assert.deepStrictEqual([...codec.encodeTrade(t)], reference(rawTrade, 1, {
+          ...t,
+          exchange_timestamp: BigInt(t.exchange_timestamp),
+          price: bytes(t.price),
+          quantity: bytes(t.quantity)
+        }), `${unscaled} ${JSON.stringify(symbol)}`)
+      }
+    }
+    // Sequences around 2^52, where a long leaves the exact-double path.
+    for (const source_sequence of [2n ** 52n - 1n, 2n ** 52n, 2n ** 52n + 1n]) {
+      const t: Trade = { ...base!, source_sequence }
+      assert.deepStrictEqual([...codec.encodeTrade(t)], reference(rawTrade, 1, {
+        ...t,
+        exchange_timestamp: BigInt(t.exchange_timestamp),
+        price: bytes(t.price),
+        quantity: bytes(t.quantity)
+      }), String(source_sequence))
+    }
+  })
+
   it("never overwrites a value it returned, also when a value outgrows the arena", () => {
     const t = (i: number, message_id = `m-${i}`): Trade => ({
       message_id,

@@ -69,6 +69,8 @@ describe("bounds", () => {
     assert.strictEqual(truncateStringLower(long), "abcdefghijklmnop")
     assert.strictEqual(truncateStringUpper(long), "abcdefghijklmnoq")
     assert.strictEqual(truncateStringUpper("short"), "short")
+    // exactly 16 code points is not truncated: the value is its own upper bound (as Java)
+    assert.strictEqual(truncateStringUpper("abcdefghijklmnop"), "abcdefghijklmnop")
     assert.strictEqual(truncateStringLower("short"), "short")
     // counted in code points, not UTF-16 units
     assert.strictEqual(truncateStringLower("😀".repeat(20)), "😀".repeat(16))
@@ -77,6 +79,8 @@ describe("bounds", () => {
     // U+D7FF + 1 would be a surrogate: Java skips to U+E000
     assert.strictEqual(truncateStringUpper("abcdefghijklmno\uD7FFz"), "abcdefghijklmno\uE000")
     assert.strictEqual(truncateStringUpper("\u{10FFFF}".repeat(17)), null)
+    // only the first code point can be incremented
+    assert.strictEqual(truncateStringUpper(`a${"\u{10FFFF}".repeat(16)}`), "b")
   })
 
   it("compares bounds in the type's order", () => {

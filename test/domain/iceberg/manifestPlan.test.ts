@@ -1,7 +1,7 @@
 /** The manifest-list entry K2 writes for a manifest: what the spec says each count and bound means. */
 import { assert, describe, it } from "@effect/vitest"
-import { deletedEntry, describeManifest } from "../../../src/domain/iceberg/manifestPlan.ts"
-import { type DataFile, type ManifestEntry, ManifestEntryStatus, type PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
+import { deletedEntry, describeManifest, groupForMerge, manifestsToMerge } from "../../../src/domain/iceberg/manifestPlan.ts"
+import { type DataFile, type ManifestEntry, ManifestEntryStatus, type ManifestFile, type PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
 import { dataFileOf } from "../../support/fixtures.ts"
 
 const spec: PartitionSpec = { "spec-id": 0, fields: [{ "source-id": 6, "field-id": 1000, name: "day", transform: "day" }] }
@@ -38,5 +38,48 @@ describe("describeManifest: min_sequence_number", () => {
     const added: ManifestEntry = { status: ManifestEntryStatus.ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, dataFile: file("new", 19_001) }
     const described = describeManifest({ path: "file:///t/metadata/m.avro", length: 1 }, spec, [added, existing("kept", 3n)], 900n, 5n)
     assert.strictEqual(described.minSequenceNumber, 3n)
+  })
+})
+
+const manifestOf = (name: string, length: number, partitionSpecId = 0): ManifestFile => ({
+  ...describeManifest({ path: `file:///t/metadata/${name}.avro`, length }, spec, [existing(name, 1n)], 900n, 5n),
+  partitionSpecId
+})
+
+describe("manifestsToMerge", () => {
+  const policy = { minCountToMerge: 4, targetManifestBytes: 1_000 }
+
+  it("merges once a snapshot would carry minCountToMerge manifests, not before", () => {
+    const small = ["a", "b", "c", "d"].map((n) => manifestOf(n, 10))
+    assert.deepStrictEqual(manifestsToMerge(small.slice(0, 3), policy), [])
+    assert.deepStrictEqual(manifestsToMerge(small, policy).map((g) => g.map((m) => m.manifestPath)), [small.map((m) => m.manifestPath)])
+  })
+
+  it("leaves alone a manifest at the target size, and groups the rest by partition spec", () => {
+    const ms = [manifestOf("a", 10), manifestOf("b", 1_000), manifestOf("c", 10), manifestOf("d", 10, 1), manifestOf("e", 10, 1)]
+    assert.deepStrictEqual(
+      manifestsToMerge(ms, policy).map((g) => g.map((m) => m.manifestPath)),
+      [["file:///t/metadata/a.avro", "file:///t/metadata/c.avro"], ["file:///t/metadata/d.avro", "file:///t/metadata/e.avro"]]
+    )
+  })
+})
+
+describe("groupForMerge", () => {
+  it("keeps every live entry, split past maxEntries, one partition per group", () => {
+    const entries = Array.from({ length: 7 }, (_, i) => existing(`f${i}`, BigInt(i + 1)))
+    const groups = groupForMerge(entries, 3, 900n)
+    assert.deepStrictEqual(groups.map((g) => g.length), [3, 3, 1])
+    assert.deepStrictEqual(groups.flat().map((e) => e.dataFile.filePath), entries.map((e) => e.dataFile.filePath))
+    assert.isTrue(groups.flat().every((e) => e.status === ManifestEntryStatus.EXISTING))
+  })
+
+  it("keeps the committing snapshot's deletes (other engines look for removed files there) and drops older ones", () => {
+    const mine = deletedEntry(existing("mine", 1n), 900n)
+    const older = deletedEntry(existing("older", 1n), 800n)
+    const groups = groupForMerge([mine, older, existing("live", 2n)], 100, 900n)
+    assert.deepStrictEqual(groups.flat().map((e) => [e.dataFile.filePath, e.status]), [
+      ["file:///t/data/mine.parquet", ManifestEntryStatus.DELETED],
+      ["file:///t/data/live.parquet", ManifestEntryStatus.EXISTING]
+    ])
   })
 })

@@ -5,6 +5,7 @@ import {
   currentSnapshot,
   defaultSpec,
   newTableMetadata,
+  noSnapshotAt,
   snapshotAsOf,
   snapshotById,
   snapshotSummary,
@@ -159,6 +160,16 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
     }
   })
 
+  it("refuses to remove the current snapshot, as invalid (the table would read as empty)", () => {
+    try {
+      applyUpdates(history(), null, [{ action: "remove-snapshots", "snapshot-ids": [3n] }], 500)
+      assert.fail("removed the current snapshot")
+    } catch (e) {
+      assert.instanceOf(e, UpdateRefused)
+      assert.isFalse((e as UpdateRefused).stale)
+    }
+  })
+
   it("drops the statistics files of removed snapshots, as Java does (else they name snapshots the table no longer has)", () => {
     const stats = (id: bigint) => ({ "snapshot-id": id, "statistics-path": `file:///t/metadata/stats-${id}.puffin`, "file-size-in-bytes": 10 })
     const partitionStats = (id: bigint) => ({ "snapshot-id": id, "statistics-path": `file:///t/metadata/partition-stats-${id}.parquet`, "file-size-in-bytes": 10 })
@@ -284,5 +295,16 @@ describe("snapshot lookups on a table of many snapshots", () => {
     // A log out of time order (another writer's clock) is still read as before: the last entry at or before.
     const unordered = { ...m, "snapshot-log": [{ "snapshot-id": 2n, "timestamp-ms": 5 }, { "snapshot-id": 1n, "timestamp-ms": 1 }] }
     assert.strictEqual(snapshotAsOf(unordered, 6)?.["snapshot-id"], 1n)
+    // "At or before" includes the entry logged at exactly that millisecond.
+    assert.strictEqual(snapshotAsOf(unordered, 1)?.["snapshot-id"], 1n)
+  })
+})
+
+describe("noSnapshotAt", () => {
+  it("is false at the very millisecond a snapshot was committed (the table had it then), true only before every snapshot", () => {
+    // A log that does not name the snapshot (another engine's metadata): time travel cannot say which was current.
+    const m = { ...base(), snapshots: [snap(1n, 100)], "snapshot-log": [], "current-snapshot-id": 1n }
+    assert.isTrue(noSnapshotAt(m, 99))
+    assert.isFalse(noSnapshotAt(m, 100))
   })
 })

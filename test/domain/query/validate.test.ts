@@ -1,7 +1,7 @@
 /** A refused argument is named in the message, cut short: a message never repeats a megabyte of input. */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { checkDate, checkDecimal, checkFields, checkSymbols } from "../../../src/domain/query/validate.ts"
+import { checkDate, checkDecimal, checkFields, checkSymbols, MAX_SYMBOLS } from "../../../src/domain/query/validate.ts"
 
 const messageOf = <A>(result: Result.Result<A, { readonly message: string }>) => {
   assert.isTrue(Result.isFailure(result))
@@ -23,5 +23,20 @@ describe("refused arguments in messages", () => {
     // What they were refused for is still said.
     assert.include(messageOf(checkDecimal("price max", long)), "is not a decimal with at most 10 integer digits and 8 places")
     assert.include(messageOf(checkFields(["a", "b"], ["price"])), "unknown a, b; known: price")
+  })
+})
+
+describe("accepted arguments", () => {
+  it("a field list comes back in the table's column order, each once", () => {
+    assert.deepStrictEqual(checkFields(["price", "symbol", "price"], ["symbol", "exchange", "price"]), Result.succeed(["symbol", "price"]))
+  })
+
+  it("takes exactly the most symbols allowed, sorted and without repeats", () => {
+    const symbols = Array.from({ length: MAX_SYMBOLS }, (_, i) => `S${i}`)
+    const checked = checkSymbols(symbols)
+    assert.isTrue(Result.isSuccess(checked))
+    assert.strictEqual(Result.isSuccess(checked) ? checked.success.length : 0, MAX_SYMBOLS)
+    assert.isTrue(Result.isFailure(checkSymbols([...symbols, "EXTRA"])))
+    assert.deepStrictEqual(checkSymbols(["CBA", "BHP", "CBA"]), Result.succeed(["BHP", "CBA"]))
   })
 })

@@ -422,4 +422,24 @@ describe("sequence state machine vs reference model", () => {
       }
     }
   })
+
+  it("local days before 1970 (records from 1900 on are accepted) are the dates they fall on", () => {
+    for (const [zone, iso, date] of [
+      ["UTC", "1969-12-31T12:00:00Z", "1969-12-31"],
+      ["UTC", "1900-01-01T00:00:00Z", "1900-01-01"],
+      ["Australia/Sydney", "1969-12-31T12:00:00Z", "1969-12-31"],
+      ["Australia/Sydney", "1969-12-31T15:00:00Z", "1970-01-01"],
+      ["America/New_York", "1960-06-15T03:00:00Z", "1960-06-14"]
+    ] as const) {
+      assert.strictEqual(new ZoneCalendar(zone).localDay(Date.parse(iso) * 1000), Date.parse(date) / 86_400_000, `${zone} ${iso}`)
+    }
+  })
+
+  it("an exchange named like an Object property (records name any exchange) uses the default zone", () => {
+    const calendars = new ExchangeCalendars({ ASX: "Australia/Sydney" }, "UTC")
+    for (const exchange of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      assert.strictEqual(calendars.forExchange(exchange).zone, "UTC", exchange)
+    }
+    assert.strictEqual(calendars.forExchange("ASX").zone, "Australia/Sydney")
+  })
 })

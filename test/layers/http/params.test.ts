@@ -13,6 +13,12 @@ describe("API params", () => {
     assert.include((lookback as BadParam).detail, "must be from 0 to 10")
   })
 
+  it("integers at either end of the range are in it", () => {
+    assert.strictEqual(parseIntParam("limit", "1", { min: 1, max: 10 }), 1)
+    assert.strictEqual(parseIntParam("limit", "10", { min: 1, max: 10 }), 10)
+    assert.strictEqual(parseIntParam("lookback_us", "0", { min: 0, max: 10 }), 0)
+  })
+
   it("a negative integer is out of range (limit=-1 was \"not an integer\")", () => {
     const limit = parseIntParam("limit", "-1", { min: 1, max: 10 }) as BadParam
     assert.strictEqual(limit.code, "limit_out_of_range")
@@ -66,7 +72,8 @@ describe("API params", () => {
     assert.instanceOf(parseSnapshot(undefined, "2200-01-01"), BadParam)
   })
   it("epoch nanoseconds (pandas' Timestamp.value, 19 digits) are refused saying so, as seconds and milliseconds are", () => {
-    for (const text of ["1704153600000000000", "-1704153600000000000", "170415360000000000"]) {
+    // -2208988800000000000 is 1900-01-01T00:00:00Z, the first instant K2 holds.
+    for (const text of ["1704153600000000000", "-1704153600000000000", "170415360000000000", "-2208988800000000000"]) {
       const refused = parseInstant("from", text)
       assert.instanceOf(refused, BadParam, text)
       assert.include((refused as BadParam).detail, "nanoseconds", text)

@@ -90,6 +90,29 @@ describe("BufferRoom", () => {
       assert.strictEqual(yield* room.withRoom(10, 0, Effect.succeed("all")), "all")
     }))
 
+  it.effect("a waiter that fits goes on past an older one that does not fit yet", () =>
+    Effect.gen(function*() {
+      const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 10)
+      const started: Array<string> = []
+      const big = yield* Effect.forkChild(room.withRoom(8, 0, Effect.sync(() => started.push("big"))))
+      yield* Effect.yieldNow
+      const small = yield* Effect.forkChild(room.withRoom(2, 0, Effect.sync(() => started.push("small"))))
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(started, [], "the buffers are full")
+
+      // A flush takes half: 5 + 8 does not fit, 5 + 2 does.
+      buffer.rows = { size: 5 }
+      room.roomMade()
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(started, ["small"])
+      yield* Fiber.join(small)
+
+      buffer.rows = { size: 0 }
+      room.roomMade()
+      yield* Fiber.join(big)
+      assert.deepStrictEqual(started, ["small", "big"])
+    }))
+
   it.effect("a waiter is woken through the scheduler, and one interrupted as it is admitted gives its room back", () =>
     Effect.gen(function*() {
       const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 10)
