@@ -8,6 +8,7 @@
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
 import { Config, Context, Effect, Layer, Option, Pool, Schema, Semaphore } from "effect"
+import * as Metrics from "../telemetry/metrics.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
@@ -172,9 +173,28 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   // The pool's statements and those of other instances (the SQL sandbox's) share one budget, so
   // together they too leave a libuv thread: two of each on the default four stalled every file read.
   const threads = yield* Semaphore.make(maxConnections())
+  // For /metrics: a busy pool is what makes queries wait (and time out) before they run.
+  const counts = { inUse: 0, waiting: 0 }
+  yield* Metrics.registerGauge(Metrics.duckDbConnections, () => size)
+  yield* Metrics.registerGauge(Metrics.duckDbConnectionsInUse, () => counts.inUse)
+  yield* Metrics.registerGauge(Metrics.duckDbConnectionWaiters, () => counts.waiting)
   return DuckDb.of({
     size,
-    withConnection: (use) => threads.withPermits(1)(Pool.use(pool, use)),
+    withConnection: (use) =>
+      Effect.suspend(() => {
+        let borrowed = false
+        counts.waiting++
+        return threads.withPermits(1)(Pool.use(pool, (connection) =>
+          Effect.suspend(() => {
+            borrowed = true
+            counts.waiting--
+            counts.inUse++
+            return use(connection)
+          }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--))))).pipe(
+            // Left while waiting (interrupted, or the pool failed to connect): no longer waiting.
+            Effect.ensuring(Effect.sync(() => void (borrowed || counts.waiting--)))
+          )
+      }),
     withThread: threads.withPermits(1)
   })
 })

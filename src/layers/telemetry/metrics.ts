@@ -74,6 +74,18 @@ export const assignedPartitions = Metric.gauge("k2_ingest_assigned_partitions", 
   description: "Kafka partitions currently assigned to this process"
 })
 
+// --- DuckDB (serve's queries, ingest's Parquet writes) ------------------------------------------
+
+export const duckDbConnections = Metric.gauge("k2_duckdb_connections", {
+  description: "DuckDB connections in the pool: the most statements that run at once (K2_DUCKDB_CONNECTIONS)"
+})
+export const duckDbConnectionsInUse = Metric.gauge("k2_duckdb_connections_in_use", {
+  description: "Pooled DuckDB connections running a statement now"
+})
+export const duckDbConnectionWaiters = Metric.gauge("k2_duckdb_connection_waiters", {
+  description: "Statements waiting for a pooled DuckDB connection (a query past its time limit while waiting answers 503 query_timeout)"
+})
+
 /** Dead-letter reasons known in advance (decoder failure tags and WrongTopic), pre-registered at 0. */
 export const knownDeadLetterReasons = ["NotFramed", "Undecodable", "UnknownSchemaId", "SchemaInvalid", "WrongTopic"] as const
 export const sequenceEventKinds = ["GAP", "GAP_FILLED", "DUPLICATE", "OUT_OF_ORDER", "RESET"] as const

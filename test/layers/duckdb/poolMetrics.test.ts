@@ -1,0 +1,48 @@
+/**
+ * The DuckDB pool on /metrics: how many connections it has, how many run a statement, and how
+ * many statements wait for one (a busy pool is why a query waits, then times out, before it runs).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import { parseExposition } from "../telemetry/opsMetrics.ts"
+
+const gauges = Effect.map(PrometheusMetrics.format(), (text) => {
+  const value = (name: string) => parseExposition(text).series.find((s) => s.name === name)?.value
+  return { size: value("k2_duckdb_connections"), inUse: value("k2_duckdb_connections_in_use"), waiting: value("k2_duckdb_connection_waiters") }
+})
+
+describe("DuckDb pool metrics", () => {
+  it.live("count the connections in use and the statements waiting, back to 0 once they end or are interrupted", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      assert.deepStrictEqual(yield* gauges, { size: "2", inUse: "0", waiting: "0" })
+      // Released however the test ends: a connection still held would hold up closing DuckDB.
+      const release = yield* Deferred.make<void>()
+      yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
+      const holding = yield* Effect.forEach([1, 2], () =>
+        Effect.gen(function*() {
+          const held = yield* Deferred.make<void>()
+          const fiber = yield* Effect.forkChild(duckDb.withConnection((c) =>
+            query(c, "hold", "SELECT 1").pipe(Effect.andThen(Deferred.succeed(held, undefined)), Effect.andThen(Deferred.await(release)))
+          ))
+          yield* Deferred.await(held)
+          return fiber
+        }))
+      const waiter = yield* Effect.forkChild(duckDb.withConnection((c) => query(c, "waits", "SELECT 1")))
+      const interrupted = yield* Effect.forkChild(duckDb.withConnection((c) => query(c, "gives up", "SELECT 1")))
+      yield* Effect.sleep("50 millis")
+      assert.deepStrictEqual(yield* gauges, { size: "2", inUse: "2", waiting: "2" })
+      yield* Fiber.interrupt(interrupted)
+      assert.deepStrictEqual(yield* gauges, { size: "2", inUse: "2", waiting: "1" })
+      yield* Deferred.succeed(release, undefined)
+      yield* Effect.forEach(holding, Fiber.join)
+      yield* Fiber.join(waiter)
+      assert.deepStrictEqual(yield* gauges, { size: "2", inUse: "0", waiting: "0" })
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(DuckDb.layerWith({ connections: 2 })),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+})
