@@ -66,7 +66,7 @@ const serve = Command.make("serve", {
   }).pipe(Effect.provide(Telemetry.layer("serve", { processMetrics: true })))).pipe(Command.withDescription(describedWith("Serve the K2 HTTP API", [
   "K2_API_KEYS, K2_API_AUTH (keys are required unless K2_API_AUTH=off), K2_API_CORS_ORIGINS, K2_API_RATE_LIMIT, K2_API_RATE_WINDOW_SECONDS, " +
   "K2_API_METRICS_REQUIRE_KEY, K2_API_MAX_RANGE_DAYS, K2_API_MAX_PAGE_ROWS, K2_API_MAX_EXPORT_ROWS, K2_API_MAX_BARS, K2_API_MAX_SYMBOLS, " +
-  "K2_API_QUERY_TIMEOUT_MS, K2_API_SQL_TIMEOUT_MS, K2_API_SQL_MAX_ROWS, K2_API_SQL_MAX_BYTES, K2_API_MAX_BODY_BYTES, K2_API_CACHE_BYTES (docs/api.md)",
+  "K2_API_QUERY_TIMEOUT_MS, K2_API_SQL_TIMEOUT_MS, K2_API_SQL_MAX_ROWS, K2_API_SQL_MAX_BYTES, K2_API_MAX_BODY_BYTES, K2_API_CACHE_BYTES, K2_API_MAX_STREAMS, K2_API_MAX_STREAMS_PER_KEY (docs/api.md)",
   exchangeZonesEnvironment,
   ...lakehouseEnvironment,
   ...commonEnvironment

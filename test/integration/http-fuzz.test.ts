@@ -112,8 +112,9 @@ layer(served(testOptions()), { timeout: 600_000, excludeTestServices: true })("H
             const body = await res.text()
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
             // A runaway statement (an endless recursive CTE) meets the SQL time limit: 503 query_timeout, as
-            // documented; one that waited as long for a slot held by such runs is 503 sql_busy.
-            if (res.status >= 500 && !/"code":"(query_timeout|sql_busy)"/.test(body)) fives.push(`${res.status} ${body.slice(0, 300)}`)
+            // documented; one that waited as long for a slot held by such runs is 503 sql_busy; a replay
+            // or CSV export past the key's streaming slots (K2_API_MAX_STREAMS_PER_KEY) 503 streams_busy.
+            if (res.status >= 500 && !/"code":"(query_timeout|sql_busy|streams_busy)"/.test(body)) fives.push(`${res.status} ${body.slice(0, 300)}`)
             if (body.includes("root:x:0:0")) fives.push(`leak: ${body.slice(0, 200)}`)
             if (/\n\s+at /.test(body)) fives.push(`stack: ${body.slice(0, 200)}`)
           }

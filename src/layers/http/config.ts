@@ -43,6 +43,12 @@ export interface ServerOptions {
   readonly maxBodyBytes: number
   /** Bytes of cached response bodies (immutable answers keyed by ETag); 0 disables the cache. */
   readonly cacheBytes: number
+  /**
+   * Replays and CSV exports streaming at once (streamSlots.ts), and at once per key (per client
+   * address when anonymous): each holds rows in memory while its client reads, a stalled one too.
+   */
+  readonly maxStreams: number
+  readonly maxStreamsPerKey: number
 }
 
 export const defaults: ServerOptions = {
@@ -62,7 +68,11 @@ export const defaults: ServerOptions = {
   sqlMaxRows: 100_000,
   sqlMaxBytes: 32 * 1024 * 1024,
   maxBodyBytes: 64 * 1024,
-  cacheBytes: 64 * 1024 * 1024
+  cacheBytes: 64 * 1024 * 1024,
+  // A stalled replay holds ~20-23 MB (two windows of 50,000 rows), a CSV export ~3 MB: 16 held at
+  // most ~370 MB of heap beside the idle ~50 MB; 4 a key leaves 12 to the others.
+  maxStreams: 16,
+  maxStreamsPerKey: 4
 }
 
 export class InvalidServerConfig extends Schema.TaggedError<InvalidServerConfig>()("InvalidServerConfig", {
@@ -180,7 +190,9 @@ export const fromEnv = Effect.gen(function*() {
     sqlMaxRows: yield* int("K2_API_SQL_MAX_ROWS", defaults.sqlMaxRows),
     sqlMaxBytes: yield* int("K2_API_SQL_MAX_BYTES", defaults.sqlMaxBytes),
     maxBodyBytes: yield* int("K2_API_MAX_BODY_BYTES", defaults.maxBodyBytes),
-    cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes, 0)
+    cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes, 0),
+    maxStreams: yield* int("K2_API_MAX_STREAMS", defaults.maxStreams),
+    maxStreamsPerKey: yield* int("K2_API_MAX_STREAMS_PER_KEY", defaults.maxStreamsPerKey)
   }
   return options
 })

@@ -4,7 +4,7 @@
  * it against the scope the route declares, with the same answers (`refusal`).
  */
 import { Context } from "effect"
-import type { HttpServerResponse } from "effect/http"
+import type { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type ApiKey, type Scope, sha256Hex } from "./config.ts"
 import { problem } from "./respond.ts"
 
@@ -22,6 +22,10 @@ const open: Principal = { _tag: "Open" }
 
 /** Anonymous until the pipeline says otherwise: a request that did not pass it has no access. */
 export const CurrentPrincipal = Context.Reference<Principal>("k2/http/CurrentPrincipal", { defaultValue: () => missing })
+
+/** What an anonymous caller is counted as (rate limit, stream slots): its client address. */
+export const clientAddress = (request: HttpServerRequest.HttpServerRequest): string =>
+  `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
 
 /** The key presented as X-API-Key or Authorization: Bearer. */
 const credential = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {

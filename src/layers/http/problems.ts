@@ -13,6 +13,7 @@ import { SnapshotNotFound, UnsupportedTableFeature } from "../../services/TableS
 import { CurrentRequest } from "./handlerContext.ts"
 import { problem } from "./respond.ts"
 import { SqlBusy, SqlFailed, SqlRefused, SqlTimeout, SqlUnavailable } from "./sql.ts"
+import { StreamsBusy, STREAMS_RETRY_AFTER } from "./streamSlots.ts"
 
 /** A read past K2_API_QUERY_TIMEOUT_MS (503). An Error, so its warning names it (it was logged as [object Object]). */
 export class QueryTimeout extends Schema.TaggedError<QueryTimeout>()("QueryTimeout", {}) {
@@ -39,6 +40,7 @@ const toProblem = (error: unknown, correlationId: string) => {
   if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
   if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
   if (error instanceof SqlBusy) return problem(503, "sql_busy", error.message, correlationId, { "retry-after": "1" })
+  if (error instanceof StreamsBusy) return problem(503, "streams_busy", error.message, correlationId, { "retry-after": STREAMS_RETRY_AFTER })
   // The server's trouble (logged below), not the statement's: no 400 the client would not retry.
   if (error instanceof SqlUnavailable) return problem(503, "sql_unavailable", error.message, correlationId)
   if (error instanceof QueryTimeout) return problem(503, "query_timeout", error.message, correlationId)

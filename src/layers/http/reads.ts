@@ -1,7 +1,8 @@
 /**
  * What the read routes share: pinning the snapshot(s) a read answers from, the range and time
- * limits, the sandboxed DuckDB slots, and `answerRead`, the common shape of a read (304, cached
- * body or run and encode). One per server: the body cache and the slots are shared by every route.
+ * limits, the sandboxed DuckDB slots, the slots of streams held in memory (streamSlots.ts), and
+ * `answerRead`, the common shape of a read (304, cached body or run and encode). One per server:
+ * the body cache and the slots are shared by every route.
  */
 import { Clock, Deferred, Duration, Effect, Semaphore } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -35,6 +36,7 @@ import {
   writeRowsParquet
 } from "./respond.ts"
 import { runSandboxed, slotHeldAtMostMs, SqlBusy, stopIdleSandboxes } from "./sql.ts"
+import { makeStreamSlots } from "./streamSlots.ts"
 
 interface Meta {
   readonly correlation_id: string
@@ -118,6 +120,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const scope = yield* Effect.scope
   yield* Effect.addFinalizer(() => Effect.sync(stopIdleSandboxes))
   const sqlPermits = yield* Semaphore.make(2)
+  const streams = yield* makeStreamSlots(options)
 
   /** The metadata of each table a read involves (undefined: not created yet, read as empty). */
   const load = (involved: ReadonlyArray<TableName>) =>
@@ -269,7 +272,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const answerRead = (spec: ReadSpec) =>
     againIfLatestExpired(spec.snapshot._tag === "Latest" && (spec.cursor === undefined || spec.cursor === ""), answerOnce(spec))
 
-  return { pin, pinPage, withTimeout, checkRange, range, sandboxed, answerRead }
+  return { pin, pinPage, withTimeout, checkRange, range, sandboxed, answerRead, streamSlot: streams.take }
 })
 
 /**

@@ -58,6 +58,8 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         // current or as of an instant, the plan would read commits landing after the pin.
         const ids = idsOf(pinned)
         const read = involved.filter((t) => ids[t] != null)
+        // Held until the body is written or the client is gone: a stalled reader keeps two windows in memory.
+        yield* reads.streamSlot(request)
         // Planned before the 200, so that a plan that fails is the problem any other read answers;
         // only what reading the files meets reaches the client inside the stream.
         const events = read.length === 0 ? Stream.empty : yield* reads.withTimeout(replayEngine.plan({

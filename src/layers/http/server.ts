@@ -21,7 +21,7 @@ import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { percentDecoded } from "../../domain/percentDecode.ts"
 import type { Scope, ServerOptions } from "./config.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
-import { authenticator, CurrentPrincipal, refusal } from "./principal.ts"
+import { authenticator, clientAddress, CurrentPrincipal, refusal } from "./principal.ts"
 import { problem, problemBody, sweepStaleTempDirs } from "./respond.ts"
 
 // --- metrics (the process-wide Effect registry; /metrics renders it) ----------------------
@@ -192,7 +192,7 @@ export const pipeline = (options: HandlerOptions) => {
         // The router ends a path at `;` or `#` and reads its query from there, not from `?`: the
         // handler's query would not be the one the ETag (and the body cache) is keyed by. No route has either.
         if (/[;#]/.test(pathname)) return problem(404, "not_found", "no such route", correlationId)
-        const address = `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
+        const address = clientAddress(request)
         /** Counts the request against its key's window (its address's when anonymous): the RateLimit-* headers, and the 429 past it. */
         const limited = () => {
           const r = principal._tag === "Key" ? byKey.hit(principal.name, Date.now()) : byAddress.hit(address, Date.now())

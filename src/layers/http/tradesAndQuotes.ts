@@ -190,6 +190,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         }
         return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, exportAll, headers)
       }
+      // Held until the body is written or the client is gone: a stalled reader keeps a page in memory.
+      yield* reads.streamSlot(request)
       // The whole range, from its start: refused before the 200 if it holds more than one export may.
       if (exportAll && base.cursor === undefined) yield* refuseOverCap(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap })
       // Validate the request (fields, filters, cursor) before the 200 is sent.

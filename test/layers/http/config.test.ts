@@ -38,7 +38,7 @@ describe("K2_API_* limits", () => {
   it.effect("a limit of 0 or below is refused at start, naming the variable", () =>
     Effect.gen(function*() {
       // A window of 0 s made every window NaN, so no request was ever counted: no rate limit at all.
-      for (const name of ["K2_API_RATE_WINDOW_SECONDS", "K2_API_RATE_LIMIT", "K2_API_QUERY_TIMEOUT_MS", "K2_API_SQL_TIMEOUT_MS", "K2_API_MAX_BODY_BYTES", "K2_API_MAX_PAGE_ROWS"]) {
+      for (const name of ["K2_API_RATE_WINDOW_SECONDS", "K2_API_RATE_LIMIT", "K2_API_QUERY_TIMEOUT_MS", "K2_API_SQL_TIMEOUT_MS", "K2_API_MAX_BODY_BYTES", "K2_API_MAX_PAGE_ROWS", "K2_API_MAX_STREAMS", "K2_API_MAX_STREAMS_PER_KEY"]) {
         for (const value of ["0", "-5"]) {
           const error = yield* Effect.flip(read({ [name]: value }))
           assert.instanceOf(error, InvalidServerConfig, `${name}=${value}`)
@@ -64,6 +64,9 @@ describe("K2_API_* limits", () => {
       assert.strictEqual(options.cacheBytes, 0)
       assert.strictEqual(options.rateWindowSeconds, 1)
       assert.strictEqual(options.rateLimit, 600)
+      assert.deepStrictEqual([options.maxStreams, options.maxStreamsPerKey], [16, 4])
+      const set = yield* read({ K2_API_MAX_STREAMS: "40", K2_API_MAX_STREAMS_PER_KEY: "10" })
+      assert.deepStrictEqual([set.maxStreams, set.maxStreamsPerKey], [40, 10])
     }))
 })
 
