@@ -292,6 +292,17 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in 
       }))
   }
 
+  it.effect("/v1/trades: a range ending at a trade's instant leaves that trade out, in every format", () =>
+    Effect.gen(function*() {
+      // BRK.B trades at T0 + 1 and T0 + 2 (us): [T0, T0 + 2) holds the first alone.
+      const path = `/v1/trades?from=${formatIsoMicros(T0)}&to=${formatIsoMicros(T0 + 2)}&symbols=BRK.B`
+      const rows = yield* json(path)
+      assert.deepStrictEqual(rows.map((r) => r["message_id"]), ["awk-0"])
+      const expected = fromJson(rows)
+      assertSame("csv export", expected, fromCsv((yield* request(withFormat(path, "csv"))).text()))
+      assertSame("parquet export", expected, yield* fromParquet((yield* request(withFormat(path, "parquet"))).bytes))
+    }))
+
   it.effect("/v1/trades: the awkward values read as written", () =>
     Effect.gen(function*() {
       const rows = yield* json(`/v1/trades?${RANGE}&symbols=BRK.B,A_B-C`)

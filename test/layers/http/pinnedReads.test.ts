@@ -78,4 +78,19 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("reads of trades and
       assert.isTrue(last.current)
       assert.strictEqual(body.data.filter((s) => s.current).length, 1)
     }))
+
+  it.effect("a page after a cursor names the cursor's snapshot in K2-Snapshot-Ids, not one committed since", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const sink = yield* IcebergSink
+      const url = `${base}/v1/trades?from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}&limit=10`
+      const first = yield* get(url, auth(KEYS.full))
+      const page = yield* Effect.promise(() => first.json() as Promise<{ next_cursor: string | null }>)
+      const pinned = first.headers.get("k2-snapshot-ids")
+      assert.isNotNull(page.next_cursor)
+      yield* Effect.orDie(sink.append(TRADES, tradeColumns(genTrades(5, { seed: 90, idPrefix: "since-" }))))
+      const next = yield* get(`${url}&cursor=${encodeURIComponent(page.next_cursor!)}`, auth(KEYS.full))
+      assert.strictEqual(next.status, 200)
+      assert.strictEqual(next.headers.get("k2-snapshot-ids"), pinned)
+    }))
 })

@@ -70,6 +70,15 @@ describe("SQL sandbox limits", () => {
 })
 
 describe("SQL sandbox allow-list", () => {
+  it.effect("the allow-list refuses settings functions and table functions other than range, generate_series and unnest", () =>
+    Effect.gen(function*() {
+      for (const sql of ["SELECT current_setting('allowed_paths')", "SELECT * FROM duckdb_settings()", "SELECT * FROM read_text('/etc/hostname')"]) {
+        const r = yield* Effect.result(run(sql))
+        assert.strictEqual(r._tag === "Failure" ? r.failure._tag : "answered", "SqlRefused", sql)
+      }
+      assert.strictEqual((yield* run("SELECT * FROM generate_series(1, 3)")).rows.length, 3)
+    }))
+
   it.effect("a recursive CTE's anchor does not see the CTE's own name: naming a catalog view there is refused", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))

@@ -37,4 +37,21 @@ layer(served(testOptions(), undefined, { trades: 200, quotes: 10 }), { timeout: 
       assert.strictEqual(res.status, 200, body.detail)
       assert.strictEqual(scaled(body.data[0]!.notional, 16), products.reduce((a, b) => a + b, 0n))
     }))
+
+  it.effect("a snapshot_id reads that snapshot's rows, not the current ones", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const listed = yield* Effect.promise(() =>
+        fetch(`${base}/v1/snapshots/trades`, { headers: auth(KEYS.full) }).then((r) => r.json() as Promise<{ data: Array<{ snapshotId: string }> }>))
+      assert.strictEqual(listed.data.length, 2)
+      const count = (snapshotId?: string) =>
+        Effect.promise(() =>
+          fetch(`${base}/v1/sql`, {
+            method: "POST",
+            headers: { ...auth(KEYS.full), "content-type": "application/json" },
+            body: JSON.stringify({ sql: "SELECT count(*) AS n FROM trades", ...(snapshotId === undefined ? {} : { snapshot_id: snapshotId }) })
+          }).then((r) => r.json() as Promise<{ data: Array<{ n: unknown }> }>)).pipe(Effect.map((b) => String(b.data[0]!.n)))
+      assert.strictEqual(yield* count(), "200")
+      assert.strictEqual(yield* count(listed.data[0]!.snapshotId), "100")
+    }))
 })

@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import { currentSchema, currentSnapshot, defaultSpec } from "../../../src/domain/iceberg/metadata.ts"
-import type { Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import { ManifestEntryStatus, type Schema, type TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { fence, markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -19,6 +19,7 @@ import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { makeSnapshotFiles } from "../../../src/layers/iceberg/snapshotFiles.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
 import { Catalog, catalogError, CatalogRejected, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
@@ -367,6 +368,47 @@ describe("Maintenance", () => {
       assert.isTrue(fs.existsSync(localPath(checkpoint)))
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("orphan removal keeps a sequence checkpoint a retained snapshot's summary names, after a later commit named another", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const maintenance = yield* Maintenance
+      const io = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      const location = (yield* (yield* Catalog).loadTable(trades)).metadata.location
+      const [older, newer] = [`${location}/metadata/k2-sequence-a.json`, `${location}/metadata/k2-sequence-b.json`]
+      for (const [i, checkpoint] of [older, newer].entries()) {
+        yield* io.write(checkpoint, new TextEncoder().encode("{}"))
+        yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })), {
+          properties: { [markerKey("g1")]: `{"t":{"0":${10 * (i + 1)}}}`, "k2.sequence.checkpoint.g1.t:0": checkpoint }
+        })
+      }
+      const removed = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+      for (const checkpoint of [older, newer]) {
+        assert.notInclude(removed.removed.map(normalizeLocation), normalizeLocation(checkpoint))
+        assert.isTrue(fs.existsSync(localPath(checkpoint)))
+      }
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("orphan removal keeps the data files merged manifests carry as EXISTING entries", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const maintenance = yield* Maintenance
+      const catalog = yield* Catalog
+      const snapshots = yield* makeSnapshotFiles({ cacheEntries: 1_000 })
+      yield* sink.ensureTable(tables.trades)
+      // Past the merge policy's 100 manifests, the next commit merges them: their files become EXISTING entries.
+      yield* appendMany(102, 1, 1)
+      const loaded = yield* catalog.loadTable(trades)
+      const manifests = yield* snapshots.manifestList(currentSnapshot(loaded.metadata)!)
+      const entries = (yield* Effect.forEach(manifests, snapshots.manifestEntries)).flat()
+      const live = entries.filter((e) => e.status !== ManifestEntryStatus.DELETED).map((e) => e.dataFile.filePath)
+      assert.isTrue(entries.some((e) => e.status === ManifestEntryStatus.EXISTING), "a merged manifest")
+      yield* maintenance.expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1000 })
+      yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+      assert.strictEqual(live.length, 102)
+      for (const f of live) assert.isTrue(fs.existsSync(localPath(f)), f)
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("orphan removal deletes unreferenced old files only, never a referenced one", () =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink
@@ -384,6 +426,11 @@ describe("Maintenance", () => {
       yield* io.write(young, new Uint8Array([1]))
       const old = new Date(Date.now() - 3 * 86_400_000)
       fs.utimesSync(localPath(stray), old, old)
+
+      // A dry run names the stray file and removes nothing.
+      const dry = yield* maintenance.removeOrphans(trades, { olderThanMs: 86_400_000, dryRun: true })
+      assert.deepStrictEqual(dry.removed.map(normalizeLocation), [normalizeLocation(stray)])
+      assert.isTrue(fs.existsSync(localPath(stray)), "a dry run removes nothing")
 
       // With snapshots retained, the compacted-away files are still referenced by old snapshots.
       const first = yield* maintenance.removeOrphans(trades, { olderThanMs: 86_400_000 })

@@ -7,9 +7,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { countedReads } from "../../support/countedReads.ts"
 import { ancestry, applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
 import { carriedOf, markerIn, markerKey, mirrorCarry, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
-import type { Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import type { DataFile, Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { planExpiry } from "../../../src/layers/maintenance/plan.ts"
+import { planCompaction, planExpiry } from "../../../src/layers/maintenance/plan.ts"
 
 const DAY = 86_400_000
 
@@ -79,6 +79,30 @@ describe("planExpiry: the spec's retention policy of each branch", () => {
   it("without retention fields, the table-wide options decide as before", () => {
     const m = table({ main: { "snapshot-id": 6n, type: "branch" }, audit: { "snapshot-id": 11n, type: "branch" } })
     assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY }), [6n, 11n])
+  })
+
+  it("retainLast keeps that many newest snapshots of the table, off the branch too, however old", () => {
+    // main keeps only its head by its own policy: the table-wide newest four are 11, 10, 6 and 5.
+    const m = table({ main: { "snapshot-id": 6n, type: "branch", "min-snapshots-to-keep": 1 } })
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 4, nowMs: 100 * DAY }), [5n, 6n, 10n, 11n])
+  })
+
+  it("a snapshot committed exactly max-snapshot-age-ms ago is kept: the window's start is inclusive", () => {
+    // now = day 8, a day's window: 10 (off main, day 7) is at its start, 11 inside it.
+    const m = table({ main: { "snapshot-id": 6n, type: "branch", "min-snapshots-to-keep": 1 } })
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 8 * DAY }), [6n, 10n, 11n])
+    assert.deepStrictEqual(kept(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 8 * DAY + 1 }), [6n, 11n])
+  })
+
+  it("a marker only off the main line (another branch's, no ref now) keeps its newest snapshot", () => {
+    const m = table({ main: { "snapshot-id": 6n, type: "branch", "min-snapshots-to-keep": 1 } })
+    const marked = {
+      ...m,
+      snapshots: m.snapshots.map((s) => s["snapshot-id"] === 10n ? { ...s, summary: { ...s.summary, [markerKey("g")]: `{"t":{"0":7}}` } } : s)
+    }
+    const plan = planExpiry(marked, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY })
+    assert.deepStrictEqual([...plan.keep].sort((a, b) => Number(a - b)), [6n, 10n, 11n])
+    assert.deepStrictEqual(plan.markers, { g: 10n })
   })
 
   it("a tag keeps only its own snapshot: retention of ancestors is for branches", () => {
@@ -194,5 +218,15 @@ describe("planExpiry and the ingestion markers", () => {
       }
       assert.deepStrictEqual(carried(after), carried(m), `run ${run}`)
     }
+  })
+})
+
+describe("planCompaction", () => {
+  const file = (name: string, bytes: number) => ({ filePath: `file:///t/data/${name}.parquet`, partition: { day: 1 }, fileSizeInBytes: bytes }) as unknown as DataFile
+  it("rewrites the files below the small-file size; one of exactly that size is not small", () => {
+    const live = [file("a", 10), file("b", 10), file("c", 100)].map((f) => ({ file: f, specId: 0 }))
+    const groups = planCompaction(live, { smallFileBytes: 100, minInputFiles: 2, targetFileSizeBytes: 1_000 })
+    assert.deepStrictEqual(groups.map((g) => g.inputs.map((f) => f.filePath)), [["file:///t/data/a.parquet", "file:///t/data/b.parquet"]])
+    assert.strictEqual(groups[0]!.files.length, 3)
   })
 })

@@ -1,11 +1,15 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { BigDecimal, Effect } from "effect"
+import { BigDecimal, Effect, Layer } from "effect"
 import { encodeCursor } from "../../../src/domain/query/cursor.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { type Answer, type BarsRequest, type MarketRow, QueryEngine, type QueryError, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
 import * as Ref from "../../domain/query/reference.ts"
-import { DAY, HOUR, T0 } from "./data.ts"
-import { Fixture, queryWarehouse } from "./fixture.ts"
+import { instrumentRows, tradeColumns } from "../../../src/domain/rows.ts"
+import { identifierOf, tables } from "../../../src/domain/tables.ts"
+import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { DAY, genTrades, HOUR, T0 } from "./data.ts"
+import { Fixture, lakehouse, queryWarehouse } from "./fixture.ts"
 
 const ids = (rows: ReadonlyArray<{ message_id: string }>) => rows.map((r) => r.message_id)
 
@@ -97,6 +101,30 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         }).slice(0, 50)
         assert.deepStrictEqual(page.rows.map((r) => r.message_id), ids(want))
         assert.isNotNull(page.nextCursor)
+      }))
+
+    it.effect("from and a filter's min and max are inclusive, to is exclusive, for pages and bars alike", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const f = yield* Fixture
+        const t = f.trades.find((r) => r.exchange_timestamp > T0 + HOUR && r.symbol === "BHP")!
+        const at = t.exchange_timestamp
+        const symbols = [t.symbol]
+        const ending = yield* q.trades({ from: at - HOUR, to: at, symbols, limit: 100_000 })
+        assert.notInclude(ending.rows.map((r) => r.message_id), t.message_id)
+        assert.deepStrictEqual(ending.rows.map((r) => r.message_id), ids(Ref.selectRows(f.trades, { from: at - HOUR, to: at, symbols })))
+        const starting = yield* q.trades({ from: at, to: at + 1, symbols, limit: 100_000 })
+        assert.include(starting.rows.map((r) => r.message_id), t.message_id)
+        const bars = yield* q.bars({ from: at - HOUR, to: at, interval: "1d", symbols })
+        assert.deepStrictEqual(bars.rows, Ref.bars(f.trades, { from: at - HOUR, to: at, size: DAY, symbols }))
+        // A filter whose min and max are the trade's own price keeps it (and every trade at that price).
+        const price = Ref.text8(t.price)
+        const priced = yield* q.trades({ from: T0 - DAY, to: T0 + 4 * DAY, symbols, limit: 100_000, filters: [{ column: "price", min: price, max: price }] })
+        assert.include(priced.rows.map((r) => r.message_id), t.message_id)
+        assert.deepStrictEqual(
+          priced.rows.map((r) => r.message_id),
+          ids(Ref.selectRows(f.trades, { from: T0 - DAY, to: T0 + 4 * DAY, symbols, where: (r) => BigDecimal.Equivalence(r.price, t.price) }))
+        )
       }))
 
     it.effect("quotes read the same way", () =>
@@ -325,6 +353,7 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         const stats = yield* q.tableStats("trades")
         assert.strictEqual(stats.records, f.trades.length)
         assert.strictEqual(stats.firstTimestamp, Math.min(...f.trades.map((t) => t.exchange_timestamp)))
+        assert.strictEqual(stats.lastTimestamp, Math.max(...f.trades.map((t) => t.exchange_timestamp)))
         assert.strictEqual(stats.days, 3)
         const old = yield* q.tableStats("trades", { snapshot: { _tag: "ById", snapshotId: f.firstTradeSnapshot } })
         assert.strictEqual(old.records, f.trades1.length)
@@ -332,6 +361,42 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
         assert.deepStrictEqual(history.map((s) => s.snapshotId), [f.firstTradeSnapshot, f.lastTradeSnapshot])
         assert.deepStrictEqual(history.map((s) => [s.operation, s.current]), [["append", false], ["append", true]])
         assert.strictEqual(history[1]!.summary["total-records"], String(f.trades.length))
+        // Pinned to the first snapshot: the later commit is left out, and the pinned one is current.
+        const pinned = yield* q.snapshots("trades", { upTo: f.firstTradeSnapshot })
+        assert.deepStrictEqual(pinned.map((s) => [s.snapshotId, s.current]), [[f.firstTradeSnapshot, true]])
       }))
   })
+})
+
+layer(QueryLayer.layer().pipe(Layer.provideMerge(lakehouse())), { timeout: 120_000, excludeTestServices: true })("QueryEngine on tables of its own", (it) => {
+  it.effect("each (exchange, symbol) reads as its latest version by ingestion: a symbol listed on two exchanges is two", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const q = yield* QueryEngine
+      yield* sink.ensureTable(tables.instruments)
+      const rows = instrumentRows()
+      const base = { symbol: "BHP", company_id: null, isin: null, asset_class: "equities" as const, listing_date: null, delisting_date: null, kafka_topic: "k2.test", kafka_partition: 0 }
+      rows.push({ ...base, exchange: "ASX", currency: "AUD", name: "BHP old", ingestion_timestamp: T0, kafka_offset: 1n })
+      rows.push({ ...base, exchange: "NYSE", currency: "USD", name: "BHP ADR", ingestion_timestamp: T0 + HOUR, kafka_offset: 2n })
+      rows.push({ ...base, exchange: "ASX", currency: "AUD", name: "BHP new", ingestion_timestamp: T0 + 2 * HOUR, kafka_offset: 3n })
+      yield* sink.append(identifierOf("instruments"), rows.columns())
+      const got = yield* q.instruments({ symbols: ["BHP"] })
+      assert.deepStrictEqual(got.rows.map((r) => [r["symbol"], r["exchange"], r["name"]]), [["BHP", "ASX", "BHP new"], ["BHP", "NYSE", "BHP ADR"]])
+    }))
+
+  it.effect("table statistics: first and last trade over every file, whichever file is planned last", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const q = yield* QueryEngine
+      yield* sink.ensureTable(tables.trades)
+      const trades = genTrades(60, { seed: 5, days: 3 })
+      const day = (n: number) => trades.filter((t) => Math.floor((t.exchange_timestamp - T0) / DAY) === n)
+      // The latest day committed between the others: it is neither the first nor the last file planned.
+      for (const n of [0, 2, 1]) yield* sink.append(identifierOf("trades"), tradeColumns(day(n)))
+      const stats = yield* q.tableStats("trades")
+      const ts = trades.map((t) => t.exchange_timestamp)
+      assert.strictEqual(stats.dataFiles, 3)
+      assert.strictEqual(stats.firstTimestamp, Math.min(...ts))
+      assert.strictEqual(stats.lastTimestamp, Math.max(...ts))
+    }))
 })

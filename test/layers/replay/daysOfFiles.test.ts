@@ -11,6 +11,7 @@ import { Effect, Layer, Stream } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import type { PartitionSpec } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
+import { timeFields } from "../../../src/layers/replay/days.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
@@ -30,7 +31,7 @@ const spec = (name: string, transform: string): PartitionSpec => ({
 })
 
 /** The replay of `rows` over 40 days from a table of `partitionSpec`: its events and how many days it played. */
-const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "kept") => {
+const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "kept", input: typeof rows = rows) => {
   let days = 0
   const connection = (c: DuckDBConnection) =>
     spy(c, {
@@ -44,7 +45,7 @@ const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "ke
   const data = Layer.effectDiscard(Effect.gen(function*() {
     const sink = yield* IcebergSink
     yield* sink.ensureTable({ ...tables.trades, spec: partitionSpec })
-    yield* sink.append(TRADES, tradeColumns(rows))
+    yield* sink.append(TRADES, tradeColumns(input))
   }))
   // Files written without column bounds (metrics mode none, as some engines write them): only the spec places them.
   const unbounded = Layer.effect(TableScanner)(Effect.gen(function*() {
@@ -107,6 +108,21 @@ describe("the days a replay plays", () => {
       }), 60_000)
   }
 
+  it.effect("a day of a single trade plays it: a window of one row is not empty", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf(spec("ts_day", "day"), "kept", rows.slice(0, 1))
+      assert.strictEqual(r.events, 1)
+      assert.strictEqual(r.days, 1)
+    }), 60_000)
+
+  it.effect("files without bounds of an unpartitioned table: every day of the range is played, the last one too", () =>
+    Effect.gen(function*() {
+      const r = yield* replayOf({ "spec-id": 0, fields: [] }, "dropped")
+      assert.strictEqual(r.events, rows.length)
+      // Nothing says where the rows are: all 40 days of the range (T0 - 5 days .. T0 + 35 days) are read.
+      assert.strictEqual(r.days, 40)
+    }), 60_000)
+
   it.effect("files without bounds, partitioned by month(exchange_timestamp): the days of the month", () =>
     Effect.gen(function*() {
       const r = yield* replayOf(spec("ts_month", "month"), "dropped")
@@ -114,4 +130,14 @@ describe("the days a replay plays", () => {
       // The rows are of January 2024, all of it in the range (2023-12-28 .. 2024-02-06): its 31 days, no other.
       assert.strictEqual(r.days, 31)
     }), 60_000)
+})
+
+describe("timeFields", () => {
+  it("a field name two specs give different transforms is left out: a file does not say which spec wrote it", () => {
+    const spec = (id: number, transform: string): PartitionSpec =>
+      ({ "spec-id": id, fields: [{ "source-id": 6, "field-id": 1000, name: "ts_part", transform }] }) as unknown as PartitionSpec
+    assert.deepStrictEqual([...timeFields([spec(0, "day")], 6)], [["ts_part", "day"]])
+    assert.deepStrictEqual([...timeFields([spec(0, "day"), spec(1, "hour")], 6)], [])
+    assert.deepStrictEqual([...timeFields([spec(0, "day"), spec(1, "day")], 6)], [["ts_part", "day"]])
+  })
 })

@@ -40,6 +40,13 @@ describe("cutWindows", () => {
     ])
     assert.deepStrictEqual(cutWindows([], 10, 5, 6), [{ from: 5, to: 6, rows: 0 }])
   })
+
+  it("fills a window up to windowRows exactly: it cuts before the second that would pass it, not the one that reaches it", () => {
+    assert.deepStrictEqual(cutWindows([[0, 3], [1_000_000, 3], [2_000_000, 4], [3_000_000, 2]], 6, 0, 5_000_000), [
+      { from: 0, to: 2_000_000, rows: 6 },
+      { from: 2_000_000, to: 5_000_000, rows: 6 }
+    ])
+  })
 })
 
 describe("paced", () => {
