@@ -409,6 +409,27 @@ describe("Maintenance", () => {
       for (const f of live) assert.isTrue(fs.existsSync(localPath(f)), f)
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("orphan removal leaves alone a table nested under the table's location (a namespace named like the table)", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const maintenance = yield* Maintenance
+      const catalog = yield* Catalog
+      const io = yield* FileIO
+      yield* sink.ensureTable(tables.trades)
+      yield* appendMany(1, 10, 1)
+      const location = (yield* catalog.loadTable(trades)).metadata.location
+      // Table market_data.trades.x of another engine lives at <location>/x: none of its files is ours to judge.
+      const nested = [`${location}/x/metadata/00000-0b1c.metadata.json`, `${location}/x/data/part-0.parquet`]
+      const old = new Date(Date.now() - 3 * 86_400_000)
+      for (const f of nested) {
+        yield* io.write(f, new Uint8Array([1, 2, 3]))
+        fs.utimesSync(localPath(f), old, old)
+      }
+      const removed = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
+      assert.deepStrictEqual(removed.removed, [])
+      for (const f of nested) assert.isTrue(fs.existsSync(localPath(f)), f)
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("orphan removal deletes unreferenced old files only, never a referenced one", () =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink
