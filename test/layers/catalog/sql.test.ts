@@ -150,6 +150,63 @@ describe("SQL catalog: a registration whose outcome is unknown", () => {
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
 
+describe("SQL catalog: a commit whose outcome is unknown", () => {
+  it.effect("an UPDATE that ran before the connection broke is CommitStateUnknown and keeps its metadata file: the table stays loadable", () =>
+    Effect.gen(function*() {
+      const sqlite = sqliteDriver(":memory:")
+      let breakAfterSwap = false
+      const driver: SqlDriver = {
+        ...sqlite,
+        execute: async (sql, params) => {
+          const changed = await sqlite.execute(sql, params)
+          if (breakAfterSwap && sql.includes("UPDATE iceberg_tables")) throw new Error("Connection terminated unexpectedly")
+          return changed
+        }
+      }
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" })
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      yield* catalog.createTable(id, tables.trades)
+      breakAfterSwap = true
+      const error = yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }]))
+      assert.strictEqual(error.reason._tag, "CommitStateUnknown")
+      // The swap landed: the table must load (in another process too) with the change.
+      const other = yield* Catalogs.make(sqlite, { name: "k2", warehouse: "file:///warehouse" })
+      const loaded = yield* Effect.result(other.loadTable(id))
+      assert.strictEqual(Result.isSuccess(loaded) ? loaded.success.metadata.properties["owner"] : loaded.failure.message, "k2")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: writers racing the swap", () => {
+  it.effect("a commit whose base another writer swapped away meanwhile is a CommitConflict, and the other's change stays", () =>
+    Effect.gen(function*() {
+      const sqlite = sqliteDriver(":memory:")
+      const options = { name: "k2", warehouse: "file:///warehouse" }
+      const other = yield* Catalogs.make(sqlite, options)
+      const id = { namespace: "market_data", name: "trades" }
+      let race = false
+      const driver: SqlDriver = {
+        ...sqlite,
+        execute: async (sql, params) => {
+          // Another writer commits after this one read its base, before its swap.
+          if (race && sql.includes("UPDATE iceberg_tables")) {
+            race = false
+            await Effect.runPromise(other.commitTable(id, [], [{ action: "set-properties", updates: { by: "other" } }]).pipe(Effect.provide(FileIOs.layerMemory)))
+          }
+          return sqlite.execute(sql, params)
+        }
+      }
+      const catalog = yield* Catalogs.make(driver, options)
+      yield* catalog.createNamespace("market_data")
+      yield* catalog.createTable(id, tables.trades)
+      race = true
+      const error = yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { by: "me" } }]))
+      assert.strictEqual(error.reason._tag, "CommitConflict")
+      const loaded = yield* other.loadTable(id)
+      assert.strictEqual(loaded.metadata.properties["by"], "other")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
 describe("SQL catalog: metadata files other engines wrote", () => {
   it.effect("loads and commits on gzip-compressed metadata (write.metadata.compression-codec=gzip)", () =>
     Effect.gen(function*() {

@@ -528,6 +528,78 @@ describe("IcebergSink and TableScanner", () => {
       assert.isUndefined(markerIn(m, "b"), "b's rows were rolled back: it must read t:0 from the start")
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("a commit's own marker wins over the one it carries forward from the snapshot before", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      const markAt = Effect.map(catalog.loadTable(trades), (t) => markerIn(t.metadata, "a")?.offsets.get("t")?.get(0))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })), { properties: { [markerKey("a")]: `{"t":{"0":10}}` } })
+      assert.strictEqual(yield* markAt, 10n)
+      // As the ingestor sets it: by the fence, on the base the attempt read.
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })), {
+        prepare: () => Result.succeed({ [markerKey("a")]: `{"t":{"0":20}}` })
+      })
+      assert.strictEqual(yield* markAt, 20n)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })), { properties: { [markerKey("a")]: `{"t":{"0":30}}` } })
+      assert.strictEqual(yield* markAt, 30n)
+    }).pipe(Effect.provide(warehouse())))
+
+  // Live: the retry waits out a real (20 ms) backoff.
+  it.live("a commit whose outcome stayed unknown is asked again, found landed, and succeeds: one snapshot", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    let unknownLeft = 1
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: { maxCommitAttempts: 3 } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.andThen(
+            catalog.commitTable(id, requirements, updates),
+            (committed) => unknownLeft-- > 0 ? Effect.fail(catalogError(new CommitStateUnknown({ table: "trades", detail: "connection reset" }))) : Effect.succeed(committed)
+          )
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      unknownLeft = 1
+      const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      assert.strictEqual(appended.attempts, 2)
+      assert.strictEqual(appended.files.length > 0, true, "its files are the table's")
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      assert.strictEqual(m.snapshots.length, 1)
+      assert.strictEqual(m["current-snapshot-id"], appended.snapshot["snapshot-id"])
+    }).pipe(Effect.provide(layer))
+  })
+
+  // Live: the retry waits out a real (20 ms) backoff.
+  it.live("a rollback between an attempt's read and its commit conflicts: the retry builds on the rolled-back table", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    let rollBackTo: bigint | undefined
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) => {
+          const to = rollBackTo
+          rollBackTo = undefined
+          // Another engine rolls main back after the attempt read the table (no snapshot added).
+          const rollback = to === undefined
+            ? Effect.void
+            : Effect.asVoid(catalog.commitTable(id, [], [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": to }]))
+          return Effect.andThen(rollback, catalog.commitTable(id, requirements, updates))
+        }
+      }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      const base = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      rollBackTo = base.snapshot["snapshot-id"]
+      const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
+      assert.strictEqual(appended.snapshot["parent-snapshot-id"], base.snapshot["snapshot-id"])
+      assert.strictEqual(appended.snapshot.summary["total-records"], "20", "the rolled-back rows stay out")
+    }).pipe(Effect.provide(layer))
+  })
+
   const outage = { on: false }
   const withOutage = warehouseWithOutage(outage)
 

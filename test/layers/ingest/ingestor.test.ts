@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { DEFAULT_INGEST_GROUP, markerIn } from "../../../src/domain/ingest/marker.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -15,7 +16,7 @@ import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Trackers from "../../../src/layers/sequence/tracker.ts"
-import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { StorageFailure, TableFileError } from "../../../src/domain/iceberg/errors.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
@@ -382,6 +383,107 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(progress.written.sequence_events, 1)
       yield* assertTablesHoldOnce(options, 60)
     }), 60_000)
+
+  it.live("flushes with nothing new commit no data snapshot while sequence_events waits for its checkpoint; the drain commits it", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const [topic] = TOPICS
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+      // The first flush commits sequence_events, the second (not due again for the whole run)
+      // trades only: sequence_events' mark stays behind the data table's, so every flush after
+      // finds the partition past one of its marks, with nothing new for trades.
+      const snapshots = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 30)))
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        // Not `writtenTrades`: what sequence_events has not passed stays uncommitted.
+        const written = (n: number) => ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades >= n }))
+        yield* written(30)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(30)))
+        yield* written(60)
+        const count = Effect.map((yield* Catalog).loadTable(identifierOf("trades")), (t) => t.metadata.snapshots.length)
+        const before = yield* count
+        yield* Effect.sleep("600 millis")
+        const after = yield* count
+        // The drain commits sequence_events though not due: a clean restart reads nothing again.
+        yield* Fiber.interrupt(fiber)
+        const sequenceMark = markerIn((yield* (yield* Catalog).loadTable(identifierOf("sequence_events"))).metadata, DEFAULT_INGEST_GROUP)
+        assert.strictEqual(sequenceMark?.offsets.get(topic!)?.get(0), 60n)
+        return { before, after }
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 50, checkpointIntervalMs: 3_600_000 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options)))
+      )))
+      assert.strictEqual(snapshots.after, snapshots.before)
+      yield* assertTablesHoldOnce(options, 60)
+    }), 60_000)
+
+  it.live("a flush that finds sequence anomalies commits their events though the checkpoint is not due", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const [topic] = TOPICS
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 30)))
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        const written = (n: number) => ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades >= n }))
+        // The first flush commits sequence_events (a checkpoint), the next is not due for the run.
+        yield* written(30)
+        // Five trades never sent: a gap, found by a flush whose checkpoint is not due.
+        yield* (yield* KafkaSink).send(tradeRecords([...trades.slice(30, 40), ...trades.slice(45)]))
+        yield* written(55)
+        // The drain commits sequence_events too, but only what the flushes left it.
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 50, checkpointIntervalMs: 3_600_000 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options)))
+      )))
+      const events = yield* sequenceEvents(options)
+      assert.deepStrictEqual(events.map((e) => e.kind), ["GAP"])
+    }), 60_000)
+
+  for (const unreadable of [false, true]) {
+    it.live(`counts the rows of a commit whose outcome stayed unknown when its table is seen to hold it${unreadable ? ", though it could not be read at first" : ""}`, () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const [topic] = TOPICS
+      // One attempt a commit: the trades commit lands, its answer is lost, and the flush fails with
+      // the outcome unknown. The restart reads the mark past the rows: they are never read again.
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      let lostAnswers = 1
+      // After the lost answer the restart reads trades' marks, then the unknown outcome is looked
+      // for: that read fails once, and the outcome is looked for again on the next flush.
+      let tradesReads = 0
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        Catalog.of({
+          ...catalog,
+          loadTable: (id) =>
+            Effect.suspend(() =>
+              unreadable && lostAnswers <= 0 && id.name === "trades" && ++tradesReads === 2
+                ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+                : catalog.loadTable(id)
+            ),
+          commitTable: (id, requirements, updates) =>
+            Effect.andThen(catalog.commitTable(id, requirements, updates), (committed) =>
+              id.name === "trades" && lostAnswers-- > 0
+                ? Effect.fail(catalogError(new CommitStateUnknown({ table: id.name, detail: "injected: the answer was lost" })))
+                : Effect.succeed(committed))
+        }))
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })))
+        return yield* ingestUntil((p) => p.restarts > 0 && p.position === 60 && p.uncommitted === 0)
+      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], flushRows: 60 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
+      )))
+      assert.strictEqual(progress.restarts, 1)
+      assert.strictEqual(progress.written.trades, 60)
+      yield* assertTablesHoldOnce(options, 60)
+    }), 60_000)
+  }
 
   it.live("counts each record once when a DLQ failure restarts the partition before its batch was taken", () =>
     Effect.gen(function*() {

@@ -138,6 +138,42 @@ describe("memory Kafka, batches buffered before a seek, pause or revoke", () => 
   })
 })
 
+describe("memory Kafka, retention with two groups", () => {
+  it.live("a group that has committed nothing holds every record; once both committed, the slower's offset bounds the release", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("two-groups")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 1 }])
+      yield* (yield* KafkaSink).send(recordsFor(topic, 30))
+      const source = yield* KafkaSource
+      const a = yield* source.subscribe({ groupId: unique("a"), topics: [topic] })
+      const b = yield* source.subscribe({ groupId: unique("b"), topics: [topic] })
+      assert.strictEqual((yield* a.assignment).length, 1)
+      assert.strictEqual((yield* b.assignment).length, 1)
+      // b has read nothing yet: a's commit must not take b's records away.
+      yield* a.commit([{ topic, partition: 0, offset: 15n }])
+      assert.strictEqual(broker.topic(topic).base[0], 0)
+      yield* b.commit([{ topic, partition: 0, offset: 10n }])
+      assert.strictEqual(broker.topic(topic).base[0], 10)
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { releaseCommitted: true })))
+  })
+})
+
+describe("memory Kafka, batch size bound", () => {
+  it.live("maxBatchRecords bounds each batch, and a bound of one still delivers every record", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("bounded-batches")
+      yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 1 }])
+      yield* (yield* KafkaSink).send(recordsFor(topic, 3))
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("3 delivered", () => collected.count() >= 3, 5_000)
+      assert.deepStrictEqual(collected.batches.map((b) => b.records.map((r) => r.offset)), [[0n], [1n], [2n]])
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(broker, { maxBatchRecords: 1 })))
+  })
+})
+
 describe("memory Kafka, commits after a rebalance", () => {
   it.live("a member's commit of a partition it lost does not move the new owner's committed offset", () => {
     const broker = new MemoryBroker()
