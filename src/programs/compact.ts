@@ -95,7 +95,7 @@ const report = (r: MaintenanceReport, dryRun: boolean): string => {
     lines.push(`  files              ${r.compact.filesBefore} -> ${r.compact.filesAfter}`)
     for (const p of r.compact.partitions) {
       lines.push(
-        `    ${JSON.stringify(p.partition)}  ${p.filesBefore} -> ${p.filesAfter} files, ${p.bytesBefore} -> ${p.bytesAfter} bytes, ${p.rows} rows rewritten`
+        `    ${p.label}  ${p.filesBefore} -> ${p.filesAfter} files, ${p.bytesBefore} -> ${p.bytesAfter} bytes, ${p.rows} rows rewritten`
       )
     }
   }

@@ -18,6 +18,8 @@ export interface CompactOptions {
 export interface PartitionCompaction {
   /** The partition tuple, e.g. {"exchange_timestamp_day": 19800}. */
   readonly partition: Readonly<Record<string, number | null>>
+  /** The same as people read it, e.g. `exchange_timestamp_day=2024-03-18`. */
+  readonly label: string
   readonly filesBefore: number
   readonly filesAfter: number
   readonly bytesBefore: number

@@ -270,3 +270,13 @@ export const partitionOf = (p: Partitioning, values: ReadonlyArray<PartitionValu
     return `${encodeURIComponent(f.field.name)}=${value === null ? "null" : encodeURIComponent(human(f, value))}`
   }).join("/")
 })
+
+/**
+ * A partition tuple as people read it, the path Java would give it (`exchange_timestamp_day=2024-01-02`),
+ * by each field's name; a tuple the spec cannot show (a transform K2 does not compute) as its JSON.
+ */
+export const partitionLabel = (schema: Schema, spec: PartitionSpec, partition: Readonly<Record<string, PartitionValue>>): string => {
+  const p = partitioning(schema, spec)
+  if (Result.isFailure(p) || p.success.fields.some((f) => !(f.field.name in partition))) return JSON.stringify(partition)
+  return decodeURIComponent(partitionOf(p.success, p.success.fields.map((f) => partition[f.field.name]!)).path)
+}

@@ -17,7 +17,7 @@ import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
-import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
+import { partitionLabel, unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -193,6 +193,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       minInputFiles: compactOptions.minInputFiles ?? 2,
       targetFileSizeBytes: target
     })
+    const label = (partition: PartitionCompaction["partition"]) => partitionLabel(currentSchema(m), defaultSpec(m), partition)
     const partitions: Array<PartitionCompaction> = []
     const failedDays: Array<{ partition: string; detail: string }> = []
     let snapshotId: bigint | null = null
@@ -202,13 +203,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       const outcome = yield* compactPartition(identifier, table, group.inputs, opts).pipe(
         // Another compaction removed some of these files first: its result stands, skip ours.
         Effect.catchTag("FilesNoLongerLive", (e) =>
-          Effect.logWarning(`compaction of ${showIdentifier(identifier)} ${group.partitionKey} skipped: ${e.message}`)
+          Effect.logWarning(`compaction of ${showIdentifier(identifier)} ${label(group.partition)} skipped: ${e.message}`)
             .pipe(Effect.as(undefined))),
         // A day's own files (missing, corrupt, too big for DuckDB's memory) fail that day alone:
         // aborting would leave every later day uncompacted on every run.
         Effect.catchTags({
-          TableFileError: (e) => Effect.sync(() => void failedDays.push({ partition: JSON.stringify(group.partition), detail: e.message })),
-          MaintenanceRefused: (e) => Effect.sync(() => void failedDays.push({ partition: JSON.stringify(group.partition), detail: e.detail }))
+          TableFileError: (e) => Effect.sync(() => void failedDays.push({ partition: label(group.partition), detail: e.message })),
+          MaintenanceRefused: (e) => Effect.sync(() => void failedDays.push({ partition: label(group.partition), detail: e.detail }))
         }),
         // Anything else (the catalog) stops the run; the days committed before it stand and are reported.
         Effect.catch((e) => partitions.length === 0 ? Effect.fail(e) : Effect.sync(() => void (stoppedBy = e)))
@@ -221,6 +222,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       const kept = group.files.length - group.inputs.length
       partitions.push({
         partition: group.partition,
+        label: label(group.partition),
         filesBefore: group.files.length,
         filesAfter: kept + outcome.added.length,
         bytesBefore: bytes(group.files),

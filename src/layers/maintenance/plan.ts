@@ -175,7 +175,6 @@ export const otherTablesDirectories = (
 }
 
 export interface CompactionGroup {
-  readonly partitionKey: string
   readonly partition: DataFile["partition"]
   readonly specId: number
   /** All live files of the partition. */
@@ -201,12 +200,12 @@ export const planCompaction = (
     g.files.push(file)
     groups.set(key, g)
   }
-  return [...groups].sort(([a], [b]) => a.localeCompare(b)).flatMap(([partitionKey, g]) => {
+  return [...groups].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, g]) => {
     const inputs = g.files.filter((f) => f.fileSizeInBytes < options.smallFileBytes)
     // Files out, from the inputs' size (a rewrite rarely grows them: one footer instead of many).
     const filesOut = Math.ceil(inputs.reduce((n, f) => n + f.fileSizeInBytes, 0) / Math.max(1, options.targetFileSizeBytes))
     return inputs.length >= Math.max(2, options.minInputFiles) && filesOut < inputs.length
-      ? [{ partitionKey, partition: g.partition, specId: g.specId, files: g.files, inputs }]
+      ? [{ partition: g.partition, specId: g.specId, files: g.files, inputs }]
       : []
   })
 }

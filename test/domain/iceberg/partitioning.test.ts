@@ -1,7 +1,7 @@
 /** Partition values as the spec's transforms define them, and the refusals, without I/O. */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { fieldValues, partitioning, partitionOf, partitionResultType, unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
+import { fieldValues, partitioning, partitionLabel, partitionOf, partitionResultType, unheldPartitionValues } from "../../../src/domain/iceberg/partitioning.ts"
 import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
 import type { PartitionField, Schema } from "../../../src/domain/iceberg/spec.ts"
 
@@ -73,6 +73,18 @@ describe("partition values", () => {
       "a/b": 19_782,
       v: null
     })
+  })
+})
+
+describe("partition labels (what `npm run compact` prints)", () => {
+  it("shows a partition tuple as its path, unescaped; one the spec cannot show as its JSON", () => {
+    const spec = { "spec-id": 0, fields: [field("day", 1, "exchange_timestamp_day"), field("hour", 1, "h")] }
+    assert.strictEqual(partitionLabel(schema, spec, { exchange_timestamp_day: 19_782, h: 19_782 * 24 + 23 }), "exchange_timestamp_day=2024-02-29/h=2024-02-29-23")
+    assert.strictEqual(partitionLabel(schema, spec, { exchange_timestamp_day: null, h: 0 }), "exchange_timestamp_day=null/h=1970-01-01-00")
+    assert.strictEqual(partitionLabel(schema, { "spec-id": 1, fields: [field("identity", 2, "a/b")] }, { "a/b": 0 }), "a/b=1970-01-01")
+    // A tuple of another spec (a field this one lacks), and a transform K2 does not compute.
+    assert.strictEqual(partitionLabel(schema, spec, { other: 3 }), `{"other":3}`)
+    assert.strictEqual(partitionLabel(schema, { "spec-id": 2, fields: [field("bucket[4]", 3)] }, { f_3: 1 }), `{"f_3":1}`)
   })
 })
 

@@ -14,6 +14,7 @@ import { ManifestEntryStatus, type Schema, type TableMetadata } from "../../../s
 import { fence, markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
+import { dayText } from "../../../src/domain/time.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
@@ -88,6 +89,7 @@ describe("Maintenance", () => {
       assert.strictEqual(result.filesAfter, 3)
       assert.strictEqual(result.partitions.length, 3)
       for (const p of result.partitions) {
+        assert.match(p.label, /^exchange_timestamp_day=\d{4}-\d{2}-\d{2}$/)
         assert.strictEqual(p.filesBefore, 12)
         assert.strictEqual(p.filesAfter, 1)
       }
@@ -305,13 +307,14 @@ describe("Maintenance", () => {
       assert.deepStrictEqual(r.compact?.partitions.map((p) => String(p.partition.exchange_timestamp_day)), [days[1]])
       assert.deepStrictEqual(filesPerDay((yield* (yield* TableScanner).plan(trades)).files), { [days[0]!]: 6, [days[1]!]: 1 })
       assert.strictEqual(r.compactFailure?._tag, "CompactionFailed")
-      assert.include(r.compactFailure!.message, `"exchange_timestamp_day":${days[0]}`)
+      const label = (day: string) => `exchange_timestamp_day=${dayText(Number(day))}:`
+      assert.include(r.compactFailure!.message, label(days[0]!))
       assert.include(r.compactFailure!.message, localPath(lost.filePath))
-      assert.notInclude(r.compactFailure!.message, `"exchange_timestamp_day":${days[1]}`)
+      assert.notInclude(r.compactFailure!.message, label(days[1]!))
       // compact() alone fails too, naming the day; the good day has nothing left to do.
       const failed = yield* Effect.flip(maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
       assert.strictEqual(failed._tag, "CompactionFailed")
-      assert.include(failed.message, `"exchange_timestamp_day":${days[0]}`)
+      assert.include(failed.message, label(days[0]!))
     }).pipe(Effect.provide(warehouse())))
 
   it.effect("expiry keeps each group's newest marker snapshot and the chain to it", () =>
