@@ -297,6 +297,30 @@ export const unreadableSchemaChange = (m: TableMetadata, schema: Schema): string
   return columnNameChange(olderSchemas, schema)
 }
 
+/**
+ * Why K2 cannot append `columns` (by name) to the table: its writer fills the current schema's
+ * columns by name, so the values of a column since renamed would be written as null (Java reads
+ * none of them), and those of a column since retyped are not of its type. Null otherwise: a
+ * dropped column is not written, an added one is written as null, and a name now given to another
+ * column is that column's.
+ */
+export const unwritableSchemaChange = (m: TableMetadata, columns: Iterable<string>): string | null => {
+  const schema = currentSchema(m)
+  const byName = new Map(schema.fields.map((f) => [f.name, f]))
+  const byId = new Map(schema.fields.map((f) => [f.id, f]))
+  for (const name of columns) {
+    const now = byName.get(name)
+    for (const older of m.schemas) {
+      const was = older.fields.find((f) => f.name === name)
+      if (was === undefined) continue
+      const renamed = now === undefined ? byId.get(was.id) : undefined
+      if (renamed !== undefined) return `column ${name} (id ${was.id}) was renamed to ${renamed.name}`
+      if (now?.id === was.id && typeShape(now.type) !== typeShape(was.type)) return `column ${name} (id ${was.id}) changed type`
+    }
+  }
+  return null
+}
+
 /** The partition spec new data is written with. */
 export const defaultSpec = (m: TableMetadata): PartitionSpec => specById(m, m["default-spec-id"])!
 

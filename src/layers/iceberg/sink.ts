@@ -3,12 +3,13 @@ import { Effect, Layer } from "effect"
 import type { ColumnBatch } from "../../domain/columnBatch.ts"
 import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { currentSchema, dataDirectory, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
+import { currentSchema, dataDirectory, defaultSortOrder, defaultSpec, unwritableSchemaChange } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, SnapshotOperation } from "../../domain/iceberg/spec.ts"
 import type { TableDefinition } from "../../domain/tables.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink, type WriteOptions } from "../../services/IcebergSink.ts"
+import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange, removeUnlessMaybeLanded } from "./commit.ts"
 import { writeDataFiles } from "./parquet.ts"
@@ -38,6 +39,14 @@ export const layer = (options: SinkOptions = {}) =>
 
     const write = (table: LoadedTable, batch: ColumnBatch) => {
       const m = table.metadata
+      // Refused before a file is written: values Java would read as null or K2 could not convert.
+      const schemaChange = unwritableSchemaChange(m, Object.keys(batch.columns))
+      if (schemaChange !== null) {
+        return Effect.fail(new UnsupportedTableFeature({
+          table: showIdentifier(table.identifier),
+          feature: `schema evolution beyond adding columns (${schemaChange})`
+        }))
+      }
       return writeDataFiles(batch, {
         table: showIdentifier(table.identifier),
         schema: currentSchema(m),

@@ -74,7 +74,8 @@ export const isTransient = (e: IngestError): boolean =>
 
 /**
  * Faults no restart clears: the table is in a state K2 cannot write (another engine changed its
- * partitioning or sort order, or upgraded it to format version 3), or the file system refuses its
+ * partitioning or sort order, renamed or retyped a column K2 writes, or upgraded it to format
+ * version 3), or the file system refuses its
  * paths as too long (the warehouse's). Restarting would re-read and fail every flush for ever; the run
  * ends with the error instead, and the records wait in Kafka.
  */

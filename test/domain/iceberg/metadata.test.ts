@@ -10,9 +10,10 @@ import {
   snapshotById,
   snapshotSummary,
   specById,
+  unwritableSchemaChange,
   UpdateRefused
 } from "../../../src/domain/iceberg/metadata.ts"
-import type { DataFile, Snapshot } from "../../../src/domain/iceberg/spec.ts"
+import type { DataFile, Schema, Snapshot } from "../../../src/domain/iceberg/spec.ts"
 import { definitionOf } from "../../../src/domain/tables.ts"
 import { dataFileOf } from "../../support/fixtures.ts"
 
@@ -306,5 +307,38 @@ describe("noSnapshotAt", () => {
     const m = { ...base(), snapshots: [snap(1n, 100)], "snapshot-log": [], "current-snapshot-id": 1n }
     assert.isTrue(noSnapshotAt(m, 99))
     assert.isFalse(noSnapshotAt(m, 100))
+  })
+})
+
+describe("unwritableSchemaChange: what another engine's schema change leaves K2's writer", () => {
+  /** The trades table with `fields` (from the first schema's) as its current schema 1. */
+  const evolved = (fields: (fields: Schema["fields"]) => Schema["fields"]) => {
+    const m = base()
+    const next: Schema = { type: "struct", "schema-id": 1, fields: fields(m.schemas[0]!.fields) }
+    return { ...m, schemas: [...m.schemas, next], "current-schema-id": 1 }
+  }
+  const change = (name: string, to: (f: Schema["fields"][number]) => Schema["fields"][number]) => (fields: Schema["fields"]) =>
+    fields.map((f) => (f.name === name ? to(f) : f))
+  const columns = definitionOf("trades").schema.fields.map((f) => f.name)
+
+  it("writes K2's columns after columns were added, dropped, reordered, made optional or their names swapped", () => {
+    assert.isNull(unwritableSchemaChange(base(), columns))
+    assert.isNull(unwritableSchemaChange(evolved((fs) => [...fs, { id: 21, name: "venue_note", required: false, type: "string" }]), columns))
+    assert.isNull(unwritableSchemaChange(evolved((fs) => fs.filter((f) => f.name !== "vendor_data")), columns))
+    assert.isNull(unwritableSchemaChange(evolved((fs) => [...fs].reverse()), columns))
+    assert.isNull(unwritableSchemaChange(evolved(change("currency", (f) => ({ ...f, required: false }))), columns))
+    // The name is the column's now: K2's side values go to the column named side.
+    assert.isNull(unwritableSchemaChange(evolved((fs) => [...fs.filter((f) => f.name !== "side"), { id: 21, name: "side", required: false, type: "string" }]), columns))
+    // A column K2 does not write may have changed in any way.
+    const score = evolved((fs) => [...fs, { id: 21, name: "score", required: false, type: "float" }])
+    const widened = { ...score, schemas: [...score.schemas, { ...score.schemas[1]!, "schema-id": 2, fields: change("score", (f) => ({ ...f, type: "double" }))(score.schemas[1]!.fields) }], "current-schema-id": 2 }
+    assert.isNull(unwritableSchemaChange(widened, columns))
+    assert.include(unwritableSchemaChange(widened, [...columns, "score"]), "score (id 21) changed type")
+  })
+
+  it("refuses, naming the column, after a rename (its values would be written as null) or a type change", () => {
+    assert.include(unwritableSchemaChange(evolved(change("source_sequence", (f) => ({ ...f, name: "seq" }))), columns), "source_sequence (id 12) was renamed to seq")
+    assert.include(unwritableSchemaChange(evolved(change("kafka_partition", (f) => ({ ...f, type: "long" }))), columns), "kafka_partition (id 15) changed type")
+    assert.include(unwritableSchemaChange(evolved(change("price", (f) => ({ ...f, type: "decimal(20, 8)" }))), columns), "price (id 7) changed type")
   })
 })

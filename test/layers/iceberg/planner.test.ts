@@ -95,6 +95,18 @@ describe("TableScanner: schema evolution beyond adding columns", () => {
       assert.strictEqual(failed._tag, "UnsupportedTableFeature")
     }).pipe(Effect.provide(evolvingWarehouse(renamed))))
 
+  const renamedOptional: { schema?: Schema } = {}
+  it.effect("an append after an optional column was renamed is refused, not written with the column all null", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      renamedOptional.schema = withSchema(1, tables.trades.schema.fields.map((f) => f.name === "source_sequence" ? { ...f, name: "seq" } : f))
+      const failed = yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 }))))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+      assert.include(failed.message, "source_sequence (id 12) was renamed to seq")
+    }).pipe(Effect.provide(evolvingWarehouse(renamedOptional))))
+
   const added: { schema?: Schema } = {}
   it.effect("a table that only added a column is planned and read", () =>
     Effect.gen(function*() {

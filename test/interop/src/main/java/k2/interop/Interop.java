@@ -45,6 +45,7 @@ import org.apache.iceberg.StructLike;
 import org.apache.iceberg.Table;
 import org.apache.iceberg.TableScan;
 import org.apache.iceberg.UpdatePartitionSpec;
+import org.apache.iceberg.UpdateSchema;
 import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.catalog.Namespace;
 import org.apache.iceberg.catalog.SupportsNamespaces;
@@ -200,7 +201,7 @@ public final class Interop {
     UsageError(String why) {
       super(
           why
-              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|snapshots|schema|expire|serve>"
+              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|update-schema|snapshots|schema|expire|serve>"
               + " --uri <jdbc uri | REST http(s) uri> [--warehouse <dir> (jdbc)] --table <ns.table>"
               + " [--catalog k2] ...");
     }
@@ -250,6 +251,9 @@ public final class Interop {
         break;
       case "update-spec":
         updateSpec(catalog.loadTable(id));
+        break;
+      case "update-schema":
+        updateSchema(catalog.loadTable(id));
         break;
       case "snapshots":
         snapshots(catalog.loadTable(id));
@@ -573,6 +577,48 @@ public final class Interop {
     }
     update.commit();
     emit(tableInfo(table));
+  }
+
+  /**
+   * update-schema [--add name:type;...] [--rename old:new;...] [--drop name;...] [--widen name:type;...]
+   * [--make-optional name;...] [--move-first name;...] (items split at ';', as decimal(p,s) holds a comma): evolves the table's schema in one commit as
+   * any engine would (added columns optional; type: int, long, float, double, string, decimal(p,s), ...).
+   */
+  private void updateSchema(Table table) throws Exception {
+    UpdateSchema update = table.updateSchema();
+    for (String pair : itemsOpt("add")) {
+      String[] p = pair.split(":", 2);
+      update.addColumn(p[0], Types.fromPrimitiveString(p[1]));
+    }
+    for (String pair : itemsOpt("rename")) {
+      String[] p = pair.split(":", 2);
+      update.renameColumn(p[0], p[1]);
+    }
+    for (String name : itemsOpt("drop")) {
+      update.deleteColumn(name);
+    }
+    for (String pair : itemsOpt("widen")) {
+      String[] p = pair.split(":", 2);
+      update.updateColumn(p[0], Types.fromPrimitiveString(p[1]).asPrimitiveType());
+    }
+    for (String name : itemsOpt("make-optional")) {
+      update.makeColumnOptional(name);
+    }
+    for (String name : itemsOpt("move-first")) {
+      update.moveFirst(name);
+    }
+    update.commit();
+    emit(tableInfo(table));
+  }
+
+  private List<String> itemsOpt(String name) {
+    List<String> out = new ArrayList<>();
+    for (String item : opts.getOrDefault(name, "").split(";")) {
+      if (!item.isBlank()) {
+        out.add(item.trim());
+      }
+    }
+    return out;
   }
 
   private List<String> listOpt(String name) {
