@@ -113,7 +113,7 @@ const ingestorLayer = (
       topics,
       commitIntervalMs: options.commitInterval,
       flushRows: options.flushRows,
-      // Room for a full flush plus what arrives while it commits.
+      // Three flushes' worth, as the defaults; a running flush's rows are not counted (ADR-11).
       maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 3 * options.flushRows),
       flushBytes,
       maxBufferedBytes: Math.max(defaults.maxBufferedBytes, 3 * flushBytes),

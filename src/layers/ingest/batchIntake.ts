@@ -189,6 +189,7 @@ export const makeConsumeBatch = (
       for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts.values(), part, row.exchange, row.symbol)
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
+      part.logEnd = batch.highWatermark > batch.nextOffset ? batch.highWatermark : batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)
       return events
     }))

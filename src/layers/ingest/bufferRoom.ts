@@ -2,6 +2,11 @@
  * Backpressure (ADR-11): a partition actor takes room in the buffers before it processes a batch
  * and waits while there is none; the flusher makes room. An actor waiting leaves its mailbox
  * full, which stalls fetching, so memory stays bounded whatever the backlog.
+ *
+ * The room holds the rows waiting for a flush, not those a running flush took: actors keep
+ * decoding while it writes and commits (the flushes set the pace, ADR-14). So the rows held at
+ * once are up to twice the limits (the flush's and the buffers filled meanwhile), plus the batches
+ * in mailboxes and the client's fetches.
  */
 import { type Clock, Effect } from "effect"
 import type { IngestCounters } from "./ingestProgress.ts"
@@ -45,7 +50,7 @@ export class BufferRoom {
     this.clock = clock
   }
 
-  /** Rows and sequence events waiting for a flush. */
+  /** Rows and sequence events waiting for a flush (not those a running flush took). */
   buffered(): number {
     let rows = 0
     for (const p of this.parts.values()) rows += p.rows.size + p.events.length

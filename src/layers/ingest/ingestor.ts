@@ -42,7 +42,7 @@ import { BufferRoom } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type Trackers } from "./partitionState.ts"
+import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervisorBackoff } from "./transientFaults.ts"
@@ -58,11 +58,16 @@ export interface IngestConfig {
   readonly flushBytes: number
   /** ...or this long after the last flush, whichever comes first. */
   readonly commitIntervalMs: number
-  /** Partition actors wait while this many rows wait for a flush (backpressure; bounds memory)... */
+  /**
+   * Partition actors wait while this many rows (and sequence events), buffered or in the batches
+   * being processed, wait for a flush (backpressure; bounds memory)...
+   */
   readonly maxBufferedRows: number
   /**
    * ...or while they hold this many bytes of heap (estimated): rows with large vendor_data maps or
    * conditions lists hold many times a plain trade's heap, which a count of rows does not bound.
+   * The rows a running flush took leave the room (actors decode while it writes and commits), so
+   * up to twice these limits are held at once: the flush's rows and the buffers filled meanwhile.
    */
   readonly maxBufferedBytes: number
   /** Batches queued per partition actor. */
@@ -91,7 +96,8 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   commitIntervalMs: 1_000,
   // With one batch per mailbox and 256 KB fetches (the Kafka layers' defaults), these keep the
   // live heap within package.json's V8 old space whatever the backlog (docs/benchmarks.md, "peak
-  // RSS"). Three flushes' worth: actors keep decoding while a flush writes its files.
+  // RSS"). Three flushes' worth, and the rows a running flush took are not counted: actors keep
+  // decoding while it writes its files (so up to twice these are held, measured in that RSS).
   maxBufferedRows: 45_000,
   maxBufferedBytes: 48 * 1024 * 1024,
   mailbox: 1,
@@ -224,10 +230,32 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       const { checkpoints, taken } = yield* takeBuffers(parts, trackers, final || now - lastCheckpoint >= config.checkpointIntervalMs)
       // Taken or not: room made where no one said so still wakes the waiters within a commit interval.
       room.roomMade()
-      if (taken.length === 0) return
-      if (checkpoints) lastCheckpoint = now
-      yield* commitTaken(consumer, taken, checkpoints, final).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
+      if (taken.length > 0) {
+        if (checkpoints) lastCheckpoint = now
+        yield* commitTaken(consumer, taken, checkpoints, final).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
+      }
+      yield* commitOwedOffsets(consumer)
     })))
+
+  /**
+   * The group's offsets of idle partitions owed one (`PartitionState.groupOwed`), at their tables'
+   * marks: durable, and no flush of theirs comes to commit them until a record does (after a flush
+   * whose commit landed unanswered, the restart finds its partitions at the end of their logs).
+   */
+  const commitOwedOffsets = (consumer: Consumer) =>
+    Effect.suspend(() => {
+      const owed = [...parts.values()].flatMap((part) => {
+        const mark = part.groupOwed ? idleMark(part) : undefined
+        return mark === undefined ? [] : [{ part, mark }]
+      })
+      if (owed.length === 0) return Effect.void
+      return consumer.commit(owed.map(({ mark, part }) => ({ topic: part.tp.topic, partition: part.tp.partition, offset: mark }))).pipe(
+        Effect.andThen(Effect.sync(() => {
+          for (const { part } of owed) part.groupOwed = false
+        })),
+        Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`))
+      )
+    })
 
   const commitTaken = Effect.fnUntraced(function*(
     consumer: Consumer,
@@ -264,11 +292,20 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     )
     if (!committed) return
     yield* Effect.logDebug(`flush committed ${taken.length} partition(s)`)
-    yield* consumer.commit(taken.filter((t) => parts.has(t.part.key)).map((t) => ({
+    const mine = taken.filter((t) => parts.has(t.part.key))
+    const owe = (owed: boolean) =>
+      Effect.sync(() => {
+        for (const t of mine) t.part.groupOwed = owed
+      })
+    yield* consumer.commit(mine.map((t) => ({
       topic: t.part.tp.topic,
       partition: t.part.tp.partition,
       offset: t.next
-    }))).pipe(Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`)))
+    }))).pipe(
+      Effect.andThen(owe(false)),
+      // Owed: if no flush of theirs comes first, committed once they are idle (commitOwedOffsets).
+      Effect.catch((e) => Effect.andThen(owe(true), Effect.logDebug(`group offset commit skipped: ${e.message}`)))
+    )
   })
 
   /**
@@ -488,6 +525,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           const part = parts.get(tpKey(m.topic, m.partition))
           if (part === undefined) return Effect.void
           part.lag = m.high - part.next
+          part.logEnd = m.high
           return Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
         }, { discard: true }))
       }

@@ -60,6 +60,11 @@ export interface PartitionState {
   /** Streams it carried that moved to another partition since it was installed (forgotten or restarted with it). */
   readonly left: StreamSet
   lag: bigint
+  /**
+   * The log's end (high-water mark) as a batch or a refresh of the log ends last told it; undefined
+   * until one did. Kept across a restart, as the lag.
+   */
+  logEnd: bigint | undefined
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
   /**
@@ -68,6 +73,12 @@ export interface PartitionState {
    * replaces it. Its buffer is emptied when retired: it holds no room while the restart is pending.
    */
   retired: boolean
+  /**
+   * The group's offset may be behind `tableMark` with no flush of this state coming to move it
+   * (nothing is left to read): installed from the tables, which may hold commits the group never
+   * heard of (an answer lost, another process's), or its last group commit failed.
+   */
+  groupOwed: boolean
 }
 
 /**
@@ -81,6 +92,18 @@ export const rowBytes = (recordBytes: number): number => 150 + 3 * recordBytes
 /** Records below this are in every table the partition feeds: where a restart reads from. */
 export const ingestedBelow = (part: Pick<PartitionState, "sequenceMark" | "tableMark">): bigint =>
   part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark
+
+/**
+ * Where the group's offset of an idle partition goes: its table's mark, once nothing past it is
+ * buffered and nothing below it is left to read again (sequence_events is not behind). Undefined
+ * otherwise (a flush of the partition commits it then), and while its log is not known to reach
+ * the mark: a log behind it is another log of that name (ADR-24), whose offsets are not the table's.
+ */
+export const idleMark = (part: PartitionState): bigint | undefined =>
+  part.retired || part.tableMark === 0n || part.next !== part.tableMark || ingestedBelow(part) !== part.tableMark ||
+    part.logEnd === undefined || part.logEnd < part.tableMark
+    ? undefined
+    : part.tableMark
 
 /** The assigned partitions. A restart replaces a partition's state: `parts.get(key) !== part` tells. */
 export type Partitions = Map<TpKey, PartitionState>

@@ -1,0 +1,232 @@
+/**
+ * The consumer group's offsets (DESIGN.md step 3: for lag tools, never for recovery): they reach
+ * the end of an idle partition once everything before it is in the tables or the DLQ, and never
+ * pass what the tables' markers say is ingested.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schedule } from "effect"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { DEFAULT_INGEST_GROUP, markerIn } from "../../../src/domain/ingest/marker.ts"
+import { identifierOf } from "../../../src/domain/tables.ts"
+import { dlqTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as Trackers from "../../../src/layers/sequence/tracker.ts"
+import { Catalog, catalogError, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { kafkaError, KafkaSource, KafkaUnavailable, tpKey } from "../../../src/services/KafkaSource.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { ASX_TOPICS, ingestUntil } from "../../support/memoryFeed.ts"
+import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const TOPIC = ASX_TOPICS[0]!
+const wire = makeWireCodec()
+
+const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const trades = yield* Trackers.make()
+    const quotes = yield* Trackers.make()
+    return Ingest.layer(
+      { ...Ingest.defaultIngestConfig, topics: [TOPIC], commitIntervalMs: 50, checkpointIntervalMs: 0, ...overrides },
+      { codec: wire, trackers: { trades, quotes } }
+    )
+  }))
+
+/**
+ * Polls `probe` until it holds: what it waits for happens within a few flushes and a restart's
+ * backoff; the bound (~20 s) only stops a broken run, on a machine however loaded.
+ */
+const eventually = (probe: Effect.Effect<boolean>) =>
+  probe.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ok) => ok, times: 1_000 }))
+
+describe("Consumer group offsets", () => {
+  it.live("reach the end of a partition whose last record is poison after its flush's sequence_events commit landed unanswered", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      // One attempt a commit: an answer lost fails the flush with its outcome unknown, and the
+      // partition restarts from the tables (which hold the commit: the unknown-outcome path).
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      let loseAnswers = 0
+      let tables: Catalog["Service"] | undefined
+      const lakehouse = lakehouseWrapping(options, (catalog) =>
+        tables = Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) =>
+            Effect.andThen(catalog.commitTable(id, requirements, updates), (committed) =>
+              id.name === "sequence_events" && loseAnswers-- > 0
+                ? Effect.fail(catalogError(new CommitStateUnknown({ table: id.name, detail: "injected: the answer was lost" })))
+                : Effect.succeed(committed))
+        }))
+      // Every group commit, with the lesser of the tables' marks and the letters sent when it was made.
+      const commits: Array<{ offset: bigint; marked: bigint; lettered: number }> = []
+      const recording = Layer.effect(KafkaSource)(Effect.gen(function*() {
+        const inner = yield* KafkaSource
+        return KafkaSource.of({
+          ...inner,
+          subscribe: (o) =>
+            Effect.map(inner.subscribe(o), (consumer) => ({
+              ...consumer,
+              commit: (offsets) =>
+                Effect.gen(function*() {
+                  const marks = yield* Effect.forEach(["trades", "sequence_events"] as const, (name) =>
+                    Effect.map(Effect.orDie(tables!.loadTable(identifierOf(name))), (t) =>
+                      markerIn(t.metadata, DEFAULT_INGEST_GROUP)?.offsets.get(TOPIC)?.get(0) ?? 0n))
+                  const marked = marks[0]! < marks[1]! ? marks[0]! : marks[1]!
+                  const lettered = broker.topics.get(dlqTopicName(TOPIC))?.partitions.flat().length ?? 0
+                  for (const c of offsets) commits.push({ offset: c.offset, marked, lettered })
+                  return yield* consumer.commit(offsets)
+                })
+            }))
+        })
+      })).pipe(Layer.provide(kafka))
+      const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+      const result = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const sink = yield* KafkaSink
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* sink.send(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+        yield* eventually(Effect.sync(() => committed() === 30n))
+        assert.strictEqual(committed(), 30n)
+        // The partition's last record is poison, and the flush that passes it loses sequence_events' answer.
+        loseAnswers = 1
+        yield* sink.send([{ topic: TOPIC, key: "XYZ", value: new Uint8Array(20), partition: 0 }])
+        yield* eventually(Effect.map(ingestor.progress, (p) => p.restarts === 1 && p.position === 31 && p.uncommitted === 0))
+        // Idle now: the group's offset follows the tables' marks to the end within a few flushes.
+        yield* eventually(Effect.sync(() => committed() === 31n))
+        const whileRunning = committed()
+        const progress = yield* ingestor.progress
+        yield* Fiber.interrupt(fiber)
+        return { whileRunning, progress }
+      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, recording, lakehouse)))))
+      assert.strictEqual(loseAnswers, 0)
+      // Never ahead of what is durable: the tables' marks, and the poison record's letter.
+      for (const c of commits) {
+        assert.isTrue(c.offset <= c.marked, `group commit at ${c.offset}, tables at ${c.marked}`)
+        if (c.offset === 31n) assert.strictEqual(c.lettered, 1)
+      }
+      assert.strictEqual(result.progress.restarts, 1)
+      assert.strictEqual(broker.topic(dlqTopicName(TOPIC)).partitions.flat().length, 1)
+      assert.strictEqual(result.whileRunning, 31n)
+      // Not ahead of the tables: both markers are at the end.
+      const marks = yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        return yield* Effect.forEach(["trades", "sequence_events"] as const, (name) =>
+          Effect.map(catalog.loadTable(identifierOf(name)), (t) => markerIn(t.metadata, DEFAULT_INGEST_GROUP)?.offsets.get(TOPIC)?.get(0)))
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.deepStrictEqual(marks, [31n, 31n])
+      yield* assertTablesHoldOnce(options, 30)
+    }), 60_000)
+
+  it.live("reach the end of a partition whose last flush's group commit failed", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      // Group commits fail while `refuse` holds (a broker busy rebalancing, say); the tables commit.
+      let refuse = false
+      let refused = 0
+      const refusing = Layer.effect(KafkaSource)(Effect.gen(function*() {
+        const inner = yield* KafkaSource
+        return KafkaSource.of({
+          ...inner,
+          subscribe: (o) =>
+            Effect.map(inner.subscribe(o), (consumer) => ({
+              ...consumer,
+              commit: (offsets) =>
+                Effect.suspend(() =>
+                  refuse && offsets.length > 0
+                    ? (refused++, Effect.fail(kafkaError(new KafkaUnavailable({ operation: "commit", detail: "injected" }))))
+                    : consumer.commit(offsets)
+                )
+            }))
+        })
+      })).pipe(Layer.provide(kafka))
+      const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+      const trades = makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 })
+        .map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))
+      const whileRunning = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const sink = yield* KafkaSink
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* sink.send(trades.slice(0, 20))
+        yield* eventually(Effect.sync(() => committed() === 20n))
+        assert.strictEqual(committed(), 20n)
+        refuse = true
+        yield* sink.send(trades.slice(20))
+        yield* eventually(Effect.map(ingestor.progress, (p) => refused > 0 && p.position === 40 && p.uncommitted === 0))
+        // The tables hold every record; the next flushes commit the group's offset the failure skipped.
+        refuse = false
+        yield* eventually(Effect.sync(() => committed() === 40n))
+        const whileRunning = committed()
+        yield* Fiber.interrupt(fiber)
+        return whileRunning
+      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
+      assert.isAbove(refused, 0)
+      assert.strictEqual(whileRunning, 40n)
+      yield* assertTablesHoldOnce(options, 40)
+    }), 60_000)
+
+  it.live("a rerun of the embedded default over its tables commits their marks once its log is published again, which releases it", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
+        .map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))
+      // Each run's log is made again from the same feed, and drops what the group committed (ADR-22).
+      const run = Effect.gen(function*() {
+        const broker = new KafkaMemory.MemoryBroker()
+        const kafka = KafkaMemory.layerMemory(broker, { releaseCommitted: true })
+        yield* Effect.gen(function*() {
+          yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+          yield* (yield* KafkaSink).send(trades)
+        }).pipe(Effect.provide(kafka))
+        const released = () => broker.topic(TOPIC).base[0]
+        yield* Effect.gen(function*() {
+          const ingestor = yield* Ingestor
+          const fiber = yield* Effect.forkChild(ingestor.run)
+          yield* eventually(Effect.map(ingestor.progress, (p) => p.partitions === 1 && p.uncommitted === 0 && released() === 30))
+          yield* Fiber.interrupt(fiber)
+        }).pipe(Effect.provide(ingestorLayer({ logRemadeEachRun: true }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+        return released()
+      })
+      assert.strictEqual(yield* run, 30, "the first run ingests the log and releases it")
+      assert.strictEqual(yield* run, 30, "the rerun, with nothing to ingest, releases it too")
+      yield* assertTablesHoldOnce(options, 30)
+    }), 60_000)
+
+  it.live("are not put at a table's mark in a log that does not reach it (a topic re-created empty)", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+      const layer = ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        yield* (yield* KafkaSink).send(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      }).pipe(Effect.provide(kafka))
+      yield* ingestUntil((p) => p.written.trades === 30 && p.uncommitted === 0).pipe(Effect.provide(layer))
+      assert.strictEqual(committed(), 30n)
+      // Deleted (with the group's offsets of it) and made again, empty: the table's mark is 30.
+      yield* Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        yield* admin.deleteTopics([TOPIC])
+        yield* admin.ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+      }).pipe(Effect.provide(kafka))
+      assert.isUndefined(committed())
+      // Past a refresh of the log ends and many flushes, the group's offset is still unset.
+      yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* eventually(Effect.map(ingestor.progress, (p) => p.partitions === 1))
+        yield* Effect.sleep("1500 millis")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(layer))
+      assert.isUndefined(committed())
+    }), 60_000)
+})
