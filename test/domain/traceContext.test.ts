@@ -18,6 +18,8 @@ describe("traceContext", () => {
   it("reads the sampled flag from bit 0 and later versions by their first four fields", () => {
     assert.isFalse(parseTraceparent(`00-${TRACE}-${SPAN}-00`)!.sampled)
     assert.isTrue(parseTraceparent(`00-${TRACE}-${SPAN}-03`)!.sampled)
+    // Another flag set without bit 0 (a future one, say) is not sampled.
+    assert.isFalse(parseTraceparent(`00-${TRACE}-${SPAN}-02`)!.sampled)
     assert.deepStrictEqual(parseTraceparent(`01-${TRACE}-${SPAN}-01-future`), { traceId: TRACE, spanId: SPAN, sampled: true })
   })
 

@@ -124,7 +124,7 @@ const withRawHeaders = (headers: KafkaHeaders, bytes: KafkaHeaderBytes): Record<
 }
 
 /** The value decodeHeaders kept for `name` (the last of that name), as bytes. */
-const rawHeader = (h: IHeaders | undefined, name: string): Uint8Array | undefined => {
+export const rawHeader = (h: IHeaders | undefined, name: string): Uint8Array | undefined => {
   if (h === undefined || !Object.hasOwn(h, name)) return undefined
   const given = h[name]
   const v = Array.isArray(given) ? given[given.length - 1] : given

@@ -234,7 +234,7 @@ export const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer |
 }
 
 /** The value decodeHeaders kept for `name` (the last of that name). */
-const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>, name: string): Buffer | undefined => {
+export const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>, name: string): Buffer | undefined => {
   for (let i = h.length - 1; i >= 0; i--) {
     const [k, v] = h[i]!
     if (k !== null && k.toString("utf8") === name) return v ?? undefined

@@ -130,6 +130,15 @@ describe("wire codec", () => {
     assert.strictEqual(poison(codec.decode(new TextEncoder().encode('{"json": true}')))._tag, "NotFramed")
   })
 
+  it("framedSchemaId: none for a value without the magic byte (ingest never asks the registry for it); the id read unsigned", () => {
+    assert.isUndefined(framedSchemaId(new TextEncoder().encode('{"json": true}')))
+    assert.isUndefined(framedSchemaId(new Uint8Array([1, 0, 0, 0, 1])))
+    assert.strictEqual(framedSchemaId(new Uint8Array([0, 0x80, 0, 0, 1])), 0x80000001)
+    const bytes = codec.encodeTrade(trade).slice()
+    bytes.set([0x80, 0, 0, 1], 1)
+    assert.strictEqual((poison(codec.decode(bytes)) as { schemaId: number }).schemaId, 0x80000001)
+  })
+
   it("poison: unknown schema id", () => {
     const bytes = codec.encodeTrade(trade).slice()
     bytes[4] = 99

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import kafkajs from "kafkajs"
 import { fromKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
 
-const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs
+const { KafkaJSConnectionError, KafkaJSLockTimeout, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs
 
 /** A broker error as kafkajs' protocol decoder makes it. */
 const protocol = (type: string, retriable: boolean) => new KafkaJSProtocolError({ type, code: 0, retriable, message: type } as never)
@@ -38,5 +38,23 @@ describe("fromKafkajs", () => {
     const reason = fromKafkajs("send", tooLarge).reason
     assert.strictEqual(reason._tag, "KafkaRejected")
     assert.isFalse(reason.retryable)
+  })
+
+  it("a member the group no longer knows is a rebalance; an unknown topic id is an unknown topic", () => {
+    assert.strictEqual(fromKafkajs("commit", protocol("UNKNOWN_MEMBER_ID", false)).reason._tag, "RebalanceInProgress")
+    assert.strictEqual(fromKafkajs("send", protocol("UNKNOWN_TOPIC_ID", true), "t").reason._tag, "UnknownTopic")
+  })
+
+  it("a retriable broker error an inner retrier gave up on, wrapped by an outer one as not retriable, is still waited out", () => {
+    // kafkajs' retrier wraps an error it will not retry (the inner retrier's NumberOfRetriesExceeded) with `cause: e.cause || e`.
+    const leaderMoved = protocol("NOT_LEADER_OR_FOLLOWER", true)
+    // Its typings declare no options argument.
+    const NonRetriable = KafkaJSNonRetriableError as unknown as new(e: Error, options: { cause: Error }) => Error
+    const outer = new NonRetriable(exhausted(leaderMoved), { cause: leaderMoved })
+    assert.strictEqual(fromKafkajs("send", outer).reason._tag, "KafkaUnavailable")
+  })
+
+  it("a lock not had in time is waited out", () => {
+    assert.strictEqual(fromKafkajs("send", new (KafkaJSLockTimeout as unknown as new(message: string) => Error)("Timeout while acquiring lock")).reason._tag, "KafkaUnavailable")
   })
 })

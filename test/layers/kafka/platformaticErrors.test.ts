@@ -45,3 +45,23 @@ describe("fromPlatformatic, connections that fail", () => {
     assert.strictEqual(reasonOf(tls)._tag, "KafkaRejected")
   })
 })
+
+describe("fromPlatformatic, broker errors by name", () => {
+  /** A broker's error code as platformatic's protocol layer makes it (its canRetry from the protocol's table). */
+  const broker = (apiId: string) => new ProtocolError(apiId)
+
+  it("a member the coordinator asks to rejoin with an id is a rebalance; an unknown topic id is an unknown topic", () => {
+    assert.strictEqual(reasonOf(new MultipleErrors("JoinGroup failed.", [broker("MEMBER_ID_REQUIRED")]))._tag, "RebalanceInProgress")
+    assert.strictEqual(reasonOf(new MultipleErrors("Fetch failed.", [broker("UNKNOWN_TOPIC_ID")]))._tag, "UnknownTopic")
+  })
+
+  it("a metadata answer of an unknown topic names that topic, not the operation's first", () => {
+    const reason = fromPlatformatic("subscribe", new UserError("Unknown topic market.equities.trades.chix."), "market.equities.trades.asx").reason
+    assert.deepStrictEqual({ tag: reason._tag, topic: (reason as { topic?: string }).topic }, { tag: "UnknownTopic", topic: "market.equities.trades.chix" })
+  })
+
+  it("a request cut short by the client closing while it retried is waited out", () => {
+    const closed = new MultipleErrors("metadata failed 3 times.", [new NetworkError("Connection refused"), new UserError("Client closed while retrying metadata.")])
+    assert.strictEqual(reasonOf(closed)._tag, "KafkaUnavailable")
+  })
+})

@@ -6,6 +6,7 @@
 import { Admin, Producer } from "@platformatic/kafka"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import { partitionForKey } from "../../../src/layers/kafka/partitioner.ts"
 import { layerPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 
@@ -70,6 +71,49 @@ describe("platformatic layer, producer", () => {
     assert.isTrue(first.key!.equals(again.key!))
     assert.notStrictEqual(first.key, again.key, "the first long key was still held after 19 other sends")
     assert.notStrictEqual([...first.headers!.keys()][0], [...again.headers!.keys()][0], "the first long header name was still held")
+  })
+})
+
+describe("platformatic layer, producer records", () => {
+  it("a key given as bytes goes out as those bytes; an offset the broker does not give (-1) is none; keys are placed as Java's partitioner places them", async () => {
+    const sent: Array<{ key?: Buffer }> = []
+    let partitioner: ((message: unknown, key: Buffer) => number) | undefined
+    replace(Producer.prototype, "send", async function(this: object, options: { messages: Array<{ topic: string; key?: Buffer }> }) {
+      sent.push(...options.messages)
+      const own = Object.getOwnPropertySymbols(this).find((s) => s.description === "plt.kafka.base.options")
+      partitioner = (this as Record<symbol, { partitioner?: typeof partitioner }>)[own!]?.partitioner
+      return { offsets: options.messages.map((m) => ({ topic: m.topic, partition: 0, offset: -1n })) }
+    } as never)
+    const binaryKey = Uint8Array.of(0xff, 0x00, 0xc3)
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      return yield* (yield* KafkaSink).send([{ topic: "t", key: "\ufffd\u0000\ufffd", keyBytes: binaryKey, value: Uint8Array.of(1) }])
+    }).pipe(Effect.provide(layer())))
+    assert.deepStrictEqual([...sent[0]!.key!], [...binaryKey])
+    assert.deepStrictEqual(result.map((m) => m.baseOffset), [null])
+    // The producer takes the partitioner's number modulo the partition count.
+    for (const key of ["BHP", "CBA", "NAB", "WBC", "BTC-USD", "ABCDE"]) {
+      assert.strictEqual(partitioner!(undefined, Buffer.from(key)) % 12, partitionForKey(key, 12), key)
+    }
+  })
+})
+
+describe("platformatic layer, explicit partitions", () => {
+  it("a record naming a partition the topic lacks is refused and nothing is sent; the last partition is taken", async () => {
+    const sent: Array<{ partition?: number }> = []
+    replace(Producer.prototype, "metadata", (async () => ({ brokers: new Map(), topics: new Map([["t", led("id-t", 2)]]) })) as never)
+    replace(Producer.prototype, "send", async function(options: { messages: Array<{ topic: string; partition?: number }> }) {
+      sent.push(...options.messages)
+      return { offsets: options.messages.map((m) => ({ topic: m.topic, partition: m.partition ?? 0, offset: 0n })) }
+    } as never)
+    const send = (partition: number) =>
+      Effect.runPromise(Effect.exit(Effect.gen(function*() {
+        return yield* (yield* KafkaSink).send([{ topic: "t", key: null, partition, value: Uint8Array.of(1) }])
+      }).pipe(Effect.provide(layer()))))
+    const beyond = await send(2)
+    assert.isTrue(Exit.isFailure(beyond))
+    assert.strictEqual(sent.length, 0)
+    assert.isTrue(Exit.isSuccess(await send(1)))
+    assert.deepStrictEqual(sent.map((m) => m.partition), [1])
   })
 })
 

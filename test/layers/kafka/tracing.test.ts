@@ -112,6 +112,12 @@ describe("Kafka trace context", () => {
     assert.deepStrictEqual(producerLinks(hostile).map((l) => l.attributes["messaging.kafka.offset"]), [200n])
   })
 
+  it("producerLinks: a later version's traceparent with fields appended is read within 512 characters, not past them", () => {
+    const later = (fields: number) => `01-${"a".repeat(32)}-${"b".repeat(16)}-01-${"f".repeat(fields)}`
+    assert.strictEqual(producerLinks([stored(0n, { [Header.traceparent]: later(100) })]).length, 1)
+    assert.strictEqual(producerLinks([stored(0n, { [Header.traceparent]: later(600) })]).length, 0)
+  })
+
   it("consumer span attributes follow the messaging conventions", () => {
     const attributes = consumeAttributes({
       topic: TRADES,

@@ -43,6 +43,22 @@ describe("ingest counters", () => {
       for (const kind of SequenceEventKind.literals) assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind }), "0", kind)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
+  it.effect("every dead-letter reason and every table ingest writes is registered at 0 before traffic", () =>
+    Effect.gen(function*() {
+      yield* Metrics.registerIngestSeries
+      const text = yield* PrometheusMetrics.format()
+      // The decoder's poison reasons, and a record on a topic of another kind (batchIntake's WrongTopic).
+      for (const reason of ["NotFramed", "Undecodable", "UnknownSchemaId", "SchemaInvalid", "WrongTopic"]) {
+        assert.strictEqual(valueOf(text, "k2_ingest_dead_letters_total", { reason }), "0", reason)
+      }
+      for (const { name: table } of Object.values(tables)) {
+        for (const name of ["k2_ingest_records_written_total", "k2_ingest_bytes_written_total", "k2_ingest_files_written_total", "k2_ingest_commits_total"]) {
+          assert.strictEqual(valueOf(text, name, { table }), "0", `${name} ${table}`)
+        }
+      }
+      assert.strictEqual(valueOf(text, "k2_ingest_commit_conflicts_total"), "0")
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
   it.live("a commit retried after the catalog did not answer counts no conflict; one that lost the swap counts one", () => {
     const faults = { unavailable: 0, conflicting: 0 }
     let otherWriter: IcebergSink["Service"] | undefined

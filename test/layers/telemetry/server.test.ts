@@ -1,7 +1,7 @@
 /** The metrics server: Prometheus text of the process registry at /metrics; a taken port is not fatal. */
-import { createServer } from "node:net"
+import { connect, createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Metric } from "effect"
+import { Effect, Exit, Fiber, Layer, Logger, Metric, Option, Scope } from "effect"
 import * as MetricsServer from "../../../src/layers/telemetry/server.ts"
 import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
 import { missingIn, parseExposition } from "./opsMetrics.ts"
@@ -77,4 +77,33 @@ describe("telemetry/server", () => {
       assert.include(logged[0], "metrics server not started on 127.0.0.1:70000")
       assert.include(logged[0], "65536")
     }))
+
+  it.live("HEAD and a query string are answered as GET /metrics is; other methods are 405", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const port = yield* listen({ port: 0 })
+      const head = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`, { method: "HEAD" }))
+      assert.strictEqual(head.status, 200)
+      assert.match(head.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/)
+      const queried = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics?name[]=k2_process_heap_used_bytes`))
+      assert.strictEqual(queried.status, 200)
+      const posted = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`, { method: "POST" }))
+      assert.strictEqual(posted.status, 405)
+    })))
+
+  it.live("a client holding a connection mid-request does not hold up closing the server", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const port = yield* listen({ port: 0 }).pipe(Scope.provide(scope))
+      const socket = connect(port, "127.0.0.1")
+      yield* Effect.promise(() => new Promise<void>((resolve) => socket.once("connect", () => resolve())))
+      // Headers begun, never finished: not an idle connection, which close() alone would end.
+      socket.write("GET /metrics HTTP/1.1\r\nHost: x\r\n")
+      yield* Effect.sleep("50 millis")
+      const closing = yield* Effect.forkDetach(Scope.close(scope, Exit.void))
+      const closed = yield* Fiber.await(closing).pipe(Effect.timeoutOption("5 seconds"))
+      // Let a close that waits on the client end, either way.
+      socket.destroy()
+      yield* Fiber.await(closing)
+      assert.isTrue(Option.isSome(closed), "closing the server waited on the half-sent request")
+    }), 20_000)
 })

@@ -1,0 +1,42 @@
+/** The SQL catalog's drivers: how their failures are classified, and how a SQLite file is opened. */
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { changedNothing, classifySqlError, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
+import { tempDir } from "../../support/tempDir.ts"
+
+/** An error as node:sqlite throws it. */
+const sqliteError = (errcode: number, message: string) => Object.assign(new Error(message), { code: "ERR_SQLITE_ERROR", errcode })
+
+describe("classifySqlError", () => {
+  it("SQLite's extended busy, locked, read-only and full codes are its primary ones: the statement did not run", () => {
+    // SQLITE_BUSY_SNAPSHOT (5 | 2 << 8), SQLITE_LOCKED_SHAREDCACHE (6 | 1 << 8), SQLITE_READONLY_DBMOVED (8 | 4 << 8).
+    for (const errcode of [5, 517, 262, 1032, 13]) {
+      assert.strictEqual(classifySqlError(sqliteError(errcode, "database is busy")), "not-run", String(errcode))
+      assert.isTrue(changedNothing(sqliteError(errcode, "database is busy")), String(errcode))
+    }
+  })
+
+  it("a PostgreSQL data exception (class 22: a value too long for its column) is refused, as an integrity one (23) is", () => {
+    const tooLong = Object.assign(new Error("value too long for type character varying(255)"), { code: "22001" })
+    assert.strictEqual(classifySqlError(tooLong), "refused")
+    assert.strictEqual(classifySqlError(Object.assign(new Error("null value in column"), { code: "23502" })), "refused")
+    assert.isTrue(changedNothing(tooLong))
+    // A connection that broke says nothing of what ran.
+    assert.isFalse(changedNothing(Object.assign(new Error("Connection terminated unexpectedly"), { code: undefined })))
+  })
+})
+
+describe("sqliteDriver", () => {
+  it.effect("opens a catalog file in a directory not made yet, in WAL mode, waiting on other writers' locks", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const driver = sqliteDriver(path.join(dir, "not", "yet", "catalog.db"))
+      try {
+        assert.deepStrictEqual(yield* Effect.promise(async () => driver.query("PRAGMA journal_mode")), [{ journal_mode: "wal" }])
+        assert.deepStrictEqual(yield* Effect.promise(async () => driver.query("PRAGMA busy_timeout")), [{ timeout: 10000 }])
+      } finally {
+        yield* Effect.promise(() => driver.close())
+      }
+    }).pipe(Effect.scoped))
+})

@@ -1,0 +1,268 @@
+/**
+ * The REST catalog client against a scripted server: what it sends (paths, parameters, bodies,
+ * credentials, redirects followed) and how statuses become reasons, operation by operation.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
+import { tables } from "../../../src/domain/tables.ts"
+import * as Rest from "../../../src/layers/catalog/rest.ts"
+import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
+
+interface Seen {
+  readonly method: string
+  readonly url: URL
+  readonly bearer: string | undefined
+  readonly body: string | undefined
+}
+
+/** A server answering each request by `answer`; `undefined` breaks the connection instead. */
+const server = (answer: (request: Seen) => Response | undefined, seen: Array<Seen> = []) =>
+  Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request, url) =>
+    Effect.suspend(() => {
+      const r: Seen = {
+        method: request.method,
+        url,
+        bearer: request.headers["authorization"]?.replace(/^Bearer /, ""),
+        body: (request.body as { text?: string }).text
+      }
+      seen.push(r)
+      const response = answer(r)
+      return response === undefined
+        ? Effect.fail(new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, description: "socket hang up" }) }))
+        : Effect.succeed(HttpClientResponse.fromWeb(request, response))
+    })
+  ))
+
+const config = (fields: Record<string, unknown> = {}) => Response.json({ defaults: {}, overrides: {}, ...fields })
+const failing = (status: number) => Response.json({ error: { message: "scripted", type: "ScriptedException", code: status } }, { status })
+
+const withRest = (layer: Layer.Layer<HttpClient.HttpClient>, options: Partial<Rest.RestCatalogOptions> = {}) =>
+  Effect.provide(Layer.effect(Catalog)(Rest.make({ uri: "http://catalog.test", ...options })).pipe(Layer.provide(layer)))
+
+const reasonOf = <A>(effect: Effect.Effect<A, CatalogError, Catalog>, layer: Layer.Layer<HttpClient.HttpClient>, options?: Partial<Rest.RestCatalogOptions>) =>
+  Effect.map(Effect.flip(effect.pipe(withRest(layer, options))), (e) => e.reason._tag)
+
+const trades = { namespace: "market_data", name: "trades" }
+const catalog = Effect.gen(function*() {
+  return yield* Catalog
+})
+
+describe("REST catalog client: redirects", () => {
+  it.effect("a commit redirected with 308 goes on as the same POST, with its body (as 307)", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config()
+          : r.url.host === "catalog.test"
+          ? new Response(null, { status: 308, headers: { location: `http://moved.test${r.url.pathname}` } })
+          : failing(503), seen)
+      assert.strictEqual(yield* reasonOf(Effect.flatMap(catalog, (c) => c.commitTable(trades, [], [])), layer), "CommitStateUnknown")
+      const resent = seen.find((r) => r.url.host === "moved.test")
+      assert.strictEqual(resent?.method, "POST")
+      assert.include(resent?.body ?? "", "\"requirements\"")
+    }))
+
+  it.effect("an existence check sent as HEAD and redirected with 301 follows it", () =>
+    Effect.gen(function*() {
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config({ endpoints: ["HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}"] })
+          : r.url.pathname.startsWith("/moved/")
+          ? new Response(null, { status: r.method === "HEAD" ? 204 : 405 })
+          : new Response(null, { status: 301, headers: { location: `/moved${r.url.pathname}` } }))
+      assert.isTrue(yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(layer)))
+    }))
+
+  it.effect("five redirects in a row are followed; a sixth is an error, not followed", () =>
+    Effect.gen(function*() {
+      /** A chain of `hops` redirects ending at a 404 (no such table). */
+      const chain = (hops: number) =>
+        server((r) => {
+          if (r.url.pathname === "/v1/config") return config()
+          const at = r.url.pathname.startsWith("/hop/") ? Number(r.url.pathname.slice(5)) : 0
+          return at < hops ? new Response(null, { status: 302, headers: { location: `/hop/${at + 1}` } }) : failing(404)
+        })
+      assert.isFalse(yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(chain(5))))
+      const failure = yield* Effect.flip(Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(chain(6))))
+      assert.strictEqual(failure.reason._tag, "CatalogUnavailable")
+      assert.include(failure.message, "more than 5 redirects")
+    }))
+
+  it.effect("the bearer token goes on to the same host only, never to another one a redirect names", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config()
+          : r.url.pathname.startsWith("/elsewhere/")
+          ? failing(404)
+          : new Response(null, {
+            status: 307,
+            headers: { location: r.url.host === "catalog.test" ? `http://other.test/elsewhere${r.url.pathname}` : "/" }
+          }), seen)
+      yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(layer, { token: "secret-token" }))
+      assert.deepStrictEqual(seen.map((r) => [r.url.host, r.bearer]), [
+        ["catalog.test", "secret-token"],
+        ["catalog.test", "secret-token"],
+        ["other.test", undefined]
+      ])
+    }))
+})
+
+describe("REST catalog client: OAuth2 client credentials", () => {
+  it.effect("the token request carries the client id, the secret and the scope (default `catalog`)", () =>
+    Effect.gen(function*() {
+      const forms: Array<URLSearchParams> = []
+      const layer = server((r) => {
+        if (r.url.pathname === "/v1/oauth/tokens") {
+          forms.push(new URLSearchParams(r.body))
+          return Response.json({ access_token: "t", token_type: "bearer" })
+        }
+        return config()
+      })
+      yield* catalog.pipe(withRest(layer, { credential: "k2:s3cr:et" }))
+      yield* catalog.pipe(withRest(layer, { credential: "only-a-secret", scope: "PRINCIPAL_ROLE:ALL" }))
+      assert.deepStrictEqual(forms.map((f) => Object.fromEntries(f)), [
+        { grant_type: "client_credentials", client_id: "k2", client_secret: "s3cr:et", scope: "catalog" },
+        { grant_type: "client_credentials", client_secret: "only-a-secret", scope: "PRINCIPAL_ROLE:ALL" }
+      ])
+    }))
+})
+
+describe("REST catalog client: configuration", () => {
+  it.effect("a /v1/config that is not answered 200 fails the catalog, naming the request", () =>
+    Effect.gen(function*() {
+      for (const status of [404, 500]) {
+        const failure = yield* Effect.flip(catalog.pipe(withRest(server(() => failing(status)))))
+        assert.strictEqual(failure.reason._tag, "CatalogUnavailable")
+        assert.include(failure.message, "GET /v1/config")
+      }
+    }))
+
+  it.effect("the server's overrides win over its defaults, and the prefix is used without its outer slashes", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config" ? config({ defaults: { prefix: "default" }, overrides: { prefix: "/catalogs/7/" } }) : failing(404), seen)
+      yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(layer))
+      assert.strictEqual(seen[1]?.url.pathname, "/v1/catalogs/7/namespaces/market_data/tables/trades")
+    }))
+})
+
+describe("REST catalog client: statuses", () => {
+  it.effect("a rate limit (429) or a request timeout (408) passes: CatalogUnavailable; another 4xx is CatalogRejected", () =>
+    Effect.gen(function*() {
+      const load = Effect.flatMap(catalog, (c) => c.loadTable(trades))
+      const answering = (status: number) => server((r) => r.url.pathname === "/v1/config" ? config() : failing(status))
+      assert.strictEqual(yield* reasonOf(load, answering(429)), "CatalogUnavailable")
+      assert.strictEqual(yield* reasonOf(load, answering(408)), "CatalogUnavailable")
+      assert.strictEqual(yield* reasonOf(load, answering(422)), "CatalogRejected")
+    }))
+
+  it.effect("404 and 409 name what is missing or in the way, operation by operation", () =>
+    Effect.gen(function*() {
+      const answering = (status: number, exists = true) =>
+        server((r) =>
+          r.url.pathname === "/v1/config"
+            ? config()
+            : r.method === "GET" && r.url.pathname === "/v1/namespaces/market_data"
+            ? (exists ? Response.json({ namespace: ["market_data"], properties: {} }) : failing(404))
+            : failing(status))
+      const run = <A>(f: (c: Catalog["Service"]) => Effect.Effect<A, CatalogError>, status: number) =>
+        reasonOf(Effect.flatMap(catalog, f), answering(status))
+      assert.strictEqual(yield* run((c) => c.loadTable(trades), 404), "NoSuchTable")
+      assert.strictEqual(yield* run((c) => c.dropTable(trades), 404), "NoSuchTable")
+      assert.strictEqual(yield* run((c) => c.commitTable(trades, [], []), 404), "NoSuchTable")
+      assert.strictEqual(yield* run((c) => c.dropNamespace("market_data"), 404), "NoSuchNamespace")
+      assert.strictEqual(yield* run((c) => c.dropNamespace("market_data"), 409), "NamespaceNotEmpty")
+      assert.strictEqual(yield* run((c) => c.createTable(trades, tables.trades), 409), "AlreadyExists")
+      assert.strictEqual(yield* run((c) => c.createTable(trades, tables.trades), 404), "NoSuchNamespace")
+      assert.strictEqual(yield* run((c) => c.createNamespace("market_data"), 409), "AlreadyExists")
+    }))
+
+  it.effect("a commit whose connection breaks may have landed: CommitStateUnknown, also when resent with a renewed token", () =>
+    Effect.gen(function*() {
+      const commit = Effect.flatMap(catalog, (c) => c.commitTable(trades, [], []))
+      const broken = server((r) => r.url.pathname === "/v1/config" ? config() : undefined)
+      assert.strictEqual(yield* reasonOf(commit, broken), "CommitStateUnknown")
+      let tokens = 0
+      const expiredThenBroken = server((r) => {
+        if (r.url.pathname === "/v1/config") return config()
+        if (r.url.pathname === "/v1/oauth/tokens") return Response.json({ access_token: `token-${++tokens}`, token_type: "bearer" })
+        return r.bearer === "token-1" ? failing(419) : undefined
+      })
+      assert.strictEqual(yield* reasonOf(commit, expiredThenBroken, { credential: "k2:secret" }), "CommitStateUnknown")
+      assert.strictEqual(tokens, 2)
+    }))
+})
+
+describe("REST catalog client: what operations send", () => {
+  it.effect("a table dropped is never purged by the server (its files are K2's to remove)", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      yield* Effect.flatMap(catalog, (c) => c.dropTable(trades)).pipe(
+        withRest(server((r) => r.url.pathname === "/v1/config" ? config() : new Response(null, { status: 204 }), seen))
+      )
+      const drop = seen.find((r) => r.method === "DELETE")
+      assert.strictEqual(drop?.url.searchParams.get("purgeRequested"), "false")
+    }))
+
+  it.effect("a table is created as format version 2 with its sort order, only once its namespace is known to exist", () =>
+    Effect.gen(function*() {
+      const bodies: Array<Record<string, unknown>> = []
+      const layer = (exists: boolean) =>
+        server((r) => {
+          if (r.url.pathname === "/v1/config") return config()
+          if (r.method === "POST") {
+            bodies.push(JSON.parse(r.body ?? "{}"))
+            return failing(503)
+          }
+          return exists ? Response.json({ namespace: ["market_data"], properties: {} }) : failing(404)
+        })
+      const create = Effect.flatMap(catalog, (c) => c.createTable(trades, tables.trades))
+      assert.strictEqual(yield* reasonOf(create, layer(false)), "NoSuchNamespace")
+      assert.strictEqual(bodies.length, 0, "a create was sent into a namespace that does not exist")
+      yield* Effect.exit(create.pipe(withRest(layer(true))))
+      assert.strictEqual(bodies.length, 1)
+      assert.strictEqual((bodies[0]!.properties as Record<string, string>)["format-version"], "2")
+      assert.deepStrictEqual(bodies[0]!["write-order"], JSON.parse(JSON.stringify(tables.trades.sortOrder)))
+    }))
+
+  it.effect("under a parent namespace: its levels are made first (existing is fine), and K2's namespaces are listed and addressed below it", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) => {
+        if (r.url.pathname === "/v1/config") return config()
+        if (r.method === "POST") return JSON.parse(r.body ?? "{}").namespace.length === 1 ? failing(409) : config()
+        if (r.url.pathname === "/v1/namespaces") return Response.json({ namespaces: [["ci", "run1", "reference_data"], ["ci", "run1", "market_data"]] })
+        return new Response(null, { status: 204 })
+      }, seen)
+      const [names, exists] = yield* Effect.gen(function*() {
+        const c = yield* Catalog
+        return [yield* c.listNamespaces(), yield* c.namespaceExists("market_data")] as const
+      }).pipe(withRest(layer, { parentNamespace: "ci.run1" }))
+      assert.deepStrictEqual(names, ["market_data", "reference_data"])
+      assert.isTrue(exists)
+      assert.deepStrictEqual(seen.filter((r) => r.method === "POST").map((r) => JSON.parse(r.body!).namespace), [["ci"], ["ci", "run1"]])
+      assert.strictEqual(seen.find((r) => r.url.pathname === "/v1/namespaces" && r.method === "GET")?.url.searchParams.get("parent"), "ci\u001frun1")
+      assert.strictEqual(seen.at(-1)?.url.pathname, "/v1/namespaces/ci%1Frun1%1Fmarket_data")
+    }))
+
+  it.effect("listings: an empty next-page-token ends them, tables come sorted by name, and a page that is an array is no answer", () =>
+    Effect.gen(function*() {
+      let pages = 0
+      const layer = server((r) => {
+        if (r.url.pathname === "/v1/config") return config()
+        pages++
+        return r.url.pathname.endsWith("/tables")
+          ? Response.json({ identifiers: [{ namespace: ["market_data"], name: "trades" }, { namespace: ["market_data"], name: "quotes" }], "next-page-token": "" })
+          : Response.json([["market_data"]])
+      })
+      const names = yield* Effect.flatMap(catalog, (c) => c.listTables("market_data")).pipe(withRest(layer))
+      assert.deepStrictEqual(names.map((t) => t.name), ["quotes", "trades"])
+      assert.strictEqual(pages, 1)
+      assert.strictEqual(yield* reasonOf(Effect.flatMap(catalog, (c) => c.listNamespaces()), layer), "CatalogUnavailable")
+    }))
+})

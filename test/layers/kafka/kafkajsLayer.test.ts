@@ -1,0 +1,102 @@
+/**
+ * The kafkajs layer's producer and admin paths without a broker: the client's `producer()` and
+ * `admin()` are replaced on its prototype for the length of a test with fakes that record what
+ * the layer asks, and restored after it.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import kafkajs from "kafkajs"
+import { layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+
+const restores: Array<() => void> = []
+const replace = (name: "admin" | "producer", impl: (options: Record<string, unknown>) => object) => {
+  const proto = kafkajs.Kafka.prototype as unknown as Record<string, unknown>
+  const before = proto[name]
+  proto[name] = impl
+  restores.push(() => void (proto[name] = before))
+}
+afterEach(() => {
+  while (restores.length > 0) restores.pop()!()
+})
+
+const connected = { connect: async () => {}, disconnect: async () => {} }
+/** Port 1 on loopback: nothing of these tests may reach it (every network method is faked). */
+const layer = () => layerKafkajs({ brokers: ["127.0.0.1:1"] })
+
+describe("kafkajs layer, producer", () => {
+  it.effect("keys and header values given as bytes go out as those bytes; other headers as their text", () =>
+    Effect.gen(function*() {
+      const batches: Array<{ topicMessages: Array<{ topic: string; messages: Array<{ key: unknown; headers?: Record<string, unknown> }> }> }> = []
+      replace("admin", () => connected)
+      replace("producer", () => ({
+        ...connected,
+        sendBatch: async (batch: (typeof batches)[number]) => {
+          batches.push(batch)
+          return [{ topicName: "t", partition: 0, errorCode: 0, baseOffset: "0" }]
+        }
+      }))
+      const keyBytes = Uint8Array.of(0xff, 0x00)
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaSink).send([{
+          topic: "t",
+          key: "\ufffd\u0000",
+          keyBytes,
+          value: Uint8Array.of(1),
+          headers: { a: "text", b: "\ufffd" },
+          headerBytes: { b: Uint8Array.of(0x80) }
+        }])
+      }).pipe(Effect.provide(layer()))
+      const [message] = batches[0]!.topicMessages[0]!.messages
+      assert.deepStrictEqual([...(message!.key as Uint8Array)], [0xff, 0x00])
+      assert.strictEqual(message!.headers!.a, "text")
+      assert.deepStrictEqual([...(message!.headers!.b as Uint8Array)], [0x80])
+    }))
+
+  it.effect("a record naming a partition the topic lacks is refused, first as metadata to refresh, then for good; the last partition is taken", () =>
+    Effect.gen(function*() {
+      let createPartitioner: (() => (args: object) => number) | undefined
+      replace("admin", () => connected)
+      replace("producer", (options) => {
+        createPartitioner = options.createPartitioner as typeof createPartitioner
+        return connected
+      })
+      yield* Effect.gen(function*() {
+        return yield* KafkaSink
+      }).pipe(Effect.provide(layer()))
+      const partition = createPartitioner!()
+      const partitionMetadata = [0, 1].map((partitionId) => ({ partitionId, leader: 1 }))
+      const args = (p: number) => ({ topic: "t", partitionMetadata, message: { key: null, value: null, partition: p } })
+      const last = args(1)
+      assert.strictEqual(partition(last), 1)
+      const beyond = args(2)
+      assert.throws(() => partition(beyond), kafkajs.KafkaJSMetadataNotLoaded as never)
+      assert.throws(() => partition(beyond), kafkajs.KafkaJSNonRetriableError as never)
+    }))
+})
+
+describe("kafkajs layer, admin", () => {
+  it.effect("a topic's description holds its own overrides only, not the broker's settings", () =>
+    Effect.gen(function*() {
+      const { ConfigSource } = kafkajs
+      replace("producer", () => connected)
+      replace("admin", () => ({
+        ...connected,
+        fetchTopicMetadata: async () => ({ topics: [{ name: "t", partitions: [{ partitionId: 0, leader: 1 }] }] }),
+        describeConfigs: async () => ({
+          resources: [{
+            resourceName: "t",
+            configEntries: [
+              { configName: "retention.ms", configValue: "3600000", configSource: ConfigSource.TOPIC_CONFIG },
+              { configName: "compression.type", configValue: "producer", configSource: ConfigSource.DEFAULT_CONFIG },
+              { configName: "log.segment.bytes", configValue: "1073741824", configSource: ConfigSource.STATIC_BROKER_CONFIG }
+            ]
+          }]
+        })
+      }))
+      const [described] = yield* Effect.gen(function*() {
+        return yield* (yield* KafkaAdmin).describeTopics(["t"])
+      }).pipe(Effect.provide(layer()))
+      assert.deepStrictEqual(described, { name: "t", partitions: 1, config: { "retention.ms": "3600000" } })
+    }))
+})
