@@ -9,7 +9,7 @@ import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata }
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, unknownSnapshotId, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { foreignStorage, isLocalLocation } from "./fileio.ts"
-import { makeSnapshotFiles } from "./snapshotFiles.ts"
+import { makeSnapshotFiles, SCANNER_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
 
@@ -68,7 +68,7 @@ export const expiredWhileRead = (catalog: Catalog["Service"], plans: ReadonlyArr
 export const layer = (options: { readonly cacheEntries?: number } = {}) =>
   Layer.effect(TableScanner)(Effect.gen(function*() {
     const catalog = yield* Catalog
-    const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? 100_000 })
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? SCANNER_CACHE_ENTRIES })
 
     /** The plan of one chosen snapshot (null: nothing to read); `startedNanos` is when planning this read began. */
     const planSnapshot = Effect.fnUntraced(function*(

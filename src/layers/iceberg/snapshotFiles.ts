@@ -19,6 +19,14 @@ export interface SnapshotFiles {
 export const MAINTENANCE_CACHE_ENTRIES = 25_000
 
 /**
+ * For the scanner (serve, query, replay): about one full day's merged manifest too. A decoded
+ * entry holds ~11 KB of heap (its column bounds), and under live ingestion each read at the latest
+ * snapshot decodes a new near-copy of the day's manifest: 100,000 entries let serve's heap grow
+ * ~6 MB a minute towards ~1.1 GB (a one-hour soak); this many bound it near 275 MB.
+ */
+export const SCANNER_CACHE_ENTRIES = 25_000
+
+/**
  * For the sink, which reads each manifest list and manifest once per commit attempt (the parent's
  * list; at a merge, the manifests merged) and never again once its commit supersedes them: the
  * cache only serves a retry. A larger one filled with superseded near-copies (1,200 commits:
