@@ -35,6 +35,12 @@ export interface DuckDbOptions {
   readonly connections?: number | undefined
   /** DuckDB worker threads; DuckDB's default (one per core) when absent. */
   readonly threads?: number | undefined
+  /**
+   * DuckDB's memory limit, as DuckDB writes it ("1GB", "512MiB"); DuckDB's default (80 % of RAM)
+   * when absent. Sorts past it spill to disk: compacting a day of 1M quotes peaked at 955 MB of
+   * RSS unlimited, 632 MB at "256MB" (docs/operations.md).
+   */
+  readonly memoryLimit?: string | undefined
 }
 
 /** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
@@ -136,6 +142,15 @@ const atLeastOne = (name: string) =>
     name
   ).pipe(Config.map(Number))
 
+/** An amount of memory as DuckDB reads it: a number and a unit (KB, MB, GB, TB, or KiB... TiB); else a ConfigError. */
+const memoryAmount = (name: string) =>
+  Config.schema(
+    Schema.String.check(Schema.makeFilter((s: string) =>
+      /^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(s.trim()) || `${JSON.stringify(s)} is not an amount of memory such as 512MB or 2GiB`
+    )),
+    name
+  ).pipe(Config.map((s) => s.trim()))
+
 const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   const requested = options.connections ?? 2
   const size = Math.min(Math.max(1, Math.floor(requested)), maxConnections())
@@ -153,7 +168,8 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
         // ingestion commits (a few a second) grew by up to gigabytes a day. The files are local:
         // the OS caches them.
         enable_external_file_cache: "false",
-        ...(options.threads === undefined ? {} : { threads: String(options.threads) })
+        ...(options.threads === undefined ? {} : { threads: String(options.threads) }),
+        ...(options.memoryLimit === undefined ? {} : { memory_limit: options.memoryLimit })
       })
     ),
     (instance) => Effect.sync(() => instance.closeSync())
@@ -217,13 +233,14 @@ export class DuckDb extends Context.Service<DuckDb, {
 
   /**
    * Configured by K2_DUCKDB_CONNECTIONS (default 2, capped as `connections` is) and K2_DUCKDB_THREADS
-   * (default one per core), each an integer of at least 1.
+   * (default one per core), each an integer of at least 1, and K2_DUCKDB_MEMORY_LIMIT (default DuckDB's).
    */
   static readonly layerConfig: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
     Effect.gen(function*() {
       const connections = yield* atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2))
       const threads = yield* Config.option(atLeastOne("K2_DUCKDB_THREADS"))
-      return DuckDb.layerWith({ connections, threads: Option.getOrUndefined(threads) })
+      const memoryLimit = yield* Config.option(memoryAmount("K2_DUCKDB_MEMORY_LIMIT"))
+      return DuckDb.layerWith({ connections, threads: Option.getOrUndefined(threads), memoryLimit: Option.getOrUndefined(memoryLimit) })
     })
   )
 }

@@ -114,6 +114,7 @@ export const exchangeZonesEnvironment = "K2_SEQUENCE_ZONES (extra EXCHANGE=IANA/
 export const lakehouseEnvironment = [
   "K2_DUCKDB_CONNECTIONS",
   "K2_DUCKDB_THREADS",
+  "K2_DUCKDB_MEMORY_LIMIT",
   "K2_REST_TOKEN, K2_REST_CREDENTIAL, K2_REST_PARENT_NAMESPACE (REST catalog, docs/maintenance.md)"
 ]
 

@@ -200,6 +200,24 @@ describe("DuckDb.layerConfig", () => {
       }
     }))
 
+  it.effect("takes DuckDB's memory limit from K2_DUCKDB_MEMORY_LIMIT; a value that is not an amount is a ConfigError", () =>
+    Effect.gen(function*() {
+      const limit = (env: Record<string, string>) =>
+        Effect.gen(function*() {
+          const duckDb = yield* DuckDb
+          const rows = yield* duckDb.withConnection((c) => query(c, "probe", "SELECT current_setting('memory_limit') AS m"))
+          return String(rows[0]?.["m"])
+        }).pipe(Effect.provide(configured(env)))
+      assert.strictEqual(yield* limit({ K2_DUCKDB_MEMORY_LIMIT: " 256MiB " }), "256.0 MiB")
+      assert.notStrictEqual(yield* limit({}), "256.0 MiB")
+      for (const value of ["lots", "256", "-1GB", "1 PB"]) {
+        const error = yield* Layer.build(configured({ K2_DUCKDB_MEMORY_LIMIT: value })).pipe(Effect.scoped, Effect.flip)
+        assert.strictEqual(error._tag, "ConfigError", value)
+        assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT")
+        assert.include(error.message, "is not an amount of memory")
+      }
+    }))
+
   it.effect("more connections than the cap still warn and use the cap", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* DuckDb).size, maxConnections())
