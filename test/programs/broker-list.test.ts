@@ -1,6 +1,8 @@
-/** `--brokers` accepts every way a user writes bootstrap servers, from a flag or an env file. */
+/** `--brokers` accepts every way a user writes bootstrap servers, from a flag or an env file; --schema-registry needs topics to name subjects. */
 import { assert, describe, it } from "@effect/vitest"
-import { brokerList } from "../../src/programs/cli/kafka.ts"
+import { Option } from "effect"
+import { UsageError } from "../../src/programs/cli/common.ts"
+import { brokerList, checkRegistryTopics } from "../../src/programs/cli/kafka.ts"
 
 describe("brokerList", () => {
   it("reads hostnames, IPv4, bracketed IPv6, spaces after commas and a trailing newline", () => {
@@ -16,5 +18,21 @@ describe("brokerList", () => {
     for (const text of ["localhost", "::1:9092", "host:65536", "host:0", "host:099999"]) {
       assert.throws(() => brokerList(text), /is not a comma-separated list of host:port/, text)
     }
+  })
+
+  it("refuses a list with one bad entry among good ones, or an empty entry", () => {
+    for (const text of ["localhost:9092,kafka-2", "kafka-1:9092,", "kafka-1:9092,,kafka-2:9092"]) {
+      assert.throws(() => brokerList(text), /is not a comma-separated list of host:port/, text)
+    }
+  })
+})
+
+describe("checkRegistryTopics", () => {
+  it("a registry needs a trades and a quotes topic to name its subjects; without a registry any topics do", () => {
+    const registry = Option.some("http://registry:8081")
+    assert.throws(() => checkRegistryTopics(registry, ["market.equities.trades.asx"]), UsageError)
+    assert.throws(() => checkRegistryTopics(registry, ["market.equities.quotes.asx", "reference.instruments.asx"]), UsageError)
+    assert.doesNotThrow(() => checkRegistryTopics(registry, ["market.equities.trades.asx", "market.equities.quotes.xnas"]))
+    assert.doesNotThrow(() => checkRegistryTopics(Option.none(), ["market.equities.trades.asx"]))
   })
 })

@@ -1,7 +1,7 @@
-/** The query and replay programs' --snapshot-id and --as-of, read as the HTTP API reads them. */
-import { assert, describe, it } from "@effect/vitest"
-import { Option } from "effect"
-import { snapshotOf, UsageError } from "../../src/programs/cli/common.ts"
+/** The query and replay programs' shared options (--snapshot-id and --as-of read as the HTTP API reads them, lists) and output. */
+import { assert, describe, it, vi } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import { parseInstant, printRows, snapshotOf, splitList, usage, UsageError } from "../../src/programs/cli/common.ts"
 
 const refused = (id: string | undefined, asOf: string | undefined) => {
   try {
@@ -33,5 +33,76 @@ describe("snapshotOf", () => {
     assert.match(refused(undefined, "yesterday"), /^--as-of: "yesterday" is not an instant/)
     assert.match(refused(undefined, ""), /^--as-of: "" is not an instant/)
     assert.strictEqual(refused("1", "2024-01-02"), "give --snapshot-id or --as-of, not both")
+  })
+})
+
+describe("parseInstant", () => {
+  it("an instant between two microseconds starts a range at the later one, as the API reads `from`", () => {
+    const at = Date.UTC(2024, 0, 2) * 1000
+    assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.0000001Z"), at + 1)
+    assert.strictEqual(parseInstant("from", "2024-01-02T00:00:00.000001Z"), at + 1)
+  })
+})
+
+describe("splitList", () => {
+  it("reads a comma-separated list without blanks around or between the names; empty is none (all symbols)", () => {
+    assert.deepStrictEqual(splitList(" BHP, CBA ,,WBC,"), ["BHP", "CBA", "WBC"])
+    assert.deepStrictEqual(splitList(""), [])
+  })
+})
+
+describe("usage", () => {
+  it.effect("a UsageError thrown by a handler's body is its failure (exit 2 with the message), not a defect", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(usage<never, never, never>(() => {
+        throw new UsageError({ message: "--x: no" })
+      }))
+      assert.deepStrictEqual(exit, Exit.fail(new UsageError({ message: "--x: no" })))
+    }))
+})
+
+describe("printRows", () => {
+  const captured = <A>(f: () => A) => {
+    const out: Array<string> = [], err: Array<string> = []
+    const o = vi.spyOn(process.stdout, "write").mockImplementation((c) => (out.push(String(c)), true))
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((c) => (err.push(String(c)), true))
+    try {
+      f()
+    } finally {
+      o.mockRestore()
+      e.mockRestore()
+    }
+    return { out: out.join(""), err: err.join("") }
+  }
+  const rows = [{ symbol: "BHP", price: "45.67000000", vendor: { venue: "X" } }, { symbol: "CBA", price: "1.5", vendor: null }]
+  const columns = ["symbol", "price", "vendor"]
+
+  it("CSV: a header even for no rows, the scan report on stderr only", () => {
+    const { out, err } = captured(() => Effect.runSync(printRows(rows, columns, "csv", { rowsReturned: 2 })))
+    assert.strictEqual(out.split("\n")[0], "symbol,price,vendor")
+    assert.strictEqual(out.split("\n").length, 4)
+    assert.notInclude(out, "rowsReturned")
+    assert.include(err, `"rowsReturned":2`)
+    assert.strictEqual(captured(() => Effect.runSync(printRows([], columns, "csv"))).out, "symbol,price,vendor\n")
+  })
+
+  it("table: columns aligned to their widest cell, objects as JSON", () => {
+    const { out } = captured(() => Effect.runSync(printRows(rows, columns, "table")))
+    assert.deepStrictEqual(out.split("\n"), [
+      "symbol  price        vendor",
+      "------  -----------  -------------",
+      `BHP     45.67000000  {"venue":"X"}`,
+      "CBA     1.5",
+      ""
+    ])
+  })
+
+  it("JSON: the report (and a page's nextCursor) is part of the document", () => {
+    const { out, err } = captured(() => Effect.runSync(printRows(rows, columns, "json", { nextCursor: "abc", big: 12345678901234567890n })))
+    const doc = JSON.parse(out)
+    assert.strictEqual(doc.nextCursor, "abc")
+    assert.strictEqual(doc.big, "12345678901234567890")
+    assert.strictEqual(doc.rows.length, 2)
+    assert.strictEqual(err, "")
   })
 })

@@ -4,10 +4,12 @@
  * Effect SchemaError dump).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Config, ConfigProvider, Effect, Exit, Layer, Option } from "effect"
-import { CliError, Flag } from "effect/cli"
+import { Config, ConfigProvider, Console, Effect, Exit, Layer, Option } from "effect"
+import { CliError, Command, Flag } from "effect/cli"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { envSetting, inRange, nonBlank, optionalSetting, setting } from "../../src/programs/cli/flags.ts"
+import { envSetting, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "../../src/programs/cli/flags.ts"
+import { clientFlag, type KafkaClient, schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
+import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
 
 const parseWith = <A>(flag: Flag.Flag<A>, env: Record<string, string>, flags: Record<string, ReadonlyArray<string>> = {}) =>
   flag.parse({ arguments: [], flags }).pipe(
@@ -83,5 +85,83 @@ describe("flags read from the environment", () => {
       assert.deepStrictEqual(yield* parseWith(every, { K2_MAINTENANCE_EVERY: "5" }), Exit.succeed(Option.some(5)))
       assert.deepStrictEqual(yield* parseWith(every, {}), Exit.succeed(Option.none()))
       assert.deepStrictEqual(yield* parseWith(optional, { K2_N: "7" }), Exit.succeed(Option.some(7)))
+    }))
+})
+
+describe("flags' checks and defaults", () => {
+  const limit = Flag.Int("limit").pipe(setting("rows", { fallback: 1000, check: inRange(1, 100_000) }))
+  const events = Flag.Int("events").pipe(modeSetting("events", { fallback: 10_000, check: inRange(1) }))
+
+  it.effect("a flag with a check and no variable refuses what the check fails, and takes both ends of its range", () =>
+    Effect.gen(function*() {
+      assert.include(refusal(yield* parseWith(limit, {}, { limit: ["0"] })), "a value in 1..100000")
+      assert.include(refusal(yield* parseWith(limit, {}, { limit: ["100001"] })), "a value in 1..100000")
+      assert.deepStrictEqual(yield* parseWith(limit, {}, { limit: ["1"] }), Exit.succeed(1))
+      assert.deepStrictEqual(yield* parseWith(limit, {}, { limit: ["100000"] }), Exit.succeed(100_000))
+      assert.deepStrictEqual(yield* parseWith(limit, {}), Exit.succeed(1000))
+    }))
+
+  it.effect("a mode's flag is checked when given, and left absent (for the mode's default) when not", () =>
+    Effect.gen(function*() {
+      assert.include(refusal(yield* parseWith(events, {}, { events: ["0"] })), "a value of at least 1")
+      assert.deepStrictEqual(yield* parseWith(events, {}, { events: ["1"] }), Exit.succeed(Option.some(1)))
+      assert.deepStrictEqual(yield* parseWith(events, {}), Exit.succeed(Option.none()))
+    }))
+
+  it.effect("a refused variable's message says what was expected, where it came from", () =>
+    Effect.gen(function*() {
+      const message = refusal(yield* parseWith(ranged, { K2_TOPIC_PARTITIONS: "0" }))
+      assert.include(message, "Expected: a value in 1..10000 (from K2_TOPIC_PARTITIONS)", message)
+    }))
+
+  it("positive refuses 0 and takes any number above it", () => {
+    assert.strictEqual(positive(0), "a number above 0")
+    assert.strictEqual(positive(-1), "a number above 0")
+    assert.isUndefined(positive(0.001))
+  })
+
+  it.effect("the Kafka client is platformatic unless K2_KAFKA_CLIENT or --client says otherwise", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* parseWith(clientFlag, {}), Exit.succeed<KafkaClient>("platformatic"))
+      assert.deepStrictEqual(yield* parseWith(clientFlag, { K2_KAFKA_CLIENT: "kafkajs" }), Exit.succeed<KafkaClient>("kafkajs"))
+      assert.deepStrictEqual(yield* parseWith(clientFlag, { K2_KAFKA_CLIENT: "kafkajs" }, { client: ["platformatic"] }), Exit.succeed<KafkaClient>("platformatic"))
+    }))
+
+  it.effect("a schema registry that is not an http(s) URL is refused (ingest retried it as a registry that is down)", () =>
+    Effect.gen(function*() {
+      assert.include(refusal(yield* parseWith(schemaRegistryFlag, {}, { "schema-registry": ["localhost:8081"] })), "an http(s):// URL")
+      assert.deepStrictEqual(
+        yield* parseWith(schemaRegistryFlag, { K2_SCHEMA_REGISTRY_URL: "http://localhost:8081" }),
+        Exit.succeed(Option.some("http://localhost:8081"))
+      )
+    }))
+
+  it.effect("the warehouse defaults to ./warehouse and refuses a path DuckDB would read as a glob", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* parseWith(lakehouseFlags.warehouse, {}), Exit.succeed("warehouse"))
+      for (const dir of ["a*b", "a?b", "a[x]b"]) {
+        assert.include(refusal(yield* parseWith(lakehouseFlags.warehouse, {}, { warehouse: [dir] })), "holds no *, ? or [", dir)
+      }
+    }))
+
+  it.effect("a catalog URL of a scheme that names no catalog is refused, not taken for a SQLite file; a blank catalog name too", () =>
+    Effect.gen(function*() {
+      for (const url of ["postgress://db/k2", "HTTP://rest:8181", "ftp://x/catalog"]) {
+        assert.include(refusal(yield* parseWith(lakehouseFlags.catalog, {}, { catalog: [url] })), "a SQLite file, a postgresql:// URL or an http(s):// URL", url)
+      }
+      for (const ok of ["postgres://db/k2", "postgresql://db/k2", "http://rest:8181", "https://rest", "catalog.db"]) {
+        assert.deepStrictEqual(yield* parseWith(lakehouseFlags.catalog, {}, { catalog: [ok] }), Exit.succeed(Option.some(ok)), ok)
+      }
+      assert.include(refusal(yield* parseWith(lakehouseFlags.catalogName, {}, { "catalog-name": [" "] })), "a name")
+      assert.deepStrictEqual(yield* parseWith(lakehouseFlags.catalogName, {}), Exit.succeed("k2"))
+    }))
+
+  it.effect("--help shows an empty default as none (\"default )\" read as a slip)", () =>
+    Effect.gen(function*() {
+      const printed: Array<string> = []
+      const capture: Console.Console = Object.assign(Object.create(console), { log: (...a: Array<unknown>) => void printed.push(a.join(" ")) })
+      const command = Command.make("t", { topics: Flag.String("topics").pipe(setting("topics to follow", { fallback: "" })) })
+      yield* Command.runWith(command, { version: "0" })(["--help"]).pipe(Effect.provide(NodeServices.layer), Effect.provideService(Console.Console, capture))
+      assert.include(printed.join("\n"), "topics to follow (default none)")
     }))
 })

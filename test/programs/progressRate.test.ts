@@ -1,6 +1,8 @@
 /** The progress line's messages a second: of the last 5 s, so an idle feed shows 0, not a fading average. */
-import { assert, describe, it } from "@effect/vitest"
-import { RecentRate } from "../../src/programs/cli/progress.ts"
+import { assert, describe, it, vi } from "@effect/vitest"
+import { Effect } from "effect"
+import { makeCounters, progressOf } from "../../src/layers/ingest/ingestProgress.ts"
+import { progressLine, RecentRate } from "../../src/programs/cli/progress.ts"
 
 describe("RecentRate", () => {
   it("is the rate since the start for the first 5 s, then of the last 5 s only", () => {
@@ -22,4 +24,22 @@ describe("RecentRate", () => {
   it("reads 0 at the very start rather than dividing by no time", () => {
     assert.strictEqual(new RecentRate().at(0, 0), 0)
   })
+})
+
+describe("progressLine", () => {
+  it.effect("counts the rows committed to both tables, and the total when known", () =>
+    Effect.gen(function*() {
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 12, written: { trades: 3, quotes: 7, instruments: 20, sequence_events: 1 } }
+      const written: Array<string> = []
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
+      // As on a terminal, where every line is written (in place): off one, the module keeps when it last wrote.
+      const tty = process.stderr.isTTY
+      process.stderr.isTTY = true
+      yield* progressLine(p, 1_000, new RecentRate(), 40).pipe(Effect.ensuring(Effect.sync(() => {
+        spy.mockRestore()
+        process.stderr.isTTY = tty
+      })))
+      assert.strictEqual(written.length, 1)
+      assert.match(written[0]!, /^\r12 of 40 messages, .* \| rows committed 10 \| dlq 0 \|/)
+    }))
 })

@@ -73,4 +73,24 @@ describe("warehouse lock", () => {
       yield* Effect.scoped(holdWarehouse(warehouse))
       assert.isFalse(fs.existsSync(lockOf(warehouse)))
     }).pipe(Effect.scoped))
+
+  it.effect.skipIf(!fs.existsSync("/proc/self/stat"))("a live owner that wrote its start time is refused (it is the same process)", () =>
+    Effect.gen(function*() {
+      const warehouse = yield* tempDir()
+      const other = yield* bystander
+      // starttime is the 22nd field of /proc/<pid>/stat (the command, "node", holds no space).
+      const started = fs.readFileSync(`/proc/${other}/stat`, "utf8").split(" ")[21]
+      fs.writeFileSync(lockOf(warehouse), `${other} ${started}\n`)
+      const exit = yield* Effect.exit(Effect.scoped(holdWarehouse(warehouse)))
+      assert.isTrue(Exit.isFailure(exit), "taken over from a live owner")
+      assert.include(String(Exit.isFailure(exit) && exit.cause), `pid ${other}`)
+    }).pipe(Effect.scoped))
+
+  it.effect("a lock naming this process's own pid is a dead run's (a restarted container's pid 1), taken over", () =>
+    Effect.gen(function*() {
+      const warehouse = yield* tempDir()
+      fs.writeFileSync(lockOf(warehouse), `${process.pid}\n`)
+      yield* Effect.scoped(holdWarehouse(warehouse))
+      assert.isFalse(fs.existsSync(lockOf(warehouse)))
+    }).pipe(Effect.scoped))
 })

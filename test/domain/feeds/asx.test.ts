@@ -123,6 +123,12 @@ describe("ASX quote rows", () => {
     assert.match(parseQuoteRow(quotes, "03/10/2014,10:00:02.000,37.50,37.52,100", 1, 1n) as string, /expected 6 columns/)
   })
   // "-0" was rejected as a negative size, though decodeQuote reads it as the zero a quote may hold.
+  it("refuses an hour of 24 and dates before 1901 (their instants could fall before 1900); a row without qualifiers has no conditions", () => {
+    assert.match(rejected("03/10/2014,24:00:00.000,37.51,40000,0,,"), /not a valid time of day/)
+    assert.match(rejected("01/01/1900,10:05:44.516,37.51,40000,0,,"), /outside 1901..2198/)
+    assert.deepStrictEqual(trade("03/10/2014,10:05:44.516,37.51,40000,,,").conditions, [])
+  })
+
   it("reads a size of -0 as 0", () => {
     const q = quote("03/10/2014,09:59:00.000,37.40,37.50,-0,-00")
     assert.deepStrictEqual([Schema.encodeSync(Quote)(q).bid_size, Schema.encodeSync(Quote)(q).ask_size], ["0", "0"])
@@ -259,6 +265,7 @@ describe("company_info.csv", () => {
     assert.match(parseCompanyRow("1003,xyz,Broken,,01/01/2000,") as string, /symbol/)
     assert.match(parseCompanyRow("1003,XYZ,Broken,,13/01/2000,") as string, /start_date/)
     assert.match(parseCompanyRow("1003,XYZ") as string, /expected 6 columns/)
+    assert.match(parseCompanyRow(" ,XYZ,Broken,,01/01/2000,") as string, /company_id is empty/)
   })
 })
 

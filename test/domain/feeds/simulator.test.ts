@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Result, Schema } from "effect"
 import { type FeedEvent, type InjectedAnomaly, SummaryCounter } from "../../../src/domain/feeds/events.ts"
@@ -6,6 +7,9 @@ import { DEFAULT_MODEL, modelProblem, sessions, Simulator, type SimulatorModel }
 import { zone } from "../../../src/domain/zone.ts"
 import { SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
 import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
+
+/** The fingerprint of seed 42's first events (see "is the same market from one release to the next"). */
+const GOLDEN = "7131b0427ef5b299"
 
 const model = (over: Partial<SimulatorModel> = {}): SimulatorModel => ({ ...DEFAULT_MODEL, eventsPerSymbolPerDay: 2_000, ...over })
 
@@ -416,5 +420,87 @@ describe("fault injection", () => {
     }
     assert.deepStrictEqual(ids(events), ids(clean))
     assert.deepStrictEqual(runAll(faulty).manifest, manifest)
+  })
+})
+
+describe("simulator model limits", () => {
+  it("refuses an empty session, a 24:00 close, a zero tick and repeated symbols; takes rates of 1 and no days", () => {
+    assert.match(modelProblem(model({ sessionOpen: "10:00", sessionClose: "10:00" }))!, /open < close/)
+    assert.match(modelProblem(model({ sessionClose: "24:00" }))!, /HH:MM/)
+    for (const tickSize of ["0", "0.00", "0.0"]) assert.match(modelProblem(model({ tickSize }))!, /tickSize/, tickSize)
+    assert.match(modelProblem(model({ symbols: ["BHP", "CBA", "BHP"] }))!, /distinct/)
+    assert.isUndefined(modelProblem(model({ faults: { gap: 1, duplicate: 1, outOfOrder: 1, reset: 1, poison: 1 } })))
+    assert.isUndefined(modelProblem(model({ tradingDays: 0 })))
+  })
+
+  it("quotes at least one tick wide even when the spread in basis points rounds to none", () => {
+    const { events } = runAll(model({ spreadBps: 0, eventsPerSymbolPerDay: 200 }))
+    const quotes = events.flatMap((e) => e._tag === "Quote" ? [e.quote] : [])
+    assert.isAbove(quotes.length, 1000)
+    for (const q of quotes) assert.isTrue(BigDecimal.isGreaterThan(q.ask_price, q.bid_price), `${q.message_id}`)
+  })
+
+  it("is the same market from one release to the next: the first events of seed 42 (a resumed embedded day relies on it)", () => {
+    const sim = new Simulator(model({ symbols: ["BHP", "CBA"], faults: { gap: 0.05, duplicate: 0.05, outOfOrder: 0.05, reset: 0, poison: 0.02 } }), new SummaryCounter("s"))
+    const text = JSON.stringify([...sim.next(10), ...sim.next(300)].map(wire))
+    assert.strictEqual(createHash("sha256").update(text).digest("hex").slice(0, 16), GOLDEN)
+  })
+})
+
+describe("injected faults, one kind at a time", () => {
+  const only = (faults: Partial<SimulatorModel["faults"]>, over: Partial<SimulatorModel> = {}) =>
+    runAll(model({ eventsPerSymbolPerDay: 300, tradingDays: 3, faults: { ...DEFAULT_MODEL.faults, ...faults }, ...over }))
+
+  it("resets alone are injected (at day changes)", () => {
+    const { manifest } = only({ reset: 0.5 })
+    assert.isAbove(manifest.length, 0)
+    assert.isTrue(manifest.every((m) => m.kind === "RESET"))
+  })
+
+  it("an out-of-order event is held back until 1 to 3 later events of its key have gone", () => {
+    const { manifest } = only({ outOfOrder: 0.05 })
+    const late = manifest.filter((m) => m.kind === "OUT_OF_ORDER").map((m) => m.expected! - m.received!)
+    assert.isAbove(late.length, 50)
+    // expected - received = 1 + the later events sent before it.
+    assert.deepStrictEqual([...new Set(late)].sort(), [2, 3, 4])
+  })
+
+  it("counts each event it emits once: trades and quotes are the events generated plus the duplicates", () => {
+    const { events, manifest, summary } = only({ outOfOrder: 0.05, duplicate: 0.02 })
+    const emitted = events.filter((e) => e._tag === "Trade" || e._tag === "Quote").length
+    assert.strictEqual(summary.trades + summary.quotes, emitted)
+    assert.strictEqual(emitted, summary.rowsRead + manifest.filter((m) => m.kind === "DUPLICATE").length)
+  })
+
+  it("garbage poison never starts with Kafka's magic byte 0 (it could pass for a framed record)", () => {
+    const { events } = only({ poison: 0.5 }, { eventsPerSymbolPerDay: 300, tradingDays: 1 })
+    const garbage = events.flatMap((e) => e._tag === "Poison" && e.reason === "garbage bytes" ? [e.payload] : [])
+    assert.isAbove(garbage.length, 1000)
+    for (const p of garbage) assert.notStrictEqual(p[0], 0)
+  })
+
+  it("stopped mid-run, each listed anomaly names the event that carries its received sequence", () => {
+    const sim = new Simulator(model({ eventsPerSymbolPerDay: 300, faults: { ...DEFAULT_MODEL.faults, outOfOrder: 0.2, gap: 0.02 } }), new SummaryCounter("s"))
+    const given = [...sim.next(100), ...sim.next(1_500)]
+    const sequenceOf = new Map<string, number>()
+    for (const e of given) {
+      if (e._tag === "Trade") sequenceOf.set(e.trade.message_id, Number(e.trade.source_sequence))
+      if (e._tag === "Quote") sequenceOf.set(e.quote.message_id, Number(e.quote.source_sequence))
+    }
+    const gaps = sim.anomalies().filter((m) => m.kind === "GAP")
+    assert.isAbove(gaps.length, gaps.filter((m) => sim.manifest.includes(m)).length, "gaps of events still held")
+    for (const m of gaps) assert.strictEqual(sequenceOf.get(m.message_id), m.received, m.message_id)
+  })
+})
+
+describe("SummaryCounter", () => {
+  it("a snapshot lists symbols in order and does not move with later counts", () => {
+    const counter = new SummaryCounter("s")
+    counter.symbol("WBC").trades++
+    counter.symbol("ANZ").quotes++
+    const snapshot = counter.snapshot()
+    counter.symbol("ANZ").quotes++
+    assert.deepStrictEqual(Object.keys(snapshot.bySymbol), ["ANZ", "WBC"])
+    assert.strictEqual(snapshot.bySymbol["ANZ"]!.quotes, 1)
   })
 })

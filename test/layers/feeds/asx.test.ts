@@ -186,6 +186,22 @@ const HEADER = "company_id,symbol,company_name,ISIN,start_date,end_date"
 const ROW = "03/10/2014,10:05:44.516,37.51,40000,0,,"
 
 describe("layerAsx on awkward files", () => {
+  it.effect("numbers a symbol's rows across its company ids in numeric order (9 before 10); a blank line in company_info is no row", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      assert.deepStrictEqual(trades(events).map((t) => [t.message_id, t.source_sequence]), [
+        ["asx:trades/9.csv:1", 1n],
+        ["asx:trades/10.csv:1", 2n],
+        ["asx:trades/10.csv:2", 3n]
+      ])
+      assert.strictEqual(summary.deadLettered, 0)
+      assert.deepStrictEqual(deadLetters("two-ids"), [])
+    }).pipe(Effect.provide(loadDir("two-ids", {
+      "reference-data/company_info.csv": `${HEADER}\n10,BHP,BHP Group,,,\n\n9,BHP,BHP Billiton,,,\n`,
+      "trades/10.csv": `${ROW}\n${ROW}\n`,
+      "trades/9.csv": `${ROW}\n`
+    }))))
+
   it.effect("reads a data file whose extension is upper case instead of failing the load", () =>
     Effect.gen(function*() {
       const { events, summary } = yield* load

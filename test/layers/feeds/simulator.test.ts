@@ -172,7 +172,21 @@ describe("layerSimulator", () => {
       const error = yield* Layer.build(layerSimulator({ symbols: [] })).pipe(Effect.scoped, Effect.flip)
       assert.strictEqual(error._tag, "FeedError")
       assert.strictEqual(error.reason._tag, "FeedMisconfigured")
+      for (const pacing of [{ _tag: "Rate", eventsPerSecond: 0 }, { _tag: "Speed", multiple: 0 }, { _tag: "Speed", multiple: Number.NaN }] as const) {
+        const refused = yield* Layer.build(layerSimulator({ ...small, pacing })).pipe(Effect.scoped, Effect.flip)
+        assert.match(refused.message, /must be positive/, JSON.stringify(pacing))
+      }
     }))
+
+  it.effect("each run of the feed counts from zero, and writes its manifest into a directory it makes", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      yield* Stream.runDrain(feed.events())
+      const first = yield* feed.summary
+      yield* Stream.runDrain(feed.events())
+      assert.deepStrictEqual(yield* feed.summary, first)
+      assert.isTrue(fs.existsSync(path.join(tmp, "new", "dir", "manifest.json")))
+    }).pipe(Effect.provide(layerSimulator({ ...small, faults: { gap: 0.05 }, manifestFile: path.join(tmp, "new", "dir", "manifest.json") }))))
 })
 
 describe("layerConfig", () => {
@@ -185,6 +199,26 @@ describe("layerConfig", () => {
       assert.match((events.find((e) => e._tag === "Trade" || e._tag === "Quote") as FeedEvent & { _tag: "Quote" }).quote?.message_id ?? "sim:7:", /^sim:7:/)
     }).pipe(Effect.provide(layerConfig.pipe(
       Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_SIM_SEED: "7", K2_SIM_MAX_EVENTS: "20", K2_SIM_SYMBOLS: "AAA,BBB" })))
+    ))))
+
+  it.effect("reads seed 42 by default, a list of symbols with blanks, each fault rate and the manifest file", () =>
+    Effect.gen(function*() {
+      const feed = yield* MarketFeed
+      const events = yield* Stream.runCollect(feed.events())
+      const symbols = new Set(events.flatMap((e) => e._tag === "Instrument" ? [e.instrument.symbol] : []))
+      assert.deepStrictEqual([...symbols], ["AAA", "BBB"])
+      const ids = marketEvents(events).map((e) => e._tag === "Trade" ? e.trade.message_id : e._tag === "Quote" ? e.quote.message_id : "")
+      assert.isTrue(ids.every((id) => id.startsWith("sim:42:")), ids[0])
+      const kinds = new Set((yield* feed.manifest).map((a) => a.kind))
+      assert.deepStrictEqual([...kinds], ["DUPLICATE"])
+      assert.isTrue(fs.existsSync(path.join(tmp, "env-manifest.json")))
+    }).pipe(Effect.provide(layerConfig.pipe(
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({
+        K2_SIM_MAX_EVENTS: "400",
+        K2_SIM_SYMBOLS: "AAA, BBB,,",
+        K2_SIM_FAULT_DUPLICATE: "0.1",
+        K2_SIM_MANIFEST_FILE: path.join(tmp, "env-manifest.json")
+      })))
     ))))
 
   it.effect("builds the ASX feed from the environment", () =>

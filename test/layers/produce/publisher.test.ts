@@ -1,16 +1,22 @@
 /** The publisher on memory Kafka: a paced feed leaves as it is made, not once a batch fills. */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { BigDecimal, Clock, Deferred, Effect, Exit, Fiber, Layer, Logger, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import { makeWireCodec, type WireMessage } from "../../../src/domain/avro/codec.ts"
+import { type FeedEvent, SummaryCounter } from "../../../src/domain/feeds/events.ts"
+import { DEFAULT_MODEL, NO_FAULTS, Simulator } from "../../../src/domain/feeds/simulator.ts"
+import { Header, instrumentsTopicName, sourceTopicSpecs, topicName } from "../../../src/domain/wire.ts"
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import { publishFeed, type PublishProgress } from "../../../src/layers/produce/publisher.ts"
+import { publishFeed, type PublishedCounts, type PublishProgress } from "../../../src/layers/produce/publisher.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+
+/** A record with its decimals as plain text, so that 38.20 and 38.2 (the same price) compare equal. */
+const exact = (value: object) =>
+  Object.fromEntries(Object.entries(value).map(([k, v]) => [k, BigDecimal.isBigDecimal(v) ? BigDecimal.format(BigDecimal.normalize(v)) : v]))
 
 describe("publishFeed", () => {
   it.effect("publishes a feed paced at 100 events a second within a fraction of a second of each event", () =>
@@ -50,6 +56,8 @@ describe("publishFeed", () => {
       const told: Array<PublishProgress> = []
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        // The run starts at 5 s on the clock: elapsed times count from there.
+        yield* TestClock.adjust("5 seconds")
         const publishing = yield* Effect.forkChild(publishFeed(makeWireCodec(), {
           stopAfter: "1 second",
           onProgress: (p) => Effect.sync(() => void told.push(p))
@@ -63,8 +71,7 @@ describe("publishFeed", () => {
       )))
       assert.isAbove(told.length, 5)
       assert.deepStrictEqual(told.map((p) => p.acknowledgedAt), answered)
-      // The clock starts at 0 here.
-      assert.deepStrictEqual(told.map((p) => p.elapsedMs), answered)
+      assert.deepStrictEqual(told.map((p) => p.elapsedMs), answered.map((t) => t - 5_000))
     }))
 
   it.effect("stopped after a while, it counts exactly what it sent, all of it acknowledged", () =>
@@ -159,5 +166,78 @@ describe("publishFeed", () => {
       const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
       assert.strictEqual(inKafka, 1_000)
       assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
+    }))
+
+  it.effect("each record: its exchange's topic, key = symbol, the value's schema id and the run's correlation id; poison as given, under its own id", () =>
+    Effect.gen(function*() {
+      // Two venues' events interleaved (instruments first), poison among them: the topic of each
+      // record follows its own exchange and data type, not the one before it.
+      const venue = (exchange: string, symbols: ReadonlyArray<string>) =>
+        new Simulator({ ...DEFAULT_MODEL, exchange, symbols, eventsPerSymbolPerDay: 20, faults: { ...NO_FAULTS, poison: 0.2 } }, new SummaryCounter(exchange))
+      const asx = venue("ASX", ["BHP", "CBA"]), xnas = venue("XNAS", ["AAPL"])
+      const events: Array<FeedEvent> = [...asx.next(100), ...xnas.next(100)]
+      for (;;) {
+        const a = asx.next(3), x = xnas.next(2)
+        if (a.length === 0 && x.length === 0) break
+        events.push(...a, ...x)
+      }
+      const feed = Layer.succeed(MarketFeed)(MarketFeed.of({
+        name: "two venues",
+        events: () => Stream.fromIterable(events),
+        summary: Effect.sync(() => asx.counter.snapshot()),
+        manifest: Effect.succeed([])
+      }))
+      const codec = makeWireCodec()
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = ["ASX", "XNAS"].flatMap((exchange) => [
+        topicName({ assetClass: "equities", dataType: "trades", exchange }),
+        topicName({ assetClass: "equities", dataType: "quotes", exchange }),
+        instrumentsTopicName(exchange)
+      ])
+      const result = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* publishFeed(codec, { correlationId: "run-1", batchSize: 7 })
+      }).pipe(Effect.provide(Layer.merge(KafkaMemory.layerMemory(broker), feed)))
+
+      const expected = new Map<string, Array<FeedEvent>>()
+      const counts: Record<string, PublishedCounts> = {}
+      for (const e of events) {
+        const [topic, symbol, type] = e._tag === "Trade"
+          ? [topicName({ assetClass: "equities", dataType: "trades", exchange: e.trade.exchange }), e.trade.symbol, "trades" as const]
+          : e._tag === "Quote"
+          ? [topicName({ assetClass: "equities", dataType: "quotes", exchange: e.quote.exchange }), e.quote.symbol, "quotes" as const]
+          : e._tag === "Instrument"
+          ? [instrumentsTopicName(e.instrument.exchange), e.instrument.symbol, "instruments" as const]
+          : [topicName({ assetClass: "equities", dataType: e.dataType, exchange: e.exchange }), e.symbol, "poison" as const]
+        expected.set(topic, [...(expected.get(topic) ?? []), e])
+        const c = counts[symbol] ?? (counts[symbol] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+        c[type]++
+      }
+      assert.deepStrictEqual(result.published, counts)
+      assert.deepStrictEqual(result.topics, [...topics].sort())
+      assert.isAbove(counts["AAPL"]!.poison + counts["BHP"]!.poison, 0, "poison among them")
+      const schemaIds = { trade: codec.tradeSchemaId, quote: codec.quoteSchemaId, instrument: codec.instrumentSchemaId }
+      for (const topic of topics) {
+        const records = broker.topic(topic).partitions[0]!
+        const sent = expected.get(topic) ?? []
+        assert.strictEqual(records.length, sent.length, topic)
+        records.forEach((r, i) => {
+          const e = sent[i]!
+          if (e._tag === "Poison") {
+            assert.strictEqual(r.key, e.symbol)
+            assert.deepStrictEqual(r.value, e.payload)
+            assert.deepStrictEqual(r.headers, { [Header.correlationId]: e.message_id })
+            return
+          }
+          const decoded = codec.decode(r.value!)
+          assert.isTrue(Result.isSuccess(decoded), topic)
+          const m = (decoded as Result.Success<WireMessage, unknown>).success
+          const value = e._tag === "Trade" ? e.trade : e._tag === "Quote" ? e.quote : e.instrument
+          assert.strictEqual(m.kind, e._tag.toLowerCase())
+          assert.strictEqual(r.key, value.symbol)
+          assert.deepStrictEqual(r.headers, { [Header.schemaId]: String(schemaIds[m.kind]), [Header.correlationId]: "run-1" })
+          assert.deepStrictEqual(exact(m.value), exact(value), topic)
+        })
+      }
     }))
 })

@@ -1,0 +1,55 @@
+/**
+ * `npm run produce`'s options read in-process (test/programs/produce-usage.test.ts runs the program):
+ * what --inject takes. Every run here stops at a usage error, before Kafka.
+ */
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { assert, describe, it } from "@effect/vitest"
+import { Console, Effect, Exit, Option } from "effect"
+import { Command } from "effect/cli"
+import { UsageError } from "../../src/programs/cli/common.ts"
+import { produceCommand } from "../../src/programs/produce.ts"
+
+/** The usage error `args` stop at. */
+const refusal = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const exit = yield* Command.runWith(produceCommand, { version: "0" })(["--brokers", "127.0.0.1:1", ...args]).pipe(
+      Effect.provide(NodeServices.layer),
+      Effect.exit
+    )
+    const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
+    assert.instanceOf(error, UsageError, String(error))
+    return (error as UsageError).message
+  })
+
+describe("npm run produce, --inject", () => {
+  it.effect("takes every fault at rates 0, 1 and a bare fraction (.5): the run goes on to the next check", () =>
+    Effect.gen(function*() {
+      // A duration of 0 is the next refusal: --inject was read.
+      const message = yield* refusal(["--inject", "gap=0,duplicate=1,outOfOrder=.5,reset=0.25,poison=1.", "--duration", "0s"])
+      assert.include(message, "--duration")
+    }))
+
+  it.effect("refuses a fault it does not know (its rate was dropped without a word)", () =>
+    Effect.gen(function*() {
+      assert.include(yield* refusal(["--inject", "gaps=0.1"]), `--inject: "gaps=0.1" is not <gap|duplicate|outOfOrder|reset|poison>=<rate 0..1>`)
+      assert.include(yield* refusal(["--inject", "gap=0.1=2"]), `--inject: "gap=0.1=2" is not`)
+    }))
+})
+
+describe("npm run produce --help", () => {
+  it.effect("names each option's variable and default", () =>
+    Effect.gen(function*() {
+      const printed: Array<string> = []
+      const capture: Console.Console = Object.assign(Object.create(console), {
+        log: (...a: Array<unknown>) => void printed.push(a.join(" "))
+      })
+      yield* Command.runWith(produceCommand, { version: "0" })(["--help"]).pipe(
+        Effect.provide(NodeServices.layer),
+        Effect.provideService(Console.Console, capture)
+      )
+      const help = printed.join("\n").replace(/\s+/g, " ")
+      assert.include(help, "(env K2_TOPIC_PARTITIONS; default 12)")
+      assert.include(help, "comma separated (env K2_KAFKA_BROKERS)")
+      assert.include(help, "(default produce-reconciliation.json)")
+    }))
+})
