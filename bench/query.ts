@@ -26,6 +26,9 @@ import { ReplayEngine } from "../src/services/ReplayEngine.ts"
 import { TableScanner } from "../src/services/TableScanner.ts"
 import { benchCount } from "./settings.ts"
 
+/** K2's own trades table: one schema, read by name. */
+const OWN_TRADES = { schema: tables.trades.schema, byFieldId: false }
+
 const DAY = 86_400_000_000
 const HOUR = 3_600_000_000
 /** 2024-01-01T00:00:00Z. */
@@ -169,7 +172,7 @@ const measureInterleaved = <E, R>(runs: number, timings: ReadonlyArray<Effect.Ef
 
 const BARS_SQL = `WITH t AS (
     SELECT symbol, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
-    FROM ${readPlannedFiles("$1")}
+    FROM ${readPlannedFiles("$1", OWN_TRADES)}
     WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT) SYMBOLS)
   SELECT symbol, (ts - (((ts % $4::BIGINT) + $4::BIGINT) % $4::BIGINT))::DOUBLE AS bucket,
     arg_min(price, (ts, seq, message_id)) AS open, max(price) AS high, min(price) AS low,
@@ -249,7 +252,7 @@ export const benchQueryEffect = () => {
       "1 symbol trades, 1 hour",
       q.trades({ symbols: [sym], from: hour, to: hour + HOUR, limit: 100_000 }),
       `SELECT ${all}, coalesce(source_sequence, -1) AS "__seq"
-        FROM ${readPlannedFiles("$1")} WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT)
+        FROM ${readPlannedFiles("$1", OWN_TRADES)} WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT)
         AND symbol IN ($4) ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id LIMIT $5`,
       { from: hour, to: hour + HOUR, symbols: [sym] },
       [BigInt(hour), BigInt(hour + HOUR), sym, 100_001]
@@ -261,7 +264,7 @@ export const benchQueryEffect = () => {
       `WITH t AS (
           SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity,
             timezone('Australia/Sydney', exchange_timestamp)::DATE AS day
-          FROM ${readPlannedFiles("$1")}
+          FROM ${readPlannedFiles("$1", OWN_TRADES)}
           WHERE exchange_timestamp >= make_timestamptz($2::BIGINT) AND exchange_timestamp < make_timestamptz($3::BIGINT))
         SELECT symbol, exchange, day::VARCHAR AS trading_day,
           arg_min(price, (ts, seq, message_id)) AS open, max(price) AS high, min(price) AS low,

@@ -72,7 +72,10 @@ export interface ScanPlan {
   readonly table: TableIdentifier
   /** Null for a table with no snapshot yet (nothing to read). */
   readonly snapshot: Snapshot | null
+  /** The snapshot's schema, its columns under the names reads show (`readSchemaOf`, ADR-2). */
   readonly schema: TableSchema
+  /** The files are read by Parquet field id (a column was renamed, dropped or retyped); else by name. */
+  readonly byFieldId: boolean
   readonly files: ReadonlyArray<DataFile>
   readonly stats: ScanStats
 }
@@ -82,6 +85,7 @@ export const nothingOf = (table: TableName): ScanPlan => ({
   table: identifierOf(table),
   snapshot: null,
   schema: definitionOf(table).schema,
+  byFieldId: false,
   files: [],
   stats: { manifestsTotal: 0, manifestsRead: 0, filesTotal: 0, filesPlanned: 0, bytesTotal: 0, bytesPlanned: 0, planningMs: 0 }
 })

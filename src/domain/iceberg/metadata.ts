@@ -6,6 +6,7 @@
  */
 import { Schema as S } from "effect"
 import { lru } from "../lru.ts"
+import { typeShape } from "./readSchema.ts"
 import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SnapshotRef, SortOrder, TableMetadata } from "./spec.ts"
 
 export type TableRequirement =
@@ -253,49 +254,6 @@ export const applyUpdates = (
 /** The schema new data is written with. */
 export const currentSchema = (m: TableMetadata): Schema =>
   m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!
-
-/** A type as files hold it: required flags and docs do not change how a column is read. */
-const typeShape = (type: unknown): string =>
-  JSON.stringify(type, (k, v) => (k === "required" || k === "doc" || k.endsWith("-required") ? undefined : v))
-    .replace(/\s+/g, "")
-
-/**
- * Why files written under `olderSchemas`, read by column name (DuckDB reads Parquet columns by
- * name; ADR-2) as `schema`, would take a column's values from the wrong column: one was renamed,
- * or its name given to another column (dropped and added again).
- */
-export const columnNameChange = (olderSchemas: ReadonlyArray<Schema>, schema: Schema): string | null => {
-  const byId = new Map(schema.fields.map((f) => [f.id, f]))
-  const byName = new Map(schema.fields.map((f) => [f.name, f]))
-  for (const older of olderSchemas) {
-    for (const f of older.fields) {
-      const now = byId.get(f.id)
-      if (now !== undefined && now.name !== f.name) return `column ${f.name} (id ${f.id}) was renamed to ${now.name}`
-      const sameName = byName.get(f.name)
-      if (sameName !== undefined && sameName.id !== f.id) return `column ${f.name} is id ${sameName.id}, was id ${f.id}`
-    }
-  }
-  return null
-}
-
-/**
- * Why the files of a snapshot read with `schema` could be misread by column name: between the
- * table's schemas up to `schema` a column was dropped, retyped, renamed, or its name given to
- * another column. Null when they only added columns, which older files simply lack.
- */
-export const unreadableSchemaChange = (m: TableMetadata, schema: Schema): string | null => {
-  const upTo = m.schemas.findIndex((s) => s["schema-id"] === schema["schema-id"])
-  const olderSchemas = upTo < 0 ? m.schemas : m.schemas.slice(0, upTo)
-  const byId = new Map(schema.fields.map((f) => [f.id, f]))
-  for (const older of olderSchemas) {
-    for (const f of older.fields) {
-      const now = byId.get(f.id)
-      if (now === undefined) return `column ${f.name} (id ${f.id}) was dropped`
-      if (typeShape(now.type) !== typeShape(f.type)) return `column ${f.name} (id ${f.id}) changed type`
-    }
-  }
-  return columnNameChange(olderSchemas, schema)
-}
 
 /**
  * Why K2 cannot append `columns` (by name) to the table: its writer fills the current schema's

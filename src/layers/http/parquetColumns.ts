@@ -14,7 +14,7 @@ import type {
   TradeWithQuote
 } from "../../services/QueryEngine.ts"
 import { PARQUET_DECIMAL as DECIMAL, type ParquetColumns, parquetStruct } from "./respond.ts"
-import { duckType } from "./sql.ts"
+import { duckType } from "../duckdb/sqlText.ts"
 
 const INSTANT = "TIMESTAMPTZ"
 

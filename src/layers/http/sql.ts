@@ -36,11 +36,14 @@ import {
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Effect, Predicate, Schema } from "effect"
-import { DECIMAL_TYPE, type NestedField, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import { DECIMAL_TYPE, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
+import type { ScanPlan } from "../../services/TableScanner.ts"
+import { definitionOf, type TableName } from "../../domain/tables.ts"
 import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
 import { setEntry } from "../../domain/wire.ts"
 import { executeOne, interruptibly } from "../duckdb/DuckDb.ts"
-import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { plannedPaths, readParquet } from "../duckdb/readPlan.ts"
+import { duckType, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
 
 export class SqlRefused extends Schema.TaggedError<SqlRefused>()("SqlRefused", { detail: Schema.String }) {
@@ -85,12 +88,22 @@ export interface SandboxTable {
   /** The user's SQL reads it: its decimals shown as DECIMAL(38, scale) (`widenedDecimals`); exports keep the table's types. */
   readonly widenDecimals?: boolean
   /**
-   * Another engine added columns to it (`holdsAddedColumns`): only newer files hold them, so the
-   * files are read by name over all their columns, each footer read to bind, which K2's own
-   * tables are spared (~0.25 ms a file: an hour of one-second commits is 3,600 files).
+   * How its plan reads the files (`readParquet`): by field id after another engine renamed, dropped
+   * or retyped a column; by name over every file's columns after it only added one (only newer
+   * files hold it), each footer read to bind, which K2's own tables are spared (~0.25 ms a file: an
+   * hour of one-second commits is 3,600 files). Absent: by name, as `schema`.
    */
-  readonly columnsAdded?: boolean
+  readonly readAs?: Pick<ScanPlan, "schema" | "byFieldId">
 }
+
+/** The sandbox's table of a plan: the table's own columns, its planned files, read as the plan says. */
+export const sandboxTableOf = (name: TableName, plan: ScanPlan, options: { readonly widenDecimals?: boolean } = {}): SandboxTable => ({
+  name,
+  schema: definitionOf(name).schema,
+  files: plannedPaths(plan),
+  ...options,
+  readAs: { schema: plan.schema, byFieldId: plan.byFieldId }
+})
 
 /** Whether a snapshot's schema holds a column the table's own definition lacks: one another engine added. */
 export const holdsAddedColumns = (read: TableSchema, own: TableSchema): boolean => {
@@ -108,38 +121,6 @@ export interface SqlResult {
   readonly rows: ReadonlyArray<Record<string, unknown>>
   /** Why the rows stop short: the row limit or the byte budget; null when the answer is whole. */
   readonly truncatedBy: "rows" | "bytes" | null
-}
-
-export const duckType = (type: NestedField["type"]): string => {
-  if (typeof type === "string") {
-    const d = DECIMAL_TYPE.exec(type)
-    if (d) return `DECIMAL(${d[1]}, ${d[2]})`
-    switch (type) {
-      case "string":
-        return "VARCHAR"
-      case "long":
-        return "BIGINT"
-      case "int":
-        return "INTEGER"
-      case "boolean":
-        return "BOOLEAN"
-      case "double":
-        return "DOUBLE"
-      case "float":
-        return "FLOAT"
-      case "date":
-        return "DATE"
-      case "timestamptz":
-        return "TIMESTAMPTZ"
-      case "timestamp":
-        return "TIMESTAMP"
-      default:
-        return "VARCHAR"
-    }
-  }
-  if (type.type === "list") return `${duckType(type.element)}[]`
-  if (type.type === "map") return `MAP(${duckType(type.key)}, ${duckType(type.value)})`
-  return "VARCHAR"
 }
 
 /**
@@ -581,9 +562,10 @@ const run = async (
       if (t.files.length > 0) {
         // Hive partitioning off: DuckDB would add each file's partition directory as a column. A
         // column another engine added is in newer files only: the first file's columns alone would
-        // hide it or fail on a file lacking it (the planner refuses other changes).
-        const byName = t.columnsAdded === true ? ", union_by_name = true" : ""
-        const source = `read_parquet([${t.files.map(quoteLiteral).join(", ")}]${byName}, hive_partitioning = false)`
+        // hide it or fail on a file lacking it. Read by field id, every file has every column already.
+        const read = t.readAs ?? { schema: t.schema, byFieldId: false }
+        const byName = !read.byFieldId && holdsAddedColumns(read.schema, t.schema) ? ", union_by_name = true" : ""
+        const source = readParquet(`[${t.files.map(quoteLiteral).join(", ")}]`, read, byName)
         // Only the columns the files hold can be cast (another engine's older files may lack one).
         const held = new Set((await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRows().map((r) => String(r[0])))
         const cast = widened.filter((c) => held.has(c.name))

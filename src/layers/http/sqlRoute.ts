@@ -4,7 +4,7 @@ import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
-import { definitionOf, identifierOf, type TableName } from "../../domain/tables.ts"
+import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { scannedOf } from "../../services/QueryEngine.ts"
 import { isMissingFile, type TableFileError } from "../../domain/iceberg/errors.ts"
 import { Catalog } from "../../services/Catalog.ts"
@@ -16,7 +16,7 @@ import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
 import { againIfLatestExpired, answerMeta, idsOf, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, parquetResponse } from "./respond.ts"
-import { holdsAddedColumns, SqlFailed, truncationHeaders } from "./sql.ts"
+import { sandboxTableOf, SqlFailed, truncationHeaders } from "./sql.ts"
 
 export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
   HttpApiBuilder.group(Api, "sql", (handlers) =>
@@ -47,10 +47,7 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         // Planning (catalog and manifests) is a read like any other: under the query time limit.
         const plans = yield* reads.withTimeout(Effect.forEach(involved, (t) =>
           ids[t] == null ? Effect.succeed(nothingOf(t)) : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } })))
-        const sandboxTables = plans.map((p, i) => {
-          const schema = definitionOf(involved[i]!).schema
-          return { name: involved[i]!, schema, files: plannedPaths(p), widenDecimals: true, columnsAdded: holdsAddedColumns(p.schema, schema) }
-        })
+        const sandboxTables = plans.map((p, i) => sandboxTableOf(involved[i]!, p, { widenDecimals: true }))
         const headers = { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
         const started = Date.now()
         if (format === "parquet") {

@@ -20,14 +20,13 @@ import { checkDecimal, checkFields } from "../../domain/query/validate.ts"
 import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
-import { plannedPaths } from "../duckdb/readPlan.ts"
 import { decimalColumns } from "../query/sql.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import type { Reads } from "./reads.ts"
 import { csvHeader, csvRows, etagMatches, parquetResponse, presentRow } from "./respond.ts"
-import { truncationHeaders } from "./sql.ts"
+import { sandboxTableOf, truncationHeaders } from "./sql.ts"
 
 type RowsQuery = {
   readonly symbols?: string | undefined
@@ -85,7 +84,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
     return {
       select: (columns: string) => `SELECT ${columns} FROM ${table} WHERE ${where}`,
       columns: fields.map((n) => `"${n}"`).join(", "),
-      tables: [{ name: table, schema, files: plannedPaths(plan) }]
+      tables: [sandboxTableOf(table, plan)]
     }
   })
 

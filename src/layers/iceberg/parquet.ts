@@ -40,6 +40,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import type { TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FieldTransform, partitioning, partitionOf, type Partitioning } from "../../domain/iceberg/partitioning.ts"
+import type { ReadSchema } from "../../domain/iceberg/readSchema.ts"
 import { type SortKey, sortKeys, writeLayout } from "../../domain/iceberg/rowOrder.ts"
 import {
   DECIMAL_TYPE,
@@ -55,6 +56,7 @@ import {
 import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
+import { readParquet } from "../duckdb/readPlan.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { foreignStorage, isLocalLocation, localPath, storageFailure } from "./fileio.ts"
 import { fieldIds, leaves, metricsModes, type StatsRow, toDataFile } from "./parquetStats.ts"
@@ -543,11 +545,13 @@ const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P) => Effect.
  * Rewrites the rows of existing Parquet data files (local paths or `file:` URIs) as new
  * data files, exactly as `writeDataFiles` writes a batch: sorted by the sort order, split
  * at the target size, one or more files per partition value. DuckDB reads, sorts and
- * writes; no row passes through JS (compaction). Columns are matched by name; a column
- * missing from a file reads as null.
+ * writes; no row passes through JS (compaction). `read` is the schema to write (`options.schema`) as
+ * `readSchemaOf` gives it: columns are matched by name, or by field id after another engine renamed,
+ * dropped or retyped one; a column missing from a file reads as null.
  */
 export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   sources: ReadonlyArray<string>,
+  read: ReadSchema,
   options: WriteOptions
 ): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError | UnsupportedTableFeature, DuckDb> {
   if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
@@ -563,16 +567,18 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
       Effect.gen(function*() {
         const view = `k2_source_${++tableCounter}`
         // Hive partitioning off: a `name=value` directory would override the column of that name.
-        const files = `read_parquet([${paths.map(quoteLiteral).join(", ")}], union_by_name = true, hive_partitioning = false)`
-        // A column added after every source was written is in none of them: union_by_name only
+        const files = readParquet(`[${paths.map(quoteLiteral).join(", ")}]`, read, read.byFieldId ? "" : ", union_by_name = true")
+        // By name, a column added after every source was written is in none of them: union_by_name only
         // fills it for some, and naming it would fail the rewrite. DuckDB matches names ignoring case.
-        const present = new Set(
+        // By field id, every column of the schema is there, under the name `read` shows for its id.
+        const shown = new Map(read.schema.fields.map((f) => [f.id, f.name]))
+        const present = read.byFieldId ? new Set<string>() : new Set(
           (yield* query(connection, "describe source files", `DESCRIBE SELECT * FROM ${files}`))
             .map((r) => String(r["column_name"]).toLowerCase())
         )
-        const columns = schema.fields.map((f) =>
-          `CAST(${present.has(f.name.toLowerCase()) ? quoteIdent(f.name) : "NULL"} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`
-        )
+        const source = (name: string, id: number) =>
+          read.byFieldId ? quoteIdent(shown.get(id)!) : present.has(name.toLowerCase()) ? quoteIdent(name) : "NULL"
+        const columns = schema.fields.map((f) => `CAST(${source(f.name, f.id)} AS ${column(f.type).sql}) AS ${quoteIdent(f.name)}`)
         yield* query(connection, "open source files", `CREATE TEMP VIEW ${view} AS SELECT ${columns.join(", ")} FROM ${files}`)
         return view
       }),

@@ -1,6 +1,7 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
-import { Clock, Effect, Layer } from "effect"
-import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById, unreadableSchemaChange } from "../../domain/iceberg/metadata.ts"
+import { Clock, Effect, Layer, Result } from "effect"
+import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
+import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
 import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { CorruptFile, isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
@@ -79,14 +80,13 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       startedNanos: bigint
     ) {
       const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
-      const schema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
-      const schemaChange = unreadableSchemaChange(metadata, schema)
-      if (schemaChange !== null) {
-        return yield* new UnsupportedTableFeature({
-          table: showIdentifier(table),
-          feature: `schema evolution beyond adding columns (${schemaChange})`
-        })
+      // The snapshot's schema, under the names reads show; by field id once a column was renamed,
+      // dropped or retyped (ADR-2).
+      const read = readSchemaOf(metadata.schemas, metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!)
+      if (Result.isFailure(read)) {
+        return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: `a schema change K2 cannot read by field id (${read.failure})` })
       }
+      const { schema, byFieldId } = read.success
       const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
       if (snapshot !== null && !isLocalLocation(snapshot["manifest-list"])) {
         return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: foreignStorage(snapshot["manifest-list"]) })
@@ -135,6 +135,7 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
         table,
         snapshot,
         schema,
+        byFieldId,
         files,
         stats: {
           manifestsTotal: manifests.length,

@@ -16,8 +16,9 @@
 import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
-import { columnNameChange, currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
+import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
 import { partitionLabel, unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
+import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -109,7 +110,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     compact: Required<Pick<CompactOptions, "targetFileSizeBytes">> & CompactOptions
   ) {
     const m = table.metadata
-    const added = yield* rewriteDataFiles(inputs.map((f) => f.filePath), {
+    const read = readSchemaOf(m.schemas, currentSchema(m))
+    if (Result.isFailure(read)) {
+      return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
+    }
+    const added = yield* rewriteDataFiles(inputs.map((f) => f.filePath), read.success, {
       schema: currentSchema(m),
       spec: defaultSpec(m),
       sortOrder: defaultSortOrder(m),
@@ -179,14 +184,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
     }
-    // The rewrite reads by name (dropped, added and widened columns come out exactly). Checked once:
-    // the files are written with the current schema's field ids, so a later change leaves them right.
-    const schemaHazard = columnNameChange(m.schemas, currentSchema(m))
-    if (schemaHazard !== null) {
-      return yield* new MaintenanceRefused({
-        table: showIdentifier(identifier),
-        detail: `files are rewritten by column name and ${schemaHazard}`
-      })
+    // The rewrite reads the files as the current schema, by field id once another engine renamed,
+    // dropped or retyped a column (ADR-2), and writes them with its field ids: a later change leaves them right.
+    const read = readSchemaOf(m.schemas, currentSchema(m))
+    if (Result.isFailure(read)) {
+      return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
     }
     const groups = planCompaction(live.filter((l) => l.specId === m["default-spec-id"]), {
       smallFileBytes: compactOptions.smallFileBytes ?? Math.floor(target * 0.75),

@@ -234,7 +234,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           }).pipe(pinnedBy(after?.snapshotId == null ? undefined : after))
           if (p.files.length === 0 || from >= range.to) return { rows: [] as Array<MarketRow>, next: null, plan: p }
           const params = new Params()
-          const source = params.files(plannedPaths(p))
+          const source = params.files(p)
           let where = `${timeFilter(params, from, range.to)}${symbolFilter(params, symbols)}`
           for (const f of filters) {
             if (f.min !== undefined) where += ` AND ${quoteIdent(f.column)} >= ${params.decimal(f.min)}`
@@ -346,7 +346,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const params = new Params()
         const sql = `WITH t AS (
             SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
-            FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
+            FROM ${filteredFiles(params, p, range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL`
         return { rows: yield* collectBars(p, params, sql, request.maxBars, barsOf).pipe(notionalOverflow("a bar", "choose a finer interval")), p }
@@ -369,7 +369,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const sql = `WITH t AS (
             SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity,
               ${localDay(params)} AS day
-            FROM ${filteredFiles(params, plannedPaths(p), from, to, symbols)})
+            FROM ${filteredFiles(params, p, from, to, symbols)})
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts
           FROM t WHERE day BETWEEN ${params.add(dayText(first))}::DATE AND ${params.add(dayText(last))}::DATE
           GROUP BY symbol, exchange, day ORDER BY symbol, exchange, day`
@@ -388,7 +388,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const sql = `WITH q AS (
             SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id,
               bid_price::DECIMAL(38, 8) + ask_price::DECIMAL(38, 8) AS twice_mid, ask_price::DECIMAL(38, 8) - bid_price::DECIMAL(38, 8) AS spread
-            FROM ${filteredFiles(params, plannedPaths(p), range.from, range.to, symbols)})
+            FROM ${filteredFiles(params, p, range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
             arg_min(twice_mid, (ts, seq, message_id, twice_mid, spread)) AS mid_open, max(twice_mid) AS mid_high,
             min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id, twice_mid, spread)) AS mid_close,
@@ -426,7 +426,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const params = new Params()
         const trades = `SELECT symbol, exchange, exchange_timestamp, source_sequence, coalesce(source_sequence, -1) AS seq, message_id, price, quantity, side,
             kafka_topic, kafka_partition, kafka_offset
-          FROM ${filteredFiles(params, plannedPaths(tp), from, range.to, symbols)}${afterCursor(params, after)}`
+          FROM ${filteredFiles(params, tp, from, range.to, symbols)}${afterCursor(params, after)}`
         // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, exchange, time).
         // Quotes tied on that whole key (an id a source reused) go by bid, then ask, then sizes: the same one on every run.
         // Joined by instrument, (exchange, symbol): a symbol listed twice (BHP on the ASX and the NYSE) is two.
@@ -434,7 +434,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           ? `SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS exchange, NULL::TIMESTAMPTZ AS quote_ts, NULL::DECIMAL(18, 8) AS bid_price, NULL::DECIMAL(18, 8) AS bid_size,
               NULL::DECIMAL(18, 8) AS ask_price, NULL::DECIMAL(18, 8) AS ask_size LIMIT 0`
           : `SELECT symbol, exchange, exchange_timestamp AS quote_ts, bid_price, bid_size, ask_price, ask_size
-              FROM ${filteredFiles(params, plannedPaths(qp), range.from - lookback, range.to, symbols)}
+              FROM ${filteredFiles(params, qp, range.from - lookback, range.to, symbols)}
               QUALIFY row_number() OVER (PARTITION BY symbol, exchange, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC, bid_price DESC, ask_price DESC, bid_size DESC, ask_size DESC) = 1`
         const sql = `WITH t AS (${trades}), q AS (${quotes})
           SELECT t.symbol, t.exchange, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
@@ -502,7 +502,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         const params = new Params()
         // Every load appends its instruments again: each (exchange, symbol) reads as its latest
         // version by ingestion (docs/decisions.md ADR-10).
-        const sql = `SELECT ${schema.fields.map((f) => columnExpression(schema, f.name)).join(", ")} FROM ${params.files(plannedPaths(p))}
+        const sql = `SELECT ${schema.fields.map((f) => columnExpression(schema, f.name)).join(", ")} FROM ${params.files(p)}
           WHERE true${symbolFilter(params, symbols)}
           QUALIFY row_number() OVER (PARTITION BY exchange, symbol ORDER BY ${LATEST_FIRST}) = 1
           ORDER BY symbol, exchange`
@@ -518,7 +518,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
           if (p.files.length === 0) return { p, stats: new Map<string, { count: number; first: number; last: number }>() }
           const params = new Params()
           const sql = `SELECT symbol, count(*)::DOUBLE AS n, min(epoch_us(exchange_timestamp))::DOUBLE AS first, max(epoch_us(exchange_timestamp))::DOUBLE AS last
-            FROM ${params.files(plannedPaths(p))} WHERE true${symbolFilter(params, symbols)} GROUP BY symbol`
+            FROM ${params.files(p)} WHERE true${symbolFilter(params, symbols)} GROUP BY symbol`
           const raw = yield* run([p], sql, params.values)
           return { p, stats: new Map(raw.map((r) => [r.symbol as string, { count: num(r.n), first: num(r.first), last: num(r.last) }])) }
         })

@@ -5,7 +5,8 @@
  */
 import { type DuckDBValue, listValue } from "@duckdb/node-api"
 import type { Schema as TableSchema } from "../../domain/iceberg/spec.ts"
-import { readPlannedFiles } from "../duckdb/readPlan.ts"
+import type { ScanPlan } from "../../services/TableScanner.ts"
+import { plannedPaths, readPlannedFiles } from "../duckdb/readPlan.ts"
 import { quoteIdent } from "../duckdb/sqlText.ts"
 
 /** Positional parameters, numbered as they are added. */
@@ -15,8 +16,9 @@ export class Params {
     this.values.push(value)
     return `$${this.values.length}`
   }
-  files(paths: ReadonlyArray<string>): string {
-    return readPlannedFiles(this.add(listValue([...paths])))
+  /** The plan's files as a `FROM` source (`readPlannedFiles`). */
+  files(plan: Pick<ScanPlan, "files" | "schema" | "byFieldId">): string {
+    return readPlannedFiles(this.add(listValue([...plannedPaths(plan)])), plan)
   }
   micros(value: number): string {
     return `make_timestamptz(${this.add(BigInt(value))}::BIGINT)`
@@ -49,9 +51,9 @@ export const symbolFilter = (params: Params, symbols: ReadonlyArray<string>, col
 export const timeFilter = (params: Params, from: number, to: number, column = "exchange_timestamp"): string =>
   `${column} >= ${params.micros(from)} AND ${column} < ${params.micros(to)}`
 
-/** Files (paths), only their rows of `symbols` (all when none) in [from, to): `FROM` this. */
-export const filteredFiles = (params: Params, paths: ReadonlyArray<string>, from: number, to: number, symbols: ReadonlyArray<string>): string =>
-  `${params.files(paths)} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
+/** A plan's files, only their rows of `symbols` (all when none) in [from, to): `FROM` this. */
+export const filteredFiles = (params: Params, plan: Pick<ScanPlan, "files" | "schema" | "byFieldId">, from: number, to: number, symbols: ReadonlyArray<string>): string =>
+  `${params.files(plan)} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
 
 /**
  * `column` (a TIMESTAMPTZ) as wall-clock time in `zone`. Intl, which checks K2_SEQUENCE_ZONES and

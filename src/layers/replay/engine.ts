@@ -103,16 +103,22 @@ const profileValues = (table: MarketTable) => PROFILE.map((name) => (name === "s
 /** A profile's key: 53 bits of DuckDB's hash of its values and `salt`, exact as a double. */
 const profileKey = (table: MarketTable, salt: string) => `(hash(${profileValues(table).join(", ")}, ${salt}::UBIGINT) >> 11)::DOUBLE`
 
-/** One table's rows of a window, `from` its filtered files, as the replay statement's columns. */
-const windowPart = (table: MarketTable, both: boolean, from: string, salt: string) => {
+/**
+ * One table's rows of a window, `from` its filtered files, as the replay statement's columns.
+ * `byFieldId`: the plan's (ADR-2); its decimals may have been widened by another engine.
+ */
+const windowPart = (table: MarketTable, both: boolean, from: string, salt: string, byFieldId: boolean) => {
   const trades = table === "trades"
   const columns = [
     ...(both ? [`${trades ? 1 : 0}::UTINYINT AS kind`] : []),
     idPieces("message_id", "mid"),
     idPieces(trades ? "trade_id" : "quote_id", "id"),
     `${profileKey(table, salt)} AS profile, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq`,
-    trades ? "price AS a, quantity AS b" : "bid_price AS a, bid_size AS b",
-    ...(!trades ? ["ask_price AS c, ask_size AS d"] : both ? ["NULL::DECIMAL(18, 8) AS c, NULL::DECIMAL(18, 8) AS d"] : []),
+    // Events carry decimal(18, 8), read as int64 vectors: a column another engine widened is cast back
+    // (exact, or DuckDB's out-of-range error, never a misread). K2's own columns are read as they are.
+    ...(trades ? ["price", "quantity"] : ["bid_price", "bid_size", "ask_price", "ask_size"])
+      .map((c, i) => `${byFieldId ? `${c}::DECIMAL(18, 8)` : c} AS ${"abcd"[i]}`),
+    ...(trades && both ? ["NULL::DECIMAL(18, 8) AS c, NULL::DECIMAL(18, 8) AS d"] : []),
     `epoch_us(ingestion_timestamp)::DOUBLE AS its, kafka_offset,
     CASE WHEN len(conditions) > 0 OR cardinality(vendor_data) > 0 THEN to_json({c: conditions, v: vendor_data})::VARCHAR END AS extra,
     coalesce(source_sequence, -1) AS oseq, kafka_topic AS otopic, kafka_partition AS opart`
@@ -320,7 +326,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
             if (w.rows === 0) continue
             const params = new Params()
             const sql = windowSql(dayPlans.map(({ table, plan }) =>
-              windowPart(table, dayPlans.length > 1, filteredFiles(params, plannedPaths(plan), w.from, w.to, c.symbols), params.add(salt))
+              windowPart(table, dayPlans.length > 1, filteredFiles(params, plan, w.from, w.to, c.symbols), params.add(salt), plan.byFieldId)
             ))
             const reader = (names: ReadonlyArray<string>) => chunkReader(names, only, profiles)
             if (c.whole) {
@@ -359,7 +365,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     Effect.gen(function*() {
       for (let salt = 0n; salt < 4n; salt++) {
         const params = new Params()
-        const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plannedPaths(plan), from, to, symbols), params.add(salt)))
+        const parts = plans.map(({ table, plan }) => profilesPart(table, filteredFiles(params, plan, from, to, symbols), params.add(salt)))
         const sql = `SELECT DISTINCT * FROM (${parts.join(" UNION ALL ")})`
         // As the windows: a consumer gone mid-statement must not leave it running on a pooled connection.
         const rows = yield* duckDb.withConnection((connection) =>
@@ -377,7 +383,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     const params = new Params()
     // Each row keyed by the start of its second: floored, as `//` truncates toward zero and would key
     // a second before 1970 by the next one (cuts a second late, two seconds counted as one at 0).
-    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) AS us FROM ${filteredFiles(params, plannedPaths(plan), from, to, symbols)}`)
+    const parts = plans.map(({ plan }) => `SELECT epoch_us(exchange_timestamp) AS us FROM ${filteredFiles(params, plan, from, to, symbols)}`)
     const sql = `SELECT s::DOUBLE AS s, count(*)::DOUBLE AS n
       FROM (SELECT us - (((us % 1000000) + 1000000) % 1000000) AS s FROM (${parts.join(" UNION ALL ")})) GROUP BY s ORDER BY s`
     return duckDb.withConnection((connection) =>

@@ -570,7 +570,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       }
       const files = yield* writeDataFiles(batch, options)
       assert.isAbove(files.length, 10)
-      const rewritten = yield* rewriteDataFiles(files.map(localPath), { ...options, fileNamePrefix: "k2-compacted" })
+      const rewritten = yield* rewriteDataFiles(files.map(localPath), { schema: options.schema, byFieldId: false }, { ...options, fileNamePrefix: "k2-compacted" })
       assert.deepStrictEqual(counts(rewritten), counts(files))
       // One row checked by hand: 1969-12-31T23:59:59.999999Z and 1969-12-31.
       const first = files.find((f) => f.partition.ts_hour === -1 && f.partition.d === -1 && f.partition.n === -11)!
@@ -600,7 +600,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.include(sorted.message, "market_data.trades uses sort order 2, which sorts by bucket[4](symbol)")
       // Compaction names the table by its location.
       const spec = { "spec-id": 1, fields: [{ "source-id": 3, "field-id": 1001, name: "symbol_bucket", transform: "bucket[8]" }] }
-      const compacted = yield* Effect.flip(rewriteDataFiles(["/nowhere.parquet"], { ...options, spec }))
+      const compacted = yield* Effect.flip(rewriteDataFiles(["/nowhere.parquet"], { schema: options.schema, byFieldId: false }, { ...options, spec }))
       assert.strictEqual(compacted._tag, "UnsupportedTableFeature")
       assert.include(compacted.message, `${directory} uses partition spec 1, whose field symbol_bucket is bucket[8](symbol)`)
       assert.isFalse(fs.existsSync(directory))
@@ -621,7 +621,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
         const failed = yield* Effect.flip(writeDataFiles(tradesBatch([{ symbol: "BHP", ts: day0, price: 1n }]), options))
         assert.strictEqual(failed._tag, "UnsupportedTableFeature", column.name)
         assert.include(failed.message, `market_data.trades uses column ${column.name}`)
-        const compacted = yield* Effect.flip(rewriteDataFiles(["/nowhere.parquet"], options))
+        const compacted = yield* Effect.flip(rewriteDataFiles(["/nowhere.parquet"], { schema: options.schema, byFieldId: false }, options))
         assert.strictEqual(compacted._tag, "UnsupportedTableFeature", column.name)
         assert.isFalse(fs.existsSync(directory))
       }
@@ -659,7 +659,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
         ...options,
         schema: before
       })
-      const rewritten = yield* rewriteDataFiles(files.map(localPath), { ...options, schema: after, fileNamePrefix: "k2-compacted" })
+      const rewritten = yield* rewriteDataFiles(files.map(localPath), { schema: after, byFieldId: false }, { ...options, schema: after, fileNamePrefix: "k2-compacted" })
       assert.deepStrictEqual(rewritten.map((f) => [f.partition.ts_day, f.recordCount]), [[19_724, 2], [19_725, 1]])
       const rows = yield* readBack(rewritten, "n, added")
       assert.deepStrictEqual(rows.map((r) => [r["n"], r["added"]]), [[1, null], [2, null], [3, null]])

@@ -1,0 +1,100 @@
+/**
+ * How the data files of a snapshot are read (ADR-2). K2's own tables, and tables another engine
+ * only added columns to, are read by column name, as always (DuckDB's fast path). Once a column was
+ * renamed, dropped or widened, names no longer find the right values: the files are read by Parquet
+ * field id, as Iceberg reads them, with the snapshot's schema.
+ *
+ * Names: a column is shown under its name in the schema read (Java's rule: the current name applies
+ * to every file), except a column of the table's first schema (K2's, which created the table) whose
+ * name no other column now bears: it keeps the name K2 gave it, so K2's queries, the SQL views and
+ * exports still find `price` after another engine renamed it `trade_price`. K2's appends stay refused
+ * after such a rename (`unwritableSchemaChange`); a name another engine gave a different column (a
+ * swap, a drop and add) is that column's, in reads as in K2's writes. A column of K2's another
+ * engine dropped reads as null (K2's answers keep their columns; Java's read no longer has it).
+ */
+import { Result } from "effect"
+import { DECIMAL_TYPE, type IcebergType, type Schema } from "./spec.ts"
+
+export interface ReadSchema {
+  /** The snapshot's schema, its columns under the names reads show (see above). */
+  readonly schema: Schema
+  /** Whether the files must be read by field id; false: by name (no column renamed, dropped or retyped). */
+  readonly byFieldId: boolean
+}
+
+/** A type as files hold it: required flags and docs do not change how a column is read. */
+export const typeShape = (type: unknown): string =>
+  JSON.stringify(type, (k, v) => (k === "required" || k === "doc" || k.endsWith("-required") ? undefined : v))
+    .replace(/\s+/g, "")
+
+const showType = (type: IcebergType) => (typeof type === "string" ? type : typeShape(type))
+
+/** Iceberg v2's type promotions, each of which a field-id read casts exactly. */
+const promotes = (from: IcebergType, to: IcebergType): boolean => {
+  if (from === "int" && to === "long") return true
+  if (from === "float" && to === "double") return true
+  const a = typeof from === "string" ? DECIMAL_TYPE.exec(from) : null
+  const b = typeof to === "string" ? DECIMAL_TYPE.exec(to) : null
+  return a !== null && b !== null && a[2] === b[2] && Number(b[1]) >= Number(a[1])
+}
+
+/**
+ * Why files written under `olderSchemas` would be misread by name as `schema`: a column dropped,
+ * retyped, renamed, or its name given to another column. Null when columns were only added.
+ */
+export const nameReadHazard = (olderSchemas: ReadonlyArray<Schema>, schema: Schema): string | null => {
+  const byId = new Map(schema.fields.map((f) => [f.id, f]))
+  const byName = new Map(schema.fields.map((f) => [f.name, f]))
+  for (const older of olderSchemas) {
+    for (const f of older.fields) {
+      const now = byId.get(f.id)
+      if (now === undefined) return `column ${f.name} (id ${f.id}) was dropped`
+      if (typeShape(now.type) !== typeShape(f.type)) return `column ${f.name} (id ${f.id}) changed type`
+      if (now.name !== f.name) return `column ${f.name} (id ${f.id}) was renamed to ${now.name}`
+      const sameName = byName.get(f.name)
+      if (sameName !== undefined && sameName.id !== f.id) return `column ${f.name} is id ${sameName.id}, was id ${f.id}`
+    }
+  }
+  return null
+}
+
+/**
+ * How to read the files of a snapshot whose schema is `schema`, one of the table's `schemas` (in
+ * the metadata's order, the first K2's). Fails, saying why, on a change a field-id read would still
+ * misread: a type changed other than by Iceberg's promotions (int→long, float→double, a decimal's
+ * precision), a nested type changed, or two of K2's names left on one column.
+ */
+export const readSchemaOf = (schemas: ReadonlyArray<Schema>, schema: Schema): Result.Result<ReadSchema, string> => {
+  const upTo = schemas.findIndex((s) => s["schema-id"] === schema["schema-id"])
+  const older = upTo < 0 ? schemas : schemas.slice(0, upTo)
+  if (nameReadHazard(older, schema) === null) return Result.succeed({ schema, byFieldId: false })
+  const byId = new Map(schema.fields.map((f) => [f.id, f]))
+  for (const s of older) {
+    for (const f of s.fields) {
+      const now = byId.get(f.id)
+      if (now === undefined || typeShape(now.type) === typeShape(f.type) || promotes(f.type, now.type)) continue
+      return Result.fail(`column ${now.name} (id ${f.id}) changed type from ${showType(f.type)} to ${showType(now.type)}`)
+    }
+  }
+  // K2's names a rename took away: found by the field id that last bore them, up to this schema.
+  const names = new Map<number, string>()
+  const taken = new Set(schema.fields.map((f) => f.name))
+  const own = new Set((schemas[0]?.fields ?? []).map((f) => f.name))
+  for (const k of schemas[0]?.fields ?? []) {
+    if (taken.has(k.name)) continue
+    const bore = [...older].reverse().map((s) => s.fields.find((f) => f.name === k.name)).find((f) => f !== undefined)
+    if (bore === undefined || !byId.has(bore.id)) continue
+    const now = byId.get(bore.id)!.name
+    if (own.has(now)) return Result.fail(`column ${k.name} (id ${bore.id}) was renamed to ${now}, the name of another of K2's columns`)
+    const other = names.get(bore.id)
+    if (other !== undefined) {
+      return Result.fail(`column ${now} (id ${bore.id}) once bore two of K2's names, ${other} and ${k.name}`)
+    }
+    names.set(bore.id, k.name)
+  }
+  const fields = schema.fields.map((f) => ({ ...f, name: names.get(f.id) ?? f.name }))
+  const shown = new Set(fields.map((f) => f.name))
+  // K2's columns another engine dropped stay, all null: under a negative id, which no file holds.
+  const dropped = (schemas[0]?.fields ?? []).filter((k) => !shown.has(k.name)).map((k) => ({ ...k, id: -k.id, required: false }))
+  return Result.succeed({ schema: { ...schema, fields: [...fields, ...dropped] }, byFieldId: true })
+}

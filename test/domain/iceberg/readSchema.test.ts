@@ -1,0 +1,103 @@
+/** How a snapshot's files are read: by name (K2's fast path) or by field id, under which names. */
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import { readSchemaOf } from "../../../src/domain/iceberg/readSchema.ts"
+import type { NestedField, Schema } from "../../../src/domain/iceberg/spec.ts"
+
+const schemaOf = (id: number, fields: ReadonlyArray<NestedField>): Schema => ({ type: "struct", "schema-id": id, fields })
+
+const k2 = schemaOf(0, [
+  { id: 1, name: "symbol", required: true, type: "string" },
+  { id: 2, name: "price", required: true, type: "decimal(18, 8)" },
+  { id: 3, name: "quantity", required: true, type: "decimal(18, 8)" },
+  { id: 4, name: "kafka_partition", required: true, type: "int" },
+  { id: 5, name: "conditions", required: false, type: { type: "list", "element-id": 6, element: "string", "element-required": false } }
+])
+const change = (id: number, f: (field: NestedField) => NestedField | null, extra: ReadonlyArray<NestedField> = []) =>
+  schemaOf(id, [...k2.fields.flatMap((field) => f(field) ?? []), ...extra])
+
+const read = (schemas: ReadonlyArray<Schema>, at: Schema) => Result.getOrThrow(readSchemaOf(schemas, at))
+const names = (s: Schema) => s.fields.map((f) => `${f.id}:${f.name}`)
+const refusal = (schemas: ReadonlyArray<Schema>, at: Schema) => {
+  const r = readSchemaOf(schemas, at)
+  assert.isTrue(Result.isFailure(r), "refused")
+  return Result.isFailure(r) ? r.failure : ""
+}
+
+describe("readSchemaOf", () => {
+  it("K2's own table, one schema: read by name, the schema as it is (the fast path)", () => {
+    const r = read([k2], k2)
+    assert.isFalse(r.byFieldId)
+    assert.strictEqual(r.schema, k2)
+  })
+
+  it("only added columns, or reordered, or made optional: still by name", () => {
+    const added = change(1, (f) => f, [{ id: 7, name: "venue_note", required: false, type: "string" }])
+    assert.isFalse(read([k2, added], added).byFieldId)
+    const reordered = schemaOf(2, [...added.fields].reverse().map((f) => ({ ...f, required: false })))
+    assert.isFalse(read([k2, added, reordered], reordered).byFieldId)
+  })
+
+  it("a renamed K2 column is read by field id and keeps K2's name", () => {
+    const renamed = change(1, (f) => (f.name === "price" ? { ...f, name: "trade_price" } : f))
+    const r = read([k2, renamed], renamed)
+    assert.isTrue(r.byFieldId)
+    assert.deepStrictEqual(names(r.schema), ["1:symbol", "2:price", "3:quantity", "4:kafka_partition", "5:conditions"])
+  })
+
+  it("time travel: a snapshot written before the rename reads by name under its own schema", () => {
+    const renamed = change(1, (f) => (f.name === "price" ? { ...f, name: "trade_price" } : f))
+    assert.isFalse(read([k2, renamed], k2).byFieldId)
+  })
+
+  it("a column another engine added and then renamed shows under its current name (Java's)", () => {
+    const added = change(1, (f) => f, [{ id: 7, name: "note", required: false, type: "string" }])
+    const renamed = change(2, (f) => f, [{ id: 7, name: "venue_note", required: false, type: "string" }])
+    const r = read([k2, added, renamed], renamed)
+    assert.isTrue(r.byFieldId)
+    assert.include(names(r.schema), "7:venue_note")
+  })
+
+  it("swapped names follow the schema read (as K2's appends write them)", () => {
+    const swapped = change(1, (f) => (f.name === "price" ? { ...f, name: "quantity" } : f.name === "quantity" ? { ...f, name: "price" } : f))
+    const r = read([k2, swapped], swapped)
+    assert.isTrue(r.byFieldId)
+    assert.deepStrictEqual(names(r.schema).slice(1, 3), ["2:quantity", "3:price"])
+  })
+
+  it("a dropped K2 column reads as null; dropped and added again under its name, the new column is read", () => {
+    const dropped = change(1, (f) => (f.name === "quantity" ? null : f))
+    const r = read([k2, dropped], dropped)
+    assert.isTrue(r.byFieldId)
+    // K2's quantity stays, null: under a negative id no file holds.
+    assert.include(names(r.schema), "-3:quantity")
+    const again = change(2, (f) => (f.name === "quantity" ? null : f), [{ id: 8, name: "quantity", required: false, type: "decimal(18, 8)" }])
+    const r2 = read([k2, dropped, again], again)
+    assert.isTrue(r2.byFieldId)
+    assert.include(names(r2.schema), "8:quantity")
+    assert.notInclude(names(r2.schema), "-3:quantity")
+  })
+
+  it("Iceberg's promotions are read by field id at the new type: int→long, decimal precision, float→double", () => {
+    const widened = change(1, (f) =>
+      f.name === "kafka_partition" ? { ...f, type: "long" } : f.name === "price" ? { ...f, type: "decimal(20, 8)" } : f,
+      [{ id: 9, name: "score", required: false, type: "double" }])
+    const withFloat = change(1, (f) => f, [{ id: 9, name: "score", required: false, type: "float" }])
+    const r = read([k2, { ...withFloat, "schema-id": 1 }, { ...widened, "schema-id": 2 }], { ...widened, "schema-id": 2 })
+    assert.isTrue(r.byFieldId)
+    assert.deepStrictEqual(r.schema.fields.map((f) => f.type).filter((t) => typeof t === "string").slice(1), ["decimal(20, 8)", "decimal(18, 8)", "long", "double"])
+  })
+
+  it("other type changes are refused, naming the column and both types", () => {
+    const scale = change(1, (f) => (f.name === "price" ? { ...f, type: "decimal(20, 10)" } : f))
+    assert.include(refusal([k2, scale], scale), "column price (id 2) changed type from decimal(18, 8) to decimal(20, 10)")
+    const nested = change(1, (f) => (f.name === "conditions" ? { ...f, type: { type: "list", "element-id": 6, element: "long", "element-required": false } } : f))
+    assert.include(refusal([k2, nested], nested), "column conditions (id 5) changed type")
+  })
+
+  it("a K2 column renamed to the name of another of K2's columns (dropped meanwhile) is refused", () => {
+    const gone = change(1, (f) => (f.name === "quantity" ? { ...f, name: "q2" } : f))
+    const taken = change(2, (f) => (f.name === "quantity" ? { ...f, name: "q2" } : f.name === "price" ? { ...f, name: "quantity" } : f))
+    assert.include(refusal([k2, gone, taken], taken), "column price (id 2) was renamed to quantity")
+  })
+})
