@@ -74,6 +74,13 @@ export interface QueryEngineOptions {
   readonly defaultZone?: string
 }
 
+/**
+ * The price OHLCV's readers take: DECIMAL(18, 8) (int64 vectors). Read by field id it may be another
+ * engine's widened decimal(20, 8) (ADR-2), cast back as replay casts it: exact for every price K2 could
+ * write, DuckDB's out-of-range error past it, never a misread.
+ */
+const priceOf = (p: Pick<ScanPlan, "byFieldId">) => (p.byFieldId ? "price::DECIMAL(18, 8) AS price" : "price")
+
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number))
 
 /** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
@@ -345,7 +352,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<Bar>, p }
         const params = new Params()
         const sql = `WITH t AS (
-            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
+            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, ${priceOf(p)}, quantity
             FROM ${filteredFiles(params, p, range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL`
@@ -367,7 +374,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0) return { rows: [] as Array<DailySummary>, p }
         const params = new Params()
         const sql = `WITH t AS (
-            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity,
+            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, ${priceOf(p)}, quantity,
               ${localDay(params)} AS day
             FROM ${filteredFiles(params, p, from, to, symbols)})
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts
