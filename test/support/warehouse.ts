@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Deferred, Effect, Layer } from "effect"
 import { currentSnapshot, newSnapshotId } from "../../src/domain/iceberg/metadata.ts"
-import type { PartitionSpec } from "../../src/domain/iceberg/spec.ts"
+import type { PartitionSpec, Schema, TableMetadata } from "../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
@@ -39,6 +39,31 @@ export const lakehouseWrapping = (
     })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options))),
     options.sink
   )
+
+/**
+ * A SQLite lakehouse in `dir` whose catalog loads a table with `schemaOf(table name)` (when it gives
+ * one) added as the current schema: another engine's schema change as K2 meets it (K2's catalog
+ * updates cannot add a schema). K2's sink then writes with it, as with any current schema.
+ */
+export const evolvingLakehouse = (dir: string, schemaOf: (table: string) => Schema | undefined) => {
+  const evolved = (name: string, m: TableMetadata): TableMetadata => {
+    const schema = schemaOf(name)
+    if (schema === undefined) return m
+    return {
+      ...m,
+      schemas: [...m.schemas, schema],
+      "current-schema-id": schema["schema-id"],
+      "last-column-id": Math.max(m["last-column-id"], ...schema.fields.map((f) => f.id))
+    }
+  }
+  return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: evolved(id.name, t.metadata) })),
+      commitTable: (id, requirements, updates) =>
+        Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(id.name, t.metadata) }))
+    }))
+}
 
 /**
  * The lakehouse of `options` whose catalog refuses every table load while `refuse(true)` holds (a

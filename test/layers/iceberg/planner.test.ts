@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
-import type { DataFile, FieldSummary, ManifestFile, PartitionSpec, Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import type { DataFile, FieldSummary, ManifestFile, PartitionSpec, Schema } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
@@ -18,34 +18,13 @@ import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
+import { evolvingLakehouse, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
-/**
- * A warehouse whose catalog, once `evolve.schema` is set, loads the trades table with that schema
- * added as the current one: what another engine's schema change looks like to K2 (K2's catalog
- * updates cannot add a schema). K2's sink then writes with it, as it writes with any current schema.
- */
-const evolvingWarehouse = (evolve: { schema?: Schema }, dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))) => {
-  const evolved = (m: TableMetadata): TableMetadata => {
-    const schema = evolve.schema
-    if (schema === undefined) return m
-    return {
-      ...m,
-      schemas: [...m.schemas, schema],
-      "current-schema-id": schema["schema-id"],
-      "last-column-id": Math.max(m["last-column-id"], ...schema.fields.map((f) => f.id))
-    }
-  }
-  return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-    Catalog.of({
-      ...catalog,
-      loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: evolved(t.metadata) })),
-      commitTable: (id, requirements, updates) =>
-        Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(t.metadata) }))
-    }))
-}
+/** A warehouse whose catalog, once `evolve.schema` is set, loads its tables with that schema current (another engine's change). */
+const evolvingWarehouse = (evolve: { schema?: Schema }, dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-planner-"))) =>
+  evolvingLakehouse(dir, () => evolve.schema)
 
 /** A partition value another engine wrote; see `swapIn`. */
 type Written = { readonly name: string; readonly sourceId: number; readonly value: unknown; readonly summary?: FieldSummary }

@@ -29,7 +29,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { expireAsAnotherEngine, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
+import { evolvingLakehouse, expireAsAnotherEngine, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -477,27 +477,10 @@ describe("Maintenance", () => {
 })
 
 describe("Maintenance: compaction and schema evolution", () => {
-  /**
-   * A warehouse whose catalog, once `evolve.schema` is set, loads the trades table with that schema
-   * added as the current one: another engine's schema change (K2's catalog updates cannot add one).
-   */
+  /** A warehouse whose catalog, once `evolve.schema` is set, loads its tables with that schema current (another engine's change). */
   const evolvingWarehouse = (evolve: { schema?: Schema }) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const evolved = (m: TableMetadata): TableMetadata =>
-      evolve.schema === undefined ? m : {
-        ...m,
-        schemas: [...m.schemas, evolve.schema],
-        "current-schema-id": evolve.schema["schema-id"],
-        "last-column-id": Math.max(m["last-column-id"], ...evolve.schema.fields.map((f) => f.id))
-      }
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: evolved(t.metadata) })),
-        commitTable: (id, requirements, updates) =>
-          Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(t.metadata) }))
-      }))
-    return { dir, layer: MaintenanceLayer.layer().pipe(Layer.provideMerge(lake)) }
+    return { dir, layer: MaintenanceLayer.layer().pipe(Layer.provideMerge(evolvingLakehouse(dir, () => evolve.schema))) }
   }
 
   /** Compacts, and counts the non-null values of `column` in the files compaction wrote. */

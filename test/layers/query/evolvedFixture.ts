@@ -7,11 +7,10 @@
  * Read by name, the new files hold no `price`, `bid_price` or `exchange_timestamp`: every read of
  * them must go by id.
  */
-import * as path from "node:path"
 import { BigDecimal, Context, Effect, Layer } from "effect"
 import { defaultMergePolicy } from "../../../src/domain/iceberg/manifestPlan.ts"
 import { dataDirectory, defaultSortOrder, defaultSpec } from "../../../src/domain/iceberg/metadata.ts"
-import type { Schema, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import type { Schema } from "../../../src/domain/iceberg/spec.ts"
 import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
 import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -22,7 +21,7 @@ import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { Catalog, type TableIdentifier } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { lakehouseWrapping } from "../../support/warehouse.ts"
+import { evolvingLakehouse } from "../../support/warehouse.ts"
 import { DAY, genQuotes, genTrades, T0 } from "./data.ts"
 import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
 
@@ -54,27 +53,6 @@ export class Evolved extends Context.Service<Evolved, {
   readonly trades: ReadonlyArray<TradeRow>
   readonly quotes: ReadonlyArray<QuoteRow>
 }>()("test/Evolved") {}
-
-/** The lakehouse in `dir`, its catalog loading each table with `schemas[name]` (once set) current. */
-const evolvingLakehouse = (dir: string, schemas: Partial<Record<string, Schema>>) => {
-  const evolved = (name: string, m: TableMetadata): TableMetadata => {
-    const schema = schemas[name]
-    if (schema === undefined) return m
-    return {
-      ...m,
-      schemas: [...m.schemas, schema],
-      "current-schema-id": schema["schema-id"],
-      "last-column-id": Math.max(m["last-column-id"], ...schema.fields.map((f) => f.id))
-    }
-  }
-  return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-    Catalog.of({
-      ...catalog,
-      loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: evolved(id.name, t.metadata) })),
-      commitTable: (id, requirements, updates) =>
-        Effect.map(catalog.commitTable(id, requirements, updates), (t) => ({ ...t, metadata: evolved(id.name, t.metadata) }))
-    }))
-}
 
 /** `batch` (K2's column names) under the other engine's: renamed, the dropped column gone. */
 const asTheirs = (batch: ColumnBatch, rename: Readonly<Record<string, string>>): ColumnBatch => ({
@@ -129,5 +107,5 @@ const fill = (schemas: Partial<Record<string, Schema>>) =>
 /** The evolved tables in `dir`, with the query and replay engines over them (and the lakehouse's services). */
 export const evolvedWarehouse = (dir = warehouseDir()) => {
   const schemas: Partial<Record<string, Schema>> = {}
-  return Layer.mergeAll(fill(schemas), QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(evolvingLakehouse(dir, schemas)))
+  return Layer.mergeAll(fill(schemas), QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(evolvingLakehouse(dir, (name) => schemas[name])))
 }
