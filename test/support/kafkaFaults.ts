@@ -1,7 +1,7 @@
 /** Kafka layers that fail on purpose, for the ingest supervisor's tests. */
 import { Effect, Layer } from "effect"
 import { KafkaSink } from "../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaRejected } from "../../src/services/KafkaSource.ts"
+import { type Consumer, kafkaError, KafkaRejected, KafkaSource } from "../../src/services/KafkaSource.ts"
 
 /** KafkaSink over `kafka` whose first `refusals` sends to a DLQ topic fail: past its budget, the partition's actor fails. */
 export const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number) => {
@@ -17,3 +17,16 @@ export const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number
     })
   })).pipe(Layer.provide(kafka))
 }
+
+/** KafkaSource over `kafka` whose consumers commit group offsets through `commit`, given the consumer's own. */
+export const wrappingCommits = (
+  kafka: Layer.Layer<KafkaSource>,
+  commit: (offsets: Parameters<Consumer["commit"]>[0], own: Consumer["commit"]) => ReturnType<Consumer["commit"]>
+) =>
+  Layer.effect(KafkaSource)(Effect.gen(function*() {
+    const inner = yield* KafkaSource
+    return KafkaSource.of({
+      ...inner,
+      subscribe: (options) => Effect.map(inner.subscribe(options), (consumer) => ({ ...consumer, commit: (offsets) => commit(offsets, consumer.commit) }))
+    })
+  })).pipe(Layer.provide(kafka))

@@ -16,8 +16,9 @@ import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaSource, KafkaUnavailable, tpKey } from "../../../src/services/KafkaSource.ts"
+import { kafkaError, KafkaUnavailable, tpKey } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { wrappingCommits } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestUntil } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -63,26 +64,16 @@ describe("Consumer group offsets", () => {
         }))
       // Every group commit, with the lesser of the tables' marks and the letters sent when it was made.
       const commits: Array<{ offset: bigint; marked: bigint; lettered: number }> = []
-      const recording = Layer.effect(KafkaSource)(Effect.gen(function*() {
-        const inner = yield* KafkaSource
-        return KafkaSource.of({
-          ...inner,
-          subscribe: (o) =>
-            Effect.map(inner.subscribe(o), (consumer) => ({
-              ...consumer,
-              commit: (offsets) =>
-                Effect.gen(function*() {
-                  const marks = yield* Effect.forEach(["trades", "sequence_events"] as const, (name) =>
-                    Effect.map(Effect.orDie(tables!.loadTable(identifierOf(name))), (t) =>
-                      markerIn(t.metadata, DEFAULT_INGEST_GROUP)?.offsets.get(TOPIC)?.get(0) ?? 0n))
-                  const marked = marks[0]! < marks[1]! ? marks[0]! : marks[1]!
-                  const lettered = broker.topics.get(dlqTopicName(TOPIC))?.partitions.flat().length ?? 0
-                  for (const c of offsets) commits.push({ offset: c.offset, marked, lettered })
-                  return yield* consumer.commit(offsets)
-                })
-            }))
-        })
-      })).pipe(Layer.provide(kafka))
+      const recording = wrappingCommits(kafka, (offsets, own) =>
+        Effect.gen(function*() {
+          const marks = yield* Effect.forEach(["trades", "sequence_events"] as const, (name) =>
+            Effect.map(Effect.orDie(tables!.loadTable(identifierOf(name))), (t) =>
+              markerIn(t.metadata, DEFAULT_INGEST_GROUP)?.offsets.get(TOPIC)?.get(0) ?? 0n))
+          const marked = marks[0]! < marks[1]! ? marks[0]! : marks[1]!
+          const lettered = broker.topics.get(dlqTopicName(TOPIC))?.partitions.flat().length ?? 0
+          for (const c of offsets) commits.push({ offset: c.offset, marked, lettered })
+          return yield* own(offsets)
+        }))
       const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
       const result = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
@@ -130,22 +121,12 @@ describe("Consumer group offsets", () => {
       // Group commits fail while `refuse` holds (a broker busy rebalancing, say); the tables commit.
       let refuse = false
       let refused = 0
-      const refusing = Layer.effect(KafkaSource)(Effect.gen(function*() {
-        const inner = yield* KafkaSource
-        return KafkaSource.of({
-          ...inner,
-          subscribe: (o) =>
-            Effect.map(inner.subscribe(o), (consumer) => ({
-              ...consumer,
-              commit: (offsets) =>
-                Effect.suspend(() =>
-                  refuse && offsets.length > 0
-                    ? (refused++, Effect.fail(kafkaError(new KafkaUnavailable({ operation: "commit", detail: "injected" }))))
-                    : consumer.commit(offsets)
-                )
-            }))
-        })
-      })).pipe(Layer.provide(kafka))
+      const refusing = wrappingCommits(kafka, (offsets, own) =>
+        Effect.suspend(() =>
+          refuse && offsets.length > 0
+            ? (refused++, Effect.fail(kafkaError(new KafkaUnavailable({ operation: "commit", detail: "injected" }))))
+            : own(offsets)
+        ))
       const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
       const trades = makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 })
         .map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))
