@@ -18,15 +18,23 @@ export const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number
   })).pipe(Layer.provide(kafka))
 }
 
-/** KafkaSource over `kafka` whose consumers commit group offsets through `commit`, given the consumer's own. */
+/**
+ * KafkaSource over `kafka` whose consumers commit group offsets through `commit`, given the
+ * consumer's own; `subscribed` is told of each subscription (a rejoin is a second one).
+ */
 export const wrappingCommits = (
   kafka: Layer.Layer<KafkaSource>,
-  commit: (offsets: Parameters<Consumer["commit"]>[0], own: Consumer["commit"]) => ReturnType<Consumer["commit"]>
+  commit: (offsets: Parameters<Consumer["commit"]>[0], own: Consumer["commit"]) => ReturnType<Consumer["commit"]>,
+  subscribed: () => void = () => {}
 ) =>
   Layer.effect(KafkaSource)(Effect.gen(function*() {
     const inner = yield* KafkaSource
     return KafkaSource.of({
       ...inner,
-      subscribe: (options) => Effect.map(inner.subscribe(options), (consumer) => ({ ...consumer, commit: (offsets) => commit(offsets, consumer.commit) }))
+      subscribe: (options) =>
+        Effect.map(inner.subscribe(options), (consumer) => {
+          subscribed()
+          return { ...consumer, commit: (offsets) => commit(offsets, consumer.commit) }
+        })
     })
   })).pipe(Layer.provide(kafka))

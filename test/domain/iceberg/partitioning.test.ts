@@ -84,6 +84,7 @@ describe("partition labels (what `npm run compact` prints)", () => {
     assert.strictEqual(partitionLabel(schema, { "spec-id": 1, fields: [field("identity", 2, "a/b")] }, { "a/b": 0 }), "a/b=1970-01-01")
     // A tuple of another spec (a field this one lacks), and a transform K2 does not compute.
     assert.strictEqual(partitionLabel(schema, spec, { other: 3 }), `{"other":3}`)
+    assert.strictEqual(partitionLabel(schema, spec, { h: 0 }), `{"h":0}`)
     assert.strictEqual(partitionLabel(schema, { "spec-id": 2, fields: [field("bucket[4]", 3)] }, { f_3: 1 }), `{"f_3":1}`)
   })
 })

@@ -71,6 +71,7 @@ describe("readSchemaOf", () => {
     assert.isTrue(r.byFieldId)
     // K2's quantity stays, null: under a negative id no file holds.
     assert.include(names(r.schema), "-3:quantity")
+    assert.isFalse(r.schema.fields.find((f) => f.id === -3)?.required, "null in every row: optional")
     const again = change(2, (f) => (f.name === "quantity" ? null : f), [{ id: 8, name: "quantity", required: false, type: "decimal(18, 8)" }])
     const r2 = read([k2, dropped, again], again)
     assert.isTrue(r2.byFieldId)
@@ -99,5 +100,25 @@ describe("readSchemaOf", () => {
     const gone = change(1, (f) => (f.name === "quantity" ? { ...f, name: "q2" } : f))
     const taken = change(2, (f) => (f.name === "quantity" ? { ...f, name: "q2" } : f.name === "price" ? { ...f, name: "quantity" } : f))
     assert.include(refusal([k2, gone, taken], taken), "column price (id 2) was renamed to quantity")
+  })
+  it("a decimal narrowed (a precision taken away) is refused: no promotion reads it exactly", () => {
+    const narrowed = change(1, (f) => (f.name === "price" ? { ...f, type: "decimal(10, 8)" } : f))
+    assert.include(refusal([k2, narrowed], narrowed), "column price (id 2) changed type from decimal(18, 8) to decimal(10, 8)")
+  })
+
+  it("a nested field made optional or given a doc, or a list's element made required, changes no read: still by name", () => {
+    const venue = (fields: ReadonlyArray<NestedField>): NestedField => ({ id: 10, name: "venue", required: false, type: { type: "struct", fields } })
+    const withVenue = change(0, (f) => f, [venue([{ id: 11, name: "code", required: true, type: "string" }])])
+    const loosened = change(1, (f) =>
+      f.name === "conditions" ? { ...f, type: { type: "list", "element-id": 6, element: "string", "element-required": true } } : f,
+      [venue([{ id: 11, name: "code", required: false, type: "string", doc: "the venue's MIC" }])])
+    assert.isFalse(read([withVenue, loosened], loosened).byFieldId)
+  })
+
+  it("a column that bore two of K2's names, one after the other, is refused naming both", () => {
+    // quantity dropped, price renamed quantity, then renamed again: K2's price and quantity both lead to id 2.
+    const first = change(1, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "quantity" } : f))
+    const second = change(2, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "p2" } : f))
+    assert.include(refusal([k2, first, second], second), "column p2 (id 2) once bore two of K2's names, price and quantity")
   })
 })

@@ -210,7 +210,10 @@ describe("DuckDb.layerConfig", () => {
         }).pipe(Effect.provide(configured(env)))
       assert.strictEqual(yield* limit({ K2_DUCKDB_MEMORY_LIMIT: " 256MiB " }), "256.0 MiB")
       assert.notStrictEqual(yield* limit({}), "256.0 MiB")
-      for (const value of ["lots", "256", "-1GB", "1 PB"]) {
+      // Any amount DuckDB takes: a fraction, a space before the unit, the unit in any case.
+      assert.strictEqual(yield* limit({ K2_DUCKDB_MEMORY_LIMIT: "0.5GiB" }), "512.0 MiB")
+      assert.strictEqual(yield* limit({ K2_DUCKDB_MEMORY_LIMIT: "300 mib" }), "300.0 MiB")
+      for (const value of ["lots", "256", "-1GB", "1 PB", "256MB of it"]) {
         const error = yield* Layer.build(configured({ K2_DUCKDB_MEMORY_LIMIT: value })).pipe(Effect.scoped, Effect.flip)
         assert.strictEqual(error._tag, "ConfigError", value)
         assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT")

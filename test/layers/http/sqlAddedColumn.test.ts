@@ -51,6 +51,24 @@ describe("SQL over files with and without an added column", () => {
   }
 })
 
+describe("SQL over a table read by field id that also holds an added column", () => {
+  it.effect("reads every row by id: no union by name (DuckDB refuses it beside a schema)", () =>
+    Effect.gen(function*() {
+      if (!fs.existsSync(newer)) yield* writeFiles
+      const byId: Schema = { ...withNote, fields: [...tables.trades.schema.fields, { id: 21, name: "venue_note", required: false, type: "string" }] }
+      const result = yield* runInThisProcess({
+        sql: "SELECT message_id, kafka_partition, venue_note FROM trades ORDER BY message_id",
+        tables: [{ name: "trades", schema: tables.trades.schema, files: [older, newer], widenDecimals: true, readAs: { schema: byId, byFieldId: true } }],
+        maxRows: 10,
+        timeoutMs: 30_000
+      })
+      assert.deepStrictEqual(result.rows, [
+        { message_id: "a", kafka_partition: 1, venue_note: null },
+        { message_id: "b", kafka_partition: 2, venue_note: "note" }
+      ])
+    }))
+})
+
 describe("which tables are read by name over every file's columns", () => {
   const own = tables.trades.schema
   it("those whose snapshot holds a column the table's definition lacks; not K2's own, in any column order", () => {

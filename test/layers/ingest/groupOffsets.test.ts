@@ -8,7 +8,8 @@ import { Effect, Fiber, Layer, Schedule } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP, markerIn } from "../../../src/domain/ingest/marker.ts"
 import { identifierOf } from "../../../src/domain/tables.ts"
-import { dlqTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import type { Instrument } from "../../../src/domain/reference.ts"
+import { dlqTopicName, instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
@@ -121,12 +122,13 @@ describe("Consumer group offsets", () => {
       // Group commits fail while `refuse` holds (a broker busy rebalancing, say); the tables commit.
       let refuse = false
       let refused = 0
+      let subscribed = 0
       const refusing = wrappingCommits(kafka, (offsets, own) =>
         Effect.suspend(() =>
           refuse && offsets.length > 0
             ? (refused++, Effect.fail(kafkaError(new KafkaUnavailable({ operation: "commit", detail: "injected" }))))
             : own(offsets)
-        ))
+        ), () => subscribed++)
       const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
       const trades = makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 })
         .map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))
@@ -149,6 +151,8 @@ describe("Consumer group offsets", () => {
         return whileRunning
       }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
       assert.isAbove(refused, 0)
+      // A group commit that fails is owed, not a fault: the run never rejoined.
+      assert.strictEqual(subscribed, 1)
       assert.strictEqual(whileRunning, 40n)
       yield* assertTablesHoldOnce(options, 40)
     }), 60_000)
@@ -180,34 +184,100 @@ describe("Consumer group offsets", () => {
       yield* assertTablesHoldOnce(options, 30)
     }), 60_000)
 
-  it.live("are not put at a table's mark in a log that does not reach it (a topic re-created empty)", () =>
+  // A mark of 1: an empty log ends at 0, just below it.
+  for (const written of [30, 1]) {
+    it.live(`are not put at a table's mark in a log that does not reach it (a topic re-created empty, the table's mark at ${written})`, () =>
+      Effect.gen(function*() {
+        const broker = new KafkaMemory.MemoryBroker()
+        const kafka = KafkaMemory.layerMemory(broker)
+        const options = warehouseOptions("sqlite")
+        const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+        const layer = ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+        yield* Effect.gen(function*() {
+          yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+          yield* (yield* KafkaSink).send(makeTrades({ count: written, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+        }).pipe(Effect.provide(kafka))
+        yield* ingestUntil((p) => p.written.trades === written && p.uncommitted === 0).pipe(Effect.provide(layer))
+        assert.strictEqual(committed(), BigInt(written))
+        // Deleted (with the group's offsets of it) and made again, empty: the table's mark is `written`.
+        yield* Effect.gen(function*() {
+          const admin = yield* KafkaAdmin
+          yield* admin.deleteTopics([TOPIC])
+          yield* admin.ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        }).pipe(Effect.provide(kafka))
+        assert.isUndefined(committed())
+        // Past a refresh of the log ends and many flushes, the group's offset is still unset.
+        yield* Effect.gen(function*() {
+          const ingestor = yield* Ingestor
+          const fiber = yield* Effect.forkChild(ingestor.run)
+          yield* eventually(Effect.map(ingestor.progress, (p) => p.partitions === 1))
+          yield* Effect.sleep("1500 millis")
+          yield* Fiber.interrupt(fiber)
+        }).pipe(Effect.provide(layer))
+        assert.isUndefined(committed())
+      }), 60_000)
+  }
+  it.live("are not set for a partition the tables hold none of (nothing to put a mark at)", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker)
       const options = warehouseOptions("sqlite")
-      const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+      const committed = (partition: number) => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, partition))
       const layer = ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
       yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
         yield* (yield* KafkaSink).send(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
       }).pipe(Effect.provide(kafka))
-      yield* ingestUntil((p) => p.written.trades === 30 && p.uncommitted === 0).pipe(Effect.provide(layer))
-      assert.strictEqual(committed(), 30n)
-      // Deleted (with the group's offsets of it) and made again, empty: the table's mark is 30.
-      yield* Effect.gen(function*() {
-        const admin = yield* KafkaAdmin
-        yield* admin.deleteTopics([TOPIC])
-        yield* admin.ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
-      }).pipe(Effect.provide(kafka))
-      assert.isUndefined(committed())
-      // Past a refresh of the log ends and many flushes, the group's offset is still unset.
       yield* Effect.gen(function*() {
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* eventually(Effect.map(ingestor.progress, (p) => p.partitions === 1))
+        yield* eventually(Effect.sync(() => committed(0) === 30n))
+        // Past a refresh of the log ends (which tells partition 1's end, 0) and many flushes.
         yield* Effect.sleep("1500 millis")
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(layer))
-      assert.isUndefined(committed())
+      assert.strictEqual(committed(0), 30n)
+      assert.isUndefined(committed(1))
     }), 60_000)
+
+  const INSTRUMENTS_TOPIC = instrumentsTopicName("ASX")
+  const instruments = Array.from({ length: 30 }, (_, i): Instrument => ({
+    symbol: `S${i}`, exchange: "ASX", company_id: null, name: `S${i} LTD`, isin: null, currency: "AUD", asset_class: "equities", listing_date: null, delisting_date: null
+  }))
+  for (const [topic, values] of [
+    [TOPIC, makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }).map((t) => wire.encodeTrade(t))],
+    [INSTRUMENTS_TOPIC, instruments.map((i) => wire.encodeInstrument(i))]
+  ] as const) {
+    it.live(`are committed once a mark, not at every flush of an idle partition, in the run that flushed it and in a rerun (${topic})`, () =>
+      Effect.gen(function*() {
+        const broker = new KafkaMemory.MemoryBroker()
+        const kafka = KafkaMemory.layerMemory(broker)
+        const options = warehouseOptions("sqlite")
+        // Every group commit of partition 0, in order.
+        const commits: Array<bigint> = []
+        const counting = wrappingCommits(kafka, (offsets, own) =>
+          Effect.andThen(own(offsets), Effect.sync(() => {
+            for (const c of offsets) if (c.topic === topic && c.partition === 0) commits.push(c.offset)
+          })))
+        const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(topic, 0))
+        yield* Effect.gen(function*() {
+          yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
+          yield* (yield* KafkaSink).send(values.map((value, i) => ({ topic, key: `k${i}`, value, partition: 0 })))
+        }).pipe(Effect.provide(kafka))
+        // Idle past a refresh of the log ends and many flushes (50 ms apart), then stopped.
+        const idleRun = Effect.gen(function*() {
+          const ingestor = yield* Ingestor
+          const fiber = yield* Effect.forkChild(ingestor.run)
+          yield* eventually(Effect.sync(() => committed() === 30n))
+          yield* Effect.sleep("1500 millis")
+          yield* Fiber.interrupt(fiber)
+        }).pipe(Effect.provide(ingestorLayer({ topics: [topic] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, counting, Lakehouse.layer(options))))))
+        yield* idleRun
+        assert.deepStrictEqual(commits.filter((o) => o === 30n), [30n], "the flush that wrote the records commits their mark once")
+        commits.length = 0
+        // A rerun over the tables owes the group their mark (it may never have heard of it): once.
+        yield* idleRun
+        assert.deepStrictEqual(commits, [30n])
+      }), 60_000)
+  }
 })
