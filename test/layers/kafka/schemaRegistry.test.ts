@@ -1,6 +1,5 @@
 /** The HTTP registry client against a tiny in-test server speaking the Confluent API subset. */
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option, Result } from "effect"
 import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
@@ -8,6 +7,7 @@ import { layerEmbedded, layerHttp, wireCodecFor } from "../../../src/layers/kafk
 import { wireCodec } from "../../../src/programs/cli/kafka.ts"
 import { SchemaRegistry, type SchemaRegistryError } from "../../../src/services/SchemaRegistry.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { listening } from "../../support/httpServer.ts"
 
 /** Subjects -> versions of schema text; global ids shared by identical schema text (as Confluent). */
 const fakeRegistry = () => {
@@ -89,10 +89,7 @@ const fakeRegistry = () => {
     /** The next request is answered by something that is not the registry (a proxy, a login page). */
     answerNextWith: (status: number, text: string) => (odd = { status, text }),
     start: () =>
-      Effect.acquireRelease(
-        Effect.promise(() => new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))),
-        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-      )
+      Effect.map(listening(server), (port) => `http://127.0.0.1:${port}`)
   }
 }
 

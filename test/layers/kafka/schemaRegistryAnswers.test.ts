@@ -3,12 +3,12 @@
  * are waited out, refused or taken, what is cached, and what goes out with each request.
  */
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { layerEmbedded, layerHttp } from "../../../src/layers/kafka/schemaRegistry.ts"
 import { SchemaRegistry } from "../../../src/services/SchemaRegistry.ts"
+import { listening } from "../../support/httpServer.ts"
 
 interface Asked {
   readonly method: string
@@ -25,10 +25,7 @@ const scripted = (answers: ReadonlyArray<readonly [number, string]>) => {
     req.resume()
     req.on("end", () => res.writeHead(status, { "content-type": "application/vnd.schemaregistry.v1+json" }).end(text))
   })
-  const url = Effect.acquireRelease(
-    Effect.promise(() => new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))),
-    () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  )
+  const url = Effect.map(listening(server), (port) => `http://127.0.0.1:${port}`)
   return { asked, url }
 }
 

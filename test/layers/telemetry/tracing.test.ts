@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, Option } from "effect"
 import { OtlpExporter } from "effect/observability"
 import { configFromEnv, tracingLayer } from "../../../src/layers/telemetry/tracing.ts"
+import { listening } from "../../support/httpServer.ts"
 
 describe("telemetry/tracing export", () => {
   it("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT (ms), else the spec's 10 s", () => {
@@ -85,15 +86,7 @@ describe("telemetry/tracing export", () => {
         req.resume()
         req.socket.once("close", () => void aborted++)
       })
-      const port = yield* Effect.promise(() =>
-        new Promise<number>((resolve) => collector.listen(0, "127.0.0.1", () => resolve((collector.address() as { port: number }).port)))
-      )
-      yield* Effect.addFinalizer(() =>
-        Effect.promise(() => new Promise<void>((r) => {
-          collector.close(() => r())
-          collector.closeAllConnections()
-        }))
-      )
+      const port = yield* listening(collector)
       const flushed = yield* Effect.gen(function*() {
         yield* Effect.void.pipe(Effect.withSpan("k2.test.span"))
         const flusher = yield* OtlpExporter.Flusher

@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
 import { OtlpExporter } from "effect/observability"
 import { configFromEnv, tracingLayer } from "../../../src/layers/telemetry/tracing.ts"
+import { listening } from "../../support/httpServer.ts"
 
 const base = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
 
@@ -45,15 +46,7 @@ describe("telemetry/tracing settings", () => {
         req.resume()
         req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"))
       })
-      const port = yield* Effect.promise(() =>
-        new Promise<number>((resolve) => collector.listen(0, "127.0.0.1", () => resolve((collector.address() as { port: number }).port)))
-      )
-      yield* Effect.addFinalizer(() =>
-        Effect.promise(() => new Promise<void>((r) => {
-          collector.close(() => r())
-          collector.closeAllConnections()
-        }))
-      )
+      const port = yield* listening(collector)
       yield* Effect.gen(function*() {
         yield* Effect.void.pipe(Effect.withSpan("k2.test.span"))
         yield* (yield* OtlpExporter.Flusher).flush
