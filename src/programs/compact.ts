@@ -102,6 +102,7 @@ const report = (r: MaintenanceReport, dryRun: boolean): string => {
   if (r.expire !== null) {
     lines.push(`  snapshots          ${r.expire.snapshotsBefore} -> ${r.expire.snapshotsAfter}`)
     lines.push(`  metadata.json      ${r.expire.metadataBytesBefore} -> ${r.expire.metadataBytesAfter} bytes`)
+    if (r.expire.refsRemoved.length > 0) lines.push(`  refs removed       ${r.expire.refsRemoved.join(", ")} (past their max-ref-age-ms)`)
     for (const [group, id] of Object.entries(r.expire.markers)) lines.push(`    marker of ${group} kept in snapshot ${id}`)
   }
   if (r.orphans !== null) {

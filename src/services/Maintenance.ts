@@ -57,6 +57,8 @@ export interface ExpireResult {
   readonly snapshotsBefore: number
   readonly snapshotsAfter: number
   readonly expired: ReadonlyArray<bigint>
+  /** Tags and branches removed: their snapshot was older than their max-ref-age-ms (else the table's history.expire.max-ref-age-ms). */
+  readonly refsRemoved: ReadonlyArray<string>
   /** Consumer group → the snapshot kept for its marker. */
   readonly markers: Readonly<Record<string, bigint>>
   /** Size of the table's current metadata.json before and after. */

@@ -14,8 +14,10 @@ import { encodeOffsets, markerIn, markerKey } from "../../src/domain/ingest/mark
 import { type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
 import { Catalog } from "../../src/services/Catalog.ts"
 import { type CommitOutcome, IcebergSink } from "../../src/services/IcebergSink.ts"
+import { Maintenance } from "../../src/services/Maintenance.ts"
 import { type SnapshotSelector, TableScanner } from "../../src/services/TableScanner.ts"
 import { START_MICROS } from "../support/fixtures.ts"
 import { type InteropCatalog, sides } from "./catalogs.ts"
@@ -277,6 +279,32 @@ const suite = (kind: InteropCatalog) => {
         assert.strictEqual(next.snapshot.summary[markerKey(MARKER_GROUP)], encodeOffsets(MARKER))
         assert.strictEqual(markerIn(next.table.metadata, MARKER_GROUP)?.snapshotId, next.snapshot["snapshot-id"])
       }))
+
+    it.effect("(6) K2's expiry removes a tag Java set past its max-ref-age-ms, with its snapshot; a tag without one stays", () =>
+      Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        const java = yield* Harness.IcebergJava
+        const append = (idPrefix: string, offsetBase: number) =>
+          sink.append(trades, tradeColumns(tradesFor({ count: 10, days: 1, idPrefix, offsetBase, startMicros: START_MICROS + 6 * DAY })))
+        const idOf = (o: CommitOutcome) => String(o.snapshot["snapshot-id"])
+        const aged = yield* append("k2e", 80_000)
+        const tagged = yield* append("k2f", 81_000)
+        const current = yield* append("k2g", 82_000)
+        yield* java.run(target, { command: "tag", options: { name: "hourly", "snapshot-id": idOf(aged), "max-ref-age-ms": "1" } })
+        yield* java.run(target, { command: "tag", options: { name: "release", "snapshot-id": idOf(tagged) } })
+        yield* Effect.sleep("10 millis") // past the hourly tag's age
+        const expired = yield* Maintenance.use((m) => m.expireSnapshots(trades, { maxSnapshotAgeMs: 1, retainLast: 1 }))
+        assert.deepStrictEqual(expired.refsRemoved, ["hourly"])
+        const refs = yield* java.run(target, { command: "refs" })
+        assert.deepStrictEqual(refs.map((r) => [r.name, r.type, r.snapshot_id]), [
+          ["main", "branch", idOf(current)],
+          ["release", "tag", idOf(tagged)]
+        ])
+        const snapshots = yield* java.run(target, { command: "snapshots" })
+        assert.deepStrictEqual(snapshots.map((s) => s.snapshot_id), [idOf(tagged), idOf(current)])
+        const atTag = yield* java.run(target, { command: "read", options: { "snapshot-id": idOf(tagged) } })
+        assert.isAbove(atTag.length, 0, "Java reads the tagged snapshot")
+      }).pipe(Effect.provide(MaintenanceLayer.layer())))
   })
 }
 

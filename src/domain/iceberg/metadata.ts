@@ -19,6 +19,8 @@ export type TableUpdate =
   // The REST protocol's SetSnapshotRefUpdate: the ref becomes what it says, retention included.
   | { readonly action: "set-snapshot-ref"; readonly "ref-name": string } & SnapshotRef
   | { readonly action: "remove-snapshots"; readonly "snapshot-ids": ReadonlyArray<bigint> }
+  // K2 removes only refs other than main, those past their max-ref-age-ms (expiry).
+  | { readonly action: "remove-snapshot-ref"; readonly "ref-name": string }
   | { readonly action: "set-properties"; readonly updates: Readonly<Record<string, string>> }
   | { readonly action: "remove-properties"; readonly removals: ReadonlyArray<string> }
   // K2 never changes a spec; other engines may, and K2 must keep writing such tables right.
@@ -218,6 +220,14 @@ export const applyUpdates = (
           ...(statistics === undefined ? {} : { statistics }),
           ...(partitionStatistics === undefined ? {} : { "partition-statistics": partitionStatistics })
         }
+        break
+      }
+      case "remove-snapshot-ref": {
+        const name = u["ref-name"]
+        if (name === MAIN) invalid("cannot remove the main branch")
+        // As Java's builder: removing a ref that is not there changes nothing.
+        if (m.refs[name] === undefined) break
+        m = { ...m, refs: Object.fromEntries(Object.entries(m.refs).filter(([n]) => n !== name)) }
         break
       }
       case "set-properties":

@@ -268,6 +268,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const snapshotsBefore = first.metadata.snapshots.length
     // What every attempt planned: one whose commit landed unseen leaves its retry nothing to plan.
     const planned = new Set<bigint>()
+    const plannedRefs = new Set<string>()
     const attempt = Effect.gen(function*() {
       const base = yield* catalog.loadTable(identifier)
       const m = base.metadata
@@ -287,10 +288,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       const plan = planExpiry(m, {
         maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? (yield* setting("history.expire.max-snapshot-age-ms", DEFAULT_MAX_SNAPSHOT_AGE_MS)),
         retainLast: expireOptions.retainLast ?? (yield* setting("history.expire.min-snapshots-to-keep", 1)),
-        nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis)
+        nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis),
+        // Unset, as in Java: refs never age out.
+        maxRefAgeMs: yield* setting("history.expire.max-ref-age-ms", Number.POSITIVE_INFINITY)
       })
       for (const id of plan.expire) planned.add(id)
-      if (plan.expire.length === 0) return { table: base, plan }
+      for (const ref of plan.expiredRefs) plannedRefs.add(ref)
+      if (plan.expire.length === 0 && plan.expiredRefs.length === 0) return { table: base, plan }
       // Every ref the plan kept a snapshot for stays where it was: a ref moved meanwhile onto a
       // snapshot being removed would dangle (a REST server's builder drops it). A ref created
       // meanwhile no requirement can name: applyUpdates refuses removing its snapshot (stale).
@@ -299,7 +303,10 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         { type: "assert-table-uuid", uuid: m["table-uuid"] },
         { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": m["current-snapshot-id"] ?? null },
         ...refs.map(([ref, r]) => ({ type: "assert-ref-snapshot-id" as const, ref, "snapshot-id": r["snapshot-id"] }))
-      ], [{ action: "remove-snapshots", "snapshot-ids": plan.expire }])
+      ], [
+        ...plan.expiredRefs.map((ref) => ({ action: "remove-snapshot-ref" as const, "ref-name": ref })),
+        ...(plan.expire.length === 0 ? [] : [{ action: "remove-snapshots" as const, "snapshot-ids": plan.expire }])
+      ])
       return { table: committed, plan }
     })
     // A conflict (ingestion committed meanwhile) or an unknown outcome: plan again on a fresh
@@ -313,6 +320,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       snapshotsBefore,
       snapshotsAfter: table.metadata.snapshots.length,
       expired: [...planned].filter((id) => !kept.has(id)),
+      refsRemoved: [...plannedRefs].filter((ref) => table.metadata.refs[ref] === undefined),
       markers: plan.markers,
       metadataBytesBefore,
       metadataBytesAfter: yield* sizeOf(table.metadataLocation)

@@ -27,6 +27,8 @@ export interface ExpiryPlan {
   /** Snapshots kept, by id. */
   readonly keep: ReadonlySet<bigint>
   readonly expire: ReadonlyArray<bigint>
+  /** Refs other than main whose snapshot is older than their max-ref-age-ms: removed with the snapshots. */
+  readonly expiredRefs: ReadonlyArray<string>
   /** Consumer group → the newest snapshot carrying its marker (always kept). */
   readonly markers: Readonly<Record<string, bigint>>
 }
@@ -48,24 +50,46 @@ const carriesMarker = (s: Snapshot, group: string) => {
 }
 
 /** A ref's retention field as another engine wrote it (K2 writes none); absent or not a positive number: unset. */
-const refRetention = (ref: TableMetadata["refs"][string], key: "min-snapshots-to-keep" | "max-snapshot-age-ms") => {
+const refRetention = (
+  ref: TableMetadata["refs"][string],
+  key: "min-snapshots-to-keep" | "max-snapshot-age-ms" | "max-ref-age-ms"
+) => {
   const value = (ref as unknown as Readonly<Record<string, unknown>>)[key]
   const n = typeof value === "number" || typeof value === "bigint" ? Number(value) : Number.NaN
   return n > 0 ? n : undefined
 }
 
 /**
+ * Refs other than main whose snapshot is older than the ref's max-ref-age-ms, else `maxRefAgeMs`
+ * (the table's history.expire.max-ref-age-ms; unset: refs never age), as Java's expiry ages them.
+ */
+const expiredRefsOf = (m: TableMetadata, nowMs: number, maxRefAgeMs: number | undefined): ReadonlyArray<string> =>
+  Object.entries(m.refs).filter(([name, ref]) => {
+    if (name === "main") return false
+    const maxAge = refRetention(ref, "max-ref-age-ms") ?? maxRefAgeMs
+    const snapshot = m.snapshots.find((s) => s["snapshot-id"] === ref["snapshot-id"])
+    return maxAge !== undefined && snapshot !== undefined && nowMs - snapshot["timestamp-ms"] > maxAge
+  }).map(([name]) => name)
+
+/**
  * Expire snapshots older than `maxSnapshotAgeMs` beyond the newest `retainLast`, but never:
- * the current snapshot or any ref's; the ancestors a branch's own retention policy keeps; per
+ * the current snapshot or any ref's that has not aged out (`expiredRefs`); the ancestors a branch's own retention policy keeps; per
  * consumer group, the newest snapshot carrying its marker (DESIGN.md step 6) together with every
  * snapshot between it and the current one, so that walking back from the current snapshot (how
  * ingestion finds its marker) reaches it.
  */
 export const planExpiry = (
   m: TableMetadata,
-  options: { readonly maxSnapshotAgeMs: number; readonly retainLast: number; readonly nowMs: number }
+  options: {
+    readonly maxSnapshotAgeMs: number
+    readonly retainLast: number
+    readonly nowMs: number
+    readonly maxRefAgeMs?: number | undefined
+  }
 ): ExpiryPlan => {
   const keep = new Set<bigint>()
+  const expiredRefs = expiredRefsOf(m, options.nowMs, options.maxRefAgeMs)
+  const refs = Object.entries(m.refs).filter(([name]) => !expiredRefs.includes(name)).map(([, ref]) => ref)
   const cutoff = options.nowMs - options.maxSnapshotAgeMs
   // Commits in the same millisecond are ordered by their sequence numbers.
   const newestFirst = [...m.snapshots].sort((a, b) =>
@@ -81,10 +105,10 @@ export const planExpiry = (
   for (let i = 0; i + 1 < log.length; i++) if (log[i + 1]!["timestamp-ms"] > cutoff) keep.add(log[i]!["snapshot-id"])
   const current = currentSnapshot(m)
   if (current !== undefined) keep.add(current["snapshot-id"])
-  for (const ref of Object.values(m.refs)) keep.add(ref["snapshot-id"])
+  for (const ref of refs) keep.add(ref["snapshot-id"])
   // Each branch keeps its ancestors by its own retention policy where it sets one (spec, "Snapshot
   // Retention Policy"): the first min-snapshots-to-keep, and every one younger than max-snapshot-age-ms.
-  for (const ref of Object.values(m.refs)) {
+  for (const ref of refs) {
     if (ref.type !== "branch") continue
     const minToKeep = refRetention(ref, "min-snapshots-to-keep") ?? options.retainLast
     const olderThan = options.nowMs - (refRetention(ref, "max-snapshot-age-ms") ?? options.maxSnapshotAgeMs)
@@ -111,7 +135,7 @@ export const planExpiry = (
     }
   }
   const expire = m.snapshots.map((s) => s["snapshot-id"]).filter((id) => !keep.has(id))
-  return { keep, expire, markers }
+  return { keep, expire, expiredRefs, markers }
 }
 
 /**

@@ -161,6 +161,23 @@ describe("snapshotAsOf: time travel over an expired snapshot", () => {
     }
   })
 
+  it("removes a ref, then its snapshot in the same commit; a ref not there is no change; main is never removed", () => {
+    const m = applyUpdates(history(), null, [
+      { action: "remove-snapshot-ref", "ref-name": "eod" },
+      { action: "remove-snapshots", "snapshot-ids": [1n] },
+      { action: "remove-snapshot-ref", "ref-name": "nowhere" }
+    ], 500)
+    assert.deepStrictEqual(Object.keys(m.refs), ["main"])
+    assert.deepStrictEqual(m.snapshots.map((s) => s["snapshot-id"]), [2n, 3n])
+    try {
+      applyUpdates(history(), null, [{ action: "remove-snapshot-ref", "ref-name": "main" }], 500)
+      assert.fail("removed main")
+    } catch (e) {
+      assert.instanceOf(e, UpdateRefused)
+      assert.isFalse((e as UpdateRefused).stale)
+    }
+  })
+
   it("refuses to remove the current snapshot, as invalid (the table would read as empty)", () => {
     try {
       applyUpdates(history(), null, [{ action: "remove-snapshots", "snapshot-ids": [3n] }], 500)

@@ -685,6 +685,37 @@ describe("Maintenance: the table's own expiry settings", () => {
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far, maxSnapshotAgeMs: 0, retainLast: 2 })).snapshotsAfter, 2)
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("a tag or branch past its max-ref-age-ms (its own, else history.expire.max-ref-age-ms) is removed with its snapshot", () =>
+    Effect.gen(function*() {
+      const catalog = yield* Catalog
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 10, 1)
+      const [first, second, third] = (yield* catalog.loadTable(trades)).metadata.snapshots.map((s) => s["snapshot-id"])
+      // As another engine sets them: a tag aging in an hour, a branch with no age of its own, a tag kept for ever.
+      yield* catalog.commitTable(trades, [], [
+        { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": first!, "max-ref-age-ms": 3_600_000 },
+        { action: "set-snapshot-ref", "ref-name": "audit", type: "branch", "snapshot-id": second! },
+        { action: "set-snapshot-ref", "ref-name": "release", type: "tag", "snapshot-id": third!, "max-ref-age-ms": 365 * 86_400_000 }
+      ])
+      const day = 86_400_000
+      const expire = (yield* Maintenance).expireSnapshots(trades, { nowMs: 2 * day, maxSnapshotAgeMs: 0, retainLast: 1 })
+      const once = yield* expire
+      assert.deepStrictEqual(once.refsRemoved, ["hourly"])
+      let m = (yield* catalog.loadTable(trades)).metadata
+      assert.deepStrictEqual(Object.keys(m.refs).sort(), ["audit", "main", "release"])
+      assert.deepStrictEqual(m.snapshots.map((s) => s["snapshot-id"]).sort(), [second!, third!, m["current-snapshot-id"]!].sort())
+      // The table's setting ages the branch that sets none; the tag's own year still holds it.
+      yield* setProperties({ "history.expire.max-ref-age-ms": String(day) })
+      const twice = yield* expire
+      assert.deepStrictEqual(twice.refsRemoved, ["audit"])
+      assert.deepStrictEqual(twice.expired, [second!])
+      m = (yield* catalog.loadTable(trades)).metadata
+      assert.deepStrictEqual(Object.keys(m.refs).sort(), ["main", "release"])
+      // Nothing past its age now: no commit, nothing removed.
+      const last = yield* expire
+      assert.deepStrictEqual([last.refsRemoved, last.expired], [[], []])
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("K2 creates its tables keeping an hour of snapshots: one-second commits would otherwise keep five days of them", () =>
     Effect.gen(function*() {
       const created = yield* (yield* IcebergSink).ensureTable(tables.trades)

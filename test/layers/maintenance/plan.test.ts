@@ -105,6 +105,34 @@ describe("planExpiry: the spec's retention policy of each branch", () => {
     assert.deepStrictEqual(plan.markers, { g: 10n })
   })
 
+  it("a ref older than its max-ref-age-ms is expired and keeps nothing; main never ages; younger refs stay", () => {
+    const m = table({
+      main: { "snapshot-id": 6n, type: "branch", "max-ref-age-ms": 1 },
+      old: { "snapshot-id": 3n, type: "tag", "max-ref-age-ms": 5 * DAY },
+      young: { "snapshot-id": 4n, type: "tag", "max-ref-age-ms": 97 * DAY },
+      audit: { "snapshot-id": 11n, type: "branch", "max-ref-age-ms": 2 * DAY, "min-snapshots-to-keep": 3 }
+    })
+    // now = day 100: old's snapshot (day 3) is 97 days old, past 5; young's (day 4) 96, within 97;
+    // audit's head (day 8) is past 2 days, so its branch retention keeps nothing either (11 stays
+    // only as the table's newest snapshot; 10, its second, goes).
+    const plan = planExpiry(m, { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY })
+    assert.deepStrictEqual([...plan.expiredRefs].sort(), ["audit", "old"])
+    assert.deepStrictEqual([...plan.keep].sort((a, b) => Number(a - b)), [4n, 6n, 11n])
+  })
+
+  it("the table's max-ref-age-ms ages refs without their own; unset, refs never age", () => {
+    const m = table({
+      main: { "snapshot-id": 6n, type: "branch" },
+      v1: { "snapshot-id": 2n, type: "tag" },
+      v2: { "snapshot-id": 5n, type: "tag", "max-ref-age-ms": 365 * DAY }
+    })
+    const options = { maxSnapshotAgeMs: DAY, retainLast: 1, nowMs: 100 * DAY }
+    assert.deepStrictEqual(planExpiry(m, options).expiredRefs, [])
+    assert.deepStrictEqual(planExpiry(m, { ...options, maxRefAgeMs: 98 * DAY - 1 }).expiredRefs, ["v1"])
+    // Exactly max-ref-age-ms old is still kept, as Java keeps it.
+    assert.deepStrictEqual(planExpiry(m, { ...options, maxRefAgeMs: 98 * DAY }).expiredRefs, [])
+  })
+
   it("a tag keeps only its own snapshot: retention of ancestors is for branches", () => {
     const m = table({
       main: { "snapshot-id": 6n, type: "branch" },

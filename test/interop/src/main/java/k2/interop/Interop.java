@@ -31,6 +31,7 @@ import org.apache.iceberg.AppendFiles;
 import org.apache.iceberg.CatalogProperties;
 import org.apache.iceberg.DataFile;
 import org.apache.iceberg.FileScanTask;
+import org.apache.iceberg.ManageSnapshots;
 import org.apache.iceberg.ManifestFile;
 import org.apache.iceberg.PartitionKey;
 import org.apache.iceberg.PartitionSpec;
@@ -38,6 +39,7 @@ import org.apache.iceberg.PartitionSpecParser;
 import org.apache.iceberg.Schema;
 import org.apache.iceberg.SchemaParser;
 import org.apache.iceberg.Snapshot;
+import org.apache.iceberg.SnapshotRef;
 import org.apache.iceberg.SortOrder;
 import org.apache.iceberg.SortOrderComparators;
 import org.apache.iceberg.SortOrderParser;
@@ -201,7 +203,7 @@ public final class Interop {
     UsageError(String why) {
       super(
           why
-              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|update-schema|snapshots|schema|expire|serve>"
+              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|update-schema|snapshots|schema|expire|tag|refs|serve>"
               + " --uri <jdbc uri | REST http(s) uri> [--warehouse <dir> (jdbc)] --table <ns.table>"
               + " [--catalog k2] ...");
     }
@@ -263,6 +265,12 @@ public final class Interop {
         break;
       case "expire":
         expire(catalog.loadTable(id));
+        break;
+      case "tag":
+        tag(catalog.loadTable(id));
+        break;
+      case "refs":
+        refs(catalog.loadTable(id));
         break;
       default:
         usage("unknown command: " + command);
@@ -674,6 +682,31 @@ public final class Interop {
     ObjectNode out = JSON.createObjectNode();
     out.put("expired", before - count(table.snapshots()));
     emit(out);
+  }
+
+  /** tag --name <ref> --snapshot-id <id> [--branch true] [--max-ref-age-ms <ms>]: a tag (or branch) as another engine's user sets one. */
+  private void tag(Table table) {
+    String name = opt("name");
+    long snapshotId = Long.parseLong(opt("snapshot-id"));
+    ManageSnapshots manage = Boolean.parseBoolean(opts.getOrDefault("branch", "false"))
+        ? table.manageSnapshots().createBranch(name, snapshotId)
+        : table.manageSnapshots().createTag(name, snapshotId);
+    if (opts.containsKey("max-ref-age-ms")) {
+      manage = manage.setMaxRefAgeMs(name, Long.parseLong(opts.get("max-ref-age-ms")));
+    }
+    manage.commit();
+    emit(JSON.createObjectNode().put("ref", name));
+  }
+
+  /** refs: one line per ref, by name. */
+  private void refs(Table table) {
+    for (Map.Entry<String, SnapshotRef> e : new java.util.TreeMap<>(table.refs()).entrySet()) {
+      ObjectNode out = JSON.createObjectNode();
+      out.put("name", e.getKey());
+      out.put("type", e.getValue().isBranch() ? "branch" : "tag");
+      out.put("snapshot_id", Long.toString(e.getValue().snapshotId()));
+      emit(out);
+    }
   }
 
   private static int count(Iterable<?> items) {
