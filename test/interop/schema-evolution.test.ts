@@ -5,8 +5,10 @@
  * old files read it as null, K2 writes it as null, compaction keeps Java's values. Renamed, dropped
  * and widened columns are read by Parquet field id, as Java reads them, in the scanner, the query
  * engine, replay, the SQL sandbox and compaction, with K2's columns under K2's names; K2's appends
- * stay refused when it writes a renamed or retyped column. Reordered columns and a column made
- * optional are read and written by name. Partition spec changes: partition-specs.test.ts. SQLite
+ * stay refused when it writes a renamed or retyped column, or one dropped and added again at another
+ * type (at K2's type the new column is written, and no engine shows the old values in it). Columns
+ * only another engine writes (uuid, fixed) keep their types in K2's SQL. Reordered columns and a
+ * column made optional are read and written by name. Partition spec changes: partition-specs.test.ts. SQLite
  * catalog only: the catalogs' part is the same as in the other suites.
  */
 import * as fs from "node:fs"
@@ -333,6 +335,87 @@ layer(services, { excludeTestServices: true, timeout: "5 minutes" })("schema cha
       assertRows(past.rows, javaBefore, "K2's query before the change")
       const pastEvents = yield* Stream.runCollect((yield* ReplayEngine).stream({ ...range, tables: ["trades"], snapshot: { _tag: "ById", snapshotId } }))
       assertRows([...pastEvents] as unknown as ReadonlyArray<Record<string, unknown>>, javaBefore, "K2's replay before the change")
+    }))
+
+  it.effect("a K2 column Java dropped and added again: at its type K2 writes the new column and neither engine shows the old values in it; at another type K2's append is refused", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const table = { namespace: tables.trades.namespace, name: "trades_readded" }
+      yield* sink.ensureTable({ ...tables.trades, name: table.name })
+      const ours = tradesFor({ count: 12, idPrefix: "k2-readded" })
+      yield* sink.append(table, tradeColumns(ours))
+      yield* evolve(table, { drop: "side" })
+      const [info] = yield* evolve(table, { add: "side:string" })
+      const side = (info!.schema as { fields: ReadonlyArray<{ id: number; name: string }> }).fields.find((f) => f.name === "side")!
+      assert.notStrictEqual(side.id, 10, "a new column, a new field id")
+      const theirs = tradesFor({ count: 6, idPrefix: "java-readded", offsetBase: 1_000 })
+      yield* javaAppend(table, theirs.map(toJavaJson), "java-readded")
+      const late = tradesFor({ count: 5, idPrefix: "k2-late-readded", offsetBase: 5_000 })
+      yield* sink.append(table, tradeColumns(late))
+      // The dropped column's values are not the new one's: K2's first rows have no side, for Java and K2 alike.
+      const want = [...ours.map((r) => ({ ...fromTradeRow(r), side: null as unknown as string })), ...[...theirs, ...late].map(fromTradeRow)]
+      assertSameRows((yield* javaRead(table)).map(fromJava), want, "Java's read after K2 wrote the re-added side")
+      const plan = yield* (yield* TableScanner).plan(table)
+      assert.isTrue(plan.byFieldId)
+      assertSameRows(yield* readOurs(plan), want, "K2's read after it wrote the re-added side")
+
+      // price added again as a double: K2's decimals are not of it.
+      yield* evolve(table, { drop: "price" })
+      yield* evolve(table, { add: "price:double" })
+      const write = yield* Effect.flip(sink.append(table, tradeColumns(tradesFor({ count: 3, idPrefix: "k2-refused-readded", offsetBase: 6_000 }))))
+      assert.strictEqual(write._tag, "UnsupportedTableFeature", String(write))
+      assert.include(write.message, "price (id 7) was dropped and added again")
+      const rows = yield* javaRead(table)
+      assert.strictEqual(rows.length, want.length, "nothing landed")
+      for (const r of rows) assert.isNull(r.price, `Java's price of ${str(r.message_id)}: the new column's`)
+    }))
+
+  it.effect("uuid and fixed columns Java added: K2's SQL shows them as UUID and BLOB, read by name and by field id, as Java reads them; K2's appends are refused", () =>
+    Effect.gen(function*() {
+      const venueOf = (r: TradeRow) => (r.kafka_offset % 3n === 0n ? null : `1b4e28ba-2fa1-41d2-883f-${r.kafka_offset.toString().padStart(12, "0")}`)
+      const rawOf = (r: TradeRow) => (r.kafka_offset % 3n === 0n ? null : Buffer.from([0xff, 0x00, 0x80, Number(r.kafka_offset % 256n)]).toString("base64"))
+      const { table, written } = yield* evolved(
+        "trades_other_types",
+        { add: "venue_id:uuid;raw:fixed[4]" },
+        (r) => ({ ...toJavaJson(r), venue_id: venueOf(r), raw: rawOf(r) })
+      )
+      const check = (what: string, byFieldId: boolean) =>
+        Effect.gen(function*() {
+          const java = new Map((yield* javaRead(table)).map((j) => [str(j.message_id), j]))
+          assert.strictEqual(java.size, written.length, `${what}: Java's rows`)
+          const plan = yield* (yield* TableScanner).plan(table)
+          assert.strictEqual(plan.byFieldId, byFieldId, `${what}: read by field id`)
+          const read = yield* runInThisProcess({
+            sql: "SELECT message_id, venue_id::VARCHAR AS venue_id, typeof(venue_id) AS venue_type, hex(raw) AS raw, typeof(raw) AS raw_type FROM trades",
+            tables: [sandboxTableOf("trades", plan, { widenDecimals: true })],
+            maxRows: 10_000,
+            timeoutMs: 60_000
+          })
+          assert.strictEqual(read.rows.length, written.length, `${what}: K2's rows`)
+          for (const r of read.rows) {
+            const j = java.get(str(r.message_id))!
+            assert.strictEqual(r.venue_id, j.venue_id, `${what}: venue_id of ${str(r.message_id)}`)
+            assert.strictEqual(r.raw, j.raw === null ? null : Buffer.from(str(j.raw), "base64").toString("hex").toUpperCase(), `${what}: raw of ${str(r.message_id)}`)
+            assert.deepStrictEqual([r.venue_type, r.raw_type], ["UUID", "BLOB"], `${what}: types`)
+          }
+          assert.isTrue(read.rows.some((r) => r.venue_id !== null), `${what}: Java's values read`)
+        })
+      yield* check("after Java added venue_id and raw", false)
+      // K2 has no Parquet form for them, not even all null: its append is refused, naming the column.
+      const write = yield* Effect.flip((yield* IcebergSink).append(table, tradeColumns(tradesFor({ count: 3, idPrefix: "k2-late-other", offsetBase: 5_000 }))))
+      assert.strictEqual(write._tag, "UnsupportedTableFeature", String(write))
+      assert.include(write.message, "venue_id of type uuid")
+      const compact = yield* Effect.flip((yield* Maintenance).compact(table, { minInputFiles: 2 }))
+      assert.strictEqual(compact._tag, "UnsupportedTableFeature", String(compact))
+      // A rename: files read by field id from Java's next snapshot on.
+      yield* evolve(table, { rename: "currency:ccy" })
+      const more = tradesFor({ count: 4, idPrefix: "java-other-renamed", offsetBase: 3_000 })
+      yield* javaAppend(table, more.map((r) => {
+        const { currency, ...rest } = toJavaJson(r)
+        return { ...rest, ccy: currency, venue_id: venueOf(r), raw: rawOf(r) }
+      }), "java-other-renamed")
+      written.push(...more)
+      yield* check("after Java renamed currency", true)
     }))
 
   it.effect("reordered columns and a required column made optional are read and written by name exactly", () =>

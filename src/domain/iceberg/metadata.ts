@@ -268,9 +268,11 @@ export const currentSchema = (m: TableMetadata): Schema =>
 /**
  * Why K2 cannot append `columns` (by name) to the table: its writer fills the current schema's
  * columns by name, so the values of a column since renamed would be written as null (Java reads
- * none of them), and those of a column since retyped are not of its type. Null otherwise: a
- * dropped column is not written, an added one is written as null, and a name now given to another
- * column is that column's.
+ * none of them), and those of a column since retyped, or dropped and added again under its name at
+ * another type, are not of its type. Null otherwise: a dropped column is not written, an added one
+ * is written as null, and a name now given to another column of the same type is that column's
+ * (written under its field id, as any engine writing by name does; older files' values of the
+ * dropped column are not its: reads go by field id).
  */
 export const unwritableSchemaChange = (m: TableMetadata, columns: Iterable<string>): string | null => {
   const schema = currentSchema(m)
@@ -278,6 +280,13 @@ export const unwritableSchemaChange = (m: TableMetadata, columns: Iterable<strin
   const byId = new Map(schema.fields.map((f) => [f.id, f]))
   for (const name of columns) {
     const now = byName.get(name)
+    // K2's values are of the type the column had when the name first appeared (K2's), not that of
+    // another engine's column that bore the name in between.
+    const first = m.schemas.map((s) => s.fields.find((f) => f.name === name)).find((f) => f !== undefined)
+    if (now !== undefined && first !== undefined && now.id !== first.id && typeShape(now.type) !== typeShape(first.type)) {
+      const type = typeof now.type === "string" ? now.type : typeShape(now.type)
+      return `column ${name} (id ${first.id}) was dropped and added again as id ${now.id} of type ${type}`
+    }
     for (const older of m.schemas) {
       const was = older.fields.find((f) => f.name === name)
       if (was === undefined) continue

@@ -9,8 +9,10 @@
  * name no other column now bears: it keeps the name K2 gave it, so K2's queries, the SQL views and
  * exports still find `price` after another engine renamed it `trade_price`. K2's appends stay refused
  * after such a rename (`unwritableSchemaChange`); a name another engine gave a different column (a
- * swap, a drop and add) is that column's, in reads as in K2's writes. A column of K2's another
- * engine dropped reads as null (K2's answers keep their columns; Java's read no longer has it).
+ * swap, a drop and add) is that column's, in reads as in K2's writes (refused at another type than
+ * K2's): files older than it hold none of its field id, so the dropped column's values never show
+ * under it. A column of K2's another engine dropped reads as null (K2's answers keep their columns;
+ * Java's read no longer has it).
  */
 import { Result } from "effect"
 import { DECIMAL_TYPE, type IcebergType, type Schema } from "./spec.ts"

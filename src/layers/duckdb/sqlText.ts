@@ -5,12 +5,21 @@ export const quoteIdent = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
 
 export const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
 
-/** The DuckDB type of an Iceberg type (an unknown one as VARCHAR). */
+/**
+ * The DuckDB type of an Iceberg type: what a field-id read casts each file's column to, so it must
+ * be the type DuckDB itself gives the Parquet column (read as VARCHAR, a uuid lost its type and a
+ * struct its quoting; fixed and binary bytes are BLOB). A struct's fields are matched by name
+ * (DuckDB's field ids are top-level only): a nested change is refused before (readSchemaOf). A type
+ * only v3 has as VARCHAR: format v3 is refused before any read.
+ */
 export const duckType = (type: NestedField["type"]): string => {
   if (typeof type === "string") {
     const d = DECIMAL_TYPE.exec(type)
     if (d) return `DECIMAL(${d[1]}, ${d[2]})`
-    switch (type) {
+    // As text: uuid, time and fixed[n] are not K2's PrimitiveType (its writer has none of them),
+    // yet another engine's schema may hold them.
+    const text: string = type
+    switch (text) {
       case "string":
         return "VARCHAR"
       case "long":
@@ -31,11 +40,15 @@ export const duckType = (type: NestedField["type"]): string => {
         return "TIMESTAMP"
       case "binary":
         return "BLOB"
+      case "uuid":
+        return "UUID"
+      case "time":
+        return "TIME"
       default:
-        return "VARCHAR"
+        return /^fixed\[\d+\]$/.test(text) ? "BLOB" : "VARCHAR"
     }
   }
   if (type.type === "list") return `${duckType(type.element)}[]`
   if (type.type === "map") return `MAP(${duckType(type.key)}, ${duckType(type.value)})`
-  return "VARCHAR"
+  return `STRUCT(${type.fields.map((f) => `${quoteIdent(f.name)} ${duckType(f.type)}`).join(", ")})`
 }

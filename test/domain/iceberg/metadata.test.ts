@@ -358,4 +358,20 @@ describe("unwritableSchemaChange: what another engine's schema change leaves K2'
     assert.include(unwritableSchemaChange(evolved(change("kafka_partition", (f) => ({ ...f, type: "long" }))), columns), "kafka_partition (id 15) changed type")
     assert.include(unwritableSchemaChange(evolved(change("price", (f) => ({ ...f, type: "decimal(20, 8)" }))), columns), "price (id 7) changed type")
   })
+
+  it("refuses a K2 column dropped and added again under its name at another type: K2's values are not of it", () => {
+    // price's unscaled decimals would be written into a double, kafka_partition's ints into a string.
+    const readded = (name: string, type: Schema["fields"][number]["type"]) =>
+      evolved((fs) => [...fs.filter((f) => f.name !== name), { id: 21, name, required: false, type }])
+    assert.include(unwritableSchemaChange(readded("price", "double"), columns), "price (id 7) was dropped and added again as id 21 of type double")
+    assert.include(unwritableSchemaChange(readded("kafka_partition", "string"), columns), "kafka_partition (id 15) was dropped and added again as id 21 of type string")
+    assert.include(unwritableSchemaChange(readded("price", "decimal(20, 8)"), columns), "price (id 7) was dropped and added again")
+    // At its own type the new column is written (by field id 21, as any engine writing by name does).
+    assert.isNull(unwritableSchemaChange(readded("price", "decimal(18, 8)"), columns))
+    // What counts is the type K2 gave the column, not that of another engine's column in between.
+    const twice = readded("side", "int")
+    const back = { ...twice, schemas: [...twice.schemas, { ...twice.schemas[1]!, "schema-id": 2, fields: [...twice.schemas[1]!.fields.filter((f) => f.name !== "side"), { id: 22, name: "side", required: false, type: "string" as const }] }], "current-schema-id": 2 }
+    assert.include(unwritableSchemaChange(twice, columns), "side (id 10) was dropped and added again as id 21 of type int")
+    assert.isNull(unwritableSchemaChange(back, columns))
+  })
 })

@@ -49,4 +49,44 @@ describe("readParquet", () => {
         vendor_note: null
       })
     }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))))
+
+  it.effect("by field id, columns only another engine writes keep their types: uuid, fixed, time, a struct (not text)", () =>
+    Effect.gen(function*() {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "k2-fieldid-")), "other.parquet")
+      const duckDb = yield* DuckDb
+      yield* duckDb.withConnection((c) =>
+        query(c, "write", `COPY (SELECT 'A' AS symbol, uuid '550e8400-e29b-41d4-a716-446655440000' AS u, '\\xAA\\xFF\\x00'::BLOB AS f,
+          TIME '12:34:56.789' AS t, {'x': 1, 'y': 'z'} AS s, [{'x': 2, 'y': 'w'}] AS l)
+          TO '${file}' (FORMAT parquet, FIELD_IDS {symbol: 1, u: 2, f: 3, t: 4, s: {__duckdb_field_id: 5, x: 6, y: 7}, l: {__duckdb_field_id: 8, element: {__duckdb_field_id: 9, x: 10, y: 11}}})`)
+      )
+      const struct = { type: "struct" as const, fields: [{ id: 6, name: "x", required: false, type: "int" as const }, { id: 7, name: "y", required: false, type: "string" as const }] }
+      const plan = {
+        schema: schemaOf([
+          { id: 1, name: "ticker", required: true, type: "string" },
+          { id: 2, name: "u", required: false, type: "uuid" as never },
+          { id: 3, name: "f", required: false, type: "fixed[3]" as never },
+          { id: 4, name: "t", required: false, type: "time" as never },
+          { id: 5, name: "s", required: false, type: struct },
+          { id: 8, name: "l", required: false, type: { type: "list", "element-id": 9, element: { ...struct, fields: struct.fields.map((f) => ({ ...f, id: f.id + 4 })) }, "element-required": false } }
+        ]),
+        byFieldId: true
+      }
+      const [row] = yield* duckDb.withConnection((c) =>
+        query(c, "read", `SELECT ticker, u::VARCHAR AS u, typeof(u) AS ut, hex(f) AS f, typeof(f) AS ft, t::VARCHAR AS t, typeof(t) AS tt,
+          s.y AS sy, typeof(s) AS st, l[1].x AS lx, typeof(l) AS lt FROM ${readParquet(`['${file}']`, plan)}`)
+      )
+      assert.deepStrictEqual(row, {
+        ticker: "A",
+        u: "550e8400-e29b-41d4-a716-446655440000",
+        ut: "UUID",
+        f: "AAFF00",
+        ft: "BLOB",
+        t: "12:34:56.789",
+        tt: "TIME",
+        sy: "z",
+        st: "STRUCT(x INTEGER, y VARCHAR)",
+        lx: 2,
+        lt: "STRUCT(x INTEGER, y VARCHAR)[]"
+      })
+    }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))))
 })

@@ -69,6 +69,51 @@ describe("SQL over a table read by field id that also holds an added column", ()
     }))
 })
 
+describe("SQL over columns only another engine writes (uuid, fixed, time, struct)", () => {
+  const other = path.join(dir, "other.parquet")
+  const withOthers: Schema = {
+    ...tables.trades.schema,
+    fields: [
+      ...tables.trades.schema.fields,
+      { id: 21, name: "venue_id", required: false, type: "uuid" as never },
+      { id: 22, name: "raw", required: false, type: "fixed[2]" as never },
+      { id: 23, name: "local_time", required: false, type: "time" as never },
+      { id: 24, name: "venue", required: false, type: { type: "struct", fields: [{ id: 25, name: "mic", required: false, type: "string" }, { id: 26, name: "lot", required: false, type: "int" }] } }
+    ]
+  }
+  const query = "SELECT message_id, venue_id, typeof(venue_id) AS id_type, raw, typeof(raw) AS raw_type, local_time, venue, venue.mic AS mic FROM trades ORDER BY message_id"
+  const want = [
+    { message_id: "a", venue_id: null, id_type: "UUID", raw: null, raw_type: "BLOB", local_time: null, venue: null, mic: null },
+    { message_id: "c", venue_id: "550e8400-e29b-41d4-a716-446655440000", id_type: "UUID", raw: "\\xAA\\x00", raw_type: "BLOB", local_time: "09:30:00", venue: { mic: "XASX", lot: 100 }, mic: "XASX" }
+  ]
+  const writeOther = Effect.promise(async () => {
+    const instance = await DuckDBInstance.create(":memory:")
+    const connection = await instance.connect()
+    await connection.run(
+      `COPY (SELECT 'c' AS message_id, 3::INT AS kafka_partition, uuid '550e8400-e29b-41d4-a716-446655440000' AS venue_id, '\\xAA\\x00'::BLOB AS raw,
+        TIME '09:30:00' AS local_time, {'mic': 'XASX', 'lot': 100::INT} AS venue)
+        TO '${other}' (FORMAT parquet, FIELD_IDS {message_id: 1, kafka_partition: 15, venue_id: 21, raw: 22, local_time: 23, venue: {__duckdb_field_id: 24, mic: 25, lot: 26}})`
+    )
+    connection.closeSync()
+    instance.closeSync()
+  })
+  // Read by name (only added columns) DuckDB gives the file's types; by field id, the same ones, not text.
+  for (const byFieldId of [false, true]) {
+    it.effect(`shows them at their own types, read by ${byFieldId ? "field id" : "name"}`, () =>
+      Effect.gen(function*() {
+        if (!fs.existsSync(newer)) yield* writeFiles
+        if (!fs.existsSync(other)) yield* writeOther
+        const result = yield* runInThisProcess({
+          sql: query,
+          tables: [{ name: "trades", schema: tables.trades.schema, files: [older, other], widenDecimals: true, readAs: { schema: withOthers, byFieldId } }],
+          maxRows: 10,
+          timeoutMs: 30_000
+        })
+        assert.deepStrictEqual(result.rows, want)
+      }))
+  }
+})
+
 describe("which tables are read by name over every file's columns", () => {
   const own = tables.trades.schema
   it("those whose snapshot holds a column the table's definition lacks; not K2's own, in any column order", () => {

@@ -113,6 +113,25 @@ describe("TableScanner: schema evolution by another engine", () => {
       assert.include(failed.message, "source_sequence (id 12) was renamed to seq")
     }).pipe(Effect.provide(evolvingWarehouse(renamedOptional))))
 
+  const retyped: { schema?: Schema } = {}
+  it.effect("an append after price was dropped and added again as a double is refused, not written as unscaled doubles", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      retyped.schema = withSchema(1, [
+        ...tables.trades.schema.fields.filter((f) => f.name !== "price"),
+        { id: 21, name: "price", required: false, type: "double" }
+      ])
+      const failed = yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 }))))
+      assert.strictEqual(failed._tag, "UnsupportedTableFeature")
+      assert.include(failed.message, "price (id 7) was dropped and added again as id 21 of type double")
+      // Nothing landed.
+      const plan = yield* scanner.plan(trades)
+      assert.deepStrictEqual(yield* selectPlanned(plan, "count(*)::INTEGER AS n"), [{ n: 10 }])
+    }).pipe(Effect.provide(evolvingWarehouse(retyped))))
+
   const added: { schema?: Schema } = {}
   it.effect("a table that only added a column is planned and read", () =>
     Effect.gen(function*() {
