@@ -1,4 +1,7 @@
-/** The exactly-once counts of a market-data table: rows, distinct Kafka coordinates, distinct message ids. */
+/**
+ * What ingest tests read back from a warehouse: the exactly-once counts of a market-data table
+ * (rows, distinct Kafka coordinates, distinct message ids), and the sequence events.
+ */
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
@@ -36,3 +39,13 @@ export const assertTablesHoldOnce = (options: Lakehouse.LakehouseOptions, expect
     assert.strictEqual(trades.rows, trades.distinctCoordinates)
     assert.strictEqual(quotes.rows, quotes.distinctCoordinates)
   })
+
+/** The sequence_events rows of `options`' warehouse, with `columns`. */
+export const sequenceEvents = (
+  options: Lakehouse.LakehouseOptions,
+  columns = "kind, expected::VARCHAR AS expected, received::VARCHAR AS received"
+) =>
+  Effect.gen(function*() {
+    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
+    return yield* selectPlanned(plan, columns)
+  }).pipe(Effect.provide(Lakehouse.layer(options)))

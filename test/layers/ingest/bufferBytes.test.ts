@@ -3,26 +3,22 @@
  * vendor_data maps (or long conditions lists) flush by their size, and actors wait for room by it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { waitForProgress } from "../../support/ingestorProgress.ts"
 import { parseExposition } from "../telemetry/opsMetrics.ts"
 
 const TOPIC = ASX_TOPICS[0]!
-const wire = makeWireCodec()
 
 const backpressureOf = (exposition: string) =>
   Number(parseExposition(exposition).series.find((s) => s.name === "k2_ingest_backpressure_seconds_total")!.value)
@@ -51,23 +47,19 @@ describe("Ingestor buffers bounded in bytes", () => {
             )
         }))
       // Flushed and bounded by bytes only: by rows and time, nothing would flush before the drain.
-      const ingestor = Layer.unwrap(Effect.gen(function*() {
-        const trades = yield* Trackers.make()
-        const quotes = yield* Trackers.make()
-        return Ingest.layer(
-          {
-            ...Ingest.defaultIngestConfig,
-            topics: [TOPIC],
-            commitIntervalMs: 3_600_000,
-            flushRows: 1_000_000,
-            maxBufferedRows: 1_000_000,
-            flushBytes: 1_000_000,
-            maxBufferedBytes: 2_000_000,
-            checkpointIntervalMs: 0
-          },
-          { codec: makeWireCodec(), trackers: { trades, quotes } }
-        )
-      }))
+      const ingestor = ingestorOver({
+        kafka,
+        lakehouse,
+        settings: {
+          topics: [TOPIC],
+          commitIntervalMs: 3_600_000,
+          flushRows: 1_000_000,
+          maxBufferedRows: 1_000_000,
+          flushBytes: 1_000_000,
+          maxBufferedBytes: 2_000_000,
+          checkpointIntervalMs: 0
+        }
+      })
       // 1,000 trades of ~2 KB each on the wire: 50 vendor_data entries.
       const vendorData: Record<string, string> = {}
       for (let i = 0; i < 50; i++) vendorData[`field_${i}`] = `value-${i}-${"x".repeat(20)}`
@@ -77,7 +69,7 @@ describe("Ingestor buffers bounded in bytes", () => {
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
         yield* waitForProgress((p) => p.partitions === 1, "15 seconds")
         hold = true
-        yield* (yield* KafkaSink).send(rows.map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+        yield* (yield* KafkaSink).send(tradeRecords(rows))
         const flushedBySize = yield* Deferred.await(committing).pipe(
           Effect.as(true),
           Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(false) })
@@ -94,7 +86,7 @@ describe("Ingestor buffers bounded in bytes", () => {
         yield* Fiber.interrupt(fiber)
         const progress = yield* (yield* Ingestor).progress
         return { consumed, flushedBySize, progress, scrapedWhileHeld, waitedWhileHeld }
-      }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse)))))
+      }).pipe(Effect.provide(ingestor))
       assert.isTrue(flushedBySize, "a flush came when the buffered rows reached flushBytes")
       assert.isBelow(consumed, 1_000, "the actor waited for room while the flush committed")
       // The wait shows while it lasts, not only once the flush lets the actor go on.

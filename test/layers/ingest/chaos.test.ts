@@ -9,7 +9,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { TableFileError, StorageFailure } from "../../../src/domain/iceberg/errors.ts"
 import { currentSnapshot, type TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
 import { decodeOffsets, MARKER_PREFIX, markerKey, offsetOf } from "../../../src/domain/ingest/marker.ts"
@@ -18,13 +17,12 @@ import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown, type TableIdentifier } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
-import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -61,23 +59,6 @@ const ingestionCommit = (updates: ReadonlyArray<TableUpdate>) =>
   updates.some((u) =>
     u.action === "add-snapshot" && Object.keys(u.snapshot.summary).some((k) => k.startsWith(MARKER_PREFIX))
   )
-
-const ingestorLayer = () =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer(
-      {
-        ...Ingest.defaultIngestConfig,
-        topics: ASX_TOPICS,
-        commitIntervalMs: 30,
-        flushRows: 150,
-        maxBufferedRows: 300,
-        checkpointIntervalMs: 0
-      },
-      { codec: makeWireCodec(), trackers: { trades, quotes } }
-    )
-  }))
 
 const runChaos = (seed: number, budget: number) =>
   Effect.gen(function*() {
@@ -185,7 +166,10 @@ const runChaos = (seed: number, budget: number) =>
         const ingestor = yield* Ingestor
         progress.set(yield* Effect.fiberId, ingestor.progress)
         yield* ingestor.run
-      }).pipe(Effect.provide(ingestorLayer()), Effect.provide(env)))
+      }).pipe(
+        Effect.provide(ingestorLayer({ settings: { commitIntervalMs: 30, flushRows: 150, maxBufferedRows: 300, checkpointIntervalMs: 0 } })),
+        Effect.provide(env)
+      ))
     const progressOf = (fiber: Fiber.Fiber<void, unknown>) => progress.get(fiber.id) ?? Effect.succeed(undefined)
     const running = [yield* start()]
     const where = () => {

@@ -4,18 +4,16 @@
  * original key, value bytes and headers unchanged; the records around it land.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Effect, Exit, Fiber, Layer } from "effect"
+import { BigDecimal, Effect, Exit, Fiber } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
 import { deadLetters, makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, type KafkaRecord, KafkaRejected } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { ingestorOver } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const TRADES = "market.equities.trades.asx"
@@ -62,10 +60,6 @@ describe("dead letters at ingest", () => {
         yield* (yield* KafkaSink).send(records)
       }).pipe(Effect.provide(kafka))
 
-      const ingestor = Layer.unwrap(Effect.gen(function*() {
-        const trackers = { trades: yield* Trackers.make(), quotes: yield* Trackers.make() }
-        return Ingest.layer({ ...Ingest.defaultIngestConfig, topics: TOPICS, commitIntervalMs: 100 }, { codec, trackers })
-      }))
       const progress = yield* Effect.gen(function*() {
         const ingest = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingest.run)
@@ -76,7 +70,7 @@ describe("dead letters at ingest", () => {
         }
         yield* Fiber.interrupt(fiber)
         return yield* ingest.progress
-      }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { topics: TOPICS, commitIntervalMs: 100 } })))
       assert.strictEqual(progress.written.trades, 2)
       assert.strictEqual(progress.deadLettered, poison.length)
 

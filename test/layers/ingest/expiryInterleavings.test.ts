@@ -6,44 +6,19 @@
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import type { TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
 import { MARKER_PREFIX } from "../../../src/domain/ingest/marker.ts"
-import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, type CatalogError, catalogError, CommitStateUnknown, type TableIdentifier } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
-import { TableScanner } from "../../../src/services/TableScanner.ts"
-import { ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
-import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
+import { ingestorOver, ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
+import { assertTablesHoldOnce, sequenceEvents } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseWrapping, type TestCatalog, warehouseOptions } from "../../support/warehouse.ts"
 
 const HOUR_MS = 3_600_000
-
-const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer(
-      {
-        ...Ingest.defaultIngestConfig,
-        topics: ["market.equities.trades.asx", "market.equities.quotes.asx"],
-        commitIntervalMs: 50,
-        flushRows: 400,
-        // Little buffered when the first run is stopped: the second has records left to ingest.
-        maxBufferedRows: 400,
-        // Every flush commits sequence_events with fresh checkpoints.
-        checkpointIntervalMs: 0,
-        ...overrides
-      },
-      { codec: makeWireCodec(), trackers: { trades, quotes } }
-    )
-  }))
 
 /** An ingestion commit: it adds a snapshot carrying a group's marker (maintenance's commits do not). */
 const ingestionCommit = (updates: ReadonlyArray<TableUpdate>) =>
@@ -112,12 +87,6 @@ const removeOrphansAged = (warehouse: string, id: TableIdentifier) =>
     yield* Effect.orDie((yield* Maintenance).removeOrphans(id, { olderThanMs: 24 * HOUR_MS }))
   })
 
-const sequenceEvents = (options: Lakehouse.LakehouseOptions) =>
-  Effect.gen(function*() {
-    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
-    return yield* selectPlanned(plan, "kind")
-  }).pipe(Effect.provide(Lakehouse.layer(options)))
-
 /**
  * Publishes a clean feed; ingests a third of it, stops (a drain), and ingests the rest in a new
  * ingestor (a start from the tables' markers and checkpoints), every commit under `hooks`.
@@ -132,7 +101,19 @@ const ingestTwiceUnder = (hooks: (warehouse: string) => Hooks, kind: TestCatalog
     const hooked = hookedLakehouse(options, hooks(options.warehouse))
     const run = (done: (written: number, p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
       ingestUntil((p) => done(p.written.trades + p.written.quotes, p)).pipe(
-        Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, hooked.layer, Logger.layer([capture])))))
+        Effect.provide(ingestorOver({
+          kafka,
+          lakehouse: hooked.layer,
+          over: [Logger.layer([capture])],
+          settings: {
+            commitIntervalMs: 50,
+            flushRows: 400,
+            // Little buffered when the first run is stopped: the second has records left to ingest.
+            maxBufferedRows: 400,
+            // Every flush commits sequence_events with fresh checkpoints.
+            checkpointIntervalMs: 0
+          }
+        }))
       )
     const published = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 1_200 })
     const valid = published.totals.trades + published.totals.quotes
@@ -155,7 +136,7 @@ describe("Ingestion with snapshot expiry interleaved", () => {
         assert.isAbove(r.counts.get("trades") ?? 0, 4)
         assert.strictEqual(r.one.restarts + r.two.restarts, 0)
         assert.strictEqual(r.two.duplicatesDropped, 0)
-        assert.deepStrictEqual(yield* sequenceEvents(r.options), [])
+        assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
       }), 120_000)
   }
 
@@ -169,7 +150,7 @@ describe("Ingestion with snapshot expiry interleaved", () => {
       assert.isAbove(expired, 8)
       assert.strictEqual(r.two.duplicatesDropped, 0)
       assert.deepStrictEqual(r.logged.filter((l) => l.includes("checkpoint")), [])
-      assert.deepStrictEqual(yield* sequenceEvents(r.options), [])
+      assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
     }), 120_000)
 
   it.live("a commit whose outcome stays unknown, expired before its retry looks for it under a compaction on top: fenced out, restarted, each record once", () =>
@@ -187,7 +168,7 @@ describe("Ingestion with snapshot expiry interleaved", () => {
       assert.isAbove(expired, 0)
       // Its retry does not find it, and its fence finds the marks it moved: another writer's, it takes them.
       assert.isAbove(r.one.restarts + r.two.restarts, 0)
-      assert.deepStrictEqual(yield* sequenceEvents(r.options), [])
+      assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
     }), 120_000)
 
   it.live("a commit whose outcome stays unknown, not landed, with an expiry landing before its retry: the retry commits it, once", () =>
@@ -202,7 +183,7 @@ describe("Ingestion with snapshot expiry interleaved", () => {
       }))
       assert.isAbove(expired, 0)
       assert.strictEqual(r.one.restarts + r.two.restarts, 0)
-      assert.deepStrictEqual(yield* sequenceEvents(r.options), [])
+      assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
     }), 120_000)
 
   it.live("a sequence_events commit whose outcome stays unknown, then another engine's commit, expiry of all else and orphan removal: its checkpoint restores, each record once", () =>
@@ -217,6 +198,6 @@ describe("Ingestion with snapshot expiry interleaved", () => {
       }))
       assert.isAbove(r.one.restarts + r.two.restarts, 0)
       assert.deepStrictEqual(r.logged.filter((l) => l.includes("checkpoint")), [])
-      assert.deepStrictEqual(yield* sequenceEvents(r.options), [])
+      assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
     }), 120_000)
 })

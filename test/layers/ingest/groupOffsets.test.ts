@@ -4,38 +4,28 @@
  * pass what the tables' markers say is ingested.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP, markerIn } from "../../../src/domain/ingest/marker.ts"
 import { identifierOf } from "../../../src/domain/tables.ts"
 import type { Instrument } from "../../../src/domain/reference.ts"
 import { dlqTopicName, instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaUnavailable, tpKey } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { wrappingCommits } from "../../support/kafkaFaults.ts"
-import { ASX_TOPICS, ingestUntil } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 const wire = makeWireCodec()
 
-const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer(
-      { ...Ingest.defaultIngestConfig, topics: [TOPIC], commitIntervalMs: 50, checkpointIntervalMs: 0, ...overrides },
-      { codec: wire, trackers: { trades, quotes } }
-    )
-  }))
+const SETTINGS = { topics: [TOPIC], commitIntervalMs: 50, checkpointIntervalMs: 0 }
 
 /**
  * Polls `probe` until it holds: what it waits for happens within a few flushes and a restart's
@@ -81,7 +71,7 @@ describe("Consumer group offsets", () => {
         const sink = yield* KafkaSink
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* sink.send(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+        yield* sink.send(tradeRecords(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })))
         yield* eventually(Effect.sync(() => committed() === 30n))
         assert.strictEqual(committed(), 30n)
         // The partition's last record is poison, and the flush that passes it loses sequence_events' answer.
@@ -94,7 +84,7 @@ describe("Consumer group offsets", () => {
         const progress = yield* ingestor.progress
         yield* Fiber.interrupt(fiber)
         return { whileRunning, progress }
-      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, recording, lakehouse)))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS, over: [recording] })))
       assert.strictEqual(loseAnswers, 0)
       // Never ahead of what is durable: the tables' marks, and the poison record's letter.
       for (const c of commits) {
@@ -130,8 +120,7 @@ describe("Consumer group offsets", () => {
             : own(offsets)
         ), () => subscribed++)
       const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
-      const trades = makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 })
-        .map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))
+      const trades = tradeRecords(makeTrades({ count: 40, symbols: ["XYZ"], days: 0.01 }))
       const whileRunning = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
         const sink = yield* KafkaSink
@@ -149,7 +138,7 @@ describe("Consumer group offsets", () => {
         const whileRunning = committed()
         yield* Fiber.interrupt(fiber)
         return whileRunning
-      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [refusing] })))
       assert.isAbove(refused, 0)
       // A group commit that fails is owed, not a fault: the run never rejoined.
       assert.strictEqual(subscribed, 1)
@@ -160,8 +149,7 @@ describe("Consumer group offsets", () => {
   it.live("a rerun of the embedded default over its tables commits their marks once its log is published again, which releases it", () =>
     Effect.gen(function*() {
       const options = warehouseOptions("sqlite")
-      const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
-        .map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))
+      const trades = tradeRecords(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }))
       // Each run's log is made again from the same feed, and drops what the group committed (ADR-22).
       const run = Effect.gen(function*() {
         const broker = new KafkaMemory.MemoryBroker()
@@ -176,7 +164,7 @@ describe("Consumer group offsets", () => {
           const fiber = yield* Effect.forkChild(ingestor.run)
           yield* eventually(Effect.map(ingestor.progress, (p) => p.partitions === 1 && p.uncommitted === 0 && released() === 30))
           yield* Fiber.interrupt(fiber)
-        }).pipe(Effect.provide(ingestorLayer({ logRemadeEachRun: true }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+        }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, logRemadeEachRun: true } })))
         return released()
       })
       assert.strictEqual(yield* run, 30, "the first run ingests the log and releases it")
@@ -192,10 +180,10 @@ describe("Consumer group offsets", () => {
         const kafka = KafkaMemory.layerMemory(broker)
         const options = warehouseOptions("sqlite")
         const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
-        const layer = ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+        const layer = ingestorOver({ kafka, lakehouse: options, settings: SETTINGS })
         yield* Effect.gen(function*() {
           yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
-          yield* (yield* KafkaSink).send(makeTrades({ count: written, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+          yield* (yield* KafkaSink).send(tradeRecords(makeTrades({ count: written, symbols: ["XYZ"], days: 0.01 })))
         }).pipe(Effect.provide(kafka))
         yield* ingestUntil((p) => p.written.trades === written && p.uncommitted === 0).pipe(Effect.provide(layer))
         assert.strictEqual(committed(), BigInt(written))
@@ -223,10 +211,10 @@ describe("Consumer group offsets", () => {
       const kafka = KafkaMemory.layerMemory(broker)
       const options = warehouseOptions("sqlite")
       const committed = (partition: number) => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, partition))
-      const layer = ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+      const layer = ingestorOver({ kafka, lakehouse: options, settings: SETTINGS })
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
-        yield* (yield* KafkaSink).send(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 }).map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+        yield* (yield* KafkaSink).send(tradeRecords(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })))
       }).pipe(Effect.provide(kafka))
       yield* Effect.gen(function*() {
         const ingestor = yield* Ingestor
@@ -271,7 +259,7 @@ describe("Consumer group offsets", () => {
           yield* eventually(Effect.sync(() => committed() === 30n))
           yield* Effect.sleep("1500 millis")
           yield* Fiber.interrupt(fiber)
-        }).pipe(Effect.provide(ingestorLayer({ topics: [topic] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, counting, Lakehouse.layer(options))))))
+        }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic] }, over: [counting] })))
         yield* idleRun
         assert.deepStrictEqual(commits.filter((o) => o === 30n), [30n], "the flush that wrote the records commits their mark once")
         commits.length = 0

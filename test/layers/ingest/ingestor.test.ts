@@ -6,56 +6,31 @@
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP, markerIn } from "../../../src/domain/ingest/marker.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { StorageFailure, TableFileError } from "../../../src/domain/iceberg/errors.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
-import { TableScanner, UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
-import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
+import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
-import { ASX_TOPICS, ingestUntil, publishToMemory } from "../../support/memoryFeed.ts"
-import { assertTablesHoldOnce, checkTable } from "../../support/tableCheck.ts"
+import { ASX_TOPICS, ingestorOver, ingestUntil, movingStream, publishToMemory, tradeRecords } from "../../support/memoryFeed.ts"
+import { assertTablesHoldOnce, checkTable, sequenceEvents } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
 
-const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer(
-      { ...Ingest.defaultIngestConfig, topics: TOPICS, commitIntervalMs: 200, ...overrides },
-      { codec: makeWireCodec(), trackers: { trades, quotes } }
-    )
-  }))
-
-const wire = makeWireCodec()
-
-/** `trades` as records of one partition of the trades topic, keyed by symbol. */
-const tradeRecords = (trades: ReadonlyArray<TradeRow>, partition = 0): Array<ProducerRecord> =>
-  trades.map((t) => ({ topic: TOPICS[0]!, key: t.symbol, value: wire.encodeTrade(t), partition }))
-
-/** 110 trades of one symbol, XYZ, sent in slices to chosen partitions of the trades topic. */
-const movingStream = () => {
-  const trades = makeTrades({ count: 110, symbols: ["XYZ"], days: 0.01 })
-  return (from: number, to: number, partition: number) =>
-    Effect.gen(function*() {
-      yield* (yield* KafkaSink).send(tradeRecords(trades.slice(from, to), partition))
-    })
-}
+/** Over the default config and TOPICS; each test adds what it varies. */
+const SETTINGS = { commitIntervalMs: 200 }
 
 /** Waits until `n` trades rows are written by this process and every table is committed. */
 const writtenTrades = (n: number) =>
@@ -63,13 +38,6 @@ const writtenTrades = (n: number) =>
     const ingestor = yield* Ingestor
     yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades >= n && p.uncommitted === 0 }))
   })
-
-/** The sequence_events rows of a warehouse. */
-const sequenceEvents = (options: Lakehouse.LakehouseOptions) =>
-  Effect.gen(function*() {
-    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
-    return yield* selectPlanned(plan, "kind, expected::VARCHAR AS expected, received::VARCHAR AS received")
-  }).pipe(Effect.provide(Lakehouse.layer(options)))
 
 /**
  * KafkaSource whose consumers deliver, before each partition's first batch, a copy of its second
@@ -109,7 +77,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const produced = reconciliation.totals.trades + reconciliation.totals.quotes + reconciliation.totals.poison
 
       const run = (f: Parameters<typeof ingestUntil>[0]) =>
-        ingestUntil(f).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+        ingestUntil(f).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS })))
 
       const first = yield* run((p) =>
         p.deadLettered + p.duplicatesDropped + p.written.trades + p.written.quotes >= produced
@@ -147,7 +115,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const produced = reconciliation.totals.trades + reconciliation.totals.quotes
 
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(
-        Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, staleBatchFirst.pipe(Layer.provide(kafka)), Lakehouse.layer(options)))))
+        Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [staleBatchFirst.pipe(Layer.provide(kafka))] }))
       )
       assert.strictEqual(progress.written.trades + progress.written.quotes, produced)
       yield* assertTablesHoldOnce(options, produced)
@@ -172,9 +140,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
       const lakehouse = lakehouseRefusingCommits(options, (table) => table !== "sequence_events" && failuresLeft-- > 0)
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
-        Effect.provide(ingestorLayer({ maxBufferedRows: 1_000, flushRows: 400 }).pipe(
-          Layer.provideMerge(Layer.mergeAll(kafka, slowDlq, lakehouse))
-        ))
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, maxBufferedRows: 1_000, flushRows: 400 }, over: [slowDlq] }))
       )
       assert.isAbove(progress.restarts, 0)
       assert.strictEqual(progress.duplicatesDropped, 0)
@@ -205,7 +171,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
             })
         }))
       yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
-        Effect.provide(ingestorLayer({ maxBufferedRows: 1_000, flushRows: 400 }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, maxBufferedRows: 1_000, flushRows: 400 } }))
       )
       // The restart's table reads were refused past their retries (it restarted nothing): the run rejoined.
       assert.isAbove(refusedLoads, 8)
@@ -232,16 +198,14 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         yield* Fiber.interrupt(fiber)
         return { exit: yield* Fiber.await(fiber), progress: yield* ingestor.progress }
       }).pipe(
-        Effect.provide(ingestorLayer({ commitIntervalMs: 600_000, flushRows: 1_000_000 }).pipe(
-          Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
-        ))
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, commitIntervalMs: 600_000, flushRows: 1_000_000 } }))
       )
       assert.strictEqual(first.progress.written.trades + first.progress.written.quotes, 0)
       const failure = Exit.findErrorOption(first.exit)
       assert.isTrue(Option.isSome(failure) && failure.value._tag === "CatalogError", String(first.exit))
       down = false
       const second = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
-        Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS }))
       )
       assert.strictEqual(second.alreadyIngested, 0)
       yield* assertTablesHoldOnce(options, valid)
@@ -279,9 +243,11 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         assert.isAbove(resumed.consumed, blocked.consumed, "the fetch loop moves on after the revoke")
         yield* Fiber.interrupt(fiber)
       }).pipe(
-        Effect.provide(ingestorLayer({ maxBufferedRows: 150, flushRows: 1_000_000, commitIntervalMs: 600_000 }).pipe(
-          Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))
-        ))
+        Effect.provide(ingestorOver({
+          kafka,
+          lakehouse: warehouseOptions("sqlite"),
+          settings: { ...SETTINGS, maxBufferedRows: 150, flushRows: 1_000_000, commitIntervalMs: 600_000 }
+        }))
       )
     }), 60_000)
 
@@ -311,7 +277,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         const progress = yield* ingestUntil((p) => p.written.trades >= 200 && p.deadLettered >= 1)
         assert.strictEqual(progress.written.trades, 200)
         assert.strictEqual(progress.deadLettered, 1)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] }, over: [refusing] })))
       const [letter] = broker.topic(dlqTopicName(topic!)).partitions[0]!
       assert.strictEqual(letter?.value, null)
       assert.strictEqual(letter?.headers[Header.dlqSourceOffset], "120")
@@ -342,7 +308,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         })
         yield* (yield* KafkaSink).send(records)
         yield* ingestUntil((p) => p.written.trades >= 20 && p.deadLettered >= 1)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] } })))
       const [letter] = broker.topic(dlqTopicName(topic!)).partitions[0]!
       assert.strictEqual(letter?.headers[Header.dlqReason], "UnknownSchemaId")
       assert.deepStrictEqual([...letter!.keyBytes!], [...key])
@@ -369,9 +335,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         records.unshift({ topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         return yield* ingestUntil((p) => p.restarts > 0 && p.alreadyIngested >= 60 && p.position === 62 && p.lag === 0)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], flushRows: 60, commitIntervalMs: 600_000 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse, settings: { ...SETTINGS, topics: [topic!], flushRows: 60, commitIntervalMs: 600_000 }
+      })))
       assert.strictEqual(progress.restarts, 1)
       // Read once: written, dead-lettered or dropped as a duplicate...
       assert.strictEqual(progress.consumed, 62)
@@ -412,9 +378,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         const sequenceMark = markerIn((yield* (yield* Catalog).loadTable(identifierOf("sequence_events"))).metadata, DEFAULT_INGEST_GROUP)
         assert.strictEqual(sequenceMark?.offsets.get(topic!)?.get(0), 60n)
         return { before, after }
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 50, checkpointIntervalMs: 3_600_000 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options)))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!], commitIntervalMs: 50, checkpointIntervalMs: 3_600_000 }
+      })))
       assert.strictEqual(snapshots.after, snapshots.before)
       yield* assertTablesHoldOnce(options, 60)
     }), 60_000)
@@ -438,9 +404,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         yield* written(55)
         // The drain commits sequence_events too, but only what the flushes left it.
         yield* Fiber.interrupt(fiber)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 50, checkpointIntervalMs: 3_600_000 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options)))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!], commitIntervalMs: 50, checkpointIntervalMs: 3_600_000 }
+      })))
       const events = yield* sequenceEvents(options)
       assert.deepStrictEqual(events.map((e) => e.kind), ["GAP"])
     }), 60_000)
@@ -476,9 +442,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
         yield* (yield* KafkaSink).send(tradeRecords(makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })))
         return yield* ingestUntil((p) => p.restarts > 0 && p.position === 60 && p.uncommitted === 0)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], flushRows: 60 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
-      )))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, topics: [topic!], flushRows: 60 } })))
       assert.strictEqual(progress.restarts, 1)
       assert.strictEqual(progress.written.trades, 60)
       yield* assertTablesHoldOnce(options, 60)
@@ -500,7 +464,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         records.splice(10, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         return yield* ingestUntil((p) => p.written.trades >= 30 && p.deadLettered >= 1 && p.lag === 0)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options))))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] }, over: [refusing] })))
       assert.strictEqual(progress.restarts, 1)
       assert.strictEqual(progress.consumed, 31)
       assert.strictEqual(progress.alreadyIngested, 0)
@@ -559,9 +523,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         records.splice(20, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
         return yield* ingestUntil((p) => p.restarts > 0 && p.written.trades >= 39 && p.position === 40 && p.unwritten === 0)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 50 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, slowDlq, seekReleases, lakehouse))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse, settings: { ...SETTINGS, topics: [topic!], commitIntervalMs: 50 }, over: [slowDlq, seekReleases]
+      })))
       assert.strictEqual(progress.restarts, 1)
       assert.strictEqual(progress.written.trades, 39)
       // Sent twice (at least once), counted once: written + dead-lettered is what was produced.
@@ -594,9 +558,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         )
         yield* Fiber.interrupt(fiber)
         return seen
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, holding, Lakehouse.layer(warehouseOptions("sqlite"))))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse: warehouseOptions("sqlite"), settings: { ...SETTINGS, topics: [topic!] }, over: [holding]
+      })))
       assert.strictEqual(progress.partitions, 1)
       assert.strictEqual(progress.position, 0)
       assert.strictEqual(progress.lag, 25)
@@ -624,9 +588,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
           { action: "set-default-spec", "spec-id": 1 }
         ])
         return yield* Effect.exit((yield* Ingestor).run).pipe(Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.die(new Error("the run did not end")) }))
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, Lakehouse.layer(options), Logger.layer([capture])))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] }, over: [Logger.layer([capture])]
+      })))
       const failure = Exit.findErrorOption(exit)
       assert.isTrue(Option.isSome(failure) && failure.value._tag === "UnsupportedTableFeature", String(exit))
       assert.include(Option.getOrThrow(failure).message, "bucket[16]")
@@ -671,15 +635,15 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.consumed >= 30 }))
         yield* Deferred.succeed(release, undefined)
         return { exit: yield* Fiber.await(fiber), progress: yield* ingestor.progress }
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], flushRows: 20, commitIntervalMs: 600_000 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse, refusingOnce))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse, settings: { ...SETTINGS, topics: [topic!], flushRows: 20, commitIntervalMs: 600_000 }, over: [refusingOnce]
+      })))
       const failure = Exit.findErrorOption(first.exit)
       assert.isTrue(Option.isSome(failure) && failure.value._tag === "UnsupportedTableFeature", String(first.exit))
       assert.strictEqual(first.progress.written.trades, 0)
       // The next start reads from the table's mark: every record lands, once.
       yield* ingestUntil((p) => p.partitions === 1 && p.position >= 30 && p.lag === 0 && p.unwritten === 0).pipe(
-        Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))))
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, topics: [topic!] } }))
       )
       yield* assertTablesHoldOnce(options, 30)
     }), 60_000)
@@ -688,7 +652,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const options = warehouseOptions("sqlite")
-      const send = movingStream()
+      const send = movingStream(110)
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
@@ -705,9 +669,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         yield* send(100, 110, 0)
         yield* writtenTrades(110)
         yield* Fiber.interrupt(fiber)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
-        Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse: options, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
+      })))
       // Every record is in order: no gap (before, a false GAP of 50 from a stale checkpoint).
       assert.deepStrictEqual(yield* sequenceEvents(options), [])
     }), 60_000)
@@ -716,7 +680,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const options = warehouseOptions("sqlite")
-      const send = movingStream()
+      const send = movingStream(110)
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
         const ingestor = yield* Ingestor
@@ -736,9 +700,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         yield* until((p) => p.partitions === 2 && p.consumed >= 90)
         yield* Fiber.interrupt(fiber)
         return yield* ingestor.progress
-      }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 600_000 }).pipe(
-        Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
-      )))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 600_000 } })))
       assert.strictEqual(progress.duplicatesDropped, 0)
       yield* assertTablesHoldOnce(options, 50)
     }), 60_000)
@@ -747,16 +709,16 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const options = warehouseOptions("sqlite")
-      const send = movingStream()
+      const send = movingStream(110)
       const ingest = (steps: Effect.Effect<void, unknown, Ingestor | KafkaSink>, written: number) =>
         Effect.gen(function*() {
           const fiber = yield* Effect.forkChild((yield* Ingestor).run)
           yield* steps
           yield* writtenTrades(written)
           yield* Fiber.interrupt(fiber)
-        }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
-          Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
-        )))
+        }).pipe(Effect.provide(ingestorOver({
+          kafka, lakehouse: options, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
+        })))
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 2)!)
       }).pipe(Effect.provide(kafka))
@@ -796,9 +758,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         const progress = yield* (yield* Ingestor).progress
         assert.isAbove(progress.restarts, 0)
         yield* Fiber.interrupt(fiber)
-      }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
-        Layer.provideMerge(Layer.merge(kafka, lakehouse))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
+      })))
       const events = yield* sequenceEvents(options)
       assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), ["DUPLICATE:49", "DUPLICATE:50"])
       const [trades] = yield* Effect.all([checkTable("trades")]).pipe(Effect.provide(Lakehouse.layer(options)))
@@ -816,7 +778,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // fails and it restarts from the tables, which hold nothing yet.
       const refusing = refusingDlqSends(kafka, 2)
       const options = warehouseOptions("sqlite")
-      const send = movingStream()
+      const send = movingStream(110)
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic!], 2)!)
         const ingestor = yield* Ingestor
@@ -835,9 +797,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         )
         yield* Fiber.interrupt(fiber)
         return yield* ingestor.progress
-      }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 600_000 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, refusing, Lakehouse.layer(options)))
-      )))
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!], commitIntervalMs: 600_000 }, over: [refusing]
+      })))
       assert.strictEqual(progress.duplicatesDropped, 0)
       yield* assertTablesHoldOnce(options, 50)
       // Partition 1 restarted with it: XYZ's state holds what both fed it.
@@ -856,7 +818,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const lakehouse = Lakehouse.layer(options)
       const run = (valid: number) =>
         ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0 && p.uncommitted === 0).pipe(
-          Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.merge(kafka, lakehouse))))
+          Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS }))
         )
       const before = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 500 })
       const firstValid = before.totals.trades + before.totals.quotes
@@ -894,7 +856,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // 100 trades of one symbol with one gap (sequence 71 never sent): one GAP event, at offset 70.
       const trades = makeTrades({ count: 101, symbols: ["XYZ"], days: 0.01 }).filter((t) => t.source_sequence !== 71n)
       const ingest = (done: Parameters<typeof ingestUntil>[0]) =>
-        ingestUntil(done).pipe(Effect.provide(ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+        ingestUntil(done).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] } })))
       const send = (slice: ReadonlyArray<TradeRow>) =>
         Effect.gen(function*() {
           yield* (yield* KafkaSink).send(tradeRecords(slice))
@@ -938,7 +900,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const options = warehouseOptions("sqlite")
       const [topic] = TOPICS
       const trades = makeTrades({ count: 30 + refill, symbols: ["XYZ"], days: 0.01 })
-      const layer = ingestorLayer({ topics: [topic!] }).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))
+      const layer = ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] } })
       const recreateWith = Effect.fnUntraced(function*(slice: ReadonlyArray<TradeRow>) {
         const admin = yield* KafkaAdmin
         if ((yield* admin.listTopics()).includes(topic!)) yield* admin.deleteTopics([topic!])
@@ -995,9 +957,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const ingest = (config: Partial<Ingest.IngestConfig>) => {
         const options = warehouseOptions("sqlite")
         return ingestUntil((p) => p.written.trades + p.written.quotes >= produced && p.lag === 0).pipe(
-          Effect.provide(ingestorLayer({ groupId: `g-${config.maxBufferedRows}`, ...config }).pipe(
-            Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))
-          )),
+          Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, groupId: `g-${config.maxBufferedRows}`, ...config } })),
           Effect.flatMap((progress) =>
             Effect.map(Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options))), (counted) => ({ progress, counted }))
           )
@@ -1034,7 +994,7 @@ describe("Ingestor, transient storage faults", () => {
         })
       })).pipe(Layer.provideMerge(Lakehouse.storageLayer(options)))
       const lakehouse = Lakehouse.layerOn(flakyStorage, options.sink)
-      const send = movingStream()
+      const send = movingStream(110)
       const ingest = (steps: Effect.Effect<void, unknown, Ingestor | KafkaSink>, written: number) =>
         Effect.gen(function*() {
           const ingestor = yield* Ingestor
@@ -1049,9 +1009,9 @@ describe("Ingestor, transient storage faults", () => {
           const exited = fiber.pollUnsafe()
           if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
           yield* Fiber.interrupt(fiber)
-        }).pipe(Effect.provide(ingestorLayer({ topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }).pipe(
-          Layer.provideMerge(Layer.merge(kafka, lakehouse))
-        )))
+        }).pipe(Effect.provide(ingestorOver({
+          kafka, lakehouse, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
+        })))
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 1)!)
       }).pipe(Effect.provide(kafka))
@@ -1116,9 +1076,12 @@ const stopWhileRejoining = (when: "in the backoff" | "after a refused subscripti
       if (when === "in the backoff") assert.strictEqual(subscriptions, 1, "stopped before the next attempt")
       yield* Fiber.interrupt(fiber)
       return yield* Fiber.await(fiber)
-    }).pipe(Effect.provide(ingestorLayer({ topics: [topic!], commitIntervalMs: 600_000, flushRows: 1_000_000 }).pipe(
-      Layer.provideMerge(Layer.mergeAll(kafka, losing, lakehouse, Logger.layer([watch])))
-    )))
+    }).pipe(Effect.provide(ingestorOver({
+      kafka,
+      lakehouse,
+      settings: { ...SETTINGS, topics: [topic!], commitIntervalMs: 600_000, flushRows: 1_000_000 },
+      over: [losing, Logger.layer([watch])]
+    })))
   })
 
 describe("Ingestor, stopped while it rejoins", () => {

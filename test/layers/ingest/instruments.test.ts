@@ -7,25 +7,24 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { markerIn } from "../../../src/domain/ingest/marker.ts"
 import type { Instrument } from "../../../src/domain/reference.ts"
 import { instrumentsTopicName, instrumentsTopicSpecs, topicName, topicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Asx from "../../../src/layers/feeds/asx.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { publishFeed, type Reconciliation } from "../../../src/layers/produce/publisher.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
-import { Ingestor, type IngestProgress } from "../../../src/services/Ingestor.ts"
+import type { IngestProgress } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { tempDir } from "../../support/tempDir.ts"
+import { ingestorOver, ingestUntil } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const FIXTURE = path.resolve(import.meta.dirname, "../../fixtures/asx/basic")
@@ -75,27 +74,10 @@ describe("instruments (memory Kafka, SQLite warehouse)", () => {
         }).pipe(Effect.provide(Layer.merge(kafka, Asx.layerAsx({ dir, deadLetterFile: path.join(scratch, "dead-letters.jsonl") }))))
 
       /** One ingest process: runs until every partition is read to its end and committed. */
-      const ingest: Effect.Effect<IngestProgress, unknown> = Effect.gen(function*() {
+      const ingest: Effect.Effect<IngestProgress, unknown> = Effect.suspend(() => {
         const end = TOPICS.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, log) => m + log.length, 0), 0)
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        for (let i = 0; i < 3000; i++) {
-          const p = yield* ingestor.progress
-          if (p.partitions === TOPICS.length * PARTITIONS && p.position >= end && p.uncommitted === 0) break
-          const exited = fiber.pollUnsafe()
-          if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
-          yield* Effect.sleep("20 millis")
-        }
-        yield* Fiber.interrupt(fiber)
-        return yield* ingestor.progress
-      }).pipe(Effect.provide(Layer.unwrap(Effect.gen(function*() {
-        const trades = yield* Trackers.make()
-        const quotes = yield* Trackers.make()
-        return Ingest.layer(
-          { ...Ingest.defaultIngestConfig, groupId: GROUP, topics: TOPICS, commitIntervalMs: 200 },
-          { codec: makeWireCodec(), trackers: { trades, quotes } }
-        )
-      })).pipe(Layer.provideMerge(Layer.merge(kafka, lake)))))
+        return ingestUntil((p) => p.partitions === TOPICS.length * PARTITIONS && p.position >= end && p.uncommitted === 0)
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: lake, settings: { groupId: GROUP, topics: TOPICS, commitIntervalMs: 200 } })))
 
       /** Every version in the table, and what the query engine answers. */
       const read = Effect.gen(function*() {

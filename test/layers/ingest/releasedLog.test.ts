@@ -4,37 +4,21 @@
  * a partition restarted from the tables reads to rebuild its sequence streams.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { Effect, Fiber, Schedule } from "effect"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
+import { sequenceEvents } from "../../support/tableCheck.ts"
 import { lakehouseRefusingCommits, warehouseOptions } from "../../support/warehouse.ts"
 
-const wire = makeWireCodec()
 const TOPIC = ASX_TOPICS[0]!
 
-const ingestorLayer = (overrides: Partial<Ingest.IngestConfig>) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer(
-      { ...Ingest.defaultIngestConfig, topics: [TOPIC], ...overrides },
-      { codec: wire, trackers: { trades, quotes } }
-    )
-  }))
-
 const send = (trades: ReadonlyArray<TradeRow>) =>
-  Effect.flatMap(KafkaSink, (sink) => sink.send(trades.map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition: 0 }))))
+  Effect.flatMap(KafkaSink, (sink) => sink.send(tradeRecords(trades)))
 
 const until = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
   Effect.flatMap(Ingestor, (ingestor) =>
@@ -42,12 +26,6 @@ const until = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boo
       Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: done }),
       Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error("timed out")) })
     ))
-
-const sequenceEvents = (options: Lakehouse.LakehouseOptions) =>
-  Effect.gen(function*() {
-    const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
-    return yield* selectPlanned(plan, "kind, expected::VARCHAR AS expected, received::VARCHAR AS received")
-  }).pipe(Effect.provide(Lakehouse.layer(options)))
 
 describe("ingest on a log that drops what the group committed", () => {
   it.live("a partition restarted mid-run on a log that drops what the group committed reports no false gap", () =>
@@ -86,9 +64,7 @@ describe("ingest on a log that drops what the group committed", () => {
         // Stopping drains: sequence_events is committed with what the run found.
         yield* Fiber.interrupt(fiber)
         return done
-      }).pipe(Effect.provide(ingestorLayer({ commitIntervalMs: 50, checkpointIntervalMs: 600_000 }).pipe(
-        Layer.provideMerge(Layer.mergeAll(kafka, lakehouse))
-      )))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: { topics: [TOPIC], commitIntervalMs: 50, checkpointIntervalMs: 600_000 } })))
       assert.strictEqual(progress.restarts, 1)
       assert.strictEqual(progress.written.trades, 90)
       const events = yield* sequenceEvents(options)

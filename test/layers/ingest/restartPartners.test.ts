@@ -6,47 +6,23 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import type { TradeRow } from "../../../src/domain/rows.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Catalog, CatalogRejected, catalogError } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
-import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
-import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
-import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver, movingStream } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseRefusingLoads, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { type Progress, waitForProgress } from "../../support/ingestorProgress.ts"
 
 const TOPIC = ASX_TOPICS[0]!
-const wire = makeWireCodec()
 
-const ingestorLayer = (overrides: Partial<Ingest.IngestConfig> = {}) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer(
-      { ...Ingest.defaultIngestConfig, topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0, ...overrides },
-      { codec: makeWireCodec(), trackers: { trades, quotes } }
-    )
-  }))
-
-/** 60 trades of one symbol, XYZ, sent in slices to chosen partitions of the trades topic. */
-const movingStream = () => {
-  const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
-  const records = (rows: ReadonlyArray<TradeRow>, partition: number): Array<ProducerRecord> =>
-    rows.map((t) => ({ topic: TOPIC, key: t.symbol, value: wire.encodeTrade(t), partition }))
-  return (from: number, to: number, partition: number) =>
-    Effect.gen(function*() {
-      yield* (yield* KafkaSink).send(records(trades.slice(from, to), partition))
-    })
-}
+const SETTINGS = { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 }
 
 const poisonOn = (partition: number) =>
   Effect.gen(function*() {
@@ -98,7 +74,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
                 : catalog.loadTable(id)
             )
         }))
-      const send = movingStream()
+      const send = movingStream(60)
       const progress = yield* Effect.gen(function*() {
         const fiber = yield* runAcross(send, 0)
         // Partition 0's actor fails on its DLQ; its first restart (with partition 1) cannot read the tables.
@@ -110,7 +86,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         const after = yield* waitForProgress((p) => p.written.trades >= 60 && p.uncommitted === 0)
         yield* Fiber.interrupt(fiber)
         return after
-      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS, over: [refusing] })))
       yield* assertAllOnce(progress, options, "partition 1")
       // Two partitions restarted once: the attempt that could not read the tables restarted nothing.
       assert.strictEqual(progress.restarts, 2)
@@ -124,7 +100,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
       // While `refuse(true)` holds, every table load is refused (a catalog answering 403 for a while),
       // saying so with `refused`: the restart fails, and so does each retry.
       const { lakehouse, refuse, refused } = yield* lakehouseRefusingLoads(options)
-      const send = movingStream()
+      const send = movingStream(60)
       const progress = yield* Effect.gen(function*() {
         const fiber = yield* runAcross(send, 1)
         // Partition 1's actor fails on its DLQ; its restart (with partition 0) cannot read the tables.
@@ -145,7 +121,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         const after = yield* waitForProgress((p) => p.partitions === 2 && p.deadLettered >= 1 && p.written.trades >= 60 && p.uncommitted === 0)
         yield* Fiber.interrupt(fiber)
         return after
-      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS, over: [refusing] })))
       yield* assertAllOnce(progress, options, "partition 0")
     }), 60_000)
 
@@ -182,7 +158,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
             })
         })
       })).pipe(Layer.provide(kafka))
-      const send = movingStream()
+      const send = movingStream(60)
       const progress = yield* Effect.gen(function*() {
         const fiber = yield* runAcross(send, 1)
         // Partition 1's actor fails on its DLQ; while its restart (with partition 0) reads the
@@ -206,7 +182,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         const after = yield* waitForProgress((p) => p.written.trades >= 60 && p.uncommitted === 0)
         yield* Fiber.interrupt(fiber)
         return after
-      }).pipe(Effect.provide(ingestorLayer().pipe(Layer.provideMerge(Layer.mergeAll(kafka, source, refusing, lakehouse)))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS, over: [source, refusing] })))
       yield* assertAllOnce(progress, options, "partition 0")
     }), 60_000)
 })

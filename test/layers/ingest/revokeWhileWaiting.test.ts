@@ -9,19 +9,15 @@ import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { dlqTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import type { ResolveSchema } from "../../../src/layers/ingest/writerSchemas.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource, tpKeyOf } from "../../../src/services/KafkaSource.ts"
-import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { ASX_TOPICS } from "../../support/memoryFeed.ts"
-import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
+import { ASX_TOPICS, ingestorOver } from "../../support/memoryFeed.ts"
+import { assertTablesHoldOnce, sequenceEvents } from "../../support/tableCheck.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const [TRADES] = ASX_TOPICS as [string, string]
@@ -65,13 +61,6 @@ const scenario = (waiter: Waiter) =>
         assert.strictEqual(id, REGISTRY_ID)
         return tradeSchema
       }))
-    const ingestorLayer = Layer.unwrap(Effect.gen(function*() {
-      const trackers = { trades: yield* Trackers.make(), quotes: yield* Trackers.make() }
-      return Ingest.layer(
-        { ...Ingest.defaultIngestConfig, topics: ASX_TOPICS, commitIntervalMs: 50, checkpointIntervalMs: 0 },
-        { codec: wire, trackers, ...(waiter === "registry" ? { resolveSchema } : {}) }
-      )
-    }))
 
     // 20 trades of one stream, in one batch: with a poison record among them (the DLQ waiter), or
     // framed with an id only the registry knows (the registry waiter).
@@ -114,7 +103,13 @@ const scenario = (waiter: Waiter) =>
       )
       yield* Fiber.interrupt(fiber)
       return { revokedWhileWaiting, progress }
-    }).pipe(Effect.provide(ingestorLayer.pipe(Layer.provideMerge(Layer.mergeAll(kafka, dlqHeld, Lakehouse.layer(options))))))
+    }).pipe(Effect.provide(ingestorOver({
+      kafka,
+      lakehouse: options,
+      over: [dlqHeld],
+      settings: { commitIntervalMs: 50, checkpointIntervalMs: 0 },
+      resolveSchema: waiter === "registry" ? resolveSchema : undefined
+    })))
 
     assert.deepStrictEqual(result.revokedWhileWaiting, { partitions: 1, interrupted: true }, "the revoke stopped the waiting actor")
     const { progress } = result
@@ -127,11 +122,7 @@ const scenario = (waiter: Waiter) =>
     // Asked again after the interrupted lookup: the lock it held was let go.
     else assert.strictEqual(lookups, 1)
     yield* assertTablesHoldOnce(options, 20)
-    const events = yield* Effect.gen(function*() {
-      const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "sequence_events" })
-      return yield* selectPlanned(plan, "kind")
-    }).pipe(Effect.provide(Lakehouse.layer(options)))
-    assert.deepStrictEqual(events, [])
+    assert.deepStrictEqual(yield* sequenceEvents(options, "kind"), [])
   })
 
 describe("A revoke while a partition actor waits mid-batch", () => {

@@ -12,15 +12,13 @@ import type { TradeRow } from "../../../src/domain/rows.ts"
 import type { SequenceInput } from "../../../src/domain/sequence/tracker.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 import { Oracle } from "../../domain/sequence/oracle.ts"
 import { scenario, ZONES } from "../../domain/sequence/streams.ts"
@@ -28,15 +26,6 @@ import { scenario, ZONES } from "../../domain/sequence/streams.ts"
 const TOPIC = ASX_TOPICS[0]!
 const wire = makeWireCodec()
 const rules = { maxGaps: 3 }
-
-const ingestorLayer = Layer.unwrap(Effect.gen(function*() {
-  const trades = yield* Trackers.make(rules)
-  const quotes = yield* Trackers.make(rules)
-  return Ingest.layer(
-    { ...Ingest.defaultIngestConfig, topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 },
-    { codec: makeWireCodec(), trackers: { trades, quotes } }
-  )
-}))
 
 /** The scenario's messages as ASX trades; stream 0 moves from its partition to the other one in the last phase. */
 const phases = (seed: number) => {
@@ -74,7 +63,12 @@ describe("ingest against the documented sequence model", () => {
         const options = warehouseOptions("sqlite")
         const [one, two, three] = phases(seed) as [Phase, Phase, Phase]
         // Fresh: a nested provide would otherwise share the outer ingestor (layers are memoized).
-        const stack = Layer.fresh(ingestorLayer.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options)))))
+        const stack = Layer.fresh(ingestorOver({
+          kafka,
+          lakehouse: options,
+          settings: { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 },
+          trackers: rules
+        }))
         yield* Effect.gen(function*() {
           yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
         }).pipe(Effect.provide(kafka))

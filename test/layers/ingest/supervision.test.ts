@@ -3,19 +3,17 @@
  * is pending, and the restart backoff starts afresh after a healthy run.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import { reconnectSchedule, supervisorBackoff } from "../../../src/layers/ingest/transientFaults.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
-import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver } from "../../support/memoryFeed.ts"
 import { lakehouseRefusingLoads, warehouseOptions } from "../../support/warehouse.ts"
 import { waitForProgress } from "../../support/ingestorProgress.ts"
 
@@ -34,14 +32,12 @@ describe("Ingestor supervision", () => {
       const { lakehouse, refuse, refused } = yield* lakehouseRefusingLoads(options)
       // Room for 60 rows, flushed only when the run drains: what partition 0 buffered before it
       // failed stays in its buffer.
-      const ingestor = Layer.unwrap(Effect.gen(function*() {
-        const trades = yield* Trackers.make()
-        const quotes = yield* Trackers.make()
-        return Ingest.layer(
-          { ...Ingest.defaultIngestConfig, topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, maxBufferedRows: 60 },
-          { codec: makeWireCodec(), trackers: { trades, quotes } }
-        )
-      }))
+      const ingestor = ingestorOver({
+        kafka,
+        lakehouse,
+        settings: { topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, maxBufferedRows: 60 },
+        over: [refusing]
+      })
       const send = (symbol: string, partition: number) =>
         Effect.gen(function*() {
           const rows = makeTrades({ count: 50, symbols: [symbol], days: 0.01, idPrefix: symbol })
@@ -62,7 +58,7 @@ describe("Ingestor supervision", () => {
         refuse(false)
         yield* Fiber.interrupt(fiber)
         return after
-      }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(kafka, refusing, lakehouse)))))
+      }).pipe(Effect.provide(ingestor))
       assert.strictEqual(progress.consumed, 100, "partition 1's records are taken while partition 0 waits for its restart")
     }), 60_000)
 

@@ -11,11 +11,10 @@ import { Header, instrumentsTopicSpecs, topicSpecs } from "../../../src/domain/w
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { publishFeed } from "../../../src/layers/produce/publisher.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import { ingestorOver } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 import { recording } from "../../support/tracing.ts"
 
@@ -45,14 +44,6 @@ const ingestTraced = (traced: boolean) =>
         return yield* publishFeed(makeWireCodec(), { batchSize: 500 })
       }).pipe(Effect.provide(Layer.merge(kafka, Feeds.layerSimulator({ symbols: ["BHP", "CBA", "CSL"], eventsPerSymbolPerDay: 300 }))))
       const total = published.totals.trades + published.totals.quotes
-      const ingestor = Layer.unwrap(Effect.gen(function*() {
-        const trades = yield* Trackers.make()
-        const quotes = yield* Trackers.make()
-        return Ingest.layer(
-          { ...Ingest.defaultIngestConfig, topics: TOPICS, commitIntervalMs: 100 },
-          { codec: makeWireCodec(), trackers: { trades, quotes } }
-        )
-      }))
       yield* Effect.gen(function*() {
         const ingest = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingest.run)
@@ -64,7 +55,7 @@ const ingestTraced = (traced: boolean) =>
         yield* Fiber.interrupt(fiber)
         const p = yield* ingest.progress
         assert.strictEqual(p.written.trades + p.written.quotes + p.duplicatesDropped, total)
-      }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite")))))))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: warehouseOptions("sqlite"), settings: { topics: TOPICS, commitIntervalMs: 100 } })))
     })
     yield* (traced ? Effect.withTracer(program, tracer) : program)
     return { broker, spans }

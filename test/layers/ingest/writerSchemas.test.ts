@@ -6,25 +6,24 @@
  * asked once. Without a registry lookup an unknown id is poison, as before.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber } from "effect"
 import { avroTypeOf, makeWireCodec, unscaledToBytes } from "../../../src/domain/avro/codec.ts"
 import { tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as WriterSchemas from "../../../src/layers/ingest/writerSchemas.ts"
 import type { ResolveSchema } from "../../../src/layers/ingest/writerSchemas.ts"
 import type { KafkaRecord } from "../../../src/services/KafkaSource.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor, type IngestProgress } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { registryError, RegistryUnavailable, SchemaNotFound } from "../../../src/services/SchemaRegistry.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { ingestorOver } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const TRADES = "market.equities.trades.asx"
@@ -99,13 +98,6 @@ const scenario = (ids: ReadonlyArray<number>, resolveSchema: ResolveSchema | und
       })))
     }).pipe(Effect.provide(kafka))
 
-    const ingestor = Layer.unwrap(Effect.gen(function*() {
-      const trackers = { trades: yield* Trackers.make(), quotes: yield* Trackers.make() }
-      return Ingest.layer(
-        { ...Ingest.defaultIngestConfig, topics: TOPICS, commitIntervalMs: 100 },
-        { codec, trackers, ...(resolveSchema === undefined ? {} : { resolveSchema }) }
-      )
-    }))
     const progress: IngestProgress = yield* Effect.gen(function*() {
       const ingest = yield* Ingestor
       const fiber = yield* Effect.forkChild(ingest.run)
@@ -118,7 +110,7 @@ const scenario = (ids: ReadonlyArray<number>, resolveSchema: ResolveSchema | und
       }
       yield* Fiber.interrupt(fiber)
       return yield* ingest.progress
-    }).pipe(Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(options))))))
+    }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { topics: TOPICS, commitIntervalMs: 100 }, resolveSchema })))
 
     const landed = yield* Effect.gen(function*() {
       const plan = yield* (yield* TableScanner).plan({ namespace: "market_data", name: "trades" })

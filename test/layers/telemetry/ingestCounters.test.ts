@@ -4,33 +4,23 @@
  * one event.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Schedule } from "effect"
+import { Effect, Fiber, Metric, Schedule } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { SequenceEventKind } from "../../../src/domain/reference.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import { committedMetrics } from "../../../src/layers/ingest/ingestMetrics.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import * as Metrics from "../../../src/layers/telemetry/metrics.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
 import { lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
-
-/** An ingestor over the default config with `overrides`, with trackers of its own. */
-const ingestorOf = (overrides: Partial<Ingest.IngestConfig> & Pick<Ingest.IngestConfig, "topics">, codec: ReturnType<typeof makeWireCodec>) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const trades = yield* Trackers.make()
-    const quotes = yield* Trackers.make()
-    return Ingest.layer({ ...Ingest.defaultIngestConfig, ...overrides }, { codec, trackers: { trades, quotes } })
-  }))
 
 const valueOf = (text: string, name: string, labels: Record<string, string> = {}) =>
   parseExposition(text).series.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
@@ -104,18 +94,21 @@ describe("ingest counters", () => {
   })
 
   it.live("a sequence event found again when its partition restarts after a failed commit counts once, as it is written once", () => {
-    const topic = "market.equities.trades.asx"
-    const wire = makeWireCodec()
+    const topic = ASX_TOPICS[0]!
     // The first sequence_events commit fails: the partition restarts from the tables and reads its
     // records again from sequence_events' mark, finding the same duplicate again.
     let failuresLeft = 1
     const lake = lakehouseRefusingCommits({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (table) => table === "sequence_events" && failuresLeft-- > 0)
-    const ingestor = ingestorOf({ topics: [topic], flushRows: 60, commitIntervalMs: 600_000 }, wire)
+    const ingestor = ingestorOver({
+      kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
+      lakehouse: lake,
+      settings: { topics: [topic], flushRows: 60, commitIntervalMs: 600_000 }
+    })
     const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
       // 60 trades and a duplicate of the last: one DUPLICATE event.
-      yield* (yield* KafkaSink).send([...trades, trades[59]!].map((t) => ({ topic, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      yield* (yield* KafkaSink).send(tradeRecords([...trades, trades[59]!]))
       const ing = yield* Ingestor
       const fiber = yield* Effect.forkChild(ing.run)
       yield* ing.progress.pipe(Effect.repeat({
@@ -130,14 +123,13 @@ describe("ingest counters", () => {
       assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "DUPLICATE" }), "1")
       assert.strictEqual(valueOf(text, "k2_ingest_records_written_total", { table: "sequence_events" }), "1")
     }).pipe(
-      Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
+      Effect.provide(ingestor),
       Effect.provideService(Metric.MetricRegistry, new Map())
     )
   }, 60_000)
 
   it.live("a commit that landed though its answer was lost counts its rows as written: the summary matches the table", () => {
-    const topic = "market.equities.trades.asx"
-    const wire = makeWireCodec()
+    const topic = ASX_TOPICS[0]!
     // The first trades commit lands, and its answer is lost (a timeout): with one attempt a commit,
     // the flush fails with an unknown outcome, and the partition restarts from the tables.
     let lost = 1
@@ -151,11 +143,15 @@ describe("ingest counters", () => {
               : Effect.void
           ))
       }))
-    const ingestor = ingestorOf({ topics: [topic], flushRows: 60, commitIntervalMs: 600_000 }, wire)
+    const ingestor = ingestorOver({
+      kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
+      lakehouse: lake,
+      settings: { topics: [topic], flushRows: 60, commitIntervalMs: 600_000 }
+    })
     const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
-      yield* (yield* KafkaSink).send(trades.map((t) => ({ topic, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      yield* (yield* KafkaSink).send(tradeRecords(trades))
       const ing = yield* Ingestor
       const fiber = yield* Effect.forkChild(ing.run)
       yield* ing.progress.pipe(Effect.repeat({
@@ -170,14 +166,13 @@ describe("ingest counters", () => {
       const table = yield* (yield* Catalog).loadTable(tables.trades)
       assert.strictEqual(table.metadata.snapshots.length, 1)
     }).pipe(
-      Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
+      Effect.provide(ingestor),
       Effect.provideService(Metric.MetricRegistry, new Map())
     )
   }, 60_000)
 
   it.live("a run that fails on a fault it waits out and rejoins is counted: its partitions and their lag series are gone meanwhile", () => {
-    const topic = "market.equities.trades.asx"
-    const wire = makeWireCodec()
+    const topic = ASX_TOPICS[0]!
     // The catalog cannot be reached for the first second: each run fails at its start and rejoins.
     const downUntil = Date.now() + 1_000
     const lake = lakehouseWrapping(warehouseOptions("sqlite"), (catalog) =>
@@ -188,11 +183,15 @@ describe("ingest counters", () => {
             ? Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
             : catalog.namespaceExists(namespace)
       }))
-    const ingestor = ingestorOf({ topics: [topic], commitIntervalMs: 100 }, wire)
+    const ingestor = ingestorOver({
+      kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
+      lakehouse: lake,
+      settings: { topics: [topic], commitIntervalMs: 100 }
+    })
     const trades = makeTrades({ count: 20, symbols: ["XYZ"], days: 0.01 })
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
-      yield* (yield* KafkaSink).send(trades.map((t) => ({ topic, key: t.symbol, value: wire.encodeTrade(t), partition: 0 })))
+      yield* (yield* KafkaSink).send(tradeRecords(trades))
       const ing = yield* Ingestor
       const fiber = yield* Effect.forkChild(ing.run)
       yield* ing.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.written.trades === 20 }))
@@ -200,7 +199,7 @@ describe("ingest counters", () => {
       const retries = Number(valueOf(yield* PrometheusMetrics.format(), "k2_ingest_run_retries_total"))
       assert.isAtLeast(retries, 1)
     }).pipe(
-      Effect.provide(ingestor.pipe(Layer.provideMerge(Layer.mergeAll(KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lake)))),
+      Effect.provide(ingestor),
       Effect.provideService(Metric.MetricRegistry, new Map())
     )
   }, 60_000)

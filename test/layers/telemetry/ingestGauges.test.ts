@@ -4,29 +4,20 @@
  * time, shows no lag series of others and no freshness to alert on.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { instrumentsTopicName } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as Trackers from "../../../src/layers/sequence/tracker.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
-import { ASX_TOPICS, publishToMemory } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
 
-const ingestorLayerOf = (topics: ReadonlyArray<string>) => Layer.unwrap(Effect.gen(function*() {
-  const trades = yield* Trackers.make()
-  const quotes = yield* Trackers.make()
-  return Ingest.layer(
-    { ...Ingest.defaultIngestConfig, topics, commitIntervalMs: 200 },
-    { codec: makeWireCodec(), trackers: { trades, quotes } }
-  )
-}))
-const ingestorLayer = ingestorLayerOf(ASX_TOPICS)
+/** The ingestor over `kafka` and a fresh warehouse of its own. */
+const ingestorOf = (kafka: ReturnType<typeof KafkaMemory.layerMemory>, topics: ReadonlyArray<string>) =>
+  ingestorOver({ kafka, lakehouse: warehouseOptions("sqlite"), settings: { topics, commitIntervalMs: 200 } })
 
 const scrape = Effect.map(PrometheusMetrics.format(), (text) => parseExposition(text).series)
 
@@ -61,7 +52,7 @@ describe("ingest gauges", () => {
         yield* Fiber.interrupt(second)
       }).pipe(
         Effect.scoped,
-        Effect.provide(ingestorLayer.pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))))
+        Effect.provide(ingestorOf(kafka, ASX_TOPICS))
       )
     }), 60_000)
 
@@ -99,7 +90,7 @@ describe("ingest gauges", () => {
         yield* Fiber.interrupt(second)
       }).pipe(
         Effect.scoped,
-        Effect.provide(ingestorLayerOf(topics).pipe(Layer.provideMerge(Layer.merge(kafka, Lakehouse.layer(warehouseOptions("sqlite"))))))
+        Effect.provide(ingestorOf(kafka, topics))
       )
     }), 60_000)
 })
