@@ -1,5 +1,5 @@
 /**
- * One in-memory DuckDB per process, shared through a small pool of connections.
+ * One in-memory DuckDB per process (`compact`: one per run), shared through a small pool of connections.
  *
  * Every query of `@duckdb/node-api` runs on a libuv thread-pool thread, which the
  * file system and DNS share: the pool's statements and the SQL sandbox's (`withThread`)
@@ -235,12 +235,14 @@ export class DuckDb extends Context.Service<DuckDb, {
    * Configured by K2_DUCKDB_CONNECTIONS (default 2, capped as `connections` is) and K2_DUCKDB_THREADS
    * (default one per core), each an integer of at least 1, and K2_DUCKDB_MEMORY_LIMIT (default DuckDB's).
    */
+  static readonly config: Config.Config<DuckDbOptions> = Config.all({
+    connections: atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2)),
+    threads: Config.option(atLeastOne("K2_DUCKDB_THREADS")).pipe(Config.map(Option.getOrUndefined)),
+    memoryLimit: Config.option(memoryAmount("K2_DUCKDB_MEMORY_LIMIT")).pipe(Config.map(Option.getOrUndefined))
+  })
+
+  /** `layerWith` the options of `config`. */
   static readonly layerConfig: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
-    Effect.gen(function*() {
-      const connections = yield* atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2))
-      const threads = yield* Config.option(atLeastOne("K2_DUCKDB_THREADS"))
-      const memoryLimit = yield* Config.option(memoryAmount("K2_DUCKDB_MEMORY_LIMIT"))
-      return DuckDb.layerWith({ connections, threads: Option.getOrUndefined(threads), memoryLimit: Option.getOrUndefined(memoryLimit) })
-    })
+    Effect.map(DuckDb.config, DuckDb.layerWith)
   )
 }

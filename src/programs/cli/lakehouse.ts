@@ -105,14 +105,20 @@ export interface LakehouseSettings {
   readonly catalogName: string
 }
 
-/** The lakehouse the flags name; refused when its own catalog keeps its tables elsewhere (MovedWarehouse). */
-export const lakehouseOf = (options: LakehouseSettings) => {
+/** `core` of the warehouse the flags name; refused when its own catalog keeps its tables elsewhere (MovedWarehouse). */
+const checkedWarehouse = <ROut, E, RIn>(
+  options: LakehouseSettings,
+  core: (options: Lakehouse.LakehouseOptions) => Layer.Layer<ROut | Catalog, E, RIn>
+) => {
   const catalog = catalogChoice(options)
-  const layer = Lakehouse.layer({ warehouse: options.warehouse, catalogName: options.catalogName, catalog })
+  const layer = core({ warehouse: options.warehouse, catalogName: options.catalogName, catalog })
   // Only a SQLite catalog inside the warehouse travels with it; another catalog may keep tables anywhere.
   const travels = catalog._tag === "sqlite" && isWithin(real(options.warehouse), real(path.dirname(catalog.path)), true)
   return travels ? Layer.effectDiscard(tablesInside(options.warehouse)).pipe(Layer.provideMerge(layer)) : layer
 }
+
+/** The lakehouse the flags name; refused when its own catalog keeps its tables elsewhere (MovedWarehouse). */
+export const lakehouseOf = (options: LakehouseSettings) => checkedWarehouse(options, Lakehouse.layer)
 
 /** A path with its symbolic links resolved where it exists (a moved warehouse's old place may not). */
 const real = (p: string) => {
@@ -150,15 +156,22 @@ export const missingSqliteCatalog = (options: LakehouseSettings): string | undef
   return catalog._tag === "sqlite" && !fs.existsSync(catalog.path) ? path.resolve(catalog.path) : undefined
 }
 
+/** `of` the flags' warehouse, refused with NoWarehouse when its SQLite catalog is missing. */
+const existing = <ROut, E, RIn>(options: LakehouseSettings, of: (options: LakehouseSettings) => Layer.Layer<ROut, E, RIn>) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const warehouse = path.resolve(options.warehouse)
+    const missing = missingSqliteCatalog(options)
+    if (missing !== undefined) return yield* new NoWarehouse({ warehouse, catalog: missing })
+    return of({ ...options, warehouse })
+  }))
+
 /**
  * The lakehouse of the flags for a program that only reads or maintains it (query, replay,
  * compact): a SQLite catalog must exist already, else a typo in the path would quietly make an
  * empty warehouse there and answer "no such table".
  */
-export const existingLakehouse = (options: LakehouseSettings) =>
-  Layer.unwrap(Effect.gen(function*() {
-    const warehouse = path.resolve(options.warehouse)
-    const missing = missingSqliteCatalog(options)
-    if (missing !== undefined) return yield* new NoWarehouse({ warehouse, catalog: missing })
-    return lakehouseOf({ ...options, warehouse })
-  }))
+export const existingLakehouse = (options: LakehouseSettings) => existing(options, lakehouseOf)
+
+/** The catalog and storage of `existingLakehouse` alone, no DuckDB: compact opens one for each run. */
+export const existingStorage = (options: LakehouseSettings) =>
+  existing(options, (settings) => checkedWarehouse(settings, Lakehouse.storageLayer))
