@@ -72,7 +72,7 @@ export const Header = {
   /** W3C trace context (https://www.w3.org/TR/trace-context/). */
   traceparent: "traceparent",
   tracestate: "tracestate",
-  /** On dead letters: the PoisonReason tag (NotFramed | Undecodable | UnknownSchemaId | SchemaInvalid). */
+  /** On dead letters: the PoisonReason tag (NotFramed | Undecodable | UnknownSchemaId | SchemaInvalid), or WrongTopic. */
   dlqReason: "k2-dlq-reason",
   /** On dead letters: a human-readable detail (field problems, decoder message). */
   dlqDetail: "k2-dlq-detail",

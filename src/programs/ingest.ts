@@ -16,6 +16,7 @@ import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
+import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
 import { markerIn } from "../domain/ingest/marker.ts"
@@ -34,6 +35,9 @@ import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistry
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine, RecentRate } from "./cli/progress.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
+
+const BROKER_WAIT_ENV = "K2_KAFKA_BROKER_WAIT_SECONDS"
+const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
 
 const flags = {
   ...lakehouseFlags,
@@ -70,6 +74,9 @@ const flags = {
   ),
   expireEvery: Flag.Int("expire-every").pipe(
     setting("live mode: expire snapshots every N seconds, as each table's history.expire.* properties say (K2's tables: older than 1 hour); every commit rewrites the metadata of the snapshots kept; 0 = never", { env: "K2_EXPIRE_EVERY_SECONDS", read: Config.Int, fallback: 300, check: inRange(0) })
+  ),
+  brokerWait: Flag.Int("broker-wait").pipe(
+    setting("live mode: seconds to wait at start for a first answer from --brokers; none by then fails the run (exit 1: a wrong address, or Kafka not running); once a broker has answered, outages are waited out; 0 = as long as an outage", { env: BROKER_WAIT_ENV, read: Config.Int, fallback: 60, check: inRange(0) })
   ),
   metricsPort: Flag.Int("metrics-port").pipe(
     setting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464, check: inRange(0, 65_535) })
@@ -362,11 +369,16 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
     }
     const started = Date.now()
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
+    // Brokers never reached since the start are a wrong address as often as a broker starting up:
+    // waited for --broker-wait, then a clear failure. Once one answered, outages are waited out.
+    const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait), setting: BROKER_WAIT_SETTING })
     const program = Effect.gen(function*() {
       // The broker may be starting or restarting: wait for it rather than give up.
-      yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions)).pipe(
-        Effect.tapError((e) => Effect.logWarning(`waiting for Kafka: ${e.message}`)),
-        Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (e) => e.retryable, times: 150 })
+      yield* contact.retry(
+        Effect.andThen((yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions)), contact.reached),
+        "waiting for Kafka",
+        "2 seconds",
+        150
       )
       const ingestor = yield* Ingestor
       // instruments only when read: the run creates it only then.
@@ -402,22 +414,20 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
     const metrics = options.metricsPort > 0
       ? Layer.merge(MetricsServer.layer({ port: options.metricsPort, host: options.metricsHost }), ProcessMetrics.layer)
       : Layer.empty
-    yield* program.pipe(
-      Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
-        Layer.provideMerge(Layer.mergeAll(
-          kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
-          lakehouseOf(options)
+    // Connecting the clients fails while the broker is down: start over until it is back.
+    yield* contact.retry(
+      program.pipe(
+        Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
+          Layer.provideMerge(Layer.mergeAll(
+            kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
+            lakehouseOf(options)
+          ))
         ))
-      )),
-      // Connecting the clients fails while the broker is down: start over until it is back.
-      Effect.tapError((e) => Effect.logWarning(`cannot start yet: ${e.message}`)),
-      Effect.retry({
-        schedule: Schedule.spaced("3 seconds"),
-        while: (e) => (e as { readonly retryable?: boolean }).retryable === true,
-        times: 100
-      }),
-      Effect.provide(metrics)
-    )
+      ),
+      "cannot start yet",
+      "3 seconds",
+      100
+    ).pipe(Effect.provide(metrics))
   })
 
 export const ingestCommand = Command.make("ingest", flags, (options) =>

@@ -2,17 +2,20 @@
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
  * lakehouse (--warehouse, --catalog or K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
  */
-import { Effect, Layer, Result } from "effect"
+import { Clock, Console, Effect, Layer, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
 import { BadParam, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
-import { tables } from "../domain/tables.ts"
+import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { barColumns, quoteBarColumns, statsColumns, summaryColumns } from "../layers/http/parquetColumns.ts"
+import { pinSnapshots } from "../layers/http/pinning.ts"
+import { idsOf, loadInvolved } from "../layers/http/reads.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
+import { Catalog, CatalogError, showIdentifier } from "../services/Catalog.ts"
 import { QueryEngine } from "../services/QueryEngine.ts"
 import {
   asOfFlag,
@@ -155,6 +158,10 @@ const summary = Command.make("summary", {
     })
   })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"), Command.provide((a) => engine(a)))
 
+/** On stderr beside an empty answer: its tables do not exist yet (they read as empty, as in the API). */
+const NOTHING_YET = "not created yet: nothing ingested"
+const identifierText = (table: TableName) => showIdentifier(identifierOf(table))
+
 const symbolColumns = ["symbol", "trades", "first_trade", "last_trade", "quotes", "first_quote", "last_quote"]
 
 const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFlag, ...snapshotFlags, ...lakehouseFlags }, (a) =>
@@ -162,7 +169,12 @@ const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFl
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
     return Effect.gen(function*() {
       const q = yield* QueryEngine
-      const answer = yield* q.symbols({ symbols: splitList(a.symbols), ...(snapshot === undefined ? {} : { snapshot }) })
+      // Pinned as GET /v1/symbols pins: a table not created yet reads as empty.
+      const loaded = yield* loadInvolved(yield* Catalog, ["trades", "quotes"])
+      const pinned = yield* Effect.fromResult(pinSnapshots(loaded, snapshot === undefined || snapshot._tag === "Current" ? { _tag: "Latest" } : snapshot, yield* Clock.currentTimeMillis))
+      const answer = yield* q.symbols({ symbols: splitList(a.symbols), snapshotIds: idsOf(pinned) })
+      const missing = loaded.filter(([, metadata]) => metadata === undefined).map(([t]) => identifierText(t))
+      if (missing.length > 0) yield* Console.error(`${missing.join(", ")}: ${NOTHING_YET}`)
       yield* printRows(
         answer.rows.map((r) => ({
           symbol: r.symbol,
@@ -187,7 +199,11 @@ const tableArg = Argument.Literals("table", ["trades", "quotes", "sequence_event
 const snapshots = Command.make("snapshots", { table: tableArg, format: formatFlag, ...lakehouseFlags }, (a) =>
   Effect.gen(function*() {
     const q = yield* QueryEngine
-    const list = yield* q.snapshots(a.table)
+    // As GET /v1/snapshots/{table}: a table not created yet has none.
+    const list = yield* q.snapshots(a.table).pipe(
+      Effect.catchIf((e) => e instanceof CatalogError && e.reason._tag === "NoSuchTable", () =>
+        Effect.as(Console.error(`${identifierText(a.table)}: ${NOTHING_YET}`), []))
+    )
     const columns = ["snapshot_id", "parent_id", "time", "operation", "current", "records", "files"]
     yield* printRows(
       list.map((s) => ({

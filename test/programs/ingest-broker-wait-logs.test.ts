@@ -2,7 +2,7 @@
  * `npm run ingest --brokers` waiting for a broker it cannot reach says so through the logger, as
  * its other warnings do: with stderr not a terminal (a service manager, a log shipper) one JSON
  * record per line (docs/operations.md, "Logs"). Before, "waiting for Kafka" and "cannot start yet"
- * were plain text between the JSON records.
+ * were plain text between the JSON records. Brokers never reached are waited for --broker-wait only.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -31,5 +31,23 @@ describe("npm run ingest, an unreachable broker", () => {
       assert.isDefined(record, out)
       assert.strictEqual(record!.level, "warn")
       assert.include(String(record!.message), `127.0.0.1:${port}`)
+    }), 60_000)
+
+  it.effect("brokers never reached fail the run after the first-contact wait: one clear line, exit 1", () =>
+    Effect.gen(function*() {
+      const warehouse = yield* tempDir()
+      const port = yield* Effect.promise(freePort)
+      // Before, a wrong port was waited for 150 × 2 s, then that again up to 100 times (some 8 hours).
+      const p = spawnProgram("ingest", [
+        "--brokers", `127.0.0.1:${port}`, "--warehouse", warehouse, "--metrics-port", "0",
+        "--topics", "market.equities.trades.asx"
+      ], { K2_KAFKA_BROKER_WAIT_SECONDS: "3" })
+      const code = yield* Effect.promise(() => p.exited)
+      const out = p.output()
+      assert.strictEqual(code, 1, out)
+      assert.include(out, `error: no Kafka broker answered at 127.0.0.1:${port}`)
+      assert.include(out, "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)")
+      assert.notInclude(out, "cannot start yet", "the failure is said once, as the failure")
+      assert.notInclude(out, "    at ", "no stack trace")
     }), 60_000)
 })

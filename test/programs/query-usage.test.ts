@@ -8,8 +8,9 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { tables } from "../../src/domain/tables.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { spawnProgram } from "../support/programs.ts"
-import { tempWarehouse, tradesWarehouse } from "../support/warehouse.ts"
+import { tempWarehouse, tradesWarehouse, warehouseOptions } from "../support/warehouse.ts"
 
 
 /** Its exit code, its output (the last 20k characters) and how many lines it wrote to stdout. */
@@ -172,4 +173,34 @@ describe.concurrent("npm run query, a large answer", () => {
       assert.strictEqual(r.code, 0, r.output)
       assert.isAbove(r.lines, 130_000)
     }), 120_000)
+})
+
+describe.concurrent("npm run query, a warehouse nothing was ingested into yet", () => {
+  it.effect("symbols and snapshots answer empty, as GET /v1/symbols and /v1/snapshots do; the others say no such table", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      // The catalog exists (serve or an ingest that never committed made it); no table does.
+      yield* Effect.provide(Effect.void, Lakehouse.layer(warehouseOptions("sqlite", dir)))
+      const env = { K2_WAREHOUSE: dir }
+      const symbols = yield* run("query", ["symbols", "-o", "csv"], env)
+      assert.strictEqual(symbols.code, 0, symbols.output)
+      assert.strictEqual(symbols.lines, 1, symbols.output)
+      assert.include(symbols.output, "symbol,trades,first_trade")
+      assert.include(symbols.output, "market_data.trades, market_data.quotes: not created yet: nothing ingested")
+      const json = yield* run("query", ["symbols", "-o", "json"], env)
+      assert.strictEqual(json.code, 0, json.output)
+      assert.include(json.output, `"rows": []`)
+      const snapshots = yield* run("query", ["snapshots", "quotes", "-o", "csv"], env)
+      assert.strictEqual(snapshots.code, 0, snapshots.output)
+      assert.strictEqual(snapshots.lines, 1, snapshots.output)
+      // As the API's 404 table_not_found: one line, exit 1.
+      const stats = yield* run("query", ["stats", "trades"], env)
+      assert.strictEqual(stats.code, 1, stats.output)
+      assert.include(stats.output, "no such table: market_data.trades")
+      assert.notInclude(stats.output, "    at ", "no stack trace")
+      // A snapshot asked for that no table has is not an empty answer.
+      const pinned = yield* run("query", ["symbols", "--snapshot-id", "42"], env)
+      assert.strictEqual(pinned.code, 1, pinned.output)
+      assert.include(pinned.output, "no such snapshot")
+    }), 60_000)
 })

@@ -112,6 +112,15 @@ interface ReadSpec {
 
 export type Reads = Effect.Success<ReturnType<typeof makeReads>>
 
+/** The metadata of each table a read involves (undefined: not created yet, read as empty; `npm run query symbols` too). */
+export const loadInvolved = (catalog: Catalog["Service"], involved: ReadonlyArray<TableName>) =>
+  Effect.forEach(involved, (t) =>
+    catalog.loadTable(identifierOf(t)).pipe(
+      Effect.map((l) => [t, l.metadata] as const),
+      // A table not created yet reads as empty.
+      Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
+    ))
+
 export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog
   const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
@@ -122,14 +131,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const sqlPermits = yield* Semaphore.make(2)
   const streams = yield* makeStreamSlots(options)
 
-  /** The metadata of each table a read involves (undefined: not created yet, read as empty). */
-  const load = (involved: ReadonlyArray<TableName>) =>
-    Effect.forEach(involved, (t) =>
-      catalog.loadTable(identifierOf(t)).pipe(
-        Effect.map((l) => [t, l.metadata] as const),
-        // A table not created yet reads as empty.
-        Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
-      ))
+  const load = (involved: ReadonlyArray<TableName>) => loadInvolved(catalog, involved)
 
   /** Pins the snapshot of each table a read involves, so the ETag names exactly what is read. */
   const pin = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, param: SnapshotParam) {

@@ -6,14 +6,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Effect, Exit, Fiber } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
+import type { Instrument } from "../../../src/domain/reference.ts"
+import { dlqTopicName, Header, instrumentsTopicName, instrumentsTopicSpecs, topicSpecs } from "../../../src/domain/wire.ts"
 import { deadLetters, makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, type KafkaRecord, KafkaRejected } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { ingestorOver } from "../../support/memoryFeed.ts"
+import { ingestorOver, ingestUntil } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const TRADES = "market.equities.trades.asx"
@@ -40,6 +41,9 @@ describe("dead letters at ingest", () => {
         [codec.encodeTrade({ ...c!, quantity: BigDecimal.make(-1n, 0) }), "SchemaInvalid", "quantity"],
         [codec.encodeTrade({ ...d!, exchange_timestamp: Date.UTC(1800, 0, 1) * 1000 }), "SchemaInvalid", "exchange_timestamp"],
         [codec.encodeQuote({ ...e!, quote_id: "Q", bid_price: e!.price, bid_size: e!.quantity, ask_price: e!.price, ask_size: e!.quantity }), "WrongTopic", "quote"],
+        // The topic names the exchange and the asset class: a record of another is on the wrong topic.
+        [codec.encodeTrade({ ...a!, message_id: "other-exchange", exchange: "CHIA" }), "WrongTopic", "exchange CHIA"],
+        [codec.encodeTrade({ ...a!, message_id: "other-class", asset_class: "futures" }), "WrongTopic", "asset class futures"],
         [null, "NotFramed", "tombstone"]
       ]
       const records: Array<ProducerRecord> = [
@@ -89,6 +93,32 @@ describe("dead letters at ingest", () => {
         assert.strictEqual(letter.headers["k2-correlation-id"], `c-${i}`)
         assert.strictEqual(letter.headers["x-odd name"], "ü\u0000")
       })
+    }), 60_000)
+})
+
+describe("instruments on the wrong topic", () => {
+  it.live("an instrument of another exchange than its topic names is dead-lettered; the topic's own land, case aside", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const codec = makeWireCodec()
+      const topic = instrumentsTopicName("ASX")
+      const instrument = (symbol: string, exchange: string): Instrument => ({
+        symbol, exchange, company_id: null, name: `${symbol} LTD`, isin: null, currency: "AUD", asset_class: "equities", listing_date: null, delisting_date: null
+      })
+      // A producer routes an instrument by its exchange in lower case (instrumentsTopicName): "asx" is on its topic.
+      const sent = [instrument("AAA", "ASX"), instrument("BBB", "CHIA"), instrument("CCC", "asx")]
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(instrumentsTopicSpecs("ASX", 1))
+        yield* (yield* KafkaSink).send(sent.map((i): ProducerRecord => ({ topic, key: i.symbol, value: codec.encodeInstrument(i), partition: 0 })))
+      }).pipe(Effect.provide(kafka))
+      const progress = yield* ingestUntil((p) => p.deadLettered + p.written.instruments >= sent.length && p.uncommitted === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse: warehouseOptions("sqlite"), settings: { topics: [topic], commitIntervalMs: 100 } }))
+      )
+      assert.strictEqual(progress.written.instruments, 2)
+      const dead = broker.topic(dlqTopicName(topic)).partitions.flat()
+      assert.deepStrictEqual(dead.map((d) => [d.key, d.headers[Header.dlqReason]]), [["BBB", "WrongTopic"]])
+      assert.include(dead[0]!.headers[Header.dlqDetail], `an instrument of exchange CHIA on ${topic}`)
     }), 60_000)
 })
 

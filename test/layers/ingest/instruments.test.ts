@@ -94,6 +94,9 @@ describe("instruments (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(first.totals.instruments, 2)
       const p1 = yield* ingest
       assert.strictEqual(p1.written.instruments, 2)
+      // The feed's trades, quotes and instruments land: none is on a topic of another exchange or kind.
+      assert.strictEqual(p1.deadLettered, first.totals.poison)
+      assert.strictEqual(p1.written.trades + p1.written.quotes + p1.duplicatesDropped, first.totals.trades + first.totals.quotes)
       const r1 = yield* read
       assert.strictEqual(r1.stored.n, 2)
       assert.deepStrictEqual(r1.rows.map(withoutLineage), first.instruments.map(asRow))

@@ -7,9 +7,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
+import { pinSnapshots } from "../../../src/layers/http/pinning.ts"
+import { idsOf, loadInvolved } from "../../../src/layers/http/reads.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
@@ -175,5 +177,29 @@ layer(paged, { timeout: 120_000, excludeTestServices: true })("trades with quote
       const tradesPage = yield* q.trades({ ...range, limit: 5 })
       const wrong = yield* Effect.flip(q.tradesWithQuotes({ ...range, limit: 5, cursor: tradesPage.nextCursor! }))
       assert.strictEqual(wrong._tag === "InvalidQuery" && wrong.reason._tag, "InvalidCursor")
+    }))
+})
+
+const noTablesDir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-no-tables-"))
+const noTables = QueryLayer.layer().pipe(
+  Layer.provideMerge(Lakehouse.layer({ warehouse: noTablesDir, catalog: { _tag: "memory" } }))
+)
+
+layer(noTables, { timeout: 120_000, excludeTestServices: true })("tables not created yet", (it) => {
+  it.effect("symbols pinned as the API pins them (npm run query symbols too) read as empty; a snapshot asked for is not found", () =>
+    Effect.gen(function*() {
+      const catalog = yield* Catalog
+      const q = yield* QueryEngine
+      const loaded = yield* loadInvolved(catalog, ["trades", "quotes"])
+      assert.deepStrictEqual(loaded, [["trades", undefined], ["quotes", undefined]])
+      const pinned = pinSnapshots(loaded, { _tag: "Latest" }, Date.now())
+      assert.isTrue(Result.isSuccess(pinned))
+      const answer = yield* q.symbols({ snapshotIds: idsOf(Result.getOrThrow(pinned)) })
+      assert.deepStrictEqual(answer.rows, [])
+      assert.deepStrictEqual(answer.scanned.map((s) => [s.snapshotId, s.filesPlanned]), [[null, 0], [null, 0]])
+      // Unpinned, the engine plans the tables themselves: the API's and the CLI's reads pin first.
+      assert.strictEqual((yield* Effect.flip(q.symbols())).message, "no such table: market_data.trades")
+      const byId = pinSnapshots(loaded, { _tag: "ById", snapshotId: 42n }, Date.now())
+      assert.isTrue(Result.isFailure(byId) && byId.failure instanceof SnapshotNotFound)
     }))
 })

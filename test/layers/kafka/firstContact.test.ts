@@ -1,0 +1,82 @@
+/**
+ * Waiting for Kafka at start (TestClock, a fake admin): brokers never reached since the start are
+ * waited for the first-contact wait, then BrokersUnreachable names them and the setting; once a
+ * broker answered, an outage is waited out as long as before.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { BrokersUnreachable, type FirstContact, makeFirstContact } from "../../../src/layers/kafka/firstContact.ts"
+import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
+
+const BROKERS = ["127.0.0.1:9099"]
+const SETTING = "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)"
+const refused = kafkaError(new KafkaUnavailable({ operation: "listTopics", detail: "ECONNREFUSED 127.0.0.1:9099" }))
+
+/** As `npm run ingest --brokers` starts: the topics ensured (the first contact), then the run, each retried. */
+const start = (contact: FirstContact, ensureTopics: Effect.Effect<void, unknown>, run: Effect.Effect<void, unknown>) =>
+  contact.retry(
+    Effect.andThen(
+      contact.retry(Effect.andThen(ensureTopics, contact.reached), "waiting for Kafka", "2 seconds", 150),
+      run
+    ),
+    "cannot start yet",
+    "3 seconds",
+    100
+  )
+
+describe("the first contact with Kafka", () => {
+  it.effect("brokers never reached fail the start after the wait, naming the brokers and the setting", () =>
+    Effect.gen(function*() {
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      let attempts = 0
+      const fiber = yield* Effect.forkChild(start(contact, Effect.suspend(() => (attempts++, Effect.fail(refused))), Effect.void))
+      yield* TestClock.adjust("58 seconds")
+      assert.isUndefined(fiber.pollUnsafe(), "gave up before the wait")
+      yield* TestClock.adjust("4 seconds")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.findErrorOption(exit)
+      assert.isTrue(error._tag === "Some" && error.value instanceof BrokersUnreachable, String(exit))
+      const message = (error as { value: BrokersUnreachable }).value.message
+      assert.include(message, "127.0.0.1:9099")
+      assert.include(message, SETTING)
+      assert.include(message, "ECONNREFUSED")
+      // Tried all along the wait (every 2 s), and not again from the top: the start gives up at once.
+      assert.isAtLeast(attempts, 30)
+      assert.isAtMost(attempts, 32)
+    }))
+
+  it.effect("after a first contact, an outage is waited out past the wait", () =>
+    Effect.gen(function*() {
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      let ensured = 0
+      // The broker answered once, then went away: every later attempt is refused.
+      const ensureTopics = Effect.suspend(() => ensured++ === 0 ? Effect.void : Effect.fail(refused))
+      const fiber = yield* Effect.forkChild(start(contact, ensureTopics, Effect.fail(refused)))
+      yield* TestClock.adjust("30 minutes")
+      assert.isUndefined(fiber.pollUnsafe(), "gave up on a broker it had reached")
+      assert.isAbove(ensured, 100)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("0 waits for a first contact as long as for an outage; other faults are not the brokers'", () =>
+    Effect.gen(function*() {
+      const forever = yield* makeFirstContact({ brokers: BROKERS, wait: 0, setting: SETTING })
+      const fiber = yield* Effect.forkChild(start(forever, Effect.fail(refused), Effect.void))
+      yield* TestClock.adjust("30 minutes")
+      assert.isUndefined(fiber.pollUnsafe(), "gave up with no wait set")
+      yield* Fiber.interrupt(fiber)
+
+      // A registry that is down before the broker was reached is retried as before, and said as itself.
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      const registryDown = Object.assign(new Error("schema registry unreachable"), { retryable: true })
+      const registry = yield* Effect.forkChild(contact.retry(Effect.fail(registryDown), "cannot start yet", "3 seconds", 100))
+      yield* TestClock.adjust("2 minutes")
+      assert.isUndefined(registry.pollUnsafe(), "a registry fault ended the wait for the brokers")
+      yield* TestClock.adjust("5 minutes")
+      const exit = yield* Fiber.await(registry)
+      const error = Exit.findErrorOption(exit)
+      assert.isTrue(error._tag === "Some" && error.value === registryDown, String(exit))
+    }))
+})
