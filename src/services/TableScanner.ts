@@ -1,6 +1,7 @@
 import { Context, type Effect, Schema } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
 import type { ScanFilter } from "../domain/iceberg/pruning.ts"
+import type { NameRead } from "../domain/iceberg/readSchema.ts"
 import type { DataFile, Schema as TableSchema, Snapshot } from "../domain/iceberg/spec.ts"
 import { definitionOf, identifierOf, type TableName } from "../domain/tables.ts"
 import type { CatalogError, TableIdentifier } from "./Catalog.ts"
@@ -76,6 +77,8 @@ export interface ScanPlan {
   readonly schema: TableSchema
   /** The files are read by Parquet field id (a column was renamed, dropped or retyped); else by name. */
   readonly byFieldId: boolean
+  /** In a by-field-id read, the planned files without field ids, read by name (`NameRead`); absent: none. */
+  readonly byName?: NameRead
   readonly files: ReadonlyArray<DataFile>
   readonly stats: ScanStats
 }

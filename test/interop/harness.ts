@@ -45,7 +45,7 @@ export interface HarnessTarget {
 
 /** One harness command with its options (`--key value`) and `--property k=v` entries. */
 export interface Step {
-  readonly command: "create" | "append" | "read" | "plan" | "files" | "manifests" | "update-spec" | "update-schema" | "snapshots" | "schema" | "expire" | "tag" | "refs"
+  readonly command: "create" | "append" | "read" | "plan" | "files" | "manifests" | "update-spec" | "update-schema" | "add-files" | "snapshots" | "schema" | "expire" | "tag" | "refs"
   readonly options?: Readonly<Record<string, string>>
   readonly properties?: ReadonlyArray<string>
 }

@@ -8,7 +8,8 @@
  * stay refused when it writes a renamed or retyped column, or one dropped and added again at another
  * type (at K2's type the new column is written, and no engine shows the old values in it). Columns
  * only another engine writes (uuid, fixed) keep their types in K2's SQL. Reordered columns and a
- * column made optional are read and written by name. Partition spec changes: partition-specs.test.ts. SQLite
+ * column made optional are read and written by name. Files Java imported without field ids
+ * (add_files) are read by its name mapping once reads go by field id. Partition spec changes: partition-specs.test.ts. SQLite
  * catalog only: the catalogs' part is the same as in the other suites.
  */
 import * as fs from "node:fs"
@@ -16,7 +17,10 @@ import { afterAll, assert, beforeAll, layer } from "@effect/vitest"
 import { BigDecimal, Effect, Layer, Stream } from "effect"
 import { type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
+import { DuckDb, query } from "../../src/layers/duckdb/DuckDb.ts"
 import { plannedPaths, selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
+import { localPath } from "../../src/layers/iceberg/fileio.ts"
+import { writeDataFiles } from "../../src/layers/iceberg/parquet.ts"
 import { runInThisProcess, sandboxTableOf } from "../../src/layers/http/sql.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
@@ -258,6 +262,75 @@ layer(services, { excludeTestServices: true, timeout: "5 minutes" })("schema cha
       assert.strictEqual(compacted.filesAfter, 1)
       const after = yield* check("after K2 compacted")
       assertSameRows(after, before, "Java's read after K2's compaction")
+    }))
+
+  /** Parquet files of `rows` as written outside Iceberg (no field ids), one a day, each with its partition path. */
+  const writeWithoutIds = (rows: ReadonlyArray<TradeRow>, name: string) =>
+    Effect.gen(function*() {
+      const directory = `${options.warehouse}/imports/${name}`
+      const written = yield* writeDataFiles(tradeColumns(rows), {
+        schema: tables.trades.schema,
+        spec: tables.trades.spec,
+        sortOrder: tables.trades.sortOrder,
+        directory,
+        targetFileSizeBytes: 1 << 30,
+        fileNamePrefix: "staged"
+      })
+      const duckDb = yield* DuckDb
+      return yield* Effect.forEach(written, (f) =>
+        duckDb.withConnection((c) =>
+          Effect.gen(function*() {
+            const from = localPath(f.filePath)
+            const to = from.replace(/staged-/, "imported-")
+            yield* query(c, "strip ids", `COPY (SELECT * FROM read_parquet('${from}')) TO '${to}' (FORMAT parquet)`)
+            fs.rmSync(from)
+            const [day] = yield* query(c, "day", `SELECT strftime(min(exchange_timestamp), '%Y-%m-%d') AS day FROM read_parquet('${to}')`)
+            return { path: to, partition: `exchange_timestamp_day=${str(day!.day)}` }
+          })
+        ))
+    })
+
+  it.effect("files Java imported without field ids (add_files) are read by its name mapping after Java renamed a column, as Java reads them, before and after compaction", () =>
+    Effect.gen(function*() {
+      const renamed = { source_sequence: "seq", side: "trade_side" }
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      const java = yield* Harness.IcebergJava
+      const table = { namespace: tables.trades.namespace, name: "trades_imported" }
+      yield* sink.ensureTable({ ...tables.trades, name: table.name })
+      const ours = tradesFor({ count: 10, idPrefix: "k2-imported" })
+      yield* sink.append(table, tradeColumns(ours))
+      const imported = tradesFor({ count: 8, idPrefix: "java-imported", offsetBase: 2_000 })
+      const files = yield* writeWithoutIds(imported, table.name)
+      for (const f of files) {
+        const [out] = yield* java.run(targetOf(table), { command: "add-files", options: { files: f.path, partition: f.partition } })
+        assert.strictEqual(out!.files, 1)
+      }
+      // Java's rename adds the new names to the name mapping add_files set.
+      yield* evolve(table, { rename: "source_sequence:seq;side:trade_side" })
+      const theirs = tradesFor({ count: 4, idPrefix: "java-after-import", offsetBase: 3_000 })
+      yield* javaAppend(table, theirs.map((r) => {
+        const { source_sequence, side, ...rest } = toJavaJson(r)
+        return { ...rest, seq: source_sequence, trade_side: side }
+      }), "java-after-import")
+      const written = [...ours, ...imported, ...theirs].map((r) => canonical(fromTradeRow(r)))
+
+      const check = (what: string) =>
+        Effect.gen(function*() {
+          const javaRows = (yield* javaRead(table)).map(asK2(renamed, []))
+          assertSameRows(javaRows, written, `${what}: Java's read`)
+          const plan = yield* scanner.plan(table)
+          assert.isTrue(plan.byFieldId, `${what}: read by field id`)
+          assertSameRows((yield* readOurs(plan)).map(canonical), javaRows, `${what}: K2's read`)
+          assertSqlAgrees(yield* sqlRead(plan), javaRows, `${what}: K2's SQL read`)
+          return plan
+        })
+      const plan = yield* check("after Java's add_files, rename and append")
+      assert.strictEqual(plan.byName?.paths.length, files.length)
+      const compacted = yield* (yield* Maintenance).compact(table, { minInputFiles: 2 })
+      assert.isNotNull(compacted.snapshotId)
+      const after = yield* check("after K2 compacted")
+      assert.isUndefined(after.byName, "compaction wrote the imported rows with field ids")
     }))
 
   it.effect("a float column widened to double is read by field id; K2 appends without it and Java reads every row", () =>

@@ -3,10 +3,18 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Deferred, Effect, Layer } from "effect"
-import { currentSnapshot, newSnapshotId } from "../../src/domain/iceberg/metadata.ts"
+import type { ColumnBatch } from "../../src/domain/columnBatch.ts"
+import { defaultMergePolicy } from "../../src/domain/iceberg/manifestPlan.ts"
+import { currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, newSnapshotId } from "../../src/domain/iceberg/metadata.ts"
 import type { PartitionSpec, Schema, TableMetadata } from "../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
+import { DuckDb, query } from "../../src/layers/duckdb/DuckDb.ts"
+import { quoteIdent } from "../../src/layers/duckdb/sqlText.ts"
+import { commitChange } from "../../src/layers/iceberg/commit.ts"
+import { localPath } from "../../src/layers/iceberg/fileio.ts"
+import { writeDataFiles } from "../../src/layers/iceberg/parquet.ts"
+import { makeSnapshotFiles } from "../../src/layers/iceberg/snapshotFiles.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { Catalog, catalogError, CatalogRejected, CatalogUnavailable, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
@@ -43,14 +51,20 @@ export const lakehouseWrapping = (
 /**
  * A SQLite lakehouse in `dir` whose catalog loads a table with `schemaOf(table name)` (when it gives
  * one) added as the current schema: another engine's schema change as K2 meets it (K2's catalog
- * updates cannot add a schema). K2's sink then writes with it, as with any current schema.
+ * updates cannot add a schema), with `propertiesOf(table name)` set then too. K2's sink then writes
+ * with it, as with any current schema.
  */
-export const evolvingLakehouse = (dir: string, schemaOf: (table: string) => Schema | undefined) => {
+export const evolvingLakehouse = (
+  dir: string,
+  schemaOf: (table: string) => Schema | undefined,
+  propertiesOf: (table: string) => Readonly<Record<string, string>> = () => ({})
+) => {
   const evolved = (name: string, m: TableMetadata): TableMetadata => {
     const schema = schemaOf(name)
     if (schema === undefined) return m
     return {
       ...m,
+      properties: { ...m.properties, ...propertiesOf(name) },
       schemas: [...m.schemas, schema],
       "current-schema-id": schema["schema-id"],
       "last-column-id": Math.max(m["last-column-id"], ...schema.fields.map((f) => f.id))
@@ -159,4 +173,35 @@ export const expireAsAnotherEngine = (id: TableIdentifier) =>
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": foreign["snapshot-id"] },
       { action: "remove-snapshots", "snapshot-ids": m.snapshots.map((s) => s["snapshot-id"]) }
     ])
+  })
+
+/**
+ * Another engine's `add_files` of `batch`: Parquet files written without field ids (DuckDB's COPY
+ * without FIELD_IDS, as files written outside Iceberg are), their columns under `rename`'s names,
+ * committed as an append with K2's metrics (the values are the same).
+ */
+export const importWithoutFieldIds = (table: TableIdentifier, batch: ColumnBatch, rename: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function*() {
+    const m = (yield* (yield* Catalog).loadTable(table)).metadata
+    const written = yield* writeDataFiles(batch, {
+      schema: m.schemas.find((s) => s["schema-id"] === m["current-schema-id"])!,
+      spec: defaultSpec(m),
+      sortOrder: defaultSortOrder(m),
+      directory: dataDirectory(m),
+      targetFileSizeBytes: 1 << 30,
+      fileNamePrefix: "imported"
+    })
+    const duckDb = yield* DuckDb
+    const added = yield* Effect.forEach(written, (f) =>
+      Effect.gen(function*() {
+        const from = localPath(f.filePath)
+        const to = from.replace(/\.parquet$/, "-no-ids.parquet")
+        const renamed = Object.entries(rename).map(([a, b]) => `${quoteIdent(a)} AS ${quoteIdent(b)}`)
+        const select = renamed.length === 0 ? "*" : `* RENAME (${renamed.join(", ")})`
+        yield* duckDb.withConnection((c) => query(c, "import", `COPY (SELECT ${select} FROM read_parquet('${from}')) TO '${to}' (FORMAT parquet)`))
+        fs.rmSync(from)
+        return { ...f, filePath: to, fileSizeInBytes: fs.statSync(to).size }
+      }))
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: 100 })
+    yield* commitChange(snapshots, table, { operation: "append", added, removed: [], properties: {} }, { mergePolicy: defaultMergePolicy, maxAttempts: 3 })
   })

@@ -12,10 +12,63 @@
  * swap, a drop and add) is that column's, in reads as in K2's writes (refused at another type than
  * K2's): files older than it hold none of its field id, so the dropped column's values never show
  * under it. A column of K2's another engine dropped reads as null (K2's answers keep their columns;
- * Java's read no longer has it).
+ * Java's read no longer has it). Files without field ids in a by-field-id read: `nameReadColumns`.
  */
 import { Result } from "effect"
 import { DECIMAL_TYPE, type IcebergType, type Schema } from "./spec.ts"
+
+/**
+ * Planned files written without Parquet field ids (imported by another engine's `add_files` or
+ * `migrate`), which a by-field-id read finds nothing in: read by name instead (`readParquet`).
+ * `columns`: for each column of the read schema (by the name reads show), the names those files may
+ * hold it under, tried in order; only names some of them hold (none: null).
+ */
+export interface NameRead {
+  readonly paths: ReadonlyArray<string>
+  readonly columns: Readonly<Record<string, ReadonlyArray<string>>>
+}
+
+/** The table property of the Iceberg spec's name mapping ("Column Projection"). */
+export const NAME_MAPPING = "schema.name-mapping.default"
+
+/**
+ * How files without field ids are read as `read` (`readSchemaOf` of the snapshot's `schema`), the
+ * Iceberg spec's way: a column's field id maps to the names the table's name mapping lists for it
+ * (its aliases, as every rename Java makes adds the new one); without a mapping, to the column's
+ * name in the snapshot's schema (Java would assign ids by position instead: a file imported without
+ * a mapping has no ids to trust, and its names are what the importer saw). K2's column another
+ * engine dropped stays null. `held`: the names the files hold (DuckDB matches them ignoring case).
+ * Fails on a mapping that is not the spec's JSON.
+ */
+export const nameReadColumns = (
+  schema: Schema,
+  read: Schema,
+  mapping: string | undefined,
+  held: ReadonlyArray<string>
+): Result.Result<NameRead["columns"], string> => {
+  const aliases = new Map<number, ReadonlyArray<string>>()
+  if (mapping === undefined) {
+    for (const f of schema.fields) aliases.set(f.id, [f.name])
+  } else {
+    let entries: unknown
+    try {
+      entries = JSON.parse(mapping)
+    } catch (e) {
+      return Result.fail(`${NAME_MAPPING} is not JSON (${String(e)})`)
+    }
+    if (!Array.isArray(entries)) return Result.fail(`${NAME_MAPPING} is not a list of fields`)
+    for (const e of entries as ReadonlyArray<{ "field-id"?: unknown; names?: unknown }>) {
+      const names = e?.names
+      if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) return Result.fail(`${NAME_MAPPING} has a field without names`)
+      if (typeof e["field-id"] === "number") aliases.set(e["field-id"], names as ReadonlyArray<string>)
+    }
+  }
+  const present = new Set(held.map((n) => n.toLowerCase()))
+  return Result.succeed(Object.fromEntries(read.fields.map((f) => [
+    f.name,
+    f.id < 0 ? [] : (aliases.get(f.id) ?? []).filter((n) => present.has(n.toLowerCase()))
+  ])))
+}
 
 export interface ReadSchema {
   /** The snapshot's schema, its columns under the names reads show (see above). */

@@ -42,7 +42,7 @@ import { definitionOf, type TableName } from "../../domain/tables.ts"
 import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
 import { setEntry } from "../../domain/wire.ts"
 import { executeOne, interruptibly } from "../duckdb/DuckDb.ts"
-import { plannedPaths, readParquet } from "../duckdb/readPlan.ts"
+import { plannedPaths, type ReadAs, readParquet } from "../duckdb/readPlan.ts"
 import { duckType, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
 
@@ -93,7 +93,7 @@ export interface SandboxTable {
    * files hold it), each footer read to bind, which K2's own tables are spared (~0.25 ms a file: an
    * hour of one-second commits is 3,600 files). Absent: by name, as `schema`.
    */
-  readonly readAs?: Pick<ScanPlan, "schema" | "byFieldId">
+  readonly readAs?: ReadAs
 }
 
 /** The sandbox's table of a plan: the table's own columns, its planned files, read as the plan says. */
@@ -102,7 +102,7 @@ export const sandboxTableOf = (name: TableName, plan: ScanPlan, options: { reado
   schema: definitionOf(name).schema,
   files: plannedPaths(plan),
   ...options,
-  readAs: { schema: plan.schema, byFieldId: plan.byFieldId }
+  readAs: { schema: plan.schema, byFieldId: plan.byFieldId, ...(plan.byName === undefined ? {} : { byName: plan.byName }) }
 })
 
 /** Whether a snapshot's schema holds a column the table's own definition lacks: one another engine added. */

@@ -56,7 +56,7 @@ import {
 import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
-import { readParquet } from "../duckdb/readPlan.ts"
+import { identitySourcesOf, nameReadOf, readParquet } from "../duckdb/readPlan.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { foreignStorage, isLocalLocation, localPath, storageFailure } from "./fileio.ts"
 import { fieldIds, leaves, metricsModes, type StatsRow, toDataFile } from "./parquetStats.ts"
@@ -547,7 +547,8 @@ const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P) => Effect.
  * at the target size, one or more files per partition value. DuckDB reads, sorts and
  * writes; no row passes through JS (compaction). `read` is the schema to write (`options.schema`) as
  * `readSchemaOf` gives it: columns are matched by name, or by field id after another engine renamed,
- * dropped or retyped one; a column missing from a file reads as null.
+ * dropped or retyped one (a file without field ids by name, `nameReadOf`); a column missing from a
+ * file reads as null.
  */
 export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   sources: ReadonlyArray<string>,
@@ -561,13 +562,16 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   if (sources.length === 0) return []
   const paths = sources.map(localPath)
   const { schema } = options
+  // Files without field ids (another engine's imports) are read by name, as the planner reads them.
+  const byName = read.byFieldId ? yield* nameReadOf(options.table ?? "", paths, schema, read.schema, options.properties ?? {}, identitySourcesOf([options.spec])) : undefined
+  const how = byName === undefined ? read : { ...read, byName }
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
     Effect.acquireUseRelease(
       Effect.gen(function*() {
         const view = `k2_source_${++tableCounter}`
         // Hive partitioning off: a `name=value` directory would override the column of that name.
-        const files = readParquet(`[${paths.map(quoteLiteral).join(", ")}]`, read, read.byFieldId ? "" : ", union_by_name = true")
+        const files = readParquet(`[${paths.map(quoteLiteral).join(", ")}]`, how, read.byFieldId ? "" : ", union_by_name = true")
         // By name, a column added after every source was written is in none of them: union_by_name only
         // fills it for some, and naming it would fail the rewrite. DuckDB matches names ignoring case.
         // By field id, every column of the schema is there, under the name `read` shows for its id.

@@ -4,12 +4,14 @@ import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../..
 import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
 import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
-import { CorruptFile, isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
+import { CorruptFile, isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, unknownSnapshotId, UnsupportedTableFeature } from "../../services/TableScanner.ts"
-import { foreignStorage, isLocalLocation } from "./fileio.ts"
+import { DuckDb } from "../duckdb/DuckDb.ts"
+import { identitySourcesOf, nameReadOf } from "../duckdb/readPlan.ts"
+import { foreignStorage, isLocalLocation, localPath } from "./fileio.ts"
 import { makeSnapshotFiles, SCANNER_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
@@ -69,6 +71,7 @@ export const expiredWhileRead = (catalog: Catalog["Service"], plans: ReadonlyArr
 export const layer = (options: { readonly cacheEntries?: number } = {}) =>
   Layer.effect(TableScanner)(Effect.gen(function*() {
     const catalog = yield* Catalog
+    const duckDb = yield* DuckDb
     const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? SCANNER_CACHE_ENTRIES })
 
     /** The plan of one chosen snapshot (null: nothing to read); `startedNanos` is when planning this read began. */
@@ -82,7 +85,8 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       const schemaId = snapshot?.["schema-id"] ?? metadata["current-schema-id"]
       // The snapshot's schema, under the names reads show; by field id once a column was renamed,
       // dropped or retyped (ADR-2).
-      const read = readSchemaOf(metadata.schemas, metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!)
+      const snapshotSchema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
+      const read = readSchemaOf(metadata.schemas, snapshotSchema)
       if (Result.isFailure(read)) {
         return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: `a schema change K2 cannot read by field id (${read.failure})` })
       }
@@ -129,6 +133,22 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           : f.fileFormat !== "PARQUET" ? `${f.fileFormat} data files (${f.filePath}; K2 reads Parquet)` : null
         if (feature !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature })
       }
+      // Files without field ids (another engine's imports) would read as null by id: read by name.
+      // Only by-field-id reads look at footers; K2's own tables pay nothing.
+      const byName = byFieldId
+        ? yield* nameReadOf(
+          showIdentifier(table),
+          files.map((f) => localPath(f.filePath)),
+          snapshotSchema,
+          schema,
+          metadata.properties,
+          identitySourcesOf(metadata["partition-specs"])
+        ).pipe(
+          Effect.provideService(DuckDb, duckDb),
+          Effect.catchTag("DuckDbError", (e) =>
+            Effect.fail(new TableFileError({ reason: new StorageFailure({ path: metadata.location, detail: e.message }) })))
+        )
+        : undefined
       const live = (mf: (typeof manifests)[number]) => mf.addedFilesCount + mf.existingFilesCount
       yield* Effect.annotateCurrentSpan({ table: showIdentifier(table), files: files.length })
       return {
@@ -136,6 +156,7 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
         snapshot,
         schema,
         byFieldId,
+        ...(byName === undefined ? {} : { byName }),
         files,
         stats: {
           manifestsTotal: manifests.length,

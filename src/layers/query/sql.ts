@@ -17,7 +17,7 @@ export class Params {
     return `$${this.values.length}`
   }
   /** The plan's files as a `FROM` source (`readPlannedFiles`). */
-  files(plan: Pick<ScanPlan, "files" | "schema" | "byFieldId">): string {
+  files(plan: Pick<ScanPlan, "files" | "schema" | "byFieldId" | "byName">): string {
     return readPlannedFiles(this.add(listValue([...plannedPaths(plan)])), plan)
   }
   micros(value: number): string {
@@ -52,7 +52,7 @@ export const timeFilter = (params: Params, from: number, to: number, column = "e
   `${column} >= ${params.micros(from)} AND ${column} < ${params.micros(to)}`
 
 /** A plan's files, only their rows of `symbols` (all when none) in [from, to): `FROM` this. */
-export const filteredFiles = (params: Params, plan: Pick<ScanPlan, "files" | "schema" | "byFieldId">, from: number, to: number, symbols: ReadonlyArray<string>): string =>
+export const filteredFiles = (params: Params, plan: Pick<ScanPlan, "files" | "schema" | "byFieldId" | "byName">, from: number, to: number, symbols: ReadonlyArray<string>): string =>
   `${params.files(plan)} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
 
 /**

@@ -1,7 +1,7 @@
 /** How a snapshot's files are read: by name (K2's fast path) or by field id, under which names. */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { readSchemaOf } from "../../../src/domain/iceberg/readSchema.ts"
+import { nameReadColumns, readSchemaOf } from "../../../src/domain/iceberg/readSchema.ts"
 import type { NestedField, Schema } from "../../../src/domain/iceberg/spec.ts"
 
 const schemaOf = (id: number, fields: ReadonlyArray<NestedField>): Schema => ({ type: "struct", "schema-id": id, fields })
@@ -120,5 +120,31 @@ describe("readSchemaOf", () => {
     const first = change(1, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "quantity" } : f))
     const second = change(2, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "p2" } : f))
     assert.include(refusal([k2, first, second], second), "column p2 (id 2) once bore two of K2's names, price and quantity")
+  })
+})
+
+describe("nameReadColumns: files without field ids, read by name", () => {
+  // Another engine renamed price to trade_price and dropped quantity (K2's, shown null under id -3).
+  const now = change(1, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "trade_price" } : f))
+  const shown = read([k2, now], now)
+  const mapping = JSON.stringify([
+    { "field-id": 1, names: ["symbol", "ticker"] },
+    { "field-id": 2, names: ["price", "trade_price", "px"] },
+    { "field-id": 4, names: ["kafka_partition"], fields: [] }
+  ])
+
+  it("by the mapping: each column's aliases the files hold, in the mapping's order; a column it leaves out, null", () => {
+    const got = Result.getOrThrow(nameReadColumns(now, shown.schema, mapping, ["TICKER", "px", "price", "conditions"]))
+    assert.deepStrictEqual(got, { symbol: ["ticker"], price: ["price", "px"], kafka_partition: [], conditions: [], quantity: [] })
+  })
+
+  it("without a mapping: by the snapshot schema's names (not K2's kept name, not by position)", () => {
+    const got = Result.getOrThrow(nameReadColumns(now, shown.schema, undefined, ["symbol", "trade_price", "price", "quantity"]))
+    assert.deepStrictEqual(got, { symbol: ["symbol"], price: ["trade_price"], kafka_partition: [], conditions: [], quantity: [] })
+  })
+
+  it("a mapping that is not the spec's JSON is refused, not guessed at", () => {
+    assert.include(Result.getOrThrow(Result.flip(nameReadColumns(now, shown.schema, "{", ["symbol"]))), "schema.name-mapping.default is not JSON")
+    assert.include(Result.getOrThrow(Result.flip(nameReadColumns(now, shown.schema, "[{\"field-id\": 1}]", ["symbol"]))), "a field without names")
   })
 })

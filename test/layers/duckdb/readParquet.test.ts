@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { NestedField, Schema } from "../../../src/domain/iceberg/spec.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
-import { readParquet, readPlannedFiles } from "../../../src/layers/duckdb/readPlan.ts"
+import { nameReadOf, readParquet, readPlannedFiles } from "../../../src/layers/duckdb/readPlan.ts"
 
 const schemaOf = (fields: ReadonlyArray<NestedField>): Schema => ({ type: "struct", "schema-id": 1, fields })
 
@@ -88,5 +88,38 @@ describe("readParquet", () => {
         lx: 2,
         lt: "STRUCT(x INTEGER, y VARCHAR)[]"
       })
+    }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))))
+
+  it.effect("files without field ids: found from their footers (a file with ids is read by id), read by name beside the id read", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-fieldid-"))
+      const numbered = path.join(dir, "numbered.parquet")
+      const imported = path.join(dir, "imported.parquet")
+      const duckDb = yield* DuckDb
+      yield* duckDb.withConnection((c) =>
+        Effect.andThen(
+          query(c, "write", `COPY (SELECT 'A' AS symbol, 1.5::DECIMAL(18, 8) AS price) TO '${numbered}' (FORMAT parquet, FIELD_IDS {symbol: 1, price: 2})`),
+          query(c, "write", `COPY (SELECT 'B' AS Symbol, 2.5::DOUBLE AS px) TO '${imported}' (FORMAT parquet)`)
+        )
+      )
+      const schema = schemaOf([{ id: 1, name: "symbol", required: true, type: "string" }, { id: 2, name: "trade_price", required: true, type: "decimal(20, 8)" }])
+      const read = schemaOf([{ id: 1, name: "symbol", required: true, type: "string" }, { id: 2, name: "price", required: true, type: "decimal(20, 8)" }])
+      const mapping = { "schema.name-mapping.default": JSON.stringify([{ "field-id": 1, names: ["symbol"] }, { "field-id": 2, names: ["price", "trade_price", "px"] }]) }
+      const byName = yield* nameReadOf("t", [numbered, imported], schema, read, mapping, [])
+      assert.deepStrictEqual(byName, { paths: [imported], columns: { symbol: ["symbol"], price: ["px"] } })
+      const rows = yield* duckDb.withConnection((c) =>
+        query(c, "read", `SELECT symbol, price::VARCHAR AS price FROM ${readParquet(`['${numbered}', '${imported}']`, { schema: read, byFieldId: true, byName: byName! })} ORDER BY symbol`)
+      )
+      assert.deepStrictEqual(rows, [{ symbol: "A", price: "1.50000000" }, { symbol: "B", price: "2.50000000" }])
+      // Only the planned files: the imported one is not read into a read that does not list it.
+      const one = yield* duckDb.withConnection((c) =>
+        query(c, "read", `SELECT symbol FROM ${readParquet(`['${numbered}']`, { schema: read, byFieldId: true, byName: byName! })}`)
+      )
+      assert.deepStrictEqual(one, [{ symbol: "A" }])
+      // An identity partition's column the file lacks (a Hive import keeps it in the path): refused, not null.
+      const refused = yield* Effect.flip(nameReadOf("t", [imported], schema, read, {}, [2]))
+      assert.strictEqual(refused._tag, "UnsupportedTableFeature")
+      assert.include(refused.message, imported)
+      assert.include(refused.message, "identity partition")
     }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))))
 })

@@ -11,7 +11,9 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Schema } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { holdsAddedColumns, runInThisProcess } from "../../../src/layers/http/sql.ts"
+import type { NameRead } from "../../../src/domain/iceberg/readSchema.ts"
+import { holdsAddedColumns, runInThisProcess, sandboxTableOf } from "../../../src/layers/http/sql.ts"
+import { nothingOf } from "../../../src/services/TableScanner.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-added-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -65,6 +67,35 @@ describe("SQL over a table read by field id that also holds an added column", ()
       assert.deepStrictEqual(result.rows, [
         { message_id: "a", kafka_partition: 1, venue_note: null },
         { message_id: "b", kafka_partition: 2, venue_note: "note" }
+      ])
+    }))
+})
+
+describe("SQL over a table read by field id with a file without field ids (another engine's add_files)", () => {
+  it.effect("the imported file's rows are read by the names its plan gives, not as null", () =>
+    Effect.gen(function*() {
+      if (!fs.existsSync(newer)) yield* writeFiles
+      const imported = path.join(dir, "imported.parquet")
+      yield* Effect.promise(async () => {
+        const instance = await DuckDBInstance.create(":memory:")
+        const connection = await instance.connect()
+        await connection.run(`COPY (SELECT 'c' AS msg, 3::INT AS kafka_partition) TO '${imported}' (FORMAT parquet)`)
+        connection.closeSync()
+        instance.closeSync()
+      })
+      const byName: NameRead = { paths: [imported], columns: { message_id: ["msg"], kafka_partition: ["kafka_partition"] } }
+      const plan = { ...nothingOf("trades"), byFieldId: true, byName, files: [] }
+      const table = { ...sandboxTableOf("trades", plan), files: [older, imported], widenDecimals: true }
+      assert.deepStrictEqual(table.readAs?.byName, byName)
+      const result = yield* runInThisProcess({
+        sql: "SELECT message_id, kafka_partition FROM trades ORDER BY message_id",
+        tables: [table],
+        maxRows: 10,
+        timeoutMs: 30_000
+      })
+      assert.deepStrictEqual(result.rows, [
+        { message_id: "a", kafka_partition: 1 },
+        { message_id: "c", kafka_partition: 3 }
       ])
     }))
 })

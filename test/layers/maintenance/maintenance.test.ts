@@ -29,7 +29,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { evolvingLakehouse, expireAsAnotherEngine, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
+import { evolvingLakehouse, expireAsAnotherEngine, importWithoutFieldIds, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -541,6 +541,38 @@ describe("Maintenance: compaction and schema evolution", () => {
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(currentSnapshot(m)!.summary.operation, "replace")
     }).pipe(Effect.provide(renaming.layer)))
+})
+
+describe("Maintenance: compaction of files without field ids", () => {
+  const evolve: { schema?: Schema } = {}
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+  // Java's name mapping after the rename: source_sequence (id 12) also answers to seq.
+  const mapping = JSON.stringify(tables.trades.schema.fields.map((f) => ({ "field-id": f.id, names: f.name === "source_sequence" ? [f.name, "seq"] : [f.name] })))
+  const importing = MaintenanceLayer.layer().pipe(
+    Layer.provideMerge(evolvingLakehouse(dir, () => evolve.schema, () => ({ "schema.name-mapping.default": mapping })))
+  )
+  it.effect("an imported file (add_files): compaction reads it by the name mapping, not as null, after a rename", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      yield* importWithoutFieldIds(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      evolve.schema = {
+        type: "struct",
+        "schema-id": 1,
+        fields: tables.trades.schema.fields.map((f) => f.name === "source_sequence" ? { ...f, name: "seq" } : f)
+      }
+      const batch = tradeColumns(makeTrades({ count: 10, offsetBase: 20 }))
+      const { source_sequence, ...columns } = batch.columns
+      yield* sink.append(trades, { rowCount: batch.rowCount, columns: { ...columns, seq: source_sequence! } })
+      const result = yield* (yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })
+      assert.strictEqual(result.partitions.length, 1)
+      const compacted = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.includes("k2-compacted")).map((f) => path.join(dir, f))
+      const [row] = yield* (yield* DuckDb).withConnection((c) =>
+        query(c, "count", `SELECT count(seq)::INTEGER AS n, count(symbol)::INTEGER AS symbols, count(*)::INTEGER AS rows FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
+      )
+      assert.deepStrictEqual(row, { n: 30, symbols: 30, rows: 30 })
+    }).pipe(Effect.provide(importing)))
 })
 
 describe("Maintenance: expiry racing another engine's tag", () => {

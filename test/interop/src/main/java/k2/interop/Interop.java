@@ -30,9 +30,12 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.iceberg.AppendFiles;
 import org.apache.iceberg.CatalogProperties;
 import org.apache.iceberg.DataFile;
+import org.apache.iceberg.DataFiles;
+import org.apache.iceberg.FileFormat;
 import org.apache.iceberg.FileScanTask;
 import org.apache.iceberg.ManageSnapshots;
 import org.apache.iceberg.ManifestFile;
+import org.apache.iceberg.MetricsConfig;
 import org.apache.iceberg.PartitionKey;
 import org.apache.iceberg.PartitionSpec;
 import org.apache.iceberg.PartitionSpecParser;
@@ -45,6 +48,7 @@ import org.apache.iceberg.SortOrderComparators;
 import org.apache.iceberg.SortOrderParser;
 import org.apache.iceberg.StructLike;
 import org.apache.iceberg.Table;
+import org.apache.iceberg.TableProperties;
 import org.apache.iceberg.TableScan;
 import org.apache.iceberg.UpdatePartitionSpec;
 import org.apache.iceberg.UpdateSchema;
@@ -64,6 +68,10 @@ import org.apache.iceberg.expressions.Term;
 import org.apache.iceberg.io.CloseableIterable;
 import org.apache.iceberg.io.DataWriter;
 import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.mapping.MappingUtil;
+import org.apache.iceberg.mapping.NameMapping;
+import org.apache.iceberg.mapping.NameMappingParser;
+import org.apache.iceberg.parquet.ParquetUtil;
 import org.apache.iceberg.parquet.Parquet;
 import org.apache.iceberg.rest.RESTCatalog;
 import org.apache.iceberg.transforms.Transform;
@@ -203,7 +211,7 @@ public final class Interop {
     UsageError(String why) {
       super(
           why
-              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|update-schema|snapshots|schema|expire|tag|refs|serve>"
+              + "\nusage: Interop <create|append|read|plan|files|manifests|update-spec|update-schema|add-files|snapshots|schema|expire|tag|refs|serve>"
               + " --uri <jdbc uri | REST http(s) uri> [--warehouse <dir> (jdbc)] --table <ns.table>"
               + " [--catalog k2] ...");
     }
@@ -256,6 +264,9 @@ public final class Interop {
         break;
       case "update-schema":
         updateSchema(catalog.loadTable(id));
+        break;
+      case "add-files":
+        addFiles(catalog.loadTable(id));
         break;
       case "snapshots":
         snapshots(catalog.loadTable(id));
@@ -617,6 +628,37 @@ public final class Interop {
     }
     update.commit();
     emit(tableInfo(table));
+  }
+
+  /**
+   * Spark's add_files, as its procedure does it: the table's name mapping (set from the current
+   * schema when the table has none), then each Parquet file (`files`, written without field ids)
+   * appended with metrics read through the mapping, in the partition `partition` names (a path).
+   */
+  private void addFiles(Table table) throws Exception {
+    String json = table.properties().get(TableProperties.DEFAULT_NAME_MAPPING);
+    if (json == null) {
+      json = NameMappingParser.toJson(MappingUtil.create(table.schema()));
+      table.updateProperties().set(TableProperties.DEFAULT_NAME_MAPPING, json).commit();
+    }
+    NameMapping mapping = NameMappingParser.fromJson(json);
+    AppendFiles append = table.newAppend();
+    int count = 0;
+    for (String path : listOpt("files")) {
+      org.apache.iceberg.io.InputFile in = table.io().newInputFile(path);
+      append.appendFile(DataFiles.builder(table.spec())
+          .withPath(path)
+          .withFormat(FileFormat.PARQUET)
+          .withFileSizeInBytes(in.getLength())
+          .withMetrics(ParquetUtil.fileMetrics(in, MetricsConfig.forTable(table), mapping))
+          .withPartitionPath(opt("partition"))
+          .build());
+      count++;
+    }
+    append.commit();
+    ObjectNode out = JSON.createObjectNode();
+    out.put("files", count);
+    emit(out);
   }
 
   private List<String> itemsOpt(String name) {
