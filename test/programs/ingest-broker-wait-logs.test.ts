@@ -9,16 +9,22 @@ import { Effect } from "effect"
 import { freePort, jsonLogLines, spawnProgram, written } from "../support/programs.ts"
 import { tempDir } from "../support/tempDir.ts"
 
+/** `npm run ingest` against a free port: nothing listens there, connections are refused at once. */
+const ingestAgainstNothing = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const warehouse = yield* tempDir()
+    const port = yield* Effect.promise(freePort)
+    const p = spawnProgram("ingest", [
+      "--brokers", `127.0.0.1:${port}`, "--warehouse", warehouse, "--metrics-port", "0",
+      "--topics", "market.equities.trades.asx"
+    ], env)
+    return { p, port }
+  })
+
 describe("npm run ingest, an unreachable broker", () => {
   it.effect("the wait is a warning log record, not plain text", () =>
     Effect.gen(function*() {
-      const warehouse = yield* tempDir()
-      // Nothing listens there: connections are refused at once.
-      const port = yield* Effect.promise(freePort)
-      const p = spawnProgram("ingest", [
-        "--brokers", `127.0.0.1:${port}`, "--warehouse", warehouse, "--metrics-port", "0",
-        "--topics", "market.equities.trades.asx"
-      ], { K2_LOG_FORMAT: "json" })
+      const { p, port } = yield* ingestAgainstNothing({ K2_LOG_FORMAT: "json" })
       const records = jsonLogLines(p)
       yield* written(p, "waiting for Kafka")
       p.child.kill("SIGKILL")
@@ -35,13 +41,8 @@ describe("npm run ingest, an unreachable broker", () => {
 
   it.effect("brokers never reached fail the run after the first-contact wait: one clear line, exit 1", () =>
     Effect.gen(function*() {
-      const warehouse = yield* tempDir()
-      const port = yield* Effect.promise(freePort)
       // Before, a wrong port was waited for 150 × 2 s, then that again up to 100 times (some 8 hours).
-      const p = spawnProgram("ingest", [
-        "--brokers", `127.0.0.1:${port}`, "--warehouse", warehouse, "--metrics-port", "0",
-        "--topics", "market.equities.trades.asx"
-      ], { K2_KAFKA_BROKER_WAIT_SECONDS: "3" })
+      const { p, port } = yield* ingestAgainstNothing({ K2_KAFKA_BROKER_WAIT_SECONDS: "3" })
       const code = yield* Effect.promise(() => p.exited)
       const out = p.output()
       assert.strictEqual(code, 1, out)

@@ -483,8 +483,8 @@ describe("Maintenance: compaction and schema evolution", () => {
     return { dir, layer: MaintenanceLayer.layer().pipe(Layer.provideMerge(evolvingLakehouse(dir, () => evolve.schema))) }
   }
 
-  /** Compacts, and counts the non-null values of `column` in the files compaction wrote. */
-  const compactedCount = (dir: string, column: string) =>
+  /** Compacts, and counts the non-null values of each of `columns` in the files compaction wrote. */
+  const compactedCount = (dir: string, ...columns: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       const result = yield* (yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })
       assert.strictEqual(result.partitions.length, 1)
@@ -492,11 +492,26 @@ describe("Maintenance: compaction and schema evolution", () => {
         .filter((f) => f.includes("k2-compacted"))
         .map((f) => path.join(dir, f))
       const duckDb = yield* DuckDb
+      const counts = columns.map((c) => `count(${c})::INTEGER AS ${c}`).join(", ")
       const [row] = yield* duckDb.withConnection((c) =>
-        query(c, "count", `SELECT count(${column})::INTEGER AS n, count(*)::INTEGER AS rows FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
+        query(c, "count", `SELECT ${counts}, count(*)::INTEGER AS rows FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
       )
       return row!
     })
+
+  /** source_sequence (id 12) renamed seq by another engine. */
+  const seqSchema: Schema = {
+    type: "struct",
+    "schema-id": 1,
+    fields: tables.trades.schema.fields.map((f) => f.name === "source_sequence" ? { ...f, name: "seq" } : f)
+  }
+
+  /** Ten trades appended under the new name: the files then name field 12 two ways. */
+  const appendUnderSeq = Effect.gen(function*() {
+    const batch = tradeColumns(makeTrades({ count: 10, offsetBase: 20 }))
+    const { source_sequence, ...columns } = batch.columns
+    yield* (yield* IcebergSink).append(trades, { rowCount: batch.rowCount, columns: { ...columns, seq: source_sequence! } })
+  })
 
   const evolve: { schema?: Schema } = {}
   const dropped = evolvingWarehouse(evolve)
@@ -517,7 +532,7 @@ describe("Maintenance: compaction and schema evolution", () => {
         ]
       }
       yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 20 })))
-      assert.deepStrictEqual(yield* compactedCount(dropped.dir, "source_sequence"), { n: 10, rows: 30 })
+      assert.deepStrictEqual(yield* compactedCount(dropped.dir, "source_sequence"), { source_sequence: 10, rows: 30 })
     }).pipe(Effect.provide(dropped.layer)))
 
   const renamed: { schema?: Schema } = {}
@@ -528,28 +543,19 @@ describe("Maintenance: compaction and schema evolution", () => {
       yield* sink.ensureTable(tables.trades)
       yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
       yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
-      renamed.schema = {
-        type: "struct",
-        "schema-id": 1,
-        fields: tables.trades.schema.fields.map((f) => f.name === "source_sequence" ? { ...f, name: "seq" } : f)
-      }
-      // Written under the new name: the files now name field 12 two ways.
-      const batch = tradeColumns(makeTrades({ count: 10, offsetBase: 20 }))
-      const { source_sequence, ...columns } = batch.columns
-      yield* sink.append(trades, { rowCount: batch.rowCount, columns: { ...columns, seq: source_sequence! } })
-      assert.deepStrictEqual(yield* compactedCount(renaming.dir, "seq"), { n: 30, rows: 30 })
+      renamed.schema = seqSchema
+      yield* appendUnderSeq
+      assert.deepStrictEqual(yield* compactedCount(renaming.dir, "seq"), { seq: 30, rows: 30 })
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(currentSnapshot(m)!.summary.operation, "replace")
     }).pipe(Effect.provide(renaming.layer)))
-})
 
-describe("Maintenance: compaction of files without field ids", () => {
-  const evolve: { schema?: Schema } = {}
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+  const imported: { schema?: Schema } = {}
+  const importDir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
   // Java's name mapping after the rename: source_sequence (id 12) also answers to seq.
   const mapping = JSON.stringify(tables.trades.schema.fields.map((f) => ({ "field-id": f.id, names: f.name === "source_sequence" ? [f.name, "seq"] : [f.name] })))
   const importing = MaintenanceLayer.layer().pipe(
-    Layer.provideMerge(evolvingLakehouse(dir, () => evolve.schema, () => ({ "schema.name-mapping.default": mapping })))
+    Layer.provideMerge(evolvingLakehouse(importDir, () => imported.schema, () => ({ "schema.name-mapping.default": mapping })))
   )
   it.effect("an imported file (add_files): compaction reads it by the name mapping, not as null, after a rename", () =>
     Effect.gen(function*() {
@@ -557,21 +563,9 @@ describe("Maintenance: compaction of files without field ids", () => {
       yield* sink.ensureTable(tables.trades)
       yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
       yield* importWithoutFieldIds(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
-      evolve.schema = {
-        type: "struct",
-        "schema-id": 1,
-        fields: tables.trades.schema.fields.map((f) => f.name === "source_sequence" ? { ...f, name: "seq" } : f)
-      }
-      const batch = tradeColumns(makeTrades({ count: 10, offsetBase: 20 }))
-      const { source_sequence, ...columns } = batch.columns
-      yield* sink.append(trades, { rowCount: batch.rowCount, columns: { ...columns, seq: source_sequence! } })
-      const result = yield* (yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })
-      assert.strictEqual(result.partitions.length, 1)
-      const compacted = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.includes("k2-compacted")).map((f) => path.join(dir, f))
-      const [row] = yield* (yield* DuckDb).withConnection((c) =>
-        query(c, "count", `SELECT count(seq)::INTEGER AS n, count(symbol)::INTEGER AS symbols, count(*)::INTEGER AS rows FROM read_parquet([${compacted.map((f) => `'${f}'`).join(", ")}])`)
-      )
-      assert.deepStrictEqual(row, { n: 30, symbols: 30, rows: 30 })
+      imported.schema = seqSchema
+      yield* appendUnderSeq
+      assert.deepStrictEqual(yield* compactedCount(importDir, "seq", "symbol"), { seq: 30, symbol: 30, rows: 30 })
     }).pipe(Effect.provide(importing)))
 })
 
