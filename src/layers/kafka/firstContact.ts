@@ -71,7 +71,8 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
      */
     retry: <A, E, R>(attempt: Effect.Effect<A, E, R>, waiting: string, spacing: Duration.Input, times: number) =>
       attempt.pipe(
-        // Said of the failures tried again only: the last one goes up as the failure.
+        // Said of each failure the wait allows another try of (the one that exhausts `times` too);
+        // a broker fault past the wait is said only as the failure.
         Effect.tapError((e) =>
           Effect.flatMap(again(e), (yes) =>
             yes ? Effect.flatMap(progress(e), (wait) => Effect.logWarning(`${waiting}${wait}: ${(e as Error).message}`)) : Effect.void)

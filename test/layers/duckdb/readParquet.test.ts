@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import type { NestedField, Schema } from "../../../src/domain/iceberg/spec.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { nameReadOf, readParquet, readPlannedFiles } from "../../../src/layers/duckdb/readPlan.ts"
+import { duckType } from "../../../src/layers/duckdb/sqlText.ts"
 
 const schemaOf = (fields: ReadonlyArray<NestedField>): Schema => ({ type: "struct", "schema-id": 1, fields })
 
@@ -122,4 +123,12 @@ describe("readParquet", () => {
       assert.include(refused.message, imported)
       assert.include(refused.message, "identity partition")
     }).pipe(Effect.provide(DuckDb.layerWith({ connections: 1 }))))
+
+  it("a struct's field names are quoted in its type: another engine's may be any text", () => {
+    const struct = {
+      type: "struct" as const,
+      fields: [{ id: 6, name: "order", required: false, type: "int" as const }, { id: 7, name: "a \"b\"", required: false, type: "string" as const }]
+    }
+    assert.strictEqual(duckType(struct), `STRUCT("order" INTEGER, "a ""b""" VARCHAR)`)
+  })
 })

@@ -4,10 +4,10 @@
  * broker answered, an outage is waited out as long as before.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Exit, Fiber, Logger } from "effect"
 import { TestClock } from "effect/testing"
 import { BrokersUnreachable, type FirstContact, makeFirstContact } from "../../../src/layers/kafka/firstContact.ts"
-import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
+import { kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 
 const BROKERS = ["127.0.0.1:9099"]
 const SETTING = "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)"
@@ -38,13 +38,15 @@ describe("the first contact with Kafka", () => {
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.findErrorOption(exit)
       assert.isTrue(error._tag === "Some" && error.value instanceof BrokersUnreachable, String(exit))
-      const message = (error as { value: BrokersUnreachable }).value.message
+      const unreachable = (error as { value: BrokersUnreachable }).value
+      // Given up at the wait itself (60 s), not one attempt later.
+      assert.strictEqual(unreachable.waitedSeconds, 60)
+      const message = unreachable.message
       assert.include(message, "127.0.0.1:9099")
       assert.include(message, SETTING)
       assert.include(message, "ECONNREFUSED")
       // Tried all along the wait (every 2 s), and not again from the top: the start gives up at once.
-      assert.isAtLeast(attempts, 30)
-      assert.isAtMost(attempts, 32)
+      assert.strictEqual(attempts, 31)
     }))
 
   it.effect("after a first contact, an outage is waited out past the wait", () =>
@@ -78,5 +80,77 @@ describe("the first contact with Kafka", () => {
       const exit = yield* Fiber.await(registry)
       const error = Exit.findErrorOption(exit)
       assert.isTrue(error._tag === "Some" && error.value === registryDown, String(exit))
+    }))
+
+  it.effect("attempts run out: the fault goes up as it is, within the wait, with no wait, and after a first contact", () =>
+    Effect.gen(function*() {
+      const failsWith = (contact: FirstContact, error: unknown) =>
+        Effect.gen(function*() {
+          let attempts = 0
+          const fiber = yield* Effect.forkChild(
+            contact.retry(Effect.suspend(() => (attempts++, Effect.fail(error))), "waiting for Kafka", "1 second", 3)
+          )
+          yield* TestClock.adjust("5 seconds")
+          const exit = yield* Fiber.await(fiber)
+          const failure = Exit.findErrorOption(exit)
+          assert.isTrue(failure._tag === "Some" && failure.value === error, String(exit))
+          return attempts
+        })
+      // Within the wait: 3 more attempts, then the fault itself (not BrokersUnreachable).
+      const within = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      assert.strictEqual(yield* failsWith(within, refused), 4)
+      // No wait set: the same.
+      const noWait = yield* makeFirstContact({ brokers: BROKERS, wait: 0, setting: SETTING })
+      assert.strictEqual(yield* failsWith(noWait, refused), 4)
+      // Reached once, then past the wait: an outage that outlasts the attempts is that outage.
+      const reached = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      yield* reached.reached
+      yield* TestClock.adjust("2 minutes")
+      assert.strictEqual(yield* failsWith(reached, refused), 4)
+    }))
+
+  it.effect("a failure not said retryable is not tried again; a broker's refusal past the wait goes up as itself", () =>
+    Effect.gen(function*() {
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      yield* TestClock.adjust("2 minutes")
+      const rejected = kafkaError(new KafkaRejected({ operation: "createTopics", detail: "not authorized" }))
+      for (const error of [rejected, new Error("a bug"), Object.assign(new Error("declined"), { retryable: false })]) {
+        let attempts = 0
+        const exit = yield* Effect.exit(
+          contact.retry(Effect.suspend(() => (attempts++, Effect.fail(error))), "waiting for Kafka", "1 second", 3)
+        )
+        const failure = Exit.findErrorOption(exit)
+        assert.isTrue(failure._tag === "Some" && failure.value === error, String(exit))
+        assert.strictEqual(attempts, 1, error.message)
+      }
+    }))
+
+  it.effect("each failure tried again is said, with the time waited before a first contact", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      const attempt = contact.retry(Effect.fail(refused), "waiting for Kafka", "2 seconds", 2)
+      const fiber = yield* Effect.forkChild(attempt.pipe(Effect.provide(Logger.layer([capture]))))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.await(fiber)
+      assert.deepStrictEqual(logged.slice(0, 2), [0, 2].map((s) =>
+        `waiting for Kafka at 127.0.0.1:9099 (not reached yet: ${s} s, giving up at 60 s): ${refused.message}`))
+      // Reached: an outage is said as itself.
+      logged.length = 0
+      yield* contact.reached
+      const after = yield* Effect.forkChild(attempt.pipe(Effect.provide(Logger.layer([capture]))))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.await(after)
+      assert.deepStrictEqual(logged.slice(0, 2), [`waiting for Kafka: ${refused.message}`, `waiting for Kafka: ${refused.message}`])
+      // No wait set: no time to give up at.
+      logged.length = 0
+      const forever = yield* makeFirstContact({ brokers: BROKERS, wait: 0, setting: SETTING })
+      const unbounded = yield* Effect.forkChild(
+        forever.retry(Effect.fail(refused), "waiting for Kafka", "2 seconds", 2).pipe(Effect.provide(Logger.layer([capture])))
+      )
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.await(unbounded)
+      assert.strictEqual(logged[0], `waiting for Kafka at 127.0.0.1:9099 (not reached yet: 0 s): ${refused.message}`)
     }))
 })

@@ -631,6 +631,44 @@ describe("Maintenance: expiry racing another engine's tag", () => {
     }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
   }, 60_000)
 
+  it.live("a tag moved between expiry's plan and its commit, no longer aged, is kept and not reported removed", () => {
+    // Another engine moves the aged tag onto the current snapshot, with no age of its own, just
+    // before expiry's commit: the commit conflicts, the retry keeps the tag.
+    const injected = { armed: false }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.gen(function*() {
+            if (injected.armed && updates.some((u) => u.action === "remove-snapshot-ref")) {
+              injected.armed = false
+              const m = (yield* catalog.loadTable(id)).metadata
+              yield* catalog.commitTable(id, [], [
+                { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": m["current-snapshot-id"]! }
+              ])
+            }
+            return yield* catalog.commitTable(id, requirements, updates)
+          })
+      }))
+    return Effect.gen(function*() {
+      const catalog = yield* Catalog
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(3, 20, 1)
+      const first = (yield* catalog.loadTable(trades)).metadata.snapshots[0]!["snapshot-id"]
+      yield* catalog.commitTable(trades, [], [
+        { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": first, "max-ref-age-ms": 1 }
+      ])
+      injected.armed = true
+      const r = yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
+      assert.isFalse(injected.armed, "the tag was moved before expiry's commit")
+      const m = (yield* catalog.loadTable(trades)).metadata
+      assert.strictEqual(m.refs.hourly?.["snapshot-id"], m["current-snapshot-id"])
+      assert.deepStrictEqual(r.refsRemoved, [])
+      assert.include(r.expired, first)
+    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+  }, 60_000)
+
   it.live("a compaction the catalog stops part way reports the days it compacted beside the failure", () => {
     // The second day's compaction commit is refused for good: the first day's stands.
     const commits = { compactions: 0 }
@@ -740,6 +778,23 @@ describe("Maintenance: the table's own expiry settings", () => {
       // Nothing past its age now: no commit, nothing removed.
       const last = yield* expire
       assert.deepStrictEqual([last.refsRemoved, last.expired], [[], []])
+    }).pipe(Effect.provide(warehouse())))
+
+  it.effect("an aged tag on a snapshot kept anyway is removed alone: a commit with no snapshot to remove", () =>
+    Effect.gen(function*() {
+      const catalog = yield* Catalog
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(2, 10, 1)
+      const current = (yield* catalog.loadTable(trades)).metadata["current-snapshot-id"]!
+      yield* catalog.commitTable(trades, [], [
+        { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": current, "max-ref-age-ms": 3_600_000 }
+      ])
+      // Both snapshots within the table's age: only the tag has aged.
+      const r = yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 2 * 3_600_000, maxSnapshotAgeMs: 365 * 86_400_000 })
+      assert.deepStrictEqual([r.refsRemoved, r.expired], [["hourly"], []])
+      const m = (yield* catalog.loadTable(trades)).metadata
+      assert.deepStrictEqual(Object.keys(m.refs), ["main"])
+      assert.strictEqual(m.snapshots.length, 2)
     }).pipe(Effect.provide(warehouse())))
 
   it.effect("K2 creates its tables keeping an hour of snapshots: one-second commits would otherwise keep five days of them", () =>
