@@ -70,14 +70,19 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
      * wait, then BrokersUnreachable.
      */
     retry: <A, E, R>(attempt: Effect.Effect<A, E, R>, waiting: string, spacing: Duration.Input, times: number) =>
-      attempt.pipe(
-        // Said of each failure the wait allows another try of (the one that exhausts `times` too);
-        // a broker fault past the wait is said only as the failure.
-        Effect.tapError((e) =>
-          Effect.flatMap(again(e), (yes) =>
-            yes ? Effect.flatMap(progress(e), (wait) => Effect.logWarning(`${waiting}${wait}: ${(e as Error).message}`)) : Effect.void)
-        ),
-        Effect.retry({ schedule: Schedule.spaced(spacing), while: again, times }),
+      Effect.suspend(() => {
+        // Failures of this run: the one that uses up `times` is said only as the failure.
+        let failures = 0
+        return attempt.pipe(
+          Effect.tapError((e) =>
+            Effect.flatMap(again(e), (yes) =>
+              yes && ++failures <= times
+                ? Effect.flatMap(progress(e), (wait) => Effect.logWarning(`${waiting}${wait}: ${(e as Error).message}`))
+                : Effect.void)
+          ),
+          Effect.retry({ schedule: Schedule.spaced(spacing), while: again, times })
+        )
+      }).pipe(
         // Only past the wait: a fault that outlasted the attempts within it goes up as it is.
         Effect.catchIf(
           (e): e is E & KafkaError => !reached && waitMs > 0 && isKafkaFault(e),

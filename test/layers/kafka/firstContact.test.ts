@@ -125,6 +125,24 @@ describe("the first contact with Kafka", () => {
       }
     }))
 
+  it.effect("the failure that uses up the attempts is said once, as the failure, not also as a wait", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      yield* contact.reached
+      const attempt = contact.retry(Effect.fail(refused), "waiting for Kafka", "2 seconds", 2)
+      for (let run = 0; run < 2; run++) {
+        logged.length = 0
+        const fiber = yield* Effect.forkChild(Effect.exit(attempt).pipe(Effect.provide(Logger.layer([capture]))))
+        yield* TestClock.adjust("10 seconds")
+        const exit = yield* Fiber.join(fiber)
+        assert.isTrue(Exit.isFailure(exit))
+        // Three attempts, two waits said; a second run of the same effect counts afresh.
+        assert.strictEqual(logged.length, 2, logged.join("\n"))
+      }
+    }))
+
   it.effect("each failure tried again is said, with the time waited before a first contact", () =>
     Effect.gen(function*() {
       const logged: Array<string> = []
