@@ -1,6 +1,6 @@
 /** The headers that say what a read answered from: its ETag, its cache policy and K2-Snapshot-Ids. */
 import type { Format } from "../../domain/api/params.ts"
-import type { Pinned } from "./pinning.ts"
+import type { Pinned } from "../query/pinning.ts"
 import { strongEtag } from "./respond.ts"
 
 /** The canonical form of a request's query: parameters sorted, so equivalent URLs share an ETag. */

@@ -8,13 +8,13 @@ import { Clock, Deferred, Duration, Effect, Semaphore } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { BadParam, type Format, parseInstant, required, type SnapshotParam } from "../../domain/api/params.ts"
 import { checkRange as ordered } from "../../domain/query/validate.ts"
-import { identifierOf, type TableName } from "../../domain/tables.ts"
+import type { TableName } from "../../domain/tables.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
-import { cursorStillKept, type Pinned, pinCursor, pinSnapshots } from "./pinning.ts"
+import { cursorStillKept, idsOf, loadInvolved, type Pinned, pinCursor, pinSnapshots } from "../query/pinning.ts"
 import { orBad, QueryTimeout } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import {
@@ -86,10 +86,6 @@ export const answerMeta = (answer: Pick<Answer<unknown>, "scanned" | "elapsedMs"
   }
 }
 
-/** The snapshot ids a read pinned (as K2-Snapshot-Ids names them), for the engines to plan by. */
-export const idsOf = (pinned: Pinned): Readonly<Record<string, bigint | null>> =>
-  Object.fromEntries(Object.entries(pinned.ids).map(([table, id]) => [table, id === null ? null : BigInt(id)]))
-
 interface ReadSpec {
   readonly route: string
   readonly request: HttpServerRequest.HttpServerRequest
@@ -111,15 +107,6 @@ interface ReadSpec {
 }
 
 export type Reads = Effect.Success<ReturnType<typeof makeReads>>
-
-/** The metadata of each table a read involves (undefined: not created yet, read as empty; `npm run query symbols` too). */
-export const loadInvolved = (catalog: Catalog["Service"], involved: ReadonlyArray<TableName>) =>
-  Effect.forEach(involved, (t) =>
-    catalog.loadTable(identifierOf(t)).pipe(
-      Effect.map((l) => [t, l.metadata] as const),
-      // A table not created yet reads as empty.
-      Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
-    ))
 
 export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog

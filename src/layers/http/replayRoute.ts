@@ -10,7 +10,8 @@ import { pinnedSnapshotGone, SnapshotNotFound } from "../../services/TableScanne
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
-import { idsOf, type Reads } from "./reads.ts"
+import { idsOf } from "../query/pinning.ts"
+import type { Reads } from "./reads.ts"
 import { presentRow } from "./respond.ts"
 
 /** How often a quiet SSE replay says it is alive: below the 60 s idle limit common proxies apply. */

@@ -1,13 +1,15 @@
 /**
  * Which snapshot of each table a read answers from, decided before it runs, so that its ETag
- * names exactly what is read. Pure: the handlers load the tables' metadata and the time.
+ * names exactly what is read. The HTTP reads and `npm run query` pin alike: load the tables
+ * (loadInvolved), then decide (pure, given the metadata and the time).
  */
-import { Result } from "effect"
+import { Effect, Result } from "effect"
 import type { SnapshotParam } from "../../domain/api/params.ts"
 import { decodeCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
-import type { TableName } from "../../domain/tables.ts"
+import { identifierOf, type TableName } from "../../domain/tables.ts"
+import type { Catalog } from "../../services/Catalog.ts"
 import { pinnedSnapshotGone, type SnapshotSelector, SnapshotNotFound, unknownSnapshotId } from "../../services/TableScanner.ts"
 
 export interface Pinned {
@@ -26,6 +28,19 @@ export interface Pinned {
 
 /** The metadata of each table a read involves; undefined for a table not created yet (read as empty). */
 export type Loaded = ReadonlyArray<readonly [TableName, TableMetadata | undefined]>
+
+/** Loads the tables a read involves, as `pinSnapshots` takes them. */
+export const loadInvolved = (catalog: Catalog["Service"], involved: ReadonlyArray<TableName>) =>
+  Effect.forEach(involved, (t) =>
+    catalog.loadTable(identifierOf(t)).pipe(
+      Effect.map((l) => [t, l.metadata] as const),
+      // A table not created yet reads as empty.
+      Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
+    ))
+
+/** The snapshot ids a read pinned (as K2-Snapshot-Ids names them), for the engines to plan by. */
+export const idsOf = (pinned: Pinned): Readonly<Record<string, bigint | null>> =>
+  Object.fromEntries(Object.entries(pinned.ids).map(([table, id]) => [table, id === null ? null : BigInt(id)]))
 
 /** A commit can be stamped up to this long before it lands (the committer's clock and its retries). */
 const SETTLE_MS = 60_000

@@ -4,7 +4,7 @@ import { applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/meta
 import type { TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { definitionOf, type TableName } from "../../../src/domain/tables.ts"
 import { encodeCursor } from "../../../src/domain/query/cursor.ts"
-import { pinCursor, pinSnapshots } from "../../../src/layers/http/pinning.ts"
+import { pinCursor, pinSnapshots } from "../../../src/layers/query/pinning.ts"
 
 /** A table with one snapshot per [id, committed at ms], in that order, each the parent of the next. */
 const table = (name: TableName, commits: ReadonlyArray<readonly [bigint, number]>): TableMetadata => {
