@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import { currentSchema, currentSnapshot, defaultSpec } from "../../../src/domain/iceberg/metadata.ts"
+import { currentSchema, currentSnapshot, defaultSpec, type TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
 import { ManifestEntryStatus, type Schema, type TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { fence, markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
@@ -23,7 +23,7 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { makeSnapshotFiles } from "../../../src/layers/iceberg/snapshotFiles.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
-import { Catalog, catalogError, CatalogRejected, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Catalog, type CatalogError, catalogError, CatalogRejected, CatalogUnavailable, CommitStateUnknown, type TableIdentifier } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
@@ -37,6 +37,43 @@ const warehouse = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
   const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })
   return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
+}
+
+/**
+ * A SQLite warehouse in a fresh directory whose catalog is `wrap` of the real one: faults, and
+ * other engines' commits, injected where a test says.
+ */
+const wrappedWarehouse = (
+  wrap: (catalog: Catalog["Service"]) => Catalog["Service"],
+  options?: Parameters<typeof MaintenanceLayer.layer>[0]
+) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
+  const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, wrap)
+  return { dir, layer: MaintenanceLayer.layer(options).pipe(Layer.provideMerge(lake)) }
+}
+
+/**
+ * A wrapped warehouse where, once armed, another engine's commit (`commit`, straight to the
+ * catalog) lands just before the first of K2's commits whose updates `before` matches.
+ */
+const anotherEngineCommitsOnce = (
+  before: (updates: ReadonlyArray<TableUpdate>) => boolean,
+  commit: (catalog: Catalog["Service"], id: TableIdentifier) => Effect.Effect<unknown, CatalogError>
+) => {
+  const state = { armed: false }
+  const { dir, layer } = wrappedWarehouse((catalog) =>
+    Catalog.of({
+      ...catalog,
+      commitTable: (id, requirements, updates) =>
+        Effect.gen(function*() {
+          if (state.armed && before(updates)) {
+            state.armed = false
+            yield* commit(catalog, id)
+          }
+          return yield* catalog.commitTable(id, requirements, updates)
+        })
+    }))
+  return { dir, layer, arm: () => void (state.armed = true), landed: () => !state.armed }
 }
 
 /** `commits` appends of `perCommit` trades over `days` days, each carrying group g1's marker. */
@@ -146,8 +183,7 @@ describe("Maintenance", () => {
     // dropped after the swap), then cannot be reached: the attempts run out on an unknown outcome.
     const outage = { on: false, committed: false }
     const down = Effect.fail(catalogError(new CatalogUnavailable({ detail: "connection refused" })))
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    const { layer } = wrappedWarehouse((catalog) =>
       Catalog.of({
         ...catalog,
         loadTable: (id) => outage.on && outage.committed ? down : catalog.loadTable(id),
@@ -158,7 +194,7 @@ describe("Maintenance", () => {
               return Effect.fail(catalogError(new CommitStateUnknown({ table: id.name, detail: "connection reset" })))
             })
           )
-      }))
+      }), { maxCommitAttempts: 3 })
     return Effect.gen(function*() {
       yield* (yield* IcebergSink).ensureTable(tables.trades)
       yield* appendMany(6, 100, 1)
@@ -172,7 +208,7 @@ describe("Maintenance", () => {
       assert.strictEqual(currentSnapshot(loaded.metadata)?.summary.operation, "replace")
       assert.isTrue(plan.files.every((f) => fs.existsSync(localPath(f.filePath))), "every planned file exists")
       assert.strictEqual((yield* snapshotOfQueries).counts!.n, 600)
-    }).pipe(Effect.provide(MaintenanceLayer.layer({ maxCommitAttempts: 3 }).pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(layer))
   })
 
   it.live("fenced writers of two groups racing compaction and expiry: every marker exact, every row once", () =>
@@ -216,57 +252,46 @@ describe("Maintenance", () => {
   it.live("a compaction whose retry finds delete files another engine committed meanwhile is refused", () => {
     // Files rewritten from their originals would bring the rows those deletes remove back (and
     // position deletes would name files no longer live). Planning refuses such a table; a retry
-    // on a new base must too.
-    const injected = { armed: false }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        commitTable: (id, requirements, updates) =>
-          Effect.gen(function*() {
-            if (injected.armed) {
-              injected.armed = false
-              // Just before the replace's swap: a snapshot adding a delete manifest (of one live delete file by its counts).
-              const m = (yield* catalog.loadTable(id)).metadata
-              const parent = currentSnapshot(m)!
-              const bytes = encodeManifest([], { schema: currentSchema(m), spec: defaultSpec(m) })
-              const manifestPath = `${m.location}/metadata/foreign-deletes-m0.avro`
-              fs.writeFileSync(localPath(manifestPath), bytes)
-              const snapshotId = 4_242n
-              const sequenceNumber = m["last-sequence-number"] + 1n
-              const list = [...(yield* Effect.orDie(decodeManifestList(fs.readFileSync(localPath(parent["manifest-list"])), "list"))), {
-                manifestPath, manifestLength: bytes.length, partitionSpecId: 0, content: 1 as const, sequenceNumber,
-                minSequenceNumber: sequenceNumber, addedSnapshotId: snapshotId, addedFilesCount: 1, existingFilesCount: 0,
-                deletedFilesCount: 0, addedRowsCount: 1, existingRowsCount: 0, deletedRowsCount: 0, partitions: []
-              }]
-              const listPath = `${m.location}/metadata/snap-foreign-deletes.avro`
-              fs.writeFileSync(localPath(listPath), encodeManifestList(list, { snapshotId, parentSnapshotId: parent["snapshot-id"], sequenceNumber }))
-              yield* catalog.commitTable(id, [], [
-                {
-                  action: "add-snapshot",
-                  snapshot: {
-                    "snapshot-id": snapshotId, "parent-snapshot-id": parent["snapshot-id"], "sequence-number": sequenceNumber,
-                    "timestamp-ms": Date.now(), "manifest-list": listPath, summary: { operation: "delete" }, "schema-id": 0
-                  }
-                },
-                { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
-              ])
+    // on a new base must too. Just before the replace's swap: a snapshot adding a delete manifest (of one live delete file by its counts).
+    const deletes = anotherEngineCommitsOnce(() => true, (catalog, id) =>
+      Effect.gen(function*() {
+        const m = (yield* catalog.loadTable(id)).metadata
+        const parent = currentSnapshot(m)!
+        const bytes = encodeManifest([], { schema: currentSchema(m), spec: defaultSpec(m) })
+        const manifestPath = `${m.location}/metadata/foreign-deletes-m0.avro`
+        fs.writeFileSync(localPath(manifestPath), bytes)
+        const snapshotId = 4_242n
+        const sequenceNumber = m["last-sequence-number"] + 1n
+        const list = [...(yield* Effect.orDie(decodeManifestList(fs.readFileSync(localPath(parent["manifest-list"])), "list"))), {
+          manifestPath, manifestLength: bytes.length, partitionSpecId: 0, content: 1 as const, sequenceNumber,
+          minSequenceNumber: sequenceNumber, addedSnapshotId: snapshotId, addedFilesCount: 1, existingFilesCount: 0,
+          deletedFilesCount: 0, addedRowsCount: 1, existingRowsCount: 0, deletedRowsCount: 0, partitions: []
+        }]
+        const listPath = `${m.location}/metadata/snap-foreign-deletes.avro`
+        fs.writeFileSync(localPath(listPath), encodeManifestList(list, { snapshotId, parentSnapshotId: parent["snapshot-id"], sequenceNumber }))
+        yield* catalog.commitTable(id, [], [
+          {
+            action: "add-snapshot",
+            snapshot: {
+              "snapshot-id": snapshotId, "parent-snapshot-id": parent["snapshot-id"], "sequence-number": sequenceNumber,
+              "timestamp-ms": Date.now(), "manifest-list": listPath, summary: { operation: "delete" }, "schema-id": 0
             }
-            return yield* catalog.commitTable(id, requirements, updates)
-          })
+          },
+          { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": snapshotId }
+        ])
       }))
     return Effect.gen(function*() {
       yield* (yield* IcebergSink).ensureTable(tables.trades)
       yield* appendMany(4, 50, 1)
-      injected.armed = true
+      deletes.arm()
       const failed = yield* Effect.flip((yield* Maintenance).compact(trades))
       assert.strictEqual(failed._tag, "CommitRejected")
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(currentSnapshot(m)!.summary.operation, "delete", "no replace on top of the delete files")
       // It certainly did not land: its files are gone.
-      const compacted = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.includes("k2-compacted"))
+      const compacted = fs.readdirSync(deletes.dir, { recursive: true, encoding: "utf8" }).filter((f) => f.includes("k2-compacted"))
       assert.deepStrictEqual(compacted, [])
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(deletes.layer))
   })
 
   it.effect("a compaction that fails does not hold back expiry: the run expires, and reports the compaction's error beside it", () =>
@@ -574,42 +599,29 @@ describe("Maintenance: expiry racing another engine's tag", () => {
   it.live("a snapshot tagged between expiry's plan and its commit is kept, and so is the tag", () => {
     // Another engine tags the oldest snapshot just before expiry's commit: the commit, planned
     // without the tag, must not remove the tagged snapshot (which would leave the tag dangling).
-    const injected = { armed: false, tagged: undefined as bigint | undefined }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        commitTable: (id, requirements, updates) =>
-          Effect.gen(function*() {
-            if (injected.armed && updates.some((u) => u.action === "remove-snapshots")) {
-              injected.armed = false
-              const m = (yield* catalog.loadTable(id)).metadata
-              injected.tagged = m.snapshots[0]!["snapshot-id"]
-              yield* catalog.commitTable(id, [], [
-                { action: "set-snapshot-ref", "ref-name": "audit", type: "tag", "snapshot-id": injected.tagged }
-              ])
-            }
-            return yield* catalog.commitTable(id, requirements, updates)
-          })
+    let tagged: bigint | undefined
+    const tagging = anotherEngineCommitsOnce((updates) => updates.some((u) => u.action === "remove-snapshots"), (catalog, id) =>
+      Effect.gen(function*() {
+        tagged = (yield* catalog.loadTable(id)).metadata.snapshots[0]!["snapshot-id"]
+        yield* catalog.commitTable(id, [], [{ action: "set-snapshot-ref", "ref-name": "audit", type: "tag", "snapshot-id": tagged }])
       }))
     return Effect.gen(function*() {
       yield* (yield* IcebergSink).ensureTable(tables.trades)
       yield* appendMany(4, 20, 1)
-      injected.armed = true
+      tagging.arm()
       yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
-      assert.isFalse(injected.armed, "the tag was committed before expiry's commit")
+      assert.isTrue(tagging.landed(), "the tag was committed before expiry's commit")
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
-      assert.strictEqual(m.refs.audit?.["snapshot-id"], injected.tagged)
-      assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === injected.tagged), "the tagged snapshot is kept")
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+      assert.strictEqual(m.refs.audit?.["snapshot-id"], tagged)
+      assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === tagged), "the tagged snapshot is kept")
+    }).pipe(Effect.provide(tagging.layer))
   }, 60_000)
 
   it.live("expiry whose commit landed unseen reports the snapshots it removed, not the empty plan of its retry", () => {
     // The first remove-snapshots commit lands, but its answer is lost (CommitStateUnknown): the
     // retry plans again on a table whose old snapshots are already gone.
     const lost = { armed: true }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    const { layer } = wrappedWarehouse((catalog) =>
       Catalog.of({
         ...catalog,
         commitTable: (id, requirements, updates) =>
@@ -628,29 +640,17 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       assert.strictEqual(r.snapshotsBefore, 4)
       assert.strictEqual(r.snapshotsAfter, 1)
       assert.deepStrictEqual([...r.expired].sort(), before.slice(0, 3).sort())
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(layer))
   }, 60_000)
 
   it.live("a tag moved between expiry's plan and its commit, no longer aged, is kept and not reported removed", () => {
     // Another engine moves the aged tag onto the current snapshot, with no age of its own, just
     // before expiry's commit: the commit conflicts, the retry keeps the tag.
-    const injected = { armed: false }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
-      Catalog.of({
-        ...catalog,
-        commitTable: (id, requirements, updates) =>
-          Effect.gen(function*() {
-            if (injected.armed && updates.some((u) => u.action === "remove-snapshot-ref")) {
-              injected.armed = false
-              const m = (yield* catalog.loadTable(id)).metadata
-              yield* catalog.commitTable(id, [], [
-                { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": m["current-snapshot-id"]! }
-              ])
-            }
-            return yield* catalog.commitTable(id, requirements, updates)
-          })
-      }))
+    const moving = anotherEngineCommitsOnce((updates) => updates.some((u) => u.action === "remove-snapshot-ref"), (catalog, id) =>
+      Effect.flatMap(catalog.loadTable(id), ({ metadata }) =>
+        catalog.commitTable(id, [], [
+          { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": metadata["current-snapshot-id"]! }
+        ])))
     return Effect.gen(function*() {
       const catalog = yield* Catalog
       yield* (yield* IcebergSink).ensureTable(tables.trades)
@@ -659,21 +659,20 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       yield* catalog.commitTable(trades, [], [
         { action: "set-snapshot-ref", "ref-name": "hourly", type: "tag", "snapshot-id": first, "max-ref-age-ms": 1 }
       ])
-      injected.armed = true
+      moving.arm()
       const r = yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
-      assert.isFalse(injected.armed, "the tag was moved before expiry's commit")
+      assert.isTrue(moving.landed(), "the tag was moved before expiry's commit")
       const m = (yield* catalog.loadTable(trades)).metadata
       assert.strictEqual(m.refs.hourly?.["snapshot-id"], m["current-snapshot-id"])
       assert.deepStrictEqual(r.refsRemoved, [])
       assert.include(r.expired, first)
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(moving.layer))
   }, 60_000)
 
   it.live("a compaction the catalog stops part way reports the days it compacted beside the failure", () => {
     // The second day's compaction commit is refused for good: the first day's stands.
     const commits = { compactions: 0 }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    const { layer } = wrappedWarehouse((catalog) =>
       Catalog.of({
         ...catalog,
         commitTable: (id, requirements, updates) =>
@@ -699,13 +698,12 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       assert.deepStrictEqual(r.compact?.partitions.map((p) => String(p.partition.exchange_timestamp_day)), compacted)
       assert.strictEqual(r.compact?.filesBefore, 12)
       assert.strictEqual(r.compact?.filesAfter, 7)
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(layer))
   }, 60_000)
 
   it.live("expiry's commit asserts every ref it saw stays put (a REST server drops a ref left dangling)", () => {
     const seen: Array<unknown> = []
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    const { layer } = wrappedWarehouse((catalog) =>
       Catalog.of({
         ...catalog,
         commitTable: (id, requirements, updates) => {
@@ -723,7 +721,7 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       assert.deepInclude(seen, { type: "assert-ref-snapshot-id", ref: "audit", "snapshot-id": second })
       const m = (yield* catalog.loadTable(trades)).metadata
       assert.isTrue(m.snapshots.some((s) => s["snapshot-id"] === second), "the tagged snapshot is kept")
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(layer))
   }, 60_000)
 })
 
@@ -852,7 +850,6 @@ describe("Maintenance: the table's own expiry settings", () => {
 describe("Maintenance: compaction of a table K2 cannot write", () => {
   it.effect("a sort order by a transform (another engine's bucket) is refused naming the table, and nothing is committed", () => {
     // The catalog loads the table as if another engine had set a sort order by bucket(16, symbol).
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
     const armed = { on: false }
     const bucketed = (m: TableMetadata): TableMetadata => {
       if (!armed.on) return m
@@ -866,7 +863,7 @@ describe("Maintenance: compaction of a table K2 cannot write", () => {
         "default-sort-order-id": 7
       }
     }
-    const lake = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }, (catalog) =>
+    const { layer } = wrappedWarehouse((catalog) =>
       Catalog.of({ ...catalog, loadTable: (id) => Effect.map(catalog.loadTable(id), (t) => ({ ...t, metadata: bucketed(t.metadata) })) }))
     return Effect.gen(function*() {
       yield* (yield* IcebergSink).ensureTable(tables.trades)
@@ -877,7 +874,7 @@ describe("Maintenance: compaction of a table K2 cannot write", () => {
       assert.strictEqual(error._tag, "UnsupportedTableFeature")
       assert.match(error.message, /^market_data\.trades uses sort order 7/)
       assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, snapshots)
-    }).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))))
+    }).pipe(Effect.provide(layer))
   })
 })
 
