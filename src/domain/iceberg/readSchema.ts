@@ -37,15 +37,14 @@ export const NAME_MAPPING = "schema.name-mapping.default"
  * (its aliases, as every rename Java makes adds the new one); without a mapping, to the column's
  * name in the snapshot's schema (Java would assign ids by position instead: a file imported without
  * a mapping has no ids to trust, and its names are what the importer saw). K2's column another
- * engine dropped stays null. `held`: the names the files hold (DuckDB matches them ignoring case).
- * Fails on a mapping that is not the spec's JSON.
+ * engine dropped stays null. The mapping is parsed once; the columns then follow from the names
+ * files hold (`held`; DuckDB matches them ignoring case). Fails on a mapping that is not the spec's JSON.
  */
 export const nameReadColumns = (
   schema: Schema,
   read: Schema,
-  mapping: string | undefined,
-  held: ReadonlyArray<string>
-): Result.Result<NameRead["columns"], string> => {
+  mapping: string | undefined
+): Result.Result<(held: ReadonlyArray<string>) => NameRead["columns"], string> => {
   const aliases = new Map<number, ReadonlyArray<string>>()
   if (mapping === undefined) {
     for (const f of schema.fields) aliases.set(f.id, [f.name])
@@ -63,11 +62,13 @@ export const nameReadColumns = (
       if (typeof e["field-id"] === "number") aliases.set(e["field-id"], names as ReadonlyArray<string>)
     }
   }
-  const present = new Set(held.map((n) => n.toLowerCase()))
-  return Result.succeed(Object.fromEntries(read.fields.map((f) => [
-    f.name,
-    f.id < 0 ? [] : (aliases.get(f.id) ?? []).filter((n) => present.has(n.toLowerCase()))
-  ])))
+  return Result.succeed((held) => {
+    const present = new Set(held.map((n) => n.toLowerCase()))
+    return Object.fromEntries(read.fields.map((f) => [
+      f.name,
+      f.id < 0 ? [] : (aliases.get(f.id) ?? []).filter((n) => present.has(n.toLowerCase()))
+    ]))
+  })
 }
 
 export interface ReadSchema {

@@ -113,17 +113,17 @@ export const nameReadOf = Effect.fnUntraced(function*(
   const unnumbered = paths.filter((p) => known.get(p) !== null)
   if (unnumbered.length === 0) return undefined
   const refuse = (path: string, why: string) => new UnsupportedTableFeature({ table, feature: `files without Parquet field ids (${path}): ${why}` })
-  const columns = nameReadColumns(schema, read, properties[NAME_MAPPING], unnumbered.flatMap((p) => known.get(p)!))
-  if (Result.isFailure(columns)) return yield* refuse(unnumbered[0]!, columns.failure)
+  const columnsOf = nameReadColumns(schema, read, properties[NAME_MAPPING])
+  if (Result.isFailure(columnsOf)) return yield* refuse(unnumbered[0]!, columnsOf.failure)
   // A Hive import keeps an identity partition's column in its directory names only: Java reads it from
   // the partition value, which K2 does not, so a file holding none of its names is refused, not read as null.
   const partitioned = read.fields.filter((f) => identitySources.includes(f.id))
   for (const p of unnumbered) {
-    const own = Result.getOrThrow(nameReadColumns(schema, read, properties[NAME_MAPPING], known.get(p)!))
+    const own = columnsOf.success(known.get(p)!)
     const lacking = partitioned.find((f) => own[f.name]!.length === 0)
     if (lacking !== undefined) return yield* refuse(p, `it lacks ${lacking.name}, an identity partition's column, which K2 reads from files only`)
   }
-  return { paths: unnumbered, columns: columns.success } satisfies NameRead
+  return { paths: unnumbered, columns: columnsOf.success(unnumbered.flatMap((p) => known.get(p)!)) } satisfies NameRead
 })
 
 /** The source field ids of the identity partition fields of `specs`. */

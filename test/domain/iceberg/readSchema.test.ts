@@ -134,17 +134,17 @@ describe("nameReadColumns: files without field ids, read by name", () => {
   ])
 
   it("by the mapping: each column's aliases the files hold, in the mapping's order; a column it leaves out, null", () => {
-    const got = Result.getOrThrow(nameReadColumns(now, shown.schema, mapping, ["TICKER", "px", "price", "conditions"]))
+    const got = Result.getOrThrow(nameReadColumns(now, shown.schema, mapping))(["TICKER", "px", "price", "conditions"])
     assert.deepStrictEqual(got, { symbol: ["ticker"], price: ["price", "px"], kafka_partition: [], conditions: [], quantity: [] })
   })
 
   it("without a mapping: by the snapshot schema's names (not K2's kept name, not by position)", () => {
-    const got = Result.getOrThrow(nameReadColumns(now, shown.schema, undefined, ["symbol", "trade_price", "price", "quantity"]))
+    const got = Result.getOrThrow(nameReadColumns(now, shown.schema, undefined))(["symbol", "trade_price", "price", "quantity"])
     assert.deepStrictEqual(got, { symbol: ["symbol"], price: ["trade_price"], kafka_partition: [], conditions: [], quantity: [] })
   })
 
   it("a mapping that is not the spec's JSON is refused, not guessed at", () => {
-    assert.include(Result.getOrThrow(Result.flip(nameReadColumns(now, shown.schema, "{", ["symbol"]))), "schema.name-mapping.default is not JSON")
-    assert.include(Result.getOrThrow(Result.flip(nameReadColumns(now, shown.schema, "[{\"field-id\": 1}]", ["symbol"]))), "a field without names")
+    assert.include(Result.getOrThrow(Result.flip(nameReadColumns(now, shown.schema, "{"))), "schema.name-mapping.default is not JSON")
+    assert.include(Result.getOrThrow(Result.flip(nameReadColumns(now, shown.schema, "[{\"field-id\": 1}]"))), "a field without names")
   })
 })
