@@ -292,7 +292,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     )
     if (!committed) return
     yield* Effect.logDebug(`flush committed ${taken.length} partition(s)`)
-    const mine = taken.filter((t) => parts.has(t.part.key))
+    // Only partitions still in the state this flush took: one revoked meanwhile (or revoked and
+    // assigned back, a new state started from a later owner's marks) has a group offset past
+    // `next` that this commit would move back.
+    const mine = taken.filter((t) => parts.get(t.part.key) === t.part)
     const owe = (owed: boolean) =>
       Effect.sync(() => {
         for (const t of mine) t.part.groupOwed = owed
