@@ -159,6 +159,12 @@ export const applyUpdates = (
       case "add-snapshot": {
         // A child numbered at or below the last number was built before another snapshot took it
         // (one staged, or on another branch): two snapshots must never share a data sequence number.
+        // As Java's builder: two snapshots of one id would make every lookup by id (refs, parents, time
+        // travel) ambiguous. K2 picks an id none of its base's holds, so one taken now was taken since
+        // (another writer's): stale, and the rebuilt change picks another.
+        if (snapshotIndex(m).has(u.snapshot["snapshot-id"])) {
+          throw new UpdateRefused({ detail: `Snapshot already exists for id: ${u.snapshot["snapshot-id"]}`, stale: true })
+        }
         const number = u.snapshot["sequence-number"]
         if (u.snapshot["parent-snapshot-id"] !== undefined && number <= m["last-sequence-number"]) {
           throw new UpdateRefused({
@@ -418,6 +424,27 @@ export const newSnapshotId = (): bigint => {
   bytes[0]! &= 0x7f
   const id = new DataView(bytes.buffer).getBigUint64(0)
   return id === 0n ? 1n : id
+}
+
+/** Every snapshot id `m` names: its snapshots', their parents' and the log's and refs' (an expired snapshot's may linger there). */
+const namedSnapshotIds = (m: TableMetadata): ReadonlySet<bigint> =>
+  new Set([
+    ...snapshotIndex(m).keys(),
+    ...m.snapshots.flatMap((s) => s["parent-snapshot-id"] === undefined ? [] : [s["parent-snapshot-id"]]),
+    ...m["snapshot-log"].map((e) => e["snapshot-id"]),
+    ...Object.values(m.refs).map((r) => r["snapshot-id"])
+  ])
+
+/**
+ * The id of a snapshot to add to `m`: drawn from `draw` again while `m` names it, as Java's
+ * SnapshotProducer draws again while its base has it. Reusing an expired snapshot's id too would
+ * make the walk from its child, or the log's entry of it, find the new snapshot.
+ */
+export const freshSnapshotId = (m: TableMetadata, draw: () => bigint = newSnapshotId): bigint => {
+  const taken = namedSnapshotIds(m)
+  let id = draw()
+  while (taken.has(id)) id = draw()
+  return id
 }
 
 const sum = (files: ReadonlyArray<DataFile>, f: (d: DataFile) => number) => files.reduce((n, d) => n + f(d), 0)

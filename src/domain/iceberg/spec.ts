@@ -153,6 +153,11 @@ export interface DataFile {
   readonly upperBounds: ReadonlyMap<number, Uint8Array>
   readonly splitOffsets: ReadonlyArray<number> | null
   readonly sortOrderId: number | null
+  /**
+   * Set when the file is encrypted (Iceberg table encryption): how to get its key. K2 decrypts
+   * nothing, so it refuses to read or rewrite such a file, and carries the field as it found it.
+   */
+  readonly keyMetadata?: Uint8Array
 }
 
 export const ManifestEntryStatus = { EXISTING: 0, ADDED: 1, DELETED: 2 } as const
@@ -190,4 +195,6 @@ export interface ManifestFile {
   readonly existingRowsCount: number
   readonly deletedRowsCount: number
   readonly partitions: ReadonlyArray<FieldSummary> | null
+  /** Set when the manifest is encrypted (Iceberg table encryption): K2 never reads it, and lists it as it found it. */
+  readonly keyMetadata?: Uint8Array
 }

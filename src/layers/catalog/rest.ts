@@ -5,7 +5,7 @@
  * `set-snapshot-ref`, `remove-snapshots`, `set-properties`) and the server applies them.
  *
  * Status mapping: 404 → NoSuchNamespace / NoSuchTable, 409 → AlreadyExists / NamespaceNotEmpty /
- * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number); on
+ * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number or a snapshot id taken); on
  * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
  * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
  * 419 (AuthenticationTimeout) refresh an OAuth2 token once, and a token with an `expires_in` is
@@ -100,10 +100,12 @@ const errorMessage = (reply: Reply): string => {
 /**
  * A snapshot numbered at or below the table's last: built on a base another commit has since passed
  * (one staged, or on another branch), so a conflict. Iceberg 1.10's server answers it with a 400
- * ValidationException; later ones with 409 (apache/iceberg#15126), as the SQL catalog does.
+ * ValidationException; later ones with 409 (apache/iceberg#15126), as the SQL catalog does. So is a
+ * snapshot id taken since: K2 draws one its base does not hold, and the retry draws on the new base.
  */
-const staleSequenceNumber = (reply: Reply) =>
-  reply.status === 400 && errorMessage(reply).includes("older than last sequence number")
+const staleSnapshot = (reply: Reply) =>
+  reply.status === 400 &&
+  (errorMessage(reply).includes("older than last sequence number") || errorMessage(reply).includes("Snapshot already exists for id"))
 
 /** Statuses saying the credentials expired: the request was not processed (the spec's 419 is AuthenticationTimeout). */
 const expiredCredentials = (status: number) => status === 401 || status === 419
@@ -476,7 +478,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       // Accepted: an answer that does not decode says nothing of what landed, so the caller must
       // look (and keep the commit's files) rather than take it as refused.
       if (reply.status === 200) return yield* Effect.mapError(loaded(identifier, reply), (e) => unknown(`accepted, but ${e.message}`))
-      if (reply.status === 409 || staleSequenceNumber(reply)) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
+      if (reply.status === 409 || staleSnapshot(reply)) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
       // Another 2xx (a gateway's 202 Accepted, a 204) or a 303 See Other may answer a request carried out.
       if (reply.status >= 500 || reply.status === 303 || (reply.status >= 200 && reply.status < 300)) {

@@ -9,7 +9,7 @@
  * still have landed (or land later), so its data files must stay (orphan removal takes them
  * if it did not).
  */
-import { Clock, Duration, Effect, Result, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Result, Schedule } from "effect"
 import {
   addedEntries,
   deletedEntry,
@@ -25,6 +25,7 @@ import {
   currentSchema,
   currentSnapshot,
   defaultSpec,
+  freshSnapshotId,
   metadataDirectory,
   newSnapshotId,
   snapshotSummary,
@@ -54,7 +55,7 @@ import {
 import { FileIO } from "../../services/FileIO.ts"
 import { CommitRejected, FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
-import { foreignStorage, isLocalLocation } from "./fileio.ts"
+import { encryption, foreignStorage, isLocalLocation } from "./fileio.ts"
 import { encodeManifest, encodeManifestList } from "./manifests.ts"
 import type { SnapshotFiles } from "./snapshotFiles.ts"
 
@@ -115,6 +116,11 @@ export const commitBackoff = (maxAttempts: number) =>
   )
 
 const MANIFEST_MAX_ENTRIES = 20_000
+
+/** Where new snapshot ids are drawn from: random (Java's way), or a sequence a test forces a collision with. */
+export const SnapshotIdSource = Context.Reference<() => bigint>("k2/iceberg/SnapshotIdSource", {
+  defaultValue: () => newSnapshotId
+})
 
 /**
  * A ref's retention fields, which its next set-snapshot-ref must repeat: the update replaces the
@@ -230,7 +236,9 @@ export const commitChange = Effect.fnUntraced(function*(
     const carried = lastOurs === undefined
       ? mirroredCarry(m) ?? {}
       : carriedOf(lastOurs.summary)
-    const snapshotId = newSnapshotId()
+    // Drawn per attempt against the base it builds on: a retry's base may hold another engine's
+    // snapshots, and an id they took would make the add refused (or, unchecked, two snapshots of one id).
+    const snapshotId = freshSnapshotId(m, yield* SnapshotIdSource)
     const sequenceNumber = m["last-sequence-number"] + 1n
     const addedSpec = change.addedSpecId === undefined ? defaultSpec(m) : specById(m, change.addedSpecId)
     if (addedSpec === undefined) {
@@ -269,6 +277,8 @@ export const commitChange = Effect.fnUntraced(function*(
       // an optimisation, never a reason to refuse the commit.
       const groupSpec = specById(m, toMerge[0]!.partitionSpecId)
       if (groupSpec !== undefined && unheldPartitionValues(groupSpec, currentSchema(m), "write") !== null) continue
+      // Nor are encrypted manifests, which K2 cannot read: they stay listed as they are, key and all.
+      if (toMerge.some((mf) => mf.keyMetadata !== undefined)) continue
       const mergeSpec = yield* specOf(m, toMerge[0]!)
       const entries = (yield* Effect.forEach(manifests.filter((mf) => merging.has(mf.manifestPath)), snapshots.manifestEntries, { concurrency: 8 })).flat()
       const merged = yield* Effect.forEach(
@@ -332,6 +342,7 @@ export const commitChange = Effect.fnUntraced(function*(
     const found = new Set<string>()
     const out: Array<ManifestFile> = []
     for (const manifest of manifests) {
+      if (manifest.keyMetadata !== undefined) return yield* new UnsupportedTableFeature({ table, feature: encryption(manifest.manifestPath) })
       const entries = yield* snapshots.manifestEntries(manifest)
       const hits = entries.filter((e) => e.status !== ManifestEntryStatus.DELETED && wanted.has(e.dataFile.filePath))
       if (hits.length === 0) {

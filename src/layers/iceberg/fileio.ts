@@ -38,6 +38,10 @@ export const isLocalLocation = (location: string): boolean =>
 /** What K2 says of a table on storage it does not reach (an UnsupportedTableFeature's feature). */
 export const foreignStorage = (location: string) => `storage at ${location} (K2 reads and writes the local file system only)`
 
+/** What K2 says of a table with a file that has key_metadata (an UnsupportedTableFeature's feature). */
+export const encryption = (location: string) =>
+  `encryption (${location} has key_metadata: Iceberg table encryption, and K2 decrypts nothing)`
+
 /** A file system failure on `location` other than a missing file: a path too long (no retry helps) or the storage failing. */
 export const storageFailure = (location: string, cause: unknown) => {
   const err = cause as NodeJS.ErrnoException

@@ -170,6 +170,8 @@ export const manifestEntrySchema = (partition: AvroRecord): AvroRecord => ({
         intKeyMap(137, "nan_value_counts", 138, 139, "long"),
         intKeyMap(125, "lower_bounds", 126, 127, "bytes"),
         intKeyMap(128, "upper_bounds", 129, 130, "bytes"),
+        // Kept through every rewrite: dropped, an encrypted file's key would be lost to every engine.
+        optional(131, "key_metadata", "bytes"),
         optional(132, "split_offsets", list(133, "long")),
         optional(140, "sort_order_id", "int")
       ]
@@ -207,7 +209,9 @@ export const manifestFileSchema: AvroRecord = {
           optional(511, "upper_bound", "bytes")
         ]
       })
-    )
+    ),
+    // An encrypted manifest's key: carried into every list K2 writes, or the manifest is lost to every engine.
+    optional(519, "key_metadata", "bytes")
   ]
 }
 
@@ -418,6 +422,7 @@ const dataFileToAvro = (f: DataFile, spec: PartitionSpec) => ({
   nan_value_counts: countsToAvro(f.nanValueCounts),
   lower_bounds: boundsToAvro(f.lowerBounds),
   upper_bounds: boundsToAvro(f.upperBounds),
+  key_metadata: f.keyMetadata === undefined ? null : toBuffer(f.keyMetadata),
   split_offsets: f.splitOffsets?.map(BigInt) ?? null,
   sort_order_id: f.sortOrderId
 })
@@ -511,7 +516,8 @@ export const decodeManifestSync = (bytes: Uint8Array, path: string): ReadonlyArr
           lowerBounds: boundsFromAvro(f.lower_bounds),
           upperBounds: boundsFromAvro(f.upper_bounds),
           splitOffsets: f.split_offsets?.map(Number) ?? null,
-          sortOrderId: f.sort_order_id ?? null
+          sortOrderId: f.sort_order_id ?? null,
+          ...(f.key_metadata == null ? {} : { keyMetadata: copy(f.key_metadata) })
         }
       }
     })
@@ -574,7 +580,8 @@ export const encodeManifestList = (
         contains_nan: s.containsNan,
         lower_bound: s.lowerBound && toBuffer(s.lowerBound),
         upper_bound: s.upperBound && toBuffer(s.upperBound)
-      })) ?? null
+      })) ?? null,
+      key_metadata: m.keyMetadata === undefined ? null : toBuffer(m.keyMetadata)
     }))
   )
 
@@ -612,7 +619,8 @@ export const decodeManifestListSync = (bytes: Uint8Array, path: string): Readonl
         containsNan: s.contains_nan ?? null,
         lowerBound: s.lower_bound == null ? null : copy(s.lower_bound),
         upperBound: s.upper_bound == null ? null : copy(s.upper_bound)
-      })) ?? null
+      })) ?? null,
+      ...(r.key_metadata == null ? {} : { keyMetadata: copy(r.key_metadata) })
     }))
   )
 

@@ -11,7 +11,7 @@ import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Ca
 import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, unknownSnapshotId, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { identitySourcesOf, nameReadOf } from "../duckdb/readPlan.ts"
-import { foreignStorage, isLocalLocation, localPath } from "./fileio.ts"
+import { encryption, foreignStorage, isLocalLocation, localPath } from "./fileio.ts"
 import { makeSnapshotFiles, SCANNER_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
@@ -112,6 +112,7 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
         if (!isLocalLocation(mf.manifestPath)) {
           return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: foreignStorage(mf.manifestPath) })
         }
+        if (mf.keyMetadata !== undefined) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: encryption(mf.manifestPath) })
         const unheld = unheldPartitionValues(specs.get(mf.partitionSpecId)!, schema, "read", mf.partitions)
         if (unheld !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: unheld })
       }
@@ -125,11 +126,13 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
           }
         }
       })
-      // What DuckDB cannot read here (another engine's ORC or Avro file, a file on s3://) is refused by name,
-      // not failed on as a corrupt or missing file.
+      // What DuckDB cannot read here (another engine's ORC or Avro file, a file on s3://, an encrypted
+      // file) is refused by name, not failed on as a corrupt or missing file, nor misread.
       for (const f of files) {
         const feature = !isLocalLocation(f.filePath)
           ? foreignStorage(f.filePath)
+          : f.keyMetadata !== undefined
+          ? encryption(f.filePath)
           : f.fileFormat !== "PARQUET" ? `${f.fileFormat} data files (${f.filePath}; K2 reads Parquet)` : null
         if (feature !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature })
       }

@@ -40,6 +40,7 @@ import {
 } from "../../services/Maintenance.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
+import { encryption } from "../iceberg/fileio.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import { crcOf, metadataFiles, normalizeLocation, otherTablesDirectories, planCompaction, planExpiry, sideFiles } from "./plan.ts"
@@ -61,15 +62,20 @@ type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
 
 /**
  * A manifest's entries. One of a partition spec whose values K2 does not hold (another engine's
- * identity(string), say) is refused by name, as the planner does, rather than failing to decode as corrupt.
+ * identity(string), say), or an encrypted one, is refused by name, as the planner does, rather
+ * than failing to decode as corrupt.
  */
 const entriesOf = (snapshots: SnapshotFiles, identifier: TableIdentifier, m: TableMetadata) =>
 (manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError | UnsupportedTableFeature> => {
   const spec = specById(m, manifest.partitionSpecId)
-  const unheld = spec === undefined ? null : unheldPartitionValues(spec, currentSchema(m), "read", manifest.partitions)
-  return unheld === null
+  const refused = manifest.keyMetadata !== undefined
+    ? encryption(manifest.manifestPath)
+    : spec === undefined
+    ? null
+    : unheldPartitionValues(spec, currentSchema(m), "read", manifest.partitions)
+  return refused === null
     ? snapshots.manifestEntries(manifest)
-    : Effect.fail(new UnsupportedTableFeature({ table: showIdentifier(identifier), feature: unheld }))
+    : Effect.fail(new UnsupportedTableFeature({ table: showIdentifier(identifier), feature: refused }))
 }
 
 /** Live data files of the current snapshot, with the spec each was written under. */
@@ -183,6 +189,12 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const m = table.metadata
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
+    }
+    // DuckDB cannot decrypt a file, and a rewrite would lose its key (or be a plaintext copy of
+    // what the table keeps encrypted).
+    const encrypted = live.find((l) => l.file.keyMetadata !== undefined)
+    if (encrypted !== undefined) {
+      return yield* new UnsupportedTableFeature({ table: showIdentifier(identifier), feature: encryption(encrypted.file.filePath) })
     }
     // The rewrite reads the files as the current schema, by field id once another engine renamed,
     // dropped or retyped a column (ADR-2), and writes them with its field ids: a later change leaves them right.

@@ -4,6 +4,7 @@ import {
   applyUpdates,
   currentSnapshot,
   defaultSpec,
+  freshSnapshotId,
   newTableMetadata,
   noSnapshotAt,
   snapshotAsOf,
@@ -80,6 +81,18 @@ describe("applyUpdates: sequence numbers (Java's metadata builder)", () => {
     assert.strictEqual(applyUpdates(m, null, [{ action: "add-snapshot", snapshot: snapshot(4n, 1n) }], 2)["last-sequence-number"], 2n)
   })
 
+  it("refuses, as stale, a snapshot whose id the table has (Java: \"Snapshot already exists for id\"), without a parent too", () => {
+    const m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snapshot(1n, 1n) }, { action: "add-snapshot", snapshot: snapshot(2n, 2n, 1n) }], 1)
+    for (const again of [snapshot(2n, 3n, 2n), snapshot(1n, 3n)]) {
+      const refused = refusal(() => applyUpdates(m, null, [{ action: "add-snapshot", snapshot: again }], 2))
+      assert.isTrue(refused.stale)
+      assert.strictEqual(refused.message, `Snapshot already exists for id: ${again["snapshot-id"]}`)
+    }
+    // Twice in one change, too.
+    const twice = refusal(() => applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snapshot(5n, 1n) }, { action: "add-snapshot", snapshot: snapshot(5n, 2n) }], 1))
+    assert.strictEqual(twice.message, "Snapshot already exists for id: 5")
+  })
+
   it("refuses, as invalid, a ref to a snapshot the table does not have", () => {
     const refused = refusal(() => applyUpdates(base(), null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 7n }], 1))
     assert.isFalse(refused.stale)
@@ -94,6 +107,32 @@ describe("applyUpdates: sequence numbers (Java's metadata builder)", () => {
     // The update replaces the ref: one without them clears them, as Java's does.
     const cleared = applyUpdates(set, null, [{ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 1n }], 3)
     assert.deepStrictEqual(cleared.refs["main"], { "snapshot-id": 1n, type: "branch" })
+  })
+})
+
+describe("freshSnapshotId: an id the table does not name", () => {
+  /** Draws `ids` in turn, counting the draws. */
+  const drawing = (...ids: ReadonlyArray<bigint>) => {
+    const state = { draws: 0 }
+    return { state, draw: () => ids[Math.min(state.draws++, ids.length - 1)]! }
+  }
+
+  it("draws again while the id is a snapshot's, a parent's (expired), in the log, or a ref's", () => {
+    // 1 and 9 expired (parents of 2 and 3), 4 expired but logged, 8 tagged.
+    const m = {
+      ...base(),
+      snapshots: [snap(2n, 2, 1n), snap(3n, 3, 9n)],
+      "snapshot-log": [{ "snapshot-id": 1n, "timestamp-ms": 1 }, { "snapshot-id": 4n, "timestamp-ms": 2 }],
+      refs: { audit: { "snapshot-id": 8n, type: "tag" as const } }
+    }
+    for (const taken of [1n, 2n, 3n, 4n, 8n, 9n]) {
+      const { draw, state } = drawing(taken, 42n)
+      assert.strictEqual(freshSnapshotId(m, draw), 42n)
+      assert.strictEqual(state.draws, 2)
+    }
+    const { draw, state } = drawing(7n)
+    assert.strictEqual(freshSnapshotId(m, draw), 7n)
+    assert.strictEqual(state.draws, 1)
   })
 })
 

@@ -56,6 +56,12 @@ describe("REST catalog client", () => {
       assert.strictEqual(yield* commitReason(400, stale), "CommitConflict")
       assert.strictEqual(yield* commitReason(400, { type: "ValidationException", message: "Cannot set main to unknown snapshot: 7" }), "CatalogRejected")
     }))
+
+  it.effect("a snapshot id the table has (taken since the base K2 drew against) is a conflict: the retry draws another", () =>
+    Effect.gen(function*() {
+      const taken = { type: "ValidationException", message: "Snapshot already exists for id: 21" }
+      assert.strictEqual(yield* commitReason(400, taken), "CommitConflict")
+    }))
 })
 
 /** A server answering by route: `answer` sees the method, the raw path (still percent-encoded) and the bearer token. */

@@ -2,9 +2,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { TestClock } from "effect/testing"
-import type { TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
+import { currentSnapshot, type TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
+import type { TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
+import { SnapshotIdSource } from "../../../src/layers/iceberg/commit.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
@@ -112,4 +114,70 @@ describe("commitChange: snapshot timestamps", () => {
       const log = second.table.metadata["snapshot-log"].map((e) => e["timestamp-ms"])
       assert.deepStrictEqual(log, [...log].sort((a, b) => a - b), "snapshot log in time order")
     }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) => catalog))))
+})
+
+describe("commitChange: snapshot ids (Java's SnapshotProducer draws again while its base has the id)", () => {
+  /** Draws `ids` in turn (the last one for ever after). */
+  const drawing = (...ids: ReadonlyArray<bigint>) => {
+    let draws = 0
+    return () => ids[Math.min(draws++, ids.length - 1)]!
+  }
+  const ids = (m: TableMetadata) => m.snapshots.map((s) => s["snapshot-id"])
+
+  it.effect("an id the table has is drawn again before the commit, not sent to be refused (or, unchecked, added twice)", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      const taken = first.snapshot["snapshot-id"]
+      const second = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 }))).pipe(
+        Effect.provideService(SnapshotIdSource, drawing(taken, 12n))
+      )
+      assert.strictEqual(second.snapshot["snapshot-id"], 12n)
+      assert.strictEqual(second.attempts, 1)
+      assert.deepStrictEqual(ids(second.table.metadata), [taken, 12n])
+    }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) => catalog))))
+
+  // Live: the retry waits its backoff.
+  it.live("a retry draws against the base it reloads: an id another engine's snapshot took meanwhile is drawn again", () => {
+    const armed = { on: false }
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      armed.on = true
+      const second = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 }))).pipe(
+        Effect.provideService(SnapshotIdSource, drawing(20n, 21n, 22n))
+      )
+      assert.strictEqual(second.snapshot["snapshot-id"], 22n)
+      assert.strictEqual(second.snapshot["parent-snapshot-id"], 21n)
+      assert.strictEqual(second.conflicts, 1)
+      const all = ids(second.table.metadata)
+      assert.strictEqual(new Set(all).size, all.length, `one snapshot per id: ${all.join(", ")}`)
+    }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) =>
+      Catalog.of({
+        ...catalog,
+        // Before K2's first attempt lands, another engine commits snapshot 21 (K2's first attempt conflicts).
+        commitTable: (id, requirements, updates) =>
+          Effect.gen(function*() {
+            if (armed.on) {
+              armed.on = false
+              const { metadata } = yield* catalog.loadTable(id)
+              const parent = currentSnapshot(metadata)!
+              const foreign = {
+                ...parent,
+                "snapshot-id": 21n,
+                "parent-snapshot-id": parent["snapshot-id"],
+                "sequence-number": metadata["last-sequence-number"] + 1n,
+                summary: { operation: "replace" as const }
+              }
+              yield* catalog.commitTable(id, [], [
+                { action: "add-snapshot", snapshot: foreign },
+                { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 21n }
+              ])
+            }
+            return yield* catalog.commitTable(id, requirements, updates)
+          })
+      }))))
+  })
 })

@@ -244,7 +244,7 @@ describe("manifests", () => {
     const meta = header(encodeManifest(entries, { schema: tradesSchema, spec }))
     const schema = JSON.parse(meta["avro.schema"]!)
     const found = ids(schema)
-    for (const id of [0, 1, 2, 3, 4, 134, 100, 101, 102, 1000, 103, 104, 108, 117, 118, 125, 126, 127, 132, 133, 140]) {
+    for (const id of [0, 1, 2, 3, 4, 134, 100, 101, 102, 1000, 103, 104, 108, 117, 118, 125, 126, 127, 131, 132, 133, 140]) {
       assert.include(found, id)
     }
     assert.strictEqual(schema.name, "manifest_entry")
@@ -318,7 +318,7 @@ describe("manifests", () => {
     }
   })
 
-  it("reads files with optional fields it does not know, as Java 1.10 writes them", async () => {
+  it("reads files with optional fields it does not know, as Java 1.10 writes them, and keeps key_metadata (an encrypted file's)", async () => {
     const optional = (id: number, name: string, type: unknown) => ({ name, type: ["null", type], default: null, "field-id": id })
     const header_ = header(encodeManifest(entries, { schema: tradesSchema, spec }))
     const ours = JSON.parse(header_["avro.schema"]!)
@@ -333,7 +333,6 @@ describe("manifests", () => {
             ...dataFileType,
             fields: [
               ...dataFileType.fields,
-              optional(131, "key_metadata", "bytes"),
               optional(135, "equality_ids", { type: "array", items: "int", "element-id": 136 }),
               optional(143, "referenced_data_file", "string"),
               optional(142, "first_row_id", "long"),
@@ -380,14 +379,18 @@ describe("manifests", () => {
         recordCount: 5,
         fileSizeInBytes: 6,
         nanValueCounts: new Map(),
-        lowerBounds: new Map([[3, bytes(1, 2)]])
+        lowerBounds: new Map([[3, bytes(1, 2)]]),
+        keyMetadata: bytes(9)
       }
     })
+    // And writes it back: a manifest K2 rewrites (a merge, a removal) keeps the key.
+    const [again] = decodeManifestSync(encodeManifest([decoded!], { schema: tradesSchema, spec }), "again.avro")
+    assert.deepStrictEqual(again!.dataFile.keyMetadata, bytes(9))
 
     const ourList = JSON.parse(header(encodeManifestList([], listCtx))["avro.schema"]!)
     const javaList = {
       ...ourList,
-      fields: [...ourList.fields, optional(519, "key_metadata", "bytes"), optional(520, "first_row_id", "long")]
+      fields: [...ourList.fields, optional(520, "first_row_id", "long")]
     }
     const m = manifestFile()
     const list = await avscContainer(javaList, [{
@@ -405,10 +408,13 @@ describe("manifests", () => {
       existing_rows_count: 9n,
       deleted_rows_count: 0n,
       partitions: [{ contains_null: true, lower_bound: Buffer.from([0x0c, 0x4d, 0, 0]), upper_bound: Buffer.from([0x0d, 0x4d, 0, 0]) }],
-      key_metadata: null,
+      key_metadata: Buffer.from([5]),
       first_row_id: 17n
     }], { "format-version": "2" })
-    assert.deepStrictEqual(decodeManifestListSync(list, "snap.avro"), [m])
+    const listed = decodeManifestListSync(list, "snap.avro")
+    assert.deepStrictEqual(listed, [{ ...m, keyMetadata: bytes(5) }])
+    // Every list K2 writes carries an encrypted manifest's key on.
+    assert.deepStrictEqual(decodeManifestListSync(encodeManifestList(listed, listCtx), "again.avro"), listed)
   })
 })
 
@@ -536,7 +542,7 @@ describe("manifest lists", () => {
     assert.strictEqual(schema.name, "manifest_file")
     assert.sameMembers(
       ids(schema),
-      [500, 501, 502, 517, 515, 516, 503, 504, 505, 506, 512, 513, 514, 507, 508, 509, 518, 510, 511]
+      [500, 501, 502, 517, 515, 516, 503, 504, 505, 506, 512, 513, 514, 507, 508, 509, 518, 510, 511, 519]
     )
     assert.strictEqual(schema.fields[13].type[1].items.name, "r508")
     assert.strictEqual(meta["snapshot-id"], "9007199254740993")
