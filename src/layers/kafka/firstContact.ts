@@ -43,8 +43,15 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
   const started = yield* Clock.currentTimeMillis
   const waitMs = Duration.toMillis(options.wait)
   let reached = false
+  /** The last retryable failure of any attempt: named when the wait runs out. */
+  let last: unknown = undefined
   const elapsedMs = Effect.map(Clock.currentTimeMillis, (now) => now - started)
   const seconds = (ms: number) => Math.round(ms / 1000)
+  /** Whether the brokers are what is waited for now: not yet reached, with a bound. */
+  const bounded = () => !reached && waitMs > 0
+
+  const unreachable = (ms: number, detail: string) =>
+    new BrokersUnreachable({ brokers: options.brokers, waitedSeconds: seconds(ms), setting: options.setting, detail })
 
   /** Another attempt after `e`: a broker fault before any contact only within the wait. */
   const keepWaiting = (e: unknown): Effect.Effect<boolean> =>
@@ -59,6 +66,44 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
 
   const again = (e: unknown): Effect.Effect<boolean> => retryable(e) ? keepWaiting(e) : Effect.succeed(false)
 
+  /** Retries in progress, one inside another (the start's inside the run's): the innermost keeps the bound. */
+  let depth = 0
+
+  /**
+   * At the end of the wait, before any contact: BrokersUnreachable, from the attempt of retry
+   * `level` under way. Not while a retry inside it is (its own attempts and spacing keep the
+   * bound), nor while another fault is waited out (a schema registry down: its own limits).
+   */
+  const giveUp = (level: number): Effect.Effect<never, BrokersUnreachable> =>
+    Effect.suspend(() =>
+      !bounded() || depth > level || (last !== undefined && !isKafkaFault(last))
+        ? Effect.never
+        : Effect.flatMap(elapsedMs, (ms) =>
+          Effect.fail(unreachable(
+            ms,
+            last === undefined ? "an attempt still in progress" : `${(last as Error).message}; then an attempt still in progress`
+          )))
+    )
+
+  /**
+   * `attempt` cut short when the wait runs out, not one attempt later (a client's connect retries
+   * by itself for seconds). Interrupted, the attempt's scope closes what it opened.
+   */
+  const withinWait = <A, E, R>(attempt: Effect.Effect<A, E, R>, level: number): Effect.Effect<A, E | BrokersUnreachable, R> =>
+    Effect.suspend(() =>
+      !bounded() ? attempt : Effect.flatMap(elapsedMs, (ms) =>
+        // The attempt first: one that ends at once (due at the end of the wait) is its own outcome.
+        Effect.raceFirst(attempt, Effect.andThen(Effect.sleep(Math.max(0, waitMs - ms)), giveUp(level))))
+    )
+
+  /** Between attempts, no sleep past the end of the wait while the brokers are waited for. */
+  const spacedWithin = (spacing: Duration.Input) =>
+    Schedule.spaced(spacing).pipe(Schedule.modifyDelay(({ duration, input }) =>
+      !bounded() || !isKafkaFault(input)
+        ? Effect.succeed(duration)
+        : Effect.map(elapsedMs, (ms) => Duration.min(duration, Duration.millis(Math.max(0, waitMs - ms))))
+    ))
+
   return {
     /** A broker answered: from now on, outages are waited out. */
     reached: Effect.sync(() => {
@@ -67,33 +112,32 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     /**
      * `attempt` again after a retryable failure, `spacing` apart, at most `times` more, saying so
      * (`waiting`: what the warning starts with); a broker fault before any contact only for the
-     * wait, then BrokersUnreachable.
+     * wait, then BrokersUnreachable, at the end of the wait even with an attempt under way.
+     * Retries of one contact nest (the start's inside the run's), never side by side.
      */
     retry: <A, E, R>(attempt: Effect.Effect<A, E, R>, waiting: string, spacing: Duration.Input, times: number) =>
       Effect.suspend(() => {
+        const level = ++depth
         // Failures of this run: the one that uses up `times` is said only as the failure.
         let failures = 0
-        return attempt.pipe(
+        return withinWait(attempt, level).pipe(
           Effect.tapError((e) =>
-            Effect.flatMap(again(e), (yes) =>
-              yes && ++failures <= times
+            Effect.flatMap(again(e), (yes) => {
+              if (retryable(e)) last = e
+              return yes && ++failures <= times
                 ? Effect.flatMap(progress(e), (wait) => Effect.logWarning(`${waiting}${wait}: ${(e as Error).message}`))
-                : Effect.void)
+                : Effect.void
+            })
           ),
-          Effect.retry({ schedule: Schedule.spaced(spacing), while: again, times })
+          Effect.retry({ schedule: spacedWithin(spacing), while: again, times })
         )
       }).pipe(
         // Only past the wait: a fault that outlasted the attempts within it goes up as it is.
         Effect.catchIf(
-          (e): e is E & KafkaError => !reached && waitMs > 0 && isKafkaFault(e),
-          (e) =>
-            Effect.flatMap(elapsedMs, (ms) =>
-              Effect.fail(
-                ms < waitMs
-                  ? e
-                  : new BrokersUnreachable({ brokers: options.brokers, waitedSeconds: seconds(ms), setting: options.setting, detail: e.message })
-              ))
-        )
+          (e): e is E & KafkaError => bounded() && isKafkaFault(e),
+          (e) => Effect.flatMap(elapsedMs, (ms) => Effect.fail(ms < waitMs ? e : unreachable(ms, e.message)))
+        ),
+        Effect.ensuring(Effect.sync(() => void depth--))
       )
   }
 })

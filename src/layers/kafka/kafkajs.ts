@@ -113,6 +113,22 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
 const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
   Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic) })
 
+/**
+ * `client` connected until the scope closes. The connect can be interrupted (the first-contact
+ * wait ran out, ADR-38), unlike an acquire: kafkajs goes on retrying it, and a disconnect meanwhile
+ * waits for its pending request, so the client is disconnected once that connect ends.
+ */
+const connectScoped = (client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> }) =>
+  Effect.uninterruptibleMask((restore) => {
+    const disconnect = () => client.disconnect().catch(() => undefined)
+    let connecting: Promise<void> | undefined
+    return restore(attempt("connect", () => (connecting = client.connect()))).pipe(
+      Effect.onInterrupt(() => Effect.sync(() => void connecting?.then(disconnect, disconnect))),
+      // Connected: the finalizer is in place before any interruption.
+      Effect.andThen(Effect.addFinalizer(() => Effect.promise(disconnect)))
+    )
+  })
+
 /** Headers to send: the text, with these names' bytes in place of theirs. */
 const withRawHeaders = (headers: KafkaHeaders, bytes: KafkaHeaderBytes): Record<string, string | Buffer> => {
   const out: Record<string, string | Buffer> = {}
@@ -191,9 +207,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const kafka = new Kafka(config)
 
     const admin = kafka.admin()
-    yield* Effect.acquireRelease(attempt("connect", () => admin.connect()), () => Effect.promise(() => admin.disconnect().catch(() => undefined)))
+    yield* connectScoped(admin)
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner(kafkajs) })
-    yield* Effect.acquireRelease(attempt("connect", () => producer.connect()), () => Effect.promise(() => producer.disconnect().catch(() => undefined)))
+    yield* connectScoped(producer)
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
       const topics = [...new Set(tps.map((tp) => tp.topic))]

@@ -275,7 +275,9 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250 }
 
     const admin = new Admin({ ...base })
-    yield* Effect.addFinalizer(() => Effect.promise(() => admin.close().catch(() => undefined)))
+    // Not waited for: the admin has nothing to flush, and its connect under way (the first contact,
+    // cut short when the wait runs out, ADR-38) would hold the scope until its connect timeout.
+    yield* Effect.addFinalizer(() => Effect.sync(() => void admin.close().catch(() => undefined)))
 
     // Java's partitioner for keyed records (the producer takes the result modulo the partition count).
     let roundRobin = 0

@@ -172,3 +172,89 @@ describe("the first contact with Kafka", () => {
       assert.strictEqual(logged[0], `waiting for Kafka at 127.0.0.1:9099 (not reached yet: 0 s): ${refused.message}`)
     }))
 })
+
+describe("the first-contact wait is a bound, not a check between attempts", () => {
+  /** BrokersUnreachable the fiber ended with, if it did. */
+  const unreachable = (fiber: Fiber.Fiber<unknown, unknown>): BrokersUnreachable | undefined => {
+    const exit = fiber.pollUnsafe()
+    if (exit === undefined) return undefined
+    const error = Exit.findErrorOption(exit)
+    assert.isTrue(error._tag === "Some" && error.value instanceof BrokersUnreachable, String(exit))
+    return (error as { value: BrokersUnreachable }).value
+  }
+
+  it.effect("an attempt still under way when the wait runs out is cut short then, and its scope closed", () =>
+    Effect.gen(function*() {
+      // As kafkajs' connect in the clients' layer (the run's attempt), retrying by itself for long.
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      let closed = 0
+      const connect = Effect.andThen(Effect.addFinalizer(() => Effect.sync(() => void closed++)), Effect.sleep("10 minutes"))
+      const fiber = yield* Effect.forkChild(contact.retry(
+        Effect.scoped(Effect.andThen(connect, contact.retry(contact.reached, "waiting for Kafka", "2 seconds", 150))),
+        "cannot start yet",
+        "3 seconds",
+        100
+      ))
+      yield* TestClock.adjust("59 seconds")
+      assert.isUndefined(fiber.pollUnsafe(), "gave up before the wait")
+      yield* TestClock.adjust("1 second")
+      const error = unreachable(fiber)
+      assert.isDefined(error, "still waiting for the attempt at the end of the wait")
+      assert.strictEqual(error!.waitedSeconds, 60)
+      assert.include(error!.message, "an attempt still in progress")
+      assert.strictEqual(closed, 1, "the interrupted attempt's scope was not closed")
+    }))
+
+  it.effect("refused, then an attempt that hangs: the failure at the wait names the last refusal", () =>
+    Effect.gen(function*() {
+      // As listTopics, the first contact with platformatic (the start's attempt, inside the run's).
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "10 seconds", setting: SETTING })
+      let attempts = 0
+      const ensureTopics = Effect.suspend(() => ++attempts < 3 ? Effect.fail(refused) : Effect.never)
+      const fiber = yield* Effect.forkChild(start(contact, ensureTopics, Effect.void))
+      yield* TestClock.adjust("10 seconds")
+      const error = unreachable(fiber)
+      assert.isDefined(error, "still waiting for the attempt at the end of the wait")
+      assert.strictEqual(error!.waitedSeconds, 10)
+      assert.include(error!.message, "ECONNREFUSED")
+      assert.include(error!.message, "then an attempt still in progress")
+      assert.strictEqual(attempts, 3)
+    }))
+
+  it.effect("no sleep between attempts past the wait: the last attempt is at its end", () =>
+    Effect.gen(function*() {
+      // 3 s apart, 5 s: attempts at 0 and 3 s, then at 5 s (not 6 s), and the failure then.
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "5 seconds", setting: SETTING })
+      let attempts = 0
+      const fiber = yield* Effect.forkChild(
+        contact.retry(Effect.suspend(() => (attempts++, Effect.fail(refused))), "waiting for Kafka", "3 seconds", 100)
+      )
+      yield* TestClock.adjust("5 seconds")
+      const error = unreachable(fiber)
+      assert.isDefined(error, "slept past the wait")
+      assert.strictEqual(error!.waitedSeconds, 5)
+      assert.strictEqual(attempts, 3)
+    }))
+
+  it.effect("no bound once a broker answered, with no wait set, or while another fault is waited out", () =>
+    Effect.gen(function*() {
+      const hangs = (contact: FirstContact, attempt: Effect.Effect<void, unknown>) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(contact.retry(attempt, "cannot start yet", "3 seconds", 100))
+          yield* TestClock.adjust("30 minutes")
+          assert.isUndefined(fiber.pollUnsafe(), "cut short")
+          yield* Fiber.interrupt(fiber)
+        })
+      // The run goes on after its start reached a broker (its attempt is the whole run).
+      const reached = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      yield* hangs(reached, Effect.andThen(reached.retry(reached.reached, "waiting for Kafka", "2 seconds", 150), Effect.never))
+      // 0: as long as an outage.
+      const forever = yield* makeFirstContact({ brokers: BROKERS, wait: 0, setting: SETTING })
+      yield* hangs(forever, Effect.never)
+      // A schema registry that is down, then slow: its own limits, not the brokers'.
+      const registry = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      const registryDown = Object.assign(new Error("schema registry unreachable"), { retryable: true })
+      let attempts = 0
+      yield* hangs(registry, Effect.suspend(() => ++attempts === 1 ? Effect.fail(registryDown) : Effect.never))
+    }))
+})

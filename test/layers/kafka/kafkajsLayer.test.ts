@@ -4,7 +4,7 @@
  * the layer asks, and restored after it.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import kafkajs from "kafkajs"
 import { layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -98,5 +98,34 @@ describe("kafkajs layer, admin", () => {
         return yield* (yield* KafkaAdmin).describeTopics(["t"])
       }).pipe(Effect.provide(layer()))
       assert.deepStrictEqual(described, { name: "t", partitions: 1, config: { "retention.ms": "3600000" } })
+    }))
+})
+
+describe("kafkajs layer, connecting", () => {
+  /** A few turns of the event loop: the layer's import and the fakes' promises settle. */
+  const settled = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+
+  it.effect("a connect under way is interrupted at once (the first-contact wait ran out); the client is disconnected once it ends", () =>
+    Effect.gen(function*() {
+      // kafkajs goes on retrying a connect for seconds, and has no way to stop it.
+      let connectEnds: (() => void) | undefined
+      let disconnects = 0
+      replace("admin", () => ({
+        connect: () => new Promise<void>((resolve) => void (connectEnds = resolve)),
+        disconnect: async () => void disconnects++
+      }))
+      replace("producer", () => connected)
+      const fiber = yield* Effect.forkChild(Effect.never.pipe(Effect.provide(layer())))
+      yield* settled
+      assert.isDefined(connectEnds, "not connecting")
+      const interrupting = yield* Effect.forkChild(Fiber.interrupt(fiber))
+      yield* settled
+      const interrupted = interrupting.pollUnsafe() !== undefined
+      const disconnectsMeanwhile = disconnects
+      connectEnds!()
+      yield* settled
+      assert.isTrue(interrupted, "the interruption waited for the connect")
+      assert.strictEqual(disconnectsMeanwhile, 0, "disconnected while its connect was pending (kafkajs waits for its requests)")
+      assert.strictEqual(disconnects, 1, "not disconnected once the connect ended")
     }))
 })

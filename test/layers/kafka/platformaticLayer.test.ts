@@ -5,7 +5,7 @@
  */
 import { Admin, Producer } from "@platformatic/kafka"
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { partitionForKey } from "../../../src/layers/kafka/partitioner.ts"
 import { layerPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -138,5 +138,28 @@ describe("platformatic layer, ensureTopics", () => {
     }).pipe(Effect.provide(layer())))
     assert.deepStrictEqual(result.grown, ["t"])
     assert.strictEqual(shown, 4, "ensureTopics returned while the metadata still showed 2 partitions")
+  })
+})
+
+describe("platformatic layer, the first contact cut short", () => {
+  it("listing the topics under way is interrupted at once, not when the admin's connect times out; the admin is closed", async () => {
+    // A broker address that drops connects: the listing waits, and closing waits for the connect timeout.
+    let connectTimesOut: (() => void) | undefined
+    let closes = 0
+    replace(Admin.prototype, "listTopics", (() => new Promise(() => {})) as never)
+    replace(Admin.prototype, "close", (() => (closes++, new Promise<void>((resolve) => void (connectTimesOut = resolve)))) as never)
+    const fiber = Effect.runFork(Effect.gen(function*() {
+      return yield* (yield* KafkaAdmin).listTopics()
+    }).pipe(Effect.provide(layer())))
+    const settled = () => new Promise<void>((resolve) => setTimeout(resolve, 20))
+    await settled()
+    let interrupted = false
+    void Effect.runPromise(Fiber.interrupt(fiber)).then(() => void (interrupted = true))
+    await settled()
+    const interruptedMeanwhile = interrupted
+    connectTimesOut?.()
+    await settled()
+    assert.isTrue(interruptedMeanwhile, "the interruption waited for the admin's close")
+    assert.strictEqual(closes, 1)
   })
 })
