@@ -1,7 +1,7 @@
 /**
  * The lakehouse core as one layer: storage, a catalog, DuckDB, the sink and the
  * scanner. Programs and tests pick the catalog; DuckDB's pool and threads come from
- * config (K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS); everything else follows.
+ * config (K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS, K2_DUCKDB_MEMORY_LIMIT); everything else follows.
  */
 import * as path from "node:path"
 import { Layer } from "effect"
