@@ -31,7 +31,7 @@ import {
   usage,
   UsageError
 } from "./cli/common.ts"
-import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
+import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
 
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
@@ -41,8 +41,8 @@ const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
  * The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none.
  * With the program's logger beneath: Effect's default one writes to stdout, into the results.
  */
-const engine = (a: Parameters<typeof existingLakehouse>[0]) =>
-  QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(a)), Layer.provideMerge(Telemetry.layer("query")))
+const engine = (settings: LakehouseSettings) =>
+  QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(settings)), Layer.provideMerge(Telemetry.layer("query")))
 
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
 const parseFilters = (text: string) => {
@@ -94,8 +94,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
         yield* printRows(rows, columns, a.format, { ...scanReport(page), nextCursor: page.nextCursor })
       })
     })).pipe(
-    Command.withDescription(`${table} of some symbols over [from, to), in exchange-time order, keyset-paginated`),
-    Command.provide((a) => engine(a))
+    Command.withDescription(`${table} of some symbols over [from, to), in exchange-time order, keyset-paginated`)
   )
 
 const bars = Command.make("bars", {
@@ -126,8 +125,7 @@ const bars = Command.make("bars", {
       yield* printRows(answer.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })), columns, a.format, scanReport(answer))
     })
   })).pipe(
-  Command.withDescription("OHLCV bars (VWAP exact, half-even to 8 places) or, with --quotes, spread and mid bars"),
-  Command.provide((a) => engine(a))
+  Command.withDescription("OHLCV bars (VWAP exact, half-even to 8 places) or, with --quotes, spread and mid bars")
 )
 
 const summary = Command.make("summary", {
@@ -155,7 +153,7 @@ const summary = Command.make("summary", {
         scanReport(answer)
       )
     })
-  })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"), Command.provide((a) => engine(a)))
+  })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"))
 
 /** On stderr beside an empty answer: its tables do not exist yet (they read as empty, as in the API). */
 const NOTHING_YET = "not created yet: nothing ingested"
@@ -189,7 +187,7 @@ const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFl
         scanReport(answer)
       )
     })
-  })).pipe(Command.withDescription("Symbols with counts and first/last exchange time per table"), Command.provide((a) => engine(a)))
+  })).pipe(Command.withDescription("Symbols with counts and first/last exchange time per table"))
 
 const tableArg = Argument.Literals("table", ["trades", "quotes", "sequence_events", "instruments"]).pipe(
   Argument.withDescription("trades, quotes, sequence_events or instruments")
@@ -218,7 +216,7 @@ const snapshots = Command.make("snapshots", { table: tableArg, format: formatFla
       a.format === "table" ? columns : [...columns, "summary"],
       a.format
     )
-  })).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"), Command.provide((a) => engine(a)))
+  })).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"))
 
 const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...snapshotFlags, ...lakehouseFlags }, (a) =>
   usage(() => {
@@ -228,13 +226,29 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
       const s = yield* q.tableStats(a.table, snapshot === undefined ? {} : { snapshot })
       yield* printRows([{ ...s, firstTimestamp: iso(s.firstTimestamp), lastTimestamp: iso(s.lastTimestamp) }], Object.keys(statsColumns), a.format)
     })
-  })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"), Command.provide((a) => engine(a)))
+  })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"))
 
-// Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
-const root = Command.make("query", {}, () =>
-  Effect.fail(new UsageError({ message: "query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)" }))).pipe(
-  Command.withDescription(describedWith("Query the K2 lakehouse", [exchangeZonesEnvironment, ...lakehouseEnvironment, ...commonEnvironment])),
-  Command.withSubcommands([rowsCommand("trades"), rowsCommand("quotes"), bars, summary, symbols, snapshots, stats])
-)
+/**
+ * The program over `reads`, the engine and catalog of the warehouse the flags name: the program's
+ * own (`engine`) or, in tests, in-memory ones.
+ */
+export const queryCommand = <E>(reads: (settings: LakehouseSettings) => Layer.Layer<QueryEngine | Catalog, E>) => {
+  const over = <const Name extends string, I extends LakehouseSettings, CI, E1, R>(command: Command.Command<Name, I, CI, E1, R>) =>
+    command.pipe(Command.provide((settings: I) => reads(settings)))
+  // Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
+  return Command.make("query", {}, () =>
+    Effect.fail(new UsageError({ message: "query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)" }))).pipe(
+    Command.withDescription(describedWith("Query the K2 lakehouse", [exchangeZonesEnvironment, ...lakehouseEnvironment, ...commonEnvironment])),
+    Command.withSubcommands([
+      over(rowsCommand("trades")),
+      over(rowsCommand("quotes")),
+      over(bars),
+      over(summary),
+      over(symbols),
+      over(snapshots),
+      over(stats)
+    ])
+  )
+}
 
-runCommand(root)
+if (import.meta.main) runCommand(queryCommand(engine))

@@ -1,0 +1,144 @@
+/**
+ * `npm run query` in-process, over the in-memory catalog (test/programs/query-usage.test.ts runs the
+ * program itself): tables ingest has not created yet answer as the HTTP API does, `symbols` and
+ * `snapshots` empty with a note on stderr, the other reads `no such table` (the API's 404); a table
+ * with data is read.
+ */
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { assert, describe, it } from "@effect/vitest"
+import { BigDecimal, Console, Effect, Exit, Layer } from "effect"
+import { Command } from "effect/cli"
+import { vi } from "vitest"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import { queryCommand } from "../../../src/programs/query.ts"
+import { Catalog, CatalogError } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { tempDir } from "../../support/tempDir.ts"
+import { lakehouseRefusingLoads } from "../../support/warehouse.ts"
+import { genTrades } from "./data.ts"
+import { TRADES } from "./fixture.ts"
+
+/** The engine over an empty in-memory catalog, data files in `dir`. */
+const memoryWarehouse = (dir: string) =>
+  QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "memory" } })))
+
+/** `npm run query -- args` over `reads`: how it ended, what it printed on stdout and what it said on stderr. */
+const query = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const stdout: Array<string> = []
+    const stderr: Array<string> = []
+    const capture = (into: Array<string>) => (chunk: string | Uint8Array) => {
+      into.push(String(chunk))
+      return true
+    }
+    // Rows go to process.stdout and the scan report to process.stderr (cli/common.ts printRows); notes through Console.
+    const spies = [
+      vi.spyOn(process.stdout, "write").mockImplementation(capture(stdout)),
+      vi.spyOn(process.stderr, "write").mockImplementation(capture(stderr))
+    ]
+    const console: Console.Console = Object.assign(Object.create(globalThis.console), {
+      log: (text: unknown) => void stdout.push(`${String(text)}\n`),
+      error: (text: unknown) => void stderr.push(`${String(text)}\n`)
+    })
+    const exit = yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
+      Effect.provide(NodeServices.layer),
+      Effect.provideService(Console.Console, console),
+      Effect.exit,
+      Effect.ensuring(Effect.sync(() => spies.forEach((spy) => spy.mockRestore())))
+    )
+    return { exit, stdout: stdout.join(""), stderr: stderr.join("") }
+  })
+
+/** A positive decimal(18,8) as the CLI prints it: all 8 places. */
+const decimal8 = (d: BigDecimal.BigDecimal) => {
+  const digits = BigDecimal.scale(d, 8).value.toString().padStart(9, "0")
+  return `${digits.slice(0, -8)}.${digits.slice(-8)}`
+}
+
+/** The CatalogError the run failed with, if it failed with one. */
+const failure = (exit: Exit.Exit<void, unknown>) => {
+  const error = Exit.isFailure(exit) ? exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+  return error instanceof CatalogError ? error : undefined
+}
+
+const day = ["--from", "2024-01-02", "--to", "2024-01-05"]
+
+describe("npm run query, in-process", () => {
+  it.effect("tables not created yet: symbols and snapshots answer empty, naming them on stderr", () =>
+    Effect.gen(function*() {
+      const reads = memoryWarehouse(yield* tempDir("k2-query-command-"))
+      const csv = yield* query(reads, ["symbols", "-o", "csv"])
+      assert.isTrue(Exit.isSuccess(csv.exit), String(csv.exit))
+      assert.strictEqual(csv.stdout, "symbol,trades,first_trade,last_trade,quotes,first_quote,last_quote\n")
+      assert.include(csv.stderr, "market_data.trades, market_data.quotes: not created yet: nothing ingested")
+      const json = yield* query(reads, ["symbols", "-o", "json"])
+      assert.isTrue(Exit.isSuccess(json.exit), String(json.exit))
+      assert.deepStrictEqual(JSON.parse(json.stdout).rows, [])
+      const snapshots = yield* query(reads, ["snapshots", "quotes", "-o", "csv"])
+      assert.isTrue(Exit.isSuccess(snapshots.exit), String(snapshots.exit))
+      assert.strictEqual(snapshots.stdout, "snapshot_id,parent_id,time,operation,current,records,files,summary\n")
+      assert.include(snapshots.stderr, "market_data.quotes: not created yet: nothing ingested")
+    }))
+
+  it.effect("tables not created yet: the other reads fail with `no such table`, printing nothing", () =>
+    Effect.gen(function*() {
+      const reads = memoryWarehouse(yield* tempDir("k2-query-command-"))
+      for (const args of [["stats", "trades"], ["trades", ...day], ["bars", ...day, "--quotes"]]) {
+        const r = yield* query(reads, args)
+        assert.isTrue(Exit.isFailure(r.exit), `${args.join(" ")}: ${r.stdout}`)
+        const error = failure(r.exit)
+        assert.strictEqual(error?.reason._tag, "NoSuchTable", `${args.join(" ")}: ${String(r.exit)}`)
+        // What the program prints after `error: `.
+        assert.strictEqual(error?.message, `no such table: market_data.${args.includes("--quotes") ? "quotes" : "trades"}`)
+        assert.strictEqual(r.stdout, "", args.join(" "))
+      }
+    }))
+
+  it.effect("a catalog that refuses reads: symbols and snapshots fail too, not answer as if nothing were ingested", () =>
+    Effect.gen(function*() {
+      const { lakehouse, refuse } = yield* lakehouseRefusingLoads({ warehouse: yield* tempDir("k2-query-command-"), catalog: { _tag: "memory" } })
+      refuse(true)
+      const reads = QueryLayer.layer().pipe(Layer.provideMerge(lakehouse))
+      for (const args of [["symbols"], ["snapshots", "trades"]]) {
+        const r = yield* query(reads, args)
+        assert.strictEqual(failure(r.exit)?.reason._tag, "CatalogRejected", `${args.join(" ")}: ${String(r.exit)}`)
+        assert.strictEqual(r.stdout, "", args.join(" "))
+        assert.notInclude(r.stderr, "not created yet", args.join(" "))
+      }
+    }))
+
+  it.effect("tables with data, quotes still empty: trades and symbols read them", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(memoryWarehouse(yield* tempDir("k2-query-command-")))
+      const trades = genTrades(200, { seed: 5 })
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        yield* sink.ensureTable(tables.quotes)
+        yield* sink.append(TRADES, tradeColumns(trades))
+      }).pipe(Effect.provideContext(context))
+      const reads = Layer.succeedContext(context)
+
+      const rows = yield* query(reads, ["trades", ...day, "--symbols", "BHP", "--fields", "trade_id,price", "-o", "csv"])
+      assert.isTrue(Exit.isSuccess(rows.exit), String(rows.exit))
+      const [header, ...lines] = rows.stdout.trimEnd().split("\n")
+      assert.strictEqual(header, "trade_id,price")
+      const bhp = trades.filter((t) => t.symbol === "BHP")
+      assert.isAbove(bhp.length, 0)
+      assert.deepStrictEqual(lines.sort(), bhp.map((t) => `${t.trade_id},${decimal8(t.price)}`).sort())
+
+      const symbols = yield* query(reads, ["symbols", "-o", "json"])
+      assert.isTrue(Exit.isSuccess(symbols.exit), String(symbols.exit))
+      // Quotes exist without a snapshot: counted 0, and not said to be missing.
+      assert.notInclude(symbols.stderr, "not created yet")
+      const counts = (JSON.parse(symbols.stdout).rows as Array<{ symbol: string; trades: number; quotes: number }>)
+        .map((r) => [r.symbol, r.trades, r.quotes])
+      const expected = [...new Set(trades.map((t) => t.symbol))].sort()
+        .map((s) => [s, trades.filter((t) => t.symbol === s).length, 0])
+      assert.deepStrictEqual(counts, expected)
+    }))
+})
