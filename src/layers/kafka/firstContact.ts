@@ -62,7 +62,8 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     reached || !isKafkaFault(e)
       ? Effect.succeed("")
       : Effect.map(elapsedMs, (ms) =>
-        ` at ${options.brokers.join(",")} (not reached yet: ${seconds(ms)} s${waitMs === 0 ? "" : `, giving up at ${seconds(waitMs)} s`})`)
+        // Whole seconds passed: rounded, 4.6 s of a 5 s wait would read as "5 s, giving up at 5 s".
+        ` at ${options.brokers.join(",")} (not reached yet: ${Math.floor(ms / 1000)} s${waitMs === 0 ? "" : `, giving up at ${seconds(waitMs)} s`})`)
 
   const again = (e: unknown): Effect.Effect<boolean> => retryable(e) ? keepWaiting(e) : Effect.succeed(false)
 

@@ -143,6 +143,18 @@ describe("the first contact with Kafka", () => {
       }
     }))
 
+  it.effect("the time waited is said in whole seconds passed, never as much as the wait before it ends", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "5 seconds", setting: SETTING })
+      const slowRefusal = Effect.andThen(Effect.sleep("4600 millis"), Effect.fail(refused))
+      const fiber = yield* Effect.forkChild(contact.retry(slowRefusal, "waiting for Kafka", "2 seconds", 3).pipe(Effect.provide(Logger.layer([capture]))))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.await(fiber)
+      assert.strictEqual(logged[0], `waiting for Kafka at 127.0.0.1:9099 (not reached yet: 4 s, giving up at 5 s): ${refused.message}`)
+    }))
+
   it.effect("each failure tried again is said, with the time waited before a first contact", () =>
     Effect.gen(function*() {
       const logged: Array<string> = []
