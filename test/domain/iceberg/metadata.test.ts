@@ -133,6 +133,10 @@ describe("freshSnapshotId: an id the table does not name", () => {
     const { draw, state } = drawing(7n)
     assert.strictEqual(freshSnapshotId(m, draw), 7n)
     assert.strictEqual(state.draws, 1)
+    // Taken twice in a row: drawn until free, not just once more.
+    const again = drawing(2n, 8n, 42n)
+    assert.strictEqual(freshSnapshotId(m, again.draw), 42n)
+    assert.strictEqual(again.state.draws, 3)
   })
 })
 

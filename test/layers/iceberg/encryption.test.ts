@@ -131,4 +131,26 @@ describe("encrypted manifests (key_metadata in the manifest list)", () => {
       assert.strictEqual(refused._tag, "UnsupportedTableFeature")
       assert.include(refused.message, keyed[0]!.manifestPath)
     }).pipe(Effect.provide(lakehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
+
+  it.effect("compaction, and a replace of files, refuse a table with an encrypted manifest by its name: nothing committed", () =>
+    Effect.gen(function*() {
+      yield* appendDays(20)
+      yield* appendDays(20, 20)
+      yield* encryptAsAnotherEngine(() => false, 0)
+      const manifests = yield* manifestsOf((yield* (yield* Catalog).loadTable(trades)).metadata)
+      const compacted = yield* Effect.flip((yield* Maintenance).compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
+      assert.strictEqual(compacted._tag, "UnsupportedTableFeature")
+      assert.include(compacted.message, manifests[0]!.manifestPath)
+      // The sink's own replace, as a compaction commits: the manifests it would rewrite include the encrypted one.
+      const plain = decodeManifestSync(read(manifests[1]!.manifestPath), manifests[1]!.manifestPath).map((e) => e.dataFile)
+      const replaced = yield* Effect.flip((yield* IcebergSink).replace(trades, plain, tradeColumns(makeTrades({ count: 20, days: 1, offsetBase: 20 }))))
+      assert.strictEqual(replaced._tag, "UnsupportedTableFeature")
+      assert.include(replaced.message, manifests[0]!.manifestPath)
+      // Orphan removal reads every manifest the table keeps: it refuses too, rather than call the manifest corrupt.
+      const orphans = yield* Effect.flip((yield* Maintenance).removeOrphans(trades, { dryRun: true }))
+      assert.strictEqual(orphans._tag, "UnsupportedTableFeature")
+      assert.include(orphans.message, manifests[0]!.manifestPath)
+      const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+      assert.strictEqual(currentSnapshot(m)!["snapshot-id"], 4_242n, "nothing committed on top")
+    }).pipe(Effect.provide(lakehouse())))
 })

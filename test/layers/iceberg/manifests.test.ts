@@ -386,6 +386,8 @@ describe("manifests", () => {
     // And writes it back: a manifest K2 rewrites (a merge, a removal) keeps the key.
     const [again] = decodeManifestSync(encodeManifest([decoded!], { schema: tradesSchema, spec }), "again.avro")
     assert.deepStrictEqual(again!.dataFile.keyMetadata, bytes(9))
+    // Its own bytes, not a view into the decoded block.
+    assert.strictEqual(again!.dataFile.keyMetadata!.buffer.byteLength, 1)
 
     const ourList = JSON.parse(header(encodeManifestList([], listCtx))["avro.schema"]!)
     const javaList = {
@@ -413,6 +415,7 @@ describe("manifests", () => {
     }], { "format-version": "2" })
     const listed = decodeManifestListSync(list, "snap.avro")
     assert.deepStrictEqual(listed, [{ ...m, keyMetadata: bytes(5) }])
+    assert.strictEqual(listed[0]!.keyMetadata!.buffer.byteLength, 1)
     // Every list K2 writes carries an encrypted manifest's key on.
     assert.deepStrictEqual(decodeManifestListSync(encodeManifestList(listed, listCtx), "again.avro"), listed)
   })

@@ -233,6 +233,32 @@ describe("the first-contact wait is a bound, not a check between attempts", () =
       assert.strictEqual(attempts, 3)
     }))
 
+  it.effect("a retry that ended leaves the bound to the one around it", () =>
+    Effect.gen(function*() {
+      // The run's attempt: a step retried on its own that succeeds without a broker, then a connect that hangs.
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "10 seconds", setting: SETTING })
+      const fiber = yield* Effect.forkChild(contact.retry(
+        Effect.andThen(contact.retry(Effect.void, "waiting for the registry", "2 seconds", 5), Effect.never),
+        "cannot start yet",
+        "3 seconds",
+        100
+      ))
+      yield* TestClock.adjust("10 seconds")
+      assert.isDefined(unreachable(fiber), "still waiting for the attempt at the end of the wait")
+    }))
+
+  it.effect("a failure not tried again is not the one waited out: the bound stays the brokers'", () =>
+    Effect.gen(function*() {
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "10 seconds", setting: SETTING })
+      const declined = Object.assign(new Error("declined"), { retryable: false })
+      yield* Effect.exit(contact.retry(Effect.fail(declined), "cannot start yet", "3 seconds", 100))
+      const fiber = yield* Effect.forkChild(contact.retry(Effect.never, "cannot start yet", "3 seconds", 100))
+      yield* TestClock.adjust("10 seconds")
+      const error = unreachable(fiber)
+      assert.isDefined(error, "a failure that was not retried ended the bound")
+      assert.notInclude(error!.message, "declined")
+    }))
+
   it.effect("no sleep between attempts past the wait: the last attempt is at its end", () =>
     Effect.gen(function*() {
       // 3 s apart, 5 s: attempts at 0 and 3 s, then at 5 s (not 6 s), and the failure then.

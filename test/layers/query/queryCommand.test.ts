@@ -87,13 +87,13 @@ describe("npm run query, in-process", () => {
   it.effect("tables not created yet: the other reads fail with `no such table`, printing nothing", () =>
     Effect.gen(function*() {
       const reads = memoryWarehouse(yield* tempDir("k2-query-command-"))
-      for (const args of [["stats", "trades"], ["trades", ...day], ["bars", ...day, "--quotes"]]) {
+      for (const args of [["stats", "trades"], ["trades", ...day], ["quotes", ...day], ["bars", ...day, "--quotes"], ["summary", "--from-day", "2024-01-02"]]) {
         const r = yield* query(reads, args)
         assert.isTrue(Exit.isFailure(r.exit), `${args.join(" ")}: ${r.stdout}`)
         const error = failure(r.exit)
         assert.strictEqual(error?.reason._tag, "NoSuchTable", `${args.join(" ")}: ${String(r.exit)}`)
         // What the program prints after `error: `.
-        assert.strictEqual(error?.message, `no such table: market_data.${args.includes("--quotes") ? "quotes" : "trades"}`)
+        assert.strictEqual(error?.message, `no such table: market_data.${args.includes("--quotes") || args[0] === "quotes" ? "quotes" : "trades"}`)
         assert.strictEqual(r.stdout, "", args.join(" "))
       }
     }))
@@ -109,6 +109,19 @@ describe("npm run query, in-process", () => {
         assert.strictEqual(r.stdout, "", args.join(" "))
         assert.notInclude(r.stderr, "not created yet", args.join(" "))
       }
+    }))
+
+  it.effect("one table not created yet: symbols names that one only", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(memoryWarehouse(yield* tempDir("k2-query-command-")))
+      yield* Effect.gen(function*() {
+        yield* (yield* IcebergSink).ensureTable(tables.trades)
+      }).pipe(Effect.provideContext(context))
+      const reads = Layer.succeedContext(context)
+      const r = yield* query(reads, ["symbols", "-o", "csv"])
+      assert.isTrue(Exit.isSuccess(r.exit), String(r.exit))
+      // The note names quotes alone (the scan report after it names both tables).
+      assert.strictEqual(r.stderr.split("\n")[0], "market_data.quotes: not created yet: nothing ingested")
     }))
 
   it.effect("tables with data, quotes still empty: trades and symbols read them", () =>
@@ -140,5 +153,10 @@ describe("npm run query, in-process", () => {
       const expected = [...new Set(trades.map((t) => t.symbol))].sort()
         .map((s) => [s, trades.filter((t) => t.symbol === s).length, 0])
       assert.deepStrictEqual(counts, expected)
+
+      // Pinned as asked: a snapshot neither table has is not found, not read as the latest.
+      const pinned = yield* query(reads, ["symbols", "--snapshot-id", "999", "-o", "json"])
+      assert.isTrue(Exit.isFailure(pinned.exit), pinned.stdout)
+      assert.strictEqual(pinned.stdout, "")
     }))
 })
