@@ -18,6 +18,13 @@ export const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number
   })).pipe(Layer.provide(kafka))
 }
 
+/** KafkaSource over the one beneath whose consumers are `wrap` of theirs. */
+export const wrappingConsumers = (wrap: (consumer: Consumer) => Consumer) =>
+  Layer.effect(KafkaSource)(Effect.gen(function*() {
+    const inner = yield* KafkaSource
+    return KafkaSource.of({ ...inner, subscribe: (options) => Effect.map(inner.subscribe(options), wrap) })
+  }))
+
 /**
  * KafkaSource over `kafka` whose consumers commit group offsets through `commit`, given the
  * consumer's own; `subscribed` is told of each subscription (a rejoin is a second one).
@@ -27,14 +34,7 @@ export const wrappingCommits = (
   commit: (offsets: Parameters<Consumer["commit"]>[0], own: Consumer["commit"]) => ReturnType<Consumer["commit"]>,
   subscribed: () => void = () => {}
 ) =>
-  Layer.effect(KafkaSource)(Effect.gen(function*() {
-    const inner = yield* KafkaSource
-    return KafkaSource.of({
-      ...inner,
-      subscribe: (options) =>
-        Effect.map(inner.subscribe(options), (consumer) => {
-          subscribed()
-          return { ...consumer, commit: (offsets) => commit(offsets, consumer.commit) }
-        })
-    })
-  })).pipe(Layer.provide(kafka))
+  wrappingConsumers((consumer) => {
+    subscribed()
+    return { ...consumer, commit: (offsets) => commit(offsets, consumer.commit) }
+  }).pipe(Layer.provide(kafka))

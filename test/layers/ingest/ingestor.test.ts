@@ -22,7 +22,7 @@ import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { refusingDlqSends } from "../../support/kafkaFaults.ts"
+import { refusingDlqSends, wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, movingStream, publishToMemory, tradeRecords } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce, checkTable, sequenceEvents } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -44,24 +44,17 @@ const writtenTrades = (n: number) =>
  * half: a batch fetched for a position the partition never reached, as a batch routed before a
  * fenced restart is (ADR-6). Taking it would skip the first half for good.
  */
-const staleBatchFirst = Layer.effect(KafkaSource)(Effect.gen(function*() {
-  const inner = yield* KafkaSource
-  return KafkaSource.of({
-    ...inner,
-    subscribe: (options) =>
-      Effect.map(inner.subscribe(options), (consumer) => {
-        const seen = new Set<string>()
-        const withStale = (b: PartitionBatch): ReadonlyArray<PartitionBatch> => {
-          const key = tpKeyOf(b)
-          if (seen.has(key) || b.records.length < 2) return [b]
-          seen.add(key)
-          const half = b.records.slice(Math.floor(b.records.length / 2))
-          return [{ ...b, records: half, fromOffset: half[0]!.offset, firstOffset: half[0]!.offset }, b]
-        }
-        return { ...consumer, batches: consumer.batches.pipe(Stream.map(withStale), Stream.flattenIterable) }
-      })
-  })
-}))
+const staleBatchFirst = wrappingConsumers((consumer) => {
+  const seen = new Set<string>()
+  const withStale = (b: PartitionBatch): ReadonlyArray<PartitionBatch> => {
+    const key = tpKeyOf(b)
+    if (seen.has(key) || b.records.length < 2) return [b]
+    seen.add(key)
+    const half = b.records.slice(Math.floor(b.records.length / 2))
+    return [{ ...b, records: half, fromOffset: half[0]!.offset, firstOffset: half[0]!.offset }, b]
+  }
+  return { ...consumer, batches: consumer.batches.pipe(Stream.map(withStale), Stream.flattenIterable) }
+})
 
 describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("ingests every record exactly once, dead-letters poison, survives a restart", () =>
@@ -495,16 +488,9 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
             })
         })
       })).pipe(Layer.provide(kafka))
-      const seekReleases = Layer.effect(KafkaSource)(Effect.gen(function*() {
-        const inner = yield* KafkaSource
-        return KafkaSource.of({
-          ...inner,
-          subscribe: (options) =>
-            Effect.map(inner.subscribe(options), (consumer) => ({
-              ...consumer,
-              seek: (tp, offset) => Effect.andThen(consumer.seek(tp, offset), Deferred.succeed(released, undefined))
-            }))
-        })
+      const seekReleases = wrappingConsumers((consumer) => ({
+        ...consumer,
+        seek: (tp, offset) => Effect.andThen(consumer.seek(tp, offset), Deferred.succeed(released, undefined))
       })).pipe(Layer.provide(kafka))
       let failuresLeft = 1
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }

@@ -14,7 +14,8 @@ import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
-import { KafkaSource, tpKey } from "../../../src/services/KafkaSource.ts"
+import { tpKey } from "../../../src/services/KafkaSource.ts"
+import { wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorLayer, movingStream } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -53,16 +54,9 @@ const scenario = (comesBack: boolean) =>
     const calls: Array<{ who: string; offset: bigint | undefined }> = []
     const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(MOVED)
     const recording = (who: string) =>
-      Layer.effect(KafkaSource)(Effect.gen(function*() {
-        const inner = yield* KafkaSource
-        return KafkaSource.of({
-          ...inner,
-          subscribe: (options) =>
-            Effect.map(inner.subscribe(options), (consumer) => ({
-              ...consumer,
-              commit: (offsets) => Effect.ensuring(consumer.commit(offsets), Effect.sync(() => void calls.push({ who, offset: committed() })))
-            }))
-        })
+      wrappingConsumers((consumer) => ({
+        ...consumer,
+        commit: (offsets) => Effect.ensuring(consumer.commit(offsets), Effect.sync(() => void calls.push({ who, offset: committed() })))
       }))
     // A process of its own: its Ingestor built afresh over the shared broker and warehouse.
     const progressOf = new Map<string, Ingestor["Service"]["progress"]>()
