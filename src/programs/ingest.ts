@@ -419,7 +419,7 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
       program.pipe(
         Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
           Layer.provideMerge(Layer.mergeAll(
-            kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`),
+            kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`, contact.clientError),
             lakehouseOf(options)
           ))
         ))

@@ -45,6 +45,8 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
   let reached = false
   /** The last retryable failure of any attempt: named when the wait runs out. */
   let last: unknown = undefined
+  /** The last failure the client of the attempt under way said it met and retries by itself. */
+  let met: string | undefined = undefined
   const elapsedMs = Effect.map(Clock.currentTimeMillis, (now) => now - started)
   const seconds = (ms: number) => Math.round(ms / 1000)
   /** Whether the brokers are what is waited for now: not yet reached, with a bound. */
@@ -79,11 +81,13 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     Effect.suspend(() =>
       !bounded() || depth > level || (last !== undefined && !isKafkaFault(last))
         ? Effect.never
-        : Effect.flatMap(elapsedMs, (ms) =>
-          Effect.fail(unreachable(
-            ms,
-            last === undefined ? "an attempt still in progress" : `${(last as Error).message}; then an attempt still in progress`
-          )))
+        : Effect.flatMap(elapsedMs, (ms) => {
+          const failed = last === undefined ? undefined : (last as Error).message
+          // What the attempt in progress met, unless the last failure says it already.
+          const retrying = met === undefined || failed?.includes(met) ? "" : `, its client retrying after: ${met}`
+          const inProgress = `an attempt still in progress${retrying}`
+          return Effect.fail(unreachable(ms, failed === undefined ? inProgress : `${failed}; then ${inProgress}`))
+        })
     )
 
   /**
@@ -91,11 +95,13 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
    * by itself for seconds). Interrupted, the attempt's scope closes what it opened.
    */
   const withinWait = <A, E, R>(attempt: Effect.Effect<A, E, R>, level: number): Effect.Effect<A, E | BrokersUnreachable, R> =>
-    Effect.suspend(() =>
-      !bounded() ? attempt : Effect.flatMap(elapsedMs, (ms) =>
+    Effect.suspend(() => {
+      // What an earlier attempt's client met is that attempt's: its failure, if any, says it.
+      met = undefined
+      return !bounded() ? attempt : Effect.flatMap(elapsedMs, (ms) =>
         // The attempt first: one that ends at once (due at the end of the wait) is its own outcome.
         Effect.raceFirst(attempt, Effect.andThen(Effect.sleep(Math.max(0, waitMs - ms)), giveUp(level))))
-    )
+    })
 
   /** Between attempts, no sleep past the end of the wait while the brokers are waited for. */
   const spacedWithin = (spacing: Duration.Input) =>
@@ -110,6 +116,14 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     reached: Effect.sync(() => {
       reached = true
     }),
+    /**
+     * A failure the client of the attempt under way met and retries by itself, as it says it
+     * (kafkajs logs each refused connect of a connect() it retries for seconds): named if the wait
+     * runs out in that attempt, which has not failed yet.
+     */
+    clientError: (message: string): void => {
+      met = message
+    },
     /**
      * `attempt` again after a retryable failure, `spacing` apart, at most `times` more, saying so
      * (`waiting`: what the warning starts with); a broker fault before any contact only for the

@@ -45,9 +45,40 @@ export interface KafkajsOptions {
   readonly maxBytesPerPartition?: number
   /** kafkajs log level; default NOTHING (errors reach callers as KafkaError). */
   readonly logLevel?: LogLevel
+  /**
+   * Each error kafkajs logs, shown or not: what a request it retries by itself has met so far
+   * (its connect() retries a refused connect for ~10 s before it fails, ADR-38).
+   */
+  readonly clientError?: (message: string) => void
 }
 
 type Kafkajs = typeof import("kafkajs")
+
+/**
+ * kafkajs' log: errors to `clientError`, entries up to `shown` printed as kafkajs prints them.
+ * The retrier's error repeats the connection's in its own words ("Failed to connect to seed
+ * broker, trying another broker from the list: Connection error: connect ECONNREFUSED ..."):
+ * the connection's says it.
+ */
+const logTo = (levels: Kafkajs["logLevel"], clientError: (message: string) => void, shown: LogLevel): NonNullable<KafkaConfig["logCreator"]> => () => {
+  const print: Partial<Record<LogLevel, (line: string) => void>> = {
+    [levels.ERROR]: console.error,
+    [levels.WARN]: console.warn,
+    [levels.INFO]: console.info,
+    [levels.DEBUG]: console.log
+  }
+  let previous = ""
+  return ({ label, level, log, namespace }) => {
+    if (level <= shown) print[level]?.(JSON.stringify({ level: label, ...log, message: `${namespace ? `[${namespace}] ` : ""}${log.message}` }))
+    if (level !== levels.ERROR) return
+    const message = String(log.message)
+    if (previous === "" || !message.endsWith(previous)) {
+      const broker = (log as { readonly broker?: unknown }).broker
+      clientError(typeof broker === "string" && !message.includes(broker) ? `${message} (${broker})` : message)
+    }
+    previous = message
+  }
+}
 
 /**
  * kafkajs' default (Java-compatible) partitioner, except that a record naming a partition the
@@ -197,11 +228,15 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     // Node's ESM loader only sees its default export.
     const kafkajs = (yield* Effect.promise(() => import("kafkajs"))).default
     const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
+    // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
+    const shown = logLevel[(process.env["KAFKAJS_LOG_LEVEL"] ?? "").toUpperCase() as keyof typeof logLevel] ?? options.logLevel ?? logLevel.NOTHING
     const config: KafkaConfig = {
       clientId: options.clientId ?? "k2",
       brokers: [...options.brokers],
-      // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
-      logLevel: options.logLevel ?? logLevel.NOTHING,
+      ...(options.clientError === undefined
+        ? { logLevel: shown }
+        // Errors logged, to say what a connect still retrying has met when it is cut short.
+        : { logLevel: Math.max(shown, logLevel.ERROR) as LogLevel, logCreator: logTo(logLevel, options.clientError, shown) }),
       retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 }
     }
     const kafka = new Kafka(config)

@@ -34,10 +34,13 @@ export const brokerList = (text: string): ReadonlyArray<string> => {
   return brokers
 }
 
-/** KafkaSource, KafkaSink and KafkaAdmin over the chosen client. */
-export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, clientId: string) =>
+/**
+ * KafkaSource, KafkaSink and KafkaAdmin over the chosen client. `clientError`: each error kafkajs
+ * logs (what a connect it retries by itself has met); platformatic's attempts fail with theirs.
+ */
+export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, clientId: string, clientError?: (message: string) => void) =>
   client === "kafkajs"
-    ? Kafkajs.layerKafkajs({ brokers, clientId })
+    ? Kafkajs.layerKafkajs({ brokers, clientId, ...(clientError === undefined ? {} : { clientError }) })
     : Platformatic.layerPlatformatic({ brokers, clientId })
 
 export const schemaRegistryFlag = Flag.String("schema-registry").pipe(

@@ -233,6 +233,43 @@ describe("the first-contact wait is a bound, not a check between attempts", () =
       assert.strictEqual(attempts, 3)
     }))
 
+  it.effect("cut short, the attempt's failure so far is named: what its client met while retrying by itself", () =>
+    Effect.gen(function*() {
+      // As kafkajs' connect: it retries a refused connect by itself for ~10 s, logging each refusal.
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "5 seconds", setting: SETTING })
+      const connect = Effect.andThen(
+        Effect.sync(() => contact.clientError("Connection error: connect ECONNREFUSED 127.0.0.1:9099")),
+        Effect.never
+      )
+      const fiber = yield* Effect.forkChild(contact.retry(connect, "cannot start yet", "3 seconds", 100))
+      yield* TestClock.adjust("5 seconds")
+      const error = unreachable(fiber)
+      assert.isDefined(error, "still waiting for the attempt at the end of the wait")
+      assert.include(error!.message, "(last: an attempt still in progress, its client retrying after: Connection error: connect ECONNREFUSED 127.0.0.1:9099)")
+
+      // What an earlier attempt's client met is not said of the one in progress, nor again what its failure says.
+      const cases: Array<[string | undefined, string]> = [
+        [undefined, ""],
+        ["ECONNREFUSED 127.0.0.1:9099", ""],
+        ["Connection timeout (127.0.0.1:9099)", ", its client retrying after: Connection timeout (127.0.0.1:9099)"]
+      ]
+      for (const [secondMet, said] of cases) {
+        const again = yield* makeFirstContact({ brokers: BROKERS, wait: "10 seconds", setting: SETTING })
+        let attempts = 0
+        const attempt = Effect.suspend(() =>
+          ++attempts === 1
+            ? Effect.andThen(Effect.sync(() => again.clientError("Connection error: getaddrinfo EAI_AGAIN")), Effect.fail(refused))
+            : Effect.andThen(Effect.sync(() => secondMet === undefined ? undefined : again.clientError(secondMet)), Effect.never)
+        )
+        const second = yield* Effect.forkChild(again.retry(attempt, "cannot start yet", "3 seconds", 100))
+        yield* TestClock.adjust("10 seconds")
+        const later = unreachable(second)
+        assert.isDefined(later, "still waiting for the attempt at the end of the wait")
+        assert.include(later!.message, `(last: ${refused.message}; then an attempt still in progress${said})`)
+        assert.notInclude(later!.message, "EAI_AGAIN")
+      }
+    }))
+
   it.effect("a retry that ended leaves the bound to the one around it", () =>
     Effect.gen(function*() {
       // The run's attempt: a step retried on its own that succeeds without a broker, then a connect that hangs.

@@ -4,7 +4,7 @@
  * the layer asks, and restored after it.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import kafkajs from "kafkajs"
 import { layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -127,5 +127,29 @@ describe("kafkajs layer, connecting", () => {
       assert.isTrue(interrupted, "the interruption waited for the connect")
       assert.strictEqual(disconnectsMeanwhile, 0, "disconnected while its connect was pending (kafkajs waits for its requests)")
       assert.strictEqual(disconnects, 1, "not disconnected once the connect ended")
+    }))
+
+  it.effect("what a connect has met so far is each error kafkajs logs, said once, naming the broker", () =>
+    Effect.gen(function*() {
+      // As kafkajs 2.2 logs a connect it retries: the connection's error, then the retrier's words for it.
+      replace("admin", function(this: InstanceType<typeof kafkajs.Kafka>) {
+        const logger = this.logger()
+        return {
+          connect: async () => {
+            logger.namespace("Connection").error("Connection error: connect ECONNREFUSED 127.0.0.1:1", { broker: "127.0.0.1:1" })
+            logger.namespace("BrokerPool").error(
+              "Failed to connect to seed broker, trying another broker from the list: Connection error: connect ECONNREFUSED 127.0.0.1:1",
+              { retryCount: 0, retryTime: 100 }
+            )
+            logger.namespace("Connection").info("not an error", { broker: "127.0.0.1:1" })
+            logger.namespace("Connection").error("Connection timeout", { broker: "127.0.0.1:1" })
+          },
+          disconnect: async () => {}
+        }
+      })
+      replace("producer", () => connected)
+      const met: Array<string> = []
+      yield* Effect.scoped(Layer.build(layerKafkajs({ brokers: ["127.0.0.1:1"], clientError: (m) => void met.push(m) })))
+      assert.deepStrictEqual(met, ["Connection error: connect ECONNREFUSED 127.0.0.1:1", "Connection timeout (127.0.0.1:1)"])
     }))
 })
