@@ -55,7 +55,7 @@ import {
 import { FileIO } from "../../services/FileIO.ts"
 import { CommitRejected, FilesNoLongerLive } from "../../services/IcebergSink.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
-import { encryption, foreignStorage, isLocalLocation } from "./fileio.ts"
+import { foreignStorage, isLocalLocation, manifestListRefusal, manifestRefusal } from "./fileio.ts"
 import { encodeManifest, encodeManifestList } from "./manifests.ts"
 import type { SnapshotFiles } from "./snapshotFiles.ts"
 
@@ -249,6 +249,8 @@ export const commitChange = Effect.fnUntraced(function*(
     // As Java's MergingSnapshotProducer: a manifest an earlier snapshot left with no live file (its
     // files all removed) is not carried on, or every later snapshot lists it and every scan and
     // commit reads it again (and a delete manifest left so would refuse removals below for deletes none live).
+    const unlisted = parent === undefined ? null : manifestListRefusal(parent)
+    if (unlisted !== null) return yield* new UnsupportedTableFeature({ table, feature: unlisted })
     let manifests: Array<ManifestFile> = parent === undefined ? [] : (yield* snapshots.manifestList(parent)).filter(hasLiveFiles)
 
     if (change.removed.length > 0) {
@@ -277,8 +279,8 @@ export const commitChange = Effect.fnUntraced(function*(
       // an optimisation, never a reason to refuse the commit.
       const groupSpec = specById(m, toMerge[0]!.partitionSpecId)
       if (groupSpec !== undefined && unheldPartitionValues(groupSpec, currentSchema(m), "write") !== null) continue
-      // Nor are encrypted manifests, which K2 cannot read: they stay listed as they are, key and all.
-      if (toMerge.some((mf) => mf.keyMetadata !== undefined)) continue
+      // Nor are manifests K2 does not read (encrypted, on s3://): they stay listed as they are, key and all.
+      if (toMerge.some((mf) => manifestRefusal(mf, groupSpec, currentSchema(m)) !== null)) continue
       const mergeSpec = yield* specOf(m, toMerge[0]!)
       const entries = (yield* Effect.forEach(manifests.filter((mf) => merging.has(mf.manifestPath)), snapshots.manifestEntries, { concurrency: 8 })).flat()
       const merged = yield* Effect.forEach(
@@ -342,7 +344,10 @@ export const commitChange = Effect.fnUntraced(function*(
     const found = new Set<string>()
     const out: Array<ManifestFile> = []
     for (const manifest of manifests) {
-      if (manifest.keyMetadata !== undefined) return yield* new UnsupportedTableFeature({ table, feature: encryption(manifest.manifestPath) })
+      // Any manifest may hold a removed file, so one K2 does not read refuses the change by name (as
+      // the planner and maintenance do), not as a missing or corrupt file.
+      const refused = manifestRefusal(manifest, specById(m, manifest.partitionSpecId), currentSchema(m))
+      if (refused !== null) return yield* new UnsupportedTableFeature({ table, feature: refused })
       const entries = yield* snapshots.manifestEntries(manifest)
       const hits = entries.filter((e) => e.status !== ManifestEntryStatus.DELETED && wanted.has(e.dataFile.filePath))
       if (hits.length === 0) {

@@ -4,6 +4,8 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import { MissingFile, PathTooLong, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
+import type { ManifestFile, PartitionSpec, Schema, Snapshot } from "../../domain/iceberg/spec.ts"
 import { type FileEntry, FileIO } from "../../services/FileIO.ts"
 
 /**
@@ -41,6 +43,31 @@ export const foreignStorage = (location: string) => `storage at ${location} (K2 
 /** What K2 says of a table with a file that has key_metadata (an UnsupportedTableFeature's feature). */
 export const encryption = (location: string) =>
   `encryption (${location} has key_metadata: Iceberg table encryption, and K2 decrypts nothing)`
+
+/** Why K2 does not read a snapshot's manifest list (an UnsupportedTableFeature's feature), null when it does: on storage it does not reach. */
+export const manifestListRefusal = (snapshot: Pick<Snapshot, "manifest-list">): string | null =>
+  isLocalLocation(snapshot["manifest-list"]) ? null : foreignStorage(snapshot["manifest-list"])
+
+/**
+ * Why K2 does not read a manifest (an UnsupportedTableFeature's feature), null when it does: on
+ * storage it does not reach, encrypted, or of a partition spec (`spec`, as the table has it; not
+ * checked when the table lacks it, which callers refuse their own way) whose values under `schema`
+ * it does not hold. Every reader of manifests (the planner, maintenance, a commit rewriting them)
+ * asks this first, so a manifest is refused by name, the same everywhere, rather than failing as
+ * a missing or corrupt file.
+ */
+export const manifestRefusal = (
+  manifest: Pick<ManifestFile, "manifestPath" | "keyMetadata" | "partitions">,
+  spec: PartitionSpec | undefined,
+  schema: Schema
+): string | null =>
+  !isLocalLocation(manifest.manifestPath)
+    ? foreignStorage(manifest.manifestPath)
+    : manifest.keyMetadata !== undefined
+    ? encryption(manifest.manifestPath)
+    : spec === undefined
+    ? null
+    : unheldPartitionValues(spec, schema, "read", manifest.partitions)
 
 /** A file system failure on `location` other than a missing file: a path too long (no retry helps) or the storage failing. */
 export const storageFailure = (location: string, cause: unknown) => {

@@ -5,13 +5,12 @@ import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
 import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { CorruptFile, isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
-import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import { type DataFile, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { Current, type ScanPlan, type SnapshotSelector, SnapshotNotFound, TableScanner, unknownSnapshotId, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { identitySourcesOf, nameReadOf } from "../duckdb/readPlan.ts"
-import { encryption, foreignStorage, isLocalLocation, localPath } from "./fileio.ts"
+import { encryption, foreignStorage, isLocalLocation, localPath, manifestListRefusal, manifestRefusal } from "./fileio.ts"
 import { makeSnapshotFiles, SCANNER_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 const noneAt = (timestampMs: number) => `none was current at ${new Date(timestampMs).toISOString()}`
@@ -92,9 +91,8 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       }
       const { schema, byFieldId } = read.success
       const specs = new Map(metadata["partition-specs"].map((s) => [s["spec-id"], s]))
-      if (snapshot !== null && !isLocalLocation(snapshot["manifest-list"])) {
-        return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: foreignStorage(snapshot["manifest-list"]) })
-      }
+      const unlisted = snapshot === null ? null : manifestListRefusal(snapshot)
+      if (unlisted !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: unlisted })
       const manifests = snapshot === null ? [] : yield* snapshots.manifestList(snapshot)
       if (manifests.some((mf) => mf.content !== 0 && hasLiveFiles(mf))) {
         return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: "delete files (row-level deletes)" })
@@ -109,12 +107,8 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       const candidates = manifests.filter((mf) => mf.content === 0 && manifestMayMatch(mf, specs.get(mf.partitionSpecId)!, schema, filter))
       // Refused by name rather than failing on a value as a corrupt manifest; a manifest not read is not misread.
       for (const mf of candidates) {
-        if (!isLocalLocation(mf.manifestPath)) {
-          return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: foreignStorage(mf.manifestPath) })
-        }
-        if (mf.keyMetadata !== undefined) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: encryption(mf.manifestPath) })
-        const unheld = unheldPartitionValues(specs.get(mf.partitionSpecId)!, schema, "read", mf.partitions)
-        if (unheld !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: unheld })
+        const refused = manifestRefusal(mf, specs.get(mf.partitionSpecId)!, schema)
+        if (refused !== null) return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: refused })
       }
       const entries = yield* Effect.forEach(candidates, snapshots.manifestEntries, { concurrency: 8 })
       const files: Array<DataFile> = []

@@ -17,9 +17,9 @@ import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
 import { isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
-import { partitionLabel, unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
+import { partitionLabel } from "../../domain/iceberg/partitioning.ts"
 import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
-import { type DataFile, type ManifestEntry, ManifestEntryStatus, type TableMetadata } from "../../domain/iceberg/spec.ts"
+import { type DataFile, type ManifestEntry, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { FilesNoLongerLive } from "../../services/IcebergSink.ts"
@@ -40,7 +40,7 @@ import {
 } from "../../services/Maintenance.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
-import { encryption } from "../iceberg/fileio.ts"
+import { encryption, manifestListRefusal, manifestRefusal } from "../iceberg/fileio.ts"
 import { rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import { crcOf, metadataFiles, normalizeLocation, otherTablesDirectories, planCompaction, planExpiry, sideFiles } from "./plan.ts"
@@ -61,20 +61,24 @@ export const MAINTENANCE_KEY = "k2.maintenance"
 type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
 
 /**
- * A manifest's entries. One of a partition spec whose values K2 does not hold (another engine's
- * identity(string), say), or an encrypted one, is refused by name, as the planner does, rather
- * than failing to decode as corrupt.
+ * A manifest's entries. One K2 does not read (on s3://, encrypted, of a partition spec whose values
+ * K2 does not hold: another engine's identity(string), say) is refused by name, as the planner does
+ * (`manifestRefusal`), rather than failing as a missing or corrupt file.
  */
 const entriesOf = (snapshots: SnapshotFiles, identifier: TableIdentifier, m: TableMetadata) =>
 (manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError | UnsupportedTableFeature> => {
-  const spec = specById(m, manifest.partitionSpecId)
-  const refused = manifest.keyMetadata !== undefined
-    ? encryption(manifest.manifestPath)
-    : spec === undefined
-    ? null
-    : unheldPartitionValues(spec, currentSchema(m), "read", manifest.partitions)
+  const refused = manifestRefusal(manifest, specById(m, manifest.partitionSpecId), currentSchema(m))
   return refused === null
     ? snapshots.manifestEntries(manifest)
+    : Effect.fail(new UnsupportedTableFeature({ table: showIdentifier(identifier), feature: refused }))
+}
+
+/** A snapshot's manifests; a list on storage K2 does not reach is refused by name (`manifestListRefusal`), as the planner does. */
+const manifestsOf = (snapshots: SnapshotFiles, identifier: TableIdentifier) =>
+(snapshot: Snapshot): Effect.Effect<ReadonlyArray<ManifestFile>, TableFileError | UnsupportedTableFeature> => {
+  const refused = manifestListRefusal(snapshot)
+  return refused === null
+    ? snapshots.manifestList(snapshot)
     : Effect.fail(new UnsupportedTableFeature({ table: showIdentifier(identifier), feature: refused }))
 }
 
@@ -83,7 +87,7 @@ const liveFiles = (snapshots: SnapshotFiles, identifier: TableIdentifier, m: Tab
   Effect.gen(function*() {
     const current = currentSnapshot(m)
     if (current === undefined) return []
-    const manifests = yield* snapshots.manifestList(current)
+    const manifests = yield* manifestsOf(snapshots, identifier)(current)
     const entries = yield* Effect.forEach(manifests, entriesOf(snapshots, identifier, m), { concurrency: 8 })
     return manifests.flatMap((mf, i) =>
       entries[i]!.filter((e) => e.status !== ManifestEntryStatus.DELETED).map((e) => ({
@@ -350,7 +354,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     for (const s of m.snapshots) {
       out.add(normalizeLocation(s["manifest-list"]))
       for (const f of sideFiles(s.summary)) out.add(normalizeLocation(f))
-      for (const mf of yield* snapshots.manifestList(s)) manifestPaths.set(mf.manifestPath, mf)
+      for (const mf of yield* manifestsOf(snapshots, table.identifier)(s)) manifestPaths.set(mf.manifestPath, mf)
     }
     const entries = yield* Effect.forEach([...manifestPaths.values()], entriesOf(snapshots, table.identifier, m), { concurrency: 8 })
     for (const [p] of manifestPaths) out.add(normalizeLocation(p))

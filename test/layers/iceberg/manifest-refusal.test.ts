@@ -1,0 +1,197 @@
+/**
+ * Manifests K2 does not read (on storage it does not reach, encrypted, of a partition spec whose
+ * values it does not hold) are refused by name, the same way by every reader of manifests: the
+ * planner, maintenance (compaction, orphan removal) and a commit that rewrites manifests (a replace);
+ * never reported as a missing or corrupt file. A merge leaves them listed as they are.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
+import type { ManifestFile, PartitionSpec, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { localPath, manifestListRefusal, manifestRefusal } from "../../../src/layers/iceberg/fileio.ts"
+import { decodeManifestList, decodeManifestSync, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { Maintenance } from "../../../src/services/Maintenance.ts"
+import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { tempWarehouse } from "../../support/warehouse.ts"
+
+const trades = { namespace: "market_data", name: "trades" }
+const ANOTHER_ENGINES = 4_242n
+
+const lakehouse = (options: Lakehouse.LakehouseOptions["sink"] = {}) => {
+  const dir = tempWarehouse()
+  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: options })
+  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
+}
+
+const read = (location: string) => new Uint8Array(fs.readFileSync(localPath(location)))
+
+/** The manifests of the current snapshot. */
+const manifestsOf = (m: TableMetadata) => Effect.orDie(decodeManifestList(read(currentSnapshot(m)!["manifest-list"]), "list"))
+
+const appendDay = (offsetBase = 0) =>
+  Effect.gen(function*() {
+    const sink = yield* IcebergSink
+    yield* sink.ensureTable(tables.trades)
+    yield* sink.append(trades, tradeColumns(makeTrades({ count: 20, days: 1, offsetBase })))
+  })
+
+/**
+ * Another engine's snapshot of the same files whose list is `change` of the current one (a spec
+ * `addSpec` added first); the list itself at `listPath` when given (not written: storage K2 does not reach).
+ */
+const asAnotherEngine = (
+  change: (list: ReadonlyArray<ManifestFile>) => ReadonlyArray<ManifestFile>,
+  options: { readonly addSpec?: PartitionSpec; readonly listPath?: string } = {}
+) =>
+  Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const m = (yield* catalog.loadTable(trades)).metadata
+    const parent = currentSnapshot(m)!
+    const sequenceNumber = m["last-sequence-number"] + 1n
+    const listPath = options.listPath ?? `${m.location}/metadata/snap-another-engine.avro`
+    const list = change(yield* manifestsOf(m))
+    if (options.listPath === undefined) {
+      fs.writeFileSync(localPath(listPath), encodeManifestList(list, { snapshotId: ANOTHER_ENGINES, parentSnapshotId: parent["snapshot-id"], sequenceNumber }))
+    }
+    const addSpec = options.addSpec
+    yield* catalog.commitTable(trades, [], [
+      ...(addSpec === undefined ? [] : [{ action: "add-spec" as const, spec: addSpec }]),
+      {
+        action: "add-snapshot",
+        snapshot: { ...parent, "snapshot-id": ANOTHER_ENGINES, "parent-snapshot-id": parent["snapshot-id"], "sequence-number": sequenceNumber, "manifest-list": listPath, summary: { operation: "overwrite" } }
+      },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": ANOTHER_ENGINES }
+    ])
+    return list
+  })
+
+/** The first manifest listed on s3:// (another engine's write.metadata.path), the others as they were. */
+const firstOnS3 = (list: ReadonlyArray<ManifestFile>) =>
+  list.map((mf, i) => i === 0 ? { ...mf, manifestPath: `s3://bucket/trades/metadata/${path.basename(mf.manifestPath)}` } : mf)
+
+const symbolId = tables.trades.schema.fields.find((f) => f.name === "symbol")!.id
+const bySymbol: PartitionSpec = { "spec-id": 1, fields: [{ "source-id": symbolId, "field-id": 1000, name: "symbol", transform: "identity" }] }
+
+/** The first manifest rewritten as another engine's of spec 1, identity(symbol): its values are strings. */
+const firstBySymbol = (list: ReadonlyArray<ManifestFile>) =>
+  list.map((mf, i) => {
+    if (i !== 0) return mf
+    const entries = decodeManifestSync(read(mf.manifestPath), mf.manifestPath)
+    // Written as void of the string column, so that the Avro type of the value is a string.
+    const bytes = encodeManifest(
+      entries.map((e) => ({ ...e, dataFile: { ...e.dataFile, partition: { symbol: "AAPL" as unknown as number } } })),
+      { schema: tables.trades.schema, spec: { ...bySymbol, fields: [{ ...bySymbol.fields[0]!, transform: "void" }] } }
+    )
+    const manifestPath = mf.manifestPath.replace(/\.avro$/, "-by-symbol.avro")
+    fs.writeFileSync(localPath(manifestPath), bytes)
+    return { ...mf, manifestPath, manifestLength: bytes.length, partitionSpecId: 1, partitions: null }
+  })
+
+/** The live files of the table's second manifest (K2's own, readable): what a replace would take. */
+const filesOfSecond = (list: ReadonlyArray<ManifestFile>) =>
+  decodeManifestSync(read(list[1]!.manifestPath), list[1]!.manifestPath).map((e) => e.dataFile)
+
+const assertRefused = (failed: { readonly _tag: string; readonly message: string }, ...named: ReadonlyArray<string>) => {
+  assert.strictEqual(failed._tag, "UnsupportedTableFeature", failed.message)
+  assert.include(failed.message, "market_data.trades")
+  for (const n of named) assert.include(failed.message, n)
+}
+
+const unchanged = Effect.gen(function*() {
+  const m = (yield* (yield* Catalog).loadTable(trades)).metadata
+  assert.strictEqual(currentSnapshot(m)!["snapshot-id"], ANOTHER_ENGINES, "nothing committed on top")
+})
+
+describe("a manifest on storage K2 does not reach (s3://)", () => {
+  it.effect("compaction, orphan removal and a replace refuse it by name, not as a missing file: nothing committed", () =>
+    Effect.gen(function*() {
+      yield* appendDay()
+      yield* appendDay(20)
+      const list = yield* asAnotherEngine(firstOnS3)
+      const foreign = list[0]!.manifestPath
+      const maintenance = yield* Maintenance
+      assertRefused(yield* Effect.flip((yield* TableScanner).plan(trades)), `storage at ${foreign}`)
+      assertRefused(yield* Effect.flip(maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })), `storage at ${foreign}`)
+      assertRefused(yield* Effect.flip(maintenance.removeOrphans(trades, { dryRun: true })), `storage at ${foreign}`)
+      const replaced = yield* Effect.flip((yield* IcebergSink).replace(trades, filesOfSecond(list), tradeColumns(makeTrades({ count: 20, days: 1, offsetBase: 20 }))))
+      assertRefused(replaced, `storage at ${foreign}`)
+      yield* unchanged
+    }).pipe(Effect.provide(lakehouse())))
+
+  it.effect("an append whose merge would take it lists it as it found it, unmerged, and commits", () =>
+    Effect.gen(function*() {
+      yield* appendDay()
+      yield* appendDay(20)
+      const list = yield* asAnotherEngine(firstOnS3)
+      // Three manifests of one spec with this one: the append's commit would merge the two listed.
+      yield* appendDay(40)
+      const manifests = yield* manifestsOf((yield* (yield* Catalog).loadTable(trades)).metadata)
+      assert.deepStrictEqual(manifests.filter((mf) => mf.manifestPath.startsWith("s3:")), [list[0]!], "listed as it was")
+      assert.strictEqual(manifests.length, 3, "nothing merged")
+    }).pipe(Effect.provide(lakehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
+})
+
+describe("a manifest list on storage K2 does not reach (s3://)", () => {
+  it.effect("compaction, orphan removal and an append refuse it by name, not as a missing file: nothing committed", () =>
+    Effect.gen(function*() {
+      yield* appendDay()
+      const foreign = "s3://bucket/trades/metadata/snap-another-engine.avro"
+      yield* asAnotherEngine((list) => list, { listPath: foreign })
+      const maintenance = yield* Maintenance
+      assertRefused(yield* Effect.flip((yield* TableScanner).plan(trades)), `storage at ${foreign}`)
+      assertRefused(yield* Effect.flip(maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })), `storage at ${foreign}`)
+      assertRefused(yield* Effect.flip(maintenance.removeOrphans(trades, { dryRun: true })), `storage at ${foreign}`)
+      assertRefused(yield* Effect.flip(appendDay(20)), `storage at ${foreign}`)
+      yield* unchanged
+    }).pipe(Effect.provide(lakehouse())))
+})
+
+describe("a manifest of a partition spec whose values K2 does not hold (identity of a string)", () => {
+  it.effect("compaction, orphan removal and a replace of K2's own files refuse it naming the spec, not as a corrupt manifest", () =>
+    Effect.gen(function*() {
+      yield* appendDay()
+      yield* appendDay(20)
+      const list = yield* asAnotherEngine(firstBySymbol, { addSpec: bySymbol })
+      const maintenance = yield* Maintenance
+      assertRefused(yield* Effect.flip((yield* TableScanner).plan(trades)), "partition spec 1", "identity(symbol)")
+      assertRefused(yield* Effect.flip(maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })), "partition spec 1", "identity(symbol)")
+      assertRefused(yield* Effect.flip(maintenance.removeOrphans(trades, { dryRun: true })), "partition spec 1", "identity(symbol)")
+      const replaced = yield* Effect.flip((yield* IcebergSink).replace(trades, filesOfSecond(list), tradeColumns(makeTrades({ count: 20, days: 1, offsetBase: 20 }))))
+      assertRefused(replaced, "partition spec 1", "identity(symbol)")
+      yield* unchanged
+    }).pipe(Effect.provide(lakehouse())))
+})
+
+describe("manifestRefusal, manifestListRefusal", () => {
+  const schema = tables.trades.schema
+  const local = { manifestPath: "file:///wh/t/metadata/m0.avro", partitions: null }
+  const s3 = "s3://bucket/t/metadata/m0.avro"
+
+  it("reads K2's own manifest (local, unencrypted, day partitions) and list", () => {
+    assert.isNull(manifestRefusal(local, tables.trades.spec, schema))
+    assert.isNull(manifestRefusal({ ...local, manifestPath: "/wh/t/metadata/m0.avro" }, tables.trades.spec, schema))
+    assert.isNull(manifestListRefusal({ "manifest-list": "file:///wh/t/metadata/snap-1.avro" }))
+  })
+
+  it("names the first reason of: foreign storage, then encryption, then partition values", () => {
+    const everything = { manifestPath: s3, keyMetadata: new Uint8Array([1]), partitions: null }
+    assert.include(manifestRefusal(everything, bySymbol, schema), `storage at ${s3}`)
+    assert.include(manifestRefusal({ ...everything, manifestPath: local.manifestPath }, bySymbol, schema), "key_metadata")
+    assert.include(manifestRefusal(local, bySymbol, schema), "identity(symbol)")
+    assert.include(manifestListRefusal({ "manifest-list": s3 }), `storage at ${s3}`)
+  })
+
+  it("leaves a spec the table lacks to its caller (a CorruptFile or CommitRejected there)", () => {
+    assert.isNull(manifestRefusal(local, undefined, schema))
+    assert.include(manifestRefusal({ ...local, manifestPath: s3 }, undefined, schema), "storage at")
+  })
+})
