@@ -13,6 +13,7 @@ import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } fro
 import { UsageError, usage } from "./cli/common.ts"
 import { writeProgress } from "./cli/progress.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
+import { COMPANY_INFO_FILE } from "../domain/feeds/asx.ts"
 import { modelProblem } from "../domain/feeds/simulator.ts"
 import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
@@ -115,6 +116,15 @@ const isDirectory = (dir: string) => {
   }
 }
 
+/** False for a path that is missing, not a file, or cannot be looked at. */
+const isFile = (file: string) => {
+  try {
+    return fs.statSync(file).isFile()
+  } catch {
+    return false
+  }
+}
+
 const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   if (options.source === "asx") {
     if (Option.isNone(options.dir)) throw new UsageError({ message: "--source asx needs --dir <load directory>" })
@@ -127,6 +137,12 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     // Else it is found only once the feed is read: after connecting, and making the topics.
     if (!isDirectory(options.dir.value)) {
       throw new UsageError({ message: `--dir: ${options.dir.value} is not a directory (want the load directory: trades/, quotes/, reference-data/)` })
+    }
+    // A directory one level off (its trades/, or the folder above it), found the same way.
+    if (!isFile(path.join(options.dir.value, COMPANY_INFO_FILE))) {
+      throw new UsageError({
+        message: `--dir: ${options.dir.value} has no ${COMPANY_INFO_FILE} (want the load directory: trades/, quotes/, reference-data/)`
+      })
     }
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
   }

@@ -2,6 +2,9 @@
  * `npm run produce`'s options read in-process (test/programs/produce-usage.test.ts runs the program):
  * what --inject takes. Every run here stops at a usage error, before Kafka.
  */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import { Console, Effect, Exit, Option } from "effect"
@@ -33,6 +36,22 @@ describe("npm run produce, --inject", () => {
     Effect.gen(function*() {
       assert.include(yield* refusal(["--inject", "gaps=0.1"]), `--inject: "gaps=0.1" is not <gap|duplicate|outOfOrder|reset|poison>=<rate 0..1>`)
       assert.include(yield* refusal(["--inject", "gap=0.1=2"]), `--inject: "gap=0.1=2" is not`)
+    }))
+})
+
+describe("npm run produce --source asx --dir", () => {
+  // A --dir one level off (its trades/, or the folder holding it) was found wrong only once connected,
+  // after the ASX topics were made, and the last run's reports removed: exit 1, "feed source missing".
+  it.effect("refuses a directory without reference-data/company_info.csv before Kafka", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-dir-"))
+      fs.mkdirSync(path.join(dir, "trades"))
+      const message = yield* refusal(["--source", "asx", "--dir", path.join(dir, "trades"), "--duration", "0s"])
+      assert.include(message, `--dir: ${path.join(dir, "trades")} has no reference-data/company_info.csv`)
+      // A load directory is taken: the next check (--duration) is what refuses it.
+      fs.mkdirSync(path.join(dir, "reference-data"))
+      fs.writeFileSync(path.join(dir, "reference-data", "company_info.csv"), "")
+      assert.include(yield* refusal(["--source", "asx", "--dir", dir, "--duration", "0s"]), "--duration")
     }))
 })
 

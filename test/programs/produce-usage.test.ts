@@ -9,6 +9,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawnProgram } from "../support/programs.ts"
 
+/** An (empty) ASX load directory `<dir>/load`: --dir refuses a directory without company_info.csv. */
+const loadDir = (dir: string) => {
+  fs.mkdirSync(path.join(dir, "load", "reference-data"), { recursive: true })
+  fs.writeFileSync(path.join(dir, "load", "reference-data", "company_info.csv"), "company_id,symbol,company_name,ISIN,start_date,end_date\n")
+}
+
 const refused = (args: ReadonlyArray<string>, says: string) =>
   Effect.gen(function*() {
     const run = spawnProgram("produce", [...args])
@@ -95,7 +101,7 @@ describe.concurrent("npm run produce, bad options", () => {
   it.effect("two reports written to one file (the last written replaced the other: the reconciliation, or the ASX dead letters)", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
-      fs.mkdirSync(path.join(dir, "load"))
+      loadDir(dir)
       const report = path.join(dir, "report.json")
       fs.writeFileSync(report, "{}")
       yield* refused(
@@ -139,7 +145,7 @@ describe.concurrent("npm run produce, failing", () => {
   it.effect("an ASX dead-letter path that cannot be written is refused before connecting (it failed once the topics were made)", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
-      fs.mkdirSync(path.join(dir, "load"))
+      loadDir(dir)
       // A directory where the file should go: no rejected row could ever be written.
       const deadLetters = path.join(dir, "dead")
       fs.mkdirSync(deadLetters)

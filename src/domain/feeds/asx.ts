@@ -30,13 +30,20 @@ const DATA_HEADER = {
 } as const
 
 /**
- * True for a data-file line that is no row: blanks only, or the column names (a header, at the
- * top or repeated where files were concatenated; any case, quoted or not). Call it only for a
- * line that does not start with a digit, as every row does.
+ * True for a line (or company_info record) holding no value: blanks, separators and empty quoted
+ * fields only, as a spreadsheet saves an emptied row (`,,,,,,`). A lone quote is not empty: it is
+ * a bad row ("unclosed quote").
+ */
+export const isEmptyRecord = (text: string): boolean => text.replace(/""/g, "").replace(/[\s,\uFEFF]/g, "") === ""
+
+/**
+ * True for a data-file line that is no row: empty (isEmptyRecord), or the column names (a header,
+ * at the top or repeated where files were concatenated; any case, quoted or not). Call it only for
+ * a line that does not start with a digit, as every row does.
  */
 export const isBlankOrHeader = (dataType: "trades" | "quotes", line: string): boolean => {
   const t = line.trim() // also drops a BOM (U+FEFF) left mid-file by concatenation
-  return t === "" || t.replace(/"/g, "").replace(/\s*,\s*/g, ",").toLowerCase() === DATA_HEADER[dataType]
+  return isEmptyRecord(t) || t.replace(/"/g, "").replace(/\s*,\s*/g, ",").toLowerCase() === DATA_HEADER[dataType]
 }
 
 /** What one data file's rows share. */

@@ -10,7 +10,10 @@
  * - Bad rows go to `deadLetterFile` (JSON lines: file, line, reason, raw), recreated each run;
  *   a line longer than `maxLineChars` is one bad row, with only its first characters kept, and
  *   so is a line holding invalid UTF-8.
+ * - What is not read is said: each entry of trades/ and quotes/ that is not a `<company_id>.csv`
+ *   file (`1001.csv.gz`, a sub-directory) is a dead letter with line 0; hidden entries are ignored.
  */
+import type { Dirent } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer, Stream } from "effect"
@@ -21,6 +24,7 @@ import {
   csvRecords,
   isBlankOrHeader,
   isCompanyInfoHeader,
+  isEmptyRecord,
   LINE_BREAK,
   parseCompanyRow,
   parseQuoteRow,
@@ -79,25 +83,69 @@ const guard = async <A>(p: string, f: () => Promise<A>): Promise<A> => {
   }
 }
 
+/** An entry that is a directory, or a link to one. */
+const isDirectoryEntry = async (parent: string, entry: Dirent): Promise<boolean> =>
+  entry.isDirectory() ||
+  (entry.isSymbolicLink() && (await fs.stat(path.join(parent, entry.name)).then((s) => s.isDirectory(), () => false)))
+
+/** Entries of a directory, [] when it does not exist. */
+const entriesOf = async (dir: string): Promise<Array<Dirent>> =>
+  fs.readdir(dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return [] as Array<Dirent>
+    throw ioError(dir, e)
+  })
+
+/** An entry of the load directory, or of one of its data directories, that is not read, and why. */
+interface Unread {
+  readonly file: string
+  readonly reason: string
+}
+
+/**
+ * The load directory's `trades` or `quotes` directory as it is named on disk: in any case (an archive
+ * made on Windows may hold `Trades/`), the exact name first; further ones are not read.
+ */
+const dataDir = async (dir: string, dataType: "trades" | "quotes"): Promise<{ name: string | undefined; unread: Array<Unread> }> => {
+  const names: Array<string> = []
+  for (const e of await entriesOf(dir)) {
+    if (e.name.toLowerCase() === dataType && (await isDirectoryEntry(dir, e))) names.push(e.name)
+  }
+  names.sort((a, b) => (a === dataType ? -1 : b === dataType ? 1 : a < b ? -1 : a > b ? 1 : 0))
+  const [name, ...others] = names
+  return { name, unread: others.map((o) => ({ file: o, reason: `not read: the directory ${name} holds the ${dataType} instead` })) }
+}
+
+const COMPRESSED = /\.(gz|zip|bz2|xz|zst|7z|tar|tgz)$/i
+
 /**
  * `<company_id>.csv` files of a data directory (none when it does not exist): company id ->
  * the file's real name (the extension's case may differ, e.g. `1001.CSV`), plus the names of
- * further files for an id that already has one (rejected whole by the caller).
+ * further files for an id that already has one (rejected whole by the caller), and the entries
+ * that are not read: other files (`1001.csv.gz`) and directories. Hidden entries (`.DS_Store`,
+ * macOS's `._1001.csv`) are no data and are ignored.
  */
-const dataFiles = async (dir: string): Promise<{ files: Map<string, string>; extra: Array<string> }> => {
-  const names = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return [] as Array<string>
-    throw ioError(dir, e)
-  })
+const dataFiles = async (
+  dir: string,
+  dataType: "trades" | "quotes"
+): Promise<{ files: Map<string, string>; extra: Array<string>; unread: Array<Unread> }> => {
+  const entries = (await entriesOf(dir)).filter((e) => !e.name.startsWith("."))
   const files = new Map<string, string>()
   const extra: Array<string> = []
+  const unread: Array<Unread> = []
+  const csv: Array<string> = []
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (await isDirectoryEntry(dir, e)) {
+      unread.push({ file: e.name, reason: `not read: a directory (a company's rows are read from <company_id>.csv files directly in ${dataType}/)` })
+    } else if (e.name.toLowerCase().endsWith(".csv")) csv.push(e.name)
+    else unread.push({ file: e.name, reason: `not read: not a <company_id>.csv file${COMPRESSED.test(e.name) ? " (decompress it first)" : ""}` })
+  }
   // Exact `.csv` first, so it is the one read when `1001.csv` and `1001.CSV` both exist.
-  for (const n of names.filter((n) => n.toLowerCase().endsWith(".csv")).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))) {
+  for (const n of csv.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))) {
     const id = n.slice(0, -4)
     if (files.has(id)) extra.push(n)
     else files.set(id, n)
   }
-  return { files, extra }
+  return { files, extra, unread }
 }
 
 const hasLoneCr = (text: string): boolean => {
@@ -105,6 +153,28 @@ const hasLoneCr = (text: string): boolean => {
     if (text.charCodeAt(i + 1) !== 10) return true
   }
   return false
+}
+
+/**
+ * Why a file starting with `bytes` cannot be read as UTF-8 text, or undefined. A UTF-16 file (Windows
+ * PowerShell's `>`, Excel's "Unicode text") read as UTF-8 made two bad rows of each row, with line
+ * numbers that were not the file's.
+ */
+const utf16Text = (bytes: Uint8Array): string | undefined => {
+  const bom = bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+  return bom ? `UTF-16 text (it starts with the byte order mark ${bytes[0] === 0xff ? "FF FE" : "FE FF"}); save it as UTF-8` : undefined
+}
+
+/** Why a data file is not read as UTF-8 text (from its first bytes), or undefined. */
+const notTextFile = async (file: string): Promise<string | undefined> => {
+  const handle = await guard(file, () => fs.open(file, "r"))
+  try {
+    const head = Buffer.alloc(2)
+    const { bytesRead } = await guard(file, () => handle.read(head, 0, 2, 0))
+    return utf16Text(head.subarray(0, bytesRead))
+  } finally {
+    await handle.close().catch(() => undefined)
+  }
 }
 
 /** Index of the first CR or LF of `text`, or -1. */
@@ -207,7 +277,10 @@ class DeadLetterWriter {
  */
 const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLetterWriter) => {
   const file = path.join(dir, COMPANY_INFO_FILE)
-  const text = await guard(file, () => fs.readFile(file, "utf-8"))
+  const bytes = await guard(file, () => fs.readFile(file))
+  const notText = utf16Text(bytes)
+  if (notText !== undefined) throw new FeedError({ reason: new SourceInvalid({ path: file, detail: notText }) })
+  const text = new TextDecoder("utf-8").decode(bytes)
   // Records, not lines: a quoted company name may hold a line break.
   const records = csvRecords(text)
   if (records.length === 0 || !isCompanyInfoHeader(records[0]!.text)) {
@@ -219,7 +292,7 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
   const rejected = new Map<string, number>()
   for (let i = 1; i < records.length; i++) {
     const { line, text: raw } = records[i]!
-    if (raw.trim() === "") continue
+    if (isEmptyRecord(raw)) continue // a blank line, or an emptied spreadsheet row (`,,,,,`)
     const row = raw.includes(REPLACEMENT) ? INVALID_UTF8 : parseCompanyRow(raw)
     const reason = typeof row === "string"
       ? row
@@ -254,12 +327,21 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
     counter.instruments = instruments.length
     if (instruments.length > 0) yield instruments as unknown as NonEmpty<FeedEvent>
 
-    const trades = await dataFiles(path.join(dir, "trades"))
-    const quotes = await dataFiles(path.join(dir, "quotes"))
-    for (const [dataType, extra] of [["trades", trades.extra], ["quotes", quotes.extra]] as const) {
-      for (const name of extra) {
+    // Each data directory as it is named on disk (dead letters name files so).
+    const dirs = { trades: await dataDir(dir, "trades"), quotes: await dataDir(dir, "quotes") }
+    const none = { files: new Map<string, string>(), extra: [], unread: [] }
+    const trades = dirs.trades.name === undefined ? none : await dataFiles(path.join(dir, dirs.trades.name), "trades")
+    const quotes = dirs.quotes.name === undefined ? none : await dataFiles(path.join(dir, dirs.quotes.name), "quotes")
+    const dirName = { trades: dirs.trades.name ?? "trades", quotes: dirs.quotes.name ?? "quotes" }
+    for (const [dataType, found] of [["trades", trades], ["quotes", quotes]] as const) {
+      const notRead = (file: string, reason: string) => {
         counter.deadLettered++
-        dead.add({ file: `${dataType}/${name}`, line: 0, reason: `another file for company id ${name.slice(0, -4)} is read instead`, raw: "" })
+        dead.add({ file, line: 0, reason, raw: "" })
+      }
+      for (const u of dirs[dataType].unread) notRead(u.file, u.reason)
+      for (const u of found.unread) notRead(`${dirName[dataType]}/${u.file}`, u.reason)
+      for (const name of found.extra) {
+        notRead(`${dirName[dataType]}/${name}`, `another file for company id ${name.slice(0, -4)} is read instead`)
       }
     }
     await dead.flush()
@@ -271,7 +353,7 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
         const name = (dataType === "trades" ? trades : quotes).files.get(companyId)
         if (name === undefined) continue
         // Dead letters name the file as it is on disk; message ids keep `<company_id>.csv`.
-        const relative = `${dataType}/${name}`
+        const relative = `${dirName[dataType]}/${name}`
         const company = companies.get(companyId)
         if (company === undefined) {
           counter.deadLettered++
@@ -299,6 +381,13 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
           counter.deadLettered++
           counts.deadLettered++
           dead.add({ file: relative, line, reason, raw })
+        }
+        const notText = await notTextFile(path.join(dir, relative))
+        if (notText !== undefined) {
+          counter.deadLettered++
+          dead.add({ file: relative, line: 0, reason: `not read: ${notText}`, raw: "" })
+          await dead.flush()
+          continue
         }
         for await (const [first, lines, replaced] of blocksOfLines(path.join(dir, relative), blockBytes, maxLineChars)) {
           const out: Array<FeedEvent> = []
