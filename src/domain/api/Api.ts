@@ -16,7 +16,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchem
 export const ProblemBody = Schema.Struct({
   type: Schema.String,
   title: Schema.String,
-  status: Schema.Number,
+  status: Schema.Int,
   code: Schema.String,
   detail: Schema.String,
   correlation_id: Schema.String
@@ -147,8 +147,10 @@ export const SqlRequest = Schema.Struct({
   // At most K2_API_SQL_MAX_ROWS (sqlRoute.ts cuts the answer there and says so): a fixed 100000 here refused
   // larger limits a server configured for more allows. Any whole number: Schema.Int, held to the safe
   // integers, refused 1e16 as "not an integer" where any other limit above the cap is cut to it.
+  // Finite, not Number: Number's JSON form also takes "Infinity", "-Infinity" and "NaN" (strings), so the
+  // document declared those and a "5" was refused as not one of them (test/domain/api/numbers.test.ts).
   limit: Schema.optional(
-    Schema.Number.check(
+    Schema.Finite.check(
       Schema.makeFilter((n: number) => Number.isInteger(n), { expected: "a whole number", toJsonSchema: () => ({ type: "integer" }) }),
       Schema.isGreaterThanOrEqualTo(1)
     ).annotate({ description: "Rows at most; default and cap K2_API_SQL_MAX_ROWS (100000)" })
@@ -161,22 +163,22 @@ export const SqlRequest = Schema.Struct({
 export const ScannedTable = Schema.Struct({
   table: Schema.String,
   snapshot_id: Schema.NullOr(Schema.String),
-  files_planned: Schema.Number,
-  files_total: Schema.Number,
-  bytes_planned: Schema.Number,
-  bytes_total: Schema.Number,
+  files_planned: Schema.Int,
+  files_total: Schema.Int,
+  bytes_planned: Schema.Int,
+  bytes_total: Schema.Int,
   /** Of elapsed_ms, planning this table's read: catalog lookup, manifests, pruning. */
-  planning_ms: Schema.Number
+  planning_ms: Schema.Finite
 })
 
 export const Meta = Schema.Struct({
   correlation_id: Schema.String,
   snapshot_ids: Schema.Record(Schema.String, Schema.NullOr(Schema.String)),
   scanned: Schema.Array(ScannedTable),
-  files_scanned: Schema.Number,
-  bytes_scanned: Schema.Number,
-  rows: Schema.Number,
-  elapsed_ms: Schema.Number
+  files_scanned: Schema.Int,
+  bytes_scanned: Schema.Int,
+  rows: Schema.Int,
+  elapsed_ms: Schema.Finite
 }).annotate({ identifier: "Meta" })
 
 /** Every JSON answer: rows (decimals as exact text, instants as ISO-8601 with microseconds, longs as text). */
@@ -206,14 +208,14 @@ const D = Schema.String // exact decimal text
 const T = Schema.String // ISO-8601 instant, microseconds
 
 export const BarRow = Schema.Struct({
-  symbol: Schema.String, exchange: Schema.String, bucket: T, open: D, high: D, low: D, close: D, volume: D, tradeCount: Schema.Number, vwap: D
+  symbol: Schema.String, exchange: Schema.String, bucket: T, open: D, high: D, low: D, close: D, volume: D, tradeCount: Schema.Int, vwap: D
 }).annotate({ identifier: "Bar" })
 export const SummaryRow = Schema.Struct({
   symbol: Schema.String, exchange: Schema.String, tradingDay: Schema.String, open: D, high: D, low: D, close: D, volume: D,
-  tradeCount: Schema.Number, vwap: D, firstTrade: T, lastTrade: T
+  tradeCount: Schema.Int, vwap: D, firstTrade: T, lastTrade: T
 }).annotate({ identifier: "DailySummary" })
 export const QuoteBarRow = Schema.Struct({
-  symbol: Schema.String, exchange: Schema.String, bucket: T, quoteCount: Schema.Number, midOpen: D, midHigh: D, midLow: D, midClose: D,
+  symbol: Schema.String, exchange: Schema.String, bucket: T, quoteCount: Schema.Int, midOpen: D, midHigh: D, midLow: D, midClose: D,
   spreadMin: D, spreadMax: D, spreadMean: D, spreadClose: D
 }).annotate({ identifier: "QuoteBar" })
 

@@ -6,13 +6,14 @@ import { Schema } from "effect"
 import { parseIsoMicros } from "../time.ts"
 import { quoted } from "../errors.ts"
 import { CODE_PATTERN } from "../marketData.ts"
+import { DECIMAL_ARGUMENT, parseFixed, rescale } from "../query/exact.ts"
 
 /** A request parameter that is malformed or out of the server's limits (400). */
 export class BadParam extends Schema.TaggedError<BadParam>()("BadParam", {
   name: Schema.String,
   detail: Schema.String,
   /** The problem's code where docs/api.md names one more precise than bad_request. */
-  code: Schema.optional(Schema.Literal("limit_out_of_range"))
+  code: Schema.optional(Schema.Literals(["limit_out_of_range", "inverted_range"]))
 }) {
   override get message() {
     return `${this.name}: ${this.detail}`
@@ -160,13 +161,20 @@ export const parseSnapshot = (snapshotId: string | undefined, asOf: string | und
   return { _tag: "Latest" }
 }
 
-/** `column:min[:max]` items; the engine checks columns and decimals. */
+/**
+ * `column:min[:max]` items; the engine checks columns and decimals. A min above its max (bounds
+ * swapped) is refused as an inverted range, as an inverted `from`/`to` is: it matched no row and
+ * answered an empty 200, which reads as "no such trades".
+ */
 export const parseFilters = (text: string | undefined) => {
   const out: Array<{ column: string; min?: string; max?: string }> = []
   for (const part of splitList(text)) {
     const [column, min, max, ...rest] = part.split(":")
     if (column === undefined || column === "" || rest.length > 0 || (!min && !max)) {
       return new BadParam({ name: "filter", detail: `${quoted(part)} is not column:min[:max]` })
+    }
+    if (min && max && DECIMAL_ARGUMENT.test(min) && DECIMAL_ARGUMENT.test(max) && rescale(parseFixed(min)) > rescale(parseFixed(max))) {
+      return new BadParam({ name: "filter", detail: `${quoted(part)}: ${column}'s min ${min} is above its max ${max}`, code: "inverted_range" })
     }
     out.push({ column, ...(min ? { min } : {}), ...(max ? { max } : {}) })
   }

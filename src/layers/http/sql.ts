@@ -272,6 +272,34 @@ const withoutEnd = async (connection: DuckDBConnection, sql: string, tree: strin
   return text
 }
 
+/**
+ * A result's column names made unique as DuckDB makes them when it writes Parquet (and in any
+ * subquery): a repeated name, compared without case, becomes `name_1`, `name_2`..., past any name
+ * already taken. So a join's `t.price, q.price` is `price, price_1` in JSON and CSV as in the
+ * Parquet answer. (@duckdb/node-api's `deduplicatedColumnNames` says `price:1`, and could make a
+ * name another column already had, `a:1`, whose value the second then overwrote in the row.)
+ */
+export const duckDbColumnNames = (names: ReadonlyArray<string>): Array<string> => {
+  const seen = new Map<string, number>()
+  return names.map((name) => {
+    const low = name.toLowerCase()
+    const count = seen.get(low)
+    if (count === undefined) {
+      seen.set(low, 1)
+      return name
+    }
+    let n = count
+    let renamed = `${name}_${n}`
+    while (seen.has(renamed.toLowerCase())) {
+      n += 1
+      seen.set(low, n)
+      renamed = `${name}_${n}`
+    }
+    seen.set(renamed.toLowerCase(), 1)
+    return renamed
+  })
+}
+
 /** An instant's microseconds (digits past them truncated, as time.ts does), or undefined if not an instant value. */
 const microsOf = (value: unknown): bigint | undefined => {
   if (value instanceof DuckDBTimestampTZValue || value instanceof DuckDBTimestampValue) return value.micros
@@ -623,7 +651,7 @@ const run = async (
     unlessStopped()
     return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
       const result = await connection.stream(options.sql)
-      const names = result.deduplicatedColumnNames()
+      const names = duckDbColumnNames(result.columnNames())
       const columns = names.map((name, i) => ({ name, type: result.columnType(i).toString() }))
       const rows: Array<Record<string, unknown>> = []
       // Each row repeats its column names in JSON.

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BadParam, negotiate, parseInstant, parseIntParam, parseSnapshot, parseSymbols } from "../../../src/domain/api/params.ts"
+import { Effect } from "effect"
+import { BadParam, negotiate, parseFilters, parseInstant, parseIntParam, parseSnapshot, parseSymbols } from "../../../src/domain/api/params.ts"
 import { InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
 import { RateLimiter } from "../../../src/layers/http/server.ts"
 import { etagMatches, present } from "../../../src/layers/http/respond.ts"
@@ -26,6 +27,20 @@ describe("API params", () => {
     assert.strictEqual((parseIntParam("lookback_us", "-5", { min: 0, max: 10 }) as BadParam).detail, "must be from 0 to 10, got -5")
     assert.strictEqual((parseIntParam("limit", "-x", { min: 1, max: 10 }) as BadParam).detail, "\"-x\" is not an integer")
   })
+
+  it.effect("a filter whose min is above its max is refused as an inverted range, not answered with no rows", () =>
+    Effect.sync(() => {
+      for (const text of ["price:12:11", "price:11.00000001:11", "quantity:-1:-2", "bid_price:100:99.99999999"]) {
+        const refused = parseFilters(text)
+        assert.instanceOf(refused, BadParam, text)
+        assert.strictEqual((refused as BadParam).code, "inverted_range", text)
+        assert.include((refused as BadParam).detail, "is above its max", text)
+      }
+      // Equal bounds are one value; exact decimals compare exactly (10 is not below 9.99999999 as text is).
+      for (const text of ["price:11:11", "price:11.0:11", "price:9.99999999:10", "price:-2:-1", "price:10", "price::1", "price:1:1e3"]) {
+        assert.notInstanceOf(parseFilters(text), BadParam, text)
+      }
+    }))
 
   it("instants: ISO, dates, micros; junk and out-of-range refused", () => {
     assert.strictEqual(parseInstant("from", "2024-01-02"), Date.UTC(2024, 0, 2) * 1000)

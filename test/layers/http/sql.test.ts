@@ -204,6 +204,36 @@ describe("SQL sandbox column names", () => {
       assert.strictEqual(JSON.stringify(r.rows), `[{"__proto__":1,"b":2}]`)
       assert.strictEqual(r.rows[0]!["__proto__"], 1)
     }))
+
+  it.effect("columns of one name (a join's t.price, q.price) are told apart as DuckDB names them, the same in JSON, CSV and Parquet, and none is lost", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const db = yield* Effect.promise(() => DuckDBInstance.create(":memory:"))
+      const connection = yield* Effect.promise(() => db.connect())
+      yield* Effect.addFinalizer(() => Effect.sync(() => connection.closeSync()))
+      const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+        ["SELECT 1 AS price, 2 AS price", ["price", "price_1"]],
+        ["SELECT 1 AS a, 2 AS a, 3 AS a", ["a", "a_1", "a_2"]],
+        // A name the user gave that the renaming would make: renamed past it, not over it.
+        ["SELECT 1 AS a, 2 AS a, 3 AS a_1", ["a", "a_1", "a_1_1"]],
+        ["SELECT 1 AS a_1, 2 AS a, 3 AS a", ["a_1", "a", "a_2"]],
+        // @duckdb/node-api's own renaming (`a:1`) met this one and dropped the first column's value.
+        [`SELECT 1 AS "a:1", 2 AS a, 3 AS a`, ["a:1", "a", "a_1"]],
+        // DuckDB's names are case-insensitive: a second `A` is a duplicate of `a`.
+        [`SELECT 1 AS a, 2 AS "A"`, ["a", "A_1"]]
+      ]
+      for (const [i, [sql, names]] of cases.entries()) {
+        const r = yield* run(sql)
+        assert.deepStrictEqual(r.columns.map((c) => c.name), names, sql)
+        // Every value kept, under its own name.
+        assert.deepStrictEqual(r.rows.map((row) => Object.entries(row)), [names.map((n, j): [string, unknown] => [n, j + 1])], sql)
+        const out = path.join(dir, `${i}.parquet`)
+        yield* runSandboxed({ sql, tables: [], maxRows: 10, timeoutMs: 30_000, parquetOut: out })
+        const written = yield* Effect.promise(() => connection.runAndReadAll(`SELECT * FROM read_parquet('${out}')`))
+        assert.deepStrictEqual(written.columnNames(), names, `${sql} (Parquet)`)
+      }
+    }).pipe(Effect.scoped))
 })
 
 describe("SQL sandbox Parquet answers", () => {
