@@ -5,6 +5,7 @@
  * day alike.
  */
 import { Config, Schema } from "effect"
+import { CODE_PATTERN, CODE_RULE } from "../domain/marketData.ts"
 import { defaultExchangeZones } from "../domain/sequence/calendar.ts"
 import { isKnownZone } from "../domain/zone.ts"
 
@@ -15,10 +16,16 @@ const zonePairs = (text: string) =>
     return { pair, exchange, zone, extra: rest.length > 0 }
   })
 
-// Checked here so that a bad pair is a ConfigError naming the variable.
+// Checked here so that a bad pair is a ConfigError naming the variable. Records' exchange codes are
+// upper case (CODE_PATTERN): a pair naming another code would match none, silently; a second pair
+// for one exchange would silently override the first.
 const ZonePairs = Schema.String.check(Schema.makeFilter((text: string) => {
+  const named = new Set<string>()
   for (const { pair, exchange, zone, extra } of zonePairs(text)) {
     if (exchange === "" || extra || !isKnownZone(zone)) return `"${pair}" is not EXCHANGE=IANA/Zone with a zone Intl knows`
+    if (!CODE_PATTERN.test(exchange)) return `"${pair}": the exchange ${CODE_RULE}, as records name it`
+    if (named.has(exchange)) return `"${pair}": exchange ${exchange} is named twice`
+    named.add(exchange)
   }
   return true
 }))

@@ -105,6 +105,25 @@ describe("SequenceTracker", () => {
       }
     }))
 
+  // Records' exchange codes are upper case (CODE_PATTERN): "asx=..." matched no record, and a second
+  // ASX pair silently overrode the first, so ASX kept a zone the setting did not say.
+  it.effect("a K2_SEQUENCE_ZONES pair no record can match, or an exchange named twice, is a ConfigError", () =>
+    Effect.gen(function*() {
+      for (
+        const [zones, names] of [
+          ["asx=Australia/Perth", ["asx", "upper-case"]],
+          ["XTKS=Asia/Tokyo, ASX=Australia/Perth,ASX=Australia/Sydney", ["ASX", "twice"]],
+          ["A B=Asia/Tokyo", ["A B"]]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(
+          Sequence.layerConfig.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ K2_SEQUENCE_ZONES: zones }))))
+        )))
+        assert.strictEqual(error._tag, "ConfigError", zones)
+        for (const name of ["K2_SEQUENCE_ZONES", ...names]) assert.include(error.message, name, zones)
+      }
+    }))
+
   it.effect("layer reads its configuration", () =>
     Effect.gen(function*() {
       const tracker = yield* SequenceTracker
