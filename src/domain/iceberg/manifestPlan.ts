@@ -109,15 +109,20 @@ export const defaultMergePolicy: MergePolicy = { minCountToMerge: 100, targetMan
 /**
  * Which manifests to fold together, or none while the count is still under the threshold: the
  * small ones, in one group per partition spec (a manifest holds the files of the spec it names).
+ * Every manifest listed counts towards the threshold, but only those `foldable` takes are grouped
+ * (not a commit's own new manifest, written as it is, nor one K2 does not read, listed as it is):
+ * the others never hold back a merge of the rest. A group is of two or more: one manifest is not
+ * merged into itself.
  */
 export const manifestsToMerge = (
   manifests: ReadonlyArray<ManifestFile>,
-  policy: MergePolicy
+  policy: MergePolicy,
+  foldable: (manifest: ManifestFile) => boolean = () => true
 ): ReadonlyArray<ReadonlyArray<ManifestFile>> => {
   if (manifests.length < policy.minCountToMerge) return []
   const bySpec = new Map<number, Array<ManifestFile>>()
   for (const m of manifests) {
-    if (m.manifestLength >= policy.targetManifestBytes || m.content !== 0) continue
+    if (m.manifestLength >= policy.targetManifestBytes || m.content !== 0 || !foldable(m)) continue
     const group = bySpec.get(m.partitionSpecId)
     if (group === undefined) bySpec.set(m.partitionSpecId, [m])
     else group.push(m)

@@ -271,16 +271,19 @@ export const commitChange = Effect.fnUntraced(function*(
       newManifests.push(describeManifest(addedManifest, spec, addedManifest.entries, snapshotId, sequenceNumber))
     }
 
-    // The new manifest counts towards the threshold but is written as it is.
-    for (const toMerge of manifestsToMerge([...newManifests, ...manifests], options.mergePolicy)) {
-      const merging = new Set(toMerge.filter((mf) => !newManifests.includes(mf)).map((mf) => mf.manifestPath))
-      if (merging.size === 0) continue
+    // The new manifest counts towards the threshold but is written as it is. Manifests K2 does not
+    // read (encrypted, on s3://, of values it does not hold) count too, but stay listed as they are,
+    // key and all, while the others of their spec are merged: skipping the whole spec left every
+    // later commit one manifest more to list, plan and read, for good.
+    const schema = currentSchema(m)
+    const foldable = (mf: ManifestFile) =>
+      !newManifests.includes(mf) && manifestRefusal(mf, specById(m, mf.partitionSpecId), schema) === null
+    for (const toMerge of manifestsToMerge([...newManifests, ...manifests], options.mergePolicy, foldable)) {
       // Manifests of another engine's spec whose values K2 cannot write stay as they are: merging is
       // an optimisation, never a reason to refuse the commit.
       const groupSpec = specById(m, toMerge[0]!.partitionSpecId)
-      if (groupSpec !== undefined && unheldPartitionValues(groupSpec, currentSchema(m), "write") !== null) continue
-      // Nor are manifests K2 does not read (encrypted, on s3://): they stay listed as they are, key and all.
-      if (toMerge.some((mf) => manifestRefusal(mf, groupSpec, currentSchema(m)) !== null)) continue
+      if (groupSpec !== undefined && unheldPartitionValues(groupSpec, schema, "write") !== null) continue
+      const merging = new Set(toMerge.map((mf) => mf.manifestPath))
       const mergeSpec = yield* specOf(m, toMerge[0]!)
       const entries = (yield* Effect.forEach(manifests.filter((mf) => merging.has(mf.manifestPath)), snapshots.manifestEntries, { concurrency: 8 })).flat()
       const merged = yield* Effect.forEach(

@@ -62,6 +62,17 @@ describe("manifestsToMerge", () => {
       [["file:///t/metadata/a.avro", "file:///t/metadata/c.avro"], ["file:///t/metadata/d.avro", "file:///t/metadata/e.avro"]]
     )
   })
+
+  it("counts the manifests it may not fold towards the threshold, groups the others, and never one alone", () => {
+    const ms = ["new", "a", "b", "unread", "c"].map((n) => manifestOf(n, 10))
+    const foldable = (m: ManifestFile) => !m.manifestPath.includes("new") && !m.manifestPath.includes("unread")
+    assert.deepStrictEqual(
+      manifestsToMerge(ms, policy, foldable).map((g) => g.map((m) => m.manifestPath)),
+      [["file:///t/metadata/a.avro", "file:///t/metadata/b.avro", "file:///t/metadata/c.avro"]]
+    )
+    // One left to fold (a, beside the new and the unread): nothing to merge it with.
+    assert.deepStrictEqual(manifestsToMerge([...ms.slice(0, 2), ms[3]!, manifestOf("d", 1_000)], policy, foldable), [])
+  })
 })
 
 describe("groupForMerge", () => {

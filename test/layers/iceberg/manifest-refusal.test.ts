@@ -2,14 +2,14 @@
  * Manifests K2 does not read (on storage it does not reach, encrypted, of a partition spec whose
  * values it does not hold) are refused by name, the same way by every reader of manifests: the
  * planner, maintenance (compaction, orphan removal) and a commit that rewrites manifests (a replace);
- * never reported as a missing or corrupt file. A merge leaves them listed as they are.
+ * never reported as a missing or corrupt file. A merge leaves them listed as they are and merges the rest.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
-import type { ManifestFile, PartitionSpec, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
+import { type ManifestFile, ManifestEntryStatus, type PartitionSpec, type TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { localPath, manifestListRefusal, manifestRefusal } from "../../../src/layers/iceberg/fileio.ts"
@@ -138,6 +138,41 @@ describe("a manifest on storage K2 does not reach (s3://)", () => {
       assert.deepStrictEqual(manifests.filter((mf) => mf.manifestPath.startsWith("s3:")), [list[0]!], "listed as it was")
       assert.strictEqual(manifests.length, 3, "nothing merged")
     }).pipe(Effect.provide(lakehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
+})
+
+/** The first manifest marked encrypted in the list (another engine's key_metadata, field 519). */
+const KEY = new Uint8Array([7, 1, 2, 3])
+const firstEncrypted = (list: ReadonlyArray<ManifestFile>) => list.map((mf, i) => i === 0 ? { ...mf, keyMetadata: KEY } : mf)
+
+describe("merging around a manifest K2 does not read, in the default spec's group", () => {
+  for (const [kind, change] of [["on s3://", firstOnS3], ["encrypted", firstEncrypted]] as const) {
+    it.effect(`${kind}: appends go on merging the manifests K2 reads, so the list stays bounded; that one stays listed unchanged`, () =>
+      Effect.gen(function*() {
+        yield* appendDay()
+        yield* appendDay(20)
+        const [unread] = yield* asAnotherEngine(change)
+        const catalog = yield* Catalog
+        const counts: Array<number> = []
+        for (let i = 0; i < 8; i++) {
+          yield* appendDay(40 + i * 20)
+          counts.push((yield* manifestsOf((yield* catalog.loadTable(trades)).metadata)).length)
+        }
+        // Before: nothing of the spec was merged again, one more manifest a commit (4, 5, ... 11).
+        assert.isAtMost(Math.max(...counts), 3, `manifests after each append: ${counts.join(", ")}`)
+        const m = (yield* catalog.loadTable(trades)).metadata
+        const manifests = yield* manifestsOf(m)
+        assert.deepStrictEqual(manifests.filter((mf) => mf.manifestPath === unread!.manifestPath), [unread!], "listed as it was, key and all")
+        // Every file of the ten appends is still listed once: one in that manifest, nine in K2's.
+        const readable = manifests.filter((mf) => mf !== manifests.find((x) => x.manifestPath === unread!.manifestPath))
+        const live = readable.flatMap((mf) => decodeManifestSync(read(mf.manifestPath), mf.manifestPath)).filter((e) => e.status !== ManifestEntryStatus.DELETED)
+        assert.strictEqual(new Set(live.map((e) => e.dataFile.filePath)).size, 9)
+        assert.strictEqual(live.length, 9)
+        assert.strictEqual(readable.reduce((n, mf) => n + mf.addedFilesCount + mf.existingFilesCount, 0), 9, "the list's counts")
+        // The merge adds and removes no data file: the summary says the append's one file only.
+        assert.strictEqual(currentSnapshot(m)!.summary["added-data-files"], "1")
+        assert.isUndefined(currentSnapshot(m)!.summary["deleted-data-files"])
+      }).pipe(Effect.provide(lakehouse({ mergePolicy: { minCountToMerge: 3, targetManifestBytes: 8 * 1024 * 1024 } }))))
+  }
 })
 
 describe("a manifest list on storage K2 does not reach (s3://)", () => {
