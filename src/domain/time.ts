@@ -8,17 +8,18 @@ import { Schema, SchemaGetter } from "effect"
 
 export type EpochMicros = number
 
-const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/
+/** `T` or `Z` in either case (RFC 3339 §5.6 allows lowercase); seconds optional (ISO 8601's hh:mm), a fraction only after them. */
+const ISO = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|[+-]\d{2}:?\d{2})$/
 
 /**
- * Microseconds of an ISO-8601 instant, or undefined when it is not one. Digits past the
- * microsecond are truncated, or with `"up"` round up to the next one: the bound of a range of
- * whole-microsecond rows.
+ * Microseconds of an ISO-8601 instant, or undefined when it is not one. `t`/`z` may be lowercase
+ * (RFC 3339), and the seconds left out (`10:05Z` is `10:05:00Z`). Digits past the microsecond are
+ * truncated, or with `"up"` round up to the next one: the bound of a range of whole-microsecond rows.
  */
 export const parseIsoMicros = (text: string, pastMicros: "truncate" | "up" = "truncate"): EpochMicros | undefined => {
   const m = ISO.exec(text)
   if (m === null) return undefined
-  const [, y, mo, d, h, mi, s, frac = "", zone] = m
+  const [, y, mo, d, h, mi, s = "00", frac = "", zone] = m
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))
   const check = new Date(ms)
   // Date.UTC rolls 2024-02-30 over into March and 10:75 into 11:15, and reads year 0050 as 1950:
@@ -27,8 +28,9 @@ export const parseIsoMicros = (text: string, pastMicros: "truncate" | "up" = "tr
     check.getUTCFullYear() !== Number(y) || check.getUTCMonth() !== Number(mo) - 1 || check.getUTCDate() !== Number(d) ||
     Number(h) > 23 || Number(mi) > 59 || Number(s) > 59
   ) return undefined
-  const zoneHours = zone === "Z" ? 0 : Number(zone!.slice(1, 3))
-  const zoneMinutes = zone === "Z" ? 0 : Number(zone!.slice(-2))
+  const utc = zone === "Z" || zone === "z"
+  const zoneHours = utc ? 0 : Number(zone!.slice(1, 3))
+  const zoneMinutes = utc ? 0 : Number(zone!.slice(-2))
   if (zoneHours > 23 || zoneMinutes > 59) return undefined
   const offsetMinutes = (zone!.startsWith("-") ? -1 : 1) * (zoneHours * 60 + zoneMinutes)
   const up = pastMicros === "up" && /[1-9]/.test(frac.slice(6)) ? 1 : 0

@@ -49,6 +49,14 @@ describe("parseIsoMicros", () => {
     assert.strictEqual(parseIsoMicros("2024-03-10T23:59:59.999999Z"), Date.UTC(2024, 2, 10, 23, 59, 59, 999) * 1000 + 999)
   })
 
+  it("reads RFC 3339's lowercase t and z, and hh:mm without seconds (ISO 8601)", () => {
+    const t = Date.UTC(2024, 2, 10, 10, 5) * 1000
+    assert.strictEqual(parseIsoMicros("2024-03-10t10:05:00z"), t)
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05Z"), t)
+    assert.strictEqual(parseIsoMicros("2024-03-10t12:05+02:00"), t)
+    assert.strictEqual(parseIsoMicros("2024-03-10T10:05.5Z"), undefined, "a fraction needs its seconds")
+  })
+
   it("rounds up past the microsecond on request, whichever digit past it is set", () => {
     const t = Date.UTC(2024, 2, 10, 10, 5, 44) * 1000
     assert.strictEqual(parseIsoMicros("2024-03-10T10:05:44.0000001Z", "up"), t + 1)

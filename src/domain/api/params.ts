@@ -40,7 +40,13 @@ const dateMicros = (text: string): number | undefined => {
  * The offset at the end of an ISO instant: `[+-]hh[:mm]`, or a space in place of the `+`, which
  * is what an unencoded `+` in a query string is form-decoded to; nothing else puts a space there.
  */
-const OFFSET = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([ +-])(\d{2})(:?\d{2})?$/
+const OFFSET = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)([ +-])(\d{2})(:?\d{2})?$/
+
+/** A date and time with no offset at all (which K2 will not guess: exchange-local or UTC?). */
+const NO_OFFSET = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/
+
+/** The forms an instant may take, for the messages refusing one. */
+const FORMS = "ISO-8601 with an offset, e.g. 2024-01-02T10:00:00Z, 2024-01-02T21:00:00.5+11:00 or 2024-01-02T10:00Z; yyyy-mm-dd; or epoch microseconds; years 1900-2199"
 
 /**
  * ISO-8601 with an offset, a date (midnight UTC), or integer epoch microseconds; 1900..2200. 10 to
@@ -57,11 +63,14 @@ export const parseInstant = (
   pastMicros: "truncate" | "up" = "up",
   bound: "instant" | "end" = "instant"
 ): number | BadParam => {
-  if (/^-?\d{10,13}$/.test(text)) {
+  // Integers are told apart by their significant digits: 01704153600000000 is 16 of them, microseconds.
+  const integer = /^-?\d+$/.test(text)
+  const significant = integer ? text.replace(/^-?0*/, "").length : 0
+  if (integer && significant >= 10 && significant <= 13) {
     return new BadParam({ name, detail: `${text} looks like epoch seconds or milliseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
   }
   // 17 to 19 digits are past 2200 as microseconds; as nanoseconds (pandas' Timestamp.value), an instant K2 holds.
-  if (/^-?\d{17,19}$/.test(text) && Number(text) / 1000 >= MIN_MICROS && Number(text) / 1000 < MAX_MICROS) {
+  if (integer && significant >= 17 && significant <= 19 && Number(text) / 1000 >= MIN_MICROS && Number(text) / 1000 < MAX_MICROS) {
     return new BadParam({ name, detail: `${text} looks like epoch nanoseconds; give epoch microseconds (16 digits, e.g. 1704153600000000) or ISO-8601` })
   }
   const compact = /^(19\d\d|2[01]\d\d)(\d\d)(\d\d)$/.exec(text)
@@ -69,7 +78,7 @@ export const parseInstant = (
     return new BadParam({ name, detail: `${text} looks like a compact date; give ${compact[1]}-${compact[2]}-${compact[3]}, ISO-8601 or epoch microseconds` })
   }
   let micros: number | undefined
-  if (/^-?\d{1,19}$/.test(text)) micros = Number(text)
+  if (integer) micros = significant <= 19 ? Number(text) : undefined
   else if (DATE.test(text)) micros = dateMicros(text)
   else {
     const offset = OFFSET.exec(text)
@@ -77,8 +86,9 @@ export const parseInstant = (
     micros = parseIsoMicros(iso, pastMicros)
   }
   if (micros === undefined || !Number.isSafeInteger(micros) || micros < MIN_MICROS || micros > MAX_MICROS || (micros === MAX_MICROS && bound !== "end")) {
-    const hint = text.includes(" ") ? "; a + in a query string reads as a space: send it as %2B" : ""
-    return new BadParam({ name, detail: `${quoted(text)} is not an instant (ISO-8601 with offset, yyyy-mm-dd, or epoch microseconds, years 1900-2199)${hint}` })
+    const hint = (NO_OFFSET.test(text) ? "; it has no offset: add Z (UTC) or the exchange's offset, e.g. +11:00 for Sydney in summer" : "") +
+      (text.includes(" ") ? "; a + in a query string reads as a space: send it as %2B" : "")
+    return new BadParam({ name, detail: `${quoted(text)} is not an instant (${FORMS})${hint}` })
   }
   return micros
 }

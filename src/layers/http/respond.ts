@@ -105,14 +105,16 @@ export const csvRows = (rows: ReadonlyArray<Record<string, unknown>>, columns: R
   return out
 }
 
-/** Flattens one level of nesting (e.g. symbols' per-table stats) so CSV has one value per cell. */
+/** Flattens one level of nesting (e.g. symbols' per-table stats) so CSV has one value per cell; a null one is empty cells. */
 export const flatten = (row: Record<string, unknown>): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(row)) {
     if (v !== null && typeof v === "object" && !Array.isArray(v) && k !== "vendor_data" && k !== "summary") {
       for (const [k2, v2] of Object.entries(v)) out[`${k}_${k2}`] = v2
     } else if (v === null && (k === "trades" || k === "quotes")) {
-      out[`${k}_count`] = 0
+      // Symbols' stats of a table with no rows of the symbol: null in JSON and Parquet, so empty
+      // cells here (a count of 0 in CSV alone made the formats disagree).
+      for (const stat of ["count", "first", "last"]) out[`${k}_${stat}`] = null
     } else out[k] = v
   }
   return out

@@ -5,7 +5,7 @@ import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import { quoted } from "../../domain/errors.ts"
 import { snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
-import { decodeCursor, encodeCursor, type PageCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
+import { decodeCursor, encodeCursor, type PageCursor, queryDiffers, queryDigest, type QueryParts, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows, ValueOverflow } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divideText, divRoundHalfEven, type Fixed, formatFixed, OUTPUT_SCALE, parseFixed, rescale } from "../../domain/query/exact.ts"
 import { BAR_INTERVALS, isBarInterval } from "../../domain/query/intervals.ts"
@@ -86,13 +86,26 @@ const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as n
 /** Versions of an instrument, newest ingestion first; rows without lineage (other writers) last. */
 const LATEST_FIRST = "ingestion_timestamp DESC NULLS LAST, kafka_offset DESC NULLS LAST"
 
-/** A cursor of the pages of `what`, or InvalidCursor saying why not. */
-const readCursor = (text: string, what: string): Effect.Effect<PageCursor, InvalidQuery> => {
+/**
+ * A cursor of the pages of `what` for the query of `parts`, or InvalidCursor saying why not: another
+ * route's, or another query's (naming the parameters that differ). A cursor without a digest (made
+ * before cursors held one) is not checked.
+ */
+const readCursor = (text: string, what: string, parts: QueryParts): Effect.Effect<PageCursor, InvalidQuery> => {
   const decoded = decodeCursor(text)
   if (Result.isFailure(decoded)) return Effect.fail(invalid(new InvalidCursor({ detail: decoded.failure })))
   const c = decoded.success
-  return c.table === what ? Effect.succeed(c) : Effect.fail(invalid(new InvalidCursor({ detail: `it pages ${c.table}, not ${what}` })))
+  if (c.table !== what) return Effect.fail(invalid(new InvalidCursor({ detail: `it pages ${c.table}, not ${what}` })))
+  const differ = c.query === undefined ? [] : queryDiffers(c.query, parts)
+  if (differ.length === 0) return Effect.succeed(c)
+  return Effect.fail(invalid(new InvalidCursor({
+    detail: `it pages another query: ${differ.join(", ")} ${differ.length === 1 ? "differs" : "differ"} from the request that gave it ` +
+      "(send the cursor with that request's parameters, limit and format aside, or start again without one)"
+  })))
 }
+
+/** A decimal bound as canonical text (10, 10.0 and 10.00000000 are one bound). */
+const canonicalDecimal = (text: string | undefined) => (text === undefined ? "" : formatFixed(rescale(parseFixed(text))))
 
 /** A cursor's snapshot that is gone (expired since its first page) is said to be the cursor's, with what to do. */
 const pinnedBy = (after: PageCursor | undefined) => <A, E, R>(planned: Effect.Effect<A, E, R>) =>
@@ -225,8 +238,16 @@ export const layer = (options: QueryEngineOptions = {}) =>
           const max = yield* Effect.fromResult(checkDecimal(`${f.column} max`, f.max))
           filters.push({ column: f.column, min, max })
         }
+        // What defines the pages (docs/query.md): a cursor pages this query, no other.
+        const parts: QueryParts = [
+          ["from", String(range.from)],
+          ["to", String(range.to)],
+          ["symbols", symbols.join(",")],
+          ["fields", fields.join(",")],
+          ["filter", filters.map((f) => `${f.column}:${canonicalDecimal(f.min)}:${canonicalDecimal(f.max)}`).sort().join(",")]
+        ]
         let snapshot = request.snapshot
-        const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, table)
+        const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, table, parts)
         if (after !== undefined) {
           if (snapshot?._tag === "ById" && after.snapshotId !== null && snapshot.snapshotId !== after.snapshotId) {
             return yield* invalid(new InvalidCursor({ detail: `it reads snapshot ${after.snapshotId}, the request asks for ${snapshot.snapshotId}` }))
@@ -277,7 +298,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
                   exchangeTimestamp: num(lastKey[0]),
                   sequence: lastKey[1] as bigint,
                   messageId: lastKey[2] as string,
-                  lineage: lineageOf(lastKey[3], lastKey[4], lastKey[5])
+                  lineage: lineageOf(lastKey[3], lastKey[4], lastKey[5]),
+                  query: queryDigest(parts)
                 })
                 return
               }
@@ -416,7 +438,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
         return yield* invalid(new InvalidArgument({ name: "quoteLookbackMicros", detail: `${lookback}; 0 to 31 days in microseconds` }))
       }
       // A cursor pins both tables as the first page read them (the request's snapshot is not consulted).
-      const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, TRADES_WITH_QUOTES)
+      const parts: QueryParts = [["from", String(range.from)], ["to", String(range.to)], ["symbols", symbols.join(",")], ["lookback_us", String(lookback)]]
+      const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, TRADES_WITH_QUOTES, parts)
       const quotesAt = after?.joined?.["quotes"]
       if (after !== undefined && quotesAt === undefined) return yield* invalid(new InvalidCursor({ detail: "damaged cursor" }))
       const from = after === undefined ? range.from : Math.max(range.from, after.exchangeTimestamp)
@@ -466,7 +489,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
           sequence: (last.source_sequence as bigint | null) ?? -1n,
           messageId: last.message_id as string,
           joined: { quotes: qp.snapshot?.["snapshot-id"] ?? null },
-          lineage: lineageOf(last.__topic, last.__part, last.__off)
+          lineage: lineageOf(last.__topic, last.__part, last.__off),
+          query: queryDigest(parts)
         })
         const fixed = (v: unknown) => (v === null ? null : formatFixed(rescale(parseFixed(v as string))))
         return {

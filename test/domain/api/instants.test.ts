@@ -20,10 +20,12 @@ describe("instants with a form-decoded + offset", () => {
     assert.strictEqual(parseInstant("from", "2024-01-02T10:00:00+10"), AT)
     assert.strictEqual(parseInstant("from", "2024-01-01T14:00:00-10"), AT)
     assert.strictEqual(cliInstant("from", "2024-01-02T10:00:00 10:00"), AT)
+    // Without seconds (ISO 8601's hh:mm) too.
+    assert.strictEqual(parseInstant("from", "2024-01-02T10:00 10:00"), AT)
   })
 
   it("any other space is refused, saying a + must be sent as %2B", () => {
-    for (const text of ["2024-01-02T10:00:00 25:00", "2024-01-02T10:00:00  10:00", "2024-01-02T10:00:00 10:0", "2024-01-02 10:00", "2024-01-02T10:00 10:00", " 2024-01-02T10:00:00Z", "2024-01-02T10:00:00Z 10:00", "2024-01-02T10:00:00 +10:00"]) {
+    for (const text of ["2024-01-02T10:00:00 25:00", "2024-01-02T10:00:00  10:00", "2024-01-02T10:00:00 10:0", "2024-01-02 10:00", " 2024-01-02T10:00:00Z", "2024-01-02T10:00:00Z 10:00", "2024-01-02T10:00:00 +10:00"]) {
       const refused = parseInstant("from", text)
       assert.instanceOf(refused, BadParam, text)
       assert.include((refused as BadParam).detail, "%2B", text)

@@ -3,7 +3,9 @@
  * trades and quotes side by side and passing the wrong one) is 400 `invalid_cursor` saying whose it
  * is, as docs/api.md says, not a 404 telling the client the snapshot expired; and a cursor of another
  * snapshot than the request's `snapshot_id` is refused, as the engine refuses it, not answered
- * from the cursor's snapshot under a 200.
+ * from the cursor's snapshot under a 200. A cursor of another query of the same route (other
+ * symbols, fields, filter, from or to) is refused too, naming what differs, not answered with a page
+ * of the new query from the old one's position.
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
@@ -40,6 +42,35 @@ layer(served(testOptions(), undefined, { trades: 200, quotes: 200 }), { timeout:
           }
         }
       }
+    }))
+
+  it.effect("of another query (symbols, fields, filter, from, to) is 400 invalid_cursor naming what differs, a page or an export", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const query = { from: iso(T0), to: iso(T0 + 3 * DAY), symbols: "BHP", fields: "message_id,price", filter: "price:1" }
+      const url = (q: Record<string, string>) => `${base}/v1/trades?${new URLSearchParams(q)}`
+      const first = yield* get(url({ ...query, limit: "2" }), auth(KEYS.reader))
+      const cursor = ((yield* Effect.promise(() => first.json())) as { next_cursor: string }).next_cursor
+      assert.isString(cursor)
+      for (const [names, change] of [
+        ["symbols", { symbols: "BHP,CBA" }],
+        ["fields", { fields: "message_id" }],
+        ["filter", { filter: "price:2" }],
+        ["from", { from: iso(T0 + 1_000) }],
+        ["to", { to: iso(T0 + 2 * DAY) }]
+      ] as const) {
+        for (const format of ["json", "csv"]) {
+          const limit = format === "json" ? { limit: "2" } : {}
+          const res = yield* get(url({ ...query, ...change, ...limit, format, cursor }), auth(KEYS.reader))
+          const problem = (yield* Effect.promise(() => res.json())) as { code: string; detail: string }
+          assert.strictEqual(res.status, 400, `${names} (${format}): ${JSON.stringify(problem)}`)
+          assert.strictEqual(problem.code, "invalid_cursor", names)
+          assert.include(problem.detail, `${names} differ`, names)
+        }
+      }
+      // The same query (the same instant with another offset, the page size aside) is the next page.
+      const same = yield* get(url({ ...query, from: "2024-01-02T11:00:00+11:00", limit: "3", cursor }), auth(KEYS.reader))
+      assert.strictEqual(same.status, 200, yield* Effect.promise(() => same.clone().text()))
     }))
 
   it.effect("of another snapshot than the request's snapshot_id is 400 invalid_cursor, a page or an export", () =>

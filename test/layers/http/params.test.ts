@@ -94,6 +94,34 @@ describe("API params", () => {
       assert.include((refused as BadParam).detail, "nanoseconds", text)
     }
   })
+  it("RFC 3339's lowercase t and z, and ISO 8601's hh:mm without seconds, are instants", () => {
+    const at = Date.UTC(2024, 0, 2, 10) * 1000
+    for (const text of ["2024-01-02t10:00:00z", "2024-01-02T10:00:00z", "2024-01-02t10:00:00Z", "2024-01-02T10:00Z", "2024-01-02t10:00z", "2024-01-02T21:00+11:00", "2024-01-02T21:00+1100", "2024-01-02T21:00+11", "2024-01-02T21:00 11:00", "2024-01-02 10:00Z"]) {
+      assert.strictEqual(parseInstant("from", text), at, text)
+    }
+    // A fraction needs its seconds; hours alone are not a time.
+    for (const text of ["2024-01-02T10:00.5Z", "2024-01-02T10Z", "2024-01-02T1000Z", "2024-01-02T10:0Z"]) {
+      assert.instanceOf(parseInstant("from", text), BadParam, text)
+    }
+  })
+  it("a time without an offset is refused saying so, with examples of the forms taken", () => {
+    for (const text of ["2024-01-02T10:00:00", "2024-01-02T10:00", "2024-01-02 10:00:00.5"]) {
+      const refused = parseInstant("from", text) as BadParam
+      assert.instanceOf(refused, BadParam, text)
+      assert.include(refused.detail, "has no offset", text)
+      assert.include(refused.detail, "Z", text)
+    }
+    const junk = parseInstant("from", "soon") as BadParam
+    assert.include(junk.detail, "2024-01-02T10:00:00Z")
+    assert.notInclude(junk.detail, "has no offset")
+  })
+  it("epoch microseconds with leading zeros are the same microseconds, not nanoseconds (17 digits with a leading 0)", () => {
+    assert.strictEqual(parseInstant("from", "01704153600000000"), 1704153600000000)
+    assert.strictEqual(parseInstant("from", "-0001704153600000000"), -1704153600000000)
+    // Seconds and milliseconds, and nanoseconds, are told by their significant digits too.
+    assert.include((parseInstant("from", "0001704153600000") as BadParam).detail, "milliseconds")
+    assert.include((parseInstant("from", "01704153600000000000") as BadParam).detail, "nanoseconds")
+  })
   it("symbols and snapshots", () => {
     assert.deepStrictEqual(parseSymbols("CBA,BHP,CBA", 10), ["BHP", "CBA"])
     assert.instanceOf(parseSymbols("bhp'--", 10), BadParam)

@@ -154,6 +154,19 @@ describe("npm run query, in-process", () => {
         .map((s) => [s, trades.filter((t) => t.symbol === s).length, 0])
       assert.deepStrictEqual(counts, expected)
 
+      // --cursor pages the query that gave it, as the API's cursor does: another's is refused, naming what differs.
+      const page = (symbols: string, limit: string) => ["trades", ...day, "--symbols", symbols, "--limit", limit, "-o", "json"]
+      const firstPage = yield* query(reads, page("BHP", "2"))
+      const cursor = JSON.parse(firstPage.stdout).nextCursor as string
+      assert.isString(cursor)
+      const other = yield* query(reads, [...page("BHP,CBA", "2"), "--cursor", cursor])
+      assert.isTrue(Exit.isFailure(other.exit), other.stdout)
+      const refused = Exit.isFailure(other.exit) ? other.exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+      assert.include(String((refused as { message?: string } | undefined)?.message), "symbols differs")
+      assert.strictEqual(other.stdout, "")
+      const nextPage = yield* query(reads, [...page("BHP", "3"), "--cursor", cursor])
+      assert.isTrue(Exit.isSuccess(nextPage.exit), String(nextPage.exit))
+
       // Pinned as asked: a snapshot neither table has is not found, not read as the latest.
       const pinned = yield* query(reads, ["symbols", "--snapshot-id", "999", "-o", "json"])
       assert.isTrue(Exit.isFailure(pinned.exit), pinned.stdout)
