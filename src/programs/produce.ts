@@ -18,10 +18,10 @@ import { modelProblem } from "../domain/feeds/simulator.ts"
 import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
-import { publishFeed } from "../layers/produce/publisher.ts"
+import { type PublishedCounts, publishFeed } from "../layers/produce/publisher.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
-import { MarketFeed } from "../services/MarketFeed.ts"
+import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
 
 /** The simulator's flags when not given; the ASX files refuse them given. */
 const simDefaults = { exchange: "ASX", seed: 42, events: 10_000, days: 1 }
@@ -181,6 +181,28 @@ export const progressBar = (events: number, elapsedMs: number, total: number | u
   return Effect.sync(() => writeProgress(`${events} events, ${Math.round(rate)}/s${eta}`, elapsedMs, 60))
 }
 
+const counted = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`
+
+/**
+ * The run's last line: what was read, published and dead-lettered, and where the reports are. Dead
+ * letters (ASX) are named by kind, so that read = trades + quotes + the rows among them, and by file.
+ */
+export const finalLine = (
+  summary: FeedSummary,
+  totals: PublishedCounts,
+  files: { readonly reconciliation: string; readonly deadLetters?: string }
+): string => {
+  const d = summary.deadLetters
+  const kinds = [
+    d.rows > 0 ? counted(d.rows, "row") : "",
+    d.companyInfo > 0 ? counted(d.companyInfo, "company_info row") : "",
+    d.files > 0 ? counted(d.files, "file") : ""
+  ].filter((k) => k !== "")
+  const where = summary.deadLettered > 0 && files.deadLetters !== undefined ? ` (${kinds.join(", ")}) in ${files.deadLetters}` : ""
+  return `read ${summary.rowsRead}, published instruments ${totals.instruments}, trades ${totals.trades}, quotes ${totals.quotes}, ` +
+    `poison ${totals.poison}, dead-lettered ${summary.deadLettered}${where}; reconciliation in ${files.reconciliation}`
+}
+
 /** A report of the run (the reconciliation, the anomaly manifest) that could not be replaced or written. */
 class ReportFileFailed extends Schema.TaggedError<ReportFileFailed>()("ReportFileFailed", {
   report: Schema.String,
@@ -267,11 +289,10 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         const file = options.manifest.value
         yield* reportFile("anomaly manifest", file, "write", () => fs.writeFileSync(file, `${JSON.stringify(result.anomalies, null, 1)}\n`))
       }
-      yield* Console.log(
-        `read ${result.summary.rowsRead}, published instruments ${report.totals.instruments}, ` +
-          `trades ${report.totals.trades}, quotes ${report.totals.quotes}, ` +
-          `poison ${report.totals.poison}, dead-lettered ${result.summary.deadLettered}; reconciliation in ${options.reconciliation}`
-      )
+      yield* Console.log(finalLine(result.summary, report.totals, {
+        reconciliation: options.reconciliation,
+        ...(options.source === "asx" ? { deadLetters: options.deadLetters } : {})
+      }))
     })
   ).pipe(Effect.scoped, failsTheDrain)
 

@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Console, Effect, Exit, Option } from "effect"
 import { Command } from "effect/cli"
 import { UsageError } from "../../src/programs/cli/common.ts"
-import { produceCommand } from "../../src/programs/produce.ts"
+import { finalLine, produceCommand } from "../../src/programs/produce.ts"
 
 /** The usage error `args` stop at. */
 const refusal = (args: ReadonlyArray<string>) =>
@@ -71,4 +71,39 @@ describe("npm run produce --help", () => {
       assert.include(help, "comma separated (env K2_KAFKA_BROKERS)")
       assert.include(help, "(default produce-reconciliation.json)")
     }))
+})
+
+describe("npm run produce, its last line", () => {
+  const summary = (deadLetters: { rows: number; companyInfo: number; files: number }) => ({
+    source: "asx",
+    complete: true,
+    rowsRead: 26,
+    instruments: 2,
+    trades: 14,
+    quotes: 5,
+    poison: 0,
+    deadLettered: deadLetters.rows + deadLetters.companyInfo + deadLetters.files,
+    deadLetters,
+    bySymbol: {}
+  })
+  const totals = { instruments: 2, trades: 14, quotes: 5, poison: 0 }
+  // It said "dead-lettered 9" without where they went (--dead-letters), nor why read 26 was not
+  // trades 14 + quotes 5 + 9: two of the dead letters were no data rows.
+  it("names the dead-letter file and what the dead letters are when there are any", () => {
+    assert.strictEqual(
+      finalLine(summary({ rows: 7, companyInfo: 1, files: 1 }), totals, { reconciliation: "r.json", deadLetters: "out/dl.jsonl" }),
+      "read 26, published instruments 2, trades 14, quotes 5, poison 0, " +
+        "dead-lettered 9 (7 rows, 1 company_info row, 1 file) in out/dl.jsonl; reconciliation in r.json"
+    )
+    assert.include(
+      finalLine(summary({ rows: 1, companyInfo: 0, files: 2 }), totals, { reconciliation: "r.json", deadLetters: "dl.jsonl" }),
+      "dead-lettered 3 (1 row, 2 files) in dl.jsonl; "
+    )
+    assert.include(
+      finalLine(summary({ rows: 0, companyInfo: 0, files: 0 }), totals, { reconciliation: "r.json", deadLetters: "dl.jsonl" }),
+      "dead-lettered 0; reconciliation in r.json"
+    )
+    // The simulator has no dead-letter file.
+    assert.include(finalLine({ ...summary({ rows: 0, companyInfo: 0, files: 0 }), source: "simulator" }, totals, { reconciliation: "r.json" }), "dead-lettered 0; reconciliation in r.json")
+  })
 })

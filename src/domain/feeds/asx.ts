@@ -198,7 +198,15 @@ const trimEnd = (line: string): string => {
   return c === 13 || c === 32 || c === 9 ? line.replace(/[\r \t]+$/, "") : line
 }
 
-/** Shared by trades and quotes: columns, date and time. */
+const BLANKS_AROUND = /^[ \t]+|[ \t]+$/g
+
+/** A field without the spaces and tabs around it. */
+const trimField = (field: string): string => {
+  const a = field.charCodeAt(0), z = field.charCodeAt(field.length - 1)
+  return a === 32 || a === 9 || z === 32 || z === 9 ? field.replace(BLANKS_AROUND, "") : field
+}
+
+/** Shared by trades and quotes: the row's fields. */
 const splitRow = (line: string, columns: number): Array<string> | string => {
   const text = trimEnd(line)
   // Fields may be quoted (RFC 4180); a data row never continues on the next line.
@@ -208,6 +216,11 @@ const splitRow = (line: string, columns: number): Array<string> | string => {
     cols = splitCsv(text)
   } else cols = text.split(",")
   if (cols.length !== columns) return `expected ${columns} columns, found ${cols.length}`
+  // Spaces and tabs around a field (`03/10/2014, 10:05:44.516, 37.51`) are no part of it, quoted or
+  // not, as in company_info and header lines. Looked for once a row: most rows hold neither.
+  if (text.indexOf(" ") !== -1 || text.indexOf("\t") !== -1) {
+    for (let i = 0; i < cols.length; i++) cols[i] = trimField(cols[i]!)
+  }
   return cols
 }
 

@@ -37,11 +37,20 @@ export interface SymbolCounts {
   poison: number
 }
 
+/** What the dead letters of a load are (ASX): data rows, company_info rows, files (or directories) not read. */
+export interface DeadLetterCounts {
+  rows: number
+  companyInfo: number
+  files: number
+}
+
 /**
  * What a load read and emitted. `rowsRead` counts data lines that are neither blank nor a
- * header (ASX) or generated events (simulator). ASX: every row read is either emitted or
- * dead-lettered. Simulator: trades + quotes is rowsRead plus the injected duplicates (each emitted
- * twice), less any event held back (out of order) when the feed was stopped (never emitted).
+ * header (ASX) or generated events (simulator). ASX: each dead letter is a data row, a
+ * company_info row or a file not read (`deadLetters`, adding up to `deadLettered`), and every data
+ * row read is emitted or dead-lettered: rowsRead = trades + quotes + deadLetters.rows. Simulator:
+ * trades + quotes is rowsRead plus the injected duplicates (each emitted twice), less any event held
+ * back (out of order) when the feed was stopped (never emitted); it dead-letters nothing.
  */
 export interface FeedSummary {
   readonly source: string
@@ -51,7 +60,9 @@ export interface FeedSummary {
   readonly trades: number
   readonly quotes: number
   readonly poison: number
+  /** Every dead letter: deadLetters.rows + deadLetters.companyInfo + deadLetters.files. */
   readonly deadLettered: number
+  readonly deadLetters: Readonly<DeadLetterCounts>
   readonly bySymbol: Readonly<Record<string, Readonly<SymbolCounts>>>
 }
 
@@ -62,7 +73,8 @@ export class SummaryCounter {
   trades = 0
   quotes = 0
   poison = 0
-  deadLettered = 0
+  /** Bumped where each is written; `deadLettered` is their sum. */
+  readonly deadLetters: DeadLetterCounts = { rows: 0, companyInfo: 0, files: 0 }
   complete = false
   readonly bySymbol = new Map<string, SymbolCounts>()
   readonly source: string
@@ -90,7 +102,8 @@ export class SummaryCounter {
       trades: this.trades,
       quotes: this.quotes,
       poison: this.poison,
-      deadLettered: this.deadLettered,
+      deadLettered: this.deadLetters.rows + this.deadLetters.companyInfo + this.deadLetters.files,
+      deadLetters: { ...this.deadLetters },
       bySymbol
     }
   }

@@ -300,7 +300,7 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
       ? `duplicate company_id ${row.companyId}`
       : undefined
     if (reason !== undefined || typeof row === "string") {
-      counter.deadLettered++
+      counter.deadLetters.companyInfo++
       dead.add({ file: COMPANY_INFO_FILE, line, reason: reason!, raw })
       const id = splitCsv(raw)[0]!.trim()
       if (id !== "" && !rejected.has(id)) rejected.set(id, line)
@@ -335,7 +335,7 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
     const dirName = { trades: dirs.trades.name ?? "trades", quotes: dirs.quotes.name ?? "quotes" }
     for (const [dataType, found] of [["trades", trades], ["quotes", quotes]] as const) {
       const notRead = (file: string, reason: string) => {
-        counter.deadLettered++
+        counter.deadLetters.files++
         dead.add({ file, line: 0, reason, raw: "" })
       }
       for (const u of dirs[dataType].unread) notRead(u.file, u.reason)
@@ -356,7 +356,7 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
         const relative = `${dirName[dataType]}/${name}`
         const company = companies.get(companyId)
         if (company === undefined) {
-          counter.deadLettered++
+          counter.deadLetters.files++
           const row = rejected.get(companyId)
           dead.add({
             file: relative,
@@ -378,13 +378,13 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
         }
         const counts = counter.symbol(symbol)
         const reject = (line: number, reason: string, raw: string) => {
-          counter.deadLettered++
+          counter.deadLetters.rows++
           counts.deadLettered++
           dead.add({ file: relative, line, reason, raw })
         }
         const notText = await notTextFile(path.join(dir, relative))
         if (notText !== undefined) {
-          counter.deadLettered++
+          counter.deadLetters.files++
           dead.add({ file: relative, line: 0, reason: `not read: ${notText}`, raw: "" })
           await dead.flush()
           continue

@@ -91,6 +91,30 @@ describe("ASX trade rows", () => {
     assert.deepStrictEqual(trade("03/10/2014,10:05:44.516,37.51,40000,0,NXT,12345  \r").vendor_data.buyer_id, "12345")
   })
 
+  // Spaces after the commas (`03/10/2014, 10:05:44.516, 37.51`, as some exports write) made a bad row:
+  // 'time " 10:05:44.516" is not HH:MM:SS.mmm', while header lines and company_info allow them.
+  it("drops spaces and tabs around each field, quoted or not; the values are exactly those of the bare row", () => {
+    const bare = trade("03/10/2014,10:05:44.516,37.51,40000,0,NXT,12345")
+    for (const line of [
+      "03/10/2014, 10:05:44.516, 37.51, 40000, 0, NXT, 12345",
+      " 03/10/2014 ,\t10:05:44.516\t,  37.51  ,40000 , 0,NXT , 12345 ",
+      `"03/10/2014", "10:05:44.516", " 37.51 ", "40000" , "0", " NXT", "12345"`
+    ]) {
+      const t = trade(line)
+      assert.deepStrictEqual(Schema.encodeSync(Trade)(t), Schema.encodeSync(Trade)(bare), line)
+      assert.strictEqual(BigDecimal.format(t.price), "37.51")
+      assert.strictEqual(t.price.scale, 2)
+    }
+    assert.deepStrictEqual(trade("03/10/2014, 10:05:44.516, 37.51, 40000, , , ").vendor_data, { company_id: "1001", qualifiers: "" })
+    const q = parseQuoteRow(quotes, "03/10/2014, 10:05:44.516, 37.50, 37.52, 100, 200", 1, 1n)
+    assert.isTrue(typeof q !== "string", String(q))
+    const bareQuote = parseQuoteRow(quotes, "03/10/2014,10:05:44.516,37.50,37.52,100,200", 1, 1n)
+    assert.deepStrictEqual(Schema.encodeSync(Quote)(q as Quote), Schema.encodeSync(Quote)(bareQuote as Quote))
+    // A space inside a value is not around it: still a bad row.
+    assert.match(rejected("03/10/2014,10:05:44.516,37 .51,40000,0,,"), /price "37 .51" is not a decimal/)
+    assert.match(rejected("03/10/2014,10: 05:44.516,37.51,40000,0,,"), /time/)
+  })
+
   // A row quoting its fields (as RFC 4180 allows) was rejected ("date ""03/10/2014"" is not MM/DD/YYYY"),
   // and a quoted comma was counted as a separator.
   it("reads quoted fields; an unclosed quote is named as the reason", () => {

@@ -44,6 +44,7 @@ describe("layerAsx on the fixture directory", () => {
           quotes: 5,
           poison: 0,
           deadLettered: 9,
+          deadLetters: { rows: 7, companyInfo: 1, files: 1 },
           bySymbol: undefined
         }
       )
