@@ -1,0 +1,55 @@
+/**
+ * A trade's side against its prevailing quote is decided on the exact mid, (bid + ask) / 2, not on
+ * the mid the answer shows (rounded half-even to 8 places): when bid + ask ends in an odd last
+ * place, a price equal to the shown mid is above or below the true one (docs/query.md).
+ */
+import { assert, layer } from "@effect/vitest"
+import { BigDecimal, Effect, Layer } from "effect"
+import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { DAY, T0 } from "./data.ts"
+import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
+
+const warehouse = QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })))
+
+const lineage = (offset: number) => ({ ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(offset) })
+const trade = (id: string, ts: number, price: string): TradeRow => ({
+  message_id: id, trade_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
+  price: BigDecimal.fromStringUnsafe(price), quantity: BigDecimal.fromStringUnsafe("1"), currency: "USD", side: "UNKNOWN", conditions: [],
+  source_sequence: 1n, vendor_data: {}, ...lineage(ts)
+})
+const quote = (id: string, ts: number, bid: string, ask: string): QuoteRow => ({
+  message_id: id, quote_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
+  bid_price: BigDecimal.fromStringUnsafe(bid), bid_size: BigDecimal.fromStringUnsafe("1"), ask_price: BigDecimal.fromStringUnsafe(ask),
+  ask_size: BigDecimal.fromStringUnsafe("1"), currency: "USD", conditions: [], source_sequence: 1n, vendor_data: {}, ...lineage(ts)
+})
+
+layer(warehouse, { timeout: 60_000, excludeTestServices: true })("trade classification at a mid of half a tick", (it) => {
+  it.effect("goes by the exact mid: a price equal to the rounded mid shown is SELL or BUY, MID only at the exact one", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      yield* sink.ensureTable(tables.quotes)
+      yield* sink.append(QUOTES, quoteColumns([
+        quote("q1", T0 + 10, "10", "10.00000001"), // mid 10.000000005, shown 10.00000000 (to even)
+        quote("q2", T0 + 30, "10.00000001", "10.00000002"), // mid 10.000000015, shown 10.00000002 (to even)
+        quote("q3", T0 + 50, "10.00000001", "10.00000003") // mid 10.00000002 exactly
+      ]))
+      yield* sink.append(TRADES, tradeColumns([
+        trade("t1", T0 + 20, "10"),
+        trade("t2", T0 + 40, "10.00000002"),
+        trade("t3", T0 + 60, "10.00000002")
+      ]))
+      const engine = yield* QueryEngine
+      const page = yield* engine.tradesWithQuotes({ from: T0, to: T0 + DAY })
+      assert.deepStrictEqual(page.rows.map((r) => [r.messageId, r.price, r.mid, r.effectiveSpread, r.classification]), [
+        ["t1", "10.00000000", "10.00000000", "0.00000001", "SELL"],
+        ["t2", "10.00000002", "10.00000002", "0.00000001", "BUY"],
+        ["t3", "10.00000002", "10.00000002", "0.00000000", "MID"]
+      ])
+    }))
+})
