@@ -83,7 +83,9 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         ))
         const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
-        const failed = (cause: unknown, text: string) => Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", correlationId, cause), text))
+        // Annotated here: the body streams after the request's log annotations are gone.
+        const failed = (cause: unknown, text: string) =>
+          Stream.fromEffect(Effect.as(Effect.logWarning("replay stream failed", cause).pipe(Effect.annotateLogs({ correlation_id: correlationId })), text))
         /**
          * What the last line says of a failure after the headers: a snapshot expired and its files
          * removed by table maintenance while the replay read it (a replay longer than the tables keep

@@ -217,9 +217,10 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           })
       ).pipe(
         Stream.encodeText,
-        // The client gets only a cut body once the headers are out: the cause must reach the log.
+        // The client gets only a cut body once the headers are out: the cause must reach the log,
+        // with the request's correlation id (the body streams after its log annotations are gone).
         Stream.catchCause((cause) =>
-          Stream.fromEffect(Effect.logWarning("export stream failed", correlationId, cause)).pipe(
+          Stream.fromEffect(Effect.logWarning("export stream failed", cause).pipe(Effect.annotateLogs({ correlation_id: correlationId }))).pipe(
             Stream.flatMap(() => Stream.fail("export failed after the response started"))
           )
         )

@@ -6,7 +6,9 @@
  * OTEL_SERVICE_NAME (else `service.name` of OTEL_RESOURCE_ATTRIBUTES, else `k2-<program>`),
  * OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT (ms per request, default
  * 10000). Off (no exporter, no HTTP client) when no endpoint is set; off with a warning when
- * the endpoint is not an http(s) URL or OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL is grpc. The
+ * the endpoint is not an http(s) URL or OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL is grpc; other values
+ * K2 cannot take (an unknown exporter, a non-boolean OTEL_SDK_DISABLED, a timeout not in whole
+ * milliseconds) are ignored with a warning (`settingWarnings`). The
  * spans are the `Effect.fn` / `withSpan` names already in the code (IcebergSink.append,
  * iceberg.commit, SequenceTracker.observe, ...).
  */
@@ -73,6 +75,39 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
   }
 }
 
+/**
+ * What the environment asks that K2 cannot take, each said once at start (the spec's "generate a
+ * warning and gracefully ignore the setting"): a value that was ignored without a word left an
+ * operator with no traces, or with a timeout other than the one set, and nothing to tell why.
+ */
+export const settingWarnings = (service: string, env: NodeJS.ProcessEnv = process.env): Array<string> => {
+  const out: Array<string> = []
+  const disabled = nonEmpty(env["OTEL_SDK_DISABLED"]?.trim())
+  if (disabled?.toLowerCase() === "true") return out
+  if (disabled !== undefined && disabled.toLowerCase() !== "false") {
+    out.push(`OTEL_SDK_DISABLED=${disabled} is neither true nor false: taken as false (only "true" turns tracing off)`)
+  }
+  const exporters = (nonEmpty(env["OTEL_TRACES_EXPORTER"]?.trim()) ?? "otlp").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "")
+  const unknown = exporters.filter((e) => e !== "otlp" && e !== "none")
+  if (unknown.length > 0) {
+    out.push(
+      `OTEL_TRACES_EXPORTER names ${unknown.join(", ")}, which K2 does not have (it exports otlp, or none): ` +
+        (exporters.includes("otlp") ? "exporting otlp alone" : "traces are not exported")
+    )
+  }
+  // A timeout is read only when spans are exported.
+  if (configFromEnv(service, env) !== undefined) {
+    const traces = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]?.trim())
+    const general = nonEmpty(env["OTEL_EXPORTER_OTLP_TIMEOUT"]?.trim())
+    const ignored = (name: string, value: string) => `${name}=${value} is not a whole number of milliseconds above 0: ignored`
+    if (traces !== undefined && millis(traces) === undefined) out.push(ignored("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", traces))
+    if (general !== undefined && millis(general) === undefined && (traces === undefined || millis(traces) === undefined)) {
+      out.push(ignored("OTEL_EXPORTER_OTLP_TIMEOUT", general))
+    }
+  }
+  return out
+}
+
 const isHttpUrl = (url: string) => /^https?:\/\/[^/]/i.test(url) && URL.canParse(url)
 
 /** A request that has no response after `ms` is a transport error (the exporter's retry treats it as transient). */
@@ -90,7 +125,15 @@ const withTimeout = (ms: number) => (client: HttpClient.HttpClient): HttpClient.
   )
 
 /** Exports the program's spans over OTLP/HTTP (JSON) when configured; nothing otherwise. */
-export const tracingLayer = (service: string, env: NodeJS.ProcessEnv = process.env) => {
+export const tracingLayer = (service: string, env: NodeJS.ProcessEnv = process.env): Layer.Layer<never> => {
+  const warnings = settingWarnings(service, env)
+  const exporter = exporterLayer(service, env)
+  return warnings.length === 0
+    ? exporter
+    : Layer.provideMerge(exporter, Layer.effectDiscard(Effect.forEach(warnings, (w) => Effect.logWarning(`traces: ${w}`), { discard: true })))
+}
+
+const exporterLayer = (service: string, env: NodeJS.ProcessEnv): Layer.Layer<never> => {
   const config = configFromEnv(service, env)
   if (config === undefined) return Layer.empty
   // The variable in effect for a setting: the traces-specific one when set.

@@ -6,6 +6,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Cause, Context, Effect, Layer, Logger, Queue } from "effect"
 import * as Server from "../../../src/layers/http/server.ts"
+import { jsonLogger } from "../../../src/layers/telemetry/logging.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
 import { auth, baseUrl, engines, KEYS, testOptions } from "../../integration/http-support.ts"
 import { DAY, T0 } from "../query/data.ts"
@@ -35,13 +36,17 @@ const logged: Array<string> = []
 const capture = Logger.make(({ cause, message }) =>
   void logged.push([...(Array.isArray(message) ? message : [message]).map(String), Cause.pretty(cause)].join(" ")))
 
+/** The JSON lines the programs write (what a log shipper indexes). */
+const records: Array<Record<string, unknown>> = []
+const json = jsonLogger("serve", (line) => void records.push(JSON.parse(line) as Record<string, unknown>))
+
 const serving = Layer.unwrap(Effect.sync(() => {
   const dir = warehouseDir()
   return Server.layer({ ...testOptions({ queryTimeoutMs: 300 }), warehouse: dir }).pipe(
     Layer.provideMerge(stuckEngine),
     Layer.provideMerge(engines(dir, fill({ trades: 200, quotes: 200 }))),
     Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" })),
-    Layer.provide(Logger.layer([capture]))
+    Layer.provide(Logger.layer([capture, json]))
   )
 }))
 
@@ -72,6 +77,12 @@ layer(serving, { timeout: 60_000, excludeTestServices: true })("a CSV export who
       assert.isTrue(text.startsWith("message_id,price\nm-1,1.50000000\n"), text)
       yield* Queue.take(interrupted)
       // The client sees only a cut body: the log says why.
-      assert.isTrue(logged.some((l) => l.includes("export stream failed") && l.includes("slow-page") && l.includes("QueryTimeout")), JSON.stringify(logged))
+      assert.isTrue(logged.some((l) => l.includes("export stream failed") && l.includes("QueryTimeout")), JSON.stringify(logged))
+      // As every log line of a request: its correlation id in the correlation_id field (what an
+      // operator searches the logs by), the cause in cause. It was only in the message's text.
+      const line = records.find((r) => String(r.message).startsWith("export stream failed"))
+      assert.isDefined(line, JSON.stringify(records))
+      assert.strictEqual(line!.correlation_id, "slow-page", JSON.stringify(line))
+      assert.include(String(line!.cause), "QueryTimeout", JSON.stringify(line))
     }), 30_000)
 })

@@ -35,6 +35,7 @@ export const expectedLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
   k2_process_heap_used_bytes: [],
   k2_process_heap_total_bytes: [],
   k2_process_cpu_seconds_total: [],
+  k2_process_start_time_seconds: [],
   k2_process_event_loop_delay_seconds: ["quantile"],
   k2_process_gc_duration_seconds: ["kind"],
   k2_http_requests_total: ["route", "method", "status"],

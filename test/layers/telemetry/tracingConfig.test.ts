@@ -38,6 +38,54 @@ describe("telemetry/tracing settings", () => {
       assert.strictEqual(logged.length, 2)
     }))
 
+  it.effect("a value K2 cannot take is warned about, naming the variable (it was ignored without a word)", () =>
+    Effect.gen(function*() {
+      const build = (env: NodeJS.ProcessEnv) =>
+        Effect.gen(function*() {
+          const logged: Array<string> = []
+          const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+          const context = yield* Layer.build(tracingLayer("ingest", env)).pipe(Effect.provide(Logger.layer([capture])), Effect.scoped)
+          const exporting = Context.getOrUndefined(context as Context.Context<OtlpExporter.Flusher>, OtlpExporter.Flusher) !== undefined
+          return { logged, exporting }
+        })
+      // An exporter K2 does not have: off, as before, but said.
+      const jaeger = yield* build({ ...base, OTEL_TRACES_EXPORTER: "jaeger" })
+      assert.isFalse(jaeger.exporting)
+      assert.strictEqual(jaeger.logged.length, 1, jaeger.logged.join("\n"))
+      assert.include(jaeger.logged[0], "OTEL_TRACES_EXPORTER")
+      assert.include(jaeger.logged[0], "jaeger")
+      // Beside otlp: otlp exports, the other is named.
+      const console = yield* build({ ...base, OTEL_TRACES_EXPORTER: "console,otlp" })
+      assert.isTrue(console.exporting)
+      assert.strictEqual(console.logged.length, 1, console.logged.join("\n"))
+      assert.include(console.logged[0], "console")
+      // A timeout in another unit: the default, said.
+      for (const name of ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]) {
+        const timeout = yield* build({ ...base, [name]: "5s" })
+        assert.isTrue(timeout.exporting)
+        assert.strictEqual(timeout.logged.length, 1, timeout.logged.join("\n"))
+        assert.include(timeout.logged[0], `${name}=5s`)
+      }
+      // Only "true" disables (the spec's boolean): "1" leaves tracing on, said.
+      const disabled = yield* build({ ...base, OTEL_SDK_DISABLED: "1" })
+      assert.isTrue(disabled.exporting)
+      assert.strictEqual(disabled.logged.length, 1, disabled.logged.join("\n"))
+      assert.include(disabled.logged[0], "OTEL_SDK_DISABLED=1")
+      // Values K2 takes say nothing.
+      for (const env of [
+        base,
+        { ...base, OTEL_TRACES_EXPORTER: "none" },
+        { ...base, OTEL_TRACES_EXPORTER: " OTLP " },
+        { ...base, OTEL_SDK_DISABLED: "false", OTEL_EXPORTER_OTLP_TIMEOUT: "2500", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "" },
+        { OTEL_SDK_DISABLED: "TRUE", OTEL_TRACES_EXPORTER: "jaeger" },
+        // Not exporting: a timeout is not read.
+        { OTEL_EXPORTER_OTLP_TIMEOUT: "5s" }
+      ]) {
+        const quiet = yield* build(env)
+        assert.deepStrictEqual(quiet.logged, [], JSON.stringify(env))
+      }
+    }))
+
   it.live("the configured headers go out with each export", () =>
     Effect.scoped(Effect.gen(function*() {
       const received: Array<IncomingHttpHeaders> = []
