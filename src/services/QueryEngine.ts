@@ -150,18 +150,23 @@ export interface QuoteBar {
   readonly symbol: string
   readonly exchange: string
   readonly bucket: EpochMicros
+  /** Every quote in the bucket, one-sided ones (a zero bid or ask) included. */
   readonly quoteCount: number
-  /** Mid = (bid + ask) / 2, rounded half-even to 8 places; open/close by (time, sequence, message_id, mid, spread). */
-  readonly midOpen: DecimalText
-  readonly midHigh: DecimalText
-  readonly midLow: DecimalText
-  readonly midClose: DecimalText
+  /**
+   * Mid and spread fields are over the bucket's two-sided quotes (bid > 0 and ask > 0) only: null
+   * when it has none (docs/decisions.md ADR-40).
+   * Mid = (bid + ask) / 2, rounded half-even to 8 places; open/close by (time, sequence, message_id, mid, spread).
+   */
+  readonly midOpen: DecimalText | null
+  readonly midHigh: DecimalText | null
+  readonly midLow: DecimalText | null
+  readonly midClose: DecimalText | null
   /** Spread = ask - bid (exact; negative when crossed). */
-  readonly spreadMin: DecimalText
-  readonly spreadMax: DecimalText
-  /** Mean spread, rounded half-even to 8 places. */
-  readonly spreadMean: DecimalText
-  readonly spreadClose: DecimalText
+  readonly spreadMin: DecimalText | null
+  readonly spreadMax: DecimalText | null
+  /** Mean spread over the two-sided quotes, rounded half-even to 8 places. */
+  readonly spreadMean: DecimalText | null
+  readonly spreadClose: DecimalText | null
 }
 
 export interface TradeQuotesRequest extends ReadOptions, TimeRange {
@@ -189,12 +194,13 @@ export interface TradeWithQuote {
   readonly kafkaTopic: string | null
   readonly kafkaPartition: number | null
   readonly kafkaOffset: bigint | null
-  /** The prevailing quote (null fields when none in the lookback). */
+  /** The prevailing quote (null fields when none in the lookback), shown whatever it holds. */
   readonly quoteTimestamp: EpochMicros | null
   readonly bidPrice: DecimalText | null
   readonly bidSize: DecimalText | null
   readonly askPrice: DecimalText | null
   readonly askSize: DecimalText | null
+  /** Mid, effective spread and classification are null when there is no quote, or its bid or ask is 0 (one-sided, ADR-40). */
   readonly mid: DecimalText | null
   /** 2 × |price − mid| = |2·price − bid − ask|, exact. */
   readonly effectiveSpread: DecimalText | null

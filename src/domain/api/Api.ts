@@ -214,9 +214,11 @@ export const SummaryRow = Schema.Struct({
   symbol: Schema.String, exchange: Schema.String, tradingDay: Schema.String, open: D, high: D, low: D, close: D, volume: D,
   tradeCount: Schema.Int, vwap: D, firstTrade: T, lastTrade: T
 }).annotate({ identifier: "DailySummary" })
+/** Mid and spread fields over the bucket's two-sided quotes (bid and ask > 0): null when it has none (ADR-40). */
+const MaybeD = Schema.NullOr(D)
 export const QuoteBarRow = Schema.Struct({
-  symbol: Schema.String, exchange: Schema.String, bucket: T, quoteCount: Schema.Int, midOpen: D, midHigh: D, midLow: D, midClose: D,
-  spreadMin: D, spreadMax: D, spreadMean: D, spreadClose: D
+  symbol: Schema.String, exchange: Schema.String, bucket: T, quoteCount: Schema.Int, midOpen: MaybeD, midHigh: MaybeD, midLow: MaybeD,
+  midClose: MaybeD, spreadMin: MaybeD, spreadMax: MaybeD, spreadMean: MaybeD, spreadClose: MaybeD
 }).annotate({ identifier: "QuoteBar" })
 
 // --- what the document says besides the schemas: headers, 304 and 204 -------------------------

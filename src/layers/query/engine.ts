@@ -414,15 +414,19 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<QuoteBar>, p }
         const params = new Params()
         // Ties on the whole order key go by mid, then spread (as OHLCV's by price): the close's mid and spread are one quote's.
+        // Mid and spread are over two-sided quotes (bid > 0 and ask > 0, ADR-40); `n` counts every quote, `n_two_sided` those.
+        const key = "(ts, seq, message_id, twice_mid, spread)"
         const sql = `WITH q AS (
             SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id,
-              bid_price::DECIMAL(38, 8) + ask_price::DECIMAL(38, 8) AS twice_mid, ask_price::DECIMAL(38, 8) - bid_price::DECIMAL(38, 8) AS spread
+              bid_price::DECIMAL(38, 8) + ask_price::DECIMAL(38, 8) AS twice_mid, ask_price::DECIMAL(38, 8) - bid_price::DECIMAL(38, 8) AS spread,
+              coalesce(${TWO_SIDED("")}, false) AS two_sided
             FROM ${filteredFiles(params, p, range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, count(*)::DOUBLE AS n,
-            arg_min(twice_mid, (ts, seq, message_id, twice_mid, spread)) AS mid_open, max(twice_mid) AS mid_high,
-            min(twice_mid) AS mid_low, arg_max(twice_mid, (ts, seq, message_id, twice_mid, spread)) AS mid_close,
-            min(spread) AS spread_min, max(spread) AS spread_max, sum(spread) AS spread_sum,
-            arg_max(spread, (ts, seq, message_id, twice_mid, spread)) AS spread_close
+            count(*) FILTER (WHERE two_sided)::DOUBLE AS n_two_sided,
+            arg_min(twice_mid, ${key}) FILTER (WHERE two_sided) AS mid_open, max(twice_mid) FILTER (WHERE two_sided) AS mid_high,
+            min(twice_mid) FILTER (WHERE two_sided) AS mid_low, arg_max(twice_mid, ${key}) FILTER (WHERE two_sided) AS mid_close,
+            min(spread) FILTER (WHERE two_sided) AS spread_min, max(spread) FILTER (WHERE two_sided) AS spread_max,
+            sum(spread) FILTER (WHERE two_sided) AS spread_sum, arg_max(spread, ${key}) FILTER (WHERE two_sided) AS spread_close
           FROM q GROUP BY ALL`
         return { rows: yield* collectBars(p, params, sql, request.maxBars, quoteBarsOf), p }
       }))
@@ -458,6 +462,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
             kafka_topic, kafka_partition, kafka_offset
           FROM ${filteredFiles(params, tp, from, range.to, symbols)}${afterCursor(params, after)}`
         // The prevailing quote at an instant is the last one by (time, sequence, message_id): keep one per (symbol, exchange, time).
+        // It is shown whatever it holds; one with a zero side (pre-open) has no mid, spread or side (ADR-40).
         // Quotes tied on that whole key (an id a source reused) go by bid, then ask, then sizes: the same one on every run.
         // Joined by instrument, (exchange, symbol): a symbol listed twice (BHP on the ASX and the NYSE) is two.
         const quotes = qp.files.length === 0
@@ -471,9 +476,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
             t.kafka_topic AS __topic, t.kafka_partition AS __part, t.kafka_offset AS __off,
             t.quantity::VARCHAR AS quantity, t.side, epoch_us(q.quote_ts)::DOUBLE AS quote_ts,
             q.bid_price::VARCHAR AS bid_price, q.bid_size::VARCHAR AS bid_size, q.ask_price::VARCHAR AS ask_price, q.ask_size::VARCHAR AS ask_size,
-            (q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8))::VARCHAR AS twice_mid,
-            abs(t.price::DECIMAL(38, 8) * 2 - q.bid_price::DECIMAL(38, 8) - q.ask_price::DECIMAL(38, 8))::VARCHAR AS effective_spread,
-            CASE WHEN q.quote_ts IS NULL THEN NULL
+            CASE WHEN ${TWO_SIDED("q.")} THEN (q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8))::VARCHAR END AS twice_mid,
+            CASE WHEN ${TWO_SIDED("q.")} THEN abs(t.price::DECIMAL(38, 8) * 2 - q.bid_price::DECIMAL(38, 8) - q.ask_price::DECIMAL(38, 8))::VARCHAR END AS effective_spread,
+            CASE WHEN (${TWO_SIDED("q.")}) IS NOT TRUE THEN NULL
               WHEN t.price::DECIMAL(38, 8) * 2 > q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8) THEN 'BUY'
               WHEN t.price::DECIMAL(38, 8) * 2 < q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8) THEN 'SELL'
               ELSE 'MID' END AS classification
@@ -693,34 +698,47 @@ const halfAt = (d: Decimals128, r: number): string => {
   return fixedText(twice - 2 * floor === 1 && floor % 2 !== 0 ? floor + 1 : floor)
 }
 
+/** A quote has a mid and a spread when both its sides are priced (docs/decisions.md ADR-40); NULL when a side is. */
+const TWO_SIDED = (alias: string) => `${alias}bid_price > 0 AND ${alias}ask_price > 0`
+
 const quoteBarsOf = (chunk: Chunk, out: Array<QuoteBar>) => {
   const rows = chunk.rowCount
-  const decimal = (name: string) => nonNull(decimals128(chunk.column(name)), rows, name)
   const symbols = nonNull(texts(chunk.column("symbol")), rows, "symbol")
   const symbol = uniformText(symbols, rows)
   const exchanges = nonNull(texts(chunk.column("exchange")), rows, "exchange")
   const exchange = uniformText(exchanges, rows)
   const bucket = doubles(chunk.column("bucket"))
   const n = doubles(chunk.column("n"))
+  const twoSided = doubles(chunk.column("n_two_sided"))
+  // NULL exactly in the buckets without a two-sided quote.
+  const decimal = (name: string) => {
+    const c = decimals128(chunk.column(name))
+    for (let r = 0; r < rows; r++) if (isNull(c.valid, r) !== (twoSided[r] === 0)) throw new Error(`query: ${name} disagrees with the two-sided count`)
+    return c
+  }
   const midOpen = decimal("mid_open"), midHigh = decimal("mid_high"), midLow = decimal("mid_low"), midClose = decimal("mid_close")
   const spreadMin = decimal("spread_min"), spreadMax = decimal("spread_max"), spreadSum = decimal("spread_sum"), spreadClose = decimal("spread_close")
   for (let r = 0; r < rows; r++) {
-    out.push({
-      symbol: symbol ?? textAt(symbols, r),
-      exchange: exchange ?? textAt(exchanges, r),
-      bucket: bucket[r]!,
-      quoteCount: n[r]!,
+    const base = { symbol: symbol ?? textAt(symbols, r), exchange: exchange ?? textAt(exchanges, r), bucket: bucket[r]!, quoteCount: n[r]! }
+    const m = twoSided[r]!
+    out.push(m === 0 ? { ...base, ...NO_MID_OR_SPREAD } : {
+      ...base,
       midOpen: halfAt(midOpen, r),
       midHigh: halfAt(midHigh, r),
       midLow: halfAt(midLow, r),
       midClose: halfAt(midClose, r),
       spreadMin: decimal128TextAt(spreadMin, r),
       spreadMax: decimal128TextAt(spreadMax, r),
-      spreadMean: bigFixedText(divide(decimal128FixedAt(spreadSum, r), { unscaled: BigInt(n[r]!), scale: 0 })),
+      spreadMean: bigFixedText(divide(decimal128FixedAt(spreadSum, r), { unscaled: BigInt(m), scale: 0 })),
       spreadClose: decimal128TextAt(spreadClose, r)
     })
   }
 }
+
+/** A bucket of one-sided quotes only. */
+const NO_MID_OR_SPREAD = {
+  midOpen: null, midHigh: null, midLow: null, midClose: null, spreadMin: null, spreadMax: null, spreadMean: null, spreadClose: null
+} as const
 
 /**
  * Exact: the notional (scale 16) over the volume (scale 8), half-even at 8 places. Scales 16 and

@@ -156,31 +156,39 @@ export const dailySummary = (
 }
 
 const two = BigDecimal.fromBigInt(2n)
+const zero = BigDecimal.fromBigInt(0n)
+
+/** A quote has a mid and a spread only with both sides priced (a zero side is a pre-open one: ADR-40). */
+export const twoSided = (r: QuoteRow) => BigDecimal.isGreaterThan(r.bid_price, zero) && BigDecimal.isGreaterThan(r.ask_price, zero)
 
 export const quoteBars = (quotes: ReadonlyArray<QuoteRow>, q: { from: number; to: number; symbols?: ReadonlyArray<string>; size: number }) => {
   const rows = quotes.filter((r) => inRange(r, q.from, q.to, q.symbols ?? []))
   const groups = groupBy(rows, (r) => `${r.symbol}\u0000${r.exchange}\u0000${floorTo(r.exchange_timestamp, q.size)}`)
   return [...groups.values()].map((g) => {
     const s = [...g].sort(compareRows)
+    const head = { symbol: s[0]!.symbol, exchange: s[0]!.exchange, bucket: floorTo(s[0]!.exchange_timestamp, q.size), quoteCount: s.length }
+    // Mids and spreads of the two-sided quotes only; none: null fields.
+    const priced = s.filter(twoSided)
+    if (priced.length === 0) {
+      const none = null as string | null
+      return { ...head, midOpen: none, midHigh: none, midLow: none, midClose: none, spreadMin: none, spreadMax: none, spreadMean: none, spreadClose: none }
+    }
     const mid = (r: QuoteRow) => BigDecimal.divideUnsafe(BigDecimal.sum(r.bid_price, r.ask_price), two)
     const spread = (r: QuoteRow) => BigDecimal.subtract(r.ask_price, r.bid_price)
-    const mids = s.map(mid)
-    const spreads = s.map(spread)
+    const mids = priced.map(mid)
+    const spreads = priced.map(spread)
     const max = (xs: Array<BigDecimal.BigDecimal>) => xs.reduce((a, b) => (BigDecimal.isGreaterThan(b, a) ? b : a))
     const min = (xs: Array<BigDecimal.BigDecimal>) => xs.reduce((a, b) => (BigDecimal.isLessThan(b, a) ? b : a))
     const total = spreads.reduce((a, b) => BigDecimal.sum(a, b), BigDecimal.fromBigInt(0n))
     return {
-      symbol: s[0]!.symbol,
-      exchange: s[0]!.exchange,
-      bucket: floorTo(s[0]!.exchange_timestamp, q.size),
-      quoteCount: s.length,
-      midOpen: round8(mids[0]!),
+      ...head,
+      midOpen: round8(mids[0]!) as string | null,
       midHigh: round8(max(mids)),
       midLow: round8(min(mids)),
       midClose: round8(mids[mids.length - 1]!),
       spreadMin: text8(min(spreads)),
       spreadMax: text8(max(spreads)),
-      spreadMean: round8(BigDecimal.divideUnsafe(total, BigDecimal.fromBigInt(BigInt(s.length)))),
+      spreadMean: round8(BigDecimal.divideUnsafe(total, BigDecimal.fromBigInt(BigInt(priced.length)))),
       spreadClose: text8(spreads[spreads.length - 1]!)
     }
   }).sort(byInstrumentThenBucket)
@@ -199,6 +207,8 @@ export const tradesWithQuotes = (
       if (best === undefined || compareRows(c, best) > 0) best = c
     }
     if (best === undefined) return { messageId: t.message_id, quoteTimestamp: null as number | null, mid: null as string | null, effectiveSpread: null as string | null, classification: null as string | null, bidPrice: null as string | null }
+    // The quote is shown whatever it holds; one with a zero side has no mid, spread or side.
+    if (!twoSided(best)) return { messageId: t.message_id, quoteTimestamp: best.exchange_timestamp as number | null, mid: null, effectiveSpread: null, classification: null, bidPrice: text8(best.bid_price) as string | null }
     const sum = BigDecimal.sum(best.bid_price, best.ask_price)
     const twice = BigDecimal.multiply(t.price, two)
     const diff = BigDecimal.abs(BigDecimal.subtract(twice, sum))

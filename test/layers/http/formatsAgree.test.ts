@@ -15,7 +15,7 @@ import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { auth, baseUrl, KEYS, servedWith, testOptions } from "../../integration/http-support.ts"
 import { readParquet } from "../../support/parquet.ts"
-import { DAY, genQuotes, genTrades, T0 } from "../query/data.ts"
+import { DAY, genQuotes, genTrades, HOUR, T0 } from "../query/data.ts"
 import { QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
 
 const lineage = (i: number) => ({ ingestion_timestamp: T0 + 10 * DAY, kafka_topic: "k2.test", kafka_partition: 0, kafka_offset: BigInt(1_000 + i) })
@@ -26,7 +26,8 @@ const awkwardTrades: Array<TradeRow> = [
   ["BRK.B", T0 + 1, "0.00000001", "1", { ...AWKWARD_KEYS }, ["A", "B,C", "say \"x\""]],
   ["BRK.B", T0 + 2, "9999999999.99999999", "0.00000001", {}, []],
   ["A_B-C", T0 + 3, "1.10000000", "100000.5", { venue: "" }, [""]],
-  ["A_B-C", T0 - 1, "12.34000000", "2", { "ü": "ü" }, ["é"]]
+  ["A_B-C", T0 - 1, "12.34000000", "2", { "ü": "ü" }, ["é"]],
+  ["BRK.B", T0 + 2 * HOUR + 3, "5.00000000", "1", {}, []] // its prevailing quote has no ask: no mid, spread or side
 ].map(([symbol, ts, price, qty, vendor, conditions], i) => ({
   message_id: `awk-${i}`,
   trade_id: i === 0 ? "" : `id,"${i}"\n`,
@@ -45,7 +46,10 @@ const awkwardTrades: Array<TradeRow> = [
 }))
 const awkwardQuotes: Array<QuoteRow> = [
   { ts: T0, bid: "0.00000001", ask: "9999999999.99999999" },
-  { ts: T0 + 2, bid: "1.00000000", ask: "1.00000001" }
+  { ts: T0 + 2, bid: "1.00000000", ask: "1.00000001" },
+  // One-sided (pre-open) quotes: their hour's quote bar has null mids and spreads.
+  { ts: T0 + 2 * HOUR, bid: "0", ask: "5.00000000" },
+  { ts: T0 + 2 * HOUR + 1, bid: "4.00000000", ask: "0" }
 ].map(({ ask, bid, ts }, i) => ({
   message_id: `awq-${i}`,
   quote_id: `q"${i}"`,
@@ -276,7 +280,7 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in 
         assert.isAbove(paged.pages, 3)
         const expected = fromJson(paged.rows)
         assert.strictEqual(new Set(paged.rows.map((r) => r["message_id"])).size, paged.rows.length, "every row once")
-        assert.strictEqual(paged.rows.length, table === "trades" ? 154 : 152)
+        assert.strictEqual(paged.rows.length, table === "trades" ? 155 : 154)
         assertSame("csv pages", expected, yield* pagedCsv(`${path}&limit=37`))
         assertSame("csv export", expected, fromCsv((yield* request(withFormat(path, "csv"))).text()))
         assertSame("csv export, by Accept", expected, fromCsv((yield* request(path, { accept: "text/csv" })).text()))
@@ -327,12 +331,17 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in 
       assertSame("csv", expected, yield* pagedCsv(path))
       const parquet = yield* Effect.forEach(yield* allPages(path, "parquet"), (page) => fromParquet(page.bytes))
       assertSame("parquet", expected, { columns: parquet[0]!.columns, rows: parquet.flatMap((t) => t.rows) })
+      const oneSided = paged.rows.find((r) => r["messageId"] === "awk-4")!
+      assert.deepStrictEqual([oneSided["bidPrice"], oneSided["askPrice"], oneSided["mid"], oneSided["effectiveSpread"], oneSided["classification"]], ["4.00000000", "0.00000000", null, null, null])
     }))
 
   it.effect("/v1/bars, /v1/quotes/bars, /v1/summary", () =>
     Effect.gen(function*() {
       yield* compareWhole("bars", `/v1/bars?${RANGE}&interval=1h`)
-      yield* compareWhole("quote bars", `/v1/quotes/bars?${RANGE}&interval=1h`)
+      const quoteBars = yield* compareWhole("quote bars", `/v1/quotes/bars?${RANGE}&interval=1h`)
+      // Only one-sided quotes in BRK.B's third hour: null in JSON and Parquet, empty cells in CSV.
+      const oneSided = quoteBars.find((r) => r["symbol"] === "BRK.B" && r["bucket"] === formatIsoMicros(T0 + 2 * HOUR))
+      assert.deepStrictEqual(oneSided && [oneSided["quoteCount"], oneSided["midOpen"], oneSided["spreadMean"], oneSided["spreadClose"]], [2, null, null, null])
       yield* compareWhole("summary", `/v1/summary?from_day=2024-01-01&to_day=2024-01-06`)
     }))
 

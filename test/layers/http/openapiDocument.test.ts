@@ -83,4 +83,16 @@ layer(served(testOptions(), undefined, { trades: 5, quotes: 5 }), { timeout: 120
         assert.include(text, "/v1/summary", route)
       }
     }))
+
+  it.effect("a quote bar's mid and spread fields may be null (a bucket of one-sided quotes only, ADR-40)", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const doc = yield* Effect.promise(() => fetch(`${base}/openapi.json`).then((r) => r.json() as Promise<any>))
+      const properties = doc.components.schemas.QuoteBar.properties
+      const nullable = (schema: any): boolean => JSON.stringify(schema).includes("\"null\"")
+      for (const field of ["midOpen", "midHigh", "midLow", "midClose", "spreadMin", "spreadMax", "spreadMean", "spreadClose"]) {
+        assert.isTrue(nullable(properties[field]), field)
+      }
+      assert.isFalse(nullable(properties.quoteCount), "quoteCount")
+    }))
 })

@@ -289,19 +289,25 @@ const oracleSummary = (trades: ReadonlyArray<TradeRow>, q: { fromDay: string; to
 const twiceMid = (x: QuoteRow) => u8(x.bid_price) + u8(x.ask_price)
 const spreadOf = (x: QuoteRow) => u8(x.ask_price) - u8(x.bid_price)
 
+/** ADR-40: a quote with a zero side (pre-open) has no mid and no spread. */
+const twoSided = (x: QuoteRow) => u8(x.bid_price) > 0n && u8(x.ask_price) > 0n
+
 const oracleQuoteBars = (quotes: ReadonlyArray<QuoteRow>, q: Range & { size: number }) =>
   groups(quotes.filter((x) => within(x, q)), (x) => [x.symbol, x.exchange, String(floorBig(x.exchange_timestamp, q.size) + 8e15).padStart(17, "0")].join(SEP))
     .map((g) => {
-      const s = [...g].sort((a, b) => byKey(a, b) || cmp(twiceMid(a), twiceMid(b)) || cmp(spreadOf(a), spreadOf(b)))
+      const head = { symbol: g[0]!.symbol, exchange: g[0]!.exchange, bucket: floorBig(g[0]!.exchange_timestamp, q.size), quoteCount: g.length }
+      // Mid and spread fields over the two-sided quotes; null when the bucket has none.
+      const s = g.filter(twoSided).sort((a, b) => byKey(a, b) || cmp(twiceMid(a), twiceMid(b)) || cmp(spreadOf(a), spreadOf(b)))
+      if (s.length === 0) {
+        const none = null as string | null
+        return { ...head, midOpen: none, midHigh: none, midLow: none, midClose: none, spreadMin: none, spreadMax: none, spreadMean: none, spreadClose: none }
+      }
       const mids = s.map(twiceMid), spreads = s.map(spreadOf)
       const max = (xs: Array<bigint>) => xs.reduce((a, b) => (b > a ? b : a))
       const min = (xs: Array<bigint>) => xs.reduce((a, b) => (b < a ? b : a))
       return {
-        symbol: s[0]!.symbol,
-        exchange: s[0]!.exchange,
-        bucket: floorBig(s[0]!.exchange_timestamp, q.size),
-        quoteCount: s.length,
-        midOpen: text(halfEven(mids[0]!, 2n)),
+        ...head,
+        midOpen: text(halfEven(mids[0]!, 2n)) as string | null,
         midHigh: text(halfEven(max(mids), 2n)),
         midLow: text(halfEven(min(mids), 2n)),
         midClose: text(halfEven(mids[mids.length - 1]!, 2n)),
@@ -328,16 +334,21 @@ const oracleWithQuotes = (trades: ReadonlyArray<TradeRow>, quotes: ReadonlyArray
     const base = { messageId: t.message_id, exchangeTimestamp: t.exchange_timestamp, price: text(u8(t.price)) }
     if (best === undefined) return { ...base, quoteTimestamp: null, bidPrice: null, askPrice: null, bidSize: null, askSize: null, mid: null, effectiveSpread: null, classification: null }
     const twice = 2n * u8(t.price), sum = twiceMid(best)
-    return {
+    const quote = {
       ...base,
       quoteTimestamp: best.exchange_timestamp,
       bidPrice: text(u8(best.bid_price)),
       askPrice: text(u8(best.ask_price)),
       bidSize: text(u8(best.bid_size)),
-      askSize: text(u8(best.ask_size)),
-      mid: text(halfEven(sum, 2n)),
-      effectiveSpread: text(twice > sum ? twice - sum : sum - twice),
-      classification: twice > sum ? "BUY" : twice < sum ? "SELL" : "MID"
+      askSize: text(u8(best.ask_size))
+    }
+    // Shown whatever it holds; a zero side: no mid, effective spread or side.
+    if (!twoSided(best)) return { ...quote, mid: null, effectiveSpread: null, classification: null }
+    return {
+      ...quote,
+      mid: text(halfEven(sum, 2n)) as string | null,
+      effectiveSpread: text(twice > sum ? twice - sum : sum - twice) as string | null,
+      classification: (twice > sum ? "BUY" : twice < sum ? "SELL" : "MID") as string | null
     }
   })
 

@@ -72,7 +72,7 @@ const quotes: Array<QuoteRow> = [
   quote("QQ", T0 + 100, "10", "10.00000001", 5n, "a"), // same instant: the highest sequence prevails...
   quote("QQ", T0 + 100, "10", "10.00000003", null, "z"), // ...but a NULL sequence opens the bar
   quote("QQ", T0 + 200, "10.00000001", "10", 1n), // crossed
-  quote("QQ", T0 + 300, "0", "0", 1n), // zero
+  quote("QQ", T0 + 300, "0", "0", 1n), // zero: no mid or spread (ADR-40), still counted and still prevailing
   quote("QQ", T0 + 400, MAX, MAX, 2n),
   quote("A.B", T0 + DAY - HOUR, "9", "11", 1n), // exactly at from − lookback (the pages' from, a lookback of an hour)
   quote("A.B", T0 + DAY - HOUR - 1, "1", "2", 1n), // a microsecond before it
@@ -120,7 +120,16 @@ layer(warehouse, { timeout: 120_000, excludeTestServices: true })("edge cases ag
 
       const prevailing = yield* q.tradesWithQuotes({ from: T0, to: T0 + DAY, symbols: ["QQ"] })
       assert.deepStrictEqual(project(prevailing.rows), Ref.tradesWithQuotes(qtrades, quotes, { from: T0, to: T0 + DAY, lookback: DAY, limit: 1000 }))
-      assert.deepStrictEqual(prevailing.rows.map((r) => r.classification), ["BUY", "SELL", "BUY", "MID"])
+      // The trade at T0 + 350 meets the zero quote: shown, with no mid, effective spread or side.
+      assert.deepStrictEqual(prevailing.rows.map((r) => [r.quoteTimestamp, r.bidPrice, r.mid, r.effectiveSpread, r.classification]), [
+        [T0 + 100, "10.00000000", "10.00000000", "0.00000001", "BUY"],
+        [T0 + 200, "10.00000001", "10.00000000", "0.00000001", "SELL"], // crossed: kept, mid 10.000000005 shown to even
+        [T0 + 300, "0.00000000", null, null, null],
+        [T0 + 400, MAX, MAX, "0.00000000", "MID"]
+      ])
+      // The 1s quote bar holds all five QQ quotes; mids and spreads are over the four two-sided ones.
+      const qq = (yield* q.quoteBars({ from: T0, to: T0 + DAY, interval: "1s", symbols: ["QQ"] })).rows
+      assert.deepStrictEqual(qq.map((b) => [b.quoteCount, b.midLow, b.spreadMin, b.spreadMax]), [[5, "10.00000000", "-0.00000001", "0.00000003"]])
 
       // Pages of 2047..2049 rows end inside, at and just past a DuckDB chunk, within runs of one instant.
       const range = { from: T0 + DAY, to: T0 + 2 * DAY }
