@@ -7,7 +7,7 @@
  * live source topics until SIGINT.
  */
 import type { Writable } from "node:stream"
-import { Cause, Config, Effect, Exit, Layer, Option, Stream } from "effect"
+import { Cause, Config, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
@@ -35,7 +35,7 @@ import {
 } from "./cli/common.ts"
 import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
-import { runCommand } from "./cli/run.ts"
+import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
@@ -66,11 +66,13 @@ export const republishTopic = Effect.fnUntraced(function*(topic: string, partiti
  * Writes events as NDJSON to `out`, waiting for it to drain when it is full: a reader slower than
  * the replay (a pipe to gzip, ssh) otherwise had every event buffered in memory, unbounded.
  */
-export const ndjsonTo = (out: Writable) => (events: ReadonlyArray<ReplayEvent>) =>
+export const ndjsonTo = (out: Writable, onWritten?: (events: ReadonlyArray<ReplayEvent>) => void) => (events: ReadonlyArray<ReplayEvent>) =>
   Effect.suspend(() => {
     let text = ""
     for (const e of events) text += `${line(e)}\n`
-    if (out.write(text) || out.destroyed) return Effect.void
+    const room = out.write(text)
+    onWritten?.(events)
+    if (room || out.destroyed) return Effect.void
     // A stream that errors (EPIPE: run.ts exits) or closes never drains: stop waiting then too.
     return Effect.callback<void>((resume) => {
       const stop = () => {
@@ -85,6 +87,32 @@ export const ndjsonTo = (out: Writable) => (events: ReadonlyArray<ReplayEvent>) 
       out.once("close", done)
       return Effect.sync(stop)
     })
+  })
+
+/** A replay of a bounded range stopped by a signal before its end: what it wrote is cut short. */
+export class ReplayStopped extends Schema.TaggedError<ReplayStopped>()("ReplayStopped", { message: Schema.String }) {}
+
+/**
+ * Fails `effect` beside the interruption when a signal stops it, with `describe()`: the program
+ * says so and exits 1 (run.ts `failsTheDrain`). A range's replay ends at its `--to`; cut short by
+ * Ctrl-C or a job runner's SIGTERM it ended as a whole one did, exit 0 without a word. A follow,
+ * which runs until a signal, is not wrapped.
+ */
+const failsWhenStopped = (describe: () => string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  failsTheDrain(Effect.onInterrupt(effect, () => Effect.suspend(() => Effect.fail(new ReplayStopped({ message: describe() })))))
+
+/** NDJSON of a bounded replay to `out`; stopped before its end, it says how far it got (to resume from, docs/query.md). */
+export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out: Writable) =>
+  Effect.suspend(() => {
+    let written = 0
+    let last: ReplayEvent | undefined
+    return Stream.runForEachArray(events, ndjsonTo(out, (es) => {
+      written += es.length
+      last = es.at(-1) ?? last
+    })).pipe(failsWhenStopped(() =>
+      `replay stopped before its end: ${written} events written` +
+        (last === undefined ? "" : `, the last at ${formatIsoMicros(last.exchange_timestamp)} (${last._tag.toLowerCase()} ${last.message_id})`)
+    ))
   })
 
 const rate = (p: RepublishProgress) => Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001))
@@ -227,7 +255,8 @@ const replay = Command.make("replay", {
     const kafka = () => kafkaLayer(a.client, Option.getOrThrow(brokers), "k2-replay")
 
     if (Option.isNone(a.topic)) {
-      const run = Effect.flatMap(events, (stream) => Stream.runForEachArray(stream, ndjsonTo(process.stdout)))
+      const run = Effect.flatMap(events, (stream) =>
+        a.follow ? Stream.runForEachArray(stream, ndjsonTo(process.stdout)) : ndjsonReplay(stream, process.stdout))
       return needsKafka ? run.pipe(Effect.provide(kafka())) : run
     }
     const topic = a.topic.value
@@ -238,7 +267,8 @@ const replay = Command.make("replay", {
     return Effect.gen(function*() {
       const wire = yield* codec
       yield* republishTopic(topic, a.partitions)
-      yield* republishReported(yield* events, topic, wire)
+      const sent = republishReported(yield* events, topic, wire)
+      yield* a.follow ? sent : sent.pipe(failsWhenStopped(() => `replay stopped before its end: ${topic} holds only the events the summary counts`))
     }).pipe(Effect.provide(kafka()))
   })).pipe(Command.withDescription(describedWith(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +

@@ -5,11 +5,11 @@
  * state up to the table's mark), or nothing.
  */
 import { Clock, Effect, Metric, Result, type Tracer } from "effect"
-import { UnknownSchemaId, type WireCodec, type WireMessage } from "../../domain/avro/codec.ts"
+import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
 import { claim } from "../../domain/ingest/streamOwnership.ts"
 import type { QuoteRow, TradeRow } from "../../domain/rows.ts"
 import { forEachKept, type Observation } from "../../domain/sequence/tracker.ts"
-import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
+import { misplaced, topicRouteOf } from "../../domain/ingest/routing.ts"
 import { LogBehindTable, TopicRecreated } from "../../services/Ingestor.ts"
 import { type PartitionBatch, tpKeyOf } from "../../services/KafkaSource.ts"
 import * as KafkaTracing from "../kafka/tracing.ts"
@@ -17,43 +17,8 @@ import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
-import { atomically, type DataTable, ingestedBelow, type PartitionState, type Partitions, type Row, rowBytes, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type PartitionState, type Partitions, type Row, rowBytes, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
-
-const TABLE_OF_KIND = { trade: "trades", quote: "quotes", instrument: "instruments" } as const
-
-/** What a topic's name says its records are: the exchange upper case, as in the records. */
-interface TopicAddress {
-  readonly assetClass: string | undefined
-  readonly exchange: string | undefined
-}
-
-const topicAddressOf = (topic: string): TopicAddress => {
-  const market = parseTopicName(topic)
-  return market === undefined
-    ? { assetClass: undefined, exchange: parseInstrumentsTopicName(topic) }
-    : { assetClass: market.assetClass, exchange: market.exchange }
-}
-
-const kindOf = (message: WireMessage) => `${message.kind === "instrument" ? "an" : "a"} ${message.kind}`
-
-/**
- * Why a decoded message does not belong on its topic, or undefined when it does. Producers route by
- * the record's kind, asset class and exchange (`topicName`, `instrumentsTopicName`): a record naming
- * others was misrouted, and its partition does not order it with the rest of its stream.
- */
-const misplaced = (message: WireMessage, table: DataTable, address: TopicAddress): string | undefined => {
-  if (TABLE_OF_KIND[message.kind] !== table) return kindOf(message)
-  const { exchange } = message.value
-  // Trade and quote exchange codes are upper case (the schema says so); an instrument's is free
-  // text, routed by its lower case (`instrumentsTopicName`).
-  const code = message.kind === "instrument" ? exchange.toUpperCase() : exchange
-  if (address.exchange !== undefined && code !== address.exchange) return `${kindOf(message)} of exchange ${exchange}`
-  if (address.assetClass !== undefined && message.kind !== "instrument" && message.value.asset_class !== address.assetClass) {
-    return `${kindOf(message)} of asset class ${message.value.asset_class}`
-  }
-  return undefined
-}
 
 /** What the tracker would say of rows it does not track. */
 const untracked: Observation = { duplicates: [], events: [] }
@@ -90,7 +55,7 @@ export const makeConsumeBatch = (
   ): number => {
     let alreadyIngested = 0
     const ingested = ingestedBelow(part)
-    const address = topicAddressOf(batch.topic)
+    const route = topicRouteOf(batch.topic)
     for (const record of batch.records) {
       if (record.offset < part.next) continue
       if (record.offset < ingested) {
@@ -100,7 +65,7 @@ export const makeConsumeBatch = (
       const decoded = record.value === null
         ? Result.fail({ _tag: "NotFramed", message: "tombstone (null value)" })
         : codec.decode(record.value)
-      const wrongTopic = Result.isSuccess(decoded) ? misplaced(decoded.success, part.table, address) : undefined
+      const wrongTopic = Result.isSuccess(decoded) ? misplaced(decoded.success, part.table, route) : undefined
       if (Result.isFailure(decoded) || wrongTopic !== undefined) {
         if (record.offset < part.tableMark) {
           alreadyIngested++

@@ -12,6 +12,7 @@ import type { WireMessage } from "../../domain/avro/codec.ts"
 import { type Offsets, offsetOf, type TopicIds } from "../../domain/ingest/marker.ts"
 import { formatFixed } from "../../domain/query/exact.ts"
 import { toUnscaled } from "../../domain/decimal.ts"
+import { misplaced, TABLE_OF_KIND, topicRouteOf } from "../../domain/ingest/routing.ts"
 import { parseTopicName } from "../../domain/wire.ts"
 import { type KafkaError, KafkaSource, type PartitionBatch, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { CatchUpGap, CatchUpTopicRecreated, type QuoteEvent, type ReplayEvent, type TradeEvent } from "../../services/ReplayEngine.ts"
@@ -94,7 +95,7 @@ export const openLive = Effect.fnUntraced(function*(
   // registry, as ingestion learns them: else the live part would skip what the tables hold.
   const writerSchemas = resolveSchema === undefined ? undefined : WriterSchemas.make(codec, resolveSchema)
   const symbols = request.symbols.length === 0 ? null : new Set(request.symbols)
-  const kindOf = new Map(request.topics.map((t) => [t, parseTopicName(t)?.dataType === "trades" ? "trade" : "quote"]))
+  const kindOf = new Map(request.topics.map((t) => [t, parseTopicName(t)?.dataType === "trades" ? "trade" as const : "quote" as const]))
   /** The next offset to deliver per partition: the start, then after each delivered batch. */
   const next = new Map<TpKey, bigint>()
   /** Where the partitions the marker lacks start: their log's start (read below). */
@@ -139,13 +140,15 @@ export const openLive = Effect.fnUntraced(function*(
 
   const decodeBatch = (batch: PartitionBatch, receivedAt: number) => {
     const out: Array<ReplayEvent> = []
-    const kind = kindOf.get(batch.topic)
+    const kind = kindOf.get(batch.topic)!
+    const address = topicRouteOf(batch.topic)
     let skipped = 0
     for (const record of batch.records) {
-      // What ingestion dead-letters (poison, a trade on a quotes topic) never reaches the table either.
+      // What ingestion dead-letters (poison, a trade on a quotes topic, a record of another exchange
+      // or asset class than its topic's) never reaches the table either.
       const decoded = record.value === null ? undefined : codec.decode(record.value)
       const message = decoded !== undefined && Result.isSuccess(decoded) ? decoded.success : undefined
-      if (message === undefined || message.kind === "instrument" || message.kind !== kind) {
+      if (message === undefined || message.kind !== kind || misplaced(message, TABLE_OF_KIND[kind], address) !== undefined) {
         skipped++
         continue
       }
@@ -176,7 +179,7 @@ export const openLive = Effect.fnUntraced(function*(
           yield* writerSchemas.learn(batch.records, 0n)
         }
         const { out, skipped } = decodeBatch(batch, (yield* Clock.currentTimeMillis) * 1000)
-        if (skipped > 0) yield* Effect.logWarning(`replay skipped ${skipped} undecodable record(s) of ${tpKeyOf(batch)}`)
+        if (skipped > 0) yield* Effect.logWarning(`replay skipped ${skipped} record(s) of ${tpKeyOf(batch)} that ingestion dead-letters (undecodable or misrouted)`)
         return out
       })
     ),

@@ -2,7 +2,7 @@
  * Runs a program's command on Node: a bad option prints the help and the problem and exits 2;
  * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
- * when the drain itself failed; a second signal exits at once with 130.
+ * when the drain itself failed (a replay of a range cut short fails so); a second signal exits at once with 130.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
@@ -48,6 +48,13 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (CliError.isCliError(error) && error._tag === "ShowHelp") return error.errors.length === 0 ? 0 : 2
   return isBadSetting(error) || isUsageError(error) || isRefusedRequest(error) ? 2 : 1
 }
+
+/** The failure of the drain of a program stopped by a signal (see `failsTheDrain`), if it failed. */
+const failedDrainOf = (exit: Exit.Exit<unknown, unknown>): Option.Option<unknown> =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? drainFailure : Option.none()
+
+/** The code a program ends with: `exitCode`, or 1 when it was stopped by a signal and its drain failed. */
+export const programExitCode = (exit: Exit.Exit<unknown, unknown>): number => Option.isSome(failedDrainOf(exit)) ? 1 : exitCode(exit)
 
 /** One line for a failure, the whole cause for a defect. */
 const report = (cause: Cause.Cause<unknown>): void => {
@@ -101,11 +108,9 @@ export const runCommand = (command: AnyCommand) => {
         disableErrorReporting: true,
         // A signal asks for a drain; a program that drained cleanly succeeded.
         teardown: (exit, onExit) => {
-          if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) && Option.isSome(drainFailure)) {
-            report(Cause.fail(drainFailure.value))
-            return onExit(1)
-          }
-          onExit(exitCode(exit))
+          const failed = failedDrainOf(exit)
+          if (Option.isSome(failed)) report(Cause.fail(failed.value))
+          onExit(programExitCode(exit))
         }
       })
   )

@@ -162,8 +162,9 @@ const setup = Effect.gen(function*() {
   const sink = yield* IcebergSink
   yield* sink.ensureTable(tables.trades)
   yield* sink.ensureTable(tables.quotes)
-  const trades = genTrades(900, { seed: 21, idPrefix: "c" }).map((row): Produced => ({ kind: "T", row }))
-  const quotes = genQuotes(1_200, { seed: 22 }).map((row): Produced => ({ kind: "Q", row }))
+  // Of the topics' exchange: ingestion dead-letters a record of another one (misrouted), and so the live part skips it.
+  const trades = genTrades(900, { seed: 21, idPrefix: "c" }).map((row): Produced => ({ kind: "T", row: { ...row, exchange: "TEST" } }))
+  const quotes = genQuotes(1_200, { seed: 22 }).map((row): Produced => ({ kind: "Q", row: { ...row, exchange: "TEST" } }))
   return { trades, quotes }
 })
 
@@ -331,7 +332,7 @@ describe("catch-up to live", () => {
     const { layer: deps } = fresh()
     return Effect.gen(function*() {
       yield* setup
-      yield* produce(genTrades(20, { seed: 5 }).map((row): Produced => ({ kind: "T", row })))
+      yield* produce(genTrades(20, { seed: 5 }).map((row): Produced => ({ kind: "T", row: { ...row, exchange: "TEST" } })))
       const rows = genTrades(5, { seed: 6 })
       const beyond = new Map([[TRADES_TOPIC, new Map([[0, 1_000n]])]])
       yield* (yield* IcebergSink).append(TRADES, tradeColumns(rows), { properties: { [markerKey(GROUP)]: encodeOffsets(beyond) } })
