@@ -5,9 +5,14 @@ import type { ServerOptions } from "./config.ts"
 /** What the request pipeline learned about the request: set per request, read by handlers. */
 export interface RequestInfo {
   readonly correlationId: string
+  /**
+   * Who a per-caller limit counts the request against (the sandbox's runs): `key:<name>`, or the
+   * client address without a valid key (principal.ts `clientAddress`), as the rate limit counts.
+   */
+  readonly caller: string
 }
 export const CurrentRequest = Context.Reference<RequestInfo>("k2/http/CurrentRequest", {
-  defaultValue: () => ({ correlationId: "" })
+  defaultValue: () => ({ correlationId: "", caller: "" })
 })
 
 export interface HandlerOptions extends ServerOptions {

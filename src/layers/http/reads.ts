@@ -108,6 +108,12 @@ interface ReadSpec {
 
 export type Reads = Effect.Success<ReturnType<typeof makeReads>>
 
+/**
+ * Sandbox runs (SQL, Parquet exports) one caller may have running or waiting at once: the two slots
+ * and one in line, so a single client still finds a run waiting for it as a slot frees.
+ */
+export const SANDBOX_RUNS_PER_CALLER = 3
+
 export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog
   const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
@@ -116,6 +122,8 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const scope = yield* Effect.scope
   yield* Effect.addFinalizer(() => Effect.sync(stopIdleSandboxes))
   const sqlPermits = yield* Semaphore.make(2)
+  /** Sandbox runs running or waiting for a slot, by caller (`sandboxed`). */
+  const sandboxRuns = new Map<string, number>()
   const streams = yield* makeStreamSlots(options)
 
   const load = (involved: ReadonlyArray<TableName>) => loadInvolved(catalog, involved)
@@ -163,15 +171,35 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
    * waits for a slot no longer than a run may hold one (SqlBusy past that), so the waiting line
    * drains as fast as the slots turn over, however many clients call. The slot is the scope's: one
    * taken just as the wait timed out is given back too.
+   *
+   * A caller (its key, or its address without one) may have SANDBOX_RUNS_PER_CALLER runs running or
+   * waiting, past which its request is SqlBusy at once: one key sending many slow statements filled
+   * the line, and every other key waited behind all of them until it was told sql_busy. Now another
+   * caller waits behind at most one of its runs besides the two in the slots.
    */
   const sandboxed = (request: Parameters<typeof runSandboxed>[0]) => {
     const ms = slotHeldAtMostMs(request.timeoutMs)
-    return Effect.scoped(
-      sqlPermits.takeScoped(1).pipe(
-        Effect.timeoutOrElse({ duration: Duration.millis(ms), orElse: () => Effect.fail(new SqlBusy({ ms })) }),
-        Effect.andThen(runSandboxed(request))
+    return Effect.scoped(Effect.gen(function*() {
+      const { caller } = yield* CurrentRequest
+      yield* Effect.acquireRelease(
+        Effect.suspend(() => {
+          const mine = sandboxRuns.get(caller) ?? 0
+          if (mine >= SANDBOX_RUNS_PER_CALLER) return Effect.fail(new SqlBusy({ ms, perCaller: SANDBOX_RUNS_PER_CALLER }))
+          sandboxRuns.set(caller, mine + 1)
+          return Effect.void
+        }),
+        () =>
+          Effect.sync(() => {
+            const left = (sandboxRuns.get(caller) ?? 1) - 1
+            if (left === 0) sandboxRuns.delete(caller)
+            else sandboxRuns.set(caller, left)
+          })
       )
-    )
+      yield* sqlPermits.takeScoped(1).pipe(
+        Effect.timeoutOrElse({ duration: Duration.millis(ms), orElse: () => Effect.fail(new SqlBusy({ ms })) })
+      )
+      return yield* runSandboxed(request)
+    }))
   }
 
   /**

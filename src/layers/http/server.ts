@@ -176,7 +176,7 @@ export const pipeline = (options: HandlerOptions) => {
       if (!anyOrigin && options.corsOrigins.length > 0) extra["vary"] = "Origin"
 
       const principal = authenticate(request.headers)
-      const info: RequestInfo = { correlationId }
+      const info: RequestInfo = { correlationId, caller: principal._tag === "Key" ? `key:${principal.name}` : clientAddress(request) }
       /** The answer of the checks before the route (a preflight, 401, 403, 429, 413), or undefined to route. */
       const gate = (): HttpServerResponse.HttpServerResponse | undefined => {
         if (request.method === "OPTIONS" && origin !== undefined && extra["access-control-allow-origin"] !== undefined) {

@@ -74,10 +74,15 @@ export class SqlUnavailable extends Schema.TaggedError<SqlUnavailable>()("SqlUna
   }
 }
 
-/** Both sandbox slots (SQL, Parquet exports) stayed taken for as long as the run may take: come back later. */
-export class SqlBusy extends Schema.TaggedError<SqlBusy>()("SqlBusy", { ms: Schema.Number }) {
+/**
+ * Both sandbox slots (SQL, Parquet exports) stayed taken for as long as the run may take: come back
+ * later. `perCaller`: refused at once, the caller having that many runs of its own running or waiting.
+ */
+export class SqlBusy extends Schema.TaggedError<SqlBusy>()("SqlBusy", { ms: Schema.Number, perCaller: Schema.optional(Schema.Number) }) {
   override get message() {
-    return `the SQL sandbox (SQL and Parquet exports, two at once) stayed busy for ${this.ms} ms; retry later`
+    return this.perCaller !== undefined
+      ? `this caller (its key, or its address without one) has ${this.perCaller} SQL statements and Parquet exports running or waiting for the sandbox, as many as it may; retry when one ends`
+      : `the SQL sandbox (SQL and Parquet exports, two at once) stayed busy for ${this.ms} ms; retry later`
   }
 }
 

@@ -176,7 +176,9 @@ layer(serving, { timeout: 180_000, excludeTestServices: true })("the server unde
       yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
       controllers.forEach((c) => c.abort())
       yield* Effect.promise(() => Promise.all(slow))
-      const ok = yield* Effect.forEach([1, 2, 3, 4], () => Effect.promise(() => post("SELECT count(*) AS n FROM trades").then((r) => r.status)), { concurrency: "unbounded" })
+      // One after another: the abandoned runs count as this key's until their workers are gone (a key
+      // may have three running or waiting, SANDBOX_RUNS_PER_CALLER), and each statement needs a permit back.
+      const ok = yield* Effect.forEach([1, 2, 3, 4], () => Effect.promise(() => post("SELECT count(*) AS n FROM trades").then((r) => r.status)))
       assert.deepStrictEqual(ok, [200, 200, 200, 200])
       yield* until(() => parquetDirs().length === 0)
       assert.deepStrictEqual(parquetDirs(), [])

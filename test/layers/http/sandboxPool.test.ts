@@ -10,6 +10,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, it as plain, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import { sha256Hex } from "../../../src/layers/http/config.ts"
 import { runInThisProcess, runSandboxed, stopIdleSandboxes } from "../../../src/layers/http/sql.ts"
 import { auth, baseUrl, KEYS, served, testOptions } from "../../integration/http-support.ts"
 
@@ -41,22 +42,30 @@ const until = (cond: () => boolean) =>
 
 const slow = "SELECT count(*) FROM range(100000000000) a"
 
-layer(served(testOptions({ sqlTimeoutMs: 3_000 }), undefined, { trades: 50, quotes: 50 }), { timeout: 180_000, excludeTestServices: true })("the sandbox's worker pool", (it) => {
+/** Six clients, each with a key of its own: one key may have only three runs running or waiting (SANDBOX_RUNS_PER_CALLER). */
+const CLIENTS = Array.from({ length: 6 }, (_, i) => `client-sql-key-${i}`)
+const poolOptions = testOptions({ sqlTimeoutMs: 3_000 })
+const withClients = {
+  ...poolOptions,
+  keys: [...poolOptions.keys, ...CLIENTS.map((key, i) => ({ name: `client${i}`, sha256: sha256Hex(key), scopes: new Set(["sql"] as const) }))]
+}
+
+layer(served(withClients, undefined, { trades: 50, quotes: 50 }), { timeout: 180_000, excludeTestServices: true })("the sandbox's worker pool", (it) => {
   it.effect("many clients, some leaving mid-run: at most two workers, slots freed, nothing left behind", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
       stopIdleSandboxes()
       let most = 0
       const sampler = setInterval(() => void (most = Math.max(most, workers().length)), 25)
-      const post = (sql: string, format: string, signal?: AbortSignal) =>
+      const post = (sql: string, format: string, signal?: AbortSignal, key = KEYS.full) =>
         fetch(`${base}/v1/sql`, {
           method: "POST",
-          headers: { ...auth(KEYS.full), "content-type": "application/json" },
+          headers: { ...auth(key), "content-type": "application/json" },
           body: JSON.stringify({ sql, format }),
           ...(signal === undefined ? {} : { signal })
         }).then(async (r) => ({ status: r.status, body: await r.text() }), () => undefined)
       const controllers = Array.from({ length: 6 }, () => new AbortController())
-      const runs = controllers.map((c, i) => post(slow, i % 2 === 0 ? "json" : "parquet", i < 4 ? c.signal : undefined))
+      const runs = controllers.map((c, i) => post(slow, i % 2 === 0 ? "json" : "parquet", i < 4 ? c.signal : undefined, CLIENTS[i]))
       yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1_500)))
       controllers.slice(0, 4).forEach((c) => c.abort())
       const answers = yield* Effect.promise(() => Promise.all(runs))
