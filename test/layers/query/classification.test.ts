@@ -4,29 +4,15 @@
  * place, a price equal to the shown mid is above or below the true one (docs/query.md).
  */
 import { assert, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Layer } from "effect"
-import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import { Effect } from "effect"
+import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
-import { DAY, T0 } from "./data.ts"
-import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
+import { DAY, quoteRow as quote, T0, tradeRow as trade } from "./data.ts"
+import { memoryQueryWarehouse, QUOTES, TRADES } from "./fixture.ts"
 
-const warehouse = QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })))
-
-const lineage = (offset: number) => ({ ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(offset) })
-const trade = (id: string, ts: number, price: string): TradeRow => ({
-  message_id: id, trade_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
-  price: BigDecimal.fromStringUnsafe(price), quantity: BigDecimal.fromStringUnsafe("1"), currency: "USD", side: "UNKNOWN", conditions: [],
-  source_sequence: 1n, vendor_data: {}, ...lineage(ts)
-})
-const quote = (id: string, ts: number, bid: string, ask: string): QuoteRow => ({
-  message_id: id, quote_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
-  bid_price: BigDecimal.fromStringUnsafe(bid), bid_size: BigDecimal.fromStringUnsafe("1"), ask_price: BigDecimal.fromStringUnsafe(ask),
-  ask_size: BigDecimal.fromStringUnsafe("1"), currency: "USD", conditions: [], source_sequence: 1n, vendor_data: {}, ...lineage(ts)
-})
+const warehouse = memoryQueryWarehouse()
 
 layer(warehouse, { timeout: 60_000, excludeTestServices: true })("trade classification at a mid of half a tick", (it) => {
   it.effect("goes by the exact mid: a price equal to the rounded mid shown is SELL or BUY, MID only at the exact one", () =>

@@ -7,6 +7,21 @@ export const HOUR = 3_600_000_000
 /** 2024-01-02T00:00:00Z. */
 export const T0 = Date.UTC(2024, 0, 2) * 1000
 
+/** One trade for a hand-built case: symbol X on the NYSE in USD, quantity 1, sequence 1, read from offset `ts`; `over` changes any field. */
+export const tradeRow = (id: string, ts: number, price: string, over: Partial<TradeRow> = {}): TradeRow => ({
+  message_id: id, trade_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
+  price: BigDecimal.fromStringUnsafe(price), quantity: BigDecimal.fromStringUnsafe("1"), currency: "USD", side: "UNKNOWN", conditions: [],
+  source_sequence: 1n, vendor_data: {}, ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(ts), ...over
+})
+
+/** One quote for a hand-built case, as `tradeRow`: sizes 1; `over` changes any field. */
+export const quoteRow = (id: string, ts: number, bid: string, ask: string, over: Partial<QuoteRow> = {}): QuoteRow => ({
+  message_id: id, quote_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
+  bid_price: BigDecimal.fromStringUnsafe(bid), bid_size: BigDecimal.fromStringUnsafe("1"), ask_price: BigDecimal.fromStringUnsafe(ask),
+  ask_size: BigDecimal.fromStringUnsafe("1"), currency: "USD", conditions: [], source_sequence: 1n, vendor_data: {},
+  ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(ts), ...over
+})
+
 const random = (seed: number) => () => {
   seed = (seed + 0x6d2b79f5) | 0
   let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)

@@ -28,6 +28,10 @@ export const warehouseDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "k2-quer
 export const lakehouse = (dir = warehouseDir()) =>
   Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })
 
+/** An empty warehouse on the memory catalog with the query engine, for hand-built cases. */
+export const memoryQueryWarehouse = () =>
+  QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })))
+
 export const fill = (counts: { trades: number; quotes: number } = { trades: 4_000, quotes: 6_000 }) =>
   Layer.effect(Fixture)(Effect.gen(function*() {
     const sink = yield* IcebergSink

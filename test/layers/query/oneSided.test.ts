@@ -4,31 +4,23 @@
  * bars take their mid and spread statistics over two-sided quotes only (docs/decisions.md ADR-40).
  */
 import { assert, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Layer } from "effect"
-import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import { BigDecimal, Effect } from "effect"
+import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
-import { DAY, T0 } from "./data.ts"
-import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
+import { DAY, quoteRow, T0, tradeRow as trade } from "./data.ts"
+import { memoryQueryWarehouse, QUOTES, TRADES } from "./fixture.ts"
 
-const warehouse = QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })))
+const warehouse = memoryQueryWarehouse()
 
 const SECOND = 1_000_000
-const lineage = (offset: number) => ({ ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(offset) })
-const trade = (id: string, ts: number, price: string): TradeRow => ({
-  message_id: id, trade_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
-  price: BigDecimal.fromStringUnsafe(price), quantity: BigDecimal.fromStringUnsafe("1"), currency: "USD", side: "UNKNOWN", conditions: [],
-  source_sequence: 1n, vendor_data: {}, ...lineage(ts)
-})
-const quote = (id: string, ts: number, bid: string, ask: string): QuoteRow => ({
-  message_id: id, quote_id: id, symbol: "X", exchange: "NYSE", asset_class: "equities", exchange_timestamp: ts,
-  bid_price: BigDecimal.fromStringUnsafe(bid), bid_size: BigDecimal.fromStringUnsafe(bid === "0" ? "0" : "100"),
-  ask_price: BigDecimal.fromStringUnsafe(ask), ask_size: BigDecimal.fromStringUnsafe(ask === "0" ? "0" : "200"),
-  currency: "USD", conditions: [], source_sequence: 1n, vendor_data: {}, ...lineage(ts)
-})
+/** A side of 0 has size 0, as the feeds keep a pre-open side. */
+const quote = (id: string, ts: number, bid: string, ask: string) =>
+  quoteRow(id, ts, bid, ask, {
+    bid_size: BigDecimal.fromStringUnsafe(bid === "0" ? "0" : "100"),
+    ask_size: BigDecimal.fromStringUnsafe(ask === "0" ? "0" : "200")
+  })
 
 layer(warehouse, { timeout: 60_000, excludeTestServices: true })("one-sided quotes", (it) => {
   it.effect("have no mid and no spread: with-quotes shows the quote with null mid, spread and side; quote bars skip them", () =>

@@ -4,29 +4,20 @@
  * never a fresher quote of the other listing, and bars are per listing.
  */
 import { assert, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Layer } from "effect"
-import { quoteColumns, type QuoteRow, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
+import { Effect } from "effect"
+import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
-import { DAY, T0 } from "./data.ts"
-import { QUOTES, TRADES, warehouseDir } from "./fixture.ts"
+import { DAY, quoteRow, T0, tradeRow } from "./data.ts"
+import { memoryQueryWarehouse, QUOTES, TRADES } from "./fixture.ts"
 
-const warehouse = QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: warehouseDir(), catalog: { _tag: "memory" } })))
+const warehouse = memoryQueryWarehouse()
 
-const lineage = (offset: number) => ({ ingestion_timestamp: T0, kafka_topic: "t", kafka_partition: 0, kafka_offset: BigInt(offset) })
-const trade = (id: string, exchange: string, currency: string, ts: number, price: string): TradeRow => ({
-  message_id: id, trade_id: id, symbol: "BHP", exchange, asset_class: "equities", exchange_timestamp: ts,
-  price: BigDecimal.fromStringUnsafe(price), quantity: BigDecimal.fromStringUnsafe("1"), currency, side: "BUY", conditions: [],
-  source_sequence: 1n, vendor_data: {}, ...lineage(0)
-})
-const quote = (id: string, exchange: string, currency: string, ts: number, bid: string, ask: string, offset: number): QuoteRow => ({
-  message_id: id, quote_id: id, symbol: "BHP", exchange, asset_class: "equities", exchange_timestamp: ts,
-  bid_price: BigDecimal.fromStringUnsafe(bid), bid_size: BigDecimal.fromStringUnsafe("1"), ask_price: BigDecimal.fromStringUnsafe(ask),
-  ask_size: BigDecimal.fromStringUnsafe("1"), currency, conditions: [], source_sequence: 1n, vendor_data: {}, ...lineage(offset)
-})
+const trade = (id: string, exchange: string, currency: string, ts: number, price: string) =>
+  tradeRow(id, ts, price, { symbol: "BHP", exchange, currency, side: "BUY" })
+const quote = (id: string, exchange: string, currency: string, ts: number, bid: string, ask: string, offset: number) =>
+  quoteRow(id, ts, bid, ask, { symbol: "BHP", exchange, currency, kafka_offset: BigInt(offset) })
 
 layer(warehouse, { timeout: 60_000, excludeTestServices: true })("a symbol on two exchanges", (it) => {
   it.effect("each trade's prevailing quote is its own exchange's, even when the other listing quoted since", () =>
