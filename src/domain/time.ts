@@ -52,15 +52,24 @@ export const MICROS_PER_DAY_BIGINT = BigInt(MICROS_PER_DAY)
 /** a / b rounded down (bigint division truncates toward 0: an instant before 1970 would round up). */
 export const floorDiv = (a: bigint, b: bigint): bigint => (a < 0n && a % b !== 0n ? a / b - 1n : a / b)
 
+/**
+ * Midnight UTC of a date as epoch milliseconds, rolled over as Date.UTC rolls an impossible one
+ * (2023-02-29 is 2023-03-01): unlike Date.UTC, years 0-99 are those years, not 1900-1999.
+ */
+export const utcMidnightMillis = (year: number, month: number, day: number): number => new Date(0).setUTCFullYear(year, month - 1, day)
+
+/** Years 1900..2199: anything outside is a broken clock, not market data. */
+export const MIN_YEAR = 1900
+export const MAX_YEAR = 2199
+
 /** An epoch day (days since 1970-01-01) as yyyy-mm-dd. */
 export const dayText = (day: number): string => new Date(day * 86_400_000).toISOString().slice(0, 10)
 
 /** Iceberg's day transform: days since 1970-01-01 (UTC), floored for instants before the epoch. */
 export const dayOfMicros = (micros: EpochMicros): number => Math.floor(micros / MICROS_PER_DAY)
 
-/** Years 1900..2199: anything outside is a broken clock, not market data. */
-const MIN_MICROS = Date.UTC(1900, 0, 1) * 1000
-const MAX_MICROS = Date.UTC(2200, 0, 1) * 1000
+const MIN_MICROS = Date.UTC(MIN_YEAR, 0, 1) * 1000
+const MAX_MICROS = Date.UTC(MAX_YEAR + 1, 0, 1) * 1000
 
 export const TimestampMicros = Schema.Number.pipe(
   Schema.check(Schema.makeFilter((n: number) =>

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
@@ -31,7 +31,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine, RecentRate } from "./cli/progress.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
@@ -39,13 +39,19 @@ import { holdWarehouse } from "./cli/warehouseLock.ts"
 const BROKER_WAIT_ENV = "K2_KAFKA_BROKER_WAIT_SECONDS"
 const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
 
+/** How --help marks the flags only a run against a broker reads. */
+const LIVE = "live mode"
+
+/** The embedded default's flags when not given; live mode refuses them given. */
+const embeddedDefaults = { events: 10_000, seed: 42 }
+
 const flags = {
   ...lakehouseFlags,
   brokers: Flag.String("brokers").pipe(
     optionalSetting("Kafka bootstrap servers, comma separated; none = the embedded default (in-process Kafka)", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
-  client: clientFlag,
-  schemaRegistry: schemaRegistryFlag,
+  client: modeClientFlag(LIVE),
+  schemaRegistry: modeSchemaRegistryFlag(LIVE),
   group: Flag.String("group").pipe(
     setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId,
       // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
@@ -70,29 +76,54 @@ const flags = {
     setting("consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: inRange(1) })
   ),
   maintainEvery: Flag.Int("maintain-every").pipe(
-    setting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0, check: inRange(0) })
+    sourcedSetting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0, check: inRange(0) })
   ),
   expireEvery: Flag.Int("expire-every").pipe(
-    setting("live mode: expire snapshots every N seconds, as each table's history.expire.* properties say (K2's tables: older than 1 hour); every commit rewrites the metadata of the snapshots kept; 0 = never", { env: "K2_EXPIRE_EVERY_SECONDS", read: Config.Int, fallback: 300, check: inRange(0) })
+    sourcedSetting("live mode: expire snapshots every N seconds, as each table's history.expire.* properties say (K2's tables: older than 1 hour); every commit rewrites the metadata of the snapshots kept; 0 = never", { env: "K2_EXPIRE_EVERY_SECONDS", read: Config.Int, fallback: 300, check: inRange(0) })
   ),
   brokerWait: Flag.Int("broker-wait").pipe(
-    setting("live mode: seconds to wait at start for a first answer from --brokers; none by then fails the run (exit 1: a wrong address, or Kafka not running); once a broker has answered, outages are waited out; 0 = as long as an outage", { env: BROKER_WAIT_ENV, read: Config.Int, fallback: 60, check: inRange(0) })
+    sourcedSetting("live mode: seconds to wait at start for a first answer from --brokers; none by then fails the run (exit 1: a wrong address, or Kafka not running); once a broker has answered, outages are waited out; 0 = as long as an outage", { env: BROKER_WAIT_ENV, read: Config.Int, fallback: 60, check: inRange(0) })
   ),
   metricsPort: Flag.Int("metrics-port").pipe(
-    setting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464, check: inRange(0, 65_535) })
+    sourcedSetting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464, check: inRange(0, 65_535) })
   ),
   metricsHost: Flag.String("metrics-host").pipe(
-    setting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0",
+    sourcedSetting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0",
       // Node reads an empty host as every interface, and the log would say http://:port.
       check: nonBlank("an address") })
   ),
   events: Flag.Int("events").pipe(
-    setting("embedded default only: simulated events per symbol (one trading day)", { fallback: 10_000, check: inRange(1) })
+    modeSetting("embedded default only: simulated events per symbol (one trading day)", { fallback: embeddedDefaults.events, check: inRange(1) })
   ),
-  seed: Flag.Int("seed").pipe(setting("embedded default only: simulator seed", { fallback: 42 }))
+  seed: Flag.Int("seed").pipe(modeSetting("embedded default only: simulator seed", { fallback: embeddedDefaults.seed }))
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>
+
+/** The embedded default's simulator run as the flags shape it. */
+const simulatorRun = (options: Options) => ({
+  events: Option.getOrElse(options.events, () => embeddedDefaults.events),
+  seed: Option.getOrElse(options.seed, () => embeddedDefaults.seed)
+})
+
+/**
+ * The flags of the other mode given on the command line, named as `--help` names them: the mode
+ * would ignore them. Their variables are not counted: a deployment sets them for every program.
+ */
+const otherModeFlags = (options: Options, live: boolean): ReadonlyArray<string> => {
+  const given: ReadonlyArray<readonly [string, boolean]> = live
+    ? [["events", Option.isSome(options.events)], ["seed", Option.isSome(options.seed)]]
+    : [
+      ["broker-wait", options.brokerWait.given],
+      ["client", options.client.given],
+      ["expire-every", options.expireEvery.given],
+      ["maintain-every", options.maintainEvery.given],
+      ["metrics-host", options.metricsHost.given],
+      ["metrics-port", options.metricsPort.given],
+      ["schema-registry", options.schemaRegistry.given]
+    ]
+  return given.filter(([, g]) => g).map(([name]) => `--${name}`)
+}
 
 /**
  * `registry`: where schema ids come from (none: the embedded ids, as the embedded publisher uses);
@@ -220,14 +251,17 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
  * tables' markers say which are in, so only a run with the same settings may follow it on a
  * warehouse: another would skip its records below the markers and write the rest, a mix of two days.
  */
-const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>) => ({
-  seed: options.seed,
-  events: options.events,
-  day: Feeds.simulatorModel({ seed: options.seed, eventsPerSymbolPerDay: options.events }).startDate,
-  partitions: options.partitions,
-  group: options.group,
-  topics: [...topics].sort()
-})
+const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>) => {
+  const { events, seed } = simulatorRun(options)
+  return {
+    seed,
+    events,
+    day: Feeds.simulatorModel({ seed, eventsPerSymbolPerDay: events }).startDate,
+    partitions: options.partitions,
+    group: options.group,
+    topics: [...topics].sort()
+  }
+}
 
 const EmbeddedRunJson = Schema.fromJsonString(Schema.Struct({
   seed: Schema.Number,
@@ -338,7 +372,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
         Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
-            Feeds.layerSimulator({ eventsPerSymbolPerDay: options.events, seed: options.seed })
+            Feeds.layerSimulator({ eventsPerSymbolPerDay: simulatorRun(options).events, seed: simulatorRun(options).seed })
           ))
         ))
       )
@@ -368,10 +402,10 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
       }).pipe(Effect.scoped)
     }
     const started = Date.now()
-    yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client}) as group ${options.group}`)
+    yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client.value}) as group ${options.group}`)
     // Brokers never reached since the start are a wrong address as often as a broker starting up:
     // waited for --broker-wait, then a clear failure. Once one answered, outages are waited out.
-    const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait), setting: BROKER_WAIT_SETTING })
+    const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait.value), setting: BROKER_WAIT_SETTING })
     const program = Effect.gen(function*() {
       // The broker may be starting or restarting: wait for it rather than give up.
       yield* contact.retry(
@@ -384,15 +418,15 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
       // instruments only when read: the run creates it only then.
       const reference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined) ? [tables.instruments] : []
       const maintained = [tables.trades, tables.quotes, tables.sequenceEvents, ...reference].map((t) => ({ namespace: t.namespace, name: t.name }))
-      if (options.maintainEvery > 0) {
-        yield* Effect.forkChild(Maintenance.runEvery(maintained, Duration.seconds(options.maintainEvery)))
+      if (options.maintainEvery.value > 0) {
+        yield* Effect.forkChild(Maintenance.runEvery(maintained, Duration.seconds(options.maintainEvery.value)))
       }
       // Expiry alone, from one interval in (the run creates the tables): without it every commit
       // rewrites all the snapshots so far, 150 ms a commit after an hour against 34 ms (ADR-33).
-      if (options.expireEvery > 0) {
+      if (options.expireEvery.value > 0) {
         yield* Effect.forkChild(Effect.andThen(
-          Effect.sleep(Duration.seconds(options.expireEvery)),
-          Maintenance.runEvery(maintained, Duration.seconds(options.expireEvery), { compact: false, orphans: false })
+          Effect.sleep(Duration.seconds(options.expireEvery.value)),
+          Maintenance.runEvery(maintained, Duration.seconds(options.expireEvery.value), { compact: false, orphans: false })
         ))
       }
       const rates = new RecentRate()
@@ -411,15 +445,15 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
       )
     })
     // Metrics are served for the whole run, including while waiting for the broker.
-    const metrics = options.metricsPort > 0
-      ? Layer.merge(MetricsServer.layer({ port: options.metricsPort, host: options.metricsHost }), ProcessMetrics.layer)
+    const metrics = options.metricsPort.value > 0
+      ? Layer.merge(MetricsServer.layer({ port: options.metricsPort.value, host: options.metricsHost.value }), ProcessMetrics.layer)
       : Layer.empty
     // Connecting the clients fails while the broker is down: start over until it is back.
     yield* contact.retry(
       program.pipe(
-        Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry, false), Maintenance.layer()).pipe(
+        Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry.value, false), Maintenance.layer()).pipe(
           Layer.provideMerge(Layer.mergeAll(
-            kafkaLayer(options.client, brokers, `k2-ingest-${process.pid}`, contact.clientError),
+            kafkaLayer(options.client.value, brokers, `k2-ingest-${process.pid}`, contact.clientError),
             lakehouseOf(options)
           ))
         ))
@@ -446,6 +480,15 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     if (brokersVariable !== undefined && brokersVariable.trim() === "" && Option.getOrElse(options.brokers, () => "").trim() === "") {
       throw new UsageError({ message: "K2_KAFKA_BROKERS is set but empty: give host:port for Kafka, or unset it for the embedded default" })
     }
+    // A flag the mode would ignore: the user meant the other mode, or meant it to act.
+    const ignored = otherModeFlags(options, Option.isSome(options.brokers))
+    if (ignored.length > 0) {
+      throw new UsageError({
+        message: Option.isSome(options.brokers)
+          ? `${ignored.join(", ")}: for the embedded default only (no --brokers or K2_KAFKA_BROKERS); a run against Kafka ingests what the topics hold`
+          : `${ignored.join(", ")}: for live mode only (--brokers or K2_KAFKA_BROKERS); the embedded default ignores ${ignored.length === 1 ? "it" : "them"}`
+      })
+    }
     if (Option.isNone(options.brokers)) {
       // The simulator publishes all three: a topic left out would fill the in-process log unread.
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
@@ -455,13 +498,18 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics))
     }
     if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
-    checkRegistryTopics(options.schemaRegistry, topics)
+    checkRegistryTopics(options.schemaRegistry.value, topics)
     const brokers = brokerList(options.brokers.value)
     return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => live(options, tracker, brokers, topics))
-  }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith("Ingest market data from Kafka into Iceberg, exactly once", [
-  "K2_SEQUENCE_CAPACITY, K2_SEQUENCE_IDLE_SECONDS, K2_SEQUENCE_DAY_CHANGE, K2_SEQUENCE_MAX_GAPS, K2_SEQUENCE_ZONES (docs/sequence-integrity.md)",
-  ...lakehouseEnvironment,
-  ...commonEnvironment
-])))
+  }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith(
+  "Ingest market data from Kafka into Iceberg, exactly once: from --brokers (or K2_KAFKA_BROKERS) until SIGTERM/SIGINT, " +
+    "or without them the embedded default (a simulated day through an in-process Kafka). A flag marked \"live mode\" or " +
+    "\"embedded default only\" is refused in the other mode (exit 2); its variable is not.",
+  [
+    "K2_SEQUENCE_CAPACITY, K2_SEQUENCE_IDLE_SECONDS, K2_SEQUENCE_DAY_CHANGE, K2_SEQUENCE_MAX_GAPS, K2_SEQUENCE_ZONES (docs/sequence-integrity.md)",
+    ...lakehouseEnvironment,
+    ...commonEnvironment
+  ]
+)))
 
 if (import.meta.main) runCommand(ingestCommand)

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Console, Effect, Exit, Layer, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { envSetting, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "../../src/programs/cli/flags.ts"
+import { envSetting, inRange, modeSetting, nonBlank, optionalSetting, optionalSourcedSetting, positive, setting, sourcedSetting } from "../../src/programs/cli/flags.ts"
 import { clientFlag, type KafkaClient, schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
 import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
 
@@ -106,6 +106,23 @@ describe("flags' checks and defaults", () => {
       assert.include(refusal(yield* parseWith(events, {}, { events: ["0"] })), "a value of at least 1")
       assert.deepStrictEqual(yield* parseWith(events, {}, { events: ["1"] }), Exit.succeed(Option.some(1)))
       assert.deepStrictEqual(yield* parseWith(events, {}), Exit.succeed(Option.none()))
+    }))
+
+  it.effect("a sourced setting says whether the command line gave it; its variable is read and checked but not counted as given", () =>
+    Effect.gen(function*() {
+      const port = Flag.Int("port").pipe(sourcedSetting("port", { env: "K2_PORT", read: Config.Int, fallback: 9464, check: inRange(0, 65_535) }))
+      assert.deepStrictEqual(yield* parseWith(port, {}), Exit.succeed({ value: 9464, given: false }))
+      assert.deepStrictEqual(yield* parseWith(port, { K2_PORT: "1" }), Exit.succeed({ value: 1, given: false }))
+      assert.deepStrictEqual(yield* parseWith(port, { K2_PORT: "1" }, { port: ["9464"] }), Exit.succeed({ value: 9464, given: true }))
+      assert.include(refusal(yield* parseWith(port, { K2_PORT: "70000" })), "(from K2_PORT)")
+      assert.include(refusal(yield* parseWith(port, {}, { port: ["70000"] })), "a value in 0..65535")
+      const plain = Flag.Int("n").pipe(sourcedSetting("n", { fallback: 1, check: inRange(1) }))
+      assert.deepStrictEqual(yield* parseWith(plain, {}, { n: ["2"] }), Exit.succeed({ value: 2, given: true }))
+      assert.include(refusal(yield* parseWith(plain, {}, { n: ["0"] })), "a value of at least 1")
+      const registry = Flag.String("url").pipe(optionalSourcedSetting("url", { env: "K2_URL", read: Config.String }))
+      assert.deepStrictEqual(yield* parseWith(registry, {}), Exit.succeed({ value: Option.none(), given: false }))
+      assert.deepStrictEqual(yield* parseWith(registry, { K2_URL: "http://a" }), Exit.succeed({ value: Option.some("http://a"), given: false }))
+      assert.deepStrictEqual(yield* parseWith(registry, {}, { url: ["http://b"] }), Exit.succeed({ value: Option.some("http://b"), given: true }))
     }))
 
   it.effect("a refused variable's message says what was expected, where it came from", () =>

@@ -3,7 +3,7 @@
  * formats. Pure: each parser returns the value or a `BadParam` saying what to fix.
  */
 import { Schema } from "effect"
-import { parseIsoMicros } from "../time.ts"
+import { parseIsoMicros, utcMidnightMillis } from "../time.ts"
 import { quoted } from "../errors.ts"
 import { CODE_PATTERN } from "../marketData.ts"
 import { DECIMAL_ARGUMENT, parseFixed, rescale } from "../query/exact.ts"
@@ -33,7 +33,8 @@ const dateMicros = (text: string): number | undefined => {
   const d = Number(text.slice(8, 10))
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
   if (m < 1 || m > 12 || d < 1 || d > (m === 2 && leap ? 29 : MONTH_DAYS[m - 1]!)) return undefined
-  return Date.UTC(y, m - 1, d) * 1000
+  // Not Date.UTC: it reads years 0-99 as 19xx, and 0050-01-02 passed for 1950-01-02.
+  return utcMidnightMillis(y, m, d) * 1000
 }
 
 /**

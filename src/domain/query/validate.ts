@@ -1,6 +1,6 @@
 /** Checks on query and replay requests: pure, before any I/O. Failures say what to fix. */
 import { Result } from "effect"
-import { formatIsoMicros } from "../time.ts"
+import { formatIsoMicros, MAX_YEAR, MIN_YEAR, utcMidnightMillis } from "../time.ts"
 import { DECIMAL_ARGUMENT } from "./exact.ts"
 import {
   InvalidArgument,
@@ -71,12 +71,21 @@ export const checkFields = (
   return Result.succeed(columns.filter((c) => fields.includes(c)))
 }
 
-/** An ISO date yyyy-mm-dd as days since 1970-01-01. */
+/**
+ * An ISO date yyyy-mm-dd as days since 1970-01-01, in the years K2 holds (instants are 1900 to
+ * 2199, as the API's days): past them no row can match, and the day's bounds in epoch
+ * microseconds would not all be exact.
+ */
 export const checkDate = (name: string, text: string): Result.Result<number, InvalidQuery> => {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text)
-  const ms = m === null ? NaN : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
+  // Not Date.UTC: it reads years 0-99 as 19xx, and 0050-01-02 was refused as no date.
+  const ms = m === null ? NaN : utcMidnightMillis(Number(m[1]), Number(m[2]), Number(m[3]))
   if (m === null || Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== text) {
     return Result.fail(invalid(new InvalidArgument({ name, detail: `${quoted(text)} is not a date yyyy-mm-dd` })))
+  }
+  const year = Number(m[1])
+  if (year < MIN_YEAR || year > MAX_YEAR) {
+    return Result.fail(invalid(new InvalidArgument({ name, detail: `${quoted(text)} is outside the years ${MIN_YEAR}-${MAX_YEAR} K2 holds` })))
   }
   return Result.succeed(ms / 86_400_000)
 }

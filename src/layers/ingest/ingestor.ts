@@ -195,15 +195,18 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const statsOf = () => {
     let streams = 0
     let evictions = 0
+    let gapsGivenUp = 0
     for (const t of new Set([trackers.trades, trackers.quotes])) {
       const st = Effect.runSync(t.stats)
       streams += st.streams
       evictions += st.evictions
+      gapsGivenUp += st.gapsGivenUp
     }
-    return { streams, evictions }
+    return { streams, evictions, gapsGivenUp }
   }
   yield* Metrics.registerGauge(Metrics.sequenceTrackerStreams, () => statsOf().streams)
   yield* Metrics.registerCounter(Metrics.sequenceTrackerEvictions, () => statsOf().evictions)
+  yield* Metrics.registerCounter(Metrics.sequenceGapsGivenUp, () => statsOf().gapsGivenUp)
   const flushLock = yield* Semaphore.make(1)
   const lastFlush = yield* Ref.make(0)
 

@@ -29,13 +29,17 @@ class EnvValue {
 }
 
 /**
- * Falls back to the environment variable `env` when the flag is not given, read as `read` reads
- * it. A value it refuses, or `check` fails, is the flag's usage error, naming the variable and
- * showing the value: `Flag.withFallbackConfig` alone showed `"config"` and an Effect SchemaError,
- * and a check applied after it cannot tell the variable's value from the flag's.
+ * `envSetting`, its value told apart by where it came from: `fromFlag` for the command line's,
+ * `fromEnv` for the variable's.
  */
-export const envSetting = <A>(env: string, read: (name: string) => Config.Config<A>, check: Check<A> = () => undefined) =>
-(flag: Flag.Flag<A>): Flag.Flag<A> => {
+const fromEnvOr = <A, B>(
+  env: string,
+  read: (name: string) => Config.Config<A>,
+  check: Check<A>,
+  fromFlag: (value: A) => B,
+  fromEnv: (value: A) => B
+) =>
+(flag: Flag.Flag<A>): Flag.Flag<B> => {
   const parse = (raw: string) => Effect.runSyncExit(read(env).parse(ConfigProvider.fromEnvRecord({ [env]: raw })))
   const refusal = (raw: string) => {
     const exit = parse(raw)
@@ -48,14 +52,30 @@ export const envSetting = <A>(env: string, read: (name: string) => Config.Config
   return flag.pipe(
     Flag.withFallbackConfig(Config.map(Config.String(env), (raw) => new EnvValue(raw))),
     Flag.filterMap(
-      (value: A | EnvValue): Option.Option<A> => {
-        if (!(value instanceof EnvValue)) return check(value) === undefined ? Option.some(value) : Option.none()
+      (value: A | EnvValue): Option.Option<B> => {
+        if (!(value instanceof EnvValue)) return check(value) === undefined ? Option.some(fromFlag(value)) : Option.none()
         const exit = parse(value.raw)
-        return Exit.isSuccess(exit) && check(exit.value) === undefined ? Option.some(exit.value) : Option.none()
+        return Exit.isSuccess(exit) && check(exit.value) === undefined ? Option.some(fromEnv(exit.value)) : Option.none()
       },
       (value) => value instanceof EnvValue ? refusal(value.raw) : check(value) ?? ""
     )
   )
+}
+
+/**
+ * Falls back to the environment variable `env` when the flag is not given, read as `read` reads
+ * it. A value it refuses, or `check` fails, is the flag's usage error, naming the variable and
+ * showing the value: `Flag.withFallbackConfig` alone showed `"config"` and an Effect SchemaError,
+ * and a check applied after it cannot tell the variable's value from the flag's.
+ */
+export const envSetting = <A>(env: string, read: (name: string) => Config.Config<A>, check: Check<A> = () => undefined) =>
+  fromEnvOr(env, read, check, (value: A) => value, (value) => value)
+
+/** A flag's description with its variable and default. */
+const describedSetting = <A>(flag: Flag.Flag<A>, about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) => {
+  const env = from.env === undefined ? "" : `env ${from.env}; `
+  // An empty default is named: "default )" reads as a slip.
+  return Flag.withDescription(flag, `${about} (${env}default ${from.fallback === "" ? "none" : String(from.fallback)})`)
 }
 
 /**
@@ -67,9 +87,7 @@ export const setting = <A>(
   from: Partial<FromEnv<A>> & { readonly fallback: A }
 ) =>
 (flag: Flag.Flag<A>): Flag.Flag<A> => {
-  const env = from.env === undefined ? "" : `env ${from.env}; `
-  // An empty default is named: "default )" reads as a slip.
-  const described = Flag.withDescription(flag, `${about} (${env}default ${from.fallback === "" ? "none" : String(from.fallback)})`)
+  const described = describedSetting(flag, about, from)
   const read = from.env !== undefined && from.read !== undefined
     ? envSetting(from.env, from.read, from.check)(described)
     : from.check === undefined
@@ -87,6 +105,42 @@ export const modeSetting = <A>(about: string, from: { readonly fallback: A; read
   const described = Flag.withDescription(flag, `${about} (default ${String(from.fallback)})`)
   return Flag.optional(from.check === undefined ? described : checked(from.check)(described))
 }
+
+/**
+ * A setting's value, and whether it was given on the command line (rather than taken from its
+ * variable or its default).
+ */
+export interface Sourced<A> {
+  readonly value: A
+  readonly given: boolean
+}
+
+/**
+ * As `setting`, for a flag only some modes read that has a variable too: the value says whether
+ * the command line gave it, so that a mode that ignores the flag can refuse it given. Its variable
+ * is read and checked as `setting` reads it but not refused: a deployment sets it for every mode.
+ */
+export const sourcedSetting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) =>
+(flag: Flag.Flag<A>): Flag.Flag<Sourced<A>> => {
+  const described = describedSetting(flag, about, from)
+  const given = (value: A): Sourced<A> => ({ value, given: true })
+  const read = from.env !== undefined && from.read !== undefined
+    ? fromEnvOr(from.env, from.read, from.check ?? (() => undefined), given, (value): Sourced<A> => ({ value, given: false }))(described)
+    : Flag.map(from.check === undefined ? described : checked(from.check)(described), given)
+  return Flag.withDefault(read, { value: from.fallback, given: false })
+}
+
+/** As `sourcedSetting`, for a flag that may be absent. */
+export const optionalSourcedSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Sourced<Option.Option<A>>> =>
+  Flag.optional(flag.pipe(
+    Flag.withDescription(`${about} (env ${from.env})`),
+    fromEnvOr(from.env, from.read, from.check ?? (() => undefined), (value) => ({ value, given: true }), (value) => ({ value, given: false }))
+  )).pipe(Flag.map((v): Sourced<Option.Option<A>> =>
+    Option.match(v, {
+      onNone: () => ({ value: Option.none(), given: false }),
+      onSome: (s) => ({ value: Option.some(s.value), given: s.given })
+    })
+  ))
 
 /** As `setting`, for a flag that may be absent. */
 export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>

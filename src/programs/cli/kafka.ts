@@ -2,7 +2,7 @@
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import { UsageError } from "./common.ts"
-import { optionalSetting, setting } from "./flags.ts"
+import { optionalSetting, optionalSourcedSetting, setting, sourcedSetting } from "./flags.ts"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
 import { retrySchedule } from "../../layers/ingest/transientFaults.ts"
 import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
@@ -14,9 +14,13 @@ import * as Platformatic from "../../layers/kafka/platformatic.ts"
 export const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const
 export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
 
-export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(
-  setting("Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)", { env: "K2_KAFKA_CLIENT", read: (name) => Config.Literals(KAFKA_CLIENTS, name), fallback: "platformatic" as KafkaClient })
-)
+const clientAbout = "Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)"
+const clientFrom = { env: "K2_KAFKA_CLIENT", read: (name: string) => Config.Literals(KAFKA_CLIENTS, name), fallback: "platformatic" as KafkaClient }
+
+export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(setting(clientAbout, clientFrom))
+
+/** `--client` for a program with a mode that talks to no broker (`mode` prefixes its help): the value says whether it was given. */
+export const modeClientFlag = (mode: string) => Flag.Literals("client", KAFKA_CLIENTS).pipe(sourcedSetting(`${mode}: ${clientAbout}`, clientFrom))
 
 /**
  * `--brokers` (or K2_KAFKA_BROKERS) as bootstrap servers, each host:port (port 1-65535). An empty value is
@@ -43,14 +47,18 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
     ? Kafkajs.layerKafkajs({ brokers, clientId, ...(clientError === undefined ? {} : { clientError }) })
     : Platformatic.layerPlatformatic({ brokers, clientId })
 
-export const schemaRegistryFlag = Flag.String("schema-registry").pipe(
-  optionalSetting("Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)", {
-    env: "K2_SCHEMA_REGISTRY_URL",
-    read: Config.String,
-    // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
-    check: (url) => /^https?:\/\/[^\s/]+/i.test(url.trim()) ? undefined : "an http(s):// URL"
-  })
-)
+const registryAbout = "Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)"
+const registryFrom = {
+  env: "K2_SCHEMA_REGISTRY_URL",
+  read: Config.String,
+  // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
+  check: (url: string) => /^https?:\/\/[^\s/]+/i.test(url.trim()) ? undefined : "an http(s):// URL"
+}
+
+export const schemaRegistryFlag = Flag.String("schema-registry").pipe(optionalSetting(registryAbout, registryFrom))
+
+/** `--schema-registry` for a program with a mode that reads no registry (`mode` prefixes its help): the value says whether it was given. */
+export const modeSchemaRegistryFlag = (mode: string) => Flag.String("schema-registry").pipe(optionalSourcedSetting(`${mode}: ${registryAbout}`, registryFrom))
 
 /**
  * The topics whose subjects a registry's ids are for: a registry gives one id per schema, so the

@@ -1,6 +1,6 @@
 /** Summary's days are dates, yyyy-mm-dd only: an instant names no exchange-local day. */
 import { assert, describe, it } from "@effect/vitest"
-import { BadParam, parseDate } from "../../../src/domain/api/params.ts"
+import { BadParam, parseDate, parseInstant } from "../../../src/domain/api/params.ts"
 
 describe("parseDate", () => {
   it("reads yyyy-mm-dd as its midnight UTC, and refuses instants and impossible dates by name", () => {
@@ -11,6 +11,18 @@ describe("parseDate", () => {
       assert.instanceOf(refused, BadParam, bad)
       assert.strictEqual((refused as BadParam).name, "to_day", bad)
       assert.include((refused as BadParam).detail, "is not a date yyyy-mm-dd", bad)
+    }
+  })
+})
+
+describe("years 0000-0099", () => {
+  // Date.UTC reads years 0-99 as 1900-1999: 0050-01-02 passed for 1950-01-02, inside the years K2 holds.
+  it("are refused as outside 1900-2199, not read as 19xx", () => {
+    for (const text of ["0050-01-02", "0000-01-01", "0099-12-31", "0001-02-03"]) {
+      const day = parseDate("from_day", text)
+      assert.instanceOf(day, BadParam, text)
+      assert.include((day as BadParam).detail, "(years 1900-2199)", text)
+      assert.instanceOf(parseInstant("from", text), BadParam, text)
     }
   })
 })

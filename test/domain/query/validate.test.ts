@@ -40,3 +40,21 @@ describe("accepted arguments", () => {
     assert.deepStrictEqual(checkSymbols(["CBA", "BHP", "CBA"]), Result.succeed(["BHP", "CBA"]))
   })
 })
+
+describe("checkDate", () => {
+  // Date.UTC reads years 0-99 as 1900-1999: 0050-01-02 was refused as "not a date yyyy-mm-dd", which it is.
+  it("refuses a date outside the years K2 holds by its range, not as no date", () => {
+    for (const text of ["0050-01-02", "0000-01-01", "0099-12-31", "1899-12-31", "2200-01-01", "9999-12-31"]) {
+      const message = messageOf(checkDate("fromDay", text))
+      assert.include(message, "outside the years 1900-2199", text)
+      assert.notInclude(message, "is not a date", text)
+    }
+    // Not a date at all: said so.
+    for (const text of ["2023-02-29", "2024-13-01", "2024-1-1", "20240101", "0050-02-29"]) {
+      assert.include(messageOf(checkDate("fromDay", text)), "is not a date yyyy-mm-dd", text)
+    }
+    assert.deepStrictEqual(checkDate("d", "1900-01-01"), Result.succeed(-25567))
+    assert.deepStrictEqual(checkDate("d", "2199-12-31"), Result.succeed(84005))
+    assert.deepStrictEqual(checkDate("d", "2024-02-29"), Result.succeed(19782))
+  })
+})

@@ -18,7 +18,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
+import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
 import { lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "./opsMetrics.ts"
 
@@ -48,6 +48,41 @@ describe("ingest counters", () => {
       }
       assert.strictEqual(valueOf(text, "k2_ingest_commit_conflicts_total"), "0")
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.live("the sequence trackers' counters are registered at 0 by the ingestor, before traffic", () =>
+    Effect.gen(function*() {
+      yield* Ingestor
+      const text = yield* PrometheusMetrics.format()
+      assert.strictEqual(valueOf(text, "k2_sequence_tracker_evictions_total"), "0")
+      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total"), "0")
+    }).pipe(
+      Effect.provide(ingestorOver({ kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lakehouse: warehouseOptions("sqlite") })),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+
+  it.live("gaps the trackers give up (beyond K2_SEQUENCE_MAX_GAPS open ranges a stream) are counted", () => {
+    const topic = ASX_TOPICS[0]!
+    const ingestor = ingestorOver({
+      kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
+      lakehouse: warehouseOptions("sqlite"),
+      settings: { topics: [topic], commitIntervalMs: 100 },
+      trackers: { maxGaps: 2 }
+    })
+    // Sequences 1, 3, 5, 7, 9 of one stream: four gaps (2, 4, 6, 8), of which two ranges stay open.
+    const trades = makeTrades({ count: 9, symbols: ["XYZ"], days: 0.01 }).filter((_, i) => i % 2 === 0)
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
+      yield* (yield* KafkaSink).send(tradeRecords(trades))
+      const progress = yield* ingestUntil((p) => p.position === 5 && p.unwritten === 0)
+      assert.strictEqual(progress.written.trades, 5)
+      const text = yield* PrometheusMetrics.format()
+      assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "GAP" }), "4")
+      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total"), "2")
+    }).pipe(
+      Effect.provide(ingestor),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  }, 60_000)
 
   it.live("a commit retried after the catalog did not answer counts no conflict; one that lost the swap counts one", () => {
     const faults = { unavailable: 0, conflicting: 0 }
