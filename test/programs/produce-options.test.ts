@@ -100,6 +100,10 @@ describe("npm run produce, its last line", () => {
       "dead-lettered 3 (1 row, 2 files) in dl.jsonl; "
     )
     assert.include(
+      finalLine(summary({ rows: 0, companyInfo: 2, files: 0 }), totals, { reconciliation: "r.json", deadLetters: "dl.jsonl" }),
+      "dead-lettered 2 (2 company_info rows) in dl.jsonl; "
+    )
+    assert.include(
       finalLine(summary({ rows: 0, companyInfo: 0, files: 0 }), totals, { reconciliation: "r.json", deadLetters: "dl.jsonl" }),
       "dead-lettered 0; reconciliation in r.json"
     )

@@ -5,7 +5,7 @@
  */
 import { Writable } from "node:stream"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { programExitCode } from "../../src/programs/cli/run.ts"
 import { ndjsonReplay } from "../../src/programs/replay.ts"
 import type { ReplayEvent } from "../../src/services/ReplayEngine.ts"
@@ -29,6 +29,8 @@ describe("replay NDJSON output, stopped", () => {
       yield* Fiber.interrupt(fiber)
       const exit = yield* Fiber.await(fiber)
       assert.strictEqual(programExitCode(exit), 1)
+      // What the CLI's runner is handed: the interruption alone (handlers after it pass on only that); the drain's failure still makes it 1.
+      assert.strictEqual(programExitCode(Exit.failCause(Cause.interrupt())), 1)
       const failure = exit._tag === "Failure" ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
       assert.include(String((failure as { error?: { message?: string } } | undefined)?.error?.message), "3 events written, the last at 2024-01-02T00:00:00.000002Z")
     }))

@@ -10,6 +10,7 @@ import {
   splitCsv
 } from "../../../src/domain/feeds/asx.ts"
 import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
+import { SummaryCounter } from "../../../src/domain/feeds/events.ts"
 
 const trades = asxFile("trades", "1001", "BHP")
 const quotes = asxFile("quotes", "1001", "BHP")
@@ -302,5 +303,20 @@ describe("a rejected row's reason", () => {
       assert.include(reason as string, "9".repeat(40))
       assert.isBelow((reason as string).length, 200, (reason as string).slice(0, 300))
     }
+  })
+})
+
+describe("a load's summary", () => {
+  it("is a snapshot: dead letters counted after it do not change it", () => {
+    const counter = new SummaryCounter("asx")
+    counter.deadLetters.rows++
+    const before = counter.snapshot()
+    counter.deadLetters.rows++
+    counter.deadLetters.files++
+    assert.deepStrictEqual(before.deadLetters, { rows: 1, companyInfo: 0, files: 0 })
+    assert.strictEqual(before.deadLettered, 1)
+    const after = counter.snapshot()
+    assert.deepStrictEqual(after.deadLetters, { rows: 2, companyInfo: 0, files: 1 })
+    assert.strictEqual(after.deadLettered, 3)
   })
 })

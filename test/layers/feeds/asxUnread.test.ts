@@ -92,6 +92,23 @@ describe("layerAsx, entries it does not read", () => {
       "reference-data/company_info.csv": Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`${HEADER}\r\n1001,BHP,BHP,,,\r\n`, "utf16le")])
     }))))
 
+  it.effect("dead-letters a link to a directory in trades/ as a directory, even one named <company_id>.csv", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      assert.deepStrictEqual(events.flatMap((e) => (e._tag === "Trade" ? [e.trade.message_id] : [])), ["asx:trades/1001.csv:1"])
+      assert.strictEqual(summary.complete, true)
+      assert.deepStrictEqual(deadLetters("linked").map((d) => [d.file, d.line]), [["trades/1002.csv", 0]])
+      assert.match(deadLetters("linked")[0]!.reason, /not read: a directory/)
+    }).pipe(Effect.provide((() => {
+      const layer = loadDir("linked", {
+        "reference-data/company_info.csv": `${HEADER}\n1001,BHP,BHP,,,\n1002,CBA,CBA,,,\n`,
+        "trades/1001.csv": `${ROW}\n`,
+        "elsewhere/1002.csv": `${ROW}\n`
+      })
+      fs.symlinkSync(path.join(tmp, "linked", "elsewhere"), path.join(tmp, "linked", "trades", "1002.csv"))
+      return layer
+    })())))
+
   it.effect("reads a data directory named in another case (Trades/, QUOTES/), as it reads 1001.CSV", () =>
     Effect.gen(function*() {
       const { events, summary } = yield* load

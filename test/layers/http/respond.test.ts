@@ -87,6 +87,16 @@ describe("CSV columns", () => {
     const last = csvRows([traded], columns).trimEnd().split(",")
     assert.strictEqual(last[columns.indexOf("trades_first")], "c")
   })
+
+  it("a symbol with no rows in a table has every stat of that table as an empty cell, the columns a traded symbol has", () => {
+    const none = flatten({ symbol: "X", trades: null, quotes: null })
+    assert.deepStrictEqual(none, {
+      symbol: "X", trades_count: null, trades_first: null, trades_last: null, quotes_count: null, quotes_first: null, quotes_last: null
+    })
+    const traded = flatten({ symbol: "Y", trades: { count: 2, first: "c", last: "d" }, quotes: { count: 1, first: "a", last: "b" } })
+    assert.deepStrictEqual(columnsOf([none]), columnsOf([traded]))
+    assert.strictEqual(csvRows([none], columnsOf([none])).trimEnd(), "X,,,,,,")
+  })
 })
 
 describe("problem bodies", () => {

@@ -218,6 +218,8 @@ describe("SQL sandbox column names", () => {
         // A name the user gave that the renaming would make: renamed past it, not over it.
         ["SELECT 1 AS a, 2 AS a, 3 AS a_1", ["a", "a_1", "a_1_1"]],
         ["SELECT 1 AS a_1, 2 AS a, 3 AS a", ["a_1", "a", "a_2"]],
+        // Past every taken name in turn, not only the first.
+        ["SELECT 1 AS a, 2 AS a_1, 3 AS a_2, 4 AS a", ["a", "a_1", "a_2", "a_3"]],
         // @duckdb/node-api's own renaming (`a:1`) met this one and dropped the first column's value.
         [`SELECT 1 AS "a:1", 2 AS a, 3 AS a`, ["a:1", "a", "a_1"]],
         // DuckDB's names are case-insensitive: a second `A` is a duplicate of `a`.

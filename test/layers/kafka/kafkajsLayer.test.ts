@@ -142,14 +142,25 @@ describe("kafkajs layer, connecting", () => {
               { retryCount: 0, retryTime: 100 }
             )
             logger.namespace("Connection").info("not an error", { broker: "127.0.0.1:1" })
+            logger.namespace("Connection").warn("a warning, not an error either", { broker: "127.0.0.1:1" })
             logger.namespace("Connection").error("Connection timeout", { broker: "127.0.0.1:1" })
           },
           disconnect: async () => {}
         }
       })
       replace("producer", () => connected)
-      const met: Array<string> = []
-      yield* Effect.scoped(Layer.build(layerKafkajs({ brokers: ["127.0.0.1:1"], clientError: (m) => void met.push(m) })))
-      assert.deepStrictEqual(met, ["Connection error: connect ECONNREFUSED 127.0.0.1:1", "Connection timeout (127.0.0.1:1)"])
+      // Shown or not (a log level that prints warnings and info too), only errors are what the connect met.
+      // Errors are printed too at a log level that shows them (ERROR and up), and only then.
+      for (const [logLevel, printed] of [[undefined, 0], [kafkajs.logLevel.ERROR, 3], [kafkajs.logLevel.DEBUG, 3]] as const) {
+        const met: Array<string> = []
+        const errors: Array<string> = []
+        const consoleError = console.error
+        console.error = (line: string) => void errors.push(line)
+        yield* Effect.scoped(Layer.build(layerKafkajs({ brokers: ["127.0.0.1:1"], clientError: (m) => void met.push(m), ...(logLevel === undefined ? {} : { logLevel }) }))).pipe(
+          Effect.ensuring(Effect.sync(() => { console.error = consoleError }))
+        )
+        assert.deepStrictEqual(met, ["Connection error: connect ECONNREFUSED 127.0.0.1:1", "Connection timeout (127.0.0.1:1)"], String(logLevel))
+        assert.strictEqual(errors.length, printed, errors.join("\n"))
+      }
     }))
 })

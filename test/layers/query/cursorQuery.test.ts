@@ -4,8 +4,9 @@
  * the new query from the old one's position under a success. What does not change the query's rows
  * or columns (the page size, the spelling of the same symbols, filters or instants) pages on.
  */
-import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { assert, describe, it as plain, layer } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import { decodeCursor, encodeCursor, queryDiffers, queryDigest } from "../../../src/domain/query/cursor.ts"
 import { QueryEngine, type RowsRequest } from "../../../src/services/QueryEngine.ts"
 import { DAY, HOUR, T0 } from "./data.ts"
 import { queryWarehouse } from "./fixture.ts"
@@ -58,6 +59,16 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("a curs
       }
     }))
 
+  it.effect("filters given in another order are the same query: the cursor pages on", () =>
+    Effect.gen(function*() {
+      const q = yield* QueryEngine
+      const two: RowsRequest = { ...first, filters: [{ column: "price", min: "1" }, { column: "quantity", min: "0" }] }
+      const page = yield* q.trades(two)
+      assert.isString(page.nextCursor)
+      const next = yield* q.trades({ ...two, filters: [...two.filters!].reverse(), cursor: page.nextCursor! })
+      assert.deepStrictEqual(next.rows, (yield* q.trades({ ...two, cursor: page.nextCursor! })).rows)
+    }))
+
   it.effect("trades with quotes: another range, symbols or look-back is InvalidCursor", () =>
     Effect.gen(function*() {
       const q = yield* QueryEngine
@@ -76,4 +87,30 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("a curs
       const next = yield* q.tradesWithQuotes({ ...request, limit: 10, cursor })
       assert.isAbove(next.rows.length, 0)
     }))
+})
+
+describe("a cursor's query digest", () => {
+  const parts = [["from", "1"], ["to", "2"], ["symbols", "BHP"], ["fields", ""], ["filter", ""]] as const
+  const base = { table: "trades", snapshotId: 1n, exchangeTimestamp: 5, sequence: 7n, messageId: "m" }
+
+  plain("a digest of another count of parts differs in every part, longer or shorter", () => {
+    const five = queryDigest(parts)
+    assert.deepStrictEqual(queryDiffers(five, parts), [])
+    assert.deepStrictEqual(queryDiffers(five, parts.slice(0, 4)), ["from", "to", "symbols", "fields"])
+    assert.deepStrictEqual(queryDiffers(queryDigest(parts.slice(0, 4)), parts), ["from", "to", "symbols", "fields", "filter"])
+  })
+
+  plain("a cursor with a digest and neither a join nor lineage decodes to itself", () => {
+    const cursor = { ...base, query: queryDigest(parts) }
+    const decoded = decodeCursor(encodeCursor(cursor))
+    assert.isTrue(Result.isSuccess(decoded))
+    assert.deepStrictEqual(Result.getOrThrow(decoded), cursor)
+  })
+
+  plain("a cursor whose digest is not whole part hashes is damaged", () => {
+    for (const query of ["", "abc", "ab!de", "abcdef"]) {
+      const decoded = decodeCursor(encodeCursor({ ...base, query }))
+      assert.isTrue(Result.isFailure(decoded), query)
+    }
+  })
 })

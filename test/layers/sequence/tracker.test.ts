@@ -113,7 +113,9 @@ describe("SequenceTracker", () => {
         const [zones, names] of [
           ["asx=Australia/Perth", ["asx", "upper-case"]],
           ["XTKS=Asia/Tokyo, ASX=Australia/Perth,ASX=Australia/Sydney", ["ASX", "twice"]],
-          ["A B=Asia/Tokyo", ["A B"]]
+          ["A B=Asia/Tokyo", ["A B"]],
+          // A pair with more than one "=" is no pair.
+          ["ASX=Australia/Sydney=Australia/Perth", ["ASX=Australia/Sydney=Australia/Perth"]]
         ] as const
       ) {
         const error = yield* Effect.flip(Effect.scoped(Layer.build(

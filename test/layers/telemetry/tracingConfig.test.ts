@@ -54,11 +54,13 @@ describe("telemetry/tracing settings", () => {
       assert.strictEqual(jaeger.logged.length, 1, jaeger.logged.join("\n"))
       assert.include(jaeger.logged[0], "OTEL_TRACES_EXPORTER")
       assert.include(jaeger.logged[0], "jaeger")
+      assert.include(jaeger.logged[0], "traces are not exported")
       // Beside otlp: otlp exports, the other is named.
       const console = yield* build({ ...base, OTEL_TRACES_EXPORTER: "console,otlp" })
       assert.isTrue(console.exporting)
       assert.strictEqual(console.logged.length, 1, console.logged.join("\n"))
       assert.include(console.logged[0], "console")
+      assert.include(console.logged[0], "exporting otlp alone")
       // A timeout in another unit: the default, said.
       for (const name of ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]) {
         const timeout = yield* build({ ...base, [name]: "5s" })
@@ -77,6 +79,8 @@ describe("telemetry/tracing settings", () => {
         { ...base, OTEL_TRACES_EXPORTER: "none" },
         { ...base, OTEL_TRACES_EXPORTER: " OTLP " },
         { ...base, OTEL_SDK_DISABLED: "false", OTEL_EXPORTER_OTLP_TIMEOUT: "2500", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "" },
+        // The traces timeout, valid, is the one read: the general one, whatever it says, is not.
+        { ...base, OTEL_EXPORTER_OTLP_TIMEOUT: "5s", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "2500" },
         { OTEL_SDK_DISABLED: "TRUE", OTEL_TRACES_EXPORTER: "jaeger" },
         // Not exporting: a timeout is not read.
         { OTEL_EXPORTER_OTLP_TIMEOUT: "5s" }
