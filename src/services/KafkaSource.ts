@@ -69,7 +69,12 @@ export interface KafkaRecord {
   readonly timestamp: number
 }
 
-/** Records of ONE partition, contiguous, in offset order. */
+/**
+ * Records of ONE partition, contiguous, in offset order. `records` is empty only when the offsets
+ * from `fromOffset` to `nextOffset` hold nothing to deliver (transaction commit / abort markers,
+ * records of aborted transactions): such a batch only moves the partition's position, as the Java
+ * consumer's position moves past them, so a log that ends with a marker reads as caught up.
+ */
 export interface PartitionBatch {
   readonly topic: string
   readonly partition: number
@@ -82,7 +87,7 @@ export interface PartitionBatch {
    * older position by this.
    */
   readonly fromOffset: bigint
-  /** Offset of the first record (records is never empty). */
+  /** Offset of the first record; `nextOffset` when `records` is empty. */
   readonly firstOffset: bigint
   /** The next offset to read after this batch (last offset + 1): what to commit once it is durable. */
   readonly nextOffset: bigint

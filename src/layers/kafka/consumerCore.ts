@@ -72,9 +72,10 @@ export interface ConsumerCore {
   /** The client's new full assignment. The synchronous part (pausing what must not be fetched yet) runs before this returns. */
   assign(tps: ReadonlyArray<TopicPartition>): Promise<void>
   /**
-   * A fetched batch of one partition (records non-empty, in order). `fetchOffset` is the offset
-   * the fetch asked for; `nextOffset` the offset after the batch (may exceed last record + 1 when
-   * control records or compaction hid offsets). Resolves when buffered (backpressure) or dropped.
+   * A fetched batch of one partition (records in order; empty when the fetch held only
+   * transaction markers or aborted records). `fetchOffset` is the offset the fetch asked for;
+   * `nextOffset` the offset after the batch (may exceed last record + 1 when control records or
+   * compaction hid offsets). Resolves when buffered (backpressure) or dropped.
    */
   offer(
     tp: TopicPartition,
@@ -227,16 +228,20 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       st.strict = false
       // Trim anything below the position (a client may return a whole record batch).
       let recs = records
-      if (recs[0]!.offset < from) recs = recs.filter((r) => r.offset >= from)
+      if (recs.length > 0 && recs[0]!.offset < from) recs = recs.filter((r) => r.offset >= from)
       const fromOffset = st.fetchPos
       st.fetchPos = nextOffset
-      if (recs.length === 0) return Promise.resolve()
+      // Nothing to deliver and the position did not move: nothing to tell. With no record but a
+      // position moved (offsets that hold only transaction markers or aborted records), an empty
+      // batch moves the reader's position too, as the Java consumer's position moves past them: an
+      // idle partition whose log ends with a marker would otherwise read as lagging for good.
+      if (recs.length === 0 && nextOffset <= fromOffset) return Promise.resolve()
       const batch: PartitionBatch = {
         topic: tp.topic,
         partition: tp.partition,
         records: recs,
         fromOffset,
-        firstOffset: recs[0]!.offset,
+        firstOffset: recs.length > 0 ? recs[0]!.offset : nextOffset,
         nextOffset,
         highWatermark,
         ...(topicId === undefined ? {} : { topicId })

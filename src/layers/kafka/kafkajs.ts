@@ -300,16 +300,31 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           // Synchronous part of assign runs here, before kafkajs starts fetching.
           void core.assign(toTps(event.payload.memberAssignment))
         })
-        // A fetch that held only a transaction marker or aborted records never reaches eachBatch:
-        // kafkajs moves past it by itself. The next batch is then fetched from beyond the
-        // position the core wants, and is offered as continuing it (as platformatic's skips do).
+        // A fetch that held only transaction markers or aborted records never reaches eachBatch:
+        // kafkajs moves past it by itself. When it starts at the position the core wants, it is
+        // offered as an empty batch that moves the position past them (an idle partition whose
+        // log ends with a marker would otherwise read as lagging for good). When it starts beyond
+        // (offsets compacted away), the next batch, fetched from beyond the position, is offered
+        // as continuing it (as platformatic's skips do).
         const skips = new Map<TpKey, { from: bigint; to: bigint }>()
+        /** The empty batch offered for a partition, which its next batch waits behind (order). */
+        const moved = new Map<TpKey, Promise<void>>()
         consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
           if (payload.batchSize !== 0 || payload.firstOffset === null) return
           const key = tpKey(payload.topic, payload.partition)
           const pos = core.fetchPosition(key)
-          if (pos !== undefined && BigInt(payload.firstOffset) >= pos) {
-            skips.set(key, { from: pos, to: BigInt(payload.lastOffset) + 1n })
+          if (pos === undefined) return
+          const first = BigInt(payload.firstOffset)
+          const to = BigInt(payload.lastOffset) + 1n
+          if (first === pos) {
+            skips.delete(key)
+            const offered = core.offer({ topic: payload.topic, partition: payload.partition }, pos, [], to, BigInt(payload.highWatermark))
+            moved.set(key, offered)
+            void offered.finally(() => {
+              if (moved.get(key) === offered) moved.delete(key)
+            })
+          } else if (first > pos) {
+            skips.set(key, { from: pos, to })
           }
         })
         consumer.on(consumer.events.CRASH, (event) => {
@@ -346,14 +361,16 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 const skip = skips.get(key)
                 skips.delete(key)
                 const from = skip !== undefined && skip.to === fetched && core.fetchPosition(key) === skip.from ? skip.from : fetched
-                const offered = core.offer(
+                const before = moved.get(key)
+                const offer = () => core.offer(
                   { topic: batch.topic, partition: batch.partition },
                   from,
                   records,
                   BigInt(batch.lastOffset()) + 1n,
                   // No topic id: kafkajs' metadata (v6) has none.
                   BigInt(batch.highWatermark)
-                ).then(() => true)
+                )
+                const offered = (before === undefined ? offer() : before.then(offer)).then(() => true)
                 // kafkajs heartbeats only between batches: while this one waits for buffer room
                 // (backpressure, as long as a slow flush takes) the member must stay in the group.
                 // heartbeat() sends only once HEARTBEAT_MS have passed since the last answer, so it

@@ -14,8 +14,9 @@
  *   live only in consumerCore.ts: seek / pause / resume need no client call. While the member is
  *   rejoining (`consumer:group:rebalance`) nothing is fetched, so partitions about to move stop
  *   early (batches already buffered are still delivered, as with kafkajs).
- * - Control batches (transaction markers) and aborted records are skipped without delivery: the
- *   next batch of that partition starts after them.
+ * - Read committed. Control batches (transaction markers) and aborted records are never
+ *   delivered; a fetch that held nothing else is delivered as an empty batch whose nextOffset is
+ *   past them (the position moves on, as the Java consumer's does).
  */
 import type { Consumer as PConsumer, Partitioner } from "@platformatic/kafka"
 import { Context, Effect, Layer } from "effect"
@@ -377,7 +378,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           if (running) core.fail(fromPlatformatic("rebalance", e, topics[0]))
         })
 
-        /** Partitions whose last fetch returned only control / aborted records: fetch from `to` while the core still wants `from`. */
+        /** Partitions whose position is below the log start (records deleted): fetch from `to` while the core still wants `from`. */
         const skips = new Map<TpKey, { from: bigint; to: bigint }>()
         let failures = 0
 
@@ -457,10 +458,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 }
               }
               if (next <= r.req) continue
-              if (records.length === 0) {
-                skips.set(key, { from: r.pos, to: next })
-                continue
-              }
+              // No record (only transaction markers or aborted records): offered all the same, an
+              // empty batch that moves the position past them.
               skips.delete(key)
               ready.push({ tp: r.tp, pos: r.pos, records, next, hw: p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark, topicId: t.topicId })
             }

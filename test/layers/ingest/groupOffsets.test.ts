@@ -4,7 +4,7 @@
  * pass what the tables' markers say is ingested.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP, markerIn } from "../../../src/domain/ingest/marker.ts"
 import { identifierOf } from "../../../src/domain/tables.ts"
@@ -15,9 +15,9 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { Catalog, catalogError, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaUnavailable, tpKey } from "../../../src/services/KafkaSource.ts"
+import { kafkaError, KafkaUnavailable, type PartitionBatch, tpKey } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { wrappingCommits } from "../../support/kafkaFaults.ts"
+import { wrappingCommits, wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce } from "../../support/tableCheck.ts"
 import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
@@ -101,6 +101,46 @@ describe("Consumer group offsets", () => {
           Effect.map(catalog.loadTable(identifierOf(name)), (t) => markerIn(t.metadata, DEFAULT_INGEST_GROUP)?.offsets.get(TOPIC)?.get(0)))
       }).pipe(Effect.provide(Lakehouse.layer(options)))
       assert.deepStrictEqual(marks, [31n, 31n])
+      yield* assertTablesHoldOnce(options, 30)
+    }), 60_000)
+
+  it.live("reach past a transaction marker that ends an idle partition, the lag at 0 (an empty batch moves the position)", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      // The memory log has no transactions: its consumers see a commit marker at offset 30, after
+      // the 30 records, as a broker's read_committed consumers do: the log ends at 31, and the
+      // batch after the records holds none and moves the position past the marker.
+      const MARKER = 30n
+      const withMarker = wrappingConsumers((consumer) => ({
+        ...consumer,
+        batches: consumer.batches.pipe(
+          Stream.flatMap((b) => {
+            if (b.partition !== 0 || b.nextOffset !== MARKER) return Stream.make(b)
+            const moved: PartitionBatch = { ...b, records: [], fromOffset: MARKER, firstOffset: MARKER + 1n, nextOffset: MARKER + 1n, highWatermark: MARKER + 1n }
+            return Stream.make({ ...b, highWatermark: MARKER + 1n }, moved)
+          })
+        ),
+        watermarks: (topic) =>
+          Effect.map(consumer.watermarks(topic), (marks) => marks.map((m) => m.partition === 0 && m.high === MARKER ? { ...m, high: MARKER + 1n } : m))
+      })).pipe(Layer.provide(kafka))
+      const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+      const result = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* (yield* KafkaSink).send(tradeRecords(makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })))
+        yield* eventually(Effect.map(ingestor.progress, (p) => committed() === MARKER + 1n && p.uncommitted === 0))
+        // A few lag refreshes: the log end (31) less the position stays 0.
+        yield* Effect.sleep("2500 millis")
+        const progress = yield* ingestor.progress
+        yield* Fiber.interrupt(fiber)
+        return { committed: committed(), progress }
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [withMarker] })))
+      assert.strictEqual(result.committed, MARKER + 1n)
+      assert.strictEqual(result.progress.lag, 0)
+      assert.strictEqual(result.progress.position, 31)
       yield* assertTablesHoldOnce(options, 30)
     }), 60_000)
 

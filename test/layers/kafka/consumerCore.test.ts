@@ -237,3 +237,26 @@ describe("consumer core, a position beyond the log end that the client reset by 
       assert.strictEqual(delivered[0]!.firstOffset, 50n)
     }))
 })
+
+describe("consumer core, offsets that hold nothing to deliver (transaction markers, aborted records)", () => {
+  it.effect("a fetch with no record that moves the position is delivered as an empty batch; one that does not move it is not", () =>
+    Effect.gen(function*() {
+      const { driver } = scripted(0)
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 3n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      // Offset 3 a commit marker, the end of the log: nothing to deliver, the position moves to 4.
+      yield* Effect.promise(() => core.offer(tp, 3n, [], 4n, 4n))
+      assert.strictEqual(core.fetchPosition("t:0"), 4n)
+      // Nothing new (an idle fetch reported as such): no batch.
+      yield* Effect.promise(() => core.offer(tp, 4n, [], 4n, 4n))
+      yield* Effect.promise(() => core.offer(tp, 4n, [record(4n), record(5n)], 6n, 6n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(2), Stream.runCollect)
+      assert.deepStrictEqual(
+        delivered.map((b) => ({ records: b.records.map((r) => r.offset), from: b.fromOffset, first: b.firstOffset, next: b.nextOffset, hw: b.highWatermark })),
+        [
+          { records: [], from: 3n, first: 4n, next: 4n, hw: 4n },
+          { records: [4n, 5n], from: 4n, first: 4n, next: 6n, hw: 6n }
+        ]
+      )
+    }))
+})

@@ -478,7 +478,49 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         })), timeout)
     }
 
+    if (sendTransactional !== undefined) {
+      it.live("a position on a commit marker that ends the log moves past it (an empty batch): no lag of 1 for good", () =>
+        run(Effect.gen(function*() {
+          const topic = yield* makeTopic(1)
+          // Offsets 0-2 the records, 3 the commit marker, the last offset of the log.
+          yield* sendTransactional(topic, 0, 3)
+          const consumer = yield* (yield* KafkaSource).subscribe({
+            groupId: unique("g"),
+            topics: [topic],
+            onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 3n]]))
+          })
+          const { collected } = yield* collectInBackground(consumer)
+          yield* waitUntil("the position past the marker", () => collected.batches.some((b) => b.nextOffset === 4n), timeout)
+          const [moved] = collected.batches
+          assert.deepStrictEqual(
+            { records: moved!.records.length, from: moved!.fromOffset, first: moved!.firstOffset, next: moved!.nextOffset },
+            { records: 0, from: 3n, first: 4n, next: 4n }
+          )
+          // What ingest reads as lag: the log end less the position.
+          const [marks] = yield* consumer.watermarks(topic)
+          assert.strictEqual(marks!.high - moved!.nextOffset, 0n)
+        })), timeout)
+    }
+
     const { sendAborted } = options
+    if (sendAborted !== undefined && sendTransactional !== undefined) {
+      it.live("an aborted transaction that ends the log moves the position past its marker, with no record", () =>
+        run(Effect.gen(function*() {
+          const topic = yield* makeTopic(1)
+          const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+          const { collected } = yield* collectInBackground(consumer)
+          // Offsets 0-2 committed records and 3 their marker; then, read live, 4-5 aborted and 6 the abort marker.
+          yield* sendTransactional(topic, 0, 3)
+          yield* waitUntil("the committed records", () => collected.count() === 3, timeout)
+          yield* sendAborted(topic, 0, 2, 1)
+          yield* waitUntil("the position past the abort marker", () => collected.batches.some((b) => b.nextOffset === 7n), timeout)
+          assert.deepStrictEqual(collected.byPartition.get(tpKey(topic, 0))!.map((r) => r.offset), [0n, 1n, 2n])
+          const [marks] = yield* consumer.watermarks(topic)
+          assert.strictEqual(marks!.high, 7n)
+          assert.strictEqual(collected.batches.at(-1)!.nextOffset, 7n)
+        })), timeout)
+    }
+
     if (sendAborted !== undefined) {
       it.live("records of aborted transactions are never delivered (two aborts of one producer in one fetch)", () =>
         run(Effect.gen(function*() {
