@@ -141,17 +141,15 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
         Effect.catch((e) => fail(e.message).pipe(Effect.as(null)))
       )
       if (r === null) continue
-      const failure = r.compactFailure
-      // Compaction or expiry, without orphan removal, was asked of a default table that is not there.
-      const absent = [failure, r.expireFailure].find((f) => f?._tag === "CatalogError" && f.reason._tag === "NoSuchTable")
-      if (absent != null && !named) {
-        yield* Console.error(`skipped: ${absent.message}`)
+      // The table is not there: a default one is skipped, one named fails the run (once, not for each step).
+      const absent = [r.compactFailure, r.expireFailure, r.orphanFailure].find((f) => f?._tag === "CatalogError" && f.reason._tag === "NoSuchTable")
+      if (absent != null) {
+        yield* named ? fail(absent.message) : Console.error(`skipped: ${absent.message}`)
         continue
       }
       yield* Console.log(report(r, options.dryRun))
       // After what the other steps did: they ran all the same.
-      if (failure !== null) yield* fail(failure.message)
-      if (r.expireFailure !== null) yield* fail(r.expireFailure.message)
+      for (const failure of [r.compactFailure, r.expireFailure, r.orphanFailure]) if (failure !== null) yield* fail(failure.message)
     }
     yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     if (failed.size > 0) return yield* Effect.fail(new Error(`maintenance failed for ${[...failed].join(", ")}`))
@@ -160,6 +158,14 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
 export const compactCommand = Command.make("compact", flags, (options) =>
   usage(() => {
     const targets = tablesOf(options.tables)
+    // Else it printed each table's name and exited 0 (under --every, forever), as if it had maintained them.
+    if ((options.noCompact || options.dryRun) && (options.noExpire || options.dryRun) && options.noOrphans) {
+      throw new UsageError({
+        message: options.dryRun
+          ? "nothing to do: --dry-run lists orphan files only (no compaction, no expiry), and --skip-orphans skips that"
+          : "nothing to do: --skip-compaction, --skip-expiry and --skip-orphans skip every step"
+      })
+    }
     if (!options.noOrphans && !options.dryRun && !options.allowShortOrphanGrace && options.orphanGraceHours < SAFE_ORPHAN_GRACE_HOURS) {
       throw new UsageError({
         message: `--orphan-grace-hours ${options.orphanGraceHours} may remove the files of a commit in flight (a running ingest's, waiting out its catalog): ` +

@@ -104,6 +104,8 @@ export interface MaintenanceReport {
   readonly compactFailure: MaintenanceError | null
   /** Why expiry failed (it holds back neither the report of compaction nor orphan removal); null if it did not. */
   readonly expireFailure: MaintenanceError | null
+  /** Why orphan removal failed (what compaction and expiry committed is reported all the same); null if it did not. */
+  readonly orphanFailure: MaintenanceError | null
 }
 
 /** A maintenance step refused to run (e.g. the table uses a feature it cannot rewrite). */
@@ -137,8 +139,8 @@ export class Maintenance extends Context.Service<Maintenance, {
   expireSnapshots(table: TableIdentifier, options?: ExpireOptions): Effect.Effect<ExpireResult, MaintenanceError>
   removeOrphans(table: TableIdentifier, options?: OrphanOptions): Effect.Effect<OrphanResult, MaintenanceError>
   /**
-   * Compaction, then expiry, then orphan removal (each unless disabled). A compaction or expiry that
-   * fails is in the report (`compactFailure`, `expireFailure`): what the other steps did is reported all the same.
+   * Compaction, then expiry, then orphan removal (each unless disabled). A step that fails is in the
+   * report (`compactFailure`, `expireFailure`, `orphanFailure`): what the other steps did is reported all the same.
    */
   run(table: TableIdentifier, options?: MaintenanceOptions): Effect.Effect<MaintenanceReport, MaintenanceError>
 }>()("k2/services/Maintenance") {}

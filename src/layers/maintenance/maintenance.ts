@@ -124,60 +124,65 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     if (Result.isFailure(read)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
     }
-    const added = yield* rewriteDataFiles(inputs.map((f) => f.filePath), read.success, {
-      schema: currentSchema(m),
-      spec: defaultSpec(m),
-      sortOrder: defaultSortOrder(m),
-      directory: dataDirectory(m),
-      targetFileSizeBytes: compact.targetFileSizeBytes,
-      fileNamePrefix: "k2-compacted",
-      rowGroupSize: compact.rowGroupSize,
-      table: showIdentifier(identifier),
-      properties: m.properties
-    }).pipe(
-      Effect.provideService(DuckDb, duckDb),
-      Effect.mapError((e) =>
-        e._tag === "DuckDbError"
-          ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
-          : e
-      ),
-      // Another run (a second `compact`, an ingest's --maintain-every) compacted these files and
-      // removed them as orphans while this one read them: its result stands, as when it commits first.
-      Effect.catchTag("TableFileError", (e) =>
-        Effect.gen(function*() {
-          const now = yield* catalog.loadTable(identifier)
-          const live = new Set((yield* liveFiles(snapshots, identifier, now.metadata)).map((l) => l.file.filePath))
-          return inputs.filter((f) => !live.has(f.filePath)).map((f) => f.filePath)
-        }).pipe(
-          // Not known (the catalog failing): the day's own failure stands.
-          Effect.orElseSucceed((): ReadonlyArray<string> => []),
-          Effect.flatMap((gone): Effect.Effect<never, TableFileError | FilesNoLongerLive> =>
-            gone.length === 0 ? Effect.fail(e) : Effect.fail(new FilesNoLongerLive({ table: showIdentifier(identifier), paths: gone })))
-        ))
-    )
-    const rowsIn = inputs.reduce((n, f) => n + f.recordCount, 0)
-    const rowsOut = added.reduce((n, f) => n + f.recordCount, 0)
-    const cleanup = Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
-    if (rowsIn !== rowsOut) {
-      yield* cleanup
-      return yield* new MaintenanceRefused({
+    // Once the rewrite is done, the rest runs to its end: interrupted (SIGTERM, `--every` stopped)
+    // before or while committing, the rewritten files would stay unreferenced for the orphan grace
+    // beside the files they replace, or a REST commit in flight be cut at an unknown outcome.
+    return yield* Effect.uninterruptibleMask((restore) => Effect.gen(function*() {
+      const added = yield* restore(rewriteDataFiles(inputs.map((f) => f.filePath), read.success, {
+        schema: currentSchema(m),
+        spec: defaultSpec(m),
+        sortOrder: defaultSortOrder(m),
+        directory: dataDirectory(m),
+        targetFileSizeBytes: compact.targetFileSizeBytes,
+        fileNamePrefix: "k2-compacted",
+        rowGroupSize: compact.rowGroupSize,
         table: showIdentifier(identifier),
-        detail: `rewrite of ${inputs.length} files produced ${rowsOut} rows, expected ${rowsIn}`
-      })
-    }
-    const committed = yield* commitChange(snapshots, identifier, {
-      operation: "replace",
-      added,
-      addedSpecId: m["default-spec-id"],
-      tableUuid: m["table-uuid"],
-      removed: inputs,
-      properties: { [MAINTENANCE_KEY]: "compaction" }
-    }, commitOptions).pipe(
-      Effect.provideService(Catalog, catalog),
-      Effect.provideService(FileIO, files),
-      Effect.tapError(removeUnlessMaybeLanded(files, added))
-    )
-    return { added, committed }
+        properties: m.properties
+      }).pipe(
+        Effect.provideService(DuckDb, duckDb),
+        Effect.mapError((e) =>
+          e._tag === "DuckDbError"
+            ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
+            : e
+        ),
+        // Another run (a second `compact`, an ingest's --maintain-every) compacted these files and
+        // removed them as orphans while this one read them: its result stands, as when it commits first.
+        Effect.catchTag("TableFileError", (e) =>
+          Effect.gen(function*() {
+            const now = yield* catalog.loadTable(identifier)
+            const live = new Set((yield* liveFiles(snapshots, identifier, now.metadata)).map((l) => l.file.filePath))
+            return inputs.filter((f) => !live.has(f.filePath)).map((f) => f.filePath)
+          }).pipe(
+            // Not known (the catalog failing): the day's own failure stands.
+            Effect.orElseSucceed((): ReadonlyArray<string> => []),
+            Effect.flatMap((gone): Effect.Effect<never, TableFileError | FilesNoLongerLive> =>
+              gone.length === 0 ? Effect.fail(e) : Effect.fail(new FilesNoLongerLive({ table: showIdentifier(identifier), paths: gone })))
+          ))
+      ))
+      const rowsIn = inputs.reduce((n, f) => n + f.recordCount, 0)
+      const rowsOut = added.reduce((n, f) => n + f.recordCount, 0)
+      const cleanup = Effect.forEach(added, (f) => files.remove(f.filePath), { discard: true }).pipe(Effect.ignore)
+      if (rowsIn !== rowsOut) {
+        yield* cleanup
+        return yield* new MaintenanceRefused({
+          table: showIdentifier(identifier),
+          detail: `rewrite of ${inputs.length} files produced ${rowsOut} rows, expected ${rowsIn}`
+        })
+      }
+      const committed = yield* commitChange(snapshots, identifier, {
+        operation: "replace",
+        added,
+        addedSpecId: m["default-spec-id"],
+        tableUuid: m["table-uuid"],
+        removed: inputs,
+        properties: { [MAINTENANCE_KEY]: "compaction" }
+      }, commitOptions).pipe(
+        Effect.provideService(Catalog, catalog),
+        Effect.provideService(FileIO, files),
+        Effect.tapError(removeUnlessMaybeLanded(files, added))
+      )
+      return { added, committed }
+    }))
   })
 
   /** The days compacted, and the days that failed alone (each skipped: the others are compacted all the same). */
@@ -420,14 +425,16 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       : yield* Effect.result(compactDays(identifier, runOptions.compact).pipe(Effect.withSpan("Maintenance.compact")))
     // Nor does an expiry that fails: its snapshots stay, and with them every file they reference.
     const expired = runOptions.expire === false ? null : yield* Effect.result(expireSnapshots(identifier, runOptions.expire))
-    const orphans = runOptions.orphans === false ? null : yield* removeOrphans(identifier, runOptions.orphans)
+    // Nor does an orphan removal that fails hide what they committed: it is reported beside them.
+    const orphans = runOptions.orphans === false ? null : yield* Effect.result(removeOrphans(identifier, runOptions.orphans))
     return {
       table: identifier,
       compact: compacted === null || Result.isFailure(compacted) ? null : compacted.success.result,
       expire: expired === null || Result.isFailure(expired) ? null : expired.success,
-      orphans,
+      orphans: orphans === null || Result.isFailure(orphans) ? null : orphans.success,
       compactFailure: compacted === null ? null : Result.isFailure(compacted) ? compacted.failure : compacted.success.failed,
-      expireFailure: expired !== null && Result.isFailure(expired) ? expired.failure : null
+      expireFailure: expired !== null && Result.isFailure(expired) ? expired.failure : null,
+      orphanFailure: orphans !== null && Result.isFailure(orphans) ? orphans.failure : null
     }
   })
 
@@ -449,6 +456,7 @@ export const runEvery = (
         Effect.tap((r) => Effect.logInfo(summaryLine(r))),
         Effect.tap((r) => r.compactFailure === null ? Effect.void : Effect.logWarning(`compaction of ${showIdentifier(table)} failed: ${r.compactFailure.message}`)),
         Effect.tap((r) => r.expireFailure === null ? Effect.void : Effect.logWarning(`snapshot expiry of ${showIdentifier(table)} failed: ${r.expireFailure.message}`)),
+        Effect.tap((r) => r.orphanFailure === null ? Effect.void : Effect.logWarning(`orphan removal of ${showIdentifier(table)} failed: ${r.orphanFailure.message}`)),
         Effect.catchCause((cause) => Effect.logWarning(`maintenance of ${showIdentifier(table)} failed`, cause))
       )
     }

@@ -1,0 +1,53 @@
+/**
+ * `npm run compact` told to do nothing: every step skipped, or `--dry-run` (no compaction, no
+ * expiry) with `--skip-orphans`. It printed each table's name and exited 0, as if maintained
+ * (under --every, forever): a cron line that looks fine and never does anything. Refused (exit 2),
+ * before the warehouse is touched. Read in-process, as test/programs/ingest-options.test.ts does.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, Layer, Option } from "effect"
+import { Command } from "effect/cli"
+import { UsageError } from "../../src/programs/cli/common.ts"
+import { compactCommand } from "../../src/programs/compact.ts"
+
+/** What `args` end with: the usage error, or the error of the run past the options (no warehouse). */
+const outcome = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const warehouse = fs.mkdtempSync(path.join(os.tmpdir(), "k2-compact-nothing-"))
+    const exit = yield* Command.runWith(compactCommand, { version: "0" })(["--warehouse", warehouse, ...args]).pipe(
+      Effect.provide(Layer.merge(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnvRecord({})))),
+      Effect.exit
+    )
+    assert.deepStrictEqual(fs.readdirSync(warehouse), [], "the warehouse is untouched")
+    return Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
+  })
+
+describe("npm run compact, nothing left to do", () => {
+  for (
+    const args of [
+      ["--skip-compaction", "--skip-expiry", "--skip-orphans"],
+      ["--dry-run", "--skip-orphans"],
+      ["--dry-run", "--skip-orphans", "--every", "60"]
+    ]
+  ) {
+    it.effect(`${args.join(" ")} is refused`, () =>
+      Effect.gen(function*() {
+        const error = yield* outcome(args)
+        assert.instanceOf(error, UsageError, String(error))
+        assert.include((error as UsageError).message, "nothing to do")
+      }), 30_000)
+  }
+
+  it.effect("one step left is not refused (the run goes on to find no warehouse)", () =>
+    Effect.gen(function*() {
+      for (const args of [["--skip-compaction", "--skip-expiry"], ["--dry-run"], ["--skip-orphans", "--skip-expiry"]]) {
+        const error = yield* outcome(args)
+        assert.notInstanceOf(error, UsageError, String(error))
+        assert.include(String(error), "no warehouse at")
+      }
+    }), 30_000)
+})
