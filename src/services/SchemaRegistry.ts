@@ -9,7 +9,7 @@
  */
 import { Context, type Effect, Schema } from "effect"
 
-/** Network failure, timeout or 5xx: retry with backoff. */
+/** Network failure, timeout, 5xx, or an answer not the registry's (a redirect, a bare 404): retry with backoff. */
 export class RegistryUnavailable extends Schema.TaggedError<RegistryUnavailable>()("RegistryUnavailable", {
   detail: Schema.String
 }) {

@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
+import { causesText } from "../catalog/failureText.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
 import { parseInstrumentsTopicName, parseTopicName, valueSubject } from "../../domain/wire.ts"
 import {
@@ -20,7 +21,10 @@ import {
 const CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 export interface HttpRegistryOptions {
-  /** e.g. http://127.0.0.1:8081 (Apicurio: http://host:8080/apis/ccompat/v7); https://key:secret@host sends Basic auth. */
+  /**
+   * e.g. http://127.0.0.1:8081 (Apicurio: http://host:8080/apis/ccompat/v7); https://key:secret@host
+   * sends Basic auth. Redirects are not followed (RegistryUnavailable naming their target).
+   */
   readonly url: string
   /** Per-request timeout. Default 10 s. */
   readonly timeoutMs?: number
@@ -59,6 +63,20 @@ const registryTarget = (url: string): { readonly base: string; readonly authoriz
   return credentials === undefined ? { base } : { base, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` }
 }
 
+/** A registry's JSON answer (an error's code and message, or the request's result). */
+type RegistryAnswer = { error_code?: number; message?: string } & Record<string, unknown>
+
+/** Where a redirect points, as an absolute URL without user info or query (which may hold secrets). */
+const redirectTarget = (base: string, location: string | undefined): string => {
+  const url = location === undefined ? null : URL.parse(location, `${base}/`)
+  if (url === null) return "no valid location"
+  url.username = ""
+  url.password = ""
+  url.search = ""
+  url.hash = ""
+  return url.href
+}
+
 export const layerHttp = (options: HttpRegistryOptions) =>
   Layer.sync(SchemaRegistry)(() => {
     const target = registryTarget(options.url)
@@ -76,23 +94,49 @@ export const layerHttp = (options: HttpRegistryOptions) =>
               ...options.headers
             },
             ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-            signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)])
+            signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)]),
+            // Followed, a 301/302 turned a registration's POST into a GET (whose answer, the
+            // subject's versions, holds no id) and one to another origin dropped the credentials.
+            redirect: "manual"
           })
+          if (res.status >= 300 && res.status < 400) {
+            await res.body?.cancel()
+            const none: RegistryAnswer = {}
+            return { status: res.status, json: none, location: res.headers.get("location") ?? undefined }
+          }
           const text = await res.text()
-          let json: { error_code?: number; message?: string } & Record<string, unknown> = {}
+          let json: RegistryAnswer = {}
           try {
             const parsed: unknown = text.length > 0 ? JSON.parse(text) : {}
             // `null` or an array is no registry answer either (and null would be read as one).
-            json = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed as typeof json : { message: text }
+            json = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed as RegistryAnswer : { message: text }
           } catch {
             json = { message: text }
           }
-          return { status: res.status, json }
+          return { status: res.status, json, location: undefined }
         },
-        catch: (e) => registryError(new RegistryUnavailable({ detail: `${method} ${path}: ${String(e)}` }))
+        // fetch's own message is "fetch failed": the reason (a refused connection, an unknown
+        // host, a certificate) is down its causes.
+        catch: (e) =>
+          registryError(new RegistryUnavailable({
+            detail: `${method} ${path}: ${
+              e instanceof Error && e.name === "TimeoutError"
+                ? `no answer within ${options.timeoutMs ?? 10_000} ms`
+                : e instanceof Error
+                ? causesText(e)
+                : String(e)
+            }`
+          }))
       }).pipe(
-        Effect.flatMap(({ status, json }): Effect.Effect<Record<string, unknown>, SchemaRegistryError> => {
+        Effect.flatMap(({ json, location, status }): Effect.Effect<Record<string, unknown>, SchemaRegistryError> => {
           if (status >= 200 && status < 300) return Effect.succeed(json)
+          // Not the registry's answer, as a 404 without its code: waited for (a record's schema
+          // id is not dead-lettered for it), with the URL to configure in the warning and error.
+          if (status >= 300 && status < 400) {
+            return Effect.fail(registryError(new RegistryUnavailable({
+              detail: `${method} ${path}: the registry URL redirects (${status}) to ${redirectTarget(target.base, location)}: configure the URL it points to`
+            })))
+          }
           const detail = `${status} ${json.error_code ?? ""} ${String(json.message ?? "").slice(0, 200)}`.trim()
           // A 404 the registry itself explains (40401 subject, 40402 version, 40403 schema); one
           // without its error code comes from something else at that URL (a proxy, a wrong path).
@@ -147,7 +191,9 @@ export const layerHttp = (options: HttpRegistryOptions) =>
           schemaType: "AVRO",
           schema: canonical(schema)
         })
-        return yield* registered(subject, json, schema)
+        const found = yield* registered(subject, json, schema)
+        byId.set(found.id, schema)
+        return found
       }),
       schemaById: Effect.fn("SchemaRegistry.schemaById")(function*(id: number) {
         // Registry ids are Java ints: a framing with a larger one (a poison record) has no schema,
@@ -221,23 +267,36 @@ export const layerEmbedded = Layer.succeed(SchemaRegistry)((() => {
 })())
 
 /**
- * A codec whose writer ids are the registry's ids for these topics' subjects (registering the
- * repo's schemas when needed). Unknown ids met while decoding can be taught to it with
- * `codec.addWriterSchema(id, kind, yield* registry.schemaById(id))`.
+ * The id of `schema` under `subject`: looked up first, registered only when the subject does not
+ * hold it yet. A consumer's key commonly may only read (Confluent Cloud's DeveloperRead, a
+ * subject in READONLY mode): registering what the producer already registered was refused (403),
+ * and ingest could not start.
+ */
+export const schemaIdFor = Effect.fn("SchemaRegistry.schemaIdFor")(function*(subject: string, schema: object) {
+  const registry = yield* SchemaRegistry
+  return yield* registry.lookup(subject, schema).pipe(
+    Effect.map((found) => found.id),
+    Effect.catchIf((e) => e.reason._tag === "SchemaNotFound", () => registry.register(subject, schema))
+  )
+})
+
+/**
+ * A codec whose writer ids are the registry's ids for these topics' subjects (looked up, and
+ * the repo's schemas registered when a subject lacks them). Unknown ids met while decoding can be
+ * taught to it with `codec.addWriterSchema(id, kind, yield* registry.schemaById(id))`.
  */
 export const wireCodecFor = Effect.fn("SchemaRegistry.wireCodecFor")(function*(topics: {
   readonly trades: string
   readonly quotes: string
   readonly instruments?: string
 }) {
-  const registry = yield* SchemaRegistry
-  const tradeSchemaId = yield* registry.register(valueSubject(topics.trades), tradeSchema)
-  const quoteSchemaId = yield* registry.register(valueSubject(topics.quotes), quoteSchema)
+  const tradeSchemaId = yield* schemaIdFor(valueSubject(topics.trades), tradeSchema)
+  const quoteSchemaId = yield* schemaIdFor(valueSubject(topics.quotes), quoteSchema)
   // Without an instruments subject the registry gave no instrument id: the embedded 3 may be any
   // schema there (ours for trades, or another version of it), so the codec gets none.
   const instrumentSchemaId = topics.instruments === undefined
     ? null
-    : yield* registry.register(valueSubject(topics.instruments), instrumentSchema)
+    : yield* schemaIdFor(valueSubject(topics.instruments), instrumentSchema)
   const codec: WireCodec = makeWireCodec({ tradeSchemaId, quoteSchemaId, instrumentSchemaId })
   return codec
 })

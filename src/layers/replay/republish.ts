@@ -16,7 +16,7 @@ import { Header } from "../../domain/wire.ts"
 import type { KafkaError } from "../../services/KafkaSource.ts"
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { ReplayEvent } from "../../services/ReplayEngine.ts"
-import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
+import { schemaIdFor } from "../kafka/schemaRegistry.ts"
 
 export interface RepublishProgress {
   readonly events: number
@@ -42,13 +42,13 @@ export const recordSubject = (topic: string, schema: { readonly namespace: strin
   `${topic}-${schema.namespace}.${schema.name}`
 
 /**
- * A codec framing with the registry's ids for `topic`'s trade and quote subjects, registering the
- * repo's schemas there when needed (the embedded ids 1 and 2 mean nothing to a registry's readers).
+ * A codec framing with the registry's ids for `topic`'s trade and quote subjects (looked up,
+ * registering the repo's schemas there when needed: the embedded ids 1 and 2 mean nothing to a
+ * registry's readers).
  */
 export const republishCodec = Effect.fn("republishCodec")(function*(topic: string) {
-  const registry = yield* SchemaRegistry
-  const tradeSchemaId = yield* registry.register(recordSubject(topic, tradeSchema), tradeSchema)
-  const quoteSchemaId = yield* registry.register(recordSubject(topic, quoteSchema), quoteSchema)
+  const tradeSchemaId = yield* schemaIdFor(recordSubject(topic, tradeSchema), tradeSchema)
+  const quoteSchemaId = yield* schemaIdFor(recordSubject(topic, quoteSchema), quoteSchema)
   // No instruments are republished: no instrument id, so the embedded 3 cannot clash with the registry's.
   return makeWireCodec({ tradeSchemaId, quoteSchemaId, instrumentSchemaId: null })
 })

@@ -15,10 +15,13 @@ const fakeRegistry = () => {
   const texts = new Map<number, string>()
   const subjects = new Map<string, Array<number>>()
   let failNext = 0
+  let readOnly = false
   let odd: { readonly status: number; readonly text: string } | undefined
   const authorizations: Array<string | undefined> = []
+  const requests: Array<string> = []
   const server = http.createServer((req, res) => {
     authorizations.push(req.headers.authorization)
+    requests.push(`${req.method} ${decodeURIComponent(req.url ?? "")}`)
     let body = ""
     req.on("data", (c) => (body += c))
     req.on("end", () => {
@@ -39,6 +42,8 @@ const fakeRegistry = () => {
       const url = decodeURIComponent(req.url ?? "")
       let m: RegExpMatchArray | null
       if (req.method === "POST" && (m = url.match(/^\/subjects\/([^/]+)\/versions$/))) {
+        // Confluent's answer to a key with read rights only (a consumer's, in Confluent Cloud's RBAC).
+        if (readOnly) return send(403, { error_code: 40301, message: `User is denied operation Write on Subject: ${m[1]}` })
         const { schema } = JSON.parse(body) as { schema: string }
         try {
           JSON.parse(schema)
@@ -85,7 +90,11 @@ const fakeRegistry = () => {
     server,
     /** The authorization header of each request, in order. */
     authorizations,
+    /** Each request as "METHOD path", in order. */
+    requests,
     failNextRequests: (n: number) => (failNext = n),
+    /** Registering is denied from now on (403), as for a key allowed to read only; lookups still answer. */
+    readOnly: () => (readOnly = true),
     /** The next request is answered by something that is not the registry (a proxy, a login page). */
     answerNextWith: (status: number, text: string) => (odd = { status, text }),
     start: () =>
@@ -139,6 +148,13 @@ describe("SchemaRegistry", () => {
         }).pipe(Effect.provide(layerHttp({ url: "http://127.0.0.1:1" })))
       )
       assert.strictEqual(reasonOf(down), "RegistryUnavailable")
+      // Why, not fetch's own "fetch failed" (a refused connection, an unknown host, a certificate).
+      const closed = yield* Effect.scoped(listening(http.createServer()))
+      const refused = yield* Effect.flip(Effect.gen(function*() {
+        return yield* (yield* SchemaRegistry).schemaById(1)
+      }).pipe(Effect.provide(layerHttp({ url: `http://127.0.0.1:${closed}` }))))
+      assert.strictEqual(refused.reason._tag, "RegistryUnavailable")
+      assert.include(refused.message, `GET /schemas/ids/1: connect ECONNREFUSED 127.0.0.1:${closed}`)
     }))
 
   it.live("the programs' codec: the registry's ids for the first topic of each kind, else the embedded ids", () =>
@@ -174,10 +190,36 @@ describe("SchemaRegistry", () => {
       yield* Effect.gen(function*() {
         yield* (yield* SchemaRegistry).register("market.equities.trades.chix-value", quoteSchema)
       }).pipe(Effect.provide(layerHttp({ url })))
-      const before = fake.authorizations.length
+      const before = fake.requests.length
       const refused = yield* Effect.flip(wireCodec(Option.some(url), ["market.equities.trades.chix", "market.equities.quotes.asx"]))
       assert.include(refused.message, "incompatible")
-      assert.strictEqual(fake.authorizations.length - before, 1)
+      // Looked up (not there), then registered once: not retried.
+      assert.deepStrictEqual(fake.requests.slice(before), [
+        "POST /subjects/market.equities.trades.chix-value",
+        "POST /subjects/market.equities.trades.chix-value/versions"
+      ])
+    }))
+
+  it.live("a key that may only read: the ids of schemas already registered are looked up, nothing is registered", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      const topics = { trades: "market.equities.trades.asx", quotes: "market.equities.quotes.asx", instruments: "reference.instruments.asx" }
+      // The producer registered them (with a key that may write).
+      const registered = yield* wireCodecFor(topics).pipe(Effect.provide(layerHttp({ url })))
+      fake.readOnly()
+      const before = fake.requests.length
+      const codec = yield* wireCodecFor(topics).pipe(Effect.provide(layerHttp({ url })))
+      assert.deepStrictEqual(
+        [codec.tradeSchemaId, codec.quoteSchemaId, codec.instrumentSchemaId],
+        [registered.tradeSchemaId, registered.quoteSchemaId, registered.instrumentSchemaId]
+      )
+      assert.deepStrictEqual(fake.requests.slice(before).filter((r) => r.endsWith("/versions")), [], "no registration asked")
+      // Not registered yet and no right to register: the registry's refusal, with its words.
+      const denied = yield* Effect.flip(
+        wireCodecFor({ ...topics, trades: "market.equities.trades.chix" }).pipe(Effect.provide(layerHttp({ url })))
+      )
+      assert.include(denied.message, "denied operation Write")
     }))
 
   it.live("a codec without an instruments topic takes no instrument id: the registry's 3 may be a trade", () =>

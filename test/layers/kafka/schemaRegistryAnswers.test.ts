@@ -73,6 +73,46 @@ describe("HTTP schema registry: answers", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("HTTP schema registry: a registry that does not answer", () => {
+  it.live("is given up on after the per-request timeout, waited out (retryable), saying so", () =>
+    Effect.gen(function*() {
+      const server = http.createServer(() => {}) // never answers
+      const port = yield* listening(server)
+      const failure = yield* Effect.flip(Effect.flatMap(registry, (r) => r.schemaById(7)).pipe(
+        Effect.provide(layerHttp({ url: `http://127.0.0.1:${port}`, timeoutMs: 50 }))
+      ))
+      assert.strictEqual(failure.reason._tag, "RegistryUnavailable")
+      assert.include(failure.message, "GET /schemas/ids/7: no answer within 50 ms")
+    }).pipe(Effect.scoped))
+})
+
+describe("HTTP schema registry: redirects", () => {
+  it.live("a redirect is not followed (fetch turns a 301's POST into a GET, and drops credentials across origins): not an answer, naming its target", () =>
+    Effect.gen(function*() {
+      const asked: Array<string> = []
+      const server = http.createServer((req, res) => {
+        asked.push(`${req.method} ${req.url}`)
+        req.resume()
+        req.on("end", () => {
+          if (req.url?.startsWith("/old/")) {
+            res.writeHead(301, { location: `http://127.0.0.1:${port}/new${req.url.slice("/old".length)}` }).end()
+          } else {
+            // The subject's versions, which a GET of the registration path lists.
+            res.writeHead(200, { "content-type": "application/vnd.schemaregistry.v1+json" }).end("[1]")
+          }
+        })
+      })
+      const port = yield* listening(server)
+      const failure = yield* Effect.flip(Effect.flatMap(registry, (r) => r.register(subject, tradeSchema)).pipe(
+        Effect.provide(layerHttp({ url: `http://127.0.0.1:${port}/old` }))
+      ))
+      assert.deepStrictEqual(asked, [`POST /old/subjects/${subject}/versions`])
+      // Not the registry's answer: waited for (a record's schema id is not dead-lettered for it).
+      assert.strictEqual(failure.reason._tag, "RegistryUnavailable")
+      assert.include(failure.message, `redirects (301) to http://127.0.0.1:${port}/new/subjects/`)
+    }).pipe(Effect.scoped))
+})
+
 describe("HTTP schema registry: requests", () => {
   it.live("a schema registered or fetched by id is not asked for again (a registry down meanwhile does not stop decoding)", () =>
     Effect.gen(function*() {
