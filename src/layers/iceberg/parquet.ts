@@ -38,7 +38,7 @@ import {
 import { Effect, Result } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import type { TableFileError } from "../../domain/iceberg/errors.ts"
+import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { type FieldTransform, partitioning, partitionOf, type Partitioning } from "../../domain/iceberg/partitioning.ts"
 import type { ReadSchema } from "../../domain/iceberg/readSchema.ts"
 import { type SortKey, sortKeys, writeLayout } from "../../domain/iceberg/rowOrder.ts"
@@ -497,6 +497,13 @@ const layoutOf = (options: WriteOptions) => {
   if (Result.isFailure(sortBy)) return Effect.fail(new UnsupportedTableFeature({ table, feature: sortBy.failure }))
   return Effect.succeed({ partitioning: byPartition.success, sortBy: sortBy.success })
 }
+
+/**
+ * A write's DuckDB failure as the table's storage failing at `location` (the table's): what
+ * callers retry or report as a file error, as they do the writes' own `TableFileError`s.
+ */
+export const asStorageFailure = (location: string) => (e: DuckDbError | TableFileError | UnsupportedTableFeature) =>
+  e._tag === "DuckDbError" ? new TableFileError({ reason: new StorageFailure({ path: location, detail: e.message }) }) : e
 
 /**
  * Writes `batch` as sorted Parquet data files, at least one per partition value, and

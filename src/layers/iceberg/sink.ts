@@ -1,7 +1,6 @@
 /** IcebergSink: Parquet files through DuckDB, then one snapshot per call through the catalog. */
 import { Effect, Layer } from "effect"
 import type { ColumnBatch } from "../../domain/columnBatch.ts"
-import { StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, dataDirectory, defaultSortOrder, defaultSpec, unwritableSchemaChange } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, SnapshotOperation } from "../../domain/iceberg/spec.ts"
@@ -12,7 +11,7 @@ import { IcebergSink, type WriteOptions } from "../../services/IcebergSink.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitChange, removeUnlessMaybeLanded } from "./commit.ts"
-import { writeDataFiles } from "./parquet.ts"
+import { asStorageFailure, writeDataFiles } from "./parquet.ts"
 import { makeSnapshotFiles, SINK_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 export interface SinkOptions {
@@ -56,14 +55,7 @@ export const layer = (options: SinkOptions = {}) =>
         targetFileSizeBytes: options.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE,
         fileNamePrefix: "k2",
         properties: m.properties
-      }).pipe(
-        Effect.provideService(DuckDb, duckDb),
-        Effect.mapError((e) =>
-          e._tag === "DuckDbError"
-            ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
-            : e
-        )
-      )
+      }).pipe(Effect.provideService(DuckDb, duckDb), Effect.mapError(asStorageFailure(m.location)))
     }
 
     /**

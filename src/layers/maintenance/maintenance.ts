@@ -14,7 +14,7 @@
  *   (`otherTablesDirectories`): their files would look like orphans.
  */
 import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
-import { isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
+import { isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
 import { partitionLabel } from "../../domain/iceberg/partitioning.ts"
@@ -41,7 +41,7 @@ import {
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { encryption, manifestListRefusal, manifestRefusal } from "../iceberg/fileio.ts"
-import { rewriteDataFiles } from "../iceberg/parquet.ts"
+import { asStorageFailure, rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import { crcOf, metadataFiles, normalizeLocation, otherTablesDirectories, planCompaction, planExpiry, sideFiles } from "./plan.ts"
 
@@ -140,11 +140,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         properties: m.properties
       }).pipe(
         Effect.provideService(DuckDb, duckDb),
-        Effect.mapError((e) =>
-          e._tag === "DuckDbError"
-            ? new TableFileError({ reason: new StorageFailure({ path: m.location, detail: e.message }) })
-            : e
-        ),
+        Effect.mapError(asStorageFailure(m.location)),
         // Another run (a second `compact`, an ingest's --maintain-every) compacted these files and
         // removed them as orphans while this one read them: its result stands, as when it commits first.
         Effect.catchTag("TableFileError", (e) =>
