@@ -6,7 +6,7 @@
  *
  * Status mapping: 404 → NoSuchNamespace / NoSuchTable, 409 → AlreadyExists / NamespaceNotEmpty /
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number or a snapshot id taken); on
- * a commit, 5xx, a timeout or a broken connection → CommitStateUnknown (the caller looks for its
+ * a commit, 5xx (but 501 Not Implemented, CatalogRejected), a timeout or a broken connection → CommitStateUnknown (the caller looks for its
  * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
  * 419 (AuthenticationTimeout) refresh an OAuth2 token once, and a token with an `expires_in` is
  * renewed within a minute (or half its life) of expiring, before a request; a token endpoint refusing the
@@ -56,7 +56,8 @@ export interface RestCatalogOptions {
   readonly tableLocationRoot?: string
   /**
    * K2 namespaces live below this namespace on the server (levels separated by `.`): several
-   * K2 deployments or test runs share one server without seeing each other's tables.
+   * K2 deployments or test runs share one server without seeing each other's tables. Its levels are
+   * made when it is missing; one that exists is only looked at (creating namespaces may be refused).
    */
   readonly parentNamespace?: string
   /** A fixed bearer token. */
@@ -111,6 +112,9 @@ const staleSnapshot = (reply: Reply) =>
 const expiredCredentials = (status: number) => status === 401 || status === 419
 
 const MAX_REDIRECTS = 5
+
+/** 501: the server does not implement the request, so carried out none of it. */
+const NOT_IMPLEMENTED = 501
 
 /**
  * Where to send `request` again after `reply`, when that is safe: the method and body go on unchanged
@@ -275,18 +279,27 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   /**
    * An answer the operation does not expect: a 4xx refuses the request for good, except those
    * that may pass (credentials renewed, a timeout, a rate limit), and so does a redirect not followed
-   * (the URI is wrong); anything else is the server failing.
+   * (the URI is wrong) or a 501 (the server does not implement it); anything else is the server failing.
    */
   const unexpected = (what: string, reply: Reply) =>
-    (reply.status >= 300 && reply.status < 400) ||
+    (reply.status >= 300 && reply.status < 400) || reply.status === NOT_IMPLEMENTED ||
       (reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 419, 429].includes(reply.status))
       ? catalogError(new CatalogRejected({ detail: `${what}: ${errorMessage(reply)}` }))
       : unavailable(`${what}: ${errorMessage(reply)}`)
 
-  // The parent namespace levels exist before anything is created below them.
-  for (let i = 1; i <= parent.length; i++) {
-    const reply = yield* call("POST", `${root}/namespaces`, { namespace: parent.slice(0, i), properties: {} })
-    if (reply.status !== 200 && reply.status !== 409) return yield* unexpected("create parent namespace", reply)
+  // The parent namespace levels exist before anything is created below them. One provisioned is only
+  // looked at: K2's principal may be refused namespace creation (403), or the server not offer it.
+  if (parent.length > 0) {
+    const held = yield* call(namespaceExistsMethod, `${root}/namespaces/${encodeURIComponent(parent.join(UNIT_SEPARATOR))}`)
+    if (held.status === 404) {
+      yield* offered("POST /v1/{prefix}/namespaces")
+      for (let i = 1; i <= parent.length; i++) {
+        const reply = yield* call("POST", `${root}/namespaces`, { namespace: parent.slice(0, i), properties: {} })
+        if (reply.status !== 200 && reply.status !== 409) return yield* unexpected("create parent namespace", reply)
+      }
+    } else if (held.status < 200 || held.status >= 300) {
+      return yield* unexpected(`parent namespace ${parent.join(".")}`, held)
+    }
   }
 
   /** A LoadTableResult / CommitTableResponse: metadata decoded once per location. */
@@ -480,11 +493,12 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       if (reply.status === 200) return yield* Effect.mapError(loaded(identifier, reply), (e) => unknown(`accepted, but ${e.message}`))
       if (reply.status === 409 || staleSnapshot(reply)) return yield* catalogError(new CommitConflict({ table, detail: errorMessage(reply) }))
       if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table }))
-      // Another 2xx (a gateway's 202 Accepted, a 204) or a 303 See Other may answer a request carried out.
-      if (reply.status >= 500 || reply.status === 303 || (reply.status >= 200 && reply.status < 300)) {
+      // Another 2xx (a gateway's 202 Accepted, a 204) or a 303 See Other may answer a request carried out;
+      // a 501 says the server does not implement the route (Iceberg Java: UnsupportedOperationException).
+      if ((reply.status >= 500 && reply.status !== NOT_IMPLEMENTED) || reply.status === 303 || (reply.status >= 200 && reply.status < 300)) {
         return yield* unknown(errorMessage(reply))
       }
-      // A redirect it was not sent on (301, 302: not carried out), 400 (a bad update) or 401/403/419: the commit was refused, it did not land.
+      // A redirect it was not sent on (301, 302: not carried out), 400 (a bad update), 501 or 401/403/419: the commit was refused, it did not land.
       return yield* unexpected(`commit ${table}`, reply)
     })
   })

@@ -233,10 +233,16 @@ describe("REST catalog client: what operations send", () => {
   it.effect("under a parent namespace: its levels are made first (existing is fine), and K2's namespaces are listed and addressed below it", () =>
     Effect.gen(function*() {
       const seen: Array<Seen> = []
+      let made = false
       const layer = server((r) => {
         if (r.url.pathname === "/v1/config") return config()
-        if (r.method === "POST") return JSON.parse(r.body ?? "{}").namespace.length === 1 ? failing(409) : config()
+        if (r.method === "POST") {
+          made = true
+          return JSON.parse(r.body ?? "{}").namespace.length === 1 ? failing(409) : config()
+        }
         if (r.url.pathname === "/v1/namespaces") return Response.json({ namespaces: [["ci", "run1", "reference_data"], ["ci", "run1", "market_data"]] })
+        // The parent is missing until made.
+        if (r.url.pathname === "/v1/namespaces/ci%1Frun1" && !made) return failing(404)
         return new Response(null, { status: 204 })
       }, seen)
       const [names, exists] = yield* Effect.gen(function*() {
@@ -248,6 +254,38 @@ describe("REST catalog client: what operations send", () => {
       assert.deepStrictEqual(seen.filter((r) => r.method === "POST").map((r) => JSON.parse(r.body!).namespace), [["ci"], ["ci", "run1"]])
       assert.strictEqual(seen.find((r) => r.url.pathname === "/v1/namespaces" && r.method === "GET")?.url.searchParams.get("parent"), "ci\u001frun1")
       assert.strictEqual(seen.at(-1)?.url.pathname, "/v1/namespaces/ci%1Frun1%1Fmarket_data")
+    }))
+
+  it.effect("a parent namespace that exists is not created again: a principal refused namespace creation (403), or a server not offering it, still starts", () =>
+    Effect.gen(function*() {
+      for (const endpoints of [undefined, ["GET /v1/{prefix}/namespaces", "GET /v1/{prefix}/namespaces/{namespace}", "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}"]]) {
+        const seen: Array<Seen> = []
+        const layer = server((r) => {
+          if (r.url.pathname === "/v1/config") return config(endpoints === undefined ? {} : { endpoints })
+          // Tables may be written in the provisioned namespaces, but no namespace may be made.
+          if (r.method === "POST" && r.url.pathname === "/v1/namespaces") return failing(endpoints === undefined ? 403 : 404)
+          if (r.url.pathname === "/v1/namespaces/ci%1Frun1" || r.url.pathname === "/v1/namespaces/ci") {
+            return Response.json({ namespace: r.url.pathname.endsWith("ci") ? ["ci"] : ["ci", "run1"], properties: {} })
+          }
+          return Response.json({ namespaces: [["ci", "run1", "market_data"]] })
+        }, seen)
+        const names = yield* Effect.flatMap(catalog, (c) => c.listNamespaces()).pipe(withRest(layer, { parentNamespace: "ci.run1" }))
+        assert.deepStrictEqual(names, ["market_data"])
+        assert.deepStrictEqual(seen.filter((r) => r.method === "POST").length, 0)
+      }
+    }))
+
+  it.effect("a missing parent level on a server not offering namespace creation is refused naming the endpoint, never sent", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config({ endpoints: ["GET /v1/{prefix}/namespaces/{namespace}"] })
+          : failing(404), seen)
+      const failure = yield* Effect.flip(catalog.pipe(withRest(layer, { parentNamespace: "ci.run1" })))
+      assert.strictEqual(failure.reason._tag, "CatalogRejected")
+      assert.include(failure.message, "POST /v1/{prefix}/namespaces")
+      assert.strictEqual(seen.filter((r) => r.method === "POST").length, 0)
     }))
 
   it.effect("listings: an empty next-page-token ends them, tables come sorted by name, and a page that is an array is no answer", () =>

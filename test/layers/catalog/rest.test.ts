@@ -42,6 +42,13 @@ describe("REST catalog client", () => {
       assert.strictEqual(yield* commitReason(403), "CatalogUnavailable")
     }))
 
+  it.effect("a commit answered 501 Not Implemented was never carried out: refused for good (as Iceberg Java's UnsupportedOperationException), not an unknown outcome retried", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* commitReason(501), "CatalogRejected")
+      // The spec's commit-state-unknown statuses stay so.
+      for (const status of [500, 502, 503, 504]) assert.strictEqual(yield* commitReason(status), "CommitStateUnknown")
+    }))
+
   it.effect("a commit answered with another 2xx than 200 (202 from a queueing gateway, 204) may have landed: its outcome is unknown", () =>
     Effect.gen(function*() {
       // Taken for unavailable, the retry would find its commit id and take it for an earlier call's.
