@@ -7,7 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, positive, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import { DuckDb } from "../layers/duckdb/DuckDb.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
@@ -26,6 +26,10 @@ import { runCommand } from "./cli/run.ts"
  */
 const SAFE_ORPHAN_GRACE_HOURS = 1
 
+/** --target-file-size-mb and --orphan-grace-hours when not given: left to the step that reads them, so that a run skipping it can tell they were given. */
+const DEFAULT_TARGET_FILE_SIZE_MB = 128
+const DEFAULT_ORPHAN_GRACE_HOURS = 24
+
 const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`)
 
 const flags = {
@@ -40,7 +44,7 @@ const flags = {
     Flag.optional
   ),
   targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
-    setting("size compacted files aim at", { fallback: 128, check: inRange(1) })
+    modeSetting("size compacted files aim at", { fallback: DEFAULT_TARGET_FILE_SIZE_MB, check: inRange(1) })
   ),
   // Absent: each table's history.expire.* properties, else 120 hours and 1 snapshot (as Java's expiry).
   expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
@@ -54,8 +58,8 @@ const flags = {
     Flag.optional
   ),
   orphanGraceHours: Flag.Finite("orphan-grace-hours").pipe(
-    setting("remove unreferenced files only when older than this", {
-      fallback: 24,
+    modeSetting("remove unreferenced files only when older than this", {
+      fallback: DEFAULT_ORPHAN_GRACE_HOURS,
       // Younger files may belong to a commit still in flight (or of unknown outcome): never 0.
       check: positive
     })
@@ -74,6 +78,33 @@ const flags = {
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>
+
+/**
+ * The flags given for a step this run does not take (`--dry-run` neither compacts nor expires),
+ * by name, with what skips each step; empty when none. They were taken without a word: a
+ * command line that reads as a setting and sets nothing.
+ */
+const flagsOfStepsNotTaken = (options: Options) => {
+  const steps = [
+    {
+      skipped: options.dryRun ? "--dry-run does not compact" : options.noCompact ? "--skip-compaction skips compaction" : undefined,
+      given: [["target-file-size-mb", Option.isSome(options.targetFileSizeMb)]] as const
+    },
+    {
+      skipped: options.dryRun ? "--dry-run expires no snapshot" : options.noExpire ? "--skip-expiry skips snapshot expiry" : undefined,
+      given: [["expire-older-than-hours", Option.isSome(options.expireOlderThanHours)], ["retain-last", Option.isSome(options.retainLast)]] as const
+    },
+    {
+      skipped: options.noOrphans ? "--skip-orphans skips orphan-file removal" : undefined,
+      given: [["allow-short-orphan-grace", options.allowShortOrphanGrace], ["orphan-grace-hours", Option.isSome(options.orphanGraceHours)]] as const
+    }
+  ]
+  const ignored = steps.filter((s) => s.skipped !== undefined).map((s) => ({
+    skipped: s.skipped!,
+    flags: s.given.filter(([, given]) => given).map(([name]) => `--${name}`)
+  })).filter((s) => s.flags.length > 0)
+  return { flags: ignored.flatMap((s) => s.flags).sort(), because: ignored.map((s) => s.skipped) }
+}
 
 /** The tables to maintain, and whether the user named them (then a missing one is a failure, not a skip). */
 const tablesOf = (option: Option.Option<string>) => {
@@ -115,6 +146,9 @@ const report = (r: MaintenanceReport, dryRun: boolean): string => {
   return lines.join("\n")
 }
 
+const targetFileSizeMb = (options: Options) => Option.getOrElse(options.targetFileSizeMb, () => DEFAULT_TARGET_FILE_SIZE_MB)
+const orphanGraceHours = (options: Options) => Option.getOrElse(options.orphanGraceHours, () => DEFAULT_ORPHAN_GRACE_HOURS)
+
 /** Every table in turn: one that fails is reported and the others are still maintained; the run fails after them. */
 const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
   Effect.gen(function*() {
@@ -126,13 +160,13 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
       const fail = (message: string) =>
         Effect.sync(() => void failed.add(showIdentifier(id))).pipe(Effect.andThen(Console.error(`${showIdentifier(id)} failed: ${message}`)))
       const r = yield* maintenance.run(id, {
-        compact: options.noCompact || options.dryRun ? false : { targetFileSizeBytes: options.targetFileSizeMb * 1024 * 1024 },
+        compact: options.noCompact || options.dryRun ? false : { targetFileSizeBytes: targetFileSizeMb(options) * 1024 * 1024 },
         expire: options.noExpire || options.dryRun ? false : {
           ...Option.match(options.expireOlderThanHours, { onNone: () => ({}), onSome: (h) => ({ maxSnapshotAgeMs: h * 3_600_000 }) }),
           ...Option.match(options.retainLast, { onNone: () => ({}), onSome: (n) => ({ retainLast: n }) })
         },
         orphans: options.noOrphans ? false : {
-          olderThanMs: options.orphanGraceHours * 3_600_000,
+          olderThanMs: orphanGraceHours(options) * 3_600_000,
           dryRun: options.dryRun
         }
       }).pipe(
@@ -166,9 +200,18 @@ export const compactCommand = Command.make("compact", flags, (options) =>
           : "nothing to do: --skip-compaction, --skip-expiry and --skip-orphans skip every step"
       })
     }
-    if (!options.noOrphans && !options.dryRun && !options.allowShortOrphanGrace && options.orphanGraceHours < SAFE_ORPHAN_GRACE_HOURS) {
+    // Before the warehouse is touched: a flag of a step not taken was taken silently.
+    const notTaken = flagsOfStepsNotTaken(options)
+    if (notTaken.flags.length > 0) {
       throw new UsageError({
-        message: `--orphan-grace-hours ${options.orphanGraceHours} may remove the files of a commit in flight (a running ingest's, waiting out its catalog): ` +
+        message: `${notTaken.flags.join(", ")}: for a step this run does not take (${notTaken.because.join("; ")}); ` +
+          `leave ${notTaken.flags.length === 1 ? "it" : "them"} out`
+      })
+    }
+    const grace = orphanGraceHours(options)
+    if (!options.noOrphans && !options.dryRun && !options.allowShortOrphanGrace && grace < SAFE_ORPHAN_GRACE_HOURS) {
+      throw new UsageError({
+        message: `--orphan-grace-hours ${grace} may remove the files of a commit in flight (a running ingest's, waiting out its catalog): ` +
           `under ${SAFE_ORPHAN_GRACE_HOURS} only with --allow-short-orphan-grace, while nothing writes to these tables`
       })
     }
@@ -188,6 +231,10 @@ export const compactCommand = Command.make("compact", flags, (options) =>
       })
     })
     return program.pipe(Effect.provide(existingStorage(options)))
-  }).pipe(Effect.provide(Telemetry.layer("compact")))).pipe(Command.withDescription(describedWith("Compact small files, expire snapshots, remove orphan files", [...lakehouseEnvironment, ...commonEnvironment])))
+  }).pipe(Effect.provide(Telemetry.layer("compact")))).pipe(Command.withDescription(describedWith(
+  "Compact small files, expire snapshots, remove orphan files. A flag of a step the run does not take (compaction's or " +
+    "expiry's with --dry-run or that step's --skip-*, orphan removal's with --skip-orphans) is refused (exit 2).",
+  [...lakehouseEnvironment, ...commonEnvironment]
+)))
 
 if (import.meta.main) runCommand(compactCommand)

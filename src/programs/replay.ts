@@ -9,7 +9,18 @@
 import type { Writable } from "node:stream"
 import { Cause, Config, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, inRange, lakehouseEnvironment, nonBlank, optionalSetting, setting } from "./cli/flags.ts"
+import {
+  checked,
+  commonEnvironment,
+  describedWith,
+  inRange,
+  lakehouseEnvironment,
+  modeSetting,
+  nonBlank,
+  optionalSourcedSetting,
+  setting,
+  sourcedSetting
+} from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -33,7 +44,7 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, clientFlag, kafkaLayer, schemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
@@ -164,7 +175,10 @@ export const republishReported = <E, R>(events: Stream.Stream<ReplayEvent, E, R>
     )
   })
 
-const replay = Command.make("replay", {
+/** --partitions when not given. */
+const DEFAULT_PARTITIONS = 1
+
+const replayFlags = {
   symbols: symbolsFlag,
   from: fromFlag,
   to: toFlag.pipe(Flag.optional),
@@ -186,31 +200,76 @@ const replay = Command.make("replay", {
     Flag.optional
   ),
   partitions: Flag.Int("partitions").pipe(
-    setting("Partitions of --topic when it is created (1 keeps the replay's total order; more, each symbol's)", { fallback: 1, check: inRange(1, 10_000) })
+    modeSetting("--topic: partitions of the topic when it is created (1 keeps the replay's total order; more, each symbol's)", {
+      fallback: DEFAULT_PARTITIONS,
+      check: inRange(1, 10_000)
+    })
   ),
   follow: Flag.Boolean("follow").pipe(
     Flag.withDescription("Catch up to live: replay the tables up to the ingest group's marker, then continue on the live topics (no --to)"),
     Flag.withDefault(false)
   ),
   group: Flag.String("group").pipe(
-    setting("--follow: the ingest consumer group whose marker the tables carry", { env: "K2_GROUP", read: Config.String, fallback: DEFAULT_INGEST_GROUP,
-      check: nonBlank("a consumer group name") })
+    sourcedSetting("--follow: the ingest consumer group whose marker the tables carry", {
+      env: "K2_GROUP",
+      read: Config.String,
+      fallback: DEFAULT_INGEST_GROUP,
+      check: nonBlank("a consumer group name")
+    })
   ),
   topics: Flag.String("topics").pipe(
-    setting("--follow: source topics to follow besides those named in the markers (comma-separated; reference.instruments.* ones, as ingest's K2_TOPICS holds, are skipped)", { env: "K2_TOPICS", read: Config.String, fallback: "" })
+    sourcedSetting("--follow: source topics to follow besides those named in the markers (comma-separated; reference.instruments.* ones, as ingest's K2_TOPICS holds, are skipped)", { env: "K2_TOPICS", read: Config.String, fallback: "" })
   ),
   brokers: Flag.String("brokers").pipe(
-    optionalSetting("Kafka bootstrap servers, comma separated (for --topic and --follow)", { env: "K2_KAFKA_BROKERS", read: Config.String })
+    optionalSourcedSetting("--topic and --follow: Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
-  client: clientFlag,
-  schemaRegistry: schemaRegistryFlag,
+  client: modeClientFlag("--topic and --follow"),
+  schemaRegistry: modeSchemaRegistryFlag("--topic and --follow"),
   ...lakehouseFlags
-}, (a) =>
+}
+
+type Options = Command.Command.Config.Infer<typeof replayFlags>
+
+/**
+ * The flags given on the command line that the mode ignores, by name: Kafka's in a replay to
+ * stdout, --topic's without --topic, --follow's without --follow. Their variables are not counted:
+ * a deployment sets them for every program (K2_GROUP, K2_TOPICS and K2_KAFKA_* are ingest's too).
+ */
+const ignoredFlags = (a: Options): ReadonlyArray<string> => {
+  const topic = Option.isSome(a.topic)
+  const kafka = topic || a.follow
+  const given: ReadonlyArray<readonly [string, boolean]> = [
+    ["brokers", !kafka && a.brokers.given],
+    ["client", !kafka && a.client.given],
+    ["group", !a.follow && a.group.given],
+    ["partitions", !topic && Option.isSome(a.partitions)],
+    ["schema-registry", !kafka && a.schemaRegistry.given],
+    ["topics", !a.follow && a.topics.given]
+  ]
+  return given.filter(([, g]) => g).map(([name]) => `--${name}`)
+}
+
+/** Why the mode ignores `flags`. */
+const ignoredBecause = (a: Options, flags: ReadonlyArray<string>) => {
+  if (Option.isNone(a.topic) && !a.follow) {
+    return `${flags.join(", ")}: for --topic and --follow only; a replay to stdout talks to no broker and ignores ${flags.length === 1 ? "it" : "them"}`
+  }
+  const follows = flags.filter((f) => f === "--group" || f === "--topics")
+  return [
+    ...(follows.length === 0 ? [] : [`${follows.join(", ")}: for --follow only; a replay to --topic without it reads no live topic`]),
+    ...(flags.includes("--partitions") ? ["--partitions: for --topic only; --follow without it writes NDJSON to stdout"] : [])
+  ].join("; ")
+}
+
+export const replayCommand = Command.make("replay", replayFlags, (a) =>
   usage(() => {
+    const ignored = ignoredFlags(a)
+    // Before the warehouse is opened: a mistaken command line leaves nothing behind.
+    if (ignored.length > 0) throw new UsageError({ message: ignoredBecause(a, ignored) })
     const tables = splitList(a.tables) as Array<"trades" | "quotes">
     const symbols = splitList(a.symbols)
     // K2_TOPICS is ingest's list too, instruments topic included: replay plays trades and quotes only.
-    const followTopics = splitList(a.topics).filter((t) => parseInstrumentsTopicName(t) === undefined)
+    const followTopics = splitList(a.topics.value).filter((t) => parseInstrumentsTopicName(t) === undefined)
     const from = parseInstant("from", a.from)
     const pace = a.speed._tag === "Some" ? { pace: { _tag: "Paced" as const, speed: a.speed.value } } : {}
     const windowRows = a.windowRows._tag === "Some" ? { windowRows: a.windowRows.value } : {}
@@ -229,18 +288,19 @@ const replay = Command.make("replay", {
       }
     }
     // A registry's subjects are named by --topics: the markers' topics are known only once the tables are read.
-    if (a.follow) checkRegistryTopics(a.schemaRegistry, followTopics)
+    const registry = a.schemaRegistry.value
+    if (a.follow) checkRegistryTopics(registry, followTopics)
     const needsKafka = a.follow || Option.isSome(a.topic)
-    if (needsKafka && Option.isNone(a.brokers)) {
+    if (needsKafka && Option.isNone(a.brokers.value)) {
       throw new UsageError({ message: "--topic and --follow need a broker: pass --brokers host:port or set K2_KAFKA_BROKERS" })
     }
 
     const events = Effect.gen(function*() {
       const engine = yield* ReplayEngine
       // Live records carry the producers' schema ids: a registry's, when they use one.
-      const schemas = a.follow && Option.isSome(a.schemaRegistry) ? { schemas: yield* wireSchemas(a.schemaRegistry, followTopics) } : {}
+      const schemas = a.follow && Option.isSome(registry) ? { schemas: yield* wireSchemas(registry, followTopics) } : {}
       return a.follow
-        ? engine.follow({ group: a.group, from, symbols, tables, topics: followTopics, ...pace, ...windowRows, onLive: liveLine, ...schemas })
+        ? engine.follow({ group: a.group.value, from, symbols, tables, topics: followTopics, ...pace, ...windowRows, onLive: liveLine, ...schemas })
         : engine.stream({
           symbols,
           from,
@@ -251,31 +311,35 @@ const replay = Command.make("replay", {
           ...windowRows
         })
     })
-    const brokers = Option.map(a.brokers, brokerList)
-    const kafka = () => kafkaLayer(a.client, Option.getOrThrow(brokers), "k2-replay")
+    // Read only where used: K2_KAFKA_BROKERS is set for every program, a replay to stdout included.
+    const brokers = needsKafka ? Option.map(a.brokers.value, brokerList) : Option.none()
+    const kafka = () => kafkaLayer(a.client.value, Option.getOrThrow(brokers), "k2-replay")
+    // Opened once the options are read: a refused command line touches no warehouse.
+    const lakehouse = ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)))
 
     if (Option.isNone(a.topic)) {
       const run = Effect.flatMap(events, (stream) =>
         a.follow ? Stream.runForEachArray(stream, ndjsonTo(process.stdout)) : ndjsonReplay(stream, process.stdout))
-      return needsKafka ? run.pipe(Effect.provide(kafka())) : run
+      return (needsKafka ? run.pipe(Effect.provide(kafka())) : run).pipe(Effect.provide(lakehouse))
     }
     const topic = a.topic.value
     // Before the topic is made: a registry that refuses the schemas leaves nothing behind.
-    const codec = Option.isSome(a.schemaRegistry)
-      ? republishCodec(topic).pipe(Effect.provide(layerHttp({ url: a.schemaRegistry.value })))
+    const codec = Option.isSome(registry)
+      ? republishCodec(topic).pipe(Effect.provide(layerHttp({ url: registry.value })))
       : Effect.succeed(makeWireCodec())
     return Effect.gen(function*() {
       const wire = yield* codec
-      yield* republishTopic(topic, a.partitions)
+      yield* republishTopic(topic, Option.getOrElse(a.partitions, () => DEFAULT_PARTITIONS))
       const sent = republishReported(yield* events, topic, wire)
       yield* a.follow ? sent : sent.pipe(failsWhenStopped(() => `replay stopped before its end: ${topic} holds only the events the summary counts`))
-    }).pipe(Effect.provide(kafka()))
+    }).pipe(Effect.provide(kafka()), Effect.provide(lakehouse))
   })).pipe(Command.withDescription(describedWith(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
-      "--follow continues on the live topics",
+      "--follow continues on the live topics. A flag marked \"--topic\", \"--follow\" or \"--topic and --follow\" is " +
+      "refused in a mode that ignores it (exit 2); its variable is not.",
     [...lakehouseEnvironment, ...commonEnvironment]
   )),
   // The program's logger beneath all: Effect's default one writes to stdout, into the NDJSON.
-  Command.provide((a) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)), Layer.provideMerge(Telemetry.layer("replay")))))
+  Command.provide(Telemetry.layer("replay")))
 
-if (import.meta.main) runCommand(replay)
+if (import.meta.main) runCommand(replayCommand)

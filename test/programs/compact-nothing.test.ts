@@ -51,3 +51,54 @@ describe("npm run compact, nothing left to do", () => {
       }
     }), 30_000)
 })
+
+/**
+ * A flag of a step the run does not take, given: `--dry-run` neither compacts nor expires, yet
+ * took --target-file-size-mb, --expire-older-than-hours and --retain-last without a word, as
+ * --skip-compaction took the compaction's and --skip-expiry the expiry's (--skip-orphans the
+ * orphans'): a command line that reads as a setting and sets nothing. Refused, naming them, as
+ * ingest refuses a flag of its other mode (test/programs/ingest-options.test.ts).
+ */
+describe("npm run compact, a flag of a step not taken", () => {
+  for (
+    const [args, named, because] of [
+      [["--dry-run", "--target-file-size-mb", "64"], "--target-file-size-mb: ", "--dry-run"],
+      [["--dry-run", "--expire-older-than-hours", "1", "--retain-last", "3"], "--expire-older-than-hours, --retain-last: ", "--dry-run"],
+      [["--dry-run", "--target-file-size-mb", "64", "--retain-last", "3"], "--retain-last, --target-file-size-mb: ", "--dry-run"],
+      [["--skip-compaction", "--target-file-size-mb", "64"], "--target-file-size-mb: ", "--skip-compaction"],
+      [["--skip-expiry", "--expire-older-than-hours", "1"], "--expire-older-than-hours: ", "--skip-expiry"],
+      [["--skip-expiry", "--retain-last", "3"], "--retain-last: ", "--skip-expiry"],
+      [["--skip-orphans", "--orphan-grace-hours", "48"], "--orphan-grace-hours: ", "--skip-orphans"],
+      [["--skip-orphans", "--orphan-grace-hours", "0.5", "--allow-short-orphan-grace"], "--allow-short-orphan-grace, --orphan-grace-hours: ", "--skip-orphans"],
+      // A flag's default given as a value is still given.
+      [["--skip-compaction", "--target-file-size-mb", "128"], "--target-file-size-mb: ", "--skip-compaction"],
+      [["--skip-compaction", "--skip-expiry", "--target-file-size-mb", "64", "--retain-last", "2"], "--retain-last, --target-file-size-mb: ", "--skip-expiry"]
+    ] as const
+  ) {
+    it.effect(`${args.join(" ")} is refused`, () =>
+      Effect.gen(function*() {
+        const error = yield* outcome(args)
+        assert.instanceOf(error, UsageError, String(error))
+        const message = (error as UsageError).message
+        assert.include(message, named, message)
+        assert.include(message, because, message)
+      }), 30_000)
+  }
+
+  it.effect("a step's flags with the step taken are not refused (the run goes on to find no warehouse)", () =>
+    Effect.gen(function*() {
+      for (
+        const args of [
+          ["--dry-run", "--orphan-grace-hours", "2"],
+          ["--skip-expiry", "--target-file-size-mb", "64"],
+          ["--skip-compaction", "--expire-older-than-hours", "1", "--retain-last", "3"],
+          ["--skip-orphans", "--target-file-size-mb", "64", "--retain-last", "3"],
+          ["--target-file-size-mb", "64", "--expire-older-than-hours", "1", "--retain-last", "3", "--orphan-grace-hours", "48"]
+        ]
+      ) {
+        const error = yield* outcome(args)
+        assert.notInstanceOf(error, UsageError, String(error))
+        assert.include(String(error), "no warehouse at")
+      }
+    }), 30_000)
+})

@@ -44,7 +44,6 @@ describe("npm run compact", () => {
           const run = spawnProgram("compact", [
             "--warehouse", dir,
             "--tables", "market_data.trades,market_data.trades_copy",
-            "--expire-older-than-hours", "0",
             // 0.36 s: the files of this test are older, and 0 is refused (in-flight commits); nothing
             // else writes to this warehouse.
             "--orphan-grace-hours", "0.0001",
@@ -57,7 +56,8 @@ describe("npm run compact", () => {
       assert.strictEqual(dry.code, 0, dry.output)
       assert.include(dry.output, "would be removed")
       assert.deepStrictEqual(yield* state, { broken: 6, healthy: 6 })
-      const real = yield* compact([])
+      // Expiry's flag in the run that expires: a dry run refuses it (it expires nothing).
+      const real = yield* compact(["--expire-older-than-hours", "0"])
       assert.strictEqual(real.code, 1, real.output)
       assert.include(real.output, "market_data.trades failed")
       // The healthy table was maintained, and the broken one expired all the same.
@@ -81,12 +81,16 @@ describe("npm run compact, bad options", () => {
       const short = spawnProgram("compact", ["--warehouse", dir, "--orphan-grace-hours", "0.5"])
       assert.strictEqual(yield* Effect.promise(() => short.exited), 2, short.output())
       assert.include(short.output(), "--allow-short-orphan-grace")
-      for (const extra of [["--allow-short-orphan-grace"], ["--dry-run"], ["--skip-orphans"]]) {
+      for (const extra of [["--allow-short-orphan-grace"], ["--dry-run"]]) {
         // Past the options: the run goes on to find the (empty) warehouse has no catalog.
         const run = spawnProgram("compact", ["--warehouse", dir, "--orphan-grace-hours", "0.5", ...extra])
         assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
         assert.include(run.output(), "no warehouse at")
       }
+      // Orphan removal skipped, its grace is a flag of a step not taken (compact-nothing.test.ts).
+      const skipped = spawnProgram("compact", ["--warehouse", dir, "--orphan-grace-hours", "0.5", "--skip-orphans"])
+      assert.strictEqual(yield* Effect.promise(() => skipped.exited), 2, skipped.output())
+      assert.include(skipped.output(), "--orphan-grace-hours: for a step this run does not take")
     }))
 
   it.effect("a value past the largest it takes is refused naming that bound, not the lower one", () =>
