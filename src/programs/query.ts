@@ -2,7 +2,7 @@
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
  * lakehouse (--warehouse, --catalog or K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
  */
-import { Clock, Console, Effect, Layer, Result } from "effect"
+import { Clock, Console, Effect, Layer, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
@@ -32,9 +32,22 @@ import {
   UsageError
 } from "./cli/common.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
-import { runCommand } from "./cli/run.ts"
+import { failsWhenStopped, runCommand } from "./cli/run.ts"
 
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
+
+/** A query stopped by a signal before its answer was written out: what stdout holds is not the answer. */
+export class QueryStopped extends Schema.TaggedError<QueryStopped>()("QueryStopped", { message: Schema.String }) {}
+
+/**
+ * A subcommand's read and answer, exit 1 saying so when a signal (Ctrl-C, a job runner's SIGTERM
+ * on its timeout) stops it before the answer is out (run.ts `failsWhenStopped`, as a replay of a
+ * range): it ended 0 without a word, stdout empty or, piped to a slow reader, cut short, and a
+ * script took that for the answer.
+ */
+export const answering = failsWhenStopped(() =>
+  new QueryStopped({ message: "query stopped before its answer was written out: stdout holds none of it, or only a part" })
+)
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 
 /**
@@ -92,7 +105,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
         // An empty page still names its columns, in the order rows have them.
         const columns = Result.getOrElse(checkFields(request.fields, tables[table].schema.fields.map((f) => f.name)), () => request.fields)
         yield* printRows(rows, columns, a.format, { ...scanReport(page), nextCursor: page.nextCursor })
-      })
+      }).pipe(answering)
     })).pipe(
     Command.withDescription(`${table} of some symbols over [from, to), in exchange-time order, keyset-paginated`)
   )
@@ -123,7 +136,7 @@ const bars = Command.make("bars", {
       const answer = a.quotes ? yield* q.quoteBars(request) : yield* q.bars(request)
       const columns = Object.keys(a.quotes ? quoteBarColumns : barColumns)
       yield* printRows(answer.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })), columns, a.format, scanReport(answer))
-    })
+    }).pipe(answering)
   })).pipe(
   Command.withDescription("OHLCV bars (VWAP exact, half-even to 8 places) or, with --quotes, spread and mid bars")
 )
@@ -152,7 +165,7 @@ const summary = Command.make("summary", {
         a.format,
         scanReport(answer)
       )
-    })
+    }).pipe(answering)
   })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"))
 
 /** On stderr beside an empty answer: its tables do not exist yet (they read as empty, as in the API). */
@@ -186,7 +199,7 @@ const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFl
         a.format,
         scanReport(answer)
       )
-    })
+    }).pipe(answering)
   })).pipe(Command.withDescription("Symbols with counts and first/last exchange time per table"))
 
 const tableArg = Argument.Literals("table", ["trades", "quotes", "sequence_events", "instruments"]).pipe(
@@ -216,7 +229,7 @@ const snapshots = Command.make("snapshots", { table: tableArg, format: formatFla
       a.format === "table" ? columns : [...columns, "summary"],
       a.format
     )
-  })).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"))
+  }).pipe(answering)).pipe(Command.withDescription("The snapshot history of a table: id, time, operation, summary"))
 
 const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...snapshotFlags, ...lakehouseFlags }, (a) =>
   usage(() => {
@@ -225,7 +238,7 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
       const q = yield* QueryEngine
       const s = yield* q.tableStats(a.table, snapshot === undefined ? {} : { snapshot })
       yield* printRows([{ ...s, firstTimestamp: iso(s.firstTimestamp), lastTimestamp: iso(s.lastTimestamp) }], Object.keys(statsColumns), a.format)
-    })
+    }).pipe(answering)
   })).pipe(Command.withDescription("Table statistics: records, files, bytes, time bounds"))
 
 /**

@@ -46,7 +46,7 @@ import {
 } from "./cli/common.ts"
 import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
-import { failsTheDrain, runCommand } from "./cli/run.ts"
+import { failsWhenStopped, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
@@ -104,13 +104,12 @@ export const ndjsonTo = (out: Writable, onWritten?: (events: ReadonlyArray<Repla
 export class ReplayStopped extends Schema.TaggedError<ReplayStopped>()("ReplayStopped", { message: Schema.String }) {}
 
 /**
- * Fails `effect` beside the interruption when a signal stops it, with `describe()`: the program
- * says so and exits 1 (run.ts `failsTheDrain`). A range's replay ends at its `--to`; cut short by
- * Ctrl-C or a job runner's SIGTERM it ended as a whole one did, exit 0 without a word. A follow,
- * which runs until a signal, is not wrapped.
+ * Fails `effect` beside the interruption when a signal stops it, saying `describe()`, exit 1
+ * (run.ts `failsWhenStopped`). A range's replay ends at its `--to`; cut short by Ctrl-C or a job
+ * runner's SIGTERM it ended as a whole one did, exit 0 without a word. A follow, which runs until
+ * a signal, is not wrapped.
  */
-const failsWhenStopped = (describe: () => string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  failsTheDrain(Effect.onInterrupt(effect, () => Effect.suspend(() => Effect.fail(new ReplayStopped({ message: describe() })))))
+const replayStopped = (describe: () => string) => failsWhenStopped(() => new ReplayStopped({ message: describe() }))
 
 /** NDJSON of a bounded replay to `out`; stopped before its end, it says how far it got (to resume from, docs/query.md). */
 export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out: Writable) =>
@@ -120,7 +119,7 @@ export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out
     return Stream.runForEachArray(events, ndjsonTo(out, (es) => {
       written += es.length
       last = es.at(-1) ?? last
-    })).pipe(failsWhenStopped(() =>
+    })).pipe(replayStopped(() =>
       `replay stopped before its end: ${written} events written` +
         (last === undefined ? "" : `, the last at ${formatIsoMicros(last.exchange_timestamp)} (${last._tag.toLowerCase()} ${last.message_id})`)
     ))
@@ -331,7 +330,7 @@ export const replayCommand = Command.make("replay", replayFlags, (a) =>
       const wire = yield* codec
       yield* republishTopic(topic, Option.getOrElse(a.partitions, () => DEFAULT_PARTITIONS))
       const sent = republishReported(yield* events, topic, wire)
-      yield* a.follow ? sent : sent.pipe(failsWhenStopped(() => `replay stopped before its end: ${topic} holds only the events the summary counts`))
+      yield* a.follow ? sent : sent.pipe(replayStopped(() => `replay stopped before its end: ${topic} holds only the events the summary counts`))
     }).pipe(Effect.provide(kafka()), Effect.provide(lakehouse))
   })).pipe(Command.withDescription(describedWith(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +

@@ -149,9 +149,10 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         filters,
         ...(q.cursor === undefined || q.cursor === "" ? {} : { cursor: q.cursor })
       }
-      // A page after a cursor reads the cursor's snapshot; a snapshot_id naming another is refused
-      // by the engine (invalid_cursor), not answered from the cursor's under a 200.
-      const named: SnapshotSelector | undefined = snapshot._tag === "ById" ? snapshot : undefined
+      // A page after a cursor reads the cursor's snapshot; a snapshot_id naming another, or an as_of
+      // at which the table was another, is refused by the engine (invalid_cursor), not answered
+      // from the cursor's under a 200.
+      const named: SnapshotSelector | undefined = snapshot._tag === "Latest" ? undefined : snapshot
       const read = (selector: SnapshotSelector | undefined, pageLimit: number, cursor?: string) =>
         (table === "trades" ? engine.trades : engine.quotes)({
           ...base,

@@ -3,7 +3,7 @@ import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-a
 import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import { quoted } from "../../domain/errors.ts"
-import { snapshotById } from "../../domain/iceberg/metadata.ts"
+import { noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor, queryDiffers, queryDigest, type QueryParts, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows, ValueOverflow } from "../../domain/query/errors.ts"
@@ -160,6 +160,21 @@ export const layer = (options: QueryEngineOptions = {}) =>
     const plan = (table: TableName, snapshot: SnapshotSelector | undefined, filter: ScanFilter) =>
       scanner.plan(identifierOf(table), { ...(snapshot === undefined ? {} : { snapshot }), filter })
 
+    /**
+     * The snapshot of `table` a request names, to hold against its cursor's: a snapshot id, or the
+     * one current at an `as_of` instant (null: none then), with how to say it; undefined for none named.
+     */
+    const askedSnapshot = (table: TableName, snapshot: SnapshotSelector | undefined) =>
+      Effect.gen(function*() {
+        if (snapshot === undefined || snapshot._tag === "Current") return undefined
+        if (snapshot._tag === "ById") return { id: snapshot.snapshotId, said: `the request asks for ${snapshot.snapshotId}` }
+        const at = new Date(snapshot.timestampMs).toISOString()
+        const { metadata } = yield* catalog.loadTable(identifierOf(table))
+        const s = snapshotAsOf(metadata, snapshot.timestampMs)
+        if (s !== undefined) return { id: s["snapshot-id"], said: `as of ${at} is snapshot ${s["snapshot-id"]}` }
+        return { id: null, said: noSnapshotAt(metadata, snapshot.timestampMs) ? `as of ${at} it had none` : `its state as of ${at} has expired` }
+      })
+
     /** A table at the snapshot a cursor pinned (null: it had none then, and still reads as empty). */
     const planAt = (table: TableName, snapshotId: bigint | null, filter: ScanFilter) =>
       snapshotId === null ? Effect.succeed(nothingOf(table)) : plan(table, { _tag: "ById", snapshotId }, filter)
@@ -249,8 +264,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
         let snapshot = request.snapshot
         const after = request.cursor === undefined ? undefined : yield* readCursor(request.cursor, table, parts)
         if (after !== undefined) {
-          if (snapshot?._tag === "ById" && after.snapshotId !== null && snapshot.snapshotId !== after.snapshotId) {
-            return yield* invalid(new InvalidCursor({ detail: `it reads snapshot ${after.snapshotId}, the request asks for ${snapshot.snapshotId}` }))
+          // A page after a cursor reads the cursor's snapshot: a request naming another (by id, or
+          // an instant at which the table was another) is refused, not answered from the cursor's.
+          const asked = yield* askedSnapshot(table, snapshot)
+          if (asked !== undefined && after.snapshotId !== null && asked.id !== after.snapshotId) {
+            return yield* invalid(new InvalidCursor({ detail: `it reads snapshot ${after.snapshotId}, ${asked.said}` }))
           }
           if (after.snapshotId !== null) snapshot = { _tag: "ById", snapshotId: after.snapshotId }
         }

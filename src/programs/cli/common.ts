@@ -63,25 +63,54 @@ export const printRows = (
   format: Format,
   extra: Record<string, unknown> = {}
 ) =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
+    let room = true
+    const write = (text: string) => {
+      room = process.stdout.write(text) && room
+    }
     if (format === "json") {
-      process.stdout.write(`${JSON.stringify({ ...extra, rows }, jsonReplacer, 2)}\n`)
-      return
-    }
-    if (format === "csv") {
-      process.stdout.write(`${columns.join(",")}\n`)
-      for (const r of rows) process.stdout.write(`${columns.map((c) => csvCell(r[c])).join(",")}\n`)
+      write(`${JSON.stringify({ ...extra, rows }, jsonReplacer, 2)}\n`)
     } else {
-      const text = rows.map((r) => columns.map((c) => cell(r[c])))
-      // A loop, not Math.max(...cells): spreading some 120k cells overflows the stack.
-      const widths = columns.map((c) => c.length)
-      for (const t of text) t.forEach((s, i) => (widths[i] = Math.max(widths[i]!, s.length)))
-      const line = (cells: ReadonlyArray<string>) => cells.map((s, i) => s.padEnd(widths[i]!)).join("  ").trimEnd()
-      process.stdout.write(`${line(columns)}\n${line(widths.map((w) => "-".repeat(w)))}\n`)
-      for (const t of text) process.stdout.write(`${line(t)}\n`)
+      if (format === "csv") {
+        write(`${columns.join(",")}\n`)
+        for (const r of rows) write(`${columns.map((c) => csvCell(r[c])).join(",")}\n`)
+      } else {
+        const text = rows.map((r) => columns.map((c) => cell(r[c])))
+        // A loop, not Math.max(...cells): spreading some 120k cells overflows the stack.
+        const widths = columns.map((c) => c.length)
+        for (const t of text) t.forEach((s, i) => (widths[i] = Math.max(widths[i]!, s.length)))
+        const line = (cells: ReadonlyArray<string>) => cells.map((s, i) => s.padEnd(widths[i]!)).join("  ").trimEnd()
+        write(`${line(columns)}\n${line(widths.map((w) => "-".repeat(w)))}\n`)
+        for (const t of text) write(`${line(t)}\n`)
+      }
+      if (Object.keys(extra).length > 0) process.stderr.write(`${JSON.stringify(extra, jsonReplacer)}\n`)
     }
-    if (Object.keys(extra).length > 0) process.stderr.write(`${JSON.stringify(extra, jsonReplacer)}\n`)
+    return room ? Effect.void : drained(process.stdout)
   })
+
+/**
+ * Waits until what `out` holds has gone to its reader. A pipe (`| gzip`, ssh) is written
+ * asynchronously: the part its reader has not taken yet is in this process, and a signal that
+ * ends it before then (run.ts exits at once after a drain) loses it, however whole the answer
+ * looked when it was printed. A stream that errors (EPIPE: run.ts exits) or closes never drains:
+ * stop waiting then too.
+ */
+const drained = (out: NodeJS.WritableStream & { readonly destroyed?: boolean }) =>
+  out.destroyed === true
+    ? Effect.void
+    : Effect.callback<void>((resume) => {
+      const stop = () => {
+        out.off("drain", done)
+        out.off("close", done)
+      }
+      const done = () => {
+        stop()
+        resume(Effect.void)
+      }
+      out.once("drain", done)
+      out.once("close", done)
+      return Effect.sync(stop)
+    })
 
 export const scanReport = (answer: Answer<unknown>) => ({
   rowsReturned: answer.rowsReturned,

@@ -2,7 +2,7 @@
  * Runs a program's command on Node: a bad option prints the help and the problem and exits 2;
  * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
- * when the drain itself failed (a replay of a range cut short fails so); a second signal exits at once with 130.
+ * when the drain itself failed (a replay of a range or a query's answer cut short fails so); a second signal exits at once with 130.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
@@ -25,6 +25,15 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
     Effect.sync(() => {
       if (Cause.hasInterrupts(cause) && Option.isNone(drainFailure)) drainFailure = Cause.findErrorOption(cause)
     }))
+
+/**
+ * Fails `effect` beside the interruption when a signal stops it, with `stopped()`: the program
+ * says so and exits 1 (see `failsTheDrain`). For a program whose output a signal can cut short (a
+ * replay of a range, a query's answer): it ended as a whole one did, exit 0 without a word, and a
+ * script took the cut output for the whole.
+ */
+export const failsWhenStopped = <E2>(stopped: () => E2) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
+  failsTheDrain(Effect.onInterrupt(effect, () => Effect.suspend(() => Effect.fail(stopped()))))
 
 /** A setting read from the environment (beyond the flags) that is not valid: a usage error too. */
 const isConfigError = (error: unknown): error is Config.ConfigError => error instanceof Config.ConfigError
@@ -50,7 +59,7 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
 }
 
 /** The failure of the drain of a program stopped by a signal (see `failsTheDrain`), if it failed. */
-const failedDrainOf = (exit: Exit.Exit<unknown, unknown>): Option.Option<unknown> =>
+export const failedDrainOf = (exit: Exit.Exit<unknown, unknown>): Option.Option<unknown> =>
   Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? drainFailure : Option.none()
 
 /** The code a program ends with: `exitCode`, or 1 when it was stopped by a signal and its drain failed. */

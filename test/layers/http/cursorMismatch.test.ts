@@ -3,7 +3,8 @@
  * trades and quotes side by side and passing the wrong one) is 400 `invalid_cursor` saying whose it
  * is, as docs/api.md says, not a 404 telling the client the snapshot expired; and a cursor of another
  * snapshot than the request's `snapshot_id` is refused, as the engine refuses it, not answered
- * from the cursor's snapshot under a 200. A cursor of another query of the same route (other
+ * from the cursor's snapshot under a 200; so is one of another snapshot than the request's `as_of`
+ * resolves to (one it resolves to the cursor's is the next page). A cursor of another query of the same route (other
  * symbols, fields, filter, from or to) is refused too, naming what differs, not answered with a page
  * of the new query from the old one's position.
  */
@@ -92,6 +93,33 @@ layer(served(testOptions(), undefined, { trades: 200, quotes: 200 }), { timeout:
       // The same snapshot as the cursor's is its next page, as the Link header sends it.
       const next = yield* get(`${base}/v1/trades?${range}&limit=2&snapshot_id=${f.lastTradeSnapshot}&cursor=${body.next_cursor}`, auth(KEYS.reader))
       assert.strictEqual(next.status, 200)
+      assert.strictEqual(next.headers.get("k2-snapshot-ids"), `trades=${f.lastTradeSnapshot}`)
+    }))
+
+  it.effect("of another snapshot than the request's as_of is 400 invalid_cursor naming both, a page or an export", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const f = yield* Fixture
+      const range = `from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}`
+      const first = yield* get(`${base}/v1/trades?${range}&limit=2`, auth(KEYS.reader))
+      const body = (yield* Effect.promise(() => first.json())) as { next_cursor: string }
+      assert.strictEqual(first.headers.get("k2-snapshot-ids"), `trades=${f.lastTradeSnapshot}`)
+      // As of the first snapshot's commit: trades were then that snapshot, not the cursor's.
+      const then = new Date(f.firstTradeSnapshotMs).toISOString()
+      for (const format of ["json", "csv"]) {
+        const limit = format === "json" ? "&limit=2" : ""
+        const res = yield* get(`${base}/v1/trades?${range}${limit}&format=${format}&as_of=${then}&cursor=${body.next_cursor}`, auth(KEYS.reader))
+        const text = yield* Effect.promise(() => res.text())
+        assert.strictEqual(res.status, 400, `${format}: ${res.headers.get("k2-snapshot-ids")} ${text.slice(0, 200)}`)
+        const problem = JSON.parse(text) as { code: string; detail: string }
+        assert.strictEqual(problem.code, "invalid_cursor")
+        assert.include(problem.detail, `it reads snapshot ${f.lastTradeSnapshot}`)
+        assert.include(problem.detail, `${then} is snapshot ${f.firstTradeSnapshot}`)
+      }
+      // An instant at which trades were the cursor's snapshot: its next page.
+      const now = new Date().toISOString()
+      const next = yield* get(`${base}/v1/trades?${range}&limit=2&as_of=${now}&cursor=${body.next_cursor}`, auth(KEYS.reader))
+      assert.strictEqual(next.status, 200, yield* Effect.promise(() => next.clone().text()))
       assert.strictEqual(next.headers.get("k2-snapshot-ids"), `trades=${f.lastTradeSnapshot}`)
     }))
 })

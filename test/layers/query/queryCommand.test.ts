@@ -6,14 +6,16 @@
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Console, Effect, Exit, Layer } from "effect"
+import { BigDecimal, Console, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { Command } from "effect/cli"
 import { vi } from "vitest"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
-import { queryCommand } from "../../../src/programs/query.ts"
+import { printRows } from "../../../src/programs/cli/common.ts"
+import { failedDrainOf, programExitCode } from "../../../src/programs/cli/run.ts"
+import { answering, queryCommand } from "../../../src/programs/query.ts"
 import { Catalog, CatalogError } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
@@ -167,9 +169,86 @@ describe("npm run query, in-process", () => {
       const nextPage = yield* query(reads, [...page("BHP", "3"), "--cursor", cursor])
       assert.isTrue(Exit.isSuccess(nextPage.exit), String(nextPage.exit))
 
+      // --as-of with --cursor: an instant before the cursor's snapshot (committed at 0 on the test
+      // clock) is refused naming both, not read from the cursor's; one at which trades were the
+      // cursor's snapshot is its next page.
+      const before = yield* query(reads, [...page("BHP", "2"), "--cursor", cursor, "--as-of", "1969-12-31T23:59:59Z"])
+      assert.isTrue(Exit.isFailure(before.exit), before.stdout)
+      const mismatch = Exit.isFailure(before.exit) ? before.exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+      assert.match(String((mismatch as { message?: string } | undefined)?.message), /it reads snapshot \d+, as of 1969-12-31T23:59:59.000Z it had none/)
+      assert.strictEqual(before.stdout, "")
+      const asOfNow = yield* query(reads, [...page("BHP", "3"), "--cursor", cursor, "--as-of", new Date().toISOString()])
+      assert.isTrue(Exit.isSuccess(asOfNow.exit), String(asOfNow.exit))
+      assert.strictEqual(asOfNow.stdout, nextPage.stdout)
+
       // Pinned as asked: a snapshot neither table has is not found, not read as the latest.
       const pinned = yield* query(reads, ["symbols", "--snapshot-id", "999", "-o", "json"])
       assert.isTrue(Exit.isFailure(pinned.exit), pinned.stdout)
       assert.strictEqual(pinned.stdout, "")
     }))
+
+  // Ctrl-C, or a job runner's SIGTERM on its timeout (run.ts: the signal interrupts the command).
+  describe("stopped by a signal before its answer is out", () => {
+    /** The command forked as `npm run query -- args` runs it, stdout and stderr swallowed; `write` says whether stdout takes more. */
+    const forked = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, args: ReadonlyArray<string>, write: (text: string) => boolean) =>
+      Effect.gen(function*() {
+        const spies = [
+          vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => write(String(chunk))),
+          vi.spyOn(process.stderr, "write").mockImplementation(() => true)
+        ]
+        return yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
+          Effect.provide(NodeServices.layer),
+          Effect.ensuring(Effect.sync(() => spies.forEach((spy) => spy.mockRestore()))),
+          Effect.forkChild
+        )
+      })
+
+    const STOPPED = "query stopped before its answer was written out"
+
+    it.effect("while it reads: nothing on stdout, exit 1 saying so (not 0, which a script takes for the answer)", () =>
+      Effect.gen(function*() {
+        const context = yield* Layer.build(memoryWarehouse(yield* tempDir("k2-query-command-")))
+        const reading = yield* Deferred.make<void>()
+        const engine = Context.get(context, QueryEngine)
+        // A read that does not answer (a slow scan, a catalog that hangs).
+        const reads = Layer.succeedContext(Context.add(context, QueryEngine, { ...engine, trades: () => Effect.andThen(Deferred.succeed(reading, undefined), Effect.never) }))
+        let stdout = ""
+        const fiber = yield* forked(reads, ["trades", ...day, "-o", "csv"], (text) => {
+          stdout += text
+          return true
+        })
+        yield* Deferred.await(reading)
+        yield* Fiber.interrupt(fiber)
+        const exit = yield* Fiber.await(fiber)
+        // The CLI passes on only the interruption; the runner reports the drain's failure (run.ts).
+        assert.strictEqual(programExitCode(exit), 1, String(exit))
+        const failed = failedDrainOf(exit)
+        assert.include(String(Option.isSome(failed) ? (failed.value as { message?: string }).message : undefined), STOPPED)
+        assert.strictEqual(stdout, "")
+      }))
+
+    it.effect("while a pipe's reader has not taken the answer yet: it waits for the reader, stopped then it fails saying so", () =>
+      Effect.gen(function*() {
+        const written = yield* Deferred.make<void>()
+        // stdout full: the answer waits in this process for its reader (run.ts's process.exit on a signal loses it).
+        const spy = vi.spyOn(process.stdout, "write").mockImplementation(() => {
+          Deferred.doneUnsafe(written, Exit.void)
+          return false
+        })
+        const print = printRows([{ symbol: "BHP" }], ["symbol"], "csv").pipe(answering, Effect.ensuring(Effect.sync(() => spy.mockRestore())))
+        const full = yield* Effect.forkChild(print)
+        yield* Deferred.await(written)
+        yield* Fiber.interrupt(full)
+        const exit = yield* Fiber.await(full)
+        const error = Exit.isFailure(exit) ? exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+        assert.include(String((error as { message?: string } | undefined)?.message), STOPPED, String(exit))
+        // Once the reader has taken it (stdout drained), the answer is out.
+        const spy2 = vi.spyOn(process.stdout, "write").mockImplementation(() => {
+          setImmediate(() => process.stdout.emit("drain"))
+          return false
+        })
+        const taken = yield* Effect.exit(printRows([{ symbol: "BHP" }], ["symbol"], "csv").pipe(answering, Effect.ensuring(Effect.sync(() => spy2.mockRestore()))))
+        assert.isTrue(Exit.isSuccess(taken), String(taken))
+      }))
+  })
 })
