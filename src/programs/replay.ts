@@ -33,6 +33,7 @@ import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { type LiveStart, type ReplayEvent, ReplayEngine } from "../services/ReplayEngine.ts"
 import {
   asOfFlag,
+  drained,
   fromFlag,
   jsonReplacer,
   parseInstant,
@@ -83,21 +84,7 @@ export const ndjsonTo = (out: Writable, onWritten?: (events: ReadonlyArray<Repla
     for (const e of events) text += `${line(e)}\n`
     const room = out.write(text)
     onWritten?.(events)
-    if (room || out.destroyed) return Effect.void
-    // A stream that errors (EPIPE: run.ts exits) or closes never drains: stop waiting then too.
-    return Effect.callback<void>((resume) => {
-      const stop = () => {
-        out.off("drain", done)
-        out.off("close", done)
-      }
-      const done = () => {
-        stop()
-        resume(Effect.void)
-      }
-      out.once("drain", done)
-      out.once("close", done)
-      return Effect.sync(stop)
-    })
+    return room ? Effect.void : drained(out)
   })
 
 /** A replay of a bounded range stopped by a signal before its end: what it wrote is cut short. */

@@ -95,7 +95,7 @@ export const printRows = (
  * looked when it was printed. A stream that errors (EPIPE: run.ts exits) or closes never drains:
  * stop waiting then too.
  */
-const drained = (out: NodeJS.WritableStream & { readonly destroyed?: boolean }) =>
+export const drained = (out: NodeJS.WritableStream & { readonly destroyed?: boolean }) =>
   out.destroyed === true
     ? Effect.void
     : Effect.callback<void>((resume) => {
