@@ -365,6 +365,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
     // Like a broker with retention and a produce quota: what is committed is dropped and the
     // simulator waits while ingestion lags, so memory stays bounded whatever --events.
     const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000, releaseCommitted: true, maxBacklog: 20_000 })
+    const { events, seed } = simulatorRun(options)
     yield* Effect.gen(function*() {
       yield* claimEmbeddedRun(options, topics)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
@@ -372,7 +373,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
         Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
-            Feeds.layerSimulator({ eventsPerSymbolPerDay: simulatorRun(options).events, seed: simulatorRun(options).seed })
+            Feeds.layerSimulator({ eventsPerSymbolPerDay: events, seed })
           ))
         ))
       )
