@@ -458,17 +458,23 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
 
     const { sendTransactional } = options
     if (sendTransactional !== undefined) {
+      // Offsets 0-2 the records, 3 their commit marker, the last offset of the log; a consumer placed on
+      // the marker, where a reader that took the records resumes.
+      const consumerAtMarker = Effect.fnUntraced(function*() {
+        const topic = yield* makeTopic(1)
+        yield* sendTransactional(topic, 0, 3)
+        const consumer = yield* (yield* KafkaSource).subscribe({
+          groupId: unique("g"),
+          topics: [topic],
+          onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 3n]]))
+        })
+        const { collected } = yield* collectInBackground(consumer)
+        return { topic, consumer, collected }
+      })
+
       it.live("a position on a transaction's commit marker goes on past it when records come", () =>
         run(Effect.gen(function*() {
-          const topic = yield* makeTopic(1)
-          // Offsets 0-2 the records, 3 the commit marker: where a reader that took them all resumes.
-          yield* sendTransactional(topic, 0, 3)
-          const consumer = yield* (yield* KafkaSource).subscribe({
-            groupId: unique("g"),
-            topics: [topic],
-            onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 3n]]))
-          })
-          const { collected } = yield* collectInBackground(consumer)
+          const { topic, collected } = yield* consumerAtMarker()
           // Time for the client to fetch the marker alone, which holds nothing to deliver.
           yield* Effect.sleep("3 seconds")
           yield* (yield* KafkaSink).send(recordsFor(topic, 2).map((r) => ({ ...r, partition: 0 })))
@@ -476,20 +482,10 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
           assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 4n)
           assert.strictEqual(collected.batches[0]!.fromOffset, 3n)
         })), timeout)
-    }
 
-    if (sendTransactional !== undefined) {
       it.live("a position on a commit marker that ends the log moves past it (an empty batch): no lag of 1 for good", () =>
         run(Effect.gen(function*() {
-          const topic = yield* makeTopic(1)
-          // Offsets 0-2 the records, 3 the commit marker, the last offset of the log.
-          yield* sendTransactional(topic, 0, 3)
-          const consumer = yield* (yield* KafkaSource).subscribe({
-            groupId: unique("g"),
-            topics: [topic],
-            onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 3n]]))
-          })
-          const { collected } = yield* collectInBackground(consumer)
+          const { topic, consumer, collected } = yield* consumerAtMarker()
           yield* waitUntil("the position past the marker", () => collected.batches.some((b) => b.nextOffset === 4n), timeout)
           const [moved] = collected.batches
           assert.deepStrictEqual(
