@@ -130,10 +130,12 @@ export const sourcedSetting = <A>(about: string, from: Partial<FromEnv<A>> & { r
   return Flag.withDefault(read, { value: from.fallback, given: false })
 }
 
+/** A flag with no default: its description names its variable. */
+const describedOptional = <A>(flag: Flag.Flag<A>, about: string, env: string) => Flag.withDescription(flag, `${about} (env ${env})`)
+
 /** As `sourcedSetting`, for a flag that may be absent. */
 export const optionalSourcedSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Sourced<Option.Option<A>>> =>
-  Flag.optional(flag.pipe(
-    Flag.withDescription(`${about} (env ${from.env})`),
+  Flag.optional(describedOptional(flag, about, from.env).pipe(
     fromEnvOr(from.env, from.read, from.check ?? (() => undefined), (value) => ({ value, given: true }), (value) => ({ value, given: false }))
   )).pipe(Flag.map((v): Sourced<Option.Option<A>> =>
     Option.match(v, {
@@ -144,7 +146,7 @@ export const optionalSourcedSetting = <A>(about: string, from: FromEnv<A>) => (f
 
 /** As `setting`, for a flag that may be absent. */
 export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
-  Flag.optional(flag.pipe(Flag.withDescription(`${about} (env ${from.env})`), envSetting(from.env, from.read, from.check)))
+  Flag.optional(envSetting(from.env, from.read, from.check)(describedOptional(flag, about, from.env)))
 
 /** A numeric value's range. */
 export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (n) =>
