@@ -4,10 +4,12 @@
  * updates K2 builds (`assert-table-uuid`, `assert-ref-snapshot-id`; `add-snapshot`,
  * `set-snapshot-ref`, `remove-snapshots`, `set-properties`) and the server applies them.
  *
- * Status mapping: 404 → NoSuchNamespace / NoSuchTable, 409 → AlreadyExists / NamespaceNotEmpty /
+ * Status mapping: 404 → NoSuchNamespace / NoSuchTable (a table load's too when its namespace is missing), 409 (or a
+ * 400 typed NamespaceNotEmptyException, as Iceberg's own servers answer a drop) → AlreadyExists / NamespaceNotEmpty /
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number or a snapshot id taken); on
  * a commit, 5xx (but 501 Not Implemented, CatalogRejected), a timeout or a broken connection → CommitStateUnknown (the caller looks for its
- * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient). 401 and
+ * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient), but on `GET /v1/config`,
+ * where 401/403/419 (credentials refused) and 404 (a wrong URI, prefix or warehouse) are CatalogRejected. 401 and
  * 419 (AuthenticationTimeout) refresh an OAuth2 token once, and a token with an `expires_in` is
  * renewed within a minute (or half its life) of expiring, before a request; a token endpoint refusing the
  * credentials (400, 401) is CatalogRejected. Redirects are followed only when the
@@ -96,6 +98,16 @@ const errorMessage = (reply: Reply): string => {
     // not JSON
   }
   return `${reply.status} ${reply.text.slice(0, 300)}`
+}
+
+/** The `type` of an Iceberg ErrorModel answer (`NamespaceNotEmptyException`), if it is one. */
+const errorType = (reply: Reply): string | undefined => {
+  try {
+    const body = JSON.parse(reply.text) as { error?: { type?: unknown } }
+    return typeof body.error === "object" && body.error !== null && typeof body.error.type === "string" ? body.error.type : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -244,12 +256,47 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     return reply
   })
 
+  /**
+   * An answer the operation does not expect: a 4xx refuses the request for good, except those
+   * that may pass (credentials renewed, a timeout, a rate limit), and so does a redirect not followed
+   * (the URI is wrong) or a 501 (the server does not implement it); anything else is the server failing.
+   */
+  const unexpected = (what: string, reply: Reply) =>
+    (reply.status >= 300 && reply.status < 400) || reply.status === NOT_IMPLEMENTED ||
+      (reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 419, 429].includes(reply.status))
+      ? catalogError(new CatalogRejected({ detail: `${what}: ${errorMessage(reply)}` }))
+      : unavailable(`${what}: ${errorMessage(reply)}`)
+
   // --- configuration -------------------------------------------------------------------
+
+  /**
+   * `GET /v1/config` not answered 200. It is the first request, so its refusals are the settings'
+   * fault and waiting will not mend them: credentials refused (401, 403, or 419 with none to renew;
+   * a credential was already renewed once by `call`), or no catalog at that URI, prefix or warehouse (404).
+   * Otherwise as any request (`unexpected`): a server failing or shedding load (5xx, 408, 429) may pass.
+   */
+  const configFailure = (reply: Reply) => {
+    const what = `GET /v1/config at ${base}: ${errorMessage(reply)}`
+    if ([401, 403, 419].includes(reply.status)) {
+      const sent = options.token !== undefined || options.credential !== undefined ? "K2's credentials" : "a request without credentials"
+      return catalogError(new CatalogRejected({
+        detail: `${what}: the catalog refused ${sent}: check the token or client credentials (K2_REST_TOKEN, K2_REST_CREDENTIAL)`
+      }))
+    }
+    if (reply.status === 404) {
+      return catalogError(new CatalogRejected({
+        detail: `${what}: no Iceberg REST catalog answers there: check the catalog URI (the address /v1/config is under)${
+          options.warehouse === undefined ? "" : ` and the warehouse ${options.warehouse}`
+        }`
+      }))
+    }
+    return unexpected("GET /v1/config", reply)
+  }
 
   const config = yield* call("GET", "/v1/config", undefined, options.warehouse === undefined ? undefined : {
     warehouse: options.warehouse
   })
-  if (config.status !== 200) return yield* unavailable(`GET /v1/config: ${errorMessage(config)}`)
+  if (config.status !== 200) return yield* configFailure(config)
   const { overrides, defaults, endpoints } = (yield* jsonObject(config, "GET /v1/config")) as {
     overrides?: Record<string, unknown> | null
     defaults?: Record<string, unknown> | null
@@ -276,17 +323,6 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const levels = (namespace: string) => [...parent, ...namespace.split(".")]
   const nsPath = (namespace: string) => encodeURIComponent(levels(namespace).join(UNIT_SEPARATOR))
   const tablePath = (id: TableIdentifier) => `${root}/namespaces/${nsPath(id.namespace)}/tables/${encodeURIComponent(id.name)}`
-  /**
-   * An answer the operation does not expect: a 4xx refuses the request for good, except those
-   * that may pass (credentials renewed, a timeout, a rate limit), and so does a redirect not followed
-   * (the URI is wrong) or a 501 (the server does not implement it); anything else is the server failing.
-   */
-  const unexpected = (what: string, reply: Reply) =>
-    (reply.status >= 300 && reply.status < 400) || reply.status === NOT_IMPLEMENTED ||
-      (reply.status >= 400 && reply.status < 500 && ![401, 403, 408, 419, 429].includes(reply.status))
-      ? catalogError(new CatalogRejected({ detail: `${what}: ${errorMessage(reply)}` }))
-      : unavailable(`${what}: ${errorMessage(reply)}`)
-
   // The parent namespace levels exist before anything is created below them. One provisioned is only
   // looked at: K2's principal may be refused namespace creation (403), or the server not offer it.
   if (parent.length > 0) {
@@ -332,6 +368,8 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
 
   const loadTable = Effect.fn("Catalog.loadTable")(function*(identifier: TableIdentifier) {
     const reply = yield* call("GET", tablePath(identifier))
+    // Also when the server says its namespace is missing (NoSuchNamespaceException), as the SQL catalog
+    // does: callers read a table not created yet (its namespace neither) as empty.
     if (reply.status === 404) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
     if (reply.status !== 200) return yield* unexpected(`load ${showIdentifier(identifier)}`, reply)
     return yield* loaded(identifier, reply)
@@ -409,7 +447,10 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       yield* offered("DELETE /v1/{prefix}/namespaces/{namespace}")
       const reply = yield* call("DELETE", `${root}/namespaces/${nsPath(namespace)}`)
       if (reply.status === 404) return yield* catalogError(new NoSuchNamespace({ namespace }))
-      if (reply.status === 409) return yield* catalogError(new NamespaceNotEmpty({ namespace }))
+      // The spec says 409; Iceberg's own RESTCatalogAdapter and servlet (and servers built on them) say 400, typed.
+      if (reply.status === 409 || (reply.status === 400 && errorType(reply) === "NamespaceNotEmptyException")) {
+        return yield* catalogError(new NamespaceNotEmpty({ namespace }))
+      }
       if (reply.status < 200 || reply.status >= 300) return yield* unexpected(`drop namespace ${namespace}`, reply)
     }),
 

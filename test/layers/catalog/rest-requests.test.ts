@@ -132,13 +132,38 @@ describe("REST catalog client: OAuth2 client credentials", () => {
 })
 
 describe("REST catalog client: configuration", () => {
-  it.effect("a /v1/config that is not answered 200 fails the catalog, naming the request", () =>
+  it.effect("a /v1/config the server fails on (5xx) or sheds (408, 429) fails the catalog as unavailable, naming the request", () =>
     Effect.gen(function*() {
-      for (const status of [404, 500]) {
+      for (const status of [500, 503, 408, 429]) {
         const failure = yield* Effect.flip(catalog.pipe(withRest(server(() => failing(status)))))
         assert.strictEqual(failure.reason._tag, "CatalogUnavailable")
         assert.include(failure.message, "GET /v1/config")
       }
+    }))
+
+  it.effect("a /v1/config refused for its credentials (401, 403, 419) is an auth problem, refused for good and saying so, not an outage", () =>
+    Effect.gen(function*() {
+      for (const [status, options] of [[401, {}], [403, { token: "t" }], [419, { token: "t" }], [401, { credential: "k2:secret" }]] as const) {
+        const layer = server((r) =>
+          r.url.pathname === "/v1/oauth/tokens" ? Response.json({ access_token: "issued", token_type: "bearer" }) : failing(status))
+        const failure = yield* Effect.flip(catalog.pipe(withRest(layer, options)))
+        assert.strictEqual(failure.reason._tag, "CatalogRejected", `${status}`)
+        assert.include(failure.message, "GET /v1/config")
+        assert.include(failure.message, "credentials")
+        assert.include(failure.message, "K2_REST_TOKEN")
+      }
+    }))
+
+  it.effect("a /v1/config answered 404 (no catalog at that URI or prefix) is refused for good, naming the URI to check", () =>
+    Effect.gen(function*() {
+      const failure = yield* Effect.flip(catalog.pipe(withRest(server(() => new Response("Not Found", { status: 404 })), { uri: "http://catalog.test/wrong/" })))
+      assert.strictEqual(failure.reason._tag, "CatalogRejected")
+      assert.include(failure.message, "GET /v1/config")
+      assert.include(failure.message, "http://catalog.test/wrong")
+      assert.include(failure.message, "catalog URI")
+      const inWarehouse = yield* Effect.flip(catalog.pipe(withRest(server(() => failing(404)), { warehouse: "lake" })))
+      assert.strictEqual(inWarehouse.reason._tag, "CatalogRejected")
+      assert.include(inWarehouse.message, "warehouse lake")
     }))
 
   it.effect("the server's overrides win over its defaults, and the prefix is used without its outer slashes", () =>
@@ -180,6 +205,28 @@ describe("REST catalog client: statuses", () => {
       assert.strictEqual(yield* run((c) => c.createTable(trades, tables.trades), 409), "AlreadyExists")
       assert.strictEqual(yield* run((c) => c.createTable(trades, tables.trades), 404), "NoSuchNamespace")
       assert.strictEqual(yield* run((c) => c.createNamespace("market_data"), 409), "AlreadyExists")
+    }))
+
+  it.effect("a namespace not empty is NamespaceNotEmpty also when answered 400 (Iceberg's RESTCatalogAdapter and servlet), by the error's type", () =>
+    Effect.gen(function*() {
+      const drop = Effect.flatMap(catalog, (c) => c.dropNamespace("market_data"))
+      const answering = (type: string) =>
+        server((r) =>
+          r.url.pathname === "/v1/config"
+            ? config()
+            : Response.json({ error: { message: "Namespace market_data is not empty", type, code: 400 } }, { status: 400 }))
+      assert.strictEqual(yield* reasonOf(drop, answering("NamespaceNotEmptyException")), "NamespaceNotEmpty")
+      // Another bad request stays a refusal.
+      assert.strictEqual(yield* reasonOf(drop, answering("BadRequestException")), "CatalogRejected")
+    }))
+
+  it.effect("a table in a namespace that does not exist is NoSuchTable, as in the SQL catalog: callers read a table not created yet as empty", () =>
+    Effect.gen(function*() {
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config()
+          : Response.json({ error: { message: "Namespace does not exist: market_data", type: "NoSuchNamespaceException", code: 404 } }, { status: 404 }))
+      assert.strictEqual(yield* reasonOf(Effect.flatMap(catalog, (c) => c.loadTable(trades)), layer), "NoSuchTable")
     }))
 
   it.effect("a commit whose connection breaks may have landed: CommitStateUnknown, also when resent with a renewed token", () =>
