@@ -72,7 +72,10 @@ const flags = {
   noExpire: Flag.Boolean("skip-expiry").pipe(Flag.withDescription("skip snapshot expiry"), Flag.withDefault(false)),
   noOrphans: Flag.Boolean("skip-orphans").pipe(Flag.withDescription("skip orphan-file removal"), Flag.withDefault(false)),
   dryRun: Flag.Boolean("dry-run").pipe(
-    Flag.withDescription("change nothing: no compaction, no expiry; list the orphan files that would be removed"),
+    Flag.withDescription(
+      "change nothing: no compaction, no expiry; list the files orphaned now (older than --orphan-grace-hours). " +
+        "Not all a run removes: a real run also removes the files its compaction and expiry free"
+    ),
     Flag.withDefault(false)
   )
 }
@@ -154,7 +157,14 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
   Effect.gen(function*() {
     const maintenance = yield* Maintenance
     const started = Date.now()
-    if (options.dryRun) yield* Console.error("dry run: no compaction, no snapshot expiry; orphan files are listed, not removed")
+    // A dry run neither compacts nor expires, so it cannot know the files those would free: say so, lest
+    // its list be taken for all a run removes.
+    if (options.dryRun) {
+      yield* Console.error(
+        "dry run: no compaction, no snapshot expiry; the files orphaned now are listed, not removed " +
+          "(a real run also removes the files its compaction and expiry free)"
+      )
+    }
     const failed = new Set<string>()
     for (const id of ids) {
       const fail = (message: string) =>

@@ -51,6 +51,15 @@ export const answering = failsWhenStopped(() =>
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 
 /**
+ * `layer` (the catalog and DuckDB), opened before a subcommand's `answering` starts: stopped by a
+ * signal while it opens, the query fails saying so too, not exit 0 without a word.
+ */
+const opening = <A, E>(layer: Layer.Layer<A, E>) =>
+  Layer.effectContext(Layer.build(layer).pipe(failsWhenStopped(() =>
+    new QueryStopped({ message: "query stopped before its answer was written out, while the catalog and DuckDB were opening: stdout holds none of it" })
+  )))
+
+/**
  * The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none.
  * With the program's logger beneath: Effect's default one writes to stdout, into the results.
  */
@@ -247,7 +256,7 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
  */
 export const queryCommand = <E>(reads: (settings: LakehouseSettings) => Layer.Layer<QueryEngine | Catalog, E>) => {
   const over = <const Name extends string, I extends LakehouseSettings, CI, E1, R>(command: Command.Command<Name, I, CI, E1, R>) =>
-    command.pipe(Command.provide((settings: I) => reads(settings)))
+    command.pipe(Command.provide((settings: I) => opening(reads(settings))))
   // Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
   return Command.make("query", {}, () =>
     Effect.fail(new UsageError({ message: "query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)" }))).pipe(

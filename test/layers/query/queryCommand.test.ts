@@ -205,6 +205,27 @@ describe("npm run query, in-process", () => {
 
     const STOPPED = "query stopped before its answer was written out"
 
+    // First: run.ts keeps the first drain failure of the process (workers are shared, isolate: false),
+    // so a test after another stopped one would see that one's failure.
+    it.effect("while the catalog and DuckDB are still opening: nothing on stdout, exit 1 saying so (not 0 without a word)", () =>
+      Effect.gen(function*() {
+        const opening = yield* Deferred.make<void>()
+        // Opening that does not finish (a catalog that does not answer, DuckDB starting up).
+        const reads = Layer.effectContext(Effect.andThen(Deferred.succeed(opening, undefined), Effect.never)) as Layer.Layer<QueryEngine | Catalog>
+        let stdout = ""
+        const fiber = yield* forked(reads, ["trades", ...day, "-o", "csv"], (text) => {
+          stdout += text
+          return true
+        })
+        yield* Deferred.await(opening)
+        yield* Fiber.interrupt(fiber)
+        const exit = yield* Fiber.await(fiber)
+        assert.strictEqual(programExitCode(exit), 1, String(exit))
+        const failed = failedDrainOf(exit)
+        assert.include(String(Option.isSome(failed) ? (failed.value as { message?: string }).message : undefined), "while the catalog and DuckDB were opening")
+        assert.strictEqual(stdout, "")
+      }))
+
     it.effect("while it reads: nothing on stdout, exit 1 saying so (not 0, which a script takes for the answer)", () =>
       Effect.gen(function*() {
         const context = yield* Layer.build(memoryWarehouse(yield* tempDir("k2-query-command-")))
