@@ -6,7 +6,7 @@
 import { Writable } from "node:stream"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
-import { programExitCode } from "../../src/programs/cli/run.ts"
+import { DrainRecord, drainRecord, programExitCode } from "../../src/programs/cli/run.ts"
 import { ndjsonReplay } from "../../src/programs/replay.ts"
 import type { ReplayEvent } from "../../src/services/ReplayEngine.ts"
 
@@ -24,13 +24,16 @@ describe("replay NDJSON output, stopped", () => {
       const out = new Writable({ write: (chunk, _enc, done) => { text += String(chunk); done() } })
       // Three events, then nothing yet (a paced replay waiting for its next instant).
       const events = Stream.concat(Stream.fromIterable([0, 1, 2].map(event)), Stream.never)
-      const fiber = yield* Effect.forkChild(ndjsonReplay(events, out))
+      const record = drainRecord()
+      const fiber = yield* Effect.forkChild(ndjsonReplay(events, out).pipe(Effect.provideService(DrainRecord, record)))
       while (text.split("\n").length < 4) yield* Effect.yieldNow
       yield* Fiber.interrupt(fiber)
       const exit = yield* Fiber.await(fiber)
-      assert.strictEqual(programExitCode(exit), 1)
+      assert.strictEqual(programExitCode(exit, record), 1)
       // What the CLI's runner is handed: the interruption alone (handlers after it pass on only that); the drain's failure still makes it 1.
-      assert.strictEqual(programExitCode(Exit.failCause(Cause.interrupt())), 1)
+      assert.strictEqual(programExitCode(Exit.failCause(Cause.interrupt()), record), 1)
+      // And only for this run: another's interruption is a clean drain.
+      assert.strictEqual(programExitCode(Exit.failCause(Cause.interrupt()), drainRecord()), 0)
       const failure = exit._tag === "Failure" ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
       assert.include(String((failure as { error?: { message?: string } } | undefined)?.error?.message), "3 events written, the last at 2024-01-02T00:00:00.000002Z")
     }))
@@ -38,7 +41,8 @@ describe("replay NDJSON output, stopped", () => {
   it.effect("a replay that reaches its end exits 0", () =>
     Effect.gen(function*() {
       const out = new Writable({ write: (_chunk, _enc, done) => done() })
-      const exit = yield* Effect.exit(ndjsonReplay(Stream.fromIterable([0, 1].map(event)), out))
-      assert.strictEqual(programExitCode(exit), 0)
+      const record = drainRecord()
+      const exit = yield* Effect.exit(ndjsonReplay(Stream.fromIterable([0, 1].map(event)), out).pipe(Effect.provideService(DrainRecord, record)))
+      assert.strictEqual(programExitCode(exit, record), 0)
     }))
 })

@@ -6,24 +6,32 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Config, Effect, Exit, Option } from "effect"
+import { Cause, Config, Context, Effect, Exit, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { InvalidServerConfig } from "../../layers/http/config.ts"
 import { UsageError } from "./common.ts"
 
 /**
- * The failure of a drain, which comes beside the interruption that asked for it. Error handlers
- * met after an interruption (the CLI's among them) pass on only the interruption, so it is kept
- * here for the exit code.
+ * Where a run keeps the failure of its drain, which comes beside the interruption that asked for
+ * it: error handlers met after an interruption (the CLI's among them) pass on only the
+ * interruption. One record a run (`runCommand` provides it; tests running commands in-process,
+ * their own), so that runs sharing a process do not see each other's.
  */
-let drainFailure: Option.Option<unknown> = Option.none()
+export interface DrainRecord {
+  failure: Option.Option<unknown>
+}
+export const DrainRecord = Context.Reference<DrainRecord>("k2/cli/DrainRecord", { defaultValue: () => ({ failure: Option.none() }) })
+
+/** A record for one run. */
+export const drainRecord = (): DrainRecord => ({ failure: Option.none() })
 
 /** Makes a failure of `effect` while it drains on a signal the program's failure: exit 1. */
 export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.onError(effect, (cause) =>
-    Effect.sync(() => {
-      if (Cause.hasInterrupts(cause) && Option.isNone(drainFailure)) drainFailure = Cause.findErrorOption(cause)
+    Effect.gen(function*() {
+      const record = yield* DrainRecord
+      if (Cause.hasInterrupts(cause) && Option.isNone(record.failure)) record.failure = Cause.findErrorOption(cause)
     }))
 
 /**
@@ -58,12 +66,13 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   return isBadSetting(error) || isUsageError(error) || isRefusedRequest(error) ? 2 : 1
 }
 
-/** The failure of the drain of a program stopped by a signal (see `failsTheDrain`), if it failed. */
-export const failedDrainOf = (exit: Exit.Exit<unknown, unknown>): Option.Option<unknown> =>
-  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? drainFailure : Option.none()
+/** The failure of the drain of a run stopped by a signal (see `failsTheDrain`), if it failed. */
+export const failedDrainOf = (exit: Exit.Exit<unknown, unknown>, record: DrainRecord): Option.Option<unknown> =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? record.failure : Option.none()
 
-/** The code a program ends with: `exitCode`, or 1 when it was stopped by a signal and its drain failed. */
-export const programExitCode = (exit: Exit.Exit<unknown, unknown>): number => Option.isSome(failedDrainOf(exit)) ? 1 : exitCode(exit)
+/** The code a run ends with: `exitCode`, or 1 when it was stopped by a signal and its drain failed. */
+export const programExitCode = (exit: Exit.Exit<unknown, unknown>, record: DrainRecord): number =>
+  Option.isSome(failedDrainOf(exit, record)) ? 1 : exitCode(exit)
 
 /** One line for a failure, the whole cause for a defect. */
 const report = (cause: Cause.Cause<unknown>): void => {
@@ -108,18 +117,20 @@ export const runCommand = (command: AnyCommand) => {
     throw e
   })
   exitOnSecondSignal(process, (code) => process.exit(code))
+  const record = drainRecord()
   return command.pipe(
     Command.run({ version: "0.1.0" }),
     Effect.onError((cause) => Effect.sync(() => report(cause))),
     Effect.provide(NodeServices.layer),
+    Effect.provideService(DrainRecord, record),
     (effect) =>
       NodeRuntime.runMain(effect as Effect.Effect<void, unknown>, {
         disableErrorReporting: true,
         // A signal asks for a drain; a program that drained cleanly succeeded.
         teardown: (exit, onExit) => {
-          const failed = failedDrainOf(exit)
+          const failed = failedDrainOf(exit, record)
           if (Option.isSome(failed)) report(Cause.fail(failed.value))
-          onExit(programExitCode(exit))
+          onExit(programExitCode(exit, record))
         }
       })
   )

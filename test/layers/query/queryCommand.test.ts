@@ -14,7 +14,7 @@ import { tables } from "../../../src/domain/tables.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { printRows } from "../../../src/programs/cli/common.ts"
-import { failedDrainOf, programExitCode } from "../../../src/programs/cli/run.ts"
+import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../../src/programs/cli/run.ts"
 import { answering, queryCommand } from "../../../src/programs/query.ts"
 import { Catalog, CatalogError } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
@@ -189,39 +189,43 @@ describe("npm run query, in-process", () => {
 
   // Ctrl-C, or a job runner's SIGTERM on its timeout (run.ts: the signal interrupts the command).
   describe("stopped by a signal before its answer is out", () => {
-    /** The command forked as `npm run query -- args` runs it, stdout and stderr swallowed; `write` says whether stdout takes more. */
+    /**
+     * The command forked as `npm run query -- args` runs it, stdout and stderr swallowed; `write` says
+     * whether stdout takes more. With the run's drain record, as the runner reads it for the exit code.
+     */
     const forked = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, args: ReadonlyArray<string>, write: (text: string) => boolean) =>
       Effect.gen(function*() {
+        const record = drainRecord()
         const spies = [
           vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => write(String(chunk))),
           vi.spyOn(process.stderr, "write").mockImplementation(() => true)
         ]
-        return yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
+        const fiber = yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
           Effect.provide(NodeServices.layer),
+          Effect.provideService(DrainRecord, record),
           Effect.ensuring(Effect.sync(() => spies.forEach((spy) => spy.mockRestore()))),
           Effect.forkChild
         )
+        return { fiber, record }
       })
 
     const STOPPED = "query stopped before its answer was written out"
 
-    // First: run.ts keeps the first drain failure of the process (workers are shared, isolate: false),
-    // so a test after another stopped one would see that one's failure.
     it.effect("while the catalog and DuckDB are still opening: nothing on stdout, exit 1 saying so (not 0 without a word)", () =>
       Effect.gen(function*() {
         const opening = yield* Deferred.make<void>()
         // Opening that does not finish (a catalog that does not answer, DuckDB starting up).
         const reads = Layer.effectContext(Effect.andThen(Deferred.succeed(opening, undefined), Effect.never)) as Layer.Layer<QueryEngine | Catalog>
         let stdout = ""
-        const fiber = yield* forked(reads, ["trades", ...day, "-o", "csv"], (text) => {
+        const { fiber, record } = yield* forked(reads, ["trades", ...day, "-o", "csv"], (text) => {
           stdout += text
           return true
         })
         yield* Deferred.await(opening)
         yield* Fiber.interrupt(fiber)
         const exit = yield* Fiber.await(fiber)
-        assert.strictEqual(programExitCode(exit), 1, String(exit))
-        const failed = failedDrainOf(exit)
+        assert.strictEqual(programExitCode(exit, record), 1, String(exit))
+        const failed = failedDrainOf(exit, record)
         assert.include(String(Option.isSome(failed) ? (failed.value as { message?: string }).message : undefined), "while the catalog and DuckDB were opening")
         assert.strictEqual(stdout, "")
       }))
@@ -234,7 +238,7 @@ describe("npm run query, in-process", () => {
         // A read that does not answer (a slow scan, a catalog that hangs).
         const reads = Layer.succeedContext(Context.add(context, QueryEngine, { ...engine, trades: () => Effect.andThen(Deferred.succeed(reading, undefined), Effect.never) }))
         let stdout = ""
-        const fiber = yield* forked(reads, ["trades", ...day, "-o", "csv"], (text) => {
+        const { fiber, record } = yield* forked(reads, ["trades", ...day, "-o", "csv"], (text) => {
           stdout += text
           return true
         })
@@ -242,8 +246,8 @@ describe("npm run query, in-process", () => {
         yield* Fiber.interrupt(fiber)
         const exit = yield* Fiber.await(fiber)
         // The CLI passes on only the interruption; the runner reports the drain's failure (run.ts).
-        assert.strictEqual(programExitCode(exit), 1, String(exit))
-        const failed = failedDrainOf(exit)
+        assert.strictEqual(programExitCode(exit, record), 1, String(exit))
+        const failed = failedDrainOf(exit, record)
         assert.include(String(Option.isSome(failed) ? (failed.value as { message?: string }).message : undefined), STOPPED)
         assert.strictEqual(stdout, "")
       }))
