@@ -134,17 +134,23 @@ export interface LiveStart {
 
 /**
  * The live topic cannot continue the table without a gap: records at the marker were deleted
- * (retention; `low` above the marker), or the partition is behind it (a recreated topic).
+ * (retention; `low` above the marker), or the partition is behind it (a recreated topic). With
+ * `live`, found later: records past the position the replay had reached (`marker`) were deleted
+ * before it read them (a table part or a reader slower than the topic's retention).
  */
 export class CatchUpGap extends Schema.TaggedError<CatchUpGap>()("CatchUpGap", {
   topic: Schema.String,
   partition: Schema.Number,
   marker: Schema.BigInt,
   low: Schema.BigInt,
-  high: Schema.BigInt
+  high: Schema.BigInt,
+  live: Schema.Boolean
 }) {
   override get message() {
-    return `${this.topic}:${this.partition} cannot continue the table at offset ${this.marker}: the log holds [${this.low}, ${this.high})`
+    return this.live
+      ? `${this.topic}:${this.partition} lost records: the replay had read up to offset ${this.marker}, but the log now holds [${this.low}, ${this.high}) ` +
+        "(retention deleted records before the replay read them: its table part or its reader was slower than the topic's retention)"
+      : `${this.topic}:${this.partition} cannot continue the table at offset ${this.marker}: the log holds [${this.low}, ${this.high})`
   }
 }
 

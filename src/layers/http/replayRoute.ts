@@ -98,20 +98,28 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
             : { code: "replay_failed", correlation_id: correlationId }
         }
         const numbered = positions({ trades: pinned.ids["trades"] ?? null, quotes: pinned.ids["quotes"] ?? null }, resume)
+        let sent = 0
         const sse = (es: ReadonlyArray<ReplayEvent>) => {
           let text = ""
           for (const e of es) {
             const at = numbered.next(e.exchange_timestamp)
-            if (at !== undefined) text += `id: ${eventId(at)}\nevent: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`
+            if (at !== undefined) {
+              text += `id: ${eventId(at)}\nevent: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`
+              sent++
+            }
           }
           return text
         }
+        // EventSource reconnects by itself after an error event too. One that came after events may
+        // resume after them (a failure that passed); one before any would fail the same way again
+        // (a file still missing), every few seconds for good: its id `end` makes the reconnect a 204.
+        const errorEvent = (data: string) => `${sent === 0 ? `id: ${END_EVENT_ID}\n` : ""}event: error\ndata: ${data}\n\n`
         const text = format === "sse"
           ? withKeepAlive(
             events.pipe(
               Stream.mapArray((es) => [sse(es)]),
               Stream.concat(Stream.succeed(`id: ${END_EVENT_ID}\nevent: end\ndata: {}\n\n`)),
-              Stream.catchCause((cause) => failed(cause, `event: error\ndata: ${JSON.stringify(failure(cause))}\n\n`))
+              Stream.catchCause((cause) => failed(cause, errorEvent(JSON.stringify(failure(cause)))))
             ),
             KEEP_ALIVE
           )

@@ -37,7 +37,7 @@ export interface LiveRequest {
 export interface Live {
   /** The start offset of every partition of every topic. */
   readonly offsets: Offsets
-  readonly events: Stream.Stream<ReplayEvent, KafkaError | CatchUpTopicRecreated | SchemaRegistryError>
+  readonly events: Stream.Stream<ReplayEvent, KafkaError | CatchUpGap | CatchUpTopicRecreated | SchemaRegistryError>
 }
 
 /** Decoded decimals are checked to fit decimal(18, 8): exact text with 8 places, as the table part gives. */
@@ -124,7 +124,7 @@ export const openLive = Effect.fnUntraced(function*(
         continue
       }
       if (w.low > marker || w.high < marker) {
-        return yield* new CatchUpGap({ topic, partition: w.partition, marker, low: w.low, high: w.high })
+        return yield* new CatchUpGap({ topic, partition: w.partition, marker, low: w.low, high: w.high, live: false })
       }
       starts.set(w.partition, marker)
     }
@@ -173,6 +173,17 @@ export const openLive = Effect.fnUntraced(function*(
           if (known === undefined) topicIds.set(batch.topic, batch.topicId)
           else if (known !== batch.topicId) {
             return yield* new CatchUpTopicRecreated({ topic: batch.topic, partition: batch.partition, tableTopicId: known, topicId: batch.topicId })
+          }
+        }
+        // A batch starting past its position skipped offsets: transaction markers, or records deleted
+        // before they were read, after which the client goes on from the log's start (a table part or
+        // a reader slower than retention). Those were due after the marker: a gap, said so. A partition
+        // the marker lacks, not yet delivered from, starts at its log's start whatever it is then.
+        const tp = tpKeyOf(batch)
+        if (batch.firstOffset > batch.fromOffset && (next.has(tp) || offsetOf(request.starts, batch.topic, batch.partition) !== undefined)) {
+          const w = (yield* consumer.watermarks(batch.topic)).find((m) => m.partition === batch.partition)
+          if (w !== undefined && w.low > batch.fromOffset) {
+            return yield* new CatchUpGap({ topic: batch.topic, partition: batch.partition, marker: batch.fromOffset, low: w.low, high: w.high, live: true })
           }
         }
         if (writerSchemas !== undefined) {

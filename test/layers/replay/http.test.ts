@@ -29,9 +29,12 @@ const tradesOnly = Layer.effectDiscard(Effect.gen(function*() {
   yield* sink.append(TRADES, tradeColumns(early))
 }))
 
+/** The third instant of the early trades: BOOM's replay fails past it, at the same place every time. */
+const boomAfter = [...new Set(early.map((t) => t.exchange_timestamp))].sort((a, b) => a - b)[2]!
+
 /**
  * The engine, with ingestion committing more trades after the pin, before the replay plans;
- * asked for symbol BOOM, its stream fails after a few events (a data file lost mid-replay).
+ * asked for symbol BOOM, its stream fails past a fixed instant (a data file lost mid-replay).
  */
 const racing = Layer.effect(ReplayEngine)(Effect.gen(function*() {
   const real = yield* ReplayEngine
@@ -41,7 +44,10 @@ const racing = Layer.effect(ReplayEngine)(Effect.gen(function*() {
     plan: (request) =>
       request.symbols?.includes("BOOM")
         ? real.plan({ ...request, symbols: [] }).pipe(Effect.map((events) =>
-          Stream.concat(events.pipe(Stream.take(3)), Stream.fail(new DuckDbError({ purpose: "replay window", reason: "Failed", message: "disk gone" })))
+          Stream.concat(
+            events.pipe(Stream.takeWhile((e) => e.exchange_timestamp <= boomAfter)),
+            Stream.fail(new DuckDbError({ purpose: "replay window", reason: "Failed", message: "disk gone" }))
+          )
         ))
         : Effect.andThen(Effect.orDie(sink.append(TRADES, tradeColumns(late))), real.plan(request))
   })
@@ -101,6 +107,26 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("GET /v1/replay", (i
       const bad = yield* get(url, { ...auth(KEYS.full), "last-event-id": "yesterday" })
       assert.strictEqual(bad.status, 400)
       assert.include(yield* Effect.promise(() => bad.text()), "Last-Event-ID")
+    }))
+
+  it.effect("an SSE client reconnecting as EventSource does after an error event stops once its resumed replay fails again before any event", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const url = `${base}/v1/replay?symbols=BOOM&from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}&format=sse`
+      /** What EventSource keeps: the last `id:` it was sent. */
+      const lastId = (body: string) => [...body.matchAll(/^id: (.*)$/gm)].at(-1)?.[1]
+      const first = yield* Effect.promise(() => fetch(url, { headers: auth(KEYS.full) }).then((r) => r.text()))
+      assert.match(first, /event: error\n/)
+      const resumeFrom = lastId(first)
+      assert.isDefined(resumeFrom)
+      assert.notStrictEqual(resumeFrom, "end", "events came before the failure: a reconnect may resume after them")
+      // The file is still gone: the resumed replay fails at the same place, before any new event.
+      // Without an id on its error event, EventSource reconnected with the same id forever.
+      const again = yield* Effect.promise(() => fetch(url, { headers: { ...auth(KEYS.full), "last-event-id": resumeFrom! } }).then((r) => r.text()))
+      assert.notMatch(again, /event: trade/)
+      assert.match(again, /id: end\nevent: error\ndata: \{"code":"replay_failed"/)
+      assert.strictEqual(lastId(again), "end")
+      assert.strictEqual((yield* get(url, { ...auth(KEYS.full), "last-event-id": "end" })).status, 204)
     }))
 
   it.effect("a replay failing after its headers ends with an error event, and the failure is logged under the correlation id", () =>
