@@ -168,7 +168,7 @@ const replayFlags = {
   symbols: symbolsFlag,
   from: fromFlag,
   to: toFlag.pipe(Flag.optional),
-  tables: Flag.String("tables").pipe(setting("trades, quotes or both (comma-separated)", { fallback: "trades,quotes" })),
+  tables: Flag.String("tables").pipe(setting("trades, quotes or trades,quotes (comma-separated)", { fallback: "trades,quotes" })),
   speed: Flag.Finite("speed").pipe(
     Flag.withDescription("Multiple of real time (1 = real time), above 0, at most 1000000; absent: as fast as possible"),
     Flag.filter((n: number) => n > 0 && n <= 1_000_000, () => "a multiple above 0, at most 1000000"),

@@ -134,7 +134,7 @@ export const TableParam = { table: Schema.Literals(["trades", "quotes", "sequenc
 export const ReplayQuery = {
   ...symbolsParam,
   ...rangeParams,
-  tables: text(20, "trades, quotes or both (default both)"),
+  tables: text(20, "trades, quotes or trades,quotes (comma-separated; default both)"),
   speed: text(16, "Multiple of real time (1 = real time); absent: as fast as the client reads"),
   ...readParams,
   format: Schema.optional(Schema.Literals(["ndjson", "sse"]).annotate({ description: "NDJSON (default) or Server-Sent Events; or by Accept" }))

@@ -208,9 +208,12 @@ const MEDIA: Record<string, Format> = {
 const isUnder = (format: Format, top: string) => Object.entries(MEDIA).some(([type, f]) => f === format && type.startsWith(top))
 
 /**
- * The format: `format` wins, else the first acceptable type of the Accept header (by q)
- * among `allowed`, else the first allowed. Any type, or no Accept, picks the default (the first
- * allowed not refused with q=0); a wildcard of text or application types, the first allowed of that type.
+ * The format: `format` wins, else the allowed format of the highest quality by the Accept header.
+ * A format's quality is that of the most specific range naming it (RFC 9110 §12.5.1): its own type,
+ * else its top-level wildcard (text/* names CSV or SSE, never JSON), else the any-type one; so
+ * JSON at q=0.1 beside "any type" prefers CSV, and a type refused with q=0 is not chosen through a
+ * wildcard. Among equals the client's first range wins, then the route's order: any type, or no
+ * Accept, picks the default.
  */
 export const negotiate = (
   explicit: string | undefined,
@@ -223,27 +226,30 @@ export const negotiate = (
       : new BadParam({ name: "format", detail: `${quoted(explicit)}; this route answers ${allowed.join(", ")}` })
   }
   if (accept === undefined || accept.trim() === "") return allowed[0]!
-  const all = accept.slice(0, 1_000).split(",").map((part, i) => {
+  const ranges = accept.slice(0, 1_000).split(",").map((part, i) => {
     const [type = "", ...params] = part.trim().toLowerCase().split(";")
     const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="))
     const weight = q === undefined ? 1 : Number(q.slice(2))
     return { type: type.trim(), q: Number.isFinite(weight) ? weight : 0, i }
   })
-  // A type the client refuses by name (q=0) is not chosen through a wildcard either (RFC 9110 12.5.1).
-  const refused = new Set(all.filter((r) => r.q <= 0).map((r) => MEDIA[r.type]).filter((f) => f !== undefined))
-  const ranges = all.filter((r) => r.q > 0).sort((a, b) => b.q - a.q || a.i - b.i)
-  for (const r of ranges) {
-    // A wildcard covers only its own top-level type: text/* is CSV or SSE, never JSON.
-    const top = r.type === "*/*" ? undefined : r.type.endsWith("/*") ? r.type.slice(0, -1) : null
-    if (top !== null) {
-      const f = allowed.find((a) => !refused.has(a) && (top === undefined || isUnder(a, top)))
-      if (f !== undefined) return f
-      continue
-    }
-    const f = MEDIA[r.type]
-    if (f !== undefined && allowed.includes(f)) return f
+  /** The range that sets a format's quality: the best of the most specific ones naming it. */
+  const rangeOf = (format: Format) => {
+    const levels = [
+      ranges.filter((r) => MEDIA[r.type] === format),
+      ranges.filter((r) => r.type !== "*/*" && r.type.endsWith("/*") && isUnder(format, r.type.slice(0, -1))),
+      ranges.filter((r) => r.type === "*/*")
+    ]
+    const level = levels.find((l) => l.length > 0)
+    return level?.reduce((best, r) => r.q > best.q ? r : best)
   }
-  return new BadParam({ name: "Accept", detail: `none of the accepted types is available; this route answers ${allowed.join(", ")}` })
+  let chosen: { readonly format: Format; readonly q: number; readonly i: number } | undefined
+  for (const format of allowed) {
+    const r = rangeOf(format)
+    if (r === undefined || r.q <= 0) continue
+    if (chosen === undefined || r.q > chosen.q || (r.q === chosen.q && r.i < chosen.i)) chosen = { format, q: r.q, i: r.i }
+  }
+  return chosen?.format ??
+    new BadParam({ name: "Accept", detail: `none of the accepted types is available; this route answers ${allowed.join(", ")}` })
 }
 
 export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/

@@ -4,6 +4,7 @@ import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
+import { quoted } from "../../domain/errors.ts"
 import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { pinnedSnapshotGone, SnapshotNotFound } from "../../services/TableScanner.ts"
@@ -40,13 +41,15 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         const { from, to } = yield* reads.range(q)
         const tablesList = q.tables === undefined || q.tables === "" ? ["trades", "quotes"] : splitList(q.tables)
         if (tablesList.length === 0 || tablesList.some((t) => t !== "trades" && t !== "quotes")) {
-          return yield* new BadParam({ name: "tables", detail: "trades, quotes or both" })
+          // Named as sent, with the values it takes: "trades, quotes or both" refused tables=both in those words.
+          return yield* new BadParam({ name: "tables", detail: `${quoted(q.tables ?? "")} is not trades, quotes or trades,quotes (comma-separated)` })
         }
         const speed = q.speed === undefined || q.speed === "" ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
         const involved = tablesList as Array<"trades" | "quotes">
         // An SSE client reconnecting: on from its last event, at the snapshots it was read at.
         const resume = format === "sse" ? yield* orBad(parseLastEventId(request.headers["last-event-id"])) : undefined
-        if (resume === END_EVENT_ID) return HttpServerResponse.empty({ status: 204 })
+        // no-store as every replay answer: a cache keeping this 204 would end the next replay of the URL unread.
+        if (resume === END_EVENT_ID) return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
         if (resume !== undefined && (resume.at < from || resume.at >= to)) {
           return yield* new BadParam({ name: "Last-Event-ID", detail: "names an event outside this replay's range" })
         }

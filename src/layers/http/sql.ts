@@ -20,6 +20,7 @@
  */
 import {
   type DuckDBConnection,
+  DuckDBDateValue,
   DuckDBInstance,
   DuckDBMapType,
   DuckDBMapValue,
@@ -320,9 +321,13 @@ const microsOf = (value: unknown): bigint | undefined => {
  * Infinities and instants past ±285 years keep DuckDB's text. Nested values (lists, structs) too.
  * A MAP with text keys (vendor_data) is an object, as /v1/trades answers it, not DuckDB's list of
  * {key, value}; other keys keep that list (a number key would turn into text).
- * DATE (yyyy-mm-dd), TIME and decimals are DuckDB's text already.
+ * DATE (yyyy-mm-dd), TIME and decimals are DuckDB's text already, but for a DATE's infinities:
+ * the client library writes them as the days they are stored as (5881580-07-11).
  */
 const toJson: DuckDBValueConverter<Json> = (value, type) => {
+  if (value instanceof DuckDBDateValue && (value.days === DuckDBDateValue.PosInf.days || value.days === DuckDBDateValue.NegInf.days)) {
+    return value.days > 0 ? "infinity" : "-infinity"
+  }
   const micros = microsOf(value)
   if (micros !== undefined) {
     const n = Number(micros)
