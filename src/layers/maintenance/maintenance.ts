@@ -249,10 +249,14 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         rows: group.inputs.reduce((n, f) => n + f.recordCount, 0)
       })
     }
+    // The catalog down (as when it stopped the days above): the count from what this run committed,
+    // rather than failing the step and hiding the days that were committed.
+    const committedCount = live.length + partitions.reduce((n, p) => n + p.filesAfter - p.filesBefore, 0)
     const filesAfter = yield* catalog.loadTable(identifier).pipe(
       Effect.flatMap((after) => liveFiles(snapshots, identifier, after.metadata)),
       Effect.map((l) => l.length),
-      Effect.retry({ times: 4, while: isMissingFile })
+      Effect.retry({ times: 4, while: isMissingFile }),
+      Effect.catch((e) => partitions.length === 0 && stoppedBy === null && failedDays.length === 0 ? Effect.fail(e) : Effect.succeed(committedCount))
     )
     const result: CompactResult = {
       table: identifier,
@@ -449,10 +453,19 @@ export const runEvery = (
     const maintenance = yield* Maintenance
     for (const table of tables) {
       yield* maintenance.run(table, options).pipe(
-        Effect.tap((r) => Effect.logInfo(summaryLine(r))),
-        Effect.tap((r) => r.compactFailure === null ? Effect.void : Effect.logWarning(`compaction of ${showIdentifier(table)} failed: ${r.compactFailure.message}`)),
-        Effect.tap((r) => r.expireFailure === null ? Effect.void : Effect.logWarning(`snapshot expiry of ${showIdentifier(table)} failed: ${r.expireFailure.message}`)),
-        Effect.tap((r) => r.orphanFailure === null ? Effect.void : Effect.logWarning(`orphan removal of ${showIdentifier(table)} failed: ${r.orphanFailure.message}`)),
+        Effect.flatMap((r) => {
+          // Not there yet (an ingest creates its tables beside the first run): skipped, as `compact`
+          // skips a missing default table, rather than warned about as each step failed.
+          const absent = [r.compactFailure, r.expireFailure, r.orphanFailure]
+            .find((f) => f?._tag === "CatalogError" && f.reason._tag === "NoSuchTable")
+          if (absent != null) return Effect.logInfo(`maintenance of ${showIdentifier(table)} skipped: ${absent.message}`)
+          return Effect.all([
+            Effect.logInfo(summaryLine(r)),
+            r.compactFailure === null ? Effect.void : Effect.logWarning(`compaction of ${showIdentifier(table)} failed: ${r.compactFailure.message}`),
+            r.expireFailure === null ? Effect.void : Effect.logWarning(`snapshot expiry of ${showIdentifier(table)} failed: ${r.expireFailure.message}`),
+            r.orphanFailure === null ? Effect.void : Effect.logWarning(`orphan removal of ${showIdentifier(table)} failed: ${r.orphanFailure.message}`)
+          ], { discard: true })
+        }),
         Effect.catchCause((cause) => Effect.logWarning(`maintenance of ${showIdentifier(table)} failed`, cause))
       )
     }

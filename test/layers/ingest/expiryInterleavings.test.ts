@@ -153,6 +153,28 @@ describe("Ingestion with snapshot expiry interleaved", () => {
       assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
     }), 120_000)
 
+  it.live("compaction, expiry of everything and orphan removal after every ingestion commit: the second run resumes at the markers, each record once", () =>
+    Effect.gen(function*() {
+      expired = 0
+      let compactions = 0
+      const r = yield* ingestTwiceUnder((warehouse) => ({
+        after: (id) =>
+          Effect.gen(function*() {
+            const compacted = yield* Effect.orDie((yield* Maintenance).compact(id))
+            compactions += compacted.partitions.length
+            yield* expireAll(id)
+            yield* removeOrphansAged(warehouse, id)
+          })
+      }))
+      assert.isAbove(compactions, 4)
+      assert.isAbove(expired, 8)
+      // The second run starts where the first stopped: nothing read again and dropped, nothing restarted.
+      assert.strictEqual(r.one.restarts + r.two.restarts, 0)
+      assert.strictEqual(r.two.duplicatesDropped, 0)
+      assert.deepStrictEqual(r.logged.filter((l) => l.includes("checkpoint")), [])
+      assert.deepStrictEqual(yield* sequenceEvents(r.options, "kind"), [])
+    }), 120_000)
+
   it.live("a commit whose outcome stays unknown, expired before its retry looks for it under a compaction on top: fenced out, restarted, each record once", () =>
     Effect.gen(function*() {
       expired = 0

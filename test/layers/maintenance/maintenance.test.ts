@@ -701,6 +701,35 @@ describe("Maintenance: expiry racing another engine's tag", () => {
     }).pipe(Effect.provide(layer))
   }, 60_000)
 
+  it.live("a catalog outage that stops a compaction part way still reports the days it compacted (the count after cannot be loaded)", () => {
+    // From the second day's compaction commit on, the catalog cannot be reached: neither commits nor loads.
+    const outage = { compactions: 0, down: false }
+    const down = Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+    const { layer } = wrappedWarehouse((catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) => Effect.suspend(() => outage.down ? down : catalog.loadTable(id)),
+        commitTable: (id, requirements, updates) =>
+          Effect.suspend(() => {
+            const compaction = updates.some((u) => u.action === "add-snapshot" && u.snapshot.summary.operation === "replace")
+            if (compaction && ++outage.compactions === 2) outage.down = true
+            return outage.down ? down : catalog.commitTable(id, requirements, updates)
+          })
+      }), { maxCommitAttempts: 2 })
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 100, 2)
+      const r = yield* (yield* Maintenance).run(trades, { compact: { targetFileSizeBytes: 64 * 1024 * 1024 }, expire: false, orphans: false })
+      assert.strictEqual(r.compactFailure?._tag, "CatalogError")
+      assert.include(r.compactFailure!.message, "injected outage")
+      assert.strictEqual(r.compact?.partitions.length, 1, "the day committed before the outage is reported")
+      assert.strictEqual(r.compact?.filesBefore, 12)
+      assert.strictEqual(r.compact?.filesAfter, 7)
+      outage.down = false
+      assert.deepStrictEqual(Object.values(filesPerDay((yield* (yield* TableScanner).plan(trades)).files)).sort(), [1, 6])
+    }).pipe(Effect.provide(layer))
+  }, 60_000)
+
   it.live("expiry's commit asserts every ref it saw stays put (a REST server drops a ref left dangling)", () => {
     const seen: Array<unknown> = []
     const { layer } = wrappedWarehouse((catalog) =>
