@@ -13,15 +13,18 @@
  *   4. seq > last + 1                           → GAP of [last + 1, seq - 1], remembered as open
  *   5. seq <= last after a session boundary     → RESET: the stream starts again at seq
  *   6. seq <= last inside an open gap           → GAP_FILLED (late, never seen)
- *   7. floor <= seq <= last otherwise           → DUPLICATE (this sequence was seen)
- *   8. seq < floor                              → OUT_OF_ORDER (older than what is tracked)
+ *   7. seq below the first sequence of a session that began with a forward step, stamped
+ *      past the boundary that began it      → RESET (the numbering restarted; not seen this session)
+ *   8. floor <= seq <= last otherwise           → DUPLICATE (this sequence was seen)
+ *   9. seq < floor                              → OUT_OF_ORDER (older than what is tracked)
  *
  * A session boundary lies between the stream's head message (at lastTs) and a newer
  * message at ts when ts - lastTs >= idle time, or when their local dates differ in the
  * exchange's time zone.
  *
  * State is small and bounded: last, lastTs, floor, the previous session's last
- * timestamp, the current session's start, and at most `maxGaps` open gap ranges; when a
+ * timestamp, the current session's start, the first sequence of a session that began with a
+ * forward step (and the old head's time), and at most `maxGaps` open gap ranges; when a
  * new range would exceed that, the oldest range is given up (counted) and the floor moves
  * above it.
  *
@@ -31,6 +34,15 @@
  */
 import type { EpochMicros } from "../time.ts"
 import type { ZoneCalendar } from "./calendar.ts"
+
+const MICROS_PER_MS = 1000
+const MS_PER_DAY = 86_400_000
+/**
+ * A UTC offset grows by at most this much around a local midnight (DST: 1-2 hours; the
+ * day-skipping changes, Samoa 2011 and Kwajalein 1993, fell on midnight itself): the local
+ * day cannot end earlier than this before the midnight of the current offset.
+ */
+const MAX_OFFSET_JUMP_MS = 3 * 3_600_000
 
 export const OK = 0
 export const GAP = 1
@@ -80,6 +92,22 @@ export class StreamState {
    * `prevTs` alone does not tell it from the current session's.
    */
   startTs: number = Number.NaN
+  /**
+   * The first sequence past a session boundary when the session began with a forward step (the
+   * numbering may have gone on, or restarted with its first messages late); null otherwise.
+   * Sequences below it were seen in the old session only.
+   */
+  crossSeq: Seq | null = null
+  /** `lastTs` of the old session when `crossSeq` was set (NaN without one). */
+  crossFrom: number = Number.NaN
+  /** Exchange time of the forward step (NaN without one): the session's first message seen. */
+  crossTs: number = Number.NaN
+  /**
+   * Cache, not state: before this exchange time no newer message can be on another local day
+   * than the head (a lower bound; -Infinity: not known). Keeps the boundary check of forward
+   * steps to three comparisons a message.
+   */
+  dayEnd: number = -Infinity
   /** Open gaps as inclusive ranges, flat [lo0, hi0, lo1, hi1, ...], ascending. */
   gaps: Array<Seq> = []
   /** When the tracker last saw the stream (its clock, us): orders the LRU, across checkpoints too. */
@@ -127,6 +155,7 @@ const toBig = (s: StreamState) => {
   s.big = true
   s.last = BigInt(s.last)
   s.floor = BigInt(s.floor)
+  if (s.crossSeq !== null) s.crossSeq = BigInt(s.crossSeq)
   s.gaps = s.gaps.map((g) => BigInt(g))
 }
 
@@ -147,7 +176,7 @@ export class SequenceMachine {
     this.rules = rules
   }
 
-  /** Rules 2-8 for a stream that exists; updates `s` in place. */
+  /** Rules 2-9 for a stream that exists; updates `s` in place. */
   step(s: StreamState, seq: bigint, ts: EpochMicros): VerdictCode {
     if (!s.big) {
       const n = Number(seq)
@@ -168,25 +197,87 @@ export class SequenceMachine {
     const last: any = s.last
     if (seq > last) {
       const expected = last + one
+      // Three comparisons a message; the exact check only near a boundary or on a head stamped back.
+      if (ts >= s.dayEnd || ts - s.lastTs >= this.rules.idleMicros || ts < s.lastTs) this.#forward(s, seq, ts)
       s.last = seq
       s.lastTs = ts
       if (seq === expected) return OK
       this.#openGap(s, expected, seq - one)
       return GAP
     }
-    if (ts > s.lastTs && this.#apart(s, s.lastTs, ts)) {
-      this.gapsGivenUp += s.gaps.length / 2
-      s.prevTs = s.lastTs
-      s.startTs = ts
-      s.last = seq
-      s.floor = seq
-      s.lastTs = ts
-      s.gaps = []
-      return RESET
-    }
+    if (ts > s.lastTs && this.#apart(s, s.lastTs, ts)) return this.#reset(s, seq, ts)
     if (seq < s.floor) return OUT_OF_ORDER
     if (s.gaps.length > 0 && this.#fill(s, seq, one)) return GAP_FILLED
+    // Seen only in the old session, and this message is of the new one: the numbering restarted
+    // (its first messages came after later ones). Not a duplicate: dropping it would lose it.
+    if (s.crossSeq !== null && this.#restarted(s, seq, ts)) return this.#restart(s, seq, ts, one)
     return DUPLICATE
+  }
+
+  /** Rule 5: a backwards jump past a boundary from the head; the stream starts again at `seq`. */
+  #reset(s: StreamState, seq: Seq, ts: EpochMicros): VerdictCode {
+    this.gapsGivenUp += s.gaps.length / 2
+    s.prevTs = s.lastTs
+    s.startTs = ts
+    s.last = seq
+    s.floor = seq
+    s.lastTs = ts
+    s.gaps = []
+    s.crossSeq = null
+    s.crossFrom = Number.NaN
+    s.crossTs = Number.NaN
+    s.dayEnd = -Infinity
+    return RESET
+  }
+
+  /** Rule 7: `seq`, below the forward step that began the session, is stamped in the new session. */
+  #restarted(s: StreamState, seq: Seq, ts: EpochMicros): boolean {
+    return seq < s.crossSeq! && ts > s.crossFrom && s.lastTs > s.crossFrom && this.#apart(s, s.crossFrom, ts)
+  }
+
+  /** A forward step near a boundary: marks a session begun by it, and renews the day cache. */
+  #forward(s: StreamState, seq: Seq, ts: EpochMicros) {
+    if (ts > s.lastTs && this.#apart(s, s.lastTs, ts)) {
+      s.crossSeq = seq
+      s.crossFrom = s.lastTs
+      s.crossTs = ts
+    }
+    s.dayEnd = this.#dayEnd(s, ts)
+  }
+
+  /** When the local day of `ts` ends, or a lower bound of it on a day the offset changes. */
+  #dayEnd(s: StreamState, ts: EpochMicros): number {
+    if (!this.rules.dayChange) return Infinity
+    const ms = Math.floor(ts / MICROS_PER_MS)
+    const offset = s.calendar.offsetMs(ms)
+    const midnight = (Math.floor((ms + offset) / MS_PER_DAY) + 1) * MS_PER_DAY - offset
+    // The same offset just before midnight: no change between (offsets change at most twice a year).
+    const end = s.calendar.offsetMs(midnight - 1) === offset ? midnight : midnight - MAX_OFFSET_JUMP_MS
+    return end * MICROS_PER_MS
+  }
+
+  /**
+   * RESET of a session that began with a forward step (at `crossSeq`): it restarted its numbering
+   * at or below `seq`. The sequences between `seq` and `crossSeq` are open (not seen in this
+   * session); the old session's gaps, all below `crossSeq`, are given up.
+   */
+  #restart(s: StreamState, seq: any, ts: EpochMicros, one: any): VerdictCode {
+    const cross: any = s.crossSeq
+    const g: Array<any> = s.gaps
+    let i = 0
+    while (i < g.length && g[i] < cross) i += 2
+    this.gapsGivenUp += i / 2
+    const rest = g.slice(i)
+    s.gaps = seq + one < cross ? [seq + one, cross - one, ...rest] : rest
+    s.floor = seq
+    s.prevTs = s.crossFrom
+    // The session began at its first message seen, the step or this one.
+    s.startTs = Math.min(ts, s.crossTs)
+    s.crossSeq = null
+    s.crossFrom = Number.NaN
+    s.crossTs = Number.NaN
+    this.#bound(s)
+    return RESET
   }
 
   /** A session boundary lies between `from` and the later `to`. */
@@ -251,6 +342,10 @@ export const cloneStream = (s: StreamState): StreamState => {
   c.floor = s.floor
   c.prevTs = s.prevTs
   c.startTs = s.startTs
+  c.crossSeq = s.crossSeq
+  c.crossFrom = s.crossFrom
+  c.crossTs = s.crossTs
+  c.dayEnd = s.dayEnd
   c.gaps = s.gaps.slice()
   return c
 }

@@ -78,11 +78,13 @@ export const forEachKept = <R>(rows: ReadonlyArray<R>, observation: Observation,
   }
 }
 
-// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?], ...]}
+// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?,
+// crossSeq?, crossFrom?, crossTs?], ...]}
 // least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
 // seenAt is when the tracker last saw the stream, less the seenAt of the stream before (a few digits: the
 // list is in seenAt order); older checkpoints have none. startTs, the exchange time of the RESET that began
-// the session, only follows a prevTs (older checkpoints lack it: stragglers are then told by prevTs alone).
+// the session, only follows a prevTs (older checkpoints lack it: stragglers are then told by prevTs alone);
+// null in its place when crossSeq, crossFrom and crossTs follow (a session begun by a forward step).
 const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
 const StreamJson = Schema.Tuple([
   Schema.String,
@@ -93,6 +95,9 @@ const StreamJson = Schema.Tuple([
   Schema.NullOr(Schema.Int),
   Schema.Array(SeqJson),
   Schema.optionalKey(Schema.Int),
+  Schema.optionalKey(Schema.NullOr(Schema.Int)),
+  Schema.optionalKey(SeqJson),
+  Schema.optionalKey(Schema.Int),
   Schema.optionalKey(Schema.Int)
 ])
 const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
@@ -100,8 +105,13 @@ const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)
 
 const encodeSeq = (x: Seq): number | string => typeof x === "bigint" ? x.toString() : x
 
-const needsBig = (last: number | string, floor: number | string, gaps: ReadonlyArray<number | string>): boolean =>
-  [last, floor, ...gaps].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
+const needsBig = (
+  last: number | string,
+  floor: number | string,
+  gaps: ReadonlyArray<number | string>,
+  crossSeq: number | string | undefined
+): boolean =>
+  [last, floor, ...gaps, ...(crossSeq === undefined ? [] : [crossSeq])].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
 
 /**
  * Why a decoded stream is no state the machine reaches, or undefined. Reachable: floor <= last;
@@ -109,17 +119,22 @@ const needsBig = (last: number | string, floor: number | string, gaps: ReadonlyA
  * above a seen sequence (the floor, or one between it and the range below) and below the head.
  */
 const unreachableState = (stream: typeof StreamJson.Type): string | undefined => {
-  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs] = stream
+  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs, crossJson, crossFrom, crossTs] = stream
   // Exact whatever the size (a restore is rare: bigints cost nothing that matters here).
   const last = BigInt(lastJson)
   const floor = BigInt(floorJson)
   if (floor > last) return "floor above the last sequence"
   if (prevTs !== null && prevTs >= lastTs) return "previous session does not end before the head"
-  if (startTs !== undefined && (prevTs === null || startTs <= prevTs)) return "session start not after the previous session"
+  if (startTs !== undefined && startTs !== null && (prevTs === null || startTs <= prevTs)) return "session start not after the previous session"
+  if ((crossJson === undefined) !== (crossTs === undefined)) return "forward session start without its times"
+  if (crossFrom !== undefined && crossTs !== undefined && crossFrom >= crossTs) return "forward session start not after the old head"
+  const cross = crossJson === undefined ? undefined : BigInt(crossJson)
+  if (cross !== undefined && cross > last) return "forward session start above the last sequence"
   let seen = floor
   for (let i = 0; i < gapsJson.length; i += 2) {
     const lo = BigInt(gapsJson[i]!), hi = BigInt(gapsJson[i + 1]!)
     if (!(seen < lo && lo <= hi && hi < last)) return "open gaps not ascending, disjoint ranges between floor and last"
+    if (cross !== undefined && lo <= cross && cross <= hi) return "forward session start inside an open gap"
     seen = hi + 1n
   }
   return undefined
@@ -256,7 +271,16 @@ export class SequenceTrackerState {
         s.prevTs === -Infinity ? null : s.prevTs,
         s.gaps.map(encodeSeq),
         s.seenAt - seenBefore,
-        ...(s.prevTs === -Infinity || Number.isNaN(s.startTs) ? [] : [s.startTs])
+        ...(s.crossSeq !== null
+          ? [
+            s.prevTs === -Infinity || Number.isNaN(s.startTs) ? null : s.startTs,
+            encodeSeq(s.crossSeq),
+            s.crossFrom,
+            s.crossTs
+          ]
+          : s.prevTs === -Infinity || Number.isNaN(s.startTs)
+          ? []
+          : [s.startTs])
       ])
       seenBefore = s.seenAt
     }
@@ -281,10 +305,14 @@ export class SequenceTrackerState {
     }
     const restoring: Array<StreamState> = []
     let seenAt = 0
-    for (const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs] of decoded.success.streams) {
+    for (
+      const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs, crossSeq, crossFrom, crossTs] of decoded
+        .success
+        .streams
+    ) {
       seenAt = seenAfter === undefined ? lastTs : seenAt + seenAfter
       if (filter !== undefined && !filter(exchange, symbol)) continue
-      const big = needsBig(last, floor, gaps)
+      const big = needsBig(last, floor, gaps, crossSeq)
       const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
       const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
       s.big = big
@@ -292,6 +320,11 @@ export class SequenceTrackerState {
       s.prevTs = prevTs ?? -Infinity
       s.startTs = startTs ?? Number.NaN
       s.gaps = gaps.map(seq)
+      if (crossSeq !== undefined) {
+        s.crossSeq = seq(crossSeq)
+        s.crossFrom = crossFrom!
+        s.crossTs = crossTs!
+      }
       s.seenAt = seenAt
       restoring.push(s)
     }

@@ -246,3 +246,89 @@ describe("ExchangeCalendars", () => {
     assert.deepStrictEqual(kinds, ["OK", "OUT_OF_ORDER"])
   })
 })
+
+describe("sessions that begin with a forward step", () => {
+  // Sydney 15:49-15:51 on Wednesday, then 10:00 on Thursday.
+  const day1 = Date.UTC(2024, 4, 1, 5, 49) * 1000
+  const day2 = Date.UTC(2024, 4, 2, 0, 0) * 1000
+
+  it("a new day's first sequences arriving after its later ones are not duplicates of the day before", () => {
+    const { verdicts, state } = run([
+      [1, day1],
+      [2, day1 + MIN],
+      [3, day1 + 2 * MIN],
+      [4, day2 + 4_000_000], // day 2's 4 first: a forward step, OK as if the numbering went on
+      [1, day2 + 1_000_000], // day 2 restarted at 1: was a DUPLICATE of day 1's 1, and not written
+      [2, day2 + 2_000_000],
+      [3, day2 + 3_000_000],
+      [5, day2 + 5_000_000]
+    ])
+    assert.deepStrictEqual(verdicts.map((v) => [v.kind, v.gapSize]), [
+      ["OK", null],
+      ["OK", null],
+      ["OK", null],
+      ["OK", null],
+      ["RESET", null],
+      ["GAP_FILLED", 1n],
+      ["GAP_FILLED", 0n],
+      ["OK", null]
+    ])
+    assert.strictEqual(state.last, 5)
+    assert.strictEqual(state.floor, 1)
+  })
+
+  it("the same after an idle time, and a real duplicate of the old session stays a DUPLICATE", () => {
+    const { kinds } = run([
+      [1, T0],
+      [2, T0 + MIN],
+      [3, T0 + 2 * MIN],
+      [2, T0 + MIN], // re-sent with its own exchange time: a duplicate
+      [6, T0 + 40 * MIN], // after 38 minutes idle: GAP 4..5 (the numbering may go on)
+      [3, T0 + 2 * MIN], // day 1's 3 again: still a duplicate
+      [2, T0 + 38 * MIN], // the new session's 2: the numbering restarted
+      [3, T0 + 39 * MIN],
+      [7, T0 + 41 * MIN]
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "DUPLICATE", "GAP", "DUPLICATE", "RESET", "GAP_FILLED", "OK"])
+  })
+
+  it("the restarted session began at its forward step: messages stamped since are its own", () => {
+    const { kinds, state } = run([
+      [1, T0],
+      [2, T0 + MIN],
+      [3, T0 + 2 * MIN],
+      [4, T0 + 40 * MIN], // a forward step after 38 minutes idle
+      [5, T0 + 60 * MIN],
+      [1, T0 + 85 * MIN], // the numbering restarted: RESET
+      [6, T0 + 50 * MIN], // of this session (50 is 10 minutes after its first message at 40)
+      [7, T0 + 86 * MIN]
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "OK", "OK", "RESET", "OK", "OK"])
+    assert.strictEqual(state.last, 7)
+  })
+
+  it("a stream numbered on across days keeps its fills and duplicates", () => {
+    const { kinds, state } = run([
+      [1, day1],
+      [2, day1 + MIN],
+      [5, day2], // GAP 3..4
+      [3, day2 + 1_000_000], // a late fill, stamped on day 2
+      [4, day1 + 2 * MIN], // a late fill, stamped on day 1
+      [5, day2], // a duplicate
+      [6, day2 + 2_000_000]
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "GAP", "GAP_FILLED", "GAP_FILLED", "DUPLICATE", "OK"])
+    assert.strictEqual(state.last, 6)
+  })
+
+  it("after an idle-time RESET, a straggler of the old session stamped after its head is OUT_OF_ORDER, not a GAP", () => {
+    const { kinds, state } = run([
+      [100, T0],
+      [1, T0 + 40 * MIN], // RESET
+      [101, T0 + MIN], // the old session's next, late
+      [2, T0 + 41 * MIN]
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "RESET", "OUT_OF_ORDER", "OK"])
+    assert.strictEqual(state.last, 2)
+  })
+})

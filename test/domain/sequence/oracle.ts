@@ -26,6 +26,11 @@ interface Stream {
   prevTs: number | undefined
   /** Exchange time of the latest RESET. */
   startTs: number | undefined
+  /** First sequence past a boundary when the session began with a forward step. */
+  crossSeq: bigint | undefined
+  /** The old session's last timestamp then. */
+  crossFrom: number
+  crossTs: number
   /** Open gaps, inclusive, ascending. */
   gaps: Array<[bigint, bigint]>
 }
@@ -79,6 +84,11 @@ export class Oracle {
       (s.prevTs !== undefined && ts <= s.prevTs) ||
       (s.startTs !== undefined && ts < s.startTs && this.#boundary(exchange, ts, s.startTs))
     ) return "OUT_OF_ORDER"
+    if (seq > s.last && ts > s.lastTs && this.#boundary(exchange, s.lastTs, ts)) {
+      s.crossSeq = seq
+      s.crossFrom = s.lastTs
+      s.crossTs = ts
+    }
     if (seq === s.last + 1n) {
       s.last = seq
       s.lastTs = ts
@@ -99,6 +109,7 @@ export class Oracle {
       s.floor = seq
       s.lastTs = ts
       s.gaps = []
+      s.crossSeq = undefined
       return "RESET"
     }
     const i = s.gaps.findIndex(([lo, hi]) => lo <= seq && seq <= hi)
@@ -110,6 +121,21 @@ export class Oracle {
       s.gaps.splice(i, 1, ...pieces)
       this.#bound(s)
       return "GAP_FILLED"
+    }
+    if (
+      s.floor <= seq && s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && s.lastTs > s.crossFrom &&
+      this.#boundary(exchange, s.crossFrom, ts)
+    ) {
+      const cross = s.crossSeq
+      const old = s.gaps.filter(([, hi]) => hi < cross)
+      this.gapsGivenUp += old.length
+      s.gaps = [...(seq + 1n < cross ? [[seq + 1n, cross - 1n] as [bigint, bigint]] : []), ...s.gaps.filter(([lo]) => lo > cross)]
+      s.floor = seq
+      s.prevTs = s.crossFrom
+      s.startTs = Math.min(ts, s.crossTs)
+      s.crossSeq = undefined
+      this.#bound(s)
+      return "RESET"
     }
     if (s.floor <= seq) return "DUPLICATE"
     return "OUT_OF_ORDER"
@@ -127,7 +153,7 @@ export class Oracle {
       const key = JSON.stringify([r.exchange, r.symbol])
       const s = this.#streams.get(key)
       if (s === undefined) {
-        this.#streams.set(key, { last: seq, lastTs: r.exchange_timestamp, floor: seq, prevTs: undefined, startTs: undefined, gaps: [] })
+        this.#streams.set(key, { last: seq, lastTs: r.exchange_timestamp, floor: seq, prevTs: undefined, startTs: undefined, crossSeq: undefined, crossFrom: 0, crossTs: 0, gaps: [] })
         if (this.#streams.size > this.options.capacity) {
           this.#streams.delete(this.#streams.keys().next().value!)
           this.evictions++

@@ -324,6 +324,34 @@ describe("SequenceTrackerState", () => {
   })
 })
 
+describe("a session begun by a forward step, across a checkpoint", () => {
+  it("restores where the session began: the day's restarted numbering is a RESET, not dropped as duplicates", () => {
+    const day2 = 86_400 // seconds: the next trading day in Sydney
+    const first = new SequenceTrackerState()
+    first.observe([msg("BHP", 1, 0), msg("BHP", 2, 1), msg("BHP", 3, 2), msg("BHP", 4, day2 + 4)], 0)
+    const json = first.checkpoint()
+    assert.deepStrictEqual(JSON.parse(json).streams[0].slice(8), [null, 4, T0 + 2_000_000, T0 + (day2 + 4) * 1_000_000])
+    const second = new SequenceTrackerState()
+    assert.isTrue(Result.isSuccess(second.restore(json)))
+    const o = second.observe([msg("BHP", 1, day2 + 1), msg("BHP", 2, day2 + 2), msg("BHP", 3, day2 + 3), msg("BHP", 5, day2 + 5)], 1)
+    assert.deepStrictEqual(o.duplicates, [])
+    assert.deepStrictEqual(kinds(o), ["BHP:RESET:1", "BHP:GAP_FILLED:2", "BHP:GAP_FILLED:3"])
+    assert.strictEqual(second.checkpoint(), second.checkpoint())
+    // A state the machine cannot reach is refused: the session's first sequence above the head, or inside a gap.
+    const stream = JSON.parse(json).streams[0]
+    for (
+      const bad of [
+        [...stream.slice(0, 9), 9, ...stream.slice(10)],
+        [...stream.slice(0, 6), [2, 3], stream[7], null, 3, ...stream.slice(10)],
+        stream.slice(0, 10),
+        [...stream.slice(0, 10), stream[11], stream[10]]
+      ]
+    ) {
+      assert.isTrue(Result.isFailure(new SequenceTrackerState().restore(JSON.stringify({ v: 1, streams: [bad] }))), JSON.stringify(bad))
+    }
+  })
+})
+
 describe("sequenceEventColumns", () => {
   it("has exactly the sequence_events columns with the value conventions", () => {
     const t = new SequenceTrackerState()
