@@ -231,7 +231,7 @@ export interface TableStats {
   /** exchange_timestamp bounds from the file statistics (null for tables without the column or no files). */
   readonly firstTimestamp: EpochMicros | null
   readonly lastTimestamp: EpochMicros | null
-  /** UTC days (partitions) holding data. */
+  /** UTC days holding data, from each file's exchange_timestamp bounds or time partition (a file spanning days counts each). */
   readonly days: number
 }
 

@@ -9,7 +9,9 @@
  * type (at K2's type the new column is written, and no engine shows the old values in it). Columns
  * only another engine writes (uuid, fixed) keep their types in K2's SQL. Reordered columns and a
  * column made optional are read and written by name. Files Java imported without field ids
- * (add_files) are read by its name mapping once reads go by field id. Partition spec changes: partition-specs.test.ts. SQLite
+ * (add_files) are read by its name mapping once reads go by field id. A column renamed back (Java makes
+ * the first schema current again), or older schemas removed by Java's expiry, still read by field id.
+ * Partition spec changes: partition-specs.test.ts. SQLite
  * catalog only: the catalogs' part is the same as in the other suites.
  */
 import * as fs from "node:fs"
@@ -26,7 +28,7 @@ import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
 import * as QueryLayer from "../../src/layers/query/engine.ts"
 import * as ReplayLayer from "../../src/layers/replay/engine.ts"
-import type { TableIdentifier } from "../../src/services/Catalog.ts"
+import { Catalog, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../src/services/Maintenance.ts"
 import { QueryEngine } from "../../src/services/QueryEngine.ts"
@@ -331,6 +333,50 @@ layer(services, { excludeTestServices: true, timeout: "5 minutes" })("schema cha
       assert.isNotNull(compacted.snapshotId)
       const after = yield* check("after K2 compacted")
       assert.isUndefined(after.byName, "compaction wrote the imported rows with field ids")
+    }))
+
+  it.effect("a column Java renamed and renamed back (Java makes K2's schema current again): the files written between are read by field id, before and after compaction", () =>
+    Effect.gen(function*() {
+      const javaRow = (r: TradeRow) => {
+        const { side, ...rest } = toJavaJson(r)
+        return { ...rest, trade_side: side }
+      }
+      const { table, written } = yield* evolved("trades_renamed_back", { rename: "side:trade_side" }, javaRow)
+      yield* evolve(table, { rename: "trade_side:side" })
+      const m = (yield* (yield* Catalog).loadTable(table)).metadata
+      assert.deepStrictEqual([m.schemas.length, m["current-schema-id"]], [2, 0], "Java reuses schema 0")
+      const late = tradesFor({ count: 5, idPrefix: "k2-late-renamed-back", offsetBase: 5_000 })
+      yield* (yield* IcebergSink).append(table, tradeColumns(late))
+      const all = [...written, ...late].map(fromTradeRow)
+      const scanner = yield* TableScanner
+      assertSameRows(yield* readOurs(yield* scanner.plan(table)), all, "K2's read")
+      yield* (yield* Maintenance).compact(table, { minInputFiles: 2 })
+      assertSameRows(yield* readOurs(yield* scanner.plan(table)), all, "K2's read after compaction")
+      assertSameRows((yield* javaRead(table)).map(fromJava), all, "Java's read after compaction")
+    }))
+
+  it.effect("a column Java renamed, then K2's schema removed by Java's expiry (cleanExpiredMetadata): K2's files are read by field id, compaction keeps their values, and K2's append is refused", () =>
+    Effect.gen(function*() {
+      const javaRow = (r: TradeRow) => {
+        const { side, ...rest } = toJavaJson(r)
+        return { ...rest, trade_side: side }
+      }
+      const { table, written } = yield* evolved("trades_schema_removed", { rename: "side:trade_side" }, javaRow)
+      yield* (yield* Harness.IcebergJava).run(targetOf(table), { command: "expire", options: { "clean-metadata": "true" } })
+      const m = (yield* (yield* Catalog).loadTable(table)).metadata
+      assert.deepStrictEqual(m.schemas.map((x) => x["schema-id"]), [1], "Java removed schema 0")
+      const sides = (rows: ReadonlyArray<Record<string, unknown>>) => new Map(rows.map((r) => [str(r.message_id), r.trade_side]))
+      const want = new Map(written.map((r) => [r.message_id, r.side]))
+      const scanner = yield* TableScanner
+      const plan = yield* scanner.plan(table)
+      assert.isTrue(plan.byFieldId)
+      assert.deepStrictEqual(sides(yield* selectPlanned(plan, "message_id, trade_side")), want, "K2's read")
+      // Renamed or dropped: with schema 0 gone nobody can tell, and K2's side would be written as null.
+      const refused = yield* Effect.flip((yield* IcebergSink).append(table, tradeColumns(tradesFor({ count: 3, idPrefix: "k2-late-removed", offsetBase: 5_000 }))))
+      assert.strictEqual(refused._tag, "UnsupportedTableFeature")
+      yield* (yield* Maintenance).compact(table, { minInputFiles: 2 })
+      assert.deepStrictEqual(sides(yield* selectPlanned(yield* scanner.plan(table), "message_id, trade_side")), want, "K2's read after compaction")
+      assert.deepStrictEqual(sides(yield* javaRead(table)), want, "Java's read after compaction")
     }))
 
   it.effect("a float column widened to double is read by field id; K2 appends without it and Java reads every row", () =>

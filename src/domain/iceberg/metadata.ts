@@ -6,7 +6,7 @@
  */
 import { Schema as S } from "effect"
 import { lru } from "../lru.ts"
-import { typeShape } from "./readSchema.ts"
+import { schemasRemoved, typeShape } from "./readSchema.ts"
 import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SnapshotRef, SortOrder, TableMetadata } from "./spec.ts"
 
 export type TableRequirement =
@@ -299,6 +299,11 @@ export const unwritableSchemaChange = (m: TableMetadata, columns: Iterable<strin
       const renamed = now === undefined ? byId.get(was.id) : undefined
       if (renamed !== undefined) return `column ${name} (id ${was.id}) was renamed to ${renamed.name}`
       if (now?.id === was.id && typeShape(now.type) !== typeShape(was.type)) return `column ${name} (id ${was.id}) changed type`
+    }
+    // The schema that named it was removed (Java's cleanExpiredMetadata): renamed, its values would
+    // be written as null; dropped, they would not be written. Nothing left tells which.
+    if (first === undefined && schemasRemoved(m.schemas)) {
+      return `column ${name} is in none of the table's schemas, and another engine removed older schemas: renamed or dropped, K2 cannot tell`
     }
   }
   return null

@@ -15,7 +15,7 @@
  * Java's read no longer has it). Files without field ids in a by-field-id read: `nameReadColumns`.
  */
 import { Result } from "effect"
-import { DECIMAL_TYPE, type IcebergType, type Schema } from "./spec.ts"
+import { DECIMAL_TYPE, type IcebergType, type Schema, type Snapshot, type TableMetadata } from "./spec.ts"
 
 /**
  * Planned files written without Parquet field ids (imported by another engine's `add_files` or
@@ -115,15 +115,58 @@ export const nameReadHazard = (olderSchemas: ReadonlyArray<Schema>, schema: Sche
 }
 
 /**
+ * Whether schemas were removed from the table (Java's `cleanExpiredMetadata` drops those no
+ * retained snapshot names): every engine numbers schemas from 0, each one above the highest, so an
+ * id missing below the highest was removed, and files written under it (their snapshots expired,
+ * the files still live) may hold names no listed schema shows.
+ */
+export const schemasRemoved = (schemas: ReadonlyArray<Pick<Schema, "schema-id">>): boolean => {
+  const ids = new Set(schemas.map((s) => s["schema-id"]))
+  return [...ids].some((id) => !Number.isSafeInteger(id) || id < 0) || ids.size !== Math.max(-1, ...ids) + 1
+}
+
+/**
+ * The ids of schemas listed after `schemaId` that files of `snapshot` (null: the table's state now)
+ * read under `schemaId` may have been written with. Iceberg Java makes an earlier schema current
+ * again when a change leaves one identical to it (a column renamed and renamed back: its builder
+ * reuses the schema id), so files written in between hold names the listed order puts later: the
+ * schemas of snapshots up to this one, and every schema listed after the current one while it is
+ * read (the snapshots of those may have expired, their files still live).
+ */
+export const writtenSchemaIds = (
+  m: Pick<TableMetadata, "schemas" | "current-schema-id" | "snapshots">,
+  snapshot: Snapshot | null | undefined,
+  schemaId: number
+): ReadonlyArray<number> => {
+  const ids = new Set<number>()
+  for (const s of m.snapshots) {
+    if (s["schema-id"] !== undefined && (snapshot == null || s["sequence-number"] <= snapshot["sequence-number"])) ids.add(s["schema-id"])
+  }
+  if (schemaId === m["current-schema-id"]) {
+    const at = m.schemas.findIndex((s) => s["schema-id"] === schemaId)
+    for (const s of m.schemas.slice(at + 1)) ids.add(s["schema-id"])
+  }
+  ids.delete(schemaId)
+  return [...ids]
+}
+
+/**
  * How to read the files of a snapshot whose schema is `schema`, one of the table's `schemas` (in
- * the metadata's order, the first K2's). Fails, saying why, on a change a field-id read would still
+ * the metadata's order, the first K2's), written under the schemas listed before it and those of
+ * `writtenUnder` (`writtenSchemaIds`). Fails, saying why, on a change a field-id read would still
  * misread: a type changed other than by Iceberg's promotions (int→long, float→double, a decimal's
  * precision), a nested type changed, or two of K2's names left on one column.
  */
-export const readSchemaOf = (schemas: ReadonlyArray<Schema>, schema: Schema): Result.Result<ReadSchema, string> => {
+export const readSchemaOf = (
+  schemas: ReadonlyArray<Schema>,
+  schema: Schema,
+  writtenUnder: ReadonlyArray<number> = []
+): Result.Result<ReadSchema, string> => {
   const upTo = schemas.findIndex((s) => s["schema-id"] === schema["schema-id"])
-  const older = upTo < 0 ? schemas : schemas.slice(0, upTo)
-  if (nameReadHazard(older, schema) === null) return Result.succeed({ schema, byFieldId: false })
+  const older = upTo < 0
+    ? schemas
+    : schemas.filter((s, i) => i < upTo || (i > upTo && writtenUnder.includes(s["schema-id"])))
+  if (nameReadHazard(older, schema) === null && !schemasRemoved(schemas)) return Result.succeed({ schema, byFieldId: false })
   const byId = new Map(schema.fields.map((f) => [f.id, f]))
   for (const s of older) {
     for (const f of s.fields) {

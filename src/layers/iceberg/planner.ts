@@ -1,7 +1,7 @@
 /** TableScanner over the catalog and the table's manifests (DESIGN.md "Query and replay"). */
 import { Clock, Effect, Layer, Result } from "effect"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
-import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
+import { readSchemaOf, writtenSchemaIds } from "../../domain/iceberg/readSchema.ts"
 import { hasLiveFiles } from "../../domain/iceberg/manifestPlan.ts"
 import { fileMayMatch, manifestMayMatch, type ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { CorruptFile, isMissingFile, StorageFailure, TableFileError } from "../../domain/iceberg/errors.ts"
@@ -85,7 +85,7 @@ export const layer = (options: { readonly cacheEntries?: number } = {}) =>
       // The snapshot's schema, under the names reads show; by field id once a column was renamed,
       // dropped or retyped (ADR-2).
       const snapshotSchema = metadata.schemas.find((s) => s["schema-id"] === schemaId) ?? metadata.schemas[0]!
-      const read = readSchemaOf(metadata.schemas, snapshotSchema)
+      const read = readSchemaOf(metadata.schemas, snapshotSchema, writtenSchemaIds(metadata, snapshot, snapshotSchema["schema-id"]))
       if (Result.isFailure(read)) {
         return yield* new UnsupportedTableFeature({ table: showIdentifier(table), feature: `a schema change K2 cannot read by field id (${read.failure})` })
       }

@@ -18,7 +18,7 @@ import { isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
 import { partitionLabel } from "../../domain/iceberg/partitioning.ts"
-import { readSchemaOf } from "../../domain/iceberg/readSchema.ts"
+import { readSchemaOf, writtenSchemaIds } from "../../domain/iceberg/readSchema.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -120,7 +120,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     compact: Required<Pick<CompactOptions, "targetFileSizeBytes">> & CompactOptions
   ) {
     const m = table.metadata
-    const read = readSchemaOf(m.schemas, currentSchema(m))
+    const read = readSchemaOf(m.schemas, currentSchema(m), writtenSchemaIds(m, null, m["current-schema-id"]))
     if (Result.isFailure(read)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
     }
@@ -203,7 +203,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     }
     // The rewrite reads the files as the current schema, by field id once another engine renamed,
     // dropped or retyped a column (ADR-2), and writes them with its field ids: a later change leaves them right.
-    const read = readSchemaOf(m.schemas, currentSchema(m))
+    const read = readSchemaOf(m.schemas, currentSchema(m), writtenSchemaIds(m, null, m["current-schema-id"]))
     if (Result.isFailure(read)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
     }

@@ -41,6 +41,7 @@ import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { DuckDb, DuckDbError, WrappedValue, attempt } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
+import { daysOfFile, needsSpec, timeFields } from "../../domain/iceberg/fileDays.ts"
 import { cellReader, type Chunk, piecesReader, readChunks, readRows, rowBuilder } from "../duckdb/results.ts"
 import {
   bigFixedText,
@@ -595,8 +596,18 @@ export const layer = (options: QueryEngineOptions = {}) =>
       let first: number | null = null
       let last: number | null = null
       const days = new Set<unknown>()
+      // Days from each file's bounds of exchange_timestamp, else its time partition (as replay
+      // places files): another engine's spec (by hour, or fields beside the day) made the partition
+      // values hours, or mixed, and counting them all as days said 38 days of 4.
+      const ts = column?.type === "timestamptz" || column?.type === "timestamp" ? column.id : undefined
+      const fields = ts !== undefined && p.files.some((f) => needsSpec(f, ts))
+        ? timeFields((yield* catalog.loadTable(p.table)).metadata["partition-specs"], ts)
+        : undefined
       for (const file of p.files) {
-        for (const v of Object.values(file.partition)) days.add(v)
+        const span = ts === undefined ? null : daysOfFile(file, ts, fields)
+        if (span !== null) for (let d = span[0]; d <= span[1]; d++) days.add(d)
+        else if (ts !== undefined) days.add(JSON.stringify(file.partition))
+        else for (const v of Object.values(file.partition)) days.add(v)
         if (column === undefined) continue
         const lo = file.lowerBounds.get(column.id)
         const hi = file.upperBounds.get(column.id)

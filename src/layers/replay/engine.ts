@@ -1,7 +1,7 @@
 /**
  * ReplayEngine over the TableScanner and DuckDB.
  *
- * Per UTC day (the days of a file: days.ts; a file over several days is read in each, filtered by time), the day's range is cut into windows of at
+ * Per UTC day (the days of a file: domain/iceberg/fileDays.ts; a file over several days is read in each, filtered by time), the day's range is cut into windows of at
  * most `windowRows` rows (windows.ts). One statement per window reads the planned files of both
  * tables (UNION ALL), already filtered by time and symbol, and DuckDB sorts it in the replay
  * order; its result is streamed chunk by chunk (2048 rows) into a bounded queue, the next chunk
@@ -55,7 +55,7 @@ import {
 import { openLive } from "./live.ts"
 import { paced } from "./pace.ts"
 import { cutWindows } from "./windows.ts"
-import { type Days, daysOfFile, needsSpec, timeFields } from "./days.ts"
+import { type Days, daysOfFile, needsSpec, timeFields } from "../../domain/iceberg/fileDays.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 
 /** The end of the table part of a follow: the last instant the domain accepts (2200-01-01). */
@@ -66,7 +66,7 @@ const QUEUE_EVENTS = 4_096
 const fromResult = <A>(r: Result.Result<A, InvalidQuery>): Effect.Effect<A, InvalidQuery> =>
   Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
 
-/** A table's plan and the UTC days each of its files may hold (days.ts), null where unknown. */
+/** A table's plan and the UTC days each of its files may hold (fileDays.ts), null where unknown. */
 interface PlannedTable {
   readonly table: MarketTable
   readonly plan: ScanPlan

@@ -402,6 +402,15 @@ describe("unwritableSchemaChange: what another engine's schema change leaves K2'
     assert.include(unwritableSchemaChange(evolved(change("price", (f) => ({ ...f, type: "decimal(20, 8)" }))), columns), "price (id 7) changed type")
   })
 
+  it("refuses a K2 column absent from every schema once another engine removed older schemas (Java's cleanExpiredMetadata): renamed or dropped, nobody can tell", () => {
+    // Java renamed price, then expired every snapshot of schema 0 and removed the schema with them.
+    const renamed = evolved(change("price", (f) => ({ ...f, name: "trade_price" })))
+    const cleaned = { ...renamed, schemas: renamed.schemas.slice(1) }
+    assert.include(unwritableSchemaChange(cleaned, columns), "price")
+    // Columns the schemas left still name are written as before.
+    assert.isNull(unwritableSchemaChange(cleaned, columns.filter((c) => c !== "price")))
+  })
+
   it("refuses a K2 column dropped and added again under its name at another type: K2's values are not of it", () => {
     // price's unscaled decimals would be written into a double, kafka_partition's ints into a string.
     const readded = (name: string, type: Schema["fields"][number]["type"]) =>

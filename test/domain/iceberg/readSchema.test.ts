@@ -1,8 +1,8 @@
 /** How a snapshot's files are read: by name (K2's fast path) or by field id, under which names. */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { nameReadColumns, readSchemaOf } from "../../../src/domain/iceberg/readSchema.ts"
-import type { NestedField, Schema } from "../../../src/domain/iceberg/spec.ts"
+import { nameReadColumns, readSchemaOf, writtenSchemaIds } from "../../../src/domain/iceberg/readSchema.ts"
+import type { NestedField, Schema, Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 
 const schemaOf = (id: number, fields: ReadonlyArray<NestedField>): Schema => ({ type: "struct", "schema-id": id, fields })
 
@@ -16,7 +16,8 @@ const k2 = schemaOf(0, [
 const change = (id: number, f: (field: NestedField) => NestedField | null, extra: ReadonlyArray<NestedField> = []) =>
   schemaOf(id, [...k2.fields.flatMap((field) => f(field) ?? []), ...extra])
 
-const read = (schemas: ReadonlyArray<Schema>, at: Schema) => Result.getOrThrow(readSchemaOf(schemas, at))
+const read = (schemas: ReadonlyArray<Schema>, at: Schema, writtenUnder?: ReadonlyArray<number>) =>
+  Result.getOrThrow(readSchemaOf(schemas, at, writtenUnder))
 const names = (s: Schema) => s.fields.map((f) => `${f.id}:${f.name}`)
 const refusal = (schemas: ReadonlyArray<Schema>, at: Schema) => {
   const r = readSchemaOf(schemas, at)
@@ -43,6 +44,14 @@ describe("readSchemaOf", () => {
     const r = read([k2, renamed], renamed)
     assert.isTrue(r.byFieldId)
     assert.deepStrictEqual(names(r.schema), ["1:symbol", "2:price", "3:quantity", "4:kafka_partition", "5:conditions"])
+  })
+
+  it("older schemas another engine removed (Java's cleanExpiredMetadata): files written under them may hold other names, so by field id", () => {
+    // Java renamed price, expired every snapshot of schema 0 and removed schema 0: K2's files still hold price.
+    const renamed = change(1, (f) => (f.name === "price" ? { ...f, name: "trade_price" } : f))
+    assert.isTrue(read([renamed], renamed).byFieldId)
+    const added = change(2, (f) => f, [{ id: 7, name: "venue_note", required: false, type: "string" }])
+    assert.isTrue(read([k2, added], added).byFieldId, "schema 1 removed between")
   })
 
   it("time travel: a snapshot written before the rename reads by name under its own schema", () => {
@@ -120,6 +129,41 @@ describe("readSchemaOf", () => {
     const first = change(1, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "quantity" } : f))
     const second = change(2, (f) => (f.name === "quantity" ? null : f.name === "price" ? { ...f, name: "p2" } : f))
     assert.include(refusal([k2, first, second], second), "column p2 (id 2) once bore two of K2's names, price and quantity")
+  })
+})
+
+describe("writtenSchemaIds: the schemas a snapshot's files may have been written under, beyond those listed before its own", () => {
+  const renamed = change(1, (f) => (f.name === "price" ? { ...f, name: "trade_price" } : f))
+  const snapshot = (id: bigint, sequence: bigint, schemaId: number): Snapshot => ({
+    "snapshot-id": id,
+    "sequence-number": sequence,
+    "timestamp-ms": Number(sequence),
+    "manifest-list": `/t/metadata/snap-${id}.avro`,
+    summary: { operation: "append" },
+    "schema-id": schemaId
+  })
+  const table = (currentSchemaId: number, snapshots: ReadonlyArray<Snapshot>) =>
+    ({ schemas: [k2, renamed], "current-schema-id": currentSchemaId, snapshots }) as unknown as TableMetadata
+
+  it("another engine renamed a column and renamed it back (Java then makes the first schema current again): files written between hold the other name, so they are read by field id", () => {
+    // K2 appends (schema 0), Java renames price and appends (schema 1), then renames it back:
+    // Java finds the schema identical to schema 0 and makes schema 0 current again.
+    const s1 = snapshot(1n, 1n, 0)
+    const s2 = snapshot(2n, 2n, 1)
+    const s3 = snapshot(3n, 3n, 0)
+    const m = table(0, [s1, s2, s3])
+    const r = read([k2, renamed], k2, writtenSchemaIds(m, s3, 0))
+    assert.isTrue(r.byFieldId)
+    assert.deepStrictEqual(names(r.schema), names(k2))
+    // The snapshots under schema 1 expired (their files still live): the table's current schema
+    // listed before another still says so.
+    assert.isTrue(read([k2, renamed], k2, writtenSchemaIds(table(0, [s3]), s3, 0)).byFieldId)
+  })
+
+  it("time travel before a rename, the renamed schema current: still by name", () => {
+    const s1 = snapshot(1n, 1n, 0)
+    const m = table(1, [s1, snapshot(2n, 2n, 1)])
+    assert.isFalse(read([k2, renamed], k2, writtenSchemaIds(m, s1, 0)).byFieldId)
   })
 })
 

@@ -7,6 +7,7 @@ import * as Ref from "../../domain/query/reference.ts"
 import { instrumentRows, tradeColumns } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { DAY, genTrades, HOUR, T0 } from "./data.ts"
 import { Fixture, lakehouse, queryWarehouse } from "./fixture.ts"
@@ -398,5 +399,25 @@ layer(QueryLayer.layer().pipe(Layer.provideMerge(lakehouse())), { timeout: 120_0
       assert.strictEqual(stats.dataFiles, 3)
       assert.strictEqual(stats.firstTimestamp, Math.min(...ts))
       assert.strictEqual(stats.lastTimestamp, Math.max(...ts))
+    }))
+
+  it.effect("table statistics count UTC days after another engine partitioned the table by hour, not days and hours together", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const q = yield* QueryEngine
+      const catalog = yield* Catalog
+      const table = identifierOf("trades")
+      // The table of the test above: days 0..2 by day. Another engine then partitions it by hour.
+      const m = (yield* catalog.loadTable(table)).metadata
+      const ts = m.schemas[0]!.fields.find((f) => f.name === "exchange_timestamp")!.id
+      yield* catalog.commitTable(table, [{ type: "assert-table-uuid", uuid: m["table-uuid"] }], [
+        { action: "add-spec", spec: { "spec-id": 1, fields: [{ "source-id": ts, "field-id": 1001, name: "exchange_timestamp_hour", transform: "hour" }] } },
+        { action: "set-default-spec", "spec-id": 1 }
+      ])
+      // Days 1 and 3 by hour: day 3 is new.
+      yield* sink.append(table, tradeColumns(genTrades(40, { seed: 6, days: 1, start: T0 + DAY, idPrefix: "h1" })))
+      yield* sink.append(table, tradeColumns(genTrades(40, { seed: 7, days: 1, start: T0 + 3 * DAY, idPrefix: "h3" })))
+      const stats = yield* q.tableStats("trades")
+      assert.strictEqual(stats.days, 4)
     }))
 })

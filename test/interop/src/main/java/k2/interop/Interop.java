@@ -716,10 +716,15 @@ public final class Interop {
     }
   }
 
-  /** expire: every snapshot but the current one, as expire_snapshots(retain_last => 1) does. */
+  /**
+   * expire [--clean-metadata true]: every snapshot but the current one, as expire_snapshots(retain_last => 1)
+   * does; with clean-metadata, also the schemas and partition specs no snapshot left names (clean_expired_metadata).
+   */
   private void expire(Table table) {
     int before = count(table.snapshots());
-    table.expireSnapshots().expireOlderThan(Long.MAX_VALUE).retainLast(1).commit();
+    table.expireSnapshots().expireOlderThan(Long.MAX_VALUE).retainLast(1)
+        .cleanExpiredMetadata(Boolean.parseBoolean(opts.getOrDefault("clean-metadata", "false")))
+        .commit();
     table.refresh();
     ObjectNode out = JSON.createObjectNode();
     out.put("expired", before - count(table.snapshots()));

@@ -5,9 +5,9 @@
  * partition value of a day/hour/month/year transform of exchange_timestamp, whatever the field's
  * name; null when neither is known (the replay then scans every day of its range).
  */
-import * as Bounds from "../../domain/iceberg/bounds.ts"
-import type { DataFile, PartitionSpec } from "../../domain/iceberg/spec.ts"
-import { dayOfCivil, floorDiv, MICROS_PER_DAY_BIGINT } from "../../domain/time.ts"
+import * as Bounds from "./bounds.ts"
+import type { DataFile, PartitionSpec } from "./spec.ts"
+import { dayOfCivil, floorDiv, MICROS_PER_DAY_BIGINT } from "../time.ts"
 
 /** First and last UTC day, inclusive. */
 export type Days = readonly [number, number]
