@@ -45,9 +45,10 @@ export const classifySqlError = (error: unknown): SqlFailure => {
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.
   if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message ?? "")) return "unique-violation"
   if (e.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && SQLITE_NOT_RUN.includes(e.errcode & 0xff)) return "not-run"
-  // PostgreSQL class 22 (data exception: a value too long for its column) and 23 (integrity): the
-  // statement itself is refused, changed nothing, and would be refused again.
-  if (/^2[23]/.test(e.code ?? "")) return "refused"
+  // PostgreSQL class 22 (data exception: a value too long for its column), 23 (integrity) and 42
+  // (access rule: a role without UPDATE on iceberg_tables): the statement itself is refused,
+  // changed nothing, and would be refused again.
+  if (/^(2[23]|42)/.test(e.code ?? "")) return "refused"
   // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources), node socket errors; SQLite busy/locked without its code.
   if (
     /^(08|57P|53)/.test(e.code ?? "") || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code ?? "") ||
@@ -56,13 +57,41 @@ export const classifySqlError = (error: unknown): SqlFailure => {
   return "other"
 }
 
+/** How long a statement waits out another connection's lock before failing as "database is locked". */
+const SQLITE_BUSY_WAIT_MS = 10_000
+
+const isSqliteBusy = (error: unknown): boolean => {
+  const e = error as { code?: string; errcode?: number }
+  return e.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && (e.errcode & 0xff) === 5
+}
+
+/**
+ * `run` (one autocommit statement), tried again while SQLite is busy (another connection holds the
+ * lock: the statement ran none of it), backing off up to 100 ms between tries, for SQLITE_BUSY_WAIT_MS.
+ */
+const whileBusy = async <A>(run: () => A): Promise<A> => {
+  const deadline = Date.now() + SQLITE_BUSY_WAIT_MS
+  for (let pause = 2; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      return run()
+    } catch (e) {
+      if (!isSqliteBusy(e) || Date.now() + pause > deadline) throw e
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause))
+  }
+}
+
 /** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. */
 export const sqliteDriver = (path: string): SqlDriver => {
   if (path !== ":memory:") fs.mkdirSync(dirname(path), { recursive: true })
   const db = new DatabaseSync(path)
-  // WAL lets readers run beside the one writer; busy_timeout makes concurrent writers queue, not fail.
-  db.exec("PRAGMA busy_timeout = 10000")
+  // WAL lets readers run beside the one writer. Opening may wait on another process's lock: nothing runs yet.
+  db.exec(`PRAGMA busy_timeout = ${SQLITE_BUSY_WAIT_MS}`)
   if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
+  // node:sqlite waits out a lock inside the call, holding the event loop (the API, Kafka heartbeats)
+  // for all of busy_timeout: after opening, a locked statement fails at once and is tried again
+  // after a timer, for as long.
+  db.exec("PRAGMA busy_timeout = 0")
   // The catalog's statements are a fixed set of texts: each is prepared once (the API reads the
   // table pointer on every request).
   const statements = new Map<string, StatementSync>()
@@ -76,8 +105,16 @@ export const sqliteDriver = (path: string): SqlDriver => {
   }
   return {
     dialect: "sqlite",
-    query: (sql, params = []) => prepared(sql).all(...params) as Rows,
-    execute: async (sql, params = []) => Number(prepared(sql).run(...params).changes),
+    query: (sql, params = []) => {
+      const run = () => prepared(sql).all(...params) as Rows
+      try {
+        return run()
+      } catch (e) {
+        if (!isSqliteBusy(e)) throw e
+        return whileBusy(run)
+      }
+    },
+    execute: (sql, params = []) => whileBusy(() => Number(prepared(sql).run(...params).changes)),
     close: async () => db.close()
   }
 }

@@ -45,21 +45,21 @@ import { changedNothing, classifySqlError, postgresDriver, type SqlDriver, sqlit
 import { failureText } from "./failureText.ts"
 
 const DDL = [
-  `CREATE TABLE IF NOT EXISTS iceberg_tables (
+  ["iceberg_tables", `CREATE TABLE IF NOT EXISTS iceberg_tables (
     catalog_name VARCHAR(255) NOT NULL,
     table_namespace VARCHAR(255) NOT NULL,
     table_name VARCHAR(255) NOT NULL,
     metadata_location VARCHAR(1000),
     previous_metadata_location VARCHAR(1000),
     iceberg_type VARCHAR(5),
-    PRIMARY KEY (catalog_name, table_namespace, table_name))`,
-  `CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+    PRIMARY KEY (catalog_name, table_namespace, table_name))`],
+  ["iceberg_namespace_properties", `CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
     catalog_name VARCHAR(255) NOT NULL,
     namespace VARCHAR(255) NOT NULL,
     property_key VARCHAR(255),
     property_value VARCHAR(1000),
-    PRIMARY KEY (catalog_name, namespace, property_key))`
-]
+    PRIMARY KEY (catalog_name, namespace, property_key))`]
+] as const
 
 /** Rows JdbcCatalog V1 treats as tables (V0 rows have no type). */
 const IS_TABLE_V1 = "(iceberg_type = 'TABLE' OR iceberg_type IS NULL)"
@@ -104,11 +104,19 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       Effect.flatMap((result) => result instanceof Promise ? Effect.tryPromise({ try: () => result, catch: sqlFailure }) : Effect.succeed(result))
     )
 
-  for (const statement of DDL) {
-    // Two processes creating the tables at once race on PostgreSQL's catalog: the loser's error is harmless.
+  for (const [table, statement] of DDL) {
+    // Two processes creating the tables at once race on PostgreSQL's catalog: the loser's error is
+    // harmless. PostgreSQL refuses the statement to a role without CREATE on the schema even when
+    // the table exists (the privilege is checked first): a table the role can read is all it needs.
     yield* Effect.tryPromise(() => driver.execute(statement)).pipe(
       Effect.catch((e) =>
-        classifySqlError(e.cause) === "unique-violation" ? Effect.void : Effect.fail(sqlFailure(e.cause ?? e)))
+        classifySqlError(e.cause) === "unique-violation"
+          ? Effect.void
+          : (e.cause as { code?: string } | undefined)?.code === "42501" // insufficient_privilege
+          ? Effect.tryPromise(async () => await driver.query(`SELECT 1 AS x FROM ${table} WHERE 1 = 0`)).pipe(
+            Effect.mapError(() => sqlFailure(e.cause ?? e))
+          )
+          : Effect.fail(sqlFailure(e.cause ?? e)))
     )
   }
 

@@ -259,6 +259,59 @@ describe("SQL catalog: a database another engine created", () => {
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
 
+describe("SQL catalog: a role that may not create tables", () => {
+  // PostgreSQL checks CREATE on the schema before it looks for the table, so `CREATE TABLE IF NOT
+  // EXISTS` is refused to a role without it (since PostgreSQL 15 no role but the owner has it on
+  // `public`) even when the tables are there and the role may read and write them.
+  const denied = () => Object.assign(new Error("permission denied for schema public"), { code: "42501" })
+  const withoutCreate = (driver: SqlDriver): SqlDriver => ({
+    ...driver,
+    execute: (sql, params) => sql.trimStart().startsWith("CREATE") ? Promise.reject(denied()) : driver.execute(sql, params)
+  })
+
+  it.effect("opens a database whose tables exist (made by the owner, Iceberg Java or an earlier K2) and works on it", () =>
+    Effect.gen(function*() {
+      const driver = sqliteDriver(":memory:")
+      yield* Catalogs.make(driver, { name: "setup", warehouse: "file:///warehouse" })
+      const opened = yield* Effect.result(Catalogs.make(withoutCreate(driver), { name: "k2", warehouse: "file:///warehouse" }))
+      assert.strictEqual(Result.isFailure(opened) ? opened.failure.message : "opened", "opened")
+      const catalog = Result.getOrThrow(opened)
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      yield* catalog.createTable(id, tables.trades)
+      yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
+      assert.strictEqual((yield* catalog.loadTable(id)).metadata.properties.owner, "k2")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+
+  it.effect("a swap the role may not make (no UPDATE on iceberg_tables) is refused for good, not an unknown outcome, and leaves no metadata file", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const sqlite = sqliteDriver(path.join(dir, "catalog.db"))
+      const noUpdate: SqlDriver = {
+        ...sqlite,
+        execute: (sql, params) =>
+          sql.trimStart().startsWith("UPDATE")
+            ? Promise.reject(Object.assign(new Error("permission denied for table iceberg_tables"), { code: "42501" }))
+            : sqlite.execute(sql, params)
+      }
+      const catalog = yield* Catalogs.make(noUpdate, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const created = yield* catalog.createTable(id, tables.trades)
+      const error = yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }]))
+      assert.strictEqual(error.reason._tag, "CatalogRejected")
+      assert.include(error.message, "permission denied for table iceberg_tables")
+      const metadataDir = path.dirname(FileIOs.localPath(created.metadataLocation))
+      assert.deepStrictEqual(fs.readdirSync(metadataDir), [path.basename(created.metadataLocation)])
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+
+  it.effect("on a database without the tables, the refusal is the error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Catalogs.make(withoutCreate(sqliteDriver(":memory:")), { name: "k2", warehouse: "file:///warehouse" }))
+      assert.include(error.message, "permission denied for schema public")
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
 describe("SQL catalog: metadata files a commit leaves behind", () => {
   // A table committing every second writes a metadata.json a second: kept until orphan removal
   // (24 h), an hour of snapshots in each made gigabytes an hour.
@@ -428,7 +481,7 @@ describe("SQL catalog: format versions K2 does not read", () => {
 
 describe("SQL catalog: a SQLite file that refuses the swap", () => {
   // Both real SQLite refusals: the file locked by another process's write transaction (what the
-  // catalog's connection meets once its busy_timeout runs out), and a catalog.db that is read-only.
+  // catalog's connection meets once its 10 s of retries run out), and a catalog.db that is read-only.
   const cases = [
     { name: "locked by another process", message: "database is locked", open: (file: string) => new DatabaseSync(file), lock: true },
     { name: "read-only", message: "readonly database", open: (file: string) => new DatabaseSync(file, { readOnly: true }), lock: false }
