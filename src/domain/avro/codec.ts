@@ -303,6 +303,58 @@ const typeHook = (schema: avro.Schema, opts: avro.ForSchemaOptions): avro.Type |
 export const avroTypeOf = (schema: object): avro.Type =>
   avro.Type.forSchema(stripLogicalTypes(schema) as avro.Schema, { registry: { long: BigIntLong }, typeHook })
 
+/** A resolver as avsc reads with it (undeclared in its types). */
+interface BranchResolver {
+  _read(tap: { readLong(): number }): unknown
+}
+
+/**
+ * `reader.createResolver(writer)`, but a writer union resolves branch by branch, as the Avro spec
+ * has it: a value written in a branch ours cannot read fails (Undecodable), the others read.
+ * avsc refused the whole writer when one branch could not be read, so a producer that widened
+ * source_sequence or made trade_id optional (both pass a registry's default BACKWARD check)
+ * dead-lettered every record. A union with no readable branch is still refused. avsc resolves
+ * nested types through `Type.prototype.createResolver`, so it is replaced for this one
+ * synchronous call (avsc's types are frozen: no per-type override).
+ */
+const resolveEachBranch = (reader: avro.Type, writer: avro.Type): avro.Resolver => {
+  const proto = avro.Type.prototype as unknown as { createResolver: (this: avro.Type, w: avro.Type, opts?: object) => unknown }
+  const whole = proto.createResolver
+  proto.createResolver = function(w, opts) {
+    const branches = (w as { readonly types?: ReadonlyArray<avro.Type> }).types
+    if (!avro.Type.isType(w, "union") || branches === undefined) return whole.call(this, w, opts)
+    let readable = false
+    const resolvers = branches.map((branch): BranchResolver => {
+      try {
+        const r = this.createResolver(branch, opts) as unknown as BranchResolver
+        readable = true
+        return r
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e)
+        return {
+          _read: () => {
+            throw new Malformed(`written in a union branch ours cannot read: ${why}`)
+          }
+        }
+      }
+    })
+    if (!readable) return whole.call(this, w, opts)
+    return Object.freeze({
+      _readerType: this,
+      _read: (tap: { readLong(): number }) => {
+        const r = resolvers[tap.readLong()]
+        if (r === undefined) throw new Malformed(`union branch out of ${resolvers.length}`)
+        return r._read(tap)
+      }
+    })
+  }
+  try {
+    return reader.createResolver(writer)
+  } finally {
+    proto.createResolver = whole
+  }
+}
+
 /** The Avro spec's logical types (1.12) and the types each annotates. */
 const SPEC_LOGICAL_TYPES = new Map<unknown, ReadonlyArray<unknown>>([
   ["decimal", ["bytes", "fixed"]],
@@ -369,8 +421,12 @@ const checkLogicalTypes = (
       const w = fields.find((f) => (f as { name?: unknown } | null)?.name === r.name) as { type: unknown } | undefined
       if (w === undefined) continue
       const read = logicalTypesIn(r.type).join(", ") || "no logical type"
-      const written = logicalTypesIn(w.type).join(", ") || "no logical type"
-      if (read !== written) throw new Error(`field ${r.name} is written as ${written}, read as ${read}`)
+      // Branch by branch: a union's annotations taken together let ["string", decimal] pass as a
+      // decimal, and the string branch's text was read as the unscaled price.
+      for (const branch of Array.isArray(w.type) ? w.type.filter((b) => b !== "null" && (b as { type?: unknown } | null)?.type !== "null") : [w.type]) {
+        const written = logicalTypesIn(branch).join(", ") || "no logical type"
+        if (read !== written) throw new Error(`field ${r.name} is written as ${written}, read as ${read}`)
+      }
     }
   }
 }
@@ -756,7 +812,7 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
       checkLogicalTypes(schema, READER_SCHEMAS[kind])
       readers.set(schemaId, writer.equals(reader) ? { kind, resolver: undefined } : {
         kind,
-        resolver: reader.createResolver(writer),
+        resolver: resolveEachBranch(reader, writer),
         writer
       })
     },

@@ -300,6 +300,45 @@ describe("wire codec", () => {
     })
     sameDecimal((ok(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 13]), body]))).value as Trade).price, trade.price)
   })
+
+  it("a writer union with a branch ours cannot read (widened, made optional) is learned: only values in that branch are poison", () => {
+    // Both evolutions pass the registry's default (BACKWARD) check; the Avro spec fails only the
+    // values written in the unreadable branch, not every record of the schema.
+    const retyped = (changes: Record<string, unknown>) =>
+      ({ ...tradeSchema, fields: tradeSchema.fields.map((f) => (f.name in changes ? { name: f.name, type: changes[f.name] } : f)) })
+    const v2 = retyped({ source_sequence: ["null", "long", "string"], trade_id: ["null", "string"] })
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", v2)
+    const framed = (value: object) =>
+      Buffer.concat([
+        Buffer.from([0, 0, 0, 0, 7]),
+        avroTypeOf(v2).toBuffer({
+          ...trade,
+          exchange_timestamp: BigInt(trade.exchange_timestamp),
+          price: unscaledToBytes(toUnscaled(trade.price)!),
+          quantity: unscaledToBytes(toUnscaled(trade.quantity)!),
+          ...value
+        })
+      ])
+    const t = ok(c.decode(framed({}))).value as Trade
+    assert.strictEqual(t.trade_id, trade.trade_id)
+    assert.strictEqual(t.source_sequence, trade.source_sequence)
+    assert.isNull((ok(c.decode(framed({ source_sequence: null }))).value as Trade).source_sequence)
+    const text = poison(c.decode(framed({ source_sequence: "seven" })))
+    assert.strictEqual(text._tag, "Undecodable")
+    assert.include(text.message, "\"string\"")
+    assert.strictEqual(poison(c.decode(framed({ trade_id: null })))._tag, "Undecodable")
+    // A branch without our logical type is no branch to read: its text's UTF-8 was read as a price
+    // (the annotations of all branches were compared together, and the decimal one matched).
+    const decimal = { type: "bytes", logicalType: "decimal", precision: 18, scale: 8 }
+    assert.throws(() => c.addWriterSchema(9, "trade", retyped({ price: ["string", decimal] })), "field price is written as")
+    assert.throws(() => c.addWriterSchema(10, "trade", retyped({ exchange_timestamp: ["null", "long"] })), "no logical type")
+    c.addWriterSchema(11, "trade", retyped({ price: ["null", decimal], exchange_timestamp: ["null", { type: "long", logicalType: "timestamp-micros" }] }))
+    assert.isFalse(c.knows(9) || c.knows(10))
+    // No branch readable at all: nothing of the schema could be read, so it is refused whole.
+    assert.throws(() => c.addWriterSchema(8, "trade", retyped({ trade_id: ["null", "boolean"] })), "cannot read")
+    assert.isFalse(c.knows(8))
+  })
 })
 
 describe("map keys named like Object.prototype members", () => {
