@@ -32,7 +32,7 @@ import {
   UsageError
 } from "./cli/common.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
-import { failsWhenStopped, runCommand } from "./cli/run.ts"
+import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
 
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
 
@@ -50,14 +50,10 @@ export const answering = failsWhenStopped(() =>
 )
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 
-/**
- * `layer` (the catalog and DuckDB), opened before a subcommand's `answering` starts: stopped by a
- * signal while it opens, the query fails saying so too, not exit 0 without a word.
- */
-const opening = <A, E>(layer: Layer.Layer<A, E>) =>
-  Layer.effectContext(Layer.build(layer).pipe(failsWhenStopped(() =>
-    new QueryStopped({ message: "query stopped before its answer was written out, while the catalog and DuckDB were opening: stdout holds none of it" })
-  )))
+/** The catalog and DuckDB, opened before a subcommand's `answering` starts: a stop while they open is told too. */
+const opening = openedUnlessStopped(() =>
+  new QueryStopped({ message: "query stopped before its answer was written out, while the catalog and DuckDB were opening: stdout holds none of it" })
+)
 
 /**
  * The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none.

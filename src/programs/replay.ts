@@ -46,8 +46,8 @@ import {
   usage
 } from "./cli/common.ts"
 import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
-import { existingLakehouse, lakehouseFlags } from "./cli/lakehouse.ts"
-import { failsWhenStopped, runCommand } from "./cli/run.ts"
+import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
+import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
@@ -97,6 +97,11 @@ export class ReplayStopped extends Schema.TaggedError<ReplayStopped>()("ReplaySt
  * a signal, is not wrapped.
  */
 const replayStopped = (describe: () => string) => failsWhenStopped(() => new ReplayStopped({ message: describe() }))
+
+/** The catalog and DuckDB opened for a replay of a range: a stop while they open is told too (0 events written). */
+const openingForRange = openedUnlessStopped(() =>
+  new ReplayStopped({ message: "replay stopped before its end: 0 events written (the catalog and DuckDB were still opening)" })
+)
 
 /** NDJSON of a bounded replay to `out`; stopped before its end, it says how far it got (to resume from, docs/query.md). */
 export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out: Writable) =>
@@ -247,7 +252,12 @@ const ignoredBecause = (a: Options, flags: ReadonlyArray<string>) => {
   ].join("; ")
 }
 
-export const replayCommand = Command.make("replay", replayFlags, (a) =>
+/** The replay engine over the warehouse the flags name. */
+const engineOver = (settings: LakehouseSettings) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(settings)))
+
+/** `npm run replay` over the engine `reads` opens (given to the handler, so that `--help` opens none). */
+export const replayCommandWith = <E>(reads: (settings: LakehouseSettings) => Layer.Layer<ReplayEngine, E>) =>
+  Command.make("replay", replayFlags, (a) =>
   usage(() => {
     const ignored = ignoredFlags(a)
     // Before the warehouse is opened: a mistaken command line leaves nothing behind.
@@ -301,7 +311,7 @@ export const replayCommand = Command.make("replay", replayFlags, (a) =>
     const brokers = needsKafka ? Option.map(a.brokers.value, brokerList) : Option.none()
     const kafka = () => kafkaLayer(a.client.value, Option.getOrThrow(brokers), "k2-replay")
     // Opened once the options are read: a refused command line touches no warehouse.
-    const lakehouse = ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(a)))
+    const lakehouse = a.follow ? reads(a) : openingForRange(reads(a))
 
     if (Option.isNone(a.topic)) {
       const run = Effect.flatMap(events, (stream) =>
@@ -327,5 +337,7 @@ export const replayCommand = Command.make("replay", replayFlags, (a) =>
   )),
   // The program's logger beneath all: Effect's default one writes to stdout, into the NDJSON.
   Command.provide(Telemetry.layer("replay")))
+
+export const replayCommand = replayCommandWith(engineOver)
 
 if (import.meta.main) runCommand(replayCommand)

@@ -6,7 +6,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Config, Context, Effect, Exit, Option } from "effect"
+import { Cause, Config, Context, Effect, Exit, Layer, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { InvalidServerConfig } from "../../layers/http/config.ts"
@@ -42,6 +42,13 @@ export const failsTheDrain = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.E
  */
 export const failsWhenStopped = <E2>(stopped: () => E2) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
   failsTheDrain(Effect.onInterrupt(effect, () => Effect.suspend(() => Effect.fail(stopped()))))
+
+/**
+ * `layer` (the catalog and DuckDB a command reads), opened before the command's own `failsWhenStopped`
+ * starts: stopped by a signal while it opens, the run fails with `stopped()` too, not exit 0 without a word.
+ */
+export const openedUnlessStopped = <E2>(stopped: () => E2) => <A, E>(layer: Layer.Layer<A, E>): Layer.Layer<A, E | E2> =>
+  Layer.effectContext(Layer.build(layer).pipe(failsWhenStopped(stopped)))
 
 /** A setting read from the environment (beyond the flags) that is not valid: a usage error too. */
 const isConfigError = (error: unknown): error is Config.ConfigError => error instanceof Config.ConfigError
