@@ -33,7 +33,6 @@ const lakehouse = lakehouseWithTradesAs(dir, asJavaLeftIt)
 const ours = genTrades(300, { seed: 71, idPrefix: "k2" })
 const theirs = genTrades(200, { seed: 72, idPrefix: "other" })
 
-
 const setUp = Layer.effectDiscard(Effect.gen(function*() {
   const sink = yield* IcebergSink
   yield* sink.ensureTable(tables.trades)

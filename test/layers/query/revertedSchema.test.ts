@@ -34,7 +34,6 @@ const ours = genTrades(300, { seed: 71, idPrefix: "k2" })
 const theirs = genTrades(200, { seed: 72, idPrefix: "other" })
 const oursAfter = genTrades(100, { seed: 73, idPrefix: "k2-after" })
 
-
 const setUp = Layer.effectDiscard(Effect.gen(function*() {
   const sink = yield* IcebergSink
   yield* sink.ensureTable(tables.trades)
