@@ -18,7 +18,7 @@ import { modelProblem } from "../domain/feeds/simulator.ts"
 import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
-import { type PublishedCounts, publishFeed } from "../layers/produce/publisher.ts"
+import { type PublishedCounts, publishFeed, tableCounts } from "../layers/produce/publisher.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
@@ -282,7 +282,9 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         completed: !result.published.stopped,
         feed: result.summary,
         published: result.published.published,
-        totals: result.published.totals
+        totals: result.published.totals,
+        // What the ingested tables should hold: `published` less the injected duplicate copies.
+        tables: tableCounts(result.published.published, result.anomalies)
       }
       yield* reportFile("reconciliation", options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
       if (Option.isSome(options.manifest)) {

@@ -311,6 +311,29 @@ const readCompanies = async (dir: string, counter: SummaryCounter, dead: DeadLet
   return { companies, rejected }
 }
 
+/** Company ids in numeric order (9 before 10), the order their files are read in. */
+const byNumericId = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true })
+
+/**
+ * Every company, each symbol's current listing after the others naming it: the latest listed
+ * (start_date; of equal or no dates, the higher company id, whose rows are read last). Readers of
+ * the instruments topic and table keep the last published per (exchange, symbol); in company_info's
+ * row order, an old listing (BHP Billiton) could come last and pass for the current one.
+ */
+const instrumentOrder = (companies: ReadonlyMap<string, CompanyRow>): Array<CompanyRow> => {
+  const listedLater = (a: CompanyRow, b: CompanyRow) => {
+    const x = a.instrument.listing_date ?? "", y = b.instrument.listing_date ?? ""
+    return x !== y ? x > y : byNumericId(a.companyId, b.companyId) > 0
+  }
+  const bySymbol = new Map<string, CompanyRow>()
+  for (const c of companies.values()) {
+    const held = bySymbol.get(c.instrument.symbol)
+    if (held === undefined || listedLater(c, held)) bySymbol.set(c.instrument.symbol, c)
+  }
+  const current = new Set(bySymbol.values())
+  return [...[...companies.values()].filter((c) => !current.has(c)), ...current]
+}
+
 async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerator<NonEmpty<FeedEvent>> {
   const dir = options.dir
   const blockBytes = options.blockBytes ?? 64 * 1024
@@ -323,7 +346,7 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
   try {
     const { companies, rejected } = await readCompanies(dir, counter, dead)
     await dead.flush()
-    const instruments: Array<FeedEvent> = [...companies.values()].map((c) => ({ _tag: "Instrument", instrument: c.instrument }))
+    const instruments: Array<FeedEvent> = instrumentOrder(companies).map((c) => ({ _tag: "Instrument", instrument: c.instrument }))
     counter.instruments = instruments.length
     if (instruments.length > 0) yield instruments as unknown as NonEmpty<FeedEvent>
 
@@ -345,7 +368,7 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
       }
     }
     await dead.flush()
-    const ids = [...new Set([...trades.files.keys(), ...quotes.files.keys()])].sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+    const ids = [...new Set([...trades.files.keys(), ...quotes.files.keys()])].sort(byNumericId)
     const sequences = new Map<string, { trades: number; quotes: number }>()
 
     for (const companyId of ids) {

@@ -19,13 +19,38 @@ import type { Instrument } from "../../domain/reference.ts"
 import { type AssetClassName, type DataType, Header, instrumentsTopicName, topicName } from "../../domain/wire.ts"
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { KafkaError } from "../../services/KafkaSource.ts"
-import { type FeedEvent, MarketFeed } from "../../services/MarketFeed.ts"
+import { type FeedEvent, type InjectedAnomaly, MarketFeed } from "../../services/MarketFeed.ts"
 
 export interface PublishedCounts {
   trades: number
   quotes: number
   poison: number
   instruments: number
+}
+
+/** Rows of a symbol the ingested tables should hold. */
+export interface TableCounts {
+  trades: number
+  quotes: number
+  instruments: number
+}
+
+/**
+ * What the ingested tables should hold of a publish, per symbol: `published` less the copies the
+ * feed sent as injected DUPLICATEs (its manifest lists each), which ingest's tracker drops. Poison
+ * goes to the DLQ. Compared with `published` alone, a run with `--inject duplicate` looked short.
+ */
+export const tableCounts = (
+  published: Readonly<Record<string, PublishedCounts>>,
+  anomalies: ReadonlyArray<InjectedAnomaly>
+): Record<string, TableCounts> => {
+  const out: Record<string, TableCounts> = {}
+  for (const [symbol, c] of Object.entries(published)) out[symbol] = { trades: c.trades, quotes: c.quotes, instruments: c.instruments }
+  for (const a of anomalies) {
+    const c = out[a.symbol]
+    if (a.kind === "DUPLICATE" && c !== undefined) c[a.data_type]--
+  }
+  return out
 }
 
 export interface Reconciliation {

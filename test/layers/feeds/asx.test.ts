@@ -203,6 +203,32 @@ describe("layerAsx on awkward files", () => {
       "trades/9.csv": `${ROW}\n`
     }))))
 
+  it.effect("of several company ids naming one symbol, the latest listed is the symbol's last instrument (readers keep the last: it followed the file's row order)", () =>
+    Effect.gen(function*() {
+      const { events, summary } = yield* load
+      const instruments = events.flatMap((e) => (e._tag === "Instrument" ? [e.instrument] : []))
+      const last = new Map(instruments.map((i) => [i.symbol, [i.company_id, i.name]]))
+      assert.deepStrictEqual(Object.fromEntries(last), {
+        BHP: ["10", "BHP Group"],
+        CBA: ["20", "Commonwealth Bank"],
+        WES: ["31", "Wesfarmers"]
+      })
+      // Every company is still published (the table keeps their history).
+      assert.deepStrictEqual(instruments.map((i) => i.company_id).sort(), ["10", "20", "30", "31", "9"])
+      assert.strictEqual(summary.instruments, 5)
+      // Every company's rows are still read, under the one symbol.
+      assert.deepStrictEqual(trades(events).map((t) => [t.message_id, t.source_sequence]), [
+        ["asx:trades/9.csv:1", 1n],
+        ["asx:trades/10.csv:1", 2n]
+      ])
+    }).pipe(Effect.provide(loadDir("reused-symbol", {
+      // The current listing first, the old one (same symbol) after it; WES: no dates, the higher id.
+      "reference-data/company_info.csv": `${HEADER}\n10,BHP,BHP Group,,06/01/2018,\n9,BHP,BHP Billiton,,01/01/2000,05/31/2018\n` +
+        `20,CBA,Commonwealth Bank,,01/01/1991,\n31,WES,Wesfarmers,,,\n30,WES,Wesfarmers (old),,,\n`,
+      "trades/10.csv": `${ROW}\n`,
+      "trades/9.csv": `${ROW}\n`
+    }))))
+
   it.effect("reads a data file whose extension is upper case instead of failing the load", () =>
     Effect.gen(function*() {
       const { events, summary } = yield* load
