@@ -25,6 +25,7 @@ import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
 
 /** The simulator's flags when not given; the ASX files refuse them given. */
 const simDefaults = { exchange: "ASX", seed: 42, events: 10_000, days: 1 }
+const DEAD_LETTERS = "asx-dead-letters.jsonl"
 
 /** The simulator's run as the flags shape it. */
 const simRun = (options: Options) => ({
@@ -45,7 +46,7 @@ const flags = {
     Flag.optional
   ),
   deadLetters: Flag.String("dead-letters").pipe(
-    setting("asx: where rejected rows go (JSON lines)", { fallback: "asx-dead-letters.jsonl", check: nonBlank("a file") })
+    modeSetting("asx: where rejected rows go (JSON lines)", { fallback: DEAD_LETTERS, check: nonBlank("a file") })
   ),
   brokers: Flag.String("brokers").pipe(
     optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
@@ -82,6 +83,9 @@ const flags = {
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>
+
+/** Where an ASX load's rejected rows go. */
+const deadLetterFile = (options: Options) => Option.getOrElse(options.deadLetters, () => DEAD_LETTERS)
 
 const FAULTS = new Set(["gap", "duplicate", "outOfOrder", "reset", "poison"])
 
@@ -144,10 +148,14 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
         message: `--dir: ${options.dir.value} has no ${COMPANY_INFO_FILE} (want the load directory: trades/, quotes/, reference-data/)`
       })
     }
-    return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: options.deadLetters })
+    return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: deadLetterFile(options) })
   }
   // Else the simulator's day goes to the topics the files were meant for (--source defaults to sim).
-  if (Option.isSome(options.dir)) throw new UsageError({ message: "--dir: for --source asx only (the default source is the simulator)" })
+  const given: ReadonlyArray<readonly [string, Option.Option<unknown>]> = [["dir", options.dir], ["dead-letters", options.deadLetters]]
+  const asxOnly = given.filter(([, v]) => Option.isSome(v))
+  if (asxOnly.length > 0) {
+    throw new UsageError({ message: `${asxOnly.map(([o]) => `--${o}`).join(", ")}: for --source asx only (the default source is the simulator)` })
+  }
   if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError({ message: "give --rate or --speed, not both" })
   const sim = simRun(options)
   // A bad code is the user's input (exit 2), refused before Kafka, not a feed failure later.
@@ -166,6 +174,10 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     tradingDays: sim.days,
     pacing,
     faults: Option.isSome(options.inject) ? parseFaults(options.inject.value) : {}
+  }
+  // A reset is a new day's numbering: a one-day run has no day change to put one at.
+  if ((config.faults?.reset ?? 0) > 0 && sim.days < 2) {
+    throw new UsageError({ message: `--inject reset: a reset restarts a symbol's numbering on a new trading day; give --days 2 or more (--days ${sim.days})` })
   }
   // The flags let through one model the simulator refuses: more --days than there are until 2200.
   // Refused here (exit 2), not as a feed failure once the last run's reports are gone.
@@ -237,7 +249,7 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
       yield* clearReport("reconciliation", options.reconciliation)
       if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
       // The ASX feed opens it only once read, after connecting and making the topics; it is replaced each run anyway.
-      if (options.source === "asx") yield* clearReport("dead-letter file", options.deadLetters)
+      if (options.source === "asx") yield* clearReport("dead-letter file", deadLetterFile(options))
       const sim = simRun(options)
       const exchange = options.source === "sim" ? sim.exchange : "ASX"
       const codec = yield* restore(wireCodec(options.schemaRegistry, [
@@ -293,7 +305,7 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
       }
       yield* Console.log(finalLine(result.summary, report.totals, {
         reconciliation: options.reconciliation,
-        ...(options.source === "asx" ? { deadLetters: options.deadLetters } : {})
+        ...(options.source === "asx" ? { deadLetters: deadLetterFile(options) } : {})
       }))
     })
   ).pipe(Effect.scoped, failsTheDrain)
@@ -307,7 +319,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     const feed = feedLayer(options)
     // Two reports in one file: the one written last would replace the other.
     const reports: ReadonlyArray<readonly [string, string]> = [
-      ...(options.source === "asx" ? [["dead-letters", options.deadLetters] as const] : []),
+      ...(options.source === "asx" ? [["dead-letters", deadLetterFile(options)] as const] : []),
       ["reconciliation", options.reconciliation],
       ...(Option.isSome(options.manifest) ? [["manifest", options.manifest.value] as const] : [])
     ]

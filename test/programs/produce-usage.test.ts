@@ -63,6 +63,15 @@ describe.concurrent("npm run produce, bad options", () => {
   it.effect("a load directory without --source asx (the simulator's day was published in its place)", () =>
     refused(["--brokers", "127.0.0.1:1", "--dir", "."], "--dir: for --source asx only"))
 
+  it.effect("a dead-letter file for the simulator (it was ignored, exit 0)", () =>
+    refused(["--brokers", "127.0.0.1:1", "--dead-letters", "dl.jsonl"], "--dead-letters: for --source asx only"))
+
+  it.effect("resets injected into a one-day run (it injected none, exit 0)", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--inject", "reset=0.5"], "--inject reset: a reset restarts a symbol's numbering on a new trading day; give --days 2 or more")
+      yield* refused(["--brokers", "127.0.0.1:1", "--inject", "reset=0.5", "--days", "1"], "give --days 2 or more (--days 1)")
+    }))
+
   it.effect("an empty broker list (the client would quietly try localhost:9092)", () =>
     refused(["--brokers", ""], "--brokers: \"\" is not a comma-separated list of host:port"))
 
