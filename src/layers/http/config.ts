@@ -94,9 +94,22 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
   const out: Array<ApiKey> = []
   const entries = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
   for (const [i, entry] of entries.entries()) {
-    const [name = "", hash = "", scopes = "", ...rest] = entry.split(":")
-    if (rest.length > 0 || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
-      return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes` })
+    // Spaces around a field are not part of it (as around a scope): `alice : <hash> : read` was
+    // refused as not name:sha256:scopes, or its hash as not 64 hex digits.
+    const fields = entry.split(":").map((f) => f.trim())
+    const [name = "", hash = "", scopes = ""] = fields
+    if (fields.length === 1 && (SCOPES as ReadonlyArray<string>).includes(name)) {
+      // `alice:<hash>:read,sql` reads `sql` as an entry of its own.
+      return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: join scopes with + (read+sql), not ','` })
+    }
+    if (fields.length > 3) {
+      return new InvalidServerConfig({
+        detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: it has ${fields.length} fields separated by ':' (entries are separated by ',')`
+      })
+    }
+    // Not repeated in the message: what stands there may be a key pasted in the wrong place.
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+      return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1}: the name must be 1 to 64 letters, digits, '.', '_' or '-' (name:sha256:scopes)` })
     }
     if (!/^[0-9a-fA-F]{64}$/.test(hash)) {
       return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} (${name}): the hash must be 64 hex digits (sha256 of the key)` })

@@ -231,6 +231,8 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       return send(cached.body, cached.extra, { ...cached.extra.meta, correlation_id: correlationId, elapsed_ms: 0 })
     }
     if (spec.format === "parquet") {
+      // Held until the body is written or the client is gone: the answer's file stays on disk until read.
+      yield* streams.take(spec.request)
       const answer = yield* withTimeout(spec.run(pinned.selector, idsOf(pinned)))
       return yield* parquetResponse(
         writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!),

@@ -50,6 +50,9 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
           ids[t] == null ? Effect.succeed(nothingOf(t)) : scanner.plan(identifierOf(t), { snapshot: { _tag: "ById", snapshotId: ids[t] } })))
         const sandboxTables = plans.map((p, i) => sandboxTableOf(involved[i]!, p, { widenDecimals: true }))
         const headers = { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
+        // Held until the body is written or the client is gone: a client that stops reading keeps the
+        // answer, up to K2_API_SQL_MAX_BYTES in memory (a Parquet one up to 2 GiB on disk).
+        yield* reads.streamSlot(request)
         const started = Date.now()
         if (format === "parquet") {
           return yield* parquetResponse((out) =>

@@ -188,6 +188,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         if (base.cursor !== undefined) {
           return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
         }
+        // Held until the body is written or the client is gone: the file (up to 2 GiB) stays on disk until read.
+        yield* reads.streamSlot(request)
         return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, exportAll, headers)
       }
       // Held until the body is written or the client is gone: a stalled reader keeps a page in memory.

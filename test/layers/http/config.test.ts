@@ -31,6 +31,44 @@ describe("K2_API_KEYS", () => {
   })
 })
 
+describe("K2_API_KEYS entries refused, each saying what is wrong", () => {
+  const h = sha256Hex("k")
+  const refusal = (text: string) => {
+    const bad = parseKeys(text)
+    assert.instanceOf(bad, InvalidServerConfig, text)
+    return (bad as InvalidServerConfig).message
+  }
+
+  it("spaces around a field are not part of it, as around a scope (the entry was refused as not name:sha256:scopes)", () => {
+    const keys = parseKeys(`alice : ${h} : read + sql, bob:${sha256Hex("j")} :replay`)
+    assert.ok(Array.isArray(keys), String(keys))
+    assert.deepStrictEqual((keys as ReadonlyArray<{ name: string; sha256: string; scopes: ReadonlySet<string> }>).map((k) => [k.name, k.sha256, [...k.scopes]]), [
+      ["alice", h, ["read", "sql"]],
+      ["bob", sha256Hex("j"), ["replay"]]
+    ])
+  })
+
+  it("a name of other characters, empty or too long is told what a name may be, not that the entry is not name:sha256:scopes", () => {
+    for (const name of ["alice smith", "alice@corp", "a".repeat(65), ""]) {
+      const message = refusal(`ok:${sha256Hex("o")}:read, ${name}:${h}:read`)
+      assert.include(message, "K2_API_KEYS entry 2: the name must be 1 to 64 letters, digits, '.', '_' or '-'", name)
+      // Whatever was written where the name goes (a key pasted there) is not repeated.
+      if (name !== "") assert.notInclude(message, name)
+    }
+  })
+
+  it("scopes listed with a comma are told to be joined with + (the scope was read as an entry with no hash)", () => {
+    const message = refusal(`alice:${h}:read,sql`)
+    assert.include(message, "K2_API_KEYS entry 2 is not name:sha256:scopes")
+    assert.include(message, "join scopes with + (read+sql)")
+  })
+
+  it("an entry with too many fields says how many it has and how entries are separated", () => {
+    assert.include(refusal(`alice:${h}:read\nbob:${sha256Hex("j")}:sql`), "K2_API_KEYS entry 1 is not name:sha256:scopes: it has 5 fields separated by ':' (entries are separated by ',')")
+    assert.include(refusal(`alice:sha256:${h}:read`), "it has 4 fields")
+  })
+})
+
 describe("K2_API_* limits", () => {
   const read = (env: Record<string, string>) =>
     fromEnv.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord({ K2_API_AUTH: "off", ...env })))

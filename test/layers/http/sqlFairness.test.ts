@@ -11,7 +11,8 @@ import { sha256Hex } from "../../../src/layers/http/config.ts"
 import { auth, baseUrl, KEYS, served, testOptions } from "../../integration/http-support.ts"
 
 const OTHER = "other-sql-key-4"
-const options = testOptions({ sqlTimeoutMs: 3_000 })
+// Slots enough for the whole flood (every SQL answer takes a streaming slot too): the sandbox's own limits are what is tested.
+const options = testOptions({ sqlTimeoutMs: 3_000, maxStreamsPerKey: 10 })
 const withOther = { ...options, keys: [...options.keys, { name: "other", sha256: sha256Hex(OTHER), scopes: new Set(["sql"] as const) }] }
 
 const post = (base: string, key: string, sql: string) =>
