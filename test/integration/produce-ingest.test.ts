@@ -38,7 +38,8 @@ const produce = (args: ReadonlyArray<string>) =>
       "--brokers", kafkaBrokers.join(","),
       "--partitions", "4",
       "--reconciliation", reconciliation,
-      "--dead-letters", path.join(dir, "dead-letters.jsonl"),
+      // Where an ASX load's rejected rows go; the simulator refuses the flag (it has none).
+      ...(args.includes("asx") ? ["--dead-letters", path.join(dir, "dead-letters.jsonl")] : []),
       ...args
     ], { cwd: repo, timeout: 300_000 })
     return {
