@@ -28,7 +28,7 @@ describe("npm run produce, --inject", () => {
   it.effect("takes every fault at rates 0, 1 and a bare fraction (.5): the run goes on to the next check", () =>
     Effect.gen(function*() {
       // A duration of 0 is the next refusal: --inject was read.
-      const message = yield* refusal(["--inject", "gap=0,duplicate=1,outOfOrder=.5,reset=0.25,poison=1.", "--duration", "0s"])
+      const message = yield* refusal(["--inject", "gap=0,duplicate=1,outOfOrder=.5,reset=0.25,poison=1.", "--days", "2", "--duration", "0s"])
       assert.include(message, "--duration")
     }))
 
