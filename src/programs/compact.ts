@@ -5,7 +5,7 @@
  * consumer group's marker always stays) and orphan-file removal (unreferenced files older than
  * --orphan-grace-hours); --skip-compaction, --skip-expiry, --skip-orphans. Once, or every --every seconds until SIGTERM/SIGINT.
  */
-import { Config, Console, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
@@ -39,7 +39,7 @@ const flags = {
     Flag.optional
   ),
   every: Flag.Int("every").pipe(
-    Flag.withDescription("run every N seconds, N at least 1, until interrupted (env K2_MAINTENANCE_EVERY; default: once)"),
+    Flag.withDescription("run every N seconds (from each run's start; a longer run is followed as it ends), N at least 1, until interrupted (env K2_MAINTENANCE_EVERY; default: once)"),
     envSetting("K2_MAINTENANCE_EVERY", Config.Int, inRange(1)),
     Flag.optional
   ),
@@ -233,10 +233,9 @@ export const compactCommand = Command.make("compact", flags, (options) =>
       return yield* Option.match(options.every, {
         onNone: () => run,
         onSome: (seconds) =>
-          run.pipe(
-            Effect.catchCause((cause) => Effect.logWarning("maintenance run failed", cause)),
-            Effect.repeat(Schedule.spaced(Duration.seconds(seconds))),
-            Effect.asVoid
+          MaintenanceLayer.repeatEvery(
+            run.pipe(Effect.catchCause((cause) => Effect.logWarning("maintenance run failed", cause))),
+            Duration.seconds(seconds)
           )
       })
     })

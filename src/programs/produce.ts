@@ -11,14 +11,14 @@ import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { writeProgress } from "./cli/progress.ts"
+import { RecentRate, writeProgress } from "./cli/progress.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { COMPANY_INFO_FILE } from "../domain/feeds/asx.ts"
 import { modelProblem } from "../domain/feeds/simulator.ts"
 import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
-import { type PublishedCounts, publishFeed, tableCounts } from "../layers/produce/publisher.ts"
+import { type PublishedCounts, publishFeed, type PublishProgress, tableCounts } from "../layers/produce/publisher.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
@@ -186,11 +186,39 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   return Simulator.layerSimulator(config)
 }
 
-/** How far the publish is, with an ETA when the total is known. */
-export const progressBar = (events: number, elapsedMs: number, total: number | undefined) => {
-  const rate = events / Math.max(elapsedMs / 1000, 0.001)
-  const eta = total === undefined || rate === 0 ? "" : ` ETA ${Math.max(0, (total - events) / rate).toFixed(0)} s`
-  return Effect.sync(() => writeProgress(`${events} events, ${Math.round(rate)}/s${eta}`, elapsedMs, 60))
+/** What the publish should come to: the events in all (the simulator's), and --duration. */
+export interface ProgressExpected {
+  readonly total?: number | undefined
+  readonly durationMs?: number | undefined
+}
+
+/**
+ * How far the publish is: events, their rate over the last seconds (an average since the start
+ * lagged a change of pace for minutes), and an ETA when the total or --duration bounds the run,
+ * whichever ends first.
+ */
+export const progressBar = (events: number, elapsedMs: number, rates: RecentRate, expected: ProgressExpected) =>
+  Effect.sync(() => {
+    const rate = rates.at(events, elapsedMs)
+    const left: Array<number> = []
+    if (expected.total !== undefined && rate > 0) left.push(Math.max(0, expected.total - events) / rate)
+    if (expected.durationMs !== undefined) left.push(Math.max(0, expected.durationMs - elapsedMs) / 1000)
+    const eta = left.length === 0 ? "" : ` ETA ${Math.min(...left).toFixed(0)} s`
+    writeProgress(`${events} events, ${rate}/s${eta}`, elapsedMs, 60)
+  })
+
+/**
+ * The publisher's `onProgress` for `produce`: a line at most every 200 ms, counting the events
+ * but not the instruments sent before them (about 20: `--rate 1` read 3/s after 10 s).
+ */
+export const progressReporter = (expected: ProgressExpected) => {
+  const rates = new RecentRate()
+  let lastReport = 0
+  return (p: PublishProgress): Effect.Effect<void> => {
+    if (p.elapsedMs - lastReport < 200) return Effect.void
+    lastReport = p.elapsedMs
+    return progressBar(p.events - p.instruments, p.elapsedMs, rates, expected)
+  }
 }
 
 const counted = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`
@@ -258,15 +286,10 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         instrumentsTopicName(exchange)
       ]))
       const expected = options.source === "sim" ? sim.events * sim.days * 20 : undefined
-      let lastReport = 0
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {
         stop: Deferred.await(signalled),
-        onProgress: (p) => {
-          if (p.elapsedMs - lastReport < 200) return Effect.void
-          lastReport = p.elapsedMs
-          return progressBar(p.events, p.elapsedMs, expected)
-        },
+        onProgress: progressReporter({ total: expected, durationMs: Option.getOrUndefined(durationMs) }),
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
       // Built interruptibly (a signal while connecting just stops), closed after the report.

@@ -13,7 +13,7 @@
  *   directory outside the location is not scanned, nor another table nested inside it
  *   (`otherTablesDirectories`): their files would look like orphans.
  */
-import { Clock, Duration, Effect, Layer, Result, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Result } from "effect"
 import { isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
@@ -443,7 +443,23 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
 
 export const layer = (options: MaintenanceLayerOptions = {}) => Layer.effect(Maintenance)(make(options))
 
-/** Runs maintenance of `tables` every `interval`, logging each report; failures are logged, never fatal. */
+/**
+ * `self` again and again, each run `interval` after the previous one started: "--every 600" is
+ * every 10 minutes, where Schedule.spaced waited 600 s after each run ended (drifting by the run
+ * time). A run longer than `interval` is followed as it ends, never overlapped. Ends on a failure.
+ */
+export const repeatEvery = <A, E, R>(self: Effect.Effect<A, E, R>, interval: Duration.Input): Effect.Effect<never, E, R> =>
+  Effect.gen(function*() {
+    const period = Duration.toMillis(Duration.fromInputUnsafe(interval))
+    while (true) {
+      const started = yield* Clock.currentTimeMillis
+      yield* self
+      const took = (yield* Clock.currentTimeMillis) - started
+      yield* Effect.sleep(Duration.millis(Math.max(0, period - took)))
+    }
+  })
+
+/** Runs maintenance of `tables` every `interval` (from each run's start), logging each report; failures are logged, never fatal. */
 export const runEvery = (
   tables: ReadonlyArray<TableIdentifier>,
   interval: Duration.Input,
@@ -469,7 +485,7 @@ export const runEvery = (
         Effect.catchCause((cause) => Effect.logWarning(`maintenance of ${showIdentifier(table)} failed`, cause))
       )
     }
-  }).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.asVoid)
+  }).pipe((run) => repeatEvery(run, interval))
 
 /** One line per table: files before → after, snapshots expired, orphans removed. */
 export const summaryLine = (r: {

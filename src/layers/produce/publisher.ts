@@ -64,8 +64,10 @@ export interface Reconciliation {
 }
 
 export interface PublishProgress {
-  /** Events whose sends the broker acknowledged. */
+  /** Events whose sends the broker acknowledged, the instruments among them included. */
   readonly events: number
+  /** How many of `events` were instruments (a feed's reference data, sent first, not paced). */
+  readonly instruments: number
   /** From the start of the run to the broker's acknowledgement of the last of them. */
   readonly elapsedMs: number
   /** When the broker acknowledged the last of them (Clock, epoch ms); the callback may come later. */
@@ -192,6 +194,8 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
 
   let sent = 0
   let acknowledged = 0
+  let instrumentsSent = 0
+  let instrumentsAcknowledged = 0
   /** The send in flight; it ends with the time the broker acknowledged it. */
   let inflight: Fiber.Fiber<number, KafkaError> | undefined
   /** Waits for the send in flight; then everything handed over so far is acknowledged. */
@@ -202,8 +206,9 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     const acknowledgedAt = yield* Fiber.join(inflight)
     inflight = undefined
     acknowledged = sent
+    instrumentsAcknowledged = instrumentsSent
     if (options.onProgress !== undefined) {
-      yield* options.onProgress({ events: acknowledged, elapsedMs: acknowledgedAt - started, acknowledgedAt })
+      yield* options.onProgress({ events: acknowledged, instruments: instrumentsAcknowledged, elapsedMs: acknowledgedAt - started, acknowledgedAt })
     }
   })
 
@@ -219,10 +224,13 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     Stream.runForEach((chunk) =>
       Effect.gen(function*() {
         const records = new Array<ProducerRecord>(chunk.length)
+        const instrumentsBefore = totals.instruments
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
+        const chunkInstruments = totals.instruments - instrumentsBefore
         yield* settle
         inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), Clock.currentTimeMillis))
         sent += chunk.length
+        instrumentsSent += chunkInstruments
       })
     ),
     Effect.andThen(settle),

@@ -74,6 +74,23 @@ describe("publishFeed", () => {
       assert.deepStrictEqual(told.map((p) => p.elapsedMs), answered.map((t) => t - 5_000))
     }))
 
+  it.effect("progress tells how many of the events acknowledged were instruments (produce's rate leaves them out)", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const told: Array<PublishProgress> = []
+      const r = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* publishFeed(makeWireCodec(), { batchSize: 7, onProgress: (p) => Effect.sync(() => void told.push(p)) })
+      }).pipe(Effect.provide(Layer.merge(KafkaMemory.layerMemory(broker), Feeds.layerSimulator({ eventsPerSymbolPerDay: 5 }))))
+      const last = told[told.length - 1]!
+      assert.isAbove(r.totals.instruments, 0)
+      assert.strictEqual(last.instruments, r.totals.instruments)
+      assert.strictEqual(last.events, r.totals.trades + r.totals.quotes + r.totals.poison + r.totals.instruments)
+      // Instruments go first: the first sends are all instruments, and later ones hold none.
+      assert.strictEqual(told[0]!.instruments, told[0]!.events)
+    }))
+
   it.effect("stopped after a while, it counts exactly what it sent, all of it acknowledged", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
