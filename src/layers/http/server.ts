@@ -236,8 +236,9 @@ export const pipeline = (options: HandlerOptions) => {
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody)
         )
       }).pipe(
-        Effect.annotateLogs({ correlation_id: correlationId }),
-        Effect.catchCause((cause) => toProblemResponse(cause, correlationId, options.maxBodyBytes, request.url))
+        Effect.catchCause((cause) => toProblemResponse(cause, correlationId, options.maxBodyBytes, request.url)),
+        // Outside the catch: its "unhandled failure" line is the one an operator looks up by the id of a 500.
+        Effect.annotateLogs({ correlation_id: correlationId })
       )
       if (exporting || continuing) respond = Effect.annotateSpans(respond, { "k2.correlation_id": correlationId })
 
@@ -347,7 +348,8 @@ const toProblemResponse = (cause: Cause.Cause<unknown>, correlationId: string, m
     const detail = error.cause.message.split("\n").slice(0, 4).join("; ").slice(0, 400)
     return Effect.succeed(problem(400, "bad_request", `invalid ${where}: ${detail}`, correlationId))
   }
-  return Effect.logError("unhandled failure", Cause.pretty(cause)).pipe(
+  // The cause as the log's `cause` (JSON's field), not pasted into its message.
+  return Effect.logError("unhandled failure", cause).pipe(
     Effect.as(problem(500, "internal", "internal error", correlationId))
   )
 }

@@ -6,6 +6,7 @@ import { Effect, Layer } from "effect"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
 import { causesText } from "../catalog/failureText.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
+import { splitCredentials } from "../../domain/urlCredentials.ts"
 import { parseInstrumentsTopicName, parseTopicName, valueSubject } from "../../domain/wire.ts"
 import {
   IncompatibleSchema,
@@ -35,15 +36,6 @@ export interface HttpRegistryOptions {
 /** Canonical text of a schema for comparisons (key order as written). */
 const canonical = (schema: object) => JSON.stringify(schema)
 
-/** A percent-encoded user or password as text; a `%` that starts no escape stands for itself. */
-const userInfo = (encoded: string): string => {
-  try {
-    return decodeURIComponent(encoded)
-  } catch {
-    return encoded
-  }
-}
-
 /**
  * The base URL without user info, and the Basic authorization that user info stands for
  * (`https://key:secret@host`, as Confluent's clients take it): fetch refuses a URL holding
@@ -54,13 +46,9 @@ const registryTarget = (url: string): { readonly base: string; readonly authoriz
   if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
     return `the registry URL is not an http(s) URL such as http://127.0.0.1:8081${parsed === null ? "" : ` (scheme ${parsed.protocol})`}`
   }
-  const credentials = parsed.username !== "" || parsed.password !== ""
-    ? `${userInfo(parsed.username)}:${userInfo(parsed.password)}`
-    : undefined
-  parsed.username = ""
-  parsed.password = ""
-  const base = parsed.href.replace(/\/+$/, "")
-  return credentials === undefined ? { base } : { base, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` }
+  const { url: bare, authorization } = splitCredentials(url)
+  const base = bare.replace(/\/+$/, "")
+  return authorization === undefined ? { base } : { base, authorization }
 }
 
 /** A registry's JSON answer (an error's code and message, or the request's result). */

@@ -16,6 +16,7 @@ import { Duration, Effect, Layer } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import { percentDecoded } from "../../domain/percentDecode.ts"
+import { splitCredentials, withoutPassword } from "../../domain/urlCredentials.ts"
 
 /** `k=v,k=v` with %-escapes; a pair that does not decode is skipped (the spec's "discard"), never a crash at start-up. */
 const pairs = (text: string | undefined): Record<string, string> => {
@@ -62,9 +63,14 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
     : undefined
   if (url === undefined) return undefined
   const attributes = pairs(env["OTEL_RESOURCE_ATTRIBUTES"])
+  const headers = { ...pairs(env["OTEL_EXPORTER_OTLP_HEADERS"]), ...pairs(env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) }
+  // User info goes as Basic authorization (an authorization header given wins): fetch refuses a
+  // URL holding credentials, so nothing was exported, and its error (logged) echoed the password.
+  const target = isHttpUrl(url) ? splitCredentials(url) : { url }
+  const authorized = Object.keys(headers).some((name) => name.toLowerCase() === "authorization")
   return {
-    url,
-    headers: { ...pairs(env["OTEL_EXPORTER_OTLP_HEADERS"]), ...pairs(env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) },
+    url: target.url,
+    headers: target.authorization === undefined || authorized ? headers : { ...headers, authorization: target.authorization },
     // The spec's precedence: OTEL_SERVICE_NAME, then service.name in the resource attributes (the
     // exporter's `serviceName` overrides the attribute, so a default here must not shadow it).
     serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(attributes["service.name"]) ?? `k2-${service}`,
@@ -144,7 +150,7 @@ const exporterLayer = (service: string, env: NodeJS.ProcessEnv): Layer.Layer<nev
   // The exporter would fail every export and say so only at debug level: such settings are
   // ignored with a warning, as the spec asks.
   const problem = !isHttpUrl(config.url)
-    ? `${config.url} (from ${specific("ENDPOINT")}) is not an http:// or https:// URL`
+    ? `${withoutPassword(config.url)} (from ${specific("ENDPOINT")}) is not an http:// or https:// URL`
     // A collector's HTTP port takes JSON as well as protobuf; its gRPC port takes neither.
     : protocol?.toLowerCase() === "grpc"
     ? `${protocolVariable}=${protocol}, but K2 exports OTLP/HTTP only (set http/json and the collector's HTTP port, 4318)`

@@ -1,6 +1,7 @@
 /** How the programs declare their flags: environment fallbacks and defaults shown in --help, ranges checked. */
 import { Config, ConfigProvider, Effect, Exit, Option } from "effect"
 import { Flag } from "effect/cli"
+import { withoutPassword } from "../../domain/urlCredentials.ts"
 
 /** What a flag's value must be: the expectation a value fails, or undefined when it passes. */
 export type Check<A> = (value: A) => string | undefined
@@ -22,9 +23,21 @@ class EnvValue {
   constructor(raw: string) {
     this.raw = raw
   }
-  // The CLI shows a refused value as String(value): the variable's text.
+  // The CLI shows a refused value as String(value): the variable's text, a URL's password hidden
+  // (the error goes to stderr, so to the logs, and a catalog URL may hold one).
   toString() {
-    return this.raw
+    return withoutPassword(this.raw)
+  }
+}
+
+/** A flag's value from the command line, shown as `EnvValue` is. */
+class FlagValue<A> {
+  readonly value: A
+  constructor(value: A) {
+    this.value = value
+  }
+  toString() {
+    return withoutPassword(String(this.value))
   }
 }
 
@@ -50,14 +63,15 @@ const fromEnvOr = <A, B>(
     return `${said.startsWith("Expected") ? said : `Expected: ${said}`} (from ${env})`
   }
   return flag.pipe(
+    Flag.map((value: A) => new FlagValue(value)),
     Flag.withFallbackConfig(Config.map(Config.String(env), (raw) => new EnvValue(raw))),
     Flag.filterMap(
-      (value: A | EnvValue): Option.Option<B> => {
-        if (!(value instanceof EnvValue)) return check(value) === undefined ? Option.some(fromFlag(value)) : Option.none()
+      (value: FlagValue<A> | EnvValue): Option.Option<B> => {
+        if (value instanceof FlagValue) return check(value.value) === undefined ? Option.some(fromFlag(value.value)) : Option.none()
         const exit = parse(value.raw)
         return Exit.isSuccess(exit) && check(exit.value) === undefined ? Option.some(fromEnv(exit.value)) : Option.none()
       },
-      (value) => value instanceof EnvValue ? refusal(value.raw) : check(value) ?? ""
+      (value) => value instanceof EnvValue ? refusal(value.raw) : check(value.value) ?? ""
     )
   )
 }

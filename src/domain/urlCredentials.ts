@@ -1,0 +1,29 @@
+/**
+ * User info in URLs (`scheme://user:secret@host`): what a message may show of one, and the Basic
+ * authorization an http(s) endpoint's user info stands for (fetch refuses a URL holding
+ * credentials, with an error that echoes them).
+ */
+import { percentDecoded } from "./percentDecode.ts"
+
+/**
+ * `text` with the password of a URL it starts with hidden: `postgresql://alice:***@db/k2`. Up to
+ * the last `@`: a password written unescaped may hold `@`, `/` or `#` (better hide too much).
+ */
+export const withoutPassword = (text: string): string =>
+  text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#@:]*):.*@/s, "$1:***@")
+
+/**
+ * An http(s) URL's user info moved out (`https://key:secret@host`, as Confluent's and OTLP clients
+ * take it): the URL without it (as `URL` writes it), and the Basic authorization it stands for.
+ */
+export const splitCredentials = (url: string): { readonly url: string; readonly authorization?: string } => {
+  const parsed = URL.parse(url)
+  if (parsed === null) return { url }
+  if (parsed.username === "" && parsed.password === "") return { url: parsed.href }
+  // A `%` that starts no escape stands for itself.
+  const part = (encoded: string) => percentDecoded(encoded) ?? encoded
+  const credentials = `${part(parsed.username)}:${part(parsed.password)}`
+  parsed.username = ""
+  parsed.password = ""
+  return { url: parsed.href, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` }
+}

@@ -1,0 +1,37 @@
+/**
+ * An OTLP endpoint with user info (`https://user:token@collector`): fetch refuses a URL holding
+ * credentials, with an error that echoes it (logged by the exporter at debug level on every
+ * attempt), so no span was ever exported and the token reached the logs. The user info is sent
+ * as Basic authorization instead, and never shown.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Logger } from "effect"
+import { configFromEnv, tracingLayer } from "../../../src/layers/telemetry/tracing.ts"
+
+describe("telemetry/tracing: an endpoint with credentials", () => {
+  it("sends them as Basic authorization, from a URL without them", () => {
+    const c = configFromEnv("serve", { OTEL_EXPORTER_OTLP_ENDPOINT: "https://k2%40acme:s3cr%3At@otlp.example:4318/" })
+    assert.strictEqual(c?.url, "https://otlp.example:4318/v1/traces")
+    assert.strictEqual(c?.headers["authorization"], `Basic ${Buffer.from("k2@acme:s3cr:t").toString("base64")}`)
+    assert.isTrue(URL.canParse(c!.url) && new URL(c!.url).password === "")
+  })
+
+  it("an authorization header given wins, and the URL still goes without the credentials", () => {
+    const c = configFromEnv("serve", {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://u:p@c:4318/v1/traces",
+      OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Bearer abc"
+    })
+    assert.strictEqual(c?.url, "http://c:4318/v1/traces")
+    assert.deepStrictEqual(c?.headers, { Authorization: "Bearer abc" })
+  })
+
+  it.effect("a warning about an endpoint that is no http URL does not show its password", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      yield* Layer.build(tracingLayer("serve", { OTEL_EXPORTER_OTLP_ENDPOINT: "grpc://u:s3cret@c:4317" })).pipe(Effect.provide(Logger.layer([capture])), Effect.scoped)
+      assert.strictEqual(logged.length, 1)
+      assert.notInclude(logged[0], "s3cret")
+      assert.include(logged[0], "grpc://u:***@c:4317")
+    }))
+})
