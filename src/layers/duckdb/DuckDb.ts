@@ -13,8 +13,11 @@ import * as Metrics from "../telemetry/metrics.ts"
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
   purpose: Schema.String,
-  /** `Overflow`: a value past its type (a sum past int128), which readers refuse as a 400, not a 500. */
-  reason: Schema.Literals(["Overflow", "Failed"]),
+  /**
+   * `Overflow`: a value past its type (a sum past int128), which readers refuse as a 400, not a 500.
+   * `OutOfMemory`: the statement needed more than DuckDB's memory limit (K2_DUCKDB_MEMORY_LIMIT), a 503.
+   */
+  reason: Schema.Literals(["Overflow", "OutOfMemory", "Failed"]),
   message: Schema.String
 }) {}
 
@@ -24,10 +27,14 @@ export class WrappedValue extends Error {}
 /** DuckDB's words for a value past its type ("Out of Range Error: Overflow in addition of INT128 ..."). */
 const DUCKDB_OVERFLOW = "Out of Range Error: Overflow"
 
+/** DuckDB's words for a statement past its memory limit ("Out of Memory Error: could not allocate block ..."). */
+const DUCKDB_OUT_OF_MEMORY = "Out of Memory Error"
+
 const duckDbError = (purpose: string, cause: unknown): DuckDbError => {
   const message = cause instanceof Error ? cause.message : String(cause)
   const overflow = cause instanceof WrappedValue || message.includes(DUCKDB_OVERFLOW)
-  return new DuckDbError({ purpose, reason: overflow ? "Overflow" : "Failed", message })
+  const reason = overflow ? "Overflow" : message.includes(DUCKDB_OUT_OF_MEMORY) ? "OutOfMemory" : "Failed"
+  return new DuckDbError({ purpose, reason, message })
 }
 
 export interface DuckDbOptions {

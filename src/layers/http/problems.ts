@@ -8,6 +8,7 @@ import type { HttpServerResponse } from "effect/http"
 import { BadParam } from "../../domain/api/params.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { InvalidQuery } from "../../domain/query/errors.ts"
+import { DuckDbError } from "../duckdb/DuckDb.ts"
 import { CatalogError } from "../../services/Catalog.ts"
 import { SnapshotNotFound, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { CurrentRequest } from "./handlerContext.ts"
@@ -44,6 +45,11 @@ const toProblem = (error: unknown, correlationId: string) => {
   // The server's trouble (logged below), not the statement's: no 400 the client would not retry.
   if (error instanceof SqlUnavailable) return problem(503, "sql_unavailable", error.message, correlationId)
   if (error instanceof QueryTimeout) return problem(503, "query_timeout", error.message, correlationId)
+  // DuckDB's memory limit met (K2_DUCKDB_MEMORY_LIMIT, shared by every statement running): a smaller
+  // read, or the same one when the server is less busy, may well answer. It was a bare 500.
+  if (error instanceof DuckDbError && error.reason === "OutOfMemory") {
+    return problem(503, "out_of_memory", "the query needs more memory than the server allows: read a shorter range or fewer symbols, or retry later", correlationId, { "retry-after": STREAMS_RETRY_AFTER })
+  }
   // A table another engine took where K2 does not follow (a feature, format version 3): no retry helps.
   if (error instanceof UnsupportedTableFeature) return problem(501, "unsupported_table", `${error.table} uses ${error.feature}, which K2 does not read`, correlationId)
   const fileError = error instanceof CatalogError && error.reason._tag === "TableFileError" ? error.reason : error

@@ -4,7 +4,7 @@
  * `answerRead`, the common shape of a read (304, cached body or run and encode). One per server:
  * the body cache and the slots are shared by every route.
  */
-import { Clock, Deferred, Duration, Effect, Semaphore } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Semaphore } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { BadParam, type Format, parseInstant, required, type SnapshotParam } from "../../domain/api/params.ts"
 import { checkRange as ordered } from "../../domain/query/validate.ts"
@@ -108,6 +108,13 @@ interface ReadSpec {
 
 export type Reads = Effect.Success<ReturnType<typeof makeReads>>
 
+/** A shared run of an answer (answerRead): its outcome, the requests waiting for it, its fiber once forked. */
+interface Flight {
+  readonly answer: Deferred.Deferred<Encoded, unknown>
+  waiting: number
+  run: Fiber.Fiber<unknown> | undefined
+}
+
 /**
  * Sandbox runs (SQL, Parquet exports) one caller may have running or waiting at once: the two slots
  * and one in line, so a single client still finds a run waiting for it as a slot frees.
@@ -118,7 +125,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog
   const cache = new BodyCache<CachedAnswer>(options.cacheBytes)
   /** Answers being computed, by ETag (see answerRead). */
-  const inFlight = new Map<string, Deferred.Deferred<Encoded, unknown>>()
+  const inFlight = new Map<string, Flight>()
   const scope = yield* Effect.scope
   yield* Effect.addFinalizer(() => Effect.sync(stopIdleSandboxes))
   const sqlPermits = yield* Semaphore.make(2)
@@ -266,25 +273,35 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     }
     // Identical concurrent misses share one run: the first starts it on a fiber of its own (so
     // that its client going away fails none of the others), the rest wait for the same answer.
-    let flight = inFlight.get(etag)
-    if (flight === undefined) {
-      const started = Deferred.makeUnsafe<Encoded, unknown>()
-      flight = started
-      // Registered and forked as one step: a client leaving between the two would leave a run
-      // registered that never starts, and every identical request waiting on it.
-      yield* Effect.uninterruptible(Effect.suspend(() => {
-        inFlight.set(etag, started)
-        return encode.pipe(
-          Effect.exit,
-          Effect.flatMap((exit) => {
-            inFlight.delete(etag)
-            return Deferred.done(started, exit)
-          }),
-          Effect.forkIn(scope)
-        )
-      }))
-    }
-    const { body, entry } = yield* Deferred.await(flight)
+    // Joining (or registering and forking) and counting the waiter are one step, as is leaving: a
+    // client leaving between them would leave a run registered that never starts, or one nobody
+    // waits for. The last waiter gone stops the run: it ran on (to the query time limit, 30 s),
+    // holding its pooled connection, so two abandoned heavy reads left every other read waiting.
+    const { body, entry } = yield* Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const joined = inFlight.get(etag)
+        const flight: Flight = joined ?? { answer: Deferred.makeUnsafe<Encoded, unknown>(), waiting: 0, run: undefined }
+        flight.waiting++
+        const leave = Effect.suspend(() => {
+          if (--flight.waiting > 0 || flight.run === undefined || inFlight.get(etag) !== flight) return Effect.void
+          inFlight.delete(etag)
+          return Fiber.interrupt(flight.run)
+        })
+        const start = joined !== undefined ? Effect.void : Effect.suspend(() => {
+          inFlight.set(etag, flight)
+          return encode.pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => {
+              if (inFlight.get(etag) === flight) inFlight.delete(etag)
+              return Deferred.done(flight.answer, exit)
+            }),
+            Effect.forkIn(scope),
+            Effect.map((fiber) => void (flight.run = fiber))
+          )
+        })
+        return start.pipe(Effect.andThen(restore(Deferred.await(flight.answer))), Effect.ensuring(leave))
+      })
+    )
     return send(body, entry, { ...entry.meta, correlation_id: correlationId })
   })
 
