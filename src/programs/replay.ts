@@ -29,7 +29,9 @@ import * as ReplayLayer from "../layers/replay/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { layerHttp } from "../layers/kafka/schemaRegistry.ts"
 import { republish, republishCodec, type RepublishProgress } from "../layers/replay/republish.ts"
-import { KafkaAdmin } from "../services/KafkaSink.ts"
+import { KafkaAdmin, type KafkaSink } from "../services/KafkaSink.ts"
+import type { KafkaSource } from "../services/KafkaSource.ts"
+import type { SchemaRegistry } from "../services/SchemaRegistry.ts"
 import { type LiveStart, type ReplayEvent, ReplayEngine } from "../services/ReplayEngine.ts"
 import {
   asOfFlag,
@@ -45,7 +47,7 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, type KafkaClient, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
 import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
@@ -103,6 +105,10 @@ const openingForRange = openedUnlessStopped(() =>
   new ReplayStopped({ message: "replay stopped before its end: 0 events written (the catalog and DuckDB were still opening)" })
 )
 
+/** Where a cut replay got to, after its count: the last event written, to resume from (docs/query.md). */
+const lastWritten = (last: ReplayEvent | undefined) =>
+  last === undefined ? "" : `, the last at ${formatIsoMicros(last.exchange_timestamp)} (${last._tag.toLowerCase()} ${last.message_id})`
+
 /** NDJSON of a bounded replay to `out`; stopped before its end, it says how far it got (to resume from, docs/query.md). */
 export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out: Writable) =>
   Effect.suspend(() => {
@@ -111,10 +117,7 @@ export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out
     return Stream.runForEachArray(events, ndjsonTo(out, (es) => {
       written += es.length
       last = es.at(-1) ?? last
-    })).pipe(replayStopped(() =>
-      `replay stopped before its end: ${written} events written` +
-        (last === undefined ? "" : `, the last at ${formatIsoMicros(last.exchange_timestamp)} (${last._tag.toLowerCase()} ${last.message_id})`)
-    ))
+    })).pipe(replayStopped(() => `replay stopped before its end: ${written} events written${lastWritten(last)}`))
   })
 
 const rate = (p: RepublishProgress) => Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001))
@@ -135,7 +138,12 @@ const liveLine = (start: LiveStart) =>
  * stopped. A failed send is reported with what the broker acknowledged before it (the topic holds
  * those): the error alone left it unknown, and off a terminal the last progress line may be seconds old.
  */
-export const republishReported = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, topic: string, codec: WireCodec) =>
+export const republishReported = <E, R>(
+  events: Stream.Stream<ReplayEvent, E, R>,
+  topic: string,
+  codec: WireCodec,
+  onAcknowledged?: (progress: RepublishProgress) => void
+) =>
   Effect.suspend(() => {
     let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
     const started = Date.now()
@@ -145,6 +153,7 @@ export const republishReported = <E, R>(events: Stream.Stream<ReplayEvent, E, R>
       codec,
       onProgress: (p) => {
         latest = p
+        onAcknowledged?.(p)
         return progressLine(p)
       }
     }).pipe(
@@ -159,7 +168,9 @@ export const republishReported = <E, R>(events: Stream.Stream<ReplayEvent, E, R>
               `republished ${counts(done)} to ${topic} in ${(done.elapsedMs / 1000).toFixed(1)} s, ${rate(done)} events/s\n`
             )
           } else {
-            process.stderr.write(`republishing to ${topic} failed after ${counts(done)} acknowledged in ${(done.elapsedMs / 1000).toFixed(1)} s\n`)
+            process.stderr.write(
+              `republishing to ${topic} failed after ${counts(done)} acknowledged in ${(done.elapsedMs / 1000).toFixed(1)} s${lastWritten(done.last)}\n`
+            )
           }
         })
       )
@@ -242,21 +253,42 @@ const ignoredFlags = (a: Options): ReadonlyArray<string> => {
 
 /** Why the mode ignores `flags`. */
 const ignoredBecause = (a: Options, flags: ReadonlyArray<string>) => {
-  if (Option.isNone(a.topic) && !a.follow) {
-    return `${flags.join(", ")}: for --topic and --follow only; a replay to stdout talks to no broker and ignores ${flags.length === 1 ? "it" : "them"}`
-  }
-  const follows = flags.filter((f) => f === "--group" || f === "--topics")
+  const follows: ReadonlyArray<string> = flags.filter((f) => f === "--group" || f === "--topics")
+  // --partitions is --topic's alone (as --help marks it): not among the flags "for --topic and --follow".
+  const kafka = flags.filter((f) => f !== "--partitions" && !follows.includes(f))
+  const toStdout = Option.isNone(a.topic) && !a.follow
   return [
-    ...(follows.length === 0 ? [] : [`${follows.join(", ")}: for --follow only; a replay to --topic without it reads no live topic`]),
-    ...(flags.includes("--partitions") ? ["--partitions: for --topic only; --follow without it writes NDJSON to stdout"] : [])
+    ...(kafka.length === 0 ? [] : [
+      `${kafka.join(", ")}: for --topic and --follow only; a replay to stdout talks to no broker and ignores ${kafka.length === 1 ? "it" : "them"}`
+    ]),
+    ...(follows.length === 0 ? [] : [
+      `${follows.join(", ")}: for --follow only; ${toStdout ? "a replay to stdout" : "a replay to --topic without it"} reads no live topic`
+    ]),
+    ...(flags.includes("--partitions")
+      ? [`--partitions: for --topic only; ${a.follow ? "--follow without it writes NDJSON to stdout" : "a replay to stdout makes no topic"}`]
+      : [])
   ].join("; ")
 }
 
 /** The replay engine over the warehouse the flags name. */
 const engineOver = (settings: LakehouseSettings) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(settings)))
 
+/** The Kafka client and the schema registry a replay to --topic or a --follow talks to (tests give in-process ones). */
+export interface ReplayConnections {
+  readonly kafka: (client: KafkaClient, brokers: ReadonlyArray<string>) => Layer.Layer<KafkaSource | KafkaSink | KafkaAdmin, unknown>
+  readonly registry: (url: string) => Layer.Layer<SchemaRegistry>
+}
+
+const networkConnections: ReplayConnections = {
+  kafka: (client, brokers) => kafkaLayer(client, brokers, "k2-replay"),
+  registry: (url) => layerHttp({ url })
+}
+
 /** `npm run replay` over the engine `reads` opens (given to the handler, so that `--help` opens none). */
-export const replayCommandWith = <E>(reads: (settings: LakehouseSettings) => Layer.Layer<ReplayEngine, E>) =>
+export const replayCommandWith = <E>(
+  reads: (settings: LakehouseSettings) => Layer.Layer<ReplayEngine, E>,
+  connections: Partial<ReplayConnections> = {}
+) =>
   Command.make("replay", replayFlags, (a) =>
   usage(() => {
     const ignored = ignoredFlags(a)
@@ -309,7 +341,8 @@ export const replayCommandWith = <E>(reads: (settings: LakehouseSettings) => Lay
     })
     // Read only where used: K2_KAFKA_BROKERS is set for every program, a replay to stdout included.
     const brokers = needsKafka ? Option.map(a.brokers.value, brokerList) : Option.none()
-    const kafka = () => kafkaLayer(a.client.value, Option.getOrThrow(brokers), "k2-replay")
+    const connect = { ...networkConnections, ...connections }
+    const kafka = () => connect.kafka(a.client.value, Option.getOrThrow(brokers))
     // Opened once the options are read: a refused command line touches no warehouse.
     const lakehouse = a.follow ? reads(a) : openingForRange(reads(a))
 
@@ -319,16 +352,36 @@ export const replayCommandWith = <E>(reads: (settings: LakehouseSettings) => Lay
       return (needsKafka ? run.pipe(Effect.provide(kafka())) : run).pipe(Effect.provide(lakehouse))
     }
     const topic = a.topic.value
+    // What a range's run was doing before its first send, should a signal stop it then; none once sending.
+    let before: string | undefined = "the Kafka client was connecting"
+    let acknowledged: RepublishProgress | undefined
     // Before the topic is made: a registry that refuses the schemas leaves nothing behind.
     const codec = Option.isSome(registry)
-      ? republishCodec(topic).pipe(Effect.provide(layerHttp({ url: registry.value })))
+      ? Effect.suspend(() => {
+        before = "the schema registry was being asked for the ids"
+        return republishCodec(topic).pipe(Effect.provide(connect.registry(registry.value)))
+      })
       : Effect.succeed(makeWireCodec())
-    return Effect.gen(function*() {
+    const run = Effect.gen(function*() {
       const wire = yield* codec
+      before = `${topic} was being made`
       yield* republishTopic(topic, Option.getOrElse(a.partitions, () => DEFAULT_PARTITIONS))
-      const sent = republishReported(yield* events, topic, wire)
-      yield* a.follow ? sent : sent.pipe(replayStopped(() => `replay stopped before its end: ${topic} holds only the events the summary counts`))
-    }).pipe(Effect.provide(kafka()), Effect.provide(lakehouse))
+      before = "the replay was being planned"
+      const sent = republishReported(yield* events, topic, wire, (p) => {
+        acknowledged = p
+      })
+      before = undefined
+      yield* sent
+    }).pipe(Effect.provide(kafka()))
+    // The client, the registry and the topic come under the stop too: stopped there, a range's run
+    // ended exit 0 without a word, and a script took the empty topic for the whole range.
+    const told = a.follow ? run : run.pipe(replayStopped(() =>
+      before === undefined
+        ? `replay stopped before its end: ${acknowledged?.events ?? 0} events written to ${topic} (those the summary counts)` +
+          lastWritten(acknowledged?.last)
+        : `replay stopped before its end: 0 events written (${before})`
+    ))
+    return told.pipe(Effect.provide(lakehouse))
   })).pipe(Command.withDescription(describedWith(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
       "--follow continues on the live topics. A flag marked \"--topic\", \"--follow\" or \"--topic and --follow\" is " +

@@ -23,6 +23,8 @@ export interface RepublishProgress {
   readonly trades: number
   readonly quotes: number
   readonly elapsedMs: number
+  /** The last event acknowledged (in replay order: sends are one at a time): where a cut run got to. */
+  readonly last?: ReplayEvent | undefined
 }
 
 export interface RepublishOptions {
@@ -95,7 +97,7 @@ export const republish = <E, R>(
     const producer = yield* KafkaSink
     const started = yield* Clock.currentTimeMillis
     const correlationId = options.correlationId ?? crypto.randomUUID()
-    const progress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
+    const progress: { -readonly [K in keyof RepublishProgress]: RepublishProgress[K] } = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
     yield* Stream.runForEachArray(events, (chunk) =>
       Effect.gen(function*() {
         const records = new Array<ProducerRecord>(chunk.length)
@@ -113,6 +115,7 @@ export const republish = <E, R>(
           progress.events += chunk.length
           progress.trades += trades
           progress.quotes += chunk.length - trades
+          progress.last = chunk.at(-1) ?? progress.last
           progress.elapsedMs = (yield* Clock.currentTimeMillis) - started
           if (options.onProgress !== undefined) yield* options.onProgress({ ...progress })
         }))
