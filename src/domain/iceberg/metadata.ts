@@ -545,3 +545,19 @@ export const nextMetadataFileName = (baseLocation: string | null, uuid: string):
  * files would keep hundreds of near-copies of a long history.
  */
 export const metadataCache = () => lru<TableMetadata>(20_000, (m) => m.snapshots.length + 1)
+
+/**
+ * The highest sequence number committed by the time `pinned` was made current: after a rollback
+ * (main set back to an older snapshot) the snapshots rolled back were committed before the pin, and
+ * are still there to read by id; only those committed since are left out.
+ */
+export const committedBy = (m: TableMetadata, pinned: Snapshot): bigint => {
+  const log = m["snapshot-log"]
+  const last = log.findLastIndex((e) => e["snapshot-id"] === pinned["snapshot-id"])
+  let bound = pinned["sequence-number"]
+  for (let i = 0; i <= last; i++) {
+    const s = snapshotById(m, log[i]!["snapshot-id"])
+    if (s !== undefined && s["sequence-number"] > bound) bound = s["sequence-number"]
+  }
+  return bound
+}

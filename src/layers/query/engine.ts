@@ -3,7 +3,7 @@ import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-a
 import { Clock, Effect, Layer, Result } from "effect"
 import { decode as decodeBound } from "../../domain/iceberg/bounds.ts"
 import { quoted } from "../../domain/errors.ts"
-import { noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
+import { committedBy, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { PrimitiveType } from "../../domain/iceberg/spec.ts"
 import { decodeCursor, encodeCursor, type PageCursor, queryDiffers, queryDigest, type QueryParts, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { InvalidArgument, InvalidCursor, invalid, type InvalidQuery, InvertedRange, LimitOutOfRange, TooManyRows, ValueOverflow } from "../../domain/query/errors.ts"
@@ -640,7 +640,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
       // a pinned snapshot expired meanwhile leaves the log as it is now.
       const upTo = options.upTo === undefined ? undefined : snapshotById(metadata, options.upTo)
       const current = upTo?.["snapshot-id"] ?? metadata["current-snapshot-id"] ?? null
-      const listed = upTo === undefined ? metadata.snapshots : metadata.snapshots.filter((s) => s["sequence-number"] <= upTo["sequence-number"])
+      const bound = upTo === undefined ? undefined : committedBy(metadata, upTo)
+      const listed = bound === undefined ? metadata.snapshots : metadata.snapshots.filter((s) => s["sequence-number"] <= bound)
       return listed.map((s) => ({
         snapshotId: s["snapshot-id"],
         parentId: s["parent-snapshot-id"] ?? null,
