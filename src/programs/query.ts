@@ -224,7 +224,8 @@ const snapshots = Command.make("snapshots", { table: tableArg, format: formatFla
       list.map((s) => ({
         snapshot_id: s.snapshotId,
         parent_id: s.parentId,
-        time: new Date(s.timestampMs).toISOString(),
+        // As every other instant (and GET /v1/snapshots): toISOString stops at milliseconds.
+        time: iso(s.timestampMs * 1000),
         operation: s.operation,
         current: s.current,
         records: s.summary["total-records"] ?? "",

@@ -23,6 +23,7 @@ import {
 } from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
+import { jsonLine } from "../domain/ndjson.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { isValidKafkaTopicName, parseInstrumentsTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
@@ -53,7 +54,7 @@ import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
-  JSON.stringify(
+  jsonLine(
     { ...e, exchange_timestamp: formatIsoMicros(e.exchange_timestamp), ingestion_timestamp: formatIsoMicros(e.ingestion_timestamp) },
     jsonReplacer
   )

@@ -5,6 +5,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
 import { quoted } from "../../domain/errors.ts"
+import { jsonLine } from "../../domain/ndjson.ts"
 import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { pinnedSnapshotGone, SnapshotNotFound } from "../../services/TableScanner.ts"
@@ -84,7 +85,7 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
               : e
           )
         ))
-        const line = (e: ReplayEvent) => JSON.stringify(presentRow(e as unknown as Record<string, unknown>))
+        const line = (e: ReplayEvent) => jsonLine(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
         // Annotated here: the body streams after the request's log annotations are gone.
         const failed = (cause: unknown, text: string) =>

@@ -6,6 +6,7 @@ import { BadParam, parseInstant as parseApiInstant, parseSnapshot } from "../../
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
 import { csvCell } from "../../domain/csv.ts"
+import { renderTable } from "../../domain/textTable.ts"
 
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { message: Schema.String }) {}
 
@@ -75,13 +76,7 @@ export const printRows = (
         write(`${columns.join(",")}\n`)
         for (const r of rows) write(`${columns.map((c) => csvCell(r[c])).join(",")}\n`)
       } else {
-        const text = rows.map((r) => columns.map((c) => cell(r[c])))
-        // A loop, not Math.max(...cells): spreading some 120k cells overflows the stack.
-        const widths = columns.map((c) => c.length)
-        for (const t of text) t.forEach((s, i) => (widths[i] = Math.max(widths[i]!, s.length)))
-        const line = (cells: ReadonlyArray<string>) => cells.map((s, i) => s.padEnd(widths[i]!)).join("  ").trimEnd()
-        write(`${line(columns)}\n${line(widths.map((w) => "-".repeat(w)))}\n`)
-        for (const t of text) write(`${line(t)}\n`)
+        write(renderTable(columns, rows.map((r) => columns.map((c) => cell(r[c])))))
       }
       if (Object.keys(extra).length > 0) process.stderr.write(`${JSON.stringify(extra, jsonReplacer)}\n`)
     }

@@ -187,6 +187,21 @@ describe("npm run query, in-process", () => {
       assert.strictEqual(pinned.stdout, "")
     }))
 
+  it.effect("snapshots: a commit time written as every other instant is, and as GET /v1/snapshots writes it (µs)", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(memoryWarehouse(yield* tempDir("k2-query-command-")))
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        yield* sink.append(TRADES, tradeColumns(genTrades(5, { seed: 6 })))
+      }).pipe(Effect.provideContext(context))
+      const r = yield* query(Layer.succeedContext(context), ["snapshots", "trades", "-o", "json"])
+      assert.isTrue(Exit.isSuccess(r.exit), String(r.exit))
+      const rows = JSON.parse(r.stdout).rows as Array<{ time: string }>
+      assert.isAbove(rows.length, 0)
+      for (const row of rows) assert.match(row.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
+    }))
+
   // Ctrl-C, or a job runner's SIGTERM on its timeout (run.ts: the signal interrupts the command).
   describe("stopped by a signal before its answer is out", () => {
     /**
