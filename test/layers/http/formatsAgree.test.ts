@@ -3,7 +3,9 @@
  * with DuckDB, as a client would) holds the same columns, in the same order, and the same rows,
  * in the same order, with the same values. Over awkward data: symbols with `.`, `_`, `-`; the
  * smallest and largest prices; vendor_data keys and instrument names with quotes, commas, line
- * breaks and non-ASCII; an empty string beside a null; instants µs apart.
+ * breaks and non-ASCII; an empty string beside a null; instants µs apart; hostile values a feed may
+ * send (NUL, tabs, ESC sequences, bidi marks, U+2028/U+2029, a leading `=`, a 200k-character value),
+ * and replay's NDJSON one object a line for readers that also break lines at U+2028/U+2029.
  */
 import { DuckDBDateValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, DuckDBTimestampTZValue, DuckDBTimestampValue } from "@duckdb/node-api"
 import { assert, layer } from "@effect/vitest"
@@ -18,18 +20,26 @@ import { readParquet } from "../../support/parquet.ts"
 import { DAY, genQuotes, genTrades, HOUR, T0 } from "../query/data.ts"
 import { QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
 
-const lineage = (i: number) => ({ ingestion_timestamp: T0 + 10 * DAY, kafka_topic: "k2.test", kafka_partition: 0, kafka_offset: BigInt(1_000 + i) })
+// Offsets and sequences past 2^53: exact text in JSON, and in the cursors.
+const lineage = (i: number) => ({ ingestion_timestamp: T0 + 10 * DAY, kafka_topic: "k2.test", kafka_partition: 0, kafka_offset: 2n ** 63n - 10n + BigInt(i) })
 const dec = (text: string) => BigDecimal.fromStringUnsafe(text)
-const AWKWARD_KEYS = { "say \"hi\"": "a,b", "line\nbreak": "x\r\ny", "Zürich 東京 🚀": "", "": "empty key" }
+/** Message ids with what CSV quotes, a NUL, non-ASCII, U+2028 and an RTL override. */
+const HOSTILE_ID = ',"\r\n\u0000é🚀\u2028\u202e='
+const awk = (i: number) => `awk-${i}${HOSTILE_ID}`
+// Hostile values from a feed too: NUL, tabs, ESC sequences, bidi marks, U+2028/U+2029, a leading `=`, a 200k-character value.
+const AWKWARD_KEYS = {
+  "say \"hi\"": "a,b", "line\nbreak": "x\r\ny", "Zürich 東京 🚀": "", "": "empty key",
+  "nul\u0000key": "v\u0000al", "tab\tkey": "=1+2\t@x", "esc\u001b[31m": "\u2028ls\u2029ps", "\u202eRTL\u200f": "-3", "long": "x".repeat(200_000), "🚀‍👩": "\ud83d\ude80"
+}
 
 const awkwardTrades: Array<TradeRow> = [
-  ["BRK.B", T0 + 1, "0.00000001", "1", { ...AWKWARD_KEYS }, ["A", "B,C", "say \"x\""]],
+  ["BRK.B", T0 + 1, "0.00000001", "1", { ...AWKWARD_KEYS }, ["A", "B,C", "say \"x\"", "A\u0000", "B,C\u2028", "=say \"x\"", "\u001b]0;t\u0007"]],
   ["BRK.B", T0 + 2, "9999999999.99999999", "0.00000001", {}, []],
   ["A_B-C", T0 + 3, "1.10000000", "100000.5", { venue: "" }, [""]],
   ["A_B-C", T0 - 1, "12.34000000", "2", { "ü": "ü" }, ["é"]],
   ["BRK.B", T0 + 2 * HOUR + 3, "5.00000000", "1", {}, []] // its prevailing quote has no ask: no mid, spread or side
 ].map(([symbol, ts, price, qty, vendor, conditions], i) => ({
-  message_id: `awk-${i}`,
+  message_id: awk(i),
   trade_id: i === 0 ? "" : `id,"${i}"\n`,
   symbol: symbol as string,
   exchange: "NYSE",
@@ -40,7 +50,7 @@ const awkwardTrades: Array<TradeRow> = [
   currency: "USD",
   side: i % 2 === 0 ? "BUY" as const : "SELL" as const,
   conditions: conditions as Array<string>,
-  source_sequence: i === 1 ? null : BigInt(i),
+  source_sequence: i === 1 ? null : 2n ** 62n + 1n + BigInt(i),
   vendor_data: vendor as Record<string, string>,
   ...lineage(i)
 }))
@@ -51,7 +61,7 @@ const awkwardQuotes: Array<QuoteRow> = [
   { ts: T0 + 2 * HOUR, bid: "0", ask: "5.00000000" },
   { ts: T0 + 2 * HOUR + 1, bid: "4.00000000", ask: "0" }
 ].map(({ ask, bid, ts }, i) => ({
-  message_id: `awq-${i}`,
+  message_id: `awq-${i}${HOSTILE_ID}`,
   quote_id: `q"${i}"`,
   symbol: "BRK.B",
   exchange: "NYSE",
@@ -273,6 +283,33 @@ const RANGE = `from=2024-01-01T00:00:00Z&to=${new Date((T0 + 4 * DAY) / 1000).to
 
 layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in JSON, CSV and Parquet", (it) => {
   for (const table of ["trades", "quotes"] as const) {
+    it.effect(`/v1/${table}: offsets and sequences past 2^53 exact, paged one row at a time by their cursors`, () =>
+      Effect.gen(function*() {
+        const path = `/v1/${table}?${RANGE}&symbols=BRK.B`
+        const rows = yield* json(path)
+        // Longs past 2^53 are exact text (docs/api.md), never a rounded number.
+        assert.include(rows.map((r) => r["kafka_offset"]), "9223372036854775798")
+        const paged: Array<Record<string, unknown>> = []
+        for (let cursor: string | null = null, n = 0; n === 0 || cursor !== null; n++) {
+          const page: Answer = yield* request(`${path}&limit=1${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`)
+          paged.push(...(JSON.parse(page.text()) as { data: Array<Record<string, unknown>> }).data)
+          cursor = page.headers.get("k2-next-cursor")
+        }
+        assert.deepStrictEqual(paged, rows)
+      }))
+
+    it.effect(`/v1/replay of ${table}: NDJSON with U+2028/U+2029 escaped, one object a line, the values exact`, () =>
+      Effect.gen(function*() {
+        const text = (yield* request(`/v1/replay?${RANGE}&symbols=BRK.B&tables=${table}`)).text()
+        // Python's str.splitlines() and JavaScript's line terminators split at these too.
+        assert.notMatch(text, /[\u2028\u2029]/)
+        const lines = text.split(/\r\n|\r|\n|\u2028|\u2029/)
+        assert.strictEqual(lines.pop(), "")
+        const events = lines.map((l) => JSON.parse(l) as { vendor_data: Record<string, string> })
+        assert.strictEqual(events.length, table === "trades" ? 3 : 4)
+        assert.isTrue(events.some((e) => e.vendor_data["esc\u001b[31m"] === "\u2028ls\u2029ps"))
+      }))
+
     it.effect(`/v1/${table}: JSON pages, CSV pages, the CSV export and the Parquet export hold the same rows`, () =>
       Effect.gen(function*() {
         const path = `/v1/${table}?${RANGE}`
@@ -305,7 +342,7 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in 
       // BRK.B trades at T0 + 1 and T0 + 2 (us): [T0, T0 + 2) holds the first alone.
       const path = `/v1/trades?from=${formatIsoMicros(T0)}&to=${formatIsoMicros(T0 + 2)}&symbols=BRK.B`
       const rows = yield* json(path)
-      assert.deepStrictEqual(rows.map((r) => r["message_id"]), ["awk-0"])
+      assert.deepStrictEqual(rows.map((r) => r["message_id"]), [awk(0)])
       const expected = fromJson(rows)
       assertSame("csv export", expected, fromCsv((yield* request(withFormat(path, "csv"))).text()))
       assertSame("parquet export", expected, yield* fromParquet((yield* request(withFormat(path, "parquet"))).bytes))
@@ -315,11 +352,11 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in 
     Effect.gen(function*() {
       const rows = yield* json(`/v1/trades?${RANGE}&symbols=BRK.B,A_B-C`)
       const byId = new Map(rows.map((r) => [r["message_id"], r]))
-      assert.strictEqual(byId.get("awk-0")!["price"], "0.00000001")
-      assert.deepStrictEqual(byId.get("awk-0")!["vendor_data"], AWKWARD_KEYS)
-      assert.deepStrictEqual(byId.get("awk-0")!["conditions"], ["A", "B,C", "say \"x\""])
-      assert.strictEqual(byId.get("awk-1")!["price"], "9999999999.99999999")
-      assert.strictEqual(byId.get("awk-3")!["exchange_timestamp"], "2024-01-01T23:59:59.999999Z")
+      assert.strictEqual(byId.get(awk(0))!["price"], "0.00000001")
+      assert.deepStrictEqual(byId.get(awk(0))!["vendor_data"], AWKWARD_KEYS)
+      assert.deepStrictEqual(byId.get(awk(0))!["conditions"], ["A", "B,C", "say \"x\"", "A\u0000", "B,C\u2028", "=say \"x\"", "\u001b]0;t\u0007"])
+      assert.strictEqual(byId.get(awk(1))!["price"], "9999999999.99999999")
+      assert.strictEqual(byId.get(awk(3))!["exchange_timestamp"], "2024-01-01T23:59:59.999999Z")
     }))
 
   it.effect("/v1/trades/with-quotes: every format pages, to the same rows", () =>
@@ -331,7 +368,7 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("the same answer in 
       assertSame("csv", expected, yield* pagedCsv(path))
       const parquet = yield* Effect.forEach(yield* allPages(path, "parquet"), (page) => fromParquet(page.bytes))
       assertSame("parquet", expected, { columns: parquet[0]!.columns, rows: parquet.flatMap((t) => t.rows) })
-      const oneSided = paged.rows.find((r) => r["messageId"] === "awk-4")!
+      const oneSided = paged.rows.find((r) => r["messageId"] === awk(4))!
       assert.deepStrictEqual([oneSided["bidPrice"], oneSided["askPrice"], oneSided["mid"], oneSided["effectiveSpread"], oneSided["classification"]], ["4.00000000", "0.00000000", null, null, null])
     }))
 
