@@ -10,9 +10,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import { TableFileError, StorageFailure } from "../../../src/domain/iceberg/errors.ts"
-import { currentSnapshot, type TableUpdate } from "../../../src/domain/iceberg/metadata.ts"
-import { decodeOffsets, MARKER_PREFIX, markerKey, offsetOf } from "../../../src/domain/ingest/marker.ts"
-import { dlqTopicName, Header } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
@@ -22,25 +19,13 @@ import { FileIO } from "../../../src/services/FileIO.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
+import { assertExactlyOnce, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
 import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
-import { checkTable } from "../../support/tableCheck.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const HOUR_MS = 3_600_000
 const PARTITIONS = 3
 const GROUP = Ingest.defaultIngestConfig.groupId
-
-/** mulberry32: a small seeded generator, so a seed replays its fault sequence. */
-const seeded = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const FAULTS = [
   "conflict",
@@ -54,11 +39,6 @@ const FAULTS = [
   "leave"
 ] as const
 type Fault = typeof FAULTS[number]
-
-const ingestionCommit = (updates: ReadonlyArray<TableUpdate>) =>
-  updates.some((u) =>
-    u.action === "add-snapshot" && Object.keys(u.snapshot.summary).some((k) => k.startsWith(MARKER_PREFIX))
-  )
 
 const runChaos = (seed: number, budget: number) =>
   Effect.gen(function*() {
@@ -90,7 +70,7 @@ const runChaos = (seed: number, budget: number) =>
         commitTable: (id, requirements, updates) =>
           Effect.suspend(() => {
             if (state.catalogDown > 0) return (state.catalogDown--, down("commit"))
-            if (!ingestionCommit(updates) || state.faultsLeft <= 0 || random() < 0.5) {
+            if (!isIngestionCommit(updates) || state.faultsLeft <= 0 || random() < 0.5) {
               return catalog.commitTable(id, requirements, updates)
             }
             state.faultsLeft--
@@ -216,13 +196,7 @@ const runChaos = (seed: number, budget: number) =>
     }
     // Idle, every partition's group offset comes to its log's end within a few flushes (those a
     // restart found at the end, after a commit that landed unanswered, included).
-    const behind = () => {
-      const g = broker.groups.get(GROUP)
-      return ASX_TOPICS.some((topic) => {
-        const t = broker.topics.get(topic)!
-        return t.partitions.some((records, p) => g?.committed.get(`${topic}:${p}` as never) !== BigInt(t.base[p]! + records.length))
-      })
-    }
+    const behind = offsetsBehind(broker, GROUP)
     for (let i = 0; reached && i < 100 && behind(); i++) yield* Effect.sleep("20 millis")
     const offsetsAtEnd = !behind()
     const offsetsWhere = where()
@@ -232,46 +206,7 @@ const runChaos = (seed: number, budget: number) =>
     const context = `seed ${seed}, faults ${state.log.join(" ")}`
     assert.isTrue(reached, `${context}: the ingestors caught up: ${where()}; ${status}`)
     assert.isTrue(offsetsAtEnd, `${context}: the group's offsets reached the logs' ends: ${offsetsWhere}`)
-
-    // The tables: every valid record once.
-    const [trades, quotes] = yield* Effect.all([checkTable("trades"), checkTable("quotes")]).pipe(Effect.provide(Lakehouse.layer(options)))
-    assert.strictEqual(trades.rows + quotes.rows, valid, `${context}: rows == valid records produced`)
-    for (const t of [trades, quotes]) {
-      assert.strictEqual(t.distinctCoordinates, t.rows, `${context}: no duplicate (topic, partition, offset)`)
-      assert.strictEqual(t.distinctMessageIds, t.rows, `${context}: no duplicate message_id`)
-    }
-    // Every poison record in its DLQ (at least once).
-    const lettered = new Set<string>()
-    for (const topic of ASX_TOPICS) {
-      for (const records of broker.topics.get(dlqTopicName(topic))?.partitions ?? []) {
-        for (const r of records) {
-          lettered.add(`${r.headers[Header.dlqSourceTopic]}:${r.headers[Header.dlqSourcePartition]}:${r.headers[Header.dlqSourceOffset]}`)
-        }
-      }
-    }
-    for (const p of poison) assert.isTrue(lettered.has(p), `${context}: poison ${p} is in the DLQ`)
-    // The group's offsets are not ahead of the tables' markers.
-    const markers = yield* Effect.gen(function*() {
-      const catalog = yield* Catalog
-      const out = new Map<string, ReturnType<typeof decodeOffsets>>()
-      for (const name of ["trades", "quotes"]) {
-        const m = (yield* catalog.loadTable({ namespace: "market_data", name })).metadata
-        out.set(name, decodeOffsets(currentSnapshot(m)?.summary[markerKey(GROUP)] ?? ""))
-      }
-      return out
-    }).pipe(Effect.provide(Lakehouse.layer(options)))
-    const g = broker.groups.get(GROUP)!
-    for (const [topic, table] of [[ASX_TOPICS[0]!, "trades"], [ASX_TOPICS[1]!, "quotes"]] as const) {
-      const marker = markers.get(table)
-      for (let p = 0; p < PARTITIONS; p++) {
-        const committed = g.committed.get(`${topic}:${p}` as never)
-        const marked = marker === undefined ? undefined : offsetOf(marker, topic, p)
-        assert.isTrue(
-          committed === undefined || (marked !== undefined && committed <= marked),
-          `${context}: ${topic}:${p} committed ${committed} <= marker ${marked}`
-        )
-      }
-    }
+    yield* assertExactlyOnce({ context, valid, poison, broker, group: GROUP, partitions: PARTITIONS, options })
     return state.log
   }).pipe(Effect.scoped)
 

@@ -1,0 +1,85 @@
+/**
+ * What the seeded fault tests of ingestion share (test/layers/ingest/chaos*.test.ts): the seeded
+ * generator, which commits are ingestion's, and the end state every schedule must reach: each
+ * valid record once in the tables, every poison record in its DLQ, the group's offsets at the
+ * logs' ends and not ahead of the tables' markers.
+ */
+import { assert } from "@effect/vitest"
+import { Effect } from "effect"
+import { currentSnapshot, type TableUpdate } from "../../src/domain/iceberg/metadata.ts"
+import { decodeOffsets, MARKER_PREFIX, markerKey, offsetOf } from "../../src/domain/ingest/marker.ts"
+import { dlqTopicName, Header } from "../../src/domain/wire.ts"
+import type { MemoryBroker } from "../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../src/layers/lakehouse.ts"
+import { Catalog } from "../../src/services/Catalog.ts"
+import { ASX_TOPICS } from "./memoryFeed.ts"
+import { checkTable } from "./tableCheck.ts"
+import type { warehouseOptions } from "./warehouse.ts"
+
+/** mulberry32: a small seeded generator, so a seed replays its fault sequence. */
+export const seeded = (seed: number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A commit of ingestion's (it carries a marker), not one of maintenance or set-up. */
+export const isIngestionCommit = (updates: ReadonlyArray<TableUpdate>) =>
+  updates.some((u) => u.action === "add-snapshot" && Object.keys(u.snapshot.summary).some((k) => k.startsWith(MARKER_PREFIX)))
+
+/** Whether some partition's group offset is short of its log's end. */
+export const offsetsBehind = (broker: MemoryBroker, group: string) => () => {
+  const g = broker.groups.get(group)
+  return ASX_TOPICS.some((topic) => {
+    const t = broker.topics.get(topic)!
+    return t.partitions.some((records, p) => g?.committed.get(`${topic}:${p}` as never) !== BigInt(t.base[p]! + records.length))
+  })
+}
+
+/**
+ * The tables hold every valid record once, every poison record (`topic:partition:offset`) is in
+ * its DLQ (at least once), and the group's offsets are not ahead of the tables' markers.
+ */
+export const assertExactlyOnce = (check: {
+  readonly context: string
+  readonly valid: number
+  readonly poison: ReadonlyArray<string>
+  readonly broker: MemoryBroker
+  readonly group: string
+  readonly partitions: number
+  readonly options: ReturnType<typeof warehouseOptions>
+}) =>
+  Effect.gen(function*() {
+    const { broker, context, group } = check
+    const [trades, quotes] = yield* Effect.all([checkTable("trades"), checkTable("quotes")])
+    assert.strictEqual(trades.rows + quotes.rows, check.valid, `${context}: rows == valid records produced`)
+    for (const t of [trades, quotes]) {
+      assert.strictEqual(t.distinctCoordinates, t.rows, `${context}: no duplicate (topic, partition, offset)`)
+      assert.strictEqual(t.distinctMessageIds, t.rows, `${context}: no duplicate message_id`)
+    }
+    const lettered = new Set<string>()
+    for (const topic of ASX_TOPICS) {
+      for (const records of broker.topics.get(dlqTopicName(topic))?.partitions ?? []) {
+        for (const r of records) {
+          lettered.add(`${r.headers[Header.dlqSourceTopic]}:${r.headers[Header.dlqSourcePartition]}:${r.headers[Header.dlqSourceOffset]}`)
+        }
+      }
+    }
+    for (const p of check.poison) assert.isTrue(lettered.has(p), `${context}: poison ${p} is in the DLQ`)
+    const catalog = yield* Catalog
+    const g = broker.groups.get(group)!
+    for (const [topic, table] of [[ASX_TOPICS[0]!, "trades"], [ASX_TOPICS[1]!, "quotes"]] as const) {
+      const m = (yield* catalog.loadTable({ namespace: "market_data", name: table })).metadata
+      const marker = decodeOffsets(currentSnapshot(m)?.summary[markerKey(group)] ?? "")
+      for (let p = 0; p < check.partitions; p++) {
+        const committed = g.committed.get(`${topic}:${p}` as never)
+        const marked = marker === undefined ? undefined : offsetOf(marker, topic, p)
+        assert.isTrue(committed === undefined || (marked !== undefined && committed <= marked), `${context}: ${topic}:${p} committed ${committed} <= marker ${marked}`)
+      }
+    }
+  }).pipe(Effect.provide(Lakehouse.layer(check.options)))
