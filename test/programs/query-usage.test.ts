@@ -109,7 +109,7 @@ describe.concurrent("npm run query and replay, refused requests", () => {
         ["query", ["trades", "--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
         ["query", ["trades", ...day, "--limit", "0"], "--limit"],
         ["query", ["trades", ...day, "-s", "b h p"], "invalid symbol"],
-        ["query", ["summary", "--from-day", "2024-1-2"], "invalid fromDay"],
+        ["query", ["summary", "--from-day", "2024-1-2"], "--from-day: \"2024-1-2\" is not a date"],
         // A filter without a bound would filter nothing: as the HTTP API, it is refused.
         ["query", ["trades", ...day, "--filter", "price:"], "--filter"],
         ["query", ["trades", ...day, "--filter", "price::"], "--filter"],

@@ -100,6 +100,25 @@ describe("npm run query, in-process", () => {
       }
     }))
 
+  it.effect("summary: a day that is not a date is a usage error naming its flag, with the API's reason, before any table is read", () =>
+    Effect.gen(function*() {
+      const reads = memoryWarehouse(yield* tempDir("k2-query-command-"))
+      for (
+        const [args, message] of [
+          [["--from-day", "2024-01-0x"], `--from-day: "2024-01-0x" is not a date yyyy-mm-dd (years 1900-2199)`],
+          [["--from-day", "1899-12-31"], `--from-day: "1899-12-31" is not a date yyyy-mm-dd (years 1900-2199)`],
+          [["--from-day", "2024-01-02", "--to-day", "2024-02-30"], `--to-day: "2024-02-30" is not a date yyyy-mm-dd (years 1900-2199)`]
+        ] as const
+      ) {
+        const r = yield* query(reads, ["summary", ...args])
+        const error = Exit.isFailure(r.exit) ? r.exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
+        // GET /v1/summary says `from_day: ...` (400); the engine's own name (fromDay) is no flag's.
+        assert.strictEqual((error as { _tag?: string } | undefined)?._tag, "UsageError", `${args.join(" ")}: ${String(r.exit)}`)
+        assert.strictEqual((error as { message?: string }).message, message)
+        assert.strictEqual(programExitCode(r.exit, drainRecord()), 2)
+      }
+    }))
+
   it.effect("a catalog that refuses reads: symbols and snapshots fail too, not answer as if nothing were ingested", () =>
     Effect.gen(function*() {
       const { lakehouse, refuse } = yield* lakehouseRefusingLoads({ warehouse: yield* tempDir("k2-query-command-"), catalog: { _tag: "memory" } })
