@@ -22,10 +22,13 @@ export interface TopicAddress {
 
 const ASSET_CLASSES: ReadonlySet<string> = new Set(["equities", "futures", "options", "fx", "crypto", "fixed_income"])
 const DATA_TYPES: ReadonlySet<string> = new Set(["trades", "quotes"])
-const EXCHANGE = /^[a-z0-9_-]{1,32}$/
+// Not ending in _dlq: Kafka takes '.' and '_' as one in names (its metrics), so X_DLQ's topics
+// (market.equities.trades.x_dlq) would collide with X's dead-letter topics and the broker would
+// refuse whichever came second.
+const EXCHANGE = /^(?!.*_dlq$)[a-z0-9_-]{1,32}$/
 
 /** An exchange code that can name topics: `isExchangeCode`, else this rule. */
-export const EXCHANGE_CODE_RULE = "must be 1-32 upper-case letters, digits, _ or - (it names the topics)"
+export const EXCHANGE_CODE_RULE = "must be 1-32 upper-case letters, digits, _ or -, not ending in _DLQ (it names the topics)"
 export const isExchangeCode = (code: string): boolean => code === code.toUpperCase() && EXCHANGE.test(code.toLowerCase())
 /** Kafka's own rule for topic names. */
 const KAFKA_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
@@ -57,6 +60,33 @@ export const parseInstrumentsTopicName = (name: string): string | undefined => {
 }
 
 export const dlqTopicName = (topic: string): string => `${topic}${DLQ_SUFFIX}`
+
+/**
+ * The source or dead-letter topic that `name` is, or collides with in Kafka, which takes '.' and
+ * '_' as one in topic names and refuses a second topic of the same form
+ * (`market_equities_trades_asx` keeps `market.equities.trades.asx` from being created); else undefined.
+ */
+export const kafkaTwinOf = (name: string): string | undefined => {
+  const key = name.replaceAll(".", "_")
+  // The exchange as `name` writes it, without a '.': `market.equities.trades.asx.replay` could
+  // only meet an exchange ASX_REPLAY's topic, so it is left free.
+  const exchangeIn = (part: string, at: number) => EXCHANGE.test(part) && !name.slice(at, at + part.length).includes(".")
+  const twin = (prefix: string, named: (exchange: string) => string): string | undefined => {
+    if (!key.startsWith(prefix)) return undefined
+    const rest = key.slice(prefix.length)
+    if (exchangeIn(rest, prefix.length)) return named(rest)
+    const source = rest.endsWith("_dlq") ? rest.slice(0, -"_dlq".length) : ""
+    return exchangeIn(source, prefix.length) ? dlqTopicName(named(source)) : undefined
+  }
+  for (const assetClass of ASSET_CLASSES) {
+    for (const dataType of DATA_TYPES) {
+      const found = twin(`market_${assetClass}_${dataType}_`, (exchange) =>
+        topicName({ assetClass: assetClass as AssetClassName, dataType: dataType as DataType, exchange }))
+      if (found !== undefined) return found
+    }
+  }
+  return twin(INSTRUMENTS_PREFIX.replaceAll(".", "_"), instrumentsTopicName)
+}
 export const isValidKafkaTopicName = (name: string): boolean =>
   KAFKA_TOPIC.test(name) && name !== "." && name !== ".."
 

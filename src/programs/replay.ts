@@ -25,7 +25,7 @@ import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { jsonLine } from "../domain/ndjson.ts"
 import { formatIsoMicros } from "../domain/time.ts"
-import { isValidKafkaTopicName, parseInstrumentsTopicName, parseTopicName } from "../domain/wire.ts"
+import { isValidKafkaTopicName, kafkaTwinOf, parseInstrumentsTopicName, parseTopicName } from "../domain/wire.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { layerHttp } from "../layers/kafka/schemaRegistry.ts"
@@ -314,6 +314,12 @@ export const replayCommandWith = <E>(
       const source = topic.replace(/\.dlq$/, "")
       if (parseTopicName(source) !== undefined || parseInstrumentsTopicName(source) !== undefined) {
         throw new UsageError({ message: `--topic: ${topic} is a source topic; republishing there would feed ingestion its history again` })
+      }
+      const twin = kafkaTwinOf(topic)
+      if (twin !== undefined) {
+        throw new UsageError({
+          message: `--topic: ${topic} collides with ${twin} (Kafka takes '.' and '_' as one in topic names): the broker keeps only one of them`
+        })
       }
     }
     // A registry's subjects are named by --topics: the markers' topics are known only once the tables are read.

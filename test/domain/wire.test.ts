@@ -3,10 +3,14 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   instrumentsTopicName,
   instrumentsTopicSpecs,
+  isExchangeCode,
+  isValidKafkaTopicName,
+  kafkaTwinOf,
   parseInstrumentsTopicName,
   parseTopicName,
   sourceTopicSpecs,
-  topicChanges
+  topicChanges,
+  topicSpecs
 } from "../../src/domain/wire.ts"
 
 describe("instruments topics", () => {
@@ -54,5 +58,51 @@ describe("topicChanges", () => {
     assert.deepStrictEqual(drifted.toAlter.map((s) => s.name), [spec.name])
     const extra = topicChanges([spec], [{ name: spec.name, partitions: 12, config: { "retention.ms": "1000", "compression.type": "zstd", "cleanup.policy": "compact" } }])
     assert.deepStrictEqual(extra.toAlter, [])
+  })
+})
+
+describe("topic names under Kafka's rules", () => {
+  const assetClasses = ["equities", "futures", "options", "fx", "crypto", "fixed_income"] as const
+  const codes = ["ASX", "ASX_DLQ", "CHI_X", "CHI-X", "A", "X".repeat(32)].filter(isExchangeCode)
+  const names = codes.flatMap((exchange) => [
+    ...topicSpecs(assetClasses.flatMap((assetClass) =>
+      (["trades", "quotes"] as const).map((dataType) => ({ assetClass, dataType, exchange, partitions: 1 }))
+    )),
+    ...instrumentsTopicSpecs(exchange, 1)
+  ].map((s) => s.name))
+
+  it("every source and dead-letter topic name is legal", () => {
+    for (const name of names) assert.isTrue(isValidKafkaTopicName(name), name)
+  })
+
+  it("no two names collide once Kafka maps '.' to '_' (a broker refuses the second)", () => {
+    // An exchange ASX_DLQ named market.equities.trades.asx_dlq, which the broker takes for the DLQ
+    // of ASX (market.equities.trades.asx.dlq): whichever came second could not be created.
+    const mangled = new Map<string, string>()
+    for (const name of names) {
+      const key = name.replaceAll(".", "_")
+      assert.isUndefined(mangled.get(key), `${name} collides with ${mangled.get(key)}`)
+      mangled.set(key, name)
+    }
+    assert.isFalse(isExchangeCode("ASX_DLQ"))
+    assert.isUndefined(parseTopicName("market.equities.trades.asx_dlq"))
+    assert.isUndefined(parseInstrumentsTopicName("reference.instruments.asx_dlq"))
+    assert.isTrue(isExchangeCode("DLQ") && isExchangeCode("ASX_DLQX") && isExchangeCode("ASX-DLQ"))
+  })
+})
+
+describe("kafkaTwinOf", () => {
+  it("names the source or dead-letter topic a name is, or collides with once Kafka maps '.' to '_'", () => {
+    // replay --topic market_equities_trades_asx made a topic that kept ASX's own from being created.
+    assert.strictEqual(kafkaTwinOf("market_equities_trades_asx"), "market.equities.trades.asx")
+    assert.strictEqual(kafkaTwinOf("market.equities.trades.asx"), "market.equities.trades.asx")
+    assert.strictEqual(kafkaTwinOf("market.fixed_income.quotes.chi_x"), "market.fixed_income.quotes.chi_x")
+    assert.strictEqual(kafkaTwinOf("market.equities.trades.asx_dlq"), "market.equities.trades.asx.dlq")
+    assert.strictEqual(kafkaTwinOf("market_fixed_income.trades_asx.dlq"), "market.fixed_income.trades.asx.dlq")
+    assert.strictEqual(kafkaTwinOf("reference_instruments.asx"), "reference.instruments.asx")
+    assert.strictEqual(kafkaTwinOf("reference.instruments.asx_dlq"), "reference.instruments.asx.dlq")
+    for (const free of ["replay.asx", "market_equities_trades", "market.equities.trades.ASX", "market.equities.trades.asx.replay", "market.stocks.trades.asx"]) {
+      assert.isUndefined(kafkaTwinOf(free), free)
+    }
   })
 })

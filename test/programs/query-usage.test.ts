@@ -119,6 +119,8 @@ describe.concurrent("npm run query and replay, refused requests", () => {
         ["replay", [...day, "--topic", "backtest", "--brokers", ""], "--brokers"],
         // An instruments topic is a source topic too: compacted by symbol, its instruments would go.
         ["replay", [...day, "--topic", "reference.instruments.asx", "--brokers", "127.0.0.1:1"], "is a source topic"],
+        // Kafka takes '.' and '_' alike: the broker would keep only one of it and market.equities.trades.asx.
+        ["replay", [...day, "--topic", "market_equities_trades_asx", "--brokers", "127.0.0.1:1"], "collides with market.equities.trades.asx"],
         // A blank group names no marker: nothing to continue from.
         ["replay", ["--from", "2024-01-02", "--follow", "--brokers", "127.0.0.1:1", "--group", " "], "consumer group"],
         // The registry's subjects are named by --topics, not by the markers' topics.
