@@ -93,4 +93,16 @@ describe("warehouse lock", () => {
       yield* Effect.scoped(holdWarehouse(warehouse))
       assert.isFalse(fs.existsSync(lockOf(warehouse)))
     }).pipe(Effect.scoped))
+
+  // Was "cannot take the warehouse lock <file>/.ingest.lock: EEXIST: file already exists, mkdir".
+  it.effect("a warehouse path that is a file is refused as not a directory", () =>
+    Effect.gen(function*() {
+      const file = path.join(yield* tempDir(), "warehouse")
+      fs.writeFileSync(file, "")
+      const exit = yield* Effect.exit(Effect.scoped(holdWarehouse(file)))
+      assert.isTrue(Exit.isFailure(exit))
+      const said = String(Exit.isFailure(exit) && exit.cause)
+      assert.include(said, `${file} is not a directory`)
+      assert.notInclude(said, "EEXIST")
+    }).pipe(Effect.scoped))
 })

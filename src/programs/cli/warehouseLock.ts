@@ -98,6 +98,10 @@ const take = (warehouse: string, me: string): Effect.Effect<string, WarehouseBus
     // if the lock exists, so no reader ever sees a lock file without its owner.
     const mine = `${file}.${process.pid}`
     try {
+      // mkdir alone says "EEXIST: file already exists" of a file, as if the lock were the problem.
+      if (fs.statSync(warehouse, { throwIfNoEntry: false })?.isDirectory() === false) {
+        throw new Error(`${warehouse} is not a directory: give --warehouse a directory`)
+      }
       fs.mkdirSync(warehouse, { recursive: true })
       fs.writeFileSync(mine, me)
       for (;;) {
