@@ -3,44 +3,15 @@
  * CSV (rows, columns, their order, decimal text, instants, empty cells), the same cursor, and what
  * the API answers 400 is exit 2 with the same reason. Intended differences: docs/query.md, Programs.
  */
-import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, layer } from "@effect/vitest"
-import { Console, Effect, Exit, Layer } from "effect"
-import { Command } from "effect/cli"
-import { vi } from "vitest"
+import { Effect, Exit, Layer } from "effect"
 import { drainRecord, programExitCode } from "../../../src/programs/cli/run.ts"
-import { queryCommand } from "../../../src/programs/query.ts"
 import type { Catalog } from "../../../src/services/Catalog.ts"
 import type { QueryEngine } from "../../../src/services/QueryEngine.ts"
 import { auth, baseUrl, get, KEYS, served, testOptions } from "../../integration/http-support.ts"
 import { warehouseDir } from "./fixture.ts"
+import { runQuery } from "./queryRun.ts"
 
-/** `npm run query -- args` over `reads`: how it ended, what it printed on stdout and what it said on stderr. */
-const query = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const capture = (into: Array<string>) => (chunk: string | Uint8Array) => {
-      into.push(String(chunk))
-      return true
-    }
-    // Rows go to process.stdout and the scan report to process.stderr (cli/common.ts printRows); notes through Console.
-    const spies = [
-      vi.spyOn(process.stdout, "write").mockImplementation(capture(stdout)),
-      vi.spyOn(process.stderr, "write").mockImplementation(capture(stderr))
-    ]
-    const console: Console.Console = Object.assign(Object.create(globalThis.console), {
-      log: (text: unknown) => void stdout.push(`${String(text)}\n`),
-      error: (text: unknown) => void stderr.push(`${String(text)}\n`)
-    })
-    const exit = yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
-      Effect.provide(NodeServices.layer),
-      Effect.provideService(Console.Console, console),
-      Effect.exit,
-      Effect.ensuring(Effect.sync(() => spies.forEach((spy) => spy.mockRestore())))
-    )
-    return { exit, stdout: stdout.join(""), stderr: stderr.join("") }
-  })
 
 const errorOf = (exit: Exit.Exit<void, unknown>) =>
   Exit.isFailure(exit) ? exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error as { readonly message?: string } | undefined : undefined
@@ -70,7 +41,7 @@ layer(served(testOptions(), warehouseDir(), { trades: 400, quotes: 400 }), { tim
           [["stats", "quotes"], "/v1/stats/quotes?"]
         ] as const
       ) {
-        const r = yield* query(reads, [...args, "-o", "csv"])
+        const r = yield* runQuery(reads, [...args, "-o", "csv"])
         assert.isTrue(Exit.isSuccess(r.exit), `${args.join(" ")}: ${String(r.exit)}`)
         const answer = yield* api(base, `${url}&format=csv`)
         assert.strictEqual(answer.status, 200, url)
@@ -78,7 +49,7 @@ layer(served(testOptions(), warehouseDir(), { trades: 400, quotes: 400 }), { tim
         assert.strictEqual(r.stdout, answer.text, url)
       }
       // The same page and the same next cursor.
-      const page = yield* query(reads, ["trades", ...cli, "--limit", "5", "-o", "json"])
+      const page = yield* runQuery(reads, ["trades", ...cli, "--limit", "5", "-o", "json"])
       const apiPage = JSON.parse((yield* api(base, `/v1/trades?${range}&limit=5`)).text)
       assert.deepStrictEqual(JSON.parse(page.stdout).rows, apiPage.data)
       assert.strictEqual(JSON.parse(page.stdout).nextCursor, apiPage.next_cursor)
@@ -102,7 +73,7 @@ layer(served(testOptions(), warehouseDir(), { trades: 400, quotes: 400 }), { tim
           [["summary", "--from-day", "2024-01-02", "--to-day", "1899-12-31"], "/v1/summary?from_day=2024-01-02&to_day=1899-12-31"]
         ] as const
       ) {
-        const r = yield* query(reads, args)
+        const r = yield* runQuery(reads, args)
         const answer = yield* api(base, url)
         assert.strictEqual(answer.status, 400, url)
         assert.strictEqual(programExitCode(r.exit, drainRecord()), 2, args.join(" "))

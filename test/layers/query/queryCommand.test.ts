@@ -6,7 +6,7 @@
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Console, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { BigDecimal, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { Command } from "effect/cli"
 import { vi } from "vitest"
 import { tradeColumns } from "../../../src/domain/rows.ts"
@@ -23,37 +23,12 @@ import { tempDir } from "../../support/tempDir.ts"
 import { lakehouseRefusingLoads } from "../../support/warehouse.ts"
 import { genTrades } from "./data.ts"
 import { TRADES } from "./fixture.ts"
+import { runQuery } from "./queryRun.ts"
 
 /** The engine over an empty in-memory catalog, data files in `dir`. */
 const memoryWarehouse = (dir: string) =>
   QueryLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: dir, catalog: { _tag: "memory" } })))
 
-/** `npm run query -- args` over `reads`: how it ended, what it printed on stdout and what it said on stderr. */
-const query = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const capture = (into: Array<string>) => (chunk: string | Uint8Array) => {
-      into.push(String(chunk))
-      return true
-    }
-    // Rows go to process.stdout and the scan report to process.stderr (cli/common.ts printRows); notes through Console.
-    const spies = [
-      vi.spyOn(process.stdout, "write").mockImplementation(capture(stdout)),
-      vi.spyOn(process.stderr, "write").mockImplementation(capture(stderr))
-    ]
-    const console: Console.Console = Object.assign(Object.create(globalThis.console), {
-      log: (text: unknown) => void stdout.push(`${String(text)}\n`),
-      error: (text: unknown) => void stderr.push(`${String(text)}\n`)
-    })
-    const exit = yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
-      Effect.provide(NodeServices.layer),
-      Effect.provideService(Console.Console, console),
-      Effect.exit,
-      Effect.ensuring(Effect.sync(() => spies.forEach((spy) => spy.mockRestore())))
-    )
-    return { exit, stdout: stdout.join(""), stderr: stderr.join("") }
-  })
 
 /** A positive decimal(18,8) as the CLI prints it: all 8 places. */
 const decimal8 = (d: BigDecimal.BigDecimal) => {
@@ -73,14 +48,14 @@ describe("npm run query, in-process", () => {
   it.effect("tables not created yet: symbols and snapshots answer empty, naming them on stderr", () =>
     Effect.gen(function*() {
       const reads = memoryWarehouse(yield* tempDir("k2-query-command-"))
-      const csv = yield* query(reads, ["symbols", "-o", "csv"])
+      const csv = yield* runQuery(reads, ["symbols", "-o", "csv"])
       assert.isTrue(Exit.isSuccess(csv.exit), String(csv.exit))
       assert.strictEqual(csv.stdout, "symbol,trades,first_trade,last_trade,quotes,first_quote,last_quote\n")
       assert.include(csv.stderr, "market_data.trades, market_data.quotes: not created yet: nothing ingested")
-      const json = yield* query(reads, ["symbols", "-o", "json"])
+      const json = yield* runQuery(reads, ["symbols", "-o", "json"])
       assert.isTrue(Exit.isSuccess(json.exit), String(json.exit))
       assert.deepStrictEqual(JSON.parse(json.stdout).rows, [])
-      const snapshots = yield* query(reads, ["snapshots", "quotes", "-o", "csv"])
+      const snapshots = yield* runQuery(reads, ["snapshots", "quotes", "-o", "csv"])
       assert.isTrue(Exit.isSuccess(snapshots.exit), String(snapshots.exit))
       assert.strictEqual(snapshots.stdout, "snapshot_id,parent_id,time,operation,current,records,files,summary\n")
       assert.include(snapshots.stderr, "market_data.quotes: not created yet: nothing ingested")
@@ -90,7 +65,7 @@ describe("npm run query, in-process", () => {
     Effect.gen(function*() {
       const reads = memoryWarehouse(yield* tempDir("k2-query-command-"))
       for (const args of [["stats", "trades"], ["trades", ...day], ["quotes", ...day], ["bars", ...day, "--quotes"], ["summary", "--from-day", "2024-01-02"]]) {
-        const r = yield* query(reads, args)
+        const r = yield* runQuery(reads, args)
         assert.isTrue(Exit.isFailure(r.exit), `${args.join(" ")}: ${r.stdout}`)
         const error = failure(r.exit)
         assert.strictEqual(error?.reason._tag, "NoSuchTable", `${args.join(" ")}: ${String(r.exit)}`)
@@ -110,7 +85,7 @@ describe("npm run query, in-process", () => {
           [["--from-day", "2024-01-02", "--to-day", "2024-02-30"], `--to-day: "2024-02-30" is not a date yyyy-mm-dd (years 1900-2199)`]
         ] as const
       ) {
-        const r = yield* query(reads, ["summary", ...args])
+        const r = yield* runQuery(reads, ["summary", ...args])
         const error = Exit.isFailure(r.exit) ? r.exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
         // GET /v1/summary says `from_day: ...` (400); the engine's own name (fromDay) is no flag's.
         assert.strictEqual((error as { _tag?: string } | undefined)?._tag, "UsageError", `${args.join(" ")}: ${String(r.exit)}`)
@@ -125,7 +100,7 @@ describe("npm run query, in-process", () => {
       refuse(true)
       const reads = QueryLayer.layer().pipe(Layer.provideMerge(lakehouse))
       for (const args of [["symbols"], ["snapshots", "trades"]]) {
-        const r = yield* query(reads, args)
+        const r = yield* runQuery(reads, args)
         assert.strictEqual(failure(r.exit)?.reason._tag, "CatalogRejected", `${args.join(" ")}: ${String(r.exit)}`)
         assert.strictEqual(r.stdout, "", args.join(" "))
         assert.notInclude(r.stderr, "not created yet", args.join(" "))
@@ -139,7 +114,7 @@ describe("npm run query, in-process", () => {
         yield* (yield* IcebergSink).ensureTable(tables.trades)
       }).pipe(Effect.provideContext(context))
       const reads = Layer.succeedContext(context)
-      const r = yield* query(reads, ["symbols", "-o", "csv"])
+      const r = yield* runQuery(reads, ["symbols", "-o", "csv"])
       assert.isTrue(Exit.isSuccess(r.exit), String(r.exit))
       // The note names quotes alone (the scan report after it names both tables).
       assert.strictEqual(r.stderr.split("\n")[0], "market_data.quotes: not created yet: nothing ingested")
@@ -157,7 +132,7 @@ describe("npm run query, in-process", () => {
       }).pipe(Effect.provideContext(context))
       const reads = Layer.succeedContext(context)
 
-      const rows = yield* query(reads, ["trades", ...day, "--symbols", "BHP", "--fields", "trade_id,price", "-o", "csv"])
+      const rows = yield* runQuery(reads, ["trades", ...day, "--symbols", "BHP", "--fields", "trade_id,price", "-o", "csv"])
       assert.isTrue(Exit.isSuccess(rows.exit), String(rows.exit))
       const [header, ...lines] = rows.stdout.trimEnd().split("\n")
       assert.strictEqual(header, "trade_id,price")
@@ -165,7 +140,7 @@ describe("npm run query, in-process", () => {
       assert.isAbove(bhp.length, 0)
       assert.deepStrictEqual(lines.sort(), bhp.map((t) => `${t.trade_id},${decimal8(t.price)}`).sort())
 
-      const symbols = yield* query(reads, ["symbols", "-o", "json"])
+      const symbols = yield* runQuery(reads, ["symbols", "-o", "json"])
       assert.isTrue(Exit.isSuccess(symbols.exit), String(symbols.exit))
       // Quotes exist without a snapshot: counted 0, and not said to be missing.
       assert.notInclude(symbols.stderr, "not created yet")
@@ -177,31 +152,31 @@ describe("npm run query, in-process", () => {
 
       // --cursor pages the query that gave it, as the API's cursor does: another's is refused, naming what differs.
       const page = (symbols: string, limit: string) => ["trades", ...day, "--symbols", symbols, "--limit", limit, "-o", "json"]
-      const firstPage = yield* query(reads, page("BHP", "2"))
+      const firstPage = yield* runQuery(reads, page("BHP", "2"))
       const cursor = JSON.parse(firstPage.stdout).nextCursor as string
       assert.isString(cursor)
-      const other = yield* query(reads, [...page("BHP,CBA", "2"), "--cursor", cursor])
+      const other = yield* runQuery(reads, [...page("BHP,CBA", "2"), "--cursor", cursor])
       assert.isTrue(Exit.isFailure(other.exit), other.stdout)
       const refused = Exit.isFailure(other.exit) ? other.exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
       assert.include(String((refused as { message?: string } | undefined)?.message), "symbols differs")
       assert.strictEqual(other.stdout, "")
-      const nextPage = yield* query(reads, [...page("BHP", "3"), "--cursor", cursor])
+      const nextPage = yield* runQuery(reads, [...page("BHP", "3"), "--cursor", cursor])
       assert.isTrue(Exit.isSuccess(nextPage.exit), String(nextPage.exit))
 
       // --as-of with --cursor: an instant before the cursor's snapshot (committed at 0 on the test
       // clock) is refused naming both, not read from the cursor's; one at which trades were the
       // cursor's snapshot is its next page.
-      const before = yield* query(reads, [...page("BHP", "2"), "--cursor", cursor, "--as-of", "1969-12-31T23:59:59Z"])
+      const before = yield* runQuery(reads, [...page("BHP", "2"), "--cursor", cursor, "--as-of", "1969-12-31T23:59:59Z"])
       assert.isTrue(Exit.isFailure(before.exit), before.stdout)
       const mismatch = Exit.isFailure(before.exit) ? before.exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error : undefined
       assert.match(String((mismatch as { message?: string } | undefined)?.message), /it reads snapshot \d+, as of 1969-12-31T23:59:59.000Z it had none/)
       assert.strictEqual(before.stdout, "")
-      const asOfNow = yield* query(reads, [...page("BHP", "3"), "--cursor", cursor, "--as-of", new Date().toISOString()])
+      const asOfNow = yield* runQuery(reads, [...page("BHP", "3"), "--cursor", cursor, "--as-of", new Date().toISOString()])
       assert.isTrue(Exit.isSuccess(asOfNow.exit), String(asOfNow.exit))
       assert.strictEqual(asOfNow.stdout, nextPage.stdout)
 
       // Pinned as asked: a snapshot neither table has is not found, not read as the latest.
-      const pinned = yield* query(reads, ["symbols", "--snapshot-id", "999", "-o", "json"])
+      const pinned = yield* runQuery(reads, ["symbols", "--snapshot-id", "999", "-o", "json"])
       assert.isTrue(Exit.isFailure(pinned.exit), pinned.stdout)
       assert.strictEqual(pinned.stdout, "")
     }))
@@ -214,7 +189,7 @@ describe("npm run query, in-process", () => {
         yield* sink.ensureTable(tables.trades)
         yield* sink.append(TRADES, tradeColumns(genTrades(5, { seed: 6 })))
       }).pipe(Effect.provideContext(context))
-      const r = yield* query(Layer.succeedContext(context), ["snapshots", "trades", "-o", "json"])
+      const r = yield* runQuery(Layer.succeedContext(context), ["snapshots", "trades", "-o", "json"])
       assert.isTrue(Exit.isSuccess(r.exit), String(r.exit))
       const rows = JSON.parse(r.stdout).rows as Array<{ time: string }>
       assert.isAbove(rows.length, 0)
