@@ -7,7 +7,7 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, envSetting, inRange, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, envSetting, givenFlags, inRange, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import { DuckDb } from "../layers/duckdb/DuckDb.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
@@ -104,7 +104,7 @@ const flagsOfStepsNotTaken = (options: Options) => {
   ]
   const ignored = steps.filter((s) => s.skipped !== undefined).map((s) => ({
     skipped: s.skipped!,
-    flags: s.given.filter(([, given]) => given).map(([name]) => `--${name}`)
+    flags: givenFlags(s.given)
   })).filter((s) => s.flags.length > 0)
   return { flags: ignored.flatMap((s) => s.flags).sort(), because: ignored.map((s) => s.skipped) }
 }

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, givenFlags, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
@@ -122,7 +122,7 @@ const otherModeFlags = (options: Options, live: boolean): ReadonlyArray<string> 
       ["metrics-port", options.metricsPort.given],
       ["schema-registry", options.schemaRegistry.given]
     ]
-  return given.filter(([, g]) => g).map(([name]) => `--${name}`)
+  return givenFlags(given)
 }
 
 /**

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, givenFlags, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { RecentRate, writeProgress } from "./cli/progress.ts"
@@ -132,12 +132,12 @@ const isFile = (file: string) => {
 const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   if (options.source === "asx") {
     if (Option.isNone(options.dir)) throw new UsageError({ message: "--source asx needs --dir <load directory>" })
-    const given: ReadonlyArray<readonly [string, Option.Option<unknown>]> = [
-      ["rate", options.rate], ["speed", options.speed], ["inject", options.inject], ["manifest", options.manifest],
-      ["exchange", options.exchange], ["seed", options.seed], ["events", options.events], ["days", options.days]
-    ]
-    const simOnly = given.filter(([, v]) => Option.isSome(v)).map(([o]) => o)
-    if (simOnly.length > 0) throw new UsageError({ message: `${simOnly.map((o) => `--${o}`).join(", ")}: for --source sim only` })
+    const simOnly = givenFlags([
+      ["rate", Option.isSome(options.rate)], ["speed", Option.isSome(options.speed)], ["inject", Option.isSome(options.inject)],
+      ["manifest", Option.isSome(options.manifest)], ["exchange", Option.isSome(options.exchange)], ["seed", Option.isSome(options.seed)],
+      ["events", Option.isSome(options.events)], ["days", Option.isSome(options.days)]
+    ])
+    if (simOnly.length > 0) throw new UsageError({ message: `${simOnly.join(", ")}: for --source sim only` })
     // Else it is found only once the feed is read: after connecting, and making the topics.
     if (!isDirectory(options.dir.value)) {
       throw new UsageError({ message: `--dir: ${options.dir.value} is not a directory (want the load directory: trades/, quotes/, reference-data/)` })
@@ -151,11 +151,8 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
     return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: deadLetterFile(options) })
   }
   // Else the simulator's day goes to the topics the files were meant for (--source defaults to sim).
-  const given: ReadonlyArray<readonly [string, Option.Option<unknown>]> = [["dir", options.dir], ["dead-letters", options.deadLetters]]
-  const asxOnly = given.filter(([, v]) => Option.isSome(v))
-  if (asxOnly.length > 0) {
-    throw new UsageError({ message: `${asxOnly.map(([o]) => `--${o}`).join(", ")}: for --source asx only (the default source is the simulator)` })
-  }
+  const asxOnly = givenFlags([["dir", Option.isSome(options.dir)], ["dead-letters", Option.isSome(options.deadLetters)]])
+  if (asxOnly.length > 0) throw new UsageError({ message: `${asxOnly.join(", ")}: for --source asx only (the default source is the simulator)` })
   if (Option.isSome(options.rate) && Option.isSome(options.speed)) throw new UsageError({ message: "give --rate or --speed, not both" })
   const sim = simRun(options)
   // A bad code is the user's input (exit 2), refused before Kafka, not a feed failure later.

@@ -13,6 +13,7 @@ import {
   checked,
   commonEnvironment,
   describedWith,
+  givenFlags,
   inRange,
   lakehouseEnvironment,
   modeSetting,
@@ -249,7 +250,7 @@ const ignoredFlags = (a: Options): ReadonlyArray<string> => {
     ["schema-registry", !kafka && a.schemaRegistry.given],
     ["topics", !a.follow && a.topics.given]
   ]
-  return given.filter(([, g]) => g).map(([name]) => `--${name}`)
+  return givenFlags(given)
 }
 
 /** Why the mode ignores `flags`. */

@@ -162,6 +162,10 @@ export const optionalSourcedSetting = <A>(about: string, from: FromEnv<A>) => (f
 export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
   Flag.optional(envSetting(from.env, from.read, from.check)(describedOptional(flag, about, from.env)))
 
+/** The flags of `flags` given (name, whether given), as `--help` names them: those a mode would ignore. */
+export const givenFlags = (flags: ReadonlyArray<readonly [string, boolean]>): ReadonlyArray<string> =>
+  flags.filter(([, given]) => given).map(([name]) => `--${name}`)
+
 /** A numeric value's range. */
 export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (n) =>
   n >= min && n <= max
