@@ -6,7 +6,7 @@ import { Clock, Console, Effect, Layer, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
-import { BadParam, parseDate, parseFilters as parseApiFilters } from "../domain/api/params.ts"
+import { parseDate, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -20,6 +20,7 @@ import {
   asOfFlag,
   formatFlag,
   fromFlag,
+  orUsage,
   parseInstant,
   printRows,
   scanReport,
@@ -63,11 +64,7 @@ const engine = (settings: LakehouseSettings) =>
   QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(settings)), Layer.provideMerge(Telemetry.layer("query")))
 
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
-const parseFilters = (text: string) => {
-  const filters = parseApiFilters(text)
-  if (filters instanceof BadParam) throw new UsageError({ message: `--filter: ${filters.detail}` })
-  return filters
-}
+const parseFilters = (text: string) => orUsage("filter", parseApiFilters(text))
 
 const rowsCommand = (table: "trades" | "quotes") =>
   Command.make(table, {
@@ -151,8 +148,7 @@ const bars = Command.make("bars", {
  * (left to the engine) as `fromDay`, a name no flag has, nor with another reason than the API's.
  */
 const parseDay = (flag: string, text: string) => {
-  const day = parseDate(flag, text)
-  if (day instanceof BadParam) throw new UsageError({ message: `--${flag}: ${day.detail}` })
+  orUsage(flag, parseDate(flag, text))
   return text
 }
 

@@ -10,12 +10,15 @@ import { renderTable } from "../../domain/textTable.ts"
 
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { message: Schema.String }) {}
 
-/** An instant as the HTTP API reads it (ISO-8601, a date, or epoch microseconds), or a usage error. */
-export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up", bound: "instant" | "end" = "instant"): number => {
-  const micros = parseApiInstant(name, text, pastMicros, bound)
-  if (micros instanceof BadParam) throw new UsageError({ message: `--${name}: ${micros.detail}` })
-  return micros
+/** What the HTTP API's parser made of flag `--flag`, or its refusal as a usage error naming the flag. */
+export const orUsage = <A>(flag: string, parsed: A | BadParam): A => {
+  if (parsed instanceof BadParam) throw new UsageError({ message: `--${flag}: ${parsed.detail}` })
+  return parsed
 }
+
+/** An instant as the HTTP API reads it (ISO-8601, a date, or epoch microseconds), or a usage error. */
+export const parseInstant = (name: string, text: string, pastMicros: "truncate" | "up" = "up", bound: "instant" | "end" = "instant"): number =>
+  orUsage(name, parseApiInstant(name, text, pastMicros, bound))
 
 export const symbolsFlag = Flag.String("symbols").pipe(
   Flag.withAlias("s"),
@@ -36,6 +39,7 @@ export const snapshotOf = (id: Option.Option<string>, asOf: Option.Option<string
   if (Option.isSome(id) && id.value === "") throw new UsageError({ message: `--snapshot-id: "" is not a snapshot id` })
   if (Option.isSome(asOf) && asOf.value === "") throw new UsageError({ message: `--as-of: "" is not an instant` })
   const snapshot = parseSnapshot(Option.getOrUndefined(id), Option.getOrUndefined(asOf))
+  // Refused naming the flag of whichever of the two was wrong.
   if (snapshot instanceof BadParam) throw new UsageError({ message: `--${snapshot.name.replace("_", "-")}: ${snapshot.detail}` })
   return snapshot._tag === "Latest" ? undefined : snapshot
 }
