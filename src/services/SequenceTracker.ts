@@ -28,6 +28,11 @@ export class SequenceTracker extends Context.Service<SequenceTracker, {
   restore(json: string, filter?: StreamFilter): Effect.Effect<number, SequenceCheckpointError>
   /** Drops streams (all without a filter), e.g. those of a revoked partition; returns how many. */
   forget(filter?: StreamFilter): Effect.Effect<number>
+  /**
+   * Whether a stream's state is held now (seen and not evicted nor forgotten since): the ingestor
+   * lets go of its ownership of the streams the LRU dropped.
+   */
+  readonly tracking: Effect.Effect<StreamFilter>
   /** Counters for metrics: verdicts by kind, evictions, given-up gaps, streams tracked. */
   readonly stats: Effect.Effect<SequenceStats>
 }>()("k2/services/SequenceTracker") {}

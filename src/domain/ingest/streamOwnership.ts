@@ -24,7 +24,21 @@ export class StreamSet {
     return this.byExchange.get(exchange)?.has(symbol) ?? false
   }
   delete(exchange: string, symbol: string): void {
-    if (this.byExchange.get(exchange)?.delete(symbol) === true) this.size--
+    const symbols = this.byExchange.get(exchange)
+    if (symbols?.delete(symbol) !== true) return
+    this.size--
+    if (symbols.size === 0) this.byExchange.delete(exchange)
+  }
+  /** Keeps only the streams `keep` selects. */
+  retain(keep: (exchange: string, symbol: string) => boolean): void {
+    for (const [exchange, symbols] of this.byExchange) {
+      for (const symbol of symbols) {
+        if (keep(exchange, symbol)) continue
+        symbols.delete(symbol)
+        this.size--
+      }
+      if (symbols.size === 0) this.byExchange.delete(exchange)
+    }
   }
   some(f: (exchange: string, symbol: string) => boolean): boolean {
     for (const [exchange, symbols] of this.byExchange) for (const symbol of symbols) if (f(exchange, symbol)) return true

@@ -65,6 +65,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         checkpoint: part.table === "instruments" || !checkpoints ? undefined : yield* trackers[part.table].checkpoint(filter),
         spans: part.spans
       })
+      if (checkpoints) yield* letGoOfUntracked(parts, trackers, part)
       part.rows = rowsFor(part.table)
       part.bytes = 0
       part.events = []
@@ -73,6 +74,24 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
     }
     return { taken, checkpoints }
   }))
+
+/**
+ * A partition's streams are what its checkpoint holds: those the tracker has evicted (its LRU
+ * keeps K2_SEQUENCE_CAPACITY) are let go, else a partition kept every symbol it had carried since
+ * it was assigned, without end where symbols come and go. Instruments are not tracked: none is
+ * kept. A stream that moved between partitions stays with its owner (another partition has it in
+ * `left`): who restarts with whom, and who restores it, still go by it.
+ */
+const letGoOfUntracked = (parts: Partitions, trackers: Trackers, part: PartitionState) =>
+  Effect.gen(function*() {
+    if (part.streams.size === 0) return
+    const tracked = part.table === "instruments" ? () => false : yield* trackers[part.table].tracking
+    const moved = (exchange: string, symbol: string) => {
+      for (const other of parts.values()) if (other.table === part.table && other.left.has(exchange, symbol)) return true
+      return false
+    }
+    part.streams.retain((exchange, symbol) => tracked(exchange, symbol) || moved(exchange, symbol))
+  })
 
 export interface TableCommitsContext {
   readonly group: string

@@ -23,6 +23,7 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
       forget: Effect.fn("SequenceTracker.forget")(function*(filter) {
         return state.forget(filter)
       }),
+      tracking: Effect.sync(() => (exchange: string, symbol: string) => state.peek(exchange, symbol) !== undefined),
       stats: Effect.sync(() => state.stats())
     })
   })
