@@ -9,7 +9,6 @@
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
  *   to the committed offsets on every rejoin).
  */
-import { setTimeout as sleep } from "node:timers/promises"
 import { Context, Effect, Layer, Schedule } from "effect"
 import type { Consumer as KConsumer, ICustomPartitioner, IHeaders, KafkaConfig, logLevel as LogLevel } from "kafkajs"
 import { setEntry, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
@@ -376,9 +375,26 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 // heartbeat() sends only once HEARTBEAT_MS have passed since the last answer, so it
                 // is asked more often than that (asking every HEARTBEAT_MS could skip every other
                 // turn and leave a gap as long as a short session timeout).
-                while (!(await Promise.race([offered, sleep(HEARTBEAT_MS / 3, false, { ref: false })]))) {
-                  await heartbeat().catch(() => undefined)
+                // One wake-up a turn, not a race against `offered`: each race would leave a reaction
+                // on it until it settles, one a second for as long as a stall lasts.
+                let settled = false
+                let wake = () => {}
+                const done = offered.finally(() => {
+                  settled = true
+                  wake()
+                })
+                while (!settled) {
+                  await new Promise<void>((resolve) => {
+                    const timer = setTimeout(resolve, HEARTBEAT_MS / 3)
+                    timer.unref()
+                    wake = () => {
+                      clearTimeout(timer)
+                      resolve()
+                    }
+                  })
+                  if (!settled) await heartbeat().catch(() => undefined)
                 }
+                await done
               }
             })
           }, opts.topics[0]),
