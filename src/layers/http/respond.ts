@@ -275,7 +275,10 @@ export const twoParts = (
 
 // --- Parquet ---------------------------------------------------------------------------------
 
-/** A Parquet answer's temporary directory: the prefix and the six characters `fs.mkdtemp` adds. */
+/**
+ * A Parquet answer's temporary directory: the prefix and the six characters `fs.mkdtemp` adds. The SQL
+ * sandbox's links to files whose paths DuckDB would glob share it (sql.ts `withPlainPaths`), so the sweep takes those too.
+ */
 const TEMP_PREFIX = "k2-api-"
 const TEMP_DIR = /^k2-api-[A-Za-z0-9]{6}$/
 

@@ -3,7 +3,8 @@
  * `trades`, `quotes`, `instruments` and `sequence_events` over the planned Parquet files of the pinned
  * snapshots; then the instance is locked down before any user text reaches it:
  *
- * - `allowed_paths` = exactly those files (plus our own output file for Parquet),
+ * - `allowed_paths` = exactly those files (plus our own output file for Parquet; a file whose path
+ *   DuckDB would glob is read through a plain-named link, `withPlainPaths`),
  *   `enable_external_access = false` (no other file, no network, no INSTALL/ATTACH/COPY
  *   elsewhere), `lock_configuration = true` (no SET can undo it), extension autoload off;
  * - a parse gate: `json_serialize_sql` (which serializes SELECT statements only) must
@@ -35,6 +36,9 @@ import {
   JsonDuckDBValueConverter
 } from "@duckdb/node-api"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Predicate, Schema } from "effect"
 import { DECIMAL_TYPE, type Schema as TableSchema } from "../../domain/iceberg/spec.ts"
@@ -570,12 +574,62 @@ export const runInThisProcess = (options: SandboxRequest): Effect.Effect<SqlResu
     })
   })
 
+/** What DuckDB takes for a glob in a path it reads: `*`, `?` and `[` anywhere in it. */
+const GLOB = /[*?[]/
+
+/**
+ * `tables` with each file whose path holds a glob character (a warehouse under `/data/wh[1]`) read
+ * through a symbolic link of a plain name instead. DuckDB globs such a path: it lists the directories
+ * on the way, which the locked-down instance may not (every read was refused as needing access), and
+ * reads whatever matches (`wh[1]` matches `wh1`, not itself). `remove` deletes the links. Their
+ * directory has the Parquet answers' prefix, so a worker killed mid-run leaves it to the sweep at a
+ * server's start (`sweepTempDirs`).
+ */
+const withPlainPaths = (tables: ReadonlyArray<SandboxTable>): { readonly tables: ReadonlyArray<SandboxTable>; readonly remove: () => void } => {
+  const globbed = [...new Set(tables.flatMap((t) => t.files).filter((f) => GLOB.test(f)))]
+  if (globbed.length === 0) return { tables, remove: () => undefined }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-"))
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true })
+  try {
+    const links = new Map(globbed.map((f, i) => [f, path.join(dir, `${i}.parquet`)]))
+    for (const [file, link] of links) fs.symlinkSync(file, link)
+    const plain = (f: string) => links.get(f) ?? f
+    return {
+      remove,
+      tables: tables.map((t) => {
+        const byName = t.readAs?.byName
+        return {
+          ...t,
+          files: t.files.map(plain),
+          ...(t.readAs === undefined ? {} : { readAs: byName === undefined ? t.readAs : { ...t.readAs, byName: { ...byName, paths: byName.paths.map(plain) } } })
+        }
+      })
+    }
+  } catch (e) {
+    remove()
+    throw e
+  }
+}
+
 /** The run itself; `stop.requested` (set on interruption) keeps the user's statement from starting. */
 const run = async (
   options: SandboxRequest,
   stop: { readonly requested: boolean; connection: DuckDBConnection | undefined }
 ): Promise<SqlResult> => {
-  const files = options.tables.flatMap((t) => t.files)
+  const plain = withPlainPaths(options.tables)
+  try {
+    return await runOn(plain.tables, options, stop)
+  } finally {
+    plain.remove()
+  }
+}
+
+const runOn = async (
+  tables: ReadonlyArray<SandboxTable>,
+  options: SandboxRequest,
+  stop: { readonly requested: boolean; connection: DuckDBConnection | undefined }
+): Promise<SqlResult> => {
+  const files = tables.flatMap((t) => t.files)
   const instance = await DuckDBInstance.create(":memory:", {
     autoinstall_known_extensions: "false",
     autoload_known_extensions: "false",
@@ -595,7 +649,7 @@ const run = async (
   }
   try {
     await connection.run("SET TimeZone = 'UTC'")
-    for (const t of options.tables) {
+    for (const t of tables) {
       const widened = t.widenDecimals === true ? widenedDecimals(t.schema) : []
       if (t.files.length > 0) {
         // Hive partitioning off: DuckDB would add each file's partition directory as a column. A

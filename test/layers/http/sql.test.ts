@@ -316,3 +316,41 @@ describe("SQL sandbox error messages", () => {
       assert.notInclude(e?.message, "warehouse-secret")
     }).pipe(Effect.scoped))
 })
+
+describe("SQL sandbox file paths", () => {
+  it.effect("a warehouse path holding DuckDB's glob characters (`[`, `*`, `?`) reads exactly the planned files, in JSON and Parquet", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const instance = yield* Effect.promise(() => DuckDBInstance.create(":memory:"))
+      const connection = yield* Effect.promise(() => instance.connect())
+      const write = (file: string, x: number) => {
+        fs.mkdirSync(path.dirname(file), { recursive: true })
+        return Effect.promise(() => connection.run(`COPY (SELECT ${x} AS x) TO '${file}' (FORMAT parquet)`))
+      }
+      // Each planned file has a sibling its path matches as a glob (`wh[1]` matches `wh1`, `wh*` matches `whx`).
+      const planned = [path.join(dir, "wh[1]", "f.parquet"), path.join(dir, "wh*", "g.parquet"), path.join(dir, "wh?", "h.parquet")]
+      for (const f of planned) yield* write(f, 1)
+      for (const f of [path.join(dir, "wh1", "f.parquet"), path.join(dir, "whx", "g.parquet"), path.join(dir, "why", "h.parquet")]) yield* write(f, 100)
+      connection.closeSync()
+      instance.closeSync()
+      const schema = { "schema-id": 0, type: "struct" as const, fields: [{ id: 1, name: "x", required: false, type: "int" as const }] }
+      const tables = [{ name: "t", schema, files: planned }]
+      // Before: "the statement needs access that is not allowed" (DuckDB globbed the path, listing
+      // a directory the sandbox does not open), or the sibling's rows instead of the planned file's.
+      const r = yield* runSandboxed({ sql: "SELECT count(*) AS n, sum(x) AS s FROM t", tables, maxRows: 10, timeoutMs: 30_000 })
+      assert.deepStrictEqual(r.rows, [{ n: "3", s: "3" }])
+      const out = path.join(dir, "out.parquet")
+      const written = yield* Effect.result(runSandboxed({ sql: "SELECT x FROM t", tables, maxRows: 10, timeoutMs: 30_000, parquetOut: out }))
+      assert.strictEqual(written._tag, "Success", written._tag === "Failure" ? written.failure.message : "")
+      // No link to the planned files is left behind.
+      const links = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("k2-api-")).flatMap((n) => {
+        try {
+          return fs.readdirSync(path.join(os.tmpdir(), n)).map((f) => fs.readlinkSync(path.join(os.tmpdir(), n, f)))
+        } catch {
+          return []
+        }
+      })
+      assert.deepStrictEqual(links.filter((l) => l.startsWith(dir)), [])
+    }).pipe(Effect.scoped))
+})
