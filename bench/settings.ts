@@ -17,7 +17,7 @@ export const benchSettings = {
   K2_BENCH_PACED_SECONDS: { kind: "count", sections: "query", fallback: "60", about: "length of the paced replay run (0 skips it)" },
   K2_BENCH_HTTP_SECONDS: { kind: "count", sections: "http", fallback: "10", about: "seconds per wrk run" },
   K2_BENCH_HTTP_CONNECTIONS: { kind: "counts", sections: "http", fallback: "8,16,32", about: "connections of the curve (the other runs use the middle one)" },
-  K2_BENCH_KAFKA_BROKER: { kind: "text", sections: "kafka, produce", fallback: "", about: "a running broker to use (default: scripts/kafka.sh starts the local one)" },
+  K2_BENCH_KAFKA_BROKER: { kind: "text", sections: "kafka, produce", fallback: "", about: "a running broker to use (default: scripts/kafka.sh starts the local one; ingest and observability take K2_TEST_KAFKA_BROKERS instead)" },
   K2_BENCH_KAFKA_MESSAGES: { kind: "count", sections: "kafka", fallback: "500000", about: "messages produced and consumed per client" },
   K2_BENCH_PRODUCE_EVENTS: { kind: "count", sections: "produce", fallback: "1000000", about: "events published per client and feed" },
   K2_BENCH_INGEST_EVENTS: { kind: "count", sections: "ingest", fallback: "500000", about: "events pre-filled into the topics" },

@@ -4,7 +4,7 @@
  */
 import { hash } from "node:crypto"
 import { Config, Effect, Option, Schema } from "effect"
-import { MAX_LIMIT } from "../../domain/query/validate.ts"
+import { MAX_LIMIT, MAX_SYMBOLS } from "../../domain/query/validate.ts"
 
 export const SCOPES = ["read", "replay", "sql", "metrics"] as const
 export type Scope = (typeof SCOPES)[number]
@@ -197,7 +197,8 @@ export const fromEnv = Effect.gen(function*() {
     maxPageRows: yield* int("K2_API_MAX_PAGE_ROWS", defaults.maxPageRows, 1, MAX_LIMIT),
     maxExportRows: yield* int("K2_API_MAX_EXPORT_ROWS", defaults.maxExportRows),
     maxBars: yield* int("K2_API_MAX_BARS", defaults.maxBars),
-    maxSymbols: yield* int("K2_API_MAX_SYMBOLS", defaults.maxSymbols),
+    // The query engine takes at most MAX_SYMBOLS symbols a request.
+    maxSymbols: yield* int("K2_API_MAX_SYMBOLS", defaults.maxSymbols, 1, MAX_SYMBOLS),
     queryTimeoutMs: yield* int("K2_API_QUERY_TIMEOUT_MS", defaults.queryTimeoutMs),
     sqlTimeoutMs: yield* int("K2_API_SQL_TIMEOUT_MS", defaults.sqlTimeoutMs),
     sqlMaxRows: yield* int("K2_API_SQL_MAX_ROWS", defaults.sqlMaxRows),

@@ -96,6 +96,15 @@ describe("K2_API_* limits", () => {
       assert.strictEqual((yield* read({ K2_API_MAX_PAGE_ROWS: "100000" })).maxPageRows, 100_000)
     }))
 
+  it.effect("more symbols a request than the query engine takes (10,000) is refused at start", () =>
+    Effect.gen(function*() {
+      // Else a request within the server's limit but past the engine's was a 400 naming 10000.
+      const error = yield* Effect.flip(read({ K2_API_MAX_SYMBOLS: "10001" }))
+      assert.instanceOf(error, InvalidServerConfig)
+      assert.include(error.message, "K2_API_MAX_SYMBOLS must be at most 10000, got 10001")
+      assert.strictEqual((yield* read({ K2_API_MAX_SYMBOLS: "10000" })).maxSymbols, 10_000)
+    }))
+
   it.effect("the defaults, and a cache of 0 bytes (no cache), are accepted", () =>
     Effect.gen(function*() {
       const options = yield* read({ K2_API_CACHE_BYTES: "0", K2_API_RATE_WINDOW_SECONDS: "1" })
