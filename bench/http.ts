@@ -147,7 +147,7 @@ export const benchHttpEffect = (): Effect.Effect<Record<string, number | string>
     const port = yield* freePort
     const base = `http://127.0.0.1:${port}`
     const child = yield* serve(warehouse, port)
-    if (!(yield* healthy(`${base}/health`, () => child.exitCode === null))) {
+    if (!(yield* healthy(`${base}/ready`, () => child.exitCode === null))) {
       return yield* Effect.fail(new Error("the server did not become healthy within 60 s"))
     }
     const stats = yield* Effect.promise(() => fetch(`${base}/v1/stats/trades`, { headers: { "x-api-key": KEY } }).then((r) => r.json() as Promise<{ data: Array<{ snapshotId: string }> }>))

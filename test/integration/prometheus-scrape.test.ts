@@ -92,7 +92,7 @@ describe("Prometheus scraping ingest and serve", () => {
       const servePort = yield* Effect.promise(freePort)
       const serve = spawnServe(s.options, servePort)
       yield* Effect.addFinalizer(() => stop(serve).pipe(Effect.ignore))
-      yield* Effect.promise(() => waitForHttp(`http://127.0.0.1:${servePort}/health`, serve))
+      yield* Effect.promise(() => waitForHttp(`http://127.0.0.1:${servePort}/ready`, serve))
       // Traffic for the HTTP series: reads, a route that does not exist, health checks.
       const serveBase = `http://127.0.0.1:${servePort}`
       const traffic = yield* Effect.forkChild(

@@ -16,7 +16,7 @@ describe.concurrent("npm run serve", () => {
       const port = yield* Effect.promise(freePort)
       const serve = spawnProgram("serve", ["--warehouse", tempWarehouse(), "--port", String(port)], anonymous)
       yield* Effect.gen(function*() {
-        yield* Effect.promise(() => waitForHttp(`http://127.0.0.1:${port}/health`, serve))
+        yield* Effect.promise(() => waitForHttp(`http://127.0.0.1:${port}/ready`, serve))
         assert.include(serve.output(), `listening on http://127.0.0.1:${port}`)
         // A warehouse with no catalog yet is served empty (ingest may start after serve), said once: a typo shows.
         assert.include(serve.output(), "no catalog at")

@@ -145,6 +145,15 @@ const durationOf = (route: string) => {
   return m
 }
 
+/**
+ * Whether the server is stopping: its listening socket is closed, requests in flight finish. Set by
+ * `nodeServer`; never, where the server is another.
+ */
+export const Draining = Context.Reference<{ readonly now: () => boolean }>("k2/http/Draining", { defaultValue: () => ({ now: () => false }) })
+
+/** The routes a stopping server still answers: a liveness probe that failed would have it killed before its drain ends. */
+const answeredWhileDraining = (pathname: string) => pathForms(pathname).every((p) => p === "/health")
+
 /** Wraps the router: the pipeline described at the top of this file. */
 export const pipeline = (options: HandlerOptions) => {
   const authenticate = authenticator(options)
@@ -177,8 +186,16 @@ export const pipeline = (options: HandlerOptions) => {
 
       const principal = authenticate(request.headers)
       const info: RequestInfo = { correlationId, caller: principal._tag === "Key" ? `key:${principal.name}` : clientAddress(request) }
+      const draining = fiber.getRef(Draining)
       /** The answer of the checks before the route (a preflight, 401, 403, 429, 413), or undefined to route. */
       const gate = (): HttpServerResponse.HttpServerResponse | undefined => {
+        // Stopping: the listening socket is closed, but a kept-alive connection still brings requests.
+        // /ready says so (a load balancer probing on such a connection kept the server in rotation
+        // with 200s); the rest are sent to another server, over a new connection.
+        if (draining.now() && !answeredWhileDraining(pathname)) {
+          const detail = pathname === "/ready" ? "not ready: the server is stopping" : "the server is stopping: send the request again (another server answers it)"
+          return problem(503, "draining", detail, correlationId, { "retry-after": "5", connection: "close" })
+        }
         if (request.method === "OPTIONS" && origin !== undefined && extra["access-control-allow-origin"] !== undefined) {
           return HttpServerResponse.empty({
             status: 204,
@@ -252,6 +269,9 @@ export const pipeline = (options: HandlerOptions) => {
         durationOf(label).updateUnsafe(seconds, context)
         // Setting Vary would drop the route's (Accept, Accept-Encoding, the key headers): joined.
         const vary = final.headers["vary"]
+        // Stopping: the connection is closed after this answer, so that the drain waits on no idle one
+        // and the client's next request finds a server that is not stopping.
+        if (draining.now()) extra["connection"] = "close"
         const out = HttpServerResponse.setHeaders(final, vary === undefined || extra["vary"] === undefined ? extra : { ...extra, vary: `${vary}, ${extra["vary"]}` })
         // The access log (K2_LOG_LEVEL=debug), inside the server span: correlation and trace ids together.
         return LogLevel.isGreaterThan(fiber.getRef(References.MinimumLogLevel), "Debug")
@@ -445,16 +465,58 @@ const refuseUnread = (error: Error & { readonly code?: string }, socket: Duplex)
 export const SHUTDOWN_GRACE = "5 seconds"
 
 /**
+ * The probes, answered while the catalog and DuckDB are still being opened (the routes not yet in
+ * place): /health alive, /ready not yet. Held like the rest, they waited as long as the catalog
+ * took, and a liveness probe that timed out had a starting server killed. True when answered.
+ */
+const answeredWhileStarting = (request: IncomingMessage, response: ServerResponse): boolean => {
+  if (request.method !== "GET" && request.method !== "HEAD") return false
+  const forms = pathForms(pathOf(request.url ?? ""))
+  const probe = forms.every((p) => p === "/health") ? "health" : forms.every((p) => p === "/ready") ? "ready" : undefined
+  if (probe === undefined) return false
+  const given = request.headers["x-correlation-id"]
+  const correlationId = typeof given === "string" && CORRELATION_ID.test(given) ? given : randomUUID()
+  const [status, type, body] = probe === "health"
+    ? [200, "application/json", JSON.stringify({ status: "ok" })]
+    : [503, "application/problem+json", problemBody(503, "not_ready", "not ready: starting (the catalog and DuckDB are being opened)", correlationId)]
+  response.writeHead(status, {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    "x-correlation-id": correlationId,
+    "x-content-type-options": "nosniff"
+  })
+  response.end(request.method === "HEAD" ? undefined : body)
+  return true
+}
+
+/**
  * A Node HTTP server on host:port (0: any free port) with the platform services the routes need.
  * It listens before the routes are built; a request arriving in between, which Node would leave
- * unanswered for good, waits for the app's handler instead.
+ * unanswered for good, waits for the app's handler instead (the probes are answered: see
+ * answeredWhileStarting). It provides `Draining`, true from the moment it starts to stop.
  */
 export const nodeServer = (options: { readonly port: number; readonly host: string }) =>
+  Layer.unwrap(Effect.sync(() => {
+    let draining = false
+    const platform = nodeHttpServer(options, () => draining = true)
+    return Layer.merge(platform, Layer.succeed(Draining, { now: () => draining }))
+  }))
+
+/** The platform's server; `onClose` is told when it starts to stop (`close`: the listening socket closes, the drain starts). */
+const nodeHttpServer = (options: { readonly port: number; readonly host: string }, onClose: () => void) =>
   NodeHttpServer.layer(() => {
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES })
+    const close = server.close.bind(server)
+    server.close = (callback) => {
+      onClose()
+      return close(callback)
+    }
     server.on("clientError", refuseUnread)
     const early: Array<readonly [IncomingMessage, ServerResponse]> = []
-    const hold = (request: IncomingMessage, response: ServerResponse) => void early.push([request, response])
+    const hold = (request: IncomingMessage, response: ServerResponse) => {
+      if (!answeredWhileStarting(request, response)) early.push([request, response])
+    }
     const attach = (event: string | symbol, handler: (request: IncomingMessage, response: ServerResponse) => void) => {
       if (event !== "request" || handler === hold) return
       server.off("newListener", attach)

@@ -12,11 +12,12 @@ describe("node server", () => {
     Effect.scoped(Effect.gen(function*() {
       const server = yield* HttpServer.HttpServer
       const url = HttpServer.formatAddress(server.address).replace(/\/$/, "")
-      const early = fetch(`${url}/health`).then((r) => r.text())
+      // Not /health or /ready: the probes are answered while the routes are not in place (draining.test.ts).
+      const early = fetch(`${url}/v1/trades`).then((r) => r.text())
       yield* Effect.sleep("200 millis")
       yield* HttpServer.serveEffect(Effect.succeed(HttpServerResponse.text("ready")))
       assert.strictEqual(yield* Effect.promise(() => early), "ready")
-      assert.strictEqual(yield* Effect.promise(() => fetch(`${url}/health`).then((r) => r.text())), "ready")
+      assert.strictEqual(yield* Effect.promise(() => fetch(`${url}/v1/trades`).then((r) => r.text())), "ready")
     })).pipe(Effect.provide(Server.nodeServer({ port: 0, host: "127.0.0.1" }))))
 })
 
