@@ -131,7 +131,37 @@ export class CompactionFailed extends Schema.TaggedError<CompactionFailed>()("Co
   }
 }
 
-export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused | CompactionFailed
+/**
+ * Orphan removal refused, nothing removed: the table's location (its metadata directory) holds
+ * metadata files of another table, by a `table-uuid` not this table's: the same-named table of
+ * another catalog on the same warehouse directory (both catalogs, as Iceberg Java's, place it at
+ * `<warehouse>/<namespace>/<name>`), another engine's table registered there, or a table dropped
+ * and created again there. This table's metadata references none of that table's files, so they
+ * would all be deleted as orphans once past the grace period.
+ */
+export class SharedTableLocation extends Schema.TaggedError<SharedTableLocation>()("SharedTableLocation", {
+  table: Schema.String,
+  location: Schema.String,
+  tableUuid: Schema.String,
+  /** The other tables' metadata files, each with the table-uuid it names. */
+  foreign: Schema.Array(Schema.Struct({ metadataFile: Schema.String, tableUuid: Schema.String }))
+}) {
+  override get message() {
+    const uuids = [...new Set(this.foreign.map((f) => f.tableUuid))]
+    const shown = this.foreign.slice(0, 5).map((f) => f.metadataFile)
+    const more = this.foreign.length - shown.length
+    return `orphan removal of ${this.table} refused, nothing removed: its location ${this.location} also holds ` +
+      `${uuids.length === 1 ? "another table" : `${uuids.length} other tables`} (table-uuid ${uuids.join(", ")}; ` +
+      `this table's is ${this.tableUuid}), whose files it does not reference and would delete as orphans: ` +
+      `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}. ` +
+      `Two catalogs on one warehouse directory put same-named tables at one location: give each catalog its own ` +
+      `warehouse (or the table its own location). If that table was dropped and nothing reads it any more, ` +
+      `delete those metadata files: the next run then removes its other files as orphans. ` +
+      `Compaction and expiry still run; compact --skip-orphans leaves this step out meanwhile`
+  }
+}
+
+export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused | CompactionFailed | SharedTableLocation
 
 /** Table maintenance: compaction, snapshot expiry, orphan-file removal. */
 export class Maintenance extends Context.Service<Maintenance, {

@@ -9,7 +9,8 @@
  *   snapshot carrying its ingestion marker and the chain from it to the current snapshot.
  * - Orphan removal deletes files under the table location that no retained snapshot references
  *   (data files, manifests, manifest lists, metadata files, sequence checkpoints) and that are
- *   older than a grace period, so in-flight writes are never touched. A data or metadata
+ *   older than a grace period, so in-flight writes are never touched. A location that also holds
+ *   another table's metadata (another catalog's, a dropped table's) is refused, nothing removed. A data or metadata
  *   directory outside the location is not scanned, nor another table nested inside it
  *   (`otherTablesDirectories`): their files would look like orphans.
  */
@@ -35,6 +36,7 @@ import {
   type MaintenanceOptions,
   MaintenanceRefused,
   type OrphanOptions,
+  SharedTableLocation,
   type OrphanResult,
   type PartitionCompaction
 } from "../../services/Maintenance.ts"
@@ -43,7 +45,17 @@ import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded
 import { encryption, manifestListRefusal, manifestRefusal } from "../iceberg/fileio.ts"
 import { asStorageFailure, rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
-import { crcOf, metadataFiles, normalizeLocation, otherTablesDirectories, planCompaction, planExpiry, sideFiles } from "./plan.ts"
+import {
+  crcOf,
+  isMetadataFileName,
+  metadataFiles,
+  normalizeLocation,
+  otherTablesDirectories,
+  planCompaction,
+  planExpiry,
+  sideFiles,
+  tableUuidOf
+} from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
   readonly mergePolicy?: MergePolicy
@@ -369,6 +381,42 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     return out
   })
 
+  /**
+   * Fails (SharedTableLocation) when a metadata file among those listed, off this table's metadata
+   * log, names another table-uuid: that table shares the location, and every file of it would be
+   * taken for an orphan (ADR-42). Same-uuid files off the log (a commit that lost the
+   * compare-and-swap, one past write.metadata.previous-versions-max) are this table's orphans, and
+   * an unreadable one (truncated by a crash) no table loads; a live table sharing the location has
+   * a current metadata file that reads. Checked in dry runs too: their list would be the other table's files.
+   */
+  const refuseSharedLocation = Effect.fnUntraced(function*(table: LoadedTable, listed: ReadonlyArray<{ readonly location: string }>) {
+    const m = table.metadata
+    const chain = new Set([table.metadataLocation, ...m["metadata-log"].map((e) => e["metadata-file"])].map(normalizeLocation))
+    const candidates = listed.map((e) => e.location).filter((l) => isMetadataFileName(l) && !chain.has(normalizeLocation(l)))
+    const uuids = yield* Effect.forEach(
+      candidates,
+      (location) =>
+        files.read(location).pipe(
+          Effect.map(tableUuidOf),
+          // Removed since the listing (a commit's write.metadata.delete-after-commit): nobody's any more.
+          Effect.catchIf(isMissingFile, () => Effect.succeed(null))
+        ),
+      { concurrency: 8 }
+    )
+    const foreign = candidates.flatMap((metadataFile, i) => {
+      const uuid = uuids[i]
+      return uuid == null || uuid === m["table-uuid"] ? [] : [{ metadataFile, tableUuid: uuid }]
+    })
+    if (foreign.length > 0) {
+      return yield* new SharedTableLocation({
+        table: showIdentifier(table.identifier),
+        location: m.location,
+        tableUuid: m["table-uuid"],
+        foreign: foreign.sort((a, b) => a.metadataFile.localeCompare(b.metadataFile))
+      })
+    }
+  })
+
   const removeOrphans = Effect.fn("Maintenance.removeOrphans")(function*(
     identifier: TableIdentifier,
     orphanOptions: OrphanOptions = {}
@@ -386,6 +434,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     }).pipe(Effect.retry({ times: 4, while: isMissingFile }))
     const others = otherTablesDirectories(table.metadata, table.metadataLocation, all.map((e) => e.location))
     const listed = all.filter((e) => !others.some((dir) => normalizeLocation(e.location).startsWith(`${dir}/`)))
+    yield* refuseSharedLocation(table, listed)
     const isReferenced = (location: string) => {
       const local = normalizeLocation(location)
       if (referenced.has(local)) return true
