@@ -12,17 +12,18 @@ import { lakehouseWrapping } from "./warehouse.ts"
 
 const HOUR_MS = 3_600_000
 
-let armed: Effect.Effect<void> | undefined
+let armed: { nth: number; step: Effect.Effect<void> } | undefined
 
-/** Runs `step` once, after the next plan any read makes. */
-export const afterNextPlan = (step: Effect.Effect<void>) =>
+/** Runs `step` once, after the next plan any read makes (`nth`: after the nth next, 1 the next). */
+export const afterNextPlan = (step: Effect.Effect<void>, nth = 1) =>
   Effect.sync(() => {
-    armed = step
+    armed = { nth, step }
   })
 
-/** Runs (and disarms) the armed step, if any. */
+/** Runs (and disarms) the armed step, if any, once its plan has come. */
 export const runArmed = Effect.suspend(() => {
-  const step = armed ?? Effect.void
+  if (armed === undefined || --armed.nth > 0) return Effect.void
+  const { step } = armed
   armed = undefined
   return step
 })

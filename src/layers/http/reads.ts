@@ -10,9 +10,12 @@ import { BadParam, type Format, parseInstant, required, type SnapshotParam } fro
 import { checkRange as ordered } from "../../domain/query/validate.ts"
 import type { TableName } from "../../domain/tables.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
+import { isMissingFile, type TableFileError } from "../../domain/iceberg/errors.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
-import { type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
+import { type ScanPlan, type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
+import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
+import { expiredWhileRead } from "../iceberg/planner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { cursorStillKept, idsOf, loadInvolved, type Pinned, pinCursor, pinSnapshots } from "../query/pinning.ts"
 import { orBad, QueryTimeout } from "./problems.ts"
@@ -35,7 +38,7 @@ import {
   twoParts,
   writeRowsParquet
 } from "./respond.ts"
-import { runSandboxed, slotHeldAtMostMs, SqlBusy, stopIdleSandboxes } from "./sql.ts"
+import { runSandboxed, slotHeldAtMostMs, SqlBusy, SqlFailed, stopIdleSandboxes } from "./sql.ts"
 import { makeStreamSlots } from "./streamSlots.ts"
 
 interface Meta {
@@ -210,6 +213,18 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   }
 
   /**
+   * A sandboxed run over the files of `plans` that failed on one of them gone (another process's
+   * `compact` expired the snapshot and removed its files meanwhile): that snapshot gone, to read
+   * again, or a missing file when the table still has it; not the statement failing (400 sql_error,
+   * which an export's client did not even write).
+   */
+  const sandboxedOver = (plans: ReadonlyArray<ScanPlan>, request: Parameters<typeof runSandboxed>[0]) =>
+    sandboxed(request).pipe(Effect.catch(<E>(e: E): Effect.Effect<never, E | TableFileError | SnapshotNotFound> => {
+      const blamed = e instanceof SqlFailed ? blameFile(plans.flatMap(plannedPaths))(e) : e
+      return isMissingFile(blamed) ? expiredWhileRead(catalog, plans)(blamed) : Effect.fail(e)
+    }))
+
+  /**
    * The common shape of a read: pin, 304 or cached body, else run and encode (JSON, CSV or
    * Parquet with the route's column types). The cached part is the JSON or CSV data (and
    * cursor), gzipped once when the client takes gzip; meta is rebuilt per response.
@@ -308,7 +323,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const answerRead = (spec: ReadSpec) =>
     againIfLatestExpired(spec.snapshot._tag === "Latest" && (spec.cursor === undefined || spec.cursor === ""), answerOnce(spec))
 
-  return { pin, pinPage, withTimeout, checkRange, range, sandboxed, answerRead, streamSlot: streams.take }
+  return { pin, pinPage, withTimeout, checkRange, range, sandboxedOver, answerRead, streamSlot: streams.take }
 })
 
 /**

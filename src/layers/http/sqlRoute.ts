@@ -6,33 +6,19 @@ import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { scannedOf } from "../../services/QueryEngine.ts"
-import { isMissingFile, type TableFileError } from "../../domain/iceberg/errors.ts"
-import { Catalog } from "../../services/Catalog.ts"
-import { nothingOf, type ScanPlan, SnapshotNotFound, TableScanner } from "../../services/TableScanner.ts"
-import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { expiredWhileRead } from "../iceberg/planner.ts"
+import { nothingOf, TableScanner } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
 import { idsOf } from "../query/pinning.ts"
 import { againIfLatestExpired, answerMeta, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, parquetResponse } from "./respond.ts"
-import { sandboxTableOf, SqlFailed, truncationHeaders } from "./sql.ts"
+import { sandboxTableOf, truncationHeaders } from "./sql.ts"
 
 export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
   HttpApiBuilder.group(Api, "sql", (handlers) =>
     Effect.gen(function*() {
       const scanner = yield* TableScanner
-      const catalog = yield* Catalog
-
-      /**
-       * A run that failed on planned files gone from under it (another process's `compact` expired the
-       * snapshot and removed them): the snapshot gone, or a missing file; not the user's SQL failing.
-       */
-      const filesGone = (plans: ReadonlyArray<ScanPlan>) => <E>(e: E): Effect.Effect<never, E | TableFileError | SnapshotNotFound> => {
-        const blamed = e instanceof SqlFailed ? blameFile(plans.flatMap(plannedPaths))(e) : e
-        return isMissingFile(blamed) ? expiredWhileRead(catalog, plans)(blamed) : Effect.fail(e)
-      }
 
       const sql = Effect.fnUntraced(function*({ payload, request }: {
         readonly payload: { readonly sql: string; readonly snapshot_id?: string | undefined; readonly as_of?: string | undefined; readonly limit?: number | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
@@ -56,13 +42,11 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         const started = Date.now()
         if (format === "parquet") {
           return yield* parquetResponse((out) =>
-            reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out }).pipe(
-              Effect.catch(filesGone(plans)),
+            reads.sandboxedOver(plans, { sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out }).pipe(
               Effect.map(truncationHeaders)
             ), headers)
         }
-        const result = yield* reads.sandboxed({ sql: payload.sql, tables: sandboxTables, maxRows, maxBytes: options.sqlMaxBytes, timeoutMs: options.sqlTimeoutMs })
-          .pipe(Effect.catch(filesGone(plans)))
+        const result = yield* reads.sandboxedOver(plans, { sql: payload.sql, tables: sandboxTables, maxRows, maxBytes: options.sqlMaxBytes, timeoutMs: options.sqlTimeoutMs })
         // A cut answer says which limit cut it: in the JSON body, and as a header.
         const cut = { ...headers, ...truncationHeaders(result) }
         if (format === "csv") {

@@ -24,7 +24,7 @@ import { decimalColumns } from "../query/sql.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
-import type { Reads } from "./reads.ts"
+import { againIfLatestExpired, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, etagMatches, parquetResponse, presentRow } from "./respond.ts"
 import { sandboxTableOf, truncationHeaders } from "./sql.ts"
 
@@ -84,7 +84,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
     return {
       select: (columns: string) => `SELECT ${columns} FROM ${table} WHERE ${where}`,
       columns: fields.map((n) => `"${n}"`).join(", "),
-      tables: [sandboxTableOf(table, plan)]
+      tables: [sandboxTableOf(table, plan)],
+      plans: [plan]
     }
   })
 
@@ -99,7 +100,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
   /** Fails with `tooManyRows` when the export's rows are more than its cap (DuckDB counts at most one more). */
   const refuseOverCap = Effect.fnUntraced(function*(table: "trades" | "quotes", r: ExportRequest) {
     const query = yield* exportQuery(table, r)
-    const counted = yield* reads.sandboxed({
+    const counted = yield* reads.sandboxedOver(query.plans, {
       sql: `SELECT count(*)::VARCHAR AS n FROM (${query.select("1")} LIMIT ${r.cap + 1})`,
       tables: query.tables,
       maxRows: 1,
@@ -116,7 +117,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
   const parquetExport = Effect.fnUntraced(function*(table: "trades" | "quotes", r: ExportRequest, whole: boolean, headers: Record<string, string>) {
     const query = yield* exportQuery(table, r)
     return yield* parquetResponse((out) =>
-      reads.sandboxed({
+      reads.sandboxedOver(query.plans, {
         sql: `${query.select(query.columns)} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
         tables: query.tables,
         maxRows: r.cap,
@@ -176,58 +177,65 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           run: (selector) => read(selector, limit!)
         })
       }
-      // Exports: the whole range (or `limit` rows), page by page, never all in memory.
-      const { correlationId } = yield* CurrentRequest
-      // A cursor pins the snapshot its rows are read at (as answerRead does): the headers name that one.
-      const pinned = (yield* reads.pinPage([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
-      const etag = etagOf(table, request.url, format, pinned)
-      const headers = cacheHeaders(etag, pinned)
-      if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })
-      const cap = exportAll ? options.maxExportRows : limit!
-      if (format === "parquet") {
-        if (base.cursor !== undefined) {
-          return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
+      // Exports: the whole range (or `limit` rows), page by page, never all in memory. One of the
+      // latest state whose snapshot maintenance expired (its files removed) before the 200 runs once
+      // more over the state latest then, as every read of it does.
+      const latest = snapshot._tag === "Latest" && base.cursor === undefined
+      // Made anew on each run, the retry's included: its headers name the state it reads.
+      const exportOnce = Effect.gen(function*() {
+        const { correlationId } = yield* CurrentRequest
+        // A cursor pins the snapshot its rows are read at (as answerRead does): the headers name that one.
+        const pinned = (yield* reads.pinPage([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
+        const etag = etagOf(table, request.url, format, pinned)
+        const headers = cacheHeaders(etag, pinned)
+        if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })
+        const cap = exportAll ? options.maxExportRows : limit!
+        if (format === "parquet") {
+          if (base.cursor !== undefined) {
+            return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
+          }
+          // Held until the body is written or the client is gone: the file (up to 2 GiB) stays on disk until read.
+          yield* reads.streamSlot(request)
+          return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, exportAll, headers)
         }
-        // Held until the body is written or the client is gone: the file (up to 2 GiB) stays on disk until read.
+        // Held until the body is written or the client is gone: a stalled reader keeps a page in memory.
         yield* reads.streamSlot(request)
-        return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, exportAll, headers)
-      }
-      // Held until the body is written or the client is gone: a stalled reader keeps a page in memory.
-      yield* reads.streamSlot(request)
-      // The whole range, from its start: refused before the 200 if it holds more than one export may.
-      if (exportAll && base.cursor === undefined) yield* refuseOverCap(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap })
-      // Validate the request (fields, filters, cursor) before the 200 is sent.
-      const first = yield* reads.withTimeout(read(pinned.selector, Math.min(10_000, cap)))
-      let sent = 0
-      let header = true
-      const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : columnsAsked
-      const body = Stream.paginate(
-        { page: first as typeof first | undefined, cursor: first.nextCursor, over: false },
-        (state) =>
-          Effect.gen(function*() {
-            // Only an export resumed from a cursor gets here (one from the range's start was
-            // counted): a whole-range export must not end as if complete, so the body is cut.
-            if (state.over) return yield* Effect.fail(`the range after the cursor holds more than the ${cap} rows one export may`)
-            // Each page holds a pooled DuckDB connection while it runs: the same limit as the first.
-            const page = state.page ?? (yield* reads.withTimeout(read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined)))
-            const taken = page.rows.slice(0, cap - sent)
-            sent += taken.length
-            let text = header ? csvHeader(columns) : ""
-            header = false
-            text += csvRows(taken.map((r) => presentRow(r)), columns)
-            const more = page.nextCursor !== null && (sent < cap || exportAll)
-            return [[text], more ? Option.some({ page: undefined, cursor: page.nextCursor, over: sent >= cap }) : Option.none()] as const
-          })
-      ).pipe(
-        Stream.encodeText,
-        // The client gets only a cut body once the headers are out: the cause must reach the log,
-        // with the request's correlation id (the body streams after its log annotations are gone).
-        Stream.catchCause((cause) =>
-          Stream.fromEffect(Effect.logWarning("export stream failed", cause).pipe(Effect.annotateLogs({ correlation_id: correlationId }))).pipe(
-            Stream.flatMap(() => Stream.fail("export failed after the response started"))
+        // The whole range, from its start: refused before the 200 if it holds more than one export may.
+        if (exportAll && base.cursor === undefined) yield* refuseOverCap(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap })
+        // Validate the request (fields, filters, cursor) before the 200 is sent.
+        const first = yield* reads.withTimeout(read(pinned.selector, Math.min(10_000, cap)))
+        let sent = 0
+        let header = true
+        const columns = first.rows.length > 0 ? Object.keys(first.rows[0]!) : columnsAsked
+        const body = Stream.paginate(
+          { page: first as typeof first | undefined, cursor: first.nextCursor, over: false },
+          (state) =>
+            Effect.gen(function*() {
+              // Only an export resumed from a cursor gets here (one from the range's start was
+              // counted): a whole-range export must not end as if complete, so the body is cut.
+              if (state.over) return yield* Effect.fail(`the range after the cursor holds more than the ${cap} rows one export may`)
+              // Each page holds a pooled DuckDB connection while it runs: the same limit as the first.
+              const page = state.page ?? (yield* reads.withTimeout(read(undefined, Math.min(10_000, cap - sent), state.cursor ?? undefined)))
+              const taken = page.rows.slice(0, cap - sent)
+              sent += taken.length
+              let text = header ? csvHeader(columns) : ""
+              header = false
+              text += csvRows(taken.map((r) => presentRow(r)), columns)
+              const more = page.nextCursor !== null && (sent < cap || exportAll)
+              return [[text], more ? Option.some({ page: undefined, cursor: page.nextCursor, over: sent >= cap }) : Option.none()] as const
+            })
+        ).pipe(
+          Stream.encodeText,
+          // The client gets only a cut body once the headers are out: the cause must reach the log,
+          // with the request's correlation id (the body streams after its log annotations are gone).
+          Stream.catchCause((cause) =>
+            Stream.fromEffect(Effect.logWarning("export stream failed", cause).pipe(Effect.annotateLogs({ correlation_id: correlationId }))).pipe(
+              Stream.flatMap(() => Stream.fail("export failed after the response started"))
+            )
           )
         )
-      )
-      return HttpServerResponse.stream(body, { contentType: "text/csv; charset=utf-8", headers })
+        return HttpServerResponse.stream(body, { contentType: "text/csv; charset=utf-8", headers })
+      })
+      return yield* againIfLatestExpired(latest, exportOnce)
     })
 })
