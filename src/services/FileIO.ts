@@ -13,7 +13,10 @@ export interface FileEntry {
  */
 export class FileIO extends Context.Service<FileIO, {
   read(location: string): Effect.Effect<Uint8Array, TableFileError>
-  /** Writes a new file; never replaces one (metadata files are immutable once written). */
+  /**
+   * Writes a new file; never replaces one (metadata files are immutable once written). Returns once
+   * the file is on the disk (ADR-43); one that fails part way is not left under its name.
+   */
   write(location: string, bytes: Uint8Array): Effect.Effect<void, TableFileError>
   exists(location: string): Effect.Effect<boolean, TableFileError>
   remove(location: string): Effect.Effect<void, TableFileError>

@@ -7,6 +7,7 @@ import { MissingFile, PathTooLong, StorageFailure, TableFileError } from "../../
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import type { ManifestFile, PartitionSpec, Schema, Snapshot } from "../../domain/iceberg/spec.ts"
 import { type FileEntry, FileIO } from "../../services/FileIO.ts"
+import { DurabilityRef, writeDurably } from "./durable.ts"
 
 /**
  * A location URI or bare path to a local path. In a `file:` URI a valid `%XX` escape is decoded
@@ -104,11 +105,11 @@ export const walk = async (dir: string, stat: (file: string) => Promise<{ size: 
 
 export const layer = Layer.succeed(FileIO)(FileIO.of({
   read: (location) => io(location, () => fs.readFile(localPath(location))),
+  // Durable before it returns: the caller goes on to reference the file (ADR-43).
   write: (location, bytes) =>
-    io(location, async () => {
-      const p = localPath(location)
-      await fs.mkdir(path.dirname(p), { recursive: true })
-      await fs.writeFile(p, bytes, { flag: "wx" })
+    Effect.gen(function*() {
+      const durability = yield* DurabilityRef
+      yield* io(location, () => writeDurably(durability, localPath(location), bytes))
     }),
   exists: (location) =>
     io(location, () => fs.access(localPath(location)).then(() => true, (e) => e.code === "ENOENT" ? false : Promise.reject(e))),

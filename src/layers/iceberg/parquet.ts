@@ -58,6 +58,7 @@ import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import { identitySourcesOf, nameReadOf, readParquet } from "../duckdb/readPlan.ts"
 import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { DurabilityRef, syncDirectories, syncFile } from "./durable.ts"
 import { foreignStorage, isLocalLocation, localPath, storageFailure } from "./fileio.ts"
 import { fieldIds, leaves, metricsModes, type StatsRow, toDataFile } from "./parquetStats.ts"
 import type { Column as Values, ColumnBatch } from "../../domain/columnBatch.ts"
@@ -658,10 +659,11 @@ const writePartition = (
         return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>
       })
     }
-    yield* Effect.tryPromise({
+    const created = yield* Effect.tryPromise({
       try: () => fs.mkdir(target, { recursive: true }),
       catch: storageError(target)
     })
+    const durability = yield* DurabilityRef
     const written: Array<StatsRow> = []
     yield* Effect.onError(Effect.gen(function*() {
       for (const row of yield* copy(source)) {
@@ -683,6 +685,11 @@ const writePartition = (
         }
         yield* Effect.tryPromise({ try: () => fs.rm(row.filename), catch: storageError(row.filename) })
       }
+      // On the disk before the caller commits them (ADR-43): DuckDB's COPY does not sync.
+      for (const row of written) {
+        yield* Effect.tryPromise({ try: () => syncFile(durability, row.filename), catch: storageError(row.filename) })
+      }
+      yield* Effect.tryPromise({ try: () => syncDirectories(durability, target, created), catch: storageError(target) })
     }), () => Effect.forEach(made, (f) => Effect.tryPromise(() => fs.rm(f, { force: true })).pipe(Effect.ignore), { discard: true }))
     const fileLeaves = leaves(schema)
     const sortOrderId = options.sortOrder?.["order-id"] ?? null

@@ -16,6 +16,7 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { StorageFailure, TableFileError } from "../../../src/domain/iceberg/errors.ts"
+import { type Durability, DurabilityRef } from "../../../src/layers/iceberg/durable.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
@@ -1009,6 +1010,48 @@ describe("Ingestor, transient storage faults", () => {
       assert.strictEqual(failingReads, -1)
       yield* assertTablesHoldOnce(options, 110)
       assert.deepStrictEqual(yield* sequenceEvents(options), [])
+    }), 60_000)
+
+  it.live("a disk whose syncs fail for a while (its writeback lost) is waited out: nothing committed on it, every record once", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = warehouseOptions("sqlite")
+      // Each kind of file a flush writes fails its sync once: a Parquet file, a manifest, a manifest list, a metadata.json.
+      const failing = [/\.parquet$/, /-m0\.avro$/, /\/snap-[^/]*\.avro$/, /\.metadata\.json$/]
+      const durability: Durability = {
+        sync: async (handle, file) => {
+          const i = failing.findIndex((p) => p.test(file))
+          if (i >= 0) {
+            failing.splice(i, 1)
+            throw Object.assign(new Error(`EIO: i/o error, fsync '${file}'`), { code: "EIO" })
+          }
+          await handle.sync()
+        }
+      }
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 1)!)
+      }).pipe(Effect.provide(kafka))
+      yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* movingStream(80)(0, 80, 0)
+        yield* ingestor.progress.pipe(
+          Effect.repeat({
+            schedule: Schedule.spaced("20 millis"),
+            until: (p) => (p.written.trades >= 80 && p.uncommitted === 0) || fiber.pollUnsafe() !== undefined
+          })
+        )
+        const exited = fiber.pollUnsafe()
+        if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
+        yield* Fiber.interrupt(fiber)
+      }).pipe(
+        Effect.provide(ingestorOver({
+          kafka, lakehouse: options, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
+        })),
+        Effect.provideService(DurabilityRef, durability)
+      )
+      assert.deepStrictEqual(failing, [])
+      yield* assertTablesHoldOnce(options, 80)
     }), 60_000)
 })
 

@@ -1,0 +1,115 @@
+/**
+ * A commit references only files that are on the disk (ADR-43): each data file, manifest, manifest
+ * list and metadata.json is synced, with the directory entry naming it, before the catalog's pointer
+ * moves; a sync the disk fails (its writeback lost) fails the commit by the file's name and leaves
+ * the file nowhere.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { tradeColumns } from "../../../src/domain/rows.ts"
+import { tables } from "../../../src/domain/tables.ts"
+import { type Durability, DurabilityRef } from "../../../src/layers/iceberg/durable.ts"
+import { localPath } from "../../../src/layers/iceberg/fileio.ts"
+import { decodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { FileIO } from "../../../src/services/FileIO.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { TableScanner } from "../../../src/services/TableScanner.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const trades = { namespace: "market_data", name: "trades" }
+
+/** A lakehouse whose catalog notes, at each commit it is asked for, what was synced by then. */
+const recording = (fail: (file: string) => boolean = () => false) => {
+  const synced = new Set<string>()
+  const atCommit: Array<ReadonlySet<string>> = []
+  const durability: Durability = {
+    sync: async (handle, file) => {
+      if (fail(file)) throw Object.assign(new Error(`ENOSPC: no space left on device, fsync '${file}'`), { code: "ENOSPC" })
+      synced.add(path.resolve(file))
+      await handle.sync()
+    }
+  }
+  const options = warehouseOptions("sqlite")
+  const layer = lakehouseWrapping(options, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      commitTable: (id, requirements, updates) =>
+        Effect.suspend(() => {
+          atCommit.push(new Set(synced))
+          return catalog.commitTable(id, requirements, updates)
+        })
+    }))
+  return { synced, atCommit, durability, layer, warehouse: options.warehouse }
+}
+
+/** The leaf of a failure: the file error's reason, whatever wraps it. */
+const leaf = (error: unknown): { _tag: string; path?: string; detail?: string } => {
+  let e = error as { _tag: string; reason?: unknown; path?: string }
+  while (e.reason !== undefined && e.path === undefined) e = e.reason as typeof e
+  return e
+}
+
+const filesUnder = (dir: string) =>
+  fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile())
+
+describe("durable writes", () => {
+  it.effect("every file a commit references is synced, with the directories naming it, before the pointer moves", () => {
+    const { atCommit, durability, layer, synced } = recording()
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      // Two days: two new partition directories.
+      const committed = yield* sink.append(trades, tradeColumns(makeTrades({ count: 100, days: 2 })))
+      const before = atCommit.at(-1)!
+      const list = committed.snapshot["manifest-list"]
+      const manifests = (yield* decodeManifestList(yield* (yield* FileIO).read(list), list)).map((m) => m.manifestPath)
+      const dataFiles = (yield* (yield* TableScanner).plan(trades)).files.map((f) => f.filePath)
+      assert.strictEqual(dataFiles.length, 2)
+      for (const f of [...dataFiles, ...manifests, list].map(localPath)) {
+        assert.isTrue(before.has(f), `${f} synced before the commit`)
+        assert.isTrue(before.has(path.dirname(f)), `${path.dirname(f)} synced before the commit`)
+      }
+      // Each new partition directory's name is in the data directory.
+      assert.isTrue(before.has(path.dirname(path.dirname(localPath(dataFiles[0]!)))))
+      const metadata = localPath(committed.table.metadataLocation)
+      assert.isTrue(synced.has(metadata))
+      assert.isTrue(synced.has(path.dirname(metadata)))
+    }).pipe(Effect.provide(layer), Effect.provideService(DurabilityRef, durability))
+  })
+
+  for (
+    const [what, pattern] of [
+      ["a data file", /\.parquet$/],
+      ["a manifest", /-m0\.avro$/],
+      ["the manifest list", /\/snap-[^/]*\.avro$/],
+      ["the metadata.json", /\.metadata\.json$/]
+    ] as const
+  ) {
+    it.effect(`a sync of ${what} the disk fails: the commit fails naming it, the pointer stays, the file is gone; a retry lands`, () => {
+      let failing = false
+      const { durability, layer, warehouse } = recording((f) => failing && pattern.test(f))
+      return Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+        const before = (yield* (yield* Catalog).loadTable(trades)).metadataLocation
+        const filesBefore = new Set(filesUnder(warehouse))
+        failing = true
+        const failure = leaf(yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))))
+        failing = false
+        assert.strictEqual(failure._tag, "StorageFailure")
+        assert.match(localPath(failure.path ?? ""), pattern)
+        assert.match(failure.detail ?? "", /ENOSPC/)
+        assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadataLocation, before)
+        // Nothing of the failed commit stays: not the file that failed, nor any other it wrote.
+        assert.deepStrictEqual(filesUnder(warehouse).filter((f) => !filesBefore.has(f) && !f.endsWith("catalog.db-wal") && !f.endsWith("catalog.db-shm")), [])
+        const retried = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+        assert.strictEqual(retried.snapshot.summary["total-records"], "20")
+      }).pipe(Effect.provide(layer), Effect.provideService(DurabilityRef, durability))
+    })
+  }
+})
