@@ -4,9 +4,9 @@
  * pass them, so at least once (ADR-6).
  */
 import { Effect, Metric } from "effect"
-import { dlqTopicName, Header } from "../../domain/wire.ts"
+import { dlqTopicName, Header, sourceTopicSpecs } from "../../domain/wire.ts"
 import type { KafkaError, KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
-import type { KafkaSink, ProducerRecord } from "../../services/KafkaSink.ts"
+import type { KafkaAdmin, KafkaSink, ProducerRecord } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { countBy } from "./ingestMetrics.ts"
 import { retrySchedule } from "./transientFaults.ts"
@@ -60,9 +60,26 @@ export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripp
  * them when their table commit passes them (`PartitionState.poison`): a batch dropped after its
  * send is read and sent again.
  */
-export const makeDeadLetter = (producer: KafkaSink["Service"]) => {
-  const send = (records: ReadonlyArray<ProducerRecord>) =>
+export const makeDeadLetter = (producer: KafkaSink["Service"], admin?: KafkaAdmin["Service"]) => {
+  const retried = (records: ReadonlyArray<ProducerRecord>) =>
     producer.send(records).pipe(Effect.retry({ schedule: retrySchedule, while: (e) => e.retryable }))
+
+  /**
+   * A DLQ deleted while ingest runs (brokers made to create no topic by themselves) is made again
+   * with the spec `ingest` gave it at start: else its partition's every restart failed on the same
+   * letter (`unknown topic`), the partition stalled until ingest was restarted.
+   */
+  const send = (source: string, records: ReadonlyArray<ProducerRecord>) =>
+    retried(records).pipe(
+      Effect.catchIf((e) => admin !== undefined && e.reason._tag === "UnknownTopic", (e) => {
+        const spec = sourceTopicSpecs([source], 1)?.find((t) => t.name === dlqTopicName(source))
+        if (admin === undefined || spec === undefined) return Effect.fail(e)
+        return Effect.logWarning(`dead-letter topic ${spec.name} is missing (deleted?): making it again`).pipe(
+          Effect.andThen(admin.ensureTopics([spec])),
+          Effect.andThen(retried(records))
+        )
+      })
+    )
 
   /**
    * A DLQ that refuses the records themselves (too large for it) still gets why and where from: a
@@ -72,10 +89,10 @@ export const makeDeadLetter = (producer: KafkaSink["Service"]) => {
    * too many to fit one batch even stripped failed the partition for good).
    */
   const sendLetters = (batch: Source, poison: ReadonlyArray<Poison>): Effect.Effect<void, KafkaError> =>
-    send(deadLetters(batch, poison)).pipe(
+    send(batch.topic, deadLetters(batch, poison)).pipe(
       Effect.asVoid,
       Effect.catchIf((e) => !e.retryable, (e) => {
-        if (poison.length === 1) return Effect.asVoid(send(deadLetters(batch, poison, e.message)))
+        if (poison.length === 1) return Effect.asVoid(send(batch.topic, deadLetters(batch, poison, e.message)))
         const half = Math.ceil(poison.length / 2)
         return Effect.andThen(sendLetters(batch, poison.slice(0, half)), sendLetters(batch, poison.slice(half)))
       })

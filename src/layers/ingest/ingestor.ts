@@ -35,7 +35,7 @@ import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
 import { type AnotherLog, type IngestError, Ingestor, isAnotherLog } from "../../services/Ingestor.ts"
 import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
-import { KafkaSink } from "../../services/KafkaSink.ts"
+import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { makeConsumeBatch } from "./batchIntake.ts"
 import { BufferRoom } from "./bufferRoom.ts"
@@ -149,6 +149,7 @@ export interface IngestorDeps {
 export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDeps) {
   const source = yield* KafkaSource
   const producer = yield* KafkaSink
+  const admin = Option.getOrUndefined(yield* Effect.serviceOption(KafkaAdmin))
   const sink = yield* IcebergSink
   const catalog = yield* Catalog
   const files = yield* FileIO
@@ -174,7 +175,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     trackers,
     parts,
     counters,
-    deadLetter: makeDeadLetter(producer),
+    deadLetter: makeDeadLetter(producer, admin),
     logRemadeEachRun: config.logRemadeEachRun
   })
   const { commitSequenceEvents, commitTable, newestCommitted, resolveUnknownOutcomes } = makeTableCommits({ group, sink, catalog, files, counters })

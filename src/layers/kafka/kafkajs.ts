@@ -36,6 +36,8 @@ import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
 const HEARTBEAT_MS = 3_000
+/** As platformatic's default: a grown topic is rebalanced onto within seconds. */
+const METADATA_MAX_AGE_MS = 5_000
 
 export interface KafkajsOptions {
   readonly brokers: ReadonlyArray<string>
@@ -279,6 +281,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
           heartbeatInterval: HEARTBEAT_MS,
           allowAutoTopicCreation: false,
+          // kafkajs rejoins when its metadata shows a subscribed topic grown; at its default age
+          // (5 minutes) the partitions added to a topic went unread that long.
+          metadataMaxAge: METADATA_MAX_AGE_MS,
           maxBytesPerPartition: options.maxBytesPerPartition ?? 256 * 1024,
           maxBytes: 64 * 1024 * 1024,
           maxWaitTimeInMs: 250,
@@ -410,7 +415,11 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       client: "kafkajs",
       send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
         if (records.length === 0) return []
-        const res = yield* attempt("send", () => producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 }), records[0]!.topic)
+        // A topic deleted since (a DLQ an operator removed) fails after kafkajs' retries as an
+        // outage, to be retried for minutes: told apart, it is UnknownTopic, naming the topic.
+        const res = yield* attempt("send", () =>
+          producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 })
+            .catch((e: unknown) => absentOr("send", [...new Set(records.map((r) => r.topic))], e)), records[0]!.topic)
         return res.map((r) => ({ topic: r.topicName, partition: r.partition, baseOffset: r.baseOffset !== undefined ? BigInt(r.baseOffset) : null }))
       })),
       // sendBatch resolves only once acknowledged: nothing is buffered.

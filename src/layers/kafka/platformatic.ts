@@ -311,6 +311,11 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           isolationLevel: FetchIsolationLevels.READ_COMMITTED
         })
         const topics = [...opts.topics]
+        const groupOptions = {
+          sessionTimeout,
+          rebalanceTimeout: sessionTimeout,
+          heartbeatInterval: Math.min(options.heartbeatIntervalMs ?? 3_000, Math.floor(sessionTimeout / 3))
+        }
         let running = true
         let rejoining = false
         const wakeup = new Wakeup()
@@ -482,8 +487,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
             const skip = skips.get(key)
             wanted.push({ tp, key, pos, req: skip !== undefined && skip.from === pos ? skip.to : pos })
           }
-          if (wanted.length === 0) return false
+          // Checked by members without partitions too: the leader may be one, and only its rejoin rebalances.
           const metadata = await consumer.metadata({ topics })
+          if (grownSinceJoin(metadata)) {
+            rejoin()
+            return true
+          }
+          if (wanted.length === 0) return false
           const topicNames = new Map<string, string>()
           const byNode = new Map<number, Map<string, Array<{ partition: number; fetchOffset: bigint; partitionMaxBytes: number; currentLeaderEpoch: number; lastFetchedEpoch: number }>>>()
           const requested = new Map<TpKey, { tp: TopicPartition; pos: bigint; req: bigint }>()
@@ -529,6 +539,39 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           return true
         }
 
+        /**
+         * Partition counts of the subscribed topics as this member last saw them. The classic group
+         * protocol rebalances only when a member asks: Java's consumer rejoins when its metadata
+         * shows a subscribed topic grown; platformatic does not, so the new partitions stayed
+         * unassigned (their records unread, their lag unseen) until a member came or went.
+         */
+        const knownCounts = new Map<string, number>()
+        const grownSinceJoin = (metadata: { readonly topics: ReadonlyMap<string, { readonly partitionsCount: number }> }) => {
+          let grown = false
+          for (const topic of topics) {
+            const n = metadata.topics.get(topic)?.partitionsCount
+            if (n === undefined) continue
+            const known = knownCounts.get(topic)
+            if (known !== undefined && n > known) grown = true
+            knownCounts.set(topic, n)
+          }
+          return grown
+        }
+        /** Joins again: the broker rebalances when the leader rejoins, and every member sees the growth. */
+        const rejoin = () => {
+          rejoining = true
+          consumer.joinGroup(groupOptions).then(
+            () => {
+              rejoining = false
+              wake()
+            },
+            (e: unknown) => {
+              rejoining = false
+              if (running) core.fail(fromPlatformatic("rebalance", e, topics[0]))
+            }
+          )
+        }
+
         const fetchLoop = async () => {
           while (running) {
             if (rejoining) {
@@ -567,13 +610,9 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
 
         yield* attempt("subscribe", async () => {
           // Unknown topics fail here (the group would otherwise wait for their metadata).
-          await consumer.metadata({ topics })
+          grownSinceJoin(await consumer.metadata({ topics }))
           consumer.topics.trackAll(...topics)
-          await consumer.joinGroup({
-            sessionTimeout,
-            rebalanceTimeout: sessionTimeout,
-            heartbeatInterval: Math.min(options.heartbeatIntervalMs ?? 3_000, Math.floor(sessionTimeout / 3))
-          })
+          await consumer.joinGroup(groupOptions)
         }, topics[0])
         yield* Effect.forkScoped(Effect.promise(() => fetchLoop().catch((e) => core.fail(fromPlatformatic("fetch", e, topics[0])))))
         return core.consumer

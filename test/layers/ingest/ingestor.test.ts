@@ -279,6 +279,36 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.strictEqual(letter?.headers[Header.dlqReason], "UnknownSchemaId")
     }), 60_000)
 
+  it.live("a DLQ deleted under a running ingest is made again with its spec, and the partition goes on", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 50 })
+      const [topic] = TOPICS
+      const dlq = dlqTopicName(topic!)
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 200, symbols: ["XYZ"], days: 0.01 })
+      yield* Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        yield* admin.ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        // The start made it (`ensureTopics`); an operator deletes it (the broker makes no topic by itself).
+        yield* admin.deleteTopics([dlq])
+        const records = tradeRecords(trades)
+        records.splice(120, 0, { topic: topic!, key: "XYZ", value: new Uint8Array([0xff, 1, 2]), partition: 0 })
+        yield* (yield* KafkaSink).send(records)
+        // Before, the letter's send failed `unknown topic` on every restart of the partition: stalled until ingest restarted.
+        const progress = yield* ingestUntil((p) => p.written.trades >= 200 && p.deadLettered >= 1).pipe(Effect.timeout("20 seconds"))
+        assert.strictEqual(progress.written.trades, 200)
+        assert.strictEqual(progress.deadLettered, 1)
+        const [spec] = yield* admin.describeTopics([dlq])
+        const expected = sourceTopicSpecs([topic!], 1)!.find((t) => t.name === dlq)!
+        assert.strictEqual(spec?.partitions, expected.partitions)
+        assert.strictEqual(spec?.config["retention.ms"], String(expected.retentionMs))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] } })))
+      const [letter] = broker.topic(dlq).partitions[0]!
+      assert.strictEqual(letter?.headers[Header.dlqSourceOffset], "120")
+      assert.strictEqual(letter?.headers[Header.dlqReason], "NotFramed")
+    }), 60_000)
+
   it.live("a poison record's key and headers that are not UTF-8 reach the DLQ byte for byte", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()

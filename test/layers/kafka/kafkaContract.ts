@@ -547,6 +547,29 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.isTrue(closed._tag === "Some", "the consumer closed within 20 s")
       })), timeout)
 
+    it.live("partitions added to a subscribed topic are assigned and read within seconds, by a group of two", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        const source = yield* KafkaSource
+        const admin = yield* KafkaAdmin
+        const groupId = unique("g")
+        const member = (label: string) => ({ groupId, topics: [topic], startFrom: "earliest" as const, clientId: label })
+        const a = yield* source.subscribe(member("a"))
+        const b = yield* source.subscribe(member("b"))
+        const ca = yield* collectInBackground(a)
+        const cb = yield* collectInBackground(b)
+        const assigned = () => Effect.runSync(a.assignment).length + Effect.runSync(b.assignment).length
+        yield* waitUntil("both partitions assigned", () => assigned() === 2, timeout)
+        yield* admin.ensureTopics([{ name: topic, partitions: 4 }])
+        yield* sink.send([0, 1, 2, 3].map((partition) => ({ topic, key: null, partition, value: new TextEncoder().encode(`p${partition}`) })))
+        // A consumer group notices a grown topic on its next metadata refresh and rebalances (the
+        // Java consumer within metadata.max.age.ms); records of the new partitions must not wait
+        // for the next member to come or go.
+        yield* waitUntil("the 4 records, the new partitions' included", () => ca.collected.count() + cb.collected.count() === 4, 20_000)
+        assert.strictEqual(assigned(), 4)
+      })), timeout)
+
     it.live("rebalances across two members: revoke, assign at the computed offset, no record lost or repeated", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(4)
