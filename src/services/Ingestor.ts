@@ -34,7 +34,7 @@ export interface IngestProgress {
   /** Sum over assigned partitions of high-water mark minus the next offset to read. */
   readonly lag: number
   readonly partitions: number
-  /** Sum over assigned partitions of the next offset to read. */
+  /** Sum over assigned partitions of the next offset to read (a partition awaiting a restart: where the restart reads from). */
   readonly position: number
   /** Records consumed but not yet committed to every table (sequence_events included). */
   readonly uncommitted: number

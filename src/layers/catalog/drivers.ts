@@ -26,8 +26,9 @@ export interface SqlDriver {
 
 /**
  * Why a driver call failed, as the catalog needs to know it. `not-run`: SQLite would not run the
- * statement (another connection's lock past busy_timeout, a read-only file, a full disk); its
- * transaction is rolled back, so it changed nothing, unlike one whose connection broke on the way back.
+ * statement (another connection's lock past busy_timeout, a read-only file, a full disk; its
+ * transaction is rolled back), or no PostgreSQL connection could be had to send it: it changed
+ * nothing, unlike one whose connection broke on the way back.
  */
 export type SqlFailure = "unique-violation" | "refused" | "not-run" | "connection" | "other"
 
@@ -40,7 +41,11 @@ export const changedNothing = (error: unknown): boolean => {
   return failure === "unique-violation" || failure === "refused" || failure === "not-run"
 }
 
+/** Failures to get a PostgreSQL connection for a statement: it was never sent. */
+const unsent = new WeakSet<object>()
+
 export const classifySqlError = (error: unknown): SqlFailure => {
+  if (typeof error === "object" && error !== null && unsent.has(error)) return "not-run"
   const e = error as { code?: string; errcode?: number; message?: string }
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.
   if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message ?? "")) return "unique-violation"
@@ -119,25 +124,68 @@ export const sqliteDriver = (path: string): SqlDriver => {
   }
 }
 
+/** How much longer than the server's statement_timeout the client waits for an answer. */
+const CLIENT_TIMEOUT_MARGIN_MS = 2_000
+
 /**
- * PostgreSQL through a small `pg` pool. A query unanswered after `queryTimeoutMs` (default 30 s) fails
- * and its connection is dropped: a database host gone silent (failover, a network partition) must
- * not hold a commit for the minutes TCP takes to give up.
+ * PostgreSQL through a small `pg` pool. A statement running past `queryTimeoutMs` (default 30 s) is
+ * cancelled by the server (statement_timeout): one waiting on another session's lock would otherwise
+ * stay queued there after the client gave up, holding a server connection per attempt, and run (a
+ * swap landing after its commit was reported failed) whenever the lock went. A query still
+ * unanswered a little later fails and its connection is dropped: a database host gone silent
+ * (failover, a network partition) must not hold a commit for the minutes TCP takes to give up.
+ * The URL's own `statement_timeout` / `query_timeout` parameters win over these.
  */
 export const postgresDriver = (connectionString: string, options: { readonly queryTimeoutMs?: number } = {}): SqlDriver => {
+  const timeoutMs = options.queryTimeoutMs ?? 30_000
   const pool = new pg.Pool({
     connectionString,
     max: 4,
     connectionTimeoutMillis: 10_000,
-    query_timeout: options.queryTimeoutMs ?? 30_000,
+    statement_timeout: timeoutMs,
+    query_timeout: timeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
     keepAlive: true
   })
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {})
+  // As pool.query, but a failure to get a connection (server down, login refused, the pool's wait
+  // over) is told apart: the statement was never sent, so a swap that met it surely changed nothing.
+  const run = async (sql: string, params: ReadonlyArray<SqlValue>) => {
+    const client = await pool.connect().catch((e: unknown) => {
+      if (typeof e === "object" && e !== null) unsent.add(e)
+      throw e
+    })
+    return new Promise<pg.QueryResult>((resolve, reject) => {
+      let released = false
+      // A failed client is dropped, not handed to the next statement.
+      const release = (error?: Error) => {
+        if (released) return
+        released = true
+        client.removeListener("error", onError)
+        client.release(error ?? false)
+      }
+      // A connection lost mid-statement is also an `error` event on the client: unheard, it would end the process.
+      const onError = (error: Error) => {
+        release(error)
+        reject(error)
+      }
+      client.on("error", onError)
+      client.query(sql, [...params]).then(
+        (result) => {
+          release()
+          resolve(result)
+        },
+        (error: unknown) => {
+          release(error instanceof Error ? error : new Error(String(error)))
+          reject(error)
+        }
+      )
+    })
+  }
   return {
     dialect: "postgres",
-    query: async (sql, params = []) => (await pool.query(sql, [...params])).rows as Rows,
-    execute: async (sql, params = []) => (await pool.query(sql, [...params])).rowCount ?? 0,
+    query: async (sql, params = []) => (await run(sql, params)).rows as Rows,
+    execute: async (sql, params = []) => (await run(sql, params)).rowCount ?? 0,
     close: () => pool.end()
   }
 }

@@ -23,7 +23,9 @@ export const progressOf = (counters: IngestCounters, parts: Partitions): IngestP
   let unwritten = 0n
   for (const p of parts.values()) {
     lag += p.lag > 0n ? p.lag : 0n
-    position += p.next
+    // A retired partition dropped its buffer and reads again from the tables once restarted: its
+    // position is there, or the embedded day would end (read to the end) without those rows.
+    position += p.retired ? ingestedBelow(p) : p.next
     uncommitted += p.next - ingestedBelow(p)
     // Replaying what sequence_events has not seen yet puts `next` below the table's mark.
     if (p.next > p.tableMark) unwritten += p.next - p.tableMark

@@ -219,6 +219,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const restartOwed = new Set<TpKey>()
   /** Why the drain a stop asked for left records uncommitted: the interrupted `run` fails with it. */
   let drainFailure: IngestError | undefined
+  /** A stop asked for a drain, which waits for the flush in flight: that flush's failure is the drain's. */
+  let stopping = false
 
   /**
    * Uninterruptible once started: a drain waits for the flush in flight, then flushes the rest.
@@ -284,6 +286,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       Effect.catch((error) => {
         if (final) return Effect.fail(error)
         if (isPermanent(error)) return Effect.andThen(Effect.sync(() => retire(taken.map((t) => t.part))), Effect.fail(error))
+        // The flush the drain waited for: its records stay uncommitted (no fetch comes to read them
+        // again), so the stop fails with it, as when the final flush fails, not as a clean drain.
+        if (stopping) drainFailure ??= error
         return Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
           yield* restart(consumer, taken.map((t) => t.part))
@@ -376,6 +381,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   const runOnce = Effect.scoped(Effect.gen(function*() {
     // A failed drain of an earlier `run` is not this one's.
     drainFailure = undefined
+    stopping = false
     const reference = [...tableOfTopic.values()].includes("instruments") ? [tables.instruments] : []
     for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents, ...reference]) {
       yield* sink.ensureTable(definition)
@@ -547,6 +553,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       yield* flushWith(consumer)
     }).pipe(Effect.repeat(Schedule.spaced("20 millis")))
     const flushing = yield* Effect.forkScoped(flusher)
+    // Added after the flusher, so it runs before the flusher is stopped (which waits for a flush in flight).
+    yield* Effect.addFinalizer((exit) => Effect.sync(() => void (stopping = Exit.hasInterrupts(exit))))
 
     const fetching = consumer.batches.pipe(
       Stream.runForEach((batch) => {

@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { changedNothing, classifySqlError, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
+import { changedNothing, classifySqlError, postgresDriver, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
 import { tempDir } from "../../support/tempDir.ts"
 
 /** An error as node:sqlite throws it. */
@@ -28,6 +28,18 @@ describe("classifySqlError", () => {
     // A connection that broke says nothing of what ran.
     assert.isFalse(changedNothing(Object.assign(new Error("Connection terminated unexpectedly"), { code: undefined })))
   })
+
+  it.effect("a PostgreSQL statement for which no connection could be had was never sent: it changed nothing", () =>
+    Effect.gen(function*() {
+      // Port 1: nothing listens.
+      const driver = postgresDriver("postgresql://k2@127.0.0.1:1/k2")
+      const error = yield* Effect.promise(() => driver.execute("UPDATE t SET x = 1").then(() => undefined, (e: unknown) => e))
+      yield* Effect.promise(() => driver.close())
+      assert.strictEqual(classifySqlError(error), "not-run")
+      assert.isTrue(changedNothing(error))
+      // The same words from a connection that broke under a statement say nothing of what ran.
+      assert.isFalse(changedNothing(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })))
+    }))
 })
 
 describe("sqliteDriver", () => {

@@ -7,7 +7,7 @@ import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
 import { tables } from "../../../src/domain/tables.ts"
-import { type SqlDriver, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
+import { postgresDriver, type SqlDriver, sqliteDriver } from "../../../src/layers/catalog/drivers.ts"
 import * as Catalogs from "../../../src/layers/catalog/sql.ts"
 import * as FileIOs from "../../../src/layers/iceberg/fileio.ts"
 import { Catalog, type CatalogUnavailable } from "../../../src/services/Catalog.ts"
@@ -100,6 +100,30 @@ describe("SQL catalog: a database that cannot be reached", () => {
       const opening = yield* Effect.flip(Catalogs.make({ ...driver, execute: () => Promise.reject(refused()) }, { name: "k2", warehouse: "file:///warehouse" }))
       assert.include(opening.message, "ECONNREFUSED")
     }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: a PostgreSQL swap that never reached the server", () => {
+  // No connection could be had for the swap (the server down, the pool's wait for a connection over,
+  // a login refused): the UPDATE was never sent, so nothing changed. Not an unknown outcome, whose
+  // files stay for good and whose commit is looked for before every retry.
+  it.effect("a swap whose connection could not be made is CatalogUnavailable and leaves no metadata file", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const sqlite = sqliteDriver(path.join(dir, "catalog.db"))
+      // Port 1: nothing listens, the connection is refused.
+      const down = postgresDriver("postgresql://k2@127.0.0.1:1/k2")
+      const driver: SqlDriver = { ...sqlite, execute: (sql, params) => sql.trimStart().startsWith("UPDATE") ? down.execute(sql, params) : sqlite.execute(sql, params) }
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const created = yield* catalog.createTable(id, tables.trades)
+      const error = yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }]))
+      assert.strictEqual(error.reason._tag, "CatalogUnavailable")
+      assert.include(error.message, "ECONNREFUSED")
+      const metadataDir = path.dirname(FileIOs.localPath(created.metadataLocation))
+      assert.deepStrictEqual(fs.readdirSync(metadataDir), [path.basename(created.metadataLocation)])
+      yield* Effect.promise(() => down.close())
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
 })
 
 describe("SQL catalog: rows other engines own", () => {
