@@ -91,7 +91,7 @@ export const RowsQuery = {
   ...symbolsParam,
   ...rangeParams,
   // Longer than any limit may be, so that a limit past its range is limit_out_of_range (params.ts), not a length error.
-  limit: text(32, "Rows per page (JSON: 1..10000, default 1000). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past 10000 and Parquet export at most limit rows"),
+  limit: text(32, "Rows per page (JSON: 1..K2_API_MAX_PAGE_ROWS, 10000 by default; default 1000). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past K2_API_MAX_PAGE_ROWS and Parquet export at most limit rows"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshot); send it with the same from, to, symbols, fields and filter, or 400 invalid_cursor"),
   fields: text(1_000, "Comma-separated columns (default all)"),
   filter: text(1_000, "Decimal bounds, inclusive: column:min[:max], comma-separated"),
@@ -103,7 +103,7 @@ export const BarsQuery = {
   ...symbolsParam,
   ...rangeParams,
   interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({
-    description: "Bucket width, default 1m. Buckets are aligned to the Unix epoch (UTC), not to an exchange's zone: a 1d bar is a UTC day, which splits a session such as the ASX's (10:00-16:00 Sydney is 23:00-05:00 UTC in summer); exchange-local trading days are /v1/summary. Edge buckets hold only the rows in [from, to). An answer past K2_API_MAX_BARS bars (100000) is refused: 400 too_many_rows"
+    description: "Bucket width, default 1m. Buckets are aligned to the Unix epoch (UTC), not to an exchange's zone: a 1d bar is a UTC day, which splits a session such as the ASX's (10:00-16:00 Sydney is 23:00-05:00 UTC in summer); exchange-local trading days are /v1/summary. Edge buckets hold only the rows in [from, to). An answer past K2_API_MAX_BARS bars (100000 by default) is refused: 400 too_many_rows"
   })),
   ...readParams,
   format: formatOf(["json", "csv", "parquet"])
@@ -111,7 +111,7 @@ export const BarsQuery = {
 
 export const SummaryQuery = {
   ...symbolsParam,
-  from_day: text(10, "First trading day (exchange-local yyyy-mm-dd); at most 366 days through to_day"),
+  from_day: text(10, "First trading day (exchange-local yyyy-mm-dd); at most K2_API_MAX_RANGE_DAYS days (366 by default) through to_day"),
   to_day: text(10, "Last trading day, inclusive (default from_day)"),
   ...readParams,
   format: formatOf(["json", "csv", "parquet"])
@@ -120,7 +120,7 @@ export const SummaryQuery = {
 export const TradeQuotesQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(32, "Trades per page, 1..10000, default 1000"),
+  limit: text(32, "Trades per page, 1..K2_API_MAX_PAGE_ROWS (10000 by default), default 1000"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshots of trades and quotes); send it with the same from, to, symbols and lookback_us, or 400 invalid_cursor"),
   lookback_us: text(16, "How far before `from` to look for the prevailing quote, microseconds (default one day)"),
   ...readParams,
@@ -153,7 +153,7 @@ export const SqlRequest = Schema.Struct({
     Schema.Finite.check(
       Schema.makeFilter((n: number) => Number.isInteger(n), { expected: "a whole number", toJsonSchema: () => ({ type: "integer" }) }),
       Schema.isGreaterThanOrEqualTo(1)
-    ).annotate({ description: "Rows at most; default and cap K2_API_SQL_MAX_ROWS (100000)" })
+    ).annotate({ description: "Rows at most; default and cap K2_API_SQL_MAX_ROWS (100000 by default)" })
   ),
   format: Schema.optional(Schema.Literals(["json", "csv", "parquet"]))
 }).annotate({ identifier: "SqlRequest" })
