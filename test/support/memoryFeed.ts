@@ -103,13 +103,16 @@ export const ingestUntil = (done: (p: Effect.Success<Ingestor["Service"]["progre
   Effect.gen(function*() {
     const ingestor = yield* Ingestor
     const fiber = yield* Effect.forkChild(ingestor.run)
+    let held = false
     for (let i = 0; i < 3000; i++) {
-      const pr = yield* ingestor.progress
-      if (done(pr)) break
+      held = done(yield* ingestor.progress)
+      if (held) break
       const exited = fiber.pollUnsafe()
       if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
       yield* Effect.sleep("20 millis")
     }
     yield* Fiber.interrupt(fiber)
+    // A wait that ran out must not pass for one that ended: the caller's checks would judge a partial run.
+    if (!held) return yield* Effect.die(new Error("the ingestor's progress never reached the awaited state (60 s)"))
     return yield* ingestor.progress
   })

@@ -29,10 +29,14 @@ const SETTINGS = { topics: [TOPIC], commitIntervalMs: 50, checkpointIntervalMs: 
 
 /**
  * Polls `probe` until it holds: what it waits for happens within a few flushes and a restart's
- * backoff; the bound (~20 s) only stops a broken run, on a machine however loaded.
+ * backoff; the bound (~20 s) only stops a broken run, on a machine however loaded, and fails the
+ * test: a wait that ran out must not pass for one that ended.
  */
 const eventually = (probe: Effect.Effect<boolean>) =>
-  probe.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ok) => ok, times: 1_000 }))
+  probe.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ok) => ok, times: 1_000 }),
+    Effect.flatMap((ok) => ok ? Effect.void : Effect.die(new Error("the awaited condition never held")))
+  )
 
 describe("Consumer group offsets", () => {
   it.live("reach the end of a partition whose last record is poison after its flush's sequence_events commit landed unanswered", () =>

@@ -107,6 +107,7 @@ describe("orphan removal at a shared table location", () => {
         const old = yield* tableWithRows(10, "old")
         const parquet = () => filesUnder(localPath(old.location)).filter((f) => f.endsWith(".parquet"))
         const oldFiles = parquet()
+        assert.isAbove(oldFiles.length, 0, "the dropped table wrote data files at the location")
         yield* (yield* Catalog).dropTable(trades)
         const now = yield* tableWithRows(5, "new")
         assert.notStrictEqual(now["table-uuid"], old["table-uuid"])

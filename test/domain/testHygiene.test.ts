@@ -1,0 +1,41 @@
+/**
+ * No test is left focused or switched off: a focused test silently skips every other one in its
+ * file, and a skipped or todo test passes while checking nothing. Conditional skips (skipIf,
+ * runIf) name the condition and stay allowed.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+
+const TEST_ROOT = path.resolve(import.meta.dirname, "..")
+const FORBIDDEN = /\.(only|skip|todo)\s*\(|\b(fit|fdescribe|xit|xdescribe|xtest)\s*\(/
+
+const sources = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const at = path.join(dir, e.name)
+    if (e.isDirectory()) return e.name === "node_modules" || e.name === "target" ? [] : sources(at)
+    return /\.(ts|mts|js|mjs)$/.test(e.name) ? [at] : []
+  })
+
+/** `file:line: text` of every line that focuses or switches off a test. */
+const offenders = (files: ReadonlyArray<string>, read: (file: string) => string = (f) => fs.readFileSync(f, "utf8")) =>
+  files.flatMap((file) =>
+    read(file).split("\n").flatMap((line, i) => FORBIDDEN.test(line) ? [`${path.relative(TEST_ROOT, file)}:${i + 1}: ${line.trim()}`] : [])
+  )
+
+describe("test hygiene", () => {
+  it("finds what it looks for (the check itself can fail)", () => {
+    // Spelled in pieces, so this file does not match itself.
+    const dot = "."
+    const lines = [`it${dot}only("a", () => {})`, `describe${dot}skip("b", () => {})`, `it.effect${dot}todo("c")`, `it${dot}skipIf(x)("d", () => {})`, `x${""}it("e")`]
+    const files = lines.map((_, i) => path.join(TEST_ROOT, `f${i}.ts`))
+    const found = offenders(files, (f) => lines[files.indexOf(f)]!)
+    assert.deepStrictEqual(found.map((o) => o.split(":")[0]), ["f0.ts", "f1.ts", "f2.ts", "f4.ts"])
+  })
+
+  it("no test under test/ is focused, skipped or todo", () => {
+    const files = sources(TEST_ROOT)
+    assert.isAbove(files.length, 100, "the test sources were found")
+    assert.deepStrictEqual(offenders(files), [])
+  })
+})
