@@ -56,21 +56,19 @@ export interface KafkajsOptions {
 type Kafkajs = typeof import("kafkajs")
 
 /**
- * kafkajs' log: errors to `clientError`, entries up to `shown` printed as kafkajs prints them.
+ * kafkajs' log: errors to `clientError`, entries up to `shown` printed as kafkajs prints them but
+ * all to stderr: kafkajs' own logger writes info and debug with console.info and console.log, to
+ * stdout, into a replay's NDJSON and the other programs' results.
  * The retrier's error repeats the connection's in its own words ("Failed to connect to seed
  * broker, trying another broker from the list: Connection error: connect ECONNREFUSED ..."):
  * the connection's says it.
  */
 const logTo = (levels: Kafkajs["logLevel"], clientError: (message: string) => void, shown: LogLevel): NonNullable<KafkaConfig["logCreator"]> => () => {
-  const print: Partial<Record<LogLevel, (line: string) => void>> = {
-    [levels.ERROR]: console.error,
-    [levels.WARN]: console.warn,
-    [levels.INFO]: console.info,
-    [levels.DEBUG]: console.log
-  }
   let previous = ""
   return ({ label, level, log, namespace }) => {
-    if (level <= shown) print[level]?.(JSON.stringify({ level: label, ...log, message: `${namespace ? `[${namespace}] ` : ""}${log.message}` }))
+    if (level <= shown && level !== levels.NOTHING) {
+      process.stderr.write(`${JSON.stringify({ level: label, ...log, message: `${namespace ? `[${namespace}] ` : ""}${log.message}` })}\n`)
+    }
     if (level !== levels.ERROR) return
     const message = String(log.message)
     if (previous === "" || !message.endsWith(previous)) {
@@ -235,7 +233,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       clientId: options.clientId ?? "k2",
       brokers: [...options.brokers],
       ...(options.clientError === undefined
-        ? { logLevel: shown }
+        ? { logLevel: shown, logCreator: logTo(logLevel, () => {}, shown) }
         // Errors logged, to say what a connect still retrying has met when it is cut short.
         : { logLevel: Math.max(shown, logLevel.ERROR) as LogLevel, logCreator: logTo(logLevel, options.clientError, shown) }),
       retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 }

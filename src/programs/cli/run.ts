@@ -3,6 +3,8 @@
  * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
  * when the drain itself failed (a replay of a range or a query's answer cut short fails so); a second signal exits at once with 130.
+ * A reader that closed stdout ends the program with 0, another stdout write error with 1; a stderr
+ * that fails is done without.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
@@ -113,16 +115,37 @@ export const exitOnSecondSignal = (signals: NodeJS.EventEmitter, exit: (code: nu
   signals.on("SIGTERM", onSignal)
 }
 
+/**
+ * Ends the process when stdout fails. A reader that closed it (`| head`) wants no more: stop
+ * quietly, exit 0, as a SIGPIPE'd tool does. Any other write error (a full disk, a descriptor
+ * opened read-only) loses output: say so in one line, exit 1. Rethrown, it ended in an
+ * uncaught-exception stack trace.
+ */
+export const stdoutFailed = (e: NodeJS.ErrnoException, exit: (code: number) => void) => {
+  if (e.code === "EPIPE") return exit(0)
+  try {
+    process.stderr.write(`error: cannot write to stdout: ${e.message}\n`)
+  } catch {
+    // stderr may be as broken; the exit code still says it.
+  }
+  exit(1)
+}
+
+/**
+ * A stderr that cannot be written (its reader gone: `2>&1 | head -1`, a log pipe closed) loses
+ * logs and progress, not results: the program goes on, its answer on stdout and its exit code
+ * saying how its work went. Unhandled, the error was an uncaught exception: exit 1 in the middle of
+ * an ingest, or of a query whose answer had been written whole.
+ */
+export const stderrFailed = (_: Error) => {}
+
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
 /** Services a command needs are provided to its handler (`Command.provide`), so `--help` builds none. */
 export const runCommand = (command: AnyCommand) => {
-  // A reader that closed stdout (`| head`) wants no more: stop quietly, as a SIGPIPE'd tool does.
-  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE") process.exit(0)
-    throw e
-  })
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => stdoutFailed(e, (code) => process.exit(code)))
+  process.stderr.on("error", stderrFailed)
   exitOnSecondSignal(process, (code) => process.exit(code))
   const record = drainRecord()
   return command.pipe(

@@ -154,10 +154,14 @@ describe("kafkajs layer, connecting", () => {
       for (const [logLevel, printed] of [[undefined, 0], [kafkajs.logLevel.ERROR, 3], [kafkajs.logLevel.DEBUG, 3]] as const) {
         const met: Array<string> = []
         const errors: Array<string> = []
-        const consoleError = console.error
-        console.error = (line: string) => void errors.push(line)
+        // Printed to stderr, every level (kafkajsLogs.test.ts): the errors counted here.
+        const stderrWrite = process.stderr.write
+        process.stderr.write = ((line: string) => {
+          if (line.includes(`"level":"ERROR"`)) errors.push(line)
+          return true
+        }) as typeof process.stderr.write
         yield* Effect.scoped(Layer.build(layerKafkajs({ brokers: ["127.0.0.1:1"], clientError: (m) => void met.push(m), ...(logLevel === undefined ? {} : { logLevel }) }))).pipe(
-          Effect.ensuring(Effect.sync(() => { console.error = consoleError }))
+          Effect.ensuring(Effect.sync(() => { process.stderr.write = stderrWrite }))
         )
         assert.deepStrictEqual(met, ["Connection error: connect ECONNREFUSED 127.0.0.1:1", "Connection timeout (127.0.0.1:1)"], String(logLevel))
         assert.strictEqual(errors.length, printed, errors.join("\n"))
