@@ -31,26 +31,34 @@ const until = (check: () => boolean) =>
     for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10))
   })
 
+/**
+ * A node server behind the pipeline, in a scope the test closes to start the drain: /v1/trades is
+ * a download whose head goes out at once and whose body ends once `release` is done.
+ */
+const drainableServer = Effect.gen(function*() {
+  const release = yield* Deferred.make<void>()
+  const scope = yield* Scope.make()
+  const options = { ...testOptions({ auth: "off", keys: [] }), warehouse: "/tmp" }
+  const port = yield* Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const app = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (request.url.startsWith("/v1/trades")) {
+        const rest = Stream.fromEffect(Deferred.await(release).pipe(Effect.as(new TextEncoder().encode("b\n"))))
+        return HttpServerResponse.stream(Stream.concat(Stream.make(new TextEncoder().encode("a\n")), rest))
+      }
+      return HttpServerResponse.text(request.url.startsWith("/ready") ? "ready" : "ok")
+    })
+    yield* HttpServer.serveEffect(Server.pipeline(options)(app))
+    return (server.address as { port: number }).port
+  }).pipe(Effect.provideContext(yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1" }), scope)), Scope.provide(scope))
+  return { port, release, scope }
+})
+
 describe("node server: draining", () => {
   it.live("during the drain, /ready on a kept-alive connection is 503 draining, with Retry-After and Connection: close", () =>
     Effect.gen(function*() {
-      const release = yield* Deferred.make<void>()
-      const scope = yield* Scope.make()
-      const options = { ...testOptions({ auth: "off", keys: [] }), warehouse: "/tmp" }
-      const port = yield* Effect.gen(function*() {
-        const server = yield* HttpServer.HttpServer
-        // A download whose head is out before the drain and whose body ends during it.
-        const app = Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          if (request.url.startsWith("/v1/trades")) {
-            const rest = Stream.fromEffect(Deferred.await(release).pipe(Effect.as(new TextEncoder().encode("b\n"))))
-            return HttpServerResponse.stream(Stream.concat(Stream.make(new TextEncoder().encode("a\n")), rest))
-          }
-          return HttpServerResponse.text(request.url.startsWith("/ready") ? "ready" : "ok")
-        })
-        yield* HttpServer.serveEffect(Server.pipeline(options)(app))
-        return (server.address as { port: number }).port
-      }).pipe(Effect.provideContext(yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1" }), scope)), Scope.provide(scope))
+      const { port, release, scope } = yield* drainableServer
 
       const c = yield* connect(port)
       c.socket.write("GET /v1/trades HTTP/1.1\r\nHost: k2\r\n\r\n")
@@ -76,22 +84,7 @@ describe("node server: draining", () => {
 
   it.live("during the drain, /health is 200 (alive) and an API request is 503 draining with Connection: close", () =>
     Effect.gen(function*() {
-      const release = yield* Deferred.make<void>()
-      const scope = yield* Scope.make()
-      const options = { ...testOptions({ auth: "off", keys: [] }), warehouse: "/tmp" }
-      const port = yield* Effect.gen(function*() {
-        const server = yield* HttpServer.HttpServer
-        const app = Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          if (request.url.startsWith("/v1/trades")) {
-            const rest = Stream.fromEffect(Deferred.await(release).pipe(Effect.as(new TextEncoder().encode("b\n"))))
-            return HttpServerResponse.stream(Stream.concat(Stream.make(new TextEncoder().encode("a\n")), rest))
-          }
-          return HttpServerResponse.text("ok")
-        })
-        yield* HttpServer.serveEffect(Server.pipeline(options)(app))
-        return (server.address as { port: number }).port
-      }).pipe(Effect.provideContext(yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1" }), scope)), Scope.provide(scope))
+      const { port, release, scope } = yield* drainableServer
 
       const a = yield* connect(port)
       const b = yield* connect(port)
