@@ -7,12 +7,10 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { auth, baseUrl, get, KEYS } from "../../integration/http-support.ts"
-import { afterNextPlan, compactNow } from "../../support/maintenanceRace.ts"
-import { racingServer } from "./racingServer.ts"
+import { afterNextPlan } from "../../support/maintenanceRace.ts"
+import { compactTrades, racingServer, threeTradeFiles } from "./racingServer.ts"
 import { genTrades, T0 } from "../query/data.ts"
 import { TRADES, warehouseDir } from "../query/fixture.ts"
 
@@ -22,17 +20,10 @@ const range = `from=${iso(T0)}&to=${iso(T0 + 86_400_000_000)}`
 const dir = warehouseDir()
 const app = racingServer(dir)
 
-const compactTrades = Effect.gen(function*() {
-  return Effect.provideService(compactNow(TRADES), Maintenance, yield* Maintenance)
-})
-
 layer(app, { timeout: 120_000, excludeTestServices: true })("reads while maintenance expires their snapshot", (it) => {
   it.effect("a read of the latest state answers whole from the state now latest; one by id is a 404 naming the expiry", () =>
     Effect.gen(function*() {
-      const sink = yield* IcebergSink
-      yield* sink.ensureTable(tables.trades)
-      yield* sink.ensureTable(tables.quotes)
-      for (const seed of [1, 2, 3]) yield* sink.append(TRADES, tradeColumns(genTrades(100, { seed, days: 1, idPrefix: `s${seed}-` })))
+      const sink = yield* threeTradeFiles
       const base = yield* baseUrl
 
       yield* afterNextPlan(yield* compactTrades)
