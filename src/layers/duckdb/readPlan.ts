@@ -9,7 +9,7 @@ import { lru } from "../../domain/lru.ts"
 import { type ScanPlan, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { localPath } from "../iceberg/fileio.ts"
 import { DuckDb, query } from "./DuckDb.ts"
-import { duckType, quoteIdent, quoteLiteral } from "./sqlText.ts"
+import { duckType, exactFiles, quoteIdent, quoteLiteral } from "./sqlText.ts"
 
 export const plannedPaths = (plan: Pick<ScanPlan, "files">): ReadonlyArray<string> => plan.files.map((f) => localPath(f.filePath))
 
@@ -38,16 +38,17 @@ export type ReadAs = Pick<ScanPlan, "schema" | "byFieldId" | "byName">
  * DuckDB finds no column by id in a file without ids (imported by `add_files`, `migrate`) and does
  * not fall back to names: those (`byName`) are left out of the id read and read by name, each column
  * the first of its names the file holds, cast to the schema's type, their rows unioned by name.
- * Every read of data files builds its source here.
+ * Every read of data files builds its source here, each path read as itself (`exactFiles`).
  */
 export const readParquet = (files: string, plan: ReadAs, options = ""): string => {
-  if (!plan.byFieldId) return `read_parquet(${files}${options}, hive_partitioning = false)`
+  const exact = exactFiles(files)
+  if (!plan.byFieldId) return `read_parquet(${exact}${options}, hive_partitioning = false)`
   const columns = plan.schema.fields.map((f) =>
     `${f.id}: {name: ${quoteLiteral(f.name)}, type: ${quoteLiteral(duckType(f.type))}, default_value: NULL}`
   )
   const byId = `schema = MAP {${columns.join(", ")}}, hive_partitioning = false`
   const byName = plan.byName
-  if (byName === undefined || byName.paths.length === 0) return `read_parquet(${files}${options}, ${byId})`
+  if (byName === undefined || byName.paths.length === 0) return `read_parquet(${exact}${options}, ${byId})`
   const unnumbered = byName.paths.map(quoteLiteral).join(", ")
   const named = plan.schema.fields.map((f) => {
     // Qualified: a name no file holds fails, rather than binding to another column's alias here.
@@ -55,8 +56,8 @@ export const readParquet = (files: string, plan: ReadAs, options = ""): string =
     const value = names.length === 0 ? "NULL" : names.length === 1 ? names[0] : `COALESCE(${names.join(", ")})`
     return `CAST(${value} AS ${duckType(f.type)}) AS ${quoteIdent(f.name)}`
   })
-  return `(SELECT * EXCLUDE (${FILE}) FROM read_parquet(${files}${options}, ${byId}, filename = '${FILE}') WHERE ${FILE} NOT IN (${unnumbered})` +
-    ` UNION ALL BY NAME SELECT ${named.join(", ")} FROM read_parquet([${unnumbered}], union_by_name = true, hive_partitioning = false, filename = '${FILE}') AS ${FILES}` +
+  return `(SELECT * EXCLUDE (${FILE}) FROM read_parquet(${exact}${options}, ${byId}, filename = '${FILE}') WHERE ${FILE} NOT IN (${unnumbered})` +
+    ` UNION ALL BY NAME SELECT ${named.join(", ")} FROM read_parquet(${exactFiles(`[${unnumbered}]`)}, union_by_name = true, hive_partitioning = false, filename = '${FILE}') AS ${FILES}` +
     ` WHERE list_contains(${files}, ${FILE}))`
 }
 
@@ -94,7 +95,7 @@ export const nameReadOf = Effect.fnUntraced(function*(
         const rows = yield* query(
           connection,
           "read footers",
-          "SELECT file_name, count(field_id) > 0 AS numbered FROM parquet_schema($1::VARCHAR[]) GROUP BY file_name",
+          `SELECT file_name, count(field_id) > 0 AS numbered FROM parquet_schema(${exactFiles("$1::VARCHAR[]")}) GROUP BY file_name`,
           [listValue([...unknown])]
         )
         const numbered = new Set(rows.filter((r) => r["numbered"] === true).map((r) => String(r["file_name"])))
@@ -102,7 +103,7 @@ export const nameReadOf = Effect.fnUntraced(function*(
           const held = numbered.has(p) ? null : (yield* query(
             connection,
             "read footer",
-            `DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(p)}, hive_partitioning = false)`
+            `DESCRIBE SELECT * FROM read_parquet(${exactFiles(`[${quoteLiteral(p)}]`)}, hive_partitioning = false)`
           )).map((r) => String(r["column_name"]))
           footers.set(p, held)
           known.set(p, held)

@@ -6,6 +6,17 @@ export const quoteIdent = (name: string) => `"${name.replaceAll("\"", "\"\"")}"`
 export const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
 
 /**
+ * The SQL text of a list of paths (`$n` or `[literals]`) read as the files they name: DuckDB takes
+ * `*`, `?` and `[` in a path given to `read_parquet`, `parquet_schema` or `read_json` as a glob, so
+ * a warehouse under `wh[1]` read a sibling `wh1`'s files instead, and `wh*` every `wh…`. Each becomes
+ * a class matching only itself (`[[]`, `[*]`, `[?]`), in the SQL so callers keep the real paths: the
+ * `filename` column gives the real path, which `list_contains` / `NOT IN` compare with. DuckDB also
+ * splits a glob pattern at `\`, so a path holding both a backslash and a glob character is not
+ * found ("No files found") rather than read wrong.
+ */
+export const exactFiles = (paths: string) => `list_transform(${paths}, lambda p: regexp_replace(p, '[*?[]', '[\\0]', 'g'))`
+
+/**
  * The DuckDB type of an Iceberg type: what a field-id read casts each file's column to, so it must
  * be the type DuckDB itself gives the Parquet column (read as VARCHAR, a uuid lost its type and a
  * struct its quoting; fixed and binary bytes are BLOB). A struct's fields are matched by name

@@ -12,7 +12,7 @@ import { HttpServerResponse } from "effect/http"
 import { formatIsoMicros } from "../../domain/time.ts"
 import { setEntry } from "../../domain/wire.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
-import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { exactFiles, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { csvCell } from "../../domain/csv.ts"
 
 export const TITLES: Record<number, string> = {
@@ -379,7 +379,7 @@ export const writeRowsParquet = (rows: ReadonlyArray<Record<string, unknown>>, c
     yield* duckDb.withConnection((connection) =>
       attempt("parquet", () =>
         connection.run(
-          `COPY (SELECT * FROM read_json(${quoteLiteral(ndjson)}, format = 'newline_delimited', columns = {${types}})) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`
+          `COPY (SELECT * FROM read_json(${exactFiles(`[${quoteLiteral(ndjson)}]`)}, format = 'newline_delimited', columns = {${types}})) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`
         ), () => connection.interrupt())
     ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(ndjson, { force: true }))))
   })

@@ -57,7 +57,7 @@ import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import { identitySourcesOf, nameReadOf, readParquet } from "../duckdb/readPlan.ts"
-import { quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { exactFiles, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { DurabilityRef, syncDirectories, syncFile } from "./durable.ts"
 import { foreignStorage, isLocalLocation, localPath, storageFailure } from "./fileio.ts"
 import { fieldIds, leaves, metricsModes, type StatsRow, toDataFile } from "./parquetStats.ts"
@@ -677,7 +677,7 @@ const writePartition = (
         for (let from = 0; from < count; from += per) {
           written.push(...yield* copy({
             // Hive partitioning off: the file's partition directory would come back as a column.
-            select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet($2, file_row_number = true, hive_partitioning = false) ` +
+            select: `SELECT * EXCLUDE (file_row_number) FROM read_parquet(${exactFiles("[$2]")}, file_row_number = true, hive_partitioning = false) ` +
               `WHERE file_row_number >= ${from} AND file_row_number < ${from + per}`,
             params: [row.filename],
             types: [VARCHAR]
