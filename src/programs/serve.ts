@@ -15,6 +15,7 @@ import * as ReplayLayer from "../layers/replay/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { lakehouseFlags, lakehouseOf, missingSqliteCatalog } from "./cli/lakehouse.ts"
 import { runCommand } from "./cli/run.ts"
+import { serveOpening } from "./cli/serveOpening.ts"
 
 /** The address could not be had (in use, not this machine's, not allowed): said with the OS's reason. */
 class CannotListen extends Schema.TaggedError<CannotListen>()("CannotListen", {
@@ -49,7 +50,7 @@ const serve = Command.make("serve", {
       yield* Effect.logWarning(`no catalog at ${missing}: serving an empty warehouse there until ingest commits to it`)
     }
     const lakehouse = lakehouseOf({ ...a, warehouse })
-    const engines = Layer.mergeAll(QueryLayer.layerConfig, ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse))
+    const engines = serveOpening(Layer.mergeAll(QueryLayer.layerConfig, ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse)))
     const app = Server.layer({ ...settings, warehouse }).pipe(
       Layer.provide(engines),
       Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host }))

@@ -7,6 +7,7 @@ import { ConfigProvider, Effect, Exit, Layer, Option } from "effect"
 import { CliError, type Flag } from "effect/cli"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
+import { schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
 
 const parseWith = <A>(flag: Flag.Flag<A>, env: Record<string, string>, flags: Record<string, ReadonlyArray<string>> = {}) =>
   flag.parse({ arguments: [], flags }).pipe(
@@ -37,5 +38,37 @@ describe("a refused URL setting", () => {
     Effect.gen(function*() {
       const message = refusal(yield* parseWith(lakehouseFlags.catalog, { K2_CATALOG: "ftp://x/catalog" }))
       assert.include(message, `"ftp://x/catalog"`)
+    }))
+})
+
+describe("a malformed URL setting", () => {
+  // It was accepted, then failed on first use as "catalog unavailable: Invalid URL", naming neither
+  // the setting nor the value (and a registry's was retried as a registry that is down).
+  it.effect("is refused at start, naming its setting, the password hidden", () =>
+    Effect.gen(function*() {
+      for (
+        const [flag, env, name, url, shown] of [
+          [lakehouseFlags.catalog, "K2_CATALOG", "catalog", "postgresql://alice:s3cret@db:notaport/k2", "postgresql://alice:***@db:notaport/k2"],
+          [lakehouseFlags.catalog, "K2_CATALOG", "catalog", "http://alice:s3cret@rest:notaport/catalog", "http://alice:***@rest:notaport/catalog"],
+          [schemaRegistryFlag, "K2_SCHEMA_REGISTRY_URL", "schema-registry", "http://alice:s3cret@registry:notaport", "http://alice:***@registry:notaport"]
+        ] as const
+      ) {
+        const fromEnv = refusal(yield* parseWith(flag as Flag.Flag<unknown>, { [env]: url }))
+        assert.include(fromEnv, env)
+        const fromFlag = refusal(yield* parseWith(flag as Flag.Flag<unknown>, {}, { [name]: [url] }))
+        for (const message of [fromEnv, fromFlag]) {
+          assert.include(message, `--${name}`)
+          assert.include(message, shown)
+          assert.notInclude(message, "s3cret")
+        }
+      }
+    }))
+
+  it.effect("a URL pg reads is still taken: an empty host (a socket in host=), a space or a lone % in the password", () =>
+    Effect.gen(function*() {
+      for (const url of ["postgresql://u:p@/k2?host=/var/run/postgresql", "postgresql:///k2", "postgresql://u:p w@db/k2", "postgresql://u:50%@db/k2", "postgres://[::1]:5432/k2"]) {
+        const exit = yield* parseWith(lakehouseFlags.catalog, { K2_CATALOG: url })
+        assert.isTrue(Exit.isSuccess(exit), `${url}: ${String(exit)}`)
+      }
     }))
 })

@@ -55,36 +55,46 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
           return yield* new BadParam({ name: "Last-Event-ID", detail: "names an event outside this replay's range" })
         }
         const current = yield* reads.pin(involved, snapshot)
-        const pinned = resume === undefined
-          ? current
-          : { ...current, ids: Object.fromEntries(involved.map((t) => [t, resume.snapshots[t]])) }
         const { correlationId } = yield* CurrentRequest
-        // Exactly the snapshots K2-Snapshot-Ids names, by id (a table named none reads as empty): as
-        // current or as of an instant, the plan would read commits landing after the pin.
-        const ids = idsOf(pinned)
-        const read = involved.filter((t) => ids[t] != null)
         // Held until the body is written or the client is gone: a stalled reader keeps two windows in memory.
         yield* reads.streamSlot(request)
-        // Planned before the 200, so that a plan that fails is the problem any other read answers;
-        // only what reading the files meets reaches the client inside the stream.
-        const events = read.length === 0 ? Stream.empty : yield* reads.withTimeout(replayEngine.plan({
-          from: resume === undefined ? from : resume.at,
-          to,
-          symbols,
-          tables: read,
-          snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: ids[t]! }])),
-          ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } }),
-          // A client may stop reading and stay connected: windows streamed from pooled connections
-          // would hold them (two of the default two), and every other read would wait and 503.
-          wholeWindows: true
-        }).pipe(
-          // The snapshots the id names were expired since (ADR-33): resuming cannot answer the rest of that replay.
-          Effect.mapError((e) =>
-            resume !== undefined && e instanceof SnapshotNotFound
-              ? pinnedSnapshotGone(e, "Last-Event-ID")
-              : e
-          )
-        ))
+        const over = Effect.fnUntraced(function*(current: Effect.Success<ReturnType<typeof reads.pin>>) {
+          const pinned = resume === undefined
+            ? current
+            : { ...current, ids: Object.fromEntries(involved.map((t) => [t, resume.snapshots[t]])) }
+          // Exactly the snapshots K2-Snapshot-Ids names, by id (a table named none reads as empty): as
+          // current or as of an instant, the plan would read commits landing after the pin.
+          const ids = idsOf(pinned)
+          const read = involved.filter((t) => ids[t] != null)
+          // Planned before the 200, so that a plan that fails is the problem any other read answers;
+          // only what reading the files meets reaches the client inside the stream.
+          const events = read.length === 0 ? Stream.empty : yield* reads.withTimeout(replayEngine.plan({
+            from: resume === undefined ? from : resume.at,
+            to,
+            symbols,
+            tables: read,
+            snapshots: Object.fromEntries(read.map((t) => [t, { _tag: "ById", snapshotId: ids[t]! }])),
+            ...(speed === undefined ? {} : { pace: { _tag: "Paced", speed } }),
+            // A client may stop reading and stay connected: windows streamed from pooled connections
+            // would hold them (two of the default two), and every other read would wait and 503.
+            wholeWindows: true
+          }).pipe(
+            // The snapshots the id names were expired since (ADR-33): resuming cannot answer the rest of that replay.
+            Effect.mapError((e) =>
+              resume !== undefined && e instanceof SnapshotNotFound
+                ? pinnedSnapshotGone(e, "Last-Event-ID")
+                : e
+            )
+          ))
+          return { pinned, events }
+        })
+        // A replay of the latest state whose snapshot maintenance expired between the pin and the
+        // plan is pinned and planned again over the state latest now, as every other latest read
+        // (reads.ts againIfLatestExpired): the client asked for no snapshot in particular.
+        const latest = snapshot._tag === "Latest" && resume === undefined
+        const { events, pinned } = yield* over(current).pipe(
+          Effect.catchIf((e) => latest && e instanceof SnapshotNotFound, () => Effect.flatMap(reads.pin(involved, snapshot), over))
+        )
         const line = (e: ReplayEvent) => jsonLine(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
         // Annotated here: the body streams after the request's log annotations are gone.

@@ -52,7 +52,8 @@ const registryFrom = {
   env: "K2_SCHEMA_REGISTRY_URL",
   read: Config.String,
   // Else every request fails on the URL, and ingest retries it as a registry that is down, for minutes.
-  check: (url: string) => /^https?:\/\/[^\s/]+/i.test(url.trim()) ? undefined : "an http(s):// URL"
+  // A URL that does not parse (a port that is no number) failed every request as well.
+  check: (url: string) => /^https?:\/\/[^\s/]+/i.test(url.trim()) && URL.canParse(url.trim()) ? undefined : "an http(s):// URL"
 }
 
 export const schemaRegistryFlag = Flag.String("schema-registry").pipe(optionalSetting(registryAbout, registryFrom))

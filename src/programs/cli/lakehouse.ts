@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
+import { parse as parsePgUrl } from "pg-connection-string"
 import { nonBlank, optionalSetting, setting } from "./flags.ts"
 import { tables } from "../../domain/tables.ts"
 import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
@@ -13,6 +14,20 @@ import { Catalog } from "../../services/Catalog.ts"
 const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//.test(value)
 const isRestUrl = (value: string) => /^https?:\/\//.test(value)
 const isCatalogUrl = (value: string) => isPostgresUrl(value) || isRestUrl(value)
+
+/**
+ * Whether pg reads `url` as its connection string (its own parser, pg-connection-string): a URL it
+ * cannot read failed only at the first query, as "catalog unavailable: Invalid URL", naming neither
+ * setting nor value.
+ */
+const pgReads = (url: string) => {
+  try {
+    parsePgUrl(url)
+    return true
+  } catch {
+    return false
+  }
+}
 
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
@@ -35,7 +50,15 @@ export const lakehouseFlags = {
       read: Config.String,
       // A URL of another scheme (postgress://, HTTP://) would be taken for a SQLite file of that name, made in the working directory.
       check: (c) =>
-        !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c) || isCatalogUrl(c) ? undefined : "a SQLite file, a postgresql:// URL or an http(s):// URL"
+        !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c)
+          ? undefined
+          : !isCatalogUrl(c)
+          ? "a SQLite file, a postgresql:// URL or an http(s):// URL"
+          : isPostgresUrl(c) && !pgReads(c)
+          ? "a postgresql:// URL that parses (host, a numeric port, reserved characters of the password %-escaped)"
+          : isRestUrl(c) && !URL.canParse(c)
+          ? "an http(s):// URL that parses (host, a numeric port)"
+          : undefined
     })
   ),
   catalogName: Flag.String("catalog-name").pipe(
