@@ -130,6 +130,23 @@ describe("ingestion marker", () => {
     assert.isUndefined(markerIn(m, "other"))
   })
 
+  it("reads the copy an earlier K2 mirrored (before k2.carried-from-sequence-number), and a marker without topic ids", () => {
+    // As 8f35a72 wrote it: the carried keys and the snapshot it names, no sequence number.
+    const m = applyUpdates(withSnapshots(), null, [
+      { action: "set-properties", updates: { [markerKey("g")]: `{"t":{"0":5}}`, [CARRIED_FROM]: "1" } },
+      { action: "remove-snapshots", "snapshot-ids": [1n] }
+    ], 1)
+    const found = markerIn(m, "g")
+    assert.strictEqual(found?.snapshotId, 2n)
+    assert.deepStrictEqual(found?.offsets, offsets({ t: { 0: 5n } }))
+    assert.strictEqual(found?.topicIds.size, 0)
+    // The next commit fences at the old mark and records what a new K2 mirrors.
+    assert.deepStrictEqual(
+      fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n, topicId: "id-t" }], "trades"),
+      Result.succeed({ [markerKey("g")]: `{"t":{"0":9}}`, [topicIdsKey("g")]: `{"t":"id-t"}` })
+    )
+  })
+
   it("ignores the copy after a rollback: the current data no longer holds what it describes", () => {
     // The copy names snapshot 2 (marker 9); the table is rolled back to snapshot 1 (marker 5).
     const m = applyUpdates(withSnapshots(), null, [
