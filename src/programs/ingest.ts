@@ -19,7 +19,7 @@ import * as Ingest from "../layers/ingest/ingestor.ts"
 import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
-import { markerIn } from "../domain/ingest/marker.ts"
+import { markerOf } from "../domain/ingest/marker.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
@@ -320,7 +320,7 @@ const tablesWithMarkers = (group: string) =>
     return yield* Effect.filter(["trades", "quotes", "instruments", "sequence_events"] satisfies ReadonlyArray<TableName>, (table) =>
       Effect.gen(function*() {
         const id = identifierOf(table)
-        return (yield* catalog.tableExists(id)) && markerIn((yield* catalog.loadTable(id)).metadata, group) !== undefined
+        return (yield* catalog.tableExists(id)) && (yield* markerOf((yield* catalog.loadTable(id)).metadata, group, table)) !== undefined
       }))
   })
 

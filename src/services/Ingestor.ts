@@ -3,6 +3,7 @@ import type { CatalogError } from "./Catalog.ts"
 import type { SinkError } from "./IcebergSink.ts"
 import type { KafkaError } from "./KafkaSource.ts"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
+import type { MarkerUnreadable } from "../domain/ingest/marker.ts"
 
 export interface IngestProgress {
   /**
@@ -101,7 +102,10 @@ export type AnotherLog = LogBehindTable | TopicRecreated
 
 export const isAnotherLog = (e: { readonly _tag: string }): e is AnotherLog => e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
 
-export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | AnotherLog
+/** Faults of a partition no restart clears: the run ends with them. */
+export const isFatalToRun = (e: { readonly _tag: string }): e is AnotherLog | MarkerUnreadable => isAnotherLog(e) || e._tag === "MarkerUnreadable"
+
+export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | AnotherLog | MarkerUnreadable
 
 /**
  * Kafka to Iceberg, exactly once (DESIGN.md "Ingest"): the tables' markers, not the consumer

@@ -1,5 +1,6 @@
 import { Context, type Effect, Schema } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
+import type { MarkerUnreadable } from "../domain/ingest/marker.ts"
 import type { CatalogError, TableIdentifier } from "./Catalog.ts"
 import type { SinkError } from "./IcebergSink.ts"
 
@@ -161,7 +162,7 @@ export class SharedTableLocation extends Schema.TaggedError<SharedTableLocation>
   }
 }
 
-export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused | CompactionFailed | SharedTableLocation
+export type MaintenanceError = SinkError | CatalogError | TableFileError | MaintenanceRefused | CompactionFailed | SharedTableLocation | MarkerUnreadable
 
 /** Table maintenance: compaction, snapshot expiry, orphan-file removal. */
 export class Maintenance extends Context.Service<Maintenance, {

@@ -9,7 +9,7 @@
  */
 import { Context, type Effect, Schema, type Stream } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
-import type { Offsets, TopicIds } from "../domain/ingest/marker.ts"
+import type { MarkerUnreadable, Offsets, TopicIds } from "../domain/ingest/marker.ts"
 import type { InvalidQuery } from "../domain/query/errors.ts"
 import type { EpochMicros } from "../domain/time.ts"
 import type { DuckDbError } from "../layers/duckdb/DuckDb.ts"
@@ -171,7 +171,7 @@ export class CatchUpTopicRecreated extends Schema.TaggedError<CatchUpTopicRecrea
 }
 
 export type ReplayError = InvalidQuery | ScanError | DuckDbError | TableFileError | CatalogError
-export type FollowError = ReplayError | KafkaError | CatchUpGap | CatchUpTopicRecreated | SchemaRegistryError
+export type FollowError = ReplayError | KafkaError | CatchUpGap | CatchUpTopicRecreated | SchemaRegistryError | MarkerUnreadable
 
 export class ReplayEngine extends Context.Service<ReplayEngine, {
   /**
@@ -182,8 +182,11 @@ export class ReplayEngine extends Context.Service<ReplayEngine, {
   plan(request: ReplayRequest): Effect.Effect<Stream.Stream<ReplayEvent, ReplayError>, ReplayError>
   /** `plan` and its stream as one stream. */
   stream(request: ReplayRequest): Stream.Stream<ReplayEvent, ReplayError>
-  /** Where a replay hands over to the live topic for `group`; undefined when no snapshot carries its marker. */
-  catchUpPoint(table: MarketTable, group: string): Effect.Effect<CatchUpPoint | undefined, CatalogError>
+  /**
+   * Where a replay hands over to the live topic for `group`; undefined when no snapshot carries its
+   * marker. A marker that does not decode fails (an older one would replay rows twice).
+   */
+  catchUpPoint(table: MarketTable, group: string): Effect.Effect<CatchUpPoint | undefined, CatalogError | MarkerUnreadable>
   /**
    * Catch-up to live: replay each table at its catch-up point for `group`, then consume the source
    * topics from exactly that point's offsets, and never end. Per (topic, partition) the events are

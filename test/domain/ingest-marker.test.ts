@@ -56,6 +56,51 @@ describe("ingestion marker", () => {
     assert.isUndefined(markerIn(m, "other"))
   })
 
+  it("refuses a newest marker that does not decode rather than resuming from an older one (rows twice)", () => {
+    // Snapshot 3, newest, carries g's marker garbled (another tool, damage, a later encoding) over snapshot 1's {t: {0: 5}}.
+    const m = applyUpdates(withSnapshots(), null, [
+      { action: "add-snapshot", snapshot: { "snapshot-id": 3n, "parent-snapshot-id": 2n, "sequence-number": 3n, "timestamp-ms": 3, "manifest-list": "x", summary: { operation: "append", [markerKey("g")]: `{"t":{"0":"9"}}` } } },
+      { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": 3n }
+    ], 1)
+    const thrown = (() => {
+      try {
+        return { found: markerIn(m, "g", "trades") }
+      } catch (e) {
+        return { error: e as { _tag: string; snapshotId?: bigint; group: string; key: string; message: string } }
+      }
+    })()
+    assert.isUndefined(thrown.found, "the older marker must not be used")
+    assert.strictEqual(thrown.error?._tag, "MarkerUnreadable")
+    assert.strictEqual(thrown.error?.snapshotId, 3n)
+    assert.strictEqual(thrown.error?.key, markerKey("g"))
+    assert.include(thrown.error?.message, "table trades")
+    assert.include(thrown.error?.message, "snapshot 3")
+    // Nor may a commit be fenced against the older marker.
+    const fenced = fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n }], "trades")
+    assert.isTrue(Result.isFailure(fenced))
+    assert.include(Result.isFailure(fenced) ? fenced.failure : "", markerKey("g"))
+    // Another group's absent marker keeps its meaning.
+    assert.isUndefined(markerIn(m, "other"))
+  })
+
+  it("refuses the mirrored copy when it does not decode, once the snapshots carrying the marker are expired", () => {
+    const m = applyUpdates(withSnapshots(), null, [
+      ...mirrorOf(1n, { [markerKey("g")]: "not offsets" }),
+      { action: "remove-snapshots", "snapshot-ids": [1n] }
+    ], 1)
+    const error = (() => {
+      try {
+        markerIn(m, "g")
+        return undefined
+      } catch (e) {
+        return e as { _tag: string; snapshotId?: bigint; message: string }
+      }
+    })()
+    assert.strictEqual(error?._tag, "MarkerUnreadable")
+    assert.isUndefined(error?.snapshotId)
+    assert.include(error?.message, "table properties")
+  })
+
   it("fences a commit: it moves the marker forward only from where this writer started", () => {
     const m = withSnapshots()
     const moved = fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n }, { topic: "t", partition: 1, from: 0n, to: 3n }], "trades")

@@ -8,7 +8,7 @@
  * in, where the client told their ids: offsets are positions in one log, and a topic deleted and
  * made again under its name is another log, with another id.
  */
-import { Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { parseJson, stringifyJson } from "../iceberg/json.ts"
 import type { Snapshot, TableMetadata } from "../iceberg/spec.ts"
 import { ancestry, currentSnapshot, type TableUpdate } from "../iceberg/metadata.ts"
@@ -108,26 +108,61 @@ export interface Marker {
 }
 
 /**
+ * A group's marker whose text is present but does not decode (damaged, another tool's, or a later
+ * K2's encoding). Never skipped for an older one: resuming at lower offsets would ingest rows twice.
+ */
+export class MarkerUnreadable extends Schema.TaggedError<MarkerUnreadable>()("MarkerUnreadable", {
+  table: Schema.optional(Schema.String),
+  /** The snapshot whose summary holds it; absent for the copy in the table properties. */
+  snapshotId: Schema.optional(Schema.BigInt),
+  group: Schema.String,
+  key: Schema.String
+}) {
+  override get message() {
+    const where = this.snapshotId === undefined ? "the table properties" : `the summary of snapshot ${this.snapshotId}`
+    return `${this.table === undefined ? "a table" : `table ${this.table}`}: ${where} holds ${this.key}, the marker of consumer group ` +
+      `${this.group}, but it does not decode as offsets: resuming from an older marker would ingest rows twice, so K2 refuses. ` +
+      `${this.snapshotId === undefined ? "Set" : "Roll the table back past that snapshot, or set"} ${this.key} right (as {"topic": {"partition": nextOffset}})`
+  }
+}
+
+/**
  * The group's marker in the newest snapshot (walking back from current) that carries it; when
  * another engine expired all of them, the copy in the table properties (`mirroredCarry`), which
- * describes the current snapshot's data: no K2 commit came after the one that set it.
+ * describes the current snapshot's data: no K2 commit came after the one that set it. The first
+ * one present decides: one that does not decode fails (MarkerUnreadable), never an older is used.
  */
-export const markerIn = (metadata: TableMetadata, group: string): Marker | undefined => {
+export const readMarker = (metadata: TableMetadata, group: string, table?: string): Result.Result<Marker | undefined, MarkerUnreadable> => {
   const key = markerKey(group)
+  const unreadable = (snapshotId: bigint | undefined) =>
+    Result.fail(new MarkerUnreadable({ ...(table === undefined ? {} : { table }), ...(snapshotId === undefined ? {} : { snapshotId }), group, key }))
   for (const snapshot of ancestry(metadata)) {
     const text = snapshot.summary[key]
-    const offsets = text === undefined ? undefined : decodeOffsets(text)
-    if (offsets !== undefined) {
-      return { snapshotId: snapshot["snapshot-id"], offsets, topicIds: decodeTopicIds(snapshot.summary[topicIdsKey(group)]), carried: snapshot.summary }
-    }
+    if (text === undefined) continue
+    const offsets = decodeOffsets(text)
+    if (offsets === undefined) return unreadable(snapshot["snapshot-id"])
+    return Result.succeed({ snapshotId: snapshot["snapshot-id"], offsets, topicIds: decodeTopicIds(snapshot.summary[topicIdsKey(group)]), carried: snapshot.summary })
   }
   const current = currentSnapshot(metadata)
   const mirrored = mirroredCarry(metadata)
   const text = mirrored?.[key]
-  const offsets = text === undefined ? undefined : decodeOffsets(text)
-  return offsets === undefined || current === undefined
-    ? undefined
-    : { snapshotId: current["snapshot-id"], offsets, topicIds: decodeTopicIds(mirrored![topicIdsKey(group)]), carried: mirrored! }
+  if (text === undefined || current === undefined) return Result.succeed(undefined)
+  const offsets = decodeOffsets(text)
+  if (offsets === undefined) return unreadable(undefined)
+  return Result.succeed({ snapshotId: current["snapshot-id"], offsets, topicIds: decodeTopicIds(mirrored![topicIdsKey(group)]), carried: mirrored! })
+}
+
+/** readMarker as an effect: an unreadable marker is its typed failure. */
+export const markerOf = (metadata: TableMetadata, group: string, table?: string): Effect.Effect<Marker | undefined, MarkerUnreadable> => {
+  const read = readMarker(metadata, group, table)
+  return Result.isFailure(read) ? Effect.fail(read.failure) : Effect.succeed(read.success)
+}
+
+/** readMarker, throwing MarkerUnreadable: for code outside an effect. */
+export const markerIn = (metadata: TableMetadata, group: string, table?: string): Marker | undefined => {
+  const read = readMarker(metadata, group, table)
+  if (Result.isFailure(read)) throw read.failure
+  return read.success
 }
 
 /** A partition a commit moves the marker of: from where this writer started it to where it ends. */
@@ -153,7 +188,10 @@ export const fence = (
   moves: ReadonlyArray<MarkerMove>,
   table: string
 ): Result.Result<Record<string, string>, string> => {
-  const marker = markerIn(base, group)
+  // A marker that cannot be read cannot be fenced against: the commit is abandoned (ADR-6).
+  const read = readMarker(base, group, table)
+  if (Result.isFailure(read)) return Result.fail(read.failure.message)
+  const marker = read.success
   const current = marker?.offsets ?? new Map()
   for (const m of moves) {
     const there = offsetOf(current, m.topic, m.partition) ?? 0n

@@ -25,7 +25,7 @@
  * others. Links are only collected when spans are exported.
  */
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Layer, Metric, Option, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
-import { DEFAULT_INGEST_GROUP } from "../../domain/ingest/marker.ts"
+import { DEFAULT_INGEST_GROUP, type MarkerUnreadable } from "../../domain/ingest/marker.ts"
 import { restartingTogether } from "../../domain/ingest/streamOwnership.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import { tables } from "../../domain/tables.ts"
@@ -33,7 +33,7 @@ import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type AnotherLog, type IngestError, Ingestor, isAnotherLog } from "../../services/Ingestor.ts"
+import { type AnotherLog, type IngestError, Ingestor, isFatalToRun } from "../../services/Ingestor.ts"
 import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -283,7 +283,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       // Whatever failed, the buffers taken are gone: restart those partitions from the tables,
       // unless no restart can help (the flusher fails, and with it the run). Those are retired
       // instead: the drain must not commit what they buffered since with a mark past the rows lost.
-      Effect.catch((error) => {
+      Effect.catch((error): Effect.Effect<boolean, IngestError> => {
         if (final) return Effect.fail(error)
         if (isPermanent(error)) return Effect.andThen(Effect.sync(() => retire(taken.map((t) => t.part))), Effect.fail(error))
         // The flush the drain waited for: its records stay uncommitted (no fetch comes to read them
@@ -389,7 +389,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const scope = yield* Effect.scope
     const actors = yield* FiberMap.make<TpKey, never, never>()
     /** A partition's fault no restart clears: the run ends with it. */
-    const fatal = yield* Deferred.make<never, AnotherLog>()
+    const fatal = yield* Deferred.make<never, AnotherLog | MarkerUnreadable>()
     const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch | typeof WAKE>>()
     let consumerRef: Consumer | undefined
 
@@ -432,10 +432,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         return yield* work
       })
       const supervised = attempt.pipe(
-        // Another log than the table's marker describes stays so, whatever restarts: the run ends,
-        // and the partition takes nothing more meanwhile.
+        // Another log than the table's marker describes, or a marker that does not decode, stays
+        // so whatever restarts: the run ends, and the partition takes nothing more meanwhile.
         Effect.tapError((e) =>
-          isAnotherLog(e)
+          isFatalToRun(e)
             ? Effect.andThen(Effect.sync(() => retire([parts.get(key)].filter((part) => part !== undefined))), Deferred.fail(fatal, e))
             : Effect.void
         ),

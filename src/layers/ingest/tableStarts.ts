@@ -4,7 +4,7 @@
  * sequence_events snapshot, and the offset to read from.
  */
 import { Effect } from "effect"
-import { type Offsets, markerIn, offsetOf } from "../../domain/ingest/marker.ts"
+import { markerOf, type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { newestCheckpoints, ownerOf, StreamSet } from "../../domain/ingest/streamOwnership.ts"
 import { checkpointStreams } from "../../domain/sequence/tracker.ts"
 import { identifierOf } from "../../domain/tables.ts"
@@ -40,12 +40,12 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     const data = new Map<DataTable, Offsets | undefined>()
     const topicIds = new Map<string, string>()
     for (const t of tablesNeeded) {
-      const marker = markerIn((yield* catalog.loadTable(identifierOf(t))).metadata, group)
+      const marker = yield* markerOf((yield* catalog.loadTable(identifierOf(t))).metadata, group, t)
       data.set(t, marker?.offsets)
       for (const [topic, id] of marker?.topicIds ?? []) topicIds.set(topic, id)
     }
     const sequenceTable = (yield* catalog.loadTable(SEQUENCE_EVENTS)).metadata
-    const sequenceMarker = markerIn(sequenceTable, group)
+    const sequenceMarker = yield* markerOf(sequenceTable, group, "sequence_events")
     return { data, topicIds, sequence: sequenceMarker }
   })
 

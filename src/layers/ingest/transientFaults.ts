@@ -76,11 +76,11 @@ export const isTransient = (e: IngestError): boolean =>
  * Faults no restart clears: the table is in a state K2 cannot write (another engine changed its
  * partitioning or sort order, renamed or retyped a column K2 writes, or upgraded it to format
  * version 3), or the file system refuses its
- * paths as too long (the warehouse's). Restarting would re-read and fail every flush for ever; the run
+ * paths as too long (the warehouse's), or a table's marker does not decode (MarkerUnreadable). Restarting would re-read and fail every flush for ever; the run
  * ends with the error instead, and the records wait in Kafka.
  */
 export const isPermanent = (e: IngestError): boolean => {
   const file = e._tag === "CatalogError" && e.reason._tag === "TableFileError" ? e.reason : e
-  return e._tag === "UnsupportedTableFeature" ||
+  return e._tag === "UnsupportedTableFeature" || e._tag === "MarkerUnreadable" ||
     (file._tag === "TableFileError" && (file.reason._tag === "UnsupportedFormatVersion" || file.reason._tag === "PathTooLong"))
 }

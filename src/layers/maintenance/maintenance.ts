@@ -21,6 +21,7 @@ import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaul
 import { partitionLabel } from "../../domain/iceberg/partitioning.ts"
 import { readSchemaOf, writtenSchemaIds } from "../../domain/iceberg/readSchema.ts"
 import { type DataFile, type ManifestEntry, ManifestEntryStatus, type Snapshot, type TableMetadata } from "../../domain/iceberg/spec.ts"
+import { readMarker } from "../../domain/ingest/marker.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { FilesNoLongerLive } from "../../services/IcebergSink.ts"
@@ -52,6 +53,7 @@ import {
   normalizeLocation,
   otherTablesDirectories,
   planCompaction,
+  markerGroups,
   planExpiry,
   sideFiles,
   tableUuidOf
@@ -317,6 +319,12 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
               detail: `table property ${key} is not a positive whole number: ${JSON.stringify(text)}`
             })
           )
+      }
+      // A marker that does not decode is refused, not planned around: expiry would keep only the
+      // chain to an older readable one, or none, and that snapshot is what a rollback repairs it with.
+      for (const group of markerGroups(m)) {
+        const read = readMarker(m, group, showIdentifier(identifier))
+        if (Result.isFailure(read)) return yield* read.failure
       }
       const plan = planExpiry(m, {
         maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? (yield* setting("history.expire.max-snapshot-age-ms", DEFAULT_MAX_SNAPSHOT_AGE_MS)),

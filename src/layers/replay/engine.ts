@@ -16,7 +16,7 @@ import type { DuckDBDataChunk, DuckDBValue } from "@duckdb/node-api"
 import { Cause, Deferred, Effect, Exit, Layer, Queue, Result, Stream } from "effect"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
 import { quoted } from "../../domain/errors.ts"
-import { markerIn, mergeOffsets, type Offsets } from "../../domain/ingest/marker.ts"
+import { markerOf, mergeOffsets, type Offsets } from "../../domain/ingest/marker.ts"
 import { InvalidArgument, invalid, LimitOutOfRange, type InvalidQuery } from "../../domain/query/errors.ts"
 import { checkRange, checkSymbols } from "../../domain/query/validate.ts"
 import { identifierOf } from "../../domain/tables.ts"
@@ -406,7 +406,7 @@ export const layer = Layer.effect(ReplayEngine)(Effect.gen(function*() {
 
   const catchUpPoint = Effect.fn("ReplayEngine.catchUpPoint")(function*(table: MarketTable, group: string) {
     const { metadata } = yield* catalog.loadTable(identifierOf(table))
-    const found = markerIn(metadata, group)
+    const found = yield* markerOf(metadata, group, table)
     return found === undefined
       ? undefined
       : { table, snapshotId: found.snapshotId, offsets: found.offsets satisfies Offsets, topicIds: found.topicIds }

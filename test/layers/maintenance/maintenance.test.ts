@@ -378,6 +378,24 @@ describe("Maintenance", () => {
       assert.strictEqual(after.counts!.n, 430)
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("expiry refuses a table whose newest marker does not decode, rather than keeping only the chain to an older one", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const catalog = yield* Catalog
+      yield* sink.ensureTable(tables.trades)
+      yield* appendMany(4, 50, 1)
+      // The newest snapshot's marker garbled (another tool's, or a later K2's encoding).
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 900_000, idPrefix: "x" })), {
+        properties: { [markerKey("g1")]: `{"t":{"0":"two hundred"}}` }
+      })
+      const before = (yield* catalog.loadTable(trades)).metadata
+      const error = yield* Effect.flip((yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1000 }))
+      assert.strictEqual(error._tag, "MarkerUnreadable")
+      assert.include(error.message, "market_data.trades")
+      assert.include(error.message, String(before["current-snapshot-id"]))
+      assert.strictEqual((yield* catalog.loadTable(trades)).metadata.snapshots.length, before.snapshots.length, "nothing expired")
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("orphan removal keeps the sequence checkpoint the table properties name once another engine expired its snapshot", () =>
     Effect.gen(function*() {
       const sink = yield* IcebergSink

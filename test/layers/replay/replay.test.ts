@@ -238,6 +238,20 @@ layer(replayWarehouse, { timeout: 120_000, excludeTestServices: true })("ReplayE
       const tail = yield* Stream.runCollect(replay.stream({ from: T0 + 5 * DAY, to: T0 + 6 * DAY, tables: ["trades"], snapshot: { _tag: "ById", snapshotId: point!.snapshotId } }))
       assert.deepStrictEqual(keys(tail), expected(rows, [], { from: T0 + 5 * DAY, to: T0 + 6 * DAY }))
     }))
+
+  it.effect("a newest marker that does not decode is refused, not passed over for an older one (a follow would replay rows twice)", () =>
+    Effect.gen(function*() {
+      const replay = yield* ReplayEngine
+      const sink = yield* IcebergSink
+      const good = encodeOffsets(new Map([["market.equities.trades.test", new Map([[0, 5n]])]]))
+      yield* sink.append(TRADES, tradeColumns(genTrades(5, { seed: 3, idPrefix: "g9a", start: T0 + 7 * DAY, days: 1 })), { properties: { "k2.kafka.offsets.g9": good } })
+      const garbled = yield* sink.append(TRADES, tradeColumns(genTrades(5, { seed: 4, idPrefix: "g9b", start: T0 + 7 * DAY, days: 1 })), {
+        properties: { "k2.kafka.offsets.g9": "{\"market.equities.trades.test\":{\"0\":\"ten\"}}" }
+      })
+      const error = yield* Effect.flip(replay.catchUpPoint("trades", "g9"))
+      assert.strictEqual(error._tag, "MarkerUnreadable")
+      assert.include(error.message, String(garbled.snapshot["snapshot-id"]))
+    }))
 })
 
 layer(Layer.mergeAll(fill(), ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse())), { timeout: 120_000, excludeTestServices: true })(
