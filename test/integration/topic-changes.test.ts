@@ -13,17 +13,28 @@ import { warehouseOptions } from "../support/warehouse.ts"
 
 beforeAll(() => ensureBroker(), 600_000)
 
+/**
+ * Topics of a new exchange (2 partitions each) and an ingest of them under `client`, once it owns
+ * their partitions: its start-up is not what these tests measure.
+ */
+const ingesting = (client: "platformatic" | "kafkajs") =>
+  Effect.gen(function*() {
+    const exchange = uniqueExchange()
+    const s = { exchange, group: `k2-test-${exchange.toLowerCase()}`, partitions: 2, options: warehouseOptions("sqlite") }
+    yield* createTopics(s)
+    const ingest = spawnIngest(s, ["--client", client])
+    yield* Effect.gen(function*() {
+      for (let i = 0; i < 600 && !/partitions 4 /.test(ingest.output()); i++) yield* Effect.sleep("100 millis")
+    }).pipe(Effect.onInterrupt(() => stop(ingest)))
+    return { s, ingest }
+  })
+
 describe("topics changing under a running ingest", () => {
   for (const client of ["platformatic", "kafkajs"] as const) {
     it.live(`${client}: partitions added while it runs are read within seconds, exactly once`, () =>
       Effect.gen(function*() {
-        const exchange = uniqueExchange()
-        const s = { exchange, group: `k2-test-${exchange.toLowerCase()}`, partitions: 2, options: warehouseOptions("sqlite") }
-        yield* createTopics(s)
-        const ingest = spawnIngest(s, ["--client", client])
+        const { s, ingest } = yield* ingesting(client)
         try {
-          // Once it owns the partitions (its start-up is not what is measured here).
-          for (let i = 0; i < 600 && !/partitions 4 /.test(ingest.output()); i++) yield* Effect.sleep("100 millis")
           // Two days, so the second publish's events are new ones, not the first's again.
           const first = yield* publish(s, { eventsPerSymbolPerDay: 100, startDate: "2026-03-02", tradingDays: 1 })
           const before = yield* waitForRows(s, expectedRows(first), 20_000)
@@ -45,13 +56,9 @@ describe("topics changing under a running ingest", () => {
 
     it.live(`${client}: a DLQ deleted while it runs is made again at the next poison record, which goes there; nothing stalls`, () =>
       Effect.gen(function*() {
-        const exchange = uniqueExchange()
-        const s = { exchange, group: `k2-test-${exchange.toLowerCase()}`, partitions: 2, options: warehouseOptions("sqlite") }
-        yield* createTopics(s)
-        const ingest = spawnIngest(s, ["--client", client])
+        // Its start has made the DLQs.
+        const { s, ingest } = yield* ingesting(client)
         try {
-          // Its start has made the DLQs once it owns the partitions.
-          for (let i = 0; i < 600 && !/partitions 4 /.test(ingest.output()); i++) yield* Effect.sleep("100 millis")
           const dlqs = topicsOf(s.exchange).map(dlqTopicName)
           yield* Effect.gen(function*() {
             const admin = yield* KafkaAdmin
