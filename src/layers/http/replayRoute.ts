@@ -13,7 +13,7 @@ import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
 import { idsOf } from "../query/pinning.ts"
-import type { Reads } from "./reads.ts"
+import { againIfLatestExpired, type Reads } from "./reads.ts"
 import { presentRow } from "./respond.ts"
 
 /** How often a quiet SSE replay says it is alive: below the 60 s idle limit common proxies apply. */
@@ -54,10 +54,7 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         if (resume !== undefined && (resume.at < from || resume.at >= to)) {
           return yield* new BadParam({ name: "Last-Event-ID", detail: "names an event outside this replay's range" })
         }
-        const current = yield* reads.pin(involved, snapshot)
         const { correlationId } = yield* CurrentRequest
-        // Held until the body is written or the client is gone: a stalled reader keeps two windows in memory.
-        yield* reads.streamSlot(request)
         const over = Effect.fnUntraced(function*(current: Effect.Success<ReturnType<typeof reads.pin>>) {
           const pinned = resume === undefined
             ? current
@@ -89,11 +86,15 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
           return { pinned, events }
         })
         // A replay of the latest state whose snapshot maintenance expired between the pin and the
-        // plan is pinned and planned again over the state latest now, as every other latest read
-        // (reads.ts againIfLatestExpired): the client asked for no snapshot in particular.
-        const latest = snapshot._tag === "Latest" && resume === undefined
-        const { events, pinned } = yield* over(current).pipe(
-          Effect.catchIf((e) => latest && e instanceof SnapshotNotFound, () => Effect.flatMap(reads.pin(involved, snapshot), over))
+        // plan is pinned and planned again over the state latest now, as every other latest read:
+        // the client asked for no snapshot in particular. The slot is taken once a request.
+        const { events, pinned } = yield* againIfLatestExpired(
+          snapshot._tag === "Latest" && resume === undefined,
+          reads.pin(involved, snapshot).pipe(
+            // Held until the body is written or the client is gone: a stalled reader keeps two windows in memory.
+            Effect.tap(() => reads.streamSlot(request)),
+            Effect.flatMap(over)
+          )
         )
         const line = (e: ReplayEvent) => jsonLine(presentRow(e as unknown as Record<string, unknown>))
         // The client gets only the correlation id once the headers are out: the cause must reach the log.
