@@ -147,14 +147,6 @@ export interface SourceTopicConfig extends TopicAddress {
   readonly compression?: Compression
 }
 
-export interface DlqDefaults {
-  /** Dead letters are rare: 1 partition unless told. */
-  readonly partitions?: number
-  /** Default: 30 days. */
-  readonly retentionMs?: number
-  readonly compression?: Compression
-}
-
 const THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000
 
 /** The topic config entries of a spec (as the admin APIs take them). */
@@ -184,45 +176,39 @@ export const topicChanges = (
   }
 }
 
-const withDlq = (source: TopicSpec, dlq: DlqDefaults): ReadonlyArray<TopicSpec> => {
+/** A source topic and its dead letters: rare, so 1 partition, kept 30 days, compressed as the source. */
+const withDlq = (source: TopicSpec): ReadonlyArray<TopicSpec> => {
   const dead: TopicSpec = {
     name: dlqTopicName(source.name),
-    partitions: dlq.partitions ?? 1,
-    retentionMs: dlq.retentionMs ?? THIRTY_DAYS_MS,
-    ...(dlq.compression ?? source.compression ? { compression: (dlq.compression ?? source.compression)! } : {})
+    partitions: 1,
+    retentionMs: THIRTY_DAYS_MS,
+    ...(source.compression === undefined ? {} : { compression: source.compression })
   }
   return [source, dead]
 }
 
 /** Each configured source topic plus its dead-letter topic. */
-export const topicSpecs = (
-  sources: ReadonlyArray<SourceTopicConfig>,
-  dlq: DlqDefaults = {}
-): ReadonlyArray<TopicSpec> =>
+export const topicSpecs = (sources: ReadonlyArray<SourceTopicConfig>): ReadonlyArray<TopicSpec> =>
   sources.flatMap((s) =>
     withDlq({
       name: topicName(s),
       partitions: s.partitions,
       ...(s.retentionMs !== undefined ? { retentionMs: s.retentionMs } : {}),
       ...(s.compression !== undefined ? { compression: s.compression } : {})
-    }, dlq)
+    })
   )
 
 /**
  * The specs (with DLQs) of source topics given by name, market data or instruments, all with
  * `partitions`; undefined when a name is neither.
  */
-export const sourceTopicSpecs = (
-  names: ReadonlyArray<string>,
-  partitions: number,
-  dlq: DlqDefaults = {}
-): ReadonlyArray<TopicSpec> | undefined => {
+export const sourceTopicSpecs = (names: ReadonlyArray<string>, partitions: number): ReadonlyArray<TopicSpec> | undefined => {
   const specs: Array<TopicSpec> = []
   for (const name of names) {
     const address = parseTopicName(name)
     const exchange = parseInstrumentsTopicName(name)
-    if (address !== undefined) specs.push(...topicSpecs([{ ...address, partitions }], dlq))
-    else if (exchange !== undefined) specs.push(...instrumentsTopicSpecs(exchange, partitions, dlq))
+    if (address !== undefined) specs.push(...topicSpecs([{ ...address, partitions }]))
+    else if (exchange !== undefined) specs.push(...instrumentsTopicSpecs(exchange, partitions))
     else return undefined
   }
   return specs
@@ -232,9 +218,5 @@ export const sourceTopicSpecs = (
  * An exchange's instruments topic plus its dead-letter topic. Compacted: instruments are state,
  * so the topic keeps the latest record of each symbol for good instead of expiring it.
  */
-export const instrumentsTopicSpecs = (
-  exchange: string,
-  partitions: number,
-  dlq: DlqDefaults = {}
-): ReadonlyArray<TopicSpec> =>
-  withDlq({ name: instrumentsTopicName(exchange), partitions, config: { "cleanup.policy": "compact" } }, dlq)
+export const instrumentsTopicSpecs = (exchange: string, partitions: number): ReadonlyArray<TopicSpec> =>
+  withDlq({ name: instrumentsTopicName(exchange), partitions, config: { "cleanup.policy": "compact" } })

@@ -55,6 +55,6 @@ export const storageLayer = (options: LakehouseOptions) => catalogLayer(options)
 
 /** DuckDB, the sink and the scanner over a catalog and storage (tests wrap the catalog to inject faults). */
 export const layerOn = <E, R>(storage: Layer.Layer<Catalog | FileIO, E, R>, sink?: Sink.SinkOptions) =>
-  Layer.mergeAll(Sink.layer(sink), Planner.layer()).pipe(Layer.provideMerge(Layer.mergeAll(storage, DuckDb.layerConfig)))
+  Layer.mergeAll(Sink.layer(sink), Planner.layer).pipe(Layer.provideMerge(Layer.mergeAll(storage, DuckDb.layerConfig)))
 
 export const layer = (options: LakehouseOptions) => layerOn(storageLayer(options), options.sink)

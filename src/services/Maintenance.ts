@@ -8,8 +8,6 @@ import type { SinkError } from "./IcebergSink.ts"
 export interface CompactOptions {
   /** Size the rewritten files aim at (default 128 MiB). */
   readonly targetFileSizeBytes?: number
-  /** Files below this size are compacted (default 3/4 of the target). */
-  readonly smallFileBytes?: number
   /** A partition is rewritten only when it has at least this many small files (default 2). */
   readonly minInputFiles?: number
   /** Rows per Parquet row group of the rewritten files. */

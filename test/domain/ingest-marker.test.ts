@@ -8,7 +8,6 @@ import {
   decodeTopicIds,
   encodeOffsets,
   fence,
-  markerIn,
   markerKey,
   mergeOffsets,
   mirrorCarry,
@@ -18,6 +17,7 @@ import {
 import { applyUpdates, newTableMetadata } from "../../src/domain/iceberg/metadata.ts"
 import type { Snapshot } from "../../src/domain/iceberg/spec.ts"
 import { tables } from "../../src/domain/tables.ts"
+import { markerIn } from "../support/marker.ts"
 
 const offsets = (o: Record<string, Record<number, bigint>>) =>
   new Map(Object.entries(o).map(([t, ps]) => [t, new Map(Object.entries(ps).map(([p, v]) => [Number(p), v]))]))

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, layer } from "@effect/vitest"
 import { BigDecimal, Context, Effect, Layer } from "effect"
-import { encodeOffsets, markerIn, markerKey } from "../../src/domain/ingest/marker.ts"
+import { encodeOffsets, markerKey } from "../../src/domain/ingest/marker.ts"
 import { type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
@@ -34,6 +34,7 @@ import {
 } from "./compare.ts"
 import * as Harness from "./harness.ts"
 import { ensureRestCatalog } from "./restCatalog.ts"
+import { markerIn } from "../support/marker.ts"
 
 const DAY = 86_400_000_000
 /** An ingestion marker on our second snapshot (DESIGN.md "Ingest"), beyond 2^53 to keep it honest. */

@@ -16,5 +16,5 @@ export const spy = <T extends object>(target: T, overrides: Record<string, unkno
 export const spiedDuckDb = (wrap: (c: DuckDBConnection) => DuckDBConnection) =>
   Layer.effect(DuckDb)(Effect.gen(function*() {
     const real = yield* DuckDb
-    return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(wrap(c))), withThread: real.withThread })
+    return DuckDb.of({ size: real.size, withConnection: (use) => real.withConnection((c) => use(wrap(c))) })
   }))

@@ -32,8 +32,6 @@ import { AvroReader, Malformed, Truncated, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
 import { CODE_PATTERN, CODE_RULE, MESSAGE_ID_MAX, MESSAGE_ID_RULE } from "../marketData.ts"
 
-export { unscaledToBytes } from "./binary.ts"
-
 // ---------------------------------------------------------------------------
 // Poison reasons (what goes into the DLQ's k2-dlq-reason header is the _tag)
 

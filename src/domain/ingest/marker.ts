@@ -158,13 +158,6 @@ export const markerOf = (metadata: TableMetadata, group: string, table?: string)
   return Result.isFailure(read) ? Effect.fail(read.failure) : Effect.succeed(read.success)
 }
 
-/** readMarker, throwing MarkerUnreadable: for code outside an effect. */
-export const markerIn = (metadata: TableMetadata, group: string, table?: string): Marker | undefined => {
-  const read = readMarker(metadata, group, table)
-  if (Result.isFailure(read)) throw read.failure
-  return read.success
-}
-
 /** A partition a commit moves the marker of: from where this writer started it to where it ends. */
 export interface MarkerMove {
   readonly topic: string

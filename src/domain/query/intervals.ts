@@ -13,9 +13,3 @@ export const BAR_INTERVALS = {
 export type BarInterval = keyof typeof BAR_INTERVALS
 
 export const isBarInterval = (s: string): s is BarInterval => Object.hasOwn(BAR_INTERVALS, s)
-
-/** Start of the bucket holding `micros` (floor, also before 1970). */
-export const bucketStart = (micros: number, interval: BarInterval): number => {
-  const size = BAR_INTERVALS[interval]
-  return micros - (((micros % size) + size) % size)
-}

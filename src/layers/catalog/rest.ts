@@ -64,13 +64,9 @@ export interface RestCatalogOptions {
   readonly parentNamespace?: string
   /** A fixed bearer token. */
   readonly token?: string
-  /** OAuth2 client credentials `<client_id>:<client_secret>` (token from `oauth2ServerUri`). */
+  /** OAuth2 client credentials `<client_id>:<client_secret>` (token from `<uri>/v1/oauth/tokens`). */
   readonly credential?: string
-  /** Token endpoint; default `<uri>/v1/oauth/tokens`. */
-  readonly oauth2ServerUri?: string
   readonly scope?: string
-  /** Per request; a commit that times out is CommitStateUnknown. Default 30 s. */
-  readonly requestTimeoutMs?: number
 }
 
 interface Reply {
@@ -146,10 +142,12 @@ const redirectTarget = (request: HttpClientRequest.HttpClientRequest, reply: Rep
 /** A token is renewed this long before it expires (or half its life, if shorter): a request never carries one about to lapse. */
 const RENEW_AHEAD_MS = 60_000
 
+/** Per request; a commit that times out is CommitStateUnknown. */
+const REQUEST_TIMEOUT = Duration.seconds(30)
+
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
   const base = options.uri.replace(/\/+$/, "")
-  const timeout = Duration.millis(options.requestTimeoutMs ?? 30_000)
   const parent = options.parentNamespace === undefined || options.parentNamespace === ""
     ? []
     : options.parentNamespace.split(".")
@@ -187,7 +185,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       client_secret: secret,
       scope: options.scope ?? "catalog"
     })
-    const request = HttpClientRequest.post(options.oauth2ServerUri ?? `${base}/v1/oauth/tokens`).pipe(
+    const request = HttpClientRequest.post(`${base}/v1/oauth/tokens`).pipe(
       HttpClientRequest.bodyText(form.toString(), "application/x-www-form-urlencoded")
     )
     const reply = yield* send(request, undefined)
@@ -218,11 +216,11 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
           Effect.flatMap((response) =>
             Effect.map(response.text, (text): Reply => ({ status: response.status, text, location: response.headers["location"] }))
           ),
-          Effect.timeoutOption(timeout),
+          Effect.timeoutOption(REQUEST_TIMEOUT),
           Effect.mapError((e) => unavailable(`${current.method} ${current.url}: ${causesText(e)}`))
         )
         if (Option.isNone(outcome)) {
-          return yield* unavailable(`${current.method} ${current.url}: no answer within ${Duration.format(timeout)}`)
+          return yield* unavailable(`${current.method} ${current.url}: no answer within ${Duration.format(REQUEST_TIMEOUT)}`)
         }
         const target = redirectTarget(current, outcome.value)
         if (target === undefined) return outcome.value

@@ -2,12 +2,11 @@
  * One in-memory DuckDB per process (`compact`: one per run), shared through a small pool of connections.
  *
  * Every query of `@duckdb/node-api` runs on a libuv thread-pool thread, which the
- * file system and DNS share: the pool's statements and the SQL sandbox's (`withThread`)
- * together stay below the thread-pool size so one thread is always left for them
- * (DESIGN.md "Pitfalls").
+ * file system and DNS share: the pool stays below the thread-pool size so one thread is always
+ * left for them (DESIGN.md "Pitfalls"). The SQL sandbox runs in worker processes of its own (ADR-35).
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
-import { Config, Context, Effect, Layer, Option, Pool, Schema, Semaphore } from "effect"
+import { Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
@@ -193,9 +192,6 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
     ),
     size
   })
-  // The pool's statements and those of other instances (the SQL sandbox's) share one budget, so
-  // together they too leave a libuv thread: two of each on the default four stalled every file read.
-  const threads = yield* Semaphore.make(maxConnections())
   // For /metrics: a busy pool is what makes queries wait (and time out) before they run.
   const counts = { inUse: 0, waiting: 0 }
   yield* Metrics.registerGauge(Metrics.duckDbConnections, () => size)
@@ -207,18 +203,17 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
       Effect.suspend(() => {
         let borrowed = false
         counts.waiting++
-        return threads.withPermits(1)(Pool.use(pool, (connection) =>
+        return Pool.use(pool, (connection) =>
           Effect.suspend(() => {
             borrowed = true
             counts.waiting--
             counts.inUse++
             return use(connection)
-          }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--))))).pipe(
+          }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--)))).pipe(
             // Left while waiting (interrupted, or the pool failed to connect): no longer waiting.
             Effect.ensuring(Effect.sync(() => void (borrowed || counts.waiting--)))
           )
-      }),
-    withThread: threads.withPermits(1)
+      })
   })
 })
 
@@ -229,11 +224,6 @@ export class DuckDb extends Context.Service<DuckDb, {
   readonly withConnection: <A, E, R>(
     use: (connection: DuckDBConnection) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | DuckDbError, R>
-  /**
-   * Runs `effect`, DuckDB calls of another instance (the SQL sandbox's), within the budget the
-   * pool's statements take from too: below the libuv thread-pool size, all of them together.
-   */
-  readonly withThread: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }>()("k2/duckdb/DuckDb") {
   static readonly layerWith = (options: DuckDbOptions): Layer.Layer<DuckDb, DuckDbError> =>
     Layer.effect(DuckDb, make(options))

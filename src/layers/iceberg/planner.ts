@@ -67,11 +67,11 @@ export const expiredWhileRead = (catalog: Catalog["Service"], plans: ReadonlyArr
     })
     : Effect.fail(error)
 
-export const layer = (options: { readonly cacheEntries?: number } = {}) =>
+export const layer =
   Layer.effect(TableScanner)(Effect.gen(function*() {
     const catalog = yield* Catalog
     const duckDb = yield* DuckDb
-    const snapshots = yield* makeSnapshotFiles({ cacheEntries: options.cacheEntries ?? SCANNER_CACHE_ENTRIES })
+    const snapshots = yield* makeSnapshotFiles({ cacheEntries: SCANNER_CACHE_ENTRIES })
 
     /** The plan of one chosen snapshot (null: nothing to read); `startedNanos` is when planning this read began. */
     const planSnapshot = Effect.fnUntraced(function*(

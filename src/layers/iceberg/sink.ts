@@ -15,14 +15,13 @@ import { asStorageFailure, writeDataFiles } from "./parquet.ts"
 import { makeSnapshotFiles, SINK_CACHE_ENTRIES } from "./snapshotFiles.ts"
 
 export interface SinkOptions {
-  /** Data files larger than this are split (Java's write.target-file-size-bytes default is 512 MiB). */
-  readonly targetFileSizeBytes?: number
   readonly mergePolicy?: MergePolicy
   /** Catalog attempts per commit before a conflict is returned. */
   readonly maxCommitAttempts?: number
 }
 
-const DEFAULT_TARGET_FILE_SIZE = 256 * 1024 * 1024
+/** Data files larger than this are split (Java's write.target-file-size-bytes default is 512 MiB). */
+const TARGET_FILE_SIZE = 256 * 1024 * 1024
 
 
 export const layer = (options: SinkOptions = {}) =>
@@ -52,7 +51,7 @@ export const layer = (options: SinkOptions = {}) =>
         spec: defaultSpec(m),
         sortOrder: defaultSortOrder(m),
         directory: dataDirectory(m),
-        targetFileSizeBytes: options.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE,
+        targetFileSizeBytes: TARGET_FILE_SIZE,
         fileNamePrefix: "k2",
         properties: m.properties
       }).pipe(Effect.provideService(DuckDb, duckDb), Effect.mapError(asStorageFailure(m.location)))

@@ -42,8 +42,6 @@ const METADATA_MAX_AGE_MS = 5_000
 export interface KafkajsOptions {
   readonly brokers: ReadonlyArray<string>
   readonly clientId?: string
-  /** Max bytes per partition per fetch. Default 256 KiB: what a partition actor holds at once. */
-  readonly maxBytesPerPartition?: number
   /** kafkajs log level; default NOTHING (errors reach callers as KafkaError). */
   readonly logLevel?: LogLevel
   /**
@@ -282,7 +280,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           // kafkajs rejoins when its metadata shows a subscribed topic grown; at its default age
           // (5 minutes) the partitions added to a topic went unread that long.
           metadataMaxAge: METADATA_MAX_AGE_MS,
-          maxBytesPerPartition: options.maxBytesPerPartition ?? 256 * 1024,
+          // What a partition actor holds at once.
+          maxBytesPerPartition: 256 * 1024,
           maxBytes: 64 * 1024 * 1024,
           maxWaitTimeInMs: 250,
           retry: { retries: 8 }

@@ -51,13 +51,14 @@ export interface PlatformaticOptions {
   readonly clientId?: string
   /** Max bytes per partition per fetch. Default 256 KiB: what a partition actor holds at once. */
   readonly maxBytesPerPartition?: number
-  /** Max bytes per fetch response. Default 64 MiB. */
-  readonly maxBytes?: number
-  /** Long-poll wait of a fetch with no data (ms). Default 250. */
-  readonly maxWaitTimeMs?: number
-  /** Heartbeat interval of group members (ms). Default 3 000. */
-  readonly heartbeatIntervalMs?: number
 }
+
+/** Max bytes per fetch response. */
+const MAX_FETCH_BYTES = 64 * 1024 * 1024
+/** Long-poll wait of a fetch with no data (ms). */
+const MAX_WAIT_TIME_MS = 250
+/** Heartbeat interval of group members (ms), at most a third of the session timeout. */
+const HEARTBEAT_MS = 3_000
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -293,7 +294,6 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     const subscribe = <E, R>(opts: SubscribeOptions<E, R>) =>
       Effect.gen(function*() {
         const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
-        const maxWaitTime = options.maxWaitTimeMs ?? 250
         const maxBytesPerPartition = options.maxBytesPerPartition ?? 256 * 1024
         const consumer = new PConsumer({
           ...base,
@@ -302,19 +302,19 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           autocommit: false,
           sessionTimeout,
           rebalanceTimeout: sessionTimeout,
-          heartbeatInterval: Math.min(options.heartbeatIntervalMs ?? 3_000, Math.floor(sessionTimeout / 3)),
+          heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(sessionTimeout / 3)),
           // A JoinGroup may legitimately block for the whole rebalance timeout.
           requestTimeout: sessionTimeout + 10_000,
-          maxWaitTime,
+          maxWaitTime: MAX_WAIT_TIME_MS,
           minBytes: 1,
-          maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+          maxBytes: MAX_FETCH_BYTES,
           isolationLevel: FetchIsolationLevels.READ_COMMITTED
         })
         const topics = [...opts.topics]
         const groupOptions = {
           sessionTimeout,
           rebalanceTimeout: sessionTimeout,
-          heartbeatInterval: Math.min(options.heartbeatIntervalMs ?? 3_000, Math.floor(sessionTimeout / 3))
+          heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(sessionTimeout / 3))
         }
         let running = true
         let rejoining = false
@@ -514,7 +514,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           const results = await Promise.all([...byNode].map(([node, byTopic]) =>
             consumer.fetch({
               node,
-              maxWaitTime,
+              maxWaitTime: MAX_WAIT_TIME_MS,
               topics: [...byTopic].map(([topicId, partitions]) => ({ topicId, partitions }))
             }).then(
               (response) => ({ response, error: undefined as unknown }),

@@ -16,7 +16,7 @@
  */
 import { Clock, Duration, Effect, Layer, Result } from "effect"
 import { isMissingFile, TableFileError } from "../../domain/iceberg/errors.ts"
-import { defaultMergePolicy, type MergePolicy } from "../../domain/iceberg/manifestPlan.ts"
+import { defaultMergePolicy } from "../../domain/iceberg/manifestPlan.ts"
 import { currentSchema, currentSnapshot, dataDirectory, defaultSortOrder, defaultSpec, specById } from "../../domain/iceberg/metadata.ts"
 import { partitionLabel } from "../../domain/iceberg/partitioning.ts"
 import { readSchemaOf, writtenSchemaIds } from "../../domain/iceberg/readSchema.ts"
@@ -60,7 +60,6 @@ import {
 } from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
-  readonly mergePolicy?: MergePolicy
   /** Catalog attempts per maintenance commit (ingestion may commit every second meanwhile). */
   readonly maxCommitAttempts?: number
 }
@@ -118,7 +117,7 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   const duckDb = yield* DuckDb
   const snapshots = yield* makeSnapshotFiles({ cacheEntries: MAINTENANCE_CACHE_ENTRIES })
   const commitOptions = {
-    mergePolicy: options.mergePolicy ?? defaultMergePolicy,
+    mergePolicy: defaultMergePolicy,
     maxAttempts: options.maxCommitAttempts ?? 30
   }
 
@@ -222,7 +221,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
     }
     const groups = planCompaction(live.filter((l) => l.specId === m["default-spec-id"]), {
-      smallFileBytes: compactOptions.smallFileBytes ?? Math.floor(target * 0.75),
+      // Files below 3/4 of the target are compacted.
+      smallFileBytes: Math.floor(target * 0.75),
       minInputFiles: compactOptions.minInputFiles ?? 2,
       targetFileSizeBytes: target
     })

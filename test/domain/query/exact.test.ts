@@ -4,7 +4,6 @@ import * as fc from "fast-check"
 import { MESSAGE_ID_MAX } from "../../../src/domain/marketData.ts"
 import { decodeCursor, encodeCursor } from "../../../src/domain/query/cursor.ts"
 import { approxDivRoundHalfEven, divideText, divRoundHalfEven, formatFixed, parseFixed, rescale } from "../../../src/domain/query/exact.ts"
-import { bucketStart } from "../../../src/domain/query/intervals.ts"
 import { checkDate, checkLimit, checkRange, checkSymbols } from "../../../src/domain/query/validate.ts"
 
 /** Text at 8 places, half-even, as the engine rescales DuckDB's sums. */
@@ -122,10 +121,5 @@ describe("request checks", () => {
     assert.isTrue(Result.isFailure(checkSymbols(["bhp"])))
     assert.deepStrictEqual(checkDate("d", "2024-01-02"), Result.succeed(19724))
     assert.isTrue(Result.isFailure(checkDate("d", "2024-02-30")))
-  })
-
-  it("buckets floor, also before 1970", () => {
-    assert.strictEqual(bucketStart(90_000_000, "1m"), 60_000_000)
-    assert.strictEqual(bucketStart(-1, "1s"), -1_000_000)
   })
 })

@@ -5,10 +5,9 @@ import {
   type SequenceMessage,
   SequenceMachine,
   type SequenceRules,
-  type StreamState,
-  transition,
-  type Verdict
+  type StreamState
 } from "../../../src/domain/sequence/machine.ts"
+import { transition, type Verdict } from "../../support/sequenceTransition.ts"
 
 const calendars = new ExchangeCalendars()
 const MIN = 60 * 1_000_000

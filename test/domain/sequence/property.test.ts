@@ -7,9 +7,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { Result } from "effect"
-import { SequenceMachine, type StreamState, transition } from "../../../src/domain/sequence/machine.ts"
+import { SequenceMachine, type StreamState } from "../../../src/domain/sequence/machine.ts"
 import { ExchangeCalendars, ZoneCalendar } from "../../../src/domain/sequence/calendar.ts"
 import { type Observation, type SequenceInput, SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
+import { transition } from "../../support/sequenceTransition.ts"
 
 interface ModelMessage {
   readonly exchange: string

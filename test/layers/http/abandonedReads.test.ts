@@ -27,7 +27,6 @@ const heavyReads = Layer.unwrap(Effect.sync(() => {
     const real = yield* DuckDb
     return DuckDb.of({
       size: real.size,
-      withThread: real.withThread,
       withConnection: (use) =>
         real.withConnection((c) =>
           Effect.acquireUseRelease(

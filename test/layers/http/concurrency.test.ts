@@ -30,7 +30,6 @@ const counting = Layer.unwrap(Effect.sync(() => {
     const real = yield* DuckDb
     return DuckDb.of({
       size: real.size,
-      withThread: real.withThread,
       withConnection: (use) =>
         real.withConnection((c) =>
           Effect.acquireUseRelease(

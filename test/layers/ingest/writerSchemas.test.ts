@@ -7,7 +7,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { avroTypeOf, makeWireCodec, unscaledToBytes } from "../../../src/domain/avro/codec.ts"
+import { unscaledToBytes } from "../../../src/domain/avro/binary.ts"
+import { avroTypeOf, makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"

@@ -4,13 +4,8 @@ import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { BigDecimal, Result } from "effect"
 import * as fc from "fast-check"
-import {
-  avroTypeOf,
-  framedSchemaId,
-  makeWireCodec,
-  unscaledFromBytes,
-  unscaledToBytes
-} from "../../../src/domain/avro/codec.ts"
+import { unscaledToBytes } from "../../../src/domain/avro/binary.ts"
+import { avroTypeOf, framedSchemaId, makeWireCodec, unscaledFromBytes } from "../../../src/domain/avro/codec.ts"
 import { BigIntLong } from "../../../src/domain/avro/bigintLong.ts"
 import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"

@@ -35,7 +35,7 @@ const hookedDuckDb = Layer.effect(DuckDb)(Effect.gen(function*() {
     beforeDuckDb = undefined
     return step
   })
-  return DuckDb.of({ size: real.size, withConnection: (use) => Effect.andThen(armed, real.withConnection(use)), withThread: real.withThread })
+  return DuckDb.of({ size: real.size, withConnection: (use) => Effect.andThen(armed, real.withConnection(use)) })
 }))
 
 /** The other run: a Maintenance of its own (its own caches, as in another process) over the same warehouse. */

@@ -5,8 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { countedReads } from "../../support/countedReads.ts"
+import { markerIn } from "../../support/marker.ts"
 import { ancestry, applyUpdates, newTableMetadata } from "../../../src/domain/iceberg/metadata.ts"
-import { carriedOf, markerIn, markerKey, mirrorCarry, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
+import { carriedOf, markerKey, mirrorCarry, mirroredCarry } from "../../../src/domain/ingest/marker.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { planCompaction, planExpiry } from "../../../src/layers/maintenance/plan.ts"

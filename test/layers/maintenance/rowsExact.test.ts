@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Effect, Layer } from "effect"
-import { markerIn, markerKey } from "../../../src/domain/ingest/marker.ts"
+import { markerKey } from "../../../src/domain/ingest/marker.ts"
 import { instrumentRows, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
 import { query } from "../../../src/layers/duckdb/DuckDb.ts"
@@ -22,6 +22,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
+import { markerIn } from "../../support/marker.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 const DAY_MICROS = 86_400_000_000
