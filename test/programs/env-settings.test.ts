@@ -10,6 +10,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { envSetting, inRange, modeSetting, nonBlank, optionalSetting, optionalSourcedSetting, positive, setting, sourcedSetting } from "../../src/programs/cli/flags.ts"
 import { clientFlag, type KafkaClient, schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
 import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
+import { ODD_NAME } from "../support/warehouse.ts"
 
 const parseWith = <A>(flag: Flag.Flag<A>, env: Record<string, string>, flags: Record<string, ReadonlyArray<string>> = {}) =>
   flag.parse({ arguments: [], flags }).pipe(
@@ -153,12 +154,14 @@ describe("flags' checks and defaults", () => {
       )
     }))
 
-  it.effect("the warehouse defaults to ./warehouse and refuses a path DuckDB would read as a glob", () =>
+  it.effect("the warehouse defaults to ./warehouse, takes glob characters, and refuses a path whose files DuckDB cannot read as themselves", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* parseWith(lakehouseFlags.warehouse, {}), Exit.succeed("warehouse"))
-      for (const dir of ["a*b", "a?b", "a[x]b"]) {
-        assert.include(refusal(yield* parseWith(lakehouseFlags.warehouse, {}, { warehouse: [dir] })), "holds no *, ? or [", dir)
+      for (const dir of ["a*b", "a?b", "a[x]b", ODD_NAME, "a\\b", "/wh1/wh[1]"]) {
+        assert.deepStrictEqual(yield* parseWith(lakehouseFlags.warehouse, {}, { warehouse: [dir] }), Exit.succeed(dir), dir)
       }
+      assert.include(refusal(yield* parseWith(lakehouseFlags.warehouse, {}, { warehouse: ["a\\[x]b"] })), "it holds a backslash and [")
+      assert.include(refusal(yield* parseWith(lakehouseFlags.warehouse, {}, { warehouse: ["/wh*?/x"] })), "its first component, /wh*?, holds * ?")
     }))
 
   it.effect("a catalog URL of a scheme that names no catalog is refused, not taken for a SQLite file; a blank catalog name too", () =>

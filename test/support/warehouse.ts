@@ -10,7 +10,7 @@ import type { PartitionSpec, Schema, TableMetadata } from "../../src/domain/iceb
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import { DuckDb, query } from "../../src/layers/duckdb/DuckDb.ts"
-import { quoteIdent } from "../../src/layers/duckdb/sqlText.ts"
+import { quoteIdent, quoteLiteral } from "../../src/layers/duckdb/sqlText.ts"
 import { commitChange } from "../../src/layers/iceberg/commit.ts"
 import { localPath } from "../../src/layers/iceberg/fileio.ts"
 import { writeDataFiles } from "../../src/layers/iceberg/parquet.ts"
@@ -22,6 +22,32 @@ import { makeTrades } from "./fixtures.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
 
 export const tempWarehouse = () => fs.mkdtempSync(path.join(os.tmpdir(), "k2-wh-"))
+
+/** A warehouse name with every character of note: DuckDB's glob characters, braces, a space, quotes, `%`, `#`, non-ASCII. */
+export const ODD_NAME = "wh[1] *?{a} 'q\" %41 #é日"
+/** A directory `ODD_NAME` matches as a glob pattern (`[1]` is `1`, ` *?` a space and at least one character). */
+export const ODD_NAME_MATCH = "wh1 x{a} 'q\" %41 #é日"
+
+const parquetFiles = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".parquet")).map((f) => path.join(dir, f))
+
+/**
+ * `sibling` made anew from the warehouse `dir`: the same files, each holding its rows twice. A decoy
+ * for a warehouse whose path DuckDB would glob: a read that matched the sibling counts double.
+ */
+export const mirrorDoubled = (dir: string, sibling: string) =>
+  Effect.gen(function*() {
+    fs.rmSync(sibling, { recursive: true, force: true })
+    fs.cpSync(dir, sibling, { recursive: true })
+    const duckDb = yield* DuckDb
+    for (const file of parquetFiles(sibling)) {
+      const doubled = `${file}.tmp`
+      yield* duckDb.withConnection((c) =>
+        query(c, "double", `COPY (SELECT * FROM read_parquet(${quoteLiteral(file)}) UNION ALL SELECT * FROM read_parquet(${quoteLiteral(file)})) TO ${quoteLiteral(doubled)} (FORMAT parquet)`)
+      )
+      fs.renameSync(doubled, file)
+    }
+  })
 
 export type TestCatalog = "sqlite" | "postgres"
 

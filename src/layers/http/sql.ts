@@ -48,7 +48,7 @@ import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
 import { setEntry } from "../../domain/wire.ts"
 import { executeOne, interruptibly } from "../duckdb/DuckDb.ts"
 import { plannedPaths, type ReadAs, readParquet } from "../duckdb/readPlan.ts"
-import { duckType, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
+import { duckType, GLOB_CHARACTERS, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
 
 export class SqlRefused extends Schema.TaggedError<SqlRefused>()("SqlRefused", { detail: Schema.String }) {
@@ -574,9 +574,6 @@ export const runInThisProcess = (options: SandboxRequest): Effect.Effect<SqlResu
     })
   })
 
-/** What DuckDB takes for a glob in a path it reads: `*`, `?` and `[` anywhere in it. */
-const GLOB = /[*?[]/
-
 /**
  * `tables` with each file whose path holds a glob character (a warehouse under `/data/wh[1]`) read
  * through a symbolic link of a plain name instead. DuckDB globs such a path: it lists the directories
@@ -586,7 +583,7 @@ const GLOB = /[*?[]/
  * server's start (`sweepTempDirs`).
  */
 const withPlainPaths = (tables: ReadonlyArray<SandboxTable>): { readonly tables: ReadonlyArray<SandboxTable>; readonly remove: () => void } => {
-  const globbed = [...new Set(tables.flatMap((t) => t.files).filter((f) => GLOB.test(f)))]
+  const globbed = [...new Set(tables.flatMap((t) => t.files).filter((f) => GLOB_CHARACTERS.test(f)))]
   if (globbed.length === 0) return { tables, remove: () => undefined }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-api-"))
   const remove = () => fs.rmSync(dir, { recursive: true, force: true })

@@ -6,6 +6,7 @@ import { Flag } from "effect/cli"
 import { parse as parsePgUrl } from "pg-connection-string"
 import { nonBlank, optionalSetting, setting } from "./flags.ts"
 import { tables } from "../../domain/tables.ts"
+import { globUnreadable } from "../../layers/duckdb/sqlText.ts"
 import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
@@ -29,19 +30,21 @@ const pgReads = (url: string) => {
   }
 }
 
+/** A refusal of the warehouse directory `dir` (absolute) whose files DuckDB cannot read as themselves, else undefined. */
+const readableAsItself = (dir: string) => {
+  const why = globUnreadable(dir)
+  return why === undefined ? undefined : `a directory whose files DuckDB can read as themselves (${why})`
+}
+
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
     setting("directory of the table data and metadata", {
       env: "K2_WAREHOUSE",
       read: Config.String,
       fallback: "warehouse",
-      // DuckDB reads each data file path as a glob pattern: under `a*b` it would read `axb`'s files
-      // too, under `a[x]b` only `axb`'s. Checked on the absolute path (the working directory counts).
-      check: (dir) =>
-        nonBlank("a directory")(dir) ??
-          (/[*?[]/.test(path.resolve(dir))
-            ? "a directory whose absolute path holds no *, ? or [ (DuckDB reads them as a glob pattern, matching other directories)"
-            : undefined)
+      // Every read escapes DuckDB's glob characters (`exactFiles`); refused are the paths that escape
+      // cannot read as themselves. Checked on the absolute path (the working directory counts).
+      check: (dir) => nonBlank("a directory")(dir) ?? readableAsItself(path.resolve(dir))
     })
   ),
   catalog: Flag.String("catalog").pipe(

@@ -1,11 +1,10 @@
 /**
  * Warehouse directories whose names hold characters that mean something in a URI or a glob
- * (`%`, space, `#`, `?`, `[`, `*`, a quote, non-ASCII): K2 writes, compacts, expires and removes
- * orphans there without losing a live file; and a `file:` location another engine wrote
+ * (`%`, space, `#`, `?`, `[`, `*`, braces, quotes, non-ASCII): K2 writes, compacts, expires and
+ * removes orphans there without losing a live file; and a `file:` location another engine wrote
  * unencoded (Hadoop paths: `#`, `?` and a lone `%` are characters of the path) is read as the
- * directory it names, not cut short at a parent. (Here no directory beside the warehouse matches
- * its glob characters; where one does DuckDB reads it too, and the programs refuse such a
- * warehouse: test/programs/warehouse-glob.test.ts.)
+ * directory it names, not cut short at a parent. (Beside directories its glob characters match:
+ * test/layers/duckdb/globPaths.test.ts, test/programs/warehouse-glob.test.ts.)
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -24,7 +23,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseWrapping, ODD_NAME, warehouseOptions } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -58,7 +57,7 @@ const rows = Effect.gen(function*() {
 const files = (dir: string) =>
   fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort()
 
-const names = ["a%41b", "100%", "a b", "a#b", "a?b", "a[b]c", "a*b", "a'b", "é", "日本"]
+const names = ["a%41b", "100%", "a b", "a#b", "a?b", "a[b]c", "a*b", "a'b", "a\"b", "a{b,c}", "é", "日本", ODD_NAME]
 
 describe("a warehouse whose path holds URI or glob characters", () => {
   for (const name of names) {
@@ -121,7 +120,8 @@ describe("the file: locations K2 writes", () => {
 
 describe("a file: location written unencoded, as Java engines write Hadoop paths", () => {
   it("names the path with its #, ? and lone %, and the same file as K2's own location", () => {
-    for (const p of ["/w/a#b/x.parquet", "/w/a?b/x.parquet", "/w/100%/x.parquet", "/w/a b/é.parquet"]) {
+    // Any character but a `%` and two hex digits, which reads as an escape (ADR-25).
+    for (const p of ["/w/a#b/x.parquet", "/w/a?b/x.parquet", "/w/100%/x.parquet", "/w/a b/é.parquet", "/w/wh[1] *?{a} 'q\" #é日/x.parquet"]) {
       assert.strictEqual(localPath(`file:${p}`), p)
       assert.strictEqual(normalizeLocation(`file:${p}`), p)
       assert.strictEqual(normalizeLocation(`file://${p}`), normalizeLocation(fileLocation(p)))
