@@ -58,6 +58,33 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
   }
 }
 
+/**
+ * A table not created: the metadata directory at its location holds another table's metadata (a
+ * `table-uuid` not the new table's). A second catalog on the same warehouse directory (its same-named
+ * table lies at the same `<warehouse>/<namespace>/<name>`), or a table dropped there (a drop keeps its
+ * files). Two tables at one location are each other's orphans, and orphan removal refuses it for good
+ * (ADR-42, ADR-47).
+ */
+export class LocationInUse extends Schema.TaggedError<LocationInUse>()("LocationInUse", {
+  table: Schema.String,
+  location: Schema.String,
+  /** The other tables' metadata files, each with the table-uuid it names. */
+  foreign: Schema.Array(Schema.Struct({ metadataFile: Schema.String, tableUuid: Schema.String }))
+}) {
+  override get message() {
+    const uuids = [...new Set(this.foreign.map((f) => f.tableUuid))]
+    const shown = this.foreign.slice(0, 5).map((f) => f.metadataFile)
+    const more = this.foreign.length - shown.length
+    return `cannot create ${this.table} at ${this.location}: it holds the metadata of ` +
+      `${uuids.length === 1 ? "another table" : `${uuids.length} other tables`} (table-uuid ${uuids.join(", ")}: ` +
+      `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}). Two tables at one location are each other's ` +
+      `orphans, and orphan removal refuses such a location for good. Another catalog on this warehouse directory ` +
+      `puts its same-named table there: give each catalog its own warehouse (or the table its own location). If ` +
+      `that table was dropped and nothing reads it any more, delete its files at ${this.location} (its metadata ` +
+      `files at least: the new table's orphan removal takes the rest), then try again`
+  }
+}
+
 /** Another writer committed first: reload the table and retry on the fresh base. */
 export class CommitConflict extends Schema.TaggedError<CommitConflict>()("CommitConflict", {
   table: Schema.String,
@@ -102,6 +129,7 @@ export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogErr
     NamespaceNotEmpty,
     NoSuchTable,
     AlreadyExists,
+    LocationInUse,
     CommitConflict,
     CommitStateUnknown,
     CatalogUnavailable,
@@ -130,7 +158,10 @@ export class Catalog extends Context.Service<Catalog, {
   listNamespaces(): Effect.Effect<ReadonlyArray<string>, CatalogError>
   namespaceExists(namespace: string): Effect.Effect<boolean, CatalogError>
   dropNamespace(namespace: string): Effect.Effect<void, CatalogError>
-  /** Writes the table's first metadata file and registers it. */
+  /**
+   * Writes the table's first metadata file and registers it. The SQL catalog refuses a location whose
+   * metadata directory holds another table's metadata (LocationInUse, ADR-47).
+   */
   createTable(identifier: TableIdentifier, request: CreateTableRequest): Effect.Effect<LoadedTable, CatalogError>
   listTables(namespace: string): Effect.Effect<ReadonlyArray<TableIdentifier>, CatalogError>
   loadTable(identifier: TableIdentifier): Effect.Effect<LoadedTable, CatalogError>

@@ -20,4 +20,5 @@ catalogContract("REST (Iceberg RESTCatalogServer, JdbcCatalog on PostgreSQL)", (
   // Iceberg's JdbcCatalog behind the server has the check-then-insert race K2's SQL catalog had:
   // a concurrent creation of one namespace can answer 500, which the layer reports as unavailable.
   // A namespace longer than its JDBC columns is answered 500 too: the server's failure, not a refusal.
-}, { namespaceCreationIsAtomic: false, refusesOverlongNames: false })
+  // The server writes a new table's first metadata file, wherever it is told (ADR-47 is the SQL catalog's).
+}, { namespaceCreationIsAtomic: false, refusesOverlongNames: false, refusesLocationInUse: false })

@@ -165,6 +165,25 @@ export const swappingLakehouse = () => {
   return { swap, dir, layer }
 }
 
+
+/**
+ * `effect` run as an engine that does not look where it creates a table would run it (Iceberg Java's
+ * catalogs, a K2 before ADR-47): the metadata files already at the local table `location` are set
+ * aside meanwhile and put back after, beside the ones `effect` wrote, as two tables sharing the place.
+ */
+export const sharingLocation = <A, E, R>(location: string, effect: Effect.Effect<A, E, R>) => {
+  const dir = path.join(localPath(location), "metadata")
+  const aside = `${dir}.aside`
+  return Effect.acquireUseRelease(
+    Effect.sync(() => fs.renameSync(dir, aside)),
+    () => effect,
+    () =>
+      Effect.sync(() => {
+        fs.cpSync(aside, dir, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false })
+        fs.rmSync(aside, { recursive: true })
+      })
+  )
+}
 /** A fresh SQLite warehouse holding a day of `count` trades and an empty quotes table; its directory. */
 export const tradesWarehouse = (count = 100) =>
   Effect.gen(function*() {

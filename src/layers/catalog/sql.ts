@@ -4,8 +4,9 @@
  * our tables through the same database. A commit writes a new metadata file and then
  * compare-and-swaps `metadata_location`; losing the swap is a CommitConflict.
  */
+import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { Clock, Effect, Layer, Result } from "effect"
+import { Clock, Effect, Layer, Result, Schedule } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { quoted } from "../../domain/errors.ts"
 import {
@@ -32,6 +33,7 @@ import {
   CommitConflict,
   CommitStateUnknown,
   type CreateTableRequest,
+  LocationInUse,
   type LoadedTable,
   NamespaceNotEmpty,
   NoSuchNamespace,
@@ -40,7 +42,8 @@ import {
   type TableIdentifier
 } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
-import { foreignStorage, isLocalLocation } from "../iceberg/fileio.ts"
+import { fileLocation, foreignStorage, isLocalLocation, localPath } from "../iceberg/fileio.ts"
+import { otherTablesMetadata } from "../iceberg/otherTables.ts"
 import { changedNothing, classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
 import { failureText } from "./failureText.ts"
 
@@ -214,6 +217,29 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     }
   })
 
+  /**
+   * Fails (LocationInUse) when a new table's metadata directories already hold another table's
+   * metadata files (ADR-47): files directly in them, as a table nested below keeps its own one level
+   * down. Another process of this catalog creating the same table writes its metadata file before
+   * it registers it: given a moment, its row shows, and the name is taken (AlreadyExists) instead.
+   */
+  const refuseLocationInUse = Effect.fnUntraced(function*(identifier: TableIdentifier, metadata: TableMetadata) {
+    // Storage K2 does not reach is refused when the metadata file is written.
+    const directories = [`${metadata.location.replace(/\/+$/, "")}/metadata`, metadataDirectory(metadata)].filter(isLocalLocation)
+    const listed = yield* Effect.forEach(new Set(directories.map((dir) => path.resolve(localPath(dir)))), (dir) =>
+      files.list(fileLocation(dir)).pipe(
+        Effect.map((entries) => entries.map((e) => e.location).filter((l) => path.dirname(localPath(l)) === dir))
+      )).pipe(Effect.mapError(catalogError))
+    const foreign = yield* otherTablesMetadata(files, listed.flat(), metadata["table-uuid"]).pipe(Effect.mapError(catalogError))
+    if (foreign.length === 0) return
+    const registered = yield* pointer(identifier).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("100 millis"), times: 10, until: (l) => l !== undefined })
+    )
+    const table = showIdentifier(identifier)
+    if (registered !== undefined) return yield* catalogError(new AlreadyExists({ name: table }))
+    return yield* catalogError(new LocationInUse({ table, location: metadata.location, foreign }))
+  })
+
   return Catalog.of({
     name: options.name,
 
@@ -281,6 +307,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         nowMs: yield* Clock.currentTimeMillis,
         ...(request.properties === undefined ? {} : { properties: request.properties })
       })
+      yield* refuseLocationInUse(identifier, metadata)
       const location = yield* writeMetadata(name, metadata, null)
       yield* Effect.tryPromise(() =>
         driver.execute(

@@ -44,19 +44,18 @@ import {
 import { DuckDb } from "../duckdb/DuckDb.ts"
 import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { encryption, manifestListRefusal, manifestRefusal } from "../iceberg/fileio.ts"
+import { otherTablesMetadata } from "../iceberg/otherTables.ts"
 import { asStorageFailure, rewriteDataFiles } from "../iceberg/parquet.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import {
   crcOf,
-  isMetadataFileName,
   metadataFiles,
   normalizeLocation,
   otherTablesDirectories,
   planCompaction,
   markerGroups,
   planExpiry,
-  sideFiles,
-  tableUuidOf
+  sideFiles
 } from "./plan.ts"
 
 export interface MaintenanceLayerOptions {
@@ -400,27 +399,13 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
   const refuseSharedLocation = Effect.fnUntraced(function*(table: LoadedTable, listed: ReadonlyArray<{ readonly location: string }>) {
     const m = table.metadata
     const chain = new Set([table.metadataLocation, ...m["metadata-log"].map((e) => e["metadata-file"])].map(normalizeLocation))
-    const candidates = listed.map((e) => e.location).filter((l) => isMetadataFileName(l) && !chain.has(normalizeLocation(l)))
-    const uuids = yield* Effect.forEach(
-      candidates,
-      (location) =>
-        files.read(location).pipe(
-          Effect.map(tableUuidOf),
-          // Removed since the listing (a commit's write.metadata.delete-after-commit): nobody's any more.
-          Effect.catchIf(isMissingFile, () => Effect.succeed(null))
-        ),
-      { concurrency: 8 }
-    )
-    const foreign = candidates.flatMap((metadataFile, i) => {
-      const uuid = uuids[i]
-      return uuid == null || uuid === m["table-uuid"] ? [] : [{ metadataFile, tableUuid: uuid }]
-    })
+    const foreign = yield* otherTablesMetadata(files, listed.map((e) => e.location).filter((l) => !chain.has(normalizeLocation(l))), m["table-uuid"])
     if (foreign.length > 0) {
       return yield* new SharedTableLocation({
         table: showIdentifier(table.identifier),
         location: m.location,
         tableUuid: m["table-uuid"],
-        foreign: foreign.sort((a, b) => a.metadataFile.localeCompare(b.metadataFile))
+        foreign
       })
     }
   })

@@ -3,8 +3,6 @@
  * snapshots references, how locations compare, which files compaction rewrites.
  */
 import * as path from "node:path"
-import * as zlib from "node:zlib"
-import { Result, Schema } from "effect"
 import { ancestry, currentSnapshot, metadataDirectory } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
@@ -198,27 +196,6 @@ export const otherTablesDirectories = (
     out.add(path.basename(dir) === "metadata" ? path.dirname(dir) : dir)
   }
   return [...out]
-}
-
-/** A table metadata file's name, plain or gzip (`*.gz.metadata.json`, Java's older `*.metadata.json.gz`). */
-export const isMetadataFileName = (location: string): boolean => /\.metadata\.json(\.gz)?$/.test(location)
-
-const TableUuidJson = Schema.fromJsonString(Schema.Struct({ "table-uuid": Schema.String }))
-const decodeTableUuid = Schema.decodeUnknownResult(TableUuidJson)
-
-/**
- * The `table-uuid` a metadata file's bytes name (gzip told apart by its magic bytes, as the catalog
- * reads it); null when they are not table metadata (truncated by a crash mid-write: no table loads it).
- */
-export const tableUuidOf = (bytes: Uint8Array): string | null => {
-  let text: string
-  try {
-    text = new TextDecoder().decode(bytes[0] === 0x1f && bytes[1] === 0x8b ? zlib.gunzipSync(bytes) : bytes)
-  } catch {
-    return null
-  }
-  const decoded = decodeTableUuid(text)
-  return Result.isSuccess(decoded) ? decoded.success["table-uuid"] : null
 }
 
 export interface CompactionGroup {

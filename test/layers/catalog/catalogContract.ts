@@ -1,6 +1,6 @@
 /** Behaviour every Catalog layer must have; run against each layer. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, type Layer } from "effect"
+import { Cause, Effect, Exit, type Layer } from "effect"
 import { newSnapshotId } from "../../../src/domain/iceberg/metadata.ts"
 import type { Snapshot } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -28,6 +28,8 @@ export interface ContractOptions {
   readonly namespaceCreationIsAtomic?: boolean
   /** False where the server behind the layer answers a name its database refuses with a 5xx (its own failure, waited out). */
   readonly refusesOverlongNames?: boolean
+  /** False where the server behind the layer writes a new table's metadata without looking at its location (ADR-47). */
+  readonly refusesLocationInUse?: boolean
 }
 
 export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, unknown>, options: ContractOptions = {}) =>
@@ -87,6 +89,24 @@ export const catalogContract = (name: string, layer: () => Layer.Layer<Catalog, 
             assert.include(yield* catalog.listNamespaces(), namespace)
             yield* catalog.dropNamespace(namespace)
           }
+        })))
+    }
+
+    if (options.refusesLocationInUse !== false) {
+      // Live: a refusal first waits a moment for another process's registration of the name.
+      it.live("a table dropped (its files stay) is not created again at its location: LocationInUse naming the dropped table", () =>
+        run(Effect.gen(function*() {
+          const catalog = yield* Catalog
+          const id = { namespace: "market_data", name: "trades" }
+          yield* catalog.createNamespace("market_data")
+          const old = yield* catalog.createTable(id, trades)
+          yield* catalog.dropTable(id)
+          const exit = yield* Effect.exit(catalog.createTable(id, trades))
+          assert.strictEqual(reasonOf(exit), "LocationInUse")
+          assert.include(Exit.isFailure(exit) ? String(Cause.squash(exit.cause)) : "", old.metadata["table-uuid"])
+          assert.isFalse(yield* catalog.tableExists(id))
+          const elsewhere = yield* catalog.createTable(id, { ...trades, location: `${old.metadata.location}-again` })
+          assert.strictEqual(elsewhere.metadata.location, `${old.metadata.location}-again`)
         })))
     }
 

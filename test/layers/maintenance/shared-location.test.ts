@@ -3,7 +3,8 @@
  * same-named tables at one place (as Iceberg Java's catalogs do), and a table dropped and created
  * again leaves the old one's files there. Neither table's metadata references the other's files,
  * so orphan removal in one deleted the other's live data once past the grace period. It is refused
- * instead, naming the foreign metadata, and deletes nothing.
+ * instead, naming the foreign metadata, and deletes nothing. K2 itself no longer creates a table
+ * there (ADR-47): the second table is made as an engine that does not look would (`sharingLocation`).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -21,6 +22,7 @@ import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { sharingLocation } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 const DAY_MS = 86_400_000
@@ -69,7 +71,7 @@ describe("orphan removal at a shared table location", () => {
       const a = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog-a.db") })
       const b = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog-b.db") })
       const ma = yield* tableWithRows(10, "a").pipe(Effect.provide(a))
-      const mb = yield* tableWithRows(20, "b").pipe(Effect.provide(b))
+      const mb = yield* sharingLocation(ma.location, tableWithRows(20, "b").pipe(Effect.provide(b)))
       assert.strictEqual(ma.location, mb.location, "the same place, as Iceberg Java's catalogs put them")
       const location = localPath(ma.location)
       age(location, 3)
@@ -109,7 +111,7 @@ describe("orphan removal at a shared table location", () => {
         const oldFiles = parquet()
         assert.isAbove(oldFiles.length, 0, "the dropped table wrote data files at the location")
         yield* (yield* Catalog).dropTable(trades)
-        const now = yield* tableWithRows(5, "new")
+        const now = yield* sharingLocation(old.location, tableWithRows(5, "new"))
         assert.notStrictEqual(now["table-uuid"], old["table-uuid"])
         age(localPath(now.location), 3)
         const r = yield* orphanRemoval()
