@@ -29,12 +29,19 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
   observability: benchObservabilityEffect
 }
 
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"))
-if (process.argv.includes("--help")) {
-  console.log(`usage: npm run bench [-- <section> ...]\nsections: ${Object.keys(sections).join(", ")} (default: all)\n\nenvironment:\n${benchSettingsHelp()}`)
+const args = process.argv.slice(2)
+const usage = () => `usage: npm run bench [-- <section> ...]\nsections: ${Object.keys(sections).join(", ")} (default: all)\n\nenvironment:\n${benchSettingsHelp()}`
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(usage())
   process.exit(0)
 }
-const unknown = wanted.filter((w) => !(w in sections))
+// Settings are K2_BENCH_* variables: an option is a mistake, and ignoring it would run every section (hours).
+const options = args.filter((a) => a.startsWith("-"))
+if (options.length > 0) {
+  console.error(`unknown option ${options.join(", ")}: sections are named, settings are K2_BENCH_* variables\n\n${usage()}`)
+  process.exit(2)
+}
+const unknown = args.filter((w) => !(w in sections))
 if (unknown.length > 0) {
   console.error(`unknown section(s): ${unknown.join(", ")}; known: ${Object.keys(sections).join(", ")}`)
   process.exit(2)
@@ -49,7 +56,7 @@ try {
 }
 
 const program = Effect.gen(function*() {
-  for (const name of wanted.length > 0 ? wanted : Object.keys(sections)) {
+  for (const name of args.length > 0 ? args : Object.keys(sections)) {
     console.log(`\n## ${name}`)
     const results = yield* sections[name]!()
     for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(52)} ${v}`)

@@ -8,10 +8,11 @@
 #   scripts/kafka.sh topics   list topics and partition counts
 #   scripts/kafka.sh reset    stop and delete the data (keeps the jars)
 #
-# Everything lives under .k2/kafka/ (gitignored): lib/ (jars from Maven Central, fetched with
+# Everything lives under .k2/kafka/ (K2_KAFKA_HOME; gitignored): lib/ (jars from Maven Central, fetched with
 # `mvn dependency:copy-dependencies` on scripts/kafka/pom.xml), data/ (KRaft log dirs),
 # server.properties (generated), server.log, kafka.pid.
 # Clients: 127.0.0.1:9092 (K2_KAFKA_PORT); controller: 127.0.0.1:9093 (K2_KAFKA_CONTROLLER_PORT).
+# `start` waits K2_SERVICE_START_TIMEOUT seconds (90) for an answer.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

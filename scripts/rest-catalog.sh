@@ -9,11 +9,13 @@
 #   scripts/rest-catalog.sh reset    stop and delete the warehouse (keeps the jars; the
 #                                    catalog rows in PostgreSQL stay: use a fresh K2_REST_CATALOG_NAME)
 #
-# Everything lives under .k2/rest-catalog/ (gitignored): lib/ (jars from Maven Central, fetched
+# Everything lives under .k2/rest-catalog/ (K2_REST_HOME; gitignored): lib/ (jars from Maven Central, fetched
 # with `mvn dependency:copy-dependencies` on scripts/rest-catalog/pom.xml), warehouse/ (table
-# files: the server writes metadata files itself), server.log, server.pid.
+# files: the server writes metadata files itself; K2_REST_WAREHOUSE), server.log, server.pid.
 # Endpoint: http://127.0.0.1:8181 (K2_REST_PORT). Catalog database: K2_REST_JDBC_URI
-# (default jdbc:postgresql://127.0.0.1:5432/test, user postgres), catalog_name K2_REST_CATALOG_NAME.
+# (default jdbc:postgresql://127.0.0.1:5432/test), user K2_REST_JDBC_USER (postgres), password
+# K2_REST_JDBC_PASSWORD (none), catalog_name K2_REST_CATALOG_NAME (k2_rest). `start` waits
+# K2_SERVICE_START_TIMEOUT seconds (90) for an answer.
 #
 # RESTCatalogServer reads its configuration from CATALOG_* variables: the prefix is dropped,
 # `__` becomes `-`, `_` becomes `.`, lower case (CATALOG_JDBC_USER -> jdbc.user,

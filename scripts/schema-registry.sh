@@ -8,7 +8,7 @@
 #   scripts/schema-registry.sh stop     SIGTERM, wait (SIGKILL after 30 s)
 #   scripts/schema-registry.sh status   exit 0 when the registry answers
 #
-# Everything lives under .k2/schema-registry/ (gitignored): dist/ (Apicurio's Quarkus fast-jar
+# Everything lives under .k2/schema-registry/ (K2_SCHEMA_REGISTRY_HOME; gitignored): dist/ (Apicurio's Quarkus fast-jar
 # distribution from Maven Central, io.apicurio:apicurio-registry-app:tar.gz:all, copied with
 # `mvn dependency:copy-dependencies` on scripts/schema-registry/pom.xml and unpacked with tar),
 # server.log, server.pid.
@@ -16,6 +16,7 @@
 # interface (health, metrics) on 127.0.0.1:8082 (K2_SCHEMA_REGISTRY_MANAGEMENT_PORT).
 # Apicurio 3 is built for Java 21: the JVM is K2_SCHEMA_REGISTRY_JAVA, else `java` when it is 21
 # or newer, else the newest JDK under /usr/lib/jvm.
+# `start` waits K2_SERVICE_START_TIMEOUT seconds (90) for an answer.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

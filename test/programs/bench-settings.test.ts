@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- --help` lists every K2_BENCH_* variable a section reads, and a value that is
- * not a count stops the run naming the variable (it measured NaN events before).
+ * not a count stops the run naming the variable (it measured NaN events before). `-h` is help too,
+ * and any other option is refused: both were dropped, and the run went on to every section (hours).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -29,5 +30,25 @@ describe("bench settings", () => {
       assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
       assert.include(run.output(), `K2_BENCH_FEED_EVENTS="1e6": expected a whole number`)
       assert.notInclude(run.output(), "events/s")
+    }))
+
+  // A small section named beside the option, so that a run that ignores the option ends soon.
+  const small = { K2_BENCH_FEED_EVENTS: "1000" }
+
+  it.effect("-h prints the help and runs nothing", () =>
+    Effect.gen(function*() {
+      const run = spawnNode(["--disable-warning=ExperimentalWarning", path.join(bench, "run.ts"), "feeds", "-h"], small)
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 0, run.output())
+      assert.include(run.output(), "usage: npm run bench")
+      assert.notInclude(run.output(), "## ")
+    }))
+
+  it.effect("an option it does not know is refused with the usage, and nothing is run", () =>
+    Effect.gen(function*() {
+      const run = spawnNode(["--disable-warning=ExperimentalWarning", path.join(bench, "run.ts"), "feeds", "--quick"], small)
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
+      assert.include(run.output(), "unknown option --quick")
+      assert.include(run.output(), "usage: npm run bench")
+      assert.notInclude(run.output(), "## ")
     }))
 })
