@@ -154,6 +154,13 @@ export const Draining = Context.Reference<{ readonly now: () => boolean }>("k2/h
 /** The routes a stopping server still answers: a liveness probe that failed would have it killed before its drain ends. */
 const answeredWhileDraining = (pathname: string) => pathForms(pathname).every((p) => p === "/health")
 
+/**
+ * A request asking to upgrade its connection (served as any request: nodeHttpServer) leaves Node's
+ * parser reading the rest of the connection as the other protocol: a next request on it went
+ * unanswered until the connection idled out. Its answer closes the connection instead.
+ */
+const upgradeCloses = (request: HttpServerRequest.HttpServerRequest) => request.headers["upgrade"] !== undefined
+
 /** Wraps the router: the pipeline described at the top of this file. */
 export const pipeline = (options: HandlerOptions) => {
   const authenticate = authenticator(options)
@@ -271,7 +278,7 @@ export const pipeline = (options: HandlerOptions) => {
         const vary = final.headers["vary"]
         // Stopping: the connection is closed after this answer, so that the drain waits on no idle one
         // and the client's next request finds a server that is not stopping.
-        if (draining.now()) extra["connection"] = "close"
+        if (draining.now() || upgradeCloses(request)) extra["connection"] = "close"
         const out = HttpServerResponse.setHeaders(final, vary === undefined || extra["vary"] === undefined ? extra : { ...extra, vary: `${vary}, ${extra["vary"]}` })
         // The access log (K2_LOG_LEVEL=debug), inside the server span: correlation and trace ids together.
         return LogLevel.isGreaterThan(fiber.getRef(References.MinimumLogLevel), "Debug")
@@ -457,6 +464,25 @@ const refuseUnread = (error: Error & { readonly code?: string }, socket: Duplex)
 }
 
 /**
+ * How long Node gives a request: its headers `headersMs`, the whole of it, body included, `requestMs`
+ * (past either 408, refuseUnread), looked at every `checkEveryMs`.
+ */
+export interface RequestLimits {
+  readonly requestMs: number
+  readonly headersMs: number
+  readonly checkEveryMs: number
+}
+
+const requestLimits: RequestLimits = { requestMs: 60_000, headersMs: 10_000, checkEveryMs: 30_000 }
+
+interface NodeServerOptions {
+  readonly port: number
+  readonly host: string
+  /** Lowered by tests only. */
+  readonly limits?: RequestLimits
+}
+
+/**
  * How long a stopping server (SIGTERM, SIGINT) lets the requests in flight finish before it cuts
  * them. A replay (paced for hours) or a long export never ends within any grace: the platform's
  * 20 s default kept serve past `docker stop`'s 10 s, which then killed it, leaving its temp files.
@@ -496,7 +522,7 @@ const answeredWhileStarting = (request: IncomingMessage, response: ServerRespons
  * unanswered for good, waits for the app's handler instead (the probes are answered: see
  * answeredWhileStarting). It provides `Draining`, true from the moment it starts to stop.
  */
-export const nodeServer = (options: { readonly port: number; readonly host: string }) =>
+export const nodeServer = (options: NodeServerOptions) =>
   Layer.unwrap(Effect.sync(() => {
     let draining = false
     const platform = nodeHttpServer(options, () => draining = true)
@@ -504,15 +530,29 @@ export const nodeServer = (options: { readonly port: number; readonly host: stri
   }))
 
 /** The platform's server; `onClose` is told when it starts to stop (`close`: the listening socket closes, the drain starts). */
-const nodeHttpServer = (options: { readonly port: number; readonly host: string }, onClose: () => void) =>
+const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) =>
   NodeHttpServer.layer(() => {
-    const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES })
+    const limits = options.limits ?? requestLimits
+    const server = createServer({
+      requestTimeout: limits.requestMs,
+      headersTimeout: limits.headersMs,
+      connectionsCheckingInterval: limits.checkEveryMs,
+      maxHeaderSize: MAX_HEADER_BYTES
+    })
     const close = server.close.bind(server)
     server.close = (callback) => {
       onClose()
       return close(callback)
     }
     server.on("clientError", refuseUnread)
+    // K2 upgrades to nothing (WebSocket, h2c), and the platform's `upgrade` listener took every request
+    // carrying Upgrade off this server: out of its request timeout (a body trickled for minutes was still
+    // read; one that never came held its connection for good), and a client resetting mid-body left the
+    // request's fiber waiting for good. Without one, Node serves it as any request (RFC 9110 §7.8: a
+    // server may ignore Upgrade); the pipeline closes its connection (upgradeCloses).
+    type Listen = (event: string, listener: (...args: Array<unknown>) => void) => typeof server
+    const on = server.on.bind(server) as Listen
+    server.on = ((event, listener) => event === "upgrade" ? server : on(event, listener)) satisfies Listen as typeof server.on
     const early: Array<readonly [IncomingMessage, ServerResponse]> = []
     const hold = (request: IncomingMessage, response: ServerResponse) => {
       if (!answeredWhileStarting(request, response)) early.push([request, response])
