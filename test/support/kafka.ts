@@ -3,6 +3,8 @@
  * (idempotent; the first run downloads the broker jars with Maven) and fails loudly when the
  * broker cannot be started. Override the address with K2_TEST_KAFKA_BROKERS to use another one.
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Effect } from "effect"
 import { type Admin, Kafka, logLevel } from "kafkajs"
 import { serviceStarter } from "./services.ts"
@@ -71,3 +73,10 @@ export const sendTransactional = (topic: string, partition: number, n: number) =
 export const sendAborted = (topic: string, partition: number, n: number, times: number) =>
   sendTransactions(topic, partition, n, Array.from({ length: times }, () => "abort" as const))
 
+/**
+ * The pid of the broker `scripts/kafka.sh` started (K2_KAFKA_HOME's pid file, as the script has
+ * it): the tests that freeze it with SIGSTOP need that broker, not one K2_TEST_KAFKA_BROKERS names
+ * elsewhere.
+ */
+export const scriptBrokerPid = () =>
+  Number(fs.readFileSync(path.join(process.env.K2_KAFKA_HOME ?? path.resolve(import.meta.dirname, "../../.k2/kafka"), "kafka.pid"), "utf8").trim())

@@ -34,7 +34,7 @@ import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
 import { type AnotherLog, type IngestError, Ingestor, isFatalToRun } from "../../services/Ingestor.ts"
-import { type Consumer, KafkaSource, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
+import { type Consumer, KafkaSource, type OffsetCommit, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { makeConsumeBatch } from "./batchIntake.ts"
@@ -81,6 +81,12 @@ export interface IngestConfig {
    */
   readonly checkpointIntervalMs: number
   /**
+   * How long a group offset commit (lag monitoring only) is waited for before it is owed: a broker
+   * alive but unresponsive (a paused or GC-bound JVM) answers none, and the clients wait minutes
+   * (request timeout times retries) while the flush, and a stop's drain, waited with them.
+   */
+  readonly groupCommitWaitMs: number
+  /**
    * The log is made again from the same feed on every start (the embedded default's in-process
    * log, ADR-22): a log behind a table's marker is that feed's records coming again, skipped as
    * ingested. Otherwise it is another log of the same name, and the run ends (ADR-24).
@@ -103,6 +109,7 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   mailbox: 1,
   sessionTimeoutMs: 30_000,
   checkpointIntervalMs: 10_000,
+  groupCommitWaitMs: 5_000,
   logRemadeEachRun: false
 }
 
@@ -255,13 +262,20 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         return mark === undefined ? [] : [{ part, mark }]
       })
       if (owed.length === 0) return Effect.void
-      return consumer.commit(owed.map(({ mark, part }) => ({ topic: part.tp.topic, partition: part.tp.partition, offset: mark }))).pipe(
+      return commitGroup(consumer, owed.map(({ mark, part }) => ({ topic: part.tp.topic, partition: part.tp.partition, offset: mark }))).pipe(
         Effect.andThen(Effect.sync(() => {
           for (const { part } of owed) part.groupOwed = false
         })),
         Effect.catch((e) => Effect.logDebug(`group offset commit skipped: ${e.message}`))
       )
     })
+
+  /**
+   * Group offsets, waited for `groupCommitWaitMs` at most: a broker that does not answer in time
+   * leaves them owed (the request may still land; a later commit of the partition supersedes it).
+   */
+  const commitGroup = (consumer: Consumer, offsets: ReadonlyArray<OffsetCommit>) =>
+    consumer.commit(offsets).pipe(Effect.timeout(config.groupCommitWaitMs))
 
   const commitTaken = Effect.fnUntraced(function*(
     consumer: Consumer,
@@ -309,14 +323,24 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
       Effect.sync(() => {
         for (const t of mine) t.part.groupOwed = owed
       })
-    yield* consumer.commit(mine.map((t) => ({
+    yield* commitGroup(consumer, mine.map((t) => ({
       topic: t.part.tp.topic,
       partition: t.part.tp.partition,
       offset: t.next
     }))).pipe(
       Effect.andThen(owe(false)),
       // Owed: if no flush of theirs comes first, committed once they are idle (commitOwedOffsets).
-      Effect.catch((e) => Effect.andThen(owe(true), Effect.logDebug(`group offset commit skipped: ${e.message}`)))
+      Effect.catch((e) =>
+        Effect.andThen(
+          owe(true),
+          Cause.isTimeoutError(e)
+            ? Effect.logWarning(
+              `Kafka did not answer a group offset commit within ${config.groupCommitWaitMs} ms (a broker alive but unresponsive?): ` +
+                `the rows are in the tables; the group's offsets (lag monitoring only) are committed later`
+            )
+            : Effect.logDebug(`group offset commit skipped: ${e.message}`)
+        )
+      )
     )
   })
 

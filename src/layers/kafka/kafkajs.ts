@@ -29,6 +29,7 @@ import {
   tpKey,
   UnknownTopic
 } from "../../services/KafkaSource.ts"
+import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
@@ -146,14 +147,14 @@ const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Eff
  * wait ran out, ADR-38), unlike an acquire: kafkajs goes on retrying it, and a disconnect meanwhile
  * waits for its pending request, so the client is disconnected once that connect ends.
  */
-const connectScoped = (client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> }) =>
+const connectScoped = (name: string, client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> }) =>
   Effect.uninterruptibleMask((restore) => {
     const disconnect = () => client.disconnect().catch(() => undefined)
     let connecting: Promise<void> | undefined
     return restore(attempt("connect", () => (connecting = client.connect()))).pipe(
       Effect.onInterrupt(() => Effect.sync(() => void connecting?.then(disconnect, disconnect))),
       // Connected: the finalizer is in place before any interruption.
-      Effect.andThen(Effect.addFinalizer(() => Effect.promise(disconnect)))
+      Effect.andThen(Effect.addFinalizer(() => closeWithin(name, disconnect)))
     )
   })
 
@@ -239,9 +240,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const kafka = new Kafka(config)
 
     const admin = kafka.admin()
-    yield* connectScoped(admin)
+    yield* connectScoped("admin", admin)
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner(kafkajs) })
-    yield* connectScoped(producer)
+    yield* connectScoped("producer", producer)
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
       const topics = [...new Set(tps.map((tp) => tp.topic))]
@@ -334,7 +335,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         })
 
         // Before connecting: a subscription that fails (an unknown topic) still closes its connections.
-        yield* Effect.addFinalizer(() => Effect.promise(() => consumer.disconnect().catch(() => undefined)))
+        yield* Effect.addFinalizer(() => closeWithin("consumer", () => consumer.disconnect()))
         yield* Effect.acquireRelease(
           attempt("subscribe", async () => {
             await consumer.connect()

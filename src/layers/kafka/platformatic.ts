@@ -39,6 +39,7 @@ import {
   tpKeyOf,
   UnknownTopic
 } from "../../services/KafkaSource.ts"
+import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
@@ -286,7 +287,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     const partitioner: Partitioner<Buffer, Buffer, Buffer, Buffer> = (_message, key) =>
       key !== undefined && key !== null ? murmur2(key) & 0x7fffffff : (roundRobin++ & 0x7fffffff)
     const producer = new PProducer({ ...base, idempotent: true, acks: ProduceAcks.ALL, partitioner, timeout: 30_000 })
-    yield* Effect.addFinalizer(() => Effect.promise(() => producer.close(true).catch(() => undefined)))
+    yield* Effect.addFinalizer(() => closeWithin("producer", () => producer.close(true)))
 
     // -------------------------------------------------------------------------
     // KafkaSource
@@ -604,8 +605,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
             running = false
             wake()
             await core.revokeAll()
-            await consumer.close(true).catch(() => undefined)
-          })
+          }).pipe(Effect.andThen(closeWithin("consumer", () => consumer.close(true))))
         )
 
         yield* attempt("subscribe", async () => {

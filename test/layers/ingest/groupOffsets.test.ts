@@ -4,7 +4,7 @@
  * pass what the tables' markers say is ingested.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../../../src/domain/ingest/marker.ts"
 import { identifierOf } from "../../../src/domain/tables.ts"
@@ -189,6 +189,41 @@ describe("Consumer group offsets", () => {
       assert.strictEqual(subscribed, 1)
       assert.strictEqual(whileRunning, 40n)
       yield* assertTablesHoldOnce(options, 40)
+    }), 60_000)
+
+  // A broker alive but unresponsive (a paused JVM, a full GC, a hung disk) answers no commit: the
+  // clients wait minutes for one (request timeouts times retries). Held in the flush, that wait
+  // stalled every later flush and a stop's drain, whose rows were in the tables already.
+  it.live("a group commit that gets no answer holds up neither the next flushes nor the drain", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      let unanswered = false
+      let waiting = 0
+      const silent = wrappingCommits(kafka, (offsets, own) =>
+        Effect.suspend(() => unanswered ? (waiting++, Effect.never) : own(offsets)))
+      const committed = () => broker.groups.get(DEFAULT_INGEST_GROUP)?.committed.get(tpKey(TOPIC, 0))
+      const trades = tradeRecords(makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 }))
+      const stop = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const sink = yield* KafkaSink
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* sink.send(trades.slice(0, 20))
+        yield* eventually(Effect.sync(() => committed() === 20n))
+        unanswered = true
+        yield* sink.send(trades.slice(20, 40))
+        yield* eventually(Effect.map(ingestor.progress, (p) => waiting > 0 && p.written.trades === 40))
+        // The next records are flushed though the last group commit still has no answer.
+        yield* sink.send(trades.slice(40))
+        yield* eventually(Effect.map(ingestor.progress, (p) => p.written.trades === 60 && p.uncommitted === 0))
+        // So is the stop: bounded, not as long as the broker stays silent (for ever here).
+        return yield* Fiber.interrupt(fiber).pipe(Effect.timeoutOption("30 seconds"))
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, groupCommitWaitMs: 200 }, over: [silent] })))
+      assert.isTrue(Option.isSome(stop), "the drain ended")
+      assert.strictEqual(committed(), 20n, "no group commit was answered after the broker went silent")
+      yield* assertTablesHoldOnce(options, 60)
     }), 60_000)
 
   it.live("a rerun of the embedded default over its tables commits their marks once its log is published again, which releases it", () =>
