@@ -3,31 +3,17 @@
  * (`postgresql://user:secret@host/db`): the error goes to stderr and so to the logs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Option } from "effect"
-import { CliError, type Flag } from "effect/cli"
-import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Effect, Exit } from "effect"
+import type { Flag } from "effect/cli"
 import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
 import { schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
-
-const parseWith = <A>(flag: Flag.Flag<A>, env: Record<string, string>, flags: Record<string, ReadonlyArray<string>> = {}) =>
-  flag.parse({ arguments: [], flags }).pipe(
-    Effect.map(([, value]) => value),
-    Effect.provide(Layer.merge(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnvRecord(env)))),
-    Effect.exit
-  )
-
-const refusal = (exit: Exit.Exit<unknown, unknown>) => {
-  assert.isTrue(Exit.isFailure(exit), "accepted")
-  const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
-  assert.isTrue(error instanceof CliError.InvalidValue, String(error))
-  return (error as CliError.InvalidValue).message
-}
+import { parseFlag, refusal } from "../support/flags.ts"
 
 describe("a refused URL setting", () => {
   it.effect("shows the URL without its password, from the variable or the flag", () =>
     Effect.gen(function*() {
       const url = "postgress://alice:s3cret@db:5432/k2"
-      for (const exit of [yield* parseWith(lakehouseFlags.catalog, { K2_CATALOG: url }), yield* parseWith(lakehouseFlags.catalog, {}, { catalog: [url] })]) {
+      for (const exit of [yield* parseFlag(lakehouseFlags.catalog, { K2_CATALOG: url }), yield* parseFlag(lakehouseFlags.catalog, {}, { catalog: [url] })]) {
         const message = refusal(exit)
         assert.notInclude(message, "s3cret")
         assert.include(message, "postgress://alice:***@db:5432/k2")
@@ -36,7 +22,7 @@ describe("a refused URL setting", () => {
 
   it.effect("a value that is no URL is shown as given", () =>
     Effect.gen(function*() {
-      const message = refusal(yield* parseWith(lakehouseFlags.catalog, { K2_CATALOG: "ftp://x/catalog" }))
+      const message = refusal(yield* parseFlag(lakehouseFlags.catalog, { K2_CATALOG: "ftp://x/catalog" }))
       assert.include(message, `"ftp://x/catalog"`)
     }))
 })
@@ -53,9 +39,9 @@ describe("a malformed URL setting", () => {
           [schemaRegistryFlag, "K2_SCHEMA_REGISTRY_URL", "schema-registry", "http://alice:s3cret@registry:notaport", "http://alice:***@registry:notaport"]
         ] as const
       ) {
-        const fromEnv = refusal(yield* parseWith(flag as Flag.Flag<unknown>, { [env]: url }))
+        const fromEnv = refusal(yield* parseFlag(flag as Flag.Flag<unknown>, { [env]: url }))
         assert.include(fromEnv, env)
-        const fromFlag = refusal(yield* parseWith(flag as Flag.Flag<unknown>, {}, { [name]: [url] }))
+        const fromFlag = refusal(yield* parseFlag(flag as Flag.Flag<unknown>, {}, { [name]: [url] }))
         for (const message of [fromEnv, fromFlag]) {
           assert.include(message, `--${name}`)
           assert.include(message, shown)
@@ -67,7 +53,7 @@ describe("a malformed URL setting", () => {
   it.effect("a URL pg reads is still taken: an empty host (a socket in host=), a space or a lone % in the password", () =>
     Effect.gen(function*() {
       for (const url of ["postgresql://u:p@/k2?host=/var/run/postgresql", "postgresql:///k2", "postgresql://u:p w@db/k2", "postgresql://u:50%@db/k2", "postgres://[::1]:5432/k2"]) {
-        const exit = yield* parseWith(lakehouseFlags.catalog, { K2_CATALOG: url })
+        const exit = yield* parseFlag(lakehouseFlags.catalog, { K2_CATALOG: url })
         assert.isTrue(Exit.isSuccess(exit), `${url}: ${String(exit)}`)
       }
     }))

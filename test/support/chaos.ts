@@ -5,13 +5,14 @@
  * logs' ends and not ahead of the tables' markers.
  */
 import { assert } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Context, Effect, type Fiber, type Layer } from "effect"
 import { currentSnapshot, type TableUpdate } from "../../src/domain/iceberg/metadata.ts"
 import { decodeOffsets, MARKER_PREFIX, markerKey, offsetOf } from "../../src/domain/ingest/marker.ts"
 import { dlqTopicName, Header } from "../../src/domain/wire.ts"
 import type { MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { Catalog } from "../../src/services/Catalog.ts"
+import { Ingestor } from "../../src/services/Ingestor.ts"
 import { ASX_TOPICS } from "./memoryFeed.ts"
 import { checkTable } from "./tableCheck.ts"
 import type { warehouseOptions } from "./warehouse.ts"
@@ -40,6 +41,46 @@ export const offsetsBehind = (broker: MemoryBroker, group: string) => () => {
     return t.partitions.some((records, p) => g?.committed.get(`${topic}:${p}` as never) !== BigInt(t.base[p]! + records.length))
   })
 }
+
+/** The sum of the log ends of every partition of ASX_TOPICS: the positions of ingestors that read everything. */
+const logEnds = (broker: MemoryBroker) =>
+  ASX_TOPICS.reduce((n, topic) => {
+    const t = broker.topics.get(topic)!
+    return n + t.partitions.reduce((m, records, p) => m + t.base[p]! + records.length, 0)
+  }, 0)
+
+/** Each partition's group offset against its log's end (`topic:partition offset/end`), for a failure's message. */
+export const groupOffsetsAgainstEnds = (broker: MemoryBroker, group: string) => {
+  const g = broker.groups.get(group)
+  return ASX_TOPICS.flatMap((topic) => {
+    const t = broker.topics.get(topic)!
+    return t.partitions.map((records, p) => `${topic}:${p} ${g?.committed.get(`${topic}:${p}` as never)}/${t.base[p]! + records.length}`)
+  }).join(", ")
+}
+
+type Progress = Effect.Success<Ingestor["Service"]["progress"]>
+
+/**
+ * Ingestors of one group over `env` (the Kafka and lakehouse a test built once): `start` forks one
+ * with `ingestor()` built afresh (a process of its own), `progressOf` reads a started one's progress.
+ */
+export const ingestorsOver = <E, R>(ingestor: () => Layer.Layer<Ingestor, E, R>, env: Context.Context<R>) => {
+  const progress = new Map<number, Ingestor["Service"]["progress"]>()
+  const start = () =>
+    Effect.forkDetach(Effect.gen(function*() {
+      const running = yield* Ingestor
+      progress.set(yield* Effect.fiberId, running.progress)
+      yield* running.run
+    }).pipe(Effect.provide(ingestor()), Effect.provide(env)))
+  const progressOf = (fiber: Fiber.Fiber<void, unknown>) => progress.get(fiber.id) ?? Effect.succeed(undefined)
+  return { start, progressOf }
+}
+
+/** Whether the ingestors together hold every partition of ASX_TOPICS (`partitions` each), each read to its log's end and committed. */
+export const caughtUp = (ps: ReadonlyArray<Progress | undefined>, broker: MemoryBroker, partitions: number) =>
+  ps.every((p) => p !== undefined && p.uncommitted === 0) &&
+  ps.reduce((n, p) => n + p!.partitions, 0) === 2 * partitions &&
+  ps.reduce((n, p) => n + p!.position, 0) === logEnds(broker)
 
 /**
  * The tables hold every valid record once, every poison record (`topic:partition:offset`) is in

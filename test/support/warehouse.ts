@@ -16,7 +16,8 @@ import { localPath } from "../../src/layers/iceberg/fileio.ts"
 import { writeDataFiles } from "../../src/layers/iceberg/parquet.ts"
 import { makeSnapshotFiles } from "../../src/layers/iceberg/snapshotFiles.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { Catalog, catalogError, CatalogRejected, CatalogUnavailable, type TableIdentifier } from "../../src/services/Catalog.ts"
+import * as MaintenanceLayer from "../../src/layers/maintenance/maintenance.ts"
+import { Catalog, type CatalogError, catalogError, CatalogRejected, CatalogUnavailable, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
 import { makeTrades } from "./fixtures.ts"
 import { postgresUrl, uniqueCatalogName } from "./postgres.ts"
@@ -61,6 +62,10 @@ export const warehouseOptions = (
   catalogName,
   catalog: kind === "sqlite" ? { _tag: "sqlite", path: path.join(dir, "catalog.db") } : { _tag: "postgres", url: postgresUrl }
 })
+
+/** The plain lakehouse of `options` (by default a fresh SQLite warehouse's) with maintenance over it. */
+export const maintainedLakehouse = (options: Lakehouse.LakehouseOptions = warehouseOptions("sqlite")) =>
+  MaintenanceLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer(options)))
 
 /** The lakehouse of `options` with its catalog wrapped (fault injection): the sink and every user see the wrapper. */
 export const lakehouseWrapping = (
@@ -126,6 +131,32 @@ export const lakehouseRefusingLoads = (options: Lakehouse.LakehouseOptions) =>
           )
       }))
     return { lakehouse, refused, refuse: (value: boolean) => void (on = value) }
+  })
+
+/**
+ * The lakehouse of `options` whose catalog holds every commit made while `stall(true)` holds (a slow
+ * or hanging catalog): the commit completes `stalled`, waits for `release`, then is made, or
+ * fails with `failWith` if given (a connection lost meanwhile).
+ */
+export const lakehouseStallingCommits = (options: Lakehouse.LakehouseOptions, failWith?: CatalogError) =>
+  Effect.gen(function*() {
+    let on = false
+    const stalled = yield* Deferred.make<void>()
+    const released = yield* Deferred.make<void>()
+    const lakehouse = lakehouseWrapping(options, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          Effect.suspend(() =>
+            on
+              ? Deferred.succeed(stalled, undefined).pipe(
+                Effect.andThen(Deferred.await(released)),
+                Effect.andThen(failWith === undefined ? catalog.commitTable(id, requirements, updates) : Effect.fail(failWith))
+              )
+              : catalog.commitTable(id, requirements, updates)
+          )
+      }))
+    return { lakehouse, stalled, stall: (value: boolean) => void (on = value), release: Deferred.succeed(released, undefined) }
   })
 
 /** The lakehouse of `options` whose catalog refuses a table's commit as unavailable while `refuses(table)` says so (asked at each commit). */

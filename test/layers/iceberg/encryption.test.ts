@@ -4,9 +4,8 @@
  * or compact such files, and every manifest and manifest list it writes keeps the keys it found.
  */
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { currentSchema, currentSnapshot, specById } from "../../../src/domain/iceberg/metadata.ts"
 import type { ManifestFile, TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
@@ -14,22 +13,17 @@ import { tables } from "../../../src/domain/tables.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
 import { decodeManifestList, decodeManifestSync, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { tempWarehouse } from "../../support/warehouse.ts"
+import { maintainedLakehouse, warehouseOptions } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 const KEY = new Uint8Array([7, 1, 2, 3])
 
-const lakehouse = (options: Lakehouse.LakehouseOptions["sink"] = {}) => {
-  const dir = tempWarehouse()
-  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: options })
-  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
-}
+const lakehouse = (sink: Lakehouse.LakehouseOptions["sink"] = {}) => maintainedLakehouse({ ...warehouseOptions("sqlite"), sink })
 
 const read = (location: string) => new Uint8Array(fs.readFileSync(localPath(location)))
 

@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { currentSnapshot } from "../../../src/domain/iceberg/metadata.ts"
 import { type ManifestFile, ManifestEntryStatus, type PartitionSpec, type TableMetadata } from "../../../src/domain/iceberg/spec.ts"
 import { tradeColumns } from "../../../src/domain/rows.ts"
@@ -15,22 +15,17 @@ import { tables } from "../../../src/domain/tables.ts"
 import { localPath, manifestListRefusal, manifestRefusal } from "../../../src/layers/iceberg/fileio.ts"
 import { decodeManifestList, decodeManifestSync, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { tempWarehouse } from "../../support/warehouse.ts"
+import { maintainedLakehouse, warehouseOptions } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 const ANOTHER_ENGINES = 4_242n
 
-const lakehouse = (options: Lakehouse.LakehouseOptions["sink"] = {}) => {
-  const dir = tempWarehouse()
-  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: options })
-  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
-}
+const lakehouse = (sink: Lakehouse.LakehouseOptions["sink"] = {}) => maintainedLakehouse({ ...warehouseOptions("sqlite"), sink })
 
 const read = (location: string) => new Uint8Array(fs.readFileSync(localPath(location)))
 

@@ -8,13 +8,12 @@ import { PrometheusMetrics } from "effect/observability"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { Catalog } from "../../../src/services/Catalog.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseStallingCommits, warehouseOptions } from "../../support/warehouse.ts"
 import { waitForProgress } from "../../support/ingestorProgress.ts"
 import { parseExposition } from "../telemetry/opsMetrics.ts"
 
@@ -29,23 +28,8 @@ describe("Ingestor buffers bounded in bytes", () => {
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker(), { maxBatchRecords: 100 })
       const options = warehouseOptions("sqlite")
-      // Once `hold` is set, commits wait for `gate` (a slow catalog), saying so with `committing`.
-      let hold = false
-      const committing = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          commitTable: (id, requirements, updates) =>
-            Effect.suspend(() =>
-              hold
-                ? Deferred.succeed(committing, undefined).pipe(
-                  Effect.andThen(Deferred.await(gate)),
-                  Effect.andThen(catalog.commitTable(id, requirements, updates))
-                )
-                : catalog.commitTable(id, requirements, updates)
-            )
-        }))
+      // Once stalled, commits wait for `release` (a slow catalog), saying so with `stalled`.
+      const { lakehouse, release, stall, stalled } = yield* lakehouseStallingCommits(options)
       // Flushed and bounded by bytes only: by rows and time, nothing would flush before the drain.
       const ingestor = ingestorOver({
         kafka,
@@ -68,9 +52,9 @@ describe("Ingestor buffers bounded in bytes", () => {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
         const fiber = yield* Effect.forkChild((yield* Ingestor).run)
         yield* waitForProgress((p) => p.partitions === 1, "15 seconds")
-        hold = true
+        stall(true)
         yield* (yield* KafkaSink).send(tradeRecords(rows))
-        const flushedBySize = yield* Deferred.await(committing).pipe(
+        const flushedBySize = yield* Deferred.await(stalled).pipe(
           Effect.as(true),
           Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(false) })
         )
@@ -80,7 +64,7 @@ describe("Ingestor buffers bounded in bytes", () => {
         yield* Effect.sleep("100 millis")
         const waitedWhileHeld = (yield* (yield* Ingestor).progress).waitedForRoomMs - waited
         const scrapedWhileHeld = backpressureOf(yield* PrometheusMetrics.format()) - scraped
-        yield* Deferred.succeed(gate, undefined)
+        yield* release
         // The last rows, below flushBytes, wait for the drain.
         yield* waitForProgress((p) => p.consumed >= 1_000, "15 seconds")
         yield* Fiber.interrupt(fiber)

@@ -16,10 +16,9 @@ import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown, type TableIdentifier } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
-import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
-import { assertExactlyOnce, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
+import { assertExactlyOnce, caughtUp, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
 import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -139,26 +138,12 @@ const runChaos = (seed: number, budget: number) =>
       }).pipe(Effect.provide(env))
     yield* sendPoison(6)
 
-    // Ingestors of one group, each built afresh (a process of its own).
-    const progress = new Map<number, Ingestor["Service"]["progress"]>()
-    const start = () =>
-      Effect.forkDetach(Effect.gen(function*() {
-        const ingestor = yield* Ingestor
-        progress.set(yield* Effect.fiberId, ingestor.progress)
-        yield* ingestor.run
-      }).pipe(
-        Effect.provide(ingestorLayer({ settings: { commitIntervalMs: 30, flushRows: 150, maxBufferedRows: 300, checkpointIntervalMs: 0 } })),
-        Effect.provide(env)
-      ))
-    const progressOf = (fiber: Fiber.Fiber<void, unknown>) => progress.get(fiber.id) ?? Effect.succeed(undefined)
+    const { progressOf, start } = ingestorsOver(
+      () => ingestorLayer({ settings: { commitIntervalMs: 30, flushRows: 150, maxBufferedRows: 300, checkpointIntervalMs: 0 } }),
+      env
+    )
     const running = [yield* start()]
-    const where = () => {
-      const g = broker.groups.get(GROUP)
-      return ASX_TOPICS.flatMap((topic): Array<string> => {
-        const t = broker.topics.get(topic)!
-        return t.partitions.map((records, p) => `${topic}:${p} ${g?.committed.get(`${topic}:${p}` as never)}/${t.base[p]! + records.length}`)
-      }).join(", ")
-    }
+    const where = () => groupOffsetsAgainstEnds(broker, GROUP)
     let reached = false
     for (let tick = 0; tick < 1_500; tick++) {
       const fault = pending.shift()
@@ -179,15 +164,7 @@ const runChaos = (seed: number, budget: number) =>
       if (pending.length === 0) {
         // Every partition assigned, read to its end and in the tables.
         const ps = yield* Effect.forEach(running, progressOf)
-        const ends = ASX_TOPICS.reduce((n, topic) => {
-          const t = broker.topics.get(topic)!
-          return n + t.partitions.reduce((m, records, p) => m + t.base[p]! + records.length, 0)
-        }, 0)
-        if (
-          ps.every((p) => p !== undefined && p.uncommitted === 0) &&
-          ps.reduce((n, p) => n + p!.partitions, 0) === 2 * PARTITIONS &&
-          ps.reduce((n, p) => n + p!.position, 0) === ends
-        ) {
+        if (caughtUp(ps, broker, PARTITIONS)) {
           reached = true
           break
         }

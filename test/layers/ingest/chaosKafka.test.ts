@@ -14,10 +14,9 @@ import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { Catalog, catalogError, CommitStateUnknown } from "../../../src/services/Catalog.ts"
-import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { assertExactlyOnce, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
+import { assertExactlyOnce, caughtUp, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
 import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -128,32 +127,15 @@ const runChaos = (seed: number, budget: number) =>
     }))
     const faultyKafka = Layer.merge(source, sink)
 
-    const progress = new Map<number, Ingestor["Service"]["progress"]>()
-    const start = () =>
-      Effect.forkDetach(Effect.gen(function*() {
-        const ingestor = yield* Ingestor
-        progress.set(yield* Effect.fiberId, ingestor.progress)
-        yield* ingestor.run
-      }).pipe(
-        Effect.provide(ingestorLayer({
+    const { progressOf, start } = ingestorsOver(
+      () =>
+        ingestorLayer({
           settings: { commitIntervalMs: 30, flushRows: 10_000, flushBytes: 20_000, maxBufferedRows: 10_000, maxBufferedBytes: 30_000, checkpointIntervalMs: 0 }
-        }).pipe(Layer.provide(faultyKafka))),
-        Effect.provide(env)
-      ))
-    const progressOf = (fiber: Fiber.Fiber<void, unknown>) => progress.get(fiber.id) ?? Effect.succeed(undefined)
+        }).pipe(Layer.provide(faultyKafka)),
+      env
+    )
     const running = [yield* start()]
-    const ends = () =>
-      ASX_TOPICS.reduce((n, topic) => {
-        const t = broker.topics.get(topic)!
-        return n + t.partitions.reduce((m, records, p) => m + t.base[p]! + records.length, 0)
-      }, 0)
-    const where = () => {
-      const g = broker.groups.get(GROUP)
-      return ASX_TOPICS.flatMap((topic) => {
-        const t = broker.topics.get(topic)!
-        return t.partitions.map((records, p) => `${topic}:${p} ${g?.committed.get(`${topic}:${p}`)}/${t.base[p]! + records.length}`)
-      }).join(", ")
-    }
+    const where = () => groupOffsetsAgainstEnds(broker, GROUP)
     let reached = false
     for (let tick = 0; tick < 1_500; tick++) {
       const fault = pending.shift()
@@ -175,11 +157,7 @@ const runChaos = (seed: number, budget: number) =>
       }
       if (pending.length === 0) {
         const ps = yield* Effect.forEach(running, progressOf)
-        if (
-          ps.every((p) => p !== undefined && p.uncommitted === 0) &&
-          ps.reduce((n, p) => n + p!.partitions, 0) === 2 * PARTITIONS &&
-          ps.reduce((n, p) => n + p!.position, 0) === ends()
-        ) {
+        if (caughtUp(ps, broker, PARTITIONS)) {
           reached = true
           break
         }

@@ -27,7 +27,7 @@ import { refusingDlqSends, wrappingConsumers } from "../../support/kafkaFaults.t
 import { markerIn } from "../../support/marker.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, movingStream, publishToMemory, tradeRecords } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce, checkTable, sequenceEvents } from "../../support/tableCheck.ts"
-import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseStallingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPICS = ASX_TOPICS
 
@@ -216,31 +216,20 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const reconciliation = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 500 })
       const valid = reconciliation.totals.trades + reconciliation.totals.quotes
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
-      // While `failing`, a commit waits for `gate` and then fails: in flight when the stop comes.
-      let failing = true
-      const entered = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          commitTable: (id, requirements, updates) =>
-            Effect.suspend(() =>
-              failing
-                ? Deferred.succeed(entered, undefined).pipe(
-                  Effect.andThen(Deferred.await(gate)),
-                  Effect.andThen(Effect.fail(catalogError(new CatalogUnavailable({ detail: "terminating connection due to administrator command" }))))
-                )
-                : catalog.commitTable(id, requirements, updates)
-            )
-        }))
+      // While stalled, a commit waits for `release` and then fails: in flight when the stop comes.
+      const { lakehouse, release, stall, stalled } = yield* lakehouseStallingCommits(
+        options,
+        catalogError(new CatalogUnavailable({ detail: "terminating connection due to administrator command" }))
+      )
+      stall(true)
       const first = yield* Effect.gen(function*() {
         const ingestor = yield* Ingestor
         const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* Deferred.await(entered)
+        yield* Deferred.await(stalled)
         const stopping = yield* Effect.forkChild(Fiber.interrupt(fiber))
         yield* Effect.sleep("100 millis")
-        failing = false
-        yield* Deferred.succeed(gate, undefined)
+        stall(false)
+        yield* release
         yield* Fiber.join(stopping)
         return yield* Fiber.await(fiber)
       }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS })))
@@ -1041,6 +1030,26 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
     }), 120_000)
 })
 
+/**
+ * Runs the ingestor with `steps` beside it until `n` trades rows are written by it and every table
+ * is committed, then stops it; dies if the run ends first (a fault it did not wait out).
+ */
+const runningUntilWritten = (steps: Effect.Effect<void, unknown, Ingestor | KafkaSink>, n: number) =>
+  Effect.gen(function*() {
+    const ingestor = yield* Ingestor
+    const fiber = yield* Effect.forkChild(ingestor.run)
+    yield* steps
+    yield* ingestor.progress.pipe(
+      Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (p) => (p.written.trades >= n && p.uncommitted === 0) || fiber.pollUnsafe() !== undefined
+      })
+    )
+    const exited = fiber.pollUnsafe()
+    if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
+    yield* Fiber.interrupt(fiber)
+  })
+
 describe("Ingestor, transient storage faults", () => {
   it.live("a storage failure reading a sequence checkpoint at assignment is waited out, not the end of the run", () =>
     Effect.gen(function*() {
@@ -1061,20 +1070,7 @@ describe("Ingestor, transient storage faults", () => {
       const lakehouse = Lakehouse.layerOn(flakyStorage, options.sink)
       const send = movingStream(110)
       const ingest = (steps: Effect.Effect<void, unknown, Ingestor | KafkaSink>, written: number) =>
-        Effect.gen(function*() {
-          const ingestor = yield* Ingestor
-          const fiber = yield* Effect.forkChild(ingestor.run)
-          yield* steps
-          yield* ingestor.progress.pipe(
-            Effect.repeat({
-              schedule: Schedule.spaced("20 millis"),
-              until: (p) => (p.written.trades >= written && p.uncommitted === 0) || fiber.pollUnsafe() !== undefined
-            })
-          )
-          const exited = fiber.pollUnsafe()
-          if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
-          yield* Fiber.interrupt(fiber)
-        }).pipe(Effect.provide(ingestorOver({
+        runningUntilWritten(steps, written).pipe(Effect.provide(ingestorOver({
           kafka, lakehouse, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
         })))
       yield* Effect.gen(function*() {
@@ -1109,20 +1105,7 @@ describe("Ingestor, transient storage faults", () => {
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPICS[0]!], 1)!)
       }).pipe(Effect.provide(kafka))
-      yield* Effect.gen(function*() {
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        yield* movingStream(80)(0, 80, 0)
-        yield* ingestor.progress.pipe(
-          Effect.repeat({
-            schedule: Schedule.spaced("20 millis"),
-            until: (p) => (p.written.trades >= 80 && p.uncommitted === 0) || fiber.pollUnsafe() !== undefined
-          })
-        )
-        const exited = fiber.pollUnsafe()
-        if (exited !== undefined) return yield* Effect.die(new Error(`ingestor stopped: ${String(exited)}`))
-        yield* Fiber.interrupt(fiber)
-      }).pipe(
+      yield* runningUntilWritten(movingStream(80)(0, 80, 0), 80).pipe(
         Effect.provide(ingestorOver({
           kafka, lakehouse: options, settings: { ...SETTINGS, topics: [TOPICS[0]!], commitIntervalMs: 100, checkpointIntervalMs: 0 }
         })),

@@ -3,25 +3,15 @@
  * runs of its rows, each possibly below the small-file threshold) are not rewritten by the next
  * run, again and again, each time adding a replace snapshot and a copy of the day to keep.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-
-const warehouse = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })
-  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
-}
+import { maintainedLakehouse } from "../../support/warehouse.ts"
 
 describe("Maintenance: compaction settles", () => {
   it.effect("a day compacted into equal runs just over the target is left alone by the next run", () =>
@@ -57,5 +47,5 @@ describe("Maintenance: compaction settles", () => {
       assert.strictEqual(late.partitions[0]!.filesBefore, 3)
       assert.strictEqual(late.partitions[0]!.filesAfter, 2)
       assert.strictEqual(late.partitions[0]!.rows, 8_010)
-    }).pipe(Effect.provide(warehouse())), 60_000)
+    }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 })

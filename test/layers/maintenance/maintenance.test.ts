@@ -19,7 +19,6 @@ import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { makeSnapshotFiles } from "../../../src/layers/iceberg/snapshotFiles.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { normalizeLocation, planExpiry } from "../../../src/layers/maintenance/plan.ts"
@@ -30,15 +29,9 @@ import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { markerIn } from "../../support/marker.ts"
-import { evolvingLakehouse, expireAsAnotherEngine, importWithoutFieldIds, lakehouseWrapping, swappingLakehouse } from "../../support/warehouse.ts"
+import { evolvingLakehouse, expireAsAnotherEngine, importWithoutFieldIds, lakehouseWrapping, maintainedLakehouse, swappingLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
-
-const warehouse = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-"))
-  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })
-  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
-}
 
 /**
  * A SQLite warehouse in a fresh directory whose catalog is `wrap` of the real one: faults, and
@@ -161,7 +154,7 @@ describe("Maintenance", () => {
       const again = yield* maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 })
       assert.strictEqual(again.partitions.length, 0)
       assert.strictEqual(again.snapshotId, null)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.live("never loses a file appended while compaction runs", () =>
     Effect.gen(function*() {
@@ -177,7 +170,7 @@ describe("Maintenance", () => {
       assert.strictEqual(after.counts!.n, 2_000 + 1_500)
       assert.strictEqual(after.counts!.ids, 3_500)
       assert.isAtLeast(result.partitions.length, 1)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.live("a compaction whose commit outcome stays unknown keeps its files: the commit may have landed", () => {
     // Once `outage.on`, the catalog applies a commit, answers CommitStateUnknown (the connection
@@ -248,7 +241,7 @@ describe("Maintenance", () => {
       assert.strictEqual(markerIn(m, "g1")!.offsets.get("t")!.get(0), ends[0])
       assert.strictEqual(markerIn(m, "g2")!.offsets.get("t")!.get(1), ends[1])
       assert.deepStrictEqual((yield* snapshotOfQueries).counts, { n: 20 * 70, ids: 20 * 70 })
-    }).pipe(Effect.provide(warehouse())), 60_000)
+    }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 
   it.live("a compaction whose retry finds delete files another engine committed meanwhile is refused", () => {
     // Files rewritten from their originals would bring the rows those deletes remove back (and
@@ -312,7 +305,7 @@ describe("Maintenance", () => {
       assert.deepStrictEqual(r.compact?.partitions, [], "its only day skipped")
       assert.strictEqual(r.expire?.snapshotsAfter, 1)
       assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, 1, "expired all the same")
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("a day that cannot be rewritten is reported and skipped: the other days are compacted, and the run names the failed day", () =>
     Effect.gen(function*() {
@@ -341,7 +334,7 @@ describe("Maintenance", () => {
       const failed = yield* Effect.flip(maintenance.compact(trades, { targetFileSizeBytes: 64 * 1024 * 1024 }))
       assert.strictEqual(failed._tag, "CompactionFailed")
       assert.include(failed.message, label(days[0]!))
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("expiry keeps each group's newest marker snapshot and the chain to it", () =>
     Effect.gen(function*() {
@@ -377,7 +370,7 @@ describe("Maintenance", () => {
       // The table reads the same after expiry.
       const after = yield* snapshotOfQueries
       assert.strictEqual(after.counts!.n, 430)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("expiry refuses a table whose newest marker does not decode, rather than keeping only the chain to an older one", () =>
     Effect.gen(function*() {
@@ -395,7 +388,7 @@ describe("Maintenance", () => {
       assert.include(error.message, "market_data.trades")
       assert.include(error.message, String(before["current-snapshot-id"]))
       assert.strictEqual((yield* catalog.loadTable(trades)).metadata.snapshots.length, before.snapshots.length, "nothing expired")
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("orphan removal keeps the sequence checkpoint the table properties name once another engine expired its snapshot", () =>
     Effect.gen(function*() {
@@ -413,7 +406,7 @@ describe("Maintenance", () => {
       const removed = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
       assert.notInclude(removed.removed.map(normalizeLocation), normalizeLocation(checkpoint))
       assert.isTrue(fs.existsSync(localPath(checkpoint)))
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("orphan removal keeps a sequence checkpoint a retained snapshot's summary names, after a later commit named another", () =>
     Effect.gen(function*() {
@@ -434,7 +427,7 @@ describe("Maintenance", () => {
         assert.notInclude(removed.removed.map(normalizeLocation), normalizeLocation(checkpoint))
         assert.isTrue(fs.existsSync(localPath(checkpoint)))
       }
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("orphan removal keeps the data files merged manifests carry as EXISTING entries", () =>
     Effect.gen(function*() {
@@ -454,7 +447,7 @@ describe("Maintenance", () => {
       yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
       assert.strictEqual(live.length, 102)
       for (const f of live) assert.isTrue(fs.existsSync(localPath(f)), f)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("orphan removal leaves alone a table nested under the table's location (a namespace named like the table)", () =>
     Effect.gen(function*() {
@@ -475,7 +468,7 @@ describe("Maintenance", () => {
       const removed = yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
       assert.deepStrictEqual(removed.removed, [])
       for (const f of nested) assert.isTrue(fs.existsSync(localPath(f)), f)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("orphan removal deletes unreferenced old files only, never a referenced one", () =>
     Effect.gen(function*() {
@@ -517,7 +510,7 @@ describe("Maintenance", () => {
       for (const f of after.files) assert.isTrue(fs.existsSync(localPath(f.filePath)))
       const loaded = yield* catalog.loadTable(trades)
       assert.isTrue(fs.existsSync(localPath(loaded.metadataLocation)))
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 })
 
 describe("Maintenance: compaction and schema evolution", () => {
@@ -793,7 +786,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       yield* setProperties({ "history.expire.max-snapshot-age-ms": String(365 * 86_400_000) })
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far, retainLast: 1 })).snapshotsAfter, 4)
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: far, maxSnapshotAgeMs: 0, retainLast: 2 })).snapshotsAfter, 2)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("a tag or branch past its max-ref-age-ms (its own, else history.expire.max-ref-age-ms) is removed with its snapshot", () =>
     Effect.gen(function*() {
@@ -824,7 +817,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       // Nothing past its age now: no commit, nothing removed.
       const last = yield* expire
       assert.deepStrictEqual([last.refsRemoved, last.expired], [[], []])
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("an aged tag on a snapshot kept anyway is removed alone: a commit with no snapshot to remove", () =>
     Effect.gen(function*() {
@@ -841,7 +834,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       const m = (yield* catalog.loadTable(trades)).metadata
       assert.deepStrictEqual(Object.keys(m.refs), ["main"])
       assert.strictEqual(m.snapshots.length, 2)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("K2 creates its tables keeping an hour of snapshots: one-second commits would otherwise keep five days of them", () =>
     Effect.gen(function*() {
@@ -851,7 +844,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       // Stamped by the TestClock at 0: half an hour later all stay, two hours later the newest (g1's marker) alone.
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 1_800_000 })).snapshotsAfter, 6)
       assert.strictEqual((yield* (yield* Maintenance).expireSnapshots(trades, { nowMs: 7_200_000 })).snapshotsAfter, 1)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("after an idle night, the morning's first commit leaves the night's state readable as of minutes ago", () =>
     Effect.gen(function*() {
@@ -866,7 +859,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       assert.strictEqual(r.snapshotsAfter, 2, "the night's snapshot and the morning's")
       const plan = yield* (yield* TableScanner).plan(trades, { snapshot: { _tag: "AsOf", timestampMs: morning - 300_000 } })
       assert.strictEqual(plan.snapshot?.["snapshot-id"], night)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("a history.expire property that is not a positive whole number is refused, naming it", () =>
     Effect.gen(function*() {
@@ -877,7 +870,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       assert.strictEqual(error._tag, "MaintenanceRefused")
       assert.include(error.message, "history.expire.max-snapshot-age-ms")
       assert.strictEqual((yield* (yield* Catalog).loadTable(trades)).metadata.snapshots.length, 2)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 
   it.effect("an expiry refused after a compaction committed: the run reports both, and orphan removal still runs", () =>
     Effect.gen(function*() {
@@ -892,7 +885,7 @@ describe("Maintenance: the table's own expiry settings", () => {
       assert.include(r.expireFailure!.message, "history.expire.min-snapshots-to-keep")
       assert.isNotNull(r.orphans, "orphan removal ran")
       assert.isNull(r.compactFailure)
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 })
 
 describe("Maintenance: compaction of a table K2 cannot write", () => {
@@ -938,7 +931,7 @@ describe("Maintenance: orphan removal and files other catalogs need", () => {
       const result = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })
       assert.notInclude(result.removed.map(normalizeLocation), normalizeLocation(hint))
       assert.isTrue(fs.existsSync(localPath(hint)))
-    }).pipe(Effect.provide(warehouse())))
+    }).pipe(Effect.provide(maintainedLakehouse())))
 })
 
 describe("Maintenance: a table partitioned by values K2 does not hold", () => {

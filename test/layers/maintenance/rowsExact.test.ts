@@ -3,11 +3,8 @@
  * empty and non-empty lists and maps), each rewritten file within one day and sorted by the
  * table's sort order, and the markers findable afterwards.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Effect, Layer } from "effect"
+import { BigDecimal, Effect } from "effect"
 import { markerKey } from "../../../src/domain/ingest/marker.ts"
 import { instrumentRows, tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
@@ -15,23 +12,16 @@ import { query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
 import { selectPlanned } from "../../../src/layers/duckdb/readPlan.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades, START_MICROS } from "../../support/fixtures.ts"
 import { markerIn } from "../../support/marker.ts"
+import { maintainedLakehouse } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 const DAY_MICROS = 86_400_000_000
-
-const warehouse = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-rows-"))
-  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })
-  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
-}
 
 /** Rows at the edges: day boundaries, extreme decimals, nulls, ties on (symbol, exchange_timestamp). */
 const edgeRows = (batch: number): Array<TradeRow> =>
@@ -85,7 +75,7 @@ describe("Maintenance: compaction keeps rows exactly", () => {
         assert.strictEqual(check!["days"], 1)
         assert.strictEqual(check!["sorted"], "true")
       }
-    }).pipe(Effect.provide(warehouse())), 60_000)
+    }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 
   it.effect("an unpartitioned table without a sort order (reference_data.instruments): every row kept", () =>
     Effect.gen(function*() {
@@ -112,7 +102,7 @@ describe("Maintenance: compaction keeps rows exactly", () => {
       assert.strictEqual(after.files, 1)
       assert.strictEqual(after.rows.length, 20)
       assert.deepStrictEqual(after.rows, before.rows)
-    }).pipe(Effect.provide(warehouse())), 60_000)
+    }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 
   it.live("a tagged snapshot survives compaction, expiry of everything else and orphan removal with no grace: it reads every row it had", () =>
     Effect.gen(function*() {
@@ -144,5 +134,5 @@ describe("Maintenance: compaction keeps rows exactly", () => {
       assert.deepStrictEqual(m.snapshots.map((s) => s["snapshot-id"]).sort(), [tagged, m["current-snapshot-id"]!].sort())
       assert.deepStrictEqual(yield* read({ _tag: "ById", snapshotId: tagged }), before)
       assert.strictEqual((yield* read(undefined)).length, 240)
-    }).pipe(Effect.provide(warehouse())), 60_000)
+    }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 })

@@ -3,23 +3,14 @@
  * creates its tables as it starts, beside the first run) is skipped as `compact` skips it, not
  * reported as three failed steps; a table that is there is maintained on every run.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Logger } from "effect"
+import { Effect, Fiber, Logger } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-
-const warehouse = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-maint-every-"))
-  const lake = Lakehouse.layer({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } })
-  return MaintenanceLayer.layer().pipe(Layer.provideMerge(lake))
-}
+import { maintainedLakehouse } from "../../support/warehouse.ts"
 
 describe("Maintenance.runEvery", () => {
   it.effect("a table not created yet is skipped with a note, not warned about as failed steps; the others are maintained", () =>
@@ -43,5 +34,5 @@ describe("Maintenance.runEvery", () => {
       assert.deepStrictEqual(quotes.filter((l) => l.level !== "Info"), [], JSON.stringify(quotes))
       assert.isTrue(quotes.some((l) => l.text.includes("skipped")), JSON.stringify(quotes))
       assert.isTrue(logged.some((l) => l.text.startsWith("market_data.trades") && l.text.includes("1 partitions rewritten")), JSON.stringify(logged))
-    }).pipe(Effect.provide(warehouse())), 60_000)
+    }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 })

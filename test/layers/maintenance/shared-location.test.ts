@@ -11,24 +11,28 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
-import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { sharingLocation } from "../../support/warehouse.ts"
+import { maintainedLakehouse, sharingLocation } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 const DAY_MS = 86_400_000
 
-const lakehouse = (dir: string, catalog: Lakehouse.CatalogChoice) =>
-  MaintenanceLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer({ warehouse: dir, catalog })))
+/** The lakehouse, with maintenance, over `dir` with its SQLite catalog in the file `catalogFile` there. */
+const lakehouse = (dir: string, catalogFile = "catalog.db") =>
+  maintainedLakehouse({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, catalogFile) } })
+
+const freshDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "k2-shared-"))
+
+/** `body` over a fresh warehouse with one catalog. */
+const onOneCatalog = <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.suspend(() => Effect.provide(body, lakehouse(freshDir())))
 
 /** A table with one append of `count` trades, through whichever catalog is provided. */
 const tableWithRows = (count: number, idPrefix: string) =>
@@ -67,9 +71,9 @@ const orphanRemoval = (options: { readonly dryRun?: boolean } = {}) =>
 describe("orphan removal at a shared table location", () => {
   it.effect("two catalogs on one warehouse: refused, naming the other table's metadata; the other's files stay", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-shared-"))
-      const a = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog-a.db") })
-      const b = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog-b.db") })
+      const dir = freshDir()
+      const a = lakehouse(dir, "catalog-a.db")
+      const b = lakehouse(dir, "catalog-b.db")
       const ma = yield* tableWithRows(10, "a").pipe(Effect.provide(a))
       const mb = yield* sharingLocation(ma.location, tableWithRows(20, "b").pipe(Effect.provide(b)))
       assert.strictEqual(ma.location, mb.location, "the same place, as Iceberg Java's catalogs put them")
@@ -102,67 +106,55 @@ describe("orphan removal at a shared table location", () => {
     }), { timeout: 120_000 })
 
   it.effect("a table dropped and created again at its location: the old table's metadata refuses it too", () =>
-    Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-shared-"))
-      const layer = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog.db") })
-      yield* Effect.gen(function*() {
-        const old = yield* tableWithRows(10, "old")
-        const parquet = () => filesUnder(localPath(old.location)).filter((f) => f.endsWith(".parquet"))
-        const oldFiles = parquet()
-        assert.isAbove(oldFiles.length, 0, "the dropped table wrote data files at the location")
-        yield* (yield* Catalog).dropTable(trades)
-        const now = yield* sharingLocation(old.location, tableWithRows(5, "new"))
-        assert.notStrictEqual(now["table-uuid"], old["table-uuid"])
-        age(localPath(now.location), 3)
-        const r = yield* orphanRemoval()
-        assert.isTrue(r._tag === "Failure" && r.failure._tag === "SharedTableLocation")
-        if (r._tag !== "Failure" || r.failure._tag !== "SharedTableLocation") return
-        assert.include(r.failure.message, old["table-uuid"])
-        // As the message says: nothing reads the dropped table, so its metadata files go; the next
-        // run then removes its other files as orphans, and the table as it is now keeps every row.
-        for (const f of r.failure.foreign) fs.rmSync(localPath(f.metadataFile))
-        const removed = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: DAY_MS })
-        assert.isAbove(removed.removed.length, 0)
-        const left = parquet()
-        for (const f of oldFiles) assert.notInclude(left, f)
-        assert.isAbove(left.length, 0, "the table's own data files stay")
-        const m = (yield* loaded).metadata
-        const current = m.snapshots.find((s) => s["snapshot-id"] === m["current-snapshot-id"])!
-        assert.strictEqual(current.summary["total-records"], "5")
-      }).pipe(Effect.provide(layer))
-    }), { timeout: 120_000 })
+    onOneCatalog(Effect.gen(function*() {
+      const old = yield* tableWithRows(10, "old")
+      const parquet = () => filesUnder(localPath(old.location)).filter((f) => f.endsWith(".parquet"))
+      const oldFiles = parquet()
+      assert.isAbove(oldFiles.length, 0, "the dropped table wrote data files at the location")
+      yield* (yield* Catalog).dropTable(trades)
+      const now = yield* sharingLocation(old.location, tableWithRows(5, "new"))
+      assert.notStrictEqual(now["table-uuid"], old["table-uuid"])
+      age(localPath(now.location), 3)
+      const r = yield* orphanRemoval()
+      assert.isTrue(r._tag === "Failure" && r.failure._tag === "SharedTableLocation")
+      if (r._tag !== "Failure" || r.failure._tag !== "SharedTableLocation") return
+      assert.include(r.failure.message, old["table-uuid"])
+      // As the message says: nothing reads the dropped table, so its metadata files go; the next
+      // run then removes its other files as orphans, and the table as it is now keeps every row.
+      for (const f of r.failure.foreign) fs.rmSync(localPath(f.metadataFile))
+      const removed = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: DAY_MS })
+      assert.isAbove(removed.removed.length, 0)
+      const left = parquet()
+      for (const f of oldFiles) assert.notInclude(left, f)
+      assert.isAbove(left.length, 0, "the table's own data files stay")
+      const m = (yield* loaded).metadata
+      const current = m.snapshots.find((s) => s["snapshot-id"] === m["current-snapshot-id"])!
+      assert.strictEqual(current.summary["total-records"], "5")
+    })), { timeout: 120_000 })
 
   it.effect("gzip metadata of another table is read too", () =>
-    Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-shared-"))
-      const layer = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog.db") })
-      yield* Effect.gen(function*() {
-        const m = yield* tableWithRows(10, "a")
-        const io = yield* FileIO
-        const foreign = (yield* currentMetadataText).replace(m["table-uuid"], "00000000-0000-4000-8000-000000000001")
-        yield* io.write(`${m.location}/metadata/00000-other.gz.metadata.json`, zlib.gzipSync(foreign))
-        age(localPath(m.location), 3)
-        const r = yield* orphanRemoval()
-        assert.isTrue(r._tag === "Failure" && r.failure._tag === "SharedTableLocation")
-      }).pipe(Effect.provide(layer))
-    }), { timeout: 120_000 })
+    onOneCatalog(Effect.gen(function*() {
+      const m = yield* tableWithRows(10, "a")
+      const io = yield* FileIO
+      const foreign = (yield* currentMetadataText).replace(m["table-uuid"], "00000000-0000-4000-8000-000000000001")
+      yield* io.write(`${m.location}/metadata/00000-other.gz.metadata.json`, zlib.gzipSync(foreign))
+      age(localPath(m.location), 3)
+      const r = yield* orphanRemoval()
+      assert.isTrue(r._tag === "Failure" && r.failure._tag === "SharedTableLocation")
+    })), { timeout: 120_000 })
 
   it.effect("the table's own metadata files off its log, and a truncated one, are still removed", () =>
-    Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-shared-"))
-      const layer = lakehouse(dir, { _tag: "sqlite", path: path.join(dir, "catalog.db") })
-      yield* Effect.gen(function*() {
-        const m = yield* tableWithRows(10, "a")
-        const io = yield* FileIO
-        // A commit that lost the compare-and-swap leaves a metadata file of the same table; a crash mid-write a truncated one.
-        const lost = `${m.location}/metadata/00009-lost.metadata.json`
-        const truncated = `${m.location}/metadata/00010-truncated.metadata.json`
-        const text = yield* currentMetadataText
-        yield* io.write(lost, new TextEncoder().encode(text))
-        yield* io.write(truncated, new TextEncoder().encode(text.slice(0, 40)))
-        age(localPath(m.location), 3)
-        const r = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: DAY_MS })
-        assert.sameMembers(r.removed.map(localPath), [lost, truncated].map(localPath))
-      }).pipe(Effect.provide(layer))
-    }), { timeout: 120_000 })
+    onOneCatalog(Effect.gen(function*() {
+      const m = yield* tableWithRows(10, "a")
+      const io = yield* FileIO
+      // A commit that lost the compare-and-swap leaves a metadata file of the same table; a crash mid-write a truncated one.
+      const lost = `${m.location}/metadata/00009-lost.metadata.json`
+      const truncated = `${m.location}/metadata/00010-truncated.metadata.json`
+      const text = yield* currentMetadataText
+      yield* io.write(lost, new TextEncoder().encode(text))
+      yield* io.write(truncated, new TextEncoder().encode(text.slice(0, 40)))
+      age(localPath(m.location), 3)
+      const r = yield* (yield* Maintenance).removeOrphans(trades, { olderThanMs: DAY_MS })
+      assert.sameMembers(r.removed.map(localPath), [lost, truncated].map(localPath))
+    })), { timeout: 120_000 })
 })

@@ -23,7 +23,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { lakehouseWrapping, ODD_NAME, warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseWrapping, maintainedLakehouse, ODD_NAME, warehouseOptions } from "../../support/warehouse.ts"
 
 const trades = { namespace: "market_data", name: "trades" }
 
@@ -34,8 +34,6 @@ const namedWarehouse = (name: string) => {
   return dir
 }
 
-const maintained = (options: Lakehouse.LakehouseOptions) =>
-  MaintenanceLayer.layer().pipe(Layer.provideMerge(Lakehouse.layer(options)))
 
 /** Three appends of 50 trades (three small files in one day). */
 const appendThree = Effect.gen(function*() {
@@ -81,7 +79,7 @@ describe("a warehouse whose path holds URI or glob characters", () => {
         for (const l of second.removed) assert.isTrue(localPath(l).startsWith(`${dir}/market_data/trades/`), l)
         assert.deepStrictEqual(yield* rows, { n: 150, files: 1 })
         assert.deepStrictEqual((yield* maintenance.removeOrphans(trades, { olderThanMs: 0, nowMs: Date.now() + 1000 })).removed, [])
-      }).pipe(Effect.provide(maintained(warehouseOptions("sqlite", dir))))
+      }).pipe(Effect.provide(maintainedLakehouse(warehouseOptions("sqlite", dir))))
     }, 60_000)
   }
 })

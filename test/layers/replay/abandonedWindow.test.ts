@@ -6,16 +6,11 @@
  */
 import type { DuckDBConnection } from "@duckdb/node-api"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Stream } from "effect"
-import { tradeColumns } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
+import { Effect, Fiber, Stream } from "effect"
 import { DuckDb } from "../../../src/layers/duckdb/DuckDb.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spiedDuckDb, spy } from "../../support/spy.ts"
+import { spiedDuckDb, spiedReplayOverTrades, spy } from "../../support/spy.ts"
 
 const rows = genTrades(200_000, { days: 1, seed: 53 })
 
@@ -51,13 +46,7 @@ const recording = spiedDuckDb((c) =>
   })
 )
 
-const data = Layer.effectDiscard(Effect.gen(function*() {
-  const sink = yield* IcebergSink
-  yield* sink.ensureTable(tables.trades)
-  yield* sink.append(TRADES, tradeColumns(rows))
-}))
-
-const app = Layer.mergeAll(ReplayLayer.layer.pipe(Layer.provide(recording)), data).pipe(Layer.provideMerge(lakehouse()))
+const app = spiedReplayOverTrades(recording, rows)
 
 /** DuckDB's memory in use, read on `connection`. */
 const memoryOn = (connection: DuckDBConnection) =>

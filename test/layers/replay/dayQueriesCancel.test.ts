@@ -6,15 +6,10 @@
  */
 import type { DuckDBConnection, DuckDBPreparedStatement } from "@duckdb/node-api"
 import { assert, layer } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Stream } from "effect"
-import { tradeColumns } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { Deferred, Effect, Fiber, Stream } from "effect"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spiedDuckDb, spy } from "../../support/spy.ts"
+import { spiedDuckDb, spiedReplayOverTrades, spy } from "../../support/spy.ts"
 
 /** One day of more rows than a window of 1,000 holds: the day is cut by its histogram. */
 const rows = genTrades(3_000, { days: 1, seed: 52 })
@@ -50,13 +45,7 @@ const connection = (c: DuckDBConnection) => {
 }
 const holding = spiedDuckDb(connection)
 
-const data = Layer.effectDiscard(Effect.gen(function*() {
-  const sink = yield* IcebergSink
-  yield* sink.ensureTable(tables.trades)
-  yield* sink.append(TRADES, tradeColumns(rows))
-}))
-
-const app = Layer.mergeAll(ReplayLayer.layer.pipe(Layer.provide(holding)), data).pipe(Layer.provideMerge(lakehouse()))
+const app = spiedReplayOverTrades(holding, rows)
 
 const request = { from: T0, to: T0 + DAY, tables: ["trades"] as const, windowRows: 1_000 }
 

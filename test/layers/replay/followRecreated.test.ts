@@ -4,49 +4,37 @@
  * table at the marker in the new log skipped the new log's records below it without a word.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { Effect, Exit, Fiber, Option, Stream } from "effect"
 import { encodeOffsets, markerKey, topicIdsKey } from "../../../src/domain/ingest/marker.ts"
 import { tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
 import { type ReplayEvent, ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
+import { TRADES } from "../query/fixture.ts"
+import { catchUpStack, sendTrades, topicAndTables } from "../../support/catchUp.ts"
 
-const codec = makeWireCodec()
 const TOPIC = "market.equities.trades.test"
 const GROUP = "k2-ingest-test"
 
 describe("catch-up to live, a topic made again since the marker", () => {
   it.live("refilled past the marker: fails (naming the topic) instead of skipping the new log's records below the marker", () => {
-    const broker = new MemoryBroker()
-    const deps = Layer.mergeAll(ReplayLayer.layer, layerMemory(broker, { maxBatchRecords: 64 })).pipe(Layer.provideMerge(lakehouse()))
+    const { broker, layer: deps } = catchUpStack()
     return Effect.gen(function*() {
-      const admin = yield* KafkaAdmin
-      yield* admin.ensureTopics([{ name: TOPIC, partitions: 1 }])
-      const sink = yield* IcebergSink
-      yield* sink.ensureTable(tables.trades)
-      yield* sink.ensureTable(tables.quotes)
-      const send = (rows: ReadonlyArray<TradeRow>) =>
-        Effect.gen(function*() {
-          // Of the topic's exchange: a record of another one is misrouted, skipped by the live part.
-          const sent = yield* (yield* KafkaSink).send(rows.map((r) => ({ topic: TOPIC, key: r.symbol, value: codec.encodeTrade({ ...r, exchange: "TEST" }) })))
-          return rows.map((r, i): TradeRow => ({ ...r, exchange: "TEST", kafka_topic: TOPIC, kafka_partition: 0, kafka_offset: sent[i]!.baseOffset! }))
-        })
+      yield* topicAndTables(TOPIC, 1)
+      // Of the topic's exchange: a record of another one is misrouted, skipped by the live part.
+      const send = (rows: ReadonlyArray<TradeRow>) => sendTrades(TOPIC, rows.map((r) => ({ ...r, exchange: "TEST" })))
       // Ingested: the old log's first 40 records, with its topic id beside the marker, as ingestion records it.
       const old = yield* send(genTrades(50, { seed: 51, idPrefix: "old" }))
       const oldId = broker.topics.get(TOPIC)!.id
-      yield* sink.append(TRADES, tradeColumns(old.slice(0, 40)), {
+      yield* (yield* IcebergSink).append(TRADES, tradeColumns(old.slice(0, 40)), {
         properties: {
           [markerKey(GROUP)]: encodeOffsets(new Map([[TOPIC, new Map([[0, 40n]])]])),
           [topicIdsKey(GROUP)]: JSON.stringify({ [TOPIC]: oldId })
         }
       })
       // The topic is deleted, made again and refilled past the marker.
+      const admin = yield* KafkaAdmin
       yield* admin.deleteTopics([TOPIC])
       yield* admin.ensureTopics([{ name: TOPIC, partitions: 1 }])
       assert.notStrictEqual(broker.topics.get(TOPIC)!.id, oldId)

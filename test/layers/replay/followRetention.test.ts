@@ -5,36 +5,26 @@
  * goes on from the log's start; the follow must say so (CatchUpGap), not skip them in silence.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Stream } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { Deferred, Effect, Fiber, Stream } from "effect"
 import { encodeOffsets, markerKey } from "../../../src/domain/ingest/marker.ts"
-import { tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
+import { tradeColumns } from "../../../src/domain/rows.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { type ReplayEvent, ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
+import { TRADES } from "../query/fixture.ts"
+import { catchUpStack, sendTrades, topicAndTables } from "../../support/catchUp.ts"
 
-const codec = makeWireCodec()
 const TOPIC = "market.equities.trades.test"
 const GROUP = "k2-ingest-test"
 
 describe("catch-up to live, records deleted before the live part read them", () => {
   it.live("fails with CatchUpGap naming where it was, instead of skipping them", () => {
-    const broker = new MemoryBroker()
-    const deps = Layer.mergeAll(ReplayLayer.layer, layerMemory(broker, { maxBatchRecords: 64 })).pipe(Layer.provideMerge(lakehouse()))
+    const { broker, layer: deps } = catchUpStack()
     return Effect.gen(function*() {
-      yield* (yield* KafkaAdmin).ensureTopics([{ name: TOPIC, partitions: 1 }])
-      const sink = yield* IcebergSink
-      yield* sink.ensureTable(tables.trades)
-      yield* sink.ensureTable(tables.quotes)
+      yield* topicAndTables(TOPIC, 1)
       const rows = genTrades(3_000, { seed: 43, idPrefix: "r" }).map((r) => ({ ...r, exchange: "TEST" }))
-      const sent = yield* (yield* KafkaSink).send(rows.map((r) => ({ topic: TOPIC, key: r.symbol, value: codec.encodeTrade(r) })))
-      const produced: Array<TradeRow> = rows.map((r, i) => ({ ...r, kafka_topic: TOPIC, kafka_partition: 0, kafka_offset: sent[i]!.baseOffset! }))
-      yield* sink.append(TRADES, tradeColumns(produced.filter((r) => r.kafka_offset < 100n)), {
+      const produced = yield* sendTrades(TOPIC, rows)
+      yield* (yield* IcebergSink).append(TRADES, tradeColumns(produced.filter((r) => r.kafka_offset < 100n)), {
         properties: { [markerKey(GROUP)]: encodeOffsets(new Map([[TOPIC, new Map([[0, 100n]])]])) }
       })
 

@@ -6,43 +6,33 @@
  * CatchUpGap "cannot continue the table at offset 0".
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Stream } from "effect"
-import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { encodeOffsets, markerKey } from "../../../src/domain/ingest/marker.ts"
-import { tradeColumns, type TradeRow } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
+import { tradeColumns } from "../../../src/domain/rows.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
-import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { type LiveStart, type ReplayEvent, ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
+import { TRADES } from "../query/fixture.ts"
+import { catchUpStack, sendTrades, topicAndTables } from "../../support/catchUp.ts"
 
-const codec = makeWireCodec()
 const TOPIC = "market.equities.trades.test"
 const GROUP = "k2-ingest-test"
 const key = (e: { kafka_topic: string; kafka_partition: number; kafka_offset: bigint }) => `${e.kafka_topic}:${e.kafka_partition}:${e.kafka_offset}`
 
 describe("catch-up to live, a partition the marker lacks", () => {
   it.live("starts at the log's start when retention deleted its first records, every remaining record once", () => {
-    const broker = new MemoryBroker()
-    const deps = Layer.mergeAll(ReplayLayer.layer, layerMemory(broker, { maxBatchRecords: 64 })).pipe(Layer.provideMerge(lakehouse()))
+    const { broker, layer: deps } = catchUpStack()
     return Effect.gen(function*() {
-      yield* (yield* KafkaAdmin).ensureTopics([{ name: TOPIC, partitions: 2 }])
-      const sink = yield* IcebergSink
-      yield* sink.ensureTable(tables.trades)
-      yield* sink.ensureTable(tables.quotes)
+      yield* topicAndTables(TOPIC, 2)
       // Of the topic's exchange: a record of another one is misrouted (ingestion dead-letters it, the live part skips it).
       const rows = genTrades(200, { seed: 41, idPrefix: "u" }).map((r) => ({ ...r, exchange: "TEST" }))
-      const sent = yield* (yield* KafkaSink).send(rows.map((r) => ({ topic: TOPIC, key: r.symbol, value: codec.encodeTrade(r) })))
-      const produced: Array<TradeRow> = rows.map((r, i) => ({ ...r, kafka_topic: TOPIC, kafka_partition: sent[i]!.partition, kafka_offset: sent[i]!.baseOffset! }))
+      const produced = yield* sendTrades(TOPIC, rows)
       const on = (p: number) => produced.filter((r) => r.kafka_partition === p)
       assert.isAbove(on(1).length, 20)
       // Ingested: partition 0 below 10, under the group's marker, which names no other partition.
       const marker = new Map([[TOPIC, new Map([[0, 10n]])]])
       const table = on(0).filter((r) => r.kafka_offset < 10n)
-      yield* sink.append(TRADES, tradeColumns(table), { properties: { [markerKey(GROUP)]: encodeOffsets(marker) } })
+      yield* (yield* IcebergSink).append(TRADES, tradeColumns(table), { properties: { [markerKey(GROUP)]: encodeOffsets(marker) } })
       // Retention deletes partition 1's first 7 records, never ingested.
       broker.deleteRecords(TOPIC, 1, 7)
       const expected = produced.filter((r) => r.kafka_partition === 0 || r.kafka_offset >= 7n)
@@ -75,5 +65,5 @@ describe("catch-up to live, its start", () => {
       assert.include(failure.message, "from")
       assert.include(failure.message, "before 2200-01-01")
       assert.notInclude(failure.message, "inverted")
-    }).pipe(Effect.provide(Layer.mergeAll(ReplayLayer.layer, layerMemory(new MemoryBroker())).pipe(Layer.provideMerge(lakehouse())))))
+    }).pipe(Effect.provide(catchUpStack().layer)))
 })

@@ -26,6 +26,7 @@ import { registryError, SchemaNotFound } from "../../../src/services/SchemaRegis
 import * as Ref from "../../domain/query/reference.ts"
 import { DAY, genQuotes, genTrades, T0 } from "../query/data.ts"
 import { fill, lakehouse, QUOTES, TRADES } from "../query/fixture.ts"
+import { catchUpStack } from "../../support/catchUp.ts"
 
 const codec = makeWireCodec()
 const key = (e: { kafka_topic: string; kafka_partition: number; kafka_offset: bigint }) =>
@@ -136,12 +137,6 @@ const GROUP = "k2-ingest-test"
 
 type Produced = { readonly kind: "T"; readonly row: TradeRow } | { readonly kind: "Q"; readonly row: QuoteRow }
 
-/** A fresh warehouse and broker per test: the table part replays whole snapshots. */
-const fresh = () => {
-  const broker = new MemoryBroker()
-  return { broker, layer: Layer.mergeAll(ReplayLayer.layer, layerMemory(broker, { maxBatchRecords: 64 })).pipe(Layer.provideMerge(lakehouse())) }
-}
-
 /** Publishes rows as the producer does and returns them with the coordinates Kafka gave them. */
 const produce = (rows: ReadonlyArray<Produced>, using = codec) =>
   Effect.gen(function*() {
@@ -213,7 +208,7 @@ const collect = (stream: Stream.Stream<ReplayEvent, unknown, KafkaSource>) =>
 
 describe("catch-up to live", () => {
   it.live("the table up to the marker, then the topic from it: every produced record once while the producer keeps producing", () => {
-    const { layer: deps } = fresh()
+    const { layer: deps } = catchUpStack()
     return Effect.gen(function*() {
       const { trades, quotes } = yield* setup
       // Before: two thirds of everything, of which ingestion has committed three quarters per partition.
@@ -271,7 +266,7 @@ describe("catch-up to live", () => {
   }, 60_000)
 
   it.live("symbols, from and tables select the same records in both parts", () => {
-    const { layer: deps } = fresh()
+    const { layer: deps } = catchUpStack()
     return Effect.gen(function*() {
       const { trades, quotes } = yield* setup
       const before = yield* produce([...trades.slice(0, 600), ...quotes.slice(0, 800)])
@@ -288,7 +283,7 @@ describe("catch-up to live", () => {
   }, 60_000)
 
   it.live("live records framed with a registry's schema ids are replayed, and a writer schema met live is learned from it", () => {
-    const { layer: deps } = fresh()
+    const { layer: deps } = catchUpStack()
     return Effect.gen(function*() {
       const { trades, quotes } = yield* setup
       // Producers and ingestion use a registry: its ids, not the embedded ones.
@@ -313,7 +308,7 @@ describe("catch-up to live", () => {
   }, 60_000)
 
   it.live("without a marker the topics named are followed from their start", () => {
-    const { layer: deps } = fresh()
+    const { layer: deps } = catchUpStack()
     return Effect.gen(function*() {
       const { trades } = yield* setup
       const produced = yield* produce(trades.slice(0, 300))
@@ -329,7 +324,7 @@ describe("catch-up to live", () => {
   }, 60_000)
 
   it.live("a marker the log cannot continue (records deleted, or a log behind it) fails with CatchUpGap before any event", () => {
-    const { layer: deps } = fresh()
+    const { layer: deps } = catchUpStack()
     return Effect.gen(function*() {
       yield* setup
       yield* produce(genTrades(20, { seed: 5 }).map((row): Produced => ({ kind: "T", row: { ...row, exchange: "TEST" } })))

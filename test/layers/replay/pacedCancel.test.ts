@@ -4,15 +4,10 @@
  */
 import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResult } from "@duckdb/node-api"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Stream } from "effect"
-import { tradeColumns } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { Effect, Fiber, Stream } from "effect"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { DAY, genTrades, T0 } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spiedDuckDb, spy } from "../../support/spy.ts"
+import { spiedDuckDb, spiedReplayOverTrades, spy } from "../../support/spy.ts"
 
 /** One day, one paced window (under its 50,000 rows), ~15 chunks of 2,048 rows. */
 const rows = genTrades(30_000, { days: 1, seed: 51 })
@@ -36,13 +31,7 @@ const statement = (s: DuckDBPreparedStatement) => spy(s, { stream: async () => r
 const connection = (c: DuckDBConnection) => spy(c, { prepare: async (sql: string) => statement(await c.prepare(sql)) })
 const counting = spiedDuckDb(connection)
 
-const data = Layer.effectDiscard(Effect.gen(function*() {
-  const sink = yield* IcebergSink
-  yield* sink.ensureTable(tables.trades)
-  yield* sink.append(TRADES, tradeColumns(rows))
-}))
-
-const app = Layer.mergeAll(ReplayLayer.layer.pipe(Layer.provide(counting)), data).pipe(Layer.provideMerge(lakehouse()))
+const app = spiedReplayOverTrades(counting, rows)
 
 layer(app, { timeout: 120_000, excludeTestServices: true })("a paced replay whose consumer goes away", (it) => {
   it.effect("stops reading its window at the chunk in flight, and leaves the engine whole", () =>

@@ -5,16 +5,11 @@
  */
 import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResult } from "@duckdb/node-api"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
-import { tradeColumns } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { Effect, Stream } from "effect"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import * as Ref from "../../domain/query/reference.ts"
 import { DAY, genTrades } from "../query/data.ts"
-import { lakehouse, TRADES } from "../query/fixture.ts"
-import { spiedDuckDb, spy } from "../../support/spy.ts"
+import { spiedDuckDb, spiedReplayOverTrades, spy } from "../../support/spy.ts"
 
 /** 1969-12-31T00:00:00Z: the last day before the epoch. */
 const DAY0 = -DAY
@@ -46,13 +41,7 @@ const statement = (s: DuckDBPreparedStatement, sql: string) => {
 const connection = (c: DuckDBConnection) => spy(c, { prepare: async (sql: string) => statement(await c.prepare(sql), sql) })
 const counting = spiedDuckDb(connection)
 
-const data = Layer.effectDiscard(Effect.gen(function*() {
-  const sink = yield* IcebergSink
-  yield* sink.ensureTable(tables.trades)
-  yield* sink.append(TRADES, tradeColumns(rows))
-}))
-
-const app = Layer.mergeAll(ReplayLayer.layer.pipe(Layer.provide(counting)), data).pipe(Layer.provideMerge(lakehouse()))
+const app = spiedReplayOverTrades(counting, rows)
 
 layer(app, { timeout: 120_000, excludeTestServices: true })("replay windows before 1970", (it) => {
   it.effect("hold at most windowRows rows when whole seconds allow it, and replay every row in order", () =>
