@@ -1,6 +1,6 @@
 /**
  * Lakehouse core benchmarks (issue "Foundation"): Parquet write rate, the median
- * append commit of 100k rows, and one-day planning on a table of 10,000 files over
+ * append commit of 100k rows, a 45k-row commit spanning 1, 30 and 365 days, and one-day planning on a table of 10,000 files over
  * 60 days with metadata cached. Run: `npm run bench -- iceberg`.
  */
 import * as fs from "node:fs"
@@ -91,6 +91,14 @@ export const benchIceberg = () =>
       }
       results["append commit 100k rows, median ms"] = Math.round(median(commits))
       results["append commit 100k rows, min..max ms"] = `${Math.round(Math.min(...commits))}..${Math.round(Math.max(...commits))}`
+
+      // A backfill's flush: 45k rows (ingest's default buffer bound) spread over many days, as a
+      // history published symbol by symbol brings them. One commit, a file (and a COPY) per day.
+      for (const days of [1, 30, 365]) {
+        const batch = tradeColumns(makeTrades({ count: 45_000, days, offsetBase: 1_000_000 + days * 45_000, idPrefix: `d${days}` }))
+        const append = yield* timed(sink.append(trades, batch))
+        results[`append commit 45k rows over ${days} day(s): files, ms`] = `${append.value.files.length}, ${Math.round(append.ms)}`
+      }
       void table
     }).pipe(Effect.provide(Lakehouse.layer(options)))
 

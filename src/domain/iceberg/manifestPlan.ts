@@ -109,7 +109,8 @@ export const defaultMergePolicy: MergePolicy = { minCountToMerge: 100, targetMan
 /**
  * Which manifests to fold together, or none while the count is still under the threshold: the
  * small ones, in one group per partition spec (a manifest holds the files of the spec it names).
- * Every manifest listed counts towards the threshold, but only those `foldable` takes are grouped
+ * Every manifest listed but those at the target size and the settled ones (below) counts towards
+ * the threshold, but only those `foldable` takes are grouped
  * (not a commit's own new manifest, written as it is, nor one K2 does not read, listed as it is):
  * the others never hold back a merge of the rest. A group is of two or more: one manifest is not
  * merged into itself.
@@ -119,15 +120,48 @@ export const manifestsToMerge = (
   policy: MergePolicy,
   foldable: (manifest: ManifestFile) => boolean = () => true
 ): ReadonlyArray<ReadonlyArray<ManifestFile>> => {
-  if (manifests.length < policy.minCountToMerge) return []
+  const settled = settledManifests(manifests)
+  let count = 0
+  for (const m of manifests) if (m.manifestLength < policy.targetManifestBytes && !settled.has(m)) count++
+  if (count < policy.minCountToMerge) return []
   const bySpec = new Map<number, Array<ManifestFile>>()
   for (const m of manifests) {
-    if (m.manifestLength >= policy.targetManifestBytes || m.content !== 0 || !foldable(m)) continue
+    if (m.manifestLength >= policy.targetManifestBytes || m.content !== 0 || !foldable(m) || settled.has(m)) continue
     const group = bySpec.get(m.partitionSpecId)
     if (group === undefined) bySpec.set(m.partitionSpecId, [m])
     else group.push(m)
   }
   return [...bySpec.values()].filter((group) => group.length > 1)
+}
+
+/** The one partition value every file of a data manifest has (its fields' bounds), or undefined when they may differ. */
+const partitionKey = (m: ManifestFile): string | undefined => {
+  if (m.content !== 0 || m.partitions === null) return undefined
+  const key: Array<string> = []
+  for (const f of m.partitions) {
+    if (f.containsNull || f.lowerBound === null || f.upperBound === null) return undefined
+    const [lower, upper] = [f.lowerBound.join(","), f.upperBound.join(",")]
+    if (lower !== upper) return undefined
+    key.push(lower)
+  }
+  return `${m.partitionSpecId}:${key.join("/")}`
+}
+
+/**
+ * What a merge leaves: a manifest that alone holds its partition value (of its spec). Neither
+ * counted nor merged again: a table of more days than `minCountToMerge` would otherwise be past
+ * the threshold for good, and every commit rewrite every manifest of the table (ADR-49).
+ */
+const settledManifests = (manifests: ReadonlyArray<ManifestFile>): ReadonlySet<ManifestFile> => {
+  const byKey = new Map<string, Array<ManifestFile>>()
+  for (const m of manifests) {
+    const key = partitionKey(m)
+    if (key === undefined) continue
+    const same = byKey.get(key)
+    if (same === undefined) byKey.set(key, [m])
+    else same.push(m)
+  }
+  return new Set([...byKey.values()].flatMap((same) => same.length === 1 ? same : []))
 }
 
 /**

@@ -302,34 +302,53 @@ const gatherInt64 = (data: BigInt64Array, rows: Int32Array, start: number, end: 
   }
 }
 
+/** A batch's columns as they are loaded: each column's values (codes for a coded one) and its form in the temp table. */
+interface LoadedBatch {
+  readonly values: ReadonlyArray<Values | undefined>
+  readonly columns: ReadonlyArray<Loaded>
+  /** Each coded column's values, a list parameter after $1 (the COPY target). */
+  readonly params: ReadonlyArray<DuckDBValue>
+  readonly paramTypes: ReadonlyArray<DuckDBType>
+}
+
+/**
+ * How each column of `batch` loads, decided once per batch: every partition's temp table takes the
+ * batch's dictionaries. Made per partition, a flush spanning a year of days (a backfill) passed
+ * over every string column once per day.
+ */
+const loadedBatch = (schema: Schema, batch: ColumnBatch): LoadedBatch => {
+  const values = schema.fields.map((f) => {
+    const data = batch.columns[f.name]
+    if (data !== undefined && data.length !== batch.rowCount) {
+      throw new Error(`column ${f.name} has ${data.length} values for ${batch.rowCount} rows`)
+    }
+    return data
+  })
+  // $1 is the COPY target; each coded column's values are a list parameter after it.
+  const params: Array<DuckDBValue> = []
+  const paramTypes: Array<DuckDBType> = []
+  const columns = schema.fields.map((f, i): Loaded => {
+    const dictionary = isDictionaryType(f.type) && values[i] !== undefined ? collectionDictionary(values[i]) : null
+    if (dictionary !== null) {
+      const c = column(f.type)
+      values[i] = dictionary.codes
+      params.push(listValue(dictionary.values.map((v) => c.toDuck(v))))
+      paramTypes.push(LIST(c.type))
+      const param = params.length + 1
+      return { sql: "INTEGER", type: INTEGER, toDuck: identity, read: (name) => `$${param}[${name} + 1]` }
+    }
+    const strings = f.type === "string" && values[i] !== undefined ? smallDictionary(values[i]) : null
+    if (strings === null) return loadedColumn(f.type)
+    const type = ENUM(strings)
+    return { sql: type.toString(), type, toDuck: identity, read: (name) => `CAST(${name} AS VARCHAR)` }
+  })
+  return { values, columns, params, paramTypes }
+}
+
 /** Rows of the batch (indices, in write order) in a temp table, and the SELECT that reads them back as the schema's columns. */
-const loadRows = (connection: DuckDBConnection, schema: Schema, batch: ColumnBatch, rows: Int32Array) =>
+const loadRows = (connection: DuckDBConnection, schema: Schema, batch: LoadedBatch, rows: Int32Array) =>
   Effect.gen(function*() {
-    const values = schema.fields.map((f) => {
-      const data = batch.columns[f.name]
-      if (data !== undefined && data.length !== batch.rowCount) {
-        throw new Error(`column ${f.name} has ${data.length} values for ${batch.rowCount} rows`)
-      }
-      return data
-    })
-    // $1 is the COPY target; each coded column's values are a list parameter after it.
-    const params: Array<DuckDBValue> = []
-    const paramTypes: Array<DuckDBType> = []
-    const columns = schema.fields.map((f, i): Loaded => {
-      const dictionary = isDictionaryType(f.type) && values[i] !== undefined ? collectionDictionary(values[i]) : null
-      if (dictionary !== null) {
-        const c = column(f.type)
-        values[i] = dictionary.codes
-        params.push(listValue(dictionary.values.map((v) => c.toDuck(v))))
-        paramTypes.push(LIST(c.type))
-        const param = params.length + 1
-        return { sql: "INTEGER", type: INTEGER, toDuck: identity, read: (name) => `$${param}[${name} + 1]` }
-      }
-      const strings = f.type === "string" && values[i] !== undefined ? smallDictionary(values[i]) : null
-      if (strings === null) return loadedColumn(f.type)
-      const type = ENUM(strings)
-      return { sql: type.toString(), type, toDuck: identity, read: (name) => `CAST(${name} AS VARCHAR)` }
-    })
+    const { columns, params, paramTypes, values } = batch
     const table = `k2_batch_${++tableCounter}`
     const ddl = schema.fields
       .map((f, i) => `${quoteIdent(f.name)} ${columns[i]!.sql}${f.required ? " NOT NULL" : ""}`)
@@ -521,11 +540,12 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   const layout = yield* layoutOf(options)
   if (batch.rowCount === 0) return []
   const partitions = writeLayout(layout.partitioning, layout.sortBy, batch)
+  const loaded = loadedBatch(options.schema, batch)
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
     writeEach(partitions, (p) =>
       Effect.acquireUseRelease(
-        loadRows(connection, options.schema, batch, p.rows),
+        loadRows(connection, options.schema, loaded, p.rows),
         (loaded) => writePartition(connection, { select: loaded.select, params: loaded.params, types: loaded.paramTypes }, p, options),
         (loaded) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${loaded.table}`).pipe(Effect.ignore)
       ))

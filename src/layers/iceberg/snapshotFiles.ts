@@ -15,8 +15,13 @@ export interface SnapshotFiles {
   manifestEntries(manifest: ManifestFile): Effect.Effect<ReadonlyArray<ManifestEntry>, TableFileError>
 }
 
-/** For maintenance: about one full day's merged manifest, with room to spare. */
-export const MAINTENANCE_CACHE_ENTRIES = 25_000
+/**
+ * For maintenance, within a quarter of the 256 MB heap `compact` and `ingest --maintain-every` run
+ * with (~11 KB an entry; test/layers/iceberg/maintenanceCache.test.ts). 25,000 (a whole day of
+ * one-second commits) filled the heap when each day's compaction rewrote manifests spanning a year
+ * of days: a day merged larger than this is decoded again by its commit, not kept.
+ */
+export const MAINTENANCE_CACHE_ENTRIES = 5_000
 
 /**
  * For the scanner (serve, query, replay): about one full day's merged manifest too. A decoded

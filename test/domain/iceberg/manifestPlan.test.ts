@@ -48,6 +48,30 @@ const manifestOf = (name: string, length: number, partitionSpecId = 0): Manifest
 
 describe("manifestsToMerge", () => {
   const policy = { minCountToMerge: 4, targetManifestBytes: 1_000 }
+  /** A manifest of one file of `day`, as a merge leaves each day. */
+  const dayManifest = (name: string, day: number): ManifestFile =>
+    describeManifest({ path: `file:///t/metadata/${name}.avro`, length: 10 }, spec, [{ ...existing(name, 1n), dataFile: file(name, day) }], 900n, 5n)
+  const paths = (groups: ReadonlyArray<ReadonlyArray<ManifestFile>>) => groups.map((g) => g.map((m) => m.manifestPath.slice("file:///t/metadata/".length)))
+
+  it("does not merge again the one-manifest-a-day a merge left, however many days (a year of history)", () => {
+    // More days than the threshold: counted, they made every commit rewrite every manifest of the table.
+    const days = Array.from({ length: 6 }, (_, i) => dayManifest(`day${i}`, 19_000 + i))
+    assert.deepStrictEqual(manifestsToMerge([dayManifest("new", 19_006), ...days], policy), [])
+    assert.deepStrictEqual(manifestsToMerge([dayManifest("new", 19_005), ...days], policy), [])
+  })
+
+  it("counts and merges the manifests of a day that has several, and those of several days, beside the settled days", () => {
+    const days = Array.from({ length: 6 }, (_, i) => dayManifest(`day${i}`, 19_000 + i))
+    const spanning = describeManifest({ path: "file:///t/metadata/span.avro", length: 10 }, spec, [
+      { ...existing("x", 1n), dataFile: file("x", 19_001) },
+      { ...existing("y", 1n), dataFile: file("y", 19_009) }
+    ], 900n, 5n)
+    // day0 has a second manifest, and `span` two days: with the new one, 4 to count.
+    const listed = [dayManifest("new", 19_000), dayManifest("again", 19_000), spanning, ...days]
+    const foldable = (m: ManifestFile) => !m.manifestPath.endsWith("new.avro")
+    assert.deepStrictEqual(paths(manifestsToMerge(listed, policy, foldable)), [["again.avro", "span.avro", "day0.avro"]])
+    assert.deepStrictEqual(manifestsToMerge(listed.slice(1), policy), [])
+  })
 
   it("merges once a snapshot would carry minCountToMerge manifests, not before", () => {
     const small = ["a", "b", "c", "d"].map((n) => manifestOf(n, 10))

@@ -329,6 +329,38 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       assert.strictEqual(seen.size, trades.length)
     }))
 
+  it.effect("reads a batch's values a bounded number of times however many days it spans (a backfill's flush)", () =>
+    Effect.gen(function*() {
+      // A symbol-by-symbol backfill puts a month (or a year) of days in one flush. Each column's
+      // dictionary is the batch's: made once, not again for every day's file (365 days made a
+      // flush 365 passes over every string column).
+      const days = 40
+      const trades: Array<Trade> = Array.from({ length: 2_000 }, (_, i) => ({
+        symbol: ["ANZ", "BHP", "CBA"][i % 3]!,
+        ts: day0 + BigInt(i % days) * DAY + BigInt(i),
+        price: BigInt(i + 1),
+        conditions: i % 2 === 0 ? [] : ["XT"]
+      }))
+      const batch = tradesBatch(trades)
+      let reads = 0
+      const counted = (values: ReadonlyArray<unknown>) =>
+        new Proxy(values, {
+          get: (target, key, receiver) => {
+            if (typeof key === "string" && /^\d+$/.test(key)) reads++
+            return Reflect.get(target, key, receiver)
+          }
+        })
+      const columns = { ...batch.columns, symbol: counted(batch.columns["symbol"] as ReadonlyArray<unknown>), conditions: counted(batch.columns["conditions"] as ReadonlyArray<unknown>) }
+      const files = yield* writeTrades({ rowCount: batch.rowCount, columns })
+      assert.strictEqual(files.length, days)
+      // A few passes per column (its dictionary, the rows' order, the load), however many days:
+      // a dictionary per day's file read them 40 times over (166,000 reads).
+      assert.isAtMost(reads, 3 * 2 * trades.length)
+      const rows = yield* readBack(files, "symbol, conditions")
+      assert.strictEqual(rows.length, trades.length)
+      assert.strictEqual(rows.filter((r) => listItems(r["conditions"]).length === 1).length, trades.length / 2)
+    }))
+
   it.effect("orders rows as DuckDB does: code points, nulls, descending keys, days before 1970", () =>
     Effect.gen(function*() {
       // Rows are ordered in JS; DuckDB's own ORDER BY over the written rows is the reference.
