@@ -195,8 +195,9 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
       // After what the other steps did: they ran all the same.
       for (const failure of [r.compactFailure, r.expireFailure, r.orphanFailure]) if (failure !== null) yield* fail(failure.message)
     }
-    yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    // A run with a failed table ends on the failure alone: "done" above it read as a success.
     if (failed.size > 0) return yield* Effect.fail(new Error(`maintenance failed for ${[...failed].join(", ")}`))
+    yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   })
 
 export const compactCommand = Command.make("compact", flags, (options) =>

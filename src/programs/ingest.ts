@@ -408,14 +408,20 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
     // Brokers never reached since the start are a wrong address as often as a broker starting up:
     // waited for --broker-wait, then a clear failure. Once one answered, outages are waited out.
     const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait.value), setting: BROKER_WAIT_SETTING })
-    const program = Effect.gen(function*() {
-      // The broker may be starting or restarting: wait for it rather than give up.
+    // The broker may be starting or restarting: wait for it rather than give up.
+    const topicsReady = Effect.gen(function*() {
       yield* contact.retry(
         Effect.andThen((yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions)), contact.reached),
         "waiting for Kafka",
         "2 seconds",
         150
       )
+    })
+    // The warehouse is opened (its catalog created) only once a broker has answered: a run that never
+    // reached one (a wrong address) left an empty catalog, where query, replay and compact then
+    // answered "no such table" instead of refusing a warehouse that does not exist.
+    const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options)))
+    const program = Effect.gen(function*() {
       const ingestor = yield* Ingestor
       // instruments only when read: the run creates it only then.
       const reference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined) ? [tables.instruments] : []
@@ -454,9 +460,8 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
     yield* contact.retry(
       program.pipe(
         Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry.value, false), Maintenance.layer()).pipe(
-          Layer.provideMerge(Layer.mergeAll(
-            kafkaLayer(options.client.value, brokers, `k2-ingest-${process.pid}`, contact.clientError),
-            lakehouseOf(options)
+          Layer.provideMerge(lakehouseOnceReached.pipe(
+            Layer.provideMerge(kafkaLayer(options.client.value, brokers, `k2-ingest-${process.pid}`, contact.clientError))
           ))
         ))
       ),

@@ -14,8 +14,8 @@ import { tradesWarehouse } from "../support/warehouse.ts"
 
 const quiet: Console.Console = Object.assign(Object.create(console), { log: () => {}, error: () => {} })
 
-const compact = (args: ReadonlyArray<string>) =>
-  Command.runWith(compactCommand, { version: "0" })(args).pipe(Effect.provide(NodeServices.layer), Effect.provideService(Console.Console, quiet))
+const compact = (args: ReadonlyArray<string>, console = quiet) =>
+  Command.runWith(compactCommand, { version: "0" })(args).pipe(Effect.provide(NodeServices.layer), Effect.provideService(Console.Console, console))
 
 describe("npm run compact, grace and age in hours", () => {
   it.effect("an orphan file younger than --orphan-grace-hours stays; one older goes, unless it is a dry run", () =>
@@ -39,8 +39,12 @@ describe("npm run compact, grace and age in hours", () => {
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse(10)
       yield* compact(["--warehouse", dir, "--tables", "market_data.trades", "--orphan-grace-hours", "0.5", "--dry-run"])
-      const missing = yield* Effect.flip(compact(["--warehouse", dir, "--tables", "market_data.trades,market_data.nope"]))
+      const logged: Array<string> = []
+      const logging: Console.Console = Object.assign(Object.create(quiet), { log: (text: unknown) => void logged.push(String(text)) })
+      const missing = yield* Effect.flip(compact(["--warehouse", dir, "--tables", "market_data.trades,market_data.nope"], logging))
       assert.include(String(missing), "maintenance failed for market_data.nope")
+      // The run failed: its last line does not say it was done.
+      assert.isFalse(logged.some((line) => line.startsWith("maintenance done")), logged.join("\n"))
       const unnamed = yield* Effect.flip(compact(["--warehouse", dir, "--tables", ".trades"]))
       assert.instanceOf(unnamed, UsageError)
     }))

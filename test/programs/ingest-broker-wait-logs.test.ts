@@ -4,6 +4,7 @@
  * record per line (docs/operations.md, "Logs"). Before, "waiting for Kafka" and "cannot start yet"
  * were plain text between the JSON records. Brokers never reached are waited for --broker-wait only.
  */
+import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { freePort, jsonLogLines, spawnProgram, written } from "../support/programs.ts"
@@ -18,7 +19,7 @@ const ingestAgainstNothing = (env: Record<string, string>) =>
       "--brokers", `127.0.0.1:${port}`, "--warehouse", warehouse, "--metrics-port", "0",
       "--topics", "market.equities.trades.asx"
     ], env)
-    return { p, port }
+    return { p, port, warehouse }
   })
 
 describe("npm run ingest, an unreachable broker", () => {
@@ -39,10 +40,10 @@ describe("npm run ingest, an unreachable broker", () => {
       assert.include(String(record!.message), `127.0.0.1:${port}`)
     }), 60_000)
 
-  it.effect("brokers never reached fail the run after the first-contact wait: one clear line, exit 1", () =>
+  it.effect("brokers never reached fail the run after the first-contact wait: one clear line, exit 1, no warehouse left", () =>
     Effect.gen(function*() {
       // Before, a wrong port was waited for 150 × 2 s, then that again up to 100 times (some 8 hours).
-      const { p, port } = yield* ingestAgainstNothing({ K2_KAFKA_BROKER_WAIT_SECONDS: "3" })
+      const { p, port, warehouse } = yield* ingestAgainstNothing({ K2_KAFKA_BROKER_WAIT_SECONDS: "3" })
       const code = yield* Effect.promise(() => p.exited)
       const out = p.output()
       assert.strictEqual(code, 1, out)
@@ -50,5 +51,11 @@ describe("npm run ingest, an unreachable broker", () => {
       assert.include(out, "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)")
       assert.notInclude(out, "cannot start yet", "the failure is said once, as the failure")
       assert.notInclude(out, "    at ", "no stack trace")
+      // Before, an empty catalog.db was left, and a query of it answered "no such table".
+      assert.deepStrictEqual(fs.readdirSync(warehouse), [], "nothing written before a broker answered")
+      const query = spawnProgram("query", ["stats", "trades", "--warehouse", warehouse])
+      const queryCode = yield* Effect.promise(() => query.exited)
+      assert.strictEqual(queryCode, 1, query.output())
+      assert.include(query.output(), `error: no warehouse at ${warehouse}`)
     }), 60_000)
 })

@@ -2,13 +2,14 @@
  * Runs a program's command on Node: a bad option prints the help and the problem and exits 2;
  * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
- * when the drain itself failed (a replay of a range or a query's answer cut short fails so); a second signal exits at once with 130.
+ * when the drain itself failed (a replay of a range or a query's answer cut short fails so); a second signal exits at once with 130,
+ * as does a `--wizard` cancelled before its command runs.
  * A reader that closed stdout ends the program with 0, another stdout write error with 1; a stderr
  * that fails is done without.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Config, Context, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Config, Context, Effect, Exit, Layer, Option, Queue, Terminal } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { InvalidServerConfig } from "../../layers/http/config.ts"
@@ -139,6 +140,35 @@ export const stdoutFailed = (e: NodeJS.ErrnoException, exit: (code: number) => v
  */
 export const stderrFailed = (_: Error) => {}
 
+/**
+ * `terminal`, calling `ended` when the input of a prompt ends before it is answered: stdin closed
+ * (`</dev/null`), or a quit key (Ctrl-C, Ctrl-D, Esc). effect/cli's `--wizard` then prints "Wizard
+ * cancelled." and succeeds: a run that ran nothing exited 0, as one that ran.
+ */
+const noticingInputEnd = (terminal: Terminal.Terminal, ended: () => void): Terminal.Terminal =>
+  Terminal.make({
+    columns: terminal.columns,
+    rows: terminal.rows,
+    size: terminal.size,
+    readLine: terminal.readLine,
+    display: terminal.display,
+    readInput: Effect.gen(function*() {
+      const input = yield* terminal.readInput
+      const relayed = yield* Queue.unbounded<Terminal.UserInput, Cause.Done>()
+      // Interrupted with the prompt's scope when it is answered: only an input that ended first is noticed.
+      yield* Queue.take(input).pipe(
+        Effect.flatMap((key) => Queue.offer(relayed, key)),
+        Effect.forever,
+        Effect.catchIf(Cause.isDone, () => Effect.andThen(Effect.sync(ended), Queue.end(relayed))),
+        Effect.forkScoped
+      )
+      return relayed
+    })
+  })
+
+/** The code a run exits with when its wizard was cancelled: as a prompt cancelled by Ctrl-C. */
+const WIZARD_CANCELLED_EXIT = 130
+
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
@@ -148,9 +178,11 @@ export const runCommand = (command: AnyCommand) => {
   process.stderr.on("error", stderrFailed)
   exitOnSecondSignal(process, (code) => process.exit(code))
   const record = drainRecord()
+  let wizardCancelled = false
   return command.pipe(
     Command.run({ version: "0.1.0" }),
     Effect.onError((cause) => Effect.sync(() => report(cause))),
+    Effect.updateService(Terminal.Terminal, (terminal) => noticingInputEnd(terminal, () => void (wizardCancelled = true))),
     Effect.provide(NodeServices.layer),
     Effect.provideService(DrainRecord, record),
     (effect) =>
@@ -158,6 +190,10 @@ export const runCommand = (command: AnyCommand) => {
         disableErrorReporting: true,
         // A signal asks for a drain; a program that drained cleanly succeeded.
         teardown: (exit, onExit) => {
+          if (wizardCancelled && Exit.isSuccess(exit)) {
+            process.stderr.write("wizard cancelled: nothing was run\n")
+            return onExit(WIZARD_CANCELLED_EXIT)
+          }
           const failed = failedDrainOf(exit, record)
           if (Option.isSome(failed)) report(Cause.fail(failed.value))
           onExit(programExitCode(exit, record))
