@@ -34,6 +34,12 @@ export interface IngestProgress {
   readonly commits: number
   /** Sum over assigned partitions of high-water mark minus the next offset to read. */
   readonly lag: number
+  /**
+   * How long Kafka has not answered a read of the log ends `lag` is figured from, once that is
+   * longer than the config's `lagStaleAfterMs` (`lag` is then the last figure read); else 0. A broker alive
+   * but unresponsive (a frozen JVM) answers nothing, while the progress otherwise reads as idle.
+   */
+  readonly lagUnansweredMs: number
   readonly partitions: number
   /** Sum over assigned partitions of the next offset to read (a partition awaiting a restart: where the restart reads from). */
   readonly position: number

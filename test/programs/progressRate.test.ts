@@ -42,4 +42,25 @@ describe("progressLine", () => {
       assert.strictEqual(written.length, 1)
       assert.match(written[0]!, /^\r12 of 40 messages, .* \| rows committed 10 \| dlq 0 \|/)
     }))
+
+  // A broker alive but frozen answers no lag refresh: the figure is the last one read, not a lag of now.
+  it.effect("says the lag is unknown, and for how long Kafka has not answered, once its figures are stale", () =>
+    Effect.gen(function*() {
+      const lineOf = (p: ReturnType<typeof progressOf>) => {
+        const written: Array<string> = []
+        const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
+        const tty = process.stderr.isTTY
+        process.stderr.isTTY = true
+        return progressLine(p, 1_000, new RecentRate()).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            spy.mockRestore()
+            process.stderr.isTTY = tty
+          })),
+          Effect.map(() => written.join(""))
+        )
+      }
+      const idle = { ...progressOf(makeCounters(), new Map()), lag: 0 }
+      assert.include(yield* lineOf({ ...idle, lagUnansweredMs: 12_400 }), "| lag ? (Kafka not answering for 12 s) |")
+      assert.include(yield* lineOf(idle), "| lag 0 |")
+    }))
 })

@@ -16,7 +16,7 @@ export const makeCounters = () => ({
 
 export type IngestCounters = ReturnType<typeof makeCounters>
 
-export const progressOf = (counters: IngestCounters, parts: Partitions): IngestProgress => {
+export const progressOf = (counters: IngestCounters, parts: Partitions, lagUnansweredMs = 0): IngestProgress => {
   let lag = 0n
   let position = 0n
   let uncommitted = 0n
@@ -34,6 +34,7 @@ export const progressOf = (counters: IngestCounters, parts: Partitions): IngestP
     ...counters,
     written: { ...counters.written },
     lag: Number(lag),
+    lagUnansweredMs,
     partitions: parts.size,
     position: Number(position),
     uncommitted: Number(uncommitted),

@@ -42,6 +42,7 @@ import { BufferRoom } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
+import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
 import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
@@ -87,6 +88,12 @@ export interface IngestConfig {
    */
   readonly groupCommitWaitMs: number
   /**
+   * The lag figures are said to be stale (progress, a warning) once Kafka has not answered a read
+   * of the log ends for this long: a broker alive but unresponsive answers none, and they would
+   * stay as they were, claiming to be current (ADR-50).
+   */
+  readonly lagStaleAfterMs: number
+  /**
    * The log is made again from the same feed on every start (the embedded default's in-process
    * log, ADR-22): a log behind a table's marker is that feed's records coming again, skipped as
    * ingested. Otherwise it is another log of the same name, and the run ends (ADR-24).
@@ -110,6 +117,7 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   sessionTimeoutMs: 30_000,
   checkpointIntervalMs: 10_000,
   groupCommitWaitMs: 5_000,
+  lagStaleAfterMs: 5_000,
   logRemadeEachRun: false
 }
 
@@ -228,6 +236,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   let drainFailure: IngestError | undefined
   /** A stop asked for a drain, which waits for the flush in flight: that flush's failure is the drain's. */
   let stopping = false
+  /** How old the running run's lag figures are. */
+  let lagFreshness: LagFreshness | undefined
 
   /**
    * Uninterruptible once started: a drain waits for the flush in flight, then flushes the rest.
@@ -551,13 +561,19 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     // A batch carries its partition's high-water mark, but a partition that has delivered none
     // yet (catching up behind the others, or held by backpressure) would read a lag of 0: the
     // log ends are asked for now and then, off the hot path. A failure keeps the last figures.
-    // Forked after the drain's finalizer, so it stops before the drain.
+    // Forked after the drain's finalizer, so it stops before the drain. Their age is watched beside
+    // it: a broker alive but unresponsive answers no read, which would leave the figures as they were.
+    const freshness = yield* makeLagFreshness(config.lagStaleAfterMs)
     const refreshLag = Effect.gen(function*() {
       const topics = new Set<string>()
       for (const part of parts.values()) topics.add(part.tp.topic)
+      let answered = true
       for (const topic of topics) {
         const marks = yield* Effect.option(consumer.watermarks(topic))
-        if (Option.isNone(marks)) continue
+        if (Option.isNone(marks)) {
+          answered = false
+          continue
+        }
         yield* atomically(Effect.forEach(marks.value, (m) => {
           const part = parts.get(tpKey(m.topic, m.partition))
           if (part === undefined) return Effect.void
@@ -566,8 +582,13 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           return Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
         }, { discard: true }))
       }
+      if (answered) yield* freshness.read
     })
     yield* Effect.forkScoped(refreshLag.pipe(Effect.repeat(Schedule.spaced(LAG_REFRESH))))
+    yield* Effect.forkScoped(freshness.check.pipe(Effect.repeat(Schedule.spaced(LAG_REFRESH))))
+    // Only while this run owns partitions: a rejoin lets them go, with their lag.
+    lagFreshness = freshness
+    yield* Effect.addFinalizer(() => Effect.sync(() => void (lagFreshness = undefined)))
 
     const flusher = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -591,9 +612,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     yield* Effect.raceAllFirst([fetching, Fiber.join(flushing), Deferred.await(fatal)])
   }))
 
-  const progress = Effect.sync(() => {
+  const progress = Effect.gen(function*() {
     room.countWaited()
-    return progressOf(counters, parts)
+    return progressOf(counters, parts, lagFreshness === undefined ? 0 : yield* lagFreshness.unansweredMs)
   })
 
   /**

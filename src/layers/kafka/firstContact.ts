@@ -35,6 +35,9 @@ export type FirstContact = Effect.Success<ReturnType<typeof makeFirstContact>>
 
 const isKafkaFault = (e: unknown): e is KafkaError => e instanceof KafkaError && e.retryable
 
+/** How often an attempt that has had no answer yet, before any contact, is said to be waiting. */
+const STILL_WAITING_EVERY = "5 seconds"
+
 /** Whether an attempt's failure is worth another one (the clients say so of theirs). */
 const retryable = (e: unknown): boolean => (e as { readonly retryable?: unknown } | undefined)?.retryable === true
 
@@ -59,13 +62,14 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
   const keepWaiting = (e: unknown): Effect.Effect<boolean> =>
     reached || waitMs === 0 || !isKafkaFault(e) ? Effect.succeed(true) : Effect.map(elapsedMs, (ms) => ms < waitMs)
 
+  /** How long the brokers have been waited for so far, before any contact. */
+  const notReachedYet = (ms: number) =>
+    // Whole seconds passed: rounded, 4.6 s of a 5 s wait would read as "5 s, giving up at 5 s".
+    ` at ${options.brokers.join(",")} (not reached yet: ${Math.floor(ms / 1000)} s${waitMs === 0 ? "" : `, giving up at ${seconds(waitMs)} s`})`
+
   /** What a warning says of the wait: how long so far, before any contact. */
   const progress = (e: unknown): Effect.Effect<string> =>
-    reached || !isKafkaFault(e)
-      ? Effect.succeed("")
-      : Effect.map(elapsedMs, (ms) =>
-        // Whole seconds passed: rounded, 4.6 s of a 5 s wait would read as "5 s, giving up at 5 s".
-        ` at ${options.brokers.join(",")} (not reached yet: ${Math.floor(ms / 1000)} s${waitMs === 0 ? "" : `, giving up at ${seconds(waitMs)} s`})`)
+    reached || !isKafkaFault(e) ? Effect.succeed("") : Effect.map(elapsedMs, notReachedYet)
 
   const again = (e: unknown): Effect.Effect<boolean> => retryable(e) ? keepWaiting(e) : Effect.succeed(false)
 
@@ -91,6 +95,21 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     )
 
   /**
+   * Never ends: every few seconds, while no broker has answered yet and retry `level` is the
+   * innermost under way, says that an attempt is still waiting. A broker alive but frozen keeps
+   * its connections open and answers nothing, so the attempt neither fails (which is said) nor ends.
+   */
+  const sayStillWaiting = (level: number): Effect.Effect<never> =>
+    Effect.sleep(STILL_WAITING_EVERY).pipe(
+      Effect.andThen(Effect.suspend(() =>
+        reached || depth !== level
+          ? Effect.void
+          : Effect.flatMap(elapsedMs, (ms) => Effect.logWarning(`waiting for Kafka${notReachedYet(ms)}: no answer yet`))
+      )),
+      Effect.forever
+    )
+
+  /**
    * `attempt` cut short when the wait runs out, not one attempt later (a client's connect retries
    * by itself for seconds). Interrupted, the attempt's scope closes what it opened.
    */
@@ -98,9 +117,10 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     Effect.suspend(() => {
       // What an earlier attempt's client met is that attempt's: its failure, if any, says it.
       met = undefined
-      return !bounded() ? attempt : Effect.flatMap(elapsedMs, (ms) =>
+      const said = reached ? attempt : Effect.raceFirst(attempt, sayStillWaiting(level))
+      return !bounded() ? said : Effect.flatMap(elapsedMs, (ms) =>
         // The attempt first: one that ends at once (due at the end of the wait) is its own outcome.
-        Effect.raceFirst(attempt, Effect.andThen(Effect.sleep(Math.max(0, waitMs - ms)), giveUp(level))))
+        Effect.raceFirst(said, Effect.andThen(Effect.sleep(Math.max(0, waitMs - ms)), giveUp(level))))
     })
 
   /** Between attempts, no sleep past the end of the wait while the brokers are waited for. */

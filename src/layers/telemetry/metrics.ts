@@ -61,6 +61,9 @@ export const sequenceGapsGivenUp = Metric.counter("k2_sequence_gaps_given_up_tot
 export const consumerLag = Metric.gauge("k2_ingest_consumer_lag_messages", {
   description: "High-water mark minus the next offset to read, by assigned topic and partition"
 })
+export const lagAge = Metric.gauge("k2_ingest_lag_age_seconds", {
+  description: "Seconds since Kafka last answered a read of the log ends that k2_ingest_consumer_lag_messages is figured from (every second): grows while a broker alive but unresponsive answers nothing, and those lag figures are stale"
+})
 export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
   description: "Now minus the newest exchange timestamp this process committed of the partitions it owns (NaN while none of them has committed one)"
 })

@@ -32,6 +32,10 @@ export class RecentRate {
   }
 }
 
+/** The lag, or how long Kafka has not answered the reads it comes from (the last figure would read as current). */
+const lagText = (p: IngestProgress) =>
+  p.lagUnansweredMs > 0 ? `lag ? (Kafka not answering for ${Math.floor(p.lagUnansweredMs / 1000)} s)` : `lag ${p.lag}`
+
 export const progressLine = (p: IngestProgress, elapsedMs: number, rates: RecentRate, expected?: number) =>
   Effect.sync(() => {
     const seconds = Math.max(elapsedMs / 1000, 0.001)
@@ -39,6 +43,6 @@ export const progressLine = (p: IngestProgress, elapsedMs: number, rates: Recent
     const committed = p.written.trades + p.written.quotes
     const of = expected === undefined ? "" : ` of ${expected}`
     const line = `${p.consumed}${of} messages, ${rate}/s | rows committed ${committed} | ` +
-      `dlq ${p.deadLettered} | lag ${p.lag} | partitions ${p.partitions} | ${seconds.toFixed(0)} s`
+      `dlq ${p.deadLettered} | ${lagText(p)} | partitions ${p.partitions} | ${seconds.toFixed(0)} s`
     writeProgress(line, elapsedMs, 100)
   })

@@ -183,6 +183,27 @@ describe("the first contact with Kafka", () => {
       yield* Fiber.await(unbounded)
       assert.strictEqual(logged[0], `waiting for Kafka at 127.0.0.1:9099 (not reached yet: 0 s): ${refused.message}`)
     }))
+  // A broker alive but frozen (SIGSTOP) keeps the connection open and answers nothing: the attempt
+  // neither fails nor ends, and the start said nothing until the wait ran out.
+  it.effect("an attempt that gets no answer is said every few seconds while it waits, once however nested", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      const fiber = yield* Effect.forkChild(start(contact, Effect.never, Effect.void).pipe(Effect.provide(Logger.layer([capture]))))
+      yield* TestClock.adjust("12 seconds")
+      assert.deepStrictEqual(logged, [5, 10].map((s) =>
+        `waiting for Kafka at 127.0.0.1:9099 (not reached yet: ${s} s, giving up at 60 s): no answer yet`))
+      yield* TestClock.adjust("50 seconds")
+      assert.isTrue(fiber.pollUnsafe() !== undefined, "the wait still ends")
+      // Once reached, a slow answer is no longer the brokers' address in doubt: nothing said.
+      logged.length = 0
+      yield* contact.reached
+      const slow = yield* Effect.forkChild(contact.retry(Effect.sleep("12 seconds"), "waiting for Kafka", "2 seconds", 2).pipe(Effect.provide(Logger.layer([capture]))))
+      yield* TestClock.adjust("13 seconds")
+      yield* Fiber.join(slow)
+      assert.deepStrictEqual(logged, [])
+    }))
 })
 
 describe("the first-contact wait is a bound, not a check between attempts", () => {
