@@ -6,7 +6,7 @@
  * left for them (DESIGN.md "Pitfalls"). The SQL sandbox runs in worker processes of its own (ADR-35).
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
-import { Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
+import { Clock, Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
@@ -48,6 +48,35 @@ export interface DuckDbOptions {
    */
   readonly memoryLimit?: string | undefined
 }
+
+/**
+ * The time one request's statements waited for a pooled connection, kept apart from the time they
+ * ran: a read past its time limit that mostly waited met a busy server (retry later), one that mostly
+ * ran is too heavy (narrow it). Waits of statements running at once are counted once.
+ */
+export class ConnectionWaits {
+  private waiting = 0
+  private since = 0
+  private waited = 0
+
+  started(now: number): void {
+    if (this.waiting++ === 0) this.since = now
+  }
+
+  ended(now: number): void {
+    if (--this.waiting === 0) this.waited += now - this.since
+  }
+
+  /** Milliseconds spent waiting up to `now`, a wait still under way included. */
+  waitedMs(now: number): number {
+    return this.waited + (this.waiting > 0 ? now - this.since : 0)
+  }
+}
+
+/** Where `withConnection` counts its waits: the request's (the HTTP reads' time limit sets one), else nowhere. */
+export const CurrentConnectionWaits = Context.Reference<ConnectionWaits | undefined>("k2/duckdb/ConnectionWaits", {
+  defaultValue: () => undefined
+})
 
 /** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
 export const maxConnections = (): number => Math.max(1, (Number(process.env["UV_THREADPOOL_SIZE"]) || 4) - 1)
@@ -200,20 +229,28 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   return DuckDb.of({
     size,
     withConnection: (use) =>
-      Effect.suspend(() => {
-        let borrowed = false
-        counts.waiting++
-        return Pool.use(pool, (connection) =>
+      Effect.flatMap(CurrentConnectionWaits, (waits) =>
+        Clock.clockWith((clock) =>
           Effect.suspend(() => {
-            borrowed = true
-            counts.waiting--
-            counts.inUse++
-            return use(connection)
-          }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--)))).pipe(
-            // Left while waiting (interrupted, or the pool failed to connect): no longer waiting.
-            Effect.ensuring(Effect.sync(() => void (borrowed || counts.waiting--)))
-          )
-      })
+            let borrowed = false
+            const stopWaiting = () => {
+              borrowed = true
+              counts.waiting--
+              waits?.ended(clock.currentTimeMillisUnsafe())
+            }
+            counts.waiting++
+            waits?.started(clock.currentTimeMillisUnsafe())
+            return Pool.use(pool, (connection) =>
+              Effect.suspend(() => {
+                stopWaiting()
+                counts.inUse++
+                return use(connection)
+              }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--)))).pipe(
+                // Left while waiting (interrupted, or the pool failed to connect): no longer waiting.
+                Effect.ensuring(Effect.sync(() => void (borrowed || stopWaiting())))
+              )
+          })
+        ))
   })
 })
 

@@ -16,10 +16,24 @@ import { problem } from "./respond.ts"
 import { SqlBusy, SqlFailed, SqlRefused, SqlTimeout, SqlUnavailable } from "./sql.ts"
 import { StreamsBusy, STREAMS_RETRY_AFTER } from "./streamSlots.ts"
 
-/** A read past K2_API_QUERY_TIMEOUT_MS (503). An Error, so its warning names it (it was logged as [object Object]). */
-export class QueryTimeout extends Schema.TaggedError<QueryTimeout>()("QueryTimeout", {}) {
+/** How long a read past K2_API_QUERY_TIMEOUT_MS took (`limitMs`), and how much of it went to waiting for a pooled DuckDB connection. */
+const TimedOut = { limitMs: Schema.Number, waitedMs: Schema.Number }
+
+/**
+ * A read past K2_API_QUERY_TIMEOUT_MS that spent most of it running (503, no Retry-After: the same
+ * read would time out again). An Error, so its warning names it (it was logged as [object Object]).
+ */
+export class QueryTimeout extends Schema.TaggedError<QueryTimeout>()("QueryTimeout", TimedOut) {
   override get message() {
-    return "the query took longer than the server allows"
+    const waited = Math.round(this.waitedMs)
+    return `the query took longer than the server allows (${this.limitMs} ms${waited > 0 ? `, ${waited} ms of it waiting for a connection` : ""}): a shorter range or fewer symbols may answer`
+  }
+}
+
+/** A read past K2_API_QUERY_TIMEOUT_MS that spent most of it waiting for a pooled DuckDB connection (503 with Retry-After). */
+export class ServerBusy extends Schema.TaggedError<ServerBusy>()("ServerBusy", TimedOut) {
+  override get message() {
+    return `the server is busy: the read spent ${Math.round(this.waitedMs)} of the ${this.limitMs} ms it may take waiting for a connection, every one running other reads; retry later`
   }
 }
 
@@ -45,6 +59,7 @@ const toProblem = (error: unknown, correlationId: string) => {
   // The server's trouble (logged below), not the statement's: no 400 the client would not retry.
   if (error instanceof SqlUnavailable) return problem(503, "sql_unavailable", error.message, correlationId)
   if (error instanceof QueryTimeout) return problem(503, "query_timeout", error.message, correlationId)
+  if (error instanceof ServerBusy) return problem(503, "server_busy", error.message, correlationId, { "retry-after": STREAMS_RETRY_AFTER })
   // DuckDB's memory limit met (K2_DUCKDB_MEMORY_LIMIT, shared by every statement running): a smaller
   // read, or the same one when the server is less busy, may well answer. It was a bare 500.
   if (error instanceof DuckDbError && error.reason === "OutOfMemory") {

@@ -14,11 +14,12 @@ import { isMissingFile, type TableFileError } from "../../domain/iceberg/errors.
 import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import { type ScanPlan, type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
+import { ConnectionWaits, CurrentConnectionWaits } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { cursorStillKept, idsOf, loadInvolved, type Pinned, pinCursor, pinSnapshots } from "../query/pinning.ts"
-import { orBad, QueryTimeout } from "./problems.ts"
+import { orBad, QueryTimeout, ServerBusy } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import {
   acceptsGzip,
@@ -154,9 +155,29 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     return yield* Effect.fromResult(cursorStillKept(yield* load(involved), pinned))
   })
 
+  /**
+   * The query time limit, which waiting for a pooled DuckDB connection counts towards. A read past it
+   * that spent at least half of it waiting met a busy server, ServerBusy (a retry may answer); one
+   * that spent most of it running is QueryTimeout (a narrower read may answer). Both were
+   * query_timeout, and a client could not tell a busy server from a read too heavy.
+   */
   const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(
-      Effect.timeoutOrElse({ duration: Duration.millis(options.queryTimeoutMs), orElse: () => Effect.fail(new QueryTimeout()) })
+    Clock.clockWith((clock) =>
+      Effect.suspend(() => {
+        const waits = new ConnectionWaits()
+        const limitMs = options.queryTimeoutMs
+        return effect.pipe(
+          Effect.provideService(CurrentConnectionWaits, waits),
+          Effect.timeoutOrElse({
+            duration: Duration.millis(limitMs),
+            orElse: () =>
+              Effect.suspend(() => {
+                const waitedMs = waits.waitedMs(clock.currentTimeMillisUnsafe())
+                return Effect.fail(2 * waitedMs >= limitMs ? new ServerBusy({ limitMs, waitedMs }) : new QueryTimeout({ limitMs, waitedMs }))
+              })
+          })
+        )
+      })
     )
 
   /** `name`: the parameter that ends the range on the route (summary's is `to_day`). */

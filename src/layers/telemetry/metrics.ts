@@ -89,7 +89,7 @@ export const duckDbConnectionsInUse = Metric.gauge("k2_duckdb_connections_in_use
   description: "Pooled DuckDB connections running a statement now"
 })
 export const duckDbConnectionWaiters = Metric.gauge("k2_duckdb_connection_waiters", {
-  description: "Statements waiting for a pooled DuckDB connection (a query past its time limit while waiting answers 503 query_timeout)"
+  description: "Statements waiting for a pooled DuckDB connection (a read past its time limit that spent most of it waiting answers 503 server_busy)"
 })
 
 /** Dead-letter reasons known in advance (decoder failure tags and WrongTopic), pre-registered at 0. */

@@ -1,11 +1,13 @@
 /**
  * The DuckDB pool on /metrics: how many connections it has, how many run a statement, and how
- * many statements wait for one (a busy pool is why a query waits, then times out, before it runs).
+ * many statements wait for one (a busy pool is why a query waits, then times out, before it runs);
+ * and the time one request's statements waited, kept apart from the time they ran.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Metric } from "effect"
+import { Clock, Deferred, Effect, Fiber, Metric } from "effect"
+import { TestClock } from "effect/testing"
 import { PrometheusMetrics } from "effect/observability"
-import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import { ConnectionWaits, CurrentConnectionWaits, DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import { parseExposition } from "../telemetry/opsMetrics.ts"
 
 const gauges = Effect.map(PrometheusMetrics.format(), (text) => {
@@ -40,6 +42,37 @@ describe("DuckDb pool metrics", () => {
       yield* Effect.forEach(holding, Fiber.join)
       yield* Fiber.join(waiter)
       assert.deepStrictEqual(yield* gauges, { size: "2", inUse: "0", waiting: "0" })
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(DuckDb.layerWith({ connections: 2 })),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+
+  it.effect("a request's waits are timed once however many of its statements wait together, and not while they run", () =>
+    Effect.gen(function*() {
+      const duckDb = yield* DuckDb
+      const release = yield* Deferred.make<void>()
+      yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
+      const holding = yield* Effect.forEach([1, 2], () =>
+        Effect.gen(function*() {
+          const held = yield* Deferred.make<void>()
+          const fiber = yield* Effect.forkChild(duckDb.withConnection(() => Deferred.succeed(held, undefined).pipe(Effect.andThen(Deferred.await(release)))))
+          yield* Deferred.await(held)
+          return fiber
+        }))
+      const waits = new ConnectionWaits()
+      const mine = (sql: string) => duckDb.withConnection((c) => query(c, "mine", sql)).pipe(Effect.provideService(CurrentConnectionWaits, waits))
+      const waiting = yield* Effect.forEach(["SELECT 1", "SELECT 2"], (sql) => Effect.forkChild(mine(sql)))
+      while ((yield* gauges).waiting !== "2") yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(waits.waitedMs(yield* Clock.currentTimeMillis), 1_000)
+      yield* Deferred.succeed(release, undefined)
+      yield* Effect.forEach(holding, Fiber.join)
+      yield* Effect.forEach(waiting, Fiber.join)
+      // Running, or done, is not waiting; nor is a statement that finds a connection free.
+      yield* mine("SELECT 3")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(waits.waitedMs(yield* Clock.currentTimeMillis), 1_000)
     }).pipe(
       Effect.scoped,
       Effect.provide(DuckDb.layerWith({ connections: 2 })),
