@@ -156,7 +156,7 @@ const orphanGraceHours = (options: Options) => Option.getOrElse(options.orphanGr
 const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
   Effect.gen(function*() {
     const maintenance = yield* Maintenance
-    const started = Date.now()
+    const started = performance.now()
     // A dry run neither compacts nor expires, so it cannot know the files those would free: say so, lest
     // its list be taken for all a run removes.
     if (options.dryRun) {
@@ -197,7 +197,7 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
     }
     // A run with a failed table ends on the failure alone: "done" above it read as a success.
     if (failed.size > 0) return yield* Effect.fail(new Error(`maintenance failed for ${[...failed].join(", ")}`))
-    yield* Console.log(`maintenance done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    yield* Console.log(`maintenance done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   })
 
 export const compactCommand = Command.make("compact", flags, (options) =>

@@ -195,7 +195,8 @@ const failedRun = <A, E>(exit: Exit.Exit<A, E>): exit is Exit.Failure<A, E> => E
  * The embedded default's day: the simulator publishes into `broker` once the ingestor has every
  * partition, and the ingestor runs until every partition is read to its end and in its table;
  * then the summary. A signal stops it as it stops the live mode: what was read is committed, then
- * the summary. A run that fails (an error or a defect) fails it, with no summary.
+ * the summary. A run that fails (an error or a defect) fails it, with no summary. `started` is a
+ * performance.now() reading (monotonic), as the elapsed times are measured against it.
  */
 export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: ReadonlyArray<string>, partitions: number, started: number) =>
   Effect.gen(function*() {
@@ -207,7 +208,7 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
     // Whether the day was read to its end: a run stopped by a signal says so under its summary.
     let complete = false
     const rates = new RecentRate()
-    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, Date.now() - started, rates, total))
+    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, performance.now() - started, rates, total))
     const whole = Effect.gen(function*() {
       // Publish once the group has its partitions: the backlog bound applies only from then on.
       yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
@@ -235,7 +236,7 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
       yield* Fiber.interrupt(running)
       if (!failedRun(yield* Fiber.await(running))) {
         yield* Console.error("")
-        yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
+        yield* Console.log(summary(yield* ingestor.progress, (performance.now() - started) / 1000))
         if (!complete) yield* Console.log(stoppedEarly)
       }
     })))
@@ -370,7 +371,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
     yield* Effect.gen(function*() {
       yield* claimEmbeddedRun(options, topics)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
-      yield* ingestSimulatedDay(broker, topics, options.partitions, Date.now()).pipe(
+      yield* ingestSimulatedDay(broker, topics, options.partitions, performance.now()).pipe(
         Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
@@ -403,7 +404,8 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
         yield* embeddedRunIo(options, () => fs.rmSync(embeddedRunFile(options), { force: true }))
       }).pipe(Effect.scoped)
     }
-    const started = Date.now()
+    // performance.now, not Date.now: a clock set back an hour put the progress line (and its rate) an hour behind.
+    const started = performance.now()
     yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client.value}) as group ${options.group}`)
     // Brokers never reached since the start are a wrong address as often as a broker starting up:
     // waited for --broker-wait, then a clear failure. Once one answered, outages are waited out.
@@ -440,7 +442,7 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
       const rates = new RecentRate()
       const reporter = yield* Effect.forkChild(
         Effect.gen(function*() {
-          yield* progressLine(yield* ingestor.progress, Date.now() - started, rates)
+          yield* progressLine(yield* ingestor.progress, performance.now() - started, rates)
         }).pipe(Effect.repeat(Schedule.spaced("1 second")))
       )
       yield* ingestor.run.pipe(
@@ -448,7 +450,7 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
         Effect.ensuring(Effect.gen(function*() {
           yield* Fiber.interrupt(reporter)
           yield* Console.error("")
-          yield* Console.log(summary(yield* ingestor.progress, (Date.now() - started) / 1000))
+          yield* Console.log(summary(yield* ingestor.progress, (performance.now() - started) / 1000))
         }))
       )
     })

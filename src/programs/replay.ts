@@ -148,7 +148,7 @@ export const republishReported = <E, R>(
 ) =>
   Effect.suspend(() => {
     let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
-    const started = Date.now()
+    const started = performance.now()
     const counts = (p: RepublishProgress) => `${p.events} events (${p.trades} trades, ${p.quotes} quotes)`
     return republish(events, {
       topic,
@@ -163,7 +163,7 @@ export const republishReported = <E, R>(
       Effect.onExit((exit) =>
         Effect.sync(() => {
           // Timed here: a follow is summarised when it is stopped, long after its last event perhaps.
-          const done = { ...latest, elapsedMs: Date.now() - started }
+          const done = { ...latest, elapsedMs: performance.now() - started }
           if (process.stderr.isTTY) process.stderr.write("\n")
           if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) {
             process.stdout.write(

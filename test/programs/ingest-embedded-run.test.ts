@@ -17,7 +17,7 @@ const idle: IngestProgress = progressOf(makeCounters(), new Map())
 
 const withIngestor = (run: Ingestor["Service"]["run"]) => {
   const broker = new KafkaMemory.MemoryBroker()
-  return ingestSimulatedDay(broker, TOPICS, 1, Date.now()).pipe(
+  return ingestSimulatedDay(broker, TOPICS, 1, performance.now()).pipe(
     Effect.provide(Layer.mergeAll(
       Layer.succeed(Ingestor)(Ingestor.of({ run, progress: Effect.succeed(idle) })),
       KafkaMemory.layerMemory(broker),
@@ -52,7 +52,7 @@ describe("the embedded default's day", () => {
       // Every record read, none written until the drain.
       const progress = Effect.sync((): IngestProgress => ({ ...idle, partitions: TOPICS.length, position: end(), unwritten: drained ? 0 : end() }))
       const run = Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => { drained = true })))
-      const ended = yield* ingestSimulatedDay(broker, TOPICS, 1, Date.now()).pipe(
+      const ended = yield* ingestSimulatedDay(broker, TOPICS, 1, performance.now()).pipe(
         Effect.provide(Layer.mergeAll(
           Layer.succeed(Ingestor)(Ingestor.of({ run, progress })),
           KafkaMemory.layerMemory(broker),

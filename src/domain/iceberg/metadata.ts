@@ -140,6 +140,9 @@ const sameRef = (a: SnapshotRef | undefined, b: SnapshotRef) =>
   a["min-snapshots-to-keep"] === b["min-snapshots-to-keep"] && a["max-snapshot-age-ms"] === b["max-snapshot-age-ms"] &&
   a["max-ref-age-ms"] === b["max-ref-age-ms"]
 
+/** The snapshot log's newest time (0 when empty). */
+const newestLogged = (m: TableMetadata): number => m["snapshot-log"].reduce((t, e) => Math.max(t, e["timestamp-ms"]), 0)
+
 /**
  * Apply updates to `base`; throws UpdateRefused for one it cannot take. `baseLocation` is the
  * metadata file `base` was read from: it enters the metadata log, so readers can walk the
@@ -196,7 +199,9 @@ export const applyUpdates = (
               "current-snapshot-id": u["snapshot-id"],
               "snapshot-log": [...m["snapshot-log"], {
                 "snapshot-id": u["snapshot-id"],
-                "timestamp-ms": added.has(u["snapshot-id"]) ? snapshot["timestamp-ms"] : nowMs
+                // A rollback never before the log's newest entry: a clock set back would put the log
+                // out of order (Java refuses a log going back more than a minute), as commit.ts stamps.
+                "timestamp-ms": added.has(u["snapshot-id"]) ? snapshot["timestamp-ms"] : Math.max(nowMs, newestLogged(m))
               }]
             }
             : {})
@@ -262,7 +267,9 @@ export const applyUpdates = (
     : [...m["metadata-log"], { "metadata-file": baseLocation, "timestamp-ms": base["last-updated-ms"] }]
   return {
     ...m,
-    "last-updated-ms": Math.max(nowMs, base["last-updated-ms"]),
+    // Never before the snapshot log's newest entry either (Java: "Invalid update timestamp"): a
+    // snapshot stamped before the clock was set back is logged later than this clock's now.
+    "last-updated-ms": Math.max(nowMs, base["last-updated-ms"], newestLogged(m)),
     "metadata-log": metadataLog.slice(-metadataLogMax(m))
   }
 }

@@ -7,6 +7,7 @@
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
 import { Clock, Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
+import { monotonicMillisOf } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
@@ -236,10 +237,10 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
             const stopWaiting = () => {
               borrowed = true
               counts.waiting--
-              waits?.ended(clock.currentTimeMillisUnsafe())
+              waits?.ended(monotonicMillisOf(clock))
             }
             counts.waiting++
-            waits?.started(clock.currentTimeMillisUnsafe())
+            waits?.started(monotonicMillisOf(clock))
             return Pool.use(pool, (connection) =>
               Effect.suspend(() => {
                 stopWaiting()

@@ -5,17 +5,18 @@
  * - Speed: a multiple of real time in session time (sessions laid end to end; nights,
  *   weekends and holidays take no time); events due within the next 20 ms go together.
  * Behind by more than CATCH_UP_MS (a stalled consumer), the schedule shifts rather than
- * sending the backlog at once. Time comes from Effect's Clock, so tests drive pacing with
+ * sending the backlog at once. Time comes from Effect's Clock (monotonic), so tests drive pacing with
  * TestClock. The events and ids do not depend on pacing. When a run completes, its injected
  * anomalies are written as a JSON array to `manifestFile` (if set); `MarketFeed.manifest` gives
  * them at any time (with the gaps events still held back leave, should the feed stop now).
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { Cause, Clock, Effect, Layer, Stream } from "effect"
+import { Cause, Effect, Layer, Stream } from "effect"
 import { FeedError, type FeedEvent, FeedIoFailure, FeedMisconfigured, SummaryCounter } from "../../domain/feeds/events.ts"
 import { DEFAULT_MODEL, type FaultRates, modelProblem, Simulator, type SimulatorModel } from "../../domain/feeds/simulator.ts"
 import { MarketFeed } from "../../services/MarketFeed.ts"
+import { monotonicMillis } from "../elapsed.ts"
 
 export type Pacing =
   | { readonly _tag: "Unpaced" }
@@ -83,12 +84,13 @@ export const makeSimulator = (config: SimulatorConfig): Effect.Effect<MarketFeed
         counter = new SummaryCounter("simulator")
         const sim = new Simulator(model, counter)
         current = sim
-        // The schedule's origin: moved later by a pause past CATCH_UP_MS.
-        let start = yield* Clock.currentTimeMillis
+        // The schedule's origin: moved later by a pause past CATCH_UP_MS. Monotonic: by the wall
+        // clock, set back an hour, the next event was due in an hour and the feed stopped for it.
+        let start = yield* monotonicMillis
         let paced = 0 // market events emitted so far (rate pacing)
         let clock0 = Number.NaN // session clock of the first market event (speed pacing)
         const sleepUntil = (due: number) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          Effect.flatMap(monotonicMillis, (now) => {
             if (due > now) return Effect.sleep(due - now)
             if (now - due > CATCH_UP_MS) start += now - due - CATCH_UP_MS
             return Effect.void

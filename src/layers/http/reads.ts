@@ -15,6 +15,7 @@ import { Catalog } from "../../services/Catalog.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import { type ScanPlan, type SnapshotSelector, SnapshotNotFound } from "../../services/TableScanner.ts"
 import { ConnectionWaits, CurrentConnectionWaits } from "../duckdb/DuckDb.ts"
+import { monotonicMillisOf } from "../elapsed.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
@@ -172,7 +173,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
             duration: Duration.millis(limitMs),
             orElse: () =>
               Effect.suspend(() => {
-                const waitedMs = waits.waitedMs(clock.currentTimeMillisUnsafe())
+                const waitedMs = waits.waitedMs(monotonicMillisOf(clock))
                 return Effect.fail(2 * waitedMs >= limitMs ? new ServerBusy({ limitMs, waitedMs }) : new QueryTimeout({ limitMs, waitedMs }))
               })
           })

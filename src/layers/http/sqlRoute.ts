@@ -39,7 +39,7 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         // Held until the body is written or the client is gone: a client that stops reading keeps the
         // answer, up to K2_API_SQL_MAX_BYTES in memory (a Parquet one up to 2 GiB on disk).
         yield* reads.streamSlot(request)
-        const started = Date.now()
+        const started = performance.now()
         if (format === "parquet") {
           return yield* parquetResponse((out) =>
             reads.sandboxedOver(plans, { sql: payload.sql, tables: sandboxTables, maxRows, timeoutMs: options.sqlTimeoutMs, parquetOut: out }).pipe(
@@ -61,7 +61,7 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
           columns: result.columns,
           truncated: result.truncatedBy !== null,
           truncated_by: result.truncatedBy,
-          meta: answerMeta({ scanned, elapsedMs: Date.now() - started, rowsReturned: result.rows.length }, pinned, correlationId)
+          meta: answerMeta({ scanned, elapsedMs: performance.now() - started, rowsReturned: result.rows.length }, pinned, correlationId)
         }), { contentType: "application/json", headers: cut })
       })
 

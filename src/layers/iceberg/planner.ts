@@ -162,14 +162,15 @@ export const layer =
           filesPlanned: files.length,
           bytesTotal: Number(snapshot?.summary["total-files-size"] ?? 0),
           bytesPlanned: files.reduce((n, f) => n + f.fileSizeInBytes, 0),
-          planningMs: Number((yield* Clock.currentTimeNanos) - startedNanos) / 1e6
+          planningMs: Number((yield* Clock.monotonicTimeNanos) - startedNanos) / 1e6
         }
       }
     })
 
     return TableScanner.of({
       plan: Effect.fn("TableScanner.plan")(function*(table, request = {}) {
-        const started = yield* Clock.currentTimeNanos
+        // Monotonic, as the engine times the read it is part of (a wall clock set back made it negative).
+        const started = yield* Clock.monotonicTimeNanos
         const { metadata } = yield* catalog.loadTable(table)
         const snapshot = yield* selectSnapshot(table, metadata, request.snapshot ?? Current)
         return yield* planSnapshot(table, metadata, snapshot, request.filter ?? {}, started).pipe(
@@ -179,7 +180,7 @@ export const layer =
 
       planTogether: Effect.fn("TableScanner.planTogether")(function*(reads, selector = Current) {
         // The tables are planned side by side: each read's time runs from the start to its own plan.
-        const started = yield* Clock.currentTimeNanos
+        const started = yield* Clock.monotonicTimeNanos
         const metadata = yield* Effect.forEach(reads, (r) => Effect.map(catalog.loadTable(r.table), (l) => l.metadata), {
           concurrency: "unbounded"
         })

@@ -9,6 +9,7 @@
  * in mailboxes and the client's fetches.
  */
 import { type Clock, Effect } from "effect"
+import { monotonicMillisOf } from "../elapsed.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import type { Partitions } from "./partitionState.ts"
 
@@ -70,7 +71,8 @@ export class BufferRoom {
    * and by whoever reads the figure, so a wait that has not ended yet shows.
    */
   countWaited(): void {
-    const now = this.clock.currentTimeMillisUnsafe()
+    // Monotonic: by a wall clock set back, the counter fell (a reset to Prometheus), set forward it leapt.
+    const now = monotonicMillisOf(this.clock)
     if (this.waiting.size > 0) this.counters.waitedForRoomMs += now - this.countedTo
     this.countedTo = now
   }

@@ -36,6 +36,7 @@ import { IcebergSink } from "../../services/IcebergSink.ts"
 import { type AnotherLog, type IngestError, Ingestor, isFatalToRun } from "../../services/Ingestor.ts"
 import { type Consumer, KafkaSource, type OffsetCommit, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
+import { monotonicMillis } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { makeConsumeBatch } from "./batchIntake.ts"
 import { BufferRoom } from "./bufferRoom.ts"
@@ -224,9 +225,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   yield* Metrics.registerCounter(Metrics.sequenceTrackerEvictions, () => statsOf().evictions)
   yield* Metrics.registerCounter(Metrics.sequenceGapsGivenUp, () => statsOf().gapsGivenUp)
   const flushLock = yield* Semaphore.make(1)
-  const lastFlush = yield* Ref.make(0)
+  // On the monotonic clock (elapsed.ts): by the wall clock set back an hour, the last flush was an
+  // hour ahead, and no flush (nor checkpoint) was due by time for that hour. Never, at the start.
+  const lastFlush = yield* Ref.make(Number.NEGATIVE_INFINITY)
 
-  let lastCheckpoint = 0
+  let lastCheckpoint = Number.NEGATIVE_INFINITY
   /**
    * Partitions retired by a restart that failed, whose supervisor (that of the partition the
    * restart was for) was revoked before its retry: each one's own actor restarts it instead.
@@ -246,7 +249,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
    */
   const flushWith = (consumer: Consumer, final = false) =>
     flushLock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* monotonicMillis
       yield* Ref.set(lastFlush, now)
       // Those left by a flush whose partitions' restart failed (the run rejoined since).
       yield* resolveUnknownOutcomes
@@ -591,7 +594,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     yield* Effect.addFinalizer(() => Effect.sync(() => void (lagFreshness = undefined)))
 
     const flusher = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* monotonicMillis
       const due = room.buffered() >= config.flushRows || room.bufferedBytes() >= config.flushBytes ||
         now - (yield* Ref.get(lastFlush)) >= config.commitIntervalMs
       if (!due) return

@@ -3,7 +3,8 @@
  * a broker alive but unresponsive (a frozen JVM) answers none of those reads, and the figures
  * would stay as they were, claiming to be current while nothing is read (ADR-50).
  */
-import { Clock, Effect, Metric } from "effect"
+import { Effect, Metric } from "effect"
+import { monotonicMillis } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export type LagFreshness = Effect.Success<ReturnType<typeof makeLagFreshness>>
@@ -12,15 +13,16 @@ const seconds = (ms: number) => Math.floor(ms / 1000)
 
 /** Lag figures read now; stale once Kafka has not answered a read of them for `staleAfterMs`. */
 export const makeLagFreshness = Effect.fnUntraced(function*(staleAfterMs: number) {
-  let readAt = yield* Clock.currentTimeMillis
+  // Monotonic: a wall clock set back an hour hid a stall for that hour, one set forward faked one.
+  let readAt = yield* monotonicMillis
   let stalled = false
-  const ageMs = Effect.map(Clock.currentTimeMillis, (now) => now - readAt)
+  const ageMs = Effect.map(monotonicMillis, (now) => now - readAt)
   const setGauge = (ms: number) => Metric.update(Metrics.lagAge, ms / 1000)
 
   return {
     /** Kafka answered a read of the lag figures: fresh again, said once if a stall ends. */
     read: Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* monotonicMillis
       const ms = now - readAt
       readAt = now
       yield* setGauge(0)

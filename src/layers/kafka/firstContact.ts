@@ -4,8 +4,9 @@
  * program fails saying so. Once a broker has answered, an outage is a broker restarting, and is
  * waited out as before (DESIGN.md: ingestion recovers by itself).
  */
-import { Clock, Duration, Effect, Schedule, Schema } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 import { KafkaError } from "../../services/KafkaSource.ts"
+import { monotonicMillis } from "../elapsed.ts"
 
 /** No broker of the list answered within the first-contact wait. */
 export class BrokersUnreachable extends Schema.TaggedError<BrokersUnreachable>()("BrokersUnreachable", {
@@ -43,14 +44,15 @@ const retryable = (e: unknown): boolean => (e as { readonly retryable?: unknown 
 
 /** The wait for a first contact, started now. */
 export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContactOptions) {
-  const started = yield* Clock.currentTimeMillis
+  // Monotonic: a clock set back an hour meanwhile waited an hour more, one set forward gave up at once.
+  const started = yield* monotonicMillis
   const waitMs = Duration.toMillis(options.wait)
   let reached = false
   /** The last retryable failure of any attempt: named when the wait runs out. */
   let last: unknown = undefined
   /** The last failure the client of the attempt under way said it met and retries by itself. */
   let met: string | undefined = undefined
-  const elapsedMs = Effect.map(Clock.currentTimeMillis, (now) => now - started)
+  const elapsedMs = Effect.map(monotonicMillis, (now) => now - started)
   const seconds = (ms: number) => Math.round(ms / 1000)
   /** Whether the brokers are what is waited for now: not yet reached, with a bound. */
   const bounded = () => !reached && waitMs > 0

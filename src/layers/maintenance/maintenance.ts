@@ -42,6 +42,7 @@ import {
   type PartitionCompaction
 } from "../../services/Maintenance.ts"
 import { DuckDb } from "../duckdb/DuckDb.ts"
+import { monotonicMillis } from "../elapsed.ts"
 import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { encryption, manifestListRefusal, manifestRefusal } from "../iceberg/fileio.ts"
 import { otherTablesMetadata } from "../iceberg/otherTables.ts"
@@ -494,9 +495,10 @@ export const repeatEvery = <A, E, R>(self: Effect.Effect<A, E, R>, interval: Dur
   Effect.gen(function*() {
     const period = Duration.toMillis(Duration.fromInputUnsafe(interval))
     while (true) {
-      const started = yield* Clock.currentTimeMillis
+      // Monotonic: a clock set back an hour during a run put the next one off by that hour.
+      const started = yield* monotonicMillis
       yield* self
-      const took = (yield* Clock.currentTimeMillis) - started
+      const took = (yield* monotonicMillis) - started
       yield* Effect.sleep(Duration.millis(Math.max(0, period - took)))
     }
   })

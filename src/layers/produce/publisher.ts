@@ -20,6 +20,7 @@ import { type AssetClassName, type DataType, Header, instrumentsTopicName, topic
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { KafkaError } from "../../services/KafkaSource.ts"
 import { type FeedEvent, type InjectedAnomaly, MarketFeed } from "../../services/MarketFeed.ts"
+import { monotonicMillis } from "../elapsed.ts"
 
 export interface PublishedCounts {
   trades: number
@@ -68,7 +69,7 @@ export interface PublishProgress {
   readonly events: number
   /** How many of `events` were instruments (a feed's reference data, sent first, not paced). */
   readonly instruments: number
-  /** From the start of the run to the broker's acknowledgement of the last of them. */
+  /** From the start of the run to the broker's acknowledgement of the last of them (monotonic: a wall clock stepped moves it not). */
   readonly elapsedMs: number
   /** When the broker acknowledged the last of them (Clock, epoch ms); the callback may come later. */
   readonly acknowledgedAt: number
@@ -118,7 +119,9 @@ const untilStopped = <A, E>(events: Stream.Stream<A, E>, stop: Effect.Effect<voi
 export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options: PublishOptions = {}) {
   const feed = yield* MarketFeed
   const producer = yield* KafkaSink
-  const started = yield* Clock.currentTimeMillis
+  // Elapsed time on the monotonic clock: by the wall clock, set back an hour, it went to minus an
+  // hour (produce's progress then said nothing for that hour); acknowledgedAt stays a wall time.
+  const started = yield* monotonicMillis
   const published: Record<string, PublishedCounts> = {}
   const totals: PublishedCounts = { trades: 0, quotes: 0, poison: 0, instruments: 0 }
   const topics = new Set<string>()
@@ -196,19 +199,20 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   let acknowledged = 0
   let instrumentsSent = 0
   let instrumentsAcknowledged = 0
+  const acknowledgedNow = Effect.all({ wallMs: Clock.currentTimeMillis, monotonicMs: monotonicMillis })
   /** The send in flight; it ends with the time the broker acknowledged it. */
-  let inflight: Fiber.Fiber<number, KafkaError> | undefined
+  let inflight: Fiber.Fiber<{ readonly wallMs: number; readonly monotonicMs: number }, KafkaError> | undefined
   /** Waits for the send in flight; then everything handed over so far is acknowledged. */
   const settle = Effect.gen(function*() {
     if (inflight === undefined) return
     // Told when it happened, not when it is seen: that is when the next batch is ready, up to
     // the batching window later (a freshness measured from here came out that much too short).
-    const acknowledgedAt = yield* Fiber.join(inflight)
+    const { wallMs: acknowledgedAt, monotonicMs } = yield* Fiber.join(inflight)
     inflight = undefined
     acknowledged = sent
     instrumentsAcknowledged = instrumentsSent
     if (options.onProgress !== undefined) {
-      yield* options.onProgress({ events: acknowledged, instruments: instrumentsAcknowledged, elapsedMs: acknowledgedAt - started, acknowledgedAt })
+      yield* options.onProgress({ events: acknowledged, instruments: instrumentsAcknowledged, elapsedMs: monotonicMs - started, acknowledgedAt })
     }
   })
 
@@ -228,7 +232,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
         const chunkInstruments = totals.instruments - instrumentsBefore
         yield* settle
-        inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), Clock.currentTimeMillis))
+        inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), acknowledgedNow))
         sent += chunk.length
         instrumentsSent += chunkInstruments
       })

@@ -7,7 +7,7 @@
  *
  * With a schema registry the ids are its own, registered per record kind (`republishCodec`).
  */
-import { BigDecimal, Clock, Effect, Stream } from "effect"
+import { BigDecimal, Effect, Stream } from "effect"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
 import { quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
 import type { Side, Trade } from "../../domain/marketData.ts"
@@ -16,6 +16,7 @@ import { Header } from "../../domain/wire.ts"
 import type { KafkaError } from "../../services/KafkaSource.ts"
 import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { ReplayEvent } from "../../services/ReplayEngine.ts"
+import { monotonicMillis } from "../elapsed.ts"
 import { schemaIdFor } from "../kafka/schemaRegistry.ts"
 
 export interface RepublishProgress {
@@ -95,7 +96,8 @@ export const republish = <E, R>(
 ): Effect.Effect<RepublishProgress, E | KafkaError, R | KafkaSink> =>
   Effect.gen(function*() {
     const producer = yield* KafkaSink
-    const started = yield* Clock.currentTimeMillis
+    // Monotonic: by the wall clock, set back an hour, the replay had taken minus an hour.
+    const started = yield* monotonicMillis
     const correlationId = options.correlationId ?? crypto.randomUUID()
     const progress: { -readonly [K in keyof RepublishProgress]: RepublishProgress[K] } = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
     yield* Stream.runForEachArray(events, (chunk) =>
@@ -116,11 +118,11 @@ export const republish = <E, R>(
           progress.trades += trades
           progress.quotes += chunk.length - trades
           progress.last = chunk.at(-1) ?? progress.last
-          progress.elapsedMs = (yield* Clock.currentTimeMillis) - started
+          progress.elapsedMs = (yield* monotonicMillis) - started
           if (options.onProgress !== undefined) yield* options.onProgress({ ...progress })
         }))
       }))
     yield* producer.flush()
-    progress.elapsedMs = (yield* Clock.currentTimeMillis) - started
+    progress.elapsedMs = (yield* monotonicMillis) - started
     return { ...progress }
   })

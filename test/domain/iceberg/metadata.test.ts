@@ -166,6 +166,36 @@ describe("applyUpdates: the snapshot log (Java's metadata builder)", () => {
     assert.strictEqual(snapshotAsOf(m, 350)?.["snapshot-id"], 1n)
   })
 
+  /** What Iceberg Java's TableMetadata checks as it loads a table (more than a minute back is refused). */
+  const javaRefuses = (m: ReturnType<typeof base>): string | undefined => {
+    const minute = 60_000
+    const log = m["snapshot-log"]
+    for (let i = 1; i < log.length; i++) {
+      if (log[i]!["timestamp-ms"] - log[i - 1]!["timestamp-ms"] < -minute) return "Expected sorted snapshot log entries"
+    }
+    const last = log.at(-1)
+    if (last !== undefined && m["last-updated-ms"] - last["timestamp-ms"] < -minute) return "Invalid update timestamp"
+    const metadataLog = m["metadata-log"]
+    for (let i = 1; i < metadataLog.length; i++) {
+      if (metadataLog[i]!["timestamp-ms"] - metadataLog[i - 1]!["timestamp-ms"] < -minute) return "Expected sorted previous metadata log entries"
+    }
+    return undefined
+  }
+
+  it("a clock set back an hour (between the snapshot's stamp and the catalog's, or before a rollback) writes nothing Java refuses", () => {
+    const hour = 3_600_000
+    let m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snap(1n, 10 * hour) }, main(1n)], 10 * hour)
+    // Stamped at 12 h by the committer; the clock set back before the catalog applies it.
+    m = applyUpdates(m, "file:///t/metadata/1.metadata.json", [{ action: "add-snapshot", snapshot: snap(2n, 12 * hour, 1n) }, main(2n)], 11 * hour)
+    assert.isUndefined(javaRefuses(m))
+    assert.strictEqual(m["last-updated-ms"], 12 * hour)
+    // A rollback of main, with the clock still behind: logged at the log's newest time, not an hour before it.
+    m = applyUpdates(m, "file:///t/metadata/2.metadata.json", [main(1n)], 11 * hour + 1)
+    assert.isUndefined(javaRefuses(m))
+    assert.deepStrictEqual(m["snapshot-log"].at(-1), { "snapshot-id": 1n, "timestamp-ms": 12 * hour })
+    assert.strictEqual(snapshotAsOf(m, 12 * hour)?.["snapshot-id"], 1n)
+  })
+
   it("logs nothing when main is set where it already is", () => {
     const m = applyUpdates(base(), null, [{ action: "add-snapshot", snapshot: snap(1n, 100) }, main(1n)], 100)
     assert.deepStrictEqual(applyUpdates(m, null, [main(1n)], 300)["snapshot-log"], m["snapshot-log"])

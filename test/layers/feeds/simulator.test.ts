@@ -2,13 +2,14 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Clock, ConfigProvider, Deferred, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { type FeedEvent, InjectedAnomalies } from "../../../src/domain/feeds/events.ts"
 import { layerConfig } from "../../../src/layers/feeds/config.ts"
 import { layerSimulator, type SimulatorConfig } from "../../../src/layers/feeds/simulator.ts"
 import { SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sim-"))
 const marketEvents = (es: ReadonlyArray<FeedEvent>) => es.filter((e) => e._tag === "Trade" || e._tag === "Quote")
@@ -53,6 +54,21 @@ describe("layerSimulator", () => {
       yield* Fiber.join(fiber)
       assert.strictEqual(seen.length, 300)
     }).pipe(Effect.provide(layerSimulator({ ...small, maxEvents: 300, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
+
+  it.effect("paced, it keeps its rate when the wall clock is set back an hour (it waited that hour), or forward", () =>
+    Effect.gen(function*() {
+      const stepped = yield* makeSteppedClock
+      const { seen, fiber } = yield* Effect.provideService(start, Clock.Clock, stepped.clock)
+      yield* TestClock.adjust(1000)
+      assert.isTrue(seen.length >= 95 && seen.length <= 110, `after 1 s: ${seen.length}`)
+      yield* stepped.step(-3_600_000)
+      yield* TestClock.adjust(1000)
+      assert.isTrue(seen.length >= 195 && seen.length <= 210, `1 s after the clock was set back: ${seen.length}`)
+      yield* stepped.step(3_600_000)
+      yield* TestClock.adjust(1000)
+      assert.isTrue(seen.length >= 295 && seen.length <= 310, `1 s after the clock was set forward: ${seen.length}`)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(layerSimulator({ ...small, eventsPerSymbolPerDay: 10_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } }))))
 
   it.effect("paced by rate and stopped while it waits, it has counted only what it gave", () =>
     Effect.gen(function*() {

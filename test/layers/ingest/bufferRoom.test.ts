@@ -4,6 +4,7 @@ import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { BufferRoom, type RoomLimits } from "../../../src/layers/ingest/bufferRoom.ts"
 import type { PartitionState, Partitions } from "../../../src/layers/ingest/partitionState.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 
 /** A room over one partition whose buffer holds `rows` rows (of no bytes): `buffer.rows` sets it. */
 const roomOver = (limits: RoomLimits, rows = 0) =>
@@ -59,6 +60,28 @@ describe("BufferRoom", () => {
       yield* TestClock.adjust("10 seconds")
       room.countWaited()
       assert.strictEqual(counters.waitedForRoomMs, 40_000, "nobody waits any more")
+    }))
+
+  it.effect("the time waited neither falls nor leaps when the wall clock is set back or forward an hour (a counter)", () =>
+    Effect.gen(function*() {
+      const stepped = yield* makeSteppedClock
+      const { counters, room } = yield* Effect.provideService(roomOver({ rows: 10, bytes: 1_000 }), Clock.Clock, stepped.clock)
+      const gate = yield* Deferred.make<void>()
+      const holding = yield* Effect.forkChild(room.withRoom(10, 0, Deferred.await(gate)))
+      yield* Effect.yieldNow
+      const waiter = yield* Effect.forkChild(room.withRoom(5, 0, Effect.void))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("10 seconds")
+      yield* stepped.step(-3_600_000)
+      room.countWaited()
+      assert.strictEqual(counters.waitedForRoomMs, 10_000)
+      yield* TestClock.adjust("10 seconds")
+      yield* stepped.step(3_600_000)
+      room.countWaited()
+      assert.strictEqual(counters.waitedForRoomMs, 20_000)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(holding)
+      yield* Fiber.join(waiter)
     }))
 
   it.effect("waiters go on as soon as a flush takes the buffers, as many as fit; none stays while room is left for it", () =>

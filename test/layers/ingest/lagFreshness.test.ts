@@ -4,7 +4,7 @@
  * to be current (the progress line's `lag`, k2_ingest_lag_age_seconds).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Logger, Schedule } from "effect"
+import { Clock, Deferred, Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
@@ -15,6 +15,7 @@ import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPIC = ASX_TOPICS[0]!
@@ -97,4 +98,25 @@ describe("the lag figures' freshness", () => {
       assert.strictEqual(logged.filter((l) => l.includes("Kafka has not answered the lag refresh")).length, 1, logged.join("\n"))
       assert.strictEqual(logged.filter((l) => l.includes("Kafka answered again")).length, 1, logged.join("\n"))
     }), 60_000)
+
+  it.effect("a wall clock set back does not hide a stall, nor does one set forward fake it", () =>
+    Effect.gen(function*() {
+      const { logged, logger } = capturing()
+      const stepped = yield* makeSteppedClock
+      const stepping = <A>(effect: Effect.Effect<A>) => effect.pipe(Effect.provideService(Clock.Clock, stepped.clock), Effect.provide(logger))
+      const freshness = yield* stepping(makeLagFreshness(5_000))
+      // Set back an hour: Kafka, unanswering for 8 s, had not answered for -3592 s.
+      yield* stepped.step(-3_600_000)
+      yield* TestClock.adjust("8 seconds")
+      yield* stepping(freshness.check)
+      assert.strictEqual(yield* stepping(freshness.unansweredMs), 8_000)
+      assert.strictEqual(logged.length, 1, logged.join("\n"))
+      yield* stepping(freshness.read)
+      // Set forward an hour just after an answer: the figures are a second old, not an hour.
+      yield* stepped.step(3_600_000)
+      yield* TestClock.adjust("1 second")
+      yield* stepping(freshness.check)
+      assert.strictEqual(yield* stepping(freshness.unansweredMs), 0)
+      assert.strictEqual(yield* scrapedAge, 1)
+    }))
 })

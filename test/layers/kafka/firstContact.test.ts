@@ -4,10 +4,11 @@
  * broker answered, an outage is waited out as long as before.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Logger } from "effect"
+import { Clock, Effect, Exit, Fiber, Logger } from "effect"
 import { TestClock } from "effect/testing"
 import { BrokersUnreachable, type FirstContact, makeFirstContact } from "../../../src/layers/kafka/firstContact.ts"
 import { kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 
 const BROKERS = ["127.0.0.1:9099"]
 const SETTING = "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)"
@@ -47,6 +48,28 @@ describe("the first contact with Kafka", () => {
       assert.include(message, "ECONNREFUSED")
       // Tried all along the wait (every 2 s), and not again from the top: the start gives up at once.
       assert.strictEqual(attempts, 31)
+    }))
+
+  it.effect("the wait is the wait when the wall clock is set back an hour meanwhile, or forward", () =>
+    Effect.gen(function*() {
+      for (const step of [-3_600_000, 3_600_000]) {
+        const stepped = yield* makeSteppedClock
+        const fiber = yield* Effect.forkChild(Effect.gen(function*() {
+          const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+          yield* start(contact, Effect.fail(refused), Effect.void)
+        }).pipe(Effect.provideService(Clock.Clock, stepped.clock)))
+        yield* TestClock.adjust("10 seconds")
+        yield* stepped.step(step)
+        yield* TestClock.adjust("40 seconds")
+        assert.isUndefined(fiber.pollUnsafe(), `gave up before the wait, the clock stepped by ${step} ms`)
+        yield* TestClock.adjust("12 seconds")
+        const exit = fiber.pollUnsafe()
+        yield* Fiber.interrupt(fiber)
+        assert.isDefined(exit, `still waiting past the wait, the clock stepped by ${step} ms`)
+        const error = Exit.findErrorOption(exit!)
+        assert.isTrue(error._tag === "Some" && error.value instanceof BrokersUnreachable, `stepped by ${step} ms: ${String(exit)}`)
+        assert.strictEqual((error as { value: BrokersUnreachable }).value.waitedSeconds, 60)
+      }
     }))
 
   it.effect("after a first contact, an outage is waited out past the wait", () =>

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { repeatEvery } from "../../../src/layers/maintenance/maintenance.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 
 /** The seconds at which runs of `runSeconds` start, repeated every 60 s, within the first 300 s. */
 const starts = (runSeconds: number) =>
@@ -45,5 +46,38 @@ describe("repeatEvery", () => {
     Effect.gen(function*() {
       const exit = yield* Effect.exit(repeatEvery(Effect.fail("boom"), "60 seconds"))
       assert.isTrue(exit._tag === "Failure")
+    }))
+})
+
+describe("repeatEvery under a wall clock that steps", () => {
+  it.effect("the clock set back an hour during a run does not put the next run off by that hour", () =>
+    Effect.gen(function*() {
+      const stepped = yield* makeSteppedClock
+      let runs = 0
+      const run = Effect.gen(function*() {
+        // NTP (or an operator) sets the clock back during the first run.
+        if (++runs === 1) yield* stepped.step(-3_600_000)
+        yield* Effect.sleep("40 seconds")
+      })
+      const fiber = yield* Effect.forkChild(repeatEvery(run, "60 seconds").pipe(Effect.provideService(Clock.Clock, stepped.clock)))
+      for (let s = 0; s < 300; s++) yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      // At 0, 60, ..., 300 s as ever: measured by the wall clock, the first run took -3560 s and the next waited 3620 s.
+      assert.strictEqual(runs, 6)
+    }))
+
+  it.effect("the clock set forward an hour during a run does not start the next run at once", () =>
+    Effect.gen(function*() {
+      const stepped = yield* makeSteppedClock
+      let runs = 0
+      const run = Effect.gen(function*() {
+        if (++runs === 1) yield* stepped.step(3_600_000)
+        yield* Effect.sleep("40 seconds")
+      })
+      const fiber = yield* Effect.forkChild(repeatEvery(run, "60 seconds").pipe(Effect.provideService(Clock.Clock, stepped.clock)))
+      for (let s = 0; s < 100; s++) yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      // At 0 and 60 s: measured by the wall clock, the first took an hour and the second followed at 40 s.
+      assert.strictEqual(runs, 2)
     }))
 })

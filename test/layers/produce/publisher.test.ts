@@ -13,6 +13,7 @@ import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 
 /** A record with its decimals as plain text, so that 38.20 and 38.2 (the same price) compare equal. */
 const exact = (value: object) =>
@@ -72,6 +73,35 @@ describe("publishFeed", () => {
       assert.isAbove(told.length, 5)
       assert.deepStrictEqual(told.map((p) => p.acknowledgedAt), answered)
       assert.deepStrictEqual(told.map((p) => p.elapsedMs), answered.map((t) => t - 5_000))
+    }))
+
+  it.effect("progress's elapsed time neither goes back nor leaps when the wall clock is set back or forward an hour", () =>
+    Effect.gen(function*() {
+      const stepped = yield* makeSteppedClock
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const told: Array<PublishProgress> = []
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        const publishing = yield* Effect.forkChild(publishFeed(makeWireCodec(), {
+          stopAfter: "3 seconds",
+          onProgress: (p) => Effect.sync(() => void told.push(p))
+        }).pipe(Effect.provideService(Clock.Clock, stepped.clock)))
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("50 millis")
+        yield* stepped.step(-3_600_000)
+        for (let i = 0; i < 20; i++) yield* TestClock.adjust("50 millis")
+        yield* stepped.step(7_200_000)
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("50 millis")
+        yield* Fiber.join(publishing)
+      }).pipe(Effect.provide(Layer.mergeAll(
+        KafkaMemory.layerMemory(broker),
+        Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, pacing: { _tag: "Rate", eventsPerSecond: 100 } })
+      )))
+      assert.isAbove(told.length, 10)
+      const elapsed = told.map((p) => p.elapsedMs)
+      assert.isAtLeast(Math.min(...elapsed), 0)
+      assert.isAtMost(Math.max(...elapsed), 3_500)
+      assert.deepStrictEqual(elapsed, [...elapsed].sort((a, b) => a - b))
     }))
 
   it.effect("progress tells how many of the events acknowledged were instruments (produce's rate leaves them out)", () =>

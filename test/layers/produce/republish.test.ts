@@ -3,12 +3,14 @@
  * is not taken back from the broker, so it is waited for and counted.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Stream } from "effect"
+import { Clock, Deferred, Effect, Fiber, Layer, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
 import { republish, type RepublishProgress } from "../../../src/layers/replay/republish.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import type { TradeEvent } from "../../../src/services/ReplayEngine.ts"
+import { makeSteppedClock } from "../../support/steppedClock.ts"
 
 const trade = (i: number): TradeEvent => ({
   _tag: "Trade",
@@ -76,5 +78,29 @@ describe("republish", () => {
       assert.strictEqual(broker.endOffset("backtest", 0), 5)
       assert.strictEqual(latest?.events, 5)
       assert.strictEqual(latest?.trades, 5)
+    }))
+
+  it.effect("the elapsed time it reports does not go back when the wall clock is set back an hour meanwhile", () =>
+    Effect.gen(function*() {
+      const stepped = yield* makeSteppedClock
+      const memory = layerMemory(new MemoryBroker())
+      const told: Array<number> = []
+      const summary = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: "backtest", partitions: 1 }])
+        // A second between the two chunks, during which the clock is set back an hour.
+        const events = Stream.concat(
+          Stream.fromArray([trade(1), trade(2)]),
+          Stream.fromEffect(Effect.as(Effect.andThen(Effect.sleep("1 second"), stepped.step(-3_600_000)), trade(3)))
+        )
+        const running = yield* Effect.forkChild(republish(events, {
+          topic: "backtest",
+          codec: makeWireCodec(),
+          onProgress: (p) => Effect.sync(() => void told.push(p.elapsedMs))
+        }).pipe(Effect.provideService(Clock.Clock, stepped.clock)))
+        yield* TestClock.adjust("1 second")
+        return yield* Fiber.join(running)
+      }).pipe(Effect.provide(memory))
+      assert.deepStrictEqual(told, [0, 1_000])
+      assert.strictEqual(summary.elapsedMs, 1_000)
     }))
 })

@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Layer } from "effect"
+import { BigDecimal, Clock, Effect, Layer } from "effect"
 import { encodeCursor } from "../../../src/domain/query/cursor.ts"
 import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { type Answer, type BarsRequest, type MarketRow, QueryEngine, type QueryError, type TradeWithQuote } from "../../../src/services/QueryEngine.ts"
@@ -46,6 +46,29 @@ layer(queryWarehouse(), { timeout: 120_000, excludeTestServices: true })("QueryE
           assert.deepStrictEqual(r.vendor_data, t.vendor_data)
           assert.deepStrictEqual(r.conditions, t.conditions)
         }
+      }))
+
+    it.effect("the times it reports are not negative when the wall clock is set back meanwhile (a clock set back an hour at every reading)", () =>
+      Effect.gen(function*() {
+        const q = yield* QueryEngine
+        const under = yield* Clock.Clock
+        let steps = 0n
+        const hourNanos = 3_600_000_000_000n
+        const wallNanos = () => under.currentTimeNanosUnsafe() - hourNanos * ++steps
+        const steppingBack: Clock.Clock = {
+          ...under,
+          currentTimeMillisUnsafe: () => Number(wallNanos() / 1_000_000n),
+          currentTimeMillis: Effect.sync(() => Number(wallNanos() / 1_000_000n)),
+          currentTimeNanosUnsafe: wallNanos,
+          currentTimeNanos: Effect.sync(wallNanos),
+          monotonicTimeNanosUnsafe: () => under.monotonicTimeNanosUnsafe(),
+          monotonicTimeNanos: Effect.sync(() => under.monotonicTimeNanosUnsafe()),
+          sleep: (d) => under.sleep(d)
+        }
+        const page = yield* Effect.provideService(q.trades({ from: T0, to: T0 + HOUR, symbols: ["BHP"], limit: 10 }), Clock.Clock, steppingBack)
+        assert.isAtLeast(page.elapsedMs, 0)
+        assert.isAtLeast(page.scanned[0]!.planningMs, 0)
+        assert.isAtMost(page.scanned[0]!.planningMs, page.elapsedMs)
       }))
 
     it.effect("keyset pages concatenate to the whole range, pinned to the first page's snapshot", () =>
