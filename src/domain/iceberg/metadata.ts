@@ -5,7 +5,6 @@
  * the REST catalog sends it to the server.
  */
 import { Schema as S } from "effect"
-import { lru } from "../lru.ts"
 import { schemasRemoved, typeShape } from "./readSchema.ts"
 import type { DataFile, PartitionSpec, Schema, Snapshot, SnapshotOperation, SnapshotRef, SortOrder, TableMetadata } from "./spec.ts"
 
@@ -547,11 +546,30 @@ export const nextMetadataFileName = (baseLocation: string | null, uuid: string):
 }
 
 /**
- * A metadata cache holding at most about this many snapshots' worth of decoded metadata. Each
- * commit writes a new metadata file that repeats every retained snapshot, so a cache counted in
- * files would keep hundreds of near-copies of a long history.
+ * Decoded metadata by file location (a metadata file never changes once written): each table's
+ * newest file read or written, whatever its history weighs. Each commit writes a new file that
+ * repeats every retained snapshot, so a file it superseded is dropped rather than kept as a
+ * near-copy (its table's pointer names it no more). A cache bounded by snapshots (20,000) kept only
+ * one table of a longer history: reads of trades and quotes in turn parsed each table's file
+ * anew at every request (seconds, a day of one-second commits being 88 MB). What it holds is what
+ * reading each table needs at once anyway: one current metadata per table the process reads.
  */
-export const metadataCache = () => lru<TableMetadata>(20_000, (m) => m.snapshots.length + 1)
+export const metadataCache = () => {
+  const newest = new Map<string, { readonly location: string; readonly metadata: TableMetadata }>()
+  const tableOf = new Map<string, string>()
+  return {
+    get(location: string): TableMetadata | undefined {
+      const table = tableOf.get(location)
+      return table === undefined ? undefined : newest.get(table)?.metadata
+    },
+    set(table: string, location: string, metadata: TableMetadata) {
+      const before = newest.get(table)
+      if (before !== undefined) tableOf.delete(before.location)
+      newest.set(table, { location, metadata })
+      tableOf.set(location, table)
+    }
+  }
+}
 
 /**
  * The highest sequence number committed by the time `pinned` was made current: after a rollback

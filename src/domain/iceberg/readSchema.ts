@@ -126,6 +126,27 @@ export const schemasRemoved = (schemas: ReadonlyArray<Pick<Schema, "schema-id">>
 }
 
 /**
+ * Each schema id the snapshots name, with the lowest sequence number naming it: learned once per
+ * snapshot list (metadata is never changed in place). Every plan asks, and a pass over every
+ * snapshot was 3 ms of each read of a table keeping a day of one-second commits.
+ */
+const firstWrittenBy = new WeakMap<ReadonlyArray<Snapshot>, ReadonlyMap<number, bigint>>()
+const firstWritten = (snapshots: ReadonlyArray<Snapshot>): ReadonlyMap<number, bigint> => {
+  let first = firstWrittenBy.get(snapshots)
+  if (first === undefined) {
+    const built = new Map<number, bigint>()
+    for (const s of snapshots) {
+      const id = s["schema-id"]
+      if (id === undefined) continue
+      const seen = built.get(id)
+      if (seen === undefined || s["sequence-number"] < seen) built.set(id, s["sequence-number"])
+    }
+    firstWrittenBy.set(snapshots, first = built)
+  }
+  return first
+}
+
+/**
  * The ids of schemas listed after `schemaId` that files of `snapshot` (null: the table's state now)
  * read under `schemaId` may have been written with. Iceberg Java makes an earlier schema current
  * again when a change leaves one identical to it (a column renamed and renamed back: its builder
@@ -139,8 +160,8 @@ export const writtenSchemaIds = (
   schemaId: number
 ): ReadonlyArray<number> => {
   const ids = new Set<number>()
-  for (const s of m.snapshots) {
-    if (s["schema-id"] !== undefined && (snapshot == null || s["sequence-number"] <= snapshot["sequence-number"])) ids.add(s["schema-id"])
+  for (const [id, first] of firstWritten(m.snapshots)) {
+    if (snapshot == null || first <= snapshot["sequence-number"]) ids.add(id)
   }
   if (schemaId === m["current-schema-id"]) {
     const at = m.schemas.findIndex((s) => s["schema-id"] === schemaId)

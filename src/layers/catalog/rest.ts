@@ -360,7 +360,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     const location = raw["metadata-location"] ?? "(no metadata-location)"
     const decoded = decodeTableMetadata(stringifyJson(raw.metadata), location, showIdentifier(identifier))
     if (Result.isFailure(decoded)) return Effect.fail(catalogError(new TableFileError({ reason: decoded.failure })))
-    if (raw["metadata-location"] !== undefined) cache.set(location, decoded.success)
+    if (raw["metadata-location"] !== undefined) cache.set(showIdentifier(identifier), location, decoded.success)
     return Effect.succeed({ identifier, metadataLocation: location, metadata: decoded.success })
   }
 

@@ -5,10 +5,13 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { negotiate, parseIntParam, parseSnapshot, parseSymbols } from "../../domain/api/params.ts"
 import { CHECKPOINT_PREFIX } from "../../domain/ingest/marker.ts"
-import type { TableName } from "../../domain/tables.ts"
+import { identifierOf, type TableName } from "../../domain/tables.ts"
+import { InvalidQuery } from "../../domain/query/errors.ts"
+import { decodeSnapshotCursor, encodeSnapshotCursor, SNAPSHOT_PAGE, SNAPSHOT_PAGE_MAX, snapshotPage } from "../../domain/query/snapshotPages.ts"
 import { formatIsoMicros } from "../../domain/time.ts"
-import { CatalogError } from "../../services/Catalog.ts"
+import { CatalogError, showIdentifier } from "../../services/Catalog.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
+import { SnapshotNotFound } from "../../services/TableScanner.ts"
 import type { HandlerOptions } from "./handlerContext.ts"
 import { instrumentColumns, snapshotColumns, statsColumns, symbolColumns } from "./parquetColumns.ts"
 import { guard, orBad } from "./problems.ts"
@@ -66,29 +69,49 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
 
       const snapshotsRoute = Effect.fnUntraced(function*({ params, query: q, request }: {
         readonly params: { readonly table: TableName }
-        readonly query: { readonly limit?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
+        readonly query: { readonly limit?: string | undefined; readonly cursor?: string | undefined; readonly format?: "json" | "csv" | "parquet" | undefined }
         readonly request: HttpServerRequest.HttpServerRequest
       }) {
         const format = yield* orBad(negotiate(q.format, request.headers["accept"], ["json", "csv", "parquet"]))
-        // A live table keeps an hour of one-second commits: "the last few" should not cost thousands.
-        const limit = yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: 10_000 }))
+        // Pages (snapshotPages.ts): a table keeping days of one-second commits lists tens of
+        // thousands, and "the last few" should not cost thousands either.
+        const limit = (yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: SNAPSHOT_PAGE_MAX }))) ?? SNAPSHOT_PAGE
+        const cursor = q.cursor === undefined || q.cursor === ""
+          ? undefined
+          : yield* Effect.fromResult(decodeSnapshotCursor(q.cursor, params.table)).pipe(Effect.mapError((reason) => new InvalidQuery({ reason })))
         return yield* reads.answerRead({
           route: `snapshots/${params.table}`,
           parquet: snapshotColumns,
           request,
           format,
           involved: [params.table],
-          snapshot: { _tag: "Latest" },
+          // A later page lists the state the first one pinned.
+          snapshot: cursor === undefined ? { _tag: "Latest" } : { _tag: "ById", snapshotId: cursor.pinned },
           csvFlatten: true,
-          // A table with no snapshot at the pin lists none, whatever has been committed since.
           run: (selector) =>
-            (selector?._tag === "ById" ? engine.snapshots(params.table, { upTo: selector.snapshotId }) : Effect.succeed([])).pipe(Effect.map((all) => all.slice(-(limit ?? all.length))), Effect.map((list) => ({
-              // An instant as every other answer writes one (toISOString stops at milliseconds).
-              rows: list.map((s) => ({ ...s, summary: withoutPaths(s.summary), time: formatIsoMicros(s.timestampMs * 1000) })),
-              scanned: [],
-              rowsReturned: list.length,
-              elapsedMs: 0
-            })))
+            Effect.gen(function*() {
+              // A table with no snapshot at the pin lists none, whatever has been committed since.
+              const pinned = selector?._tag === "ById" ? selector.snapshotId : undefined
+              const all = pinned === undefined ? [] : yield* engine.snapshots(params.table, { upTo: pinned })
+              const paged = snapshotPage(all, limit, cursor?.before)
+              if (paged === undefined) {
+                return yield* new SnapshotNotFound({
+                  table: showIdentifier(identifierOf(params.table)),
+                  detail: `snapshot ${cursor!.before}, where the cursor's page ends, has expired since the previous page: list again without the cursor`
+                })
+              }
+              const { page, older } = paged
+              return {
+                // An instant as every other answer writes one (toISOString stops at milliseconds).
+                rows: page.map((s) => ({ ...s, summary: withoutPaths(s.summary), time: formatIsoMicros(s.timestampMs * 1000) })),
+                scanned: [],
+                rowsReturned: page.length,
+                elapsedMs: 0,
+                nextCursor: older === null || pinned === undefined
+                  ? null
+                  : encodeSnapshotCursor({ table: params.table, pinned, before: older })
+              }
+            })
         })
       })
 

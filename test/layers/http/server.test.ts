@@ -330,7 +330,7 @@ describe("a query parameter the route does not declare", () => {
         ["GET", "/v1/trades?symbol=BHP", `unknown query parameter symbol; /v1/trades takes ${TRADES}`],
         ["HEAD", "/v1/trades?symbols=BHP&limt=1", `unknown query parameter limt; /v1/trades takes ${TRADES}`],
         ["GET", "/V1//Trades/?Symbols=BHP&limt=1", `unknown query parameters Symbols, limt; /v1/trades takes ${TRADES}`],
-        ["GET", "/v1/snapshots/trades?snapshot_id=1", "unknown query parameter snapshot_id; /v1/snapshots/:table takes limit, format"],
+        ["GET", "/v1/snapshots/trades?snapshot_id=1", "unknown query parameter snapshot_id; /v1/snapshots/:table takes limit, cursor, format"],
         ["GET", "/health?verbose=1", "unknown query parameter verbose; /health takes no query parameters"],
         ["GET", "/v1/trades?=x", `unknown query parameter ""; /v1/trades takes ${TRADES}`],
         ["GET", "/v1/symbols?__proto__=x&toString=1", "unknown query parameters __proto__, toString; /v1/symbols takes symbols, snapshot_id, as_of, format"]
