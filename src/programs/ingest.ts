@@ -32,6 +32,8 @@ import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
+import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine, RecentRate } from "./cli/progress.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
@@ -383,7 +385,13 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
   }).pipe(Effect.scoped)
 
 /** Against a real broker until SIGTERM/SIGINT. */
-const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers: ReadonlyArray<string>, topics: ReadonlyArray<string>) =>
+const live = (
+  options: Options,
+  trackerOptions: Partial<TrackerOptions>,
+  brokers: ReadonlyArray<string>,
+  topics: ReadonlyArray<string>,
+  security: KafkaSecurity | undefined
+) =>
   Effect.gen(function*() {
     // The embedded day's markers, at offsets of its in-process log, would skip the broker's records
     // below them; a recorded day that committed nothing (it failed or was stopped first) has none.
@@ -406,7 +414,9 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
     }
     // performance.now, not Date.now: a clock set back an hour put the progress line (and its rate) an hour behind.
     const started = performance.now()
-    yield* Console.error(`ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client.value}) as group ${options.group}`)
+    yield* Console.error(
+      `ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client.value}, ${describeSecurity(security)}) as group ${options.group}`
+    )
     // Brokers never reached since the start are a wrong address as often as a broker starting up:
     // waited for --broker-wait, then a clear failure. Once one answered, outages are waited out.
     const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait.value), setting: BROKER_WAIT_SETTING })
@@ -463,7 +473,7 @@ const live = (options: Options, trackerOptions: Partial<TrackerOptions>, brokers
       program.pipe(
         Effect.provide(Layer.merge(ingestorLayer(options, trackerOptions, topics, options.schemaRegistry.value, false), Maintenance.layer()).pipe(
           Layer.provideMerge(lakehouseOnceReached.pipe(
-            Layer.provideMerge(kafkaLayer(options.client.value, brokers, `k2-ingest-${process.pid}`, contact.clientError))
+            Layer.provideMerge(kafkaLayer(options.client.value, brokers, `k2-ingest-${process.pid}`, { clientError: contact.clientError, security }))
           ))
         ))
       ),
@@ -509,13 +519,15 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
     checkRegistryTopics(options.schemaRegistry.value, topics)
     const brokers = brokerList(options.brokers.value)
-    return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => live(options, tracker, brokers, topics))
+    const security = kafkaSecurityFrom()
+    return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => live(options, tracker, brokers, topics, security))
   }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith(
   "Ingest market data from Kafka into Iceberg, exactly once: from --brokers (or K2_KAFKA_BROKERS) until SIGTERM/SIGINT, " +
     "or without them the embedded default (a simulated day through an in-process Kafka). A flag marked \"live mode\" or " +
     "\"embedded default only\" is refused in the other mode (exit 2); its variable is not.",
   [
     "K2_SEQUENCE_CAPACITY, K2_SEQUENCE_IDLE_SECONDS, K2_SEQUENCE_DAY_CHANGE, K2_SEQUENCE_MAX_GAPS, K2_SEQUENCE_ZONES (docs/sequence-integrity.md)",
+    kafkaSecurityEnvironment(LIVE),
     ...lakehouseEnvironment,
     ...commonEnvironment
   ]

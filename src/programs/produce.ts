@@ -10,6 +10,8 @@ import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
+import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { RecentRate, writeProgress } from "./cli/progress.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
@@ -268,7 +270,13 @@ const clearReport = (report: string, file: string) =>
 // A signal (SIGINT/SIGTERM interrupts the program) stops the feed as --duration does: the send in
 // flight is acknowledged, then what was sent is reconciled and reported. Interrupting the publish
 // instead would leave a send in flight and no reconciliation of what the topics now hold.
-const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.Layer<MarketFeed, unknown>, durationMs: Option.Option<number>) =>
+const produce = (
+  options: Options,
+  brokers: ReadonlyArray<string>,
+  feed: Layer.Layer<MarketFeed, unknown>,
+  durationMs: Option.Option<number>,
+  security: KafkaSecurity | undefined
+) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       yield* clearReport("reconciliation", options.reconciliation)
@@ -290,7 +298,7 @@ const produce = (options: Options, brokers: ReadonlyArray<string>, feed: Layer.L
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
       // Built interruptibly (a signal while connecting just stops), closed after the report.
-      const services = yield* restore(Layer.build(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce"))))
+      const services = yield* restore(Layer.build(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce", { security }))))
       const result = yield* Effect.gen(function*() {
         const topics = ["trades", "quotes"].map((dataType) => ({
           assetClass: "equities" as const,
@@ -348,7 +356,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       if (other !== undefined) throw new UsageError({ message: `--${flag} and --${other[0]} name one file (${file}): give each report its own` })
     })
     const durationMs = Option.map(options.duration, parseDuration)
-    return produce(options, brokerList(options.brokers.value), feed, durationMs)
-  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", commonEnvironment)))
+    return produce(options, brokerList(options.brokers.value), feed, durationMs, kafkaSecurityFrom())
+  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", [kafkaSecurityEnvironment(), ...commonEnvironment])))
 
 if (import.meta.main) runCommand(produceCommand)

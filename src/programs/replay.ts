@@ -50,6 +50,8 @@ import {
   usage
 } from "./cli/common.ts"
 import { brokerList, checkRegistryTopics, type KafkaClient, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
+import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
 import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
 import { writeProgress } from "./cli/progress.ts"
@@ -277,12 +279,12 @@ const engineOver = (settings: LakehouseSettings) => ReplayLayer.layer.pipe(Layer
 
 /** The Kafka client and the schema registry a replay to --topic or a --follow talks to (tests give in-process ones). */
 export interface ReplayConnections {
-  readonly kafka: (client: KafkaClient, brokers: ReadonlyArray<string>) => Layer.Layer<KafkaSource | KafkaSink | KafkaAdmin, unknown>
+  readonly kafka: (client: KafkaClient, brokers: ReadonlyArray<string>, security?: KafkaSecurity) => Layer.Layer<KafkaSource | KafkaSink | KafkaAdmin, unknown>
   readonly registry: (url: string) => Layer.Layer<SchemaRegistry>
 }
 
 const networkConnections: ReplayConnections = {
-  kafka: (client, brokers) => kafkaLayer(client, brokers, "k2-replay"),
+  kafka: (client, brokers, security) => kafkaLayer(client, brokers, "k2-replay", { security }),
   registry: (url) => layerHttp({ url })
 }
 
@@ -349,8 +351,10 @@ export const replayCommandWith = <E>(
     })
     // Read only where used: K2_KAFKA_BROKERS is set for every program, a replay to stdout included.
     const brokers = needsKafka ? Option.map(a.brokers.value, brokerList) : Option.none()
+    // As the brokers: a replay to stdout reads no TLS or SASL setting, nor refuses one.
+    const security = needsKafka ? kafkaSecurityFrom() : undefined
     const connect = { ...networkConnections, ...connections }
-    const kafka = () => connect.kafka(a.client.value, Option.getOrThrow(brokers))
+    const kafka = () => connect.kafka(a.client.value, Option.getOrThrow(brokers), security)
     // Opened once the options are read: a refused command line touches no warehouse.
     const lakehouse = a.follow ? reads(a) : openingForRange(reads(a))
 
@@ -394,7 +398,7 @@ export const replayCommandWith = <E>(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
       "--follow continues on the live topics. A flag marked \"--topic\", \"--follow\" or \"--topic and --follow\" is " +
       "refused in a mode that ignores it (exit 2); its variable is not.",
-    [...lakehouseEnvironment, ...commonEnvironment]
+    [kafkaSecurityEnvironment("--topic and --follow"), ...lakehouseEnvironment, ...commonEnvironment]
   )),
   // The program's logger beneath all: Effect's default one writes to stdout, into the NDJSON.
   Command.provide(Telemetry.layer("replay")))

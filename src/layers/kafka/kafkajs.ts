@@ -32,6 +32,7 @@ import {
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
+import { closedConnectionHint, hintFor, type KafkaSecurity, kafkajsSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 
@@ -50,6 +51,8 @@ export interface KafkajsOptions {
    * (its connect() retries a refused connect for ~10 s before it fails, ADR-38).
    */
   readonly clientError?: (message: string) => void
+  /** TLS and SASL (ADR-54); none: PLAINTEXT. */
+  readonly security?: KafkaSecurity
 }
 
 type Kafkajs = typeof import("kafkajs")
@@ -114,9 +117,11 @@ const UNAVAILABLE_NAMES = new Set([
   "KafkaJSTopicMetadataNotLoaded"
 ])
 
-/** Classify a kafkajs error into the K2 reasons. */
-export const fromKafkajs = (operation: string, cause: unknown, topic?: string): KafkaError => {
+/** Classify a kafkajs error into the K2 reasons; `security`: the connection's, named by its failures. */
+export const fromKafkajs = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity): KafkaError => {
   if (isKafkaError(cause)) return cause
+  const secured = securityFailure(operation, cause, security)
+  if (secured !== undefined) return secured
   type KError = { name?: string; type?: string; retriable?: boolean; message?: string; cause?: unknown }
   const e = cause as KError | undefined
   // kafkajs 2.2 keeps the broker's error of a retried request (NumberOfRetriesExceeded,
@@ -126,7 +131,7 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
     inner = inner.cause as KError
   }
   const type = inner?.type
-  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}`
+  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}${closedConnectionHint(cause, security)}`
   if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
   // Retried to the end, it may be a broker still loading its partitions after a restart (the
   // error is retriable): an outage, unless the topic is known to be absent (`absentOr`).
@@ -139,15 +144,20 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string): 
   return kafkaError(new KafkaRejected({ operation, detail }))
 }
 
-const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
-  Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic) })
+/** Runs a client call, its failure classified (`security`: the connection's). */
+const attemptWith = (security: KafkaSecurity | undefined) => <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
+  Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic, security) })
 
 /**
  * `client` connected until the scope closes. The connect can be interrupted (the first-contact
  * wait ran out, ADR-38), unlike an acquire: kafkajs goes on retrying it, and a disconnect meanwhile
  * waits for its pending request, so the client is disconnected once that connect ends.
  */
-const connectScoped = (name: string, client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> }) =>
+const connectScoped = (
+  name: string,
+  client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> },
+  attempt: ReturnType<typeof attemptWith>
+) =>
   Effect.uninterruptibleMask((restore) => {
     const disconnect = () => client.disconnect().catch(() => undefined)
     let connecting: Promise<void> | undefined
@@ -233,16 +243,23 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       brokers: [...options.brokers],
       ...(options.clientError === undefined
         ? { logLevel: shown, logCreator: logTo(logLevel, () => {}, shown) }
-        // Errors logged, to say what a connect still retrying has met when it is cut short.
-        : { logLevel: Math.max(shown, logLevel.ERROR) as LogLevel, logCreator: logTo(logLevel, options.clientError, shown) }),
-      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 }
+        // Errors logged, to say what a connect still retrying has met when it is cut short, with
+        // what a closed connection may mean of the connection's security.
+        : {
+          logLevel: Math.max(shown, logLevel.ERROR) as LogLevel,
+          logCreator: logTo(logLevel, ((said) => (m: string) => said(`${m}${hintFor(m, options.security)}`))(options.clientError), shown)
+        }),
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 },
+      ...kafkajsSecurity(options.security)
     }
     const kafka = new Kafka(config)
+    const classify = (operation: string, cause: unknown, topic?: string) => fromKafkajs(operation, cause, topic, options.security)
+    const attempt = attemptWith(options.security)
 
     const admin = kafka.admin()
-    yield* connectScoped("admin", admin)
+    yield* connectScoped("admin", admin, attempt)
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner(kafkajs) })
-    yield* connectScoped("producer", producer)
+    yield* connectScoped("producer", producer, attempt)
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
       const topics = [...new Set(tps.map((tp) => tp.topic))]
@@ -261,7 +278,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const absentOr = async (operation: string, topics: ReadonlyArray<string>, e: unknown): Promise<never> => {
       const existing = await admin.listTopics().catch(() => undefined)
       const missing = existing === undefined ? undefined : topics.find((t) => !existing.includes(t))
-      throw missing === undefined ? fromKafkajs(operation, e, topics[0]) : kafkaError(new UnknownTopic({ topic: missing }))
+      throw missing === undefined ? classify(operation, e, topics[0]) : kafkaError(new UnknownTopic({ topic: missing }))
     }
 
     const watermarks = async (topic: string) => {
@@ -296,7 +313,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           commit: async (offsets) => {
             await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })))
           }
-        }, fromKafkajs)
+        }, classify)
 
         consumer.on(consumer.events.GROUP_JOIN, (event) => {
           // Synchronous part of assign runs here, before kafkajs starts fetching.
@@ -331,7 +348,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         })
         consumer.on(consumer.events.CRASH, (event) => {
           const e = event.payload.error
-          if (!event.payload.restart) core.fail(fromKafkajs("consume", e))
+          if (!event.payload.restart) core.fail(classify("consume", e))
         })
 
         // Before connecting: a subscription that fails (an unknown topic) still closes its connections.

@@ -43,6 +43,7 @@ import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
+import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
@@ -52,6 +53,8 @@ export interface PlatformaticOptions {
   readonly clientId?: string
   /** Max bytes per partition per fetch. Default 256 KiB: what a partition actor holds at once. */
   readonly maxBytesPerPartition?: number
+  /** TLS and SASL (ADR-54); none: PLAINTEXT. */
+  readonly security?: KafkaSecurity
 }
 
 /** Max bytes per fetch response. */
@@ -114,14 +117,18 @@ const leaves = (e: unknown, out: Array<PltError> = [], depth = 0): Array<PltErro
  * RebalanceInProgress, unknown topics UnknownTopic, network errors / timeouts / retriable broker
  * errors (leader moving, coordinator loading...) KafkaUnavailable, the rest KafkaRejected.
  */
-export const fromPlatformatic = (operation: string, cause: unknown, topic?: string): KafkaError => {
+export const fromPlatformatic = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity): KafkaError => {
   if (isKafkaError(cause)) return cause
+  // Before the broker's errors: a refused SASL authentication is one, wrapped in a network error.
+  const secured = securityFailure(operation, cause, security)
+  if (secured !== undefined) return secured
   const top = cause as PltError | undefined
   const all = leaves(cause)
   const detailOf = (e: PltError | undefined) => `${e?.apiId ?? e?.code ?? e?.name ?? "Error"}: ${e?.message ?? String(e)}`
-  const detail = top === undefined || top === null
+  const detail = (top === undefined || top === null
     ? String(cause)
-    : `${detailOf(top)}${all.length > 0 && all[0] !== top ? ` (${[...new Set(all.map(detailOf))].join("; ")})` : ""}`
+    : `${detailOf(top)}${all.length > 0 && all[0] !== top ? ` (${[...new Set(all.map(detailOf))].join("; ")})` : ""}`) +
+    closedConnectionHint(cause, security)
   if (all.some((e) => e.apiId !== undefined && REBALANCE_IDS.has(e.apiId))) {
     return kafkaError(new RebalanceInProgress({ operation, detail }))
   }
@@ -148,8 +155,9 @@ export const fromPlatformatic = (operation: string, cause: unknown, topic?: stri
   return kafkaError(new KafkaRejected({ operation, detail }))
 }
 
-const attempt = <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
-  Effect.tryPromise({ try: f, catch: (e) => fromPlatformatic(operation, e, topic) })
+/** Runs a client call, its failure classified (`security`: the connection's). */
+const attemptWith = (security: KafkaSecurity | undefined) => <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
+  Effect.tryPromise({ try: f, catch: (e) => fromPlatformatic(operation, e, topic, security) })
 
 // ---------------------------------------------------------------------------
 // Codec helpers
@@ -275,7 +283,9 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     } = yield* Effect.promise(() => import("@platformatic/kafka"))
     const clientId = options.clientId ?? "k2"
     const bootstrapBrokers = [...options.brokers]
-    const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250 }
+    const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250, ...platformaticSecurity(options.security, bootstrapBrokers) }
+    const classify = (operation: string, cause: unknown, topic?: string) => fromPlatformatic(operation, cause, topic, options.security)
+    const attempt = attemptWith(options.security)
 
     const admin = new Admin({ ...base })
     // Not waited for: the admin has nothing to flush, and its connect under way (the first contact,
@@ -368,7 +378,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               offsets: mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1 }))
             })
           }
-        }, fromPlatformatic)
+        }, classify)
 
         consumer.on("consumer:group:rebalance", () => {
           rejoining = true
@@ -381,7 +391,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         })
         // A failed rejoin (retries exhausted) is emitted as 'error': without a listener it would throw.
         consumer.on("error", (e: unknown) => {
-          if (running) core.fail(fromPlatformatic("rebalance", e, topics[0]))
+          if (running) core.fail(classify("rebalance", e, topics[0]))
         })
 
         /** Partitions whose position is below the log start (records deleted): fetch from `to` while the core still wants `from`. */
@@ -568,7 +578,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
             },
             (e: unknown) => {
               rejoining = false
-              if (running) core.fail(fromPlatformatic("rebalance", e, topics[0]))
+              if (running) core.fail(classify("rebalance", e, topics[0]))
             }
           )
         }
@@ -585,7 +595,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               if (!fetched) await sleep(100)
             } catch (e) {
               if (!running) return
-              const error = fromPlatformatic("fetch", e, topics[0])
+              const error = classify("fetch", e, topics[0])
               failures++
               // Transient trouble (leader moving, broker restarting): back off and fetch again,
               // for about a minute before the consumer fails.
@@ -614,7 +624,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           consumer.topics.trackAll(...topics)
           await consumer.joinGroup(groupOptions)
         }, topics[0])
-        yield* Effect.forkScoped(Effect.promise(() => fetchLoop().catch((e) => core.fail(fromPlatformatic("fetch", e, topics[0])))))
+        yield* Effect.forkScoped(Effect.promise(() => fetchLoop().catch((e) => core.fail(classify("fetch", e, topics[0])))))
         return core.consumer
       })
 

@@ -10,6 +10,7 @@ import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schem
 import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
 import * as Kafkajs from "../../layers/kafka/kafkajs.ts"
 import * as Platformatic from "../../layers/kafka/platformatic.ts"
+import type { KafkaSecurity } from "../../layers/kafka/security.ts"
 
 export const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const
 export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
@@ -38,14 +39,20 @@ export const brokerList = (text: string): ReadonlyArray<string> => {
   return brokers
 }
 
-/**
- * KafkaSource, KafkaSink and KafkaAdmin over the chosen client. `clientError`: each error kafkajs
- * logs (what a connect it retries by itself has met); platformatic's attempts fail with theirs.
- */
-export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, clientId: string, clientError?: (message: string) => void) =>
-  client === "kafkajs"
-    ? Kafkajs.layerKafkajs({ brokers, clientId, ...(clientError === undefined ? {} : { clientError }) })
-    : Platformatic.layerPlatformatic({ brokers, clientId })
+export interface KafkaLayerOptions {
+  /** Each error kafkajs logs (what a connect it retries by itself has met); platformatic's attempts fail with theirs. */
+  readonly clientError?: (message: string) => void
+  /** TLS and SASL (kafkaSecurityFrom, ADR-54); none: PLAINTEXT. */
+  readonly security?: KafkaSecurity | undefined
+}
+
+/** KafkaSource, KafkaSink and KafkaAdmin over the chosen client. */
+export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, clientId: string, options: KafkaLayerOptions = {}) => {
+  const security = options.security === undefined ? {} : { security: options.security }
+  return client === "kafkajs"
+    ? Kafkajs.layerKafkajs({ brokers, clientId, ...security, ...(options.clientError === undefined ? {} : { clientError: options.clientError }) })
+    : Platformatic.layerPlatformatic({ brokers, clientId, ...security })
+}
 
 const registryAbout = "Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)"
 const registryFrom = {
