@@ -43,6 +43,23 @@ describe("progressLine", () => {
       assert.match(written[0]!, /^\r12 of 40 messages, .* \| rows committed 10 \| dlq 0 \|/)
     }))
 
+  it.effect("is cut to fit a terminal narrower than it: rewritten in place, it never wraps", () =>
+    Effect.gen(function*() {
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 123_456, written: { trades: 50_000, quotes: 70_000, instruments: 20, sequence_events: 1 } }
+      const written: Array<string> = []
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
+      const { isTTY, columns } = process.stderr
+      process.stderr.isTTY = true
+      process.stderr.columns = 60
+      yield* progressLine(p, 1_000, new RecentRate(), 200_000).pipe(Effect.ensuring(Effect.sync(() => {
+        spy.mockRestore()
+        process.stderr.isTTY = isTTY
+        process.stderr.columns = columns
+      })))
+      assert.strictEqual(written.length, 1)
+      assert.strictEqual(written[0], `\r${"123456 of 200000 messages, 123456/s | rows committed 120000 | dlq 0 | lag 0".slice(0, 59)}`)
+    }))
+
   // A broker alive but frozen answers no lag refresh: the figure is the last one read, not a lag of now.
   it.effect("says the lag is unknown, and for how long Kafka has not answered, once its figures are stale", () =>
     Effect.gen(function*() {

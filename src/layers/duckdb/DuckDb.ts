@@ -5,10 +5,12 @@
  * file system and DNS share: the pool stays below the thread-pool size so one thread is always
  * left for them (DESIGN.md "Pitfalls"). The SQL sandbox runs in worker processes of its own (ADR-35).
  */
+import * as fs from "node:fs"
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
 import { Clock, Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
 import { monotonicMillisOf } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
+import { spillDirectory, STALE_SPILL_MS, sweepSpillDirectories } from "./spillDirectory.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
@@ -35,6 +37,21 @@ const duckDbError = (purpose: string, cause: unknown): DuckDbError => {
   const overflow = cause instanceof WrappedValue || message.includes(DUCKDB_OVERFLOW)
   const reason = overflow ? "Overflow" : message.includes(DUCKDB_OUT_OF_MEMORY) ? "OutOfMemory" : "Failed"
   return new DuckDbError({ purpose, reason, message })
+}
+
+/**
+ * Every connection's time settings, whatever the machine's: DuckDB's ICU takes its defaults from the
+ * process environment, TimeZone from TZ and Calendar from the locale (LANG, LC_ALL). Under
+ * `fa_IR.UTF-8` or `th_TH.UTF-8` the calendar was Persian or Buddhist: a timestamp's local date
+ * (`timezone(zone, ts)::DATE`, the daily summary's trading day) fell in the year 1402 or 2567 and
+ * no day matched, and user SQL's `year()`, `date_trunc` and text renderings followed suit.
+ * Instants are then rendered in UTC (Parquet statistics' text too), on the Gregorian calendar.
+ */
+const SESSION_TIME_SETTINGS = ["SET TimeZone = 'UTC'", "SET Calendar = 'gregorian'"] as const
+
+/** Runs SESSION_TIME_SETTINGS on a new connection. */
+export const useUtcGregorian = async (connection: DuckDBConnection): Promise<void> => {
+  for (const statement of SESSION_TIME_SETTINGS) await connection.run(statement)
 }
 
 export interface DuckDbOptions {
@@ -193,9 +210,14 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   if (size !== requested) {
     yield* Effect.logWarning(`DuckDB connections: ${requested} requested, using ${size}`)
   }
+  const spillTo = spillDirectory()
+  const swept = sweepSpillDirectories((yield* Clock.currentTimeMillis) - STALE_SPILL_MS)
+  if (swept.length > 0) yield* Effect.logInfo(`deleted ${swept.length} spill directories of DuckDB instances that ended without closing`)
   const instance = yield* Effect.acquireRelease(
     attempt("open database", () =>
       DuckDBInstance.create(":memory:", {
+        // Its own, not DuckDB's `.tmp` in the working directory (spillDirectory.ts).
+        temp_directory: spillTo,
         // Extensions cannot be downloaded here; never try (only built-ins are used).
         autoinstall_known_extensions: "false",
         autoload_known_extensions: "false",
@@ -208,14 +230,17 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
         ...(options.memoryLimit === undefined ? {} : { memory_limit: options.memoryLimit })
       })
     ),
-    (instance) => Effect.sync(() => instance.closeSync())
+    (instance) =>
+      Effect.sync(() => {
+        instance.closeSync()
+        fs.rmSync(spillTo, { recursive: true, force: true })
+      })
   )
   const pool = yield* Pool.make({
     acquire: Effect.acquireRelease(
       attempt("connect", async () => {
         const connection = await instance.connect()
-        // TIMESTAMPTZ text (e.g. Parquet statistics) is then always rendered in UTC.
-        await connection.run("SET TimeZone = 'UTC'")
+        await useUtcGregorian(connection)
         return connection
       }),
       (connection) => Effect.sync(() => connection.closeSync())

@@ -338,9 +338,22 @@ export const sweepTempDirs = (root: string, cutoff: number): ReadonlyArray<strin
   return removed
 }
 
-/** At a server's start: the Parquet temp directories a process left behind a day ago or more. */
+/**
+ * At a server's start: the Parquet temp directories a process left behind a day ago or more. A
+ * temporary directory that cannot be read (TMPDIR naming one that does not exist) is said, not a
+ * reason to stop: the server crashed at start on it, though only Parquet answers need it.
+ */
 export const sweepStaleTempDirs = Effect.gen(function*() {
-  const removed = sweepTempDirs(os.tmpdir(), (yield* Clock.currentTimeMillis) - STALE_TEMP_MS)
+  const root = os.tmpdir()
+  const cutoff = (yield* Clock.currentTimeMillis) - STALE_TEMP_MS
+  const removed = yield* Effect.try({ try: () => sweepTempDirs(root, cutoff), catch: (e) => (e as Error).message }).pipe(
+    Effect.catch((why) =>
+      Effect.as(
+        Effect.logWarning(`cannot read the temporary directory ${root} (TMPDIR): ${why}; Parquet answers are written there and fail until it can be`),
+        []
+      )
+    )
+  )
   if (removed.length > 0) yield* Effect.logInfo(`deleted ${removed.length} stale Parquet temp directories`)
 })
 

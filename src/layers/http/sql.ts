@@ -46,7 +46,7 @@ import type { ScanPlan } from "../../services/TableScanner.ts"
 import { definitionOf, type TableName } from "../../domain/tables.ts"
 import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
 import { setEntry } from "../../domain/wire.ts"
-import { executeOne, interruptibly } from "../duckdb/DuckDb.ts"
+import { executeOne, interruptibly, useUtcGregorian } from "../duckdb/DuckDb.ts"
 import { plannedPaths, type ReadAs, readParquet } from "../duckdb/readPlan.ts"
 import { duckType, GLOB_CHARACTERS, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { defaults } from "./config.ts"
@@ -645,7 +645,7 @@ const runOn = async (
     if (stop.requested) throw new Error("interrupted")
   }
   try {
-    await connection.run("SET TimeZone = 'UTC'")
+    await useUtcGregorian(connection)
     for (const t of tables) {
       const widened = t.widenDecimals === true ? widenedDecimals(t.schema) : []
       if (t.files.length > 0) {

@@ -4,10 +4,16 @@ import type { IngestProgress } from "../../services/Ingestor.ts"
 
 let lastPlain = 0
 
-/** Writes `line` to stderr (stdout is for results): in place on a terminal, every 5 s otherwise (a log, CI). */
+/**
+ * Writes `line` to stderr (stdout is for results): in place on a terminal, every 5 s otherwise (a log,
+ * CI). On a terminal it is cut to one row short of its width: a longer line wraps, and `\r` returns
+ * only to the start of its last row, so each rewrite left a row behind (ingest's 100 characters on
+ * an 80-column terminal, four a second). Padded to `width` to cover a longer line written before.
+ */
 export const writeProgress = (line: string, elapsedMs: number, width: number) => {
   if (process.stderr.isTTY) {
-    process.stderr.write(`\r${line.padEnd(width)}`)
+    const fits = Math.max(1, (process.stderr.columns || Number.MAX_SAFE_INTEGER) - 1)
+    process.stderr.write(`\r${line.slice(0, fits).padEnd(Math.min(width, fits))}`)
   } else if (elapsedMs - lastPlain >= 5_000) {
     lastPlain = elapsedMs
     process.stderr.write(`${line}\n`)

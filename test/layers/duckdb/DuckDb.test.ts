@@ -43,7 +43,7 @@ layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
       assert.strictEqual(rows[0]?.["n"], 42)
     }))
 
-  it.effect("never loads extensions on its own and renders time in UTC", () =>
+  it.effect("never loads extensions on its own and renders time in UTC, on the Gregorian calendar", () =>
     Effect.gen(function*() {
       const duckDb = yield* DuckDb
       const rows = yield* duckDb.withConnection((c) =>
@@ -52,10 +52,12 @@ layer(DuckDb.layerWith({ connections: 2 }))("DuckDb", (it) => {
           "settings",
           `SELECT current_setting('autoload_known_extensions') AS autoload,
                   current_setting('autoinstall_known_extensions') AS autoinstall,
-                  current_setting('TimeZone') AS tz`
+                  current_setting('TimeZone') AS tz,
+                  current_setting('Calendar') AS calendar`
         )
       )
-      assert.deepStrictEqual(rows[0], { autoload: false, autoinstall: false, tz: "UTC" })
+      // Whatever the machine's TZ and locale (test/layers/query/locale.test.ts).
+      assert.deepStrictEqual(rows[0], { autoload: false, autoinstall: false, tz: "UTC", calendar: "gregorian" })
     }))
 
   it.effect("keeps nothing of the Parquet files it has read: a serve reading each new file holds no more memory for it", () =>

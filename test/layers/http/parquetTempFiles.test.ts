@@ -7,8 +7,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import { STALE_TEMP_MS, parquetResponse, sweepTempDirs } from "../../../src/layers/http/respond.ts"
+import { Effect, Exit, Logger, Stream } from "effect"
+import { STALE_TEMP_MS, parquetResponse, sweepStaleTempDirs, sweepTempDirs } from "../../../src/layers/http/respond.ts"
 
 /** The files under `dir` this process holds open (Linux). */
 const openUnder = (dir: string) =>
@@ -96,4 +96,22 @@ describe("Parquet temp files", () => {
       fs.rmSync(root, { recursive: true, force: true })
     }
   })
+
+  it.effect("a starting server whose TMPDIR names no directory says so and starts", () =>
+    Effect.gen(function*() {
+      const missing = path.join(os.tmpdir(), "k2-no-such-tmpdir", "at-all")
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const saved = process.env.TMPDIR
+      // os.tmpdir() reads TMPDIR on each call; restored before anything else runs.
+      const exit = yield* Effect.acquireUseRelease(
+        Effect.sync(() => void (process.env.TMPDIR = missing)),
+        () => Effect.exit(sweepStaleTempDirs),
+        () => Effect.sync(() => void (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved)))
+      ).pipe(Effect.provide(Logger.layer([capture])))
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.strictEqual(logged.length, 1, logged.join("; "))
+      assert.include(logged[0], `cannot read the temporary directory ${missing} (TMPDIR)`)
+      assert.include(logged[0], "Parquet answers")
+    }))
 })
