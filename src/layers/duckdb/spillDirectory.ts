@@ -8,9 +8,9 @@
  * directory (TMPDIR), named after its process; DuckDB creates it on its first spill only.
  */
 import { randomUUID } from "node:crypto"
-import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { sweepStaleDirectories } from "../staleDirectories.ts"
 
 const PREFIX = "k2-duckdb-"
 const NAME = /^k2-duckdb-(\d+)-[0-9a-f]{8}$/
@@ -39,25 +39,13 @@ export const STALE_SPILL_MS = 60 * 60 * 1000
  * read is left alone.
  */
 export const sweepSpillDirectories = (cutoff: number, root: string = os.tmpdir()): ReadonlyArray<string> => {
-  const removed: Array<string> = []
-  let names: Array<string>
+  const abandoned = (name: string) => {
+    const pid = Number(NAME.exec(name)?.[1] ?? Number.NaN)
+    return !Number.isNaN(pid) && pid !== process.pid && !alive(pid)
+  }
   try {
-    names = fs.readdirSync(root)
+    return sweepStaleDirectories(root, cutoff, abandoned)
   } catch {
-    return removed
+    return []
   }
-  for (const name of names) {
-    const m = NAME.exec(name)
-    if (m === null || Number(m[1]) === process.pid || alive(Number(m[1]))) continue
-    const dir = path.join(root, name)
-    try {
-      const changed = [dir, ...fs.readdirSync(dir).map((f) => path.join(dir, f))].map((p) => fs.lstatSync(p).mtimeMs)
-      if (Math.max(...changed) >= cutoff) continue
-      fs.rmSync(dir, { recursive: true, force: true })
-      removed.push(name)
-    } catch {
-      // Gone meanwhile, or another user's: left as it is.
-    }
-  }
-  return removed
 }

@@ -14,6 +14,7 @@ import { setEntry } from "../../domain/wire.ts"
 import { attempt, DuckDb } from "../duckdb/DuckDb.ts"
 import { exactFiles, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { csvCell } from "../../domain/csv.ts"
+import { sweepStaleDirectories } from "../staleDirectories.ts"
 
 export const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -320,23 +321,8 @@ export const STALE_TEMP_MS = 24 * 60 * 60 * 1000
  * included, lives for one request: written under the query time limits, then streamed, and a
  * stream once opened reads on from its descriptor (POSIX keeps a deleted file's data until then).
  */
-export const sweepTempDirs = (root: string, cutoff: number): ReadonlyArray<string> => {
-  const removed: Array<string> = []
-  for (const name of fs.readdirSync(root)) {
-    if (!TEMP_DIR.test(name)) continue
-    const dir = path.join(root, name)
-    try {
-      if (!fs.lstatSync(dir).isDirectory()) continue
-      const changed = [dir, ...fs.readdirSync(dir).map((f) => path.join(dir, f))].map((p) => fs.lstatSync(p).mtimeMs)
-      if (Math.max(...changed) >= cutoff) continue
-      fs.rmSync(dir, { recursive: true, force: true })
-      removed.push(name)
-    } catch {
-      // Gone meanwhile, or another user's: left as it is.
-    }
-  }
-  return removed
-}
+export const sweepTempDirs = (root: string, cutoff: number): ReadonlyArray<string> =>
+  sweepStaleDirectories(root, cutoff, (name) => TEMP_DIR.test(name))
 
 /**
  * At a server's start: the Parquet temp directories a process left behind a day ago or more. A

@@ -50,18 +50,22 @@ describe("DuckDb pool metrics", () => {
       Effect.provideService(Metric.MetricRegistry, new Map())
     ))
 
+  /** Both pooled connections held until `release`: the next statement waits. */
+  const holdBoth = (duckDb: DuckDb["Service"], release: Deferred.Deferred<void>) =>
+    Effect.forEach([1, 2], () =>
+      Effect.gen(function*() {
+        const held = yield* Deferred.make<void>()
+        const fiber = yield* Effect.forkChild(duckDb.withConnection(() => Deferred.succeed(held, undefined).pipe(Effect.andThen(Deferred.await(release)))))
+        yield* Deferred.await(held)
+        return fiber
+      }))
+
   it.effect("a request's waits are timed once however many of its statements wait together, and not while they run", () =>
     Effect.gen(function*() {
       const duckDb = yield* DuckDb
       const release = yield* Deferred.make<void>()
       yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
-      const holding = yield* Effect.forEach([1, 2], () =>
-        Effect.gen(function*() {
-          const held = yield* Deferred.make<void>()
-          const fiber = yield* Effect.forkChild(duckDb.withConnection(() => Deferred.succeed(held, undefined).pipe(Effect.andThen(Deferred.await(release)))))
-          yield* Deferred.await(held)
-          return fiber
-        }))
+      const holding = yield* holdBoth(duckDb, release)
       const waits = new ConnectionWaits()
       const mine = (sql: string) => duckDb.withConnection((c) => query(c, "mine", sql)).pipe(Effect.provideService(CurrentConnectionWaits, waits))
       const waiting = yield* Effect.forEach(["SELECT 1", "SELECT 2"], (sql) => Effect.forkChild(mine(sql)))
@@ -87,13 +91,7 @@ describe("DuckDb pool metrics", () => {
       const duckDb = yield* DuckDb
       const release = yield* Deferred.make<void>()
       yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
-      const holding = yield* Effect.forEach([1, 2], () =>
-        Effect.gen(function*() {
-          const held = yield* Deferred.make<void>()
-          const fiber = yield* Effect.forkChild(duckDb.withConnection(() => Deferred.succeed(held, undefined).pipe(Effect.andThen(Deferred.await(release)))))
-          yield* Deferred.await(held)
-          return fiber
-        }))
+      const holding = yield* holdBoth(duckDb, release)
       const waits = new ConnectionWaits()
       const waiting = yield* Effect.forkChild(
         duckDb.withConnection((c) => query(c, "mine", "SELECT 1")).pipe(
