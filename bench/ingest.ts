@@ -3,7 +3,8 @@
  * messages/s from a pre-filled topic into the tables (a separate `ingest` process, as in
  * production), its peak RSS, and freshness (produce → visible in a scan) at a steady rate.
  * Each client's bare consume rate (bareConsume.ts) is measured on the same pre-filled topics first.
- * Run: `npm run bench -- ingest` (K2_BENCH_INGEST_EVENTS, default 500k; K2_BENCH_INGEST_CLIENTS,
+ * Run: `npm run bench -- ingest` (K2_BENCH_INGEST_EVENTS, default 500k; K2_BENCH_INGEST_PARTITIONS,
+ * partitions of each topic, default 12; K2_BENCH_INGEST_CLIENTS,
  * default platformatic,kafkajs; K2_BENCH_INGEST_NODE_FLAGS, node flags added to the ingest child;
  * K2_BENCH_INGEST_CHILD_LOG, a file the child's output is appended to; K2_BENCH_INGEST_FRESHNESS=0
  * skips the freshness runs).
@@ -56,12 +57,18 @@ const NPM_INGEST = npmIngest()
 
 const SYMBOLS = 20
 
+const PARTITIONS = benchCount("K2_BENCH_INGEST_PARTITIONS")
+
+/** Keys enough that every partition has records: the default symbols up to 12 partitions, else 4 a partition. */
+const benchSymbols = (): ReadonlyArray<string> | undefined =>
+  PARTITIONS <= 12 ? undefined : Array.from({ length: PARTITIONS * 4 }, (_, i) => `S${String(i).padStart(5, "0")}`)
+
 const scenario = (): Scenario => {
   const exchange = uniqueExchange()
   return {
     exchange,
     group: `k2-bench-${exchange.toLowerCase()}`,
-    partitions: 12,
+    partitions: PARTITIONS,
     options: warehouseOptions("sqlite"),
     // K2_BENCH_INGEST_NODE_FLAGS adds flags for a look inside the child (e.g. --cpu-prof).
     nodeFlags: [...NPM_INGEST.flags, ...(benchText("K2_BENCH_INGEST_NODE_FLAGS").split(/\s+/).filter(Boolean))],
@@ -145,7 +152,11 @@ const throughput = (client: string) =>
     if (client !== "kafkajs" && client !== "platformatic") return yield* Effect.die(new Error(`no bare client ${client}: kafkajs or platformatic`))
     const s = scenario()
     yield* createTopics(s)
-    const r = yield* publish(s, { eventsPerSymbolPerDay: Math.round(benchCount("K2_BENCH_INGEST_EVENTS") / SYMBOLS) })
+    const symbols = benchSymbols()
+    const r = yield* publish(s, {
+      eventsPerSymbolPerDay: Math.round(benchCount("K2_BENCH_INGEST_EVENTS") / (symbols?.length ?? SYMBOLS)),
+      ...(symbols === undefined ? {} : { symbols })
+    })
     const total = r.totals.trades + r.totals.quotes
     // The bare client first, on the same topics: it also warms the broker's page cache alike for both.
     const bare = yield* Effect.promise(() => bareConsumeRate(client, kafkaBrokers[0]!, topicsOf(s.exchange), total))

@@ -21,6 +21,7 @@ export const benchSettings = {
   K2_BENCH_KAFKA_MESSAGES: { kind: "count", sections: "kafka", fallback: "500000", about: "messages produced and consumed per client" },
   K2_BENCH_PRODUCE_EVENTS: { kind: "count", sections: "produce", fallback: "1000000", about: "events published per client and feed" },
   K2_BENCH_INGEST_EVENTS: { kind: "count", sections: "ingest", fallback: "500000", about: "events pre-filled into the topics" },
+  K2_BENCH_INGEST_PARTITIONS: { kind: "count", sections: "ingest", fallback: "12", about: "partitions of each of the two topics (past 12, with 4 symbols a partition)" },
   K2_BENCH_INGEST_CLIENTS: { kind: "text", sections: "ingest", fallback: "platformatic,kafkajs", about: "client layers measured" },
   K2_BENCH_INGEST_FRESHNESS: { kind: "text", sections: "ingest", fallback: "1", about: "0 skips the freshness runs" },
   K2_BENCH_INGEST_NODE_FLAGS: { kind: "text", sections: "ingest", fallback: "", about: "node flags added to the ingest child (e.g. --cpu-prof)" },

@@ -174,7 +174,7 @@ const summary = (p: IngestProgress, seconds: number) =>
     `  dead-lettered       ${p.deadLettered}`,
     `  already ingested    ${p.alreadyIngested}`,
     `  commits             ${p.commits}`,
-    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (partition actors waiting on flushes)`
+    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (fetching waiting on flushes)`
   ].join("\n")
 
 /** Under the summary of an embedded day stopped before its end: the summary alone read as a whole day. */

@@ -24,6 +24,11 @@ export class SequenceTracker extends Context.Service<SequenceTracker, {
   observe(rows: ReadonlyArray<SequenceInput>): Effect.Effect<Observation>
   /** Compact deterministic JSON of the streams (all, or those `filter` selects), for the commit. */
   checkpoint(filter?: StreamFilter): Effect.Effect<string>
+  /**
+   * The checkpoints of several owners (partitions) from one pass over the streams: for each of
+   * `keys`, the checkpoint of the streams `owners` names it for.
+   */
+  checkpointsOf<K>(keys: Iterable<K>, owners: (exchange: string, symbol: string) => ReadonlyArray<K> | undefined): Effect.Effect<Map<K, string>>
   /** Adds the streams of a checkpoint (those `filter` selects), replacing those keys; returns how many. */
   restore(json: string, filter?: StreamFilter): Effect.Effect<number, SequenceCheckpointError>
   /** Drops streams (all without a filter), e.g. those of a revoked partition; returns how many. */

@@ -4,12 +4,25 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ColumnBatch, concatBatches } from "../../src/domain/columnBatch.ts"
-import { tradeColumns } from "../../src/domain/rows.ts"
+import { quoteRows, tradeColumns, tradeRows } from "../../src/domain/rows.ts"
 import { makeTrades } from "../support/fixtures.ts"
 
 const read = (column: ColumnBatch["columns"][string] | undefined) => Array.from(column ?? [], (v) => v)
 
 describe("row buffers and column batches", () => {
+  it("an empty buffer holds no column storage: one is made for every partition at every flush", () => {
+    const before = process.memoryUsage().arrayBuffers
+    const buffers = Array.from({ length: 1_000 }, (_, i) => (i % 2 === 0 ? tradeRows() : quoteRows()))
+    const held = process.memoryUsage().arrayBuffers - before
+    // Before: 1,024 int64s a column up front, 32-48 KB a buffer, ~40 MB for these.
+    assert.isBelow(held, 4 * 1024 * 1024, `${buffers.length} empty buffers hold ${held} bytes`)
+    // They still take values, nulls among them, past any first allocation.
+    const rows = makeTrades({ count: 3_000 }).map((r, i) => (i === 5 ? { ...r, source_sequence: null } : r))
+    const buffer = buffers[0] as ReturnType<typeof tradeRows>
+    for (const r of rows) buffer.push(r)
+    assert.deepStrictEqual(read(buffer.columns().columns["source_sequence"]), rows.map((r) => r.source_sequence))
+  })
+
   it("hands null-free int64 columns over as BigInt64Arrays, nullable ones as bigints and nulls", () => {
     const rows = makeTrades({ count: 5 })
     const unboxed = tradeColumns(rows)

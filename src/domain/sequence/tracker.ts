@@ -140,6 +140,28 @@ const unreachableState = (stream: typeof StreamJson.Type): string | undefined =>
   return undefined
 }
 
+/** A stream as a checkpoint holds it; `seenBefore`: when the stream before it in that checkpoint was seen. */
+const checkpointEntry = (s: StreamState, seenBefore: number): unknown => [
+  s.exchange,
+  s.symbol,
+  encodeSeq(s.last),
+  s.lastTs,
+  encodeSeq(s.floor),
+  s.prevTs === -Infinity ? null : s.prevTs,
+  s.gaps.map(encodeSeq),
+  s.seenAt - seenBefore,
+  ...(s.crossSeq !== null
+    ? [
+      s.prevTs === -Infinity || Number.isNaN(s.startTs) ? null : s.startTs,
+      encodeSeq(s.crossSeq),
+      s.crossFrom,
+      s.crossTs
+    ]
+    : s.prevTs === -Infinity || Number.isNaN(s.startTs)
+    ? []
+    : [s.startTs])
+]
+
 export class SequenceTrackerState {
   readonly options: TrackerOptions
   readonly machine: SequenceMachine
@@ -258,33 +280,27 @@ export class SequenceTrackerState {
 
   /** The streams (all, or those `filter` selects), least recently seen first, as compact JSON. */
   checkpoint(filter?: StreamFilter): string {
-    const streams: Array<unknown> = []
-    let seenBefore = 0
+    const all = [0] as const
+    return this.checkpointsOf(all, (exchange, symbol) => filter === undefined || filter(exchange, symbol) ? all : undefined).get(0)!
+  }
+
+  /**
+   * The checkpoints of several owners from one walk of the streams, each what `checkpoint` gives
+   * with a filter selecting the streams `owners` names it for: a walk an owner took the streams
+   * times the owners, the event loop held (480 partitions, 50,000 streams: 550 ms, one walk ~0.1 s).
+   */
+  checkpointsOf<K>(keys: Iterable<K>, owners: (exchange: string, symbol: string) => ReadonlyArray<K> | undefined): Map<K, string> {
+    const acc = new Map<K, { readonly streams: Array<unknown>; seenBefore: number }>()
+    for (const key of keys) acc.set(key, { streams: [], seenBefore: 0 })
     for (let s = this.#oldest; s !== null; s = s.newer) {
-      if (filter !== undefined && !filter(s.exchange, s.symbol)) continue
-      streams.push([
-        s.exchange,
-        s.symbol,
-        encodeSeq(s.last),
-        s.lastTs,
-        encodeSeq(s.floor),
-        s.prevTs === -Infinity ? null : s.prevTs,
-        s.gaps.map(encodeSeq),
-        s.seenAt - seenBefore,
-        ...(s.crossSeq !== null
-          ? [
-            s.prevTs === -Infinity || Number.isNaN(s.startTs) ? null : s.startTs,
-            encodeSeq(s.crossSeq),
-            s.crossFrom,
-            s.crossTs
-          ]
-          : s.prevTs === -Infinity || Number.isNaN(s.startTs)
-          ? []
-          : [s.startTs])
-      ])
-      seenBefore = s.seenAt
+      for (const key of owners(s.exchange, s.symbol) ?? []) {
+        const a = acc.get(key)
+        if (a === undefined) continue
+        a.streams.push(checkpointEntry(s, a.seenBefore))
+        a.seenBefore = s.seenAt
+      }
     }
-    return JSON.stringify({ v: 1, streams })
+    return new Map([...acc].map(([key, a]) => [key, JSON.stringify({ v: 1, streams: a.streams })]))
   }
 
   /**

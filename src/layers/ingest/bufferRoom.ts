@@ -1,14 +1,17 @@
 /**
- * Backpressure (ADR-11): a partition actor takes room in the buffers before it processes a batch
- * and waits while there is none; the flusher makes room. An actor waiting leaves its mailbox
- * full, which stalls fetching, so memory stays bounded whatever the backlog.
+ * Backpressure (ADR-11): room in the buffers is taken for a batch before it goes to its partition's
+ * actor, by the fetch loop, which waits while there is none (so fetching stalls); the actor gives
+ * it back once the batch is in the buffers, and the flusher makes room. The batches waiting in
+ * mailboxes are inside the room: before (ADR-57), each partition's actor took room itself, so a
+ * batch in each mailbox and one in each actor waiting were outside it, ~2 x 256 KB a partition, and
+ * 240 partitions with a backlog ran `npm run ingest` out of its heap.
  *
  * The room holds the rows waiting for a flush, not those a running flush took: actors keep
  * decoding while it writes and commits (the flushes set the pace, ADR-14). So the rows held at
- * once are up to twice the limits (the flush's and the buffers filled meanwhile), plus the batches
- * in mailboxes and the client's fetches.
+ * once are up to twice the limits (the flush's and the buffers filled meanwhile), plus the one batch
+ * the fetch loop holds waiting for room and the client's fetches.
  */
-import { type Clock, Effect } from "effect"
+import { type Clock, Effect, Exit } from "effect"
 import { monotonicMillisOf } from "../elapsed.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import type { Partitions } from "./partitionState.ts"
@@ -19,10 +22,15 @@ export interface RoomLimits {
   readonly bytes: number
 }
 
-/** An actor waiting for room: admitted, the room is taken for it, and it is woken. */
-interface Waiter {
+/** Room taken for one batch, held until it is given back (`release`, once; again is nothing). */
+export interface Reservation {
   readonly records: number
   readonly bytes: number
+}
+
+/** A batch waiting for room: admitted, the room is taken for it, and it is woken. */
+interface Waiter {
+  readonly reservation: Reservation
   admitted: boolean
   wake: () => void
 }
@@ -34,6 +42,8 @@ export class BufferRoom {
    */
   private inProcess = 0
   private inProcessBytes = 0
+  /** The reservations not given back yet: a release counts once, and a run's end gives back all. */
+  private readonly held = new Set<Reservation>()
   /** Oldest first. Woken when room is made, not polling: each check is a pass over the partitions. */
   private readonly waiting = new Set<Waiter>()
   /** Up to when the waited time is counted. */
@@ -98,14 +108,16 @@ export class BufferRoom {
       loadBytes += p.bytes
     }
     const take = (w: Waiter): boolean => {
+      const { bytes, records } = w.reservation
       // A batch larger than the whole budget still goes through, alone.
       const fits = (load === 0 && loadBytes === 0) ||
-        (load + w.records <= this.limits.rows && loadBytes + w.bytes <= this.limits.bytes)
+        (load + records <= this.limits.rows && loadBytes + bytes <= this.limits.bytes)
       if (!fits) return false
-      load += w.records
-      loadBytes += w.bytes
-      this.inProcess += w.records
-      this.inProcessBytes += w.bytes
+      load += records
+      loadBytes += bytes
+      this.inProcess += records
+      this.inProcessBytes += bytes
+      this.held.add(w.reservation)
       w.admitted = true
       return true
     }
@@ -127,31 +139,52 @@ export class BufferRoom {
   }
 
   /**
-   * Runs `use` once the buffers have room for `records` more rows holding `bytes` (estimated). The
-   * wait is the backpressure: time in it means the flushes, not Kafka, set the pace.
+   * Room for `records` more rows holding `bytes` (estimated), once the buffers have it: the wait is
+   * the backpressure, time in it means the flushes, not Kafka, set the pace. Interrupted, it takes
+   * nothing; the room it returns is held until `release`.
    */
-  withRoom<A, E, R>(records: number, bytes: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+  reserve(records: number, bytes: number): Effect.Effect<Reservation> {
     return Effect.suspend(() => {
-      const waiter: Waiter = { records, bytes, admitted: false, wake: () => {} }
+      const waiter: Waiter = { reservation: { records, bytes }, admitted: false, wake: () => {} }
       // Admitted at once, or woken by `roomMade` (which takes the room for it first). Woken through
-      // the scheduler: resumed with a plain value, its fiber would run on at once, its batch inside
-      // whoever made the room (a flush, a revoke, another actor's release, this very loop).
+      // the scheduler: resumed with a plain value, its fiber would run on at once, inside whoever
+      // made the room (a flush, a revoke, another batch's release, this very loop).
       const admission = Effect.callback<void>((resume) => {
         waiter.wake = () => resume(Effect.yieldNow)
         this.admit(waiter)
         if (waiter.admitted) resume(Effect.void)
       })
-      // The release is in place before the room is taken, and it gives back only what was taken:
-      // an interruption at any point (waiting, or admitted but not yet resumed) cannot leak room.
-      return Effect.andThen(admission, use).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          this.leave(waiter)
-          if (!waiter.admitted) return
-          this.inProcess -= records
-          this.inProcessBytes -= bytes
-          this.roomMade()
-        }))
+      return admission.pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            this.leave(waiter)
+            // Interrupted once admitted (before it resumed): what was taken goes back.
+            if (Exit.isFailure(exit)) this.release(waiter.reservation)
+          })
+        ),
+        Effect.as(waiter.reservation)
       )
     })
+  }
+
+  /** Gives a reservation's room back; a reservation given back already (or never admitted) gives nothing. */
+  release(reservation: Reservation): void {
+    if (!this.held.delete(reservation)) return
+    this.inProcess -= reservation.records
+    this.inProcessBytes -= reservation.bytes
+    this.roomMade()
+  }
+
+  /** Gives back every reservation: a run's end, whose batches in flight are all gone. */
+  releaseAll(): void {
+    for (const reservation of [...this.held]) this.release(reservation)
+  }
+
+  /** Runs `use` with room for `records` rows holding `bytes`, given back when it ends, however. */
+  withRoom<A, E, R>(records: number, bytes: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    // Interruptible while it waits, and given back however `use` ends.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(this.reserve(records, bytes)), (reservation) =>
+        restore(use).pipe(Effect.ensuring(Effect.sync(() => this.release(reservation))))))
   }
 }

@@ -3,13 +3,14 @@
  *
  * One actor per assigned partition (a fiber with a bounded mailbox) decodes, validates,
  * dead-letters poison, runs the sequence tracker and appends rows to its partition's
- * buffer; it waits while the buffers are full, which stalls fetching (memory stays bounded
- * whatever the backlog). One flusher commits all partitions' buffers: trades, quotes and
- * instruments side by side, then sequence_events (with the tracker checkpoints; only when
- * anomalies were found or `checkpointIntervalMs` has passed), each snapshot carrying the
- * group's marker. Instruments (reference topics) are not sequence-tracked. Every table commit
- * is fenced: it is abandoned if another writer moved the marker of one of its partitions since
- * this process read it, so a zombie never commits twice what a new owner committed.
+ * buffer. A batch goes to its actor only once the buffers have room for it, so a backlog stalls
+ * fetching (memory stays bounded whatever the backlog and however many partitions). One flusher
+ * commits all partitions' buffers: trades, quotes and instruments side by side, then
+ * sequence_events (with the tracker checkpoints; only when anomalies were found or
+ * `checkpointIntervalMs` has passed), each snapshot carrying the group's marker. Instruments
+ * (reference topics) are not sequence-tracked. Every table commit is fenced: it is abandoned if
+ * another writer moved the marker of one of its partitions since this process read it, so a
+ * zombie never commits twice what a new owner committed.
  *
  * With a schema registry, a batch's schema ids the codec does not know (other versions of our
  * schemas) are fetched and taught to it before the batch decodes (writerSchemas.ts).
@@ -39,7 +40,7 @@ import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import { monotonicMillis } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { makeConsumeBatch } from "./batchIntake.ts"
-import { BufferRoom } from "./bufferRoom.ts"
+import { BufferRoom, type Reservation } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge } from "./ingestMetrics.ts"
@@ -61,12 +62,13 @@ export interface IngestConfig {
   /** ...or this long after the last flush, whichever comes first. */
   readonly commitIntervalMs: number
   /**
-   * Partition actors wait while this many rows (and sequence events), buffered or in the batches
-   * being processed, wait for a flush (backpressure; bounds memory)...
+   * Fetched batches wait to go to their actors while this many rows (and sequence events), buffered
+   * or in the batches in mailboxes and being processed, wait for a flush (backpressure; bounds
+   * memory, in total whatever the partitions, ADR-57)...
    */
   readonly maxBufferedRows: number
   /**
-   * ...or while they hold this many bytes of heap (estimated): rows with large vendor_data maps or
+   * ...or while those hold this many bytes of heap (estimated): rows with large vendor_data maps or
    * conditions lists hold many times a plain trade's heap, which a count of rows does not bound.
    * The rows a running flush took leave the room (actors decode while it writes and commits), so
    * up to twice these limits are held at once: the flush's rows and the buffers filled meanwhile.
@@ -124,6 +126,12 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
 
 /** Put in a partition actor's mailbox when a restart is owed to it: it may have no batch coming. */
 const WAKE = "wake"
+
+/** A batch in a partition actor's mailbox, with the buffer room taken for it (ADR-57). */
+interface Intake {
+  readonly batch: PartitionBatch
+  readonly room: Reservation
+}
 
 /** The heap a batch's records would hold buffered, estimated. */
 const batchBytes = (batch: PartitionBatch): number => {
@@ -427,12 +435,19 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const actors = yield* FiberMap.make<TpKey, never, never>()
     /** A partition's fault no restart clears: the run ends with it. */
     const fatal = yield* Deferred.make<never, AnotherLog | MarkerUnreadable>()
-    const mailboxes = new Map<TpKey, Queue.Queue<PartitionBatch | typeof WAKE>>()
+    const mailboxes = new Map<TpKey, Queue.Queue<Intake | typeof WAKE>>()
     let consumerRef: Consumer | undefined
+    /** The batches a mailbox held when it was emptied never reach the buffers: their room goes back. */
+    const dropped = (items: ReadonlyArray<Intake | typeof WAKE>) => {
+      for (const item of items) if (item !== WAKE) room.release(item.room)
+    }
+    // Registered first, so it runs last, once the fetch loop and the actors are gone: the room of a
+    // batch caught between them (taken, not yet in a mailbox) goes back, not into the next run.
+    yield* Effect.addFinalizer(() => Effect.sync(() => room.releaseAll()))
 
     const startActor = Effect.fnUntraced(function*(tp: TopicPartition) {
       const key = tpKeyOf(tp)
-      const mailbox = yield* Queue.bounded<PartitionBatch | typeof WAKE>(config.mailbox)
+      const mailbox = yield* Queue.bounded<Intake | typeof WAKE>(config.mailbox)
       mailboxes.set(key, mailbox)
       // Uninterruptible, as a flush: a revoke of this partition must not stop it between retiring
       // its partners and installing and seeking them (they would drop every batch for good).
@@ -441,18 +456,19 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           const state = parts.get(key)
           return state === undefined ? Effect.void : flushLock.withPermits(1)(Effect.uninterruptible(restart(consumer, [state])))
         })
-      // An actor waiting for room leaves its mailbox full, which stalls the fetch loop upstream. One
-      // whose restart is owed to it does that restart instead (its seek brings a batch again).
+      // The fetch loop took room for each batch before it came here; it goes back once the batch is
+      // in the buffers (or dropped). One whose restart is owed to it does that restart instead (its
+      // seek brings a batch again).
       const work = Effect.forever(
-        Queue.take(mailbox).pipe(Effect.flatMap((batch) =>
+        Queue.take(mailbox).pipe(Effect.flatMap((item) =>
           Effect.gen(function*() {
             if (restartOwed.has(key) && consumerRef !== undefined) {
               yield* Effect.logWarning(`partition ${key} restarts from the tables' markers, for a revoked partition whose restart failed`)
               return yield* restartHere(consumerRef)
             }
-            if (batch === WAKE) return
-            return yield* room.withRoom(batch.records.length, batchBytes(batch), consumeBatch(batch))
-          })
+            if (item === WAKE) return
+            return yield* consumeBatch(item.batch)
+          }).pipe(Effect.ensuring(Effect.sync(() => dropped([item]))))
         ))
       )
       // The supervisor: past the retry budget a partition pauses, then restarts from the tables'
@@ -483,7 +499,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
             yield* Effect.logWarning(`partition ${key} failed, restarting from the tables' markers`, cause)
             failed = true
             if (consumerRef !== undefined) yield* consumerRef.pause([tp])
-            yield* Queue.clear(mailbox)
+            dropped(yield* Queue.clear(mailbox))
           })
         ),
         Effect.retry({ schedule: supervisorBackoff, while: (cause) => !Cause.hasInterruptsOnly(cause) && !Deferred.isDoneUnsafe(fatal) }),
@@ -499,7 +515,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         yield* FiberMap.remove(actors, key)
         // The fetch loop may be waiting to hand this mailbox a batch: shutting it down lets it go on.
         const mailbox = mailboxes.get(key)
-        if (mailbox !== undefined) yield* Queue.shutdown(mailbox)
+        if (mailbox !== undefined) {
+          dropped(yield* Queue.clear(mailbox))
+          yield* Queue.shutdown(mailbox)
+        }
         mailboxes.delete(key)
         const part = parts.get(key)
         restartOwed.delete(key)
@@ -604,10 +623,21 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     // Added after the flusher, so it runs before the flusher is stopped (which waits for a flush in flight).
     yield* Effect.addFinalizer((exit) => Effect.sync(() => void (stopping = Exit.hasInterrupts(exit))))
 
+    // Room is taken for a batch before it goes to its actor, here, so that a backlog waits in Kafka:
+    // the batches waiting in mailboxes are inside the room, and the fetch loop holds one more, however
+    // many partitions (ADR-57). A mailbox gone or replaced meanwhile (a revoke) does not get it.
     const fetching = consumer.batches.pipe(
       Stream.runForEach((batch) => {
         const mailbox = mailboxes.get(tpKeyOf(batch))
-        return mailbox === undefined ? Effect.void : Queue.offer(mailbox, batch)
+        if (mailbox === undefined) return Effect.void
+        return room.reserve(batch.records.length, batchBytes(batch)).pipe(
+          Effect.flatMap((reserved) =>
+            mailboxes.get(tpKeyOf(batch)) === mailbox
+              ? Effect.flatMap(Queue.offer(mailbox, { batch, room: reserved }), (offered) =>
+                offered ? Effect.void : Effect.sync(() => room.release(reserved)))
+              : Effect.sync(() => room.release(reserved))
+          )
+        )
       })
     )
     // A flusher that fails (a restart after a failed flush that kept failing) ends the run,

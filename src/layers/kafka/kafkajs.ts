@@ -300,7 +300,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           metadataMaxAge: METADATA_MAX_AGE_MS,
           // What a partition actor holds at once.
           maxBytesPerPartition: 256 * 1024,
-          maxBytes: 64 * 1024 * 1024,
+          // Whatever the partitions: a response is decoded at once, and 64 MB of one (240 partitions
+          // with a backlog) ran `npm run ingest` out of its heap (ADR-57).
+          maxBytes: 8 * 1024 * 1024,
           maxWaitTimeInMs: 250,
           retry: { retries: 8 }
         })

@@ -15,6 +15,7 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
       checkpoint: Effect.fn("SequenceTracker.checkpoint")(function*(filter) {
         return state.checkpoint(filter)
       }),
+      checkpointsOf: (keys, owners) => Effect.sync(() => state.checkpointsOf(keys, owners)),
       restore: Effect.fn("SequenceTracker.restore")(function*(json, filter) {
         const restored = state.restore(json, filter)
         if (Result.isFailure(restored)) return yield* new SequenceCheckpointError({ detail: restored.failure })

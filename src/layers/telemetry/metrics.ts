@@ -74,7 +74,7 @@ export const runRetries = Metric.counter("k2_ingest_run_retries_total", {
   description: "Runs ended by a fault ingestion waits out (broker, catalog or storage unreachable) and started again; meanwhile no partition is owned"
 })
 export const backpressure = Metric.counter("k2_ingest_backpressure_seconds_total", {
-  description: "Time during which partition actors waited for buffer room while flushes caught up (once however many waited; grows during a wait)"
+  description: "Time during which fetched batches waited for buffer room while flushes caught up (grows during a wait)"
 })
 export const assignedPartitions = Metric.gauge("k2_ingest_assigned_partitions", {
   description: "Kafka partitions currently assigned to this process"

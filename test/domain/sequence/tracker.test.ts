@@ -154,6 +154,29 @@ describe("SequenceTrackerState", () => {
   })
 
   describe("checkpoint and restore", () => {
+    it("checkpointsOf gives each owner what checkpoint gives with a filter of its streams, in one pass", () => {
+      const t = new SequenceTrackerState()
+      const symbols = Array.from({ length: 40 }, (_, i) => `S${i}`)
+      // Seen in an interleaved order, with gaps and a second exchange: the LRU order and the seenAt deltas matter.
+      for (let round = 1; round <= 3; round++) {
+        t.observe(symbols.flatMap((s, i) => i % round === 0 ? [msg(s, round * 2, round + i), msg(s, round * 2, round + i, "CHIA")] : []), round * 1000)
+      }
+      const ownerOf = (exchange: string, symbol: string) => (Number(symbol.slice(1)) + (exchange === "CHIA" ? 1 : 0)) % 7
+      const owners = [0, 1, 2, 3, 4, 5, 6, 7]
+      let asked = 0
+      const texts = t.checkpointsOf(owners, (exchange, symbol) => {
+        asked++
+        // Owner 3 shares its streams with owner 7, which has none of its own.
+        const owner = ownerOf(exchange, symbol)
+        return owner === 3 ? [3, 7] : [owner]
+      })
+      assert.strictEqual(asked, t.size, "one question a stream")
+      for (const owner of owners) {
+        const filter = (exchange: string, symbol: string) => ownerOf(exchange, symbol) === (owner === 7 ? 3 : owner)
+        assert.strictEqual(texts.get(owner), t.checkpoint(filter), `owner ${owner}`)
+      }
+    })
+
     it("a restart in the middle of a stream, with a gap on each side, reports exactly what an uninterrupted run does", () => {
       const before = [msg("BHP", 1, 0), msg("BHP", 2, 1), msg("BHP", 5, 2), msg("CBA", 10, 2), msg("BHP", 3, 3)] // GAP 3..4, fill 3
       const after = [msg("BHP", 6, 4), msg("BHP", 4, 5), msg("BHP", 9, 6), msg("BHP", 7, 7), msg("BHP", 7, 8), msg("CBA", 11, 9)]
