@@ -40,6 +40,7 @@ const serve = Command.make("serve", {
 }, (a) =>
   Effect.gen(function*() {
     const settings = yield* ServerConfig.fromEnv
+    const tls = yield* ServerConfig.tlsFromEnv
     if (settings.auth === "off") {
       yield* Effect.logWarning("K2_API_AUTH=off: the API answers anyone who can reach it, without a key (development only)")
     }
@@ -53,10 +54,14 @@ const serve = Command.make("serve", {
     const engines = serveOpening(Layer.mergeAll(QueryLayer.layerConfig, ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse)))
     const app = Server.layer({ ...settings, warehouse }).pipe(
       Layer.provide(engines),
-      Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host }))
+      Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host, ...(tls === undefined ? {} : { tls }) }))
     )
     // Said once the routes are in place, so that the address answers when it is read.
-    const announce = HttpServer.addressFormattedWith((url) => Effect.logInfo(`listening on ${url} (API docs at ${url}/docs)`))
+    const announce = HttpServer.addressFormattedWith((formatted) => {
+      // The platform formats every address as http://.
+      const url = tls === undefined ? formatted : formatted.replace(/^http:/, "https:")
+      return Effect.logInfo(`listening on ${url} (API docs at ${url}/docs)`)
+    })
     return yield* Effect.andThen(announce, Effect.never).pipe(
       Effect.provide(app),
       Effect.catchTag("ServeError", (e) => {
@@ -68,6 +73,7 @@ const serve = Command.make("serve", {
   "K2_API_KEYS, K2_API_AUTH (keys are required unless K2_API_AUTH=off), K2_API_CORS_ORIGINS, K2_API_RATE_LIMIT, K2_API_RATE_WINDOW_SECONDS, " +
   "K2_API_METRICS_REQUIRE_KEY, K2_API_MAX_RANGE_DAYS, K2_API_MAX_PAGE_ROWS, K2_API_MAX_EXPORT_ROWS, K2_API_MAX_BARS, K2_API_MAX_SYMBOLS, " +
   "K2_API_QUERY_TIMEOUT_MS, K2_API_SQL_TIMEOUT_MS, K2_API_SQL_MAX_ROWS, K2_API_SQL_MAX_BYTES, K2_API_MAX_BODY_BYTES, K2_API_CACHE_BYTES, K2_API_MAX_STREAMS, K2_API_MAX_STREAMS_PER_KEY (docs/api.md)",
+  "K2_API_TRUSTED_PROXIES, K2_API_CLIENT_ADDRESS_HEADER (behind a reverse proxy), K2_API_TLS_CERT_FILE and K2_API_TLS_KEY_FILE (HTTPS served directly; docs/operations.md)",
   exchangeZonesEnvironment,
   ...lakehouseEnvironment,
   ...commonEnvironment

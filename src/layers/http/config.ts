@@ -3,7 +3,10 @@
  * every request is held to. `fromEnv` reads them from K2_API_* (docs/api.md).
  */
 import { hash } from "node:crypto"
-import { Config, Effect, Option, Schema } from "effect"
+import * as fs from "node:fs"
+import { createSecureContext } from "node:tls"
+import { Config, Effect, Option, Redacted, Result, Schema } from "effect"
+import { IpNetwork, NetAddress } from "effect/net"
 import { MAX_LIMIT, MAX_SYMBOLS } from "../../domain/query/validate.ts"
 
 export const SCOPES = ["read", "replay", "sql", "metrics"] as const
@@ -49,7 +52,16 @@ export interface ServerOptions {
    */
   readonly maxStreams: number
   readonly maxStreamsPerKey: number
+  /**
+   * The reverse proxies (load balancers, ingresses) whose connections carry the client's address in
+   * `clientAddressHeader` (forwarded.ts); none by default: the client is the socket's peer.
+   */
+  readonly trustedProxies: ReadonlyArray<IpNetwork.IpNetwork>
+  readonly clientAddressHeader: ClientAddressHeader
 }
+
+/** The header a trusted proxy names the client in: one only, as a proxy passes the other on as the client sent it. */
+export type ClientAddressHeader = "x-forwarded-for" | "forwarded"
 
 export const defaults: ServerOptions = {
   auth: "required",
@@ -72,7 +84,9 @@ export const defaults: ServerOptions = {
   // A stalled replay holds ~20-23 MB (two windows of 50,000 rows), a CSV export ~3 MB: 16 held at
   // most ~370 MB of heap beside the idle ~50 MB; 4 a key leaves 12 to the others.
   maxStreams: 16,
-  maxStreamsPerKey: 4
+  maxStreamsPerKey: 4,
+  trustedProxies: [],
+  clientAddressHeader: "x-forwarded-for"
 }
 
 export class InvalidServerConfig extends Schema.TaggedError<InvalidServerConfig>()("InvalidServerConfig", {
@@ -169,6 +183,87 @@ export const parseCorsOrigins = (text: string): ReadonlyArray<string> | InvalidS
   return entries
 }
 
+/** The names K2_API_TRUSTED_PROXIES takes for sets of networks. */
+const NAMED_NETWORKS: Readonly<Record<string, ReadonlyArray<string>>> = {
+  loopback: ["127.0.0.0/8", "::1/128"],
+  // RFC 1918 and RFC 4193: a cluster's pod and node networks (any host there may then name a client).
+  private: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+}
+
+/**
+ * K2_API_TRUSTED_PROXIES: addresses, CIDR networks (IPv4 or IPv6), `loopback` or `private`,
+ * comma-separated. An address is a network of its own; a network with host bits set
+ * (10.1.2.3/8) is refused, as it is most likely a typo for an address or another network.
+ */
+export const parseTrustedProxies = (text: string): ReadonlyArray<IpNetwork.IpNetwork> | InvalidServerConfig => {
+  const out: Array<IpNetwork.IpNetwork> = []
+  for (const entry of text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const named = NAMED_NETWORKS[entry.toLowerCase()]
+    if (named !== undefined) {
+      out.push(...named.map((n) => IpNetwork.fromStringUnsafe(n)))
+      continue
+    }
+    const address = entry.includes("/") ? undefined : NetAddress.ipFromString(entry)
+    if (address !== undefined && Result.isSuccess(address)) {
+      const canonical = NetAddress.toCanonical(address.success)
+      out.push(IpNetwork.fromAddressUnsafe(canonical, NetAddress.width(canonical)))
+      continue
+    }
+    const network = IpNetwork.fromString(entry)
+    if (Result.isSuccess(network)) {
+      out.push(network.success)
+      continue
+    }
+    const why = entry.includes("/") ? `: ${network.failure.message}` : ""
+    return new InvalidServerConfig({
+      detail: `K2_API_TRUSTED_PROXIES: ${JSON.stringify(entry.slice(0, 64))} is not an address, a network (10.0.0.0/8, fd00::/8), loopback or private${why}`
+    })
+  }
+  return out
+}
+
+/** The certificate and key of HTTPS served directly (K2_API_TLS_CERT_FILE, K2_API_TLS_KEY_FILE). */
+export interface ServerTls {
+  readonly cert: string
+  readonly key: Redacted.Redacted<string>
+}
+
+/** A file a variable names, read now; refused naming both, never showing its content (a key's is a secret). */
+const pemFile = (variable: string, file: string, begin: RegExp, kind: string) =>
+  Effect.try({
+    try: () => fs.readFileSync(file, "utf8"),
+    catch: (e) => {
+      const code = (e as { readonly code?: unknown }).code
+      return new InvalidServerConfig({ detail: `${variable}: cannot read ${file}${typeof code === "string" ? ` (${code})` : ""}` })
+    }
+  }).pipe(Effect.filterOrFail((text) => begin.test(text), () => new InvalidServerConfig({ detail: `${variable}: ${file} holds no PEM ${kind}` })))
+
+/**
+ * HTTPS, when both K2_API_TLS_CERT_FILE and K2_API_TLS_KEY_FILE are set: read and checked as a pair
+ * now, so that a mistake stops the start (exit 2) rather than failing every handshake.
+ */
+export const tlsFromEnv = Effect.gen(function*() {
+  const certFile = Option.getOrUndefined(yield* Config.option(Config.String("K2_API_TLS_CERT_FILE"))) || undefined
+  const keyFile = Option.getOrUndefined(yield* Config.option(Config.String("K2_API_TLS_KEY_FILE"))) || undefined
+  if (certFile === undefined && keyFile === undefined) return undefined
+  if (certFile === undefined || keyFile === undefined) {
+    const [given, missing] = certFile === undefined ? ["K2_API_TLS_KEY_FILE", "K2_API_TLS_CERT_FILE"] : ["K2_API_TLS_CERT_FILE", "K2_API_TLS_KEY_FILE"]
+    return yield* new InvalidServerConfig({ detail: `${given} without ${missing}: HTTPS needs both (PEM files)` })
+  }
+  const cert = yield* pemFile("K2_API_TLS_CERT_FILE", certFile, /-----BEGIN CERTIFICATE-----/, "certificate")
+  const key = yield* pemFile("K2_API_TLS_KEY_FILE", keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "private key")
+  // OpenSSL's reason (key values mismatch, bad decrypt for a key with a passphrase) names no content.
+  yield* Effect.try({
+    try: () => createSecureContext({ cert, key }),
+    catch: (e) =>
+      new InvalidServerConfig({
+        detail: `K2_API_TLS_CERT_FILE and K2_API_TLS_KEY_FILE: ${certFile} and ${keyFile} are not a certificate and its key (${e instanceof Error ? e.message : String(e)})`
+      })
+  })
+  const tls: ServerTls = { cert, key: Redacted.make(key) }
+  return tls
+})
+
 /** The options from K2_API_* variables; refuses to start with auth required and no key. */
 export const fromEnv = Effect.gen(function*() {
   const keysText = yield* Config.option(Config.String("K2_API_KEYS"))
@@ -185,6 +280,18 @@ export const fromEnv = Effect.gen(function*() {
   }
   const corsOrigins = parseCorsOrigins(yield* Config.String("K2_API_CORS_ORIGINS").pipe(Config.withDefault("")))
   if (corsOrigins instanceof InvalidServerConfig) return yield* corsOrigins
+  const trustedProxies = parseTrustedProxies(yield* Config.String("K2_API_TRUSTED_PROXIES").pipe(Config.withDefault("")))
+  if (trustedProxies instanceof InvalidServerConfig) return yield* trustedProxies
+  // Empty reads as unset, as for the other settings.
+  const headerText = Option.filter(Option.map(yield* Config.option(Config.String("K2_API_CLIENT_ADDRESS_HEADER")), (h) => h.trim().toLowerCase()), (h) => h !== "")
+  const clientAddressHeader = Option.getOrElse(headerText, () => defaults.clientAddressHeader)
+  if (clientAddressHeader !== "x-forwarded-for" && clientAddressHeader !== "forwarded") {
+    return yield* new InvalidServerConfig({ detail: `K2_API_CLIENT_ADDRESS_HEADER must be x-forwarded-for or forwarded, got ${JSON.stringify(clientAddressHeader.slice(0, 64))}` })
+  }
+  // Else it would be ignored without a word: headers are read from trusted proxies only.
+  if (Option.isSome(headerText) && trustedProxies.length === 0) {
+    return yield* new InvalidServerConfig({ detail: "K2_API_CLIENT_ADDRESS_HEADER is set but K2_API_TRUSTED_PROXIES is not: set the proxies whose header is read" })
+  }
   const options: ServerOptions = {
     auth: authText,
     keys,
@@ -206,7 +313,9 @@ export const fromEnv = Effect.gen(function*() {
     maxBodyBytes: yield* int("K2_API_MAX_BODY_BYTES", defaults.maxBodyBytes),
     cacheBytes: yield* int("K2_API_CACHE_BYTES", defaults.cacheBytes, 0),
     maxStreams: yield* int("K2_API_MAX_STREAMS", defaults.maxStreams),
-    maxStreamsPerKey: yield* int("K2_API_MAX_STREAMS_PER_KEY", defaults.maxStreamsPerKey)
+    maxStreamsPerKey: yield* int("K2_API_MAX_STREAMS_PER_KEY", defaults.maxStreamsPerKey),
+    trustedProxies,
+    clientAddressHeader
   }
   return options
 })

@@ -23,7 +23,10 @@ const open: Principal = { _tag: "Open" }
 /** Anonymous until the pipeline says otherwise: a request that did not pass it has no access. */
 export const CurrentPrincipal = Context.Reference<Principal>("k2/http/CurrentPrincipal", { defaultValue: () => missing })
 
-/** What an anonymous caller is counted as (rate limit, stream slots): its client address. */
+/**
+ * What an anonymous caller is counted as (rate limit, stream slots): its client address, which the
+ * pipeline has made the one a trusted proxy forwarded (forwarded.ts `behindProxies`).
+ */
 export const clientAddress = (request: HttpServerRequest.HttpServerRequest): string =>
   `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
 

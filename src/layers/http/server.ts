@@ -2,6 +2,7 @@
  * The HTTP server: `Api` routes (+ `/openapi.json`, `/docs`) behind one request pipeline
  * that every request passes, matched or not:
  *
+ *   the client's address (behind a trusted proxy, the one it forwarded: forwarded.ts) →
  *   correlation id (accepted or generated, echoed, on logs and spans; W3C traceparent is
  *   honoured by the server span) → CORS → API key (X-API-Key or Bearer; SHA-256 compared,
  *   never logged; the caller published as CurrentPrincipal) and the scope the path needs →
@@ -10,16 +11,18 @@
  *   application/problem+json (never a stack) → metrics.
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http"
+import { createServer as createSecureServer } from "node:https"
 import type { Duplex } from "node:stream"
 import { randomUUID } from "node:crypto"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, References, SchemaAST, Tracer } from "effect"
+import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, Redacted, References, SchemaAST, Tracer } from "effect"
 import { FindMyWay, HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { Api, MetricsAccess, ReadAccess, ReplayAccess, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { percentDecoded } from "../../domain/percentDecode.ts"
-import type { Scope, ServerOptions } from "./config.ts"
+import type { Scope, ServerOptions, ServerTls } from "./config.ts"
+import { behindProxies } from "./forwarded.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
 import { authenticator, clientAddress, CurrentPrincipal, refusal } from "./principal.ts"
 import { problem, problemBody, sweepStaleTempDirs } from "./respond.ts"
@@ -171,10 +174,13 @@ export const pipeline = (options: HandlerOptions) => {
   const byAddress = new RateLimiter(options.rateLimit, options.rateWindowSeconds)
   const anyOrigin = options.corsOrigins.includes("*")
   const maxBody = ByteSize.bytes(options.maxBodyBytes)
+  const forwarded = behindProxies(options)
 
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.withFiber((fiber) => {
-      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      const received = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      // Behind a trusted proxy, the client it names (forwarded.ts): what every per-address rule counts.
+      const request = forwarded(received)
       const started = performance.now()
       const given = request.headers["x-correlation-id"]
       const correlationId = given !== undefined && CORRELATION_ID.test(given) ? given : randomUUID()
@@ -255,6 +261,7 @@ export const pipeline = (options: HandlerOptions) => {
       let respond: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> = Effect.suspend(() => {
         const early = gate()
         return early !== undefined ? Effect.succeed(early) : app.pipe(
+          (routed) => request === received ? routed : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request),
           Effect.provideService(CurrentRequest, info),
           Effect.provideService(CurrentPrincipal, principal),
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody)
@@ -285,7 +292,14 @@ export const pipeline = (options: HandlerOptions) => {
           ? Effect.succeed(out)
           : Effect.as(
             Effect.logDebug(`${request.method} ${pathname.slice(0, 200)} ${status}`).pipe(
-              Effect.annotateLogs({ correlation_id: correlationId, route: label, duration_ms: Math.round(seconds * 1000) })
+              Effect.annotateLogs({
+                correlation_id: correlationId,
+                route: label,
+                duration_ms: Math.round(seconds * 1000),
+                // The client (behind a trusted proxy, the one it names), and the key's name when one was given.
+                client: clientAddress(request).slice("addr:".length),
+                ...(principal._tag === "Key" ? { key: principal.name } : {})
+              })
             ),
             out
           )
@@ -480,6 +494,25 @@ interface NodeServerOptions {
   readonly host: string
   /** Lowered by tests only. */
   readonly limits?: RequestLimits
+  /** HTTPS served directly (K2_API_TLS_CERT_FILE, K2_API_TLS_KEY_FILE); else plain HTTP. */
+  readonly tls?: ServerTls
+}
+
+/**
+ * A plain HTTP request to the HTTPS port: OpenSSL recognises it in the handshake. Left to Node, the
+ * connection was reset without a word (curl: "Empty reply from server"); answered in plain text as
+ * nginx does, the client reads why. Any other failed handshake is closed, as Node does.
+ */
+const refusePlainHttp = (error: Error & { readonly code?: string }, socket: Duplex) => {
+  const raw = (socket as Duplex & { readonly _parent?: Duplex | null })._parent
+  if (error.code === "ERR_SSL_HTTP_REQUEST" && raw != null && raw.writable) {
+    const body = problemBody(400, "bad_request", "this server speaks HTTPS only: send the request to https://", randomUUID())
+    raw.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`
+    )
+  }
+  socket.destroy()
 }
 
 /**
@@ -533,12 +566,22 @@ export const nodeServer = (options: NodeServerOptions) =>
 const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) =>
   NodeHttpServer.layer(() => {
     const limits = options.limits ?? requestLimits
-    const server = createServer({
+    const http = {
       requestTimeout: limits.requestMs,
       headersTimeout: limits.headersMs,
       connectionsCheckingInterval: limits.checkEveryMs,
       maxHeaderSize: MAX_HEADER_BYTES
-    })
+    }
+    // The HTTP limits start once the handshake is done: a client that never ends its handshake is cut
+    // at the headers' time, not TLS's default of two minutes. An https.Server is an http.Server
+    // past the handshake (the same request, clientError and upgrade events), which the platform serves.
+    const server = options.tls === undefined ? createServer(http) : createSecureServer({
+      ...http,
+      cert: options.tls.cert,
+      key: Redacted.value(options.tls.key),
+      handshakeTimeout: limits.headersMs
+    }) as unknown as ReturnType<typeof createServer>
+    if (options.tls !== undefined) server.on("tlsClientError", refusePlainHttp)
     const close = server.close.bind(server)
     server.close = (callback) => {
       onClose()
