@@ -159,6 +159,10 @@ describe("flags' checks and defaults", () => {
       for (const ok of ["postgres://db/k2", "postgresql://db/k2", "http://rest:8181", "https://rest", "catalog.db"]) {
         assert.deepStrictEqual(yield* parseFlag(lakehouseFlags.catalog, {}, { catalog: [ok] }), Exit.succeed(Option.some(ok)), ok)
       }
+      // fetch refuses a URL holding credentials in words that echo them; a REST catalog takes K2_REST_*.
+      const withUser = refusal(yield* parseFlag(lakehouseFlags.catalog, {}, { catalog: ["https://u:s3cret@rest"] }))
+      assert.include(withUser, "without user info")
+      assert.notInclude(withUser, "s3cret")
       assert.include(refusal(yield* parseFlag(lakehouseFlags.catalogName, {}, { "catalog-name": [" "] })), "a name")
       assert.deepStrictEqual(yield* parseFlag(lakehouseFlags.catalogName, {}), Exit.succeed("k2"))
     }))

@@ -7,6 +7,8 @@ import * as fs from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
 import pg from "pg"
+import { untrustedCertificate } from "../untrustedCertificate.ts"
+import { failureText } from "./failureText.ts"
 
 export type SqlValue = string | null
 
@@ -44,7 +46,42 @@ export const changedNothing = (error: unknown): boolean => {
 /** Failures to get a PostgreSQL connection for a statement: it was never sent. */
 const unsent = new WeakSet<object>()
 
+/**
+ * What to fix when PostgreSQL cannot be reached as K2_CATALOG says, which waiting will not mend: a
+ * login refused (class 28: password, pg_hba.conf), no such database (3D000), a certificate not
+ * trusted, a file the URL names (sslrootcert, sslcert, sslkey) unreadable, a server without SSL.
+ * Undefined for every other failure.
+ */
+export const settingsFault = (error: unknown): string | undefined => {
+  const e = error as { code?: unknown; syscall?: unknown; message?: unknown } | null | undefined
+  const code = typeof e?.code === "string" ? e.code : ""
+  if (code.startsWith("28")) {
+    // pg_hba.conf takes only SSL (hostssl) from this host: the URL asked for none.
+    return /no encryption/.test(typeof e?.message === "string" ? e.message : "")
+      ? "the server takes only SSL connections from here: add sslmode=verify-full (and sslrootcert=<CA PEM>) to K2_CATALOG"
+      : "PostgreSQL refused the login: check the user and password of K2_CATALOG (and the server's pg_hba.conf)"
+  }
+  if (code === "3D000") return "check the database name of K2_CATALOG"
+  const untrusted = untrustedCertificate(error)
+  if (untrusted !== undefined) {
+    // pg's message is the certificate's already: its code is enough here.
+    return `the database's TLS certificate is not trusted (${untrusted.split(":")[0]}): give its CA as sslrootcert=<PEM file> in K2_CATALOG ` +
+      "(or NODE_EXTRA_CA_CERTS); sslmode=verify-full also checks that the certificate names the URL's host"
+  }
+  if ((code === "ENOENT" || code === "EACCES") && e?.syscall === "open") return "a file K2_CATALOG names (sslrootcert, sslcert, sslkey) cannot be read"
+  if (e?.message === "The server does not support SSL connections") return "the server takes no SSL: drop sslmode from K2_CATALOG, or turn ssl on at the server"
+  return undefined
+}
+
+/** A driver's failure for a message: its own words, and what to fix when it is the settings' fault. */
+export const sqlFailureText = (error: unknown): string => {
+  const fault = settingsFault(error)
+  return fault === undefined ? failureText(error) : `${failureText(error)}: ${fault}`
+}
+
 export const classifySqlError = (error: unknown): SqlFailure => {
+  // Before "not-run": a connection refused for the settings changed nothing, and is refused again.
+  if (settingsFault(error) !== undefined) return "refused"
   if (typeof error === "object" && error !== null && unsent.has(error)) return "not-run"
   const e = error as { code?: string; errcode?: number; message?: string }
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.

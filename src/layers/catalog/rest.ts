@@ -42,6 +42,8 @@ import {
   showIdentifier,
   type TableIdentifier
 } from "../../services/Catalog.ts"
+import { withoutPassword } from "../../domain/urlCredentials.ts"
+import { TRUST_HINT, untrustedCertificate } from "../untrustedCertificate.ts"
 import { causesText } from "./failureText.ts"
 
 export interface RestCatalogOptions {
@@ -147,6 +149,14 @@ const REQUEST_TIMEOUT = Duration.seconds(30)
 
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
+  // fetch refuses a URL holding credentials, in words that echo them, on every request (retried
+  // as a server down): the catalog takes a token or client credentials instead.
+  const parsedUri = URL.parse(options.uri)
+  if (parsedUri !== null && (parsedUri.username !== "" || parsedUri.password !== "")) {
+    return yield* catalogError(new CatalogRejected({
+      detail: `the catalog URI ${withoutPassword(options.uri)} holds user info: give the catalog's credentials in K2_REST_TOKEN or K2_REST_CREDENTIAL`
+    }))
+  }
   const base = options.uri.replace(/\/+$/, "")
   const parent = options.parentNamespace === undefined || options.parentNamespace === ""
     ? []
@@ -217,7 +227,15 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
             Effect.map(response.text, (text): Reply => ({ status: response.status, text, location: response.headers["location"] }))
           ),
           Effect.timeoutOption(REQUEST_TIMEOUT),
-          Effect.mapError((e) => unavailable(`${current.method} ${current.url}: ${causesText(e)}`))
+          Effect.mapError((e) => {
+            // Waiting will not make the catalog's certificate trusted: refused (the request was never sent).
+            const untrusted = untrustedCertificate(e)
+            return untrusted === undefined
+              ? unavailable(`${current.method} ${current.url}: ${causesText(e)}`)
+              : catalogError(new CatalogRejected({
+                detail: `${current.method} ${current.url}: the catalog's TLS certificate is not trusted (${untrusted}): ${TRUST_HINT}, or correct the host of the catalog URI`
+              }))
+          })
         )
         if (Option.isNone(outcome)) {
           return yield* unavailable(`${current.method} ${current.url}: no answer within ${Duration.format(REQUEST_TIMEOUT)}`)
@@ -524,8 +542,9 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
         { identifier: { namespace: levels(identifier.namespace), name: identifier.name }, requirements, updates },
         undefined,
         // The request may have reached the server before the connection broke or timed out; a token
-        // endpoint failing before it was sent leaves it surely not landed.
-        (e) => unknown(e.message)
+        // endpoint failing before it was sent leaves it surely not landed, as does a certificate
+        // refused in the handshake (CatalogRejected).
+        (e) => e.reason._tag === "CatalogRejected" ? e : unknown(e.message)
       )
       // Accepted: an answer that does not decode says nothing of what landed, so the caller must
       // look (and keep the commit's files) rather than take it as refused.

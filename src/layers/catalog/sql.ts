@@ -44,7 +44,7 @@ import {
 import { FileIO } from "../../services/FileIO.ts"
 import { fileLocation, foreignStorage, isLocalLocation, localPath } from "../iceberg/fileio.ts"
 import { otherTablesMetadata } from "../iceberg/otherTables.ts"
-import { changedNothing, classifySqlError, postgresDriver, type SqlDriver, sqliteDriver } from "./drivers.ts"
+import { changedNothing, classifySqlError, postgresDriver, type SqlDriver, sqlFailureText, sqliteDriver } from "./drivers.ts"
 import { failureText } from "./failureText.ts"
 
 const DDL = [
@@ -98,7 +98,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   const sqlFailure = (cause: unknown) =>
     catalogError(
       classifySqlError(cause) === "refused"
-        ? new CatalogRejected({ detail: failureText(cause) })
+        ? new CatalogRejected({ detail: sqlFailureText(cause) })
         : new CatalogUnavailable({ detail: failureText(cause) })
     )
   /** A driver call; one answered at once (SQLite) resumes without waiting for the event loop. */

@@ -7,6 +7,7 @@ import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
 import { causesText } from "../catalog/failureText.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
 import { splitCredentials } from "../../domain/urlCredentials.ts"
+import { TRUST_HINT, untrustedCertificate } from "../untrustedCertificate.ts"
 import { parseInstrumentsTopicName, parseTopicName, valueSubject } from "../../domain/wire.ts"
 import {
   IncompatibleSchema,
@@ -65,12 +66,33 @@ const redirectTarget = (base: string, location: string | undefined): string => {
   return url.href
 }
 
+/**
+ * How a request meets a fault of the settings (credentials refused, a certificate not trusted),
+ * which waiting will not mend: `refuse` (RegistryRejected: the lookups and registrations a program
+ * starts with, which were retried for ever) or `wait` (RegistryUnavailable: a writer schema met
+ * while ingesting, whose records a refusal would dead-letter; the key may be put right meanwhile).
+ */
+type SettingsFault = "refuse" | "wait"
+
 export const layerHttp = (options: HttpRegistryOptions) =>
   Layer.sync(SchemaRegistry)(() => {
     const target = registryTarget(options.url)
     const byId = new Map<number, object>()
+    const sendsCredentials = typeof target !== "string" && (target.authorization !== undefined ||
+      Object.keys(options.headers ?? {}).some((h) => h.toLowerCase() === "authorization"))
 
-    const request = (method: "GET" | "POST", path: string, what: string, subject: string, body?: unknown) =>
+    /** A fault of the settings, as `onFault` says, in words naming what to fix. */
+    const settingsFault = (onFault: SettingsFault, detail: string) =>
+      registryError(onFault === "refuse" ? new RegistryRejected({ detail }) : new RegistryUnavailable({ detail }))
+
+    const request = (
+      method: "GET" | "POST",
+      path: string,
+      what: string,
+      subject: string,
+      body?: unknown,
+      onFault: SettingsFault = "refuse"
+    ) =>
       typeof target === "string" ? Effect.fail(registryError(new RegistryRejected({ detail: target }))) : Effect.tryPromise({
         try: async (signal) => {
           const res = await fetch(`${target.base}${path}`, {
@@ -105,8 +127,15 @@ export const layerHttp = (options: HttpRegistryOptions) =>
         },
         // fetch's own message is "fetch failed": the reason (a refused connection, an unknown
         // host, a certificate) is down its causes.
-        catch: (e) =>
-          registryError(new RegistryUnavailable({
+        catch: (e) => {
+          const untrusted = untrustedCertificate(e)
+          if (untrusted !== undefined) {
+            return settingsFault(
+              onFault,
+              `${method} ${path}: the registry's TLS certificate is not trusted (${untrusted}): ${TRUST_HINT}, or correct the host of K2_SCHEMA_REGISTRY_URL`
+            )
+          }
+          return registryError(new RegistryUnavailable({
             detail: `${method} ${path}: ${
               e instanceof Error && e.name === "TimeoutError"
                 ? `no answer within ${options.timeoutMs ?? 10_000} ms`
@@ -115,6 +144,7 @@ export const layerHttp = (options: HttpRegistryOptions) =>
                 : String(e)
             }`
           }))
+        }
       }).pipe(
         Effect.flatMap(({ json, location, status }): Effect.Effect<Record<string, unknown>, SchemaRegistryError> => {
           if (status >= 200 && status < 300) return Effect.succeed(json)
@@ -131,9 +161,18 @@ export const layerHttp = (options: HttpRegistryOptions) =>
           const registrySays = typeof json.error_code === "number" && Math.floor(json.error_code / 100) === 404
           if (status === 404 && registrySays) return Effect.fail(registryError(new SchemaNotFound({ what: `${what} (${detail})` })))
           if (status === 409) return Effect.fail(registryError(new IncompatibleSchema({ subject, detail })))
-          // Also credentials refused (they may be renewed) and a 404 that is not the registry's: a
-          // record's schema id is then waited for, not judged unknown and dead-lettered.
-          if (status >= 500 || status === 408 || status === 429 || status === 401 || status === 403 || status === 404) {
+          if (status === 401 || status === 403) {
+            const refused = status === 401
+              ? `the registry refused ${sendsCredentials ? "K2's credentials" : "a request without credentials"}`
+              : "the registry's key may not do this"
+            return Effect.fail(settingsFault(
+              onFault,
+              `${method} ${path}: ${detail}: ${refused}: check the user info of K2_SCHEMA_REGISTRY_URL (https://<key>:<secret>@host)`
+            ))
+          }
+          // Also a 404 that is not the registry's: a record's schema id is then waited for, not
+          // judged unknown and dead-lettered.
+          if (status >= 500 || status === 408 || status === 429 || status === 404) {
             return Effect.fail(registryError(new RegistryUnavailable({ detail: `${method} ${path}: ${detail}` })))
           }
           return Effect.fail(registryError(new RegistryRejected({ detail })))
@@ -191,7 +230,7 @@ export const layerHttp = (options: HttpRegistryOptions) =>
         }
         const cached = byId.get(id)
         if (cached !== undefined) return cached
-        const json = yield* request("GET", `/schemas/ids/${id}`, `schema id ${id}`, "")
+        const json = yield* request("GET", `/schemas/ids/${id}`, `schema id ${id}`, "", undefined, "wait")
         // A 2xx without schema text is not the registry speaking (a proxy's or login page): wait
         // for it, as for a 404 without the registry's code, rather than dead-letter the id.
         if (typeof json.schema !== "string") {

@@ -7,6 +7,7 @@
 import { isIP } from "node:net"
 import { Redacted } from "effect"
 import { type KafkaError, kafkaError, KafkaRejected, KafkaUnavailable } from "../../services/KafkaSource.ts"
+import { UNTRUSTED_CERTIFICATE } from "../untrustedCertificate.ts"
 
 export const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number]
@@ -89,23 +90,6 @@ const nodesOf = (e: unknown, out: Array<Node> = [], depth = 0): Array<Node> => {
   if (node.cause !== undefined) nodesOf(node.cause, out, depth + 1)
   return out
 }
-
-/** Node's codes of a certificate the client did not trust: waiting will not change it. */
-const UNTRUSTED_CERTIFICATE = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_UNTRUSTED",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_REVOKED",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_CHAIN_TOO_LONG",
-  "INVALID_CA",
-  "ERR_TLS_CERT_ALTNAME_INVALID"
-])
 
 const SASL_REFUSED = new Set(["SASL_AUTHENTICATION_FAILED"])
 /** The listener takes no SASL, or not this mechanism. */

@@ -61,6 +61,8 @@ export const lakehouseFlags = {
           ? "a postgresql:// URL that parses (host, a numeric port, reserved characters of the password %-escaped)"
           : isRestUrl(c) && !URL.canParse(c)
           ? "an http(s):// URL that parses (host, a numeric port)"
+          : isRestUrl(c) && /^[^/]*\/\/[^/?#]*@/.test(c)
+          ? "an http(s):// URL without user info (the REST catalog's credentials go in K2_REST_TOKEN or K2_REST_CREDENTIAL)"
           : undefined
     })
   ),
