@@ -59,9 +59,11 @@ const opening = openedUnlessStopped(() =>
 /**
  * The engine over the warehouse the flags name; given to each subcommand, so that `--help` opens none.
  * With the program's logger beneath: Effect's default one writes to stdout, into the results.
+ * `reading` are the tables the subcommand reads, those checked not to have moved (ADR-32): checking
+ * every table loaded each one's metadata, a day of snapshots parsed for nothing (ADR-60).
  */
-const engine = (settings: LakehouseSettings) =>
-  QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(settings)), Layer.provideMerge(Telemetry.layer("query")))
+export const engine = (settings: LakehouseSettings, reading: ReadonlyArray<TableName>) =>
+  QueryLayer.layerConfig.pipe(Layer.provideMerge(existingLakehouse(settings, reading)), Layer.provideMerge(Telemetry.layer("query")))
 
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
 const parseFilters = (text: string) => orUsage("filter", parseApiFilters(text))
@@ -259,21 +261,25 @@ const stats = Command.make("stats", { table: tableArg, format: formatFlag, ...sn
  * The program over `reads`, the engine and catalog of the warehouse the flags name: the program's
  * own (`engine`) or, in tests, in-memory ones.
  */
-export const queryCommand = <E>(reads: (settings: LakehouseSettings) => Layer.Layer<QueryEngine | Catalog, E>) => {
-  const over = <const Name extends string, I extends LakehouseSettings, CI, E1, R>(command: Command.Command<Name, I, CI, E1, R>) =>
-    command.pipe(Command.provide((settings: I) => opening(reads(settings))))
+export const queryCommand = <E>(
+  reads: (settings: LakehouseSettings, reading: ReadonlyArray<TableName>) => Layer.Layer<QueryEngine | Catalog, E>
+) => {
+  const over = <const Name extends string, I extends LakehouseSettings, CI, E1, R>(
+    command: Command.Command<Name, I, CI, E1, R>,
+    reading: (input: I) => ReadonlyArray<TableName>
+  ) => command.pipe(Command.provide((settings: I) => opening(reads(settings, reading(settings)))))
   // Without a subcommand there is nothing to do: a usage error (exit 2), not the help and success.
   return Command.make("query", {}, () =>
     Effect.fail(new UsageError({ message: "query: give a subcommand: trades, quotes, bars, summary, symbols, snapshots or stats (see --help)" }))).pipe(
     Command.withDescription(describedWith("Query the K2 lakehouse", [exchangeZonesEnvironment, ...lakehouseEnvironment, ...commonEnvironment])),
     Command.withSubcommands([
-      over(rowsCommand("trades")),
-      over(rowsCommand("quotes")),
-      over(bars),
-      over(summary),
-      over(symbols),
-      over(snapshots),
-      over(stats)
+      over(rowsCommand("trades"), () => ["trades"]),
+      over(rowsCommand("quotes"), () => ["quotes"]),
+      over(bars, (a) => [a.quotes ? "quotes" : "trades"]),
+      over(summary, () => ["trades"]),
+      over(symbols, () => ["trades", "quotes"]),
+      over(snapshots, (a) => [a.table]),
+      over(stats, (a) => [a.table])
     ])
   )
 }

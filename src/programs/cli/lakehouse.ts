@@ -5,7 +5,7 @@ import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 import { parse as parsePgUrl } from "pg-connection-string"
 import { nonBlank, optionalSetting, setting } from "./flags.ts"
-import { tables } from "../../domain/tables.ts"
+import { definitionOf, type TableName, tables } from "../../domain/tables.ts"
 import { globUnreadable } from "../../layers/duckdb/sqlText.ts"
 import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
@@ -133,20 +133,29 @@ export interface LakehouseSettings {
   readonly catalogName: string
 }
 
-/** `core` of the warehouse the flags name; refused when its own catalog keeps its tables elsewhere (MovedWarehouse). */
+/**
+ * `core` of the warehouse the flags name; refused when its own catalog keeps one of `checked`
+ * elsewhere (MovedWarehouse). A program that only reads checks the tables it reads: the check
+ * loads each table's metadata, whole histories parsed for nothing otherwise (ADR-60).
+ */
 const checkedWarehouse = <ROut, E, RIn>(
   options: LakehouseSettings,
-  core: (options: Lakehouse.LakehouseOptions) => Layer.Layer<ROut | Catalog, E, RIn>
+  core: (options: Lakehouse.LakehouseOptions) => Layer.Layer<ROut | Catalog, E, RIn>,
+  checked?: ReadonlyArray<TableName>
 ) => {
   const catalog = catalogChoice(options)
   const layer = core({ warehouse: options.warehouse, catalogName: options.catalogName, catalog })
   // Only a SQLite catalog inside the warehouse travels with it; another catalog may keep tables anywhere.
   const travels = catalog._tag === "sqlite" && isWithin(real(options.warehouse), real(path.dirname(catalog.path)), true)
-  return travels ? Layer.effectDiscard(tablesInside(options.warehouse)).pipe(Layer.provideMerge(layer)) : layer
+  return travels ? Layer.effectDiscard(tablesInside(options.warehouse, checked)).pipe(Layer.provideMerge(layer)) : layer
 }
 
-/** The lakehouse the flags name; refused when its own catalog keeps its tables elsewhere (MovedWarehouse). */
-export const lakehouseOf = (options: LakehouseSettings) => checkedWarehouse(options, Lakehouse.layer)
+/**
+ * The lakehouse the flags name; refused when its own catalog keeps its tables (or those of
+ * `checked`) elsewhere (MovedWarehouse).
+ */
+export const lakehouseOf = (options: LakehouseSettings, checked?: ReadonlyArray<TableName>) =>
+  checkedWarehouse(options, Lakehouse.layer, checked)
 
 /** A path with its symbolic links resolved where it exists (a moved warehouse's old place may not). */
 const real = (p: string) => {
@@ -162,12 +171,12 @@ const isWithin = (dir: string, p: string, orSame = false) => {
   return (orSame && relative === "") || (relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative))
 }
 
-/** Fails with MovedWarehouse when a table of the catalog lies on the local disk outside `warehouse`. */
-const tablesInside = (warehouse: string) =>
+/** Fails with MovedWarehouse when a table of `checked` (by default all) lies on the local disk outside `warehouse`. */
+const tablesInside = (warehouse: string, checked: ReadonlyArray<TableName> | undefined) =>
   Effect.gen(function*() {
     const catalog = yield* Catalog
     const root = real(warehouse)
-    for (const { name, namespace } of Object.values(tables)) {
+    for (const { name, namespace } of checked?.map(definitionOf) ?? Object.values(tables)) {
       const loaded = yield* catalog.loadTable({ namespace, name }).pipe(
         Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.undefined)
       )
@@ -198,7 +207,8 @@ const existing = <ROut, E, RIn>(options: LakehouseSettings, of: (options: Lakeho
  * compact): a SQLite catalog must exist already, else a typo in the path would quietly make an
  * empty warehouse there and answer "no such table".
  */
-export const existingLakehouse = (options: LakehouseSettings) => existing(options, lakehouseOf)
+export const existingLakehouse = (options: LakehouseSettings, checked?: ReadonlyArray<TableName>) =>
+  existing(options, (settings) => lakehouseOf(settings, checked))
 
 /** The catalog and storage of `existingLakehouse` alone, no DuckDB: compact opens one for each run. */
 export const existingStorage = (options: LakehouseSettings) =>

@@ -7,8 +7,14 @@ import { queryCommand } from "../../../src/programs/query.ts"
 import type { Catalog } from "../../../src/services/Catalog.ts"
 import type { QueryEngine } from "../../../src/services/QueryEngine.ts"
 
-/** `npm run query -- args` over `reads`: how it ended, what it printed on stdout and what it said on stderr. */
-export const runQuery = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, args: ReadonlyArray<string>) =>
+/**
+ * `npm run query -- args` over `reads` (a layer, or the program's own `engine`): how it ended, what
+ * it printed on stdout and what it said on stderr.
+ */
+export const runQuery = (
+  reads: Layer.Layer<QueryEngine | Catalog, unknown> | Parameters<typeof queryCommand<unknown>>[0],
+  args: ReadonlyArray<string>
+) =>
   Effect.gen(function*() {
     const stdout: Array<string> = []
     const stderr: Array<string> = []
@@ -25,7 +31,7 @@ export const runQuery = (reads: Layer.Layer<QueryEngine | Catalog, unknown>, arg
       log: (text: unknown) => void stdout.push(`${String(text)}\n`),
       error: (text: unknown) => void stderr.push(`${String(text)}\n`)
     })
-    const exit = yield* Command.runWith(queryCommand(() => reads), { version: "0" })(args).pipe(
+    const exit = yield* Command.runWith(queryCommand(typeof reads === "function" ? reads : () => reads), { version: "0" })(args).pipe(
       Effect.provide(NodeServices.layer),
       Effect.provideService(Console.Console, console),
       Effect.exit,
