@@ -3,7 +3,7 @@
  * the monotonic clock. The wall clock (Clock.currentTimeMillis) steps when NTP corrects it, a VM
  * resumes or an operator fixes the date: an interval read off it went negative for as long as the
  * step back (no flush was due for that hour) or hours long at a step forward. The wall clock stays
- * for what is stamped, or compared with stamps (snapshot timestamps, expiry ages, file times).
+ * for what is stamped, or compared with stamps (snapshot timestamps, expiry ages, file times; ADR-52).
  */
 import { Clock, Effect } from "effect"
 

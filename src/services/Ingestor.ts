@@ -56,7 +56,7 @@ export interface IngestProgress {
    */
   readonly restarts: number
   /**
-   * Milliseconds during which partition actors waited for buffer room (once however many waited),
+   * Milliseconds during which fetched batches waited for buffer room (the fetch loop's wait, ADR-57),
    * a wait still going on included: the flushes setting the pace (backpressure), not Kafka.
    */
   readonly waitedForRoomMs: number

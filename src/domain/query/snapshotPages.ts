@@ -2,7 +2,7 @@
  * Pages of a table's snapshot history (`GET /v1/snapshots/{table}`): the newest `limit` first,
  * each page in commit order, older pages named by a cursor. A table keeping days of one-second
  * commits holds tens of thousands of snapshots (86,400 a day, 73 MB of JSON listed whole), so no
- * answer lists more than a page.
+ * answer lists more than a page (ADR-53).
  *
  * The cursor holds the snapshot the first page pinned (later pages list that state, whatever was
  * committed since) and the oldest snapshot listed so far: the next page is the `limit` listed before

@@ -45,7 +45,7 @@ const duckDbError = (purpose: string, cause: unknown): DuckDbError => {
  * `fa_IR.UTF-8` or `th_TH.UTF-8` the calendar was Persian or Buddhist: a timestamp's local date
  * (`timezone(zone, ts)::DATE`, the daily summary's trading day) fell in the year 1402 or 2567 and
  * no day matched, and user SQL's `year()`, `date_trunc` and text renderings followed suit.
- * Instants are then rendered in UTC (Parquet statistics' text too), on the Gregorian calendar.
+ * Instants are then rendered in UTC (Parquet statistics' text too), on the Gregorian calendar (ADR-55).
  */
 const SESSION_TIME_SETTINGS = ["SET TimeZone = 'UTC'", "SET Calendar = 'gregorian'"] as const
 

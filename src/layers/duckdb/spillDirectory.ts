@@ -5,7 +5,7 @@
  * spilling at once crashed both (a segmentation fault: each took the other's files for its own);
  * in a directory that cannot be written (`/` for a service, a read-only container root) a spilling
  * query failed instead. Each instance gets a directory of its own under the system's temporary
- * directory (TMPDIR), named after its process; DuckDB creates it on its first spill only.
+ * directory (TMPDIR), named after its process; DuckDB creates it on its first spill only (ADR-56).
  */
 import { randomUUID } from "node:crypto"
 import * as os from "node:os"

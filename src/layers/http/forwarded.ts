@@ -3,7 +3,7 @@
  * nearest proxy, which names the client in X-Forwarded-For or RFC 7239 Forwarded. Each proxy
  * appends the address it received the request from, so the list is read from its right: the
  * first address that is not a trusted proxy is the client. The left-most is never taken as
- * such: the client wrote it. From a peer that is not trusted the headers are ignored.
+ * such: the client wrote it. From a peer that is not trusted the headers are ignored (ADR-58).
  */
 import { Option, Result } from "effect"
 import type { HttpServerRequest } from "effect/http"

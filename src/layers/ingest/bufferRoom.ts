@@ -76,7 +76,7 @@ export class BufferRoom {
   }
 
   /**
-   * Adds to `waitedForRoomMs` the time since it was last counted during which an actor waited: the
+   * Adds to `waitedForRoomMs` the time since it was last counted during which a batch waited: the
    * time the flushes held ingestion back, not actor-seconds. Called when waiting starts or stops,
    * and by whoever reads the figure, so a wait that has not ended yet shows.
    */
