@@ -179,12 +179,4 @@ export class BufferRoom {
   releaseAll(): void {
     for (const reservation of [...this.held]) this.release(reservation)
   }
-
-  /** Runs `use` with room for `records` rows holding `bytes`, given back when it ends, however. */
-  withRoom<A, E, R>(records: number, bytes: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    // Interruptible while it waits, and given back however `use` ends.
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(this.reserve(records, bytes)), (reservation) =>
-        restore(use).pipe(Effect.ensuring(Effect.sync(() => this.release(reservation))))))
-  }
 }

@@ -516,7 +516,9 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         // The fetch loop may be waiting to hand this mailbox a batch: shutting it down lets it go on.
         const mailbox = mailboxes.get(key)
         if (mailbox !== undefined) {
-          dropped(yield* Queue.clear(mailbox))
+          // Cleared until empty: a clear lets the batch the fetch loop waits to hand over in (it is
+          // told offered), and the shutdown would drop it with its room, held until the run ends.
+          for (let items = yield* Queue.clear(mailbox); items.length > 0; items = yield* Queue.clear(mailbox)) dropped(items)
           yield* Queue.shutdown(mailbox)
         }
         mailboxes.delete(key)

@@ -15,14 +15,20 @@ const roomOver = (limits: RoomLimits, rows = 0) =>
     return Effect.succeed({ room: new BufferRoom(parts, limits, counters, clock), counters, buffer })
   })
 
+/** Runs `use` with room for `records` rows holding `bytes`, given back however it ends (as the ingestor's fetch loop and actors do). */
+const withRoom = <A, E, R>(room: BufferRoom, records: number, bytes: number, use: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(restore(room.reserve(records, bytes)), (reservation) =>
+      restore(use).pipe(Effect.ensuring(Effect.sync(() => room.release(reservation))))))
+
 describe("BufferRoom", () => {
   it.effect("a batch that does not fit waits until the batch holding the room ends, interrupted or not", () =>
     Effect.gen(function*() {
       const { counters, room } = yield* roomOver({ rows: 10, bytes: 1_000 })
       const gate = yield* Deferred.make<void>()
-      const holding = yield* Effect.forkChild(room.withRoom(8, 0, Deferred.await(gate)))
+      const holding = yield* Effect.forkChild(withRoom(room, 8, 0, Deferred.await(gate)))
       yield* Effect.yieldNow
-      const waiting = yield* Effect.forkChild(room.withRoom(5, 0, Effect.succeed("admitted")))
+      const waiting = yield* Effect.forkChild(withRoom(room, 5, 0, Effect.succeed("admitted")))
       yield* TestClock.adjust("50 millis")
       assert.isUndefined(waiting.pollUnsafe(), "8 + 5 rows do not fit in 10")
 
@@ -31,18 +37,18 @@ describe("BufferRoom", () => {
       assert.deepStrictEqual(yield* Fiber.await(waiting), Exit.succeed("admitted"))
       assert.strictEqual(counters.waitedForRoomMs, 50)
       // Both gave their room back: a batch larger than the whole budget goes through, alone.
-      assert.strictEqual(yield* room.withRoom(11, 0, Effect.succeed("alone")), "alone")
+      assert.strictEqual(yield* withRoom(room, 11, 0, Effect.succeed("alone")), "alone")
     }))
 
   it.effect("the time waited grows while actors wait, counted once however many wait together", () =>
     Effect.gen(function*() {
       const { counters, room } = yield* roomOver({ rows: 10, bytes: 1_000 })
       const gate = yield* Deferred.make<void>()
-      const holding = yield* Effect.forkChild(room.withRoom(10, 0, Deferred.await(gate)))
+      const holding = yield* Effect.forkChild(withRoom(room, 10, 0, Deferred.await(gate)))
       yield* Effect.yieldNow
       const waiters = [
-        yield* Effect.forkChild(room.withRoom(5, 0, Effect.void)),
-        yield* Effect.forkChild(room.withRoom(5, 0, Effect.void))
+        yield* Effect.forkChild(withRoom(room, 5, 0, Effect.void)),
+        yield* Effect.forkChild(withRoom(room, 5, 0, Effect.void))
       ]
       yield* Effect.yieldNow
       // A stalled flush: the figure read (by a scrape, or the progress) shows the wait going on.
@@ -67,9 +73,9 @@ describe("BufferRoom", () => {
       const stepped = yield* makeSteppedClock
       const { counters, room } = yield* Effect.provideService(roomOver({ rows: 10, bytes: 1_000 }), Clock.Clock, stepped.clock)
       const gate = yield* Deferred.make<void>()
-      const holding = yield* Effect.forkChild(room.withRoom(10, 0, Deferred.await(gate)))
+      const holding = yield* Effect.forkChild(withRoom(room, 10, 0, Deferred.await(gate)))
       yield* Effect.yieldNow
-      const waiter = yield* Effect.forkChild(room.withRoom(5, 0, Effect.void))
+      const waiter = yield* Effect.forkChild(withRoom(room, 5, 0, Effect.void))
       yield* Effect.yieldNow
       yield* TestClock.adjust("10 seconds")
       yield* stepped.step(-3_600_000)
@@ -90,7 +96,7 @@ describe("BufferRoom", () => {
       const gates = Array.from({ length: 12 }, () => Deferred.makeUnsafe<void>())
       const started: Array<number> = []
       const actors = yield* Effect.forEach(gates, (gate, i) =>
-        Effect.forkChild(room.withRoom(1, 0, Effect.andThen(Effect.sync(() => started.push(i)), Deferred.await(gate)))))
+        Effect.forkChild(withRoom(room, 1, 0, Effect.andThen(Effect.sync(() => started.push(i)), Deferred.await(gate)))))
       yield* Effect.yieldNow
       assert.deepStrictEqual(started, [], "the buffers are full")
 
@@ -110,16 +116,16 @@ describe("BufferRoom", () => {
       for (const gate of gates) yield* Deferred.succeed(gate, undefined)
       for (const [i, actor] of actors.entries()) if (i !== 10) yield* Fiber.join(actor)
       // Nothing leaked: the whole budget is free.
-      assert.strictEqual(yield* room.withRoom(10, 0, Effect.succeed("all")), "all")
+      assert.strictEqual(yield* withRoom(room, 10, 0, Effect.succeed("all")), "all")
     }))
 
   it.effect("a waiter that fits goes on past an older one that does not fit yet", () =>
     Effect.gen(function*() {
       const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 10)
       const started: Array<string> = []
-      const big = yield* Effect.forkChild(room.withRoom(8, 0, Effect.sync(() => started.push("big"))))
+      const big = yield* Effect.forkChild(withRoom(room, 8, 0, Effect.sync(() => started.push("big"))))
       yield* Effect.yieldNow
-      const small = yield* Effect.forkChild(room.withRoom(2, 0, Effect.sync(() => started.push("small"))))
+      const small = yield* Effect.forkChild(withRoom(room, 2, 0, Effect.sync(() => started.push("small"))))
       yield* Effect.yieldNow
       assert.deepStrictEqual(started, [], "the buffers are full")
 
@@ -140,13 +146,13 @@ describe("BufferRoom", () => {
     Effect.gen(function*() {
       const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 10)
       let ran = false
-      const waiting = yield* Effect.forkChild(room.withRoom(10, 0, Effect.sync(() => (ran = true))))
+      const waiting = yield* Effect.forkChild(withRoom(room, 10, 0, Effect.sync(() => (ran = true))))
       yield* Effect.yieldNow
       buffer.rows = { size: 0 }
       room.roomMade()
       assert.isFalse(ran, "woken, not run inside the call that made room")
       yield* Fiber.interrupt(waiting)
       assert.isFalse(ran)
-      assert.strictEqual(yield* room.withRoom(10, 0, Effect.succeed("all")), "all")
+      assert.strictEqual(yield* withRoom(room, 10, 0, Effect.succeed("all")), "all")
     }))
 })
