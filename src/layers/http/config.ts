@@ -3,10 +3,10 @@
  * every request is held to. `fromEnv` reads them from K2_API_* (docs/api.md).
  */
 import { hash } from "node:crypto"
-import * as fs from "node:fs"
 import { createSecureContext } from "node:tls"
 import { Config, Effect, Option, Redacted, Result, Schema } from "effect"
 import { IpNetwork, NetAddress } from "effect/net"
+import { type PemKind, readPemFile } from "../pemFiles.ts"
 import { MAX_LIMIT, MAX_SYMBOLS } from "../../domain/query/validate.ts"
 
 export const SCOPES = ["read", "replay", "sql", "metrics"] as const
@@ -228,15 +228,9 @@ export interface ServerTls {
   readonly key: Redacted.Redacted<string>
 }
 
-/** A file a variable names, read now; refused naming both, never showing its content (a key's is a secret). */
-const pemFile = (variable: string, file: string, begin: RegExp, kind: string) =>
-  Effect.try({
-    try: () => fs.readFileSync(file, "utf8"),
-    catch: (e) => {
-      const code = (e as { readonly code?: unknown }).code
-      return new InvalidServerConfig({ detail: `${variable}: cannot read ${file}${typeof code === "string" ? ` (${code})` : ""}` })
-    }
-  }).pipe(Effect.filterOrFail((text) => begin.test(text), () => new InvalidServerConfig({ detail: `${variable}: ${file} holds no PEM ${kind}` })))
+/** A PEM file a variable names, read now (pemFiles.ts). */
+const pemFile = (variable: string, file: string, kind: PemKind) =>
+  Effect.fromResult(readPemFile(variable, file, kind)).pipe(Effect.mapError((detail) => new InvalidServerConfig({ detail })))
 
 /**
  * HTTPS, when both K2_API_TLS_CERT_FILE and K2_API_TLS_KEY_FILE are set: read and checked as a pair
@@ -250,8 +244,8 @@ export const tlsFromEnv = Effect.gen(function*() {
     const [given, missing] = certFile === undefined ? ["K2_API_TLS_KEY_FILE", "K2_API_TLS_CERT_FILE"] : ["K2_API_TLS_CERT_FILE", "K2_API_TLS_KEY_FILE"]
     return yield* new InvalidServerConfig({ detail: `${given} without ${missing}: HTTPS needs both (PEM files)` })
   }
-  const cert = yield* pemFile("K2_API_TLS_CERT_FILE", certFile, /-----BEGIN CERTIFICATE-----/, "certificate")
-  const key = yield* pemFile("K2_API_TLS_KEY_FILE", keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "private key")
+  const cert = yield* pemFile("K2_API_TLS_CERT_FILE", certFile, "certificate")
+  const key = yield* pemFile("K2_API_TLS_KEY_FILE", keyFile, "private key")
   // OpenSSL's reason (key values mismatch, bad decrypt for a key with a passphrase) names no content.
   yield* Effect.try({
     try: () => createSecureContext({ cert, key }),

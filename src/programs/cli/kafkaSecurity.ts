@@ -5,8 +5,9 @@
  * is a usage error (exit 2) naming the variable, never showing the password or a file's content.
  */
 import * as fs from "node:fs"
-import { Redacted } from "effect"
+import { Redacted, Result } from "effect"
 import { UsageError } from "./common.ts"
+import { readNamedFile, readPemFile } from "../../layers/pemFiles.ts"
 import { type KafkaSecurity, type KafkaTls, SASL_MECHANISMS, type SaslMechanism } from "../../layers/kafka/security.ts"
 
 export const KAFKA_SECURITY_VARIABLES = {
@@ -40,22 +41,8 @@ const valueOf = (env: Env, name: string): string | undefined => {
   return v === undefined || v === "" ? undefined : v
 }
 
-/** A file a variable names, read now: one that cannot be read is refused naming both. */
-const readNamed = (variable: string, file: string, read: (file: string) => string): string => {
-  try {
-    return read(file)
-  } catch (e) {
-    const code = (e as { readonly code?: unknown }).code
-    return refuse(`${variable}: cannot read ${file}${typeof code === "string" ? ` (${code})` : ""}`)
-  }
-}
-
-/** A PEM file of what `kind` says (its BEGIN line matches `begin`), read now. */
-const pemFile = (variable: string, file: string, begin: RegExp, kind: string, read: (file: string) => string): string => {
-  const text = readNamed(variable, file, read)
-  // Its content is not shown: a key file's is a secret.
-  return begin.test(text) ? text : refuse(`${variable}: ${file} holds no PEM ${kind}`)
-}
+/** What a settings file read gives, or the refusal naming the variable. */
+const orRefuse = (read: Result.Result<string, string>): string => Result.isSuccess(read) ? read.success : refuse(read.failure)
 
 const tlsFrom = (env: Env, read: (file: string) => string): KafkaTls | undefined => {
   const v = KAFKA_SECURITY_VARIABLES
@@ -69,11 +56,10 @@ const tlsFrom = (env: Env, read: (file: string) => string): KafkaTls | undefined
   if ((certFile === undefined) !== (keyFile === undefined)) {
     refuse(`${certFile === undefined ? v.key : v.cert} without ${certFile === undefined ? v.cert : v.key}: a client certificate needs both`)
   }
-  const certificate = /-----BEGIN CERTIFICATE-----/
   return {
-    ...(caFile === undefined ? {} : { ca: pemFile(v.ca, caFile, certificate, "certificate", read), caFile }),
-    ...(certFile === undefined ? {} : { cert: pemFile(v.cert, certFile, certificate, "certificate", read) }),
-    ...(keyFile === undefined ? {} : { key: Redacted.make(pemFile(v.key, keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "private key", read)) })
+    ...(caFile === undefined ? {} : { ca: orRefuse(readPemFile(v.ca, caFile, "certificate", read)), caFile }),
+    ...(certFile === undefined ? {} : { cert: orRefuse(readPemFile(v.cert, certFile, "certificate", read)) }),
+    ...(keyFile === undefined ? {} : { key: Redacted.make(orRefuse(readPemFile(v.key, keyFile, "private key", read))) })
   }
 }
 
@@ -93,7 +79,7 @@ const saslFrom = (env: Env, read: (file: string) => string) => {
   }
   if (username === undefined) refuse(`${v.mechanism} ${mechanism} needs ${v.username}`)
   if (password !== undefined && passwordFile !== undefined) refuse(`give ${v.password} or ${v.passwordFile}, not both`)
-  const secret = password ?? (passwordFile === undefined ? undefined : readNamed(v.passwordFile, passwordFile, read).replace(/\r?\n$/, ""))
+  const secret = password ?? (passwordFile === undefined ? undefined : orRefuse(readNamedFile(v.passwordFile, passwordFile, read)).replace(/\r?\n$/, ""))
   if (secret === undefined || secret === "") {
     refuse(`${v.mechanism} ${mechanism} needs a password: ${v.password}, or ${v.passwordFile} naming a file that holds it`)
   }
