@@ -6,7 +6,7 @@
  */
 
 /** Node's codes of a certificate the client did not trust. */
-export const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
+const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
   "SELF_SIGNED_CERT_IN_CHAIN",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
@@ -22,28 +22,34 @@ export const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID"
 ])
 
-interface Node {
-  readonly code?: unknown
-  readonly message?: unknown
-  readonly errors?: unknown
+/** An error of a client's error tree, as far as K2 reads one. */
+export interface ErrorNode {
+  readonly name?: string
+  readonly code?: string | number
+  readonly type?: string
+  readonly apiId?: string
+  readonly message?: string
+  readonly errors?: ReadonlyArray<unknown>
   readonly cause?: unknown
+}
+
+/** Every error of `error`'s tree: itself, its aggregates' (`errors`) and causes', depth first. */
+export const errorNodes = (error: unknown, out: Array<ErrorNode> = [], depth = 0): Array<ErrorNode> => {
+  if (error === null || typeof error !== "object" || depth > 10) return out
+  const node = error as ErrorNode
+  out.push(node)
+  if (Array.isArray(node.errors)) for (const x of node.errors) errorNodes(x, out, depth + 1)
+  if (node.cause !== undefined) errorNodes(node.cause, out, depth + 1)
+  return out
 }
 
 /**
  * The untrusted-certificate failure down `error`'s causes and aggregates (fetch's "fetch failed",
  * an HTTP client's wrapper, pg's own error), as `CODE: message`; undefined for any other failure.
  */
-export const untrustedCertificate = (error: unknown, depth = 0): string | undefined => {
-  if (error === null || typeof error !== "object" || depth > 10) return undefined
-  const node = error as Node
-  if (typeof node.code === "string" && UNTRUSTED_CERTIFICATE.has(node.code)) {
-    return `${node.code}: ${typeof node.message === "string" ? node.message : ""}`
-  }
-  for (const inner of Array.isArray(node.errors) ? node.errors : []) {
-    const found = untrustedCertificate(inner, depth + 1)
-    if (found !== undefined) return found
-  }
-  return untrustedCertificate(node.cause, depth + 1)
+export const untrustedCertificate = (error: unknown): string | undefined => {
+  const node = errorNodes(error).find((n) => typeof n.code === "string" && UNTRUSTED_CERTIFICATE.has(n.code))
+  return node === undefined ? undefined : `${node.code}: ${node.message ?? ""}`
 }
 
 /** What to do about an untrusted certificate of an HTTPS or PostgreSQL server K2 reaches by URL. */

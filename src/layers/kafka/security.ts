@@ -7,7 +7,7 @@
 import { isIP } from "node:net"
 import { Redacted } from "effect"
 import { type KafkaError, kafkaError, KafkaRejected, KafkaUnavailable } from "../../services/KafkaSource.ts"
-import { UNTRUSTED_CERTIFICATE } from "../untrustedCertificate.ts"
+import { type ErrorNode, errorNodes, untrustedCertificate } from "../untrustedCertificate.ts"
 
 export const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number]
@@ -71,31 +71,12 @@ export const platformaticSecurity = (security: KafkaSecurity | undefined, broker
   })
 })
 
-interface Node {
-  readonly name?: string
-  readonly code?: string | number
-  readonly type?: string
-  readonly apiId?: string
-  readonly message?: string
-  readonly errors?: ReadonlyArray<unknown>
-  readonly cause?: unknown
-}
-
-/** Every error of a client's error tree (causes, aggregates). */
-const nodesOf = (e: unknown, out: Array<Node> = [], depth = 0): Array<Node> => {
-  if (e === null || typeof e !== "object" || depth > 10) return out
-  const node = e as Node
-  out.push(node)
-  if (Array.isArray(node.errors)) for (const x of node.errors) nodesOf(x, out, depth + 1)
-  if (node.cause !== undefined) nodesOf(node.cause, out, depth + 1)
-  return out
-}
 
 const SASL_REFUSED = new Set(["SASL_AUTHENTICATION_FAILED"])
 /** The listener takes no SASL, or not this mechanism. */
 const SASL_NOT_TAKEN = new Set(["UNSUPPORTED_SASL_MECHANISM", "ILLEGAL_SASL_STATE"])
 
-const idOf = (n: Node) => n.apiId ?? n.type
+const idOf = (n: ErrorNode) => n.apiId ?? n.type
 
 const rejected = (operation: string, detail: string) => kafkaError(new KafkaRejected({ operation, detail }))
 
@@ -105,7 +86,7 @@ const rejected = (operation: string, detail: string) => kafkaError(new KafkaReje
  * Undefined for every other failure (the layer classifies it).
  */
 export const securityFailure = (operation: string, cause: unknown, security: KafkaSecurity | undefined): KafkaError | undefined => {
-  const nodes = nodesOf(cause)
+  const nodes = errorNodes(cause)
   const sasl = security?.sasl
   const saslRefused = nodes.find((n) => n.name === "KafkaJSSASLAuthenticationError" || SASL_REFUSED.has(idOf(n) ?? ""))
   if (saslRefused !== undefined) {
@@ -123,12 +104,12 @@ export const securityFailure = (operation: string, cause: unknown, security: Kaf
         `another mechanism; check K2_KAFKA_SASL_MECHANISM and the port of --brokers`
     )
   }
-  const untrusted = nodes.find((n) => typeof n.code === "string" && UNTRUSTED_CERTIFICATE.has(n.code))
+  const untrusted = untrustedCertificate(cause)
   if (untrusted !== undefined) {
     const ca = security?.tls?.caFile
     return rejected(
       operation,
-      `the broker's TLS certificate is not trusted (${untrusted.code}: ${untrusted.message}): ` +
+      `the broker's TLS certificate is not trusted (${untrusted}): ` +
         (ca === undefined
           ? "K2_KAFKA_TLS_CA_FILE names the CA that signed it (none given: Node's own roots)"
           : `K2_KAFKA_TLS_CA_FILE (${ca}) does not hold the CA that signed it`)
@@ -166,6 +147,6 @@ export const hintFor = (message: string, security: KafkaSecurity | undefined): s
 
 /** `hintFor` the first closed connection of a client's error tree. */
 export const closedConnectionHint = (cause: unknown, security: KafkaSecurity | undefined): string => {
-  const closed = nodesOf(cause).find((n) => n.name === "KafkaJSConnectionClosedError" || CLOSED.test(n.message ?? ""))
+  const closed = errorNodes(cause).find((n) => n.name === "KafkaJSConnectionClosedError" || CLOSED.test(n.message ?? ""))
   return closed === undefined ? "" : hintFor(closed.message ?? "", security)
 }
