@@ -663,57 +663,54 @@ describe("SQL catalog: the metadata of tables with long histories", () => {
       yield* Effect.promise(async () => await driver.query("UPDATE iceberg_tables SET metadata_location = $1 WHERE table_name = $2", [location, name]))
     })
 
-  // A table keeping more than a few hours of one-second commits holds over 10,000 snapshots: a
-  // cache bounded by snapshots kept one such table, so reads of trades and quotes in turn (or one
-  // read of both) parsed each table's file again, seconds for a day of history, at every request.
-  it.effect("each table's current metadata is parsed once, however long the tables' histories", () =>
+  /**
+   * A SQLite catalog over the memory FileIO whose tables have `histories` snapshots each, counting
+   * the metadata files read from then on (`beforeRead` runs before each read).
+   */
+  const countingMetadataReads = (histories: Readonly<Record<string, number>>, beforeRead: Effect.Effect<void> = Effect.void) =>
     Effect.gen(function*() {
       const memory = yield* FileIO
-      let metadataReads = 0
+      let reads = 0
       const files = FileIO.of({
         ...memory,
         read: (location) => {
-          if (location.endsWith(".metadata.json")) metadataReads++
-          return memory.read(location)
+          if (location.endsWith(".metadata.json")) reads++
+          return Effect.andThen(beforeRead, memory.read(location))
         }
       })
       const driver = sqliteDriver(":memory:")
       const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" }).pipe(Effect.provideService(FileIO, files))
       yield* catalog.createNamespace("market_data")
-      yield* withHistory(driver, catalog, files, "trades", 12_000)
-      yield* withHistory(driver, catalog, files, "quotes", 12_000)
-      metadataReads = 0
+      for (const [name, count] of Object.entries(histories)) yield* withHistory(driver, catalog, files, name, count)
+      reads = 0
+      return { catalog, metadataReads: () => reads }
+    })
+
+  // A table keeping more than a few hours of one-second commits holds over 10,000 snapshots: a
+  // cache bounded by snapshots kept one such table, so reads of trades and quotes in turn (or one
+  // read of both) parsed each table's file again, seconds for a day of history, at every request.
+  it.effect("each table's current metadata is parsed once, however long the tables' histories", () =>
+    Effect.gen(function*() {
+      const { catalog, metadataReads } = yield* countingMetadataReads({ trades: 12_000, quotes: 12_000 })
       for (let i = 0; i < 3; i++) {
         for (const name of ["trades", "quotes"]) {
           const { metadata } = yield* catalog.loadTable({ namespace: "market_data", name })
           assert.strictEqual(metadata.snapshots.length, 12_000)
         }
       }
-      assert.strictEqual(metadataReads, 2)
+      assert.strictEqual(metadataReads(), 2)
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 
   // After each commit every request at the latest state meets a metadata file not parsed yet: 16
   // at once parsed a day's 88 MB file 16 times, 3 GB of heap and a minute, most timing out.
   it.effect("requests meeting a new metadata file at once parse it once", () =>
     Effect.gen(function*() {
-      const memory = yield* FileIO
-      let metadataReads = 0
-      const files = FileIO.of({
-        ...memory,
-        read: (location) => {
-          if (location.endsWith(".metadata.json")) metadataReads++
-          return Effect.andThen(Effect.yieldNow, memory.read(location))
-        }
-      })
-      const driver = sqliteDriver(":memory:")
-      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" }).pipe(Effect.provideService(FileIO, files))
-      yield* catalog.createNamespace("market_data")
-      yield* withHistory(driver, catalog, files, "trades", 1_000)
-      metadataReads = 0
+      // Each read yields first, so that the 16 loads meet the file while it is being read.
+      const { catalog, metadataReads } = yield* countingMetadataReads({ trades: 1_000 }, Effect.yieldNow)
       const loads = yield* Effect.forEach(Array.from({ length: 16 }), () => catalog.loadTable({ namespace: "market_data", name: "trades" }), {
         concurrency: "unbounded"
       })
       for (const l of loads) assert.strictEqual(l.metadata.snapshots.length, 1_000)
-      assert.strictEqual(metadataReads, 1)
+      assert.strictEqual(metadataReads(), 1)
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })

@@ -39,6 +39,15 @@ const countingDelivered = () => {
   return { delivered, layer }
 }
 
+/** Runs the ingestor until `count` trades are written and committed; its progress then. */
+const everyTradeCommitted = (count: number) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+    const p = yield* waitForProgress((p) => p.written.trades >= count && p.uncommitted === 0, "60 seconds")
+    yield* Fiber.interrupt(fiber)
+    return p
+  })
+
 describe("Ingestor over many partitions", () => {
   it.live("holds at most the buffer room (and one batch) of fetched records, whatever the partitions", () =>
     Effect.gen(function*() {
@@ -75,13 +84,7 @@ describe("Ingestor over many partitions", () => {
 
       // And with flushes, every record lands once.
       const flowingOptions = warehouseOptions("sqlite")
-      const progress = yield* Effect.gen(function*() {
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        const p = yield* waitForProgress((p) => p.written.trades >= trades.length && p.uncommitted === 0, "60 seconds")
-        yield* Fiber.interrupt(fiber)
-        return p
-      }).pipe(Effect.provide(ingestorOver({
+      const progress = yield* everyTradeCommitted(trades.length).pipe(Effect.provide(ingestorOver({
         kafka,
         lakehouse: flowingOptions,
         settings: { ...base, groupId: "flowing", commitIntervalMs: 200, flushRows: 400 }
@@ -115,13 +118,7 @@ describe("Ingestor over many partitions", () => {
           syncing--
         }
       }
-      const progress = yield* Effect.gen(function*() {
-        const ingestor = yield* Ingestor
-        const fiber = yield* Effect.forkChild(ingestor.run)
-        const p = yield* waitForProgress((p) => p.written.trades >= trades.length && p.uncommitted === 0, "60 seconds")
-        yield* Fiber.interrupt(fiber)
-        return p
-      }).pipe(
+      const progress = yield* everyTradeCommitted(trades.length).pipe(
         Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { topics: [TOPIC], commitIntervalMs: 200, checkpointIntervalMs: 0 } })),
         Effect.provideService(DurabilityRef, durability)
       )
