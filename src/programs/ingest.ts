@@ -16,6 +16,7 @@ import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
+import { claimTopics, describeOthers, othersTopics } from "../layers/ingest/otherGroups.ts"
 import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
@@ -55,9 +56,23 @@ const flags = {
   client: modeClientFlag(LIVE),
   schemaRegistry: modeSchemaRegistryFlag(LIVE),
   group: Flag.String("group").pipe(
-    setting("consumer group; its marker in each table says what it has ingested", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId,
+    setting("consumer group; its marker in each table says what it has ingested (a start on topics another group has ingested there is refused: see --adopt-marks-of, --separate-copy)", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId,
       // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
       check: nonBlank("a consumer group name") })
+  ),
+  // Flags alone, no variable: each is a decision about one warehouse, which a deployment's
+  // environment would keep making on every later start (topics added later included; ADR-61).
+  adoptMarksOf: Flag.String("adopt-marks-of").pipe(
+    Flag.withDescription(
+      "live mode: continue another consumer group's copy: the topics this --group has not ingested start where that group's markers in the tables stop (stop that group's ingest first)"
+    ),
+    Flag.optional
+  ),
+  separateCopy: Flag.Boolean("separate-copy").pipe(
+    Flag.withDescription(
+      "live mode: ingest topics another group has ingested into these tables as this group's own copy, every record written again (such a start is refused without this or --adopt-marks-of)"
+    ),
+    Flag.withDefault(false)
   ),
   topics: Flag.String("topics").pipe(
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
@@ -116,13 +131,15 @@ const otherModeFlags = (options: Options, live: boolean): ReadonlyArray<string> 
   const given: ReadonlyArray<readonly [string, boolean]> = live
     ? [["events", Option.isSome(options.events)], ["seed", Option.isSome(options.seed)]]
     : [
+      ["adopt-marks-of", Option.isSome(options.adoptMarksOf)],
       ["broker-wait", options.brokerWait.given],
       ["client", options.client.given],
       ["expire-every", options.expireEvery.given],
       ["maintain-every", options.maintainEvery.given],
       ["metrics-host", options.metricsHost.given],
       ["metrics-port", options.metricsPort.given],
-      ["schema-registry", options.schemaRegistry.given]
+      ["schema-registry", options.schemaRegistry.given],
+      ["separate-copy", options.separateCopy]
     ]
   return givenFlags(given)
 }
@@ -347,6 +364,11 @@ const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
           `to resume it (nothing is ingested twice), or give another --warehouse.`
       )
     }
+    // A live run's group on the simulated topics: this day would go into its tables beside that feed.
+    const others = yield* othersTopics(options.group, topics)
+    if (others.length > 0) {
+      return yield* refuse(`other groups have ingested this run's topics here: ${describeOthers(others)}; the simulated day would be written beside them. Give another --warehouse.`)
+    }
     const marked = yield* tablesWithMarkers(options.group)
     if (marked.length > 0) {
       return yield* refuse(
@@ -434,6 +456,9 @@ const live = (
     // answered "no such table" instead of refusing a warehouse that does not exist.
     const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options)))
     const program = Effect.gen(function*() {
+      yield* claimTopics({ group: options.group, adoptMarksOf: Option.getOrUndefined(options.adoptMarksOf), separateCopy: options.separateCopy }, topics).pipe(
+        Effect.catchTag("OtherGroupsMarkers", (e) => refuseWarehouse(options, e.message))
+      )
       const ingestor = yield* Ingestor
       // instruments only when read: the run creates it only then.
       const reference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined) ? [tables.instruments] : []
@@ -517,6 +542,12 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics))
     }
     if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
+    if (options.separateCopy && Option.isSome(options.adoptMarksOf)) {
+      throw new UsageError({ message: "--adopt-marks-of continues another group's copy, --separate-copy makes one of this group's own: give one of them" })
+    }
+    if (Option.getOrUndefined(options.adoptMarksOf) === options.group) {
+      throw new UsageError({ message: `--adopt-marks-of ${options.group}: that is this run's --group, whose marks it continues anyway` })
+    }
     checkRegistryTopics(options.schemaRegistry.value, topics)
     const brokers = brokerList(options.brokers.value)
     const security = kafkaSecurityFrom()

@@ -130,6 +130,22 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       assert.include(again.out, "another --warehouse")
     }), 120_000)
 
+  it.effect("tables another group ingested the simulated topics into (a live run's) are refused, naming it: the day would be written beside them", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const scenario = { exchange: "ASX", group: "live-feed", partitions: 1, options }
+      const first = yield* run(options.warehouse, ["--events", "20", "--group", "live-feed"])
+      assert.strictEqual(first.code, 0, first.out)
+      // What a live run of group live-feed leaves: its markers in the tables, no embedded run's settings.
+      fs.rmSync(path.join(options.warehouse, "embedded-run.json"), { force: true })
+      const before = yield* checkTables(scenario)
+      const again = yield* run(options.warehouse, ["--events", "20"])
+      assert.strictEqual(again.code, 2, again.out)
+      assert.include(again.out, "by group live-feed")
+      assert.include(again.out, "another --warehouse")
+      assert.deepStrictEqual(yield* checkTables(scenario), before, "nothing written")
+    }), 120_000)
+
   it.live("a live run as the embedded day's group is refused before it connects: the day's markers would skip the broker's records", () =>
     Effect.gen(function*() {
       const options = warehouseOptions("sqlite")

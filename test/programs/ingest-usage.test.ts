@@ -86,6 +86,14 @@ describe.concurrent("npm run ingest, bad options", () => {
       yield* refused(["--topics", ""], "the embedded default publishes and ingests")
     }))
 
+  it.effect("another group's markers: --adopt-marks-of and --separate-copy are live mode's, one at a time, and adopt another group", () =>
+    Effect.gen(function*() {
+      yield* refused(["--separate-copy"], "for live mode only")
+      yield* refused(["--adopt-marks-of", "old"], "for live mode only")
+      yield* refused(["--brokers", "127.0.0.1:1", "--separate-copy", "--adopt-marks-of", "old"], "give one of them")
+      yield* refused(["--brokers", "127.0.0.1:1", "--group", "new", "--adopt-marks-of", "new"], "that is this run's --group")
+    }))
+
   it.effect("--help names each option's environment variable and default", () =>
     Effect.gen(function*() {
       const run = spawnProgram("ingest", ["--help"])

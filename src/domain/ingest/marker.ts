@@ -84,7 +84,7 @@ export const mergeOffsets = (a: Offsets, b: Offsets): Offsets => {
   return out
 }
 
-const encodeTopicIds = (ids: TopicIds): string => JSON.stringify(Object.fromEntries([...ids].sort(([a], [b]) => a.localeCompare(b))))
+export const encodeTopicIds = (ids: TopicIds): string => JSON.stringify(Object.fromEntries([...ids].sort(([a], [b]) => a.localeCompare(b))))
 
 /** The topic ids beside a marker; none when absent or not a map of strings (a foreign or damaged property). */
 export const decodeTopicIds = (text: string | undefined): TopicIds => {

@@ -1,0 +1,120 @@
+/**
+ * Another consumer group on the same topics and warehouse (ADR-61): it has no marker of its own, so
+ * the ingestor reads the topics again and writes every record a second time. Ingest looks first
+ * (othersTopics) and refuses, unless the other group's marks are adopted (adoptMarks: it continues
+ * that copy, nothing written twice) or a separate copy is meant.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { markerKey } from "../../../src/domain/ingest/marker.ts"
+import { identifierOf } from "../../../src/domain/tables.ts"
+import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { adoptMarks, claimTopics, othersTopics } from "../../../src/layers/ingest/otherGroups.ts"
+import { checkpointKey } from "../../../src/layers/ingest/tableCommits.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
+import { checkTable, sequenceEvents } from "../../support/tableCheck.ts"
+import { warehouseOptions } from "../../support/warehouse.ts"
+
+const TOPIC = ASX_TOPICS[0]!
+const TOPICS = [TOPIC]
+
+/** A warehouse where group-a ingested 30 trades, then 30 more were published; and how to ingest as a group. */
+const setUp = Effect.gen(function*() {
+  const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+  const options = warehouseOptions("sqlite")
+  const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
+  const asGroup = (groupId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { commitIntervalMs: 200, topics: TOPICS, groupId, checkpointIntervalMs: 0 } })))
+  const send = (from: number, to: number) =>
+    asGroup("group-a")(Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+      yield* (yield* KafkaSink).send(tradeRecords(trades.slice(from, to)))
+    }))
+  const lakehouse = <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Effect.provide(Lakehouse.layer(options)))
+  yield* send(0, 30)
+  yield* asGroup("group-a")(ingestUntil((p) => p.written.trades >= 30 && p.uncommitted === 0))
+  yield* send(30, 60)
+  return { asGroup, lakehouse, options }
+})
+
+describe("markers of another consumer group", () => {
+  it.live("the ingestor alone, as a second group, writes every record again: the hole ingest's start check closes", () =>
+    Effect.gen(function*() {
+      const { asGroup, lakehouse } = yield* setUp
+      yield* asGroup("group-b")(ingestUntil((p) => p.written.trades >= 60 && p.uncommitted === 0))
+      const rows = yield* lakehouse(checkTable("trades"))
+      assert.strictEqual(rows.rows, 90, "the 30 records group-a ingested are written again")
+      assert.strictEqual(rows.distinctCoordinates, 60)
+    }), 60_000)
+
+  it.live("are found for a group that has none of its own, on each table of the topics", () =>
+    Effect.gen(function*() {
+      const { lakehouse } = yield* setUp
+      const found = yield* lakehouse(othersTopics("group-b", TOPICS))
+      assert.deepStrictEqual(found, [
+        { table: "trades", topic: TOPIC, groups: ["group-a"] },
+        { table: "sequence_events", topic: TOPIC, groups: ["group-a"] }
+      ])
+      // The group itself restarting, another topic, a fresh warehouse: nothing.
+      assert.deepStrictEqual(yield* lakehouse(othersTopics("group-a", TOPICS)), [])
+      assert.deepStrictEqual(yield* lakehouse(othersTopics("group-b", [ASX_TOPICS[1]!])), [])
+      const fresh = yield* othersTopics("group-b", TOPICS).pipe(Effect.provide(Lakehouse.layer(warehouseOptions("sqlite"))))
+      assert.deepStrictEqual(fresh, [])
+    }), 60_000)
+
+  it.live("a start as another group is refused, naming the group and the ways on, and nothing is written", () =>
+    Effect.gen(function*() {
+      const { lakehouse } = yield* setUp
+      const refused = yield* lakehouse(Effect.flip(claimTopics({ group: "group-b", separateCopy: false }, TOPICS)))
+      assert.strictEqual(refused._tag, "OtherGroupsMarkers")
+      assert.include(refused.message, `${TOPIC} (in trades, sequence_events) by group group-a`)
+      assert.include(refused.message, "--adopt-marks-of group-a")
+      assert.include(refused.message, "--separate-copy")
+      // A group name mistyped adopts nothing: refused too.
+      const typo = yield* lakehouse(Effect.flip(claimTopics({ group: "group-b", adoptMarksOf: "group-c", separateCopy: false }, TOPICS)))
+      assert.include(typo.message, "by group group-a")
+      assert.deepStrictEqual(yield* lakehouse(checkTable("trades")), { rows: 30, distinctCoordinates: 30, distinctMessageIds: 30 })
+      // The group itself, with a topic no group has ingested yet (added later): started.
+      yield* lakehouse(claimTopics({ group: "group-a", separateCopy: false }, ASX_TOPICS))
+    }), 60_000)
+
+  it.live("a separate copy is started when asked for, and is the group's own from its first commit on", () =>
+    Effect.gen(function*() {
+      const { asGroup, lakehouse } = yield* setUp
+      yield* lakehouse(claimTopics({ group: "group-b", separateCopy: true }, TOPICS))
+      yield* asGroup("group-b")(ingestUntil((p) => p.written.trades >= 60 && p.uncommitted === 0))
+      assert.strictEqual((yield* lakehouse(checkTable("trades"))).rows, 90, "a copy of its own, as asked")
+      yield* lakehouse(claimTopics({ group: "group-b", separateCopy: false }, TOPICS))
+    }), 60_000)
+
+  it.live("adopted, they are continued: the new group writes only what the other had not, and owns its topics from then on", () =>
+    Effect.gen(function*() {
+      const { asGroup, lakehouse, options } = yield* setUp
+      const eventsBefore = yield* sequenceEvents(options)
+      yield* lakehouse(claimTopics({ group: "group-b", adoptMarksOf: "group-a", separateCopy: false }, TOPICS))
+      // Adopted already: a second process of the group (or a restart with the option still set) adopts nothing, and is started.
+      assert.deepStrictEqual(yield* lakehouse(adoptMarks("group-b", "group-a", TOPICS)), [])
+      yield* lakehouse(claimTopics({ group: "group-b", adoptMarksOf: "group-a", separateCopy: false }, TOPICS))
+      assert.deepStrictEqual(yield* lakehouse(othersTopics("group-b", TOPICS)), [])
+      const sequence = yield* lakehouse(Effect.gen(function*() {
+        return yield* (yield* Catalog).loadTable(identifierOf("sequence_events"))
+      }))
+      const summary = sequence.metadata.snapshots.at(-1)!.summary
+      assert.strictEqual(summary[markerKey("group-b")], summary[markerKey("group-a")])
+      assert.isDefined(summary[checkpointKey("group-a", `${TOPIC}:0`)])
+      assert.strictEqual(summary[checkpointKey("group-b", `${TOPIC}:0`)], summary[checkpointKey("group-a", `${TOPIC}:0`)])
+
+      const progress = yield* asGroup("group-b")(ingestUntil((p) => p.written.trades >= 30 && p.uncommitted === 0))
+      assert.strictEqual(progress.written.trades, 30)
+      const rows = yield* lakehouse(checkTable("trades"))
+      assert.strictEqual(rows.rows, 60, "no record written twice")
+      assert.strictEqual(rows.distinctCoordinates, 60)
+      // The tracker went on from group-a's checkpoint: no event found twice, none made up.
+      assert.deepStrictEqual(yield* sequenceEvents(options), eventsBefore)
+    }), 60_000)
+})
