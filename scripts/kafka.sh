@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One Apache Kafka 4.x broker (KRaft: combined broker + controller) for development and CI.
+# One Apache Kafka broker (KRaft: combined broker + controller) for development and CI: 4.4.0, or
+# K2_KAFKA_VERSION (3.5.0 or newer, e.g. 3.9.1 as on MSK and Confluent Platform 7.x; docs/kafka.md).
 #
 #   scripts/kafka.sh start    fetch the jars (first time), format storage (first time), start,
 #                             wait until a metadata request succeeds. Idempotent.
@@ -13,6 +14,8 @@
 # server.properties (generated), server.log, kafka.pid.
 # Clients: 127.0.0.1:9092 (K2_KAFKA_PORT); controller: 127.0.0.1:9093 (K2_KAFKA_CONTROLLER_PORT).
 # `start` waits K2_SERVICE_START_TIMEOUT seconds (90) for an answer.
+# A home's data belong to the version that formatted it (kafka-version): another version refuses
+# to start there; give it a home of its own (K2_KAFKA_HOME) or `reset` first.
 #
 # A secured listener beside it, off unless K2_KAFKA_SECURE_PORT is set (docs/kafka.md "A secured cluster"):
 #   K2_KAFKA_SECURE_PORT       SASL_SSL on 127.0.0.1:<port> (TLS, then SASL PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)
@@ -38,6 +41,8 @@ secure_port="${K2_KAFKA_SECURE_PORT:-}"
 secure_user="${K2_KAFKA_SECURE_USERNAME:-k2}"
 secure_password="${K2_KAFKA_SECURE_PASSWORD:-k2-dev-secret}"
 tls="$home/tls"
+version="${K2_KAFKA_VERSION:-}"
+version_file="$home/kafka-version"
 
 mkdir -p "$home"
 
@@ -45,6 +50,22 @@ name=kafka
 endpoint="$broker"
 stop_seconds=60
 source "$root/scripts/lib.sh"
+
+# K2_KAFKA_VERSION overrides the pom's kafka.version. KRaft's dynamic quorum (`format
+# --standalone`, controller.quorum.bootstrap.servers) came in 3.9; 3.5 to 3.8 take a static
+# controller.quorum.voters. Before 3.5 the storage tool cannot write the SCRAM users.
+static_quorum=""
+format_quorum=(--standalone)
+mvn_props=()
+if [[ -n "$version" ]]; then
+  if [[ ! "$version" =~ ^([0-9]+)\.([0-9]+)\.[0-9]+$ ]] \
+    || ((BASH_REMATCH[1] < 3 || (BASH_REMATCH[1] == 3 && BASH_REMATCH[2] < 5))); then
+    echo "kafka: K2_KAFKA_VERSION=$version: want a release 3.5.0 or newer, as x.y.z" >&2
+    exit 2
+  fi
+  if ((BASH_REMATCH[1] == 3 && BASH_REMATCH[2] < 9)); then static_quorum=1 format_quorum=(); fi
+  mvn_props=("-Dkafka.version=$version")
+fi
 
 answers() {
   node "$here/admin.mjs" ping "$broker" >/dev/null 2>&1
@@ -83,6 +104,14 @@ listener.name.secured.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.sec
 EOF
 }
 
+quorum_props() {
+  if [[ -n "$static_quorum" ]]; then
+    echo "controller.quorum.voters=1@127.0.0.1:$controller_port"
+  else
+    echo "controller.quorum.bootstrap.servers=127.0.0.1:$controller_port"
+  fi
+}
+
 write_props() {
   local listeners="PLAINTEXT://127.0.0.1:$port" map="PLAINTEXT:PLAINTEXT"
   if [[ -n "$secure_port" ]]; then
@@ -99,7 +128,7 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=$map,CONTROLLER:PLAINTEXT
 $(secure_props)
-controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
+$(quorum_props)
 log.dirs=$data
 # One node: every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -123,6 +152,19 @@ log.segment.bytes=268435456
 EOF
 }
 
+# The data of one version: refuse another (a 4.x metadata log does not start a 3.x broker), before
+# any jars are fetched.
+check_version() {
+  [[ -f "$data/meta.properties" ]] || return 0
+  local formatted
+  formatted="$(cat "$version_file" 2>/dev/null || echo default)"
+  if [[ "$formatted" != "${version:-default}" ]]; then
+    echo "kafka: $data was formatted by Kafka $formatted, not ${version:-default}:" \
+      "use another K2_KAFKA_HOME or \`scripts/kafka.sh reset\` first" >&2
+    exit 1
+  fi
+}
+
 format_storage() {
   if [[ -f "$data/meta.properties" ]]; then return 0; fi
   local cluster_id
@@ -138,8 +180,9 @@ format_storage() {
       --add-scram "SCRAM-SHA-512=[name=$secure_user,password=$secure_password]")
   fi
   java -cp "$lib/*" -Dlog4j2.configurationFile="$here/log4j2.xml" -Dk2.kafka.log="$log" \
-    kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$props" "${scram[@]}" >>"$log" 2>&1 \
+    kafka.tools.StorageTool format ${format_quorum[@]+"${format_quorum[@]}"} -t "$cluster_id" -c "$props" ${scram[@]+"${scram[@]}"} >>"$log" 2>&1 \
     || { tail -20 "$log" >&2; echo "kafka: storage format failed" >&2; exit 1; }
+  echo "${version:-default}" >"$version_file"
 }
 
 launch() {
@@ -163,9 +206,9 @@ describe() {
 
 cmd="${1:-}"
 case "$cmd" in
-  start) locked start ;;
+  start) check_version; locked start ;;
   stop) locked stop ;;
-  reset) locked stop; rm -rf "$data" "$props"; say "data removed" ;;
+  reset) locked stop; rm -rf "$data" "$props" "$version_file"; say "data removed" ;;
   status) status ;;
   topics) node "$here/admin.mjs" topics "$broker" ;;
   *) echo "usage: scripts/kafka.sh start|stop|status|topics|reset" >&2; exit 2 ;;

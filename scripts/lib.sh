@@ -4,8 +4,8 @@
 # defines `answers` (exit 0 when the service responds), `describe` (print what the service says
 # about itself) and `launch` (start it in the background, writing $pidfile; its command line
 # names $home, which is how a pid file's process is known to be the service). Optional: `java`
-# and `java_min` (the JVM, default `java` 17+), and `unpack` (run in $lib after the jars are
-# copied there).
+# and `java_min` (the JVM, default `java` 17+), `unpack` (run in $lib after the jars are
+# copied there) and `mvn_props` (an array of -Dname=value for Maven).
 
 say() { echo "$name: $*"; }
 
@@ -21,14 +21,17 @@ pid_alive() {
   [[ "$args" == *"$home/"* ]]
 }
 
+# The stamp holds `mvn_props` (Maven -D properties overriding the pom's, e.g. another broker
+# version): jars fetched with other properties are fetched again.
 fetch_jars() {
-  if [[ -f "$lib/.stamp" && "$lib/.stamp" -nt "$here/pom.xml" ]]; then return 0; fi
-  say "fetching jars from Maven Central into $lib"
+  local wanted="${mvn_props[*]:-}"
+  if [[ -f "$lib/.stamp" && "$lib/.stamp" -nt "$here/pom.xml" && "$(cat "$lib/.stamp")" == "$wanted" ]]; then return 0; fi
+  say "fetching jars from Maven Central into $lib${wanted:+ ($wanted)}"
   rm -rf "$lib"
   mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$lib" -DincludeScope=runtime
+    -DoutputDirectory="$lib" -DincludeScope=runtime ${mvn_props[@]+"${mvn_props[@]}"}
   if declare -F unpack >/dev/null; then (cd "$lib" && unpack); fi
-  touch "$lib/.stamp"
+  printf '%s' "$wanted" >"$lib/.stamp"
 }
 
 java_check() {

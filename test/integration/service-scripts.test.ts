@@ -70,3 +70,52 @@ describe("the service scripts' pid files", () => {
     })
   }
 })
+
+/** `kafka.sh <command>` with `env` over the test's environment: its exit code and output. */
+const kafka = (command: string, env: Record<string, string>) =>
+  new Promise<{ readonly status: number; readonly stdout: string; readonly stderr: string }>((resolve) =>
+    execFile("bash", [path.join(repo, "scripts/kafka.sh"), command], {
+      encoding: "utf8",
+      env: { ...process.env, ...env },
+      timeout: 60_000
+    }, (error, stdout, stderr) => resolve({ status: error === null ? 0 : Number(error.code ?? 1), stdout, stderr })))
+
+describe("kafka.sh K2_KAFKA_VERSION", () => {
+  it("refuses a version it cannot run, before fetching or starting anything", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "k2-script-home-"))
+    try {
+      for (const version of ["3.4.1", "2.8.2", "3.9", "latest"]) {
+        const r = await kafka("start", { K2_KAFKA_HOME: home, K2_KAFKA_PORT: "1", K2_KAFKA_VERSION: version })
+        assert.strictEqual(r.status, 2, `${version}: ${r.stdout}${r.stderr}`)
+        assert.include(r.stderr, `K2_KAFKA_VERSION=${version}: want a release 3.5.0 or newer`)
+      }
+      assert.isFalse(fs.existsSync(path.join(home, "lib")), "no jars were fetched")
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true })
+    }
+  })
+
+  it("refuses to start another version on a home's data, naming the version that formatted them", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "k2-script-home-"))
+    // Nothing listens on the port: the script goes on to start, and must stop at the data.
+    const env = { K2_KAFKA_HOME: home, K2_KAFKA_PORT: "1" }
+    try {
+      fs.mkdirSync(path.join(home, "data"))
+      fs.writeFileSync(path.join(home, "data/meta.properties"), "version=1\n")
+      fs.writeFileSync(path.join(home, "kafka-version"), "3.9.1\n")
+      const byDefault = await kafka("start", env)
+      assert.strictEqual(byDefault.status, 1, `${byDefault.stdout}${byDefault.stderr}`)
+      assert.include(byDefault.stderr, "was formatted by Kafka 3.9.1, not default")
+      const other = await kafka("start", { ...env, K2_KAFKA_VERSION: "3.7.2" })
+      assert.strictEqual(other.status, 1, `${other.stdout}${other.stderr}`)
+      assert.include(other.stderr, "was formatted by Kafka 3.9.1, not 3.7.2")
+      // A home formatted before the version was recorded is the default's.
+      fs.rmSync(path.join(home, "kafka-version"))
+      const old = await kafka("start", { ...env, K2_KAFKA_VERSION: "3.9.1" })
+      assert.include(old.stderr, "was formatted by Kafka default, not 3.9.1")
+      assert.isFalse(fs.existsSync(path.join(home, "lib")), "no jars were fetched")
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true })
+    }
+  })
+})
