@@ -229,7 +229,7 @@ export const compactCommand = Command.make("compact", flags, (options) =>
     const program = Effect.gen(function*() {
       // DuckDB is opened for each run and closed after it: kept open, it held the memory of its
       // last sort between runs (660-835 MB, docs/operations.md). Its settings are read once.
-      const duckDb = DuckDb.layerWith(yield* DuckDb.config)
+      const duckDb = DuckDb.layerWith(yield* DuckDb.settings)
       const run = once(options, targets).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provide(duckDb))))
       return yield* Option.match(options.every, {
         onNone: () => run,

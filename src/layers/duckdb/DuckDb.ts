@@ -6,8 +6,10 @@
  * left for them (DESIGN.md "Pitfalls"). The SQL sandbox runs in worker processes of its own (ADR-35).
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
 import { Clock, Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
+import { type ContainerLimits, containerLimits, type ReadFile, readIfPresent } from "../containerLimits.ts"
 import { monotonicMillisOf } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { spillDirectory, STALE_SPILL_MS, sweepSpillDirectories } from "./spillDirectory.ts"
@@ -57,12 +59,12 @@ export const useUtcGregorian = async (connection: DuckDBConnection): Promise<voi
 export interface DuckDbOptions {
   /** Concurrent connections; default 2, capped at the libuv thread-pool size minus one. */
   readonly connections?: number | undefined
-  /** DuckDB worker threads; DuckDB's default (one per core) when absent. */
+  /** DuckDB worker threads; DuckDB's default (one per core, or its cgroup's CPU quota) when absent. */
   readonly threads?: number | undefined
   /**
-   * DuckDB's memory limit, as DuckDB writes it ("1GB", "512MiB"); DuckDB's default (80 % of RAM)
-   * when absent. Sorts past it spill to disk: compacting a day of 1M quotes peaked at 955 MB of
-   * RSS unlimited, 632 MB at "256MB" (docs/operations.md).
+   * DuckDB's memory limit, as DuckDB writes it ("1GB", "512MiB"); DuckDB's default (80 % of RAM,
+   * or of its cgroup's limit) when absent. Sorts past it spill to disk: compacting a day of 1M
+   * quotes peaked at 955 MB of RSS unlimited, 632 MB at "256MB" (docs/operations.md).
    */
   readonly memoryLimit?: string | undefined
 }
@@ -204,6 +206,43 @@ const memoryAmount = (name: string) =>
     name
   ).pipe(Config.map((s) => s.trim()))
 
+/**
+ * The share of a container's memory DuckDB is given by default. DuckDB takes 80 % of its cgroup's
+ * limit as if it were alone in it, but the rest of the process shares the limit (V8's heap, ingest's
+ * buffers, DuckDB's allocations outside its buffer pool), and serve's SQL sandbox workers share the
+ * pod. In a 1 GiB cgroup, a process holding 300 MB besides was killed by the kernel at DuckDB's
+ * 819 MiB while at half it spilled and answered (docs/operations.md "In a container", ADR-63).
+ */
+export const CONTAINER_MEMORY_SHARE = 0.5
+
+/** Where the cgroup files are read from: the machine's; tests give fake ones. */
+export const CgroupFiles = Context.Reference<ReadFile>("k2/duckdb/CgroupFiles", { defaultValue: () => readIfPresent })
+
+/**
+ * `explicit` (K2_DUCKDB_*) with what it leaves unset sized for a container whose limits are below
+ * the host's: a memory limit of CONTAINER_MEMORY_SHARE of the container's, and one thread per CPU of
+ * its quota (rounded up, as DuckDB does, but never more than the cores). `sized` says what was
+ * derived, for the start's log line; empty when nothing was.
+ */
+export const sizedForContainer = (
+  explicit: DuckDbOptions,
+  limits: ContainerLimits,
+  host: { readonly memoryBytes: number; readonly cores: number }
+): { readonly options: DuckDbOptions; readonly sized: ReadonlyArray<string> } => {
+  const sized: Array<string> = []
+  let { memoryLimit, threads } = explicit
+  const mib = (bytes: number) => Math.floor(bytes / 2 ** 20)
+  if (memoryLimit === undefined && limits.memoryBytes !== undefined && limits.memoryBytes < host.memoryBytes) {
+    memoryLimit = `${Math.max(1, mib(limits.memoryBytes * CONTAINER_MEMORY_SHARE))}MiB`
+    sized.push(`memory limit ${memoryLimit} (${CONTAINER_MEMORY_SHARE * 100} % of the cgroup's ${mib(limits.memoryBytes)} MiB; K2_DUCKDB_MEMORY_LIMIT overrides)`)
+  }
+  if (threads === undefined && limits.cpus !== undefined && limits.cpus < host.cores) {
+    threads = Math.max(1, Math.min(host.cores, Math.ceil(limits.cpus)))
+    sized.push(`${threads} thread${threads === 1 ? "" : "s"} (the cgroup's CPU quota, ${limits.cpus}; K2_DUCKDB_THREADS overrides)`)
+  }
+  return { options: { ...explicit, memoryLimit, threads }, sized }
+}
+
 const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   const requested = options.connections ?? 2
   const size = Math.min(Math.max(1, Math.floor(requested)), maxConnections())
@@ -293,7 +332,8 @@ export class DuckDb extends Context.Service<DuckDb, {
 
   /**
    * Configured by K2_DUCKDB_CONNECTIONS (default 2, capped as `connections` is) and K2_DUCKDB_THREADS
-   * (default one per core), each an integer of at least 1, and K2_DUCKDB_MEMORY_LIMIT (default DuckDB's).
+   * (default one per core), each an integer of at least 1, and K2_DUCKDB_MEMORY_LIMIT (default DuckDB's):
+   * the settings given. `settings` adds the defaults of a container.
    */
   static readonly config: Config.Config<DuckDbOptions> = Config.all({
     connections: atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2)),
@@ -301,8 +341,23 @@ export class DuckDb extends Context.Service<DuckDb, {
     memoryLimit: Config.option(memoryAmount("K2_DUCKDB_MEMORY_LIMIT")).pipe(Config.map(Option.getOrUndefined))
   })
 
-  /** `layerWith` the options of `config`. */
+  /**
+   * The options of `config`, what it leaves unset sized for the container the process runs in
+   * (`sizedForContainer`), logged when any is.
+   */
+  static readonly settings: Effect.Effect<DuckDbOptions, Config.ConfigError> = Effect.gen(function*() {
+    const explicit = yield* DuckDb.config
+    const read = yield* CgroupFiles
+    const { options, sized } = sizedForContainer(explicit, containerLimits(read), {
+      memoryBytes: os.totalmem(),
+      cores: os.availableParallelism()
+    })
+    if (sized.length > 0) yield* Effect.logInfo(`DuckDB sized for its container: ${sized.join(", ")}`)
+    return options
+  })
+
+  /** `layerWith` the options of `settings`. */
   static readonly layerConfig: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
-    Effect.map(DuckDb.config, DuckDb.layerWith)
+    Effect.map(DuckDb.settings, DuckDb.layerWith)
   )
 }

@@ -428,6 +428,14 @@ export const stopIdleSandboxes = (): void => {
 const workerPath = fileURLToPath(new URL("./sandboxWorker.ts", import.meta.url))
 
 /**
+ * Makes the worker the first process the kernel kills when memory runs out (Linux; elsewhere it
+ * does nothing). Its data-size limit is its own, not its container's: in a 1 GiB pod, two runs at
+ * once can reach the pod's limit, where the kernel kills the process of most memory, serve itself
+ * as likely as the worker (docs/operations.md "In a container"). A killed worker fails its run only.
+ */
+const OOM_FIRST = "echo 1000 2>/dev/null > /proc/self/oom_score_adj"
+
+/**
  * A worker loaded and ready for a run: an idle one (unless `fresh`), else a new one (under its
  * data-size and file-size limits, killed if not ready within `sandboxLimits.startMs`).
  */
@@ -444,7 +452,7 @@ const startWorker = (fresh = false): Promise<ChildProcess> => {
       "/bin/sh",
       [
         "-c",
-        `ulimit -d ${Math.floor(SANDBOX_DATA_BYTES / 1024)} && ulimit -f ${Math.floor(fileBytes / 512)} && exec "$0" "$@"`,
+        `${OOM_FIRST}; ulimit -d ${Math.floor(SANDBOX_DATA_BYTES / 1024)} && ulimit -f ${Math.floor(fileBytes / 512)} && exec "$0" "$@"`,
         process.execPath,
         "--disable-warning=ExperimentalWarning",
         workerPath,

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import type { DuckDBConnection } from "@duckdb/node-api"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, Layer } from "effect"
-import { attempt, DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
+import { attempt, CgroupFiles, DuckDb, maxConnections, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { spy } from "../../support/spy.ts"
 
@@ -221,6 +221,25 @@ describe("DuckDb.layerConfig", () => {
         assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT")
         assert.include(error.message, "is not an amount of memory")
       }
+    }))
+
+  it.effect("sizes DuckDB for the cgroup the process runs in, unless K2_DUCKDB_MEMORY_LIMIT and K2_DUCKDB_THREADS say otherwise", () =>
+    Effect.gen(function*() {
+      // A 1 GiB pod of one CPU: DuckDB alone would take 80 % of it (819.1 MiB), as if nothing else were in it.
+      const pod: Record<string, string> = {
+        "/proc/self/cgroup": "0::/\n",
+        "/sys/fs/cgroup/memory.max": "1073741824\n",
+        "/sys/fs/cgroup/cpu.max": "100000 100000\n"
+      }
+      const settings = (env: Record<string, string>) =>
+        Effect.gen(function*() {
+          const rows = yield* (yield* DuckDb).withConnection((c) =>
+            query(c, "probe", "SELECT current_setting('memory_limit') AS m, current_setting('threads')::INTEGER AS t")
+          )
+          return [String(rows[0]?.["m"]), rows[0]?.["t"]]
+        }).pipe(Effect.provide(configured(env).pipe(Layer.provide(Layer.succeed(CgroupFiles, (file: string) => pod[file])))))
+      assert.deepStrictEqual(yield* settings({}), ["512.0 MiB", 1])
+      assert.deepStrictEqual(yield* settings({ K2_DUCKDB_MEMORY_LIMIT: "300MiB", K2_DUCKDB_THREADS: "2" }), ["300.0 MiB", 2])
     }))
 
   it.effect("more connections than the cap still warn and use the cap", () =>

@@ -107,3 +107,17 @@ it.effect("a Parquet answer past the worker's file-size limit is 400 sql_error s
     assert.deepStrictEqual([problem.status, problem.code], [400, "sql_error"])
     assert.match(problem.detail, /larger than the sandbox may write \(1 MiB\)/)
   }), 60_000)
+
+it.effect("a sandbox worker is the first process the kernel kills when its container runs out of memory", () =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-oom-worker-"))
+    // A "runtime" that writes down the OOM score adjustment it was started with, then exits.
+    const runtime = path.join(dir, "recording-node")
+    fs.writeFileSync(runtime, `#!/bin/sh\ncat /proc/self/oom_score_adj > "${dir}/adj"\n`, { mode: 0o755 })
+    yield* withWorkers({}, runtime, Effect.result(runSandboxed({ sql: "SELECT 1 AS n", tables: [], maxRows: 1, timeoutMs: 5_000 })))
+    const adj = fs.readFileSync(path.join(dir, "adj"), "utf8").trim()
+    fs.rmSync(dir, { recursive: true, force: true })
+    // The server's own stays as it was: 1000 on a worker only.
+    assert.strictEqual(adj, "1000")
+    assert.notStrictEqual(fs.readFileSync("/proc/self/oom_score_adj", "utf8").trim(), "1000")
+  }))
