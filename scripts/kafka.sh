@@ -24,6 +24,9 @@
 # Its self-signed CA and server certificate (for 127.0.0.1 and localhost) are made with openssl under
 # tls/ the first time; clients trust tls/ca.pem (K2_KAFKA_TLS_CA_FILE). The SCRAM users are written
 # when the storage is formatted: `reset` a home first formatted without the listener.
+#   K2_KAFKA_AUTHORIZER=1      with K2_KAFKA_SECURE_PORT: ACLs enforced (KRaft's StandardAuthorizer, nothing
+#                              allowed without an ACL). The PLAINTEXT listener's principal (User:ANONYMOUS, also the
+#                              broker's own) is a super user: ACLs are made through it; the SASL user gets only those.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +46,11 @@ secure_password="${K2_KAFKA_SECURE_PASSWORD:-k2-dev-secret}"
 tls="$home/tls"
 version="${K2_KAFKA_VERSION:-}"
 version_file="$home/kafka-version"
+authorizer="${K2_KAFKA_AUTHORIZER:-}"
+if [[ -n "$authorizer" && "$authorizer" != 1 ]]; then echo "kafka: K2_KAFKA_AUTHORIZER is 1 or unset, not $authorizer" >&2; exit 2; fi
+if [[ -n "$authorizer" && -z "$secure_port" ]]; then
+  echo "kafka: K2_KAFKA_AUTHORIZER needs K2_KAFKA_SECURE_PORT (its SASL user is the one the ACLs hold back)" >&2; exit 2
+fi
 
 mkdir -p "$home"
 
@@ -101,6 +109,13 @@ listener.name.secured.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.secured.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$secure_user="$secure_password";
 listener.name.secured.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.secured.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  [[ -n "$authorizer" ]] || return 0
+  cat <<EOF
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+# The PLAINTEXT and controller listeners (the broker itself, and the local admin making ACLs).
+super.users=User:ANONYMOUS
 EOF
 }
 

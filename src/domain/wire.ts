@@ -160,17 +160,20 @@ export const topicConfigEntries = (spec: TopicSpec): ReadonlyArray<readonly [str
 
 /**
  * What existing topics lack against their specs, given how the cluster describes them: more
- * partitions (never fewer: Kafka cannot shrink a topic) and config values.
+ * partitions (never fewer: Kafka cannot shrink a topic) and config values (where described).
  */
 export const topicChanges = (
   present: ReadonlyArray<TopicSpec>,
-  described: ReadonlyArray<{ readonly name: string; readonly partitions: number; readonly config: Readonly<Record<string, string>> }>
+  described: ReadonlyArray<{ readonly name: string; readonly partitions: number; readonly config?: Readonly<Record<string, string>> }>
 ): { readonly toGrow: ReadonlyArray<TopicSpec>; readonly toAlter: ReadonlyArray<TopicSpec> } => {
   const byName = new Map(described.map((d) => [d.name, d]))
   return {
     toGrow: present.filter((s) => (byName.get(s.name)?.partitions ?? 0) < s.partitions),
+    // Configs not described (the principal may not read them) are not known to differ.
     toAlter: present.filter((s) => {
-      const config = byName.get(s.name)?.config ?? {}
+      const d = byName.get(s.name)
+      if (d !== undefined && d.config === undefined) return false
+      const config = d?.config ?? {}
       return topicConfigEntries(s).some(([k, v]) => config[k] !== v)
     })
   }

@@ -1,7 +1,7 @@
 import { Context, type Effect, Schema } from "effect"
 import type { CatalogError } from "./Catalog.ts"
 import type { SinkError } from "./IcebergSink.ts"
-import type { KafkaError } from "./KafkaSource.ts"
+import { KafkaError } from "./KafkaSource.ts"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
 import type { MarkerUnreadable } from "../domain/ingest/marker.ts"
 
@@ -108,8 +108,12 @@ export type AnotherLog = LogBehindTable | TopicRecreated
 
 export const isAnotherLog = (e: { readonly _tag: string }): e is AnotherLog => e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
 
+/** The cluster's ACLs refused the principal (a dead-letter topic it may not write): no restart grants it. */
+export const isNotAuthorized = (e: { readonly _tag: string }): e is KafkaError => e instanceof KafkaError && e.reason._tag === "NotAuthorized"
+
 /** Faults of a partition no restart clears: the run ends with them. */
-export const isFatalToRun = (e: { readonly _tag: string }): e is AnotherLog | MarkerUnreadable => isAnotherLog(e) || e._tag === "MarkerUnreadable"
+export const isFatalToRun = (e: { readonly _tag: string }): e is AnotherLog | MarkerUnreadable | KafkaError =>
+  isAnotherLog(e) || e._tag === "MarkerUnreadable" || isNotAuthorized(e)
 
 export type IngestError = KafkaError | SinkError | CatalogError | TableFileError | AnotherLog | MarkerUnreadable
 

@@ -49,8 +49,11 @@ export class KafkaSink extends Context.Service<KafkaSink, {
 export interface TopicDescription {
   readonly name: string
   readonly partitions: number
-  /** Topic configs that differ from the broker defaults (retention.ms, compression.type ...). */
-  readonly config: Readonly<Record<string, string>>
+  /**
+   * Topic configs that differ from the broker defaults (retention.ms, compression.type ...); absent
+   * when the principal may not read them (no DESCRIBE_CONFIGS on the topic).
+   */
+  readonly config?: Readonly<Record<string, string>>
 }
 
 export interface EnsureResult {
@@ -66,7 +69,9 @@ export class KafkaAdmin extends Context.Service<KafkaAdmin, {
    * Make every topic exist as specified: create the missing, raise partition counts that are
    * lower than the spec, set retention/compression configs. Idempotent. A topic with MORE
    * partitions than the spec is left as is (reported in `existing`). Specs naming a topic twice,
-   * or a new topic with fewer than 1 partition, are rejected (KafkaRejected).
+   * or a new topic with fewer than 1 partition, are rejected (KafkaRejected). Existing topics need no
+   * permission beyond DESCRIBE: configs the principal may not read or alter, and partitions it may not
+   * add, are left as they are with a warning; a missing topic it may not create fails (NotAuthorized).
    */
   ensureTopics(specs: ReadonlyArray<TopicSpec>): Effect.Effect<EnsureResult, KafkaError>
   describeTopics(names: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TopicDescription>, KafkaError>

@@ -222,6 +222,29 @@ export class KafkaRejected extends Schema.TaggedError<KafkaRejected>()("KafkaRej
   }
 }
 
+/**
+ * The cluster's ACLs refused the principal an operation (TOPIC_, GROUP_, CLUSTER_,
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED): no retry grants a permission, so it is never waited
+ * out as an outage (docs/kafka.md "ACLs").
+ */
+export class NotAuthorized extends Schema.TaggedError<NotAuthorized>()("NotAuthorized", {
+  operation: Schema.String,
+  /** The broker's error code, e.g. TOPIC_AUTHORIZATION_FAILED. */
+  code: Schema.String,
+  /** "topic market.equities.trades.asx.dlq", "group k2-ingest", "the cluster". */
+  resource: Schema.String,
+  /** The ACL operation(s) the principal needs on it, e.g. "WRITE". */
+  needs: Schema.String,
+  /** "User:k2", or what the principal is when K2 does not know its name. */
+  principal: Schema.String
+}) {
+  readonly retryable = false
+  override get message() {
+    return `kafka refused ${this.operation} (${this.code}): ${this.principal} is not allowed ${this.needs} on ${this.resource}. ` +
+      `Grant it in the cluster's ACLs (docs/kafka.md "ACLs"), or check K2_KAFKA_SASL_USERNAME`
+  }
+}
+
 /** An onAssign / onRevoke callback failed; `cause` is its error. */
 export class CallbackFailed extends Schema.TaggedError<CallbackFailed>()("CallbackFailed", {
   callback: Schema.Literals(["onAssign", "onRevoke"]),
@@ -234,7 +257,7 @@ export class CallbackFailed extends Schema.TaggedError<CallbackFailed>()("Callba
 }
 
 export class KafkaError extends Schema.TaggedError<KafkaError>()("KafkaError", {
-  reason: Schema.Union([KafkaUnavailable, RebalanceInProgress, UnknownTopic, NotAssigned, KafkaRejected, CallbackFailed])
+  reason: Schema.Union([KafkaUnavailable, RebalanceInProgress, UnknownTopic, NotAssigned, KafkaRejected, NotAuthorized, CallbackFailed])
 }) {
   get retryable(): boolean {
     return this.reason.retryable

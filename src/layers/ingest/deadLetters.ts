@@ -91,7 +91,8 @@ export const makeDeadLetter = (producer: KafkaSink["Service"], admin?: KafkaAdmi
   const sendLetters = (batch: Source, poison: ReadonlyArray<Poison>): Effect.Effect<void, KafkaError> =>
     send(batch.topic, deadLetters(batch, poison)).pipe(
       Effect.asVoid,
-      Effect.catchIf((e) => !e.retryable, (e) => {
+      // A refusal of the principal (no WRITE on the DLQ) is no letter too large: it goes up as it is.
+      Effect.catchIf((e) => !e.retryable && e.reason._tag !== "NotAuthorized", (e) => {
         if (poison.length === 1) return Effect.asVoid(send(batch.topic, deadLetters(batch, poison, e.message)))
         const half = Math.ceil(poison.length / 2)
         return Effect.andThen(sendLetters(batch, poison.slice(0, half)), sendLetters(batch, poison.slice(half)))

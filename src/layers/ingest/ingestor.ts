@@ -35,7 +35,7 @@ import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
 import { type AnotherLog, type IngestError, Ingestor, isFatalToRun } from "../../services/Ingestor.ts"
-import { type Consumer, KafkaSource, type OffsetCommit, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
+import { type Consumer, type KafkaError, KafkaSource, type OffsetCommit, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import { monotonicMillis } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -434,7 +434,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const scope = yield* Effect.scope
     const actors = yield* FiberMap.make<TpKey, never, never>()
     /** A partition's fault no restart clears: the run ends with it. */
-    const fatal = yield* Deferred.make<never, AnotherLog | MarkerUnreadable>()
+    const fatal = yield* Deferred.make<never, AnotherLog | MarkerUnreadable | KafkaError>()
     const mailboxes = new Map<TpKey, Queue.Queue<Intake | typeof WAKE>>()
     let consumerRef: Consumer | undefined
     /** The batches a mailbox held when it was emptied never reach the buffers: their room goes back. */
@@ -485,7 +485,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         return yield* work
       })
       const supervised = attempt.pipe(
-        // Another log than the table's marker describes, or a marker that does not decode, stays
+        // Another log than the table's marker describes, a marker that does not decode, or an ACL refusal, stays
         // so whatever restarts: the run ends, and the partition takes nothing more meanwhile.
         Effect.tapError((e) =>
           isFatalToRun(e)

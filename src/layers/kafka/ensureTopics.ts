@@ -4,7 +4,7 @@
  * real client layer supplies its calls.
  */
 import { Effect } from "effect"
-import { type TopicSpec, topicChanges } from "../../domain/wire.ts"
+import { topicChanges, topicConfigEntries, type TopicSpec } from "../../domain/wire.ts"
 import type { EnsureResult, TopicDescription } from "../../services/KafkaSink.ts"
 import { type KafkaError, kafkaError, KafkaRejected, KafkaUnavailable } from "../../services/KafkaSource.ts"
 
@@ -66,6 +66,18 @@ export const untilLed = async (
   }
 }
 
+const notAuthorized = (e: KafkaError) => e.reason._tag === "NotAuthorized"
+
+/**
+ * `change` of existing topics, unless the ACLs refuse it: a principal of least privilege (a
+ * platform team makes and sizes the topics) ingests and publishes all the same, told what is left.
+ */
+const unlessRefused = (change: Effect.Effect<void, KafkaError>, left: string) =>
+  change.pipe(
+    Effect.as(true),
+    Effect.catchIf(notAuthorized, (e) => Effect.as(Effect.logWarning(`${left}: ${e.message}`), false))
+  )
+
 export const ensureTopicsWith = (calls: TopicAdminCalls) =>
   Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
     yield* distinctSpecs(specs)
@@ -78,9 +90,17 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
     const present = specs.filter((s) => existingNames.has(s.name) || raced.has(s.name))
     const grown: Array<string> = []
     if (present.length > 0) {
-      const { toGrow, toAlter } = topicChanges(present, yield* calls.describe(present.map((s) => s.name)))
-      if (toGrow.length > 0) {
-        yield* calls.grow(toGrow).pipe(
+      const described = yield* calls.describe(present.map((s) => s.name))
+      const unread = described.filter((d) => d.config === undefined).map((d) => d.name)
+      if (unread.length > 0) {
+        yield* Effect.logWarning(
+          `the configs of ${unread.join(", ")} could not be read (no DESCRIBE_CONFIGS): not checked against K2's specs, left as they are`
+        )
+      }
+      const { toGrow, toAlter } = topicChanges(present, described)
+      const current = new Map(described.map((d) => [d.name, d.partitions]))
+      const growing = toGrow.length === 0 ? Effect.succeed(false) : unlessRefused(
+        calls.grow(toGrow).pipe(
           // Grown meanwhile by another process (produce and ingest starting together): the broker
           // refuses a count a topic already has. Refused with a topic still short, it stays a failure.
           Effect.catchIf(
@@ -89,10 +109,16 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
               Effect.flatMap(calls.describe(toGrow.map((s) => s.name)), (now) =>
                 topicChanges(toGrow, now).toGrow.length === 0 ? Effect.void : Effect.fail(e))
           )
+        ),
+        `partitions left as they are (${toGrow.map((s) => `${s.name}: ${current.get(s.name)} of ${s.partitions}`).join(", ")})`
+      )
+      if (yield* growing) grown.push(...toGrow.map((s) => s.name))
+      if (toAlter.length > 0) {
+        yield* unlessRefused(
+          calls.alter(toAlter),
+          `configs left as they are, not K2's (${toAlter.map((s) => `${s.name}: ${topicConfigEntries(s).map(([k, v]) => `${k}=${v}`).join(" ")}`).join(", ")})`
         )
-        grown.push(...toGrow.map((s) => s.name))
       }
-      if (toAlter.length > 0) yield* calls.alter(toAlter)
     }
     return { created: created.map((s) => s.name), existing: present.map((s) => s.name), grown } satisfies EnsureResult
   })

@@ -32,6 +32,7 @@ import {
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
+import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { closedConnectionHint, hintFor, type KafkaSecurity, kafkajsSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
@@ -117,11 +118,16 @@ const UNAVAILABLE_NAMES = new Set([
   "KafkaJSTopicMetadataNotLoaded"
 ])
 
-/** Classify a kafkajs error into the K2 reasons; `security`: the connection's, named by its failures. */
-export const fromKafkajs = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity): KafkaError => {
+/**
+ * Classify a kafkajs error into the K2 reasons; `security`: the connection's, named by its failures;
+ * `target`: the resources the operation named, named by an authorization failure (`topic` its first).
+ */
+export const fromKafkajs = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity, target?: Target): KafkaError => {
   if (isKafkaError(cause)) return cause
   const secured = securityFailure(operation, cause, security)
   if (secured !== undefined) return secured
+  const refused = authorizationFailure(operation, cause, security, target ?? (topic === undefined ? {} : { topics: [topic] }))
+  if (refused !== undefined) return refused
   type KError = { name?: string; type?: string; retriable?: boolean; message?: string; cause?: unknown }
   const e = cause as KError | undefined
   // kafkajs 2.2 keeps the broker's error of a retried request (NumberOfRetriesExceeded,
@@ -133,6 +139,10 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string, s
   const type = inner?.type
   const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}${closedConnectionHint(cause, security)}`
   if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
+  if (e?.name === "KafkaJSGroupCoordinatorNotFound") {
+    // kafkajs drops the broker's refusal of FindCoordinator and says only this.
+    return kafkaError(new KafkaRejected({ operation, detail: `${detail} (kafkajs does not say why: most often the principal may not READ the group; check its ACLs)` }))
+  }
   // Retried to the end, it may be a broker still loading its partitions after a restart (the
   // error is retriable): an outage, unless the topic is known to be absent (`absentOr`).
   if ((type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "UNKNOWN_TOPIC_ID") && e?.name !== "KafkaJSNumberOfRetriesExceeded") {
@@ -144,9 +154,15 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string, s
   return kafkaError(new KafkaRejected({ operation, detail }))
 }
 
-/** Runs a client call, its failure classified (`security`: the connection's). */
-const attemptWith = (security: KafkaSecurity | undefined) => <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
-  Effect.tryPromise({ try: f, catch: (e) => fromKafkajs(operation, e, topic, security) })
+/** Runs a client call, its failure classified (`security`: the connection's; `group`, `topics`: what it names). */
+const attemptWith = (security: KafkaSecurity | undefined, group?: string) =>
+<A>(operation: string, f: () => Promise<A>, topics?: string | ReadonlyArray<string>): Effect.Effect<A, KafkaError> => {
+  const named = topics === undefined ? [] : typeof topics === "string" ? [topics] : topics
+  return Effect.tryPromise({
+    try: f,
+    catch: (e) => fromKafkajs(operation, e, named[0], security, { topics: named, ...(group === undefined ? {} : { group }) })
+  })
+}
 
 /**
  * `client` connected until the scope closes. The connect can be interrupted (the first-contact
@@ -253,7 +269,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       ...kafkajsSecurity(options.security)
     }
     const kafka = new Kafka(config)
-    const classify = (operation: string, cause: unknown, topic?: string) => fromKafkajs(operation, cause, topic, options.security)
+    const classify = (operation: string, cause: unknown, topic?: string, target?: Target) => fromKafkajs(operation, cause, topic, options.security, target)
     const attempt = attemptWith(options.security)
 
     const admin = kafka.admin()
@@ -278,7 +294,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const absentOr = async (operation: string, topics: ReadonlyArray<string>, e: unknown): Promise<never> => {
       const existing = await admin.listTopics().catch(() => undefined)
       const missing = existing === undefined ? undefined : topics.find((t) => !existing.includes(t))
-      throw missing === undefined ? classify(operation, e, topics[0]) : kafkaError(new UnknownTopic({ topic: missing }))
+      throw missing === undefined ? classify(operation, e, topics[0], { topics }) : kafkaError(new UnknownTopic({ topic: missing }))
     }
 
     const watermarks = async (topic: string) => {
@@ -290,6 +306,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const subscribe = <E, R>(opts: SubscribeOptions<E, R>) =>
       Effect.gen(function*() {
+        /** A failure of this member: a refusal names its group and topics. */
+        const inGroup = (operation: string, cause: unknown, topic?: string) =>
+          classify(operation, cause, topic, { topics: opts.topics, group: opts.groupId })
         const consumer: KConsumer = kafka.consumer({
           groupId: opts.groupId,
           sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
@@ -315,7 +334,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           commit: async (offsets) => {
             await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })))
           }
-        }, classify)
+        }, inGroup)
 
         consumer.on(consumer.events.GROUP_JOIN, (event) => {
           // Synchronous part of assign runs here, before kafkajs starts fetching.
@@ -350,13 +369,13 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         })
         consumer.on(consumer.events.CRASH, (event) => {
           const e = event.payload.error
-          if (!event.payload.restart) core.fail(classify("consume", e))
+          if (!event.payload.restart) core.fail(inGroup("consume", e))
         })
 
         // Before connecting: a subscription that fails (an unknown topic) still closes its connections.
         yield* Effect.addFinalizer(() => closeWithin("consumer", () => consumer.disconnect()))
         yield* Effect.acquireRelease(
-          attempt("subscribe", async () => {
+          attemptWith(options.security, opts.groupId)("subscribe", async () => {
             await consumer.connect()
             await consumer.subscribe({ topics: [...opts.topics], fromBeginning: (opts.startFrom ?? "earliest") === "earliest" })
               .catch((e: unknown) => absentOr("subscribe", opts.topics, e))
@@ -419,7 +438,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
                 await done
               }
             })
-          }, opts.topics[0]),
+          }, opts.topics),
           // Before the disconnect (the finalizer above), as the member leaves.
           () => Effect.promise(() => core.revokeAll())
         )
@@ -450,9 +469,10 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         admin.describeConfigs({
           includeSynonyms: false,
           resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name }))
-        }), names[0])
+        }), names).pipe(configsUnlessRefused)
       return names.map((name) => {
         const t = meta.topics.find((x) => x.name === name)
+        if (configs === undefined) return { name, partitions: t?.partitions.length ?? 0 }
         const c = configs.resources.find((r) => r.resourceName === name)
         const config: Record<string, string> = {}
         // The topic's own overrides only (as platformatic): a broker-wide setting is not the topic's,

@@ -43,6 +43,7 @@ import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
+import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
@@ -119,14 +120,16 @@ const leaves = (e: unknown, out: Array<PltError> = [], depth = 0): Array<PltErro
 
 /**
  * Classify a platformatic error into the K2 reasons: group membership errors are
- * RebalanceInProgress, unknown topics UnknownTopic, network errors / timeouts / retriable broker
+ * RebalanceInProgress, unknown topics UnknownTopic, ACLs refusing the principal NotAuthorized, network errors / timeouts / retriable broker
  * errors (leader moving, coordinator loading...) KafkaUnavailable, the rest KafkaRejected.
  */
-export const fromPlatformatic = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity): KafkaError => {
+export const fromPlatformatic = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity, target?: Target): KafkaError => {
   if (isKafkaError(cause)) return cause
   // Before the broker's errors: a refused SASL authentication is one, wrapped in a network error.
   const secured = securityFailure(operation, cause, security)
   if (secured !== undefined) return secured
+  const refused = authorizationFailure(operation, cause, security, target ?? (topic === undefined ? {} : { topics: [topic] }))
+  if (refused !== undefined) return refused
   const top = cause as PltError | undefined
   const all = leaves(cause)
   const detailOf = (e: PltError | undefined) => `${e?.apiId ?? e?.code ?? e?.name ?? "Error"}: ${e?.message ?? String(e)}`
@@ -160,9 +163,15 @@ export const fromPlatformatic = (operation: string, cause: unknown, topic?: stri
   return kafkaError(new KafkaRejected({ operation, detail }))
 }
 
-/** Runs a client call, its failure classified (`security`: the connection's). */
-const attemptWith = (security: KafkaSecurity | undefined) => <A>(operation: string, f: () => Promise<A>, topic?: string): Effect.Effect<A, KafkaError> =>
-  Effect.tryPromise({ try: f, catch: (e) => fromPlatformatic(operation, e, topic, security) })
+/** Runs a client call, its failure classified (`security`: the connection's; `group`, `topics`: what it names). */
+const attemptWith = (security: KafkaSecurity | undefined, group?: string) =>
+<A>(operation: string, f: () => Promise<A>, topics?: string | ReadonlyArray<string>): Effect.Effect<A, KafkaError> => {
+  const named = topics === undefined ? [] : typeof topics === "string" ? [topics] : topics
+  return Effect.tryPromise({
+    try: f,
+    catch: (e) => fromPlatformatic(operation, e, named[0], security, { topics: named, ...(group === undefined ? {} : { group }) })
+  })
+}
 
 // ---------------------------------------------------------------------------
 // Codec helpers
@@ -289,7 +298,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     const clientId = options.clientId ?? "k2"
     const bootstrapBrokers = [...options.brokers]
     const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250, ...platformaticSecurity(options.security, bootstrapBrokers) }
-    const classify = (operation: string, cause: unknown, topic?: string) => fromPlatformatic(operation, cause, topic, options.security)
+    const classify = (operation: string, cause: unknown, topic?: string, target?: Target) => fromPlatformatic(operation, cause, topic, options.security, target)
     const attempt = attemptWith(options.security)
 
     const admin = new Admin({ ...base })
@@ -327,6 +336,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           isolationLevel: FetchIsolationLevels.READ_COMMITTED
         })
         const topics = [...opts.topics]
+        /** A failure of this member: a refusal names its group and topics. */
+        const inGroup = (operation: string, cause: unknown, topic?: string) => classify(operation, cause, topic, { topics, group: opts.groupId })
         const groupOptions = {
           sessionTimeout,
           rebalanceTimeout: sessionTimeout,
@@ -383,7 +394,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               offsets: mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1 }))
             })
           }
-        }, classify)
+        }, inGroup)
 
         consumer.on("consumer:group:rebalance", () => {
           rejoining = true
@@ -396,7 +407,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         })
         // A failed rejoin (retries exhausted) is emitted as 'error': without a listener it would throw.
         consumer.on("error", (e: unknown) => {
-          if (running) core.fail(classify("rebalance", e, topics[0]))
+          if (running) core.fail(inGroup("rebalance", e, topics[0]))
         })
 
         /** Partitions whose position is below the log start (records deleted): fetch from `to` while the core still wants `from`. */
@@ -583,7 +594,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
             },
             (e: unknown) => {
               rejoining = false
-              if (running) core.fail(classify("rebalance", e, topics[0]))
+              if (running) core.fail(inGroup("rebalance", e, topics[0]))
             }
           )
         }
@@ -600,7 +611,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               if (!fetched) await sleep(100)
             } catch (e) {
               if (!running) return
-              const error = classify("fetch", e, topics[0])
+              const error = inGroup("fetch", e, topics[0])
               failures++
               // Transient trouble (leader moving, broker restarting): back off and fetch again,
               // for about a minute before the consumer fails.
@@ -623,13 +634,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           }).pipe(Effect.andThen(closeWithin("consumer", () => consumer.close(true))))
         )
 
-        yield* attempt("subscribe", async () => {
+        yield* attemptWith(options.security, opts.groupId)("subscribe", async () => {
           // Unknown topics fail here (the group would otherwise wait for their metadata).
           grownSinceJoin(await consumer.metadata({ topics }))
           consumer.topics.trackAll(...topics)
           await consumer.joinGroup(groupOptions)
-        }, topics[0])
-        yield* Effect.forkScoped(Effect.promise(() => fetchLoop().catch((e) => core.fail(classify("fetch", e, topics[0])))))
+        }, topics)
+        yield* Effect.forkScoped(Effect.promise(() => fetchLoop().catch((e) => core.fail(inGroup("fetch", e, topics[0])))))
         return core.consumer
       })
 
@@ -664,7 +675,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         const res = yield* attempt("send", async () => {
           await checkPartitions(records)
           return producer.send({ messages: records.map(toMessage) })
-        }, records[0]!.topic)
+        }, [...new Set(records.map((r) => r.topic))])
         return (res.offsets ?? []).map((o): RecordMetadata => ({ topic: o.topic, partition: o.partition, baseOffset: o.offset >= 0n ? o.offset : null }))
       })),
       // send resolves only once acknowledged: nothing is buffered.
@@ -681,8 +692,9 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         admin.describeConfigs({
           includeSynonyms: false,
           resources: names.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name }))
-        }), names[0])
+        }), names).pipe(configsUnlessRefused)
       return names.map((name) => {
+        if (configs === undefined) return { name, partitions: meta.topics.get(name)?.partitionsCount ?? 0 }
         const c = configs.find((r) => r.resourceName === name)
         const config: Record<string, string> = {}
         for (const e of c?.configs ?? []) {

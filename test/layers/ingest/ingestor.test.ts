@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { DEFAULT_INGEST_GROUP } from "../../../src/domain/ingest/marker.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
@@ -21,7 +21,7 @@ import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
+import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, NotAuthorized, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { refusingDlqSends, wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { markerIn } from "../../support/marker.ts"
@@ -339,7 +339,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
         const [spec] = yield* admin.describeTopics([dlq])
         const expected = sourceTopicSpecs([topic!], 1)!.find((t) => t.name === dlq)!
         assert.strictEqual(spec?.partitions, expected.partitions)
-        assert.strictEqual(spec?.config["retention.ms"], String(expected.retentionMs))
+        assert.strictEqual(spec?.config?.["retention.ms"], String(expected.retentionMs))
       }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] } })))
       const [letter] = broker.topic(dlq).partitions[0]!
       assert.strictEqual(letter?.headers[Header.dlqSourceOffset], "120")
@@ -509,6 +509,44 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertTablesHoldOnce(options, 60)
     }), 60_000)
   }
+
+  it.live("a DLQ the principal may not write ends the run with the refusal, once: not restarted for ever, not sent again stripped", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const [topic] = TOPICS
+      // The cluster's ACLs refuse WRITE on the DLQ: no restart grants it, and it is no letter too large.
+      let dlqSends = 0
+      const refusing = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            records.some((r) => r.topic.endsWith(".dlq"))
+              ? Effect.suspend(() => {
+                dlqSends++
+                return Effect.fail(kafkaError(
+                  new NotAuthorized({ operation: "send", code: "TOPIC_AUTHORIZATION_FAILED", resource: `topic ${dlqTopicName(topic!)}`, needs: "WRITE", principal: "User:k2" })
+                ))
+              })
+              : inner.send(records)
+        })
+      })).pipe(Layer.provide(kafka))
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
+        const records = tradeRecords(trades)
+        records.splice(10, 0, { topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
+        yield* (yield* KafkaSink).send(records)
+        return yield* Effect.exit((yield* Ingestor).run)
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] }, over: [refusing] })))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
+      assert.strictEqual(error?._tag, "KafkaError")
+      assert.strictEqual(error?._tag === "KafkaError" ? error.reason._tag : undefined, "NotAuthorized")
+      assert.include(error?.message ?? "", "User:k2 is not allowed WRITE on topic market.equities.trades.asx.dlq")
+      assert.strictEqual(dlqSends, 1)
+    }), 60_000)
 
   it.live("counts each record once when a DLQ failure restarts the partition before its batch was taken", () =>
     Effect.gen(function*() {

@@ -1,9 +1,9 @@
 /** The wait for new partitions' leaders that both real clients' ensureTopics share, and ensureTopics over the clients' calls. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Logger } from "effect"
 import type { TopicSpec } from "../../../src/domain/wire.ts"
 import { ensureTopicsWith, untilLed } from "../../../src/layers/kafka/ensureTopics.ts"
-import { KafkaError, kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
+import { KafkaError, kafkaError, KafkaRejected, KafkaUnavailable, NotAuthorized } from "../../../src/services/KafkaSource.ts"
 
 const quick = { timeoutMs: 200, pollMs: 5 }
 
@@ -87,5 +87,74 @@ describe("ensureTopicsWith", () => {
       const refused = yield* Effect.flip(ensure([{ name: trades, partitions: 24 }]))
       assert.instanceOf(refused.reason, KafkaRejected)
       assert.include(refused.message, "POLICY_VIOLATION")
+    }))
+})
+
+describe("ensureTopicsWith, a principal of least privilege", () => {
+  const trades = "market.equities.trades.asx"
+  const dlq = `${trades}.dlq`
+  const specs: ReadonlyArray<TopicSpec> = [{ name: trades, partitions: 12 }, { name: dlq, partitions: 1, retentionMs: 2_592_000_000 }]
+  const refused = (operation: string, needs: string) =>
+    Effect.fail(kafkaError(new NotAuthorized({ operation, code: "TOPIC_AUTHORIZATION_FAILED", resource: `topic ${trades}`, needs, principal: "User:k2" })))
+  /** Topics a platform team made (2 partitions, the DLQ kept 7 days), and a principal that may only DESCRIBE them. */
+  const described = (config: boolean) => (names: ReadonlyArray<string>) =>
+    Effect.succeed(names.map((name) => ({
+      name,
+      partitions: name === dlq ? 1 : 2,
+      ...(config ? { config: name === dlq ? { "retention.ms": "604800000" } : {} } : {})
+    })))
+  const logged = (effect: Effect.Effect<unknown, unknown>) =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => void lines.push(String(message)))
+      const exit = yield* Effect.exit(effect.pipe(Effect.provide(Logger.layer([logger]))))
+      return { exit, lines: lines.join("\n") }
+    })
+
+  it.effect("existing topics whose configs it may not read are neither altered nor refused: a warning says they are unchecked", () =>
+    Effect.gen(function*() {
+      let altered = 0
+      const ensure = ensureTopicsWith({
+        list: () => Effect.succeed([trades, dlq]),
+        create: () => Effect.die("nothing is missing"),
+        describe: described(false),
+        grow: () => Effect.void,
+        alter: () => Effect.sync(() => void altered++)
+      })
+      const { exit, lines } = yield* logged(ensure([{ name: trades, partitions: 2 }, specs[1]!]))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(altered, 0)
+      assert.include(lines, `the configs of ${trades}, ${dlq} could not be read (no DESCRIBE_CONFIGS)`)
+    }))
+
+  it.effect("partitions it may not add and configs it may not alter are left as they are, with a warning: not a failure", () =>
+    Effect.gen(function*() {
+      const ensure = ensureTopicsWith({
+        list: () => Effect.succeed([trades, dlq]),
+        create: () => Effect.die("nothing is missing"),
+        describe: described(true),
+        grow: () => refused("createPartitions", "ALTER"),
+        alter: () => refused("alterConfigs", "ALTER_CONFIGS")
+      })
+      const { exit, lines } = yield* logged(ensure(specs))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual(Exit.isSuccess(exit) ? exit.value : undefined, { created: [], existing: [trades, dlq], grown: [] })
+      assert.include(lines, `partitions left as they are (${trades}: 2 of 12)`)
+      assert.include(lines, "not allowed ALTER on")
+      assert.include(lines, `configs left as they are, not K2's (${dlq}: retention.ms=2592000000)`)
+    }))
+
+  it.effect("a missing topic it may not create fails, refused", () =>
+    Effect.gen(function*() {
+      const ensure = ensureTopicsWith({
+        list: () => Effect.succeed([trades]),
+        create: () => refused("createTopics", "CREATE"),
+        describe: described(true),
+        grow: () => Effect.void,
+        alter: () => Effect.void
+      })
+      const exit = yield* Effect.exit(ensure(specs))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(Exit.isFailure(exit) ? String(Cause.squash(exit.cause)) : "", "not allowed CREATE")
     }))
 })
