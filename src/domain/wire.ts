@@ -111,7 +111,7 @@ export const Header = {
   dlqSourceOffset: "k2-dlq-source-offset",
   /**
    * On dead letters the DLQ refused whole (too large for it): why; the value and source headers
-   * were left out, and the source topic holds them at the source coordinates.
+   * (and a key over 1 KB) were left out, and the source topic holds them at the source coordinates.
    */
   dlqStripped: "k2-dlq-stripped"
 } as const

@@ -34,17 +34,32 @@ const OURS: ReadonlySet<string> = new Set([
 const withoutOurs = <V>(headers: Readonly<Record<string, V>>): Record<string, V> =>
   Object.fromEntries(Object.entries(headers).filter(([name]) => !OURS.has(name)))
 
-/** A batch's poison as dead letters: whole, or `stripped` of its value and source headers (and why). */
+/**
+ * The longest key a stripped letter keeps, in bytes (K2's keys are symbols, at most 32). A key may
+ * fill its topic's max.message.bytes by itself: kept, the stripped letter was refused too, and the
+ * partition failed on it at every restart.
+ */
+export const STRIPPED_KEY_MAX_BYTES = 1024
+
+const keyLength = (record: KafkaRecord): number =>
+  record.keyBytes?.length ?? (record.key === null ? 0 : Buffer.byteLength(record.key))
+
+/**
+ * A batch's poison as dead letters: whole, or `stripped` of its value and source headers, and of
+ * its key when longer than STRIPPED_KEY_MAX_BYTES (and why), so that it fits any DLQ.
+ */
 export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripped?: string) =>
   poison.map(({ detail, reason, record }): ProducerRecord => {
     const headerBytes = stripped === undefined ? record.headerBytes : undefined
+    const keyLeftOut = stripped !== undefined && keyLength(record) > STRIPPED_KEY_MAX_BYTES
+    const why = keyLeftOut ? `${stripped.slice(0, 1000)}; its key of ${keyLength(record)} bytes left out too` : stripped?.slice(0, 1000)
     return {
       topic: dlqTopicName(batch.topic),
-      key: record.key,
-      ...(record.keyBytes === undefined ? {} : { keyBytes: record.keyBytes }),
+      key: keyLeftOut ? null : record.key,
+      ...(record.keyBytes === undefined || keyLeftOut ? {} : { keyBytes: record.keyBytes }),
       value: stripped === undefined ? record.value : null,
       headers: {
-        ...(stripped === undefined ? withoutOurs(record.headers) : { [Header.dlqStripped]: stripped.slice(0, 1000) }),
+        ...(why === undefined ? withoutOurs(record.headers) : { [Header.dlqStripped]: why }),
         [Header.dlqReason]: reason,
         [Header.dlqDetail]: detail.slice(0, 1000),
         [Header.dlqSourceTopic]: batch.topic,

@@ -94,6 +94,36 @@ const readBack = (r: ProducerRecord, offset: bigint): KafkaRecord => {
   )
 }
 
+/** Kafka's default max.message.bytes (a topic without the config takes the broker's message.max.bytes, 1048588). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
+/** A zigzag varint's length, as record fields' lengths are written. */
+const varintBytes = (n: number): number => {
+  let z = n >= 0 ? n * 2 : -n * 2 - 1
+  let bytes = 1
+  while (z >= 128) {
+    z = Math.floor(z / 128)
+    bytes++
+  }
+  return bytes
+}
+const fieldBytes = (length: number | null): number => length === null ? 1 : varintBytes(length) + length
+
+/**
+ * The size of a record batch holding `r` alone (format v2: a 61-byte batch header, then the record
+ * with its varint lengths), which the broker holds to the topic's max.message.bytes. No client
+ * puts a record in a smaller batch, so a record refused here is refused by Kafka too.
+ */
+export const recordBatchBytes = (r: ProducerRecord): number => {
+  const key = r.keyBytes?.length ?? (r.key === null ? null : Buffer.byteLength(r.key))
+  const headers = Object.entries(r.headers ?? {})
+  let body = 1 + 1 + 1 + fieldBytes(key) + fieldBytes(r.value?.length ?? null) + varintBytes(headers.length)
+  for (const [name, value] of headers) {
+    body += fieldBytes(Buffer.byteLength(name)) + fieldBytes(sentHeaderBytes(r.headerBytes, name)?.length ?? Buffer.byteLength(value))
+  }
+  return 61 + varintBytes(body) + body
+}
+
 export class MemoryBroker {
   readonly topics = new Map<string, MemTopic>()
   readonly groups = new Map<string, MemGroup>()
@@ -149,6 +179,16 @@ export class MemoryBroker {
     const partition = r.partition ?? (key !== null ? partitionForKey(key, n) : this.roundRobin++ % n)
     if (t.partitions[partition] === undefined) {
       throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${partition}` }))
+    }
+    // As a broker answers MESSAGE_TOO_LARGE (not retryable). Several records of a send fit as one
+    // batch here: the memory broker holds each record, not the clients' batches, to the limit.
+    const limit = Number(t.config["max.message.bytes"] ?? DEFAULT_MAX_MESSAGE_BYTES)
+    const size = recordBatchBytes(r)
+    if (size > limit) {
+      throw kafkaError(new KafkaRejected({
+        operation: "send",
+        detail: `MESSAGE_TOO_LARGE: a record batch of ${size} bytes is larger than ${r.topic}'s max.message.bytes (${limit})`
+      }))
     }
     return partition
   }

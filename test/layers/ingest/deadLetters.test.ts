@@ -208,3 +208,41 @@ describe("dead letters against the DLQ's size limit", () => {
       assert.isTrue(sent.every((l) => l.value !== null && l.headers![Header.dlqStripped] === undefined))
     }))
 })
+
+describe("poison at the size limit, on a broker that holds records to max.message.bytes", () => {
+  // Kafka's defaults: a topic takes record batches up to 1048588 bytes, the DLQ as much as its source.
+  it.live("a poison record filling its topic, by its value or by its key, reaches the DLQ stripped; the partition goes on", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const codec = makeWireCodec()
+      const [a, b] = makeTrades({ count: 2, symbols: ["BHP"] })
+      const limit = KafkaMemory.DEFAULT_MAX_MESSAGE_BYTES
+      // Each fits its topic by a few bytes; the letter's headers take it past the DLQ's limit.
+      const fill = (make: (n: number) => ProducerRecord) => make(limit - 20 - KafkaMemory.recordBatchBytes(make(0)))
+      const bigValue = fill((n) => ({ topic: TRADES, key: "BHP", value: new Uint8Array(n), partition: 0 }))
+      const bigKey = fill((n) => ({ topic: TRADES, key: "K".repeat(n), value: Buffer.from("not avro"), partition: 0 }))
+      const records: Array<ProducerRecord> = [
+        { topic: TRADES, key: a!.symbol, value: codec.encodeTrade(a!), partition: 0 },
+        bigValue,
+        bigKey,
+        { topic: TRADES, key: b!.symbol, value: codec.encodeTrade(b!), partition: 0 }
+      ]
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(topicSpecs([{ assetClass: "equities", dataType: "trades", exchange: "ASX", partitions: 1 }]))
+        for (const r of records) yield* (yield* KafkaSink).send([r])
+      }).pipe(Effect.provide(kafka))
+      const progress = yield* ingestUntil((p) => p.written.trades >= 2 && p.deadLettered >= 2 && p.uncommitted === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse: warehouseOptions("sqlite"), settings: { topics: [TRADES], commitIntervalMs: 100 } }))
+      )
+      assert.strictEqual(progress.restarts, 0)
+      const dead = broker.topic(dlqTopicName(TRADES)).partitions.flat()
+      assert.deepStrictEqual(dead.map((d) => d.headers[Header.dlqSourceOffset]), ["1", "2"])
+      assert.isTrue(dead.every((d) => d.value === null && d.headers[Header.dlqStripped]!.includes("MESSAGE_TOO_LARGE")))
+      assert.strictEqual(dead[0]!.key, "BHP")
+      // A key too long to keep is left out, and the letter says so.
+      assert.isNull(dead[1]!.key)
+      assert.include(dead[1]!.headers[Header.dlqStripped], `key of ${bigKey.key!.length} bytes`)
+      assert.strictEqual(dead[1]!.headers[Header.dlqReason], "NotFramed")
+    }), 90_000)
+})

@@ -1,0 +1,51 @@
+/**
+ * kafkajs 2.2.4 folds a record's headers into an object with one object spread per header
+ * (`record/v0/decoder.js`): quadratic, on the event loop. A record with 5,000 headers took 54 s to
+ * decode (1,000: 1 s), during which nothing else ran, heartbeats included: the session timed out,
+ * the group rebalanced, the batch was fetched and decoded again, and ingest stalled for good on a
+ * record Kafka had taken. Here the array of a record's headers folds itself in one pass, to the
+ * same object (a repeated name: its values in an array), except that a name Object.prototype
+ * has ("constructor") is its value, not [the inherited member, its value].
+ */
+import { createRequire } from "node:module"
+import { setEntry } from "../../domain/wire.ts"
+
+type HeaderValue = Buffer | null
+type Folded = Record<string, HeaderValue | Array<HeaderValue>>
+
+const require = createRequire(import.meta.url)
+
+/** The same object kafkajs' fold builds, in one pass. */
+export const foldHeaders = (headers: ReadonlyArray<{ readonly key: string; readonly value: HeaderValue }>): Folded => {
+  const out: Folded = {}
+  for (const { key, value } of headers) {
+    if (!Object.hasOwn(out, key)) setEntry<HeaderValue | Array<HeaderValue>>(out, key, value)
+    else {
+      const given = out[key]!
+      if (Array.isArray(given)) given.push(value)
+      else out[key] = [given, value]
+    }
+  }
+  return out
+}
+
+/** Whether kafkajs' decoder was found as expected and now folds headers in one pass. */
+export const kafkajsHeadersLinear: boolean = (() => {
+  const Decoder = require("kafkajs/src/protocol/decoder.js") as { prototype: { readVarIntArray?: (reader: unknown) => Array<unknown> } }
+  const HeaderDecoder = require("kafkajs/src/protocol/recordBatch/header/v0/decoder.js") as unknown
+  const original = Decoder.prototype.readVarIntArray
+  if (typeof original !== "function" || typeof HeaderDecoder !== "function") return false
+  if ((original as { k2Linear?: boolean }).k2Linear === true) return true
+  const patched = function(this: unknown, reader: unknown) {
+    const items = original.call(this, reader)
+    // Only the headers array, whose one use is kafkajs' `.reduce(spread, {})`: its own reduce
+    // answers the fold at once (the reducer kafkajs passes is not called).
+    if (reader === HeaderDecoder) {
+      Object.defineProperty(items, "reduce", { value: () => foldHeaders(items as Array<{ key: string; value: HeaderValue }>) })
+    }
+    return items
+  }
+  Object.assign(patched, { k2Linear: true })
+  Decoder.prototype.readVarIntArray = patched
+  return true
+})()
