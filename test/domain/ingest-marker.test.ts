@@ -114,6 +114,16 @@ describe("ingestion marker", () => {
     assert.isTrue(Result.isSuccess(fence(m, "other", [{ topic: "t", partition: 0, from: 0n, to: 2n }], "trades")))
   })
 
+  it("fences out a group's commit of a topic another group adopted its marks of (ADR-61): it would write that copy's records again", () => {
+    const m = withSnapshots({ [markerKey("g")]: `{"t":{"0":5},"u":{"0":2}}`, [markerKey("h")]: `{"t":{"0":5}}`, "k2.kafka.handed-over.g": `{"t":"h"}` })
+    const handed = fence(m, "g", [{ topic: "t", partition: 0, from: 5n, to: 9n }], "trades")
+    assert.isTrue(Result.isFailure(handed))
+    assert.include(Result.isFailure(handed) ? handed.failure : "", "group h adopted group g's marks of t")
+    // Its other topics, and the adopter, commit as before.
+    assert.isTrue(Result.isSuccess(fence(m, "g", [{ topic: "u", partition: 0, from: 2n, to: 3n }], "trades")))
+    assert.isTrue(Result.isSuccess(fence(m, "h", [{ topic: "t", partition: 0, from: 5n, to: 9n }], "trades")))
+  })
+
   it("records beside the marker the ids of the topics it moved; a topic read without its id loses the one recorded", () => {
     const m = withSnapshots()
     const ids = (r: Result.Result<Record<string, string>, string>) =>

@@ -24,6 +24,19 @@ export const TOPIC_IDS_PREFIX = "k2.kafka.topic-ids."
 
 export const topicIdsKey = (group: string) => `${TOPIC_IDS_PREFIX}${group}`
 
+/**
+ * `k2.kafka.handed-over.<group>` = {"topic": "group"}: the topics of this group's marker another
+ * group adopted (ADR-61). Its marker of them stays, but stops where the copy went on: started
+ * again, the group would write what the other wrote since.
+ */
+export const HANDED_OVER_PREFIX = "k2.kafka.handed-over."
+
+export const handedOverKey = (group: string) => `${HANDED_OVER_PREFIX}${group}`
+
+/** The topics a group handed over, to whom; none when absent or not a map of strings. */
+export const handedOverOf = (carried: Readonly<Record<string, string>>, group: string): ReadonlyMap<string, string> =>
+  decodeTopicIds(carried[handedOverKey(group)])
+
 /** Summary keys naming a partition's sequence tracker checkpoint, a side file (by its location). */
 export const CHECKPOINT_PREFIX = "k2.sequence.checkpoint."
 
@@ -186,6 +199,15 @@ export const fence = (
   if (Result.isFailure(read)) return Result.fail(read.failure.message)
   const marker = read.success
   const current = marker?.offsets ?? new Map()
+  // A topic whose marks another group adopted (ADR-61) is that group's copy now: this one, still
+  // running, would write its records again.
+  const handedOver = marker === undefined ? new Map<string, string>() : handedOverOf(marker.carried, group)
+  for (const m of moves) {
+    const to = handedOver.get(m.topic)
+    if (to !== undefined) {
+      return Result.fail(`group ${to} adopted group ${group}'s marks of ${m.topic} in ${table}: its copy goes on there, this writer's group no longer owns it`)
+    }
+  }
   for (const m of moves) {
     const there = offsetOf(current, m.topic, m.partition) ?? 0n
     if (there !== m.from) {
@@ -210,9 +232,9 @@ export const fence = (
   })
 }
 
-/** Summary keys every snapshot must carry forward from its parent (markers of all groups). */
+/** Summary keys every snapshot must carry forward from its parent (markers of all groups, what they handed over). */
 export const isCarriedForward = (key: string) =>
-  key.startsWith(MARKER_PREFIX) || key.startsWith(TOPIC_IDS_PREFIX) || key.startsWith("k2.sequence.")
+  key.startsWith(MARKER_PREFIX) || key.startsWith(TOPIC_IDS_PREFIX) || key.startsWith(HANDED_OVER_PREFIX) || key.startsWith("k2.sequence.")
 
 /** The entries of a snapshot summary or a property map that are carried forward. */
 export const carriedOf = (entries: Readonly<Record<string, string>>): Record<string, string> =>

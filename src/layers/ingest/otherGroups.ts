@@ -8,7 +8,20 @@
 import { Effect, Result, Schema } from "effect"
 import { ancestry } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
-import { encodeOffsets, encodeTopicIds, MARKER_PREFIX, markerKey, mergeOffsets, mirroredCarry, type Offsets, readMarker, topicIdsKey } from "../../domain/ingest/marker.ts"
+import {
+  encodeOffsets,
+  encodeTopicIds,
+  handedOverKey,
+  handedOverOf,
+  type Marker,
+  MARKER_PREFIX,
+  markerKey,
+  mergeOffsets,
+  mirroredCarry,
+  type Offsets,
+  readMarker,
+  topicIdsKey
+} from "../../domain/ingest/marker.ts"
 import { sequenceEventColumns } from "../../domain/sequence/events.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { parseTopicName } from "../../domain/wire.ts"
@@ -43,11 +56,20 @@ const tablesOf = (topics: ReadonlyArray<string>): ReadonlyMap<TableName, Readonl
 /** Whether the offsets hold a record of the topic. */
 const holds = (offsets: Offsets | undefined, topic: string) => [...offsets?.get(topic)?.values() ?? []].some((o) => o > 0n)
 
-/** A group's offsets in the table; undefined when it has none, or none that decodes (the ingestor refuses its own). */
-const offsetsOf = (metadata: TableMetadata, group: string): Offsets | undefined => {
+/** A group's marker in the table; undefined when it has none, or none that decodes (the ingestor refuses its own). */
+const markerIn = (metadata: TableMetadata, group: string): Marker | undefined => {
   const read = readMarker(metadata, group)
-  return Result.isSuccess(read) ? read.success?.offsets : undefined
+  return Result.isSuccess(read) ? read.success : undefined
 }
+
+const offsetsOf = (metadata: TableMetadata, group: string): Offsets | undefined => markerIn(metadata, group)?.offsets
+
+/**
+ * Whether the group's marker is where the topic's copy stands: it holds the topic and has not
+ * handed it over to a group that adopted it (whose marker went on from there).
+ */
+const keeps = (marker: Marker | undefined, group: string, topic: string) =>
+  marker !== undefined && holds(marker.offsets, topic) && !handedOverOf(marker.carried, group).has(topic)
 
 /**
  * The groups whose markers the table carries. Every K2 commit carries all groups' forward, but
@@ -71,20 +93,31 @@ const loadTables = (topics: ReadonlyArray<string>) =>
     return out
   })
 
-/** The topics other groups have ingested into a table where `group` has not ingested them. */
+/**
+ * The topics other groups have ingested into a table where `group` has not ingested them, or has
+ * handed them over to a group that adopted its marks; named by the groups whose markers keep them.
+ */
 export const othersTopics = (group: string, topics: ReadonlyArray<string>) =>
-  Effect.map(loadTables(topics), (tables) =>
-    tables.flatMap(({ metadata, table, topics }): Array<OthersTopic> => {
-      const own = readMarker(metadata, group)
+  Effect.map(loadTables(topics), (tables) => {
+    const read = tables.map((t) => ({ ...t, own: readMarker(t.metadata, group) }))
+    const owns = read.flatMap(({ own }) => Result.isSuccess(own) && own.success !== undefined ? [own.success] : [])
+    // Topic, not table: a crash between a flush's data-table commit and its sequence_events commit
+    // leaves the group's marker in one of them only, and the copy is still its own.
+    const ownTopics = new Set(topics.filter((topic) =>
+      owns.some((m) => keeps(m, group, topic)) && !owns.some((m) => handedOverOf(m.carried, group).has(topic))
+    ))
+    return read.flatMap(({ metadata, own, table, topics }): Array<OthersTopic> => {
       // The ingestor refuses a marker of its own that does not decode (MarkerUnreadable).
       if (Result.isFailure(own)) return []
       const others = groupsIn(metadata).filter((g) => g !== group)
       return topics.flatMap((topic) => {
-        if (holds(own.success?.offsets, topic)) return []
-        const groups = others.filter((g) => holds(offsetsOf(metadata, g), topic))
+        if (ownTopics.has(topic)) return []
+        // A group that handed the topic over is not where its copy stands: adopting from it would write again what its adopter did.
+        const groups = others.filter((g) => keeps(markerIn(metadata, g), g, topic))
         return groups.length === 0 ? [] : [{ table, topic, groups }]
       })
-    }))
+    })
+  })
 
 /**
  * `group` takes the marks of `from` for the topics it has not ingested, in every table `from` has
@@ -103,9 +136,14 @@ export const adoptMarks = (group: string, from: string, topics: ReadonlyArray<st
         const theirs = readMarker(base, from, table)
         if (Result.isFailure(own)) return Result.fail(own.failure.message)
         if (Result.isFailure(theirs)) return Result.fail(theirs.failure.message)
-        const taken = tableTopics.filter((t) => holds(theirs.success?.offsets, t) && !holds(own.success?.offsets, t))
+        const taken = tableTopics.filter((t) => keeps(theirs.success, from, t) && !keeps(own.success, group, t))
         if (taken.length === 0 || theirs.success === undefined) return Result.succeed({ taken, properties: {} })
         const source = theirs.success
+        // Recorded beside `from`'s marker (carried forward): `from` started again is refused, its marker
+        // of these topics stops where this copy went on; this group adopting back takes them again.
+        const ownHandedOver = own.success === undefined ? new Map<string, string>() : new Map(handedOverOf(own.success.carried, group))
+        for (const t of taken) ownHandedOver.delete(t)
+        const theirHandedOver = new Map([...handedOverOf(source.carried, from), ...taken.map((t) => [t, group] as const)])
         const offsets = new Map(taken.map((t) => [t, source.offsets.get(t)!]))
         const ids = new Map([...own.success?.topicIds ?? [], ...taken.flatMap((t) => source.topicIds.has(t) ? [[t, source.topicIds.get(t)!] as const] : [])])
         const checkpoints: Record<string, string> = {}
@@ -120,6 +158,8 @@ export const adoptMarks = (group: string, from: string, topics: ReadonlyArray<st
           properties: {
             [markerKey(group)]: encodeOffsets(mergeOffsets(own.success?.offsets ?? new Map(), offsets)),
             ...(ids.size === 0 ? {} : { [topicIdsKey(group)]: encodeTopicIds(ids) }),
+            [handedOverKey(from)]: encodeTopicIds(theirHandedOver),
+            ...(own.success?.carried[handedOverKey(group)] === undefined ? {} : { [handedOverKey(group)]: encodeTopicIds(ownHandedOver) }),
             ...checkpoints
           }
         })
@@ -183,8 +223,9 @@ export const claimTopics = ({ adoptMarksOf: adopt, group, separateCopy }: GroupS
     if (refused.length > 0) {
       const others = [...new Set(refused.flatMap((f) => f.groups))]
       return yield* new OtherGroupsMarkers({
-        detail: `group ${group} has no marker of topics other groups have ingested here: ${describeOthers(refused)}. Started as ${group}, ` +
-          `ingest would read them again from the group's committed offsets (or the earliest) and write every record a second time. ` +
+        detail: `group ${group}'s markers do not hold where topics other groups have ingested here stand: ${describeOthers(refused)}. ` +
+          `Started as ${group}, ingest would read them again from its own marker where it has one (its marks were adopted by that group, ` +
+          `which went on from them), else from the group's committed offsets (or the earliest), and write those records a second time. ` +
           `To continue that copy, stop group ${others.join(", ")}'s ingest and run with --adopt-marks-of ${others[0]} (or as --group ${others[0]}); ` +
           `for a copy of ${group}'s own, every record written again, run with --separate-copy.`
       })
@@ -194,7 +235,10 @@ export const claimTopics = ({ adoptMarksOf: adopt, group, separateCopy }: GroupS
     if ((yield* heldBy(adopt, topics)).length === 0) {
       return yield* new OtherGroupsMarkers({ detail: `--adopt-marks-of ${adopt}: that group has ingested none of ${topics.join(", ")} into these tables; nothing to adopt` })
     }
-    for (const a of yield* adoptMarks(group, adopt, topics)) {
+    // Only topics that are not the group's own: the flag left on a later start adopts nothing over its copy.
+    const toAdopt = [...new Set(found.map((f) => f.topic))]
+    if (toAdopt.length === 0) return
+    for (const a of yield* adoptMarks(group, adopt, toAdopt)) {
       yield* Effect.logInfo(`${a.table}: group ${group} continues from group ${adopt}'s marks of ${a.topics.join(", ")}`)
     }
   })

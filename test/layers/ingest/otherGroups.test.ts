@@ -6,14 +6,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { markerKey } from "../../../src/domain/ingest/marker.ts"
+import { encodeOffsets, markerKey } from "../../../src/domain/ingest/marker.ts"
 import { identifierOf } from "../../../src/domain/tables.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { adoptMarks, claimTopics, othersTopics } from "../../../src/layers/ingest/otherGroups.ts"
+import { rowsFor } from "../../../src/layers/ingest/partitionState.ts"
 import { checkpointKey } from "../../../src/layers/ingest/tableCommits.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
+import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
@@ -28,8 +30,8 @@ const setUp = Effect.gen(function*() {
   const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
   const options = warehouseOptions("sqlite")
   const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
-  const asGroup = (groupId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { commitIntervalMs: 200, topics: TOPICS, groupId, checkpointIntervalMs: 0 } })))
+  const asGroup = (groupId: string, checkpointIntervalMs = 0) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { commitIntervalMs: 200, topics: TOPICS, groupId, checkpointIntervalMs } })))
   const send = (from: number, to: number) =>
     asGroup("group-a")(Effect.gen(function*() {
       yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
@@ -116,5 +118,64 @@ describe("markers of another consumer group", () => {
       assert.strictEqual(rows.distinctCoordinates, 60)
       // The tracker went on from group-a's checkpoint: no event found twice, none made up.
       assert.deepStrictEqual(yield* sequenceEvents(options), eventsBefore)
+    }), 60_000)
+})
+
+describe("markers of another consumer group, after a rename", () => {
+  it.live("the old group started again once another adopted its marks is refused: it would write what the new group wrote since", () =>
+    Effect.gen(function*() {
+      const { asGroup, lakehouse } = yield* setUp
+      yield* lakehouse(claimTopics({ group: "group-b", adoptMarksOf: "group-a", separateCopy: false }, TOPICS))
+      yield* asGroup("group-b")(ingestUntil((p) => p.written.trades >= 30 && p.uncommitted === 0))
+      const refused = yield* lakehouse(Effect.flip(claimTopics({ group: "group-a", separateCopy: false }, TOPICS)))
+      assert.strictEqual(refused._tag, "OtherGroupsMarkers")
+      assert.include(refused.message, "group-b")
+      assert.include(refused.message, "--adopt-marks-of group-b")
+      // A third group is told of group-b alone: group-a's marks stop where group-b went on from them.
+      const third = yield* lakehouse(Effect.flip(claimTopics({ group: "group-c", adoptMarksOf: "group-a", separateCopy: false }, TOPICS)))
+      assert.include(third.message, "by group group-b. ")
+      assert.notInclude(third.message, "by group group-a")
+      // Adopting back continues group-b's copy: nothing written twice, and group-b is then the one refused.
+      yield* lakehouse(claimTopics({ group: "group-a", adoptMarksOf: "group-b", separateCopy: false }, TOPICS))
+      yield* lakehouse(claimTopics({ group: "group-a", separateCopy: false }, TOPICS))
+      const progress = yield* asGroup("group-a")(ingestUntil((p) => p.uncommitted === 0))
+      assert.strictEqual(progress.written.trades, 0)
+      assert.deepStrictEqual(yield* lakehouse(checkTable("trades")), { rows: 60, distinctCoordinates: 60, distinctMessageIds: 60 })
+      const back = yield* lakehouse(Effect.flip(claimTopics({ group: "group-b", separateCopy: false }, TOPICS)))
+      assert.include(back.message, "--adopt-marks-of group-a")
+    }), 60_000)
+
+  it.live("the old group still running when its marks are adopted has its commits of them fenced out: nothing written twice", () =>
+    Effect.gen(function*() {
+      const { asGroup, lakehouse } = yield* setUp
+      yield* lakehouse(claimTopics({ group: "group-b", adoptMarksOf: "group-a", separateCopy: false }, TOPICS))
+      // group-a's process, started before the adoption (no start check), reads on from its marker.
+      const zombie = yield* asGroup("group-a")(ingestUntil((p) => p.restarts > 0 || (p.written.trades >= 30 && p.uncommitted === 0)))
+      assert.strictEqual(zombie.written.trades, 0, "its commits are abandoned, as a zombie's, and its partitions restarted from the marker")
+      assert.strictEqual((yield* lakehouse(checkTable("trades"))).rows, 30)
+      yield* asGroup("group-b")(ingestUntil((p) => p.written.trades >= 30 && p.uncommitted === 0))
+      assert.deepStrictEqual(yield* lakehouse(checkTable("trades")), { rows: 60, distinctCoordinates: 60, distinctMessageIds: 60 })
+    }), 60_000)
+
+  it.live("a separate copy that crashed between its first trades and sequence_events commits is the group's own: started again unchecked", () =>
+    Effect.gen(function*() {
+      const { lakehouse } = yield* setUp
+      // What the crash leaves: trades hold group-b's marker (committed first), sequence_events none of it yet.
+      yield* lakehouse(Effect.gen(function*() {
+        yield* (yield* IcebergSink).append(identifierOf("trades"), rowsFor("trades").columns(), {
+          properties: { [markerKey("group-b")]: encodeOffsets(new Map([[TOPIC, new Map([[0, 30n]])]])) }
+        })
+      }))
+      assert.deepStrictEqual(yield* lakehouse(othersTopics("group-b", TOPICS)), [], "its own copy, in every table of the topic")
+      yield* lakehouse(claimTopics({ group: "group-b", separateCopy: false }, TOPICS))
+    }), 60_000)
+
+  it.live("a separate copy does not hand anything over: both groups start again unchecked", () =>
+    Effect.gen(function*() {
+      const { asGroup, lakehouse } = yield* setUp
+      yield* lakehouse(claimTopics({ group: "group-b", separateCopy: true }, TOPICS))
+      yield* asGroup("group-b")(ingestUntil((p) => p.written.trades >= 60 && p.uncommitted === 0))
+      yield* lakehouse(claimTopics({ group: "group-a", separateCopy: false }, TOPICS))
+      yield* lakehouse(claimTopics({ group: "group-b", separateCopy: false }, TOPICS))
     }), 60_000)
 })
