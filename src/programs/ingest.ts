@@ -32,7 +32,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
@@ -439,8 +439,10 @@ const live = (
     yield* Console.error(
       `ingesting ${topics.join(", ")} from ${brokers.join(",")} (${options.client.value}, ${describeSecurity(security)}) as group ${options.group}`
     )
-    // Brokers never reached since the start are a wrong address as often as a broker starting up:
-    // waited for --broker-wait, then a clear failure. Once one answered, outages are waited out.
+    // Brokers never reached since the first attempt are a wrong address as often as a broker
+    // starting up: waited for --broker-wait, then a clear failure. Once one answered, outages are
+    // waited out. The client's library is loaded first: that is the program's time, not the brokers'.
+    yield* loadKafkaClient(options.client.value)
     const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait.value), setting: BROKER_WAIT_SETTING })
     // The broker may be starting or restarting: wait for it rather than give up.
     const topicsReady = Effect.gen(function*() {

@@ -18,7 +18,7 @@ export class BrokersUnreachable extends Schema.TaggedError<BrokersUnreachable>()
   detail: Schema.String
 }) {
   override get message() {
-    return `no Kafka broker answered at ${this.brokers.join(",")} in the ${this.waitedSeconds} s since the start ` +
+    return `no Kafka broker answered at ${this.brokers.join(",")} in the ${this.waitedSeconds} s since the first attempt ` +
       `(last: ${this.detail}). Check the address (--brokers, K2_KAFKA_BROKERS) and that Kafka runs there; ` +
       `${this.setting} sets how long a first contact is waited for`
   }
@@ -42,17 +42,20 @@ const STILL_WAITING_EVERY = "5 seconds"
 /** Whether an attempt's failure is worth another one (the clients say so of theirs). */
 const retryable = (e: unknown): boolean => (e as { readonly retryable?: unknown } | undefined)?.retryable === true
 
-/** The wait for a first contact, started now. */
+/** The wait for a first contact, its clock started by the first attempt. */
 export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContactOptions) {
+  // From the first attempt, not from now: what the program does before it (loading the client
+  // library, building its layers: seconds on a loaded machine) is not the brokers' time, and used
+  // up a short wait before a broker could say anything (a TLS listener's "wants TLS" came too late).
   // Monotonic: a clock set back an hour meanwhile waited an hour more, one set forward gave up at once.
-  const started = yield* monotonicMillis
+  let started: number | undefined = undefined
   const waitMs = Duration.toMillis(options.wait)
   let reached = false
   /** The last retryable failure of any attempt: named when the wait runs out. */
   let last: unknown = undefined
   /** The last failure the client of the attempt under way said it met and retries by itself. */
   let met: string | undefined = undefined
-  const elapsedMs = Effect.map(monotonicMillis, (now) => now - started)
+  const elapsedMs = Effect.map(monotonicMillis, (now) => now - (started ??= now))
   const seconds = (ms: number) => Math.round(ms / 1000)
   /** Whether the brokers are what is waited for now: not yet reached, with a bound. */
   const bounded = () => !reached && waitMs > 0

@@ -9,8 +9,9 @@
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
  *   to the committed offsets on every rejoin).
  */
+import * as net from "node:net"
 import { Context, Effect, Layer, Schedule } from "effect"
-import type { Consumer as KConsumer, ICustomPartitioner, IHeaders, KafkaConfig, logLevel as LogLevel } from "kafkajs"
+import type { Consumer as KConsumer, ICustomPartitioner, IHeaders, ISocketFactory, KafkaConfig, logLevel as LogLevel } from "kafkajs"
 import { setEntry, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import {
@@ -34,7 +35,7 @@ import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { partitionForKey } from "./partitioner.ts"
-import { closedConnectionHint, hintFor, type KafkaSecurity, kafkajsSecurity, securityFailure } from "./security.ts"
+import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 // Before any fetch is decoded: kafkajs folds a record's headers in quadratic time (kafkajsHeaders.ts).
@@ -172,20 +173,52 @@ const attemptWith = (security: KafkaSecurity | undefined, group?: string) =>
 }
 
 /**
+ * PLAINTEXT connections that watch their first bytes back: a TLS listener answers with a TLS alert,
+ * which kafkajs would read as the length of a response and wait for, then retry the closed
+ * connection as an outage for its whole connect (seconds). The socket is ended with platformatic's
+ * words (TLS_REQUIRED), and `wantsTls` fails at once, for the connect to end with it.
+ */
+const tlsRecordWatch = () => {
+  let seen: () => void = () => {}
+  const wantsTls = new Promise<never>((_, reject) => {
+    seen = () => reject(new Error(TLS_REQUIRED))
+  })
+  // Only raced while connecting: unheard of otherwise.
+  wantsTls.catch(() => undefined)
+  // kafkajs' own factory for a PLAINTEXT connection, watching.
+  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
+    const socket = net.connect({ host, port }, onConnect)
+    socket.setKeepAlive(true, 60_000)
+    socket.once("data", (chunk: Buffer) => {
+      if (!isTlsRecord(chunk)) return
+      seen()
+      socket.destroy(new Error(TLS_REQUIRED))
+    })
+    return socket
+  }
+  return { socketFactory, wantsTls }
+}
+
+/**
  * `client` connected until the scope closes. The connect can be interrupted (the first-contact
  * wait ran out, ADR-38), unlike an acquire: kafkajs goes on retrying it, and a disconnect meanwhile
- * waits for its pending request, so the client is disconnected once that connect ends.
+ * waits for its pending request, so the client is disconnected once that connect ends. It ends
+ * as soon as `wantsTls` fails (a TLS listener met in PLAINTEXT), kafkajs still retrying it.
  */
 const connectScoped = (
   name: string,
   client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> },
-  attempt: ReturnType<typeof attemptWith>
+  attempt: ReturnType<typeof attemptWith>,
+  wantsTls?: Promise<never>
 ) =>
   Effect.uninterruptibleMask((restore) => {
     const disconnect = () => client.disconnect().catch(() => undefined)
     let connecting: Promise<void> | undefined
-    return restore(attempt("connect", () => (connecting = client.connect()))).pipe(
-      Effect.onInterrupt(() => Effect.sync(() => void connecting?.then(disconnect, disconnect))),
+    return restore(attempt("connect", () => {
+      connecting = client.connect()
+      return wantsTls === undefined ? connecting : Promise.race([connecting, wantsTls])
+    })).pipe(
+      Effect.onError(() => Effect.sync(() => void connecting?.then(disconnect, disconnect))),
       // Connected: the finalizer is in place before any interruption.
       Effect.andThen(Effect.addFinalizer(() => closeWithin(name, disconnect)))
     )
@@ -261,6 +294,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
     // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
     const shown = logLevel[(process.env["KAFKAJS_LOG_LEVEL"] ?? "").toUpperCase() as keyof typeof logLevel] ?? options.logLevel ?? logLevel.NOTHING
+    const watch = options.security?.tls === undefined ? tlsRecordWatch() : undefined
     const config: KafkaConfig = {
       clientId: options.clientId ?? "k2",
       brokers: [...options.brokers],
@@ -273,16 +307,17 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           logCreator: logTo(logLevel, ((said) => (m: string) => said(`${m}${hintFor(m, options.security)}`))(options.clientError), shown)
         }),
       retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 },
-      ...kafkajsSecurity(options.security)
+      ...kafkajsSecurity(options.security),
+      ...(watch === undefined ? {} : { socketFactory: watch.socketFactory })
     }
     const kafka = new Kafka(config)
     const classify = (operation: string, cause: unknown, topic?: string, target?: Target) => fromKafkajs(operation, cause, topic, options.security, target)
     const attempt = attemptWith(options.security)
 
     const admin = kafka.admin()
-    yield* connectScoped("admin", admin, attempt)
+    yield* connectScoped("admin", admin, attempt, watch?.wantsTls)
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner(kafkajs) })
-    yield* connectScoped("producer", producer, attempt)
+    yield* connectScoped("producer", producer, attempt, watch?.wantsTls)
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
       const topics = [...new Set(tps.map((tp) => tp.topic))]

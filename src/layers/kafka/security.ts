@@ -72,6 +72,16 @@ export const platformaticSecurity = (security: KafkaSecurity | undefined, broker
 })
 
 
+/**
+ * What platformatic says when a PLAINTEXT connection's first bytes back are a TLS record (a TLS
+ * listener's alert, 40-250 ms in); kafkajs' connections say it the same way (`tlsRecordWatch`).
+ */
+export const TLS_REQUIRED = "Broker requires TLS."
+
+/** Whether `chunk`, the first a PLAINTEXT connection received, is a TLS record (as platformatic checks). */
+export const isTlsRecord = (chunk: Uint8Array): boolean =>
+  chunk.length >= 3 && chunk[0]! >= 0x14 && chunk[0]! <= 0x17 && chunk[1] === 0x03 && chunk[2]! <= 0x04
+
 const SASL_REFUSED = new Set(["SASL_AUTHENTICATION_FAILED"])
 /** The listener takes no SASL, or not this mechanism. */
 const SASL_NOT_TAKEN = new Set(["UNSUPPORTED_SASL_MECHANISM", "ILLEGAL_SASL_STATE"])
@@ -115,7 +125,7 @@ export const securityFailure = (operation: string, cause: unknown, security: Kaf
           : `K2_KAFKA_TLS_CA_FILE (${ca}) does not hold the CA that signed it`)
     )
   }
-  if (nodes.some((n) => n.message === "Broker requires TLS.")) {
+  if (nodes.some((n) => n.message === TLS_REQUIRED)) {
     return rejected(operation, "the broker's listener wants TLS and the client spoke PLAINTEXT: set K2_KAFKA_TLS=on (K2_KAFKA_TLS_CA_FILE for a private CA)")
   }
   // A TLS client at a PLAINTEXT listener, or a broker going down in the handshake: an outage

@@ -50,6 +50,26 @@ describe("the first contact with Kafka", () => {
       assert.strictEqual(attempts, 31)
     }))
 
+  it.effect("the wait starts with the first attempt, not when the program made it: its own start-up is not the brokers'", () =>
+    Effect.gen(function*() {
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "3 seconds", setting: SETTING })
+      // The client library loading and the layers building on a loaded machine, before any attempt.
+      yield* TestClock.adjust("5 seconds")
+      // A listener that wants TLS: its alert comes 100 ms into the first attempt, and is the outcome.
+      const wantsTls = kafkaError(new KafkaRejected({ operation: "listTopics", detail: "the broker's listener wants TLS" }))
+      const first = yield* Effect.forkChild(start(contact, Effect.andThen(Effect.sleep("100 millis"), Effect.fail(wantsTls)), Effect.void))
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* Fiber.await(first), Exit.fail(wantsTls))
+      // And a refusal met by that first attempt is tried again within the wait, not given up at once.
+      const later = yield* makeFirstContact({ brokers: BROKERS, wait: "3 seconds", setting: SETTING })
+      yield* TestClock.adjust("5 seconds")
+      let attempts = 0
+      const fiber = yield* Effect.forkChild(start(later, Effect.suspend(() => ++attempts < 2 ? Effect.fail(refused) : Effect.void), Effect.void))
+      yield* TestClock.adjust("2 seconds")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
+      assert.strictEqual(attempts, 2)
+    }))
+
   it.effect("the wait is the wait when the wall clock is set back an hour meanwhile, or forward", () =>
     Effect.gen(function*() {
       for (const step of [-3_600_000, 3_600_000]) {

@@ -5,12 +5,14 @@
  * setting to fix; a closed connection stays an outage, with a hint. And the clients' options.
  */
 import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError, UserError } from "@platformatic/kafka"
+import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import kafkajs from "kafkajs"
-import { fromKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
-import { fromPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
-import { type KafkaSecurity, kafkajsSecurity, platformaticSecurity } from "../../../src/layers/kafka/security.ts"
+import { fromKafkajs, layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
+import { fromPlatformatic, layerPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
+import { isTlsRecord, type KafkaSecurity, kafkajsSecurity, platformaticSecurity } from "../../../src/layers/kafka/security.ts"
+import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
 
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs
 // Their types declare no message argument (nor the first at all), as the client makes them.
@@ -95,6 +97,28 @@ describe("a listener of the other kind", () => {
     assert.strictEqual(e.reason._tag, "KafkaRejected")
     assert.include(e.message, "set K2_KAFKA_TLS=on")
   })
+
+  it.live("a TLS listener met in PLAINTEXT ends the first connect of either client, rejected and naming K2_KAFKA_TLS", () =>
+    Effect.gen(function*() {
+      // What a TLS listener answers a ClientHello it cannot read as one: a fatal alert, then it closes.
+      const alert = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+      const server = net.createServer((socket) => socket.once("data", () => socket.end(alert)))
+      yield* Effect.acquireRelease(
+        Effect.callback<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => void server.close())
+      )
+      const brokers = [`127.0.0.1:${(server.address() as net.AddressInfo).port}`]
+      for (const layer of [layerKafkajs({ brokers }), layerPlatformatic({ brokers })]) {
+        // kafkajs took the alert for the length of a response, then retried the closed connection
+        // as an outage for its whole connect (16 s and more), past any short --broker-wait.
+        const e = yield* Effect.flip(Effect.flatMap(KafkaAdmin, (admin) => admin.listTopics()).pipe(Effect.provide(layer)))
+        assert.strictEqual(e.reason._tag, "KafkaRejected", e.message)
+        assert.include(e.message, "set K2_KAFKA_TLS=on")
+      }
+      assert.isTrue(isTlsRecord(alert))
+      // A Kafka response's length (a few hundred bytes) is no TLS record.
+      assert.isFalse(isTlsRecord(Buffer.from([0x00, 0x00, 0x01, 0x2c])))
+    }).pipe(Effect.scoped), 60_000)
 
   it("a connection closed without TLS or SASL is an outage (a broker restarting does it too), with a hint", () => {
     const e = fromKafkajs("connect", new KafkaJSConnectionClosedError("Closed connection", { host: "h", port: 1 }))
