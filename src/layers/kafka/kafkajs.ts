@@ -148,8 +148,13 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string, s
   const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}${closedConnectionHint(cause, security)}`
   if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
   if (e?.name === "KafkaJSGroupCoordinatorNotFound") {
-    // kafkajs drops the broker's refusal of FindCoordinator and says only this.
-    return kafkaError(new KafkaRejected({ operation, detail: `${detail} (kafkajs does not say why: most often the principal may not READ the group; check its ACLs)` }))
+    // kafkajs drops the broker's refusal of FindCoordinator and says only this; it says the same when
+    // every broker's FindCoordinator failed otherwise (timed out, coordinator not available past its retries).
+    return kafkaError(new KafkaRejected({
+      operation,
+      detail: `${detail} (kafkajs does not say why: most often the principal may not READ the group, check its ACLs; ` +
+        "else no broker could name the group's coordinator in time)"
+    }))
   }
   // Retried to the end, it may be a broker still loading its partitions after a restart (the
   // error is retriable): an outage, unless the topic is known to be absent (`absentOr`).
@@ -332,8 +337,14 @@ export const layerKafkajs = (options: KafkajsOptions) =>
       return new Map(tps.map((tp) => [tpKey(tp.topic, tp.partition), out.get(tpKey(tp.topic, tp.partition)) ?? null]))
     }
 
-    /** A failure naming topics: UnknownTopic when one of them is absent from the cluster, else as classified. */
+    /**
+     * A failure naming topics: UnknownTopic when one of them is absent from the cluster, else as
+     * classified. A refusal goes first: Kafka hides what the principal may not DESCRIBE, so the
+     * listing lacks the topic it refused (a DLQ then read as deleted, to be made again).
+     */
     const absentOr = async (operation: string, topics: ReadonlyArray<string>, e: unknown): Promise<never> => {
+      const refused = authorizationFailure(operation, e, options.security, { topics })
+      if (refused !== undefined) throw refused
       const existing = await admin.listTopics().catch(() => undefined)
       const missing = existing === undefined ? undefined : topics.find((t) => !existing.includes(t))
       throw missing === undefined ? classify(operation, e, topics[0], { topics }) : kafkaError(new UnknownTopic({ topic: missing }))

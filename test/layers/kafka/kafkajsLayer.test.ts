@@ -4,7 +4,7 @@
  * the layer asks, and restored after it.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Redacted } from "effect"
 import kafkajs from "kafkajs"
 import { layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -72,6 +72,23 @@ describe("kafkajs layer, producer", () => {
       const beyond = args(2)
       assert.throws(() => partition(beyond), kafkajs.KafkaJSMetadataNotLoaded as never)
       assert.throws(() => partition(beyond), kafkajs.KafkaJSNonRetriableError as never)
+    }))
+  it.effect("a send refused by the ACLs on a topic the principal may not DESCRIBE is NotAuthorized, not an unknown topic to make again", () =>
+    Effect.gen(function*() {
+      // Kafka hides a topic the principal may not DESCRIBE: listTopics lacks it, though it exists.
+      replace("admin", () => ({ ...connected, listTopics: async () => [] }))
+      const refused = new kafkajs.KafkaJSProtocolError({ type: "TOPIC_AUTHORIZATION_FAILED", code: 29, retriable: false, message: "Not authorized to access topics: [Topic authorization failed]" } as never)
+      replace("producer", () => ({
+        ...connected,
+        sendBatch: async () => {
+          throw Object.assign(new kafkajs.KafkaJSNonRetriableError(refused), { cause: refused })
+        }
+      }))
+      const error = yield* Effect.flip(Effect.gen(function*() {
+        return yield* (yield* KafkaSink).send([{ topic: "t.dlq", key: "k", value: Uint8Array.of(1) }])
+      }).pipe(Effect.provide(layerKafkajs({ brokers: ["127.0.0.1:1"], security: { sasl: { mechanism: "plain", username: "k2", password: Redacted.make("pw") } } }))))
+      assert.strictEqual(error.reason._tag, "NotAuthorized")
+      assert.include(error.message, "User:k2 is not allowed WRITE on topic t.dlq")
     }))
 })
 
