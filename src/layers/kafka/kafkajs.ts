@@ -34,6 +34,7 @@ import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
+import { classifiedBy } from "./classified.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
@@ -167,15 +168,7 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string, s
   return kafkaError(new KafkaRejected({ operation, detail }))
 }
 
-/** Runs a client call, its failure classified (`security`: the connection's; `group`, `topics`: what it names). */
-const attemptWith = (security: KafkaSecurity | undefined, group?: string) =>
-<A>(operation: string, f: () => Promise<A>, topics?: string | ReadonlyArray<string>): Effect.Effect<A, KafkaError> => {
-  const named = topics === undefined ? [] : typeof topics === "string" ? [topics] : topics
-  return Effect.tryPromise({
-    try: f,
-    catch: (e) => fromKafkajs(operation, e, named[0], security, { topics: named, ...(group === undefined ? {} : { group }) })
-  })
-}
+const attemptWith = classifiedBy(fromKafkajs)
 
 /**
  * PLAINTEXT connections that watch their first bytes back: a TLS listener answers with a TLS alert,

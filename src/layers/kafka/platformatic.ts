@@ -44,6 +44,7 @@ import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
+import { classifiedBy } from "./classified.ts"
 import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
@@ -163,15 +164,7 @@ export const fromPlatformatic = (operation: string, cause: unknown, topic?: stri
   return kafkaError(new KafkaRejected({ operation, detail }))
 }
 
-/** Runs a client call, its failure classified (`security`: the connection's; `group`, `topics`: what it names). */
-const attemptWith = (security: KafkaSecurity | undefined, group?: string) =>
-<A>(operation: string, f: () => Promise<A>, topics?: string | ReadonlyArray<string>): Effect.Effect<A, KafkaError> => {
-  const named = topics === undefined ? [] : typeof topics === "string" ? [topics] : topics
-  return Effect.tryPromise({
-    try: f,
-    catch: (e) => fromPlatformatic(operation, e, named[0], security, { topics: named, ...(group === undefined ? {} : { group }) })
-  })
-}
+const attemptWith = classifiedBy(fromPlatformatic)
 
 // ---------------------------------------------------------------------------
 // Codec helpers
