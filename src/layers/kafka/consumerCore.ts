@@ -152,7 +152,19 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     return out
   }
 
-  const assign = (tps: ReadonlyArray<TopicPartition>): Promise<void> => {
+  const subscribed = new Set(options.topics)
+  const assign = (assignedTps: ReadonlyArray<TopicPartition>): Promise<void> => {
+    // A leader assigning with another assignor (an older K2's, a library's round robin) may hand
+    // this member topics it does not subscribe to: they are left unread, as kafkajs leaves them,
+    // not handed to onAssign (whose routing does not know them). They wait for the next assignment.
+    const tps = assignedTps.filter((tp) => subscribed.has(tp.topic))
+    if (tps.length < assignedTps.length) {
+      const foreign = [...new Set(assignedTps.filter((tp) => !subscribed.has(tp.topic)).map((tp) => tp.topic))]
+      Effect.runForkWith(context)(Effect.logWarning(
+        `group ${options.groupId}: the leader assigned this member topics it does not subscribe to (${foreign.join(", ")}); ` +
+          `left unread until the next rebalance. Members of one group with different topics need a leader of K2 with the subscription-aware assignor (docs/kafka.md)`
+      ))
+    }
     const next = new Map(tps.map((tp) => [tpKeyOf(tp), tp] as const))
     const lost: Array<TopicPartition> = []
     for (const [key, st] of parts) {

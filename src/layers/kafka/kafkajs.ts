@@ -4,7 +4,7 @@
  * - Producer: idempotent, acks=all, one in-flight request per broker (kafkajs' rule for
  *   idempotence). kafkajs only compresses with gzip without extra codecs: producer batches go
  *   uncompressed and the topic's compression.type (zstd) is applied by the broker.
- * - Consumer: classic group protocol, autoCommit off. On GROUP_JOIN the gained partitions are
+ * - Consumer: classic group protocol (round robin by subscription, assignor.ts), autoCommit off. On GROUP_JOIN the gained partitions are
  *   paused synchronously (before kafkajs fetches), onAssign runs, then they are seeked and
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
  *   to the committed offsets on every rejoin).
@@ -30,6 +30,7 @@ import {
   tpKey,
   UnknownTopic
 } from "../../services/KafkaSource.ts"
+import { kafkajsAssigner } from "./assignor.ts"
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
@@ -360,6 +361,9 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
           heartbeatInterval: HEARTBEAT_MS,
           allowAutoTopicCreation: false,
+          // Its round robin deals the leader's topics to every member: members of one group with
+          // different --topics need an assignment by subscription (assignor.ts).
+          partitionAssigners: [kafkajsAssigner],
           // kafkajs rejoins when its metadata shows a subscribed topic grown; at its default age
           // (5 minutes) the partitions added to a topic went unread that long.
           metadataMaxAge: METADATA_MAX_AGE_MS,

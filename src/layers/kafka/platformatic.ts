@@ -7,7 +7,8 @@
  *   Map<Buffer, Buffer> (string keys make its idempotent producer hang). Explicit partitions are
  *   checked against the topic's partition count (platformatic would silently take them modulo).
  * - Consumer: platformatic's MessagesStream has no per-partition seek or pause, so it is not used.
- *   The member joins the group with `joinGroup()` (classic protocol, round-robin assignor;
+ *   The member joins the group with `joinGroup()` (classic protocol, round robin by subscription
+ *   (assignor.ts);
  *   platformatic heartbeats and rejoins by itself and reports every new assignment with
  *   `consumer:group:join`) and a fetch loop of our own calls `consumer.fetch` (incremental fetch
  *   sessions, KIP-227) for exactly the positions the consumer core wants. Positions therefore
@@ -39,6 +40,7 @@ import {
   tpKeyOf,
   UnknownTopic
 } from "../../services/KafkaSource.ts"
+import { platformaticAssigner } from "./assignor.ts"
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
@@ -334,7 +336,10 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         const groupOptions = {
           sessionTimeout,
           rebalanceTimeout: sessionTimeout,
-          heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(sessionTimeout / 3))
+          heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(sessionTimeout / 3)),
+          // Its round robin deals the leader's topics to every member: members of one group with
+          // different --topics need an assignment by subscription (assignor.ts).
+          partitionAssigner: platformaticAssigner
         }
         let running = true
         let rejoining = false

@@ -260,3 +260,21 @@ describe("consumer core, offsets that hold nothing to deliver (transaction marke
       )
     }))
 })
+
+describe("consumer core, an assignment by another assignor", () => {
+  it.effect("partitions of topics this member does not subscribe to are not handed to onAssign nor read", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = scripted(0)
+      const asked: Array<ReadonlyArray<TopicPartition>> = []
+      const core = yield* makeConsumerCore({
+        groupId: "g",
+        topics: ["t"],
+        onAssign: (tps) => Effect.sync(() => void asked.push(tps)).pipe(Effect.as(new Map([["t:0", 5n]])))
+      }, driver, errorOf)
+      // A leader dealing its own topics to every member (the libraries' round robin) hands us "other".
+      yield* Effect.promise(() => core.assign([tp, { topic: "other", partition: 1 }]))
+      assert.deepStrictEqual(asked, [[tp]])
+      assert.deepStrictEqual(yield* core.consumer.assignment, [tp])
+      assert.deepStrictEqual(seeks, [5n])
+    }))
+})

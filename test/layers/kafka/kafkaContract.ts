@@ -570,6 +570,35 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.strictEqual(assigned(), 4)
       })), timeout)
 
+    it.live("members of one group with different topics: each topic is assigned and read only among its subscribers", () =>
+      run(Effect.gen(function*() {
+        const only1 = yield* makeTopic(2)
+        const both2 = yield* makeTopic(2)
+        const sink = yield* KafkaSink
+        const source = yield* KafkaSource
+        const groupId = unique("g")
+        const member = (label: string, topics: Array<string>) => ({ groupId, topics, startFrom: "earliest" as const, clientId: label })
+        // The first to join leads the group, and subscribes to one topic only (a rolling upgrade
+        // adding a topic: the old process leads; the clients' own round robin dealt its topic to all).
+        const a = yield* source.subscribe(member("a", [only1]))
+        const ca = yield* collectInBackground(a)
+        yield* waitUntil("a holds its topic", () => Effect.runSync(a.assignment).length === 2, timeout)
+        const b = yield* source.subscribe(member("b", [only1, both2]))
+        const cb = yield* collectInBackground(b)
+        const topicsOf = (c: Consumer) => Effect.runSync(c.assignment).map((tp) => tp.topic)
+        yield* waitUntil(
+          "all 4 partitions assigned",
+          () => topicsOf(a).length + topicsOf(b).length === 4 && topicsOf(b).filter((t) => t === both2).length === 2,
+          timeout
+        )
+        assert.isTrue(topicsOf(a).every((t) => t === only1), `a holds only ${only1}: ${topicsOf(a).join(", ")}`)
+        yield* sink.send([only1, both2].flatMap((topic) =>
+          [0, 1].map((partition) => ({ topic, key: null, partition, value: new TextEncoder().encode(`${topic}/${partition}`) }))
+        ))
+        yield* waitUntil("the 4 records, each read once", () => ca.collected.count() + cb.collected.count() === 4, timeout)
+        assert.isTrue(ca.collected.batches.every((x) => x.topic === only1))
+      })), timeout)
+
     it.live("rebalances across two members: revoke, assign at the computed offset, no record lost or repeated", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(4)
