@@ -4,8 +4,8 @@
  * - Producer: idempotent, acks=all, one in-flight request per broker (kafkajs' rule for
  *   idempotence). kafkajs only compresses with gzip without extra codecs: producer batches go
  *   uncompressed and the topic's compression.type (zstd) is applied by the broker.
- * - Consumer: classic group protocol (round robin by subscription, assignor.ts), autoCommit off. On GROUP_JOIN the gained partitions are
- *   paused synchronously (before kafkajs fetches), onAssign runs, then they are seeked and
+ * - Consumer: classic group protocol (round robin by subscription, assignor.ts), autoCommit off.
+ *   On GROUP_JOIN the gained partitions are paused synchronously (before kafkajs fetches), onAssign runs, then they are seeked and
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
  *   to the committed offsets on every rejoin).
  */

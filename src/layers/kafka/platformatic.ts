@@ -7,9 +7,8 @@
  *   Map<Buffer, Buffer> (string keys make its idempotent producer hang). Explicit partitions are
  *   checked against the topic's partition count (platformatic would silently take them modulo).
  * - Consumer: platformatic's MessagesStream has no per-partition seek or pause, so it is not used.
- *   The member joins the group with `joinGroup()` (classic protocol, round robin by subscription
- *   (assignor.ts);
- *   platformatic heartbeats and rejoins by itself and reports every new assignment with
+ *   The member joins the group with `joinGroup()` (classic protocol, round robin by subscription:
+ *   assignor.ts; platformatic heartbeats and rejoins by itself and reports every new assignment with
  *   `consumer:group:join`) and a fetch loop of our own calls `consumer.fetch` (incremental fetch
  *   sessions, KIP-227) for exactly the positions the consumer core wants. Positions therefore
  *   live only in consumerCore.ts: seek / pause / resume need no client call. While the member is
