@@ -13,7 +13,10 @@
  * versions in the group still understand it.
  */
 import type { GroupPartitionsAssigner } from "@platformatic/kafka"
-import kafkajs, { type PartitionAssigner } from "kafkajs"
+import type { PartitionAssigner } from "kafkajs"
+
+/** The kafkajs module, as the kafkajs layer loads it (with the layer, not this module). */
+type Kafkajs = typeof import("kafkajs")
 
 export interface MemberSubscription {
   readonly memberId: string
@@ -67,7 +70,7 @@ export const platformaticAssigner: GroupPartitionsAssigner = (_current, members,
  * For kafkajs' `partitionAssigners`. Same name and version as kafkajs' RoundRobinAssigner, so a
  * group mixing K2 versions still agrees on the protocol; only the leader's arithmetic changes.
  */
-export const kafkajsAssigner: PartitionAssigner = (config) => {
+export const kafkajsAssigner = (kafkajs: Kafkajs): PartitionAssigner => (config) => {
   const { cluster } = config
   const builtin = kafkajs.PartitionAssigners.roundRobin(config)
   return {

@@ -31,6 +31,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { kafkajsAssigner } from "./assignor.ts"
+import { foldKafkajsHeadersLinearly } from "./kafkajsHeaders.ts"
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
@@ -40,8 +41,6 @@ import { partitionForKey } from "./partitioner.ts"
 import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
-// Before any fetch is decoded: kafkajs folds a record's headers in quadratic time (kafkajsHeaders.ts).
-export { kafkajsHeadersLinear } from "./kafkajsHeaders.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
 const HEARTBEAT_MS = 3_000
@@ -290,6 +289,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     // Loaded with the layer, not the module, as @platformatic/kafka is. kafkajs is CommonJS:
     // Node's ESM loader only sees its default export.
     const kafkajs = (yield* Effect.promise(() => import("kafkajs"))).default
+    // Before any fetch is decoded: kafkajs folds a record's headers in quadratic time (kafkajsHeaders.ts).
+    if (!foldKafkajsHeadersLinearly()) yield* Effect.logWarning("kafkajs' header decoder is not the one K2 patches (kafkajs 2.2.4): a record of thousands of headers will hold the event loop")
     const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
     // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
     const shown = logLevel[(process.env["KAFKAJS_LOG_LEVEL"] ?? "").toUpperCase() as keyof typeof logLevel] ?? options.logLevel ?? logLevel.NOTHING
@@ -363,7 +364,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           allowAutoTopicCreation: false,
           // Its round robin deals the leader's topics to every member: members of one group with
           // different --topics need an assignment by subscription (assignor.ts).
-          partitionAssigners: [kafkajsAssigner],
+          partitionAssigners: [kafkajsAssigner(kafkajs)],
           // kafkajs rejoins when its metadata shows a subscribed topic grown; at its default age
           // (5 minutes) the partitions added to a topic went unread that long.
           metadataMaxAge: METADATA_MAX_AGE_MS,

@@ -29,8 +29,11 @@ export const foldHeaders = (headers: ReadonlyArray<{ readonly key: string; reado
   return out
 }
 
-/** Whether kafkajs' decoder was found as expected and now folds headers in one pass. */
-export const kafkajsHeadersLinear: boolean = (() => {
+/**
+ * Makes kafkajs' decoder fold headers in one pass (once; the kafkajs layer calls it when it loads
+ * kafkajs, before any fetch is decoded). Whether the decoder was found as expected and now does.
+ */
+export const foldKafkajsHeadersLinearly = (): boolean => {
   const Decoder = require("kafkajs/src/protocol/decoder.js") as { prototype: { readVarIntArray?: (reader: unknown) => Array<unknown> } }
   const HeaderDecoder = require("kafkajs/src/protocol/recordBatch/header/v0/decoder.js") as unknown
   const original = Decoder.prototype.readVarIntArray
@@ -48,4 +51,4 @@ export const kafkajsHeadersLinear: boolean = (() => {
   Object.assign(patched, { k2Linear: true })
   Decoder.prototype.readVarIntArray = patched
   return true
-})()
+}

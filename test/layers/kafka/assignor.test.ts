@@ -78,7 +78,7 @@ describe("group assignment", () => {
           tracked.has(topic) ? Array.from({ length: counts.get(topic)! }, (_, partitionId) => ({ partitionId })) : []
       }
       members[0]!.topics.forEach((t) => tracked.add(t))
-      const assigner = kafkajsAssigner({ cluster, groupId: "g", logger: undefined } as never)
+      const assigner = kafkajsAssigner(kafkajs)({ cluster, groupId: "g", logger: undefined } as never)
       const result = await assigner.assign({
         members: members.map((m) => ({
           memberId: m.memberId,
