@@ -138,7 +138,17 @@ export interface TopicSpec {
   readonly compression?: Compression
   /** Extra topic configs (e.g. "max.message.bytes"). */
   readonly config?: Readonly<Record<string, string>>
+  /**
+   * `partitions` is K2's default, not the operator's (`--partitions` and `K2_TOPIC_PARTITIONS`
+   * unset): an existing topic with fewer that the principal may not grow (no ALTER) is used as it
+   * is, said at info level, where a count asked for and refused is warned of.
+   */
+  readonly partitionsByDefault?: boolean
 }
+
+/** The specs, their partition counts marked as K2's default when `byDefault` (TopicSpec.partitionsByDefault). */
+export const partitionsByDefault = (specs: ReadonlyArray<TopicSpec>, byDefault: boolean): ReadonlyArray<TopicSpec> =>
+  byDefault ? specs.map((s) => ({ ...s, partitionsByDefault: true })) : specs
 
 /** A configured source topic: where it lives and how it is kept. */
 export interface SourceTopicConfig extends TopicAddress {

@@ -13,7 +13,7 @@ import { Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, givenFlags, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
-import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, sourceTopicSpecs, topicName } from "../domain/wire.ts"
+import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, partitionsByDefault, sourceTopicSpecs, topicName } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
 import { claimTopics, describeOthers, othersTopics } from "../layers/ingest/otherGroups.ts"
@@ -32,7 +32,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlag, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
@@ -77,9 +77,7 @@ const flags = {
   topics: Flag.String("topics").pipe(
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
-  partitions: Flag.Int("partitions").pipe(
-    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12, check: inRange(1, 10_000) })
-  ),
+  partitions: partitionsFlag,
   commitInterval: Flag.Int("commit-interval-ms").pipe(
     setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.commitIntervalMs, check: inRange(1) })
   ),
@@ -211,6 +209,13 @@ const simulatedTopics = [
 const failedRun = <A, E>(exit: Exit.Exit<A, E>): exit is Exit.Failure<A, E> => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
 
 /**
+ * DuckDB's threads in ingest unless K2_DUCKDB_THREADS says otherwise (ADR-70): a thread executing a
+ * statement busy-waits while another runs its last task, and a flush's COPY of one partition is
+ * mostly one task; with one thread the same files cost ~20 % less CPU (docs/benchmarks.md).
+ */
+export const INGEST_DUCKDB_THREADS = 1
+
+/**
  * The embedded default's day: the simulator publishes into `broker` once the ingestor has every
  * partition, and the ingestor runs until every partition is read to its end and in its table;
  * then the summary. A signal stops it as it stops the live mode: what was read is committed, then
@@ -278,7 +283,7 @@ const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>) => {
     seed,
     events,
     day: Feeds.simulatorModel({ seed, eventsPerSymbolPerDay: events }).startDate,
-    partitions: options.partitions,
+    partitions: options.partitions.value,
     group: options.group,
     topics: [...topics].sort()
   }
@@ -395,7 +400,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
     yield* Effect.gen(function*() {
       yield* claimEmbeddedRun(options, topics)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
-      yield* ingestSimulatedDay(broker, topics, options.partitions, performance.now()).pipe(
+      yield* ingestSimulatedDay(broker, topics, options.partitions.value, performance.now()).pipe(
         Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
@@ -403,7 +408,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
           ))
         ))
       )
-    }).pipe(Effect.provide(lakehouseOf(options)))
+    }).pipe(Effect.provide(lakehouseOf(options, undefined, INGEST_DUCKDB_THREADS)))
   }).pipe(Effect.scoped)
 
 /** Against a real broker until SIGTERM/SIGINT. */
@@ -422,7 +427,7 @@ const live = (
         // Held while it decides: an embedded run still before its first commit holds the warehouse
         // (WarehouseBusy), and its record must not go from under it.
         yield* holdWarehouse(options.warehouse)
-        if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options)))).length > 0) {
+        if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options, undefined, INGEST_DUCKDB_THREADS)))).length > 0) {
           return yield* refuseWarehouse(
             options,
             `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
@@ -447,7 +452,7 @@ const live = (
     // The broker may be starting or restarting: wait for it rather than give up.
     const topicsReady = Effect.gen(function*() {
       yield* contact.retry(
-        Effect.andThen((yield* KafkaAdmin).ensureTopics(specsOf(topics, options.partitions)), contact.reached),
+        Effect.andThen((yield* KafkaAdmin).ensureTopics(partitionsByDefault(specsOf(topics, options.partitions.value), options.partitions.byDefault)), contact.reached),
         "waiting for Kafka",
         "2 seconds",
         150
@@ -456,7 +461,7 @@ const live = (
     // The warehouse is opened (its catalog created) only once a broker has answered: a run that never
     // reached one (a wrong address) left an empty catalog, where query, replay and compact then
     // answered "no such table" instead of refusing a warehouse that does not exist.
-    const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options)))
+    const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options, undefined, INGEST_DUCKDB_THREADS)))
     const program = Effect.gen(function*() {
       yield* claimTopics({ group: options.group, adoptMarksOf: Option.getOrUndefined(options.adoptMarksOf), separateCopy: options.separateCopy }, topics).pipe(
         Effect.catchTag("OtherGroupsMarkers", (e) => refuseWarehouse(options, e.message))

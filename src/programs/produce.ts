@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { brokerList, clientFlag, kafkaLayer, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { brokerList, clientFlag, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -17,7 +17,7 @@ import { RecentRate, writeProgress } from "./cli/progress.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { COMPANY_INFO_FILE } from "../domain/feeds/asx.ts"
 import { modelProblem } from "../domain/feeds/simulator.ts"
-import { EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, topicName, topicSpecs } from "../domain/wire.ts"
+import { DLQ_SUFFIX, EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, partitionsByDefault, topicName, type TopicSpec, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
 import { type PublishedCounts, publishFeed, type PublishProgress, tableCounts } from "../layers/produce/publisher.ts"
@@ -55,9 +55,7 @@ const flags = {
   ),
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
-  partitions: Flag.Int("partitions").pipe(
-    setting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", { env: "K2_TOPIC_PARTITIONS", read: Config.Int, fallback: 12, check: inRange(1, 10_000) })
-  ),
+  partitions: partitionsFlag,
   rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), checked(inRange(1)), Flag.optional),
   speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), checked(positive), Flag.optional),
   duration: Flag.String("duration").pipe(
@@ -300,13 +298,7 @@ const produce = (
       // Built interruptibly (a signal while connecting just stops), closed after the report.
       const services = yield* restore(Layer.build(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce", { security }))))
       const result = yield* Effect.gen(function*() {
-        const topics = ["trades", "quotes"].map((dataType) => ({
-          assetClass: "equities" as const,
-          dataType: dataType as "trades" | "quotes",
-          exchange,
-          partitions: options.partitions
-        }))
-        yield* restore((yield* KafkaAdmin).ensureTopics([...topicSpecs(topics), ...instrumentsTopicSpecs(exchange, options.partitions)]))
+        yield* restore((yield* KafkaAdmin).ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault)))
         const publishing = yield* Effect.forkChild(restore(publish))
         const waited = yield* Effect.exit(restore(Fiber.await(publishing)))
         if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)
@@ -337,6 +329,18 @@ const produce = (
       }))
     })
   ).pipe(Effect.scoped, failsTheDrain)
+
+/**
+ * The topics `produce` makes sure of before it publishes: an exchange's trades, quotes and
+ * instruments topics, the ones it writes. Not their DLQs: produce never writes one, `ingest` makes
+ * them at its start (and again when one is deleted), and a principal allowed only to WRITE the
+ * source topics sees no DLQ (Kafka hides what it may not DESCRIBE), so ensuring them asked CREATE
+ * and every start failed.
+ */
+export const publishedTopicSpecs = (exchange: string, partitions: number): ReadonlyArray<TopicSpec> => {
+  const topics = (["trades", "quotes"] as const).map((dataType) => ({ assetClass: "equities" as const, dataType, exchange, partitions }))
+  return [...topicSpecs(topics), ...instrumentsTopicSpecs(exchange, partitions)].filter((s) => !s.name.endsWith(DLQ_SUFFIX))
+}
 
 export const produceCommand = Command.make("produce", flags, (options) =>
   usage(() => {

@@ -102,6 +102,13 @@ export interface PartitionBatch {
    * positions in it.
    */
   readonly topicId?: string
+  /**
+   * Set only when the fetch began below the log's start: the records from `fromOffset` up to this
+   * offset were deleted (retention, DeleteRecords) before they were read, and the batch continues
+   * the partition from here. Gaps where the log holds no record (compaction, transaction markers,
+   * aborted records) leave it unset: those offsets had nothing to read.
+   */
+  readonly logStartOffset?: bigint
 }
 
 export interface OffsetCommit {

@@ -8,7 +8,7 @@ import { Config, Console, Effect, Exit, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { envSetting, inRange, modeSetting, nonBlank, optionalSetting, optionalSourcedSetting, positive, setting, sourcedSetting } from "../../src/programs/cli/flags.ts"
-import { clientFlag, type KafkaClient, schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
+import { clientFlag, type KafkaClient, partitionsFlag, schemaRegistryFlag } from "../../src/programs/cli/kafka.ts"
 import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
 import { parseFlag, refusal } from "../support/flags.ts"
 import { ODD_NAME } from "../support/warehouse.ts"
@@ -62,6 +62,14 @@ describe("flags read from the environment", () => {
       assert.notInclude(fromFlag, "K2_TOPIC_PARTITIONS", fromFlag)
       // A refused variable does not matter when the flag is given.
       assert.deepStrictEqual(yield* parseFlag(ranged, { K2_TOPIC_PARTITIONS: "0" }, { partitions: ["5"] }), Exit.succeed(5))
+    }))
+
+  it.effect("ingest's and produce's --partitions says whether it is K2's default: asked for by the flag or the variable, it is not", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* parseFlag(partitionsFlag, {}), Exit.succeed({ value: 12, byDefault: true }))
+      assert.deepStrictEqual(yield* parseFlag(partitionsFlag, { K2_TOPIC_PARTITIONS: "12" }), Exit.succeed({ value: 12, byDefault: false }))
+      assert.deepStrictEqual(yield* parseFlag(partitionsFlag, {}, { partitions: ["2"] }), Exit.succeed({ value: 2, byDefault: false }))
+      assert.include(refusal(yield* parseFlag(partitionsFlag, { K2_TOPIC_PARTITIONS: "0" })), "K2_TOPIC_PARTITIONS")
     }))
 
   it.effect("a valid variable is read, the flag wins over it, and without either the default holds", () =>

@@ -16,7 +16,7 @@ import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
-import { lagGauge } from "./ingestMetrics.ts"
+import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
 import { atomically, ingestedBelow, type PartitionState, type Partitions, type Row, rowBytes, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
@@ -96,6 +96,40 @@ export const makeConsumeBatch = (
     return alreadyIngested
   }
 
+  /**
+   * Offsets the batch passes over. Records deleted (retention, DeleteRecords) past what the tables
+   * hold before they were read are lost to the tables: an error naming the partition and the
+   * offsets, counted in `k2_ingest_offsets_lost_total` (ADR-68). A log that starts past a partition
+   * the tables hold nothing of is where a new group starts, as auto.offset.reset=earliest: a
+   * warning. Offsets with nothing to read (compaction, transaction markers, aborted records) are
+   * no loss: debug only (a compacted or transactional topic has them on every fetch).
+   */
+  const reportGap = Effect.fnUntraced(function*(batch: PartitionBatch, part: PartitionState) {
+    const deletedTo = batch.logStartOffset
+    // Below the table's mark the records are in the table: only a tracker rebuild reads them.
+    const lostFrom = part.next > part.tableMark ? part.next : part.tableMark
+    if (deletedTo !== undefined && deletedTo > lostFrom) {
+      if (part.tableMark === 0n && part.next === 0n) {
+        return yield* Effect.logWarning(
+          `${part.key}: the log starts at ${deletedTo} and ${part.table} holds nothing of this partition for group ${group}: ingesting from the log start ` +
+            `(offsets 0 to ${deletedTo - 1n} were deleted before this group read any, as auto.offset.reset=earliest starts)`
+        )
+      }
+      const lost = deletedTo - lostFrom
+      yield* Metric.update(lostOffsetsCounter(part.tp), Number(lost))
+      return yield* Effect.logError(
+        `DATA LOSS ${part.key}: offsets ${lostFrom} to ${deletedTo - 1n} (${lost}) were deleted from the log (retention or DeleteRecords) ` +
+          `before group ${group} ingested them into ${part.table}; they are not in the table and cannot be read again. Going on from the log start ${deletedTo} ` +
+          `(re-publish them from the source to fill the gap; a retention longer than ingest's longest outage prevents it)`
+      )
+    }
+    if (batch.firstOffset > part.next + 1n) {
+      yield* Effect.logDebug(
+        `${part.key}: offsets ${part.next} to ${batch.firstOffset - 1n} hold no record to read (compaction, transaction markers, aborted transactions)`
+      )
+    }
+  })
+
   /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
@@ -131,12 +165,7 @@ export const makeConsumeBatch = (
     // the partition restarted from the tables: taking it would skip the records between; the
     // seek brings them, and it, again).
     if (part === undefined || part.retired || batch.nextOffset <= part.next || batch.fromOffset > part.next) return
-    if (batch.firstOffset > part.next + 1n) {
-      // More than a transaction marker: most likely retention deleted records never ingested.
-      yield* Effect.logWarning(
-        `${part.key}: offsets ${part.next} to ${batch.firstOffset - 1n} hold nothing to ingest (deleted by retention or compaction, or aborted transactions); going on from ${batch.firstOffset}`
-      )
-    }
+    yield* reportGap(batch, part)
     yield* Metric.update(Metrics.messagesConsumed, batch.records.length)
     const ingestedAt = (yield* Clock.currentTimeMillis) * 1000
     const toTrack: Array<Row> = []

@@ -51,8 +51,9 @@ const keyLength = (record: KafkaRecord): number =>
 export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripped?: string) =>
   poison.map(({ detail, reason, record }): ProducerRecord => {
     const headerBytes = stripped === undefined ? record.headerBytes : undefined
-    const keyLeftOut = stripped !== undefined && keyLength(record) > STRIPPED_KEY_MAX_BYTES
-    const why = keyLeftOut ? `${stripped.slice(0, 1000)}; its key of ${keyLength(record)} bytes left out too` : stripped?.slice(0, 1000)
+    const keySize = stripped === undefined ? 0 : keyLength(record)
+    const keyLeftOut = stripped !== undefined && keySize > STRIPPED_KEY_MAX_BYTES
+    const why = keyLeftOut ? `${stripped.slice(0, 1000)}; its key of ${keySize} bytes left out too` : stripped?.slice(0, 1000)
     return {
       topic: dlqTopicName(batch.topic),
       key: keyLeftOut ? null : record.key,

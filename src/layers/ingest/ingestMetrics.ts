@@ -17,6 +17,10 @@ export const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Arra
 export const lagGauge = (tp: TopicPartition) =>
   Metric.withAttributes(Metrics.consumerLag, { topic: tp.topic, partition: String(tp.partition) })
 
+/** Offsets of a partition deleted from its log before ingest read them (ADR-68). */
+export const lostOffsetsCounter = (tp: TopicPartition) =>
+  Metric.withAttributes(Metrics.offsetsLost, { topic: tp.topic, partition: String(tp.partition) })
+
 /**
  * The rows and the commit of a commit that landed. Alone for one found in its table after its
  * outcome stayed unknown: its files and duration are not known.

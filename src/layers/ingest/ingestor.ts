@@ -43,7 +43,7 @@ import { makeConsumeBatch } from "./batchIntake.ts"
 import { BufferRoom, type Reservation } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
-import { lagGauge } from "./ingestMetrics.ts"
+import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
 import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
 import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
@@ -558,7 +558,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         Effect.gen(function*() {
           // A catalog that stays unreachable fails the subscription, retryable: `run` rejoins.
           const starts = yield* startFromTables(tps).pipe(Effect.retry({ schedule: retrySchedule, while: isTransient }))
-          for (const tp of tps) yield* startActor(tp)
+          for (const tp of tps) {
+            yield* startActor(tp)
+            // At 0 before any loss, so an alert on its increase sees the first one.
+            yield* Metric.update(lostOffsetsCounter(tp), 0)
+          }
           return starts
         }).pipe(Scope.provide(scope)),
       onRevoke: revoke

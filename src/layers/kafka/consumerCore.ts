@@ -75,7 +75,9 @@ export interface ConsumerCore {
    * A fetched batch of one partition (records in order; empty when the fetch held only
    * transaction markers or aborted records). `fetchOffset` is the offset the fetch asked for;
    * `nextOffset` the offset after the batch (may exceed last record + 1 when control records or
-   * compaction hid offsets). Resolves when buffered (backpressure) or dropped.
+   * compaction hid offsets). `logStart`: the log's start, given when the fetch began below it
+   * (records deleted before they were read: `PartitionBatch.logStartOffset`). Resolves when
+   * buffered (backpressure) or dropped.
    */
   offer(
     tp: TopicPartition,
@@ -83,7 +85,8 @@ export interface ConsumerCore {
     records: ReadonlyArray<KafkaRecord>,
     nextOffset: bigint,
     highWatermark: bigint,
-    topicId?: string
+    topicId?: string,
+    logStart?: bigint
   ): Promise<void>
   /** The position the client should fetch tp from, or undefined when tp must not be fetched. */
   fetchPosition(key: TpKey): bigint | undefined
@@ -230,13 +233,14 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     records: ReadonlyArray<KafkaRecord>,
     nextOffset: bigint,
     highWatermark: bigint,
-    topicId?: string
+    topicId?: string,
+    logStart?: bigint
   ): Promise<void> => {
     const key = tpKeyOf(tp)
     const st = parts.get(key)
     if (st === undefined || st.starting || st.paused) return Promise.resolve()
     /** Hands the batch to `batches` as fetched from `from`, the partition's position. */
-    const deliver = (from: bigint): Promise<void> => {
+    const deliver = (from: bigint, deletedTo: bigint | undefined = logStart): Promise<void> => {
       st.strict = false
       // Trim anything below the position (a client may return a whole record batch).
       let recs = records
@@ -256,7 +260,9 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         firstOffset: recs.length > 0 ? recs[0]!.offset : nextOffset,
         nextOffset,
         highWatermark,
-        ...(topicId === undefined ? {} : { topicId })
+        ...(topicId === undefined ? {} : { topicId }),
+        // Records deleted before they were read lie between the position and the log start.
+        ...(deletedTo !== undefined && deletedTo > fromOffset ? { logStartOffset: deletedTo } : {})
       }
       return Effect.runPromise(Queue.offer(queue, { key, epoch: st.epoch, batch })).then(() => undefined, () => undefined)
     }
@@ -271,7 +277,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
         (marks) => {
           const low = marks.find((m) => m.partition === tp.partition)?.low
           if (low === undefined || !unchanged()) return
-          if (low >= fetchOffset) return deliver(fetchPos)
+          if (low >= fetchOffset) return deliver(fetchPos, low)
           // The position is below the log start but the client went on from beyond it (kafkajs
           // resets to the log end when startFrom is latest): the records from the log start on
           // still exist, so fetch from there; left alone, every later batch would be dropped.

@@ -70,13 +70,37 @@ const notAuthorized = (e: KafkaError) => e.reason._tag === "NotAuthorized"
 
 /**
  * `change` of existing topics, unless the ACLs refuse it: a principal of least privilege (a
- * platform team makes and sizes the topics) ingests and publishes all the same, told what is left.
+ * platform team makes and sizes the topics) ingests and publishes all the same, told what is left
+ * (`told`: a warning, or for what nobody asked for, an info line).
  */
-const unlessRefused = (change: Effect.Effect<void, KafkaError>, left: string) =>
+const unlessRefused = (change: Effect.Effect<void, KafkaError>, told: (e: KafkaError) => Effect.Effect<void>) =>
   change.pipe(
     Effect.as(true),
-    Effect.catchIf(notAuthorized, (e) => Effect.as(Effect.logWarning(`${left}: ${e.message}`), false))
+    Effect.catchIf(notAuthorized, (e) => Effect.as(told(e), false))
   )
+
+const counts = (specs: ReadonlyArray<TopicSpec>, current: ReadonlyMap<string, number>) =>
+  specs.map((s) => `${s.name}: ${current.get(s.name)} of ${s.partitions}`).join(", ")
+
+/**
+ * Partitions the principal may not add: a count the operator asked for (`--partitions`,
+ * `K2_TOPIC_PARTITIONS`) is a true mismatch, warned of at each start with what would end it; K2's
+ * default against topics a platform team sized is their choice, said at info level (a warning at
+ * every start for a state meant so was noise).
+ */
+const partitionsLeft = (toGrow: ReadonlyArray<TopicSpec>, current: ReadonlyMap<string, number>) => (e: KafkaError) => {
+  const asked = toGrow.filter((s) => s.partitionsByDefault !== true)
+  const byDefault = toGrow.filter((s) => s.partitionsByDefault === true)
+  return Effect.andThen(
+    asked.length === 0 ? Effect.void : Effect.logWarning(
+      `partitions left as they are (${counts(asked, current)}): ${e.message}. ` +
+        `To end this warning, have the topics grown (or grant ALTER on them), or ask for as many partitions as they have (--partitions, K2_TOPIC_PARTITIONS)`
+    ),
+    byDefault.length === 0 ? Effect.void : Effect.logInfo(
+      `partitions used as they are (${counts(byDefault, current)}, K2's default not applied: the principal may not ALTER them)`
+    )
+  )
+}
 
 export const ensureTopicsWith = (calls: TopicAdminCalls) =>
   Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
@@ -110,13 +134,16 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
                 topicChanges(toGrow, now).toGrow.length === 0 ? Effect.void : Effect.fail(e))
           )
         ),
-        `partitions left as they are (${toGrow.map((s) => `${s.name}: ${current.get(s.name)} of ${s.partitions}`).join(", ")})`
+        partitionsLeft(toGrow, current)
       )
       if (yield* growing) grown.push(...toGrow.map((s) => s.name))
       if (toAlter.length > 0) {
         yield* unlessRefused(
           calls.alter(toAlter),
-          `configs left as they are, not K2's (${toAlter.map((s) => `${s.name}: ${topicConfigEntries(s).map(([k, v]) => `${k}=${v}`).join(" ")}`).join(", ")})`
+          (e) =>
+            Effect.logWarning(
+              `configs left as they are, not K2's (${toAlter.map((s) => `${s.name}: ${topicConfigEntries(s).map(([k, v]) => `${k}=${v}`).join(" ")}`).join(", ")}): ${e.message}`
+            )
         )
       }
     }

@@ -28,6 +28,7 @@ import {
   type TopicPartition,
   type TpKey,
   tpKey,
+  tpKeyOf,
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { kafkajsAssigner } from "./assignor.ts"
@@ -418,6 +419,38 @@ export const layerKafkajs = (options: KafkajsOptions) =>
             skips.set(key, { from: pos, to })
           }
         })
+        // A position whose records were all deleted (the log start is the log end): kafkajs resets to
+        // the log start and its fetches there hold nothing, so no batch ever tells it. Every few
+        // seconds a position that did not move is checked against the log's watermarks, and such a
+        // one gets an empty batch moving it to the log start, telling the records lost (as the
+        // other layers do from their fetch); waiting for a record, the partition would lag for good.
+        const still = new Map<TpKey, bigint>()
+        const deletedUnder = Effect.promise(async () => {
+          const byTopic = new Map<string, Array<{ tp: TopicPartition; key: TpKey; pos: bigint }>>()
+          const seen = new Set<TpKey>()
+          for (const tp of Effect.runSync(core.consumer.assignment)) {
+            const key = tpKeyOf(tp)
+            const pos = core.fetchPosition(key)
+            if (pos === undefined) continue
+            seen.add(key)
+            const before = still.get(key)
+            still.set(key, pos)
+            if (before !== pos) continue
+            const list = byTopic.get(tp.topic) ?? []
+            list.push({ tp, key, pos })
+            byTopic.set(tp.topic, list)
+          }
+          for (const key of still.keys()) if (!seen.has(key)) still.delete(key)
+          for (const [topic, list] of byTopic) {
+            const marks = await watermarks(topic).catch(() => [])
+            for (const { key, pos, tp } of list) {
+              const m = marks.find((x) => x.partition === tp.partition)
+              if (m === undefined || m.low <= pos || m.low < m.high || core.fetchPosition(key) !== pos) continue
+              await core.offer(tp, pos, [], m.low, m.high, undefined, m.low)
+            }
+          }
+        })
+        yield* Effect.forkScoped(deletedUnder.pipe(Effect.repeat(Schedule.spaced("3 seconds"))))
         consumer.on(consumer.events.CRASH, (event) => {
           const e = event.payload.error
           if (!event.payload.restart) core.fail(inGroup("consume", e))

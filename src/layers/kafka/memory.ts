@@ -109,19 +109,38 @@ const varintBytes = (n: number): number => {
 }
 const fieldBytes = (length: number | null): number => length === null ? 1 : varintBytes(length) + length
 
+/** The batch header of format v2 (base offset to record count), before its records. */
+const BATCH_HEADER_BYTES = 61
+
 /**
- * The size of a record batch holding `r` alone (format v2: a 61-byte batch header, then the record
- * with its varint lengths), which the broker holds to the topic's max.message.bytes. No client
- * puts a record in a smaller batch, so a record refused here is refused by Kafka too.
+ * A record's bytes inside a record batch (format v2: its varint length, attributes, timestamp and
+ * offset deltas, key, value and headers).
  */
-export const recordBatchBytes = (r: ProducerRecord): number => {
+const recordBytes = (r: ProducerRecord, offsetDelta: number, timestampDelta: number): number => {
   const key = r.keyBytes?.length ?? (r.key === null ? null : Buffer.byteLength(r.key))
-  const headers = Object.entries(r.headers ?? {})
-  let body = 1 + 1 + 1 + fieldBytes(key) + fieldBytes(r.value?.length ?? null) + varintBytes(headers.length)
+  const headers = r.headers === undefined ? [] : Object.entries(r.headers)
+  let body = 1 + varintBytes(timestampDelta) + varintBytes(offsetDelta) + fieldBytes(key) + fieldBytes(r.value?.length ?? null) +
+    varintBytes(headers.length)
   for (const [name, value] of headers) {
     body += fieldBytes(Buffer.byteLength(name)) + fieldBytes(sentHeaderBytes(r.headerBytes, name)?.length ?? Buffer.byteLength(value))
   }
-  return 61 + varintBytes(body) + body
+  return varintBytes(body) + body
+}
+
+/**
+ * The size of a record batch holding `r` alone, which the broker holds to the topic's
+ * max.message.bytes. No client puts a record in a smaller batch.
+ */
+export const recordBatchBytes = (r: ProducerRecord): number => BATCH_HEADER_BYTES + recordBytes(r, 0, 0)
+
+/** One partition's records of a send, as a client batches them. */
+interface Batch {
+  readonly topic: string
+  readonly partition: number
+  bytes: number
+  records: number
+  readonly firstTimestamp: number | undefined
+  refused: boolean
 }
 
 export class MemoryBroker {
@@ -180,20 +199,59 @@ export class MemoryBroker {
     if (t.partitions[partition] === undefined) {
       throw kafkaError(new KafkaRejected({ operation: "send", detail: `${r.topic} has no partition ${partition}` }))
     }
-    // As a broker answers MESSAGE_TOO_LARGE (not retryable). Several records of a send fit as one
-    // batch here: the memory broker holds each record, not the clients' batches, to the limit.
-    const limit = Number(t.config["max.message.bytes"] ?? DEFAULT_MAX_MESSAGE_BYTES)
-    const size = recordBatchBytes(r)
-    if (size > limit) {
-      throw kafkaError(new KafkaRejected({
-        operation: "send",
-        detail: `MESSAGE_TOO_LARGE: a record batch of ${size} bytes is larger than ${r.topic}'s max.message.bytes (${limit})`
-      }))
-    }
     return partition
   }
 
-  append(r: ProducerRecord, partition: number = this.partitionOf(r)): RecordMetadata {
+  /**
+   * Appends a send's records, each partition's records held as one record batch to its topic's
+   * max.message.bytes, as a broker does: a batch larger is refused (MESSAGE_TOO_LARGE, not
+   * retryable) and the send fails, while its other partitions' batches are written (a produce
+   * request is answered partition by partition). Both clients send one partition's records of a
+   * send as one batch (kafkajs' sendBatch, platformatic's send: neither splits one under the limit,
+   * unlike Java's batch.size), and the broker checks the batch as sent, uncompressed (K2's clients
+   * compress nothing): the sizes here are the broker's to the byte (measured, docs/kafka.md). A
+   * record for a partition the topic lacks fails the send before anything is written, as the
+   * clients check their metadata first.
+   */
+  produce(records: ReadonlyArray<ProducerRecord>): Array<RecordMetadata> {
+    const partitions = records.map((r) => this.partitionOf(r))
+    const batches = new Map<string, Batch>()
+    const batchOf = new Array<Batch>(records.length)
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!
+      const id = `${r.topic}\u0000${partitions[i]}`
+      let b = batches.get(id)
+      if (b === undefined) {
+        b = { topic: r.topic, partition: partitions[i]!, bytes: BATCH_HEADER_BYTES, records: 0, firstTimestamp: r.timestamp, refused: false }
+        batches.set(id, b)
+      }
+      const timestampDelta = r.timestamp === undefined || b.firstTimestamp === undefined ? 0 : r.timestamp - b.firstTimestamp
+      b.bytes += recordBytes(r, b.records++, timestampDelta)
+      batchOf[i] = b
+    }
+    let refusal: KafkaError | undefined
+    for (const b of batches.values()) {
+      const limit = Number(this.topic(b.topic).config["max.message.bytes"] ?? DEFAULT_MAX_MESSAGE_BYTES)
+      if (b.bytes > limit) {
+        b.refused = true
+        refusal ??= kafkaError(new KafkaRejected({
+          operation: "send",
+          // The broker's text, as both clients give it, then the sizes.
+          detail: `MESSAGE_TOO_LARGE: The request included a message larger than the max message size the server will accept ` +
+            `(a record batch of ${b.bytes} bytes, ${b.records} record${b.records === 1 ? "" : "s"} to ${b.topic}-${b.partition}; ` +
+            `its max.message.bytes is ${limit})`
+        }))
+      }
+    }
+    const out = new Array<RecordMetadata>(records.length)
+    for (let i = 0; i < records.length; i++) {
+      if (!batchOf[i]!.refused) out[i] = this.append(records[i]!, partitions[i]!)
+    }
+    if (refusal !== undefined) throw refusal
+    return out
+  }
+
+  private append(r: ProducerRecord, partition: number): RecordMetadata {
     const t = this.topic(r.topic)
     const log = t.partitions[partition]!
     const offset = BigInt(t.base[partition]! + log.length)
@@ -439,13 +497,23 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
               progressed = true
               continue
             }
-            // Nothing at or after the position (every record may have been deleted): nothing to offer.
-            if (pos >= BigInt(end) || log.length === 0) continue
+            // Every record from the position on was deleted (the log start is its end): an empty batch
+            // moves the position to the log start, telling the records lost, as a broker's fetch
+            // from the log start does (waiting for a record, the partition would lag for good).
+            if (pos < BigInt(base) && log.length === 0) {
+              progressed = true
+              await core.offer(tp, pos, [], BigInt(base), BigInt(end), t.id, BigInt(base))
+              if (!running) return
+              continue
+            }
+            // Nothing at or after the position: nothing to offer.
+            if (pos >= BigInt(end)) continue
             // Below the low watermark (released records) the fetch starts at it.
             const start = Math.max(Number(pos) - base, 0)
             const records = log.slice(start, start + maxBatch)
             progressed = true
-            await core.offer(tp, pos, records, BigInt(base + start + records.length), BigInt(end), t.id)
+            // A position below the log start: the records between were deleted before they were read.
+            await core.offer(tp, pos, records, BigInt(base + start + records.length), BigInt(end), t.id, pos < BigInt(base) ? BigInt(base) : undefined)
             if (!running) return
           }
           if (!progressed) await broker.waitForChange(100)
@@ -483,13 +551,8 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
     client: "memory",
     send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
       yield* roomFor(records)
-      // Every record is placed before any is written: a send the broker rejects writes nothing.
-      const out = yield* guard("send", () => {
-        const partitions = records.map((r) => broker.partitionOf(r))
-        return records.map((r, i) => broker.append(r, partitions[i]))
-      })
-      broker.notify()
-      return out
+      // A send refused may have written its other partitions' batches: their readers are woken too.
+      return yield* guard("send", () => broker.produce(records)).pipe(Effect.ensuring(Effect.sync(() => broker.notify())))
     })),
     flush: () => Effect.void
   })

@@ -420,7 +420,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           let failed = false
           // Every partition's records are converted before the first offer waits for room, and the
           // client's parsed records are let go: only the lighter KafkaRecords wait.
-          const ready: Array<{ tp: TopicPartition; pos: bigint; records: Array<KafkaRecord>; next: bigint; hw: bigint; topicId: string }> = []
+          const ready: Array<{ tp: TopicPartition; pos: bigint; records: Array<KafkaRecord>; next: bigint; hw: bigint; topicId: string; logStart: bigint | undefined }> = []
           for (const t of response.responses) {
             const topic = topicNames.get(t.topicId) ?? t.topicId
             for (const p of t.partitions) {
@@ -450,7 +450,17 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               }
               const batches = p.records
               ;(p as { records?: unknown }).records = undefined
-              if (batches === null || batches === undefined || batches.length === 0) continue
+              const hw = p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark
+              if (batches === null || batches === undefined || batches.length === 0) {
+                // Fetched from the log start (a skip) and nothing there: every record from the position
+                // on was deleted. An empty batch moves the position to the log start, telling the
+                // records lost; waiting for a record, the partition would lag for good.
+                if (r.req > r.pos) {
+                  skips.delete(key)
+                  ready.push({ tp: r.tp, pos: r.pos, records: [], next: r.req, hw, topicId: t.topicId, logStart: r.req })
+                }
+                continue
+              }
               const records: Array<KafkaRecord> = []
               let next = -1n
               // Aborted transactions as Java's consumer finds them: a producer's transactional batches
@@ -490,13 +500,22 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               // No record (only transaction markers or aborted records): offered all the same, an
               // empty batch that moves the position past them.
               skips.delete(key)
-              ready.push({ tp: r.tp, pos: r.pos, records, next, hw: p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark, topicId: t.topicId })
+              ready.push({
+                tp: r.tp,
+                pos: r.pos,
+                records,
+                next,
+                hw,
+                topicId: t.topicId,
+                // Fetched from the log start, past the position (a skip): the records between were deleted.
+                logStart: r.req > r.pos ? r.req : undefined
+              })
             }
           }
           // The core accepts a batch only if tp is still wanted from pos (no seek, pause or rebalance meanwhile).
           for (const b of ready) {
             if (!running) return failed
-            await core.offer(b.tp, b.pos, b.records, b.next, b.hw, b.topicId)
+            await core.offer(b.tp, b.pos, b.records, b.next, b.hw, b.topicId, b.logStart)
           }
           return failed
         }

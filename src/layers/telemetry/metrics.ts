@@ -67,6 +67,9 @@ export const lagAge = Metric.gauge("k2_ingest_lag_age_seconds", {
 export const freshness = Metric.gauge("k2_ingest_freshness_seconds", {
   description: "Now minus the newest exchange timestamp this process committed of the partitions it owns (NaN while none of them has committed one)"
 })
+export const offsetsLost = Metric.counter("k2_ingest_offsets_lost_total", {
+  description: "Offsets deleted from a partition's log (retention, DeleteRecords) before ingest read them, by topic and partition: records lost to the tables (each also logged as an error); registered at 0 for each assigned partition"
+})
 export const partitionRestarts = Metric.counter("k2_ingest_partition_restarts_total", {
   description: "Partitions restarted from the table's marker after a failure or a fenced commit (an attempt that could not read the tables restarted none)"
 })

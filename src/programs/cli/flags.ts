@@ -110,6 +110,27 @@ export const setting = <A>(
   return Flag.withDefault(read, from.fallback)
 }
 
+/** A setting's value, and whether it is its default (neither the command line nor its variable gave it). */
+export interface Defaulted<A> {
+  readonly value: A
+  readonly byDefault: boolean
+}
+
+/**
+ * As `setting`, the value saying whether it is the default: a program may treat a value the
+ * operator asked for (on the command line or in the variable) more strictly than K2's default.
+ */
+export const defaultedSetting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) =>
+(flag: Flag.Flag<A>): Flag.Flag<Defaulted<A>> => {
+  const described = describedSetting(flag, about, from)
+  const read = from.env !== undefined && from.read !== undefined
+    ? envSetting(from.env, from.read, from.check)(described)
+    : from.check === undefined
+    ? described
+    : checked(from.check)(described)
+  return Flag.withDefault(Flag.map(read, (value): Defaulted<A> => ({ value, byDefault: false })), { value: from.fallback, byDefault: true })
+}
+
 /**
  * As `setting` without a variable, for a flag only some modes read: its default is shown but left
  * to the mode that reads it, so a mode that ignores the flag can tell it was given and refuse it.

@@ -2,7 +2,7 @@
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import { UsageError } from "./common.ts"
-import { optionalSetting, optionalSourcedSetting, setting, sourcedSetting } from "./flags.ts"
+import { defaultedSetting, inRange, optionalSetting, optionalSourcedSetting, setting, sourcedSetting } from "./flags.ts"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
 import { retrySchedule } from "../../layers/ingest/transientFaults.ts"
 import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
@@ -61,6 +61,19 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
     ? Kafkajs.layerKafkajs({ brokers, clientId, ...security, ...(options.clientError === undefined ? {} : { clientError: options.clientError }) })
     : Platformatic.layerPlatformatic({ brokers, clientId, ...security })
 }
+
+/**
+ * `--partitions` of `ingest` and `produce`: the value says whether it is K2's default, whose
+ * refusal by the ACLs (no ALTER to grow a platform team's topics) is no warning (ensureTopics).
+ */
+export const partitionsFlag = Flag.Int("partitions").pipe(
+  defaultedSetting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", {
+    env: "K2_TOPIC_PARTITIONS",
+    read: Config.Int,
+    fallback: 12,
+    check: inRange(1, 10_000)
+  })
+)
 
 const registryAbout = "Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)"
 const registryFrom = {

@@ -144,6 +144,40 @@ describe("ensureTopicsWith, a principal of least privilege", () => {
       assert.include(lines, `configs left as they are, not K2's (${dlq}: retention.ms=2592000000)`)
     }))
 
+  it.effect("partitions it may not add to a count nobody asked for (K2's default) are said at info level, not warned of at every start", () =>
+    Effect.gen(function*() {
+      const levels: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => void levels.push(`${logLevel}: ${String(message)}`))
+      const ensure = ensureTopicsWith({
+        list: () => Effect.succeed([trades, dlq]),
+        create: () => Effect.die("nothing is missing"),
+        describe: described(true),
+        grow: () => refused("createPartitions", "ALTER"),
+        alter: () => Effect.void
+      })
+      const exit = yield* Effect.exit(ensure([{ ...specs[0]!, partitionsByDefault: true }, specs[1]!]).pipe(Effect.provide(Logger.layer([logger]))))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual(levels.filter((l) => l.startsWith("Warn")), [])
+      assert.deepStrictEqual(levels.filter((l) => l.includes(trades)), [
+        `Info: partitions used as they are (${trades}: 2 of 12, K2's default not applied: the principal may not ALTER them)`
+      ])
+    }))
+
+  it.effect("a count asked for that it may not add is warned of, saying how to end the warning", () =>
+    Effect.gen(function*() {
+      const ensure = ensureTopicsWith({
+        list: () => Effect.succeed([trades, dlq]),
+        create: () => Effect.die("nothing is missing"),
+        describe: described(true),
+        grow: () => refused("createPartitions", "ALTER"),
+        alter: () => Effect.void
+      })
+      const { exit, lines } = yield* logged(ensure(specs))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.include(lines, `partitions left as they are (${trades}: 2 of 12)`)
+      assert.include(lines, "have the topics grown (or grant ALTER on them), or ask for as many partitions as they have (--partitions, K2_TOPIC_PARTITIONS)")
+    }))
+
   it.effect("a missing topic it may not create fails, refused", () =>
     Effect.gen(function*() {
       const ensure = ensureTopicsWith({

@@ -222,6 +222,25 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [0n, 0n])
       })), timeout)
 
+    it.live("a send's records to one partition are one batch, held to max.message.bytes: over it, that batch is refused, the send fails", () =>
+      run(Effect.gen(function*() {
+        const topic = unique("k2test")
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 2, config: { "max.message.bytes": "10000" } }])
+        const sink = yield* KafkaSink
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        // Each record alone fits by far (a batch of one is ~4.1 KB), two together too, three not.
+        const record = (partition: number, i: number): ProducerRecord => ({ topic, key: `k${i}`, partition, value: new Uint8Array(4_000 + i) })
+        yield* sink.send([record(0, 0), record(1, 1), record(0, 2), record(1, 3)])
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2n, 2n])
+        // The clients split no send of theirs into batches under the limit: three to partition 0 are refused.
+        const reason = yield* sink.send([record(0, 4), record(1, 5), record(0, 6), record(0, 7)]).pipe(Effect.flip, Effect.map((e) => e.reason))
+        assert.strictEqual(reason._tag, "KafkaRejected")
+        assert.isFalse(reason.retryable)
+        assert.include(reason._tag === "KafkaRejected" ? reason.detail : "", "larger than the max message size the server will accept")
+        // A produce request is answered partition by partition: partition 1's batch was written.
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2n, 3n])
+      })), timeout)
+
     it.live("a send to a partition ensureTopics has just added lands there", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(2)
@@ -417,6 +436,9 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 20n)
         // Delivered as continuing from 5: a reader keeping its own position sees no stale batch.
         assert.strictEqual(collected.batches[0]!.fromOffset, 5n)
+        // It tells what was deleted before it was read (5 to 19): records lost, not a compaction gap.
+        assert.strictEqual(collected.batches[0]!.logStartOffset, 20n)
+        assert.isTrue(collected.batches.slice(1).every((b) => b.logStartOffset === undefined))
       })), timeout)
 
     it.live("a position beyond the log end restarts the partition at startFrom (earliest), like auto.offset.reset", () =>
@@ -433,7 +455,7 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 0n)
       })), timeout)
 
-    it.live("a partition whose every record was deleted holds back no other, and goes on as a gap when records come", () =>
+    it.live("a partition whose every record was deleted holds back no other, moves to the log start, and goes on when records come", () =>
       run(Effect.gen(function*() {
         const topic = yield* makeTopic(2)
         const sink = yield* KafkaSink
@@ -448,12 +470,18 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         })
         const { collected } = yield* collectInBackground(consumer)
         yield* waitUntil("the other partition's records", () => collected.byPartition.get(tpKey(topic, 1))?.length === 10, timeout)
-        assert.isUndefined(collected.byPartition.get(tpKey(topic, 0)))
+        assert.strictEqual(collected.byPartition.get(tpKey(topic, 0))?.length ?? 0, 0)
+        // With no record to come, an empty batch moves the position to the log start, telling the
+        // deleted offsets: waiting for a record, the partition would read as 30 behind for good.
+        yield* waitUntil("the position at the log start", () => collected.batches.some((b) => b.partition === 0 && b.nextOffset === 30n), timeout)
         yield* sink.send(to(0, 5))
         yield* waitUntil("the records after the deleted ones", () => collected.byPartition.get(tpKey(topic, 0))?.length === 5, timeout)
         assertContiguous(collected.byPartition.get(tpKey(topic, 0))!, 30n)
         const first = collected.batches.find((b) => b.partition === 0)!
         assert.strictEqual(first.fromOffset, 0n)
+        assert.strictEqual(first.logStartOffset, 30n)
+        // Nothing was deleted under the other partition's position.
+        assert.isTrue(collected.batches.filter((b) => b.partition === 1).every((b) => b.logStartOffset === undefined))
       })), timeout)
 
     const { sendTransactional } = options
@@ -514,6 +542,8 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
           const [marks] = yield* consumer.watermarks(topic)
           assert.strictEqual(marks!.high, 7n)
           assert.strictEqual(collected.batches.at(-1)!.nextOffset, 7n)
+          // Markers and aborted records are offsets with nothing to read, not records deleted.
+          assert.isTrue(collected.batches.every((b) => b.logStartOffset === undefined))
         })), timeout)
     }
 
@@ -529,6 +559,7 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
           yield* waitUntil("the plain records", () => collected.byPartition.get(tpKey(topic, 0))?.some((r) => r.offset === 9n) === true, timeout)
           yield* Effect.sleep(300)
           assert.deepStrictEqual(collected.byPartition.get(tpKey(topic, 0))!.map((r) => `${r.offset}:${text(r)}`), ["8:v0", "9:v1"])
+          assert.isTrue(collected.batches.every((b) => b.logStartOffset === undefined))
         })), timeout)
     }
 

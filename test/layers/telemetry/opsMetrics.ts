@@ -25,6 +25,7 @@ export const expectedLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
   k2_ingest_consumer_lag_messages: ["topic", "partition"],
   k2_ingest_freshness_seconds: [],
   k2_ingest_lag_age_seconds: [],
+  k2_ingest_offsets_lost_total: ["topic", "partition"],
   k2_ingest_partition_restarts_total: [],
   k2_ingest_run_retries_total: [],
   k2_ingest_assigned_partitions: [],

@@ -1,0 +1,127 @@
+/**
+ * Records deleted from a source log (retention, DeleteRecords) before ingest read them: lost to
+ * the tables, so said loudly (an error naming the partition and the offsets, and a counter), and
+ * ingestion goes on from the log start (ADR-68). A new group on a log whose start has moved is no
+ * loss: it starts there, as auto.offset.reset=earliest does.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
+import { checkTable } from "../../support/tableCheck.ts"
+import { warehouseOptions } from "../../support/warehouse.ts"
+import { parseExposition } from "../telemetry/opsMetrics.ts"
+
+const [TRADES] = ASX_TOPICS
+const SETTINGS = { commitIntervalMs: 200, topics: [TRADES!] }
+
+/** k2_ingest_offsets_lost_total of the trades topic's partition 0 (0 while not exposed). The registry is the process's: tests compare before and after. */
+const lostOffsets = Effect.map(PrometheusMetrics.format(), (text) =>
+  Number(
+    parseExposition(text).series.find((s) =>
+      s.name === "k2_ingest_offsets_lost_total" && s.labels["topic"] === TRADES && s.labels["partition"] === "0"
+    )?.value ?? 0
+  ))
+
+const capturing = () => {
+  const logged: Array<{ level: string; text: string }> = []
+  const layer = Logger.layer([Logger.make(({ logLevel, message }) =>
+    void logged.push({ level: String(logLevel), text: (Array.isArray(message) ? message : [message]).map(String).join(" ") })
+  )])
+  return { logged, layer }
+}
+
+describe("records deleted before ingest read them", () => {
+  it.live("past the tables' marker while ingest was down: an error naming the partition and offsets, counted; the rest lands", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 300, symbols: ["XYZ"], days: 0.01 })
+      const before = yield* lostOffsets
+      const { layer, logged } = capturing()
+      const run = (done: Parameters<typeof ingestUntil>[0]) =>
+        ingestUntil(done).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [layer] })))
+
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TRADES!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 100)))
+      }).pipe(Effect.provide(kafka))
+      yield* run((p) => p.written.trades >= 100 && p.uncommitted === 0)
+      assert.isFalse(logged.some((l) => l.text.includes("DATA LOSS")))
+
+      // Down: 200 more arrive, and retention deletes up to offset 180 before ingest is back.
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(100)))
+      }).pipe(Effect.provide(kafka))
+      broker.deleteRecords(TRADES!, 0, 180)
+      yield* run((p) => p.written.trades >= 120 && p.uncommitted === 0 && p.lag === 0)
+
+      const loss = logged.filter((l) => l.text.includes("DATA LOSS"))
+      assert.strictEqual(loss.length, 1, logged.map((l) => l.text).join("\n"))
+      assert.strictEqual(loss[0]!.level, "Error")
+      assert.include(loss[0]!.text, `${TRADES}:0: offsets 100 to 179 (80)`)
+      assert.strictEqual((yield* lostOffsets) - before, 80)
+      const table = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(table.rows, 220)
+      assert.strictEqual(table.distinctCoordinates, 220)
+    }), 60_000)
+
+  it.live("every record past the marker deleted, none after: the loss is reported and the partition reads as caught up", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 150, symbols: ["XYZ"], days: 0.01 })
+      const before = yield* lostOffsets
+      const { layer, logged } = capturing()
+      const run = (done: Parameters<typeof ingestUntil>[0]) =>
+        ingestUntil(done).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [layer] })))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TRADES!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 100)))
+      }).pipe(Effect.provide(kafka))
+      yield* run((p) => p.written.trades >= 100 && p.uncommitted === 0)
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(100)))
+      }).pipe(Effect.provide(kafka))
+      // An idle topic: the whole log is deleted (DeleteRecords to its end) and nothing more comes.
+      broker.deleteRecords(TRADES!, 0, 150)
+      // Before, nothing was delivered: the position stayed at 100, lag 50 for good (a stalled
+      // partition to the alerts), and the loss went unsaid until a record came.
+      const after = yield* run((p) => p.partitions === 1 && p.position === 150 && p.lag === 0)
+      assert.strictEqual(after.lag, 0)
+      const loss = logged.filter((l) => l.text.includes("DATA LOSS"))
+      assert.strictEqual(loss.length, 1, logged.map((l) => l.text).join("\n"))
+      assert.include(loss[0]!.text, `${TRADES}:0: offsets 100 to 149 (50)`)
+      assert.strictEqual((yield* lostOffsets) - before, 50)
+    }), 90_000)
+
+  it.live("a new group on a log whose start moved past 0 starts there: a warning, no loss counted", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = warehouseOptions("sqlite")
+      const trades = makeTrades({ count: 100, symbols: ["XYZ"], days: 0.01 })
+      const before = yield* lostOffsets
+      const { layer, logged } = capturing()
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TRADES!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades))
+      }).pipe(Effect.provide(kafka))
+      broker.deleteRecords(TRADES!, 0, 40)
+      yield* ingestUntil((p) => p.written.trades >= 60 && p.uncommitted === 0 && p.lag === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [layer] }))
+      )
+      assert.isFalse(logged.some((l) => l.text.includes("DATA LOSS")), logged.map((l) => l.text).join("\n"))
+      assert.isTrue(logged.some((l) => l.level === "Warn" && l.text.includes(`${TRADES}:0: the log starts at 40`)), logged.map((l) => l.text).join("\n"))
+      assert.strictEqual((yield* lostOffsets) - before, 0)
+      const table = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(table.rows, 60)
+    }), 60_000)
+})
