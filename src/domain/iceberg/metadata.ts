@@ -415,7 +415,23 @@ export const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> =
   return index
 }
 
-/** Snapshots from `from` (default the current one) back through its parents, newest first. */
+/**
+ * Snapshots from `from` (default the current one) back through its parents, newest first, one at a
+ * time: a reader that stops at the first it wants (a group's marker, mostly in the current snapshot)
+ * does not build the whole history.
+ */
+export function* ancestors(m: TableMetadata, from: bigint | undefined = m["current-snapshot-id"]): Generator<Snapshot, void> {
+  const index = snapshotIndex(m)
+  let s = from === undefined ? undefined : index.get(from)
+  // A parent cycle (damaged metadata) ends the walk rather than looping.
+  for (let n = 0; s !== undefined && n < index.size; n++) {
+    yield s
+    const parent = s["parent-snapshot-id"]
+    s = parent === undefined ? undefined : index.get(parent)
+  }
+}
+
+/** Snapshots from `from` (default the current one) back through its parents, newest first (a loop: a generator's steps cost more). */
 export const ancestry = (m: TableMetadata, from: bigint | undefined = m["current-snapshot-id"]): ReadonlyArray<Snapshot> => {
   const index = snapshotIndex(m)
   const out: Array<Snapshot> = []

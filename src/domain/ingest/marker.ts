@@ -11,7 +11,7 @@
 import { Effect, Result, Schema } from "effect"
 import { parseJson, stringifyJson } from "../iceberg/json.ts"
 import type { Snapshot, TableMetadata } from "../iceberg/spec.ts"
-import { ancestry, currentSnapshot, type TableUpdate } from "../iceberg/metadata.ts"
+import { ancestors, ancestry, currentSnapshot, type TableUpdate } from "../iceberg/metadata.ts"
 
 export const MARKER_PREFIX = "k2.kafka.offsets."
 
@@ -35,7 +35,10 @@ export const handedOverKey = (group: string) => `${HANDED_OVER_PREFIX}${group}`
 
 /** The topics a group handed over, to whom; none when absent or not a map of strings. */
 export const handedOverOf = (carried: Readonly<Record<string, string>>, group: string): ReadonlyMap<string, string> =>
-  decodeTopicIds(carried[handedOverKey(group)])
+  decodeStringMap(carried[handedOverKey(group)])
+
+/** The value of handedOverKey: topic to the group that adopted it. */
+export const encodeHandedOver = (handedOver: ReadonlyMap<string, string>): string => encodeStringMap(handedOver)
 
 /** Summary keys naming a partition's sequence tracker checkpoint, a side file (by its location). */
 export const CHECKPOINT_PREFIX = "k2.sequence.checkpoint."
@@ -97,19 +100,25 @@ export const mergeOffsets = (a: Offsets, b: Offsets): Offsets => {
   return out
 }
 
-export const encodeTopicIds = (ids: TopicIds): string => JSON.stringify(Object.fromEntries([...ids].sort(([a], [b]) => a.localeCompare(b))))
+/** A map of strings as a JSON object, keys sorted: the topic ids ({"topic": "id"}), what was handed over ({"topic": "group"}). */
+const encodeStringMap = (map: ReadonlyMap<string, string>): string => JSON.stringify(Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b))))
 
-/** The topic ids beside a marker; none when absent or not a map of strings (a foreign or damaged property). */
-export const decodeTopicIds = (text: string | undefined): TopicIds => {
+/** A JSON object of strings; none when absent or not one (a foreign or damaged property). */
+const decodeStringMap = (text: string | undefined): ReadonlyMap<string, string> => {
   if (text === undefined) return new Map()
   try {
     const raw: unknown = JSON.parse(text)
-    if (!isObject(raw) || !Object.values(raw).every((id) => typeof id === "string")) return new Map()
+    if (!isObject(raw) || !Object.values(raw).every((v) => typeof v === "string")) return new Map()
     return new Map(Object.entries(raw as Record<string, string>))
   } catch {
     return new Map()
   }
 }
+
+export const encodeTopicIds = (ids: TopicIds): string => encodeStringMap(ids)
+
+/** The topic ids beside a marker; none when absent or not a map of strings (a foreign or damaged property). */
+export const decodeTopicIds = (text: string | undefined): TopicIds => decodeStringMap(text)
 
 /** A group's marker, the snapshot whose data it describes, and every key carried forward with it. */
 export interface Marker {
@@ -147,22 +156,64 @@ export class MarkerUnreadable extends Schema.TaggedError<MarkerUnreadable>()("Ma
  */
 export const readMarker = (metadata: TableMetadata, group: string, table?: string): Result.Result<Marker | undefined, MarkerUnreadable> => {
   const key = markerKey(group)
-  const unreadable = (snapshotId: bigint | undefined) =>
-    Result.fail(new MarkerUnreadable({ ...(table === undefined ? {} : { table }), ...(snapshotId === undefined ? {} : { snapshotId }), group, key }))
-  for (const snapshot of ancestry(metadata)) {
-    const text = snapshot.summary[key]
-    if (text === undefined) continue
-    const offsets = decodeOffsets(text)
-    if (offsets === undefined) return unreadable(snapshot["snapshot-id"])
-    return Result.succeed({ snapshotId: snapshot["snapshot-id"], offsets, topicIds: decodeTopicIds(snapshot.summary[topicIdsKey(group)]), carried: snapshot.summary })
+  for (const snapshot of ancestors(metadata)) {
+    if (snapshot.summary[key] !== undefined) return markerFrom(snapshot.summary, group, snapshot["snapshot-id"], table)
   }
-  const current = currentSnapshot(metadata)
+  return mirroredMarker(metadata, mirroredCarry(metadata), group, table)
+}
+
+/**
+ * Every group's marker in the table, each as readMarker reads it, from one walk of the ancestry:
+ * the groups whose markers the snapshots carry (every K2 commit carries all of them forward,
+ * another engine's none, so all are looked at) or the mirrored copy does, the mirrored copy's first.
+ */
+export const readMarkers = (metadata: TableMetadata, table?: string): ReadonlyMap<string, Result.Result<Marker, MarkerUnreadable>> => {
+  const inSnapshots = new Map<string, Result.Result<Marker, MarkerUnreadable>>()
+  for (const snapshot of ancestors(metadata)) {
+    for (const key of Object.keys(snapshot.summary)) {
+      if (!key.startsWith(MARKER_PREFIX)) continue
+      const group = key.slice(MARKER_PREFIX.length)
+      if (!inSnapshots.has(group)) inSnapshots.set(group, markerFrom(snapshot.summary, group, snapshot["snapshot-id"], table))
+    }
+  }
+  const out = new Map<string, Result.Result<Marker, MarkerUnreadable>>()
   const mirrored = mirroredCarry(metadata)
-  const text = mirrored?.[key]
-  if (text === undefined || current === undefined) return Result.succeed(undefined)
-  const offsets = decodeOffsets(text)
-  if (offsets === undefined) return unreadable(undefined)
-  return Result.succeed({ snapshotId: current["snapshot-id"], offsets, topicIds: decodeTopicIds(mirrored![topicIdsKey(group)]), carried: mirrored! })
+  for (const key of Object.keys(mirrored ?? {})) {
+    if (!key.startsWith(MARKER_PREFIX)) continue
+    const group = key.slice(MARKER_PREFIX.length)
+    const read = inSnapshots.get(group) ?? mirroredMarker(metadata, mirrored, group, table)
+    if (Result.isFailure(read) || read.success !== undefined) out.set(group, read as Result.Result<Marker, MarkerUnreadable>)
+  }
+  for (const [group, read] of inSnapshots) if (!out.has(group)) out.set(group, read)
+  return out
+}
+
+/** The group's marker in what a snapshot carries (its summary, or the mirrored copy describing `snapshotId`). */
+const markerFrom = (
+  carried: Readonly<Record<string, string>>,
+  group: string,
+  snapshotId: bigint,
+  table: string | undefined,
+  mirrored = false
+): Result.Result<Marker, MarkerUnreadable> => {
+  const key = markerKey(group)
+  const offsets = decodeOffsets(carried[key]!)
+  if (offsets === undefined) {
+    return Result.fail(new MarkerUnreadable({ ...(table === undefined ? {} : { table }), ...(mirrored ? {} : { snapshotId }), group, key }))
+  }
+  return Result.succeed({ snapshotId, offsets, topicIds: decodeTopicIds(carried[topicIdsKey(group)]), carried })
+}
+
+/** The group's marker in the mirrored copy, which describes the current snapshot's data; none without either. */
+const mirroredMarker = (
+  metadata: TableMetadata,
+  mirrored: Readonly<Record<string, string>> | undefined,
+  group: string,
+  table: string | undefined
+): Result.Result<Marker | undefined, MarkerUnreadable> => {
+  const current = currentSnapshot(metadata)
+  if (mirrored?.[markerKey(group)] === undefined || current === undefined) return Result.succeed(undefined)
+  return markerFrom(mirrored, group, current["snapshot-id"], table, true)
 }
 
 /** readMarker as an effect: an unreadable marker is its typed failure. */

@@ -6,22 +6,22 @@
  * copy) or a separate copy is asked for.
  */
 import { Effect, Result, Schema } from "effect"
-import { ancestry } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import {
+  encodeHandedOver,
   encodeOffsets,
   encodeTopicIds,
   handedOverKey,
   handedOverOf,
   type Marker,
-  MARKER_PREFIX,
   markerKey,
+  type MarkerUnreadable,
   mergeOffsets,
-  mirroredCarry,
-  type Offsets,
   readMarker,
+  readMarkers,
   topicIdsKey
 } from "../../domain/ingest/marker.ts"
+import { heldIn, keeps, markerOfGroup, type OthersTopic, othersTopicsIn, type TableMarkers } from "../../domain/ingest/otherGroups.ts"
 import { sequenceEventColumns } from "../../domain/sequence/events.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { parseTopicName } from "../../domain/wire.ts"
@@ -30,13 +30,6 @@ import { IcebergSink } from "../../services/IcebergSink.ts"
 import { tpKey } from "../../services/KafkaSource.ts"
 import { type DataTable, rowsFor } from "./partitionState.ts"
 import { checkpointKey } from "./tableCommits.ts"
-
-/** A topic of this run that other groups have ingested into a table where this group has not. */
-export interface OthersTopic {
-  readonly table: TableName
-  readonly topic: string
-  readonly groups: ReadonlyArray<string>
-}
 
 /** The table a source topic goes to (the topics are checked before). */
 const tableOfTopic = (topic: string): DataTable => parseTopicName(topic)?.dataType ?? "instruments"
@@ -53,42 +46,21 @@ const tablesOf = (topics: ReadonlyArray<string>): ReadonlyMap<TableName, Readonl
   return out
 }
 
-/** Whether the offsets hold a record of the topic. */
-const holds = (offsets: Offsets | undefined, topic: string) => [...offsets?.get(topic)?.values() ?? []].some((o) => o > 0n)
-
-/** A group's marker in the table; undefined when it has none, or none that decodes (the ingestor refuses its own). */
-const markerIn = (metadata: TableMetadata, group: string): Marker | undefined => {
-  const read = readMarker(metadata, group)
-  return Result.isSuccess(read) ? read.success : undefined
+/** A table of the topics as loaded: its metadata, and every group's marker in it (its ancestry walked once). */
+interface LoadedTable extends TableMarkers {
+  readonly metadata: TableMetadata
 }
 
-const offsetsOf = (metadata: TableMetadata, group: string): Offsets | undefined => markerIn(metadata, group)?.offsets
-
-/**
- * Whether the group's marker is where the topic's copy stands: it holds the topic and has not
- * handed it over to a group that adopted it (whose marker went on from there).
- */
-const keeps = (marker: Marker | undefined, group: string, topic: string) =>
-  marker !== undefined && holds(marker.offsets, topic) && !handedOverOf(marker.carried, group).has(topic)
-
-/**
- * The groups whose markers the table carries. Every K2 commit carries all groups' forward, but
- * another engine's does not: the whole ancestry is looked at, as readMarker walks it.
- */
-const groupsIn = (metadata: TableMetadata): ReadonlyArray<string> => {
-  const keys = new Set(Object.keys(mirroredCarry(metadata) ?? {}))
-  for (const snapshot of ancestry(metadata)) for (const key of Object.keys(snapshot.summary)) keys.add(key)
-  return [...keys].filter((k) => k.startsWith(MARKER_PREFIX)).map((k) => k.slice(MARKER_PREFIX.length))
-}
-
-/** Each table's metadata, of the tables that exist. */
+/** Each table of the topics that exists, with its markers. */
 const loadTables = (topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const catalog = yield* Catalog
-    const out: Array<{ readonly table: TableName; readonly topics: ReadonlyArray<string>; readonly metadata: TableMetadata }> = []
+    const out: Array<LoadedTable> = []
     for (const [table, tableTopics] of tablesOf(topics)) {
       const id = identifierOf(table)
-      if (yield* catalog.tableExists(id)) out.push({ table, topics: tableTopics, metadata: (yield* catalog.loadTable(id)).metadata })
+      if (!(yield* catalog.tableExists(id))) continue
+      const metadata = (yield* catalog.loadTable(id)).metadata
+      out.push({ table, topics: tableTopics, metadata, markers: readMarkers(metadata, table) })
     }
     return out
   })
@@ -98,25 +70,111 @@ const loadTables = (topics: ReadonlyArray<string>) =>
  * handed them over to a group that adopted its marks; named by the groups whose markers keep them.
  */
 export const othersTopics = (group: string, topics: ReadonlyArray<string>) =>
-  Effect.map(loadTables(topics), (tables) => {
-    const read = tables.map((t) => ({ ...t, own: readMarker(t.metadata, group) }))
-    const owns = read.flatMap(({ own }) => Result.isSuccess(own) && own.success !== undefined ? [own.success] : [])
-    // Topic, not table: a crash between a flush's data-table commit and its sequence_events commit
-    // leaves the group's marker in one of them only, and the copy is still its own.
-    const ownTopics = new Set(topics.filter((topic) =>
-      owns.some((m) => keeps(m, group, topic)) && !owns.some((m) => handedOverOf(m.carried, group).has(topic))
-    ))
-    return read.flatMap(({ metadata, own, table, topics }): Array<OthersTopic> => {
-      // The ingestor refuses a marker of its own that does not decode (MarkerUnreadable).
-      if (Result.isFailure(own)) return []
-      const others = groupsIn(metadata).filter((g) => g !== group)
-      return topics.flatMap((topic) => {
-        if (ownTopics.has(topic)) return []
-        // A group that handed the topic over is not where its copy stands: adopting from it would write again what its adopter did.
-        const groups = others.filter((g) => keeps(markerIn(metadata, g), g, topic))
-        return groups.length === 0 ? [] : [{ table, topic, groups }]
-      })
-    })
+  Effect.map(loadTables(topics), (tables) => othersTopicsIn(tables, group, topics))
+
+/**
+ * What `group` adopting `from`'s marks of the table's topics commits, on the table as `own` and
+ * `theirs` (their markers) find it: the topics it takes (those `from` keeps and it does not) and the
+ * summary properties. Worked out again on each commit attempt.
+ */
+const adoption = (
+  group: string,
+  from: string,
+  tableTopics: ReadonlyArray<string>,
+  own: Result.Result<Marker | undefined, MarkerUnreadable>,
+  theirs: Result.Result<Marker | undefined, MarkerUnreadable>
+): Result.Result<{ readonly taken: ReadonlyArray<string>; readonly properties: Readonly<Record<string, string>> }, string> => {
+  if (Result.isFailure(own)) return Result.fail(own.failure.message)
+  if (Result.isFailure(theirs)) return Result.fail(theirs.failure.message)
+  const taken = tableTopics.filter((t) => keeps(theirs.success, from, t) && !keeps(own.success, group, t))
+  if (taken.length === 0 || theirs.success === undefined) return Result.succeed({ taken, properties: {} })
+  const source = theirs.success
+  // Recorded beside `from`'s marker (carried forward): `from` started again is refused, its marker
+  // of these topics stops where this copy went on; this group adopting back takes them again.
+  const ownHandedOver = own.success === undefined ? new Map<string, string>() : new Map(handedOverOf(own.success.carried, group))
+  for (const t of taken) ownHandedOver.delete(t)
+  const theirHandedOver = new Map([...handedOverOf(source.carried, from), ...taken.map((t) => [t, group] as const)])
+  const offsets = new Map(taken.map((t) => [t, source.offsets.get(t)!]))
+  const ids = new Map([...own.success?.topicIds ?? [], ...taken.flatMap((t) => source.topicIds.has(t) ? [[t, source.topicIds.get(t)!] as const] : [])])
+  const checkpoints: Record<string, string> = {}
+  for (const [topic, partitions] of offsets) {
+    for (const partition of partitions.keys()) {
+      const file = source.carried[checkpointKey(from, tpKey(topic, partition))]
+      if (file !== undefined) checkpoints[checkpointKey(group, tpKey(topic, partition))] = file
+    }
+  }
+  return Result.succeed({
+    taken,
+    properties: {
+      [markerKey(group)]: encodeOffsets(mergeOffsets(own.success?.offsets ?? new Map(), offsets)),
+      ...(ids.size === 0 ? {} : { [topicIdsKey(group)]: encodeTopicIds(ids) }),
+      [handedOverKey(from)]: encodeHandedOver(theirHandedOver),
+      ...(own.success?.carried[handedOverKey(group)] === undefined ? {} : { [handedOverKey(group)]: encodeHandedOver(ownHandedOver) }),
+      ...checkpoints
+    }
+  })
+}
+
+/** Why an adoption's commit is abandoned: on the table as it now stands there is nothing left to adopt. */
+const NOTHING_LEFT = "nothing left to adopt"
+
+/** A start ingest refuses (ADR-61): it would write records other groups have ingested a second time, or adopt nothing. */
+export class OtherGroupsMarkers extends Schema.TaggedError<OtherGroupsMarkers>()("OtherGroupsMarkers", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+}
+
+/**
+ * Adopts on the tables as loaded; each commit attempt works it out again on the table as it then
+ * stands. Another process of the group that adopted meanwhile leaves nothing to adopt: nothing is
+ * committed, and the table is not among those returned. A topic neither group keeps any more
+ * (a third group adopted it meanwhile) is refused: this group would read it again from the start.
+ */
+const adoptIn = (tables: ReadonlyArray<LoadedTable>, group: string, from: string, topics: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const sink = yield* IcebergSink
+    const adopted: Array<{ readonly table: TableName; readonly topics: ReadonlyArray<string> }> = []
+    for (const [table, tableTopics] of tablesOf(topics)) {
+      const loaded = tables.find((t) => t.table === table)
+      if (loaded === undefined) continue
+      const first = adoption(group, from, tableTopics, markerOfGroup(loaded.markers, group), markerOfGroup(loaded.markers, from))
+      if (Result.isFailure(first) || first.success.taken.length === 0) continue
+      // The adoption the commit's last attempt worked out, and the table as that attempt found it.
+      let last = first.success
+      let lastBase = loaded.metadata
+      // The markers as loaded while the table is unchanged (the first attempt, mostly), without walking it again.
+      const markerAt = (base: TableMetadata, g: string) => base === loaded.metadata ? markerOfGroup(loaded.markers, g) : readMarker(base, g, table)
+      const prepare = (base: TableMetadata) =>
+        Result.flatMap(adoption(group, from, tableTopics, markerAt(base, group), markerAt(base, from)), (now) => {
+          last = now
+          lastBase = base
+          return now.taken.length === 0 ? Result.fail(NOTHING_LEFT) : Result.succeed(now.properties)
+        })
+      const empty = table === "sequence_events" ? sequenceEventColumns([]) : rowsFor(table).columns()
+      const committed = yield* sink.append(identifierOf(table), empty, { properties: { "k2.marks-adopted-from": from }, prepare }).pipe(
+        Effect.as(true),
+        Effect.catchIf((e) => e._tag === "CommitRejected" && e.detail === NOTHING_LEFT, () => Effect.succeed(false))
+      )
+      if (committed) {
+        adopted.push({ table, topics: last.taken })
+        continue
+      }
+      const own = Result.getOrUndefined(markerAt(lastBase, group))
+      const lost = first.success.taken.filter((t) => !keeps(own, group, t))
+      if (lost.length > 0) {
+        return yield* new OtherGroupsMarkers({
+          detail: `${table}: group ${from}'s marks of ${lost.join(", ")} changed while group ${group} adopted them (another group adopted them, ` +
+            `or the table was rolled back, meanwhile); nothing adopted there: start again to see where they stand`
+        })
+      }
+      yield* Effect.logInfo(
+        `${table}: group ${group} continues from group ${from}'s marks of ${first.success.taken.join(", ")}, adopted meanwhile by another process of the group; this one committed nothing`
+      )
+    }
+    return adopted
   })
 
 /**
@@ -125,61 +183,7 @@ export const othersTopics = (group: string, topics: ReadonlyArray<string>) =>
  * snapshot of no rows. Its first batch then starts where `from` stopped. Returns what it adopted.
  */
 export const adoptMarks = (group: string, from: string, topics: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const sink = yield* IcebergSink
-    const adopted: Array<{ readonly table: TableName; readonly topics: ReadonlyArray<string> }> = []
-    for (const { metadata, table, topics: tableTopics } of yield* loadTables(topics)) {
-      // Worked out on the table as each commit attempt finds it: a process of the group that
-      // adopted meanwhile leaves nothing to adopt.
-      const marks = (base: TableMetadata) => {
-        const own = readMarker(base, group, table)
-        const theirs = readMarker(base, from, table)
-        if (Result.isFailure(own)) return Result.fail(own.failure.message)
-        if (Result.isFailure(theirs)) return Result.fail(theirs.failure.message)
-        const taken = tableTopics.filter((t) => keeps(theirs.success, from, t) && !keeps(own.success, group, t))
-        if (taken.length === 0 || theirs.success === undefined) return Result.succeed({ taken, properties: {} })
-        const source = theirs.success
-        // Recorded beside `from`'s marker (carried forward): `from` started again is refused, its marker
-        // of these topics stops where this copy went on; this group adopting back takes them again.
-        const ownHandedOver = own.success === undefined ? new Map<string, string>() : new Map(handedOverOf(own.success.carried, group))
-        for (const t of taken) ownHandedOver.delete(t)
-        const theirHandedOver = new Map([...handedOverOf(source.carried, from), ...taken.map((t) => [t, group] as const)])
-        const offsets = new Map(taken.map((t) => [t, source.offsets.get(t)!]))
-        const ids = new Map([...own.success?.topicIds ?? [], ...taken.flatMap((t) => source.topicIds.has(t) ? [[t, source.topicIds.get(t)!] as const] : [])])
-        const checkpoints: Record<string, string> = {}
-        for (const [topic, partitions] of offsets) {
-          for (const partition of partitions.keys()) {
-            const file = source.carried[checkpointKey(from, tpKey(topic, partition))]
-            if (file !== undefined) checkpoints[checkpointKey(group, tpKey(topic, partition))] = file
-          }
-        }
-        return Result.succeed({
-          taken,
-          properties: {
-            [markerKey(group)]: encodeOffsets(mergeOffsets(own.success?.offsets ?? new Map(), offsets)),
-            ...(ids.size === 0 ? {} : { [topicIdsKey(group)]: encodeTopicIds(ids) }),
-            [handedOverKey(from)]: encodeTopicIds(theirHandedOver),
-            ...(own.success?.carried[handedOverKey(group)] === undefined ? {} : { [handedOverKey(group)]: encodeTopicIds(ownHandedOver) }),
-            ...checkpoints
-          }
-        })
-      }
-      const first = marks(metadata)
-      if (Result.isFailure(first) || first.success.taken.length === 0) continue
-      const empty = table === "sequence_events" ? sequenceEventColumns([]) : rowsFor(table).columns()
-      yield* sink.append(identifierOf(table), empty, {
-        properties: { "k2.marks-adopted-from": from },
-        prepare: (base) => Result.map(marks(base), (m) => m.properties)
-      })
-      adopted.push({ table, topics: first.success.taken })
-    }
-    return adopted
-  })
-
-/** The topics `group` has ingested into each table of them. */
-export const heldBy = (group: string, topics: ReadonlyArray<string>) =>
-  Effect.map(loadTables(topics), (tables) =>
-    tables.flatMap(({ metadata, table, topics }) => topics.filter((topic) => holds(offsetsOf(metadata, group), topic)).map((topic) => ({ table, topic }))))
+  Effect.flatMap(loadTables(topics), (tables) => adoptIn(tables, group, from, topics))
 
 /** What was found, by topic: `<topic> (<tables>) by group <groups>`. */
 export const describeOthers = (found: ReadonlyArray<OthersTopic>): string => {
@@ -191,15 +195,6 @@ export const describeOthers = (found: ReadonlyArray<OthersTopic>): string => {
     byTopic.set(f.topic, entry)
   }
   return [...byTopic].map(([topic, { groups, tables }]) => `${topic} (in ${[...tables].join(", ")}) by group ${[...groups].join(", ")}`).join("; ")
-}
-
-/** A start ingest refuses (ADR-61): it would write records other groups have ingested a second time, or adopt nothing. */
-export class OtherGroupsMarkers extends Schema.TaggedError<OtherGroupsMarkers>()("OtherGroupsMarkers", {
-  detail: Schema.String
-}) {
-  override get message() {
-    return this.detail
-  }
 }
 
 /** How a group starts on topics other groups have ingested: refused, continuing one's copy, or a copy of its own. */
@@ -218,7 +213,9 @@ export interface GroupStart {
 export const claimTopics = ({ adoptMarksOf: adopt, group, separateCopy }: GroupStart, topics: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     if (separateCopy) return
-    const found = yield* othersTopics(group, topics)
+    // Each table loaded and its markers read once, for all that follows.
+    const tables = yield* loadTables(topics)
+    const found = othersTopicsIn(tables, group, topics)
     const refused = found.filter((f) => adopt === undefined || !f.groups.includes(adopt))
     if (refused.length > 0) {
       const others = [...new Set(refused.flatMap((f) => f.groups))]
@@ -232,13 +229,13 @@ export const claimTopics = ({ adoptMarksOf: adopt, group, separateCopy }: GroupS
     }
     if (adopt === undefined) return
     // A name mistyped would adopt nothing, silently: the topics then read from the start.
-    if ((yield* heldBy(adopt, topics)).length === 0) {
+    if (heldIn(tables, adopt).length === 0) {
       return yield* new OtherGroupsMarkers({ detail: `--adopt-marks-of ${adopt}: that group has ingested none of ${topics.join(", ")} into these tables; nothing to adopt` })
     }
     // Only topics that are not the group's own: the flag left on a later start adopts nothing over its copy.
     const toAdopt = [...new Set(found.map((f) => f.topic))]
     if (toAdopt.length === 0) return
-    for (const a of yield* adoptMarks(group, adopt, toAdopt)) {
+    for (const a of yield* adoptIn(tables, group, adopt, toAdopt)) {
       yield* Effect.logInfo(`${a.table}: group ${group} continues from group ${adopt}'s marks of ${a.topics.join(", ")}`)
     }
   })
