@@ -2,8 +2,10 @@
  * KafkaSource, KafkaSink and KafkaAdmin on kafkajs 2.2.
  *
  * - Producer: idempotent, acks=all, one in-flight request per broker (kafkajs' rule for
- *   idempotence). kafkajs only compresses with gzip without extra codecs: producer batches go
- *   uncompressed and the topic's compression.type (zstd) is applied by the broker.
+ *   idempotence). Batches go uncompressed: the topic's compression.type is applied by the broker.
+ * - Decompression: kafkajs decodes gzip only; K2 registers snappy, lz4 and zstd decoders
+ *   (compression.ts, ADR-72), so batches compressed upstream or by the topic's compression.type read
+ *   as any other; one that cannot be decoded fails the consumer at once, naming codec and partition.
  * - Consumer: classic group protocol (round robin by subscription, assignor.ts), autoCommit off.
  *   On GROUP_JOIN the gained partitions are paused synchronously (before kafkajs fetches), onAssign runs, then they are seeked and
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
@@ -33,6 +35,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { kafkajsAssigner } from "./assignor.ts"
 import { foldKafkajsHeadersLinearly } from "./kafkajsHeaders.ts"
+import { registerKafkajsCodecs } from "./compression.ts"
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
@@ -292,6 +295,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const kafkajs = (yield* Effect.promise(() => import("kafkajs"))).default
     // Before any fetch is decoded: kafkajs folds a record's headers in quadratic time (kafkajsHeaders.ts).
     if (!foldKafkajsHeadersLinearly()) yield* Effect.logWarning("kafkajs' header decoder is not the one K2 patches (kafkajs 2.2.4): a record of thousands of headers will hold the event loop")
+    // Before any fetch is decoded: kafkajs itself reads gzip only (compression.ts).
+    if (!registerKafkajsCodecs()) yield* Effect.logWarning("kafkajs' codec table is not the one K2 extends (kafkajs 2.2.4): records compressed with snappy, lz4 or zstd will fail the consumer")
     const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
     // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
     const shown = logLevel[(process.env["KAFKAJS_LOG_LEVEL"] ?? "").toUpperCase() as keyof typeof logLevel] ?? options.logLevel ?? logLevel.NOTHING

@@ -41,6 +41,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { platformaticAssigner } from "./assignor.ts"
 import { closeWithin } from "./closing.ts"
+import { guardPlatformaticCodecs } from "./compression.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
@@ -277,6 +278,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     // or run the embedded default never pay for it (about 0.7 s of CPU).
     const {
       Admin,
+      compressionsAlgorithms,
       ConfigResourceTypes,
       ConfigSources,
       Consumer: PConsumer,
@@ -287,8 +289,11 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       IS_TRANSACTIONAL,
       ListOffsetTimestamps,
       Producer: PProducer,
-      ProduceAcks
+      ProduceAcks,
+      UnsupportedCompressionError
     } = yield* Effect.promise(() => import("@platformatic/kafka"))
+    // A batch its decoders fail on fails the consumer at once, naming the codec (compression.ts).
+    guardPlatformaticCodecs(compressionsAlgorithms, UnsupportedCompressionError)
     const clientId = options.clientId ?? "k2"
     const bootstrapBrokers = [...options.brokers]
     const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250, ...platformaticSecurity(options.security, bootstrapBrokers) }
