@@ -29,7 +29,7 @@ export interface ProducerRecord {
 export interface RecordMetadata {
   readonly topic: string
   readonly partition: number
-  /** Offset of the first record of this send in that partition (when the client reports it). */
+  /** Offset of the first record of this send (of its request, when it took several) in that partition (when the client reports it). */
   readonly baseOffset: bigint | null
 }
 
@@ -39,7 +39,9 @@ export class KafkaSink extends Context.Service<KafkaSink, {
    * Send records (any topics, any partitions) and wait for the broker's acknowledgement of all of
    * them. Order is preserved per partition. Fails with KafkaError (retryable when transient). The
    * client's own retries inside a send never duplicate; a caller's retry after a failed send may
-   * (platformatic starts a new producer session after a failure), so it is at least once.
+   * (platformatic starts a new producer session after a failure), so it is at least once. A send of
+   * any size: one larger than the broker's default max.message.bytes goes as several requests, one
+   * after another, each under it (ADR-73); a record too large alone fails the send (KafkaRejected).
    */
   send(records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaError>
   /** Wait until everything sent so far is acknowledged. */

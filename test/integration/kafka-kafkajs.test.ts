@@ -15,6 +15,29 @@ kafkaContract("kafkajs (real broker)", layer, { timeoutMs: 90_000, deleteRecords
 const sockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
 
 describe("kafkajs specifics", () => {
+  it.live("records deleted ahead of a partition being read (the client behind, waiting for room) are told deleted, not passed as a gap", () =>
+    Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
+      const sink = yield* KafkaSink
+      const topic = unique("k2test")
+      yield* admin.ensureTopics([{ name: topic, partitions: 1 }])
+      // One record batch a send: kafkajs fetches 256 KB of the partition at a time (~12 of these).
+      for (let i = 0; i < 60; i++) yield* sink.send([{ topic, key: "k", partition: 0, value: new Uint8Array(20_000) }])
+      const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic], bufferBatches: 1 })
+      // Nobody reads: the client fetched a batch or two (delivered, so past its first batch) and
+      // waits for room, far behind the log end. Retention deletes ahead of it meanwhile.
+      yield* Effect.sleep("4 seconds")
+      yield* deleteRecords(topic, 0, 58)
+      const { collected } = yield* collectInBackground(consumer)
+      yield* waitUntil("the records after the deleted ones", () => collected.batches.some((b) => b.nextOffset === 60n), 60_000)
+      const past = collected.batches.find((b) => b.firstOffset === 58n)!
+      assert.isBelow(Number(past.fromOffset), 58, "read from before the deleted records")
+      // Before, kafkajs' reset to the log start was passed on as offsets with nothing to read.
+      assert.strictEqual(past.logStartOffset, 58n)
+      assert.isTrue(collected.batches.filter((b) => b !== past).every((b) => b.logStartOffset === undefined))
+      yield* admin.deleteTopics([topic])
+    }).pipe(Effect.scoped, Effect.provide(layer())), 120_000)
+
   it.live("a subscription that fails (unknown topic) leaves no connection open", () =>
     Effect.gen(function*() {
       const source = yield* KafkaSource

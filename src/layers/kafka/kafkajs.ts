@@ -44,6 +44,7 @@ import { classifiedBy } from "./classified.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
+import { inBatches } from "./batchBytes.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -538,7 +539,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const sink = KafkaSink.of({
       client: "kafkajs",
-      send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
+      // kafkajs sends a partition's records of a sendBatch as one batch: requests under the limit (batchBytes.ts).
+      send: tracedSend(inBatches(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
         if (records.length === 0) return []
         // A topic deleted since (a DLQ an operator removed) fails after kafkajs' retries as an
         // outage, to be retried for minutes: told apart, it is UnknownTopic, naming the topic.
@@ -546,7 +548,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 })
             .catch((e: unknown) => absentOr("send", [...new Set(records.map((r) => r.topic))], e)), records[0]!.topic)
         return res.map((r) => ({ topic: r.topicName, partition: r.partition, baseOffset: r.baseOffset !== undefined ? BigInt(r.baseOffset) : null }))
-      })),
+      }))),
       // sendBatch resolves only once acknowledged: nothing is buffered.
       flush: () => Effect.void
     })

@@ -26,6 +26,7 @@ import {
   UnknownTopic
 } from "../../services/KafkaSource.ts"
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { BATCH_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES, inBatches, recordBytes } from "./batchBytes.ts"
 import { distinctSpecs } from "./ensureTopics.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { mayHaveLostBytes, sentHeaderBytes, withBytesBeside } from "./textBytes.ts"
@@ -94,44 +95,7 @@ const readBack = (r: ProducerRecord, offset: bigint): KafkaRecord => {
   )
 }
 
-/** Kafka's default max.message.bytes (a topic without the config takes the broker's message.max.bytes, 1048588). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
-
-/** A zigzag varint's length, as record fields' lengths are written. */
-const varintBytes = (n: number): number => {
-  let z = n >= 0 ? n * 2 : -n * 2 - 1
-  let bytes = 1
-  while (z >= 128) {
-    z = Math.floor(z / 128)
-    bytes++
-  }
-  return bytes
-}
-const fieldBytes = (length: number | null): number => length === null ? 1 : varintBytes(length) + length
-
-/** The batch header of format v2 (base offset to record count), before its records. */
-const BATCH_HEADER_BYTES = 61
-
-/**
- * A record's bytes inside a record batch (format v2: its varint length, attributes, timestamp and
- * offset deltas, key, value and headers).
- */
-const recordBytes = (r: ProducerRecord, offsetDelta: number, timestampDelta: number): number => {
-  const key = r.keyBytes?.length ?? (r.key === null ? null : Buffer.byteLength(r.key))
-  const headers = r.headers === undefined ? [] : Object.entries(r.headers)
-  let body = 1 + varintBytes(timestampDelta) + varintBytes(offsetDelta) + fieldBytes(key) + fieldBytes(r.value?.length ?? null) +
-    varintBytes(headers.length)
-  for (const [name, value] of headers) {
-    body += fieldBytes(Buffer.byteLength(name)) + fieldBytes(sentHeaderBytes(r.headerBytes, name)?.length ?? Buffer.byteLength(value))
-  }
-  return varintBytes(body) + body
-}
-
-/**
- * The size of a record batch holding `r` alone, which the broker holds to the topic's
- * max.message.bytes. No client puts a record in a smaller batch.
- */
-export const recordBatchBytes = (r: ProducerRecord): number => BATCH_HEADER_BYTES + recordBytes(r, 0, 0)
+export { DEFAULT_MAX_MESSAGE_BYTES, recordBatchBytes } from "./batchBytes.ts"
 
 /** One partition's records of a send, as a client batches them. */
 interface Batch {
@@ -209,7 +173,8 @@ export class MemoryBroker {
    * request is answered partition by partition). Both clients send one partition's records of a
    * send as one batch (kafkajs' sendBatch, platformatic's send: neither splits one under the limit,
    * unlike Java's batch.size), and the broker checks the batch as sent, uncompressed (K2's clients
-   * compress nothing): the sizes here are the broker's to the byte (measured, docs/kafka.md). A
+   * compress nothing): the sizes here are the broker's to the byte (measured, docs/kafka.md); K2's
+   * sinks cut their sends under the default limit before (batchBytes.ts, ADR-73). A
    * record for a partition the topic lacks fails the send before anything is written, as the
    * clients check their metadata first.
    */
@@ -549,11 +514,12 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
 
   const sink = KafkaSink.of({
     client: "memory",
-    send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
+    // Requests under the default max.message.bytes, as the other layers send (batchBytes.ts).
+    send: tracedSend(inBatches(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
       yield* roomFor(records)
       // A send refused may have written its other partitions' batches: their readers are woken too.
       return yield* guard("send", () => broker.produce(records)).pipe(Effect.ensuring(Effect.sync(() => broker.notify())))
-    })),
+    }))),
     flush: () => Effect.void
   })
 

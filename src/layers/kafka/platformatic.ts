@@ -46,6 +46,7 @@ import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
+import { inBatches } from "./batchBytes.ts"
 import { classifiedBy } from "./classified.ts"
 import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
@@ -691,14 +692,15 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
 
     const sink = KafkaSink.of({
       client: "platformatic",
-      send: tracedSend(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
+      // platformatic sends a partition's records of a send as one batch: requests under the limit (batchBytes.ts).
+      send: tracedSend(inBatches(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
         if (records.length === 0) return []
         const res = yield* attempt("send", async () => {
           await checkPartitions(records)
           return producer.send({ messages: records.map(toMessage) })
         }, [...new Set(records.map((r) => r.topic))])
         return (res.offsets ?? []).map((o): RecordMetadata => ({ topic: o.topic, partition: o.partition, baseOffset: o.offset >= 0n ? o.offset : null }))
-      })),
+      }))),
       // send resolves only once acknowledged: nothing is buffered.
       flush: () => Effect.void
     })

@@ -278,3 +278,99 @@ describe("consumer core, an assignment by another assignor", () => {
       assert.deepStrictEqual(seeks, [5n])
     }))
 })
+
+describe("consumer core, records deleted under a partition being read (kafkajs resets by itself)", () => {
+  // kafkajs answers OFFSET_OUT_OF_RANGE by committing its default offset (earliest for ingest) and
+  // fetching from the log start (consumerGroup.recoverFromOffsetOutOfRange): a partition already
+  // delivering batches (no longer strict) then gets a batch fetched from beyond its position.
+  const client = (marks: () => { low: bigint; high: bigint }) => {
+    const seeks: Array<bigint> = []
+    const driver: ConsumerDriver = {
+      seek: (_, offset) => void seeks.push(offset),
+      pause: () => undefined,
+      resume: () => undefined,
+      committed: async () => new Map(),
+      watermarks: async () => [{ topic: "t", partition: 0, ...marks() }],
+      commit: async () => undefined
+    }
+    return { driver, seeks }
+  }
+  const batch = (from: bigint, n: number) => Array.from({ length: n }, (_, i) => record(from + BigInt(i)))
+
+  it.effect("a batch the client fetched from the log start, past records deleted while it was behind, tells them deleted", () =>
+    Effect.gen(function*() {
+      const marks = { low: 0n, high: 10n }
+      const { driver } = client(() => marks)
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 0n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      yield* Effect.promise(() => core.offer(tp, 0n, batch(0n, 10), 10n, 10n))
+      // While it was behind, retention deleted 10 to 29; its fetch from 10 was out of range and it
+      // fetched from the log start, 30.
+      marks.low = 30n
+      marks.high = 40n
+      yield* Effect.promise(() => core.offer(tp, 30n, batch(30n, 10), 40n, 40n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(2), Stream.runCollect)
+      assert.strictEqual(delivered[1]!.fromOffset, 10n)
+      assert.strictEqual(delivered[1]!.firstOffset, 30n)
+      assert.strictEqual(delivered[1]!.logStartOffset, 30n, "records 10 to 29 were deleted before they were read")
+    }))
+
+  it.effect("a batch past offsets compacted away (the log starts below the position) is no loss, delivered as continuing", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = client(() => ({ low: 0n, high: 40n }))
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 0n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      yield* Effect.promise(() => core.offer(tp, 0n, batch(0n, 10), 10n, 40n))
+      yield* Effect.promise(() => core.offer(tp, 15n, batch(15n, 5), 20n, 40n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(2), Stream.runCollect)
+      assert.strictEqual(delivered[1]!.fromOffset, 10n)
+      assert.strictEqual(delivered[1]!.firstOffset, 15n)
+      assert.isUndefined(delivered[1]!.logStartOffset)
+      assert.deepStrictEqual(seeks, [0n])
+    }))
+
+  it.effect("a log start that moved on after the client's reset counts only the offsets the batch does not hold", () =>
+    Effect.gen(function*() {
+      // The client reset to the log start 20 and fetched 20 to 29; by the time the core asks, the
+      // log starts at 25: 20 to 24 were read, not lost.
+      const { driver } = client(() => ({ low: 25n, high: 40n }))
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      yield* Effect.promise(() => core.offer(tp, 20n, batch(20n, 10), 30n, 40n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.fromOffset, 5n)
+      assert.strictEqual(delivered[0]!.firstOffset, 20n)
+      assert.strictEqual(delivered[0]!.logStartOffset, 20n)
+    }))
+})
+
+describe("consumer core, two batches of one partition offered at once (kafkajs' check of deleted logs)", () => {
+  it.effect("a batch judged after another moved the position sends the client back to the position: none of its records is skipped", () =>
+    Effect.gen(function*() {
+      const seeks: Array<bigint> = []
+      let answer: (marks: ReadonlyArray<{ topic: string; partition: number; low: bigint; high: bigint }>) => void = () => {}
+      const driver: ConsumerDriver = {
+        seek: (_, offset) => void seeks.push(offset),
+        pause: () => undefined,
+        resume: () => undefined,
+        committed: async () => new Map(),
+        watermarks: () => new Promise((resolve) => (answer = resolve)),
+        commit: async () => undefined
+      }
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 0n]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      // Every record below 30 was deleted. The client, reset to 30, fetched the first record written
+      // since (30) and offers it; its judging waits on the watermarks.
+      const fetched = core.offer(tp, 30n, [record(30n)], 31n, 31n)
+      // Meanwhile kafkajs' check (the log empty when it looked) moves the position to the log start.
+      const moved = core.offer(tp, 0n, [], 30n, 30n, undefined, 30n)
+      answer([{ topic: "t", partition: 0, low: 30n, high: 31n }])
+      yield* Effect.promise(() => Promise.all([fetched, moved]))
+      assert.strictEqual(core.fetchPosition("t:0"), 30n)
+      // The client went on from 31 after the batch the core dropped: it must fetch 30 again.
+      assert.strictEqual(seeks.at(-1), 30n, `seeks ${seeks}`)
+      yield* Effect.promise(() => core.offer(tp, 30n, [record(30n)], 31n, 31n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(2), Stream.runCollect)
+      assert.deepStrictEqual(delivered.map((b) => [b.fromOffset, b.nextOffset, b.logStartOffset]), [[0n, 30n, 30n], [30n, 31n, undefined]])
+    }))
+})

@@ -232,13 +232,25 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         const record = (partition: number, i: number): ProducerRecord => ({ topic, key: `k${i}`, partition, value: new Uint8Array(4_000 + i) })
         yield* sink.send([record(0, 0), record(1, 1), record(0, 2), record(1, 3)])
         assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2n, 2n])
-        // The clients split no send of theirs into batches under the limit: three to partition 0 are refused.
+        // Neither the clients nor K2's sinks cut a send under a topic's own limit below the broker's
+        // default (ADR-73): three to partition 0 are refused.
         const reason = yield* sink.send([record(0, 4), record(1, 5), record(0, 6), record(0, 7)]).pipe(Effect.flip, Effect.map((e) => e.reason))
         assert.strictEqual(reason._tag, "KafkaRejected")
         assert.isFalse(reason.retryable)
         assert.include(reason._tag === "KafkaRejected" ? reason.detail : "", "larger than the max message size the server will accept")
         // A produce request is answered partition by partition: partition 1's batch was written.
         assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2n, 3n])
+      })), timeout)
+
+    it.live("a send larger than the default max.message.bytes to one partition is written whole, in order (ADR-73)", () =>
+      run(Effect.gen(function*() {
+        const topic = unique("k2test")
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 1 }])
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        // 2,500 records of 1 KB: ~2.6 MB as one batch, 2.5 times what the broker takes.
+        const records = Array.from({ length: 2_500 }, (_, i): ProducerRecord => ({ topic, key: `k${i % 13}`, value: new Uint8Array(1_000).fill(i % 256) }))
+        yield* (yield* KafkaSink).send(records)
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2_500n])
       })), timeout)
 
     it.live("a send to a partition ensureTopics has just added lands there", () =>
