@@ -6,8 +6,8 @@
  *
  *   MALLOC_ARENA_MAX=2 node --expose-gc --max-old-space-size=1024 bench/parquetCpu.ts
  *
- * K2_BENCH_PARQUET_EVENTS (simulator events, default 400k), K2_BENCH_PARQUET_FLUSH (rows a flush,
- * default 30k), K2_BENCH_PARQUET_ROUNDS (default 6), K2_BENCH_PARQUET_VARIANTS (JSON: a name to the
+ * K2_PARQUET_EVENTS (simulator events, default 400k), K2_PARQUET_FLUSH (rows a flush,
+ * default 30k), K2_PARQUET_ROUNDS (default 6), K2_PARQUET_VARIANTS (JSON: a name to the
  * SET statements run before its round; default DuckDB's threads against one thread).
  */
 import * as fs from "node:fs"
@@ -22,10 +22,10 @@ import { writeDataFiles } from "../src/layers/iceberg/parquet.ts"
 import { makeSimulator, Unpaced } from "../src/layers/feeds/simulator.ts"
 import { DEFAULT_SYMBOLS } from "../src/domain/feeds/simulator.ts"
 
-const EVENTS = Number(process.env["K2_BENCH_PARQUET_EVENTS"] ?? 400_000)
-const FLUSH = Number(process.env["K2_BENCH_PARQUET_FLUSH"] ?? 30_000)
-const ROUNDS = Number(process.env["K2_BENCH_PARQUET_ROUNDS"] ?? 6)
-const variants: Record<string, Array<string>> = JSON.parse(process.env["K2_BENCH_PARQUET_VARIANTS"] ?? '{"default threads":[],"one thread":["SET threads = 1"]}')
+const EVENTS = Number(process.env["K2_PARQUET_EVENTS"] ?? 400_000)
+const FLUSH = Number(process.env["K2_PARQUET_FLUSH"] ?? 30_000)
+const ROUNDS = Number(process.env["K2_PARQUET_ROUNDS"] ?? 6)
+const variants: Record<string, Array<string>> = JSON.parse(process.env["K2_PARQUET_VARIANTS"] ?? '{"default threads":[],"one thread":["SET threads = 1"]}')
 
 const procCpuUs = () => {
   const f = fs.readFileSync("/proc/self/stat", "utf8")

@@ -140,8 +140,8 @@ export interface TopicSpec {
   readonly config?: Readonly<Record<string, string>>
   /**
    * `partitions` is K2's default, not the operator's (`--partitions` and `K2_TOPIC_PARTITIONS`
-   * unset): an existing topic with fewer that the principal may not grow (no ALTER) is used as it
-   * is, said at info level, where a count asked for and refused is warned of.
+   * unset): a topic K2 creates gets it, an existing topic keeps the partitions it has (growing it
+   * moves keys to other partitions for every producer and consumer of the topic; ADR-74).
    */
   readonly partitionsByDefault?: boolean
 }
@@ -171,14 +171,18 @@ export const topicConfigEntries = (spec: TopicSpec): ReadonlyArray<readonly [str
 /**
  * What existing topics lack against their specs, given how the cluster describes them: more
  * partitions (never fewer: Kafka cannot shrink a topic) and config values (where described).
+ * Only a count asked for grows a topic; one with fewer than K2's default is `kept` as it is
+ * (`TopicSpec.partitionsByDefault`: growing moves keys, ADR-74).
  */
 export const topicChanges = (
   present: ReadonlyArray<TopicSpec>,
   described: ReadonlyArray<{ readonly name: string; readonly partitions: number; readonly config?: Readonly<Record<string, string>> }>
-): { readonly toGrow: ReadonlyArray<TopicSpec>; readonly toAlter: ReadonlyArray<TopicSpec> } => {
+): { readonly toGrow: ReadonlyArray<TopicSpec>; readonly kept: ReadonlyArray<TopicSpec>; readonly toAlter: ReadonlyArray<TopicSpec> } => {
   const byName = new Map(described.map((d) => [d.name, d]))
+  const short = present.filter((s) => (byName.get(s.name)?.partitions ?? 0) < s.partitions)
   return {
-    toGrow: present.filter((s) => (byName.get(s.name)?.partitions ?? 0) < s.partitions),
+    toGrow: short.filter((s) => s.partitionsByDefault !== true),
+    kept: short.filter((s) => s.partitionsByDefault === true),
     // Configs not described (the principal may not read them) are not known to differ.
     toAlter: present.filter((s) => {
       const d = byName.get(s.name)

@@ -53,6 +53,15 @@ describe("topicChanges", () => {
     assert.deepStrictEqual(more.toGrow, [])
   })
 
+  it("never grows an existing topic to K2's default count (nobody asked for it): it keeps its partitions, and is named as kept", () => {
+    const byDefault = { ...spec, partitionsByDefault: true }
+    const changes = topicChanges([byDefault], [{ name: spec.name, partitions: 3, config: { "retention.ms": "1000", "compression.type": "zstd" } }])
+    assert.deepStrictEqual(changes.toGrow, [])
+    assert.deepStrictEqual(changes.kept.map((s) => s.name), [spec.name])
+    const asked = topicChanges([spec], [{ name: spec.name, partitions: 3, config: { "retention.ms": "1000", "compression.type": "zstd" } }])
+    assert.deepStrictEqual(asked.kept, [])
+  })
+
   it("alters a topic whose configs differ from its spec, and leaves other overrides alone", () => {
     const drifted = topicChanges([spec], [{ name: spec.name, partitions: 12, config: { "retention.ms": "5", "compression.type": "zstd", "cleanup.policy": "compact" } }])
     assert.deepStrictEqual(drifted.toAlter.map((s) => s.name), [spec.name])

@@ -1,7 +1,7 @@
 /**
  * `KafkaAdmin.ensureTopics` once, over the client calls it is made of: create what is missing,
- * then raise partition counts and set configs where the spec says more (`topicChanges`). Each
- * real client layer supplies its calls.
+ * then raise partition counts asked for and set configs where the spec says more
+ * (`topicChanges`). Each client layer supplies its calls.
  */
 import { Effect } from "effect"
 import { topicChanges, topicConfigEntries, type TopicSpec } from "../../domain/wire.ts"
@@ -71,7 +71,7 @@ const notAuthorized = (e: KafkaError) => e.reason._tag === "NotAuthorized"
 /**
  * `change` of existing topics, unless the ACLs refuse it: a principal of least privilege (a
  * platform team makes and sizes the topics) ingests and publishes all the same, told what is left
- * (`told`: a warning, or for what nobody asked for, an info line).
+ * (`told`: a warning).
  */
 const unlessRefused = (change: Effect.Effect<void, KafkaError>, told: (e: KafkaError) => Effect.Effect<void>) =>
   change.pipe(
@@ -83,24 +83,33 @@ const counts = (specs: ReadonlyArray<TopicSpec>, current: ReadonlyMap<string, nu
   specs.map((s) => `${s.name}: ${current.get(s.name)} of ${s.partitions}`).join(", ")
 
 /**
- * Partitions the principal may not add: a count the operator asked for (`--partitions`,
- * `K2_TOPIC_PARTITIONS`) is a true mismatch, warned of at each start with what would end it; K2's
- * default against topics a platform team sized is their choice, said at info level (a warning at
- * every start for a state meant so was noise).
+ * Partitions asked for (`--partitions`, `K2_TOPIC_PARTITIONS`; K2's default grows nothing) that
+ * the principal may not add: a true mismatch, warned of at each start with what would end it.
  */
-const partitionsLeft = (toGrow: ReadonlyArray<TopicSpec>, current: ReadonlyMap<string, number>) => (e: KafkaError) => {
-  const asked = toGrow.filter((s) => s.partitionsByDefault !== true)
-  const byDefault = toGrow.filter((s) => s.partitionsByDefault === true)
-  return Effect.andThen(
-    asked.length === 0 ? Effect.void : Effect.logWarning(
-      `partitions left as they are (${counts(asked, current)}): ${e.message}. ` +
-        `To end this warning, have the topics grown (or grant ALTER on them), or ask for as many partitions as they have (--partitions, K2_TOPIC_PARTITIONS)`
-    ),
-    byDefault.length === 0 ? Effect.void : Effect.logInfo(
-      `partitions used as they are (${counts(byDefault, current)}, K2's default not applied: the principal may not ALTER them)`
-    )
+const partitionsLeft = (toGrow: ReadonlyArray<TopicSpec>, current: ReadonlyMap<string, number>) => (e: KafkaError) =>
+  Effect.logWarning(
+    `partitions left as they are (${counts(toGrow, current)}): ${e.message}. ` +
+      `To end this warning, have the topics grown (or grant ALTER on them), or ask for as many partitions as they have (--partitions, K2_TOPIC_PARTITIONS)`
   )
-}
+
+/**
+ * Existing topics with fewer partitions than K2's default: theirs to size (a feed or platform
+ * team's), and growing them would move keys under every producer and consumer (ADR-74).
+ */
+const partitionsKept = (kept: ReadonlyArray<TopicSpec>, current: ReadonlyMap<string, number>) =>
+  Effect.logInfo(
+    `partitions kept as they are (${kept.map((s) => `${s.name}: ${current.get(s.name)}`).join(", ")}, K2's default is ${
+      [...new Set(kept.map((s) => s.partitions))].join(", ")
+    }): an existing topic is grown only to a count asked for (--partitions, K2_TOPIC_PARTITIONS), as growing it moves keys to other partitions`
+  )
+
+/** Partitions added as asked: said as a warning, since the keys' partitions changed for everyone. */
+const partitionsAdded = (grown: ReadonlyArray<TopicSpec>, before: ReadonlyMap<string, number>) =>
+  Effect.logWarning(
+    `partitions added as asked (${grown.map((s) => `${s.name}: ${before.get(s.name)} to ${s.partitions}`).join(", ")}): ` +
+      `keys (symbols) now go to other partitions, so their order across the change is not kept, for every producer and consumer of the topic; ` +
+      `sequence checks may report gaps or out-of-order around it`
+  )
 
 export const ensureTopicsWith = (calls: TopicAdminCalls) =>
   Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
@@ -121,10 +130,12 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
           `the configs of ${unread.join(", ")} could not be read (no DESCRIBE_CONFIGS): not checked against K2's specs, left as they are`
         )
       }
-      const { toGrow, toAlter } = topicChanges(present, described)
+      const { toGrow, kept, toAlter } = topicChanges(present, described)
       const current = new Map(described.map((d) => [d.name, d.partitions]))
+      if (kept.length > 0) yield* partitionsKept(kept, current)
       const growing = toGrow.length === 0 ? Effect.succeed(false) : unlessRefused(
         calls.grow(toGrow).pipe(
+          Effect.tap(() => partitionsAdded(toGrow, current)),
           // Grown meanwhile by another process (produce and ingest starting together): the broker
           // refuses a count a topic already has. Refused with a topic still short, it stays a failure.
           Effect.catchIf(

@@ -27,7 +27,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { BATCH_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES, inBatches, recordBytes } from "./batchBytes.ts"
-import { distinctSpecs } from "./ensureTopics.ts"
+import { ensureTopicsWith } from "./ensureTopics.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { mayHaveLostBytes, sentHeaderBytes, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
@@ -130,14 +130,7 @@ export class MemoryBroker {
       // As a broker answers INVALID_PARTITIONS.
       throw kafkaError(new KafkaRejected({ operation: "createTopics", detail: `${spec.name}: ${spec.partitions} partitions (at least 1)` }))
     }
-    if (existing !== undefined) {
-      while (existing.partitions.length < spec.partitions) {
-        existing.partitions.push([])
-        existing.base.push(0)
-      }
-      Object.assign(existing.config, Object.fromEntries(topicConfigEntries(spec)))
-      return false
-    }
+    if (existing !== undefined) return false
     this.topics.set(spec.name, {
       name: spec.name,
       id: crypto.randomUUID(),
@@ -146,6 +139,25 @@ export class MemoryBroker {
       config: Object.fromEntries(topicConfigEntries(spec))
     })
     return true
+  }
+
+  /** Raises the topic's partition count to `partitions` (CreatePartitions). */
+  addPartitions(name: string, partitions: number): void {
+    const t = this.topic(name)
+    while (t.partitions.length < partitions) {
+      t.partitions.push([])
+      t.base.push(0)
+    }
+  }
+
+  /** Sets the spec's configs, leaving the topic's other overrides (IncrementalAlterConfigs). */
+  setConfig(spec: TopicSpec): void {
+    Object.assign(this.topic(spec.name).config, Object.fromEntries(topicConfigEntries(spec)))
+  }
+
+  describe(name: string): { readonly name: string; readonly partitions: number; readonly config: Record<string, string> } {
+    const t = this.topic(name)
+    return { name, partitions: t.partitions.length, config: { ...t.config } }
   }
 
   topic(name: string): MemTopic {
@@ -524,29 +536,28 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
   })
 
   const admin = KafkaAdmin.of({
-    ensureTopics: Effect.fn("KafkaAdmin.ensureTopics")(function*(specs: ReadonlyArray<TopicSpec>) {
-      const created: Array<string> = []
-      const existing: Array<string> = []
-      const grown: Array<string> = []
-      yield* distinctSpecs(specs)
-      for (const spec of specs) {
-        const before = broker.topics.get(spec.name)?.partitions.length
-        if (yield* guard("createTopics", () => broker.createTopic(spec))) created.push(spec.name)
-        else {
-          existing.push(spec.name)
-          if (before !== undefined && before < spec.partitions) grown.push(spec.name)
-        }
-      }
-      // Created: a group may still subscribe to the name (the topic was deleted and made again).
-      for (const name of [...created, ...grown]) broker.topicChanged(name)
-      return { created, existing, grown }
+    // The real clients' steps (what grows and what is altered: topicChanges), over the broker.
+    ensureTopics: ensureTopicsWith({
+      list: () => Effect.sync(() => [...broker.topics.keys()]),
+      create: (missing) =>
+        guard("createTopics", () => {
+          const existed: Array<string> = []
+          for (const spec of missing) {
+            // Created: a group may still subscribe to the name (the topic was deleted and made again).
+            if (broker.createTopic(spec)) broker.topicChanged(spec.name)
+            else existed.push(spec.name)
+          }
+          return existed
+        }),
+      describe: (names) => guard("describeTopics", () => names.map((name) => broker.describe(name))),
+      grow: (topics) =>
+        guard("createPartitions", () => {
+          for (const spec of topics) broker.addPartitions(spec.name, spec.partitions)
+          for (const spec of topics) broker.topicChanged(spec.name)
+        }),
+      alter: (topics) => guard("alterConfigs", () => topics.forEach((spec) => broker.setConfig(spec)))
     }),
-    describeTopics: (names) =>
-      guard("describeTopics", () =>
-        names.map((name) => {
-          const t = broker.topic(name)
-          return { name, partitions: t.partitions.length, config: { ...t.config } }
-        })),
+    describeTopics: (names) => guard("describeTopics", () => names.map((name) => broker.describe(name))),
     listTopics: () => Effect.sync(() => [...broker.topics.keys()].sort()),
     deleteTopics: (names) =>
       guard("deleteTopics", () => {

@@ -63,11 +63,11 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
 }
 
 /**
- * `--partitions` of `ingest` and `produce`: the value says whether it is K2's default, whose
- * refusal by the ACLs (no ALTER to grow a platform team's topics) is no warning (ensureTopics).
+ * `--partitions` of `ingest` and `produce`: the value says whether it is K2's default, which
+ * only topics K2 creates get: an existing topic is grown to a count asked for only (ADR-74).
  */
 export const partitionsFlag = Flag.Int("partitions").pipe(
-  defaultedSetting("partitions of the topics: created with this many when missing, grown to it when they have fewer (moving keys between partitions)", {
+  defaultedSetting("partitions of the topics: created with this many when missing; given (here or in the variable), existing topics with fewer are grown to it (their keys move to other partitions), else they keep theirs", {
     env: "K2_TOPIC_PARTITIONS",
     read: Config.Int,
     fallback: 12,

@@ -90,6 +90,49 @@ describe("ensureTopicsWith", () => {
     }))
 })
 
+/** The effect's exit and its log lines, each as "Level: message". */
+const withLevels = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => void lines.push(`${logLevel}: ${String(message)}`))
+    const exit = yield* Effect.exit(effect.pipe(Effect.provide(Logger.layer([logger]))))
+    return { exit, lines }
+  })
+
+describe("ensureTopicsWith, an existing topic and K2's default partition count", () => {
+  const trades = "market.equities.trades.asx"
+
+  it.effect("a topic that exists keeps its partitions: K2's default (nobody asked for it) never moves another team's keys", () =>
+    Effect.gen(function*() {
+      const partitions = new Map([[trades, 3]])
+      const { exit, lines } = yield* withLevels(fakeCluster(partitions, {})([{ name: trades, partitions: 12, partitionsByDefault: true }]))
+      assert.deepStrictEqual(Exit.isSuccess(exit) ? exit.value : undefined, { created: [], existing: [trades], grown: [] })
+      assert.strictEqual(partitions.get(trades), 3)
+      assert.deepStrictEqual(lines.filter((l) => !l.startsWith("Debug")), [
+        `Info: partitions kept as they are (${trades}: 3, K2's default is 12): an existing topic is grown only to a count asked for (--partitions, K2_TOPIC_PARTITIONS), as growing it moves keys to other partitions`
+      ])
+    }))
+
+  it.effect("a topic K2 creates gets the default", () =>
+    Effect.gen(function*() {
+      const partitions = new Map<string, number>()
+      const result = yield* fakeCluster(partitions, {})([{ name: trades, partitions: 12, partitionsByDefault: true }])
+      assert.deepStrictEqual(result, { created: [trades], existing: [], grown: [] })
+      assert.strictEqual(partitions.get(trades), 12)
+    }))
+
+  it.effect("a count asked for grows the topic, with a warning that its keys move to other partitions", () =>
+    Effect.gen(function*() {
+      const partitions = new Map([[trades, 3]])
+      const { exit, lines } = yield* withLevels(fakeCluster(partitions, {})([{ name: trades, partitions: 12 }]))
+      assert.deepStrictEqual(Exit.isSuccess(exit) ? exit.value : undefined, { created: [], existing: [trades], grown: [trades] })
+      assert.strictEqual(partitions.get(trades), 12)
+      assert.deepStrictEqual(lines.filter((l) => l.startsWith("Warn")), [
+        `Warn: partitions added as asked (${trades}: 3 to 12): keys (symbols) now go to other partitions, so their order across the change is not kept, for every producer and consumer of the topic; sequence checks may report gaps or out-of-order around it`
+      ])
+    }))
+})
+
 describe("ensureTopicsWith, a principal of least privilege", () => {
   const trades = "market.equities.trades.asx"
   const dlq = `${trades}.dlq`
@@ -144,22 +187,22 @@ describe("ensureTopicsWith, a principal of least privilege", () => {
       assert.include(lines, `configs left as they are, not K2's (${dlq}: retention.ms=2592000000)`)
     }))
 
-  it.effect("partitions it may not add to a count nobody asked for (K2's default) are said at info level, not warned of at every start", () =>
+  it.effect("K2's default against a platform team's topics with fewer partitions asks for no ALTER: no refusal, no warning at every start", () =>
     Effect.gen(function*() {
-      const levels: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => void levels.push(`${logLevel}: ${String(message)}`))
+      let grows = 0
       const ensure = ensureTopicsWith({
         list: () => Effect.succeed([trades, dlq]),
         create: () => Effect.die("nothing is missing"),
         describe: described(true),
-        grow: () => refused("createPartitions", "ALTER"),
+        grow: () => Effect.andThen(Effect.sync(() => void grows++), refused("createPartitions", "ALTER")),
         alter: () => Effect.void
       })
-      const exit = yield* Effect.exit(ensure([{ ...specs[0]!, partitionsByDefault: true }, specs[1]!]).pipe(Effect.provide(Logger.layer([logger]))))
+      const { exit, lines } = yield* withLevels(ensure([{ ...specs[0]!, partitionsByDefault: true }, specs[1]!]))
       assert.isTrue(Exit.isSuccess(exit))
-      assert.deepStrictEqual(levels.filter((l) => l.startsWith("Warn")), [])
-      assert.deepStrictEqual(levels.filter((l) => l.includes(trades)), [
-        `Info: partitions used as they are (${trades}: 2 of 12, K2's default not applied: the principal may not ALTER them)`
+      assert.strictEqual(grows, 0)
+      assert.deepStrictEqual(lines.filter((l) => l.startsWith("Warn")), [])
+      assert.deepStrictEqual(lines.filter((l) => l.includes(trades)), [
+        `Info: partitions kept as they are (${trades}: 2, K2's default is 12): an existing topic is grown only to a count asked for (--partitions, K2_TOPIC_PARTITIONS), as growing it moves keys to other partitions`
       ])
     }))
 

@@ -215,6 +215,27 @@ describe("memory Kafka, partitions added to a consumed topic", () => {
   })
 })
 
+describe("memory Kafka, K2's default partition count against an existing topic", () => {
+  it.effect("keeps the topic's partitions (its keys stay where they are); a count asked for grows it", () => {
+    const broker = new MemoryBroker()
+    return Effect.gen(function*() {
+      const topic = unique("theirs")
+      const admin = yield* KafkaAdmin
+      yield* admin.ensureTopics([{ name: topic, partitions: 3 }])
+      const kept = yield* admin.ensureTopics([{ name: topic, partitions: 12, partitionsByDefault: true }])
+      assert.deepStrictEqual(kept.grown, [])
+      assert.strictEqual(broker.topic(topic).partitions.length, 3)
+      const asked = yield* admin.ensureTopics([{ name: topic, partitions: 12 }])
+      assert.deepStrictEqual(asked.grown, [topic])
+      assert.strictEqual(broker.topic(topic).partitions.length, 12)
+      const made = unique("ours")
+      const created = yield* admin.ensureTopics([{ name: made, partitions: 12, partitionsByDefault: true }])
+      assert.deepStrictEqual(created.created, [made])
+      assert.strictEqual(broker.topic(made).partitions.length, 12)
+    }).pipe(Effect.provide(layerMemory(broker)))
+  })
+})
+
 describe("memory Kafka, a member leaving during a rebalance", () => {
   it.live("gets no partition (and no onAssign) from the rebalance that was under way when it left", () => {
     const broker = new MemoryBroker()
