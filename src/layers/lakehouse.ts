@@ -27,11 +27,6 @@ export interface LakehouseOptions {
   /** `catalog_name` in the SQL catalog tables. */
   readonly catalogName?: string
   readonly sink?: Sink.SinkOptions
-  /**
-   * DuckDB's threads when K2_DUCKDB_THREADS is unset (default: DuckDB's own, one per core). Ingest
-   * runs one: its Parquet writes then spend no CPU waiting on another thread (ADR-70).
-   */
-  readonly duckDbThreads?: number | undefined
 }
 
 export const catalogLayer = (options: LakehouseOptions) => {
@@ -59,9 +54,7 @@ export const catalogLayer = (options: LakehouseOptions) => {
 export const storageLayer = (options: LakehouseOptions) => catalogLayer(options).pipe(Layer.provideMerge(FileIOLayers.layer))
 
 /** DuckDB, the sink and the scanner over a catalog and storage (tests wrap the catalog to inject faults). */
-export const layerOn = <E, R>(storage: Layer.Layer<Catalog | FileIO, E, R>, sink?: Sink.SinkOptions, duckDbThreads?: number) =>
-  Layer.mergeAll(Sink.layer(sink), Planner.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(storage, DuckDb.layerConfigWith({ threads: duckDbThreads })))
-  )
+export const layerOn = <E, R>(storage: Layer.Layer<Catalog | FileIO, E, R>, sink?: Sink.SinkOptions) =>
+  Layer.mergeAll(Sink.layer(sink), Planner.layer).pipe(Layer.provideMerge(Layer.mergeAll(storage, DuckDb.layerConfig)))
 
-export const layer = (options: LakehouseOptions) => layerOn(storageLayer(options), options.sink, options.duckDbThreads)
+export const layer = (options: LakehouseOptions) => layerOn(storageLayer(options), options.sink)

@@ -209,13 +209,6 @@ const simulatedTopics = [
 const failedRun = <A, E>(exit: Exit.Exit<A, E>): exit is Exit.Failure<A, E> => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
 
 /**
- * DuckDB's threads in ingest unless K2_DUCKDB_THREADS says otherwise (ADR-70): a thread executing a
- * statement busy-waits while another runs its last task, and a flush's COPY of one partition is
- * mostly one task; with one thread the same files cost ~20 % less CPU (docs/benchmarks.md).
- */
-export const INGEST_DUCKDB_THREADS = 1
-
-/**
  * The embedded default's day: the simulator publishes into `broker` once the ingestor has every
  * partition, and the ingestor runs until every partition is read to its end and in its table;
  * then the summary. A signal stops it as it stops the live mode: what was read is committed, then
@@ -408,7 +401,7 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
           ))
         ))
       )
-    }).pipe(Effect.provide(lakehouseOf(options, undefined, INGEST_DUCKDB_THREADS)))
+    }).pipe(Effect.provide(lakehouseOf(options)))
   }).pipe(Effect.scoped)
 
 /** Against a real broker until SIGTERM/SIGINT. */
@@ -427,7 +420,7 @@ const live = (
         // Held while it decides: an embedded run still before its first commit holds the warehouse
         // (WarehouseBusy), and its record must not go from under it.
         yield* holdWarehouse(options.warehouse)
-        if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options, undefined, INGEST_DUCKDB_THREADS)))).length > 0) {
+        if ((yield* tablesWithMarkers(options.group).pipe(Effect.provide(lakehouseOf(options)))).length > 0) {
           return yield* refuseWarehouse(
             options,
             `holds the embedded default's simulated day, ingested as group ${options.group}: a live run as that group would ` +
@@ -461,7 +454,7 @@ const live = (
     // The warehouse is opened (its catalog created) only once a broker has answered: a run that never
     // reached one (a wrong address) left an empty catalog, where query, replay and compact then
     // answered "no such table" instead of refusing a warehouse that does not exist.
-    const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options, undefined, INGEST_DUCKDB_THREADS)))
+    const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options)))
     const program = Effect.gen(function*() {
       yield* claimTopics({ group: options.group, adoptMarksOf: Option.getOrUndefined(options.adoptMarksOf), separateCopy: options.separateCopy }, topics).pipe(
         Effect.catchTag("OtherGroupsMarkers", (e) => refuseWarehouse(options, e.message))

@@ -345,15 +345,8 @@ export class DuckDb extends Context.Service<DuckDb, {
    * The options of `config`, what it leaves unset sized for the container the process runs in
    * (`sizedForContainer`), logged when any is.
    */
-  static readonly settings: Effect.Effect<DuckDbOptions, Config.ConfigError> = Effect.suspend(() => DuckDb.settingsWith({}))
-
-  /**
-   * `settings`, with `defaults` for what the environment leaves unset (before the container's
-   * sizing): a program's own choice, which K2_DUCKDB_THREADS still overrides.
-   */
-  static readonly settingsWith = (defaults: { readonly threads?: number | undefined }): Effect.Effect<DuckDbOptions, Config.ConfigError> => Effect.gen(function*() {
-    const configured = yield* DuckDb.config
-    const explicit = { ...configured, threads: configured.threads ?? defaults.threads }
+  static readonly settings: Effect.Effect<DuckDbOptions, Config.ConfigError> = Effect.gen(function*() {
+    const explicit = yield* DuckDb.config
     const read = yield* CgroupFiles
     const { options, sized } = sizedForContainer(explicit, containerLimits(read), {
       memoryBytes: os.totalmem(),
@@ -367,8 +360,4 @@ export class DuckDb extends Context.Service<DuckDb, {
   static readonly layerConfig: Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> = Layer.unwrap(
     Effect.map(DuckDb.settings, DuckDb.layerWith)
   )
-
-  /** `layerWith` the options of `settingsWith(defaults)`. */
-  static readonly layerConfigWith = (defaults: { readonly threads?: number | undefined }): Layer.Layer<DuckDb, DuckDbError | Config.ConfigError> =>
-    defaults.threads === undefined ? DuckDb.layerConfig : Layer.unwrap(Effect.map(DuckDb.settingsWith(defaults), DuckDb.layerWith))
 }

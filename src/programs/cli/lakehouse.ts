@@ -141,11 +141,10 @@ export interface LakehouseSettings {
 const checkedWarehouse = <ROut, E, RIn>(
   options: LakehouseSettings,
   core: (options: Lakehouse.LakehouseOptions) => Layer.Layer<ROut | Catalog, E, RIn>,
-  checked?: ReadonlyArray<TableName>,
-  duckDbThreads?: number
+  checked?: ReadonlyArray<TableName>
 ) => {
   const catalog = catalogChoice(options)
-  const layer = core({ warehouse: options.warehouse, catalogName: options.catalogName, catalog, duckDbThreads })
+  const layer = core({ warehouse: options.warehouse, catalogName: options.catalogName, catalog })
   // Only a SQLite catalog inside the warehouse travels with it; another catalog may keep tables anywhere.
   const travels = catalog._tag === "sqlite" && isWithin(real(options.warehouse), real(path.dirname(catalog.path)), true)
   return travels ? Layer.effectDiscard(tablesInside(options.warehouse, checked)).pipe(Layer.provideMerge(layer)) : layer
@@ -155,8 +154,8 @@ const checkedWarehouse = <ROut, E, RIn>(
  * The lakehouse the flags name; refused when its own catalog keeps its tables (or those of
  * `checked`) elsewhere (MovedWarehouse).
  */
-export const lakehouseOf = (options: LakehouseSettings, checked?: ReadonlyArray<TableName>, duckDbThreads?: number) =>
-  checkedWarehouse(options, Lakehouse.layer, checked, duckDbThreads)
+export const lakehouseOf = (options: LakehouseSettings, checked?: ReadonlyArray<TableName>) =>
+  checkedWarehouse(options, Lakehouse.layer, checked)
 
 /** A path with its symbolic links resolved where it exists (a moved warehouse's old place may not). */
 const real = (p: string) => {

@@ -179,20 +179,6 @@ describe("DuckDb.layerConfig", () => {
       Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_DUCKDB_CONNECTIONS: "1" })))
     ))))
 
-  it.effect("takes a program's own thread count (ingest's one) when K2_DUCKDB_THREADS is unset, and K2_DUCKDB_THREADS over it", () =>
-    Effect.gen(function*() {
-      const threadsWith = (env: Record<string, string>) =>
-        Effect.gen(function*() {
-          const duckDb = yield* DuckDb
-          const rows = yield* duckDb.withConnection((c) => query(c, "probe", "SELECT current_setting('threads')::INTEGER AS t"))
-          return rows[0]?.["t"]
-        }).pipe(Effect.provide(Lakehouse.layer({ warehouse: os.tmpdir(), catalog: { _tag: "memory" }, duckDbThreads: 1 }).pipe(
-          Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env)))
-        )))
-      assert.strictEqual(yield* threadsWith({}), 1)
-      assert.strictEqual(yield* threadsWith({ K2_DUCKDB_THREADS: "3" }), 3)
-    }))
-
   it.effect("defaults to two connections and DuckDB's own thread count", () =>
     Effect.gen(function*() {
       const duckDb = yield* DuckDb
