@@ -100,14 +100,16 @@ export const setting = <A>(
   about: string,
   from: Partial<FromEnv<A>> & { readonly fallback: A }
 ) =>
-(flag: Flag.Flag<A>): Flag.Flag<A> => {
+(flag: Flag.Flag<A>): Flag.Flag<A> => Flag.withDefault(settingRead(flag, about, from), from.fallback)
+
+/** A setting's flag described, its variable read and its check applied, before its default. */
+const settingRead = <A>(flag: Flag.Flag<A>, about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }): Flag.Flag<A> => {
   const described = describedSetting(flag, about, from)
-  const read = from.env !== undefined && from.read !== undefined
+  return from.env !== undefined && from.read !== undefined
     ? envSetting(from.env, from.read, from.check)(described)
     : from.check === undefined
     ? described
     : checked(from.check)(described)
-  return Flag.withDefault(read, from.fallback)
 }
 
 /** A setting's value, and whether it is its default (neither the command line nor its variable gave it). */
@@ -121,15 +123,8 @@ export interface Defaulted<A> {
  * operator asked for (on the command line or in the variable) more strictly than K2's default.
  */
 export const defaultedSetting = <A>(about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) =>
-(flag: Flag.Flag<A>): Flag.Flag<Defaulted<A>> => {
-  const described = describedSetting(flag, about, from)
-  const read = from.env !== undefined && from.read !== undefined
-    ? envSetting(from.env, from.read, from.check)(described)
-    : from.check === undefined
-    ? described
-    : checked(from.check)(described)
-  return Flag.withDefault(Flag.map(read, (value): Defaulted<A> => ({ value, byDefault: false })), { value: from.fallback, byDefault: true })
-}
+(flag: Flag.Flag<A>): Flag.Flag<Defaulted<A>> =>
+  Flag.withDefault(Flag.map(settingRead(flag, about, from), (value): Defaulted<A> => ({ value, byDefault: false })), { value: from.fallback, byDefault: true })
 
 /**
  * As `setting` without a variable, for a flag only some modes read: its default is shown but left
