@@ -95,8 +95,6 @@ const readBack = (r: ProducerRecord, offset: bigint): KafkaRecord => {
   )
 }
 
-export { DEFAULT_MAX_MESSAGE_BYTES, recordBatchBytes } from "./batchBytes.ts"
-
 /** One partition's records of a send, as a client batches them. */
 interface Batch {
   readonly topic: string

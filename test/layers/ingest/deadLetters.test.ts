@@ -9,6 +9,7 @@ import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import type { Instrument } from "../../../src/domain/reference.ts"
 import { dlqTopicName, Header, instrumentsTopicName, instrumentsTopicSpecs, topicSpecs } from "../../../src/domain/wire.ts"
 import { deadLetters, makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
+import { DEFAULT_MAX_MESSAGE_BYTES, recordBatchBytes } from "../../../src/layers/kafka/batchBytes.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
@@ -217,9 +218,9 @@ describe("poison at the size limit, on a broker that holds records to max.messag
       const kafka = KafkaMemory.layerMemory(broker)
       const codec = makeWireCodec()
       const [a, b] = makeTrades({ count: 2, symbols: ["BHP"] })
-      const limit = KafkaMemory.DEFAULT_MAX_MESSAGE_BYTES
+      const limit = DEFAULT_MAX_MESSAGE_BYTES
       // Each fits its topic by a few bytes; the letter's headers take it past the DLQ's limit.
-      const fill = (make: (n: number) => ProducerRecord) => make(limit - 20 - KafkaMemory.recordBatchBytes(make(0)))
+      const fill = (make: (n: number) => ProducerRecord) => make(limit - 20 - recordBatchBytes(make(0)))
       const bigValue = fill((n) => ({ topic: TRADES, key: "BHP", value: new Uint8Array(n), partition: 0 }))
       const bigKey = fill((n) => ({ topic: TRADES, key: "K".repeat(n), value: Buffer.from("not avro"), partition: 0 }))
       const records: Array<ProducerRecord> = [
