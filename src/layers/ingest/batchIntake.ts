@@ -107,8 +107,11 @@ export const makeConsumeBatch = (
   const reportGap = Effect.fnUntraced(function*(batch: PartitionBatch, part: PartitionState) {
     const deletedTo = batch.logStartOffset
     // Below the table's mark the records are in the table: only a tracker rebuild reads them.
-    const lostFrom = part.next > part.tableMark ? part.next : part.tableMark
+    // Below `lostBelow` they were told lost already (before a restart).
+    let lostFrom = part.next > part.tableMark ? part.next : part.tableMark
+    if (part.lostBelow > lostFrom) lostFrom = part.lostBelow
     if (deletedTo !== undefined && deletedTo > lostFrom) {
+      part.lostBelow = deletedTo
       if (part.tableMark === 0n && part.next === 0n) {
         return yield* Effect.logWarning(
           `${part.key}: the log starts at ${deletedTo} and ${part.table} holds nothing of this partition for group ${group}: ingesting from the log start ` +

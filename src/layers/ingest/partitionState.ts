@@ -65,6 +65,11 @@ export interface PartitionState {
    * until one did. Kept across a restart, as the lag.
    */
   logEnd: bigint | undefined
+  /**
+   * Offsets below this were told lost (deleted before they were read, ADR-68). Kept across a
+   * restart, which reads the batch telling the loss again before its commit passes the log start.
+   */
+  lostBelow: bigint
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
   /**

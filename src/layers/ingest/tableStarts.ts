@@ -81,8 +81,8 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       const topicId = markers.topicIds.get(tp.topic)
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        const logEnd = parts.get(key)?.logEnd
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, logEnd, spans: [], retired: false, groupOwed: true })
+        const { logEnd, lostBelow = 0n } = parts.get(key) ?? {}
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, logEnd, lostBelow, spans: [], retired: false, groupOwed: true })
         starts.set(key, tableMark)
         continue
       }
@@ -105,7 +105,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = ingestedBelow({ sequenceMark, tableMark })
       // The lag is the partition's, not this state's: kept until the next batch says otherwise.
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, spans: [], retired: false, groupOwed: true })
+      parts.set(key, { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lostBelow: previous?.lostBelow ?? 0n, spans: [], retired: false, groupOwed: true })
       starts.set(key, next)
     }
     return starts

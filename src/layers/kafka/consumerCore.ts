@@ -88,6 +88,14 @@ export interface ConsumerCore {
     topicId?: string,
     logStart?: bigint
   ): Promise<void>
+  /**
+   * The client's fetch of tp was out of range (kafkajs then resets the position by itself). When
+   * the log now starts past the position, the records between were deleted before they were read:
+   * an empty batch moves the position to the log start and tells them lost (`logStartOffset`), and
+   * the client fetches from there. A wholly deleted log tells it no other way (fetches at its start
+   * hold nothing); a partly deleted one, at once, whatever the client's first fetch there holds.
+   */
+  outOfRange(tp: TopicPartition): Promise<void>
   /** The position the client should fetch tp from, or undefined when tp must not be fetched. */
   fetchPosition(key: TpKey): bigint | undefined
   /** Fail the consumer (batches stream) with a client error. */
@@ -273,7 +281,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     const unchanged = () => parts.get(key) === st && st.epoch === epoch && st.fetchPos === fetchPos
     /**
      * For a batch judged after something moved the partition: another batch delivered meanwhile
-     * (kafkajs' check of deleted logs offers its own while the client's batch waits on the
+     * (`outOfRange` moving the position to the log start while the client's batch waits on the
      * watermarks) left the client going on from this batch's end, past records never delivered,
      * so it fetches from the position again. A seek, pause or rebalance (a new epoch) told it already.
      */
@@ -339,6 +347,23 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     }
     if (!st.strict && fetchOffset < st.fetchPos) return Promise.resolve()
     return deliver(fetchOffset)
+  }
+
+  const outOfRange = async (tp: TopicPartition): Promise<void> => {
+    const key = tpKeyOf(tp)
+    const st = parts.get(key)
+    if (st === undefined || st.starting || st.paused) return
+    const { epoch, fetchPos } = st
+    // Undecided: the client's own reset goes on, and its next batch, from beyond the position, is judged in `offer`.
+    const marks = await driver.watermarks(tp.topic).catch(() => undefined)
+    const m = marks?.find((x) => x.partition === tp.partition)
+    if (m === undefined || m.low <= fetchPos || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
+    const moved = offer(tp, fetchPos, [], m.low, m.high, undefined, m.low)
+    // Whatever the client reset to (the log end, for startFrom latest), it reads on from the log start;
+    // a batch it fetched from elsewhere is stale.
+    st.strict = true
+    driver.seek(tp, m.low)
+    return moved
   }
 
   const accept = (t: Tagged): Result.Result<PartitionBatch, undefined> => {
@@ -443,7 +468,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     return st === undefined || st.starting || st.paused ? undefined : st.fetchPos
   }
 
-  const core: ConsumerCore = { consumer, assign, offer, fetchPosition, fail, revokeAll }
+  const core: ConsumerCore = { consumer, assign, offer, outOfRange, fetchPosition, fail, revokeAll }
   return core
 })
 

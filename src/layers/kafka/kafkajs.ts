@@ -35,6 +35,7 @@ import {
 } from "../../services/KafkaSource.ts"
 import { kafkajsAssigner } from "./assignor.ts"
 import { foldKafkajsHeadersLinearly } from "./kafkajsHeaders.ts"
+import { onKafkajsReset, tellKafkajsResets } from "./kafkajsResets.ts"
 import { registerKafkajsCodecs } from "./compression.ts"
 import { closeWithin } from "./closing.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
@@ -296,6 +297,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     const kafkajs = (yield* Effect.promise(() => import("kafkajs"))).default
     // Before any fetch is decoded: kafkajs folds a record's headers in quadratic time (kafkajsHeaders.ts).
     if (!foldKafkajsHeadersLinearly()) yield* Effect.logWarning("kafkajs' header decoder is not the one K2 patches (kafkajs 2.2.4): a record of thousands of headers will hold the event loop")
+    // Before any consumer fetches: kafkajs resets a position out of range without a word (kafkajsResets.ts).
+    if (!tellKafkajsResets()) yield* Effect.logWarning("kafkajs' recovery from a fetch out of range is not the one K2 extends (kafkajs 2.2.4): a partition whose every record past the position was deleted will lag until a record comes, and its loss goes unreported until then")
     // Before any fetch is decoded: kafkajs itself reads gzip only (compression.ts).
     if (!registerKafkajsCodecs()) yield* Effect.logWarning("kafkajs' codec table is not the one K2 extends (kafkajs 2.2.4): records compressed with snappy, lz4 or zstd will fail the consumer")
     const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
@@ -407,6 +410,11 @@ export const layerKafkajs = (options: KafkajsOptions) =>
         const skips = new Map<TpKey, { from: bigint; to: bigint }>()
         /** The empty batch offered for a partition, which its next batch waits behind (order). */
         const moved = new Map<TpKey, Promise<void>>()
+        /**
+         * Partitions kafkajs reset while the core's check of them runs: a fetch of only transaction
+         * markers at the new position must not pass for one continuing the old (the loss unsaid).
+         */
+        const resetting = new Set<TpKey>()
         consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
           if (payload.batchSize !== 0 || payload.firstOffset === null) return
           const key = tpKey(payload.topic, payload.partition)
@@ -414,49 +422,35 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           if (pos === undefined) return
           const first = BigInt(payload.firstOffset)
           const to = BigInt(payload.lastOffset) + 1n
-          if (first === pos) {
-            skips.delete(key)
-            const offered = core.offer({ topic: payload.topic, partition: payload.partition }, pos, [], to, BigInt(payload.highWatermark))
-            moved.set(key, offered)
-            void offered.finally(() => {
-              if (moved.get(key) === offered) moved.delete(key)
+          // Reset: fetched from beyond the position, judged by the core (deleted or not) as any batch
+          // fetched there. Else beyond it: offsets compacted away before the markers, and the next
+          // batch continues this one from the position.
+          const from = first === pos ? pos : first > pos && resetting.has(key) ? first : undefined
+          if (from === undefined) {
+            if (first > pos) skips.set(key, { from: pos, to })
+            return
+          }
+          skips.delete(key)
+          const offered = core.offer({ topic: payload.topic, partition: payload.partition }, from, [], to, BigInt(payload.highWatermark))
+          moved.set(key, offered)
+          void offered.finally(() => {
+            if (moved.get(key) === offered) moved.delete(key)
+          })
+        })
+        // A fetch out of range (records deleted past the position): kafkajs resets the position by
+        // itself and says nothing; told here (kafkajsResets.ts), the core checks the log start once
+        // and moves the position there, telling the records lost.
+        yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            onKafkajsReset(opts.groupId, (tp) => {
+              const key = tpKeyOf(tp)
+              skips.delete(key)
+              resetting.add(key)
+              void core.outOfRange(tp).finally(() => resetting.delete(key))
             })
-          } else if (first > pos) {
-            skips.set(key, { from: pos, to })
-          }
-        })
-        // A position whose records were all deleted (the log start is the log end): kafkajs resets to
-        // the log start and its fetches there hold nothing, so no batch ever tells it. Every few
-        // seconds a position that did not move is checked against the log's watermarks, and such a
-        // one gets an empty batch moving it to the log start, telling the records lost (as the
-        // other layers do from their fetch); waiting for a record, the partition would lag for good.
-        const still = new Map<TpKey, bigint>()
-        const deletedUnder = Effect.promise(async () => {
-          const byTopic = new Map<string, Array<{ tp: TopicPartition; key: TpKey; pos: bigint }>>()
-          const seen = new Set<TpKey>()
-          for (const tp of Effect.runSync(core.consumer.assignment)) {
-            const key = tpKeyOf(tp)
-            const pos = core.fetchPosition(key)
-            if (pos === undefined) continue
-            seen.add(key)
-            const before = still.get(key)
-            still.set(key, pos)
-            if (before !== pos) continue
-            const list = byTopic.get(tp.topic) ?? []
-            list.push({ tp, key, pos })
-            byTopic.set(tp.topic, list)
-          }
-          for (const key of still.keys()) if (!seen.has(key)) still.delete(key)
-          for (const [topic, list] of byTopic) {
-            const marks = await watermarks(topic).catch(() => [])
-            for (const { key, pos, tp } of list) {
-              const m = marks.find((x) => x.partition === tp.partition)
-              if (m === undefined || m.low <= pos || m.low < m.high || core.fetchPosition(key) !== pos) continue
-              await core.offer(tp, pos, [], m.low, m.high, undefined, m.low)
-            }
-          }
-        })
-        yield* Effect.forkScoped(deletedUnder.pipe(Effect.repeat(Schedule.spaced("3 seconds"))))
+          ),
+          (remove) => Effect.sync(remove)
+        )
         consumer.on(consumer.events.CRASH, (event) => {
           const e = event.payload.error
           if (!event.payload.restart) core.fail(inGroup("consume", e))

@@ -14,7 +14,7 @@ import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { warehouseOptions } from "../../support/warehouse.ts"
+import { lakehouseRefusingCommits, warehouseOptions } from "../../support/warehouse.ts"
 import { parseExposition } from "../telemetry/opsMetrics.ts"
 
 const [TRADES] = ASX_TOPICS
@@ -70,6 +70,41 @@ describe("records deleted before ingest read them", () => {
       const table = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(table.rows, 220)
       assert.strictEqual(table.distinctCoordinates, 220)
+    }), 60_000)
+
+  it.live("a partition restarted before its next commit passes the log start reads the loss again, but tells and counts it once", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const trades = makeTrades({ count: 300, symbols: ["XYZ"], days: 0.01 })
+      const before = yield* lostOffsets
+      const { layer, logged } = capturing()
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TRADES!], 1)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 100)))
+      }).pipe(Effect.provide(kafka))
+      yield* ingestUntil((p) => p.written.trades >= 100 && p.uncommitted === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [layer] }))
+      )
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(100)))
+      }).pipe(Effect.provide(kafka))
+      broker.deleteRecords(TRADES!, 0, 180)
+      // The first trades commit after the loss fails: the partition restarts from the tables' mark
+      // (100) and reads the batch past the deleted records again.
+      let failuresLeft = 1
+      const lakehouse = lakehouseRefusingCommits(options, (table) => table === "trades" && failuresLeft-- > 0)
+      const progress = yield* ingestUntil((p) => p.written.trades >= 120 && p.uncommitted === 0 && p.lag === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS, over: [layer] }))
+      )
+      assert.isAbove(progress.restarts, 0)
+      const loss = logged.filter((l) => l.text.includes("DATA LOSS"))
+      // Before, told and counted twice (160).
+      assert.strictEqual(loss.length, 1, logged.map((l) => l.text).join("\n"))
+      assert.strictEqual((yield* lostOffsets) - before, 80)
+      const table = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(table.rows, 220)
     }), 60_000)
 
   it.live("every record past the marker deleted, none after: the loss is reported and the partition reads as caught up", () =>

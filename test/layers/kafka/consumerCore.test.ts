@@ -344,33 +344,95 @@ describe("consumer core, records deleted under a partition being read (kafkajs r
     }))
 })
 
-describe("consumer core, two batches of one partition offered at once (kafkajs' check of deleted logs)", () => {
+describe("consumer core, a batch judged while the check of an out-of-range fetch moves the position", () => {
   it.effect("a batch judged after another moved the position sends the client back to the position: none of its records is skipped", () =>
     Effect.gen(function*() {
       const seeks: Array<bigint> = []
-      let answer: (marks: ReadonlyArray<{ topic: string; partition: number; low: bigint; high: bigint }>) => void = () => {}
+      const answers: Array<(marks: ReadonlyArray<{ topic: string; partition: number; low: bigint; high: bigint }>) => void> = []
       const driver: ConsumerDriver = {
         seek: (_, offset) => void seeks.push(offset),
         pause: () => undefined,
         resume: () => undefined,
         committed: async () => new Map(),
-        watermarks: () => new Promise((resolve) => (answer = resolve)),
+        watermarks: () => new Promise((resolve) => void answers.push(resolve)),
         commit: async () => undefined
       }
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 0n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
-      // Every record below 30 was deleted. The client, reset to 30, fetched the first record written
-      // since (30) and offers it; its judging waits on the watermarks.
+      // Every record below 30 was deleted; the client's fetch from 0 was out of range, and the core's
+      // check of it asks the watermarks (the log empty when it looked).
+      const moved = core.outOfRange(tp)
+      // The client, reset to 30, fetched the first record written since (30) and offers it; its
+      // judging waits on the watermarks too.
       const fetched = core.offer(tp, 30n, [record(30n)], 31n, 31n)
-      // Meanwhile kafkajs' check (the log empty when it looked) moves the position to the log start.
-      const moved = core.offer(tp, 0n, [], 30n, 30n, undefined, 30n)
-      answer([{ topic: "t", partition: 0, low: 30n, high: 31n }])
-      yield* Effect.promise(() => Promise.all([fetched, moved]))
+      answers[0]!([{ topic: "t", partition: 0, low: 30n, high: 30n }])
+      yield* Effect.promise(() => moved)
+      answers[1]!([{ topic: "t", partition: 0, low: 30n, high: 31n }])
+      yield* Effect.promise(() => fetched)
       assert.strictEqual(core.fetchPosition("t:0"), 30n)
       // The client went on from 31 after the batch the core dropped: it must fetch 30 again.
       assert.strictEqual(seeks.at(-1), 30n, `seeks ${seeks}`)
       yield* Effect.promise(() => core.offer(tp, 30n, [record(30n)], 31n, 31n))
       const delivered = yield* core.consumer.batches.pipe(Stream.take(2), Stream.runCollect)
       assert.deepStrictEqual(delivered.map((b) => [b.fromOffset, b.nextOffset, b.logStartOffset]), [[0n, 30n, 30n], [30n, 31n, undefined]])
+    }))
+})
+
+describe("consumer core, a fetch out of range (kafkajs resets the position by itself)", () => {
+  const client = (marks: { low: bigint; high: bigint }) => {
+    const seeks: Array<bigint> = []
+    let asked = 0
+    const driver: ConsumerDriver = {
+      seek: (_, offset) => void seeks.push(offset),
+      pause: () => undefined,
+      resume: () => undefined,
+      committed: async () => new Map(),
+      watermarks: async () => {
+        asked++
+        return [{ topic: "t", partition: 0, ...marks }]
+      },
+      commit: async () => undefined
+    }
+    return { driver, seeks, asked: () => asked }
+  }
+  const started = (driver: ConsumerDriver, at: bigint, startFrom: "earliest" | "latest" = "earliest") =>
+    Effect.gen(function*() {
+      const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], startFrom, onAssign: () => Effect.succeed(new Map([["t:0", at]])) }, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      return core
+    })
+
+  it.effect("every record past the position deleted: an empty batch moves it to the log start, telling them lost", () =>
+    Effect.gen(function*() {
+      const { driver, seeks } = client({ low: 30n, high: 30n })
+      const core = yield* started(driver, 10n)
+      yield* Effect.promise(() => core.outOfRange(tp))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.deepStrictEqual(delivered.map((b) => [b.fromOffset, b.firstOffset, b.nextOffset, b.logStartOffset, b.records.length]), [[10n, 30n, 30n, 30n, 0]])
+      assert.strictEqual(seeks.at(-1), 30n)
+    }))
+
+  it.effect("records after the deleted ones: the loss is told at once, and the client reads on from the log start whatever it reset to", () =>
+    Effect.gen(function*() {
+      // startFrom latest: kafkajs resets to the log end (40) and would skip 30 to 39.
+      const { driver, seeks } = client({ low: 30n, high: 40n })
+      const core = yield* started(driver, 10n, "latest")
+      yield* Effect.promise(() => core.outOfRange(tp))
+      assert.strictEqual(seeks.at(-1), 30n)
+      // A batch fetched from the log end before the seek is stale; the one from the log start continues.
+      yield* Effect.promise(() => core.offer(tp, 40n, [record(40n)], 41n, 41n))
+      yield* Effect.promise(() => core.offer(tp, 30n, [record(30n)], 31n, 41n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(2), Stream.runCollect)
+      assert.deepStrictEqual(delivered.map((b) => [b.fromOffset, b.firstOffset, b.nextOffset, b.logStartOffset]), [[10n, 30n, 30n, 30n], [30n, 30n, 31n, undefined]])
+    }))
+
+  it.effect("a log start at or below the position (a reset for another cause) changes nothing", () =>
+    Effect.gen(function*() {
+      const { driver, seeks, asked } = client({ low: 10n, high: 40n })
+      const core = yield* started(driver, 10n)
+      yield* Effect.promise(() => core.outOfRange(tp))
+      assert.strictEqual(asked(), 1)
+      assert.deepStrictEqual(seeks, [10n])
+      assert.strictEqual(core.fetchPosition("t:0"), 10n)
     }))
 })

@@ -512,6 +512,28 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         return { topic, consumer, collected }
       })
 
+      it.live("records deleted up to a transaction's commit marker: the loss is told and the position passes the marker", () =>
+        run(Effect.gen(function*() {
+          const topic = yield* makeTopic(1)
+          // Offsets 0-9 plain records, 10-12 a transaction's, 13 its commit marker; the log then starts at the marker.
+          yield* (yield* KafkaSink).send(recordsFor(topic, 10).map((r) => ({ ...r, partition: 0 })))
+          yield* sendTransactional(topic, 0, 3)
+          yield* options.deleteRecords(topic, 0, 13)
+          const consumer = yield* (yield* KafkaSource).subscribe({
+            groupId: unique("g"),
+            topics: [topic],
+            onAssign: () => Effect.succeed(new Map([[tpKey(topic, 0), 5n]]))
+          })
+          const { collected } = yield* collectInBackground(consumer)
+          // Before (kafkajs), its reset to the log start fetched the marker alone and passed it for
+          // offsets compacted away: no loss told, the position at 5 for good.
+          yield* waitUntil("the position past the marker", () => collected.batches.some((b) => b.nextOffset === 14n), timeout)
+          assert.strictEqual(collected.count(), 0)
+          assert.strictEqual(collected.batches[0]!.fromOffset, 5n)
+          assert.strictEqual(collected.batches[0]!.logStartOffset, 13n)
+          assert.isTrue(collected.batches.slice(1).every((b) => b.logStartOffset === undefined))
+        })), timeout)
+
       it.live("a position on a transaction's commit marker goes on past it when records come", () =>
         run(Effect.gen(function*() {
           const { topic, collected } = yield* consumerAtMarker()
