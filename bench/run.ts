@@ -14,6 +14,7 @@ import { benchIngestEffect } from "./ingest.ts"
 import { benchHttpEffect } from "./http.ts"
 import { benchMaintenanceEffect } from "./maintenance.ts"
 import { benchObservabilityEffect } from "./observability.ts"
+import { benchSymbols } from "./symbols.ts"
 import { BenchSettingError, benchSettingsHelp, checkBenchSettings } from "./settings.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
@@ -26,7 +27,8 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
   ingest: benchIngestEffect,
   http: benchHttpEffect,
   maintenance: benchMaintenanceEffect,
-  observability: benchObservabilityEffect
+  observability: benchObservabilityEffect,
+  symbols: () => Effect.sync(benchSymbols)
 }
 
 const args = process.argv.slice(2)

@@ -54,7 +54,7 @@ const serve = Command.make("serve", {
     const engines = serveOpening(Layer.mergeAll(QueryLayer.layerConfig, ReplayLayer.layer).pipe(Layer.provideMerge(lakehouse)))
     const app = Server.layer({ ...settings, warehouse }).pipe(
       Layer.provide(engines),
-      Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host, ...(tls === undefined ? {} : { tls }) }))
+      Layer.provideMerge(Server.nodeServer({ port: a.port, host: a.host, maxSymbols: settings.maxSymbols, ...(tls === undefined ? {} : { tls }) }))
     )
     // Said once the routes are in place, so that the address answers when it is read.
     const announce = HttpServer.addressFormattedWith((formatted) => {

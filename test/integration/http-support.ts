@@ -28,7 +28,7 @@ export const engines = <A, E, R>(dir: string, data: Layer.Layer<A, E, R>) =>
 export const servedWith = <A, E, R>(options: ServerOptions, dir: string, data: Layer.Layer<A, E, R>) =>
   Server.layer({ ...options, warehouse: dir }).pipe(
     Layer.provideMerge(engines(dir, data)),
-    Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
+    Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1", maxSymbols: options.maxSymbols }))
   )
 
 export const served = (options: ServerOptions, dir = warehouseDir(), counts?: { trades: number; quotes: number }) =>
@@ -41,7 +41,7 @@ export const servedOver = <A, E, R>(options: ServerOptions, over: Layer.Layer<A,
     return Server.layer({ ...options, warehouse: dir }).pipe(
       Layer.provideMerge(over),
       Layer.provideMerge(engines(dir, fill(counts))),
-      Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1" }))
+      Layer.provideMerge(Server.nodeServer({ port: 0, host: "127.0.0.1", maxSymbols: options.maxSymbols }))
     )
   }))
 

@@ -9,6 +9,7 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
+import { MAX_SYMBOLS } from "../query/validate.ts"
 
 // --- problems ------------------------------------------------------------------------------
 
@@ -82,9 +83,17 @@ export const readParams = {
   as_of: instant("Read the tables as they were at this instant")
 }
 
-// As long as the request line may be (server.ts, 64 KiB): a list of more symbols than
-// K2_API_MAX_SYMBOLS allows is refused by count, naming the limit (params.ts), not by its length.
-const symbolsParam = { symbols: text(64 * 1024, "Comma-separated symbols (default: all)") }
+/**
+ * The request line and headers a server reads (server.ts): room for `maxSymbols` (K2_API_MAX_SYMBOLS)
+ * symbols of the longest kind, 32 characters and an encoded comma (%2C) each, beside 16 KiB for the
+ * rest; at least 64 KiB. Node's 16 KiB did not hold a query naming 1000 symbols, and a fixed 64 KiB
+ * refused (431) past ~1,900 of them the 10,000 the setting allows.
+ */
+export const requestHeadBytes = (maxSymbols: number): number => Math.max(64 * 1024, 16 * 1024 + maxSymbols * 35)
+
+// As long as any server's request head may be: a list of more symbols than K2_API_MAX_SYMBOLS allows
+// is refused by count, naming the limit (params.ts), not by its length.
+const symbolsParam = { symbols: text(requestHeadBytes(MAX_SYMBOLS), "Comma-separated symbols (default: all)") }
 const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclusive") }
 
 export const RowsQuery = {

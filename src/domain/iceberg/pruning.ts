@@ -92,13 +92,37 @@ export const fileMayMatch = (file: DataFile, spec: PartitionSpec, schema: Schema
     const column = columnOf(schema, set.column)
     const lower = file.lowerBounds.get(column.id)
     const upper = file.upperBounds.get(column.id)
-    const fits = (value: string) => {
-      const v = Bounds.encode("string", value)
-      // Truncated bounds still enclose every value (lower is a prefix, upper was rounded up).
-      return (lower === undefined || Bounds.compareBounds("string", lower, v) <= 0) &&
-        (upper === undefined || Bounds.compareBounds("string", v, upper) <= 0)
-    }
-    if (!set.values.some(fits)) return false
+    // Truncated bounds still enclose every value (lower is a prefix, upper was rounded up): the
+    // file may match when the least value at or above its lower bound is at or below its upper.
+    const values = encodedValues(set)
+    const first = lower === undefined ? 0 : firstAtLeast(values, lower)
+    if (first === values.length || (upper !== undefined && Bounds.compareBounds("string", values[first]!, upper) > 0)) return false
   }
   return true
+}
+
+/**
+ * A value set's values serialized as bounds, in bound order, made once per list however many files
+ * it is matched against: encoding each value for each file cost the planner files times values
+ * (10,000 symbols over 5,000 files: 42 s of the event loop); a binary search per file costs log values.
+ */
+const encoded = new WeakMap<ReadonlyArray<string>, ReadonlyArray<Uint8Array>>()
+const encodedValues = (set: ValueSet): ReadonlyArray<Uint8Array> => {
+  let values = encoded.get(set.values)
+  if (values === undefined) {
+    values = set.values.map((v) => Bounds.encode("string", v)).sort((a, b) => Bounds.compareBounds("string", a, b))
+    encoded.set(set.values, values)
+  }
+  return values
+}
+
+/** The index of the first of `sorted` at or above `bound`; `sorted.length` when none is. */
+const firstAtLeast = (sorted: ReadonlyArray<Uint8Array>, bound: Uint8Array): number => {
+  let lo = 0, hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (Bounds.compareBounds("string", sorted[mid]!, bound) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }

@@ -18,10 +18,10 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, Redacted, References, SchemaAST, Tracer } from "effect"
 import { FindMyWay, HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
-import { Api, MetricsAccess, ReadAccess, ReplayAccess, SqlAccess } from "../../domain/api/Api.ts"
+import { Api, MetricsAccess, ReadAccess, ReplayAccess, requestHeadBytes, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { percentDecoded } from "../../domain/percentDecode.ts"
-import type { Scope, ServerOptions, ServerTls } from "./config.ts"
+import { defaults, type Scope, type ServerOptions, type ServerTls } from "./config.ts"
 import { behindProxies } from "./forwarded.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
 import { authenticator, clientAddress, CurrentPrincipal, refusal } from "./principal.ts"
@@ -450,20 +450,17 @@ export const layer = (options: HandlerOptions) => {
   return built as Layer.Layer<never, Layer.Error<typeof built>, HttpRouter.Request.Without<Layer.Services<typeof built>>>
 }
 
-/** Request line and headers: Node's 16 KiB did not hold a query naming 1000 symbols (Api.ts, symbols). */
-const MAX_HEADER_BYTES = 64 * 1024
-
 /**
- * What Node cannot read as a request (a request line or headers past MAX_HEADER_BYTES, malformed, or not
+ * What Node cannot read as a request (a request line or headers past `requestHeadBytes`, malformed, or not
  * received in time) it answers itself, without a body: answered here as every error is, a problem.
  * As Node's own answer: written unless a response is under way on the connection, which is then closed.
  */
-const refuseUnread = (error: Error & { readonly code?: string }, socket: Duplex) => {
+const refuseUnread = (maxSymbols: number) => (error: Error & { readonly code?: string }, socket: Duplex) => {
   // Node's own test (http's socketOnError): no response on the way whose head went out already.
   const inFlight = (socket as Duplex & { readonly _httpMessage?: { readonly headersSent: boolean } | null })._httpMessage
   if (!socket.writable || (inFlight != null && inFlight.headersSent)) return void socket.destroy(error)
   const [status, code, detail] = error.code === "HPE_HEADER_OVERFLOW"
-    ? [431, "bad_request", `the request line and headers are longer than the server reads (${MAX_HEADER_BYTES / 1024} KiB)`]
+    ? [431, "bad_request", `the request line and headers are longer than the server reads (${Math.floor(requestHeadBytes(maxSymbols) / 1024)} KiB, room for K2_API_MAX_SYMBOLS=${maxSymbols} symbols)`]
     : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
     ? [408, "bad_request", "the request was not received in time"]
     : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
@@ -496,6 +493,8 @@ interface NodeServerOptions {
   readonly limits?: RequestLimits
   /** HTTPS served directly (K2_API_TLS_CERT_FILE, K2_API_TLS_KEY_FILE); else plain HTTP. */
   readonly tls?: ServerTls
+  /** K2_API_MAX_SYMBOLS (default 1000): the request head is sized to hold that many (`requestHeadBytes`). */
+  readonly maxSymbols?: number
 }
 
 /**
@@ -566,11 +565,12 @@ export const nodeServer = (options: NodeServerOptions) =>
 const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) =>
   NodeHttpServer.layer(() => {
     const limits = options.limits ?? requestLimits
+    const maxSymbols = options.maxSymbols ?? defaults.maxSymbols
     const http = {
       requestTimeout: limits.requestMs,
       headersTimeout: limits.headersMs,
       connectionsCheckingInterval: limits.checkEveryMs,
-      maxHeaderSize: MAX_HEADER_BYTES
+      maxHeaderSize: requestHeadBytes(maxSymbols)
     }
     // The HTTP limits start once the handshake is done: a client that never ends its handshake is cut
     // at the headers' time, not TLS's default of two minutes. An https.Server is an http.Server
@@ -587,7 +587,7 @@ const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) =>
       onClose()
       return close(callback)
     }
-    server.on("clientError", refuseUnread)
+    server.on("clientError", refuseUnread(maxSymbols))
     // K2 upgrades to nothing (WebSocket, h2c), and the platform's `upgrade` listener took every request
     // carrying Upgrade off this server: out of its request timeout (a body trickled for minutes was still
     // read; one that never came held its connection for good), and a client resetting mid-body left the

@@ -218,7 +218,7 @@ export const makeConsumeBatch = (
       // data table went back behind it).
       const events = observation.events.filter((e) => e.kafka_offset === null || e.kafka_offset >= part.sequenceMark)
       for (const e of events) part.events.push(e)
-      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts.values(), part, row.exchange, row.symbol)
+      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts, part, row.exchange, row.symbol)
       part.next = batch.nextOffset
       part.lag = batch.highWatermark - batch.nextOffset
       part.logEnd = batch.highWatermark > batch.nextOffset ? batch.highWatermark : batch.nextOffset

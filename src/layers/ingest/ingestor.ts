@@ -27,7 +27,7 @@
  */
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Layer, Metric, Option, Queue, Ref, Result, Schedule, Scope, Semaphore, Stream, type Tracer } from "effect"
 import { DEFAULT_INGEST_GROUP, type MarkerUnreadable } from "../../domain/ingest/marker.ts"
-import { restartingTogether } from "../../domain/ingest/streamOwnership.ts"
+import { letGoAll, restartingTogether } from "../../domain/ingest/streamOwnership.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import { tables } from "../../domain/tables.ts"
 import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
@@ -542,6 +542,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           if (part.table !== "instruments") {
             yield* trackers[part.table].forget((e, s) => part.streams.has(e, s) || (rereads && part.left.has(e, s)))
           }
+          letGoAll(parts, part)
           parts.delete(key)
           room.roomMade()
         }

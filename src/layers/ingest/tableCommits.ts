@@ -6,6 +6,7 @@
 import { Effect, Metric, Option, Result, type Tracer } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { CHECKPOINT_PREFIX, fence } from "../../domain/ingest/marker.ts"
+import { keepOnly } from "../../domain/ingest/streamOwnership.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import type { RowBuffer } from "../../domain/rows.ts"
@@ -121,7 +122,7 @@ const letGoOfUntracked = (parts: Partitions, trackers: Trackers, part: Partition
       for (const other of parts.values()) if (other.table === part.table && other.left.has(exchange, symbol)) return true
       return false
     }
-    part.streams.retain((exchange, symbol) => tracked(exchange, symbol) || moved(exchange, symbol))
+    keepOnly(parts, part, (exchange, symbol) => tracked(exchange, symbol) || moved(exchange, symbol))
   })
 
 export interface TableCommitsContext {

@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { markerOf, type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
-import { newestCheckpoints, ownerOf, StreamSet } from "../../domain/ingest/streamOwnership.ts"
+import { holdAll, letGoAll, newestCheckpoints, ownerOf, StreamSet } from "../../domain/ingest/streamOwnership.ts"
 import { checkpointStreams } from "../../domain/sequence/tracker.ts"
 import { identifierOf } from "../../domain/tables.ts"
 import type { Catalog } from "../../services/Catalog.ts"
@@ -81,7 +81,9 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       const topicId = markers.topicIds.get(tp.topic)
       if (table === "instruments") {
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        const { logEnd, lostBelow = 0n } = parts.get(key) ?? {}
+        const previous = parts.get(key)
+        if (previous !== undefined) letGoAll(parts, previous)
+        const { logEnd, lostBelow = 0n } = previous ?? {}
         parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, logEnd, lostBelow, spans: [], retired: false, groupOwed: true })
         starts.set(key, tableMark)
         continue
@@ -96,7 +98,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       if (checkpoint !== undefined) {
         // A stream another partition carries now is its own: this checkpoint's state of it is old.
         const mine = (exchange: string, symbol: string) =>
-          restoredFrom(table, exchange, symbol) === key && ownerOf(parts.values(), table, exchange, symbol, (k) => installing.has(k)) === undefined
+          restoredFrom(table, exchange, symbol) === key && ownerOf(parts, table, exchange, symbol, (k) => installing.has(k)) === undefined
         yield* tracker.restore(checkpoint.json, mine).pipe(
           Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
         )
@@ -105,7 +107,10 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = ingestedBelow({ sequenceMark, tableMark })
       // The lag is the partition's, not this state's: kept until the next batch says otherwise.
-      parts.set(key, { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lostBelow: previous?.lostBelow ?? 0n, spans: [], retired: false, groupOwed: true })
+      if (previous !== undefined) letGoAll(parts, previous)
+      const state: PartitionState = { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lostBelow: previous?.lostBelow ?? 0n, spans: [], retired: false, groupOwed: true }
+      parts.set(key, state)
+      holdAll(parts, state)
       starts.set(key, next)
     }
     return starts

@@ -1,5 +1,6 @@
 /** Scan pruning decides from bounds alone: it may keep a file that holds no match, never drop one that does. */
 import { assert, describe, it } from "@effect/vitest"
+import fc from "fast-check"
 import * as Bounds from "../../../src/domain/iceberg/bounds.ts"
 import { fileMayMatch, isEmptyRange, manifestMayMatch } from "../../../src/domain/iceberg/pruning.ts"
 import type { DataFile, FieldSummary, ManifestFile, PartitionSpec, Schema } from "../../../src/domain/iceberg/spec.ts"
@@ -103,6 +104,33 @@ describe("pruning", () => {
     assert.isTrue(fileMayMatch(f, spec, schema, symbols(["AAA", "BHP", "ZZZ"])))
     assert.isTrue(fileMayMatch(f, spec, schema, symbols(["CBA", "ZZZ"])))
     assert.isFalse(fileMayMatch(f, spec, schema, symbols(["AAA", "CBB"])))
+  })
+
+  it("reads a long symbol list once, not once a file", () => {
+    // 10,000 symbols over 5,000 files cost the planner 42 s of the event loop, each symbol encoded
+    // and compared for each file whose range held none of them.
+    const wanted = Array.from({ length: 5_000 }, (_, i) => `Z${String(i).padStart(4, "0")}`)
+    let reads = 0
+    const counted = new Proxy(wanted, {
+      get: (target, key, receiver) => {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads++
+        return Reflect.get(target, key, receiver)
+      }
+    })
+    const filter = { values: [{ column: "symbol", values: counted }] }
+    const files = Array.from({ length: 200 }, (_, i) => file(dayStart, dayStart + 10, `A${i}`, `A${i}Z`))
+    assert.isTrue(files.every((f) => !fileMayMatch(f, spec, schema, filter)))
+    assert.isTrue(fileMayMatch(file(dayStart, dayStart + 10, "Z2500", "Z2500"), spec, schema, filter))
+    assert.isAtMost(reads, 2 * wanted.length)
+  })
+
+  it("keeps exactly the files a symbol of the list falls within, whatever the list", () => {
+    const name = fc.stringMatching(/^[A-D]{1,3}$/)
+    fc.assert(fc.property(fc.array(name, { maxLength: 12 }), name, name, (values, a, b) => {
+      const [lo, hi] = a <= b ? [a, b] : [b, a]
+      const expected = values.some((v) => lo <= v && v <= hi)
+      return fileMayMatch(file(dayStart, dayStart + 10, lo, hi), spec, schema, { values: [{ column: "symbol", values }] }) === expected
+    }))
   })
 
   it("an empty range [t, t) matches nothing", () => {

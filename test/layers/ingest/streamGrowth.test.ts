@@ -54,7 +54,7 @@ const churn = (parts: Partitions, trackers: Trackers, part: PartitionState, days
     for (let day = 0; day < days; day++) {
       const rows = Array.from({ length: perDay }, (_, i) => row(`S${day}_${i}`, day))
       if (part.table !== "instruments") yield* trackers[part.table].observe(rows)
-      for (const r of rows) if (!part.streams.has(r.exchange, r.symbol)) claim(parts.values(), part, r.exchange, r.symbol)
+      for (const r of rows) if (!part.streams.has(r.exchange, r.symbol)) claim(parts, part, r.exchange, r.symbol)
       part.next += BigInt(perDay)
       yield* takeBuffers(parts, trackers, true)
       // The commit landed: its marks move to what it took.
@@ -94,8 +94,8 @@ describe("Ingestor: a partition's streams under symbol churn", () => {
       const parts: Partitions = new Map([[from.key, from], [to.key, to]])
       // MOVED is carried by partition 0, then by partition 1 (the topic gained partitions).
       yield* tracker.observe([row("MOVED", 0)])
-      claim(parts.values(), from, "ASX", "MOVED")
-      claim(parts.values(), to, "ASX", "MOVED")
+      claim(parts, from, "ASX", "MOVED")
+      claim(parts, to, "ASX", "MOVED")
       assert.isTrue(from.left.has("ASX", "MOVED"))
       // Evicted from the tracker by the churn on partition 1.
       yield* churn(parts, trackers, to, 100, 10)
