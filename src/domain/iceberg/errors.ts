@@ -35,6 +35,27 @@ export class UnsupportedFormatVersion extends Schema.TaggedError<UnsupportedForm
 }
 
 /**
+ * A metadata.json holding a single member (a property, a snapshot) longer than a JavaScript string
+ * (~512 MiB): K2 parses the file piece by piece (ADR-77), but cannot parse that piece.
+ */
+export class MetadataTooLarge extends Schema.TaggedError<MetadataTooLarge>()("MetadataTooLarge", {
+  table: Schema.String,
+  path: Schema.String,
+  bytes: Schema.Number,
+  /** The JSON pointer of the piece too long for a string ("" for the whole file). */
+  member: Schema.String,
+  memberBytes: Schema.Number
+}) {
+  override get message() {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`
+    const what = this.member === "" ? "it is not one JSON object" : `its member ${this.member} alone is ${mib(this.memberBytes)}`
+    return `table ${this.table}: metadata file ${this.path} is ${mib(this.bytes)}, and ${what}: more than a JavaScript string ` +
+      `holds (512 MiB), so K2 cannot read it. Remove or shorten that member with another engine (Spark, PyIceberg), ` +
+      `or roll the table back to a metadata file without it`
+  }
+}
+
+/**
  * The file system refuses a path as too long (ENAMETOOLONG): a name in it (a namespace level, a
  * table name, a warehouse directory) past 255 bytes, or the whole path past 4096. No retry helps.
  */
@@ -59,7 +80,7 @@ export class StorageFailure extends Schema.TaggedError<StorageFailure>()("Storag
 
 /** Any failure reading or writing a table's files; `reason` says which and names the path. */
 export class TableFileError extends Schema.TaggedError<TableFileError>()("TableFileError", {
-  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure, PathTooLong, UnsupportedFormatVersion])
+  reason: Schema.Union([MissingFile, CorruptFile, StorageFailure, PathTooLong, UnsupportedFormatVersion, MetadataTooLarge])
 }) {
   override get message() {
     return this.reason.message

@@ -4,8 +4,9 @@
  * rewrite of the file).
  */
 import { Result, Schema } from "effect"
-import { CorruptFile, UnsupportedFormatVersion } from "./errors.ts"
-import { parseJson, stringifyJson } from "./json.ts"
+import { CorruptFile, MetadataTooLarge, UnsupportedFormatVersion } from "./errors.ts"
+import { stringifyJson } from "./json.ts"
+import { JsonTooLarge, parseJsonBytes } from "./jsonBytes.ts"
 import type { TableMetadata } from "./spec.ts"
 
 const Fields = Schema.Array(Schema.Struct({ id: Schema.Int, name: Schema.String, required: Schema.Boolean }))
@@ -52,18 +53,35 @@ const MetadataShape = Schema.Struct({
 
 const check = Schema.decodeUnknownResult(MetadataShape)
 
-/** Parse and check a metadata.json; `path` names the file in the error, `table` the table it is of. */
+/**
+ * Parse and check a metadata.json; `path` names the file in the error, `table` the table it is of.
+ * Its bytes are parsed without making one string of them (`parseJsonBytes`): a JavaScript string
+ * holds ~512 MiB, a table keeping a week of one-second snapshots has more (ADR-77).
+ */
 export const decodeTableMetadata = (
-  text: string,
+  source: string | Uint8Array,
+  path: string,
+  table: string
+): Result.Result<TableMetadata, CorruptFile | UnsupportedFormatVersion | MetadataTooLarge> => {
+  const bytes = typeof source === "string" ? new TextEncoder().encode(source) : source
+  let raw: unknown
+  try {
+    raw = parseJsonBytes(bytes)
+  } catch (e) {
+    if (e instanceof JsonTooLarge) {
+      return Result.fail(new MetadataTooLarge({ table, path, bytes: bytes.length, member: e.pointer, memberBytes: e.bytes }))
+    }
+    return Result.fail(new CorruptFile({ path, detail: `not JSON: ${(e as Error).message}` }))
+  }
+  return checkTableMetadata(raw, path, table)
+}
+
+/** Check table metadata already parsed (as `parseJson` gives it): the metadata of a REST catalog's answer. */
+export const checkTableMetadata = (
+  raw: unknown,
   path: string,
   table: string
 ): Result.Result<TableMetadata, CorruptFile | UnsupportedFormatVersion> => {
-  let raw: unknown
-  try {
-    raw = parseJson(text)
-  } catch (e) {
-    return Result.fail(new CorruptFile({ path, detail: `not JSON: ${(e as Error).message}` }))
-  }
   const formatVersion = (raw as { readonly "format-version"?: unknown } | null)?.["format-version"]
   if (typeof formatVersion === "number" && Number.isInteger(formatVersion) && formatVersion !== 2) {
     return Result.fail(new UnsupportedFormatVersion({ table, path, formatVersion }))

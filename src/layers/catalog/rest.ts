@@ -21,10 +21,11 @@
  */
 import { Clock, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
-import { TableFileError } from "../../domain/iceberg/errors.ts"
-import { parseJson, stringifyJson } from "../../domain/iceberg/json.ts"
+import { MetadataTooLarge, TableFileError } from "../../domain/iceberg/errors.ts"
+import { stringifyJson } from "../../domain/iceberg/json.ts"
 import { defaultTableLocation, metadataCache, type TableRequirement, type TableUpdate } from "../../domain/iceberg/metadata.ts"
-import { decodeTableMetadata } from "../../domain/iceberg/metadataFile.ts"
+import { JsonTooLarge, parseJsonBytes } from "../../domain/iceberg/jsonBytes.ts"
+import { checkTableMetadata } from "../../domain/iceberg/metadataFile.ts"
 import {
   AlreadyExists,
   Catalog,
@@ -73,10 +74,28 @@ export interface RestCatalogOptions {
 
 interface Reply {
   readonly status: number
+  /** The body as received: a table's metadata may be more than a string holds (ADR-77). */
+  readonly bytes: Uint8Array
+  /** The body as text, decoded when first asked for. */
   readonly text: string
   /** The Location header of a redirect. */
   readonly location?: string | undefined
 }
+
+const replyOf = (status: number, bytes: Uint8Array, location: string | undefined): Reply => {
+  let text: string | undefined
+  return {
+    status,
+    bytes,
+    location,
+    get text() {
+      return text ??= new TextDecoder().decode(bytes)
+    }
+  }
+}
+
+/** The first bytes of a body as text, for a message (the whole may be more than a string holds). */
+const opening = (reply: Reply, bytes: number) => new TextDecoder().decode(reply.bytes.subarray(0, bytes))
 
 const UNIT_SEPARATOR = "\u001f"
 
@@ -224,7 +243,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
         const withAuth = bearer === undefined ? current : HttpClientRequest.bearerToken(current, bearer)
         const outcome = yield* http.execute(withAuth).pipe(
           Effect.flatMap((response) =>
-            Effect.map(response.text, (text): Reply => ({ status: response.status, text, location: response.headers["location"] }))
+            Effect.map(response.arrayBuffer, (body) => replyOf(response.status, new Uint8Array(body), response.headers["location"]))
           ),
           Effect.timeoutOption(REQUEST_TIMEOUT),
           Effect.mapError((e) => {
@@ -357,7 +376,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   /** A LoadTableResult / CommitTableResponse: metadata decoded once per location. */
   const loaded = (identifier: TableIdentifier, reply: Reply): Effect.Effect<LoadedTable, CatalogError> => {
     // Servers put metadata-location first; a cache hit skips decoding megabytes of metadata.
-    const head = /"metadata-location"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(reply.text.slice(0, 4096))
+    const head = /"metadata-location"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(opening(reply, 4096))
     let hinted: string | undefined
     try {
       hinted = head === null ? undefined : JSON.parse(`"${head[1]}"`) as string
@@ -368,15 +387,22 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
     if (hit !== undefined) return Effect.succeed({ identifier, metadataLocation: hinted!, metadata: hit })
     let raw: { "metadata-location"?: string; metadata?: unknown }
     try {
-      raw = parseJson(reply.text) as typeof raw
+      raw = parseJsonBytes(reply.bytes) as typeof raw
     } catch (e) {
-      return Effect.fail(unavailable(`table response is not JSON: ${(e as Error).message}`))
+      return Effect.fail(
+        e instanceof JsonTooLarge
+          ? catalogError(new TableFileError({
+            reason: new MetadataTooLarge({ table: showIdentifier(identifier), path: hinted ?? "(no metadata-location)", bytes: reply.bytes.length, member: e.pointer, memberBytes: e.bytes })
+          }))
+          : unavailable(`table response is not JSON: ${(e as Error).message}`)
+      )
     }
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-      return Effect.fail(unavailable(`table response is not a JSON object: ${reply.text.slice(0, 200)}`))
+      return Effect.fail(unavailable(`table response is not a JSON object: ${opening(reply, 200)}`))
     }
     const location = raw["metadata-location"] ?? "(no metadata-location)"
-    const decoded = decodeTableMetadata(stringifyJson(raw.metadata), location, showIdentifier(identifier))
+    // Checked as parsed: encoding it again to decode it once more doubled the work of every load.
+    const decoded = checkTableMetadata(raw.metadata, location, showIdentifier(identifier))
     if (Result.isFailure(decoded)) return Effect.fail(catalogError(new TableFileError({ reason: decoded.failure })))
     if (raw["metadata-location"] !== undefined) cache.set(showIdentifier(identifier), location, decoded.success)
     return Effect.succeed({ identifier, metadataLocation: location, metadata: decoded.success })

@@ -172,13 +172,13 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     const bytes = yield* files.read(location)
     // Engines with write.metadata.compression-codec=gzip write `*.gz.metadata.json`; Iceberg Java
     // reads either. Told apart by the gzip magic bytes, which JSON text never starts with.
-    const text = bytes[0] === 0x1f && bytes[1] === 0x8b
+    const json = bytes[0] === 0x1f && bytes[1] === 0x8b
       ? yield* Effect.try({
-        try: () => new TextDecoder().decode(zlib.gunzipSync(bytes)),
+        try: () => zlib.gunzipSync(bytes),
         catch: (e) => new TableFileError({ reason: new CorruptFile({ path: location, detail: `not gzip: ${(e as Error).message}` }) })
       })
-      : new TextDecoder().decode(bytes)
-    const decoded = decodeTableMetadata(text, location, table)
+      : bytes
+    const decoded = decodeTableMetadata(json, location, table)
     if (Result.isFailure(decoded)) return yield* new TableFileError({ reason: decoded.failure })
     cache.set(table, location, decoded.success)
     return decoded.success

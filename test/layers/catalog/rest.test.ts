@@ -3,6 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
+import { vi } from "vitest"
+import { stringifyJson } from "../../../src/domain/iceberg/json.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
 import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
@@ -454,5 +456,52 @@ describe("REST catalog client: a commit whose token cannot be had", () => {
         // Unknown, the caller would keep its files and wait out refused credentials as if the commit might have landed.
         assert.strictEqual(reasonOfExit(exit), reason)
       }
+    }))
+})
+
+describe("REST catalog client: a table's metadata", () => {
+  // The answer was parsed, its metadata written back to text, and that text parsed again: every load
+  // of a table not cached (each commit's answer, a serve's reload) did twice the work of one parse.
+  it.effect("is parsed once per load, not encoded again and parsed a second time", () =>
+    Effect.gen(function*() {
+      // Ids spread over the 63 bits, as Java draws them: no two round to one double.
+      const idOf = (i: number) => 2_305_843_009_213_693n * BigInt(i + 1) + 7n
+      const snapshots = Array.from({ length: 2_000 }, (_, i) => ({
+        "sequence-number": i + 1,
+        "snapshot-id": idOf(i),
+        ...(i === 0 ? {} : { "parent-snapshot-id": idOf(i - 1) }),
+        "timestamp-ms": 1_700_000_000_000 + i,
+        summary: { operation: "append", "k2.kafka.offsets.k2-ingest": JSON.stringify({ t: { "0": i } }) },
+        "manifest-list": `file:///wh/market_data/trades/metadata/snap-${i}.avro`,
+        "schema-id": 0
+      }))
+      const last = snapshots.at(-1)!["snapshot-id"]
+      const body = stringifyJson({
+        "metadata-location": "file:///wh/market_data/trades/metadata/00001-a.metadata.json",
+        metadata: {
+          "format-version": 2, "table-uuid": "9c12d441-03fe-4693-9a96-a0705ddf69c1", location: "file:///wh/market_data/trades",
+          "last-sequence-number": 2_000, "last-updated-ms": 1_700_000_002_000, "last-column-id": 1, "current-schema-id": 0,
+          schemas: [{ type: "struct", "schema-id": 0, fields: [{ id: 1, name: "x", required: false, type: "int" }] }],
+          "default-spec-id": 0, "partition-specs": [{ "spec-id": 0, fields: [] }], "last-partition-id": 999,
+          "default-sort-order-id": 0, "sort-orders": [{ "order-id": 0, fields: [] }], properties: {},
+          "current-snapshot-id": last, refs: { main: { "snapshot-id": last, type: "branch" } }, snapshots,
+          "snapshot-log": [], "metadata-log": []
+        }
+      })
+      const server = routed((_m, path) =>
+        path === "/v1/config" ? Response.json({ overrides: {} }) : new Response(body, { status: 200, headers: { "content-type": "application/json" } })
+      )
+      let parsedChars = 0
+      const parse = JSON.parse
+      const spied = vi.spyOn(JSON, "parse").mockImplementation((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => {
+        parsedChars += text.length
+        return parse(text, reviver)
+      })
+      const loaded = yield* Effect.gen(function*() {
+        return yield* (yield* Catalog).loadTable({ namespace: "market_data", name: "trades" })
+      }).pipe(withRest({ uri: "http://catalog.test" }, server), Effect.ensuring(Effect.sync(() => spied.mockRestore())))
+      assert.strictEqual(loaded.metadata.snapshots.length, 2_000)
+      assert.strictEqual(loaded.metadata["current-snapshot-id"], last)
+      assert.isAtMost(parsedChars, body.length * 1.1, `${parsedChars} characters parsed for an answer of ${body.length}`)
     }))
 })

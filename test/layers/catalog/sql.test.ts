@@ -1,3 +1,4 @@
+import { constants } from "node:buffer"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -713,4 +714,54 @@ describe("SQL catalog: the metadata of tables with long histories", () => {
       for (const l of loads) assert.strictEqual(l.metadata.snapshots.length, 1_000)
       assert.strictEqual(metadataReads(), 1)
     }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
+describe("SQL catalog: a metadata file longer than a JavaScript string", () => {
+  /** The table's metadata file replaced by `bytes` (another engine's commit), read by a catalog with nothing cached. */
+  const loadReplaced = (make: (written: Uint8Array) => Uint8Array) =>
+    Effect.gen(function*() {
+      const files = yield* FileIO
+      const driver = sqliteDriver(":memory:")
+      const options = { name: "k2", warehouse: "file:///warehouse" }
+      const catalog = yield* Catalogs.make(driver, options)
+      yield* catalog.createNamespace("market_data")
+      const id = { namespace: "market_data", name: "trades" }
+      const created = yield* catalog.createTable(id, tables.trades)
+      const replaced = created.metadataLocation.replace(/\/00000-[^/]*$/, "/00001-long.metadata.json")
+      yield* files.write(replaced, make(yield* files.read(created.metadataLocation)))
+      yield* Effect.promise(() => driver.execute(`UPDATE iceberg_tables SET metadata_location = $1`, [replaced]))
+      const loaded = yield* Effect.result((yield* Catalogs.make(driver, options)).loadTable(id))
+      return { created, replaced, loaded }
+    })
+
+  // Past 2^29 - 24 characters (~512 MiB: a week of one-second snapshots kept) the file could not be
+  // made one string, and the load died with Node's untyped ERR_STRING_TOO_LONG. Padded here with
+  // whitespace (which Java's pretty-printing adds too) so that the test holds no week of snapshots.
+  it.effect("one longer than a string holds loads, parsed piece by piece", () =>
+    Effect.gen(function*() {
+      const { created, loaded } = yield* loadReplaced((written) => {
+        const padded = Buffer.alloc(constants.MAX_STRING_LENGTH + 1024, 0x20)
+        padded[0] = written[0]!
+        padded.set(written.subarray(1), padded.length - written.length + 1)
+        return padded
+      })
+      assert.strictEqual(Result.isSuccess(loaded) ? loaded.success.metadata["table-uuid"] : String(loaded.failure), created.metadata["table-uuid"])
+    }).pipe(Effect.provide(FileIOs.layerMemory)), 60_000)
+
+  it.effect("one whose single member is longer than a string holds fails as MetadataTooLarge naming the table, the file and the member", () =>
+    Effect.gen(function*() {
+      const { replaced, loaded } = yield* loadReplaced((written) => {
+        const head = Buffer.from(`{"properties":{"huge":"`)
+        const tail = Buffer.from(`"},${new TextDecoder().decode(written.subarray(1))}`)
+        const file = Buffer.alloc(head.length + constants.MAX_STRING_LENGTH + tail.length, 0x61)
+        head.copy(file, 0)
+        tail.copy(file, file.length - tail.length)
+        return file
+      })
+      assert.isTrue(Result.isFailure(loaded))
+      const reason = Result.isFailure(loaded) && loaded.failure.reason._tag === "TableFileError" ? loaded.failure.reason.reason : undefined
+      assert.strictEqual(reason?._tag, "MetadataTooLarge")
+      assert.include(reason?.message ?? "", `table market_data.trades: metadata file ${replaced} is 512 MiB`)
+      assert.include(reason?.message ?? "", "its member /properties/huge alone is 512 MiB")
+    }).pipe(Effect.provide(FileIOs.layerMemory)), 60_000)
 })
