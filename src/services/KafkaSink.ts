@@ -40,8 +40,9 @@ export class KafkaSink extends Context.Service<KafkaSink, {
    * them. Order is preserved per partition. Fails with KafkaError (retryable when transient). The
    * client's own retries inside a send never duplicate; a caller's retry after a failed send may
    * (platformatic starts a new producer session after a failure), so it is at least once. A send of
-   * any size: one larger than the broker's default max.message.bytes goes as several requests, one
-   * after another, each under it (ADR-73); a record too large alone fails the send (KafkaRejected).
+   * any size: one larger than its topics' max.message.bytes (read once a topic, never above the
+   * default) goes as several requests, one after another, each under it (ADR-73, ADR-78); a record
+   * too large alone fails the send (KafkaRejected).
    */
   send(records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaError>
   /** Wait until everything sent so far is acknowledged. */

@@ -1,11 +1,12 @@
 /**
  * Record batch sizes (format v2, uncompressed as K2's clients send them) and sends split under
- * the broker's default max.message.bytes.
+ * their topics' max.message.bytes (ADR-73, ADR-78).
  *
  * Neither kafkajs nor @platformatic/kafka splits a send: all of its records for one partition go
  * as one batch, which the broker refuses whole (MESSAGE_TOO_LARGE) when it is larger than the
  * topic's max.message.bytes (ADR-69). `inBatches` makes each send of a K2 sink (all three layers)
- * requests of at most DEFAULT_MAX_MESSAGE_BYTES, as Java's producer does with its batch.size.
+ * requests of at most its topics' limit (never above DEFAULT_MAX_MESSAGE_BYTES), as Java's
+ * producer does with its batch.size.
  */
 import { Effect } from "effect"
 import type { ProducerRecord, RecordMetadata } from "../../services/KafkaSink.ts"
@@ -114,16 +115,30 @@ export const splitUnder = (
   return runs
 }
 
+/** The size each send is cut under: its topics' max.message.bytes (messageLimits.ts, ADR-78). */
+export interface SendLimits {
+  /** The send's limit when its topics' are known (the common case: nothing read); else undefined. */
+  readonly known: (records: ReadonlyArray<ProducerRecord>) => number | undefined
+  /** Reads what `known` lacks first. */
+  readonly read: (records: ReadonlyArray<ProducerRecord>) => Effect.Effect<number>
+}
+
 /**
- * A sink's send made a request per run of `splitUnder`, one after another (each partition's order
- * kept); the metadata of all of them. A run refused fails the send, the runs before it written.
+ * A sink's send made a request per run of `splitUnder` its topics' limit, one after another (each
+ * partition's order kept); the metadata of all of them. A run refused fails the send, the runs
+ * before it written.
  */
 export const inBatches = <E, R>(
   send: (records: ReadonlyArray<ProducerRecord>) => Effect.Effect<ReadonlyArray<RecordMetadata>, E, R>,
-  limit: number = DEFAULT_MAX_MESSAGE_BYTES
-) =>
-(records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, E, R> => {
-  const runs = splitUnder(records, limit)
-  if (runs === undefined) return send(records)
-  return Effect.map(Effect.forEach(runs, send), (metadata) => metadata.flat())
+  limits: SendLimits
+) => {
+  const under = (records: ReadonlyArray<ProducerRecord>, limit: number) => {
+    const runs = splitUnder(records, limit)
+    if (runs === undefined) return send(records)
+    return Effect.map(Effect.forEach(runs, send), (metadata) => metadata.flat())
+  }
+  return (records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, E, R> => {
+    const limit = limits.known(records)
+    return limit !== undefined ? under(records, limit) : Effect.flatMap(limits.read(records), (limit) => under(records, limit))
+  }
 }

@@ -13,6 +13,7 @@
  */
 import { createRequire } from "node:module"
 import * as zlib from "node:zlib"
+import { errorNodes } from "../untrustedCertificate.ts"
 
 type CodecName = "snappy" | "lz4" | "zstd"
 
@@ -38,10 +39,19 @@ export class KafkaCompressionUnsupported extends Error {
     this.fix = fix
     this.payload = payload
   }
-  /** The same, naming the partition the batch was fetched from. */
-  in(topic: string, partition: number): KafkaCompressionUnsupported {
-    return new KafkaCompressionUnsupported(this.codec, this.detail, ` in ${topic} partition ${partition}${this.where}`, this.fix)
+  /** The same, naming where the batch was fetched from (`fetchedFrom`). */
+  at(place: string): KafkaCompressionUnsupported {
+    return new KafkaCompressionUnsupported(this.codec, this.detail, ` in ${place}${this.where}`, this.fix)
   }
+}
+
+/**
+ * The partitions a fetch asked for whose response held an undecodable batch: the one, or "one of"
+ * them when the client decodes a response whole before it tells partitions apart (platformatic).
+ */
+export const fetchedFrom = (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>): string => {
+  const named = partitions.map((p) => `${p.topic} partition ${p.partition}`)
+  return named.length === 1 ? named[0]! : `one of ${named.join(", ")} (fetched together)`
 }
 
 /** This Node.js lacks zstd. */
@@ -262,13 +272,15 @@ const zstdDecompress = (input: Uint8Array): Promise<Buffer> =>
 
 /**
  * The base offset of the record batch whose records `payload` is, when it is a view into the
- * fetched bytes (as kafkajs decodes): its 61-byte header sits right before the records.
+ * fetched bytes (as kafkajs decodes, and platformatic when a response came in one read): its 61-byte
+ * header sits right before the records. A copy (in Node's pool, after other bytes) is told apart by
+ * the header's magic byte and its length, which counts the payload.
  */
 export const batchBaseOffset = (payload: Uint8Array): bigint | undefined => {
   if (payload.byteOffset < 61) return undefined
   const header = new DataView(payload.buffer, payload.byteOffset - 61, 61)
-  // The magic byte (2) at 16; the records count at 57 follows.
-  return header.getInt8(16) === 2 ? header.getBigInt64(0) : undefined
+  // The batch's length (from 12 on: 49 bytes of header, then the records) at 8, the magic byte (2) at 16.
+  return header.getInt32(8) === 49 + payload.length && header.getInt8(16) === 2 ? header.getBigInt64(0) : undefined
 }
 
 const where = (payload: Uint8Array) => {
@@ -360,7 +372,7 @@ const nameFetchedPartitions = (): boolean => {
       } catch (e) {
         if (!(e instanceof KafkaCompressionUnsupported) || e.payload === undefined) throw e
         const at = fetchedPartitionOf(raw, version, e.payload)
-        throw at === undefined ? e : e.in(at.topic, at.partition)
+        throw at === undefined ? e : e.at(fetchedFrom([at]))
       }
     }, { k2Named: true })
   }
@@ -414,11 +426,33 @@ interface PlatformaticCodec {
  * a batch its decoder fails on surfaced as the decoder's own words ("RuntimeError: unreachable"),
  * retried as a fetch 9 times before the consumer failed. Its decoders are wrapped (once per process:
  * the table is its module state) to fail with its UnsupportedCompressionError, which it does not
- * retry, naming the codec, the batch's size and the fix.
+ * retry, naming the codec, the batch (its offset when the decoder is handed a view of the fetched
+ * bytes, else its size) and the fix; `k2Batch` keeps what `at` needs to name the partitions.
  */
+type PlatformaticUnsupported = new(message: string, properties?: { readonly k2Batch: KafkaCompressionUnsupported }) => Error
+
+/**
+ * A platformatic fetch's failure with an undecodable batch (`guardPlatformaticCodecs`), named by the
+ * partitions the fetch asked for (`fetchedFrom`); any other failure as it is. platformatic decodes a
+ * response whole, inside its parser, before it tells its partitions apart: where the batch was is a
+ * local of that parser, so a fetch of several partitions from one broker names them all (ADR-78).
+ */
+export const undecodableIn = (
+  error: unknown,
+  partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>,
+  Unsupported: PlatformaticUnsupported
+): unknown => {
+  const batch = errorNodes(error).find((n) => (n as { k2Batch?: unknown }).k2Batch instanceof KafkaCompressionUnsupported) as
+    | { k2Batch: KafkaCompressionUnsupported }
+    | undefined
+  if (batch === undefined || partitions.length === 0) return error
+  const named = batch.k2Batch.at(fetchedFrom(partitions))
+  return new Unsupported(named.message, { k2Batch: named })
+}
+
 export const guardPlatformaticCodecs = (
   algorithms: Readonly<Record<string, PlatformaticCodec>>,
-  Unsupported: new(message: string) => Error
+  Unsupported: PlatformaticUnsupported
 ) => {
   for (const codec of ["gzip", "snappy", "lz4", "zstd"]) {
     const algorithm = algorithms[codec]
@@ -428,8 +462,10 @@ export const guardPlatformaticCodecs = (
       try {
         return decompress(data)
       } catch (e) {
-        const error = new KafkaCompressionUnsupported(codec, e instanceof Error ? `${e.name}: ${e.message}` : String(e), ` (a batch of ${data.length} compressed bytes)`, corruptFix(codec))
-        throw new Unsupported(error.message)
+        const offset = batchBaseOffset(data)
+        const batch = offset === undefined ? ` (a batch of ${data.length} compressed bytes)` : ` (the batch at offset ${offset}, ${data.length} compressed bytes)`
+        const error = new KafkaCompressionUnsupported(codec, e instanceof Error ? `${e.name}: ${e.message}` : String(e), batch, corruptFix(codec))
+        throw new Unsupported(error.message, { k2Batch: error })
       }
     }, { k2Guarded: true })
   }

@@ -124,10 +124,14 @@ export const ensureTopicsWith = (calls: TopicAdminCalls) =>
     const grown: Array<string> = []
     if (present.length > 0) {
       const described = yield* calls.describe(present.map((s) => s.name))
-      const unread = described.filter((d) => d.config === undefined).map((d) => d.name)
-      if (unread.length > 0) {
+      // Only where the spec names configs (the DLQs' retention, the instruments' compaction) is
+      // something left unchecked: a topic whose spec names none is no warning (ADR-78).
+      const unreadable = new Set(described.filter((d) => d.config === undefined).map((d) => d.name))
+      const unchecked = present.filter((s) => unreadable.has(s.name) && topicConfigEntries(s).length > 0)
+      if (unchecked.length > 0) {
         yield* Effect.logWarning(
-          `the configs of ${unread.join(", ")} could not be read (no DESCRIBE_CONFIGS): not checked against K2's specs, left as they are`
+          `the configs of ${unchecked.map((s) => `${s.name} (${topicConfigEntries(s).map(([k, v]) => `${k}=${v}`).join(" ")})`).join(", ")} ` +
+            `could not be read (no DESCRIBE_CONFIGS): not checked against K2's specs, left as they are. To end this warning, grant DESCRIBE_CONFIGS on them (read only)`
         )
       }
       const { toGrow, kept, toAlter } = topicChanges(present, described)

@@ -46,6 +46,7 @@ import { partitionForKey } from "./partitioner.ts"
 import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { inBatches } from "./batchBytes.ts"
+import { limitOf, MessageLimits } from "./messageLimits.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -531,6 +532,34 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const source = KafkaSource.of({ client: "kafkajs", subscribe })
 
+    /** Each topic's max.message.bytes (its own or the broker's: DescribeConfigs gives what the topic takes). */
+    const topicLimits = (resources: ReadonlyArray<{ readonly resourceName: string; readonly configEntries: ReadonlyArray<{ readonly configName: string; readonly configValue: string | null }> }>) => {
+      const limits = new Map<string, number>()
+      for (const r of resources) {
+        const limit = limitOf(r.configEntries.find((e) => e.configName === "max.message.bytes")?.configValue)
+        if (limit !== undefined) limits.set(r.resourceName, limit)
+      }
+      return limits
+    }
+    const limits = new MessageLimits({
+      topics: (names) =>
+        attempt("describeTopics", () =>
+          admin.describeConfigs({
+            includeSynonyms: false,
+            resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ["max.message.bytes"] }))
+          }), [...names]).pipe(Effect.map((configs) => topicLimits(configs.resources))),
+      broker: () =>
+        attempt("describeTopics", async () => {
+          const { brokers } = await admin.describeCluster()
+          if (brokers.length === 0) return undefined
+          const configs = await admin.describeConfigs({
+            includeSynonyms: false,
+            resources: [{ type: ConfigResourceTypes.BROKER, name: String(brokers[0]!.nodeId), configNames: ["message.max.bytes"] }]
+          })
+          return limitOf(configs.resources[0]?.configEntries.find((e) => e.configName === "message.max.bytes")?.configValue)
+        })
+    })
+
     const sink = KafkaSink.of({
       client: "kafkajs",
       // kafkajs sends a partition's records of a sendBatch as one batch: requests under the limit (batchBytes.ts).
@@ -542,7 +571,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 })
             .catch((e: unknown) => absentOr("send", [...new Set(records.map((r) => r.topic))], e)), records[0]!.topic)
         return res.map((r) => ({ topic: r.topicName, partition: r.partition, baseOffset: r.baseOffset !== undefined ? BigInt(r.baseOffset) : null }))
-      }))),
+      }), limits)),
       // sendBatch resolves only once acknowledged: nothing is buffered.
       flush: () => Effect.void
     })
@@ -555,6 +584,8 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           includeSynonyms: false,
           resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name }))
         }), names).pipe(configsUnlessRefused)
+      // The sinks cut their sends under these limits, read here at ensureTopics (ADR-78).
+      if (configs !== undefined) limits.learn(topicLimits(configs.resources))
       return names.map((name) => {
         const t = meta.topics.find((x) => x.name === name)
         if (configs === undefined) return { name, partitions: t?.partitions.length ?? 0 }

@@ -28,6 +28,7 @@ import {
 import { type ConsumerCore, isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { BATCH_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES, inBatches, recordBytes } from "./batchBytes.ts"
 import { ensureTopicsWith } from "./ensureTopics.ts"
+import { limitOf, MessageLimits } from "./messageLimits.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { mayHaveLostBytes, sentHeaderBytes, withBytesBeside } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
@@ -108,6 +109,8 @@ interface Batch {
 export class MemoryBroker {
   readonly topics = new Map<string, MemTopic>()
   readonly groups = new Map<string, MemGroup>()
+  /** The broker's message.max.bytes: the max.message.bytes of a topic without its own. */
+  messageMaxBytes = DEFAULT_MAX_MESSAGE_BYTES
   private readonly wakeup = new Wakeup()
   private nextMember = 0
   private roundRobin = 0
@@ -158,6 +161,11 @@ export class MemoryBroker {
     return { name, partitions: t.partitions.length, config: { ...t.config } }
   }
 
+  /** The topic's max.message.bytes: its own, else the broker's (as DescribeConfigs of the topic gives it). */
+  maxMessageBytes(name: string): number {
+    return limitOf(this.topic(name).config["max.message.bytes"]) ?? this.messageMaxBytes
+  }
+
   topic(name: string): MemTopic {
     const t = this.topics.get(name)
     if (t === undefined) throw kafkaError(new UnknownTopic({ topic: name }))
@@ -184,7 +192,7 @@ export class MemoryBroker {
    * send as one batch (kafkajs' sendBatch, platformatic's send: neither splits one under the limit,
    * unlike Java's batch.size), and the broker checks the batch as sent, uncompressed (K2's clients
    * compress nothing): the sizes here are the broker's to the byte (measured, docs/kafka.md); K2's
-   * sinks cut their sends under the default limit before (batchBytes.ts, ADR-73). A
+   * sinks cut their sends under their topics' limits before (batchBytes.ts, ADR-73, ADR-78). A
    * record for a partition the topic lacks fails the send before anything is written, as the
    * clients check their metadata first.
    */
@@ -206,7 +214,7 @@ export class MemoryBroker {
     }
     let refusal: KafkaError | undefined
     for (const b of batches.values()) {
-      const limit = Number(this.topic(b.topic).config["max.message.bytes"] ?? DEFAULT_MAX_MESSAGE_BYTES)
+      const limit = this.maxMessageBytes(b.topic)
       if (b.bytes > limit) {
         b.refused = true
         refusal ??= kafkaError(new KafkaRejected({
@@ -522,14 +530,26 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
 
   const source = KafkaSource.of({ client: "memory", subscribe })
 
+  // Read as the clients read them: once a topic, at its describe or the first write to it.
+  const limits = new MessageLimits({
+    topics: (names) => guard("describeTopics", () => new Map(names.map((name) => [name, broker.maxMessageBytes(name)]))),
+    broker: () => Effect.succeed(broker.messageMaxBytes)
+  })
+  const describeTopics = (names: ReadonlyArray<string>) =>
+    guard("describeTopics", () => {
+      const described = names.map((name) => broker.describe(name))
+      limits.learn(new Map(names.map((name) => [name, broker.maxMessageBytes(name)])))
+      return described
+    })
+
   const sink = KafkaSink.of({
     client: "memory",
-    // Requests under the default max.message.bytes, as the other layers send (batchBytes.ts).
+    // Requests under their topics' max.message.bytes, as the other layers send (batchBytes.ts).
     send: tracedSend(inBatches(Effect.fnUntraced(function*(records: ReadonlyArray<ProducerRecord>) {
       yield* roomFor(records)
       // A send refused may have written its other partitions' batches: their readers are woken too.
       return yield* guard("send", () => broker.produce(records)).pipe(Effect.ensuring(Effect.sync(() => broker.notify())))
-    }))),
+    }), limits)),
     flush: () => Effect.void
   })
 
@@ -547,7 +567,7 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
           }
           return existed
         }),
-      describe: (names) => guard("describeTopics", () => names.map((name) => broker.describe(name))),
+      describe: describeTopics,
       grow: (topics) =>
         guard("createPartitions", () => {
           for (const spec of topics) broker.addPartitions(spec.name, spec.partitions)
@@ -555,7 +575,7 @@ export const layerMemory = (broker: MemoryBroker = new MemoryBroker(), options: 
         }),
       alter: (topics) => guard("alterConfigs", () => topics.forEach((spec) => broker.setConfig(spec)))
     }),
-    describeTopics: (names) => guard("describeTopics", () => names.map((name) => broker.describe(name))),
+    describeTopics,
     listTopics: () => Effect.sync(() => [...broker.topics.keys()].sort()),
     deleteTopics: (names) =>
       guard("deleteTopics", () => {

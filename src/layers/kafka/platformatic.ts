@@ -41,12 +41,13 @@ import {
 } from "../../services/KafkaSource.ts"
 import { platformaticAssigner } from "./assignor.ts"
 import { closeWithin } from "./closing.ts"
-import { guardPlatformaticCodecs } from "./compression.ts"
+import { guardPlatformaticCodecs, undecodableIn } from "./compression.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { inBatches } from "./batchBytes.ts"
+import { limitOf, MessageLimits } from "./messageLimits.ts"
 import { classifiedBy } from "./classified.ts"
 import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
@@ -567,7 +568,15 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               topics: [...byTopic].map(([topicId, partitions]) => ({ topicId, partitions }))
             }).then(
               (response) => ({ response, error: undefined as unknown }),
-              (error: unknown) => ({ response: (findErrorBy(error as Error, "code", "PLT_KFK_RESPONSE") as { response?: FetchResponse } | null)?.response, error })
+              (error: unknown) => ({
+                response: (findErrorBy(error as Error, "code", "PLT_KFK_RESPONSE") as { response?: FetchResponse } | null)?.response,
+                // platformatic decodes a response whole: its undecodable batch is named by the partitions asked for.
+                error: undecodableIn(
+                  error,
+                  [...byTopic].flatMap(([id, parts]) => parts.map((p) => ({ topic: topicNames.get(id) ?? id, partition: p.partition }))),
+                  UnsupportedCompressionError
+                )
+              })
             )
           ))
           const errors: Array<unknown> = []
@@ -690,6 +699,35 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       }
     }
 
+    /** Each topic's max.message.bytes (its own or the broker's: DescribeConfigs gives what the topic takes). */
+    const topicLimits = (resources: ReadonlyArray<{ readonly resourceName: string; readonly configs: ReadonlyArray<{ readonly name: string; readonly value?: string | null | undefined }> }>) => {
+      const limits = new Map<string, number>()
+      for (const r of resources) {
+        const limit = limitOf(r.configs.find((e) => e.name === "max.message.bytes")?.value)
+        if (limit !== undefined) limits.set(r.resourceName, limit)
+      }
+      return limits
+    }
+    const limits = new MessageLimits({
+      topics: (names) =>
+        attempt("describeTopics", () =>
+          admin.describeConfigs({
+            includeSynonyms: false,
+            resources: names.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name, configurationKeys: ["max.message.bytes"] }))
+          }), [...names]).pipe(Effect.map(topicLimits)),
+      broker: () =>
+        attempt("describeTopics", async () => {
+          const { brokers } = await admin.metadata({ topics: [] })
+          const [node] = brokers.keys()
+          if (node === undefined) return undefined
+          const [described] = await admin.describeConfigs({
+            includeSynonyms: false,
+            resources: [{ resourceType: ConfigResourceTypes.BROKER, resourceName: String(node), configurationKeys: ["message.max.bytes"] }]
+          })
+          return limitOf(described?.configs.find((e) => e.name === "message.max.bytes")?.value)
+        })
+    })
+
     const sink = KafkaSink.of({
       client: "platformatic",
       // platformatic sends a partition's records of a send as one batch: requests under the limit (batchBytes.ts).
@@ -700,7 +738,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           return producer.send({ messages: records.map(toMessage) })
         }, [...new Set(records.map((r) => r.topic))])
         return (res.offsets ?? []).map((o): RecordMetadata => ({ topic: o.topic, partition: o.partition, baseOffset: o.offset >= 0n ? o.offset : null }))
-      }))),
+      }), limits)),
       // send resolves only once acknowledged: nothing is buffered.
       flush: () => Effect.void
     })
@@ -716,6 +754,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           includeSynonyms: false,
           resources: names.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name }))
         }), names).pipe(configsUnlessRefused)
+      // The sinks cut their sends under these limits, read here at ensureTopics (ADR-78).
+      if (configs !== undefined) limits.learn(topicLimits(configs))
       return names.map((name) => {
         if (configs === undefined) return { name, partitions: meta.topics.get(name)?.partitionsCount ?? 0 }
         const c = configs.find((r) => r.resourceName === name)

@@ -68,3 +68,44 @@ describe("memory sink, a send larger than a batch may be", () => {
       }
     }))
 })
+
+describe("memory sink, a topic whose max.message.bytes is below the default (ADR-78)", () => {
+  const lowered = { "max.message.bytes": "262144" }
+  /** 4,096 records of ~190 bytes to one partition: ~0.8 MB as one batch, 3 times what the topic takes. */
+  const replayed = (topic: string) => Array.from({ length: 4096 }, (_, i) => ({ ...record(topic, i, 150), partition: 0 }))
+  const sendAll = (broker: MemoryBroker, setUp: Effect.Effect<void, unknown, KafkaAdmin>, records: ReadonlyArray<ProducerRecord>) =>
+    Effect.gen(function*() {
+      yield* setUp
+      return yield* (yield* KafkaSink).send(records)
+    }).pipe(Effect.provide(layerMemory(broker)))
+
+  it.effect("a send is cut under the topic's own limit, read when topics are ensured: written whole, in order", () =>
+    Effect.gen(function*() {
+      const broker = new MemoryBroker()
+      const records = replayed("low")
+      const ensure = Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: "low", partitions: 1, config: lowered }])
+      })
+      const metadata = yield* sendAll(broker, ensure, records)
+      assert.strictEqual(metadata.length, records.length)
+      assert.deepStrictEqual(broker.topic("low").partitions[0]!.map((r) => numberOf(r.value!)), records.map((_, i) => i))
+    }))
+
+  it.effect("a topic set lower after it was ensured (not described since) is read at the sink's first write to it", () =>
+    Effect.gen(function*() {
+      const broker = new MemoryBroker()
+      broker.createTopic({ name: "later", partitions: 1 })
+      broker.setConfig({ name: "later", partitions: 1, config: lowered })
+      const metadata = yield* sendAll(broker, Effect.void, replayed("later"))
+      assert.strictEqual(metadata.length, 4096)
+    }))
+
+  it.effect("a topic without the setting takes the broker's message.max.bytes when that is lower", () =>
+    Effect.gen(function*() {
+      const broker = new MemoryBroker()
+      broker.messageMaxBytes = 262_144
+      broker.createTopic({ name: "plain", partitions: 1 })
+      const metadata = yield* sendAll(broker, Effect.void, replayed("plain"))
+      assert.strictEqual(metadata.length, 4096)
+    }))
+})

@@ -222,24 +222,23 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [0n, 0n])
       })), timeout)
 
-    it.live("a send's records to one partition are one batch, held to max.message.bytes: over it, that batch is refused, the send fails", () =>
+    it.live("a send is cut under its topic's own max.message.bytes, below the default (ADR-78); a record too large alone is refused", () =>
       run(Effect.gen(function*() {
         const topic = unique("k2test")
         yield* (yield* KafkaAdmin).ensureTopics([{ name: topic, partitions: 2, config: { "max.message.bytes": "10000" } }])
         const sink = yield* KafkaSink
         const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
-        // Each record alone fits by far (a batch of one is ~4.1 KB), two together too, three not.
-        const record = (partition: number, i: number): ProducerRecord => ({ topic, key: `k${i}`, partition, value: new Uint8Array(4_000 + i) })
-        yield* sink.send([record(0, 0), record(1, 1), record(0, 2), record(1, 3)])
-        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2n, 2n])
-        // Neither the clients nor K2's sinks cut a send under a topic's own limit below the broker's
-        // default (ADR-73): three to partition 0 are refused.
-        const reason = yield* sink.send([record(0, 4), record(1, 5), record(0, 6), record(0, 7)]).pipe(Effect.flip, Effect.map((e) => e.reason))
+        // Each record alone fits by far (a batch of one is ~4.1 KB), two together too, three not:
+        // before, the three to partition 0 went as one batch and were refused.
+        const record = (partition: number, i: number, bytes = 4_000 + i): ProducerRecord => ({ topic, key: `k${i}`, partition, value: new Uint8Array(bytes) })
+        yield* sink.send([record(0, 0), record(1, 1), record(0, 2), record(0, 3)])
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [3n, 1n])
+        // A record larger than the topic takes goes alone and is refused, the requests before it written.
+        const reason = yield* sink.send([record(1, 4), record(0, 5, 12_000)]).pipe(Effect.flip, Effect.map((e) => e.reason))
         assert.strictEqual(reason._tag, "KafkaRejected")
         assert.isFalse(reason.retryable)
         assert.include(reason._tag === "KafkaRejected" ? reason.detail : "", "larger than the max message size the server will accept")
-        // A produce request is answered partition by partition: partition 1's batch was written.
-        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [2n, 3n])
+        assert.deepStrictEqual((yield* consumer.watermarks(topic)).map((m) => m.high), [3n, 2n])
       })), timeout)
 
     it.live("a send larger than the default max.message.bytes to one partition is written whole, in order (ADR-73)", () =>

@@ -408,3 +408,18 @@ describe("memory Kafka, deleting topics", () => {
       assert.strictEqual(reason._tag, "UnknownTopic")
     }).pipe(Effect.provide(layerMemory())))
 })
+
+describe("MemoryBroker, a send's batches held to max.message.bytes (ADR-69)", () => {
+  it("each partition's batch of a send is held to its topic's limit (else the broker's): one too large is refused, the others written", () => {
+    const broker = new MemoryBroker()
+    broker.messageMaxBytes = 10_000
+    broker.createTopic({ name: "t", partitions: 2 })
+    // Each record alone fits (a batch of one is ~4.1 KB), two together too, three not.
+    const record = (partition: number, i: number) => ({ topic: "t", key: `k${i}`, partition, value: new Uint8Array(4_000 + i) })
+    assert.throws(() => broker.produce([record(0, 0), record(1, 1), record(0, 2), record(0, 3)]), /MESSAGE_TOO_LARGE.*3 records to t-0; its max.message.bytes is 10000/)
+    assert.deepStrictEqual([broker.endOffset("t", 0), broker.endOffset("t", 1)], [0, 1])
+    broker.setConfig({ name: "t", partitions: 2, config: { "max.message.bytes": "20000" } })
+    broker.produce([record(0, 4), record(0, 5), record(0, 6)])
+    assert.strictEqual(broker.endOffset("t", 0), 3)
+  })
+})
