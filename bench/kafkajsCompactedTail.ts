@@ -7,22 +7,12 @@
  */
 import { Effect, Fiber, Stream } from "effect"
 import kafkajs from "kafkajs"
+import { offsetsAsked } from "./kafkajsOffsetsAsked.ts"
 import { layerKafkajs } from "../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin } from "../src/services/KafkaSink.ts"
 import { KafkaSource, type PartitionBatch, tpKey } from "../src/services/KafkaSource.ts"
 
 const brokers = (process.env["K2_TEST_KAFKA_BROKERS"] ?? "127.0.0.1:9092").split(",")
-let offsetsAsked = 0
-const admin = kafkajs.Kafka.prototype.admin
-kafkajs.Kafka.prototype.admin = function(this: kafkajs.Kafka, ...args: Parameters<typeof admin>) {
-  const a = admin.apply(this, args)
-  const fetchTopicOffsets = a.fetchTopicOffsets.bind(a)
-  a.fetchTopicOffsets = (topic: string) => {
-    offsetsAsked++
-    return fetchTopicOffsets(topic)
-  }
-  return a
-}
 
 const topic = `k2bench-compact-${Date.now()}`
 const raw = new kafkajs.Kafka({ brokers, clientId: "k2-bench-compact", logLevel: kafkajs.logLevel.NOTHING })
@@ -50,7 +40,7 @@ const program = Effect.gen(function*() {
   yield* Effect.promise(() => send(["y"]))
   // The cleaner looks every 15 s (log.cleaner.backoff.ms).
   yield* Effect.sleep("35 seconds")
-  const before = offsetsAsked
+  const before = offsetsAsked()
   const consumer = yield* (yield* KafkaSource).subscribe({
     groupId: `g-${topic}`,
     topics: [topic],
@@ -61,7 +51,7 @@ const program = Effect.gen(function*() {
   yield* Effect.sleep("10 seconds")
   yield* Fiber.interrupt(fiber)
   const [marks] = yield* consumer.watermarks(topic)
-  console.log(JSON.stringify({ high: String(marks!.high), watermarksAsked: offsetsAsked - before - 1, batches: batches.map((b) => `${b.fromOffset}/${b.firstOffset}-${b.nextOffset} [${b.records.map((r) => r.offset).join(",")}]`) }))
+  console.log(JSON.stringify({ high: String(marks!.high), watermarksAsked: offsetsAsked() - before - 1, batches: batches.map((b) => `${b.fromOffset}/${b.firstOffset}-${b.nextOffset} [${b.records.map((r) => r.offset).join(",")}]`) }))
   yield* k2admin.deleteTopics([topic])
 }).pipe(Effect.scoped, Effect.provide(layerKafkajs({ brokers, clientId: "k2-bench" })))
 

@@ -8,6 +8,7 @@
  */
 import { Effect, Stream } from "effect"
 import kafkajs from "kafkajs"
+import { offsetsAsked } from "./kafkajsOffsetsAsked.ts"
 import { layerKafkajs } from "../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin } from "../src/services/KafkaSink.ts"
 import { KafkaSource, type PartitionBatch } from "../src/services/KafkaSource.ts"
@@ -20,17 +21,6 @@ const mode = process.argv[4] ?? "live"
 const valueBytes = Number(process.argv[5] ?? 100)
 const idleSeconds = Number(process.argv[6] ?? 15)
 
-let offsetsAsked = 0
-const admin = kafkajs.Kafka.prototype.admin
-kafkajs.Kafka.prototype.admin = function(this: kafkajs.Kafka, ...args: Parameters<typeof admin>) {
-  const a = admin.apply(this, args)
-  const fetchTopicOffsets = a.fetchTopicOffsets.bind(a)
-  a.fetchTopicOffsets = (topic: string) => {
-    offsetsAsked++
-    return fetchTopicOffsets(topic)
-  }
-  return a
-}
 
 const topic = `k2bench-tx-${Date.now()}`
 const produce = async () => {
@@ -53,18 +43,18 @@ const program = Effect.gen(function*() {
   const consumer = yield* (yield* KafkaSource).subscribe({ groupId: `g-${topic}`, topics: [topic] })
   // Read as written (a live reader): each fetch holds a transaction or two and their markers.
   yield* Effect.sleep("3 seconds")
-  const before = offsetsAsked
+  const before = offsetsAsked()
   if (mode === "live") yield* Effect.forkScoped(Effect.promise(produce))
   const batches: Array<PartitionBatch> = []
   yield* consumer.batches.pipe(
     Stream.takeUntil((b) => b.nextOffset >= end),
     Stream.runForEach((b) => Effect.sync(() => void batches.push(b)))
   )
-  const asked = offsetsAsked - before
+  const asked = offsetsAsked() - before
   // Caught up and idle: what an idle consumer asks (no log deleted).
-  const idleFrom = offsetsAsked
+  const idleFrom = offsetsAsked()
   yield* Effect.sleep(`${idleSeconds} seconds`)
-  const idleAsked = offsetsAsked - idleFrom
+  const idleAsked = offsetsAsked() - idleFrom
   const records = batches.reduce((n, b) => n + b.records.length, 0)
   const beyond = batches.filter((b) => b.firstOffset > b.fromOffset).length
   console.log(JSON.stringify({ mode, valueBytes, transactions, perTransaction, batches: batches.length, records, gapBatches: beyond, watermarksAsked: asked, perBatch: +(asked / batches.length).toFixed(3), idleSeconds, idleAsked }))

@@ -46,7 +46,7 @@ import { partitionForKey } from "./partitioner.ts"
 import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { inBatches } from "./batchBytes.ts"
-import { limitOf, MessageLimits } from "./messageLimits.ts"
+import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
 import { tracedSend } from "./tracing.ts"
 
 /** Group heartbeat interval (ms), also while a batch waits for buffer room. */
@@ -532,22 +532,16 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const source = KafkaSource.of({ client: "kafkajs", subscribe })
 
-    /** Each topic's max.message.bytes (its own or the broker's: DescribeConfigs gives what the topic takes). */
-    const topicLimits = (resources: ReadonlyArray<{ readonly resourceName: string; readonly configEntries: ReadonlyArray<{ readonly configName: string; readonly configValue: string | null }> }>) => {
-      const limits = new Map<string, number>()
-      for (const r of resources) {
-        const limit = limitOf(r.configEntries.find((e) => e.configName === "max.message.bytes")?.configValue)
-        if (limit !== undefined) limits.set(r.resourceName, limit)
-      }
-      return limits
-    }
+    type Described = ReadonlyArray<{ readonly resourceName: string; readonly configEntries: ReadonlyArray<{ readonly configName: string; readonly configValue: string | null }> }>
+    const limitsIn = (resources: Described) =>
+      topicLimits(resources.map((r) => [r.resourceName, r.configEntries.find((e) => e.configName === "max.message.bytes")?.configValue] as const))
     const limits = new MessageLimits({
       topics: (names) =>
         attempt("describeTopics", () =>
           admin.describeConfigs({
             includeSynonyms: false,
             resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ["max.message.bytes"] }))
-          }), [...names]).pipe(Effect.map((configs) => topicLimits(configs.resources))),
+          }), [...names]).pipe(Effect.map((configs) => limitsIn(configs.resources))),
       broker: () =>
         attempt("describeTopics", async () => {
           const { brokers } = await admin.describeCluster()
@@ -585,7 +579,7 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name }))
         }), names).pipe(configsUnlessRefused)
       // The sinks cut their sends under these limits, read here at ensureTopics (ADR-78).
-      if (configs !== undefined) limits.learn(topicLimits(configs.resources))
+      if (configs !== undefined) limits.learn(limitsIn(configs.resources))
       return names.map((name) => {
         const t = meta.topics.find((x) => x.name === name)
         if (configs === undefined) return { name, partitions: t?.partitions.length ?? 0 }

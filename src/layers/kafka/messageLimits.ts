@@ -31,6 +31,19 @@ export const limitOf = (value: string | null | undefined): number | undefined =>
   return Number.isSafeInteger(n) && n > 0 ? n : undefined
 }
 
+/**
+ * Each topic's max.message.bytes from a describe's answer (its own or the broker's: DescribeConfigs
+ * gives what the topic takes), the answer given as (topic, value) pairs whatever the client's shape.
+ */
+export const topicLimits = (described: Iterable<readonly [topic: string, value: string | null | undefined]>): Map<string, number> => {
+  const limits = new Map<string, number>()
+  for (const [topic, value] of described) {
+    const limit = limitOf(value)
+    if (limit !== undefined) limits.set(topic, limit)
+  }
+  return limits
+}
+
 const refused = (e: KafkaError) => e.reason._tag === "NotAuthorized"
 
 export class MessageLimits implements SendLimits {

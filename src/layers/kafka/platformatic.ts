@@ -47,7 +47,7 @@ import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { inBatches } from "./batchBytes.ts"
-import { limitOf, MessageLimits } from "./messageLimits.ts"
+import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
 import { classifiedBy } from "./classified.ts"
 import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
@@ -699,22 +699,16 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       }
     }
 
-    /** Each topic's max.message.bytes (its own or the broker's: DescribeConfigs gives what the topic takes). */
-    const topicLimits = (resources: ReadonlyArray<{ readonly resourceName: string; readonly configs: ReadonlyArray<{ readonly name: string; readonly value?: string | null | undefined }> }>) => {
-      const limits = new Map<string, number>()
-      for (const r of resources) {
-        const limit = limitOf(r.configs.find((e) => e.name === "max.message.bytes")?.value)
-        if (limit !== undefined) limits.set(r.resourceName, limit)
-      }
-      return limits
-    }
+    type Described = ReadonlyArray<{ readonly resourceName: string; readonly configs: ReadonlyArray<{ readonly name: string; readonly value?: string | null | undefined }> }>
+    const limitsIn = (resources: Described) =>
+      topicLimits(resources.map((r) => [r.resourceName, r.configs.find((e) => e.name === "max.message.bytes")?.value] as const))
     const limits = new MessageLimits({
       topics: (names) =>
         attempt("describeTopics", () =>
           admin.describeConfigs({
             includeSynonyms: false,
             resources: names.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name, configurationKeys: ["max.message.bytes"] }))
-          }), [...names]).pipe(Effect.map(topicLimits)),
+          }), [...names]).pipe(Effect.map(limitsIn)),
       broker: () =>
         attempt("describeTopics", async () => {
           const { brokers } = await admin.metadata({ topics: [] })
@@ -755,7 +749,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           resources: names.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name }))
         }), names).pipe(configsUnlessRefused)
       // The sinks cut their sends under these limits, read here at ensureTopics (ADR-78).
-      if (configs !== undefined) limits.learn(topicLimits(configs))
+      if (configs !== undefined) limits.learn(limitsIn(configs))
       return names.map((name) => {
         if (configs === undefined) return { name, partitions: meta.topics.get(name)?.partitionsCount ?? 0 }
         const c = configs.find((r) => r.resourceName === name)
