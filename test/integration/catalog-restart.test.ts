@@ -2,8 +2,8 @@
  * The REST catalog dies (SIGKILL) and comes back while `ingest` (a separate OS process, real
  * broker) is committing: ingestion waits the outage out by itself, without exiting, and the
  * tables hold exactly the produced set. The catalog is a dedicated Apache Iceberg REST server
- * (scripts/rest-catalog.sh on port 8191, its own home and catalog name), so the server other
- * tests use is never disturbed.
+ * (scripts/rest-catalog.sh on a free port, its own home and catalog name), so the server other
+ * tests use is never disturbed, and a CI run beside another one finds its own port.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -24,20 +24,23 @@ import {
   waitForRows
 } from "../support/ingestHarness.ts"
 import { ensureBroker } from "../support/kafka.ts"
-import { alive } from "../support/programs.ts"
+import { alive, freePort } from "../support/programs.ts"
 import { uniqueCatalogName } from "../support/postgres.ts"
 import { tempWarehouse } from "../support/warehouse.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
 const script = path.join(repo, "scripts/rest-catalog.sh")
 
-/** The dedicated server: its own home (pid file, log, jars), port and catalog rows. */
+/**
+ * The dedicated server: its own home (pid file, log, jars), port and catalog rows. The port is
+ * picked in beforeAll (K2_TEST_REST_RESTART_PORT pins it) and kept across the restart.
+ */
 const server = {
   home: path.join(repo, ".k2/rest-catalog-restart"),
-  port: 8191,
+  port: 0,
   catalogName: uniqueCatalogName("k2_restart")
 }
-const restUri = `http://127.0.0.1:${server.port}`
+let restUri = ""
 const pidFile = path.join(server.home, "server.pid")
 const serverLog = path.join(server.home, "server.log")
 
@@ -85,8 +88,10 @@ const killServer = Effect.promise(async () => {
 
 const running = (p: ReturnType<typeof spawnIngest>) => p.child.exitCode === null && p.child.signalCode === null
 
-beforeAll(() => {
+beforeAll(async () => {
   ensureBroker()
+  server.port = Number(process.env.K2_TEST_REST_RESTART_PORT ?? await freePort())
+  restUri = `http://127.0.0.1:${server.port}`
   fs.mkdirSync(server.home, { recursive: true })
   restCatalog("start")
 }, 600_000)
