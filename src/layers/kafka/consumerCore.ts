@@ -357,12 +357,31 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     // Undecided: the client's own reset goes on, and its next batch, from beyond the position, is judged in `offer`.
     const marks = await driver.watermarks(tp.topic).catch(() => undefined)
     const m = marks?.find((x) => x.partition === tp.partition)
-    if (m === undefined || m.low <= fetchPos || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
+    if (m === undefined || parts.get(key) !== st || st.epoch !== epoch || st.fetchPos !== fetchPos) return
+    // Its caller (a kafkajs hook) waits on nothing: a seek refused because the consumer stopped
+    // meanwhile (restarting after a crash, or closing) must not reject unhandled. The next
+    // assignment seeks the client to the position.
+    const seek = (offset: bigint) => {
+      try {
+        driver.seek(tp, offset)
+      } catch {
+        // nothing to move: the consumer is not running
+      }
+    }
+    if (m.high < fetchPos) {
+      // The log ends below the position (the topic re-created, the log truncated): the client reset
+      // to startFrom by itself. Judged strictly, its batches from there restart the partition (as in
+      // `offer`) instead of being dropped as behind the position until they pass it; sought there
+      // again, as a batch of its reset may have been dropped before this check answered.
+      st.strict = true
+      return seek(startFrom === "earliest" ? m.low : m.high)
+    }
+    if (m.low <= fetchPos) return
     const moved = offer(tp, fetchPos, [], m.low, m.high, undefined, m.low)
     // Whatever the client reset to (the log end, for startFrom latest), it reads on from the log start;
     // a batch it fetched from elsewhere is stale.
     st.strict = true
-    driver.seek(tp, m.low)
+    seek(m.low)
     return moved
   }
 

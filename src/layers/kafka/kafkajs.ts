@@ -434,9 +434,12 @@ export const layerKafkajs = (options: KafkajsOptions) =>
           skips.delete(key)
           const offered = core.offer({ topic: payload.topic, partition: payload.partition }, from, [], to, BigInt(payload.highWatermark))
           moved.set(key, offered)
-          void offered.finally(() => {
+          // Handled both ways: a failed offer (a seek kafkajs refuses) reaches the next batch, which
+          // waits behind it in eachBatch, not the process as an unhandled rejection.
+          const forget = () => {
             if (moved.get(key) === offered) moved.delete(key)
-          })
+          }
+          offered.then(forget, forget)
         })
         // A fetch out of range (records deleted past the position): kafkajs resets the position by
         // itself and says nothing; told here (kafkajsResets.ts), the core checks the log start once

@@ -91,20 +91,24 @@ export class MessageLimits implements SendLimits {
    * Reads the limits of the send's topics not known yet, then gives the send's. A topic whose config
    * the principal may not read takes the broker's limit (or the default). Any other failure (a topic
    * not there yet, the broker busy) leaves the topic unknown, asked again at its next send, and this
-   * send is cut under the default: the send itself says what is wrong.
+   * send is cut under the default: the send itself says what is wrong. The clients fail a describe
+   * whole for one topic's refusal, so a refused read of several topics reads each alone: a topic set
+   * lower keeps its own limit, not the broker's, when another topic of its first send is refused.
    */
   read(records: ReadonlyArray<ProducerRecord>): Effect.Effect<number> {
     const unknown = [...new Set(records.map((r) => r.topic))].filter((t) => !this.byTopic.has(t))
-    return this.reads.topics(unknown).pipe(
-      Effect.tap((limits) => Effect.sync(() => this.learn(limits))),
-      Effect.catchIf(refused, () =>
-        Effect.map(this.broker(), (limit) => {
-          for (const t of unknown) this.byTopic.set(t, limit)
-          return new Map<string, number>()
-        })),
-      Effect.ignore,
-      Effect.map(() => this.known(records) ?? this.lowestKnown(records))
-    )
+    const readThen = (topics: ReadonlyArray<string>, whenRefused: Effect.Effect<void, KafkaError>) =>
+      this.reads.topics(topics).pipe(
+        Effect.tap((limits) => Effect.sync(() => this.learn(limits))),
+        Effect.catchIf(refused, () => whenRefused),
+        Effect.ignore
+      )
+    const alone = (topic: string) =>
+      readThen([topic], Effect.map(this.broker(), (limit) => void this.byTopic.set(topic, limit)))
+    const all = unknown.length === 1
+      ? alone(unknown[0]!)
+      : readThen(unknown, Effect.forEach(unknown, alone, { discard: true }))
+    return Effect.map(all, () => this.known(records) ?? this.lowestKnown(records))
   }
 
   /** The lowest limit of the send's topics that are known, the default for the others. */

@@ -435,4 +435,40 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
       assert.deepStrictEqual(seeks, [10n])
       assert.strictEqual(core.fetchPosition("t:0"), 10n)
     }))
+  it.effect("a seek the client refuses (kafkajs' consumer stopped meanwhile: restarting after a crash, or closing) does not reject the check, whose caller does not wait on it", () =>
+    Effect.gen(function*() {
+      const { driver } = client({ low: 30n, high: 30n })
+      const core = yield* started(driver, 10n)
+      const refusing: ConsumerDriver = driver
+      ;(refusing as { seek: ConsumerDriver["seek"] }).seek = () => {
+        throw new Error("Consumer group was not initialized, consumer#run must be called first")
+      }
+      const settled = yield* Effect.promise(() => core.outOfRange(tp).then(() => "resolved", (e: unknown) => `rejected: ${e}`))
+      assert.strictEqual(settled, "resolved")
+      // The loss is told all the same; the next assignment seeks the client to the position.
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.deepStrictEqual(delivered.map((b) => [b.fromOffset, b.nextOffset, b.logStartOffset]), [[10n, 30n, 30n]])
+    }))
+  it.live("a reset because the log now ends below the position (topic re-created, log truncated) does not drop the client's batches from its reset until they pass the old position", () =>
+    Effect.gen(function*() {
+      const marks = { low: 0n, high: 20n }
+      const seeks: Array<bigint> = []
+      const driver: ConsumerDriver = {
+        seek: (_, offset) => void seeks.push(offset),
+        pause: () => undefined,
+        resume: () => undefined,
+        committed: async () => new Map(),
+        watermarks: async () => [{ topic: "t", partition: 0, ...marks }],
+        commit: async () => undefined
+      }
+      const core = yield* started(driver, 0n)
+      yield* Effect.promise(() => core.offer(tp, 0n, [record(0n), record(1n)], 20n, 20n))
+      yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      // Re-created: the log holds 0 to 4; the fetch from 20 is out of range and kafkajs resets to 0.
+      marks.high = 5n
+      yield* Effect.promise(() => core.outOfRange(tp))
+      yield* Effect.promise(() => core.offer(tp, 0n, [record(0n), record(1n), record(2n), record(3n), record(4n)], 5n, 5n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect, Effect.timeoutOption("1 second"))
+      assert.isTrue(delivered._tag === "Some" && delivered.value[0]!.records.length === 5, `new records 0-4 delivered, seeks ${seeks}, position ${core.fetchPosition("t:0")}`)
+    }))
 })

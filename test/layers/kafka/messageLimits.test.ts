@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import fc from "fast-check"
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../../../src/layers/kafka/batchBytes.ts"
 import { type LimitReads, MessageLimits } from "../../../src/layers/kafka/messageLimits.ts"
 import type { ProducerRecord } from "../../../src/services/KafkaSink.ts"
@@ -72,5 +73,32 @@ describe("MessageLimits", () => {
       up = true
       assert.strictEqual(yield* limits.read(to("t")), 300_000)
       assert.strictEqual(asked.topics.length, 2)
+    }))
+  it.effect("a topic whose config may be read keeps its own limit when another topic of the same first send may not be read", () =>
+    Effect.gen(function*() {
+      // As the clients answer: DescribeConfigs naming a topic the principal may not read fails whole.
+      const { limits } = counted({
+        topics: (names) => names.includes("closed") ? refusal("topic closed") : Effect.succeed(new Map(names.map((n) => [n, 262_144]))),
+        broker: () => Effect.succeed(DEFAULT_MAX_MESSAGE_BYTES)
+      })
+      assert.strictEqual(yield* limits.read(to("open", "closed")), 262_144)
+      assert.strictEqual(limits.known(to("open")), 262_144)
+      assert.strictEqual(limits.known(to("closed")), DEFAULT_MAX_MESSAGE_BYTES)
+    }))
+
+  it.effect("known is the lowest of the send's topics' limits, however many topics interleave (against a naive min)", () =>
+    Effect.gen(function*() {
+      const names = ["a", "b", "c", "d", "e"]
+      const limit = (t: string) => 100_000 * (names.indexOf(t) + 1)
+      fc.assert(fc.property(
+        fc.array(fc.constantFrom(...names), { minLength: 1, maxLength: 30 }),
+        fc.subarray(names),
+        (topics, learnt) => {
+          const limits = new MessageLimits({ topics: () => Effect.die("not asked"), broker: () => Effect.die("not asked") })
+          limits.learn(new Map(learnt.map((t) => [t, limit(t)])))
+          const expected = topics.every((t) => learnt.includes(t)) ? Math.min(...topics.map(limit)) : undefined
+          assert.strictEqual(limits.known(to(...topics)), expected)
+        }
+      ), { numRuns: 2000 })
     }))
 })
