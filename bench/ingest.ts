@@ -18,9 +18,9 @@ import * as Feeds from "../src/layers/feeds/simulator.ts"
 import { defaultIngestConfig } from "../src/layers/ingest/ingestor.ts"
 import { publishFeed } from "../src/layers/produce/publisher.ts"
 import { kafkaLayer } from "../src/programs/cli/kafka.ts"
-import { Catalog } from "../src/services/Catalog.ts"
 import * as Lakehouse from "../src/layers/lakehouse.ts"
 import {
+  committedRows,
   createTopics,
   publish,
   type Scenario,
@@ -85,20 +85,6 @@ const peakRssMb = (pid: number) => {
   return Math.round(kb / 1024)
 }
 
-/** Rows committed in trades + quotes, from the current snapshots' summaries (what a scan would see). */
-const committedRows = () =>
-  Effect.gen(function*() {
-    const catalog = yield* Catalog
-    let n = 0
-    for (const name of ["trades", "quotes"]) {
-      const t = yield* catalog.loadTable({ namespace: "market_data", name }).pipe(Effect.option)
-      if (t._tag === "None") continue
-      const current = t.value.metadata.snapshots.find((x) => x["snapshot-id"] === t.value.metadata["current-snapshot-id"])
-      n += Number(current?.summary["total-records"] ?? 0)
-    }
-    return n
-  })
-
 const percentile = (xs: ReadonlyArray<number>, p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN
@@ -127,7 +113,7 @@ export const ingestRun = (s: Scenario, total: number, args: ReadonlyArray<string
     let rows = 0
     yield* Effect.gen(function*() {
       for (;;) {
-        rows = yield* committedRows().pipe(Effect.orElseSucceed(() => rows))
+        rows = (yield* committedRows.pipe(Effect.orElseSucceed(() => rows))) ?? rows
         if (rows > 0 && first === undefined) first = { at: Date.now(), rows, ticks: machineTicks() }
         const exited = ingest.child.exitCode !== null || ingest.child.signalCode !== null
         if (rows >= total || exited || Date.now() - started > 600_000) return
@@ -210,7 +196,7 @@ const freshness = (client: string, commitIntervalMs: number) =>
       // Until every sample is visible, with 5 s of grace after the feed's end.
       while (Date.now() - started < FRESHNESS_WARMUP_MS + FRESHNESS_STEADY_MS + 5_000) {
         if (producer.pollUnsafe() !== undefined && pending.length === 0) break
-        const visible = yield* committedRows().pipe(Effect.orElseSucceed(() => 0))
+        const visible = (yield* committedRows.pipe(Effect.orElseSucceed(() => 0))) ?? 0
         const seen = Date.now()
         while (pending.length > 0 && pending[0]!.produced <= visible) {
           const sample = pending.shift()!

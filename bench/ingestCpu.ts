@@ -20,8 +20,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import * as Lakehouse from "../src/layers/lakehouse.ts"
-import { Catalog } from "../src/services/Catalog.ts"
-import { createTopics, publish, type Scenario, topicsOf, uniqueExchange } from "../test/support/ingestHarness.ts"
+import { committedRows, createTopics, publish, type Scenario, topicsOf, uniqueExchange } from "../test/support/ingestHarness.ts"
 import { kafkaBrokers } from "../test/support/kafka.ts"
 
 /** µs a USER_HZ tick (100 a second). */
@@ -51,19 +50,6 @@ const threadCpu = (pid: number): Record<string, number> => {
   }
   return out
 }
-
-/** Rows in trades + quotes, from the current snapshots' summaries. */
-const committedRows = Effect.gen(function*() {
-  const catalog = yield* Catalog
-  let n = 0
-  for (const name of ["trades", "quotes"]) {
-    const t = yield* catalog.loadTable({ namespace: "market_data", name }).pipe(Effect.option)
-    if (t._tag === "None") continue
-    const current = t.value.metadata.snapshots.find((x) => x["snapshot-id"] === t.value.metadata["current-snapshot-id"])
-    n += Number(current?.summary["total-records"] ?? 0)
-  }
-  return n
-})
 
 const fill = async (events: number) => {
   const exchange = uniqueExchange()
@@ -115,7 +101,7 @@ const run = async (exchange: string, total: number, dir: string) => {
   const { first, last } = await Effect.runPromise(Effect.gen(function*() {
     let first: ReturnType<typeof sample> | undefined
     for (;;) {
-      const rows = yield* committedRows.pipe(Effect.orElseSucceed(() => 0))
+      const rows = (yield* committedRows.pipe(Effect.orElseSucceed(() => 0))) ?? 0
       if (child.exitCode !== null) return yield* Effect.die(new Error(`ingest exited (${child.exitCode}):\n${output}`))
       if (rows > 0 && first === undefined) first = sample(rows)
       if (rows >= total && first !== undefined) return { first, last: sample(rows) }
