@@ -107,11 +107,17 @@ export const makeConsumeBatch = (
   const reportGap = Effect.fnUntraced(function*(batch: PartitionBatch, part: PartitionState) {
     const deletedTo = batch.logStartOffset
     // Below the table's mark the records are in the table: only a tracker rebuild reads them.
-    // Below `lostBelow` they were told lost already (before a restart).
+    // Below `lost` they were told lost already (before a restart), unless told of another log of
+    // the name (the topic made again since): another id, or a log start gone back below it (a log's
+    // start never goes back; kafkajs tells no ids).
     let lostFrom = part.next > part.tableMark ? part.next : part.tableMark
-    if (part.lostBelow > lostFrom) lostFrom = part.lostBelow
+    const told = part.lost
+    if (
+      told !== undefined && told.below > lostFrom && (deletedTo === undefined || deletedTo >= told.below) &&
+      (told.topicId === undefined || batch.topicId === undefined || told.topicId === batch.topicId)
+    ) lostFrom = told.below
     if (deletedTo !== undefined && deletedTo > lostFrom) {
-      part.lostBelow = deletedTo
+      part.lost = { below: deletedTo, topicId: batch.topicId }
       if (part.tableMark === 0n && part.next === 0n) {
         return yield* Effect.logWarning(
           `${part.key}: the log starts at ${deletedTo} and ${part.table} holds nothing of this partition for group ${group}: ingesting from the log start ` +

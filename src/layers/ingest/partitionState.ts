@@ -66,10 +66,11 @@ export interface PartitionState {
    */
   logEnd: bigint | undefined
   /**
-   * Offsets below this were told lost (deleted before they were read, ADR-68). Kept across a
-   * restart, which reads the batch telling the loss again before its commit passes the log start.
+   * Offsets below `below` were told lost (deleted before they were read, ADR-68) in the log of
+   * `topicId` (undefined: a client that tells none). Kept across a restart, which reads the batch
+   * telling the loss again before its commit passes the log start. Undefined while none was told.
    */
-  lostBelow: bigint
+  lost: { readonly below: bigint; readonly topicId: string | undefined } | undefined
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
   /**

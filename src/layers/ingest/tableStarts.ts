@@ -83,8 +83,8 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         // Not tracked: sequence_events holds no mark or checkpoint of this partition.
         const previous = parts.get(key)
         if (previous !== undefined) letGoAll(parts, previous)
-        const { logEnd, lostBelow = 0n } = previous ?? {}
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, logEnd, lostBelow, spans: [], retired: false, groupOwed: true })
+        const { logEnd, lost } = previous ?? {}
+        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, logEnd, lost, spans: [], retired: false, groupOwed: true })
         starts.set(key, tableMark)
         continue
       }
@@ -108,7 +108,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       const next = ingestedBelow({ sequenceMark, tableMark })
       // The lag is the partition's, not this state's: kept until the next batch says otherwise.
       if (previous !== undefined) letGoAll(parts, previous)
-      const state: PartitionState = { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lostBelow: previous?.lostBelow ?? 0n, spans: [], retired: false, groupOwed: true }
+      const state: PartitionState = { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lost: previous?.lost, spans: [], retired: false, groupOwed: true }
       parts.set(key, state)
       holdAll(parts, state)
       starts.set(key, next)

@@ -234,24 +234,33 @@ describe("SQL catalog: writers racing the swap", () => {
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
 
+/**
+ * Another engine's commit: the trades table's metadata file replaced by `make` of what K2 wrote,
+ * named `name` beside it. `reopened` opens another catalog on it (another process, nothing cached).
+ */
+const committedByAnother = (name: string, make: (written: Uint8Array) => Uint8Array) =>
+  Effect.gen(function*() {
+    const files = yield* FileIO
+    const driver = sqliteDriver(":memory:")
+    const options = { name: "k2", warehouse: "file:///warehouse" }
+    const catalog = yield* Catalogs.make(driver, options)
+    yield* catalog.createNamespace("market_data")
+    const id = { namespace: "market_data", name: "trades" }
+    const created = yield* catalog.createTable(id, tables.trades)
+    const replaced = created.metadataLocation.replace(/\/00000-[^/]*$/, `/${name}`)
+    yield* files.write(replaced, make(yield* files.read(created.metadataLocation)))
+    yield* Effect.promise(() =>
+      driver.execute(`UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2`, [replaced, created.metadataLocation])
+    )
+    return { id, created, replaced, catalog, reopened: Catalogs.make(driver, options) }
+  })
+
 describe("SQL catalog: metadata files other engines wrote", () => {
   it.effect("loads and commits on gzip-compressed metadata (write.metadata.compression-codec=gzip)", () =>
     Effect.gen(function*() {
-      const files = yield* FileIO
-      const driver = sqliteDriver(":memory:")
-      const options = { name: "k2", warehouse: "file:///warehouse" }
-      const catalog = yield* Catalogs.make(driver, options)
-      yield* catalog.createNamespace("market_data")
-      const id = { namespace: "market_data", name: "trades" }
-      const created = yield* catalog.createTable(id, tables.trades)
-      // Another engine's commit: the same metadata, gzipped, named as Iceberg Java names it.
-      const gz = created.metadataLocation.replace(/\/00000-[^/]*$/, "/00001-6a1c.gz.metadata.json")
-      yield* files.write(gz, zlib.gzipSync(yield* files.read(created.metadataLocation)))
-      yield* Effect.promise(() =>
-        driver.execute(`UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2`, [gz, created.metadataLocation])
-      )
-      // Another process, with nothing cached.
-      const other = yield* Catalogs.make(driver, options)
+      // The same metadata, gzipped, named as Iceberg Java names it.
+      const { created, id, reopened } = yield* committedByAnother("00001-6a1c.gz.metadata.json", (written) => zlib.gzipSync(written))
+      const other = yield* reopened
       const loaded = yield* Effect.result(other.loadTable(id))
       assert.strictEqual(Result.isFailure(loaded) ? loaded.failure.message : loaded.success.metadata["table-uuid"], created.metadata["table-uuid"])
       const committed = yield* other.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
@@ -485,20 +494,9 @@ describe("SQL catalog: storage K2 does not reach", () => {
 describe("SQL catalog: format versions K2 does not read", () => {
   it.effect("a table another engine made format version 3 fails to load as UnsupportedFormatVersion naming it, not as a corrupt file", () =>
     Effect.gen(function*() {
-      const files = yield* FileIO
-      const driver = sqliteDriver(":memory:")
-      const options = { name: "k2", warehouse: "file:///warehouse" }
-      const catalog = yield* Catalogs.make(driver, options)
-      yield* catalog.createNamespace("market_data")
-      const id = { namespace: "market_data", name: "trades" }
-      const created = yield* catalog.createTable(id, tables.trades)
       // Another engine's upgrade: `ALTER TABLE ... SET TBLPROPERTIES ('format-version'='3')`.
-      const v3 = created.metadataLocation.replace(/\/00000-[^/]*$/, "/00001-upgraded.metadata.json")
-      const text = new TextDecoder().decode(yield* files.read(created.metadataLocation)).replace(/"format-version": ?2/, `"format-version": 3`)
-      yield* files.write(v3, new TextEncoder().encode(text))
-      yield* Effect.promise(() =>
-        driver.execute(`UPDATE iceberg_tables SET metadata_location = $1, previous_metadata_location = $2`, [v3, created.metadataLocation])
-      )
+      const { catalog, id } = yield* committedByAnother("00001-upgraded.metadata.json", (written) =>
+        new TextEncoder().encode(new TextDecoder().decode(written).replace(/"format-version": ?2/, `"format-version": 3`)))
       const error = yield* Effect.flip(catalog.loadTable(id))
       assert.strictEqual(error.reason._tag, "TableFileError")
       assert.strictEqual(error.reason._tag === "TableFileError" ? error.reason.reason._tag : undefined, "UnsupportedFormatVersion")
@@ -717,40 +715,24 @@ describe("SQL catalog: the metadata of tables with long histories", () => {
 })
 
 describe("SQL catalog: a metadata file longer than a JavaScript string", () => {
-  /** The table's metadata file replaced by `bytes` (another engine's commit), read by a catalog with nothing cached. */
-  const loadReplaced = (make: (written: Uint8Array) => Uint8Array) =>
-    Effect.gen(function*() {
-      const files = yield* FileIO
-      const driver = sqliteDriver(":memory:")
-      const options = { name: "k2", warehouse: "file:///warehouse" }
-      const catalog = yield* Catalogs.make(driver, options)
-      yield* catalog.createNamespace("market_data")
-      const id = { namespace: "market_data", name: "trades" }
-      const created = yield* catalog.createTable(id, tables.trades)
-      const replaced = created.metadataLocation.replace(/\/00000-[^/]*$/, "/00001-long.metadata.json")
-      yield* files.write(replaced, make(yield* files.read(created.metadataLocation)))
-      yield* Effect.promise(() => driver.execute(`UPDATE iceberg_tables SET metadata_location = $1`, [replaced]))
-      const loaded = yield* Effect.result((yield* Catalogs.make(driver, options)).loadTable(id))
-      return { created, replaced, loaded }
-    })
-
   // Past 2^29 - 24 characters (~512 MiB: a week of one-second snapshots kept) the file could not be
   // made one string, and the load died with Node's untyped ERR_STRING_TOO_LONG. Padded here with
   // whitespace (which Java's pretty-printing adds too) so that the test holds no week of snapshots.
   it.effect("one longer than a string holds loads, parsed piece by piece", () =>
     Effect.gen(function*() {
-      const { created, loaded } = yield* loadReplaced((written) => {
+      const { created, id, reopened } = yield* committedByAnother("00001-long.metadata.json", (written) => {
         const padded = Buffer.alloc(constants.MAX_STRING_LENGTH + 1024, 0x20)
         padded[0] = written[0]!
         padded.set(written.subarray(1), padded.length - written.length + 1)
         return padded
       })
+      const loaded = yield* Effect.result((yield* reopened).loadTable(id))
       assert.strictEqual(Result.isSuccess(loaded) ? loaded.success.metadata["table-uuid"] : String(loaded.failure), created.metadata["table-uuid"])
     }).pipe(Effect.provide(FileIOs.layerMemory)), 60_000)
 
   it.effect("one whose single member is longer than a string holds fails as MetadataTooLarge naming the table, the file and the member", () =>
     Effect.gen(function*() {
-      const { replaced, loaded } = yield* loadReplaced((written) => {
+      const { id, reopened, replaced } = yield* committedByAnother("00001-long.metadata.json", (written) => {
         const head = Buffer.from(`{"properties":{"huge":"`)
         const tail = Buffer.from(`"},${new TextDecoder().decode(written.subarray(1))}`)
         const file = Buffer.alloc(head.length + constants.MAX_STRING_LENGTH + tail.length, 0x61)
@@ -758,6 +740,7 @@ describe("SQL catalog: a metadata file longer than a JavaScript string", () => {
         tail.copy(file, file.length - tail.length)
         return file
       })
+      const loaded = yield* Effect.result((yield* reopened).loadTable(id))
       assert.isTrue(Result.isFailure(loaded))
       const reason = Result.isFailure(loaded) && loaded.failure.reason._tag === "TableFileError" ? loaded.failure.reason.reason : undefined
       assert.strictEqual(reason?._tag, "MetadataTooLarge")

@@ -146,7 +146,7 @@ describe("Ingestor over many partitions", () => {
         parts.set(`${TOPIC}:${p}`, {
           tp, key: `${TOPIC}:${p}`, table: "trades", tableMark: 0n, sequenceMark: 0n, topicId: undefined, next: 10n,
           rows: rowsFor("trades"), bytes: 0, events: [], poison: 0, streams: owned, left: new StreamSet(), lag: 0n,
-          logEnd: undefined, lostBelow: 0n, spans: [], retired: false, groupOwed: false
+          logEnd: undefined, lost: undefined, spans: [], retired: false, groupOwed: false
         } as PartitionState)
       }
       // The streams the tracker is asked about (each filter or owner question is one).

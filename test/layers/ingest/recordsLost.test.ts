@@ -7,9 +7,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { PrometheusMetrics } from "effect/observability"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { StreamSet } from "../../../src/domain/ingest/streamOwnership.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import { makeConsumeBatch } from "../../../src/layers/ingest/batchIntake.ts"
+import { makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
+import { makeCounters } from "../../../src/layers/ingest/ingestProgress.ts"
+import { type PartitionState, type Partitions, rowsFor } from "../../../src/layers/ingest/partitionState.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import * as Tracker from "../../../src/layers/sequence/tracker.ts"
+import { type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
@@ -159,4 +167,74 @@ describe("records deleted before ingest read them", () => {
       const table = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(table.rows, 60)
     }), 60_000)
+})
+
+/**
+ * The batch intake alone, over one partition's state: a loss told, the partition restarted (as a
+ * failed flush does: its marks from the tables, what it told carried), then its topic deleted and
+ * made again. The memory broker revokes a deleted topic's partitions (a fresh state), and an id
+ * other than the table's ends the run (ADR-29); a state installed from tables that recorded no id
+ * (written under kafkajs, or before ADR-29) and kafkajs, which tells no ids, go on reading.
+ */
+describe("a loss told, then the topic made again", () => {
+  const tp = { topic: TRADES!, partition: 0 }
+  const key = tpKeyOf(tp)
+  /** The state a restart installs: the tables' marks (100; no topic id recorded), what was told kept. */
+  const installed = (previous?: PartitionState): PartitionState => ({
+    tp, key, table: "trades", tableMark: 100n, sequenceMark: 100n, topicId: undefined, next: 100n, rows: rowsFor("trades"), bytes: 0,
+    events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
+    lost: previous?.lost, spans: [], retired: false, groupOwed: true
+  })
+  /** What tells records deleted from the position to the log start: an empty batch there (as kafkajs' reset check sends). */
+  const deletedTo = (logStart: bigint, highWatermark: bigint, topicId: string | undefined): PartitionBatch => ({
+    ...tp, records: [], fromOffset: 100n, firstOffset: logStart, nextOffset: logStart, highWatermark, logStartOffset: logStart,
+    ...(topicId === undefined ? {} : { topicId })
+  })
+
+  /** The losses told and counted over the old log (its records below 1000 deleted) and then `again`. */
+  const told = (oldId: string | undefined, again: { readonly logStart: bigint; readonly topicId: string | undefined }) =>
+    Effect.gen(function*() {
+      const parts: Partitions = new Map()
+      const tracker = yield* Tracker.make({})
+      const consume = makeConsumeBatch({
+        group: "k2-ingest", codec: makeWireCodec(), writerSchemas: undefined, trackers: { trades: tracker, quotes: tracker }, parts,
+        counters: makeCounters(), deadLetter: makeDeadLetter(yield* KafkaSink), logRemadeEachRun: false
+      })
+      const { layer, logged } = capturing()
+      const before = yield* lostOffsets
+      parts.set(key, installed())
+      yield* consume(deletedTo(1000n, 1000n, oldId)).pipe(Effect.provide(layer))
+      parts.set(key, installed(parts.get(key)))
+      yield* consume(deletedTo(again.logStart, 1500n, again.topicId)).pipe(Effect.provide(layer))
+      const loss = logged.filter((l) => l.text.includes("DATA LOSS")).map((l) => l.text)
+      return { loss, counted: (yield* lostOffsets) - before }
+    }).pipe(Effect.provide(KafkaMemory.layerMemory()))
+
+  it.effect("the same log read again: told and counted once", () =>
+    Effect.gen(function*() {
+      for (const id of ["id-old", undefined]) {
+        const { counted, loss } = yield* told(id, { logStart: 1000n, topicId: id })
+        assert.strictEqual(loss.length, 1, loss.join("\n"))
+        assert.include(loss[0], `${TRADES}:0: offsets 100 to 999 (900)`)
+        assert.strictEqual(counted, 900)
+      }
+    }))
+
+  // Made again and written to 1500, its records below 600 deleted before ingest read them. Before,
+  // that loss went untold: below the old log's 1000, read as told already.
+  it.effect("on a client telling topic ids, the new log's loss below what the old one told is told and counted", () =>
+    Effect.gen(function*() {
+      const { counted, loss } = yield* told("id-old", { logStart: 600n, topicId: "id-made" })
+      assert.strictEqual(loss.length, 2, loss.join("\n"))
+      assert.include(loss[1], `${TRADES}:0: offsets 100 to 599 (500)`)
+      assert.strictEqual(counted, 1400)
+    }))
+
+  it.effect("on kafkajs (no ids), a log start gone back below what was told is another log's: told and counted", () =>
+    Effect.gen(function*() {
+      const { counted, loss } = yield* told(undefined, { logStart: 600n, topicId: undefined })
+      assert.strictEqual(loss.length, 2, loss.join("\n"))
+      assert.include(loss[1], `${TRADES}:0: offsets 100 to 599 (500)`)
+      assert.strictEqual(counted, 1400)
+    }))
 })

@@ -30,7 +30,7 @@ const stateOf = (table: PartitionState["table"], partition: number): PartitionSt
   left: new StreamSet(),
   lag: 0n,
   logEnd: undefined,
-  lostBelow: 0n,
+  lost: undefined,
   spans: [],
   retired: false,
   groupOwed: false

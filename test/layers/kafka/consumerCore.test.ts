@@ -7,9 +7,20 @@ import { kafkaError, KafkaRejected, type KafkaRecord, type TopicPartition } from
 const tp: TopicPartition = { topic: "t", partition: 0 }
 const record = (offset: bigint): KafkaRecord => ({ offset, key: null, value: new Uint8Array([1]), headers: {}, timestamp: 0 })
 
-/** A client whose watermarks fail as often as asked; it records the seeks it is told. */
-const scripted = (failWatermarks: number) => {
+const batch = (from: bigint, n: number) => Array.from({ length: n }, (_, i) => record(from + BigInt(i)))
+
+interface Marks {
+  readonly low: bigint
+  readonly high: bigint
+}
+
+/**
+ * A client of t:0 whose watermarks are `marks`, read at each ask (a test may move them), the first
+ * `failWatermarks` asks failing; it records the seeks it is told and counts the asks.
+ */
+const scripted = (marks: Marks | (() => Marks) = { low: 20n, high: 40n }, failWatermarks = 0) => {
   const seeks: Array<bigint> = []
+  let asked = 0
   let failures = failWatermarks
   const driver: ConsumerDriver = {
     seek: (_, offset) => void seeks.push(offset),
@@ -17,12 +28,13 @@ const scripted = (failWatermarks: number) => {
     resume: () => undefined,
     committed: async () => new Map(),
     watermarks: async () => {
+      asked++
       if (failures-- > 0) throw new Error("admin unreachable")
-      return [{ topic: "t", partition: 0, low: 20n, high: 40n }]
+      return [{ topic: "t", partition: 0, ...(typeof marks === "function" ? marks() : marks) }]
     },
     commit: async () => undefined
   }
-  return { driver, seeks }
+  return { driver, seeks, asked: () => asked }
 }
 
 const errorOf = (operation: string, cause: unknown) => kafkaError(new KafkaRejected({ operation, detail: String(cause) }))
@@ -30,7 +42,7 @@ const errorOf = (operation: string, cause: unknown) => kafkaError(new KafkaRejec
 describe("consumer core", () => {
   it.effect("a batch from beyond the position that cannot be judged is fetched again from the position, then judged", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(1)
+      const { driver, seeks } = scripted({ low: 20n, high: 40n }, 1)
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       assert.deepStrictEqual(seeks, [5n])
@@ -48,7 +60,7 @@ describe("consumer core", () => {
 describe("consumer core, assignments in quick succession", () => {
   it.effect("a partition lost and gained again while its first onAssign ran starts where the latest onAssign says", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       const answers: Array<(offset: bigint) => void> = []
       const core = yield* makeConsumerCore({
         groupId: "g",
@@ -74,7 +86,7 @@ describe("consumer core, assignments in quick succession", () => {
 describe("consumer core, a position below the log start", () => {
   it.effect("a client that reset to the log end (auto.offset.reset latest) is sent back to the log start, not dropped for ever", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], startFrom: "latest", onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       assert.deepStrictEqual(seeks, [5n])
@@ -92,7 +104,7 @@ describe("consumer core, a position below the log start", () => {
 describe("consumer core, a seek while onAssign runs", () => {
   it.effect("a seek made before the start offset is known wins over onAssign's older answer", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       let answer: ((offset: bigint) => void) | undefined
       const core = yield* makeConsumerCore({
         groupId: "g",
@@ -118,7 +130,7 @@ describe("consumer core, a seek while onAssign runs", () => {
 describe("consumer core, a partition revoked and assigned again", () => {
   it.effect("a batch buffered before the revoke is not delivered after the partition comes back", () =>
     Effect.gen(function*() {
-      const { driver } = scripted(0)
+      const { driver } = scripted()
       const starts = [5n, 100n]
       const core = yield* makeConsumerCore({
         groupId: "g",
@@ -142,7 +154,7 @@ describe("consumer core, a start that cannot be found", () => {
   it.effect("a gained partition the client reports no offsets for (metadata older than the partition) fails the consumer, retryable", () =>
     Effect.gen(function*() {
       // No onAssign, no committed offset, and watermarks that know partition 0 only.
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       const core = yield* makeConsumerCore<never, never>({ groupId: "g", topics: ["t"] }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp, { topic: "t", partition: 1 }]))
       assert.isTrue(seeks.every((o) => typeof o === "bigint"), `seeks ${seeks.map(String)}`)
@@ -157,7 +169,7 @@ describe("consumer core, a negative offset", () => {
   // the memory log read it as its start: refused, every layer says the same.
   it.effect("a seek to a negative offset is refused, the position unchanged", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       const error = yield* core.consumer.seek(tp, -1n).pipe(Effect.flip)
@@ -168,7 +180,7 @@ describe("consumer core, a negative offset", () => {
 
   it.effect("onAssign answering a negative offset fails the consumer, nothing fetched", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", -1n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       assert.deepStrictEqual(seeks, [])
@@ -182,27 +194,9 @@ describe("consumer core, a position beyond the log end that the client reset by 
   // kafkajs (auto.offset.reset) answers a position beyond the log end by fetching from the log
   // start, and after every batch it hands over goes on from that batch's end, whether the core took
   // the batch or dropped it, unless the core seeks it.
-  const client = (watermarks: () => Promise<{ low: bigint; high: bigint }>) => {
-    const seeks: Array<bigint> = []
-    const driver: ConsumerDriver = {
-      seek: (_, offset) => void seeks.push(offset),
-      pause: () => undefined,
-      resume: () => undefined,
-      committed: async () => new Map(),
-      watermarks: async () => [{ topic: "t", partition: 0, ...(await watermarks()) }],
-      commit: async () => undefined
-    }
-    return { driver, seeks }
-  }
-  const batch = (from: bigint, n: number) => Array.from({ length: n }, (_, i) => record(from + BigInt(i)))
-
   it.effect("a reset batch that cannot be judged is fetched again from the position, then judged, and none of its records is skipped", () =>
     Effect.gen(function*() {
-      let failures = 1
-      const { driver, seeks } = client(async () => {
-        if (failures-- > 0) throw new Error("admin unreachable")
-        return { low: 0n, high: 40n }
-      })
+      const { driver, seeks } = scripted({ low: 0n, high: 40n }, 1)
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 50n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       assert.deepStrictEqual(seeks, [50n])
@@ -219,7 +213,7 @@ describe("consumer core, a position beyond the log end that the client reset by 
     Effect.gen(function*() {
       // The log ended at 40 when the client fetched 50 (and reset to 0); 60 when the core asks.
       let high = 40n
-      const { driver, seeks } = client(async () => ({ low: 0n, high }))
+      const { driver, seeks } = scripted(() => ({ low: 0n, high }))
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 50n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       let pos = seeks.at(-1)! > high ? 0n : seeks.at(-1)!
@@ -241,7 +235,7 @@ describe("consumer core, a position beyond the log end that the client reset by 
 describe("consumer core, offsets that hold nothing to deliver (transaction markers, aborted records)", () => {
   it.effect("a fetch with no record that moves the position is delivered as an empty batch; one that does not move it is not", () =>
     Effect.gen(function*() {
-      const { driver } = scripted(0)
+      const { driver } = scripted()
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 3n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       // Offset 3 a commit marker, the end of the log: nothing to deliver, the position moves to 4.
@@ -264,7 +258,7 @@ describe("consumer core, offsets that hold nothing to deliver (transaction marke
 describe("consumer core, an assignment by another assignor", () => {
   it.effect("partitions of topics this member does not subscribe to are not handed to onAssign nor read", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = scripted(0)
+      const { driver, seeks } = scripted()
       const asked: Array<ReadonlyArray<TopicPartition>> = []
       const core = yield* makeConsumerCore({
         groupId: "g",
@@ -283,24 +277,10 @@ describe("consumer core, records deleted under a partition being read (kafkajs r
   // kafkajs answers OFFSET_OUT_OF_RANGE by committing its default offset (earliest for ingest) and
   // fetching from the log start (consumerGroup.recoverFromOffsetOutOfRange): a partition already
   // delivering batches (no longer strict) then gets a batch fetched from beyond its position.
-  const client = (marks: () => { low: bigint; high: bigint }) => {
-    const seeks: Array<bigint> = []
-    const driver: ConsumerDriver = {
-      seek: (_, offset) => void seeks.push(offset),
-      pause: () => undefined,
-      resume: () => undefined,
-      committed: async () => new Map(),
-      watermarks: async () => [{ topic: "t", partition: 0, ...marks() }],
-      commit: async () => undefined
-    }
-    return { driver, seeks }
-  }
-  const batch = (from: bigint, n: number) => Array.from({ length: n }, (_, i) => record(from + BigInt(i)))
-
   it.effect("a batch the client fetched from the log start, past records deleted while it was behind, tells them deleted", () =>
     Effect.gen(function*() {
       const marks = { low: 0n, high: 10n }
-      const { driver } = client(() => marks)
+      const { driver } = scripted(marks)
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 0n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       yield* Effect.promise(() => core.offer(tp, 0n, batch(0n, 10), 10n, 10n))
@@ -317,7 +297,7 @@ describe("consumer core, records deleted under a partition being read (kafkajs r
 
   it.effect("a batch past offsets compacted away (the log starts below the position) is no loss, delivered as continuing", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = client(() => ({ low: 0n, high: 40n }))
+      const { driver, seeks } = scripted({ low: 0n, high: 40n })
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 0n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       yield* Effect.promise(() => core.offer(tp, 0n, batch(0n, 10), 10n, 40n))
@@ -333,7 +313,7 @@ describe("consumer core, records deleted under a partition being read (kafkajs r
     Effect.gen(function*() {
       // The client reset to the log start 20 and fetched 20 to 29; by the time the core asks, the
       // log starts at 25: 20 to 24 were read, not lost.
-      const { driver } = client(() => ({ low: 25n, high: 40n }))
+      const { driver } = scripted({ low: 25n, high: 40n })
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], onAssign: () => Effect.succeed(new Map([["t:0", 5n]])) }, driver, errorOf)
       yield* Effect.promise(() => core.assign([tp]))
       yield* Effect.promise(() => core.offer(tp, 20n, batch(20n, 10), 30n, 40n))
@@ -379,22 +359,6 @@ describe("consumer core, a batch judged while the check of an out-of-range fetch
 })
 
 describe("consumer core, a fetch out of range (kafkajs resets the position by itself)", () => {
-  const client = (marks: { low: bigint; high: bigint }) => {
-    const seeks: Array<bigint> = []
-    let asked = 0
-    const driver: ConsumerDriver = {
-      seek: (_, offset) => void seeks.push(offset),
-      pause: () => undefined,
-      resume: () => undefined,
-      committed: async () => new Map(),
-      watermarks: async () => {
-        asked++
-        return [{ topic: "t", partition: 0, ...marks }]
-      },
-      commit: async () => undefined
-    }
-    return { driver, seeks, asked: () => asked }
-  }
   const started = (driver: ConsumerDriver, at: bigint, startFrom: "earliest" | "latest" = "earliest") =>
     Effect.gen(function*() {
       const core = yield* makeConsumerCore({ groupId: "g", topics: ["t"], startFrom, onAssign: () => Effect.succeed(new Map([["t:0", at]])) }, driver, errorOf)
@@ -404,7 +368,7 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
 
   it.effect("every record past the position deleted: an empty batch moves it to the log start, telling them lost", () =>
     Effect.gen(function*() {
-      const { driver, seeks } = client({ low: 30n, high: 30n })
+      const { driver, seeks } = scripted({ low: 30n, high: 30n })
       const core = yield* started(driver, 10n)
       yield* Effect.promise(() => core.outOfRange(tp))
       const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
@@ -415,7 +379,7 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
   it.effect("records after the deleted ones: the loss is told at once, and the client reads on from the log start whatever it reset to", () =>
     Effect.gen(function*() {
       // startFrom latest: kafkajs resets to the log end (40) and would skip 30 to 39.
-      const { driver, seeks } = client({ low: 30n, high: 40n })
+      const { driver, seeks } = scripted({ low: 30n, high: 40n })
       const core = yield* started(driver, 10n, "latest")
       yield* Effect.promise(() => core.outOfRange(tp))
       assert.strictEqual(seeks.at(-1), 30n)
@@ -428,7 +392,7 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
 
   it.effect("a log start at or below the position (a reset for another cause) changes nothing", () =>
     Effect.gen(function*() {
-      const { driver, seeks, asked } = client({ low: 10n, high: 40n })
+      const { driver, seeks, asked } = scripted({ low: 10n, high: 40n })
       const core = yield* started(driver, 10n)
       yield* Effect.promise(() => core.outOfRange(tp))
       assert.strictEqual(asked(), 1)
@@ -437,7 +401,7 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
     }))
   it.effect("a seek the client refuses (kafkajs' consumer stopped meanwhile: restarting after a crash, or closing) does not reject the check, whose caller does not wait on it", () =>
     Effect.gen(function*() {
-      const { driver } = client({ low: 30n, high: 30n })
+      const { driver } = scripted({ low: 30n, high: 30n })
       const core = yield* started(driver, 10n)
       const refusing: ConsumerDriver = driver
       ;(refusing as { seek: ConsumerDriver["seek"] }).seek = () => {
@@ -452,15 +416,7 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
   it.live("a reset because the log now ends below the position (topic re-created, log truncated) does not drop the client's batches from its reset until they pass the old position", () =>
     Effect.gen(function*() {
       const marks = { low: 0n, high: 20n }
-      const seeks: Array<bigint> = []
-      const driver: ConsumerDriver = {
-        seek: (_, offset) => void seeks.push(offset),
-        pause: () => undefined,
-        resume: () => undefined,
-        committed: async () => new Map(),
-        watermarks: async () => [{ topic: "t", partition: 0, ...marks }],
-        commit: async () => undefined
-      }
+      const { driver, seeks } = scripted(marks)
       const core = yield* started(driver, 0n)
       yield* Effect.promise(() => core.offer(tp, 0n, [record(0n), record(1n)], 20n, 20n))
       yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
