@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { claim, holdAll, keepOnly, letGoAll, newestCheckpoints, ownerOf, restartingTogether, StreamSet } from "../../src/domain/ingest/streamOwnership.ts"
+import { claim, holdAll, keepOnly, letGoAll, movedAmong, newestCheckpoints, ownerOf, restartingTogether, StreamSet } from "../../src/domain/ingest/streamOwnership.ts"
 import { type SequenceInput, SequenceTrackerState } from "../../src/domain/sequence/tracker.ts"
 
 const part = (key: string, table = "trades") => ({ key, table, streams: new StreamSet(), left: new StreamSet() })
@@ -80,6 +80,20 @@ describe("stream ownership", () => {
     assert.deepStrictEqual(keys(restartingTogether(all, [p2])), ["t:0", "t:1", "t:2"])
     assert.deepStrictEqual(keys(restartingTogether(all, [p3])), ["t:3"])
     assert.deepStrictEqual(keys(restartingTogether(all, [q0])), ["q:0"])
+  })
+
+  it("a stream moved when a partition of its table has it in left, whichever partition", () => {
+    const [p0, p1, q0] = [part("t:0"), part("t:1"), part("q:0", "quotes")]
+    const installed = byKey(p0, p1, q0)
+    claim(installed, p0, "ASX", "XYZ")
+    claim(installed, p1, "ASX", "XYZ")
+    claim(installed, p0, "ASX", "ABC")
+    claim(installed, q0, "ASX", "XYZ")
+    const moved = movedAmong(installed.values())
+    assert.isTrue(moved("trades", "ASX", "XYZ"))
+    assert.isFalse(moved("trades", "ASX", "ABC"))
+    assert.isFalse(moved("quotes", "ASX", "XYZ"))
+    assert.isFalse(moved("trades", "CXA", "XYZ"))
   })
 
   it("tables own their streams apart", () => {

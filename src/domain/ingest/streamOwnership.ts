@@ -133,6 +133,23 @@ export const keepOnly = <O extends Owner>(installed: Installed<O>, part: O, keep
   part.streams.retain((exchange, symbol) => keep(exchange, symbol) || (letGoOne(installed, part, exchange, symbol), false))
 }
 
+/**
+ * Whether a stream of a table moved since its partitions were installed (one of them has it in
+ * `left`): one pass over the partitions' `left`, then a lookup a stream. Asking every partition for
+ * each stream cost a checkpoint commit 0.1 s at 120 partitions and 40,000 streams the tracker had
+ * evicted (ADR-76).
+ */
+export const movedAmong = (owners: Iterable<Owner>): ((table: string, exchange: string, symbol: string) => boolean) => {
+  const byTable = new Map<string, StreamSet>()
+  for (const owner of owners) {
+    if (owner.left.size === 0) continue
+    let moved = byTable.get(owner.table)
+    if (moved === undefined) byTable.set(owner.table, (moved = new StreamSet()))
+    owner.left.some((exchange, symbol) => (moved.add(exchange, symbol), false))
+  }
+  return (table, exchange, symbol) => byTable.get(table)?.has(exchange, symbol) ?? false
+}
+
 /** Two partitions of a table carried a stream in common since they were installed. */
 const share = (a: Owner, b: Owner): boolean =>
   a.table === b.table &&

@@ -6,7 +6,7 @@
 import { Effect, Metric, Option, Result, type Tracer } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { CHECKPOINT_PREFIX, fence } from "../../domain/ingest/marker.ts"
-import { keepOnly } from "../../domain/ingest/streamOwnership.ts"
+import { keepOnly, movedAmong } from "../../domain/ingest/streamOwnership.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import type { RowBuffer } from "../../domain/rows.ts"
@@ -56,6 +56,8 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
     for (const part of parts.values()) checkpoints ||= part.events.length > 0
     const taking = [...parts.values()].filter((part) => !part.retired && part.next > ingestedBelow(part))
     const texts = checkpoints ? yield* checkpointsOf(taking, trackers) : new Map<PartitionState, string>()
+    // Letting go changes no partition's `left`: one look at them serves every partition taken.
+    const moved = checkpoints ? movedAmong(parts.values()) : undefined
     const taken: Array<Taken> = []
     for (const part of taking) {
       taken.push({
@@ -69,7 +71,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         checkpoint: texts.get(part),
         spans: part.spans
       })
-      if (checkpoints) yield* letGoOfUntracked(parts, trackers, part)
+      if (moved !== undefined) yield* letGoOfUntracked(parts, trackers, part, moved)
       part.rows = rowsFor(part.table)
       part.bytes = 0
       part.events = []
@@ -114,15 +116,16 @@ const checkpointsOf = (taking: ReadonlyArray<PartitionState>, trackers: Trackers
  * kept. A stream that moved between partitions stays with its owner (another partition has it in
  * `left`): who restarts with whom, and who restores it, still go by it.
  */
-const letGoOfUntracked = (parts: Partitions, trackers: Trackers, part: PartitionState) =>
+const letGoOfUntracked = (
+  parts: Partitions,
+  trackers: Trackers,
+  part: PartitionState,
+  moved: (table: string, exchange: string, symbol: string) => boolean
+) =>
   Effect.gen(function*() {
     if (part.streams.size === 0) return
     const tracked = part.table === "instruments" ? () => false : yield* trackers[part.table].tracking
-    const moved = (exchange: string, symbol: string) => {
-      for (const other of parts.values()) if (other.table === part.table && other.left.has(exchange, symbol)) return true
-      return false
-    }
-    keepOnly(parts, part, (exchange, symbol) => tracked(exchange, symbol) || moved(exchange, symbol))
+    keepOnly(parts, part, (exchange, symbol) => tracked(exchange, symbol) || moved(part.table, exchange, symbol))
   })
 
 export interface TableCommitsContext {

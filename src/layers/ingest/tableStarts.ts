@@ -56,59 +56,70 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     replacing: ReadonlyMap<TpKey, PartitionState> | undefined
   ) {
     const starts = new Map<TpKey, bigint>()
-    const installing = new Set(tps.map(tpKeyOf))
-    const restoredFrom = newestCheckpoints(tps.flatMap((tp) => {
-      const checkpoint = checkpoints.get(tpKeyOf(tp))
-      return checkpoint === undefined ? [] : [{ key: tpKeyOf(tp), table: tableOfTopic.get(tp.topic)!, json: checkpoint.json }]
-    }))
     // A restart installs only over the state it retired: a revoke or a new assignment that came
     // while it read the tables owns the partition now (and its start position).
     const installed = tps.filter((tp) => replacing === undefined || parts.get(tpKeyOf(tp)) === replacing.get(tpKeyOf(tp)))
+    const installing = new Set(installed.map(tpKeyOf))
+    // A stream a live partition not installed here holds (one started on its own meanwhile, which
+    // may have taken it on since) is that partition's: its tracker state is not restored from these
+    // older checkpoints.
+    const heldElsewhere = (table: DataTable, exchange: string, symbol: string) =>
+      ownerOf(parts, table, exchange, symbol, (k) => installing.has(k)) !== undefined
+    // From the checkpoints installed only: one of a partition not installed is not restored here
+    // (its partition restored it when it started, or left it to the owner it saw then, which this
+    // restart retires), so it must not keep a stream from the newest of those that are.
+    const restoredFrom = newestCheckpoints(installed.flatMap((tp) => {
+      const checkpoint = checkpoints.get(tpKeyOf(tp))
+      return checkpoint === undefined ? [] : [{ key: tpKeyOf(tp), table: tableOfTopic.get(tp.topic)!, json: checkpoint.json }]
+    }))
     // Every stream the partitions carried is forgotten before any is restored: a stream that moved
     // between two of them is restored from the checkpoint that holds it, and must not be forgotten
-    // after that by the partition it moved to.
+    // after that by the partition it moved to. One that left for a partition held elsewhere is
+    // forgotten as at a revoke: only when this one's records past its marks, which its state has
+    // seen, are read again (kept, they would be dropped as duplicates).
     for (const tp of installed) {
       const previous = parts.get(tpKeyOf(tp))
       const table = tableOfTopic.get(tp.topic)!
       if (table !== "instruments" && previous !== undefined && previous.streams.size + previous.left.size > 0) {
-        yield* trackers[table].forget((exchange, symbol) => previous.streams.has(exchange, symbol) || previous.left.has(exchange, symbol))
+        const rereads = previous.next > ingestedBelow(previous)
+        yield* trackers[table].forget((exchange, symbol) =>
+          previous.streams.has(exchange, symbol) ||
+          (previous.left.has(exchange, symbol) && (rereads || !heldElsewhere(table, exchange, symbol)))
+        )
       }
     }
     for (const tp of installed) {
       const key = tpKeyOf(tp)
       const table = tableOfTopic.get(tp.topic)!
       const tableMark = offsetOf(markers.data.get(table) ?? new Map(), tp.topic, tp.partition) ?? 0n
-      const topicId = markers.topicIds.get(tp.topic)
-      if (table === "instruments") {
-        // Not tracked: sequence_events holds no mark or checkpoint of this partition.
-        const previous = parts.get(key)
-        if (previous !== undefined) letGoAll(parts, previous)
-        const { logEnd, lost } = previous ?? {}
-        parts.set(key, { tp, key, table, tableMark, sequenceMark: tableMark, topicId, next: tableMark, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n, logEnd, lost, spans: [], retired: false, groupOwed: true })
-        starts.set(key, tableMark)
-        continue
-      }
-      const sequenceMark = markers.sequence === undefined
+      const streams = new StreamSet()
+      // Not tracked, instruments have no mark or checkpoint in sequence_events.
+      const sequenceMark = table === "instruments"
+        ? tableMark
+        : markers.sequence === undefined
         ? 0n
         : offsetOf(markers.sequence.offsets, tp.topic, tp.partition) ?? 0n
-      const previous = parts.get(key)
-      const tracker = trackers[table]
-      const streams = new StreamSet()
       const checkpoint = checkpoints.get(key)
-      if (checkpoint !== undefined) {
+      if (table !== "instruments" && checkpoint !== undefined) {
         // A stream another partition carries now is its own: this checkpoint's state of it is old.
         const mine = (exchange: string, symbol: string) =>
-          restoredFrom(table, exchange, symbol) === key && ownerOf(parts, table, exchange, symbol, (k) => installing.has(k)) === undefined
-        yield* tracker.restore(checkpoint.json, mine).pipe(
+          restoredFrom(table, exchange, symbol) === key && !heldElsewhere(table, exchange, symbol)
+        yield* trackers[table].restore(checkpoint.json, mine).pipe(
           Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
         )
         for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) if (mine(exchange, symbol)) streams.add(exchange, symbol)
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = ingestedBelow({ sequenceMark, tableMark })
-      // The lag is the partition's, not this state's: kept until the next batch says otherwise.
+      // The previous state is let go; the lag, log end and loss are the partition's, not that
+      // state's: kept until the next batch says otherwise.
+      const previous = parts.get(key)
       if (previous !== undefined) letGoAll(parts, previous)
-      const state: PartitionState = { tp, key, table, tableMark, sequenceMark, topicId, next, rows: rowsFor(table), bytes: 0, events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lost: previous?.lost, spans: [], retired: false, groupOwed: true }
+      const state: PartitionState = {
+        tp, key, table, tableMark, sequenceMark, topicId: markers.topicIds.get(tp.topic), next, rows: rowsFor(table), bytes: 0,
+        events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
+        lost: previous?.lost, spans: [], retired: false, groupOwed: true
+      }
       parts.set(key, state)
       holdAll(parts, state)
       starts.set(key, next)

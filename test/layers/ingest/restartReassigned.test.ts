@@ -1,0 +1,162 @@
+/**
+ * A restart reads the tables, then installs the partitions it retired. A partner revoked and
+ * assigned again meanwhile is not installed by it: its new state started on its own and is live.
+ * The streams that state holds are its own: the restart neither forgets them nor restores them
+ * from its older checkpoints.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
+import type { TradeRow } from "../../../src/domain/rows.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
+import { Catalog, CatalogUnavailable, catalogError } from "../../../src/services/Catalog.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { KafkaSource } from "../../../src/services/KafkaSource.ts"
+import { makeTrades } from "../../support/fixtures.ts"
+import { waitForProgress } from "../../support/ingestorProgress.ts"
+import { refusingDlqSends } from "../../support/kafkaFaults.ts"
+import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
+import { checkTable, sequenceEvents } from "../../support/tableCheck.ts"
+import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+
+const TOPIC = ASX_TOPICS[0]!
+
+/**
+ * The lakehouse of `options` whose next table load, once `hold()` arms it, waits for `gate` (a
+ * slow catalog), saying so with `loading`. While `refuseTrades` is set, trades commits are refused
+ * (an outage), and the first refusal arms the hold: the restart after that failed flush waits.
+ */
+const gatedLakehouse = (options: Lakehouse.LakehouseOptions) =>
+  Effect.gen(function*() {
+    let holdLoads = false
+    const state = { refuseTrades: false }
+    const loading = yield* Deferred.make<void>()
+    const gate = yield* Deferred.make<void>()
+    const lakehouse = lakehouseWrapping(options, (catalog) =>
+      Catalog.of({
+        ...catalog,
+        loadTable: (id) =>
+          Effect.suspend(() => {
+            if (!holdLoads) return catalog.loadTable(id)
+            holdLoads = false
+            return Deferred.succeed(loading, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(catalog.loadTable(id)))
+          }),
+        commitTable: (id, requirements, updates) =>
+          Effect.suspend(() => {
+            if (!state.refuseTrades || id.name !== "trades") return catalog.commitTable(id, requirements, updates)
+            state.refuseTrades = false
+            holdLoads = true
+            return Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
+          })
+      }))
+    return { gate, hold: () => void (holdLoads = true), lakehouse, loading, state }
+  })
+
+/**
+ * Partition 0 carries ABC 1..10 and XYZ 1..40, then ABC 11..20 come on partition 1 (as after the
+ * topic gained partitions): the two are partners, and partition 0's checkpoint holds XYZ at 40.
+ */
+const partnersWithXyzAt40 = (abc: ReadonlyArray<TradeRow>, xyz: ReadonlyArray<TradeRow>) =>
+  Effect.gen(function*() {
+    const sink = yield* KafkaSink
+    yield* sink.send([...tradeRecords(abc.slice(0, 10), 0), ...tradeRecords(xyz.slice(0, 40), 0)])
+    yield* waitForProgress((p) => p.written.trades >= 50 && p.uncommitted === 0)
+    yield* sink.send(tradeRecords(abc.slice(10, 20), 1))
+    yield* waitForProgress((p) => p.written.trades >= 60 && p.uncommitted === 0)
+  })
+
+/** A second member joins and takes partition 1, then leaves: partition 1 comes back, started on its own. */
+const partitionOneReassigned = Effect.gen(function*() {
+  yield* Effect.scoped(Effect.gen(function*() {
+    const other = yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [TOPIC] })
+    assert.deepStrictEqual(yield* other.assignment, [{ topic: TOPIC, partition: 1 }])
+  }))
+  yield* waitForProgress((p) => p.partitions === 2)
+})
+
+/** Waits until `n` more records than now are consumed. */
+const consumedMore = (n: number) =>
+  Effect.gen(function*() {
+    const consumed = (yield* (yield* Ingestor).progress).consumed
+    return waitForProgress((p) => p.consumed >= consumed + n)
+  })
+
+describe("Ingestor: a partner revoked and assigned again while a restart reads the tables", () => {
+  it.live("keeps the streams its new state holds: none restored from the restart's older checkpoint, none forgotten", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const refusing = refusingDlqSends(kafka, 2)
+      const options = warehouseOptions("sqlite")
+      const { gate, hold, lakehouse, loading } = yield* gatedLakehouse(options)
+      const xyz = makeTrades({ count: 50, symbols: ["XYZ"], days: 0.01 })
+      const abc = makeTrades({ count: 25, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+        const ingestor = yield* Ingestor
+        const sink = yield* KafkaSink
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* partnersWithXyzAt40(abc, xyz)
+        // Partition 0's actor fails on its DLQ; its restart (with partition 1) waits on the tables.
+        hold()
+        yield* sink.send([{ topic: TOPIC, key: "ZZZ", value: new Uint8Array(20), partition: 0 }])
+        yield* Deferred.await(loading)
+        // Meanwhile partition 1 comes back (ABC restored at 20 from its checkpoint), and XYZ 41..45
+        // come on it: its new state takes XYZ on from partition 0's.
+        yield* partitionOneReassigned
+        const consumed = yield* consumedMore(5)
+        yield* sink.send(tradeRecords(xyz.slice(40, 45), 1))
+        yield* consumed
+        // The restart reads the tables and installs partition 0 alone.
+        yield* Deferred.succeed(gate, undefined)
+        yield* waitForProgress((p) => p.restarts >= 1 && p.deadLettered >= 1 && p.uncommitted === 0)
+        // XYZ goes on at 46 (no gap from 40); ABC 20 comes again (a duplicate of its state at 20).
+        yield* sink.send([...tradeRecords(xyz.slice(45, 50), 1), ...tradeRecords(abc.slice(19, 25), 1)])
+        yield* waitForProgress((p) => p.written.trades >= 75 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse, settings: { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 }, over: [refusing]
+      })))
+      const events = yield* sequenceEvents(options)
+      assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), ["DUPLICATE:20"])
+    }), 60_000)
+
+  it.live("still forgets them when its partition reads again records their state has seen", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const { gate, lakehouse, loading, state } = yield* gatedLakehouse(options)
+      const xyz = makeTrades({ count: 50, symbols: ["XYZ"], days: 0.01 })
+      const abc = makeTrades({ count: 20, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+        const ingestor = yield* Ingestor
+        const sink = yield* KafkaSink
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* partnersWithXyzAt40(abc, xyz)
+        // XYZ 41..42 on partition 0: their flush fails, and partition 0 restarts (with partition 1),
+        // waiting on the tables; the tracker's XYZ has seen 41..42, which partition 0 reads again.
+        state.refuseTrades = true
+        yield* sink.send(tradeRecords(xyz.slice(40, 42), 0))
+        yield* Deferred.await(loading)
+        // Meanwhile partition 1 comes back, and XYZ 43..45 come on it: it takes XYZ on.
+        yield* partitionOneReassigned
+        const consumed = yield* consumedMore(3)
+        yield* sink.send(tradeRecords(xyz.slice(42, 45), 1))
+        yield* consumed
+        yield* Deferred.succeed(gate, undefined)
+        yield* waitForProgress((p) => p.restarts >= 1 && p.written.trades >= 65 && p.uncommitted === 0)
+        yield* sink.send(tradeRecords(xyz.slice(45, 50), 1))
+        yield* waitForProgress((p) => p.written.trades >= 70 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+        return yield* ingestor.progress
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 } })))
+      // XYZ 41..42 read again are not dropped as duplicates of the state that saw them.
+      assert.strictEqual(progress.duplicatesDropped, 0)
+      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 70)
+      assert.strictEqual(trades.distinctCoordinates, 70)
+    }), 60_000)
+})
