@@ -102,7 +102,9 @@ const run = async (exchange: string, total: number, dir: string) => {
     let first: ReturnType<typeof sample> | undefined
     for (;;) {
       const rows = (yield* committedRows.pipe(Effect.orElseSucceed(() => 0))) ?? 0
-      if (child.exitCode !== null) return yield* Effect.die(new Error(`ingest exited (${child.exitCode}):\n${output}`))
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return yield* Effect.die(new Error(`ingest exited (${child.exitCode ?? child.signalCode}):\n${output}`))
+      }
       if (rows > 0 && first === undefined) first = sample(rows)
       if (rows >= total && first !== undefined) return { first, last: sample(rows) }
       if (Date.now() - started > 900_000) return yield* Effect.die(new Error(`ingest committed ${rows} of ${total} in 15 minutes:\n${output}`))
