@@ -123,13 +123,52 @@ const whileBusy = async <A>(run: () => A): Promise<A> => {
   }
 }
 
-/** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. */
+/** SQLITE_IOERR, SQLITE_FULL (primary result codes): how SQLite fails on a full disk. */
+const SQLITE_SPACE = [10, 13]
+
+/** Below this free on its file system, a SQLite I/O error is said to be the disk being full. */
+const NEARLY_FULL_BYTES = 1024 * 1024
+
+/**
+ * A SQLite failure naming its file, the same error otherwise (its code and errcode classify it).
+ * SQLite's words name no file ("database or disk is full"), and on a full disk it may say only
+ * "disk I/O error" (opening a catalog on a full tmpfs, measured), so the space left is said too.
+ */
+const namingFile = (file: string, error: unknown): unknown => {
+  const e = error as { message?: unknown; errcode?: unknown } | null
+  if (file === ":memory:" || typeof e?.message !== "string") return error
+  let space = ""
+  if (typeof e.errcode === "number" && SQLITE_SPACE.includes(e.errcode & 0xff)) {
+    try {
+      const st = fs.statfsSync(dirname(file))
+      const free = st.bavail * st.bsize
+      if (free < NEARLY_FULL_BYTES) space = ` (no space left: ${free} bytes free on the file system holding it)`
+    } catch {
+      // Nothing more to say than SQLite's words.
+    }
+  }
+  return Object.assign(new Error(`${file}: ${e.message}${space}`, { cause: error }), error)
+}
+
+/** `f`, its failure naming the SQLite file. */
+const onFile = <A>(file: string, f: () => A): A => {
+  try {
+    return f()
+  } catch (e) {
+    throw namingFile(file, e)
+  }
+}
+
+/** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. Every failure names the file. */
 export const sqliteDriver = (path: string): SqlDriver => {
   if (path !== ":memory:") fs.mkdirSync(dirname(path), { recursive: true })
-  const db = new DatabaseSync(path)
-  // WAL lets readers run beside the one writer. Opening may wait on another process's lock: nothing runs yet.
-  db.exec(`PRAGMA busy_timeout = ${SQLITE_BUSY_WAIT_MS}`)
-  if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
+  const db = onFile(path, () => {
+    const db = new DatabaseSync(path)
+    // WAL lets readers run beside the one writer. Opening may wait on another process's lock: nothing runs yet.
+    db.exec(`PRAGMA busy_timeout = ${SQLITE_BUSY_WAIT_MS}`)
+    if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
+    return db
+  })
   // node:sqlite waits out a lock inside the call, holding the event loop (the API, Kafka heartbeats)
   // for all of busy_timeout: after opening, a locked statement fails at once and is tried again
   // after a timer, for as long.
@@ -152,11 +191,12 @@ export const sqliteDriver = (path: string): SqlDriver => {
       try {
         return run()
       } catch (e) {
-        if (!isSqliteBusy(e)) throw e
-        return whileBusy(run)
+        if (!isSqliteBusy(e)) throw namingFile(path, e)
+        return whileBusy(run).catch((e) => Promise.reject(namingFile(path, e)))
       }
     },
-    execute: (sql, params = []) => whileBusy(() => Number(prepared(sql).run(...params).changes)),
+    execute: (sql, params = []) =>
+      whileBusy(() => Number(prepared(sql).run(...params).changes)).catch((e) => Promise.reject(namingFile(path, e))),
     close: async () => db.close()
   }
 }

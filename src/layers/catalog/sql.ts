@@ -433,14 +433,13 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   })
 })
 
-/** `file` names the catalog in its failure: SQLite's own words ("unable to open database file") name none. */
-const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions, file?: string) =>
+/** The catalog on the database `open` reaches. A SQLite driver's failures name its file (`sqliteDriver`): SQLite's own words ("unable to open database file") name none. */
+const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions) =>
   Layer.effect(Catalog)(
     Effect.acquireRelease(
       Effect.try({
         try: open,
-        catch: (cause) =>
-          catalogError(new CatalogUnavailable({ detail: `cannot open the catalog${file === undefined ? "" : ` ${file}`}: ${failureText(cause)}` }))
+        catch: (cause) => catalogError(new CatalogUnavailable({ detail: `cannot open the catalog: ${failureText(cause)}` }))
       }),
       (driver) => Effect.promise(() => driver.close().catch(() => undefined))
     ).pipe(
@@ -450,7 +449,7 @@ const layerFor = (open: () => SqlDriver, options: SqlCatalogOptions, file?: stri
 
 /** The embedded default: a SQLite file beside the warehouse. */
 export const layerSqlite = (options: SqlCatalogOptions & { readonly path: string }) =>
-  layerFor(() => sqliteDriver(options.path), options, options.path)
+  layerFor(() => sqliteDriver(options.path), options)
 
 export const layerPostgres = (options: SqlCatalogOptions & { readonly url: string; readonly queryTimeoutMs?: number }) =>
   layerFor(() => postgresDriver(options.url, options.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: options.queryTimeoutMs }), options)

@@ -54,6 +54,25 @@ describe("sqliteDriver", () => {
       }
     }).pipe(Effect.scoped))
 
+  it.effect("a full database names its file in the failure (SQLite's own words name none), still classified as not run", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "catalog.db")
+      const driver = sqliteDriver(file)
+      try {
+        yield* Effect.promise(() => driver.execute("CREATE TABLE t (x TEXT)"))
+        // The database may not grow past its current pages: SQLite fails as on a full disk (SQLITE_FULL).
+        yield* Effect.promise(async () => driver.query("PRAGMA max_page_count = 1"))
+        const error = yield* Effect.promise(() => driver.execute("INSERT INTO t (x) VALUES ($1)", ["x".repeat(100_000)]).then(() => undefined, (e: Error) => e))
+        assert.isDefined(error)
+        assert.include(error!.message, file)
+        assert.include(error!.message, "database or disk is full")
+        assert.strictEqual(classifySqlError(error), "not-run")
+      } finally {
+        yield* Effect.promise(() => driver.close())
+      }
+    }).pipe(Effect.scoped))
+
   it.live("waits out another process's write lock without holding the event loop, then runs the statement", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
