@@ -37,6 +37,7 @@ import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from ".
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine, RecentRate } from "./cli/progress.ts"
+import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags, symbolsSetting } from "./cli/symbols.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
 
 const BROKER_WAIT_ENV = "K2_KAFKA_BROKER_WAIT_SECONDS"
@@ -110,7 +111,8 @@ const flags = {
   events: Flag.Int("events").pipe(
     modeSetting("embedded default only: simulated events per symbol (one trading day)", { fallback: embeddedDefaults.events, check: inRange(1) })
   ),
-  seed: Flag.Int("seed").pipe(modeSetting("embedded default only: simulator seed", { fallback: embeddedDefaults.seed }))
+  seed: Flag.Int("seed").pipe(modeSetting("embedded default only: simulator seed", { fallback: embeddedDefaults.seed })),
+  ...simulatedSymbolsFlags("embedded default only")
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>
@@ -127,7 +129,7 @@ const simulatorRun = (options: Options) => ({
  */
 const otherModeFlags = (options: Options, live: boolean): ReadonlyArray<string> => {
   const given: ReadonlyArray<readonly [string, boolean]> = live
-    ? [["events", Option.isSome(options.events)], ["seed", Option.isSome(options.seed)]]
+    ? [["events", Option.isSome(options.events)], ["seed", Option.isSome(options.seed)], ...givenSymbolFlags(options)]
     : [
       ["adopt-marks-of", Option.isSome(options.adoptMarksOf)],
       ["broker-wait", options.brokerWait.given],
@@ -270,11 +272,13 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
  * tables' markers say which are in, so only a run with the same settings may follow it on a
  * warehouse: another would skip its records below the markers and write the rest, a mix of two days.
  */
-const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>) => {
+const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>, symbols: ReadonlyArray<string> | undefined): typeof EmbeddedRunJson.Type => {
   const { events, seed } = simulatorRun(options)
+  const universe = symbolsSetting(symbols)
   return {
     seed,
     events,
+    ...(universe === undefined ? {} : { symbols: universe }),
     day: Feeds.simulatorModel({ seed, eventsPerSymbolPerDay: events }).startDate,
     partitions: options.partitions.value,
     group: options.group,
@@ -285,6 +289,8 @@ const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>) => {
 const EmbeddedRunJson = Schema.fromJsonString(Schema.Struct({
   seed: Schema.Number,
   events: Schema.Number,
+  /** The flag that gave the universe; absent for the default (and in the records of a K2 from before the flag). */
+  symbols: Schema.optionalKey(Schema.String),
   day: Schema.String,
   partitions: Schema.Number,
   group: Schema.String,
@@ -295,10 +301,17 @@ const EMBEDDED_RUN_FILE = "embedded-run.json"
 
 // The topics are always the simulator's (the command checks): recorded, compared, not shown.
 const describeRun = (r: typeof EmbeddedRunJson.Type) =>
-  `--seed ${r.seed} --events ${r.events} --partitions ${r.partitions} --group ${r.group} (simulated day ${r.day})`
+  `--seed ${r.seed} --events ${r.events}${r.symbols === undefined ? "" : ` ${cutSymbols(r.symbols)}`} --partitions ${r.partitions} ` +
+  `--group ${r.group} (simulated day ${r.day})`
+
+/** A long --symbols list shown by its start and count: a refusal names two runs on a line or two. */
+const cutSymbols = (setting: string) => {
+  const n = setting.split(",").length
+  return setting.length <= 120 ? setting : `${setting.slice(0, 100)}… (${n} symbols)`
+}
 
 const sameRun = (a: typeof EmbeddedRunJson.Type, b: typeof EmbeddedRunJson.Type) =>
-  describeRun(a) === describeRun(b) && a.topics.join() === b.topics.join()
+  describeRun(a) === describeRun(b) && a.symbols === b.symbols && a.topics.join() === b.topics.join()
 
 class EmbeddedRunFileFailed extends Schema.TaggedError<EmbeddedRunFileFailed>()("EmbeddedRunFileFailed", {
   path: Schema.String,
@@ -348,10 +361,10 @@ const tablesWithMarkers = (group: string) =>
  * tables must hold no marker of this run's group that no embedded run recorded (a live run's,
  * whose offsets would skip this run's records); then this run is recorded.
  */
-const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
+const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>, symbols: ReadonlyArray<string> | undefined) =>
   Effect.gen(function*() {
     const file = embeddedRunFile(options)
-    const wanted = embeddedRunOf(options, topics)
+    const wanted = embeddedRunOf(options, topics, symbols)
     const refuse = (detail: string) => refuseWarehouse(options, detail)
     const recorded = yield* recordedEmbeddedRun(options)
     if (recorded !== undefined && sameRun(recorded, wanted)) return
@@ -382,7 +395,12 @@ const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>) =>
   })
 
 /** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
-const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, topics: ReadonlyArray<string>) =>
+const embedded = (
+  options: Options,
+  trackerOptions: Partial<TrackerOptions>,
+  topics: ReadonlyArray<string>,
+  symbols: ReadonlyArray<string> | undefined
+) =>
   Effect.gen(function*() {
     yield* holdWarehouse(options.warehouse)
     const broker = new KafkaMemory.MemoryBroker()
@@ -391,13 +409,13 @@ const embedded = (options: Options, trackerOptions: Partial<TrackerOptions>, top
     const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000, releaseCommitted: true, maxBacklog: 20_000 })
     const { events, seed } = simulatorRun(options)
     yield* Effect.gen(function*() {
-      yield* claimEmbeddedRun(options, topics)
+      yield* claimEmbeddedRun(options, topics, symbols)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
       yield* ingestSimulatedDay(broker, topics, options.partitions.value, performance.now()).pipe(
         Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
           Layer.provideMerge(Layer.mergeAll(
             kafka,
-            Feeds.layerSimulator({ eventsPerSymbolPerDay: events, seed })
+            Feeds.layerSimulator({ eventsPerSymbolPerDay: events, seed, symbols })
           ))
         ))
       )
@@ -538,8 +556,9 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
         throw new UsageError({ message: `--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers` })
       }
+      const symbols = simulatedSymbols(options)
       // Settings read from the environment alone are checked before the warehouse is touched.
-      return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics))
+      return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics, symbols))
     }
     if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
     if (options.separateCopy && Option.isSome(options.adoptMarksOf)) {

@@ -14,6 +14,7 @@ import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { RecentRate, writeProgress } from "./cli/progress.ts"
+import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags } from "./cli/symbols.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { COMPANY_INFO_FILE } from "../domain/feeds/asx.ts"
 import { modelProblem } from "../domain/feeds/simulator.ts"
@@ -68,6 +69,7 @@ const flags = {
   seed: Flag.Int("seed").pipe(modeSetting("sim: seed (same seed, same events)", { fallback: simDefaults.seed })),
   events: Flag.Int("events").pipe(modeSetting("sim: events per symbol per day", { fallback: simDefaults.events, check: inRange(1) })),
   days: Flag.Int("days").pipe(modeSetting("sim: trading days", { fallback: simDefaults.days, check: inRange(1) })),
+  ...simulatedSymbolsFlags("sim"),
   inject: Flag.String("inject").pipe(
     Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
     Flag.optional
@@ -129,13 +131,19 @@ const isFile = (file: string) => {
   }
 }
 
-const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
+/** The feed the options choose, and for the simulator the events it publishes in all (the progress line's ETA). */
+interface ChosenFeed {
+  readonly layer: Layer.Layer<MarketFeed, unknown>
+  readonly total?: number
+}
+
+const chooseFeed = (options: Options): ChosenFeed => {
   if (options.source === "asx") {
     if (Option.isNone(options.dir)) throw new UsageError({ message: "--source asx needs --dir <load directory>" })
     const simOnly = givenFlags([
       ["rate", Option.isSome(options.rate)], ["speed", Option.isSome(options.speed)], ["inject", Option.isSome(options.inject)],
       ["manifest", Option.isSome(options.manifest)], ["exchange", Option.isSome(options.exchange)], ["seed", Option.isSome(options.seed)],
-      ["events", Option.isSome(options.events)], ["days", Option.isSome(options.days)]
+      ["events", Option.isSome(options.events)], ["days", Option.isSome(options.days)], ...givenSymbolFlags(options)
     ])
     if (simOnly.length > 0) throw new UsageError({ message: `${simOnly.join(", ")}: for --source sim only` })
     // Else it is found only once the feed is read: after connecting, and making the topics.
@@ -148,7 +156,7 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
         message: `--dir: ${options.dir.value} has no ${COMPANY_INFO_FILE} (want the load directory: trades/, quotes/, reference-data/)`
       })
     }
-    return Asx.layerAsx({ dir: options.dir.value, deadLetterFile: deadLetterFile(options) })
+    return { layer: Asx.layerAsx({ dir: options.dir.value, deadLetterFile: deadLetterFile(options) }) }
   }
   // Else the simulator's day goes to the topics the files were meant for (--source defaults to sim).
   const asxOnly = givenFlags([["dir", Option.isSome(options.dir)], ["dead-letters", Option.isSome(options.deadLetters)]])
@@ -167,6 +175,7 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   const config: Simulator.SimulatorConfig = {
     seed: sim.seed,
     exchange: sim.exchange,
+    symbols: simulatedSymbols(options),
     eventsPerSymbolPerDay: sim.events,
     tradingDays: sim.days,
     pacing,
@@ -178,9 +187,10 @@ const feedLayer = (options: Options): Layer.Layer<MarketFeed, unknown> => {
   }
   // The flags let through one model the simulator refuses: more --days than there are until 2200.
   // Refused here (exit 2), not as a feed failure once the last run's reports are gone.
-  const problem = modelProblem(Simulator.simulatorModel(config))
+  const model = Simulator.simulatorModel(config)
+  const problem = modelProblem(model)
   if (problem !== undefined) throw new UsageError({ message: `--days ${sim.days}: ${problem}` })
-  return Simulator.layerSimulator(config)
+  return { layer: Simulator.layerSimulator(config), total: sim.events * sim.days * model.symbols.length }
 }
 
 /** What the publish should come to: the events in all (the simulator's), and --duration. */
@@ -271,7 +281,7 @@ const clearReport = (report: string, file: string) =>
 const produce = (
   options: Options,
   brokers: ReadonlyArray<string>,
-  feed: Layer.Layer<MarketFeed, unknown>,
+  feed: ChosenFeed,
   durationMs: Option.Option<number>,
   security: KafkaSecurity | undefined
 ) =>
@@ -288,15 +298,14 @@ const produce = (
         topicName({ assetClass: "equities", dataType: "quotes", exchange }),
         instrumentsTopicName(exchange)
       ]))
-      const expected = options.source === "sim" ? sim.events * sim.days * 20 : undefined
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {
         stop: Deferred.await(signalled),
-        onProgress: progressReporter({ total: expected, durationMs: Option.getOrUndefined(durationMs) }),
+        onProgress: progressReporter({ total: feed.total, durationMs: Option.getOrUndefined(durationMs) }),
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
       // Built interruptibly (a signal while connecting just stops), closed after the report.
-      const services = yield* restore(Layer.build(Layer.merge(feed, kafkaLayer(options.client, brokers, "k2-produce", { security }))))
+      const services = yield* restore(Layer.build(Layer.merge(feed.layer, kafkaLayer(options.client, brokers, "k2-produce", { security }))))
       const result = yield* Effect.gen(function*() {
         yield* restore((yield* KafkaAdmin).ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault)))
         const publishing = yield* Effect.forkChild(restore(publish))
@@ -348,7 +357,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       throw new UsageError({ message: "no Kafka broker configured: pass --brokers host:port or set K2_KAFKA_BROKERS (scripts/kafka.sh start runs one)" })
     }
     // Every option is checked before anything is published.
-    const feed = feedLayer(options)
+    const feed = chooseFeed(options)
     // Two reports in one file: the one written last would replace the other.
     const reports: ReadonlyArray<readonly [string, string]> = [
       ...(options.source === "asx" ? [["dead-letters", deadLetterFile(options)] as const] : []),

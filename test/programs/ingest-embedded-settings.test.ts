@@ -63,6 +63,31 @@ describe("npm run ingest (embedded default) on a warehouse an earlier run wrote"
       assert.deepStrictEqual(yield* checkTables(scenario), before)
     }), 120_000)
 
+  it.effect("--symbols ingests those symbols' day; another universe is refused (exit 2), the same one resumes", () =>
+    Effect.gen(function*() {
+      const options = warehouseOptions("sqlite")
+      const scenario = { exchange: "ASX", group: "k2-ingest", partitions: 1, options }
+      const first = yield* run(options.warehouse, ["--events", "20", "--symbols", "AAA,BBB"])
+      assert.strictEqual(first.code, 0, first.out)
+      assert.match(first.out, /^\s*instruments written\s+2$/m)
+      const before = yield* checkTables(scenario)
+      assert.isAbove(before.trades.rows + before.quotes.rows, 0, first.out)
+      // About 20 events a symbol (a Poisson day): two symbols' worth, not the default twenty's ~400.
+      assert.isBelow(before.trades.rows + before.quotes.rows, 100, first.out)
+
+      const other = yield* run(options.warehouse, ["--events", "20", "--symbol-count", "2"])
+      assert.strictEqual(other.code, 2, other.out)
+      assert.include(other.out, "--symbols AAA,BBB")
+      assert.include(other.out, "--symbol-count 2")
+      const defaults = yield* run(options.warehouse, ["--events", "20"])
+      assert.strictEqual(defaults.code, 2, defaults.out)
+      assert.deepStrictEqual(yield* checkTables(scenario), before)
+
+      const same = yield* run(options.warehouse, ["--events", "20"], { K2_SIM_SYMBOLS: "AAA,BBB" })
+      assert.strictEqual(same.code, 0, same.out)
+      assert.deepStrictEqual(yield* checkTables(scenario), before)
+    }), 120_000)
+
   it.effect("a run that failed before it committed anything does not hold the warehouse to its settings", () =>
     Effect.gen(function*() {
       const options = warehouseOptions("sqlite")

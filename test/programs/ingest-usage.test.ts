@@ -94,11 +94,22 @@ describe.concurrent("npm run ingest, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--group", "new", "--adopt-marks-of", "new"], "that is this run's --group")
     }))
 
+  // Each refusal's wording: test/programs/cli-symbols.test.ts; here, that the program refuses before the warehouse.
+  it.effect("a simulated symbol universe that repeats a symbol or counts 0, from a flag or its variable; or given to live mode", () =>
+    Effect.gen(function*() {
+      yield* refused(["--symbols", "AAA,BBB,AAA"], `--symbols: symbol "AAA" is given twice`)
+      yield* refused([], "K2_SIM_SYMBOL_COUNT", { K2_SIM_SYMBOL_COUNT: "0" })
+      yield* refused(["--brokers", "127.0.0.1:1", "--symbols", "AAA"], "--symbols: for the embedded default only")
+    }))
+
   it.effect("--help names each option's environment variable and default", () =>
     Effect.gen(function*() {
       const run = spawnProgram("ingest", ["--help"])
       assert.strictEqual(yield* Effect.promise(() => run.exited), 0, run.output())
       assert.include(run.output(), "(env K2_FLUSH_ROWS; default 15000)")
+      assert.include(run.output(), "--symbols")
+      assert.include(run.output(), "env K2_SIM_SYMBOLS")
+      assert.include(run.output(), "env K2_SIM_SYMBOL_COUNT")
       // The embedded default runs no maintenance: its help must not promise it.
       assert.include(run.output(), "live mode: run table maintenance")
     }))

@@ -60,6 +60,19 @@ describe.concurrent("npm run produce, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--exchange", "XNAS", "--seed", "7"], "--exchange, --seed: for --source sim only")
     }))
 
+  // Each refusal's wording: test/programs/cli-symbols.test.ts; here, that the program refuses before Kafka.
+  it.effect("a symbol universe that repeats a symbol or counts too many, from a flag or its variable", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--symbols", "BHP,CBA,BHP"], `--symbols: symbol "BHP" is given twice`)
+      yield* refused(["--brokers", "127.0.0.1:1", "--symbol-count", "100001"], "Invalid value for flag --symbol-count")
+      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1"], { K2_SIM_SYMBOLS: "A,A" })
+      assert.strictEqual(yield* Effect.promise(() => run.exited), 2, run.output())
+      assert.include(run.output(), `K2_SIM_SYMBOLS: symbol "A" is given twice`)
+    }))
+
+  it.effect("simulated symbols given to the ASX files (their symbols are the files')", () =>
+    refused(["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", ".", "--symbols", "A", "--symbol-count", "2"], "--symbols, --symbol-count: for --source sim only"))
+
   it.effect("a load directory without --source asx (the simulator's day was published in its place)", () =>
     refused(["--brokers", "127.0.0.1:1", "--dir", "."], "--dir: for --source asx only"))
 

@@ -83,6 +83,29 @@ export const DEFAULT_SYMBOLS: ReadonlyArray<string> = [
   "RIO", "WOW", "GMG", "TCL", "WDS", "STO", "ALL", "QBE", "COL", "REA"
 ]
 
+/**
+ * The most symbols a simulated universe holds: about what one ingest process's sequence trackers
+ * hold (ADR-76: ~100,000 streams a table in its heap); a larger universe is split over processes.
+ */
+export const MAX_SYMBOLS = 100_000
+
+/** `n` synthetic symbols S0..S{n-1}, zero-padded to one width so that they sort as they are numbered. */
+export const syntheticSymbols = (n: number): ReadonlyArray<string> => {
+  const width = String(Math.max(0, n - 1)).length
+  return Array.from({ length: n }, (_, i) => `S${String(i).padStart(width, "0")}`)
+}
+
+/** Why a universe cannot be simulated (none, too many, a bad code, one twice), or undefined. */
+export const symbolsProblem = (symbols: ReadonlyArray<string>): string | undefined => {
+  if (symbols.length === 0) return "the universe has no symbols"
+  if (symbols.length > MAX_SYMBOLS) return `${symbols.length} symbols, more than the ${MAX_SYMBOLS} a universe holds`
+  const bad = symbols.find((s) => !CODE_PATTERN.test(s))
+  if (bad !== undefined) return `symbol ${quoted(bad)} ${CODE_RULE}`
+  const seen = new Set<string>()
+  const twice = symbols.find((s) => seen.size === seen.add(s).size)
+  return twice === undefined ? undefined : `symbol ${quoted(twice)} is given twice`
+}
+
 /** ASX national market holidays, 2024-2026. */
 export const ASX_HOLIDAYS: ReadonlyArray<string> = [
   "2024-01-01", "2024-01-26", "2024-03-29", "2024-04-01", "2024-04-25", "2024-06-10", "2024-12-25", "2024-12-26",
@@ -113,10 +136,8 @@ export const DEFAULT_MODEL: SimulatorModel = {
 /** The reason a model cannot run, or undefined. */
 export const modelProblem = (m: SimulatorModel): string | undefined => {
   if (!isExchangeCode(m.exchange)) return `exchange ${quoted(m.exchange)} ${EXCHANGE_CODE_RULE}`
-  if (m.symbols.length === 0) return "the universe has no symbols"
-  const bad = m.symbols.find((s) => !CODE_PATTERN.test(s))
-  if (bad !== undefined) return `symbol ${quoted(bad)} ${CODE_RULE}`
-  if (new Set(m.symbols).size !== m.symbols.length) return "symbols must be distinct"
+  const symbols = symbolsProblem(m.symbols)
+  if (symbols !== undefined) return symbols
   if (!Number.isSafeInteger(m.seed)) return "seed must be a safe integer"
   if (!isKnownZone(m.timeZone)) return `unknown time zone ${m.timeZone}`
   const start = Date.parse(`${m.startDate}T00:00:00Z`)

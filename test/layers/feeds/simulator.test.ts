@@ -2,10 +2,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Deferred, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Clock, Deferred, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { type FeedEvent, InjectedAnomalies } from "../../../src/domain/feeds/events.ts"
-import { layerConfig } from "../../../src/layers/feeds/config.ts"
 import { layerSimulator, type SimulatorConfig } from "../../../src/layers/feeds/simulator.ts"
 import { SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
@@ -203,54 +202,4 @@ describe("layerSimulator", () => {
       assert.deepStrictEqual(yield* feed.summary, first)
       assert.isTrue(fs.existsSync(path.join(tmp, "new", "dir", "manifest.json")))
     }).pipe(Effect.provide(layerSimulator({ ...small, faults: { gap: 0.05 }, manifestFile: path.join(tmp, "new", "dir", "manifest.json") }))))
-})
-
-describe("layerConfig", () => {
-  it.effect("builds the simulator from the environment", () =>
-    Effect.gen(function*() {
-      const feed = yield* MarketFeed
-      assert.strictEqual(feed.name, "simulator")
-      const events = yield* Stream.runCollect(feed.events())
-      assert.strictEqual(marketEvents(events).length, 20)
-      assert.match((events.find((e) => e._tag === "Trade" || e._tag === "Quote") as FeedEvent & { _tag: "Quote" }).quote?.message_id ?? "sim:7:", /^sim:7:/)
-    }).pipe(Effect.provide(layerConfig.pipe(
-      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_SIM_SEED: "7", K2_SIM_MAX_EVENTS: "20", K2_SIM_SYMBOLS: "AAA,BBB" })))
-    ))))
-
-  it.effect("reads seed 42 by default, a list of symbols with blanks, each fault rate and the manifest file", () =>
-    Effect.gen(function*() {
-      const feed = yield* MarketFeed
-      const events = yield* Stream.runCollect(feed.events())
-      const symbols = new Set(events.flatMap((e) => e._tag === "Instrument" ? [e.instrument.symbol] : []))
-      assert.deepStrictEqual([...symbols], ["AAA", "BBB"])
-      const ids = marketEvents(events).map((e) => e._tag === "Trade" ? e.trade.message_id : e._tag === "Quote" ? e.quote.message_id : "")
-      assert.isTrue(ids.every((id) => id.startsWith("sim:42:")), ids[0])
-      const kinds = new Set((yield* feed.manifest).map((a) => a.kind))
-      assert.deepStrictEqual([...kinds], ["DUPLICATE"])
-      assert.isTrue(fs.existsSync(path.join(tmp, "env-manifest.json")))
-    }).pipe(Effect.provide(layerConfig.pipe(
-      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({
-        K2_SIM_MAX_EVENTS: "400",
-        K2_SIM_SYMBOLS: "AAA, BBB,,",
-        K2_SIM_FAULT_DUPLICATE: "0.1",
-        K2_SIM_MANIFEST_FILE: path.join(tmp, "env-manifest.json")
-      })))
-    ))))
-
-  it.effect("builds the ASX feed from the environment", () =>
-    Effect.gen(function*() {
-      const feed = yield* MarketFeed
-      assert.strictEqual(feed.name, "asx")
-    }).pipe(Effect.provide(layerConfig.pipe(
-      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_FEED: "asx", K2_ASX_DIR: "test/fixtures/asx/basic" })))
-    ))))
-
-  it.effect("refuses both paces at once: neither silently wins", () =>
-    Effect.gen(function*() {
-      const built = yield* Layer.build(layerConfig.pipe(
-        Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ K2_SIM_RATE: "1000", K2_SIM_SPEED: "2" })))
-      )).pipe(Effect.scoped, Effect.flip)
-      assert.strictEqual(built._tag, "FeedError")
-      assert.include(built.message, "K2_SIM_RATE and K2_SIM_SPEED")
-    }))
 })
