@@ -80,6 +80,27 @@ export const lakehouseWrapping = (
   )
 
 /**
+ * A slow catalog on demand: once `hold()` arms it, the next table load through `wrap`'s catalog
+ * waits for `gate`, saying so with `loading` (a restart caught while it reads the tables).
+ */
+export const holdingLoads = Effect.gen(function*() {
+  let armed = false
+  const loading = yield* Deferred.make<void>()
+  const gate = yield* Deferred.make<void>()
+  const wrap = (catalog: Catalog["Service"]): Catalog["Service"] =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) =>
+        Effect.suspend(() => {
+          if (!armed) return catalog.loadTable(id)
+          armed = false
+          return Deferred.succeed(loading, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(catalog.loadTable(id)))
+        })
+    })
+  return { gate, hold: () => void (armed = true), loading, wrap }
+})
+
+/**
  * A SQLite lakehouse in `dir` whose catalog loads a table with `schemaOf(table name)` (when it gives
  * one) added as the current schema: another engine's schema change as K2 meets it (K2's catalog
  * updates cannot add a schema), with `propertiesOf(table name)` set then too. K2's sink then writes

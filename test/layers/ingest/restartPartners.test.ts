@@ -17,7 +17,7 @@ import { KafkaSource } from "../../../src/services/KafkaSource.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, movingStream } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
-import { lakehouseRefusingLoads, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { holdingLoads, lakehouseRefusingLoads, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 import { type Progress, waitForProgress } from "../../support/ingestorProgress.ts"
 
 const TOPIC = ASX_TOPICS[0]!
@@ -131,20 +131,8 @@ describe("Ingestor: partners of a restart that does not complete", () => {
       const kafka = KafkaMemory.layerMemory(broker)
       const refusing = refusingDlqSends(kafka, 2)
       const options = warehouseOptions("sqlite")
-      // Armed, the next table load waits for `gate` (a slow catalog), saying so with `loading`.
-      let holdLoads = false
-      const loading = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          loadTable: (id) =>
-            Effect.suspend(() => {
-              if (!holdLoads) return catalog.loadTable(id)
-              holdLoads = false
-              return Deferred.succeed(loading, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(catalog.loadTable(id)))
-            })
-        }))
+      const { gate, hold, loading, wrap } = yield* holdingLoads
+      const lakehouse = lakehouseWrapping(options, wrap)
       // The ingestor's onRevoke says when it begins.
       const revoking = yield* Deferred.make<void>()
       const source = Layer.effect(KafkaSource)(Effect.gen(function*() {
@@ -163,7 +151,7 @@ describe("Ingestor: partners of a restart that does not complete", () => {
         const fiber = yield* runAcross(send, 1)
         // Partition 1's actor fails on its DLQ; while its restart (with partition 0) reads the
         // tables, a second member joins and takes partition 1 (members share partitions round robin).
-        holdLoads = true
+        hold()
         yield* poisonOn(1)
         yield* Deferred.await(loading)
         const joining = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {

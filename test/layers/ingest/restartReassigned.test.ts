@@ -20,7 +20,7 @@ import { waitForProgress } from "../../support/ingestorProgress.ts"
 import { refusingDlqSends } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable, sequenceEvents } from "../../support/tableCheck.ts"
-import { lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { holdingLoads, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 
@@ -31,28 +31,22 @@ const TOPIC = ASX_TOPICS[0]!
  */
 const gatedLakehouse = (options: Lakehouse.LakehouseOptions) =>
   Effect.gen(function*() {
-    let holdLoads = false
+    const held = yield* holdingLoads
     const state = { refuseTrades: false }
-    const loading = yield* Deferred.make<void>()
-    const gate = yield* Deferred.make<void>()
-    const lakehouse = lakehouseWrapping(options, (catalog) =>
-      Catalog.of({
+    const lakehouse = lakehouseWrapping(options, (inner) => {
+      const catalog = held.wrap(inner)
+      return Catalog.of({
         ...catalog,
-        loadTable: (id) =>
-          Effect.suspend(() => {
-            if (!holdLoads) return catalog.loadTable(id)
-            holdLoads = false
-            return Deferred.succeed(loading, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(catalog.loadTable(id)))
-          }),
         commitTable: (id, requirements, updates) =>
           Effect.suspend(() => {
             if (!state.refuseTrades || id.name !== "trades") return catalog.commitTable(id, requirements, updates)
             state.refuseTrades = false
-            holdLoads = true
+            held.hold()
             return Effect.fail(catalogError(new CatalogUnavailable({ detail: "injected outage" })))
           })
-      }))
-    return { gate, hold: () => void (holdLoads = true), lakehouse, loading, state }
+      })
+    })
+    return { ...held, lakehouse, state }
   })
 
 /**
