@@ -84,8 +84,10 @@ export const classifySqlError = (error: unknown): SqlFailure => {
   if (settingsFault(error) !== undefined) return "refused"
   if (typeof error === "object" && error !== null && unsent.has(error)) return "not-run"
   const e = error as { code?: string; errcode?: number; message?: string }
+  // SQLite's words, not the file a SQLite failure's message names (its path could read as any of them).
+  const message = (typeof error === "object" && error !== null ? sqliteWords.get(error) : undefined) ?? e.message ?? ""
   // PostgreSQL SQLSTATE 23505, SQLite SQLITE_CONSTRAINT_PRIMARYKEY / UNIQUE.
-  if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(e.message ?? "")) return "unique-violation"
+  if (e.code === "23505" || /UNIQUE constraint failed|PRIMARY KEY/i.test(message)) return "unique-violation"
   if (e.code === "ERR_SQLITE_ERROR" && typeof e.errcode === "number" && SQLITE_NOT_RUN.includes(e.errcode & 0xff)) return "not-run"
   // PostgreSQL class 22 (data exception: a value too long for its column), 23 (integrity) and 42
   // (access rule: a role without UPDATE on iceberg_tables): the statement itself is refused,
@@ -94,7 +96,7 @@ export const classifySqlError = (error: unknown): SqlFailure => {
   // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources), node socket errors; SQLite busy/locked without its code.
   if (
     /^(08|57P|53)/.test(e.code ?? "") || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code ?? "") ||
-    /database is locked|SQLITE_BUSY|Connection terminated|timeout/i.test(e.message ?? "")
+    /database is locked|SQLITE_BUSY|Connection terminated|timeout/i.test(message)
   ) return "connection"
   return "other"
 }
@@ -123,6 +125,9 @@ const whileBusy = async <A>(run: () => A): Promise<A> => {
   }
 }
 
+/** The message SQLite gave each failure `namingFile` named its file in: what `classifySqlError` reads. */
+const sqliteWords = new WeakMap<object, string>()
+
 /** SQLITE_IOERR, SQLITE_FULL (primary result codes): how SQLite fails on a full disk. */
 const SQLITE_SPACE = [10, 13]
 
@@ -147,7 +152,9 @@ const namingFile = (file: string, error: unknown): unknown => {
       // Nothing more to say than SQLite's words.
     }
   }
-  return Object.assign(new Error(`${file}: ${e.message}${space}`, { cause: error }), error)
+  const named = Object.assign(new Error(`${file}: ${e.message}${space}`, { cause: error }), error)
+  sqliteWords.set(named, e.message)
+  return named
 }
 
 /** `f`, its failure naming the SQLite file. */

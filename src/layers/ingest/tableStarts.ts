@@ -65,10 +65,11 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     // older checkpoints.
     const heldElsewhere = (table: DataTable, exchange: string, symbol: string) =>
       ownerOf(parts, table, exchange, symbol, (k) => installing.has(k)) !== undefined
-    // From the checkpoints installed only: one of a partition not installed is not restored here
-    // (its partition restored it when it started, or left it to the owner it saw then, which this
-    // restart retires), so it must not keep a stream from the newest of those that are.
-    const restoredFrom = newestCheckpoints(installed.flatMap((tp) => {
+    // From every checkpoint read, those of partitions not installed too: a stream whose newest is
+    // one of theirs was seen past the others' (on records not read again here), so restored from
+    // an older one it would judge its next record a gap. Its partition restored it when it started,
+    // or it starts afresh.
+    const restoredFrom = newestCheckpoints(tps.flatMap((tp) => {
       const checkpoint = checkpoints.get(tpKeyOf(tp))
       return checkpoint === undefined ? [] : [{ key: tpKeyOf(tp), table: tableOfTopic.get(tp.topic)!, json: checkpoint.json }]
     }))

@@ -73,6 +73,22 @@ describe("sqliteDriver", () => {
       }
     }).pipe(Effect.scoped))
 
+  it.effect("a failure is classified by SQLite's words, not by the file its message names", () =>
+    Effect.gen(function*() {
+      // A folder whose name reads as a unique violation, a lock or a timeout.
+      const dir = path.join(yield* tempDir(), "primary key, database is locked, timeout")
+      const driver = sqliteDriver(path.join(dir, "catalog.db"))
+      try {
+        const error = yield* Effect.promise(() => driver.execute("INSERT INTO nowhere (x) VALUES (1)").then(() => undefined, (e: Error) => e))
+        assert.include(error!.message, "no such table")
+        // Not a unique violation (which changed nothing): the commit's outcome would be taken as known.
+        assert.strictEqual(classifySqlError(error), "other")
+        assert.isFalse(changedNothing(error))
+      } finally {
+        yield* Effect.promise(() => driver.close())
+      }
+    }).pipe(Effect.scoped))
+
   it.live("waits out another process's write lock without holding the event loop, then runs the statement", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()

@@ -117,6 +117,38 @@ describe("Ingestor: a partner revoked and assigned again while a restart reads t
       assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), ["DUPLICATE:20"])
     }), 60_000)
 
+  it.live("restores no stream from its partition's checkpoint older than the reassigned partner's (a false GAP)", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const { gate, lakehouse, loading, state } = yield* gatedLakehouse(options)
+      const xyz = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+        const sink = yield* KafkaSink
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        // XYZ 1..10 on partition 0 (its checkpoint: XYZ at 10), 11..20 on partition 1 (its checkpoint:
+        // XYZ at 20, partition 0 idle keeps its own), then 21..25 back on partition 0, whose flush fails.
+        yield* sink.send(tradeRecords(xyz.slice(0, 10), 0))
+        yield* waitForProgress((p) => p.written.trades >= 10 && p.uncommitted === 0)
+        yield* sink.send(tradeRecords(xyz.slice(10, 20), 1))
+        yield* waitForProgress((p) => p.written.trades >= 20 && p.uncommitted === 0)
+        state.refuseTrades = true
+        yield* sink.send(tradeRecords(xyz.slice(20, 25), 0))
+        yield* Deferred.await(loading)
+        // Partition 1 comes back meanwhile: partition 0 (retired) holds XYZ, so it restores none.
+        yield* partitionOneReassigned
+        yield* Deferred.succeed(gate, undefined)
+        yield* waitForProgress((p) => p.restarts >= 1 && p.written.trades >= 25 && p.uncommitted === 0)
+        yield* sink.send(tradeRecords(xyz.slice(25, 30), 0))
+        yield* waitForProgress((p) => p.written.trades >= 30 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 } })))
+      // XYZ 21 follows 20 (on partition 1): no gap from the 10 of partition 0's older checkpoint.
+      const events = yield* sequenceEvents(options)
+      assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), [])
+    }), 60_000)
+
   it.live("still forgets them when its partition reads again records their state has seen", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
