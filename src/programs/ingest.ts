@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, givenFlags, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, givenFlags, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, partitionsByDefault, sourceTopicSpecs, topicName } from "../domain/wire.ts"
@@ -19,6 +19,8 @@ import * as Ingest from "../layers/ingest/ingestor.ts"
 import { claimTopics, describeOthers, othersTopics } from "../layers/ingest/otherGroups.ts"
 import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
+import { JOIN_WAIT_MARGIN_MS } from "../layers/kafka/platformatic.ts"
+import { DuckDb } from "../layers/duckdb/DuckDb.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
 import { markerOf } from "../domain/ingest/marker.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
@@ -32,7 +34,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlag, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
@@ -45,6 +47,14 @@ const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
 
 /** How --help marks the flags only a run against a broker reads. */
 const LIVE = "live mode"
+
+/**
+ * --session-timeout-ms: from Kafka's default group.min.session.timeout.ms (kafkajs throws at or
+ * under its 3 s heartbeat, after the warehouse was opened), to the longest a Node timer waits less
+ * the margin platformatic adds for its requests (a longer timer fires at once: every request of the
+ * group timed out).
+ */
+const SESSION_TIMEOUT_RANGE = inRange(6_000, 2 ** 31 - 1 - JOIN_WAIT_MARGIN_MS)
 
 /** The embedded default's flags when not given; live mode refuses them given. */
 const embeddedDefaults = { events: 10_000, seed: 42 }
@@ -67,6 +77,8 @@ const flags = {
     Flag.withDescription(
       "live mode: continue another consumer group's copy: the topics this --group has not ingested start where that group's markers in the tables stop (stop that group's ingest first)"
     ),
+    // An unset shell variable's "" was refused only once the warehouse was open and the topics made.
+    checked(nonBlank("a consumer group name")),
     Flag.optional
   ),
   separateCopy: Flag.Boolean("separate-copy").pipe(
@@ -88,8 +100,9 @@ const flags = {
   flushBytes: Flag.Int("flush-bytes").pipe(
     optionalSetting("flush when the buffered rows hold about this many bytes of heap, estimated from their records' sizes (rows with large vendor_data or conditions reach it before --flush-rows); default 16 MiB, scaled up with --flush-rows", { env: "K2_FLUSH_BYTES", read: Config.Int, check: inRange(65_536) })
   ),
+  // Live mode's: the in-process log has no group session to time out.
   sessionTimeout: Flag.Int("session-timeout-ms").pipe(
-    setting("consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: inRange(1) })
+    sourcedSetting("live mode: consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: SESSION_TIMEOUT_RANGE })
   ),
   maintainEvery: Flag.Int("maintain-every").pipe(
     sourcedSetting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0, check: inRange(0) })
@@ -139,7 +152,8 @@ const otherModeFlags = (options: Options, live: boolean): ReadonlyArray<string> 
       ["metrics-host", options.metricsHost.given],
       ["metrics-port", options.metricsPort.given],
       ["schema-registry", options.schemaRegistry.given],
-      ["separate-copy", options.separateCopy]
+      ["separate-copy", options.separateCopy],
+      ["session-timeout-ms", options.sessionTimeout.given]
     ]
   return givenFlags(given)
 }
@@ -174,7 +188,7 @@ const ingestorLayer = (
       maxBufferedRows: Math.max(Ingest.defaultIngestConfig.maxBufferedRows, 3 * options.flushRows),
       flushBytes,
       maxBufferedBytes: Math.max(defaults.maxBufferedBytes, 3 * flushBytes),
-      sessionTimeoutMs: options.sessionTimeout,
+      sessionTimeoutMs: options.sessionTimeout.value,
       logRemadeEachRun: embedded
     }, { ...schemas, trackers: { trades, quotes } })
   }))
@@ -526,6 +540,14 @@ const live = (
     ).pipe(Effect.provide(metrics))
   })
 
+/**
+ * The settings read from the environment alone, checked before anything is touched: the sequence
+ * trackers' options, and DuckDB's, which the lakehouse's layer reads only once its catalog is open
+ * (the embedded default left an empty catalog behind; live mode refused them once a broker had
+ * answered and the topics were made).
+ */
+const environmentSettings = Effect.tap(Trackers.optionsFromConfig, () => DuckDb.config)
+
 export const ingestCommand = Command.make("ingest", flags, (options) =>
   usage((): Effect.Effect<void, unknown> => {
     // Each once: a Kafka client refuses to create a topic listed twice.
@@ -558,7 +580,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       }
       const symbols = simulatedSymbols(options)
       // Settings read from the environment alone are checked before the warehouse is touched.
-      return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => embedded(options, tracker, topics, symbols))
+      return Effect.flatMap(environmentSettings, (tracker) => embedded(options, tracker, topics, symbols))
     }
     if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
     if (options.separateCopy && Option.isSome(options.adoptMarksOf)) {
@@ -570,7 +592,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     checkRegistryTopics(options.schemaRegistry.value, topics)
     const brokers = brokerList(options.brokers.value)
     const security = kafkaSecurityFrom()
-    return Effect.flatMap(Trackers.optionsFromConfig, (tracker) => live(options, tracker, brokers, topics, security))
+    return Effect.flatMap(environmentSettings, (tracker) => live(options, tracker, brokers, topics, security))
   }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith(
   "Ingest market data from Kafka into Iceberg, exactly once: from --brokers (or K2_KAFKA_BROKERS) until SIGTERM/SIGINT, " +
     "or without them the embedded default (a simulated day through an in-process Kafka). A flag marked \"live mode\" or " +
@@ -578,6 +600,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
   [
     "K2_SEQUENCE_CAPACITY, K2_SEQUENCE_IDLE_SECONDS, K2_SEQUENCE_DAY_CHANGE, K2_SEQUENCE_MAX_GAPS, K2_SEQUENCE_ZONES (docs/sequence-integrity.md)",
     kafkaSecurityEnvironment(LIVE),
+    kafkaClientEnvironment(LIVE),
     ...lakehouseEnvironment,
     ...commonEnvironment
   ]

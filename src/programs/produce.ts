@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { brokerList, clientFlag, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { brokerList, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -370,6 +370,6 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     })
     const durationMs = Option.map(options.duration, parseDuration)
     return produce(options, brokerList(options.brokers.value), feed, durationMs, kafkaSecurityFrom())
-  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", [kafkaSecurityEnvironment(), ...commonEnvironment])))
+  }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", [kafkaSecurityEnvironment(), kafkaClientEnvironment(), ...commonEnvironment])))
 
 if (import.meta.main) runCommand(produceCommand)

@@ -49,7 +49,7 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, type KafkaClient, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkRegistryTopics, kafkaClientEnvironment, type KafkaClient, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
@@ -398,7 +398,7 @@ export const replayCommandWith = <E>(
     "Replay trades and quotes in (exchange_timestamp, source_sequence) order as NDJSON, or to a Kafka topic; " +
       "--follow continues on the live topics. A flag marked \"--topic\", \"--follow\" or \"--topic and --follow\" is " +
       "refused in a mode that ignores it (exit 2); its variable is not.",
-    [kafkaSecurityEnvironment("--topic and --follow"), ...lakehouseEnvironment, ...commonEnvironment]
+    [kafkaSecurityEnvironment("--topic and --follow"), kafkaClientEnvironment("--topic and --follow"), ...lakehouseEnvironment, ...commonEnvironment]
   )),
   // The program's logger beneath all: Effect's default one writes to stdout, into the NDJSON.
   Command.provide(Telemetry.layer("replay")))

@@ -26,12 +26,14 @@ describe.concurrent("--help", () => {
 
 /** What each program reads from the environment without a flag for it (the flags' variables are shown beside them). */
 const common = ["K2_LOG_LEVEL", "K2_LOG_FORMAT", "OTEL_"]
+// The Kafka client's own log, read by the kafkajs layer of every program that talks to a broker.
+const kafka = ["KAFKAJS_LOG_LEVEL"]
 const lakehouse = ["K2_REST_TOKEN", "K2_REST_CREDENTIAL", "K2_REST_PARENT_NAMESPACE", "K2_DUCKDB_CONNECTIONS", "K2_DUCKDB_THREADS", "K2_DUCKDB_MEMORY_LIMIT"]
 const environmentOnly = {
-  ingest: [...common, ...lakehouse, "K2_SEQUENCE_CAPACITY", "K2_SEQUENCE_IDLE_SECONDS", "K2_SEQUENCE_DAY_CHANGE", "K2_SEQUENCE_MAX_GAPS", "K2_SEQUENCE_ZONES"],
-  produce: common,
+  ingest: [...common, ...kafka, ...lakehouse, "K2_SEQUENCE_CAPACITY", "K2_SEQUENCE_IDLE_SECONDS", "K2_SEQUENCE_DAY_CHANGE", "K2_SEQUENCE_MAX_GAPS", "K2_SEQUENCE_ZONES"],
+  produce: [...common, ...kafka],
   query: [...common, ...lakehouse],
-  replay: [...common, ...lakehouse],
+  replay: [...common, ...kafka, ...lakehouse],
   compact: [...common, ...lakehouse],
   serve: [
     ...common,

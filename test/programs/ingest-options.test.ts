@@ -9,13 +9,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Console, Effect, Exit, Layer, Option } from "effect"
-import { Command } from "effect/cli"
+import { Config, ConfigProvider, Console, Effect, Exit, Layer, Option } from "effect"
+import { CliError, Command } from "effect/cli"
 import { UsageError } from "../../src/programs/cli/common.ts"
 import { ingestCommand } from "../../src/programs/ingest.ts"
 
-/** The usage error `args` stop at, with `env` the only environment; the warehouse untouched. */
-const refusal = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/** The error `args` stop at, with `env` the only environment; the warehouse untouched. */
+const stoppedAt = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const warehouse = fs.mkdtempSync(path.join(os.tmpdir(), "k2-ingest-options-"))
     const exit = yield* Command.runWith(ingestCommand, { version: "0" })(["--warehouse", warehouse, ...args]).pipe(
@@ -23,9 +23,26 @@ const refusal = (args: ReadonlyArray<string>, env: Record<string, string> = {}) 
       Effect.exit
     )
     const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
+    assert.deepStrictEqual(fs.readdirSync(warehouse), [], `refused before the warehouse is touched (${String(error)})`)
+    return error
+  })
+
+/** The usage error `args` stop at, with `env` the only environment; the warehouse untouched. */
+const refusal = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const error = yield* stoppedAt(args, env)
     assert.instanceOf(error, UsageError, String(error))
-    assert.deepStrictEqual(fs.readdirSync(warehouse), [], "refused before the warehouse is touched")
     return (error as UsageError).message
+  })
+
+/** The flag value `args` stop at, refused by the CLI's parse (shown with the help), with `env` the only environment; the warehouse untouched. */
+const invalidValue = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const error = yield* stoppedAt(args, env)
+    assert.instanceOf(error, CliError.ShowHelp, String(error))
+    const [invalid] = (error as CliError.ShowHelp).errors
+    assert.instanceOf(invalid, CliError.InvalidValue, String(invalid))
+    return (invalid as CliError.InvalidValue).message
   })
 
 // Kept short should one slip through: a live run gives up on the closed port within a second,
@@ -57,7 +74,9 @@ describe("npm run ingest, a flag of the other mode", () => {
           ["--maintain-every", "10"],
           ["--broker-wait", "5"],
           ["--schema-registry", "http://127.0.0.1:1"],
-          ["--client", "kafkajs"]
+          ["--client", "kafkajs"],
+          // The in-process log has no group session: the value was taken and ignored.
+          ["--session-timeout-ms", "45000"]
         ] as const
       ) {
         const message = yield* refusal([...embedded, flag, value])
@@ -82,7 +101,8 @@ describe("npm run ingest, a flag of the other mode", () => {
         K2_MAINTAIN_EVERY_SECONDS: "10",
         K2_KAFKA_BROKER_WAIT_SECONDS: "5",
         K2_SCHEMA_REGISTRY_URL: "http://127.0.0.1:1",
-        K2_KAFKA_CLIENT: "kafkajs"
+        K2_KAFKA_CLIENT: "kafkajs",
+        K2_SESSION_TIMEOUT_MS: "45000"
       }
       // The embedded default's next refusal: topics it does not publish.
       const message = yield* refusal([...embedded, "--topics", "market.equities.trades.asx"], liveVariables)
@@ -94,6 +114,39 @@ describe("npm run ingest, a flag of the other mode", () => {
       )
       assert.include(liveMessage, "--schema-registry needs a trades and a quotes topic", liveMessage)
     }), 30_000)
+})
+
+describe("npm run ingest, settings refused before Kafka and the warehouse", () => {
+  it.effect("a session timeout the Kafka clients cannot take: kafkajs throws at or under its 3 s heartbeat; past 2^31-1 ms less 10 s platformatic's request timer fires at once", () =>
+    Effect.gen(function*() {
+      for (const value of ["0", "3000", "2147473648", "2147483648"]) {
+        const message = yield* invalidValue([...live, "--session-timeout-ms", value])
+        assert.include(message, "--session-timeout-ms", message)
+        assert.include(message, "6000..2147473647", message)
+      }
+      const fromEnv = yield* invalidValue(live, { K2_SESSION_TIMEOUT_MS: "1000" })
+      assert.include(fromEnv, "(from K2_SESSION_TIMEOUT_MS)", fromEnv)
+    }), 60_000)
+
+  it.effect("a blank --adopt-marks-of (an unset shell variable): refused at once, not once the warehouse is open", () =>
+    Effect.gen(function*() {
+      for (const value of ["", " "]) {
+        const message = yield* invalidValue([...live, "--adopt-marks-of", value])
+        assert.include(message, "--adopt-marks-of", message)
+        assert.include(message, "a consumer group name", message)
+      }
+    }), 30_000)
+
+  it.effect("K2_DUCKDB_* checked with the other settings: the embedded default made the catalog first, live mode reached the brokers first", () =>
+    Effect.gen(function*() {
+      for (const args of [embedded, live]) {
+        for (const [name, value] of [["K2_DUCKDB_THREADS", "abc"], ["K2_DUCKDB_CONNECTIONS", "0"], ["K2_DUCKDB_MEMORY_LIMIT", "512"]] as const) {
+          const error = yield* stoppedAt(args, { [name]: value })
+          assert.instanceOf(error, Config.ConfigError, String(error))
+          assert.include(String(error), name)
+        }
+      }
+    }), 60_000)
 })
 
 describe("npm run ingest --help", () => {

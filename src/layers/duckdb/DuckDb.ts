@@ -13,6 +13,7 @@ import { type ContainerLimits, containerLimits, type ReadFile, readIfPresent } f
 import { monotonicMillisOf } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { spillDirectory, STALE_SPILL_MS, sweepSpillDirectories } from "./spillDirectory.ts"
+import { atLeastOne } from "../settings.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
@@ -187,15 +188,6 @@ export const query = (
     () => connection.interrupt()
   )
 
-/**
- * A count setting, an integer of at least 1; else a ConfigError naming the variable, the value and
- * the range (DuckDB refuses 0 threads only as "Failed to set config"; the pool made -1 connections 1).
- */
-const atLeastOne = (name: string) =>
-  Config.schema(
-    Schema.String.check(Schema.makeFilter((s: string) => (/^\d+$/.test(s) && Number(s) >= 1) || `${JSON.stringify(s)} is not an integer of at least 1`)),
-    name
-  ).pipe(Config.map(Number))
 
 /** An amount of memory as DuckDB reads it: a number and a unit (KB, MB, GB, TB, or KiB... TiB); else a ConfigError. */
 const memoryAmount = (name: string) =>
@@ -336,6 +328,7 @@ export class DuckDb extends Context.Service<DuckDb, {
    * the settings given. `settings` adds the defaults of a container.
    */
   static readonly config: Config.Config<DuckDbOptions> = Config.all({
+    // Each checked (DuckDB refuses 0 threads only as "Failed to set config"; the pool made -1 connections 1).
     connections: atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2)),
     threads: Config.option(atLeastOne("K2_DUCKDB_THREADS")).pipe(Config.map(Option.getOrUndefined)),
     memoryLimit: Config.option(memoryAmount("K2_DUCKDB_MEMORY_LIMIT")).pipe(Config.map(Option.getOrUndefined))

@@ -74,6 +74,8 @@ const MAX_FETCH_BYTES = 8 * 1024 * 1024
 const MAX_WAIT_TIME_MS = 250
 /** Heartbeat interval of group members (ms), at most a third of the session timeout. */
 const HEARTBEAT_MS = 3_000
+/** How much longer than its session timeout a consumer's request is waited for: a JoinGroup may block for the whole rebalance timeout. */
+export const JOIN_WAIT_MARGIN_MS = 10_000
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -329,8 +331,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           sessionTimeout,
           rebalanceTimeout: sessionTimeout,
           heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(sessionTimeout / 3)),
-          // A JoinGroup may legitimately block for the whole rebalance timeout.
-          requestTimeout: sessionTimeout + 10_000,
+          requestTimeout: sessionTimeout + JOIN_WAIT_MARGIN_MS,
           maxWaitTime: MAX_WAIT_TIME_MS,
           minBytes: 1,
           maxBytes: MAX_FETCH_BYTES,

@@ -1,8 +1,9 @@
 /** The SequenceTracker: an in-process bounded LRU of stream states (src/domain/sequence). */
-import { Clock, Config, Effect, Layer, Result, Schema } from "effect"
+import { Clock, Config, Effect, Layer, Result } from "effect"
 import { defaultTrackerOptions, SequenceTrackerState, type TrackerOptions } from "../../domain/sequence/tracker.ts"
 import { SequenceCheckpointError, SequenceTracker } from "../../services/SequenceTracker.ts"
 import { exchangeZonesFromConfig } from "../exchangeZones.ts"
+import { atLeastOne } from "../settings.ts"
 
 export const make = (options: Partial<TrackerOptions> = {}) =>
   Effect.sync(() => {
@@ -32,8 +33,6 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
 export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<SequenceTracker> =>
   Layer.effect(SequenceTracker, make(options))
 
-// Checked here so that a bad setting is a ConfigError naming it, not a defect of the tracker's constructor.
-const Positive = Schema.Int.check(Schema.isGreaterThan(0))
 /**
  * Tracker options from K2_SEQUENCE_CAPACITY (streams, default 10000), K2_SEQUENCE_IDLE_SECONDS
  * (session boundary after this much exchange time without a message, default 1800),
@@ -41,13 +40,14 @@ const Positive = Schema.Int.check(Schema.isGreaterThan(0))
  * default 64) and K2_SEQUENCE_ZONES (extra exchange=IANA zone pairs, comma separated,
  * e.g. "ASX=Australia/Sydney,XNYS=America/New_York").
  */
+// Checked here (atLeastOne) so that a bad setting is a ConfigError naming it, not a defect of the tracker's constructor.
 export const optionsFromConfig: Effect.Effect<Partial<TrackerOptions>, Config.ConfigError> = Effect.gen(function*() {
-  const capacity = yield* Config.schema(Positive, "K2_SEQUENCE_CAPACITY").pipe(Config.withDefault(defaultTrackerOptions.capacity))
-  const idleSeconds = yield* Config.schema(Positive, "K2_SEQUENCE_IDLE_SECONDS").pipe(
+  const capacity = yield* atLeastOne("K2_SEQUENCE_CAPACITY").pipe(Config.withDefault(defaultTrackerOptions.capacity))
+  const idleSeconds = yield* atLeastOne("K2_SEQUENCE_IDLE_SECONDS").pipe(
     Config.withDefault(defaultTrackerOptions.idleMicros / 1_000_000)
   )
   const dayChange = yield* Config.Boolean("K2_SEQUENCE_DAY_CHANGE").pipe(Config.withDefault(true))
-  const maxGaps = yield* Config.schema(Positive, "K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
+  const maxGaps = yield* atLeastOne("K2_SEQUENCE_MAX_GAPS").pipe(Config.withDefault(defaultTrackerOptions.maxGaps))
   const zones = yield* exchangeZonesFromConfig
   return { capacity, idleMicros: idleSeconds * 1_000_000, dayChange, maxGaps, zones }
 })

@@ -23,6 +23,10 @@ export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(setting(cl
 /** `--client` for a program with a mode that talks to no broker (`mode` prefixes its help): the value says whether it was given. */
 export const modeClientFlag = (mode: string) => Flag.Literals("client", KAFKA_CLIENTS).pipe(sourcedSetting(`${mode}: ${clientAbout}`, clientFrom))
 
+/** What --help lists among the settings read from the environment alone: the kafkajs layer reads it; `mode`: the modes that talk to Kafka. */
+export const kafkaClientEnvironment = (mode?: string) =>
+  `KAFKAJS_LOG_LEVEL (${mode === undefined ? "" : `${mode}: `}--client kafkajs' own log, info or debug, docs/operations.md)`
+
 /**
  * `--brokers` (or K2_KAFKA_BROKERS) as bootstrap servers, each host:port (port 1-65535). An empty value is
  * refused: the clients would quietly fall back to localhost:9092.

@@ -105,6 +105,24 @@ describe("SequenceTracker", () => {
       }
     }))
 
+  // They said "Expected a value greater than 0 at [K2_SEQUENCE_CAPACITY]": not the value, nor that an integer is wanted.
+  it.effect("a count setting refused shows the value given and wants an integer of at least 1", () =>
+    Effect.gen(function*() {
+      for (
+        const [name, value] of [
+          ["K2_SEQUENCE_CAPACITY", "0"],
+          ["K2_SEQUENCE_CAPACITY", " 5"],
+          ["K2_SEQUENCE_MAX_GAPS", "1.5"],
+          ["K2_SEQUENCE_IDLE_SECONDS", "30m"]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(
+          Sequence.layerConfig.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ [name]: value }))))
+        )))
+        for (const said of [name, JSON.stringify(value), "an integer of at least 1"]) assert.include(error.message, said, `${name}=${value}`)
+      }
+    }))
+
   // Records' exchange codes are upper case (CODE_PATTERN): "asx=..." matched no record, and a second
   // ASX pair silently overrode the first, so ASX kept a zone the setting did not say.
   it.effect("a K2_SEQUENCE_ZONES pair no record can match, or an exchange named twice, is a ConfigError", () =>
