@@ -45,7 +45,7 @@ import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
 import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
-import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type Trackers } from "./partitionState.ts"
+import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervisorBackoff } from "./transientFaults.ts"
@@ -189,9 +189,11 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
   }
 
   const parts: Partitions = new Map()
+  // Outlives a run: a rejoin revokes every partition, then gets them back.
+  const toldLosses: ToldLosses = new Map()
   const counters = makeCounters()
   const room = new BufferRoom(parts, { rows: config.maxBufferedRows, bytes: config.maxBufferedBytes }, counters, yield* Clock.Clock)
-  const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts })
+  const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts, toldLosses })
   const consumeBatch = makeConsumeBatch({
     group,
     codec,
@@ -544,6 +546,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           }
           letGoAll(parts, part)
           parts.delete(key)
+          // Assigned back before a commit passes the log start, it reads the loss again: told once.
+          if (part.lost !== undefined) toldLosses.set(key, part.lost)
           room.roomMade()
         }
         // After the state is gone: the lag refresh updates the gauges of known partitions only.

@@ -67,10 +67,11 @@ export interface PartitionState {
   logEnd: bigint | undefined
   /**
    * Offsets below `below` were told lost (deleted before they were read, ADR-68) in the log of
-   * `topicId` (undefined: a client that tells none). Kept across a restart, which reads the batch
-   * telling the loss again before its commit passes the log start. Undefined while none was told.
+   * `topicId` (undefined: a client that tells none). Kept across a restart and a revoke (in
+   * `ToldLosses` until the partition comes back), after which the batch telling the loss is read
+   * again while no commit passed the log start. Undefined while none was told.
    */
-  lost: { readonly below: bigint; readonly topicId: string | undefined } | undefined
+  lost: ToldLoss | undefined
   /** Consumer spans of the batches buffered since the last flush (tracing on; at most MAX_LINKS). */
   spans: Array<Tracer.Span>
   /**
@@ -110,6 +111,18 @@ export const idleMark = (part: PartitionState): bigint | undefined =>
     part.logEnd === undefined || part.logEnd < part.tableMark
     ? undefined
     : part.tableMark
+
+/** Offsets below `below` of the log of `topicId` were told lost (see `PartitionState.lost`). */
+export interface ToldLoss {
+  readonly below: bigint
+  readonly topicId: string | undefined
+}
+
+/**
+ * What revoked partitions told lost, until they are assigned back to this process: by partition,
+ * so bounded by the partitions it was ever assigned.
+ */
+export type ToldLosses = Map<TpKey, ToldLoss>
 
 /** The assigned partitions. A restart replaces a partition's state: `parts.get(key) !== part` tells. */
 export type Partitions = Map<TpKey, PartitionState>

@@ -11,7 +11,7 @@ import { identifierOf } from "../../domain/tables.ts"
 import type { Catalog } from "../../services/Catalog.ts"
 import type { FileIO } from "../../services/FileIO.ts"
 import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
-import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowsFor, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowsFor, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { checkpointKey, SEQUENCE_EVENTS } from "./tableCommits.ts"
 
 export interface TableStartsContext {
@@ -21,6 +21,8 @@ export interface TableStartsContext {
   readonly trackers: Trackers
   readonly tableOfTopic: ReadonlyMap<string, DataTable>
   readonly parts: Partitions
+  /** What partitions told lost before they were revoked: a partition assigned back takes it again. */
+  readonly toldLosses: ToldLosses
 }
 
 interface Checkpoint {
@@ -34,7 +36,7 @@ interface Checkpoint {
  * holding the old state can tell (`parts.get(key) !== part`) and feeds nothing to the tracker.
  * A restart passes the states it retires as `replacing`.
  */
-export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic, trackers }: TableStartsContext) => {
+export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic, toldLosses, trackers }: TableStartsContext) => {
   const markersOf = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {
     const tablesNeeded = new Set(tps.map((tp) => tableOfTopic.get(tp.topic)!))
     const data = new Map<DataTable, Offsets | undefined>()
@@ -113,13 +115,16 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = ingestedBelow({ sequenceMark, tableMark })
       // The previous state is let go; the lag, log end and loss are the partition's, not that
-      // state's: kept until the next batch says otherwise.
+      // state's: kept until the next batch says otherwise. A partition assigned back has no
+      // previous state, but what it told lost before its revoke is still told.
       const previous = parts.get(key)
       if (previous !== undefined) letGoAll(parts, previous)
+      const lost = previous?.lost ?? toldLosses.get(key)
+      toldLosses.delete(key)
       const state: PartitionState = {
         tp, key, table, tableMark, sequenceMark, topicId: markers.topicIds.get(tp.topic), next, rows: rowsFor(table), bytes: 0,
         events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
-        lost: previous?.lost, spans: [], retired: false, groupOwed: true
+        lost, spans: [], retired: false, groupOwed: true
       }
       parts.set(key, state)
       holdAll(parts, state)

@@ -5,21 +5,25 @@
  * loss: it starts there, as auto.offset.reset=earliest does.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Deferred, Effect, Fiber, Layer, Logger, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { StreamSet } from "../../../src/domain/ingest/streamOwnership.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { makeConsumeBatch } from "../../../src/layers/ingest/batchIntake.ts"
 import { makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
+import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import { makeCounters } from "../../../src/layers/ingest/ingestProgress.ts"
 import { type PartitionState, type Partitions, rowsFor } from "../../../src/layers/ingest/partitionState.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Tracker from "../../../src/layers/sequence/tracker.ts"
-import { type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
+import { Ingestor } from "../../../src/services/Ingestor.ts"
+import { kafkaError, KafkaSource, KafkaUnavailable, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { makeTrades } from "../../support/fixtures.ts"
+import { type Progress, waitForProgress } from "../../support/ingestorProgress.ts"
+import { wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable } from "../../support/tableCheck.ts"
 import { lakehouseRefusingCommits, warehouseOptions } from "../../support/warehouse.ts"
@@ -28,13 +32,15 @@ import { parseExposition } from "../telemetry/opsMetrics.ts"
 const [TRADES] = ASX_TOPICS
 const SETTINGS = { commitIntervalMs: 200, topics: [TRADES!] }
 
-/** k2_ingest_offsets_lost_total of the trades topic's partition 0 (0 while not exposed). The registry is the process's: tests compare before and after. */
-const lostOffsets = Effect.map(PrometheusMetrics.format(), (text) =>
-  Number(
-    parseExposition(text).series.find((s) =>
-      s.name === "k2_ingest_offsets_lost_total" && s.labels["topic"] === TRADES && s.labels["partition"] === "0"
-    )?.value ?? 0
-  ))
+/** k2_ingest_offsets_lost_total of a trades topic's partition (0 while not exposed). The registry is the process's: tests compare before and after. */
+const lostOffsetsOf = (partition: number) =>
+  Effect.map(PrometheusMetrics.format(), (text) =>
+    Number(
+      parseExposition(text).series.find((s) =>
+        s.name === "k2_ingest_offsets_lost_total" && s.labels["topic"] === TRADES && s.labels["partition"] === String(partition)
+      )?.value ?? 0
+    ))
+const lostOffsets = lostOffsetsOf(0)
 
 const capturing = () => {
   const logged: Array<{ level: string; text: string }> = []
@@ -113,6 +119,88 @@ describe("records deleted before ingest read them", () => {
       assert.strictEqual((yield* lostOffsets) - before, 80)
       const table = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(table.rows, 220)
+    }), 60_000)
+
+  // Its table's mark stays below the log start while the catalog refuses commits (an outage): the
+  // partition revoked and assigned back reads the loss again. Before, told and counted twice.
+  const ways = [
+    {
+      name: "a second member joins and leaves",
+      make: (_kafka: ReturnType<typeof KafkaMemory.layerMemory>) => ({
+        layers: [],
+        assignBack: Effect.scoped(Effect.gen(function*() {
+          const other = yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [TRADES!] })
+          assert.deepStrictEqual(yield* other.assignment, [{ topic: TRADES!, partition: 1 }])
+        }))
+      })
+    },
+    {
+      name: "the run rejoins after its fetches failed",
+      make: (kafka: ReturnType<typeof KafkaMemory.layerMemory>) => {
+        let subscriptions = 0
+        const outage = Deferred.makeUnsafe<void>()
+        const layer = wrappingConsumers((consumer) =>
+          ++subscriptions > 1 ? consumer : {
+            ...consumer,
+            batches: Stream.merge(
+              consumer.batches,
+              Stream.fromEffect(Effect.andThen(
+                Deferred.await(outage),
+                Effect.fail(kafkaError(new KafkaUnavailable({ operation: "fetch", detail: "injected" })))
+              ))
+            )
+          }
+        ).pipe(Layer.provide(kafka))
+        return {
+          layers: [layer],
+          assignBack: Effect.gen(function*() {
+            yield* Deferred.succeed(outage, undefined)
+            yield* waitForProgress((p) => subscriptions === 2 && p.partitions === 2)
+            assert.strictEqual(subscriptions, 2)
+          })
+        }
+      }
+    }
+  ]
+  it.live.each(ways)("a partition revoked and assigned back before a commit passes the log start ($name) tells and counts the loss once", ({ make }) =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker)
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      let refusing = false
+      const lakehouse = lakehouseRefusingCommits(options, (table) => table === "trades" && refusing)
+      const trades = makeTrades({ count: 150, symbols: ["XYZ"], days: 0.01 })
+      const before = yield* lostOffsetsOf(1)
+      const { layer, logged } = capturing()
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TRADES!], 2)!)
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(0, 100), 1))
+      }).pipe(Effect.provide(kafka))
+      yield* ingestUntil((p) => p.written.trades >= 100 && p.uncommitted === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: SETTINGS, over: [layer] }))
+      )
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaSink).send(tradeRecords(trades.slice(100), 1))
+      }).pipe(Effect.provide(kafka))
+      broker.deleteRecords(TRADES!, 1, 150)
+      refusing = true
+      const way = make(kafka)
+      yield* Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        const caughtUp = (p: Progress) => p.partitions === 2 && p.position === 150 && p.lag === 0
+        assert.isTrue(caughtUp(yield* waitForProgress(caughtUp)))
+        yield* way.assignBack
+        refusing = false
+        // Back, its new state starts at the table's mark (100), reads to the log start again, and its
+        // table commits there.
+        const committed = (p: Progress) => caughtUp(p) && p.unwritten === 0
+        assert.isTrue(committed(yield* waitForProgress(committed)))
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: SETTINGS, over: [...way.layers, layer] })))
+      const loss = logged.filter((l) => l.text.includes("DATA LOSS"))
+      assert.strictEqual(loss.length, 1, logged.map((l) => l.text).join("\n"))
+      assert.include(loss[0]!.text, `${TRADES}:1: offsets 100 to 149 (50)`)
+      assert.strictEqual((yield* lostOffsetsOf(1)) - before, 50)
     }), 60_000)
 
   it.live("every record past the marker deleted, none after: the loss is reported and the partition reads as caught up", () =>
