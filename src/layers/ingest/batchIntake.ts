@@ -107,30 +107,39 @@ export const makeConsumeBatch = (
   const reportGap = Effect.fnUntraced(function*(batch: PartitionBatch, part: PartitionState) {
     const deletedTo = batch.logStartOffset
     // Below the table's mark the records are in the table: only a tracker rebuild reads them.
-    // Below `lost` they were told lost already (before a restart), unless told of another log of
-    // the name (the topic made again since): another id, or a log start gone back below it (a log's
-    // start never goes back; kafkajs tells no ids).
-    let lostFrom = part.next > part.tableMark ? part.next : part.tableMark
+    // In `lost` they were told lost already (before a restart or a revoke), unless told of another
+    // log of the name (the topic made again since): another id, or a log start gone back below it (a
+    // log's start never goes back; kafkajs tells no ids).
+    const readFrom = part.next > part.tableMark ? part.next : part.tableMark
     const told = part.lost
-    if (
-      told !== undefined && told.below > lostFrom && (deletedTo === undefined || deletedTo >= told.below) &&
+    const stillTold = told !== undefined && deletedTo !== undefined && told.below > readFrom && deletedTo >= told.below &&
       (told.topicId === undefined || batch.topicId === undefined || told.topicId === batch.topicId)
-    ) lostFrom = told.below
-    if (deletedTo !== undefined && deletedTo > lostFrom) {
-      part.lost = { below: deletedTo, topicId: batch.topicId }
+    // What was told starts where that state read from: records it had read past the table's mark
+    // (not committed, so read again from the mark) and deleted since are not told yet.
+    const lostRanges: Array<readonly [bigint, bigint]> = deletedTo === undefined
+      ? []
+      : stillTold
+      ? [[readFrom, told.from < deletedTo ? told.from : deletedTo], [told.below, deletedTo]]
+      : [[readFrom, deletedTo]]
+    const untold = lostRanges.filter(([from, to]) => to > from)
+    if (deletedTo !== undefined && untold.length > 0) {
+      part.lost = { from: stillTold && told.from < readFrom ? told.from : readFrom, below: deletedTo, topicId: batch.topicId }
       if (part.tableMark === 0n && part.next === 0n) {
         return yield* Effect.logWarning(
           `${part.key}: the log starts at ${deletedTo} and ${part.table} holds nothing of this partition for group ${group}: ingesting from the log start ` +
             `(offsets 0 to ${deletedTo - 1n} were deleted before this group read any, as auto.offset.reset=earliest starts)`
         )
       }
-      const lost = deletedTo - lostFrom
-      yield* Metric.update(lostOffsetsCounter(part.tp), Number(lost))
-      return yield* Effect.logError(
-        `DATA LOSS ${part.key}: offsets ${lostFrom} to ${deletedTo - 1n} (${lost}) were deleted from the log (retention or DeleteRecords) ` +
-          `before group ${group} ingested them into ${part.table}; they are not in the table and cannot be read again. Going on from the log start ${deletedTo} ` +
-          `(re-publish them from the source to fill the gap; a retention longer than ingest's longest outage prevents it)`
-      )
+      for (const [lostFrom, lostTo] of untold) {
+        const lost = lostTo - lostFrom
+        yield* Metric.update(lostOffsetsCounter(part.tp), Number(lost))
+        yield* Effect.logError(
+          `DATA LOSS ${part.key}: offsets ${lostFrom} to ${lostTo - 1n} (${lost}) were deleted from the log (retention or DeleteRecords) ` +
+            `before group ${group} ingested them into ${part.table}; they are not in the table and cannot be read again. Going on from the log start ${deletedTo} ` +
+            `(re-publish them from the source to fill the gap; a retention longer than ingest's longest outage prevents it)`
+        )
+      }
+      return
     }
     if (batch.firstOffset > part.next + 1n) {
       yield* Effect.logDebug(

@@ -66,7 +66,7 @@ export interface PartitionState {
    */
   logEnd: bigint | undefined
   /**
-   * Offsets below `below` were told lost (deleted before they were read, ADR-68) in the log of
+   * Offsets `from` to below `below` were told lost (deleted before they were read, ADR-68) in the log of
    * `topicId` (undefined: a client that tells none). Kept across a restart and a revoke (in
    * `ToldLosses` until the partition comes back), after which the batch telling the loss is read
    * again while no commit passed the log start. Undefined while none was told.
@@ -112,8 +112,9 @@ export const idleMark = (part: PartitionState): bigint | undefined =>
     ? undefined
     : part.tableMark
 
-/** Offsets below `below` of the log of `topicId` were told lost (see `PartitionState.lost`). */
+/** Offsets `from` to below `below` of the log of `topicId` were told lost (see `PartitionState.lost`). */
 export interface ToldLoss {
+  readonly from: bigint
   readonly below: bigint
   readonly topicId: string | undefined
 }
