@@ -40,4 +40,15 @@ export class SequenceTracker extends Context.Service<SequenceTracker, {
   readonly tracking: Effect.Effect<StreamFilter>
   /** Counters for metrics: verdicts by kind, evictions, given-up gaps, streams tracked. */
   readonly stats: Effect.Effect<SequenceStats>
+  /**
+   * A tracker of its own, under the same rules, holding the streams of `checkpoint` that `filter`
+   * selects (none when undefined or damaged): records a partition reads again of a stream that
+   * moved on are judged against it, not against the live state that saw them (ADR-26).
+   */
+  apart(checkpoint: string | undefined, filter: StreamFilter): Effect.Effect<SequenceJudge>
 }>()("k2/services/SequenceTracker") {}
+
+/** Judges batches against streams of its own (`SequenceTracker.apart`). */
+export interface SequenceJudge {
+  observe(rows: ReadonlyArray<SequenceInput>): Effect.Effect<Observation>
+}

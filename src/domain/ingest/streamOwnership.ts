@@ -5,7 +5,7 @@
  * last carried it: only its owner checkpoints, forgets and restores it, so a revoke or restart of
  * the partition it left cannot reset it from a stale checkpoint. That partition remembers it
  * (`left`): its records read again after a restart or revoke were seen by the stream's state, so
- * it restarts with the owner, or forgets the stream (docs/sequence-integrity.md).
+ * it restarts with the owner, forgets the stream, or judges them apart (docs/sequence-integrity.md).
  */
 import { checkpointStreams } from "../sequence/tracker.ts"
 

@@ -17,11 +17,15 @@ import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, type PartitionState, type Partitions, type Row, rowBytes, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type PartitionState, type Partitions, type Rereading, type Row, rowBytes, type TrackedTable, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
 /** What the tracker would say of rows it does not track. */
 const untracked: Observation = { duplicates: [], events: [] }
+
+/** A record its partition reads again of a stream that moved on: judged apart (`PartitionState.rereading`). */
+const judgedApart = (part: PartitionState, row: Row): boolean =>
+  part.rereading !== undefined && row.kafka_offset < part.rereading.below && part.rereading.streams.has(row.exchange, row.symbol)
 
 export interface BatchIntakeContext {
   readonly group: string
@@ -148,6 +152,21 @@ export const makeConsumeBatch = (
     }
   })
 
+  /** The tracker's verdicts on a batch's rows, those judged apart by their own judge. */
+  const observeApart = (part: PartitionState, rereading: Rereading, table: TrackedTable, rows: ReadonlyArray<TradeRow | QuoteRow>) =>
+    Effect.gen(function*() {
+      const again: Array<number> = []
+      const live: Array<number> = []
+      for (let i = 0; i < rows.length; i++) (judgedApart(part, rows[i]!) ? again : live).push(i)
+      if (again.length === 0) return yield* trackers[table].observe(rows)
+      const apart = yield* rereading.judge.observe(again.map((i) => rows[i]!))
+      const main = live.length === 0 ? untracked : yield* trackers[table].observe(live.map((i) => rows[i]!))
+      // Back to the batch's indices, and its order (a partition's records are in offset order).
+      const duplicates = [...apart.duplicates.map((j) => again[j]!), ...main.duplicates.map((j) => live[j]!)].sort((a, b) => a - b)
+      const events = [...apart.events, ...main.events].sort((a, b) => (a.kafka_offset! < b.kafka_offset! ? -1 : a.kafka_offset! > b.kafka_offset! ? 1 : 0))
+      return { duplicates, events } satisfies Observation
+    })
+
   /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
@@ -208,7 +227,9 @@ export const makeConsumeBatch = (
       if (parts.get(part.key) !== part || part.retired) return undefined
       const observation = table === "instruments"
         ? untracked
-        : yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
+        : part.rereading === undefined
+        ? yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
+        : yield* observeApart(part, part.rereading, table, toTrack as ReadonlyArray<TradeRow | QuoteRow>)
       // Each record is counted once: below the table's mark it was ingested before (read again
       // after a restart to rebuild the tracker), else it is consumed now.
       counters.alreadyIngested += skipped
@@ -233,8 +254,12 @@ export const makeConsumeBatch = (
       // data table went back behind it).
       const events = observation.events.filter((e) => e.kafka_offset === null || e.kafka_offset >= part.sequenceMark)
       for (const e of events) part.events.push(e)
-      for (const row of toTrack) if (!part.streams.has(row.exchange, row.symbol)) claim(parts, part, row.exchange, row.symbol)
+      // A record read again of a stream that moved on (judged apart) does not take it back.
+      for (const row of toTrack) {
+        if (!part.streams.has(row.exchange, row.symbol) && !judgedApart(part, row)) claim(parts, part, row.exchange, row.symbol)
+      }
       part.next = batch.nextOffset
+      if (part.rereading !== undefined && part.next >= part.rereading.below) part.rereading = undefined
       part.lag = batch.highWatermark - batch.nextOffset
       part.logEnd = batch.highWatermark > batch.nextOffset ? batch.highWatermark : batch.nextOffset
       if (span !== undefined && part.spans.length < KafkaTracing.MAX_LINKS) part.spans.push(span)

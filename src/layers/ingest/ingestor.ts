@@ -45,7 +45,7 @@ import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
 import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
-import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, type ToldLosses, type Trackers } from "./partitionState.ts"
+import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervisorBackoff } from "./transientFaults.ts"
@@ -538,9 +538,10 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
               if (mailbox !== undefined) Queue.offerUnsafe(mailbox, WAKE)
             }
           }
-          // With the streams that left it when it holds records past its marks: their states have
-          // seen those records, which are read again (here too, if the partition comes back).
-          const rereads = part.next > ingestedBelow(part)
+          // With the streams that left it when it holds records past its marks (or still to read
+          // again, `rereading`): their states have seen those records, which are read again (here
+          // too, if the partition comes back).
+          const rereads = seenBelow(part) > ingestedBelow(part)
           if (part.table !== "instruments") {
             yield* trackers[part.table].forget((e, s) => part.streams.has(e, s) || (rereads && part.left.has(e, s)))
           }

@@ -16,7 +16,7 @@ import {
   tradeRows
 } from "../../domain/rows.ts"
 import type { TopicPartition, TpKey } from "../../services/KafkaSource.ts"
-import type { SequenceTracker } from "../../services/SequenceTracker.ts"
+import type { SequenceJudge, SequenceTracker } from "../../services/SequenceTracker.ts"
 
 /** Sources number trades and quotes: those tables go through a sequence tracker. */
 export type TrackedTable = "trades" | "quotes"
@@ -59,6 +59,13 @@ export interface PartitionState {
   readonly streams: StreamSet
   /** Streams it carried that moved to another partition since it was installed (forgotten or restarted with it). */
   readonly left: StreamSet
+  /**
+   * Streams that moved to a partition held elsewhere (not restarted with this one) while this one
+   * read records of them past its marks: their state, which has seen those records and the other
+   * partition's since, stays as that partition has it, and the records, read again below
+   * `below`, are judged apart, from this partition's checkpoint. Undefined once read past `below`.
+   */
+  rereading?: Rereading | undefined
   lag: bigint
   /**
    * The log's end (high-water mark) as a batch or a refresh of the log ends last told it; undefined
@@ -101,6 +108,14 @@ export const ingestedBelow = (part: Pick<PartitionState, "sequenceMark" | "table
   part.sequenceMark < part.tableMark ? part.sequenceMark : part.tableMark
 
 /**
+ * How far the tracker has seen this partition's records: past its marks, what a restart or a
+ * revoke reads again. A state installed while records of a moved stream wait to be read again
+ * (`rereading`) has them seen too.
+ */
+export const seenBelow = (part: PartitionState): bigint =>
+  part.rereading !== undefined && part.rereading.below > part.next ? part.rereading.below : part.next
+
+/**
  * Where the group's offset of an idle partition goes: its table's mark, once nothing past it is
  * buffered and nothing below it is left to read again (sequence_events is not behind). Undefined
  * otherwise (a flush of the partition commits it then), and while its log is not known to reach
@@ -111,6 +126,13 @@ export const idleMark = (part: PartitionState): bigint | undefined =>
     part.logEnd === undefined || part.logEnd < part.tableMark
     ? undefined
     : part.tableMark
+
+/** See `PartitionState.rereading`. */
+export interface Rereading {
+  readonly judge: SequenceJudge
+  readonly streams: StreamSet
+  readonly below: bigint
+}
 
 /** Offsets `from` to below `below` of the log of `topicId` were told lost (see `PartitionState.lost`). */
 export interface ToldLoss {

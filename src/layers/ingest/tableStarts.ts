@@ -11,7 +11,7 @@ import { identifierOf } from "../../domain/tables.ts"
 import type { Catalog } from "../../services/Catalog.ts"
 import type { FileIO } from "../../services/FileIO.ts"
 import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
-import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowsFor, type ToldLosses, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { checkpointKey, SEQUENCE_EVENTS } from "./tableCommits.ts"
 
 export interface TableStartsContext {
@@ -77,18 +77,25 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     }))
     // Every stream the partitions carried is forgotten before any is restored: a stream that moved
     // between two of them is restored from the checkpoint that holds it, and must not be forgotten
-    // after that by the partition it moved to. One that left for a partition held elsewhere is
-    // forgotten as at a revoke: only when this one's records past its marks, which its state has
-    // seen, are read again (kept, they would be dropped as duplicates).
+    // after that by the partition it moved to. One that left for a partition held elsewhere stays as
+    // that partition has it: forgotten, its next record there would be judged against what this one
+    // reads again (a false GAP). This one's records of it past its marks, which that state has seen
+    // (kept, they would be dropped as duplicates), are judged apart when read again (`rereading`).
+    const apart = new Map<TpKey, { readonly streams: StreamSet; readonly below: bigint }>()
     for (const tp of installed) {
       const previous = parts.get(tpKeyOf(tp))
       const table = tableOfTopic.get(tp.topic)!
       if (table !== "instruments" && previous !== undefined && previous.streams.size + previous.left.size > 0) {
-        const rereads = previous.next > ingestedBelow(previous)
         yield* trackers[table].forget((exchange, symbol) =>
           previous.streams.has(exchange, symbol) ||
-          (previous.left.has(exchange, symbol) && (rereads || !heldElsewhere(table, exchange, symbol)))
+          (previous.left.has(exchange, symbol) && !heldElsewhere(table, exchange, symbol))
         )
+        const below = seenBelow(previous)
+        if (below > ingestedBelow(previous)) {
+          const streams = new StreamSet()
+          previous.left.some((exchange, symbol) => (heldElsewhere(table, exchange, symbol) && streams.add(exchange, symbol), false))
+          if (streams.size > 0) apart.set(tpKeyOf(tp), { streams, below })
+        }
       }
     }
     for (const tp of installed) {
@@ -114,6 +121,16 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       }
       // sequence_events is committed after the data tables, so its mark is never ahead of theirs.
       const next = ingestedBelow({ sequenceMark, tableMark })
+      // Judged against this partition's checkpoint, taken before it read them. They still left it:
+      // a revoke or restart before it reads past them forgets or judges them apart again.
+      const again = apart.get(key)
+      const rereading = again === undefined || table === "instruments" || again.below <= next ? undefined : {
+        judge: yield* trackers[table].apart(checkpoint?.json, (exchange, symbol) => again.streams.has(exchange, symbol)),
+        streams: again.streams,
+        below: again.below
+      }
+      const left = new StreamSet()
+      rereading?.streams.some((exchange, symbol) => (left.add(exchange, symbol), false))
       // The previous state is let go; the lag, log end and loss are the partition's, not that
       // state's: kept until the next batch says otherwise. A partition assigned back has no
       // previous state, but what it told lost before its revoke is still told.
@@ -123,7 +140,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       toldLosses.delete(key)
       const state: PartitionState = {
         tp, key, table, tableMark, sequenceMark, topicId: markers.topicIds.get(tp.topic), next, rows: rowsFor(table), bytes: 0,
-        events: [], poison: 0, streams, left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
+        events: [], poison: 0, streams, left, rereading, lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
         lost, spans: [], retired: false, groupOwed: true
       }
       parts.set(key, state)

@@ -1,18 +1,22 @@
 /** The SequenceTracker: an in-process bounded LRU of stream states (src/domain/sequence). */
 import { Clock, Config, Effect, Layer, Result } from "effect"
 import { defaultTrackerOptions, SequenceTrackerState, type TrackerOptions } from "../../domain/sequence/tracker.ts"
-import { SequenceCheckpointError, SequenceTracker } from "../../services/SequenceTracker.ts"
+import { SequenceCheckpointError, type SequenceJudge, SequenceTracker } from "../../services/SequenceTracker.ts"
 import { exchangeZonesFromConfig } from "../exchangeZones.ts"
 import { atLeastOne } from "../settings.ts"
+
+const judge = (state: SequenceTrackerState): SequenceJudge => ({
+  observe: Effect.fn("SequenceTracker.observe")(function*(rows) {
+    const now = yield* Clock.currentTimeMillis
+    return state.observe(rows, now * 1000)
+  })
+})
 
 export const make = (options: Partial<TrackerOptions> = {}) =>
   Effect.sync(() => {
     const state = new SequenceTrackerState(options)
     return SequenceTracker.of({
-      observe: Effect.fn("SequenceTracker.observe")(function*(rows) {
-        const now = yield* Clock.currentTimeMillis
-        return state.observe(rows, now * 1000)
-      }),
+      ...judge(state),
       checkpoint: Effect.fn("SequenceTracker.checkpoint")(function*(filter) {
         return state.checkpoint(filter)
       }),
@@ -26,7 +30,14 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
         return state.forget(filter)
       }),
       tracking: Effect.sync(() => (exchange: string, symbol: string) => state.peek(exchange, symbol) !== undefined),
-      stats: Effect.sync(() => state.stats())
+      stats: Effect.sync(() => state.stats()),
+      apart: (checkpoint, filter) =>
+        Effect.sync(() => {
+          const apart = new SequenceTrackerState(state.options)
+          // A damaged checkpoint (the restart warned of it): its streams start afresh.
+          if (checkpoint !== undefined) apart.restore(checkpoint, filter)
+          return judge(apart)
+        })
     })
   })
 

@@ -2,10 +2,10 @@
  * A restart reads the tables, then installs the partitions it retired. A partner revoked and
  * assigned again meanwhile is not installed by it: its new state started on its own and is live.
  * The streams that state holds are its own: the restart neither forgets them nor restores them
- * from its older checkpoints.
+ * from its older checkpoints; the restarted partition's records of them read again are judged apart.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
@@ -17,12 +17,14 @@ import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { waitForProgress } from "../../support/ingestorProgress.ts"
-import { refusingDlqSends } from "../../support/kafkaFaults.ts"
+import { refusingDlqSends, wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable, sequenceEvents } from "../../support/tableCheck.ts"
 import { holdingLoads, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
 
 const TOPIC = ASX_TOPICS[0]!
+/** A topic sorted before TOPIC: a member subscribed to both takes TOPIC's partition 0 (round robin). */
+const EARLIER_TOPIC = "a.other"
 
 /**
  * The lakehouse of `options` whose next table load, once `hold()` arms it, waits for `gate` (a
@@ -149,7 +151,7 @@ describe("Ingestor: a partner revoked and assigned again while a restart reads t
       assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), [])
     }), 60_000)
 
-  it.live("still forgets them when its partition reads again records their state has seen", () =>
+  it.live("reads again its partition's records their state has seen, judged apart: none dropped, no false GAP", () =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
@@ -184,5 +186,97 @@ describe("Ingestor: a partner revoked and assigned again while a restart reads t
       const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
       assert.strictEqual(trades.rows, 70)
       assert.strictEqual(trades.distinctCoordinates, 70)
+      // Nor is XYZ forgotten for them: 46 follows partition 1's 45, not the 42 read again (a false GAP).
+      const events = yield* sequenceEvents(options)
+      assert.deepStrictEqual(events.map((e) => `${e.kind}:${e.received}`), [])
+    }), 60_000)
+
+  it.live("forgets them when its partition is revoked before it read them again, as any left stream", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const { gate, lakehouse, loading, state } = yield* gatedLakehouse(options)
+      // While set, partition 0's batches are not delivered: it reads nothing again.
+      let holdZero = false
+      const holding = wrappingConsumers((consumer) => ({
+        ...consumer,
+        batches: consumer.batches.pipe(Stream.filter((b) => !(holdZero && b.topic === TOPIC && b.partition === 0)))
+      })).pipe(Layer.provide(kafka))
+      const xyz = makeTrades({ count: 50, symbols: ["XYZ"], days: 0.01 })
+      const abc = makeTrades({ count: 20, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([...sourceTopicSpecs([TOPIC], 2)!, { name: EARLIER_TOPIC, partitions: 1 }])
+        const ingestor = yield* Ingestor
+        const sink = yield* KafkaSink
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        yield* partnersWithXyzAt40(abc, xyz)
+        state.refuseTrades = true
+        yield* sink.send(tradeRecords(xyz.slice(40, 42), 0))
+        yield* Deferred.await(loading)
+        yield* partitionOneReassigned
+        const consumed = yield* consumedMore(3)
+        yield* sink.send(tradeRecords(xyz.slice(42, 45), 1))
+        yield* consumed
+        // Partition 0 is installed, XYZ 41..42 to be read again, judged apart; before it reads them,
+        // a member of an earlier topic too takes it (round robin), then leaves: it comes back.
+        holdZero = true
+        yield* Deferred.succeed(gate, undefined)
+        yield* waitForProgress((p) => p.restarts >= 1)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const other = yield* (yield* KafkaSource).subscribe({ groupId: Ingest.defaultIngestConfig.groupId, topics: [EARLIER_TOPIC, TOPIC] })
+          assert.deepStrictEqual(yield* other.assignment, [{ topic: EARLIER_TOPIC, partition: 0 }, { topic: TOPIC, partition: 0 }])
+          holdZero = false
+        }))
+        yield* waitForProgress((p) => p.partitions === 2 && p.written.trades >= 65 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+        return yield* ingestor.progress
+      }).pipe(Effect.provide(ingestorOver({
+        kafka, lakehouse, settings: { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 }, over: [holding]
+      })))
+      // The revoke forgot XYZ, whose state saw 41..42: read again, they are not dropped as duplicates.
+      assert.strictEqual(progress.duplicatesDropped, 0)
+      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 65)
+      assert.strictEqual(trades.distinctCoordinates, 65)
+    }), 60_000)
+
+  it.live("still reports the real gaps and drops the real duplicates, in the records read again and after", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
+      const { gate, lakehouse, loading, state } = yield* gatedLakehouse(options)
+      const xyz = makeTrades({ count: 50, symbols: ["XYZ"], days: 0.01 })
+      const abc = makeTrades({ count: 20, symbols: ["ABC"], days: 0.01, idPrefix: "abc" })
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 2)!)
+        const sink = yield* KafkaSink
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        yield* partnersWithXyzAt40(abc, xyz)
+        // On partition 0, whose flush fails: XYZ 40 sent again (a duplicate), then 42 and 43 (41 is
+        // missing: a gap). Partition 0 reads them again after its restart.
+        state.refuseTrades = true
+        yield* sink.send(tradeRecords([{ ...xyz[39]!, message_id: "xyz-40-again" }, ...xyz.slice(41, 43)], 0))
+        yield* Deferred.await(loading)
+        // Meanwhile partition 1 comes back, and XYZ 44..46 come on it.
+        yield* partitionOneReassigned
+        const consumed = yield* consumedMore(3)
+        yield* sink.send(tradeRecords(xyz.slice(43, 46), 1))
+        yield* consumed
+        yield* Deferred.succeed(gate, undefined)
+        yield* waitForProgress((p) => p.restarts >= 1 && p.written.trades >= 65 && p.uncommitted === 0)
+        // XYZ 48..50 on partition 1: 47 is missing (a gap).
+        yield* sink.send(tradeRecords(xyz.slice(47, 50), 1))
+        yield* waitForProgress((p) => p.written.trades >= 68 && p.uncommitted === 0)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: { topics: [TOPIC], commitIntervalMs: 100, checkpointIntervalMs: 0 } })))
+      const events = yield* sequenceEvents(options)
+      assert.deepStrictEqual(
+        events.map((e) => `${e.kind}:${e.expected}:${e.received}`).sort(),
+        ["DUPLICATE:41:40", "GAP:41:42", "GAP:47:48"]
+      )
+      // 40 sent again is not written (dropped before the restart, and again when read again).
+      const trades = yield* checkTable("trades").pipe(Effect.provide(Lakehouse.layer(options)))
+      assert.strictEqual(trades.rows, 68)
+      assert.strictEqual(trades.distinctCoordinates, 68)
     }), 60_000)
 })
