@@ -240,10 +240,27 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   })
 
   /**
+   * By table, the metadata files of this catalog's creates whose INSERT's connection broke: the row
+   * may have landed (pointing at the file) or not. Not another table's when the table is created
+   * again (the next try would be refused as LocationInUse, ending ingest); removed once the table's
+   * row is known to point elsewhere: an INSERT still pending then fails on the key.
+   */
+  const uncertainCreates = new Map<string, Array<{ readonly location: string; readonly uuid: string }>>()
+
+  /** Removes `table`'s uncertain creates' files but the one `registered` (its row's) names. */
+  const settleCreates = (table: string, registered: string | undefined) =>
+    Effect.suspend(() => {
+      const uncertain = uncertainCreates.get(table) ?? []
+      uncertainCreates.delete(table)
+      return Effect.forEach(uncertain.filter((c) => c.location !== registered), (c) => files.remove(c.location).pipe(Effect.ignore), { discard: true })
+    })
+
+  /**
    * Fails (LocationInUse) when a new table's metadata directories already hold another table's
    * metadata files (ADR-47): files directly in them, as a table nested below keeps its own one level
    * down. Another process of this catalog creating the same table writes its metadata file before
    * it registers it: given a moment, its row shows, and the name is taken (AlreadyExists) instead.
+   * The files of this catalog's own uncertain creates of the table are not another table's.
    */
   const refuseLocationInUse = Effect.fnUntraced(function*(identifier: TableIdentifier, metadata: TableMetadata) {
     // Storage K2 does not reach is refused when the metadata file is written.
@@ -252,7 +269,9 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       files.list(fileLocation(dir)).pipe(
         Effect.map((entries) => entries.map((e) => e.location).filter((l) => path.dirname(localPath(l)) === dir))
       )).pipe(Effect.mapError(catalogError))
-    const foreign = yield* otherTablesMetadata(files, listed.flat(), metadata["table-uuid"]).pipe(Effect.mapError(catalogError))
+    const mine = new Set((uncertainCreates.get(showIdentifier(identifier)) ?? []).map((c) => c.uuid))
+    const foreign = (yield* otherTablesMetadata(files, listed.flat(), metadata["table-uuid"]).pipe(Effect.mapError(catalogError)))
+      .filter((f) => !mine.has(f.tableUuid))
     if (foreign.length === 0) return
     const registered = yield* pointer(identifier).pipe(
       Effect.repeat({ schedule: Schedule.spaced("100 millis"), times: 10, until: (l) => l !== undefined })
@@ -318,7 +337,11 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       if (tooLong !== undefined) return yield* tooLong
       yield* requireNamespace(identifier.namespace)
       const name = showIdentifier(identifier)
-      if ((yield* pointer(identifier)) !== undefined) return yield* catalogError(new AlreadyExists({ name }))
+      const registered = yield* pointer(identifier)
+      if (registered !== undefined) {
+        yield* settleCreates(name, registered)
+        return yield* catalogError(new AlreadyExists({ name }))
+      }
       const metadata = newTableMetadata({
         uuid: crypto.randomUUID(),
         // JdbcCatalog stores a namespace's levels joined by `.`, and places its tables one directory a level.
@@ -345,10 +368,15 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       ).pipe(
         // Only an INSERT refused (the name taken) or not run (SQLite locked, read-only, full) surely
         // registered nothing. After a broken connection the row may have landed, pointing at this
-        // file: it stays (an orphan at worst).
-        Effect.tapError((e) => changedNothing(e.cause) ? files.remove(location).pipe(Effect.ignore) : Effect.void),
+        // file: it stays until the table's row is known (settleCreates).
+        Effect.tapError((e) =>
+          changedNothing(e.cause)
+            ? files.remove(location).pipe(Effect.ignore)
+            : Effect.sync(() => void uncertainCreates.set(name, [...uncertainCreates.get(name) ?? [], { location, uuid: metadata["table-uuid"] }]))
+        ),
         Effect.mapError(insertError(name))
       )
+      yield* settleCreates(name, location)
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
     }),
 
@@ -378,6 +406,8 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         )
       )
       if (changed === 0) return yield* catalogError(new NoSuchTable({ table: showIdentifier(identifier) }))
+      // A create of it whose outcome was unknown is settled: had it landed, its files are the dropped table's now.
+      uncertainCreates.delete(showIdentifier(identifier))
     }),
 
     commitTable: Effect.fn("Catalog.commitTable")(function*(

@@ -1,4 +1,5 @@
 /** The SQL catalog's drivers: how their failures are classified, and how a SQLite file is opened. */
+import * as net from "node:net"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
@@ -40,6 +41,112 @@ describe("classifySqlError", () => {
       // The same words from a connection that broke under a statement say nothing of what ran.
       assert.isFalse(changedNothing(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })))
     }))
+})
+
+/** A PostgreSQL wire message: its type byte, then its length and body. */
+const message = (type: string, body: Buffer) => {
+  const head = Buffer.alloc(5)
+  head.write(type, 0, "latin1")
+  head.writeInt32BE(body.length + 4, 1)
+  return Buffer.concat([head, body])
+}
+const cstring = (s: string) => Buffer.from(`${s}\0`)
+const READY = message("Z", Buffer.from("I"))
+/** A FATAL error, after which the server closes the connection. */
+const fatal = (code: string, text: string) =>
+  message("E", Buffer.concat([...[["S", "FATAL"], ["V", "FATAL"], ["C", code], ["M", text]].map(([k, v]) => cstring(`${k}${v}`)), Buffer.from([0])]))
+/** What pg_terminate_backend sends. */
+const TERMINATED = fatal("57P01", "terminating connection due to administrator command")
+/** What a session idle past idle_session_timeout is sent: it read no statement since it was last ready. */
+const IDLE_TIMEOUT = fatal("57P05", "terminating connection due to idle-session timeout")
+
+/**
+ * A server speaking just enough of PostgreSQL's protocol: no password asked; its first connection is
+ * ended: `"ready"`, terminated at once after it is ready (in the same packet, as a backend terminated
+ * during its start can be read); `"idle"`, its first statement met by the idle-session timeout's
+ * FATAL (sent as the statement came, before it was read); `"terminated"`, its first statement met by
+ * pg_terminate_backend's. Every later one answers each query with one row, x = 1.
+ */
+const endingFirstConnection = (how: "ready" | "idle" | "terminated") => Effect.acquireRelease(
+  Effect.callback<net.Server>((resume) => {
+    let connections = 0
+    const server = net.createServer((socket) => {
+      const first = connections++ === 0
+      let started = false
+      let pending = Buffer.alloc(0)
+      socket.on("error", () => {})
+      socket.on("data", (chunk) => {
+        pending = Buffer.concat([pending, chunk])
+        for (;;) {
+          // The startup message has no type byte; every later one has.
+          const offset = started ? 1 : 0
+          if (pending.length < offset + 4) return
+          const length = pending.readInt32BE(offset)
+          if (pending.length < offset + length) return
+          const type = started ? pending.toString("latin1", 0, 1) : ""
+          pending = pending.subarray(offset + length)
+          if (!started) {
+            started = true
+            const authOk = message("R", Buffer.from([0, 0, 0, 0]))
+            if (first && how === "ready") socket.end(Buffer.concat([authOk, READY, TERMINATED]))
+            else socket.write(Buffer.concat([authOk, READY]))
+          } else if (type === "Q" && first) {
+            socket.end(how === "idle" ? IDLE_TIMEOUT : TERMINATED)
+          } else if (type === "Q") {
+            const column = Buffer.concat([cstring("x"), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0, 4, 0xff, 0xff, 0xff, 0xff, 0, 0])])
+            socket.write(Buffer.concat([
+              message("T", Buffer.concat([Buffer.from([0, 1]), column])),
+              message("D", Buffer.from([0, 1, 0, 0, 0, 1, 0x31])),
+              message("C", cstring("SELECT 1")),
+              READY
+            ]))
+          } else if (type === "X") socket.end()
+        }
+      })
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) => Effect.sync(() => void server.close())
+)
+
+describe("postgresDriver: a connection terminated as it is made", () => {
+  // Before, the client's `error` event had no listener (an uncaught exception: the process ended)
+  // and the statement was handed to the dead client ("Client has encountered a connection error").
+  it.live("is not handed a statement, and its error reaches no process-ending emitter: the statement runs on a new connection", () =>
+    Effect.gen(function*() {
+      const server = yield* endingFirstConnection("ready")
+      const driver = postgresDriver(`postgresql://k2@127.0.0.1:${(server.address() as net.AddressInfo).port}/k2`)
+      const result = yield* Effect.promise(() => Promise.resolve(driver.query("SELECT 1 AS x")).then((rows) => rows, (e: unknown) => e))
+      yield* Effect.promise(() => driver.close())
+      assert.deepStrictEqual(result, [{ x: 1 }])
+    }).pipe(Effect.scoped))
+
+  it.live("a statement met by the idle-session timeout never ran: it is sent again on a new connection, and alone would have changed nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* endingFirstConnection("idle")
+      const driver = postgresDriver(`postgresql://k2@127.0.0.1:${(server.address() as net.AddressInfo).port}/k2`)
+      const rows = yield* Effect.promise(() => Promise.resolve(driver.query("SELECT 1 AS x")).then((rows) => rows, (e: unknown) => e))
+      yield* Effect.promise(() => driver.close())
+      assert.deepStrictEqual(rows, [{ x: 1 }])
+      const idle = Object.assign(new Error("terminating connection due to idle-session timeout"), { code: "57P05" })
+      assert.isTrue(changedNothing(idle))
+    }).pipe(Effect.scoped))
+
+  it.live("a read whose connection was terminated under it is sent again on a new connection; a write is not (it may have run)", () =>
+    Effect.gen(function*() {
+      const reading = yield* endingFirstConnection("terminated")
+      const reader = postgresDriver(`postgresql://k2@127.0.0.1:${(reading.address() as net.AddressInfo).port}/k2`)
+      const rows = yield* Effect.promise(() => Promise.resolve(reader.query("SELECT 1 AS x")).then((rows) => rows, (e: unknown) => e))
+      yield* Effect.promise(() => reader.close())
+      assert.deepStrictEqual(rows, [{ x: 1 }])
+
+      const writing = yield* endingFirstConnection("terminated")
+      const writer = postgresDriver(`postgresql://k2@127.0.0.1:${(writing.address() as net.AddressInfo).port}/k2`)
+      const error = yield* Effect.promise(() => writer.execute("UPDATE t SET x = 1").then(() => undefined, (e: unknown) => e))
+      yield* Effect.promise(() => writer.close())
+      assert.strictEqual((error as { code?: string }).code, "57P01")
+      assert.strictEqual(classifySqlError(error), "connection")
+    }).pipe(Effect.scoped))
 })
 
 describe("sqliteDriver", () => {

@@ -105,6 +105,63 @@ describe("SQL catalog: a database that cannot be reached", () => {
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
 
+describe("SQL catalog: a table's registration whose connection broke", () => {
+  /**
+   * A SQLite file catalog whose next INSERT into iceberg_tables, once `breakNext` is set, loses its
+   * connection as pg reports it: before the row landed, or after.
+   */
+  const breaking = (file: string) => {
+    const sqlite = sqliteDriver(file)
+    const state: { breakNext: "before" | "after" | undefined } = { breakNext: undefined }
+    const driver: SqlDriver = {
+      ...sqlite,
+      execute: async (sql, params) => {
+        const when = sql.trimStart().startsWith("INSERT INTO iceberg_tables") ? state.breakNext : undefined
+        if (when === undefined) return sqlite.execute(sql, params)
+        state.breakNext = undefined
+        if (when === "after") await sqlite.execute(sql, params)
+        throw new Error("Connection terminated unexpectedly")
+      }
+    }
+    return { driver, state }
+  }
+  const id = { namespace: "market_data", name: "trades" }
+  const metadataFiles = (dir: string) => fs.readdirSync(path.join(dir, "market_data", "trades", "metadata")).filter((f) => f.endsWith(".metadata.json"))
+
+  // Live: refused, LocationInUse waits a second for the other table's row to show.
+  it.live("not landed: created again by the next try, not refused as another table's location (LocationInUse), and the first file is removed", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const { driver, state } = breaking(path.join(dir, "catalog.db"))
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace(id.namespace)
+      state.breakNext = "before"
+      const failed = yield* Effect.flip(catalog.createTable(id, tables.trades))
+      assert.strictEqual(failed.reason._tag, "CatalogUnavailable")
+      assert.include(failed.message, "Connection terminated unexpectedly")
+      // Its outcome unknown, its metadata file stays meanwhile: the row may point at it.
+      assert.strictEqual(metadataFiles(dir).length, 1)
+      const created = yield* catalog.createTable(id, tables.trades)
+      assert.strictEqual((yield* catalog.loadTable(id)).metadataLocation, created.metadataLocation)
+      // Only the registered table's file is left: another table-uuid there would have orphan removal refuse the location.
+      assert.deepStrictEqual(metadataFiles(dir), [path.basename(FileIOs.localPath(created.metadataLocation))])
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+
+  it.effect("landed: the next try finds the table (AlreadyExists), and its file is kept", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const { driver, state } = breaking(path.join(dir, "catalog.db"))
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace(id.namespace)
+      state.breakNext = "after"
+      yield* Effect.flip(catalog.createTable(id, tables.trades))
+      const again = yield* Effect.flip(catalog.createTable(id, tables.trades))
+      assert.strictEqual(again.reason._tag, "AlreadyExists")
+      const loaded = yield* catalog.loadTable(id)
+      assert.deepStrictEqual(metadataFiles(dir), [path.basename(FileIOs.localPath(loaded.metadataLocation))])
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+})
+
 describe("SQL catalog: a PostgreSQL swap that never reached the server", () => {
   // No connection could be had for the swap (the server down, the pool's wait for a connection over,
   // a login refused): the UPDATE was never sent, so nothing changed. Not an unknown outcome, whose
