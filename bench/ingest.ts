@@ -7,9 +7,11 @@
  * partitions of each topic, default 12; K2_BENCH_INGEST_CLIENTS,
  * default platformatic,kafkajs; K2_BENCH_INGEST_NODE_FLAGS, node flags added to the ingest child;
  * K2_BENCH_INGEST_CHILD_LOG, a file the child's output is appended to; K2_BENCH_INGEST_FRESHNESS=0
- * skips the freshness runs).
+ * skips the freshness runs; K2_BENCH_INGEST_FRESHNESS_RUNS, runs at the 300 ms interval, default 3:
+ * their median p99 is reported, each with its mean table commit and the machine's idle share).
  */
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import { makeWireCodec } from "../src/domain/avro/codec.ts"
@@ -165,7 +167,11 @@ const freshness = (client: string, commitIntervalMs: number) =>
   Effect.gen(function*() {
     const s = { ...scenario(), commitIntervalMs }
     yield* createTopics(s)
-    const ingest = spawnIngest(s, ["--client", client])
+    const metricsPort = yield* Effect.promise(freePort)
+    const ingest = spawnIngest(s, ["--client", client, "--metrics-port", String(metricsPort)])
+    // The steady state's table commits (the child's own histogram) and the machine's idle share over it:
+    // a flush's commits follow the spare CPU, and the p99 follows them.
+    let steadyFrom: { commits: CommitTimes; ticks: Ticks } | undefined
     yield* Effect.sleep("8 seconds")
     // The feed sends one instrument per symbol first, to a topic this ingest does not read: the
     // tables never count them (the last sample, counting them, was never seen).
@@ -196,6 +202,9 @@ const freshness = (client: string, commitIntervalMs: number) =>
       // Until every sample is visible, with 5 s of grace after the feed's end.
       while (Date.now() - started < FRESHNESS_WARMUP_MS + FRESHNESS_STEADY_MS + 5_000) {
         if (producer.pollUnsafe() !== undefined && pending.length === 0) break
+        if (steadyFrom === undefined && Date.now() - started >= FRESHNESS_WARMUP_MS) {
+          steadyFrom = { commits: yield* commitTimes(metricsPort), ticks: machineTicks() }
+        }
         const visible = (yield* committedRows.pipe(Effect.orElseSucceed(() => 0))) ?? 0
         const seen = Date.now()
         while (pending.length > 0 && pending[0]!.produced <= visible) {
@@ -208,6 +217,7 @@ const freshness = (client: string, commitIntervalMs: number) =>
         yield* Effect.sleep("10 millis")
       }
     }).pipe(Effect.provide(Lakehouse.layer(s.options)))
+    const steadyTo = { commits: yield* commitTimes(metricsPort), ticks: machineTicks() }
     const produced = producer.pollUnsafe()
     yield* Fiber.interrupt(producer)
     yield* stop(ingest)
@@ -225,9 +235,48 @@ const freshness = (client: string, commitIntervalMs: number) =>
       n: steady.length,
       unseen,
       warmupP99: percentile(warmup, 0.99),
-      warmupMax: percentile(warmup, 1)
+      warmupMax: percentile(warmup, 1),
+      meanCommitMs: steadyFrom === undefined || steadyTo.commits.count <= steadyFrom.commits.count
+        ? NaN
+        : Math.round(((steadyTo.commits.seconds - steadyFrom.commits.seconds) / (steadyTo.commits.count - steadyFrom.commits.count)) * 1000),
+      idle: steadyFrom === undefined
+        ? NaN
+        : Math.round((1 - (steadyTo.ticks.busy - steadyFrom.ticks.busy) / Math.max(1, steadyTo.ticks.all - steadyFrom.ticks.all)) * 100)
     }
   })
+
+/** A port free now, for the ingest child's metrics (the default one may be another run's). */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+interface CommitTimes {
+  readonly seconds: number
+  readonly count: number
+}
+
+/** The trades and quotes commits so far of the ingest serving metrics at `port` (none while it does not answer). */
+const commitTimes = (port: number) =>
+  Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => "")).pipe(
+    Effect.map((text): CommitTimes => {
+      let seconds = 0
+      let count = 0
+      for (const m of text.matchAll(/^k2_ingest_commit_duration_seconds_(sum|count)\{([^}]*)\}\s+(\S+)$/gm)) {
+        if (!/table="(trades|quotes)"/.test(m[2]!)) continue
+        if (m[1] === "sum") seconds += Number(m[3])
+        else count += Number(m[3])
+      }
+      return { seconds, count }
+    })
+  )
+
+const median = (xs: ReadonlyArray<number>) => percentile(xs, 0.5)
 
 export const benchIngestEffect = () =>
   Effect.gen(function*() {
@@ -249,9 +298,21 @@ export const benchIngestEffect = () =>
     // At the default commit interval (the target: p99 <= 2 x interval), and at 300 ms.
     const intervals = benchText("K2_BENCH_INGEST_FRESHNESS") === "0" ? [] : [defaultIngestConfig.commitIntervalMs, 300]
     for (const interval of intervals) {
-      const f = yield* freshness("platformatic", interval)
-      results[`freshness p50 / p99 ms, commit interval ${interval} ms (${FRESHNESS_RATE / 1000}k events/s, ${f.n} samples after the warm-up, ${f.unseen} never seen)`] = `${f.p50} / ${f.p99}`
-      results[`freshness in the first ${FRESHNESS_WARMUP_MS / 1000} s (warm-up) p99 / max ms, commit interval ${interval} ms`] = `${f.warmupP99} / ${f.warmupMax}`
+      // 300 ms sits at its target's edge, where one run's p99 follows the machine's spare CPU: the
+      // median of several runs, each shown with what its commits took and how idle the machine was.
+      const runs = interval === 300 ? Math.max(1, benchCount("K2_BENCH_INGEST_FRESHNESS_RUNS")) : 1
+      const all: Array<Effect.Success<ReturnType<typeof freshness>>> = []
+      for (let i = 0; i < runs; i++) all.push(yield* freshness("platformatic", interval))
+      const f = all[0]!
+      const rate = `${FRESHNESS_RATE / 1000}k events/s`
+      if (runs === 1) {
+        results[`freshness p50 / p99 ms, commit interval ${interval} ms (${rate}, ${f.n} samples after the warm-up, ${f.unseen} never seen)`] = `${f.p50} / ${f.p99}`
+      } else {
+        results[`freshness median of ${runs} runs' p50 / p99 ms, commit interval ${interval} ms (${rate})`] = `${median(all.map((r) => r.p50))} / ${median(all.map((r) => r.p99))}`
+        results[`freshness each run's p99 ms, commit interval ${interval} ms (samples after the warm-up; never seen)`] = all.map((r) => `${r.p99} (${r.n}; ${r.unseen})`).join(" · ")
+      }
+      results[`freshness each run's mean trades/quotes commit ms / machine idle %, commit interval ${interval} ms`] = all.map((r) => `${r.meanCommitMs} / ${r.idle}`).join(" · ")
+      results[`freshness in the first ${FRESHNESS_WARMUP_MS / 1000} s (warm-up) p99 / max ms, commit interval ${interval} ms`] = all.map((r) => `${r.warmupP99} / ${r.warmupMax}`).join(" · ")
     }
     return results
   })

@@ -15,6 +15,7 @@ import { benchHttpEffect } from "./http.ts"
 import { benchMaintenanceEffect } from "./maintenance.ts"
 import { benchObservabilityEffect } from "./observability.ts"
 import { benchSymbols } from "./symbols.ts"
+import { benchTableCommit } from "./tableCommit.ts"
 import { BenchSettingError, benchSettingsHelp, checkBenchSettings } from "./settings.ts"
 
 const sections: Record<string, () => Effect.Effect<Record<string, number | string>, unknown>> = {
@@ -25,6 +26,7 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
   kafka: () => Effect.promise(benchKafka),
   produce: benchProduceEffect,
   ingest: benchIngestEffect,
+  commit: () => benchTableCommit(),
   http: benchHttpEffect,
   maintenance: benchMaintenanceEffect,
   observability: benchObservabilityEffect,

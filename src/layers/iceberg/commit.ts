@@ -31,6 +31,7 @@ import {
   snapshotSummary,
   specById
 } from "../../domain/iceberg/metadata.ts"
+import type { TableFileError } from "../../domain/iceberg/errors.ts"
 import { unheldPartitionValues } from "../../domain/iceberg/partitioning.ts"
 import {
   type DataFile,
@@ -160,10 +161,16 @@ export const commitChange = Effect.fnUntraced(function*(
   const written: Array<string> = []
   const referencedBy = new Map<string, ReadonlySet<string>>()
 
-  const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, spec: PartitionSpec, entries: ReadonlyArray<ManifestEntry>) {
+  /** A manifest's bytes and the path it is to be written at (noted as written: a failed commit discards it). */
+  const encodeEntries = (m: TableMetadata, spec: PartitionSpec, entries: ReadonlyArray<ManifestEntry>) => {
     const bytes = encodeManifest(entries, { schema: currentSchema(m), spec })
     const path = `${metadataDirectory(m)}/${crypto.randomUUID()}-m0.avro`
     written.push(path)
+    return { path, bytes }
+  }
+
+  const writeEntries = Effect.fnUntraced(function*(m: TableMetadata, spec: PartitionSpec, entries: ReadonlyArray<ManifestEntry>) {
+    const { bytes, path } = encodeEntries(m, spec, entries)
     yield* files.write(path, bytes)
     return { path, length: bytes.length }
   })
@@ -265,12 +272,20 @@ export const commitChange = Effect.fnUntraced(function*(
     }
 
     const newManifests: Array<ManifestFile> = []
+    // The manifest of added files is written beside the manifest list (below), not before it: the
+    // list needs only its path and length, and neither file is reachable before the catalog's swap,
+    // which waits for both to be on the disk (ADR-43). One sync's round trip less a commit.
+    let writingAdded: Effect.Effect<void, TableFileError> = Effect.void
     if (change.added.length > 0) {
-      if (addedManifest === undefined) {
+      let added = addedManifest
+      if (added === undefined) {
         const entries = addedEntries(change.added)
-        addedManifest = { ...(yield* writeEntries(m, spec, entries)), entries }
+        const { bytes, path } = encodeEntries(m, spec, entries)
+        const manifest = added = { path, length: bytes.length, entries }
+        // Reused by later attempts only once it is on the disk.
+        writingAdded = Effect.andThen(files.write(path, bytes), Effect.sync(() => void (addedManifest = manifest)))
       }
-      newManifests.push(describeManifest(addedManifest, spec, addedManifest.entries, snapshotId, sequenceNumber))
+      newManifests.push(describeManifest(added, spec, added.entries, snapshotId, sequenceNumber))
     }
 
     // The new manifest counts towards the threshold but is written as it is. Manifests K2 does not
@@ -304,7 +319,9 @@ export const commitChange = Effect.fnUntraced(function*(
     const manifestList = `${metadataDirectory(m)}/snap-${snapshotId}-${attempts}-${crypto.randomUUID()}.avro`
     written.push(manifestList)
     referencedBy.set(manifestList, new Set([manifestList, ...listed.map((mf) => mf.manifestPath)]))
-    yield* files.write(manifestList, listBytes)
+    // Both run to their end, so a failed commit discards whatever either left.
+    const writes = yield* Effect.all([writingAdded, files.write(manifestList, listBytes)], { concurrency: "unbounded", mode: "result" })
+    for (const w of writes) if (Result.isFailure(w)) return yield* Effect.fail(w.failure)
 
     const snapshot: Snapshot = {
       "snapshot-id": snapshotId,

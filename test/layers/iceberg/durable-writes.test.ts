@@ -7,11 +7,13 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import { type Durability, DurabilityRef } from "../../../src/layers/iceberg/durable.ts"
+import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
+import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { decodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
@@ -79,6 +81,46 @@ describe("durable writes", () => {
       assert.isTrue(synced.has(metadata))
       assert.isTrue(synced.has(path.dirname(metadata)))
     }).pipe(Effect.provide(layer), Effect.provideService(DurabilityRef, durability))
+  })
+
+  it.effect("the added files' manifest and the manifest list are written side by side, both done before the pointer moves", () => {
+    const events: Array<string> = []
+    const kind = (location: string) => /\/snap-[^/]*\.avro$/.test(location) ? "list" : /-m0\.avro$/.test(location) ? "manifest" : undefined
+    // Each write of a manifest gives way a few times before it goes on: a list written beside it starts meanwhile.
+    const files = Layer.effect(FileIO)(Effect.gen(function*() {
+      const inner = yield* FileIO
+      return FileIO.of({
+        ...inner,
+        write: (location, bytes) =>
+          Effect.gen(function*() {
+            const k = kind(location)
+            if (k !== undefined) events.push(`${k} started`)
+            if (k === "manifest") for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+            yield* inner.write(location, bytes)
+            if (k !== undefined) events.push(`${k} done`)
+          })
+      })
+    })).pipe(Layer.provide(FileIOLayers.layer))
+    const options = warehouseOptions("sqlite")
+    const layer = Lakehouse.layerOn(
+      Layer.effect(Catalog)(Effect.gen(function*() {
+        const catalog = yield* Catalog
+        return Catalog.of({
+          ...catalog,
+          commitTable: (id, requirements, updates) => Effect.suspend(() => (events.push("pointer moved"), catalog.commitTable(id, requirements, updates)))
+        })
+      })).pipe(Layer.provideMerge(Lakehouse.catalogLayer(options).pipe(Layer.provideMerge(files))))
+    )
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      events.length = 0
+      yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      // One sync's round trip less a commit: the list does not wait for the manifest to be on the disk, the swap waits for both.
+      assert.deepStrictEqual(events.slice(0, 2), ["manifest started", "list started"])
+      assert.sameMembers(events.slice(2, 4), ["manifest done", "list done"])
+      assert.deepStrictEqual(events.slice(4), ["pointer moved"])
+    }).pipe(Effect.provide(layer))
   })
 
   for (
