@@ -15,7 +15,7 @@ import { fileMayMatch } from "../src/domain/iceberg/pruning.ts"
 import { claim, type Owner, StreamSet } from "../src/domain/ingest/streamOwnership.ts"
 import { type SequenceInput, SequenceTrackerState } from "../src/domain/sequence/tracker.ts"
 import { tables } from "../src/domain/tables.ts"
-import { rowsFor, type PartitionState, type Partitions } from "../src/layers/ingest/partitionState.ts"
+import { partitionState, type Partitions } from "../src/layers/ingest/partitionState.ts"
 import { takeBuffers } from "../src/layers/ingest/tableCommits.ts"
 import * as Trackers from "../src/layers/sequence/tracker.ts"
 
@@ -69,12 +69,8 @@ const commitTake = (partitions: number, symbols: number, commits = 5): number =>
   Effect.runSync(trackers.trades.observe(rows as unknown as ReadonlyArray<SequenceInput>))
   const parts: Partitions = new Map()
   for (let i = 0; i < partitions; i++) {
-    const key = `market.equities.trades.asx:${i}` as PartitionState["key"]
-    parts.set(key, {
-      tp: { topic: "market.equities.trades.asx", partition: i }, key, table: "trades", tableMark: 0n, sequenceMark: 0n, topicId: undefined,
-      next: 0n, rows: rowsFor("trades"), bytes: 0, events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: 0n,
-      logEnd: undefined, lost: undefined, spans: [], retired: false, groupOwed: false
-    })
+    const part = partitionState({ tp: { topic: "market.equities.trades.asx", partition: i }, table: "trades", groupOwed: false })
+    parts.set(part.key, part)
   }
   const all = [...parts.values()]
   let used = 0

@@ -1,13 +1,14 @@
 /**
  * The lakehouse core as one layer: storage, a catalog, DuckDB, the sink and the
  * scanner. Programs and tests pick the catalog; DuckDB's pool and threads come from
- * config (K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS, K2_DUCKDB_MEMORY_LIMIT); everything else follows.
+ * config (K2_DUCKDB_CONNECTIONS, K2_DUCKDB_THREADS, K2_DUCKDB_MEMORY_LIMIT) unless the
+ * options give them (read once by a program that checked them at its start); everything else follows.
  */
 import * as path from "node:path"
 import { Layer } from "effect"
 import * as RestCatalog from "./catalog/rest.ts"
 import * as SqlCatalog from "./catalog/sql.ts"
-import { DuckDb } from "./duckdb/DuckDb.ts"
+import { DuckDb, type DuckDbOptions } from "./duckdb/DuckDb.ts"
 import * as FileIOLayers from "./iceberg/fileio.ts"
 import * as Planner from "./iceberg/planner.ts"
 import * as Sink from "./iceberg/sink.ts"
@@ -27,6 +28,8 @@ export interface LakehouseOptions {
   /** `catalog_name` in the SQL catalog tables. */
   readonly catalogName?: string
   readonly sink?: Sink.SinkOptions
+  /** DuckDB's options (`DuckDb.settings`); unset, read from config as the layer is built. */
+  readonly duckDb?: DuckDbOptions | undefined
 }
 
 export const catalogLayer = (options: LakehouseOptions) => {
@@ -54,7 +57,9 @@ export const catalogLayer = (options: LakehouseOptions) => {
 export const storageLayer = (options: LakehouseOptions) => catalogLayer(options).pipe(Layer.provideMerge(FileIOLayers.layer))
 
 /** DuckDB, the sink and the scanner over a catalog and storage (tests wrap the catalog to inject faults). */
-export const layerOn = <E, R>(storage: Layer.Layer<Catalog | FileIO, E, R>, sink?: Sink.SinkOptions) =>
-  Layer.mergeAll(Sink.layer(sink), Planner.layer).pipe(Layer.provideMerge(Layer.mergeAll(storage, DuckDb.layerConfig)))
+export const layerOn = <E, R>(storage: Layer.Layer<Catalog | FileIO, E, R>, sink?: Sink.SinkOptions, duckDb?: DuckDbOptions) =>
+  Layer.mergeAll(Sink.layer(sink), Planner.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(storage, duckDb === undefined ? DuckDb.layerConfig : DuckDb.layerWith(duckDb)))
+  )
 
-export const layer = (options: LakehouseOptions) => layerOn(storageLayer(options), options.sink)
+export const layer = (options: LakehouseOptions) => layerOn(storageLayer(options), options.sink, options.duckDb)

@@ -5,9 +5,9 @@
  * consumer group's marker always stays) and orphan-file removal (unreferenced files older than
  * --orphan-grace-hours); --skip-compaction, --skip-expiry, --skip-orphans. Once, or every --every seconds until SIGTERM/SIGINT.
  */
-import { Config, Console, Duration, Effect, Layer, Option } from "effect"
+import { Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, envSetting, givenFlags, inRange, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, envSetting, givenFlags, inRange, integerFlag, integerRead, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
 import { DuckDb } from "../layers/duckdb/DuckDb.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
@@ -38,12 +38,12 @@ const flags = {
     Flag.withDescription(`tables to maintain, comma separated (namespace.name); one named here and missing fails the run (default ${defaultTables.join(",")}, skipped when missing)`),
     Flag.optional
   ),
-  every: Flag.Int("every").pipe(
+  every: integerFlag("every").pipe(
     Flag.withDescription("run every N seconds (from each run's start; a longer run is followed as it ends), N at least 1, until interrupted (env K2_MAINTENANCE_EVERY; default: once)"),
-    envSetting("K2_MAINTENANCE_EVERY", Config.Int, inRange(1)),
+    envSetting("K2_MAINTENANCE_EVERY", integerRead, inRange(1)),
     Flag.optional
   ),
-  targetFileSizeMb: Flag.Int("target-file-size-mb").pipe(
+  targetFileSizeMb: integerFlag("target-file-size-mb").pipe(
     modeSetting("size compacted files aim at", { fallback: DEFAULT_TARGET_FILE_SIZE_MB, check: inRange(1) })
   ),
   // Absent: each table's history.expire.* properties, else 120 hours and 1 snapshot (as Java's expiry).
@@ -52,7 +52,7 @@ const flags = {
     checked(inRange(0)),
     Flag.optional
   ),
-  retainLast: Flag.Int("retain-last").pipe(
+  retainLast: integerFlag("retain-last").pipe(
     Flag.withDescription("always keep this many newest snapshots; default: the table's history.expire.min-snapshots-to-keep, else 1"),
     checked(inRange(1)),
     Flag.optional

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, givenFlags, inRange, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, integerRead, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { failsTheDrain, runCommand } from "./cli/run.ts"
 import { makeWireCodec } from "../domain/avro/codec.ts"
 import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, partitionsByDefault, sourceTopicSpecs, topicName } from "../domain/wire.ts"
@@ -20,7 +20,7 @@ import { claimTopics, describeOthers, othersTopics } from "../layers/ingest/othe
 import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import { JOIN_WAIT_MARGIN_MS } from "../layers/kafka/platformatic.ts"
-import { DuckDb } from "../layers/duckdb/DuckDb.ts"
+import { DuckDb, type DuckDbOptions } from "../layers/duckdb/DuckDb.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
 import { markerOf } from "../domain/ingest/marker.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
@@ -34,7 +34,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlag, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
@@ -91,44 +91,46 @@ const flags = {
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
   partitions: partitionsFlag,
-  commitInterval: Flag.Int("commit-interval-ms").pipe(
-    setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.commitIntervalMs, check: inRange(1) })
+  commitInterval: integerFlag("commit-interval-ms").pipe(
+    setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: integerRead, fallback: Ingest.defaultIngestConfig.commitIntervalMs, check: inRange(1) })
   ),
-  flushRows: Flag.Int("flush-rows").pipe(
-    setting("flush when this many rows are buffered", { env: "K2_FLUSH_ROWS", read: Config.Int, fallback: Ingest.defaultIngestConfig.flushRows, check: inRange(1) })
+  flushRows: integerFlag("flush-rows").pipe(
+    setting("flush when this many rows are buffered", { env: "K2_FLUSH_ROWS", read: integerRead, fallback: Ingest.defaultIngestConfig.flushRows, check: inRange(1) })
   ),
-  flushBytes: Flag.Int("flush-bytes").pipe(
-    optionalSetting("flush when the buffered rows hold about this many bytes of heap, estimated from their records' sizes (rows with large vendor_data or conditions reach it before --flush-rows); default 16 MiB, scaled up with --flush-rows", { env: "K2_FLUSH_BYTES", read: Config.Int, check: inRange(65_536) })
+  flushBytes: integerFlag("flush-bytes").pipe(
+    optionalSetting("flush when the buffered rows hold about this many bytes of heap, estimated from their records' sizes (rows with large vendor_data or conditions reach it before --flush-rows); default 16 MiB, scaled up with --flush-rows", { env: "K2_FLUSH_BYTES", read: integerRead, check: inRange(65_536) })
   ),
   // Live mode's: the in-process log has no group session to time out.
-  sessionTimeout: Flag.Int("session-timeout-ms").pipe(
-    sourcedSetting("live mode: consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: Config.Int, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: SESSION_TIMEOUT_RANGE })
+  sessionTimeout: integerFlag("session-timeout-ms").pipe(
+    sourcedSetting("live mode: consumer group session timeout: how soon a silent member's partitions move", { env: "K2_SESSION_TIMEOUT_MS", read: integerRead, fallback: Ingest.defaultIngestConfig.sessionTimeoutMs, check: SESSION_TIMEOUT_RANGE })
   ),
-  maintainEvery: Flag.Int("maintain-every").pipe(
-    sourcedSetting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: Config.Int, fallback: 0, check: inRange(0) })
+  maintainEvery: integerFlag("maintain-every").pipe(
+    sourcedSetting("live mode: run table maintenance (compaction, snapshot expiry, orphan removal) every N seconds; 0 = never", { env: "K2_MAINTAIN_EVERY_SECONDS", read: integerRead, fallback: 0, check: inRange(0) })
   ),
-  expireEvery: Flag.Int("expire-every").pipe(
-    sourcedSetting("live mode: expire snapshots every N seconds, as each table's history.expire.* properties say (K2's tables: older than 1 hour); every commit rewrites the metadata of the snapshots kept; 0 = never", { env: "K2_EXPIRE_EVERY_SECONDS", read: Config.Int, fallback: 300, check: inRange(0) })
+  expireEvery: integerFlag("expire-every").pipe(
+    sourcedSetting("live mode: expire snapshots every N seconds, as each table's history.expire.* properties say (K2's tables: older than 1 hour); every commit rewrites the metadata of the snapshots kept; 0 = never", { env: "K2_EXPIRE_EVERY_SECONDS", read: integerRead, fallback: 300, check: inRange(0) })
   ),
-  brokerWait: Flag.Int("broker-wait").pipe(
-    sourcedSetting("live mode: seconds to wait at start for a first answer from --brokers; none by then fails the run (exit 1: a wrong address, or Kafka not running); once a broker has answered, outages are waited out; 0 = as long as an outage", { env: BROKER_WAIT_ENV, read: Config.Int, fallback: 60, check: inRange(0) })
+  brokerWait: integerFlag("broker-wait").pipe(
+    sourcedSetting("live mode: seconds to wait at start for a first answer from --brokers; none by then fails the run (exit 1: a wrong address, or Kafka not running); once a broker has answered, outages are waited out; 0 = as long as an outage", { env: BROKER_WAIT_ENV, read: integerRead, fallback: 60, check: inRange(0) })
   ),
-  metricsPort: Flag.Int("metrics-port").pipe(
-    sourcedSetting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: Config.Int, fallback: 9464, check: inRange(0, 65_535) })
+  metricsPort: integerFlag("metrics-port").pipe(
+    sourcedSetting("live mode: serve Prometheus metrics at http://<host>:<port>/metrics; 0 = off", { env: "K2_METRICS_PORT", read: integerRead, fallback: 9464, check: inRange(0, 65_535) })
   ),
   metricsHost: Flag.String("metrics-host").pipe(
     sourcedSetting("live mode: address the metrics server listens on", { env: "K2_METRICS_HOST", read: Config.String, fallback: "0.0.0.0",
       // Node reads an empty host as every interface, and the log would say http://:port.
       check: nonBlank("an address") })
   ),
-  events: Flag.Int("events").pipe(
+  events: integerFlag("events").pipe(
     modeSetting("embedded default only: simulated events per symbol (one trading day)", { fallback: embeddedDefaults.events, check: inRange(1) })
   ),
-  seed: Flag.Int("seed").pipe(modeSetting("embedded default only: simulator seed", { fallback: embeddedDefaults.seed })),
+  seed: integerFlag("seed").pipe(modeSetting("embedded default only: simulator seed", { fallback: embeddedDefaults.seed })),
   ...simulatedSymbolsFlags("embedded default only")
 }
 
 type Options = Command.Command.Config.Infer<typeof flags>
+/** The flags, with DuckDB's options as read at the start (`environmentSettings`): the lakehouse opens with them. */
+type Started = Options & { readonly duckDb: DuckDbOptions }
 
 /** The embedded default's simulator run as the flags shape it. */
 const simulatorRun = (options: Options) => ({
@@ -410,7 +412,7 @@ const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>, symbo
 
 /** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
 const embedded = (
-  options: Options,
+  options: Started,
   trackerOptions: Partial<TrackerOptions>,
   topics: ReadonlyArray<string>,
   symbols: ReadonlyArray<string> | undefined
@@ -438,7 +440,7 @@ const embedded = (
 
 /** Against a real broker until SIGTERM/SIGINT. */
 const live = (
-  options: Options,
+  options: Started,
   trackerOptions: Partial<TrackerOptions>,
   brokers: ReadonlyArray<string>,
   topics: ReadonlyArray<string>,
@@ -541,12 +543,12 @@ const live = (
   })
 
 /**
- * The settings read from the environment alone, checked before anything is touched: the sequence
- * trackers' options, and DuckDB's, which the lakehouse's layer reads only once its catalog is open
- * (the embedded default left an empty catalog behind; live mode refused them once a broker had
- * answered and the topics were made).
+ * The settings read from the environment alone, read and checked before anything is touched: the
+ * sequence trackers' options, and DuckDB's, which the lakehouse is then opened with (read as it
+ * opened, a bad one left the embedded default's empty catalog behind, and live mode refused it
+ * only once a broker had answered and the topics were made).
  */
-const environmentSettings = Effect.tap(Trackers.optionsFromConfig, () => DuckDb.config)
+const environmentSettings = Effect.all({ tracker: Trackers.optionsFromConfig, duckDb: DuckDb.settings })
 
 export const ingestCommand = Command.make("ingest", flags, (options) =>
   usage((): Effect.Effect<void, unknown> => {
@@ -580,7 +582,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       }
       const symbols = simulatedSymbols(options)
       // Settings read from the environment alone are checked before the warehouse is touched.
-      return Effect.flatMap(environmentSettings, (tracker) => embedded(options, tracker, topics, symbols))
+      return Effect.flatMap(environmentSettings, ({ duckDb, tracker }) => embedded({ ...options, duckDb }, tracker, topics, symbols))
     }
     if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
     if (options.separateCopy && Option.isSome(options.adoptMarksOf)) {
@@ -592,7 +594,8 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     checkRegistryTopics(options.schemaRegistry.value, topics)
     const brokers = brokerList(options.brokers.value)
     const security = kafkaSecurityFrom()
-    return Effect.flatMap(environmentSettings, (tracker) => live(options, tracker, brokers, topics, security))
+    checkKafkajsLogLevel()
+    return Effect.flatMap(environmentSettings, ({ duckDb, tracker }) => live({ ...options, duckDb }, tracker, brokers, topics, security))
   }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith(
   "Ingest market data from Kafka into Iceberg, exactly once: from --brokers (or K2_KAFKA_BROKERS) until SIGTERM/SIGINT, " +
     "or without them the embedded default (a simulated day through an in-process Kafka). A flag marked \"live mode\" or " +

@@ -8,8 +8,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, givenFlags, inRange, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { brokerList, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -57,7 +57,7 @@ const flags = {
   client: clientFlag,
   schemaRegistry: schemaRegistryFlag,
   partitions: partitionsFlag,
-  rate: Flag.Int("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), checked(inRange(1)), Flag.optional),
+  rate: integerFlag("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), checked(inRange(1)), Flag.optional),
   speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), checked(positive), Flag.optional),
   duration: Flag.String("duration").pipe(
     Flag.withDescription("stop after this long, e.g. 30s or 5m; what was read by then is sent and reconciled"),
@@ -66,9 +66,9 @@ const flags = {
   exchange: Flag.String("exchange").pipe(
     modeSetting("sim: exchange code of the simulated venue (topics follow it; every run numbers its streams from 1 on the same day, so ingest drops as duplicates the sequences a second run into the same topics repeats: give each run its own)", { fallback: simDefaults.exchange })
   ),
-  seed: Flag.Int("seed").pipe(modeSetting("sim: seed (same seed, same events)", { fallback: simDefaults.seed })),
-  events: Flag.Int("events").pipe(modeSetting("sim: events per symbol per day", { fallback: simDefaults.events, check: inRange(1) })),
-  days: Flag.Int("days").pipe(modeSetting("sim: trading days", { fallback: simDefaults.days, check: inRange(1) })),
+  seed: integerFlag("seed").pipe(modeSetting("sim: seed (same seed, same events)", { fallback: simDefaults.seed })),
+  events: integerFlag("events").pipe(modeSetting("sim: events per symbol per day", { fallback: simDefaults.events, check: inRange(1) })),
+  days: integerFlag("days").pipe(modeSetting("sim: trading days", { fallback: simDefaults.days, check: inRange(1) })),
   ...simulatedSymbolsFlags("sim"),
   inject: Flag.String("inject").pipe(
     Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
@@ -369,6 +369,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
       if (other !== undefined) throw new UsageError({ message: `--${flag} and --${other[0]} name one file (${file}): give each report its own` })
     })
     const durationMs = Option.map(options.duration, parseDuration)
+    checkKafkajsLogLevel()
     return produce(options, brokerList(options.brokers.value), feed, durationMs, kafkaSecurityFrom())
   }).pipe(Effect.provide(Telemetry.layer("produce")))).pipe(Command.withDescription(describedWith("Publish ASX tick files or the simulator into Kafka", [kafkaSecurityEnvironment(), kafkaClientEnvironment(), ...commonEnvironment])))
 

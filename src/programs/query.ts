@@ -4,7 +4,7 @@
  */
 import { Clock, Console, Effect, Layer, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, integerFlag, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
 import { parseDate, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
@@ -73,7 +73,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
     symbols: symbolsFlag,
     from: fromFlag,
     to: toFlag,
-    limit: Flag.Int("limit").pipe(setting("Rows per page", { fallback: 1000, check: inRange(1, 100_000) })),
+    limit: integerFlag("limit").pipe(setting("Rows per page", { fallback: 1000, check: inRange(1, 100_000) })),
     cursor: Flag.String("cursor").pipe(Flag.withDescription("nextCursor of the previous page"), Flag.optional),
     fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.withDefault("")),
     filter: Flag.String("filter").pipe(

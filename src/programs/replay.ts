@@ -9,19 +9,7 @@
 import type { Writable } from "node:stream"
 import { Cause, Config, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import {
-  checked,
-  commonEnvironment,
-  describedWith,
-  givenFlags,
-  inRange,
-  lakehouseEnvironment,
-  modeSetting,
-  nonBlank,
-  optionalSourcedSetting,
-  setting,
-  sourcedSetting
-} from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, lakehouseEnvironment, modeSetting, nonBlank, optionalSourcedSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
 import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { jsonLine } from "../domain/ndjson.ts"
@@ -49,7 +37,7 @@ import {
   UsageError,
   usage
 } from "./cli/common.ts"
-import { brokerList, checkRegistryTopics, kafkaClientEnvironment, type KafkaClient, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkKafkajsLogLevel, checkRegistryTopics, type KafkaClient, kafkaClientEnvironment, kafkaLayer, modeClientFlag, modeSchemaRegistryFlag, wireSchemas } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
@@ -194,7 +182,7 @@ const replayFlags = {
     Flag.filter((n: number) => n > 0 && n <= 1_000_000, () => "a multiple above 0, at most 1000000"),
     Flag.optional
   ),
-  windowRows: Flag.Int("window-rows").pipe(
+  windowRows: integerFlag("window-rows").pipe(
     Flag.withDescription("Rows DuckDB sorts at once (memory bound; default 1000000 unpaced, 50000 paced)"),
     checked(inRange(1_000, 10_000_000)),
     Flag.optional
@@ -205,7 +193,7 @@ const replayFlags = {
     Flag.withDescription("Republish to this Kafka topic (Avro, Confluent framing, key = symbol) instead of NDJSON on stdout"),
     Flag.optional
   ),
-  partitions: Flag.Int("partitions").pipe(
+  partitions: integerFlag("partitions").pipe(
     modeSetting("--topic: partitions of the topic when it is created (1 keeps the replay's total order; more, each symbol's)", {
       fallback: DEFAULT_PARTITIONS,
       check: inRange(1, 10_000)
@@ -353,6 +341,7 @@ export const replayCommandWith = <E>(
     const brokers = needsKafka ? Option.map(a.brokers.value, brokerList) : Option.none()
     // As the brokers: a replay to stdout reads no TLS or SASL setting, nor refuses one.
     const security = needsKafka ? kafkaSecurityFrom() : undefined
+    if (needsKafka) checkKafkajsLogLevel()
     const connect = { ...networkConnections, ...connections }
     const kafka = () => connect.kafka(a.client.value, Option.getOrThrow(brokers), security)
     // Opened once the options are read: a refused command line touches no warehouse.

@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { Config, Effect, Layer, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
-import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, lakehouseEnvironment, nonBlank, setting } from "./cli/flags.ts"
+import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, integerFlag, integerRead, lakehouseEnvironment, nonBlank, setting } from "./cli/flags.ts"
 import * as ServerConfig from "../layers/http/config.ts"
 import * as Server from "../layers/http/server.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
@@ -29,8 +29,8 @@ class CannotListen extends Schema.TaggedError<CannotListen>()("CannotListen", {
 
 const serve = Command.make("serve", {
   ...lakehouseFlags,
-  port: Flag.Int("port").pipe(
-    setting("TCP port; 0 = any free one", { env: "K2_API_PORT", read: Config.Int, fallback: 8080, check: inRange(0, 65_535) })
+  port: integerFlag("port").pipe(
+    setting("TCP port; 0 = any free one", { env: "K2_API_PORT", read: integerRead, fallback: 8080, check: inRange(0, 65_535) })
   ),
   host: Flag.String("host").pipe(
     setting("Address to listen on (127.0.0.1: this machine only)", { env: "K2_API_HOST", read: Config.String, fallback: "127.0.0.1",

@@ -105,6 +105,12 @@ describe("sizedForContainer", () => {
     }
   })
 
+  it("gives a small pod's DuckDB no less than K2_DUCKDB_MEMORY_LIMIT may be set to (half of 100 MiB failed ingest's flushes)", () => {
+    const { options, sized } = sizedForContainer({}, { memoryBytes: 100 * 2 ** 20, cpus: undefined }, host)
+    assert.strictEqual(options.memoryLimit, "64MiB")
+    assert.include(sized[0]!, "memory limit 64MiB (the least K2 gives DuckDB; 50 % of the cgroup's 100 MiB")
+  })
+
   it("rounds a fraction of a CPU up to a thread", () => {
     assert.strictEqual(sizedForContainer({}, { memoryBytes: undefined, cpus: 0.5 }, host).options.threads, 1)
     assert.strictEqual(sizedForContainer({}, { memoryBytes: undefined, cpus: 1.5 }, { ...host, cores: 8 }).options.threads, 2)

@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Option } from "effect"
 import { UsageError } from "../../src/programs/cli/common.ts"
-import { brokerList, checkRegistryTopics } from "../../src/programs/cli/kafka.ts"
+import { brokerList, checkKafkajsLogLevel, checkRegistryTopics } from "../../src/programs/cli/kafka.ts"
 
 describe("brokerList", () => {
   it("reads hostnames, IPv4, bracketed IPv6, spaces after commas and a trailing newline", () => {
@@ -34,5 +34,19 @@ describe("checkRegistryTopics", () => {
     assert.throws(() => checkRegistryTopics(registry, ["market.equities.quotes.asx", "reference.instruments.asx"]), UsageError)
     assert.doesNotThrow(() => checkRegistryTopics(registry, ["market.equities.trades.asx", "market.equities.quotes.xnas"]))
     assert.doesNotThrow(() => checkRegistryTopics(Option.none(), ["market.equities.trades.asx"]))
+  })
+})
+
+describe("checkKafkajsLogLevel", () => {
+  it("takes kafkajs' levels in any case, and unset or empty; refuses another value listing them (verbose was ignored)", () => {
+    for (const value of [undefined, "", "nothing", "error", "WARN", "Info", "debug"]) {
+      assert.doesNotThrow(() => checkKafkajsLogLevel({ KAFKAJS_LOG_LEVEL: value }), String(value))
+    }
+    for (const value of ["verbose", "trace", "warning", " info"]) {
+      assert.throws(
+        () => checkKafkajsLogLevel({ KAFKAJS_LOG_LEVEL: value }),
+        `KAFKAJS_LOG_LEVEL: ${JSON.stringify(value)} is not one of nothing, error, warn, info, debug (any case)`
+      )
+    }
   })
 })

@@ -6,7 +6,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Option } from "effect"
+import { DuckDb, query } from "../../src/layers/duckdb/DuckDb.ts"
 import { existingLakehouse, lakehouseOf, missingSqliteCatalog, MovedWarehouse, NoWarehouse } from "../../src/programs/cli/lakehouse.ts"
 import { tempWarehouse, tradesWarehouse } from "../support/warehouse.ts"
 
@@ -53,5 +54,20 @@ describe("the warehouse a reading program opens", () => {
       const error = failure(yield* built(lakehouseOf(settings(copy))))
       assert.instanceOf(error, MovedWarehouse, String(error))
       assert.include((error as MovedWarehouse).message, original)
+    }))
+})
+
+describe("DuckDB's options", () => {
+  it.effect("given (ingest reads them once, at its start), the lakehouse opens with them and reads no K2_DUCKDB_* again", () =>
+    Effect.gen(function*() {
+      const limit = yield* Effect.gen(function*() {
+        const rows = yield* (yield* DuckDb).withConnection((c) => query(c, "probe", "SELECT current_setting('memory_limit') AS m"))
+        return String(rows[0]?.["m"])
+      }).pipe(
+        Effect.provide(lakehouseOf({ ...settings(tempWarehouse()), duckDb: { connections: 1, threads: 1, memoryLimit: "100MiB" } })),
+        // Read again, this would be refused.
+        Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: "lots" }))
+      )
+      assert.strictEqual(limit, "100.0 MiB")
     }))
 })

@@ -31,8 +31,26 @@ describe.concurrent("environment settings, bad values", () => {
       fs.writeFileSync(path.join(dir, "catalog.db"), "")
       const r = yield* run("query", ["snapshots", "trades", "--warehouse", dir], { K2_DUCKDB_THREADS: "0" })
       assert.strictEqual(r.code, 2, r.output)
-      assert.include(r.output, `error: invalid setting: "0" is not an integer of at least 1`)
+      assert.include(r.output, `error: invalid setting: "0" is not an integer in 1..1024`)
       assert.include(r.output, "K2_DUCKDB_THREADS")
+    }), 60_000)
+
+  it.effect("K2_DUCKDB_MEMORY_LIMIT=1MB stops a program with exit 2, naming the floor (DuckDB took it, and ingest's flushes then failed)", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      fs.writeFileSync(path.join(dir, "catalog.db"), "")
+      const r = yield* run("query", ["snapshots", "trades", "--warehouse", dir], { K2_DUCKDB_MEMORY_LIMIT: "1MB" })
+      assert.strictEqual(r.code, 2, r.output)
+      assert.include(r.output, `error: invalid setting: "1MB" is below 64MiB`)
+      assert.include(r.output, "K2_DUCKDB_MEMORY_LIMIT")
+    }), 60_000)
+
+  it.effect("an unknown KAFKAJS_LOG_LEVEL stops a program that talks to Kafka with exit 2, listing the levels (it was ignored)", () =>
+    Effect.gen(function*() {
+      // Refused before any connection: nothing listens on port 1 anyway.
+      const r = yield* run("produce", ["--brokers", "127.0.0.1:1"], { KAFKAJS_LOG_LEVEL: "verbose" })
+      assert.strictEqual(r.code, 2, r.output)
+      assert.include(r.output, `KAFKAJS_LOG_LEVEL: "verbose" is not one of nothing, error, warn, info, debug (any case)`)
     }), 60_000)
 })
 

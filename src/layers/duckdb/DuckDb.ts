@@ -13,7 +13,7 @@ import { type ContainerLimits, containerLimits, type ReadFile, readIfPresent } f
 import { monotonicMillisOf } from "../elapsed.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { spillDirectory, STALE_SPILL_MS, sweepSpillDirectories } from "./spillDirectory.ts"
-import { atLeastOne } from "../settings.ts"
+import { atLeastOne, integer } from "../settings.ts"
 
 export class DuckDbError extends Schema.TaggedError<DuckDbError>()("DuckDbError", {
   /** What the statement was for, e.g. "write parquet". */
@@ -189,14 +189,40 @@ export const query = (
   )
 
 
-/** An amount of memory as DuckDB reads it: a number and a unit (KB, MB, GB, TB, or KiB... TiB); else a ConfigError. */
+/** The bytes of a unit as DuckDB reads it: KB and the like are powers of 1000, KiB and the like of 1024. */
+const UNIT_BYTES: Readonly<Record<string, number>> = {
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40
+}
+
+/**
+ * The least memory limit K2 gives DuckDB. DuckDB takes any (`1MB`), and ingest's flushes then
+ * failed on its "Out of Memory Error" (the embedded default exited 1 with DuckDB's advice): a flush
+ * of a default batch (--flush-rows 15000) failed at 12–16 MB with 1–2 threads and at 20–24 MB with
+ * 4–16; 64 MiB leaves room above that spread.
+ */
+export const MIN_MEMORY_LIMIT_BYTES = 64 * 2 ** 20
+
+/**
+ * An amount of memory as DuckDB reads it: a number and a unit (KB, MB, GB, TB, or KiB... TiB), of
+ * at least MIN_MEMORY_LIMIT_BYTES; else a ConfigError naming the variable and showing the value.
+ */
 const memoryAmount = (name: string) =>
   Config.schema(
-    Schema.String.check(Schema.makeFilter((s: string) =>
-      /^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(s.trim()) || `${JSON.stringify(s)} is not an amount of memory such as 512MB or 2GiB`
-    )),
+    Schema.String.check(Schema.makeFilter((s: string) => {
+      const amount = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.exec(s.trim())
+      if (amount === null) return `${JSON.stringify(s)} is not an amount of memory such as 512MB or 2GiB`
+      return Number(amount[1]) * UNIT_BYTES[amount[2]!.toLowerCase()]! >= MIN_MEMORY_LIMIT_BYTES ||
+        `${JSON.stringify(s)} is below ${MIN_MEMORY_LIMIT_BYTES / 2 ** 20}MiB, the least K2 gives DuckDB (ingest's flushes fail below about 24MB)`
+    })),
     name
   ).pipe(Config.map((s) => s.trim()))
+
+/**
+ * The most DuckDB threads: DuckDB starts them all when it opens (100,000 took 19 s) and fails past
+ * 2^31 with an internal error; no machine K2 runs on has this many cores.
+ */
+export const MAX_THREADS = 1024
 
 /**
  * The share of a container's memory DuckDB is given by default. DuckDB takes 80 % of its cgroup's
@@ -225,8 +251,12 @@ export const sizedForContainer = (
   let { memoryLimit, threads } = explicit
   const mib = (bytes: number) => Math.floor(bytes / 2 ** 20)
   if (memoryLimit === undefined && limits.memoryBytes !== undefined && limits.memoryBytes < host.memoryBytes) {
-    memoryLimit = `${Math.max(1, mib(limits.memoryBytes * CONTAINER_MEMORY_SHARE))}MiB`
-    sized.push(`memory limit ${memoryLimit} (${CONTAINER_MEMORY_SHARE * 100} % of the cgroup's ${mib(limits.memoryBytes)} MiB; K2_DUCKDB_MEMORY_LIMIT overrides)`)
+    const share = mib(limits.memoryBytes * CONTAINER_MEMORY_SHARE)
+    // Not below what K2_DUCKDB_MEMORY_LIMIT may be set to: DuckDB would fail every flush there.
+    const floor = mib(MIN_MEMORY_LIMIT_BYTES)
+    memoryLimit = `${Math.max(floor, share)}MiB`
+    const why = share < floor ? `the least K2 gives DuckDB; ${CONTAINER_MEMORY_SHARE * 100} % of` : `${CONTAINER_MEMORY_SHARE * 100} % of`
+    sized.push(`memory limit ${memoryLimit} (${why} the cgroup's ${mib(limits.memoryBytes)} MiB; K2_DUCKDB_MEMORY_LIMIT overrides)`)
   }
   if (threads === undefined && limits.cpus !== undefined && limits.cpus < host.cores) {
     threads = Math.max(1, Math.min(host.cores, Math.ceil(limits.cpus)))
@@ -324,13 +354,14 @@ export class DuckDb extends Context.Service<DuckDb, {
 
   /**
    * Configured by K2_DUCKDB_CONNECTIONS (default 2, capped as `connections` is) and K2_DUCKDB_THREADS
-   * (default one per core), each an integer of at least 1, and K2_DUCKDB_MEMORY_LIMIT (default DuckDB's):
+   * (default one per core, at most MAX_THREADS), each an integer of at least 1, and K2_DUCKDB_MEMORY_LIMIT
+   * (default DuckDB's, at least MIN_MEMORY_LIMIT_BYTES):
    * the settings given. `settings` adds the defaults of a container.
    */
   static readonly config: Config.Config<DuckDbOptions> = Config.all({
     // Each checked (DuckDB refuses 0 threads only as "Failed to set config"; the pool made -1 connections 1).
     connections: atLeastOne("K2_DUCKDB_CONNECTIONS").pipe(Config.withDefault(2)),
-    threads: Config.option(atLeastOne("K2_DUCKDB_THREADS")).pipe(Config.map(Option.getOrUndefined)),
+    threads: Config.option(integer("K2_DUCKDB_THREADS", { min: 1, max: MAX_THREADS })).pipe(Config.map(Option.getOrUndefined)),
     memoryLimit: Config.option(memoryAmount("K2_DUCKDB_MEMORY_LIMIT")).pipe(Config.map(Option.getOrUndefined))
   })
 

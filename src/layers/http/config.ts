@@ -7,6 +7,7 @@ import { createSecureContext } from "node:tls"
 import { Config, Effect, Option, Redacted, Result, Schema } from "effect"
 import { IpNetwork, NetAddress } from "effect/net"
 import { type PemKind, readPemFile } from "../pemFiles.ts"
+import { integer } from "../settings.ts"
 import { MAX_LIMIT, MAX_SYMBOLS } from "../../domain/query/validate.ts"
 
 export const SCOPES = ["read", "replay", "sql", "metrics"] as const
@@ -153,7 +154,7 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
  * window of 0 s counted no request at all, a time limit of 0 failed every read).
  */
 const int = (name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
-  Config.Int(name).pipe(
+  integer(name).pipe(
     Config.withDefault(fallback),
     Effect.flatMap((value) =>
       value < min

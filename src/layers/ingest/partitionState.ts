@@ -4,7 +4,7 @@
  * `atomically` (ADR-17).
  */
 import { Effect, Scheduler, type Tracer } from "effect"
-import type { StreamSet } from "../../domain/ingest/streamOwnership.ts"
+import { StreamSet } from "../../domain/ingest/streamOwnership.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import {
   instrumentRows,
@@ -15,7 +15,7 @@ import {
   type TradeRow,
   tradeRows
 } from "../../domain/rows.ts"
-import type { TopicPartition, TpKey } from "../../services/KafkaSource.ts"
+import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import type { SequenceJudge, SequenceTracker } from "../../services/SequenceTracker.ts"
 
 /** Sources number trades and quotes: those tables go through a sequence tracker. */
@@ -93,6 +93,53 @@ export interface PartitionState {
    * heard of (an answer lost, another process's), or its last group commit failed.
    */
   groupOwed: boolean
+}
+
+/**
+ * A partition's state with nothing buffered: read from `next` (by default where its marks say
+ * every table has it, `ingestedBelow`). What a restart carries over from the state it replaces
+ * (the lag, the log end, the loss told), its streams and whether the group's offset is owed are
+ * given; unset, none (`groupOwed`: true, as for a state installed from the tables).
+ */
+export const partitionState = (from: {
+  readonly tp: TopicPartition
+  readonly table: DataTable
+  readonly tableMark?: bigint
+  readonly sequenceMark?: bigint
+  readonly next?: bigint
+  readonly topicId?: string | undefined
+  readonly streams?: StreamSet
+  readonly left?: StreamSet
+  readonly rereading?: Rereading | undefined
+  readonly lag?: bigint
+  readonly logEnd?: bigint | undefined
+  readonly lost?: ToldLoss | undefined
+  readonly groupOwed?: boolean
+}): PartitionState => {
+  const tableMark = from.tableMark ?? 0n
+  const sequenceMark = from.sequenceMark ?? 0n
+  return {
+    tp: from.tp,
+    key: tpKeyOf(from.tp),
+    table: from.table,
+    tableMark,
+    sequenceMark,
+    topicId: from.topicId,
+    next: from.next ?? ingestedBelow({ sequenceMark, tableMark }),
+    rows: rowsFor(from.table),
+    bytes: 0,
+    events: [],
+    poison: 0,
+    streams: from.streams ?? new StreamSet(),
+    left: from.left ?? new StreamSet(),
+    rereading: from.rereading,
+    lag: from.lag ?? 0n,
+    logEnd: from.logEnd,
+    lost: from.lost,
+    spans: [],
+    retired: false,
+    groupOwed: from.groupOwed ?? true
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { identifierOf } from "../../domain/tables.ts"
 import type { Catalog } from "../../services/Catalog.ts"
 import type { FileIO } from "../../services/FileIO.ts"
 import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
-import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, partitionState, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { checkpointKey, SEQUENCE_EVENTS } from "./tableCommits.ts"
 
 export interface TableStartsContext {
@@ -138,14 +138,13 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       if (previous !== undefined) letGoAll(parts, previous)
       const lost = previous?.lost ?? toldLosses.get(key)
       toldLosses.delete(key)
-      const state: PartitionState = {
-        tp, key, table, tableMark, sequenceMark, topicId: markers.topicIds.get(tp.topic), next, rows: rowsFor(table), bytes: 0,
-        events: [], poison: 0, streams, left, rereading, lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
-        lost, spans: [], retired: false, groupOwed: true
-      }
+      const state = partitionState({
+        tp, table, tableMark, sequenceMark, topicId: markers.topicIds.get(tp.topic), next, streams, left, rereading,
+        lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lost
+      })
       parts.set(key, state)
       holdAll(parts, state)
-      starts.set(key, next)
+      starts.set(key, state.next)
     }
     return starts
   })

@@ -291,6 +291,9 @@ const toTopicMessages = (records: ReadonlyArray<ProducerRecord>) => {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
 }
 
+/** The levels kafkajs' log takes from KAFKAJS_LOG_LEVEL (any case), as it and this layer read them; unset, the layer's `logLevel`. */
+export const KAFKAJS_LOG_LEVELS = ["nothing", "error", "warn", "info", "debug"] as const
+
 export const layerKafkajs = (options: KafkajsOptions) =>
   Layer.effectContext(Effect.gen(function*() {
     // Loaded with the layer, not the module, as @platformatic/kafka is. kafkajs is CommonJS:

@@ -2,6 +2,7 @@
 import { Config, ConfigProvider, Effect, Exit, Option } from "effect"
 import { Flag } from "effect/cli"
 import { withoutPassword } from "../../domain/urlCredentials.ts"
+import { integer, INTEGER_FORM, integerOf } from "../../layers/settings.ts"
 
 /** What a flag's value must be: the expectation a value fails, or undefined when it passes. */
 export type Check<A> = (value: A) => string | undefined
@@ -181,6 +182,20 @@ export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Fl
 /** The flags of `flags` given (name, whether given), as `--help` names them: those a mode would ignore. */
 export const givenFlags = (flags: ReadonlyArray<readonly [string, boolean]>): ReadonlyArray<string> =>
   flags.filter(([, given]) => given).map(([name]) => `--${name}`)
+
+/**
+ * An integer flag, its value read as its variable's (`integerRead`) and every integer setting's
+ * (`integerOf`): Effect's `Flag.Int` took `1e3`, `1.0`, `+5` and `-0`, which the same setting's
+ * variable, or one without a flag, refused.
+ */
+export const integerFlag = (name: string): Flag.Flag<number> =>
+  Flag.String(name).pipe(
+    Flag.withMetavar("integer"),
+    Flag.filterMap((text) => Option.fromUndefinedOr(integerOf(text)), () => `Expected an integer (${INTEGER_FORM})`)
+  )
+
+/** An integer flag's variable, read as the flag reads its value; a refusal says what was expected (the CLI shows the value and names the variable). */
+export const integerRead = (name: string) => integer(name, {}, (_, wanted) => `Expected ${wanted}`)
 
 /** A numeric value's range. */
 export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (n) =>

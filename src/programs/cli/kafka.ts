@@ -2,7 +2,7 @@
 import { Config, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import { UsageError } from "./common.ts"
-import { defaultedSetting, inRange, optionalSetting, optionalSourcedSetting, setting, sourcedSetting } from "./flags.ts"
+import { defaultedSetting, inRange, integerFlag, integerRead, optionalSetting, optionalSourcedSetting, setting, sourcedSetting } from "./flags.ts"
 import { makeWireCodec } from "../../domain/avro/codec.ts"
 import { retrySchedule } from "../../layers/ingest/transientFaults.ts"
 import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
@@ -25,7 +25,19 @@ export const modeClientFlag = (mode: string) => Flag.Literals("client", KAFKA_CL
 
 /** What --help lists among the settings read from the environment alone: the kafkajs layer reads it; `mode`: the modes that talk to Kafka. */
 export const kafkaClientEnvironment = (mode?: string) =>
-  `KAFKAJS_LOG_LEVEL (${mode === undefined ? "" : `${mode}: `}--client kafkajs' own log, info or debug, docs/operations.md)`
+  `KAFKAJS_LOG_LEVEL (${mode === undefined ? "" : `${mode}: `}--client kafkajs' own log, ${Kafkajs.KAFKAJS_LOG_LEVELS.slice(0, -1).join(", ")} or ${Kafkajs.KAFKAJS_LOG_LEVELS.at(-1)}, docs/operations.md)`
+
+/**
+ * KAFKAJS_LOG_LEVEL, which kafkajs and its layer read in any case, checked where a program talks to
+ * Kafka: another value (`verbose`) left the log off without a word. Checked whichever --client, as
+ * every setting's variable is.
+ */
+export const checkKafkajsLogLevel = (env: Readonly<Record<string, string | undefined>> = process.env): void => {
+  const value = env["KAFKAJS_LOG_LEVEL"]
+  // Empty is unset, for kafkajs too.
+  if (value === undefined || value === "" || (Kafkajs.KAFKAJS_LOG_LEVELS as ReadonlyArray<string>).includes(value.toLowerCase())) return
+  throw new UsageError({ message: `KAFKAJS_LOG_LEVEL: ${JSON.stringify(value)} is not one of ${Kafkajs.KAFKAJS_LOG_LEVELS.join(", ")} (any case)` })
+}
 
 /**
  * `--brokers` (or K2_KAFKA_BROKERS) as bootstrap servers, each host:port (port 1-65535). An empty value is
@@ -70,10 +82,10 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
  * `--partitions` of `ingest` and `produce`: the value says whether it is K2's default, which
  * only topics K2 creates get: an existing topic is grown to a count asked for only (ADR-74).
  */
-export const partitionsFlag = Flag.Int("partitions").pipe(
+export const partitionsFlag = integerFlag("partitions").pipe(
   defaultedSetting("partitions of the topics: created with this many when missing; given (here or in the variable), existing topics with fewer are grown to it (their keys move to other partitions), else they keep theirs", {
     env: "K2_TOPIC_PARTITIONS",
-    read: Config.Int,
+    read: integerRead,
     fallback: 12,
     check: inRange(1, 10_000)
   })

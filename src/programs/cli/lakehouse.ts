@@ -8,6 +8,7 @@ import { nonBlank, optionalSetting, setting } from "./flags.ts"
 import { definitionOf, type TableName, tables } from "../../domain/tables.ts"
 import { globUnreadable } from "../../layers/duckdb/sqlText.ts"
 import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
+import type { DuckDbOptions } from "../../layers/duckdb/DuckDb.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
 import type { CatalogChoice } from "../../layers/lakehouse.ts"
 import { Catalog } from "../../services/Catalog.ts"
@@ -131,6 +132,8 @@ export interface LakehouseSettings {
   readonly warehouse: string
   readonly catalog: Option.Option<string>
   readonly catalogName: string
+  /** DuckDB's options, read by the program already; unset, read as the lakehouse is opened. */
+  readonly duckDb?: DuckDbOptions | undefined
 }
 
 /**
@@ -144,7 +147,7 @@ const checkedWarehouse = <ROut, E, RIn>(
   checked?: ReadonlyArray<TableName>
 ) => {
   const catalog = catalogChoice(options)
-  const layer = core({ warehouse: options.warehouse, catalogName: options.catalogName, catalog })
+  const layer = core({ warehouse: options.warehouse, catalogName: options.catalogName, catalog, duckDb: options.duckDb })
   // Only a SQLite catalog inside the warehouse travels with it; another catalog may keep tables anywhere.
   const travels = catalog._tag === "sqlite" && isWithin(real(options.warehouse), real(path.dirname(catalog.path)), true)
   return travels ? Layer.effectDiscard(tablesInside(options.warehouse, checked)).pipe(Layer.provideMerge(layer)) : layer

@@ -7,7 +7,7 @@ import { Config, Option } from "effect"
 import { Flag } from "effect/cli"
 import { DEFAULT_SYMBOLS, MAX_SYMBOLS, symbolsProblem, syntheticSymbols } from "../../domain/feeds/simulator.ts"
 import { UsageError } from "./common.ts"
-import { inRange, optionalSourcedSetting, type Sourced } from "./flags.ts"
+import { inRange, integerFlag, integerRead, optionalSourcedSetting, type Sourced } from "./flags.ts"
 
 const SYMBOLS_ENV = "K2_SIM_SYMBOLS"
 const COUNT_ENV = "K2_SIM_SYMBOL_COUNT"
@@ -20,10 +20,10 @@ export const simulatedSymbolsFlags = (mode: string) => ({
       { env: SYMBOLS_ENV, read: Config.String }
     )
   ),
-  symbolCount: Flag.Int("symbol-count").pipe(
+  symbolCount: integerFlag("symbol-count").pipe(
     optionalSourcedSetting(`${mode}: instead of --symbols, N synthetic symbols S0..S{N-1} (zero-padded), for load tests; 1..${MAX_SYMBOLS}`, {
       env: COUNT_ENV,
-      read: Config.Int,
+      read: integerRead,
       check: inRange(1, MAX_SYMBOLS)
     })
   )

@@ -197,9 +197,21 @@ describe("DuckDb.layerConfig", () => {
       for (const [name, value] of [["K2_DUCKDB_THREADS", "0"], ["K2_DUCKDB_THREADS", "-2"], ["K2_DUCKDB_CONNECTIONS", "-1"], ["K2_DUCKDB_CONNECTIONS", "0"], ["K2_DUCKDB_CONNECTIONS", "1.5"]] as const) {
         const error = yield* Layer.build(configured({ [name]: value })).pipe(Effect.scoped, Effect.flip)
         assert.strictEqual(error._tag, "ConfigError", `${name}=${value}`)
-        assert.include(error.message, `"${value}" is not an integer of at least 1`)
+        assert.include(error.message, `"${value}" is not an integer ${name === "K2_DUCKDB_THREADS" ? "in 1..1024" : "of at least 1"}`)
         assert.include(error.message, name)
       }
+    }))
+
+  it.effect("more than 1024 threads is a ConfigError naming the variable and the range (DuckDB started them all, 100,000 in 19 s; past 2^31 it failed on an internal error)", () =>
+    Effect.gen(function*() {
+      for (const value of ["1025", "100000", "2147483648"]) {
+        const error = yield* Layer.build(configured({ K2_DUCKDB_THREADS: value })).pipe(Effect.scoped, Effect.flip)
+        assert.strictEqual(error._tag, "ConfigError", value)
+        assert.include(error.message, `"${value}" is not an integer in 1..1024`)
+        assert.include(error.message, "K2_DUCKDB_THREADS")
+      }
+      const options = yield* DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_THREADS: "1024" }))
+      assert.strictEqual(options.threads, 1024)
     }))
 
   it.effect("takes DuckDB's memory limit from K2_DUCKDB_MEMORY_LIMIT; a value that is not an amount is a ConfigError", () =>
@@ -220,6 +232,21 @@ describe("DuckDb.layerConfig", () => {
         assert.strictEqual(error._tag, "ConfigError", value)
         assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT")
         assert.include(error.message, "is not an amount of memory")
+      }
+    }))
+
+  it.effect("a memory limit below 64 MiB is a ConfigError naming the variable and the floor (DuckDB took 1MB, and ingest's flushes then failed on its Out of Memory Error)", () =>
+    Effect.gen(function*() {
+      // Units as DuckDB reads them: MB 10^6 bytes, MiB 2^20 (64 MiB = 67.108864 MB).
+      for (const value of ["1MB", "16MB", "63MiB", "67MB", "0.06GiB", "65000KiB"]) {
+        const error = yield* Layer.build(configured({ K2_DUCKDB_MEMORY_LIMIT: value })).pipe(Effect.scoped, Effect.flip)
+        assert.strictEqual(error._tag, "ConfigError", value)
+        assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT")
+        assert.include(error.message, `"${value}" is below 64MiB`)
+      }
+      for (const value of ["64MiB", "67.2MB", "0.0625GiB", "65536KiB", "1TB"]) {
+        const options = yield* DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: value }))
+        assert.strictEqual(options.memoryLimit, value)
       }
     }))
 

@@ -9,7 +9,7 @@ import { Effect, Fiber, Layer, Stream } from "effect"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { StreamSet } from "../../../src/domain/ingest/streamOwnership.ts"
 import { type Durability, DurabilityRef } from "../../../src/layers/iceberg/durable.ts"
-import { type PartitionState, rowsFor, type Trackers } from "../../../src/layers/ingest/partitionState.ts"
+import { type PartitionState, partitionState, type Trackers } from "../../../src/layers/ingest/partitionState.ts"
 import { takeBuffers } from "../../../src/layers/ingest/tableCommits.ts"
 import * as SequenceTrackers from "../../../src/layers/sequence/tracker.ts"
 import type { SequenceTracker } from "../../../src/services/SequenceTracker.ts"
@@ -143,11 +143,7 @@ describe("Ingestor over many partitions", () => {
         const tp = { topic: TOPIC, partition: p }
         const owned = new StreamSet()
         for (let i = p; i < streams; i += partitions) owned.add("ASX", symbols[i]!)
-        parts.set(`${TOPIC}:${p}`, {
-          tp, key: `${TOPIC}:${p}`, table: "trades", tableMark: 0n, sequenceMark: 0n, topicId: undefined, next: 10n,
-          rows: rowsFor("trades"), bytes: 0, events: [], poison: 0, streams: owned, left: new StreamSet(), lag: 0n,
-          logEnd: undefined, lost: undefined, spans: [], retired: false, groupOwed: false
-        } as PartitionState)
+        parts.set(`${TOPIC}:${p}`, partitionState({ tp, table: "trades", next: 10n, streams: owned, groupOwed: false }))
       }
       // The streams the tracker is asked about (each filter or owner question is one).
       let asked = 0

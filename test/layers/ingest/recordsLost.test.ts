@@ -8,13 +8,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Logger, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { StreamSet } from "../../../src/domain/ingest/streamOwnership.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { makeConsumeBatch } from "../../../src/layers/ingest/batchIntake.ts"
 import { makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import { makeCounters } from "../../../src/layers/ingest/ingestProgress.ts"
-import { type PartitionState, type Partitions, rowsFor } from "../../../src/layers/ingest/partitionState.ts"
+import { type PartitionState, type Partitions, partitionState } from "../../../src/layers/ingest/partitionState.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as Tracker from "../../../src/layers/sequence/tracker.ts"
@@ -268,11 +267,8 @@ describe("a loss told, then the topic made again", () => {
   const tp = { topic: TRADES!, partition: 0 }
   const key = tpKeyOf(tp)
   /** The state a restart installs: the tables' marks (100; no topic id recorded), what was told kept. */
-  const installed = (previous?: PartitionState): PartitionState => ({
-    tp, key, table: "trades", tableMark: 100n, sequenceMark: 100n, topicId: undefined, next: 100n, rows: rowsFor("trades"), bytes: 0,
-    events: [], poison: 0, streams: new StreamSet(), left: new StreamSet(), lag: previous?.lag ?? 0n, logEnd: previous?.logEnd,
-    lost: previous?.lost, spans: [], retired: false, groupOwed: true
-  })
+  const installed = (previous?: PartitionState): PartitionState =>
+    partitionState({ tp, table: "trades", tableMark: 100n, sequenceMark: 100n, lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lost: previous?.lost })
   /** What tells records deleted from the position to the log start: an empty batch there (as kafkajs' reset check sends). */
   const deletedTo = (logStart: bigint, highWatermark: bigint, topicId: string | undefined): PartitionBatch => ({
     ...tp, records: [], fromOffset: 100n, firstOffset: logStart, nextOffset: logStart, highWatermark, logStartOffset: logStart,

@@ -6,35 +6,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { claim, StreamSet } from "../../../src/domain/ingest/streamOwnership.ts"
+import { claim } from "../../../src/domain/ingest/streamOwnership.ts"
 import { type SequenceInput } from "../../../src/domain/sequence/tracker.ts"
-import { type PartitionState, type Partitions, rowsFor, type Trackers } from "../../../src/layers/ingest/partitionState.ts"
+import { type PartitionState, type Partitions, partitionState, type Trackers } from "../../../src/layers/ingest/partitionState.ts"
 import { takeBuffers } from "../../../src/layers/ingest/tableCommits.ts"
 import * as Tracker from "../../../src/layers/sequence/tracker.ts"
 
 const CAPACITY = 50
 
-const stateOf = (table: PartitionState["table"], partition: number): PartitionState => ({
-  tp: { topic: `market.equities.${table}.asx`, partition },
-  key: `market.equities.${table}.asx:${partition}`,
-  table,
-  tableMark: 0n,
-  sequenceMark: 0n,
-  topicId: undefined,
-  next: 0n,
-  rows: rowsFor(table),
-  bytes: 0,
-  events: [],
-  poison: 0,
-  streams: new StreamSet(),
-  left: new StreamSet(),
-  lag: 0n,
-  logEnd: undefined,
-  lost: undefined,
-  spans: [],
-  retired: false,
-  groupOwed: false
-})
+const stateOf = (table: PartitionState["table"], partition: number): PartitionState =>
+  partitionState({ tp: { topic: `market.equities.${table}.asx`, partition }, table, groupOwed: false })
 
 const row = (symbol: string, day: number): SequenceInput => ({
   symbol,
