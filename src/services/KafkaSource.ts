@@ -57,6 +57,7 @@ export interface KafkaRecord {
   readonly key: string | null
   /** Raw value bytes (a framed Avro value for market data); null for a tombstone. */
   readonly value: Uint8Array | null
+  /** Read-only: records with the same header bytes may share one object (platformatic). */
   readonly headers: KafkaHeaders
   /**
    * The key's bytes, present only when they may not be UTF-8 text (`key` holds them decoded, with

@@ -23,7 +23,7 @@ import { BigIntLong } from "./bigintLong.ts"
 import { BigDecimal, Result, Schema } from "effect"
 import { SCALE } from "../decimal.ts"
 import { FieldProblem, fieldProblems } from "../errors.ts"
-import type { Quote, Side, Trade } from "../marketData.ts"
+import type { Quote, Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { dayText, daysOfIsoDate } from "../time.ts"
 import { setEntry } from "../wire.ts"
@@ -168,6 +168,8 @@ const DECIMAL_FIELDS = {
   quote: ["bid_price", "bid_size", "ask_price", "ask_size"]
 } as const
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
 interface RawInstrument {
   readonly symbol: string
   readonly exchange: string
@@ -189,7 +191,7 @@ const isoOfDays = (days: number | null): string | null =>
 
 const decodeInstrument = Schema.decodeUnknownResult(Instrument, { errors: "all" })
 
-const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): number => {
+const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): void => {
   if (r.message_id.length === 0) problems.push({ field: "message_id", problem: "must not be empty" })
   else if (r.message_id.length > MESSAGE_ID_MAX) problems.push({ field: "message_id", problem: MESSAGE_ID_RULE })
   if (!CODE_PATTERN.test(r.symbol)) problems.push({ field: "symbol", problem: CODE_RULE })
@@ -198,15 +200,14 @@ const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): number => {
   }
   if (!ASSET_CLASSES.has(r.asset_class)) problems.push({ field: "asset_class", problem: "must be a known asset class" })
   const ts = r.exchange_timestamp
-  const micros = ts >= MIN_MICROS && ts < MAX_MICROS ? ts : NaN
-  if (Number.isNaN(micros)) {
+  // NaN (beyond 2^53) fails too.
+  if (!(ts >= MIN_MICROS && ts < MAX_MICROS)) {
     problems.push({ field: "exchange_timestamp", problem: "must be an instant between 1900 and 2200" })
   }
   if (!CURRENCY.test(r.currency)) problems.push({ field: "currency", problem: "must be an ISO-4217 code such as AUD" })
   if (r.source_sequence !== null && r.source_sequence < 0n) {
     problems.push({ field: "source_sequence", problem: "must not be negative" })
   }
-  return micros
 }
 
 const positive = (field: string, u: bigint, problems: Array<FieldProblem>) => {
@@ -639,7 +640,7 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
 
   const toTrade = (schemaId: number, r: RawTrade): Result.Result<WireMessage, PoisonReason> => {
     const problems: Array<FieldProblem> = []
-    const micros = checkCommon(r, problems)
+    checkCommon(r, problems)
     if (r.trade_id.length === 0) problems.push({ field: "trade_id", problem: "must not be empty" })
     const price = r.price
     const quantity = r.quantity
@@ -647,30 +648,17 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     positive("quantity", quantity, problems)
     if (!SIDES.has(r.side)) problems.push({ field: "side", problem: "must be BUY, SELL, SELL_SHORT or UNKNOWN" })
     if (problems.length > 0) return Result.fail(new SchemaInvalid({ kind: "trade", schemaId, problems }))
-    return Result.succeed({
-      kind: "trade",
-      schemaId,
-      value: {
-        message_id: r.message_id,
-        symbol: r.symbol,
-        exchange: r.exchange,
-        asset_class: r.asset_class as Trade["asset_class"],
-        exchange_timestamp: micros,
-        currency: r.currency,
-        conditions: r.conditions,
-        source_sequence: r.source_sequence,
-        vendor_data: r.vendor_data,
-        trade_id: r.trade_id,
-        price: decimal(price),
-        quantity: decimal(quantity),
-        side: r.side as Side
-      }
-    })
+    // The raw record is this decode's own: it becomes the value, its decimals swapped in (no copy
+    // per record).
+    const value = r as unknown as Mutable<Trade>
+    value.price = decimal(price)
+    value.quantity = decimal(quantity)
+    return Result.succeed({ kind: "trade", schemaId, value: value as Trade })
   }
 
   const toQuote = (schemaId: number, r: RawQuote): Result.Result<WireMessage, PoisonReason> => {
     const problems: Array<FieldProblem> = []
-    const micros = checkCommon(r, problems)
+    checkCommon(r, problems)
     if (r.quote_id.length === 0) problems.push({ field: "quote_id", problem: "must not be empty" })
     const bidPrice = r.bid_price
     const bidSize = r.bid_size
@@ -681,26 +669,13 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     nonNegative("ask_price", askPrice, problems)
     nonNegative("ask_size", askSize, problems)
     if (problems.length > 0) return Result.fail(new SchemaInvalid({ kind: "quote", schemaId, problems }))
-    return Result.succeed({
-      kind: "quote",
-      schemaId,
-      value: {
-        message_id: r.message_id,
-        symbol: r.symbol,
-        exchange: r.exchange,
-        asset_class: r.asset_class as Quote["asset_class"],
-        exchange_timestamp: micros,
-        currency: r.currency,
-        conditions: r.conditions,
-        source_sequence: r.source_sequence,
-        vendor_data: r.vendor_data,
-        quote_id: r.quote_id,
-        bid_price: decimal(bidPrice),
-        bid_size: decimal(bidSize),
-        ask_price: decimal(askPrice),
-        ask_size: decimal(askSize)
-      }
-    })
+    // As toTrade: the raw record becomes the value.
+    const value = r as unknown as Mutable<Quote>
+    value.bid_price = decimal(bidPrice)
+    value.bid_size = decimal(bidSize)
+    value.ask_price = decimal(askPrice)
+    value.ask_size = decimal(askSize)
+    return Result.succeed({ kind: "quote", schemaId, value: value as Quote })
   }
 
   const toInstrument = (schemaId: number, r: RawInstrument): Result.Result<WireMessage, PoisonReason> => {
@@ -713,7 +688,7 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
   const r = new AvroReader()
 
   /** Our own trade and quote schemas, field by field in the schemas' order. */
-  const readOwn = (kind: "trade" | "quote", buf: Buffer): { value: RawTrade | RawQuote; offset: number } => {
+  const readOwn = (kind: "trade" | "quote", buf: Buffer): RawTrade | RawQuote => {
     r.reset(buf, FRAME_HEADER_BYTES)
     const message_id = r.string()
     const id = r.string()
@@ -730,11 +705,8 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
       const source_sequence = r.branch(2) === 0 ? null : r.bigLong()
       const vendor_data = r.stringMap()
       return {
-        value: {
-          message_id, trade_id: id, symbol, exchange, asset_class, exchange_timestamp, price, quantity, currency, side,
-          conditions, source_sequence, vendor_data
-        },
-        offset: r.offset
+        message_id, trade_id: id, symbol, exchange, asset_class, exchange_timestamp, price, quantity, currency, side,
+        conditions, source_sequence, vendor_data
       }
     }
     const bid_price = r.unscaled()
@@ -746,11 +718,8 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     const source_sequence = r.branch(2) === 0 ? null : r.bigLong()
     const vendor_data = r.stringMap()
     return {
-      value: {
-        message_id, quote_id: id, symbol, exchange, asset_class, exchange_timestamp, bid_price, bid_size, ask_price,
-        ask_size, currency, conditions, source_sequence, vendor_data
-      },
-      offset: r.offset
+      message_id, quote_id: id, symbol, exchange, asset_class, exchange_timestamp, bid_price, bid_size, ask_price,
+      ask_size, currency, conditions, source_sequence, vendor_data
     }
   }
 
@@ -778,22 +747,30 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
     if (reader === undefined) return Result.fail(new UnknownSchemaId({ schemaId }))
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const own = reader.resolver === undefined && reader.kind !== "instrument"
-    let decoded: { value: unknown; offset: number }
+    let value: unknown
+    let offset: number
     try {
-      decoded = own ? readOwn(reader.kind, buf) : readWithAvsc(reader, buf)
+      if (own) {
+        value = readOwn(reader.kind, buf)
+        offset = r.offset
+      } else {
+        const decoded = readWithAvsc(reader, buf)
+        value = decoded.value
+        offset = decoded.offset
+      }
     } catch (e) {
       const detail = e instanceof Truncated ? "truncated" : e instanceof Error ? e.message : String(e)
       return Result.fail(new Undecodable({ schemaId, detail }))
     }
-    if (decoded.offset < 0) return Result.fail(new Undecodable({ schemaId, detail: "truncated" }))
-    if (decoded.offset !== buf.length) {
-      return Result.fail(new Undecodable({ schemaId, detail: `${buf.length - decoded.offset} trailing bytes` }))
+    if (offset < 0) return Result.fail(new Undecodable({ schemaId, detail: "truncated" }))
+    if (offset !== buf.length) {
+      return Result.fail(new Undecodable({ schemaId, detail: `${buf.length - offset} trailing bytes` }))
     }
     return reader.kind === "trade"
-      ? toTrade(schemaId, decoded.value as RawTrade)
+      ? toTrade(schemaId, value as RawTrade)
       : reader.kind === "quote"
-      ? toQuote(schemaId, decoded.value as RawQuote)
-      : toInstrument(schemaId, decoded.value as RawInstrument)
+      ? toQuote(schemaId, value as RawQuote)
+      : toInstrument(schemaId, value as RawInstrument)
   }
 
   return {

@@ -257,6 +257,70 @@ export const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer |
   return out
 }
 
+type RawHeaders = ReadonlyArray<readonly [Buffer | null, Buffer | null]>
+
+const sameBytes = (a: Buffer | null, b: Buffer | null): boolean => {
+  if (a === b) return true
+  if (a === null || b === null || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+const sameHeaders = (a: RawHeaders, b: RawHeaders): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (!sameBytes(a[i]![0], b[i]![0]) || !sameBytes(a[i]![1], b[i]![1])) return false
+  return true
+}
+
+/**
+ * Decoded keys and headers of a response's records: a producer sends the same headers (schema
+ * id, correlation id) on record after record, and a partition's records share a few keys. A
+ * record whose raw key or headers are the bytes of the previous record's shares its string or
+ * (read-only) object: no string per name and value and no object per record, which waited in the
+ * consumer's buffer long enough to be promoted.
+ */
+export const makeRecordTexts = () => {
+  let lastHeaders: RawHeaders | undefined
+  let headers: Readonly<Record<string, string>> = {}
+  let lastKey: Buffer | null = null
+  let key: string | null = null
+  return {
+    headers: (raw: RawHeaders): Readonly<Record<string, string>> => {
+      if (raw.length === 0) return {}
+      if (lastHeaders === undefined || !sameHeaders(raw, lastHeaders)) {
+        headers = decodeHeaders(raw)
+        lastHeaders = raw
+      }
+      return headers
+    },
+    key: (raw: Buffer | null): string | null => {
+      if (raw === null) return null
+      if (raw.length > SHORT_NAME) return raw.toString("utf8")
+      if (lastKey === null || !sameBytes(raw, lastKey)) {
+        key = internedUtf8(raw)
+        lastKey = raw
+      }
+      return key
+    }
+  }
+}
+
+/**
+ * A record's offset, `first + delta`, summed in numbers while exact (real offsets always are):
+ * one bigint a record, not two. `firstNumber` is `Number(first)`, converted once a batch.
+ */
+export const offsetOf = (first: bigint, firstNumber: number, delta: number): bigint => {
+  const at = firstNumber + delta
+  return Number.isSafeInteger(firstNumber) && Number.isSafeInteger(at) ? BigInt(at) : first + BigInt(delta)
+}
+
+/** A record's timestamp (epoch ms), `first + delta`, as `offsetOf`: no bigint while exact. */
+export const timestampOf = (first: bigint, firstNumber: number, delta: bigint): number => {
+  const d = Number(delta)
+  const at = firstNumber + d
+  return Number.isSafeInteger(firstNumber) && Number.isSafeInteger(d) && Number.isSafeInteger(at) ? at : Number(first + delta)
+}
+
 /** The value decodeHeaders kept for `name` (the last of that name). */
 export const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>, name: string): Buffer | undefined => {
   for (let i = h.length - 1; i >= 0; i--) {
@@ -478,6 +542,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               const aborted = [...(p.abortedTransactions ?? [])].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)
               let nextAborted = 0
               const abortedProducers = new Set<bigint>()
+              const texts = makeRecordTexts()
               for (const batch of batches) {
                 const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
                 if (last + 1n > next) next = last + 1n
@@ -490,17 +555,19 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 }
                 if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
                 const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
+                const firstOffset = Number(batch.firstOffset)
+                const firstTimestamp = Number(batch.firstTimestamp)
                 const n = batch.records.length
                 for (let i = 0; i < n; i++) {
                   const rec = batch.records[i]!
-                  const offset = batch.firstOffset + BigInt(rec.offsetDelta)
+                  const offset = offsetOf(batch.firstOffset, firstOffset, rec.offsetDelta)
                   if (offset < r.req) continue
                   records.push(withBytesBeside({
                     offset,
-                    key: rec.key === null ? null : rec.key.length <= SHORT_NAME ? internedUtf8(rec.key) : rec.key.toString("utf8"),
+                    key: texts.key(rec.key),
                     value: rec.value,
-                    headers: rec.headers.length === 0 ? {} : decodeHeaders(rec.headers),
-                    timestamp: Number(logAppend ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
+                    headers: texts.headers(rec.headers),
+                    timestamp: logAppend ? Number(batch.maxTimestamp) : timestampOf(batch.firstTimestamp, firstTimestamp, rec.timestampDelta)
                   }, rec.key, rec.headers, rawHeader))
                 }
               }
