@@ -213,6 +213,9 @@ const summary = (p: IngestProgress, seconds: number) =>
 /** Under the summary of an embedded day stopped before its end: the summary alone read as a whole day. */
 const stoppedEarly = "stopped before the end of the simulated day: run again with the same settings to ingest the rest (nothing is ingested twice)"
 
+/** A live run stopped before ingestion began: it read nothing, so it has no summary to print. */
+const stoppedWhileStarting = "stopped while starting, before anything was read: nothing to commit"
+
 /** The topics' specs; the command has checked that each is a market data or instruments topic. */
 const specsOf = (topics: ReadonlyArray<string>, partitions: number) => sourceTopicSpecs(topics, partitions) ?? []
 
@@ -489,6 +492,9 @@ const live = (
     // reached one (a wrong address) left an empty catalog, where query, replay and compact then
     // answered "no such table" instead of refusing a warehouse that does not exist.
     const lakehouseOnceReached = Layer.unwrap(Effect.as(topicsReady, lakehouseOf(options)))
+    // Whether the run's summary was printed: a stop before ingestion began (waiting for the broker,
+    // opening the warehouse) has none to print, and says so rather than end without a word.
+    let summarized = false
     const program = Effect.gen(function*() {
       yield* claimTopics({ group: options.group, adoptMarksOf: Option.getOrUndefined(options.adoptMarksOf), separateCopy: options.separateCopy }, topics).pipe(
         Effect.catchTag("OtherGroupsMarkers", (e) => refuseWarehouse(options, e.message))
@@ -520,6 +526,7 @@ const live = (
           yield* Fiber.interrupt(reporter)
           yield* Console.error("")
           yield* Console.log(summary(yield* ingestor.progress, (performance.now() - started) / 1000))
+          summarized = true
         }))
       )
     })
@@ -539,7 +546,10 @@ const live = (
       "cannot start yet",
       "3 seconds",
       100
-    ).pipe(Effect.provide(metrics))
+    ).pipe(
+      Effect.provide(metrics),
+      Effect.onInterrupt(() => summarized ? Effect.void : Console.log(stoppedWhileStarting))
+    )
   })
 
 /**

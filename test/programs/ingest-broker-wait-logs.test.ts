@@ -40,6 +40,18 @@ describe("npm run ingest, an unreachable broker", () => {
       assert.include(String(record!.message), `127.0.0.1:${port}`)
     }), 60_000)
 
+  it.effect("a stop while it waits says it stopped before reading anything, exit 0", () =>
+    Effect.gen(function*() {
+      const { p } = yield* ingestAgainstNothing({})
+      yield* written(p, "waiting for Kafka")
+      p.child.kill("SIGTERM")
+      const code = yield* Effect.promise(() => p.exited)
+      const out = p.output()
+      assert.strictEqual(code, 0, out)
+      // Before, it ended without a word: a stop that drained a run reads the same (no summary).
+      assert.include(out, "stopped while starting, before anything was read: nothing to commit")
+    }), 60_000)
+
   it.effect("brokers never reached fail the run after the first-contact wait: one clear line, exit 1, no warehouse left", () =>
     Effect.gen(function*() {
       // Before, a wrong port was waited for 150 × 2 s, then that again up to 100 times (some 8 hours).
