@@ -619,4 +619,4 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
   ]
 )))
 
-if (import.meta.main) runCommand(ingestCommand)
+if (import.meta.main) runCommand(ingestCommand, { afterSecondSignal: "what was not committed is read again on the next start" })

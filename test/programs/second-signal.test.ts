@@ -15,4 +15,24 @@ describe("a second signal", () => {
       assert.deepStrictEqual(codes, [130], `${first} then ${second}`)
     }
   })
+
+  it("says what becomes of unfinished work only where the program says (ingest), not in serve or query", () => {
+    const said: Array<string> = []
+    const write = process.stderr.write
+    process.stderr.write = ((line: string) => (said.push(line), true)) as typeof process.stderr.write
+    try {
+      for (const afterwards of [undefined, "what was not committed is read again on the next start"]) {
+        const signals = new EventEmitter()
+        exitOnSecondSignal(signals, () => {}, afterwards)
+        signals.emit("SIGTERM")
+        signals.emit("SIGTERM")
+      }
+    } finally {
+      process.stderr.write = write
+    }
+    assert.deepStrictEqual(said, [
+      "second signal: stopping without finishing\n",
+      "second signal: stopping without finishing; what was not committed is read again on the next start\n"
+    ])
+  })
 })

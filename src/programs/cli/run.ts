@@ -105,11 +105,11 @@ const report = (cause: Cause.Cause<unknown>): void => {
  * user who will not wait) ends the process at once with 130, as Ctrl-C twice does elsewhere. It
  * is as safe as kill -9: the tables' markers, not the process, say what was ingested.
  */
-export const exitOnSecondSignal = (signals: NodeJS.EventEmitter, exit: (code: number) => void) => {
+export const exitOnSecondSignal = (signals: NodeJS.EventEmitter, exit: (code: number) => void, afterwards?: string) => {
   let seen = 0
   const onSignal = () => {
     if (++seen < 2) return
-    process.stderr.write("second signal: stopping without finishing; what was not committed is read again on the next start\n")
+    process.stderr.write(`second signal: stopping without finishing${afterwards === undefined ? "" : `; ${afterwards}`}\n`)
     exit(130)
   }
   signals.on("SIGINT", onSignal)
@@ -172,11 +172,14 @@ const WIZARD_CANCELLED_EXIT = 130
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
-/** Services a command needs are provided to its handler (`Command.provide`), so `--help` builds none. */
-export const runCommand = (command: AnyCommand) => {
+/**
+ * Services a command needs are provided to its handler (`Command.provide`), so `--help` builds none.
+ * `afterSecondSignal`: what becomes of unfinished work when a second signal ends the run at once.
+ */
+export const runCommand = (command: AnyCommand, options: { readonly afterSecondSignal?: string } = {}) => {
   process.stdout.on("error", (e: NodeJS.ErrnoException) => stdoutFailed(e, (code) => process.exit(code)))
   process.stderr.on("error", stderrFailed)
-  exitOnSecondSignal(process, (code) => process.exit(code))
+  exitOnSecondSignal(process, (code) => process.exit(code), options.afterSecondSignal)
   const record = drainRecord()
   let wizardCancelled = false
   return command.pipe(
