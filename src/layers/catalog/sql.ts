@@ -247,12 +247,16 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
    */
   const uncertainCreates = new Map<string, Array<{ readonly location: string; readonly uuid: string }>>()
 
-  /** Removes `table`'s uncertain creates' files but the one `registered` (its row's) names. */
-  const settleCreates = (table: string, registered: string | undefined) =>
+  /**
+   * Removes `table`'s uncertain creates' files but those of the table registered now (`tableUuid`):
+   * a create of it landed, and its file is the table's history (metadata log) however far its row
+   * has moved since.
+   */
+  const settleCreates = (table: string, tableUuid: string) =>
     Effect.suspend(() => {
       const uncertain = uncertainCreates.get(table) ?? []
       uncertainCreates.delete(table)
-      return Effect.forEach(uncertain.filter((c) => c.location !== registered), (c) => files.remove(c.location).pipe(Effect.ignore), { discard: true })
+      return Effect.forEach(uncertain.filter((c) => c.uuid !== tableUuid), (c) => files.remove(c.location).pipe(Effect.ignore), { discard: true })
     })
 
   /**
@@ -269,9 +273,11 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       files.list(fileLocation(dir)).pipe(
         Effect.map((entries) => entries.map((e) => e.location).filter((l) => path.dirname(localPath(l)) === dir))
       )).pipe(Effect.mapError(catalogError))
-    const mine = new Set((uncertainCreates.get(showIdentifier(identifier)) ?? []).map((c) => c.uuid))
+    // Those files themselves, not their table-uuid: one that landed, was committed to and dropped
+    // left more files of that uuid, a dropped table's place as any other.
+    const mine = new Set((uncertainCreates.get(showIdentifier(identifier)) ?? []).map((c) => c.location))
     const foreign = (yield* otherTablesMetadata(files, listed.flat(), metadata["table-uuid"]).pipe(Effect.mapError(catalogError)))
-      .filter((f) => !mine.has(f.tableUuid))
+      .filter((f) => !mine.has(f.metadataFile))
     if (foreign.length === 0) return
     const registered = yield* pointer(identifier).pipe(
       Effect.repeat({ schedule: Schedule.spaced("100 millis"), times: 10, until: (l) => l !== undefined })
@@ -339,7 +345,11 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       const name = showIdentifier(identifier)
       const registered = yield* pointer(identifier)
       if (registered !== undefined) {
-        yield* settleCreates(name, registered)
+        if (uncertainCreates.has(name)) {
+          // Its table-uuid tells a create of ours that landed (whose file it keeps) from one that did not.
+          const current = yield* Effect.result(readMetadata(name, registered))
+          if (Result.isSuccess(current)) yield* settleCreates(name, current.success["table-uuid"])
+        }
         return yield* catalogError(new AlreadyExists({ name }))
       }
       const metadata = newTableMetadata({
@@ -376,7 +386,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         ),
         Effect.mapError(insertError(name))
       )
-      yield* settleCreates(name, location)
+      yield* settleCreates(name, metadata["table-uuid"])
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
     }),
 

@@ -160,6 +160,41 @@ describe("SQL catalog: a table's registration whose connection broke", () => {
       const loaded = yield* catalog.loadTable(id)
       assert.deepStrictEqual(metadataFiles(dir), [path.basename(FileIOs.localPath(loaded.metadataLocation))])
     }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+
+  // Two fibers ensuring the table: one's create landed unseen and was committed to, the other's
+  // create then meets the row. The first file is in the table's metadata log, not garbage.
+  it.effect("landed and committed to since: a later create (AlreadyExists) keeps the table's first metadata file", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const { driver, state } = breaking(path.join(dir, "catalog.db"))
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace(id.namespace)
+      state.breakNext = "after"
+      yield* Effect.flip(catalog.createTable(id, tables.trades))
+      const first = (yield* catalog.loadTable(id)).metadataLocation
+      const committed = yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
+      assert.include(committed.metadata["metadata-log"].map((e) => e["metadata-file"]), first)
+      const again = yield* Effect.flip(catalog.createTable(id, tables.trades))
+      assert.strictEqual(again.reason._tag, "AlreadyExists")
+      assert.isTrue(fs.existsSync(FileIOs.localPath(first)), "the table's first metadata file was removed")
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+
+  // Live: refused, LocationInUse waits a second for the other table's row to show.
+  it.live("landed, committed to, dropped by another process: created again there is refused (LocationInUse), as any dropped table's place", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "catalog.db")
+      const { driver, state } = breaking(file)
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace(id.namespace)
+      state.breakNext = "after"
+      yield* Effect.flip(catalog.createTable(id, tables.trades))
+      yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
+      const other = yield* Catalogs.make(sqliteDriver(file), { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* other.dropTable(id)
+      const again = yield* Effect.flip(catalog.createTable(id, tables.trades))
+      assert.strictEqual(again.reason._tag, "LocationInUse")
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
 })
 
 describe("SQL catalog: a PostgreSQL swap that never reached the server", () => {
