@@ -6,7 +6,7 @@
 import { Effect, Metric, Option, Result, type Tracer } from "effect"
 import { concatBatches } from "../../domain/columnBatch.ts"
 import { CHECKPOINT_PREFIX, fence } from "../../domain/ingest/marker.ts"
-import { keepOnly, movedAmong } from "../../domain/ingest/streamOwnership.ts"
+import { keepOnly, movedAmong, StreamSet } from "../../domain/ingest/streamOwnership.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import type { SequenceEvent } from "../../domain/reference.ts"
 import type { RowBuffer } from "../../domain/rows.ts"
@@ -55,7 +55,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
     let checkpoints = due
     for (const part of parts.values()) checkpoints ||= part.events.length > 0
     const taking = [...parts.values()].filter((part) => !part.retired && part.next > ingestedBelow(part))
-    const texts = checkpoints ? yield* checkpointsOf(taking, trackers) : new Map<PartitionState, string>()
+    const texts = checkpoints ? yield* checkpointsOf(taking, trackers, parts.values()) : new Map<PartitionState, string>()
     // Letting go changes no partition's `left`: one look at them serves every partition taken.
     const moved = checkpoints ? movedAmong(parts.values()) : undefined
     const taken: Array<Taken> = []
@@ -85,16 +85,24 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
  * The tracker checkpoint of each tracked partition, its streams', one pass over each table's
  * tracker: a pass a partition cost partitions times streams, the event loop held (ADR-57).
  */
-const checkpointsOf = (taking: ReadonlyArray<PartitionState>, trackers: Trackers) =>
+const checkpointsOf = (taking: ReadonlyArray<PartitionState>, trackers: Trackers, all: Iterable<PartitionState>) =>
   Effect.gen(function*() {
     const texts = new Map<PartitionState, string>()
+    const rereading = [...all].filter((part) => part.rereading !== undefined)
     for (const table of ["trades", "quotes"] as const) {
       const mine = taking.filter((part) => part.table === table)
       if (mine.length === 0) continue
+      // Streams a partition has still to read again apart (`rereading`): their state has seen records
+      // no table holds yet. Checkpointed, a start from the tables restored it and dropped those
+      // records as duplicates; left out, it restores an older checkpoint (the owner's next record
+      // may then be a false GAP).
+      const apart = new StreamSet()
+      for (const part of rereading) if (part.table === table) part.rereading!.streams.some((e, s) => (apart.add(e, s), false))
       // Who holds each stream (one partition, but nothing here needs that to be so).
       const holders = new Map<string, Map<string, Array<PartitionState>>>()
       for (const part of mine) {
         part.streams.some((exchange, symbol) => {
+          if (apart.has(exchange, symbol)) return false
           let symbols = holders.get(exchange)
           if (symbols === undefined) holders.set(exchange, (symbols = new Map()))
           const list = symbols.get(symbol)
