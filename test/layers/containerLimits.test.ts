@@ -105,10 +105,10 @@ describe("sizedForContainer", () => {
     }
   })
 
-  it("gives a small pod's DuckDB no less than K2_DUCKDB_MEMORY_LIMIT may be set to (half of 100 MiB failed ingest's flushes)", () => {
+  it("gives a small pod's DuckDB no less than K2_DUCKDB_MEMORY_LIMIT may be set to (flushes failed at up to 32 MiB)", () => {
     const { options, sized } = sizedForContainer({}, { memoryBytes: 100 * 2 ** 20, cpus: undefined }, host)
     assert.strictEqual(options.memoryLimit, "64MiB")
-    assert.include(sized[0]!, "memory limit 64MiB (the least K2 gives DuckDB; 50 % of the cgroup's 100 MiB")
+    assert.include(sized[0]!, "memory limit 64MiB (the least K2 gives DuckDB, raised from 50 MiB, 50 % of the cgroup's 100 MiB")
   })
 
   it("rounds a fraction of a CPU up to a thread", () => {
