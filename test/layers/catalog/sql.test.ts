@@ -127,16 +127,23 @@ describe("SQL catalog: a table's registration whose connection broke", () => {
   }
   const id = { namespace: "market_data", name: "trades" }
   const metadataFiles = (dir: string) => fs.readdirSync(path.join(dir, "market_data", "trades", "metadata")).filter((f) => f.endsWith(".metadata.json"))
+  /** A catalog in a new directory whose first create of the table lost its connection `when`; the create's failure. */
+  const createBroken = (when: "before" | "after") =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "catalog.db")
+      const { driver, state } = breaking(file)
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+      yield* catalog.createNamespace(id.namespace)
+      state.breakNext = when
+      const failed = yield* Effect.flip(catalog.createTable(id, tables.trades))
+      return { dir, file, catalog, failed }
+    })
 
   // Live: refused, LocationInUse waits a second for the other table's row to show.
   it.live("not landed: created again by the next try, not refused as another table's location (LocationInUse), and the first file is removed", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir()
-      const { driver, state } = breaking(path.join(dir, "catalog.db"))
-      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
-      yield* catalog.createNamespace(id.namespace)
-      state.breakNext = "before"
-      const failed = yield* Effect.flip(catalog.createTable(id, tables.trades))
+      const { catalog, dir, failed } = yield* createBroken("before")
       assert.strictEqual(failed.reason._tag, "CatalogUnavailable")
       assert.include(failed.message, "Connection terminated unexpectedly")
       // Its outcome unknown, its metadata file stays meanwhile: the row may point at it.
@@ -149,12 +156,7 @@ describe("SQL catalog: a table's registration whose connection broke", () => {
 
   it.effect("landed: the next try finds the table (AlreadyExists), and its file is kept", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir()
-      const { driver, state } = breaking(path.join(dir, "catalog.db"))
-      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
-      yield* catalog.createNamespace(id.namespace)
-      state.breakNext = "after"
-      yield* Effect.flip(catalog.createTable(id, tables.trades))
+      const { catalog, dir } = yield* createBroken("after")
       const again = yield* Effect.flip(catalog.createTable(id, tables.trades))
       assert.strictEqual(again.reason._tag, "AlreadyExists")
       const loaded = yield* catalog.loadTable(id)
@@ -165,12 +167,7 @@ describe("SQL catalog: a table's registration whose connection broke", () => {
   // create then meets the row. The first file is in the table's metadata log, not garbage.
   it.effect("landed and committed to since: a later create (AlreadyExists) keeps the table's first metadata file", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir()
-      const { driver, state } = breaking(path.join(dir, "catalog.db"))
-      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
-      yield* catalog.createNamespace(id.namespace)
-      state.breakNext = "after"
-      yield* Effect.flip(catalog.createTable(id, tables.trades))
+      const { catalog } = yield* createBroken("after")
       const first = (yield* catalog.loadTable(id)).metadataLocation
       const committed = yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
       assert.include(committed.metadata["metadata-log"].map((e) => e["metadata-file"]), first)
@@ -182,13 +179,7 @@ describe("SQL catalog: a table's registration whose connection broke", () => {
   // Live: refused, LocationInUse waits a second for the other table's row to show.
   it.live("landed, committed to, dropped by another process: created again there is refused (LocationInUse), as any dropped table's place", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir()
-      const file = path.join(dir, "catalog.db")
-      const { driver, state } = breaking(file)
-      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: FileIOs.fileLocation(dir) })
-      yield* catalog.createNamespace(id.namespace)
-      state.breakNext = "after"
-      yield* Effect.flip(catalog.createTable(id, tables.trades))
+      const { catalog, dir, file } = yield* createBroken("after")
       yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { owner: "k2" } }])
       const other = yield* Catalogs.make(sqliteDriver(file), { name: "k2", warehouse: FileIOs.fileLocation(dir) })
       yield* other.dropTable(id)
