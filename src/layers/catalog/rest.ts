@@ -8,7 +8,8 @@
  * 400 typed NamespaceNotEmptyException, as Iceberg's own servers answer a drop) → AlreadyExists / NamespaceNotEmpty /
  * CommitConflict (reload and retry on a fresh base; so is a 400 for a stale sequence number or a snapshot id taken); on
  * a commit, 5xx (but 501 Not Implemented, CatalogRejected), a timeout or a broken connection → CommitStateUnknown (the caller looks for its
- * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient), but on `GET /v1/config`,
+ * `k2.commit-id` before retrying); elsewhere they are CatalogUnavailable (transient; a read, GET or HEAD, whose
+ * connection broke is sent once more first, a change never), but on `GET /v1/config`,
  * where 401/403/419 (credentials refused) and 404 (a wrong URI, prefix or warehouse) are CatalogRejected. 401 and
  * 419 (AuthenticationTimeout) refresh an OAuth2 token once, and a token with an `expires_in` is
  * renewed within a minute (or half its life) of expiring, before a request; a token endpoint refusing the
@@ -20,7 +21,7 @@
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
  */
 import { Clock, Duration, Effect, Layer, Option, Ref, Result } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
+import { FetchHttpClient, HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
 import { MetadataTooLarge, TableFileError } from "../../domain/iceberg/errors.ts"
 import { stringifyJson } from "../../domain/iceberg/json.ts"
 import { defaultTableLocation, metadataCache, type TableRequirement, type TableUpdate } from "../../domain/iceberg/metadata.ts"
@@ -160,6 +161,17 @@ const redirectTarget = (request: HttpClientRequest.HttpClientRequest, reply: Rep
   }
 }
 
+/** A request that changes nothing, so may be sent again when its connection broke (a change may have been carried out). */
+const readOnly = (request: HttpClientRequest.HttpClientRequest) => request.method === "GET" || request.method === "HEAD"
+
+/**
+ * The connection broke under the exchange (reset, closed, the answer cut short): a kept-alive
+ * connection the server or a proxy had ended as it was reused, which a new one does not meet.
+ * A certificate refused is not: it will be refused again.
+ */
+const brokenConnection = (e: HttpClientError.HttpClientError) =>
+  (e.reason._tag === "TransportError" || e.reason._tag === "DecodeError") && untrustedCertificate(e) === undefined
+
 /** A token is renewed this long before it expires (or half its life, if shorter): a request never carries one about to lapse. */
 const RENEW_AHEAD_MS = 60_000
 
@@ -234,17 +246,20 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
 
   /**
    * One HTTP exchange, following the redirects that keep the request as it is (see redirectTarget);
-   * a transport failure or timeout is CatalogUnavailable (callers may reclassify).
+   * a transport failure or timeout is CatalogUnavailable (callers may reclassify). A read whose
+   * connection broke is sent once more (brokenConnection), within the same time limit.
    */
   const send = (request: HttpClientRequest.HttpClientRequest, bearer: string | undefined) =>
     Effect.gen(function*() {
       let current = request
       for (let hops = 0;; hops++) {
         const withAuth = bearer === undefined ? current : HttpClientRequest.bearerToken(current, bearer)
-        const outcome = yield* http.execute(withAuth).pipe(
+        const exchange = http.execute(withAuth).pipe(
           Effect.flatMap((response) =>
             Effect.map(response.arrayBuffer, (body) => replyOf(response.status, new Uint8Array(body), response.headers["location"]))
-          ),
+          )
+        )
+        const outcome = yield* (readOnly(current) ? Effect.retry(exchange, { times: 1, while: brokenConnection }) : exchange).pipe(
           Effect.timeoutOption(REQUEST_TIMEOUT),
           Effect.mapError((e) => {
             // Waiting will not make the catalog's certificate trusted: refused (the request was never sent).
