@@ -34,7 +34,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlag, wireSchemas } from "./cli/kafka.ts"
+import { brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlagNoting, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
@@ -55,6 +55,15 @@ const LIVE = "live mode"
  * group timed out).
  */
 const SESSION_TIMEOUT_RANGE = inRange(6_000, 2 ** 31 - 1 - JOIN_WAIT_MARGIN_MS)
+
+/**
+ * The embedded default's most `--partitions`: it owns every partition of its three topics in one
+ * process, each holding ~7.5 KB of heap for the whole run (its actor, state and gauges). 7000
+ * (21,000 partitions) peaked at 181–200 MB of live heap under package.json's 256 MB, 8000 at
+ * 208–221 MB and 10000 at 249 MB (docs/operations.md): the margin is for the day's buffered rows.
+ * Unrefused, a count that did not fit ran out of heap (exit 134).
+ */
+const EMBEDDED_MAX_PARTITIONS = 7_000
 
 /** The embedded default's flags when not given; live mode refuses them given. */
 const embeddedDefaults = { events: 10_000, seed: 42 }
@@ -90,7 +99,7 @@ const flags = {
   topics: Flag.String("topics").pipe(
     setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
-  partitions: partitionsFlag,
+  partitions: partitionsFlagNoting(`at most ${EMBEDDED_MAX_PARTITIONS} in the embedded default (its heap holds every partition of its three topics)`),
   commitInterval: integerFlag("commit-interval-ms").pipe(
     setting("flush and commit at least this often", { env: "K2_COMMIT_INTERVAL_MS", read: integerRead, fallback: Ingest.defaultIngestConfig.commitIntervalMs, check: inRange(1) })
   ),
@@ -589,6 +598,13 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       // The simulator publishes all three: a topic left out would fill the in-process log unread.
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
         throw new UsageError({ message: `--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers` })
+      }
+      if (options.partitions.value > EMBEDDED_MAX_PARTITIONS) {
+        throw new UsageError({
+          message: `--partitions ${options.partitions.value}: the embedded default holds at most ${EMBEDDED_MAX_PARTITIONS}: one process owns every ` +
+            `partition of its ${simulatedTopics.length} topics (${simulatedTopics.length * options.partitions.value}), ~8 KB of heap each, ` +
+            `and more do not fit its 256 MB heap (package.json); a live ingest spreads them over its group's processes`
+        })
       }
       const symbols = simulatedSymbols(options)
       // Settings read from the environment alone are checked before the warehouse is touched.

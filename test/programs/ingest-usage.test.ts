@@ -21,6 +21,14 @@ const refused = (args: ReadonlyArray<string>, says: string, env: Record<string, 
 describe.concurrent("npm run ingest, bad options", () => {
   it.effect("no partitions", () => refused(["--partitions", "0"], "Invalid value for flag --partitions"))
 
+  // Each partition holds ~8 KB of heap for the whole run (docs/operations.md): 7000 and more (21,000
+  // partitions) ran out of the 256 MB heap, exit 134, rather than being refused.
+  it.effect("the embedded default: more partitions than its heap holds, named with the limit", () =>
+    Effect.gen(function*() {
+      yield* refused(["--partitions", "7001"], "--partitions 7001: the embedded default holds at most 7000")
+      yield* refused([], "--partitions 10000: the embedded default holds at most 7000", { K2_TOPIC_PARTITIONS: "10000" })
+    }), 30_000)
+
   it.effect("a flush of no rows", () => refused(["--flush-rows", "0"], "Invalid value for flag --flush-rows"))
 
   it.effect("a metrics port out of range, from the environment", () =>

@@ -127,6 +127,9 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
 /** Put in a partition actor's mailbox when a restart is owed to it: it may have no batch coming. */
 const WAKE = "wake"
 
+/** A step of a partition supervisor's backoff. */
+type SupervisorStep = Effect.Success<ReturnType<typeof Schedule.toStep<unknown, Cause.Cause<unknown>, never, never>>>
+
 /** A batch in a partition actor's mailbox, with the buffer room taken for it (ADR-57). */
 interface Intake {
   readonly batch: PartitionBatch
@@ -486,7 +489,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
         }
         return yield* work
       })
-      const supervised = attempt.pipe(
+      const once = attempt.pipe(
         // Another log than the table's marker describes, a marker that does not decode, or an ACL refusal, stays
         // so whatever restarts: the run ends, and the partition takes nothing more meanwhile.
         Effect.tapError((e) =>
@@ -503,11 +506,22 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
             if (consumerRef !== undefined) yield* consumerRef.pause([tp])
             dropped(yield* Queue.clear(mailbox))
           })
-        ),
-        Effect.retry({ schedule: supervisorBackoff, while: (cause) => !Cause.hasInterruptsOnly(cause) && !Deferred.isDoneUnsafe(fatal) }),
-        // Only an interruption (a revoke, the run ending) or a fault that ends the run gets past the retry.
-        Effect.catch(() => Effect.interrupt)
+        )
       )
+      // Retried by hand, not by Effect.retry: that builds the backoff's state (~20 closures) when it
+      // starts, for every partition, and most never fail (docs/operations.md, "heap").
+      let backoff: SupervisorStep | undefined
+      const supervised: Effect.Effect<never> = Effect.catch(once, (cause) =>
+        // Only an interruption (a revoke, the run ending) or a fault that ends the run gets past the retry.
+        Cause.hasInterruptsOnly(cause) || Deferred.isDoneUnsafe(fatal) ? Effect.interrupt : Effect.gen(function*() {
+          backoff ??= yield* Schedule.toStep(supervisorBackoff)
+          const [, delay] = yield* backoff(yield* Clock.currentTimeMillis, cause)
+          yield* Effect.sleep(delay)
+        }).pipe(
+          // The backoff never ends: it has no Done to fail with.
+          Effect.orDie,
+          Effect.andThen(Effect.suspend(() => supervised))
+        ))
       yield* FiberMap.run(actors, key, supervised)
     })
 

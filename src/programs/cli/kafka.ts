@@ -82,14 +82,23 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
  * `--partitions` of `ingest` and `produce`: the value says whether it is K2's default, which
  * only topics K2 creates get: an existing topic is grown to a count asked for only (ADR-74).
  */
-export const partitionsFlag = integerFlag("partitions").pipe(
-  defaultedSetting("partitions of the topics: created with this many when missing; given (here or in the variable), existing topics with fewer are grown to it (their keys move to other partitions), else they keep theirs", {
-    env: "K2_TOPIC_PARTITIONS",
-    read: integerRead,
-    fallback: 12,
-    check: inRange(1, 10_000)
-  })
-)
+const partitionsSetting = (about: string) =>
+  integerFlag("partitions").pipe(
+    defaultedSetting(about, {
+      env: "K2_TOPIC_PARTITIONS",
+      read: integerRead,
+      fallback: 12,
+      check: inRange(1, 10_000)
+    })
+  )
+
+const partitionsAbout =
+  "partitions of the topics: created with this many when missing; given (here or in the variable), existing topics with fewer are grown to it (their keys move to other partitions), else they keep theirs"
+
+export const partitionsFlag = partitionsSetting(partitionsAbout)
+
+/** `--partitions` with what bounds it further in one mode (`note`, in its help). */
+export const partitionsFlagNoting = (note: string) => partitionsSetting(`${partitionsAbout}; ${note}`)
 
 const registryAbout = "Confluent-compatible schema registry URL for the Avro schema ids (default: the repo's embedded ids)"
 const registryFrom = {
