@@ -11,6 +11,29 @@ const byKey = (...parts: ReadonlyArray<Part>) => new Map(parts.map((p) => [p.key
 const checkpoint = (symbol: string, last: number) => JSON.stringify({ v: 1, streams: [["ASX", symbol, last, 0, 0, null, []]] })
 
 describe("stream ownership", () => {
+  it("a stream set answers every question before its first stream, and after its last one left", () => {
+    const set = new StreamSet()
+    const asked = () => {
+      assert.strictEqual(set.size, 0)
+      assert.isFalse(set.has("ASX", "BHP"))
+      assert.isFalse(set.some(() => true))
+      set.delete("ASX", "BHP")
+      set.retain(() => false)
+      assert.strictEqual(set.size, 0)
+    }
+    asked()
+    set.add("ASX", "BHP")
+    set.add("ASX", "BHP")
+    set.add("CHIA", "CBA")
+    assert.strictEqual(set.size, 2)
+    assert.isTrue(set.has("ASX", "BHP"))
+    set.delete("ASX", "BHP")
+    set.retain((exchange) => exchange !== "CHIA")
+    asked()
+    set.add("ASX", "BHP")
+    assert.isTrue(set.some((exchange, symbol) => exchange === "ASX" && symbol === "BHP"))
+  })
+
   it("a stream belongs to the partition that last carried it", () => {
     const [p0, p1] = [part("t:0"), part("t:1")]
     const installed = byKey(p0, p1)

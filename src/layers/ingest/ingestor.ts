@@ -48,7 +48,7 @@ import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
 import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
-import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervisorBackoff } from "./transientFaults.ts"
+import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervise, supervisorBackoff } from "./transientFaults.ts"
 import * as WriterSchemas from "./writerSchemas.ts"
 
 export interface IngestConfig {
@@ -126,9 +126,6 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
 
 /** Put in a partition actor's mailbox when a restart is owed to it: it may have no batch coming. */
 const WAKE = "wake"
-
-/** A step of a partition supervisor's backoff. */
-type SupervisorStep = Effect.Success<ReturnType<typeof Schedule.toStep<unknown, Cause.Cause<unknown>, never, never>>>
 
 /** A batch in a partition actor's mailbox, with the buffer room taken for it (ADR-57). */
 interface Intake {
@@ -440,6 +437,8 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
     const actors = yield* FiberMap.make<TpKey, never, never>()
     /** A partition's fault no restart clears: the run ends with it. */
     const fatal = yield* Deferred.make<never, AnotherLog | MarkerUnreadable | KafkaError>()
+    /** Only an interruption (a revoke, the run ending) or a fault that ends the run gets past a partition's supervisor. */
+    const unsupervised = (cause: Cause.Cause<unknown>) => Cause.hasInterruptsOnly(cause) || Deferred.isDoneUnsafe(fatal)
     const mailboxes = new Map<TpKey, Queue.Queue<Intake | typeof WAKE>>()
     let consumerRef: Consumer | undefined
     /** The batches a mailbox held when it was emptied never reach the buffers: their room goes back. */
@@ -508,21 +507,7 @@ export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: Inge
           })
         )
       )
-      // Retried by hand, not by Effect.retry: that builds the backoff's state (~20 closures) when it
-      // starts, for every partition, and most never fail (docs/operations.md, "heap").
-      let backoff: SupervisorStep | undefined
-      const supervised: Effect.Effect<never> = Effect.catch(once, (cause) =>
-        // Only an interruption (a revoke, the run ending) or a fault that ends the run gets past the retry.
-        Cause.hasInterruptsOnly(cause) || Deferred.isDoneUnsafe(fatal) ? Effect.interrupt : Effect.gen(function*() {
-          backoff ??= yield* Schedule.toStep(supervisorBackoff)
-          const [, delay] = yield* backoff(yield* Clock.currentTimeMillis, cause)
-          yield* Effect.sleep(delay)
-        }).pipe(
-          // The backoff never ends: it has no Done to fail with.
-          Effect.orDie,
-          Effect.andThen(Effect.suspend(() => supervised))
-        ))
-      yield* FiberMap.run(actors, key, supervised)
+      yield* FiberMap.run(actors, key, supervise(once, supervisorBackoff, unsupervised))
     })
 
     const revoke = Effect.fnUntraced(function*(tps: ReadonlyArray<TopicPartition>) {

@@ -2,7 +2,7 @@
  * Which faults pass and how long they are waited out (DESIGN.md: transient faults retry with
  * capped, jittered exponential backoff, classified by typed errors).
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect, Schedule } from "effect"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { CatalogError } from "../../services/Catalog.ts"
 import type { IngestError } from "../../services/Ingestor.ts"
@@ -45,6 +45,31 @@ export const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedul
 
 /** A partition actor's restarts (its supervisor): the backoff, afresh after a healthy minute. */
 export const supervisorBackoff = resettingAfter(backoff, HEALTHY)
+
+/**
+ * `once` retried on `schedule` (supervisorBackoff, which never ends) until `ends` says a failure is
+ * the last: then interrupted. By hand, not by Effect.retry: that builds the schedule's state (~20
+ * closures) when it starts, for every partition, and most never fail (docs/operations.md, "heap");
+ * this builds it on a first failure. The delays are Effect.retry's (test/layers/ingest/supervision.test.ts).
+ */
+export const supervise = <E>(
+  once: Effect.Effect<never, E>,
+  schedule: Schedule.Schedule<unknown, E>,
+  ends: (e: E) => boolean
+): Effect.Effect<never> => {
+  let step: Effect.Success<ReturnType<typeof Schedule.toStep<unknown, E, never, never>>> | undefined
+  const supervised: Effect.Effect<never> = Effect.catch(once, (e) =>
+    ends(e) ? Effect.interrupt : Effect.gen(function*() {
+      step ??= yield* Schedule.toStep(schedule)
+      const [, delay] = yield* step(yield* Clock.currentTimeMillis, e)
+      yield* Effect.sleep(delay)
+    }).pipe(
+      // A schedule that never ends has no Done to fail with.
+      Effect.orDie,
+      Effect.andThen(Effect.suspend(() => supervised))
+    ))
+  return supervised
+}
 
 /** Transient faults: the backoff, then the failure goes up. */
 export const retrySchedule = backoff.pipe(Schedule.upTo({ times: 8 }))

@@ -131,6 +131,27 @@ describe("REST catalog client: OAuth2 client credentials", () => {
     }))
 })
 
+describe("REST catalog client: broken connections", () => {
+  it.effect("a token request or a change whose connection breaks is sent once, also past a redirect; a read once more, where it was sent", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      // The token endpoint and every table's connection break; a commit or load is first redirected (307).
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config()
+          : r.url.host === "catalog.test" && r.url.pathname.includes("/tables/")
+          ? new Response(null, { status: 307, headers: { location: `http://moved.test${r.url.pathname}` } })
+          : undefined, seen)
+      const sent = () => seen.splice(0).filter((r) => r.url.pathname !== "/v1/config").map((r) => `${r.method} ${r.url.host}`)
+      assert.strictEqual(yield* reasonOf(catalog, layer, { credential: "k2:secret" }), "CatalogUnavailable")
+      assert.deepStrictEqual(sent(), ["POST catalog.test"])
+      assert.strictEqual(yield* reasonOf(Effect.flatMap(catalog, (c) => c.commitTable(trades, [], [])), layer), "CommitStateUnknown")
+      assert.deepStrictEqual(sent(), ["POST catalog.test", "POST moved.test"])
+      assert.strictEqual(yield* reasonOf(Effect.flatMap(catalog, (c) => c.loadTable(trades)), layer), "CatalogUnavailable")
+      assert.deepStrictEqual(sent(), ["GET catalog.test", "GET moved.test", "GET moved.test"])
+    }))
+})
+
 describe("REST catalog client: configuration", () => {
   it.effect("a /v1/config the server fails on (5xx) or sheds (408, 429) fails the catalog as unavailable, naming the request", () =>
     Effect.gen(function*() {

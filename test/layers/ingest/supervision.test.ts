@@ -3,11 +3,11 @@
  * is pending, and the restart backoff starts afresh after a healthy run.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, Random } from "effect"
 import { TestClock } from "effect/testing"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
-import { reconnectSchedule, supervisorBackoff } from "../../../src/layers/ingest/transientFaults.ts"
+import { reconnectSchedule, supervise, supervisorBackoff } from "../../../src/layers/ingest/transientFaults.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { Ingestor } from "../../../src/services/Ingestor.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
@@ -84,4 +84,77 @@ describe("Ingestor supervision", () => {
       // ...but a failure after ten healthy minutes is retried after the first delay, not the cap.
       assert.isAtMost(starts[11]! - (starts[10]! + 600_000), first * 1.2)
     }))
+
+  /**
+   * A partition's supervisor (supervise): fails at once `quick` times, runs healthy for two
+   * minutes, fails at once `quick` times again, then meets a fault that ends the run. When each
+   * attempt started, from the first.
+   */
+  const supervisorStarts = (retrying: (once: Effect.Effect<never, string>, ends: (e: string) => boolean) => Effect.Effect<never>) =>
+    Effect.gen(function*() {
+      const quick = 7
+      const starts: Array<number> = []
+      const once = Effect.gen(function*() {
+        starts.push(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
+        if (starts.length === quick + 1) yield* Effect.sleep("2 minutes")
+        return yield* Effect.fail(starts.length > 2 * quick ? "fatal" : "failed")
+      })
+      const fiber = yield* Effect.forkChild(retrying(once, (e) => e === "fatal").pipe(Random.withSeed("supervisor")))
+      yield* TestClock.adjust("1 hour")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.hasInterrupts(exit), String(exit))
+      // To the microsecond: the second run starts an hour later, where fewer fractional digits fit.
+      return starts.map((start) => Math.round((start - starts[0]!) * 1000) / 1000)
+    })
+
+  it.effect("a partition's supervisor waits the delays Effect.retry waited, afresh after a healthy minute", () =>
+    Effect.gen(function*() {
+      const byHand = yield* supervisorStarts((once, ends) => supervise(once, supervisorBackoff, ends))
+      const byRetry = yield* supervisorStarts((once, ends) =>
+        once.pipe(Effect.retry({ schedule: supervisorBackoff, while: (e) => !ends(e) }), Effect.catch(() => Effect.interrupt))
+      )
+      assert.deepStrictEqual(byHand, byRetry)
+      assert.strictEqual(byHand.length, 15)
+      const delays = byHand.slice(1).map((start, i) => start - byHand[i]! - (i === 7 ? 120_000 : 0))
+      // 100 ms doubling to the 5 s cap, ±20%; after the healthy two minutes, 100 ms again.
+      assert.isAtMost(delays[0]!, 120)
+      assert.isAtLeast(delays[6]!, 4_000)
+      assert.isAtMost(delays[7]!, 120)
+    }))
+
+  it.effect("a partition's supervisor ends at once when interrupted in its backoff, and on a fault that ends the run", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const failing = Effect.suspend(() => Effect.fail(++attempts))
+      const fiber = yield* Effect.forkChild(supervise(failing, supervisorBackoff, () => false))
+      yield* TestClock.adjust("1 minute")
+      const before = attempts
+      assert.isAbove(before, 10)
+      // A revoke: the fiber sleeping out its backoff ends with no clock moved.
+      const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
+      assert.isTrue(Exit.hasInterrupts(exit))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(attempts, before)
+      // A fault that ends the run is not retried.
+      attempts = 0
+      const fatal = yield* Effect.exit(supervise(failing, supervisorBackoff, () => true))
+      assert.isTrue(Exit.hasInterrupts(fatal))
+      assert.strictEqual(attempts, 1)
+    }))
+
+  it.effect("a partition's supervisor retrying 10,000 times holds a fiber stack as deep as at its first retry", () =>
+    Effect.gen(function*() {
+      const depths: Array<number> = []
+      const once = Effect.suspend(() => {
+        depths.push((Fiber.getCurrent() as unknown as { readonly _stack: ReadonlyArray<unknown> })._stack.length)
+        return Effect.fail(depths.length >= 10_000 ? "fatal" : "failed")
+      })
+      const fiber = yield* Effect.forkChild(supervise(once, supervisorBackoff, (e) => e === "fatal"))
+      // 10,000 delays of at most 6 s, with no healthy minute between: the backoff stays at its cap.
+      yield* TestClock.adjust("1 day")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.hasInterrupts(exit), String(exit))
+      assert.strictEqual(depths.length, 10_000)
+      assert.strictEqual(Math.max(...depths), depths[1])
+    }), 60_000)
 })
