@@ -363,29 +363,35 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         ...(request.properties === undefined ? {} : { properties: request.properties })
       })
       yield* refuseLocationInUse(identifier, metadata)
-      const location = yield* writeMetadata(name, metadata, null)
-      yield* Effect.tryPromise(() =>
-        driver.execute(
-          v1
-            ? `INSERT INTO iceberg_tables
-                 (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
-               VALUES ($1, $2, $3, $4, NULL, 'TABLE')`
-            : `INSERT INTO iceberg_tables
-                 (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location)
-               VALUES ($1, $2, $3, $4, NULL)`,
-          [options.name, identifier.namespace, identifier.name, location]
+      // The file and its row as one step: a stop between them left a file no row names, where every
+      // later create was refused as another table's location (ADR-47). Both are bounded (the disk's
+      // write, the database's statement timeout).
+      const location = yield* Effect.uninterruptible(Effect.gen(function*() {
+        const location = yield* writeMetadata(name, metadata, null)
+        yield* Effect.tryPromise(() =>
+          driver.execute(
+            v1
+              ? `INSERT INTO iceberg_tables
+                   (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
+                 VALUES ($1, $2, $3, $4, NULL, 'TABLE')`
+              : `INSERT INTO iceberg_tables
+                   (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location)
+                 VALUES ($1, $2, $3, $4, NULL)`,
+            [options.name, identifier.namespace, identifier.name, location]
+          )
+        ).pipe(
+          // Only an INSERT refused (the name taken) or not run (SQLite locked, read-only, full) surely
+          // registered nothing. After a broken connection the row may have landed, pointing at this
+          // file: it stays until the table's row is known (settleCreates).
+          Effect.tapError((e) =>
+            changedNothing(e.cause)
+              ? files.remove(location).pipe(Effect.ignore)
+              : Effect.sync(() => void uncertainCreates.set(name, [...uncertainCreates.get(name) ?? [], { location, uuid: metadata["table-uuid"] }]))
+          ),
+          Effect.mapError(insertError(name))
         )
-      ).pipe(
-        // Only an INSERT refused (the name taken) or not run (SQLite locked, read-only, full) surely
-        // registered nothing. After a broken connection the row may have landed, pointing at this
-        // file: it stays until the table's row is known (settleCreates).
-        Effect.tapError((e) =>
-          changedNothing(e.cause)
-            ? files.remove(location).pipe(Effect.ignore)
-            : Effect.sync(() => void uncertainCreates.set(name, [...uncertainCreates.get(name) ?? [], { location, uuid: metadata["table-uuid"] }]))
-        ),
-        Effect.mapError(insertError(name))
-      )
+        return location
+      }))
       yield* settleCreates(name, metadata["table-uuid"])
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
     }),

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result } from "effect"
+import { Deferred, Effect, Fiber, Layer, Result } from "effect"
 import { encodeTableMetadata } from "../../../src/domain/iceberg/metadataFile.ts"
 import type { Snapshot } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -185,6 +185,41 @@ describe("SQL catalog: a table's registration whose connection broke", () => {
       yield* other.dropTable(id)
       const again = yield* Effect.flip(catalog.createTable(id, tables.trades))
       assert.strictEqual(again.reason._tag, "LocationInUse")
+    }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
+})
+
+describe("SQL catalog: a create interrupted", () => {
+  // A stop (a revoke, a drain) between the metadata file's write and its row's INSERT left a file no
+  // row names: every later create there was refused as another table's location (ADR-47), for good.
+  it.live("after its metadata file was written, still registers it: the next create finds the table (AlreadyExists), not another's location", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "catalog.db")
+      const options = { name: "k2", warehouse: FileIOs.fileLocation(dir) }
+      const id = { namespace: "market_data", name: "trades" }
+      const real = yield* FileIO
+      const written = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      // The metadata file is on the disk; its write has not returned yet.
+      const slow = FileIO.of({
+        ...real,
+        write: (location, bytes) =>
+          location.endsWith(".metadata.json")
+            ? real.write(location, bytes).pipe(Effect.andThen(Deferred.succeed(written, undefined)), Effect.andThen(Deferred.await(gate)))
+            : real.write(location, bytes)
+      })
+      const catalog = yield* Catalogs.make(sqliteDriver(file), options).pipe(Effect.provideService(FileIO, slow))
+      yield* catalog.createNamespace(id.namespace)
+      const creating = yield* Effect.forkChild(catalog.createTable(id, tables.trades))
+      yield* Deferred.await(written)
+      const interrupting = yield* Effect.forkChild(Fiber.interrupt(creating))
+      // The interruption is delivered while the write has not returned.
+      yield* Effect.sleep("50 millis")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(interrupting)
+      const other = yield* Catalogs.make(sqliteDriver(file), options)
+      const again = yield* Effect.flip(other.createTable(id, tables.trades))
+      assert.strictEqual(again.reason._tag, "AlreadyExists")
     }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
 })
 
