@@ -63,9 +63,6 @@ export const runMoving = (seed: number, budget: number) =>
     const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
     const state = { faultsLeft: budget, catalogDown: 0, writesFail: 0, slowLoads: 0, slowBatches: 0, log: [] as Array<string> }
     const pending: Array<Fault> = []
-    // Ingestion commits seen: a second member joins once the tables exist (two first starts racing
-    // to create them is another matter).
-    let committed = 0
     const down = (what: string) => catalogError(new CatalogUnavailable({ detail: `injected outage (${what})` }))
 
     const storage = Lakehouse.storageLayer(options)
@@ -83,7 +80,6 @@ export const runMoving = (seed: number, budget: number) =>
         commitTable: (id, requirements, updates) =>
           Effect.suspend(() => {
             if (state.catalogDown > 0) return (state.catalogDown--, down("commit"))
-            if (isIngestionCommit(updates)) committed++
             if (!isIngestionCommit(updates) || state.faultsLeft <= 0 || random() < 0.4) {
               return catalog.commitTable(id, requirements, updates)
             }
@@ -208,7 +204,7 @@ export const runMoving = (seed: number, budget: number) =>
         s.deliveredAt = -1
       }
       // Now and then a second member joins or leaves of the driver's own accord (a revoke).
-      if (state.faultsLeft > 0 && committed > 0 && random() < 0.03) {
+      if (state.faultsLeft > 0 && random() < 0.03) {
         state.faultsLeft--
         pending.push(running.length < 2 ? "join" : "leave")
       }
