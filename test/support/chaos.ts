@@ -5,13 +5,15 @@
  * logs' ends and not ahead of the tables' markers.
  */
 import { assert } from "@effect/vitest"
-import { type Context, Effect, type Fiber, type Layer } from "effect"
+import { type Context, Effect, type Fiber, Layer } from "effect"
+import { StorageFailure, TableFileError } from "../../src/domain/iceberg/errors.ts"
 import { currentSnapshot, type TableUpdate } from "../../src/domain/iceberg/metadata.ts"
 import { decodeOffsets, MARKER_PREFIX, markerKey, offsetOf } from "../../src/domain/ingest/marker.ts"
 import { dlqTopicName, Header } from "../../src/domain/wire.ts"
 import type { MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { Catalog } from "../../src/services/Catalog.ts"
+import { FileIO } from "../../src/services/FileIO.ts"
 import { Ingestor } from "../../src/services/Ingestor.ts"
 import { ASX_TOPICS } from "./memoryFeed.ts"
 import { checkTable } from "./tableCheck.ts"
@@ -59,6 +61,22 @@ export const groupOffsetsAgainstEnds = (broker: MemoryBroker, group: string) => 
 }
 
 type Progress = Effect.Success<Ingestor["Service"]["progress"]>
+
+
+/** The warehouse's files over `storage`, each write failing while `state.writesFail` counts down (an injected storage fault). */
+export const failingWrites = <E, R>(storage: Layer.Layer<FileIO, E, R>, state: { writesFail: number }) =>
+  Layer.effect(FileIO)(Effect.gen(function*() {
+    const io = yield* FileIO
+    return FileIO.of({
+      ...io,
+      write: (location, bytes) =>
+        Effect.suspend(() =>
+          state.writesFail > 0
+            ? (state.writesFail--, Effect.fail(new TableFileError({ reason: new StorageFailure({ path: location, detail: "injected" }) })))
+            : io.write(location, bytes)
+        )
+    })
+  })).pipe(Layer.provide(storage))
 
 /**
  * Ingestors of one group over `env` (the Kafka and lakehouse a test built once): `start` forks one

@@ -9,16 +9,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
-import { TableFileError, StorageFailure } from "../../../src/domain/iceberg/errors.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown, type TableIdentifier } from "../../../src/services/Catalog.ts"
-import { FileIO } from "../../../src/services/FileIO.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
-import { assertExactlyOnce, caughtUp, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
+import { assertExactlyOnce, caughtUp, failingWrites, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
 import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -105,18 +103,7 @@ const runChaos = (seed: number, budget: number) =>
           })
       })
     })).pipe(Layer.provide(storage))
-    const files = Layer.effect(FileIO)(Effect.gen(function*() {
-      const io = yield* FileIO
-      return FileIO.of({
-        ...io,
-        write: (location, bytes) =>
-          Effect.suspend(() =>
-            state.writesFail > 0
-              ? (state.writesFail--, Effect.fail(new TableFileError({ reason: new StorageFailure({ path: location, detail: "injected" }) })))
-              : io.write(location, bytes)
-          )
-      })
-    })).pipe(Layer.provide(storage))
+    const files = failingWrites(storage, state)
     const lakehouse = Lakehouse.layerOn(Layer.merge(faulty, files), options.sink)
     const withMaintenance = Layer.effectDiscard(Effect.gen(function*() {
       maintenance = yield* Maintenance

@@ -13,17 +13,15 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
-import { StorageFailure, TableFileError } from "../../../src/domain/iceberg/errors.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
-import { FileIO } from "../../../src/services/FileIO.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
-import { ingestorsOver, isIngestionCommit, seeded } from "../../support/chaos.ts"
+import { failingWrites, ingestorsOver, isIngestionCommit, seeded } from "../../support/chaos.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorLayer, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable, sequenceEvents } from "../../support/tableCheck.ts"
@@ -119,18 +117,7 @@ export const runMoving = (seed: number, budget: number) =>
           })
       })
     })).pipe(Layer.provide(storage))
-    const files = Layer.effect(FileIO)(Effect.gen(function*() {
-      const io = yield* FileIO
-      return FileIO.of({
-        ...io,
-        write: (location, bytes) =>
-          Effect.suspend(() =>
-            state.writesFail > 0
-              ? (state.writesFail--, Effect.fail(new TableFileError({ reason: new StorageFailure({ path: location, detail: "injected" }) })))
-              : io.write(location, bytes)
-          )
-      })
-    })).pipe(Layer.provide(storage))
+    const files = failingWrites(storage, state)
     const lakehouse = Lakehouse.layerOn(Layer.merge(faulty, files), options.sink)
 
     // The highest offset (exclusive) of each partition delivered to any consumer of the group.
