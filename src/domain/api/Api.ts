@@ -38,7 +38,7 @@ const problemOf = {
   429: problem(429, "Rate limit exceeded (see Retry-After)"),
   500: problem(500, "Internal error (no details are ever returned)"),
   501: problem(501, "The table uses an Iceberg format version or feature K2 does not read (unsupported_table)"),
-  503: problem(503, "Not ready, the catalog unavailable, the query took longer than the server allows (query_timeout: a narrower read may answer), or spent most of that time waiting for a DuckDB connection (server_busy, with Retry-After), the SQL sandbox busy (sql_busy, with Retry-After) or unable to start (sql_unavailable), or every streaming slot taken by replays, CSV exports, Parquet and SQL answers (streams_busy, with Retry-After), or a read past DuckDB's memory limit (out_of_memory, with Retry-After)")
+  503: problem(503, "Not ready, the catalog unavailable (catalog_unavailable, with Retry-After), the query took longer than the server allows (query_timeout: a narrower read may answer), or spent most of that time waiting for a DuckDB connection (server_busy, with Retry-After), the SQL sandbox busy (sql_busy, with Retry-After) or unable to start (sql_unavailable), or every streaming slot taken by replays, CSV exports, Parquet and SQL answers (streams_busy, with Retry-After), or a read past DuckDB's memory limit (out_of_memory, with Retry-After)")
 }
 
 /** The problems a route can answer: a public one is refused no key (401, 403) and is not rate limited (429). */
@@ -254,7 +254,7 @@ const HEADERS = {
   "RateLimit-Remaining": headerOf("Requests left in this window", { type: "integer" }),
   "RateLimit-Reset": headerOf("Seconds until the window ends", { type: "integer" }),
   "RateLimit-Policy": headerOf("<limit>;w=<window seconds>"),
-  "Retry-After": headerOf("Seconds to wait before retrying (429; 503 server_busy, sql_busy, streams_busy, out_of_memory and draining)", { type: "integer" }),
+  "Retry-After": headerOf("Seconds to wait before retrying (429; 503 server_busy, sql_busy, streams_busy, out_of_memory, catalog_unavailable and draining)", { type: "integer" }),
   "WWW-Authenticate": headerOf("The schemes a key may be sent by (401)")
 }
 type Header = keyof typeof HEADERS

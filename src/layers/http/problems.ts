@@ -50,7 +50,10 @@ const toProblem = (error: unknown, correlationId: string) => {
   }
   if (error instanceof SnapshotNotFound) return problem(404, "snapshot_not_found", error.message, correlationId)
   if (error instanceof CatalogError && error.reason._tag === "NoSuchTable") return problem(404, "table_not_found", error.message, correlationId)
-  if (error instanceof CatalogError && error.reason._tag === "CatalogUnavailable") return problem(503, "catalog_unavailable", "the catalog is unavailable", correlationId)
+  // An outage the client waits out (a database restarting, a broken connection): when to ask again, as the other passing 503s say.
+  if (error instanceof CatalogError && error.reason._tag === "CatalogUnavailable") {
+    return problem(503, "catalog_unavailable", "the catalog is unavailable", correlationId, { "retry-after": STREAMS_RETRY_AFTER })
+  }
   if (error instanceof SqlRefused) return problem(400, "sql_refused", error.message, correlationId)
   if (error instanceof SqlFailed) return problem(400, "sql_error", error.message, correlationId)
   if (error instanceof SqlTimeout) return problem(503, "query_timeout", error.message, correlationId)
