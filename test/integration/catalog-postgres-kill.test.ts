@@ -11,12 +11,11 @@ import { Effect, Fiber, Layer } from "effect"
 import pg from "pg"
 import * as Ingest from "../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../src/layers/kafka/memory.ts"
-import { Catalog } from "../../src/services/Catalog.ts"
 import { assertExactlyOnce, caughtUp, groupOffsetsAgainstEnds, ingestorsOver } from "../support/chaos.ts"
 import { ingestorLayer, publishToMemory } from "../support/memoryFeed.ts"
 import { postgresUrl, uniqueCatalogName } from "../support/postgres.ts"
 import { checkTable } from "../support/tableCheck.ts"
-import { lakehouseWrapping, tempWarehouse } from "../support/warehouse.ts"
+import { lakehouseNotingFailures, tempWarehouse } from "../support/warehouse.ts"
 
 const PARTITIONS = 3
 const GROUP = Ingest.defaultIngestConfig.groupId
@@ -29,15 +28,7 @@ describe("PostgreSQL catalog: connections terminated during ingestion", () => {
       url.searchParams.set("application_name", name)
       const options = { warehouse: tempWarehouse(), catalogName: name, catalog: { _tag: "postgres" as const, url: url.toString() } }
       // What the catalog answered while its connections were ended.
-      const failures = new Map<string, number>()
-      const noted = (e: { readonly reason: { readonly _tag: string } }) =>
-        Effect.sync(() => void failures.set(e.reason._tag, (failures.get(e.reason._tag) ?? 0) + 1))
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          loadTable: (id) => catalog.loadTable(id).pipe(Effect.tapError(noted)),
-          commitTable: (id, requirements, updates) => catalog.commitTable(id, requirements, updates).pipe(Effect.tapError(noted))
-        }))
+      const { failures, lakehouse } = lakehouseNotingFailures(options)
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 60 })
       const env = yield* Layer.build(Layer.mergeAll(kafka, lakehouse))

@@ -10,13 +10,12 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import * as Ingest from "../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../src/layers/kafka/memory.ts"
-import { Catalog } from "../../src/services/Catalog.ts"
 import { ensureRestCatalog, restCatalogUri, uniqueParent } from "../interop/restCatalog.ts"
 import { assertExactlyOnce, caughtUp, groupOffsetsAgainstEnds, ingestorsOver, seeded } from "../support/chaos.ts"
 import { ingestorLayer, publishToMemory } from "../support/memoryFeed.ts"
 import { type FaultAction, faultProxy } from "../support/tcpFaults.ts"
 import { checkTable } from "../support/tableCheck.ts"
-import { lakehouseWrapping, tempWarehouse } from "../support/warehouse.ts"
+import { lakehouseNotingFailures, tempWarehouse } from "../support/warehouse.ts"
 
 const PARTITIONS = 3
 const GROUP = Ingest.defaultIngestConfig.groupId
@@ -47,15 +46,7 @@ describe("REST catalog: connections broken during ingestion", () => {
       const parentNamespace = uniqueParent("k2_faults")
       const warehouse = tempWarehouse()
       const options = { warehouse, catalog: { _tag: "rest" as const, uri: `http://127.0.0.1:${proxy.port}`, parentNamespace } }
-      const failures = new Map<string, number>()
-      const noted = (e: { readonly reason: { readonly _tag: string } }) =>
-        Effect.sync(() => void failures.set(e.reason._tag, (failures.get(e.reason._tag) ?? 0) + 1))
-      const lakehouse = lakehouseWrapping(options, (catalog) =>
-        Catalog.of({
-          ...catalog,
-          loadTable: (id) => catalog.loadTable(id).pipe(Effect.tapError(noted)),
-          commitTable: (id, requirements, updates) => catalog.commitTable(id, requirements, updates).pipe(Effect.tapError(noted))
-        }))
+      const { failures, lakehouse } = lakehouseNotingFailures(options)
       const broker = new KafkaMemory.MemoryBroker()
       const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 60 })
       const env = yield* Layer.build(Layer.mergeAll(kafka, lakehouse))

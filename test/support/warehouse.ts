@@ -80,6 +80,22 @@ export const lakehouseWrapping = (
   )
 
 /**
+ * The lakehouse of `options` noting, by reason, every failure its catalog's table loads and commits
+ * met (a fault run: which faults reached the sink, and that none but the retried ones did).
+ */
+export const lakehouseNotingFailures = (options: Lakehouse.LakehouseOptions) => {
+  const failures = new Map<string, number>()
+  const noted = (e: CatalogError) => Effect.sync(() => void failures.set(e.reason._tag, (failures.get(e.reason._tag) ?? 0) + 1))
+  const lakehouse = lakehouseWrapping(options, (catalog) =>
+    Catalog.of({
+      ...catalog,
+      loadTable: (id) => catalog.loadTable(id).pipe(Effect.tapError(noted)),
+      commitTable: (id, requirements, updates) => catalog.commitTable(id, requirements, updates).pipe(Effect.tapError(noted))
+    }))
+  return { lakehouse, failures }
+}
+
+/**
  * A slow catalog on demand: once `hold()` arms it, the next table load through `wrap`'s catalog
  * waits for `gate`, saying so with `loading` (a restart caught while it reads the tables).
  */
