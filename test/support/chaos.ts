@@ -12,7 +12,7 @@ import { decodeOffsets, MARKER_PREFIX, markerKey, offsetOf } from "../../src/dom
 import { dlqTopicName, Header } from "../../src/domain/wire.ts"
 import type { MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
-import { Catalog } from "../../src/services/Catalog.ts"
+import { Catalog, catalogError, CommitStateUnknown, type TableIdentifier } from "../../src/services/Catalog.ts"
 import { FileIO } from "../../src/services/FileIO.ts"
 import { Ingestor } from "../../src/services/Ingestor.ts"
 import { ASX_TOPICS } from "./memoryFeed.ts"
@@ -62,6 +62,23 @@ export const groupOffsetsAgainstEnds = (broker: MemoryBroker, group: string) => 
 
 type Progress = Effect.Success<Ingestor["Service"]["progress"]>
 
+
+/**
+ * A commit whose answer never came (CommitStateUnknown): `landed`, it was carried out and its answer
+ * lost; else the request itself was lost. The sink looks for its commit id before it retries.
+ */
+export const commitAnswerLost = (
+  catalog: Catalog["Service"],
+  id: TableIdentifier,
+  requirements: Parameters<Catalog["Service"]["commitTable"]>[1],
+  updates: ReadonlyArray<TableUpdate>,
+  landed: boolean
+) => {
+  const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table: id.name, detail }))
+  return landed
+    ? catalog.commitTable(id, requirements, updates).pipe(Effect.andThen(unknown("injected: the answer was lost")))
+    : unknown("injected: the request was lost")
+}
 
 /** The warehouse's files over `storage`, each write failing while `state.writesFail` counts down (an injected storage fault). */
 export const failingWrites = <E, R>(storage: Layer.Layer<FileIO, E, R>, state: { writesFail: number }) =>

@@ -13,10 +13,10 @@ import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import * as MaintenanceLayer from "../../../src/layers/maintenance/maintenance.ts"
-import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown, type TableIdentifier } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable, type TableIdentifier } from "../../../src/services/Catalog.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { Maintenance } from "../../../src/services/Maintenance.ts"
-import { assertExactlyOnce, caughtUp, failingWrites, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
+import { assertExactlyOnce, caughtUp, commitAnswerLost, failingWrites, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
 import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -74,7 +74,6 @@ const runChaos = (seed: number, budget: number) =>
             injected++
             const fault = FAULTS[draw(FAULTS.length)]!
             state.log.push(`${injected}:${id.name}:${fault}`)
-            const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table: id.name, detail }))
             switch (fault) {
               case "conflict":
                 // Another writer commits first: a compaction of the files so far (its own failure is not ingestion's).
@@ -82,9 +81,9 @@ const runChaos = (seed: number, budget: number) =>
                   Effect.andThen(catalog.commitTable(id, requirements, updates))
                 )
               case "unknownLanded":
-                return catalog.commitTable(id, requirements, updates).pipe(Effect.andThen(unknown("injected: the answer was lost")))
+                return commitAnswerLost(catalog, id, requirements, updates, true)
               case "unknownLost":
-                return unknown("injected: the request was lost")
+                return commitAnswerLost(catalog, id, requirements, updates, false)
               case "catalogDown":
                 state.catalogDown = 1 + draw(4)
                 return down("commit")

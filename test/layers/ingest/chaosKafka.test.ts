@@ -13,10 +13,10 @@ import { Effect, Fiber, Layer } from "effect"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { Catalog, catalogError, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { assertExactlyOnce, caughtUp, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
+import { assertExactlyOnce, caughtUp, commitAnswerLost, groupOffsetsAgainstEnds, ingestorsOver, isIngestionCommit, offsetsBehind, seeded } from "../../support/chaos.ts"
 import { ASX_TOPICS, ingestorLayer, publishToMemory } from "../../support/memoryFeed.ts"
 import { warehouseOptions } from "../../support/warehouse.ts"
 
@@ -49,12 +49,11 @@ const runChaos = (seed: number, budget: number) =>
             state.faultsLeft--
             const fault = FAULTS[draw(FAULTS.length)]!
             state.log.push(`${id.name}:${fault}`)
-            const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table: id.name, detail }))
             switch (fault) {
               case "unknownLanded":
-                return catalog.commitTable(id, requirements, updates).pipe(Effect.andThen(unknown("injected: the answer was lost")))
+                return commitAnswerLost(catalog, id, requirements, updates, true)
               case "unknownLost":
-                return unknown("injected: the request was lost")
+                return commitAnswerLost(catalog, id, requirements, updates, false)
               case "groupCommitsFail":
                 state.groupCommitsFail = 1 + draw(4)
                 return catalog.commitTable(id, requirements, updates)

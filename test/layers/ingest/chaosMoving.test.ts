@@ -18,10 +18,10 @@ import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { Catalog, catalogError, CatalogUnavailable, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Catalog, catalogError, CatalogUnavailable } from "../../../src/services/Catalog.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { KafkaSource } from "../../../src/services/KafkaSource.ts"
-import { failingWrites, ingestorsOver, isIngestionCommit, seeded } from "../../support/chaos.ts"
+import { commitAnswerLost, failingWrites, ingestorsOver, isIngestionCommit, seeded } from "../../support/chaos.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorLayer, tradeRecords } from "../../support/memoryFeed.ts"
 import { checkTable, sequenceEvents } from "../../support/tableCheck.ts"
@@ -84,12 +84,11 @@ export const runMoving = (seed: number, budget: number) =>
             state.faultsLeft--
             const fault = FAULTS[draw(FAULTS.length)]!
             state.log.push(`${id.name}:${fault}`)
-            const unknown = (detail: string) => catalogError(new CommitStateUnknown({ table: id.name, detail }))
             switch (fault) {
               case "unknownLanded":
-                return catalog.commitTable(id, requirements, updates).pipe(Effect.andThen(unknown("injected: the answer was lost")))
+                return commitAnswerLost(catalog, id, requirements, updates, true)
               case "unknownLost":
-                return unknown("injected: the request was lost")
+                return commitAnswerLost(catalog, id, requirements, updates, false)
               case "catalogDown":
                 state.catalogDown = 1 + draw(3)
                 return down("commit")
