@@ -183,7 +183,7 @@ const replayFlags = {
     Flag.optional
   ),
   windowRows: integerFlag("window-rows").pipe(
-    Flag.withDescription("Rows DuckDB sorts at once (memory bound; default 1000000 unpaced, 50000 paced)"),
+    Flag.withDescription("Rows DuckDB sorts at once (memory bound), 1000 to 10000000; default 1000000 unpaced, 50000 paced"),
     checked(inRange(1_000, 10_000_000)),
     Flag.optional
   ),

@@ -100,7 +100,10 @@ export const CurrentConnectionWaits = Context.Reference<ConnectionWaits | undefi
 })
 
 /** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
-export const maxConnections = (): number => Math.max(1, (Number(process.env["UV_THREADPOOL_SIZE"]) || 4) - 1)
+const uvPoolSize = (): number => Number(process.env["UV_THREADPOOL_SIZE"]) || 4
+
+/** One pool thread stays free for file I/O. */
+export const maxConnections = (): number => Math.max(1, uvPoolSize() - 1)
 
 /** How often an interrupted call is interrupted again until it settles. */
 const REINTERRUPT_MS = 10
@@ -271,7 +274,12 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   const requested = options.connections ?? 2
   const size = Math.min(Math.max(1, Math.floor(requested)), maxConnections())
   if (size !== requested) {
-    yield* Effect.logWarning(`DuckDB connections: ${requested} requested, using ${size}`)
+    const why = requested < 1
+      ? "at least 1"
+      : requested <= maxConnections()
+      ? "a whole number"
+      : `at most the libuv pool's threads less one (UV_THREADPOOL_SIZE=${uvPoolSize()}; set it higher for more)`
+    yield* Effect.logWarning(`DuckDB connections: ${requested} requested, using ${size}: ${why}`)
   }
   const spillTo = spillDirectory()
   const swept = sweepSpillDirectories((yield* Clock.currentTimeMillis) - STALE_SPILL_MS)

@@ -25,8 +25,10 @@ describe("DuckDb pool size, given in code", () => {
         }).pipe(Effect.provide(DuckDb.layerWith({ connections })), Effect.provide(Logger.layer([capture])))
       }
       assert.deepStrictEqual(logged, [
-        "DuckDB connections: 0 requested, using 1",
-        `DuckDB connections: 64 requested, using ${maxConnections()}`
+        "DuckDB connections: 0 requested, using 1: at least 1",
+        `DuckDB connections: 64 requested, using ${maxConnections()}: at most the libuv pool's threads less one (UV_THREADPOOL_SIZE=${
+          process.env["UV_THREADPOOL_SIZE"] || 4
+        }; set it higher for more)`
       ])
     }))
 })
