@@ -6,7 +6,7 @@
  */
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { Clock, Deferred, Effect, Layer, Result, Schedule } from "effect"
+import { Clock, Deferred, Effect, FiberSet, Layer, Result, Schedule } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { quoted } from "../../domain/errors.ts"
 import {
@@ -93,6 +93,10 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   // Decoded metadata by file location: metadata files never change once written.
   const cache = metadataCache()
   const warehouse = options.warehouse.replace(/\/+$/, "")
+  // The removals of metadata files that left a table's metadata log, run beside the commits'
+  // answers (ADR-84); the catalog's closing waits for those still running (a drain's last commit too).
+  const removals = yield* FiberSet.make<void>()
+  yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(removals))
 
   /** A driver failure: the statement refused for good, or the database failing (waited out). */
   const sqlFailure = (cause: unknown) =>
@@ -469,10 +473,14 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       // As Java's catalogs do when the table asks: the files that left the metadata log are
       // deleted (K2's tables ask, ADR-33: a commit a second kept them until orphan removal).
       // Read as Java's Boolean.parseBoolean reads it: another engine may have set `TRUE`.
+      // Only once the swap landed, and not waited for: no reader needs them (a reader whose file
+      // went reads the moved pointer again, `loadTable`), and the commit's answer sets freshness (ADR-84).
       if (metadata.properties["write.metadata.delete-after-commit.enabled"]?.toLowerCase() === "true") {
         const logged = new Set(metadata["metadata-log"].map((e) => e["metadata-file"]))
         const dropped = base.metadata["metadata-log"].map((e) => e["metadata-file"]).filter((f) => !logged.has(f))
-        yield* Effect.forEach(dropped, (f) => files.remove(f).pipe(Effect.ignore), { discard: true })
+        if (dropped.length > 0) {
+          yield* FiberSet.run(removals, Effect.forEach(dropped, (f) => files.remove(f).pipe(Effect.ignore), { discard: true }))
+        }
       }
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable
     })

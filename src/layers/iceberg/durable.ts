@@ -51,14 +51,30 @@ export const syncDirectories = async (durability: Durability, dir: string, creat
 }
 
 /**
+ * Opens a new file (never replacing one: `wx`), making its directory only when the file
+ * cannot be opened for want of it (ENOENT): a table's directories nearly always exist, and a `mkdir`
+ * of one a write was a round trip through libuv's pool on the flush's path (ADR-84). Asked each time,
+ * never remembered: a directory removed since (by hand, by another engine) is made again. Answers
+ * the first directory made, as `fs.mkdir(..., { recursive: true })` does (undefined: none).
+ */
+export const openNew = async (file: string): Promise<{ readonly handle: FileHandle; readonly created: string | undefined }> => {
+  try {
+    return { handle: await fs.open(file, "wx"), created: undefined }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+    const created = await fs.mkdir(path.dirname(file), { recursive: true })
+    return { handle: await fs.open(file, "wx"), created }
+  }
+}
+
+/**
  * Writes a new file (never replacing one: `wx`) and returns once it and its name are on the disk.
  * A write or sync that fails (the disk full part way, an I/O error) removes the file: cut short or
  * not durable, it is nobody's, and left at its final name it would look whole to a listing.
  */
 export const writeDurably = async (durability: Durability, file: string, bytes: Uint8Array) => {
   const dir = path.dirname(file)
-  const created = await fs.mkdir(dir, { recursive: true })
-  const handle = await fs.open(file, "wx")
+  const { created, handle } = await openNew(file)
   try {
     try {
       await handle.writeFile(bytes)

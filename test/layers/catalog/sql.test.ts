@@ -474,22 +474,105 @@ describe("SQL catalog: metadata files a commit leaves behind", () => {
     it.effect(`write.metadata.delete-after-commit.enabled=${value}: ${deletes ? "the files that leave the metadata log are deleted" : "every file stays (Java's default)"}`, () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
-        const catalog = yield* Catalogs.make(sqliteDriver(path.join(dir, "catalog.db")), { name: "k2", warehouse: FileIOs.fileLocation(dir) })
-        yield* catalog.createNamespace("market_data")
         const id = { namespace: "market_data", name: "trades" }
-        yield* catalog.createTable(id, {
-          ...tables.trades,
-          properties: { "write.metadata.delete-after-commit.enabled": value, "write.metadata.previous-versions-max": "2" }
-        })
-        for (let i = 0; i < 5; i++) yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: String(i) } }])
-        const t = yield* catalog.loadTable(id)
-        const onDisk = fs.readdirSync(path.join(dir, "market_data", "trades", "metadata")).filter((f) => f.endsWith(".metadata.json")).sort()
-        const named = [t.metadataLocation, ...t.metadata["metadata-log"].map((e) => e["metadata-file"])].map((l) => path.basename(FileIOs.localPath(l))).sort()
+        const onDisk = () => fs.readdirSync(path.join(dir, "market_data", "trades", "metadata")).filter((f) => f.endsWith(".metadata.json")).sort()
+        const namedBy = (t: { metadataLocation: string; metadata: { "metadata-log": ReadonlyArray<{ "metadata-file": string }> } }) =>
+          [t.metadataLocation, ...t.metadata["metadata-log"].map((e) => e["metadata-file"])].map((l) => path.basename(FileIOs.localPath(l))).sort()
+        // The removals run beside the commits' answers (ADR-84): all done once the catalog has closed.
+        const t = yield* Effect.scoped(Effect.gen(function*() {
+          const catalog = yield* Catalogs.make(sqliteDriver(path.join(dir, "catalog.db")), { name: "k2", warehouse: FileIOs.fileLocation(dir) })
+          yield* catalog.createNamespace("market_data")
+          yield* catalog.createTable(id, {
+            ...tables.trades,
+            properties: { "write.metadata.delete-after-commit.enabled": value, "write.metadata.previous-versions-max": "2" }
+          })
+          for (let i = 0; i < 5; i++) {
+            const committed = yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: String(i) } }])
+            // Never a file the table still names, whatever a removal has done by then.
+            const present = new Set(onDisk())
+            for (const f of namedBy(committed)) assert.isTrue(present.has(f), `${f} is on the disk after commit ${i}`)
+          }
+          return yield* catalog.loadTable(id)
+        }))
         assert.strictEqual(t.metadata["metadata-log"].length, 2)
-        if (deletes) assert.deepStrictEqual(onDisk, named)
-        else assert.strictEqual(onDisk.length, 6)
+        if (deletes) assert.deepStrictEqual(onDisk(), namedBy(t))
+        else assert.strictEqual(onDisk().length, 6)
       }).pipe(Effect.provide(FileIOs.layer), Effect.scoped))
   }
+})
+
+describe("SQL catalog: a metadata file's removal is not waited for (ADR-84)", () => {
+  /** In-memory files whose removals wait for `release` once `holding`, noting each when it starts. */
+  const holdingRemovals = Effect.gen(function*() {
+    const release = yield* Deferred.make<void>()
+    const started: Array<string> = []
+    const state = { holding: false }
+    const layer = Layer.effect(FileIO)(Effect.gen(function*() {
+      const inner = yield* FileIO
+      return FileIO.of({
+        ...inner,
+        remove: (location) =>
+          Effect.suspend(() => {
+            if (!state.holding) return inner.remove(location)
+            started.push(location)
+            return Effect.andThen(Deferred.await(release), inner.remove(location))
+          })
+      })
+    })).pipe(Layer.provide(FileIOs.layerMemory))
+    return { release, started, state, layer }
+  })
+  const id = { namespace: "market_data", name: "trades" }
+  const properties = { "write.metadata.delete-after-commit.enabled": "true", "write.metadata.previous-versions-max": "1" }
+
+  it.effect("a commit answers while the file that left the metadata log is still being removed; the catalog's closing waits for the removal", () =>
+    Effect.gen(function*() {
+      const { layer, release, started, state } = yield* holdingRemovals
+      yield* Effect.gen(function*() {
+        const files = yield* FileIO
+        const dropped = yield* Effect.scoped(Effect.gen(function*() {
+          const catalog = yield* Catalogs.make(sqliteDriver(":memory:"), { name: "k2", warehouse: "file:///warehouse" })
+          yield* catalog.createNamespace("market_data")
+          const created = yield* catalog.createTable(id, { ...tables.trades, properties })
+          yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: "0" } }])
+          state.holding = true
+          // The table's first file leaves the log with this commit.
+          const commit = yield* Effect.forkChild(catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: "1" } }]))
+          for (let i = 0; i < 100 && commit.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
+          assert.deepStrictEqual(started, [created.metadataLocation])
+          assert.isDefined(commit.pollUnsafe(), "the commit answered with its removal still held")
+          const committed = yield* Fiber.join(commit)
+          assert.strictEqual(committed.metadata.properties["n"], "1")
+          assert.isTrue(yield* files.exists(created.metadataLocation))
+          // Readers meanwhile: the table loads, and the files it names are there.
+          const loaded = yield* catalog.loadTable(id)
+          for (const f of [loaded.metadataLocation, ...loaded.metadata["metadata-log"].map((e) => e["metadata-file"])]) {
+            assert.isTrue(yield* files.exists(f), `${f} is there`)
+          }
+          yield* Effect.forkDetach(Effect.andThen(Effect.yieldNow, Deferred.succeed(release, undefined)))
+          return created.metadataLocation
+        }))
+        // Closed: the held removal was waited for, not interrupted.
+        assert.isFalse(yield* files.exists(dropped))
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a commit that loses the swap removes no file of the metadata log", () =>
+    Effect.gen(function*() {
+      const { layer, started, state } = yield* holdingRemovals
+      yield* Effect.scoped(Effect.gen(function*() {
+        const catalog = yield* Catalogs.make(sqliteDriver(":memory:"), { name: "k2", warehouse: "file:///warehouse" })
+        yield* catalog.createNamespace("market_data")
+        const created = yield* catalog.createTable(id, { ...tables.trades, properties })
+        yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: "0" } }])
+        state.holding = true
+        const stale = yield* Effect.flip(catalog.commitTable(id, [{ type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": 1n }], [
+          { action: "set-properties", updates: { n: "1" } }
+        ]))
+        assert.strictEqual(stale.reason._tag, "CommitConflict")
+        assert.deepStrictEqual(started, [])
+        assert.isTrue(yield* (yield* FileIO).exists(created.metadataLocation))
+      }).pipe(Effect.provide(layer)))
+    }))
 })
 
 describe("SQL catalog: a reader racing commits", () => {

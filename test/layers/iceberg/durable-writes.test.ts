@@ -5,6 +5,7 @@
  * the file nowhere.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -121,6 +122,43 @@ describe("durable writes", () => {
       assert.sameMembers(events.slice(2, 4), ["manifest done", "list done"])
       assert.deepStrictEqual(events.slice(4), ["pointer moved"])
     }).pipe(Effect.provide(layer))
+  })
+
+  // A table's directories are made only when a file cannot be opened for want of one (ADR-84):
+  // one removed since the last write (by hand, by another engine) is made again, and its name synced.
+  it.effect("a file written in a directory removed since the last write: the directory is made again, its name synced", () => {
+    const { durability, synced } = recording()
+    return Effect.gen(function*() {
+      const files = yield* FileIO
+      const dir = yield* Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "k2-dirs-")))
+      const table = path.join(dir, "t", "metadata")
+      yield* files.write(FileIOLayers.fileLocation(path.join(table, "a.avro")), new Uint8Array([1]))
+      fs.rmSync(path.join(dir, "t"), { recursive: true })
+      synced.clear()
+      yield* files.write(FileIOLayers.fileLocation(path.join(table, "b.avro")), new Uint8Array([2]))
+      assert.deepStrictEqual([...fs.readFileSync(path.join(table, "b.avro"))], [2])
+      for (const d of [table, path.dirname(table), dir]) assert.isTrue(synced.has(d), `${d} synced`)
+      fs.rmSync(dir, { recursive: true })
+    }).pipe(Effect.provide(FileIOLayers.layer), Effect.provideService(DurabilityRef, durability))
+  })
+
+  it.effect("an append after the table's data directory was removed makes it again, synced before the pointer moves", () => {
+    const { atCommit, durability, layer, warehouse } = recording()
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      const data = path.join(localPath(first.table.metadata.location), "data")
+      // Gone, as a whole table's files go when another engine purges them or by hand.
+      fs.rmSync(data, { recursive: true })
+      const second = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10, offsetBase: 10 })))
+      assert.strictEqual(second.files.length, 1)
+      const file = localPath(second.files[0]!.filePath)
+      assert.isTrue(fs.existsSync(file))
+      const before = atCommit.at(-1)!
+      for (const d of [file, path.dirname(file), data, path.dirname(data)]) assert.isTrue(before.has(d), `${d} synced before the commit`)
+      assert.isTrue(filesUnder(warehouse).includes(file))
+    }).pipe(Effect.provide(layer), Effect.provideService(DurabilityRef, durability))
   })
 
   for (
