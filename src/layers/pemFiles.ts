@@ -13,12 +13,37 @@ const BEGIN: Record<PemKind, RegExp> = {
   "private key": /-----BEGIN [A-Z ]*PRIVATE KEY-----/
 }
 
+/** The most a PEM or password file a setting names may hold: a certificate chain is a few KB. */
+export const SETTING_FILE_MAX_BYTES = 1024 * 1024
+
+/**
+ * A file a setting names, read whole up to `SETTING_FILE_MAX_BYTES` (EFBIG past it). A pipe
+ * (`<(vault read ...)`) reads to its end; a file without one (`/dev/zero`) read whole held the
+ * start for ever.
+ */
+export const readSettingFile = (file: string): string => {
+  const fd = fs.openSync(file, "r")
+  try {
+    const buffer = Buffer.alloc(SETTING_FILE_MAX_BYTES + 1)
+    let length = 0
+    for (let n = -1; n !== 0 && length < buffer.length;) {
+      n = fs.readSync(fd, buffer, length, buffer.length - length, null)
+      length += n
+    }
+    if (length > SETTING_FILE_MAX_BYTES) throw Object.assign(new Error(`${file} holds more than ${SETTING_FILE_MAX_BYTES} bytes`), { code: "EFBIG" })
+    return buffer.toString("utf8", 0, length)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /** A file `variable` names, read now; the failure says why, naming both. */
-export const readNamedFile = (variable: string, file: string, read: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): Result.Result<string, string> => {
+export const readNamedFile = (variable: string, file: string, read: (file: string) => string = readSettingFile): Result.Result<string, string> => {
   try {
     return Result.succeed(read(file))
   } catch (e) {
     const code = (e as { readonly code?: unknown }).code
+    if (code === "EFBIG") return Result.fail(`${variable}: ${file} holds more than ${SETTING_FILE_MAX_BYTES / 1024 / 1024} MiB, more than a PEM or password file`)
     return Result.fail(`${variable}: cannot read ${file}${typeof code === "string" ? ` (${code})` : ""}`)
   }
 }

@@ -37,7 +37,7 @@ import { UsageError, usage } from "./cli/common.ts"
 import { brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlagNoting, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
-import { lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
+import { defaultCatalogProblem, lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
 import { progressLine, RecentRate } from "./cli/progress.ts"
 import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags, symbolsSetting } from "./cli/symbols.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
@@ -585,6 +585,8 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     if (brokersVariable !== undefined && brokersVariable.trim() === "" && Option.getOrElse(options.brokers, () => "").trim() === "") {
       throw new UsageError({ message: "K2_KAFKA_BROKERS is set but empty: give host:port for Kafka, or unset it for the embedded default" })
     }
+    const catalogProblem = defaultCatalogProblem(options)
+    if (catalogProblem !== undefined) throw new UsageError({ message: catalogProblem })
     // A flag the mode would ignore: the user meant the other mode, or meant it to act.
     const ignored = otherModeFlags(options, Option.isSome(options.brokers))
     if (ignored.length > 0) {

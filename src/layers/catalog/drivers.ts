@@ -4,10 +4,11 @@
  * how a compare-and-swap tells that it won.
  */
 import * as fs from "node:fs"
-import { dirname } from "node:path"
+import { dirname, resolve } from "node:path"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
 import pg from "pg"
 import { untrustedCertificate } from "../untrustedCertificate.ts"
+import { makeDirectorySync } from "../directories.ts"
 import { failureText } from "./failureText.ts"
 
 export type SqlValue = string | null
@@ -175,9 +176,25 @@ const onFile = <A>(file: string, f: () => A): A => {
   }
 }
 
+/**
+ * The longest path of a SQLite file, in bytes, absolute: SQLite's unix VFS takes 512, less room for
+ * its journal's suffix; a longer one failed as "unable to open database file", naming nothing.
+ */
+export const SQLITE_MAX_PATH_BYTES = 504
+
+/** What a SQLite file's path should be, when SQLite cannot open it (too long), else undefined. */
+export const sqlitePathProblem = (file: string): string | undefined => {
+  const bytes = Buffer.byteLength(resolve(file))
+  return bytes <= SQLITE_MAX_PATH_BYTES ? undefined : `a SQLite file of at most ${SQLITE_MAX_PATH_BYTES} bytes of absolute path, SQLite's limit (this one has ${bytes})`
+}
+
 /** SQLite through Node's built-in `node:sqlite`; `:memory:` gives the in-memory catalog. Every failure names the file. */
 export const sqliteDriver = (path: string): SqlDriver => {
-  if (path !== ":memory:") fs.mkdirSync(dirname(path), { recursive: true })
+  if (path !== ":memory:") {
+    const tooLong = sqlitePathProblem(path)
+    if (tooLong !== undefined) throw namingFile(path, new Error(`cannot open: want ${tooLong}`))
+    makeDirectorySync(dirname(path))
+  }
   const db = onFile(path, () => {
     const db = new DatabaseSync(path)
     // WAL lets readers run beside the one writer. Opening may wait on another process's lock: nothing runs yet.

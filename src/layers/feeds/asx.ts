@@ -41,6 +41,7 @@ import {
   SummaryCounter
 } from "../../domain/feeds/events.ts"
 import { MarketFeed } from "../../services/MarketFeed.ts"
+import { makeDirectory } from "../directories.ts"
 
 export interface AsxOptions {
   /** The load directory: trades/, quotes/ and reference-data/company_info.csv. */
@@ -254,7 +255,7 @@ class DeadLetterWriter {
     this.handle = handle
   }
   static async open(file: string): Promise<DeadLetterWriter> {
-    await guard(file, () => fs.mkdir(path.dirname(path.resolve(file)), { recursive: true }))
+    await guard(file, () => makeDirectory(path.dirname(path.resolve(file))))
     return new DeadLetterWriter(file, await guard(file, () => fs.open(file, "w")))
   }
   add(d: DeadLetter): void {

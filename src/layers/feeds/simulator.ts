@@ -16,6 +16,7 @@ import { Cause, Effect, Layer, Stream } from "effect"
 import { FeedError, type FeedEvent, FeedIoFailure, FeedMisconfigured, SummaryCounter } from "../../domain/feeds/events.ts"
 import { DEFAULT_MODEL, type FaultRates, modelProblem, Simulator, type SimulatorModel } from "../../domain/feeds/simulator.ts"
 import { MarketFeed } from "../../services/MarketFeed.ts"
+import { makeDirectory } from "../directories.ts"
 import { monotonicMillis } from "../elapsed.ts"
 
 export type Pacing =
@@ -72,7 +73,7 @@ export const makeSimulator = (config: SimulatorConfig): Effect.Effect<MarketFeed
         : Effect.tryPromise({
           try: async () => {
             const file = config.manifestFile!
-            await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true })
+            await makeDirectory(path.dirname(path.resolve(file)))
             await fs.writeFile(file, JSON.stringify(sim.manifest, null, 1) + "\n")
           },
           catch: (cause) =>

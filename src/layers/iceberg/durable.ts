@@ -11,6 +11,7 @@ import type { FileHandle } from "node:fs/promises"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Context } from "effect"
+import { makeDirectory } from "../directories.ts"
 
 export interface Durability {
   /** Flushes to the disk what was written to `file` (a file, or a directory's entries), open as `handle`. */
@@ -37,7 +38,7 @@ const UNSYNCABLE_DIRECTORY = new Set(["EINVAL", "EISDIR", "EPERM", "EBADF", "ENO
 
 /**
  * Syncs the entries of `dir`, the directory a new file was written in, and of the directories
- * `mkdir` made for it (`created`: the first it made, as `fs.mkdir(..., { recursive: true })`
+ * `mkdir` made for it (`created`: the first it made, as `makeDirectory`
  * answers), whose names are in their parents: a file synced but not its name is lost all the same.
  */
 export const syncDirectories = async (durability: Durability, dir: string, created: string | undefined) => {
@@ -55,14 +56,14 @@ export const syncDirectories = async (durability: Durability, dir: string, creat
  * cannot be opened for want of it (ENOENT): a table's directories nearly always exist, and a `mkdir`
  * of one a write was a round trip through libuv's pool on the flush's path (ADR-84). Asked each time,
  * never remembered: a directory removed since (by hand, by another engine) is made again. Answers
- * the first directory made, as `fs.mkdir(..., { recursive: true })` does (undefined: none).
+ * the first directory made, as `makeDirectory` does (undefined: none).
  */
 export const openNew = async (file: string): Promise<{ readonly handle: FileHandle; readonly created: string | undefined }> => {
   try {
     return { handle: await fs.open(file, "wx"), created: undefined }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-    const created = await fs.mkdir(path.dirname(file), { recursive: true })
+    const created = await makeDirectory(path.dirname(file))
     return { handle: await fs.open(file, "wx"), created }
   }
 }

@@ -55,6 +55,7 @@ import {
 } from "../../domain/iceberg/spec.ts"
 import { MICROS_PER_DAY_BIGINT as MICROS_PER_DAY } from "../../domain/time.ts"
 import { UnsupportedTableFeature } from "../../services/TableScanner.ts"
+import { makeDirectory } from "../directories.ts"
 import { attempt, DuckDb, type DuckDbError, executeOne, query } from "../duckdb/DuckDb.ts"
 import { identitySourcesOf, nameReadOf, readParquet } from "../duckdb/readPlan.ts"
 import { exactFiles, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
@@ -684,7 +685,7 @@ const writePartition = (
     // each time, never remembered: a directory removed since is made again (ADR-84).
     let created: string | undefined
     const first = copy(source).pipe(Effect.catch((failed) =>
-      Effect.tryPromise({ try: () => fs.mkdir(target, { recursive: true }), catch: storageError(target) }).pipe(
+      Effect.tryPromise({ try: () => makeDirectory(target), catch: storageError(target) }).pipe(
         Effect.flatMap((made) => {
           // It was there: the COPY failed for another reason.
           if (made === undefined) return Effect.fail(failed)

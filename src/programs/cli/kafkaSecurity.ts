@@ -4,10 +4,9 @@
  * user to read. Read and checked with the other options, before anything is touched: a mistake
  * is a usage error (exit 2) naming the variable, never showing the password or a file's content.
  */
-import * as fs from "node:fs"
 import { Redacted, Result } from "effect"
 import { UsageError } from "./common.ts"
-import { readNamedFile, readPemFile } from "../../layers/pemFiles.ts"
+import { readNamedFile, readPemFile, readSettingFile } from "../../layers/pemFiles.ts"
 import { type KafkaSecurity, type KafkaTls, SASL_MECHANISMS, type SaslMechanism } from "../../layers/kafka/security.ts"
 
 export const KAFKA_SECURITY_VARIABLES = {
@@ -92,7 +91,7 @@ const saslFrom = (env: Env, read: (file: string) => string) => {
  */
 export const kafkaSecurityFrom = (
   env: Env = process.env,
-  read: (file: string) => string = (file) => fs.readFileSync(file, "utf8")
+  read: (file: string) => string = readSettingFile
 ): KafkaSecurity | undefined => {
   const tls = tlsFrom(env, read)
   const sasl = saslFrom(env, read)

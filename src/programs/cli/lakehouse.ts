@@ -6,7 +6,9 @@ import { Flag } from "effect/cli"
 import { parse as parsePgUrl } from "pg-connection-string"
 import { nonBlank, optionalSetting, setting } from "./flags.ts"
 import { definitionOf, type TableName, tables } from "../../domain/tables.ts"
+import { directoryProblem } from "../../layers/directories.ts"
 import { globUnreadable } from "../../layers/duckdb/sqlText.ts"
+import { sqlitePathProblem } from "../../layers/catalog/drivers.ts"
 import { isLocalLocation, localPath } from "../../layers/iceberg/fileio.ts"
 import type { DuckDbOptions } from "../../layers/duckdb/DuckDb.ts"
 import * as Lakehouse from "../../layers/lakehouse.ts"
@@ -37,6 +39,29 @@ const readableAsItself = (dir: string) => {
   return why === undefined ? undefined : `a directory whose files DuckDB can read as themselves (${why})`
 }
 
+/**
+ * A path the shell left `~` in (`--warehouse=~/wh`, a quoted or an env file's `~`): taken as is, it
+ * made a directory named `~` in the working directory, and removing that (`rm -rf ~`) is the home's end.
+ */
+const unexpandedHome = (p: string) =>
+  p === "~" || p.startsWith("~/") ? "a path without a leading ~ (the shell leaves it as is after = and in quotes, as an env file does: write $HOME/...)" : undefined
+
+/** A refusal of the warehouse directory `dir`: one that can never be a directory as it stands (a file, a link to nothing...). */
+const warehouseProblem = (dir: string): string | undefined => {
+  const refused = nonBlank("a directory")(dir) ?? unexpandedHome(dir)
+  if (refused !== undefined) return refused
+  const problem = directoryProblem(dir)
+  return problem === undefined ? readableAsItself(path.resolve(dir)) : `a directory (${problem})`
+}
+
+/** A refusal of `--catalog` as a SQLite file (not a URL): `~` unexpanded, a path SQLite cannot open, or one a file stands in the way of. */
+const sqliteFileProblem = (file: string): string | undefined => {
+  const refused = unexpandedHome(file) ?? sqlitePathProblem(file)
+  if (refused !== undefined) return refused
+  const problem = directoryProblem(path.dirname(path.resolve(file)))
+  return problem === undefined ? undefined : `a SQLite file in a directory (${problem})`
+}
+
 export const lakehouseFlags = {
   warehouse: Flag.String("warehouse").pipe(
     setting("directory of the table data and metadata", {
@@ -44,8 +69,9 @@ export const lakehouseFlags = {
       read: Config.String,
       fallback: "warehouse",
       // Every read escapes DuckDB's glob characters (`exactFiles`); refused are the paths that escape
-      // cannot read as themselves. Checked on the absolute path (the working directory counts).
-      check: (dir) => nonBlank("a directory")(dir) ?? readableAsItself(path.resolve(dir))
+      // cannot read as themselves. Refused too, a path that cannot be a directory as it stands (a file,
+      // a link to nothing...). Checked on the absolute path (the working directory counts); nothing is made.
+      check: warehouseProblem
     })
   ),
   catalog: Flag.String("catalog").pipe(
@@ -55,7 +81,7 @@ export const lakehouseFlags = {
       // A URL of another scheme (postgress://, HTTP://) would be taken for a SQLite file of that name, made in the working directory.
       check: (c) =>
         !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(c)
-          ? undefined
+          ? (c.trim() === "" ? undefined : sqliteFileProblem(c))
           : !isCatalogUrl(c)
           ? "a SQLite file, a postgresql:// URL or an http(s):// URL"
           : isPostgresUrl(c) && !pgReads(c)
@@ -96,6 +122,17 @@ const catalogChoice = (options: {
     }
   }
   return { _tag: "sqlite", path: value ?? path.join(options.warehouse, "catalog.db") }
+}
+
+/**
+ * The refusal of the default SQLite catalog, `<warehouse>/catalog.db`, when SQLite cannot open it
+ * (a path too long), else undefined: said before the warehouse is made, which then stayed behind.
+ */
+export const defaultCatalogProblem = (options: Pick<LakehouseSettings, "warehouse" | "catalog">): string | undefined => {
+  const catalog = catalogChoice({ warehouse: path.resolve(options.warehouse), catalog: options.catalog })
+  if (catalog._tag !== "sqlite" || Option.isSome(options.catalog) && options.catalog.value.trim() !== "") return undefined
+  const problem = sqlitePathProblem(catalog.path)
+  return problem === undefined ? undefined : `--warehouse: its catalog ${catalog.path} is too long a path: want ${problem}; give a shorter --warehouse, or --catalog`
 }
 
 /** A program that reads or maintains the warehouse was pointed at one that holds nothing. */

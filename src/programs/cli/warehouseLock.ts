@@ -7,6 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
+import { directoryProblem, makeDirectorySync } from "../../layers/directories.ts"
 
 export class WarehouseBusy extends Schema.TaggedError<WarehouseBusy>()("WarehouseBusy", {
   warehouse: Schema.String,
@@ -98,11 +99,10 @@ const take = (warehouse: string, me: string): Effect.Effect<string, WarehouseBus
     // if the lock exists, so no reader ever sees a lock file without its owner.
     const mine = `${file}.${process.pid}`
     try {
-      // mkdir alone says "EEXIST: file already exists" of a file, as if the lock were the problem.
-      if (fs.statSync(warehouse, { throwIfNoEntry: false })?.isDirectory() === false) {
-        throw new Error(`${warehouse} is not a directory: give --warehouse a directory`)
-      }
-      fs.mkdirSync(warehouse, { recursive: true })
+      // Made alone, a file there said "EEXIST: file already exists", as if the lock were the problem.
+      const problem = directoryProblem(warehouse)
+      if (problem !== undefined) throw new Error(`${problem}: give --warehouse a directory`)
+      makeDirectorySync(warehouse)
       fs.writeFileSync(mine, me)
       for (;;) {
         try {

@@ -1,0 +1,88 @@
+/**
+ * Making directories, and telling a path that cannot be one (src/layers/directories.ts). Node's
+ * `mkdir(dir, { recursive: true })` spun for ever (100 % CPU, deaf to SIGTERM) where a parent
+ * takes no new entry without saying EEXIST or ENOTDIR: `/proc/x/y`.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { directoryProblem, makeDirectory, makeDirectorySync } from "../../src/layers/directories.ts"
+import { tempDir } from "../support/tempDir.ts"
+
+/** The error `f` throws (or rejects with), failing the test if it does not. */
+const thrown = async (f: () => unknown): Promise<NodeJS.ErrnoException> => {
+  try {
+    await f()
+  } catch (e) {
+    return e as NodeJS.ErrnoException
+  }
+  return assert.fail("no error")
+}
+
+/** A scratch directory holding a file, a link to nothing and a loop of links. */
+const oddities = Effect.gen(function*() {
+  const dir = yield* tempDir("k2-dirs-")
+  fs.writeFileSync(path.join(dir, "file"), "")
+  fs.symlinkSync(path.join(dir, "nowhere", "wh"), path.join(dir, "dangling"))
+  fs.symlinkSync(path.join(dir, "loop2"), path.join(dir, "loop1"))
+  fs.symlinkSync(path.join(dir, "loop1"), path.join(dir, "loop2"))
+  return dir
+})
+
+describe("makeDirectory, makeDirectorySync", () => {
+  it.effect("make the missing directories and answer the first made, as mkdir -p; nothing made of one that exists", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-dirs-")
+      assert.strictEqual(makeDirectorySync(path.join(dir, "a", "b")), path.join(dir, "a"))
+      assert.strictEqual(yield* Effect.promise(() => makeDirectory(path.join(dir, "a", "b", "c", "d"))), path.join(dir, "a", "b", "c"))
+      assert.isTrue(fs.statSync(path.join(dir, "a", "b", "c", "d")).isDirectory())
+      assert.isUndefined(makeDirectorySync(dir))
+      assert.isUndefined(yield* Effect.promise(() => makeDirectory(path.join(dir, "a"))))
+      // Through a link to a directory, as mkdir -p.
+      fs.symlinkSync(path.join(dir, "a"), path.join(dir, "link"))
+      assert.isUndefined(makeDirectorySync(path.join(dir, "link")))
+      assert.strictEqual(makeDirectorySync(path.join(dir, "link", "e")), path.join(dir, "link", "e"))
+    }).pipe(Effect.scoped))
+
+  it.effect("refuse a parent that takes no new directory (/proc) instead of spinning", () =>
+    Effect.gen(function*() {
+      for (const target of ["/proc/k2-no-such/wh", "/proc/k2-no-such"]) {
+        const sync = yield* Effect.promise(() => thrown(() => makeDirectorySync(target)))
+        assert.include(sync.message, "cannot make directory /proc/k2-no-such: /proc takes no new directory")
+        const async = yield* Effect.promise(() => thrown(() => makeDirectory(target)))
+        assert.strictEqual(async.message, sync.message)
+      }
+    }))
+
+  it.effect("say what stands in the way: a file, a file on the way, a link to nothing, a loop of links", () =>
+    Effect.gen(function*() {
+      const dir = yield* oddities
+      const said = (target: string) => Effect.promise(async () => (await thrown(() => makeDirectory(path.join(dir, target)))).message)
+      assert.strictEqual(yield* said("file"), `cannot make directory ${path.join(dir, "file")}: it is not a directory`)
+      assert.strictEqual(yield* said("file/sub"), `cannot make directory ${path.join(dir, "file", "sub")}: a path on the way to it is a file, not a directory`)
+      assert.strictEqual(yield* said("dangling"), `cannot make directory ${path.join(dir, "dangling")}: a symbolic link to ${path.join(dir, "nowhere", "wh")}, which does not exist`)
+      assert.include(yield* said("dangling/sub"), "a symbolic link to")
+      assert.strictEqual(yield* said("loop1/sub"), `cannot make directory ${path.join(dir, "loop1", "sub")}: a loop of symbolic links`)
+      assert.isFalse(fs.existsSync(path.join(dir, "nowhere")), "the link's target is not made")
+    }).pipe(Effect.scoped))
+})
+
+describe("directoryProblem", () => {
+  it.effect("names what can never be a directory, reading only", () =>
+    Effect.gen(function*() {
+      const dir = yield* oddities
+      const at = (p: string) => path.join(dir, p)
+      assert.isUndefined(directoryProblem(dir))
+      assert.isUndefined(directoryProblem(at("missing/wh")), "missing: made later")
+      assert.isUndefined(directoryProblem("/proc/k2-no-such/wh"), "only making it tells")
+      assert.strictEqual(directoryProblem(at("file")), `${at("file")} is not a directory`)
+      assert.strictEqual(directoryProblem(at("file/sub/wh")), `${at("file")} is a file, not a directory`)
+      assert.strictEqual(directoryProblem(at("dangling")), `${at("dangling")} is a symbolic link to ${at("nowhere/wh")}, which does not exist`)
+      assert.strictEqual(directoryProblem(at("dangling/wh")), `${at("dangling")} is a symbolic link to ${at("nowhere/wh")}, which does not exist`)
+      assert.strictEqual(directoryProblem(at("loop1")), `${at("loop1")} is a loop of symbolic links`)
+      assert.include(directoryProblem(at(`${"d".repeat(300)}/wh`)), "is too long a path for the file system")
+      assert.include(directoryProblem(at("d/".repeat(2100))), "is too long a path for the file system")
+      assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["dangling", "file", "loop1", "loop2"], "nothing made")
+    }).pipe(Effect.scoped))
+})
