@@ -29,6 +29,8 @@ import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
 /** The simulator's flags when not given; the ASX files refuse them given. */
 const simDefaults = { exchange: "ASX", seed: 42, events: 10_000, days: 1 }
 const DEAD_LETTERS = "asx-dead-letters.jsonl"
+/** How long a signal's drain waits for Kafka to acknowledge the sends under way. */
+const SIGNAL_DRAIN_WAIT = Duration.seconds(5)
 
 /** The simulator's run as the flags shape it. */
 const simRun = (options: Options) => ({
@@ -301,6 +303,9 @@ const produce = (
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {
         stop: Deferred.await(signalled),
+        // A signal's drain waits this long for the sends under way, then fails (exit 1) saying what
+        // was acknowledged: a frozen broker held it for minutes, past a supervisor's grace period.
+        drainTimeout: SIGNAL_DRAIN_WAIT,
         onProgress: progressReporter({ total: feed.total, durationMs: Option.getOrUndefined(durationMs) }),
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })

@@ -13,7 +13,7 @@
  * producer's CPU, and each trade and quote carries its message_id in the value anyway). Poison
  * records carry their own message_id instead: their payload has no id.
  */
-import { Cause, Clock, type Duration, Effect, Exit, Fiber, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Schema, Stream } from "effect"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { Instrument } from "../../domain/reference.ts"
 import { type AssetClassName, type DataType, Header, instrumentsTopicName, topicName } from "../../domain/wire.ts"
@@ -86,6 +86,20 @@ export interface PublishOptions {
   readonly stopAfter?: Duration.Input
   /** Stop the feed when this completes (a signal), as `stopAfter` does. */
   readonly stop?: Effect.Effect<void>
+  /**
+   * Once `stop` completes, how long the sends under way are waited for; then the run fails with
+   * `SendsUnconfirmed` (a broker frozen, not answering). Unbounded when not given.
+   */
+  readonly drainTimeout?: Duration.Input
+}
+
+/** Stopped, the sends under way were not acknowledged within the drain timeout: the broker is not answering. */
+export class SendsUnconfirmed extends Schema.TaggedError<SendsUnconfirmed>()("SendsUnconfirmed", {
+  waitedMs: Schema.Number
+}) {
+  override get message() {
+    return `stopped, and Kafka did not acknowledge the sends under way within ${this.waitedMs / 1000} s (a broker not answering): not waited for longer`
+  }
 }
 
 /**
@@ -221,7 +235,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     options.stopAfter === undefined ? Effect.never : Effect.sleep(options.stopAfter),
     options.stop ?? Effect.never
   ).pipe(Effect.andThen(Effect.sync(() => void (stopped = true))))
-  yield* untilStopped(feed.events(), stop).pipe(
+  const run = untilStopped(feed.events(), stop).pipe(
     // Full batches when the feed runs ahead; whatever came within 50 ms when it is paced (--rate),
     // so records leave as they are made rather than once a batch fills.
     Stream.groupedWithin(options.batchSize ?? DEFAULT_BATCH_SIZE, "50 millis"),
@@ -238,7 +252,19 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       })
     ),
     Effect.andThen(settle),
-    Effect.andThen(producer.flush()),
+    Effect.andThen(producer.flush())
+  )
+  // A frozen broker answers no send: the clients wait out their request timeouts and retries
+  // (platformatic's 30 s times 9: minutes), and a stopped run waited that long, saying nothing.
+  const drainTimeout = options.drainTimeout
+  const bounded = drainTimeout === undefined || options.stop === undefined ? run : Effect.raceFirst(
+    run,
+    options.stop.pipe(
+      Effect.andThen(Effect.sleep(drainTimeout)),
+      Effect.andThen(Effect.fail(new SendsUnconfirmed({ waitedMs: Duration.toMillis(Duration.fromInputUnsafe(drainTimeout)) })))
+    )
+  )
+  yield* bounded.pipe(
     // A failed run reports no counts: what reached Kafka before it is said here.
     Effect.tapError((e) =>
       Effect.logError(

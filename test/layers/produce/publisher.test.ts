@@ -215,6 +215,38 @@ describe("publishFeed", () => {
       assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
     }))
 
+  it.effect("stopped while Kafka answers no send (a frozen broker), it waits drainTimeout and fails saying what was acknowledged", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      const stop = yield* Deferred.make<void>()
+      let sends = 0
+      // The third send gets no answer, ever; the signal comes while it is under way.
+      const frozenThird = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) => ++sends === 3 ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.never)) : inner.send(records)
+        })
+      })).pipe(Layer.provide(memory))
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds" })))
+        yield* Deferred.await(stop)
+        yield* TestClock.adjust("5 seconds")
+        for (let i = 0; i < 50 && publishing.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
+        const exit = publishing.pollUnsafe()
+        assert.isDefined(exit, "still waiting for a send Kafka never answers")
+        assert.isTrue(Exit.isSuccess(exit!) && Exit.isFailure(exit.value))
+        const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
+        assert.strictEqual(inKafka, 1_000)
+        assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("500 more")), logged.join("\n"))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, frozenThird, Logger.layer([capture]), Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+    }))
+
   it.effect("each record: its exchange's topic, key = symbol, the value's schema id and the run's correlation id; poison as given, under its own id", () =>
     Effect.gen(function*() {
       // Two venues' events interleaved (instruments first), poison among them: the topic of each
