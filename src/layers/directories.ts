@@ -70,8 +70,9 @@ export const makeDirectorySync = (dir: string): string | undefined => {
     fs.mkdirSync(target)
   } catch (e) {
     const error = e as NodeJS.ErrnoException
-    // Made meanwhile by another process: as good.
-    if (error.code === "EEXIST") return existing(target, error, statSync(target))
+    // Made meanwhile by another process: as good, and what this call made above it is still its
+    // to answer (its name is synced by the caller, ADR-43).
+    if (error.code === "EEXIST") return existing(target, error, statSync(target)) ?? first
     // The parent is there and still says ENOENT: it takes no new entries.
     throw refused(target, error)
   }
@@ -95,7 +96,8 @@ export const makeDirectory = async (dir: string): Promise<string | undefined> =>
     await fs.promises.mkdir(target)
   } catch (e) {
     const error = e as NodeJS.ErrnoException
-    if (error.code === "EEXIST") return existing(target, error, await stat(target))
+    // Made meanwhile by another process: as good, and what this call made above it still answered.
+    if (error.code === "EEXIST") return existing(target, error, await stat(target)) ?? first
     throw refused(target, error)
   }
   return first ?? target

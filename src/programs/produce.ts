@@ -303,7 +303,7 @@ const produce = (
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {
         stop: Deferred.await(signalled),
-        // A signal's drain waits this long for the sends under way, then fails (exit 1) saying what
+        // A signal's drain waits for the sends under way, failing (exit 1) after this long without an acknowledgment, saying what
         // was acknowledged: a frozen broker held it for minutes, past a supervisor's grace period.
         drainTimeout: SIGNAL_DRAIN_WAIT,
         onProgress: progressReporter({ total: feed.total, durationMs: Option.getOrUndefined(durationMs) }),

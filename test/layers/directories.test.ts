@@ -4,6 +4,8 @@
  * takes no new entry without saying EEXIST or ENOTDIR: `/proc/x/y`.
  */
 import * as fs from "node:fs"
+import nodeFs from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -43,6 +45,33 @@ describe("makeDirectory, makeDirectorySync", () => {
       fs.symlinkSync(path.join(dir, "a"), path.join(dir, "link"))
       assert.isUndefined(makeDirectorySync(path.join(dir, "link")))
       assert.strictEqual(makeDirectorySync(path.join(dir, "link", "e")), path.join(dir, "link", "e"))
+    }).pipe(Effect.scoped))
+
+  it.effect("another maker winning a directory on the way: the first this call made is still answered (its name is synced, ADR-43)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-dirs-")
+      for (const sync of [false, true]) {
+        const top = path.join(dir, `${sync}`)
+        const middle = path.join(top, "b")
+        // Another process (or fiber) makes `b` just after this call made `top`, before it makes `b` itself.
+        let calls = 0
+        const realSync = nodeFs.mkdirSync
+        const realAsync = nodeFs.promises.mkdir
+        const racing = (p: fs.PathLike) => void (p === middle && ++calls === 2 && realSync(middle))
+        nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realSync(p, o))) as typeof fs.mkdirSync
+        nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realAsync(p, o))) as typeof fs.promises.mkdir
+        syncBuiltinESMExports()
+        const made = yield* Effect.promise(() => (sync ? Promise.resolve(makeDirectorySync(path.join(middle, "c"))) : makeDirectory(path.join(middle, "c")))).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            nodeFs.mkdirSync = realSync
+            nodeFs.promises.mkdir = realAsync
+            syncBuiltinESMExports()
+          }))
+        )
+        assert.strictEqual(calls, 2, "the race happened")
+        assert.strictEqual(made, top, sync ? "sync" : "async")
+        assert.isTrue(fs.statSync(path.join(middle, "c")).isDirectory())
+      }
     }).pipe(Effect.scoped))
 
   it.effect("refuse a parent that takes no new directory (/proc) instead of spinning", () =>

@@ -9,7 +9,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import { lakehouseFlags } from "../../src/programs/cli/lakehouse.ts"
 import { parseFlag, refusal } from "../support/flags.ts"
 import { spawnProgram } from "../support/programs.ts"
@@ -63,6 +63,21 @@ describe("--warehouse and --catalog paths", () => {
       yield* refused(path.join(dir, "file", "catalog.db"), `${path.join(dir, "file")} is not a directory`)
       yield* refused(path.join(dir, "x".repeat(200), "y".repeat(200), "z".repeat(100), "catalog.db"), "at most 504 bytes of absolute path")
       yield* refused("~/catalog.db", "a path without a leading ~")
+    }).pipe(Effect.scoped))
+
+  it.effect("--catalog :memory: is no file: taken from a working directory longer than SQLite's path limit, as a directory named ~foo is", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-paths-")
+      const deep = path.join(dir, "x".repeat(200), "y".repeat(200), "z".repeat(100))
+      fs.mkdirSync(deep, { recursive: true })
+      const before = process.cwd()
+      const taken = (catalog: string) =>
+        Effect.map(parseFlag(lakehouseFlags.catalog, {}, { catalog: [catalog] }), (exit) => assert.isTrue(Exit.isSuccess(exit), `${catalog}: ${String(exit)}`))
+      yield* Effect.sync(() => process.chdir(deep)).pipe(
+        Effect.andThen(taken(":memory:")),
+        Effect.ensuring(Effect.sync(() => process.chdir(before)))
+      )
+      yield* taken(path.join(dir, "~foo", "catalog.db"))
     }).pipe(Effect.scoped))
 
   it.effect("ingest: a warehouse whose catalog would be too long for SQLite is refused before anything is made", () =>

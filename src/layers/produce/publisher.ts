@@ -87,18 +87,19 @@ export interface PublishOptions {
   /** Stop the feed when this completes (a signal), as `stopAfter` does. */
   readonly stop?: Effect.Effect<void>
   /**
-   * Once `stop` completes, how long the sends under way are waited for; then the run fails with
-   * `SendsUnconfirmed` (a broker frozen, not answering). Unbounded when not given.
+   * Once `stop` completes, how long the sends under way are waited for without Kafka acknowledging
+   * any (counted from the stop or the last acknowledgment, whichever is later); then the run fails
+   * with `SendsUnconfirmed` (a broker frozen, not answering). Unbounded when not given.
    */
   readonly drainTimeout?: Duration.Input
 }
 
-/** Stopped, the sends under way were not acknowledged within the drain timeout: the broker is not answering. */
+/** Stopped, Kafka acknowledged none of the sends under way for the drain timeout: the broker is not answering. */
 export class SendsUnconfirmed extends Schema.TaggedError<SendsUnconfirmed>()("SendsUnconfirmed", {
   waitedMs: Schema.Number
 }) {
   override get message() {
-    return `stopped, and Kafka did not acknowledge the sends under way within ${this.waitedMs / 1000} s (a broker not answering): not waited for longer`
+    return `stopped, and Kafka acknowledged none of the sends under way for ${this.waitedMs / 1000} s (a broker not answering): not waited for longer`
   }
 }
 
@@ -216,6 +217,8 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   const acknowledgedNow = Effect.all({ wallMs: Clock.currentTimeMillis, monotonicMs: monotonicMillis })
   /** The send in flight; it ends with the time the broker acknowledged it. */
   let inflight: Fiber.Fiber<{ readonly wallMs: number; readonly monotonicMs: number }, KafkaError> | undefined
+  /** When Kafka last acknowledged a send (monotonic), as it happened: a drain's wait counts from it. */
+  let lastAcknowledgedMs = Number.NEGATIVE_INFINITY
   /** Waits for the send in flight; then everything handed over so far is acknowledged. */
   const settle = Effect.gen(function*() {
     if (inflight === undefined) return
@@ -246,7 +249,9 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
         const chunkInstruments = totals.instruments - instrumentsBefore
         yield* settle
-        inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), acknowledgedNow))
+        inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), acknowledgedNow).pipe(
+          Effect.tap(({ monotonicMs }) => Effect.sync(() => void (lastAcknowledgedMs = monotonicMs)))
+        ))
         sent += chunk.length
         instrumentsSent += chunkInstruments
       })
@@ -256,12 +261,24 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   )
   // A frozen broker answers no send: the clients wait out their request timeouts and retries
   // (platformatic's 30 s times 9: minutes), and a stopped run waited that long, saying nothing.
+  // The wait counts from the stop or from Kafka's last acknowledgment, whichever is later: a slow
+  // broker that answers each send (a batch made while the last was under way still goes after
+  // it) is drained whole; only one that answers nothing for that long is given up on.
   const drainTimeout = options.drainTimeout
   const bounded = drainTimeout === undefined || options.stop === undefined ? run : Effect.raceFirst(
     run,
     options.stop.pipe(
-      Effect.andThen(Effect.sleep(drainTimeout)),
-      Effect.andThen(Effect.fail(new SendsUnconfirmed({ waitedMs: Duration.toMillis(Duration.fromInputUnsafe(drainTimeout)) })))
+      Effect.andThen(monotonicMillis),
+      Effect.flatMap((stoppedAt) => {
+        const waitMs = Duration.toMillis(Duration.fromInputUnsafe(drainTimeout))
+        const silence: Effect.Effect<void> = Effect.suspend(() =>
+          Effect.flatMap(monotonicMillis, (now) => {
+            const left = Math.max(stoppedAt, lastAcknowledgedMs) + waitMs - now
+            return left <= 0 ? Effect.void : Effect.sleep(Duration.millis(left)).pipe(Effect.andThen(silence))
+          })
+        )
+        return silence.pipe(Effect.andThen(Effect.fail(new SendsUnconfirmed({ waitedMs: waitMs }))))
+      })
     )
   )
   yield* bounded.pipe(

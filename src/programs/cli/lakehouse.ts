@@ -56,6 +56,8 @@ const warehouseProblem = (dir: string): string | undefined => {
 
 /** A refusal of `--catalog` as a SQLite file (not a URL): `~` unexpanded, a path SQLite cannot open, or one a file stands in the way of. */
 const sqliteFileProblem = (file: string): string | undefined => {
+  // SQLite's in-memory database, no file (sqliteDriver makes nothing for it).
+  if (file === ":memory:") return undefined
   const refused = unexpandedHome(file) ?? sqlitePathProblem(file)
   if (refused !== undefined) return refused
   const problem = directoryProblem(path.dirname(path.resolve(file)))

@@ -247,6 +247,44 @@ describe("publishFeed", () => {
       }).pipe(Effect.provide(Layer.mergeAll(memory, frozenThird, Logger.layer([capture]), Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
     }))
 
+  it.effect("stopped while a slow but answering broker acknowledges each send in 3 s, the drain is not cut: it completes and reconciles", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      const stop = yield* Deferred.make<void>()
+      let sends = 0
+      // Every send is answered, 3 s after it leaves; the signal comes while the third is under
+      // way, and the batch made meanwhile still has to go: 6 s of drain, each send well within 5 s.
+      const slow = Layer.effect(KafkaSink)(Effect.gen(function*() {
+        const inner = yield* KafkaSink
+        return KafkaSink.of({
+          ...inner,
+          send: (records) =>
+            (++sends === 3 ? Deferred.done(stop, Exit.void) : Effect.void).pipe(
+              Effect.andThen(Effect.sleep("3 seconds")),
+              Effect.andThen(inner.send(records))
+            )
+        })
+      })).pipe(Layer.provide(memory))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds" })))
+        for (let i = 0; i < 60 && publishing.pollUnsafe() === undefined; i++) {
+          yield* TestClock.adjust("500 millis")
+          for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+        }
+        const exit = publishing.pollUnsafe()
+        assert.isDefined(exit, "the drain never ended")
+        assert.isTrue(Exit.isSuccess(exit!) && Exit.isSuccess(exit.value), String(Exit.isSuccess(exit!) ? exit.value : exit))
+        assert.isAbove(sends, 3, "a batch made while the third send was under way was sent after the stop")
+        const reconciliation = (exit as Exit.Success<Exit.Exit<{ totals: PublishedCounts }, unknown>>).value as Exit.Success<{ totals: PublishedCounts }>
+        const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
+        const { totals } = reconciliation.value
+        assert.strictEqual(inKafka, totals.trades + totals.quotes + totals.poison + totals.instruments)
+      }).pipe(Effect.provide(Layer.mergeAll(memory, slow, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+    }))
+
   it.effect("each record: its exchange's topic, key = symbol, the value's schema id and the run's correlation id; poison as given, under its own id", () =>
     Effect.gen(function*() {
       // Two venues' events interleaved (instruments first), poison among them: the topic of each
