@@ -5,7 +5,7 @@
  * consumer group's marker always stays) and orphan-file removal (unreferenced files older than
  * --orphan-grace-hours); --skip-compaction, --skip-expiry, --skip-orphans. Once, or every --every seconds until SIGTERM/SIGINT.
  */
-import { Console, Duration, Effect, Layer, Option } from "effect"
+import { Console, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, envSetting, givenFlags, inRange, integerFlag, integerRead, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
 import { tables } from "../domain/tables.ts"
@@ -17,7 +17,7 @@ import { showIdentifier } from "../services/Catalog.ts"
 import { Maintenance, type MaintenanceReport } from "../services/Maintenance.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { existingStorage, lakehouseFlags } from "./cli/lakehouse.ts"
-import { runCommand } from "./cli/run.ts"
+import { failsWhenStopped, runCommand } from "./cli/run.ts"
 
 /**
  * Below this, orphan removal may delete the files of a commit in flight: a writer's files wait for
@@ -152,11 +152,33 @@ const report = (r: MaintenanceReport, dryRun: boolean): string => {
 const targetFileSizeMb = (options: Options) => Option.getOrElse(options.targetFileSizeMb, () => DEFAULT_TARGET_FILE_SIZE_MB)
 const orphanGraceHours = (options: Options) => Option.getOrElse(options.orphanGraceHours, () => DEFAULT_ORPHAN_GRACE_HOURS)
 
-/** Every table in turn: one that fails is reported and the others are still maintained; the run fails after them. */
-const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
+/** A single run (no `--every`) stopped by a signal before its end: not all its tables were maintained. */
+export class CompactStopped extends Schema.TaggedError<CompactStopped>()("CompactStopped", { message: Schema.String }) {}
+
+/**
+ * What a stopped run tells: the tables it was done with, the one it was at, the ones it did not reach.
+ * It ended 0 without a word (a cron job or a job runner's timeout took it for a whole run), as a
+ * cut-short query or replay did.
+ */
+const stoppedBefore = (ids: ReadonlyArray<{ namespace: string; name: string }>, done: ReadonlyArray<string>) => {
+  const rest = ids.map(showIdentifier).filter((t) => !done.includes(t))
+  const parts = [
+    `done with ${done.length === 0 ? "no table" : done.join(", ")}`,
+    ...(rest.length > 0 ? [`cut short at ${rest[0]}`] : []),
+    ...(rest.length > 1 ? [`not started: ${rest.slice(1).join(", ")}`] : [])
+  ]
+  return `compact stopped before its end: ${parts.join("; ")} (run it again: what a cut-short step wrote is removed as orphans past the grace period)`
+}
+
+/**
+ * Every table in turn: one that fails is reported and the others are still maintained; the run fails after them.
+ * `done` gets each table as the run is through with it (for a stop's message).
+ */
+const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>, done: Array<string> = []) =>
   Effect.gen(function*() {
     const maintenance = yield* Maintenance
     const started = performance.now()
+    done.length = 0
     // A dry run neither compacts nor expires, so it cannot know the files those would free: say so, lest
     // its list be taken for all a run removes.
     if (options.dryRun) {
@@ -184,6 +206,7 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>) =>
           named ? Effect.fail(error) : Console.error(`skipped: ${e.message}`).pipe(Effect.as(null))),
         Effect.catch((e) => fail(e.message).pipe(Effect.as(null)))
       )
+      done.push(showIdentifier(id))
       if (r === null) continue
       // The table is not there: a default one is skipped, one named fails the run (once, not for each step).
       const absent = [r.compactFailure, r.expireFailure, r.orphanFailure].find((f) => f?._tag === "CatalogError" && f.reason._tag === "NoSuchTable")
@@ -226,11 +249,13 @@ export const compactCommand = Command.make("compact", flags, (options) =>
           `under ${SAFE_ORPHAN_GRACE_HOURS} only with --allow-short-orphan-grace, while nothing writes to these tables`
       })
     }
+    // The tables a single run is through with, for the message of a signal that stops it.
+    const done: Array<string> = []
     const program = Effect.gen(function*() {
       // DuckDB is opened for each run and closed after it: kept open, it held the memory of its
       // last sort between runs (660-835 MB, docs/operations.md). Its settings are read once.
       const duckDb = DuckDb.layerWith(yield* DuckDb.settings)
-      const run = once(options, targets).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provide(duckDb))))
+      const run = once(options, targets, done).pipe(Effect.provide(MaintenanceLayer.layer().pipe(Layer.provide(duckDb))))
       return yield* Option.match(options.every, {
         onNone: () => run,
         onSome: (seconds) =>
@@ -240,7 +265,12 @@ export const compactCommand = Command.make("compact", flags, (options) =>
           )
       })
     })
-    return program.pipe(Effect.provide(existingStorage(options)))
+    const provided = program.pipe(Effect.provide(existingStorage(options)))
+    // `--every` is a service: a signal is how it ends (exit 0). A single run stopped before its end
+    // says so and exits 1 (run.ts `failsWhenStopped`), the catalog's opening included.
+    return Option.isSome(options.every)
+      ? provided
+      : provided.pipe(failsWhenStopped(() => new CompactStopped({ message: stoppedBefore(targets.ids, done) })))
   }).pipe(Effect.provide(Telemetry.layer("compact")))).pipe(Command.withDescription(describedWith(
   "Compact small files, expire snapshots, remove orphan files. A flag of a step the run does not take (compaction's or " +
     "expiry's with --dry-run or that step's --skip-*, orphan removal's with --skip-orphans) is refused (exit 2).",
