@@ -680,24 +680,14 @@ const writePartition = (
         return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>
       })
     }
-    // The partition directory is made only when the first COPY fails and it is missing (DuckDB makes
-    // none): it nearly always exists, and a `mkdir` a file was a round trip on the flush's path. Asked
-    // each time, never remembered: a directory removed since is made again (ADR-84).
-    let created: string | undefined
-    const first = copy(source).pipe(Effect.catch((failed) =>
-      Effect.tryPromise({ try: () => makeDirectory(target), catch: storageError(target) }).pipe(
-        Effect.flatMap((made) => {
-          // It was there: the COPY failed for another reason.
-          if (made === undefined) return Effect.fail(failed)
-          created = made
-          return copy(source)
-        })
-      )
-    ))
+    // Made before the COPY (DuckDB makes none), not after a COPY that failed for want of it: two
+    // writers of one table (two groups, compaction beside ingest) racing into a new day's directory
+    // could not tell a COPY that failed for another reason from one whose directory the other made.
+    const created = yield* Effect.tryPromise({ try: () => makeDirectory(target), catch: storageError(target) })
     const durability = yield* DurabilityRef
     const written: Array<StatsRow> = []
     yield* Effect.onError(Effect.gen(function*() {
-      for (const row of yield* first) {
+      for (const row of yield* copy(source)) {
         const count = Number(row.count)
         const pieces = Math.min(count, Math.ceil(Number(row.file_size_bytes) / Math.max(1, options.targetFileSizeBytes)))
         if (pieces <= 1) {

@@ -83,6 +83,27 @@ const exact = `message_id, symbol, CAST(price AS VARCHAR) AS price, epoch_us(exc
   conditions, map_entries(vendor_data) AS vendor, source_sequence`
 
 layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
+  // Two writers of one table (two groups, compaction beside ingest) meet in a day whose directory
+  // neither found: a COPY that failed for want of it could not tell that the other made it meanwhile.
+  it.effect("two writers racing into a new day's directory both write their files", () =>
+    Effect.gen(function*() {
+      for (let round = 0; round < 5; round++) {
+        const directory = path.join(root, `race${++written}`)
+        const write = (symbol: string) =>
+          writeDataFiles(tradesBatch([{ symbol, ts: day0 + 1n, price: 1n }]), {
+            schema: tables.trades.schema,
+            spec: tables.trades.spec,
+            sortOrder: tables.trades.sortOrder,
+            directory,
+            targetFileSizeBytes: 128 * 1024 * 1024,
+            fileNamePrefix: "00000-0"
+          })
+        const [a, b] = yield* Effect.all([write("BHP"), write("CBA")], { concurrency: 2 })
+        const rows = yield* readBack([...a, ...b], "symbol")
+        assert.deepStrictEqual(rows.map((r) => r["symbol"]), ["BHP", "CBA"])
+      }
+    }))
+
   it.effect("round-trips decimals, microsecond timestamps, nulls, lists and maps exactly", () =>
     Effect.gen(function*() {
       const trades: Array<Trade> = [
