@@ -303,19 +303,35 @@ const gatherInt64 = (data: BigInt64Array, rows: Int32Array, start: number, end: 
   }
 }
 
+/** A column every row of the batch holds one value of: not loaded; `constant` reads the value (a parameter). */
+interface ConstantColumn {
+  readonly constant: string
+}
+
 /** A batch's columns as they are loaded: each column's values (codes for a coded one) and its form in the temp table. */
 interface LoadedBatch {
   readonly values: ReadonlyArray<Values | undefined>
-  readonly columns: ReadonlyArray<Loaded>
-  /** Each coded column's values, a list parameter after $1 (the COPY target). */
+  readonly columns: ReadonlyArray<Loaded | ConstantColumn>
+  /** Each coded column's values (a list) and each constant column's value: parameters after $1 (the COPY target). */
   readonly params: ReadonlyArray<DuckDBValue>
   readonly paramTypes: ReadonlyArray<DuckDBType>
+}
+
+/** The value every row of a string column holds, or undefined (rows differ, or some are null). */
+const constantString = (data: Values): string | undefined => {
+  const first = data[0]
+  if (typeof first !== "string") return undefined
+  for (let r = 1; r < data.length; r++) if (data[r] !== first) return undefined
+  return first
 }
 
 /**
  * How each column of `batch` loads, decided once per batch: every partition's temp table takes the
  * batch's dictionaries. Made per partition, a flush spanning a year of days (a backfill) passed
- * over every string column once per day.
+ * over every string column once per day. A string, list or map column that holds one value in
+ * every row (a feed's exchange, currency, topic, empty conditions) is not loaded at all: the COPY
+ * reads it as a parameter, which spares the appender, the temp table and the scan a column each.
+ * A schema of only string, list and map columns loads them all (the temp table needs a column).
  */
 const loadedBatch = (schema: Schema, batch: ColumnBatch): LoadedBatch => {
   const values = schema.fields.map((f) => {
@@ -325,10 +341,11 @@ const loadedBatch = (schema: Schema, batch: ColumnBatch): LoadedBatch => {
     }
     return data
   })
-  // $1 is the COPY target; each coded column's values are a list parameter after it.
+  // $1 is the COPY target; each coded column's values (a list) and constant column's value are parameters after it.
   const params: Array<DuckDBValue> = []
   const paramTypes: Array<DuckDBType> = []
-  const columns = schema.fields.map((f, i): Loaded => {
+  const constants = schema.fields.some((f) => f.type !== "string" && !isDictionaryType(f.type))
+  const columns = schema.fields.map((f, i): Loaded | ConstantColumn => {
     const dictionary = isDictionaryType(f.type) && values[i] !== undefined ? collectionDictionary(values[i]) : null
     if (dictionary !== null) {
       const c = column(f.type)
@@ -336,7 +353,14 @@ const loadedBatch = (schema: Schema, batch: ColumnBatch): LoadedBatch => {
       params.push(listValue(dictionary.values.map((v) => c.toDuck(v))))
       paramTypes.push(LIST(c.type))
       const param = params.length + 1
+      if (constants && dictionary.values.length === 1 && !dictionary.codes.includes(null)) return { constant: `$${param}[1]` }
       return { sql: "INTEGER", type: INTEGER, toDuck: identity, read: (name) => `$${param}[${name} + 1]` }
+    }
+    const constant = constants && f.type === "string" && values[i] !== undefined ? constantString(values[i]) : undefined
+    if (constant !== undefined) {
+      params.push(constant)
+      paramTypes.push(VARCHAR)
+      return { constant: `$${params.length + 1}` }
     }
     const strings = f.type === "string" && values[i] !== undefined ? smallDictionary(values[i]) : null
     if (strings === null) return loadedColumn(f.type)
@@ -351,14 +375,18 @@ const loadRows = (connection: DuckDBConnection, schema: Schema, batch: LoadedBat
   Effect.gen(function*() {
     const { columns, params, paramTypes, values } = batch
     const table = `k2_batch_${++tableCounter}`
-    const ddl = schema.fields
-      .map((f, i) => `${quoteIdent(f.name)} ${columns[i]!.sql}${f.required ? " NOT NULL" : ""}`)
+    const loaded = schema.fields.flatMap((field, i) => {
+      const c = columns[i]!
+      return "constant" in c ? [] : [{ field, column: c, data: values[i] ?? [] }]
+    })
+    const ddl = loaded
+      .map(({ column: c, field: f }) => `${quoteIdent(f.name)} ${c.sql}${f.required ? " NOT NULL" : ""}`)
       .join(", ")
     yield* query(connection, "create batch table", `CREATE TEMP TABLE ${table} (${ddl})`)
     yield* attempt("load batch", async () => {
       const appender = await connection.createAppender(table, "main", "temp")
       try {
-        const types = columns.map((c) => c.type)
+        const types = loaded.map(({ column: c }) => c.type)
         const chunkRows = 2048 // DuckDB's vector size: the most rows a chunk holds
         // One chunk reused for every full slice: creating one converts every column type
         // (an ENUM's whole dictionary) to a native type again.
@@ -366,8 +394,7 @@ const loadRows = (connection: DuckDBConnection, schema: Schema, batch: LoadedBat
         for (let start = 0; start < rows.length; start += chunkRows) {
           const end = Math.min(rows.length, start + chunkRows)
           const chunk = end - start === chunkRows ? full : DuckDBDataChunk.create(types, end - start)
-          columns.forEach((c, i) => {
-            const data = values[i] ?? []
+          loaded.forEach(({ column: c, data }, i) => {
             const vector = chunk.getColumnVector(i)
             if (data instanceof BigInt64Array && c.type === BIGINT) {
               gatherInt64(data, rows, start, end, vector)
@@ -390,7 +417,10 @@ const loadRows = (connection: DuckDBConnection, schema: Schema, batch: LoadedBat
       // The caller drops the table only once this returns: a load that failed drops it here.
     }).pipe(Effect.onError(() => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${table}`).pipe(Effect.ignore)))
     const select = `SELECT ${
-      schema.fields.map((f, i) => `${columns[i]!.read(quoteIdent(f.name))} AS ${quoteIdent(f.name)}`).join(", ")
+      schema.fields.map((f, i) => {
+        const c = columns[i]!
+        return `${"constant" in c ? c.constant : c.read(quoteIdent(f.name))} AS ${quoteIdent(f.name)}`
+      }).join(", ")
     } FROM ${table}`
     return { table, select, params, paramTypes }
   })

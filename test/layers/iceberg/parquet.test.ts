@@ -167,6 +167,29 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       }
     }))
 
+  it.effect("round-trips columns every row holds one value of (not loaded), and one value with nulls (loaded)", () =>
+    Effect.gen(function*() {
+      const trades: Array<Trade> = Array.from({ length: 400 }, (_, i) => ({
+        symbol: i % 2 === 0 ? "BHP" : "CBA",
+        ts: day0 + BigInt(i),
+        price: BigInt(i + 1),
+        conditions: ["XT"],
+        vendor: i % 3 === 0 ? null : [["venue", "CXA"]]
+      }))
+      const files = yield* writeTrades(tradesBatch(trades))
+      const rows = yield* readBack(files, `${exact}, exchange, currency, kafka_topic`)
+      assert.strictEqual(rows.length, trades.length)
+      for (const row of rows) {
+        const i = Number((row["message_id"] as string).slice(4))
+        assert.deepStrictEqual(listItems(row["conditions"]), ["XT"])
+        assert.deepStrictEqual(
+          row["vendor"] === null ? null : listItems(row["vendor"]).map((e) => Object.values((e as { entries: object }).entries)),
+          i % 3 === 0 ? null : [["venue", "CXA"]]
+        )
+        assert.deepStrictEqual([row["exchange"], row["currency"], row["kafka_topic"]], ["ASX", "AUD", "market.equities.trades.asx"])
+      }
+    }))
+
   it.effect("a directory the file system refuses as too long is PathTooLong, not a storage failure to wait out", () =>
     Effect.gen(function*() {
       const trades = [{ symbol: "BHP", ts: day0, price: 1n }]
