@@ -52,12 +52,12 @@ const tradesBatch = (trades: ReadonlyArray<Trade>): ColumnBatch => ({
 })
 
 let written = 0
-const writeTrades = (batch: ColumnBatch, options: { targetFileSizeBytes?: number; rowGroupSize?: number } = {}) =>
+const writeTrades = (batch: ColumnBatch, options: { targetFileSizeBytes?: number; rowGroupSize?: number; directory?: string } = {}) =>
   writeDataFiles(batch, {
     schema: tables.trades.schema,
     spec: tables.trades.spec,
     sortOrder: tables.trades.sortOrder,
-    directory: path.join(root, `t${++written}`),
+    directory: options.directory ?? path.join(root, `t${++written}`),
     targetFileSizeBytes: options.targetFileSizeBytes ?? 128 * 1024 * 1024,
     fileNamePrefix: "00000-0",
     rowGroupSize: options.rowGroupSize
@@ -89,15 +89,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
     Effect.gen(function*() {
       for (let round = 0; round < 5; round++) {
         const directory = path.join(root, `race${++written}`)
-        const write = (symbol: string) =>
-          writeDataFiles(tradesBatch([{ symbol, ts: day0 + 1n, price: 1n }]), {
-            schema: tables.trades.schema,
-            spec: tables.trades.spec,
-            sortOrder: tables.trades.sortOrder,
-            directory,
-            targetFileSizeBytes: 128 * 1024 * 1024,
-            fileNamePrefix: "00000-0"
-          })
+        const write = (symbol: string) => writeTrades(tradesBatch([{ symbol, ts: day0 + 1n, price: 1n }]), { directory })
         const [a, b] = yield* Effect.all([write("BHP"), write("CBA")], { concurrency: 2 })
         const rows = yield* readBack([...a, ...b], "symbol")
         assert.deepStrictEqual(rows.map((r) => r["symbol"]), ["BHP", "CBA"])
@@ -580,14 +572,7 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       const ids = batch.columns["message_id"] as Array<string | null>
       ids[1] = null
       const directory = path.join(root, `t${++written}`)
-      const exit = yield* Effect.exit(writeDataFiles(batch, {
-        schema: tables.trades.schema,
-        spec: tables.trades.spec,
-        sortOrder: tables.trades.sortOrder,
-        directory,
-        targetFileSizeBytes: 128 * 1024 * 1024,
-        fileNamePrefix: "00000-0"
-      }))
+      const exit = yield* Effect.exit(writeTrades(batch, { directory }))
       assert.isTrue(Exit.isFailure(exit))
       const left = fs.existsSync(directory) ? fs.readdirSync(directory, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".parquet")) : []
       assert.deepStrictEqual(left, [])

@@ -19,6 +19,23 @@ import { makeSteppedClock } from "../../support/steppedClock.ts"
 const exact = (value: object) =>
   Object.fromEntries(Object.entries(value).map(([k, v]) => [k, BigDecimal.isBigDecimal(v) ? BigDecimal.format(BigDecimal.normalize(v)) : v]))
 
+/** The memory broker's sink with its sends wrapped by `send` (the inner send given). */
+const sendsThrough = (
+  memory: ReturnType<typeof KafkaMemory.layerMemory>,
+  send: (inner: KafkaSink["Service"]["send"]) => KafkaSink["Service"]["send"]
+) =>
+  Layer.effect(KafkaSink)(Effect.gen(function*() {
+    const inner = yield* KafkaSink
+    return KafkaSink.of({ ...inner, send: send(inner.send) })
+  })).pipe(Layer.provide(memory))
+
+/** The lines logged, and the logger layer that gathers them. */
+const loggedLines = () => {
+  const lines: Array<string> = []
+  const layer = Logger.layer([Logger.make(({ message }) => void lines.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))])
+  return { lines, layer }
+}
+
 describe("publishFeed", () => {
   it.effect("publishes a feed paced at 100 events a second within a fraction of a second of each event", () =>
     Effect.gen(function*() {
@@ -47,13 +64,8 @@ describe("publishFeed", () => {
       const memory = KafkaMemory.layerMemory(broker)
       // When the broker answered each send, in the publisher's own clock.
       const answered: Array<number> = []
-      const timed = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) => Effect.tap(inner.send(records), () => Effect.map(Clock.currentTimeMillis, (t) => void answered.push(t)))
-        })
-      })).pipe(Layer.provide(memory))
+      const timed = sendsThrough(memory, (send) => (records) =>
+        Effect.tap(send(records), () => Effect.map(Clock.currentTimeMillis, (t) => void answered.push(t))))
       const told: Array<PublishProgress> = []
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
@@ -195,20 +207,13 @@ describe("publishFeed", () => {
       const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
       // The third send is refused, before anything of it is written.
-      const failingThird = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) =>
-            ++sends === 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" }))) : inner.send(records)
-        })
-      })).pipe(Layer.provide(memory))
-      const logged: Array<string> = []
-      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const failingThird = sendsThrough(memory, (send) => (records) =>
+        ++sends === 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" }))) : send(records))
+      const { layer: capture, lines: logged } = loggedLines()
       const exit = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
         return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500 }))
-      }).pipe(Effect.provide(Layer.mergeAll(memory, failingThird, Logger.layer([capture]), Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, failingThird, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
       assert.isTrue(Exit.isFailure(exit))
       const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
       assert.strictEqual(inKafka, 1_000)
@@ -223,15 +228,9 @@ describe("publishFeed", () => {
       const stop = yield* Deferred.make<void>()
       let sends = 0
       // The third send gets no answer, ever; the signal comes while it is under way.
-      const frozenThird = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) => ++sends === 3 ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.never)) : inner.send(records)
-        })
-      })).pipe(Layer.provide(memory))
-      const logged: Array<string> = []
-      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const frozenThird = sendsThrough(memory, (send) => (records) =>
+        ++sends === 3 ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.never)) : send(records))
+      const { layer: capture, lines: logged } = loggedLines()
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
         const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds" })))
@@ -244,7 +243,7 @@ describe("publishFeed", () => {
         const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
         assert.strictEqual(inKafka, 1_000)
         assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("500 more")), logged.join("\n"))
-      }).pipe(Effect.provide(Layer.mergeAll(memory, frozenThird, Logger.layer([capture]), Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, frozenThird, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
     }))
 
   it.effect("stopped while a slow but answering broker acknowledges each send in 3 s, the drain is not cut: it completes and reconciles", () =>
@@ -256,17 +255,11 @@ describe("publishFeed", () => {
       let sends = 0
       // Every send is answered, 3 s after it leaves; the signal comes while the third is under
       // way, and the batch made meanwhile still has to go: 6 s of drain, each send well within 5 s.
-      const slow = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) =>
-            (++sends === 3 ? Deferred.done(stop, Exit.void) : Effect.void).pipe(
-              Effect.andThen(Effect.sleep("3 seconds")),
-              Effect.andThen(inner.send(records))
-            )
-        })
-      })).pipe(Layer.provide(memory))
+      const slow = sendsThrough(memory, (send) => (records) =>
+        (++sends === 3 ? Deferred.done(stop, Exit.void) : Effect.void).pipe(
+          Effect.andThen(Effect.sleep("3 seconds")),
+          Effect.andThen(send(records))
+        ))
       yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
         const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds" })))
