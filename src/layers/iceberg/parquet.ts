@@ -170,10 +170,14 @@ const primitiveColumn = (type: PrimitiveType): Column => {
 
 let tableCounter = 0
 
+/** A NUL or a lone surrogate: an ENUM's type cannot hold such a value (its DDL ends at a NUL; a lone surrogate's value is no member). */
+const NOT_ENUM = /[\u0000\p{Cs}]/u
+
 /**
  * Distinct values of a string column when there are few of them, else null. Such a
  * column is loaded as an ENUM: setting a string in a VARCHAR vector is one native call
- * per value (~0.25 µs, most of the load time), an ENUM index is plain JS.
+ * per value (~0.25 µs, most of the load time), an ENUM index is plain JS. A column with a
+ * value an ENUM cannot hold (NOT_ENUM) is loaded as VARCHAR: as an ENUM it failed the flush.
  */
 const smallDictionary = (data: Values): ReadonlyArray<string> | null => {
   const limit = Math.min(65_535, data.length >> 3)
@@ -184,7 +188,7 @@ const smallDictionary = (data: Values): ReadonlyArray<string> | null => {
     if (v === last || v == null) continue
     last = v
     if (seen.has(v as string)) continue
-    if (seen.size === limit) return null
+    if (seen.size === limit || NOT_ENUM.test(v as string)) return null
     seen.add(v as string)
   }
   return seen.size === 0 ? null : [...seen]

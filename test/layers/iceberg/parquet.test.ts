@@ -182,6 +182,36 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
       }
     }))
 
+  it.effect("a column holding one odd string in every row (quotes, $, NUL, unicode, empty) round-trips with its bounds", () =>
+    Effect.gen(function*() {
+      // A NUL in a 20-row batch failed the flush while such a column was loaded as an ENUM (its DDL ends at the NUL).
+      for (const value of [`it's "$2"`, "a\u0000b", "日本 😀", ""]) {
+        for (const count of [1, 20]) {
+          const batch = tradesBatch(Array.from({ length: count }, (_, i) => ({ symbol: "BHP", ts: day0 + BigInt(i), price: 1n })))
+          const files = yield* writeTrades({ ...batch, columns: { ...batch.columns, exchange: Array(count).fill(value) } })
+          const rows = yield* readBack(files, "exchange")
+          assert.deepStrictEqual(rows.map((r) => r["exchange"]), Array(count).fill(value))
+          const [f] = files
+          assert.deepStrictEqual([decode("string", f!.lowerBounds.get(4)!), decode("string", f!.upperBounds.get(4)!)], [value, value])
+          assert.strictEqual(f!.nullValueCounts.get(4), 0)
+        }
+      }
+    }))
+
+  it.effect("a string column of few values, one holding a NUL or a lone surrogate, is written (not an ENUM that fails the flush)", () =>
+    Effect.gen(function*() {
+      for (const [value, read] of [["a\u0000b", "a\u0000b"], ["a\uD800b", "a\uFFFDb"]] as const) {
+        const batch = tradesBatch(Array.from({ length: 20 }, (_, i) => ({ symbol: "BHP", ts: day0 + BigInt(i), price: 1n })))
+        const exchange = Array.from({ length: batch.rowCount }, (_, i) => (i % 2 === 0 ? value : "ASX"))
+        const files = yield* writeTrades({ ...batch, columns: { ...batch.columns, exchange } })
+        const rows = yield* readBack(files, "exchange, message_id")
+        assert.deepStrictEqual(
+          rows.map((r) => r["exchange"]),
+          rows.map((r) => Number((r["message_id"] as string).slice(4)) % 2 === 0 ? read : "ASX")
+        )
+      }
+    }))
+
   it.effect("a directory the file system refuses as too long is PathTooLong, not a storage failure to wait out", () =>
     Effect.gen(function*() {
       const trades = [{ symbol: "BHP", ts: day0, price: 1n }]
