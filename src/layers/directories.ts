@@ -6,7 +6,9 @@
  * entries without saying EEXIST or ENOTDIR (`/proc`: `mkdir /proc/x` is ENOENT): it makes the
  * parent again (EEXIST, so done) and retries the child, for ever, one CPU at 100 % and deaf to
  * SIGTERM (the sync one holds the event loop). Here each missing directory is made once, from the
- * highest missing one down, and a refusal is an error naming the directory and why.
+ * highest missing one down, and a refusal is an error naming the directory and why. A parent
+ * removed between making it and making the directory in it is made again, at most
+ * MAX_PARENT_REMOVALS times (it failed the first time, as a parent taking no new entries).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -52,10 +54,25 @@ const statSync = (dir: string): fs.Stats | NodeJS.ErrnoException => {
 const stat = (dir: string): Promise<fs.Stats | NodeJS.ErrnoException> => fs.promises.stat(dir).catch((e: NodeJS.ErrnoException) => e)
 
 /**
+ * The most times a directory is made again after its parent, made (or found) by this call, was
+ * removed before the directory itself could be (another process cleaning up, a table purged):
+ * each time the missing directories are made again from the highest missing one. A parent removed
+ * as often is refused, naming it, rather than tried for ever.
+ */
+export const MAX_PARENT_REMOVALS = 3
+
+/** The refusal of `dir` after its parent was removed MAX_PARENT_REMOVALS times while it was being made. */
+const parentKeptGoing = (dir: string, cause: NodeJS.ErrnoException) =>
+  refused(dir, cause, `${path.dirname(dir)} was removed each time it was made, ${MAX_PARENT_REMOVALS + 1} times`)
+
+/**
  * Makes `dir` and its missing parents, as `fs.mkdirSync(dir, { recursive: true })` but never
  * spinning; returns the first directory it made (undefined when `dir` existed already).
  */
-export const makeDirectorySync = (dir: string): string | undefined => {
+export const makeDirectorySync = (dir: string): string | undefined => makeSync(dir, 0)
+
+/** `makeDirectorySync` of `dir` after its parent was removed `removals` times. */
+const makeSync = (dir: string, removals: number): string | undefined => {
   const target = path.resolve(dir)
   try {
     fs.mkdirSync(target)
@@ -73,14 +90,28 @@ export const makeDirectorySync = (dir: string): string | undefined => {
     // Made meanwhile by another process: as good, and what this call made above it is still its
     // to answer (its name is synced by the caller, ADR-43).
     if (error.code === "EEXIST") return existing(target, error, statSync(target)) ?? first
+    // The parent removed meanwhile: made again. The answer is the highest this call made, either time.
+    if (error.code === "ENOENT" && isGone(statSync(path.dirname(target)))) {
+      if (removals >= MAX_PARENT_REMOVALS) throw parentKeptGoing(target, error)
+      return higher(first, makeSync(target, removals + 1))
+    }
     // The parent is there and still says ENOENT: it takes no new entries.
     throw refused(target, error)
   }
   return first ?? target
 }
 
+/** The higher of two directories on the way to one (each made by a call, or undefined). */
+const higher = (a: string | undefined, b: string | undefined) => (a === undefined ? b : b === undefined || a.length <= b.length ? a : b)
+
+/** A stat that says nothing is there. */
+const isGone = (stat: fs.Stats | NodeJS.ErrnoException) => stat instanceof Error && stat.code === "ENOENT"
+
 /** As `makeDirectorySync`, without holding the event loop. */
-export const makeDirectory = async (dir: string): Promise<string | undefined> => {
+export const makeDirectory = (dir: string): Promise<string | undefined> => make(dir, 0)
+
+/** `makeDirectory` of `dir` after its parent was removed `removals` times. */
+const make = async (dir: string, removals: number): Promise<string | undefined> => {
   const target = path.resolve(dir)
   try {
     await fs.promises.mkdir(target)
@@ -98,6 +129,11 @@ export const makeDirectory = async (dir: string): Promise<string | undefined> =>
     const error = e as NodeJS.ErrnoException
     // Made meanwhile by another process: as good, and what this call made above it still answered.
     if (error.code === "EEXIST") return existing(target, error, await stat(target)) ?? first
+    // The parent removed meanwhile: made again, as `makeDirectorySync` does.
+    if (error.code === "ENOENT" && isGone(await stat(path.dirname(target)))) {
+      if (removals >= MAX_PARENT_REMOVALS) throw parentKeptGoing(target, error)
+      return higher(first, await make(target, removals + 1))
+    }
     throw refused(target, error)
   }
   return first ?? target

@@ -15,7 +15,7 @@ import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { RecentRate, writeProgress } from "./cli/progress.ts"
 import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags } from "./cli/symbols.ts"
-import { failsTheDrain, runCommand } from "./cli/run.ts"
+import { failsTheDrain, failsWhenStopped, runCommand } from "./cli/run.ts"
 import { COMPANY_INFO_FILE } from "../domain/feeds/asx.ts"
 import { modelProblem } from "../domain/feeds/simulator.ts"
 import { DLQ_SUFFIX, EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, partitionsByDefault, topicName, type TopicSpec, topicSpecs } from "../domain/wire.ts"
@@ -277,6 +277,22 @@ const clearReport = (report: string, file: string) =>
     fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK)
   })
 
+/**
+ * A signal that stopped `produce` before the publish began (reaching the schema registry,
+ * connecting to Kafka, making the topics): nothing was sent and no reconciliation written, so the
+ * run fails (exit 1) as one whose drain was cut short does. It exited 0 without a word.
+ */
+export class StoppedBeforeSending extends Schema.TaggedError<StoppedBeforeSending>()("StoppedBeforeSending", {
+  step: Schema.String
+}) {
+  override get message() {
+    return `stopped by a signal while ${this.step}, before anything was sent: no reconciliation written`
+  }
+}
+
+/** `effect`, a step before the publish, failing with StoppedBeforeSending when a signal stops it. */
+const beforeSending = (step: string) => failsWhenStopped(() => new StoppedBeforeSending({ step }))
+
 // A signal (SIGINT/SIGTERM interrupts the program) stops the feed as --duration does: the send in
 // flight is acknowledged, then what was sent is reconciled and reported. Interrupting the publish
 // instead would leave a send in flight and no reconciliation of what the topics now hold.
@@ -299,7 +315,7 @@ const produce = (
         topicName({ assetClass: "equities", dataType: "trades", exchange }),
         topicName({ assetClass: "equities", dataType: "quotes", exchange }),
         instrumentsTopicName(exchange)
-      ]))
+      ]).pipe(beforeSending("reaching the schema registry")))
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {
         stop: Deferred.await(signalled),
@@ -309,10 +325,15 @@ const produce = (
         onProgress: progressReporter({ total: feed.total, durationMs: Option.getOrUndefined(durationMs) }),
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
-      // Built interruptibly (a signal while connecting just stops), closed after the report.
-      const services = yield* restore(Layer.build(Layer.merge(feed.layer, kafkaLayer(options.client, brokers, "k2-produce", { security }))))
+      // Built interruptibly (a signal while connecting stops the run, exit 1), closed after the report.
+      const services = yield* restore(
+        Layer.build(Layer.merge(feed.layer, kafkaLayer(options.client, brokers, "k2-produce", { security }))).pipe(beforeSending(`starting the Kafka client (${brokers.join(",")}) and the feed`))
+      )
       const result = yield* Effect.gen(function*() {
-        yield* restore((yield* KafkaAdmin).ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault)))
+        yield* restore(
+          (yield* KafkaAdmin).ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault))
+            .pipe(beforeSending(`connecting to Kafka (${brokers.join(",")}) and making the topics`))
+        )
         const publishing = yield* Effect.forkChild(restore(publish))
         const waited = yield* Effect.exit(restore(Fiber.await(publishing)))
         if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)

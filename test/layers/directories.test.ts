@@ -9,7 +9,7 @@ import { syncBuiltinESMExports } from "node:module"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { directoryProblem, makeDirectory, makeDirectorySync } from "../../src/layers/directories.ts"
+import { directoryProblem, makeDirectory, makeDirectorySync, MAX_PARENT_REMOVALS } from "../../src/layers/directories.ts"
 import { tempDir } from "../support/tempDir.ts"
 
 /** The error `f` throws (or rejects with), failing the test if it does not. */
@@ -71,6 +71,47 @@ describe("makeDirectory, makeDirectorySync", () => {
         assert.strictEqual(calls, 2, "the race happened")
         assert.strictEqual(made, top, sync ? "sync" : "async")
         assert.isTrue(fs.statSync(path.join(middle, "c")).isDirectory())
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a parent removed between making it and making the directory in it is made again, a bounded number of times", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-dirs-")
+      const realSync = nodeFs.mkdirSync
+      const realAsync = nodeFs.promises.mkdir
+      /** Makes `<top>/b/c` with `b` removed just before each `mkdir` of `c` that finds it there, up to `removals` times. */
+      const making = (sync: boolean, top: string, removals: number) => {
+        const middle = path.join(top, "b")
+        const target = path.join(middle, "c")
+        let removed = 0
+        // Another process removing `b` (cleaning up, a table purged) after this call made it.
+        const racing = (p: fs.PathLike) => void (p === target && fs.existsSync(middle) && removed < removals && (removed++, fs.rmdirSync(middle)))
+        nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realSync(p, o))) as typeof fs.mkdirSync
+        nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realAsync(p, o))) as typeof fs.promises.mkdir
+        syncBuiltinESMExports()
+        return Effect.tryPromise(() => (sync ? Promise.resolve().then(() => makeDirectorySync(target)) : makeDirectory(target))).pipe(
+          Effect.mapError((e) => e.cause as NodeJS.ErrnoException),
+          Effect.map((made) => ({ made, removed })),
+          Effect.ensuring(Effect.sync(() => {
+            nodeFs.mkdirSync = realSync
+            nodeFs.promises.mkdir = realAsync
+            syncBuiltinESMExports()
+          }))
+        )
+      }
+      for (const sync of [false, true]) {
+        for (const removals of [1, MAX_PARENT_REMOVALS]) {
+          const top = path.join(dir, `${sync}-${removals}`)
+          const { made } = yield* making(sync, top, removals)
+          // Still the first directory this call made (its name is synced, ADR-43).
+          assert.strictEqual(made, top, `${sync} ${removals}`)
+          assert.isTrue(fs.statSync(path.join(top, "b", "c")).isDirectory())
+        }
+        // Removed every time: refused, naming the parent, not tried for ever.
+        const top = path.join(dir, `${sync}-always`)
+        const error = yield* Effect.flip(making(sync, top, Number.POSITIVE_INFINITY))
+        assert.strictEqual(error.code, "ENOENT")
+        assert.include(error.message, `cannot make directory ${path.join(top, "b", "c")}: ${path.join(top, "b")} was removed each time it was made, ${MAX_PARENT_REMOVALS + 1} times`)
       }
     }).pipe(Effect.scoped))
 

@@ -3,14 +3,16 @@
  * what --inject takes. Every run here stops at a usage error, before Kafka.
  */
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Console, Effect, Exit, Option } from "effect"
+import { Console, Deferred, Effect, Exit, Fiber, Option } from "effect"
 import { Command } from "effect/cli"
 import { UsageError } from "../../src/programs/cli/common.ts"
-import { finalLine, produceCommand } from "../../src/programs/produce.ts"
+import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../src/programs/cli/run.ts"
+import { finalLine, produceCommand, StoppedBeforeSending } from "../../src/programs/produce.ts"
 
 /** The usage error `args` stop at. */
 const refusal = (args: ReadonlyArray<string>) =>
@@ -53,6 +55,42 @@ describe("npm run produce --source asx --dir", () => {
       fs.writeFileSync(path.join(dir, "reference-data", "company_info.csv"), "")
       assert.include(yield* refusal(["--source", "asx", "--dir", dir, "--duration", "0s"]), "--duration")
     }))
+})
+
+describe("npm run produce, stopped while connecting", () => {
+  // A SIGTERM while the broker did not answer yet exited 0 without a word: nothing sent, no reconciliation.
+  it.live("a signal before anything was sent fails the run (exit 1), saying so", () =>
+    Effect.gen(function*() {
+      // A broker that takes the connection and never answers.
+      const connected = yield* Deferred.make<void>()
+      const sockets: Array<net.Socket> = []
+      const server = net.createServer((socket) => {
+        sockets.push(socket)
+        Deferred.doneUnsafe(connected, Exit.void)
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () => Effect.sync(() => (sockets.forEach((s) => s.destroy()), server.close()))
+      )
+      const port = (server.address() as net.AddressInfo).port
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-stopped-"))
+      const record = drainRecord()
+      const run = yield* Effect.forkChild(
+        Command.runWith(produceCommand, { version: "0" })(["--brokers", `127.0.0.1:${port}`, "--reconciliation", path.join(dir, "r.json")]).pipe(
+          Effect.provide(NodeServices.layer),
+          Effect.provideService(DrainRecord, record)
+        )
+      )
+      yield* Deferred.await(connected)
+      // The signal: the runner interrupts the program.
+      yield* Fiber.interrupt(run)
+      const exit = yield* Fiber.await(run)
+      assert.strictEqual(programExitCode(exit, record), 1)
+      const failure = Option.getOrUndefined(failedDrainOf(exit, record))
+      assert.instanceOf(failure, StoppedBeforeSending)
+      assert.include((failure as StoppedBeforeSending).message, `stopped by a signal while connecting to Kafka (127.0.0.1:${port}) and making the topics, before anything was sent: no reconciliation written`)
+      assert.isFalse(fs.existsSync(path.join(dir, "r.json")))
+    }).pipe(Effect.scoped))
 })
 
 describe("npm run produce --help", () => {

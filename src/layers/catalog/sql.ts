@@ -6,7 +6,7 @@
  */
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { Clock, Deferred, Effect, FiberSet, Layer, Result, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, FiberSet, Layer, Option, Result, Schedule } from "effect"
 import { CorruptFile, TableFileError } from "../../domain/iceberg/errors.ts"
 import { quoted } from "../../domain/errors.ts"
 import {
@@ -88,15 +88,60 @@ const nameTooLong = (what: string, name: string): CatalogError | undefined => {
   return catalogError(new CatalogRejected({ detail: `${what} is ${chars} characters, more than the ${MAX_NAME_CHARS} the catalog holds: ${quoted(name)}` }))
 }
 
+/**
+ * The most removals of retired metadata files (ADR-84) running at once, one a commit's. A commit
+ * finding this many still running (a file system slower than the commits, a removal that never
+ * returns) removes none: its files stay off the metadata log, where orphan removal takes them.
+ */
+export const MAX_RUNNING_REMOVALS = 4
+
+/** How long the catalog's closing waits for removals still running before it interrupts them, saying what it left. */
+export const REMOVALS_CLOSE_WAIT = Duration.seconds(5)
+
 export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlCatalogOptions) {
   const files = yield* FileIO
   // Decoded metadata by file location: metadata files never change once written.
   const cache = metadataCache()
   const warehouse = options.warehouse.replace(/\/+$/, "")
   // The removals of metadata files that left a table's metadata log, run beside the commits'
-  // answers (ADR-84); the catalog's closing waits for those still running (a drain's last commit too).
+  // answers (ADR-84), at most MAX_RUNNING_REMOVALS at once; the catalog's closing waits for those
+  // still running (a drain's last commit too), up to REMOVALS_CLOSE_WAIT.
   const removals = yield* FiberSet.make<void>()
-  yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(removals))
+  // The files whose removal runs, and those of commits that found MAX_RUNNING_REMOVALS running.
+  const removing = new Set<string>()
+  let skipped = 0
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      const done = yield* Effect.timeoutOption(FiberSet.awaitEmpty(removals), REMOVALS_CLOSE_WAIT)
+      // The FiberSet's own closing, next, interrupts those still running.
+      const unfinished = Option.isNone(done) ? removing.size : 0
+      if (unfinished + skipped === 0) return
+      const why = [
+        unfinished > 0 ? `${unfinished} still being removed after ${Duration.format(REMOVALS_CLOSE_WAIT)} (first ${[...removing][0]})` : "",
+        skipped > 0 ? `${skipped} of commits that found ${MAX_RUNNING_REMOVALS} removals running` : ""
+      ].filter((w) => w !== "")
+      yield* Effect.logWarning(
+        `catalog closed leaving ${unfinished + skipped} retired metadata files for orphan removal (maintenance): ${why.join("; ")}`
+      )
+    })
+  )
+  /** Removes `dropped` beside the commit's answer, or leaves them (see MAX_RUNNING_REMOVALS). */
+  const removeRetired = Effect.fnUntraced(function*(dropped: ReadonlyArray<string>) {
+    if ((yield* FiberSet.size(removals)) >= MAX_RUNNING_REMOVALS) {
+      if (skipped === 0) {
+        yield* Effect.logWarning(
+          `metadata file removals run behind the commits (${MAX_RUNNING_REMOVALS} running): files retired meanwhile are left for orphan removal (maintenance)`
+        )
+      }
+      skipped += dropped.length
+      return
+    }
+    for (const f of dropped) removing.add(f)
+    yield* FiberSet.run(
+      removals,
+      Effect.forEach(dropped, (f) => files.remove(f).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => removing.delete(f)))), { discard: true })
+    )
+  })
 
   /** A driver failure: the statement refused for good, or the database failing (waited out). */
   const sqlFailure = (cause: unknown) =>
@@ -479,7 +524,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
         const logged = new Set(metadata["metadata-log"].map((e) => e["metadata-file"]))
         const dropped = base.metadata["metadata-log"].map((e) => e["metadata-file"]).filter((f) => !logged.has(f))
         if (dropped.length > 0) {
-          yield* FiberSet.run(removals, Effect.forEach(dropped, (f) => files.remove(f).pipe(Effect.ignore), { discard: true }))
+          yield* removeRetired(dropped)
         }
       }
       return { identifier, metadataLocation: location, metadata } satisfies LoadedTable

@@ -192,11 +192,25 @@ export const query = (
   )
 
 
-/** The bytes of a unit as DuckDB reads it: KB and the like are powers of 1000, KiB and the like of 1024. */
-const UNIT_BYTES: Readonly<Record<string, number>> = {
-  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
-  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40
-}
+/**
+ * The units DuckDB's `memory_limit` takes (any case), each with the bytes it reads it as and the
+ * form K2 passes on: K, KB, kilobyte(s) and the like are powers of 1000 (`512M` is 512 MB, 488.3
+ * MiB), KiB and the like of 1024; B, byte(s) are bytes. DuckDB takes no other (`1P`: "Failed to set config").
+ */
+const UNITS: ReadonlyArray<readonly [ReadonlyArray<string>, number, string]> = [
+  [["b", "byte", "bytes"], 1, "B"],
+  [["k", "kb", "kilobyte", "kilobytes"], 1e3, "KB"],
+  [["m", "mb", "megabyte", "megabytes"], 1e6, "MB"],
+  [["g", "gb", "gigabyte", "gigabytes"], 1e9, "GB"],
+  [["t", "tb", "terabyte", "terabytes"], 1e12, "TB"],
+  [["kib"], 2 ** 10, "KiB"],
+  [["mib"], 2 ** 20, "MiB"],
+  [["gib"], 2 ** 30, "GiB"],
+  [["tib"], 2 ** 40, "TiB"]
+]
+const UNIT_OF: ReadonlyMap<string, { readonly bytes: number; readonly written: string }> = new Map(
+  UNITS.flatMap(([names, bytes, written]) => names.map((name) => [name, { bytes, written }] as const))
+)
 
 /**
  * The least memory limit K2 gives DuckDB. DuckDB takes any (`1MB`), and ingest's flushes then
@@ -207,19 +221,40 @@ const UNIT_BYTES: Readonly<Record<string, number>> = {
 export const MIN_MEMORY_LIMIT_BYTES = 64 * 2 ** 20
 
 /**
- * An amount of memory as DuckDB reads it: a number and a unit (KB, MB, GB, TB, or KiB... TiB), of
- * at least MIN_MEMORY_LIMIT_BYTES; else a ConfigError naming the variable and showing the value.
+ * An amount of memory as DuckDB reads it: a number (`512`, `0.5`, `.5`, `1e9`) and a unit of
+ * UNIT_OF, a space between them or not, of at least MIN_MEMORY_LIMIT_BYTES; passed on with the unit
+ * written one way (`512 m` is `512MB`). Not DuckDB's `-1`/`none`: see `NO_LIMIT_REFUSED`. Anything
+ * else is a ConfigError naming the variable and showing the value.
  */
 const memoryAmount = (name: string) =>
   Config.schema(
     Schema.String.check(Schema.makeFilter((s: string) => {
-      const amount = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.exec(s.trim())
-      if (amount === null) return `${JSON.stringify(s)} is not an amount of memory such as 512MB or 2GiB`
-      return Number(amount[1]) * UNIT_BYTES[amount[2]!.toLowerCase()]! >= MIN_MEMORY_LIMIT_BYTES ||
+      if (/^(-|none$|null$)/i.test(s.trim())) return `${JSON.stringify(s)}: ${NO_LIMIT_REFUSED}`
+      const amount = parseAmount(s)
+      if (amount === undefined) return `${JSON.stringify(s)} is not an amount of memory such as 512MB, 512M or 2GiB`
+      return amount.bytes >= MIN_MEMORY_LIMIT_BYTES ||
         `${JSON.stringify(s)} is below ${MIN_MEMORY_LIMIT_BYTES / 2 ** 20}MiB, the least K2 gives DuckDB (ingest's flushes failed at up to 32MiB)`
     })),
     name
-  ).pipe(Config.map((s) => s.trim()))
+  ).pipe(Config.map((s) => parseAmount(s)!.written))
+
+/** `s` as an amount DuckDB reads (see `memoryAmount`): its bytes and how K2 writes it, or undefined. */
+const parseAmount = (s: string): { readonly bytes: number; readonly written: string } | undefined => {
+  const amount = /^(\d+(?:\.\d*)?|\.\d+)(e\d+)?\s*([a-z]+)$/i.exec(s.trim())
+  const unit = amount === null ? undefined : UNIT_OF.get(amount[3]!.toLowerCase())
+  if (amount === null || unit === undefined) return undefined
+  const bytes = Number(`${amount[1]}${amount[2] ?? ""}`) * unit.bytes
+  return Number.isFinite(bytes) ? { bytes, written: `${amount[1]}${amount[2] ?? ""}${unit.written}` } : undefined
+}
+
+/**
+ * Why K2_DUCKDB_MEMORY_LIMIT takes no `-1` or `none`. DuckDB reads them (and any value starting
+ * with `-`) as no limit in a `SET`, and as its own default (80 % of RAM, or of its cgroup's limit)
+ * when the database opens with it, as K2's does. Neither fits beside the rest of the process (V8's
+ * heap, ingest's buffers: peak RSS 411–496 MB with a backlog) in a container, where DuckDB's 80 %
+ * had the kernel kill the process (ADR-63); unset, K2 sizes it for the container.
+ */
+const NO_LIMIT_REFUSED = "K2 gives DuckDB no unlimited memory (DuckDB's -1 and none): leave K2_DUCKDB_MEMORY_LIMIT unset for DuckDB's default (half a container's limit in a container), or give an amount such as 8GB"
 
 /**
  * The most DuckDB threads: DuckDB starts them all when it opens (100,000 took 19 s) and fails past

@@ -219,7 +219,7 @@ export const exchangeZonesEnvironment = "K2_SEQUENCE_ZONES (extra EXCHANGE=IANA/
 export const lakehouseEnvironment = [
   "K2_DUCKDB_CONNECTIONS",
   "K2_DUCKDB_THREADS",
-  "K2_DUCKDB_MEMORY_LIMIT",
+  "K2_DUCKDB_MEMORY_LIMIT (512MB, 512M, 2GiB; at least 64MiB; not -1/none: unset is the default)",
   "K2_REST_TOKEN, K2_REST_CREDENTIAL, K2_REST_PARENT_NAMESPACE (REST catalog, docs/maintenance.md)"
 ]
 

@@ -2,7 +2,7 @@
  * Runs a program's command on Node: a bad option prints the help and the problem and exits 2;
  * failures print one clear line (`error: ...`) and exit 1;
  * defects print the whole cause; SIGINT/SIGTERM interrupt, the program drains and exits 0, or 1
- * when the drain itself failed (a replay of a range, a query's answer or a single compact run cut short fails so); a second signal exits at once with 130,
+ * when the drain itself failed (a replay of a range, a query's answer, a single compact run or a produce stopped before it sent anything cut short fails so); a second signal exits at once with 130,
  * as does a `--wizard` cancelled before its command runs.
  * A reader that closed stdout ends the program with 0, another stdout write error with 1; a stderr
  * that fails is done without.

@@ -6,7 +6,8 @@ import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Result } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Result, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { encodeTableMetadata } from "../../../src/domain/iceberg/metadataFile.ts"
 import type { Snapshot } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
@@ -554,6 +555,35 @@ describe("SQL catalog: a metadata file's removal is not waited for (ADR-84)", ()
         // Closed: the held removal was waited for, not interrupted.
         assert.isFalse(yield* files.exists(dropped))
       }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("removals that never return: at most MAX_RUNNING_REMOVALS run, the closing waits REMOVALS_CLOSE_WAIT and says what it left for orphan removal", () =>
+    Effect.gen(function*() {
+      const { layer, started, state } = yield* holdingRemovals
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      yield* Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const catalog = yield* Catalogs.make(sqliteDriver(":memory:"), { name: "k2", warehouse: "file:///warehouse" }).pipe(Scope.provide(scope))
+        yield* catalog.createNamespace("market_data")
+        yield* catalog.createTable(id, { ...tables.trades, properties })
+        yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: "0" } }])
+        // Each commit retires one file; its removal never returns (`release` is never completed).
+        state.holding = true
+        const commits = Catalogs.MAX_RUNNING_REMOVALS + 3
+        for (let i = 1; i <= commits; i++) yield* catalog.commitTable(id, [], [{ action: "set-properties", updates: { n: String(i) } }])
+        yield* Effect.yieldNow
+        assert.strictEqual(started.length, Catalogs.MAX_RUNNING_REMOVALS, "no more removals than the bound running")
+        const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+        assert.isUndefined(closing.pollUnsafe(), "the closing waits for the removals")
+        yield* TestClock.adjust(Catalogs.REMOVALS_CLOSE_WAIT)
+        yield* Fiber.join(closing)
+        const warning = logged.find((l) => l.startsWith("catalog closed leaving"))
+        assert.include(warning, `catalog closed leaving ${commits} retired metadata files for orphan removal (maintenance): ${Catalogs.MAX_RUNNING_REMOVALS} still being removed after 5s`)
+        assert.include(warning, `; 3 of commits that found ${Catalogs.MAX_RUNNING_REMOVALS} removals running`)
+        assert.isDefined(logged.find((l) => l.startsWith("metadata file removals run behind the commits")))
+      }).pipe(Effect.provide(layer), Effect.provide(Logger.layer([capture])))
     }))
 
   it.effect("a commit that loses the swap removes no file of the metadata log", () =>

@@ -227,11 +227,40 @@ describe("DuckDb.layerConfig", () => {
       // Any amount DuckDB takes: a fraction, a space before the unit, the unit in any case.
       assert.strictEqual(yield* limit({ K2_DUCKDB_MEMORY_LIMIT: "0.5GiB" }), "512.0 MiB")
       assert.strictEqual(yield* limit({ K2_DUCKDB_MEMORY_LIMIT: "300 mib" }), "300.0 MiB")
-      for (const value of ["lots", "256", "-1GB", "1 PB", "256MB of it"]) {
+      for (const value of ["lots", "256", "1 PB", "1P", "256MB of it", "1e+9B", "GB"]) {
         const error = yield* Layer.build(configured({ K2_DUCKDB_MEMORY_LIMIT: value })).pipe(Effect.scoped, Effect.flip)
         assert.strictEqual(error._tag, "ConfigError", value)
         assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT")
         assert.include(error.message, "is not an amount of memory")
+      }
+    }))
+
+  it.effect("takes DuckDB's short units (512M, 1G, 2 gigabytes, bytes), passing each on with its unit written one way; refuses -1 and none (no limit)", () =>
+    Effect.gen(function*() {
+      const limit = (value: string) =>
+        Effect.gen(function*() {
+          const duckDb = yield* DuckDb
+          const rows = yield* duckDb.withConnection((c) => query(c, "probe", "SELECT current_setting('memory_limit') AS m"))
+          return String(rows[0]?.["m"])
+        }).pipe(Effect.provide(configured({ K2_DUCKDB_MEMORY_LIMIT: value })))
+      // As DuckDB reads them: M and G are 10^6 and 10^9 bytes, as MB and GB.
+      assert.strictEqual(yield* limit("512M"), "488.2 MiB")
+      assert.strictEqual(yield* limit("1G"), "953.6 MiB")
+      assert.strictEqual(yield* limit("2 gigabytes"), "1.8 GiB")
+      assert.strictEqual(yield* limit("100000000B"), "95.3 MiB")
+      for (const [value, written] of [["512M", "512MB"], [" 1 g ", "1GB"], ["2gb", "2GB"], ["0.5T", "0.5TB"], [".5G", ".5GB"], ["1e9 bytes", "1e9B"], ["300 mib", "300MiB"], ["70000k", "70000KB"]] as const) {
+        const options = yield* DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: value }))
+        assert.strictEqual(options.memoryLimit, written, value)
+      }
+      // The floor holds in every unit: 64M is 61 MiB.
+      const low = yield* Effect.flip(DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: "64M" })))
+      assert.include(low.message, `"64M" is below 64MiB`)
+      // DuckDB's no limit: refused, saying what to do instead.
+      for (const value of ["-1", "none", "NONE", "-5GB"]) {
+        const error = yield* Effect.flip(DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: value })))
+        assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT", value)
+        assert.include(error.message, "K2 gives DuckDB no unlimited memory", value)
+        assert.include(error.message, "leave K2_DUCKDB_MEMORY_LIMIT unset", value)
       }
     }))
 
