@@ -1,6 +1,6 @@
 /**
  * Sequence tracker throughput: verdicts per second on 10,000 streams with the tracker at
- * capacity (10,000), one core. Run alone with `npx node bench/sequence.ts`; `benchSequence`
+ * capacity (10,000), one core. Run alone with `npx node bench/sequence.ts`; `benchSequenceEffect`
  * is what `npm run bench` calls.
  *
  * Input: 2,000,000 trades spread over 10,000 ASX symbols in random order, sequences as
@@ -82,7 +82,7 @@ const timeRun = (
   return { seconds, events, tracker }
 }
 
-export async function benchSequence(): Promise<Record<string, number | string>> {
+async function benchSequence(): Promise<Record<string, number | string>> {
   const { warm, batches } = makeInput(STREAMS, MESSAGES)
   const runs: Array<number> = []
   let last: ReturnType<typeof timeRun> | undefined

@@ -10,7 +10,7 @@ interface Setting {
   readonly about: string
 }
 
-export const benchSettings = {
+const benchSettings = {
   K2_BENCH_FEED_EVENTS: { kind: "count", sections: "feeds", fallback: "1000000", about: "events generated and parsed" },
   K2_BENCH_TRADES: { kind: "count", sections: "query, http", fallback: "50000000", about: "rows of the bench table (built once under .k2/bench)" },
   K2_BENCH_RUNS: { kind: "count", sections: "query", fallback: "11", about: "least runs per query" },

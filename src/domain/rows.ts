@@ -14,7 +14,7 @@ import type { Quote, Trade } from "./marketData.ts"
 import type { Instrument } from "./reference.ts"
 import { daysOfIsoDate, type EpochMicros } from "./time.ts"
 
-export interface Lineage {
+interface Lineage {
   readonly ingestion_timestamp: EpochMicros
   readonly kafka_topic: string
   readonly kafka_partition: number

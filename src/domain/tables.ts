@@ -6,8 +6,8 @@
  */
 import type { NestedField, PartitionSpec, Schema, SortOrder } from "./iceberg/spec.ts"
 
-export const NAMESPACE = "market_data"
-export const REFERENCE_NAMESPACE = "reference_data"
+const NAMESPACE = "market_data"
+const REFERENCE_NAMESPACE = "reference_data"
 
 const DECIMAL = "decimal(18, 8)" as const
 
@@ -53,7 +53,7 @@ export const tradesSchema: Schema = {
   ]
 }
 
-export const quotesSchema: Schema = {
+const quotesSchema: Schema = {
   type: "struct",
   "schema-id": 0,
   fields: [
@@ -97,7 +97,7 @@ export const sequenceEventsSchema: Schema = {
   ]
 }
 
-export const instrumentsSchema: Schema = {
+const instrumentsSchema: Schema = {
   type: "struct",
   "schema-id": 0,
   fields: [
@@ -131,10 +131,10 @@ export const dayPartitionSpec = (schema: Schema, column: string): PartitionSpec 
   fields: [{ "source-id": fieldId(schema, column), "field-id": 1000, name: `${column}_day`, transform: "day" }]
 })
 
-export const unpartitioned: PartitionSpec = { "spec-id": 0, fields: [] }
+const unpartitioned: PartitionSpec = { "spec-id": 0, fields: [] }
 
 /** Sort order 1: (symbol, exchange_timestamp) ascending; rows of a symbol sit together so row groups prune. */
-export const symbolTimeSortOrder = (schema: Schema): SortOrder => ({
+const symbolTimeSortOrder = (schema: Schema): SortOrder => ({
   "order-id": 1,
   fields: ["symbol", "exchange_timestamp"].map((name) => ({
     transform: "identity",
@@ -161,7 +161,7 @@ export interface TableDefinition {
  * had grown by 200 MB. Every engine's expiry reads this property; K2's runs beside ingestion
  * (`ingest --expire-every`).
  */
-export const SNAPSHOT_RETENTION_MS = 3_600_000
+const SNAPSHOT_RETENTION_MS = 3_600_000
 
 const properties = {
   "history.expire.max-snapshot-age-ms": String(SNAPSHOT_RETENTION_MS),

@@ -66,7 +66,7 @@ export const MAX_YEAR = 2199
 export const dayText = (day: number): string => new Date(day * 86_400_000).toISOString().slice(0, 10)
 
 /** Iceberg's day transform: days since 1970-01-01 (UTC), floored for instants before the epoch. */
-export const dayOfMicros = (micros: EpochMicros): number => Math.floor(micros / MICROS_PER_DAY)
+const dayOfMicros = (micros: EpochMicros): number => Math.floor(micros / MICROS_PER_DAY)
 
 const MIN_MICROS = Date.UTC(MIN_YEAR, 0, 1) * 1000
 const MAX_MICROS = Date.UTC(MAX_YEAR + 1, 0, 1) * 1000

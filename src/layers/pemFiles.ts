@@ -14,7 +14,7 @@ const BEGIN: Record<PemKind, RegExp> = {
 }
 
 /** The most a PEM or password file a setting names may hold: a certificate chain is a few KB. */
-export const SETTING_FILE_MAX_BYTES = 1024 * 1024
+const SETTING_FILE_MAX_BYTES = 1024 * 1024
 
 /**
  * A file a setting names, read whole up to `SETTING_FILE_MAX_BYTES` (EFBIG past it). A pipe

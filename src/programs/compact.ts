@@ -153,7 +153,7 @@ const targetFileSizeMb = (options: Options) => Option.getOrElse(options.targetFi
 const orphanGraceHours = (options: Options) => Option.getOrElse(options.orphanGraceHours, () => DEFAULT_ORPHAN_GRACE_HOURS)
 
 /** A single run (no `--every`) stopped by a signal before its end: not all its tables were maintained. */
-export class CompactStopped extends Schema.TaggedError<CompactStopped>()("CompactStopped", { message: Schema.String }) {}
+class CompactStopped extends Schema.TaggedError<CompactStopped>()("CompactStopped", { message: Schema.String }) {}
 
 /**
  * What a stopped run tells: the tables it was done with, the one it was at, the ones it did not reach.

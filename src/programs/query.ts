@@ -38,7 +38,7 @@ import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
 const iso = (v: number | null) => (v === null ? null : formatIsoMicros(v))
 
 /** A query stopped by a signal before its answer was written out: what stdout holds is not the answer. */
-export class QueryStopped extends Schema.TaggedError<QueryStopped>()("QueryStopped", { message: Schema.String }) {}
+class QueryStopped extends Schema.TaggedError<QueryStopped>()("QueryStopped", { message: Schema.String }) {}
 
 /**
  * A subcommand's read and answer, exit 1 saying so when a signal (Ctrl-C, a job runner's SIGTERM

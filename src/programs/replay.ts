@@ -82,7 +82,7 @@ export const ndjsonTo = (out: Writable, onWritten?: (events: ReadonlyArray<Repla
   })
 
 /** A replay of a bounded range stopped by a signal before its end: what it wrote is cut short. */
-export class ReplayStopped extends Schema.TaggedError<ReplayStopped>()("ReplayStopped", { message: Schema.String }) {}
+class ReplayStopped extends Schema.TaggedError<ReplayStopped>()("ReplayStopped", { message: Schema.String }) {}
 
 /**
  * Fails `effect` beside the interruption when a signal stops it, saying `describe()`, exit 1

@@ -106,10 +106,10 @@ export class TopicRecreated extends Schema.TaggedError<TopicRecreated>()("TopicR
 /** The log read is not the one a table's marker describes: ingesting on would skip its records as ingested. */
 export type AnotherLog = LogBehindTable | TopicRecreated
 
-export const isAnotherLog = (e: { readonly _tag: string }): e is AnotherLog => e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
+const isAnotherLog = (e: { readonly _tag: string }): e is AnotherLog => e._tag === "LogBehindTable" || e._tag === "TopicRecreated"
 
 /** The cluster's ACLs refused the principal (a dead-letter topic it may not write): no restart grants it. */
-export const isNotAuthorized = (e: { readonly _tag: string }): e is KafkaError => e instanceof KafkaError && e.reason._tag === "NotAuthorized"
+const isNotAuthorized = (e: { readonly _tag: string }): e is KafkaError => e instanceof KafkaError && e.reason._tag === "NotAuthorized"
 
 /** Faults of a partition no restart clears: the run ends with them. */
 export const isFatalToRun = (e: { readonly _tag: string }): e is AnotherLog | MarkerUnreadable | KafkaError =>

@@ -25,8 +25,6 @@ export type Pace =
   /** `speed` × real time: 1 is real time, 60 replays an hour a minute. */
   | { readonly _tag: "Paced"; readonly speed: number }
 
-export const Unpaced: Pace = { _tag: "Unpaced" }
-
 export interface ReplayRequest {
   /** Empty or absent: every symbol. */
   readonly symbols?: ReadonlyArray<string>

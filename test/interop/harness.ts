@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { Context, Effect, Layer, Schema, Semaphore } from "effect"
 
-export const HARNESS_DIR = path.dirname(fileURLToPath(import.meta.url))
+const HARNESS_DIR = path.dirname(fileURLToPath(import.meta.url))
 
 /** A cold Maven build downloads Iceberg and Hadoop: give it minutes. A command takes seconds. */
 const BUILD_TIMEOUT_MS = 10 * 60_000

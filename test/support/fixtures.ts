@@ -3,7 +3,7 @@ import { BigDecimal } from "effect"
 import type { DataFile } from "../../src/domain/iceberg/spec.ts"
 import type { TradeRow } from "../../src/domain/rows.ts"
 
-export const SYMBOLS = ["BHP", "CBA", "CSL", "NAB", "WBC", "ANZ", "RIO", "WES", "TLS", "FMG"]
+const SYMBOLS = ["BHP", "CBA", "CSL", "NAB", "WBC", "ANZ", "RIO", "WES", "TLS", "FMG"]
 
 const DAY_MICROS = 86_400_000_000
 

@@ -8,7 +8,7 @@ import { selectPlanned } from "../../src/layers/duckdb/readPlan.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { TableScanner } from "../../src/services/TableScanner.ts"
 
-export interface TableCheck {
+interface TableCheck {
   readonly rows: number
   readonly distinctCoordinates: number
   readonly distinctMessageIds: number

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { listening } from "./httpServer.ts"
 
 /** A file of test/fixtures/tls. */
-export const tlsFixture = (name: string) => fs.readFileSync(fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url)), "utf8")
+const tlsFixture = (name: string) => fs.readFileSync(fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url)), "utf8")
 
 /** `answer` served over HTTPS on a loopback port while the scope lasts (its port). */
 export const listeningTls = (answer: http.RequestListener) =>

@@ -14,7 +14,7 @@ import { MAX_SYMBOLS } from "../query/validate.ts"
 // --- problems ------------------------------------------------------------------------------
 
 /** RFC 9457 problem details, plus a stable `code` and the request's correlation id. */
-export const ProblemBody = Schema.Struct({
+const ProblemBody = Schema.Struct({
   type: Schema.String,
   title: Schema.String,
   status: Schema.Int,
@@ -44,7 +44,7 @@ const problemOf = {
 /** The problems a route can answer: a public one is refused no key (401, 403) and is not rate limited (429). */
 const problems = (...statuses: ReadonlyArray<keyof typeof problemOf>) => statuses.map((status) => problemOf[status])
 
-export const Problems = problems(400, 401, 403, 404, 406, 413, 429, 500, 501, 503)
+const Problems = problems(400, 401, 403, 404, 406, 413, 429, 500, 501, 503)
 
 // --- access: each route declares the scope its key needs ---------------------------------
 // The server authenticates the key once per request; these middlewares, one per scope, are
@@ -78,7 +78,7 @@ const instant = (description: string) =>
 const formatOf = <const L extends ReadonlyArray<string>>(formats: L) =>
   Schema.optional(Schema.Literals(formats).annotate({ description: "Response format; otherwise chosen by the Accept header (default JSON)" }))
 
-export const readParams = {
+const readParams = {
   snapshot_id: text(24, "Read this snapshot of every table involved (time travel)"),
   as_of: instant("Read the tables as they were at this instant")
 }
@@ -96,7 +96,7 @@ export const requestHeadBytes = (maxSymbols: number): number => Math.max(64 * 10
 const symbolsParam = { symbols: text(requestHeadBytes(MAX_SYMBOLS), "Comma-separated symbols (default: all)") }
 const rangeParams = { from: instant("Start, inclusive"), to: instant("End, exclusive") }
 
-export const RowsQuery = {
+const RowsQuery = {
   ...symbolsParam,
   ...rangeParams,
   // Longer than any limit may be, so that a limit past its range is limit_out_of_range (params.ts), not a length error.
@@ -108,7 +108,7 @@ export const RowsQuery = {
   format: formatOf(["json", "csv", "parquet"])
 }
 
-export const BarsQuery = {
+const BarsQuery = {
   ...symbolsParam,
   ...rangeParams,
   interval: Schema.optional(Schema.Literals(["1s", "5s", "1m", "5m", "15m", "30m", "1h", "1d"]).annotate({
@@ -118,7 +118,7 @@ export const BarsQuery = {
   format: formatOf(["json", "csv", "parquet"])
 }
 
-export const SummaryQuery = {
+const SummaryQuery = {
   ...symbolsParam,
   from_day: text(10, "First trading day (exchange-local yyyy-mm-dd); at most K2_API_MAX_RANGE_DAYS days (366 by default) through to_day"),
   to_day: text(10, "Last trading day, inclusive (default from_day)"),
@@ -126,7 +126,7 @@ export const SummaryQuery = {
   format: formatOf(["json", "csv", "parquet"])
 }
 
-export const TradeQuotesQuery = {
+const TradeQuotesQuery = {
   ...symbolsParam,
   ...rangeParams,
   limit: text(32, "Trades per page, 1..K2_API_MAX_PAGE_ROWS (10000 by default), default 1000"),
@@ -136,11 +136,11 @@ export const TradeQuotesQuery = {
   format: formatOf(["json", "csv", "parquet"])
 }
 
-export const ListQuery = { ...symbolsParam, ...readParams, format: formatOf(["json", "csv", "parquet"]) }
+const ListQuery = { ...symbolsParam, ...readParams, format: formatOf(["json", "csv", "parquet"]) }
 
-export const TableParam = { table: Schema.Literals(["trades", "quotes", "sequence_events", "instruments"]) }
+const TableParam = { table: Schema.Literals(["trades", "quotes", "sequence_events", "instruments"]) }
 
-export const ReplayQuery = {
+const ReplayQuery = {
   ...symbolsParam,
   ...rangeParams,
   tables: text(20, "trades, quotes or trades,quotes (comma-separated; default both)"),
@@ -169,7 +169,7 @@ export const SqlRequest = Schema.Struct({
 
 // --- responses -----------------------------------------------------------------------------
 
-export const ScannedTable = Schema.Struct({
+const ScannedTable = Schema.Struct({
   table: Schema.String,
   snapshot_id: Schema.NullOr(Schema.String),
   files_planned: Schema.Int,
@@ -180,7 +180,7 @@ export const ScannedTable = Schema.Struct({
   planning_ms: Schema.Finite
 })
 
-export const Meta = Schema.Struct({
+const Meta = Schema.Struct({
   correlation_id: Schema.String,
   snapshot_ids: Schema.Record(Schema.String, Schema.NullOr(Schema.String)),
   scanned: Schema.Array(ScannedTable),
@@ -216,16 +216,16 @@ const Parquet = Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType:
 const D = Schema.String // exact decimal text
 const T = Schema.String // ISO-8601 instant, microseconds
 
-export const BarRow = Schema.Struct({
+const BarRow = Schema.Struct({
   symbol: Schema.String, exchange: Schema.String, bucket: T, open: D, high: D, low: D, close: D, volume: D, tradeCount: Schema.Int, vwap: D
 }).annotate({ identifier: "Bar" })
-export const SummaryRow = Schema.Struct({
+const SummaryRow = Schema.Struct({
   symbol: Schema.String, exchange: Schema.String, tradingDay: Schema.String, open: D, high: D, low: D, close: D, volume: D,
   tradeCount: Schema.Int, vwap: D, firstTrade: T, lastTrade: T
 }).annotate({ identifier: "DailySummary" })
 /** Mid and spread fields over the bucket's two-sided quotes (bid and ask > 0): null when it has none (ADR-40). */
 const MaybeD = Schema.NullOr(D)
-export const QuoteBarRow = Schema.Struct({
+const QuoteBarRow = Schema.Struct({
   symbol: Schema.String, exchange: Schema.String, bucket: T, quoteCount: Schema.Int, midOpen: MaybeD, midHigh: MaybeD, midLow: MaybeD,
   midClose: MaybeD, spreadMin: MaybeD, spreadMax: MaybeD, spreadMean: MaybeD, spreadClose: MaybeD
 }).annotate({ identifier: "QuoteBar" })

@@ -36,7 +36,7 @@ import { CODE_PATTERN, CODE_RULE, MESSAGE_ID_MAX, MESSAGE_ID_RULE } from "../mar
 // Poison reasons (what goes into the DLQ's k2-dlq-reason header is the _tag)
 
 /** Too short, or the first byte is not the Confluent magic byte 0. */
-export class NotFramed extends Schema.TaggedError<NotFramed>()("NotFramed", {
+class NotFramed extends Schema.TaggedError<NotFramed>()("NotFramed", {
   detail: Schema.String
 }) {
   override get message() {
@@ -45,7 +45,7 @@ export class NotFramed extends Schema.TaggedError<NotFramed>()("NotFramed", {
 }
 
 /** Framed, known schema, but the Avro body does not decode (truncated, trailing or garbage bytes). */
-export class Undecodable extends Schema.TaggedError<Undecodable>()("Undecodable", {
+class Undecodable extends Schema.TaggedError<Undecodable>()("Undecodable", {
   schemaId: Schema.Number,
   detail: Schema.String
 }) {
@@ -63,10 +63,10 @@ export class UnknownSchemaId extends Schema.TaggedError<UnknownSchemaId>()("Unkn
   }
 }
 
-export type FieldProblem = typeof FieldProblem.Type
+type FieldProblem = typeof FieldProblem.Type
 
 /** Decodes, but breaks the domain rules (non-positive price, bad symbol, timestamp out of range ...). */
-export class SchemaInvalid extends Schema.TaggedError<SchemaInvalid>()("SchemaInvalid", {
+class SchemaInvalid extends Schema.TaggedError<SchemaInvalid>()("SchemaInvalid", {
   kind: Schema.Literals(["trade", "quote", "instrument"]),
   schemaId: Schema.Number,
   problems: Schema.Array(FieldProblem)
@@ -86,8 +86,8 @@ export type WireMessage =
 // ---------------------------------------------------------------------------
 // Framing
 
-export const MAGIC_BYTE = 0
-export const FRAME_HEADER_BYTES = 5
+const MAGIC_BYTE = 0
+const FRAME_HEADER_BYTES = 5
 
 /** The schema id of a framed value, or undefined when it is not framed. */
 export const framedSchemaId = (bytes: Uint8Array): number | undefined =>

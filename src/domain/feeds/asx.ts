@@ -17,11 +17,11 @@ import { Instrument } from "../reference.ts"
 import { fieldProblems, quoted } from "../errors.ts"
 import { type Zone, zone } from "../zone.ts"
 
-export const ASX_EXCHANGE = "ASX"
-export const ASX_CURRENCY = "AUD"
-export const ASX_TIME_ZONE = "Australia/Sydney"
+const ASX_EXCHANGE = "ASX"
+const ASX_CURRENCY = "AUD"
+const ASX_TIME_ZONE = "Australia/Sydney"
 export const COMPANY_INFO_FILE = "reference-data/company_info.csv"
-export const COMPANY_INFO_HEADER = ["company_id", "symbol", "company_name", "ISIN", "start_date", "end_date"]
+const COMPANY_INFO_HEADER = ["company_id", "symbol", "company_name", "ISIN", "start_date", "end_date"]
 
 /** The column names of data files, which have no header; some exports add one anyway. */
 const DATA_HEADER = {
@@ -63,7 +63,7 @@ export const asxFile = (dataType: "trades" | "quotes", companyId: string, symbol
 })
 
 /** Positional and deterministic: the same file and line always give the same id, whatever the row holds. */
-export const asxMessageId = (file: string, line: number): string => `asx:${file}:${line}`
+const asxMessageId = (file: string, line: number): string => `asx:${file}:${line}`
 
 // The same rules as src/domain/decimal.ts (decimal(18, 8) in plain notation).
 const DECIMAL_TEXT = /^-?\d{1,10}(\.\d{1,8})?$/
@@ -121,7 +121,7 @@ const dateCache = new Map<string, LocalDate | string>()
  * MM/DD/YYYY (one- or two-digit month and day), a real calendar date. Any year: listing dates may
  * be old (BHP listed in 1885); `localMicros` bounds the dates of instants.
  */
-export const parseUsDate = (text: string): LocalDate | string => {
+const parseUsDate = (text: string): LocalDate | string => {
   const cached = dateCache.get(text)
   if (cached !== undefined) return cached
   const m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(text)
@@ -146,7 +146,7 @@ export const parseUsDate = (text: string): LocalDate | string => {
 }
 
 /** MM/DD/YYYY as ISO yyyy-mm-dd; "" is null. */
-export const usDateToIso = (text: string): string | null | { readonly error: string } => {
+const usDateToIso = (text: string): string | null | { readonly error: string } => {
   if (text === "") return null
   const d = parseUsDate(text)
   if (typeof d === "string") return { error: d }
@@ -159,7 +159,7 @@ export const usDateToIso = (text: string): string | null | { readonly error: str
  * (parseIsoMicros) reads the same. Dates in 1901..2198 only, so that instants stay inside the
  * Timestamp range (1900..2200) whatever the zone's offset.
  */
-export const localMicros = (z: Zone, dateText: string, timeText: string): number | string => {
+const localMicros = (z: Zone, dateText: string, timeText: string): number | string => {
   const date = parseUsDate(dateText)
   if (typeof date === "string") return date
   if (date.year < 1901 || date.year > 2198) return `date ${quoted(dateText)} is outside 1901..2198`

@@ -12,7 +12,7 @@ export type DataType = "trades" | "quotes"
  * Bytes the producer publishes as-is, so that ingestion's dead-letter path can be tested.
  * `exchange` and `assetClass` name the topic; `message_id` matches the simulator's manifest.
  */
-export interface PoisonPayload {
+interface PoisonPayload {
   readonly _tag: "Poison"
   readonly symbol: string
   readonly exchange: string
@@ -119,8 +119,8 @@ export interface DeadLetter {
 }
 
 /** An anomaly the simulator injected on purpose; tests compare it with what ingestion reports. */
-export const AnomalyKind = Schema.Literals(["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET", "POISON"])
-export type AnomalyKind = typeof AnomalyKind.Type
+const AnomalyKind = Schema.Literals(["GAP", "DUPLICATE", "OUT_OF_ORDER", "RESET", "POISON"])
+type AnomalyKind = typeof AnomalyKind.Type
 
 export const InjectedAnomaly = Schema.Struct({
   kind: AnomalyKind,

@@ -107,7 +107,7 @@ export const symbolsProblem = (symbols: ReadonlyArray<string>): string | undefin
 }
 
 /** ASX national market holidays, 2024-2026. */
-export const ASX_HOLIDAYS: ReadonlyArray<string> = [
+const ASX_HOLIDAYS: ReadonlyArray<string> = [
   "2024-01-01", "2024-01-26", "2024-03-29", "2024-04-01", "2024-04-25", "2024-06-10", "2024-12-25", "2024-12-26",
   "2025-01-01", "2025-01-27", "2025-04-18", "2025-04-21", "2025-04-25", "2025-06-09", "2025-12-25", "2025-12-26",
   "2026-01-01", "2026-01-26", "2026-04-03", "2026-04-06", "2026-04-27", "2026-06-08", "2026-12-25", "2026-12-28"

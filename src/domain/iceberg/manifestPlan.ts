@@ -89,7 +89,7 @@ export const addedEntries = (files: ReadonlyArray<DataFile>): Array<ManifestEntr
  * A live entry carried into a rewritten manifest: EXISTING, with the snapshot id and
  * sequence numbers it already had made explicit (it no longer inherits them).
  */
-export const carriedEntry = (entry: ManifestEntry): ManifestEntry => ({ ...entry, status: ManifestEntryStatus.EXISTING })
+const carriedEntry = (entry: ManifestEntry): ManifestEntry => ({ ...entry, status: ManifestEntryStatus.EXISTING })
 
 export const deletedEntry = (entry: ManifestEntry, snapshotId: bigint): ManifestEntry => ({
   ...entry,

@@ -404,7 +404,7 @@ const indexes = new WeakMap<ReadonlyArray<Snapshot>, ReadonlyMap<bigint, Snapsho
  * Snapshots by id, for walking parents and lookups: a scan of every snapshot per step made a walk quadratic
  * (seconds, with the event loop held, once one commit a second had made a day of snapshots).
  */
-export const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> => {
+const snapshotIndex = (m: TableMetadata): ReadonlyMap<bigint, Snapshot> => {
   let index = indexes.get(m.snapshots)
   if (index === undefined) {
     const built = new Map<bigint, Snapshot>()

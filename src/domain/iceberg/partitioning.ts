@@ -19,7 +19,7 @@ type Transform =
   | { readonly kind: "truncate"; readonly width: number }
 
 /** The transforms K2 computes from rows. */
-export type WrittenTransform = Extract<Transform, { readonly kind: "identity" | "void" | "year" | "month" | "day" | "hour" }>
+type WrittenTransform = Extract<Transform, { readonly kind: "identity" | "void" | "year" | "month" | "day" | "hour" }>
 
 const UNARY = ["identity", "void", "year", "month", "day", "hour"] as const
 

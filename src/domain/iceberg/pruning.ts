@@ -15,7 +15,7 @@ export interface TimeRange {
 }
 
 /** Rows whose string `column` is one of `values`. */
-export interface ValueSet {
+interface ValueSet {
   readonly column: string
   readonly values: ReadonlyArray<string>
 }

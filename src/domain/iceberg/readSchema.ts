@@ -98,7 +98,7 @@ const promotes = (from: IcebergType, to: IcebergType): boolean => {
  * Why files written under `olderSchemas` would be misread by name as `schema`: a column dropped,
  * retyped, renamed, or its name given to another column. Null when columns were only added.
  */
-export const nameReadHazard = (olderSchemas: ReadonlyArray<Schema>, schema: Schema): string | null => {
+const nameReadHazard = (olderSchemas: ReadonlyArray<Schema>, schema: Schema): string | null => {
   const byId = new Map(schema.fields.map((f) => [f.id, f]))
   const byName = new Map(schema.fields.map((f) => [f.name, f]))
   for (const older of olderSchemas) {

@@ -129,7 +129,7 @@ const sortRows = (n: number, keys: ReadonlyArray<RowKey>): Int32Array => {
 }
 
 /** A partition's rows: indices into the batch, in write order. */
-export interface PartitionRows {
+interface PartitionRows {
   readonly values: PartitionValues
   readonly path: string
   readonly rows: Int32Array

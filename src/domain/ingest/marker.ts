@@ -20,7 +20,7 @@ export const DEFAULT_INGEST_GROUP = "k2-ingest"
 
 export const markerKey = (group: string) => `${MARKER_PREFIX}${group}`
 
-export const TOPIC_IDS_PREFIX = "k2.kafka.topic-ids."
+const TOPIC_IDS_PREFIX = "k2.kafka.topic-ids."
 
 export const topicIdsKey = (group: string) => `${TOPIC_IDS_PREFIX}${group}`
 
@@ -29,7 +29,7 @@ export const topicIdsKey = (group: string) => `${TOPIC_IDS_PREFIX}${group}`
  * group adopted (ADR-61). Its marker of them stays, but stops where the copy went on: started
  * again, the group would write what the other wrote since.
  */
-export const HANDED_OVER_PREFIX = "k2.kafka.handed-over."
+const HANDED_OVER_PREFIX = "k2.kafka.handed-over."
 
 export const handedOverKey = (group: string) => `${HANDED_OVER_PREFIX}${group}`
 
@@ -284,7 +284,7 @@ export const fence = (
 }
 
 /** Summary keys every snapshot must carry forward from its parent (markers of all groups, what they handed over). */
-export const isCarriedForward = (key: string) =>
+const isCarriedForward = (key: string) =>
   key.startsWith(MARKER_PREFIX) || key.startsWith(TOPIC_IDS_PREFIX) || key.startsWith(HANDED_OVER_PREFIX) || key.startsWith("k2.sequence.")
 
 /** The entries of a snapshot summary or a property map that are carried forward. */

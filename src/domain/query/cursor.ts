@@ -52,7 +52,7 @@ export const queryDiffers = (digest: string, parts: QueryParts): ReadonlyArray<s
     ? parts.map(([name]) => name)
     : parts.filter(([, canonical], i) => digest.slice(i * PART_CHARS, (i + 1) * PART_CHARS) !== partHash(canonical)).map(([name]) => name)
 
-export interface Lineage {
+interface Lineage {
   readonly topic: string
   readonly partition: number
   readonly offset: bigint

@@ -14,7 +14,7 @@ import { CODE_PATTERN } from "../marketData.ts"
 
 export const MAX_SYMBOLS = 10_000
 export const MAX_LIMIT = 100_000
-export const DEFAULT_LIMIT = 1_000
+const DEFAULT_LIMIT = 1_000
 
 const show = (micros: number) => Number.isSafeInteger(micros) ? formatIsoMicros(micros) : String(micros)
 

@@ -47,8 +47,8 @@ const MAX_OFFSET_JUMP_MS = 3 * 3_600_000
 export const OK = 0
 export const GAP = 1
 export const DUPLICATE = 2
-export const OUT_OF_ORDER = 3
-export const RESET = 4
+const OUT_OF_ORDER = 3
+const RESET = 4
 export const GAP_FILLED = 5
 export type VerdictCode = 0 | 1 | 2 | 3 | 4 | 5
 
@@ -134,7 +134,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER
 export const MAX_LONG = 2n ** 63n - 1n
 
 /** The sequence as the state of a new stream keeps it. */
-export const toSeq = (seq: bigint): Seq => {
+const toSeq = (seq: bigint): Seq => {
   const n = Number(seq)
   return n <= MAX_SAFE && n >= -MAX_SAFE ? n : seq
 }

@@ -11,7 +11,7 @@ import { untrustedCertificate } from "../untrustedCertificate.ts"
 import { makeDirectorySync } from "../directories.ts"
 import { failureText } from "./failureText.ts"
 
-export type SqlValue = string | null
+type SqlValue = string | null
 
 export type Rows = ReadonlyArray<Record<string, unknown>>
 
@@ -61,7 +61,7 @@ const endedIdle = (error: unknown): boolean => (error as { code?: unknown } | nu
  * trusted, a file the URL names (sslrootcert, sslcert, sslkey) unreadable, a server without SSL.
  * Undefined for every other failure.
  */
-export const settingsFault = (error: unknown): string | undefined => {
+const settingsFault = (error: unknown): string | undefined => {
   const e = error as { code?: unknown; syscall?: unknown; message?: unknown } | null | undefined
   const code = typeof e?.code === "string" ? e.code : ""
   if (code.startsWith("28")) {
@@ -180,7 +180,7 @@ const onFile = <A>(file: string, f: () => A): A => {
  * The longest path of a SQLite file, in bytes, absolute: SQLite's unix VFS takes 512, less room for
  * its journal's suffix; a longer one failed as "unable to open database file", naming nothing.
  */
-export const SQLITE_MAX_PATH_BYTES = 504
+const SQLITE_MAX_PATH_BYTES = 504
 
 /** What a SQLite file's path should be, when SQLite cannot open it (too long), else undefined. */
 export const sqlitePathProblem = (file: string): string | undefined => {

@@ -218,7 +218,7 @@ const UNIT_OF: ReadonlyMap<string, { readonly bytes: number; readonly written: s
  * of a default batch (--flush-rows 15000) failed at 12–32 MiB, varying run to run and with the
  * threads, and passed every run from 36 MiB; 64 MiB is about twice the worst failure seen.
  */
-export const MIN_MEMORY_LIMIT_BYTES = 64 * 2 ** 20
+const MIN_MEMORY_LIMIT_BYTES = 64 * 2 ** 20
 
 /**
  * An amount of memory as DuckDB reads it: a number (`512`, `0.5`, `.5`, `1e9`) and a unit of
@@ -260,7 +260,7 @@ const NO_LIMIT_REFUSED = "K2 gives DuckDB no unlimited memory (DuckDB's -1 and n
  * The most DuckDB threads: DuckDB starts them all when it opens (100,000 took 19 s) and fails past
  * 2^31 with an internal error; no machine K2 runs on has this many cores.
  */
-export const MAX_THREADS = 1024
+const MAX_THREADS = 1024
 
 /**
  * The share of a container's memory DuckDB is given by default. DuckDB takes 80 % of its cgroup's
@@ -269,7 +269,7 @@ export const MAX_THREADS = 1024
  * pod. In a 1 GiB cgroup, a process holding 300 MB besides was killed by the kernel at DuckDB's
  * 819 MiB while at half it spilled and answered (docs/operations.md "In a container", ADR-63).
  */
-export const CONTAINER_MEMORY_SHARE = 0.5
+const CONTAINER_MEMORY_SHARE = 0.5
 
 /** Where the cgroup files are read from: the machine's; tests give fake ones. */
 export const CgroupFiles = Context.Reference<ReadFile>("k2/duckdb/CgroupFiles", { defaultValue: () => readIfPresent })

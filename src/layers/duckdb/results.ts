@@ -28,7 +28,7 @@ import { bigints, integerAt, Interned, isEmptyAt, isNull, lists, nullableDoubles
 export type Row = Record<string, unknown>
 
 /** One list for every empty LIST or MAP value (as @duckdb/node-api's conversion gives them: arrays). */
-export const EMPTY_LIST: ReadonlyArray<never> = Object.freeze([])
+const EMPTY_LIST: ReadonlyArray<never> = Object.freeze([])
 
 /** A reader of one vector's rows as `readRows` gives them. */
 export const cellReader = (vector: DuckDBVector): (row: number) => unknown => {

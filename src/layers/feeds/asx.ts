@@ -466,7 +466,7 @@ const toFeedError = (dir: string) => (cause: unknown): FeedError =>
   cause instanceof FeedError ? cause : ioError(dir, cause)
 
 /** The ASX feed as a MarketFeed. */
-export const makeAsx = (options: AsxOptions) =>
+const makeAsx = (options: AsxOptions) =>
   Effect.sync(() => {
     let counter = new SummaryCounter("asx")
     return MarketFeed.of({

@@ -10,7 +10,7 @@ import { type PemKind, readPemFile } from "../pemFiles.ts"
 import { integer } from "../settings.ts"
 import { MAX_LIMIT, MAX_SYMBOLS } from "../../domain/query/validate.ts"
 
-export const SCOPES = ["read", "replay", "sql", "metrics"] as const
+const SCOPES = ["read", "replay", "sql", "metrics"] as const
 export type Scope = (typeof SCOPES)[number]
 
 export interface ApiKey {
@@ -169,7 +169,7 @@ const int = (name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTE
  * lowercase, no default port, no path), which are matched exactly: another entry
  * (`https://app.example.com/`) allowed no one, and CORS failed in the browser without a word here.
  */
-export const parseCorsOrigins = (text: string): ReadonlyArray<string> | InvalidServerConfig => {
+const parseCorsOrigins = (text: string): ReadonlyArray<string> | InvalidServerConfig => {
   const entries = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
   for (const entry of entries) {
     const url = URL.canParse(entry) ? new URL(entry) : undefined

@@ -54,7 +54,7 @@ const unquoted = (value: string) => value.startsWith("\"") && value.endsWith("\"
  * or it cannot be read as a whole (a quote left open). A Forwarded element without `for=` is a hop
  * that did not say: not an address.
  */
-export const hopsOf = (header: ClientAddressHeader, value: string | undefined): ReadonlyArray<Hop> | undefined => {
+const hopsOf = (header: ClientAddressHeader, value: string | undefined): ReadonlyArray<Hop> | undefined => {
   if (value === undefined || value.trim() === "") return undefined
   if (header === "x-forwarded-for") return value.split(",").map(addressOf)
   const elements = splitOutsideQuotes(value, ",")

@@ -124,7 +124,7 @@ interface Flight {
  * Sandbox runs (SQL, Parquet exports) one caller may have running or waiting at once: the two slots
  * and one in line, so a single client still finds a run waiting for it as a slot frees.
  */
-export const SANDBOX_RUNS_PER_CALLER = 3
+const SANDBOX_RUNS_PER_CALLER = 3
 
 export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   const catalog = yield* Catalog

@@ -16,7 +16,7 @@ import { exactFiles, quoteIdent, quoteLiteral } from "../duckdb/sqlText.ts"
 import { csvCell } from "../../domain/csv.ts"
 import { sweepStaleDirectories } from "../staleDirectories.ts"
 
-export const TITLES: Record<number, string> = {
+const TITLES: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",

@@ -152,7 +152,7 @@ const durationOf = (route: string) => {
  * Whether the server is stopping: its listening socket is closed, requests in flight finish. Set by
  * `nodeServer`; never, where the server is another.
  */
-export const Draining = Context.Reference<{ readonly now: () => boolean }>("k2/http/Draining", { defaultValue: () => ({ now: () => false }) })
+const Draining = Context.Reference<{ readonly now: () => boolean }>("k2/http/Draining", { defaultValue: () => ({ now: () => false }) })
 
 /** The routes a stopping server still answers: a liveness probe that failed would have it killed before its drain ends. */
 const answeredWhileDraining = (pathname: string) => pathForms(pathname).every((p) => p === "/health")
@@ -520,7 +520,7 @@ const refusePlainHttp = (error: Error & { readonly code?: string }, socket: Dupl
  * 20 s default kept serve past `docker stop`'s 10 s, which then killed it, leaving its temp files.
  * An SSE client resumes from its Last-Event-ID on another server.
  */
-export const SHUTDOWN_GRACE = "5 seconds"
+const SHUTDOWN_GRACE = "5 seconds"
 
 /**
  * The probes, answered while the catalog and DuckDB are still being opened (the routes not yet in

@@ -204,7 +204,7 @@ const lower = (v: unknown) => (typeof v === "string" ? v.toLowerCase() : "")
  * TABLE_FUNCTIONS, SHOW, and REFUSED_FUNCTIONS, anywhere in the `json_serialize_sql` tree.
  * DuckDB matches names case-insensitively, so do we.
  */
-export const checkReferences = (statement: unknown, views: ReadonlyArray<string>): void => {
+const checkReferences = (statement: unknown, views: ReadonlyArray<string>): void => {
   const allowed = new Set(views.map(lower))
   const only = `only the views ${views.join(", ")} (and the statement's own CTEs) can be read`
   const walk = (value: unknown, scope: ReadonlySet<string>): void => {
@@ -289,7 +289,7 @@ const withoutEnd = async (connection: DuckDBConnection, sql: string, tree: strin
  * Parquet answer. (@duckdb/node-api's `deduplicatedColumnNames` says `price:1`, and could make a
  * name another column already had, `a:1`, whose value the second then overwrote in the row.)
  */
-export const duckDbColumnNames = (names: ReadonlyArray<string>): Array<string> => {
+const duckDbColumnNames = (names: ReadonlyArray<string>): Array<string> => {
   const seen = new Map<string, number>()
   return names.map((name) => {
     const low = name.toLowerCase()
@@ -368,7 +368,7 @@ export interface SandboxRequest {
  * makes: `repeat(s, n)`, `range(0, n)` or `s || s` in a chain of CTEs, 2,048 rows at a time, took
  * gigabytes, until the kernel killed the server.
  */
-export const SANDBOX_DATA_BYTES = 2 * 1024 ** 3
+const SANDBOX_DATA_BYTES = 2 * 1024 ** 3
 
 /**
  * How long past its time limit a run may take before its worker is killed. DuckDB checks for an

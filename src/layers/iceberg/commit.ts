@@ -83,7 +83,7 @@ export interface TableChange {
   readonly prepare?: (base: TableMetadata) => Result.Result<Readonly<Record<string, string>>, string>
 }
 
-export interface Committed {
+interface Committed {
   readonly table: LoadedTable
   readonly snapshot: Snapshot
   /** Attempts it took, 1 when nobody else was writing. */

@@ -58,7 +58,7 @@ export const syncDirectories = async (durability: Durability, dir: string, creat
  * never remembered: a directory removed since (by hand, by another engine) is made again. Answers
  * the first directory made, as `makeDirectory` does (undefined: none).
  */
-export const openNew = async (file: string): Promise<{ readonly handle: FileHandle; readonly created: string | undefined }> => {
+const openNew = async (file: string): Promise<{ readonly handle: FileHandle; readonly created: string | undefined }> => {
   try {
     return { handle: await fs.open(file, "wx"), created: undefined }
   } catch (e) {

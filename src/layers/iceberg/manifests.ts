@@ -129,7 +129,7 @@ const avroName = (name: string): string => {
 const partitionField = (id: number, name: string, type: AvroSchema) =>
   avroName(name) === name ? optional(id, name, type) : { ...optional(id, avroName(name), type), "iceberg-field-name": name }
 
-export const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord => {
+const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord => {
   // Avro defines a named type (a fixed) once; Java refers to it by name after.
   const named = new Set<string>()
   const once = (type: AvroSchema): AvroSchema => {
@@ -146,7 +146,7 @@ export const partitionSchema = (spec: PartitionSpec, schema: Schema): AvroRecord
   }
 }
 
-export const manifestEntrySchema = (partition: AvroRecord): AvroRecord => ({
+const manifestEntrySchema = (partition: AvroRecord): AvroRecord => ({
   type: "record",
   name: "manifest_entry",
   fields: [
@@ -179,7 +179,7 @@ export const manifestEntrySchema = (partition: AvroRecord): AvroRecord => ({
   ]
 })
 
-export const manifestFileSchema: AvroRecord = {
+const manifestFileSchema: AvroRecord = {
   type: "record",
   name: "manifest_file",
   fields: [

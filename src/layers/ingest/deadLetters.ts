@@ -39,7 +39,7 @@ const withoutOurs = <V>(headers: Readonly<Record<string, V>>): Record<string, V>
  * fill its topic's max.message.bytes by itself: kept, the stripped letter was refused too, and the
  * partition failed on it at every restart.
  */
-export const STRIPPED_KEY_MAX_BYTES = 1024
+const STRIPPED_KEY_MAX_BYTES = 1024
 
 const keyLength = (record: KafkaRecord): number =>
   record.keyBytes?.length ?? (record.key === null ? 0 : Buffer.byteLength(record.key))

@@ -170,7 +170,7 @@ export interface IngestorDeps {
   readonly resolveSchema?: WriterSchemas.ResolveSchema
 }
 
-export const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDeps) {
+const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDeps) {
   const source = yield* KafkaSource
   const producer = yield* KafkaSink
   const admin = Option.getOrUndefined(yield* Effect.serviceOption(KafkaAdmin))

@@ -119,7 +119,7 @@ const adoption = (
 const NOTHING_LEFT = "nothing left to adopt"
 
 /** A start ingest refuses (ADR-61): it would write records other groups have ingested a second time, or adopt nothing. */
-export class OtherGroupsMarkers extends Schema.TaggedError<OtherGroupsMarkers>()("OtherGroupsMarkers", {
+class OtherGroupsMarkers extends Schema.TaggedError<OtherGroupsMarkers>()("OtherGroupsMarkers", {
   detail: Schema.String
 }) {
   override get message() {

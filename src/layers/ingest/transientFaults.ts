@@ -16,7 +16,7 @@ const HEALTHY = Duration.minutes(1)
  * failure long after a few early ones waits the first delay, not the cap (as a supervisor's user
  * expects; Effect's retry keeps a schedule's state for as long as it retries).
  */
-export const resettingAfter = <Output, Input, Error, Env>(
+const resettingAfter = <Output, Input, Error, Env>(
   schedule: Schedule.Schedule<Output, Input, Error, Env>,
   healthy: Duration.Input
 ): Schedule.Schedule<Output, Input, Error, Env> => {
@@ -41,7 +41,7 @@ export const resettingAfter = <Output, Input, Error, Env>(
 }
 
 /** Capped, jittered exponential backoff. */
-export const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
+const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
 
 /** A partition actor's restarts (its supervisor): the backoff, afresh after a healthy minute. */
 export const supervisorBackoff = resettingAfter(backoff, HEALTHY)

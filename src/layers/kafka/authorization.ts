@@ -60,7 +60,7 @@ const needed = (operation: string, resource: Resource): string => {
 }
 
 /** Who the broker took the client for. */
-export const principalOf = (security: KafkaSecurity | undefined): string =>
+const principalOf = (security: KafkaSecurity | undefined): string =>
   security?.sasl !== undefined
     ? `User:${security.sasl.username}`
     : security?.tls?.cert !== undefined

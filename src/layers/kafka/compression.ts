@@ -49,7 +49,7 @@ export class KafkaCompressionUnsupported extends Error {
  * The partitions a fetch asked for whose response held an undecodable batch: the one, or "one of"
  * them when the client decodes a response whole before it tells partitions apart (platformatic).
  */
-export const fetchedFrom = (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>): string => {
+const fetchedFrom = (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>): string => {
   const named = partitions.map((p) => `${p.topic} partition ${p.partition}`)
   return named.length === 1 ? named[0]! : `one of ${named.join(", ")} (fetched together)`
 }
@@ -313,7 +313,7 @@ const require = createRequire(import.meta.url)
  * The topic and partition of a fetch response (`version` 4-11, as kafkajs decodes them) whose
  * records hold `payload` (a view into the same bytes), found by walking the response's layout.
  */
-export const fetchedPartitionOf = (response: Uint8Array, version: number, payload: Uint8Array): { topic: string; partition: number } | undefined => {
+const fetchedPartitionOf = (response: Uint8Array, version: number, payload: Uint8Array): { topic: string; partition: number } | undefined => {
   if (response.buffer !== payload.buffer) return undefined
   const target = payload.byteOffset - response.byteOffset
   if (target < 0 || target >= response.length) return undefined

@@ -26,7 +26,7 @@ export interface TopicAdminCalls {
  * Fails when specs name a topic twice, as a broker refuses a CreateTopics naming one twice (the
  * clients would otherwise differ: one refuses, one creates it with either spec).
  */
-export const distinctSpecs = (specs: ReadonlyArray<TopicSpec>): Effect.Effect<void, KafkaError> => {
+const distinctSpecs = (specs: ReadonlyArray<TopicSpec>): Effect.Effect<void, KafkaError> => {
   const seen = new Set<string>()
   for (const s of specs) {
     if (seen.has(s.name)) {

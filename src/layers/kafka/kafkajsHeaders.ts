@@ -16,7 +16,7 @@ type Folded = Record<string, HeaderValue | Array<HeaderValue>>
 const require = createRequire(import.meta.url)
 
 /** The same object kafkajs' fold builds, in one pass. */
-export const foldHeaders = (headers: ReadonlyArray<{ readonly key: string; readonly value: HeaderValue }>): Folded => {
+const foldHeaders = (headers: ReadonlyArray<{ readonly key: string; readonly value: HeaderValue }>): Folded => {
   const out: Folded = {}
   for (const { key, value } of headers) {
     if (!Object.hasOwn(out, key)) setEntry<HeaderValue | Array<HeaderValue>>(out, key, value)

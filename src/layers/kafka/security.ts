@@ -22,7 +22,7 @@ export interface KafkaTls {
   readonly key?: Redacted.Redacted<string>
 }
 
-export interface KafkaSasl {
+interface KafkaSasl {
   readonly mechanism: SaslMechanism
   readonly username: string
   readonly password: Redacted.Redacted<string>

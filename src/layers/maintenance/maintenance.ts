@@ -64,12 +64,12 @@ export interface MaintenanceLayerOptions {
   readonly maxCommitAttempts?: number
 }
 
-export const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
-export const DEFAULT_MAX_SNAPSHOT_AGE_MS = 5 * 24 * 3_600_000
-export const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
+const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
+const DEFAULT_MAX_SNAPSHOT_AGE_MS = 5 * 24 * 3_600_000
+const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
 
 /** Marks maintenance snapshots in their summary. */
-export const MAINTENANCE_KEY = "k2.maintenance"
+const MAINTENANCE_KEY = "k2.maintenance"
 
 type ManifestFile = Parameters<SnapshotFiles["manifestEntries"]>[0]
 
@@ -532,7 +532,7 @@ export const runEvery = (
   }).pipe((run) => repeatEvery(run, interval))
 
 /** One line per table: files before → after, snapshots expired, orphans removed. */
-export const summaryLine = (r: {
+const summaryLine = (r: {
   readonly table: TableIdentifier
   readonly compact: CompactResult | null
   readonly expire: ExpireResult | null

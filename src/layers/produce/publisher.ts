@@ -95,7 +95,7 @@ export interface PublishOptions {
 }
 
 /** Stopped, Kafka acknowledged none of the sends under way for the drain timeout: the broker is not answering. */
-export class SendsUnconfirmed extends Schema.TaggedError<SendsUnconfirmed>()("SendsUnconfirmed", {
+class SendsUnconfirmed extends Schema.TaggedError<SendsUnconfirmed>()("SendsUnconfirmed", {
   waitedMs: Schema.Number
 }) {
   override get message() {

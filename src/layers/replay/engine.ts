@@ -159,7 +159,7 @@ export interface ChunkReader {
   readonly decimals: readonly [DecimalCache, DecimalCache, DecimalCache, DecimalCache]
 }
 
-export const chunkReader = (names: ReadonlyArray<string>, only: 0 | 1 | undefined, profiles: ReadonlyMap<number, Profile>): ChunkReader => ({
+const chunkReader = (names: ReadonlyArray<string>, only: 0 | 1 | undefined, profiles: ReadonlyMap<number, Profile>): ChunkReader => ({
   column: (name) => names.indexOf(name),
   only,
   profiles,
@@ -172,7 +172,7 @@ interface Extra {
 }
 
 /** One DuckDB chunk of a replay statement (`windowSql`) to events. */
-export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Array<ReplayEvent> => {
+const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Array<ReplayEvent> => {
   const n = chunk.rowCount
   const at = (name: string) => chunk.getColumnVector(reader.column(name))
   const [mid0, mid1, mid2, id0, id1, id2, extra] = ["mid_0", "mid_1", "mid_2", "id_0", "id_1", "id_2", "extra"]

@@ -41,7 +41,7 @@ export interface RepublishOptions {
  * Confluent's TopicRecordNameStrategy subject `<topic>-<namespace>.<name>`: the topic carries two
  * record schemas, and its one `<topic>-value` subject (TopicNameStrategy) can describe only one.
  */
-export const recordSubject = (topic: string, schema: { readonly namespace: string; readonly name: string }) =>
+const recordSubject = (topic: string, schema: { readonly namespace: string; readonly name: string }) =>
   `${topic}-${schema.namespace}.${schema.name}`
 
 /**
@@ -63,7 +63,7 @@ const decimal = (text: string) => {
 }
 
 /** One replayed event as the producer's record. */
-export const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: ReplayEvent): ProducerRecord => {
+const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: ReplayEvent): ProducerRecord => {
   const common = {
     message_id: e.message_id,
     symbol: e.symbol,

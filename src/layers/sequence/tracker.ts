@@ -41,7 +41,7 @@ export const make = (options: Partial<TrackerOptions> = {}) =>
     })
   })
 
-export const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<SequenceTracker> =>
+const layerWith = (options: Partial<TrackerOptions>): Layer.Layer<SequenceTracker> =>
   Layer.effect(SequenceTracker, make(options))
 
 /**

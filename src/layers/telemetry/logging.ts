@@ -37,7 +37,7 @@ const spanOf = (context: Context.Context<never>) => {
 }
 
 /** The structured record of one log entry (exported for tests). */
-export const record = (service: string, options: Logger.Options<unknown>): Record<string, unknown> => {
+const record = (service: string, options: Logger.Options<unknown>): Record<string, unknown> => {
   const { fiber } = options
   const annotations = fiber.getRef(References.CurrentLogAnnotations)
   const out: Record<string, unknown> = {
@@ -66,7 +66,7 @@ export const jsonLogger = (service: string, write: (line: string) => void = (l) 
     write(`${safeJson(record(service, options))}\n`)
   })
 
-export const textLogger = (service: string, write: (line: string) => void = (l) => process.stderr.write(l)) =>
+const textLogger = (service: string, write: (line: string) => void = (l) => process.stderr.write(l)) =>
   Logger.make<unknown, void>((options) => {
     const r = record(service, options)
     const { time, level, message, service: _s, cause, ...rest } = r

@@ -15,7 +15,7 @@ export interface MetricsServerOptions {
   readonly onListening?: (port: number) => void
 }
 
-export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 /**
  * Listens on host:port; a port already in use is logged as a warning and the program goes on

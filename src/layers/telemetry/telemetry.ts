@@ -8,8 +8,6 @@ import { loggingLayer } from "./logging.ts"
 import * as ProcessMetrics from "./process.ts"
 import { tracingLayer } from "./tracing.ts"
 
-export { loggingLayer } from "./logging.ts"
-
 export const layer = (service: string, options: { readonly processMetrics?: boolean } = {}) => {
   const logging = loggingLayer(service)
   return Layer.mergeAll(

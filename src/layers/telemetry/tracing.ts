@@ -86,7 +86,7 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
  * warning and gracefully ignore the setting"): a value that was ignored without a word left an
  * operator with no traces, or with a timeout other than the one set, and nothing to tell why.
  */
-export const settingWarnings = (service: string, env: NodeJS.ProcessEnv = process.env): Array<string> => {
+const settingWarnings = (service: string, env: NodeJS.ProcessEnv = process.env): Array<string> => {
   const out: Array<string> = []
   const disabled = nonEmpty(env["OTEL_SDK_DISABLED"]?.trim())
   if (disabled?.toLowerCase() === "true") return out

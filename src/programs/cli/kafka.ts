@@ -12,7 +12,7 @@ import * as Kafkajs from "../../layers/kafka/kafkajs.ts"
 import * as Platformatic from "../../layers/kafka/platformatic.ts"
 import type { KafkaSecurity } from "../../layers/kafka/security.ts"
 
-export const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const
+const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const
 export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
 
 const clientAbout = "Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)"

@@ -9,7 +9,7 @@ import { UsageError } from "./common.ts"
 import { readNamedFile, readPemFile, readSettingFile } from "../../layers/pemFiles.ts"
 import { type KafkaSecurity, type KafkaTls, SASL_MECHANISMS, type SaslMechanism } from "../../layers/kafka/security.ts"
 
-export const KAFKA_SECURITY_VARIABLES = {
+const KAFKA_SECURITY_VARIABLES = {
   tls: "K2_KAFKA_TLS",
   ca: "K2_KAFKA_TLS_CA_FILE",
   cert: "K2_KAFKA_TLS_CERT_FILE",

@@ -122,7 +122,7 @@ export const exitOnSecondSignal = (signals: NodeJS.EventEmitter, exit: (code: nu
  * opened read-only) loses output: say so in one line, exit 1. Rethrown, it ended in an
  * uncaught-exception stack trace.
  */
-export const stdoutFailed = (e: NodeJS.ErrnoException, exit: (code: number) => void) => {
+const stdoutFailed = (e: NodeJS.ErrnoException, exit: (code: number) => void) => {
   if (e.code === "EPIPE") return exit(0)
   try {
     process.stderr.write(`error: cannot write to stdout: ${e.message}\n`)
@@ -138,7 +138,7 @@ export const stdoutFailed = (e: NodeJS.ErrnoException, exit: (code: number) => v
  * saying how its work went. Unhandled, the error was an uncaught exception: exit 1 in the middle of
  * an ingest, or of a query whose answer had been written whole.
  */
-export const stderrFailed = (_: Error) => {}
+const stderrFailed = (_: Error) => {}
 
 /**
  * `terminal`, calling `ended` when the input of a prompt ends before it is answered: stdin closed

@@ -29,7 +29,7 @@ const fixed = (u: bigint) => {
   return `${neg ? "-" : ""}${digits.slice(0, -8)}.${digits.slice(-8)}`
 }
 
-export const round8 = (d: BigDecimal.BigDecimal): string => text8(BigDecimal.round(d, { scale: 8, mode: "half-even" }))
+const round8 = (d: BigDecimal.BigDecimal): string => text8(BigDecimal.round(d, { scale: 8, mode: "half-even" }))
 
 const seq = (r: Row) => r.source_sequence ?? -1n
 
@@ -159,7 +159,7 @@ const two = BigDecimal.fromBigInt(2n)
 const zero = BigDecimal.fromBigInt(0n)
 
 /** A quote has a mid and a spread only with both sides priced (a zero side is a pre-open one: ADR-40). */
-export const twoSided = (r: QuoteRow) => BigDecimal.isGreaterThan(r.bid_price, zero) && BigDecimal.isGreaterThan(r.ask_price, zero)
+const twoSided = (r: QuoteRow) => BigDecimal.isGreaterThan(r.bid_price, zero) && BigDecimal.isGreaterThan(r.ask_price, zero)
 
 export const quoteBars = (quotes: ReadonlyArray<QuoteRow>, q: { from: number; to: number; symbols?: ReadonlyArray<string>; size: number }) => {
   const rows = quotes.filter((r) => inRange(r, q.from, q.to, q.symbols ?? []))

@@ -9,7 +9,7 @@ const random = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
-export const MINUTE = 60_000_000
+const MINUTE = 60_000_000
 export const IDLE = 30 * MINUTE
 const MAX_LONG = 2n ** 63n - 1n
 export const ZONES = { ASX: "Australia/Sydney", NYSE: "America/New_York", NZX: "Pacific/Auckland" }

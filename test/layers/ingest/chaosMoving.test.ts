@@ -36,7 +36,7 @@ const PER_STREAM = 60
 const FAULTS = ["slowLoads", "slowDelivery", "writesFail", "catalogDown", "unknownLanded", "unknownLost", "crash", "join", "leave"] as const
 type Fault = typeof FAULTS[number]
 
-export interface MovingOutcome {
+interface MovingOutcome {
   readonly seed: number
   readonly rows: number
   readonly expected: number
@@ -51,7 +51,7 @@ export interface MovingOutcome {
   readonly joined: boolean
 }
 
-export const runMoving = (seed: number, budget: number) =>
+const runMoving = (seed: number, budget: number) =>
   Effect.gen(function*() {
     const random = seeded(seed)
     const draw = (n: number) => Math.floor(random() * n)

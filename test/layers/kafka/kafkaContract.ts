@@ -38,7 +38,7 @@ export const recordsFor = (topic: string, n: number, from = 0): Array<ProducerRe
 const text = (r: KafkaRecord) => new TextDecoder().decode(r.value!)
 
 /** Everything delivered, by partition, as the stream emits it. */
-export interface Collected {
+interface Collected {
   readonly batches: Array<PartitionBatch>
   readonly byPartition: Map<TpKey, Array<KafkaRecord>>
   count(): number

@@ -29,7 +29,7 @@ const random = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
-export const LISTINGS: ReadonlyArray<{ symbol: string; exchange: string }> = [
+const LISTINGS: ReadonlyArray<{ symbol: string; exchange: string }> = [
   { symbol: "BHP", exchange: "ASX" },
   { symbol: "CBA", exchange: "ASX" },
   { symbol: "IBM", exchange: "NYSE" },

@@ -40,8 +40,8 @@ const TRADES_RENAMED = { price: "trade_price", exchange_timestamp: "event_time" 
 const QUOTES_RENAMED = { bid_price: "bid", exchange_timestamp: "event_time" }
 
 /** The schemas the other engine left: current from the moment it changed them. */
-export const evolvedTrades = changed(tables.trades.schema, TRADES_RENAMED, ["price", "quantity"], "vendor_data")
-export const evolvedQuotes = changed(tables.quotes.schema, QUOTES_RENAMED, ["ask_price", "ask_size"], "vendor_data")
+const evolvedTrades = changed(tables.trades.schema, TRADES_RENAMED, ["price", "quantity"], "vendor_data")
+const evolvedQuotes = changed(tables.quotes.schema, QUOTES_RENAMED, ["ask_price", "ask_size"], "vendor_data")
 
 /** The day of the one trade whose quantity only decimal(20, 8) holds (past every other row's three days). */
 export const BIG_DAY = T0 + 4 * DAY
