@@ -49,7 +49,7 @@ export class KafkaCompressionUnsupported extends Error {
  * The partitions a fetch asked for whose response held an undecodable batch: the one, or "one of"
  * them when the client decodes a response whole before it tells partitions apart (platformatic).
  */
-const fetchedFrom = (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>): string => {
+export const fetchedFrom = (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>): string => {
   const named = partitions.map((p) => `${p.topic} partition ${p.partition}`)
   return named.length === 1 ? named[0]! : `one of ${named.join(", ")} (fetched together)`
 }

@@ -17,6 +17,8 @@
  * - Read committed. Control batches (transaction markers) and aborted records are never
  *   delivered; a fetch that held nothing else is delivered as an empty batch whose nextOffset is
  *   past them (the position moves on, as the Java consumer's does).
+ * - Fetch v12+ responses keep each partition's record batches as bytes, which K2 reads itself
+ *   (platformaticFetch.ts, recordBatches.ts): platformatic's parse was most of ingest's garbage.
  */
 import type { Consumer as PConsumer, Partitioner } from "@platformatic/kafka"
 import { Context, Effect, Layer } from "effect"
@@ -45,6 +47,8 @@ import { guardPlatformaticCodecs, undecodableIn } from "./compression.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
+import { decompressingIn, K2_RECORDS, makeFetchParser, type PReader, rawFetchPool } from "./platformaticFetch.ts"
+import { readRecordBatches } from "./recordBatches.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { inBatches } from "./batchBytes.ts"
 import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
@@ -330,13 +334,68 @@ export const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | nul
   return undefined
 }
 
-type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
-
 /** Records batch attribute bit 3: timestamps are the broker's append time (maxTimestamp). */
 const LOG_APPEND_TIME = 0x08
 const OFFSET_OUT_OF_RANGE = 1
 /** Control record key type of an abort marker (commit is 1). */
 const CONTROL_ABORT = 0
+
+type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
+type ParsedBatches = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>
+
+/**
+ * The records of a partition's batches as platformatic parses them (Fetch before v12; later ones
+ * K2 reads from the bytes, recordBatches.ts, to the same records), from `fromOffset` on, and the
+ * offset after the last batch (-1 when none).
+ */
+export const recordsOfParsedBatches = (
+  batches: ParsedBatches,
+  fromOffset: bigint,
+  abortedTransactions: ReadonlyArray<{ readonly producerId: bigint; readonly firstOffset: bigint }> | null | undefined,
+  IS_CONTROL: number,
+  IS_TRANSACTIONAL: number
+): { readonly records: Array<KafkaRecord>; readonly next: bigint } => {
+  const records: Array<KafkaRecord> = []
+  let next = -1n
+  // Aborted transactions as Java's consumer finds them: a producer's transactional batches
+  // are aborted from its listed first offset until its abort marker. platformatic's own
+  // filter keeps one range per producer and drops a range whose marker is beyond this
+  // response, delivering those aborted records (and it does not run on a partial response).
+  const aborted = [...(abortedTransactions ?? [])].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)
+  let nextAborted = 0
+  const abortedProducers = new Set<bigint>()
+  const texts = makeRecordTexts()
+  for (const batch of batches) {
+    const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
+    if (last + 1n > next) next = last + 1n
+    while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= last) {
+      abortedProducers.add(aborted[nextAborted++]!.producerId)
+    }
+    if ((batch.attributes & IS_CONTROL) !== 0) {
+      if (batch.records[0]?.key?.readInt16BE(2) === CONTROL_ABORT) abortedProducers.delete(batch.producerId)
+      continue
+    }
+    if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
+    const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
+    const firstOffset = Number(batch.firstOffset)
+    const firstTimestamp = Number(batch.firstTimestamp)
+    const n = batch.records.length
+    for (let i = 0; i < n; i++) {
+      const rec = batch.records[i]!
+      const offset = offsetOf(batch.firstOffset, firstOffset, rec.offsetDelta)
+      if (offset < fromOffset) continue
+      records.push(withBytesBeside({
+        offset,
+        key: texts.key(rec.key),
+        value: rec.value,
+        headers: texts.headers(rec.headers),
+        timestamp: logAppend ? Number(batch.maxTimestamp) : timestampOf(batch.firstTimestamp, firstTimestamp, rec.timestampDelta)
+      }, rec.key, rec.headers, rawHeader))
+    }
+  }
+  return { records, next }
+}
+
 
 // ---------------------------------------------------------------------------
 
@@ -347,6 +406,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     const {
       Admin,
       compressionsAlgorithms,
+      compressionsAlgorithmsByBitmask,
       ConfigResourceTypes,
       ConfigSources,
       Consumer: PConsumer,
@@ -358,10 +418,18 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       ListOffsetTimestamps,
       Producer: PProducer,
       ProduceAcks,
+      readKnownTaggedFields,
+      ResponseError,
       UnsupportedCompressionError
     } = yield* Effect.promise(() => import("@platformatic/kafka"))
     // A batch its decoders fail on fails the consumer at once, naming the codec (compression.ts).
     guardPlatformaticCodecs(compressionsAlgorithms, UnsupportedCompressionError)
+    // Fetch responses with their record batches as bytes, read by K2 (platformaticFetch.ts).
+    const fetchParser = makeFetchParser(
+      readKnownTaggedFields as unknown as Parameters<typeof makeFetchParser>[0],
+      ResponseError as unknown as Parameters<typeof makeFetchParser>[1]
+    )
+    const decompressIn = decompressingIn(compressionsAlgorithmsByBitmask as never, UnsupportedCompressionError)
     const clientId = options.clientId ?? "k2"
     const bootstrapBrokers = [...options.brokers]
     const base = { clientId, bootstrapBrokers, retries: 8, retryDelay: 250, ...platformaticSecurity(options.security, bootstrapBrokers) }
@@ -402,6 +470,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           isolationLevel: FetchIsolationLevels.READ_COMMITTED
         })
         const topics = [...opts.topics]
+        // The consumer's own connections, its Fetch responses parsed by K2 (one pool: platformatic keeps a fetch session per pool).
+        const fetchPool = rawFetchPool(() => consumer.connections as never, fetchParser as (c: number, k: number, v: number, r: PReader) => unknown)
         /** A failure of this member: a refusal names its group and topics. */
         const inGroup = (operation: string, cause: unknown, topic?: string) => classify(operation, cause, topic, { topics, group: opts.groupId })
         const groupOptions = {
@@ -522,8 +592,14 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               }
               const batches = p.records
               ;(p as { records?: unknown }).records = undefined
+              const raw = (p as { [K2_RECORDS]?: Buffer | null })[K2_RECORDS]
+              ;(p as { [K2_RECORDS]?: unknown })[K2_RECORDS] = undefined
               const hw = p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark
-              if (batches === null || batches === undefined || batches.length === 0) {
+              // Fetch v12+: K2 reads the batches from the response's bytes (recordBatches.ts).
+              const read = raw === null || raw === undefined
+                ? undefined
+                : readRecordBatches(raw, r.req, p.abortedTransactions, decompressIn(topic, p.partitionIndex))
+              if (read !== undefined ? read.next < 0n : batches === null || batches === undefined || batches.length === 0) {
                 // Fetched from the log start (a skip) and nothing there: every record from the position
                 // on was deleted. An empty batch moves the position to the log start, telling the
                 // records lost; waiting for a record, the partition would lag for good.
@@ -533,44 +609,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 }
                 continue
               }
-              const records: Array<KafkaRecord> = []
-              let next = -1n
-              // Aborted transactions as Java's consumer finds them: a producer's transactional batches
-              // are aborted from its listed first offset until its abort marker. platformatic's own
-              // filter keeps one range per producer and drops a range whose marker is beyond this
-              // response, delivering those aborted records (and it does not run on a partial response).
-              const aborted = [...(p.abortedTransactions ?? [])].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)
-              let nextAborted = 0
-              const abortedProducers = new Set<bigint>()
-              const texts = makeRecordTexts()
-              for (const batch of batches) {
-                const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
-                if (last + 1n > next) next = last + 1n
-                while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= last) {
-                  abortedProducers.add(aborted[nextAborted++]!.producerId)
-                }
-                if ((batch.attributes & IS_CONTROL) !== 0) {
-                  if (batch.records[0]?.key?.readInt16BE(2) === CONTROL_ABORT) abortedProducers.delete(batch.producerId)
-                  continue
-                }
-                if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
-                const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
-                const firstOffset = Number(batch.firstOffset)
-                const firstTimestamp = Number(batch.firstTimestamp)
-                const n = batch.records.length
-                for (let i = 0; i < n; i++) {
-                  const rec = batch.records[i]!
-                  const offset = offsetOf(batch.firstOffset, firstOffset, rec.offsetDelta)
-                  if (offset < r.req) continue
-                  records.push(withBytesBeside({
-                    offset,
-                    key: texts.key(rec.key),
-                    value: rec.value,
-                    headers: texts.headers(rec.headers),
-                    timestamp: logAppend ? Number(batch.maxTimestamp) : timestampOf(batch.firstTimestamp, firstTimestamp, rec.timestampDelta)
-                  }, rec.key, rec.headers, rawHeader))
-                }
-              }
+              // Older Fetch versions: platformatic's own parse.
+              const { next, records } = read ?? recordsOfParsedBatches(batches ?? [], r.req, p.abortedTransactions, IS_CONTROL, IS_TRANSACTIONAL)
               if (next <= r.req) continue
               // No record (only transaction markers or aborted records): offered all the same, an
               // empty batch that moves the position past them.
@@ -632,6 +672,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           const results = await Promise.all([...byNode].map(([node, byTopic]) =>
             consumer.fetch({
               node,
+              connectionPool: fetchPool as never,
               maxWaitTime: MAX_WAIT_TIME_MS,
               topics: [...byTopic].map(([topicId, partitions]) => ({ topicId, partitions }))
             }).then(

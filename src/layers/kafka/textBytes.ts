@@ -20,7 +20,7 @@ export const sentHeaderBytes = (bytes: KafkaHeaderBytes | undefined, name: strin
 export const mayHaveLostBytes = (text: string): boolean => text.includes("\ufffd")
 
 /** `bytes`, copied, when `text` (their decoding) may have lost some; else undefined. */
-const bytesBeside = (text: string, bytes: Uint8Array): Uint8Array | undefined =>
+export const bytesBeside = (text: string, bytes: Uint8Array): Uint8Array | undefined =>
   mayHaveLostBytes(text) ? Uint8Array.from(bytes) : undefined
 
 /**

@@ -1,0 +1,330 @@
+/**
+ * A fetched partition's record batches (Kafka's v2 format), read by K2 from the response's bytes:
+ * no Buffer per key, header name and header value, no object per record or header (what
+ * @platformatic/kafka's own parse made, ~1 KB a record; docs/benchmarks.md). Keys and headers
+ * are compared with the previous record's as bytes, in place, and share its string or (read-only)
+ * object when equal; a value is a view of the fetched (or decompressed) bytes, as before.
+ *
+ * What the platformatic layer delivered before, exactly (test/layers/kafka/recordBatches.test.ts
+ * checks it against platformatic's parse): read committed (a producer's transactional batches
+ * from its listed first offset until its abort marker dropped, as Java's consumer does), control
+ * batches never delivered, records below the fetch offset skipped, a truncated last batch left for
+ * the next fetch, offsets and timestamps exact, keys and header values that may not be UTF-8 with
+ * their bytes beside them. Like platformatic, the batches' CRC is not checked.
+ */
+import { setEntry } from "../../domain/wire.ts"
+import type { KafkaRecord } from "../../services/KafkaSource.ts"
+import { bytesBeside, mayHaveLostBytes } from "./textBytes.ts"
+
+/** Batch header: base offset (8), length (4), then 49 bytes to the records' count; records at 61. */
+const RECORDS_AT = 61
+const LOG_APPEND_TIME = 0x08
+const IS_TRANSACTIONAL = 0x10
+const IS_CONTROL = 0x20
+const CODEC = 0x07
+/** Control record key type of an abort marker (commit is 1). */
+const CONTROL_ABORT = 0
+/** Keys and header names this short are interned; header values this short too. */
+const SHORT_NAME = 32
+const SHORT_VALUE = 8
+
+/**
+ * Decompresses a batch's records (`codec` its attributes' low bits), `data` a view of the fetched
+ * bytes just after the batch's header, or throws naming the batch.
+ */
+export type Decompress = (codec: number, data: Buffer) => Buffer
+
+export interface AbortedTransaction {
+  readonly producerId: bigint
+  readonly firstOffset: bigint
+}
+
+/** Strings shared by records of one process: keys, header names and short values repeat. */
+const interned = new Map<string, string>()
+const INTERNED_ENTRIES = 100_000
+const internedText = (buf: Buffer, start: number, end: number): string => {
+  const s = buf.toString("utf8", start, end)
+  const known = interned.get(s)
+  if (known !== undefined) return known
+  if (interned.size >= INTERNED_ENTRIES) interned.clear()
+  interned.set(s, s)
+  return s
+}
+
+const sameRange = (a: Buffer, as: number, b: Buffer, bs: number, n: number): boolean => {
+  if (a === b && as === bs) return true
+  for (let i = 0; i < n; i++) if (a[as + i] !== b[bs + i]) return false
+  return true
+}
+
+const TWO_32 = 4294967296
+
+/** Reads varints from `buf` at `pos` (Kafka's zigzag encoding). */
+class Cursor {
+  pos = 0
+  buf: Buffer
+  constructor(buf: Buffer) {
+    this.buf = buf
+  }
+  reset(buf: Buffer, pos: number) {
+    this.buf = buf
+    this.pos = pos
+  }
+  /** A zigzag varint of at most 32 bits. */
+  varint(): number {
+    const buf = this.buf
+    let v = 0
+    let shift = 0
+    let b: number
+    do {
+      if (shift > 28) throw new RangeError("a varint longer than 5 bytes in a record batch")
+      b = buf[this.pos++]!
+      if (b === undefined) throw new RangeError("a record batch ends inside a record")
+      v |= (b & 0x7f) << shift
+      shift += 7
+    } while ((b & 0x80) !== 0)
+    return (v >>> 1) ^ -(v & 1)
+  }
+  /** A zigzag varlong as a number when exact, else undefined (the cursor past it either way). */
+  varlongNumber(): number | undefined {
+    const buf = this.buf
+    let v = 0
+    let mul = 1
+    let b: number
+    let bytes = 0
+    do {
+      if (++bytes > 10) throw new RangeError("a varlong longer than 10 bytes in a record batch")
+      b = buf[this.pos++]!
+      if (b === undefined) throw new RangeError("a record batch ends inside a record")
+      v += (b & 0x7f) * mul
+      mul *= 128
+    } while ((b & 0x80) !== 0)
+    if (v > Number.MAX_SAFE_INTEGER) return undefined
+    return v % 2 === 0 ? v / 2 : -(v + 1) / 2
+  }
+  /** The same varlong, exact, as a bigint. */
+  varlongBig(at: number): bigint {
+    const buf = this.buf
+    let v = 0n
+    let shift = 0n
+    let b: number
+    let p = at
+    do {
+      b = buf[p++]!
+      v |= BigInt(b & 0x7f) << shift
+      shift += 7n
+    } while ((b & 0x80) !== 0)
+    this.pos = p
+    return (v >> 1n) ^ -(v & 1n)
+  }
+}
+
+/** 64-bit big-endian integer at `at` as a number (exact when safe), for the fast paths. */
+const int64Number = (buf: Buffer, at: number): number => buf.readInt32BE(at) * TWO_32 + buf.readUInt32BE(at + 4)
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({})
+
+/**
+ * The records of one partition's fetched batches from `fromOffset` on, and the offset after the
+ * last complete batch (-1 when none). `topic` and `partition` only name a batch in an error.
+ */
+export const readRecordBatches = (
+  buf: Buffer,
+  fromOffset: bigint,
+  abortedTransactions: ReadonlyArray<AbortedTransaction> | null | undefined,
+  decompress: Decompress
+): { readonly records: Array<KafkaRecord>; readonly next: bigint } => {
+  const records: Array<KafkaRecord> = []
+  let next = -1n
+  const aborted = abortedTransactions === null || abortedTransactions === undefined || abortedTransactions.length === 0
+    ? []
+    : [...abortedTransactions].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)
+  let nextAborted = 0
+  const abortedProducers = new Set<bigint>()
+  const fromNumber = Number(fromOffset)
+  const fromExact = Number.isSafeInteger(fromNumber)
+
+  // The previous record's key and header bytes, and what they decoded to.
+  let keyBuf: Buffer | undefined
+  let keyAt = 0
+  let keyLen = -1
+  let key: string | null = null
+  let keyLost: Uint8Array | undefined
+  let headBuf: Buffer | undefined
+  let headAt = 0
+  let headLen = -1
+  let headers: Readonly<Record<string, string>> = EMPTY
+  let headerBytes: Record<string, Uint8Array> | undefined
+
+  const cur = new Cursor(buf)
+  let pos = 0
+  while (buf.length - pos >= 12 && buf.length - pos - 12 >= buf.readInt32BE(pos + 8)) {
+    const end = pos + 12 + buf.readInt32BE(pos + 8)
+    const firstOffset = buf.readBigInt64BE(pos)
+    const attributes = buf.readInt16BE(pos + 21)
+    const lastOffsetDelta = buf.readInt32BE(pos + 23)
+    const last = firstOffset + BigInt(lastOffsetDelta)
+    if (last + 1n > next) next = last + 1n
+    while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= last) {
+      abortedProducers.add(aborted[nextAborted++]!.producerId)
+    }
+    const control = (attributes & IS_CONTROL) !== 0
+    if (!control && (attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.size > 0 && abortedProducers.has(buf.readBigInt64BE(pos + 43))) {
+      pos = end
+      continue
+    }
+    const count = buf.readInt32BE(pos + 57)
+    let data = buf
+    let at = pos + RECORDS_AT
+    const codec = attributes & CODEC
+    if (codec !== 0) {
+      data = decompress(codec, buf.subarray(pos + RECORDS_AT, end))
+      at = 0
+    }
+    cur.reset(data, at)
+    if (control) {
+      // A marker's key: version (int16), type (int16).
+      if (count > 0) {
+        cur.varint() // length
+        cur.pos++ // attributes
+        cur.varlongNumber() // timestamp delta (the cursor moves past it, exact or not)
+        cur.varint() // offset delta
+        const k = cur.varint()
+        if (k >= 4 && data.readInt16BE(cur.pos + 2) === CONTROL_ABORT) abortedProducers.delete(buf.readBigInt64BE(pos + 43))
+      }
+      pos = end
+      continue
+    }
+    const logAppend = (attributes & LOG_APPEND_TIME) !== 0
+    const firstNumber = int64Number(buf, pos)
+    const firstExact = Number.isSafeInteger(firstNumber)
+    const firstTimestamp = int64Number(buf, pos + 27)
+    const maxTimestamp = logAppend ? Number(buf.readBigInt64BE(pos + 35)) : 0
+    for (let i = 0; i < count; i++) {
+      const length = cur.varint()
+      const recordEnd = cur.pos + length
+      cur.pos++ // attributes
+      const tsAt = cur.pos
+      const tsDelta = cur.varlongNumber()
+      let tsBig: bigint | undefined
+      if (tsDelta === undefined) tsBig = cur.varlongBig(tsAt)
+      const offsetDelta = cur.varint()
+      const offsetNumber = firstNumber + offsetDelta
+      const offsetExact = firstExact && Number.isSafeInteger(offsetNumber)
+      if (offsetExact && fromExact ? offsetNumber < fromNumber : firstOffset + BigInt(offsetDelta) < fromOffset) {
+        cur.pos = recordEnd
+        continue
+      }
+      // Key
+      const kLen = cur.varint()
+      const kAt = cur.pos
+      let recKey: string | null
+      let recKeyBytes: Uint8Array | undefined
+      if (kLen < 0) {
+        recKey = null
+      } else {
+        cur.pos += kLen
+        if (kLen > SHORT_NAME) {
+          recKey = data.toString("utf8", kAt, kAt + kLen)
+          recKeyBytes = bytesBeside(recKey, data.subarray(kAt, kAt + kLen))
+        } else {
+          if (keyBuf === undefined || kLen !== keyLen || !sameRange(data, kAt, keyBuf, keyAt, kLen)) {
+            key = internedText(data, kAt, kAt + kLen)
+            keyLost = bytesBeside(key, data.subarray(kAt, kAt + kLen))
+            keyBuf = data
+            keyAt = kAt
+            keyLen = kLen
+          }
+          recKey = key
+          recKeyBytes = keyLost
+        }
+      }
+      // Value
+      const vLen = cur.varint()
+      let value: Buffer | null = null
+      if (vLen >= 0) {
+        value = data.subarray(cur.pos, cur.pos + vLen)
+        cur.pos += vLen
+      }
+      // Headers: the whole block compared with the previous record's.
+      const hAt = cur.pos
+      const hLen = recordEnd - hAt
+      let recHeaders: Readonly<Record<string, string>>
+      let recHeaderBytes: Record<string, Uint8Array> | undefined
+      if (data[hAt] === 0 && hLen === 1) {
+        recHeaders = EMPTY
+      } else {
+        if (headBuf === undefined || hLen !== headLen || !sameRange(data, hAt, headBuf, headAt, hLen)) {
+          const decoded = decodeHeaderBlock(cur, data)
+          headers = decoded.headers
+          headerBytes = decoded.bytes
+          headBuf = data
+          headAt = hAt
+          headLen = hLen
+        }
+        recHeaders = headers
+        recHeaderBytes = headerBytes
+      }
+      cur.pos = recordEnd
+      const record: KafkaRecord = {
+        offset: offsetExact ? BigInt(offsetNumber) : firstOffset + BigInt(offsetDelta),
+        key: recKey,
+        value,
+        headers: recHeaders,
+        timestamp: logAppend ? maxTimestamp : timestampOf(buf, pos, firstTimestamp, tsDelta, tsBig)
+      }
+      records.push(
+        recKeyBytes === undefined && recHeaderBytes === undefined
+          ? record
+          : { ...record, ...(recKeyBytes === undefined ? {} : { keyBytes: recKeyBytes }), ...(recHeaderBytes === undefined ? {} : { headerBytes: recHeaderBytes }) }
+      )
+    }
+    pos = end
+  }
+  return { records, next }
+}
+
+/** firstTimestamp + delta, summed in numbers while exact. */
+const timestampOf = (buf: Buffer, batchAt: number, first: number, delta: number | undefined, deltaBig: bigint | undefined): number => {
+  if (delta !== undefined) {
+    const at = first + delta
+    if (Number.isSafeInteger(first) && Number.isSafeInteger(at)) return at
+  }
+  return Number(buf.readBigInt64BE(batchAt + 27) + (deltaBig ?? BigInt(delta!)))
+}
+
+/**
+ * A record's headers at the cursor: the last of a name wins, a null name is skipped, a null value
+ * is "" (as `decodeHeaders`); the bytes of values that may not be UTF-8 beside them.
+ */
+const decodeHeaderBlock = (cur: Cursor, data: Buffer): { headers: Readonly<Record<string, string>>; bytes: Record<string, Uint8Array> | undefined } => {
+  const n = cur.varint()
+  const out: Record<string, string> = {}
+  const raw: Array<readonly [string, number, number]> = []
+  for (let i = 0; i < n; i++) {
+    const kLen = cur.varint()
+    const kAt = cur.pos
+    if (kLen > 0) cur.pos += kLen
+    const vLen = cur.varint()
+    const vAt = cur.pos
+    if (vLen > 0) cur.pos += vLen
+    if (kLen < 0) continue
+    const name = kLen <= SHORT_NAME ? internedText(data, kAt, kAt + kLen) : data.toString("utf8", kAt, kAt + kLen)
+    const value = vLen < 0 ? "" : vLen <= SHORT_VALUE ? internedText(data, vAt, vAt + vLen) : data.toString("utf8", vAt, vAt + vLen)
+    setEntry(out, name, value)
+    if (vLen > 0 && mayHaveLostBytes(value)) raw.push([name, vAt, vLen])
+  }
+  let bytes: Record<string, Uint8Array> | undefined
+  for (const name in out) {
+    if (!mayHaveLostBytes(out[name]!)) continue
+    // The last value of that name, as `rawHeader` finds it.
+    for (let i = raw.length - 1; i >= 0; i--) {
+      const [k, at, len] = raw[i]!
+      if (k === name) {
+        setEntry(bytes ??= {}, name, Uint8Array.from(data.subarray(at, at + len)))
+        break
+      }
+    }
+  }
+  return { headers: out, bytes }
+}

@@ -1,0 +1,138 @@
+/**
+ * K2's reading of a fetched partition's record batches (recordBatches.ts) gives the records the
+ * platformatic layer made from @platformatic/kafka's own parse: same offsets, keys, values, headers,
+ * timestamps, bytes beside text that may not be UTF-8, aborted transactions and markers dropped.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import {
+  compressionsAlgorithms,
+  compressionsAlgorithmsByBitmask,
+  createRecordsBatch,
+  IS_CONTROL,
+  IS_TRANSACTIONAL,
+  Reader,
+  readRecordsBatches,
+  UnsupportedCompressionError
+} from "@platformatic/kafka"
+import { guardPlatformaticCodecs } from "../../../src/layers/kafka/compression.ts"
+import { decompressingIn } from "../../../src/layers/kafka/platformaticFetch.ts"
+import { recordsOfParsedBatches } from "../../../src/layers/kafka/platformatic.ts"
+import { type AbortedTransaction, readRecordBatches } from "../../../src/layers/kafka/recordBatches.ts"
+
+type Message = { key?: Buffer | null; value?: Buffer | null; headers?: Map<Buffer, Buffer | null>; timestamp: bigint }
+
+const batch = (
+  firstOffset: bigint,
+  messages: ReadonlyArray<Message>,
+  o: { compression?: string; producerId?: bigint; transactional?: boolean; control?: boolean; logAppend?: boolean } = {}
+): Buffer => {
+  const buf = Buffer.from(createRecordsBatch(messages.map((m) => ({ ...m, topic: "t" })) as never, {
+    compression: (o.compression ?? "none") as never,
+    producerId: o.producerId ?? -1n,
+    ...(o.transactional === true ? { transactionalId: "tx" } : {})
+  }).buffer)
+  buf.writeBigInt64BE(firstOffset, 0)
+  if (o.control === true) buf.writeInt16BE(buf.readInt16BE(21) | IS_CONTROL, 21)
+  if (o.logAppend === true) {
+    buf.writeInt16BE(buf.readInt16BE(21) | 0x08, 21)
+    buf.writeBigInt64BE(1_700_000_999_000n, 35)
+  }
+  return buf
+}
+
+/** The layer's records from platformatic's own parse (as before K2 read the bytes). */
+const before = (buf: Buffer, req: bigint, aborted: ReadonlyArray<AbortedTransaction>) =>
+  recordsOfParsedBatches(readRecordsBatches(Reader.from(buf)), req, aborted, IS_CONTROL, IS_TRANSACTIONAL)
+
+const decompress = (codec: number, data: Buffer): Buffer =>
+  (compressionsAlgorithmsByBitmask as Record<number, { decompressSync: (d: Buffer) => Buffer }>)[codec]!.decompressSync(data)
+
+const same = (buf: Buffer, req: bigint, aborted: ReadonlyArray<AbortedTransaction> = []) => {
+  const now = readRecordBatches(buf, req, aborted, decompress)
+  const was = before(buf, req, aborted)
+  assert.deepStrictEqual(now, was)
+  return now
+}
+
+const h = (...kv: Array<[string | Buffer, string | Buffer | null]>) =>
+  new Map(kv.map(([k, v]) => [Buffer.isBuffer(k) ? k : Buffer.from(k), v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(v)] as [Buffer, Buffer | null]))
+
+const messages: ReadonlyArray<Message> = [
+  { key: Buffer.from("AAPL"), value: Buffer.from([0, 0, 0, 0, 1, 2, 3]), headers: h(["k2-schema-id", "1"], ["k2-correlation-id", "c-0001-xyz-long-value"]), timestamp: 1_700_000_000_000n },
+  { key: Buffer.from("AAPL"), value: Buffer.from([0, 0, 0, 0, 1, 2, 4]), headers: h(["k2-schema-id", "1"], ["k2-correlation-id", "c-0001-xyz-long-value"]), timestamp: 1_700_000_000_007n },
+  { key: null, value: null, headers: h(), timestamp: 1_699_999_999_000n },
+  { key: Buffer.from("X".repeat(40)), value: Buffer.alloc(0), headers: h(["a", "1"], ["a", "2"], ["__proto__", "p"], ["n", null]), timestamp: 1_700_000_000_010n },
+  { key: Buffer.from([0xff, 0x41]), value: Buffer.from("v"), headers: h(["bad", Buffer.from([0xc3, 0x28])], ["bad", Buffer.from([0xff])], ["ok", "y"]), timestamp: 1_700_000_000_011n },
+  { key: Buffer.from([0xff, 0x41]), value: Buffer.from("w"), headers: h(["bad", Buffer.from([0xc3, 0x28])], ["bad", Buffer.from([0xff])], ["ok", "y"]), timestamp: 1_700_000_000_012n },
+  { key: Buffer.from("MSFT"), value: Buffer.from("z"), headers: h([Buffer.from([0xfe]), "named by bad bytes"]), timestamp: 1_700_000_000_013n }
+]
+
+describe("readRecordBatches", () => {
+  it("reads what platformatic's parse gave, uncompressed and with every codec", () => {
+    for (const compression of ["none", "gzip", "snappy", "lz4", "zstd"]) {
+      const buf = Buffer.concat([batch(100n, messages, { compression }), batch(107n, messages.slice(0, 2), { compression })])
+      const { next, records } = same(buf, 100n)
+      assert.strictEqual(next, 109n)
+      assert.strictEqual(records.length, 9)
+      assert.deepStrictEqual(records.map((r) => r.offset), [100n, 101n, 102n, 103n, 104n, 105n, 106n, 107n, 108n])
+      assert.strictEqual(records[3]!.headers["a"], "2")
+      assert.isDefined(records[4]!.keyBytes)
+      assert.deepStrictEqual([...records[4]!.headerBytes!["bad"]!], [0xff])
+    }
+  })
+
+  it("skips records below the fetch offset, leaves a truncated last batch and keeps offsets and timestamps exact", () => {
+    const buf = Buffer.concat([batch(100n, messages), batch(107n, messages)])
+    assert.strictEqual(same(buf, 103n).records[0]!.offset, 103n)
+    const cut = same(buf.subarray(0, buf.length - 5), 100n)
+    assert.strictEqual(cut.next, 107n)
+    assert.strictEqual(same(Buffer.alloc(0), 0n).next, -1n)
+    const huge = 2n ** 60n
+    assert.deepStrictEqual(same(batch(huge, messages), huge + 2n).records.map((r) => r.offset), [huge + 2n, huge + 3n, huge + 4n, huge + 5n, huge + 6n])
+    const appended = same(batch(5n, messages, { logAppend: true }), 0n)
+    assert.isTrue(appended.records.every((r) => r.timestamp === 1_700_000_999_000))
+  })
+
+  it("drops aborted transactions and transaction markers, as Java's consumer does", () => {
+    const marker = (type: number) => [{ key: Buffer.from([0, 0, 0, type]), value: Buffer.from([0, 0, 0, 0, 0, 0]), timestamp: 1_700_000_000_000n }]
+    const buf = Buffer.concat([
+      batch(200n, messages.slice(0, 3), { producerId: 7n, transactional: true }),
+      batch(203n, messages.slice(0, 2), { producerId: 8n, transactional: true }),
+      batch(205n, marker(0), { producerId: 7n, transactional: true, control: true }),
+      batch(206n, marker(1), { producerId: 8n, transactional: true, control: true }),
+      batch(207n, messages.slice(0, 1), { producerId: 7n, transactional: true }),
+      batch(208n, messages.slice(0, 1))
+    ])
+    const { next, records } = same(buf, 200n, [{ producerId: 7n, firstOffset: 200n }])
+    assert.strictEqual(next, 209n)
+    assert.deepStrictEqual(records.map((r) => r.offset), [203n, 204n, 207n, 208n])
+    // Only aborted records and markers: nothing delivered, the position past them.
+    const only = same(Buffer.concat([
+      batch(200n, messages.slice(0, 3), { producerId: 7n, transactional: true }),
+      batch(205n, marker(0), { producerId: 7n, transactional: true, control: true })
+    ]), 200n, [{ producerId: 7n, firstOffset: 200n }])
+    assert.deepStrictEqual(only, { records: [], next: 206n })
+  })
+
+  it("names the partition and the batch a codec cannot read, and fails a codec id Kafka does not define", () => {
+    guardPlatformaticCodecs(compressionsAlgorithms, UnsupportedCompressionError)
+    const decompressIn = decompressingIn(compressionsAlgorithmsByBitmask as never, UnsupportedCompressionError)
+    const good = batch(40n, messages.slice(0, 2))
+    const bad = batch(42n, messages, { compression: "snappy" })
+    bad.fill(0xff, 61)
+    const caught = (buf: Buffer) => {
+      try {
+        readRecordBatches(buf, 0n, [], decompressIn("market.equities.quotes.asx", 3))
+      } catch (e) {
+        return e as Error
+      }
+      return assert.fail("read")
+    }
+    const e = caught(Buffer.concat([good, bad]))
+    assert.instanceOf(e, UnsupportedCompressionError)
+    assert.include(e.message, `records compressed with snappy in market.equities.quotes.asx partition 3 (the batch at offset 42, ${bad.length - 61} compressed bytes) cannot be decompressed`)
+    const unknown = batch(42n, messages)
+    unknown.writeInt16BE(5, 21)
+    assert.include(caught(unknown).message, "Unsupported compression algorithm with bitmask 5")
+  })
+})
