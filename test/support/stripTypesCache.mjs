@@ -14,7 +14,8 @@ import { registerHooks, stripTypeScriptTypes } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 
-const dir = path.join(os.tmpdir(), "k2-strip-types-cache", `${process.version}-${process.arch}`)
+// Named by vitest.config.ts, not found from TMPDIR: tests that give a child its own TMPDIR check it stays empty.
+const dir = path.join(process.env["K2_STRIP_TYPES_CACHE"] ?? path.join(os.tmpdir(), "k2-strip-types-cache"), `${process.version}-${process.arch}`)
 
 /**
  * What Node's loader makes of a module's TypeScript (`stripTypeScriptModuleTypes`: the code with its
