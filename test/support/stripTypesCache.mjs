@@ -13,6 +13,7 @@ import * as fs from "node:fs"
 import { registerHooks, stripTypeScriptTypes } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
+import { threadId } from "node:worker_threads"
 
 // Named by vitest.config.ts, not found from TMPDIR: tests that give a child its own TMPDIR check it stays empty.
 const dir = path.join(process.env["K2_STRIP_TYPES_CACHE"] ?? path.join(os.tmpdir(), "k2-strip-types-cache"), `${process.version}-${process.arch}`)
@@ -47,15 +48,24 @@ registerHooks({
     try {
       js = fs.readFileSync(file, "utf8")
     } catch {
+      js = undefined
+    }
+    // Whole only with the trailer the stripper ends it with: an entry cut short (renamed, unsynced,
+    // before a crash: empty after it) would run as the module, whatever of it is there, in every start.
+    if (js === undefined || !js.endsWith(`//# sourceURL=${url}`)) {
       js = strip(source, url)
+      // Written aside and renamed: a process reading it meanwhile never sees half a file. One name
+      // a thread: worker threads share the pid.
+      const temp = `${file}.${process.pid}.${threadId}.tmp`
       try {
-        // Written aside and renamed: a process reading it meanwhile never sees half a file.
         fs.mkdirSync(dir, { recursive: true })
-        const temp = `${file}.${process.pid}.tmp`
         fs.writeFileSync(temp, js)
         fs.renameSync(temp, file)
       } catch {
-        // A cache that cannot be written is only slower.
+        // A cache that cannot be written is only slower (what a full one took is given back).
+        try {
+          fs.rmSync(temp, { force: true })
+        } catch { /* nothing there, or nothing to do */ }
       }
     }
     return { format: "module", source: js, shortCircuit: true }

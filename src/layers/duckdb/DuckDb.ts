@@ -232,6 +232,7 @@ const memoryAmount = (name: string) =>
       if (/^(-|none$|null$)/i.test(s.trim())) return `${JSON.stringify(s)}: ${NO_LIMIT_REFUSED}`
       const amount = parseAmount(s)
       if (amount === undefined) return `${JSON.stringify(s)} is not an amount of memory such as 512MB, 512M or 2GiB`
+      if (amount.bytes >= MAX_MEMORY_LIMIT_BYTES) return `${JSON.stringify(s)} is 2^64 bytes or more, past the most DuckDB holds (it read 2^64 B as a limit of 0 bytes)`
       return amount.bytes >= MIN_MEMORY_LIMIT_BYTES ||
         `${JSON.stringify(s)} is below ${MIN_MEMORY_LIMIT_BYTES / 2 ** 20}MiB, the least K2 gives DuckDB (ingest's flushes failed at up to 32MiB)`
     })),
@@ -243,9 +244,17 @@ const parseAmount = (s: string): { readonly bytes: number; readonly written: str
   const amount = /^(\d+(?:\.\d*)?|\.\d+)(e\d+)?\s*([a-z]+)$/i.exec(s.trim())
   const unit = amount === null ? undefined : UNIT_OF.get(amount[3]!.toLowerCase())
   if (amount === null || unit === undefined) return undefined
-  const bytes = Number(`${amount[1]}${amount[2] ?? ""}`) * unit.bytes
-  return Number.isFinite(bytes) ? { bytes, written: `${amount[1]}${amount[2] ?? ""}${unit.written}` } : undefined
+  // Infinity past a double (`1e400GB`): refused as past MAX_MEMORY_LIMIT_BYTES.
+  return { bytes: Number(`${amount[1]}${amount[2] ?? ""}`) * unit.bytes, written: `${amount[1]}${amount[2] ?? ""}${unit.written}` }
 }
+
+/**
+ * The bytes past the most DuckDB holds: it reads an amount as a double and casts it to 64 bits,
+ * and read 2^64 B (`18446744073709551616B`, `18446744073.709551616GB`) as a limit of 0 bytes (every
+ * query an Out of Memory Error) and failed to open past it ("Failed to set config"). The largest
+ * double below it, 18446744073709549568B, reads back as itself (16383.9 PiB).
+ */
+const MAX_MEMORY_LIMIT_BYTES = 2 ** 64
 
 /**
  * Why K2_DUCKDB_MEMORY_LIMIT takes no `-1` or `none`. DuckDB reads them (and any value starting

@@ -10,7 +10,8 @@
  * from its listed first offset until its abort marker dropped, as Java's consumer does), control
  * batches never delivered, records below the fetch offset skipped, a truncated last batch left for
  * the next fetch, offsets and timestamps exact, keys and header values that may not be UTF-8 with
- * their bytes beside them. Like platformatic, the batches' CRC is not checked.
+ * their bytes beside them. Like platformatic, the batches' CRC is not checked. Unlike it, a batch of
+ * magic 0 or 1 fails (`KafkaRecordFormatUnsupported`) rather than be read as v2.
  */
 import { setEntry } from "../../domain/wire.ts"
 import type { KafkaRecord } from "../../services/KafkaSource.ts"
@@ -18,6 +19,11 @@ import { bytesBeside, mayHaveLostBytes } from "./textBytes.ts"
 
 /** Batch header: base offset (8), length (4), then 49 bytes to the records' count; records at 61. */
 const RECORDS_AT = 61
+/** A batch's bytes after its length field, up to its records. */
+const BATCH_HEADER = RECORDS_AT - 12
+/** The batch's magic (after the partition leader epoch): 2, Kafka's record batch format since 0.11. */
+const MAGIC_AT = 16
+const MAGIC = 2
 const LOG_APPEND_TIME = 0x08
 const IS_TRANSACTIONAL = 0x10
 const IS_CONTROL = 0x20
@@ -33,6 +39,40 @@ const SHORT_VALUE = 8
  * bytes just after the batch's header, or throws naming the batch.
  */
 export type Decompress = (codec: number, data: Buffer) => Buffer
+
+/**
+ * A fetched batch in a message format before v2 (magic 0 or 1), which K2 does not read: the
+ * consumer fails with it (KafkaRejected) rather than deliver records read from the wrong bytes.
+ */
+export class KafkaRecordFormatUnsupported extends Error {
+  override readonly name = "KafkaRecordFormatUnsupported"
+  readonly retriable = false
+  readonly offset: bigint
+  readonly magic: number
+  constructor(offset: bigint, magic: number) {
+    super(
+      `the batch at offset ${offset} has magic ${magic}: the platformatic layer reads Kafka's record batch format v2 ` +
+        "(magic 2, Kafka 0.11 and later) only. Fix: copy the topic's records to a new topic with a current producer"
+    )
+    this.offset = offset
+    this.magic = magic
+  }
+}
+
+/**
+ * A fetched batch whose length cannot hold a record batch's header (49 bytes after the length):
+ * corrupt data (the CRC is not checked). Read on, the position would step back or stand still: the
+ * reader looped for ever.
+ */
+export class KafkaBatchCorrupt extends Error {
+  override readonly name = "KafkaBatchCorrupt"
+  readonly retriable = false
+  readonly offset: bigint
+  constructor(offset: bigint, length: number) {
+    super(`the batch at offset ${offset} says it is ${length} bytes long, less than a record batch's header (${BATCH_HEADER}): the fetched data is corrupt`)
+    this.offset = offset
+  }
+}
 
 export interface AbortedTransaction {
   readonly producerId: bigint
@@ -159,8 +199,14 @@ export const readRecordBatches = (
   const cur = new Cursor(buf)
   let pos = 0
   while (buf.length - pos >= 12 && buf.length - pos - 12 >= buf.readInt32BE(pos + 8)) {
-    const end = pos + 12 + buf.readInt32BE(pos + 8)
+    const length = buf.readInt32BE(pos + 8)
+    const end = pos + 12 + length
     const firstOffset = buf.readBigInt64BE(pos)
+    // A message set of magic 0 or 1 (written before Kafka 0.11, kept as stored) read as v2 gave
+    // attributes, offsets and a count from its key and value: records skipped or made up in silence.
+    const magic = length > MAGIC_AT - 12 ? buf.readInt8(pos + MAGIC_AT) : undefined
+    if (magic !== undefined && magic !== MAGIC) throw new KafkaRecordFormatUnsupported(firstOffset, magic)
+    if (length < BATCH_HEADER) throw new KafkaBatchCorrupt(firstOffset, length)
     const attributes = buf.readInt16BE(pos + 21)
     const lastOffsetDelta = buf.readInt32BE(pos + 23)
     const last = firstOffset + BigInt(lastOffsetDelta)

@@ -264,6 +264,18 @@ describe("DuckDb.layerConfig", () => {
       }
     }))
 
+  it.effect("a memory limit of 2^64 bytes or more is a ConfigError (DuckDB read 2^64 B as a limit of 0 bytes, every query Out of Memory, and failed to open past it)", () =>
+    Effect.gen(function*() {
+      // The most DuckDB holds: the largest double below 2^64 bytes, read back as itself.
+      const most = yield* DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: "18446744073709549568B" }))
+      assert.strictEqual(most.memoryLimit, "18446744073709549568B")
+      for (const value of ["18446744073709551616B", "18446744073.709551616GB", "1e20B", "20000000TB", "1e400GB"]) {
+        const error = yield* Effect.flip(DuckDb.config.parse(ConfigProvider.fromEnvRecord({ K2_DUCKDB_MEMORY_LIMIT: value })))
+        assert.include(error.message, "K2_DUCKDB_MEMORY_LIMIT", value)
+        assert.include(error.message, `${JSON.stringify(value)} is 2^64 bytes or more, past the most DuckDB holds`, value)
+      }
+    }))
+
   it.effect("a memory limit below 64 MiB is a ConfigError naming the variable and the floor (DuckDB took 1MB, and ingest's flushes then failed on its Out of Memory Error)", () =>
     Effect.gen(function*() {
       // Units as DuckDB reads them: MB 10^6 bytes, MiB 2^20 (64 MiB = 67.108864 MB).

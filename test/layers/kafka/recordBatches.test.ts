@@ -136,3 +136,43 @@ describe("readRecordBatches", () => {
     assert.include(caught(unknown).message, "Unsupported compression algorithm with bitmask 5")
   })
 })
+
+describe("readRecordBatches, message formats before v2", () => {
+  it("fails a message set of magic 0 or 1, rather than read its bytes as a v2 batch", () => {
+    // Magic 0: offset, size, crc, magic, attributes, key (-1: null), value (40 zero bytes).
+    const legacy = Buffer.alloc(26 + 40)
+    legacy.writeBigInt64BE(500n, 0)
+    legacy.writeInt32BE(legacy.length - 12, 8)
+    legacy.writeInt8(0, 16)
+    legacy.writeInt32BE(-1, 18)
+    legacy.writeInt32BE(40, 22)
+    // Read as v2, its bytes said "no record, next offset 10,741": 10,240 offsets skipped in silence.
+    const e = (() => {
+      try {
+        return readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), legacy]), 490n, [], decompress)
+      } catch (e) {
+        return e as Error
+      }
+    })()
+    assert.instanceOf(e, Error)
+    assert.include((e as Error).message, "the batch at offset 500 has magic 0")
+  })
+
+  it("fails a batch whose length cannot hold a batch header, rather than loop on it", () => {
+    for (const length of [-12, 0, 48]) {
+      const corrupt = Buffer.alloc(12 + Math.max(length, 5))
+      corrupt.writeBigInt64BE(500n, 0)
+      corrupt.writeInt32BE(length, 8)
+      corrupt.writeInt8(2, 16)
+      const e = (() => {
+        try {
+          return readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), corrupt]), 490n, [], decompress)
+        } catch (e) {
+          return e as Error
+        }
+      })()
+      assert.instanceOf(e, Error, String(length))
+      assert.include((e as Error).message, `the batch at offset 500 says it is ${length} bytes long`)
+    }
+  })
+})
