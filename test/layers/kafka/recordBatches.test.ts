@@ -67,6 +67,16 @@ const messages: ReadonlyArray<Message> = [
   { key: Buffer.from("MSFT"), value: Buffer.from("z"), headers: h([Buffer.from([0xfe]), "named by bad bytes"]), timestamp: 1_700_000_000_013n }
 ]
 
+/** What `read` threw; fails the test if it returned. */
+const failureOf = (read: () => unknown): Error => {
+  try {
+    read()
+  } catch (e) {
+    return e as Error
+  }
+  return assert.fail("read without failing")
+}
+
 describe("readRecordBatches", () => {
   it("reads what platformatic's parse gave, uncompressed and with every codec", () => {
     for (const compression of ["none", "gzip", "snappy", "lz4", "zstd"]) {
@@ -120,14 +130,7 @@ describe("readRecordBatches", () => {
     const good = batch(40n, messages.slice(0, 2))
     const bad = batch(42n, messages, { compression: "snappy" })
     bad.fill(0xff, 61)
-    const caught = (buf: Buffer) => {
-      try {
-        readRecordBatches(buf, 0n, [], decompressIn("market.equities.quotes.asx", 3))
-      } catch (e) {
-        return e as Error
-      }
-      return assert.fail("read")
-    }
+    const caught = (buf: Buffer) => failureOf(() => readRecordBatches(buf, 0n, [], decompressIn("market.equities.quotes.asx", 3)))
     const e = caught(Buffer.concat([good, bad]))
     assert.instanceOf(e, UnsupportedCompressionError)
     assert.include(e.message, `records compressed with snappy in market.equities.quotes.asx partition 3 (the batch at offset 42, ${bad.length - 61} compressed bytes) cannot be decompressed`)
@@ -147,15 +150,8 @@ describe("readRecordBatches, message formats before v2", () => {
     legacy.writeInt32BE(-1, 18)
     legacy.writeInt32BE(40, 22)
     // Read as v2, its bytes said "no record, next offset 10,741": 10,240 offsets skipped in silence.
-    const e = (() => {
-      try {
-        return readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), legacy]), 490n, [], decompress)
-      } catch (e) {
-        return e as Error
-      }
-    })()
-    assert.instanceOf(e, Error)
-    assert.include((e as Error).message, "the batch at offset 500 has magic 0")
+    const e = failureOf(() => readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), legacy]), 490n, [], decompress))
+    assert.include(e.message, "the batch at offset 500 has magic 0")
   })
 
   it("fails a batch whose length cannot hold a batch header, rather than loop on it", () => {
@@ -164,15 +160,8 @@ describe("readRecordBatches, message formats before v2", () => {
       corrupt.writeBigInt64BE(500n, 0)
       corrupt.writeInt32BE(length, 8)
       corrupt.writeInt8(2, 16)
-      const e = (() => {
-        try {
-          return readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), corrupt]), 490n, [], decompress)
-        } catch (e) {
-          return e as Error
-        }
-      })()
-      assert.instanceOf(e, Error, String(length))
-      assert.include((e as Error).message, `the batch at offset 500 says it is ${length} bytes long`)
+      const e = failureOf(() => readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), corrupt]), 490n, [], decompress))
+      assert.include(e.message, `the batch at offset 500 says it is ${length} bytes long`)
     }
   })
 })
