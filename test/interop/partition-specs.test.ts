@@ -10,8 +10,8 @@
  * either side of the epoch, across New Year 2024, and far off.
  */
 import * as fs from "node:fs"
-import { afterAll, assert, beforeAll, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { afterAll, assert, beforeAll, layer, type Vitest } from "@effect/vitest"
+import { Effect } from "effect"
 import { type InstrumentRow, instrumentRows, type TradeRow, tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import { daysOfIsoDate } from "../../src/domain/time.ts"
@@ -396,9 +396,9 @@ const checkTrades = (javaRun: JavaRun, written: ReadonlyArray<TradeRow>, committ
   })
 
 // ---------------------------------------------------------------------------------------------
-// The suite, once per catalog.
+// The suite, once per catalog; one warm JVM serves the three (a JVM's start and warm-up cost seconds).
 
-const suite = (kind: InteropCatalog) => {
+const suite = (kind: InteropCatalog, it: Vitest.MethodsNonLive<Harness.IcebergJava>) => {
   const { options, targetOf } = sides(kind)
   const target = targetOf(table)
   const instrumentsTarget = targetOf(instrumentsTable)
@@ -406,7 +406,7 @@ const suite = (kind: InteropCatalog) => {
     if (process.env.K2_KEEP_INTEROP_WAREHOUSE !== "1") fs.rmSync(options.warehouse, { recursive: true, force: true })
   })
 
-  layer(Layer.mergeAll(Lakehouse.layer(options), Harness.IcebergJava.layer), { excludeTestServices: true, timeout: "5 minutes" })(
+  it.layer(Lakehouse.layer(options), { timeout: "5 minutes" })(
     `partition specs Iceberg Java sets on K2 tables (${kind} catalog ${target.catalog})`,
     (it) => {
       it.effect(
@@ -510,6 +510,8 @@ const suite = (kind: InteropCatalog) => {
 beforeAll(() => Harness.buildHarness(), 10 * 60_000)
 beforeAll(() => ensureRestCatalog())
 
-suite("sqlite")
-suite("postgres")
-suite("rest")
+layer(Harness.IcebergJava.layer, { excludeTestServices: true, timeout: "5 minutes" })((it) => {
+  suite("sqlite", it)
+  suite("postgres", it)
+  suite("rest", it)
+})
