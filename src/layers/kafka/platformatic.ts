@@ -48,7 +48,7 @@ import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { decompressingIn, K2_RECORDS, makeFetchParser, type PReader, rawFetchPool } from "./platformaticFetch.ts"
-import { readRecordBatches } from "./recordBatches.ts"
+import { CONTROL_ABORT, LOG_APPEND_TIME, readRecordBatches } from "./recordBatches.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { inBatches } from "./batchBytes.ts"
 import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
@@ -334,11 +334,7 @@ export const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | nul
   return undefined
 }
 
-/** Records batch attribute bit 3: timestamps are the broker's append time (maxTimestamp). */
-const LOG_APPEND_TIME = 0x08
 const OFFSET_OUT_OF_RANGE = 1
-/** Control record key type of an abort marker (commit is 1). */
-const CONTROL_ABORT = 0
 
 type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
 type ParsedBatches = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>

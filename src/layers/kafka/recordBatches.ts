@@ -24,12 +24,13 @@ const BATCH_HEADER = RECORDS_AT - 12
 /** The batch's magic (after the partition leader epoch): 2, Kafka's record batch format since 0.11. */
 const MAGIC_AT = 16
 const MAGIC = 2
-const LOG_APPEND_TIME = 0x08
+/** Batch attribute bit 3: timestamps are the broker's append time (maxTimestamp). */
+export const LOG_APPEND_TIME = 0x08
 const IS_TRANSACTIONAL = 0x10
 const IS_CONTROL = 0x20
 const CODEC = 0x07
 /** Control record key type of an abort marker (commit is 1). */
-const CONTROL_ABORT = 0
+export const CONTROL_ABORT = 0
 /** Keys and header names this short are interned; header values this short too. */
 const SHORT_NAME = 32
 const SHORT_VALUE = 8
