@@ -8,7 +8,9 @@
  * SIGTERM (the sync one holds the event loop). Here each missing directory is made once, from the
  * highest missing one down, and a refusal is an error naming the directory and why. A parent
  * removed between making it and making the directory in it is made again, at most
- * MAX_PARENT_REMOVALS times (it failed the first time, as a parent taking no new entries).
+ * MAX_PARENT_REMOVALS times (it failed the first time, as a parent taking no new entries), as is
+ * a directory that another process made (EEXIST) and removed before its stat here (it was refused
+ * as a symbolic link to nothing).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -28,19 +30,26 @@ const reasonOf = (dir: string, cause: NodeJS.ErrnoException) =>
     ? "a loop of symbolic links"
     : cause.message
 
-/** What stands at `dir` (its stat, or the stat's failure), once `mkdir` said something does: a directory (through links), or the refusal. */
-const existing = (dir: string, cause: NodeJS.ErrnoException, stat: fs.Stats | NodeJS.ErrnoException): undefined => {
+/**
+ * What stands at `dir` (its stat, or the stat's failure), once `mkdir` said something does: true
+ * for a directory (through links), false for nothing any more (another process removed what it
+ * had made there since: to be made again), else the refusal.
+ */
+const existing = (dir: string, cause: NodeJS.ErrnoException, stat: fs.Stats | NodeJS.ErrnoException): boolean => {
   if (stat instanceof Error) {
-    // mkdir said EEXIST of a link to nothing.
     if (stat.code !== "ENOENT") throw refused(dir, stat)
-    let target = "nothing"
+    // A link to nothing, or nothing at all: the stat cannot tell them apart. Taken for a link to
+    // nothing, a directory removed between the EEXIST and the stat was refused as one.
+    let target: string
     try {
       target = fs.readlinkSync(dir)
-    } catch { /* gone meanwhile */ }
+    } catch {
+      return false
+    }
     throw refused(dir, cause, `a symbolic link to ${target}, which does not exist`)
   }
   if (!stat.isDirectory()) throw refused(dir, cause)
-  return undefined
+  return true
 }
 
 const statSync = (dir: string): fs.Stats | NodeJS.ErrnoException => {
@@ -57,13 +66,18 @@ const stat = (dir: string): Promise<fs.Stats | NodeJS.ErrnoException> => fs.prom
  * The most times a directory is made again after its parent, made (or found) by this call, was
  * removed before the directory itself could be (another process cleaning up, a table purged):
  * each time the missing directories are made again from the highest missing one. A parent removed
- * as often is refused, naming it, rather than tried for ever.
+ * as often is refused, naming it, rather than tried for ever. It bounds as well the times a
+ * directory is made again after another process made it and removed it before its stat here.
  */
 export const MAX_PARENT_REMOVALS = 3
 
 /** The refusal of `dir` after its parent was removed MAX_PARENT_REMOVALS times while it was being made. */
 const parentKeptGoing = (dir: string, cause: NodeJS.ErrnoException) =>
   refused(dir, cause, `${path.dirname(dir)} was removed each time it was made, ${MAX_PARENT_REMOVALS + 1} times`)
+
+/** The refusal of `dir` after it was found made by another and gone at its stat, MAX_PARENT_REMOVALS + 1 times. */
+const keptGoing = (dir: string, cause: NodeJS.ErrnoException) =>
+  refused(dir, cause, `it was removed each time another process made it, ${MAX_PARENT_REMOVALS + 1} times`)
 
 /**
  * Makes `dir` and its missing parents, as `fs.mkdirSync(dir, { recursive: true })` but never
@@ -79,7 +93,7 @@ const makeSync = (dir: string, removals: number): string | undefined => {
     return target
   } catch (e) {
     const error = e as NodeJS.ErrnoException
-    if (error.code === "EEXIST") return existing(target, error, statSync(target))
+    if (error.code === "EEXIST") return existing(target, error, statSync(target)) ? undefined : madeAgainSync(target, error, removals)
     if (error.code !== "ENOENT" || path.dirname(target) === target) throw refused(target, error)
   }
   const first = makeDirectorySync(path.dirname(target))
@@ -89,7 +103,7 @@ const makeSync = (dir: string, removals: number): string | undefined => {
     const error = e as NodeJS.ErrnoException
     // Made meanwhile by another process: as good, and what this call made above it is still its
     // to answer (its name is synced by the caller, ADR-43).
-    if (error.code === "EEXIST") return existing(target, error, statSync(target)) ?? first
+    if (error.code === "EEXIST") return existing(target, error, statSync(target)) ? first : higher(first, madeAgainSync(target, error, removals))
     // The parent removed meanwhile: made again. The answer is the highest this call made, either time.
     if (error.code === "ENOENT" && isGone(statSync(path.dirname(target)))) {
       if (removals >= MAX_PARENT_REMOVALS) throw parentKeptGoing(target, error)
@@ -99,6 +113,18 @@ const makeSync = (dir: string, removals: number): string | undefined => {
     throw refused(target, error)
   }
   return first ?? target
+}
+
+/** `dir` made again after what another process made there was gone at its stat, at most MAX_PARENT_REMOVALS times. */
+const madeAgainSync = (dir: string, cause: NodeJS.ErrnoException, removals: number) => {
+  if (removals >= MAX_PARENT_REMOVALS) throw keptGoing(dir, cause)
+  return makeSync(dir, removals + 1)
+}
+
+/** As `madeAgainSync`, without holding the event loop. */
+const madeAgain = (dir: string, cause: NodeJS.ErrnoException, removals: number) => {
+  if (removals >= MAX_PARENT_REMOVALS) return Promise.reject(keptGoing(dir, cause))
+  return make(dir, removals + 1)
 }
 
 /** The higher of two directories on the way to one (each made by a call, or undefined). */
@@ -119,7 +145,7 @@ const make = async (dir: string, removals: number): Promise<string | undefined> 
   } catch (e) {
     const error = e as NodeJS.ErrnoException
     // The common case, a directory there already: one stat, as Node's own mkdir -p makes.
-    if (error.code === "EEXIST") return existing(target, error, await stat(target))
+    if (error.code === "EEXIST") return existing(target, error, await stat(target)) ? undefined : madeAgain(target, error, removals)
     if (error.code !== "ENOENT" || path.dirname(target) === target) throw refused(target, error)
   }
   const first = await makeDirectory(path.dirname(target))
@@ -128,7 +154,7 @@ const make = async (dir: string, removals: number): Promise<string | undefined> 
   } catch (e) {
     const error = e as NodeJS.ErrnoException
     // Made meanwhile by another process: as good, and what this call made above it still answered.
-    if (error.code === "EEXIST") return existing(target, error, await stat(target)) ?? first
+    if (error.code === "EEXIST") return existing(target, error, await stat(target)) ? first : higher(first, await madeAgain(target, error, removals))
     // The parent removed meanwhile: made again, as `makeDirectorySync` does.
     if (error.code === "ENOENT" && isGone(await stat(path.dirname(target)))) {
       if (removals >= MAX_PARENT_REMOVALS) throw parentKeptGoing(target, error)

@@ -155,6 +155,15 @@ const orphanGraceHours = (options: Options) => Option.getOrElse(options.orphanGr
 /** A single run (no `--every`) stopped by a signal before its end: not all its tables were maintained. */
 class CompactStopped extends Schema.TaggedError<CompactStopped>()("CompactStopped", { message: Schema.String }) {}
 
+/** A run in which some tables failed (each said why as it failed): the others were maintained. Exit 1. */
+export class MaintenanceFailed extends Schema.TaggedError<MaintenanceFailed>()("MaintenanceFailed", {
+  tables: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `maintenance failed for ${this.tables.join(", ")}`
+  }
+}
+
 /**
  * What a stopped run tells: the tables it was done with, the one it was at, the ones it did not reach.
  * It ended 0 without a word (a cron job or a job runner's timeout took it for a whole run), as a
@@ -219,7 +228,7 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>, don
       for (const failure of [r.compactFailure, r.expireFailure, r.orphanFailure]) if (failure !== null) yield* fail(failure.message)
     }
     // A run with a failed table ends on the failure alone: "done" above it read as a success.
-    if (failed.size > 0) return yield* Effect.fail(new Error(`maintenance failed for ${[...failed].join(", ")}`))
+    if (failed.size > 0) return yield* Effect.fail(new MaintenanceFailed({ tables: [...failed] }))
     yield* Console.log(`maintenance done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   })
 

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Config, Console, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { Config, Console, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
@@ -290,8 +290,17 @@ export class StoppedBeforeSending extends Schema.TaggedError<StoppedBeforeSendin
   }
 }
 
-/** `effect`, a step before the publish, failing with StoppedBeforeSending when a signal stops it. */
-const beforeSending = (step: string) => failsWhenStopped(() => new StoppedBeforeSending({ step }))
+/**
+ * `effect`, a step before the publish run interruptibly (`restore`), failing with StoppedBeforeSending
+ * when a signal stops it. The handler is outside `restore`: a signal landing in the uninterruptible
+ * gap before the step is pending when `restore` begins, and interrupts the step before a handler
+ * inside it was installed (the run exited 0 without a word).
+ */
+const beforeSending = <A, E, R>(restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, step: string, effect: Effect.Effect<A, E, R>) =>
+  restore(effect).pipe(failsWhenStopped(() => new StoppedBeforeSending({ step })))
+
+/** The Kafka client's layer `produce` builds: `kafkaLayer`; a test's stand-in over the in-memory broker. */
+export const ProduceKafkaLayer = Context.Reference<typeof kafkaLayer>("k2/produce/KafkaLayer", { defaultValue: () => kafkaLayer })
 
 // A signal (SIGINT/SIGTERM interrupts the program) stops the feed as --duration does: the send in
 // flight is acknowledged, then what was sent is reconciled and reported. Interrupting the publish
@@ -311,11 +320,12 @@ const produce = (
       if (options.source === "asx") yield* clearReport("dead-letter file", deadLetterFile(options))
       const sim = simRun(options)
       const exchange = options.source === "sim" ? sim.exchange : "ASX"
-      const codec = yield* restore(wireCodec(options.schemaRegistry, [
+      // Without a registry, a step of no I/O: a signal met there landed while the reports were cleared.
+      const codec = yield* beforeSending(restore, Option.isSome(options.schemaRegistry) ? "reaching the schema registry" : "starting", wireCodec(options.schemaRegistry, [
         topicName({ assetClass: "equities", dataType: "trades", exchange }),
         topicName({ assetClass: "equities", dataType: "quotes", exchange }),
         instrumentsTopicName(exchange)
-      ]).pipe(beforeSending("reaching the schema registry")))
+      ]))
       const signalled = yield* Deferred.make<void>()
       const publish = publishFeed(codec, {
         stop: Deferred.await(signalled),
@@ -326,13 +336,13 @@ const produce = (
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
       // Built interruptibly (a signal while connecting stops the run, exit 1), closed after the report.
-      const services = yield* restore(
-        Layer.build(Layer.merge(feed.layer, kafkaLayer(options.client, brokers, "k2-produce", { security }))).pipe(beforeSending(`starting the Kafka client (${brokers.join(",")}) and the feed`))
-      )
+      const kafka = (yield* ProduceKafkaLayer)(options.client, brokers, "k2-produce", { security })
+      const services = yield* beforeSending(restore, `starting the Kafka client (${brokers.join(",")}) and the feed`, Layer.build(Layer.merge(feed.layer, kafka)))
       const result = yield* Effect.gen(function*() {
-        yield* restore(
+        yield* beforeSending(
+          restore,
+          `connecting to Kafka (${brokers.join(",")}) and making the topics`,
           (yield* KafkaAdmin).ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault))
-            .pipe(beforeSending(`connecting to Kafka (${brokers.join(",")}) and making the topics`))
         )
         const publishing = yield* Effect.forkChild(restore(publish))
         const waited = yield* Effect.exit(restore(Fiber.await(publishing)))

@@ -115,6 +115,50 @@ describe("makeDirectory, makeDirectorySync", () => {
       }
     }).pipe(Effect.scoped))
 
+  it.effect("a directory another process made and removed between this call's EEXIST and its stat is made again, a bounded number of times", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-dirs-")
+      const realSync = nodeFs.mkdirSync
+      const realAsync = nodeFs.promises.mkdir
+      /** Makes `target`, each `mkdir` of it saying EEXIST of a directory gone by the stat, up to `races` times. */
+      const making = (sync: boolean, target: string, races: number) => {
+        let raced = 0
+        // Another process made `target` just before this call's mkdir, and removed it just after (a cleanup, a table purged).
+        const exists = () => Object.assign(new Error(`EEXIST: file already exists, mkdir '${target}'`), { code: "EEXIST", syscall: "mkdir", path: target })
+        const racing = (p: fs.PathLike) => p === target && fs.existsSync(path.dirname(target)) && raced < races && ++raced > 0
+        nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => {
+          if (racing(p)) throw exists()
+          return realSync(p, o)
+        }) as typeof fs.mkdirSync
+        nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => racing(p) ? Promise.reject(exists()) : realAsync(p, o)) as typeof fs.promises.mkdir
+        syncBuiltinESMExports()
+        return Effect.tryPromise(() => (sync ? Promise.resolve().then(() => makeDirectorySync(target)) : makeDirectory(target))).pipe(
+          Effect.mapError((e) => e.cause as NodeJS.ErrnoException),
+          Effect.ensuring(Effect.sync(() => {
+            nodeFs.mkdirSync = realSync
+            nodeFs.promises.mkdir = realAsync
+            syncBuiltinESMExports()
+          }))
+        )
+      }
+      for (const sync of [false, true]) {
+        for (const races of [1, MAX_PARENT_REMOVALS]) {
+          // Its parent there, and missing (made by this call first, the race after it).
+          for (const target of [path.join(dir, `${sync}-${races}`), path.join(dir, `${sync}-${races}-top`, "c")]) {
+            // It was refused as "a symbolic link to nothing, which does not exist".
+            const made = yield* making(sync, target, races)
+            assert.strictEqual(made, target.endsWith("c") ? path.dirname(target) : target, `${sync} ${races} ${target}`)
+            assert.isTrue(fs.statSync(target).isDirectory())
+          }
+        }
+        // Gone every time: refused, saying so, not tried for ever.
+        const target = path.join(dir, `${sync}-always`)
+        const error = yield* Effect.flip(making(sync, target, Number.POSITIVE_INFINITY))
+        assert.strictEqual(error.code, "EEXIST")
+        assert.strictEqual(error.message, `cannot make directory ${target}: it was removed each time another process made it, ${MAX_PARENT_REMOVALS + 1} times`)
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("refuse a parent that takes no new directory (/proc) instead of spinning", () =>
     Effect.gen(function*() {
       for (const target of ["/proc/k2-no-such/wh", "/proc/k2-no-such"]) {

@@ -6,10 +6,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Console, Effect } from "effect"
+import { Console, Effect, Exit } from "effect"
 import { Command } from "effect/cli"
 import { UsageError } from "../../src/programs/cli/common.ts"
-import { compactCommand } from "../../src/programs/compact.ts"
+import { drainRecord, programExitCode } from "../../src/programs/cli/run.ts"
+import { compactCommand, MaintenanceFailed } from "../../src/programs/compact.ts"
 import { tradesWarehouse } from "../support/warehouse.ts"
 
 const quiet: Console.Console = Object.assign(Object.create(console), { log: () => {}, error: () => {} })
@@ -42,7 +43,11 @@ describe("npm run compact, grace and age in hours", () => {
       const logged: Array<string> = []
       const logging: Console.Console = Object.assign(Object.create(quiet), { log: (text: unknown) => void logged.push(String(text)) })
       const missing = yield* Effect.flip(compact(["--warehouse", dir, "--tables", "market_data.trades,market_data.nope"], logging))
-      assert.include(String(missing), "maintenance failed for market_data.nope")
+      // Typed, naming the failed table alone: `error: maintenance failed for market_data.nope`, exit 1.
+      assert.instanceOf(missing, MaintenanceFailed)
+      assert.deepStrictEqual((missing as MaintenanceFailed).tables, ["market_data.nope"])
+      assert.strictEqual((missing as MaintenanceFailed).message, "maintenance failed for market_data.nope")
+      assert.strictEqual(programExitCode(Exit.fail(missing), drainRecord()), 1)
       // The run failed: its last line does not say it was done.
       assert.isFalse(logged.some((line) => line.startsWith("maintenance done")), logged.join("\n"))
       const unnamed = yield* Effect.flip(compact(["--warehouse", dir, "--tables", ".trades"]))

@@ -8,11 +8,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Console, Deferred, Effect, Exit, Fiber, Option } from "effect"
+import { Console, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { Command } from "effect/cli"
 import { UsageError } from "../../src/programs/cli/common.ts"
 import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../src/programs/cli/run.ts"
-import { finalLine, produceCommand, StoppedBeforeSending } from "../../src/programs/produce.ts"
+import { finalLine, ProduceKafkaLayer, produceCommand, StoppedBeforeSending } from "../../src/programs/produce.ts"
+import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
+import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
 
 /** The usage error `args` stop at. */
 const refusal = (args: ReadonlyArray<string>) =>
@@ -91,6 +93,45 @@ describe("npm run produce, stopped while connecting", () => {
       assert.include((failure as StoppedBeforeSending).message, `stopped by a signal while connecting to Kafka (127.0.0.1:${port}) and making the topics, before anything was sent: no reconciliation written`)
       assert.isFalse(fs.existsSync(path.join(dir, "r.json")))
     }).pipe(Effect.scoped))
+})
+
+describe("npm run produce, a signal between two start steps", () => {
+  // A signal landing while the run is between two steps (uninterruptible) was pending when the next
+  // step began, and interrupted it before its handler was in place: exit 0 without a word.
+  it.live("fails the run (exit 1) naming the step it stopped before, nothing sent", () =>
+    Effect.gen(function*() {
+      for (const [at, step] of [
+        ["build", "starting the Kafka client (127.0.0.1:1) and the feed"],
+        ["topics", "connecting to Kafka (127.0.0.1:1) and making the topics"]
+      ] as const) {
+        const broker = new MemoryBroker()
+        // The signal, delivered to the run's fiber at the end of the step before: its stand-in Kafka
+        // layer is made, and its admin's ensureTopics called, in the gap before the next step.
+        const signal = () => Fiber.getCurrent()!.interruptUnsafe()
+        const admin = Layer.effect(KafkaAdmin)(Effect.map(KafkaAdmin, (a) => KafkaAdmin.of({ ...a, ensureTopics: (specs) => (signal(), a.ensureTopics(specs)) })))
+        const stub = () => {
+          if (at === "build") signal()
+          return at === "topics" ? admin.pipe(Layer.provideMerge(layerMemory(broker))) : layerMemory(broker)
+        }
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-gap-"))
+        const record = drainRecord()
+        // In a fiber of its own, as the runner's: the signal interrupts it, not the test.
+        const run = yield* Effect.forkChild(
+          Command.runWith(produceCommand, { version: "0" })(["--brokers", "127.0.0.1:1", "--reconciliation", path.join(dir, "r.json")]).pipe(
+            Effect.provide(NodeServices.layer),
+            Effect.provideService(DrainRecord, record),
+            Effect.provideService(ProduceKafkaLayer, stub)
+          )
+        )
+        const exit = yield* Fiber.await(run)
+        assert.strictEqual(programExitCode(exit, record), 1, at)
+        const failure = Option.getOrUndefined(failedDrainOf(exit, record))
+        assert.instanceOf(failure, StoppedBeforeSending, at)
+        assert.strictEqual((failure as StoppedBeforeSending).message, `stopped by a signal while ${step}, before anything was sent: no reconciliation written`)
+        assert.isFalse(fs.existsSync(path.join(dir, "r.json")), at)
+        assert.deepStrictEqual([...broker.topics.keys()], [], `${at}: nothing made, nothing sent`)
+      }
+    }))
 })
 
 describe("npm run produce --help", () => {

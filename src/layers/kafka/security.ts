@@ -155,8 +155,17 @@ export const hintFor = (message: string, security: KafkaSecurity | undefined): s
   return ` (if it goes on: a listener that wants ${missing.join(" or ")} closes the connections without)`
 }
 
-/** `hintFor` the first closed connection of a client's error tree. */
+/** A connection nothing took: no listener at that address (a broker killed or restarting), so none that wants TLS or SASL. */
+const REFUSED = /\bECONNREFUSED\b/
+
+/**
+ * `hintFor` the first closed connection of a client's error tree; none when a connection of the
+ * same failure was refused. A broker killed under a run closes its connections and refuses the next
+ * ones, and its error read as a listener wanting TLS or SASL, which takes connections and closes them.
+ */
 export const closedConnectionHint = (cause: unknown, security: KafkaSecurity | undefined): string => {
-  const closed = errorNodes(cause).find((n) => n.name === "KafkaJSConnectionClosedError" || CLOSED.test(n.message ?? ""))
-  return closed === undefined ? "" : hintFor(closed.message ?? "", security)
+  const nodes = errorNodes(cause)
+  const closed = nodes.find((n) => n.name === "KafkaJSConnectionClosedError" || CLOSED.test(n.message ?? ""))
+  if (closed === undefined || nodes.some((n) => REFUSED.test(`${n.code ?? ""} ${n.message ?? ""}`))) return ""
+  return hintFor(closed.message ?? "", security)
 }

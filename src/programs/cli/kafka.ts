@@ -7,7 +7,7 @@ import { makeWireCodec } from "../../domain/avro/codec.ts"
 import { retrySchedule } from "../../layers/ingest/transientFaults.ts"
 import type { WireSchemas } from "../../layers/ingest/writerSchemas.ts"
 import { kindOfSubject, layerHttp, wireCodecFor } from "../../layers/kafka/schemaRegistry.ts"
-import { SchemaRegistry } from "../../services/SchemaRegistry.ts"
+import { SchemaRegistry, type SchemaRegistryError } from "../../services/SchemaRegistry.ts"
 import * as Kafkajs from "../../layers/kafka/kafkajs.ts"
 import * as Platformatic from "../../layers/kafka/platformatic.ts"
 import type { KafkaSecurity } from "../../layers/kafka/security.ts"
@@ -137,15 +137,16 @@ export const checkRegistryTopics = (registry: Option.Option<string>, topics: Rea
  * (registering the repo's schemas there if needed). With a registry, `resolveSchema` is its
  * by-id lookup, for the ingestor to learn other writer schemas met on the topics. A registry
  * that cannot be reached (one starting beside the program) is waited out with capped, jittered
- * backoff, as ingestion waits out its faults; one that refuses is not.
+ * backoff, as ingestion waits out its faults; one that refuses is not. Topics that name no
+ * subjects are the usage error `checkRegistryTopics` refuses before the program starts (exit 2).
  */
 export const wireSchemas = (
   registry: Option.Option<string>,
   topics: ReadonlyArray<string>
-): Effect.Effect<WireSchemas, Error> => {
+): Effect.Effect<WireSchemas, UsageError | SchemaRegistryError> => {
   if (Option.isNone(registry)) return Effect.succeed({ codec: makeWireCodec() })
   const subjects = subjectTopics(topics)
-  if (subjects === undefined) return Effect.fail(new Error(noSubjectTopics(topics)))
+  if (subjects === undefined) return Effect.fail(new UsageError({ message: noSubjectTopics(topics) }))
   return Effect.gen(function*() {
     const codec = yield* wireCodecFor(subjects).pipe(
       Effect.tapError((e) => e.retryable ? Effect.logWarning(`${e.message}; trying again`) : Effect.void),

@@ -4,7 +4,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option, Result } from "effect"
 import { instrumentSchema, quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { layerEmbedded, layerHttp, wireCodecFor } from "../../../src/layers/kafka/schemaRegistry.ts"
+import { UsageError } from "../../../src/programs/cli/common.ts"
 import { wireCodec } from "../../../src/programs/cli/kafka.ts"
+import { drainRecord, programExitCode } from "../../../src/programs/cli/run.ts"
 import { SchemaRegistry, type SchemaRegistryError } from "../../../src/services/SchemaRegistry.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { listening } from "../../support/httpServer.ts"
@@ -175,7 +177,10 @@ describe("SchemaRegistry", () => {
       const embedded = yield* wireCodec(Option.none(), topics)
       assert.deepStrictEqual([embedded.tradeSchemaId, embedded.quoteSchemaId, embedded.instrumentSchemaId], [1, 2, 3])
       const missing = yield* Effect.flip(wireCodec(Option.some(url), ["market.equities.trades.asx"]))
-      assert.include(missing.message, "quotes topic")
+      // The usage error the programs' own check gives (exit 2), not a plain Error (exit 1).
+      assert.instanceOf(missing, UsageError)
+      assert.strictEqual(missing.message, "--schema-registry needs a trades and a quotes topic among market.equities.trades.asx")
+      assert.strictEqual(programExitCode(Exit.fail(missing), drainRecord()), 2)
     }))
 
   it.live("the programs' codec waits out a registry that answers 503 for a while (one starting beside them); a refusal is not retried", () =>

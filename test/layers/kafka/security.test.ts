@@ -127,6 +127,28 @@ describe("a listener of the other kind", () => {
     assert.notInclude(fromKafkajs("connect", new KafkaJSConnectionClosedError("Closed connection", {}), undefined, security).message, "if it goes on")
   })
 
+  // A broker killed under produce: its connections closed, the next ones refused. A listener that
+  // wants TLS or SASL takes connections and closes them; one refused has no listener at all.
+  it("a connection closed with a connection refused beside it (a broker killed) is an outage without the TLS/SASL hint", () => {
+    const refusedConnect = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:19592"), { code: "ECONNREFUSED" })
+    const plt = fromPlatformatic(
+      "send",
+      new MultipleErrors("Producing messages failed.", [
+        new NetworkError("Connection closed"),
+        new NetworkError("Connection to 127.0.0.1:19592 failed.", { cause: refusedConnect() })
+      ])
+    )
+    assert.strictEqual(plt.reason._tag, "KafkaUnavailable")
+    assert.strictEqual(
+      plt.message,
+      "kafka unavailable during send: PLT_KFK_MULTIPLE: Producing messages failed. (PLT_KFK_NETWORK: Connection closed; " +
+        "PLT_KFK_NETWORK: Connection to 127.0.0.1:19592 failed.; ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:19592)"
+    )
+    // Closed alone, as a listener wanting SASL closes a client without: the hint stays.
+    assert.include(fromPlatformatic("send", new MultipleErrors("Producing messages failed.", [new NetworkError("Connection closed")])).message,
+      "(if it goes on: a listener that wants TLS (K2_KAFKA_TLS) or SASL (K2_KAFKA_SASL_MECHANISM) closes the connections without)")
+  })
+
   it("a TLS handshake cut short (a PLAINTEXT listener) is an outage with either client, with a hint (platformatic rejected it)", () => {
     const reset = () => Object.assign(new Error("Client network socket disconnected before secure TLS connection was established"), { code: "ECONNRESET" })
     const plt = fromPlatformatic(
