@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Console, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
+import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, integerRead, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
 import { brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
@@ -57,6 +57,10 @@ const flags = {
     optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
   client: clientFlag,
+  // ingest's setting: there it bounds the first contact, here every outage under the publish.
+  brokerWait: integerFlag("broker-wait").pipe(
+    setting("seconds a send Kafka has not taken (a broker restarting) is waited for, sent again with backoff after each failure, before the run fails (exit 1); 0 = as long as the fault lasts", { env: "K2_KAFKA_BROKER_WAIT_SECONDS", read: integerRead, fallback: 60, check: inRange(0) })
+  ),
   schemaRegistry: schemaRegistryFlag,
   partitions: partitionsFlag,
   rate: integerFlag("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), checked(inRange(1)), Flag.optional),
@@ -252,6 +256,17 @@ export const finalLine = (
     `poison ${totals.poison}, dead-lettered ${summary.deadLettered}${where}; reconciliation in ${files.reconciliation}`
 }
 
+/**
+ * Records sent again after failed sends, and whether the topics may hold them twice: kafkajs resends
+ * under the same producer id and sequence numbers (the broker drops a batch it already wrote);
+ * platformatic, after a failed send, under a new id (its own retries inside a send keep them).
+ */
+export const resentWarning = (resent: number, client: string) =>
+  `${counted(resent, "record")} sent again after failed sends (Kafka unreachable for longer than the client's own retries): ` +
+  (client === "kafkajs"
+    ? "kafkajs resends under the same producer id and sequence numbers, so the broker wrote each once"
+    : "platformatic resends under a new producer id, so any a failed attempt had written are in the topics twice (ingest drops them as DUPLICATEs; `published` counts each once)")
+
 /** A report of the run (the reconciliation, the anomaly manifest) that could not be replaced or written. */
 class ReportFileFailed extends Schema.TaggedError<ReportFileFailed>()("ReportFileFailed", {
   report: Schema.String,
@@ -332,6 +347,8 @@ const produce = (
         // A signal's drain waits for the sends under way, failing (exit 1) after this long without an acknowledgment, saying what
         // was acknowledged: a frozen broker held it for minutes, past a supervisor's grace period.
         drainTimeout: SIGNAL_DRAIN_WAIT,
+        // A broker restarting is waited out; its sends' records are counted as `resent`.
+        resendFor: options.brokerWait === 0 ? Duration.infinity : Duration.seconds(options.brokerWait),
         onProgress: progressReporter({ total: feed.total, durationMs: Option.getOrUndefined(durationMs) }),
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
@@ -360,6 +377,9 @@ const produce = (
         feed: result.summary,
         published: result.published.published,
         totals: result.published.totals,
+        // Records sent again after a failed send (a broker restarting): platformatic may have written
+        // some of them twice, kafkajs' resend is deduplicated by the broker (docs/kafka.md).
+        resent: result.published.resent,
         // What the ingested tables should hold: `published` less the injected duplicate copies.
         tables: tableCounts(result.published.published, result.anomalies)
       }
@@ -368,6 +388,7 @@ const produce = (
         const file = options.manifest.value
         yield* reportFile("anomaly manifest", file, "write", () => fs.writeFileSync(file, `${JSON.stringify(result.anomalies, null, 1)}\n`))
       }
+      if (report.resent > 0) yield* Effect.logWarning(resentWarning(report.resent, options.client))
       yield* Console.log(finalLine(result.summary, report.totals, {
         reconciliation: options.reconciliation,
         ...(options.source === "asx" ? { deadLetters: deadLetterFile(options) } : {})

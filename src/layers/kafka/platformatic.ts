@@ -78,6 +78,18 @@ const MAX_FETCH_BYTES = 8 * 1024 * 1024
 const MAX_WAIT_TIME_MS = 250
 /** Heartbeat interval of group members (ms), at most a third of the session timeout. */
 const HEARTBEAT_MS = 3_000
+
+/**
+ * The producer's own retries of a request: 12, capped (5 s), jittered exponential backoff from
+ * 250 ms, about 40 s in all. A send the producer retries keeps its producer id and sequence
+ * numbers, so the broker, its producer state restored from the log after a restart, drops a batch
+ * it already wrote; a send that fails ends the producer session, and a caller's resend goes under
+ * a new id the broker cannot deduplicate. The default 8 retries 250 ms apart failed a send 2-5 s
+ * into a broker restart (10-25 s); these ride it out inside the send (ADR-89).
+ */
+const PRODUCER_RETRIES = 12
+const producerRetryDelay = (_client: unknown, _operation: string, attempt: number): number =>
+  Math.min(250 * 2 ** (attempt - 1), 5_000) * (0.8 + Math.random() * 0.4)
 /** How much longer than its session timeout a consumer's request is waited for: a JoinGroup may block for the whole rebalance timeout. */
 export const JOIN_WAIT_MARGIN_MS = 10_000
 
@@ -441,7 +453,15 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
     let roundRobin = 0
     const partitioner: Partitioner<Buffer, Buffer, Buffer, Buffer> = (_message, key) =>
       key !== undefined && key !== null ? murmur2(key) & 0x7fffffff : (roundRobin++ & 0x7fffffff)
-    const producer = new PProducer({ ...base, idempotent: true, acks: ProduceAcks.ALL, partitioner, timeout: 30_000 })
+    const producer = new PProducer({
+      ...base,
+      retries: PRODUCER_RETRIES,
+      retryDelay: producerRetryDelay,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      partitioner,
+      timeout: 30_000
+    })
     yield* Effect.addFinalizer(() => closeWithin("producer", () => producer.close(true)))
 
     // -------------------------------------------------------------------------

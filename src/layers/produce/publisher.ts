@@ -13,7 +13,7 @@
  * producer's CPU, and each trade and quote carries its message_id in the value anyway). Poison
  * records carry their own message_id instead: their payload has no id.
  */
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Schema, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Schedule, Schema, Stream } from "effect"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import type { Instrument } from "../../domain/reference.ts"
 import { type AssetClassName, type DataType, Header, instrumentsTopicName, topicName } from "../../domain/wire.ts"
@@ -62,6 +62,12 @@ export interface Reconciliation {
   readonly instruments: ReadonlyArray<Instrument>
   /** The feed was stopped at `PublishOptions.stopAfter` before its end. */
   readonly stopped: boolean
+  /**
+   * Records sent again after their send failed with a fault that passes (a broker restarting):
+   * some of them may have been written by the failed attempt. Whether the topics then hold them
+   * twice is the client's idempotence (docs/kafka.md); `published` counts each once.
+   */
+  readonly resent: number
 }
 
 export interface PublishProgress {
@@ -92,6 +98,13 @@ export interface PublishOptions {
    * with `SendsUnconfirmed` (a broker frozen, not answering). Unbounded when not given.
    */
   readonly drainTimeout?: Duration.Input
+  /**
+   * How long a send is waited for from its first attempt, sent again with capped, jittered backoff
+   * after each failure with a fault that passes (the broker restarting); not taken by then, the run
+   * fails (SendNotTaken), the attempt under way cut short. Infinite: as long as the fault lasts. Not
+   * given: a failed send ends the run.
+   */
+  readonly resendFor?: Duration.Input
 }
 
 /** Stopped, Kafka acknowledged none of the sends under way for the drain timeout: the broker is not answering. */
@@ -100,6 +113,22 @@ class SendsUnconfirmed extends Schema.TaggedError<SendsUnconfirmed>()("SendsUnco
 }) {
   override get message() {
     return `stopped, and Kafka acknowledged none of the sends under way for ${this.waitedMs / 1000} s (a broker not answering): not waited for longer`
+  }
+}
+
+/** Between attempts of a failed send: capped, jittered exponential backoff (as ingest's). */
+const RESEND_BACKOFF = Schedule.min([Schedule.exponential("250 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
+/** How often a send not acknowledged yet is said to be waited for. */
+const STILL_WAITING_EVERY = "5 seconds"
+
+/** A send Kafka neither took nor answered within `resendFor` from its first attempt, sent again meanwhile or not. */
+class SendNotTaken extends Schema.TaggedError<SendNotTaken>()("SendNotTaken", {
+  records: Schema.Number,
+  waitedMs: Schema.Number,
+  last: Schema.String
+}) {
+  override get message() {
+    return `Kafka has not taken a send of ${this.records} records in the ${this.waitedMs / 1000} s it is waited for (last: ${this.last})`
   }
 }
 
@@ -210,13 +239,59 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     }
   }
 
+  let resent = 0
+  const resendForMs = options.resendFor === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(options.resendFor))
+  const limit = resendForMs !== undefined && Number.isFinite(resendForMs) ? `, giving up at ${Math.round(resendForMs / 1000)} s` : ""
+  /**
+   * `records` sent, and sent again after a fault that passes for up to `resendFor` from the
+   * first attempt, saying so: a broker restarting is waited out rather than end the run.
+   */
+  const sendResending = (records: ReadonlyArray<ProducerRecord>) =>
+    resendForMs === undefined ? producer.send(records) : Effect.gen(function*() {
+      const began = yield* monotonicMillis
+      const waitedSeconds = Effect.map(monotonicMillis, (now) => Math.floor((now - began) / 1000))
+      let failures = 0
+      /** Whether the last failure is sent again: one that passes, within the wait. */
+      let again = false
+      let lastFailure: string | undefined
+      const sending = Effect.suspend(() => producer.send(records)).pipe(
+        Effect.tapError((e) =>
+          Effect.flatMap(monotonicMillis, (now) => {
+            again = e.retryable && now - began < resendForMs
+            lastFailure = e.message
+            if (!again) return Effect.void
+            // Counted once a send: its records, written by one failed attempt or none, go again.
+            if (failures++ === 0) resent += records.length
+            return Effect.flatMap(waitedSeconds, (w) => Effect.logWarning(`waiting for Kafka to take a send of ${records.length} records (${w} s${limit}), sending it again: ${e.message}`))
+          })
+        ),
+        Effect.retry({ schedule: RESEND_BACKOFF, while: () => again }),
+        Effect.tap(() =>
+          failures === 0 ? Effect.void : Effect.flatMap(waitedSeconds, (w) =>
+            Effect.logInfo(`Kafka took the send again after ${w} s (${failures} attempt${failures === 1 ? "" : "s"} failed; ${resent} records sent again in this run)`))
+        )
+      )
+      // The clients retry within an attempt by themselves (kafkajs for 30 s), saying nothing: said here.
+      const sayWaiting: Effect.Effect<never> = Effect.sleep(STILL_WAITING_EVERY).pipe(
+        Effect.andThen(waitedSeconds),
+        Effect.flatMap((w) => Effect.logWarning(`waiting for Kafka to acknowledge a send of ${records.length} records (${w} s${limit})`)),
+        Effect.forever
+      )
+      // The clients' own attempts last 30-40 s: the wait is cut at its end, not one attempt later.
+      // Interrupted, the send may still be written: the failure counts it among those under way.
+      const cut = Effect.sleep(Duration.millis(resendForMs)).pipe(
+        Effect.andThen(Effect.suspend(() => Effect.fail(new SendNotTaken({ records: records.length, waitedMs: resendForMs, last: lastFailure ?? "no answer yet, its client still retrying" }))))
+      )
+      return yield* Effect.raceFirst(sending, Number.isFinite(resendForMs) ? Effect.raceFirst(sayWaiting, cut) : sayWaiting)
+    })
+
   let sent = 0
   let acknowledged = 0
   let instrumentsSent = 0
   let instrumentsAcknowledged = 0
   const acknowledgedNow = Effect.all({ wallMs: Clock.currentTimeMillis, monotonicMs: monotonicMillis })
   /** The send in flight; it ends with the time the broker acknowledged it. */
-  let inflight: Fiber.Fiber<{ readonly wallMs: number; readonly monotonicMs: number }, KafkaError> | undefined
+  let inflight: Fiber.Fiber<{ readonly wallMs: number; readonly monotonicMs: number }, KafkaError | SendNotTaken> | undefined
   /** When Kafka last acknowledged a send (monotonic), as it happened: a drain's wait counts from it. */
   let lastAcknowledgedMs = Number.NEGATIVE_INFINITY
   /** Waits for the send in flight; then everything handed over so far is acknowledged. */
@@ -249,7 +324,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
         const chunkInstruments = totals.instruments - instrumentsBefore
         yield* settle
-        inflight = yield* Effect.forkChild(Effect.andThen(producer.send(records), acknowledgedNow).pipe(
+        inflight = yield* Effect.forkChild(Effect.andThen(sendResending(records), acknowledgedNow).pipe(
           Effect.tap(({ monotonicMs }) => Effect.sync(() => void (lastAcknowledgedMs = monotonicMs)))
         ))
         sent += chunk.length
@@ -286,11 +361,12 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     Effect.tapError((e) =>
       Effect.logError(
         `publishing failed with ${acknowledged} events acknowledged by Kafka (in the topics); ` +
-          `${sent - acknowledged} more were in the sends under way, some of them perhaps written: ${e.message}`
+          `${sent - acknowledged} more were in the sends under way, some of them perhaps written` +
+          `${resent > 0 ? `; ${resent} records were sent again after failed sends` : ""}: ${e.message}`
       )
     )
   )
   // A stop while the feed, having given its last event, was finding it had no more: nothing was cut.
   if (stopped && (yield* feed.summary).complete) stopped = false
-  return { published, totals, topics: [...topics].sort(), instruments, stopped } satisfies Reconciliation
+  return { published, totals, topics: [...topics].sort(), instruments, stopped, resent } satisfies Reconciliation
 })

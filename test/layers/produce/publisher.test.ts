@@ -10,7 +10,7 @@ import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import { publishFeed, type PublishedCounts, type PublishProgress } from "../../../src/layers/produce/publisher.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
+import { kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 import { makeSteppedClock } from "../../support/steppedClock.ts"
@@ -218,6 +218,130 @@ describe("publishFeed", () => {
       const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
       assert.strictEqual(inKafka, 1_000)
       assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
+    }))
+
+  /** The publish run to its end on the test clock, half a second at a time: its exit, once ended. */
+  const runOnTestClock = <A, E, R>(publish: Effect.Effect<A, E, R>, seconds: number) =>
+    Effect.gen(function*() {
+      const publishing = yield* Effect.forkChild(Effect.exit(publish))
+      for (let i = 0; i < seconds * 2 && publishing.pollUnsafe() === undefined; i++) {
+        yield* TestClock.adjust("500 millis")
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+      }
+      const exit = publishing.pollUnsafe()
+      assert.isDefined(exit, "the publish never ended")
+      return (exit as Exit.Success<Exit.Exit<A, E>>).value
+    })
+
+  it.effect("a send failing while the broker restarts is sent again with backoff: the run completes, each record once in the topics, the resend counted", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      // The third send fails four times (the broker down), nothing of it written; then it is taken.
+      const restarting = sendsThrough(memory, (send) => (records) =>
+        Effect.suspend(() =>
+          ++sends >= 3 && sends <= 6 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "ECONNREFUSED" }))) : send(records)
+        ))
+      const { layer: capture, lines: logged } = loggedLines()
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "60 seconds" }), 120)
+      }).pipe(Effect.provide(Layer.mergeAll(memory, restarting, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 100 }))))
+      assert.isTrue(Exit.isSuccess(exit), `${String(exit)}\n${logged.join("\n")}`)
+      if (!Exit.isSuccess(exit)) return
+      const { totals, resent } = exit.value
+      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
+      assert.strictEqual(inKafka, totals.trades + totals.quotes + totals.poison + totals.instruments)
+      assert.strictEqual(resent, 500)
+      assert.strictEqual(logged.filter((line) => line.includes("waiting for Kafka to take a send of 500 records") && line.includes("giving up at 60 s")).length, 4, logged.join("\n"))
+      assert.isTrue(logged.some((line) => line.includes("Kafka took the send again") && line.includes("4 attempts failed")), logged.join("\n"))
+    }))
+
+  it.effect("a send still failing past resendFor ends the run as one not sent again does, saying what was acknowledged and resent", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      // From the third send on, the broker is gone for good.
+      const gone = sendsThrough(memory, (send) => (records) =>
+        Effect.suspend(() => ++sends >= 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" }))) : send(records)))
+      const { layer: capture, lines: logged } = loggedLines()
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 120)
+      }).pipe(Effect.provide(Layer.mergeAll(memory, gone, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
+      assert.isAbove(inKafka, 0)
+      assert.isAbove(sends, 4, "sent again meanwhile")
+      // Gave up at the first failure 20 s from the send's first attempt: the backoff's 5 s cap past it at most.
+      const waits = logged.filter((line) => line.includes("waiting for Kafka to take a send")).map((line) => Number(/\((\d+) s,/.exec(line)![1]))
+      assert.isBelow(Math.max(...waits), 20, logged.join("\n"))
+      assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && /\d+ records were sent again/.test(line) && line.includes("broker gone")), logged.join("\n"))
+    }))
+
+  it.effect("a send Kafka does not answer (its client still retrying) fails the run at resendFor, not once the client gives up", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      // The third send fails once, then its attempt gets no answer, ever.
+      const silent = sendsThrough(memory, (send) => (records) =>
+        Effect.suspend(() =>
+          ++sends === 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "ECONNREFUSED" }))) : sends > 3 ? Effect.never : send(records)
+        ))
+      const { layer: capture, lines: logged } = loggedLines()
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 40)
+      }).pipe(Effect.provide(Layer.mergeAll(memory, silent, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(exit), "in the 20 s it is waited for (last: kafka unavailable during send: ECONNREFUSED)")
+      assert.isTrue(logged.some((line) => line.includes("waiting for Kafka to acknowledge a send of") && line.includes("giving up at 20 s")), logged.join("\n"))
+    }))
+
+  it.effect("stopped while a failing send is being sent again, it waits drainTimeout, not resendFor, and fails saying what was acknowledged", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      const stop = yield* Deferred.make<void>()
+      let sends = 0
+      // From the third send on the broker is gone; the signal comes with its first failure.
+      const gone = sendsThrough(memory, (send) => (records) =>
+        Effect.suspend(() =>
+          ++sends >= 3
+            ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" })))))
+            : send(records)
+        ))
+      const { layer: capture, lines: logged } = loggedLines()
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds", resendFor: "60 seconds" }), 10)
+      }).pipe(Effect.provide(Layer.mergeAll(memory, gone, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
+      assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("acknowledged none of the sends under way for 5 s")), logged.join("\n"))
+    }))
+
+  it.effect("a send Kafka refuses (not a fault that passes) is not sent again: the run ends at once", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      const refusing = sendsThrough(memory, (send) => (records) =>
+        ++sends === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : send(records))
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "60 seconds" }))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, refusing, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(sends, 3)
     }))
 
   it.effect("stopped while Kafka answers no send (a frozen broker), it waits drainTimeout and fails saying what was acknowledged", () =>
