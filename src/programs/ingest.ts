@@ -34,7 +34,7 @@ import { Catalog } from "../services/Catalog.ts"
 import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
-import { brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlagNoting, wireSchemas } from "./cli/kafka.ts"
+import { BROKER_WAIT_ENV, brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlagNoting, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { defaultCatalogProblem, lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
@@ -42,7 +42,6 @@ import { progressLine, RecentRate } from "./cli/progress.ts"
 import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags, symbolsSetting } from "./cli/symbols.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
 
-const BROKER_WAIT_ENV = "K2_KAFKA_BROKER_WAIT_SECONDS"
 const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
 
 /** How --help marks the flags only a run against a broker reads. */

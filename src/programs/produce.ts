@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Config, Console, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, integerRead, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { BROKER_WAIT_ENV, brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -59,7 +59,7 @@ const flags = {
   client: clientFlag,
   // ingest's setting: there it bounds the first contact, here every outage under the publish.
   brokerWait: integerFlag("broker-wait").pipe(
-    setting("seconds a send Kafka has not taken (a broker restarting) is waited for, sent again with backoff after each failure, before the run fails (exit 1); 0 = as long as the fault lasts", { env: "K2_KAFKA_BROKER_WAIT_SECONDS", read: integerRead, fallback: 60, check: inRange(0) })
+    setting("seconds a send Kafka has not taken (a broker restarting) is waited for, sent again with backoff after each failure, before the run fails (exit 1); 0 = as long as the fault lasts", { env: BROKER_WAIT_ENV, read: integerRead, fallback: 60, check: inRange(0) })
   ),
   schemaRegistry: schemaRegistryFlag,
   partitions: partitionsFlag,

@@ -13,7 +13,6 @@
  */
 import { createRequire } from "node:module"
 import * as zlib from "node:zlib"
-import { errorNodes } from "../untrustedCertificate.ts"
 
 type CodecName = "snappy" | "lz4" | "zstd"
 
@@ -45,14 +44,8 @@ export class KafkaCompressionUnsupported extends Error {
   }
 }
 
-/**
- * The partitions a fetch asked for whose response held an undecodable batch: the one, or "one of"
- * them when the client decodes a response whole before it tells partitions apart (platformatic).
- */
-export const fetchedFrom = (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>): string => {
-  const named = partitions.map((p) => `${p.topic} partition ${p.partition}`)
-  return named.length === 1 ? named[0]! : `one of ${named.join(", ")} (fetched together)`
-}
+/** The partition a fetched batch came from, as an error names it. */
+export const fetchedFrom = (p: { readonly topic: string; readonly partition: number }): string => `${p.topic} partition ${p.partition}`
 
 /** This Node.js lacks zstd. */
 class NoZstd extends Error {
@@ -372,7 +365,7 @@ const nameFetchedPartitions = (): boolean => {
       } catch (e) {
         if (!(e instanceof KafkaCompressionUnsupported) || e.payload === undefined) throw e
         const at = fetchedPartitionOf(raw, version, e.payload)
-        throw at === undefined ? e : e.at(fetchedFrom([at]))
+        throw at === undefined ? e : e.at(fetchedFrom(at))
       }
     }, { k2Named: true })
   }
@@ -430,25 +423,6 @@ interface PlatformaticCodec {
  * bytes, else its size) and the fix; `k2Batch` keeps what `at` needs to name the partitions.
  */
 type PlatformaticUnsupported = new(message: string, properties?: { readonly k2Batch: KafkaCompressionUnsupported }) => Error
-
-/**
- * A platformatic fetch's failure with an undecodable batch (`guardPlatformaticCodecs`), named by the
- * partitions the fetch asked for (`fetchedFrom`); any other failure as it is. platformatic decodes a
- * response whole, inside its parser, before it tells its partitions apart: where the batch was is a
- * local of that parser, so a fetch of several partitions from one broker names them all (ADR-78).
- */
-export const undecodableIn = (
-  error: unknown,
-  partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>,
-  Unsupported: PlatformaticUnsupported
-): unknown => {
-  const batch = errorNodes(error).find((n) => (n as { k2Batch?: unknown }).k2Batch instanceof KafkaCompressionUnsupported) as
-    | { k2Batch: KafkaCompressionUnsupported }
-    | undefined
-  if (batch === undefined || partitions.length === 0) return error
-  const named = batch.k2Batch.at(fetchedFrom(partitions))
-  return new Unsupported(named.message, { k2Batch: named })
-}
 
 export const guardPlatformaticCodecs = (
   algorithms: Readonly<Record<string, PlatformaticCodec>>,

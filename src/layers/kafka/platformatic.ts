@@ -17,12 +17,13 @@
  * - Read committed. Control batches (transaction markers) and aborted records are never
  *   delivered; a fetch that held nothing else is delivered as an empty batch whose nextOffset is
  *   past them (the position moves on, as the Java consumer's does).
- * - Fetch v12+ responses keep each partition's record batches as bytes, which K2 reads itself
- *   (platformaticFetch.ts, recordBatches.ts): platformatic's parse was most of ingest's garbage.
+ * - Fetch responses (v12-v17) keep each partition's record batches as bytes, which K2 reads itself
+ *   (platformaticFetch.ts, recordBatches.ts), their CRCs checked: platformatic's parse was most of
+ *   ingest's garbage. An older Fetch (a broker before Kafka 2.7) fails the consumer (ADR-88).
  */
 import type { Consumer as PConsumer, Partitioner } from "@platformatic/kafka"
 import { Context, Effect, Layer } from "effect"
-import { setEntry, topicConfigEntries } from "../../domain/wire.ts"
+import { topicConfigEntries } from "../../domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord, type RecordMetadata } from "../../services/KafkaSink.ts"
 import {
   type KafkaError,
@@ -43,18 +44,18 @@ import {
 } from "../../services/KafkaSource.ts"
 import { platformaticAssigner } from "./assignor.ts"
 import { closeWithin } from "./closing.ts"
-import { guardPlatformaticCodecs, undecodableIn } from "./compression.ts"
+import { guardPlatformaticCodecs } from "./compression.ts"
 import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { murmur2 } from "./partitioner.ts"
 import { decompressingIn, K2_RECORDS, makeFetchParser, type PReader, rawFetchPool } from "./platformaticFetch.ts"
-import { CONTROL_ABORT, LOG_APPEND_TIME, readRecordBatches } from "./recordBatches.ts"
+import { readRecordBatches } from "./recordBatches.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
 import { inBatches } from "./batchBytes.ts"
 import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
 import { classifiedBy } from "./classified.ts"
 import { closedConnectionHint, type KafkaSecurity, platformaticSecurity, securityFailure } from "./security.ts"
-import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
+import { sentHeaderBytes, toBuffer } from "./textBytes.ts"
 import { tracedSend } from "./tracing.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -192,12 +193,12 @@ const attemptWith = classifiedBy(fromPlatformatic)
 // Codec helpers
 
 
-/** Keys and header names this short are cached (sent) or interned (received). */
+/** Keys and header names this short are cached (received ones are interned: recordBatches.ts). */
 const SHORT_NAME = 32
 
 /**
  * UTF-8 of record keys and header names: a few symbols and names repeat on every record. Short
- * ones only (as `internedUtf8` reads them): a dead letter carries its poison record's key and
+ * ones only (as recordBatches.ts interns them): a dead letter carries its poison record's key and
  * header names, each distinct and of any length, which were all kept until 100,000 of them.
  */
 const utf8Cache = new Map<string, Buffer>()
@@ -247,163 +248,9 @@ const toMessage = (r: ProducerRecord): PMessage => {
   return m
 }
 
-/**
- * Record keys, header names and short header values as one shared string each: consumed records
- * wait in queues long enough to be promoted, and a copy per record was old-generation garbage.
- */
-const interned = new Map<string, string>()
-const INTERNED_ENTRIES = 100_000
-const internedUtf8 = (b: Buffer): string => {
-  const s = b.toString("utf8")
-  const known = interned.get(s)
-  if (known !== undefined) return known
-  if (interned.size >= INTERNED_ENTRIES) interned.clear()
-  interned.set(s, s)
-  return s
-}
-
-export const decodeHeaders = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (let i = 0; i < h.length; i++) {
-    const [k, v] = h[i]!
-    if (k === null) continue
-    const name = k.length <= SHORT_NAME ? internedUtf8(k) : k.toString("utf8")
-    setEntry(out, name, v === null ? "" : v.length <= SHORT_VALUE ? internedUtf8(v) : v.toString("utf8"))
-  }
-  return out
-}
-
-type RawHeaders = ReadonlyArray<readonly [Buffer | null, Buffer | null]>
-
-const sameBytes = (a: Buffer | null, b: Buffer | null): boolean => {
-  if (a === b) return true
-  if (a === null || b === null || a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-const sameHeaders = (a: RawHeaders, b: RawHeaders): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (!sameBytes(a[i]![0], b[i]![0]) || !sameBytes(a[i]![1], b[i]![1])) return false
-  return true
-}
-
-/**
- * Decoded keys and headers of a response's records: a producer sends the same headers (schema
- * id, correlation id) on record after record, and a partition's records share a few keys. A
- * record whose raw key or headers are the bytes of the previous record's shares its string or
- * (read-only) object: no string per name and value and no object per record, which waited in the
- * consumer's buffer long enough to be promoted.
- */
-export const makeRecordTexts = () => {
-  let lastHeaders: RawHeaders | undefined
-  let headers: Readonly<Record<string, string>> = {}
-  let lastKey: Buffer | null = null
-  let key: string | null = null
-  return {
-    headers: (raw: RawHeaders): Readonly<Record<string, string>> => {
-      if (raw.length === 0) return {}
-      if (lastHeaders === undefined || !sameHeaders(raw, lastHeaders)) {
-        headers = decodeHeaders(raw)
-        lastHeaders = raw
-      }
-      return headers
-    },
-    key: (raw: Buffer | null): string | null => {
-      if (raw === null) return null
-      if (raw.length > SHORT_NAME) return raw.toString("utf8")
-      if (lastKey === null || !sameBytes(raw, lastKey)) {
-        key = internedUtf8(raw)
-        lastKey = raw
-      }
-      return key
-    }
-  }
-}
-
-/**
- * A record's offset, `first + delta`, summed in numbers while exact (real offsets always are):
- * one bigint a record, not two. `firstNumber` is `Number(first)`, converted once a batch.
- */
-export const offsetOf = (first: bigint, firstNumber: number, delta: number): bigint => {
-  const at = firstNumber + delta
-  return Number.isSafeInteger(firstNumber) && Number.isSafeInteger(at) ? BigInt(at) : first + BigInt(delta)
-}
-
-/** A record's timestamp (epoch ms), `first + delta`, as `offsetOf`: no bigint while exact. */
-export const timestampOf = (first: bigint, firstNumber: number, delta: bigint): number => {
-  const d = Number(delta)
-  const at = firstNumber + d
-  return Number.isSafeInteger(firstNumber) && Number.isSafeInteger(d) && Number.isSafeInteger(at) ? at : Number(first + delta)
-}
-
-/** The value decodeHeaders kept for `name` (the last of that name). */
-export const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>, name: string): Buffer | undefined => {
-  for (let i = h.length - 1; i >= 0; i--) {
-    const [k, v] = h[i]!
-    if (k !== null && k.toString("utf8") === name) return v ?? undefined
-  }
-  return undefined
-}
-
 const OFFSET_OUT_OF_RANGE = 1
 
 type FetchResponse = Awaited<ReturnType<PConsumer["fetch"]>>
-type ParsedBatches = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>
-
-/**
- * The records of a partition's batches as platformatic parses them (Fetch before v12; later ones
- * K2 reads from the bytes, recordBatches.ts, to the same records), from `fromOffset` on, and the
- * offset after the last batch (-1 when none).
- */
-export const recordsOfParsedBatches = (
-  batches: ParsedBatches,
-  fromOffset: bigint,
-  abortedTransactions: ReadonlyArray<{ readonly producerId: bigint; readonly firstOffset: bigint }> | null | undefined,
-  IS_CONTROL: number,
-  IS_TRANSACTIONAL: number
-): { readonly records: Array<KafkaRecord>; readonly next: bigint } => {
-  const records: Array<KafkaRecord> = []
-  let next = -1n
-  // Aborted transactions as Java's consumer finds them: a producer's transactional batches
-  // are aborted from its listed first offset until its abort marker. platformatic's own
-  // filter keeps one range per producer and drops a range whose marker is beyond this
-  // response, delivering those aborted records (and it does not run on a partial response).
-  const aborted = [...(abortedTransactions ?? [])].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)
-  let nextAborted = 0
-  const abortedProducers = new Set<bigint>()
-  const texts = makeRecordTexts()
-  for (const batch of batches) {
-    const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
-    if (last + 1n > next) next = last + 1n
-    while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= last) {
-      abortedProducers.add(aborted[nextAborted++]!.producerId)
-    }
-    if ((batch.attributes & IS_CONTROL) !== 0) {
-      if (batch.records[0]?.key?.readInt16BE(2) === CONTROL_ABORT) abortedProducers.delete(batch.producerId)
-      continue
-    }
-    if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
-    const logAppend = (batch.attributes & LOG_APPEND_TIME) !== 0
-    const firstOffset = Number(batch.firstOffset)
-    const firstTimestamp = Number(batch.firstTimestamp)
-    const n = batch.records.length
-    for (let i = 0; i < n; i++) {
-      const rec = batch.records[i]!
-      const offset = offsetOf(batch.firstOffset, firstOffset, rec.offsetDelta)
-      if (offset < fromOffset) continue
-      records.push(withBytesBeside({
-        offset,
-        key: texts.key(rec.key),
-        value: rec.value,
-        headers: texts.headers(rec.headers),
-        timestamp: logAppend ? Number(batch.maxTimestamp) : timestampOf(batch.firstTimestamp, firstTimestamp, rec.timestampDelta)
-      }, rec.key, rec.headers, rawHeader))
-    }
-  }
-  return { records, next }
-}
-
 
 // ---------------------------------------------------------------------------
 
@@ -421,8 +268,6 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       FetchIsolationLevels,
       findErrorBy,
       IncrementalAlterConfigOperationTypes,
-      IS_CONTROL,
-      IS_TRANSACTIONAL,
       ListOffsetTimestamps,
       Producer: PProducer,
       ProduceAcks,
@@ -576,8 +421,8 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
         ): Promise<boolean> => {
           /** Partitions that failed with something else than OFFSET_OUT_OF_RANGE. */
           let failed = false
-          // Every partition's records are converted before the first offer waits for room, and the
-          // client's parsed records are let go: only the lighter KafkaRecords wait.
+          // Every partition's records are read before the first offer waits for room, and the
+          // response's bytes are let go: only the lighter KafkaRecords wait.
           const ready: Array<{ tp: TopicPartition; pos: bigint; records: Array<KafkaRecord>; next: bigint; hw: bigint; topicId: string; logStart: bigint | undefined }> = []
           for (const t of response.responses) {
             const topic = topicNames.get(t.topicId) ?? t.topicId
@@ -606,16 +451,14 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 failed = true
                 continue
               }
-              const batches = p.records
-              ;(p as { records?: unknown }).records = undefined
               const raw = (p as { [K2_RECORDS]?: Buffer | null })[K2_RECORDS]
               ;(p as { [K2_RECORDS]?: unknown })[K2_RECORDS] = undefined
               const hw = p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark
-              // Fetch v12+: K2 reads the batches from the response's bytes (recordBatches.ts).
-              const read = raw === null || raw === undefined
-                ? undefined
-                : readRecordBatches(raw, r.req, p.abortedTransactions, decompressIn(topic, p.partitionIndex))
-              if (read !== undefined ? read.next < 0n : batches === null || batches === undefined || batches.length === 0) {
+              // K2 reads the batches from the response's bytes (recordBatches.ts; every Fetch the pool lets through).
+              const { next, records } = raw === null || raw === undefined
+                ? { next: -1n, records: [] }
+                : readRecordBatches(raw, r.req, p.abortedTransactions, decompressIn(topic, p.partitionIndex), topic, p.partitionIndex)
+              if (next < 0n) {
                 // Fetched from the log start (a skip) and nothing there: every record from the position
                 // on was deleted. An empty batch moves the position to the log start, telling the
                 // records lost; waiting for a record, the partition would lag for good.
@@ -625,8 +468,6 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
                 }
                 continue
               }
-              // Older Fetch versions: platformatic's own parse.
-              const { next, records } = read ?? recordsOfParsedBatches(batches ?? [], r.req, p.abortedTransactions, IS_CONTROL, IS_TRANSACTIONAL)
               if (next <= r.req) continue
               // No record (only transaction markers or aborted records): offered all the same, an
               // empty batch that moves the position past them.
@@ -695,12 +536,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               (response) => ({ response, error: undefined as unknown }),
               (error: unknown) => ({
                 response: (findErrorBy(error as Error, "code", "PLT_KFK_RESPONSE") as { response?: FetchResponse } | null)?.response,
-                // platformatic decodes a response whole: its undecodable batch is named by the partitions asked for.
-                error: undecodableIn(
-                  error,
-                  [...byTopic].flatMap(([id, parts]) => parts.map((p) => ({ topic: topicNames.get(id) ?? id, partition: p.partition }))),
-                  UnsupportedCompressionError
-                )
+                error
               })
             )
           ))

@@ -7,10 +7,15 @@
  * passes one that hands out the consumer's own connections, each behind a wrapper whose `send`
  * swaps the response parser of Fetch v12-v17 (the versions of brokers from 2.7; platformatic's
  * oldest supported broker, 3.5, answers v15 and later) for `parseFetchResponse`, platformatic's own
- * parse of those versions but for the records. Other requests, and older Fetch versions, go
- * through unchanged. Each partition's bytes are one Buffer (a view of the socket's chunk, or a copy
- * when they span several), under `K2_RECORDS`; `records` is null, so platformatic's own
- * read-committed filter passes them by (K2 drops aborted transactions itself).
+ * parse of those versions but for the records. Other requests go through unchanged. Each
+ * partition's bytes are one Buffer (a view of the socket's chunk, or a copy when they span
+ * several), under `K2_RECORDS`; `records` is null, so platformatic's own read-committed filter
+ * passes them by (K2 drops aborted transactions itself).
+ *
+ * Another Fetch version is not sent: it fails the fetch with `KafkaFetchVersionUnsupported`
+ * (ADR-88). Below v12 (a broker before Kafka 2.7, which also lacks the topic ids K2 needs) the
+ * records would come from platformatic's parse, a second reader of batches; above v17 (a newer
+ * platformatic) from a layout this parser does not know.
  */
 import { fetchedFrom, KafkaCompressionUnsupported } from "./compression.ts"
 
@@ -40,6 +45,30 @@ type PResponseError = new(apiKey: number, apiVersion: number, errors: Record<str
 const FETCH = 1
 const FIRST_VERSION = 12
 const LAST_VERSION = 17
+
+/**
+ * The Fetch version platformatic chose for a broker (the newest both know) is not one K2 reads.
+ * Not retriable (`canRetry` for platformatic's retries, `retriable` for K2's): the broker's
+ * versions do not change between attempts.
+ */
+export class KafkaFetchVersionUnsupported extends Error {
+  override readonly name = "KafkaFetchVersionUnsupported"
+  readonly canRetry = false
+  readonly retriable = false
+  readonly version: number
+  constructor(version: number, broker: string) {
+    super(
+      version < FIRST_VERSION
+        ? `the broker ${broker} answers Fetch v${version} at most (Kafka before 2.7): the platformatic layer reads Fetch ` +
+          `v${FIRST_VERSION}-v${LAST_VERSION} responses only. Fix: upgrade the broker; K2 supports Kafka 3.5 and newer ` +
+          "(docs/kafka.md, \"Broker versions\")"
+        : `@platformatic/kafka chose Fetch v${version} for the broker ${broker}, newer than the v${FIRST_VERSION}-v${LAST_VERSION} ` +
+          "K2 reads (platformaticFetch.ts). Fix: install the @platformatic/kafka version of K2's package-lock.json, " +
+          `or teach makeFetchParser Fetch v${version}`
+    )
+    this.version = version
+  }
+}
 
 /** platformatic's Fetch v12-v17 parse (fetch-v12.js ... fetch-v17.js), the records kept as bytes. */
 export const makeFetchParser = (readKnownTaggedFields: ReadKnownTaggedFields, ResponseError: PResponseError) =>
@@ -105,34 +134,45 @@ export const makeFetchParser = (readKnownTaggedFields: ReadKnownTaggedFields, Re
 }
 
 type Parser = (correlationId: number, apiKey: number, apiVersion: number, reader: PReader) => unknown
+/** `rest`: platformatic's header flags, then the callback (last). */
 interface PConnection {
   send(apiKey: number, apiVersion: number, payload: unknown, parser: Parser, ...rest: Array<unknown>): unknown
 }
+interface PBroker {
+  readonly host?: string
+  readonly port?: number
+}
 interface PPool {
-  get(broker: unknown, callback: (error: unknown, connection: PConnection) => void): unknown
+  get(broker: PBroker, callback: (error: unknown, connection: PConnection) => void): unknown
 }
 
 /**
  * A connection pool for `consumer.fetch` handing out `pool`'s connections (the consumer's own,
- * read at each call) with Fetch's parser swapped for `parser`. One object for the consumer's life:
- * platformatic keeps a fetch session per pool.
+ * read at each call) with Fetch's parser swapped for `parser`, and a Fetch version it does not
+ * parse failed unsent. One object for the consumer's life: platformatic keeps a fetch session per pool.
  */
 export const rawFetchPool = (pool: () => PPool, parser: Parser) => {
   const wrapped = new WeakMap<PConnection, PConnection>()
-  const wrap = (connection: PConnection): PConnection => {
+  const wrap = (connection: PConnection, broker: PBroker): PConnection => {
     let w = wrapped.get(connection)
     if (w === undefined) {
       w = {
-        send: (apiKey, apiVersion, payload, original, ...rest) =>
-          connection.send(apiKey, apiVersion, payload, apiKey === FETCH && apiVersion >= FIRST_VERSION && apiVersion <= LAST_VERSION ? parser : original, ...rest)
+        send: (apiKey, apiVersion, payload, original, ...rest) => {
+          if (apiKey !== FETCH) return connection.send(apiKey, apiVersion, payload, original, ...rest)
+          if (apiVersion >= FIRST_VERSION && apiVersion <= LAST_VERSION) return connection.send(apiKey, apiVersion, payload, parser, ...rest)
+          const callback = rest[rest.length - 1] as (error: unknown) => void
+          const failure = new KafkaFetchVersionUnsupported(apiVersion, `${broker.host}:${broker.port}`)
+          // Answered later, as a sent request is.
+          queueMicrotask(() => callback(failure))
+        }
       }
       wrapped.set(connection, w)
     }
     return w
   }
   return {
-    get: (broker: unknown, callback: (error: unknown, connection?: PConnection) => void) =>
-      pool().get(broker, (error, connection) => callback(error, error ? connection : wrap(connection)))
+    get: (broker: PBroker, callback: (error: unknown, connection?: PConnection) => void) =>
+      pool().get(broker, (error, connection) => callback(error, error ? connection : wrap(connection, broker)))
   }
 }
 
@@ -156,7 +196,7 @@ export const decompressingIn = (
   } catch (e) {
     const batch = (e as { k2Batch?: unknown }).k2Batch
     if (!(batch instanceof KafkaCompressionUnsupported)) throw e
-    const named = batch.at(fetchedFrom([{ topic, partition }]))
+    const named = batch.at(fetchedFrom({ topic, partition }))
     throw new Unsupported(named.message, { k2Batch: named })
   }
 }

@@ -10,11 +10,15 @@
  * from its listed first offset until its abort marker dropped, as Java's consumer does), control
  * batches never delivered, records below the fetch offset skipped, a truncated last batch left for
  * the next fetch, offsets and timestamps exact, keys and header values that may not be UTF-8 with
- * their bytes beside them. Like platformatic, the batches' CRC is not checked. Unlike it, a batch of
- * magic 0 or 1 fails (`KafkaRecordFormatUnsupported`) rather than be read as v2.
+ * their bytes beside them. Unlike platformatic's parse, each complete batch's CRC-32C is checked
+ * before any of it is read, as Java's consumer does (`check.crcs`, ADR-88): a batch damaged on disk
+ * or on the way fails the consumer (`KafkaBatchCorrupt`) rather than deliver wrong records, or read
+ * into the next batch on a damaged count. A batch of magic 0 or 1 fails too
+ * (`KafkaRecordFormatUnsupported`) rather than be read as v2.
  */
 import { setEntry } from "../../domain/wire.ts"
 import type { KafkaRecord } from "../../services/KafkaSource.ts"
+import { crc32c } from "./crc32c.ts"
 import { bytesBeside, mayHaveLostBytes } from "./textBytes.ts"
 
 /** Batch header: base offset (8), length (4), then 49 bytes to the records' count; records at 61. */
@@ -24,13 +28,16 @@ const BATCH_HEADER = RECORDS_AT - 12
 /** The batch's magic (after the partition leader epoch): 2, Kafka's record batch format since 0.11. */
 const MAGIC_AT = 16
 const MAGIC = 2
+/** The batch's CRC-32C, of its bytes from the attributes (CRC_FROM) to its end. */
+const CRC_AT = 17
+const CRC_FROM = 21
 /** Batch attribute bit 3: timestamps are the broker's append time (maxTimestamp). */
-export const LOG_APPEND_TIME = 0x08
+const LOG_APPEND_TIME = 0x08
 const IS_TRANSACTIONAL = 0x10
 const IS_CONTROL = 0x20
 const CODEC = 0x07
 /** Control record key type of an abort marker (commit is 1). */
-export const CONTROL_ABORT = 0
+const CONTROL_ABORT = 0
 /** Keys and header names this short are interned; header values this short too. */
 const SHORT_NAME = 32
 const SHORT_VALUE = 8
@@ -50,9 +57,9 @@ export class KafkaRecordFormatUnsupported extends Error {
   readonly retriable = false
   readonly offset: bigint
   readonly magic: number
-  constructor(offset: bigint, magic: number) {
+  constructor(where: string, offset: bigint, magic: number) {
     super(
-      `the batch at offset ${offset} has magic ${magic}: the platformatic layer reads Kafka's record batch format v2 ` +
+      `in ${where}, the batch at offset ${offset} has magic ${magic}: the platformatic layer reads Kafka's record batch format v2 ` +
         "(magic 2, Kafka 0.11 and later) only. Fix: copy the topic's records to a new topic with a current producer"
     )
     this.offset = offset
@@ -60,18 +67,46 @@ export class KafkaRecordFormatUnsupported extends Error {
   }
 }
 
+/** What to do about a damaged batch: the broker serves the same bytes to every fetch. */
+const CORRUPT_FIX = "Fix: restart the consumer once (a batch damaged on the way is fetched again intact); if it fails again at the " +
+  "same offset the leader's copy is damaged: check the partition's log segment on the leader (kafka-dump-log.sh --deep-iteration " +
+  "--files <segment>.log), move leadership to a replica whose copy is intact (kafka-reassign-partitions.sh), or, to give up its " +
+  "records, move the group's offset past the batch (kafka-consumer-groups.sh --reset-offsets --to-offset) or delete the records " +
+  "below it (kafka-delete-records.sh)"
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`
+
 /**
- * A fetched batch whose length cannot hold a record batch's header (49 bytes after the length):
- * corrupt data (the CRC is not checked). Read on, the position would step back or stand still: the
- * reader looped for ever.
+ * A fetched batch that is not what it says: its length cannot hold a record batch's header (49
+ * bytes after the length; read on, the position would step back or stand still: the reader looped
+ * for ever), or its CRC-32C does not match its bytes (damaged on disk or on the way). Not retriable:
+ * the broker serves the same bytes again; the message says what to do.
  */
 export class KafkaBatchCorrupt extends Error {
   override readonly name = "KafkaBatchCorrupt"
   readonly retriable = false
   readonly offset: bigint
-  constructor(offset: bigint, length: number) {
-    super(`the batch at offset ${offset} says it is ${length} bytes long, less than a record batch's header (${BATCH_HEADER}): the fetched data is corrupt`)
+  readonly reason: "length" | "crc"
+  constructor(reason: "length" | "crc", offset: bigint, message: string) {
+    super(message)
+    this.reason = reason
     this.offset = offset
+  }
+  static tooShort(where: string, offset: bigint, length: number): KafkaBatchCorrupt {
+    return new KafkaBatchCorrupt(
+      "length",
+      offset,
+      `in ${where}, the batch at offset ${offset} says it is ${length} bytes long, less than a record batch's header (${BATCH_HEADER}): ` +
+        `the fetched data is corrupt. ${CORRUPT_FIX}`
+    )
+  }
+  static crcMismatch(where: string, offset: bigint, stored: number, computed: number): KafkaBatchCorrupt {
+    return new KafkaBatchCorrupt(
+      "crc",
+      offset,
+      `in ${where}, the batch at offset ${offset} fails its CRC-32C check (stored ${hex(stored)}, computed ${hex(computed)}): ` +
+        `its bytes were damaged on disk or on the way, and none of its records was delivered. ${CORRUPT_FIX}`
+    )
   }
 }
 
@@ -173,7 +208,9 @@ export const readRecordBatches = (
   buf: Buffer,
   fromOffset: bigint,
   abortedTransactions: ReadonlyArray<AbortedTransaction> | null | undefined,
-  decompress: Decompress
+  decompress: Decompress,
+  topic: string,
+  partition: number
 ): { readonly records: Array<KafkaRecord>; readonly next: bigint } => {
   const records: Array<KafkaRecord> = []
   let next = -1n
@@ -206,8 +243,12 @@ export const readRecordBatches = (
     // A message set of magic 0 or 1 (written before Kafka 0.11, kept as stored) read as v2 gave
     // attributes, offsets and a count from its key and value: records skipped or made up in silence.
     const magic = length > MAGIC_AT - 12 ? buf.readInt8(pos + MAGIC_AT) : undefined
-    if (magic !== undefined && magic !== MAGIC) throw new KafkaRecordFormatUnsupported(firstOffset, magic)
-    if (length < BATCH_HEADER) throw new KafkaBatchCorrupt(firstOffset, length)
+    if (magic !== undefined && magic !== MAGIC) throw new KafkaRecordFormatUnsupported(`${topic} partition ${partition}`, firstOffset, magic)
+    if (length < BATCH_HEADER) throw KafkaBatchCorrupt.tooShort(`${topic} partition ${partition}`, firstOffset, length)
+    // Only complete batches get here: a truncated last one is left for the next fetch, unchecked.
+    const stored = buf.readUInt32BE(pos + CRC_AT)
+    const computed = crc32c(buf, pos + CRC_FROM, end)
+    if (computed !== stored) throw KafkaBatchCorrupt.crcMismatch(`${topic} partition ${partition}`, firstOffset, stored, computed)
     const attributes = buf.readInt16BE(pos + 21)
     const lastOffsetDelta = buf.readInt32BE(pos + 23)
     const last = firstOffset + BigInt(lastOffsetDelta)

@@ -18,6 +18,9 @@ export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
 const clientAbout = "Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)"
 const clientFrom = { env: "K2_KAFKA_CLIENT", read: (name: string) => Config.Literals(KAFKA_CLIENTS, name), fallback: "platformatic" as KafkaClient }
 
+/** How long Kafka is waited for: ingest's first contact, produce's sends (both exit 1 past it). */
+export const BROKER_WAIT_ENV = "K2_KAFKA_BROKER_WAIT_SECONDS"
+
 export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(setting(clientAbout, clientFrom))
 
 /** `--client` for a program with a mode that talks to no broker (`mode` prefixes its help): the value says whether it was given. */

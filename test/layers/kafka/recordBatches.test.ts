@@ -1,7 +1,8 @@
 /**
- * K2's reading of a fetched partition's record batches (recordBatches.ts) gives the records the
- * platformatic layer made from @platformatic/kafka's own parse: same offsets, keys, values, headers,
- * timestamps, bytes beside text that may not be UTF-8, aborted transactions and markers dropped.
+ * K2's reading of a fetched partition's record batches (recordBatches.ts) gives the records
+ * @platformatic/kafka's own parse holds (`before`, the conversion the platformatic layer made of it
+ * until ADR-88): same offsets, keys, values, headers, timestamps, bytes beside text that may not be
+ * UTF-8, aborted transactions and markers dropped. A batch whose CRC does not match fails.
  */
 import { assert, describe, it } from "@effect/vitest"
 import {
@@ -14,10 +15,15 @@ import {
   readRecordsBatches,
   UnsupportedCompressionError
 } from "@platformatic/kafka"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { setEntry } from "../../../src/domain/wire.ts"
 import { guardPlatformaticCodecs } from "../../../src/layers/kafka/compression.ts"
+import { crc32c } from "../../../src/layers/kafka/crc32c.ts"
 import { decompressingIn } from "../../../src/layers/kafka/platformaticFetch.ts"
-import { recordsOfParsedBatches } from "../../../src/layers/kafka/platformatic.ts"
-import { type AbortedTransaction, readRecordBatches } from "../../../src/layers/kafka/recordBatches.ts"
+import { type AbortedTransaction, KafkaBatchCorrupt, readRecordBatches } from "../../../src/layers/kafka/recordBatches.ts"
+import { withBytesBeside } from "../../../src/layers/kafka/textBytes.ts"
+import type { KafkaRecord } from "../../../src/services/KafkaSource.ts"
 
 type Message = { key?: Buffer | null; value?: Buffer | null; headers?: Map<Buffer, Buffer | null>; timestamp: bigint }
 
@@ -37,18 +43,56 @@ const batch = (
     buf.writeInt16BE(buf.readInt16BE(21) | 0x08, 21)
     buf.writeBigInt64BE(1_700_000_999_000n, 35)
   }
+  // The broker serves the batch as it was appended: attributes set above are covered by its CRC.
+  if (o.control === true || o.logAppend === true) buf.writeUInt32BE(crc32c(buf, 21, buf.length), 17)
   return buf
 }
 
-/** The layer's records from platformatic's own parse (as before K2 read the bytes). */
-const before = (buf: Buffer, req: bigint, aborted: ReadonlyArray<AbortedTransaction>) =>
-  recordsOfParsedBatches(readRecordsBatches(Reader.from(buf)), req, aborted, IS_CONTROL, IS_TRANSACTIONAL)
+/** A header's value as the platformatic layer read it: the last of that name. */
+const rawHeader = (h: ReadonlyArray<readonly [Buffer | null, Buffer | null]>, name: string): Buffer | undefined =>
+  h.findLast(([k]) => k !== null && k.toString("utf8") === name)?.[1] ?? undefined
+
+/**
+ * The records of platformatic's own parse of `buf`, as the platformatic layer made them until
+ * ADR-88: read committed as Java's consumer (a producer's transactional batches aborted from its
+ * listed first offset until its abort marker), markers dropped, records below `req` skipped.
+ */
+const before = (buf: Buffer, req: bigint, aborted: ReadonlyArray<AbortedTransaction>): { records: Array<KafkaRecord>; next: bigint } => {
+  const records: Array<KafkaRecord> = []
+  let next = -1n
+  const pending = [...aborted].sort((a, b) => Number(a.firstOffset - b.firstOffset))
+  const abortedProducers = new Set<bigint>()
+  for (const batch of readRecordsBatches(Reader.from(buf))) {
+    const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
+    if (last + 1n > next) next = last + 1n
+    while (pending.length > 0 && pending[0]!.firstOffset <= last) abortedProducers.add(pending.shift()!.producerId)
+    if ((batch.attributes & IS_CONTROL) !== 0) {
+      if (batch.records[0]?.key?.readInt16BE(2) === 0) abortedProducers.delete(batch.producerId)
+      continue
+    }
+    if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
+    for (const rec of batch.records) {
+      const offset = batch.firstOffset + BigInt(rec.offsetDelta)
+      if (offset < req) continue
+      const headers: Record<string, string> = {}
+      for (const [k, v] of rec.headers) if (k !== null) setEntry(headers, k.toString("utf8"), v === null ? "" : v.toString("utf8"))
+      records.push(withBytesBeside({
+        offset,
+        key: rec.key === null ? null : rec.key.toString("utf8"),
+        value: rec.value,
+        headers: rec.headers.length === 0 ? {} : headers,
+        timestamp: Number((batch.attributes & 0x08) !== 0 ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
+      }, rec.key, rec.headers, rawHeader))
+    }
+  }
+  return { records, next }
+}
 
 const decompress = (codec: number, data: Buffer): Buffer =>
   (compressionsAlgorithmsByBitmask as Record<number, { decompressSync: (d: Buffer) => Buffer }>)[codec]!.decompressSync(data)
 
 const same = (buf: Buffer, req: bigint, aborted: ReadonlyArray<AbortedTransaction> = []) => {
-  const now = readRecordBatches(buf, req, aborted, decompress)
+  const now = readRecordBatches(buf, req, aborted, decompress, "t", 0)
   const was = before(buf, req, aborted)
   assert.deepStrictEqual(now, was)
   return now
@@ -130,12 +174,14 @@ describe("readRecordBatches", () => {
     const good = batch(40n, messages.slice(0, 2))
     const bad = batch(42n, messages, { compression: "snappy" })
     bad.fill(0xff, 61)
-    const caught = (buf: Buffer) => failureOf(() => readRecordBatches(buf, 0n, [], decompressIn("market.equities.quotes.asx", 3)))
+    bad.writeUInt32BE(crc32c(bad, 21, bad.length), 17)
+    const caught = (buf: Buffer) => failureOf(() => readRecordBatches(buf, 0n, [], decompressIn("market.equities.quotes.asx", 3), "market.equities.quotes.asx", 3))
     const e = caught(Buffer.concat([good, bad]))
     assert.instanceOf(e, UnsupportedCompressionError)
     assert.include(e.message, `records compressed with snappy in market.equities.quotes.asx partition 3 (the batch at offset 42, ${bad.length - 61} compressed bytes) cannot be decompressed`)
     const unknown = batch(42n, messages)
     unknown.writeInt16BE(5, 21)
+    unknown.writeUInt32BE(crc32c(unknown, 21, unknown.length), 17)
     assert.include(caught(unknown).message, "Unsupported compression algorithm with bitmask 5")
   })
 })
@@ -150,8 +196,8 @@ describe("readRecordBatches, message formats before v2", () => {
     legacy.writeInt32BE(-1, 18)
     legacy.writeInt32BE(40, 22)
     // Read as v2, its bytes said "no record, next offset 10,741": 10,240 offsets skipped in silence.
-    const e = failureOf(() => readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), legacy]), 490n, [], decompress))
-    assert.include(e.message, "the batch at offset 500 has magic 0")
+    const e = failureOf(() => readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), legacy]), 490n, [], decompress, "t", 4))
+    assert.include(e.message, "in t partition 4, the batch at offset 500 has magic 0")
   })
 
   it("fails a batch whose length cannot hold a batch header, rather than loop on it", () => {
@@ -160,8 +206,69 @@ describe("readRecordBatches, message formats before v2", () => {
       corrupt.writeBigInt64BE(500n, 0)
       corrupt.writeInt32BE(length, 8)
       corrupt.writeInt8(2, 16)
-      const e = failureOf(() => readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), corrupt]), 490n, [], decompress))
-      assert.include(e.message, `the batch at offset 500 says it is ${length} bytes long`)
+      const e = failureOf(() => readRecordBatches(Buffer.concat([batch(490n, messages.slice(0, 2)), corrupt]), 490n, [], decompress, "t", 4))
+      assert.include(e.message, `in t partition 4, the batch at offset 500 says it is ${length} bytes long`)
     }
+  })
+})
+
+describe("readRecordBatches, CRC-32C", () => {
+  /** Batches the Java producer (kafka-clients 4.4.0) sent, as the broker stored and serves them. */
+  const javaBatch = (codec: string) => fs.readFileSync(path.resolve(import.meta.dirname, `../../fixtures/kafka-batches/java-producer.${codec}`))
+  const corruptOf = (read: () => unknown): KafkaBatchCorrupt => {
+    const e = failureOf(read)
+    assert.instanceOf(e, KafkaBatchCorrupt)
+    return e as KafkaBatchCorrupt
+  }
+
+  it("reads the batches a Java producer sent, uncompressed and zstd, their CRCs checked", () => {
+    for (const codec of ["none", "zstd"]) {
+      const { next, records } = same(javaBatch(codec), 0n)
+      assert.strictEqual(next, 20n)
+      assert.deepStrictEqual(records.map((r) => Buffer.from(r.value!).toString("utf8")), Array.from({ length: 20 }, (_, i) => `value-${i}-${"x".repeat(i % 50)}`))
+    }
+  })
+
+  it("fails a batch whose bytes changed after its CRC was written, naming the partition, the offset and both CRCs", () => {
+    const second = batch(107n, messages.slice(0, 2))
+    // A bit of the second batch's first value flipped (on disk or on the way): read as it came before.
+    const at = second.indexOf(Buffer.from([0, 0, 0, 0, 1, 2, 3]))
+    second[at + 6]! ^= 0x10
+    const e = corruptOf(() => readRecordBatches(Buffer.concat([batch(100n, messages), second]), 100n, [], decompress, "market.equities.trades.asx", 3))
+    assert.strictEqual(e.reason, "crc")
+    assert.strictEqual(e.offset, 107n)
+    assert.isFalse(e.retriable)
+    const stored = second.readUInt32BE(17).toString(16).padStart(8, "0")
+    const computed = crc32c(second, 21, second.length).toString(16).padStart(8, "0")
+    assert.include(
+      e.message,
+      `in market.equities.trades.asx partition 3, the batch at offset 107 fails its CRC-32C check (stored 0x${stored}, computed 0x${computed})`
+    )
+    assert.include(e.message, "Fix: restart the consumer once")
+    // The Java producer's batches alike, compressed or not; and a header field the CRC covers.
+    for (const codec of ["none", "zstd"]) {
+      const java = Buffer.from(javaBatch(codec))
+      java[java.length - 3]! ^= 0x01
+      assert.strictEqual(corruptOf(() => readRecordBatches(java, 0n, [], decompress, "t", 0)).offset, 0n)
+    }
+    const marked = batch(100n, messages)
+    marked.writeInt16BE(marked.readInt16BE(21) | IS_CONTROL, 21)
+    assert.strictEqual(corruptOf(() => readRecordBatches(marked, 100n, [], decompress, "t", 0)).reason, "crc")
+  })
+
+  it("fails a batch whose records count was damaged, rather than read on into the next batch", () => {
+    const first = batch(100n, messages.slice(0, 2))
+    first.writeInt32BE(4, 57)
+    // Unchecked, the count made two records of the next batch's header and records, and delivered them.
+    const e = corruptOf(() => readRecordBatches(Buffer.concat([first, batch(102n, messages.slice(0, 3))]), 100n, [], decompress, "t", 0))
+    assert.strictEqual(e.offset, 100n)
+  })
+
+  it("leaves a truncated last batch for the next fetch without checking it", () => {
+    const last = batch(107n, messages)
+    last[last.length - 40]! ^= 0xff
+    const { next, records } = readRecordBatches(Buffer.concat([batch(100n, messages), last.subarray(0, last.length - 20)]), 100n, [], decompress, "t", 0)
+    assert.strictEqual(next, 107n)
+    assert.strictEqual(records.length, 7)
   })
 })
