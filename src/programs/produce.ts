@@ -258,14 +258,17 @@ export const finalLine = (
 
 /**
  * Records sent again after failed sends, and whether the topics may hold them twice: kafkajs resends
- * under the same producer id and sequence numbers (the broker drops a batch it already wrote);
- * platformatic, after a failed send, under a new id (its own retries inside a send keep them).
+ * a failed request under the same producer id and sequence numbers (the broker drops a batch it
+ * already wrote), but a request of the send already acknowledged under new ones; platformatic,
+ * after a failed send, all of it under a new id (its own retries inside a send keep them).
  */
 export const resentWarning = (resent: number, client: string) =>
   `${counted(resent, "record")} sent again after failed sends (Kafka unreachable for longer than the client's own retries): ` +
   (client === "kafkajs"
-    ? "kafkajs resends under the same producer id and sequence numbers, so the broker wrote each once"
-    : "platformatic resends under a new producer id, so any a failed attempt had written are in the topics twice (ingest drops them as DUPLICATEs; `published` counts each once)")
+    ? "kafkajs resends a failed request under the same producer id and sequence numbers (the broker keeps one copy), " +
+      "but the records of a request of the send Kafka had acknowledged (partitions led by another broker, a send cut under max.message.bytes) are in the topics twice"
+    : "platformatic resends under a new producer id, so any a failed attempt had written are in the topics twice") +
+  " (ingest drops them as DUPLICATEs; `published` counts each once)"
 
 /** A report of the run (the reconciliation, the anomaly manifest) that could not be replaced or written. */
 class ReportFileFailed extends Schema.TaggedError<ReportFileFailed>()("ReportFileFailed", {
@@ -353,7 +356,7 @@ const produce = (
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
       // Built interruptibly (a signal while connecting stops the run, exit 1), closed after the report.
-      const kafka = (yield* ProduceKafkaLayer)(options.client, brokers, "k2-produce", { security })
+      const kafka = (yield* ProduceKafkaLayer)(options.client, brokers, "k2-produce", { security, producerRidesOutRestart: true })
       const services = yield* beforeSending(restore, `starting the Kafka client (${brokers.join(",")}) and the feed`, Layer.build(Layer.merge(feed.layer, kafka)))
       const result = yield* Effect.gen(function*() {
         yield* beforeSending(
@@ -377,8 +380,8 @@ const produce = (
         feed: result.summary,
         published: result.published.published,
         totals: result.published.totals,
-        // Records sent again after a failed send (a broker restarting): platformatic may have written
-        // some of them twice, kafkajs' resend is deduplicated by the broker (docs/kafka.md).
+        // Records sent again after a failed send (a broker restarting): some may be in the topics twice,
+        // kafkajs' only when a request of the send had been acknowledged (docs/kafka.md).
         resent: result.published.resent,
         // What the ingested tables should hold: `published` less the injected duplicate copies.
         tables: tableCounts(result.published.published, result.anomalies)

@@ -40,7 +40,8 @@ export class KafkaSink extends Context.Service<KafkaSink, {
    * them. Order is preserved per partition. Fails with KafkaError (retryable when transient). The
    * client's own retries inside a send never duplicate; a caller's retry after a failed send may
    * under platformatic (it starts a new producer session after a failure), so it is at least once;
-   * kafkajs resends under the same producer id and sequences, deduplicated by the broker (ADR-89). A send of
+   * kafkajs resends a failed request under the same producer id and sequences, deduplicated by the
+   * broker, but a request of the send already acknowledged under new ones (ADR-89). A send of
    * any size: one larger than its topics' max.message.bytes (read once a topic, never above the
    * default) goes as several requests, one after another, each under it (ADR-73, ADR-78); a record
    * too large alone fails the send (KafkaRejected).

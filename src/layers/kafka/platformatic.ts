@@ -66,6 +66,13 @@ export interface PlatformaticOptions {
   readonly maxBytesPerPartition?: number
   /** TLS and SASL (ADR-54); none: PLAINTEXT. */
   readonly security?: KafkaSecurity
+  /**
+   * The producer's own retries ride out a broker restart (~40 s, RESTART_RETRIES) rather than
+   * platformatic's ~2 s: `produce`, which waits its sends out (ADR-89). Not for the others: a send
+   * under way is not interrupted (replay's republish, ingest's dead letters), and a stop would wait
+   * for those retries.
+   */
+  readonly producerRidesOutRestart?: boolean
 }
 
 /**
@@ -88,9 +95,11 @@ const HEARTBEAT_MS = 3_000
  * a new id the broker cannot deduplicate. The default 8 retries 250 ms apart failed a send 2-5 s
  * into a broker restart (10-25 s); these ride it out inside the send (ADR-89).
  */
-const PRODUCER_RETRIES = 12
-const producerRetryDelay = (_client: unknown, _operation: string, attempt: number): number =>
-  Math.min(250 * 2 ** (attempt - 1), 5_000) * (0.8 + Math.random() * 0.4)
+const RESTART_RETRIES = {
+  retries: 12,
+  retryDelay: (_client: unknown, _operation: string, attempt: number): number =>
+    Math.min(250 * 2 ** (attempt - 1), 5_000) * (0.8 + Math.random() * 0.4)
+}
 /** How much longer than its session timeout a consumer's request is waited for: a JoinGroup may block for the whole rebalance timeout. */
 export const JOIN_WAIT_MARGIN_MS = 10_000
 
@@ -300,8 +309,7 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
       key !== undefined && key !== null ? murmur2(key) & 0x7fffffff : (roundRobin++ & 0x7fffffff)
     const producer = new PProducer({
       ...base,
-      retries: PRODUCER_RETRIES,
-      retryDelay: producerRetryDelay,
+      ...(options.producerRidesOutRestart === true ? RESTART_RETRIES : {}),
       idempotent: true,
       acks: ProduceAcks.ALL,
       partitioner,

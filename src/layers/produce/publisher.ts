@@ -250,25 +250,29 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     resendForMs === undefined ? producer.send(records) : Effect.gen(function*() {
       const began = yield* monotonicMillis
       const waitedSeconds = Effect.map(monotonicMillis, (now) => Math.floor((now - began) / 1000))
-      let failures = 0
+      let attempts = 0
       /** Whether the last failure is sent again: one that passes, within the wait. */
       let again = false
       let lastFailure: string | undefined
-      const sending = Effect.suspend(() => producer.send(records)).pipe(
+      const sending = Effect.suspend(() => {
+        // Counted once a send, as its second attempt begins: its records, written by one failed
+        // attempt or none, go again. Counted at the failure, a send cut in its backoff was said
+        // to have gone again.
+        if (attempts++ === 1) resent += records.length
+        return producer.send(records)
+      }).pipe(
         Effect.tapError((e) =>
           Effect.flatMap(monotonicMillis, (now) => {
             again = e.retryable && now - began < resendForMs
             lastFailure = e.message
             if (!again) return Effect.void
-            // Counted once a send: its records, written by one failed attempt or none, go again.
-            if (failures++ === 0) resent += records.length
             return Effect.flatMap(waitedSeconds, (w) => Effect.logWarning(`waiting for Kafka to take a send of ${records.length} records (${w} s${limit}), sending it again: ${e.message}`))
           })
         ),
         Effect.retry({ schedule: RESEND_BACKOFF, while: () => again }),
         Effect.tap(() =>
-          failures === 0 ? Effect.void : Effect.flatMap(waitedSeconds, (w) =>
-            Effect.logInfo(`Kafka took the send again after ${w} s (${failures} attempt${failures === 1 ? "" : "s"} failed; ${resent} records sent again in this run)`))
+          attempts === 1 ? Effect.void : Effect.flatMap(waitedSeconds, (w) =>
+            Effect.logInfo(`Kafka took the send again after ${w} s (${attempts - 1} attempt${attempts === 2 ? "" : "s"} failed; ${resent} records sent again in this run)`))
         )
       )
       // The clients retry within an attempt by themselves (kafkajs for 30 s), saying nothing: said here.

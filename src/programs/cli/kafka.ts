@@ -63,6 +63,8 @@ export interface KafkaLayerOptions {
   readonly clientError?: (message: string) => void
   /** TLS and SASL (kafkaSecurityFrom, ADR-54); none: PLAINTEXT. */
   readonly security?: KafkaSecurity | undefined
+  /** platformatic's producer retries a send through a broker restart (`produce`, ADR-89); kafkajs' own retries last ~30 s already. */
+  readonly producerRidesOutRestart?: boolean
 }
 
 /** KafkaSource, KafkaSink and KafkaAdmin over the chosen client. */
@@ -78,7 +80,7 @@ export const kafkaLayer = (client: KafkaClient, brokers: ReadonlyArray<string>, 
   const security = options.security === undefined ? {} : { security: options.security }
   return client === "kafkajs"
     ? Kafkajs.layerKafkajs({ brokers, clientId, ...security, ...(options.clientError === undefined ? {} : { clientError: options.clientError }) })
-    : Platformatic.layerPlatformatic({ brokers, clientId, ...security })
+    : Platformatic.layerPlatformatic({ brokers, clientId, ...security, producerRidesOutRestart: options.producerRidesOutRestart === true })
 }
 
 /**

@@ -328,6 +328,32 @@ describe("publishFeed", () => {
       assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("acknowledged none of the sends under way for 5 s")), logged.join("\n"))
     }))
 
+  it.effect("a send failing just before resendFor, its resend's backoff cut short, is not said to have been sent again", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      // The third send fails 19.9 s in; its resend's backoff (at least 200 ms) ends past the 20 s cut.
+      const late = sendsThrough(memory, (send) => (records) =>
+        Effect.suspend(() =>
+          ++sends >= 3
+            ? Effect.sleep("19900 millis").pipe(Effect.andThen(Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" })))))
+            : send(records)
+        ))
+      const { layer: capture, lines: logged } = loggedLines()
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 40)
+      }).pipe(Effect.provide(Layer.mergeAll(memory, late, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(sends, 3, "never sent again")
+      const failed = logged.find((line) => line.startsWith("publishing failed"))
+      assert.isDefined(failed, logged.join("\n"))
+      assert.include(failed, "in the 20 s it is waited for")
+      assert.notInclude(failed, "sent again", logged.join("\n"))
+    }))
+
   it.effect("a send Kafka refuses (not a fault that passes) is not sent again: the run ends at once", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
