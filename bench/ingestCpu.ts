@@ -8,7 +8,7 @@
  *   node bench/ingestCpu.ts run EXCHANGE TOTAL DIR  one `ingest` of DIR (a tree with package.json and src/) over them
  *
  * The child runs with DIR's package.json `ingest` environment and node flags, a fresh warehouse and
- * group, platformatic, a 1 s commit interval. The broker is K2_TEST_KAFKA_BROKERS. K2_CPU_ENV (JSON)
+ * group, platformatic (K2_CPU_CLIENT=kafkajs for the other), a 1 s commit interval. The broker is K2_TEST_KAFKA_BROKERS. K2_CPU_ENV (JSON)
  * overrides the child's environment (e.g. {"DUCKDB_JE_MALLOC_CONF": "..."}); K2_CPU_NODE_FLAGS adds
  * node flags (e.g. --cpu-prof). Printed: process CPU µs a message from the first commit to the last
  * (`steady`) and over the whole life, the steady share of the main thread, of the other threads by
@@ -87,7 +87,7 @@ const run = async (exchange: string, total: number, dir: string) => {
     "--group", `k2-cpu-${Date.now()}`,
     "--topics", topicsOf(exchange).join(","),
     "--commit-interval-ms", "1000",
-    "--client", "platformatic"
+    "--client", process.env["K2_CPU_CLIENT"] ?? "platformatic"
   ], {
     cwd: dir,
     env: { ...process.env, ...ingest.env, ...(JSON.parse(process.env["K2_CPU_ENV"] ?? "{}") as Record<string, string>) },
@@ -120,6 +120,7 @@ const run = async (exchange: string, total: number, dir: string) => {
   console.log(JSON.stringify({
     dir,
     env: process.env["K2_CPU_ENV"] ?? "",
+    client: process.env["K2_CPU_CLIENT"] ?? "platformatic",
     steadyUsPerMsg: perMessage(last.cpu["all"]! - first.cpu["all"]!),
     lifeUsPerMsg: Number((last.cpu["all"]! / total).toFixed(2)),
     parts: Object.fromEntries(Object.keys(last.cpu).filter((k) => k !== "all").map((k) => [k, perMessage(last.cpu[k]! - (first.cpu[k] ?? 0))])),

@@ -13,6 +13,7 @@
  */
 import { createRequire } from "node:module"
 import * as zlib from "node:zlib"
+import { checkFetchResponse, fetchedPartitions } from "./kafkajsFetch.ts"
 
 type CodecName = "snappy" | "lz4" | "zstd"
 
@@ -304,48 +305,19 @@ const require = createRequire(import.meta.url)
 
 /**
  * The topic and partition of a fetch response (`version` 4-11, as kafkajs decodes them) whose
- * records hold `payload` (a view into the same bytes), found by walking the response's layout.
+ * records hold `payload` (a view into the same bytes).
  */
 const fetchedPartitionOf = (response: Uint8Array, version: number, payload: Uint8Array): { topic: string; partition: number } | undefined => {
   if (response.buffer !== payload.buffer) return undefined
   const target = payload.byteOffset - response.byteOffset
-  if (target < 0 || target >= response.length) return undefined
-  const view = new DataView(response.buffer, response.byteOffset, response.byteLength)
-  // throttle_time_ms, then from v7 error_code and session_id.
-  let p = version >= 7 ? 10 : 4
-  try {
-    const topics = view.getInt32(p)
-    p += 4
-    for (let t = 0; t < topics; t++) {
-      const nameLength = view.getInt16(p)
-      const topic = Buffer.from(response.subarray(p + 2, p + 2 + nameLength)).toString("utf8")
-      p += 2 + nameLength
-      const partitions = view.getInt32(p)
-      p += 4
-      for (let i = 0; i < partitions; i++) {
-        const partition = view.getInt32(p)
-        // partition, error_code, high_watermark, last_stable_offset, from v5 log_start_offset.
-        p += 4 + 2 + 8 + 8 + (version >= 5 ? 8 : 0)
-        const aborted = view.getInt32(p)
-        p += 4 + Math.max(aborted, 0) * 16
-        // From v11, preferred_read_replica.
-        if (version >= 11) p += 4
-        const size = Math.max(view.getInt32(p), 0)
-        p += 4
-        if (target >= p && target < p + size) return { topic, partition }
-        p += size
-      }
-    }
-  } catch {
-    // Past the end: not a layout this walk knows.
-  }
-  return undefined
+  return fetchedPartitions(response, version)?.find((p) => target >= p.start && target < p.end)
 }
 
 /**
  * kafkajs decodes a whole fetch response before it hands any partition over: a batch that cannot
  * be decompressed fails it with no word of where. Its fetch response decoders (v4-v11) are wrapped
- * to name the topic and partition. Whether they were found as expected.
+ * to name the topic and partition, and to check each complete batch's CRC-32C first
+ * (kafkajsFetch.ts; kafkajs reads the CRC and ignores it). Whether they were found as expected.
  */
 const nameFetchedPartitions = (): boolean => {
   let found = true
@@ -360,6 +332,7 @@ const nameFetchedPartitions = (): boolean => {
     }
     if (decode.k2Named === true) continue
     response.decode = Object.assign(async (raw: Buffer) => {
+      checkFetchResponse(raw, version)
       try {
         return await decode(raw)
       } catch (e) {
@@ -375,7 +348,8 @@ const nameFetchedPartitions = (): boolean => {
 /**
  * Registers the decoders in kafkajs' codec table (once per process: the table is kafkajs' module
  * state), and a failing one for the codec ids Kafka does not define, which kafkajs would otherwise
- * read as uncompressed records. Whether kafkajs' table was found as expected.
+ * read as uncompressed records; and wraps its Fetch decoders (`nameFetchedPartitions`). Whether
+ * kafkajs' table and decoders were found as expected.
  */
 export const registerKafkajsCodecs = (): boolean => {
   const table = require("kafkajs/src/protocol/message/compression/index.js") as {
@@ -383,7 +357,11 @@ export const registerKafkajsCodecs = (): boolean => {
     Types?: Record<string, number>
   }
   const codecs = table.Codecs
-  if (codecs === undefined || table.Types?.["Snappy"] !== 2 || table.Types["LZ4"] !== 3 || table.Types["ZSTD"] !== 4) return false
+  // The Fetch decoders are wrapped (CRCs checked) whatever became of the table.
+  if (codecs === undefined || table.Types?.["Snappy"] !== 2 || table.Types["LZ4"] !== 3 || table.Types["ZSTD"] !== 4) {
+    nameFetchedPartitions()
+    return false
+  }
   codecs[2] = () => kafkajsCodecs.snappy
   codecs[3] = () => kafkajsCodecs.lz4
   codecs[4] = () => kafkajsCodecs.zstd

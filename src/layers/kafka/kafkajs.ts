@@ -6,6 +6,8 @@
  * - Decompression: kafkajs decodes gzip only; K2 registers snappy, lz4 and zstd decoders
  *   (compression.ts, ADR-72), so batches compressed upstream or by the topic's compression.type read
  *   as any other; one that cannot be decoded fails the consumer at once, naming codec and partition.
+ * - CRCs: kafkajs ignores them; K2 checks each complete fetched batch's CRC-32C before kafkajs
+ *   decodes it (kafkajsFetch.ts, ADR-90), as the platformatic layer does.
  * - Consumer: classic group protocol (round robin by subscription, assignor.ts), autoCommit off.
  *   On GROUP_JOIN the gained partitions are paused synchronously (before kafkajs fetches), onAssign runs, then they are seeked and
  *   resumed; kept partitions are seeked back to where delivery stopped (kafkajs resets positions
@@ -303,8 +305,13 @@ export const layerKafkajs = (options: KafkajsOptions) =>
     if (!foldKafkajsHeadersLinearly()) yield* Effect.logWarning("kafkajs' header decoder is not the one K2 patches (kafkajs 2.2.4): a record of thousands of headers will hold the event loop")
     // Before any consumer fetches: kafkajs resets a position out of range without a word (kafkajsResets.ts).
     if (!tellKafkajsResets()) yield* Effect.logWarning("kafkajs' recovery from a fetch out of range is not the one K2 extends (kafkajs 2.2.4): a partition whose every record past the position was deleted will lag until a record comes, and its loss goes unreported until then")
-    // Before any fetch is decoded: kafkajs itself reads gzip only (compression.ts).
-    if (!registerKafkajsCodecs()) yield* Effect.logWarning("kafkajs' codec table is not the one K2 extends (kafkajs 2.2.4): records compressed with snappy, lz4 or zstd will fail the consumer")
+    // Before any fetch is decoded: kafkajs itself reads gzip only, and checks no CRC (compression.ts, kafkajsFetch.ts).
+    if (!registerKafkajsCodecs()) {
+      yield* Effect.logWarning(
+        "kafkajs' codec table or Fetch decoders are not the ones K2 extends (kafkajs 2.2.4): records compressed with snappy, lz4 or zstd " +
+          "will fail the consumer, and fetched batches' CRCs may go unchecked"
+      )
+    }
     const { ConfigResourceTypes, ConfigSource, Kafka, logLevel } = kafkajs
     // Failures surface as typed errors; kafkajs logs retriable conditions (rebalancing, coordinator loading) as errors.
     const shown = logLevel[(process.env["KAFKAJS_LOG_LEVEL"] ?? "").toUpperCase() as keyof typeof logLevel] ?? options.logLevel ?? logLevel.NOTHING

@@ -26,8 +26,8 @@ const RECORDS_AT = 61
 /** A batch's bytes after its length field, up to its records. */
 const BATCH_HEADER = RECORDS_AT - 12
 /** The batch's magic (after the partition leader epoch): 2, Kafka's record batch format since 0.11. */
-const MAGIC_AT = 16
-const MAGIC = 2
+export const MAGIC_AT = 16
+export const MAGIC = 2
 /** The batch's CRC-32C, of its bytes from the attributes (CRC_FROM) to its end. */
 const CRC_AT = 17
 const CRC_FROM = 21
@@ -57,11 +57,13 @@ export class KafkaRecordFormatUnsupported extends Error {
   readonly retriable = false
   readonly offset: bigint
   readonly magic: number
-  constructor(where: string, offset: bigint, magic: number) {
-    super(
-      `in ${where}, the batch at offset ${offset} has magic ${magic}: the platformatic layer reads Kafka's record batch format v2 ` +
-        "(magic 2, Kafka 0.11 and later) only. Fix: copy the topic's records to a new topic with a current producer"
-    )
+  constructor(
+    where: string,
+    offset: bigint,
+    magic: number,
+    reader = "the platformatic layer reads Kafka's record batch format v2 (magic 2, Kafka 0.11 and later) only"
+  ) {
+    super(`in ${where}, the batch at offset ${offset} has magic ${magic}: ${reader}. Fix: copy the topic's records to a new topic with a current producer`)
     this.offset = offset
     this.magic = magic
   }
@@ -108,6 +110,24 @@ export class KafkaBatchCorrupt extends Error {
         `its bytes were damaged on disk or on the way, and none of its records was delivered. ${CORRUPT_FIX}`
     )
   }
+}
+
+/**
+ * Checks the complete batch at `pos` of `buf` (its length field fits in `buf`) before any of it is
+ * read: magic 2, a length that holds the header, and its CRC-32C; throws naming `where` if not.
+ * `reader` says what reads it, for a batch of magic 0 or 1.
+ */
+export const checkBatch = (buf: Buffer, pos: number, where: string, reader?: string): void => {
+  const length = buf.readInt32BE(pos + 8)
+  const firstOffset = buf.readBigInt64BE(pos)
+  // A message set of magic 0 or 1 (written before Kafka 0.11, kept as stored) read as v2 gave
+  // attributes, offsets and a count from its key and value: records skipped or made up in silence.
+  const magic = length > MAGIC_AT - 12 ? buf.readInt8(pos + MAGIC_AT) : undefined
+  if (magic !== undefined && magic !== MAGIC) throw new KafkaRecordFormatUnsupported(where, firstOffset, magic, reader)
+  if (length < BATCH_HEADER) throw KafkaBatchCorrupt.tooShort(where, firstOffset, length)
+  const stored = buf.readUInt32BE(pos + CRC_AT)
+  const computed = crc32c(buf, pos + CRC_FROM, pos + 12 + length)
+  if (computed !== stored) throw KafkaBatchCorrupt.crcMismatch(where, firstOffset, stored, computed)
 }
 
 export interface AbortedTransaction {
@@ -240,15 +260,8 @@ export const readRecordBatches = (
     const length = buf.readInt32BE(pos + 8)
     const end = pos + 12 + length
     const firstOffset = buf.readBigInt64BE(pos)
-    // A message set of magic 0 or 1 (written before Kafka 0.11, kept as stored) read as v2 gave
-    // attributes, offsets and a count from its key and value: records skipped or made up in silence.
-    const magic = length > MAGIC_AT - 12 ? buf.readInt8(pos + MAGIC_AT) : undefined
-    if (magic !== undefined && magic !== MAGIC) throw new KafkaRecordFormatUnsupported(`${topic} partition ${partition}`, firstOffset, magic)
-    if (length < BATCH_HEADER) throw KafkaBatchCorrupt.tooShort(`${topic} partition ${partition}`, firstOffset, length)
     // Only complete batches get here: a truncated last one is left for the next fetch, unchecked.
-    const stored = buf.readUInt32BE(pos + CRC_AT)
-    const computed = crc32c(buf, pos + CRC_FROM, end)
-    if (computed !== stored) throw KafkaBatchCorrupt.crcMismatch(`${topic} partition ${partition}`, firstOffset, stored, computed)
+    checkBatch(buf, pos, `${topic} partition ${partition}`)
     const attributes = buf.readInt16BE(pos + 21)
     const lastOffsetDelta = buf.readInt32BE(pos + 23)
     const last = firstOffset + BigInt(lastOffsetDelta)

@@ -15,6 +15,7 @@ import {
   registerKafkajsCodecs,
   snappyDecompress
 } from "../../../src/layers/kafka/compression.ts"
+import { crc32c } from "../../../src/layers/kafka/crc32c.ts"
 
 const fixtures = path.resolve(import.meta.dirname, "../../fixtures/kafka-compression")
 const fixture = (name: string) => fs.readFileSync(path.join(fixtures, name))
@@ -162,6 +163,8 @@ describe("compression", () => {
     header.writeInt16BE(2, 21)
     header.writeInt32BE(1, 57)
     const batch = Buffer.concat([header, payload])
+    // Its CRC true: the kafkajs layer checks it before decompressing (kafkajsFetch.ts).
+    batch.writeUInt32BE(crc32c(batch, 21, batch.length), 17)
     const partition = (id: number, records: Buffer) =>
       Buffer.concat([int32(id), int16(0), Buffer.alloc(8 * 3), int32(-1), int32(-1), int32(records.length), records])
     const topic = (name: string, partitions: Array<Buffer>) => Buffer.concat([int16(name.length), Buffer.from(name), int32(partitions.length), ...partitions])
