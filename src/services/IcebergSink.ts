@@ -25,6 +25,12 @@ export interface WriteOptions {
    * (e.g. another writer already ingested these offsets).
    */
   readonly prepare?: (base: TableMetadata) => Result.Result<Readonly<Record<string, string>>, string>
+  /**
+   * Called once the batch's rows are loaded into the writer and its last file is being written off
+   * the JS thread (ingest gives back the buffer room the rows held). Not called when the write
+   * fails before, nor for an empty batch.
+   */
+  readonly onLoaded?: () => void
 }
 
 /** The table as it stood refused the commit (`prepare` said why, or it is another table of the same name): abandoned, nothing written to it. */

@@ -83,6 +83,8 @@ export interface WriteOptions {
   readonly table?: string
   /** The table's properties: `write.metadata.metrics.*` choose the statistics each file's entry carries (Java's default: truncate(16)). */
   readonly properties?: Readonly<Record<string, string>>
+  /** Called once every row is loaded and the last partition's COPY runs (off the JS thread). */
+  readonly onLoaded?: (() => void) | undefined
 }
 
 // Measured (100k trades, 2 cores, loaded machine): no slower than DuckDB's 122880, and prunes 4x finer.
@@ -578,10 +580,17 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   const loaded = loadedBatch(options.schema, batch)
   const duckDb = yield* DuckDb
   return yield* duckDb.withConnection((connection) =>
-    writeEach(partitions, (p) =>
+    writeEach(partitions, (p, i) =>
       Effect.acquireUseRelease(
         loadRows(connection, options.schema, loaded, p.rows),
-        (loaded) => writePartition(connection, { select: loaded.select, params: loaded.params, types: loaded.paramTypes }, p, options),
+        (loaded) =>
+          writePartition(
+            connection,
+            { select: loaded.select, params: loaded.params, types: loaded.paramTypes },
+            p,
+            options,
+            i === partitions.length - 1 ? options.onLoaded : undefined
+          ),
         (loaded) => query(connection, "drop batch table", `DROP TABLE IF EXISTS ${loaded.table}`).pipe(Effect.ignore)
       ))
   )
@@ -591,9 +600,9 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
  * Writes the files of each part in turn. When one fails, the files written before it are
  * nobody's (nothing will commit them): they are removed with the failure.
  */
-const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P) => Effect.Effect<ReadonlyArray<DataFile>, E, R>) => {
+const writeEach = <P, E, R>(parts: ReadonlyArray<P>, write: (part: P, i: number) => Effect.Effect<ReadonlyArray<DataFile>, E, R>) => {
   const written: Array<DataFile> = []
-  return Effect.forEach(parts, (part) => Effect.map(write(part), (files) => void written.push(...files)), { discard: true }).pipe(
+  return Effect.forEach(parts, (part, i) => Effect.map(write(part, i), (files) => void written.push(...files)), { discard: true }).pipe(
     Effect.as(written as ReadonlyArray<DataFile>),
     Effect.onError(() =>
       Effect.forEach(written, (f) => Effect.tryPromise(() => fs.rm(localPath(f.filePath), { force: true })).pipe(Effect.ignore), {
@@ -676,12 +685,14 @@ interface PartitionSource {
  * Writes one partition's rows with `COPY ... TO`, one file per COPY: DuckDB keeps the rows'
  * order only when it writes a single file (with FILE_SIZE_BYTES several threads fill the files
  * and rows interleave). A file over the target size is rewritten as equal runs of its rows.
+ * `started` is called once the first COPY runs.
  */
 const writePartition = (
   connection: DuckDBConnection,
   source: PartitionSource,
   partition: { readonly values: PartitionValues; readonly path: string },
-  options: WriteOptions
+  options: WriteOptions,
+  started?: () => void
 ) =>
   Effect.gen(function*() {
     const { schema } = options
@@ -700,6 +711,7 @@ const writePartition = (
     // they are nobody's (the pieces so far, the file being split, one left part way).
     const made: Array<string> = []
     // The partition directory may hold earlier files; uuid names never collide with them.
+    let starting = started
     const copy = (s: PartitionSource) => {
       const file = path.join(target, `${options.fileNamePrefix}-${crypto.randomUUID()}.parquet`)
       made.push(file)
@@ -708,7 +720,12 @@ const writePartition = (
           connection,
           `COPY (${s.select}) TO $1 (${copyOptions})`,
           [file, ...s.params],
-          (statement) => statement.runAndReadAll(),
+          (statement) => {
+            const running = statement.runAndReadAll()
+            starting?.()
+            starting = undefined
+            return running
+          },
           [VARCHAR, ...s.types]
         )
         return result.getRowObjectsJson() as unknown as ReadonlyArray<StatsRow>

@@ -35,7 +35,7 @@ export const layer = (options: SinkOptions = {}) =>
       maxAttempts: options.maxCommitAttempts ?? 10
     }
 
-    const write = (table: LoadedTable, batch: ColumnBatch) => {
+    const write = (table: LoadedTable, batch: ColumnBatch, onLoaded: (() => void) | undefined) => {
       const m = table.metadata
       // Refused before a file is written: values Java would read as null or K2 could not convert.
       const schemaChange = unwritableSchemaChange(m, Object.keys(batch.columns))
@@ -53,7 +53,8 @@ export const layer = (options: SinkOptions = {}) =>
         directory: dataDirectory(m),
         targetFileSizeBytes: TARGET_FILE_SIZE,
         fileNamePrefix: "k2",
-        properties: m.properties
+        properties: m.properties,
+        ...(onLoaded === undefined ? {} : { onLoaded })
       }).pipe(Effect.provideService(DuckDb, duckDb), Effect.mapError(asStorageFailure(m.location)))
     }
 
@@ -70,7 +71,7 @@ export const layer = (options: SinkOptions = {}) =>
     ) =>
       Effect.gen(function*() {
         const table = yield* catalog.loadTable(identifier)
-        const added = yield* write(table, batch)
+        const added = yield* write(table, batch, writeOptions.onLoaded)
         const committed = yield* commitChange(snapshots, identifier, {
           operation,
           added,

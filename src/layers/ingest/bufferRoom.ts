@@ -6,10 +6,12 @@
  * batch in each mailbox and one in each actor waiting were outside it, ~2 x 256 KB a partition, and
  * 240 partitions with a backlog ran `npm run ingest` out of its heap.
  *
- * The room holds the rows waiting for a flush, not those a running flush took: actors keep
- * decoding while it writes and commits (the flushes set the pace, ADR-14). So the rows held at
- * once are up to twice the limits (the flush's and the buffers filled meanwhile), plus the one batch
- * the fetch loop holds waiting for room and the client's fetches.
+ * The room holds the rows waiting for a flush, and those a running flush took until they are
+ * loaded into DuckDB (`hold`, ADR-91): the flush's first steps on the JS thread then run before
+ * the actors decode more, and the actors decode while its COPY writes off the thread (the flushes
+ * set the pace, ADR-14). So the rows held at once are up to twice the limits (the flush's being
+ * written and the buffers filled meanwhile), plus the one batch the fetch loop holds waiting for
+ * room and the client's fetches.
  */
 import { type Clock, Effect, Exit } from "effect"
 import { monotonicMillisOf } from "../elapsed.ts"
@@ -165,6 +167,15 @@ export class BufferRoom {
         Effect.as(waiter.reservation)
       )
     })
+  }
+
+  /** Takes room for rows already in hand (a flush's, until loaded), without waiting: held until `release`. */
+  hold(records: number, bytes: number): Reservation {
+    const reservation = { records, bytes }
+    this.inProcess += records
+    this.inProcessBytes += bytes
+    this.held.add(reservation)
+    return reservation
   }
 
   /** Gives a reservation's room back; a reservation given back already (or never admitted) gives nothing. */

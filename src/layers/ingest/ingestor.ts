@@ -70,8 +70,9 @@ export interface IngestConfig {
   /**
    * ...or while those hold this many bytes of heap (estimated): rows with large vendor_data maps or
    * conditions lists hold many times a plain trade's heap, which a count of rows does not bound.
-   * The rows a running flush took leave the room (actors decode while it writes and commits), so
-   * up to twice these limits are held at once: the flush's rows and the buffers filled meanwhile.
+   * The rows a running flush took leave the room once loaded into DuckDB (actors decode while it
+   * writes its files and commits), so up to twice these limits are held at once: the flush's rows
+   * and the buffers filled meanwhile.
    */
   readonly maxBufferedBytes: number
   /** Batches queued per partition actor. */
@@ -112,8 +113,8 @@ export const defaultIngestConfig: Omit<IngestConfig, "topics"> = {
   commitIntervalMs: 1_000,
   // With one batch per mailbox and 256 KB fetches (the Kafka layers' defaults), these keep the
   // live heap within package.json's V8 old space whatever the backlog (docs/benchmarks.md, "peak
-  // RSS"). Three flushes' worth, and the rows a running flush took are not counted: actors keep
-  // decoding while it writes its files (so up to twice these are held, measured in that RSS).
+  // RSS"). Three flushes' worth, and the rows a running flush took are not counted once loaded into
+  // DuckDB: actors keep decoding while it writes its files (so up to twice these are held, measured in that RSS).
   maxBufferedRows: 45_000,
   maxBufferedBytes: 48 * 1024 * 1024,
   mailbox: 1,
@@ -264,11 +265,18 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
       // Those left by a flush whose partitions' restart failed (the run rejoined since).
       yield* resolveUnknownOutcomes
       const { checkpoints, taken } = yield* takeBuffers(parts, trackers, final || now - lastCheckpoint >= config.checkpointIntervalMs)
+      // Each table's rows keep their room until they are in DuckDB (ADR-91): the flush's first steps
+      // run before the actors decode more, and these decode while its COPY runs off the JS thread.
+      const held = holdTaken(taken)
       // Taken or not: room made where no one said so still wakes the waiters within a commit interval.
       room.roomMade()
       if (taken.length > 0) {
         if (checkpoints) lastCheckpoint = now
-        yield* commitTaken(consumer, taken, checkpoints, final).pipe(Effect.withSpan("ingest.flush", flushSpanOptions(taken)))
+        yield* commitTaken(consumer, taken, checkpoints, final, (table) => room.release(held[table])).pipe(
+          Effect.withSpan("ingest.flush", flushSpanOptions(taken)),
+          // Given back whatever happened (a write that failed, or never started, loads nothing).
+          Effect.ensuring(Effect.sync(() => Object.values(held).forEach((r) => room.release(r))))
+        )
       }
       yield* commitOwedOffsets(consumer)
     })))
@@ -300,17 +308,33 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
   const commitGroup = (consumer: Consumer, offsets: ReadonlyArray<OffsetCommit>) =>
     consumer.commit(offsets).pipe(Effect.timeout(config.groupCommitWaitMs))
 
+  /** The room of the rows (and sequence events) a flush took, by table. */
+  const holdTaken = (taken: ReadonlyArray<Taken>): Record<DataTable, Reservation> => {
+    const sum = (table: DataTable) => {
+      let records = 0
+      let bytes = 0
+      for (const t of taken) {
+        if (t.part.table !== table) continue
+        records += t.rows.size + t.events.length
+        bytes += t.bytes
+      }
+      return room.hold(records, bytes)
+    }
+    return { trades: sum("trades"), quotes: sum("quotes"), instruments: sum("instruments") }
+  }
+
   const commitTaken = Effect.fnUntraced(function*(
     consumer: Consumer,
     taken: ReadonlyArray<Taken>,
     checkpoints: boolean,
-    final: boolean
+    final: boolean,
+    loaded: (table: DataTable) => void
   ) {
     const committed = yield* Effect.gen(function*() {
       // Each partition feeds one table, so the data tables commit side by side; each commit runs
       // to its end even if another fails, and sequence_events (never ahead of them) comes last.
       const results = yield* Effect.all(
-        (["trades", "quotes", "instruments"] as const).map((table) => commitTable(table, taken)),
+        (["trades", "quotes", "instruments"] as const).map((table) => commitTable(table, taken, () => loaded(table))),
         { concurrency: "unbounded", mode: "result" }
       )
       for (const result of results) if (Result.isFailure(result)) return yield* Effect.fail(result.failure)

@@ -35,6 +35,8 @@ export interface Taken {
   readonly part: PartitionState
   readonly rows: RowBuffer<Row>
   readonly events: ReadonlyArray<SequenceEvent>
+  /** The heap the rows hold, estimated (`PartitionState.bytes`). */
+  readonly bytes: number
   /** Dead letters sent for these records. */
   readonly poison: number
   readonly tableMark: bigint
@@ -64,6 +66,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         part,
         rows: part.rows,
         events: part.events,
+        bytes: part.bytes,
         poison: part.poison,
         tableMark: part.tableMark,
         sequenceMark: part.sequenceMark,
@@ -211,7 +214,8 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
       table
     )
 
-  const commitTable = Effect.fnUntraced(function*(table: DataTable, taken: ReadonlyArray<Taken>) {
+  /** `onLoaded`: the rows are in DuckDB and being written (`WriteOptions.onLoaded`); not called when they never get there. */
+  const commitTable = Effect.fnUntraced(function*(table: DataTable, taken: ReadonlyArray<Taken>, onLoaded: () => void) {
     const mine = taken.filter((t) => t.part.table === table && t.next > t.tableMark)
     if (mine.length === 0) return
     const batch = concatBatches(mine.map((t) => t.rows.columns()))
@@ -229,7 +233,7 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     const outcome = yield* appending(
       id,
       Effect.andThen(Effect.sync(count), countedMetrics(table, batch.rowCount)),
-      (properties) => sink.append(id, batch, { properties, prepare: fenced(mine, (t) => t.tableMark, table) })
+      (properties) => sink.append(id, batch, { properties, prepare: fenced(mine, (t) => t.tableMark, table), onLoaded })
     )
     for (const t of mine) {
       t.part.tableMark = t.next

@@ -348,6 +348,26 @@ describe("IcebergSink and TableScanner", () => {
       assert.strictEqual(next.snapshot.summary["total-records"], "25")
     }).pipe(Effect.provide(warehouse())))
 
+  it.effect("tells once that a batch's rows are loaded, as its last file is written, and not for an empty batch", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      let loaded = 0
+      const onLoaded = () => void loaded++
+      // Three days: three partitions loaded and written in turn, told after the last one's load.
+      const outcome = yield* sink.append(trades, tradeColumns(makeTrades({ count: 300, days: 3 })), { onLoaded })
+      assert.strictEqual(outcome.files.length, 3)
+      assert.strictEqual(loaded, 1)
+      yield* sink.append(trades, tradeColumns([]), { onLoaded })
+      assert.strictEqual(loaded, 1)
+      const refused = yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 5, offsetBase: 300 })), {
+        onLoaded,
+        prepare: () => Result.fail("not this one")
+      }))
+      assert.strictEqual(refused._tag, "CommitRejected")
+      assert.strictEqual(loaded, 2, "a commit refused after the write: the rows were loaded")
+    }).pipe(Effect.provide(warehouse())))
+
   it.effect("a table whose data or metadata lives on other storage (s3://) is refused by name, and nothing is written for it", () => {
     // K2 reaches the local file system only: an s3:// path taken for a local one put the files under
     // ./s3:/ and committed locations no engine could read.

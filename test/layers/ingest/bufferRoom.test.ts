@@ -155,4 +155,31 @@ describe("BufferRoom", () => {
       assert.isFalse(ran)
       assert.strictEqual(yield* withRoom(room, 10, 0, Effect.succeed("all")), "all")
     }))
+
+  it.effect("rows a flush took keep their room until given back (loaded into DuckDB), then waiters go on", () =>
+    Effect.gen(function*() {
+      const { buffer, room } = yield* roomOver({ rows: 10, bytes: 1_000 }, 8)
+      const waiting = yield* Effect.forkChild(withRoom(room, 5, 0, Effect.succeed("admitted")))
+      yield* Effect.yieldNow
+      // The flush takes the 8 rows and holds their room: taking them makes none.
+      buffer.rows = { size: 0 }
+      const held = room.hold(8, 0)
+      room.roomMade()
+      yield* Effect.yieldNow
+      assert.isUndefined(waiting.pollUnsafe(), "8 held + 5 rows do not fit in 10")
+
+      room.release(held)
+      assert.deepStrictEqual(yield* Fiber.await(waiting), Exit.succeed("admitted"))
+      // Given back twice (loaded, then the flush's end) counts once: 10 rows fill the room.
+      room.release(held)
+      const gate = yield* Deferred.make<void>()
+      const full = yield* Effect.forkChild(withRoom(room, 10, 0, Deferred.await(gate)))
+      yield* Effect.yieldNow
+      const one = yield* Effect.forkChild(withRoom(room, 1, 0, Effect.void))
+      yield* Effect.yieldNow
+      assert.isUndefined(one.pollUnsafe())
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(full)
+      yield* Fiber.join(one)
+    }))
 })

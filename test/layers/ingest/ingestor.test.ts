@@ -142,6 +142,33 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertTablesHoldOnce(options, valid)
     }), 120_000)
 
+  it.live("flushes whose writes fail before their rows load give the rows' room back: ingestion goes on", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker(), { maxBatchRecords: 200 })
+      const reconciliation = yield* publishToMemory(kafka, 2, { symbols: ["BHP", "CBA"], eventsPerSymbolPerDay: 500 })
+      const valid = reconciliation.totals.trades + reconciliation.totals.quotes
+      const options = warehouseOptions("sqlite")
+      const lakehouse = Lakehouse.layer(options)
+      // The first data writes fail before a row is loaded (the disk refused the temp table), more
+      // rows in all than the room: a room they kept would stall fetching for good (ADR-91).
+      let failuresLeft = 8
+      const failingWrites = Layer.effect(IcebergSink)(Effect.gen(function*() {
+        const inner = yield* IcebergSink
+        return IcebergSink.of({
+          ...inner,
+          append: (id, batch, writeOptions) =>
+            id.name !== "sequence_events" && batch.rowCount > 0 && failuresLeft-- > 0
+              ? Effect.fail(new TableFileError({ reason: new StorageFailure({ path: id.name, detail: "injected: no space left" }) }))
+              : inner.append(id, batch, writeOptions)
+        })
+      })).pipe(Layer.provide(lakehouse))
+      const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
+        Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, maxBufferedRows: 1_000, flushRows: 400 }, over: [failingWrites] }))
+      )
+      assert.isAbove(progress.restarts, 0)
+      yield* assertTablesHoldOnce(options, valid)
+    }), 120_000)
+
   it.live("a catalog outage longer than a restart's retries is waited out: the run rejoins, nothing lost or doubled", () =>
     Effect.gen(function*() {
       const broker = new KafkaMemory.MemoryBroker()
