@@ -21,7 +21,7 @@ import { modelProblem } from "../domain/feeds/simulator.ts"
 import { DLQ_SUFFIX, EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, partitionsByDefault, topicName, type TopicSpec, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
-import { type PublishedCounts, publishFeed, type PublishProgress, tableCounts } from "../layers/produce/publisher.ts"
+import { type PublishedCounts, type PublishFailure, publishFeed, type PublishProgress, tableCounts } from "../layers/produce/publisher.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
@@ -317,6 +317,29 @@ export class StoppedBeforeSending extends Schema.TaggedError<StoppedBeforeSendin
 const beforeSending = <A, E, R>(restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, step: string, effect: Effect.Effect<A, E, R>) =>
   restore(effect).pipe(failsWhenStopped(() => new StoppedBeforeSending({ step })))
 
+/**
+ * A failed publish's reconciliation: what Kafka acknowledged per symbol (in the topics), the records
+ * of the sends under way (some perhaps written), `completed: false` and `failed` (the failure). No
+ * `tables`: the anomaly manifest lists duplicates the feed made but Kafka never acknowledged, and
+ * the sends under way may be in the topics or not. A report that cannot be written is said; the
+ * run still fails with its own failure.
+ */
+const writeFailedReport = (options: Options, failure: PublishFailure, feed: MarketFeed["Service"]) =>
+  Effect.gen(function*() {
+    const report = {
+      source: options.source,
+      completed: false,
+      failed: failure.message,
+      feed: yield* feed.summary,
+      published: failure.published,
+      totals: failure.totals,
+      resent: failure.resent,
+      underWay: failure.underWay
+    }
+    yield* reportFile("reconciliation", options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
+    yield* Effect.logError(`what Kafka acknowledged of the failed run, per symbol: reconciliation in ${options.reconciliation}`)
+  }).pipe(Effect.catch((e) => Effect.logError(e.message)))
+
 /** The Kafka client's layer `produce` builds: `kafkaLayer`; a test's stand-in over the in-memory broker. */
 export const ProduceKafkaLayer = Context.Reference<typeof kafkaLayer>("k2/produce/KafkaLayer", { defaultValue: () => kafkaLayer })
 
@@ -345,7 +368,9 @@ const produce = (
         instrumentsTopicName(exchange)
       ]))
       const signalled = yield* Deferred.make<void>()
+      let failure: PublishFailure | undefined
       const publish = publishFeed(codec, {
+        onFailure: (f) => Effect.sync(() => void (failure = f)),
         stop: Deferred.await(signalled),
         // A signal's drain waits for the sends under way, failing (exit 1) after this long without an acknowledgment, saying what
         // was acknowledged: a frozen broker held it for minutes, past a supervisor's grace period.
@@ -367,8 +392,10 @@ const produce = (
         const publishing = yield* Effect.forkChild(restore(publish))
         const waited = yield* Effect.exit(restore(Fiber.await(publishing)))
         if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)
-        const published = yield* Fiber.join(publishing)
         const feed = yield* MarketFeed
+        const published = yield* Fiber.join(publishing).pipe(
+          Effect.tapError(() => failure === undefined ? Effect.void : writeFailedReport(options, failure, feed))
+        )
         return { published, summary: yield* feed.summary, anomalies: yield* feed.manifest }
       }).pipe(Effect.provide(services))
       if (process.stderr.isTTY) process.stderr.write("\n")

@@ -14,7 +14,8 @@ import { UsageError } from "../../src/programs/cli/common.ts"
 import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../src/programs/cli/run.ts"
 import { finalLine, ProduceKafkaLayer, produceCommand, resentWarning, StoppedBeforeSending } from "../../src/programs/produce.ts"
 import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
-import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
+import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
+import { kafkaError, KafkaRejected } from "../../src/services/KafkaSource.ts"
 
 /** The usage error `args` stop at. */
 const refusal = (args: ReadonlyArray<string>) =>
@@ -203,4 +204,50 @@ describe("npm run produce, records sent again", () => {
       assert.notInclude(warning, "wrote each once", client)
     }
   })
+})
+
+describe("npm run produce, a send Kafka refuses mid-run", () => {
+  // A failed run wrote no reconciliation: only its log line said how many events Kafka had acknowledged.
+  it.live("fails (exit 1) and writes a reconciliation marked failed: per symbol what the topics hold, the records under way, no tables", () =>
+    Effect.gen(function*() {
+      const broker = new MemoryBroker()
+      let sends = 0
+      const refusingThird = Layer.effect(KafkaSink)(Effect.map(KafkaSink, (sink) =>
+        KafkaSink.of({
+          ...sink,
+          send: (records) =>
+            ++sends === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : sink.send(records)
+        })))
+      const stub = () => refusingThird.pipe(Layer.provideMerge(layerMemory(broker)))
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-failed-"))
+      const file = path.join(dir, "r.json")
+      // An earlier run's report: it must not pass for this one's.
+      fs.writeFileSync(file, JSON.stringify({ completed: true, published: {} }))
+      const record = drainRecord()
+      const exit = yield* Command.runWith(produceCommand, { version: "0" })(["--brokers", "127.0.0.1:1", "--reconciliation", file, "--events", "500", "--partitions", "1"]).pipe(
+        Effect.provide(NodeServices.layer),
+        Effect.provideService(DrainRecord, record),
+        Effect.provideService(ProduceKafkaLayer, stub),
+        Effect.exit
+      )
+      assert.strictEqual(programExitCode(exit, record), 1)
+      const report = JSON.parse(fs.readFileSync(file, "utf8"))
+      assert.strictEqual(report.completed, false)
+      assert.include(report.failed, "TOPIC_AUTHORIZATION_FAILED")
+      assert.isUndefined(report.tables)
+      const held: Record<string, Record<string, number>> = {}
+      for (const topic of broker.topics.values()) {
+        const type = topic.name.startsWith("reference.instruments.") ? "instruments" : topic.name.includes(".trades.") ? "trades" : "quotes"
+        for (const r of topic.partitions.flat()) {
+          const c = held[r.key!] ?? (held[r.key!] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+          c[type]!++
+        }
+      }
+      assert.deepStrictEqual(report.published, held)
+      const sum = (counts: Record<string, Record<string, number>>) => Object.values(counts).reduce((n, c) => n + c.trades! + c.quotes! + c.poison! + c.instruments!, 0)
+      assert.strictEqual(sum(report.published), 2_000)
+      assert.strictEqual(sum(report.underWay), 1_000)
+      assert.strictEqual(report.totals.trades + report.totals.quotes + report.totals.instruments + report.totals.poison, 2_000)
+      assert.strictEqual(report.resent, 0)
+    }))
 })

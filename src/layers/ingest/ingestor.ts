@@ -267,10 +267,10 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
       const { checkpoints, taken } = yield* takeBuffers(parts, trackers, final || now - lastCheckpoint >= config.checkpointIntervalMs)
       // Each table's rows keep their room until they are in DuckDB (ADR-91): the flush's first steps
       // run before the actors decode more, and these decode while its COPY runs off the JS thread.
-      const held = holdTaken(taken)
+      const held = taken.length > 0 ? holdTaken(taken) : undefined
       // Taken or not: room made where no one said so still wakes the waiters within a commit interval.
       room.roomMade()
-      if (taken.length > 0) {
+      if (held !== undefined) {
         if (checkpoints) lastCheckpoint = now
         yield* commitTaken(consumer, taken, checkpoints, final, (table) => room.release(held[table])).pipe(
           Effect.withSpan("ingest.flush", flushSpanOptions(taken)),

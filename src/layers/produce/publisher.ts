@@ -1,8 +1,8 @@
 /**
  * Publishing a MarketFeed to Kafka: Avro with Confluent framing, key = symbol, one topic per
  * (asset class, data type, exchange), instruments on their exchange's compacted reference topic,
- * poison payloads as they are. Counts every event per symbol and type so the ingested tables
- * can be reconciled against what was sent.
+ * poison payloads as they are. Counts every event Kafka acknowledged per symbol and type so the
+ * ingested tables can be reconciled against what was sent, a failed run's included (`onFailure`).
  *
  * One send is in flight while the next batch is encoded: the producer's CPU work overlaps the
  * broker's, and sends never overlap, so each partition keeps the feed's order (a second send in
@@ -55,7 +55,7 @@ export const tableCounts = (
 }
 
 export interface Reconciliation {
-  /** symbol → type → count published. */
+  /** symbol → type → records Kafka acknowledged (counted at the acknowledgment: a failed run's are exact too). */
   readonly published: Record<string, PublishedCounts>
   readonly totals: PublishedCounts
   readonly topics: ReadonlyArray<string>
@@ -105,6 +105,22 @@ export interface PublishOptions {
    * given: a failed send ends the run.
    */
   readonly resendFor?: Duration.Input
+  /** Called when the run fails, before it fails: what it is known to have published (a failed run returns no Reconciliation). */
+  readonly onFailure?: (failure: PublishFailure) => Effect.Effect<void>
+}
+
+/**
+ * What a publish that failed is known to have done: `published` and `totals` Kafka acknowledged (in
+ * the topics); `underWay` the records of the sends under way at the failure, handed to the client but
+ * not acknowledged (some perhaps written). Records read from the feed but not yet handed over are in
+ * neither.
+ */
+export interface PublishFailure {
+  readonly published: Record<string, PublishedCounts>
+  readonly totals: PublishedCounts
+  readonly underWay: Record<string, PublishedCounts>
+  readonly resent: number
+  readonly message: string
 }
 
 /** Stopped, Kafka acknowledged none of the sends under way for the drain timeout: the broker is not answering. */
@@ -188,10 +204,21 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     return topic
   }
 
+  /** The batch being encoded, per symbol; `published` gets it when Kafka acknowledges its send. */
+  let batchCounts: Record<string, PublishedCounts> = {}
+  let batchInstruments = 0
   const count = (symbol: string, type: keyof PublishedCounts) => {
-    const entry = published[symbol] ?? (published[symbol] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+    const entry = batchCounts[symbol] ?? (batchCounts[symbol] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
     entry[type]++
-    totals[type]++
+  }
+  const acknowledge = (counts: Record<string, PublishedCounts>) => {
+    for (const [symbol, c] of Object.entries(counts)) {
+      const entry = published[symbol] ?? (published[symbol] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+      for (const type of ["trades", "quotes", "poison", "instruments"] as const) {
+        entry[type] += c[type]
+        totals[type] += c[type]
+      }
+    }
   }
 
   const toRecord = (event: FeedEvent): ProducerRecord => {
@@ -228,6 +255,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       case "Instrument": {
         const i = event.instrument
         instruments.push(i)
+        batchInstruments++
         count(i.symbol, "instruments")
         return {
           topic: topicOf(i.asset_class, "instruments", i.exchange),
@@ -296,6 +324,8 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   const acknowledgedNow = Effect.all({ wallMs: Clock.currentTimeMillis, monotonicMs: monotonicMillis })
   /** The send in flight; it ends with the time the broker acknowledged it. */
   let inflight: Fiber.Fiber<{ readonly wallMs: number; readonly monotonicMs: number }, KafkaError | SendNotTaken> | undefined
+  /** The records of the send in flight per symbol, until Kafka acknowledges it: a failure's sends under way. */
+  let underWay: Record<string, PublishedCounts> = {}
   /** When Kafka last acknowledged a send (monotonic), as it happened: a drain's wait counts from it. */
   let lastAcknowledgedMs = Number.NEGATIVE_INFINITY
   /** Waits for the send in flight; then everything handed over so far is acknowledged. */
@@ -324,12 +354,23 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     Stream.runForEach((chunk) =>
       Effect.gen(function*() {
         const records = new Array<ProducerRecord>(chunk.length)
-        const instrumentsBefore = totals.instruments
+        batchCounts = {}
+        batchInstruments = 0
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
-        const chunkInstruments = totals.instruments - instrumentsBefore
+        const counts = batchCounts
+        const chunkInstruments = batchInstruments
         yield* settle
+        underWay = counts
+        // Counted as Kafka acknowledges it, not when it is next waited for: a failure (or a drain cut)
+        // meanwhile would count an acknowledged send as one under way.
         inflight = yield* Effect.forkChild(Effect.andThen(sendResending(records), acknowledgedNow).pipe(
-          Effect.tap(({ monotonicMs }) => Effect.sync(() => void (lastAcknowledgedMs = monotonicMs)))
+          Effect.tap(({ monotonicMs }) =>
+            Effect.sync(() => {
+              lastAcknowledgedMs = monotonicMs
+              acknowledge(counts)
+              underWay = {}
+            })
+          )
         ))
         sent += chunk.length
         instrumentsSent += chunkInstruments
@@ -360,14 +401,20 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       })
     )
   )
+  const sum = (c: PublishedCounts) => c.trades + c.quotes + c.poison + c.instruments
   yield* bounded.pipe(
-    // A failed run reports no counts: what reached Kafka before it is said here.
+    // A failed run returns no counts: what reached Kafka before it is said here, and given to onFailure.
     Effect.tapError((e) =>
-      Effect.logError(
-        `publishing failed with ${acknowledged} events acknowledged by Kafka (in the topics); ` +
-          `${sent - acknowledged} more were in the sends under way, some of them perhaps written` +
-          `${resent > 0 ? `; ${resent} records were sent again after failed sends` : ""}: ${e.message}`
-      )
+      Effect.suspend(() => {
+        // Copies: a send under way when a feed error ends the run is interrupted only after this.
+        const failure: PublishFailure = { published: structuredClone(published), totals: { ...totals }, underWay: structuredClone(underWay), resent, message: e.message }
+        const underWayRecords = Object.values(underWay).reduce((n, c) => n + sum(c), 0)
+        return Effect.logError(
+          `publishing failed with ${sum(totals)} events acknowledged by Kafka (in the topics); ` +
+            `${underWayRecords} more were in the sends under way, some of them perhaps written` +
+            `${resent > 0 ? `; ${resent} records were sent again after failed sends` : ""}: ${e.message}`
+        ).pipe(Effect.andThen(options.onFailure?.(failure) ?? Effect.void))
+      })
     )
   )
   // A stop while the feed, having given its last event, was finding it had no more: nothing was cut.

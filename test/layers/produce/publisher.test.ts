@@ -8,7 +8,7 @@ import { DEFAULT_MODEL, NO_FAULTS, Simulator } from "../../../src/domain/feeds/s
 import { Header, instrumentsTopicName, sourceTopicSpecs, topicName } from "../../../src/domain/wire.ts"
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import { publishFeed, type PublishedCounts, type PublishProgress } from "../../../src/layers/produce/publisher.ts"
+import { publishFeed, type PublishedCounts, type PublishFailure, type PublishProgress } from "../../../src/layers/produce/publisher.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
@@ -218,6 +218,42 @@ describe("publishFeed", () => {
       const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
       assert.strictEqual(inKafka, 1_000)
       assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
+    }))
+
+  it.effect("a send that fails gives onFailure per symbol what Kafka acknowledged (what the topics hold) and the records under way", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+      const memory = KafkaMemory.layerMemory(broker)
+      let sends = 0
+      const refusingThird = sendsThrough(memory, (send) => (records) =>
+        ++sends === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : send(records))
+      const failures: Array<PublishFailure> = []
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+        return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, onFailure: (f) => Effect.sync(() => void failures.push(f)) }))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, refusingThird, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(failures.length, 1)
+      const failure = failures[0]!
+      assert.include(failure.message, "TOPIC_AUTHORIZATION_FAILED")
+      // What the topics hold, per symbol and type.
+      const held: Record<string, PublishedCounts> = {}
+      for (const topic of topics) {
+        const type = topic === instrumentsTopicName("ASX") ? "instruments" : topic.includes(".trades.") ? "trades" : "quotes"
+        for (const record of broker.topic(topic).partitions[0]!) {
+          const c = held[record.key!] ?? (held[record.key!] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+          c[type]++
+        }
+      }
+      assert.deepStrictEqual(failure.published, held)
+      const sum = (counts: Record<string, PublishedCounts>) =>
+        Object.values(counts).reduce((n, c) => n + c.trades + c.quotes + c.poison + c.instruments, 0)
+      assert.strictEqual(sum(failure.published), 1_000)
+      assert.strictEqual(failure.totals.trades + failure.totals.quotes + failure.totals.poison + failure.totals.instruments, 1_000)
+      // The refused send's 500 records were under way.
+      assert.strictEqual(sum(failure.underWay), 500)
+      assert.strictEqual(failure.resent, 0)
     }))
 
   /** The publish run to its end on the test clock, half a second at a time: its exit, once ended. */

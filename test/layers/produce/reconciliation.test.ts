@@ -3,14 +3,15 @@
  * drops each copy (a DUPLICATE), so the tables hold fewer rows than were published.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Layer, Result } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { makeWireCodec, type WireMessage } from "../../../src/domain/avro/codec.ts"
 import { SequenceTrackerState } from "../../../src/domain/sequence/tracker.ts"
 import { instrumentsTopicName, sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as Feeds from "../../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
-import { publishFeed, tableCounts } from "../../../src/layers/produce/publisher.ts"
-import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import { type PublishedCounts, type PublishFailure, publishFeed, tableCounts } from "../../../src/layers/produce/publisher.ts"
+import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { MarketFeed } from "../../../src/services/MarketFeed.ts"
 import { ASX_TOPICS } from "../../support/memoryFeed.ts"
 
@@ -67,4 +68,45 @@ describe("reconciliation", () => {
         }
       }))
   }
+  // A failed run returned no counts; `published` counted each record as it was handed to the client,
+  // so a failure's would have counted the send Kafka never answered.
+  it.effect("a run failed by a frozen broker at a stop: per symbol, what it acknowledged is what the topics hold, the frozen send under way", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const memory = KafkaMemory.layerMemory(broker)
+      const stop = yield* Deferred.make<void>()
+      let sends = 0
+      const frozenThird = Layer.effect(KafkaSink)(Effect.map(KafkaSink, (sink) =>
+        KafkaSink.of({ ...sink, send: (records) => ++sends === 3 ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.never)) : sink.send(records) })
+      )).pipe(Layer.provide(memory))
+      const failures: Array<PublishFailure> = []
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([...ASX_TOPICS, instrumentsTopicName("ASX")], 1)!)
+        const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), {
+          batchSize: 300,
+          stop: Deferred.await(stop),
+          drainTimeout: "5 seconds",
+          onFailure: (f) => Effect.sync(() => void failures.push(f))
+        })))
+        yield* Deferred.await(stop)
+        yield* TestClock.adjust("5 seconds")
+        const exit = yield* Fiber.join(publishing)
+        assert.isTrue(Exit.isFailure(exit))
+      }).pipe(Effect.provide(Layer.mergeAll(memory, frozenThird, Feeds.layerSimulator({ eventsPerSymbolPerDay: 1_000, faults: { poison: 0.01 } }))))
+      assert.strictEqual(failures.length, 1)
+      const held: Record<string, PublishedCounts> = {}
+      const codec = makeWireCodec()
+      for (const topic of [...ASX_TOPICS, instrumentsTopicName("ASX")]) {
+        for (const record of broker.topic(topic).partitions[0]!) {
+          const c = held[record.key!] ?? (held[record.key!] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+          const decoded = codec.decode(record.value!)
+          const kind = Result.isFailure(decoded) ? "poison" : (decoded as Result.Success<WireMessage, unknown>).success.kind
+          c[kind === "trade" ? "trades" : kind === "quote" ? "quotes" : kind === "instrument" ? "instruments" : "poison"]++
+        }
+      }
+      assert.deepStrictEqual(failures[0]!.published, held)
+      const underWay = Object.values(failures[0]!.underWay).reduce((n, c) => n + c.trades + c.quotes + c.poison + c.instruments, 0)
+      assert.strictEqual(underWay, 300)
+      assert.include(failures[0]!.message, "acknowledged none of the sends under way")
+    }))
 })
