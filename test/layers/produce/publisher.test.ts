@@ -36,6 +36,24 @@ const loggedLines = () => {
   return { lines, layer }
 }
 
+/**
+ * The memory broker with the ASX topics, its sink's sends wrapped by `send`: `run` an effect over it
+ * (the topics made first) with the simulator's feed of `events` per symbol per day, what it logs in
+ * `logged`, and `inKafka` the records the topics hold.
+ */
+const overMemoryBroker = (send: (inner: KafkaSink["Service"]["send"]) => KafkaSink["Service"]["send"]) => {
+  const broker = new KafkaMemory.MemoryBroker()
+  const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
+  const memory = KafkaMemory.layerMemory(broker)
+  const { layer: capture, lines: logged } = loggedLines()
+  const run = <A, E, R>(effect: Effect.Effect<A, E, R>, events = 10_000) =>
+    Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+      return yield* effect
+    }).pipe(Effect.provide(Layer.mergeAll(memory, sendsThrough(memory, send), capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: events }))))
+  return { broker, topics, logged, run, inKafka: () => topics.reduce((n, t) => n + broker.endOffset(t, 0), 0) }
+}
+
 describe("publishFeed", () => {
   it.effect("publishes a feed paced at 100 events a second within a fraction of a second of each event", () =>
     Effect.gen(function*() {
@@ -202,37 +220,23 @@ describe("publishFeed", () => {
 
   it.effect("a send that fails ends the run saying how many events Kafka acknowledged before it", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
       // The third send is refused, before anything of it is written.
-      const failingThird = sendsThrough(memory, (send) => (records) =>
+      const { logged, run, inKafka } = overMemoryBroker((send) => (records) =>
         ++sends === 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" }))) : send(records))
-      const { layer: capture, lines: logged } = loggedLines()
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500 }))
-      }).pipe(Effect.provide(Layer.mergeAll(memory, failingThird, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500 })))
       assert.isTrue(Exit.isFailure(exit))
-      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
-      assert.strictEqual(inKafka, 1_000)
-      assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
+      assert.strictEqual(inKafka(), 1_000)
+      assert.isTrue(logged.some((line) => line.includes(`${inKafka()} events acknowledged`) && line.includes("broker gone")), logged.join("\n"))
     }))
 
   it.effect("a send that fails gives onFailure per symbol what Kafka acknowledged (what the topics hold) and the records under way", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
-      const refusingThird = sendsThrough(memory, (send) => (records) =>
+      const { broker, topics, run } = overMemoryBroker((send) => (records) =>
         ++sends === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : send(records))
       const failures: Array<PublishFailure> = []
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, onFailure: (f) => Effect.sync(() => void failures.push(f)) }))
-      }).pipe(Effect.provide(Layer.mergeAll(memory, refusingThird, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, onFailure: (f) => Effect.sync(() => void failures.push(f)) })))
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(failures.length, 1)
       const failure = failures[0]!
@@ -271,25 +275,17 @@ describe("publishFeed", () => {
 
   it.effect("a send failing while the broker restarts is sent again with backoff: the run completes, each record once in the topics, the resend counted", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
       // The third send fails four times (the broker down), nothing of it written; then it is taken.
-      const restarting = sendsThrough(memory, (send) => (records) =>
+      const { logged, run, inKafka } = overMemoryBroker((send) => (records) =>
         Effect.suspend(() =>
           ++sends >= 3 && sends <= 6 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "ECONNREFUSED" }))) : send(records)
         ))
-      const { layer: capture, lines: logged } = loggedLines()
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "60 seconds" }), 120)
-      }).pipe(Effect.provide(Layer.mergeAll(memory, restarting, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 100 }))))
+      const exit = yield* run(runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "60 seconds" }), 120), 100)
       assert.isTrue(Exit.isSuccess(exit), `${String(exit)}\n${logged.join("\n")}`)
       if (!Exit.isSuccess(exit)) return
       const { totals, resent } = exit.value
-      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
-      assert.strictEqual(inKafka, totals.trades + totals.quotes + totals.poison + totals.instruments)
+      assert.strictEqual(inKafka(), totals.trades + totals.quotes + totals.poison + totals.instruments)
       assert.strictEqual(resent, 500)
       assert.strictEqual(logged.filter((line) => line.includes("waiting for Kafka to take a send of 500 records") && line.includes("giving up at 60 s")).length, 4, logged.join("\n"))
       assert.isTrue(logged.some((line) => line.includes("Kafka took the send again") && line.includes("4 attempts failed")), logged.join("\n"))
@@ -297,44 +293,29 @@ describe("publishFeed", () => {
 
   it.effect("a send still failing past resendFor ends the run as one not sent again does, saying what was acknowledged and resent", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
       // From the third send on, the broker is gone for good.
-      const gone = sendsThrough(memory, (send) => (records) =>
+      const { logged, run, inKafka } = overMemoryBroker((send) => (records) =>
         Effect.suspend(() => ++sends >= 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" }))) : send(records)))
-      const { layer: capture, lines: logged } = loggedLines()
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 120)
-      }).pipe(Effect.provide(Layer.mergeAll(memory, gone, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 120))
       assert.isTrue(Exit.isFailure(exit))
-      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
-      assert.isAbove(inKafka, 0)
+      assert.isAbove(inKafka(), 0)
       assert.isAbove(sends, 4, "sent again meanwhile")
       // Gave up at the first failure 20 s from the send's first attempt: the backoff's 5 s cap past it at most.
       const waits = logged.filter((line) => line.includes("waiting for Kafka to take a send")).map((line) => Number(/\((\d+) s,/.exec(line)![1]))
       assert.isBelow(Math.max(...waits), 20, logged.join("\n"))
-      assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && /\d+ records were sent again/.test(line) && line.includes("broker gone")), logged.join("\n"))
+      assert.isTrue(logged.some((line) => line.includes(`${inKafka()} events acknowledged`) && /\d+ records were sent again/.test(line) && line.includes("broker gone")), logged.join("\n"))
     }))
 
   it.effect("a send Kafka does not answer (its client still retrying) fails the run at resendFor, not once the client gives up", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
       // The third send fails once, then its attempt gets no answer, ever.
-      const silent = sendsThrough(memory, (send) => (records) =>
+      const { logged, run } = overMemoryBroker((send) => (records) =>
         Effect.suspend(() =>
           ++sends === 3 ? Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "ECONNREFUSED" }))) : sends > 3 ? Effect.never : send(records)
         ))
-      const { layer: capture, lines: logged } = loggedLines()
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 40)
-      }).pipe(Effect.provide(Layer.mergeAll(memory, silent, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 40))
       assert.isTrue(Exit.isFailure(exit))
       assert.include(String(exit), "in the 20 s it is waited for (last: kafka unavailable during send: ECONNREFUSED)")
       assert.isTrue(logged.some((line) => line.includes("waiting for Kafka to acknowledge a send of") && line.includes("giving up at 20 s")), logged.join("\n"))
@@ -342,46 +323,31 @@ describe("publishFeed", () => {
 
   it.effect("stopped while a failing send is being sent again, it waits drainTimeout, not resendFor, and fails saying what was acknowledged", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       const stop = yield* Deferred.make<void>()
       let sends = 0
       // From the third send on the broker is gone; the signal comes with its first failure.
-      const gone = sendsThrough(memory, (send) => (records) =>
+      const { logged, run, inKafka } = overMemoryBroker((send) => (records) =>
         Effect.suspend(() =>
           ++sends >= 3
             ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" })))))
             : send(records)
         ))
-      const { layer: capture, lines: logged } = loggedLines()
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds", resendFor: "60 seconds" }), 10)
-      }).pipe(Effect.provide(Layer.mergeAll(memory, gone, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds", resendFor: "60 seconds" }), 10))
       assert.isTrue(Exit.isFailure(exit))
-      const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
-      assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("acknowledged none of the sends under way for 5 s")), logged.join("\n"))
+      assert.isTrue(logged.some((line) => line.includes(`${inKafka()} events acknowledged`) && line.includes("acknowledged none of the sends under way for 5 s")), logged.join("\n"))
     }))
 
   it.effect("a send failing just before resendFor, its resend's backoff cut short, is not said to have been sent again", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
       // The third send fails 19.9 s in; its resend's backoff (at least 200 ms) ends past the 20 s cut.
-      const late = sendsThrough(memory, (send) => (records) =>
+      const { logged, run } = overMemoryBroker((send) => (records) =>
         Effect.suspend(() =>
           ++sends >= 3
             ? Effect.sleep("19900 millis").pipe(Effect.andThen(Effect.fail(kafkaError(new KafkaUnavailable({ operation: "send", detail: "broker gone" })))))
             : send(records)
         ))
-      const { layer: capture, lines: logged } = loggedLines()
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 40)
-      }).pipe(Effect.provide(Layer.mergeAll(memory, late, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(runOnTestClock(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "20 seconds" }), 40))
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(sends, 3, "never sent again")
       const failed = logged.find((line) => line.startsWith("publishing failed"))
@@ -392,33 +358,22 @@ describe("publishFeed", () => {
 
   it.effect("a send Kafka refuses (not a fault that passes) is not sent again: the run ends at once", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       let sends = 0
-      const refusing = sendsThrough(memory, (send) => (records) =>
+      const { run } = overMemoryBroker((send) => (records) =>
         ++sends === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : send(records))
-      const exit = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
-        return yield* Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "60 seconds" }))
-      }).pipe(Effect.provide(Layer.mergeAll(memory, refusing, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+      const exit = yield* run(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, resendFor: "60 seconds" })))
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(sends, 3)
     }))
 
   it.effect("stopped while Kafka answers no send (a frozen broker), it waits drainTimeout and fails saying what was acknowledged", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       const stop = yield* Deferred.make<void>()
       let sends = 0
       // The third send gets no answer, ever; the signal comes while it is under way.
-      const frozenThird = sendsThrough(memory, (send) => (records) =>
+      const { logged, run, inKafka } = overMemoryBroker((send) => (records) =>
         ++sends === 3 ? Deferred.done(stop, Exit.void).pipe(Effect.andThen(Effect.never)) : send(records))
-      const { layer: capture, lines: logged } = loggedLines()
-      yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+      yield* run(Effect.gen(function*() {
         const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds" })))
         yield* Deferred.await(stop)
         yield* TestClock.adjust("5 seconds")
@@ -426,28 +381,23 @@ describe("publishFeed", () => {
         const exit = publishing.pollUnsafe()
         assert.isDefined(exit, "still waiting for a send Kafka never answers")
         assert.isTrue(Exit.isSuccess(exit!) && Exit.isFailure(exit.value))
-        const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
-        assert.strictEqual(inKafka, 1_000)
-        assert.isTrue(logged.some((line) => line.includes(`${inKafka} events acknowledged`) && line.includes("500 more")), logged.join("\n"))
-      }).pipe(Effect.provide(Layer.mergeAll(memory, frozenThird, capture, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+        assert.strictEqual(inKafka(), 1_000)
+        assert.isTrue(logged.some((line) => line.includes(`${inKafka()} events acknowledged`) && line.includes("500 more")), logged.join("\n"))
+      }))
     }))
 
   it.effect("stopped while a slow but answering broker acknowledges each send in 3 s, the drain is not cut: it completes and reconciles", () =>
     Effect.gen(function*() {
-      const broker = new KafkaMemory.MemoryBroker()
-      const topics = [...ASX_TOPICS, instrumentsTopicName("ASX")]
-      const memory = KafkaMemory.layerMemory(broker)
       const stop = yield* Deferred.make<void>()
       let sends = 0
       // Every send is answered, 3 s after it leaves; the signal comes while the third is under
       // way, and the batch made meanwhile still has to go: 6 s of drain, each send well within 5 s.
-      const slow = sendsThrough(memory, (send) => (records) =>
+      const { run, inKafka } = overMemoryBroker((send) => (records) =>
         (++sends === 3 ? Deferred.done(stop, Exit.void) : Effect.void).pipe(
           Effect.andThen(Effect.sleep("3 seconds")),
           Effect.andThen(send(records))
         ))
-      yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(topics, 1)!)
+      yield* run(Effect.gen(function*() {
         const publishing = yield* Effect.forkChild(Effect.exit(publishFeed(makeWireCodec(), { batchSize: 500, stop: Deferred.await(stop), drainTimeout: "5 seconds" })))
         for (let i = 0; i < 60 && publishing.pollUnsafe() === undefined; i++) {
           yield* TestClock.adjust("500 millis")
@@ -458,10 +408,9 @@ describe("publishFeed", () => {
         assert.isTrue(Exit.isSuccess(exit!) && Exit.isSuccess(exit.value), String(Exit.isSuccess(exit!) ? exit.value : exit))
         assert.isAbove(sends, 3, "a batch made while the third send was under way was sent after the stop")
         const reconciliation = (exit as Exit.Success<Exit.Exit<{ totals: PublishedCounts }, unknown>>).value as Exit.Success<{ totals: PublishedCounts }>
-        const inKafka = topics.reduce((n, t) => n + broker.endOffset(t, 0), 0)
         const { totals } = reconciliation.value
-        assert.strictEqual(inKafka, totals.trades + totals.quotes + totals.poison + totals.instruments)
-      }).pipe(Effect.provide(Layer.mergeAll(memory, slow, Feeds.layerSimulator({ eventsPerSymbolPerDay: 10_000 }))))
+        assert.strictEqual(inKafka(), totals.trades + totals.quotes + totals.poison + totals.instruments)
+      }))
     }))
 
   it.effect("each record: its exchange's topic, key = symbol, the value's schema id and the run's correlation id; poison as given, under its own id", () =>
