@@ -24,7 +24,7 @@ import { DuckDb, type DuckDbOptions } from "../layers/duckdb/DuckDb.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
 import { markerOf } from "../domain/ingest/marker.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
-import { publishFeed } from "../layers/produce/publisher.ts"
+import { countOf, publishFeed } from "../layers/produce/publisher.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
 import type { TrackerOptions } from "../domain/sequence/tracker.ts"
 import * as MetricsServer from "../layers/telemetry/server.ts"
@@ -262,7 +262,7 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
       // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
       const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
       const published = yield* Fiber.join(publisher)
-      total = published.totals.trades + published.totals.quotes + published.totals.instruments + published.totals.poison
+      total = countOf(published.totals)
       // Done when every partition is read to its end: stopping the ingestor then drains it, which
       // commits what is buffered and sequence_events too. Waiting for the rows to be in their
       // tables first waited out --commit-interval-ms (for ever, given a large one).

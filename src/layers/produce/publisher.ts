@@ -29,6 +29,11 @@ export interface PublishedCounts {
   instruments: number
 }
 
+const COUNTED = ["trades", "quotes", "poison", "instruments"] as const
+const noCounts = (): PublishedCounts => ({ trades: 0, quotes: 0, poison: 0, instruments: 0 })
+/** The records of every type in `c`. */
+export const countOf = (c: PublishedCounts): number => c.trades + c.quotes + c.poison + c.instruments
+
 /** Rows of a symbol the ingested tables should hold. */
 export interface TableCounts {
   trades: number
@@ -183,7 +188,7 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
   // hour (produce's progress then said nothing for that hour); acknowledgedAt stays a wall time.
   const started = yield* monotonicMillis
   const published: Record<string, PublishedCounts> = {}
-  const totals: PublishedCounts = { trades: 0, quotes: 0, poison: 0, instruments: 0 }
+  const totals = noCounts()
   const topics = new Set<string>()
   const instruments: Array<Instrument> = []
   const tradeSchemaId = String(codec.tradeSchemaId)
@@ -206,15 +211,14 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
 
   /** The batch being encoded, per symbol; `published` gets it when Kafka acknowledges its send. */
   let batchCounts: Record<string, PublishedCounts> = {}
-  let batchInstruments = 0
   const count = (symbol: string, type: keyof PublishedCounts) => {
-    const entry = batchCounts[symbol] ?? (batchCounts[symbol] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+    const entry = batchCounts[symbol] ?? (batchCounts[symbol] = noCounts())
     entry[type]++
   }
   const acknowledge = (counts: Record<string, PublishedCounts>) => {
     for (const [symbol, c] of Object.entries(counts)) {
-      const entry = published[symbol] ?? (published[symbol] = { trades: 0, quotes: 0, poison: 0, instruments: 0 })
-      for (const type of ["trades", "quotes", "poison", "instruments"] as const) {
+      const entry = published[symbol] ?? (published[symbol] = noCounts())
+      for (const type of COUNTED) {
         entry[type] += c[type]
         totals[type] += c[type]
       }
@@ -255,7 +259,6 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       case "Instrument": {
         const i = event.instrument
         instruments.push(i)
-        batchInstruments++
         count(i.symbol, "instruments")
         return {
           topic: topicOf(i.asset_class, "instruments", i.exchange),
@@ -317,10 +320,6 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       return yield* Effect.raceFirst(sending, Number.isFinite(resendForMs) ? Effect.raceFirst(sayWaiting, cut) : sayWaiting)
     })
 
-  let sent = 0
-  let acknowledged = 0
-  let instrumentsSent = 0
-  let instrumentsAcknowledged = 0
   const acknowledgedNow = Effect.all({ wallMs: Clock.currentTimeMillis, monotonicMs: monotonicMillis })
   /** The send in flight; it ends with the time the broker acknowledged it. */
   let inflight: Fiber.Fiber<{ readonly wallMs: number; readonly monotonicMs: number }, KafkaError | SendNotTaken> | undefined
@@ -335,10 +334,9 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
     // the batching window later (a freshness measured from here came out that much too short).
     const { wallMs: acknowledgedAt, monotonicMs } = yield* Fiber.join(inflight)
     inflight = undefined
-    acknowledged = sent
-    instrumentsAcknowledged = instrumentsSent
     if (options.onProgress !== undefined) {
-      yield* options.onProgress({ events: acknowledged, instruments: instrumentsAcknowledged, elapsedMs: monotonicMs - started, acknowledgedAt })
+      // Every send so far is counted in `totals` once the last is joined (each counts itself as it is acknowledged).
+      yield* options.onProgress({ events: countOf(totals), instruments: totals.instruments, elapsedMs: monotonicMs - started, acknowledgedAt })
     }
   })
 
@@ -355,10 +353,8 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       Effect.gen(function*() {
         const records = new Array<ProducerRecord>(chunk.length)
         batchCounts = {}
-        batchInstruments = 0
         for (let i = 0; i < chunk.length; i++) records[i] = toRecord(chunk[i]!)
         const counts = batchCounts
-        const chunkInstruments = batchInstruments
         yield* settle
         underWay = counts
         // Counted as Kafka acknowledges it, not when it is next waited for: a failure (or a drain cut)
@@ -372,8 +368,6 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
             })
           )
         ))
-        sent += chunk.length
-        instrumentsSent += chunkInstruments
       })
     ),
     Effect.andThen(settle),
@@ -401,16 +395,15 @@ export const publishFeed = Effect.fnUntraced(function*(codec: WireCodec, options
       })
     )
   )
-  const sum = (c: PublishedCounts) => c.trades + c.quotes + c.poison + c.instruments
   yield* bounded.pipe(
     // A failed run returns no counts: what reached Kafka before it is said here, and given to onFailure.
     Effect.tapError((e) =>
       Effect.suspend(() => {
         // Copies: a send under way when a feed error ends the run is interrupted only after this.
         const failure: PublishFailure = { published: structuredClone(published), totals: { ...totals }, underWay: structuredClone(underWay), resent, message: e.message }
-        const underWayRecords = Object.values(underWay).reduce((n, c) => n + sum(c), 0)
+        const underWayRecords = Object.values(underWay).reduce((n, c) => n + countOf(c), 0)
         return Effect.logError(
-          `publishing failed with ${sum(totals)} events acknowledged by Kafka (in the topics); ` +
+          `publishing failed with ${countOf(totals)} events acknowledged by Kafka (in the topics); ` +
             `${underWayRecords} more were in the sends under way, some of them perhaps written` +
             `${resent > 0 ? `; ${resent} records were sent again after failed sends` : ""}: ${e.message}`
         ).pipe(Effect.andThen(options.onFailure?.(failure) ?? Effect.void))
