@@ -32,6 +32,34 @@ const oddities = Effect.gen(function*() {
   return dir
 })
 
+/**
+ * Makes `target` (sync or not) with node:fs's mkdir, both forms, calling `before` with each path
+ * first: another process's step in a race (what `before` throws, that mkdir fails with). The real
+ * mkdir is put back after.
+ */
+const makingWhile = (before: (p: fs.PathLike) => void, sync: boolean, target: string) => {
+  const realSync = nodeFs.mkdirSync
+  const realAsync = nodeFs.promises.mkdir
+  nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (before(p), realSync(p, o))) as typeof fs.mkdirSync
+  nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => {
+    try {
+      before(p)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return realAsync(p, o)
+  }) as typeof fs.promises.mkdir
+  syncBuiltinESMExports()
+  return Effect.tryPromise(() => (sync ? Promise.resolve().then(() => makeDirectorySync(target)) : makeDirectory(target))).pipe(
+    Effect.mapError((e) => e.cause as NodeJS.ErrnoException),
+    Effect.ensuring(Effect.sync(() => {
+      nodeFs.mkdirSync = realSync
+      nodeFs.promises.mkdir = realAsync
+      syncBuiltinESMExports()
+    }))
+  )
+}
+
 describe("makeDirectory, makeDirectorySync", () => {
   it.effect("make the missing directories and answer the first made, as mkdir -p; nothing made of one that exists", () =>
     Effect.gen(function*() {
@@ -50,24 +78,14 @@ describe("makeDirectory, makeDirectorySync", () => {
   it.effect("another maker winning a directory on the way: the first this call made is still answered (its name is synced, ADR-43)", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("k2-dirs-")
+      // The real one: the other maker's mkdir does not meet the race.
+      const realMkdir = nodeFs.mkdirSync
       for (const sync of [false, true]) {
         const top = path.join(dir, `${sync}`)
         const middle = path.join(top, "b")
         // Another process (or fiber) makes `b` just after this call made `top`, before it makes `b` itself.
         let calls = 0
-        const realSync = nodeFs.mkdirSync
-        const realAsync = nodeFs.promises.mkdir
-        const racing = (p: fs.PathLike) => void (p === middle && ++calls === 2 && realSync(middle))
-        nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realSync(p, o))) as typeof fs.mkdirSync
-        nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realAsync(p, o))) as typeof fs.promises.mkdir
-        syncBuiltinESMExports()
-        const made = yield* Effect.promise(() => (sync ? Promise.resolve(makeDirectorySync(path.join(middle, "c"))) : makeDirectory(path.join(middle, "c")))).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            nodeFs.mkdirSync = realSync
-            nodeFs.promises.mkdir = realAsync
-            syncBuiltinESMExports()
-          }))
-        )
+        const made = yield* makingWhile((p) => void (p === middle && ++calls === 2 && realMkdir(middle)), sync, path.join(middle, "c"))
         assert.strictEqual(calls, 2, "the race happened")
         assert.strictEqual(made, top, sync ? "sync" : "async")
         assert.isTrue(fs.statSync(path.join(middle, "c")).isDirectory())
@@ -77,8 +95,6 @@ describe("makeDirectory, makeDirectorySync", () => {
   it.effect("a parent removed between making it and making the directory in it is made again, a bounded number of times", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("k2-dirs-")
-      const realSync = nodeFs.mkdirSync
-      const realAsync = nodeFs.promises.mkdir
       /** Makes `<top>/b/c` with `b` removed just before each `mkdir` of `c` that finds it there, up to `removals` times. */
       const making = (sync: boolean, top: string, removals: number) => {
         const middle = path.join(top, "b")
@@ -86,18 +102,7 @@ describe("makeDirectory, makeDirectorySync", () => {
         let removed = 0
         // Another process removing `b` (cleaning up, a table purged) after this call made it.
         const racing = (p: fs.PathLike) => void (p === target && fs.existsSync(middle) && removed < removals && (removed++, fs.rmdirSync(middle)))
-        nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realSync(p, o))) as typeof fs.mkdirSync
-        nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => (racing(p), realAsync(p, o))) as typeof fs.promises.mkdir
-        syncBuiltinESMExports()
-        return Effect.tryPromise(() => (sync ? Promise.resolve().then(() => makeDirectorySync(target)) : makeDirectory(target))).pipe(
-          Effect.mapError((e) => e.cause as NodeJS.ErrnoException),
-          Effect.map((made) => ({ made, removed })),
-          Effect.ensuring(Effect.sync(() => {
-            nodeFs.mkdirSync = realSync
-            nodeFs.promises.mkdir = realAsync
-            syncBuiltinESMExports()
-          }))
-        )
+        return makingWhile(racing, sync, target).pipe(Effect.map((made) => ({ made, removed })))
       }
       for (const sync of [false, true]) {
         for (const removals of [1, MAX_PARENT_REMOVALS]) {
@@ -118,28 +123,16 @@ describe("makeDirectory, makeDirectorySync", () => {
   it.effect("a directory another process made and removed between this call's EEXIST and its stat is made again, a bounded number of times", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("k2-dirs-")
-      const realSync = nodeFs.mkdirSync
-      const realAsync = nodeFs.promises.mkdir
       /** Makes `target`, each `mkdir` of it saying EEXIST of a directory gone by the stat, up to `races` times. */
       const making = (sync: boolean, target: string, races: number) => {
         let raced = 0
         // Another process made `target` just before this call's mkdir, and removed it just after (a cleanup, a table purged).
-        const exists = () => Object.assign(new Error(`EEXIST: file already exists, mkdir '${target}'`), { code: "EEXIST", syscall: "mkdir", path: target })
-        const racing = (p: fs.PathLike) => p === target && fs.existsSync(path.dirname(target)) && raced < races && ++raced > 0
-        nodeFs.mkdirSync = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => {
-          if (racing(p)) throw exists()
-          return realSync(p, o)
-        }) as typeof fs.mkdirSync
-        nodeFs.promises.mkdir = ((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => racing(p) ? Promise.reject(exists()) : realAsync(p, o)) as typeof fs.promises.mkdir
-        syncBuiltinESMExports()
-        return Effect.tryPromise(() => (sync ? Promise.resolve().then(() => makeDirectorySync(target)) : makeDirectory(target))).pipe(
-          Effect.mapError((e) => e.cause as NodeJS.ErrnoException),
-          Effect.ensuring(Effect.sync(() => {
-            nodeFs.mkdirSync = realSync
-            nodeFs.promises.mkdir = realAsync
-            syncBuiltinESMExports()
-          }))
-        )
+        const racing = (p: fs.PathLike) => {
+          if (p === target && fs.existsSync(path.dirname(target)) && raced < races && ++raced > 0) {
+            throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${target}'`), { code: "EEXIST", syscall: "mkdir", path: target })
+          }
+        }
+        return makingWhile(racing, sync, target)
       }
       for (const sync of [false, true]) {
         for (const races of [1, MAX_PARENT_REMOVALS]) {
