@@ -31,6 +31,16 @@ import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseStallingCommi
 
 const TOPICS = ASX_TOPICS
 
+/** The lakehouse's sink with its appends going through `append` (the inner append given). */
+const appendsThrough = <E>(
+  lakehouse: Layer.Layer<IcebergSink, E>,
+  append: (inner: IcebergSink["Service"]["append"]) => IcebergSink["Service"]["append"]
+) =>
+  Layer.effect(IcebergSink)(Effect.gen(function*() {
+    const inner = yield* IcebergSink
+    return IcebergSink.of({ ...inner, append: append(inner.append) })
+  })).pipe(Layer.provide(lakehouse))
+
 /** Over the default config and TOPICS; each test adds what it varies. */
 const SETTINGS = { commitIntervalMs: 200 }
 
@@ -152,16 +162,10 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // The first data writes fail before a row is loaded (the disk refused the temp table), more
       // rows in all than the room: a room they kept would stall fetching for good (ADR-91).
       let failuresLeft = 8
-      const failingWrites = Layer.effect(IcebergSink)(Effect.gen(function*() {
-        const inner = yield* IcebergSink
-        return IcebergSink.of({
-          ...inner,
-          append: (id, batch, writeOptions) =>
-            id.name !== "sequence_events" && batch.rowCount > 0 && failuresLeft-- > 0
-              ? Effect.fail(new TableFileError({ reason: new StorageFailure({ path: id.name, detail: "injected: no space left" }) }))
-              : inner.append(id, batch, writeOptions)
-        })
-      })).pipe(Layer.provide(lakehouse))
+      const failingWrites = appendsThrough(lakehouse, (append) => (id, batch, writeOptions) =>
+        id.name !== "sequence_events" && batch.rowCount > 0 && failuresLeft-- > 0
+          ? Effect.fail(new TableFileError({ reason: new StorageFailure({ path: id.name, detail: "injected: no space left" }) }))
+          : append(id, batch, writeOptions))
       const progress = yield* ingestUntil((p) => p.written.trades + p.written.quotes >= valid && p.lag === 0).pipe(
         Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, maxBufferedRows: 1_000, flushRows: 400 }, over: [failingWrites] }))
       )
@@ -729,16 +733,10 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // change undone meanwhile): the drain must not commit the 10 with a mark past the 20 lost.
       const release = yield* Deferred.make<void>()
       let refusals = 1
-      const refusingOnce = Layer.effect(IcebergSink)(Effect.gen(function*() {
-        const inner = yield* IcebergSink
-        return IcebergSink.of({
-          ...inner,
-          append: (id, batch, writeOptions) =>
-            id.name === "trades" && refusals-- > 0
-              ? Effect.andThen(Deferred.await(release), Effect.fail(new UnsupportedTableFeature({ table: "market_data.trades", feature: "bucket[16](symbol)" })))
-              : inner.append(id, batch, writeOptions)
-        })
-      })).pipe(Layer.provide(lakehouse))
+      const refusingOnce = appendsThrough(lakehouse, (append) => (id, batch, writeOptions) =>
+        id.name === "trades" && refusals-- > 0
+          ? Effect.andThen(Deferred.await(release), Effect.fail(new UnsupportedTableFeature({ table: "market_data.trades", feature: "bucket[16](symbol)" })))
+          : append(id, batch, writeOptions))
       const trades = makeTrades({ count: 30, symbols: ["XYZ"], days: 0.01 })
       const send = (from: number, to: number) =>
         Effect.gen(function*() {
