@@ -33,15 +33,21 @@ export const expectedLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
   k2_sequence_events_total: ["kind"],
   k2_sequence_tracker_streams: [],
   k2_sequence_tracker_evictions_total: [],
+  k2_sequence_gaps_given_up_total: [],
+  k2_duckdb_connections: [],
+  k2_duckdb_connections_in_use: [],
+  k2_duckdb_connection_waiters: [],
   k2_process_resident_memory_bytes: [],
   k2_process_heap_used_bytes: [],
   k2_process_heap_total_bytes: [],
+  k2_process_external_memory_bytes: [],
   k2_process_cpu_seconds_total: [],
   k2_process_start_time_seconds: [],
   k2_process_event_loop_delay_seconds: ["quantile"],
   k2_process_gc_duration_seconds: ["kind"],
   k2_http_requests_total: ["route", "method", "status"],
-  k2_http_request_duration_seconds: ["route"]
+  k2_http_request_duration_seconds: ["route"],
+  k2_http_streams_open: []
 }
 
 /** Metric families served by `serve` (the rest by `ingest`). */
