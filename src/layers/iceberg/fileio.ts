@@ -104,18 +104,23 @@ export const walk = async (dir: string, stat: (file: string) => Promise<{ size: 
 }
 
 export const layer = Layer.succeed(FileIO)(FileIO.of({
-  read: (location) => io(location, () => fs.readFile(localPath(location))),
+  read: Effect.fn("FileIO.read")(function*(location) {
+    return yield* io(location, () => fs.readFile(localPath(location)))
+  }),
   // Durable before it returns: the caller goes on to reference the file (ADR-43).
-  write: (location, bytes) =>
-    Effect.gen(function*() {
-      const durability = yield* DurabilityRef
-      yield* io(location, () => writeDurably(durability, localPath(location), bytes))
-    }),
-  exists: (location) =>
-    io(location, () => fs.access(localPath(location)).then(() => true, (e) => e.code === "ENOENT" ? false : Promise.reject(e))),
-  remove: (location) => io(location, () => fs.rm(localPath(location), { force: true })),
-  list: (location) =>
-    io(location, () => walk(localPath(location)).catch((e) => e.code === "ENOENT" ? [] : Promise.reject(e)))
+  write: Effect.fn("FileIO.write")(function*(location, bytes) {
+    const durability = yield* DurabilityRef
+    yield* io(location, () => writeDurably(durability, localPath(location), bytes))
+  }),
+  exists: Effect.fn("FileIO.exists")(function*(location) {
+    return yield* io(location, () => fs.access(localPath(location)).then(() => true, (e) => e.code === "ENOENT" ? false : Promise.reject(e)))
+  }),
+  remove: Effect.fn("FileIO.remove")(function*(location) {
+    yield* io(location, () => fs.rm(localPath(location), { force: true }))
+  }),
+  list: Effect.fn("FileIO.list")(function*(location) {
+    return yield* io(location, () => walk(localPath(location)).catch((e) => e.code === "ENOENT" ? [] : Promise.reject(e)))
+  })
 }))
 
 export const layerMemory = Layer.sync(FileIO)(() => {
