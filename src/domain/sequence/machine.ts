@@ -25,8 +25,9 @@
  * State is small and bounded: last, lastTs, floor, the previous session's last
  * timestamp, the current session's start, the first sequence of a session that began with a
  * forward step (and the old head's time), and at most `maxGaps` open gap ranges; when a
- * new range would exceed that, the oldest range is given up (counted) and the floor moves
- * above it.
+ * new range would exceed that, the oldest range is given up (counted under `limit`) and the
+ * floor moves above it. Ranges of the old session still open at a RESET are given up too
+ * (counted under `reset`).
  *
  * Sequences are bigint in the domain. A stream keeps them as numbers while every value
  * is a safe integer and switches to bigint (exactly, for that stream only) on the first
@@ -166,11 +167,19 @@ export const openMissing = (s: StreamState): bigint => {
   return total
 }
 
+/**
+ * Why an open gap range was given up: `reset`, still open at a RESET (a feed that never fills a
+ * gap gives it up at the next session, normally every day); `limit`, the oldest of a stream
+ * beyond `maxGaps` open ranges (a stream losing messages badly, or a limit too low).
+ */
+export const gapGiveUpReasons = ["reset", "limit"] as const
+export type GapGiveUpReason = (typeof gapGiveUpReasons)[number]
+
 /** Verdicts of one stream at a time, with the rules and the count of given-up gaps. */
 export class SequenceMachine {
   readonly rules: SequenceRules
-  /** Open gap ranges abandoned: beyond maxGaps, or still open at a RESET. */
-  gapsGivenUp = 0
+  /** Open gap ranges abandoned, by reason. */
+  readonly gapsGivenUp: Record<GapGiveUpReason, number> = { reset: 0, limit: 0 }
 
   constructor(rules: SequenceRules = defaultRules) {
     this.rules = rules
@@ -216,7 +225,7 @@ export class SequenceMachine {
 
   /** Rule 5: a backwards jump past a boundary from the head; the stream starts again at `seq`. */
   #reset(s: StreamState, seq: Seq, ts: EpochMicros): VerdictCode {
-    this.gapsGivenUp += s.gaps.length / 2
+    this.gapsGivenUp.reset += s.gaps.length / 2
     s.prevTs = s.lastTs
     s.startTs = ts
     s.last = seq
@@ -266,7 +275,7 @@ export class SequenceMachine {
     const g: Array<any> = s.gaps
     let i = 0
     while (i < g.length && g[i] < cross) i += 2
-    this.gapsGivenUp += i / 2
+    this.gapsGivenUp.reset += i / 2
     const rest = g.slice(i)
     s.gaps = seq + one < cross ? [seq + one, cross - one, ...rest] : rest
     s.floor = seq
@@ -296,7 +305,7 @@ export class SequenceMachine {
       const hi: any = s.gaps[1]
       s.floor = hi + (s.big ? 1n : 1)
       s.gaps.splice(0, 2)
-      this.gapsGivenUp++
+      this.gapsGivenUp.limit++
     }
   }
 

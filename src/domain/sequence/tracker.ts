@@ -16,6 +16,7 @@ import {
   newStream,
   OK,
   openMissing,
+  type GapGiveUpReason,
   type Seq,
   SequenceMachine,
   type SequenceMessage,
@@ -44,8 +45,11 @@ export interface Observation {
 export interface SequenceStats {
   readonly verdicts: Readonly<Record<VerdictName, number>>
   readonly evictions: number
-  /** Open gap ranges abandoned: beyond maxGaps per stream, or still open at a RESET. */
-  readonly gapsGivenUp: number
+  /**
+   * Open gap ranges abandoned, by reason: `reset`, still open at a RESET; `limit`, the oldest of a
+   * stream beyond maxGaps.
+   */
+  readonly gapsGivenUp: Readonly<Record<GapGiveUpReason, number>>
   readonly streams: number
   readonly capacity: number
 }
@@ -267,7 +271,7 @@ export class SequenceTrackerState {
     return {
       verdicts,
       evictions: this.#evictions,
-      gapsGivenUp: this.machine.gapsGivenUp,
+      gapsGivenUp: { ...this.machine.gapsGivenUp },
       streams: this.#size,
       capacity: this.options.capacity
     }

@@ -29,6 +29,7 @@ import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Layer, Metric, O
 import { DEFAULT_INGEST_GROUP, type MarkerUnreadable } from "../../domain/ingest/marker.ts"
 import { letGoAll, restartingTogether } from "../../domain/ingest/streamOwnership.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
+import { gapGiveUpReasons } from "../../domain/sequence/machine.ts"
 import { tables } from "../../domain/tables.ts"
 import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
@@ -223,18 +224,21 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
   const statsOf = () => {
     let streams = 0
     let evictions = 0
-    let gapsGivenUp = 0
+    const gapsGivenUp = { reset: 0, limit: 0 }
     for (const t of new Set([trackers.trades, trackers.quotes])) {
       const st = Effect.runSync(t.stats)
       streams += st.streams
       evictions += st.evictions
-      gapsGivenUp += st.gapsGivenUp
+      gapsGivenUp.reset += st.gapsGivenUp.reset
+      gapsGivenUp.limit += st.gapsGivenUp.limit
     }
     return { streams, evictions, gapsGivenUp }
   }
   yield* Metrics.registerGauge(Metrics.sequenceTrackerStreams, () => statsOf().streams)
   yield* Metrics.registerCounter(Metrics.sequenceTrackerEvictions, () => statsOf().evictions)
-  yield* Metrics.registerCounter(Metrics.sequenceGapsGivenUp, () => statsOf().gapsGivenUp)
+  for (const reason of gapGiveUpReasons) {
+    yield* Metrics.registerCounter(Metric.withAttributes(Metrics.sequenceGapsGivenUp, { reason }), () => statsOf().gapsGivenUp[reason])
+  }
   const flushLock = yield* Semaphore.make(1)
   // On the monotonic clock (elapsed.ts): by the wall clock set back an hour, the last flush was an
   // hour ahead, and no flush (nor checkpoint) was due by time for that hour. Never, at the start.

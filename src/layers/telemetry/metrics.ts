@@ -56,7 +56,7 @@ export const sequenceTrackerEvictions = Metric.counter("k2_sequence_tracker_evic
   description: "Streams evicted from the sequence trackers' LRU (capacity reached)"
 })
 export const sequenceGapsGivenUp = Metric.counter("k2_sequence_gaps_given_up_total", {
-  description: "Open gap ranges the sequence trackers gave up: beyond K2_SEQUENCE_MAX_GAPS a stream (the oldest), or still open at a RESET; late fills of them are OUT_OF_ORDER"
+  description: "Open gap ranges the sequence trackers gave up, by reason: reset (still open at a RESET, normally daily) or limit (the oldest of a stream beyond K2_SEQUENCE_MAX_GAPS: a feed losing messages); late fills of them are OUT_OF_ORDER"
 })
 export const consumerLag = Metric.gauge("k2_ingest_consumer_lag_messages", {
   description: "High-water mark minus the next offset to read, by assigned topic and partition"

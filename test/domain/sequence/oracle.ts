@@ -42,7 +42,7 @@ export class Oracle {
   readonly #formats = new Map<string, Intl.DateTimeFormat>()
   readonly counts: Record<Kind, number> = { OK: 0, GAP: 0, DUPLICATE: 0, OUT_OF_ORDER: 0, RESET: 0, GAP_FILLED: 0 }
   evictions = 0
-  gapsGivenUp = 0
+  readonly gapsGivenUp = { reset: 0, limit: 0 }
 
   readonly options: OracleOptions
 
@@ -75,7 +75,7 @@ export class Oracle {
     while (s.gaps.length > this.options.maxGaps) {
       const [, hi] = s.gaps.shift()!
       s.floor = hi + 1n
-      this.gapsGivenUp++
+      this.gapsGivenUp.limit++
     }
   }
 
@@ -102,7 +102,7 @@ export class Oracle {
       return "GAP"
     }
     if (ts > s.lastTs && this.#boundary(exchange, s.lastTs, ts)) {
-      this.gapsGivenUp += s.gaps.length
+      this.gapsGivenUp.reset += s.gaps.length
       s.prevTs = s.lastTs
       s.startTs = ts
       s.last = seq
@@ -128,7 +128,7 @@ export class Oracle {
     ) {
       const cross = s.crossSeq
       const old = s.gaps.filter(([, hi]) => hi < cross)
-      this.gapsGivenUp += old.length
+      this.gapsGivenUp.reset += old.length
       s.gaps = [...(seq + 1n < cross ? [[seq + 1n, cross - 1n] as [bigint, bigint]] : []), ...s.gaps.filter(([lo]) => lo > cross)]
       s.floor = seq
       s.prevTs = s.crossFrom

@@ -74,6 +74,32 @@ describe("SequenceTrackerState", () => {
     assert.deepStrictEqual(stats.verdicts, { OK: 1, GAP: 1, DUPLICATE: 1, OUT_OF_ORDER: 0, RESET: 0, GAP_FILLED: 1 })
   })
 
+  describe("gaps given up, counted by reason", () => {
+    // A gap still open at a RESET is given up every day on a feed that never fills it (normal);
+    // one dropped beyond maxGaps is a stream losing data badly: an operator alerts on that alone.
+    it("the oldest ranges dropped beyond maxGaps count under limit, ranges still open at a RESET under reset", () => {
+      const t = new SequenceTrackerState({ maxGaps: 2 })
+      // 1, 3, 5, 7, 9: four gaps, two kept; the two oldest are dropped.
+      t.observe([1, 3, 5, 7, 9].map((seq, i) => msg("BHP", seq, i)), 0)
+      assert.deepStrictEqual(t.stats().gapsGivenUp, { reset: 0, limit: 2 })
+      // 40 minutes idle, the numbering starts again: the two ranges still open are given up.
+      assert.deepStrictEqual(kinds(t.observe([msg("BHP", 1, 40 * 60)], 0)), ["BHP:RESET:1"])
+      assert.deepStrictEqual(t.stats().gapsGivenUp, { reset: 2, limit: 2 })
+    })
+
+    it("a session begun by a forward step that restarts its numbering gives up the old session's ranges under reset", () => {
+      const t = new SequenceTrackerState()
+      const o = t.observe([
+        msg("BHP", 1, 0),
+        msg("BHP", 3, 1), // GAP 2
+        msg("BHP", 10, 40 * 60), // after 40 minutes idle, a forward step: GAP 4..9
+        msg("BHP", 1, 41 * 60) // the numbering restarted: RESET; the old session's 2 and 4..9 go
+      ], 0)
+      assert.deepStrictEqual(kinds(o), ["BHP:GAP:3", "BHP:GAP:10", "BHP:RESET:1"])
+      assert.deepStrictEqual(t.stats().gapsGivenUp, { reset: 2, limit: 0 })
+    })
+  })
+
   it("rows without Kafka coordinates get nulls", () => {
     const t = new SequenceTrackerState()
     const o = t.observe([

@@ -54,13 +54,13 @@ describe("ingest counters", () => {
       yield* Ingestor
       const text = yield* PrometheusMetrics.format()
       assert.strictEqual(valueOf(text, "k2_sequence_tracker_evictions_total"), "0")
-      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total"), "0")
+      for (const reason of ["reset", "limit"]) assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason }), "0", reason)
     }).pipe(
       Effect.provide(ingestorOver({ kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lakehouse: warehouseOptions("sqlite") })),
       Effect.provideService(Metric.MetricRegistry, new Map())
     ))
 
-  it.live("gaps the trackers give up (beyond K2_SEQUENCE_MAX_GAPS open ranges a stream) are counted", () => {
+  it.live("gaps the trackers give up beyond K2_SEQUENCE_MAX_GAPS open ranges a stream are counted under reason limit", () => {
     const topic = ASX_TOPICS[0]!
     const ingestor = ingestorOver({
       kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
@@ -77,7 +77,8 @@ describe("ingest counters", () => {
       assert.strictEqual(progress.written.trades, 5)
       const text = yield* PrometheusMetrics.format()
       assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "GAP" }), "4")
-      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total"), "2")
+      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason: "limit" }), "2")
+      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason: "reset" }), "0")
     }).pipe(
       Effect.provide(ingestor),
       Effect.provideService(Metric.MetricRegistry, new Map())

@@ -33,7 +33,7 @@ export const expectedLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
   k2_sequence_events_total: ["kind"],
   k2_sequence_tracker_streams: [],
   k2_sequence_tracker_evictions_total: [],
-  k2_sequence_gaps_given_up_total: [],
+  k2_sequence_gaps_given_up_total: ["reason"],
   k2_duckdb_connections: [],
   k2_duckdb_connections_in_use: [],
   k2_duckdb_connection_waiters: [],
