@@ -6,10 +6,10 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Config, Console, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { Cause, Config, Console, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, integerRead, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { BROKER_WAIT_ENV, brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { BROKER_WAIT_ENV, brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -21,7 +21,8 @@ import { modelProblem } from "../domain/feeds/simulator.ts"
 import { DLQ_SUFFIX, EXCHANGE_CODE_RULE, instrumentsTopicName, instrumentsTopicSpecs, isExchangeCode, partitionsByDefault, topicName, type TopicSpec, topicSpecs } from "../domain/wire.ts"
 import * as Asx from "../layers/feeds/asx.ts"
 import * as Simulator from "../layers/feeds/simulator.ts"
-import { type PublishedCounts, type PublishFailure, publishFeed, type PublishProgress, tableCounts } from "../layers/produce/publisher.ts"
+import { noCounts, type PublishedCounts, type PublishFailure, publishFeed, type PublishProgress, tableCounts } from "../layers/produce/publisher.ts"
+import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { type FeedSummary, MarketFeed } from "../services/MarketFeed.ts"
@@ -57,9 +58,9 @@ const flags = {
     optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
   ),
   client: clientFlag,
-  // ingest's setting: there it bounds the first contact, here every outage under the publish.
+  // ingest's setting: there it bounds the first contact, here that too and every outage under the publish.
   brokerWait: integerFlag("broker-wait").pipe(
-    setting("seconds a send Kafka has not taken (a broker restarting) is waited for, sent again with backoff after each failure, before the run fails (exit 1); 0 = as long as the fault lasts", { env: BROKER_WAIT_ENV, read: integerRead, fallback: 60, check: inRange(0) })
+    setting("seconds Kafka is waited for before the run fails (exit 1): a broker down or not up yet at the start (tried again, and said, every few seconds; a refusal, e.g. a bad password, fails at once), then each send Kafka has not taken (a broker restarting), sent again with backoff after each failure; 0 = as long as the fault lasts", { env: BROKER_WAIT_ENV, read: integerRead, fallback: 60, check: inRange(0) })
   ),
   schemaRegistry: schemaRegistryFlag,
   partitions: partitionsFlag,
@@ -297,14 +298,14 @@ const clearReport = (report: string, file: string) =>
 
 /**
  * A signal that stopped `produce` before the publish began (reaching the schema registry,
- * connecting to Kafka, making the topics): nothing was sent and no reconciliation written, so the
- * run fails (exit 1) as one whose drain was cut short does. It exited 0 without a word.
+ * connecting to Kafka, making the topics): nothing was sent, so the run fails (exit 1) as one whose
+ * drain was cut short does, its reconciliation saying so (ADR-94). It exited 0 without a word.
  */
 export class StoppedBeforeSending extends Schema.TaggedError<StoppedBeforeSending>()("StoppedBeforeSending", {
   step: Schema.String
 }) {
   override get message() {
-    return `stopped by a signal while ${this.step}, before anything was sent: no reconciliation written`
+    return `stopped by a signal while ${this.step}, before anything was sent`
   }
 }
 
@@ -314,8 +315,11 @@ export class StoppedBeforeSending extends Schema.TaggedError<StoppedBeforeSendin
  * gap before the step is pending when `restore` begins, and interrupts the step before a handler
  * inside it was installed (the run exited 0 without a word).
  */
-const beforeSending = <A, E, R>(restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, step: string, effect: Effect.Effect<A, E, R>) =>
-  restore(effect).pipe(failsWhenStopped(() => new StoppedBeforeSending({ step })))
+const beforeSending = <A, E, R>(
+  restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+  step: string | (() => string),
+  effect: Effect.Effect<A, E, R>
+) => restore(effect).pipe(failsWhenStopped(() => new StoppedBeforeSending({ step: typeof step === "string" ? step : step() })))
 
 /**
  * A failed publish's reconciliation: what Kafka acknowledged per symbol (in the topics), the records
@@ -340,6 +344,33 @@ const writeFailedReport = (options: Options, failure: PublishFailure, feed: Mark
     yield* Effect.logError(`what Kafka acknowledged of the failed run, per symbol: reconciliation in ${options.reconciliation}`)
   }).pipe(Effect.catch((e) => Effect.logError(e.message)))
 
+/**
+ * The reconciliation of a run that failed before its publish began (Kafka not reached within
+ * --broker-wait, the topics refused, the schema registry, a signal): `completed: false`, `failed`,
+ * nothing published, in the failed run's shape (ADR-92), so a script reading the report finds this
+ * run's, not a missing file (the last run's was removed at the start). `feed` once the feed was
+ * built (nothing read yet). A report that cannot be written is said; the run keeps its failure.
+ */
+const writeUnsentReport = (options: Options, cause: Cause.Cause<unknown>, feed: MarketFeed["Service"] | undefined) =>
+  Effect.gen(function*() {
+    const error = Option.getOrElse(Cause.findErrorOption(cause), () => Cause.squash(cause))
+    const report = {
+      source: options.source,
+      completed: false,
+      failed: error instanceof Error ? error.message : String(error),
+      ...(feed === undefined ? {} : { feed: yield* feed.summary }),
+      published: {},
+      totals: noCounts(),
+      resent: 0,
+      underWay: {}
+    }
+    yield* reportFile("reconciliation", options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
+    yield* Effect.logError(`nothing was sent: reconciliation (marked failed) in ${options.reconciliation}`)
+  }).pipe(Effect.catch((e) => Effect.logError(e.message)))
+
+/** `produce`'s --broker-wait as its failures name it. */
+const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
+
 /** The Kafka client's layer `produce` builds: `kafkaLayer`; a test's stand-in over the in-memory broker. */
 export const ProduceKafkaLayer = Context.Reference<typeof kafkaLayer>("k2/produce/KafkaLayer", { defaultValue: () => kafkaLayer })
 
@@ -361,12 +392,50 @@ const produce = (
       if (options.source === "asx") yield* clearReport("dead-letter file", deadLetterFile(options))
       const sim = simRun(options)
       const exchange = options.source === "sim" ? sim.exchange : "ASX"
-      // Without a registry, a step of no I/O: a signal met there landed while the reports were cleared.
-      const codec = yield* beforeSending(restore, Option.isSome(options.schemaRegistry) ? "reaching the schema registry" : "starting", wireCodec(options.schemaRegistry, [
-        topicName({ assetClass: "equities", dataType: "trades", exchange }),
-        topicName({ assetClass: "equities", dataType: "quotes", exchange }),
-        instrumentsTopicName(exchange)
-      ]))
+      // The feed, once built: a run failing before its publish reports its (empty) summary.
+      let builtFeed: MarketFeed["Service"] | undefined
+      // Everything before the publish: a failure here (a signal included) writes a report of nothing sent.
+      const started = Effect.gen(function*() {
+        // Without a registry, a step of no I/O: a signal met there landed while the reports were cleared.
+        const codec = yield* beforeSending(restore, Option.isSome(options.schemaRegistry) ? "reaching the schema registry" : "starting", wireCodec(options.schemaRegistry, [
+          topicName({ assetClass: "equities", dataType: "trades", exchange }),
+          topicName({ assetClass: "equities", dataType: "quotes", exchange }),
+          instrumentsTopicName(exchange)
+        ]))
+        // The client's library loaded first (seconds on a loaded machine): the program's time, not the brokers'.
+        yield* beforeSending(restore, "starting", loadKafkaClient(options.client))
+        // A broker down or not up yet at the start is waited for within --broker-wait, as ingest waits
+        // for its first contact (ADR-94): the client built and the topics made again until one answers.
+        const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait), setting: BROKER_WAIT_SETTING })
+        const kafka = (yield* ProduceKafkaLayer)(options.client, brokers, "k2-produce", { security, producerRidesOutRestart: true, clientError: contact.clientError })
+        const starting = `starting the Kafka client (${brokers.join(",")}) and the feed`
+        const connecting = `connecting to Kafka (${brokers.join(",")}) and making the topics`
+        let step = starting
+        // Each attempt's client in a scope of its own, closed when the attempt fails, else with the run's (after the report).
+        const runScope = yield* Effect.scope
+        const attempt = Effect.gen(function*() {
+          const scope = yield* Scope.fork(runScope)
+          return yield* Effect.gen(function*() {
+            step = starting
+            const services = yield* Layer.buildWithScope(kafka, scope)
+            step = connecting
+            const admin = Context.get(services, KafkaAdmin)
+            yield* admin.ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault))
+            yield* contact.reached
+            return services
+          }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+        })
+        // Built interruptibly (a signal while connecting or waiting stops the run, exit 1), closed after the report.
+        const services = yield* beforeSending(restore, () => step, Effect.gen(function*() {
+          const feedServices = yield* Layer.build(feed.layer)
+          builtFeed = Context.get(feedServices, MarketFeed)
+          // No limit on the attempts: --broker-wait bounds them (0: as long as the broker is down).
+          const kafkaServices = yield* contact.retry(attempt, "waiting for Kafka", "2 seconds", Number.MAX_SAFE_INTEGER)
+          return Context.merge(feedServices, kafkaServices)
+        }))
+        return { codec, services }
+      }).pipe(Effect.onError((cause) => writeUnsentReport(options, cause, builtFeed)))
+      const { codec, services } = yield* started
       const signalled = yield* Deferred.make<void>()
       let failure: PublishFailure | undefined
       const publish = publishFeed(codec, {
@@ -380,15 +449,7 @@ const produce = (
         onProgress: progressReporter({ total: feed.total, durationMs: Option.getOrUndefined(durationMs) }),
         ...(Option.isSome(durationMs) ? { stopAfter: Duration.millis(durationMs.value) } : {})
       })
-      // Built interruptibly (a signal while connecting stops the run, exit 1), closed after the report.
-      const kafka = (yield* ProduceKafkaLayer)(options.client, brokers, "k2-produce", { security, producerRidesOutRestart: true })
-      const services = yield* beforeSending(restore, `starting the Kafka client (${brokers.join(",")}) and the feed`, Layer.build(Layer.merge(feed.layer, kafka)))
       const result = yield* Effect.gen(function*() {
-        yield* beforeSending(
-          restore,
-          `connecting to Kafka (${brokers.join(",")}) and making the topics`,
-          (yield* KafkaAdmin).ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault))
-        )
         const publishing = yield* Effect.forkChild(restore(publish))
         const waited = yield* Effect.exit(restore(Fiber.await(publishing)))
         if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)

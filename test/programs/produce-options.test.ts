@@ -15,7 +15,8 @@ import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../
 import { finalLine, ProduceKafkaLayer, produceCommand, resentWarning, StoppedBeforeSending } from "../../src/programs/produce.ts"
 import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
-import { kafkaError, KafkaRejected } from "../../src/services/KafkaSource.ts"
+import { BrokersUnreachable } from "../../src/layers/kafka/firstContact.ts"
+import { kafkaError, KafkaRejected, KafkaUnavailable, NotAuthorized } from "../../src/services/KafkaSource.ts"
 
 /** The usage error `args` stop at. */
 const refusal = (args: ReadonlyArray<string>) =>
@@ -28,6 +29,19 @@ const refusal = (args: ReadonlyArray<string>) =>
     assert.instanceOf(error, UsageError, String(error))
     return (error as UsageError).message
   })
+
+/** `file`, a reconciliation of a run that failed before anything was sent, `failed` including `failure`. */
+const assertNothingSent = (file: string, failure: string) => {
+  const report = JSON.parse(fs.readFileSync(file, "utf8"))
+  assert.strictEqual(report.completed, false)
+  assert.include(report.failed, failure)
+  assert.deepStrictEqual(report.published, {})
+  assert.deepStrictEqual(report.totals, { trades: 0, quotes: 0, poison: 0, instruments: 0 })
+  assert.strictEqual(report.resent, 0)
+  assert.deepStrictEqual(report.underWay, {})
+  assert.isUndefined(report.tables)
+  return report
+}
 
 describe("npm run produce, --inject", () => {
   it.effect("takes every fault at rates 0, 1 and a bare fraction (.5): the run goes on to the next check", () =>
@@ -91,8 +105,9 @@ describe("npm run produce, stopped while connecting", () => {
       assert.strictEqual(programExitCode(exit, record), 1)
       const failure = Option.getOrUndefined(failedDrainOf(exit, record))
       assert.instanceOf(failure, StoppedBeforeSending)
-      assert.include((failure as StoppedBeforeSending).message, `stopped by a signal while connecting to Kafka (127.0.0.1:${port}) and making the topics, before anything was sent: no reconciliation written`)
-      assert.isFalse(fs.existsSync(path.join(dir, "r.json")))
+      assert.include((failure as StoppedBeforeSending).message, `stopped by a signal while connecting to Kafka (127.0.0.1:${port}) and making the topics, before anything was sent`)
+      // A report of nothing sent (ADR-94): before, none, the last run's removed.
+      assertNothingSent(path.join(dir, "r.json"), "stopped by a signal while connecting to Kafka")
     }).pipe(Effect.scoped))
 })
 
@@ -106,11 +121,14 @@ describe("npm run produce, a signal between two start steps", () => {
         ["topics", "connecting to Kafka (127.0.0.1:1) and making the topics"]
       ] as const) {
         const broker = new MemoryBroker()
-        // The signal, delivered to the run's fiber at the end of the step before: its stand-in Kafka
-        // layer is made, and its admin's ensureTopics called, in the gap before the next step.
-        const signal = () => Fiber.getCurrent()!.interruptUnsafe()
+        // The signal, delivered to the run's fiber (the one its stand-in Kafka layer is made in) as the
+        // layer is made, in the gap before the client's start, or as its admin's ensureTopics is called
+        // (since ADR-94 inside the start's step, attempted again while the broker is down).
+        let runFiber: Fiber.Fiber<unknown, unknown> | undefined
+        const signal = () => runFiber!.interruptUnsafe()
         const admin = Layer.effect(KafkaAdmin)(Effect.map(KafkaAdmin, (a) => KafkaAdmin.of({ ...a, ensureTopics: (specs) => (signal(), a.ensureTopics(specs)) })))
         const stub = () => {
+          runFiber = Fiber.getCurrent()!
           if (at === "build") signal()
           return at === "topics" ? admin.pipe(Layer.provideMerge(layerMemory(broker))) : layerMemory(broker)
         }
@@ -128,9 +146,11 @@ describe("npm run produce, a signal between two start steps", () => {
         assert.strictEqual(programExitCode(exit, record), 1, at)
         const failure = Option.getOrUndefined(failedDrainOf(exit, record))
         assert.instanceOf(failure, StoppedBeforeSending, at)
-        assert.strictEqual((failure as StoppedBeforeSending).message, `stopped by a signal while ${step}, before anything was sent: no reconciliation written`)
-        assert.isFalse(fs.existsSync(path.join(dir, "r.json")), at)
-        assert.deepStrictEqual([...broker.topics.keys()], [], `${at}: nothing made, nothing sent`)
+        assert.strictEqual((failure as StoppedBeforeSending).message, `stopped by a signal while ${step}, before anything was sent`)
+        assertNothingSent(path.join(dir, "r.json"), `stopped by a signal while ${step}`)
+        // Stopped as the topics are made, they may be: nothing is sent to them.
+        if (at === "build") assert.deepStrictEqual([...broker.topics.keys()], [], `${at}: nothing made, nothing sent`)
+        assert.deepStrictEqual([...broker.topics.values()].flatMap((t) => t.partitions.flat()), [], `${at}: nothing sent`)
       }
     }))
 })
@@ -211,12 +231,16 @@ describe("npm run produce, a send Kafka refuses mid-run", () => {
   it.live("fails (exit 1) and writes a reconciliation marked failed: per symbol what the topics hold, the records under way, no tables", () =>
     Effect.gen(function*() {
       const broker = new MemoryBroker()
-      let sends = 0
+      // Each send's record count: how many a send holds depends on the publisher's batching and the
+      // machine's pace (not always 1,000), so the expected figures are the sends' own.
+      const sizes: Array<number> = []
       const refusingThird = Layer.effect(KafkaSink)(Effect.map(KafkaSink, (sink) =>
         KafkaSink.of({
           ...sink,
-          send: (records) =>
-            ++sends === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : sink.send(records)
+          send: (records) => {
+            sizes.push(records.length)
+            return sizes.length === 3 ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "TOPIC_AUTHORIZATION_FAILED" }))) : sink.send(records)
+          }
         })))
       const stub = () => refusingThird.pipe(Layer.provideMerge(layerMemory(broker)))
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-failed-"))
@@ -245,9 +269,127 @@ describe("npm run produce, a send Kafka refuses mid-run", () => {
       }
       assert.deepStrictEqual(report.published, held)
       const sum = (counts: Record<string, Record<string, number>>) => Object.values(counts).reduce((n, c) => n + c.trades! + c.quotes! + c.poison! + c.instruments!, 0)
-      assert.strictEqual(sum(report.published), 2_000)
-      assert.strictEqual(sum(report.underWay), 1_000)
-      assert.strictEqual(report.totals.trades + report.totals.quotes + report.totals.instruments + report.totals.poison, 2_000)
+      assert.strictEqual(sizes.length, 3, "the run stops sending at the refused send")
+      assert.strictEqual(sum(report.published), sizes[0]! + sizes[1]!)
+      assert.strictEqual(sum(report.underWay), sizes[2]!)
+      assert.strictEqual(report.totals.trades + report.totals.quotes + report.totals.instruments + report.totals.poison, sizes[0]! + sizes[1]!)
       assert.strictEqual(report.resent, 0)
     }))
+})
+
+describe("npm run produce, a broker down at its start", () => {
+  const refused = () => kafkaError(new KafkaUnavailable({ operation: "listTopics", detail: "connect ECONNREFUSED 127.0.0.1:1" }))
+  /**
+   * `produce` over a memory broker whose client fails as a broker down does: attempt n (from 1) of
+   * building the client fails with `build(n)`, of making the topics with `topics(n)`, when given.
+   */
+  const run = (
+    args: ReadonlyArray<string>,
+    faults: { readonly build?: (n: number) => unknown; readonly topics?: (n: number) => unknown }
+  ) =>
+    Effect.gen(function*() {
+      const broker = new MemoryBroker()
+      const counts = { builds: 0, closed: 0, topics: 0 }
+      const stub = () =>
+        Layer.effect(KafkaAdmin)(Effect.gen(function*() {
+          const admin = yield* KafkaAdmin
+          const failure = faults.build?.(counts.builds + 1)
+          counts.builds++
+          if (failure !== undefined) return yield* Effect.fail(failure as never)
+          yield* Effect.addFinalizer(() => Effect.sync(() => void counts.closed++))
+          return KafkaAdmin.of({
+            ...admin,
+            ensureTopics: (specs) =>
+              Effect.suspend(() => {
+                counts.topics++
+                const failure = faults.topics?.(counts.topics)
+                return failure === undefined ? admin.ensureTopics(specs) : Effect.fail(failure as never)
+              })
+          })
+        })).pipe(Layer.provideMerge(layerMemory(broker)))
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-down-"))
+      const file = path.join(dir, "r.json")
+      // An earlier run's report: it must not pass for this one's.
+      fs.writeFileSync(file, JSON.stringify({ completed: true, published: {} }))
+      // The program's logger writes to stderr (JSON lines: not a terminal), as its own layer says.
+      const logged: Array<string> = []
+      const write = process.stderr.write
+      const record = drainRecord()
+      const started = Date.now()
+      const exit = yield* Effect.acquireUseRelease(
+        Effect.sync(() => {
+          process.stderr.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
+            logged.push(...String(chunk).split("\n").filter((l) => l.length > 0))
+            return write.call(process.stderr, chunk, ...rest)
+          }) as typeof process.stderr.write
+        }),
+        () =>
+          Command.runWith(produceCommand, { version: "0" })(["--brokers", "127.0.0.1:1", "--reconciliation", file, "--partitions", "1", ...args]).pipe(
+            Effect.provide(NodeServices.layer),
+            Effect.provideService(DrainRecord, record),
+            Effect.provideService(ProduceKafkaLayer, stub),
+            Effect.exit
+          ),
+        () => Effect.sync(() => void (process.stderr.write = write))
+      )
+      return { exit, code: programExitCode(exit, record), seconds: (Date.now() - started) / 1000, broker, counts, file, logged }
+    })
+
+  /** The records the memory broker's topics hold. */
+  const held = (broker: MemoryBroker) => [...broker.topics.values()].reduce((n, t) => n + t.partitions.flat().length, 0)
+
+  // It failed at once: `kafka unavailable during listTopics: ... ECONNREFUSED`, exit 1, no reconciliation.
+  it.live("waits for it within --broker-wait, saying so, and publishes once it answers (the client built again)", () =>
+    Effect.gen(function*() {
+      const r = yield* run(["--events", "200", "--broker-wait", "30"], {
+        // Down at the first attempt's connect (kafkajs connects as its client is built), then at its topics.
+        build: (n) => n === 1 ? refused() : undefined,
+        topics: (n) => n === 1 ? refused() : undefined
+      })
+      assert.strictEqual(r.code, 0, String(r.exit))
+      assert.deepStrictEqual({ builds: r.counts.builds, topics: r.counts.topics }, { builds: 3, topics: 2 })
+      // The failed attempt's client was closed, the run's after the report.
+      assert.strictEqual(r.counts.closed, 2)
+      const waits = r.logged.filter((l) => l.includes("waiting for Kafka"))
+      assert.strictEqual(waits.length, 2, r.logged.join("\n"))
+      for (const line of waits) {
+        const { level, message } = JSON.parse(line)
+        assert.strictEqual(level, "warn")
+        assert.match(message, /^waiting for Kafka at 127\.0\.0\.1:1 \(not reached yet: \d+ s, giving up at 30 s\): kafka unavailable during listTopics: connect ECONNREFUSED/)
+      }
+      const report = JSON.parse(fs.readFileSync(r.file, "utf8"))
+      assert.strictEqual(report.completed, true)
+      const sum = report.totals.trades + report.totals.quotes + report.totals.instruments + report.totals.poison
+      assert.isAbove(sum, 0)
+      assert.strictEqual(held(r.broker), sum)
+    }), 30_000)
+
+  it.live("fails past --broker-wait (exit 1) naming the brokers and the setting, writing a report of nothing sent", () =>
+    Effect.gen(function*() {
+      const r = yield* run(["--broker-wait", "2"], { topics: () => refused() })
+      assert.strictEqual(r.code, 1)
+      const failure = Option.getOrUndefined(Exit.findErrorOption(r.exit))
+      assert.instanceOf(failure, BrokersUnreachable, String(r.exit))
+      const message = (failure as BrokersUnreachable).message
+      assert.include(message, "no Kafka broker answered at 127.0.0.1:1 in the 2 s")
+      assert.include(message, "kafka unavailable during listTopics: connect ECONNREFUSED")
+      assert.include(message, "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)")
+      assert.isAtLeast(r.seconds, 1.9)
+      assert.isBelow(r.seconds, 10)
+      const report = assertNothingSent(r.file, "no Kafka broker answered at 127.0.0.1:1")
+      assert.strictEqual(report.feed.rowsRead, 0)
+      assert.strictEqual(held(r.broker), 0)
+      assert.strictEqual(r.counts.closed, r.counts.builds, "every attempt's client closed")
+    }), 30_000)
+
+  it.live("a fault that does not pass (authorization) fails at once, as before, with a report of nothing sent", () =>
+    Effect.gen(function*() {
+      const refusal = kafkaError(new NotAuthorized({ operation: "createTopics", code: "TOPIC_AUTHORIZATION_FAILED", resource: "topic market.equities.trades.asx", needs: "CREATE", principal: "User:k2" }))
+      const r = yield* run(["--broker-wait", "30"], { topics: () => refusal })
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.counts.topics, 1)
+      assert.isBelow(r.seconds, 2)
+      assert.deepStrictEqual(r.logged.filter((l) => l.includes("waiting for Kafka")), [])
+      assertNothingSent(r.file, "TOPIC_AUTHORIZATION_FAILED")
+    }), 30_000)
 })

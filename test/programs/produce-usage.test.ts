@@ -147,10 +147,16 @@ describe.concurrent("npm run produce, failing", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-"))
       const reconciliation = path.join(dir, "reconciliation.json")
       fs.writeFileSync(reconciliation, JSON.stringify({ completed: true, earlier: "run" }))
-      // Nothing listens on port 1: the run fails before it publishes anything.
-      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--reconciliation", reconciliation, "--duration", "2s"])
+      // Nothing listens on port 1: the run fails before it publishes anything, once the broker was waited for.
+      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--reconciliation", reconciliation, "--duration", "2s", "--broker-wait", "1"])
       assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
-      assert.isFalse(fs.existsSync(reconciliation), "the earlier reconciliation is gone")
+      assert.match(run.output(), /no Kafka broker answered at 127\.0\.0\.1:1 in the \d+ s since the first attempt/)
+      // Replaced by this run's, of nothing sent (ADR-94): before, none was left.
+      const report = JSON.parse(fs.readFileSync(reconciliation, "utf8"))
+      assert.strictEqual(report.completed, false)
+      assert.include(report.failed, "no Kafka broker answered at 127.0.0.1:1")
+      assert.isUndefined(report.earlier)
+      assert.deepStrictEqual(report.published, {})
     }))
 
   it.effect("a reconciliation path that cannot be written is refused before anything is published", () =>

@@ -30,7 +30,8 @@ export interface PublishedCounts {
 }
 
 const COUNTED = ["trades", "quotes", "poison", "instruments"] as const
-const noCounts = (): PublishedCounts => ({ trades: 0, quotes: 0, poison: 0, instruments: 0 })
+/** No record of any type. */
+export const noCounts = (): PublishedCounts => ({ trades: 0, quotes: 0, poison: 0, instruments: 0 })
 /** The records of every type in `c`. */
 export const countOf = (c: PublishedCounts): number => c.trades + c.quotes + c.poison + c.instruments
 
