@@ -337,7 +337,14 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     const admin = kafka.admin()
     yield* connectScoped("admin", admin, attempt, watch?.wantsTls)
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: checkedPartitioner(kafkajs) })
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: checkedPartitioner(kafkajs),
+      // As the consumer's: at kafkajs' default (5 minutes) a grown topic's new partitions got no records that long.
+      metadataMaxAge: METADATA_MAX_AGE_MS
+    })
     yield* connectScoped("producer", producer, attempt, watch?.wantsTls)
 
     const committed = async (groupId: string, tps: ReadonlyArray<TopicPartition>) => {
