@@ -254,7 +254,7 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
     // Whether the day was read to its end: a run stopped by a signal says so under its summary.
     let complete = false
     const rates = new RecentRate()
-    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, performance.now() - started, rates, total))
+    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, performance.now() - started, rates, { total }))
     const whole = Effect.gen(function*() {
       // Publish once the group has its partitions: the backlog bound applies only from then on.
       yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))

@@ -29,13 +29,13 @@ describe("RecentRate", () => {
 describe("progressLine", () => {
   it.effect("counts the rows committed to both tables, and the total when known", () =>
     Effect.gen(function*() {
-      const p = { ...progressOf(makeCounters(), new Map()), consumed: 12, written: { trades: 3, quotes: 7, instruments: 20, sequence_events: 1 } }
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 12, position: 12, written: { trades: 3, quotes: 7, instruments: 20, sequence_events: 1 } }
       const written: Array<string> = []
       const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
       // As on a terminal, where every line is written (in place): off one, the module keeps when it last wrote.
       const tty = process.stderr.isTTY
       process.stderr.isTTY = true
-      yield* progressLine(p, 1_000, new RecentRate(), 40).pipe(Effect.ensuring(Effect.sync(() => {
+      yield* progressLine(p, 1_000, new RecentRate(), { total: 40 }).pipe(Effect.ensuring(Effect.sync(() => {
         spy.mockRestore()
         process.stderr.isTTY = tty
       })))
@@ -43,15 +43,31 @@ describe("progressLine", () => {
       assert.match(written[0]!, /^\r12 of 40 messages, .* \| rows committed 10 \| dlq 0 \|/)
     }))
 
+  // A resumed day: its partitions seek past what an earlier run ingested, which this one never
+  // consumes. Counted as consumed, the whole day read ended at "100 of 400 messages".
+  it.effect("counts a resumed day's records an earlier run ingested as read: the day ends at its total", () =>
+    Effect.gen(function*() {
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 100, alreadyIngested: 20, position: 400, written: { trades: 30, quotes: 70, instruments: 0, sequence_events: 0 } }
+      const written: Array<string> = []
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
+      const tty = process.stderr.isTTY
+      process.stderr.isTTY = true
+      yield* progressLine(p, 1_000, new RecentRate(), { total: 400 }).pipe(Effect.ensuring(Effect.sync(() => {
+        spy.mockRestore()
+        process.stderr.isTTY = tty
+      })))
+      assert.match(written[0]!, /^\r400 of 400 messages, 100\/s \| rows committed 100 \|/)
+    }))
+
   it.effect("is cut to fit a terminal narrower than it: rewritten in place, it never wraps", () =>
     Effect.gen(function*() {
-      const p = { ...progressOf(makeCounters(), new Map()), consumed: 123_456, written: { trades: 50_000, quotes: 70_000, instruments: 20, sequence_events: 1 } }
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 123_456, position: 123_456, written: { trades: 50_000, quotes: 70_000, instruments: 20, sequence_events: 1 } }
       const written: Array<string> = []
       const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
       const { isTTY, columns } = process.stderr
       process.stderr.isTTY = true
       process.stderr.columns = 60
-      yield* progressLine(p, 1_000, new RecentRate(), 200_000).pipe(Effect.ensuring(Effect.sync(() => {
+      yield* progressLine(p, 1_000, new RecentRate(), { total: 200_000 }).pipe(Effect.ensuring(Effect.sync(() => {
         spy.mockRestore()
         process.stderr.isTTY = isTTY
         process.stderr.columns = columns

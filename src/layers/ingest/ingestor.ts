@@ -35,7 +35,7 @@ import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type AnotherLog, type IngestError, Ingestor, isFatalToRun } from "../../services/Ingestor.ts"
+import { type AnotherLog, type IngestError, Ingestor, isFatalToRun, LogBehindTable } from "../../services/Ingestor.ts"
 import { type Consumer, type KafkaError, KafkaSource, type OffsetCommit, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import { monotonicMillis } from "../elapsed.ts"
@@ -619,6 +619,14 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
       )
     )
 
+    // A log end below a table's marker is another log of that name (ADR-24), told by the lag refresh
+    // too: a topic deleted and made again (by this run's start, when it was missing) delivers no
+    // batch to tell it until a record comes, and the run read as healthy and caught up, lag 0, till then.
+    const behindTable = (part: PartitionState, logEnd: bigint) =>
+      !config.logRemadeEachRun && !part.retired && logEnd >= 0n && logEnd < part.tableMark
+        ? new LogBehindTable({ topic: part.tp.topic, partition: part.tp.partition, table: part.table, logEnd, tableMark: part.tableMark })
+        : undefined
+
     // A batch carries its partition's high-water mark, but a partition that has delivered none
     // yet (catching up behind the others, or held by backpressure) would read a lag of 0: the
     // log ends are asked for now and then, off the hot path. A failure keeps the last figures.
@@ -635,13 +643,22 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
           answered = false
           continue
         }
+        const behind: Array<{ readonly part: PartitionState; readonly error: LogBehindTable }> = []
         yield* atomically(Effect.forEach(marks.value, (m) => {
           const part = parts.get(tpKey(m.topic, m.partition))
           if (part === undefined) return Effect.void
+          const error = behindTable(part, m.high)
+          if (error !== undefined) behind.push({ part, error })
           part.lag = m.high - part.next
           part.logEnd = m.high
           return Metric.update(lagGauge(part.tp), Number(part.lag > 0n ? part.lag : 0n))
         }, { discard: true }))
+        // As a batch's partition ends the run: it takes nothing more meanwhile.
+        if (behind.length > 0) {
+          retire(behind.map((b) => b.part))
+          yield* Deferred.fail(fatal, behind[0]!.error)
+          return
+        }
       }
       if (answered) yield* freshness.read
     })

@@ -42,13 +42,19 @@ export class RecentRate {
 const lagText = (p: IngestProgress) =>
   p.lagUnansweredMs > 0 ? `lag ? (Kafka not answering for ${Math.floor(p.lagUnansweredMs / 1000)} s)` : `lag ${p.lag}`
 
-export const progressLine = (p: IngestProgress, elapsedMs: number, rates: RecentRate, expected?: number) =>
+/**
+ * `day`: the embedded default's simulated day, its `total` records once published. The line then
+ * counts how far through the day the partitions have read (`position`), the records an earlier
+ * run ingested (which this one seeks past) included: counted as consumed, a resumed day ended at
+ * "175631 of 399925 messages", read as cut short though it was whole.
+ */
+export const progressLine = (p: IngestProgress, elapsedMs: number, rates: RecentRate, day?: { readonly total: number | undefined }) =>
   Effect.sync(() => {
     const seconds = Math.max(elapsedMs / 1000, 0.001)
     const rate = rates.at(p.consumed, elapsedMs)
     const committed = p.written.trades + p.written.quotes
-    const of = expected === undefined ? "" : ` of ${expected}`
-    const line = `${p.consumed}${of} messages, ${rate}/s | rows committed ${committed} | ` +
+    const read = day === undefined ? `${p.consumed}` : day.total === undefined ? `${p.position}` : `${p.position} of ${day.total}`
+    const line = `${read} messages, ${rate}/s | rows committed ${committed} | ` +
       `dlq ${p.deadLettered} | ${lagText(p)} | partitions ${p.partitions} | ${seconds.toFixed(0)} s`
     writeProgress(line, elapsedMs, 100)
   })

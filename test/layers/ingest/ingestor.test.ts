@@ -1004,9 +1004,11 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
 
   // A topic deleted and made again under its name: 30 records were ingested from the old one; the
   // new one holds `refill` (offsets 0 to refill - 1). Below the marker its log end gives it away,
-  // past it only its topic id.
+  // past it only its topic id. Empty, it delivers no batch: the log end read for the lag tells it
+  // (the run read as caught up, lag 0, until a record came).
   for (
     const { refill, says, tag } of [
+      { refill: 0, tag: "LogBehindTable", says: ["ends at offset 0", "offset 30"] },
       { refill: 10, tag: "LogBehindTable", says: ["ends at offset 10", "offset 30"] },
       { refill: 50, tag: "TopicRecreated", says: ["is in topic id", "deleted and made again"] }
     ] as const
