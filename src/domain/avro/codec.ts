@@ -130,6 +130,27 @@ const decimalOf = (u: bigint): BigDecimal.BigDecimal => {
 // Domain checks, equivalent to src/domain/marketData.ts (tested against decodeTrade/decodeQuote)
 
 const CURRENCY = /^[A-Z]{3}$/
+
+/** Codes a pattern passed, remembered; past this many it starts over. */
+const KNOWN_CODES = 4_096
+
+/**
+ * A code check that tests each distinct code once: the reader interns codes, so a feed's few
+ * symbols, exchanges and currencies come back as the same strings, and a set lookup of one (its
+ * hash kept in the string) is cheaper than the pattern on every record.
+ */
+const knownValid = (pattern: RegExp) => {
+  const known = new Set<string>()
+  return (s: string): boolean => {
+    if (known.has(s)) return true
+    if (!pattern.test(s)) return false
+    if (known.size >= KNOWN_CODES) known.clear()
+    known.add(s)
+    return true
+  }
+}
+const isCode = knownValid(CODE_PATTERN)
+const isCurrency = knownValid(CURRENCY)
 const ASSET_CLASSES: ReadonlySet<string> = new Set(["equities", "futures", "options", "fx", "crypto", "fixed_income"])
 const SIDES: ReadonlySet<string> = new Set(["BUY", "SELL", "SELL_SHORT", "UNKNOWN"])
 /** Years 1900..2199, as src/domain/time.ts. */
@@ -149,19 +170,21 @@ interface RawCommon {
   readonly source_sequence: bigint | null
   readonly vendor_data: Readonly<Record<string, string>>
 }
+/** A decimal's unscaled value at scale 8: a number when the reader read it as one (`AvroReader.unscaled`). */
+type Unscaled = number | bigint
 /** Decimals as their unscaled value at scale 8. */
 interface RawTrade extends RawCommon {
   readonly trade_id: string
-  readonly price: bigint
-  readonly quantity: bigint
+  readonly price: Unscaled
+  readonly quantity: Unscaled
   readonly side: string
 }
 interface RawQuote extends RawCommon {
   readonly quote_id: string
-  readonly bid_price: bigint
-  readonly bid_size: bigint
-  readonly ask_price: bigint
-  readonly ask_size: bigint
+  readonly bid_price: Unscaled
+  readonly bid_size: Unscaled
+  readonly ask_price: Unscaled
+  readonly ask_size: Unscaled
 }
 const DECIMAL_FIELDS = {
   trade: ["price", "quantity"],
@@ -194,8 +217,8 @@ const decodeInstrument = Schema.decodeUnknownResult(Instrument, { errors: "all" 
 const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): void => {
   if (r.message_id.length === 0) problems.push({ field: "message_id", problem: "must not be empty" })
   else if (r.message_id.length > MESSAGE_ID_MAX) problems.push({ field: "message_id", problem: MESSAGE_ID_RULE })
-  if (!CODE_PATTERN.test(r.symbol)) problems.push({ field: "symbol", problem: CODE_RULE })
-  if (!CODE_PATTERN.test(r.exchange)) {
+  if (!isCode(r.symbol)) problems.push({ field: "symbol", problem: CODE_RULE })
+  if (!isCode(r.exchange)) {
     problems.push({ field: "exchange", problem: CODE_RULE })
   }
   if (!ASSET_CLASSES.has(r.asset_class)) problems.push({ field: "asset_class", problem: "must be a known asset class" })
@@ -204,19 +227,21 @@ const checkCommon = (r: RawCommon, problems: Array<FieldProblem>): void => {
   if (!(ts >= MIN_MICROS && ts < MAX_MICROS)) {
     problems.push({ field: "exchange_timestamp", problem: "must be an instant between 1900 and 2200" })
   }
-  if (!CURRENCY.test(r.currency)) problems.push({ field: "currency", problem: "must be an ISO-4217 code such as AUD" })
+  if (!isCurrency(r.currency)) problems.push({ field: "currency", problem: "must be an ISO-4217 code such as AUD" })
   if (r.source_sequence !== null && r.source_sequence < 0n) {
     problems.push({ field: "source_sequence", problem: "must not be negative" })
   }
 }
 
-const positive = (field: string, u: bigint, problems: Array<FieldProblem>) => {
-  if (u <= 0n) problems.push({ field, problem: "must be greater than 0" })
-  else if (u >= LIMIT) problems.push({ field, problem: "must fit decimal(18, 8)" })
+/** A number is below 2^53, so within decimal(18, 8). */
+const tooLarge = (u: Unscaled) => typeof u === "bigint" && u >= LIMIT
+const positive = (field: string, u: Unscaled, problems: Array<FieldProblem>) => {
+  if (u <= 0) problems.push({ field, problem: "must be greater than 0" })
+  else if (tooLarge(u)) problems.push({ field, problem: "must fit decimal(18, 8)" })
 }
-const nonNegative = (field: string, u: bigint, problems: Array<FieldProblem>) => {
-  if (u < 0n) problems.push({ field, problem: "must not be negative" })
-  else if (u >= LIMIT) problems.push({ field, problem: "must fit decimal(18, 8)" })
+const nonNegative = (field: string, u: Unscaled, problems: Array<FieldProblem>) => {
+  if (u < 0) problems.push({ field, problem: "must not be negative" })
+  else if (tooLarge(u)) problems.push({ field, problem: "must fit decimal(18, 8)" })
 }
 
 // ---------------------------------------------------------------------------
@@ -626,14 +651,17 @@ export const makeWireCodec = (options: WireCodecOptions = {}): WireCodec => {
   }
 
   // Prices and sizes repeat (tick grids, round lots): rows ingestion buffers share one immutable
-  // BigDecimal per value instead of holding one each, which keeps their live heap small.
-  const decimals = new Map<bigint, BigDecimal.BigDecimal>()
-  const decimal = (u: bigint): BigDecimal.BigDecimal => {
-    let d = decimals.get(u)
+  // BigDecimal per value instead of holding one each, which keeps their live heap small. Keyed by
+  // number within 2^53 (one key a value, whichever reader read it): a number hashes cheaper than a
+  // bigint, and a value read as one needs no bigint at all.
+  const decimals = new Map<Unscaled, BigDecimal.BigDecimal>()
+  const decimal = (u: Unscaled): BigDecimal.BigDecimal => {
+    const key = typeof u === "number" || !Number.isSafeInteger(Number(u)) ? u : Number(u)
+    let d = decimals.get(key)
     if (d === undefined) {
       if (decimals.size >= DECIMAL_CACHE_ENTRIES) decimals.clear()
-      d = decimalOf(u)
-      decimals.set(u, d)
+      d = decimalOf(BigInt(u))
+      decimals.set(key, d)
     }
     return d
   }

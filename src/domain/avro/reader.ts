@@ -1,11 +1,12 @@
 /**
  * A hand-written Avro binary reader for the wire codec's hot path, the mirror of binary.ts: it
  * reads trades and quotes written with our own schemas straight from the record's bytes, with
- * decimals to their unscaled bigint (no buffer per decimal), longs as doubles where exact, and
- * the codes (symbol, exchange, currency, side, conditions, vendor keys: few distinct values)
- * interned rather than allocated per record. avsc's generic reader spent most of ingestion's
- * decode time allocating those. Values written with other writer schemas still go through avsc
- * (schema resolution); a property test checks that both readers agree on every input.
+ * decimals to their unscaled integer (no buffer per decimal, and a number rather than a bigint
+ * within 48 bits), longs as doubles where exact, and the codes (symbol, exchange, currency, side,
+ * conditions, vendor keys: few distinct values) interned rather than allocated per record. avsc's
+ * generic reader spent most of ingestion's decode time allocating those. Values written with other
+ * writer schemas still go through avsc (schema resolution); a property test checks that both
+ * readers agree on every input.
  */
 import { isUtf8 } from "node:buffer"
 import { setEntry } from "../wire.ts"
@@ -23,16 +24,21 @@ const INTERN_SLOTS = 4096
 const NO_CODES: ReadonlyArray<string> = Object.freeze([])
 const NO_ENTRIES: Readonly<Record<string, string>> = Object.freeze({})
 
+/**
+ * The unscaled integer of decimal bytes `b[start, start + n)` (big-endian two's complement): a
+ * number when they are 6 bytes or fewer (48 bits fit a double exactly), else a bigint.
+ */
+const unscaledOrNumberAt = (b: Uint8Array, start: number, n: number): number | bigint => {
+  if (n > 6) return unscaledAt(b, start, n)
+  let v = 0
+  for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
+  if (n > 0 && b[start]! & 0x80) v -= 2 ** (8 * n)
+  return v
+}
+
 /** The unscaled integer of decimal bytes `b[start, start + n)` (big-endian two's complement). */
 export const unscaledAt = (b: Uint8Array, start: number, n: number): bigint => {
-  if (n === 0) return 0n
-  if (n <= 6) {
-    // 48 bits fit a double exactly.
-    let v = 0
-    for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
-    if (b[start]! & 0x80) v -= 2 ** (8 * n)
-    return BigInt(v)
-  }
+  if (n <= 6) return BigInt(unscaledOrNumberAt(b, start, n))
   let v = 0n
   if (n <= 16) {
     for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
@@ -176,12 +182,15 @@ export class AvroReader {
     return s
   }
 
-  /** Decimal bytes (big-endian two's complement) as the unscaled integer. */
-  unscaled(): bigint {
+  /**
+   * Decimal bytes (big-endian two's complement) as the unscaled integer: a number when it takes 6
+   * bytes or fewer (every price and size of a feed), so reading one allocates no bigint.
+   */
+  unscaled(): number | bigint {
     const n = this.length()
     const start = this.pos
     this.pos += n
-    return unscaledAt(this.buf, start, n)
+    return unscaledOrNumberAt(this.buf, start, n)
   }
 
   /** The branch index of a union of `branches`. */
