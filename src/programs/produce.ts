@@ -387,15 +387,17 @@ const produce = (
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       yield* clearReport("reconciliation", options.reconciliation)
-      if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
-      // The ASX feed opens it only once read, after connecting and making the topics; it is replaced each run anyway.
-      if (options.source === "asx") yield* clearReport("dead-letter file", deadLetterFile(options))
       const sim = simRun(options)
       const exchange = options.source === "sim" ? sim.exchange : "ASX"
       // The feed, once built: a run failing before its publish reports its (empty) summary.
       let builtFeed: MarketFeed["Service"] | undefined
       // Everything before the publish: a failure here (a signal included) writes a report of nothing sent.
       const started = Effect.gen(function*() {
+        // After the reconciliation's: a manifest or dead-letter file that cannot be replaced fails a run whose
+        // reconciliation is gone, so it is written (of nothing sent), not left missing.
+        if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
+        // The ASX feed opens it only once read, after connecting and making the topics; it is replaced each run anyway.
+        if (options.source === "asx") yield* clearReport("dead-letter file", deadLetterFile(options))
         // Without a registry, a step of no I/O: a signal met there landed while the reports were cleared.
         const codec = yield* beforeSending(restore, Option.isSome(options.schemaRegistry) ? "reaching the schema registry" : "starting", wireCodec(options.schemaRegistry, [
           topicName({ assetClass: "equities", dataType: "trades", exchange }),

@@ -392,4 +392,16 @@ describe("npm run produce, a broker down at its start", () => {
       assert.deepStrictEqual(r.logged.filter((l) => l.includes("waiting for Kafka")), [])
       assertNothingSent(r.file, "TOPIC_AUTHORIZATION_FAILED")
     }), 30_000)
+
+  // The reconciliation was cleared first, then the manifest's clearing failed: the run ended (exit 1)
+  // with no reconciliation at all, though it failed before its first send (ADR-94).
+  it.live("a manifest that cannot be replaced (its directory missing) fails the run with a report of nothing sent", () =>
+    Effect.gen(function*() {
+      const missing = path.join(os.tmpdir(), `k2-produce-no-such-dir-${process.pid}`, "m.json")
+      const r = yield* run(["--manifest", missing], {})
+      assert.strictEqual(r.code, 1, String(r.exit))
+      assertNothingSent(r.file, `cannot replace the anomaly manifest ${missing}`)
+      assert.strictEqual(r.counts.builds, 0, "nothing connected")
+      assert.strictEqual(held(r.broker), 0)
+    }), 30_000)
 })

@@ -177,10 +177,16 @@ describe.concurrent("npm run produce, failing", () => {
       // A directory where the file should go: no rejected row could ever be written.
       const deadLetters = path.join(dir, "dead")
       fs.mkdirSync(deadLetters)
-      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "load"), "--dead-letters", deadLetters])
+      const reconciliation = path.join(dir, "r.json")
+      const run = spawnProgram("produce", ["--brokers", "127.0.0.1:1", "--source", "asx", "--dir", path.join(dir, "load"), "--dead-letters", deadLetters, "--reconciliation", reconciliation])
       assert.strictEqual(yield* Effect.promise(() => run.exited), 1, run.output())
       assert.include(run.output(), `dead-letter file ${deadLetters}`)
       assert.notInclude(run.output(), "kafka unavailable", "refused before connecting")
       assert.notInclude(run.output(), "    at ", "no stack trace")
+      // The reconciliation, cleared before, is one of nothing sent (ADR-94), not missing.
+      const report = JSON.parse(fs.readFileSync(reconciliation, "utf8"))
+      assert.strictEqual(report.completed, false)
+      assert.include(report.failed, `cannot replace the dead-letter file ${deadLetters}`)
+      assert.deepStrictEqual(report.published, {})
     }))
 })
