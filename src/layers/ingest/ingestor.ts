@@ -622,9 +622,12 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
     // A log end below a table's marker is another log of that name (ADR-24), told by the lag refresh
     // too: a topic deleted and made again (by this run's start, when it was missing) delivers no
     // batch to tell it until a record comes, and the run read as healthy and caught up, lag 0, till then.
-    const behindTable = (part: PartitionState, logEnd: bigint) =>
-      !config.logRemadeEachRun && !part.retired && logEnd >= 0n && logEnd < part.tableMark
-        ? new LogBehindTable({ topic: part.tp.topic, partition: part.tp.partition, table: part.table, logEnd, tableMark: part.tableMark })
+    // Against the marker as it stood when the log ends were asked for (`markAsked`), of the same state:
+    // the answer is the log's end when the broker gave it, and records published after it may be read
+    // and committed before it is taken in; a state installed meanwhile has a marker read later still.
+    const behindTable = (part: PartitionState, logEnd: bigint, markAsked: bigint) =>
+      !config.logRemadeEachRun && !part.retired && logEnd >= 0n && logEnd < markAsked
+        ? new LogBehindTable({ topic: part.tp.topic, partition: part.tp.partition, table: part.table, logEnd, tableMark: markAsked })
         : undefined
 
     // A batch carries its partition's high-water mark, but a partition that has delivered none
@@ -638,6 +641,8 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
       for (const part of parts.values()) topics.add(part.tp.topic)
       let answered = true
       for (const topic of topics) {
+        const asked = new Map<PartitionState, bigint>()
+        for (const part of parts.values()) if (part.tp.topic === topic) asked.set(part, part.tableMark)
         const marks = yield* Effect.option(consumer.watermarks(topic))
         if (Option.isNone(marks)) {
           answered = false
@@ -647,7 +652,8 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
         yield* atomically(Effect.forEach(marks.value, (m) => {
           const part = parts.get(tpKey(m.topic, m.partition))
           if (part === undefined) return Effect.void
-          const error = behindTable(part, m.high)
+          const markAsked = asked.get(part)
+          const error = markAsked === undefined ? undefined : behindTable(part, m.high, markAsked)
           if (error !== undefined) behind.push({ part, error })
           part.lag = m.high - part.next
           part.logEnd = m.high

@@ -360,3 +360,93 @@ describe("instruments on the wire", () => {
     assert.deepStrictEqual(failure.problems.map((p) => p.field).sort(), ["currency", "isin", "listing_date"])
   })
 })
+
+describe("decimals at the reader's number/bigint edge", () => {
+  /** `u` as `n` bytes of big-endian two's complement (more than the fewest: sign-extended). */
+  const twos = (u: bigint, n: number) => {
+    const out = Buffer.alloc(n)
+    let v = BigInt.asUintN(8 * n, u)
+    for (let i = n - 1; i >= 0; i--) {
+      out[i] = Number(v & 0xffn)
+      v >>= 8n
+    }
+    return out
+  }
+  const fewest = (u: bigint) => Buffer.from(unscaledToBytes(u))
+  const base = {
+    message_id: "m", trade_id: "t", symbol: "BHP", exchange: "ASX", asset_class: "equities",
+    exchange_timestamp: 1_700_000_000_000_000n, currency: "AUD", side: "BUY", conditions: [], source_sequence: null, vendor_data: {}
+  }
+  const tradeWith = (price: Buffer) => {
+    const quantity = fewest(100_000_000n)
+    return Buffer.concat([Buffer.from([0, 0, 0, 0, 1]), rawTrade.toBuffer({ ...base, price, quantity })])
+  }
+  const quoteWith = (bid_size: Buffer) => {
+    const one = fewest(100_000_000n)
+    const { side: _, trade_id: __, ...common } = base
+    return Buffer.concat([Buffer.from([0, 0, 0, 0, 2]), rawQuote.toBuffer({ ...common, quote_id: "q", bid_price: one, bid_size, ask_price: one, ask_size: one })])
+  }
+  const limit = 10n ** 18n
+  const edges = [
+    0n, 1n, -1n, 127n, 128n, -128n, -129n, 2n ** 40n - 1n, -(2n ** 40n), 2n ** 47n - 1n, 2n ** 47n, -(2n ** 47n), -(2n ** 47n) - 1n,
+    2n ** 48n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n) - 1n, limit - 1n, limit, -limit, 2n ** 63n - 1n, -(2n ** 63n)
+  ]
+
+  it("read as avsc's bytes say, refused as before, from the fewest bytes and from sign-extended ones", () => {
+    for (const u of edges) {
+      const encodings = [fewest(u), ...[6, 7, 8, 9, 16, 17].filter((n) => n >= fewest(u).length).map((n) => twos(u, n))]
+      for (const enc of encodings) {
+        assert.strictEqual(unscaledFromBytes(enc), u, `${u} in ${enc.length} bytes`)
+        const trade = codec.decode(tradeWith(enc))
+        if (u > 0n && u < limit) {
+          const price = (ok(trade).value as Trade).price
+          assert.strictEqual(toUnscaled(price), u, `${u} in ${enc.length} bytes`)
+          // One shared value however it was read.
+          assert.strictEqual((ok(codec.decode(tradeWith(fewest(u)))).value as Trade).price, price, `${u} shared`)
+        } else {
+          const failure = poison(trade)
+          assert.deepStrictEqual(
+            failure._tag === "SchemaInvalid" ? failure.problems : [],
+            [{ field: "price", problem: u <= 0n ? "must be greater than 0" : "must fit decimal(18, 8)" }],
+            `${u} in ${enc.length} bytes`
+          )
+        }
+        const quote = codec.decode(quoteWith(enc))
+        if (u >= 0n && u < limit) {
+          const size = (ok(quote).value as Quote).bid_size
+          assert.strictEqual(toUnscaled(size), u, `${u} in ${enc.length} bytes`)
+          if (u === 0n) assert.isFalse(Object.is(Number(BigDecimal.format(size)), -0))
+        } else {
+          const failure = poison(quote)
+          assert.deepStrictEqual(
+            failure._tag === "SchemaInvalid" ? failure.problems : [],
+            [{ field: "bid_size", problem: u < 0n ? "must not be negative" : "must fit decimal(18, 8)" }],
+            `${u} in ${enc.length} bytes`
+          )
+        }
+      }
+    }
+  })
+
+  it("the empty decimal is 0: a refused price, a size of 0", () => {
+    assert.deepStrictEqual(
+      (poison(codec.decode(tradeWith(Buffer.alloc(0)))) as { problems?: unknown }).problems,
+      [{ field: "price", problem: "must be greater than 0" }]
+    )
+    assert.strictEqual(toUnscaled((ok(codec.decode(quoteWith(Buffer.alloc(0)))).value as Quote).bid_size), 0n)
+  })
+
+  it("codes: one codec's valid code does not pass another's invalid one, and the checks hold past the remembered count", () => {
+    const other = makeWireCodec()
+    const trade = (symbol: string, currency: string) => Buffer.concat([Buffer.from([0, 0, 0, 0, 1]), rawTrade.toBuffer({ ...base, symbol, currency, price: fewest(1n), quantity: fewest(1n) })])
+    for (let i = 0; i < 5_000; i++) ok(codec.decode(trade(`S${i}`, "AUD")))
+    for (const c of [codec, other]) {
+      for (const [symbol, currency, field] of [["bhp", "AUD", "symbol"], ["BHP", "aud", "currency"], ["BHP", "AUDX", "currency"], ["", "AUD", "symbol"], ["S1", "AUD ", "currency"]] as const) {
+        const failure = poison(c.decode(trade(symbol, currency)))
+        assert.deepStrictEqual(failure._tag === "SchemaInvalid" ? failure.problems.map((p) => p.field) : [], [field], `${symbol} ${currency}`)
+      }
+      ok(c.decode(trade("S4999", "AUD")))
+      ok(c.decode(trade("S0", "AUD")))
+    }
+  })
+})
