@@ -95,8 +95,9 @@ const flags = {
     ),
     Flag.withDefault(false)
   ),
+  // Sourced: a refusal names the flag or K2_TOPICS, whichever the user gave.
   topics: Flag.String("topics").pipe(
-    setting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
+    sourcedSetting("source topics, comma separated: market.{asset_class}.{trades|quotes}.{exchange} and reference.instruments.{exchange}", { env: "K2_TOPICS", read: Config.String, fallback: "market.equities.trades.asx,market.equities.quotes.asx,reference.instruments.asx" })
   ),
   partitions: partitionsFlagNoting(`at most ${EMBEDDED_MAX_PARTITIONS} in the embedded default (its heap holds every partition of its three topics)`),
   commitInterval: integerFlag("commit-interval-ms").pipe(
@@ -203,9 +204,15 @@ const ingestorLayer = (
     }, { ...schemas, trackers: { trades, quotes } })
   }))
 
-const summary = (p: IngestProgress, seconds: number) =>
+/**
+ * `seconds`: ingestion's, which the rate is of. `startingSeconds`: live mode's start before it
+ * (reaching Kafka, the topics, the warehouse), said apart: counted in, a run that waited 40 s for
+ * its broker read as ingesting at a fraction of its rate.
+ */
+const summary = (p: IngestProgress, seconds: number, startingSeconds?: number) =>
   [
-    `ingested in ${seconds.toFixed(1)} s (${Math.round(p.consumed / Math.max(seconds, 0.001))} messages/s)`,
+    `ingested in ${seconds.toFixed(1)} s (${Math.round(p.consumed / Math.max(seconds, 0.001))} messages/s)` +
+    (startingSeconds === undefined ? "" : `, after ${startingSeconds.toFixed(1)} s starting (reaching Kafka, opening the warehouse)`),
     `  consumed            ${p.consumed}`,
     `  trades written      ${p.written.trades}`,
     `  quotes written      ${p.written.quotes}`,
@@ -292,6 +299,34 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
       const failure = Exit.findErrorOption(exit)
       return yield* Option.isSome(failure) ? Effect.fail(failure.value) : Effect.failCause(exit.cause)
     }
+  })
+
+/**
+ * Live mode's ingestion, once started (Kafka reached, the warehouse open, the clients connected):
+ * a progress line a second, then the summary however it ends, `summarized` called once it is
+ * printed. `started`: the run's start (performance.now()), before the broker wait. The summary's
+ * time and rate, and the progress line's, are ingestion's, from here: measured from `started`, a
+ * run that waited 40 s for its broker reported its rate diluted by the wait.
+ */
+export const ingestUntilStopped = (started: number, summarized: () => void) =>
+  Effect.gen(function*() {
+    const ingestor = yield* Ingestor
+    const begun = performance.now()
+    const rates = new RecentRate()
+    const reporter = yield* Effect.forkChild(
+      Effect.gen(function*() {
+        yield* progressLine(yield* ingestor.progress, performance.now() - begun, rates)
+      }).pipe(Effect.repeat(Schedule.spaced("1 second")))
+    )
+    yield* ingestor.run.pipe(
+      failsTheDrain,
+      Effect.ensuring(Effect.gen(function*() {
+        yield* Fiber.interrupt(reporter)
+        yield* Console.error("")
+        yield* Console.log(summary(yield* ingestor.progress, (performance.now() - begun) / 1000, (begun - started) / 1000))
+        summarized()
+      }))
+    )
   })
 
 /**
@@ -507,7 +542,6 @@ const live = (
       yield* claimTopics({ group: options.group, adoptMarksOf: Option.getOrUndefined(options.adoptMarksOf), separateCopy: options.separateCopy }, topics).pipe(
         Effect.catchTag("OtherGroupsMarkers", (e) => refuseWarehouse(options, e.message))
       )
-      const ingestor = yield* Ingestor
       // instruments only when read: the run creates it only then.
       const reference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined) ? [tables.instruments] : []
       const maintained = [tables.trades, tables.quotes, tables.sequenceEvents, ...reference].map((t) => ({ namespace: t.namespace, name: t.name }))
@@ -522,21 +556,9 @@ const live = (
           Maintenance.runEvery(maintained, Duration.seconds(options.expireEvery.value), { compact: false, orphans: false })
         ))
       }
-      const rates = new RecentRate()
-      const reporter = yield* Effect.forkChild(
-        Effect.gen(function*() {
-          yield* progressLine(yield* ingestor.progress, performance.now() - started, rates)
-        }).pipe(Effect.repeat(Schedule.spaced("1 second")))
-      )
-      yield* ingestor.run.pipe(
-        failsTheDrain,
-        Effect.ensuring(Effect.gen(function*() {
-          yield* Fiber.interrupt(reporter)
-          yield* Console.error("")
-          yield* Console.log(summary(yield* ingestor.progress, (performance.now() - started) / 1000))
-          summarized = true
-        }))
-      )
+      yield* ingestUntilStopped(started, () => {
+        summarized = true
+      })
     })
     // Metrics are served for the whole run, including while waiting for the broker.
     const metrics = options.metricsPort.value > 0
@@ -571,11 +593,13 @@ const environmentSettings = Effect.all({ tracker: Trackers.optionsFromConfig, du
 export const ingestCommand = Command.make("ingest", flags, (options) =>
   usage((): Effect.Effect<void, unknown> => {
     // Each once: a Kafka client refuses to create a topic listed twice.
-    const topics = [...new Set(options.topics.split(",").map((t) => t.trim()).filter((t) => t.length > 0))]
+    const topics = [...new Set(options.topics.value.split(",").map((t) => t.trim()).filter((t) => t.length > 0))]
+    // The default is valid and the simulated day's: a refused value was given, by the flag or its variable.
+    const topicsSetting = options.topics.given ? "--topics" : "K2_TOPICS"
     const invalid = topics.filter((t) => parseTopicName(t) === undefined && parseInstrumentsTopicName(t) === undefined)
     if (invalid.length > 0) {
       throw new UsageError({
-        message: `--topics: not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
+        message: `${topicsSetting}: not source topics: ${invalid.join(", ")} (want market.{asset_class}.{trades|quotes}.{exchange} or reference.instruments.{exchange})`
       })
     }
     // Effect's config takes an empty variable for an unset one, and unset means the embedded
@@ -598,7 +622,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     if (Option.isNone(options.brokers)) {
       // The simulator publishes all three: a topic left out would fill the in-process log unread.
       if (topics.length !== simulatedTopics.length || !simulatedTopics.every((t) => topics.includes(t))) {
-        throw new UsageError({ message: `--topics: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers` })
+        throw new UsageError({ message: `${topicsSetting}: the embedded default publishes and ingests ${simulatedTopics.join(",")}; other topics need --brokers` })
       }
       if (options.partitions.value > EMBEDDED_MAX_PARTITIONS) {
         throw new UsageError({
@@ -611,7 +635,7 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
       // Settings read from the environment alone are checked before the warehouse is touched.
       return Effect.flatMap(environmentSettings, ({ duckDb, tracker }) => embedded({ ...options, duckDb }, tracker, topics, symbols))
     }
-    if (topics.length === 0) throw new UsageError({ message: "--topics: no topic to ingest" })
+    if (topics.length === 0) throw new UsageError({ message: `${topicsSetting}: no topic to ingest` })
     if (options.separateCopy && Option.isSome(options.adoptMarksOf)) {
       throw new UsageError({ message: "--adopt-marks-of continues another group's copy, --separate-copy makes one of this group's own: give one of them" })
     }

@@ -40,6 +40,11 @@ export interface IngestProgress {
    * but unresponsive (a frozen JVM) answers nothing, while the progress otherwise reads as idle.
    */
   readonly lagUnansweredMs: number
+  /**
+   * A stop asked for the drain (flush, commit, leave the group), under way or done: the lag is no
+   * longer read and the partitions are let go, so their figures say nothing of now.
+   */
+  readonly draining: boolean
   readonly partitions: number
   /** Sum over assigned partitions of the next offset to read (a partition awaiting a restart: where the restart reads from). */
   readonly position: number

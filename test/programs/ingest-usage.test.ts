@@ -94,6 +94,15 @@ describe.concurrent("npm run ingest, bad options", () => {
       yield* refused(["--topics", ""], "the embedded default publishes and ingests")
     }))
 
+  // The refusal named --topics for K2_TOPICS's value too: the user looked for a flag they never gave.
+  it.effect("topics refused are named as given: --topics, or K2_TOPICS from the environment", () =>
+    Effect.gen(function*() {
+      yield* refused(["--topics", "market.equities.trades.asx"], "--topics: the embedded default publishes and ingests")
+      yield* refused([], "K2_TOPICS: the embedded default publishes and ingests", { K2_TOPICS: "market.equities.trades.asx" })
+      yield* refused([], "K2_TOPICS: not source topics: nope", { K2_TOPICS: "nope" })
+      yield* refused(["--topics", "nope"], "--topics: not source topics: nope", { K2_TOPICS: "market.equities.trades.asx" })
+    }), 30_000)
+
   it.effect("another group's markers: --adopt-marks-of and --separate-copy are live mode's, one at a time, and adopt another group", () =>
     Effect.gen(function*() {
       yield* refused(["--separate-copy"], "for live mode only")

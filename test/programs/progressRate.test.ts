@@ -96,4 +96,22 @@ describe("progressLine", () => {
       assert.include(yield* lineOf({ ...idle, lagUnansweredMs: 12_400 }), "| lag ? (Kafka not answering for 12 s) |")
       assert.include(yield* lineOf(idle), "| lag 0 |")
     }))
+
+  // A stop's drain lets the partitions go and no longer reads the lag: the line read "partitions 0"
+  // and the last lag figure (a frozen broker's "lag ?" back to a stale number), as if current.
+  it.effect("says it is draining once a stop asked for it, not a lag or a partition count", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
+      const tty = process.stderr.isTTY
+      process.stderr.isTTY = true
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 50, lag: 1_234, partitions: 0, draining: true }
+      yield* progressLine(p, 3_000, new RecentRate()).pipe(Effect.ensuring(Effect.sync(() => {
+        spy.mockRestore()
+        process.stderr.isTTY = tty
+      })))
+      assert.include(written.join(""), "| dlq 0 | draining (flush, commit, leave the group) | 3 s")
+      assert.notInclude(written.join(""), "partitions")
+      assert.notInclude(written.join(""), "lag")
+    }))
 })

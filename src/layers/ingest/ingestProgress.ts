@@ -16,7 +16,7 @@ export const makeCounters = () => ({
 
 export type IngestCounters = ReturnType<typeof makeCounters>
 
-export const progressOf = (counters: IngestCounters, parts: Partitions, lagUnansweredMs = 0): IngestProgress => {
+export const progressOf = (counters: IngestCounters, parts: Partitions, lagUnansweredMs = 0, draining = false): IngestProgress => {
   let lag = 0n
   let position = 0n
   let uncommitted = 0n
@@ -35,6 +35,7 @@ export const progressOf = (counters: IngestCounters, parts: Partitions, lagUnans
     written: { ...counters.written },
     lag: Number(lag),
     lagUnansweredMs,
+    draining,
     partitions: parts.size,
     position: Number(position),
     uncommitted: Number(uncommitted),

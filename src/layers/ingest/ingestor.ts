@@ -709,7 +709,7 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
 
   const progress = Effect.gen(function*() {
     room.countWaited()
-    return progressOf(counters, parts, lagFreshness === undefined ? 0 : yield* lagFreshness.unansweredMs)
+    return progressOf(counters, parts, lagFreshness === undefined ? 0 : yield* lagFreshness.unansweredMs, stopping)
   })
 
   /**

@@ -54,7 +54,10 @@ export const progressLine = (p: IngestProgress, elapsedMs: number, rates: Recent
     const rate = rates.at(p.consumed, elapsedMs)
     const committed = p.written.trades + p.written.quotes
     const read = day === undefined ? `${p.consumed}` : day.total === undefined ? `${p.position}` : `${p.position} of ${day.total}`
+    // Draining, the lag is no longer read and the partitions are let go: "partitions 0" and the
+    // last lag read as the state of now (a frozen broker's "lag ?" turned back into a stale figure).
+    const state = p.draining ? "draining (flush, commit, leave the group)" : `${lagText(p)} | partitions ${p.partitions}`
     const line = `${read} messages, ${rate}/s | rows committed ${committed} | ` +
-      `dlq ${p.deadLettered} | ${lagText(p)} | partitions ${p.partitions} | ${seconds.toFixed(0)} s`
+      `dlq ${p.deadLettered} | ${state} | ${seconds.toFixed(0)} s`
     writeProgress(line, elapsedMs, 100)
   })

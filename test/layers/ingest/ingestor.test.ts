@@ -237,6 +237,39 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertTablesHoldOnce(options, valid)
     }), 120_000)
 
+  // The drain lets the partitions go and stops reading the lag: the progress line showed
+  // "partitions 0" and the last lag figure meanwhile, as if current. The progress says it drains.
+  it.live("the progress says a stop's drain is under way, and a run's start says it is not", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 200 })
+      const reconciliation = yield* publishToMemory(kafka, 1, { symbols: ["BHP"], eventsPerSymbolPerDay: 200 })
+      const valid = reconciliation.totals.trades + reconciliation.totals.quotes
+      const options = warehouseOptions("sqlite")
+      const { lakehouse, release, stall, stalled } = yield* lakehouseStallingCommits(options)
+      yield* Effect.gen(function*() {
+        const ingestor = yield* Ingestor
+        const fiber = yield* Effect.forkChild(ingestor.run)
+        const read = yield* ingestor.progress.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions > 0 && p.consumed >= valid })
+        )
+        assert.isFalse(read.draining)
+        // Nothing is due before the drain: its final flush is the first commit, held here.
+        stall(true)
+        const stopping = yield* Effect.forkChild(Fiber.interrupt(fiber))
+        yield* Deferred.await(stalled)
+        assert.isTrue((yield* ingestor.progress).draining)
+        stall(false)
+        yield* release
+        yield* Fiber.join(stopping)
+        // The next run is not draining.
+        const again = yield* Effect.forkChild(ingestor.run)
+        yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (p) => p.partitions > 0 }))
+        assert.isFalse((yield* ingestor.progress).draining)
+        yield* Fiber.interrupt(again)
+      }).pipe(Effect.provide(ingestorOver({ kafka, lakehouse, settings: { ...SETTINGS, commitIntervalMs: 600_000, flushRows: 1_000_000 } })))
+    }), 60_000)
+
   // The embedded default ends its day by stopping the run once every record is read: a flush still
   // committing then, lost to a terminated catalog connection, dropped its records, and the stop
   // ended cleanly (exit 0, a summary) with a third of the day missing from the tables.
