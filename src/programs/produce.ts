@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Cause, Config, Console, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, integerRead, modeSetting, nonBlank, optionalSetting, positive, setting } from "./cli/flags.ts"
-import { BROKER_WAIT_ENV, brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
+import { BROKER_WAIT_ENV, BROKER_WAIT_SETTING, brokerList, checkKafkajsLogLevel, clientFlag, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, partitionsFlag, schemaRegistryFlag, wireCodec } from "./cli/kafka.ts"
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { UsageError, usage } from "./cli/common.ts"
@@ -368,9 +368,6 @@ const writeUnsentReport = (options: Options, cause: Cause.Cause<unknown>, feed: 
     yield* Effect.logError(`nothing was sent: reconciliation (marked failed) in ${options.reconciliation}`)
   }).pipe(Effect.catch((e) => Effect.logError(e.message)))
 
-/** `produce`'s --broker-wait as its failures name it. */
-const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
-
 /** The Kafka client's layer `produce` builds: `kafkaLayer`; a test's stand-in over the in-memory broker. */
 export const ProduceKafkaLayer = Context.Reference<typeof kafkaLayer>("k2/produce/KafkaLayer", { defaultValue: () => kafkaLayer })
 
@@ -392,7 +389,7 @@ const produce = (
       // The feed, once built: a run failing before its publish reports its (empty) summary.
       let builtFeed: MarketFeed["Service"] | undefined
       // Everything before the publish: a failure here (a signal included) writes a report of nothing sent.
-      const started = Effect.gen(function*() {
+      const beforePublish = Effect.gen(function*() {
         // After the reconciliation's: a manifest or dead-letter file that cannot be replaced fails a run whose
         // reconciliation is gone, so it is written (of nothing sent), not left missing.
         if (Option.isSome(options.manifest)) yield* clearReport("anomaly manifest", options.manifest.value)
@@ -437,7 +434,7 @@ const produce = (
         }))
         return { codec, services }
       }).pipe(Effect.onError((cause) => writeUnsentReport(options, cause, builtFeed)))
-      const { codec, services } = yield* started
+      const { codec, services } = yield* beforePublish
       const signalled = yield* Deferred.make<void>()
       let failure: PublishFailure | undefined
       const publish = publishFeed(codec, {

@@ -28,7 +28,7 @@ import { Instrument } from "../reference.ts"
 import { dayText, daysOfIsoDate } from "../time.ts"
 import { setEntry } from "../wire.ts"
 import { AvroWriter } from "./binary.ts"
-import { AvroReader, Malformed, Truncated, unscaledAt } from "./reader.ts"
+import { AvroReader, Malformed, Truncated, type Unscaled, unscaledAt } from "./reader.ts"
 import { EMBEDDED_SCHEMA_IDS, instrumentSchema, type MessageKind, quoteSchema, tradeSchema } from "./schemas.ts"
 import { CODE_PATTERN, CODE_RULE, MESSAGE_ID_MAX, MESSAGE_ID_RULE } from "../marketData.ts"
 
@@ -170,9 +170,7 @@ interface RawCommon {
   readonly source_sequence: bigint | null
   readonly vendor_data: Readonly<Record<string, string>>
 }
-/** A decimal's unscaled value at scale 8: a number when the reader read it as one (`AvroReader.unscaled`). */
-type Unscaled = number | bigint
-/** Decimals as their unscaled value at scale 8. */
+/** Decimals as their unscaled value at scale 8 (a number when the reader read it as one). */
 interface RawTrade extends RawCommon {
   readonly trade_id: string
   readonly price: Unscaled

@@ -24,11 +24,14 @@ const INTERN_SLOTS = 4096
 const NO_CODES: ReadonlyArray<string> = Object.freeze([])
 const NO_ENTRIES: Readonly<Record<string, string>> = Object.freeze({})
 
+/** A decimal's unscaled integer: a number within 48 bits (`AvroReader.unscaled`), else a bigint. */
+export type Unscaled = number | bigint
+
 /**
  * The unscaled integer of decimal bytes `b[start, start + n)` (big-endian two's complement): a
  * number when they are 6 bytes or fewer (48 bits fit a double exactly), else a bigint.
  */
-const unscaledOrNumberAt = (b: Uint8Array, start: number, n: number): number | bigint => {
+const unscaledOrNumberAt = (b: Uint8Array, start: number, n: number): Unscaled => {
   if (n > 6) return unscaledAt(b, start, n)
   let v = 0
   for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
@@ -186,7 +189,7 @@ export class AvroReader {
    * Decimal bytes (big-endian two's complement) as the unscaled integer: a number when it takes 6
    * bytes or fewer (every price and size of a feed), so reading one allocates no bigint.
    */
-  unscaled(): number | bigint {
+  unscaled(): Unscaled {
     const n = this.length()
     const start = this.pos
     this.pos += n

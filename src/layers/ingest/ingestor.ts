@@ -252,7 +252,11 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
   const restartOwed = new Set<TpKey>()
   /** Why the drain a stop asked for left records uncommitted: the interrupted `run` fails with it. */
   let drainFailure: IngestError | undefined
-  /** A stop asked for a drain, which waits for the flush in flight: that flush's failure is the drain's. */
+  /**
+   * A stop asked for a drain, which waits for the flush in flight: that flush's failure is the
+   * drain's. Set as the run's scope closes on an interruption (a fault's close leaves it false),
+   * cleared by the next run; `progress` reports it (`draining`), the drain under way or done.
+   */
   let stopping = false
   /** How old the running run's lag figures are. */
   let lagFreshness: LagFreshness | undefined

@@ -18,8 +18,10 @@ export type KafkaClient = (typeof KAFKA_CLIENTS)[number]
 const clientAbout = "Kafka client library (the default is the faster one measured by `npm run bench -- ingest`)"
 const clientFrom = { env: "K2_KAFKA_CLIENT", read: (name: string) => Config.Literals(KAFKA_CLIENTS, name), fallback: "platformatic" as KafkaClient }
 
-/** How long Kafka is waited for: ingest's first contact, produce's sends (both exit 1 past it). */
+/** How long Kafka is waited for: ingest's first contact, produce's first contact and sends (both exit 1 past it). */
 export const BROKER_WAIT_ENV = "K2_KAFKA_BROKER_WAIT_SECONDS"
+/** --broker-wait as a failure to reach Kafka within it names it (ingest's and produce's). */
+export const BROKER_WAIT_SETTING = `--broker-wait (${BROKER_WAIT_ENV})`
 
 export const clientFlag = Flag.Literals("client", KAFKA_CLIENTS).pipe(setting(clientAbout, clientFrom))
 

@@ -1263,7 +1263,8 @@ describe("Ingestor, transient storage faults", () => {
 /**
  * Loses the broker (and the catalog) under a run that holds uncommitted records, so that its drain
  * fails, then stops the ingestor while it rejoins: in the backoff before the next attempt, or once
- * a later subscription was refused. Returns how the run ended.
+ * a later subscription was refused. Returns how the run ended, and whether the progress said it
+ * drained while it rejoined.
  */
 const stopWhileRejoining = (when: "in the backoff" | "after a refused subscription") =>
   Effect.gen(function*() {
@@ -1308,8 +1309,10 @@ const stopWhileRejoining = (when: "in the backoff" | "after a refused subscripti
         Effect.repeat({ schedule: Schedule.spaced("1 millis"), until: (done) => done })
       )
       if (when === "in the backoff") assert.strictEqual(subscriptions, 1, "stopped before the next attempt")
+      // A fault's end of a run is no stop: the progress does not say it drains while it rejoins.
+      const { draining } = yield* ingestor.progress
       yield* Fiber.interrupt(fiber)
-      return yield* Fiber.await(fiber)
+      return { exit: yield* Fiber.await(fiber), draining }
     }).pipe(Effect.provide(ingestorOver({
       kafka,
       lakehouse,
@@ -1324,7 +1327,8 @@ describe("Ingestor, stopped while it rejoins", () => {
   for (const when of ["in the backoff", "after a refused subscription"] as const) {
     it.live(`a stop ${when} after a lost broker ends cleanly: the failed drain of the run before is not this stop's`, () =>
       Effect.gen(function*() {
-        const exit = yield* stopWhileRejoining(when)
+        const { draining, exit } = yield* stopWhileRejoining(when)
+        assert.isFalse(draining)
         assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit), String(exit))
         assert.isTrue(Option.isNone(Exit.findErrorOption(exit)), String(exit))
       }), 60_000)
