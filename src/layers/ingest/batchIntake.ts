@@ -11,14 +11,14 @@ import type { Quote, Trade } from "../../domain/marketData.ts"
 import type { QuoteRow, TradeRow } from "../../domain/rows.ts"
 import { forEachKept, type Observation } from "../../domain/sequence/tracker.ts"
 import { misplaced, topicRouteOf } from "../../domain/ingest/routing.ts"
-import { LogBehindTable, TopicRecreated } from "../../services/Ingestor.ts"
+import { TopicRecreated } from "../../services/Ingestor.ts"
 import { type PartitionBatch, tpKeyOf } from "../../services/KafkaSource.ts"
 import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, type PartitionState, type Partitions, type Rereading, type Row, rowBytes, type TrackedTable, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, logBehindTable, type PartitionState, type Partitions, type Rereading, type Row, rowBytes, type TrackedTable, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
 // Trades and quotes as literals, field by field: a spread of the decoded value made each row an
@@ -215,20 +215,11 @@ export const makeConsumeBatch = (
   /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
-    // A log's end never goes back: below the marker (of a valid mark, at least the batch's end) it
-    // is another log of the same name, whose records up to the marker would be dropped below.
-    if (
-      !logRemadeEachRun && part !== undefined && !part.retired && batch.highWatermark >= batch.nextOffset &&
-      batch.highWatermark < part.tableMark
-    ) {
-      return yield* new LogBehindTable({
-        topic: batch.topic,
-        partition: batch.partition,
-        table: part.table,
-        logEnd: batch.highWatermark,
-        tableMark: part.tableMark
-      })
-    }
+    // Of a valid mark only (at least the batch's end).
+    const behind = !logRemadeEachRun && part !== undefined && batch.highWatermark >= batch.nextOffset
+      ? logBehindTable(part, batch.highWatermark, part.tableMark)
+      : undefined
+    if (behind !== undefined) return yield* behind
     // Another log of the same name, past the marker, tells itself apart by its topic id only. The
     // id is recorded with the partition's next commit.
     if (part !== undefined && !part.retired && batch.topicId !== undefined && batch.topicId !== part.topicId) {

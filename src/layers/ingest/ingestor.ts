@@ -35,7 +35,7 @@ import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
 import { IcebergSink } from "../../services/IcebergSink.ts"
-import { type AnotherLog, type IngestError, Ingestor, isFatalToRun, LogBehindTable } from "../../services/Ingestor.ts"
+import { type AnotherLog, type IngestError, Ingestor, isFatalToRun, type LogBehindTable } from "../../services/Ingestor.ts"
 import { type Consumer, type KafkaError, KafkaSource, type OffsetCommit, type PartitionBatch, type TopicPartition, type TpKey, tpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../services/KafkaSink.ts"
 import { monotonicMillis } from "../elapsed.ts"
@@ -46,7 +46,7 @@ import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
 import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
-import { atomically, idleMark, ingestedBelow, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
+import { atomically, idleMark, ingestedBelow, logBehindTable, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervise, supervisorBackoff } from "./transientFaults.ts"
@@ -630,9 +630,7 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
     // the answer is the log's end when the broker gave it, and records published after it may be read
     // and committed before it is taken in; a state installed meanwhile has a marker read later still.
     const behindTable = (part: PartitionState, logEnd: bigint, markAsked: bigint) =>
-      !config.logRemadeEachRun && !part.retired && logEnd >= 0n && logEnd < markAsked
-        ? new LogBehindTable({ topic: part.tp.topic, partition: part.tp.partition, table: part.table, logEnd, tableMark: markAsked })
-        : undefined
+      !config.logRemadeEachRun && logEnd >= 0n ? logBehindTable(part, logEnd, markAsked) : undefined
 
     // A batch carries its partition's high-water mark, but a partition that has delivered none
     // yet (catching up behind the others, or held by backpressure) would read a lag of 0: the

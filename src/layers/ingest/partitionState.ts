@@ -17,6 +17,7 @@ import {
 } from "../../domain/rows.ts"
 import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
 import type { SequenceJudge, SequenceTracker } from "../../services/SequenceTracker.ts"
+import { LogBehindTable } from "../../services/Ingestor.ts"
 
 /** Sources number trades and quotes: those tables go through a sequence tracker. */
 export type TrackedTable = "trades" | "quotes"
@@ -149,6 +150,16 @@ export const partitionState = (from: {
  * carry large maps or lists.
  */
 export const rowBytes = (recordBytes: number): number => 150 + 3 * recordBytes
+
+/**
+ * A log's end never goes back: one below the table's marker is another log of the partition's name
+ * (ADR-24), whose records up to the marker would be dropped as ingested. `tableMark`: the marker
+ * the end is judged against (a batch's: the state's; the lag refresh's: as it stood when asked).
+ */
+export const logBehindTable = (part: PartitionState, logEnd: bigint, tableMark: bigint): LogBehindTable | undefined =>
+  !part.retired && logEnd < tableMark
+    ? new LogBehindTable({ topic: part.tp.topic, partition: part.tp.partition, table: part.table, logEnd, tableMark })
+    : undefined
 
 /** Records below this are in every table the partition feeds: where a restart reads from. */
 export const ingestedBelow = (part: Pick<PartitionState, "sequenceMark" | "tableMark">): bigint =>
