@@ -322,51 +322,46 @@ const beforeSending = <A, E, R>(
 ) => restore(effect).pipe(failsWhenStopped(() => new StoppedBeforeSending({ step: typeof step === "string" ? step : step() })))
 
 /**
- * A failed publish's reconciliation: what Kafka acknowledged per symbol (in the topics), the records
- * of the sends under way (some perhaps written), `completed: false` and `failed` (the failure). No
- * `tables`: the anomaly manifest lists duplicates the feed made but Kafka never acknowledged, and
- * the sends under way may be in the topics or not. A report that cannot be written is said; the
- * run still fails with its own failure.
+ * A failed run's reconciliation: what Kafka acknowledged per symbol (in the topics), the records
+ * of the sends under way (some perhaps written), `completed: false` and `failed` (the failure);
+ * `feed` once the feed was built. No `tables`: the anomaly manifest lists duplicates the feed made
+ * but Kafka never acknowledged, and the sends under way may be in the topics or not. `said`: the
+ * log line naming the file. A report that cannot be written is said; the run still fails with its
+ * own failure.
  */
-const writeFailedReport = (options: Options, failure: PublishFailure, feed: MarketFeed["Service"]) =>
+const writeFailedReport = (options: Options, failure: PublishFailure, feed: MarketFeed["Service"] | undefined, said: string) =>
   Effect.gen(function*() {
     const report = {
       source: options.source,
       completed: false,
       failed: failure.message,
-      feed: yield* feed.summary,
+      ...(feed === undefined ? {} : { feed: yield* feed.summary }),
       published: failure.published,
       totals: failure.totals,
       resent: failure.resent,
       underWay: failure.underWay
     }
     yield* reportFile("reconciliation", options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
-    yield* Effect.logError(`what Kafka acknowledged of the failed run, per symbol: reconciliation in ${options.reconciliation}`)
+    yield* Effect.logError(said)
   }).pipe(Effect.catch((e) => Effect.logError(e.message)))
 
 /**
  * The reconciliation of a run that failed before its publish began (Kafka not reached within
- * --broker-wait, the topics refused, the schema registry, a signal): `completed: false`, `failed`,
- * nothing published, in the failed run's shape (ADR-92), so a script reading the report finds this
- * run's, not a missing file (the last run's was removed at the start). `feed` once the feed was
- * built (nothing read yet). A report that cannot be written is said; the run keeps its failure.
+ * --broker-wait, the topics refused, the schema registry, a signal): a failed run's (ADR-92) with
+ * nothing published, so a script reading the report finds this run's, not a missing file (the last
+ * run's was removed at the start).
  */
-const writeUnsentReport = (options: Options, cause: Cause.Cause<unknown>, feed: MarketFeed["Service"] | undefined) =>
-  Effect.gen(function*() {
-    const error = Option.getOrElse(Cause.findErrorOption(cause), () => Cause.squash(cause))
-    const report = {
-      source: options.source,
-      completed: false,
-      failed: error instanceof Error ? error.message : String(error),
-      ...(feed === undefined ? {} : { feed: yield* feed.summary }),
-      published: {},
-      totals: noCounts(),
-      resent: 0,
-      underWay: {}
-    }
-    yield* reportFile("reconciliation", options.reconciliation, "write", () => fs.writeFileSync(options.reconciliation, JSON.stringify(report, null, 2)))
-    yield* Effect.logError(`nothing was sent: reconciliation (marked failed) in ${options.reconciliation}`)
-  }).pipe(Effect.catch((e) => Effect.logError(e.message)))
+const writeUnsentReport = (options: Options, cause: Cause.Cause<unknown>, feed: MarketFeed["Service"] | undefined) => {
+  const error = Option.getOrElse(Cause.findErrorOption(cause), () => Cause.squash(cause))
+  const nothingSent: PublishFailure = {
+    message: error instanceof Error ? error.message : String(error),
+    published: {},
+    totals: noCounts(),
+    resent: 0,
+    underWay: {}
+  }
+  return writeFailedReport(options, nothingSent, feed, `nothing was sent: reconciliation (marked failed) in ${options.reconciliation}`)
+}
 
 /** The Kafka client's layer `produce` builds: `kafkaLayer`; a test's stand-in over the in-memory broker. */
 export const ProduceKafkaLayer = Context.Reference<typeof kafkaLayer>("k2/produce/KafkaLayer", { defaultValue: () => kafkaLayer })
@@ -454,7 +449,7 @@ const produce = (
         if (Exit.isFailure(waited)) yield* Deferred.succeed(signalled, undefined)
         const feed = yield* MarketFeed
         const published = yield* Fiber.join(publishing).pipe(
-          Effect.tapError(() => failure === undefined ? Effect.void : writeFailedReport(options, failure, feed))
+          Effect.tapError(() => failure === undefined ? Effect.void : writeFailedReport(options, failure, feed, `what Kafka acknowledged of the failed run, per symbol: reconciliation in ${options.reconciliation}`))
         )
         return { published, summary: yield* feed.summary, anomalies: yield* feed.manifest }
       }).pipe(Effect.provide(services))
