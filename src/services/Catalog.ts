@@ -58,6 +58,24 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
   }
 }
 
+/** Another table's metadata files found at a table's location, each with the table-uuid it names. */
+export const ForeignMetadata = Schema.Array(Schema.Struct({ metadataFile: Schema.String, tableUuid: Schema.String }))
+
+/**
+ * Those other tables as an error names them (LocationInUse, SharedTableLocation): "another table"
+ * or how many, their table-uuids, and their first five metadata files.
+ */
+export const otherTables = (foreign: typeof ForeignMetadata.Type) => {
+  const uuids = [...new Set(foreign.map((f) => f.tableUuid))]
+  const shown = foreign.slice(0, 5).map((f) => f.metadataFile)
+  const more = foreign.length - shown.length
+  return {
+    tables: uuids.length === 1 ? "another table" : `${uuids.length} other tables`,
+    uuids: uuids.join(", "),
+    files: `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}`
+  }
+}
+
 /**
  * A table not created: the metadata directory at its location holds another table's metadata (a
  * `table-uuid` not the new table's). A second catalog on the same warehouse directory (its same-named
@@ -68,16 +86,12 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
 export class LocationInUse extends Schema.TaggedError<LocationInUse>()("LocationInUse", {
   table: Schema.String,
   location: Schema.String,
-  /** The other tables' metadata files, each with the table-uuid it names. */
-  foreign: Schema.Array(Schema.Struct({ metadataFile: Schema.String, tableUuid: Schema.String }))
+  foreign: ForeignMetadata
 }) {
   override get message() {
-    const uuids = [...new Set(this.foreign.map((f) => f.tableUuid))]
-    const shown = this.foreign.slice(0, 5).map((f) => f.metadataFile)
-    const more = this.foreign.length - shown.length
+    const other = otherTables(this.foreign)
     return `cannot create ${this.table} at ${this.location}: it holds the metadata of ` +
-      `${uuids.length === 1 ? "another table" : `${uuids.length} other tables`} (table-uuid ${uuids.join(", ")}: ` +
-      `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}). Two tables at one location are each other's ` +
+      `${other.tables} (table-uuid ${other.uuids}: ${other.files}). Two tables at one location are each other's ` +
       `orphans, and orphan removal refuses such a location for good. Another catalog on this warehouse directory ` +
       `puts its same-named table there: give each catalog its own warehouse (or the table its own location). If ` +
       `that table was dropped and nothing reads it any more, delete its files at ${this.location} (its metadata ` +

@@ -1,7 +1,7 @@
 import { Context, type Effect, Schema } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
 import type { MarkerUnreadable } from "../domain/ingest/marker.ts"
-import type { CatalogError, TableIdentifier } from "./Catalog.ts"
+import { type CatalogError, ForeignMetadata, otherTables, type TableIdentifier } from "./Catalog.ts"
 import type { SinkError } from "./IcebergSink.ts"
 
 /** Compaction: per partition, small files rewritten into files near a target size. */
@@ -142,17 +142,13 @@ export class SharedTableLocation extends Schema.TaggedError<SharedTableLocation>
   table: Schema.String,
   location: Schema.String,
   tableUuid: Schema.String,
-  /** The other tables' metadata files, each with the table-uuid it names. */
-  foreign: Schema.Array(Schema.Struct({ metadataFile: Schema.String, tableUuid: Schema.String }))
+  foreign: ForeignMetadata
 }) {
   override get message() {
-    const uuids = [...new Set(this.foreign.map((f) => f.tableUuid))]
-    const shown = this.foreign.slice(0, 5).map((f) => f.metadataFile)
-    const more = this.foreign.length - shown.length
+    const other = otherTables(this.foreign)
     return `orphan removal of ${this.table} refused, nothing removed: its location ${this.location} also holds ` +
-      `${uuids.length === 1 ? "another table" : `${uuids.length} other tables`} (table-uuid ${uuids.join(", ")}; ` +
-      `this table's is ${this.tableUuid}), whose files it does not reference and would delete as orphans: ` +
-      `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}. ` +
+      `${other.tables} (table-uuid ${other.uuids}; this table's is ${this.tableUuid}), whose files it does not ` +
+      `reference and would delete as orphans: ${other.files}. ` +
       `Two catalogs on one warehouse directory put same-named tables at one location: give each catalog its own ` +
       `warehouse (or the table its own location). If that table was dropped and nothing reads it any more, ` +
       `delete those metadata files: the next run then removes its other files as orphans. ` +

@@ -541,9 +541,13 @@ const unwritableColumn = (schema: Schema): string | null => {
 
 /**
  * The table's partitioning and sort keys; UnsupportedTableFeature when another engine set a spec,
- * sort order or column K2 cannot write, before anything is.
+ * sort order or column K2 cannot write, before anything is. A file name prefix that is not a
+ * plain name (it becomes part of each file's path) is a defect: the writes die.
  */
 const layoutOf = (options: WriteOptions) => {
+  if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
+    return Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
+  }
   const table = options.table ?? options.directory
   if (!isLocalLocation(options.directory)) return Effect.fail(new UnsupportedTableFeature({ table, feature: foreignStorage(options.directory) }))
   const unwritable = unwritableColumn(options.schema)
@@ -571,9 +575,6 @@ export const writeDataFiles = Effect.fn("parquet.writeDataFiles")(function*(
   batch: ColumnBatch,
   options: WriteOptions
 ): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError | UnsupportedTableFeature, DuckDb> {
-  if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
-    return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
-  }
   const layout = yield* layoutOf(options)
   if (batch.rowCount === 0) return []
   const partitions = writeLayout(layout.partitioning, layout.sortBy, batch)
@@ -627,9 +628,6 @@ export const rewriteDataFiles = Effect.fn("parquet.rewriteDataFiles")(function*(
   read: ReadSchema,
   options: WriteOptions
 ): Effect.fn.Return<ReadonlyArray<DataFile>, DuckDbError | TableFileError | UnsupportedTableFeature, DuckDb> {
-  if (!/^[A-Za-z0-9._-]+$/.test(options.fileNamePrefix)) {
-    return yield* Effect.die(new Error(`invalid file name prefix: ${options.fileNamePrefix}`))
-  }
   const layout = yield* layoutOf(options)
   if (sources.length === 0) return []
   const paths = sources.map(localPath)

@@ -46,7 +46,7 @@ import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
 import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
-import { atomically, idleMark, ingestedBelow, logBehindTable, type DataTable, type PartitionState, type Partitions, rowBytes, rowsFor, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
+import { atomically, emptyBuffer, idleMark, ingestedBelow, logBehindTable, type DataTable, type PartitionState, type Partitions, rowBytes, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
 import { makeStartFromTables } from "./tableStarts.ts"
 import { isPermanent, isTransient, reconnectSchedule, retrySchedule, supervise, supervisorBackoff } from "./transientFaults.ts"
@@ -408,11 +408,7 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
   const retire = (states: Iterable<PartitionState>) => {
     for (const state of states) {
       state.retired = true
-      state.rows = rowsFor(state.table)
-      state.bytes = 0
-      state.events = []
-      state.poison = 0
-      state.spans = []
+      emptyBuffer(state)
     }
     room.roomMade()
   }

@@ -144,6 +144,19 @@ export const partitionState = (from: {
 }
 
 /**
+ * Empties what a partition buffered since its last flush: its rows and their bytes, its sequence
+ * events, the dead letters counted for them and their spans (after a flush committed them, or
+ * when the partition is retired).
+ */
+export const emptyBuffer = (state: PartitionState): void => {
+  state.rows = rowsFor(state.table)
+  state.bytes = 0
+  state.events = []
+  state.poison = 0
+  state.spans = []
+}
+
+/**
  * The heap a buffered row holds, estimated from its record's size on the wire: measured on 45k
  * buffered trades, ~150 B plus three times the record (75 B records held 373 B a row; with 50
  * vendor_data entries, 2 KB records held 6.3 KB). A count of rows alone bounds nothing when rows

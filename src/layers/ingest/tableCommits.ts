@@ -20,7 +20,7 @@ import type { IngestCounters } from "./ingestProgress.ts"
 import { COMMIT_ID } from "../iceberg/commit.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { committedMetrics, countBy, countedMetrics } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Row, rowsFor, type Trackers } from "./partitionState.ts"
+import { atomically, emptyBuffer, ingestedBelow, type DataTable, type PartitionState, type Partitions, type Row, type Trackers } from "./partitionState.ts"
 
 export const SEQUENCE_EVENTS = identifierOf("sequence_events")
 
@@ -75,11 +75,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         spans: part.spans
       })
       if (moved !== undefined) yield* letGoOfUntracked(parts, trackers, part, moved)
-      part.rows = rowsFor(part.table)
-      part.bytes = 0
-      part.events = []
-      part.poison = 0
-      part.spans = []
+      emptyBuffer(part)
     }
     return { taken, checkpoints }
   }))

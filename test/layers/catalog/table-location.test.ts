@@ -15,9 +15,10 @@ import * as Catalogs from "../../../src/layers/catalog/sql.ts"
 import * as FileIOs from "../../../src/layers/iceberg/fileio.ts"
 import { localPath } from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
-import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
+import { Catalog, type CatalogError, LocationInUse, otherTables } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
+import { SharedTableLocation } from "../../../src/services/Maintenance.ts"
 import { makeTrades } from "../../support/fixtures.ts"
 import { tempWarehouse } from "../../support/warehouse.ts"
 
@@ -168,4 +169,27 @@ describe("creating a table where another table's metadata lies", () => {
       assert.strictEqual(typeof reason === "object" ? reason._tag : reason, "AlreadyExists")
       assert.strictEqual((yield* other.loadTable(trades)).metadataLocation, created.metadataLocation)
     }).pipe(Effect.provide(FileIOs.layer)), 30_000)
+})
+
+describe("how LocationInUse and SharedTableLocation name the other tables", () => {
+  const foreign = (files: number, uuids: number) =>
+    Array.from({ length: files }, (_, i) => ({ metadataFile: `m${i}.metadata.json`, tableUuid: `u${i % uuids}` }))
+
+  it("one table: its uuid and up to five files, then how many more; several: how many and each uuid once", () => {
+    assert.deepStrictEqual(otherTables(foreign(7, 1)), {
+      tables: "another table",
+      uuids: "u0",
+      files: "m0.metadata.json, m1.metadata.json, m2.metadata.json, m3.metadata.json, m4.metadata.json and 2 more"
+    })
+    assert.deepStrictEqual(otherTables(foreign(3, 2)), { tables: "2 other tables", uuids: "u0, u1", files: "m0.metadata.json, m1.metadata.json, m2.metadata.json" })
+    assert.include(
+      new LocationInUse({ table: "market_data.trades", location: "/w/t", foreign: foreign(2, 2) }).message,
+      "cannot create market_data.trades at /w/t: it holds the metadata of 2 other tables (table-uuid u0, u1: m0.metadata.json, m1.metadata.json). "
+    )
+    assert.include(
+      new SharedTableLocation({ table: "market_data.trades", location: "/w/t", tableUuid: "mine", foreign: foreign(6, 1) }).message,
+      "also holds another table (table-uuid u0; this table's is mine), whose files it does not reference and would delete as orphans: " +
+        "m0.metadata.json, m1.metadata.json, m2.metadata.json, m3.metadata.json, m4.metadata.json and 1 more. "
+    )
+  })
 })

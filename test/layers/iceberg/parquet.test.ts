@@ -1,6 +1,6 @@
 import { afterAll, assert, layer } from "@effect/vitest"
 import type { DuckDBValue } from "@duckdb/node-api"
-import { Effect, Exit } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -716,6 +716,28 @@ layer(DuckDb.layerWith({}))("writeDataFiles", (it) => {
         assert.strictEqual(compacted._tag, "UnsupportedTableFeature", column.name)
         assert.isFalse(fs.existsSync(directory))
       }
+    }))
+
+  it.effect("a file name prefix that is not a plain name dies, in a write and in a rewrite, before writing anything", () =>
+    Effect.gen(function*() {
+      const directory = path.join(root, `t${++written}`)
+      const options = {
+        schema: tables.trades.schema,
+        spec: tables.trades.spec,
+        sortOrder: tables.trades.sortOrder,
+        directory,
+        targetFileSizeBytes: 1 << 20,
+        fileNamePrefix: "../escape"
+      }
+      const exits = [
+        yield* Effect.exit(writeDataFiles(tradesBatch([{ symbol: "BHP", ts: day0, price: 1n }]), options)),
+        yield* Effect.exit(rewriteDataFiles(["/nowhere.parquet"], { schema: options.schema, byFieldId: false }, options))
+      ]
+      for (const exit of exits) {
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
+        if (Exit.isFailure(exit)) assert.include(String(Cause.squash(exit.cause)), "invalid file name prefix: ../escape")
+      }
+      assert.isFalse(fs.existsSync(directory))
     }))
 
   it.effect("returns nothing for an empty batch", () =>
