@@ -253,3 +253,38 @@ export const negotiate = (
 }
 
 export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/**
+ * The first field name an object of a JSON text gives twice, compared as parsed (`"s\u0071l"` is
+ * `sql`), or undefined. JSON.parse keeps the last of them without a word, so a body naming `sql`
+ * twice ran the second statement, while a proxy or log reading the first saw another one; a query
+ * parameter given twice is refused for the same reason. Meant for text JSON.parse has accepted.
+ */
+export const repeatedKey = (json: string): string | undefined => {
+  /** The names seen in each open object, innermost last (undefined for an open array). */
+  const open: Array<Set<string> | undefined> = []
+  let i = 0
+  while (i < json.length) {
+    const c = json[i]
+    if (c === "\"") {
+      let end = i + 1
+      while (end < json.length && json[end] !== "\"") end += json[end] === "\\" ? 2 : 1
+      const literal = json.slice(i, end + 1)
+      i = end + 1
+      let next = i
+      while (next < json.length && (json[next] === " " || json[next] === "\t" || json[next] === "\n" || json[next] === "\r")) next++
+      const names = open[open.length - 1]
+      if (json[next] === ":" && names !== undefined) {
+        const name = JSON.parse(literal) as string
+        if (names.has(name)) return name
+        names.add(name)
+      }
+      continue
+    }
+    if (c === "{") open.push(new Set())
+    else if (c === "[") open.push(undefined)
+    else if (c === "}" || c === "]") open.pop()
+    i++
+  }
+  return undefined
+}

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
-import { negotiate, parseSnapshot } from "../../domain/api/params.ts"
+import { BadParam, negotiate, parseSnapshot, repeatedKey } from "../../domain/api/params.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
 import { scannedOf } from "../../services/QueryEngine.ts"
 import { nothingOf, TableScanner } from "../../services/TableScanner.ts"
@@ -25,6 +25,12 @@ export const sqlGroup = (options: HandlerOptions, reads: Reads) =>
         readonly request: HttpServerRequest.HttpServerRequest
       }) {
         const { correlationId } = yield* CurrentRequest
+        // The body as sent (read once, when the payload was decoded): a field it names twice is refused,
+        // as a query parameter given twice is, not decoded as its last value.
+        const repeated = repeatedKey(yield* request.text.pipe(Effect.orElseSucceed(() => "")))
+        if (repeated !== undefined) {
+          return yield* new BadParam({ name: "body", detail: `${repeated} is given more than once: give each field of the JSON body once` })
+        }
         const format = yield* orBad(negotiate(payload.format, request.headers["accept"], ["json", "csv", "parquet"]))
         const snapshot = yield* orBad(parseSnapshot(payload.snapshot_id, payload.as_of))
         const involved: Array<TableName> = ["trades", "quotes", "instruments", "sequence_events"]

@@ -37,6 +37,29 @@ layer(served(testOptions({ sqlMaxRows: 200_000 }), undefined, { trades: 20, quot
       assert.strictEqual(JSON.parse(right.body).meta.snapshot_ids.trades, first)
     }))
 
+  it.effect("POST /v1/sql: a body field given twice is 400 naming it, not the last one run (a proxy checking the first would pass another statement)", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const raw = (body: string) =>
+        call(`${base}/v1/sql`, { method: "POST", headers: { ...auth(KEYS.full), "content-type": "application/json" }, body })
+      for (const [body, field] of [
+        [`{"sql":"SELECT 1 AS a","sql":"SELECT 2 AS a"}`, "sql"],
+        // The same name spelt with an escape is the same field once parsed.
+        [`{"sql":"SELECT 1 AS a", "s\\u0071l" : "SELECT 2 AS a"}`, "sql"],
+        [`{"sql":"SELECT 1 AS a","limit":1,"format":"csv","limit":5}`, "limit"]
+      ] as const) {
+        const a = yield* raw(body)
+        assert.strictEqual(a.status, 400, `${body}: ${a.body}`)
+        assert.deepStrictEqual(problemOf(a), {
+          code: "bad_request",
+          detail: `body: ${field} is given more than once: give each field of the JSON body once`
+        }, body)
+      }
+      // Field names repeated only inside a string, or in another object, are no repetition.
+      const fine = yield* raw(`{"sql":"SELECT '\\"sql\\":' AS a, {'sql': 1} AS b","limit":1}`)
+      assert.strictEqual(fine.status, 200, fine.body)
+    }))
+
   it.effect("POST /v1/sql: a limit up to K2_API_SQL_MAX_ROWS is taken, whatever it is set to", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
