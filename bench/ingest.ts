@@ -50,7 +50,8 @@ const npmIngest = (): { readonly env: Readonly<Record<string, string>>; readonly
   const command = words.slice(0, words.findIndex((w) => w.endsWith(".ts")))
   const node = command.indexOf("node")
   return {
-    env: Object.fromEntries(command.slice(0, node).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)])),
+    // The words before `node` are its variables, and the shell's `exec` (the script execs the program).
+    env: Object.fromEntries(command.slice(0, node).filter((w) => w.includes("=")).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)])),
     flags: command.slice(node + 1).filter((a) => a.startsWith("--") && !a.startsWith("--disable-warning"))
   }
 }

@@ -67,7 +67,8 @@ const npmIngest = (dir: string) => {
   const words = script.split(/\s+/)
   const node = words.indexOf("node")
   return {
-    env: Object.fromEntries(words.slice(0, node).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)])),
+    // The words before `node` are its variables, and the shell's `exec` (the script execs the program).
+    env: Object.fromEntries(words.slice(0, node).filter((w) => w.includes("=")).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)])),
     flags: words.slice(node + 1).filter((a) => a.startsWith("--"))
   }
 }

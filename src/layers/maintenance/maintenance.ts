@@ -232,17 +232,27 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     let snapshotId: bigint | null = null
     let attempts = 0
     let stoppedBy: MaintenanceError | null = null
-    for (const group of groups) {
+    // Where a long run is (a year of days took minutes, silent until the report): each day as it is done.
+    if (groups.length > 0) {
+      yield* Effect.logInfo(`compacting ${showIdentifier(identifier)}: ${groups.length} partition${groups.length === 1 ? "" : "s"} to rewrite`)
+    }
+    for (const [index, group] of groups.entries()) {
+      const at = `${showIdentifier(identifier)} ${label(group.partition) || "(unpartitioned)"}`
+      const progress = `(${index + 1}/${groups.length})`
+      const failedDay = (detail: string) =>
+        Effect.sync(() => void failedDays.push({ partition: label(group.partition), detail })).pipe(
+          Effect.andThen(Effect.logInfo(`compaction of ${at} failed ${progress}: ${detail}`))
+        )
       const outcome = yield* compactPartition(identifier, table, group.inputs, opts).pipe(
         // Another compaction removed some of these files first: its result stands, skip ours.
         Effect.catchTag("FilesNoLongerLive", (e) =>
-          Effect.logWarning(`compaction of ${showIdentifier(identifier)} ${label(group.partition)} skipped: ${e.message}`)
+          Effect.logWarning(`compaction of ${at} skipped ${progress}: ${e.message}`)
             .pipe(Effect.as(undefined))),
         // A day's own files (missing, corrupt, too big for DuckDB's memory) fail that day alone:
         // aborting would leave every later day uncompacted on every run.
         Effect.catchTags({
-          TableFileError: (e) => Effect.sync(() => void failedDays.push({ partition: label(group.partition), detail: e.message })),
-          MaintenanceRefused: (e) => Effect.sync(() => void failedDays.push({ partition: label(group.partition), detail: e.detail }))
+          TableFileError: (e) => failedDay(e.message),
+          MaintenanceRefused: (e) => failedDay(e.detail)
         }),
         // Anything else (the catalog) stops the run; the days committed before it stand and are reported.
         Effect.catch((e) => partitions.length === 0 ? Effect.fail(e) : Effect.sync(() => void (stoppedBy = e)))
@@ -262,6 +272,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         bytesAfter: bytes(group.files) - bytes(group.inputs) + bytes(outcome.added),
         rows: group.inputs.reduce((n, f) => n + f.recordCount, 0)
       })
+      const done = partitions[partitions.length - 1]!
+      yield* Effect.logInfo(`compacted ${at} ${progress}: ${done.filesBefore} -> ${done.filesAfter} files, ${done.rows} rows rewritten`)
     }
     // The catalog down (as when it stopped the days above): the count from what this run committed,
     // rather than failing the step and hiding the days that were committed.
