@@ -522,8 +522,14 @@ const live = (
     const contact = yield* makeFirstContact({ brokers, wait: Duration.seconds(options.brokerWait.value), setting: BROKER_WAIT_SETTING })
     // The broker may be starting or restarting: wait for it rather than give up.
     const topicsReady = Effect.gen(function*() {
+      const admin = yield* KafkaAdmin
       yield* contact.retry(
-        Effect.andThen((yield* KafkaAdmin).ensureTopics(partitionsByDefault(specsOf(topics, options.partitions.value), options.partitions.byDefault)), contact.reached),
+        // Topics listed: a broker answered, so a start that keeps failing is not said to be a wrong address.
+        admin.listTopics().pipe(
+          Effect.andThen(contact.answered),
+          Effect.andThen(admin.ensureTopics(partitionsByDefault(specsOf(topics, options.partitions.value), options.partitions.byDefault))),
+          Effect.andThen(contact.reached)
+        ),
         "waiting for Kafka",
         "2 seconds",
         150

@@ -15,7 +15,7 @@ import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../
 import { finalLine, ProduceKafkaLayer, produceCommand, resentWarning, StoppedBeforeSending } from "../../src/programs/produce.ts"
 import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
-import { BrokersUnreachable } from "../../src/layers/kafka/firstContact.ts"
+import { BrokersUnreachable, KafkaNotReady } from "../../src/layers/kafka/firstContact.ts"
 import { kafkaError, KafkaRejected, KafkaUnavailable, NotAuthorized } from "../../src/services/KafkaSource.ts"
 
 /** The usage error `args` stop at. */
@@ -285,7 +285,7 @@ describe("npm run produce, a broker down at its start", () => {
    */
   const run = (
     args: ReadonlyArray<string>,
-    faults: { readonly build?: (n: number) => unknown; readonly topics?: (n: number) => unknown }
+    faults: { readonly build?: (n: number) => unknown; readonly topics?: (n: number) => unknown; readonly ensure?: (n: number) => unknown }
   ) =>
     Effect.gen(function*() {
       const broker = new MemoryBroker()
@@ -297,12 +297,19 @@ describe("npm run produce, a broker down at its start", () => {
           counts.builds++
           if (failure !== undefined) return yield* Effect.fail(failure as never)
           yield* Effect.addFinalizer(() => Effect.sync(() => void counts.closed++))
+          // `topics(n)`: the broker down at attempt n's first request (its topics listed); `ensure(n)`: the
+          // broker answering that, and its topics then failing to be made.
           return KafkaAdmin.of({
             ...admin,
-            ensureTopics: (specs) =>
+            listTopics: () =>
               Effect.suspend(() => {
                 counts.topics++
                 const failure = faults.topics?.(counts.topics)
+                return failure === undefined ? admin.listTopics() : Effect.fail(failure as never)
+              }),
+            ensureTopics: (specs) =>
+              Effect.suspend(() => {
+                const failure = faults.ensure?.(counts.topics)
                 return failure === undefined ? admin.ensureTopics(specs) : Effect.fail(failure as never)
               })
           })
@@ -391,6 +398,28 @@ describe("npm run produce, a broker down at its start", () => {
       assert.isBelow(r.seconds, 2)
       assert.deepStrictEqual(r.logged.filter((l) => l.includes("waiting for Kafka")), [])
       assertNothingSent(r.file, "TOPIC_AUTHORIZATION_FAILED")
+    }), 30_000)
+
+  // A broker that answers but whose topics cannot be made yet (its controller or leaders not ready) ended
+  // with ingest's wording for a wrong address, "no Kafka broker answered at ... Check the address".
+  it.live("a broker that answers while the topics keep failing past --broker-wait: the failure says what failed, not the address", () =>
+    Effect.gen(function*() {
+      const notLed = kafkaError(new KafkaUnavailable({ operation: "createTopics", detail: "timed out waiting for the leaders of market.equities.trades.asx" }))
+      const r = yield* run(["--broker-wait", "2"], { ensure: () => notLed })
+      assert.strictEqual(r.code, 1)
+      const failure = Option.getOrUndefined(Exit.findErrorOption(r.exit))
+      assert.instanceOf(failure, KafkaNotReady, String(r.exit))
+      const message = (failure as KafkaNotReady).message
+      assert.notInclude(message, "no Kafka broker answered")
+      assert.notInclude(message, "Check the address")
+      assert.include(message, "Kafka answered at 127.0.0.1:1, but the start still failed 2 s after the first attempt")
+      assert.include(message, notLed.message)
+      assert.include(message, "--broker-wait (K2_KAFKA_BROKER_WAIT_SECONDS)")
+      const waits = r.logged.filter((l) => l.includes("waiting for Kafka"))
+      assert.isAbove(waits.length, 0)
+      for (const line of waits) assert.notInclude(JSON.parse(line).message, "not reached yet")
+      assertNothingSent(r.file, "Kafka answered at 127.0.0.1:1")
+      assert.strictEqual(r.counts.closed, r.counts.builds, "every attempt's client closed")
     }), 30_000)
 
   // The reconciliation was cleared first, then the manifest's clearing failed: the run ended (exit 1)

@@ -24,6 +24,24 @@ export class BrokersUnreachable extends Schema.TaggedError<BrokersUnreachable>()
   }
 }
 
+/**
+ * A broker answered (the address is right), but the start kept failing with a fault that passes
+ * (topics not made: a controller or leaders not ready) until the first-contact wait ran out.
+ */
+export class KafkaNotReady extends Schema.TaggedError<KafkaNotReady>()("KafkaNotReady", {
+  brokers: Schema.Array(Schema.String),
+  waitedSeconds: Schema.Number,
+  /** The setting that bounds the wait, as the user gives it (flag and variable). */
+  setting: Schema.String,
+  /** The last failure met. */
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Kafka answered at ${this.brokers.join(",")}, but the start still failed ${this.waitedSeconds} s after the first attempt: ` +
+      `${this.detail}. ${this.setting} sets how long a first contact is waited for`
+  }
+}
+
 export interface FirstContactOptions {
   readonly brokers: ReadonlyArray<string>
   /** How long brokers never reached are waited for; 0: as long as an outage. */
@@ -51,6 +69,8 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
   let started: number | undefined = undefined
   const waitMs = Duration.toMillis(options.wait)
   let reached = false
+  /** A broker answered a request of an attempt (the address is right), the start not done yet. */
+  let answered = false
   /** The last retryable failure of any attempt: named when the wait runs out. */
   let last: unknown = undefined
   /** The last failure the client of the attempt under way said it met and retries by itself. */
@@ -60,8 +80,11 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
   /** Whether the brokers are what is waited for now: not yet reached, with a bound. */
   const bounded = () => !reached && waitMs > 0
 
+  // Once a broker answered, what failed is the start itself, not the address: said so, with the last failure.
   const unreachable = (ms: number, detail: string) =>
-    new BrokersUnreachable({ brokers: options.brokers, waitedSeconds: seconds(ms), setting: options.setting, detail })
+    answered
+      ? new KafkaNotReady({ brokers: options.brokers, waitedSeconds: seconds(ms), setting: options.setting, detail })
+      : new BrokersUnreachable({ brokers: options.brokers, waitedSeconds: seconds(ms), setting: options.setting, detail })
 
   /** Another attempt after `e`: a broker fault before any contact only within the wait. */
   const keepWaiting = (e: unknown): Effect.Effect<boolean> =>
@@ -70,7 +93,7 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
   /** How long the brokers have been waited for so far, before any contact. */
   const notReachedYet = (ms: number) =>
     // Whole seconds passed: rounded, 4.6 s of a 5 s wait would read as "5 s, giving up at 5 s".
-    ` at ${options.brokers.join(",")} (not reached yet: ${Math.floor(ms / 1000)} s${waitMs === 0 ? "" : `, giving up at ${seconds(waitMs)} s`})`
+    ` at ${options.brokers.join(",")} (${answered ? "answered, not ready yet" : "not reached yet"}: ${Math.floor(ms / 1000)} s${waitMs === 0 ? "" : `, giving up at ${seconds(waitMs)} s`})`
 
   /** What a warning says of the wait: how long so far, before any contact. */
   const progress = (e: unknown): Effect.Effect<string> =>
@@ -86,7 +109,7 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
    * `level` under way. Not while a retry inside it is (its own attempts and spacing keep the
    * bound), nor while another fault is waited out (a schema registry down: its own limits).
    */
-  const giveUp = (level: number): Effect.Effect<never, BrokersUnreachable> =>
+  const giveUp = (level: number): Effect.Effect<never, BrokersUnreachable | KafkaNotReady> =>
     Effect.suspend(() =>
       !bounded() || depth > level || (last !== undefined && !isKafkaFault(last))
         ? Effect.never
@@ -109,7 +132,8 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
       Effect.andThen(Effect.suspend(() =>
         reached || depth !== level
           ? Effect.void
-          : Effect.flatMap(elapsedMs, (ms) => Effect.logWarning(`waiting for Kafka${notReachedYet(ms)}: no answer yet`))
+          : Effect.flatMap(elapsedMs, (ms) =>
+            Effect.logWarning(`waiting for Kafka${notReachedYet(ms)}: ${answered ? "an attempt still under way" : "no answer yet"}`))
       )),
       Effect.forever
     )
@@ -118,7 +142,7 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
    * `attempt` cut short when the wait runs out, not one attempt later (a client's connect retries
    * by itself for seconds). Interrupted, the attempt's scope closes what it opened.
    */
-  const withinWait = <A, E, R>(attempt: Effect.Effect<A, E, R>, level: number): Effect.Effect<A, E | BrokersUnreachable, R> =>
+  const withinWait = <A, E, R>(attempt: Effect.Effect<A, E, R>, level: number): Effect.Effect<A, E | BrokersUnreachable | KafkaNotReady, R> =>
     Effect.suspend(() => {
       // What an earlier attempt's client met is that attempt's: its failure, if any, says it.
       met = undefined
@@ -140,6 +164,14 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
     /** A broker answered: from now on, outages are waited out. */
     reached: Effect.sync(() => {
       reached = true
+    }),
+    /**
+     * A broker answered a request of the attempt under way (its topics listed): the address is
+     * right. The wait keeps its bound, but running out it says the start failed, not that no
+     * broker answered (a wrong address).
+     */
+    answered: Effect.sync(() => {
+      answered = true
     }),
     /**
      * A failure the client of the attempt under way met and retries by itself, as it says it

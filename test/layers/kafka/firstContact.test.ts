@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Logger } from "effect"
 import { TestClock } from "effect/testing"
-import { BrokersUnreachable, type FirstContact, makeFirstContact } from "../../../src/layers/kafka/firstContact.ts"
+import { BrokersUnreachable, type FirstContact, KafkaNotReady, makeFirstContact } from "../../../src/layers/kafka/firstContact.ts"
 import { kafkaError, KafkaRejected, KafkaUnavailable } from "../../../src/services/KafkaSource.ts"
 import { makeSteppedClock } from "../../support/steppedClock.ts"
 
@@ -90,6 +90,25 @@ describe("the first contact with Kafka", () => {
         assert.isTrue(error._tag === "Some" && error.value instanceof BrokersUnreachable, `stepped by ${step} ms: ${String(exit)}`)
         assert.strictEqual((error as { value: BrokersUnreachable }).value.waitedSeconds, 60)
       }
+    }))
+
+  // The broker answered (topics listed), its topics kept failing to be made: the end of the wait said
+  // "no Kafka broker answered ... Check the address", for ingest and produce alike.
+  it.effect("a broker that answered while the start kept failing: the end of the wait says so, with the last failure", () =>
+    Effect.gen(function*() {
+      const contact = yield* makeFirstContact({ brokers: BROKERS, wait: "60 seconds", setting: SETTING })
+      const notLed = kafkaError(new KafkaUnavailable({ operation: "createTopics", detail: "timed out waiting for the leaders of t" }))
+      const ensureTopics = Effect.andThen(contact.answered, Effect.fail(notLed))
+      const fiber = yield* Effect.forkChild(start(contact, ensureTopics, Effect.void))
+      yield* TestClock.adjust("62 seconds")
+      const exit = yield* Fiber.await(fiber)
+      const error = Exit.findErrorOption(exit)
+      assert.isTrue(error._tag === "Some" && error.value instanceof KafkaNotReady, String(exit))
+      const message = (error as { value: KafkaNotReady }).value.message
+      assert.strictEqual(
+        message,
+        `Kafka answered at 127.0.0.1:9099, but the start still failed 60 s after the first attempt: ${notLed.message}. ${SETTING} sets how long a first contact is waited for`
+      )
     }))
 
   it.effect("after a first contact, an outage is waited out past the wait", () =>
