@@ -9,7 +9,7 @@ import { Schema, SchemaGetter } from "effect"
 export type EpochMicros = number
 
 /** `T` or `Z` in either case (RFC 3339 §5.6 allows lowercase); seconds optional (ISO 8601's hh:mm), a fraction only after them. */
-const ISO = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|[+-]\d{2}:?\d{2})$/
+const ISO = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|[+-]\d{2}:?\d{2})$/
 
 /**
  * Microseconds of an ISO-8601 instant, or undefined when it is not one. `t`/`z` may be lowercase

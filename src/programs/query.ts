@@ -6,7 +6,7 @@ import { Clock, Console, Effect, Layer, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, integerFlag, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
-import { parseDate, parseFilters as parseApiFilters } from "../domain/api/params.ts"
+import { parseDate, parseFilters as parseApiFilters, splitList } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -26,8 +26,8 @@ import {
   scanReport,
   snapshotIdFlag,
   snapshotOf,
-  splitList,
   symbolsFlag,
+  symbolsOf,
   toFlag,
   usage,
   UsageError
@@ -86,7 +86,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
   }, (a) =>
     usage(() => {
       const request = {
-        symbols: splitList(a.symbols),
+        symbols: symbolsOf(a.symbols),
         from: parseInstant("from", a.from),
         to: parseInstant("to", a.to, "up", "end"),
         limit: a.limit,
@@ -129,7 +129,7 @@ const bars = Command.make("bars", {
   usage(() => {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
     const request = {
-      symbols: splitList(a.symbols),
+      symbols: symbolsOf(a.symbols),
       from: parseInstant("from", a.from),
       to: parseInstant("to", a.to, "up", "end"),
       interval: a.interval,
@@ -169,7 +169,7 @@ const summary = Command.make("summary", {
     return Effect.gen(function*() {
       const q = yield* QueryEngine
       const answer = yield* q.dailySummary({
-        symbols: splitList(a.symbols),
+        symbols: symbolsOf(a.symbols),
         fromDay,
         toDay,
         ...(snapshot === undefined ? {} : { snapshot })
@@ -197,7 +197,7 @@ const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFl
       // Pinned as GET /v1/symbols pins: a table not created yet reads as empty.
       const loaded = yield* loadInvolved(yield* Catalog, ["trades", "quotes"])
       const pinned = yield* Effect.fromResult(pinSnapshots(loaded, snapshot === undefined || snapshot._tag === "Current" ? { _tag: "Latest" } : snapshot, yield* Clock.currentTimeMillis))
-      const answer = yield* q.symbols({ symbols: splitList(a.symbols), snapshotIds: idsOf(pinned) })
+      const answer = yield* q.symbols({ symbols: symbolsOf(a.symbols), snapshotIds: idsOf(pinned) })
       const missing = loaded.filter(([, metadata]) => metadata === undefined).map(([t]) => identifierText(t))
       if (missing.length > 0) yield* Console.error(`${missing.join(", ")}: ${NOTHING_YET}`)
       yield* printRows(

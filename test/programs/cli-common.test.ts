@@ -1,7 +1,7 @@
 /** The query and replay programs' shared options (--snapshot-id and --as-of read as the HTTP API reads them, lists) and output. */
 import { assert, describe, it, vi } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
-import { parseInstant, printRows, snapshotOf, splitList, usage, UsageError } from "../../src/programs/cli/common.ts"
+import { parseInstant, printRows, snapshotOf, symbolsOf, usage, UsageError } from "../../src/programs/cli/common.ts"
 
 const refused = (id: string | undefined, asOf: string | undefined) => {
   try {
@@ -44,10 +44,16 @@ describe("parseInstant", () => {
   })
 })
 
-describe("splitList", () => {
-  it("reads a comma-separated list without blanks around or between the names; empty is none (all symbols)", () => {
-    assert.deepStrictEqual(splitList(" BHP, CBA ,,WBC,"), ["BHP", "CBA", "WBC"])
-    assert.deepStrictEqual(splitList(""), [])
+describe("symbolsOf", () => {
+  it("reads --symbols as the API reads symbols: blanks around and between the names dropped, each once; not given is all", () => {
+    assert.deepStrictEqual(symbolsOf(Option.some(" WBC, CBA ,,BHP,CBA")), ["BHP", "CBA", "WBC"])
+    assert.deepStrictEqual(symbolsOf(Option.none()), [])
+  })
+  it("given empty (an unset variable) or naming no symbol, a usage error, not every symbol", () => {
+    for (const text of ["", " , "]) {
+      assert.throws(() => symbolsOf(Option.some(text)), UsageError, "names no symbol: leave symbols out for every symbol")
+    }
+    assert.throws(() => symbolsOf(Option.some("bhp'--")), UsageError, "--symbols: \"bhp'--\" is not 1-32 of A-Z 0-9 . _ -")
   })
 })
 

@@ -108,7 +108,10 @@ describe.concurrent("npm run query and replay, refused requests", () => {
       const cases = [
         ["query", ["trades", "--from", "2024-01-03", "--to", "2024-01-02"], "inverted range"],
         ["query", ["trades", ...day, "--limit", "0"], "--limit"],
-        ["query", ["trades", ...day, "-s", "b h p"], "invalid symbol"],
+        ["query", ["trades", ...day, "-s", "b h p"], `--symbols: "b h p" is not 1-32 of A-Z 0-9 . _ -`],
+        // An unset variable is not every symbol.
+        ["query", ["bars", ...day, "-s", ""], `--symbols: "" names no symbol: leave symbols out for every symbol`],
+        ["replay", [...day, "--symbols", " "], `--symbols: " " names no symbol`],
         ["query", ["summary", "--from-day", "2024-1-2"], "--from-day: \"2024-1-2\" is not a date"],
         // A filter without a bound would filter nothing: as the HTTP API, it is refused.
         ["query", ["trades", ...day, "--filter", "price:"], "--filter"],

@@ -41,7 +41,7 @@ const dateMicros = (text: string): number | undefined => {
  * The offset at the end of an ISO instant: `[+-]hh[:mm]`, or a space in place of the `+`, which
  * is what an unencoded `+` in a query string is form-decoded to; nothing else puts a space there.
  */
-const OFFSET = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)([ +-])(\d{2})(:?\d{2})?$/
+const OFFSET = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([ +-])(\d{2})(:?\d{2})?$/
 
 /** A date and time with no offset at all (which K2 will not guess: exchange-local or UTC?). */
 const NO_OFFSET = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/
@@ -113,12 +113,17 @@ export const splitList = (text: string | undefined): ReadonlyArray<string> =>
   text === undefined ? [] : text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
 
 
+/**
+ * The symbols asked for, sorted, each once (a name repeated counts once against `max`); none given
+ * is every symbol, but a list given that names none (`symbols=,`) is refused, not read as every one.
+ */
 export const parseSymbols = (text: string | undefined, max: number): ReadonlyArray<string> | BadParam => {
-  const list = splitList(text)
+  const list = [...new Set(splitList(text))]
+  if (text !== undefined && list.length === 0) return new BadParam({ name: "symbols", detail: `${quoted(text)} names no symbol: leave symbols out for every symbol` })
   if (list.length > max) return new BadParam({ name: "symbols", detail: `at most ${max} symbols, got ${list.length}`, code: "limit_out_of_range" })
   const bad = list.find((s) => !CODE_PATTERN.test(s))
   if (bad !== undefined) return new BadParam({ name: "symbols", detail: `${quoted(bad)} is not 1-32 of A-Z 0-9 . _ -` })
-  return [...new Set(list)].sort()
+  return list.sort()
 }
 
 /** An integer within [min, max], or the fallback when absent. */

@@ -53,7 +53,7 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
         const fromDay = yield* orBad(required("from_day", q.from_day))
-        const toDay = q.to_day === undefined || q.to_day === "" ? fromDay : q.to_day
+        const toDay = q.to_day ?? fromDay
         const a = yield* orBad(parseDate("from_day", fromDay))
         const b = yield* orBad(parseDate("to_day", toDay))
         // An inverted range is refused before anything is planned, as on the [from, to) routes.

@@ -151,7 +151,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
    * Undefined when the text is not such a cursor: the engine says why.
    */
   const pinPage = Effect.fnUntraced(function*(involved: ReadonlyArray<TableName>, cursor: string | undefined) {
-    const pinned = cursor === undefined || cursor === "" ? undefined : pinCursor(involved, cursor)
+    const pinned = cursor === undefined ? undefined : pinCursor(involved, cursor)
     if (pinned === undefined) return undefined
     return yield* Effect.fromResult(cursorStillKept(yield* load(involved), pinned))
   })
@@ -343,7 +343,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
   })
 
   const answerRead = (spec: ReadSpec) =>
-    againIfLatestExpired(spec.snapshot._tag === "Latest" && (spec.cursor === undefined || spec.cursor === ""), answerOnce(spec))
+    againIfLatestExpired(spec.snapshot._tag === "Latest" && spec.cursor === undefined, answerOnce(spec))
 
   return { pin, pinPage, withTimeout, checkRange, range, sandboxedOver, answerRead, streamSlot: streams.take }
 })

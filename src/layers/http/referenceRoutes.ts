@@ -76,7 +76,7 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
         // Pages (snapshotPages.ts): a table keeping days of one-second commits lists tens of
         // thousands, and "the last few" should not cost thousands either.
         const limit = (yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: SNAPSHOT_PAGE_MAX }))) ?? SNAPSHOT_PAGE
-        const cursor = q.cursor === undefined || q.cursor === ""
+        const cursor = q.cursor === undefined
           ? undefined
           : yield* Effect.fromResult(decodeSnapshotCursor(q.cursor, params.table)).pipe(Effect.mapError((reason) => new InvalidQuery({ reason })))
         return yield* reads.answerRead({

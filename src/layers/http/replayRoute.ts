@@ -40,12 +40,12 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
         const { from, to } = yield* reads.range(q)
-        const tablesList = q.tables === undefined || q.tables === "" ? ["trades", "quotes"] : splitList(q.tables)
+        const tablesList = q.tables === undefined ? ["trades", "quotes"] : splitList(q.tables)
         if (tablesList.length === 0 || tablesList.some((t) => t !== "trades" && t !== "quotes")) {
           // Named as sent, with the values it takes: "trades, quotes or both" refused tables=both in those words.
           return yield* new BadParam({ name: "tables", detail: `${quoted(q.tables ?? "")} is not trades, quotes or trades,quotes (comma-separated)` })
         }
-        const speed = q.speed === undefined || q.speed === "" ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
+        const speed = q.speed === undefined ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
         const involved = tablesList as Array<"trades" | "quotes">
         // An SSE client reconnecting: on from its last event, at the snapshots it was read at.
         const resume = format === "sse" ? yield* orBad(parseLastEventId(request.headers["last-event-id"])) : undefined

@@ -251,7 +251,7 @@ export const pipeline = (options: HandlerOptions) => {
         if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
           return problem(413, "body_too_large", `the body is larger than ${options.maxBodyBytes} bytes`, correlationId, { connection: "close" })
         }
-        return unknownQuery(request.method, request.url, correlationId)
+        return queryRefusal(request.method, request.url, correlationId)
       }
 
       // A server span exists when an exporter is configured (the server made it); without one, a
@@ -342,17 +342,23 @@ const methodsAt = (url: string): ReadonlyArray<string> => {
  * A 400 for query parameters the matched route does not declare: the schemas ignore them, so a
  * typo (`symbol=BHP`, `limt=1`) answered every symbol, or a full page. None is let through, as no
  * handler reads the query past its schema (the next-page Link repeats the request's own query).
+ * So is a parameter given empty (`symbols=`, `limit=`): an unset variable in a client's URL
+ * template, which read as not given answered every symbol or the default page.
  */
-const unknownQuery = (method: string, url: string, correlationId: string) => {
+const queryRefusal = (method: string, url: string, correlationId: string) => {
   // The parameters as the router parses them for the route's schema.
   const found = endpoints.find(method === "HEAD" ? "GET" : method, url)
   if (found === undefined) return undefined
   const { path, query } = found.handler
   const unknown = Object.keys(found.searchParams).filter((name) => !query.includes(name))
-  if (unknown.length === 0) return undefined
-  const names = unknown.slice(0, 5).map((name) => name === "" ? `""` : name.slice(0, 64)).join(", ") + (unknown.length > 5 ? ", ..." : "")
-  const takes = query.length === 0 ? "no query parameters" : query.join(", ")
-  return problem(400, "bad_request", `unknown query parameter${unknown.length > 1 ? "s" : ""} ${names}; ${path} takes ${takes}`, correlationId)
+  if (unknown.length > 0) {
+    const names = unknown.slice(0, 5).map((name) => name === "" ? `""` : name.slice(0, 64)).join(", ") + (unknown.length > 5 ? ", ..." : "")
+    const takes = query.length === 0 ? "no query parameters" : query.join(", ")
+    return problem(400, "bad_request", `unknown query parameter${unknown.length > 1 ? "s" : ""} ${names}; ${path} takes ${takes}`, correlationId)
+  }
+  const empty = Object.entries(found.searchParams).find(([, value]) => typeof value === "string" && value.trim() === "")
+  if (empty === undefined) return undefined
+  return problem(400, "bad_request", `${empty[0]} is empty: give it a value, or leave it out for its default`, correlationId)
 }
 
 /** Any failure that escaped the handlers: a problem, never a stack trace. Client aborts pass through. */

@@ -2,7 +2,7 @@
 import { Effect, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 import { setting } from "./flags.ts"
-import { BadParam, parseInstant as parseApiInstant, parseSnapshot } from "../../domain/api/params.ts"
+import { BadParam, parseInstant as parseApiInstant, parseSnapshot, parseSymbols } from "../../domain/api/params.ts"
 import type { Answer, Scanned } from "../../services/QueryEngine.ts"
 import type { SnapshotSelector } from "../../services/TableScanner.ts"
 import { csvCell } from "../../domain/csv.ts"
@@ -23,19 +23,21 @@ export const parseInstant = (name: string, text: string, pastMicros: "truncate" 
 export const symbolsFlag = Flag.String("symbols").pipe(
   Flag.withAlias("s"),
   Flag.withDescription("Comma-separated symbols (default: all)"),
-  Flag.withDefault("")
+  Flag.optional
 )
+
+/** --symbols as the HTTP API reads symbols (each once, sorted; none given is all); given empty, a usage error (an unset variable). */
+export const symbolsOf = (flag: Option.Option<string>): ReadonlyArray<string> =>
+  orUsage("symbols", parseSymbols(Option.getOrUndefined(flag), Number.MAX_SAFE_INTEGER))
 export const fromFlag = Flag.String("from").pipe(Flag.withDescription("Start instant, inclusive (ISO-8601, date, or epoch micros)"))
 export const toFlag = Flag.String("to").pipe(Flag.withDescription("End instant, exclusive"))
 export const snapshotIdFlag = Flag.String("snapshot-id").pipe(Flag.withDescription("Read this snapshot (time travel, as far back as the table keeps snapshots: an hour for K2's tables)"), Flag.optional)
 export const asOfFlag = Flag.String("as-of").pipe(Flag.withDescription("Read the table as it was at this instant (within the snapshots it keeps: an hour for K2's tables)"), Flag.optional)
 
-export const splitList = (text: string) => text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
-
 /** --snapshot-id or --as-of as the HTTP API reads snapshot_id and as_of (a 64-bit id), or a usage error. */
 export const snapshotOf = (id: Option.Option<string>, asOf: Option.Option<string>): SnapshotSelector | undefined => {
   if (Option.isSome(id) && Option.isSome(asOf)) throw new UsageError({ message: "give --snapshot-id or --as-of, not both" })
-  // The API reads an empty value as none given; a flag given empty is a mistake (an unset variable).
+  // A flag given empty is a mistake (an unset variable), as an empty query parameter is in the API.
   if (Option.isSome(id) && id.value === "") throw new UsageError({ message: `--snapshot-id: "" is not a snapshot id` })
   if (Option.isSome(asOf) && asOf.value === "") throw new UsageError({ message: `--as-of: "" is not an instant` })
   const snapshot = parseSnapshot(Option.getOrUndefined(id), Option.getOrUndefined(asOf))

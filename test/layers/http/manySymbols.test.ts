@@ -10,7 +10,8 @@ import { MAX_SYMBOLS } from "../../../src/domain/query/validate.ts"
 import { auth, baseUrl, KEYS, served, testOptions } from "../../integration/http-support.ts"
 
 /** `count` distinct symbols of `width` characters. */
-const symbols = (count: number, width: number) => Array.from({ length: count }, (_, i) => i.toString(36).toUpperCase().padStart(width, "X"))
+// Zero-padded base 36: each distinct (padded with X, XX... and X padded were the same symbol).
+const symbols = (count: number, width: number) => Array.from({ length: count }, (_, i) => i.toString(36).toUpperCase().padStart(width, "0"))
 
 const call = (url: string) =>
   Effect.promise(async () => {

@@ -116,6 +116,12 @@ describe("API params", () => {
     assert.include(junk.detail, "2024-01-02T10:00:00Z")
     assert.notInclude(junk.detail, "has no offset")
   })
+  it("any number of digits past the second: those past the microsecond round a bound up, an as-of down", () => {
+    const at = Date.UTC(2024, 0, 2, 10) * 1000
+    assert.strictEqual(parseInstant("from", "2024-01-02T10:00:00.0000010001Z"), at + 2)
+    assert.strictEqual(parseInstant("as_of", "2024-01-02T10:00:00.0000019999999999+00:00", "truncate"), at + 1)
+    assert.strictEqual(parseInstant("to", "2024-01-02T10:00:00.000001000000000000Z"), at + 1)
+  })
   it("epoch microseconds with leading zeros are the same microseconds, not nanoseconds (17 digits with a leading 0)", () => {
     assert.strictEqual(parseInstant("from", "01704153600000000"), 1704153600000000)
     assert.strictEqual(parseInstant("from", "-0001704153600000000"), -1704153600000000)
@@ -127,6 +133,10 @@ describe("API params", () => {
     assert.deepStrictEqual(parseSymbols("CBA,BHP,CBA", 10), ["BHP", "CBA"])
     assert.instanceOf(parseSymbols("bhp'--", 10), BadParam)
     assert.instanceOf(parseSymbols("A,B,C", 2), BadParam)
+    // A name given twice counts once against the limit; a list naming none is not every symbol.
+    assert.deepStrictEqual(parseSymbols("A,B,A,B", 2), ["A", "B"])
+    assert.deepStrictEqual(parseSymbols(undefined, 2), [])
+    assert.strictEqual((parseSymbols(" , ", 2) as BadParam).detail, `" , " names no symbol: leave symbols out for every symbol`)
     assert.deepStrictEqual(parseSnapshot("123", undefined), { _tag: "ById", snapshotId: 123n })
     assert.instanceOf(parseSnapshot("1", "2024-01-01"), BadParam)
     assert.instanceOf(parseSnapshot("99999999999999999999", undefined), BadParam)

@@ -319,6 +319,26 @@ describe("a query parameter given more than once", () => {
     }))
 })
 
+describe("a query parameter given empty", () => {
+  it.effect("is refused naming it (an unset variable in a URL template once read every symbol, or the default page)", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      const key = { "x-api-key": KEYS.full }
+      for (const [method, path, name] of [
+        ["GET", "/v1/trades?from=2024-01-02&to=2024-01-03&symbols=", "symbols"],
+        ["GET", "/v1/trades?from=2024-01-02&to=2024-01-03&symbols=%20&limit=1", "symbols"],
+        ["HEAD", "/v1/bars?from=2024-01-02&to=2024-01-03&limit=", "limit"],
+        ["GET", "/v1/symbols?snapshot_id=", "snapshot_id"],
+        ["GET", "/v1/replay?tables=&speed=2", "tables"]
+      ] as const) {
+        const res = yield* call(path, { method, headers: key })
+        assert.strictEqual(res.status, 400, `${method} ${path}`)
+        if (method !== "HEAD") yield* refused(res, 400, `${name} is empty: give it a value, or leave it out for its default`)
+      }
+    }))
+})
+
 describe("a query parameter the route does not declare", () => {
   const TRADES = "symbols, from, to, limit, cursor, fields, filter, snapshot_id, as_of, format"
   it.effect("is refused naming it and the route's parameters, not ignored (a typo once answered every symbol)", () =>
