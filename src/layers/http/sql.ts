@@ -258,6 +258,24 @@ const checkReferences = (statement: unknown, views: ReadonlyArray<string>): void
   walk(statement, new Set())
 }
 
+/** `HUGEINT` and `UHUGEINT` in a DuckDB type's text, outside its quoted names (struct fields) and ENUM values. */
+const HUGE_INTEGER = /"(?:[^"]|"")*"|'(?:[^']|'')*'|\bU?HUGEINT\b/g
+
+/**
+ * A Parquet answer's `REPLACE` clause for its columns (`DESCRIBE`d: names and types) holding 128-bit
+ * integers, anywhere in a nested type too: as DECIMAL(38, 0). DuckDB writes a HUGEINT to Parquet as a
+ * DOUBLE, so `sum()` of a BIGINT (a HUGEINT: epoch microseconds, offsets) lost its last digits where
+ * JSON and CSV answer them exact; past 38 digits the cast fails (sql_error) instead of rounding.
+ */
+const exactIntegers = (columns: ReadonlyArray<{ readonly name: string; readonly type: string }>): string => {
+  const cast = columns.flatMap(({ name, type }) => {
+    let huge = false
+    const exact = type.replace(HUGE_INTEGER, (m) => m.startsWith("\"") || m.startsWith("'") ? m : ((huge = true), "DECIMAL(38, 0)"))
+    return huge ? [`CAST(${quoteIdent(name)} AS ${exact}) AS ${quoteIdent(name)}`] : []
+  })
+  return cast.length === 0 ? "" : ` REPLACE (${cast.join(", ")})`
+}
+
 /** The parse gate's view of a text: `json_serialize_sql`'s answer (`j`). */
 const serialized = async (connection: DuckDBConnection, sql: string) =>
   (await executeOne(connection, "SELECT json_serialize_sql($1::VARCHAR) AS j", [sql], (s) => s.runAndReadAll())).getRowObjectsJS()[0]
@@ -407,8 +425,26 @@ const usable = (w: ChildProcess) => w.connected && !w.killed && w.exitCode === n
 /** Workers that were idle once (the ones that can die unseen before they take a run). */
 const idled = new WeakSet<ChildProcess>()
 
+/**
+ * The most data a worker may hold (its VmData) and still be kept for another run: half its limit.
+ * DuckDB's allocator keeps the address space a run grew into, and the data-size limit counts it: a
+ * worker kept after a large aggregate and a gigabyte of list values held its whole 2 GiB, and every
+ * later statement needing a block failed on it ("Failed to allocate block"), whoever sent it.
+ */
+const IDLE_MAX_DATA_BYTES = SANDBOX_DATA_BYTES / 2
+
+/** A process's data size from /proc (Linux); undefined where it cannot be read. */
+const dataBytesOf = (pid: number | undefined): number | undefined => {
+  try {
+    const kb = /^VmData:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return kb === null ? undefined : Number(kb[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
 const keepIdle = (worker: ChildProcess) => {
-  if (idle.size >= MAX_IDLE || !usable(worker)) return worker.kill("SIGKILL")
+  if (idle.size >= MAX_IDLE || !usable(worker) || (dataBytesOf(worker.pid) ?? 0) > IDLE_MAX_DATA_BYTES) return worker.kill("SIGKILL")
   idled.add(worker)
   idle.set(worker, setTimeout(() => {
     idle.delete(worker)
@@ -436,6 +472,17 @@ const workerPath = fileURLToPath(new URL("./sandboxWorker.ts", import.meta.url))
 const OOM_FIRST = "echo 1000 2>/dev/null > /proc/self/oom_score_adj"
 
 /**
+ * The variables a worker runs with: only those it needs (the shell's and Node's PATH, the home and
+ * temp directories, locale and zone, the allocators' settings), none of the server's own (`K2_*`:
+ * key hashes, a catalog URL with its password, REST credentials; `OTEL_*` headers; anything else a
+ * deployment puts there). The sandbox reads no file of its own choosing; if it ever could, the
+ * worker's `/proc/self/environ` holds nothing worth reading.
+ */
+const WORKER_ENV = /^(?:PATH|UV_THREADPOOL_SIZE|HOME|TMPDIR|TMP|TEMP|TZ|LANG|LANGUAGE|LC_[A-Z_]+|LD_LIBRARY_PATH|DUCKDB_[A-Z_]+|MALLOC_[A-Z_]+)$/
+const workerEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== undefined && WORKER_ENV.test(name)))
+
+/**
  * A worker loaded and ready for a run: an idle one (unless `fresh`), else a new one (under its
  * data-size and file-size limits, killed if not ready within `sandboxLimits.startMs`).
  */
@@ -458,7 +505,7 @@ const startWorker = (fresh = false): Promise<ChildProcess> => {
         workerPath,
         String(fileBytes)
       ],
-      { stdio: ["ignore", "inherit", "inherit", "ipc"] }
+      { stdio: ["ignore", "inherit", "inherit", "ipc"], env: workerEnv(process.env) }
     )
     const failed = (why: string) => {
       clearTimeout(timer)
@@ -706,8 +753,11 @@ const runOn = async (
       const limit = Math.floor(options.maxRows)
       unlessStopped()
       return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
+        const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM (\n${statement}\n)`)
+        const exact = exactIntegers(described.getRows().map((r) => ({ name: String(r[0]), type: String(r[1]) })))
+        unlessStopped()
         const copied = await connection.runAndReadAll(
-          `COPY (SELECT * FROM (\n${statement}\n) LIMIT ${limit}) TO ${quoteLiteral(options.parquetOut!)} (FORMAT parquet, COMPRESSION zstd)`
+          `COPY (SELECT *${exact} FROM (\n${statement}\n) LIMIT ${limit}) TO ${quoteLiteral(options.parquetOut!)} (FORMAT parquet, COMPRESSION zstd)`
         )
         // A file of `limit` rows may have left rows out: the statement runs again to count one more.
         if (Number(copied.getRows()[0]?.[0] ?? 0) < limit) return { columns: [], rows: [], truncatedBy: null }
@@ -725,7 +775,12 @@ const runOn = async (
       const rows: Array<Record<string, unknown>> = []
       // Each row repeats its column names in JSON.
       const rowBytes = names.reduce((n, name) => n + jsonBytes(name) + 2, 2)
-      let bytes = 0
+      // The answer's `columns` (names and types) too: `SELECT *, *, ...` of a long name answered
+      // twice the budget in `columns` alone, besides a row as large.
+      let bytes = jsonBytes(columns)
+      if (bytes > maxBytes) {
+        throw new SqlFailed({ detail: `the answer's columns (${columns.length}, their names and types) alone pass the answer's byte budget (${maxBytes} bytes); select fewer or shorter-named columns` })
+      }
       while (true) {
         const chunk = await result.fetchChunk()
         if (chunk === null || chunk.rowCount === 0) break
@@ -758,7 +813,7 @@ const runOn = async (
 
 /** What a run that threw failed with: refused, over its time, or DuckDB's message scrubbed of paths. */
 const failureOf = (e: unknown, options: SandboxRequest): SqlRefused | SqlFailed | SqlTimeout => {
-  if (e instanceof SqlRefused) return e
+  if (e instanceof SqlRefused || e instanceof SqlFailed) return e
   if (e instanceof TimeoutMarker) return new SqlTimeout({ ms: options.timeoutMs })
   const message = e instanceof Error ? e.message : String(e)
   // Not a bare "lock": `SELECT block ...` failing on its column was answered as a refusal.

@@ -60,6 +60,25 @@ describe("SQL sandbox limits", () => {
       assert.isAtMost(Buffer.byteLength(JSON.stringify(r.rows)), 20_000)
     }))
 
+  it.effect("bytes: the answer's columns (names and types, sent once more besides each row) count too: `SELECT *, *, ...` of a long name does not pass the budget", () =>
+    Effect.gen(function*() {
+      // 30 columns of a 1,000-character name: 30 KB of `columns` and 30 KB a row. The budget (a
+      // 32 MiB default) let 3,400 stars over a 9,000-character name answer 61 MB.
+      const name = "x".repeat(1000)
+      const sql = `WITH t AS (SELECT 1 AS "${name}") SELECT ${Array.from({ length: 30 }, () => "*").join(", ")} FROM t`
+      const cut = yield* run(sql, { maxBytes: 50_000 })
+      const sent = (r: { columns: unknown; rows: unknown }) => Buffer.byteLength(JSON.stringify({ data: r.rows, columns: r.columns }))
+      assert.strictEqual(cut.truncatedBy, "bytes")
+      assert.isAtMost(sent(cut), 50_000)
+      // Columns alone past the budget: no answer to send, said so.
+      const wide = yield* Effect.result(run(sql, { maxBytes: 20_000 }))
+      assert.strictEqual(wide._tag === "Failure" ? wide.failure._tag : "answered", "SqlFailed")
+      assert.match(wide._tag === "Failure" ? wide.failure.message : "", /^SQL failed: the answer's columns \(30, /)
+      // Room for both: whole.
+      const whole = yield* run(sql, { maxBytes: 100_000 })
+      assert.deepStrictEqual([whole.rows.length, whole.truncatedBy], [1, null])
+    }))
+
   it.effect("bytes: the default budget (32 MiB) holds back 100 strings of 1 MB", () =>
     Effect.gen(function*() {
       const r = yield* run("SELECT repeat('x', 1000000) AS s FROM range(100)")
@@ -251,6 +270,49 @@ describe("SQL sandbox Parquet answers", () => {
         assert.strictEqual(written._tag, "Success", `${sql}: ${written._tag === "Failure" ? written.failure.message : ""}`)
         assert.isTrue(fs.statSync(out).size > 0, sql)
       }
+    }).pipe(Effect.scoped))
+
+  it.effect("128-bit integers (sum() of a BIGINT is a HUGEINT) keep every digit in Parquet, as in JSON: DECIMAL(38, 0), not a DOUBLE", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      // A sum of epoch microseconds (5e18 over a few thousand trades) was written as the DOUBLE 5008529104127550000.
+      const sql = `SELECT sum(x) AS s, 170141183460469231731687303715884 ::UHUGEINT AS u, [9007199254740993::HUGEINT] AS l,
+        {'h': 9007199254740995::HUGEINT, 'e': 'HUGEINT'::ENUM('HUGEINT')} AS "HUGEINT", 7 AS plain
+        FROM (VALUES (5008529104127550184::BIGINT), (1::BIGINT)) v(x)`
+      const json = yield* runSandboxed({ sql, tables: [], maxRows: 10, timeoutMs: 30_000 })
+      assert.deepStrictEqual(json.rows, [{
+        s: "5008529104127550185",
+        u: "170141183460469231731687303715884",
+        l: ["9007199254740993"],
+        HUGEINT: { h: "9007199254740995", e: "HUGEINT" },
+        plain: 7
+      }])
+      const out = path.join(dir, "huge.parquet")
+      yield* runSandboxed({ sql, tables: [], maxRows: 10, timeoutMs: 30_000, parquetOut: out })
+      const instance = yield* Effect.promise(() => DuckDBInstance.create(":memory:"))
+      const connection = yield* Effect.promise(() => instance.connect())
+      yield* Effect.addFinalizer(() => Effect.sync(() => (connection.closeSync(), instance.closeSync())))
+      const read = yield* Effect.promise(() =>
+        connection.runAndReadAll(`SELECT s::VARCHAR AS s, u::VARCHAR AS u, l::VARCHAR AS l, "HUGEINT".h::VARCHAR AS h, typeof(s) AS t, plain FROM read_parquet('${out}')`)
+      )
+      assert.deepStrictEqual(read.getRowObjectsJson(), [{
+        s: "5008529104127550185",
+        u: "170141183460469231731687303715884",
+        l: "[9007199254740993]",
+        h: "9007199254740995",
+        t: "DECIMAL(38,0)",
+        plain: 7
+      }])
+      // Past DECIMAL(38, 0) (38 digits): an error saying so, never a rounded number.
+      const over = yield* Effect.result(runSandboxed({
+        sql: "SELECT 170141183460469231731687303715884105727::HUGEINT AS h",
+        tables: [],
+        maxRows: 10,
+        timeoutMs: 30_000,
+        parquetOut: path.join(dir, "over.parquet")
+      }))
+      assert.strictEqual(over._tag === "Failure" ? over.failure._tag : "written", "SqlFailed")
     }).pipe(Effect.scoped))
 })
 
