@@ -740,9 +740,11 @@ const runOn = async (
     }
     if (tree.error === true) {
       const why = String(tree.error_message ?? "")
-      throw new SqlRefused({
-        detail: /Only SELECT/i.test(why) ? "only a SELECT statement is allowed" : `syntax error: ${scrub(why, files)}`
-      })
+      // A PIVOT without its values is two statements to DuckDB (one finds the values): not one SELECT.
+      const notSelect = /\bPIVOT\b/i.test(options.sql)
+        ? "only a SELECT statement is allowed: a PIVOT needs its values listed here (PIVOT ... ON side IN ('BUY', 'SELL') ...)"
+        : "only a SELECT statement is allowed"
+      throw new SqlRefused({ detail: /Only SELECT/i.test(why) ? notSelect : `syntax error: ${scrub(why, files)}` })
     }
     const count = tree.statements?.length ?? 0
     if (count !== 1) throw new SqlRefused({ detail: count === 0 ? "no statement" : `exactly one statement is allowed, got ${count}` })

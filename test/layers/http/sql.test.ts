@@ -98,6 +98,15 @@ describe("SQL sandbox allow-list", () => {
       assert.strictEqual((yield* run("SELECT * FROM generate_series(1, 3)")).rows.length, 3)
     }))
 
+  it.effect("a PIVOT without its IN list is refused saying to give one (not 'only a SELECT'); with it, answered", () =>
+    Effect.gen(function*() {
+      const values = "(VALUES ('BHP', 'BUY'), ('BHP', 'SELL'), ('CBA', 'BUY')) t(symbol, side)"
+      const r = yield* Effect.result(run(`SELECT * FROM (PIVOT ${values} ON side USING count(*) GROUP BY symbol)`))
+      assert.strictEqual(r._tag === "Failure" ? r.failure._tag : "answered", "SqlRefused")
+      if (r._tag === "Failure") assert.include(r.failure.message, "a PIVOT needs its values listed here")
+      const answered = yield* run(`SELECT * FROM (PIVOT ${values} ON side IN ('BUY', 'SELL') USING count(*) GROUP BY symbol) ORDER BY symbol`)
+      assert.strictEqual(answered.rows.length, 2)
+    }))
   it.effect("a recursive CTE's anchor does not see the CTE's own name: naming a catalog view there is refused", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-test-"))
