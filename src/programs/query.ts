@@ -166,10 +166,12 @@ const summary = Command.make("summary", {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
     const fromDay = parseDay("from-day", a.fromDay)
     const toDay = a.toDay._tag === "Some" ? parseDay("to-day", a.toDay.value) : fromDay
+    // Here, not in the Effect below: a UsageError thrown there was a defect (exit 1, a stack trace).
+    const symbols = symbolsOf(a.symbols)
     return Effect.gen(function*() {
       const q = yield* QueryEngine
       const answer = yield* q.dailySummary({
-        symbols: symbolsOf(a.symbols),
+        symbols,
         fromDay,
         toDay,
         ...(snapshot === undefined ? {} : { snapshot })
@@ -192,12 +194,13 @@ const symbolColumns = ["symbol", "trades", "first_trade", "last_trade", "quotes"
 const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFlag, ...snapshotFlags, ...lakehouseFlags }, (a) =>
   usage(() => {
     const snapshot = snapshotOf(a.snapshotId, a.asOf)
+    const symbols = symbolsOf(a.symbols)
     return Effect.gen(function*() {
       const q = yield* QueryEngine
       // Pinned as GET /v1/symbols pins: a table not created yet reads as empty.
       const loaded = yield* loadInvolved(yield* Catalog, ["trades", "quotes"])
       const pinned = yield* Effect.fromResult(pinSnapshots(loaded, snapshot === undefined || snapshot._tag === "Current" ? { _tag: "Latest" } : snapshot, yield* Clock.currentTimeMillis))
-      const answer = yield* q.symbols({ symbols: symbolsOf(a.symbols), snapshotIds: idsOf(pinned) })
+      const answer = yield* q.symbols({ symbols, snapshotIds: idsOf(pinned) })
       const missing = loaded.filter(([, metadata]) => metadata === undefined).map(([t]) => identifierText(t))
       if (missing.length > 0) yield* Console.error(`${missing.join(", ")}: ${NOTHING_YET}`)
       yield* printRows(

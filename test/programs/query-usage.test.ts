@@ -101,6 +101,22 @@ describe.concurrent("npm run query and replay, refused requests", () => {
       assert.strictEqual(help.code, 0, help.output)
     }), 60_000)
 
+  it.effect("summary and symbols refuse --symbols as the other subcommands do: a usage error, not a defect", () =>
+    Effect.gen(function*() {
+      const env = { K2_WAREHOUSE: yield* tradesWarehouse() }
+      const cases = [
+        [["summary", "--from-day", "2024-01-02", "-s", ""], `--symbols: "" names no symbol`],
+        [["symbols", "-s", "b h p"], `--symbols: "b h p" is not 1-32 of A-Z 0-9 . _ -`]
+      ] as const
+      yield* Effect.forEach(cases, ([args, says]) =>
+        Effect.gen(function*() {
+          const r = yield* run("query", args, env)
+          assert.strictEqual(r.code, 2, `query ${args.join(" ")}: ${r.output}`)
+          assert.include(r.output, says)
+          assert.notInclude(r.output, "    at ", "no stack trace")
+        }), { concurrency: 2, discard: true })
+    }), 60_000)
+
   it.effect("what the engine refuses is a usage error: its message and exit 2", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()

@@ -16,6 +16,35 @@ describe("a second signal", () => {
     }
   })
 
+  it("under npm run, npm's copy of a signal sent to the process group (Ctrl-C, timeout) is not a second signal", () => {
+    // The terminal signals npm and the program alike, and npm passes the signal on to its child,
+    // which is the program (the scripts exec it): the drain was cut short at once, "second signal".
+    let clock = 0
+    const npm = { running: true, now: () => clock }
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const signals = new EventEmitter()
+      const codes: Array<number> = []
+      exitOnSecondSignal(signals, (code) => codes.push(code), undefined, npm)
+      signals.emit(signal)
+      clock += 5
+      signals.emit(signal)
+      assert.deepStrictEqual(codes, [], `${signal} and npm's copy of it drain`)
+      // A second request later (Ctrl-C again) still ends it at once.
+      clock += 2000
+      signals.emit(signal)
+      assert.deepStrictEqual(codes, [130], `${signal} again`)
+    }
+    // Another signal right after, or the same one outside npm, is a second request.
+    for (const [running, first, second] of [[true, "SIGINT", "SIGTERM"], [false, "SIGINT", "SIGINT"]] as const) {
+      const signals = new EventEmitter()
+      const codes: Array<number> = []
+      exitOnSecondSignal(signals, (code) => codes.push(code), undefined, { running, now: () => clock })
+      signals.emit(first)
+      signals.emit(second)
+      assert.deepStrictEqual(codes, [130], `${first} then ${second}, under npm: ${running}`)
+    }
+  })
+
   it("says what becomes of unfinished work only where the program says (ingest), not in serve or query", () => {
     const said: Array<string> = []
     const write = process.stderr.write

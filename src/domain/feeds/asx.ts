@@ -155,8 +155,8 @@ const usDateToIso = (text: string): string | null | { readonly error: string } =
 
 /**
  * Microseconds since the epoch of a local date and `HH:MM:SS[.f]` time, or the reason it is not
- * one. Up to 9 fractional digits, those past the microsecond truncated: the wire's Timestamp
- * (parseIsoMicros) reads the same. Dates in 1901..2198 only, so that instants stay inside the
+ * one. Up to 9 fractional digits, those past the microsecond truncated as the wire's Timestamp
+ * (parseIsoMicros, which takes any number of them) truncates them. Dates in 1901..2198 only, so that instants stay inside the
  * Timestamp range (1900..2200) whatever the zone's offset.
  */
 const localMicros = (z: Zone, dateText: string, timeText: string): number | string => {

@@ -105,16 +105,30 @@ const report = (cause: Cause.Cause<unknown>): void => {
  * user who will not wait) ends the process at once with 130, as Ctrl-C twice does elsewhere. It
  * is as safe as kill -9: the tables' markers, not the process, say what was ingested.
  */
-export const exitOnSecondSignal = (signals: NodeJS.EventEmitter, exit: (code: number) => void, afterwards?: string) => {
+export const exitOnSecondSignal = (
+  signals: NodeJS.EventEmitter,
+  exit: (code: number) => void,
+  afterwards?: string,
+  npm: { readonly running: boolean; readonly now: () => number } = { running: false, now: () => performance.now() }
+) => {
+  let first: { readonly signal: string; readonly at: number } | undefined = undefined
   let seen = 0
-  const onSignal = () => {
+  const onSignal = (signal: string) => {
+    // Under `npm run` a signal sent to the process group (Ctrl-C, `timeout`) comes twice: from the
+    // sender and passed on by npm, whose child the program is (the scripts `exec` it). That copy,
+    // the same signal right after the first, is the same request: it ended the drain at once.
+    if (npm.running && first !== undefined && seen === 1 && signal === first.signal && npm.now() - first.at < NPM_COPY_MS) return
+    first ??= { signal, at: npm.now() }
     if (++seen < 2) return
     process.stderr.write(`second signal: stopping without finishing${afterwards === undefined ? "" : `; ${afterwards}`}\n`)
     exit(130)
   }
-  signals.on("SIGINT", onSignal)
-  signals.on("SIGTERM", onSignal)
+  signals.on("SIGINT", () => onSignal("SIGINT"))
+  signals.on("SIGTERM", () => onSignal("SIGTERM"))
 }
+
+/** How soon after a signal npm's copy of it arrives, at most (npm passes it on as it gets it). */
+const NPM_COPY_MS = 1000
 
 /**
  * Ends the process when stdout fails. A reader that closed it (`| head`) wants no more: stop
@@ -179,7 +193,10 @@ type AnyCommand = Command.Command<any, any, any, any, any>
 export const runCommand = (command: AnyCommand, options: { readonly afterSecondSignal?: string } = {}) => {
   process.stdout.on("error", (e: NodeJS.ErrnoException) => stdoutFailed(e, (code) => process.exit(code)))
   process.stderr.on("error", stderrFailed)
-  exitOnSecondSignal(process, (code) => process.exit(code), options.afterSecondSignal)
+  exitOnSecondSignal(process, (code) => process.exit(code), options.afterSecondSignal, {
+    running: process.env["npm_lifecycle_event"] !== undefined,
+    now: () => performance.now()
+  })
   const record = drainRecord()
   let wizardCancelled = false
   return command.pipe(
