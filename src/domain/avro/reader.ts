@@ -28,20 +28,18 @@ const NO_ENTRIES: Readonly<Record<string, string>> = Object.freeze({})
 export type Unscaled = number | bigint
 
 /**
- * The unscaled integer of decimal bytes `b[start, start + n)` (big-endian two's complement): a
- * number when they are 6 bytes or fewer (48 bits fit a double exactly), else a bigint.
+ * The integer of decimal bytes `b[start, start + n)` (big-endian two's complement) for n ≤ 6: 48
+ * bits, which a double holds exactly.
  */
-const unscaledOrNumberAt = (b: Uint8Array, start: number, n: number): Unscaled => {
-  if (n > 6) return unscaledAt(b, start, n)
+const numberAt = (b: Uint8Array, start: number, n: number): number => {
   let v = 0
   for (let i = start; i < start + n; i++) v = v * 256 + b[i]!
-  if (n > 0 && b[start]! & 0x80) v -= 2 ** (8 * n)
-  return v
+  return n > 0 && b[start]! & 0x80 ? v - 2 ** (8 * n) : v
 }
 
 /** The unscaled integer of decimal bytes `b[start, start + n)` (big-endian two's complement). */
 export const unscaledAt = (b: Uint8Array, start: number, n: number): bigint => {
-  if (n <= 6) return BigInt(unscaledOrNumberAt(b, start, n))
+  if (n <= 6) return BigInt(numberAt(b, start, n))
   let v = 0n
   if (n <= 16) {
     for (let i = start; i < start + n; i++) v = (v << 8n) | BigInt(b[i]!)
@@ -193,7 +191,7 @@ export class AvroReader {
     const n = this.length()
     const start = this.pos
     this.pos += n
-    return unscaledOrNumberAt(this.buf, start, n)
+    return n <= 6 ? numberAt(this.buf, start, n) : unscaledAt(this.buf, start, n)
   }
 
   /** The branch index of a union of `branches`. */
