@@ -2,11 +2,11 @@
  * `npm run query -- <trades|quotes|bars|summary|symbols|snapshots|stats> ...`: reads the
  * lakehouse (--warehouse, --catalog or K2_WAREHOUSE, K2_CATALOG) and prints a table, CSV or JSON.
  */
-import { Clock, Console, Effect, Layer, Result, Schema } from "effect"
+import { Clock, Console, Effect, Layer, Option, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, integerFlag, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
-import { parseDate, parseFilters as parseApiFilters, splitList } from "../domain/api/params.ts"
+import { parseDate, parseFields, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
 import { identifierOf, type TableName, tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -75,7 +75,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
     to: toFlag,
     limit: integerFlag("limit").pipe(setting("Rows per page", { fallback: 1000, check: inRange(1, 100_000) })),
     cursor: Flag.String("cursor").pipe(Flag.withDescription("nextCursor of the previous page"), Flag.optional),
-    fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.withDefault("")),
+    fields: Flag.String("fields").pipe(Flag.withDescription("Comma-separated columns (default all)"), Flag.optional),
     filter: Flag.String("filter").pipe(
       Flag.withDescription(`Decimal bounds, inclusive: column:min[:max], comma-separated (${table === "trades" ? "price, quantity" : "bid_price, bid_size, ask_price, ask_size"})`),
       Flag.withDefault("")
@@ -90,7 +90,8 @@ const rowsCommand = (table: "trades" | "quotes") =>
         from: parseInstant("from", a.from),
         to: parseInstant("to", a.to, "up", "end"),
         limit: a.limit,
-        fields: splitList(a.fields),
+        // As the API reads fields: a list given that names none (`--fields ,`, an unset variable) is no "all".
+        fields: orUsage("fields", parseFields(Option.getOrUndefined(a.fields))),
         filters: parseFilters(a.filter),
         ...(a.cursor._tag === "Some" ? { cursor: a.cursor.value } : {}),
         ...(() => {

@@ -23,12 +23,13 @@ import { KafkaAdmin, type KafkaSink } from "../services/KafkaSink.ts"
 import type { KafkaSource } from "../services/KafkaSource.ts"
 import type { SchemaRegistry } from "../services/SchemaRegistry.ts"
 import { type LiveStart, type ReplayEvent, ReplayEngine } from "../services/ReplayEngine.ts"
-import { splitList } from "../domain/api/params.ts"
+import { parseTables, splitList } from "../domain/api/params.ts"
 import {
   asOfFlag,
   drained,
   fromFlag,
   jsonReplacer,
+  orUsage,
   parseInstant,
   snapshotIdFlag,
   snapshotOf,
@@ -287,7 +288,7 @@ export const replayCommandWith = <E>(
     const ignored = ignoredFlags(a)
     // Before the warehouse is opened: a mistaken command line leaves nothing behind.
     if (ignored.length > 0) throw new UsageError({ message: ignoredBecause(a, ignored) })
-    const tables = splitList(a.tables) as Array<"trades" | "quotes">
+    const tables = [...orUsage("tables", parseTables(a.tables))]
     const symbols = symbolsOf(a.symbols)
     // K2_TOPICS is ingest's list too, instruments topic included: replay plays trades and quotes only.
     const followTopics = splitList(a.topics.value).filter((t) => parseInstrumentsTopicName(t) === undefined)

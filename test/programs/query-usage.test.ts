@@ -117,6 +117,23 @@ describe.concurrent("npm run query and replay, refused requests", () => {
         }), { concurrency: 2, discard: true })
     }), 60_000)
 
+  it.effect("--fields and replay's --tables naming none are usage errors, as --symbols naming none is: not all columns or tables", () =>
+    Effect.gen(function*() {
+      const env = { K2_WAREHOUSE: yield* tradesWarehouse() }
+      const cases = [
+        ["query", ["trades", ...day, "--fields", ","], `--fields: "," names no column: leave fields out for every column`],
+        ["query", ["quotes", ...day, "--fields", ""], `--fields: "" names no column`],
+        ["replay", [...day, "--tables", " , "], `--tables: " , " names no table: leave tables out for trades,quotes`]
+      ] as const
+      yield* Effect.forEach(cases, ([program, args, says]) =>
+        Effect.gen(function*() {
+          const r = yield* run(program, args, env)
+          assert.strictEqual(r.code, 2, `${program} ${args.join(" ")}: ${r.output}`)
+          assert.include(r.output, says)
+          assert.notInclude(r.output, "    at ", "no stack trace")
+        }), { concurrency: 3, discard: true })
+    }), 60_000)
+
   it.effect("what the engine refuses is a usage error: its message and exit 2", () =>
     Effect.gen(function*() {
       const dir = yield* tradesWarehouse()

@@ -126,6 +126,29 @@ export const parseSymbols = (text: string | undefined, max: number): ReadonlyArr
   return list.sort()
 }
 
+/**
+ * The columns asked for, in the order given; none given is every column, but a list given that names
+ * none (`fields=,`) is refused, as `symbols=,` is. Which names are columns is the engine's check.
+ */
+export const parseFields = (text: string | undefined): ReadonlyArray<string> | BadParam => {
+  const list = splitList(text)
+  return text !== undefined && list.length === 0
+    ? new BadParam({ name: "fields", detail: `${quoted(text)} names no column: leave fields out for every column` })
+    : list
+}
+
+/** The tables a replay plays: trades, quotes or both (none given); a list naming none is refused. */
+export const parseTables = (text: string | undefined): ReadonlyArray<"trades" | "quotes"> | BadParam => {
+  if (text === undefined) return ["trades", "quotes"]
+  const list = splitList(text)
+  if (list.length === 0) return new BadParam({ name: "tables", detail: `${quoted(text)} names no table: leave tables out for trades,quotes` })
+  // Named as sent, with the values it takes: "trades, quotes or both" refused tables=both in those words.
+  if (list.some((t) => t !== "trades" && t !== "quotes")) {
+    return new BadParam({ name: "tables", detail: `${quoted(text)} is not trades, quotes or trades,quotes (comma-separated)` })
+  }
+  return list as ReadonlyArray<"trades" | "quotes">
+}
+
 /** An integer within [min, max], or the fallback when absent. */
 export const parseIntParam = (
   name: string,

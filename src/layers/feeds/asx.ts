@@ -12,6 +12,8 @@
  *   so is a line holding invalid UTF-8.
  * - What is not read is said: each entry of trades/ and quotes/ that is not a `<company_id>.csv`
  *   file (`1001.csv.gz`, a sub-directory) is a dead letter with line 0; hidden entries are ignored.
+ *   A data file that cannot be opened (dangling link, no permission, removed since the listing) or
+ *   is no regular file is a dead letter with line 0 too, and the load goes on.
  */
 import type { Dirent } from "node:fs"
 import * as fs from "node:fs/promises"
@@ -166,15 +168,54 @@ const utf16Text = (bytes: Uint8Array): string | undefined => {
   return bom ? `UTF-16 text (it starts with the byte order mark ${bytes[0] === 0xff ? "FF FE" : "FE FF"}); save it as UTF-8` : undefined
 }
 
-/** Why a data file is not read as UTF-8 text (from its first bytes), or undefined. */
-const notTextFile = async (file: string): Promise<string | undefined> => {
-  const handle = await guard(file, () => fs.open(file, "r"))
+/** What kind of entry a stat names, for "not read: not a regular file (...)". */
+const entryKind = (s: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }) =>
+  s.isFIFO() ? "a FIFO" : s.isSocket() ? "a socket" : s.isCharacterDevice() || s.isBlockDevice() ? "a device" : "not a file"
+
+/** Why a data file could not be opened, from the error: its code and what it means, without the path. */
+const openFailure = (cause: unknown): string => {
+  const err = cause as NodeJS.ErrnoException
+  const text = (err?.message ?? String(cause)).replace(/, \w+ '.*'$/, "")
+  return err?.code === "ENOENT" ? `${text} (a dangling symbolic link, or removed after the directory was listed)` : text
+}
+
+/**
+ * A data file opened for reading, or why it is not read (rejected whole, with `line: 0`, like the file of
+ * a company whose company_info row is rejected): it cannot be opened (a dangling or looping link, no read
+ * permission, removed since the directory was listed), it is no regular file (a directory made since the
+ * listing, a FIFO: opened without O_NONBLOCK, that waited for a writer for ever), or it is UTF-16 text.
+ * A failure while reading an opened file still fails the load (FeedIoFailure).
+ */
+const openDataFile = async (file: string): Promise<fs.FileHandle | string> => {
+  let handle: fs.FileHandle
   try {
+    handle = await fs.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (cause) {
+    return `not read: ${openFailure(cause)}`
+  }
+  try {
+    const stat = await handle.stat()
+    const reason = stat.isDirectory()
+      ? "not read: a directory (a company's rows are read from <company_id>.csv files)"
+      : !stat.isFile()
+      ? `not read: not a regular file (${entryKind(stat)})`
+      : undefined
+    if (reason !== undefined) {
+      await handle.close().catch(() => undefined)
+      return reason
+    }
+    // A positional read: the file's position stays at 0 for blocksOfLines.
     const head = Buffer.alloc(2)
-    const { bytesRead } = await guard(file, () => handle.read(head, 0, 2, 0))
-    return utf16Text(head.subarray(0, bytesRead))
-  } finally {
+    const { bytesRead } = await handle.read(head, 0, 2, 0)
+    const notText = utf16Text(head.subarray(0, bytesRead))
+    if (notText !== undefined) {
+      await handle.close().catch(() => undefined)
+      return `not read: ${notText}`
+    }
+    return handle
+  } catch (cause) {
     await handle.close().catch(() => undefined)
+    return `not read: ${openFailure(cause)}`
   }
 }
 
@@ -194,10 +235,10 @@ const firstBreak = (text: string): number => {
  */
 async function* blocksOfLines(
   file: string,
+  handle: fs.FileHandle,
   blockBytes: number,
   maxLineChars: number
 ): AsyncGenerator<readonly [number, Array<string>, boolean]> {
-  const handle = await guard(file, () => fs.open(file, "r"))
   try {
     const buffer = Buffer.allocUnsafe(blockBytes)
     const decoder = new TextDecoder("utf-8")
@@ -406,14 +447,14 @@ async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerat
           counts.deadLettered++
           dead.add({ file: relative, line, reason, raw })
         }
-        const notText = await notTextFile(path.join(dir, relative))
-        if (notText !== undefined) {
+        const opened = await openDataFile(path.join(dir, relative))
+        if (typeof opened === "string") {
           counter.deadLetters.files++
-          dead.add({ file: relative, line: 0, reason: `not read: ${notText}`, raw: "" })
+          dead.add({ file: relative, line: 0, reason: opened, raw: "" })
           await dead.flush()
           continue
         }
-        for await (const [first, lines, replaced] of blocksOfLines(path.join(dir, relative), blockBytes, maxLineChars)) {
+        for await (const [first, lines, replaced] of blocksOfLines(path.join(dir, relative), opened, blockBytes, maxLineChars)) {
           const out: Array<FeedEvent> = []
           for (let i = 0; i < lines.length; i++) {
             let line = lines[i]!

@@ -3,8 +3,7 @@ import { Cause, type Duration, Effect, Option, Schedule, Stream } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
-import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, splitList } from "../../domain/api/params.ts"
-import { quoted } from "../../domain/errors.ts"
+import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, parseTables } from "../../domain/api/params.ts"
 import { jsonLine } from "../../domain/ndjson.ts"
 import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
@@ -40,13 +39,9 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
         const { from, to } = yield* reads.range(q)
-        const tablesList = q.tables === undefined ? ["trades", "quotes"] : splitList(q.tables)
-        if (tablesList.length === 0 || tablesList.some((t) => t !== "trades" && t !== "quotes")) {
-          // Named as sent, with the values it takes: "trades, quotes or both" refused tables=both in those words.
-          return yield* new BadParam({ name: "tables", detail: `${quoted(q.tables ?? "")} is not trades, quotes or trades,quotes (comma-separated)` })
-        }
+        const tablesList = yield* orBad(parseTables(q.tables))
         const speed = q.speed === undefined ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
-        const involved = tablesList as Array<"trades" | "quotes">
+        const involved = [...tablesList]
         // An SSE client reconnecting: on from its last event, at the snapshots it was read at.
         const resume = format === "sse" ? yield* orBad(parseLastEventId(request.headers["last-event-id"])) : undefined
         // no-store as every replay answer: a cache keeping this 204 would end the next replay of the URL unread.

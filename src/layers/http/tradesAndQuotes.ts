@@ -8,11 +8,11 @@ import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import {
   BadParam,
   negotiate,
+  parseFields,
   parseFilters,
   parseIntParam,
   parseSnapshot,
-  parseSymbols,
-  splitList
+  parseSymbols
 } from "../../domain/api/params.ts"
 import { InvalidArgument, invalid, TooManyRows } from "../../domain/query/errors.ts"
 import { quoted } from "../../domain/errors.ts"
@@ -132,7 +132,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
       const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
       const { from, to } = yield* reads.range(q)
-      const fields = splitList(q.fields)
+      const fields = yield* orBad(parseFields(q.fields))
       /** The columns an answer with no rows names (its CSV header), in the order rows have them. */
       const columnsAsked = Result.getOrElse(checkFields(fields, definitionOf(table).schema.fields.map((f) => f.name)), () => fields)
       const filters = yield* orBad(parseFilters(q.filter))

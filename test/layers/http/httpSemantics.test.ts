@@ -56,6 +56,26 @@ layer(served(testOptions(), undefined, { trades: 40, quotes: 40 }), { timeout: 1
       }
     }))
 
+  it.effect("a fields or tables list naming none is refused (400 bad_request), as symbols=, is: not read as every column or table", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const range = "from=2024-01-02&to=2024-01-03"
+      for (const [query, names] of [
+        [`/v1/trades?${range}&fields=,&format=json`, "fields"],
+        [`/v1/trades?${range}&fields=%20,%20&format=csv`, "fields"],
+        [`/v1/quotes?${range}&fields=,&format=parquet`, "fields"],
+        [`/v1/quotes?${range}&fields=`, "fields"],
+        [`/v1/replay?${range}&tables=,`, "tables"]
+      ] as const) {
+        const a = yield* call(`${base}${query}`, { headers: auth(KEYS.full) })
+        assert.strictEqual(a.status, 400, `${query}: ${a.body}`)
+        const { code, detail } = JSON.parse(a.body)
+        assert.strictEqual(code, "bad_request", query)
+        // An empty parameter (`fields=`) is refused before, as every empty one is.
+        assert.match(detail, new RegExp(`^${names}(: .*names no (column|table)| is empty)`), query)
+      }
+    }))
+
   it.effect("a limit out of its range is limit_out_of_range (docs/api.md), as the engine names it; a malformed one bad_request", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl

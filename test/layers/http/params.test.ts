@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { BadParam, negotiate, parseFilters, parseInstant, parseIntParam, parseSnapshot, parseSymbols } from "../../../src/domain/api/params.ts"
+import { BadParam, negotiate, parseFields, parseFilters, parseInstant, parseIntParam, parseSnapshot, parseSymbols, parseTables } from "../../../src/domain/api/params.ts"
 import { InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
 import { RateLimiter } from "../../../src/layers/http/server.ts"
 import { etagMatches, present } from "../../../src/layers/http/respond.ts"
@@ -140,6 +140,16 @@ describe("API params", () => {
     assert.deepStrictEqual(parseSnapshot("123", undefined), { _tag: "ById", snapshotId: 123n })
     assert.instanceOf(parseSnapshot("1", "2024-01-01"), BadParam)
     assert.instanceOf(parseSnapshot("99999999999999999999", undefined), BadParam)
+  })
+  it("fields and replay tables: none given is all, a list given that names none is refused", () => {
+    assert.deepStrictEqual(parseFields(undefined), [])
+    assert.deepStrictEqual(parseFields(" price , quantity,"), ["price", "quantity"])
+    assert.strictEqual((parseFields(" , ") as BadParam).message, `fields: " , " names no column: leave fields out for every column`)
+    assert.strictEqual((parseFields("") as BadParam).name, "fields")
+    assert.deepStrictEqual(parseTables(undefined), ["trades", "quotes"])
+    assert.deepStrictEqual(parseTables("quotes"), ["quotes"])
+    assert.strictEqual((parseTables(",") as BadParam).message, `tables: "," names no table: leave tables out for trades,quotes`)
+    assert.strictEqual((parseTables("both") as BadParam).message, `tables: "both" is not trades, quotes or trades,quotes (comma-separated)`)
   })
   it("format negotiation", () => {
     assert.strictEqual(negotiate(undefined, undefined, ["json", "csv"]), "json")
