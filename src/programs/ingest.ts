@@ -524,12 +524,7 @@ const live = (
     const topicsReady = Effect.gen(function*() {
       const admin = yield* KafkaAdmin
       yield* contact.retry(
-        // Topics listed: a broker answered, so a start that keeps failing is not said to be a wrong address.
-        admin.listTopics().pipe(
-          Effect.andThen(contact.answered),
-          Effect.andThen(admin.ensureTopics(partitionsByDefault(specsOf(topics, options.partitions.value), options.partitions.byDefault))),
-          Effect.andThen(contact.reached)
-        ),
+        contact.topicsReady(admin, partitionsByDefault(specsOf(topics, options.partitions.value), options.partitions.byDefault)),
         "waiting for Kafka",
         "2 seconds",
         150

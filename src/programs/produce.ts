@@ -414,12 +414,7 @@ const produce = (
             const services = yield* Layer.buildWithScope(kafka, scope)
             step = connecting
             const admin = Context.get(services, KafkaAdmin)
-            // A broker that answers says the address is right: if the topics then keep failing, the
-            // wait's end says that, not "no Kafka broker answered" (a wrong address).
-            yield* admin.listTopics()
-            yield* contact.answered
-            yield* admin.ensureTopics(partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault))
-            yield* contact.reached
+            yield* contact.topicsReady(admin, partitionsByDefault(publishedTopicSpecs(exchange, options.partitions.value), options.partitions.byDefault))
             return services
           }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
         })

@@ -6,6 +6,8 @@
  */
 import { Duration, Effect, Schedule, Schema } from "effect"
 import { KafkaError } from "../../services/KafkaSource.ts"
+import type { KafkaAdmin } from "../../services/KafkaSink.ts"
+import type { TopicSpec } from "../../domain/wire.ts"
 import { monotonicMillis } from "../elapsed.ts"
 
 /** No broker of the list answered within the first-contact wait. */
@@ -160,19 +162,28 @@ export const makeFirstContact = Effect.fnUntraced(function*(options: FirstContac
         : Effect.map(elapsedMs, (ms) => Duration.min(duration, Duration.millis(Math.max(0, waitMs - ms))))
     ))
 
+  const markReached = Effect.sync(() => {
+    reached = true
+  })
+  const markAnswered = Effect.sync(() => {
+    answered = true
+  })
+
   return {
     /** A broker answered: from now on, outages are waited out. */
-    reached: Effect.sync(() => {
-      reached = true
-    }),
+    reached: markReached,
     /**
      * A broker answered a request of the attempt under way (its topics listed): the address is
      * right. The wait keeps its bound, but running out it says the start failed, not that no
      * broker answered (a wrong address).
      */
-    answered: Effect.sync(() => {
-      answered = true
-    }),
+    answered: markAnswered,
+    /**
+     * A start's Kafka step: the topics listed (a broker answered), then made, then the brokers
+     * reached. `produce` and `ingest` alike, inside `retry`.
+     */
+    topicsReady: (admin: KafkaAdmin["Service"], specs: ReadonlyArray<TopicSpec>) =>
+      admin.listTopics().pipe(Effect.andThen(markAnswered), Effect.andThen(admin.ensureTopics(specs)), Effect.andThen(markReached)),
     /**
      * A failure the client of the attempt under way met and retries by itself, as it says it
      * (kafkajs logs each refused connect of a connect() it retries for seconds): named if the wait

@@ -112,14 +112,15 @@ export const exitOnSecondSignal = (
   npm: { readonly running: boolean; readonly now: () => number } = { running: false, now: () => performance.now() }
 ) => {
   let first: { readonly signal: string; readonly at: number } | undefined = undefined
-  let seen = 0
   const onSignal = (signal: string) => {
+    if (first === undefined) {
+      first = { signal, at: npm.now() }
+      return
+    }
     // Under `npm run` a signal sent to the process group (Ctrl-C, `timeout`) comes twice: from the
     // sender and passed on by npm, whose child the program is (the scripts `exec` it). That copy,
     // the same signal right after the first, is the same request: it ended the drain at once.
-    if (npm.running && first !== undefined && seen === 1 && signal === first.signal && npm.now() - first.at < NPM_COPY_MS) return
-    first ??= { signal, at: npm.now() }
-    if (++seen < 2) return
+    if (npm.running && signal === first.signal && npm.now() - first.at < NPM_COPY_MS) return
     process.stderr.write(`second signal: stopping without finishing${afterwards === undefined ? "" : `; ${afterwards}`}\n`)
     exit(130)
   }
