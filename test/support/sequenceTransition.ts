@@ -38,6 +38,7 @@ const cloneStream = (s: StreamState): StreamState => {
   c.crossTs = s.crossTs
   c.dayEnd = s.dayEnd
   c.gaps = s.gaps.slice()
+  c.crossFills = s.crossFills.slice()
   return c
 }
 

@@ -75,6 +75,9 @@ export const defaultRules: SequenceRules = {
   maxGaps: 64
 }
 
+/** The empty `crossFills` every stream shares until it has one (never mutated: the heap a stream costs). */
+const NO_FILLS: Array<Seq> = []
+
 /** One stream's state. The two links make it a node of the tracker's LRU list. */
 export class StreamState {
   /** Sequences are bigints (some value exceeded 2^53 - 1). */
@@ -103,6 +106,11 @@ export class StreamState {
   crossFrom: number = Number.NaN
   /** Exchange time of the forward step (NaN without one): the session's first message seen. */
   crossTs: number = Number.NaN
+  /**
+   * Sequences below `crossSeq` seen in the new session (late fills stamped past the boundary), as
+   * inclusive ranges [lo0, hi0, ...], ascending: a re-send of one is a DUPLICATE, not a restart.
+   */
+  crossFills: Array<Seq> = NO_FILLS
   /**
    * Cache, not state: before this exchange time no newer message can be on another local day
    * than the head (a lower bound; -Infinity: not known). Keeps the boundary check of forward
@@ -158,6 +166,7 @@ const toBig = (s: StreamState) => {
   s.floor = BigInt(s.floor)
   if (s.crossSeq !== null) s.crossSeq = BigInt(s.crossSeq)
   s.gaps = s.gaps.map((g) => BigInt(g))
+  if (s.crossFills !== NO_FILLS) s.crossFills = s.crossFills.map((g) => BigInt(g))
 }
 
 /** Missing sequences still open on the stream. */
@@ -216,7 +225,10 @@ export class SequenceMachine {
     }
     if (ts > s.lastTs && this.#apart(s, s.lastTs, ts)) return this.#reset(s, seq, ts)
     if (seq < s.floor) return OUT_OF_ORDER
-    if (s.gaps.length > 0 && this.#fill(s, seq, one)) return GAP_FILLED
+    if (s.gaps.length > 0 && this.#fill(s, seq, one)) {
+      if (s.crossSeq !== null && seq < s.crossSeq && ts > s.crossFrom && this.#apart(s, s.crossFrom, ts)) this.#crossFill(s, seq, one)
+      return GAP_FILLED
+    }
     // Seen only in the old session, and this message is of the new one: the numbering restarted
     // (its first messages came after later ones). Not a duplicate: dropping it would lose it.
     if (s.crossSeq !== null && this.#restarted(s, seq, ts)) return this.#restart(s, seq, ts, one)
@@ -235,13 +247,33 @@ export class SequenceMachine {
     s.crossSeq = null
     s.crossFrom = Number.NaN
     s.crossTs = Number.NaN
+    s.crossFills = NO_FILLS
     s.dayEnd = -Infinity
     return RESET
   }
 
   /** Rule 7: `seq`, below the forward step that began the session, is stamped in the new session. */
   #restarted(s: StreamState, seq: Seq, ts: EpochMicros): boolean {
-    return seq < s.crossSeq! && ts > s.crossFrom && s.lastTs > s.crossFrom && this.#apart(s, s.crossFrom, ts)
+    return seq < s.crossSeq! && ts > s.crossFrom && s.lastTs > s.crossFrom && !inRanges(s.crossFills, seq) &&
+      this.#apart(s, s.crossFrom, ts)
+  }
+
+  /**
+   * A late fill below `crossSeq` stamped in the new session: `seq` was seen in this session. At most
+   * `maxGaps` ranges; beyond, the lowest is forgotten (a re-send of it is then a RESET: kept, not dropped).
+   */
+  #crossFill(s: StreamState, seq: any, one: any) {
+    if (s.crossFills === NO_FILLS) s.crossFills = []
+    const f: Array<any> = s.crossFills
+    let i = 0
+    while (i < f.length && f[i + 1] + one < seq) i += 2
+    const joinsBelow = i < f.length && f[i + 1] + one === seq
+    const joinsAbove = joinsBelow ? i + 2 < f.length && f[i + 2] === seq + one : i < f.length && f[i] === seq + one
+    if (joinsBelow && joinsAbove) f.splice(i + 1, 2)
+    else if (joinsBelow) f[i + 1] = seq
+    else if (joinsAbove) f[i] = seq
+    else f.splice(i, 0, seq, seq)
+    while (f.length > 2 * this.rules.maxGaps) f.splice(0, 2)
   }
 
   /** A forward step near a boundary: marks a session begun by it, and renews the day cache. */
@@ -250,6 +282,7 @@ export class SequenceMachine {
       s.crossSeq = seq
       s.crossFrom = s.lastTs
       s.crossTs = ts
+      s.crossFills = NO_FILLS
     }
     s.dayEnd = this.#dayEnd(s, ts)
   }
@@ -277,7 +310,17 @@ export class SequenceMachine {
     while (i < g.length && g[i] < cross) i += 2
     this.gapsGivenUp.reset += i / 2
     const rest = g.slice(i)
-    s.gaps = seq + one < cross ? [seq + one, cross - one, ...rest] : rest
+    // [seq + 1, cross - 1] was not seen in this session but for its late fills.
+    const open: Array<any> = []
+    let lo = seq + one
+    const f: Array<any> = s.crossFills
+    for (let j = 0; j < f.length; j += 2) {
+      if (f[j + 1] < lo) continue
+      if (f[j] > lo) open.push(lo, f[j] - one)
+      lo = f[j + 1] + one
+    }
+    if (lo < cross) open.push(lo, cross - one)
+    s.gaps = [...open, ...rest]
     s.floor = seq
     s.prevTs = s.crossFrom
     // The session began at its first message seen, the step or this one.
@@ -285,6 +328,7 @@ export class SequenceMachine {
     s.crossSeq = null
     s.crossFrom = Number.NaN
     s.crossTs = Number.NaN
+    s.crossFills = NO_FILLS
     this.#bound(s)
     return RESET
   }
@@ -327,6 +371,12 @@ export class SequenceMachine {
     }
     return false
   }
+}
+
+/** Whether `seq` lies in one of the inclusive ranges [lo0, hi0, ...]. */
+const inRanges = (ranges: ReadonlyArray<Seq>, seq: Seq): boolean => {
+  for (let i = 0; i < ranges.length; i += 2) if (ranges[i]! <= seq && seq <= ranges[i + 1]!) return true
+  return false
 }
 
 /** A message as the state machine sees it. */

@@ -83,12 +83,13 @@ export const forEachKept = <R>(rows: ReadonlyArray<R>, observation: Observation,
 }
 
 // Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?,
-// crossSeq?, crossFrom?, crossTs?], ...]}
+// crossSeq?, crossFrom?, crossTs?, crossFills?], ...]}
 // least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
 // seenAt is when the tracker last saw the stream, less the seenAt of the stream before (a few digits: the
 // list is in seenAt order); older checkpoints have none. startTs, the exchange time of the RESET that began
 // the session, only follows a prevTs (older checkpoints lack it: stragglers are then told by prevTs alone);
-// null in its place when crossSeq, crossFrom and crossTs follow (a session begun by a forward step).
+// null in its place when crossSeq, crossFrom and crossTs follow (a session begun by a forward step), then
+// crossFills, that session's late fills below crossSeq as ranges, when it has any.
 const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
 const StreamJson = Schema.Tuple([
   Schema.String,
@@ -102,7 +103,8 @@ const StreamJson = Schema.Tuple([
   Schema.optionalKey(Schema.NullOr(Schema.Int)),
   Schema.optionalKey(SeqJson),
   Schema.optionalKey(Schema.Int),
-  Schema.optionalKey(Schema.Int)
+  Schema.optionalKey(Schema.Int),
+  Schema.optionalKey(Schema.Array(SeqJson))
 ])
 const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
 const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)
@@ -113,9 +115,12 @@ const needsBig = (
   last: number | string,
   floor: number | string,
   gaps: ReadonlyArray<number | string>,
-  crossSeq: number | string | undefined
+  crossSeq: number | string | undefined,
+  crossFills: ReadonlyArray<number | string>
 ): boolean =>
-  [last, floor, ...gaps, ...(crossSeq === undefined ? [] : [crossSeq])].some((x) => typeof x === "string" || !Number.isSafeInteger(x))
+  [last, floor, ...gaps, ...(crossSeq === undefined ? [] : [crossSeq]), ...crossFills].some((x) =>
+    typeof x === "string" || !Number.isSafeInteger(x)
+  )
 
 /**
  * Why a decoded stream is no state the machine reaches, or undefined. Reachable: floor <= last;
@@ -123,7 +128,7 @@ const needsBig = (
  * above a seen sequence (the floor, or one between it and the range below) and below the head.
  */
 const unreachableState = (stream: typeof StreamJson.Type): string | undefined => {
-  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs, crossJson, crossFrom, crossTs] = stream
+  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs, crossJson, crossFrom, crossTs, fillsJson] = stream
   // Exact whatever the size (a restore is rare: bigints cost nothing that matters here).
   const last = BigInt(lastJson)
   const floor = BigInt(floorJson)
@@ -140,6 +145,18 @@ const unreachableState = (stream: typeof StreamJson.Type): string | undefined =>
     if (!(seen < lo && lo <= hi && hi < last)) return "open gaps not ascending, disjoint ranges between floor and last"
     if (cross !== undefined && lo <= cross && cross <= hi) return "forward session start inside an open gap"
     seen = hi + 1n
+  }
+  if (fillsJson !== undefined) {
+    if (cross === undefined || fillsJson.length % 2 !== 0) return "late fills without a forward session start"
+    let below: bigint | undefined
+    for (let i = 0; i < fillsJson.length; i += 2) {
+      const lo = BigInt(fillsJson[i]!), hi = BigInt(fillsJson[i + 1]!)
+      if (!((below === undefined || below < lo) && lo <= hi && hi < cross)) return "late fills not ascending, disjoint ranges below the forward session start"
+      for (let j = 0; j < gapsJson.length; j += 2) {
+        if (lo <= BigInt(gapsJson[j + 1]!) && BigInt(gapsJson[j]!) <= hi) return "late fills inside an open gap"
+      }
+      below = hi + 1n
+    }
   }
   return undefined
 }
@@ -159,7 +176,8 @@ const checkpointEntry = (s: StreamState, seenBefore: number): unknown => [
       s.prevTs === -Infinity || Number.isNaN(s.startTs) ? null : s.startTs,
       encodeSeq(s.crossSeq),
       s.crossFrom,
-      s.crossTs
+      s.crossTs,
+      ...(s.crossFills.length > 0 ? [s.crossFills.map(encodeSeq)] : [])
     ]
     : s.prevTs === -Infinity || Number.isNaN(s.startTs)
     ? []
@@ -326,13 +344,13 @@ export class SequenceTrackerState {
     const restoring: Array<StreamState> = []
     let seenAt = 0
     for (
-      const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs, crossSeq, crossFrom, crossTs] of decoded
+      const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs, crossSeq, crossFrom, crossTs, crossFills = []] of decoded
         .success
         .streams
     ) {
       seenAt = seenAfter === undefined ? lastTs : seenAt + seenAfter
       if (filter !== undefined && !filter(exchange, symbol)) continue
-      const big = needsBig(last, floor, gaps, crossSeq)
+      const big = needsBig(last, floor, gaps, crossSeq, crossFills)
       const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
       const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
       s.big = big
@@ -344,6 +362,7 @@ export class SequenceTrackerState {
         s.crossSeq = seq(crossSeq)
         s.crossFrom = crossFrom!
         s.crossTs = crossTs!
+        if (crossFills.length > 0) s.crossFills = crossFills.map(seq)
       }
       s.seenAt = seenAt
       restoring.push(s)

@@ -320,6 +320,39 @@ describe("sessions that begin with a forward step", () => {
     assert.strictEqual(state.last, 6)
   })
 
+  it("a message of the new session filled late and re-sent is a DUPLICATE, not a RESET of the session", () => {
+    const { kinds, machine, state } = run([
+      [1, day1],
+      [2, day1 + MIN],
+      [5, day2 + 5_000_000], // GAP 3..4: the numbering went on, 3 and 4 come late
+      [4, day2 + 4_000_000], // day 2's 4, late
+      [3, day2 + 3_000_000],
+      [4, day2 + 4_000_000], // day 2's 4 re-sent: it was seen in this session
+      [3, day2 + 3_000_000],
+      [2, day1 + MIN], // day 1's 2 re-sent: still a duplicate (no RESET moved the session)
+      [6, day2 + 6_000_000]
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "GAP", "GAP_FILLED", "GAP_FILLED", "DUPLICATE", "DUPLICATE", "DUPLICATE", "OK"])
+    assert.strictEqual(state.floor, 1)
+    assert.deepStrictEqual(machine.gapsGivenUp, { reset: 0, limit: 0 })
+  })
+
+  it("after a new-session fill, a restarted numbering below it is still a RESET, and the fill's re-send is not", () => {
+    const { kinds, state } = run([
+      [1, T0],
+      [2, T0 + MIN],
+      [3, T0 + 2 * MIN],
+      [7, T0 + 45 * MIN], // after 40 minutes idle: GAP 4..6
+      [5, T0 + 43 * MIN], // the new session's 5, late
+      [5, T0 + 43 * MIN], // re-sent
+      [2, T0 + 41 * MIN], // the new session's 2: below the fill, seen in the old session only
+      [5, T0 + 43 * MIN], // re-sent again: 5 was seen in this session
+      [4, T0 + 42 * MIN] // the new session's 4, late: never seen
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "GAP", "GAP_FILLED", "DUPLICATE", "RESET", "DUPLICATE", "GAP_FILLED"])
+    assert.deepStrictEqual(state.gaps, [3, 3, 6, 6])
+  })
+
   it("after an idle-time RESET, a straggler of the old session stamped after its head is OUT_OF_ORDER, not a GAP", () => {
     const { kinds, state } = run([
       [100, T0],

@@ -31,6 +31,8 @@ interface Stream {
   /** The old session's last timestamp then. */
   crossFrom: number
   crossTs: number
+  /** Sequences below crossSeq filled by messages stamped in the new session (at most maxGaps ranges' worth). */
+  crossFills: Array<[bigint, bigint]>
   /** Open gaps, inclusive, ascending. */
   gaps: Array<[bigint, bigint]>
 }
@@ -79,6 +81,18 @@ export class Oracle {
     }
   }
 
+  /** Adds `seq` to the new session's fills below crossSeq, keeping the highest maxGaps ranges. */
+  #crossFill(s: Stream, seq: bigint) {
+    const all = [...s.crossFills, [seq, seq] as [bigint, bigint]].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    const merged: Array<[bigint, bigint]> = []
+    for (const [lo, hi] of all) {
+      const top = merged[merged.length - 1]
+      if (top !== undefined && lo <= top[1] + 1n) top[1] = hi > top[1] ? hi : top[1]
+      else merged.push([lo, hi])
+    }
+    s.crossFills = merged.slice(Math.max(0, merged.length - this.options.maxGaps))
+  }
+
   #judge(exchange: string, s: Stream, seq: bigint, ts: number): Kind {
     if (
       (s.prevTs !== undefined && ts <= s.prevTs) ||
@@ -88,6 +102,7 @@ export class Oracle {
       s.crossSeq = seq
       s.crossFrom = s.lastTs
       s.crossTs = ts
+      s.crossFills = []
     }
     if (seq === s.last + 1n) {
       s.last = seq
@@ -110,6 +125,7 @@ export class Oracle {
       s.lastTs = ts
       s.gaps = []
       s.crossSeq = undefined
+      s.crossFills = []
       return "RESET"
     }
     const i = s.gaps.findIndex(([lo, hi]) => lo <= seq && seq <= hi)
@@ -120,16 +136,33 @@ export class Oracle {
       if (seq < hi) pieces.push([seq + 1n, hi])
       s.gaps.splice(i, 1, ...pieces)
       this.#bound(s)
+      if (s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && this.#boundary(exchange, s.crossFrom, ts)) {
+        this.#crossFill(s, seq)
+      }
       return "GAP_FILLED"
     }
     if (
       s.floor <= seq && s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && s.lastTs > s.crossFrom &&
-      this.#boundary(exchange, s.crossFrom, ts)
+      !s.crossFills.some(([lo, hi]) => lo <= seq && seq <= hi) && this.#boundary(exchange, s.crossFrom, ts)
     ) {
       const cross = s.crossSeq
       const old = s.gaps.filter(([, hi]) => hi < cross)
       this.gapsGivenUp.reset += old.length
-      s.gaps = [...(seq + 1n < cross ? [[seq + 1n, cross - 1n] as [bigint, bigint]] : []), ...s.gaps.filter(([lo]) => lo > cross)]
+      // [seq + 1, cross - 1] less the new session's fills.
+      const open: Array<[bigint, bigint]> = []
+      for (let x = seq + 1n; x < cross;) {
+        const fill = s.crossFills.find(([lo, hi]) => lo <= x && x <= hi)
+        if (fill !== undefined) {
+          x = fill[1] + 1n
+          continue
+        }
+        const next = s.crossFills.filter(([lo]) => lo > x).map(([lo]) => lo).sort((a, b) => (a < b ? -1 : 1))[0]
+        const hi = next === undefined || next > cross ? cross - 1n : next - 1n
+        open.push([x, hi])
+        x = hi + 1n
+      }
+      s.gaps = [...open, ...s.gaps.filter(([lo]) => lo > cross)]
+      s.crossFills = []
       s.floor = seq
       s.prevTs = s.crossFrom
       s.startTs = Math.min(ts, s.crossTs)
@@ -153,7 +186,7 @@ export class Oracle {
       const key = JSON.stringify([r.exchange, r.symbol])
       const s = this.#streams.get(key)
       if (s === undefined) {
-        this.#streams.set(key, { last: seq, lastTs: r.exchange_timestamp, floor: seq, prevTs: undefined, startTs: undefined, crossSeq: undefined, crossFrom: 0, crossTs: 0, gaps: [] })
+        this.#streams.set(key, { last: seq, lastTs: r.exchange_timestamp, floor: seq, prevTs: undefined, startTs: undefined, crossSeq: undefined, crossFrom: 0, crossTs: 0, crossFills: [], gaps: [] })
         if (this.#streams.size > this.options.capacity) {
           this.#streams.delete(this.#streams.keys().next().value!)
           this.evictions++

@@ -38,6 +38,8 @@ interface Stream {
   crossSeq: bigint | undefined
   crossFrom: number
   crossTs: number
+  /** Sequences below crossSeq filled by messages stamped in the new session. */
+  crossFills: Set<bigint>
   seen: Set<bigint>
 }
 
@@ -64,7 +66,7 @@ const runModel = (
     const key = `${m.exchange}\u0000${m.symbol}`
     const s = streams.get(key)
     if (s === undefined) {
-      streams.set(key, { floor: seq, max: seq, lastTs: ts, prevTs: -Infinity, startTs: Number.NaN, crossSeq: undefined, crossFrom: 0, crossTs: 0, seen: new Set([seq]) })
+      streams.set(key, { floor: seq, max: seq, lastTs: ts, prevTs: -Infinity, startTs: Number.NaN, crossSeq: undefined, crossFrom: 0, crossTs: 0, crossFills: new Set(), seen: new Set([seq]) })
       return { kind: "OK", expected: null, received: seq, gapSize: null }
     }
     const expected = s.max + 1n
@@ -83,6 +85,7 @@ const runModel = (
         s.crossSeq = seq
         s.crossFrom = s.lastTs
         s.crossTs = ts
+        s.crossFills = new Set()
       }
       s.seen.add(seq)
       s.max = seq
@@ -97,21 +100,27 @@ const runModel = (
       s.lastTs = ts
       s.seen = new Set([seq])
       s.crossSeq = undefined
+      s.crossFills = new Set()
       return verdict("RESET")
     }
     if (seq < s.floor) return verdict("OUT_OF_ORDER")
     if (!s.seen.has(seq)) {
       s.seen.add(seq)
+      if (s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && apart(s.crossFrom, ts)) s.crossFills.add(seq)
       return verdict("GAP_FILLED", s.max - s.floor + 1n - BigInt(s.seen.size))
     }
     // Seen in the old session only, stamped in the new one: the numbering restarted.
     const cross = s.crossSeq
-    if (cross !== undefined && seq < cross && ts > s.crossFrom && s.lastTs > s.crossFrom && apart(s.crossFrom, ts)) {
+    if (
+      cross !== undefined && seq < cross && !s.crossFills.has(seq) && ts > s.crossFrom && s.lastTs > s.crossFrom &&
+      apart(s.crossFrom, ts)
+    ) {
       s.prevTs = s.crossFrom
       s.startTs = Math.min(ts, s.crossTs)
       s.floor = seq
-      s.seen = new Set([seq, ...[...s.seen].filter((x) => x >= cross)])
+      s.seen = new Set([seq, ...[...s.seen].filter((x) => x >= cross || (x > seq && s.crossFills.has(x)))])
       s.crossSeq = undefined
+      s.crossFills = new Set()
       return verdict("RESET")
     }
     return verdict("DUPLICATE")

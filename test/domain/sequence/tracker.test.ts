@@ -405,6 +405,38 @@ describe("a session begun by a forward step, across a checkpoint", () => {
   })
 })
 
+describe("a session's late fills below its forward step, across a checkpoint", () => {
+  it("a re-sent fill stays a DUPLICATE after a restart, and a damaged record of the fills is refused", () => {
+    const day2 = 86_400 // seconds: the next trading day in Sydney
+    const before = [msg("BHP", 1, 0), msg("BHP", 2, 60), msg("BHP", 5, day2 + 5), msg("BHP", 4, day2 + 4)]
+    const first = new SequenceTrackerState()
+    first.observe(before, 0)
+    const json = first.checkpoint()
+    const stream = JSON.parse(json).streams[0]
+    assert.deepStrictEqual(stream.slice(9), [5, T0 + 60_000_000, T0 + (day2 + 5) * 1_000_000, [4, 4]])
+    const second = new SequenceTrackerState()
+    assert.isTrue(Result.isSuccess(second.restore(json)))
+    const after = () => [msg("BHP", 4, day2 + 4), msg("BHP", 3, day2 + 3), msg("BHP", 6, day2 + 6)]
+    const o = second.observe(after(), 1)
+    assert.deepStrictEqual(kinds(o), ["BHP:DUPLICATE:4", "BHP:GAP_FILLED:3"])
+    assert.deepStrictEqual(o.duplicates, [0])
+    const whole = new SequenceTrackerState()
+    whole.observe(before, 0)
+    whole.observe(after(), 1)
+    assert.strictEqual(second.checkpoint(), whole.checkpoint())
+    for (
+      const bad of [
+        [...stream.slice(0, 12), [4]],
+        [...stream.slice(0, 12), [3, 4]], // 3 is still open
+        [...stream.slice(0, 12), [5, 5]], // not below the forward step
+        [...stream.slice(0, 12), [4, 4, 1, 1]] // not ascending
+      ]
+    ) {
+      assert.isTrue(Result.isFailure(new SequenceTrackerState().restore(JSON.stringify({ v: 1, streams: [bad] }))), JSON.stringify(bad))
+    }
+  })
+})
+
 describe("sequenceEventColumns", () => {
   it("has exactly the sequence_events columns with the value conventions", () => {
     const t = new SequenceTrackerState()
