@@ -172,6 +172,23 @@ const readOnly = (request: HttpClientRequest.HttpClientRequest) => request.metho
 const brokenConnection = (e: HttpClientError.HttpClientError) =>
   (e.reason._tag === "TransportError" || e.reason._tag === "DecodeError") && untrustedCertificate(e) === undefined
 
+/**
+ * What makes a fixed token unsendable in an Authorization header, or undefined: fetch refuses a
+ * line break, a NUL or a character beyond Latin-1 (surrounding whitespace it trims), on every request,
+ * in words that echo the token, and that read as the catalog being down. Said without the token.
+ */
+export const unsendableToken = (token: string): string | undefined => {
+  const inner = token.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "")
+  for (let i = 0; i < inner.length; i++) {
+    const code = inner.charCodeAt(i)
+    if (code === 0 || code === 10 || code === 13 || code > 255) {
+      const what = code === 0 ? "a NUL" : code > 255 ? `a character beyond Latin-1 (U+${code.toString(16).toUpperCase().padStart(4, "0")})` : "a line break"
+      return `the token (K2_REST_TOKEN) holds ${what} at character ${i + 1} of ${inner.length}, which no HTTP header carries: give the token as issued, on one line`
+    }
+  }
+  return undefined
+}
+
 /** A token is renewed this long before it expires (or half its life, if shorter): a request never carries one about to lapse. */
 const RENEW_AHEAD_MS = 60_000
 
@@ -188,6 +205,8 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
       detail: `the catalog URI ${withoutPassword(options.uri)} holds user info: give the catalog's credentials in K2_REST_TOKEN or K2_REST_CREDENTIAL`
     }))
   }
+  const badToken = options.token === undefined ? undefined : unsendableToken(options.token)
+  if (badToken !== undefined) return yield* catalogError(new CatalogRejected({ detail: badToken }))
   const base = options.uri.replace(/\/+$/, "")
   const parent = options.parentNamespace === undefined || options.parentNamespace === ""
     ? []

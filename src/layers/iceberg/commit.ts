@@ -330,7 +330,10 @@ export const commitChange = Effect.fnUntraced(function*(
       // Never before the last snapshot-log entry: a clock behind the last committer's (another
       // host's, or stepped back) would put the log out of order, and Iceberg Java refuses to load
       // a table whose log goes back more than a minute ("Expected sorted snapshot log entries").
-      "timestamp-ms": m["snapshot-log"].reduce((t, e) => Math.max(t, e["timestamp-ms"]), yield* Clock.currentTimeMillis),
+      // Nor before the base's last update (a REST server stamps a creation, an expiry, a property
+      // change with its own clock): the snapshot's time becomes the new metadata's, and Iceberg's
+      // REST server refuses for good (400) one over a minute before the metadata log's last entry.
+      "timestamp-ms": m["snapshot-log"].reduce((t, e) => Math.max(t, e["timestamp-ms"]), Math.max(m["last-updated-ms"], yield* Clock.currentTimeMillis)),
       "manifest-list": manifestList,
       summary: snapshotSummary(change.operation, parent, change.added, change.removed, {
         ...carried,

@@ -126,3 +126,34 @@ describe("REST catalog client: connections that break", () => {
       }
     }).pipe(Effect.scoped))
 })
+
+describe("REST catalog client: a fixed token no HTTP header carries", () => {
+  it.live("is refused for good, before any request, without the token in the message: not an outage waited out while logging it", () =>
+    Effect.gen(function*() {
+      let requests = 0
+      const server = http.createServer((_request, response) => {
+        requests++
+        response.end(JSON.stringify({ defaults: {}, overrides: {} }))
+      })
+      const port = yield* listening(server)
+      for (const token of ["s3cret\nline2", "s3cret\u0000x", "s3cr\u20ACt"]) {
+        const exit = yield* Effect.exit(Effect.flatMap(Effect.service(Catalog), (c) => c.listNamespaces()).pipe(
+          Effect.provide(Rest.layer({ uri: `http://127.0.0.1:${port}`, token }))
+        ))
+        assert.isTrue(Exit.isFailure(exit))
+        const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+        const error = (failure as { error: CatalogError } | undefined)?.error
+        assert.strictEqual(error?.reason._tag, "CatalogRejected", JSON.stringify(token))
+        assert.notInclude(error?.message ?? "", "s3cr")
+        assert.include(error?.message ?? "", "K2_REST_TOKEN")
+      }
+      assert.strictEqual(requests, 0)
+      // Whitespace around a token is trimmed as fetch trims it: such a token is sent.
+      const ok = yield* Effect.flatMap(Effect.service(Catalog), (c) => c.listNamespaces()).pipe(
+        Effect.provide(Rest.layer({ uri: `http://127.0.0.1:${port}`, token: " s3cret\n" })),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isSuccess(ok))
+      assert.isTrue(requests > 0)
+    }).pipe(Effect.scoped))
+})

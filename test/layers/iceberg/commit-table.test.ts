@@ -116,6 +116,20 @@ describe("commitChange: snapshot timestamps", () => {
       const log = second.table.metadata["snapshot-log"].map((e) => e["timestamp-ms"])
       assert.deepStrictEqual(log, [...log].sort((a, b) => a - b), "snapshot log in time order")
     }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) => catalog))))
+
+  it.effect("nor earlier than the table's last update (a REST server's clock ahead stamped its creation), which a REST server refuses", () =>
+    Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      // The server (or another host) whose clock runs 5 minutes ahead made the table, or its last
+      // change without a snapshot (expiry, properties): Iceberg's REST server refuses, for good
+      // (400), a commit whose snapshot is stamped over a minute before the base's last-updated-ms
+      // ("Invalid update timestamp ...: before the latest metadata log entry timestamp").
+      yield* TestClock.setTime(1_800_000_000_000)
+      const created = yield* sink.ensureTable(tables.trades)
+      yield* TestClock.setTime(1_800_000_000_000 - 300_000)
+      const first = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      assert.isAtLeast(first.snapshot["timestamp-ms"], created.metadata["last-updated-ms"])
+    }).pipe(Effect.provide(lakehouseWrapping(warehouseOptions("sqlite"), (catalog) => catalog))))
 })
 
 describe("commitChange: snapshot ids (Java's SnapshotProducer draws again while its base has the id)", () => {
