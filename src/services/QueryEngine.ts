@@ -255,6 +255,11 @@ export class QueryEngine extends Context.Service<QueryEngine, {
   quotes(request: RowsRequest): Effect.Effect<Page<MarketRow>, QueryError>
   bars(request: BarsRequest): Effect.Effect<Answer<Bar>, QueryError>
   dailySummary(request: SummaryRequest): Effect.Effect<Answer<DailySummary>, QueryError>
+  /**
+   * A fingerprint of the zones `dailySummary` counts trading days by (K2_SEQUENCE_ZONES over the
+   * default table, and the default zone): what a summary depends on besides its snapshot (ADR-98).
+   */
+  readonly tradingDayZones: string
   quoteBars(request: BarsRequest): Effect.Effect<Answer<QuoteBar>, QueryError>
   /** Each trade with the last quote of its instrument (exchange, symbol) at or before it (ties: highest sequence, then message_id). */
   tradesWithQuotes(request: TradeQuotesRequest): Effect.Effect<Page<TradeWithQuote>, QueryError>

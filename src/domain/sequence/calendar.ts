@@ -9,6 +9,7 @@
  * 2011, Gaza and Hebron in 2010-11, Antarctica/Casey in 2020-22): a bucket whose offset
  * changes inside it is not cached, its instants are read exactly. The offsets come from zone.ts.
  */
+import { hash } from "node:crypto"
 import type { EpochMicros } from "../time.ts"
 import { makeZone, type Zone } from "../zone.ts"
 
@@ -29,6 +30,14 @@ export const defaultExchangeZones: Readonly<Record<string, string>> = {
   CME: "America/Chicago",
   TSX: "America/Toronto"
 }
+
+/**
+ * A short fingerprint (8 base64url characters of a SHA-256) of the zones trading days are counted
+ * by: every exchange's and the default. An answer counting days by them (a daily summary) names it
+ * in its ETag (ADR-98), so the same snapshot read under other zones is another representation.
+ */
+export const zonesFingerprint = (zones: Readonly<Record<string, string>>, defaultZone: string): string =>
+  hash("sha256", JSON.stringify([defaultZone, Object.entries(zones).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]), "base64url").slice(0, 8)
 
 const MICROS_PER_MS = 1000
 const MS_PER_BUCKET = 15 * 60_000

@@ -63,6 +63,8 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         return yield* reads.answerRead({
           route: "summary",
           parquet: summaryColumns,
+          // Trading days are the exchanges' local dates: the same snapshot under other zones is another answer.
+          settings: engine.tradingDayZones,
           request,
           format,
           involved: ["trades"],

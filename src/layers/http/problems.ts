@@ -6,6 +6,7 @@
 import { Effect, Schema } from "effect"
 import type { HttpServerResponse } from "effect/http"
 import { BadParam } from "../../domain/api/params.ts"
+import { ReplayResumeMismatch } from "../../domain/api/replayResume.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { DuckDbError } from "../duckdb/DuckDb.ts"
@@ -44,6 +45,7 @@ const toProblem = (error: unknown, correlationId: string) => {
       ? problem(406, "not_acceptable", error.message, correlationId)
       : problem(400, error.code ?? "bad_request", error.message, correlationId)
   }
+  if (error instanceof ReplayResumeMismatch) return problem(400, "resume_mismatch", error.message, correlationId)
   if (error instanceof InvalidQuery) {
     const code = error.reason._tag.replace(/[A-Z]/g, (c, i) => `${i === 0 ? "" : "_"}${c.toLowerCase()}`)
     return problem(400, code, error.message, correlationId)
@@ -80,7 +82,7 @@ const toProblem = (error: unknown, correlationId: string) => {
 }
 
 const logFailure = (error: unknown) =>
-  error instanceof BadParam || error instanceof InvalidQuery || error instanceof SnapshotNotFound || error instanceof SqlRefused ||
+  error instanceof BadParam || error instanceof ReplayResumeMismatch || error instanceof InvalidQuery || error instanceof SnapshotNotFound || error instanceof SqlRefused ||
     error instanceof SqlFailed
     ? Effect.void
     : Effect.logWarning("request failed", error instanceof Error ? `${error.name}: ${error.message}` : String(error))

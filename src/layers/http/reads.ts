@@ -33,6 +33,7 @@ import {
   type GzipSums,
   gzipEnd,
   gzipStart,
+  matchesAny,
   nextPageHeaders,
   type ParquetColumns,
   parquetResponse,
@@ -109,6 +110,8 @@ interface ReadSpec {
   readonly csvColumns?: ReadonlyArray<string>
   /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
   readonly parquet?: ParquetColumns<Record<string, unknown>>
+  /** A fingerprint of the server settings the answer depends on besides its snapshots (ADR-98): in its ETag, and never immutable. */
+  readonly settings?: string
 }
 
 export type Reads = Effect.Success<ReturnType<typeof makeReads>>
@@ -257,12 +260,16 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
     // An answer at a snapshot is cached; one of a table with no snapshot yet (empty) is not.
     const cacheable = pinned.immutable || pinned.selector !== undefined
     const gzip = cacheable && spec.format !== "parquet" && acceptsGzip(spec.request.headers["accept-encoding"])
-    const etag = etagOf(spec.route, spec.request.url, spec.format, pinned, gzip)
-    const headers = cacheHeaders(etag, pinned)
-    if (etagMatches(spec.request.headers["if-none-match"], etag)) {
+    const etag = etagOf(spec.route, spec.request.url, spec.format, pinned, gzip, spec.settings)
+    const headers = cacheHeaders(etag, pinned, spec.settings)
+    const ifNoneMatch = spec.request.headers["if-none-match"]
+    if (etagMatches(ifNoneMatch, etag)) {
       return HttpServerResponse.empty({ status: 304, headers })
     }
+    // `*`: 304 once the request is known to answer (matchesAny).
+    const any = matchesAny(ifNoneMatch)
     const send = (body: Uint8Array, entry: CachedAnswer, m: Meta) => {
+      if (any) return HttpServerResponse.empty({ status: 304, headers })
       const contentType = spec.format === "csv" ? "text/csv; charset=utf-8" : "application/json"
       const tail = spec.format === "csv" ? EMPTY : Buffer.from(`,"meta":${JSON.stringify(m)}}`)
       const paged = { ...headers, ...nextPageHeaders(spec.request.url, entry.nextCursor) }
@@ -278,6 +285,7 @@ export const makeReads = Effect.fnUntraced(function*(options: HandlerOptions) {
       // Held until the body is written or the client is gone: the answer's file stays on disk until read.
       yield* streams.take(spec.request)
       const answer = yield* withTimeout(spec.run(pinned.selector, idsOf(pinned)))
+      if (any) return HttpServerResponse.empty({ status: 304, headers })
       return yield* parquetResponse(
         writeRowsParquet(answer.rows.map((r) => presentRow(r as Record<string, unknown>)), spec.parquet!),
         { ...headers, ...nextPageHeaders(spec.request.url, answer.nextCursor) }

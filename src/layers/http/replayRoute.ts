@@ -5,7 +5,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../../domain/api/Api.ts"
 import { BadParam, negotiate, parsePositiveNumber, parseSnapshot, parseSymbols, parseTables } from "../../domain/api/params.ts"
 import { jsonLine } from "../../domain/ndjson.ts"
-import { END_EVENT_ID, eventId, parseLastEventId, positions } from "../../domain/api/replayResume.ts"
+import { checkResume, END_EVENT_ID, eventId, parseLastEventId, positions, queryFingerprint, ReplayResumeMismatch } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { pinnedSnapshotGone, SnapshotNotFound } from "../../services/TableScanner.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
@@ -14,6 +14,9 @@ import { snapshotIdsHeader } from "./readHeaders.ts"
 import { idsOf } from "../query/pinning.ts"
 import { againIfLatestExpired, type Reads } from "./reads.ts"
 import { presentRow } from "./respond.ts"
+
+const orMismatch = <A>(value: A | ReplayResumeMismatch): Effect.Effect<A, ReplayResumeMismatch> =>
+  value instanceof ReplayResumeMismatch ? Effect.fail(value) : Effect.succeed(value)
 
 /** How often a quiet SSE replay says it is alive: below the 60 s idle limit common proxies apply. */
 const KEEP_ALIVE = "15 seconds"
@@ -43,9 +46,17 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         const speed = q.speed === undefined ? undefined : yield* orBad(parsePositiveNumber("speed", q.speed, 1_000_000))
         const involved = [...tablesList]
         // An SSE client reconnecting: on from its last event, at the snapshots it was read at.
-        const resume = format === "sse" ? yield* orBad(parseLastEventId(request.headers["last-event-id"])) : undefined
+        const lastEventId = request.headers["last-event-id"]
+        // NDJSON has no event ids: read from the start, a resume would repeat every event the client has.
+        if (format !== "sse" && lastEventId !== undefined && lastEventId !== "") {
+          return yield* new BadParam({ name: "Last-Event-ID", detail: "resumes a server-sent events replay (format=sse); an NDJSON replay has no event ids to resume after: ask for SSE, or leave it out" })
+        }
+        const parsedResume = format === "sse" ? yield* orBad(parseLastEventId(lastEventId)) : undefined
         // no-store as every replay answer: a cache keeping this 204 would end the next replay of the URL unread.
-        if (resume === END_EVENT_ID) return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+        if (parsedResume === END_EVENT_ID) return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+        // Each id names the query it belongs to (ADR-97): the same position in another query is another event.
+        const query = queryFingerprint({ from, to, symbols, tables: tablesList, snapshot })
+        const resume = parsedResume === undefined ? undefined : yield* orMismatch(checkResume(parsedResume, query))
         if (resume !== undefined && (resume.at < from || resume.at >= to)) {
           return yield* new BadParam({ name: "Last-Event-ID", detail: "names an event outside this replay's range" })
         }
@@ -114,7 +125,7 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
           for (const e of es) {
             const at = numbered.next(e.exchange_timestamp)
             if (at !== undefined) {
-              text += `id: ${eventId(at)}\nevent: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`
+              text += `id: ${eventId(at, query)}\nevent: ${e._tag.toLowerCase()}\ndata: ${line(e)}\n\n`
               sent++
             }
           }

@@ -146,11 +146,21 @@ export const columnsOf = (rows: ReadonlyArray<Record<string, unknown>>) => {
 export const strongEtag = (parts: ReadonlyArray<string>) =>
   `"${hash("sha256", parts.join("\u0000"), "base64url").slice(0, 32)}"`
 
+/**
+ * Whether If-None-Match names `etag` (the weak comparison, RFC 9110 §13.1.2): a 304 before anything
+ * runs, since that ETag was given for a 200 of the same request at the same snapshots. `*` names none.
+ */
 export const etagMatches = (ifNoneMatch: string | undefined, etag: string) => {
   if (ifNoneMatch === undefined) return false
-  if (ifNoneMatch.trim() === "*") return true
   return ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)
 }
+
+/**
+ * If-None-Match: `*`, true of any current representation: known only once the request answers, since
+ * a request refused without it (a column, filter or cursor the engine refuses) must be refused with
+ * it too (RFC 9110 §13.2.1), not told its copy is fine.
+ */
+export const matchesAny = (ifNoneMatch: string | undefined) => ifNoneMatch !== undefined && ifNoneMatch.split(",").some((t) => t.trim() === "*")
 
 /** What an entry costs besides its body and key: the Map's slot and the entry object. */
 const ENTRY_OVERHEAD = 128
@@ -197,18 +207,27 @@ export class BodyCache<A> {
 
 // --- gzip ------------------------------------------------------------------------------------
 
-/** Whether `Accept-Encoding` takes gzip: named (or `*`) without `q=0` (RFC 9110 §12.5.3). */
+/**
+ * Whether to answer gzip by `Accept-Encoding` (RFC 9110 §12.5.3): gzip (or x-gzip, its alias; else
+ * `*`) at a quality above 0, and not below the quality the client gives identity when it names it
+ * (`gzip;q=0.1, identity` prefers no coding).
+ */
 export const acceptsGzip = (header: string | undefined): boolean => {
   if (header === undefined) return false
-  let any = false
+  let gzip: number | undefined
+  let any: number | undefined
+  let identity: number | undefined
   for (const part of header.split(",")) {
     const [coding = "", ...params] = part.split(";").map((p) => p.trim().toLowerCase())
     const q = params.find((p) => p.startsWith("q="))
-    const accepted = q === undefined || Number(q.slice(2)) > 0
-    if (coding === "gzip" || coding === "x-gzip") return accepted
-    if (coding === "*") any = accepted
+    const weight = q === undefined ? 1 : Number(q.slice(2))
+    const quality = Number.isFinite(weight) ? weight : 0
+    if (coding === "gzip" || coding === "x-gzip") gzip = Math.max(gzip ?? 0, quality)
+    else if (coding === "*") any = quality
+    else if (coding === "identity") identity = quality
   }
-  return any
+  const q = gzip ?? any ?? 0
+  return q > 0 && (identity === undefined || q >= identity)
 }
 
 /** What a gzip trailer needs of the compressed part: its CRC-32 and length. */

@@ -25,7 +25,7 @@ import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import { againIfLatestExpired, type Reads } from "./reads.ts"
-import { csvHeader, csvRows, etagMatches, parquetResponse, presentRow } from "./respond.ts"
+import { csvHeader, csvRows, etagMatches, matchesAny, parquetResponse, presentRow } from "./respond.ts"
 import { sandboxTableOf, truncationHeaders } from "./sql.ts"
 
 type RowsQuery = {
@@ -188,12 +188,19 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         const pinned = (yield* reads.pinPage([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
         const etag = etagOf(table, request.url, format, pinned)
         const headers = cacheHeaders(etag, pinned)
-        if (etagMatches(request.headers["if-none-match"], etag)) return HttpServerResponse.empty({ status: 304, headers })
+        const ifNoneMatch = request.headers["if-none-match"]
+        if (etagMatches(ifNoneMatch, etag)) return HttpServerResponse.empty({ status: 304, headers })
         const cap = exportAll ? options.maxExportRows : limit!
+        if (format === "parquet" && base.cursor !== undefined) {
+          return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
+        }
+        // `*`: 304 once the export is known to answer (matchesAny): what it would refuse before its 200, checked.
+        if (matchesAny(ifNoneMatch)) {
+          if (exportAll && base.cursor === undefined) yield* refuseOverCap(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap })
+          yield* reads.withTimeout(read(pinned.selector, 1))
+          return HttpServerResponse.empty({ status: 304, headers })
+        }
         if (format === "parquet") {
-          if (base.cursor !== undefined) {
-            return yield* new BadParam({ name: "cursor", detail: "a Parquet export takes the whole range (or limit); page with format=json or csv" })
-          }
           // Held until the body is written or the client is gone: the file (up to 2 GiB) stays on disk until read.
           yield* reads.streamSlot(request)
           return yield* parquetExport(table, { from, to, symbols, fields, filters, selector: pinned.selector, cap }, exportAll, headers)

@@ -17,7 +17,7 @@ import {
   checkRange,
   checkSymbols
 } from "../../domain/query/validate.ts"
-import { defaultExchangeZones } from "../../domain/sequence/calendar.ts"
+import { defaultExchangeZones, zonesFingerprint } from "../../domain/sequence/calendar.ts"
 import { exchangeZonesFromConfig } from "../exchangeZones.ts"
 import { definitionOf, identifierOf, type TableName, tables } from "../../domain/tables.ts"
 import { Catalog } from "../../services/Catalog.ts"
@@ -658,6 +658,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
       quotes: rows("quotes"),
       bars,
       dailySummary,
+      tradingDayZones: zonesFingerprint(Object.fromEntries(zones), defaultZone),
       quoteBars,
       tradesWithQuotes,
       instruments,

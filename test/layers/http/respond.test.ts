@@ -45,6 +45,13 @@ describe("response encoding", () => {
     assert.isFalse(acceptsGzip("gzip;q=0"))
     assert.isFalse(acceptsGzip("gzip;q=0.000, *"))
     assert.isFalse(acceptsGzip("*;q=0"))
+    // x-gzip is gzip: either named above 0 takes it.
+    assert.isTrue(acceptsGzip("x-gzip;q=0, gzip"))
+    // identity named above gzip is preferred; at the same quality, or not named, gzip goes.
+    assert.isFalse(acceptsGzip("gzip;q=0.1, identity;q=1"))
+    assert.isFalse(acceptsGzip("identity, *;q=0.5"))
+    assert.isTrue(acceptsGzip("gzip, identity"))
+    assert.isTrue(acceptsGzip("gzip;q=0.5, identity;q=0"))
   })
 
   it.effect("a cached gzip start plus any tail is one valid gzip member of both", () =>

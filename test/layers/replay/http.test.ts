@@ -109,6 +109,49 @@ layer(app, { timeout: 120_000, excludeTestServices: true })("GET /v1/replay", (i
       assert.include(yield* Effect.promise(() => bad.text()), "Last-Event-ID")
     }))
 
+  it.effect("a Last-Event-ID sent with another query (symbols, tables, range, snapshot) is refused 400 resume_mismatch, not answered from another place (ADR-97)", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const range = `from=${iso(T0)}&to=${iso(T0 + 3 * DAY)}`
+      const url = `${base}/v1/replay?${range}&format=sse`
+      const res = yield* get(url, auth(KEYS.full))
+      const body = yield* Effect.promise(() => res.text())
+      const snapshots = /^trades=(\d+)/.exec(res.headers.get("k2-snapshot-ids") ?? "")![1]!
+      const ids = [...body.matchAll(/^id: (.*)\nevent: trade$/gm)].map((m) => m[1]!)
+      assert.isAbove(ids.length, 10)
+      const id = ids[5]!
+      const symbol = JSON.parse(/^data: (.*)$/m.exec(body)![1]!).symbol as string
+      // Another query: the same position there names other events (a skip or a repeat), so it is refused.
+      for (
+        const other of [
+          `${base}/v1/replay?${range}&format=sse&symbols=${symbol}`,
+          `${base}/v1/replay?${range}&format=sse&tables=trades`,
+          `${base}/v1/replay?from=${iso(T0)}&to=${iso(T0 + 2 * DAY)}&format=sse`,
+          `${base}/v1/replay?${range}&format=sse&snapshot_id=${snapshots}`
+        ]
+      ) {
+        const refused = yield* get(other, { ...auth(KEYS.full), "last-event-id": id })
+        const problem = JSON.parse(yield* Effect.promise(() => refused.text()))
+        assert.strictEqual(refused.status, 400, other)
+        assert.strictEqual(problem.code, "resume_mismatch", other)
+        assert.include(problem.detail, "Last-Event-ID belongs to another replay", other)
+      }
+      // The same query, its parameters in another order, resumes; as does an id given before fingerprints (ADR-97).
+      const same = yield* get(`${base}/v1/replay?format=sse&to=${iso(T0 + 3 * DAY)}&from=${iso(T0)}`, { ...auth(KEYS.full), "last-event-id": id })
+      const sameIds = [...(yield* Effect.promise(() => same.text())).matchAll(/^id: (.*)\nevent: trade$/gm)].map((m) => m[1]!)
+      assert.strictEqual(same.status, 200)
+      assert.deepStrictEqual(sameIds, ids.slice(6))
+      // NDJSON has no ids to resume after: it would start over and repeat every event the client has.
+      const ndjson = yield* get(`${base}/v1/replay?${range}&format=ndjson`, { ...auth(KEYS.full), "last-event-id": id })
+      assert.strictEqual(ndjson.status, 400)
+      assert.include(JSON.parse(yield* Effect.promise(() => ndjson.text())).detail, "Last-Event-ID: resumes a server-sent events replay")
+      const legacy = id.slice(0, id.lastIndexOf("."))
+      const old = yield* get(url, { ...auth(KEYS.full), "last-event-id": legacy })
+      const oldIds = [...(yield* Effect.promise(() => old.text())).matchAll(/^id: (.*)\nevent: trade$/gm)].map((m) => m[1]!)
+      assert.strictEqual(old.status, 200)
+      assert.deepStrictEqual(oldIds, ids.slice(6))
+    }))
+
   it.effect("an SSE client reconnecting as EventSource does after an error event stops once its resumed replay fails again before any event", () =>
     Effect.gen(function*() {
       const base = yield* baseUrl
