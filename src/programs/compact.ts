@@ -1,6 +1,6 @@
 /**
  * `npm run compact`: table maintenance. Per table: compaction (small files of each day
- * rewritten into files near --target-file-size-mb, sorted), snapshot expiry (older than
+ * rewritten into files near --target-file-size-mb, else the table's write.target-file-size-bytes, sorted), snapshot expiry (older than
  * --expire-older-than-hours beyond the newest --retain-last; the newest snapshot carrying each
  * consumer group's marker always stays) and orphan-file removal (unreferenced files older than
  * --orphan-grace-hours); --skip-compaction, --skip-expiry, --skip-orphans. Once, or every --every seconds until SIGTERM/SIGINT.
@@ -26,8 +26,7 @@ import { failsWhenStopped, runCommand } from "./cli/run.ts"
  */
 const SAFE_ORPHAN_GRACE_HOURS = 1
 
-/** --target-file-size-mb and --orphan-grace-hours when not given: left to the step that reads them, so that a run skipping it can tell they were given. */
-const DEFAULT_TARGET_FILE_SIZE_MB = 128
+/** --orphan-grace-hours when not given: left to the step that reads it, so that a run skipping it can tell it was given. */
 const DEFAULT_ORPHAN_GRACE_HOURS = 24
 
 const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`)
@@ -43,8 +42,11 @@ const flags = {
     envSetting("K2_MAINTENANCE_EVERY", integerRead, inRange(1)),
     Flag.optional
   ),
+  // Absent: each table's write.target-file-size-bytes, else 128 MiB (ADR-99).
   targetFileSizeMb: integerFlag("target-file-size-mb").pipe(
-    modeSetting("size compacted files aim at", { fallback: DEFAULT_TARGET_FILE_SIZE_MB, check: inRange(1) })
+    Flag.withDescription("size compacted files aim at; default: the table's write.target-file-size-bytes, else 128"),
+    checked(inRange(1)),
+    Flag.optional
   ),
   // Absent: each table's history.expire.* properties, else 120 hours and 1 snapshot (as Java's expiry).
   expireOlderThanHours: Flag.Finite("expire-older-than-hours").pipe(
@@ -149,7 +151,6 @@ const report = (r: MaintenanceReport, dryRun: boolean): string => {
   return lines.join("\n")
 }
 
-const targetFileSizeMb = (options: Options) => Option.getOrElse(options.targetFileSizeMb, () => DEFAULT_TARGET_FILE_SIZE_MB)
 const orphanGraceHours = (options: Options) => Option.getOrElse(options.orphanGraceHours, () => DEFAULT_ORPHAN_GRACE_HOURS)
 
 /** A single run (no `--every`) stopped by a signal before its end: not all its tables were maintained. */
@@ -201,7 +202,10 @@ const once = (options: Options, { ids, named }: ReturnType<typeof tablesOf>, don
       const fail = (message: string) =>
         Effect.sync(() => void failed.add(showIdentifier(id))).pipe(Effect.andThen(Console.error(`${showIdentifier(id)} failed: ${message}`)))
       const r = yield* maintenance.run(id, {
-        compact: options.noCompact || options.dryRun ? false : { targetFileSizeBytes: targetFileSizeMb(options) * 1024 * 1024 },
+        compact: options.noCompact || options.dryRun ? false : Option.match(options.targetFileSizeMb, {
+          onNone: () => ({}),
+          onSome: (mb) => ({ targetFileSizeBytes: mb * 1024 * 1024 })
+        }),
         expire: options.noExpire || options.dryRun ? false : {
           ...Option.match(options.expireOlderThanHours, { onNone: () => ({}), onSome: (h) => ({ maxSnapshotAgeMs: h * 3_600_000 }) }),
           ...Option.match(options.retainLast, { onNone: () => ({}), onSome: (n) => ({ retainLast: n }) })

@@ -6,7 +6,7 @@ import type { SinkError } from "./IcebergSink.ts"
 
 /** Compaction: per partition, small files rewritten into files near a target size. */
 export interface CompactOptions {
-  /** Size the rewritten files aim at (default 128 MiB). */
+  /** Size the rewritten files aim at (default: the table's `write.target-file-size-bytes`, else 128 MiB; ADR-99). */
   readonly targetFileSizeBytes?: number
   /** A partition is rewritten only when it has at least this many small files (default 2). */
   readonly minInputFiles?: number

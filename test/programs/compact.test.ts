@@ -100,3 +100,35 @@ describe("npm run compact, bad options", () => {
       assert.include(run.output(), "at most 9007199254740991")
     }))
 })
+
+describe("npm run compact and the table's write.target-file-size-bytes (ADR-99)", () => {
+  it.live("without --target-file-size-mb the property is read: a bad one fails the table naming it, nothing compacted", () =>
+    Effect.gen(function*() {
+      const dir = tempWarehouse()
+      const options: Lakehouse.LakehouseOptions = { warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") } }
+      const snapshots = Effect.gen(function*() {
+        return (yield* (yield* Catalog).loadTable(broken)).metadata.snapshots.length
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      yield* Effect.gen(function*() {
+        const sink = yield* IcebergSink
+        yield* sink.ensureTable(tables.trades)
+        for (let i = 0; i < 4; i++) yield* sink.append(broken, tradeColumns(makeTrades({ count: 50, days: 1, offsetBase: i * 50 })))
+        yield* (yield* Catalog).commitTable(broken, [], [{ action: "set-properties", updates: { "write.target-file-size-bytes": "512MB" } }])
+      }).pipe(Effect.provide(Lakehouse.layer(options)))
+      const before = yield* snapshots
+      const compact = (extra: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const run = spawnProgram("compact", ["--warehouse", dir, "--tables", "market_data.trades", "--skip-expiry", "--skip-orphans", ...extra])
+          return { code: yield* Effect.promise(() => run.exited), output: run.output() }
+        })
+      const refused = yield* compact([])
+      assert.strictEqual(refused.code, 1, refused.output)
+      assert.include(refused.output, "write.target-file-size-bytes")
+      assert.include(refused.output, "\"512MB\"")
+      assert.strictEqual(yield* snapshots, before)
+      // The flag given decides over the property: the day is compacted.
+      const given = yield* compact(["--target-file-size-mb", "64"])
+      assert.strictEqual(given.code, 0, given.output)
+      assert.strictEqual(yield* snapshots, before + 1)
+    }), 120_000)
+})

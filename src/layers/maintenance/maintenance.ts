@@ -68,6 +68,30 @@ const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 const DEFAULT_MAX_SNAPSHOT_AGE_MS = 5 * 24 * 3_600_000
 const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
 
+/** The table property Iceberg's writers size their data files by (Java's default: 512 MiB; ADR-99). */
+const TARGET_FILE_SIZE_PROPERTY = "write.target-file-size-bytes"
+
+/**
+ * The table's `write.target-file-size-bytes`, else K2's default (128 MiB). A value that is not a
+ * positive whole number of bytes (Java's parseLong: no unit, no fraction; within 2^53 here) is
+ * refused naming the table and the property: compacting by a guess at what was meant would write
+ * a day as one huge file or as thousands of tiny ones.
+ */
+const targetFileSize = (identifier: TableIdentifier, m: TableMetadata): Effect.Effect<number, MaintenanceRefused> => {
+  const text = m.properties[TARGET_FILE_SIZE_PROPERTY]
+  if (text === undefined) return Effect.succeed(DEFAULT_TARGET_FILE_SIZE)
+  const value = /^\+?\d+$/.test(text) ? Number(text) : Number.NaN
+  return Number.isSafeInteger(value) && value > 0
+    ? Effect.succeed(value)
+    : Effect.fail(
+      new MaintenanceRefused({
+        table: showIdentifier(identifier),
+        detail: `table property ${TARGET_FILE_SIZE_PROPERTY} is not a positive whole number of bytes: ${JSON.stringify(text)}; ` +
+          `nothing compacted (set it to a size such as 134217728, remove it for the default, or give --target-file-size-mb)`
+      })
+    )
+}
+
 /** Marks maintenance snapshots in their summary. */
 const MAINTENANCE_KEY = "k2.maintenance"
 
@@ -196,8 +220,6 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
 
   /** The days compacted, and the days that failed alone (each skipped: the others are compacted all the same). */
   const compactDays = Effect.fnUntraced(function*(identifier: TableIdentifier, compactOptions: CompactOptions = {}) {
-    const target = compactOptions.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE
-    const opts = { ...compactOptions, targetFileSizeBytes: target }
     // Another run (a second `compact`) may expire the snapshot loaded here and remove its manifests
     // before they are read: then the table is loaded again, as it is now.
     const { live, table } = yield* Effect.gen(function*() {
@@ -205,6 +227,10 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       return { table, live: yield* liveFiles(snapshots, identifier, table.metadata) }
     }).pipe(Effect.retry({ times: 4, while: isMissingFile }))
     const m = table.metadata
+    // A target given (--target-file-size-mb) decides; else the table's write.target-file-size-bytes, as
+    // every Iceberg engine's writers read it; else K2's default (ADR-99). Checked before anything is written.
+    const target = compactOptions.targetFileSizeBytes ?? (yield* targetFileSize(identifier, m))
+    const opts = { ...compactOptions, targetFileSizeBytes: target }
     if (live.some((l) => l.content !== 0)) {
       return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: "table has delete files" })
     }
