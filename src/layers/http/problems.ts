@@ -14,7 +14,7 @@ import { CatalogError } from "../../services/Catalog.ts"
 import { SnapshotNotFound, UnsupportedTableFeature } from "../../services/TableScanner.ts"
 import { CurrentRequest } from "./handlerContext.ts"
 import { problem } from "./respond.ts"
-import { SqlBusy, SqlFailed, SqlRefused, SqlTimeout, SqlUnavailable } from "./sql.ts"
+import { SqlBusy, SqlFailed, SqlRefused, SqlTimeout, SqlUnavailable } from "./sqlErrors.ts"
 import { StreamsBusy, STREAMS_RETRY_AFTER } from "./streamSlots.ts"
 
 /** How long a read past K2_API_QUERY_TIMEOUT_MS took (`limitMs`), and how much of it went to waiting for a pooled DuckDB connection. */

@@ -41,7 +41,8 @@ import {
   twoParts,
   writeRowsParquet
 } from "./respond.ts"
-import { runSandboxed, slotHeldAtMostMs, SqlBusy, SqlFailed, stopIdleSandboxes } from "./sql.ts"
+import { runSandboxed, slotHeldAtMostMs, stopIdleSandboxes } from "./sandboxPool.ts"
+import { SqlBusy, SqlFailed } from "./sqlErrors.ts"
 import { makeStreamSlots } from "./streamSlots.ts"
 
 interface Meta {

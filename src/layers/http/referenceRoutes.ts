@@ -63,7 +63,7 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
       })
 
       // A checkpoint's entry names its side file by location: the file name says which one without
-      // telling a reader the server's directories (no answer does: problems.ts, sql.ts).
+      // telling a reader the server's directories (no answer does: problems.ts, sqlGate.ts `scrub`).
       const withoutPaths = (summary: Readonly<Record<string, string>>) =>
         Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, k.startsWith(CHECKPOINT_PREFIX) ? v.slice(v.lastIndexOf("/") + 1) : v]))
 

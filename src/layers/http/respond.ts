@@ -297,7 +297,7 @@ export const twoParts = (
 
 /**
  * A Parquet answer's temporary directory: the prefix and the six characters `fs.mkdtemp` adds. The SQL
- * sandbox's links to files whose paths DuckDB would glob share it (sql.ts `withPlainPaths`), so the sweep takes those too.
+ * sandbox's links to files whose paths DuckDB would glob share it (sandboxRun.ts `withPlainPaths`), so the sweep takes those too.
  */
 const TEMP_PREFIX = "k2-api-"
 const TEMP_DIR = /^k2-api-[A-Za-z0-9]{6}$/

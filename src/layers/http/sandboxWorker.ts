@@ -1,5 +1,5 @@
 /**
- * The process a SQL sandbox run happens in (sql.ts `runSandboxed`), started with a data-size limit
+ * The process a SQL sandbox run happens in (sandboxPool.ts `runSandboxed`), started with a data-size limit
  * (and a file-size limit, its argument): DuckDB's `memory_limit` does not hold the values an
  * expression makes (strings, lists), nor does its interrupt stop an expression before it has filled
  * its chunk of rows, so only a process of its own can be held to a memory size and ended at the time limit.
@@ -8,7 +8,8 @@
  * `{ failed: { _tag, detail?, ms? } }`. It ends with its parent (the IPC channel closing).
  */
 import { Effect } from "effect"
-import { runInThisProcess, sandboxLimits } from "./sql.ts"
+import { sandboxLimits } from "./sandboxPool.ts"
+import { runInThisProcess } from "./sandboxRun.ts"
 
 // The file-size limit it was started under (`ulimit -f`), which a failure past it names.
 sandboxLimits.fileBytes = Number(process.argv[2] ?? sandboxLimits.fileBytes)

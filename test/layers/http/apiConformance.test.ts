@@ -4,7 +4,7 @@
  */
 import { assert, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { runInThisProcess } from "../../../src/layers/http/sql.ts"
+import { runInThisProcess } from "../../../src/layers/http/sandboxRun.ts"
 import { auth, baseUrl, KEYS, served, testOptions } from "../../integration/http-support.ts"
 
 const RANGE = "from=2024-01-02&to=2024-01-03"

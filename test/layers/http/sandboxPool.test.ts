@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, it as plain, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { sha256Hex } from "../../../src/layers/http/config.ts"
-import { runInThisProcess, runSandboxed, stopIdleSandboxes } from "../../../src/layers/http/sql.ts"
+import { runSandboxed, stopIdleSandboxes } from "../../../src/layers/http/sandboxPool.ts"
+import { runInThisProcess } from "../../../src/layers/http/sandboxRun.ts"
 import { auth, baseUrl, KEYS, served, testOptions } from "../../integration/http-support.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k2-pool-test-"))

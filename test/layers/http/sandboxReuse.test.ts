@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { runSandboxed, stopIdleSandboxes } from "../../../src/layers/http/sql.ts"
+import { runSandboxed, stopIdleSandboxes } from "../../../src/layers/http/sandboxPool.ts"
 
 afterAll(() => stopIdleSandboxes())
 

@@ -10,7 +10,7 @@ import * as path from "node:path"
 import { assert, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { guard } from "../../../src/layers/http/problems.ts"
-import { runSandboxed, sandboxLimits, stopIdleSandboxes } from "../../../src/layers/http/sql.ts"
+import { runSandboxed, sandboxLimits, stopIdleSandboxes } from "../../../src/layers/http/sandboxPool.ts"
 
 /** The problem a failure is answered with: its status, code and detail. */
 const problemOf = (failure: unknown) =>

@@ -6,7 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { DuckDBInstance } from "@duckdb/node-api"
 import { definitionOf } from "../../../src/domain/tables.ts"
-import { runSandboxed } from "../../../src/layers/http/sql.ts"
+import { runSandboxed } from "../../../src/layers/http/sandboxPool.ts"
 
 const run = (sql: string, limits: { maxRows?: number; maxBytes?: number } = {}) =>
   runSandboxed({ sql, tables: [], maxRows: limits.maxRows ?? 100_000, timeoutMs: 30_000, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) })

@@ -12,7 +12,8 @@ import { Effect } from "effect"
 import type { Schema } from "../../../src/domain/iceberg/spec.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import type { NameRead } from "../../../src/domain/iceberg/readSchema.ts"
-import { holdsAddedColumns, runInThisProcess, sandboxTableOf } from "../../../src/layers/http/sql.ts"
+import { runInThisProcess } from "../../../src/layers/http/sandboxRun.ts"
+import { holdsAddedColumns, sandboxTableOf } from "../../../src/layers/http/sql.ts"
 import { nothingOf } from "../../../src/services/TableScanner.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sql-added-"))
