@@ -17,7 +17,7 @@ import * as KafkaTracing from "../kafka/tracing.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
-import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
+import { lagGauge, lostOffsetsCounter, type Rejudged } from "./ingestMetrics.ts"
 import { atomically, ingestedBelow, logBehindTable, type PartitionState, type Partitions, type Rereading, type Row, rowBytes, type TrackedTable, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
@@ -79,6 +79,8 @@ export interface BatchIntakeContext {
   readonly trackers: Trackers
   readonly parts: Partitions
   readonly counters: IngestCounters
+  /** What the trackers evicted and gave up on records judged again (not counted again). */
+  readonly rejudged: Rejudged
   readonly deadLetter: ReturnType<typeof makeDeadLetter>
   /** IngestConfig.logRemadeEachRun: a log behind the marks is records coming again, not another log. */
   readonly logRemadeEachRun: boolean
@@ -86,7 +88,7 @@ export interface BatchIntakeContext {
 
 /** One batch in its consumer span, linked to its records' producer spans when tracing is on. */
 export const makeConsumeBatch = (
-  { codec, counters, deadLetter, group, logRemadeEachRun, parts, trackers, writerSchemas }: BatchIntakeContext
+  { codec, counters, deadLetter, group, logRemadeEachRun, parts, rejudged, trackers, writerSchemas }: BatchIntakeContext
 ) => {
   /**
    * Decodes and validates a batch's new records: rows to track (with the heap each would hold
@@ -212,6 +214,32 @@ export const makeConsumeBatch = (
       return { duplicates, events } satisfies Observation
     })
 
+  /**
+   * The tracker's verdicts on a batch's rows. Those this process's trackers judged before (below
+   * `judgedBelow`, in offset order: a prefix) are judged first, on their own, and what the tracker
+   * evicted and gave up on them is set aside in `rejudged`: it was counted the first time.
+   */
+  const observeCounted = (part: PartitionState, table: TrackedTable, rows: ReadonlyArray<TradeRow | QuoteRow>) =>
+    Effect.gen(function*() {
+      const judge = (some: ReadonlyArray<TradeRow | QuoteRow>) =>
+        part.rereading === undefined ? trackers[table].observe(some) : observeApart(part, part.rereading, table, some)
+      let again = 0
+      while (again < rows.length && rows[again]!.kafka_offset < part.judgedBelow) again++
+      if (again === 0) return yield* judge(rows)
+      const before = yield* trackers[table].stats
+      const first = yield* judge(again === rows.length ? rows : rows.slice(0, again))
+      const after = yield* trackers[table].stats
+      rejudged.evictions += after.evictions - before.evictions
+      rejudged.gapsGivenUp.reset += after.gapsGivenUp.reset - before.gapsGivenUp.reset
+      rejudged.gapsGivenUp.limit += after.gapsGivenUp.limit - before.gapsGivenUp.limit
+      if (again === rows.length) return first
+      const rest = yield* judge(rows.slice(again))
+      return {
+        duplicates: [...first.duplicates, ...rest.duplicates.map((i) => i + again)],
+        events: [...first.events, ...rest.events]
+      } satisfies Observation
+    })
+
   /** `span`: the batch's consumer span when tracing is on, kept for the flush to link. */
   const processBatch = Effect.fnUntraced(function*(batch: PartitionBatch, span: Tracer.Span | undefined) {
     const part = parts.get(tpKeyOf(batch))
@@ -263,9 +291,7 @@ export const makeConsumeBatch = (
       if (parts.get(part.key) !== part || part.retired) return undefined
       const observation = table === "instruments"
         ? untracked
-        : part.rereading === undefined
-        ? yield* trackers[table].observe(toTrack as ReadonlyArray<TradeRow | QuoteRow>)
-        : yield* observeApart(part, part.rereading, table, toTrack as ReadonlyArray<TradeRow | QuoteRow>)
+        : yield* observeCounted(part, table, toTrack as ReadonlyArray<TradeRow | QuoteRow>)
       // Each record is counted once: below the table's mark it was ingested before (read again
       // after a restart to rebuild the tracker), else it is consumed now.
       counters.alreadyIngested += skipped

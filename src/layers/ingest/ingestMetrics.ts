@@ -1,5 +1,6 @@
 /** The ingest pipeline's labelled metric updates (the series are in telemetry/metrics.ts). */
 import { Effect, Metric } from "effect"
+import type { GapGiveUpReason } from "../../domain/sequence/machine.ts"
 import type { CommitOutcome } from "../../services/IcebergSink.ts"
 import type { TopicPartition } from "../../services/KafkaSource.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -20,6 +21,18 @@ export const lagGauge = (tp: TopicPartition) =>
 /** Offsets of a partition deleted from its log before ingest read them (ADR-68). */
 export const lostOffsetsCounter = (tp: TopicPartition) =>
   Metric.withAttributes(Metrics.offsetsLost, { topic: tp.topic, partition: String(tp.partition) })
+
+/**
+ * What the trackers evicted and gave up while judging again records this process's trackers had
+ * judged before (read again after a restart): counted the first time, so left out of
+ * `k2_sequence_tracker_evictions_total` and `k2_sequence_gaps_given_up_total`.
+ */
+export interface Rejudged {
+  evictions: number
+  readonly gapsGivenUp: Record<GapGiveUpReason, number>
+}
+
+export const makeRejudged = (): Rejudged => ({ evictions: 0, gapsGivenUp: { reset: 0, limit: 0 } })
 
 /**
  * The rows and the commit of a commit that landed. Alone for one found in its table after its

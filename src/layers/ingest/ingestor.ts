@@ -44,7 +44,7 @@ import { makeConsumeBatch } from "./batchIntake.ts"
 import { BufferRoom, type Reservation } from "./bufferRoom.ts"
 import { makeDeadLetter } from "./deadLetters.ts"
 import { makeCounters, progressOf } from "./ingestProgress.ts"
-import { lagGauge, lostOffsetsCounter } from "./ingestMetrics.ts"
+import { lagGauge, lostOffsetsCounter, makeRejudged } from "./ingestMetrics.ts"
 import { type LagFreshness, makeLagFreshness } from "./lagFreshness.ts"
 import { atomically, emptyBuffer, idleMark, ingestedBelow, logBehindTable, type DataTable, type PartitionState, type Partitions, rowBytes, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
@@ -196,6 +196,7 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
   const counters = makeCounters()
   const room = new BufferRoom(parts, { rows: config.maxBufferedRows, bytes: config.maxBufferedBytes }, counters, yield* Clock.Clock)
   const startFromTables = makeStartFromTables({ group, catalog, files, trackers, tableOfTopic, parts, toldLosses })
+  const rejudged = makeRejudged()
   const consumeBatch = makeConsumeBatch({
     group,
     codec,
@@ -203,6 +204,7 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
     trackers,
     parts,
     counters,
+    rejudged,
     deadLetter: makeDeadLetter(producer, admin),
     logRemadeEachRun: config.logRemadeEachRun
   })
@@ -232,7 +234,12 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
       gapsGivenUp.reset += st.gapsGivenUp.reset
       gapsGivenUp.limit += st.gapsGivenUp.limit
     }
-    return { streams, evictions, gapsGivenUp }
+    // Judged again after a restart: counted the first time.
+    return {
+      streams,
+      evictions: evictions - rejudged.evictions,
+      gapsGivenUp: { reset: gapsGivenUp.reset - rejudged.gapsGivenUp.reset, limit: gapsGivenUp.limit - rejudged.gapsGivenUp.limit }
+    }
   }
   yield* Metrics.registerGauge(Metrics.sequenceTrackerStreams, () => statsOf().streams)
   yield* Metrics.registerCounter(Metrics.sequenceTrackerEvictions, () => statsOf().evictions)

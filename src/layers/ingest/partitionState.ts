@@ -47,6 +47,11 @@ export interface PartitionState {
   topicId: string | undefined
   /** The next offset to process: rows below it are buffered or committed. */
   next: bigint
+  /**
+   * Records below this were judged by this process's trackers before (a restart reads them again):
+   * what the trackers evict and give up on them again is not counted again (`Rejudged`).
+   */
+  readonly judgedBelow: bigint
   rows: RowBuffer<Row>
   /** What `rows` holds in the heap, estimated (`rowBytes` of each row's record). */
   bytes: number
@@ -108,6 +113,7 @@ export const partitionState = (from: {
   readonly tableMark?: bigint
   readonly sequenceMark?: bigint
   readonly next?: bigint
+  readonly judgedBelow?: bigint
   readonly topicId?: string | undefined
   readonly streams?: StreamSet
   readonly left?: StreamSet
@@ -127,6 +133,7 @@ export const partitionState = (from: {
     sequenceMark,
     topicId: from.topicId,
     next: from.next ?? ingestedBelow({ sequenceMark, tableMark }),
+    judgedBelow: from.judgedBelow ?? 0n,
     rows: rowsFor(from.table),
     bytes: 0,
     events: [],

@@ -3,7 +3,7 @@
  * of the newest snapshots carrying the group's marker, the tracker state from the same
  * sequence_events snapshot, and the offset to read from.
  */
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import { markerOf, type Offsets, offsetOf } from "../../domain/ingest/marker.ts"
 import { holdAll, letGoAll, newestCheckpoints, ownerOf, StreamSet } from "../../domain/ingest/streamOwnership.ts"
 import { checkpointStreams } from "../../domain/sequence/tracker.ts"
@@ -11,6 +11,7 @@ import { identifierOf } from "../../domain/tables.ts"
 import type { Catalog } from "../../services/Catalog.ts"
 import type { FileIO } from "../../services/FileIO.ts"
 import { type TopicPartition, type TpKey, tpKeyOf } from "../../services/KafkaSource.ts"
+import * as Metrics from "../telemetry/metrics.ts"
 import { atomically, ingestedBelow, type DataTable, type PartitionState, type Partitions, partitionState, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import { checkpointKey, SEQUENCE_EVENTS } from "./tableCommits.ts"
 
@@ -29,6 +30,13 @@ interface Checkpoint {
   readonly file: string
   readonly json: string
 }
+
+/**
+ * A partition installed without its sequence checkpoint (its streams start afresh): counted, beside
+ * the warning that says why, so that the loss of gap-detection continuity can alert.
+ */
+const checkpointIgnored = (reason: Metrics.CheckpointIgnoredReason) =>
+  Metric.update(Metric.withAttributes(Metrics.sequenceCheckpointIgnored, { reason }), 1)
 
 /**
  * (Re)starts partitions from the tables: marks, tracker state, and where to read from. What
@@ -55,6 +63,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
     tps: ReadonlyArray<TopicPartition>,
     markers: Effect.Success<ReturnType<typeof markersOf>>,
     checkpoints: ReadonlyMap<TpKey, Checkpoint>,
+    ignored: ReadonlyMap<TpKey, Metrics.CheckpointIgnoredReason>,
     replacing: ReadonlyMap<TpKey, PartitionState> | undefined
   ) {
     const starts = new Map<TpKey, bigint>()
@@ -110,12 +119,16 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         ? 0n
         : offsetOf(markers.sequence.offsets, tp.topic, tp.partition) ?? 0n
       const checkpoint = checkpoints.get(key)
+      const reason = ignored.get(key)
+      if (reason !== undefined) yield* checkpointIgnored(reason)
       if (table !== "instruments" && checkpoint !== undefined) {
         // A stream another partition carries now is its own: this checkpoint's state of it is old.
         const mine = (exchange: string, symbol: string) =>
           restoredFrom(table, exchange, symbol) === key && !heldElsewhere(table, exchange, symbol)
         yield* trackers[table].restore(checkpoint.json, mine).pipe(
-          Effect.catch((e) => Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`))
+          Effect.catch((e) =>
+            Effect.andThen(Effect.logWarning(`sequence checkpoint ${checkpoint.file} ignored: ${e.message}`), checkpointIgnored("damaged"))
+          )
         )
         for (const [exchange, symbol] of checkpointStreams(checkpoint.json)) if (mine(exchange, symbol)) streams.add(exchange, symbol)
       }
@@ -138,8 +151,11 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
       if (previous !== undefined) letGoAll(parts, previous)
       const lost = previous?.lost ?? toldLosses.get(key)
       toldLosses.delete(key)
+      // What the state it replaces judged, this process's trackers counted (evictions, gaps given up).
+      const judged = previous === undefined ? 0n : seenBelow(previous)
       const state = partitionState({
         tp, table, tableMark, sequenceMark, topicId: markers.topicIds.get(tp.topic), next, streams, left, rereading,
+        judgedBelow: previous !== undefined && previous.judgedBelow > judged ? previous.judgedBelow : judged,
         lag: previous?.lag ?? 0n, logEnd: previous?.logEnd, lost
       })
       parts.set(key, state)
@@ -161,6 +177,8 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
   ) {
     const markers = yield* markersOf(tps)
     const checkpoints = new Map<TpKey, Checkpoint>()
+    // Counted when installed: a partition a revoke took meanwhile, or a read of the tables retried, is not.
+    const ignored = new Map<TpKey, Metrics.CheckpointIgnoredReason>()
     for (const tp of tps) {
       const file = markers.sequence?.carried[checkpointKey(group, tpKeyOf(tp))]
       const table = tableOfTopic.get(tp.topic)!
@@ -174,6 +192,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         yield* Effect.logWarning(
           `${tpKeyOf(tp)}: sequence_events is at ${sequenceMark}, ${table} at ${tableMark}: re-ingesting from ${tableMark}, its sequence streams start afresh`
         )
+        ignored.set(tpKeyOf(tp), "ahead")
         continue
       }
       // The records between the checkpoint and the table's mark are gone: restored, its streams would
@@ -184,6 +203,7 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         yield* Effect.logWarning(
           `${tpKeyOf(tp)}: the log starts at ${logStart}, past sequence_events' mark ${sequenceMark} (${table} at ${tableMark}): its sequence streams start afresh`
         )
+        ignored.set(tpKeyOf(tp), "released")
         continue
       }
       // Iceberg metadata does not name checkpoints, so another engine's orphan removal deletes
@@ -195,7 +215,8 @@ export const makeStartFromTables = ({ catalog, files, group, parts, tableOfTopic
         )
       )
       if (bytes !== undefined) checkpoints.set(tpKeyOf(tp), { file, json: new TextDecoder().decode(bytes) })
+      else ignored.set(tpKeyOf(tp), "missing")
     }
-    return yield* atomically(install(tps, markers, checkpoints, replacing))
+    return yield* atomically(install(tps, markers, checkpoints, ignored, replacing))
   })
 }

@@ -58,6 +58,9 @@ export const sequenceTrackerEvictions = Metric.counter("k2_sequence_tracker_evic
 export const sequenceGapsGivenUp = Metric.counter("k2_sequence_gaps_given_up_total", {
   description: "Open gap ranges the sequence trackers gave up, by reason: reset (still open at a RESET, normally daily) or limit (the oldest of a stream beyond K2_SEQUENCE_MAX_GAPS: a feed losing messages); late fills of them are OUT_OF_ORDER"
 })
+export const sequenceCheckpointIgnored = Metric.counter("k2_sequence_checkpoint_ignored_total", {
+  description: "Partition starts (at start, on assignment or a restart) whose sequence tracker checkpoint was not restored, so their streams started afresh (no gap or duplicate found across the cut), by reason: damaged (not restorable), missing (its file deleted), ahead (sequence_events past the data table's marker: a rollback or a re-created table), released (the log starts past the checkpoint's offset)"
+})
 export const consumerLag = Metric.gauge("k2_ingest_consumer_lag_messages", {
   description: "High-water mark minus the next offset to read, by assigned topic and partition"
 })
@@ -98,6 +101,9 @@ export const duckDbConnectionWaiters = Metric.gauge("k2_duckdb_connection_waiter
 /** Dead-letter reasons known in advance (decoder failure tags and WrongTopic), pre-registered at 0. */
 export const knownDeadLetterReasons = ["NotFramed", "Undecodable", "UnknownSchemaId", "SchemaInvalid", "WrongTopic"] as const
 export const sequenceEventKinds = ["GAP", "GAP_FILLED", "DUPLICATE", "OUT_OF_ORDER", "RESET"] as const
+/** Why a partition's sequence checkpoint was not restored (`sequenceCheckpointIgnored`). */
+export const checkpointIgnoredReasons = ["damaged", "missing", "ahead", "released"] as const
+export type CheckpointIgnoredReason = (typeof checkpointIgnoredReasons)[number]
 
 /** Counters with label sets known in advance, registered at 0 so dashboards and alerts see them before traffic. */
 export const registerIngestSeries = Effect.gen(function*() {
@@ -114,6 +120,7 @@ export const registerIngestSeries = Effect.gen(function*() {
   }
   for (const reason of knownDeadLetterReasons) yield* Metric.update(Metric.withAttributes(deadLetters, { reason }), 0)
   for (const kind of sequenceEventKinds) yield* Metric.update(Metric.withAttributes(sequenceEvents, { kind }), 0)
+  for (const reason of checkpointIgnoredReasons) yield* Metric.update(Metric.withAttributes(sequenceCheckpointIgnored, { reason }), 0)
 })
 
 // --- pulled series ----------------------------------------------------------------------------

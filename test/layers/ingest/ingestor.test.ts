@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { DEFAULT_INGEST_GROUP } from "../../../src/domain/ingest/marker.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { identifierOf, tables } from "../../../src/domain/tables.ts"
@@ -28,6 +29,7 @@ import { markerIn } from "../../support/marker.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, movingStream, publishToMemory, tradeRecords } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce, checkTable, sequenceEvents } from "../../support/tableCheck.ts"
 import { expireAsAnotherEngine, lakehouseRefusingCommits, lakehouseStallingCommits, lakehouseWrapping, warehouseOptions } from "../../support/warehouse.ts"
+import { parseExposition } from "../telemetry/opsMetrics.ts"
 
 const TOPICS = ASX_TOPICS
 
@@ -990,11 +992,35 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
   it.live("resumes from its marker after another engine committed on top and expired every K2 snapshot", () =>
     ingestAcrossForeignExpiry(() => {}), 120_000)
 
+  /** k2_sequence_checkpoint_ignored_total of a reason: the registry is the process's, compared before and after. */
+  const checkpointsIgnored = (reason: string) =>
+    Effect.map(PrometheusMetrics.format(), (text) =>
+      Number(
+        parseExposition(text).series.find((s) => s.name === "k2_sequence_checkpoint_ignored_total" && s.labels["reason"] === reason)?.value ??
+          0
+      ))
+
   it.live("starts a stream afresh when its sequence checkpoint was deleted, as another engine's orphan removal does", () =>
-    ingestAcrossForeignExpiry((warehouse) => {
-      const checkpoints = fs.globSync(`${warehouse}/**/k2-sequence-*.json`)
-      assert.isAbove(checkpoints.length, 0)
-      checkpoints.forEach((f) => fs.rmSync(f))
+    Effect.gen(function*() {
+      const before = yield* checkpointsIgnored("missing")
+      yield* ingestAcrossForeignExpiry((warehouse) => {
+        const checkpoints = fs.globSync(`${warehouse}/**/k2-sequence-*.json`)
+        assert.isAbove(checkpoints.length, 0)
+        checkpoints.forEach((f) => fs.rmSync(f))
+      })
+      // The continuity lost is counted (K2SequenceCheckpointIgnored), not only logged.
+      assert.isAbove((yield* checkpointsIgnored("missing")) - before, 0)
+    }), 120_000)
+
+  it.live("starts a stream afresh, counted, when its sequence checkpoint is damaged", () =>
+    Effect.gen(function*() {
+      const before = yield* checkpointsIgnored("damaged")
+      yield* ingestAcrossForeignExpiry((warehouse) => {
+        const checkpoints = fs.globSync(`${warehouse}/**/k2-sequence-*.json`)
+        assert.isAbove(checkpoints.length, 0)
+        checkpoints.forEach((f) => fs.writeFileSync(f, `{"v":1,"streams":[["ASX"`))
+      })
+      assert.isAbove((yield* checkpointsIgnored("damaged")) - before, 0)
     }), 120_000)
 
   it.live("re-ingests the rows a rollback of the data table removed, though sequence_events' marker is past them", () =>
@@ -1005,6 +1031,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const [topic] = TOPICS
       // 100 trades of one symbol with one gap (sequence 71 never sent): one GAP event, at offset 70.
       const trades = makeTrades({ count: 101, symbols: ["XYZ"], days: 0.01 }).filter((t) => t.source_sequence !== 71n)
+      const ignoredBefore = yield* checkpointsIgnored("ahead")
       const ingest = (done: Parameters<typeof ingestUntil>[0]) =>
         ingestUntil(done).pipe(Effect.provide(ingestorOver({ kafka, lakehouse: options, settings: { ...SETTINGS, topics: [topic!] } })))
       const send = (slice: ReadonlyArray<TradeRow>) =>
@@ -1033,6 +1060,8 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       yield* assertTablesHoldOnce(options, 100)
       // The gap was reported before the rollback: it is not reported again.
       assert.strictEqual((yield* sequenceEvents(options)).length, 1)
+      // The partition's streams started afresh: counted once.
+      assert.strictEqual((yield* checkpointsIgnored("ahead")) - ignoredBefore, 1)
     }), 120_000)
 
   // A topic deleted and made again under its name: 30 records were ingested from the old one; the

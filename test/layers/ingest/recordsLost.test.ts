@@ -12,6 +12,7 @@ import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import { makeConsumeBatch } from "../../../src/layers/ingest/batchIntake.ts"
 import { makeDeadLetter } from "../../../src/layers/ingest/deadLetters.ts"
 import * as Ingest from "../../../src/layers/ingest/ingestor.ts"
+import { makeRejudged } from "../../../src/layers/ingest/ingestMetrics.ts"
 import { makeCounters } from "../../../src/layers/ingest/ingestProgress.ts"
 import { type PartitionState, type Partitions, partitionState } from "../../../src/layers/ingest/partitionState.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
@@ -285,7 +286,7 @@ describe("a loss told, then the topic made again", () => {
       const tracker = yield* Tracker.make({})
       const consume = makeConsumeBatch({
         group: "k2-ingest", codec: makeWireCodec(), writerSchemas: undefined, trackers: { trades: tracker, quotes: tracker }, parts,
-        counters: makeCounters(), deadLetter: makeDeadLetter(yield* KafkaSink), logRemadeEachRun: false
+        counters: makeCounters(), rejudged: makeRejudged(), deadLetter: makeDeadLetter(yield* KafkaSink), logRemadeEachRun: false
       })
       const { layer, logged } = capturing()
       const before = yield* lostOffsets

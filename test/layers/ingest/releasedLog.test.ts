@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
@@ -14,11 +15,18 @@ import { makeTrades } from "../../support/fixtures.ts"
 import { ASX_TOPICS, ingestorOver, tradeRecords } from "../../support/memoryFeed.ts"
 import { sequenceEvents } from "../../support/tableCheck.ts"
 import { lakehouseRefusingCommits, warehouseOptions } from "../../support/warehouse.ts"
+import { parseExposition } from "../telemetry/opsMetrics.ts"
 
 const TOPIC = ASX_TOPICS[0]!
 
 const send = (trades: ReadonlyArray<TradeRow>) =>
   Effect.flatMap(KafkaSink, (sink) => sink.send(tradeRecords(trades)))
+
+/** k2_sequence_checkpoint_ignored_total{reason="released"}: the registry is the process's, compared before and after. */
+const releasedIgnored = Effect.map(PrometheusMetrics.format(), (text) =>
+  Number(
+    parseExposition(text).series.find((s) => s.name === "k2_sequence_checkpoint_ignored_total" && s.labels["reason"] === "released")?.value ?? 0
+  ))
 
 const until = (done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
   Effect.flatMap(Ingestor, (ingestor) =>
@@ -42,6 +50,7 @@ describe("ingest on a log that drops what the group committed", () => {
       })
       // One stream, numbered 1..90 without a hole: no sequence anomaly at all.
       const trades = makeTrades({ count: 90, symbols: ["XYZ"], days: 0.01 })
+      const ignoredBefore = yield* releasedIgnored
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
         const ingestor = yield* Ingestor
@@ -69,5 +78,7 @@ describe("ingest on a log that drops what the group committed", () => {
       assert.strictEqual(progress.written.trades, 90)
       const events = yield* sequenceEvents(options)
       assert.deepStrictEqual(events, [], "a stream numbered without a hole has no sequence event")
+      // Its streams started afresh: counted, so that the lost continuity can alert.
+      assert.strictEqual((yield* releasedIgnored) - ignoredBefore, 1)
     }), 60_000)
 })

@@ -55,6 +55,9 @@ describe("ingest counters", () => {
       const text = yield* PrometheusMetrics.format()
       assert.strictEqual(valueOf(text, "k2_sequence_tracker_evictions_total"), "0")
       for (const reason of ["reset", "limit"]) assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason }), "0", reason)
+      for (const reason of ["damaged", "missing", "ahead", "released"]) {
+        assert.strictEqual(valueOf(text, "k2_sequence_checkpoint_ignored_total", { reason }), "0", reason)
+      }
     }).pipe(
       Effect.provide(ingestorOver({ kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()), lakehouse: warehouseOptions("sqlite") })),
       Effect.provideService(Metric.MetricRegistry, new Map())
@@ -79,6 +82,47 @@ describe("ingest counters", () => {
       assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "GAP" }), "4")
       assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason: "limit" }), "2")
       assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason: "reset" }), "0")
+    }).pipe(
+      Effect.provide(ingestor),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  }, 60_000)
+
+  // The tracker judges again what a restart reads again (to rebuild its state, or to buffer it again):
+  // what it gave up or evicted then was counted the first time.
+  it.live("gaps given up and streams evicted are counted once when a restart from the tables reads their records again", () => {
+    const topic = ASX_TOPICS[0]!
+    // The first sequence_events commit fails after the trades commit landed: the partition restarts
+    // from the tables and reads its records again from sequence_events' mark.
+    let failuresLeft = 1
+    const lake = lakehouseRefusingCommits({ ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }, (table) => table === "sequence_events" && failuresLeft-- > 0)
+    const ingestor = ingestorOver({
+      kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
+      lakehouse: lake,
+      settings: { topics: [topic], flushRows: 6, commitIntervalMs: 600_000 },
+      trackers: { maxGaps: 2, capacity: 1 }
+    })
+    // XYZ 1, 3, 5, 7, 9: four gaps, two ranges given up (limit); then ABC 1 evicts XYZ.
+    const trades = [
+      ...makeTrades({ count: 9, symbols: ["XYZ"], days: 0.01 }).filter((_, i) => i % 2 === 0),
+      ...makeTrades({ count: 1, symbols: ["ABC"], days: 0.01, offsetBase: 100 })
+    ]
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([topic], 1)!)
+      yield* (yield* KafkaSink).send(tradeRecords(trades))
+      const ing = yield* Ingestor
+      const fiber = yield* Effect.forkChild(ing.run)
+      yield* ing.progress.pipe(Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (p) => p.restarts > 0 && p.alreadyIngested >= 6 && p.position === 6 && p.lag === 0
+      }))
+      yield* Fiber.interrupt(fiber)
+      const progress = yield* ing.progress
+      assert.strictEqual(progress.written.trades, 6)
+      const text = yield* PrometheusMetrics.format()
+      assert.strictEqual(valueOf(text, "k2_sequence_events_total", { kind: "GAP" }), "4")
+      assert.strictEqual(valueOf(text, "k2_sequence_gaps_given_up_total", { reason: "limit" }), "2")
+      assert.strictEqual(valueOf(text, "k2_sequence_tracker_evictions_total"), "1")
     }).pipe(
       Effect.provide(ingestor),
       Effect.provideService(Metric.MetricRegistry, new Map())

@@ -83,7 +83,8 @@ describe("ops/prometheus", () => {
     for (const want of [
       "K2IngestionStalled", "K2ConsumerLagHigh", "K2FreshnessTooOld", "K2DeadLetterRate", "K2CommitConflictsSpike",
       "K2IngestDown", "K2Serve5xxRatio", "K2ServeDown", "K2ServeLatencyP99High", "K2ServeDuckDbPoolSaturated", "K2PartitionRestarts",
-      "K2SnapshotsPilingUp", "K2RestartLoop", "K2SequenceGapsDropped"
+      "K2SnapshotsPilingUp", "K2RestartLoop", "K2SequenceGapsDropped",
+      "K2SequenceCheckpointIgnored"
     ]) assert.include(alerts, want)
     for (const alert of alerts) assert.isTrue(tested.has(alert), `${alert} has a promtool unit test`)
   })

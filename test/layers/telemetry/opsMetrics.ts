@@ -34,6 +34,7 @@ export const expectedLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
   k2_sequence_tracker_streams: [],
   k2_sequence_tracker_evictions_total: [],
   k2_sequence_gaps_given_up_total: ["reason"],
+  k2_sequence_checkpoint_ignored_total: ["reason"],
   k2_duckdb_connections: [],
   k2_duckdb_connections_in_use: [],
   k2_duckdb_connection_waiters: [],
