@@ -4,6 +4,7 @@
  * caller gave — symbols, instants, decimal bounds, cursors, zones — is a parameter.
  */
 import { type DuckDBValue, listValue } from "@duckdb/node-api"
+import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import type { Schema as TableSchema } from "../../domain/iceberg/spec.ts"
 import type { ScanPlan } from "../../services/TableScanner.ts"
 import { plannedPaths, readPlannedFiles } from "../duckdb/readPlan.ts"
@@ -55,6 +56,12 @@ export const timeFilter = (params: Params, from: number, to: number, column = "e
 export const filteredFiles = (params: Params, plan: Pick<ScanPlan, "files" | "schema" | "byFieldId" | "byName">, from: number, to: number, symbols: ReadonlyArray<string>): string =>
   `${params.files(plan)} WHERE ${timeFilter(params, from, to)}${symbolFilter(params, symbols)}`
 
+/** What the scanner plans for `filteredFiles`' rows: the files that may hold them. */
+export const marketFilter = (symbols: ReadonlyArray<string>, from: number, to: number): ScanFilter => ({
+  time: { column: "exchange_timestamp", from, to },
+  ...(symbols.length > 0 ? { values: [{ column: "symbol", values: symbols }] } : {})
+})
+
 /**
  * `column` (a TIMESTAMPTZ) as wall-clock time in `zone`. Intl, which checks K2_SEQUENCE_ZONES and
  * counts ingest's days, also takes fixed offsets (±HH, ±HHMM, ±HH:MM) as zones; DuckDB's ICU knows
@@ -66,6 +73,9 @@ export const localTimestamp = (params: Params, zone: string, column = "exchange_
   const micros = BigInt((Number(m[2]) * 60 + Number(m[3] ?? "0")) * 60_000_000)
   return `make_timestamp(epoch_us(${column}) + ${params.add(m[1] === "-" ? -micros : micros)}::BIGINT)`
 }
+
+/** A quote has a mid and a spread when both its sides are priced (docs/decisions.md ADR-40); NULL when a side is. */
+export const TWO_SIDED = (alias: string) => `${alias}bid_price > 0 AND ${alias}ask_price > 0`
 
 /** The total order of rows: exchange time, then source sequence (NULL first, as -1), then message_id. */
 export const ORDER_KEY = "exchange_timestamp, coalesce(source_sequence, -1), message_id"
