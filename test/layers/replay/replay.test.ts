@@ -89,6 +89,36 @@ describe("paced", () => {
       yield* Fiber.interrupt(fiber)
     }))
 
+  it.effect("plays the events already due together, one chunk, and each later one on its own when it is due", () =>
+    Effect.gen(function*() {
+      // Ties, and events a slow consumer made late: one send or write each was one broker round trip
+      // per event (a republish at --speed 1000000 ran 20x slower than unpaced, late by seconds).
+      const events = [0, 0, 0, 1_000_000, 2_000_000, 3_000_000, 20_000_000].map((t, i) => ({ exchange_timestamp: T0 + t, i }))
+      const chunks: Array<Array<number>> = []
+      const fiber = yield* Stream.fromArray(events).pipe(
+        paced(1),
+        Stream.runForEachArray((es) =>
+          Effect.suspend(() => {
+            chunks.push(es.map((e) => e.i))
+            // The consumer takes 2.5 s over the first chunk: events 3 and 4 are late, 5 not yet due.
+            return chunks.length === 1 ? Effect.sleep("2500 millis") : Effect.void
+          })
+        ),
+        Effect.forkChild
+      )
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(chunks, [[0, 1, 2]])
+      yield* TestClock.adjust("2499 millis")
+      assert.deepStrictEqual(chunks, [[0, 1, 2], [3, 4]])
+      yield* TestClock.adjust("499 millis")
+      assert.deepStrictEqual(chunks, [[0, 1, 2], [3, 4]], "not early")
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(chunks, [[0, 1, 2], [3, 4], [5]])
+      yield* TestClock.adjust("17 seconds")
+      assert.deepStrictEqual(chunks, [[0, 1, 2], [3, 4], [5], [6]])
+      yield* Fiber.join(fiber)
+    }))
+
   it.effect("paces by elapsed time: the wall clock stepped back does not stall the replay", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust("3 hours")
