@@ -99,7 +99,7 @@ export class InvalidServerConfig extends Schema.TaggedError<InvalidServerConfig>
 }
 
 // One-shot `hash`: half the cost of createHash().update().digest().
-export const sha256Hex = (key: string) => hash("sha256", key, "hex")
+export const sha256Hex = (key: string | Buffer) => hash("sha256", key, "hex")
 
 /**
  * `name:sha256hex:scope+scope,...` (scopes read, replay, sql, metrics, or `*` for all).

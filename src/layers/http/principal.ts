@@ -42,6 +42,13 @@ const credential = (headers: Readonly<Record<string, string | undefined>>): stri
   return undefined
 }
 
+/**
+ * The SHA-256 of a key as its client sent it: Node hands a header's bytes over one character a byte
+ * (latin1), so they are hashed as those bytes. Hashed as a string (its UTF-8), a key with a character
+ * outside ASCII, hashed from its UTF-8 bytes as docs/api.md has the operator do, was never known.
+ */
+const sha256OfSent = (presented: string) => sha256Hex(Buffer.from(presented, "latin1"))
+
 /** The caller of a request with these headers. Only hashes are held: a key never outlives its request. */
 export const authenticator = (options: { readonly auth: "required" | "off"; readonly keys: ReadonlyArray<ApiKey> }) => {
   const byHash = new Map<string, Principal>(options.keys.map((k) => [k.sha256, { _tag: "Key", name: k.name, scopes: k.scopes }]))
@@ -49,7 +56,7 @@ export const authenticator = (options: { readonly auth: "required" | "off"; read
     if (options.auth === "off") return open
     const presented = credential(headers)
     if (presented === undefined) return missing
-    return (presented.length <= 512 ? byHash.get(sha256Hex(presented)) : undefined) ?? unknown
+    return (presented.length <= 512 ? byHash.get(sha256OfSent(presented)) : undefined) ?? unknown
   }
 }
 

@@ -16,7 +16,7 @@ import type { Duplex } from "node:stream"
 import { randomUUID } from "node:crypto"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ByteSize, Cause, Context, Effect, Layer, LogLevel, Metric, Redacted, References, SchemaAST, Tracer } from "effect"
-import { FindMyWay, HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { FindMyWay, HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse, UrlParams } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { Api, MetricsAccess, ReadAccess, ReplayAccess, requestHeadBytes, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
@@ -192,7 +192,9 @@ export const pipeline = (options: HandlerOptions) => {
       if (origin !== undefined && (anyOrigin || options.corsOrigins.includes(origin))) {
         extra["access-control-allow-origin"] = anyOrigin ? "*" : origin
         extra["access-control-expose-headers"] =
-          "ETag, X-Correlation-ID, K2-Snapshot-Ids, K2-Next-Cursor, Link, K2-Truncated, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After"
+          "ETag, X-Correlation-ID, K2-Snapshot-Ids, K2-Next-Cursor, Link, K2-Truncated, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After, " +
+          // Not safelisted either: a script read null for a Parquet answer's file name and a 401's schemes.
+          "Content-Disposition, WWW-Authenticate"
       }
       // The answer differs by Origin (allowed or not): said on every answer, so a cache keeps them apart.
       if (!anyOrigin && options.corsOrigins.length > 0) extra["vary"] = "Origin"
@@ -264,7 +266,10 @@ export const pipeline = (options: HandlerOptions) => {
           (routed) => request === received ? routed : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request),
           Effect.provideService(CurrentRequest, info),
           Effect.provideService(CurrentPrincipal, principal),
-          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody)
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
+          // The server span's redaction (traceRedaction) is not its handler's: a REST catalog call's
+          // client span keeps its query's values.
+          Effect.provideService(UrlParams.CurrentRedactedNames, UrlParams.CurrentRedactedNames.defaultValue())
         )
       }).pipe(
         Effect.catchCause((cause) => toProblemResponse(cause, correlationId, options.maxBodyBytes, request.url)),
@@ -313,20 +318,33 @@ export const pipeline = (options: HandlerOptions) => {
  * reflection of `Api`: each route's path and the query parameters its schema declares. The
  * documents (`/openapi.json`, `/docs`) take none.
  */
-const endpoints = (() => {
+const { endpoints, declaredQuery } = (() => {
   const router = FindMyWay.make<{ readonly path: string; readonly query: ReadonlyArray<string> }>()
+  const declared = new Set<string>()
   HttpApi.reflect(Api, {
     onGroup: () => {},
     onEndpoint: ({ endpoint }) => {
       const ast = endpoint.query?.ast
       const query = ast !== undefined && SchemaAST.isObjects(ast) ? ast.propertySignatures.map((p) => String(p.name)) : []
+      query.forEach((name) => declared.add(name))
       router.on(endpoint.method, endpoint.path as FindMyWay.PathInput, { path: endpoint.path, query })
     }
   })
   router.on("GET", "/openapi.json", { path: "/openapi.json", query: [] })
   router.on("GET", "/docs", { path: "/docs", query: [] })
-  return router
+  return { endpoints: router, declaredQuery: [...declared] }
 })()
+
+/**
+ * The query parameters whose values a server span records (`url.full`, `url.query`, with an
+ * exporter): those a route declares. Any other is refused (queryRefusal) and is most often a key
+ * put in the URL (`?api_key=`, `?token=`), which the span sent to the trace backend as written:
+ * its value is recorded as REDACTED (names match case-sensitively, as the router's do).
+ */
+const traceRedaction = Layer.succeed(UrlParams.CurrentRedactedNames, [
+  ...UrlParams.CurrentRedactedNames.defaultValue(),
+  new RegExp(`^(?!(?:${declaredQuery.map((name) => name.replace(/[^A-Za-z0-9_]/g, "\\$&")).join("|")})$)`)
+])
 
 /**
  * The methods a path is answered by, for a 405's Allow (RFC 9110 §15.5.6): the router says only
@@ -438,6 +456,11 @@ export const accessLayer = (options: Pick<ServerOptions, "metricsRequireKey">) =
   )
 }
 
+/** Serves `app` (the pipeline over the router), its spans recording no value of an undeclared query parameter (traceRedaction). */
+export const serving = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  // No middleware: without an exporter the server then makes no span per request (see pipeline).
+  HttpServer.serve(app).pipe(Layer.provide(traceRedaction))
+
 /** The routes, the pipeline and the server; needs the engines, the lakehouse and an HttpServer. */
 export const layer = (options: HandlerOptions) => {
   const routes = Layer.mergeAll(
@@ -448,8 +471,7 @@ export const layer = (options: HandlerOptions) => {
     // Requests delete their own files; these are what a process that died mid-request left.
     yield* sweepStaleTempDirs
     const router = yield* HttpRouter.HttpRouter
-    // No middleware: without an exporter the server then makes no span per request (see pipeline).
-    return HttpServer.serve(pipeline(options)(router.asHttpEffect()))
+    return serving(pipeline(options)(router.asHttpEffect()))
   }))
   const built = serve.pipe(Layer.provide(Layer.provideMerge(routes, HttpRouter.layer)))
   // As HttpRouter.serve does: route-level requirement markers are satisfied by the router.
