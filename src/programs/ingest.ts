@@ -75,7 +75,9 @@ const flags = {
   group: Flag.String("group").pipe(
     setting("consumer group; its marker in each table says what it has ingested (a start on topics another group has ingested there is refused: see --adopt-marks-of, --separate-copy)", { env: "K2_GROUP", read: Config.String, fallback: Ingest.defaultIngestConfig.groupId,
       // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
-      check: nonBlank("a consumer group name") })
+      // platformatic (the default client) one with whitespace: it threw, a stack trace, once the
+      // warehouse's tables were made, and an embedded day's markers under it no live run could continue.
+      check: (group) => nonBlank("a consumer group name")(group) ?? (/\s/.test(group) ? "a consumer group name without whitespace (the platformatic client refuses one)" : undefined) })
   ),
   // Flags alone, no variable: each is a decision about one warehouse, which a deployment's
   // environment would keep making on every later start (topics added later included; ADR-61).

@@ -137,6 +137,17 @@ describe("npm run ingest, settings refused before Kafka and the warehouse", () =
       }
     }), 30_000)
 
+  it.effect("a --group holding whitespace: refused at once, where platformatic threw a stack trace once the warehouse's tables were made", () =>
+    Effect.gen(function*() {
+      for (const args of [live, embedded]) {
+        const message = yield* invalidValue([...args, "--group", "ingest prod"])
+        assert.include(message, "--group", message)
+        assert.include(message, "without whitespace", message)
+      }
+      const fromEnv = yield* invalidValue(live, { K2_GROUP: "k2\tingest" })
+      assert.include(fromEnv, "(from K2_GROUP)", fromEnv)
+    }), 30_000)
+
   it.effect("K2_DUCKDB_* checked with the other settings: the embedded default made the catalog first, live mode reached the brokers first", () =>
     Effect.gen(function*() {
       for (const args of [embedded, live]) {

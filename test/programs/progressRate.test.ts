@@ -61,7 +61,7 @@ describe("progressLine", () => {
 
   it.effect("is cut to fit a terminal narrower than it: rewritten in place, it never wraps", () =>
     Effect.gen(function*() {
-      const p = { ...progressOf(makeCounters(), new Map()), consumed: 123_456, position: 123_456, written: { trades: 50_000, quotes: 70_000, instruments: 20, sequence_events: 1 } }
+      const p = { ...progressOf(makeCounters(), new Map()), consumed: 123_456, position: 123_456, partitions: 12, written: { trades: 50_000, quotes: 70_000, instruments: 20, sequence_events: 1 } }
       const written: Array<string> = []
       const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
       const { isTTY, columns } = process.stderr
@@ -92,9 +92,26 @@ describe("progressLine", () => {
           Effect.map(() => written.join(""))
         )
       }
-      const idle = { ...progressOf(makeCounters(), new Map()), lag: 0 }
+      const idle = { ...progressOf(makeCounters(), new Map()), lag: 0, partitions: 12 }
       assert.include(yield* lineOf({ ...idle, lagUnansweredMs: 12_400 }), "| lag ? (Kafka not answering for 12 s) |")
       assert.include(yield* lineOf(idle), "| lag 0 |")
+    }))
+
+  // A member whose group has not assigned it anything yet (a restart after a kill waits out the old
+  // member's session, 30 s by default) read "lag 0 | partitions 0": caught up, while it read nothing.
+  it.effect("says no partitions are assigned rather than a lag of 0, while the member holds none", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((c) => (written.push(String(c)), true))
+      const tty = process.stderr.isTTY
+      process.stderr.isTTY = true
+      const p = { ...progressOf(makeCounters(), new Map()), lag: 0, partitions: 0 }
+      yield* progressLine(p, 15_000, new RecentRate()).pipe(Effect.ensuring(Effect.sync(() => {
+        spy.mockRestore()
+        process.stderr.isTTY = tty
+      })))
+      assert.include(written.join(""), "| dlq 0 | no partitions assigned yet (the group rebalancing?) | 15 s")
+      assert.notInclude(written.join(""), "lag 0")
     }))
 
   // A stop's drain lets the partitions go and no longer reads the lag: the line read "partitions 0"

@@ -65,6 +65,35 @@ describe("--warehouse and --catalog paths", () => {
       yield* refused("~/catalog.db", "a path without a leading ~")
     }).pipe(Effect.scoped))
 
+  it.effect("a SQLite catalog that is a directory, a device, a loop of links or a link into a missing directory is refused, from the flag or K2_CATALOG", () =>
+    Effect.gen(function*() {
+      const dir = yield* oddities
+      fs.symlinkSync(path.join(dir, "missing", "catalog.db"), path.join(dir, "astray.db"))
+      const refused = (catalog: string, says: string) =>
+        Effect.gen(function*() {
+          assert.include(refusal(yield* parseFlag(lakehouseFlags.catalog, {}, { catalog: [catalog] })), says)
+          assert.include(refusal(yield* parseFlag(lakehouseFlags.catalog, { K2_CATALOG: catalog })), says)
+        })
+      // Taken, each failed only as the catalog opened: "catalog unavailable: unable to open database
+      // file", exit 1, the warehouse directory made and left empty.
+      yield* refused(dir, `${dir} is a directory`)
+      yield* refused("/dev/null", "/dev/null is not a regular file")
+      yield* refused(path.join(dir, "loop1"), `${path.join(dir, "loop1")} is a loop of symbolic links`)
+      yield* refused(path.join(dir, "astray.db"), `${path.join(dir, "astray.db")} is a symbolic link to ${path.join(dir, "missing", "catalog.db")}, in a directory that does not exist`)
+      // A link to a file yet to be made in a directory that exists is SQLite's to make.
+      const taken = yield* parseFlag(lakehouseFlags.catalog, {}, { catalog: [path.join(dir, "dangling")] })
+      assert.isTrue(Exit.isSuccess(taken), String(taken))
+    }).pipe(Effect.scoped))
+
+  it.effect("ingest: a --catalog that is a directory is a usage error (exit 2), the warehouse not made", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-paths-")
+      const { code, output } = yield* run("ingest", ["--warehouse", path.join(dir, "wh"), "--catalog", dir, "--events", "10"])
+      assert.strictEqual(code, 2, output)
+      assert.include(output, `${dir} is a directory`)
+      assert.isFalse(fs.existsSync(path.join(dir, "wh")), "warehouse made")
+    }).pipe(Effect.scoped))
+
   it.effect("--catalog :memory: is no file: taken from a working directory longer than SQLite's path limit, as a directory named ~foo is", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("k2-paths-")

@@ -612,8 +612,11 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
     // Registered after the subscription, so it runs before the consumer leaves the group. A
     // consumer that failed revokes nothing itself: what is left is let go here, so that a rejoin
     // starts every partition it gets from the tables.
+    // The actors are stopped first: their FiberMap's own finalizer runs only after this one, and an
+    // actor still on a batch buffered it after the final flush had taken the buffers (counted
+    // consumed, never committed, read again on the next start). A batch cut short is read again.
     yield* Effect.addFinalizer((exit) =>
-      flushWith(consumer, true).pipe(
+      FiberMap.clear(actors).pipe(Effect.andThen(flushWith(consumer, true))).pipe(
         Effect.catch((e) =>
           Effect.sync(() => {
             // Only a drain a stop asked for fails the run: after a fault, the run rejoins (or ends

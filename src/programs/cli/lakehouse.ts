@@ -61,7 +61,33 @@ const sqliteFileProblem = (file: string): string | undefined => {
   const refused = unexpandedHome(file) ?? sqlitePathProblem(file)
   if (refused !== undefined) return refused
   const problem = directoryProblem(path.dirname(path.resolve(file)))
-  return problem === undefined ? undefined : `a SQLite file in a directory (${problem})`
+  return problem === undefined ? sqliteFileItself(path.resolve(file)) : `a SQLite file in a directory (${problem})`
+}
+
+/**
+ * A refusal of what stands at `file` itself, in a directory that is one: a directory, a device or
+ * another file that is not a regular one, a loop of links, a link into a directory that does not
+ * exist. Taken, each failed only as the catalog opened ("catalog unavailable: unable to open
+ * database file", exit 1), the warehouse made and left empty.
+ */
+const sqliteFileItself = (file: string): string | undefined => {
+  try {
+    const st = fs.statSync(file, { throwIfNoEntry: false })
+    if (st?.isDirectory() === true) return `a SQLite file (${file} is a directory)`
+    // /dev/null, a FIFO: "disk I/O error", or a wait for a writer.
+    if (st !== undefined) return st.isFile() ? undefined : `a SQLite file (${file} is not a regular file)`
+    // A link to nothing: SQLite makes the file it names, not the directories on the way.
+    const link = fs.lstatSync(file, { throwIfNoEntry: false })
+    if (link?.isSymbolicLink() !== true) return undefined
+    const target = path.resolve(path.dirname(file), fs.readlinkSync(file))
+    return fs.statSync(path.dirname(target), { throwIfNoEntry: false })?.isDirectory() === true
+      ? undefined
+      : `a SQLite file (${file} is a symbolic link to ${target}, in a directory that does not exist)`
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") return `a SQLite file (${file} is a loop of symbolic links)`
+    // EACCES and the like: opening it says so, naming the file.
+    return undefined
+  }
 }
 
 export const lakehouseFlags = {

@@ -56,7 +56,13 @@ export const progressLine = (p: IngestProgress, elapsedMs: number, rates: Recent
     const read = day === undefined ? `${p.consumed}` : day.total === undefined ? `${p.position}` : `${p.position} of ${day.total}`
     // Draining, the lag is no longer read and the partitions are let go: "partitions 0" and the
     // last lag read as the state of now (a frozen broker's "lag ?" turned back into a stale figure).
-    const state = p.draining ? "draining (flush, commit, leave the group)" : `${lagText(p)} | partitions ${p.partitions}`
+    // Holding no partition (the group still assigning them: a restart after a kill waits out the old
+    // member's session), "lag 0 | partitions 0" read as caught up while nothing was read.
+    const state = p.draining
+      ? "draining (flush, commit, leave the group)"
+      : p.partitions === 0
+      ? "no partitions assigned yet (the group rebalancing?)"
+      : `${lagText(p)} | partitions ${p.partitions}`
     const line = `${read} messages, ${rate}/s | rows committed ${committed} | ` +
       `dlq ${p.deadLettered} | ${state} | ${seconds.toFixed(0)} s`
     writeProgress(line, elapsedMs, 100)
