@@ -6,40 +6,35 @@
  * catalog), then prints a summary. With `--brokers` (or K2_KAFKA_BROKERS) it consumes the real
  * topics until SIGTERM/SIGINT, which drains: flush, commit, leave the group.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { Cause, Config, Console, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, integerRead, lakehouseEnvironment, modeSetting, nonBlank, optionalSetting, setting, sourcedSetting } from "./cli/flags.ts"
-import { failsTheDrain, runCommand } from "./cli/run.ts"
-import { makeWireCodec } from "../domain/avro/codec.ts"
-import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, partitionsByDefault, sourceTopicSpecs, topicName } from "../domain/wire.ts"
+import { runCommand } from "./cli/run.ts"
+import { instrumentsTopicName, parseInstrumentsTopicName, parseTopicName, partitionsByDefault, topicName } from "../domain/wire.ts"
 import * as Feeds from "../layers/feeds/simulator.ts"
 import * as Ingest from "../layers/ingest/ingestor.ts"
-import { claimTopics, describeOthers, othersTopics } from "../layers/ingest/otherGroups.ts"
+import { claimTopics } from "../layers/ingest/otherGroups.ts"
 import { makeFirstContact } from "../layers/kafka/firstContact.ts"
 import * as KafkaMemory from "../layers/kafka/memory.ts"
 import { JOIN_WAIT_MARGIN_MS } from "../layers/kafka/platformatic.ts"
 import { DuckDb, type DuckDbOptions } from "../layers/duckdb/DuckDb.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
-import { markerOf } from "../domain/ingest/marker.ts"
-import { identifierOf, type TableName, tables } from "../domain/tables.ts"
-import { countOf, publishFeed } from "../layers/produce/publisher.ts"
+import { tables } from "../domain/tables.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
 import type { TrackerOptions } from "../domain/sequence/tracker.ts"
 import * as MetricsServer from "../layers/telemetry/server.ts"
 import * as ProcessMetrics from "../layers/telemetry/process.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
-import { Catalog } from "../services/Catalog.ts"
-import { type IngestProgress, Ingestor } from "../services/Ingestor.ts"
 import { KafkaAdmin } from "../services/KafkaSink.ts"
 import { UsageError, usage } from "./cli/common.ts"
+import { claimEmbeddedRun, recordedEmbeddedRun, refuseWarehouse, removeEmbeddedRun, tablesWithMarkers } from "./cli/embeddedRun.ts"
+import { ingestSimulatedDay, ingestUntilStopped, specsOf } from "./cli/ingestRuns.ts"
+import { stoppedWhileStarting } from "./cli/ingestSummary.ts"
 import { BROKER_WAIT_ENV, BROKER_WAIT_SETTING, brokerList, checkKafkajsLogLevel, checkRegistryTopics, kafkaClientEnvironment, kafkaLayer, loadKafkaClient, modeClientFlag, modeSchemaRegistryFlag, partitionsFlagNoting, wireSchemas } from "./cli/kafka.ts"
 import { describeSecurity, kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { defaultCatalogProblem, lakehouseFlags, lakehouseOf } from "./cli/lakehouse.ts"
-import { progressLine, RecentRate } from "./cli/progress.ts"
-import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags, symbolsSetting } from "./cli/symbols.ts"
+import { givenSymbolFlags, simulatedSymbols, simulatedSymbolsFlags } from "./cli/symbols.ts"
 import { holdWarehouse } from "./cli/warehouseLock.ts"
 
 /** How --help marks the flags only a run against a broker reads. */
@@ -204,257 +199,12 @@ const ingestorLayer = (
     }, { ...schemas, trackers: { trades, quotes } })
   }))
 
-/**
- * `seconds`: ingestion's, which the rate is of. `startingSeconds`: live mode's start before it
- * (reaching Kafka, the topics, the warehouse), said apart: counted in, a run that waited 40 s for
- * its broker read as ingesting at a fraction of its rate.
- */
-const summary = (p: IngestProgress, seconds: number, startingSeconds?: number) =>
-  [
-    `ingested in ${seconds.toFixed(1)} s (${Math.round(p.consumed / Math.max(seconds, 0.001))} messages/s)` +
-    (startingSeconds === undefined ? "" : `, after ${startingSeconds.toFixed(1)} s starting (reaching Kafka, opening the warehouse)`),
-    `  consumed            ${p.consumed}`,
-    `  trades written      ${p.written.trades}`,
-    `  quotes written      ${p.written.quotes}`,
-    `  instruments written ${p.written.instruments}`,
-    `  sequence events     ${p.written.sequence_events}`,
-    `  duplicates dropped  ${p.duplicatesDropped}`,
-    `  dead-lettered       ${p.deadLettered}`,
-    `  already ingested    ${p.alreadyIngested}`,
-    `  commits             ${p.commits}`,
-    `  waited for room     ${(p.waitedForRoomMs / 1000).toFixed(1)} s (fetching waiting on flushes)`
-  ].join("\n")
-
-/** Under the summary of an embedded day stopped before its end: the summary alone read as a whole day. */
-const stoppedEarly = "stopped before the end of the simulated day: run again with the same settings to ingest the rest (nothing is ingested twice)"
-
-/** A live run stopped before ingestion began: it read nothing, so it has no summary to print. */
-const stoppedWhileStarting = "stopped while starting, before anything was read: nothing to commit"
-
-/** The topics' specs; the command has checked that each is a market data or instruments topic. */
-const specsOf = (topics: ReadonlyArray<string>, partitions: number) => sourceTopicSpecs(topics, partitions) ?? []
-
 /** What the embedded default's simulator publishes: an ASX day. */
 const simulatedTopics = [
   topicName({ assetClass: "equities", dataType: "trades", exchange: "ASX" }),
   topicName({ assetClass: "equities", dataType: "quotes", exchange: "ASX" }),
   instrumentsTopicName("ASX")
 ]
-
-/** A run that failed on its own or while draining (an error or a defect), not one only interrupted. */
-const failedRun = <A, E>(exit: Exit.Exit<A, E>): exit is Exit.Failure<A, E> => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-
-/**
- * The embedded default's day: the simulator publishes into `broker` once the ingestor has every
- * partition, and the ingestor runs until every partition is read to its end and in its table;
- * then the summary. A signal stops it as it stops the live mode: what was read is committed, then
- * the summary. A run that fails (an error or a defect) fails it, with no summary. `started` is a
- * performance.now() reading (monotonic), as the elapsed times are measured against it.
- */
-export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: ReadonlyArray<string>, partitions: number, started: number) =>
-  Effect.gen(function*() {
-    yield* (yield* KafkaAdmin).ensureTopics(specsOf(topics, partitions))
-    const ingestor = yield* Ingestor
-    const running = yield* Effect.forkChild(failsTheDrain(ingestor.run))
-    const allAssigned = (p: IngestProgress) => p.partitions === topics.length * partitions
-    let total: number | undefined
-    // Whether the day was read to its end: a run stopped by a signal says so under its summary.
-    let complete = false
-    const rates = new RecentRate()
-    const report = Effect.flatMap(ingestor.progress, (p) => progressLine(p, performance.now() - started, rates, { total }))
-    const whole = Effect.gen(function*() {
-      // Publish once the group has its partitions: the backlog bound applies only from then on.
-      yield* ingestor.progress.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: allAssigned }))
-      const publisher = yield* Effect.forkChild(publishFeed(makeWireCodec(), { batchSize: 2_000 }))
-      // The simulator keeps pace with ingestion (the backlog bound): progress is reported throughout.
-      const reporter = yield* Effect.forkChild(report.pipe(Effect.repeat(Schedule.spaced("250 millis"))))
-      const published = yield* Fiber.join(publisher)
-      total = countOf(published.totals)
-      // Done when every partition is read to its end: stopping the ingestor then drains it, which
-      // commits what is buffered and sequence_events too. Waiting for the rows to be in their
-      // tables first waited out --commit-interval-ms (for ever, given a large one).
-      const end = topics.reduce((n, t) => n + broker.topic(t).partitions.reduce((m, _, p) => m + broker.endOffset(t, p), 0), 0)
-      yield* ingestor.progress.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (p) => allAssigned(p) && p.position >= end })
-      )
-      yield* Fiber.interrupt(reporter)
-      yield* report
-      complete = true
-    })
-    // Done or stopped by a signal, the ingestor drains here, while the catalog and the log are
-    // still open (the layers close when this returns). A failed drain fails the run: it is said
-    // instead of a summary (on a signal, failsTheDrain keeps it for the exit code). A run that
-    // fails on its own ends the wait too: else the publisher, held by the backlog bound, waits for ever.
-    yield* Effect.raceFirst(whole, Effect.asVoid(Fiber.await(running))).pipe(Effect.ensuring(Effect.gen(function*() {
-      yield* Fiber.interrupt(running)
-      if (!failedRun(yield* Fiber.await(running))) {
-        yield* Console.error("")
-        yield* Console.log(summary(yield* ingestor.progress, (performance.now() - started) / 1000))
-        if (!complete) yield* Console.log(stoppedEarly)
-      }
-    })))
-    // A defect too: it would otherwise end the program as a success, with a partial summary.
-    const exit = yield* Fiber.await(running)
-    if (failedRun(exit)) {
-      const failure = Exit.findErrorOption(exit)
-      return yield* Option.isSome(failure) ? Effect.fail(failure.value) : Effect.failCause(exit.cause)
-    }
-  })
-
-/**
- * Live mode's ingestion, once started (Kafka reached, the warehouse open, the clients connected):
- * a progress line a second, then the summary however it ends, `summarized` called once it is
- * printed. `started`: the run's start (performance.now()), before the broker wait. The summary's
- * time and rate, and the progress line's, are ingestion's, from here: measured from `started`, a
- * run that waited 40 s for its broker reported its rate diluted by the wait.
- */
-export const ingestUntilStopped = (started: number, summarized: () => void) =>
-  Effect.gen(function*() {
-    const ingestor = yield* Ingestor
-    const begun = performance.now()
-    const rates = new RecentRate()
-    const reporter = yield* Effect.forkChild(
-      Effect.gen(function*() {
-        yield* progressLine(yield* ingestor.progress, performance.now() - begun, rates)
-      }).pipe(Effect.repeat(Schedule.spaced("1 second")))
-    )
-    yield* ingestor.run.pipe(
-      failsTheDrain,
-      Effect.ensuring(Effect.gen(function*() {
-        yield* Fiber.interrupt(reporter)
-        yield* Console.error("")
-        yield* Console.log(summary(yield* ingestor.progress, (performance.now() - begun) / 1000, (begun - started) / 1000))
-        summarized()
-      }))
-    )
-  })
-
-/**
- * What an embedded run publishes and where it goes. Its log's offsets start at 0 every run and the
- * tables' markers say which are in, so only a run with the same settings may follow it on a
- * warehouse: another would skip its records below the markers and write the rest, a mix of two days.
- */
-const embeddedRunOf = (options: Options, topics: ReadonlyArray<string>, symbols: ReadonlyArray<string> | undefined): typeof EmbeddedRunJson.Type => {
-  const { events, seed } = simulatorRun(options)
-  const universe = symbolsSetting(symbols)
-  return {
-    seed,
-    events,
-    ...(universe === undefined ? {} : { symbols: universe }),
-    day: Feeds.simulatorModel({ seed, eventsPerSymbolPerDay: events }).startDate,
-    partitions: options.partitions.value,
-    group: options.group,
-    topics: [...topics].sort()
-  }
-}
-
-const EmbeddedRunJson = Schema.fromJsonString(Schema.Struct({
-  seed: Schema.Number,
-  events: Schema.Number,
-  /** The flag that gave the universe; absent for the default (and in the records of a K2 from before the flag). */
-  symbols: Schema.optionalKey(Schema.String),
-  day: Schema.String,
-  partitions: Schema.Number,
-  group: Schema.String,
-  topics: Schema.Array(Schema.String)
-}))
-
-const EMBEDDED_RUN_FILE = "embedded-run.json"
-
-// The topics are always the simulator's (the command checks): recorded, compared, not shown.
-const describeRun = (r: typeof EmbeddedRunJson.Type) =>
-  `--seed ${r.seed} --events ${r.events}${r.symbols === undefined ? "" : ` ${cutSymbols(r.symbols)}`} --partitions ${r.partitions} ` +
-  `--group ${r.group} (simulated day ${r.day})`
-
-/** A long --symbols list shown by its start and count: a refusal names two runs on a line or two. */
-const cutSymbols = (setting: string) => {
-  const n = setting.split(",").length
-  return setting.length <= 120 ? setting : `${setting.slice(0, 100)}… (${n} symbols)`
-}
-
-const sameRun = (a: typeof EmbeddedRunJson.Type, b: typeof EmbeddedRunJson.Type) =>
-  describeRun(a) === describeRun(b) && a.symbols === b.symbols && a.topics.join() === b.topics.join()
-
-class EmbeddedRunFileFailed extends Schema.TaggedError<EmbeddedRunFileFailed>()("EmbeddedRunFileFailed", {
-  path: Schema.String,
-  detail: Schema.String
-}) {
-  override get message() {
-    return `cannot read or write the embedded run's settings ${this.path}: ${this.detail.replace(/\s+/g, " ")}`
-  }
-}
-
-const embeddedRunFile = (options: Options) => path.join(path.resolve(options.warehouse), EMBEDDED_RUN_FILE)
-
-const embeddedRunIo = <A>(options: Options, f: () => A) =>
-  Effect.try({ try: f, catch: (e) => new EmbeddedRunFileFailed({ path: embeddedRunFile(options), detail: (e as Error).message }) })
-
-/** The embedded run the warehouse records, if any. */
-const recordedEmbeddedRun = (options: Options) =>
-  embeddedRunIo(options, () => {
-    const file = embeddedRunFile(options)
-    if (!fs.existsSync(file)) return undefined
-    const text = fs.readFileSync(file, "utf8")
-    try {
-      return Schema.decodeUnknownSync(EmbeddedRunJson)(text)
-    } catch (e) {
-      // Edited, or another version's: removing it is safe, as tables holding markers without a record are refused.
-      throw new Error(`${(e as Error).message}; not a record this K2 wrote: remove it (tables holding ingested data are then refused, never mixed)`)
-    }
-  })
-
-/** A usage error, exit 2: the settings given do not fit this warehouse. */
-const refuseWarehouse = (options: Options, detail: string) => Effect.fail(new UsageError({ message: `${path.resolve(options.warehouse)}: ${detail}` }))
-
-/** The tables that hold a marker of `group`: what it has ingested there. */
-const tablesWithMarkers = (group: string) =>
-  Effect.gen(function*() {
-    const catalog = yield* Catalog
-    return yield* Effect.filter(["trades", "quotes", "instruments", "sequence_events"] satisfies ReadonlyArray<TableName>, (table) =>
-      Effect.gen(function*() {
-        const id = identifierOf(table)
-        return (yield* catalog.tableExists(id)) && (yield* markerOf((yield* catalog.loadTable(id)).metadata, group, table)) !== undefined
-      }))
-  })
-
-/**
- * Before anything is written (the warehouse held): the run recorded in the warehouse must be this
- * one, unless it committed nothing (it failed or was stopped first: no marker of its group); the
- * tables must hold no marker of this run's group that no embedded run recorded (a live run's,
- * whose offsets would skip this run's records); then this run is recorded.
- */
-const claimEmbeddedRun = (options: Options, topics: ReadonlyArray<string>, symbols: ReadonlyArray<string> | undefined) =>
-  Effect.gen(function*() {
-    const file = embeddedRunFile(options)
-    const wanted = embeddedRunOf(options, topics, symbols)
-    const refuse = (detail: string) => refuseWarehouse(options, detail)
-    const recorded = yield* recordedEmbeddedRun(options)
-    if (recorded !== undefined && sameRun(recorded, wanted)) return
-    if (recorded !== undefined && (yield* tablesWithMarkers(recorded.group)).length > 0) {
-      return yield* refuse(
-        `holds the embedded run ${describeRun(recorded)}; this run, ${describeRun(wanted)}, would mix with it ` +
-          `(its records below that run's markers would be skipped as already ingested). Run with that run's settings ` +
-          `to resume it (nothing is ingested twice), or give another --warehouse.`
-      )
-    }
-    // A live run's group on the simulated topics: this day would go into its tables beside that feed.
-    const others = yield* othersTopics(options.group, topics)
-    if (others.length > 0) {
-      return yield* refuse(`other groups have ingested this run's topics here: ${describeOthers(others)}; the simulated day would be written beside them. Give another --warehouse.`)
-    }
-    const marked = yield* tablesWithMarkers(options.group)
-    if (marked.length > 0) {
-      return yield* refuse(
-        `${marked[0]} holds markers of group ${options.group} but no embedded run recorded its settings here (a --brokers run wrote them, or a K2 from before the record): ` +
-          `the embedded run, ${describeRun(wanted)}, would skip its records below them. Give another --warehouse.`
-      )
-    }
-    // Whole or not at all: a file cut short would refuse every later run.
-    yield* embeddedRunIo(options, () => {
-      fs.writeFileSync(`${file}.${process.pid}`, `${JSON.stringify(wanted, null, 1)}\n`)
-      fs.renameSync(`${file}.${process.pid}`, file)
-    })
-  })
 
 /** The embedded default: simulator → in-process Kafka → local warehouse, then a summary. */
 const embedded = (
@@ -471,7 +221,7 @@ const embedded = (
     const kafka = KafkaMemory.layerMemory(broker, { maxBatchRecords: 2_000, releaseCommitted: true, maxBacklog: 20_000 })
     const { events, seed } = simulatorRun(options)
     yield* Effect.gen(function*() {
-      yield* claimEmbeddedRun(options, topics, symbols)
+      yield* claimEmbeddedRun(options, { events, seed }, topics, symbols)
       yield* Console.error(`embedded default: simulated ASX day → in-process Kafka → ${options.warehouse}`)
       yield* ingestSimulatedDay(broker, topics, options.partitions.value, performance.now()).pipe(
         Effect.provide(ingestorLayer(options, trackerOptions, topics, Option.none(), true).pipe(
@@ -509,7 +259,7 @@ const live = (
         }
         // The record of a day that wrote nothing goes: else an embedded run of its settings would
         // take this run's markers for its own and skip its records below them.
-        yield* embeddedRunIo(options, () => fs.rmSync(embeddedRunFile(options), { force: true }))
+        yield* removeEmbeddedRun(options)
       }).pipe(Effect.scoped)
     }
     // performance.now, not Date.now: a clock set back an hour put the progress line (and its rate) an hour behind.

@@ -7,7 +7,7 @@ import { Cause, Effect, Exit, Layer, Option } from "effect"
 import * as Feeds from "../../src/layers/feeds/simulator.ts"
 import * as KafkaMemory from "../../src/layers/kafka/memory.ts"
 import { makeCounters, progressOf } from "../../src/layers/ingest/ingestProgress.ts"
-import { ingestSimulatedDay } from "../../src/programs/ingest.ts"
+import { ingestSimulatedDay } from "../../src/programs/cli/ingestRuns.ts"
 import { type IngestProgress, Ingestor } from "../../src/services/Ingestor.ts"
 import { catalogError, CatalogUnavailable } from "../../src/services/Catalog.ts"
 

@@ -6,7 +6,7 @@
 import { assert, describe, it, vi } from "@effect/vitest"
 import { Console, Effect, Layer } from "effect"
 import { makeCounters, progressOf } from "../../src/layers/ingest/ingestProgress.ts"
-import { ingestUntilStopped } from "../../src/programs/ingest.ts"
+import { ingestUntilStopped } from "../../src/programs/cli/ingestRuns.ts"
 import { type IngestProgress, Ingestor } from "../../src/services/Ingestor.ts"
 
 const read: IngestProgress = { ...progressOf(makeCounters(), new Map()), consumed: 1_000, partitions: 1 }
