@@ -117,6 +117,12 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
       // `alice:<hash>:read,sql` reads `sql` as an entry of its own.
       return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: join scopes with + (read+sql), not ','` })
     }
+    if (fields.length === 1) {
+      // Not repeated: an entry of one field is most likely a key pasted in place of the entry.
+      return new InvalidServerConfig({
+        detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: it has 1 field (no ':'); give the key's name, the sha256 of the key and its scopes`
+      })
+    }
     if (fields.length > 3) {
       return new InvalidServerConfig({
         detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: it has ${fields.length} fields separated by ':' (entries are separated by ',')`

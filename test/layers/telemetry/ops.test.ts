@@ -6,11 +6,14 @@
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Metrics from "../../../src/layers/telemetry/metrics.ts"
 import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
 import {
+  alertRuleCases,
+  dashboardExpressions,
   dashboardFile,
   dashboardPanels,
   expectedLabels,
@@ -89,6 +92,18 @@ describe("ops/prometheus", () => {
     for (const alert of alerts) assert.isTrue(tested.has(alert), `${alert} has a promtool unit test`)
   })
 
+  it("every alert has a promtool case where it fires and one where it stays quiet (exp_alerts: [])", () => {
+    const cases = alertRuleCases()
+    // The cases are parsed out of the test file: finding none would check nothing.
+    assert.isAtLeast(cases.length, 20)
+    const alerts = [...fs.readFileSync(rulesFile, "utf8").matchAll(/- alert: (\w+)/g)].map((m) => m[1]!)
+    const missing = alerts.flatMap((alert) => [
+      ...(cases.some((c) => c.alertname === alert && c.fires) ? [] : [`${alert}: no case where it fires`]),
+      ...(cases.some((c) => c.alertname === alert && !c.fires) ? [] : [`${alert}: no case where it stays quiet`])
+    ])
+    assert.deepStrictEqual(missing, [])
+  })
+
   it("rules use only metrics K2 defines, each with known labels", () => {
     const defined = definedFamilies()
     assert.isAtLeast(ruleExpressions().length, 8)
@@ -99,6 +114,51 @@ describe("ops/prometheus", () => {
       assert.isTrue(defined.has(family), `${family} is defined in src`)
       assert.isDefined(expectedLabels[family], `${family} has expected labels in opsMetrics.ts`)
     }
+  })
+})
+
+/**
+ * Labels an expression selects on (`name{label=...}`) or groups by (`by (label, ...)`) that none of
+ * the metrics it names carries: such a matcher selects nothing, such a grouping merges everything.
+ * The labels Prometheus adds (instance, job, and le on a histogram's buckets) are always there.
+ */
+const unknownLabels = (expr: string): Array<string> => {
+  const text = expr.replace(/"(?:[^"\\]|\\.)*"/g, "\"\"")
+  const families = [...text.matchAll(/\b(k2_[a-z0-9_]+|up)\b/g)].map((m) => m[1]!)
+  const carried = (family: string) => family === "up" ? [] : expectedLabels[family.replace(/_(bucket|sum|count)$/, "")] ?? []
+  const problems: Array<string> = []
+  for (const m of text.matchAll(/\b(k2_[a-z0-9_]+|up)\s*\{([^}]*)\}/g)) {
+    for (const l of m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g)) {
+      const label = l[1]!
+      const ok = label === "instance" || label === "job" || (label === "le" && m[1]!.endsWith("_bucket")) ||
+        carried(m[1]!).includes(label)
+      if (!ok) problems.push(`${m[1]}{${label}}`)
+    }
+  }
+  for (const m of text.matchAll(/\bby\s*\(([^)]*)\)/g)) {
+    for (const label of m[1]!.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+      const ok = label === "instance" || label === "job" || (label === "le" && families.some((f) => f.endsWith("_bucket"))) ||
+        families.some((f) => carried(f).includes(label))
+      if (!ok) problems.push(`by (${label}) over ${families.join(", ")}`)
+    }
+  }
+  return problems
+}
+
+describe("ops label use", () => {
+  it("unknownLabels finds a label no metric of the expression carries", () => {
+    assert.deepStrictEqual(unknownLabels(`sum by (symbol) (rate(k2_ingest_dead_letters_total{reason="x",topic="y"}[5m]))`), [
+      "k2_ingest_dead_letters_total{topic}",
+      "by (symbol) over k2_ingest_dead_letters_total"
+    ])
+    assert.deepStrictEqual(unknownLabels(`histogram_quantile(0.9, sum by (le, route) (rate(k2_http_request_duration_seconds_bucket{route!~"a|b",job="k2-serve"}[5m])))`), [])
+  })
+
+  it("every label the rules and the dashboard select or group by is one their metrics carry", () => {
+    const exprs = [...ruleExpressions(), ...dashboardExpressions()]
+    assert.isAtLeast(exprs.length, 40)
+    const problems = exprs.flatMap((e) => unknownLabels(e.replaceAll("$__rate_interval", "5m")).map((p) => `${p}: ${e}`))
+    assert.deepStrictEqual(problems, [])
   })
 })
 
@@ -121,6 +181,35 @@ describe("ops/grafana", () => {
         assert.isAtLeast(names.length, 1, `${panel.title}: ${t.expr} names a K2 metric`)
         for (const n of names) assert.isTrue(defined.has(n), `${panel.title}: ${n} is defined in src`)
       }
+    }
+  })
+
+  it("the 5xx ratio panel reads 0, not \"No data\", while every request succeeds (promtool)", () => {
+    const panel = dashboardPanels().find((p) => p.title === "5xx ratio")
+    assert.isDefined(panel)
+    const expr = panel!.targets![0]!.expr.replaceAll("$instance", ".*").replaceAll("$__rate_interval", "5m")
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-ops-"))
+    try {
+      const file = path.join(dir, "panel.test.yml")
+      fs.writeFileSync(file, [
+        "evaluation_interval: 1m",
+        "tests:",
+        "  - interval: 1m",
+        "    input_series:",
+        `      - series: 'k2_http_requests_total{instance="s:8080",job="k2-serve",route="/v1/trades",method="GET",status="200"}'`,
+        "        values: '0+600x10'",
+        "    promql_expr_test:",
+        `      - expr: ${JSON.stringify(expr)}`,
+        "        eval_time: 10m",
+        "        exp_samples:",
+        "          - labels: '{}'",
+        "            value: 0",
+        ""
+      ].join("\n"))
+      const r = promtool("test", "rules", file)
+      assert.isTrue(r.ok, r.output)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
     }
   })
 

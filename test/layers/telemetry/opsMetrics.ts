@@ -80,6 +80,20 @@ export const ruleExpressions = (): Array<string> => {
   return out
 }
 
+/**
+ * The `alert_rule_test` cases of the promtool test file: each `- eval_time:` entry's alert and
+ * whether it expects the alert firing (a non-empty `exp_alerts`) or quiet (`exp_alerts: []`, or
+ * none, as promtool reads it).
+ */
+export const alertRuleCases = (): Array<{ readonly alertname: string; readonly fires: boolean }> =>
+  fs.readFileSync(rulesTestFile, "utf8").split(/^\s*- eval_time:/m).slice(1).map((text) => {
+    const entry = text.split(/^\s*- interval:/m)[0]!
+    const alertname = /^\s*alertname:\s*(\w+)\s*$/m.exec(entry)?.[1]
+    if (alertname === undefined) throw new Error(`an alert_rule_test case without alertname:${entry}`)
+    const expected = /^\s*exp_alerts:\s*(.*)$/m.exec(entry)?.[1]?.trim()
+    return { alertname, fires: expected !== undefined && expected !== "[]" }
+  })
+
 export interface Panel {
   readonly id: number
   readonly type: string
