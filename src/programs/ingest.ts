@@ -334,6 +334,17 @@ const live = (
   })
 
 /**
+ * --metrics-host (or K2_METRICS_HOST), when metrics are served: one that cannot be resolved or is
+ * no address of this machine is the operator's mistake, refused before anything is touched. Only
+ * a port taken by another process is a warning the run goes on after (docs/operations.md).
+ */
+const metricsHostChecked = (options: Options) =>
+  options.metricsPort.value === 0 ? Effect.void : Effect.flatMap(MetricsServer.hostProblem(options.metricsHost.value), (problem) =>
+    problem === undefined
+      ? Effect.void
+      : Effect.fail(new UsageError({ message: `${options.metricsHost.given ? "--metrics-host" : "K2_METRICS_HOST"} ${options.metricsHost.value}: ${problem}` })))
+
+/**
  * The settings read from the environment alone, read and checked before anything is touched: the
  * sequence trackers' options, and DuckDB's, which the lakehouse is then opened with (read as it
  * opened, a bad one left the embedded default's empty catalog behind, and live mode refused it
@@ -397,7 +408,10 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     const brokers = brokerList(options.brokers.value)
     const security = kafkaSecurityFrom()
     checkKafkajsLogLevel()
-    return Effect.flatMap(environmentSettings, ({ duckDb, tracker }) => live({ ...options, duckDb }, tracker, brokers, topics, security))
+    return metricsHostChecked(options).pipe(
+      Effect.andThen(environmentSettings),
+      Effect.flatMap(({ duckDb, tracker }) => live({ ...options, duckDb }, tracker, brokers, topics, security))
+    )
   }).pipe(Effect.provide(Telemetry.layer("ingest")))).pipe(Command.withDescription(describedWith(
   "Ingest market data from Kafka into Iceberg, exactly once: from --brokers (or K2_KAFKA_BROKERS) until SIGTERM/SIGINT, " +
     "or without them the embedded default (a simulated day through an in-process Kafka). A flag marked \"live mode\" or " +

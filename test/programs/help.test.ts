@@ -53,3 +53,25 @@ describe.concurrent("--help names every environment variable the program reads",
       }))
   }
 })
+
+/** Bounds a refusal states are shown beside the flag: met only as a refusal, they read as arbitrary. */
+const bounds = {
+  ingest: [["--partitions", "1..10000"], ["--flush-bytes", "at least 65536"], ["--session-timeout-ms", "6000..2147473647"], ["--metrics-port", "0..65535"]],
+  replay: [["--partitions", "1..10000"]],
+  serve: [["--port", "0..65535"]],
+  produce: [["--partitions", "1..10000"]]
+} as const
+
+describe.concurrent("--help shows the bounds a refusal states", () => {
+  for (const [program, flags] of Object.entries(bounds)) {
+    it.effect(program, () =>
+      Effect.gen(function*() {
+        const run = spawnProgram(program as keyof typeof bounds, ["--help"])
+        assert.strictEqual(yield* Effect.promise(() => run.exited), 0, run.output())
+        for (const [flag, range] of flags) {
+          const line = run.output().split("\n").find((l) => l.trimStart().startsWith(`${flag} `))
+          assert.include(line ?? "", range, `${program} ${flag}`)
+        }
+      }))
+  }
+})

@@ -7,7 +7,8 @@ import { assert, describe, it, vi } from "@effect/vitest"
 import { Console, Effect, Layer } from "effect"
 import { makeCounters, progressOf } from "../../src/layers/ingest/ingestProgress.ts"
 import { ingestUntilStopped } from "../../src/programs/cli/ingestRuns.ts"
-import { type IngestProgress, Ingestor } from "../../src/services/Ingestor.ts"
+import { type IngestError, type IngestProgress, Ingestor } from "../../src/services/Ingestor.ts"
+import { KafkaError, NotAuthorized } from "../../src/services/KafkaSource.ts"
 
 const read: IngestProgress = { ...progressOf(makeCounters(), new Map()), consumed: 1_000, partitions: 1 }
 
@@ -47,4 +48,43 @@ describe("live mode's summary", () => {
       assert.match(line!, /\| [01] s\s*$/)
       assert.notMatch(line!, /, 2\d\/s/)
     }))
+
+  /** A run of the stand-in ingestor: what it printed, whether it said it summarized, and how it ended. */
+  const runOf = (run: Effect.Effect<void, IngestError>, progress: IngestProgress) =>
+    Effect.gen(function*() {
+      let printed = ""
+      let summarized = false
+      const console: Console.Console = Object.assign(Object.create(globalThis.console), {
+        log: (text: unknown) => void (printed += `${String(text)}\n`),
+        error: () => {}
+      })
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation(() => true)
+      const failure = yield* ingestUntilStopped(performance.now(), () => void (summarized = true)).pipe(
+        Effect.provide(Layer.succeed(Ingestor)(Ingestor.of({ run, progress: Effect.succeed(progress) }))),
+        Effect.provideService(Console.Console, console),
+        Effect.flip,
+        Effect.ensuring(Effect.sync(() => spy.mockRestore()))
+      )
+      return { printed, summarized, failure }
+    })
+
+  it.live("a run that fails before reading anything prints its error alone, no summary of zeros", () =>
+    Effect.gen(function*() {
+      const nothing = progressOf(makeCounters(), new Map())
+      const { failure, printed, summarized } = yield* runOf(Effect.fail(refused), nothing)
+      assert.strictEqual(failure, refused)
+      assert.strictEqual(printed, "")
+      assert.isFalse(summarized)
+    }))
+
+  it.live("a run that read and then failed still prints its summary", () =>
+    Effect.gen(function*() {
+      const { failure, printed, summarized } = yield* runOf(Effect.fail(refused), read)
+      assert.strictEqual(failure, refused)
+      assert.include(printed, "consumed            1000")
+      assert.isTrue(summarized)
+    }))
 })
+
+/** The broker refusing the group: a fault ingestion does not wait out. */
+const refused = new KafkaError({ reason: new NotAuthorized({ operation: "join", code: "GROUP_AUTHORIZATION_FAILED", resource: "group k2-ingest", needs: "READ", principal: "User:k2" }) })

@@ -34,6 +34,14 @@ describe.concurrent("npm run ingest, bad options", () => {
   it.effect("a metrics port out of range, from the environment", () =>
     refused([], "Invalid value for flag --metrics-port", { K2_METRICS_PORT: "70000" }))
 
+  // An operator's mistake, not a port another process took: ingest went on without metrics, a warning in its log.
+  it.effect("a metrics host that cannot be resolved, or is no address of this machine", () =>
+    Effect.gen(function*() {
+      yield* refused(["--brokers", "127.0.0.1:1", "--metrics-host", "no-such-host.invalid"], "--metrics-host no-such-host.invalid: cannot be resolved")
+      // 192.0.2.1 (TEST-NET-1) is no interface's, from the variable.
+      yield* refused(["--brokers", "127.0.0.1:1"], "K2_METRICS_HOST 192.0.2.1: not an address of this machine", { K2_METRICS_HOST: "192.0.2.1" })
+    }), 60_000)
+
   it.effect("sequence tracker settings from the environment are read and checked", () =>
     Effect.gen(function*() {
       yield* refused([], "K2_SEQUENCE_CAPACITY", { K2_SEQUENCE_CAPACITY: "0" })

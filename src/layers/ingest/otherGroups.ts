@@ -216,22 +216,35 @@ export const claimTopics = ({ adoptMarksOf: adopt, group, separateCopy }: GroupS
     // Each table loaded and its markers read once, for all that follows.
     const tables = yield* loadTables(topics)
     const found = othersTopicsIn(tables, group, topics)
+    // A name mistyped would adopt nothing, silently: the topics then read from the start. Named as
+    // such, not as the refusal of the groups that do hold marks (which did not name it).
+    if (adopt !== undefined && heldIn(tables, adopt).length === 0) {
+      const holding = [...new Set(found.flatMap((f) => f.groups))]
+      return yield* new OtherGroupsMarkers({
+        detail: `--adopt-marks-of ${adopt}: group ${adopt} holds no marks of ${topics.join(", ")} in these tables; nothing to adopt` +
+          (holding.length === 0 ? " (no other group's marks do either)" : ` (held by group ${holding.join(", ")})`)
+      })
+    }
     const refused = found.filter((f) => adopt === undefined || !f.groups.includes(adopt))
     if (refused.length > 0) {
       const others = [...new Set(refused.flatMap((f) => f.groups))]
+      // Said only of a group whose own marker handed a refused topic over to a group that adopted it.
+      const handedOver = refused.some((f) =>
+        tables.some((t) => {
+          const own = t.table === f.table ? Result.getOrUndefined(markerOfGroup(t.markers, group)) : undefined
+          return own !== undefined && handedOverOf(own.carried, group).has(f.topic)
+        })
+      )
       return yield* new OtherGroupsMarkers({
         detail: `group ${group}'s markers do not hold where topics other groups have ingested here stand: ${describeOthers(refused)}. ` +
-          `Started as ${group}, ingest would read them again from its own marker where it has one (its marks were adopted by that group, ` +
-          `which went on from them), else from the group's committed offsets (or the earliest), and write those records a second time. ` +
+          `Started as ${group}, ingest would read them again from its own marker where it has one` +
+          (handedOver ? " (its marks were adopted by that group, which went on from them)" : "") +
+          `, else from the group's committed offsets (or the earliest), and write those records a second time. ` +
           `To continue that copy, stop group ${others.join(", ")}'s ingest and run with --adopt-marks-of ${others[0]} (or as --group ${others[0]}); ` +
           `for a copy of ${group}'s own, every record written again, run with --separate-copy.`
       })
     }
     if (adopt === undefined) return
-    // A name mistyped would adopt nothing, silently: the topics then read from the start.
-    if (heldIn(tables, adopt).length === 0) {
-      return yield* new OtherGroupsMarkers({ detail: `--adopt-marks-of ${adopt}: that group has ingested none of ${topics.join(", ")} into these tables; nothing to adopt` })
-    }
     // Only topics that are not the group's own: the flag left on a later start adopts nothing over its copy.
     const toAdopt = [...new Set(found.map((f) => f.topic))]
     if (toAdopt.length === 0) return

@@ -4,6 +4,7 @@
  * listens while the layer lives and closes with it.
  */
 import { createServer, type Server } from "node:http"
+import * as net from "node:net"
 import { Effect, Layer } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 
@@ -77,3 +78,25 @@ export const layer = (options: MetricsServerOptions): Layer.Layer<never> =>
     )
     return server
   }))
+
+/**
+ * What is wrong with `host` as an address to listen on, undefined when nothing is: a name that
+ * does not resolve, or an address no interface of this machine has. Tried as the server listens
+ * (a free port of it, closed at once): an operator's mistake, said before the program starts,
+ * unlike a port another process has taken, which `layer` only warns of.
+ */
+export const hostProblem = (host: string): Effect.Effect<string | undefined> =>
+  Effect.callback<string | undefined>((resume) => {
+    const probe = net.createServer()
+    probe.once("error", (e: NodeJS.ErrnoException) => {
+      probe.close()
+      resume(Effect.succeed(
+        e.code === "EADDRNOTAVAIL"
+          ? "not an address of this machine (give one of its interfaces', 127.0.0.1, or 0.0.0.0 for all)"
+          : e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EAI_NONAME" || e.code === "EAI_FAIL"
+          ? `cannot be resolved (${e.code})`
+          : `cannot be listened on: ${e.message}`
+      ))
+    })
+    probe.listen(0, host, () => probe.close(() => resume(Effect.succeed(undefined))))
+  })

@@ -90,7 +90,7 @@ export const envSetting = <A>(env: string, read: (name: string) => Config.Config
 const describedSetting = <A>(flag: Flag.Flag<A>, about: string, from: Partial<FromEnv<A>> & { readonly fallback: A }) => {
   const env = from.env === undefined ? "" : `env ${from.env}; `
   // An empty default is named: "default )" reads as a slip.
-  return Flag.withDescription(flag, `${about} (${env}default ${from.fallback === "" ? "none" : String(from.fallback)})`)
+  return Flag.withDescription(flag, `${about} (${env}${rangeNote(from.check)}default ${from.fallback === "" ? "none" : String(from.fallback)})`)
 }
 
 /**
@@ -133,7 +133,7 @@ export const defaultedSetting = <A>(about: string, from: Partial<FromEnv<A>> & {
  */
 export const modeSetting = <A>(about: string, from: { readonly fallback: A; readonly check?: Check<A> }) =>
 (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> => {
-  const described = Flag.withDescription(flag, `${about} (default ${String(from.fallback)})`)
+  const described = Flag.withDescription(flag, `${about} (${rangeNote(from.check)}default ${String(from.fallback)})`)
   return Flag.optional(from.check === undefined ? described : checked(from.check)(described))
 }
 
@@ -162,11 +162,12 @@ export const sourcedSetting = <A>(about: string, from: Partial<FromEnv<A>> & { r
 }
 
 /** A flag with no default: its description names its variable. */
-const describedOptional = <A>(flag: Flag.Flag<A>, about: string, env: string) => Flag.withDescription(flag, `${about} (env ${env})`)
+const describedOptional = <A>(flag: Flag.Flag<A>, about: string, env: string, check?: Check<A>) =>
+  Flag.withDescription(flag, `${about} (env ${env}${rangeShown(check) === undefined ? "" : `; ${rangeShown(check)}`})`)
 
 /** As `sourcedSetting`, for a flag that may be absent. */
 export const optionalSourcedSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Sourced<Option.Option<A>>> =>
-  Flag.optional(describedOptional(flag, about, from.env).pipe(
+  Flag.optional(describedOptional(flag, about, from.env, from.check).pipe(
     fromEnvOr(from.env, from.read, from.check ?? (() => undefined), (value) => ({ value, given: true }), (value) => ({ value, given: false }))
   )).pipe(Flag.map((v): Sourced<Option.Option<A>> =>
     Option.match(v, {
@@ -177,7 +178,7 @@ export const optionalSourcedSetting = <A>(about: string, from: FromEnv<A>) => (f
 
 /** As `setting`, for a flag that may be absent. */
 export const optionalSetting = <A>(about: string, from: FromEnv<A>) => (flag: Flag.Flag<A>): Flag.Flag<Option.Option<A>> =>
-  Flag.optional(envSetting(from.env, from.read, from.check)(describedOptional(flag, about, from.env)))
+  Flag.optional(envSetting(from.env, from.read, from.check)(describedOptional(flag, about, from.env, from.check)))
 
 /** The flags of `flags` given (name, whether given), as `--help` names them: those a mode would ignore. */
 export const givenFlags = (flags: ReadonlyArray<readonly [string, boolean]>): ReadonlyArray<string> =>
@@ -197,14 +198,30 @@ export const integerFlag = (name: string): Flag.Flag<number> =>
 /** An integer flag's variable, read as the flag reads its value; a refusal says what was expected (the CLI shows the value and names the variable). */
 export const integerRead = (name: string) => integer(name, {}, (_, wanted) => `Expected ${wanted}`)
 
-/** A numeric value's range. */
-export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (n) =>
-  n >= min && n <= max
-    ? undefined
-    // The default bound is named too: a value past it (1e308) was refused as if below the minimum.
-    : max === Number.MAX_SAFE_INTEGER
-    ? `a value of at least ${min} (at most ${max})`
-    : `a value in ${min}..${max}`
+/**
+ * A numeric value's range. `--help` shows it beside the flag's default (`rangeShown`), from the
+ * same bounds: one it did not show was met only as a refusal (a lower bound of 0 or 1 alone is not shown).
+ */
+export const inRange = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> =>
+  Object.assign(
+    (n: number) =>
+      n >= min && n <= max
+        ? undefined
+        // The default bound is named too: a value past it (1e308) was refused as if below the minimum.
+        : max === Number.MAX_SAFE_INTEGER
+        ? `a value of at least ${min} (at most ${max})`
+        : `a value in ${min}..${max}`,
+    { shown: max === Number.MAX_SAFE_INTEGER ? (min > 1 ? `at least ${min}` : undefined) : `${min}..${max}` }
+  )
+
+/** The range `inRange` made `check` of, as `--help` shows it; undefined for another check. */
+export const rangeShown = (check: Check<never> | undefined): string | undefined => (check as { readonly shown?: string } | undefined)?.shown
+
+/** `check`'s range, as a description's parenthesis starts with it: "1..10000; ". */
+const rangeNote = (check: Check<never> | undefined) => {
+  const shown = rangeShown(check)
+  return shown === undefined ? "" : `${shown}; `
+}
 
 /** A number above 0. */
 export const positive: Check<number> = (n) => n > 0 ? undefined : "a number above 0"

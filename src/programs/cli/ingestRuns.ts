@@ -19,6 +19,9 @@ export const specsOf = (topics: ReadonlyArray<string>, partitions: number) => so
 /** A run that failed on its own or while draining (an error or a defect), not one only interrupted. */
 const failedRun = <A, E>(exit: Exit.Exit<A, E>): exit is Exit.Failure<A, E> => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
 
+/** Whether a run read a record from Kafka: one to ingest, or one already ingested below a marker. */
+const readAnything = (p: IngestProgress) => p.consumed > 0 || p.alreadyIngested > 0 || p.commits > 0
+
 /**
  * The embedded default's day: the simulator publishes into `broker` once the ingestor has every
  * partition, and the ingestor runs until every partition is read to its end and in its table;
@@ -79,7 +82,8 @@ export const ingestSimulatedDay = (broker: KafkaMemory.MemoryBroker, topics: Rea
 /**
  * Live mode's ingestion, once started (Kafka reached, the warehouse open, the clients connected):
  * a progress line a second, then the summary however it ends, `summarized` called once it is
- * printed. `started`: the run's start (performance.now()), before the broker wait. The summary's
+ * printed; a run that failed before reading anything has none (it did not start: its error says
+ * why). `started`: the run's start (performance.now()), before the broker wait. The summary's
  * time and rate, and the progress line's, are ingestion's, from here: measured from `started`, a
  * run that waited 40 s for its broker reported its rate diluted by the wait.
  */
@@ -95,11 +99,18 @@ export const ingestUntilStopped = (started: number, summarized: () => void) =>
     )
     yield* ingestor.run.pipe(
       failsTheDrain,
-      Effect.ensuring(Effect.gen(function*() {
-        yield* Fiber.interrupt(reporter)
-        yield* Console.error("")
-        yield* Console.log(summary(yield* ingestor.progress, (performance.now() - begun) / 1000, (begun - started) / 1000))
-        summarized()
-      }))
+      Effect.onExit((exit) =>
+        Effect.gen(function*() {
+          yield* Fiber.interrupt(reporter)
+          const progress = yield* ingestor.progress
+          // A run that failed before reading anything (the broker refused its group, a topic it
+          // cannot read) did not start: its error alone, not a summary of zeros above it. Once it
+          // read, or when stopped, the summary.
+          if (failedRun(exit) && !readAnything(progress)) return
+          yield* Console.error("")
+          yield* Console.log(summary(progress, (performance.now() - begun) / 1000, (begun - started) / 1000))
+          summarized()
+        })
+      )
     )
   })

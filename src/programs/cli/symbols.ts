@@ -21,7 +21,7 @@ export const simulatedSymbolsFlags = (mode: string) => ({
     )
   ),
   symbolCount: integerFlag("symbol-count").pipe(
-    optionalSourcedSetting(`${mode}: instead of --symbols, N synthetic symbols S0..S{N-1} (zero-padded), for load tests; 1..${MAX_SYMBOLS}`, {
+    optionalSourcedSetting(`${mode}: instead of --symbols, N synthetic symbols S0..S{N-1} (zero-padded), for load tests`, {
       env: COUNT_ENV,
       read: integerRead,
       check: inRange(1, MAX_SYMBOLS)

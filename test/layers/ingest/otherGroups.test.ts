@@ -77,9 +77,14 @@ describe("markers of another consumer group", () => {
       assert.include(refused.message, `${TOPIC} (in trades, sequence_events) by group group-a`)
       assert.include(refused.message, "--adopt-marks-of group-a")
       assert.include(refused.message, "--separate-copy")
-      // A group name mistyped adopts nothing: refused too.
+      // group-b has no marks of its own, so none handed over: not said.
+      assert.notInclude(refused.message, "adopted by")
+      // A group name mistyped adopts nothing: refused too, naming it as holding nothing, and the groups that hold marks.
       const typo = yield* lakehouse(Effect.flip(claimTopics({ group: "group-b", adoptMarksOf: "group-c", separateCopy: false }, TOPICS)))
-      assert.include(typo.message, "by group group-a")
+      assert.strictEqual(typo._tag, "OtherGroupsMarkers")
+      assert.include(typo.message, "--adopt-marks-of group-c: group group-c holds no marks")
+      assert.include(typo.message, "held by group group-a")
+      assert.notInclude(typo.message, "adopted by")
       assert.deepStrictEqual(yield* lakehouse(checkTable("trades")), { rows: 30, distinctCoordinates: 30, distinctMessageIds: 30 })
       // The group itself, with a topic no group has ingested yet (added later): started.
       yield* lakehouse(claimTopics({ group: "group-a", separateCopy: false }, ASX_TOPICS))
@@ -131,6 +136,8 @@ describe("markers of another consumer group, after a rename", () => {
       assert.strictEqual(refused._tag, "OtherGroupsMarkers")
       assert.include(refused.message, "group-b")
       assert.include(refused.message, "--adopt-marks-of group-b")
+      // Its marks were handed over: said, as why its own marker does not hold.
+      assert.include(refused.message, "its marks were adopted by that group")
       // A third group is told of group-b alone: group-a's marks stop where group-b went on from them.
       const third = yield* lakehouse(Effect.flip(claimTopics({ group: "group-c", adoptMarksOf: "group-a", separateCopy: false }, TOPICS)))
       assert.include(third.message, "by group group-b. ")
