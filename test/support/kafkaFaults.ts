@@ -1,5 +1,5 @@
 /** Kafka layers that fail on purpose, for the ingest supervisor's tests. */
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import { KafkaSink } from "../../src/services/KafkaSink.ts"
 import { type Consumer, kafkaError, KafkaRejected, KafkaSource } from "../../src/services/KafkaSource.ts"
 
@@ -14,6 +14,26 @@ export const refusingDlqSends = (kafka: Layer.Layer<KafkaSink>, refusals: number
         records.some((r) => r.topic.endsWith(".dlq")) && refusalsLeft-- > 0
           ? Effect.fail(kafkaError(new KafkaRejected({ operation: "send", detail: "injected" })))
           : inner.send(records)
+    })
+  })).pipe(Layer.provide(kafka))
+}
+
+/**
+ * KafkaSink over `kafka` whose first send to a DLQ topic completes `waiting`, then waits for
+ * `released` before it goes on; the others go at once.
+ */
+export const holdingFirstDlqSend = (kafka: Layer.Layer<KafkaSink>, waiting: Deferred.Deferred<void>, released: Deferred.Deferred<void>) => {
+  let held = false
+  return Layer.effect(KafkaSink)(Effect.gen(function*() {
+    const inner = yield* KafkaSink
+    return KafkaSink.of({
+      ...inner,
+      send: (records) =>
+        Effect.suspend(() => {
+          if (held || !records.some((r) => r.topic.endsWith(".dlq"))) return inner.send(records)
+          held = true
+          return Deferred.succeed(waiting, undefined).pipe(Effect.andThen(Deferred.await(released)), Effect.andThen(inner.send(records)))
+        })
     })
   })).pipe(Layer.provide(kafka))
 }

@@ -117,10 +117,12 @@ export const parseKeys = (text: string): ReadonlyArray<ApiKey> | InvalidServerCo
       // `alice:<hash>:read,sql` reads `sql` as an entry of its own.
       return new InvalidServerConfig({ detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: join scopes with + (read+sql), not ','` })
     }
-    if (fields.length === 1) {
-      // Not repeated: an entry of one field is most likely a key pasted in place of the entry.
+    if (fields.length < 3) {
+      // Not repeated: an entry of one field is most likely a key pasted in place of the entry, and
+      // one of two a key pasted where the name goes (`<key>:read`), which the hash's refusal named.
       return new InvalidServerConfig({
-        detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: it has 1 field (no ':'); give the key's name, the sha256 of the key and its scopes`
+        detail: `K2_API_KEYS entry ${i + 1} is not name:sha256:scopes: it has ${fields.length === 1 ? "1 field (no ':')" : "2 fields"}; ` +
+          "give the key's name, the sha256 of the key and its scopes"
       })
     }
     if (fields.length > 3) {

@@ -81,9 +81,10 @@ export const layer = (options: MetricsServerOptions): Layer.Layer<never> =>
 
 /**
  * What is wrong with `host` as an address to listen on, undefined when nothing is: a name that
- * does not resolve, or an address no interface of this machine has. Tried as the server listens
- * (a free port of it, closed at once): an operator's mistake, said before the program starts,
- * unlike a port another process has taken, which `layer` only warns of.
+ * does not resolve (a resolver failing for now, EAI_AGAIN, is not one), or an address no interface
+ * of this machine has. Tried as the server listens (a free port of it, closed at once): an
+ * operator's mistake, said before the program starts, unlike a port another process has taken,
+ * which `layer` only warns of.
  */
 export const hostProblem = (host: string): Effect.Effect<string | undefined> =>
   Effect.callback<string | undefined>((resume) => {
@@ -91,9 +92,13 @@ export const hostProblem = (host: string): Effect.Effect<string | undefined> =>
     probe.once("error", (e: NodeJS.ErrnoException) => {
       probe.close()
       resume(Effect.succeed(
-        e.code === "EADDRNOTAVAIL"
+        // A resolver failing for now (DNS not up yet, a timeout) is no mistake: the run starts, and
+        // `layer` warns if the name still does not resolve when it listens.
+        e.code === "EAI_AGAIN"
+          ? undefined
+          : e.code === "EADDRNOTAVAIL"
           ? "not an address of this machine (give one of its interfaces', 127.0.0.1, or 0.0.0.0 for all)"
-          : e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EAI_NONAME" || e.code === "EAI_FAIL"
+          : e.code === "ENOTFOUND" || e.code === "EAI_NONAME" || e.code === "EAI_FAIL"
           ? `cannot be resolved (${e.code})`
           : `cannot be listened on: ${e.message}`
       ))

@@ -10,6 +10,7 @@ import { Effect, Layer, Tracer } from "effect"
 import { HttpServer, HttpServerResponse, UrlParams } from "effect/http"
 import { defaults, type ServerOptions } from "../../../src/layers/http/config.ts"
 import * as Server from "../../../src/layers/http/server.ts"
+import { recording } from "../../support/tracing.ts"
 
 /** As docs/api.md has the operator hash a key: `printf %s "$KEY" | sha256sum` (its UTF-8 bytes). */
 const sha256OfBytes = (key: string) => createHash("sha256").update(Buffer.from(key, "utf8")).digest("hex")
@@ -24,19 +25,6 @@ const settings: ServerOptions = {
     { name: "ascii", sha256: sha256OfBytes(ASCII_KEY), scopes: new Set(["read"]) }
   ],
   corsOrigins: ["https://app.example.com"]
-}
-
-/** Every span the server made, with its attributes. */
-const recordingTracer = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  return { spans, tracer }
 }
 
 /** The pipeline over an app answering "ran", served as Server.layer serves it, on a node server of its own. */
@@ -96,7 +84,7 @@ describe("API keys", () => {
 
   it.live("a key given in the query string (refused) is not recorded in the server span; declared parameters are", () =>
     Effect.scoped(Effect.gen(function*() {
-      const { spans, tracer } = recordingTracer()
+      const { spans, tracer } = recording()
       const url = yield* keyedServer(tracer)
       for (const query of [`api_key=${ASCII_KEY}`, `symbols=BHP&token=${ASCII_KEY}`, `symbols=BHP&X-API-KEY=${ASCII_KEY}`, `k=${ASCII_KEY}`]) {
         const res = yield* Effect.promise(() => fetch(`${url}/v1/symbols?${query}`))

@@ -66,6 +66,15 @@ describe("K2_API_KEYS entries refused, each saying what is wrong", () => {
     }
   })
 
+  it("an entry of two fields (a key pasted where the name goes, its scope after it) is refused without repeating it", () => {
+    // Such a key reads as a valid name: the hash's refusal repeated it as the entry's name, into the log.
+    for (const pasted of ["MyRawSecretKey123", "k2_live.5f3a-9b"]) {
+      const message = refusal(`ok:${sha256Hex("o")}:read, ${pasted}:read`)
+      assert.include(message, "K2_API_KEYS entry 2 is not name:sha256:scopes: it has 2 fields", pasted)
+      assert.notInclude(message, pasted)
+    }
+  })
+
   it("scopes listed with a comma are told to be joined with + (the scope was read as an entry with no hash)", () => {
     const message = refusal(`alice:${h}:read,sql`)
     assert.include(message, "K2_API_KEYS entry 2 is not name:sha256:scopes")

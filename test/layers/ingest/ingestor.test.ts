@@ -24,7 +24,7 @@ import { UnsupportedTableFeature } from "../../../src/services/TableScanner.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { kafkaError, KafkaRejected, KafkaSource, KafkaUnavailable, NotAuthorized, type PartitionBatch, tpKeyOf } from "../../../src/services/KafkaSource.ts"
 import { makeTrades } from "../../support/fixtures.ts"
-import { refusingDlqSends, wrappingConsumers } from "../../support/kafkaFaults.ts"
+import { holdingFirstDlqSend, refusingDlqSends, wrappingConsumers } from "../../support/kafkaFaults.ts"
 import { markerIn } from "../../support/marker.ts"
 import { ASX_TOPICS, ingestorOver, ingestUntil, movingStream, publishToMemory, tradeRecords } from "../../support/memoryFeed.ts"
 import { assertTablesHoldOnce, checkTable, sequenceEvents } from "../../support/tableCheck.ts"
@@ -647,19 +647,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // and the re-read sends it again (at least once).
       const dlqWaiting = yield* Deferred.make<void>()
       const released = yield* Deferred.make<void>()
-      let held = false
-      const slowDlq = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) =>
-            Effect.suspend(() => {
-              if (held || !records.some((r) => r.topic.endsWith(".dlq"))) return inner.send(records)
-              held = true
-              return Deferred.succeed(dlqWaiting, undefined).pipe(Effect.andThen(Deferred.await(released)), Effect.andThen(inner.send(records)))
-            })
-        })
-      })).pipe(Layer.provide(kafka))
+      const slowDlq = holdingFirstDlqSend(kafka, dlqWaiting, released)
       const seekReleases = wrappingConsumers((consumer) => ({
         ...consumer,
         seek: (tp, offset) => Effect.andThen(consumer.seek(tp, offset), Deferred.succeed(released, undefined))
@@ -705,16 +693,7 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       const dlqWaiting = yield* Deferred.make<void>()
       const released = yield* Deferred.make<void>()
       let stopping = false
-      const slowDlq = Layer.effect(KafkaSink)(Effect.gen(function*() {
-        const inner = yield* KafkaSink
-        return KafkaSink.of({
-          ...inner,
-          send: (records) =>
-            records.some((r) => r.topic.endsWith(".dlq"))
-              ? Deferred.succeed(dlqWaiting, undefined).pipe(Effect.andThen(Deferred.await(released)), Effect.andThen(inner.send(records)))
-              : inner.send(records)
-        })
-      })).pipe(Layer.provide(kafka))
+      const slowDlq = holdingFirstDlqSend(kafka, dlqWaiting, released)
       const options = warehouseOptions("sqlite")
       // The drain's commit lets the held batch go on, and gives its actor the time to buffer it.
       const lakehouse = lakehouseWrapping(options, (catalog) =>

@@ -1,4 +1,5 @@
 /** The metrics server: Prometheus text of the process registry at /metrics; a taken port is not fatal. */
+import dns from "node:dns"
 import { connect, createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Logger, Metric, Option, Scope } from "effect"
@@ -115,4 +116,24 @@ describe("telemetry/server", () => {
       yield* Fiber.await(closing)
       assert.isTrue(Option.isSome(closed), "closing the server waited on the half-sent request")
     }), 20_000)
+  // The host check (hostProblem) refuses an operator's mistake before ingest starts (exit 2). A
+  // resolver that fails for now (EAI_AGAIN: DNS not up yet at boot, a timeout) is no mistake: refused
+  // as one, a host that resolves a moment later stopped the run, which a port taken does not.
+  it.live("hostProblem: a temporary resolver failure is not a host that cannot be resolved", () =>
+    Effect.gen(function*() {
+      const lookup = dns.lookup
+      const failing = (host: string, options: unknown, callback?: (e: Error) => void) => {
+        const e = Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: "EAI_AGAIN" })
+        process.nextTick(() => (typeof options === "function" ? options as (e: Error) => void : callback!)(e))
+      }
+      const problem = yield* Effect.acquireUseRelease(
+        Effect.sync(() => void (dns.lookup = failing as unknown as typeof dns.lookup)),
+        () => MetricsServer.hostProblem("metrics.example"),
+        () => Effect.sync(() => void (dns.lookup = lookup))
+      )
+      assert.strictEqual(problem, undefined)
+      // Still refused: a name the resolver says does not exist, an address of another machine.
+      assert.match((yield* MetricsServer.hostProblem("no-such-host.invalid")) ?? "", /cannot be resolved/)
+      assert.match((yield* MetricsServer.hostProblem("192.0.2.1")) ?? "", /not an address of this machine/)
+    }))
 })
