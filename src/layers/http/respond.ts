@@ -209,8 +209,8 @@ export class BodyCache<A> {
 
 /**
  * Whether to answer gzip by `Accept-Encoding` (RFC 9110 §12.5.3): gzip (or x-gzip, its alias; else
- * `*`) at a quality above 0, and not below the quality the client gives identity when it names it
- * (`gzip;q=0.1, identity` prefers no coding).
+ * `*`) at a quality above 0, and not below the quality the client gives identity, named or by `*`
+ * (`gzip;q=0.1, identity` and `gzip;q=0.5, *` prefer no coding).
  */
 export const acceptsGzip = (header: string | undefined): boolean => {
   if (header === undefined) return false
@@ -227,7 +227,9 @@ export const acceptsGzip = (header: string | undefined): boolean => {
     else if (coding === "identity") identity = quality
   }
   const q = gzip ?? any ?? 0
-  return q > 0 && (identity === undefined || q >= identity)
+  // `*` names identity too when it is not named itself.
+  const plain = identity ?? any
+  return q > 0 && (plain === undefined || q >= plain)
 }
 
 /** What a gzip trailer needs of the compressed part: its CRC-32 and length. */

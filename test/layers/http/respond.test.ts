@@ -50,6 +50,8 @@ describe("response encoding", () => {
     // identity named above gzip is preferred; at the same quality, or not named, gzip goes.
     assert.isFalse(acceptsGzip("gzip;q=0.1, identity;q=1"))
     assert.isFalse(acceptsGzip("identity, *;q=0.5"))
+    // `*` gives identity its quality when identity is not named.
+    assert.isFalse(acceptsGzip("gzip;q=0.5, *;q=1"))
     assert.isTrue(acceptsGzip("gzip, identity"))
     assert.isTrue(acceptsGzip("gzip;q=0.5, identity;q=0"))
   })
