@@ -8,9 +8,10 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBType, type DuckDBValue } from "@duckdb/node-api"
-import { Clock, Config, Context, Effect, Layer, Option, Pool, Schema } from "effect"
+import { Clock, Config, Context, Deferred, Effect, Layer, Option, Pool, Schema } from "effect"
 import { type ContainerLimits, containerLimits, type ReadFile, readIfPresent } from "../containerLimits.ts"
 import { monotonicMillisOf } from "../elapsed.ts"
+import { FairQueue } from "./fairQueue.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { spillDirectory, STALE_SPILL_MS, sweepSpillDirectories } from "./spillDirectory.ts"
 import { atLeastOne, integer } from "../settings.ts"
@@ -98,6 +99,14 @@ export class ConnectionWaits {
 export const CurrentConnectionWaits = Context.Reference<ConnectionWaits | undefined>("k2/duckdb/ConnectionWaits", {
   defaultValue: () => undefined
 })
+
+/**
+ * Who a `withConnection` waits for a connection as (ADR-100): serve's requests their caller (`key:<name>`,
+ * or the client address without a valid key, as the rate limit counts), so that one caller's many
+ * reads do not keep every other caller waiting behind all of them. Every other program is one caller:
+ * first come, first served.
+ */
+export const CurrentConnectionOwner = Context.Reference<string>("k2/duckdb/ConnectionOwner", { defaultValue: () => "" })
 
 /** libuv's default thread-pool size is 4 unless UV_THREADPOOL_SIZE says otherwise. */
 const uvPoolSize = (): number => Number(process.env["UV_THREADPOOL_SIZE"]) || 4
@@ -367,38 +376,82 @@ const make = Effect.fnUntraced(function*(options: DuckDbOptions) {
   yield* Metrics.registerGauge(Metrics.duckDbConnections, () => size)
   yield* Metrics.registerGauge(Metrics.duckDbConnectionsInUse, () => counts.inUse)
   yield* Metrics.registerGauge(Metrics.duckDbConnectionWaiters, () => counts.waiting)
+
+  // The turns at the pool, handed out fairly between callers (fairQueue.ts, ADR-100): `size` of
+  // them, so the pool itself never has a waiter and its own line (first come, first served) is
+  // never the one that decides. A turn is a Deferred completed by the one giving its turn back.
+  let freeTurns = size
+  const line = new FairQueue<Deferred.Deferred<void>>()
+  /** A turn given back, or one handed to a waiter that gave up: to the next waiter, else free. */
+  const handOn = () => {
+    const next = line.next()
+    if (next === undefined) freeTurns++
+    else Deferred.doneUnsafe(next.waiter, Effect.void)
+  }
+  const takeTurn = (owner: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (freeTurns > 0) {
+        freeTurns--
+        line.served(owner)
+        return Effect.void
+      }
+      const turn = Deferred.makeUnsafe<void>()
+      line.enqueue(owner, turn)
+      return Effect.onInterrupt(Deferred.await(turn), () =>
+        Effect.sync(() => {
+          // Not in the line: it was handed the turn as it gave up, which goes on to the next.
+          if (!line.remove(owner, turn)) {
+            line.released(owner)
+            handOn()
+          }
+        }))
+    })
+  const giveTurn = (owner: string) =>
+    Effect.sync(() => {
+      line.released(owner)
+      handOn()
+    })
+
   return DuckDb.of({
     size,
     withConnection: (use) =>
       Effect.flatMap(CurrentConnectionWaits, (waits) =>
-        Clock.clockWith((clock) =>
-          Effect.suspend(() => {
-            let borrowed = false
-            const stopWaiting = () => {
-              borrowed = true
-              counts.waiting--
-              waits?.ended(monotonicMillisOf(clock))
-            }
-            counts.waiting++
-            waits?.started(monotonicMillisOf(clock))
-            return Pool.use(pool, (connection) =>
-              Effect.suspend(() => {
-                stopWaiting()
-                counts.inUse++
-                return use(connection)
-              }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--)))).pipe(
+        Effect.flatMap(CurrentConnectionOwner, (owner) =>
+          Clock.clockWith((clock) =>
+            Effect.suspend(() => {
+              let borrowed = false
+              const stopWaiting = () => {
+                borrowed = true
+                counts.waiting--
+                waits?.ended(monotonicMillisOf(clock))
+              }
+              counts.waiting++
+              waits?.started(monotonicMillisOf(clock))
+              const borrow = Pool.use(pool, (connection) =>
+                Effect.suspend(() => {
+                  stopWaiting()
+                  counts.inUse++
+                  return use(connection)
+                }).pipe(Effect.ensuring(Effect.sync(() => void counts.inUse--))))
+              // The wait for a turn may be interrupted (it leaves the line); a turn taken is always given back.
+              return Effect.uninterruptibleMask((restore) =>
+                Effect.flatMap(restore(takeTurn(owner)), () => restore(borrow).pipe(Effect.ensuring(giveTurn(owner))))
+              ).pipe(
                 // Left while waiting (interrupted, or the pool failed to connect): no longer waiting.
                 Effect.ensuring(Effect.sync(() => void (borrowed || stopWaiting())))
               )
-          })
-        ))
+            })
+          )))
   })
 })
 
 export class DuckDb extends Context.Service<DuckDb, {
   /** Number of pooled connections: the most DuckDB statements that run at once. */
   readonly size: number
-  /** Borrows a connection for the duration of `use`; waits while all are borrowed. */
+  /**
+   * Borrows a connection for the duration of `use`; waits while all are borrowed, in line with the
+   * other waiters of its `CurrentConnectionOwner` (first come, first served), the owners taking turns.
+   */
   readonly withConnection: <A, E, R>(
     use: (connection: DuckDBConnection) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | DuckDbError, R>

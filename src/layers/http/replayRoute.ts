@@ -8,6 +8,7 @@ import { jsonLine } from "../../domain/ndjson.ts"
 import { checkResume, END_EVENT_ID, eventId, parseLastEventId, positions, queryFingerprint, ReplayResumeMismatch } from "../../domain/api/replayResume.ts"
 import { ReplayEngine, type ReplayEvent } from "../../services/ReplayEngine.ts"
 import { pinnedSnapshotGone, SnapshotNotFound } from "../../services/TableScanner.ts"
+import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { guard, orBad } from "./problems.ts"
 import { snapshotIdsHeader } from "./readHeaders.ts"
@@ -60,7 +61,7 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
         if (resume !== undefined && (resume.at < from || resume.at >= to)) {
           return yield* new BadParam({ name: "Last-Event-ID", detail: "names an event outside this replay's range" })
         }
-        const { correlationId } = yield* CurrentRequest
+        const { correlationId, caller } = yield* CurrentRequest
         const over = Effect.fnUntraced(function*(current: Effect.Success<ReturnType<typeof reads.pin>>) {
           const pinned = resume === undefined
             ? current
@@ -151,7 +152,8 @@ export const replayGroup = (options: HandlerOptions, reads: Reads) =>
               return failed(cause, `${JSON.stringify({ error: code, ...rest })}\n`)
             })
           )
-        return HttpServerResponse.stream(Stream.encodeText(text), {
+        // Its reads wait for a DuckDB connection in the caller's line (ADR-100).
+        return HttpServerResponse.stream(Stream.encodeText(text).pipe(Stream.provideService(CurrentConnectionOwner, caller)), {
           contentType: format === "sse" ? "text/event-stream" : "application/x-ndjson",
           headers: { "cache-control": "no-store", "k2-snapshot-ids": snapshotIdsHeader(pinned) }
         })

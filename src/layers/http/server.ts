@@ -22,6 +22,7 @@ import { Api, MetricsAccess, ReadAccess, ReplayAccess, requestHeadBytes, SqlAcce
 import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { percentDecoded } from "../../domain/percentDecode.ts"
 import { defaults, type Scope, type ServerOptions, type ServerTls } from "./config.ts"
+import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
 import { behindProxies } from "./forwarded.ts"
 import { CurrentRequest, groupsLayer, type HandlerOptions, type RequestInfo } from "./handlers.ts"
 import { authenticator, clientAddress, CurrentPrincipal, refusal } from "./principal.ts"
@@ -266,6 +267,9 @@ export const pipeline = (options: HandlerOptions) => {
           (routed) => request === received ? routed : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request),
           Effect.provideService(CurrentRequest, info),
           Effect.provideService(CurrentPrincipal, principal),
+          // Its reads wait for a DuckDB connection in its caller's line (ADR-100); a streamed
+          // body's reads are given it by their route (the body runs after this context is gone).
+          Effect.provideService(CurrentConnectionOwner, info.caller),
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
           // The server span's redaction (traceRedaction) is not its handler's: a REST catalog call's
           // client span keeps its query's values.

@@ -21,6 +21,7 @@ import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
 import { decimalColumns } from "../query/sql.ts"
+import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
@@ -183,7 +184,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       const latest = snapshot._tag === "Latest" && base.cursor === undefined
       // Made anew on each run, the retry's included: its headers name the state it reads.
       const exportOnce = Effect.gen(function*() {
-        const { correlationId } = yield* CurrentRequest
+        const { correlationId, caller } = yield* CurrentRequest
         // A cursor pins the snapshot its rows are read at (as answerRead does): the headers name that one.
         const pinned = (yield* reads.pinPage([table], base.cursor)) ?? (yield* reads.pin([table], snapshot))
         const etag = etagOf(table, request.url, format, pinned)
@@ -239,7 +240,9 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
             Stream.fromEffect(Effect.logWarning("export stream failed", cause).pipe(Effect.annotateLogs({ correlation_id: correlationId }))).pipe(
               Stream.flatMap(() => Stream.fail("export failed after the response started"))
             )
-          )
+          ),
+          // The pages after the first wait for a DuckDB connection in the caller's line (ADR-100).
+          Stream.provideService(CurrentConnectionOwner, caller)
         )
         return HttpServerResponse.stream(body, { contentType: "text/csv; charset=utf-8", headers })
       })
