@@ -175,7 +175,7 @@ describe("npm run ingest --help", () => {
       assert.include(help, "live mode: Kafka client library")
       assert.include(help, "live mode: Confluent-compatible schema registry URL")
       assert.include(help, "live mode: serve Prometheus metrics")
-      assert.include(help, "(env K2_METRICS_PORT; default 9464)")
+      assert.include(help, "(env K2_METRICS_PORT; 0..65535; default 9464)")
       assert.include(help, "embedded default only: simulated events per symbol (one trading day) (default 10000)")
       assert.include(help, "refused in the other mode")
     }))

@@ -167,7 +167,7 @@ describe("npm run produce --help", () => {
         Effect.provideService(Console.Console, capture)
       )
       const help = printed.join("\n").replace(/\s+/g, " ")
-      assert.include(help, "(env K2_TOPIC_PARTITIONS; default 12)")
+      assert.include(help, "(env K2_TOPIC_PARTITIONS; 1..10000; default 12)")
       assert.include(help, "comma separated (env K2_KAFKA_BROKERS)")
       assert.include(help, "(default produce-reconciliation.json)")
     }))

@@ -24,11 +24,33 @@ const open: Principal = { _tag: "Open" }
 export const CurrentPrincipal = Context.Reference<Principal>("k2/http/CurrentPrincipal", { defaultValue: () => missing })
 
 /**
- * What an anonymous caller is counted as (rate limit, stream slots): its client address, which the
- * pipeline has made the one a trusted proxy forwarded (forwarded.ts `behindProxies`).
+ * What an anonymous caller is counted as (rate limit, stream slots, its turn for a DuckDB connection):
+ * its client address, which the pipeline has made the one a trusted proxy forwarded (forwarded.ts
+ * `behindProxies`). An IPv6 client is its /64: one host is given a whole /64 and can send each request
+ * from another address in it. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address.
  */
 export const clientAddress = (request: HttpServerRequest.HttpServerRequest): string =>
-  `addr:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
+  `addr:${request.remoteAddress._tag === "Some" ? counted(request.remoteAddress.value) : "unknown"}`
+
+/** An address as it is counted (clientAddress): IPv4 as written, IPv6 by its /64 (`2001:db8:1:2::/64`). */
+const counted = (address: string): string => {
+  if (!address.includes(":")) return address
+  let host: string
+  try {
+    // WHATWG URL canonicalizes an IPv6 literal: lower case, `::` compressed, an IPv4 tail in hex.
+    host = new URL(`http://[${address.replace(/%.*$/, "")}]`).hostname.slice(1, -1)
+  } catch {
+    return address
+  }
+  const [left, right] = host.split("::") as [string, string | undefined]
+  const head = left === "" ? [] : left.split(":")
+  const tail = right === undefined || right === "" ? [] : right.split(":")
+  const groups = [...head, ...Array<string>(8 - head.length - tail.length).fill("0"), ...tail].map((g) => parseInt(g, 16))
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join(".")
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`
+}
 
 /** The key presented as X-API-Key or Authorization: Bearer. */
 const credential = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
@@ -72,6 +94,7 @@ export const refusal = (principal: Principal, scope: Scope, correlationId: strin
         ? problem(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)", correlationId, {
           "www-authenticate": "Bearer realm=\"k2\", ApiKey header=\"X-API-Key\""
         })
-        : problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\"" })
+        // RFC 6750 §3.1: a key presented and refused is `invalid_token`; a request without one gets no error code.
+        : problem(401, "unauthorized", "unknown API key", correlationId, { "www-authenticate": "Bearer realm=\"k2\", error=\"invalid_token\"" })
   }
 }

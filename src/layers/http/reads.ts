@@ -111,7 +111,10 @@ interface ReadSpec {
   readonly csvColumns?: ReadonlyArray<string>
   /** Every route whose rows answer Parquet (all but trades and quotes, which export from the files). */
   readonly parquet?: ParquetColumns<Record<string, unknown>>
-  /** A fingerprint of the server settings the answer depends on besides its snapshots (ADR-98): in its ETag, and never immutable. */
+  /**
+   * A fingerprint of what the answer depends on besides its snapshots: server settings (ADR-98), or
+   * the snapshots a table still keeps (a snapshot listing's later page): in its ETag, and never immutable.
+   */
   readonly settings?: string
 }
 

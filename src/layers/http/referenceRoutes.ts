@@ -79,8 +79,17 @@ export const referenceGroup = (options: HandlerOptions, reads: Reads) =>
         const cursor = q.cursor === undefined
           ? undefined
           : yield* Effect.fromResult(decodeSnapshotCursor(q.cursor, params.table)).pipe(Effect.mapError((reason) => new InvalidQuery({ reason })))
+        // A later page lists the snapshots still kept up to the pin, which expiry shortens at that
+        // same snapshot id: its ETag names how many are kept, and it is revalidated, never immutable
+        // (a cached page, or a 304, answered snapshots expired since). Commits after the pin change none.
+        const kept = cursor === undefined ? undefined : yield* engine.snapshots(params.table, { upTo: cursor.pinned }).pipe(
+          Effect.map((listed) => `kept:${listed.length}`),
+          // The pin says what a table not there is (404).
+          Effect.catchIf((e) => e instanceof CatalogError && e.reason._tag === "NoSuchTable", () => Effect.succeed(undefined))
+        )
         return yield* reads.answerRead({
           route: `snapshots/${params.table}`,
+          ...(kept === undefined ? {} : { settings: kept }),
           parquet: snapshotColumns,
           request,
           format,

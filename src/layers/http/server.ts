@@ -43,6 +43,15 @@ const ROUTES = [
 /** A bounded route label: the known route the path starts with, else "other". */
 const routeLabel = (pathname: string) => ROUTES.find((r) => pathname === r || pathname.startsWith(`${r}/`)) ?? "other"
 
+/**
+ * The request metrics' route: the one the router matches by any method it answers (it ignores case
+ * and merges repeated slashes: `/V1/replay` is the replay), else the known route the path starts with.
+ */
+const routeOf = (method: string, url: string) => {
+  const found = endpoints.find(method === "HEAD" ? "GET" : method, url) ?? endpoints.find("GET", url) ?? endpoints.find("POST", url)
+  return routeLabel(found === undefined ? pathOf(url) : found.handler.path)
+}
+
 // --- rate limiting: fixed windows per principal --------------------------------------------
 
 /**
@@ -284,7 +293,7 @@ export const pipeline = (options: HandlerOptions) => {
 
       const finish = Effect.flatMap(respond, (response) => {
         const final = normalize(response, correlationId)
-        const label = routeLabel(pathname)
+        const label = routeOf(request.method, request.url)
         const status = String(final.status)
         const seconds = (performance.now() - started) / 1000
         const context = fiber.context
@@ -306,7 +315,7 @@ export const pipeline = (options: HandlerOptions) => {
                 route: label,
                 duration_ms: Math.round(seconds * 1000),
                 // The client (behind a trusted proxy, the one it names), and the key's name when one was given.
-                client: clientAddress(request).slice("addr:".length),
+                client: request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown",
                 ...(principal._tag === "Key" ? { key: principal.name } : {})
               })
             ),

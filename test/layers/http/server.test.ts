@@ -2,9 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, type Scope } from "effect"
 import { HttpEffect, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, OpenApi } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
 import { Api } from "../../../src/domain/api/Api.ts"
 import { defaults, type ServerOptions, sha256Hex } from "../../../src/layers/http/config.ts"
-import { CurrentPrincipal, type Principal } from "../../../src/layers/http/principal.ts"
+import { clientAddress, CurrentPrincipal, type Principal } from "../../../src/layers/http/principal.ts"
 import * as Server from "../../../src/layers/http/server.ts"
 
 describe("node server", () => {
@@ -223,9 +224,9 @@ describe("the pipeline in front of the routes", () => {
       const asReader = { headers: { "x-api-key": KEYS.reader, "x-test-address": "10.0.0.1" } }
       for (let i = 0; i < 3; i++) assert.strictEqual((yield* call("/v1/trades", asReader)).status, 200)
       assert.strictEqual((yield* call("/v1/trades", asReader)).status, 429)
-      // An IPv6 client sends each request from another address: 100,000 of them once filled the
-      // limiter and forgot the key's window, so the key started a fresh count.
-      for (let i = 0; i < 100_001; i++) yield* call("/v1/trades", { headers: { "x-test-address": `2001:db8::${i.toString(16)}` } })
+      // Anonymous clients from 100,000 networks (each counted by its /64) once filled the limiter and
+      // forgot the key's window, so the key started a fresh count.
+      for (let i = 0; i < 100_001; i++) yield* call("/v1/trades", { headers: { "x-test-address": `2001:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1` } })
       const after = yield* call("/v1/trades", asReader)
       assert.strictEqual(after.status, 429, yield* Effect.promise(() => after.text()))
     }), 120_000)
@@ -383,5 +384,76 @@ describe("a query parameter the route does not declare", () => {
       ]) assert.strictEqual((yield* call(path, { headers: key })).status, 200, path)
       assert.strictEqual((yield* call("/v1/trades?symbol=BHP")).status, 401)
       assert.strictEqual((yield* call("/v1/nothing?symbol=BHP", { headers: key })).status, 404)
+    }))
+})
+
+describe("a 401's WWW-Authenticate (RFC 6750 §3.1)", () => {
+  it.effect("names invalid_token for a key presented and refused, and no error code for a request without one", () =>
+    Effect.gen(function*() {
+      const settings = options()
+      const call = yield* serving(settings, fromAddress(settings))
+      for (const headers of [{ "x-api-key": "guessed" }, { authorization: "Bearer guessed" }]) {
+        const bad = yield* call("/v1/trades", { headers })
+        assert.strictEqual(bad.headers.get("www-authenticate"), `Bearer realm="k2", error="invalid_token"`)
+        yield* refused(bad, 401, "unknown API key")
+      }
+      const none = yield* call("/v1/trades")
+      assert.notInclude(none.headers.get("www-authenticate") ?? "", "error=")
+      yield* refused(none, 401, "an API key is required (X-API-Key header or Authorization: Bearer)")
+    }))
+})
+
+describe("anonymous callers by address", () => {
+  const longWindow = 1_000_000
+  it.effect("an IPv6 client is counted by its /64, an IPv4 one (mapped or not) by its address", () =>
+    Effect.gen(function*() {
+      const settings = options({ auth: "off", keys: [], rateLimit: 2, rateWindowSeconds: longWindow })
+      const call = yield* serving(settings, fromAddress(settings))
+      const from = (address: string) => call("/v1/trades", { headers: { "x-test-address": address } })
+      // One client rotating addresses in its /64: one window.
+      assert.strictEqual((yield* from("2001:db8:1:2::1")).status, 200)
+      assert.strictEqual((yield* from("2001:db8:1:2:ffff::7")).status, 200)
+      assert.strictEqual((yield* from("2001:0db8:0001:0002:abcd:0:0:9")).status, 429)
+      // Another /64 is another client.
+      assert.strictEqual((yield* from("2001:db8:1:3::1")).status, 200)
+      // IPv4: each address its own; an IPv4-mapped IPv6 address is that IPv4 address.
+      assert.strictEqual((yield* from("192.0.2.1")).status, 200)
+      assert.strictEqual((yield* from("::ffff:192.0.2.1")).status, 200)
+      assert.strictEqual((yield* from("192.0.2.1")).status, 429)
+      assert.strictEqual((yield* from("192.0.2.2")).status, 200)
+    }))
+
+  it("the caller an anonymous request is counted as", () => {
+    const of = (address: string | undefined) =>
+      clientAddress({ remoteAddress: Option.fromNullishOr(address) } as HttpServerRequest.HttpServerRequest)
+    assert.strictEqual(of("2001:db8:1:2:3:4:5:6"), "addr:2001:db8:1:2::/64")
+    assert.strictEqual(of("2001:db8:1:2::"), "addr:2001:db8:1:2::/64")
+    assert.strictEqual(of("fe80::1%eth0"), "addr:fe80:0:0:0::/64")
+    assert.strictEqual(of("::1"), "addr:0:0:0:0::/64")
+    assert.strictEqual(of("10.1.2.3"), "addr:10.1.2.3")
+    assert.strictEqual(of("::ffff:10.1.2.3"), "addr:10.1.2.3")
+    assert.strictEqual(of("::FFFF:a01:203"), "addr:10.1.2.3")
+    assert.strictEqual(of(undefined), "addr:unknown")
+  })
+})
+
+describe("the request metrics' route label", () => {
+  it.effect("is the route the router matched, however the path is spelled (case, repeated slashes)", () =>
+    Effect.gen(function*() {
+      const settings = options({ auth: "off", keys: [] })
+      const call = yield* serving(settings, fromAddress(settings))
+      const count = (route: string) =>
+        PrometheusMetrics.format().pipe(Effect.map((text) => {
+          const line = text.split("\n").find((l) => l.startsWith("k2_http_requests_total{") && l.includes(`route="${route}"`) && l.includes(`method="GET"`) && l.includes(`status="200"`))
+          return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1))
+        }))
+      for (const [path, route] of [["/V1/replay", "/v1/replay"], ["//v1/trades", "/v1/trades"], ["/v1//Snapshots/trades", "/v1/snapshots"], ["/HEALTH", "/health"]] as const) {
+        const before = yield* count(route)
+        const other = yield* count("other")
+        const res = yield* call(path)
+        assert.strictEqual(res.status, 200, path)
+        assert.strictEqual(yield* count(route), before + 1, path)
+        assert.strictEqual(yield* count("other"), other, path)
+      }
     }))
 })

@@ -86,5 +86,36 @@ layer(served(testOptions(), undefined, { trades: 20, quotes: 20 }), { timeout: 1
         assert.strictEqual(bad.status, 400, bad.text)
         assert.include(bad.text, "invalid_cursor")
       }))
+
+    it.effect("a page after a cursor shrinks as its snapshots expire: it is revalidated, and its ETag says so", () =>
+      Effect.gen(function*() {
+        const base = yield* baseUrl
+        const page = (query: string, headers: Record<string, string> = {}) =>
+          Effect.gen(function*() {
+            const res = yield* get(`${base}/v1/snapshots/trades${query}`, { ...auth(KEYS.full), ...headers })
+            const text = yield* Effect.promise(() => res.text())
+            return { status: res.status, text, etag: res.headers.get("etag"), cacheControl: res.headers.get("cache-control"), cursor: res.headers.get("k2-next-cursor") }
+          })
+        yield* commitMany(5)
+        const first = yield* page("?limit=2")
+        assert.isNotNull(first.cursor, first.text)
+        const query = `?limit=2&cursor=${first.cursor}`
+        const before = yield* page(query)
+        assert.strictEqual(before.status, 200, before.text)
+        const listed = (JSON.parse(before.text).data as ReadonlyArray<{ snapshotId: string }>).map((s) => s.snapshotId)
+        assert.lengthOf(listed, 2)
+        // Never immutable: a cache holding it for a year answered snapshots expired since.
+        assert.strictEqual(before.cacheControl, "private, no-cache")
+        // Table maintenance expires the oldest snapshot the page lists.
+        const catalog = yield* Catalog
+        yield* catalog.commitTable(identifierOf("trades"), [], [{ action: "remove-snapshots", "snapshot-ids": [BigInt(listed[0]!)] }])
+        // Asked again with its ETag, it was 304: the same ETag for a shorter list.
+        const after = yield* page(query, { "if-none-match": before.etag! })
+        assert.strictEqual(after.status, 200, after.text)
+        assert.notStrictEqual(after.etag, before.etag)
+        assert.notInclude((JSON.parse(after.text).data as ReadonlyArray<{ snapshotId: string }>).map((s) => s.snapshotId), listed[0])
+        // Unchanged, it is still 304.
+        assert.strictEqual((yield* page(query, { "if-none-match": after.etag! })).status, 304)
+      }))
   }
 )
