@@ -92,7 +92,7 @@ type OhlcvColumns = ReturnType<typeof ohlcvColumns>
  * 8 (sql.ts OHLCV) give the quotient at 8 places as it is; doubles decide it unless it is too
  * close to a half to call (bigint division was a third of converting a bar).
  */
-export const vwapAt = (c: OhlcvColumns, r: number): string => {
+const vwapAt = (c: OhlcvColumns, r: number): string => {
   notionalWrapped(c, r)
   const volume = decimal128SafeAt(c.volume, r)
   if (volume === 0) return "0.00000000"
@@ -111,6 +111,17 @@ export const vwapAt = (c: OhlcvColumns, r: number): string => {
   )
 }
 
+/** The OHLCV fields bars and daily summaries share, of row `r`. */
+const ohlcvAt = (c: OhlcvColumns, r: number) => ({
+  open: decimalAt(c.open, r),
+  high: decimalAt(c.high, r),
+  low: decimalAt(c.low, r),
+  close: decimalAt(c.close, r),
+  volume: decimal128TextAt(c.volume, r),
+  tradeCount: c.tradeCount[r]!,
+  vwap: vwapAt(c, r)
+})
+
 export const barsOf = (chunk: Chunk, out: Array<Bar>) => {
   const c = ohlcvColumns(chunk)
   const bucket = doubles(chunk.column("bucket"))
@@ -122,13 +133,7 @@ export const barsOf = (chunk: Chunk, out: Array<Bar>) => {
       symbol: symbol ?? textAt(c.symbol, r),
       exchange: exchange ?? textAt(exchanges, r),
       bucket: bucket[r]!,
-      open: decimalAt(c.open, r),
-      high: decimalAt(c.high, r),
-      low: decimalAt(c.low, r),
-      close: decimalAt(c.close, r),
-      volume: decimal128TextAt(c.volume, r),
-      tradeCount: c.tradeCount[r]!,
-      vwap: vwapAt(c, r)
+      ...ohlcvAt(c, r)
     })
   }
 }
@@ -145,13 +150,7 @@ export const summariesOf = (chunk: Chunk, out: Array<DailySummary>) => {
       symbol: internedAt(c.symbol, r, names),
       exchange: internedAt(exchange, r, names),
       tradingDay: internedAt(tradingDay, r, names),
-      open: decimalAt(c.open, r),
-      high: decimalAt(c.high, r),
-      low: decimalAt(c.low, r),
-      close: decimalAt(c.close, r),
-      volume: decimal128TextAt(c.volume, r),
-      tradeCount: c.tradeCount[r]!,
-      vwap: vwapAt(c, r),
+      ...ohlcvAt(c, r),
       firstTrade: firstTs[r]!,
       lastTrade: lastTs[r]!
     })
