@@ -6,11 +6,21 @@
 import { percentDecoded } from "./percentDecode.ts"
 
 /**
- * `text` with the password of a URL it starts with hidden: `postgresql://alice:***@db/k2`. Up to
- * the last `@`: a password written unescaped may hold `@`, `/` or `#` (better hide too much).
+ * `text` with the user info of a URL it starts with hidden, `postgresql://***@db/k2`, and the
+ * values of its `password=` and `sslpassword=` parameters (libpq reads both from a URL's query), or
+ * of every parameter of an http(s) URL.
+ * All the user info goes, a user name given alone too: `https://TOKEN@host` is how GitHub-style
+ * tokens and many proxies take a secret. Up to the last `@`: a password written unescaped may hold
+ * `@`, `/` or `#` (better hide too much).
  */
-export const withoutPassword = (text: string): string =>
-  text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#@:]*):.*@/s, "$1:***@")
+export const withoutCredentials = (text: string): string => {
+  const url = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)(.*)$/s.exec(text)
+  if (url === null) return text
+  const rest = url[2]!.replace(/^.*@/s, "***@")
+  // An http(s) URL's query is where a key is put when it is not in a header (`?api_key=`, `?token=`).
+  const hidden = /^https?:\/\/$/i.test(url[1]!) ? /([?&][^=&#]*=)[^&#]*/g : /([?&](?:ssl)?password=)[^&#]*/gi
+  return url[1] + rest.replace(hidden, "$1***")
+}
 
 /**
  * An http(s) URL's user info moved out (`https://key:secret@host`, as Confluent's and OTLP clients

@@ -44,7 +44,8 @@ import {
   showIdentifier,
   type TableIdentifier
 } from "../../services/Catalog.ts"
-import { withoutPassword } from "../../domain/urlCredentials.ts"
+import { unsendableHeaderValue } from "../../domain/headerValue.ts"
+import { withoutCredentials } from "../../domain/urlCredentials.ts"
 import { TRUST_HINT, untrustedCertificate } from "../untrustedCertificate.ts"
 import { causesText } from "./failureText.ts"
 
@@ -178,15 +179,10 @@ const brokenConnection = (e: HttpClientError.HttpClientError) =>
  * in words that echo the token, and that read as the catalog being down. Said without the token.
  */
 export const unsendableToken = (token: string): string | undefined => {
-  const inner = token.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "")
-  for (let i = 0; i < inner.length; i++) {
-    const code = inner.charCodeAt(i)
-    if (code === 0 || code === 10 || code === 13 || code > 255) {
-      const what = code === 0 ? "a NUL" : code > 255 ? `a character beyond Latin-1 (U+${code.toString(16).toUpperCase().padStart(4, "0")})` : "a line break"
-      return `the token (K2_REST_TOKEN) holds ${what} at character ${i + 1} of ${inner.length}, which no HTTP header carries: give the token as issued, on one line`
-    }
-  }
-  return undefined
+  const at = unsendableHeaderValue(token)
+  return at === undefined
+    ? undefined
+    : `the token (K2_REST_TOKEN) holds ${at}, which no HTTP header carries: give the token as issued, on one line`
 }
 
 /** A token is renewed this long before it expires (or half its life, if shorter): a request never carries one about to lapse. */
@@ -202,7 +198,7 @@ export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const parsedUri = URL.parse(options.uri)
   if (parsedUri !== null && (parsedUri.username !== "" || parsedUri.password !== "")) {
     return yield* catalogError(new CatalogRejected({
-      detail: `the catalog URI ${withoutPassword(options.uri)} holds user info: give the catalog's credentials in K2_REST_TOKEN or K2_REST_CREDENTIAL`
+      detail: `the catalog URI ${withoutCredentials(options.uri)} holds user info: give the catalog's credentials in K2_REST_TOKEN or K2_REST_CREDENTIAL`
     }))
   }
   const badToken = options.token === undefined ? undefined : unsendableToken(options.token)

@@ -16,7 +16,8 @@ import { Duration, Effect, Layer } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import { percentDecoded } from "../../domain/percentDecode.ts"
-import { splitCredentials, withoutPassword } from "../../domain/urlCredentials.ts"
+import { unsendableHeaderValue } from "../../domain/headerValue.ts"
+import { splitCredentials, withoutCredentials } from "../../domain/urlCredentials.ts"
 
 /** `k=v,k=v` with %-escapes; a pair that does not decode is skipped (the spec's "discard"), never a crash at start-up. */
 const pairs = (text: string | undefined): Record<string, string> => {
@@ -114,6 +115,21 @@ const settingWarnings = (service: string, env: NodeJS.ProcessEnv = process.env):
   return out
 }
 
+/**
+ * A header fetch would refuse on every export, named with its variable but without its value, or
+ * undefined: the exporter's error (logged at debug level) echoed a value with a line break whole,
+ * a token in `Authorization=Bearer ...` with it, and no span was exported.
+ */
+const unsendableHeader = (headers: Record<string, string>, env: NodeJS.ProcessEnv): string | undefined => {
+  for (const [name, value] of Object.entries(headers)) {
+    const at = unsendableHeaderValue(value)
+    if (at === undefined) continue
+    const from = name in pairs(env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS"
+    return `the value of header ${JSON.stringify(name)} (from ${from}) holds ${at}, which no HTTP header carries`
+  }
+  return undefined
+}
+
 const isHttpUrl = (url: string) => /^https?:\/\/[^/]/i.test(url) && URL.canParse(url)
 
 /** A request that has no response after `ms` is a transport error (the exporter's retry treats it as transient). */
@@ -150,11 +166,11 @@ const exporterLayer = (service: string, env: NodeJS.ProcessEnv): Layer.Layer<nev
   // The exporter would fail every export and say so only at debug level: such settings are
   // ignored with a warning, as the spec asks.
   const problem = !isHttpUrl(config.url)
-    ? `${withoutPassword(config.url)} (from ${specific("ENDPOINT")}) is not an http:// or https:// URL`
+    ? `${withoutCredentials(config.url)} (from ${specific("ENDPOINT")}) is not an http:// or https:// URL`
     // A collector's HTTP port takes JSON as well as protobuf; its gRPC port takes neither.
     : protocol?.toLowerCase() === "grpc"
     ? `${protocolVariable}=${protocol}, but K2 exports OTLP/HTTP only (set http/json and the collector's HTTP port, 4318)`
-    : undefined
+    : unsendableHeader(config.headers, env)
   if (problem !== undefined) return Layer.effectDiscard(Effect.logWarning(`traces are not exported: ${problem}`))
   return OtlpTracer.layer({
     url: config.url,

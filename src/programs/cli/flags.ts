@@ -1,7 +1,7 @@
 /** How the programs declare their flags: environment fallbacks and defaults shown in --help, ranges checked. */
 import { Config, ConfigProvider, Effect, Exit, Option } from "effect"
 import { Flag } from "effect/cli"
-import { withoutPassword } from "../../domain/urlCredentials.ts"
+import { withoutCredentials } from "../../domain/urlCredentials.ts"
 import { integer, INTEGER_FORM, integerOf } from "../../layers/settings.ts"
 
 /** What a flag's value must be: the expectation a value fails, or undefined when it passes. */
@@ -27,7 +27,7 @@ class EnvValue {
   // The CLI shows a refused value as String(value): the variable's text, a URL's password hidden
   // (the error goes to stderr, so to the logs, and a catalog URL may hold one).
   toString() {
-    return withoutPassword(this.raw)
+    return withoutCredentials(this.raw)
   }
 }
 
@@ -38,7 +38,7 @@ class FlagValue<A> {
     this.value = value
   }
   toString() {
-    return withoutPassword(String(this.value))
+    return withoutCredentials(String(this.value))
   }
 }
 

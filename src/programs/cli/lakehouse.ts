@@ -118,6 +118,9 @@ export const lakehouseFlags = {
           ? "an http(s):// URL that parses (host, a numeric port)"
           : isRestUrl(c) && /^[^/]*\/\/[^/?#]*@/.test(c)
           ? "an http(s):// URL without user info (the REST catalog's credentials go in K2_REST_TOKEN or K2_REST_CREDENTIAL)"
+          // K2 adds /v1/... after the URI: a query broke every request, and each error showed it (a key put there too).
+          : isRestUrl(c) && /[?#]/.test(c)
+          ? "an http(s):// URL without a query or fragment (the REST catalog's credentials go in K2_REST_TOKEN or K2_REST_CREDENTIAL)"
           : undefined
     })
   ),
