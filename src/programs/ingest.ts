@@ -72,7 +72,13 @@ const flags = {
       // Kafka clients refuse a blank group id, and the tables' markers would be keyed by nothing.
       // platformatic (the default client) one with whitespace: it threw, a stack trace, once the
       // warehouse's tables were made, and an embedded day's markers under it no live run could continue.
-      check: (group) => nonBlank("a consumer group name")(group) ?? (/\s/.test(group) ? "a consumer group name without whitespace (the platformatic client refuses one)" : undefined) })
+      // Refused for kafkajs too, which takes one: the group keys the tables' markers, which outlive
+      // the client that wrote them, and a later run on the default client could not continue them.
+      check: (group) =>
+        nonBlank("a consumer group name")(group) ??
+          (/\s/.test(group)
+            ? "a consumer group name without whitespace (the default client, platformatic, refuses one, and the tables' markers stay under it whichever client ingests next)"
+            : undefined) })
   ),
   // Flags alone, no variable: each is a decision about one warehouse, which a deployment's
   // environment would keep making on every later start (topics added later included; ADR-61).

@@ -8,13 +8,13 @@ import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, in
 import type { BarInterval } from "../domain/query/intervals.ts"
 import { parseDate, parseFields, parseFilters as parseApiFilters } from "../domain/api/params.ts"
 import { checkFields } from "../domain/query/validate.ts"
-import { identifierOf, type TableName, tables } from "../domain/tables.ts"
+import { type TableName, tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { barColumns, quoteBarColumns, statsColumns, summaryColumns } from "../layers/http/parquetColumns.ts"
-import { idsOf, loadInvolved, pinSnapshots } from "../layers/query/pinning.ts"
+import { idsOf, loadInvolved, notCreated, notCreatedNote, pinSnapshots } from "../layers/query/pinning.ts"
 import * as QueryLayer from "../layers/query/engine.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
-import { Catalog, CatalogError, showIdentifier } from "../services/Catalog.ts"
+import { Catalog, CatalogError } from "../services/Catalog.ts"
 import { QueryEngine } from "../services/QueryEngine.ts"
 import {
   asOfFlag,
@@ -186,9 +186,6 @@ const summary = Command.make("summary", {
     }).pipe(answering)
   })).pipe(Command.withDescription("Daily OHLCV per symbol and trading day (the exchange's local date)"))
 
-/** On stderr beside an empty answer: its tables do not exist yet (they read as empty, as in the API). */
-const NOTHING_YET = "not created yet: nothing ingested"
-const identifierText = (table: TableName) => showIdentifier(identifierOf(table))
 
 const symbolColumns = ["symbol", "trades", "first_trade", "last_trade", "quotes", "first_quote", "last_quote"]
 
@@ -202,8 +199,8 @@ const symbols = Command.make("symbols", { symbols: symbolsFlag, format: formatFl
       const loaded = yield* loadInvolved(yield* Catalog, ["trades", "quotes"])
       const pinned = yield* Effect.fromResult(pinSnapshots(loaded, snapshot === undefined || snapshot._tag === "Current" ? { _tag: "Latest" } : snapshot, yield* Clock.currentTimeMillis))
       const answer = yield* q.symbols({ symbols, snapshotIds: idsOf(pinned) })
-      const missing = loaded.filter(([, metadata]) => metadata === undefined).map(([t]) => identifierText(t))
-      if (missing.length > 0) yield* Console.error(`${missing.join(", ")}: ${NOTHING_YET}`)
+      const missing = notCreated(loaded)
+      if (missing.length > 0) yield* Console.error(notCreatedNote(missing))
       yield* printRows(
         answer.rows.map((r) => ({
           symbol: r.symbol,
@@ -231,7 +228,7 @@ const snapshots = Command.make("snapshots", { table: tableArg, format: formatFla
     // As GET /v1/snapshots/{table}: a table not created yet has none.
     const list = yield* q.snapshots(a.table).pipe(
       Effect.catchIf((e) => e instanceof CatalogError && e.reason._tag === "NoSuchTable", () =>
-        Effect.as(Console.error(`${identifierText(a.table)}: ${NOTHING_YET}`), []))
+        Effect.as(Console.error(notCreatedNote([a.table])), []))
     )
     const columns = ["snapshot_id", "parent_id", "time", "operation", "current", "records", "files"]
     yield* printRows(

@@ -7,7 +7,7 @@
  * live source topics until SIGINT.
  */
 import type { Writable } from "node:stream"
-import { Cause, Config, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Clock, Config, Console, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, givenFlags, inRange, integerFlag, lakehouseEnvironment, modeSetting, nonBlank, optionalSourcedSetting, setting, sourcedSetting } from "./cli/flags.ts"
 import { makeWireCodec, type WireCodec } from "../domain/avro/codec.ts"
@@ -15,7 +15,9 @@ import { DEFAULT_INGEST_GROUP } from "../domain/ingest/marker.ts"
 import { jsonLine } from "../domain/ndjson.ts"
 import { formatIsoMicros } from "../domain/time.ts"
 import { isValidKafkaTopicName, kafkaTwinOf, parseInstrumentsTopicName, parseTopicName } from "../domain/wire.ts"
+import { loadInvolved, notCreated, notCreatedNote, pinSnapshots } from "../layers/query/pinning.ts"
 import * as ReplayLayer from "../layers/replay/engine.ts"
+import { Catalog } from "../services/Catalog.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
 import { layerHttp } from "../layers/kafka/schemaRegistry.ts"
 import { republish, republishCodec, type RepublishProgress } from "../layers/replay/republish.ts"
@@ -265,7 +267,7 @@ const ignoredBecause = (a: Options, flags: ReadonlyArray<string>) => {
 }
 
 /** The replay engine over the warehouse the flags name. */
-const engineOver = (settings: LakehouseSettings) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(settings)))
+export const engineOver = (settings: LakehouseSettings) => ReplayLayer.layer.pipe(Layer.provideMerge(existingLakehouse(settings)))
 
 /** The Kafka client and the schema registry a replay to --topic or a --follow talks to (tests give in-process ones). */
 export interface ReplayConnections {
@@ -280,7 +282,7 @@ const networkConnections: ReplayConnections = {
 
 /** `npm run replay` over the engine `reads` opens (given to the handler, so that `--help` opens none). */
 export const replayCommandWith = <E>(
-  reads: (settings: LakehouseSettings) => Layer.Layer<ReplayEngine, E>,
+  reads: (settings: LakehouseSettings) => Layer.Layer<ReplayEngine | Catalog, E>,
   connections: Partial<ReplayConnections> = {}
 ) =>
   Command.make("replay", replayFlags, (a) =>
@@ -327,17 +329,28 @@ export const replayCommandWith = <E>(
       const engine = yield* ReplayEngine
       // Live records carry the producers' schema ids: a registry's, when they use one.
       const schemas = a.follow && Option.isSome(registry) ? { schemas: yield* wireSchemas(registry, followTopics) } : {}
-      return a.follow
-        ? engine.follow({ group: a.group.value, from, symbols, tables, topics: followTopics, ...pace, ...windowRows, onLive: liveLine, ...schemas })
-        : engine.stream({
-          symbols,
-          from,
-          to: to!,
-          tables,
-          ...(snapshot === undefined ? {} : { snapshot }),
-          ...pace,
-          ...windowRows
-        })
+      if (a.follow) {
+        return engine.follow({ group: a.group.value, from, symbols, tables, topics: followTopics, ...pace, ...windowRows, onLive: liveLine, ...schemas })
+      }
+      // As GET /v1/replay (and `query symbols`): a table not created yet reads as empty, named on stderr.
+      const loaded = yield* loadInvolved(yield* Catalog, tables)
+      const missing = notCreated(loaded)
+      if (missing.length > 0) yield* Console.error(notCreatedNote(missing))
+      const read = tables.filter((t) => !missing.includes(t))
+      if (read.length === 0) {
+        // A snapshot asked for in no table is not found, as the API's 404: only the latest state reads as empty.
+        if (snapshot !== undefined && snapshot._tag !== "Current") yield* Effect.fromResult(pinSnapshots(loaded, snapshot, yield* Clock.currentTimeMillis))
+        return Stream.empty
+      }
+      return engine.stream({
+        symbols,
+        from,
+        to: to!,
+        tables: read,
+        ...(snapshot === undefined ? {} : { snapshot }),
+        ...pace,
+        ...windowRows
+      })
     })
     // Read only where used: K2_KAFKA_BROKERS is set for every program, a replay to stdout included.
     const brokers = needsKafka ? Option.map(a.brokers.value, brokerList) : Option.none()

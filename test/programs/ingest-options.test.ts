@@ -139,7 +139,8 @@ describe("npm run ingest, settings refused before Kafka and the warehouse", () =
 
   it.effect("a --group holding whitespace: refused at once, where platformatic threw a stack trace once the warehouse's tables were made", () =>
     Effect.gen(function*() {
-      for (const args of [live, embedded]) {
+      // kafkajs takes one, but the tables' markers stay under the group for the next client too: one rule.
+      for (const args of [live, embedded, [...live, "--client", "kafkajs"]]) {
         const message = yield* invalidValue([...args, "--group", "ingest prod"])
         assert.include(message, "--group", message)
         assert.include(message, "without whitespace", message)

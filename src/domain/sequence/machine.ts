@@ -18,9 +18,9 @@
  *   8. floor <= seq <= last otherwise           → DUPLICATE (this sequence was seen)
  *   9. seq < floor                              → OUT_OF_ORDER (older than what is tracked)
  *
- * A session boundary lies between the stream's head message (at lastTs) and a newer
- * message at ts when ts - lastTs >= idle time, or when their local dates differ in the
- * exchange's time zone.
+ * A session boundary lies between the stream's head (at lastTs, the latest exchange time of the
+ * messages that raised `last` this session) and a newer message at ts when ts - lastTs >= idle
+ * time, or when their local dates differ in the exchange's time zone.
  *
  * State is small and bounded: last, lastTs, floor, the previous session's last
  * timestamp, the current session's start, the first sequence of a session that began with a
@@ -84,7 +84,7 @@ export class StreamState {
   big = false
   /** Highest sequence of the session. */
   last: Seq
-  /** Exchange timestamp of the message that last moved `last` (or started the session). */
+  /** Latest exchange timestamp of the messages that moved `last` in this session (or started it). */
   lastTs: EpochMicros
   /** Lowest sequence the state knows about: session start, or above the last given-up gap. */
   floor: Seq
@@ -114,7 +114,7 @@ export class StreamState {
   /**
    * Cache, not state: before this exchange time no newer message can be on another local day
    * than the head (a lower bound; -Infinity: not known). Keeps the boundary check of forward
-   * steps to three comparisons a message.
+   * steps to two comparisons a message.
    */
   dayEnd: number = -Infinity
   /** Open gaps as inclusive ranges, flat [lo0, hi0, lo1, hi1, ...], ascending. */
@@ -215,10 +215,12 @@ export class SequenceMachine {
     const last: any = s.last
     if (seq > last) {
       const expected = last + one
-      // Three comparisons a message; the exact check only near a boundary or on a head stamped back.
-      if (ts >= s.dayEnd || ts - s.lastTs >= this.rules.idleMicros || ts < s.lastTs) this.#forward(s, seq, ts)
+      // Two comparisons a message; the exact check only near a boundary.
+      if (ts >= s.dayEnd || ts - s.lastTs >= this.rules.idleMicros) this.#forward(s, seq, ts)
       s.last = seq
-      s.lastTs = ts
+      // A head stamped back keeps the session's latest head time: the stream was already there,
+      // and measured from the earlier stamp a copy of a message before it looked past a boundary (RESET).
+      if (ts > s.lastTs) s.lastTs = ts
       if (seq === expected) return OK
       this.#openGap(s, expected, seq - one)
       return GAP
@@ -284,7 +286,7 @@ export class SequenceMachine {
       s.crossTs = ts
       s.crossFills = NO_FILLS
     }
-    s.dayEnd = this.#dayEnd(s, ts)
+    s.dayEnd = this.#dayEnd(s, ts > s.lastTs ? ts : s.lastTs)
   }
 
   /** When the local day of `ts` ends, or a lower bound of it on a day the offset changes. */

@@ -9,7 +9,7 @@ import { decodeCursor, TRADES_WITH_QUOTES } from "../../domain/query/cursor.ts"
 import { currentSnapshot, noSnapshotAt, snapshotAsOf, snapshotById } from "../../domain/iceberg/metadata.ts"
 import type { TableMetadata } from "../../domain/iceberg/spec.ts"
 import { identifierOf, type TableName } from "../../domain/tables.ts"
-import type { Catalog } from "../../services/Catalog.ts"
+import { type Catalog, showIdentifier } from "../../services/Catalog.ts"
 import { pinnedSnapshotGone, type SnapshotSelector, SnapshotNotFound, unknownSnapshotId } from "../../services/TableScanner.ts"
 
 export interface Pinned {
@@ -37,6 +37,16 @@ export const loadInvolved = (catalog: Catalog["Service"], involved: ReadonlyArra
       // A table not created yet reads as empty.
       Effect.catchIf((e) => e.reason._tag === "NoSuchTable", () => Effect.succeed([t, undefined] as const))
     ))
+
+/** Beside an empty or partial answer on a CLI's stderr: tables not created yet (read as empty, as in the API). */
+export const NOTHING_YET = "not created yet: nothing ingested"
+
+/** The note naming `missing` (tables not created yet) as `npm run query` and `npm run replay` print it. */
+export const notCreatedNote = (missing: ReadonlyArray<TableName>) =>
+  `${missing.map((t) => showIdentifier(identifierOf(t))).join(", ")}: ${NOTHING_YET}`
+
+/** The tables of `loaded` not created yet. */
+export const notCreated = (loaded: Loaded): ReadonlyArray<TableName> => loaded.filter(([, m]) => m === undefined).map(([t]) => t)
 
 /** The snapshot ids a read pinned (as K2-Snapshot-Ids names them), for the engines to plan by. */
 export const idsOf = (pinned: Pinned): Readonly<Record<string, bigint | null>> =>

@@ -178,6 +178,27 @@ describe("sequence verdicts", () => {
     ])
   })
 
+  it("a head stamped back across local midnight: a copy of the message before it is a DUPLICATE, not a RESET", () => {
+    // 00:05 Sydney on 2024-03-05, then the next sequence stamped 23:55 the day before.
+    const midnight = Date.UTC(2024, 2, 4, 13) * 1000
+    const { kinds, state } = run([
+      [4, midnight - 10 * MIN],
+      [5, midnight + 5 * MIN],
+      [6, midnight - 5 * MIN], // the head, stamped back over midnight
+      [5, midnight + 5 * MIN], // 5 again: seen, and no boundary since it (was a RESET)
+      [7, midnight + 6 * MIN],
+      [1, midnight + 45 * MIN] // a restart 39 minutes after the latest head time: RESET
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "DUPLICATE", "OK", "RESET"])
+    assert.strictEqual(state.floor, 1)
+  })
+
+  it("a head stamped back by more than the idle time: a copy of an earlier message is a DUPLICATE", () => {
+    const { kinds, state } = run([[1, T0 + 80 * MIN], [5, T0 + 20 * MIN], [1, T0 + 80 * MIN]])
+    assert.deepStrictEqual(kinds, ["OK", "GAP", "DUPLICATE"])
+    assert.strictEqual(state.lastTs, T0 + 80 * MIN)
+  })
+
   it("a forward jump after a boundary is a GAP, not a RESET", () => {
     assert.deepStrictEqual(run([[10, T0], [20, T0 + 60 * MIN]]).kinds, ["OK", "GAP"])
   })

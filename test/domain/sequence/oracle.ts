@@ -106,14 +106,14 @@ export class Oracle {
     }
     if (seq === s.last + 1n) {
       s.last = seq
-      s.lastTs = ts
+      if (ts > s.lastTs) s.lastTs = ts
       return "OK"
     }
     if (seq > s.last + 1n) {
       s.gaps.push([s.last + 1n, seq - 1n])
       this.#bound(s)
       s.last = seq
-      s.lastTs = ts
+      if (ts > s.lastTs) s.lastTs = ts
       return "GAP"
     }
     if (ts > s.lastTs && this.#boundary(exchange, s.lastTs, ts)) {

@@ -89,7 +89,8 @@ const runModel = (
       }
       s.seen.add(seq)
       s.max = seq
-      s.lastTs = ts
+      // The session's latest head time: a head stamped back does not move it back.
+      if (ts > s.lastTs) s.lastTs = ts
       return seq === expected ? verdict("OK") : verdict("GAP", seq - expected)
     }
     if (ts > s.lastTs && apart(s.lastTs, ts)) {

@@ -11,6 +11,7 @@ import { Command } from "effect/cli"
 import { vi } from "vitest"
 import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../../src/programs/cli/run.ts"
 import { replayCommandWith } from "../../../src/programs/replay.ts"
+import type { Catalog } from "../../../src/services/Catalog.ts"
 import type { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 
 describe("replay stopped by a signal while the catalog and DuckDB are opening", () => {
@@ -18,7 +19,7 @@ describe("replay stopped by a signal while the catalog and DuckDB are opening", 
     Effect.gen(function*() {
       const opening = yield* Deferred.make<void>()
       // Opening that does not finish (a catalog that does not answer, DuckDB starting up).
-      const reads = () => Layer.effectContext(Effect.andThen(Deferred.succeed(opening, undefined), Effect.never)) as Layer.Layer<ReplayEngine>
+      const reads = () => Layer.effectContext(Effect.andThen(Deferred.succeed(opening, undefined), Effect.never)) as Layer.Layer<ReplayEngine | Catalog>
       let stdout = ""
       const spies = [
         vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {

@@ -16,6 +16,7 @@ import { formatIsoMicros } from "../../../src/domain/time.ts"
 import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
 import { DrainRecord, drainRecord, failedDrainOf, programExitCode } from "../../../src/programs/cli/run.ts"
 import { replayCommandWith, type ReplayConnections, republishReported, republishTopic } from "../../../src/programs/replay.ts"
+import { Catalog } from "../../../src/services/Catalog.ts"
 import { KafkaRejected, kafkaError } from "../../../src/services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
 import { ReplayEngine, type ReplayEvent } from "../../../src/services/ReplayEngine.ts"
@@ -23,9 +24,14 @@ import { SchemaRegistry } from "../../../src/services/SchemaRegistry.ts"
 import * as Ref from "../../domain/query/reference.ts"
 import { genTrades } from "../query/data.ts"
 
+/** A catalog in which every table exists (its metadata is not read here). */
+const tablesExist = Layer.succeed(Catalog)({ loadTable: () => Effect.succeed({ metadata: {} }) } as unknown as Catalog["Service"])
+
 /** An engine whose replay is empty: the stops tested come before it is read. */
 const reads = () =>
-  Layer.succeed(ReplayEngine)({ stream: () => Stream.empty, follow: () => Stream.empty } as unknown as ReplayEngine["Service"])
+  Layer.succeed(ReplayEngine)({ stream: () => Stream.empty, follow: () => Stream.empty } as unknown as ReplayEngine["Service"]).pipe(
+    Layer.merge(tablesExist)
+  )
 
 const hangs = (reached: Deferred.Deferred<void>) => Effect.andThen(Deferred.succeed(reached, undefined), Effect.never)
 
@@ -109,7 +115,8 @@ describe("replay --topic of a range stopped while it sends", () => {
         Stream.mapEffect((e) => e === events[12] ? hangs(reached) : Effect.succeed(e)),
         Stream.rechunk(4)
       )
-      const engine = () => Layer.succeed(ReplayEngine)({ stream: () => stream, follow: () => Stream.empty } as unknown as ReplayEngine["Service"])
+      const engine = () =>
+        Layer.succeed(ReplayEngine)({ stream: () => stream, follow: () => Stream.empty } as unknown as ReplayEngine["Service"]).pipe(Layer.merge(tablesExist))
       const broker = new MemoryBroker()
       const { code, message } = yield* stoppedAt([], { kafka: () => layerMemory(broker) }, reached, engine)
       assert.strictEqual(code, 1, message)
