@@ -6,15 +6,15 @@
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Console, Effect, Exit } from "effect"
+import { Effect, Exit } from "effect"
 import { Command } from "effect/cli"
-import { vi } from "vitest"
 import { tradeColumns } from "../../src/domain/rows.ts"
 import { tables } from "../../src/domain/tables.ts"
 import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../src/layers/lakehouse.ts"
 import { engineOver, replayCommandWith } from "../../src/programs/replay.ts"
 import { IcebergSink } from "../../src/services/IcebergSink.ts"
+import { capturedCommand } from "../support/capturedCommand.ts"
 import { makeTrades } from "../support/fixtures.ts"
 import { tempWarehouse, warehouseOptions } from "../support/warehouse.ts"
 
@@ -33,31 +33,11 @@ const warehouse = (trades?: number) =>
 
 /** The program in-process over `broker` for --topic: how it ended, its stdout and its stderr. */
 const replay = (args: ReadonlyArray<string>, broker = new MemoryBroker()) =>
-  Effect.gen(function*() {
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const capture = (into: Array<string>) => (chunk: string | Uint8Array) => {
-      into.push(String(chunk))
-      return true
-    }
-    const spies = [
-      vi.spyOn(process.stdout, "write").mockImplementation(capture(stdout)),
-      vi.spyOn(process.stderr, "write").mockImplementation(capture(stderr))
-    ]
-    const console: Console.Console = Object.assign(Object.create(globalThis.console), {
-      log: (text: unknown) => void stdout.push(`${String(text)}\n`),
-      error: (text: unknown) => void stderr.push(`${String(text)}\n`)
-    })
-    const command = replayCommandWith(engineOver, { kafka: () => layerMemory(broker) })
-    const exit = yield* (Command.runWith(command, { version: "0" })(["--from", "2024-01-02", "--to", "2024-01-03", ...args]).pipe(
-      Effect.provide(NodeServices.layer),
-      Effect.provideService(Console.Console, console)
-    ) as Effect.Effect<void, unknown, never>).pipe(
-      Effect.exit,
-      Effect.ensuring(Effect.sync(() => spies.forEach((spy) => spy.mockRestore())))
-    )
-    return { exit, stdout: stdout.join(""), stderr: stderr.join("") }
-  })
+  capturedCommand(
+    Command.runWith(replayCommandWith(engineOver, { kafka: () => layerMemory(broker) }), { version: "0" })(
+      ["--from", "2024-01-02", "--to", "2024-01-03", ...args]
+    ) as Effect.Effect<void, unknown, NodeServices.NodeServices>
+  )
 
 describe("npm run replay of a range, tables not created yet", () => {
   it.effect("none: 0 events on stdout, both named on stderr, exit 0", () =>

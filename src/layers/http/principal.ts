@@ -27,7 +27,8 @@ export const CurrentPrincipal = Context.Reference<Principal>("k2/http/CurrentPri
  * What an anonymous caller is counted as (rate limit, stream slots, its turn for a DuckDB connection):
  * its client address, which the pipeline has made the one a trusted proxy forwarded (forwarded.ts
  * `behindProxies`). An IPv6 client is its /64: one host is given a whole /64 and can send each request
- * from another address in it. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address.
+ * from another address in it. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), or one NAT64's
+ * well-known prefix carries (`64:ff9b::192.0.2.1`), is its IPv4 address.
  */
 export const clientAddress = (request: HttpServerRequest.HttpServerRequest): string =>
   `addr:${request.remoteAddress._tag === "Some" ? counted(request.remoteAddress.value) : "unknown"}`
@@ -46,7 +47,11 @@ const counted = (address: string): string => {
   const head = left === "" ? [] : left.split(":")
   const tail = right === undefined || right === "" ? [] : right.split(":")
   const groups = [...head, ...Array<string>(8 - head.length - tail.length).fill("0"), ...tail].map((g) => parseInt(g, 16))
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+  // IPv4-mapped (::ffff:0:0/96), or translated by a NAT64/SIIT at the well-known prefix (64:ff9b::/96,
+  // RFC 6052): one IPv4 client, not one /64 for every IPv4 client there is.
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff
+  const translated = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)
+  if (mapped || translated) {
     return [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join(".")
   }
   return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`

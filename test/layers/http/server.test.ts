@@ -433,6 +433,9 @@ describe("anonymous callers by address", () => {
     assert.strictEqual(of("10.1.2.3"), "addr:10.1.2.3")
     assert.strictEqual(of("::ffff:10.1.2.3"), "addr:10.1.2.3")
     assert.strictEqual(of("::FFFF:a01:203"), "addr:10.1.2.3")
+    // RFC 6052's well-known NAT64 prefix: an IPv4 client translated (SIIT-DC, NAT46) is its IPv4 address, not one /64 for all of them.
+    assert.strictEqual(of("64:ff9b::192.0.2.1"), "addr:192.0.2.1")
+    assert.strictEqual(of("64:ff9b::192.0.2.2"), "addr:192.0.2.2")
     assert.strictEqual(of(undefined), "addr:unknown")
   })
 })
