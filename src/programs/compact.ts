@@ -29,7 +29,8 @@ const SAFE_ORPHAN_GRACE_HOURS = 1
 /** --orphan-grace-hours when not given: left to the step that reads it, so that a run skipping it can tell it was given. */
 const DEFAULT_ORPHAN_GRACE_HOURS = 24
 
-const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents].map((t) => `${t.namespace}.${t.name}`)
+// instruments too, as an ingest reading it maintains it: left out, its small files and orphans stayed for good.
+const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents, tables.instruments].map((t) => `${t.namespace}.${t.name}`)
 
 const flags = {
   ...lakehouseFlags,
