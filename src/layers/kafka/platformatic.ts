@@ -510,8 +510,13 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
             const skip = skips.get(key)
             wanted.push({ tp, key, pos, req: skip !== undefined && skip.from === pos ? skip.to : pos })
           }
+          let metadata = await consumer.metadata({ topics })
+          // The leader assigned partitions from its metadata: this member's, cached for 5 s, may
+          // predate partitions just added. Read afresh, not taken for an unknown topic (fatal).
+          if (wanted.some((w) => metadata.topics.get(w.tp.topic)?.partitions[w.tp.partition] === undefined)) {
+            metadata = await consumer.metadata({ topics, forceUpdate: true })
+          }
           // Checked by members without partitions too: the leader may be one, and only its rejoin rebalances.
-          const metadata = await consumer.metadata({ topics })
           if (grownSinceJoin(metadata)) {
             rejoin()
             return true
@@ -523,8 +528,10 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
           for (const w of wanted) {
             const tm = metadata.topics.get(w.tp.topic)
             const pm = tm?.partitions[w.tp.partition]
-            if (tm === undefined || pm === undefined) {
-              throw kafkaError(new UnknownTopic({ topic: w.tp.topic }))
+            if (tm === undefined) throw kafkaError(new UnknownTopic({ topic: w.tp.topic }))
+            // Not in the broker's metadata yet (a partition just added): fetched again after a backoff.
+            if (pm === undefined) {
+              throw kafkaError(new KafkaUnavailable({ operation: "fetch", detail: `the metadata of ${w.tp.topic} shows no partition ${w.tp.partition} yet` }))
             }
             topicNames.set(tm.id, w.tp.topic)
             let node = byNode.get(pm.leader)
@@ -562,8 +569,15 @@ export const layerPlatformatic = (options: PlatformaticOptions) =>
               errors.push(error)
             }
           }
-          if (errors.length > 0) throw errors.length === 1 ? errors[0] : new AggregateError(errors, "fetch failed")
-          return true
+          if (errors.length === 0) return true
+          const error = inGroup("fetch", errors.length === 1 ? errors[0] : new AggregateError(errors, "fetch failed"), topics[0])
+          // A leader that does not know the partition (metadata older than a reassignment or a broker's
+          // restart) is stale metadata, as kafkajs and Java take it: read again after a backoff. A
+          // topic deleted fails the metadata read next (UnknownTopic, not retried).
+          if (error.reason._tag === "UnknownTopic") {
+            throw kafkaError(new KafkaUnavailable({ operation: "fetch", detail: `a leader does not know a partition fetched (stale metadata?): ${error.message}` }))
+          }
+          throw error
         }
 
         /**

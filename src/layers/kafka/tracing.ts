@@ -34,7 +34,12 @@ const withTraceparent = (records: ReadonlyArray<ProducerRecord>, traceparent: st
     const headers: Record<string, string> = { ...r.headers, [Header.traceparent]: traceparent }
     // A tracestate belongs to the traceparent it came with (a dead letter copies the source's).
     delete headers[Header.tracestate]
-    return { ...r, headers }
+    if (r.headerBytes === undefined) return { ...r, headers }
+    // The source's bytes of either (not UTF-8) would be sent in place of this send's context.
+    const headerBytes: Record<string, Uint8Array> = { ...r.headerBytes }
+    delete headerBytes[Header.traceparent]
+    delete headerBytes[Header.tracestate]
+    return { ...r, headers, headerBytes }
   })
 
 /** A KafkaSink `send` in its producer span, stamping records with the span's context when traced. */

@@ -76,6 +76,22 @@ describe("Kafka trace context", () => {
       assert.strictEqual(quote!.headers[Header.correlationId], "m-0")
     }))
 
+  it.effect("traced: a dead letter whose source's traceparent was not UTF-8 (its bytes beside it) carries this send's, not those bytes", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recording()
+      // As deadLetters.ts copies a source record: headers as text, with the bytes of those that were not UTF-8.
+      const letter: ProducerRecord = {
+        ...record(TRADES, 1, { [Header.traceparent]: "00-\ufffd", [Header.tracestate]: "\ufffd" }),
+        headerBytes: { [Header.traceparent]: Uint8Array.of(0x30, 0x30, 0x2d, 0xff), [Header.tracestate]: Uint8Array.of(0xfe) }
+      }
+      const read = yield* sendAndRead([[letter]]).pipe(Effect.withTracer(tracer))
+      const [producer] = spans.filter((s) => s.kind === "producer") as [Tracer.NativeSpan]
+      const [stored] = read(TRADES)
+      assert.strictEqual(stored!.headers[Header.traceparent], formatTraceparent(producer))
+      assert.isUndefined(stored!.headers[Header.tracestate])
+      assert.isUndefined(stored!.headerBytes?.[Header.traceparent])
+    }))
+
   it.effect("untraced (no exporter): records are sent as given", () =>
     Effect.gen(function*() {
       const read = yield* sendAndRead([[record(TRADES, 1), record(TRADES, 2, { [Header.traceparent]: traceparent(3) })]])
