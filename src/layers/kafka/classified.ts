@@ -5,11 +5,24 @@
  */
 import { Effect } from "effect"
 import type { KafkaError } from "../../services/KafkaSource.ts"
-import type { Target } from "./authorization.ts"
-import type { KafkaSecurity } from "./security.ts"
+import { authorizationFailure, type Target } from "./authorization.ts"
+import { isKafkaError } from "./consumerCore.ts"
+import { type KafkaSecurity, securityFailure } from "./security.ts"
 
 /** A layer's classifier of a failed call. */
 export type Classify = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity, target?: Target) => KafkaError
+
+/**
+ * What either client's failure is checked for before its own words: one of K2's already, the
+ * connection's security refused (first: a refused SASL authentication comes wrapped in a network
+ * error), an ACL refusing the principal (naming `target`, else `topic`).
+ */
+export const sharedFailure = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity, target?: Target): KafkaError | undefined => {
+  if (isKafkaError(cause)) return cause
+  const secured = securityFailure(operation, cause, security)
+  if (secured !== undefined) return secured
+  return authorizationFailure(operation, cause, security, target ?? (topic === undefined ? {} : { topics: [topic] }))
+}
 
 /** Runs a client call, its failure classified (`security`: the connection's; `group`, `topics`: what it names). */
 export const classifiedBy = (classify: Classify) => (security: KafkaSecurity | undefined, group?: string) =>
@@ -20,3 +33,6 @@ export const classifiedBy = (classify: Classify) => (security: KafkaSecurity | u
     catch: (e) => classify(operation, e, named[0], security, { topics: named, ...(group === undefined ? {} : { group }) })
   })
 }
+
+/** A layer's client calls as Effects (`classifiedBy(classify)(security, group)`). */
+export type Attempt = ReturnType<ReturnType<typeof classifiedBy>>

@@ -40,12 +40,12 @@ import { foldKafkajsHeadersLinearly } from "./kafkajsHeaders.ts"
 import { onKafkajsReset, tellKafkajsResets } from "./kafkajsResets.ts"
 import { registerKafkajsCodecs } from "./compression.ts"
 import { closeWithin } from "./closing.ts"
-import { isKafkaError, makeConsumerCore } from "./consumerCore.ts"
+import { makeConsumerCore } from "./consumerCore.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import { authorizationFailure, configsUnlessRefused, type Target } from "./authorization.ts"
-import { classifiedBy } from "./classified.ts"
+import { type Attempt, classifiedBy, sharedFailure } from "./classified.ts"
 import { partitionForKey } from "./partitioner.ts"
-import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, securityFailure, TLS_REQUIRED } from "./security.ts"
+import { closedConnectionHint, hintFor, isTlsRecord, type KafkaSecurity, kafkajsSecurity, TLS_REQUIRED } from "./security.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 import { inBatches } from "./batchBytes.ts"
 import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
@@ -141,11 +141,8 @@ const UNAVAILABLE_NAMES = new Set([
  * `target`: the resources the operation named, named by an authorization failure (`topic` its first).
  */
 export const fromKafkajs = (operation: string, cause: unknown, topic?: string, security?: KafkaSecurity, target?: Target): KafkaError => {
-  if (isKafkaError(cause)) return cause
-  const secured = securityFailure(operation, cause, security)
-  if (secured !== undefined) return secured
-  const refused = authorizationFailure(operation, cause, security, target ?? (topic === undefined ? {} : { topics: [topic] }))
-  if (refused !== undefined) return refused
+  const shared = sharedFailure(operation, cause, topic, security, target)
+  if (shared !== undefined) return shared
   type KError = { name?: string; type?: string; retriable?: boolean; message?: string; cause?: unknown }
   const e = cause as KError | undefined
   // kafkajs 2.2 keeps the broker's error of a retried request (NumberOfRetriesExceeded,
@@ -215,7 +212,7 @@ const tlsRecordWatch = () => {
 const connectScoped = (
   name: string,
   client: { readonly connect: () => Promise<void>; readonly disconnect: () => Promise<void> },
-  attempt: ReturnType<typeof attemptWith>,
+  attempt: Attempt,
   wantsTls?: Promise<never>
 ) =>
   Effect.uninterruptibleMask((restore) => {

@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Redacted } from "effect"
 import kafkajs from "kafkajs"
 import { fromKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
-import { fromPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
+import { fromPlatformatic } from "../../../src/layers/kafka/platformaticErrors.ts"
 import type { KafkaSecurity } from "../../../src/layers/kafka/security.ts"
 import type { KafkaError } from "../../../src/services/KafkaSource.ts"
 

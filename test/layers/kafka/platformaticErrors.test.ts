@@ -1,7 +1,7 @@
 /** How platformatic's errors become K2's reasons, without a broker: what is waited out, what is not. */
 import { MultipleErrors, NetworkError, ProtocolError, UserError } from "@platformatic/kafka"
 import { assert, describe, it } from "@effect/vitest"
-import { fromPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
+import { fromPlatformatic } from "../../../src/layers/kafka/platformaticErrors.ts"
 
 const reasonOf = (cause: unknown) => fromPlatformatic("fetch", cause, "t").reason
 

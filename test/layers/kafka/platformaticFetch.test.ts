@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { MultipleErrors } from "@platformatic/kafka"
-import { fromPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
+import { fromPlatformatic } from "../../../src/layers/kafka/platformaticErrors.ts"
 import { KafkaFetchVersionUnsupported, rawFetchPool } from "../../../src/layers/kafka/platformaticFetch.ts"
 
 const FETCH = 1
