@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { alive, spawnNode } from "../support/programs.ts"
 
 const TEST_ROOT = path.resolve(import.meta.dirname, "..")
 const FORBIDDEN = /\.(only|skip|todo)\s*\(|\b(fit|fdescribe|xit|xdescribe|xtest)\s*\(/
@@ -37,5 +38,17 @@ describe("test hygiene", () => {
     const files = sources(TEST_ROOT)
     assert.isAbove(files.length, 100, "the test sources were found")
     assert.deepStrictEqual(offenders(files), [])
+  })
+
+  describe("a process a test started and left running", () => {
+    let left: number | undefined
+    it("is left running here", () => {
+      left = spawnNode(["-e", "setTimeout(() => {}, 120_000)"], {}).child.pid
+      assert.isTrue(left !== undefined && alive(left))
+    })
+    it("is killed when its test ends", async () => {
+      for (let i = 0; i < 50 && alive(left!); i++) await new Promise((r) => setTimeout(r, 20))
+      assert.isFalse(alive(left!))
+    })
   })
 })

@@ -2,11 +2,12 @@
  * K2 programs as separate OS processes (Node 22 directly, so signals reach them), for tests
  * that watch them from outside: their logs, their /metrics, their exported spans.
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createServer } from "node:net"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { onTestFinished } from "vitest"
 import type { IngestProcess } from "./ingestHarness.ts"
 import type * as Lakehouse from "../../src/layers/lakehouse.ts"
 
@@ -34,11 +35,27 @@ export const freePort = () =>
   })
 
 /**
+ * A process a test started is killed when the test ends, if it still runs: a test failing before it
+ * stopped its process left it running through the rest of the suite (workers are shared), taking
+ * the cores and its Kafka group. One started by a hook (no test running) is the hook's to stop.
+ */
+const killedWhenTestEnds = (child: ChildProcess) => {
+  try {
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    })
+  } catch {
+    // Not inside a test.
+  }
+}
+
+/**
  * `node args` in the repo, with `env` added to this process's environment: its output is kept (the
  * last 20k characters) and appended to `logFile` if given.
  */
 export const spawnNode = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>, logFile?: string): IngestProcess => {
   const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  killedWhenTestEnds(child)
   let out = ""
   const log = logFile === undefined ? undefined : fs.createWriteStream(logFile, { flags: "a" })
   for (const stream of [child.stdout!, child.stderr!]) {
