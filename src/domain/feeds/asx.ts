@@ -12,7 +12,7 @@
  * A header line in a data file is skipped anyway (isBlankOrHeader); data fields may be quoted.
  */
 import { BigDecimal, Result, Schema } from "effect"
-import { CODE_PATTERN, CODE_RULE, type Quote, type Trade } from "../marketData.ts"
+import { CODE_PATTERN, CODE_RULE, MESSAGE_ID_MAX, type Quote, type Trade } from "../marketData.ts"
 import { Instrument } from "../reference.ts"
 import { fieldProblems, quoted } from "../errors.ts"
 import { type Zone, zone } from "../zone.ts"
@@ -64,6 +64,12 @@ export const asxFile = (dataType: "trades" | "quotes", companyId: string, symbol
 
 /** Positional and deterministic: the same file and line always give the same id, whatever the row holds. */
 const asxMessageId = (file: string, line: number): string => `asx:${file}:${line}`
+
+/**
+ * The longest company id whose rows' message ids fit MESSAGE_ID_MAX at any line number:
+ * `asx:quotes/` and `.csv:` take 16 characters, a line number at most 16 digits.
+ */
+const COMPANY_ID_MAX = MESSAGE_ID_MAX - 16 - String(Number.MAX_SAFE_INTEGER).length
 
 // The same rules as src/domain/decimal.ts (decimal(18, 8) in plain notation).
 const DECIMAL_TEXT = /^-?\d{1,10}(\.\d{1,8})?$/
@@ -383,6 +389,10 @@ export const parseCompanyRow = (line: string): CompanyRow | string => {
   }
   const [companyId, symbol, name, isin, start, end] = cols as [string, string, string, string, string, string]
   if (companyId === "") return "company_id is empty"
+  // Else every row of the company was published, and ingest dead-lettered each (message_id too long).
+  if (companyId.length > COMPANY_ID_MAX) {
+    return `company_id ${quoted(companyId)} is longer than ${COMPANY_ID_MAX} characters (it is part of each row's message_id, at most ${MESSAGE_ID_MAX})`
+  }
   if (!CODE_PATTERN.test(symbol)) return `symbol ${quoted(symbol)} ${CODE_RULE}`
   const listing = usDateToIso(start)
   if (listing !== null && typeof listing === "object") return `start_date: ${listing.error}`

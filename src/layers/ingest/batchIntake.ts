@@ -142,7 +142,7 @@ export const makeConsumeBatch = (
           ? quoteRow(m.value, ingestedAt, batch.topic, batch.partition, record.offset)
           : { ...m.value, ingestion_timestamp: ingestedAt, kafka_topic: batch.topic, kafka_partition: batch.partition, kafka_offset: record.offset }
       )
-      sizes.push(rowBytes(record.value!.length))
+      sizes.push(rowBytes(record.value!.length, m.kind === "instrument" ? 0 : m.value.conditions.length))
     }
     return alreadyIngested
   }

@@ -292,6 +292,24 @@ describe("company_info.csv", () => {
     assert.match(parseCompanyRow("1003,XYZ") as string, /expected 6 columns/)
     assert.match(parseCompanyRow(" ,XYZ,Broken,,01/01/2000,") as string, /company_id is empty/)
   })
+
+  it("refuses a company id too long for its rows' message ids; the longest taken gives ids decodeTrade takes", () => {
+    // Taken, every row of the company was published, and ingest dead-lettered each one (message_id over 256).
+    const long = "9".repeat(241)
+    assert.match(parseCompanyRow(`${long},XYZ,Long,,01/01/2000,`) as string, /company_id .* longer than 224 characters/)
+    const longest = "9".repeat(224)
+    assert.isTrue(typeof parseCompanyRow(`${longest},XYZ,Long,,01/01/2000,`) !== "string")
+    for (const dataType of ["trades", "quotes"] as const) {
+      const f = asxFile(dataType, longest, "XYZ")
+      const row = dataType === "trades"
+        ? parseTradeRow(f, "03/10/2014,10:05:44.516,37.51,40000,0,,", Number.MAX_SAFE_INTEGER, 1n) as Trade
+        : parseQuoteRow(f, "03/10/2014,10:00:01.250,37.55,37.53,100,200", Number.MAX_SAFE_INTEGER, 1n) as Quote
+      const decoded = dataType === "trades"
+        ? Result.isSuccess(decodeTrade(Schema.encodeSync(Trade)(row as Trade)))
+        : Result.isSuccess(decodeQuote(Schema.encodeSync(Quote)(row as Quote)))
+      assert.isTrue(decoded, `${dataType}: ${row.message_id.length} characters`)
+    }
+  })
 })
 
 describe("a rejected row's reason", () => {

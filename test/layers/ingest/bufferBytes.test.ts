@@ -82,4 +82,27 @@ describe("Ingestor buffers bounded in bytes", () => {
       assert.strictEqual(trades.rows, 1_000)
       assert.strictEqual(trades.distinctCoordinates, 1_000)
     }), 60_000)
+
+  it.live("rows with long conditions lists are flushed by the heap their items hold, not only by their size on the wire", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = warehouseOptions("sqlite")
+      // An empty string is 1 byte on the wire and a pointer and more in the row's array: 60 records
+      // of 900,000 (54 MB) held 11.6 times their size, past what ingest's 256 MB heap held.
+      const row = { ...makeTrades({ count: 1, symbols: ["AAA"] })[0]!, conditions: Array.from({ length: 100_000 }, () => "") }
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        yield* (yield* KafkaSink).send(tradeRecords([row]))
+        const progress = yield* waitForProgress((p) => p.written.trades === 1, "15 seconds")
+        yield* Fiber.interrupt(fiber)
+        return progress
+      }).pipe(Effect.provide(ingestorOver({
+        kafka,
+        lakehouse: options,
+        // ~100 KB on the wire, ~1.2 MB in the heap: only a flush by bytes that counts the items comes before the drain.
+        settings: { topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, flushBytes: 1_000_000 }
+      })))
+      assert.strictEqual(progress.written.trades, 1, "flushed by the heap its 100,000 items hold")
+    }), 60_000)
 })

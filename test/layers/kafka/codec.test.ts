@@ -153,6 +153,30 @@ describe("wire codec", () => {
     assert.strictEqual(poison(codec.decode(garbage))._tag, "Undecodable")
   })
 
+  it("poison: hostile bodies are Undecodable, each saying what is wrong", () => {
+    const frame = (id: number, ...body: ReadonlyArray<number>) => Uint8Array.from([0, 0, 0, 0, id, ...body])
+    const plain = Buffer.from(codec.encodeTrade({ ...trade, source_sequence: null, vendor_data: {} }))
+    // The source_sequence branch is the record's last byte but one (the empty map's end is last).
+    const branch2 = Buffer.from(plain)
+    branch2[branch2.length - 2] = 4
+    const cases: ReadonlyArray<readonly [Uint8Array, string]> = [
+      [frame(1, 0x80), "truncated"], // a varint cut after a continuation byte
+      [frame(1, 0x01), "negative length -1"],
+      [frame(1, 0x7e, 0x61, 0x62), "truncated"], // a length of 63 with 2 bytes left
+      [frame(1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), "long beyond 64 bits"],
+      [branch2, "union branch 2 of 2"]
+    ]
+    for (const [bytes, detail] of cases) {
+      const p = poison(codec.decode(bytes))
+      assert.strictEqual(p._tag, "Undecodable", detail)
+      assert.include(p.message, detail)
+    }
+    // A trade's body under the quote's id is read as a quote and refused, never taken as one.
+    const asQuote = Buffer.from(plain)
+    asQuote[4] = 2
+    assert.include(["Undecodable", "SchemaInvalid"], poison(codec.decode(asQuote))._tag)
+  })
+
   it("poison: schema-invalid (non-positive price/size, bad codes, timestamp out of range)", () => {
     const bad = (patch: Partial<Record<keyof Trade, unknown>>) => {
       const raw = avroTypeOf(tradeSchema)
