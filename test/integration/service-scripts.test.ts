@@ -25,14 +25,18 @@ const sleeper = (args: ReadonlyArray<string>) => {
   return child
 }
 
-/** `script stop`, its exit code and output; not spawnSync: the test's processes must be reaped meanwhile. */
+/**
+ * `script stop`, its exit code and output; not spawnSync: the test's processes must be reaped meanwhile.
+ * Run as the docs run it (`scripts/schema-registry.sh stop`), not through `bash`: a script that lost its
+ * executable bit then fails here as it would for a user.
+ */
 const stop = (script: string, homeVariable: string, home: string) =>
-  new Promise<{ readonly status: number; readonly stdout: string; readonly stderr: string }>((resolve) =>
-    execFile("bash", [path.join(repo, "scripts", script), "stop"], {
+  new Promise<{ readonly status: number | string; readonly stdout: string; readonly stderr: string }>((resolve) =>
+    execFile(path.join(repo, "scripts", script), ["stop"], {
       encoding: "utf8",
       env: { ...process.env, [homeVariable]: home },
       timeout: 60_000
-    }, (error, stdout, stderr) => resolve({ status: error === null ? 0 : Number(error.code ?? 1), stdout, stderr })))
+    }, (error, stdout, stderr) => resolve({ status: error === null ? 0 : error.code ?? 1, stdout, stderr })))
 
 describe("the service scripts' pid files", () => {
   for (const { homeVariable, pidfile, script } of SCRIPTS) {

@@ -20,6 +20,7 @@ import { checkDecimal, checkFields } from "../../domain/query/validate.ts"
 import { definitionOf, identifierOf } from "../../domain/tables.ts"
 import { QueryEngine } from "../../services/QueryEngine.ts"
 import { type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
+import { PAGE_KEY } from "../query/paging.ts"
 import { decimalColumns } from "../query/sql.ts"
 import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
 import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
@@ -119,7 +120,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
     const query = yield* exportQuery(table, r)
     return yield* parquetResponse((out) =>
       reads.sandboxedOver(query.plans, {
-        sql: `${query.select(query.columns)} ORDER BY exchange_timestamp, coalesce(source_sequence, -1), message_id`,
+        // The pages' order, lineage included: rows tied on the key (a record ingested twice) in one order, and a limit keeps the CSV's.
+        sql: `${query.select(query.columns)} ORDER BY ${PAGE_KEY}`,
         tables: query.tables,
         maxRows: r.cap,
         timeoutMs: options.queryTimeoutMs,

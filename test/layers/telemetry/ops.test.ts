@@ -1,8 +1,8 @@
 /**
  * The ops files: Prometheus alert rules and scrape config valid and unit-tested by promtool,
  * and the Grafana dashboard well formed, every panel's metric one K2 defines, and every metric K2
- * defines on a panel or in a rule. Nothing is skipped: without promtool the test fails with the
- * line that installs it.
+ * defines on a panel or in a rule; docs/operations.md naming every alert and metric. Nothing is
+ * skipped: without promtool the test fails with the line that installs it.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -234,5 +234,22 @@ describe("ops/grafana", () => {
     const compose = fs.readFileSync(path.join(repo, "docker-compose.yml"), "utf8")
     assert.include(compose, "./ops/grafana/dashboards:/var/lib/grafana/dashboards")
     assert.include(compose, "./ops/prometheus/k2.rules.yml:/etc/prometheus/k2.rules.yml")
+  })
+})
+
+describe("docs/operations.md", () => {
+  const docs = () => fs.readFileSync(path.join(repo, "docs/operations.md"), "utf8")
+
+  it("its alert table lists every alert rule, and no alert the rules lack", () => {
+    const rules = [...fs.readFileSync(rulesFile, "utf8").matchAll(/^\s*- alert:\s*(\w+)\s*$/gm)].map((m) => m[1]!).sort()
+    const documented = [...docs().matchAll(/^\| `(K2\w+)` \|/gm)].map((m) => m[1]!).sort()
+    assert.isAbove(rules.length, 0)
+    assert.deepStrictEqual(documented, rules)
+  })
+
+  it("names every metric K2 defines", () => {
+    const text = docs()
+    const undocumented = [...definedFamilies()].filter((f) => !new RegExp(`\`${f}(?:\\{[^\`]*)?\``).test(text)).sort()
+    assert.deepStrictEqual(undocumented, [], `metrics docs/operations.md does not name: ${undocumented.join(", ")}`)
   })
 })
