@@ -46,7 +46,8 @@ import { monotonicMillis } from "../elapsed.ts"
 import { commitBackoff, commitChange, isRetryableCommit, removeUnlessMaybeLanded } from "../iceberg/commit.ts"
 import { encryption, manifestListRefusal, manifestRefusal } from "../iceberg/fileio.ts"
 import { otherTablesMetadata } from "../iceberg/otherTables.ts"
-import { asStorageFailure, rewriteDataFiles } from "../iceberg/parquet.ts"
+import { asStorageFailure } from "../iceberg/parquet.ts"
+import { rewriteDataFiles } from "../iceberg/rewriteDataFiles.ts"
 import { makeSnapshotFiles, type SnapshotFiles, MAINTENANCE_CACHE_ENTRIES } from "../iceberg/snapshotFiles.ts"
 import {
   crcOf,

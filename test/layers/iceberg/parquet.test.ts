@@ -10,7 +10,8 @@ import type { DataFile, Schema, SortOrder } from "../../../src/domain/iceberg/sp
 import { tables } from "../../../src/domain/tables.ts"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
 import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
-import { rewriteDataFiles, writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
+import { writeDataFiles } from "../../../src/layers/iceberg/parquet.ts"
+import { rewriteDataFiles } from "../../../src/layers/iceberg/rewriteDataFiles.ts"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "k2-parquet-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
