@@ -15,6 +15,7 @@ import { benchHttpEffect } from "./http.ts"
 import { benchMaintenanceEffect } from "./maintenance.ts"
 import { benchObservabilityEffect } from "./observability.ts"
 import { benchSymbols } from "./symbols.ts"
+import { benchPartitionHeap } from "./partitionHeap.ts"
 import { benchTableCommit } from "./tableCommit.ts"
 import { BenchSettingError, benchSettingsHelp, checkBenchSettings } from "./settings.ts"
 
@@ -30,7 +31,8 @@ const sections: Record<string, () => Effect.Effect<Record<string, number | strin
   http: benchHttpEffect,
   maintenance: benchMaintenanceEffect,
   observability: benchObservabilityEffect,
-  symbols: () => Effect.sync(benchSymbols)
+  symbols: () => Effect.sync(benchSymbols),
+  partitions: () => Effect.sync(() => benchPartitionHeap())
 }
 
 const args = process.argv.slice(2)
