@@ -51,4 +51,32 @@ describe("test hygiene", () => {
       assert.isFalse(alive(left!))
     })
   })
+
+  describe.concurrent("a process one of the tests running at once started", () => {
+    // Vitest's current test is the last one started, not the one whose code runs: the first one's
+    // process was tied to the second and killed when the second ended.
+    const signal = () => {
+      let resolve = () => {}
+      const promise = new Promise<void>((r) => (resolve = r))
+      return { promise, resolve: () => resolve() }
+    }
+    const secondStarted = signal()
+    const spawned = signal()
+    const secondEnded = signal()
+    it("is not killed when another of them ends", async () => {
+      await secondStarted.promise
+      const p = spawnNode(["-e", "setTimeout(() => {}, 120_000)"], {})
+      spawned.resolve()
+      await secondEnded.promise
+      const killed = p.child.killed
+      p.child.kill("SIGKILL")
+      assert.isFalse(killed)
+    })
+    it("ends while the other's process runs", async ({ onTestFinished }) => {
+      // Registered first, so run after any kill this test's end makes (its hooks run in reverse).
+      onTestFinished(() => secondEnded.resolve())
+      secondStarted.resolve()
+      await spawned.promise
+    })
+  })
 })

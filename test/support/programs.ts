@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import { createServer } from "node:net"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { onTestFinished } from "vitest"
+import { onTestFinished, TestRunner } from "vitest"
 import type { IngestProcess } from "./ingestHarness.ts"
 import type * as Lakehouse from "../../src/layers/lakehouse.ts"
 
@@ -37,9 +37,12 @@ export const freePort = () =>
 /**
  * A process a test started is killed when the test ends, if it still runs: a test failing before it
  * stopped its process left it running through the rest of the suite (workers are shared), taking
- * the cores and its Kafka group. One started by a hook (no test running) is the hook's to stop.
+ * the cores and its Kafka group. One started by a hook (no test running) is the hook's to stop, and
+ * one started by a concurrent test the test's own: vitest's current test is then the last one
+ * started, and the process was killed when that one ended, under the test still using it.
  */
 const killedWhenTestEnds = (child: ChildProcess) => {
+  if (TestRunner.getCurrentTest()?.concurrent === true) return
   try {
     onTestFinished(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
