@@ -3,22 +3,16 @@
  * `admin()` are replaced on its prototype for the length of a test with fakes that record what
  * the layer asks, and restored after it.
  */
-import { afterEach, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted } from "effect"
 import kafkajs from "kafkajs"
 import { layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
 import { KafkaAdmin, KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { prototypeStubs } from "../../support/prototypeStubs.ts"
 
-const restores: Array<() => void> = []
-const replace = (name: "admin" | "producer", impl: (options: Record<string, unknown>) => object) => {
-  const proto = kafkajs.Kafka.prototype as unknown as Record<string, unknown>
-  const before = proto[name]
-  proto[name] = impl
-  restores.push(() => void (proto[name] = before))
-}
-afterEach(() => {
-  while (restores.length > 0) restores.pop()!()
-})
+const stub = prototypeStubs()
+const replace = (name: "admin" | "producer", impl: (options: Record<string, unknown>) => object) =>
+  stub(kafkajs.Kafka.prototype as unknown as Record<string, unknown>, name, impl)
 
 const connected = { connect: async () => {}, disconnect: async () => {} }
 /** Port 1 on loopback: nothing of these tests may reach it (every network method is faked). */

@@ -3,16 +3,14 @@
  * info and debug entries went through console.info and console.log, to stdout, into the NDJSON
  * of `replay --follow` and the other programs' results.
  */
-import { afterEach, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import kafkajs from "kafkajs"
 import { layerKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
 import { KafkaSink } from "../../../src/services/KafkaSink.ts"
+import { prototypeStubs } from "../../support/prototypeStubs.ts"
 
-const restores: Array<() => void> = []
-afterEach(() => {
-  while (restores.length > 0) restores.pop()!()
-})
+const stub = prototypeStubs()
 
 /** The client the layer made, its admin and producer faked (no broker is reached). */
 const clientOf = (options: { readonly clientError?: (message: string) => void }) =>
@@ -20,12 +18,10 @@ const clientOf = (options: { readonly clientError?: (message: string) => void })
     const proto = kafkajs.Kafka.prototype as unknown as Record<string, unknown>
     let client: kafkajs.Kafka | undefined
     for (const name of ["admin", "producer"] as const) {
-      const before = proto[name]
-      proto[name] = function(this: kafkajs.Kafka) {
+      stub(proto, name, function(this: kafkajs.Kafka) {
         client = this
         return { connect: async () => {}, disconnect: async () => {} }
-      }
-      restores.push(() => void (proto[name] = before))
+      })
     }
     yield* Effect.scoped(Effect.provide(Effect.asVoid(KafkaSink), layerKafkajs({ brokers: ["127.0.0.1:1"], logLevel: kafkajs.logLevel.DEBUG, ...options })))
     return client!

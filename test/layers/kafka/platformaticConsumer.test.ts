@@ -5,24 +5,13 @@
  * its `consumer:group:join` event.
  */
 import { Consumer, ResponseError, UserError } from "@platformatic/kafka"
-import { afterEach, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Stream } from "effect"
 import { layerPlatformatic } from "../../../src/layers/kafka/platformatic.ts"
 import { KafkaError, KafkaSource } from "../../../src/services/KafkaSource.ts"
+import { prototypeStubs } from "../../support/prototypeStubs.ts"
 
-const restores: Array<() => void> = []
-const replace = <T extends object, K extends keyof T>(proto: T, name: K, impl: T[K]) => {
-  const had = Object.hasOwn(proto, name)
-  const before = proto[name]
-  Object.defineProperty(proto, name, { value: impl, configurable: true, writable: true })
-  restores.push(() => {
-    if (had) Object.defineProperty(proto, name, { value: before, configurable: true, writable: true })
-    else delete (proto as Record<PropertyKey, unknown>)[name as PropertyKey]
-  })
-}
-afterEach(() => {
-  while (restores.length > 0) restores.pop()!()
-})
+const replace = prototypeStubs()
 
 /** Port 1 on loopback: nothing of these tests may reach it (every network method is replaced). */
 const layer = () => layerPlatformatic({ brokers: ["127.0.0.1:1"] })
