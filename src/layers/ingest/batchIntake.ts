@@ -18,7 +18,7 @@ import * as Metrics from "../telemetry/metrics.ts"
 import type { makeDeadLetter, Poison } from "./deadLetters.ts"
 import type { IngestCounters } from "./ingestProgress.ts"
 import { lagGauge, lostOffsetsCounter, type Rejudged } from "./ingestMetrics.ts"
-import { atomically, ingestedBelow, logBehindTable, type PartitionState, type Partitions, type Rereading, type Row, rowBytes, type TrackedTable, type Trackers } from "./partitionState.ts"
+import { atomically, ingestedBelow, logBehindTable, type PartitionState, type Partitions, type Rereading, type Row, rowBytes, entryCount, type TrackedTable, type Trackers } from "./partitionState.ts"
 import type * as WriterSchemas from "./writerSchemas.ts"
 
 // Trades and quotes as literals, field by field: a spread of the decoded value made each row an
@@ -142,7 +142,11 @@ export const makeConsumeBatch = (
           ? quoteRow(m.value, ingestedAt, batch.topic, batch.partition, record.offset)
           : { ...m.value, ingestion_timestamp: ingestedAt, kafka_topic: batch.topic, kafka_partition: batch.partition, kafka_offset: record.offset }
       )
-      sizes.push(rowBytes(record.value!.length, m.kind === "instrument" ? 0 : m.value.conditions.length))
+      sizes.push(
+        m.kind === "instrument"
+          ? rowBytes(record.value!.length)
+          : rowBytes(record.value!.length, m.value.conditions.length, entryCount(m.value.vendor_data))
+      )
     }
     return alreadyIngested
   }

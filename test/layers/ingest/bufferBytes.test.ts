@@ -105,4 +105,27 @@ describe("Ingestor buffers bounded in bytes", () => {
       })))
       assert.strictEqual(progress.written.trades, 1, "flushed by the heap its 100,000 items hold")
     }), 60_000)
+
+  it.live("rows with large vendor_data maps are flushed by the heap their entries hold, not only by their size on the wire", () =>
+    Effect.gen(function*() {
+      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
+      const options = warehouseOptions("sqlite")
+      // An entry of a short key and an empty value is ~6 B on the wire and ~97 B buffered.
+      const vendor_data = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i.toString(36)}`, ""]))
+      const row = { ...makeTrades({ count: 1, symbols: ["AAA"] })[0]!, vendor_data }
+      const progress = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+        yield* (yield* KafkaSink).send(tradeRecords([row]))
+        const progress = yield* waitForProgress((p) => p.written.trades === 1, "15 seconds")
+        yield* Fiber.interrupt(fiber)
+        return progress
+      }).pipe(Effect.provide(ingestorOver({
+        kafka,
+        lakehouse: options,
+        // ~120 KB on the wire (~360 KB by its size alone), ~1.9 MB buffered: only a flush by bytes that counts the entries comes before the drain.
+        settings: { topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, flushBytes: 1_000_000 }
+      })))
+      assert.strictEqual(progress.written.trades, 1, "flushed by the heap its 20,000 entries hold")
+    }), 60_000)
 })
