@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { PrometheusMetrics } from "effect/observability"
+import type { TradeRow } from "../../../src/domain/rows.ts"
 import { sourceTopicSpecs } from "../../../src/domain/wire.ts"
 import * as KafkaMemory from "../../../src/layers/kafka/memory.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
@@ -83,49 +84,38 @@ describe("Ingestor buffers bounded in bytes", () => {
       assert.strictEqual(trades.distinctCoordinates, 1_000)
     }), 60_000)
 
+  /**
+   * Trades written after one trade of `row` is sent, with flushes by bytes (1 MB) only: the row is
+   * ~100 KB on the wire and over 1 MB buffered, so only an estimate that counts what it holds flushes
+   * it before the drain.
+   */
+  const writtenByBytes = (row: TradeRow) =>
+    Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
+      const fiber = yield* Effect.forkChild((yield* Ingestor).run)
+      yield* (yield* KafkaSink).send(tradeRecords([row]))
+      const progress = yield* waitForProgress((p) => p.written.trades === 1, "15 seconds")
+      yield* Fiber.interrupt(fiber)
+      return progress.written.trades
+    }).pipe(Effect.provide(ingestorOver({
+      kafka: KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker()),
+      lakehouse: warehouseOptions("sqlite"),
+      settings: { topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, flushBytes: 1_000_000 }
+    })))
+
   it.live("rows with long conditions lists are flushed by the heap their items hold, not only by their size on the wire", () =>
     Effect.gen(function*() {
-      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const options = warehouseOptions("sqlite")
       // An empty string is 1 byte on the wire and a pointer and more in the row's array: 60 records
       // of 900,000 (54 MB) held 11.6 times their size, past what ingest's 256 MB heap held.
       const row = { ...makeTrades({ count: 1, symbols: ["AAA"] })[0]!, conditions: Array.from({ length: 100_000 }, () => "") }
-      const progress = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
-        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
-        yield* (yield* KafkaSink).send(tradeRecords([row]))
-        const progress = yield* waitForProgress((p) => p.written.trades === 1, "15 seconds")
-        yield* Fiber.interrupt(fiber)
-        return progress
-      }).pipe(Effect.provide(ingestorOver({
-        kafka,
-        lakehouse: options,
-        // ~100 KB on the wire, ~1.2 MB in the heap: only a flush by bytes that counts the items comes before the drain.
-        settings: { topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, flushBytes: 1_000_000 }
-      })))
-      assert.strictEqual(progress.written.trades, 1, "flushed by the heap its 100,000 items hold")
+      assert.strictEqual(yield* writtenByBytes(row), 1, "flushed by the heap its 100,000 items hold (~1.2 MB)")
     }), 60_000)
 
   it.live("rows with large vendor_data maps are flushed by the heap their entries hold, not only by their size on the wire", () =>
     Effect.gen(function*() {
-      const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
-      const options = warehouseOptions("sqlite")
       // An entry of a short key and an empty value is ~6 B on the wire and ~97 B buffered.
       const vendor_data = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i.toString(36)}`, ""]))
       const row = { ...makeTrades({ count: 1, symbols: ["AAA"] })[0]!, vendor_data }
-      const progress = yield* Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs([TOPIC], 1)!)
-        const fiber = yield* Effect.forkChild((yield* Ingestor).run)
-        yield* (yield* KafkaSink).send(tradeRecords([row]))
-        const progress = yield* waitForProgress((p) => p.written.trades === 1, "15 seconds")
-        yield* Fiber.interrupt(fiber)
-        return progress
-      }).pipe(Effect.provide(ingestorOver({
-        kafka,
-        lakehouse: options,
-        // ~120 KB on the wire (~360 KB by its size alone), ~1.9 MB buffered: only a flush by bytes that counts the entries comes before the drain.
-        settings: { topics: [TOPIC], commitIntervalMs: 3_600_000, flushRows: 1_000_000, flushBytes: 1_000_000 }
-      })))
-      assert.strictEqual(progress.written.trades, 1, "flushed by the heap its 20,000 entries hold")
+      assert.strictEqual(yield* writtenByBytes(row), 1, "flushed by the heap its 20,000 entries hold (~1.9 MB)")
     }), 60_000)
 })
