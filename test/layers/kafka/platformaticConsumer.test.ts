@@ -25,6 +25,30 @@ const metadataOf = (partitions: number) => ({
   }]])
 })
 
+/**
+ * Subscribes to `t`, is told `partitions` as platformatic tells an assignment, and reads: the
+ * reading fiber, whose failure or end a test races against what it waits for.
+ */
+const assignedAndReading = (partitions: Array<number>, join: { readonly generationId: number; readonly isLeader: boolean }) =>
+  Effect.gen(function*() {
+    const source = yield* KafkaSource
+    let member: Consumer | undefined
+    replace(Consumer.prototype, "joinGroup", async function(this: Consumer) {
+      member = this
+      return "member-1"
+    } as never)
+    const consumer = yield* source.subscribe({ groupId: "g", topics: ["t"] })
+    member!.emit("consumer:group:join", { groupId: "g", memberId: "member-1", ...join, assignments: [{ topic: "t", partitions }] })
+    return yield* Effect.forkScoped(Stream.runDrain(consumer.batches))
+  })
+
+/** Undefined once `reached` is done; the reading's failure (or "ended") if that comes first. */
+const failedBefore = (reached: Deferred.Deferred<void>, reading: Fiber.Fiber<void, KafkaError>) =>
+  Effect.raceFirst(
+    Deferred.await(reached).pipe(Effect.as(undefined)),
+    Fiber.await(reading).pipe(Effect.map((e) => Exit.isFailure(e) ? String(e.cause) : "ended"))
+  )
+
 describe("platformatic layer, consumer", () => {
   it("a partition the leader assigns that this member's cached metadata predates is fetched once the metadata is read again, not a consumer failed for an unknown topic", async () => {
     // Partitions were added: the leader saw them and assigned one to this member, whose metadata
@@ -52,20 +76,9 @@ describe("platformatic layer, consumer", () => {
       return { errorCode: 0, responses: [] }
     } as never)
     const exit = await Effect.runPromise(Effect.exit(Effect.scoped(Effect.gen(function*() {
-      const source = yield* KafkaSource
-      let member: Consumer | undefined
-      replace(Consumer.prototype, "joinGroup", async function(this: Consumer) {
-        member = this
-        return "member-1"
-      } as never)
-      const consumer = yield* source.subscribe({ groupId: "g", topics: ["t"] })
-      member!.emit("consumer:group:join", { groupId: "g", memberId: "member-1", generationId: 2, isLeader: false, assignments: [{ topic: "t", partitions: [0, 1] }] })
-      const reading = yield* Effect.forkScoped(Stream.runDrain(consumer.batches))
+      const reading = yield* assignedAndReading([0, 1], { generationId: 2, isLeader: false })
       // Either the new partition is fetched, or the consumer failed.
-      const failed = yield* Effect.raceFirst(
-        Deferred.await(fetchedNew).pipe(Effect.as(undefined)),
-        Fiber.await(reading).pipe(Effect.map((e) => Exit.isFailure(e) ? String(e.cause) : "ended"))
-      )
+      const failed = yield* failedBefore(fetchedNew, reading)
       assert.isUndefined(failed, `the consumer failed: ${failed}`)
     }).pipe(Effect.provide(layer())))))
     assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? String(exit.cause) : "")
@@ -96,19 +109,7 @@ describe("platformatic layer, consumer", () => {
       return { errorCode: 0, responses: [] }
     } as never)
     const exit = await Effect.runPromise(Effect.exit(Effect.scoped(Effect.gen(function*() {
-      const source = yield* KafkaSource
-      let member: Consumer | undefined
-      replace(Consumer.prototype, "joinGroup", async function(this: Consumer) {
-        member = this
-        return "member-1"
-      } as never)
-      const consumer = yield* source.subscribe({ groupId: "g", topics: ["t"] })
-      member!.emit("consumer:group:join", { groupId: "g", memberId: "member-1", generationId: 1, isLeader: true, assignments: [{ topic: "t", partitions: [0] }] })
-      const reading = yield* Effect.forkScoped(Stream.runDrain(consumer.batches))
-      const failed = yield* Effect.raceFirst(
-        Deferred.await(fetchedAgain).pipe(Effect.as(undefined)),
-        Fiber.await(reading).pipe(Effect.map((e) => Exit.isFailure(e) ? String(e.cause) : "ended"))
-      )
+      const failed = yield* failedBefore(fetchedAgain, yield* assignedAndReading([0], { generationId: 1, isLeader: true }))
       assert.isUndefined(failed, `the consumer failed: ${failed}`)
     }).pipe(Effect.provide(layer())))))
     assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? String(exit.cause) : "")
@@ -136,15 +137,7 @@ describe("platformatic layer, consumer", () => {
       throw new ResponseError(1, 17, { "/responses/0/partitions/0": [100, null] }, response)
     } as never)
     const exit = await Effect.runPromise(Effect.exit(Effect.scoped(Effect.gen(function*() {
-      const source = yield* KafkaSource
-      let member: Consumer | undefined
-      replace(Consumer.prototype, "joinGroup", async function(this: Consumer) {
-        member = this
-        return "member-1"
-      } as never)
-      const consumer = yield* source.subscribe({ groupId: "g", topics: ["t"] })
-      member!.emit("consumer:group:join", { groupId: "g", memberId: "member-1", generationId: 1, isLeader: true, assignments: [{ topic: "t", partitions: [0] }] })
-      return yield* Stream.runDrain(consumer.batches)
+      return yield* Fiber.join(yield* assignedAndReading([0], { generationId: 1, isLeader: true }))
     }).pipe(Effect.provide(layer())))))
     assert.isTrue(Exit.isFailure(exit))
     const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
