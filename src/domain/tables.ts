@@ -208,6 +208,16 @@ export const tables = {
   }
 } as const satisfies Record<string, TableDefinition>
 
+/**
+ * The tables an ingest writes: the market tables always, instruments when it reads a reference
+ * topic. Ingest creates and maintains these and `compact` maintains them all by default: one list,
+ * so that a table added here is not left out of either (instruments once was, by compact).
+ */
+export const ingestedTables = (readsReference: boolean): ReadonlyArray<TableDefinition> =>
+  readsReference
+    ? [tables.trades, tables.quotes, tables.sequenceEvents, tables.instruments]
+    : [tables.trades, tables.quotes, tables.sequenceEvents]
+
 /** K2's tables by their Iceberg name. */
 export type TableName = "trades" | "quotes" | "sequence_events" | "instruments"
 

@@ -8,7 +8,7 @@
 import { Console, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checked, commonEnvironment, describedWith, envSetting, givenFlags, inRange, integerFlag, integerRead, lakehouseEnvironment, modeSetting, positive } from "./cli/flags.ts"
-import { tables } from "../domain/tables.ts"
+import { ingestedTables } from "../domain/tables.ts"
 import { DuckDb } from "../layers/duckdb/DuckDb.ts"
 import { localPath } from "../layers/iceberg/fileio.ts"
 import * as MaintenanceLayer from "../layers/maintenance/maintenance.ts"
@@ -29,8 +29,7 @@ const SAFE_ORPHAN_GRACE_HOURS = 1
 /** --orphan-grace-hours when not given: left to the step that reads it, so that a run skipping it can tell it was given. */
 const DEFAULT_ORPHAN_GRACE_HOURS = 24
 
-// instruments too, as an ingest reading it maintains it: left out, its small files and orphans stayed for good.
-const defaultTables = [tables.trades, tables.quotes, tables.sequenceEvents, tables.instruments].map((t) => `${t.namespace}.${t.name}`)
+const defaultTables = ingestedTables(true).map((t) => `${t.namespace}.${t.name}`)
 
 const flags = {
   ...lakehouseFlags,

@@ -19,7 +19,7 @@ import * as KafkaMemory from "../layers/kafka/memory.ts"
 import { JOIN_WAIT_MARGIN_MS } from "../layers/kafka/platformaticConsumer.ts"
 import { DuckDb, type DuckDbOptions } from "../layers/duckdb/DuckDb.ts"
 import * as Maintenance from "../layers/maintenance/maintenance.ts"
-import { tables } from "../domain/tables.ts"
+import { ingestedTables } from "../domain/tables.ts"
 import * as Trackers from "../layers/sequence/tracker.ts"
 import type { TrackerOptions } from "../domain/sequence/tracker.ts"
 import * as MetricsServer from "../layers/telemetry/server.ts"
@@ -300,8 +300,8 @@ const live = (
         Effect.catchTag("OtherGroupsMarkers", (e) => refuseWarehouse(options, e.message))
       )
       // instruments only when read: the run creates it only then.
-      const reference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined) ? [tables.instruments] : []
-      const maintained = [tables.trades, tables.quotes, tables.sequenceEvents, ...reference].map((t) => ({ namespace: t.namespace, name: t.name }))
+      const readsReference = topics.some((t) => parseInstrumentsTopicName(t) !== undefined)
+      const maintained = ingestedTables(readsReference).map((t) => ({ namespace: t.namespace, name: t.name }))
       if (options.maintainEvery.value > 0) {
         yield* Effect.forkChild(Maintenance.runEvery(maintained, Duration.seconds(options.maintainEvery.value)))
       }

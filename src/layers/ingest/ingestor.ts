@@ -30,7 +30,7 @@ import { DEFAULT_INGEST_GROUP, type MarkerUnreadable } from "../../domain/ingest
 import { letGoAll, restartingTogether } from "../../domain/ingest/streamOwnership.ts"
 import type { WireCodec } from "../../domain/avro/codec.ts"
 import { gapGiveUpReasons } from "../../domain/sequence/machine.ts"
-import { tables } from "../../domain/tables.ts"
+import { ingestedTables } from "../../domain/tables.ts"
 import { parseInstrumentsTopicName, parseTopicName } from "../../domain/wire.ts"
 import { Catalog } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -464,8 +464,7 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
     // A failed drain of an earlier `run` is not this one's.
     drainFailure = undefined
     stopping = false
-    const reference = [...tableOfTopic.values()].includes("instruments") ? [tables.instruments] : []
-    for (const definition of [tables.trades, tables.quotes, tables.sequenceEvents, ...reference]) {
+    for (const definition of ingestedTables([...tableOfTopic.values()].includes("instruments"))) {
       yield* sink.ensureTable(definition)
     }
     const scope = yield* Effect.scope
