@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import kafkajs from "kafkajs"
-import { fromKafkajs } from "../../../src/layers/kafka/kafkajs.ts"
+import { fromKafkajs } from "../../../src/layers/kafka/kafkajsErrors.ts"
 
 const { KafkaJSConnectionError, KafkaJSLockTimeout, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs
 

@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { IHeaders } from "kafkajs"
 import { createRequire } from "node:module"
-import { decodeHeaders, rawHeader } from "../../../src/layers/kafka/kafkajs.ts"
+import { decodeHeaders, rawHeader } from "../../../src/layers/kafka/kafkajsMessages.ts"
 import { foldKafkajsHeadersLinearly } from "../../../src/layers/kafka/kafkajsHeaders.ts"
 
 const require = createRequire(import.meta.url)

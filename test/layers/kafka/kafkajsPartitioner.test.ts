@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as kafkajs from "kafkajs"
-import { checkedPartitioner } from "../../../src/layers/kafka/kafkajs.ts"
+import { checkedPartitioner } from "../../../src/layers/kafka/kafkajsSink.ts"
 import { partitionForKey } from "../../../src/layers/kafka/partitioner.ts"
 
 const metadata = (n: number) => Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0] })) as never
