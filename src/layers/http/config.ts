@@ -9,6 +9,7 @@ import { IpNetwork, NetAddress } from "effect/net"
 import { type PemKind, readPemFile } from "../pemFiles.ts"
 import { integer } from "../settings.ts"
 import { MAX_LIMIT, MAX_SYMBOLS } from "../../domain/query/validate.ts"
+import { MAX_TIME_LIMIT_MS } from "./sandboxPool.ts"
 
 const SCOPES = ["read", "replay", "sql", "metrics"] as const
 export type Scope = (typeof SCOPES)[number]
@@ -309,8 +310,9 @@ export const fromEnv = Effect.gen(function*() {
     maxBars: yield* int("K2_API_MAX_BARS", defaults.maxBars),
     // The query engine takes at most MAX_SYMBOLS symbols a request.
     maxSymbols: yield* int("K2_API_MAX_SYMBOLS", defaults.maxSymbols, 1, MAX_SYMBOLS),
-    queryTimeoutMs: yield* int("K2_API_QUERY_TIMEOUT_MS", defaults.queryTimeoutMs),
-    sqlTimeoutMs: yield* int("K2_API_SQL_TIMEOUT_MS", defaults.sqlTimeoutMs),
+    // Exports run in the SQL sandbox under this limit too: both within what its kill timer holds.
+    queryTimeoutMs: yield* int("K2_API_QUERY_TIMEOUT_MS", defaults.queryTimeoutMs, 1, MAX_TIME_LIMIT_MS),
+    sqlTimeoutMs: yield* int("K2_API_SQL_TIMEOUT_MS", defaults.sqlTimeoutMs, 1, MAX_TIME_LIMIT_MS),
     sqlMaxRows: yield* int("K2_API_SQL_MAX_ROWS", defaults.sqlMaxRows),
     sqlMaxBytes: yield* int("K2_API_SQL_MAX_BYTES", defaults.sqlMaxBytes),
     maxBodyBytes: yield* int("K2_API_MAX_BODY_BYTES", defaults.maxBodyBytes),

@@ -26,6 +26,13 @@ const SANDBOX_DATA_BYTES = 2 * 1024 ** 3
 const KILL_AFTER_MS = 2_000
 
 /**
+ * The longest time limit a run may have (K2_API_SQL_TIMEOUT_MS, and K2_API_QUERY_TIMEOUT_MS for the
+ * exports' runs): its worker's kill timer, KILL_AFTER_MS past it, must fit Node's timers, which fire
+ * at once past 2^31 - 1 ms (every run was a query_timeout as soon as its worker started).
+ */
+export const MAX_TIME_LIMIT_MS = 2 ** 31 - 1 - KILL_AFTER_MS
+
+/**
  * How long a run with this time limit may hold its sandbox slot once its worker is ready: a client
  * waiting for a slot waits as long (it waited the time limit only, and was told sql_busy just before
  * a run killed past its limit gave the slot up).

@@ -56,10 +56,26 @@ const microsOf = (value: unknown): bigint | undefined => {
   return undefined
 }
 
+/** The most milliseconds from 1970 a Date holds (±273,790 years). */
+const DATE_RANGE_MS = 8_640_000_000_000_000n
+
+/**
+ * An instant past 2^53 µs from 1970 (~285 years: before 1685 or after 2255) as `formatIsoMicros`
+ * writes the others, ISO-8601 UTC with microseconds (years past 0000-9999 in ISO's expanded form, as
+ * Date writes them), exact in bigints; undefined past what a Date holds (DuckDB's infinities too).
+ */
+const farIsoMicros = (micros: bigint): string | undefined => {
+  const ms = floorDiv(micros, 1000n)
+  if (ms > DATE_RANGE_MS || ms < -DATE_RANGE_MS) return undefined
+  const sub = String(micros - ms * 1000n).padStart(3, "0")
+  return `${new Date(Number(ms)).toISOString().slice(0, -1)}${sub}Z`
+}
+
 /**
  * @duckdb/node-api's JSON conversion, but instants (TIMESTAMP of any precision, read as UTC like
- * the session, and TIMESTAMPTZ) as the other routes answer them: ISO-8601 UTC with microseconds.
- * Infinities and instants past ±285 years keep DuckDB's text. Nested values (lists, structs) too.
+ * the session, and TIMESTAMPTZ) as the other routes answer them: ISO-8601 UTC with microseconds,
+ * whatever the year (those past ±285 years were DuckDB's text, so one column could mix two forms).
+ * Infinities and instants past what a Date holds keep DuckDB's text. Nested values (lists, structs) too.
  * A MAP with text keys (vendor_data) is an object, as /v1/trades answers it, not DuckDB's list of
  * {key, value}; other keys keep that list (a number key would turn into text).
  * DATE (yyyy-mm-dd), TIME and decimals are DuckDB's text already, but for a DATE's infinities:
@@ -72,7 +88,7 @@ export const toJson: DuckDBValueConverter<Json> = (value, type) => {
   const micros = microsOf(value)
   if (micros !== undefined) {
     const n = Number(micros)
-    return Number.isSafeInteger(n) ? formatIsoMicros(n) : String(value)
+    return Number.isSafeInteger(n) ? formatIsoMicros(n) : farIsoMicros(micros) ?? String(value)
   }
   if (value instanceof DuckDBMapValue && type instanceof DuckDBMapType && type.keyType.typeId === DuckDBTypeId.VARCHAR) {
     const out: Record<string, Json> = {}

@@ -123,6 +123,19 @@ describe("K2_API_* limits", () => {
       assert.strictEqual((yield* read({ K2_API_MAX_SYMBOLS: "10000" })).maxSymbols, 10_000)
     }))
 
+  it.effect("a time limit past what a timer holds (2^31 - 1 ms, less the sandbox's 2 s to kill) is refused at start", () =>
+    Effect.gen(function*() {
+      // Node fires a longer timer at once: every SQL answer and every CSV or Parquet export was a 503
+      // query_timeout the moment its worker started, while JSON reads answered.
+      for (const name of ["K2_API_QUERY_TIMEOUT_MS", "K2_API_SQL_TIMEOUT_MS"]) {
+        const error = yield* Effect.flip(read({ [name]: String(2 ** 31) }))
+        assert.instanceOf(error, InvalidServerConfig, name)
+        assert.include(error.message, `${name} must be at most ${2 ** 31 - 1 - 2_000}, got ${2 ** 31}`)
+      }
+      const longest = yield* read({ K2_API_QUERY_TIMEOUT_MS: String(2 ** 31 - 1 - 2_000), K2_API_SQL_TIMEOUT_MS: String(2 ** 31 - 1 - 2_000) })
+      assert.strictEqual(longest.sqlTimeoutMs, 2 ** 31 - 1 - 2_000)
+    }))
+
   it.effect("the defaults, and a cache of 0 bytes (no cache), are accepted", () =>
     Effect.gen(function*() {
       const options = yield* read({ K2_API_CACHE_BYTES: "0", K2_API_RATE_WINDOW_SECONDS: "1" })
