@@ -14,11 +14,13 @@ import { DurabilityRef, writeDurably } from "./durable.ts"
  * (tables K2 wrote before it wrote paths unencoded hold fully encoded URIs), but `#`, `?` and a `%`
  * starting no escape are characters of the path, as in the unencoded `file:` locations Java
  * engines write (Hadoop paths): read as a fragment or query they cut the path short at a parent
- * directory, whose files orphan removal would then take for the table's.
+ * directory, whose files orphan removal would then take for the table's. Nor does `%2F` decode: no
+ * path holds an encoded slash (Node refuses one, a defect, not a typed error), so it is a name's
+ * own characters, as a catalog puts a namespace or table name into the location unencoded.
  */
 export const localPath = (location: string): string =>
   location.startsWith("file:")
-    ? fileURLToPath(location.replace(/[#?]|%(?![0-9A-Fa-f]{2})/g, (c) => encodeURIComponent(c)))
+    ? fileURLToPath(location.replace(/[#?]|%(?![0-9A-Fa-f]{2})|%(?=2[Ff])/g, (c) => encodeURIComponent(c)))
     : location
 
 /**

@@ -862,6 +862,26 @@ describe("SQL catalog: names longer than the catalog holds", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("SQL catalog: a name holding an encoded slash", () => {
+  const create = { schema: tables.trades.schema, spec: tables.trades.spec, sortOrder: null }
+
+  it.effect("a name holding `%2F` is a directory of that name, as Java reads the location (not a defect of an encoded slash)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("k2-names-")
+      yield* Effect.gen(function*() {
+        const catalog = yield* Catalog
+        yield* catalog.createNamespace("a%2Fb")
+        const created = yield* catalog.createTable({ namespace: "a%2Fb", name: "t%2fu" }, create)
+        assert.strictEqual(FileIOs.localPath(created.metadata.location), path.join(dir, "a%2Fb", "t%2fu"))
+        assert.isTrue(fs.existsSync(path.join(dir, "a%2Fb", "t%2fu", "metadata")))
+        assert.strictEqual((yield* catalog.loadTable({ namespace: "a%2Fb", name: "t%2fu" })).metadata["table-uuid"], created.metadata["table-uuid"])
+      }).pipe(
+        Effect.provide(Catalogs.layerSqlite({ name: "k2", path: path.join(dir, "catalog.db"), warehouse: FileIOs.fileLocation(dir) })
+          .pipe(Layer.provide(FileIOs.layer)))
+      )
+    }).pipe(Effect.scoped))
+})
+
 describe("SQL catalog: the metadata of tables with long histories", () => {
   /** Each table's history set to `count` snapshots in one metadata file, as days of one-second commits leave it. */
   const withHistory = (driver: SqlDriver, catalog: Catalog["Service"], files: FileIO["Service"], name: string, count: number) =>
