@@ -46,7 +46,7 @@ import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity
 import type { KafkaSecurity } from "../layers/kafka/security.ts"
 import { existingLakehouse, lakehouseFlags, type LakehouseSettings } from "./cli/lakehouse.ts"
 import { failsWhenStopped, openedUnlessStopped, runCommand } from "./cli/run.ts"
-import { writeProgress } from "./cli/progress.ts"
+import { RecentRate, writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
   jsonLine(
@@ -118,9 +118,18 @@ export const ndjsonReplay = <E, R>(events: Stream.Stream<ReplayEvent, E, R>, out
 
 const rate = (p: RepublishProgress) => Math.round(p.events / Math.max(p.elapsedMs / 1000, 0.001))
 
-const progressLine = (p: RepublishProgress) =>
+/**
+ * Events a second over the last 5 s (`RecentRate`, as ingest's and produce's lines): the average
+ * since the start read a follow's catch-up burst for hours after it went live, and a slowdown only
+ * long after. The summary keeps the average.
+ */
+const progressLine = (p: RepublishProgress, rates: RecentRate) =>
   Effect.sync(() =>
-    writeProgress(`${p.events} events (${p.trades} trades, ${p.quotes} quotes), ${rate(p)}/s | ${(p.elapsedMs / 1000).toFixed(0)} s`, p.elapsedMs, 80)
+    writeProgress(
+      `${p.events} events (${p.trades} trades, ${p.quotes} quotes), ${rates.at(p.events, p.elapsedMs)}/s | ${(p.elapsedMs / 1000).toFixed(0)} s`,
+      p.elapsedMs,
+      80
+    )
   )
 
 const liveLine = (start: LiveStart) =>
@@ -143,6 +152,7 @@ export const republishReported = <E, R>(
   Effect.suspend(() => {
     let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
     const started = performance.now()
+    const rates = new RecentRate()
     const counts = (p: RepublishProgress) => `${p.events} events (${p.trades} trades, ${p.quotes} quotes)`
     return republish(events, {
       topic,
@@ -150,7 +160,7 @@ export const republishReported = <E, R>(
       onProgress: (p) => {
         latest = p
         onAcknowledged?.(p)
-        return progressLine(p)
+        return progressLine(p, rates)
       }
     }).pipe(
       // A follow runs until SIGINT: the summary is printed when it drains, as when a range completes.
