@@ -21,6 +21,7 @@ import { HttpApi, HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/htt
 import { Api, MetricsAccess, ReadAccess, ReplayAccess, requestHeadBytes, SqlAccess } from "../../domain/api/Api.ts"
 import { CORRELATION_ID } from "../../domain/api/params.ts"
 import { percentDecoded } from "../../domain/percentDecode.ts"
+import { formatTraceparent, parseTraceparent } from "../../domain/traceContext.ts"
 import { defaults, type Scope, type ServerOptions, type ServerTls } from "./config.ts"
 import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
 import { behindProxies } from "./forwarded.ts"
@@ -590,6 +591,19 @@ const answeredWhileStarting = (request: IncomingMessage, response: ServerRespons
 }
 
 /**
+ * A caller's `traceparent` of a later version than 00, valid by its first four fields, rewritten as
+ * version 00 of the same context: W3C Trace Context asks that a later version be read by those
+ * fields (as K2 reads the header in Kafka records), but the platform's parser takes version 00
+ * alone, so such a caller's trace was restarted under a new id. Anything else is left as it came.
+ */
+const traceparentAsVersion00 = (request: IncomingMessage) => {
+  const value = request.headers["traceparent"]
+  if (typeof value !== "string" || value.startsWith("00-")) return
+  const context = parseTraceparent(value)
+  if (context !== undefined) request.headers["traceparent"] = formatTraceparent(context)
+}
+
+/**
  * A Node HTTP server on host:port (0: any free port) with the platform services the routes need.
  * It listens before the routes are built; a request arriving in between, which Node would leave
  * unanswered for good, waits for the app's handler instead (the probes are answered: see
@@ -647,6 +661,8 @@ const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) =>
       server.off("request", hold)
       process.nextTick(() => early.splice(0).forEach(([request, response]) => handler(request, response)))
     }
+    // First of the request listeners (the platform's is added after it), so that every one sees it.
+    server.on("request", traceparentAsVersion00)
     server.on("request", hold)
     server.on("newListener", attach)
     return server

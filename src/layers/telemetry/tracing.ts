@@ -51,7 +51,8 @@ export interface TracingConfig {
 
 /** The exporter's settings from the environment, or undefined when tracing is off. */
 export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.env): TracingConfig | undefined => {
-  if (env["OTEL_SDK_DISABLED"]?.toLowerCase() === "true") return undefined
+  // Trimmed, as settingWarnings reads it: `true ` (an env file's, a YAML value's) left tracing on without a word.
+  if (env["OTEL_SDK_DISABLED"]?.trim().toLowerCase() === "true") return undefined
   // Empty is unset (the spec's rule for every variable), not an exporter named "".
   const exporters = (nonEmpty(env["OTEL_TRACES_EXPORTER"]?.trim()) ?? "otlp").split(",").map((s) => s.trim().toLowerCase())
   if (!exporters.includes("otlp")) return undefined
@@ -162,7 +163,8 @@ const exporterLayer = (service: string, env: NodeJS.ProcessEnv): Layer.Layer<nev
   const specific = (name: string) =>
     nonEmpty(env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]) === undefined ? `OTEL_EXPORTER_OTLP_${name}` : `OTEL_EXPORTER_OTLP_TRACES_${name}`
   const protocolVariable = specific("PROTOCOL")
-  const protocol = nonEmpty(env[protocolVariable])
+  // Trimmed, as the other settings: `grpc ` sent JSON to a gRPC port, each export failing at debug level only.
+  const protocol = nonEmpty(env[protocolVariable]?.trim())
   // The exporter would fail every export and say so only at debug level: such settings are
   // ignored with a warning, as the spec asks.
   const problem = !isHttpUrl(config.url)

@@ -23,6 +23,32 @@ describe("telemetry/tracing settings", () => {
     assert.deepStrictEqual(c?.headers, { authorization: "traces", "x-tenant": "k2" })
   })
 
+  it.effect("OTEL_SDK_DISABLED=true padded with spaces (an env file's, a YAML value's) turns tracing off, as its warning check took it", () =>
+    Effect.gen(function*() {
+      for (const value of ["true ", " TRUE", "\ttrue\n"]) {
+        const env = { ...base, OTEL_SDK_DISABLED: value }
+        assert.isUndefined(configFromEnv("ingest", env), JSON.stringify(value))
+        const logged: Array<string> = []
+        const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+        const context = yield* Layer.build(tracingLayer("ingest", env)).pipe(Effect.provide(Logger.layer([capture])), Effect.scoped)
+        // Before: exported, with no warning (the check trimmed the value, the setting did not).
+        assert.isUndefined(Context.getOrUndefined(context as Context.Context<OtlpExporter.Flusher>, OtlpExporter.Flusher), JSON.stringify(value))
+        assert.deepStrictEqual(logged, [], JSON.stringify(value))
+      }
+    }))
+
+  it.effect("OTEL_EXPORTER_OTLP_PROTOCOL=grpc padded with spaces is warned about and not exported to, as grpc is", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const env = { ...base, OTEL_EXPORTER_OTLP_PROTOCOL: "grpc " }
+      const context = yield* Layer.build(tracingLayer("ingest", env)).pipe(Effect.provide(Logger.layer([capture])), Effect.scoped)
+      // Before: JSON sent to the collector's gRPC port, every export failing at debug level only.
+      assert.isUndefined(Context.getOrUndefined(context as Context.Context<OtlpExporter.Flusher>, OtlpExporter.Flusher))
+      assert.strictEqual(logged.length, 1, logged.join("\n"))
+      assert.include(logged[0], "OTEL_EXPORTER_OTLP_PROTOCOL")
+    }))
+
   it("a timeout of 0 is no timeout K2 takes: the default", () => {
     assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_EXPORTER_OTLP_TIMEOUT: "0" })?.timeoutMs, 10_000)
   })
