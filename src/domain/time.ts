@@ -65,9 +65,6 @@ export const MAX_YEAR = 2199
 /** An epoch day (days since 1970-01-01) as yyyy-mm-dd. */
 export const dayText = (day: number): string => new Date(day * 86_400_000).toISOString().slice(0, 10)
 
-/** Iceberg's day transform: days since 1970-01-01 (UTC), floored for instants before the epoch. */
-const dayOfMicros = (micros: EpochMicros): number => Math.floor(micros / MICROS_PER_DAY)
-
 const MIN_MICROS = Date.UTC(MIN_YEAR, 0, 1) * 1000
 const MAX_MICROS = Date.UTC(MAX_YEAR + 1, 0, 1) * 1000
 
@@ -88,14 +85,31 @@ export const Timestamp = Schema.String.pipe(
   })
 )
 
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/
+
+/**
+ * Days since 1970-01-01 of an ISO yyyy-mm-dd calendar date (any four-digit year), or undefined when
+ * it is none. Calendar arithmetic, not an instant: read as microseconds, a date was held to the
+ * ±285 years a safe integer spans, and 9999-12-31 (an instrument master's "no end date") was refused.
+ */
+const isoDateDays = (s: string): number | undefined => {
+  const m = ISO_DATE.exec(s)
+  if (m === null) return undefined
+  const year = Number(m[1]), month = Number(m[2]), day = Number(m[3])
+  if (month < 1 || month > 12 || day < 1) return undefined
+  const days = dayOfCivil(year, month, day)
+  // Past the month's end, the day rolls into the next month.
+  return day > dayOfCivil(month === 12 ? year + 1 : year, month === 12 ? 1 : month + 1, 1) - dayOfCivil(year, month, 1)
+    ? undefined
+    : days
+}
+
 /** A calendar date as ISO yyyy-mm-dd; stored as days since the epoch. */
 export const IsoDate = Schema.String.pipe(
-  Schema.check(Schema.makeFilter((s: string) =>
-    (/^\d{4}-\d{2}-\d{2}$/.test(s) && parseIsoMicros(`${s}T00:00:00Z`) !== undefined) || "must be a date yyyy-mm-dd"
-  ))
+  Schema.check(Schema.makeFilter((s: string) => isoDateDays(s) !== undefined || "must be a date yyyy-mm-dd"))
 )
 
-export const daysOfIsoDate = (date: string): number => dayOfMicros(parseIsoMicros(`${date}T00:00:00Z`)!)
+export const daysOfIsoDate = (date: string): number => isoDateDays(date)!
 
 // Proleptic Gregorian calendar arithmetic for any year (H. Hinnant's algorithms). Not Date.UTC:
 // it reads years 0-99 as 1900-1999 and gives NaN past year 275760.

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { Schema } from "effect"
-import { civilOfDay, dayOfCivil, floorDiv, formatIsoMicros, parseIsoMicros, TimestampMicros } from "../../src/domain/time.ts"
+import { civilOfDay, dayOfCivil, daysOfIsoDate, dayText, floorDiv, formatIsoMicros, IsoDate, parseIsoMicros, TimestampMicros } from "../../src/domain/time.ts"
 
 /** The definition: Date's millisecond ISO text with the three sub-millisecond digits appended. */
 const reference = (micros: number) => {
@@ -93,6 +93,22 @@ describe("calendar arithmetic", () => {
       const d = new Date(day * 86_400_000)
       assert.strictEqual(dayOfCivil(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()), day)
       assert.deepStrictEqual(civilOfDay(day), [d.getUTCFullYear(), d.getUTCMonth() + 1])
+    }
+  })
+
+  // A date is no instant: 9999-12-31, an instrument master's "no end date", was refused (read as
+  // microseconds, which a safe integer holds only from 1685 to 2255).
+  it("takes every calendar date of a four-digit year as a date, and its day number, and nothing else", () => {
+    const isDate = Schema.is(IsoDate)
+    const first = dayOfCivil(0, 1, 1), last = dayOfCivil(9999, 12, 31)
+    for (let day = first; day <= last; day += 97) {
+      assert.isTrue(isDate(dayText(day)), dayText(day))
+      assert.strictEqual(daysOfIsoDate(dayText(day)), day)
+    }
+    assert.strictEqual(daysOfIsoDate("9999-12-31"), last)
+    assert.strictEqual(daysOfIsoDate("0000-02-29"), dayOfCivil(0, 2, 29))
+    for (const text of ["2023-02-29", "2024-02-30", "2024-04-31", "2024-13-01", "2024-00-10", "2024-01-00", "10000-01-01", "999-01-01", "2024-1-01", "+2024-01-01"]) {
+      assert.isFalse(isDate(text), text)
     }
   })
 

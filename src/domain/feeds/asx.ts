@@ -156,7 +156,7 @@ const usDateToIso = (text: string): string | null | { readonly error: string } =
   if (text === "") return null
   const d = parseUsDate(text)
   if (typeof d === "string") return { error: d }
-  return `${d.year}-${String(d.month).padStart(2, "0")}-${String(d.day).padStart(2, "0")}`
+  return `${String(d.year).padStart(4, "0")}-${String(d.month).padStart(2, "0")}-${String(d.day).padStart(2, "0")}`
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   splitCsv
 } from "../../../src/domain/feeds/asx.ts"
 import { decodeQuote, decodeTrade, Quote, Trade } from "../../../src/domain/marketData.ts"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
 import { SummaryCounter } from "../../../src/domain/feeds/events.ts"
 
 const trades = asxFile("trades", "1001", "BHP")
@@ -283,6 +284,23 @@ describe("company_info.csv", () => {
     // A trade of that day is still refused, as an instant out of range, not as a date that does not exist.
     assert.match(rejected("08/13/1885,10:00:00.000,37.70,500,0,,"), /outside/)
     assert.match(parseCompanyRow("1003,XYZ,Broken,,02/29/1885,") as string, /does not exist/)
+  })
+
+  // 12/31/9999 is the usual "no end date" of an instrument master: the row was refused ("must be a
+  // date yyyy-mm-dd": dates were checked as instants, which a safe integer of microseconds holds only
+  // to 2255), and with it every trade and quote file of the company. Years before 1000 came out
+  // unpadded ("999-01-01"), refused the same way.
+  it("keeps an open-ended end_date of 12/31/9999, and any four-digit year, on the wire and back", () => {
+    const r = parseCompanyRow("1001,BHP,BHP GROUP LIMITED,AU000000BHP4,01/02/0999,12/31/9999")
+    assert.isTrue(typeof r !== "string", String(r))
+    if (typeof r === "string") return
+    assert.strictEqual(r.instrument.listing_date, "0999-01-02")
+    assert.strictEqual(r.instrument.delisting_date, "9999-12-31")
+    const codec = makeWireCodec()
+    const back = codec.decode(codec.encodeInstrument(r.instrument))
+    assert.isTrue(Result.isSuccess(back), String(Result.isFailure(back) && back.failure))
+    if (Result.isSuccess(back)) assert.deepStrictEqual(back.success.value, r.instrument)
+    assert.match(parseCompanyRow("1003,XYZ,Broken,,02/29/9999,") as string, /does not exist/)
   })
 
   it("rejects bad rows", () => {
