@@ -1,6 +1,7 @@
 /** Unwrapping the codec's decode results in tests, with the reason in the failure message. */
 import { Result } from "effect"
-import type { PoisonReason, WireMessage } from "../../src/domain/avro/codec.ts"
+import type { WireMessage } from "../../src/domain/avro/codec.ts"
+import type { PoisonReason } from "../../src/domain/avro/poisonReasons.ts"
 
 export const ok = (r: Result.Result<WireMessage, PoisonReason>): WireMessage => {
   if (Result.isFailure(r)) throw new Error(`expected success, got ${r.failure._tag}: ${r.failure.message}`)

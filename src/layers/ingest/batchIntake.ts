@@ -5,7 +5,8 @@
  * state up to the table's mark), or nothing.
  */
 import { Clock, Effect, Metric, Result, type Tracer } from "effect"
-import { UnknownSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
+import type { WireCodec } from "../../domain/avro/codec.ts"
+import { UnknownSchemaId } from "../../domain/avro/poisonReasons.ts"
 import { claim } from "../../domain/ingest/streamOwnership.ts"
 import type { Quote, Trade } from "../../domain/marketData.ts"
 import type { QuoteRow, TradeRow } from "../../domain/rows.ts"

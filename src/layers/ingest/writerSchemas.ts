@@ -10,7 +10,8 @@
  * `learn` fails, retryable: nothing is dead-lettered for it.
  */
 import { Effect, Semaphore } from "effect"
-import { framedSchemaId, type WireCodec } from "../../domain/avro/codec.ts"
+import type { WireCodec } from "../../domain/avro/codec.ts"
+import { framedSchemaId } from "../../domain/avro/framing.ts"
 import type { MessageKind } from "../../domain/avro/schemas.ts"
 import type { KafkaRecord } from "../../services/KafkaSource.ts"
 import type { SchemaRegistryError } from "../../services/SchemaRegistry.ts"

@@ -1,0 +1,55 @@
+/** Resolving a writer schema to ours with avsc, a writer union branch by branch. */
+import avro from "avsc"
+import { Malformed } from "./reader.ts"
+
+/** A resolver as avsc reads with it (undeclared in its types). */
+interface BranchResolver {
+  _read(tap: { readLong(): number }): unknown
+}
+
+/**
+ * `reader.createResolver(writer)`, but a writer union resolves branch by branch, as the Avro spec
+ * has it: a value written in a branch ours cannot read fails (Undecodable), the others read.
+ * avsc refused the whole writer when one branch could not be read, so a producer that widened
+ * source_sequence or made trade_id optional (both pass a registry's default BACKWARD check)
+ * dead-lettered every record. A union with no readable branch is still refused. avsc resolves
+ * nested types through `Type.prototype.createResolver`, so it is replaced for this one
+ * synchronous call (avsc's types are frozen: no per-type override).
+ */
+export const resolveEachBranch = (reader: avro.Type, writer: avro.Type): avro.Resolver => {
+  const proto = avro.Type.prototype as unknown as { createResolver: (this: avro.Type, w: avro.Type, opts?: object) => unknown }
+  const whole = proto.createResolver
+  proto.createResolver = function(w, opts) {
+    const branches = (w as { readonly types?: ReadonlyArray<avro.Type> }).types
+    if (!avro.Type.isType(w, "union") || branches === undefined) return whole.call(this, w, opts)
+    let readable = false
+    const resolvers = branches.map((branch): BranchResolver => {
+      try {
+        const r = this.createResolver(branch, opts) as unknown as BranchResolver
+        readable = true
+        return r
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e)
+        return {
+          _read: () => {
+            throw new Malformed(`written in a union branch ours cannot read: ${why}`)
+          }
+        }
+      }
+    })
+    if (!readable) return whole.call(this, w, opts)
+    return Object.freeze({
+      _readerType: this,
+      _read: (tap: { readLong(): number }) => {
+        const r = resolvers[tap.readLong()]
+        if (r === undefined) throw new Malformed(`union branch out of ${resolvers.length}`)
+        return r._read(tap)
+      }
+    })
+  }
+  try {
+    return reader.createResolver(writer)
+  } finally {
+    proto.createResolver = whole
+  }
+}
