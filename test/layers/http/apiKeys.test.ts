@@ -10,6 +10,7 @@ import { Effect, Layer, Tracer } from "effect"
 import { HttpServer, HttpServerResponse, UrlParams } from "effect/http"
 import { defaults, type ServerOptions } from "../../../src/layers/http/config.ts"
 import * as Server from "../../../src/layers/http/server.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 import { recording } from "../../support/tracing.ts"
 
 /** As docs/api.md has the operator hash a key: `printf %s "$KEY" | sha256sum` (its UTF-8 bytes). */
@@ -32,7 +33,7 @@ const keyedServer = (tracer?: Tracer.Tracer) =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const context = yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1" }), scope)
-    const serving = Server.serving(Server.pipeline({ ...settings, warehouse: "/tmp" })(Effect.succeed(HttpServerResponse.text("ran"))))
+    const serving = Server.serving(pipeline({ ...settings, warehouse: "/tmp" })(Effect.succeed(HttpServerResponse.text("ran"))))
     yield* Layer.buildWithScope(tracer === undefined ? serving : Layer.provide(serving, Layer.succeed(Tracer.Tracer, tracer)), scope).pipe(
       Effect.provideContext(context)
     )
@@ -108,7 +109,7 @@ describe("API keys", () => {
       const app = Effect.gen(function*() {
         return HttpServerResponse.text(String(UrlParams.isRedactedName("pageToken", yield* UrlParams.CurrentRedactedNames)))
       })
-      yield* Layer.buildWithScope(Server.serving(Server.pipeline({ ...settings, auth: "off", warehouse: "/tmp" })(app)), scope).pipe(Effect.provideContext(context))
+      yield* Layer.buildWithScope(Server.serving(pipeline({ ...settings, auth: "off", warehouse: "/tmp" })(app)), scope).pipe(Effect.provideContext(context))
       const server = yield* HttpServer.HttpServer.pipe(Effect.provideContext(context))
       const res = yield* Effect.promise(() => fetch(`http://127.0.0.1:${(server.address as { port: number }).port}/v1/symbols`))
       assert.strictEqual(yield* Effect.promise(() => res.text()), "false")

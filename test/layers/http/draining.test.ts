@@ -10,6 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Server from "../../../src/layers/http/server.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 import { served, testOptions } from "../../integration/http-support.ts"
 
 /** Real time, for the sockets' I/O. */
@@ -49,7 +50,7 @@ const drainableServer = Effect.gen(function*() {
       }
       return HttpServerResponse.text(request.url.startsWith("/ready") ? "ready" : "ok")
     })
-    yield* HttpServer.serveEffect(Server.pipeline(options)(app))
+    yield* HttpServer.serveEffect(pipeline(options)(app))
     return (server.address as { port: number }).port
   }).pipe(Effect.provideContext(yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1" }), scope)), Scope.provide(scope))
   return { port, release, scope }

@@ -14,6 +14,7 @@ import { Cause, ConfigProvider, Effect, Exit, Layer, Option, Redacted, Scope } f
 import { HttpServer, HttpServerResponse } from "effect/http"
 import { InvalidServerConfig, type ServerTls, tlsFromEnv } from "../../../src/layers/http/config.ts"
 import * as Server from "../../../src/layers/http/server.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 import { testOptions } from "../../integration/http-support.ts"
 
 let dir = ""
@@ -40,7 +41,7 @@ const httpsServer = (tls: ServerTls) => Effect.gen(function*() {
   const context = yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1", tls }), scope)
   return yield* Effect.gen(function*() {
     const server = yield* HttpServer.HttpServer
-    yield* HttpServer.serveEffect(Server.pipeline({ ...testOptions({ auth: "off", keys: [] }), warehouse: "/tmp" })(Effect.succeed(HttpServerResponse.text("ran"))))
+    yield* HttpServer.serveEffect(pipeline({ ...testOptions({ auth: "off", keys: [] }), warehouse: "/tmp" })(Effect.succeed(HttpServerResponse.text("ran"))))
     return (server.address as { port: number }).port
   }).pipe(Effect.provideContext(context), Scope.provide(scope))
 })

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { BadParam, negotiate, parseFields, parseFilters, parseInstant, parseIntParam, parseSnapshot, parseSymbols, parseTables } from "../../../src/domain/api/params.ts"
 import { InvalidServerConfig, parseKeys, sha256Hex } from "../../../src/layers/http/config.ts"
-import { RateLimiter } from "../../../src/layers/http/server.ts"
+import { RateLimiter } from "../../../src/layers/http/rateLimiter.ts"
 import { etagMatches, present } from "../../../src/layers/http/respond.ts"
 
 describe("API params", () => {

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { defaults } from "../../../src/layers/http/config.ts"
-import * as Server from "../../../src/layers/http/server.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 import { jsonLogger } from "../../../src/layers/telemetry/logging.ts"
 
 describe("the pipeline's logs", () => {
@@ -15,7 +15,7 @@ describe("the pipeline's logs", () => {
       const records: Array<Record<string, unknown>> = []
       const logger = jsonLogger("serve", (line) => void records.push(JSON.parse(line) as Record<string, unknown>))
       const request = HttpServerRequest.fromWeb(new Request("http://k2/health", { headers: { "x-correlation-id": "c-500" } }))
-      const app = Server.pipeline({ ...defaults, keys: [], auth: "off", warehouse: "" })(Effect.die(new Error("boom")))
+      const app = pipeline({ ...defaults, keys: [], auth: "off", warehouse: "" })(Effect.die(new Error("boom")))
       const response = yield* app.pipe(
         Effect.provideService(HttpServerRequest.HttpServerRequest, request),
         Effect.provide(Logger.layer([logger]))

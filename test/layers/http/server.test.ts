@@ -7,6 +7,9 @@ import { Api } from "../../../src/domain/api/Api.ts"
 import { defaults, type ServerOptions, sha256Hex } from "../../../src/layers/http/config.ts"
 import { clientAddress, CurrentPrincipal, type Principal } from "../../../src/layers/http/principal.ts"
 import * as Server from "../../../src/layers/http/server.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
+import { RateLimiter } from "../../../src/layers/http/rateLimiter.ts"
+import { accessLayer } from "../../../src/layers/http/routeAccess.ts"
 
 describe("node server", () => {
   it.live("a request that arrives after it listens, before the app is attached, is answered once it is", () =>
@@ -46,13 +49,13 @@ describe("node server: requests Node refuses before the app sees them", () => {
 describe("RateLimiter", () => {
   it("holds at most its capacity of windows, however many clients one window sees", () => {
     // An IPv6 client can send each request from another address: 5,000 windows were held.
-    const limiter = new Server.RateLimiter(10, 60, 1_000)
+    const limiter = new RateLimiter(10, 60, 1_000)
     for (let i = 0; i < 5_000; i++) limiter.hit(`addr:${i}`, 1_000)
     assert.strictEqual(limiter.size, 1_000)
   })
 
   it("past its capacity it forgets the client heard from least recently, not a busy one", () => {
-    const limiter = new Server.RateLimiter(10, 60, 1_000)
+    const limiter = new RateLimiter(10, 60, 1_000)
     for (let i = 0; i < 10; i++) limiter.hit("key:busy", 1_000)
     for (let i = 0; i < 5_000; i++) {
       limiter.hit(`addr:${i}`, 1_000)
@@ -64,7 +67,7 @@ describe("RateLimiter", () => {
   })
 
   it("counts each client in its window, and drops the windows of past ones once a new one begins", () => {
-    const limiter = new Server.RateLimiter(10, 60)
+    const limiter = new RateLimiter(10, 60)
     for (let i = 0; i < 2_000; i++) limiter.hit(`addr:${i}`, 1_000)
     assert.strictEqual(limiter.size, 2_000)
     assert.isFalse([...Array(11)].map(() => limiter.hit("addr:7", 1_000)).at(-1)!.allowed)
@@ -112,7 +115,7 @@ type App = Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpSer
 const serving = (settings: ServerOptions, around: (app: App) => App) => {
   const routes = HttpApiBuilder.layer(Api).pipe(
     Layer.provide(stubGroups),
-    Layer.provide(Server.accessLayer(settings)),
+    Layer.provide(accessLayer(settings)),
     Layer.provideMerge(HttpRouter.layer),
     Layer.provideMerge(HttpServer.layerServices)
   )
@@ -176,7 +179,7 @@ describe("route authorization", () => {
 
   it.effect("behind the pipeline, the route sees the key the pipeline authenticated", () =>
     Effect.gen(function*() {
-      const call = yield* serving(options(), Server.pipeline({ ...options(), warehouse: "" }))
+      const call = yield* serving(options(), pipeline({ ...options(), warehouse: "" }))
       assert.strictEqual((yield* answer(yield* call("/v1/sql", { ...sqlBody, headers: { ...sqlBody.headers, "x-api-key": KEYS.full } }))).body, "ran sql")
       assert.strictEqual((yield* answer(yield* call("/v1/replay", { headers: { authorization: `Bearer ${KEYS.full}` } }))).body, "ran replay")
       yield* refused(yield* call("/v1/sql", { ...sqlBody, headers: { ...sqlBody.headers, "x-api-key": KEYS.reader } }), 403, "this key has no sql access")
@@ -186,7 +189,7 @@ describe("route authorization", () => {
   it.effect("auth off: anyone calls every route, counted per address", () =>
     Effect.gen(function*() {
       const settings = options({ auth: "off", keys: [], metricsRequireKey: true })
-      const call = yield* serving(settings, Server.pipeline({ ...settings, warehouse: "" }))
+      const call = yield* serving(settings, pipeline({ ...settings, warehouse: "" }))
       const sql = yield* call("/v1/sql", sqlBody)
       assert.strictEqual(sql.headers.get("ratelimit-remaining"), String(settings.rateLimit - 1))
       assert.strictEqual((yield* answer(sql)).body, "ran sql")
@@ -209,7 +212,7 @@ describe("route authorization", () => {
 
 /** The pipeline, with each request's client address taken from X-Test-Address (in memory there is none). */
 const fromAddress = (settings: ServerOptions) => (app: App): App => {
-  const piped = Server.pipeline({ ...settings, warehouse: "" })(app)
+  const piped = pipeline({ ...settings, warehouse: "" })(app)
   return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
     Effect.provideService(piped, HttpServerRequest.HttpServerRequest, request.modify({ remoteAddress: Option.fromNullishOr(request.headers["x-test-address"]) })))
 }

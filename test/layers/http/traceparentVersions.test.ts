@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Tracer } from "effect"
 import { HttpServer, HttpServerResponse } from "effect/http"
 import { defaults } from "../../../src/layers/http/config.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 import * as Server from "../../../src/layers/http/server.ts"
 import { recording } from "../../support/tracing.ts"
 
@@ -21,7 +22,7 @@ const tracedServer = (tracer: Tracer.Tracer) =>
     const scope = yield* Effect.scope
     const context = yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1" }), scope)
     const serving = Server.serving(
-      Server.pipeline({ ...defaults, keys: [], auth: "off", warehouse: "/tmp" })(Effect.succeed(HttpServerResponse.text("ran")))
+      pipeline({ ...defaults, keys: [], auth: "off", warehouse: "/tmp" })(Effect.succeed(HttpServerResponse.text("ran")))
     )
     yield* Layer.buildWithScope(Layer.provide(serving, Layer.succeed(Tracer.Tracer, tracer)), scope).pipe(Effect.provideContext(context))
     const server = yield* HttpServer.HttpServer.pipe(Effect.provideContext(context))

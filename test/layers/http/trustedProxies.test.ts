@@ -9,6 +9,7 @@ import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { fromEnv } from "../../../src/layers/http/config.ts"
 import { CurrentRequest } from "../../../src/layers/http/handlers.ts"
 import * as Server from "../../../src/layers/http/server.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 
 /**
  * The pipeline (settings from `env`, anonymous, one request a window) on a node server of its own,
@@ -31,7 +32,7 @@ const proxiedServer = (env: Record<string, string>) => Effect.gen(function*() {
       const seen = request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "none"
       return HttpServerResponse.text(`${caller} ${seen}`)
     })
-    yield* HttpServer.serveEffect(Server.pipeline({ ...settings, warehouse: "/tmp" })(app))
+    yield* HttpServer.serveEffect(pipeline({ ...settings, warehouse: "/tmp" })(app))
     const url = `http://127.0.0.1:${(server.address as { port: number }).port}`
     return (headers: Record<string, string>) =>
       Effect.promise(async () => {

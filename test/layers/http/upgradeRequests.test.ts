@@ -12,6 +12,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Layer, Scope } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Server from "../../../src/layers/http/server.ts"
+import type { RequestLimits } from "../../../src/layers/http/nodeHttpServer.ts"
+import { pipeline } from "../../../src/layers/http/pipeline.ts"
 import { testOptions } from "../../integration/http-support.ts"
 
 /** A raw HTTP/1.1 connection: what it has received so far, and whether it is closed. */
@@ -37,7 +39,7 @@ const until = (check: () => boolean) =>
  * The pipeline over an app that reads the body of a POST and answers "ok", on a node server of its
  * own; `reading` is done once a POST's body is being read, `bodyRead` once its reading has ended.
  */
-const upgradableServer = (limits?: Server.RequestLimits) => Effect.gen(function*() {
+const upgradableServer = (limits?: RequestLimits) => Effect.gen(function*() {
   const scope = yield* Scope.make()
   const reading = yield* Deferred.make<void>()
   const bodyRead = yield* Deferred.make<void>()
@@ -52,7 +54,7 @@ const upgradableServer = (limits?: Server.RequestLimits) => Effect.gen(function*
       }
       return HttpServerResponse.text("ok")
     })
-    yield* HttpServer.serveEffect(Server.pipeline(options)(app))
+    yield* HttpServer.serveEffect(pipeline(options)(app))
     return (server.address as { port: number }).port
   }).pipe(Effect.provideContext(yield* Layer.buildWithScope(Server.nodeServer({ port: 0, host: "127.0.0.1", ...(limits === undefined ? {} : { limits }) }), scope)), Scope.provide(scope))
   return { port, scope, reading, bodyRead }
