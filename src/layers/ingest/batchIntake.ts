@@ -222,7 +222,9 @@ export const makeConsumeBatch = (
   /**
    * The tracker's verdicts on a batch's rows. Those this process's trackers judged before (below
    * `judgedBelow`, in offset order: a prefix) are judged first, on their own, and what the tracker
-   * evicted and gave up on them is set aside in `rejudged`: it was counted the first time.
+   * evicted and gave up on them is set aside in `rejudged`: it was counted the first time. The
+   * trackers are shared by a table's partitions: the difference of their totals is this call's only
+   * as it runs inside `atomically` (no other fiber observes between the two reads).
    */
   const observeCounted = (part: PartitionState, table: TrackedTable, rows: ReadonlyArray<TradeRow | QuoteRow>) =>
     Effect.gen(function*() {
