@@ -20,7 +20,7 @@ import { tables } from "../src/domain/tables.ts"
 import { DuckDb } from "../src/layers/duckdb/DuckDb.ts"
 import { writeDataFiles } from "../src/layers/iceberg/parquet.ts"
 import { makeSimulator, Unpaced } from "../src/layers/feeds/simulator.ts"
-import { DEFAULT_SYMBOLS } from "../src/domain/feeds/simulator.ts"
+import { DEFAULT_SYMBOLS } from "../src/domain/feeds/symbolUniverse.ts"
 
 const EVENTS = Number(process.env["K2_PARQUET_EVENTS"] ?? 400_000)
 const FLUSH = Number(process.env["K2_PARQUET_FLUSH"] ?? 30_000)

@@ -5,7 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Option } from "effect"
-import { DEFAULT_SYMBOLS, MAX_SYMBOLS, modelProblem, DEFAULT_MODEL, syntheticSymbols } from "../../src/domain/feeds/simulator.ts"
+import { modelProblem } from "../../src/domain/feeds/modelProblem.ts"
+import { DEFAULT_MODEL } from "../../src/domain/feeds/simulatorModel.ts"
+import { DEFAULT_SYMBOLS, MAX_SYMBOLS, syntheticSymbols } from "../../src/domain/feeds/symbolUniverse.ts"
 import { simulatedSymbols } from "../../src/programs/cli/symbols.ts"
 import type { Sourced } from "../../src/programs/cli/flags.ts"
 

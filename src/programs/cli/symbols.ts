@@ -5,7 +5,7 @@
  */
 import { Config, Option } from "effect"
 import { Flag } from "effect/cli"
-import { DEFAULT_SYMBOLS, MAX_SYMBOLS, symbolsProblem, syntheticSymbols } from "../../domain/feeds/simulator.ts"
+import { DEFAULT_SYMBOLS, MAX_SYMBOLS, symbolsProblem, syntheticSymbols } from "../../domain/feeds/symbolUniverse.ts"
 import { UsageError } from "./common.ts"
 import { inRange, integerFlag, integerRead, optionalSourcedSetting, type Sourced } from "./flags.ts"
 
