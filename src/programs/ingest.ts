@@ -378,6 +378,15 @@ export const ingestCommand = Command.make("ingest", flags, (options) =>
     }
     const catalogProblem = defaultCatalogProblem(options)
     if (catalogProblem !== undefined) throw new UsageError({ message: catalogProblem })
+    // SQLite's in-memory database: the tables it made are gone when the run ends, their files left
+    // in the warehouse. The run said "trades written" of rows nothing could read, and every later
+    // ingest there failed (exit 1) on the files of "another table" at each table's location.
+    if (Option.isSome(options.catalog) && options.catalog.value.trim() === ":memory:") {
+      throw new UsageError({
+        message: "--catalog (K2_CATALOG) :memory:: an in-memory catalog forgets the tables when ingest ends, and the files it leaves in " +
+          "the warehouse stop every later ingest there; give a SQLite file, a postgresql:// or an http(s):// URL, or leave it out for <warehouse>/catalog.db"
+      })
+    }
     // A flag the mode would ignore: the user meant the other mode, or meant it to act.
     const ignored = otherModeFlags(options, Option.isSome(options.brokers))
     if (ignored.length > 0) {

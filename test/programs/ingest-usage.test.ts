@@ -72,6 +72,9 @@ describe.concurrent("npm run ingest, bad options", () => {
       yield* refused(["--brokers", "127.0.0.1:0"], "--brokers: \"127.0.0.1:0\" is not")
     }), 30_000)
 
+  it.effect("an in-memory catalog: its tables gone at exit, their files left behind blocked every later ingest in the warehouse", () =>
+    refused(["--catalog", ":memory:", "--events", "5", "--symbol-count", "1"], "--catalog (K2_CATALOG) :memory:: an in-memory catalog forgets the tables"), 30_000)
+
   it.effect("an empty warehouse (it would be the working directory) or catalog name", () =>
     Effect.gen(function*() {
       yield* refused(["--warehouse", ""], "value for flag --warehouse")

@@ -12,6 +12,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Config, Context, Effect, Exit, Layer, Option, Queue, Terminal } from "effect"
 import { CliError, Command } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
+import { K2_VERSION } from "../../domain/version.ts"
 import { InvalidServerConfig } from "../../layers/http/config.ts"
 import { UsageError } from "./common.ts"
 
@@ -184,6 +185,31 @@ const noticingInputEnd = (terminal: Terminal.Terminal, ended: () => void): Termi
 /** The code a run exits with when its wizard was cancelled: as a prompt cancelled by Ctrl-C. */
 const WIZARD_CANCELLED_EXIT = 130
 
+/** What effect/cli lexes as a negative number, a value rather than flags (`--seed -5`, `--from -1`). */
+const NEGATIVE_NUMBER = /^-(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
+
+/**
+ * The first cluster of short flags on the command line (`-ocsv`, `-xv`), said as a usage error;
+ * undefined when there is none. effect/cli reads each letter of one as a flag of its own (`-o -c
+ * -s -v`) and takes a `v` or `h` among them before it looks at the rest: `query trades ... -ocsv`
+ * (getopt's `-o csv`) printed "query v0.1.0" and exited 0, no query run and no error, as did a
+ * mistyped `-xv`. No K2 flag combines with another or takes its value attached, so none is meant.
+ * Arguments after `--` are operands, not flags.
+ */
+export const shortFlagCluster = (args: ReadonlyArray<string>): string | undefined => {
+  const end = args.indexOf("--")
+  for (const arg of end === -1 ? args : args.slice(0, end)) {
+    if (!arg.startsWith("-") || arg.startsWith("--") || NEGATIVE_NUMBER.test(arg)) continue
+    // As effect/cli lexes `-o=csv`: the letters before `=` are the flags.
+    const letters = [...arg.slice(1).split("=")[0]!]
+    if (letters.length <= 1) continue
+    const attached = arg.slice(2)
+    return `${arg}: one flag per dash (short flags do not combine, nor take a value attached): ` +
+      `write -${letters[0]} ${attached.startsWith("=") ? attached.slice(1) : attached}, or -${letters.join(" -")}`
+  }
+  return undefined
+}
+
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
@@ -200,8 +226,8 @@ export const runCommand = (command: AnyCommand, options: { readonly afterSecondS
   })
   const record = drainRecord()
   let wizardCancelled = false
-  return command.pipe(
-    Command.run({ version: "0.1.0" }),
+  const cluster = shortFlagCluster(process.argv.slice(2))
+  return (cluster === undefined ? command.pipe(Command.run({ version: K2_VERSION })) : Effect.fail(new UsageError({ message: cluster }))).pipe(
     Effect.onError((cause) => Effect.sync(() => report(cause))),
     Effect.updateService(Terminal.Terminal, (terminal) => noticingInputEnd(terminal, () => void (wizardCancelled = true))),
     Effect.provide(NodeServices.layer),
