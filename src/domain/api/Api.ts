@@ -10,6 +10,7 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import { MAX_SYMBOLS } from "../query/validate.ts"
+import { K2_VERSION } from "../version.ts"
 
 // --- problems ------------------------------------------------------------------------------
 
@@ -416,7 +417,7 @@ export class Api extends HttpApi.make("k2")
   .add(sql)
   .annotateMerge(OpenApi.annotations({
     title: "K2 market data API",
-    version: "0.1.0",
+    version: K2_VERSION,
     description: "Trades and quotes from the K2 lakehouse (Apache Iceberg), with time travel. Errors are application/problem+json.",
     transform: everyOperation
   })) {}

@@ -18,6 +18,7 @@ import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import { percentDecoded } from "../../domain/percentDecode.ts"
 import { unsendableHeaderValue } from "../../domain/headerValue.ts"
 import { splitCredentials, withoutCredentials } from "../../domain/urlCredentials.ts"
+import { K2_VERSION } from "../../domain/version.ts"
 
 /** `k=v,k=v` with %-escapes; a pair that does not decode is skipped (the spec's "discard"), never a crash at start-up. */
 const pairs = (text: string | undefined): Record<string, string> => {
@@ -77,7 +78,7 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
     // exporter's `serviceName` overrides the attribute, so a default here must not shadow it).
     serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(attributes["service.name"]) ?? `k2-${service}`,
     // The exporter's `serviceVersion` overrides the attribute too: a deployment's own version wins.
-    serviceVersion: nonEmpty(attributes["service.version"]) ?? "0.1.0",
+    serviceVersion: nonEmpty(attributes["service.version"]) ?? K2_VERSION,
     attributes,
     timeoutMs: millis(env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]) ?? millis(env["OTEL_EXPORTER_OTLP_TIMEOUT"]) ?? 10_000
   }

@@ -1,8 +1,12 @@
 /** The programs' logger: JSON lines off a terminal, text on one; correlation and trace ids. */
+import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, References } from "effect"
 import { loggingLayer } from "../../../src/layers/telemetry/logging.ts"
 import { configFromEnv } from "../../../src/layers/telemetry/tracing.ts"
+
+/** K2's version as package.json says it. */
+const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version
 
 const capture = () => {
   const lines: Array<string> = []
@@ -105,7 +109,7 @@ describe("telemetry/tracing", () => {
       url: "http://collector:4318/v1/traces",
       headers: { authorization: "Bearer x", "x-tenant": "k2" },
       serviceName: "k2-ingest",
-      serviceVersion: "0.1.0",
+      serviceVersion: PACKAGE_VERSION,
       attributes: { "deployment.environment": "prod" },
       timeoutMs: 10_000
     })

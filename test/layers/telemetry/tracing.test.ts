@@ -1,10 +1,14 @@
 /** OTLP export against a misbehaving collector: the program's spans never wait on it for long. */
 import { createServer } from "node:http"
+import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, Option } from "effect"
 import { OtlpExporter } from "effect/observability"
 import { configFromEnv, tracingLayer } from "../../../src/layers/telemetry/tracing.ts"
 import { listening } from "../../support/httpServer.ts"
+
+/** K2's version as package.json says it. */
+const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version
 
 describe("telemetry/tracing export", () => {
   it("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT (ms), else the spec's 10 s", () => {
@@ -27,7 +31,7 @@ describe("telemetry/tracing export", () => {
 
   it("service.version: from OTEL_RESOURCE_ATTRIBUTES when set there, else K2's version", () => {
     const base = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
-    assert.strictEqual(configFromEnv("ingest", base)?.serviceVersion, "0.1.0")
+    assert.strictEqual(configFromEnv("ingest", base)?.serviceVersion, PACKAGE_VERSION)
     assert.strictEqual(
       configFromEnv("ingest", { ...base, OTEL_RESOURCE_ATTRIBUTES: "service.version=2026.12.1-abc,region=eu" })?.serviceVersion,
       "2026.12.1-abc"
