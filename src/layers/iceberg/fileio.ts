@@ -27,11 +27,13 @@ export const localPath = (location: string): string =>
  * The `file:` location of a local path, its path written as is, as Java engines write Hadoop paths:
  * Java's HadoopFileIO and PyIceberg take a location's path literally and decode no escape, so an
  * encoded `my%20wh` names another directory to them and they could open none of the table's files.
- * Escaped only where `localPath` would read the path otherwise: a `%` that would start an escape,
- * and the backslash and tab, newline and carriage return a URL parser turns or drops.
+ * Escaped only where `localPath` would read the path otherwise: a `%` that would start an escape
+ * (not `%2F`, which it reads as written: escaped, a data file of a table in namespace `a%2Fb` was at
+ * `a%252Fb`, another directory than its table's to those engines), and the backslash and tab,
+ * newline and carriage return a URL parser turns or drops.
  */
 export const fileLocation = (localPathOrDir: string): string =>
-  `file://${path.resolve(localPathOrDir).replace(/%(?=[0-9A-Fa-f]{2})|[\\\t\n\r]/g, (c) => encodeURIComponent(c))}`
+  `file://${path.resolve(localPathOrDir).replace(/%(?=[0-9A-Fa-f]{2})(?!2[Ff])|[\\\t\n\r]/g, (c) => encodeURIComponent(c))}`
 
 /**
  * Whether a location is on the local file system (a `file:` URI or a path), not on storage K2 does
