@@ -57,13 +57,10 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
   // Empty is unset (the spec's rule for every variable), not an exporter named "".
   const exporters = (nonEmpty(env["OTEL_TRACES_EXPORTER"]?.trim()) ?? "otlp").split(",").map((s) => s.trim().toLowerCase())
   if (!exporters.includes("otlp")) return undefined
-  const traces = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-  const base = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
-  const url = traces !== undefined && traces !== ""
-    ? traces
-    : base !== undefined && base !== ""
-    ? `${base.replace(/\/+$/, "")}/v1/traces`
-    : undefined
+  // Spaces only are unset too: a blank traces-specific value hid the general one.
+  const traces = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]?.trim())
+  const base = nonEmpty(env["OTEL_EXPORTER_OTLP_ENDPOINT"]?.trim())
+  const url = traces ?? (base === undefined ? undefined : `${base.replace(/\/+$/, "")}/v1/traces`)
   if (url === undefined) return undefined
   const attributes = pairs(env["OTEL_RESOURCE_ATTRIBUTES"])
   const headers = { ...pairs(env["OTEL_EXPORTER_OTLP_HEADERS"]), ...pairs(env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) }
@@ -162,7 +159,7 @@ const exporterLayer = (service: string, env: NodeJS.ProcessEnv): Layer.Layer<nev
   if (config === undefined) return Layer.empty
   // The variable in effect for a setting: the traces-specific one when set.
   const specific = (name: string) =>
-    nonEmpty(env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]) === undefined ? `OTEL_EXPORTER_OTLP_${name}` : `OTEL_EXPORTER_OTLP_TRACES_${name}`
+    nonEmpty(env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]?.trim()) === undefined ? `OTEL_EXPORTER_OTLP_${name}` : `OTEL_EXPORTER_OTLP_TRACES_${name}`
   const protocolVariable = specific("PROTOCOL")
   // Trimmed, as the other settings: `grpc ` sent JSON to a gRPC port, each export failing at debug level only.
   const protocol = nonEmpty(env[protocolVariable]?.trim())

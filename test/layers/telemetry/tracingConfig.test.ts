@@ -49,6 +49,21 @@ describe("telemetry/tracing settings", () => {
       assert.include(logged[0], "OTEL_EXPORTER_OTLP_PROTOCOL")
     }))
 
+  it.effect("a traces-specific setting of spaces only is unset: the general one is in effect", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ message }) => void logged.push((Array.isArray(message) ? message : [message]).map(String).join(" ")))
+      const env = { ...base, OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "  " }
+      const context = yield* Layer.build(tracingLayer("ingest", env)).pipe(Effect.provide(Logger.layer([capture])), Effect.scoped)
+      // Before: the blank traces-specific value hid grpc, and JSON went to the gRPC port.
+      assert.isUndefined(Context.getOrUndefined(context as Context.Context<OtlpExporter.Flusher>, OtlpExporter.Flusher))
+      assert.include(logged.join("\n"), "OTEL_EXPORTER_OTLP_PROTOCOL=grpc")
+      assert.strictEqual(
+        configFromEnv("ingest", { ...base, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: " " })?.url,
+        "http://c:4318/v1/traces"
+      )
+    }))
+
   it("a timeout of 0 is no timeout K2 takes: the default", () => {
     assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_EXPORTER_OTLP_TIMEOUT: "0" })?.timeoutMs, 10_000)
   })
