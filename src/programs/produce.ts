@@ -78,7 +78,7 @@ const flags = {
   days: integerFlag("days").pipe(modeSetting("sim: trading days", { fallback: simDefaults.days, check: inRange(1) })),
   ...simulatedSymbolsFlags("sim"),
   inject: Flag.String("inject").pipe(
-    Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,reset=0.0001,poison=0.01"),
+    Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,poison=0.01 (reset=0.0001 too, with --days 2 or more)"),
     Flag.optional
   ),
   manifest: Flag.String("manifest").pipe(
