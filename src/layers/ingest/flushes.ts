@@ -157,10 +157,12 @@ export const makeFlushes = Effect.fnUntraced(function*(
       // instead: the drain must not commit what they buffered since with a mark past the rows lost.
       Effect.catch((error): Effect.Effect<boolean, IngestError> => {
         if (final) return Effect.fail(error)
-        if (isPermanent(error)) return Effect.andThen(Effect.sync(() => retire(taken.map((t) => t.part))), Effect.fail(error))
         // The flush the drain waited for: its records stay uncommitted (no fetch comes to read them
         // again), so the stop fails with it, as when the final flush fails, not as a clean drain.
+        // Also when no restart helps: its partitions retired, the final flush has nothing of theirs
+        // to commit and succeeds, and the stop read as clean (the flusher's failure goes with the run).
         if (stop.stopping) stop.drainFailure ??= error
+        if (isPermanent(error)) return Effect.andThen(Effect.sync(() => retire(taken.map((t) => t.part))), Effect.fail(error))
         return Effect.gen(function*() {
           yield* Effect.logWarning(`flush failed, restarting ${taken.length} partition(s) from the tables: ${error.message}`)
           yield* restart(consumer, taken.map((t) => t.part))

@@ -240,6 +240,14 @@ const make = Effect.fnUntraced(function*(config: IngestConfig, deps: IngestorDep
           }).pipe(Effect.andThen(Effect.logError(`final flush failed, its records are read again on the next start: ${e.message}`)))
         ),
         Effect.catchCause((c) => Effect.logError("final flush failed", c)),
+        // A fault that ends the run, met while the stop waited for the flush in flight (a partition's,
+        // retired with what it buffered, or the lag refresh's): the drain committed nothing of its
+        // partition, whose records counted consumed are in no table, so the stop fails with it.
+        Effect.andThen(Effect.suspend(() =>
+          Exit.hasInterrupts(exit) && Deferred.isDoneUnsafe(fatal)
+            ? Effect.catch(Deferred.await(fatal), (e) => Effect.sync(() => void (stop.drainFailure ??= e)))
+            : Effect.void
+        )),
         Effect.andThen(Effect.suspend(() => partitionActors.revoke([...parts.values()].map((part) => part.tp))))
       )
     )
