@@ -7,6 +7,7 @@
 import * as path from "node:path"
 import { Layer } from "effect"
 import * as RestCatalog from "./catalog/rest.ts"
+import type { RestCatalogOptions } from "./catalog/restOptions.ts"
 import * as SqlCatalog from "./catalog/sql.ts"
 import { DuckDb, type DuckDbOptions } from "./duckdb/DuckDb.ts"
 import * as FileIOLayers from "./iceberg/fileio.ts"
@@ -19,7 +20,7 @@ export type CatalogChoice =
   | { readonly _tag: "sqlite"; readonly path: string }
   | { readonly _tag: "postgres"; readonly url: string }
   | { readonly _tag: "memory" }
-  | ({ readonly _tag: "rest" } & Omit<RestCatalog.RestCatalogOptions, "name" | "tableLocationRoot">)
+  | ({ readonly _tag: "rest" } & Omit<RestCatalogOptions, "name" | "tableLocationRoot">)
 
 export interface LakehouseOptions {
   /** Local directory holding table data and metadata. */

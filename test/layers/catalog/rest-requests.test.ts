@@ -7,6 +7,7 @@ import { Effect, Layer } from "effect"
 import { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
+import type { RestCatalogOptions } from "../../../src/layers/catalog/restOptions.ts"
 import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
 
 interface Seen {
@@ -37,10 +38,10 @@ const server = (answer: (request: Seen) => Response | undefined, seen: Array<See
 const config = (fields: Record<string, unknown> = {}) => Response.json({ defaults: {}, overrides: {}, ...fields })
 const failing = (status: number) => Response.json({ error: { message: "scripted", type: "ScriptedException", code: status } }, { status })
 
-const withRest = (layer: Layer.Layer<HttpClient.HttpClient>, options: Partial<Rest.RestCatalogOptions> = {}) =>
+const withRest = (layer: Layer.Layer<HttpClient.HttpClient>, options: Partial<RestCatalogOptions> = {}) =>
   Effect.provide(Layer.effect(Catalog)(Rest.make({ uri: "http://catalog.test", ...options })).pipe(Layer.provide(layer)))
 
-const reasonOf = <A>(effect: Effect.Effect<A, CatalogError, Catalog>, layer: Layer.Layer<HttpClient.HttpClient>, options?: Partial<Rest.RestCatalogOptions>) =>
+const reasonOf = <A>(effect: Effect.Effect<A, CatalogError, Catalog>, layer: Layer.Layer<HttpClient.HttpClient>, options?: Partial<RestCatalogOptions>) =>
   Effect.map(Effect.flip(effect.pipe(withRest(layer, options))), (e) => e.reason._tag)
 
 const trades = { namespace: "market_data", name: "trades" }

@@ -7,6 +7,7 @@ import { vi } from "vitest"
 import { stringifyJson } from "../../../src/domain/iceberg/json.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as Rest from "../../../src/layers/catalog/rest.ts"
+import type { RestCatalogOptions } from "../../../src/layers/catalog/restOptions.ts"
 import { Catalog, type CatalogError } from "../../../src/services/Catalog.ts"
 
 /** A server that knows /v1/config and answers every other request with `status` and an Iceberg error body. */
@@ -86,7 +87,7 @@ const routed = (
     })
   ))
 
-const withRest = (options: Rest.RestCatalogOptions, server: Layer.Layer<HttpClient.HttpClient>) =>
+const withRest = (options: RestCatalogOptions, server: Layer.Layer<HttpClient.HttpClient>) =>
   Effect.provide(Layer.effect(Catalog)(Rest.make(options)).pipe(Layer.provide(server)))
 
 describe("REST catalog client: paths and credentials", () => {
