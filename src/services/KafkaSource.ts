@@ -29,6 +29,9 @@
  *   resume; the consumer stays in the group (heartbeats continue).
  * - rebalance: a partition kept across a rebalance continues where it was (no onAssign, no
  *   redelivery); a partition gained calls onAssign first; a partition lost calls onRevoke.
+ *   A partition lost and gained again is the new assignment's only once its onAssign is asked
+ *   (after the old one's onRevoke returned): seek, pause and resume of it meanwhile belong to the
+ *   old assignment and are ignored (seek: NotAssigned), so they cannot leave it paused for good.
  * - the subscription is scoped: closing the scope leaves the group cleanly (after onRevoke of
  *   every assigned partition).
  * - offsets are bigint everywhere; a commit offset is the NEXT offset to read (Kafka's rule).

@@ -59,6 +59,13 @@ interface PartState {
   strict: boolean
   /** Sought while starting: that seek, made after onAssign was asked, says where it starts. */
   sought: boolean
+  /**
+   * Handed to onAssign (asked, or about to be). Until then the partition is nobody's to seek,
+   * pause or resume: clients hand it back (the next generation) without waiting for the previous
+   * assignment's onRevoke, and its worker, not yet stopped, would pause or seek the new assignment
+   * (paused for good: the new one's worker does not know it paused).
+   */
+  announced: boolean
 }
 
 interface Tagged {
@@ -191,7 +198,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       const st = parts.get(key)
       if (st === undefined) {
         gained.push(tp)
-        const fresh: PartState = { tp, epoch: nextEpoch(), fetchPos: -1n, deliveredPos: -1n, paused: false, starting: true, strict: true, sought: false }
+        const fresh: PartState = { tp, epoch: nextEpoch(), fetchPos: -1n, deliveredPos: -1n, paused: false, starting: true, strict: true, sought: false, announced: false }
         gainedStates.push(fresh)
         parts.set(key, fresh)
       } else {
@@ -213,6 +220,8 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     const work = async () => {
       if (lost.length > 0 && options.onRevoke) await run(options.onRevoke(lost), "onRevoke")
       if (gained.length === 0) return
+      // The previous assignments' onRevoke has returned: their workers are stopped.
+      for (const st of gainedStates) if (parts.get(tpKeyOf(st.tp)) === st) st.announced = true
       const offsets = await startOffsets(gained)
       const toResume: Array<TopicPartition> = []
       for (const st of gainedStates) {
@@ -392,8 +401,14 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     return Result.succeed(t.batch)
   }
 
+  /** tp's state, when its assignment was announced (a caller may act on it). */
+  const announced = (tp: TopicPartition): PartState | undefined => {
+    const st = parts.get(tpKeyOf(tp))
+    return st?.announced === true ? st : undefined
+  }
+
   const assigned = (tp: TopicPartition) =>
-    parts.has(tpKeyOf(tp))
+    announced(tp) !== undefined
       ? Effect.void
       : Effect.fail(kafkaError(new NotAssigned({ topic: tp.topic, partition: tp.partition })))
 
@@ -420,7 +435,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
     seek: Effect.fn("KafkaSource.seek")(function*(tp: TopicPartition, offset: bigint) {
       yield* assigned(tp)
       if (offset < 0n) return yield* Effect.fail(negativeOffset("seek", tpKeyOf(tp), offset))
-      const st = parts.get(tpKeyOf(tp))!
+      const st = announced(tp)!
       st.epoch = nextEpoch()
       st.fetchPos = offset
       st.deliveredPos = offset
@@ -435,7 +450,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       Effect.sync(() => {
         const now: Array<TopicPartition> = []
         for (const tp of tps) {
-          const st = parts.get(tpKeyOf(tp))
+          const st = announced(tp)
           if (st === undefined || st.paused) continue
           st.paused = true
           st.epoch = nextEpoch()
@@ -447,7 +462,7 @@ export const makeConsumerCore = Effect.fnUntraced(function*<E, R>(
       Effect.sync(() => {
         const now: Array<TopicPartition> = []
         for (const tp of tps) {
-          const st = parts.get(tpKeyOf(tp))
+          const st = announced(tp)
           if (st === undefined || !st.paused) continue
           st.paused = false
           st.epoch = nextEpoch()

@@ -1,6 +1,6 @@
 /** The consumer core's position rules with a scripted client (no broker). */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { type ConsumerDriver, makeConsumerCore } from "../../../src/layers/kafka/consumerCore.ts"
 import { kafkaError, KafkaRejected, type KafkaRecord, type TopicPartition } from "../../../src/services/KafkaSource.ts"
 
@@ -426,5 +426,64 @@ describe("consumer core, a fetch out of range (kafkajs resets the position by it
       yield* Effect.promise(() => core.offer(tp, 0n, [record(0n), record(1n), record(2n), record(3n), record(4n)], 5n, 5n))
       const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect, Effect.timeoutOption("1 second"))
       assert.isTrue(delivered._tag === "Some" && delivered.value[0]!.records.length === 5, `new records 0-4 delivered, seeks ${seeks}, position ${core.fetchPosition("t:0")}`)
+    }))
+})
+
+describe("consumer core, a partition assigned again while its revoke runs", () => {
+  // Clients do not wait for onRevoke before the next assignment (kafkajs' GROUP_JOIN, platformatic's
+  // join): the old assignment's worker, not yet stopped by onRevoke, may still pause or seek the
+  // partition after the core took it back and was handed it again. That belongs to the old
+  // assignment: the new one starts where its onAssign says, fetched.
+  const revokeHeld = () => {
+    const { driver, seeks } = scripted()
+    const starts = [5n, 50n]
+    let release: (() => void) | undefined
+    const options = {
+      groupId: "g",
+      topics: ["t"],
+      onAssign: () => Effect.succeed(new Map([["t:0", starts.shift()!]])),
+      onRevoke: () => Effect.callback<void>((resume) => {
+        release = () => resume(Effect.void)
+      })
+    }
+    return { driver, seeks, options, release: () => release!() }
+  }
+  const tick = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+
+  it.effect("a pause by the old assignment's worker does not keep the new assignment paused for good", () =>
+    Effect.gen(function*() {
+      const { driver, options, release } = revokeHeld()
+      const core = yield* makeConsumerCore(options, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      assert.strictEqual(core.fetchPosition("t:0"), 5n)
+      void core.assign([])
+      const again = core.assign([tp])
+      yield* tick
+      // The old worker, failing before onRevoke stops it, pauses its partition (supervisor backoff).
+      yield* core.consumer.pause([tp])
+      release()
+      yield* Effect.promise(() => again)
+      assert.strictEqual(core.fetchPosition("t:0"), 50n, "the partition assigned again is fetched")
+      yield* Effect.promise(() => core.offer(tp, 50n, [record(50n)], 51n, 60n))
+      const delivered = yield* core.consumer.batches.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(delivered[0]!.firstOffset, 50n)
+    }))
+
+  it.effect("a seek by the old assignment's worker does not say where the new assignment starts", () =>
+    Effect.gen(function*() {
+      const { driver, options, release, seeks } = revokeHeld()
+      const core = yield* makeConsumerCore(options, driver, errorOf)
+      yield* Effect.promise(() => core.assign([tp]))
+      void core.assign([])
+      const again = core.assign([tp])
+      yield* tick
+      // The old worker's restart seeks where the tables said before the revoke.
+      const sought = yield* core.consumer.seek(tp, 7n).pipe(Effect.flip, Effect.option)
+      release()
+      yield* Effect.promise(() => again)
+      assert.strictEqual(core.fetchPosition("t:0"), 50n, "starts where the new onAssign says")
+      assert.strictEqual(seeks.at(-1), 50n)
+      // Not this assignment's caller: told NotAssigned, as after the revoke.
+      assert.strictEqual(Option.getOrUndefined(sought)?.reason._tag, "NotAssigned")
     }))
 })
