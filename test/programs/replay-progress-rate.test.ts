@@ -11,28 +11,8 @@ import { makeWireCodec } from "../../src/domain/avro/codec.ts"
 import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import { republishReported } from "../../src/programs/replay.ts"
 import { KafkaAdmin } from "../../src/services/KafkaSink.ts"
-import type { ReplayEvent } from "../../src/services/ReplayEngine.ts"
+import { replayTrade } from "../support/replayEvents.ts"
 
-const trade = (i: number): ReplayEvent => ({
-  _tag: "Trade",
-  message_id: `m${i}`,
-  symbol: "BHP",
-  exchange: "ASX",
-  asset_class: "equities",
-  exchange_timestamp: 1_704_067_200_000_000 + i,
-  currency: "AUD",
-  conditions: [],
-  source_sequence: BigInt(i + 1),
-  ingestion_timestamp: 1_704_067_200_000_000 + i,
-  kafka_topic: "market.equities.trades.asx",
-  kafka_partition: 0,
-  kafka_offset: BigInt(i),
-  vendor_data: {},
-  trade_id: `t${i}`,
-  price: "45.12000000",
-  quantity: "100.00000000",
-  side: "BUY"
-})
 
 describe("npm run replay --topic, the progress line", () => {
   afterEach(() => {
@@ -48,10 +28,10 @@ describe("npm run replay --topic, the progress line", () => {
       const tty = process.stderr.isTTY
       process.stderr.isTTY = true
       // A burst of 2,000 events at once (the catch-up from the tables), then 10 events a second.
-      const burst = Stream.fromArray(Array.from({ length: 2_000 }, (_, i) => trade(i)))
+      const burst = Stream.fromArray(Array.from({ length: 2_000 }, (_, i) => replayTrade(i)))
       const live = Stream.fromArray(Array.from({ length: 10 }, (_, s) => s)).pipe(
         Stream.mapEffect((s) => Effect.as(Effect.sleep("1 second"), s)),
-        Stream.flatMap((s) => Stream.fromArray(Array.from({ length: 10 }, (_, i) => trade(2_000 + s * 10 + i))))
+        Stream.flatMap((s) => Stream.fromArray(Array.from({ length: 10 }, (_, i) => replayTrade(2_000 + s * 10 + i))))
       )
       const broker = new MemoryBroker()
       const run = yield* Effect.gen(function*() {

@@ -10,28 +10,8 @@ import { layerMemory, MemoryBroker } from "../../src/layers/kafka/memory.ts"
 import { republishReported } from "../../src/programs/replay.ts"
 import { KafkaRejected, kafkaError } from "../../src/services/KafkaSource.ts"
 import { KafkaAdmin, KafkaSink } from "../../src/services/KafkaSink.ts"
-import type { ReplayEvent } from "../../src/services/ReplayEngine.ts"
+import { replayTrade } from "../support/replayEvents.ts"
 
-const trade = (i: number): ReplayEvent => ({
-  _tag: "Trade",
-  message_id: `m${i}`,
-  symbol: "BHP",
-  exchange: "ASX",
-  asset_class: "equities",
-  exchange_timestamp: 1_704_067_200_000_000 + i,
-  currency: "AUD",
-  conditions: [],
-  source_sequence: BigInt(i + 1),
-  ingestion_timestamp: 1_704_067_200_000_000 + i,
-  kafka_topic: "market.equities.trades.asx",
-  kafka_partition: 0,
-  kafka_offset: BigInt(i),
-  vendor_data: {},
-  trade_id: `t${i}`,
-  price: "45.12000000",
-  quantity: "100.00000000",
-  side: "BUY"
-})
 
 /** The memory broker, its third send refused. */
 const failingThirdSend = (broker: MemoryBroker) =>
@@ -60,7 +40,7 @@ describe("npm run replay --topic, a failed send", () => {
       vi.spyOn(process.stdout, "write").mockImplementation(capture)
       vi.spyOn(process.stderr, "write").mockImplementation(capture)
       const broker = new MemoryBroker()
-      const events = Stream.fromArray(Array.from({ length: 10 }, (_, i) => trade(i))).pipe(Stream.rechunk(2))
+      const events = Stream.fromArray(Array.from({ length: 10 }, (_, i) => replayTrade(i))).pipe(Stream.rechunk(2))
       const exit = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics([{ name: "backtest", partitions: 1 }])
         yield* republishReported(events, "backtest", makeWireCodec())
