@@ -268,7 +268,13 @@ export class CallbackFailed extends Schema.TaggedError<CallbackFailed>()("Callba
 }
 
 export class KafkaError extends Schema.TaggedError<KafkaError>()("KafkaError", {
-  reason: Schema.Union([KafkaUnavailable, RebalanceInProgress, UnknownTopic, NotAssigned, KafkaRejected, NotAuthorized, CallbackFailed])
+  reason: Schema.Union([KafkaUnavailable, RebalanceInProgress, UnknownTopic, NotAssigned, KafkaRejected, NotAuthorized, CallbackFailed]),
+  /**
+   * A KafkaSink send made several requests (cut under max.message.bytes, batchBytes.ts) whose
+   * first ones were acknowledged: how many of its records, from its start, they wrote. The failed
+   * request may have written some of its own (its other partitions'); none after it went.
+   */
+  sentBefore: Schema.optional(Schema.Number)
 }) {
   get retryable(): boolean {
     return this.reason.retryable

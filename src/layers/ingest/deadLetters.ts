@@ -41,6 +41,16 @@ const withoutOurs = <V>(headers: Readonly<Record<string, V>>): Record<string, V>
  */
 const STRIPPED_KEY_MAX_BYTES = 1024
 
+/**
+ * `text` cut to `max` UTF-16 units, not inside a character: a pair's first half kept alone is no
+ * UTF-8, and went as U+FFFD.
+ */
+const clip = (text: string, max = 1000): string => {
+  if (text.length <= max) return text
+  const code = text.charCodeAt(max - 1)
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max)
+}
+
 const keyLength = (record: KafkaRecord): number =>
   record.keyBytes?.length ?? (record.key === null ? 0 : Buffer.byteLength(record.key))
 
@@ -53,7 +63,7 @@ export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripp
     const headerBytes = stripped === undefined ? record.headerBytes : undefined
     const keySize = stripped === undefined ? 0 : keyLength(record)
     const keyLeftOut = stripped !== undefined && keySize > STRIPPED_KEY_MAX_BYTES
-    const why = keyLeftOut ? `${stripped.slice(0, 1000)}; its key of ${keySize} bytes left out too` : stripped?.slice(0, 1000)
+    const why = stripped === undefined ? undefined : keyLeftOut ? `${clip(stripped)}; its key of ${keySize} bytes left out too` : clip(stripped)
     return {
       topic: dlqTopicName(batch.topic),
       key: keyLeftOut ? null : record.key,
@@ -62,7 +72,7 @@ export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripp
       headers: {
         ...(why === undefined ? withoutOurs(record.headers) : { [Header.dlqStripped]: why }),
         [Header.dlqReason]: reason,
-        [Header.dlqDetail]: detail.slice(0, 1000),
+        [Header.dlqDetail]: clip(detail),
         [Header.dlqSourceTopic]: batch.topic,
         [Header.dlqSourcePartition]: String(batch.partition),
         [Header.dlqSourceOffset]: String(record.offset)
@@ -109,9 +119,12 @@ export const makeDeadLetter = (producer: KafkaSink["Service"], admin?: KafkaAdmi
       Effect.asVoid,
       // A refusal of the principal (no WRITE on the DLQ) is no letter too large: it goes up as it is.
       Effect.catchIf((e) => !e.retryable && e.reason._tag !== "NotAuthorized", (e) => {
-        if (poison.length === 1) return Effect.asVoid(send(batch.topic, deadLetters(batch, poison, e.message)))
-        const half = Math.ceil(poison.length / 2)
-        return Effect.andThen(sendLetters(batch, poison.slice(0, half)), sendLetters(batch, poison.slice(half)))
+        // The sink's requests before the refused one were written (the DLQ has one partition): those
+        // letters are not sent again (they were, once per halving: a letter up to log2(n) + 1 times).
+        const rest = poison.slice(e.sentBefore ?? 0)
+        if (rest.length <= 1) return Effect.asVoid(send(batch.topic, deadLetters(batch, rest, e.message)))
+        const half = Math.ceil(rest.length / 2)
+        return Effect.andThen(sendLetters(batch, rest.slice(0, half)), sendLetters(batch, rest.slice(half)))
       })
     )
 

@@ -10,6 +10,7 @@
  */
 import { Effect } from "effect"
 import type { ProducerRecord, RecordMetadata } from "../../services/KafkaSink.ts"
+import { KafkaError } from "../../services/KafkaSource.ts"
 import { sentHeaderBytes } from "./textBytes.ts"
 
 /** Kafka's default max.message.bytes (a topic without the config takes the broker's message.max.bytes, 1048588). */
@@ -126,7 +127,7 @@ export interface SendLimits {
 /**
  * A sink's send made a request per run of `splitUnder` its topics' limit, one after another (each
  * partition's order kept); the metadata of all of them. A run refused fails the send, the runs
- * before it written.
+ * before it written (a KafkaError tells how many records: `sentBefore`).
  */
 export const inBatches = <E, R>(
   send: (records: ReadonlyArray<ProducerRecord>) => Effect.Effect<ReadonlyArray<RecordMetadata>, E, R>,
@@ -135,7 +136,19 @@ export const inBatches = <E, R>(
   const under = (records: ReadonlyArray<ProducerRecord>, limit: number) => {
     const runs = splitUnder(records, limit)
     if (runs === undefined) return send(records)
-    return Effect.map(Effect.forEach(runs, send), (metadata) => metadata.flat())
+    // A run's failure tells how many records the runs before it wrote (KafkaError.sentBefore): a
+    // caller that sends the rest again (dead letters around one too large) sends them once.
+    return Effect.suspend(() => {
+      let sent = 0
+      return Effect.map(
+        Effect.forEach(runs, (run) =>
+          send(run).pipe(
+            Effect.mapError((e) => sent > 0 && e instanceof KafkaError ? new KafkaError({ reason: e.reason, sentBefore: sent }) as E : e),
+            Effect.tap(() => Effect.sync(() => void (sent += run.length)))
+          )),
+        (metadata) => metadata.flat()
+      )
+    })
   }
   return (records: ReadonlyArray<ProducerRecord>): Effect.Effect<ReadonlyArray<RecordMetadata>, E, R> => {
     const limit = limits.known(records)

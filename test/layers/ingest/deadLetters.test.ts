@@ -141,6 +141,18 @@ describe("a letter's own headers", () => {
     assert.strictEqual(letter!.headers!["x-kept"], "yes")
     assert.deepStrictEqual([...letter!.headerBytes!["x-kept"]!], [...Buffer.from("yes")])
   })
+
+  it("a detail or a refusal cut to 1,000 characters is not cut inside a character: no half of it sent (as U+FFFD)", () => {
+    const record: KafkaRecord = { offset: 3n, key: "k", value: Buffer.from("not avro"), headers: {}, timestamp: 0 }
+    // A character outside the BMP is two UTF-16 units: the 1,000th unit is the first of them.
+    const long = `${"x".repeat(999)}\u{1F642} and more`
+    const [whole] = deadLetters({ topic: TRADES, partition: 0 }, [{ record, reason: "SchemaInvalid", detail: long }])
+    const [stripped] = deadLetters({ topic: TRADES, partition: 0 }, [{ record, reason: "SchemaInvalid", detail: "d" }], long)
+    for (const text of [whole!.headers![Header.dlqDetail]!, stripped!.headers![Header.dlqStripped]!]) {
+      assert.strictEqual(Buffer.from(text, "utf8").toString("utf8"), text)
+      assert.strictEqual(text, "x".repeat(999))
+    }
+  })
 })
 
 describe("dead letters against the DLQ's size limit", () => {
@@ -207,6 +219,30 @@ describe("dead letters against the DLQ's size limit", () => {
       assert.isTrue(Exit.isSuccess(exit), String(exit))
       assert.deepStrictEqual(sent.map((l) => l.headers![Header.dlqSourceOffset]), poison.map((p) => String(p.record.offset)))
       assert.isTrue(sent.every((l) => l.value !== null && l.headers![Header.dlqStripped] === undefined))
+    }))
+})
+
+describe("dead letters around one too large for the DLQ (a sink that cuts sends under the limit)", () => {
+  it.effect("each letter reaches the DLQ once: those written before the refused request are not sent again", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const LIMIT = 10_000
+      const record = (offset: number, size: number): KafkaRecord => ({
+        offset: BigInt(offset),
+        key: `k-${offset}`,
+        value: new Uint8Array(size),
+        headers: { "k2-correlation-id": `c-${offset}` },
+        timestamp: 0
+      })
+      // The sink cuts the letters into requests [0, 1, 2], [3], [4 ... 7]: the second is refused, the first written.
+      const poison = Array.from({ length: 8 }, (_, i) => ({ record: record(i, i === 3 ? LIMIT - 50 : 2_000), reason: "NotFramed", detail: "magic byte" }))
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: dlqTopicName(TRADES), partitions: 1, config: { "max.message.bytes": String(LIMIT) } }])
+        yield* makeDeadLetter(yield* KafkaSink)({ topic: TRADES, partition: 0 }, poison)
+      }).pipe(Effect.provide(KafkaMemory.layerMemory(broker)))
+      const dead = broker.topic(dlqTopicName(TRADES)).partitions.flat()
+      assert.deepStrictEqual(dead.map((d) => d.headers[Header.dlqSourceOffset]), ["0", "1", "2", "3", "4", "5", "6", "7"])
+      assert.deepStrictEqual(dead.map((d) => d.value === null), poison.map((_, i) => i === 3))
     }))
 })
 
