@@ -35,6 +35,9 @@ const pairs = (text: string | undefined): Record<string, string> => {
 
 const nonEmpty = (s: string | undefined) => s === undefined || s === "" ? undefined : s
 
+/** A variable's value, trimmed; empty or blank is unset (the spec's rule; a blank traces-specific one hid the general one). */
+const setting = (env: NodeJS.ProcessEnv, name: string) => nonEmpty(env[name]?.trim())
+
 /** A timeout in milliseconds; unset or not a positive integer, undefined. */
 const millis = (s: string | undefined) => {
   const n = Number(nonEmpty(s?.trim()) ?? Number.NaN)
@@ -53,13 +56,12 @@ export interface TracingConfig {
 /** The exporter's settings from the environment, or undefined when tracing is off. */
 export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.env): TracingConfig | undefined => {
   // Trimmed, as settingWarnings reads it: `true ` (an env file's, a YAML value's) left tracing on without a word.
-  if (env["OTEL_SDK_DISABLED"]?.trim().toLowerCase() === "true") return undefined
+  if (setting(env, "OTEL_SDK_DISABLED")?.toLowerCase() === "true") return undefined
   // Empty is unset (the spec's rule for every variable), not an exporter named "".
-  const exporters = (nonEmpty(env["OTEL_TRACES_EXPORTER"]?.trim()) ?? "otlp").split(",").map((s) => s.trim().toLowerCase())
+  const exporters = (setting(env, "OTEL_TRACES_EXPORTER") ?? "otlp").split(",").map((s) => s.trim().toLowerCase())
   if (!exporters.includes("otlp")) return undefined
-  // Spaces only are unset too: a blank traces-specific value hid the general one.
-  const traces = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]?.trim())
-  const base = nonEmpty(env["OTEL_EXPORTER_OTLP_ENDPOINT"]?.trim())
+  const traces = setting(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+  const base = setting(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
   const url = traces ?? (base === undefined ? undefined : `${base.replace(/\/+$/, "")}/v1/traces`)
   if (url === undefined) return undefined
   const attributes = pairs(env["OTEL_RESOURCE_ATTRIBUTES"])
@@ -88,12 +90,12 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
  */
 const settingWarnings = (service: string, env: NodeJS.ProcessEnv = process.env): Array<string> => {
   const out: Array<string> = []
-  const disabled = nonEmpty(env["OTEL_SDK_DISABLED"]?.trim())
+  const disabled = setting(env, "OTEL_SDK_DISABLED")
   if (disabled?.toLowerCase() === "true") return out
   if (disabled !== undefined && disabled.toLowerCase() !== "false") {
     out.push(`OTEL_SDK_DISABLED=${disabled} is neither true nor false: taken as false (only "true" turns tracing off)`)
   }
-  const exporters = (nonEmpty(env["OTEL_TRACES_EXPORTER"]?.trim()) ?? "otlp").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "")
+  const exporters = (setting(env, "OTEL_TRACES_EXPORTER") ?? "otlp").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "")
   const unknown = exporters.filter((e) => e !== "otlp" && e !== "none")
   if (unknown.length > 0) {
     out.push(
@@ -103,8 +105,8 @@ const settingWarnings = (service: string, env: NodeJS.ProcessEnv = process.env):
   }
   // A timeout is read only when spans are exported.
   if (configFromEnv(service, env) !== undefined) {
-    const traces = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]?.trim())
-    const general = nonEmpty(env["OTEL_EXPORTER_OTLP_TIMEOUT"]?.trim())
+    const traces = setting(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+    const general = setting(env, "OTEL_EXPORTER_OTLP_TIMEOUT")
     const ignored = (name: string, value: string) => `${name}=${value} is not a whole number of milliseconds above 0: ignored`
     if (traces !== undefined && millis(traces) === undefined) out.push(ignored("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", traces))
     if (general !== undefined && millis(general) === undefined && (traces === undefined || millis(traces) === undefined)) {
@@ -159,10 +161,10 @@ const exporterLayer = (service: string, env: NodeJS.ProcessEnv): Layer.Layer<nev
   if (config === undefined) return Layer.empty
   // The variable in effect for a setting: the traces-specific one when set.
   const specific = (name: string) =>
-    nonEmpty(env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]?.trim()) === undefined ? `OTEL_EXPORTER_OTLP_${name}` : `OTEL_EXPORTER_OTLP_TRACES_${name}`
+    setting(env, `OTEL_EXPORTER_OTLP_TRACES_${name}`) === undefined ? `OTEL_EXPORTER_OTLP_${name}` : `OTEL_EXPORTER_OTLP_TRACES_${name}`
   const protocolVariable = specific("PROTOCOL")
-  // Trimmed, as the other settings: `grpc ` sent JSON to a gRPC port, each export failing at debug level only.
-  const protocol = nonEmpty(env[protocolVariable]?.trim())
+  // Trimmed: `grpc ` sent JSON to a gRPC port, each export failing at debug level only.
+  const protocol = setting(env, protocolVariable)
   // The exporter would fail every export and say so only at debug level: such settings are
   // ignored with a warning, as the spec asks.
   const problem = !isHttpUrl(config.url)
