@@ -95,13 +95,11 @@ const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const isoDateDays = (s: string): number | undefined => {
   const m = ISO_DATE.exec(s)
   if (m === null) return undefined
-  const year = Number(m[1]), month = Number(m[2]), day = Number(m[3])
-  if (month < 1 || month > 12 || day < 1) return undefined
-  const days = dayOfCivil(year, month, day)
-  // Past the month's end, the day rolls into the next month.
-  return day > dayOfCivil(month === 12 ? year + 1 : year, month === 12 ? 1 : month + 1, 1) - dayOfCivil(year, month, 1)
-    ? undefined
-    : days
+  const year = Number(m[1]), month = Number(m[2])
+  const days = dayOfCivil(year, month, Number(m[3]))
+  // A date that is none (month 13, day 0, February 30) rolls into another month: it does not read back.
+  const [y, mo] = civilOfDay(days)
+  return y === year && mo === month ? days : undefined
 }
 
 /** A calendar date as ISO yyyy-mm-dd; stored as days since the epoch. */
