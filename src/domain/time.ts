@@ -38,12 +38,28 @@ export const parseIsoMicros = (text: string, pastMicros: "truncate" | "up" = "tr
   return Number.isSafeInteger(micros) ? micros : undefined
 }
 
+/** ISO-8601 UTC of epoch milliseconds and the microseconds past them (0-999). */
+const isoOf = (ms: number, sub: number): string =>
+  // Slicing, not a regex replace: the API formats every instant of every row it encodes.
+  `${new Date(ms).toISOString().slice(0, -1)}${sub < 10 ? "00" : sub < 100 ? "0" : ""}${sub}Z`
+
 /** ISO-8601 UTC with exactly six fractional digits. */
 export const formatIsoMicros = (micros: EpochMicros): string => {
   const ms = Math.floor(micros / 1000)
-  const sub = micros - ms * 1000
-  // Slicing, not a regex replace: the API formats every instant of every row it encodes.
-  return `${new Date(ms).toISOString().slice(0, -1)}${sub < 10 ? "00" : sub < 100 ? "0" : ""}${sub}Z`
+  return isoOf(ms, micros - ms * 1000)
+}
+
+/** The most milliseconds from 1970 a Date holds (±273,790 years). */
+const DATE_RANGE_MS = 8_640_000_000_000_000n
+
+/**
+ * `formatIsoMicros` of an instant in bigint microseconds, exact past the ±285 years a number holds
+ * (years past 0000-9999 in ISO's expanded form, as Date writes them); undefined past what a Date holds.
+ */
+export const formatIsoMicrosBig = (micros: bigint): string | undefined => {
+  const ms = floorDiv(micros, 1000n)
+  if (ms > DATE_RANGE_MS || ms < -DATE_RANGE_MS) return undefined
+  return isoOf(Number(ms), Number(micros - ms * 1000n))
 }
 
 export const MICROS_PER_DAY = 86_400_000_000

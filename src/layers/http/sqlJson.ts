@@ -16,7 +16,7 @@ import {
   DuckDBTypeId,
   JsonDuckDBValueConverter
 } from "@duckdb/node-api"
-import { floorDiv, formatIsoMicros } from "../../domain/time.ts"
+import { floorDiv, formatIsoMicros, formatIsoMicrosBig } from "../../domain/time.ts"
 import { setEntry } from "../../domain/wire.ts"
 
 /**
@@ -56,21 +56,6 @@ const microsOf = (value: unknown): bigint | undefined => {
   return undefined
 }
 
-/** The most milliseconds from 1970 a Date holds (±273,790 years). */
-const DATE_RANGE_MS = 8_640_000_000_000_000n
-
-/**
- * An instant past 2^53 µs from 1970 (~285 years: before 1685 or after 2255) as `formatIsoMicros`
- * writes the others, ISO-8601 UTC with microseconds (years past 0000-9999 in ISO's expanded form, as
- * Date writes them), exact in bigints; undefined past what a Date holds (DuckDB's infinities too).
- */
-const farIsoMicros = (micros: bigint): string | undefined => {
-  const ms = floorDiv(micros, 1000n)
-  if (ms > DATE_RANGE_MS || ms < -DATE_RANGE_MS) return undefined
-  const sub = String(micros - ms * 1000n).padStart(3, "0")
-  return `${new Date(Number(ms)).toISOString().slice(0, -1)}${sub}Z`
-}
-
 /**
  * @duckdb/node-api's JSON conversion, but instants (TIMESTAMP of any precision, read as UTC like
  * the session, and TIMESTAMPTZ) as the other routes answer them: ISO-8601 UTC with microseconds,
@@ -88,7 +73,7 @@ export const toJson: DuckDBValueConverter<Json> = (value, type) => {
   const micros = microsOf(value)
   if (micros !== undefined) {
     const n = Number(micros)
-    return Number.isSafeInteger(n) ? formatIsoMicros(n) : farIsoMicros(micros) ?? String(value)
+    return Number.isSafeInteger(n) ? formatIsoMicros(n) : formatIsoMicrosBig(micros) ?? String(value)
   }
   if (value instanceof DuckDBMapValue && type instanceof DuckDBMapType && type.keyType.typeId === DuckDBTypeId.VARCHAR) {
     const out: Record<string, Json> = {}
