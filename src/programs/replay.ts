@@ -153,6 +153,9 @@ export const republishReported = <E, R>(
     let latest: RepublishProgress = { events: 0, trades: 0, quotes: 0, elapsedMs: 0 }
     const started = performance.now()
     const rates = new RecentRate()
+    // A line at most every 200 ms, as produce's: a send's acknowledgement comes far more often (one
+    // rate sample and one terminal write each, the samples of 5 s kept).
+    let lastLine = Number.NEGATIVE_INFINITY
     const counts = (p: RepublishProgress) => `${p.events} events (${p.trades} trades, ${p.quotes} quotes)`
     return republish(events, {
       topic,
@@ -160,6 +163,8 @@ export const republishReported = <E, R>(
       onProgress: (p) => {
         latest = p
         onAcknowledged?.(p)
+        if (p.elapsedMs - lastLine < 200) return Effect.void
+        lastLine = p.elapsedMs
         return progressLine(p, rates)
       }
     }).pipe(
