@@ -20,8 +20,12 @@ import { DurabilityRef, writeDurably } from "./durable.ts"
  */
 export const localPath = (location: string): string =>
   location.startsWith("file:")
-    ? fileURLToPath(location.replace(/[#?]|%(?![0-9A-Fa-f]{2})|%(?=2[Ff])/g, (c) => encodeURIComponent(c)))
+    ? fileURLToPath(location.replace(/[#?%]/g, (c, at: number) => c === "%" && startsDecodedEscape(location, at) ? c : encodeURIComponent(c)))
     : location
+
+/** The one rule both directions keep: whether the `%` at `at` starts an escape `localPath` decodes (two hex digits, not `2F`). */
+const startsDecodedEscape = (text: string, at: number): boolean =>
+  /^%[0-9A-Fa-f]{2}$/.test(text.slice(at, at + 3)) && text.slice(at + 1, at + 3).toUpperCase() !== "2F"
 
 /**
  * The `file:` location of a local path, its path written as is, as Java engines write Hadoop paths:
@@ -33,7 +37,12 @@ export const localPath = (location: string): string =>
  * newline and carriage return a URL parser turns or drops.
  */
 export const fileLocation = (localPathOrDir: string): string =>
-  `file://${path.resolve(localPathOrDir).replace(/%(?=[0-9A-Fa-f]{2})(?!2[Ff])|[\\\t\n\r]/g, (c) => encodeURIComponent(c))}`
+  `file://${
+    path.resolve(localPathOrDir).replace(
+      /[%\\\t\n\r]/g,
+      (c, at: number, text: string) => c === "%" && !startsDecodedEscape(text, at) ? c : encodeURIComponent(c)
+    )
+  }`
 
 /**
  * Whether a location is on the local file system (a `file:` URI or a path), not on storage K2 does
