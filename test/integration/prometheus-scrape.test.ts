@@ -135,6 +135,13 @@ describe("Prometheus scraping ingest and serve", () => {
         assert.deepStrictEqual(up.data.result.map((x) => x.value[1]), ["1"], job)
       }
 
+      // Each program's exposition as promtool lints it (a `quantile` label on a gauge, a counter without `_total` ...).
+      for (const [job, port] of [["k2-ingest", ingestPort], ["k2-serve", servePort]] as const) {
+        const text = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((x) => x.text()))
+        const lint = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
+        assert.strictEqual(lint.status, 0, `${job}: promtool check metrics\n${lint.stdout}${lint.stderr}`)
+      }
+
       // Every family the rules and the dashboard use, as Prometheus stored it.
       yield* eventually("metric families", Effect.gen(function*() {
         const missing: Array<string> = []

@@ -14,8 +14,15 @@ export const externalMemory = Metric.gauge("k2_process_external_memory_bytes", {
   description: "Memory of C++ objects bound to JS (Buffers, DuckDB results)"
 })
 export const cpuSeconds = Metric.counter("k2_process_cpu_seconds_total", { description: "User plus system CPU time" })
-export const eventLoopDelay = Metric.gauge("k2_process_event_loop_delay_seconds", {
-  description: "Event-loop delay over the last minute, by quantile (0.5, 0.99, max)"
+// Three gauges, not one with a `quantile` label: that label belongs to summaries (promtool refuses it on a gauge).
+export const eventLoopDelayP50 = Metric.gauge("k2_process_event_loop_delay_p50_seconds", {
+  description: "Event-loop delay over the last minute, median"
+})
+export const eventLoopDelayP99 = Metric.gauge("k2_process_event_loop_delay_p99_seconds", {
+  description: "Event-loop delay over the last minute, 99th percentile"
+})
+export const eventLoopDelayMax = Metric.gauge("k2_process_event_loop_delay_max_seconds", {
+  description: "Event-loop delay over the last minute, longest"
 })
 export const gcDuration = Metric.histogram("k2_process_gc_duration_seconds", {
   description: "Garbage collection pauses, by kind (minor, major, incremental, weakcb)",
@@ -67,9 +74,9 @@ export const layer: Layer.Layer<never> = Layer.effectDiscard(Effect.gen(function
       h.disable()
     })
   )
-  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "0.5" }), () => delaySeconds(delay.h.percentile(50)))
-  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "0.99" }), () => delaySeconds(delay.h.percentile(99)))
-  yield* registerGauge(Metric.withAttributes(eventLoopDelay, { quantile: "max" }), () => delaySeconds(delay.h.max))
+  yield* registerGauge(eventLoopDelayP50, () => delaySeconds(delay.h.percentile(50)))
+  yield* registerGauge(eventLoopDelayP99, () => delaySeconds(delay.h.percentile(99)))
+  yield* registerGauge(eventLoopDelayMax, () => delaySeconds(delay.h.max))
 
   const byKind = new Map<string, (seconds: number) => void>()
   for (const kind of new Set(Object.values(gcKinds))) {

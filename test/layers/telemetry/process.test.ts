@@ -5,8 +5,8 @@ import { PrometheusMetrics } from "effect/observability"
 import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
 import { parseExposition } from "./opsMetrics.ts"
 
-const delayOf = (text: string, quantile: string) =>
-  Number(parseExposition(text).series.find((s) => s.name === "k2_process_event_loop_delay_seconds" && s.labels.quantile === quantile)?.value)
+const delayOf = (text: string, stat: "p50" | "p99" | "max") =>
+  Number(parseExposition(text).series.find((s) => s.name === `k2_process_event_loop_delay_${stat}_seconds`)?.value)
 
 describe("telemetry/process", () => {
   it("event-loop delay is what the loop was late by, not the monitor's 10 ms between samples", () => {

@@ -38,7 +38,7 @@ describe("telemetry/server", () => {
         assert.deepStrictEqual(series.find((s) => s.name === "k2_test_server_total")?.labels, { table: "trades" })
         assert.deepStrictEqual(missingIn(text, [
           "k2_process_resident_memory_bytes", "k2_process_heap_used_bytes", "k2_process_heap_total_bytes",
-          "k2_process_cpu_seconds_total", "k2_process_event_loop_delay_seconds"
+          "k2_process_cpu_seconds_total", "k2_process_event_loop_delay_max_seconds"
         ]), [])
         assert.isAbove(Number(series.find((s) => s.name === "k2_process_resident_memory_bytes")!.value), 1e6)
         const other = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/other`))
