@@ -109,6 +109,9 @@ const parseFaults = (text: string) => {
     if (name in out) throw new UsageError({ message: `--inject: ${name} is given twice` })
     out[name] = rate
   }
+  if (Object.keys(out).length === 0) {
+    throw new UsageError({ message: `--inject: no fault given; give <${[...FAULTS].join("|")}>=<rate 0..1>, comma-separated` })
+  }
   return out
 }
 

@@ -56,6 +56,13 @@ describe("npm run produce, --inject", () => {
       assert.include(yield* refusal(["--inject", "gaps=0.1"]), `--inject: "gaps=0.1" is not <gap|duplicate|outOfOrder|reset|poison>=<rate 0..1>`)
       assert.include(yield* refusal(["--inject", "gap=0.1=2"]), `--inject: "gap=0.1=2" is not`)
     }))
+
+  it.effect("refuses rates that name no fault (an empty --inject ran with none, as if not given)", () =>
+    Effect.gen(function*() {
+      for (const text of ["", ","]) {
+        assert.include(yield* refusal(["--inject", text]), "--inject: no fault given", JSON.stringify(text))
+      }
+    }))
 })
 
 describe("npm run produce --source asx --dir", () => {
