@@ -10,7 +10,7 @@ import { topLevelMember } from "../../domain/iceberg/jsonBytes.ts"
 import type { FileIO } from "../../services/FileIO.ts"
 
 /** A table metadata file's name, plain or gzip (`*.gz.metadata.json`, Java's older `*.metadata.json.gz`). */
-const isMetadataFileName = (location: string): boolean => /\.metadata\.json(\.gz)?$/.test(location)
+export const isMetadataFileName = (location: string): boolean => /\.metadata\.json(\.gz)?$/.test(location)
 
 /**
  * The `table-uuid` a metadata file's bytes name (gzip told apart by its magic bytes, as the catalog

@@ -57,6 +57,7 @@ import {
   planCompaction,
   markerGroups,
   planExpiry,
+  referencedSpellings,
   sideFiles
 } from "./plan.ts"
 
@@ -410,20 +411,22 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
 
   // --- orphans -----------------------------------------------------------------------------
 
-  /** Every file the table's retained state references, normalized. */
+  /** Every file the table's retained state references, normalized (each spelling a reader may take it in: `referencedSpellings`). */
   const referencedFiles = Effect.fnUntraced(function*(table: LoadedTable) {
     const m = table.metadata
-    const out = new Set<string>([...metadataFiles(m, table.metadataLocation), ...sideFiles(m.properties)].map(normalizeLocation))
+    const out = new Set<string>()
+    const add = (location: string) => referencedSpellings(location).forEach((l) => out.add(l))
+    for (const f of [...metadataFiles(m, table.metadataLocation), ...sideFiles(m.properties)]) add(f)
     const manifestPaths = new Map<string, ManifestFile>()
     for (const s of m.snapshots) {
-      out.add(normalizeLocation(s["manifest-list"]))
-      for (const f of sideFiles(s.summary)) out.add(normalizeLocation(f))
+      add(s["manifest-list"])
+      for (const f of sideFiles(s.summary)) add(f)
       for (const mf of yield* manifestsOf(snapshots, table.identifier)(s)) manifestPaths.set(mf.manifestPath, mf)
     }
     const entries = yield* Effect.forEach([...manifestPaths.values()], entriesOf(snapshots, table.identifier, m), { concurrency: 8 })
-    for (const [p] of manifestPaths) out.add(normalizeLocation(p))
+    for (const [p] of manifestPaths) add(p)
     for (const list of entries) {
-      for (const e of list) if (e.status !== ManifestEntryStatus.DELETED) out.add(normalizeLocation(e.dataFile.filePath))
+      for (const e of list) if (e.status !== ManifestEntryStatus.DELETED) add(e.dataFile.filePath)
     }
     return out
   })

@@ -6,11 +6,13 @@ import * as path from "node:path"
 import { ancestry, currentSnapshot, metadataDirectory } from "../../domain/iceberg/metadata.ts"
 import type { DataFile, Snapshot, TableMetadata } from "../../domain/iceberg/spec.ts"
 import { decodeOffsets, MARKER_PREFIX } from "../../domain/ingest/marker.ts"
-import { localPath } from "../iceberg/fileio.ts"
+import { isLocalLocation, localPath } from "../iceberg/fileio.ts"
+import { isMetadataFileName } from "../iceberg/otherTables.ts"
 
 /**
  * One spelling per file: engines write `file:/x`, `file:///x` or a bare `/x` for the same
- * local file. Non-file URIs (s3://...) are compared as written.
+ * local file, and a relative path is the file FileIO reads against the working directory.
+ * Non-file URIs (s3://...) are compared as written.
  */
 export const normalizeLocation = (location: string): string => {
   if (location.startsWith("file:")) {
@@ -20,7 +22,22 @@ export const normalizeLocation = (location: string): string => {
       return location
     }
   }
-  return location.startsWith("/") ? path.normalize(location) : location
+  return isLocalLocation(location) && location.length > 0 ? path.resolve(location) : location
+}
+
+/**
+ * Every local path a referenced location may name, for orphan removal to keep: as K2 reads it
+ * (`normalizeLocation`), and for a `file:` URI also its path taken literally, as Java's HadoopFileIO and
+ * PyIceberg take it (`file:/x/a%41b/f` is in the directory `a%41b` to them, `aAb` to K2): a file either
+ * reading names is never removed.
+ */
+export const referencedSpellings = (location: string): ReadonlyArray<string> => {
+  const read = normalizeLocation(location)
+  if (!location.startsWith("file:")) return [read]
+  const rest = location.slice("file:".length)
+  const at = rest.startsWith("//") ? rest.indexOf("/", 2) : 0
+  const literal = at < 0 ? "" : rest.slice(at)
+  return literal.startsWith("/") && path.normalize(literal) !== read ? [read, path.normalize(literal)] : [read]
 }
 
 export interface ExpiryPlan {
@@ -173,7 +190,7 @@ export const crcOf = (location: string): string | undefined => {
 
 /**
  * Directories under a table location holding another table, which orphan removal must not touch:
- * each directory holding a metadata file (`*.metadata.json`) outside the table's own metadata
+ * each directory holding a metadata file (`*.metadata.json`, or gzip `*.metadata.json.gz`) outside the table's own metadata
  * directories, or its parent when it is named `metadata` (the other table's location, as a
  * namespace named like the table nests one). A past metadata directory of the table itself is
  * taken for another's too: that only leaves its files behind. Locations normalized.
@@ -192,7 +209,7 @@ export const otherTablesDirectories = (
   for (const location of listed) {
     const local = normalizeLocation(location)
     const dir = path.dirname(local)
-    if (!local.endsWith(".metadata.json") || own.has(dir)) continue
+    if (!isMetadataFileName(local) || own.has(dir)) continue
     out.add(path.basename(dir) === "metadata" ? path.dirname(dir) : dir)
   }
   return [...out]
