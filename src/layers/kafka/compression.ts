@@ -2,8 +2,8 @@
  * Decoders for the record-batch codecs kafkajs 2.2 lacks (ADR-72): snappy (raw blocks, as librdkafka
  * writes them, and xerial's chunked framing, as the Java producer and a broker recompressing for a
  * topic's `compression.type=snappy` write them), LZ4 frames (Kafka's record batches since magic 1),
- * and zstd (node:zlib, Node 22.15+). Decode only: K2's kafkajs producer sends uncompressed
- * (the topic's compression.type applies at the broker). @platformatic/kafka decodes all four itself
+ * and zstd (node:zlib, Node 22.15+, frame by frame: `zstdFrames`). Decode only: K2's kafkajs
+ * producer sends uncompressed (the topic's compression.type applies at the broker). @platformatic/kafka decodes all four itself
  * (WASM and node:zlib).
  *
  * A batch that cannot be decoded fails the consumer at once (a non-retriable
@@ -254,12 +254,79 @@ export const lz4Decompress = (input: Uint8Array): Buffer => {
 // ---------------------------------------------------------------------------------------------
 // zstd: node:zlib (Node 22.15+; engines asks for 22.19).
 
-const zstdDecompress = (input: Uint8Array): Promise<Buffer> =>
+const ZSTD_MAGIC = 0xfd2fb528
+/** Skippable frames' magic numbers: 0x184D2A50 to 0x184D2A5F. */
+const ZSTD_SKIPPABLE = 0x184d2a50
+
+/**
+ * The zstd frames of `input` (RFC 8878 §3.1; skippable frames left out) when there is more than one
+ * or a skippable one, else undefined: one frame alone, or bytes whose first frame cannot be told
+ * (the decoder then says what is wrong). node:zlib decodes the first frame only and drops the rest
+ * in silence; zstd-jni's ZstdInputStream, which Java's consumer reads batches with, decodes them all.
+ */
+export const zstdFrames = (input: Uint8Array): Array<Uint8Array> | undefined => {
+  const view = new DataView(input.buffer, input.byteOffset, input.byteLength)
+  const frames: Array<Uint8Array> = []
+  let skipped = false
+  let p = 0
+  // Past the first frame, bytes that are no frame fail here: node:zlib would drop them unread.
+  const notFrames = (what: string) => {
+    if (frames.length === 0 && !skipped) return undefined
+    throw new Corrupt(`${what} after ${frames.length} zstd frame(s), at byte ${p} of ${input.length}`)
+  }
+  while (p < input.length) {
+    if (p + 8 > input.length) return notFrames("a truncated frame")
+    const magic = view.getUint32(p, true)
+    if ((magic & 0xfffffff0) >>> 0 === ZSTD_SKIPPABLE) {
+      p += 8 + view.getUint32(p + 4, true)
+      if (p > input.length) return notFrames("a truncated skippable frame")
+      skipped = true
+      continue
+    }
+    if (magic !== ZSTD_MAGIC) return notFrames(`no zstd frame magic (0x${magic.toString(16)})`)
+    const start = p
+    // Frame header descriptor: content size field (flag 0: none, or 1 byte when single-segment;
+    // 1, 2, 3: 2, 4, 8 bytes), single segment (no window descriptor), content checksum, dictionary id.
+    const fhd = input[p + 4]!
+    const single = (fhd & 0x20) !== 0
+    const sizeFlag = fhd >>> 6
+    p += 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]! + (sizeFlag === 0 ? (single ? 1 : 0) : 1 << sizeFlag)
+    for (;;) {
+      // Block header (3 bytes, little-endian): last block, type (raw, RLE: one byte, compressed), size.
+      if (p + 3 > input.length) return notFrames("a truncated frame")
+      const header = input[p]! | (input[p + 1]! << 8) | (input[p + 2]! << 16)
+      const type = (header >>> 1) & 3
+      if (type === 3) return notFrames("a reserved block type")
+      p += 3 + (type === 1 ? 1 : header >>> 3)
+      if ((header & 1) !== 0) break
+    }
+    if ((fhd & 0x04) !== 0) p += 4
+    if (p > input.length) return notFrames("a truncated frame")
+    frames.push(input.subarray(start, p))
+  }
+  return frames.length > 1 || skipped ? frames : undefined
+}
+
+/** `decode` of each of `input`'s zstd frames (`zstdFrames`), joined; of `input` when it is one frame. */
+export const zstdEachFrame = (input: Uint8Array, decode: (frame: Buffer) => Buffer): Buffer => {
+  const frames = zstdFrames(input)
+  if (frames === undefined) return decode(Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength))
+  return Buffer.concat(frames.map((f) => decode(Buffer.from(f.buffer, f.byteOffset, f.byteLength))))
+}
+
+const zstdDecompressOne = (input: Uint8Array): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const decompress = (zlib as { zstdDecompress?: typeof zlib.gunzip }).zstdDecompress
     if (decompress === undefined) return reject(new NoZstd())
     decompress(input, (error, result) => (error === null ? resolve(result) : reject(new Corrupt(error.message))))
   })
+
+/** Every frame of `input` (node:zlib alone stops after the first). */
+const zstdDecompress = async (input: Uint8Array): Promise<Buffer> => {
+  const frames = zstdFrames(input)
+  if (frames === undefined) return zstdDecompressOne(input)
+  return Buffer.concat(await Promise.all(frames.map(zstdDecompressOne)))
+}
 
 // ---------------------------------------------------------------------------------------------
 // kafkajs
@@ -398,7 +465,8 @@ interface PlatformaticCodec {
  * retried as a fetch 9 times before the consumer failed. Its decoders are wrapped (once per process:
  * the table is its module state) to fail with its UnsupportedCompressionError, which it does not
  * retry, naming the codec, the batch (its offset when the decoder is handed a view of the fetched
- * bytes, else its size) and the fix; `k2Batch` keeps what `at` needs to name the partitions.
+ * bytes, else its size) and the fix; `k2Batch` keeps what `at` needs to name the partitions. Its zstd
+ * decodes each of a batch's frames (`zstdFrames`), as Java's consumer does, not the first alone.
  */
 type PlatformaticUnsupported = new(message: string, properties?: { readonly k2Batch: KafkaCompressionUnsupported }) => Error
 
@@ -412,7 +480,8 @@ export const guardPlatformaticCodecs = (
     if (algorithm === undefined || decompress === undefined || decompress.k2Guarded === true) continue
     algorithm.decompressSync = Object.assign((data: Buffer) => {
       try {
-        return decompress(data)
+        // Its zstd (node:zlib) decodes a batch's first frame only.
+        return codec === "zstd" ? zstdEachFrame(data, decompress) : decompress(data)
       } catch (e) {
         const offset = batchBaseOffset(data)
         const batch = offset === undefined ? ` (a batch of ${data.length} compressed bytes)` : ` (the batch at offset ${offset}, ${data.length} compressed bytes)`

@@ -81,15 +81,17 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`
 /**
  * A fetched batch that is not what it says: its length cannot hold a record batch's header (49
  * bytes after the length; read on, the position would step back or stand still: the reader looped
- * for ever), or its CRC-32C does not match its bytes (damaged on disk or on the way). Not retriable:
- * the broker serves the same bytes again; the message says what to do.
+ * for ever), or its CRC-32C does not match its bytes (damaged on disk or on the way), or, its CRC
+ * true, its (decompressed) bytes do not hold the records it counts (`records`: as its producer wrote
+ * it, or as K2's decoder of its codec read it). Not retriable: the broker serves the same bytes
+ * again; the message says what to do.
  */
 export class KafkaBatchCorrupt extends Error {
   override readonly name = "KafkaBatchCorrupt"
   readonly retriable = false
   readonly offset: bigint
-  readonly reason: "length" | "crc"
-  constructor(reason: "length" | "crc", offset: bigint, message: string) {
+  readonly reason: "length" | "crc" | "records"
+  constructor(reason: "length" | "crc" | "records", offset: bigint, message: string) {
     super(message)
     this.reason = reason
     this.offset = offset
@@ -108,6 +110,17 @@ export class KafkaBatchCorrupt extends Error {
       offset,
       `in ${where}, the batch at offset ${offset} fails its CRC-32C check (stored ${hex(stored)}, computed ${hex(computed)}): ` +
         `its bytes were damaged on disk or on the way, and none of its records was delivered. ${CORRUPT_FIX}`
+    )
+  }
+  static records(where: string, offset: bigint, count: number, detail: string, next: bigint): KafkaBatchCorrupt {
+    return new KafkaBatchCorrupt(
+      "records",
+      offset,
+      `in ${where}, the batch at offset ${offset} counts ${count} records that its bytes do not hold (${detail}); its CRC-32C ` +
+        "matches: it was written so (or K2's decoder of its codec read it wrong), and it reads the same on every fetch. Fix: look " +
+        "at it on the leader (kafka-dump-log.sh --deep-iteration --print-data-log --files <segment>.log); to give up its records, " +
+        `move the group's offset past it (kafka-consumer-groups.sh --reset-offsets --to-offset ${next}) or delete the records below ` +
+        "that offset (kafka-delete-records.sh)"
     )
   }
 }
@@ -198,7 +211,7 @@ class Cursor {
     if (v > Number.MAX_SAFE_INTEGER) return undefined
     return v % 2 === 0 ? v / 2 : -(v + 1) / 2
   }
-  /** The same varlong, exact, as a bigint. */
+  /** The same varlong, exact, as a bigint: its bits past 64 dropped, as Java's `ByteUtils.readVarlong` does. */
   varlongBig(at: number): bigint {
     const buf = this.buf
     let v = 0n
@@ -211,6 +224,7 @@ class Cursor {
       shift += 7n
     } while ((b & 0x80) !== 0)
     this.pos = p
+    v = BigInt.asUintN(64, v)
     return (v >> 1n) ^ -(v & 1n)
   }
 }
@@ -301,84 +315,93 @@ export const readRecordBatches = (
     const firstExact = Number.isSafeInteger(firstNumber)
     const firstTimestamp = int64Number(buf, pos + 27)
     const maxTimestamp = logAppend ? Number(buf.readBigInt64BE(pos + 35)) : 0
-    for (let i = 0; i < count; i++) {
-      const length = cur.varint()
-      const recordEnd = cur.pos + length
-      cur.pos++ // attributes
-      const tsAt = cur.pos
-      const tsDelta = cur.varlongNumber()
-      let tsBig: bigint | undefined
-      if (tsDelta === undefined) tsBig = cur.varlongBig(tsAt)
-      const offsetDelta = cur.varint()
-      const offsetNumber = firstNumber + offsetDelta
-      const offsetExact = firstExact && Number.isSafeInteger(offsetNumber)
-      if (offsetExact && fromExact ? offsetNumber < fromNumber : firstOffset + BigInt(offsetDelta) < fromOffset) {
-        cur.pos = recordEnd
-        continue
-      }
-      // Key
-      const kLen = cur.varint()
-      const kAt = cur.pos
-      let recKey: string | null
-      let recKeyBytes: Uint8Array | undefined
-      if (kLen < 0) {
-        recKey = null
-      } else {
-        cur.pos += kLen
-        if (kLen > SHORT_NAME) {
-          recKey = data.toString("utf8", kAt, kAt + kLen)
-          recKeyBytes = bytesBeside(recKey, data.subarray(kAt, kAt + kLen))
+    // The records' bytes end here: uncompressed, they are a view of the fetch, the next batch after them.
+    const dataEnd = codec !== 0 ? data.length : end
+    try {
+      for (let i = 0; i < count; i++) {
+        const length = cur.varint()
+        const recordEnd = cur.pos + length
+        if (length < 0 || recordEnd > dataEnd) throw new RangeError(`record ${i} ends past the batch's records`)
+        cur.pos++ // attributes
+        const tsAt = cur.pos
+        const tsDelta = cur.varlongNumber()
+        let tsBig: bigint | undefined
+        if (tsDelta === undefined) tsBig = cur.varlongBig(tsAt)
+        const offsetDelta = cur.varint()
+        const offsetNumber = firstNumber + offsetDelta
+        const offsetExact = firstExact && Number.isSafeInteger(offsetNumber)
+        if (offsetExact && fromExact ? offsetNumber < fromNumber : firstOffset + BigInt(offsetDelta) < fromOffset) {
+          cur.pos = recordEnd
+          continue
+        }
+        // Key
+        const kLen = cur.varint()
+        const kAt = cur.pos
+        let recKey: string | null
+        let recKeyBytes: Uint8Array | undefined
+        if (kLen < 0) {
+          recKey = null
         } else {
-          if (keyBuf === undefined || kLen !== keyLen || !sameRange(data, kAt, keyBuf, keyAt, kLen)) {
-            key = internedText(data, kAt, kAt + kLen)
-            keyLost = bytesBeside(key, data.subarray(kAt, kAt + kLen))
-            keyBuf = data
-            keyAt = kAt
-            keyLen = kLen
+          cur.pos += kLen
+          if (kLen > SHORT_NAME) {
+            recKey = data.toString("utf8", kAt, kAt + kLen)
+            recKeyBytes = bytesBeside(recKey, data.subarray(kAt, kAt + kLen))
+          } else {
+            if (keyBuf === undefined || kLen !== keyLen || !sameRange(data, kAt, keyBuf, keyAt, kLen)) {
+              key = internedText(data, kAt, kAt + kLen)
+              keyLost = bytesBeside(key, data.subarray(kAt, kAt + kLen))
+              keyBuf = data
+              keyAt = kAt
+              keyLen = kLen
+            }
+            recKey = key
+            recKeyBytes = keyLost
           }
-          recKey = key
-          recKeyBytes = keyLost
         }
-      }
-      // Value
-      const vLen = cur.varint()
-      let value: Buffer | null = null
-      if (vLen >= 0) {
-        value = data.subarray(cur.pos, cur.pos + vLen)
-        cur.pos += vLen
-      }
-      // Headers: the whole block compared with the previous record's.
-      const hAt = cur.pos
-      const hLen = recordEnd - hAt
-      let recHeaders: Readonly<Record<string, string>>
-      let recHeaderBytes: Record<string, Uint8Array> | undefined
-      if (data[hAt] === 0 && hLen === 1) {
-        recHeaders = EMPTY
-      } else {
-        if (headBuf === undefined || hLen !== headLen || !sameRange(data, hAt, headBuf, headAt, hLen)) {
-          const decoded = decodeHeaderBlock(cur, data)
-          headers = decoded.headers
-          headerBytes = decoded.bytes
-          headBuf = data
-          headAt = hAt
-          headLen = hLen
+        // Value
+        const vLen = cur.varint()
+        let value: Buffer | null = null
+        if (vLen >= 0) {
+          value = data.subarray(cur.pos, cur.pos + vLen)
+          cur.pos += vLen
         }
-        recHeaders = headers
-        recHeaderBytes = headerBytes
+        // Headers: the whole block compared with the previous record's.
+        const hAt = cur.pos
+        const hLen = recordEnd - hAt
+        let recHeaders: Readonly<Record<string, string>>
+        let recHeaderBytes: Record<string, Uint8Array> | undefined
+        if (data[hAt] === 0 && hLen === 1) {
+          recHeaders = EMPTY
+        } else {
+          if (headBuf === undefined || hLen !== headLen || !sameRange(data, hAt, headBuf, headAt, hLen)) {
+            const decoded = decodeHeaderBlock(cur, data)
+            headers = decoded.headers
+            headerBytes = decoded.bytes
+            headBuf = data
+            headAt = hAt
+            headLen = hLen
+          }
+          recHeaders = headers
+          recHeaderBytes = headerBytes
+        }
+        cur.pos = recordEnd
+        const record: KafkaRecord = {
+          offset: offsetExact ? BigInt(offsetNumber) : firstOffset + BigInt(offsetDelta),
+          key: recKey,
+          value,
+          headers: recHeaders,
+          timestamp: logAppend ? maxTimestamp : timestampOf(buf, pos, firstTimestamp, tsDelta, tsBig)
+        }
+        records.push(
+          recKeyBytes === undefined && recHeaderBytes === undefined
+            ? record
+            : { ...record, ...(recKeyBytes === undefined ? {} : { keyBytes: recKeyBytes }), ...(recHeaderBytes === undefined ? {} : { headerBytes: recHeaderBytes }) }
+        )
       }
-      cur.pos = recordEnd
-      const record: KafkaRecord = {
-        offset: offsetExact ? BigInt(offsetNumber) : firstOffset + BigInt(offsetDelta),
-        key: recKey,
-        value,
-        headers: recHeaders,
-        timestamp: logAppend ? maxTimestamp : timestampOf(buf, pos, firstTimestamp, tsDelta, tsBig)
-      }
-      records.push(
-        recKeyBytes === undefined && recHeaderBytes === undefined
-          ? record
-          : { ...record, ...(recKeyBytes === undefined ? {} : { keyBytes: recKeyBytes }), ...(recHeaderBytes === undefined ? {} : { headerBytes: recHeaderBytes }) }
-      )
+    } catch (e) {
+      // Read past the records (a varint, a record's length): named, not a bare RangeError.
+      if (e instanceof RangeError) throw KafkaBatchCorrupt.records(`${topic} partition ${partition}`, firstOffset, count, e.message, last + 1n)
+      throw e
     }
     pos = end
   }

@@ -121,6 +121,29 @@ describe("compression", () => {
     assert.deepStrictEqual(await kafkajsCodecs.zstd.decompress(zlib.zstdCompressSync(input)), input)
   })
 
+  it("decodes zstd data of several frames, skippable frames among them, as Java's consumer (zstd-jni) does", async () => {
+    // Frames of every block type: compressed, raw (random bytes), RLE (one byte repeated), empty;
+    // with and without a content size and a content checksum.
+    const random = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 2654435761) >>> 24))
+    const parts = [Buffer.from("market data ".repeat(300)), random, Buffer.alloc(200_000, 7), Buffer.alloc(0), Buffer.from("last")]
+    const { ZSTD_c_checksumFlag, ZSTD_c_contentSizeFlag } = zlib.constants
+    const frames = parts.map((p, i) => zlib.zstdCompressSync(p, { params: { [ZSTD_c_checksumFlag]: i % 2, [ZSTD_c_contentSizeFlag]: (i + 1) % 2 } }))
+    const skippable = Buffer.from([0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3])
+    const data = Buffer.concat([frames[0]!, skippable, ...frames.slice(1)])
+    // node:zlib stops at the end of the first frame: the batch's later records were missing, and
+    // reading them failed the consumer ("a record batch ends inside a record").
+    const whole = Buffer.concat(parts)
+    const kafkajsRead = await kafkajsCodecs.zstd.decompress(data)
+    assert.isTrue(kafkajsRead.equals(whole), `kafkajs codec: ${kafkajsRead.length} bytes of ${whole.length}`)
+    guardPlatformaticCodecs(compressionsAlgorithms, UnsupportedCompressionError)
+    const platformaticRead = compressionsAlgorithms.zstd.decompressSync(data)
+    assert.isTrue(platformaticRead.equals(whole), `platformatic codec: ${platformaticRead.length} bytes of ${whole.length}`)
+    // One frame decodes as before; bytes that are not frames still fail, with the decoder's words.
+    assert.deepStrictEqual(compressionsAlgorithms.zstd.decompressSync(frames[0]!), parts[0])
+    const cut = await kafkajsCodecs.zstd.decompress(data.subarray(0, data.length - 2)).then(() => undefined, (e: unknown) => e)
+    assert.instanceOf(cut, KafkaCompressionUnsupported)
+  })
+
   it("fails a batch it cannot decode with a non-retriable error naming codec, offset and fix", async () => {
     // A batch header (61 bytes: base offset 42, magic 2) followed by its records, as kafkajs hands them over.
     const batch = Buffer.alloc(61 + 6)

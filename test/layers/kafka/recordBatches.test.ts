@@ -17,6 +17,7 @@ import {
 } from "@platformatic/kafka"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 import { setEntry } from "../../../src/domain/wire.ts"
 import { guardPlatformaticCodecs } from "../../../src/layers/kafka/compression.ts"
 import { crc32c } from "../../../src/layers/kafka/crc32c.ts"
@@ -168,6 +169,19 @@ describe("readRecordBatches", () => {
     assert.deepStrictEqual(only, { records: [], next: 206n })
   })
 
+  it("reads a zstd batch whose records are several zstd frames, as Java's consumer does", () => {
+    guardPlatformaticCodecs(compressionsAlgorithms, UnsupportedCompressionError)
+    const plain = batch(100n, messages)
+    const body = plain.subarray(61)
+    const cut = body.length >>> 1
+    const framed = Buffer.concat([plain.subarray(0, 61), zlib.zstdCompressSync(body.subarray(0, cut)), zlib.zstdCompressSync(body.subarray(cut))])
+    framed.writeInt32BE(framed.length - 12, 8)
+    framed.writeInt16BE(framed.readInt16BE(21) | 4, 21)
+    framed.writeUInt32BE(crc32c(framed, 21, framed.length), 17)
+    // node:zlib decoded the first frame only: "a record batch ends inside a record", the partition stuck.
+    assert.deepStrictEqual(readRecordBatches(framed, 100n, [], decompress, "t", 0), readRecordBatches(plain, 100n, [], decompress, "t", 0))
+  })
+
   it("names the partition and the batch a codec cannot read, and fails a codec id Kafka does not define", () => {
     guardPlatformaticCodecs(compressionsAlgorithms, UnsupportedCompressionError)
     const decompressIn = decompressingIn(compressionsAlgorithmsByBitmask as never, UnsupportedCompressionError)
@@ -183,6 +197,136 @@ describe("readRecordBatches", () => {
     unknown.writeInt16BE(5, 21)
     unknown.writeUInt32BE(crc32c(unknown, 21, unknown.length), 17)
     assert.include(caught(unknown).message, "Unsupported compression algorithm with bitmask 5")
+  })
+})
+
+describe("readRecordBatches, records at the format's edges", () => {
+  /** A zigzag varint or varlong as Kafka's ByteUtils writes it (at most 10 bytes). */
+  const zz = (n: bigint | number): Buffer => {
+    let v = BigInt.asUintN(64, (BigInt(n) << 1n) ^ (BigInt(n) >> 63n))
+    const out: Array<number> = []
+    do {
+      const b = Number(v & 0x7fn)
+      v >>= 7n
+      out.push(v > 0n ? b | 0x80 : b)
+    } while (v > 0n)
+    return Buffer.from(out)
+  }
+  const bytes = (b: Buffer | null) => b === null ? zz(-1) : Buffer.concat([zz(b.length), b])
+  /** A record's bytes; a field given as raw bytes is written as it is (overlong encodings). */
+  const record = (r: {
+    offsetDelta: number | Buffer
+    tsDelta?: bigint | Buffer
+    key?: Buffer | null
+    headers?: Array<[string, Buffer | null]>
+  }) => {
+    const body = Buffer.concat([
+      Buffer.from([0]),
+      Buffer.isBuffer(r.tsDelta) ? r.tsDelta : zz(r.tsDelta ?? 0n),
+      Buffer.isBuffer(r.offsetDelta) ? r.offsetDelta : zz(r.offsetDelta),
+      bytes(r.key === undefined ? Buffer.from("K") : r.key),
+      bytes(Buffer.from("v")),
+      zz(r.headers?.length ?? 0),
+      ...(r.headers ?? []).flatMap(([k, v]) => [bytes(Buffer.from(k)), bytes(v)])
+    ])
+    return Buffer.concat([zz(body.length), body])
+  }
+  /** A batch of `records` (CreateTime unless `attributes` says otherwise), its CRC true. */
+  const rawBatch = (
+    base: bigint,
+    lastOffsetDelta: number,
+    records: Array<Buffer>,
+    o: { firstTs?: bigint; maxTs?: bigint; attributes?: number; producerId?: bigint } = {}
+  ) => {
+    const header = Buffer.alloc(61)
+    header.writeBigInt64BE(base, 0)
+    header.writeInt8(2, 16)
+    header.writeInt16BE(o.attributes ?? 0, 21)
+    header.writeInt32BE(lastOffsetDelta, 23)
+    header.writeBigInt64BE(o.firstTs ?? 1_700_000_000_000n, 27)
+    header.writeBigInt64BE(o.maxTs ?? 1_700_000_000_000n, 35)
+    header.writeBigInt64BE(o.producerId ?? -1n, 43)
+    header.writeInt16BE(o.producerId === undefined ? -1 : 0, 51)
+    header.writeInt32BE(-1, 53)
+    header.writeInt32BE(records.length, 57)
+    const buf = Buffer.concat([header, ...records])
+    buf.writeInt32BE(buf.length - 12, 8)
+    buf.writeUInt32BE(crc32c(buf, 21, buf.length), 17)
+    return buf
+  }
+  const read = (buf: Buffer, from = 0n) => readRecordBatches(buf, from, [], decompress, "t", 0)
+
+  it("reads keys, headers, offsets and timestamps as Java's DefaultRecord does", () => {
+    const records = [
+      record({ offsetDelta: 0, key: null, tsDelta: -5n }),
+      record({ offsetDelta: 3, key: Buffer.alloc(0), headers: [["h", null]] }),
+      record({ offsetDelta: 9, headers: [["h", Buffer.alloc(0)], ["i", Buffer.from("x")]] })
+    ]
+    // Offsets with gaps (a compacted log), the last offset delta past the last record's.
+    const { next, records: got } = read(rawBatch(10n, 12, records))
+    assert.strictEqual(next, 23n)
+    assert.deepStrictEqual(got.map((r) => [r.offset, r.key, r.headers, r.timestamp]), [
+      [10n, null, {}, 1_699_999_999_995],
+      [13n, "", { h: "" }, 1_700_000_000_000],
+      [19n, "K", { h: "", i: "x" }, 1_700_000_000_000]
+    ])
+    // From the middle of the batch; LogAppendTime: every record takes the batch's max timestamp.
+    assert.deepStrictEqual(read(rawBatch(10n, 12, records), 12n).records.map((r) => r.offset), [13n, 19n])
+    const appended = read(rawBatch(10n, 12, records, { attributes: 0x08, maxTs: 1_800_000_000_000n })).records
+    assert.deepStrictEqual(appended.map((r) => r.timestamp), [1_800_000_000_000, 1_800_000_000_000, 1_800_000_000_000])
+    // Varlongs of 10 bytes (deltas to the ends of a long), and overlong encodings of small values.
+    for (const delta of [2n ** 62n, -(2n ** 62n), 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n]) {
+      assert.deepStrictEqual(read(rawBatch(0n, 0, [record({ offsetDelta: 0, tsDelta: delta })], { firstTs: 0n })).records.map((r) => r.timestamp), [Number(delta)])
+    }
+    const overlong = record({ offsetDelta: Buffer.from([0x82, 0x80, 0x80, 0x80, 0x00]), tsDelta: Buffer.from([0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]) })
+    assert.deepStrictEqual(read(rawBatch(0n, 1, [overlong], { firstTs: 100n })).records.map((r) => [r.offset, r.timestamp]), [[1n, 101]])
+  })
+
+  it("drops the aborted transactions of several producers, each until its abort marker, as Java's consumer does", () => {
+    const tx = (offset: bigint, producerId: bigint) => rawBatch(offset, 0, [record({ offsetDelta: 0 })], { producerId, attributes: 0x10 })
+    const marker = (offset: bigint, producerId: bigint, type: number) =>
+      rawBatch(offset, 0, [record({ offsetDelta: 0, key: Buffer.from([0, 0, 0, type]) })], { producerId, attributes: 0x30 })
+    // Producers 1 and 3 abort twice each (3's second transaction never ends in this fetch), 2 commits.
+    const log = [
+      tx(0n, 1n), tx(1n, 2n), tx(2n, 3n), tx(3n, 1n), marker(4n, 1n, 0), tx(5n, 2n), marker(6n, 2n, 1), marker(7n, 3n, 0),
+      tx(8n, 1n), tx(9n, 3n), marker(10n, 1n, 0), tx(11n, 3n), tx(12n, 2n)
+    ]
+    const aborted = [{ producerId: 3n, firstOffset: 9n }, { producerId: 1n, firstOffset: 8n }, { producerId: 3n, firstOffset: 2n }, { producerId: 1n, firstOffset: 0n }]
+    const offsets = (from: number) => {
+      const { next, records } = readRecordBatches(Buffer.concat(log.slice(from)), BigInt(from), aborted, decompress, "t", 0)
+      return [records.map((r) => r.offset), next]
+    }
+    assert.deepStrictEqual(offsets(0), [[1n, 5n, 12n], 13n])
+    // A fetch from inside the transactions: the broker still lists those that began before it.
+    assert.deepStrictEqual(offsets(3), [[5n, 12n], 13n])
+    assert.deepStrictEqual(offsets(9), [[12n], 13n])
+  })
+
+  it("fails a batch holding fewer records than it counts naming the partition and the batch, and reads nothing past it", () => {
+    const records = [record({ offsetDelta: 0 }), record({ offsetDelta: 1 })]
+    const short = (compress: boolean) => {
+      const b = rawBatch(10n, 2, compress ? [zlib.gzipSync(Buffer.concat(records))] : records, { attributes: compress ? 1 : 0 })
+      // Counting 3 records, its CRC true: a producer's (or a decoder's) fault, not the network's.
+      b.writeInt32BE(3, 57)
+      b.writeUInt32BE(crc32c(b, 21, b.length), 17)
+      return b
+    }
+    for (const compress of [true, false]) {
+      // Before: a RangeError naming no partition nor offset (gzip), or a record made of the next
+      // batch's header delivered (uncompressed).
+      const e = failureOf(() => readRecordBatches(Buffer.concat([short(compress), rawBatch(13n, 0, [record({ offsetDelta: 0 })])]), 0n, [], decompress, "t", 5))
+      assert.instanceOf(e, KafkaBatchCorrupt, e.message)
+      assert.strictEqual((e as KafkaBatchCorrupt).reason, "records")
+      assert.strictEqual((e as KafkaBatchCorrupt).offset, 10n)
+      assert.include(e.message, "in t partition 5, the batch at offset 10 counts 3 records")
+    }
+  })
+
+  it("drops a 10-byte varlong's bits past 64, as Java's ByteUtils.readVarlong does", () => {
+    // 1 (zigzag 2), its tenth byte's bit 1 set: Java's `b << 63` keeps bit 0 of it only.
+    const tsDelta = Buffer.from([0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02])
+    // Before: the bit counted, and the record's timestamp was 2^64 ms later (9.2e18).
+    assert.deepStrictEqual(read(rawBatch(0n, 0, [record({ offsetDelta: 0, tsDelta })], { firstTs: 100n })).records.map((r) => r.timestamp), [101])
   })
 })
 
