@@ -12,13 +12,6 @@ import { dayText } from "../../domain/time.ts"
 import type { ScanPlan } from "../../services/TableScanner.ts"
 import { bucketExpression, filteredFiles, localTimestamp, OHLCV, type Params, TWO_SIDED } from "./sql.ts"
 
-/**
- * The price OHLCV's readers take: DECIMAL(18, 8) (int64 vectors). Read by field id it may be another
- * engine's widened decimal(20, 8) (ADR-2), cast back as replay casts it: exact for every price K2 could
- * write, DuckDB's out-of-range error past it, never a misread.
- */
-const priceOf = (p: Pick<ScanPlan, "byFieldId">) => (p.byFieldId ? "price::DECIMAL(18, 8) AS price" : "price")
-
 export const checkBars = (request: { readonly symbols?: ReadonlyArray<string>; readonly from: number; readonly to: number; readonly interval: string; readonly maxBars?: number }) =>
   Effect.gen(function*() {
     const symbols = yield* Effect.fromResult(checkSymbols(request.symbols))
@@ -34,10 +27,15 @@ export const checkBars = (request: { readonly symbols?: ReadonlyArray<string>; r
     return { symbols, range, interval: BAR_INTERVALS[request.interval] }
   })
 
-/** Trades' bars of `interval` microseconds over [range.from, range.to), unordered (barRows.ts barsOf reads them). */
+/**
+ * Trades' bars of `interval` microseconds over [range.from, range.to), unordered (barRows.ts barsOf reads them).
+ * The price as the table holds it: DECIMAL(18, 8) as K2 writes it, or another engine's widened one
+ * (ADR-2), which barRows.ts reads exactly too. Cast back to DECIMAL(18, 8), a price only the wider
+ * type holds failed every bar and summary over it (DuckDB's cast error, a 500) while pages read it.
+ */
 export const barsSql = (params: Params, p: ScanPlan, range: { readonly from: number; readonly to: number }, symbols: ReadonlyArray<string>, interval: number) =>
   `WITH t AS (
-            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, ${priceOf(p)}, quantity
+            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity
             FROM ${filteredFiles(params, p, range.from, range.to, symbols)})
           SELECT symbol, exchange, ${bucketExpression(`${params.add(BigInt(interval))}::BIGINT`)}::DOUBLE AS bucket, ${OHLCV}
           FROM t GROUP BY ALL`
@@ -69,7 +67,7 @@ export const dailySummarySql = (
   days: { readonly first: number; readonly last: number; readonly zones: ReadonlyArray<readonly [string, string]>; readonly defaultZone: string }
 ) =>
   `WITH t AS (
-            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, ${priceOf(p)}, quantity,
+            SELECT symbol, exchange, epoch_us(exchange_timestamp) AS ts, coalesce(source_sequence, -1) AS seq, message_id, price, quantity,
               ${localDay(params, days.zones, days.defaultZone)} AS day
             FROM ${filteredFiles(params, p, from, to, symbols)})
           SELECT symbol, exchange, day::VARCHAR AS trading_day, ${OHLCV}, min(ts)::DOUBLE AS first_ts, max(ts)::DOUBLE AS last_ts

@@ -132,7 +132,7 @@ export const rowsPageReader = (
           exchangeTimestamp: num(lastKey[0]),
           sequence: lastKey[1] as bigint,
           messageId: lastKey[2] as string,
-          lineage: lineageOf(lastKey[3], lastKey[4], lastKey[5]),
+          ...lineageOf(lastKey[3], lastKey[4], lastKey[5]),
           query: queryDigest(parts)
         })
         return

@@ -42,15 +42,23 @@ export const pinnedBy = (after: PageCursor | undefined) => <A, E, R>(planned: Ef
  */
 export const PAGE_KEY = `${ORDER_KEY}, kafka_topic, kafka_partition, kafka_offset`
 
-/** The lineage columns a page's last row gives its cursor. */
-export const LINEAGE_COLUMNS = `kafka_topic AS "__topic", kafka_partition AS "__part", kafka_offset AS "__off"`
+/**
+ * The lineage columns a page's last row gives its cursor. The partition as the int it is in K2's
+ * schema: promoted to long by another engine (ADR-2), a field-id read gives a BIGINT, whose bigint
+ * no cursor could hold (every page with a next one failed).
+ */
+export const LINEAGE_COLUMNS = `kafka_topic AS "__topic", kafka_partition::INTEGER AS "__part", kafka_offset AS "__off"`
 
-/** A cursor's lineage from the values of LINEAGE_COLUMNS. */
-export const lineageOf = (topic: unknown, partition: unknown, offset: unknown) => ({
-  topic: topic as string,
-  partition: partition as number,
-  offset: offset as bigint
-})
+/**
+ * A cursor's lineage (`lineage` of PageCursor) from the values of LINEAGE_COLUMNS. None when one is
+ * null: K2's lineage columns another engine dropped read as null (ADR-2), and a cursor holding a null
+ * topic could not be read back (every next page was "damaged cursor"). Without lineage the next page
+ * goes by the order key alone (`afterCursor`), as a cursor made before pages held lineage does.
+ */
+export const lineageOf = (topic: unknown, partition: unknown, offset: unknown): { readonly lineage?: NonNullable<PageCursor["lineage"]> } =>
+  topic === null || partition === null || offset === null
+    ? {}
+    : { lineage: { topic: topic as string, partition: partition as number, offset: offset as bigint } }
 
 /** ` AND` the rows strictly after a cursor's row in the page order (PAGE_KEY; ORDER_KEY for a cursor without lineage). */
 export const afterCursor = (params: Params, after: PageCursor | undefined) => {

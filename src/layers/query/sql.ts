@@ -30,7 +30,11 @@ export class Params {
 }
 
 
-/** How a column reaches JS exactly: decimals as text, instants as epoch micros (exact in a double). */
+/**
+ * How a column reaches JS exactly: decimals as text, instants as epoch micros (exact in a double).
+ * An int stays an int (a number): another engine may have promoted it to long (ADR-2), which a
+ * field-id read gives as a BIGINT (a bigint in JS).
+ */
 export const columnExpression = (schema: TableSchema, name: string): string => {
   const field = schema.fields.find((f) => f.name === name)
   const id = quoteIdent(name)
@@ -39,6 +43,7 @@ export const columnExpression = (schema: TableSchema, name: string): string => {
   if (type.startsWith("decimal")) return `${id}::VARCHAR AS ${id}`
   if (type === "timestamptz" || type === "timestamp") return `epoch_us(${id})::DOUBLE AS ${id}`
   if (type === "date") return `${id}::VARCHAR AS ${id}`
+  if (type === "int") return `${id}::INTEGER AS ${id}`
   return id
 }
 

@@ -70,7 +70,7 @@ export const tradesWithQuotesSql = (
               QUALIFY row_number() OVER (PARTITION BY symbol, exchange, exchange_timestamp ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC, bid_price DESC, ask_price DESC, bid_size DESC, ask_size DESC) = 1`
   return `WITH t AS (${trades}), q AS (${quotes})
           SELECT t.symbol, t.exchange, epoch_us(t.exchange_timestamp)::DOUBLE AS ts, t.source_sequence, t.message_id, t.price::VARCHAR AS price,
-            t.kafka_topic AS __topic, t.kafka_partition AS __part, t.kafka_offset AS __off,
+            t.kafka_topic AS __topic, t.kafka_partition::INTEGER AS __part, t.kafka_offset AS __off,
             t.quantity::VARCHAR AS quantity, t.side, epoch_us(q.quote_ts)::DOUBLE AS quote_ts,
             q.bid_price::VARCHAR AS bid_price, q.bid_size::VARCHAR AS bid_size, q.ask_price::VARCHAR AS ask_price, q.ask_size::VARCHAR AS ask_size,
             CASE WHEN ${TWO_SIDED("q.")} THEN (q.bid_price::DECIMAL(38, 8) + q.ask_price::DECIMAL(38, 8))::VARCHAR END AS twice_mid,
@@ -94,7 +94,7 @@ export const tradesWithQuotesPage = (raw: ReadonlyArray<Row>, limit: number, tp:
     sequence: (last.source_sequence as bigint | null) ?? -1n,
     messageId: last.message_id as string,
     joined: { quotes: qp.snapshot?.["snapshot-id"] ?? null },
-    lineage: lineageOf(last.__topic, last.__part, last.__off),
+    ...lineageOf(last.__topic, last.__part, last.__off),
     query: queryDigest(parts)
   })
   const fixed = (v: unknown) => (v === null ? null : formatFixed(rescale(parseFixed(v as string))))

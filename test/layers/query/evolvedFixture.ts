@@ -63,7 +63,7 @@ const asTheirs = (batch: ColumnBatch, rename: Readonly<Record<string, string>>):
 })
 
 /** The other engine's append: files written with its schema's field ids, committed as an append. */
-const theirAppend = (table: TableIdentifier, schema: Schema, batch: ColumnBatch) =>
+export const theirAppend = (table: TableIdentifier, schema: Schema, batch: ColumnBatch) =>
   Effect.gen(function*() {
     const m = (yield* (yield* Catalog).loadTable(table)).metadata
     const added = yield* writeDataFiles(batch, {
