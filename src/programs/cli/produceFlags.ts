@@ -1,0 +1,118 @@
+/**
+ * `produce`'s flags, their defaults, and the checks of their values the flags cannot make alone:
+ * --inject's fault rates, --duration, and the reports each given a file of its own.
+ */
+import * as path from "node:path"
+import { Config, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { checked, inRange, integerFlag, integerRead, modeSetting, nonBlank, optionalSetting, positive, setting } from "./flags.ts"
+import { BROKER_WAIT_ENV, clientFlag, partitionsFlag, schemaRegistryFlag } from "./kafka.ts"
+import { UsageError } from "./common.ts"
+import { simulatedSymbolsFlags } from "./symbols.ts"
+
+/** The simulator's flags when not given; the ASX files refuse them given. */
+const simDefaults = { exchange: "ASX", seed: 42, events: 10_000, days: 1 }
+const DEAD_LETTERS = "asx-dead-letters.jsonl"
+
+/** The simulator's run as the flags shape it. */
+export const simRun = (options: Options) => ({
+  exchange: Option.getOrElse(options.exchange, () => simDefaults.exchange),
+  seed: Option.getOrElse(options.seed, () => simDefaults.seed),
+  events: Option.getOrElse(options.events, () => simDefaults.events),
+  days: Option.getOrElse(options.days, () => simDefaults.days)
+})
+
+export const flags = {
+  source: Flag.Literals("source", ["sim", "asx"]).pipe(
+    setting<"sim" | "asx">("sim: the simulator; asx: ASX historical tick files (--dir)", { fallback: "sim" })
+  ),
+  // Paths: an empty one (an unset variable) would be found unusable only after publishing.
+  dir: Flag.String("dir").pipe(
+    Flag.withDescription("asx: the load directory (trades/, quotes/, reference-data/)"),
+    checked(nonBlank("a directory")),
+    Flag.optional
+  ),
+  deadLetters: Flag.String("dead-letters").pipe(
+    modeSetting("asx: where rejected rows go (JSON lines)", { fallback: DEAD_LETTERS, check: nonBlank("a file") })
+  ),
+  brokers: Flag.String("brokers").pipe(
+    optionalSetting("Kafka bootstrap servers, comma separated", { env: "K2_KAFKA_BROKERS", read: Config.String })
+  ),
+  client: clientFlag,
+  // ingest's setting: there it bounds the first contact, here that too and every outage under the publish.
+  brokerWait: integerFlag("broker-wait").pipe(
+    setting("seconds Kafka is waited for before the run fails (exit 1): a broker down or not up yet at the start (tried again, and said, every few seconds; a refusal, e.g. a bad password, fails at once), then each send Kafka has not taken (a broker restarting), sent again with backoff after each failure; 0 = as long as the fault lasts", { env: BROKER_WAIT_ENV, read: integerRead, fallback: 60, check: inRange(0) })
+  ),
+  schemaRegistry: schemaRegistryFlag,
+  partitions: partitionsFlag,
+  rate: integerFlag("rate").pipe(Flag.withDescription("sim: events per second (default: as fast as possible)"), checked(inRange(1)), Flag.optional),
+  speed: Flag.Finite("speed").pipe(Flag.withDescription("sim: a multiple of real time"), checked(positive), Flag.optional),
+  duration: Flag.String("duration").pipe(
+    Flag.withDescription("stop after this long, e.g. 30s or 5m; what was read by then is sent and reconciled"),
+    Flag.optional
+  ),
+  exchange: Flag.String("exchange").pipe(
+    modeSetting("sim: exchange code of the simulated venue (topics follow it; every run numbers its streams from 1 on the same day, so ingest drops as duplicates the sequences a second run into the same topics repeats: give each run its own)", { fallback: simDefaults.exchange })
+  ),
+  seed: integerFlag("seed").pipe(modeSetting("sim: seed (same seed, same events)", { fallback: simDefaults.seed })),
+  events: integerFlag("events").pipe(modeSetting("sim: events per symbol per day", { fallback: simDefaults.events, check: inRange(1) })),
+  days: integerFlag("days").pipe(modeSetting("sim: trading days", { fallback: simDefaults.days, check: inRange(1) })),
+  ...simulatedSymbolsFlags("sim"),
+  inject: Flag.String("inject").pipe(
+    Flag.withDescription("sim: fault rates, e.g. gap=0.001,duplicate=0.001,outOfOrder=0.001,poison=0.01 (reset=0.0001 too, with --days 2 or more)"),
+    Flag.optional
+  ),
+  manifest: Flag.String("manifest").pipe(
+    Flag.withDescription("sim: where to write the injected anomalies (JSON)"),
+    checked(nonBlank("a file")),
+    Flag.optional
+  ),
+  reconciliation: Flag.String("reconciliation").pipe(
+    setting("where to write the reconciliation (JSON)", { fallback: "produce-reconciliation.json", check: nonBlank("a file") })
+  )
+}
+
+export type Options = Command.Command.Config.Infer<typeof flags>
+
+/** Where an ASX load's rejected rows go. */
+export const deadLetterFile = (options: Options) => Option.getOrElse(options.deadLetters, () => DEAD_LETTERS)
+
+const FAULTS = new Set(["gap", "duplicate", "outOfOrder", "reset", "poison"])
+
+export const parseFaults = (text: string) => {
+  const out: Record<string, number> = {}
+  for (const part of text.split(",").filter((p) => p.length > 0)) {
+    const [name, value, ...rest] = part.split("=")
+    const rate = value !== undefined && /^(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN
+    if (name === undefined || !FAULTS.has(name) || rest.length > 0 || !(rate >= 0 && rate <= 1)) {
+      throw new UsageError({ message: `--inject: "${part}" is not <${[...FAULTS].join("|")}>=<rate 0..1>` })
+    }
+    if (name in out) throw new UsageError({ message: `--inject: ${name} is given twice` })
+    out[name] = rate
+  }
+  if (Object.keys(out).length === 0) {
+    throw new UsageError({ message: `--inject: no fault given; give <${[...FAULTS].join("|")}>=<rate 0..1>, comma-separated` })
+  }
+  return out
+}
+
+export const parseDuration = (text: string): number => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
+  const ms = m === null ? 0 : Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]
+  // 0 would make the topics and publish nothing.
+  if (!(ms > 0)) throw new UsageError({ message: `--duration: "${text}" is not like 500ms, 30s, 5m or 1h (above 0)` })
+  return ms
+}
+
+/** Two reports in one file: the one written last would replace the other. */
+export const refuseSharedReportFiles = (options: Options) => {
+  const reports: ReadonlyArray<readonly [string, string]> = [
+    ...(options.source === "asx" ? [["dead-letters", deadLetterFile(options)] as const] : []),
+    ["reconciliation", options.reconciliation],
+    ...(Option.isSome(options.manifest) ? [["manifest", options.manifest.value] as const] : [])
+  ]
+  reports.forEach(([flag, file], i) => {
+    const other = reports.slice(i + 1).find(([, f]) => path.resolve(f) === path.resolve(file))
+    if (other !== undefined) throw new UsageError({ message: `--${flag} and --${other[0]} name one file (${file}): give each report its own` })
+  })
+}
