@@ -34,7 +34,10 @@ const logicalTypesIn = (schema: unknown, out: Array<string> = []): Array<string>
   if (Array.isArray(schema)) for (const s of schema) logicalTypesIn(s, out)
   else if (schema !== null && typeof schema === "object") {
     const o = schema as Record<string, unknown>
-    if (typeof o.logicalType === "string" && validLogicalType(o)) {
+    // A uuid string is its text, as our plain strings read it: no other meaning to agree on
+    // (refused, a producer annotating message_id as a uuid had every record dead-lettered).
+    const text = o.logicalType === "uuid" && o.type === "string"
+    if (typeof o.logicalType === "string" && validLogicalType(o) && !text) {
       out.push(o.logicalType === "decimal" ? `decimal scale ${String(o.scale ?? 0)}` : o.logicalType)
     }
     for (const k of ["type", "items", "values", "fields"]) logicalTypesIn(o[k], out)
@@ -58,7 +61,13 @@ export const checkLogicalTypes = (
   writer: object,
   reader: { readonly name: string; readonly namespace: string; readonly fields: ReadonlyArray<{ readonly name: string; readonly type: unknown }> }
 ) => {
-  const records = Array.isArray(writer) ? writer.filter((b) => fullNameOf(b) === `${reader.namespace}.${reader.name}`) : [writer]
+  // Resolution matches records by their unqualified name (unionResolver.ts), so must this.
+  const records = Array.isArray(writer)
+    ? writer.filter((b) => {
+      const name = fullNameOf(b)
+      return name !== undefined && name.slice(name.lastIndexOf(".") + 1) === reader.name
+    })
+    : [writer]
   for (const record of records) {
     const fields: unknown = (record as { fields?: unknown }).fields
     if (!Array.isArray(fields)) continue

@@ -229,13 +229,41 @@ export class AvroReader {
   }
 
   /**
+   * The block size in bytes that followed the last negative count `blockItems` read, else -1.
+   * avsc skips a field ours lacks by it, not by its items: `blockEnd` holds the items to it.
+   */
+  blockBytes = -1
+
+  /**
    * The item count of the next array or map block, 0 at the end; a count beyond the bytes left
-   * is Malformed, since no real item of ours takes less than a byte.
+   * is Malformed, since no real item of ours takes less than a byte. A negative count's block
+   * size is kept in `blockBytes`: one that is negative or beyond the bytes left is Malformed.
    */
   blockItems(): number {
-    const n = this.blockCount()
+    const count = this.long()
+    let n = count
+    this.blockBytes = -1
+    if (count < 0) {
+      n = -count
+      const size = this.long()
+      if (size < 0 || size > this.buf.length - this.pos) {
+        throw new Malformed(`block size ${size} with ${this.buf.length - this.pos} bytes left`)
+      }
+      this.blockBytes = size
+    }
     if (n > this.buf.length - this.pos) throw new Malformed(`block of ${n} items in ${this.buf.length - this.pos} bytes`)
     return n
+  }
+
+  /**
+   * After a block's items read from `start`: Malformed when the block gave a size (`bytes`, from
+   * `blockBytes`) other than the bytes they took. avsc's skip went by the size, so it read the
+   * rest from another place than this walk (a size of -2 went back onto the count for ever).
+   */
+  blockEnd(bytes: number, start: number): void {
+    if (bytes !== -1 && this.pos - start !== bytes) {
+      throw new Malformed(`block size ${bytes}, its items take ${this.pos - start} bytes`)
+    }
   }
 
   /** An array of codes; an empty one is shared (values are read-only). */

@@ -48,7 +48,9 @@ export const resolveEachBranch = (reader: avro.Type, writer: avro.Type): avro.Re
     })
   }
   try {
-    return reader.createResolver(writer)
+    // The spec matches records by their unqualified name ("both schemas are records with the same
+    // (unqualified) name"): avsc, by full name, refused a producer's com.acme.Trade.
+    return reader.createResolver(writer, { ignoreNamespaces: true })
   } finally {
     proto.createResolver = whole
   }

@@ -20,7 +20,12 @@ export const scanWriter = (r: AvroReader, type: avro.Type): void => {
       return
     case "boolean":
       return r.skipFixed(1)
-    case "int":
+    case "int": {
+      // avsc reads an int's varint as far as it goes: 2^40 written as an int came out a long.
+      const n = r.longOrNaN()
+      if (!(n >= -0x80000000 && n <= 0x7fffffff)) throw new Malformed(`int beyond 32 bits${Number.isNaN(n) ? "" : `: ${n}`}`)
+      return
+    }
     case "long":
     case "abstract:long":
     case "enum":
@@ -36,14 +41,23 @@ export const scanWriter = (r: AvroReader, type: avro.Type): void => {
     case "fixed":
       return r.skipFixed(t.size!)
     case "array":
-      for (let n = r.blockItems(); n !== 0; n = r.blockItems()) for (let i = 0; i < n; i++) scanWriter(r, t.itemsType!)
+      for (let n = r.blockItems(); n !== 0; n = r.blockItems()) {
+        // Taken before the items: a nested block sets blockBytes again.
+        const bytes = r.blockBytes
+        const start = r.offset
+        for (let i = 0; i < n; i++) scanWriter(r, t.itemsType!)
+        r.blockEnd(bytes, start)
+      }
       return
     case "map":
       for (let n = r.blockItems(); n !== 0; n = r.blockItems()) {
+        const bytes = r.blockBytes
+        const start = r.offset
         for (let i = 0; i < n; i++) {
           r.skipString()
           scanWriter(r, t.valuesType!)
         }
+        r.blockEnd(bytes, start)
       }
       return
     case "record":

@@ -29,8 +29,11 @@ export interface WireSchemas {
 /** Refused ids remembered; past this the oldest are forgotten (asked again if met again). */
 const MAX_REFUSED = 10_000
 
-/** avsc resolves records only to a record of the same full name, so the name says the kind. */
-const KIND_OF_RECORD: Readonly<Record<string, MessageKind>> = { "k2.Trade": "trade", "k2.Quote": "quote", "k2.Instrument": "instrument" }
+/**
+ * Records resolve only to a record of the same name, so the name says the kind: the unqualified
+ * name, as the spec matches records (a producer's com.acme.Trade was refused, every record dead-lettered).
+ */
+const KIND_OF_RECORD: Readonly<Record<string, MessageKind>> = { Trade: "trade", Quote: "quote", Instrument: "instrument" }
 
 const fullNameOf = (schema: object): string | undefined => {
   // Any lookup's answer: null would make the destructuring below a defect.
@@ -60,9 +63,9 @@ export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
     )
     if (found === undefined) return
     const name = fullNameOf(found)
-    const kind = name === undefined ? undefined : KIND_OF_RECORD[name]
+    const kind = name === undefined ? undefined : KIND_OF_RECORD[name.slice(name.lastIndexOf(".") + 1)]
     if (kind === undefined) {
-      return yield* refuse(id, `the registry's schema is ${name ?? "not a named record"}, not k2.Trade, k2.Quote or k2.Instrument`)
+      return yield* refuse(id, `the registry's schema is ${name ?? "not a named record"}, not a Trade, Quote or Instrument`)
     }
     try {
       codec.addWriterSchema(id, kind, found)

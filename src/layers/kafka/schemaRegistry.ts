@@ -238,6 +238,14 @@ export const layerHttp = (options: HttpRegistryOptions) =>
             detail: `GET /schemas/ids/${id}: the answer holds no schema (${JSON.stringify(json).slice(0, 200)})`
           })))
         }
+        // Confluent leaves schemaType out for Avro. A JSON Schema is JSON too: it was taken for a
+        // writer schema, refused later as "not a named record" (the reason not saying why).
+        const schemaType = json.schemaType
+        if (schemaType !== undefined && schemaType !== null && String(schemaType).toUpperCase() !== "AVRO") {
+          return yield* Effect.fail(registryError(new RegistryRejected({
+            detail: `schema id ${id} is a ${String(schemaType).slice(0, 40)} schema, not Avro`
+          })))
+        }
         // Another schema type (Protobuf) is not JSON: a refusal, not a defect.
         const schema = yield* Effect.try({
           try: () => {

@@ -186,6 +186,19 @@ describe("writer schemas learned from the registry at ingest", () => {
       assert.include(learner.refusal(42), "not a named record")
     }))
 
+  it.effect("a trade schema in another namespace is learned as a trade (the spec matches records by unqualified name)", () =>
+    Effect.gen(function*() {
+      const codec = makeWireCodec()
+      const vendor = { ...tradeSchema, namespace: "com.vendor.md" }
+      const learner = WriterSchemas.make(codec, () => Effect.succeed(vendor))
+      const t = makeTrades({ count: 1, symbols: ["BHP"] })[0]!
+      const value = framed(42, vendor, t)
+      yield* learner.learn([{ offset: 0n, key: null, value, headers: {} } as unknown as KafkaRecord], 0n)
+      assert.strictEqual(learner.refusal(42), undefined)
+      const decoded = codec.decode(value)
+      assert.isTrue(decoded._tag === "Success" && decoded.success.kind === "trade" && decoded.success.value.trade_id === t.trade_id)
+    }))
+
   it.live("without a registry lookup, another version's id is poison as before", () =>
     Effect.gen(function*() {
       const { landed, dead } = yield* scenario([ID.own, ID.newer, ID.own], undefined)

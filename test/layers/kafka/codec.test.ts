@@ -426,6 +426,31 @@ describe("writer schemas against poison", () => {
     assert.strictEqual(poison(c.decode(poisoned))._tag, "Undecodable")
   })
 
+  it("a negative block count's byte size must be the block's: avsc skips a field ours lacks by it (a size of -2 looped for ever)", () => {
+    // A newer producer with an array field ours lacks, which avsc skips by the block's size.
+    const v2 = { ...tradeSchema, fields: [{ name: "tags", type: { type: "array", items: "string" }, default: [] }, ...tradeSchema.fields] }
+    const c = makeWireCodec()
+    c.addWriterSchema(9, "trade", v2)
+    const ours = avroTypeOf(tradeSchema).toBuffer({
+      ...trade,
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    })
+    const framed = (tags: ReadonlyArray<number>) => Buffer.concat([Buffer.from([0, 0, 0, 0, 9, ...tags]), ours])
+    // Valid Avro: count -1 (zig-zag 1), the block's size in bytes, its item, then the 0 ending the array.
+    sameDecimal((ok(c.decode(framed([0x01, 0x08, 0x06, 0x61, 0x62, 0x63, 0x00]))).value as Trade).price, trade.price)
+    sameDecimal((ok(c.decode(framed([0x01, 0x02, 0x00, 0x00]))).value as Trade).price, trade.price)
+    // A size of -2 (zig-zag 3) sent avsc's skip back onto the count: the ingest thread spun for ever.
+    const back = poison(c.decode(framed([0x01, 0x03, 0x00, 0x00])))
+    assert.strictEqual(back._tag, "Undecodable")
+    assert.include(back.message, "block size -2")
+    // A size that is not the items' own: avsc skipped to another place than the items end (another parse).
+    const short = poison(c.decode(framed([0x01, 0x00, 0x00, 0x00])))
+    assert.strictEqual(short._tag, "Undecodable")
+    assert.include(short.message, "block size 0, its items take 1 bytes")
+  })
+
   it("reads a writer schema whose array and map carry a logical type it does not know (the spec has readers ignore it)", () => {
     const annotated = {
       ...tradeSchema,
@@ -450,6 +475,72 @@ describe("writer schemas against poison", () => {
     assert.deepStrictEqual(t.vendor_data, trade.vendor_data)
     assert.strictEqual(t.source_sequence, trade.source_sequence)
     sameDecimal(t.price, trade.price)
+  })
+
+  it("an Avro int beyond 32 bits is Undecodable, not read as the long it would be (int -> long promotion)", () => {
+    const narrow = { ...tradeSchema, fields: tradeSchema.fields.map((f) => (f.name === "source_sequence" ? { name: f.name, type: "int" } : f)) }
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", narrow)
+    const body = (sequence: number) =>
+      Buffer.concat([
+        Buffer.from([0, 0, 0, 0, 7]),
+        avroTypeOf({ ...tradeSchema, fields: tradeSchema.fields.map((f) => (f.name === "source_sequence" ? { name: f.name, type: "long" } : f)) })
+          .toBuffer({
+            ...trade,
+            source_sequence: BigInt(sequence),
+            exchange_timestamp: BigInt(trade.exchange_timestamp),
+            price: unscaledToBytes(toUnscaled(trade.price)!),
+            quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+          })
+      ])
+    assert.strictEqual((ok(c.decode(body(2 ** 31 - 1))).value as Trade).source_sequence, 2147483647n)
+    const p = poison(c.decode(body(2 ** 40)))
+    assert.strictEqual(p._tag, "Undecodable")
+    assert.include(p.message, "int beyond 32 bits")
+  })
+
+  it("resolves a writer record of another namespace: the spec matches records by their unqualified name", () => {
+    const vendor = { ...tradeSchema, namespace: "com.vendor.md" }
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", vendor)
+    const body = avroTypeOf(vendor).toBuffer({
+      ...trade,
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    })
+    const t = ok(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]))).value as Trade
+    assert.strictEqual(t.source_sequence, trade.source_sequence)
+    sameDecimal(t.price, trade.price)
+    // Another record name is still no trade.
+    assert.throws(() => c.addWriterSchema(8, "trade", { ...tradeSchema, name: "Execution" }))
+    // A union writer's branch of another namespace has its logical types checked as ours.
+    const rescaled = { ...vendor, fields: tradeSchema.fields.map((f) => (f.name === "price" ? { ...f, type: { type: "bytes", logicalType: "decimal", precision: 18, scale: 4 } } : f)) }
+    assert.throws(() => c.addWriterSchema(9, "trade", ["null", rescaled]), "field price is written as decimal scale 4, read as decimal scale 8")
+  })
+
+  it("reads a writer whose message_id is a uuid string (the text is the value: every record was refused)", () => {
+    const uuid = { ...tradeSchema, fields: tradeSchema.fields.map((f) => (f.name === "message_id" ? { ...f, type: { type: "string", logicalType: "uuid" } } : f)) }
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", uuid)
+    const id = "123e4567-e89b-12d3-a456-426614174000"
+    const body = avroTypeOf(uuid).toBuffer({
+      ...trade,
+      message_id: id,
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    })
+    const t = ok(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]))).value as Trade
+    assert.strictEqual(t.message_id, id)
+    sameDecimal(t.price, trade.price)
+    // A uuid as 16 fixed bytes is no text: still refused (not readable as our string).
+    assert.throws(() =>
+      c.addWriterSchema(8, "trade", {
+        ...tradeSchema,
+        fields: tradeSchema.fields.map((f) => (f.name === "message_id" ? { ...f, type: { type: "fixed", name: "Id", size: 16, logicalType: "uuid" } } : f))
+      })
+    )
   })
 
   it("refuses a decimal annotation on a string (invalid, so a string: its text is no unscaled value)", () => {

@@ -278,6 +278,26 @@ describe("SchemaRegistry", () => {
       assert.strictEqual(reasonOf(beyond), "SchemaNotFound")
     }))
 
+  it.live("by id: a JSON or Protobuf schema is refused as not Avro, saying its type; AVRO or no type is read", () =>
+    Effect.gen(function*() {
+      const fake = fakeRegistry()
+      const url = yield* fake.start()
+      yield* Effect.gen(function*() {
+        const registry = yield* SchemaRegistry
+        // A JSON Schema is JSON too: it was taken for an Avro schema (and refused later as "not a named record").
+        fake.answerNextWith(200, JSON.stringify({ schemaType: "JSON", schema: JSON.stringify({ type: "object", title: "Trade" }) }))
+        const json = yield* Effect.flip(registry.schemaById(5))
+        assert.strictEqual(json.reason._tag, "RegistryRejected")
+        assert.include(json.message, "schema id 5 is a JSON schema, not Avro")
+        fake.answerNextWith(200, JSON.stringify({ schemaType: "PROTOBUF", schema: "syntax = \"proto3\";" }))
+        assert.include((yield* Effect.flip(registry.schemaById(6))).message, "schema id 6 is a PROTOBUF schema, not Avro")
+        fake.answerNextWith(200, JSON.stringify({ schemaType: "AVRO", schema: JSON.stringify(tradeSchema) }))
+        assert.deepStrictEqual(yield* registry.schemaById(7), tradeSchema)
+        fake.answerNextWith(200, JSON.stringify({ schema: JSON.stringify(quoteSchema) }))
+        assert.deepStrictEqual(yield* registry.schemaById(8), quoteSchema)
+      }).pipe(Effect.provide(layerHttp({ url })))
+    }))
+
   it.live("credentials in the URL are sent as Basic authorization, never echoed; a URL that is not http(s) is refused", () =>
     Effect.gen(function*() {
       const fake = fakeRegistry()
