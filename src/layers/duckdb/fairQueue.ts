@@ -5,7 +5,7 @@
  * caller's waiters are first come, first served. With one caller (every program but serve) it is
  * the plain first come, first served line it replaced.
  *
- * Pure bookkeeping, no I/O and no effects: DuckDb.ts hands the connections over.
+ * Pure bookkeeping, no I/O and no effects: connectionTurns.ts hands the connections over.
  */
 
 interface Caller<W> {
