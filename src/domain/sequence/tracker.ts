@@ -2,13 +2,23 @@
  * The states of many streams, (exchange, symbol), in a bounded LRU, judged a batch at a
  * time. Plain synchronous code (the hot path of ingestion); the SequenceTracker service
  * wraps it. Checkpoints are compact, deterministic JSON (docs/sequence-integrity.md).
+ *
+ * Here: the tracker (`SequenceTrackerState`: the LRU list and its index, the judging loop, the
+ * merge of restored streams), whole: the loop reads and relinks the list and its index itself, no
+ * call or object between them a message. Beside it: the settings (trackerOptions.ts), a batch in and its
+ * judgement out (trackerObservation.ts), the counts (trackerStats.ts), and the checkpoint: its
+ * JSON (checkpointFormat.ts), writing (checkpointEntries.ts), the checks before a restore
+ * (checkpointChecks.ts) and its streams made states again (checkpointStates.ts).
  */
-import { Result, Schema } from "effect"
+import { Result } from "effect"
 import type { SequenceEvent } from "../reference.ts"
 import type { EpochMicros } from "../time.ts"
-import { defaultExchangeZones, ExchangeCalendars } from "./calendar.ts"
+import { ExchangeCalendars } from "./calendar.ts"
+import { checkpointProblem } from "./checkpointChecks.ts"
+import { checkpointsFrom } from "./checkpointEntries.ts"
+import { decodeCheckpoint, type StreamFilter } from "./checkpointFormat.ts"
+import { restoredStreams } from "./checkpointStates.ts"
 import {
-  defaultRules,
   DUPLICATE,
   GAP,
   GAP_FILLED,
@@ -16,173 +26,18 @@ import {
   newStream,
   OK,
   openMissing,
-  type GapGiveUpReason,
-  type Seq,
   SequenceMachine,
-  type SequenceMessage,
-  type SequenceRules,
   StreamState,
-  type VerdictName,
   verdictNames
 } from "./machine.ts"
+import type { Observation, SequenceInput } from "./trackerObservation.ts"
+import { type TrackerOptions, trackerOptions } from "./trackerOptions.ts"
+import { type SequenceStats, verdictCounts } from "./trackerStats.ts"
 
-/** A message as ingestion has it: a TradeRow or QuoteRow fits as is. */
-export interface SequenceInput extends SequenceMessage {
-  readonly exchange: string
-  readonly symbol: string
-  readonly kafka_topic?: string | null | undefined
-  readonly kafka_partition?: number | null | undefined
-  readonly kafka_offset?: bigint | null | undefined
-}
-
-export interface Observation {
-  /** Indices, ascending, of the input rows judged DUPLICATE: they are not written. */
-  readonly duplicates: ReadonlyArray<number>
-  /** One sequence_events row per verdict other than OK, in input order. */
-  readonly events: ReadonlyArray<SequenceEvent>
-}
-
-export interface SequenceStats {
-  readonly verdicts: Readonly<Record<VerdictName, number>>
-  readonly evictions: number
-  /**
-   * Open gap ranges abandoned, by reason: `reset`, still open at a RESET; `limit`, the oldest of a
-   * stream beyond maxGaps.
-   */
-  readonly gapsGivenUp: Readonly<Record<GapGiveUpReason, number>>
-  readonly streams: number
-  readonly capacity: number
-}
-
-export interface TrackerOptions extends SequenceRules {
-  /** Streams kept; the least recently seen is evicted beyond it. */
-  readonly capacity: number
-  /** IANA zone per exchange, for the trading-day rule. */
-  readonly zones: Readonly<Record<string, string>>
-  /** Zone of exchanges missing from `zones`. */
-  readonly defaultZone: string
-}
-
-export const defaultTrackerOptions: TrackerOptions = {
-  ...defaultRules,
-  capacity: 10_000,
-  zones: defaultExchangeZones,
-  defaultZone: "UTC"
-}
-
-/** Selects streams by key, for partial checkpoints and forget. */
-export type StreamFilter = (exchange: string, symbol: string) => boolean
-
-/** Calls `f` with each row that is written (all but the duplicates) and its index among `rows`. */
-export const forEachKept = <R>(rows: ReadonlyArray<R>, observation: Observation, f: (row: R, index: number) => void): void => {
-  let d = 0
-  for (let i = 0; i < rows.length; i++) {
-    if (observation.duplicates[d] === i) d++
-    else f(rows[i]!, i)
-  }
-}
-
-// Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?,
-// crossSeq?, crossFrom?, crossTs?, crossFills?], ...]}
-// least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
-// seenAt is when the tracker last saw the stream, less the seenAt of the stream before (a few digits: the
-// list is in seenAt order); older checkpoints have none. startTs, the exchange time of the RESET that began
-// the session, only follows a prevTs (older checkpoints lack it: stragglers are then told by prevTs alone);
-// null in its place when crossSeq, crossFrom and crossTs follow (a session begun by a forward step), then
-// crossFills, that session's late fills below crossSeq as ranges, when it has any.
-const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
-const StreamJson = Schema.Tuple([
-  Schema.String,
-  Schema.String,
-  SeqJson,
-  Schema.Int,
-  SeqJson,
-  Schema.NullOr(Schema.Int),
-  Schema.Array(SeqJson),
-  Schema.optionalKey(Schema.Int),
-  Schema.optionalKey(Schema.NullOr(Schema.Int)),
-  Schema.optionalKey(SeqJson),
-  Schema.optionalKey(Schema.Int),
-  Schema.optionalKey(Schema.Int),
-  Schema.optionalKey(Schema.Array(SeqJson))
-])
-const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
-const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)
-
-const encodeSeq = (x: Seq): number | string => typeof x === "bigint" ? x.toString() : x
-
-const needsBig = (
-  last: number | string,
-  floor: number | string,
-  gaps: ReadonlyArray<number | string>,
-  crossSeq: number | string | undefined,
-  crossFills: ReadonlyArray<number | string>
-): boolean =>
-  [last, floor, ...gaps, ...(crossSeq === undefined ? [] : [crossSeq]), ...crossFills].some((x) =>
-    typeof x === "string" || !Number.isSafeInteger(x)
-  )
-
-/**
- * Why a decoded stream is no state the machine reaches, or undefined. Reachable: floor <= last;
- * the previous session ends before the head; open gaps are ascending ranges lo <= hi, each
- * above a seen sequence (the floor, or one between it and the range below) and below the head.
- */
-const unreachableState = (stream: typeof StreamJson.Type): string | undefined => {
-  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs, crossJson, crossFrom, crossTs, fillsJson] = stream
-  // Exact whatever the size (a restore is rare: bigints cost nothing that matters here).
-  const last = BigInt(lastJson)
-  const floor = BigInt(floorJson)
-  if (floor > last) return "floor above the last sequence"
-  if (prevTs !== null && prevTs >= lastTs) return "previous session does not end before the head"
-  if (startTs !== undefined && startTs !== null && (prevTs === null || startTs <= prevTs)) return "session start not after the previous session"
-  if ((crossJson === undefined) !== (crossTs === undefined)) return "forward session start without its times"
-  if (crossFrom !== undefined && crossTs !== undefined && crossFrom >= crossTs) return "forward session start not after the old head"
-  const cross = crossJson === undefined ? undefined : BigInt(crossJson)
-  if (cross !== undefined && cross > last) return "forward session start above the last sequence"
-  let seen = floor
-  for (let i = 0; i < gapsJson.length; i += 2) {
-    const lo = BigInt(gapsJson[i]!), hi = BigInt(gapsJson[i + 1]!)
-    if (!(seen < lo && lo <= hi && hi < last)) return "open gaps not ascending, disjoint ranges between floor and last"
-    if (cross !== undefined && lo <= cross && cross <= hi) return "forward session start inside an open gap"
-    seen = hi + 1n
-  }
-  if (fillsJson !== undefined) {
-    if (cross === undefined || fillsJson.length % 2 !== 0) return "late fills without a forward session start"
-    let below: bigint | undefined
-    for (let i = 0; i < fillsJson.length; i += 2) {
-      const lo = BigInt(fillsJson[i]!), hi = BigInt(fillsJson[i + 1]!)
-      if (!((below === undefined || below < lo) && lo <= hi && hi < cross)) return "late fills not ascending, disjoint ranges below the forward session start"
-      for (let j = 0; j < gapsJson.length; j += 2) {
-        if (lo <= BigInt(gapsJson[j + 1]!) && BigInt(gapsJson[j]!) <= hi) return "late fills inside an open gap"
-      }
-      below = hi + 1n
-    }
-  }
-  return undefined
-}
-
-/** A stream as a checkpoint holds it; `seenBefore`: when the stream before it in that checkpoint was seen. */
-const checkpointEntry = (s: StreamState, seenBefore: number): unknown => [
-  s.exchange,
-  s.symbol,
-  encodeSeq(s.last),
-  s.lastTs,
-  encodeSeq(s.floor),
-  s.prevTs === -Infinity ? null : s.prevTs,
-  s.gaps.map(encodeSeq),
-  s.seenAt - seenBefore,
-  ...(s.crossSeq !== null
-    ? [
-      s.prevTs === -Infinity || Number.isNaN(s.startTs) ? null : s.startTs,
-      encodeSeq(s.crossSeq),
-      s.crossFrom,
-      s.crossTs,
-      ...(s.crossFills.length > 0 ? [s.crossFills.map(encodeSeq)] : [])
-    ]
-    : s.prevTs === -Infinity || Number.isNaN(s.startTs)
-    ? []
-    : [s.startTs])
-]
+export { checkpointStreams, type StreamFilter } from "./checkpointFormat.ts"
+export { forEachKept, type Observation, type SequenceInput } from "./trackerObservation.ts"
+export { defaultTrackerOptions, type TrackerOptions } from "./trackerOptions.ts"
+export type { SequenceStats } from "./trackerStats.ts"
 
 export class SequenceTrackerState {
   readonly options: TrackerOptions
@@ -197,13 +52,7 @@ export class SequenceTrackerState {
   readonly #verdicts = new Float64Array(verdictNames.length)
 
   constructor(options: Partial<TrackerOptions> = {}) {
-    this.options = { ...defaultTrackerOptions, ...options }
-    if (!(Number.isInteger(this.options.capacity) && this.options.capacity > 0)) {
-      throw new RangeError(`capacity must be a positive integer, got ${this.options.capacity}`)
-    }
-    if (!(Number.isInteger(this.options.maxGaps) && this.options.maxGaps > 0)) {
-      throw new RangeError(`maxGaps must be a positive integer, got ${this.options.maxGaps}`)
-    }
+    this.options = trackerOptions(options)
     this.machine = new SequenceMachine(this.options)
     this.#calendars = new ExchangeCalendars(this.options.zones, this.options.defaultZone)
   }
@@ -284,10 +133,8 @@ export class SequenceTrackerState {
   }
 
   stats(): SequenceStats {
-    const verdicts = {} as Record<VerdictName, number>
-    verdictNames.forEach((name, code) => verdicts[name] = this.#verdicts[code]!)
     return {
-      verdicts,
+      verdicts: verdictCounts(this.#verdicts),
       evictions: this.#evictions,
       gapsGivenUp: { ...this.machine.gapsGivenUp },
       streams: this.#size,
@@ -312,17 +159,7 @@ export class SequenceTrackerState {
    * times the owners, the event loop held (480 partitions, 50,000 streams: 550 ms, one walk ~0.1 s).
    */
   checkpointsOf<K>(keys: Iterable<K>, owners: (exchange: string, symbol: string) => ReadonlyArray<K> | undefined): Map<K, string> {
-    const acc = new Map<K, { readonly streams: Array<unknown>; seenBefore: number }>()
-    for (const key of keys) acc.set(key, { streams: [], seenBefore: 0 })
-    for (let s = this.#oldest; s !== null; s = s.newer) {
-      for (const key of owners(s.exchange, s.symbol) ?? []) {
-        const a = acc.get(key)
-        if (a === undefined) continue
-        a.streams.push(checkpointEntry(s, a.seenBefore))
-        a.seenBefore = s.seenAt
-      }
-    }
-    return new Map([...acc].map(([key, a]) => [key, JSON.stringify({ v: 1, streams: a.streams })]))
+    return checkpointsFrom(this.#oldest, keys, owners)
   }
 
   /**
@@ -335,38 +172,9 @@ export class SequenceTrackerState {
   restore(json: string, filter?: StreamFilter): Result.Result<number, string> {
     const decoded = decodeCheckpoint(json)
     if (Result.isFailure(decoded)) return Result.fail(String(decoded.failure))
-    for (const stream of decoded.success.streams) {
-      if (stream[6].length % 2 !== 0) return Result.fail(`stream ${stream[0]}/${stream[1]}: odd number of gap bounds`)
-      // A state the machine cannot reach would judge wrongly, e.g. drop a late message as DUPLICATE.
-      const unreachable = unreachableState(stream)
-      if (unreachable !== undefined) return Result.fail(`stream ${stream[0]}/${stream[1]}: ${unreachable}`)
-    }
-    const restoring: Array<StreamState> = []
-    let seenAt = 0
-    for (
-      const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs, crossSeq, crossFrom, crossTs, crossFills = []] of decoded
-        .success
-        .streams
-    ) {
-      seenAt = seenAfter === undefined ? lastTs : seenAt + seenAfter
-      if (filter !== undefined && !filter(exchange, symbol)) continue
-      const big = needsBig(last, floor, gaps, crossSeq, crossFills)
-      const seq = (x: number | string): Seq => big ? BigInt(x) : x as number
-      const s = new StreamState(exchange, symbol, this.#calendars.forExchange(exchange), seq(last), lastTs)
-      s.big = big
-      s.floor = seq(floor)
-      s.prevTs = prevTs ?? -Infinity
-      s.startTs = startTs ?? Number.NaN
-      s.gaps = gaps.map(seq)
-      if (crossSeq !== undefined) {
-        s.crossSeq = seq(crossSeq)
-        s.crossFrom = crossFrom!
-        s.crossTs = crossTs!
-        if (crossFills.length > 0) s.crossFills = crossFills.map(seq)
-      }
-      s.seenAt = seenAt
-      restoring.push(s)
-    }
+    const problem = checkpointProblem(decoded.success.streams)
+    if (problem !== undefined) return Result.fail(problem)
+    const restoring = restoredStreams(decoded.success.streams, filter, this.#calendars)
     // One pass merging two lists in seenAt order (the sort is stable: ties keep checkpoint order,
     // after the tracked streams).
     restoring.sort((a, b) => a.seenAt - b.seenAt)
@@ -450,21 +258,4 @@ export class SequenceTrackerState {
     s.older = null
     s.newer = null
   }
-}
-
-/**
- * The streams a checkpoint holds, as (exchange, symbol, last sequence, exchange time of the
- * head, when the tracker last judged it: undefined in a checkpoint older than that), without
- * restoring it; [] when it is not one.
- */
-export const checkpointStreams = (
-  json: string
-): ReadonlyArray<readonly [string, string, bigint, EpochMicros, number | undefined]> => {
-  const decoded = decodeCheckpoint(json)
-  if (Result.isFailure(decoded)) return []
-  let seenAt = 0
-  return decoded.success.streams.map((s) => {
-    seenAt = s[7] === undefined ? Number.NaN : seenAt + s[7]
-    return [s[0], s[1], BigInt(s[2]), s[3], Number.isNaN(seenAt) ? undefined : seenAt] as const
-  })
 }
