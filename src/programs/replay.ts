@@ -50,7 +50,12 @@ import { RecentRate, writeProgress } from "./cli/progress.ts"
 
 const line = (e: ReplayEvent) =>
   jsonLine(
-    { ...e, exchange_timestamp: formatIsoMicros(e.exchange_timestamp), ingestion_timestamp: formatIsoMicros(e.ingestion_timestamp) },
+    {
+      ...e,
+      exchange_timestamp: formatIsoMicros(e.exchange_timestamp),
+      // Null where another engine dropped it (ReplayEngine.ts): formatted, it was no instant.
+      ingestion_timestamp: e.ingestion_timestamp === null ? null : formatIsoMicros(e.ingestion_timestamp)
+    },
     jsonReplacer
   )
 

@@ -50,6 +50,12 @@ export interface ReplayRequest {
   readonly wholeWindows?: boolean
 }
 
+/**
+ * Null where a column is null: K2's column another engine dropped reads as null (ADR-2), as pages
+ * show it; never from Kafka (live events) or K2's own tables. The lineage (`ingestion_timestamp`,
+ * `kafka_topic`, `kafka_partition`, `kafka_offset`) and `side` are typed as K2 writes them, yet are
+ * null too then.
+ */
 interface EventCommon {
   readonly message_id: string
   readonly symbol: string
@@ -69,19 +75,19 @@ interface EventCommon {
 /** Decimals are exact text with 8 places. */
 export interface TradeEvent extends EventCommon {
   readonly _tag: "Trade"
-  readonly trade_id: string
-  readonly price: string
-  readonly quantity: string
+  readonly trade_id: string | null
+  readonly price: string | null
+  readonly quantity: string | null
   readonly side: string
 }
 
 export interface QuoteEvent extends EventCommon {
   readonly _tag: "Quote"
-  readonly quote_id: string
-  readonly bid_price: string
-  readonly bid_size: string
-  readonly ask_price: string
-  readonly ask_size: string
+  readonly quote_id: string | null
+  readonly bid_price: string | null
+  readonly bid_size: string | null
+  readonly ask_price: string | null
+  readonly ask_size: string | null
 }
 
 /** Ordered by (exchange_timestamp, source_sequence with NULL first, message_id, Quote before Trade, Kafka lineage). */

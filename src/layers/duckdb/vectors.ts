@@ -381,6 +381,26 @@ export const decimal128TextAt = (d: Decimals128, row: number): string => {
   return bigFixedText(rescale({ unscaled: decimal128BigAt(d, row), scale: d.scale }))
 }
 
+/**
+ * A decimal column at 8 places: DECIMAL(18, 8) as K2 writes it (int64), or one another engine widened
+ * to decimal(20, 8) or wider (int128, ADR-2), read exactly either way.
+ */
+export type Decimals8 = Decimals | Decimals128
+
+export const decimals8 = (vector: DuckDBVector): Decimals8 => {
+  if (!(vector instanceof DuckDBDecimal128Vector)) return decimals(vector)
+  const wide = decimals128(vector)
+  if (wide.scale !== 8) throw layoutError(`a DECIMAL(38, ${wide.scale}) vector, not at 8 places`)
+  return wide
+}
+
+export const decimal8At = (d: Decimals8, row: number, cache?: DecimalCache): string =>
+  "halves" in d ? decimalAt(d, row, cache) : decimal128TextAt(d, row)
+
+/** The unscaled value as a double, for bounds (NaN for a negative wide one). */
+export const decimal8ApproxAt = (d: Decimals8, row: number): number =>
+  "halves" in d ? decimalApproxAt(d, row) : decimal128ApproxAt(d, row)
+
 /** The value of a row known to be valid, exact. */
 export const decimal128FixedAt = (d: Decimals128, row: number): Fixed => ({ unscaled: decimal128BigAt(d, row), scale: d.scale })
 

@@ -2,7 +2,7 @@
  * Bars and daily summaries from DuckDB's answer chunks (sql.ts OHLCV), read column by column
  * (vectors.ts readers, no row objects), with the exact VWAP and the checks on its notional.
  */
-import { DuckDBDecimal128Vector, type DuckDBVector } from "@duckdb/node-api"
+import type { DuckDBVector } from "@duckdb/node-api"
 import { Effect } from "effect"
 import { invalid, ValueOverflow } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divRoundHalfEven, OUTPUT_SCALE } from "../../domain/query/exact.ts"
@@ -15,12 +15,10 @@ import {
   decimal128BigAt,
   decimal128SafeAt,
   decimal128TextAt,
-  decimalApproxAt,
-  decimalAt,
-  decimals,
+  decimal8ApproxAt,
+  decimal8At,
   decimals128,
-  type Decimals,
-  type Decimals128,
+  decimals8,
   doubles,
   fixedText,
   Interned,
@@ -48,10 +46,10 @@ const WRAP = 2 ** 128 / 1e16
  */
 const notionalWrapped = (c: OhlcvColumns, r: number): void => {
   const volume = decimal128ApproxAt(c.volume, r) / 10 ** c.volume.scale
-  const most = (priceApproxAt(c.high, r) / 1e8) * volume
+  const most = (decimal8ApproxAt(c.high, r) / 1e8) * volume
   if (!(most >= INT128_MAX * 0.999)) return
   const notional = decimal128ApproxAt(c.notional, r) / 10 ** c.notional.scale // NaN when negative: wrapped
-  const least = (priceApproxAt(c.low, r) / 1e8) * volume
+  const least = (decimal8ApproxAt(c.low, r) / 1e8) * volume
   if (!(notional >= least * 0.999 && notional <= most * 1.001 && most - notional < WRAP * 0.999)) {
     throw new WrappedValue("a notional wrapped past int128 merging the partial sums of its threads")
   }
@@ -70,23 +68,6 @@ export const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, r
   return c
 }
 
-/**
- * A price column of a bars or summary answer at 8 places: DECIMAL(18, 8) as K2 writes it (int64),
- * or another engine's widened decimal(20, 8) or wider (int128, ADR-2), read exactly either way.
- */
-type Prices = Decimals | Decimals128
-
-const prices = (vector: DuckDBVector): Prices => {
-  if (!(vector instanceof DuckDBDecimal128Vector)) return decimals(vector)
-  const wide = decimals128(vector)
-  if (wide.scale !== 8) throw new Error(`query: a price at scale ${wide.scale}, not 8`)
-  return wide
-}
-
-const priceAt = (p: Prices, r: number): string => ("halves" in p ? decimalAt(p, r) : decimal128TextAt(p, r))
-
-/** The unscaled price as a double, for bounds (NaN for a negative wide one: no bound then). */
-const priceApproxAt = (p: Prices, r: number): number => ("halves" in p ? decimalApproxAt(p, r) : decimal128ApproxAt(p, r))
 
 /** The symbol and OHLCV columns of a bars or summary answer (sql.ts): every group has a trade. */
 const ohlcvColumns = (chunk: Chunk) => {
@@ -95,10 +76,10 @@ const ohlcvColumns = (chunk: Chunk) => {
     nonNull(read(chunk.column(name)), rows, name)
   return {
     symbol: column(texts, "symbol"),
-    open: column(prices, "open"),
-    high: column(prices, "high"),
-    low: column(prices, "low"),
-    close: column(prices, "close"),
+    open: column(decimals8, "open"),
+    high: column(decimals8, "high"),
+    low: column(decimals8, "low"),
+    close: column(decimals8, "close"),
     volume: column(decimals128, "volume"),
     tradeCount: doubles(chunk.column("trade_count")),
     notional: column(decimals128, "notional")
@@ -133,10 +114,10 @@ const vwapAt = (c: OhlcvColumns, r: number): string => {
 
 /** The OHLCV fields bars and daily summaries share, of row `r`. */
 const ohlcvAt = (c: OhlcvColumns, r: number) => ({
-  open: priceAt(c.open, r),
-  high: priceAt(c.high, r),
-  low: priceAt(c.low, r),
-  close: priceAt(c.close, r),
+  open: decimal8At(c.open, r),
+  high: decimal8At(c.high, r),
+  low: decimal8At(c.low, r),
+  close: decimal8At(c.close, r),
   volume: decimal128TextAt(c.volume, r),
   tradeCount: c.tradeCount[r]!,
   vwap: vwapAt(c, r)

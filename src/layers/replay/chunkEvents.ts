@@ -4,12 +4,14 @@ import type { QuoteEvent, ReplayEvent, TradeEvent } from "../../services/ReplayE
 import {
   bigintAt,
   bigints,
+  decimal8At,
   DecimalCache,
-  decimalAt,
-  decimals,
+  type Decimals8,
+  decimals8,
   doubles,
   isNull,
   joinedAt,
+  nullableDoubles,
   type Texts,
   textAt,
   texts,
@@ -41,6 +43,13 @@ interface Extra {
   readonly v: Readonly<Record<string, string>> | null
 }
 
+/** Null where the column is null: K2's column another engine dropped (ADR-2). */
+const eventDecimalAt = (d: Decimals8, r: number, cache: DecimalCache): string | null =>
+  isNull(d.valid, r) ? null : decimal8At(d, r, cache)
+
+/** An id's pieces joined, or null where the id is null (dropped by another engine). */
+const idAt = (p0: Texts, p1: Texts, p2: Texts, r: number): string | null => isNull(p0.valid, r) ? null : joinedAt(p0, p1, p2, r)
+
 /** One DuckDB chunk of a replay statement (`windowSql`) to events. */
 export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Array<ReplayEvent> => {
   const n = chunk.rowCount
@@ -48,18 +57,20 @@ export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Arra
   const [mid0, mid1, mid2, id0, id1, id2, extra] = ["mid_0", "mid_1", "mid_2", "id_0", "id_1", "id_2", "extra"]
     .map((name) => texts(at(name))) as [Texts, Texts, Texts, Texts, Texts, Texts, Texts]
   const quotes = reader.only !== 1
-  const [a, b] = [decimals(at("a")), decimals(at("b"))]
-  const [c, d] = quotes ? [decimals(at("c")), decimals(at("d"))] : [undefined, undefined]
+  const [a, b] = [decimals8(at("a")), decimals8(at("b"))]
+  const [c, d] = quotes ? [decimals8(at("c")), decimals8(at("d"))] : [undefined, undefined]
   const kind = reader.only === undefined ? ubytes(at("kind")) : undefined
   const profile = doubles(at("profile"))
   const ts = doubles(at("ts"))
-  const its = doubles(at("its"))
+  const its = nullableDoubles(at("its"))
   const seq = bigints(at("seq"))
   const off = bigints(at("kafka_offset"))
   const [da, db, dc, dd] = reader.decimals
   const profiles = reader.profiles
   const out = new Array<ReplayEvent>(n)
-  // Required columns are never NULL. Object literals of one shape per kind (no spreads).
+  // The key columns (message_id, exchange_timestamp) are never NULL; the others are where another engine
+  // dropped them (ADR-2), read by the vectors' validity: read without it, they were whatever the vector
+  // held (a dropped quantity -92233720368.54775808, an offset at random). Object literals of one shape per kind (no spreads).
   for (let r = 0; r < n; r++) {
     const p = profiles.get(profile[r]!)
     if (p === undefined) throw new Error(`replay: a row of profile ${profile[r]} is not among its day's profiles`)
@@ -70,19 +81,20 @@ export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Arra
     const conditions = more?.c ?? EMPTY_LIST
     const vendor_data = more?.v ?? EMPTY_RECORD
     const source_sequence = bigintAt(seq, r)
-    const ingestion_timestamp = its[r]!
-    const kafka_offset = off.items[r]!
+    // Lineage: null where dropped, as the topic and partition (typed as K2 writes it, ReplayEngine.ts).
+    const ingestion_timestamp = (isNull(its.valid, r) ? null : its.items[r]!) as number
+    const kafka_offset = bigintAt(off, r) as bigint
     out[r] = (kind === undefined ? reader.only : kind[r]) === 1
       ? {
         _tag: "Trade", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
         ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        trade_id: joinedAt(id0, id1, id2, r), price: decimalAt(a, r, da), quantity: decimalAt(b, r, db), side: p.side!
+        trade_id: idAt(id0, id1, id2, r), price: eventDecimalAt(a, r, da), quantity: eventDecimalAt(b, r, db), side: p.side!
       } satisfies TradeEvent
       : {
         _tag: "Quote", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
         ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        quote_id: joinedAt(id0, id1, id2, r), bid_price: decimalAt(a, r, da), bid_size: decimalAt(b, r, db),
-        ask_price: decimalAt(c!, r, dc), ask_size: decimalAt(d!, r, dd)
+        quote_id: idAt(id0, id1, id2, r), bid_price: eventDecimalAt(a, r, da), bid_size: eventDecimalAt(b, r, db),
+        ask_price: eventDecimalAt(c!, r, dc), ask_size: eventDecimalAt(d!, r, dd)
       } satisfies QuoteEvent
   }
   return out

@@ -64,7 +64,7 @@ export const makeProduce = (duckDb: DuckDb["Service"], catalog: Catalog["Service
             if (w.rows === 0) continue
             const params = new Params()
             const sql = windowSql(dayPlans.map(({ table, plan }) =>
-              windowPart(table, dayPlans.length > 1, filteredFiles(params, plan, w.from, w.to, c.symbols), params.add(salt), plan.byFieldId)
+              windowPart(table, dayPlans.length > 1, filteredFiles(params, plan, w.from, w.to, c.symbols), params.add(salt))
             ))
             const reader = (names: ReadonlyArray<string>) => chunkReader(names, only, profiles)
             if (c.whole) {

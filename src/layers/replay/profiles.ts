@@ -23,8 +23,13 @@ export interface Profile {
 
 const PROFILE: ReadonlyArray<keyof Profile> = ["symbol", "exchange", "asset_class", "currency", "side", "kafka_topic", "kafka_partition"]
 
-/** A table's profile values, in `PROFILE`'s order: `side` NULL for quotes. */
-const profileValues = (table: MarketTable) => PROFILE.map((name) => (name === "side" && table === "quotes" ? "NULL::VARCHAR" : name))
+/**
+ * A table's profile values, in `PROFILE`'s order: `side` NULL for quotes. The partition as the int it
+ * is in K2's schema: promoted to long by another engine (ADR-2), a field-id read gives a BIGINT,
+ * which events carried as a bigint.
+ */
+const profileValues = (table: MarketTable) =>
+  PROFILE.map((name) => (name === "side" && table === "quotes" ? "NULL::VARCHAR" : name === "kafka_partition" ? "kafka_partition::INTEGER" : name))
 
 /** A profile's key: 53 bits of DuckDB's hash of its values and `salt`, exact as a double. */
 export const profileKey = (table: MarketTable, salt: string) => `(hash(${profileValues(table).join(", ")}, ${salt}::UBIGINT) >> 11)::DOUBLE`

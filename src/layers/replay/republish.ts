@@ -7,7 +7,7 @@
  *
  * With a schema registry the ids are its own, registered per record kind (`republishCodec`).
  */
-import { BigDecimal, Effect, Stream } from "effect"
+import { BigDecimal, Effect, Schema, Stream } from "effect"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
 import { quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
 import type { Side, Trade } from "../../domain/marketData.ts"
@@ -18,6 +18,20 @@ import { KafkaSink, type ProducerRecord } from "../../services/KafkaSink.ts"
 import type { ReplayEvent } from "../../services/ReplayEngine.ts"
 import { monotonicMillis } from "../elapsed.ts"
 import { schemaIdFor } from "../kafka/schemaRegistry.ts"
+
+/**
+ * An event K2's wire format cannot carry: a decimal past decimal(18, 8), which replay reads exactly
+ * from a column another engine widened, or null in a column it dropped (ADR-2). The encoder's
+ * RangeError escaped as a defect.
+ */
+export class RepublishUnencodable extends Schema.TaggedError<RepublishUnencodable>()("RepublishUnencodable", {
+  messageId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `event ${this.messageId} cannot be republished: ${this.reason}`
+  }
+}
 
 export interface RepublishProgress {
   readonly events: number
@@ -56,9 +70,18 @@ export const republishCodec = Effect.fn("republishCodec")(function*(topic: strin
   return makeWireCodec({ tradeSchemaId, quoteSchemaId, instrumentSchemaId: null })
 })
 
+/**
+ * A value the producer's schema requires: null where another engine dropped K2's column (ADR-2),
+ * which the record cannot carry (a RangeError, as the encoder's for a decimal past its range).
+ */
+const present = <A>(field: string, value: A | null): A => {
+  if (value === null) throw new RangeError(`${field} is null (a column another engine dropped): the record requires it`)
+  return value
+}
+
 /** Exact: the replay's decimal text to a BigDecimal at its own scale. */
-const decimal = (text: string) => {
-  const { unscaled, scale } = parseFixed(text)
+const decimal = (field: string, text: string | null) => {
+  const { unscaled, scale } = parseFixed(present(field, text))
   return BigDecimal.make(unscaled, scale)
 }
 
@@ -76,14 +99,20 @@ const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: Rep
     vendor_data: e.vendor_data
   }
   const value = e._tag === "Trade"
-    ? codec.encodeTrade({ ...common, trade_id: e.trade_id, price: decimal(e.price), quantity: decimal(e.quantity), side: e.side as Side })
+    ? codec.encodeTrade({
+      ...common,
+      trade_id: present("trade_id", e.trade_id),
+      price: decimal("price", e.price),
+      quantity: decimal("quantity", e.quantity),
+      side: e.side as Side
+    })
     : codec.encodeQuote({
       ...common,
-      quote_id: e.quote_id,
-      bid_price: decimal(e.bid_price),
-      bid_size: decimal(e.bid_size),
-      ask_price: decimal(e.ask_price),
-      ask_size: decimal(e.ask_size)
+      quote_id: present("quote_id", e.quote_id),
+      bid_price: decimal("bid_price", e.bid_price),
+      bid_size: decimal("bid_size", e.bid_size),
+      ask_price: decimal("ask_price", e.ask_price),
+      ask_size: decimal("ask_size", e.ask_size)
     })
   const schemaId = e._tag === "Trade" ? codec.tradeSchemaId : codec.quoteSchemaId
   return { topic, key: e.symbol, value, headers: { [Header.schemaId]: String(schemaId), [Header.correlationId]: correlationId } }
@@ -93,7 +122,7 @@ const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: Rep
 export const republish = <E, R>(
   events: Stream.Stream<ReplayEvent, E, R>,
   options: RepublishOptions
-): Effect.Effect<RepublishProgress, E | KafkaError, R | KafkaSink> =>
+): Effect.Effect<RepublishProgress, E | KafkaError | RepublishUnencodable, R | KafkaSink> =>
   Effect.gen(function*() {
     const producer = yield* KafkaSink
     // Monotonic: by the wall clock, set back an hour, the replay had taken minus an hour.
@@ -107,7 +136,13 @@ export const republish = <E, R>(
         for (let i = 0; i < chunk.length; i++) {
           const e = chunk[i]!
           if (e._tag === "Trade") trades++
-          records[i] = recordOf(options.codec, options.topic, correlationId, e)
+          try {
+            records[i] = recordOf(options.codec, options.topic, correlationId, e)
+          } catch (cause) {
+            // The encoder refuses a decimal past decimal(18, 8), `present` a null: the run stops before this chunk's send.
+            if (!(cause instanceof RangeError)) throw cause
+            return yield* new RepublishUnencodable({ messageId: e.message_id, reason: cause.message })
+          }
         }
         // A send once begun is waited for and counted, also when a signal interrupts the run: the
         // client does not take back what it handed the broker, so the summary would leave out

@@ -13,21 +13,18 @@ import { profileKey } from "./profiles.ts"
 // sort and fetch and JS a native call per chunk (eight string columns were half the fetch time).
 // A statement has only the columns of the tables it replays; `kind` (0 Quote, 1 Trade) only when it replays both.
 
-/**
- * One table's rows of a window, `from` its filtered files, as the replay statement's columns.
- * `byFieldId`: the plan's (ADR-2); its decimals may have been widened by another engine.
- */
-export const windowPart = (table: MarketTable, both: boolean, from: string, salt: string, byFieldId: boolean) => {
+/** One table's rows of a window, `from` its filtered files, as the replay statement's columns. */
+export const windowPart = (table: MarketTable, both: boolean, from: string, salt: string) => {
   const trades = table === "trades"
   const columns = [
     ...(both ? [`${trades ? 1 : 0}::UTINYINT AS kind`] : []),
     idPieces("message_id", "mid"),
     idPieces(trades ? "trade_id" : "quote_id", "id"),
     `${profileKey(table, salt)} AS profile, epoch_us(exchange_timestamp)::DOUBLE AS ts, source_sequence AS seq`,
-    // Events carry decimal(18, 8), read as int64 vectors: a column another engine widened is cast back
-    // (exact, or DuckDB's out-of-range error, never a misread). K2's own columns are read as they are.
-    ...(trades ? ["price", "quantity"] : ["bid_price", "bid_size", "ask_price", "ask_size"])
-      .map((c, i) => `${byFieldId ? `${c}::DECIMAL(18, 8)` : c} AS ${"abcd"[i]}`),
+    // The decimals as the table holds them: DECIMAL(18, 8) as K2 writes them (int64 vectors), or another
+    // engine's widened ones (ADR-2, int128 vectors), which chunkEvents.ts reads exactly too. Cast back to
+    // DECIMAL(18, 8), a value only the wider type holds failed the replay (DuckDB's conversion error).
+    ...(trades ? ["price", "quantity"] : ["bid_price", "bid_size", "ask_price", "ask_size"]).map((c, i) => `${c} AS ${"abcd"[i]}`),
     ...(trades && both ? ["NULL::DECIMAL(18, 8) AS c, NULL::DECIMAL(18, 8) AS d"] : []),
     `epoch_us(ingestion_timestamp)::DOUBLE AS its, kafka_offset,
     CASE WHEN len(conditions) > 0 OR cardinality(vendor_data) > 0 THEN to_json({c: conditions, v: vendor_data})::VARCHAR END AS extra,

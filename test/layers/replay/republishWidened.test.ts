@@ -1,0 +1,58 @@
+/**
+ * `replay --topic` of an event whose decimal only a widened column holds (another engine's
+ * decimal(20, 8), ADR-2: replay gives its exact text). K2's wire format carries decimal(18, 8):
+ * such an event cannot be written. The encoder's RangeError escaped the republish as a defect (a
+ * stack trace, no typed failure); it fails with a typed error naming the event, the chunks
+ * before its own sent. So does a null where another engine dropped a column the record requires.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Stream } from "effect"
+import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
+import { layerMemory, MemoryBroker } from "../../../src/layers/kafka/memory.ts"
+import { republish } from "../../../src/layers/replay/republish.ts"
+import { KafkaAdmin } from "../../../src/services/KafkaSink.ts"
+import type { ReplayEvent } from "../../../src/services/ReplayEngine.ts"
+import * as Ref from "../../domain/query/reference.ts"
+import { genTrades } from "../query/data.ts"
+
+const codec = makeWireCodec()
+
+describe("replay --topic of a price past decimal(18, 8)", () => {
+  it.effect("fails with a typed error naming the event; the chunks before its own are sent", () =>
+    Effect.gen(function*() {
+      const events = genTrades(3).map((t): ReplayEvent => ({ _tag: "Trade", ...t, price: Ref.text8(t.price), quantity: Ref.text8(t.quantity) }))
+      const big: ReplayEvent = { ...events[2]!, message_id: "big", price: "123456789012.50000000" } as ReplayEvent
+      const broker = new MemoryBroker()
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: "backtest", partitions: 1 }])
+        return yield* republish(Stream.make(events[0]!, events[1]!, big, events[2]!).pipe(Stream.rechunk(2)), { topic: "backtest", codec })
+      }).pipe(Effect.provide(layerMemory(broker)), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isSuccess(exit)) return
+      const error = Cause.findErrorOption(exit.cause)
+      assert.strictEqual(error._tag, "Some", Cause.pretty(exit.cause))
+      if (error._tag !== "Some") return
+      assert.strictEqual((error.value as { _tag: string })._tag, "RepublishUnencodable")
+      assert.include((error.value as Error).message, "big")
+      assert.include((error.value as Error).message, "decimal(18, 8)")
+      assert.deepStrictEqual(broker.topic("backtest").partitions[0]!.map((r) => r.offset), [0n, 1n])
+    }))
+
+  it.effect("a quantity another engine dropped (null) fails it the same way", () =>
+    Effect.gen(function*() {
+      const [t] = genTrades(1)
+      const event: ReplayEvent = { _tag: "Trade", ...t!, message_id: "no-quantity", price: Ref.text8(t!.price), quantity: null }
+      const exit = yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics([{ name: "backtest", partitions: 1 }])
+        return yield* republish(Stream.make(event), { topic: "backtest", codec })
+      }).pipe(Effect.provide(layerMemory()), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isSuccess(exit)) return
+      const error = Cause.findErrorOption(exit.cause)
+      assert.strictEqual(error._tag, "Some", Cause.pretty(exit.cause))
+      if (error._tag !== "Some") return
+      assert.strictEqual((error.value as { _tag: string })._tag, "RepublishUnencodable")
+      assert.include((error.value as Error).message, "no-quantity")
+      assert.include((error.value as Error).message, "quantity is null")
+    }))
+})
