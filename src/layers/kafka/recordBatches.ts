@@ -82,8 +82,9 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`
  * A fetched batch that is not what it says: its length cannot hold a record batch's header (49
  * bytes after the length; read on, the position would step back or stand still: the reader looped
  * for ever), or its CRC-32C does not match its bytes (damaged on disk or on the way), or, its CRC
- * true, its (decompressed) bytes do not hold the records it counts (`records`: as its producer wrote
- * it, or as K2's decoder of its codec read it). Not retriable: the broker serves the same bytes
+ * true, its (decompressed) bytes do not hold the records it counts, or a record's key, value or
+ * headers run past its own length (`records`: as its producer wrote it, or as K2's decoder of its
+ * codec read it). Not retriable: the broker serves the same bytes
  * again; the message says what to do.
  */
 export class KafkaBatchCorrupt extends Error {
@@ -365,6 +366,8 @@ export const readRecordBatches = (
           value = data.subarray(cur.pos, cur.pos + vLen)
           cur.pos += vLen
         }
+        // A key or value longer than its record: read on into the next record (or batch), as Java refuses it.
+        if (cur.pos > recordEnd) throw new RangeError(`record ${i}'s key or value ends past the record`)
         // Headers: the whole block compared with the previous record's.
         const hAt = cur.pos
         const hLen = recordEnd - hAt
@@ -375,6 +378,7 @@ export const readRecordBatches = (
         } else {
           if (headBuf === undefined || hLen !== headLen || !sameRange(data, hAt, headBuf, headAt, hLen)) {
             const decoded = decodeHeaderBlock(cur, data)
+            if (cur.pos > recordEnd) throw new RangeError(`record ${i}'s headers end past the record`)
             headers = decoded.headers
             headerBytes = decoded.bytes
             headBuf = data

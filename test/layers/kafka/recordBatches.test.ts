@@ -322,6 +322,32 @@ describe("readRecordBatches, records at the format's edges", () => {
     }
   })
 
+  it("fails a record whose key, value or headers run past its own length, rather than deliver the next batch's bytes in it", () => {
+    // Each record's length is true to its bytes; one field's length inside it claims 3 bytes more,
+    // which (the last record of the batch) are the next batch's base offset: zeros, read as an empty header block.
+    const overrun = (field: "key" | "value" | "header") => {
+      const len = (b: Buffer, more: number) => Buffer.concat([zz(b.length + more), b])
+      const body = Buffer.concat([
+        Buffer.from([0]),
+        zz(0n),
+        zz(0),
+        len(Buffer.from("K"), field === "key" ? 3 : 0),
+        len(Buffer.from("v"), field === "value" ? 3 : 0),
+        zz(field === "header" ? 1 : 0),
+        ...(field === "header" ? [len(Buffer.from("h"), 0), len(Buffer.from("x"), 3)] : [])
+      ])
+      return Buffer.concat([zz(body.length), body])
+    }
+    for (const field of ["key", "value", "header"] as const) {
+      const fetched = Buffer.concat([rawBatch(10n, 1, [record({ offsetDelta: 0 }), overrun(field)]), rawBatch(12n, 0, [record({ offsetDelta: 0 })])])
+      // Before: a record delivered with "v\0\0\0\0" as its value (or its key, a header so), no error.
+      const e = failureOf(() => readRecordBatches(fetched, 0n, [], decompress, "t", 5))
+      assert.instanceOf(e, KafkaBatchCorrupt, `${field}: ${e.message}`)
+      assert.strictEqual((e as KafkaBatchCorrupt).reason, "records")
+      assert.include(e.message, "in t partition 5, the batch at offset 10 counts 2 records")
+    }
+  })
+
   it("drops a 10-byte varlong's bits past 64, as Java's ByteUtils.readVarlong does", () => {
     // 1 (zigzag 2), its tenth byte's bit 1 set: Java's `b << 63` keeps bit 0 of it only.
     const tsDelta = Buffer.from([0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02])
