@@ -2,17 +2,19 @@
  * Trades and quotes whose kafka_partition another engine promoted from int to long (a promotion
  * Iceberg v2 allows, ADR-2): read by field id, the column arrives as a BIGINT. The pages' cursors
  * hold the last row's partition; a bigint there could not be written into a cursor, and every page
- * with a next one failed (a 500) instead of answering.
+ * with a next one failed (a 500) instead of answering; replay's events carried it as a bigint.
  */
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
 import type { Schema } from "../../../src/domain/iceberg/spec.ts"
 import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
+import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { QueryEngine } from "../../../src/services/QueryEngine.ts"
+import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
 import { evolvingLakehouse } from "../../support/warehouse.ts"
 import { DAY, genQuotes, genTrades, T0 } from "./data.ts"
@@ -50,7 +52,7 @@ const filled = Layer.effectDiscard(Effect.gen(function*() {
   yield* theirAppend(QUOTES, schemas[QUOTES.name]!, asLong(quoteColumns(laterQuotes)))
 }))
 
-const warehouse = Layer.mergeAll(filled, QueryLayer.layer()).pipe(
+const warehouse = Layer.mergeAll(filled, QueryLayer.layer(), ReplayLayer.layer).pipe(
   Layer.provideMerge(evolvingLakehouse(warehouseDir(), (name) => schemas[name]))
 )
 
@@ -89,5 +91,26 @@ layer(warehouse, { timeout: 60_000, excludeTestServices: true })("QueryEngine: k
         cursor = page.nextCursor
       }
       assert.deepStrictEqual([...ids].sort(), [...trades, ...laterTrades].map((r) => r.message_id).sort())
+    }))
+
+  it.effect("replay's events carry the partition as a number, every row once", () =>
+    Effect.gen(function*() {
+      assert.isTrue((yield* (yield* TableScanner).plan(TRADES)).byFieldId)
+      const replay = yield* ReplayEngine
+      const range = { from: T0, to: T0 + 3 * DAY }
+      const partitions = new Map([...trades, ...laterTrades, ...quotes, ...laterQuotes].map((r) => [r.message_id, r.kafka_partition]))
+      const rows: Record<"trades" | "quotes", ReadonlyArray<{ readonly message_id: string }>> = {
+        trades: [...trades, ...laterTrades],
+        quotes: [...quotes, ...laterQuotes]
+      }
+      for (const which of [["trades"], ["quotes"], ["trades", "quotes"]] as Array<Array<"trades" | "quotes">>) {
+        const events = [...yield* Stream.runCollect(replay.stream({ ...range, tables: which }))]
+        const expected = which.flatMap((t) => [...rows[t]])
+        assert.deepStrictEqual(events.map((e) => e.message_id).sort(), expected.map((r) => r.message_id).sort())
+        for (const e of events) {
+          assert.strictEqual(typeof e.kafka_partition, "number", e.message_id)
+          assert.strictEqual(e.kafka_partition, partitions.get(e.message_id), e.message_id)
+        }
+      }
     }))
 })
