@@ -109,3 +109,48 @@ export const evolvedWarehouse = (dir = warehouseDir()) => {
   const schemas: Partial<Record<string, Schema>> = {}
   return Layer.mergeAll(fill(schemas), QueryLayer.layer(), ReplayLayer.layer).pipe(Layer.provideMerge(evolvingLakehouse(dir, (name) => schemas[name])))
 }
+
+/**
+ * One evolution at a time: trades and quotes K2 appended, then more another engine wrote under the
+ * schema `evolve` makes of each table's (`theirs`: K2's columns as its files hold them), with the
+ * query and replay engines over them.
+ */
+export const evolvedBy = (evolve: (schema: Schema) => Schema, theirs: (batch: ColumnBatch) => ColumnBatch) => {
+  const schemas: Partial<Record<string, Schema>> = {}
+  const trades = genTrades(50, { seed: 71, idPrefix: "p" })
+  const quotes = genQuotes(50, { seed: 72 })
+  const laterTrades = genTrades(30, { seed: 73, idPrefix: "l" })
+  const laterQuotes = genQuotes(30, { seed: 74 }).map((q) => ({ ...q, message_id: `l-${q.message_id}` }))
+  const filled = Layer.effectDiscard(Effect.gen(function*() {
+    const sink = yield* IcebergSink
+    yield* sink.ensureTable(tables.trades)
+    yield* sink.ensureTable(tables.quotes)
+    yield* sink.append(TRADES, tradeColumns(trades))
+    yield* sink.append(QUOTES, quoteColumns(quotes))
+    schemas[TRADES.name] = evolve(tables.trades.schema)
+    schemas[QUOTES.name] = evolve(tables.quotes.schema)
+    // The other engine's files, written under its schema: the snapshot read names it.
+    yield* theirAppend(TRADES, schemas[TRADES.name]!, theirs(tradeColumns(laterTrades)))
+    yield* theirAppend(QUOTES, schemas[QUOTES.name]!, theirs(quoteColumns(laterQuotes)))
+  }))
+  const warehouse = Layer.mergeAll(filled, QueryLayer.layer(), ReplayLayer.layer).pipe(
+    Layer.provideMerge(evolvingLakehouse(warehouseDir(), (name) => schemas[name]))
+  )
+  return { trades, quotes, laterTrades, laterQuotes, warehouse }
+}
+
+/** Every row of a paged read, first page to last (at most 100 pages): `read` gets the cursor of the page to read. */
+export const pagedToEnd = <Row, E, R>(
+  read: (cursor: { readonly cursor?: string }) => Effect.Effect<{ readonly rows: ReadonlyArray<Row>; readonly nextCursor: string | null }, E, R>
+) =>
+  Effect.gen(function*() {
+    const rows: Array<Row> = []
+    let cursor: string | undefined
+    for (let pages = 0; pages < 100; pages++) {
+      const page = yield* read(cursor === undefined ? {} : { cursor })
+      rows.push(...page.rows)
+      if (page.nextCursor === null) break
+      cursor = page.nextCursor
+    }
+    return rows
+  })

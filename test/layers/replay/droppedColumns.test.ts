@@ -6,19 +6,13 @@
  * offset as whatever the vector's memory held, a dropped id as "". They replay as null.
  */
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import type { ColumnBatch } from "../../../src/domain/columnBatch.ts"
 import type { Schema } from "../../../src/domain/iceberg/spec.ts"
-import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
-import { tables } from "../../../src/domain/tables.ts"
-import * as ReplayLayer from "../../../src/layers/replay/engine.ts"
-import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { ReplayEngine } from "../../../src/services/ReplayEngine.ts"
-import { evolvingLakehouse } from "../../support/warehouse.ts"
 import * as Ref from "../../domain/query/reference.ts"
-import { DAY, genQuotes, genTrades, T0 } from "../query/data.ts"
-import { theirAppend } from "../query/evolvedFixture.ts"
-import { QUOTES, TRADES, warehouseDir } from "../query/fixture.ts"
+import { DAY, T0 } from "../query/data.ts"
+import { evolvedBy } from "../query/evolvedFixture.ts"
 
 const DROPPED = ["quantity", "bid_size", "trade_id", "quote_id", "ingestion_timestamp", "kafka_offset"]
 
@@ -30,27 +24,7 @@ const without = (batch: ColumnBatch): ColumnBatch => ({
   columns: Object.fromEntries(Object.entries(batch.columns).filter(([name]) => !DROPPED.includes(name)))
 })
 
-const schemas: Partial<Record<string, Schema>> = {}
-const trades = genTrades(40, { seed: 121, idPrefix: "k2" })
-const quotes = genQuotes(40, { seed: 122 })
-const laterTrades = genTrades(30, { seed: 123, idPrefix: "other" })
-const laterQuotes = genQuotes(30, { seed: 124 }).map((q) => ({ ...q, message_id: `other-${q.message_id}` }))
-
-const filled = Layer.effectDiscard(Effect.gen(function*() {
-  const sink = yield* IcebergSink
-  yield* sink.ensureTable(tables.trades)
-  yield* sink.ensureTable(tables.quotes)
-  yield* sink.append(TRADES, tradeColumns(trades))
-  yield* sink.append(QUOTES, quoteColumns(quotes))
-  schemas[TRADES.name] = dropped(tables.trades.schema)
-  schemas[QUOTES.name] = dropped(tables.quotes.schema)
-  yield* theirAppend(TRADES, schemas[TRADES.name]!, without(tradeColumns(laterTrades)))
-  yield* theirAppend(QUOTES, schemas[QUOTES.name]!, without(quoteColumns(laterQuotes)))
-}))
-
-const warehouse = Layer.mergeAll(filled, ReplayLayer.layer).pipe(
-  Layer.provideMerge(evolvingLakehouse(warehouseDir(), (name) => schemas[name]))
-)
+const { laterQuotes, laterTrades, quotes, trades, warehouse } = evolvedBy(dropped, without)
 
 layer(warehouse, { timeout: 60_000, excludeTestServices: true })("ReplayEngine: columns another engine dropped", (it) => {
   it.effect("replay as null; the other columns as written", () =>
