@@ -6,7 +6,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { TableFileError } from "../domain/iceberg/errors.ts"
-import type { InvalidQuery } from "../domain/query/errors.ts"
+import type { InvalidQuery, MissingColumn } from "../domain/query/errors.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
 import type { EpochMicros } from "../domain/time.ts"
 import type { DuckDbError } from "../layers/duckdb/DuckDb.ts"
@@ -248,7 +248,7 @@ export interface InstrumentsRequest extends ReadOptions {
   readonly symbols?: ReadonlyArray<string>
 }
 
-export type QueryError = InvalidQuery | ScanError | DuckDbError | TableFileError | CatalogError
+export type QueryError = InvalidQuery | ScanError | DuckDbError | TableFileError | CatalogError | MissingColumn
 
 export class QueryEngine extends Context.Service<QueryEngine, {
   trades(request: RowsRequest): Effect.Effect<Page<MarketRow>, QueryError>

@@ -38,7 +38,7 @@ const problemOf = {
   415: problem(415, "The body is not JSON (Content-Type: application/json)"),
   429: problem(429, "Rate limit exceeded (see Retry-After)"),
   500: problem(500, "Internal error (no details are ever returned)"),
-  501: problem(501, "The table uses an Iceberg format version or feature K2 does not read (unsupported_table)"),
+  501: problem(501, "The table uses an Iceberg format version or feature K2 does not read, or another engine dropped or nulled a column the answer needs (unsupported_table)"),
   503: problem(503, "Not ready, the catalog unavailable (catalog_unavailable, with Retry-After), the query took longer than the server allows (query_timeout: a narrower read may answer), or spent most of that time waiting for a DuckDB connection (server_busy, with Retry-After), the SQL sandbox busy (sql_busy, with Retry-After) or unable to start (sql_unavailable), or every streaming slot taken by replays, CSV exports, Parquet and SQL answers (streams_busy, with Retry-After), or a read past DuckDB's memory limit (out_of_memory, with Retry-After)")
 }
 

@@ -72,6 +72,23 @@ export class ValueOverflow extends Schema.TaggedError<ValueOverflow>()("ValueOve
   }
 }
 
+/**
+ * A column an answer needs (a bar's exchange, its trades' price and quantity) NULL in rows it reads:
+ * another engine dropped K2's column (which then reads as null in every file, ADR-2) or wrote it
+ * NULL. No retry helps, and no answer without it would be true: HTTP 501 `unsupported_table`.
+ */
+export class MissingColumn extends Schema.TaggedError<MissingColumn>()("MissingColumn", {
+  /** The table, e.g. `market_data.trades`. */
+  table: Schema.String,
+  column: Schema.String,
+  /** What needs it, e.g. `bars`. */
+  need: Schema.String
+}) {
+  override get message() {
+    return `${this.table} has rows without ${this.column}, which ${this.need} need: another engine dropped the column or wrote it null`
+  }
+}
+
 /** A request refused, before any I/O but for TooManyRows and ValueOverflow; `reason` says which rule it broke. */
 export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", {
   reason: Schema.Union([InvertedRange, LimitOutOfRange, InvalidCursor, InvalidArgument, TooManyRows, ValueOverflow])

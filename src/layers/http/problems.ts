@@ -8,7 +8,7 @@ import type { HttpServerResponse } from "effect/http"
 import { BadParam } from "../../domain/api/params.ts"
 import { ReplayResumeMismatch } from "../../domain/api/replayResume.ts"
 import { TableFileError } from "../../domain/iceberg/errors.ts"
-import { InvalidQuery } from "../../domain/query/errors.ts"
+import { InvalidQuery, MissingColumn } from "../../domain/query/errors.ts"
 import { DuckDbError } from "../duckdb/DuckDb.ts"
 import { CatalogError } from "../../services/Catalog.ts"
 import { SnapshotNotFound, UnsupportedTableFeature } from "../../services/TableScanner.ts"
@@ -72,6 +72,8 @@ const toProblem = (error: unknown, correlationId: string) => {
   }
   // A table another engine took where K2 does not follow (a feature, format version 3): no retry helps.
   if (error instanceof UnsupportedTableFeature) return problem(501, "unsupported_table", `${error.table} uses ${error.feature}, which K2 does not read`, correlationId)
+  // A column an answer needs that another engine dropped or nulled (its message names the table and column): no retry helps either.
+  if (error instanceof MissingColumn) return problem(501, "unsupported_table", error.message, correlationId)
   const fileError = error instanceof CatalogError && error.reason._tag === "TableFileError" ? error.reason : error
   if (fileError instanceof TableFileError && fileError.reason._tag === "UnsupportedFormatVersion") {
     const { table, formatVersion } = fileError.reason

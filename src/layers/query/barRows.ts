@@ -62,9 +62,25 @@ export const notionalOverflow = (what: string, advice: string) => <A, E, R>(self
     () => invalid(new ValueOverflow({ what: `the notional (sum of price x quantity) of ${what}`, advice }))
   ))
 
-/** Aggregates of non-empty groups over required columns are never NULL: a NULL is a bug, not a value. */
-export const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, rows: number, name: string): C => {
-  if (c.valid !== null) for (let r = 0; r < rows; r++) if (isNull(c.valid, r)) throw new Error(`query: NULL ${name}`)
+/**
+ * Thrown by a reader of an answer that finds NULL where K2's column `column` (the table's, which the
+ * answer's `name` is of) is required: another engine dropped it (it then reads as null, ADR-2) or
+ * wrote it null. The engine (engine.ts `refusingNulls`) makes it the MissingColumn it is.
+ */
+export class NullColumn extends Error {
+  readonly column: string
+  constructor(column: string, name: string) {
+    super(`query: NULL ${name}`)
+    this.column = column
+  }
+}
+
+/**
+ * Aggregates of non-empty groups over required columns are never NULL but where another engine
+ * dropped or nulled `column` (`name` by default): a NullColumn.
+ */
+export const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, rows: number, name: string, column = name): C => {
+  if (c.valid !== null) for (let r = 0; r < rows; r++) if (isNull(c.valid, r)) throw new NullColumn(column, name)
   return c
 }
 
@@ -72,17 +88,18 @@ export const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, r
 /** The symbol and OHLCV columns of a bars or summary answer (sql.ts): every group has a trade. */
 const ohlcvColumns = (chunk: Chunk) => {
   const rows = chunk.rowCount
-  const column = <C extends { readonly valid: Uint8Array | null }>(read: (vector: DuckDBVector) => C, name: string) =>
-    nonNull(read(chunk.column(name)), rows, name)
+  // Each with the trades' column it is of (notional: price x quantity, both checked before it).
+  const column = <C extends { readonly valid: Uint8Array | null }>(read: (vector: DuckDBVector) => C, name: string, of = name) =>
+    nonNull(read(chunk.column(name)), rows, name, of)
   return {
     symbol: column(texts, "symbol"),
-    open: column(decimals8, "open"),
-    high: column(decimals8, "high"),
-    low: column(decimals8, "low"),
-    close: column(decimals8, "close"),
-    volume: column(decimals128, "volume"),
+    open: column(decimals8, "open", "price"),
+    high: column(decimals8, "high", "price"),
+    low: column(decimals8, "low", "price"),
+    close: column(decimals8, "close", "price"),
+    volume: column(decimals128, "volume", "quantity"),
     tradeCount: doubles(chunk.column("trade_count")),
-    notional: column(decimals128, "notional")
+    notional: column(decimals128, "notional", "price")
   }
 }
 
@@ -142,7 +159,8 @@ export const barsOf = (chunk: Chunk, out: Array<Bar>) => {
 export const summariesOf = (chunk: Chunk, out: Array<DailySummary>) => {
   const c = ohlcvColumns(chunk)
   const names = new Interned()
-  const exchange = texts(chunk.column("exchange"))
+  // Not NULL either: a summary answered an exchange "" where another engine had dropped it.
+  const exchange = nonNull(texts(chunk.column("exchange")), chunk.rowCount, "exchange")
   const tradingDay = texts(chunk.column("trading_day"))
   const firstTs = doubles(chunk.column("first_ts"))
   const lastTs = doubles(chunk.column("last_ts"))

@@ -8,12 +8,12 @@
 import type { DuckDBConnection, DuckDBValue } from "@duckdb/node-api"
 import { Effect, Layer } from "effect"
 import { noSnapshotAt, snapshotAsOf } from "../../domain/iceberg/metadata.ts"
-import { InvalidCursor, invalid, InvertedRange, TooManyRows } from "../../domain/query/errors.ts"
+import { InvalidCursor, invalid, InvertedRange, MissingColumn, TooManyRows } from "../../domain/query/errors.ts"
 import { checkDate, checkSymbols } from "../../domain/query/validate.ts"
 import { defaultExchangeZones, zonesFingerprint } from "../../domain/sequence/calendar.ts"
 import { exchangeZonesFromConfig } from "../exchangeZones.ts"
 import { identifierOf, type TableName, tables } from "../../domain/tables.ts"
-import { Catalog } from "../../services/Catalog.ts"
+import { Catalog, showIdentifier } from "../../services/Catalog.ts"
 import {
   type Bar,
   type DailySummary,
@@ -37,7 +37,7 @@ import { doubles } from "../duckdb/vectors.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { answer, num, timed } from "./answers.ts"
 import { barsSql, checkBars, dailySummarySql, quoteBarsSql } from "./barQueries.ts"
-import { barsOf, notionalOverflow, summariesOf } from "./barRows.ts"
+import { barsOf, notionalOverflow, NullColumn, summariesOf } from "./barRows.ts"
 import { checkRowsRequest, rowsPageReader, rowsPageSql } from "./marketRows.ts"
 import { pinnedBy, readCursor } from "./paging.ts"
 import { quoteBarsOf } from "./quoteBarRows.ts"
@@ -115,6 +115,32 @@ export const layer = (options: QueryEngineOptions = {}) =>
         return onPlanned(plans, (connection) => readChunks(connection, sql, values, (chunk) => convert(chunk, out))).pipe(Effect.as(out))
       })
 
+    /**
+     * `read` with `convert`, a NULL it finds in a column `need` requires (barRows.ts NullColumn: another
+     * engine dropped or nulled it) refused as the MissingColumn it is: it was a DuckDbError, a 500.
+     */
+    const refusingNulls = <A, X, E, R>(
+      p: ScanPlan,
+      need: string,
+      convert: (chunk: Chunk, out: Array<A>) => void,
+      read: (convert: (chunk: Chunk, out: Array<A>) => void) => Effect.Effect<X, E, R>
+    ): Effect.Effect<X, E | MissingColumn, R> =>
+      Effect.suspend(() => {
+        let missing: string | undefined = undefined // one per run of the effect
+        const checked = (chunk: Chunk, out: Array<A>) => {
+          try {
+            convert(chunk, out)
+          } catch (e) {
+            if (e instanceof NullColumn) missing = e.column
+            throw e
+          }
+        }
+        return read(checked).pipe(Effect.catchIf(
+          (_: E) => missing !== undefined,
+          () => Effect.fail(new MissingColumn({ table: showIdentifier(p.table), column: missing!, need }))
+        ))
+      })
+
     // --- trades and quotes ----------------------------------------------------------------
 
     const rows = (table: MarketTable) =>
@@ -187,7 +213,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<Bar>, p }
         const params = new Params()
         const sql = barsSql(params, p, range, symbols, interval)
-        return { rows: yield* collectBars(p, params, sql, request.maxBars, barsOf).pipe(notionalOverflow("a bar", "choose a finer interval")), p }
+        const rows = yield* refusingNulls(p, "bars", barsOf, (convert) => collectBars(p, params, sql, request.maxBars, convert))
+          .pipe(notionalOverflow("a bar", "choose a finer interval"))
+        return { rows, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -205,7 +233,9 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0) return { rows: [] as Array<DailySummary>, p }
         const params = new Params()
         const sql = dailySummarySql(params, p, from, to, symbols, { first, last, zones, defaultZone })
-        return { rows: yield* collect([p], sql, params.values, summariesOf).pipe(notionalOverflow("a day", "no answer holds that day's summary exactly")), p }
+        const rows = yield* refusingNulls(p, "daily summaries", summariesOf, (convert) => collect([p], sql, params.values, convert))
+          .pipe(notionalOverflow("a day", "no answer holds that day's summary exactly"))
+        return { rows, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
@@ -217,7 +247,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<QuoteBar>, p }
         const params = new Params()
         const sql = quoteBarsSql(params, p, range, symbols, interval)
-        return { rows: yield* collectBars(p, params, sql, request.maxBars, quoteBarsOf), p }
+        return { rows: yield* refusingNulls(p, "quote bars", quoteBarsOf, (convert) => collectBars(p, params, sql, request.maxBars, convert)), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })
