@@ -23,16 +23,21 @@ export const resolveEachBranch = (reader: avro.Type, writer: avro.Type): avro.Re
     const branches = (w as { readonly types?: ReadonlyArray<avro.Type> }).types
     if (!avro.Type.isType(w, "union") || branches === undefined) return whole.call(this, w, opts)
     let readable = false
-    const resolvers = branches.map((branch): BranchResolver => {
+    const resolvers = branches.map((branch, i): BranchResolver => {
       try {
         const r = this.createResolver(branch, opts) as unknown as BranchResolver
         readable = true
         return r
       } catch (e) {
-        const why = e instanceof Error ? e.message : String(e)
+        // avsc's TypeError (a null branch read as a record: "Cannot read properties of
+        // undefined") says nothing of the value; its other errors say which types differ.
+        const why = e instanceof TypeError ? "" : `: ${e instanceof Error ? e.message : String(e)}`
+        const what = `written in union branch ${i} (${JSON.stringify(branch.branchName)}), which ours (${
+          JSON.stringify(this.branchName)
+        }) cannot read${why}`
         return {
           _read: () => {
-            throw new Malformed(`written in a union branch ours cannot read: ${why}`)
+            throw new Malformed(what)
           }
         }
       }

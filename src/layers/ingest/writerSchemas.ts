@@ -4,10 +4,10 @@
  * from the registry, has been taught to the codec, resolved to our reader schema.
  *
  * Each id is fetched once: a schema learned stays in the codec, and an id that cannot be used
- * (the registry has none, not one of our records, or not resolvable to ours) is remembered with
- * why, so its records go to the DLQ as UnknownSchemaId with that reason without asking again. A
- * registry that cannot be reached is waited out (capped, jittered backoff, about 16 s), then
- * `learn` fails, retryable: nothing is dead-lettered for it.
+ * (the registry has none, not one of our records nor a union holding one, or not resolvable to
+ * ours) is remembered with why, so its records go to the DLQ as UnknownSchemaId with that reason
+ * without asking again. A registry that cannot be reached is waited out (capped, jittered
+ * backoff, about 16 s), then `learn` fails, retryable: nothing is dead-lettered for it.
  */
 import { Effect, Semaphore } from "effect"
 import type { WireCodec } from "../../domain/avro/codec.ts"
@@ -43,6 +43,28 @@ const fullNameOf = (schema: object): string | undefined => {
   return name.includes(".") || typeof namespace !== "string" || namespace === "" ? name : `${namespace}.${name}`
 }
 
+/**
+ * The kind a registry's schema is read as, with the full name of its record, or why it cannot be.
+ * A union (a nullable value's ["null", Trade], as Confluent producers of one register it) is read
+ * as the one record of ours among its branches: the Avro spec resolves a writer union against a
+ * reader record by the branch each value was written in, so its records read and a value in
+ * another branch (a null) is Undecodable alone (unionResolver.ts). One schema id reads as one kind.
+ */
+const kindOf = (schema: object): { readonly kind: MessageKind; readonly name: string } | string => {
+  const union = Array.isArray(schema)
+  const ours: Array<{ readonly kind: MessageKind; readonly name: string }> = []
+  for (const branch of union ? schema as ReadonlyArray<object> : [schema]) {
+    const name = fullNameOf(branch)
+    const kind = name === undefined ? undefined : KIND_OF_RECORD[name.slice(name.lastIndexOf(".") + 1)]
+    if (kind !== undefined) ours.push({ kind, name: name! })
+  }
+  if (ours.length === 1) return ours[0]!
+  if (!union) return `the registry's schema is ${fullNameOf(schema) ?? "not a named record"}, not a Trade, Quote or Instrument`
+  return ours.length === 0
+    ? "the registry's schema is a union holding no Trade, Quote or Instrument record"
+    : `the registry's schema is a union holding ${ours.map((o) => o.name).join(" and ")}: a schema id reads as one kind`
+}
+
 export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
   const refused = new Map<number, string>()
   // One lookup at a time: partitions meeting the same new id wait for the first to learn it.
@@ -62,11 +84,10 @@ export const make = (codec: WireCodec, resolveSchema: ResolveSchema) => {
       (e) => Effect.as(refuse(id, e.message), undefined)
     )
     if (found === undefined) return
-    const name = fullNameOf(found)
-    const kind = name === undefined ? undefined : KIND_OF_RECORD[name.slice(name.lastIndexOf(".") + 1)]
-    if (kind === undefined) {
-      return yield* refuse(id, `the registry's schema is ${name ?? "not a named record"}, not a Trade, Quote or Instrument`)
-    }
+    const ours = kindOf(found)
+    if (typeof ours === "string") return yield* refuse(id, ours)
+    const { kind } = ours
+    const name = Array.isArray(found) ? `union holding ${ours.name}` : ours.name
     try {
       codec.addWriterSchema(id, kind, found)
       yield* Effect.logInfo(`schema id ${id} (${name}) learned from the registry`)

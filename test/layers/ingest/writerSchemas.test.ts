@@ -10,7 +10,7 @@ import { Effect, Fiber } from "effect"
 import { unscaledToBytes } from "../../../src/domain/avro/binary.ts"
 import { avroTypeOf } from "../../../src/domain/avro/avscTypes.ts"
 import { makeWireCodec } from "../../../src/domain/avro/codec.ts"
-import { tradeSchema } from "../../../src/domain/avro/schemas.ts"
+import { quoteSchema, tradeSchema } from "../../../src/domain/avro/schemas.ts"
 import { toUnscaled } from "../../../src/domain/decimal.ts"
 import type { TradeRow } from "../../../src/domain/rows.ts"
 import { dlqTopicName, Header, topicSpecs } from "../../../src/domain/wire.ts"
@@ -45,8 +45,24 @@ const RESCALED = withFields(tradeSchema.fields.map((f) =>
 /** No price, which ours needs (no default). */
 const PRICELESS = withFields(tradeSchema.fields.filter((f) => f.name !== "price"))
 
-const ID = { own: 1, newer: 10, older: 11, rescaled: 12, priceless: 13, missing: 99 } as const
-const SCHEMAS: Record<number, object> = { [ID.newer]: NEWER, [ID.older]: OLDER, [ID.rescaled]: RESCALED, [ID.priceless]: PRICELESS }
+/** A nullable value, as Confluent producers of one register it: a union of null and the (vendor's) trade record. */
+const NULLABLE = ["null", { ...tradeSchema, namespace: "com.acme.md" }]
+
+const ID = { own: 1, newer: 10, older: 11, rescaled: 12, priceless: 13, nullable: 14, missing: 99 } as const
+const SCHEMAS: Record<number, object> = {
+  [ID.newer]: NEWER,
+  [ID.older]: OLDER,
+  [ID.rescaled]: RESCALED,
+  [ID.priceless]: PRICELESS,
+  [ID.nullable]: NULLABLE
+}
+
+/** A null written in the union `schema`, framed with `id`. */
+const framedNull = (id: number, schema: object): Uint8Array => {
+  const header = Buffer.alloc(5)
+  header.writeInt32BE(id, 1)
+  return Buffer.concat([header, avroTypeOf(schema).toBuffer(null)])
+}
 
 /** A trade in `schema`'s Avro binary, framed with `id`. */
 const framed = (id: number, schema: object, t: TradeRow): Uint8Array => {
@@ -77,8 +93,11 @@ const fixed8 = (d: TradeRow["price"]) => {
   return `${u / 100_000_000n}.${(u % 100_000_000n).toString().padStart(8, "0")}`
 }
 
-/** Publishes `ids[i]`-framed trades to TRADES, then ingests until every one is written or dead-lettered. */
-const scenario = (ids: ReadonlyArray<number>, resolveSchema: ResolveSchema | undefined) =>
+/**
+ * Publishes `ids[i]`-framed trades to TRADES (a null of the id's union at the positions `nulls`),
+ * then ingests until every one is written or dead-lettered.
+ */
+const scenario = (ids: ReadonlyArray<number>, resolveSchema: ResolveSchema | undefined, nulls: ReadonlyArray<number> = []) =>
   Effect.gen(function*() {
     const broker = new KafkaMemory.MemoryBroker()
     // Small batches: the ids recur across several of them.
@@ -96,7 +115,11 @@ const scenario = (ids: ReadonlyArray<number>, resolveSchema: ResolveSchema | und
       yield* (yield* KafkaSink).send(trades.map((t, i) => ({
         topic: TRADES,
         key: t.symbol,
-        value: ids[i] === ID.own ? codec.encodeTrade(t) : framed(ids[i]!, SCHEMAS[ids[i]!] ?? tradeSchema, t)
+        value: ids[i] === ID.own
+          ? codec.encodeTrade(t)
+          : nulls.includes(i)
+          ? framedNull(ids[i]!, SCHEMAS[ids[i]!]!)
+          : framed(ids[i]!, SCHEMAS[ids[i]!] ?? tradeSchema, t)
       })))
     }).pipe(Effect.provide(kafka))
 
@@ -197,6 +220,53 @@ describe("writer schemas learned from the registry at ingest", () => {
       assert.strictEqual(learner.refusal(42), undefined)
       const decoded = codec.decode(value)
       assert.isTrue(decoded._tag === "Success" && decoded.success.kind === "trade" && decoded.success.value.trade_id === t.trade_id)
+    }))
+
+  it.live("a nullable writer schema ([\"null\", Trade]) is learned: its trades land, a null is dead-lettered saying so", () =>
+    Effect.gen(function*() {
+      // Refused as "not a named record", every record of the producer was dead-lettered. The Avro
+      // spec resolves a writer union against our record by the branch written.
+      const ids = [ID.own, ID.nullable, ID.nullable, ID.nullable, ID.own]
+      const calls: Array<number> = []
+      const resolveSchema: ResolveSchema = (id) => Effect.sync(() => (calls.push(id), SCHEMAS[id]!))
+      const { progress, trades, landed, dead } = yield* scenario(ids, resolveSchema, [2])
+      assert.deepStrictEqual(
+        landed.map((r) => [r.at, r.trade_id, r.price]),
+        [0, 1, 3, 4].map((at) => [at, trades[at]!.trade_id, fixed8(trades[at]!.price)])
+      )
+      assert.deepStrictEqual(dead, [{
+        at: 2,
+        reason: "Undecodable",
+        detail: `undecodable Avro body (schema id ${ID.nullable}): written in union branch 0 ("null"), which ours ("k2.Trade") cannot read`
+      }])
+      assert.strictEqual(progress.deadLettered, 1)
+      assert.deepStrictEqual(calls, [ID.nullable])
+    }), 60_000)
+
+  it.effect("a union writer schema is learned as the one kind of ours it holds; none, or two, is refused with why", () =>
+    Effect.gen(function*() {
+      const codec = makeWireCodec()
+      const unions: Record<number, object> = {
+        40: [{ ...tradeSchema, namespace: "com.acme" }, "null"],
+        41: ["null", "string"],
+        42: ["null", tradeSchema, quoteSchema],
+        43: ["null", { type: "record", name: "Execution", fields: [] }]
+      }
+      const learner = WriterSchemas.make(codec, (id) => Effect.succeed(unions[id]!))
+      const t = makeTrades({ count: 1, symbols: ["BHP"] })[0]!
+      const record = (value: Uint8Array) => ({ offset: 0n, key: null, value, headers: {} }) as unknown as KafkaRecord
+      const values = [framed(40, unions[40]!, t), framedNull(41, unions[41]!), framedNull(42, unions[42]!), framedNull(43, unions[43]!)]
+      yield* learner.learn(values.map(record), 0n)
+      assert.strictEqual(learner.refusal(40), undefined)
+      const decoded = codec.decode(values[0]!)
+      assert.isTrue(decoded._tag === "Success" && decoded.success.kind === "trade" && decoded.success.value.trade_id === t.trade_id)
+      const nulled = codec.decode(framedNull(40, unions[40]!))
+      assert.isTrue(nulled._tag === "Failure" && nulled.failure._tag === "Undecodable")
+      assert.include(nulled._tag === "Failure" ? nulled.failure.message : "", `union branch 1 ("null")`)
+      assert.strictEqual(learner.refusal(41), "the registry's schema is a union holding no Trade, Quote or Instrument record")
+      assert.strictEqual(learner.refusal(42), "the registry's schema is a union holding k2.Trade and k2.Quote: a schema id reads as one kind")
+      assert.strictEqual(learner.refusal(43), "the registry's schema is a union holding no Trade, Quote or Instrument record")
+      assert.isFalse(codec.knows(41) || codec.knows(42) || codec.knows(43))
     }))
 
   it.live("without a registry lookup, another version's id is poison as before", () =>

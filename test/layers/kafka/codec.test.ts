@@ -363,6 +363,45 @@ describe("wire codec", () => {
   })
 })
 
+describe("a nullable writer schema (a union of null and our record)", () => {
+  // Confluent producers of nullable values register ["null", record]. The Avro spec resolves a
+  // writer union against a reader record by the branch written: a record reads as ours, a null
+  // is an error for that value alone.
+  const nullable = ["null", { ...tradeSchema, namespace: "com.acme.md" }]
+  const framed = (id: number, value: unknown) => Buffer.concat([Buffer.from([0, 0, 0, 0, id]), avroTypeOf(nullable).toBuffer(value)])
+
+  it("reads the records written in the record branch as trades", () => {
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", nullable)
+    const t = ok(c.decode(framed(7, {
+      ...trade,
+      exchange_timestamp: BigInt(trade.exchange_timestamp),
+      price: unscaledToBytes(toUnscaled(trade.price)!),
+      quantity: unscaledToBytes(toUnscaled(trade.quantity)!)
+    }))).value as Trade
+    assert.strictEqual(t.trade_id, trade.trade_id)
+    assert.strictEqual(t.exchange_timestamp, trade.exchange_timestamp)
+    assert.strictEqual(t.source_sequence, trade.source_sequence)
+    sameDecimal(t.price, trade.price)
+    sameDecimal(t.quantity, trade.quantity)
+  })
+
+  it("a null written in it is Undecodable, saying it is the null branch (not an avsc TypeError)", () => {
+    const c = makeWireCodec()
+    c.addWriterSchema(7, "trade", nullable)
+    const reason = poison(c.decode(framed(7, null)))
+    assert.strictEqual(reason._tag, "Undecodable")
+    assert.strictEqual(
+      reason.message,
+      `undecodable Avro body (schema id 7): written in union branch 0 ("null"), which ours ("k2.Trade") cannot read`
+    )
+    // A null quote likewise; the writer's record branch resolves as ours.
+    c.addWriterSchema(8, "quote", ["null", quoteSchema])
+    const q = poison(c.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 8]), avroTypeOf(["null", quoteSchema]).toBuffer(null)])))
+    assert.include(q.message, `written in union branch 0 ("null"), which ours ("k2.Quote") cannot read`)
+  })
+})
+
 describe("map keys named like Object.prototype members", () => {
   // Parsed, so "__proto__" is an own key like the others (a literal's would set the prototype).
   const odd: Record<string, string> = JSON.parse(
