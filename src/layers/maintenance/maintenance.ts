@@ -73,26 +73,49 @@ const DEFAULT_ORPHAN_GRACE_MS = 24 * 3_600_000
 /** The table property Iceberg's writers size their data files by (Java's default: 512 MiB; ADR-99). */
 const TARGET_FILE_SIZE_PROPERTY = "write.target-file-size-bytes"
 
+/** The largest value of the Java type Iceberg's PropertyUtil reads a property as (propertyAsInt, propertyAsLong). */
+const JAVA_MAX = { int: 2n ** 31n - 1n, long: 2n ** 63n - 1n } as const
+
 /**
- * The table's `write.target-file-size-bytes`, else K2's default (128 MiB). A value that is not a
- * positive whole number of bytes (Java's parseLong: no unit, no fraction; within 2^53 here) is
- * refused naming the table and the property: compacting by a guess at what was meant would write
- * a day as one huge file or as thousands of tiny ones.
+ * A numeric table property as Java's Iceberg reads it (PropertyUtil.propertyAsInt / propertyAsLong,
+ * i.e. Integer.parseInt / Long.parseLong): an optional sign, then digits, within the Java type; no
+ * space, unit, fraction, exponent or hex. K2 takes only a positive value. Unset: `fallback`. Anything
+ * else is refused naming the table, the property and the value. Past 2^53 the number read is inexact,
+ * which no age in milliseconds or size in bytes notices (Long.MAX_VALUE, Java's "never", stays never).
+ * Java would also take other scripts' digits (Character.digit); K2 refuses them, by name.
  */
-const targetFileSize = (identifier: TableIdentifier, m: TableMetadata): Effect.Effect<number, MaintenanceRefused> => {
-  const text = m.properties[TARGET_FILE_SIZE_PROPERTY]
-  if (text === undefined) return Effect.succeed(DEFAULT_TARGET_FILE_SIZE)
-  const value = /^\+?\d+$/.test(text) ? Number(text) : Number.NaN
-  return Number.isSafeInteger(value) && value > 0
-    ? Effect.succeed(value)
+const positiveProperty = (
+  identifier: TableIdentifier,
+  m: TableMetadata,
+  key: string,
+  type: keyof typeof JAVA_MAX,
+  fallback: number,
+  refusal: { readonly unit?: string; readonly then?: string } = {}
+): Effect.Effect<number, MaintenanceRefused> => {
+  const text = m.properties[key]
+  if (text === undefined) return Effect.succeed(fallback)
+  const value = /^[+-]?[0-9]+$/.test(text) ? BigInt(text) : undefined
+  return value !== undefined && value > 0n && value <= JAVA_MAX[type]
+    ? Effect.succeed(Number(value))
     : Effect.fail(
       new MaintenanceRefused({
         table: showIdentifier(identifier),
-        detail: `table property ${TARGET_FILE_SIZE_PROPERTY} is not a positive whole number of bytes: ${JSON.stringify(text)}; ` +
-          `nothing compacted (set it to a size such as 134217728, remove it for the default, or give --target-file-size-mb)`
+        detail: `table property ${key} is not a positive whole number${refusal.unit ?? ""} ` +
+          `(as Java's Iceberg reads it: digits, an optional +, at most ${JAVA_MAX[type]}): ${JSON.stringify(text)}${refusal.then ?? ""}`
       })
     )
 }
+
+/**
+ * The table's `write.target-file-size-bytes`, else K2's default (128 MiB), read as Java's writers read
+ * it (`positiveProperty`: no unit, no fraction): compacting by a guess at what was meant would write
+ * a day as one huge file or as thousands of tiny ones.
+ */
+const targetFileSize = (identifier: TableIdentifier, m: TableMetadata): Effect.Effect<number, MaintenanceRefused> =>
+  positiveProperty(identifier, m, TARGET_FILE_SIZE_PROPERTY, "long", DEFAULT_TARGET_FILE_SIZE, {
+    unit: " of bytes",
+    then: "; nothing compacted (set it to a size such as 134217728, remove it for the default, or give --target-file-size-mb)"
+  })
 
 /** Marks maintenance snapshots in their summary. */
 const MAINTENANCE_KEY = "k2.maintenance"
@@ -147,6 +170,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     maxAttempts: options.maxCommitAttempts ?? 30
   }
 
+  // A metadata.json's length (0 when it cannot be read), for the expiry report. FileIO has no stat, and
+  // `list` is no cheaper: it stats every file under the directory, one after another (`walk`), and the
+  // metadata directory of a table whose metadata.json is large (a day of one-second commits, ADR-77)
+  // holds a manifest list and a manifest per snapshot besides. A file never changes once written, so
+  // one location is read once (`expireSnapshots`).
   const sizeOf = (location: string) =>
     files.read(location).pipe(Effect.map((b) => b.length), Effect.orElseSucceed(() => 0))
 
@@ -347,19 +375,9 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
     const attempt = Effect.gen(function*() {
       const base = yield* catalog.loadTable(identifier)
       const m = base.metadata
-      // As in every Iceberg engine, the table's history.expire.* properties are the defaults.
-      const setting = (key: string, fallback: number) => {
-        const text = m.properties[key]
-        if (text === undefined) return Effect.succeed(fallback)
-        return /^\d+$/.test(text) && Number(text) > 0
-          ? Effect.succeed(Number(text))
-          : Effect.fail(
-            new MaintenanceRefused({
-              table: showIdentifier(identifier),
-              detail: `table property ${key} is not a positive whole number: ${JSON.stringify(text)}`
-            })
-          )
-      }
+      // As in every Iceberg engine, the table's history.expire.* properties are the defaults, read
+      // as Java's RemoveSnapshots reads them (min-snapshots-to-keep an int, the ages longs).
+      const setting = (key: string, type: keyof typeof JAVA_MAX, fallback: number) => positiveProperty(identifier, m, key, type, fallback)
       // A marker that does not decode is refused, not planned around: expiry would keep only the
       // chain to an older readable one, or none, and that snapshot is what a rollback repairs it with.
       for (const group of markerGroups(m)) {
@@ -367,11 +385,11 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
         if (Result.isFailure(read)) return yield* read.failure
       }
       const plan = planExpiry(m, {
-        maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? (yield* setting("history.expire.max-snapshot-age-ms", DEFAULT_MAX_SNAPSHOT_AGE_MS)),
-        retainLast: expireOptions.retainLast ?? (yield* setting("history.expire.min-snapshots-to-keep", 1)),
+        maxSnapshotAgeMs: expireOptions.maxSnapshotAgeMs ?? (yield* setting("history.expire.max-snapshot-age-ms", "long", DEFAULT_MAX_SNAPSHOT_AGE_MS)),
+        retainLast: expireOptions.retainLast ?? (yield* setting("history.expire.min-snapshots-to-keep", "int", 1)),
         nowMs: expireOptions.nowMs ?? (yield* Clock.currentTimeMillis),
         // Unset, as in Java: refs never age out.
-        maxRefAgeMs: yield* setting("history.expire.max-ref-age-ms", Number.POSITIVE_INFINITY)
+        maxRefAgeMs: yield* setting("history.expire.max-ref-age-ms", "long", Number.POSITIVE_INFINITY)
       })
       for (const id of plan.expire) planned.add(id)
       for (const ref of plan.expiredRefs) plannedRefs.add(ref)
@@ -404,7 +422,8 @@ export const make = Effect.fnUntraced(function*(options: MaintenanceLayerOptions
       refsRemoved: [...plannedRefs].filter((ref) => table.metadata.refs[ref] === undefined),
       markers: plan.markers,
       metadataBytesBefore,
-      metadataBytesAfter: yield* sizeOf(table.metadataLocation)
+      // Nothing committed meanwhile (nothing to expire on a quiet table): the same file, not read again.
+      metadataBytesAfter: table.metadataLocation === first.metadataLocation ? metadataBytesBefore : yield* sizeOf(table.metadataLocation)
     }
     return result
   })
