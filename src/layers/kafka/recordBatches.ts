@@ -82,9 +82,11 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`
  * A fetched batch that is not what it says: its length cannot hold a record batch's header (49
  * bytes after the length; read on, the position would step back or stand still: the reader looped
  * for ever), or its CRC-32C does not match its bytes (damaged on disk or on the way), or, its CRC
- * true, its (decompressed) bytes do not hold the records it counts, or a record's key, value or
- * headers run past its own length (`records`: as its producer wrote it, or as K2's decoder of its
- * codec read it). Not retriable: the broker serves the same bytes
+ * true, its (decompressed) bytes do not hold the records it counts, or hold bytes after them, or a
+ * record's key, value or headers run past its own length or end short of it, or a transaction
+ * marker's key is not one (under 4 bytes, null, a negative version) (`records`, where Java's consumer
+ * refuses it too: as its producer wrote it, or as K2's decoder of its codec read it). A control
+ * batch's records are read with the same checks. Not retriable: the broker serves the same bytes
  * again; the message says what to do.
  */
 export class KafkaBatchCorrupt extends Error {
@@ -298,15 +300,14 @@ export const readRecordBatches = (
       at = 0
     }
     cur.reset(data, at)
+    // The records' bytes end here: uncompressed, they are a view of the fetch, the next batch after them.
+    const dataEnd = codec !== 0 ? data.length : end
     if (control) {
-      // A marker's key: version (int16), type (int16).
-      if (count > 0) {
-        cur.varint() // length
-        cur.pos++ // attributes
-        cur.varlongNumber() // timestamp delta (the cursor moves past it, exact or not)
-        cur.varint() // offset delta
-        const k = cur.varint()
-        if (k >= 4 && data.readInt16BE(cur.pos + 2) === CONTROL_ABORT) abortedProducers.delete(buf.readBigInt64BE(pos + 43))
+      try {
+        if (markerType(cur, data, dataEnd, count) === CONTROL_ABORT) abortedProducers.delete(buf.readBigInt64BE(pos + 43))
+      } catch (e) {
+        if (e instanceof RangeError) throw KafkaBatchCorrupt.records(`${topic} partition ${partition}`, firstOffset, count, e.message, last + 1n)
+        throw e
       }
       pos = end
       continue
@@ -316,8 +317,6 @@ export const readRecordBatches = (
     const firstExact = Number.isSafeInteger(firstNumber)
     const firstTimestamp = int64Number(buf, pos + 27)
     const maxTimestamp = logAppend ? Number(buf.readBigInt64BE(pos + 35)) : 0
-    // The records' bytes end here: uncompressed, they are a view of the fetch, the next batch after them.
-    const dataEnd = codec !== 0 ? data.length : end
     try {
       for (let i = 0; i < count; i++) {
         const length = cur.varint()
@@ -378,7 +377,9 @@ export const readRecordBatches = (
         } else {
           if (headBuf === undefined || hLen !== headLen || !sameRange(data, hAt, headBuf, headAt, hLen)) {
             const decoded = decodeHeaderBlock(cur, data)
-            if (cur.pos > recordEnd) throw new RangeError(`record ${i}'s headers end past the record`)
+            // Past the record, or short of its end (bytes after the headers, Java's "Invalid record size"): a
+            // block equal to the previous record's, not decoded again, ends at its record's end as that one did.
+            if (cur.pos !== recordEnd) throw headersNotRecordEnd(i, cur.pos, recordEnd)
             headers = decoded.headers
             headerBytes = decoded.bytes
             headBuf = data
@@ -402,6 +403,9 @@ export const readRecordBatches = (
             : { ...record, ...(recKeyBytes === undefined ? {} : { keyBytes: recKeyBytes }), ...(recHeaderBytes === undefined ? {} : { headerBytes: recHeaderBytes }) }
         )
       }
+      // Bytes after the records it counts (Java's DefaultRecordBatch: "records still remaining"); a batch counting
+      // none is not read, as Java's iterator reads none of it.
+      if (count > 0 && cur.pos !== dataEnd) throw spareAfterRecords(count, cur.pos, dataEnd)
     } catch (e) {
       // Read past the records (a varint, a record's length): named, not a bare RangeError.
       if (e instanceof RangeError) throw KafkaBatchCorrupt.records(`${topic} partition ${partition}`, firstOffset, count, e.message, last + 1n)
@@ -410,6 +414,46 @@ export const readRecordBatches = (
     pos = end
   }
   return { records, next }
+}
+
+const headersNotRecordEnd = (i: number, at: number, recordEnd: number): RangeError =>
+  new RangeError(at > recordEnd ? `record ${i}'s headers end past the record` : `record ${i} has ${recordEnd - at} bytes after its headers`)
+const spareAfterRecords = (count: number, at: number, dataEnd: number): RangeError =>
+  new RangeError(`${dataEnd - at} bytes after its ${count} records`)
+
+/**
+ * A control batch's records at the cursor, read as any batch's are (Java's consumer reads them all,
+ * DefaultRecord's checks and DefaultRecordBatch's), and the type of its transaction marker: its first
+ * record's key is version (int16, not negative), type (int16), as Java's `ControlRecordType.parse`
+ * reads it (a key shorter, or null, fails there). Undefined for a batch counting no record; throws
+ * a RangeError saying what is wrong.
+ */
+const markerType = (cur: Cursor, data: Buffer, dataEnd: number, count: number): number | undefined => {
+  let type: number | undefined
+  for (let i = 0; i < count; i++) {
+    const length = cur.varint()
+    const recordEnd = cur.pos + length
+    if (length < 0 || recordEnd > dataEnd) throw new RangeError(`record ${i} ends past the batch's records`)
+    cur.pos++ // attributes
+    cur.varlongNumber() // timestamp delta (the cursor moves past it, exact or not)
+    cur.varint() // offset delta
+    const kLen = cur.varint()
+    const kAt = cur.pos
+    if (kLen > 0) cur.pos += kLen
+    const vLen = cur.varint()
+    if (vLen > 0) cur.pos += vLen
+    if (cur.pos > recordEnd) throw new RangeError(`record ${i}'s key or value ends past the record`)
+    decodeHeaderBlock(cur, data)
+    if (cur.pos !== recordEnd) throw headersNotRecordEnd(i, cur.pos, recordEnd)
+    if (i === 0) {
+      if (kLen < 4) throw new RangeError(`its transaction marker's key is ${kLen < 0 ? "null" : `${kLen} bytes`}, not a marker's 4 (version, type)`)
+      const version = data.readInt16BE(kAt)
+      if (version < 0) throw new RangeError(`its transaction marker's key has version ${version}`)
+      type = data.readInt16BE(kAt + 2)
+    }
+  }
+  if (count > 0 && cur.pos !== dataEnd) throw spareAfterRecords(count, cur.pos, dataEnd)
+  return type
 }
 
 /** firstTimestamp + delta, summed in numbers while exact. */

@@ -348,6 +348,77 @@ describe("readRecordBatches, records at the format's edges", () => {
     }
   })
 
+  /** `buf`'s count set to `count`, its CRC true again: the producer (or a decoder) wrote it so. */
+  const counting = (buf: Buffer, count: number) => {
+    buf.writeInt32BE(count, 57)
+    buf.writeUInt32BE(crc32c(buf, 21, buf.length), 17)
+    return buf
+  }
+  const corrupt = (fetched: Buffer, what: string, offset = 10n) => {
+    const e = failureOf(() => readRecordBatches(fetched, 0n, [], decompress, "t", 5))
+    assert.instanceOf(e, KafkaBatchCorrupt, `${what}: ${e.message}`)
+    assert.strictEqual((e as KafkaBatchCorrupt).reason, "records", what)
+    assert.strictEqual((e as KafkaBatchCorrupt).offset, offset, what)
+    assert.include(e.message, `in t partition 5, the batch at offset ${offset} counts`, what)
+    return e
+  }
+
+  it("fails a batch holding more records than it counts, as Java's DefaultRecordBatch does, rather than skip them", () => {
+    const records = [record({ offsetDelta: 0 }), record({ offsetDelta: 1 }), record({ offsetDelta: 2 })]
+    for (const compress of [false, true]) {
+      const b = rawBatch(10n, 2, compress ? [zlib.gzipSync(Buffer.concat(records))] : records, { attributes: compress ? 1 : 0 })
+      // Before: the first two records delivered, the third's bytes skipped without a word.
+      const e = corrupt(Buffer.concat([counting(b, 2), rawBatch(13n, 0, [record({ offsetDelta: 0 })])]), `compressed ${compress}`)
+      assert.include(e.message, `${records[2]!.length} bytes after its 2 records`)
+    }
+    // A batch counting no record is not read, as Java's iterator reads none of it.
+    assert.deepStrictEqual(read(counting(rawBatch(10n, 0, [record({ offsetDelta: 0 })]), 0)), { records: [], next: 11n })
+  })
+
+  it("fails a record with bytes left after its headers, as Java's DefaultRecord does (\"Invalid record size\")", () => {
+    /** A record whose length counts `spare` bytes after its headers. */
+    const spare = (headers: Array<[string, Buffer | null]>, extra: Buffer) => {
+      const r = record({ offsetDelta: 1, headers })
+      // Short records: their length is one byte.
+      const body = r.subarray(1)
+      return Buffer.concat([zz(body.length + extra.length), body, extra])
+    }
+    const cases: Array<[string, Array<[string, Buffer | null]>]> = [["no header", []], ["a header", [["h", Buffer.from("x")]]]]
+    for (const [what, headers] of cases) {
+      for (const extra of [Buffer.from([0]), Buffer.from([1, 2, 3])]) {
+        const first = record({ offsetDelta: 0, headers })
+        // Before: the record delivered, its spare bytes dropped.
+        const e = corrupt(rawBatch(10n, 1, [first, spare(headers, extra)]), `${what}, ${extra.length} spare`)
+        assert.include(e.message, `record 1 has ${extra.length} bytes after its headers`)
+      }
+    }
+  })
+
+  it("fails a transaction marker batch that is not what a marker is, as Java's consumer does", () => {
+    const marker = (key: Buffer | null) => record({ offsetDelta: 0, key })
+    const tx = rawBatch(9n, 0, [record({ offsetDelta: 0 })], { producerId: 7n, attributes: 0x10 })
+    const bad: Array<[string, Buffer, string]> = [
+      // Java's ControlRecordType.parse: "Invalid value size found for end control record key", a negative version.
+      ["a 2-byte key", rawBatch(10n, 0, [marker(Buffer.from([0, 0]))], { producerId: 7n, attributes: 0x30 }), "marker's key is 2 bytes"],
+      ["a null key", rawBatch(10n, 0, [marker(null)], { producerId: 7n, attributes: 0x30 }), "marker's key is null"],
+      ["a negative version", rawBatch(10n, 0, [marker(Buffer.from([0xff, 0xff, 0, 0]))], { producerId: 7n, attributes: 0x30 }), "version -1"],
+      // Its records read as any batch's are.
+      ["fewer records than counted", counting(rawBatch(10n, 0, [marker(Buffer.from([0, 0, 0, 0]))], { producerId: 7n, attributes: 0x30 }), 2), "record 1 ends past"],
+      ["more records than counted", counting(rawBatch(10n, 0, [marker(Buffer.from([0, 0, 0, 0])), marker(Buffer.from([0, 0, 0, 0]))], { producerId: 7n, attributes: 0x30 }), 1), "bytes after its 1 records"],
+      ["a key past its record", (() => {
+        const m = marker(Buffer.from([0, 0, 0, 0]))
+        // The key's length (at 4: length, attributes, timestamp and offset deltas before it) claims 4 bytes more.
+        m[4] = zz(8)[0]!
+        return rawBatch(10n, 0, [m], { producerId: 7n, attributes: 0x30 })
+      })(), "record 0's key or value ends past the record"]
+    ]
+    for (const [what, b, detail] of bad) {
+      // Before: a 2-byte or null key quietly not an abort marker, its other bytes and records not read: no error.
+      const e = corrupt(Buffer.concat([tx, b, rawBatch(11n, 0, [record({ offsetDelta: 0 })], { producerId: 7n, attributes: 0x10 })]), what)
+      assert.include(e.message, detail, what)
+    }
+  })
+
   it("drops a 10-byte varlong's bits past 64, as Java's ByteUtils.readVarlong does", () => {
     // 1 (zigzag 2), its tenth byte's bit 1 set: Java's `b << 63` keeps bit 0 of it only.
     const tsDelta = Buffer.from([0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02])
