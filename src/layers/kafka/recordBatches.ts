@@ -318,6 +318,7 @@ export const readRecordBatches = (
     const firstTimestamp = int64Number(buf, pos + 27)
     const maxTimestamp = logAppend ? Number(buf.readBigInt64BE(pos + 35)) : 0
     try {
+      if (count < 0) throw negativeCount("record", count)
       for (let i = 0; i < count; i++) {
         const length = cur.varint()
         const recordEnd = cur.pos + length
@@ -418,6 +419,8 @@ export const readRecordBatches = (
 
 const headersNotRecordEnd = (i: number, at: number, recordEnd: number): RangeError =>
   new RangeError(at > recordEnd ? `record ${i}'s headers end past the record` : `record ${i} has ${recordEnd - at} bytes after its headers`)
+/** A negative count of records or headers, which Java's consumer refuses ("Found invalid record count", "… number of record headers"). */
+const negativeCount = (what: "record" | "header", n: number): RangeError => new RangeError(`a ${what} count of ${n}`)
 const spareAfterRecords = (count: number, at: number, dataEnd: number): RangeError =>
   new RangeError(`${dataEnd - at} bytes after its ${count} records`)
 
@@ -430,6 +433,7 @@ const spareAfterRecords = (count: number, at: number, dataEnd: number): RangeErr
  */
 const markerType = (cur: Cursor, data: Buffer, dataEnd: number, count: number): number | undefined => {
   let type: number | undefined
+  if (count < 0) throw negativeCount("record", count)
   for (let i = 0; i < count; i++) {
     const length = cur.varint()
     const recordEnd = cur.pos + length
@@ -471,6 +475,7 @@ const timestampOf = (buf: Buffer, batchAt: number, first: number, delta: number 
  */
 const decodeHeaderBlock = (cur: Cursor, data: Buffer): { headers: Readonly<Record<string, string>>; bytes: Record<string, Uint8Array> | undefined } => {
   const n = cur.varint()
+  if (n < 0) throw negativeCount("header", n)
   const out: Record<string, string> = {}
   const raw: Array<readonly [string, number, number]> = []
   for (let i = 0; i < n; i++) {

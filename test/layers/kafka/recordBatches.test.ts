@@ -394,6 +394,16 @@ describe("readRecordBatches, records at the format's edges", () => {
     }
   })
 
+  it("fails a negative record count or header count, as Java's DefaultRecordBatch and DefaultRecord do", () => {
+    // Before: a batch counting -1 read as one of none, a header count of -1 as no headers.
+    const e = corrupt(counting(rawBatch(10n, 0, [record({ offsetDelta: 0 })]), -1), "record count -1")
+    assert.include(e.message, "a record count of -1")
+    const negativeHeaders = record({ offsetDelta: 1 })
+    negativeHeaders[negativeHeaders.length - 1] = 1 // the header count, zig-zag: -1
+    const h = corrupt(rawBatch(10n, 1, [record({ offsetDelta: 0 }), negativeHeaders]), "header count -1")
+    assert.include(h.message, "a header count of -1")
+  })
+
   it("fails a transaction marker batch that is not what a marker is, as Java's consumer does", () => {
     const marker = (key: Buffer | null) => record({ offsetDelta: 0, key })
     const tx = rawBatch(9n, 0, [record({ offsetDelta: 0 })], { producerId: 7n, attributes: 0x10 })
@@ -405,6 +415,7 @@ describe("readRecordBatches, records at the format's edges", () => {
       // Its records read as any batch's are.
       ["fewer records than counted", counting(rawBatch(10n, 0, [marker(Buffer.from([0, 0, 0, 0]))], { producerId: 7n, attributes: 0x30 }), 2), "record 1 ends past"],
       ["more records than counted", counting(rawBatch(10n, 0, [marker(Buffer.from([0, 0, 0, 0])), marker(Buffer.from([0, 0, 0, 0]))], { producerId: 7n, attributes: 0x30 }), 1), "bytes after its 1 records"],
+      ["a negative record count", counting(rawBatch(10n, 0, [marker(Buffer.from([0, 0, 0, 0]))], { producerId: 7n, attributes: 0x30 }), -1), "a record count of -1"],
       ["a key past its record", (() => {
         const m = marker(Buffer.from([0, 0, 0, 0]))
         // The key's length (at 4: length, attributes, timestamp and offset deltas before it) claims 4 bytes more.
