@@ -182,6 +182,13 @@ class Cursor {
     this.buf = buf
     this.pos = pos
   }
+  /** Where record `i`, whose length is read here, ends: within `dataEnd`, the end of the batch's records. */
+  recordEnd(i: number, dataEnd: number): number {
+    const length = this.varint()
+    const end = this.pos + length
+    if (length < 0 || end > dataEnd) throw new RangeError(`record ${i} ends past the batch's records`)
+    return end
+  }
   /** A zigzag varint of at most 32 bits. */
   varint(): number {
     const buf = this.buf
@@ -302,16 +309,6 @@ export const readRecordBatches = (
     cur.reset(data, at)
     // The records' bytes end here: uncompressed, they are a view of the fetch, the next batch after them.
     const dataEnd = codec !== 0 ? data.length : end
-    if (control) {
-      try {
-        if (markerType(cur, data, dataEnd, count) === CONTROL_ABORT) abortedProducers.delete(buf.readBigInt64BE(pos + 43))
-      } catch (e) {
-        if (e instanceof RangeError) throw KafkaBatchCorrupt.records(`${topic} partition ${partition}`, firstOffset, count, e.message, last + 1n)
-        throw e
-      }
-      pos = end
-      continue
-    }
     const logAppend = (attributes & LOG_APPEND_TIME) !== 0
     const firstNumber = int64Number(buf, pos)
     const firstExact = Number.isSafeInteger(firstNumber)
@@ -319,10 +316,11 @@ export const readRecordBatches = (
     const maxTimestamp = logAppend ? Number(buf.readBigInt64BE(pos + 35)) : 0
     try {
       if (count < 0) throw negativeCount("record", count)
-      for (let i = 0; i < count; i++) {
-        const length = cur.varint()
-        const recordEnd = cur.pos + length
-        if (length < 0 || recordEnd > dataEnd) throw new RangeError(`record ${i} ends past the batch's records`)
+      // A control batch's records are its marker, read by markerType; its bytes checked as any batch's below.
+      if (control && markerType(cur, data, dataEnd, count) === CONTROL_ABORT) abortedProducers.delete(buf.readBigInt64BE(pos + 43))
+      const delivered = control ? 0 : count
+      for (let i = 0; i < delivered; i++) {
+        const recordEnd = cur.recordEnd(i, dataEnd)
         cur.pos++ // attributes
         const tsAt = cur.pos
         const tsDelta = cur.varlongNumber()
@@ -429,15 +427,12 @@ const spareAfterRecords = (count: number, at: number, dataEnd: number): RangeErr
  * DefaultRecord's checks and DefaultRecordBatch's), and the type of its transaction marker: its first
  * record's key is version (int16, not negative), type (int16), as Java's `ControlRecordType.parse`
  * reads it (a key shorter, or null, fails there). Undefined for a batch counting no record; throws
- * a RangeError saying what is wrong.
+ * a RangeError saying what is wrong. Its count and the bytes after its records: `readRecordBatches`.
  */
 const markerType = (cur: Cursor, data: Buffer, dataEnd: number, count: number): number | undefined => {
   let type: number | undefined
-  if (count < 0) throw negativeCount("record", count)
   for (let i = 0; i < count; i++) {
-    const length = cur.varint()
-    const recordEnd = cur.pos + length
-    if (length < 0 || recordEnd > dataEnd) throw new RangeError(`record ${i} ends past the batch's records`)
+    const recordEnd = cur.recordEnd(i, dataEnd)
     cur.pos++ // attributes
     cur.varlongNumber() // timestamp delta (the cursor moves past it, exact or not)
     cur.varint() // offset delta
@@ -456,7 +451,6 @@ const markerType = (cur: Cursor, data: Buffer, dataEnd: number, count: number): 
       type = data.readInt16BE(kAt + 2)
     }
   }
-  if (count > 0 && cur.pos !== dataEnd) throw spareAfterRecords(count, cur.pos, dataEnd)
   return type
 }
 
