@@ -6,18 +6,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { DuckDb, query } from "../../../src/layers/duckdb/DuckDb.ts"
-import { guard } from "../../../src/layers/http/problems.ts"
+import { problemOf } from "../../support/problems.ts"
 
 /** More than 20 MB held at once: a list per group cannot spill. */
 const HUNGRY = "SELECT i % 1000000 AS k, list(i) FROM range(5000000) t(i) GROUP BY k ORDER BY k LIMIT 1"
-
-const problemOf = (failure: unknown) =>
-  Effect.gen(function*() {
-    const response = yield* guard(Effect.fail(failure))
-    const body = response.body as { readonly body?: unknown }
-    const text = typeof body.body === "string" ? body.body : new TextDecoder().decode(body.body as Uint8Array)
-    return { status: response.status, ...(JSON.parse(text) as { code: string; detail: string }) }
-  })
 
 describe("DuckDb out of memory", () => {
   it.effect("is a DuckDbError of reason OutOfMemory, answered 503 out_of_memory, and the connection still serves", () =>

@@ -9,18 +9,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { guard } from "../../../src/layers/http/problems.ts"
+import { problemOf } from "../../support/problems.ts"
 import { runSandboxed, sandboxLimits, stopIdleSandboxes } from "../../../src/layers/http/sandboxPool.ts"
 
 /** The problem a failure is answered with: its status, code and detail. */
-const problemOf = (failure: unknown) =>
-  Effect.gen(function*() {
-    const response = yield* guard(Effect.fail(failure))
-    const body = response.body as { readonly body?: unknown }
-    const text = typeof body.body === "string" ? body.body : new TextDecoder().decode(body.body as Uint8Array)
-    return { status: response.status, ...(JSON.parse(text) as { code: string; detail: string }) }
-  })
-
 /** Runs `body` with fresh workers started under `limits` (and `execPath`), restoring both after. */
 const withWorkers = <A, E>(limits: Partial<typeof sandboxLimits>, execPath: string, body: Effect.Effect<A, E>) =>
   Effect.suspend(() => {

@@ -12,7 +12,7 @@ import type { Schema } from "../../../src/domain/iceberg/spec.ts"
 import { MissingColumn } from "../../../src/domain/query/errors.ts"
 import { quoteColumns, tradeColumns } from "../../../src/domain/rows.ts"
 import { tables } from "../../../src/domain/tables.ts"
-import { guard } from "../../../src/layers/http/problems.ts"
+import { problemOf } from "../../support/problems.ts"
 import * as QueryLayer from "../../../src/layers/query/engine.ts"
 import { drainRecord, programExitCode } from "../../../src/programs/cli/run.ts"
 import { Catalog } from "../../../src/services/Catalog.ts"
@@ -67,15 +67,6 @@ const priceDropped = Layer.mergeAll(
   })),
   QueryLayer.layer()
 ).pipe(Layer.provideMerge(evolvingLakehouse(warehouseDir(), (name) => priceSchemas[name])))
-
-/** The problem the HTTP API answers `failure` with. */
-const problemOf = (failure: unknown) =>
-  Effect.gen(function*() {
-    const response = yield* guard(Effect.fail(failure))
-    const body = response.body as { readonly body?: unknown }
-    const text = typeof body.body === "string" ? body.body : new TextDecoder().decode(body.body as Uint8Array)
-    return { status: response.status, ...(JSON.parse(text) as { code: string; detail: string }) }
-  })
 
 /** The failure of `read`: a MissingColumn naming `table` and `exchange`, answered 501 `unsupported_table` saying so. */
 const missingExchange = <A, E>(read: Effect.Effect<A, E>, table: string, need: string) =>
