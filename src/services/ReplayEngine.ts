@@ -52,23 +52,22 @@ export interface ReplayRequest {
 
 /**
  * Null where a column is null: K2's column another engine dropped reads as null (ADR-2), as pages
- * show it; never from Kafka (live events) or K2's own tables. The lineage (`ingestion_timestamp`,
- * `kafka_topic`, `kafka_partition`, `kafka_offset`) and `side` are typed as K2 writes them, yet are
- * null too then.
+ * show it; never from Kafka (live events) or K2's own tables. The replay's key (`message_id`,
+ * `exchange_timestamp`) and `symbol`, of the tables' sort order, are typed as K2 writes them.
  */
 interface EventCommon {
   readonly message_id: string
   readonly symbol: string
-  readonly exchange: string
-  readonly asset_class: string
+  readonly exchange: string | null
+  readonly asset_class: string | null
   readonly exchange_timestamp: EpochMicros
-  readonly currency: string
+  readonly currency: string | null
   readonly conditions: ReadonlyArray<string>
   readonly source_sequence: bigint | null
-  readonly ingestion_timestamp: EpochMicros
-  readonly kafka_topic: string
-  readonly kafka_partition: number
-  readonly kafka_offset: bigint
+  readonly ingestion_timestamp: EpochMicros | null
+  readonly kafka_topic: string | null
+  readonly kafka_partition: number | null
+  readonly kafka_offset: bigint | null
   readonly vendor_data: Readonly<Record<string, string>>
 }
 
@@ -78,7 +77,7 @@ export interface TradeEvent extends EventCommon {
   readonly trade_id: string | null
   readonly price: string | null
   readonly quantity: string | null
-  readonly side: string
+  readonly side: string | null
 }
 
 export interface QuoteEvent extends EventCommon {

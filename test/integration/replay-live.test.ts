@@ -26,7 +26,7 @@ const scenario = (): Scenario => {
   return { exchange, group: `k2-test-${exchange.toLowerCase()}`, partitions: 4, options: warehouseOptions("sqlite") }
 }
 
-const coordinates = (e: { kafka_topic: string; kafka_partition: number; kafka_offset: bigint }) =>
+const coordinates = (e: { kafka_topic: string | null; kafka_partition: number | null; kafka_offset: bigint | null }) =>
   `${e.kafka_topic}:${e.kafka_partition}:${e.kafka_offset}`
 
 /** The first `count` records of some topics, read by a fresh consumer group from the start. */

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { invalid, ValueOverflow } from "../../domain/query/errors.ts"
 import { approxDivRoundHalfEven, divide, divRoundHalfEven, OUTPUT_SCALE } from "../../domain/query/exact.ts"
 import type { Bar, DailySummary } from "../../services/QueryEngine.ts"
-import { DuckDbError, WrappedValue } from "../duckdb/DuckDb.ts"
+import { DuckDbError, NullColumn, WrappedValue } from "../duckdb/DuckDb.ts"
 import type { Chunk } from "../duckdb/results.ts"
 import {
   bigFixedText,
@@ -63,21 +63,9 @@ export const notionalOverflow = (what: string, advice: string) => <A, E, R>(self
   ))
 
 /**
- * Thrown by a reader of an answer that finds NULL where K2's column `column` (the table's, which the
- * answer's `name` is of) is required: another engine dropped it (it then reads as null, ADR-2) or
- * wrote it null. The engine (engine.ts `refusingNulls`) makes it the MissingColumn it is.
- */
-export class NullColumn extends Error {
-  readonly column: string
-  constructor(column: string, name: string) {
-    super(`query: NULL ${name}`)
-    this.column = column
-  }
-}
-
-/**
  * Aggregates of non-empty groups over required columns are never NULL but where another engine
- * dropped or nulled `column` (`name` by default): a NullColumn.
+ * dropped or nulled `column` (`name` by default; it then reads as null, ADR-2): a NullColumn, which
+ * fails the read as a DuckDbError of reason `NullColumn` (engine.ts `refusingNulls` makes it the MissingColumn it is).
  */
 export const nonNull = <C extends { readonly valid: Uint8Array | null }>(c: C, rows: number, name: string, column = name): C => {
   if (c.valid !== null) for (let r = 0; r < rows; r++) if (isNull(c.valid, r)) throw new NullColumn(column, name)

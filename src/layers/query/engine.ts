@@ -29,7 +29,7 @@ import {
 import { nothingOf, type ScanPlan, type SnapshotSelector, TableScanner } from "../../services/TableScanner.ts"
 import type { ScanFilter } from "../../domain/iceberg/pruning.ts"
 import { needsSpec, timeFields } from "../../domain/iceberg/fileDays.ts"
-import { DuckDb, attempt } from "../duckdb/DuckDb.ts"
+import { DuckDb, attempt, isNullColumn } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { type Chunk, readChunks, readRows } from "../duckdb/results.ts"
@@ -37,7 +37,7 @@ import { doubles } from "../duckdb/vectors.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { answer, num, timed } from "./answers.ts"
 import { barsSql, checkBars, dailySummarySql, quoteBarsSql } from "./barQueries.ts"
-import { barsOf, notionalOverflow, NullColumn, summariesOf } from "./barRows.ts"
+import { barsOf, notionalOverflow, summariesOf } from "./barRows.ts"
 import { checkRowsRequest, rowsPageReader, rowsPageSql } from "./marketRows.ts"
 import { pinnedBy, readCursor } from "./paging.ts"
 import { quoteBarsOf } from "./quoteBarRows.ts"
@@ -116,30 +116,11 @@ export const layer = (options: QueryEngineOptions = {}) =>
       })
 
     /**
-     * `read` with `convert`, a NULL it finds in a column `need` requires (barRows.ts NullColumn: another
-     * engine dropped or nulled it) refused as the MissingColumn it is: it was a DuckDbError, a 500.
+     * A NULL the answer's reader found in a column `need` requires (barRows.ts `nonNull`: another engine
+     * dropped or nulled it; a DuckDbError of reason `NullColumn`) refused as the MissingColumn it is, not a 500.
      */
-    const refusingNulls = <A, X, E, R>(
-      p: ScanPlan,
-      need: string,
-      convert: (chunk: Chunk, out: Array<A>) => void,
-      read: (convert: (chunk: Chunk, out: Array<A>) => void) => Effect.Effect<X, E, R>
-    ): Effect.Effect<X, E | MissingColumn, R> =>
-      Effect.suspend(() => {
-        let missing: string | undefined = undefined // one per run of the effect
-        const checked = (chunk: Chunk, out: Array<A>) => {
-          try {
-            convert(chunk, out)
-          } catch (e) {
-            if (e instanceof NullColumn) missing = e.column
-            throw e
-          }
-        }
-        return read(checked).pipe(Effect.catchIf(
-          (_: E) => missing !== undefined,
-          () => Effect.fail(new MissingColumn({ table: showIdentifier(p.table), column: missing!, need }))
-        ))
-      })
+    const refusingNulls = (p: ScanPlan, need: string) => <X, E, R>(read: Effect.Effect<X, E, R>) =>
+      read.pipe(Effect.catchIf(isNullColumn, (e) => Effect.fail(new MissingColumn({ table: showIdentifier(p.table), column: e.column, need }))))
 
     // --- trades and quotes ----------------------------------------------------------------
 
@@ -213,8 +194,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<Bar>, p }
         const params = new Params()
         const sql = barsSql(params, p, range, symbols, interval)
-        const rows = yield* refusingNulls(p, "bars", barsOf, (convert) => collectBars(p, params, sql, request.maxBars, convert))
-          .pipe(notionalOverflow("a bar", "choose a finer interval"))
+        const rows = yield* collectBars(p, params, sql, request.maxBars, barsOf)
+          .pipe(refusingNulls(p, "bars"), notionalOverflow("a bar", "choose a finer interval"))
         return { rows, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
@@ -233,8 +214,8 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0) return { rows: [] as Array<DailySummary>, p }
         const params = new Params()
         const sql = dailySummarySql(params, p, from, to, symbols, { first, last, zones, defaultZone })
-        const rows = yield* refusingNulls(p, "daily summaries", summariesOf, (convert) => collect([p], sql, params.values, convert))
-          .pipe(notionalOverflow("a day", "no answer holds that day's summary exactly"))
+        const rows = yield* collect([p], sql, params.values, summariesOf)
+          .pipe(refusingNulls(p, "daily summaries"), notionalOverflow("a day", "no answer holds that day's summary exactly"))
         return { rows, p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
@@ -247,7 +228,7 @@ export const layer = (options: QueryEngineOptions = {}) =>
         if (p.files.length === 0 || range.from === range.to) return { rows: [] as Array<QuoteBar>, p }
         const params = new Params()
         const sql = quoteBarsSql(params, p, range, symbols, interval)
-        return { rows: yield* refusingNulls(p, "quote bars", quoteBarsOf, (convert) => collectBars(p, params, sql, request.maxBars, convert)), p }
+        return { rows: yield* collectBars(p, params, sql, request.maxBars, quoteBarsOf).pipe(refusingNulls(p, "quote bars")), p }
       }))
       return answer(value.rows, [value.p], elapsedMs)
     })

@@ -81,14 +81,14 @@ export const chunkToEvents = (chunk: DuckDBDataChunk, reader: ChunkReader): Arra
     const conditions = more?.c ?? EMPTY_LIST
     const vendor_data = more?.v ?? EMPTY_RECORD
     const source_sequence = bigintAt(seq, r)
-    // Lineage: null where dropped, as the topic and partition (typed as K2 writes it, ReplayEngine.ts).
-    const ingestion_timestamp = (isNull(its.valid, r) ? null : its.items[r]!) as number
-    const kafka_offset = bigintAt(off, r) as bigint
+    // Lineage: null where dropped (as the profile's topic and partition).
+    const ingestion_timestamp = isNull(its.valid, r) ? null : its.items[r]!
+    const kafka_offset = bigintAt(off, r)
     out[r] = (kind === undefined ? reader.only : kind[r]) === 1
       ? {
         _tag: "Trade", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,
         ingestion_timestamp, kafka_topic, kafka_partition, kafka_offset, vendor_data,
-        trade_id: idAt(id0, id1, id2, r), price: eventDecimalAt(a, r, da), quantity: eventDecimalAt(b, r, db), side: p.side!
+        trade_id: idAt(id0, id1, id2, r), price: eventDecimalAt(a, r, da), quantity: eventDecimalAt(b, r, db), side: p.side
       } satisfies TradeEvent
       : {
         _tag: "Quote", message_id, symbol, exchange, asset_class, exchange_timestamp, currency, conditions, source_sequence,

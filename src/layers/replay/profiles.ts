@@ -12,13 +12,14 @@ import type { DayRead } from "./tablePlans.ts"
 /** The values a row shares with many others: one per symbol and side, nearly. */
 export interface Profile {
   readonly symbol: string
-  readonly exchange: string
-  readonly asset_class: string
-  readonly currency: string
+  /** Each but the symbol null where another engine dropped it (ADR-2). */
+  readonly exchange: string | null
+  readonly asset_class: string | null
+  readonly currency: string | null
   /** A trade's side; null for a quote. */
   readonly side: string | null
-  readonly kafka_topic: string
-  readonly kafka_partition: number
+  readonly kafka_topic: string | null
+  readonly kafka_partition: number | null
 }
 
 const PROFILE: ReadonlyArray<keyof Profile> = ["symbol", "exchange", "asset_class", "currency", "side", "kafka_topic", "kafka_partition"]

@@ -90,10 +90,10 @@ const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: Rep
   const common = {
     message_id: e.message_id,
     symbol: e.symbol,
-    exchange: e.exchange,
-    asset_class: e.asset_class as Trade["asset_class"],
+    exchange: present("exchange", e.exchange),
+    asset_class: present("asset_class", e.asset_class) as Trade["asset_class"],
     exchange_timestamp: e.exchange_timestamp,
-    currency: e.currency,
+    currency: present("currency", e.currency),
     conditions: e.conditions,
     source_sequence: e.source_sequence,
     vendor_data: e.vendor_data
@@ -104,7 +104,7 @@ const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: Rep
       trade_id: present("trade_id", e.trade_id),
       price: decimal("price", e.price),
       quantity: decimal("quantity", e.quantity),
-      side: e.side as Side
+      side: present("side", e.side) as Side
     })
     : codec.encodeQuote({
       ...common,

@@ -541,7 +541,7 @@ describe("QueryEngine against an oracle", () => {
           const tagged = [...quotes.map((x) => ({ x, tag: "Quote" })), ...trades.map((x) => ({ x, tag: "Trade" }))]
             .filter(({ x }) => within(x, q))
             .sort((a, b) => byKey(a.x, b.x) || cmp(a.tag, b.tag) || byPage(a.x, b.x))
-          const view = (tag: string, x: { message_id: string; kafka_offset: bigint; exchange_timestamp: number }, price: string | null) => [tag, x.message_id, String(x.kafka_offset), x.exchange_timestamp, price]
+          const view = (tag: string, x: { message_id: string; kafka_offset: bigint | null; exchange_timestamp: number }, price: string | null) => [tag, x.message_id, String(x.kafka_offset), x.exchange_timestamp, price]
           assert.deepStrictEqual(
             Array.from(events, (e) => view(e._tag, e, e._tag === "Trade" ? e.price : e.bid_price)),
             tagged.map(({ x, tag }) => view(tag, x, text(u8(tag === "Trade" ? (x as TradeRow).price : (x as QuoteRow).bid_price)))),

@@ -153,7 +153,7 @@ const expected = (q: Query): Array<string> => {
   ).map(({ row, tag }) => `${tag}:${row.kafka_offset}`)
 }
 
-const nameOf = (e: { readonly _tag: string; readonly kafka_offset: string | number | bigint }) => `${e._tag}:${e.kafka_offset}`
+const nameOf = (e: { readonly _tag: string; readonly kafka_offset: string | number | bigint | null }) => `${e._tag}:${e.kafka_offset}`
 
 /** A range whose ends are, as often as not, instants rows are at (`[from, to)`: the first in, the last out). */
 const randomQuery = (r: () => number): Query => {

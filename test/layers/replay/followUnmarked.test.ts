@@ -17,7 +17,7 @@ import { catchUpStack, sendTrades, topicAndTables } from "../../support/catchUp.
 
 const TOPIC = "market.equities.trades.test"
 const GROUP = "k2-ingest-test"
-const key = (e: { kafka_topic: string; kafka_partition: number; kafka_offset: bigint }) => `${e.kafka_topic}:${e.kafka_partition}:${e.kafka_offset}`
+const key = (e: { kafka_topic: string | null; kafka_partition: number | null; kafka_offset: bigint | null }) => `${e.kafka_topic}:${e.kafka_partition}:${e.kafka_offset}`
 
 describe("catch-up to live, a partition the marker lacks", () => {
   it.live("starts at the log's start when retention deleted its first records, every remaining record once", () => {

@@ -3,7 +3,7 @@
  * decimal(20, 8), ADR-2: replay gives its exact text). K2's wire format carries decimal(18, 8):
  * such an event cannot be written. The encoder's RangeError escaped the republish as a defect (a
  * stack trace, no typed failure); it fails with a typed error naming the event, the chunks
- * before its own sent. So does a null where another engine dropped a column the record requires.
+ * before its own sent. So does a null where another engine dropped a column the record requires (a decimal, an id, the side).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
@@ -45,5 +45,18 @@ describe("replay --topic of a price past decimal(18, 8)", () => {
       assert.instanceOf(error, RepublishUnencodable)
       assert.include(error.message, "no-quantity")
       assert.include(error.message, "quantity is null")
+    }))
+
+  it.effect("a side, exchange, asset class or currency another engine dropped (null) too: the encoder's TypeError escaped as a defect", () =>
+    Effect.gen(function*() {
+      const [t] = genTrades(1)
+      const trade: ReplayEvent = { _tag: "Trade", ...t!, price: Ref.text8(t!.price), quantity: Ref.text8(t!.quantity) }
+      for (const field of ["side", "exchange", "asset_class", "currency"]) {
+        const event = { ...trade, message_id: `no-${field}`, [field]: null } as ReplayEvent
+        const error = yield* failure(Stream.make(event))
+        assert.instanceOf(error, RepublishUnencodable, field)
+        assert.include(error.message, `no-${field}`)
+        assert.include(error.message, `${field} is null`)
+      }
     }))
 })
