@@ -78,8 +78,10 @@ export const makeSend = (http: HttpClient.HttpClient): Send => (request, bearer)
       const target = redirectTarget(current, outcome.value)
       if (target === undefined) return outcome.value
       if (hops >= MAX_REDIRECTS) return yield* unavailable(`${request.method} ${request.url}: more than ${MAX_REDIRECTS} redirects`)
-      // The token goes on to the same host only (on another port or scheme of it, too).
-      if (target.hostname !== new URL(current.url).hostname) bearer = undefined
+      // The token goes on to the same host only (on another port of it, or from http to https too),
+      // never down from https to http, where anyone on the way reads it (as Python's requests strips it).
+      const from = new URL(current.url)
+      if (target.hostname !== from.hostname || (from.protocol === "https:" && target.protocol !== "https:")) bearer = undefined
       current = HttpClientRequest.setUrl(current, target)
     }
   })

@@ -91,8 +91,8 @@ interface Committed {
   /** Attempts lost to another writer (CommitConflict); the other retries were the catalog's faults. */
   readonly conflicts: number
   /**
-   * The commit id had landed before this call's first attempt (an earlier call with the same id):
-   * the snapshot holds that call's files, not the ones this change names.
+   * The commit id had landed by another call with the same id (its manifest list is none this call
+   * wrote): the snapshot holds that call's files, not the ones this change names.
    */
   readonly landedBefore: boolean
 }
@@ -226,9 +226,12 @@ export const commitChange = Effect.fnUntraced(function*(
       })
     }
     const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
-    // Only an attempt of this call whose outcome stayed unknown can have put it there; an earlier
-    // attempt that never reached the catalog (a failed load) did not.
-    if (mine !== undefined) return { table: base, snapshot: mine, attempts, conflicts, landedBefore: !maybeLanded } satisfies Committed
+    // Told by its manifest list, one this call wrote or not, never by how the attempts failed: a
+    // catalog may answer a commit that landed as refused (a proxy resending the POST gets 409 for
+    // the copy), and the files of a snapshot that landed taken for another call's would be deleted.
+    if (mine !== undefined) {
+      return { table: base, snapshot: mine, attempts, conflicts, landedBefore: !referencedBy.has(mine["manifest-list"]) } satisfies Committed
+    }
 
     if (!isLocalLocation(metadataDirectory(m))) {
       return yield* new UnsupportedTableFeature({ table, feature: foreignStorage(metadataDirectory(m)) })

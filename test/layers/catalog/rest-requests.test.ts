@@ -110,6 +110,23 @@ describe("REST catalog client: redirects", () => {
         ["other.test", undefined]
       ])
     }))
+
+  it.effect("nor down from https to http on the same host, where anyone on the way would read it", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config()
+          : r.url.protocol === "https:"
+          ? new Response(null, { status: 307, headers: { location: `http://catalog.test${r.url.pathname}` } })
+          : new Response(null, { status: 204 }), seen)
+      yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(layer, { uri: "https://catalog.test", token: "secret-token" }))
+      assert.deepStrictEqual(seen.map((r) => [r.url.protocol, r.bearer]), [
+        ["https:", "secret-token"],
+        ["https:", "secret-token"],
+        ["http:", undefined]
+      ])
+    }))
 })
 
 describe("REST catalog client: OAuth2 client credentials", () => {

@@ -54,7 +54,7 @@ describe("REST catalog client", () => {
 
   it.effect("a commit answered with another 2xx than 200 (202 from a queueing gateway, 204) may have landed: its outcome is unknown", () =>
     Effect.gen(function*() {
-      // Taken for unavailable, the retry would find its commit id and take it for an earlier call's.
+      // Taken for unavailable, a commit whose attempts then ran out would delete the files of one that landed.
       assert.strictEqual(yield* commitReason(202), "CommitStateUnknown")
       assert.strictEqual(yield* commitReason(204), "CommitStateUnknown")
     }))

@@ -12,7 +12,7 @@ import * as FileIOLayers from "../../../src/layers/iceberg/fileio.ts"
 import * as Lakehouse from "../../../src/layers/lakehouse.ts"
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList } from "../../../src/layers/iceberg/manifests.ts"
 import { ManifestEntryStatus } from "../../../src/domain/iceberg/spec.ts"
-import { Catalog, catalogError, CatalogUnavailable, CommitConflict, CommitStateUnknown } from "../../../src/services/Catalog.ts"
+import { Catalog, type CatalogError, catalogError, CatalogUnavailable, CommitConflict, CommitStateUnknown } from "../../../src/services/Catalog.ts"
 import { FileIO } from "../../../src/services/FileIO.ts"
 import { IcebergSink } from "../../../src/services/IcebergSink.ts"
 import { TableScanner } from "../../../src/services/TableScanner.ts"
@@ -569,30 +569,54 @@ describe("IcebergSink and TableScanner", () => {
       assert.strictEqual(yield* markAt, 30n)
     }).pipe(Effect.provide(warehouse())))
 
-  // Live: the retry waits out a real (20 ms) backoff.
-  it.live("a commit whose outcome stayed unknown is asked again, found landed, and succeeds: one snapshot", () => {
+  /**
+   * A warehouse whose catalog applies the next commit but answers it with `answer` (the answer lost,
+   * or a proxy's resent copy refused), once `landing.left` is set.
+   */
+  const landedButAnswered = (answer: CatalogError["reason"], landing: { left: number }) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
-    let unknownLeft = 1
-    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: { maxCommitAttempts: 3 } }, (catalog) =>
+    return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: { maxCommitAttempts: 3 } }, (catalog) =>
       Catalog.of({
         ...catalog,
         commitTable: (id, requirements, updates) =>
           Effect.andThen(
             catalog.commitTable(id, requirements, updates),
-            (committed) => unknownLeft-- > 0 ? Effect.fail(catalogError(new CommitStateUnknown({ table: "trades", detail: "connection reset" }))) : Effect.succeed(committed)
+            (committed) => landing.left-- > 0 ? Effect.fail(catalogError(answer)) : Effect.succeed(committed)
           )
       }))
+  }
+
+  // Live: the retry waits out a real (20 ms) backoff.
+  it.live("a commit whose outcome stayed unknown is asked again, found landed, and succeeds: one snapshot", () => {
+    const landing = { left: 0 }
     return Effect.gen(function*() {
       const sink = yield* IcebergSink
       yield* sink.ensureTable(tables.trades)
-      unknownLeft = 1
+      landing.left = 1
       const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
       assert.strictEqual(appended.attempts, 2)
       assert.strictEqual(appended.files.length > 0, true, "its files are the table's")
       const m = (yield* (yield* Catalog).loadTable(trades)).metadata
       assert.strictEqual(m.snapshots.length, 1)
       assert.strictEqual(m["current-snapshot-id"], appended.snapshot["snapshot-id"])
-    }).pipe(Effect.provide(layer))
+    }).pipe(Effect.provide(landedButAnswered(new CommitStateUnknown({ table: "trades", detail: "connection reset" }), landing)))
+  })
+
+  // Live: the retry waits out a real (20 ms) backoff.
+  it.live("a commit that landed but was answered as a conflict (a proxy resent the POST, its copy refused) is this call's: its files stay and are reported", () => {
+    const landing = { left: 0 }
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      const scanner = yield* TableScanner
+      yield* sink.ensureTable(tables.trades)
+      landing.left = 1
+      const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
+      assert.strictEqual(appended.attempts, 2)
+      const plan = yield* scanner.plan(trades)
+      assert.strictEqual(plan.snapshot?.["snapshot-id"], appended.snapshot["snapshot-id"])
+      assert.strictEqual((yield* selectPlanned(plan, "count(*)::INTEGER AS n"))[0]!.n, 10, "the snapshot's data files are still there")
+      assert.deepStrictEqual(appended.files.map((f) => f.filePath), plan.files.map((f) => f.filePath), "reported as this call's")
+    }).pipe(Effect.provide(landedButAnswered(new CommitConflict({ table: "trades", detail: "ref main has changed" }), landing)))
   })
 
   // Live: the retry waits out a real (20 ms) backoff.
