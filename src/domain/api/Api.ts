@@ -101,7 +101,7 @@ const RowsQuery = {
   ...symbolsParam,
   ...rangeParams,
   // Longer than any limit may be, so that a limit past its range is limit_out_of_range (params.ts), not a length error.
-  limit: text(32, "Rows per page (JSON: 1..K2_API_MAX_PAGE_ROWS, 10000 by default; default 1000). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past K2_API_MAX_PAGE_ROWS and Parquet export at most limit rows"),
+  limit: text(32, "Rows per page (JSON: 1..K2_API_MAX_PAGE_ROWS, 10000 by default; default 1000, or K2_API_MAX_PAGE_ROWS when lower). CSV/Parquet without limit export the whole range (past K2_API_MAX_EXPORT_ROWS: 400 too_many_rows); CSV past K2_API_MAX_PAGE_ROWS and Parquet export at most limit rows"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshot); send it with the same from, to, symbols, fields and filter, or 400 invalid_cursor"),
   fields: text(1_000, "Comma-separated columns (default all)"),
   filter: text(1_000, "Decimal bounds, inclusive: column:min[:max], comma-separated"),
@@ -130,7 +130,7 @@ const SummaryQuery = {
 const TradeQuotesQuery = {
   ...symbolsParam,
   ...rangeParams,
-  limit: text(32, "Trades per page, 1..K2_API_MAX_PAGE_ROWS (10000 by default), default 1000"),
+  limit: text(32, "Trades per page, 1..K2_API_MAX_PAGE_ROWS (10000 by default), default 1000 (or K2_API_MAX_PAGE_ROWS when lower)"),
   cursor: text(4_096, "next_cursor of the previous page (pins its snapshots of trades and quotes); send it with the same from, to, symbols and lookback_us, or 400 invalid_cursor"),
   lookback_us: text(16, "How far before `from` to look for the prevailing quote, microseconds (default one day)"),
   ...readParams,

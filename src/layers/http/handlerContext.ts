@@ -19,3 +19,9 @@ export interface HandlerOptions extends ServerOptions {
   /** The warehouse directory, checked by /ready. */
   readonly warehouse: string
 }
+
+/**
+ * Rows of a page whose request leaves `limit` out: 1000, or K2_API_MAX_PAGE_ROWS when that is lower
+ * (a server configured for pages of 100 answered 1000 rows to any request without a limit).
+ */
+export const defaultPageRows = (options: ServerOptions) => Math.min(1_000, options.maxPageRows)

@@ -7,7 +7,7 @@ import { negotiate, parseDate, parseIntParam, parseSnapshot, parseSymbols, requi
 import { checkRange as ordered } from "../../domain/query/validate.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { type Answer, QueryEngine } from "../../services/QueryEngine.ts"
-import type { HandlerOptions } from "./handlerContext.ts"
+import { defaultPageRows, type HandlerOptions } from "./handlerContext.ts"
 import { barColumns, quoteBarColumns, summaryColumns, tradeWithQuoteColumns } from "./parquetColumns.ts"
 import { guard, orBad } from "./problems.ts"
 import type { Reads } from "./reads.ts"
@@ -81,7 +81,7 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         const snapshot = yield* orBad(parseSnapshot(q.snapshot_id, q.as_of))
         const symbols = yield* orBad(parseSymbols(q.symbols, options.maxSymbols))
         const { from, to } = yield* reads.range(q)
-        const limit = yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: options.maxPageRows, fallback: 1_000 }))
+        const limit = yield* orBad(parseIntParam("limit", q.limit, { min: 1, max: options.maxPageRows, fallback: defaultPageRows(options) }))
         const lookback = yield* orBad(parseIntParam("lookback_us", q.lookback_us, { min: 0, max: 31 * MICROS_PER_DAY }))
         return yield* reads.answerRead({
           route: "tradesWithQuotes",

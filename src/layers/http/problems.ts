@@ -38,6 +38,9 @@ export class ServerBusy extends Schema.TaggedError<ServerBusy>()("ServerBusy", T
   }
 }
 
+/** A table not created yet: the client's 404 (serve may start before ingest), logged no more than a snapshot not kept. */
+const noSuchTable = (error: unknown): error is CatalogError => error instanceof CatalogError && error.reason._tag === "NoSuchTable"
+
 /** Typed failures as problems; anything else is a 500 with no detail (and logged). */
 const toProblem = (error: unknown, correlationId: string) => {
   if (error instanceof BadParam) {
@@ -51,7 +54,7 @@ const toProblem = (error: unknown, correlationId: string) => {
     return problem(400, code, error.message, correlationId)
   }
   if (error instanceof SnapshotNotFound) return problem(404, "snapshot_not_found", error.message, correlationId)
-  if (error instanceof CatalogError && error.reason._tag === "NoSuchTable") return problem(404, "table_not_found", error.message, correlationId)
+  if (noSuchTable(error)) return problem(404, "table_not_found", error.message, correlationId)
   // An outage the client waits out (a database restarting, a broken connection): when to ask again, as the other passing 503s say.
   if (error instanceof CatalogError && error.reason._tag === "CatalogUnavailable") {
     return problem(503, "catalog_unavailable", "the catalog is unavailable", correlationId, { "retry-after": STREAMS_RETRY_AFTER })
@@ -85,7 +88,7 @@ const toProblem = (error: unknown, correlationId: string) => {
 
 const logFailure = (error: unknown) =>
   error instanceof BadParam || error instanceof ReplayResumeMismatch || error instanceof InvalidQuery || error instanceof SnapshotNotFound || error instanceof SqlRefused ||
-    error instanceof SqlFailed
+    error instanceof SqlFailed || noSuchTable(error)
     ? Effect.void
     : Effect.logWarning("request failed", error instanceof Error ? `${error.name}: ${error.message}` : String(error))
 

@@ -234,6 +234,11 @@ const failureOf = (e: unknown, options: SandboxRequest): SqlRefused | SqlFailed 
   if (e instanceof SqlRefused || e instanceof SqlFailed) return e
   if (e instanceof TimeoutMarker) return new SqlTimeout({ ms: options.timeoutMs })
   const message = e instanceof Error ? e.message : String(e)
+  const files = options.tables.flatMap((t) => t.files)
+  // A planned file removed since (another process's compact): DuckDB, not finding one it did not bind
+  // the view with, looks for it as a directory (`<file>/**/*.parquet`), which the locked-down instance
+  // refuses. The file's failure, which the caller blames (blameFile), not a refusal.
+  if (/Permission Error/i.test(message) && files.some((f) => !fs.existsSync(f))) return new SqlFailed({ detail: scrub(message, files) })
   // Not a bare "lock": `SELECT block ...` failing on its column was answered as a refusal.
   if (/Permission Error|disabled by configuration|configuration has been locked/i.test(message)) {
     return new SqlRefused({ detail: "the statement needs access that is not allowed (files, network, extensions or settings)" })
@@ -243,5 +248,5 @@ const failureOf = (e: unknown, options: SandboxRequest): SqlRefused | SqlFailed 
   if (/File too large/i.test(message)) {
     return new SqlFailed({ detail: `the answer is larger than the sandbox may write (${sandboxLimits.fileBytes / 1024 ** 2} MiB); narrow it or take fewer rows` })
   }
-  return new SqlFailed({ detail: scrub(message, options.tables.flatMap((t) => t.files)) })
+  return new SqlFailed({ detail: scrub(message, files) })
 }

@@ -23,7 +23,7 @@ import { type SnapshotSelector, TableScanner } from "../../services/TableScanner
 import { PAGE_KEY } from "../query/paging.ts"
 import { decimalColumns } from "../query/sql.ts"
 import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
-import { CurrentRequest, type HandlerOptions } from "./handlerContext.ts"
+import { CurrentRequest, defaultPageRows, type HandlerOptions } from "./handlerContext.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import { againIfLatestExpired, type Reads } from "./reads.ts"
@@ -143,7 +143,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       const limit = yield* orBad(parseIntParam("limit", q.limit, {
         min: 1,
         max: format === "json" ? options.maxPageRows : options.maxExportRows,
-        fallback: 1_000
+        fallback: defaultPageRows(options)
       }))
       const base = {
         from,
