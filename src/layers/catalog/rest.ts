@@ -13,9 +13,10 @@
  * where 401/403/419 (credentials refused) and 404 (a wrong URI, prefix or warehouse) are CatalogRejected. 401 and
  * 419 (AuthenticationTimeout) refresh an OAuth2 token once, and a token with an `expires_in` is
  * renewed within a minute (or half its life) of expiring, before a request; a token endpoint refusing the
- * credentials (400, 401) is CatalogRejected. Redirects are followed only when the
- * request goes on unchanged (307/308, or a GET); a change redirected otherwise is CatalogRejected
- * (CommitStateUnknown for a commit answered 303). A change the `endpoints` of
+ * credentials (400, 401), or handing out a token no HTTP header carries, is CatalogRejected. Redirects are
+ * followed only when the request goes on unchanged (307/308, or a GET); a change redirected otherwise is
+ * CatalogRejected (CommitStateUnknown for a commit answered 303), and so is a token request redirected
+ * where its client secret would leave the host or go unencrypted (a bearer token is dropped there). A change the `endpoints` of
  * `/v1/config` leave out is CatalogRejected without being sent.
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.

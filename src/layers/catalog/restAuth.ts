@@ -65,7 +65,7 @@ export const makeCall = Effect.fnUntraced(function*(options: RestCatalogOptions,
     const request = HttpClientRequest.post(`${base}/v1/oauth/tokens`).pipe(
       HttpClientRequest.bodyText(form.toString(), "application/x-www-form-urlencoded")
     )
-    const reply = yield* send(request, undefined)
+    const reply = yield* send(request, undefined, true)
     // 400 and 401 refuse the credentials themselves (invalid_client, invalid_grant): no retry helps.
     if (reply.status === 400 || reply.status === 401) {
       return yield* catalogError(new CatalogRejected({ detail: `OAuth2 token request refused: ${errorMessage(reply)}` }))
@@ -74,6 +74,14 @@ export const makeCall = Effect.fnUntraced(function*(options: RestCatalogOptions,
     const answer = yield* jsonObject(reply, "OAuth2 token request")
     const accessToken = answer.access_token
     if (typeof accessToken !== "string") return yield* unavailable("OAuth2 token response has no access_token")
+    // As a fixed token is (unsendableToken): fetch would refuse it on every request, echoing it,
+    // as the catalog being down. The server hands out the same kind again, so no retry helps.
+    const unsendable = unsendableHeaderValue(accessToken)
+    if (unsendable !== undefined) {
+      return yield* catalogError(new CatalogRejected({
+        detail: `OAuth2 token response: its access_token holds ${unsendable}, which no HTTP header carries: the token endpoint must issue tokens an Authorization header can carry`
+      }))
+    }
     const lifetimeMs = typeof answer.expires_in === "number" && answer.expires_in > 0 ? answer.expires_in * 1000 : Infinity
     const now = yield* Clock.currentTimeMillis
     yield* Ref.set(token, { value: accessToken, renewAt: now + lifetimeMs - Math.min(RENEW_AHEAD_MS, lifetimeMs / 2) })

@@ -5,6 +5,7 @@
  */
 import { Duration, Effect, Option } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
+import { withoutCredentials } from "../../domain/urlCredentials.ts"
 import { type CatalogError, catalogError, CatalogRejected } from "../../services/Catalog.ts"
 import { TRUST_HINT, untrustedCertificate } from "../untrustedCertificate.ts"
 import { causesText } from "./failureText.ts"
@@ -42,15 +43,22 @@ const brokenConnection = (e: HttpClientError.HttpClientError) =>
 /** Per request; a commit that times out is CommitStateUnknown. */
 const REQUEST_TIMEOUT = Duration.seconds(30)
 
-/** Sends a request with a bearer token (or none), as `makeSend` builds it. */
-export type Send = (request: HttpClientRequest.HttpClientRequest, bearer: string | undefined) => Effect.Effect<Reply, CatalogError>
+/**
+ * Sends a request with a bearer token (or none), as `makeSend` builds it; `secretInBody` says its
+ * body carries a secret (the OAuth2 client secret), which must not follow a redirect the token would not.
+ */
+export type Send = (
+  request: HttpClientRequest.HttpClientRequest,
+  bearer: string | undefined,
+  secretInBody?: boolean
+) => Effect.Effect<Reply, CatalogError>
 
 /**
  * One HTTP exchange, following the redirects that keep the request as it is (see redirectTarget);
  * a transport failure or timeout is CatalogUnavailable (callers may reclassify). A read whose
  * connection broke is sent once more (brokenConnection), within the same time limit.
  */
-export const makeSend = (http: HttpClient.HttpClient): Send => (request, bearer) =>
+export const makeSend = (http: HttpClient.HttpClient): Send => (request, bearer, secretInBody = false) =>
   Effect.gen(function*() {
     let current = request
     for (let hops = 0;; hops++) {
@@ -81,7 +89,20 @@ export const makeSend = (http: HttpClient.HttpClient): Send => (request, bearer)
       // The token goes on to the same host only (on another port of it, or from http to https too),
       // never down from https to http, where anyone on the way reads it (as Python's requests strips it).
       const from = new URL(current.url)
-      if (target.hostname !== from.hostname || (from.protocol === "https:" && target.protocol !== "https:")) bearer = undefined
+      const downgrade = from.protocol === "https:" && target.protocol !== "https:"
+      if (target.hostname !== from.hostname || downgrade) {
+        // A body cannot be stripped as the header is, and a 307/308 resends it as it is.
+        if (secretInBody) {
+          return yield* catalogError(new CatalogRejected({
+            detail: `${current.method} ${current.url}: the server redirects (${outcome.value.status}) to ${
+              withoutCredentials(target.href)
+            }, where the request's client secret would go ${
+              downgrade ? "unencrypted" : "to another host"
+            }: not sent there; give the catalog URI the server means`
+          }))
+        }
+        bearer = undefined
+      }
       current = HttpClientRequest.setUrl(current, target)
     }
   })

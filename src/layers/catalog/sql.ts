@@ -33,7 +33,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
   yield* createCatalogTables(driver)
   const { IS_TABLE, v1 } = yield* tableRows(driver)
 
-  const { readMetadata, writeMetadata } = makeMetadataFiles(files, cache)
+  const { readMetadata, rememberMetadata, writeMetadata } = makeMetadataFiles(files, cache)
   const pointer = makePointer(driver, options, IS_TABLE)
   const { createNamespace, dropNamespace, listNamespaces, namespaceExists, requireNamespace } = makeNamespaces(driver, options)
   const loadTable = makeLoadTable(pointer, readMetadata)
@@ -48,7 +48,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
     namespaceExists,
     dropNamespace,
 
-    createTable: makeCreateTable({ driver, options, v1, warehouse, files, requireNamespace, pointer, readMetadata, writeMetadata, ...uncertain }),
+    createTable: makeCreateTable({ driver, options, v1, warehouse, files, requireNamespace, pointer, readMetadata, rememberMetadata, writeMetadata, ...uncertain }),
 
     listTables: Effect.fn("Catalog.listTables")(function*(namespace) {
       yield* requireNamespace(namespace)
@@ -80,7 +80,7 @@ export const make = Effect.fnUntraced(function*(driver: SqlDriver, options: SqlC
       uncertainCreates.delete(showIdentifier(identifier))
     }),
 
-    commitTable: makeCommitTable({ driver, files, loadTable, options, removeRetired, writeMetadata })
+    commitTable: makeCommitTable({ driver, files, loadTable, options, rememberMetadata, removeRetired, writeMetadata })
   })
 })
 

@@ -30,11 +30,12 @@ export interface CommitTableDeps {
   readonly files: FileIO["Service"]
   readonly loadTable: ReturnType<typeof makeLoadTable>
   readonly writeMetadata: ReturnType<typeof makeMetadataFiles>["writeMetadata"]
+  readonly rememberMetadata: ReturnType<typeof makeMetadataFiles>["rememberMetadata"]
   readonly removeRetired: Effect.Success<ReturnType<typeof makeRemoveRetired>>
 }
 
 export const makeCommitTable = (deps: CommitTableDeps): Catalog["Service"]["commitTable"] => {
-  const { driver, files, loadTable, options, removeRetired, writeMetadata } = deps
+  const { driver, files, loadTable, options, rememberMetadata, removeRetired, writeMetadata } = deps
   return Effect.fn("Catalog.commitTable")(function*(
     identifier,
     requirements: ReadonlyArray<TableRequirement>,
@@ -75,6 +76,7 @@ export const makeCommitTable = (deps: CommitTableDeps): Catalog["Service"]["comm
       yield* files.remove(location).pipe(Effect.ignore)
       return yield* catalogError(new CommitConflict({ table, detail: "metadata_location changed since it was read" }))
     }
+    yield* rememberMetadata(table, location, metadata)
     // As Java's catalogs do when the table asks: the files that left the metadata log are
     // deleted (K2's tables ask, ADR-33: a commit a second kept them until orphan removal).
     // Read as Java's Boolean.parseBoolean reads it: another engine may have set `TRUE`.

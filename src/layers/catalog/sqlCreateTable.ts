@@ -27,13 +27,14 @@ export interface CreateTableDeps {
   readonly pointer: ReturnType<typeof makePointer>
   readonly readMetadata: ReturnType<typeof makeMetadataFiles>["readMetadata"]
   readonly writeMetadata: ReturnType<typeof makeMetadataFiles>["writeMetadata"]
+  readonly rememberMetadata: ReturnType<typeof makeMetadataFiles>["rememberMetadata"]
   readonly uncertainCreates: ReturnType<typeof makeUncertainCreates>["uncertainCreates"]
   readonly settleCreates: ReturnType<typeof makeUncertainCreates>["settleCreates"]
   readonly refuseLocationInUse: ReturnType<typeof makeUncertainCreates>["refuseLocationInUse"]
 }
 
 export const makeCreateTable = (deps: CreateTableDeps): Catalog["Service"]["createTable"] => {
-  const { driver, files, options, pointer, readMetadata, requireNamespace, v1, warehouse, writeMetadata } = deps
+  const { driver, files, options, pointer, readMetadata, rememberMetadata, requireNamespace, v1, warehouse, writeMetadata } = deps
   const { refuseLocationInUse, settleCreates, uncertainCreates } = deps
   return Effect.fn("Catalog.createTable")(function*(identifier, request: CreateTableRequest) {
     const tooLong = nameTooLong("table name", identifier.name)
@@ -87,6 +88,7 @@ export const makeCreateTable = (deps: CreateTableDeps): Catalog["Service"]["crea
         ),
         Effect.mapError(insertError(name))
       )
+      yield* rememberMetadata(name, location, metadata)
       return location
     }))
     yield* settleCreates(name, metadata["table-uuid"])

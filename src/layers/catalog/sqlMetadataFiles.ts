@@ -1,6 +1,7 @@
 /**
  * A table's metadata files as the SQL catalog reads and writes them (the catalog writes them
- * itself): read once however many ask at once, gzip or not, and kept in the catalog's cache.
+ * itself): read once however many ask at once, gzip or not, and kept in the catalog's cache (a
+ * file written, once the table's pointer names it).
  */
 import * as zlib from "node:zlib"
 import { Deferred, Effect, Result } from "effect"
@@ -61,12 +62,17 @@ export const makeMetadataFiles = (files: FileIO["Service"], cache: ReturnType<ty
       return yield* catalogError(new CatalogRejected({ detail: `${table} uses ${foreignStorage(directory)}` }))
     }
     const location = `${directory}/${nextMetadataFileName(baseLocation, crypto.randomUUID())}`
+    // Not cached yet: until the pointer names it, it is nobody's (a lost swap removes it), and caching
+    // it would drop the table's current file from the cache.
     yield* files.write(location, encodeTableMetadata(metadata)).pipe(
       Effect.mapError(catalogError)
     )
-    cache.set(table, location, metadata)
     return location
   })
 
-  return { readMetadata, writeMetadata }
+  /** Caches a file `writeMetadata` wrote, once the table's pointer names it. */
+  const rememberMetadata = (table: string, location: string, metadata: TableMetadata) =>
+    Effect.sync(() => cache.set(table, location, metadata))
+
+  return { readMetadata, writeMetadata, rememberMetadata }
 }

@@ -157,3 +157,34 @@ describe("REST catalog client: a fixed token no HTTP header carries", () => {
       assert.isTrue(requests > 0)
     }).pipe(Effect.scoped))
 })
+
+describe("REST catalog client: a token the server hands out that no HTTP header carries", () => {
+  it.live("is refused for good, naming the token endpoint and what is wrong, without the token: not fetch's error echoing it", () =>
+    Effect.gen(function*() {
+      let issued = ""
+      const requests: Array<string> = []
+      const server = http.createServer((request, response) => {
+        const path = new URL(request.url!, "http://catalog.test").pathname
+        requests.push(path)
+        response.setHeader("content-type", "application/json")
+        response.end(path === "/v1/oauth/tokens"
+          ? JSON.stringify({ access_token: issued, token_type: "bearer" })
+          : JSON.stringify({ defaults: {}, overrides: {} }))
+      })
+      const port = yield* listening(server)
+      for (const token of ["s3cret\nline2", "s3cret\u0000x", "s3cr\u20ACt"]) {
+        issued = token
+        requests.length = 0
+        const exit = yield* Effect.exit(Effect.flatMap(Effect.service(Catalog), (c) => c.listNamespaces()).pipe(
+          Effect.provide(Rest.layer({ uri: `http://127.0.0.1:${port}`, credential: "k2:secret" }))
+        ))
+        const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+        const error = (failure as { error: CatalogError } | undefined)?.error
+        assert.strictEqual(error?.reason._tag, "CatalogRejected", JSON.stringify(token))
+        assert.notInclude(error?.message ?? "", "s3cr")
+        assert.include(error?.message ?? "", "OAuth2 token")
+        // Never sent with it: the token request alone reached the server.
+        assert.deepStrictEqual(requests, ["/v1/oauth/tokens"], JSON.stringify(token))
+      }
+    }).pipe(Effect.scoped))
+})

@@ -147,6 +147,41 @@ describe("REST catalog client: OAuth2 client credentials", () => {
         { grant_type: "client_credentials", client_secret: "only-a-secret", scope: "PRINCIPAL_ROLE:ALL" }
       ])
     }))
+
+  it.effect("the token request's secret goes only where a bearer token would: a redirect down to http or to another host is refused, not followed", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      /** A token endpoint at https://catalog.test that sends its requests on (307, 308) to `location`; one at `location` answers. */
+      const redirecting = (status: number, location: string) =>
+        server((r) =>
+          r.url.pathname === "/v1/config"
+            ? config()
+            : r.url.href === "https://catalog.test/v1/oauth/tokens"
+            ? new Response(null, { status, headers: { location } })
+            : Response.json({ access_token: "t", token_type: "bearer" }), seen)
+      for (
+        const [status, location] of [
+          [307, "http://catalog.test/v1/oauth/tokens"],
+          [308, "http://catalog.test:8443/v1/oauth/tokens"],
+          [307, "https://other.test/v1/oauth/tokens"]
+        ] as const
+      ) {
+        seen.length = 0
+        const failure = yield* Effect.flip(catalog.pipe(withRest(redirecting(status, location), { uri: "https://catalog.test", credential: "k2:s3cret" })))
+        assert.strictEqual(failure.reason._tag, "CatalogRejected", location)
+        assert.include(failure.message, location)
+        assert.include(failure.message, "client secret")
+        assert.notInclude(failure.message, "s3cret")
+        assert.deepStrictEqual(seen.map((r) => r.url.href), ["https://catalog.test/v1/oauth/tokens"], location)
+      }
+      // To another port of the same host, still over https, it goes on as the bearer token would.
+      seen.length = 0
+      yield* catalog.pipe(withRest(redirecting(307, "https://catalog.test:8443/v1/oauth/tokens"), { uri: "https://catalog.test", credential: "k2:s3cret" }))
+      assert.deepStrictEqual(seen.slice(0, 2).map((r) => [r.url.href, new URLSearchParams(r.body).get("client_secret")]), [
+        ["https://catalog.test/v1/oauth/tokens", "s3cret"],
+        ["https://catalog.test:8443/v1/oauth/tokens", "s3cret"]
+      ])
+    }))
 })
 
 describe("REST catalog client: broken connections", () => {

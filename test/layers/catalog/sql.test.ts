@@ -351,6 +351,39 @@ describe("SQL catalog: writers racing the swap", () => {
       const loaded = yield* other.loadTable(id)
       assert.strictEqual(loaded.metadata.properties["by"], "other")
     }).pipe(Effect.provide(FileIOs.layerMemory)))
+
+  it.effect("a commit that loses the swap to another of the same catalog leaves the winner's file cached: the next load parses nothing", () =>
+    Effect.gen(function*() {
+      const id = { namespace: "market_data", name: "trades" }
+      const real = yield* FileIO
+      const parsed: Array<string> = []
+      let race: (() => Effect.Effect<unknown, unknown>) | undefined
+      // The other commit lands once this one's metadata file is written, before its swap.
+      const files = FileIO.of({
+        ...real,
+        read: (location) => {
+          if (location.endsWith(".metadata.json")) parsed.push(location)
+          return real.read(location)
+        },
+        write: (location, bytes) => {
+          const other = location.endsWith(".metadata.json") ? race : undefined
+          race = undefined
+          return other === undefined ? real.write(location, bytes) : real.write(location, bytes).pipe(Effect.andThen(Effect.orDie(other())))
+        }
+      })
+      const catalog = yield* Catalogs.make(sqliteDriver(":memory:"), { name: "k2", warehouse: "file:///warehouse" }).pipe(
+        Effect.provideService(FileIO, files)
+      )
+      yield* catalog.createNamespace("market_data")
+      yield* catalog.createTable(id, tables.trades)
+      race = () => catalog.commitTable(id, [], [{ action: "set-properties", updates: { by: "other" } }])
+      const error = yield* Effect.flip(catalog.commitTable(id, [], [{ action: "set-properties", updates: { by: "me" } }]))
+      assert.strictEqual(error.reason._tag, "CommitConflict")
+      parsed.length = 0
+      const loaded = yield* catalog.loadTable(id)
+      assert.strictEqual(loaded.metadata.properties["by"], "other")
+      assert.deepStrictEqual(parsed, [])
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
 
 /**
