@@ -29,7 +29,10 @@ export interface IngestProgress {
    * tracker's state), then skipped: they were ingested before.
    */
   readonly alreadyIngested: number
-  /** Consumed records dropped by the sequence tracker as duplicates. */
+  /**
+   * Consumed records dropped by the sequence tracker as duplicates, counted once their table commit
+   * passes them (as `deadLettered`): one judged again after a restart dropped its batch counts once.
+   */
   readonly duplicatesDropped: number
   readonly commits: number
   /** Sum over assigned partitions of high-water mark minus the next offset to read. */

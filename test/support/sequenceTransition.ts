@@ -39,6 +39,7 @@ const cloneStream = (s: StreamState): StreamState => {
   c.dayEnd = s.dayEnd
   c.gaps = s.gaps.slice()
   c.crossFills = s.crossFills.slice()
+  c.crossFillTs = s.crossFillTs
   return c
 }
 

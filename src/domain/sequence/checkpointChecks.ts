@@ -7,7 +7,7 @@ import type { CheckpointStream } from "./checkpointFormat.ts"
  * above a seen sequence (the floor, or one between it and the range below) and below the head.
  */
 const unreachableState = (stream: CheckpointStream): string | undefined => {
-  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs, crossJson, crossFrom, crossTs, fillsJson] = stream
+  const [, , lastJson, lastTs, floorJson, prevTs, gapsJson, , startTs, crossJson, crossFrom, crossTs, fillsJson, fillTs] = stream
   // Exact whatever the size (a restore is rare: bigints cost nothing that matters here).
   const last = BigInt(lastJson)
   const floor = BigInt(floorJson)
@@ -37,6 +37,8 @@ const unreachableState = (stream: CheckpointStream): string | undefined => {
       below = hi + 1n
     }
   }
+  // A late fill of the new session is stamped past the old head.
+  if (fillTs !== undefined && !(crossFrom !== undefined && fillTs > crossFrom)) return "late fills' time not after the old head"
   return undefined
 }
 

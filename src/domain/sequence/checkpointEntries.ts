@@ -19,7 +19,7 @@ const checkpointEntry = (s: StreamState, seenBefore: number): unknown => [
       encodeSeq(s.crossSeq),
       s.crossFrom,
       s.crossTs,
-      ...(s.crossFills.length > 0 ? [s.crossFills.map(encodeSeq)] : [])
+      ...(s.crossFills.length > 0 ? [s.crossFills.map(encodeSeq), ...(Number.isNaN(s.crossFillTs) ? [] : [s.crossFillTs])] : [])
     ]
     : s.prevTs === -Infinity || Number.isNaN(s.startTs)
     ? []

@@ -9,13 +9,14 @@ import type { EpochMicros } from "../time.ts"
 export type StreamFilter = (exchange: string, symbol: string) => boolean
 
 // Checkpoint: {"v":1,"streams":[[exchange, symbol, last, lastTs, floor, prevTs | null, [lo, hi, ...], seenAt, startTs?,
-// crossSeq?, crossFrom?, crossTs?, crossFills?], ...]}
+// crossSeq?, crossFrom?, crossTs?, crossFills?, crossFillTs?], ...]}
 // least recently seen first. Sequences are JSON numbers, or decimal strings in a stream that needs bigints.
 // seenAt is when the tracker last saw the stream, less the seenAt of the stream before (a few digits: the
 // list is in seenAt order); older checkpoints have none. startTs, the exchange time of the RESET that began
 // the session, only follows a prevTs (older checkpoints lack it: stragglers are then told by prevTs alone);
 // null in its place when crossSeq, crossFrom and crossTs follow (a session begun by a forward step), then
-// crossFills, that session's late fills below crossSeq as ranges, when it has any.
+// crossFills, that session's late fills below crossSeq as ranges, when it has any, then the earliest fill's exchange
+// time (older checkpoints lack it: a restart then begins the session at the step or the RESET).
 const SeqJson = Schema.Union([Schema.Int, Schema.String.check(Schema.isPattern(/^-?\d+$/))])
 const StreamJson = Schema.Tuple([
   Schema.String,
@@ -30,7 +31,8 @@ const StreamJson = Schema.Tuple([
   Schema.optionalKey(SeqJson),
   Schema.optionalKey(Schema.Int),
   Schema.optionalKey(Schema.Int),
-  Schema.optionalKey(Schema.Array(SeqJson))
+  Schema.optionalKey(Schema.Array(SeqJson)),
+  Schema.optionalKey(Schema.Int)
 ])
 const CheckpointJson = Schema.fromJsonString(Schema.Struct({ v: Schema.Literal(1), streams: Schema.Array(StreamJson) }))
 export const decodeCheckpoint = Schema.decodeUnknownResult(CheckpointJson)

@@ -26,7 +26,7 @@ export const restoredStreams = (
   const restoring: Array<StreamState> = []
   let seenAt = 0
   for (
-    const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs, crossSeq, crossFrom, crossTs, crossFills = []] of streams
+    const [exchange, symbol, last, lastTs, floor, prevTs, gaps, seenAfter, startTs, crossSeq, crossFrom, crossTs, crossFills = [], crossFillTs] of streams
   ) {
     seenAt = seenAfter === undefined ? lastTs : seenAt + seenAfter
     if (filter !== undefined && !filter(exchange, symbol)) continue
@@ -43,6 +43,7 @@ export const restoredStreams = (
       s.crossFrom = crossFrom!
       s.crossTs = crossTs!
       if (crossFills.length > 0) s.crossFills = crossFills.map(seq)
+      if (crossFillTs !== undefined && crossFills.length > 0) s.crossFillTs = crossFillTs
     }
     s.seenAt = seenAt
     restoring.push(s)

@@ -112,6 +112,11 @@ export class StreamState {
    */
   crossFills: Array<Seq> = NO_FILLS
   /**
+   * Exchange time of the earliest of those late fills (NaN without one): stamped before the forward
+   * step, it was of the session too, so a restart (rule 7) begins the session no later (rule 2).
+   */
+  crossFillTs: number = Number.NaN
+  /**
    * Cache, not state: before this exchange time no newer message can be on another local day
    * than the head (a lower bound; -Infinity: not known). Keeps the boundary check of forward
    * steps to two comparisons a message.
@@ -228,7 +233,7 @@ export class SequenceMachine {
     if (ts > s.lastTs && this.#apart(s, s.lastTs, ts)) return this.#reset(s, seq, ts)
     if (seq < s.floor) return OUT_OF_ORDER
     if (s.gaps.length > 0 && this.#fill(s, seq, one)) {
-      if (s.crossSeq !== null && seq < s.crossSeq && ts > s.crossFrom && this.#apart(s, s.crossFrom, ts)) this.#crossFill(s, seq, one)
+      if (s.crossSeq !== null && seq < s.crossSeq && ts > s.crossFrom && this.#apart(s, s.crossFrom, ts)) this.#crossFill(s, seq, ts, one)
       return GAP_FILLED
     }
     // Seen only in the old session, and this message is of the new one: the numbering restarted
@@ -250,6 +255,7 @@ export class SequenceMachine {
     s.crossFrom = Number.NaN
     s.crossTs = Number.NaN
     s.crossFills = NO_FILLS
+    s.crossFillTs = Number.NaN
     s.dayEnd = -Infinity
     return RESET
   }
@@ -264,8 +270,10 @@ export class SequenceMachine {
    * A late fill below `crossSeq` stamped in the new session: `seq` was seen in this session. At most
    * `maxGaps` ranges; beyond, the lowest is forgotten (a re-send of it is then a RESET: kept, not dropped).
    */
-  #crossFill(s: StreamState, seq: any, one: any) {
+  #crossFill(s: StreamState, seq: any, ts: EpochMicros, one: any) {
     if (s.crossFills === NO_FILLS) s.crossFills = []
+    // NaN (none yet) compares false.
+    if (!(ts >= s.crossFillTs)) s.crossFillTs = ts
     const f: Array<any> = s.crossFills
     let i = 0
     while (i < f.length && f[i + 1] + one < seq) i += 2
@@ -285,6 +293,7 @@ export class SequenceMachine {
       s.crossFrom = s.lastTs
       s.crossTs = ts
       s.crossFills = NO_FILLS
+      s.crossFillTs = Number.NaN
     }
     s.dayEnd = this.#dayEnd(s, ts > s.lastTs ? ts : s.lastTs)
   }
@@ -325,12 +334,13 @@ export class SequenceMachine {
     s.gaps = [...open, ...rest]
     s.floor = seq
     s.prevTs = s.crossFrom
-    // The session began at its first message seen, the step or this one.
-    s.startTs = Math.min(ts, s.crossTs)
+    // The session began at its first message seen: the step, a late fill or this one.
+    s.startTs = Math.min(ts, s.crossTs, Number.isNaN(s.crossFillTs) ? Infinity : s.crossFillTs)
     s.crossSeq = null
     s.crossFrom = Number.NaN
     s.crossTs = Number.NaN
     s.crossFills = NO_FILLS
+    s.crossFillTs = Number.NaN
     this.#bound(s)
     return RESET
   }

@@ -308,7 +308,7 @@ export const makeConsumeBatch = (
         if (toTrack[i]!.kafka_offset < part.tableMark) counters.alreadyIngested++
         else {
           counters.consumed++
-          counters.duplicatesDropped++
+          part.duplicates++
         }
       }
       forEachKept(toTrack, observation, (row, i) => {

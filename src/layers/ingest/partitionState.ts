@@ -61,6 +61,8 @@ export interface PartitionState {
    * commit passes them, so a letter sent again after a restart dropped its batch counts once.
    */
   poison: number
+  /** Records of the buffer dropped as duplicates: counted as `poison` is, when their table commit passes them. */
+  duplicates: number
   /** Streams of this partition: what its checkpoint holds. */
   readonly streams: StreamSet
   /** Streams it carried that moved to another partition since it was installed (forgotten or restarted with it). */
@@ -138,6 +140,7 @@ export const partitionState = (from: {
     bytes: 0,
     events: [],
     poison: 0,
+    duplicates: 0,
     streams: from.streams ?? new StreamSet(),
     left: from.left ?? new StreamSet(),
     rereading: from.rereading,
@@ -152,7 +155,7 @@ export const partitionState = (from: {
 
 /**
  * Empties what a partition buffered since its last flush: its rows and their bytes, its sequence
- * events, the dead letters counted for them and their spans (after a flush committed them, or
+ * events, the dead letters and duplicates counted for them and their spans (after a flush committed them, or
  * when the partition is retired).
  */
 export const emptyBuffer = (state: PartitionState): void => {
@@ -160,6 +163,7 @@ export const emptyBuffer = (state: PartitionState): void => {
   state.bytes = 0
   state.events = []
   state.poison = 0
+  state.duplicates = 0
   state.spans = []
 }
 

@@ -39,6 +39,8 @@ export interface Taken {
   readonly bytes: number
   /** Dead letters sent for these records. */
   readonly poison: number
+  /** Of these records, those dropped as duplicates. */
+  readonly duplicates: number
   readonly tableMark: bigint
   readonly sequenceMark: bigint
   readonly next: bigint
@@ -68,6 +70,7 @@ export const takeBuffers = (parts: Partitions, trackers: Trackers, due: boolean)
         events: part.events,
         bytes: part.bytes,
         poison: part.poison,
+        duplicates: part.duplicates,
         tableMark: part.tableMark,
         sequenceMark: part.sequenceMark,
         next: part.next,
@@ -221,6 +224,8 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
       // Counted with the rows: the letters of a batch a restart dropped were sent, but their
       // records are read (and their letters sent) again.
       for (const t of mine) counters.deadLettered += t.poison
+      // The same for duplicates: a restart judges them again.
+      for (const t of mine) counters.duplicatesDropped += t.duplicates
       counters.commits++
       // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
       for (const t of mine) if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)

@@ -374,6 +374,22 @@ describe("sessions that begin with a forward step", () => {
     assert.deepStrictEqual(state.gaps, [3, 3, 6, 6])
   })
 
+  it("a restarted session began at its earliest late fill: the fill's re-send is a DUPLICATE, a later fill a GAP_FILLED", () => {
+    const day1End = Date.UTC(2024, 4, 1, 6, 0) * 1000 // 16:00 in Sydney
+    const { kinds, state } = run([
+      [1, day1End - 2 * MIN],
+      [2, day1End - MIN],
+      [3, day1End],
+      [6, day2], // day 2, 10:00: a forward step, GAP 4..5
+      [5, day2 - 60 * MIN], // 09:00, late
+      [1, day2 + 5 * MIN], // 10:05: the numbering restarted
+      [5, day2 - 60 * MIN], // 09:00 again: it was seen in this session (was OUT_OF_ORDER, written twice)
+      [4, day2 - 59 * MIN] // 09:01, late: never seen (was OUT_OF_ORDER, not reported as a fill)
+    ])
+    assert.deepStrictEqual(kinds, ["OK", "OK", "OK", "GAP", "GAP_FILLED", "RESET", "DUPLICATE", "GAP_FILLED"])
+    assert.deepStrictEqual(state.gaps, [2, 3])
+  })
+
   it("after an idle-time RESET, a straggler of the old session stamped after its head is OUT_OF_ORDER, not a GAP", () => {
     const { kinds, state } = run([
       [100, T0],

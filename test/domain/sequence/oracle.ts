@@ -33,6 +33,8 @@ interface Stream {
   crossTs: number
   /** Sequences below crossSeq filled by messages stamped in the new session (at most maxGaps ranges' worth). */
   crossFills: Array<[bigint, bigint]>
+  /** Exchange time of the earliest of those fills: a restart begins the session no later. */
+  crossFillTs: number | undefined
   /** Open gaps, inclusive, ascending. */
   gaps: Array<[bigint, bigint]>
 }
@@ -82,7 +84,8 @@ export class Oracle {
   }
 
   /** Adds `seq` to the new session's fills below crossSeq, keeping the highest maxGaps ranges. */
-  #crossFill(s: Stream, seq: bigint) {
+  #crossFill(s: Stream, seq: bigint, ts: number) {
+    if (s.crossFillTs === undefined || ts < s.crossFillTs) s.crossFillTs = ts
     const all = [...s.crossFills, [seq, seq] as [bigint, bigint]].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     const merged: Array<[bigint, bigint]> = []
     for (const [lo, hi] of all) {
@@ -103,6 +106,7 @@ export class Oracle {
       s.crossFrom = s.lastTs
       s.crossTs = ts
       s.crossFills = []
+      s.crossFillTs = undefined
     }
     if (seq === s.last + 1n) {
       s.last = seq
@@ -126,6 +130,7 @@ export class Oracle {
       s.gaps = []
       s.crossSeq = undefined
       s.crossFills = []
+      s.crossFillTs = undefined
       return "RESET"
     }
     const i = s.gaps.findIndex(([lo, hi]) => lo <= seq && seq <= hi)
@@ -137,7 +142,7 @@ export class Oracle {
       s.gaps.splice(i, 1, ...pieces)
       this.#bound(s)
       if (s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && this.#boundary(exchange, s.crossFrom, ts)) {
-        this.#crossFill(s, seq)
+        this.#crossFill(s, seq, ts)
       }
       return "GAP_FILLED"
     }
@@ -165,7 +170,8 @@ export class Oracle {
       s.crossFills = []
       s.floor = seq
       s.prevTs = s.crossFrom
-      s.startTs = Math.min(ts, s.crossTs)
+      s.startTs = Math.min(ts, s.crossTs, s.crossFillTs ?? Infinity)
+      s.crossFillTs = undefined
       s.crossSeq = undefined
       this.#bound(s)
       return "RESET"
@@ -186,7 +192,7 @@ export class Oracle {
       const key = JSON.stringify([r.exchange, r.symbol])
       const s = this.#streams.get(key)
       if (s === undefined) {
-        this.#streams.set(key, { last: seq, lastTs: r.exchange_timestamp, floor: seq, prevTs: undefined, startTs: undefined, crossSeq: undefined, crossFrom: 0, crossTs: 0, crossFills: [], gaps: [] })
+        this.#streams.set(key, { last: seq, lastTs: r.exchange_timestamp, floor: seq, prevTs: undefined, startTs: undefined, crossSeq: undefined, crossFrom: 0, crossTs: 0, crossFills: [], crossFillTs: undefined, gaps: [] })
         if (this.#streams.size > this.options.capacity) {
           this.#streams.delete(this.#streams.keys().next().value!)
           this.evictions++

@@ -40,6 +40,8 @@ interface Stream {
   crossTs: number
   /** Sequences below crossSeq filled by messages stamped in the new session. */
   crossFills: Set<bigint>
+  /** Exchange time of the earliest of those fills (NaN without one). */
+  crossFillTs: number
   seen: Set<bigint>
 }
 
@@ -66,7 +68,7 @@ const runModel = (
     const key = `${m.exchange}\u0000${m.symbol}`
     const s = streams.get(key)
     if (s === undefined) {
-      streams.set(key, { floor: seq, max: seq, lastTs: ts, prevTs: -Infinity, startTs: Number.NaN, crossSeq: undefined, crossFrom: 0, crossTs: 0, crossFills: new Set(), seen: new Set([seq]) })
+      streams.set(key, { floor: seq, max: seq, lastTs: ts, prevTs: -Infinity, startTs: Number.NaN, crossSeq: undefined, crossFrom: 0, crossTs: 0, crossFills: new Set(), crossFillTs: Number.NaN, seen: new Set([seq]) })
       return { kind: "OK", expected: null, received: seq, gapSize: null }
     }
     const expected = s.max + 1n
@@ -86,6 +88,7 @@ const runModel = (
         s.crossFrom = s.lastTs
         s.crossTs = ts
         s.crossFills = new Set()
+        s.crossFillTs = Number.NaN
       }
       s.seen.add(seq)
       s.max = seq
@@ -102,12 +105,16 @@ const runModel = (
       s.seen = new Set([seq])
       s.crossSeq = undefined
       s.crossFills = new Set()
+      s.crossFillTs = Number.NaN
       return verdict("RESET")
     }
     if (seq < s.floor) return verdict("OUT_OF_ORDER")
     if (!s.seen.has(seq)) {
       s.seen.add(seq)
-      if (s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && apart(s.crossFrom, ts)) s.crossFills.add(seq)
+      if (s.crossSeq !== undefined && seq < s.crossSeq && ts > s.crossFrom && apart(s.crossFrom, ts)) {
+        s.crossFills.add(seq)
+        if (!(ts >= s.crossFillTs)) s.crossFillTs = ts
+      }
       return verdict("GAP_FILLED", s.max - s.floor + 1n - BigInt(s.seen.size))
     }
     // Seen in the old session only, stamped in the new one: the numbering restarted.
@@ -117,11 +124,12 @@ const runModel = (
       apart(s.crossFrom, ts)
     ) {
       s.prevTs = s.crossFrom
-      s.startTs = Math.min(ts, s.crossTs)
+      s.startTs = Math.min(ts, s.crossTs, Number.isNaN(s.crossFillTs) ? Infinity : s.crossFillTs)
       s.floor = seq
       s.seen = new Set([seq, ...[...s.seen].filter((x) => x >= cross || (x > seq && s.crossFills.has(x)))])
       s.crossSeq = undefined
       s.crossFills = new Set()
+      s.crossFillTs = Number.NaN
       return verdict("RESET")
     }
     return verdict("DUPLICATE")

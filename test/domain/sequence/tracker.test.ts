@@ -413,7 +413,7 @@ describe("a session's late fills below its forward step, across a checkpoint", (
     first.observe(before, 0)
     const json = first.checkpoint()
     const stream = JSON.parse(json).streams[0]
-    assert.deepStrictEqual(stream.slice(9), [5, T0 + 60_000_000, T0 + (day2 + 5) * 1_000_000, [4, 4]])
+    assert.deepStrictEqual(stream.slice(9), [5, T0 + 60_000_000, T0 + (day2 + 5) * 1_000_000, [4, 4], T0 + (day2 + 4) * 1_000_000])
     const second = new SequenceTrackerState()
     assert.isTrue(Result.isSuccess(second.restore(json)))
     const after = () => [msg("BHP", 4, day2 + 4), msg("BHP", 3, day2 + 3), msg("BHP", 6, day2 + 6)]
@@ -434,6 +434,30 @@ describe("a session's late fills below its forward step, across a checkpoint", (
     ) {
       assert.isTrue(Result.isFailure(new SequenceTrackerState().restore(JSON.stringify({ v: 1, streams: [bad] }))), JSON.stringify(bad))
     }
+  })
+})
+
+describe("a session restarted below its forward step begins at its earliest late fill, across a checkpoint", () => {
+  it("the fill's re-send is a DUPLICATE and a later fill a GAP_FILLED; a fill's time not after the old head is refused", () => {
+    const day2 = 86_400
+    // Day 2's 6 first (a forward step, GAP 4..5), then its 5 stamped an hour earlier.
+    const before = [msg("BHP", 1, 0), msg("BHP", 2, 60), msg("BHP", 3, 120), msg("BHP", 6, day2 + 3_600), msg("BHP", 5, day2)]
+    const first = new SequenceTrackerState()
+    first.observe(before, 0)
+    const json = first.checkpoint()
+    const stream = JSON.parse(json).streams[0]
+    const second = new SequenceTrackerState()
+    assert.isTrue(Result.isSuccess(second.restore(json)))
+    // The numbering restarted at 1; then 5 (09:00) re-sent and 4, late.
+    const after = () => [msg("BHP", 1, day2 + 3_900), msg("BHP", 5, day2), msg("BHP", 4, day2 + 60)]
+    const o = second.observe(after(), 1)
+    assert.deepStrictEqual(kinds(o), ["BHP:RESET:1", "BHP:DUPLICATE:5", "BHP:GAP_FILLED:4"])
+    const whole = new SequenceTrackerState()
+    whole.observe(before, 0)
+    whole.observe(after(), 1)
+    assert.strictEqual(second.checkpoint(), whole.checkpoint())
+    const bad = [...stream.slice(0, 13), stream[10]]
+    assert.isTrue(Result.isFailure(new SequenceTrackerState().restore(JSON.stringify({ v: 1, streams: [bad] }))), JSON.stringify(bad))
   })
 })
 

@@ -444,28 +444,41 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       assert.deepStrictEqual([...letter!.value!], [0, 0, 0, 0, 99])
     }), 60_000)
 
-  it.live("counts each record once: records re-read below the table's mark after a restart are already ingested, not consumed", () =>
+  /**
+   * A poison record, 60 trades and a duplicate of the last (62 records, one batch) ingested while the
+   * first commit of `refused` fails: the partition restarts from the tables once.
+   */
+  const ingestWithOneRefusal = (refused: string, done: (p: Effect.Success<Ingestor["Service"]["progress"]>) => boolean) =>
     Effect.gen(function*() {
       const kafka = KafkaMemory.layerMemory(new KafkaMemory.MemoryBroker())
       const [topic] = TOPICS
-      // The first sequence_events commit fails after trades committed: the partition restarts from
-      // the tables with the trades mark at the end and the sequence_events mark at 0, and reads
-      // every record again to rebuild its tracker.
       let failuresLeft = 1
       const options = { ...warehouseOptions("sqlite"), sink: { maxCommitAttempts: 1 } }
-      const lakehouse = lakehouseRefusingCommits(options, (table) => table === "sequence_events" && failuresLeft-- > 0)
+      const lakehouse = lakehouseRefusingCommits(options, (table) => table === refused && failuresLeft-- > 0)
       const trades = makeTrades({ count: 60, symbols: ["XYZ"], days: 0.01 })
       const progress = yield* Effect.gen(function*() {
         yield* (yield* KafkaAdmin).ensureTopics(sourceTopicSpecs(TOPICS, 1)!)
-        // A poison record, 60 trades and a duplicate of the last: 62 records, in one batch.
         const records = tradeRecords([...trades, trades[59]!])
         records.unshift({ topic: topic!, key: "XYZ", value: new Uint8Array(20), partition: 0 })
         yield* (yield* KafkaSink).send(records)
-        return yield* ingestUntil((p) => p.restarts > 0 && p.alreadyIngested >= 60 && p.position === 62 && p.lag === 0)
+        return yield* ingestUntil(done)
       }).pipe(Effect.provide(ingestorOver({
         kafka, lakehouse, settings: { ...SETTINGS, topics: [topic!], flushRows: 60, commitIntervalMs: 600_000 }
       })))
       assert.strictEqual(progress.restarts, 1)
+      yield* assertTablesHoldOnce(options, 60)
+      return progress
+    })
+
+  it.live("counts each record once: records re-read below the table's mark after a restart are already ingested, not consumed", () =>
+    Effect.gen(function*() {
+      // The first sequence_events commit fails after trades committed: the partition restarts from
+      // the tables with the trades mark at the end and the sequence_events mark at 0, and reads
+      // every record again to rebuild its tracker.
+      const progress = yield* ingestWithOneRefusal(
+        "sequence_events",
+        (p) => p.restarts > 0 && p.alreadyIngested >= 60 && p.position === 62 && p.lag === 0
+      )
       // Read once: written, dead-lettered or dropped as a duplicate...
       assert.strictEqual(progress.consumed, 62)
       assert.strictEqual(progress.written.trades + progress.deadLettered + progress.duplicatesDropped, 62)
@@ -474,7 +487,16 @@ describe("Ingestor (memory Kafka, SQLite warehouse)", () => {
       // ...and read again below the mark, poison and duplicate included: already ingested.
       assert.strictEqual(progress.alreadyIngested, 62)
       assert.strictEqual(progress.written.sequence_events, 1)
-      yield* assertTablesHoldOnce(options, 60)
+    }), 60_000)
+
+  it.live("a duplicate read again above the mark after a failed flush counts once as dropped, as a dead letter does", () =>
+    Effect.gen(function*() {
+      // The first trades commit fails: the partition restarts from the tables (marks at 0) and
+      // judges the whole batch again, its duplicate included.
+      const progress = yield* ingestWithOneRefusal("trades", (p) => p.restarts > 0 && p.written.trades === 60 && p.uncommitted === 0 && p.lag === 0)
+      assert.strictEqual(progress.deadLettered, 1)
+      assert.strictEqual(progress.duplicatesDropped, 1)
+      assert.strictEqual(progress.written.trades + progress.deadLettered + progress.duplicatesDropped, 62)
     }), 60_000)
 
   it.live("flushes with nothing new commit no data snapshot while sequence_events waits for its checkpoint; the drain commits it", () =>
