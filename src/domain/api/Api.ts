@@ -145,7 +145,9 @@ const ReplayQuery = {
   ...symbolsParam,
   ...rangeParams,
   tables: text(20, "trades, quotes or trades,quotes (comma-separated; default both)"),
-  speed: text(16, "Multiple of real time (1 = real time); absent: as fast as the client reads"),
+  // As long as parsePositiveNumber reads (9 digits, a point, 30 places): cut at 16, a slower speed it
+  // takes was refused, and one past the maximum was told its length instead of its range.
+  speed: text(40, "Multiple of real time (1 = real time), a plain decimal above 0, at most 1000000; absent: as fast as the client reads"),
   ...readParams,
   format: Schema.optional(Schema.Literals(["ndjson", "sse"]).annotate({ description: "NDJSON (default) or Server-Sent Events; or by Accept" }))
 }
