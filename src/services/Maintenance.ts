@@ -126,7 +126,7 @@ export class CompactionFailed extends Schema.TaggedError<CompactionFailed>()("Co
   days: Schema.Array(Schema.Struct({ partition: Schema.String, detail: Schema.String }))
 }) {
   override get message() {
-    return `compaction of ${this.table} failed for ${this.days.length} day(s): ${this.days.map((d) => `${d.partition}: ${d.detail}`).join("; ")}`
+    return `compaction of ${this.table} failed for ${this.days.length} day(s): ${this.days.map((d) => `${d.partition || "(unpartitioned)"}: ${d.detail}`).join("; ")}`
   }
 }
 

@@ -43,7 +43,7 @@ const summaryLine = (r: {
     showIdentifier(r.table),
     r.compact === null
       ? null
-      : `files ${r.compact.filesBefore} -> ${r.compact.filesAfter} (${r.compact.partitions.length} partitions rewritten)`,
+      : `files ${r.compact.filesBefore} -> ${r.compact.filesAfter} (${r.compact.partitions.length} partition${r.compact.partitions.length === 1 ? "" : "s"} rewritten)`,
     r.expire === null
       ? null
       : `snapshots ${r.expire.snapshotsBefore} -> ${r.expire.snapshotsAfter}, metadata.json ${r.expire.metadataBytesBefore} -> ${r.expire.metadataBytesAfter} bytes`,

@@ -33,6 +33,6 @@ describe("Maintenance.runEvery", () => {
       const quotes = logged.filter((l) => l.text.includes("market_data.quotes"))
       assert.deepStrictEqual(quotes.filter((l) => l.level !== "Info"), [], JSON.stringify(quotes))
       assert.isTrue(quotes.some((l) => l.text.includes("skipped")), JSON.stringify(quotes))
-      assert.isTrue(logged.some((l) => l.text.startsWith("market_data.trades") && l.text.includes("1 partitions rewritten")), JSON.stringify(logged))
+      assert.isTrue(logged.some((l) => l.text.startsWith("market_data.trades") && l.text.includes("(1 partition rewritten)")), JSON.stringify(logged))
     }).pipe(Effect.provide(maintainedLakehouse())), 60_000)
 })
