@@ -83,7 +83,7 @@ export const makeCompactDays = (
         Effect.sync(() => void failedDays.push({ partition: label(group.partition), detail })).pipe(
           Effect.andThen(Effect.logInfo(`compaction of ${at} failed ${progress}: ${detail}`))
         )
-      const outcome = yield* compactPartition(identifier, table, group.inputs, opts).pipe(
+      const outcome = yield* compactPartition(identifier, table, group.inputs, read.success, opts).pipe(
         // Another compaction removed some of these files first: its result stands, skip ours.
         Effect.catchTag("FilesNoLongerLive", (e) =>
           Effect.logWarning(`compaction of ${at} skipped ${progress}: ${e.message}`)

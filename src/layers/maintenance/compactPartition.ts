@@ -3,10 +3,10 @@
  * target size, and committed as one `replace` snapshot (`commitChange`: rebuilt on a new base after
  * a conflict). Rows in and out are counted; files another run removed meanwhile skip the day.
  */
-import { Effect, Result } from "effect"
+import { Effect } from "effect"
 import type { TableFileError } from "../../domain/iceberg/errors.ts"
 import { currentSchema, dataDirectory, defaultSortOrder, defaultSpec } from "../../domain/iceberg/metadata.ts"
-import { readSchemaOf, writtenSchemaIds } from "../../domain/iceberg/readSchema.ts"
+import type { ReadSchema } from "../../domain/iceberg/readSchema.ts"
 import type { DataFile } from "../../domain/iceberg/spec.ts"
 import { Catalog, type LoadedTable, showIdentifier, type TableIdentifier } from "../../services/Catalog.ts"
 import { FileIO } from "../../services/FileIO.ts"
@@ -33,18 +33,16 @@ export const makeCompactPartition = (
     identifier: TableIdentifier,
     table: LoadedTable,
     inputs: ReadonlyArray<DataFile>,
+    /** How the files are read as the current schema (compactDays checked it once for every day). */
+    readSchema: ReadSchema,
     compact: Required<Pick<CompactOptions, "targetFileSizeBytes">> & CompactOptions
   ) {
     const m = table.metadata
-    const read = readSchemaOf(m.schemas, currentSchema(m), writtenSchemaIds(m, null, m["current-schema-id"]))
-    if (Result.isFailure(read)) {
-      return yield* new MaintenanceRefused({ table: showIdentifier(identifier), detail: `files cannot be read by field id: ${read.failure}` })
-    }
     // Once the rewrite is done, the rest runs to its end: interrupted (SIGTERM, `--every` stopped)
     // before or while committing, the rewritten files would stay unreferenced for the orphan grace
     // beside the files they replace, or a REST commit in flight be cut at an unknown outcome.
     return yield* Effect.uninterruptibleMask((restore) => Effect.gen(function*() {
-      const added = yield* restore(rewriteDataFiles(inputs.map((f) => f.filePath), read.success, {
+      const added = yield* restore(rewriteDataFiles(inputs.map((f) => f.filePath), readSchema, {
         schema: currentSchema(m),
         spec: defaultSpec(m),
         sortOrder: defaultSortOrder(m),
