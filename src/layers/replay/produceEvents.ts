@@ -11,6 +11,7 @@ import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
 import { expiredWhileRead } from "../iceberg/planner.ts"
 import { filteredFiles, Params } from "../query/sql.ts"
 import { chunkReader } from "./chunkEvents.ts"
+import { makePlayDays } from "./playDays.ts"
 import { makeProfilesOf } from "./profiles.ts"
 import type { CheckedRequest } from "./requestChecks.ts"
 import { makeHistogram } from "./secondsHistogram.ts"
@@ -22,6 +23,7 @@ import { windowPart, windowSql } from "./windowStatement.ts"
 export const makeProduce = (duckDb: DuckDb["Service"], catalog: Catalog["Service"]) => {
   const profilesOf = makeProfilesOf(duckDb)
   const histogram = makeHistogram(duckDb)
+  const playDays = makePlayDays(duckDb)
 
   const produce = (
     queue: Queue.Queue<ReplayEvent, ReplayError | Cause.Done>,
@@ -32,21 +34,9 @@ export const makeProduce = (duckDb: DuckDb["Service"], catalog: Catalog["Service
       if (c.range.from >= c.range.to) return yield* Queue.end(queue)
       /** Unpaced windows started and not yet streamed out, oldest first. */
       const inFlight: Array<Deferred.Deferred<void, ReplayError>> = []
-      const days = new Set<number>()
-      const [first, last] = [Math.floor(c.range.from / MICROS_PER_DAY), Math.floor((c.range.to - 1) / MICROS_PER_DAY)]
-      /** Whether a file's days are unknown: then every day of the range is played. */
-      let unknown = false
-      for (const p of plans) {
-        for (const d of p.days) {
-          if (d === null) unknown = true
-          else for (let day = Math.max(d[0], first); day <= Math.min(d[1], last); day++) days.add(day)
-        }
-      }
-      if (unknown) {
-        for (let d = first; d <= last; d++) days.add(d)
-      }
+      const days = yield* playDays(plans, c)
       const play = Effect.gen(function*() {
-        for (const day of [...days].sort((x, y) => x - y)) {
+        for (const day of days) {
           const from = Math.max(c.range.from, day * MICROS_PER_DAY)
           const to = Math.min(c.range.to, (day + 1) * MICROS_PER_DAY)
           if (from >= to) continue

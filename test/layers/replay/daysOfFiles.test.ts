@@ -30,14 +30,31 @@ const spec = (name: string, transform: string): PartitionSpec => ({
   fields: [{ "source-id": TS, "field-id": 1000, name, transform }]
 })
 
-/** The replay of `rows` over 40 days from a table of `partitionSpec`: its events and how many days it played. */
-const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "kept", input: typeof rows = rows) => {
+/** The end of a follow's table part: 2200-01-01. */
+const FOLLOW_END = Date.UTC(2200, 0, 1) * 1000
+
+/** Past this many days played, a replay fails at once: over a follow's range every day would be ~64,000. */
+const MOST_DAYS = 100
+
+/**
+ * The replay of `input` (of `symbols`, else all) from T0 - 5 days to `to` (40 days on) from a table of `partitionSpec`: its
+ * events' ids in order, how many days it played and how many statements it ran.
+ */
+const replayOf = (
+  partitionSpec: PartitionSpec,
+  bounds: "kept" | "dropped" = "kept",
+  input: typeof rows = rows,
+  to = T0 + 35 * DAY,
+  symbols?: ReadonlyArray<string>
+) => {
   let days = 0
+  let statements = 0
   const connection = (c: DuckDBConnection) =>
     spy(c, {
       prepare: (sql: string) => {
+        statements++
         // One profiles statement per day played.
-        if (/SELECT DISTINCT/.test(sql)) days++
+        if (/SELECT DISTINCT/.test(sql) && ++days > MOST_DAYS) throw new Error(`more than ${MOST_DAYS} days played`)
         return c.prepare(sql)
       }
     })
@@ -61,8 +78,8 @@ const replayOf = (partitionSpec: PartitionSpec, bounds: "kept" | "dropped" = "ke
   const app = Layer.mergeAll(ReplayLayer.layer.pipe(Layer.provide(Layer.mergeAll(counting, unbounded))), data).pipe(Layer.provideMerge(lakehouse()))
   return Effect.gen(function*() {
     const replay = yield* ReplayEngine
-    const events = yield* Stream.runCollect(replay.stream({ from: T0 - 5 * DAY, to: T0 + 35 * DAY, tables: ["trades"] }))
-    return { events: events.length, days }
+    const events = yield* Stream.runCollect(replay.stream({ from: T0 - 5 * DAY, to, tables: ["trades"], ...(symbols === undefined ? {} : { symbols }) }))
+    return { events: events.length, ids: events.map((e) => e.message_id), days, statements }
   }).pipe(Effect.provide(app))
 }
 
@@ -115,12 +132,34 @@ describe("the days a replay plays", () => {
       assert.strictEqual(r.days, 1)
     }), 60_000)
 
-  it.effect("files without bounds of an unpartitioned table: every day of the range is played, the last one too", () =>
+  it.effect("files without bounds of an unpartitioned table: only the days their rows fall on are played", () =>
     Effect.gen(function*() {
       const r = yield* replayOf({ "spec-id": 0, fields: [] }, "dropped")
       assert.strictEqual(r.events, rows.length)
-      // Nothing says where the rows are: all 40 days of the range (T0 - 5 days .. T0 + 35 days) are read.
-      assert.strictEqual(r.days, 40)
+      // Nothing in the metadata says where the rows are: one statement over those files finds their 2 days of the 40.
+      assert.strictEqual(r.days, 2)
+    }), 60_000)
+
+  it.effect("files without bounds over a follow's range (to 2200): the days of their rows, the same events in the same order", () =>
+    Effect.gen(function*() {
+      const bounded = yield* replayOf({ "spec-id": 0, fields: [] }, "kept", rows, FOLLOW_END)
+      const unbounded = yield* replayOf({ "spec-id": 0, fields: [] }, "dropped", rows, FOLLOW_END)
+      assert.strictEqual(unbounded.events, rows.length)
+      assert.deepStrictEqual(unbounded.ids, bounded.ids)
+      assert.strictEqual(unbounded.days, 2)
+      // The one statement finding the days is all the unknown days cost.
+      assert.strictEqual(unbounded.statements, bounded.statements + 1)
+    }), 60_000)
+
+  it.effect("files without bounds, a symbol asked for: only the days holding its rows", () =>
+    Effect.gen(function*() {
+      const symbol = rows[0]!.symbol
+      const dayOf = (us: number) => Math.floor(us / DAY)
+      // The symbol's rows on the first row's day only; the other symbols' on both days.
+      const input = rows.filter((t) => t.symbol !== symbol || dayOf(t.exchange_timestamp) === dayOf(rows[0]!.exchange_timestamp))
+      const r = yield* replayOf({ "spec-id": 0, fields: [] }, "dropped", input, FOLLOW_END, [symbol])
+      assert.strictEqual(r.events, input.filter((t) => t.symbol === symbol).length)
+      assert.strictEqual(r.days, 1)
     }), 60_000)
 
   it.effect("files without bounds, partitioned by month(exchange_timestamp): the days of the month", () =>
