@@ -74,7 +74,8 @@ export class KafkaAdmin extends Context.Service<KafkaAdmin, {
    * Make every topic exist as specified: create the missing, raise partition counts that are
    * lower than the spec, set retention/compression configs. Idempotent. A topic with MORE
    * partitions than the spec is left as is (reported in `existing`). Specs naming a topic twice,
-   * or a new topic with fewer than 1 partition, are rejected (KafkaRejected). Existing topics need no
+   * a new topic with fewer than 1 partition, a topic name or config value the broker refuses
+   * (INVALID_TOPIC_EXCEPTION, INVALID_CONFIG), are rejected (KafkaRejected). Existing topics need no
    * permission beyond DESCRIBE: configs the principal may not read or alter, and partitions it may not
    * add, are left as they are with a warning; a missing topic it may not create fails (NotAuthorized).
    */

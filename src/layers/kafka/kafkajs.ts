@@ -82,6 +82,6 @@ export const layerKafkajs = (options: KafkajsOptions) =>
 
     return Context.make(KafkaSource, source).pipe(
       Context.add(KafkaSink, sink),
-      Context.add(KafkaAdmin, kafkajsAdmin(kafkajs, admin, attempt, limits))
+      Context.add(KafkaAdmin, kafkajsAdmin(kafkajs, admin, attempt, limits, absentOr))
     )
   }))

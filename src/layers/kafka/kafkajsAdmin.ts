@@ -12,6 +12,7 @@ import { configsUnlessRefused } from "./authorization.ts"
 import type { Attempt } from "./classified.ts"
 import { ensureTopicsWith, untilLed } from "./ensureTopics.ts"
 import type { Kafkajs } from "./kafkajsClients.ts"
+import type { AbsentOr } from "./kafkajsErrors.ts"
 import { limitOf, MessageLimits, topicLimits } from "./messageLimits.ts"
 
 type Described = ReadonlyArray<{ readonly resourceName: string; readonly configEntries: ReadonlyArray<{ readonly configName: string; readonly configValue: string | null }> }>
@@ -43,7 +44,8 @@ export const kafkajsAdmin = (
   { ConfigResourceTypes, ConfigSource }: Pick<Kafkajs, "ConfigResourceTypes" | "ConfigSource">,
   admin: Admin,
   attempt: Attempt,
-  limits: MessageLimits
+  limits: MessageLimits,
+  absentOr: AbsentOr
 ) => {
   const describeTopics = Effect.fn("KafkaAdmin.describeTopics")(function*(names: ReadonlyArray<string>) {
     if (names.length === 0) return []
@@ -142,6 +144,8 @@ export const kafkajsAdmin = (
     }),
     describeTopics,
     listTopics,
-    deleteTopics: (names) => attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }), names[0])
+    // kafkajs retries a topic the broker does not know, then gives up as on an outage: told apart, it is UnknownTopic.
+    deleteTopics: (names) =>
+      attempt("deleteTopics", () => admin.deleteTopics({ topics: [...names] }).catch((e: unknown) => absentOr("deleteTopics", names, e)), names[0])
   })
 }

@@ -22,6 +22,17 @@ const UNAVAILABLE_NAMES = new Set([
 ])
 
 /**
+ * The topics a KafkaJSAggregateError (CreateTopics' answer) holds refusals of, and why: its own
+ * message is only "Topic creation errors". Empty for any other error.
+ */
+const eachRefusal = (e: { name?: string; errors?: unknown } | undefined): string => {
+  if (e?.name !== "KafkaJSAggregateError" || !Array.isArray(e.errors)) return ""
+  const each = (e.errors as ReadonlyArray<{ topic?: string; type?: string; name?: string; message?: string }>)
+    .map((x) => `${x.topic ?? "?"}: ${x.type ?? x.name ?? "Error"} (${x.message})`)
+  return ` (${each.join("; ")})`
+}
+
+/**
  * Classify a kafkajs error into the K2 reasons; `security`: the connection's, named by its failures;
  * `target`: the resources the operation named, named by an authorization failure (`topic` its first).
  */
@@ -37,7 +48,7 @@ export const fromKafkajs = (operation: string, cause: unknown, topic?: string, s
     inner = inner.cause as KError
   }
   const type = inner?.type
-  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}${closedConnectionHint(cause, security)}`
+  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}${inner !== e ? ` (${inner?.message})` : ""}${eachRefusal(e)}${closedConnectionHint(cause, security)}`
   if (type !== undefined && REBALANCE_TYPES.has(type)) return kafkaError(new RebalanceInProgress({ operation, detail }))
   if (e?.name === "KafkaJSGroupCoordinatorNotFound") {
     // kafkajs drops the broker's refusal of FindCoordinator and says only this; it says the same when

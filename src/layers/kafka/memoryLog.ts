@@ -10,6 +10,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "./batchBytes.ts"
 import { batchesOf, refuseOversized } from "./memoryBatches.ts"
 import { readBack } from "./memoryRecords.ts"
 import { limitOf } from "./messageLimits.ts"
+import { refusedTopicConfig, refusedTopicName } from "./memoryTopicRules.ts"
 import { partitionForKey } from "./partitioner.ts"
 import { Wakeup } from "./wakeup.ts"
 
@@ -48,6 +49,8 @@ export class MemoryLog {
       throw kafkaError(new KafkaRejected({ operation: "createTopics", detail: `${spec.name}: ${spec.partitions} partitions (at least 1)` }))
     }
     if (existing !== undefined) return false
+    const refused = refusedTopicName(spec.name, this.topics.keys()) ?? refusedTopicConfig(spec)
+    if (refused !== undefined) throw kafkaError(new KafkaRejected({ operation: "createTopics", detail: refused }))
     this.topics.set(spec.name, {
       name: spec.name,
       id: crypto.randomUUID(),
@@ -69,7 +72,10 @@ export class MemoryLog {
 
   /** Sets the spec's configs, leaving the topic's other overrides (IncrementalAlterConfigs). */
   setConfig(spec: TopicSpec): void {
-    Object.assign(this.topic(spec.name).config, Object.fromEntries(topicConfigEntries(spec)))
+    const t = this.topic(spec.name)
+    const refused = refusedTopicConfig(spec)
+    if (refused !== undefined) throw kafkaError(new KafkaRejected({ operation: "alterConfigs", detail: refused }))
+    Object.assign(t.config, Object.fromEntries(topicConfigEntries(spec)))
   }
 
   describe(name: string): { readonly name: string; readonly partitions: number; readonly config: Record<string, string> } {

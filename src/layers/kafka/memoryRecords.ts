@@ -6,10 +6,16 @@ import { mayHaveLostBytes, sentHeaderBytes, withBytesBeside } from "./textBytes.
 
 const utf8 = new TextEncoder()
 const text = new TextDecoder()
+/** A surrogate not in a pair (in `u` mode a pair is one code point, not Cs). */
+const LONE_SURROGATE = /\p{Cs}/u
 
-/** A produced key or header value's bytes where they matter: those given, or its text's when that holds U+FFFD; else undefined (plain text). */
+/**
+ * A produced key or header value's bytes where they matter: those given, or its text's when that
+ * holds U+FFFD or a lone surrogate (which UTF-8 cannot hold: the clients send U+FFFD, and the
+ * text read back is that); else undefined (plain text).
+ */
 const producedBytes = (given: Uint8Array | undefined, value: string | null): Uint8Array | undefined =>
-  given ?? (value !== null && mayHaveLostBytes(value) ? utf8.encode(value) : undefined)
+  given ?? (value !== null && (mayHaveLostBytes(value) || LONE_SURROGATE.test(value)) ? utf8.encode(value) : undefined)
 
 const producedHeaderBytes = (r: ProducerRecord, name: string) =>
   producedBytes(sentHeaderBytes(r.headerBytes, name), r.headers![name]!)

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, type Layer, Scope, Stream } from "effect"
-import { dlqTopicName, topicSpecs } from "../../../src/domain/wire.ts"
+import { type Compression, dlqTopicName, type TopicSpec, topicSpecs } from "../../../src/domain/wire.ts"
 import { KafkaAdmin, KafkaSink, type ProducerRecord } from "../../../src/services/KafkaSink.ts"
 import {
   type Consumer,
@@ -185,6 +185,34 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         assert.notInclude(yield* admin.listTopics(), topic)
       })), timeout)
 
+    it.live("a topic name or config a broker cannot take is rejected (not retryable) and creates nothing; an existing topic's config is left", () =>
+      run(Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        const named = unique("k2test")
+        const refusedSpecs: ReadonlyArray<TopicSpec> = [
+          { name: "bad name!", partitions: 1 },
+          { name: "a".repeat(250), partitions: 1 },
+          { name: `${named}-r`, partitions: 1, retentionMs: -5 },
+          { name: `${named}-c`, partitions: 1, compression: "brotli" as unknown as Compression },
+          { name: `${named}-m`, partitions: 1, config: { "max.message.bytes": "lots" } }
+        ]
+        for (const spec of refusedSpecs) {
+          const reason = yield* admin.ensureTopics([spec]).pipe(Effect.flip, Effect.map((e) => e.reason))
+          assert.deepStrictEqual([reason._tag, reason.retryable], ["KafkaRejected", false], spec.name)
+          assert.notInclude(yield* admin.listTopics(), spec.name)
+        }
+        yield* admin.ensureTopics([{ name: named, partitions: 1, retentionMs: 3_600_000 }])
+        const altered = yield* admin.ensureTopics([{ name: named, partitions: 1, retentionMs: 1.5 }]).pipe(Effect.flip, Effect.map((e) => e.reason))
+        assert.deepStrictEqual([altered._tag, altered.retryable], ["KafkaRejected", false])
+        yield* describedAs(named, { partitions: 1, config: { "retention.ms": "3600000" } })
+        // Kafka takes '.' and '_' as one in names: a second topic of the same form is refused.
+        yield* admin.ensureTopics([{ name: `${named}.x`, partitions: 1 }])
+        const twin = yield* admin.ensureTopics([{ name: `${named}_x`, partitions: 1 }]).pipe(Effect.flip, Effect.map((e) => e.reason))
+        assert.deepStrictEqual([twin._tag, twin.retryable], ["KafkaRejected", false])
+        assert.notInclude(yield* admin.listTopics(), `${named}_x`)
+        yield* admin.deleteTopics([named, `${named}.x`])
+      })), timeout)
+
     it.live("specs naming one topic twice are rejected, as a broker rejects such a request, and create nothing", () =>
       run(Effect.gen(function*() {
         const admin = yield* KafkaAdmin
@@ -203,6 +231,13 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
         const missing = unique("nope")
         const reason = yield* consumer.watermarks(missing).pipe(Effect.flip, Effect.map((e) => e.reason))
+        assert.deepStrictEqual({ tag: reason._tag, topic: reason._tag === "UnknownTopic" ? reason.topic : undefined }, { tag: "UnknownTopic", topic: missing })
+      })), timeout)
+
+    it.live("deleting a topic that does not exist fails UnknownTopic, naming it (not an outage to wait out)", () =>
+      run(Effect.gen(function*() {
+        const missing = unique("nope")
+        const reason = yield* (yield* KafkaAdmin).deleteTopics([missing]).pipe(Effect.flip, Effect.map((e) => e.reason))
         assert.deepStrictEqual({ tag: reason._tag, topic: reason._tag === "UnknownTopic" ? reason.topic : undefined }, { tag: "UnknownTopic", topic: missing })
       })), timeout)
 
@@ -340,6 +375,24 @@ export const kafkaContract = (name: string, layer: () => Layer.Layer<Kafka, unkn
         if (text!.keyBytes !== undefined) assert.deepStrictEqual([...text!.keyBytes], utf8("BHP \ufffd"))
         const c = text!.headerBytes?.c
         if (c !== undefined) assert.deepStrictEqual([...c], utf8("caf\u00e9 \ufffd"))
+      })), timeout)
+
+    it.live("a key and header values holding a lone surrogate arrive as their UTF-8 (U+FFFD), its bytes beside", () =>
+      run(Effect.gen(function*() {
+        const topic = yield* makeTopic(1)
+        const sink = yield* KafkaSink
+        // UTF-8 has no lone surrogate: the clients encode it as U+FFFD (EF BF BD), as a broker then holds it.
+        yield* sink.send([{ topic, key: "B\ud800", value: new TextEncoder().encode("v"), headers: { a: "x\udc00" } }])
+        yield* sink.flush()
+        const consumer = yield* (yield* KafkaSource).subscribe({ groupId: unique("g"), topics: [topic] })
+        const { collected } = yield* collectInBackground(consumer)
+        yield* waitUntil("the record", () => collected.count() >= 1, timeout)
+        const record = collected.batches[0]!.records[0]!
+        const utf8 = (t: string) => [...new TextEncoder().encode(t)]
+        assert.strictEqual(record.key, "B\ufffd")
+        assert.strictEqual(record.headers.a, "x\ufffd")
+        assert.deepStrictEqual(record.keyBytes === undefined ? undefined : [...record.keyBytes], utf8("B\ufffd"))
+        assert.deepStrictEqual(record.headerBytes?.a === undefined ? undefined : [...record.headerBytes.a], utf8("x\ufffd"))
       })), timeout)
 
     it.live("headers named like Object.prototype members go as their text beside a header sent as bytes", () =>
