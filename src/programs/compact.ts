@@ -115,7 +115,8 @@ const flagsOfStepsNotTaken = (options: Options) => {
 const tablesOf = (option: Option.Option<string>) => {
   const names = Option.match(option, {
     onNone: () => defaultTables,
-    onSome: (text) => text.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
+    // Each once, as --symbols is read: a table named twice was maintained and reported twice.
+    onSome: (text) => [...new Set(text.split(",").map((t) => t.trim()).filter((t) => t.length > 0))]
   })
   const ids = names.map((t) => {
     const dot = t.lastIndexOf(".")

@@ -53,4 +53,15 @@ describe("npm run compact, grace and age in hours", () => {
       const unnamed = yield* Effect.flip(compact(["--warehouse", dir, "--tables", ".trades"]))
       assert.instanceOf(unnamed, UsageError)
     }))
+
+  // It was maintained, and reported, once a naming: a stop's message then said it was done with the
+  // table while the run was cut short at its second turn.
+  it.effect("a table named twice is maintained once", () =>
+    Effect.gen(function*() {
+      const dir = yield* tradesWarehouse(10)
+      const logged: Array<string> = []
+      const logging: Console.Console = Object.assign(Object.create(quiet), { log: (text: unknown) => void logged.push(String(text)) })
+      yield* compact(["--warehouse", dir, "--tables", "market_data.trades, market_data.trades", "--skip-orphans"], logging)
+      assert.strictEqual(logged.filter((text) => text.startsWith("market_data.trades\n")).length, 1, logged.join("\n"))
+    }))
 })

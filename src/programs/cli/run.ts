@@ -149,6 +149,19 @@ const stdoutFailed = (e: NodeJS.ErrnoException, exit: (code: number) => void) =>
 }
 
 /**
+ * Calls `then` once what `out` holds has gone to its reader. After a signal or a failure the
+ * runtime exits at once (`process.exit`), and a pipe's writes are asynchronous: a replay stopped
+ * while its reader lagged lost its last batch, the reader getting a cut line, while the stop
+ * counted every event of it as written (the event it named to resume from was never received).
+ * A reader that never takes it is what a second signal is for (exit 130).
+ */
+export const afterWritten = (out: NodeJS.WritableStream & { readonly destroyed?: boolean; readonly writableLength?: number }, then: () => void) => {
+  if (out.destroyed === true || (out.writableLength ?? 0) === 0) return then()
+  // Written after everything before it: its callback comes once they are out (or the stream failed).
+  out.write("", () => then())
+}
+
+/**
  * A stderr that cannot be written (its reader gone: `2>&1 | head -1`, a log pipe closed) loses
  * logs and progress, not results: the program goes on, its answer on stdout and its exit code
  * saying how its work went. Unhandled, the error was an uncaught exception: exit 1 in the middle of
@@ -243,7 +256,8 @@ export const runCommand = (command: AnyCommand, options: { readonly afterSecondS
           }
           const failed = failedDrainOf(exit, record)
           if (Option.isSome(failed)) report(Cause.fail(failed.value))
-          onExit(programExitCode(exit, record))
+          const code = programExitCode(exit, record)
+          afterWritten(process.stdout, () => onExit(code))
         }
       })
   )
