@@ -97,7 +97,7 @@ const runOn = async (
   const instance = await DuckDBInstance.create(":memory:", {
     autoinstall_known_extensions: "false",
     autoload_known_extensions: "false",
-    threads: "1",
+    threads: String(options.threads ?? 1),
     memory_limit: "512MB",
     max_temp_directory_size: "0B"
   })
@@ -147,6 +147,9 @@ const runOn = async (
 
     if (options.parquetOut !== undefined) {
       const statement = await withoutEnd(connection, options.sql, tree)
+      const counted = options.countSql === undefined
+        ? statement
+        : await withoutEnd(connection, options.countSql, await checkStatement(connection, options.countSql, files, options.tables.map((t) => t.name)))
       const limit = Math.floor(options.maxRows)
       unlessStopped()
       return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
@@ -156,10 +159,10 @@ const runOn = async (
         const copied = await connection.runAndReadAll(
           `COPY (SELECT *${exact} FROM (\n${statement}\n) LIMIT ${limit}) TO ${quoteLiteral(options.parquetOut!)} (FORMAT parquet, COMPRESSION zstd)`
         )
-        // A file of `limit` rows may have left rows out: the statement runs again to count one more.
+        // A file of `limit` rows may have left rows out: the statement (countSql's, unsorted) runs again to count one more.
         if (Number(copied.getRows()[0]?.[0] ?? 0) < limit) return { columns: [], rows: [], truncatedBy: null }
         unlessStopped()
-        const more = await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM (\n${statement}\n) LIMIT ${limit + 1})`)
+        const more = await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM (\n${counted}\n) LIMIT ${limit + 1})`)
         return { columns: [], rows: [], truncatedBy: Number(more.getRows()[0]?.[0] ?? 0) > limit ? "rows" : null }
       })())
     }

@@ -78,4 +78,17 @@ export interface SandboxRequest {
   readonly maxBytes?: number
   readonly timeoutMs: number
   readonly parquetOut?: string
+  /**
+   * A Parquet answer's rows in no order (`sql` without its ORDER BY), counted instead of `sql` when
+   * the file holds `maxRows`: counting `sql` sorted every row a second time (3.6 s of a 5,000,000-row export).
+   */
+  readonly countSql?: string
+  /**
+   * DuckDB threads of the run, 1 unless given: user SQL keeps one (a sum over several can wrap,
+   * ADR-36); an export of trades or quotes, a sort of millions of rows, takes `EXPORT_THREADS` (ADR-104).
+   */
+  readonly threads?: number
 }
+
+/** DuckDB threads of a trades/quotes Parquet export's run: its sort and Parquet write, in parallel (ADR-104). */
+export const EXPORT_THREADS = 2

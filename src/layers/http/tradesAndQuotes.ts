@@ -28,7 +28,7 @@ import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import { againIfLatestExpired, type Reads } from "./reads.ts"
 import { csvHeader, csvRows, etagMatches, matchesAny, parquetResponse, presentRow } from "./respond.ts"
-import { sandboxTableOf, truncationHeaders } from "./sql.ts"
+import { EXPORT_THREADS, sandboxTableOf, truncationHeaders } from "./sql.ts"
 
 type RowsQuery = {
   readonly symbols?: string | undefined
@@ -122,10 +122,12 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
       reads.sandboxedOver(query.plans, {
         // The pages' order, lineage included: rows tied on the key (a record ingested twice) in one order, and a limit keeps the CSV's.
         sql: `${query.select(query.columns)} ORDER BY ${PAGE_KEY}`,
+        countSql: query.select("1"),
         tables: query.tables,
         maxRows: r.cap,
         timeoutMs: options.queryTimeoutMs,
-        parquetOut: out
+        parquetOut: out,
+        threads: EXPORT_THREADS
       }).pipe(Effect.flatMap((result) => whole && result.truncatedBy !== null ? tooManyRows(r.cap) : Effect.succeed(truncationHeaders(result)))), headers)
   })
 
