@@ -199,7 +199,7 @@ const DEFAULT_PARTITIONS = 1
 const replayFlags = {
   symbols: symbolsFlag,
   from: fromFlag,
-  to: toFlag.pipe(Flag.optional),
+  to: toFlag.pipe(Flag.withDescription("End instant, exclusive; required unless --follow"), Flag.optional),
   tables: Flag.String("tables").pipe(setting("trades, quotes or trades,quotes (comma-separated)", { fallback: "trades,quotes" })),
   speed: Flag.Finite("speed").pipe(
     Flag.withDescription("Multiple of real time (1 = real time), above 0, at most 1000000; absent: as fast as possible"),
