@@ -126,7 +126,9 @@ export const setEntry = <V>(o: Record<string, V>, key: string, value: V): void =
   else o[key] = value
 }
 
-export type Compression = "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" | "producer"
+/** compression.type values a broker takes. */
+export const COMPRESSIONS = ["uncompressed", "gzip", "snappy", "lz4", "zstd", "producer"] as const
+export type Compression = typeof COMPRESSIONS[number]
 
 /** A topic as it should exist on the cluster. */
 export interface TopicSpec {

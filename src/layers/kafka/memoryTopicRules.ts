@@ -3,19 +3,19 @@
  * for the in-memory broker to refuse alike: else a spec the real layers fail on passed every memory test.
  * The configs K2's specs set; others are taken as given.
  */
-import { isValidKafkaTopicName, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
+import { COMPRESSIONS, isValidKafkaTopicName, type TopicSpec, topicConfigEntries } from "../../domain/wire.ts"
 
 /** A Java long / int in decimal, from `min` to `max`. */
 const integerAtLeast = (min: bigint, max: bigint) => (v: string) => /^-?\d+$/.test(v) && BigInt(v) >= min && BigInt(v) <= max
 
 const LONG_MAX = 2n ** 63n - 1n
 const INT_MAX = 2n ** 31n - 1n
-const COMPRESSIONS: ReadonlySet<string> = new Set(["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])
+const COMPRESSION_TYPES: ReadonlySet<string> = new Set(COMPRESSIONS)
 
 const VALID: Readonly<Record<string, (value: string) => boolean>> = {
   "retention.ms": integerAtLeast(-1n, LONG_MAX),
   "max.message.bytes": integerAtLeast(0n, INT_MAX),
-  "compression.type": (v) => COMPRESSIONS.has(v),
+  "compression.type": (v) => COMPRESSION_TYPES.has(v),
   "cleanup.policy": (v) => v.split(",").every((p) => p.trim() === "compact" || p.trim() === "delete")
 }
 

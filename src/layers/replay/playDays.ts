@@ -9,7 +9,7 @@ import { MICROS_PER_DAY } from "../../domain/time.ts"
 import type { ScanPlan } from "../../services/TableScanner.ts"
 import { attempt, type DuckDb, executeOne } from "../duckdb/DuckDb.ts"
 import { blameFile, plannedPaths } from "../duckdb/readPlan.ts"
-import { filteredFiles, Params } from "../query/sql.ts"
+import { bucketExpression, filteredFiles, Params } from "../query/sql.ts"
 import type { CheckedRequest } from "./requestChecks.ts"
 import type { PlannedTable } from "./tablePlans.ts"
 
@@ -18,11 +18,11 @@ export const makePlayDays = (duckDb: DuckDb["Service"]) => {
   const daysOfRows = (unknown: ReadonlyArray<ScanPlan>, c: CheckedRequest) => {
     const params = new Params()
     const parts = unknown.map((plan) =>
-      `SELECT epoch_us(exchange_timestamp) AS us FROM ${filteredFiles(params, plan, c.range.from, c.range.to, c.symbols)}`
+      `SELECT epoch_us(exchange_timestamp) AS ts FROM ${filteredFiles(params, plan, c.range.from, c.range.to, c.symbols)}`
     )
-    // Floored, as `//` truncates toward zero: a day before 1970 would be keyed by the next one.
+    // Floored (bucketExpression), as `//` truncates toward zero: a day before 1970 would be keyed by the next one.
     const day = params.add(BigInt(MICROS_PER_DAY))
-    const sql = `SELECT ((us - (((us % ${day}) + ${day}) % ${day})) // ${day})::DOUBLE AS day
+    const sql = `SELECT (${bucketExpression(day)} // ${day})::DOUBLE AS day
       FROM (${parts.join(" UNION ALL ")}) GROUP BY day`
     const paths = unknown.flatMap(plannedPaths)
     return duckDb.withConnection((connection) =>
