@@ -7,7 +7,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { TopicSpec } from "../domain/wire.ts"
-import type { KafkaError, KafkaHeaderBytes, KafkaHeaders } from "./KafkaSource.ts"
+import type { KafkaError, KafkaHeaderBytes, KafkaHeaderEntry, KafkaHeaders } from "./KafkaSource.ts"
 
 export interface ProducerRecord {
   readonly topic: string
@@ -20,6 +20,11 @@ export interface ProducerRecord {
   readonly keyBytes?: Uint8Array
   /** Sent instead of these headers' text. */
   readonly headerBytes?: KafkaHeaderBytes
+  /**
+   * Sent instead of `headers` and `headerBytes`: every header in order, a name maybe more than once
+   * (a dead letter of a record whose names repeat; kafkajs groups a name's values at its first place).
+   */
+  readonly headerList?: ReadonlyArray<KafkaHeaderEntry>
   /** Explicit partition; default: murmur2(key) like the Java client. One the topic lacks fails the send (KafkaRejected), nothing of it written. */
   readonly partition?: number
   /** Epoch ms; default now. */

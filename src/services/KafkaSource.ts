@@ -54,6 +54,9 @@ export type KafkaHeaders = Readonly<Record<string, string>>
 /** Header values as bytes, where they are not UTF-8 text. */
 export type KafkaHeaderBytes = Readonly<Record<string, Uint8Array>>
 
+/** One header as the record holds it: its name, and its value's bytes (a value of length -1 as none). */
+export type KafkaHeaderEntry = readonly [name: string, value: Uint8Array]
+
 export interface KafkaRecord {
   readonly offset: bigint
   /** The symbol for market data (UTF-8); null when the producer sent no key. */
@@ -69,6 +72,11 @@ export interface KafkaRecord {
   readonly keyBytes?: Uint8Array
   /** As `keyBytes`, for header values: the bytes of those whose text holds U+FFFD. */
   readonly headerBytes?: KafkaHeaderBytes
+  /**
+   * Every header in order, present only when a name repeats (Kafka allows it; `headers` keeps a
+   * name's last value): a dead letter carries them all (ADR-105).
+   */
+  readonly headerList?: ReadonlyArray<KafkaHeaderEntry>
   /** Record timestamp, epoch milliseconds (create time unless the topic says log-append time). */
   readonly timestamp: number
 }

@@ -7,6 +7,7 @@ import { Effect, Metric } from "effect"
 import { dlqTopicName, Header, sourceTopicSpecs } from "../../domain/wire.ts"
 import type { KafkaError, KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
 import type { KafkaAdmin, KafkaSink, ProducerRecord } from "../../services/KafkaSink.ts"
+import { utf8Bytes } from "../kafka/textBytes.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { countBy } from "./ingestMetrics.ts"
 import { retrySchedule } from "./transientFaults.ts"
@@ -64,20 +65,28 @@ export const deadLetters = (batch: Source, poison: ReadonlyArray<Poison>, stripp
     const keySize = stripped === undefined ? 0 : keyLength(record)
     const keyLeftOut = stripped !== undefined && keySize > STRIPPED_KEY_MAX_BYTES
     const why = stripped === undefined ? undefined : keyLeftOut ? `${clip(stripped)}; its key of ${keySize} bytes left out too` : clip(stripped)
+    const ours = {
+      [Header.dlqReason]: reason,
+      [Header.dlqDetail]: clip(detail),
+      [Header.dlqSourceTopic]: batch.topic,
+      [Header.dlqSourcePartition]: String(batch.partition),
+      [Header.dlqSourceOffset]: String(record.offset)
+    }
+    // A record whose names repeat: every header of it in order, then ours (ADR-105).
+    const headerList = stripped === undefined ? record.headerList : undefined
     return {
       topic: dlqTopicName(batch.topic),
       key: keyLeftOut ? null : record.key,
       ...(record.keyBytes === undefined || keyLeftOut ? {} : { keyBytes: record.keyBytes }),
       value: stripped === undefined ? record.value : null,
-      headers: {
-        ...(why === undefined ? withoutOurs(record.headers) : { [Header.dlqStripped]: why }),
-        [Header.dlqReason]: reason,
-        [Header.dlqDetail]: clip(detail),
-        [Header.dlqSourceTopic]: batch.topic,
-        [Header.dlqSourcePartition]: String(batch.partition),
-        [Header.dlqSourceOffset]: String(record.offset)
-      },
-      ...(headerBytes === undefined ? {} : { headerBytes: withoutOurs(headerBytes) })
+      headers: { ...(why === undefined ? withoutOurs(record.headers) : { [Header.dlqStripped]: why }), ...ours },
+      ...(headerBytes === undefined ? {} : { headerBytes: withoutOurs(headerBytes) }),
+      ...(headerList === undefined ? {} : {
+        headerList: [
+          ...headerList.filter(([name]) => !OURS.has(name)),
+          ...Object.entries(ours).map(([name, value]) => [name, utf8Bytes(value)] as const)
+        ]
+      })
     }
   })
 

@@ -39,7 +39,12 @@ export const recordBytes = (r: ProducerRecord, offsetDelta: number, timestampDel
   const key = r.keyBytes?.length ?? (r.key === null ? null : Buffer.byteLength(r.key))
   let body = 1 + varintBytes(timestampDelta) + varintBytes(offsetDelta) + fieldBytes(key) + fieldBytes(r.value?.length ?? null)
   let headers = 0
-  if (r.headers !== undefined) {
+  if (r.headerList !== undefined) {
+    for (const [name, value] of r.headerList) {
+      headers++
+      body += fieldBytes(Buffer.byteLength(name)) + fieldBytes(value.length)
+    }
+  } else if (r.headers !== undefined) {
     for (const name in r.headers) {
       headers++
       body += fieldBytes(Buffer.byteLength(name)) + fieldBytes(sentHeaderBytes(r.headerBytes, name)?.length ?? Buffer.byteLength(r.headers[name]!))
@@ -78,7 +83,9 @@ const fitsSurely = (records: ReadonlyArray<ProducerRecord>, limit: number): bool
     const r = records[i]!
     bound += RECORD_OVERHEAD + (r.keyBytes?.length ?? (r.key === null ? 0 : r.key.length * 3)) + (r.value?.length ?? 0)
     const headers = r.headers
-    if (headers !== undefined) {
+    if (r.headerList !== undefined) {
+      for (const [name, value] of r.headerList) bound += HEADER_OVERHEAD + name.length * 3 + value.length
+    } else if (headers !== undefined) {
       for (const name in headers) {
         bound += HEADER_OVERHEAD + name.length * 3 + (sentHeaderBytes(r.headerBytes, name)?.length ?? headers[name]!.length * 3)
       }

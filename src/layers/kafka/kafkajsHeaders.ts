@@ -5,27 +5,40 @@
  * the group rebalanced, the batch was fetched and decoded again, and ingest stalled for good on a
  * record Kafka had taken. Here the array of a record's headers folds itself in one pass, to the
  * same object (a repeated name: its values in an array), except that a name Object.prototype
- * has ("constructor") is its value, not [the inherited member, its value].
+ * has ("constructor") is its value, not [the inherited member, its value]. When a name repeats,
+ * the headers in order are kept on it too (`IN_ORDER`): the object has a name's values together.
  */
 import { createRequire } from "node:module"
 import { setEntry } from "../../domain/wire.ts"
 
 type HeaderValue = Buffer | null
-type Folded = Record<string, HeaderValue | Array<HeaderValue>>
+export interface KafkajsHeader<V = HeaderValue> {
+  readonly key: string
+  readonly value: V
+}
 
 const require = createRequire(import.meta.url)
 
-/** The same object kafkajs' fold builds, in one pass. */
-const foldHeaders = (headers: ReadonlyArray<{ readonly key: string; readonly value: HeaderValue }>): Folded => {
-  const out: Folded = {}
+/** Where a folded object whose names repeat keeps its headers in order (not enumerated). */
+export const IN_ORDER = Symbol("k2.headersInOrder")
+
+/**
+ * The same object kafkajs' fold builds, in one pass (a repeated name: its values in an array, the
+ * headers in order under IN_ORDER). Also the headers kafkajs' producer takes, which it sends so.
+ */
+export const foldHeaders = <V>(headers: ReadonlyArray<KafkajsHeader<V>>): Record<string, V | Array<V>> => {
+  const out: Record<string, V | Array<V>> = {}
+  let repeated = false
   for (const { key, value } of headers) {
-    if (!Object.hasOwn(out, key)) setEntry<HeaderValue | Array<HeaderValue>>(out, key, value)
+    if (!Object.hasOwn(out, key)) setEntry<V | Array<V>>(out, key, value)
     else {
+      repeated = true
       const given = out[key]!
       if (Array.isArray(given)) given.push(value)
       else out[key] = [given, value]
     }
   }
+  if (repeated) Object.defineProperty(out, IN_ORDER, { value: headers })
   return out
 }
 
@@ -44,7 +57,7 @@ export const foldKafkajsHeadersLinearly = (): boolean => {
     // Only the headers array, whose one use is kafkajs' `.reduce(spread, {})`: its own reduce
     // answers the fold at once (the reducer kafkajs passes is not called).
     if (reader === HeaderDecoder) {
-      Object.defineProperty(items, "reduce", { value: () => foldHeaders(items as Array<{ key: string; value: HeaderValue }>) })
+      Object.defineProperty(items, "reduce", { value: () => foldHeaders(items as Array<KafkajsHeader>) })
     }
     return items
   }

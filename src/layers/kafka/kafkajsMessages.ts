@@ -6,7 +6,8 @@
 import type { IHeaders, KafkaMessage } from "kafkajs"
 import { setEntry } from "../../domain/wire.ts"
 import type { ProducerRecord } from "../../services/KafkaSink.ts"
-import type { KafkaHeaderBytes, KafkaHeaders, KafkaRecord } from "../../services/KafkaSource.ts"
+import type { KafkaHeaderBytes, KafkaHeaderEntry, KafkaHeaders, KafkaRecord } from "../../services/KafkaSource.ts"
+import { foldHeaders, IN_ORDER, type KafkajsHeader } from "./kafkajsHeaders.ts"
 import { sentHeaderBytes, toBuffer, withBytesBeside } from "./textBytes.ts"
 
 /** Headers to send: the text, with these names' bytes in place of theirs. */
@@ -25,6 +26,15 @@ export const rawHeader = (h: IHeaders | undefined, name: string): Uint8Array | u
   const given = h[name]
   const v = Array.isArray(given) ? given[given.length - 1] : given
   return v === undefined || v === null ? undefined : typeof v === "string" ? Buffer.from(v, "utf8") : v
+}
+
+/**
+ * Every header in order, when a name repeats: the fold (kafkajsHeaders.ts) keeps them for such a
+ * record, values copied (the fetch's buffer is let go), a value of length -1 as none.
+ */
+export const headerListOf = (h: IHeaders | undefined): Array<KafkaHeaderEntry> | undefined => {
+  const inOrder = (h as { [IN_ORDER]?: ReadonlyArray<KafkajsHeader> } | undefined)?.[IN_ORDER]
+  return inOrder?.map(({ key, value }): KafkaHeaderEntry => [key, value === null ? new Uint8Array(0) : Uint8Array.from(value)])
 }
 
 export const decodeHeaders = (h: IHeaders | undefined): Record<string, string> => {
@@ -48,13 +58,15 @@ export const toRecords = (messages: ReadonlyArray<KafkaMessage>): Array<KafkaRec
   const records: Array<KafkaRecord> = new Array(n)
   for (let i = 0; i < n; i++) {
     const m = messages[i]!
-    records[i] = withBytesBeside({
+    const record = withBytesBeside({
       offset: BigInt(m.offset),
       key: m.key === null || m.key === undefined ? null : m.key.toString("utf8"),
       value: m.value,
       headers: decodeHeaders(m.headers),
       timestamp: Number(m.timestamp)
     }, m.key, m.headers, rawHeader)
+    const headerList = headerListOf(m.headers)
+    records[i] = headerList === undefined ? record : { ...record, headerList }
   }
   return records
 }
@@ -62,7 +74,7 @@ export const toRecords = (messages: ReadonlyArray<KafkaMessage>): Array<KafkaRec
 interface KMessage {
   key: string | Buffer | null
   value: Buffer | null
-  headers?: Record<string, string | Buffer>
+  headers?: Record<string, string | Buffer | Array<Buffer>>
   partition?: number
   timestamp?: string
 }
@@ -77,7 +89,8 @@ export const toTopicMessages = (records: ReadonlyArray<ProducerRecord>) => {
       key: r.keyBytes === undefined ? r.key : toBuffer(r.keyBytes),
       value: r.value === null ? null : toBuffer(r.value)
     }
-    if (r.headers !== undefined) m.headers = r.headerBytes === undefined ? r.headers as Record<string, string> : withRawHeaders(r.headers, r.headerBytes)
+    if (r.headerList !== undefined) m.headers = foldHeaders(r.headerList.map(([key, value]) => ({ key, value: toBuffer(value) })))
+    else if (r.headers !== undefined) m.headers = r.headerBytes === undefined ? r.headers as Record<string, string> : withRawHeaders(r.headers, r.headerBytes)
     if (r.partition !== undefined) m.partition = r.partition
     if (r.timestamp !== undefined) m.timestamp = String(r.timestamp)
     list.push(m)

@@ -5,7 +5,7 @@
  */
 import type { ProducerRecord } from "../../services/KafkaSink.ts"
 import type { KafkaHeaderBytes } from "../../services/KafkaSource.ts"
-import { sentHeaderBytes, toBuffer } from "./textBytes.ts"
+import { sentHeaderBytes, toBuffer, utf8Bytes } from "./textBytes.ts"
 
 /** Keys and header names this short are cached (received ones are interned: recordBatches.ts). */
 const SHORT_NAME = 32
@@ -56,7 +56,9 @@ export const toMessage = (r: ProducerRecord): PMessage => {
   if (r.keyBytes !== undefined) m.key = toBuffer(r.keyBytes)
   else if (r.key !== null) m.key = cachedUtf8(r.key)
   if (r.value !== null) m.value = toBuffer(r.value)
-  if (r.headers !== undefined) m.headers = encodeHeaders(r.headers, r.headerBytes)
+  // Every header, a name maybe repeated: each its own Buffer, the Map's own key.
+  if (r.headerList !== undefined) m.headers = new Map(r.headerList.map(([name, value]) => [utf8Bytes(name), toBuffer(value)]))
+  else if (r.headers !== undefined) m.headers = encodeHeaders(r.headers, r.headerBytes)
   if (r.partition !== undefined) m.partition = r.partition
   if (r.timestamp !== undefined) m.timestamp = BigInt(r.timestamp)
   return m

@@ -17,7 +17,7 @@
  * (`KafkaRecordFormatUnsupported`) rather than be read as v2.
  */
 import { setEntry } from "../../domain/wire.ts"
-import type { KafkaRecord } from "../../services/KafkaSource.ts"
+import type { KafkaHeaderEntry, KafkaRecord } from "../../services/KafkaSource.ts"
 import { crc32c } from "./crc32c.ts"
 import { bytesBeside, mayHaveLostBytes } from "./textBytes.ts"
 
@@ -277,6 +277,7 @@ export const readRecordBatches = (
   let headLen = -1
   let headers: Readonly<Record<string, string>> = EMPTY
   let headerBytes: Record<string, Uint8Array> | undefined
+  let headerList: ReadonlyArray<KafkaHeaderEntry> | undefined
 
   const cur = new Cursor(buf)
   let pos = 0
@@ -371,6 +372,7 @@ export const readRecordBatches = (
         const hLen = recordEnd - hAt
         let recHeaders: Readonly<Record<string, string>>
         let recHeaderBytes: Record<string, Uint8Array> | undefined
+        let recHeaderList: ReadonlyArray<KafkaHeaderEntry> | undefined
         if (data[hAt] === 0 && hLen === 1) {
           recHeaders = EMPTY
         } else {
@@ -381,12 +383,14 @@ export const readRecordBatches = (
             if (cur.pos !== recordEnd) throw headersNotRecordEnd(i, cur.pos, recordEnd)
             headers = decoded.headers
             headerBytes = decoded.bytes
+            headerList = decoded.list
             headBuf = data
             headAt = hAt
             headLen = hLen
           }
           recHeaders = headers
           recHeaderBytes = headerBytes
+          recHeaderList = headerList
         }
         cur.pos = recordEnd
         const record: KafkaRecord = {
@@ -397,9 +401,14 @@ export const readRecordBatches = (
           timestamp: logAppend ? maxTimestamp : timestampOf(buf, pos, firstTimestamp, tsDelta, tsBig)
         }
         records.push(
-          recKeyBytes === undefined && recHeaderBytes === undefined
+          recKeyBytes === undefined && recHeaderBytes === undefined && recHeaderList === undefined
             ? record
-            : { ...record, ...(recKeyBytes === undefined ? {} : { keyBytes: recKeyBytes }), ...(recHeaderBytes === undefined ? {} : { headerBytes: recHeaderBytes }) }
+            : {
+              ...record,
+              ...(recKeyBytes === undefined ? {} : { keyBytes: recKeyBytes }),
+              ...(recHeaderBytes === undefined ? {} : { headerBytes: recHeaderBytes }),
+              ...(recHeaderList === undefined ? {} : { headerList: recHeaderList })
+            }
         )
       }
       // Bytes after the records it counts (Java's DefaultRecordBatch: "records still remaining"); a batch counting
@@ -465,9 +474,17 @@ const timestampOf = (buf: Buffer, batchAt: number, first: number, delta: number 
 
 /**
  * A record's headers at the cursor: the last of a name wins, a null name is skipped, a null value
- * is "" (as `decodeHeaders`); the bytes of values that may not be UTF-8 beside them.
+ * is "" (as `decodeHeaders`); the bytes of values that may not be UTF-8 beside them; when a name
+ * repeats, every header in order, values copied (`list`: the block read again into `all`, so that
+ * headers whose names do not repeat cost nothing more).
  */
-const decodeHeaderBlock = (cur: Cursor, data: Buffer): { headers: Readonly<Record<string, string>>; bytes: Record<string, Uint8Array> | undefined } => {
+const decodeHeaderBlock = (cur: Cursor, data: Buffer, all?: Array<KafkaHeaderEntry>): {
+  headers: Readonly<Record<string, string>>
+  bytes: Record<string, Uint8Array> | undefined
+  list: ReadonlyArray<KafkaHeaderEntry> | undefined
+} => {
+  const start = cur.pos
+  let repeated = false
   const n = cur.varint()
   if (n < 0) throw negativeCount("header", n)
   const out: Record<string, string> = {}
@@ -482,8 +499,11 @@ const decodeHeaderBlock = (cur: Cursor, data: Buffer): { headers: Readonly<Recor
     if (kLen < 0) continue
     const name = kLen <= SHORT_NAME ? internedText(data, kAt, kAt + kLen) : data.toString("utf8", kAt, kAt + kLen)
     const value = vLen < 0 ? "" : vLen <= SHORT_VALUE ? internedText(data, vAt, vAt + vLen) : data.toString("utf8", vAt, vAt + vLen)
+    if (!repeated && Object.hasOwn(out, name)) repeated = true
     setEntry(out, name, value)
     if (vLen > 0 && mayHaveLostBytes(value)) raw.push([name, vAt, vLen])
+    // The fetch's buffer is let go: the list holds copies.
+    if (all !== undefined) all.push([name, vLen < 0 ? new Uint8Array(0) : Uint8Array.from(data.subarray(vAt, vAt + vLen))])
   }
   let bytes: Record<string, Uint8Array> | undefined
   for (const name in out) {
@@ -497,5 +517,10 @@ const decodeHeaderBlock = (cur: Cursor, data: Buffer): { headers: Readonly<Recor
       }
     }
   }
-  return { headers: out, bytes }
+  if (!repeated || all !== undefined) return { headers: out, bytes, list: all }
+  const end = cur.pos
+  cur.pos = start
+  const again = decodeHeaderBlock(cur, data, [])
+  cur.pos = end
+  return again
 }

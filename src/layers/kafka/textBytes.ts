@@ -4,7 +4,7 @@
  * fetch's buffer is let go). Text that holds U+FFFD as written keeps them too, harmlessly.
  */
 import { setEntry } from "../../domain/wire.ts"
-import type { KafkaHeaderBytes, KafkaRecord } from "../../services/KafkaSource.ts"
+import type { KafkaHeaderBytes, KafkaHeaderEntry, KafkaRecord } from "../../services/KafkaSource.ts"
 
 /** `u` as a Buffer, without copying: what the clients send. */
 export const toBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
@@ -52,4 +52,26 @@ export const withBytesBeside = <H>(
   const headerBytes = headerBytesBeside(record.headers, rawHeaders, rawHeader)
   if (keyBytes === undefined && headerBytes === undefined) return record
   return { ...record, ...(keyBytes === undefined ? {} : { keyBytes }), ...(headerBytes === undefined ? {} : { headerBytes }) }
+}
+
+/** `text` as the clients send it: UTF-8, a lone surrogate (which it cannot hold) as U+FFFD. */
+export const utf8Bytes = (text: string): Buffer => Buffer.from(text, "utf8")
+
+/**
+ * A record's headers from every header in order (`headerList`): each name's last value as text,
+ * the bytes beside those that may have lost some, and the list itself when a name repeats.
+ */
+export const fromHeaderList = (
+  list: ReadonlyArray<KafkaHeaderEntry>
+): Pick<KafkaRecord, "headers" | "headerBytes" | "headerList"> => {
+  const headers: Record<string, string> = {}
+  const last: Record<string, Uint8Array> = {}
+  let repeated = false
+  for (const [name, value] of list) {
+    if (Object.hasOwn(headers, name)) repeated = true
+    setEntry(headers, name, toBuffer(value).toString("utf8"))
+    setEntry(last, name, value)
+  }
+  const headerBytes = headerBytesBeside(headers, last, (l, name) => l[name])
+  return { headers, ...(headerBytes === undefined ? {} : { headerBytes }), ...(repeated ? { headerList: list } : {}) }
 }

@@ -13,6 +13,7 @@ import { formatTraceparent, parseTraceparent } from "../../domain/traceContext.t
 import { Header } from "../../domain/wire.ts"
 import type { ProducerRecord, RecordMetadata } from "../../services/KafkaSink.ts"
 import type { KafkaRecord, PartitionBatch } from "../../services/KafkaSource.ts"
+import { utf8Bytes } from "./textBytes.ts"
 
 /** Links per consumer span: a batch of records from one producer send needs one. */
 export const MAX_LINKS = 16
@@ -34,12 +35,19 @@ const withTraceparent = (records: ReadonlyArray<ProducerRecord>, traceparent: st
     const headers: Record<string, string> = { ...r.headers, [Header.traceparent]: traceparent }
     // A tracestate belongs to the traceparent it came with (a dead letter copies the source's).
     delete headers[Header.tracestate]
-    if (r.headerBytes === undefined) return { ...r, headers }
+    // A letter with every header (its source's names repeat) sends them instead: this send's context last.
+    const list = r.headerList === undefined ? {} : {
+      headerList: [
+        ...r.headerList.filter(([name]) => name !== Header.traceparent && name !== Header.tracestate),
+        [Header.traceparent, utf8Bytes(traceparent)] as const
+      ]
+    }
+    if (r.headerBytes === undefined) return { ...r, headers, ...list }
     // The source's bytes of either (not UTF-8) would be sent in place of this send's context.
     const headerBytes: Record<string, Uint8Array> = { ...r.headerBytes }
     delete headerBytes[Header.traceparent]
     delete headerBytes[Header.tracestate]
-    return { ...r, headers, headerBytes }
+    return { ...r, headers, headerBytes, ...list }
   })
 
 /** A KafkaSink `send` in its producer span, stamping records with the span's context when traced. */

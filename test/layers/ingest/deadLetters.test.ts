@@ -142,6 +142,53 @@ describe("a letter's own headers", () => {
     assert.deepStrictEqual([...letter!.headerBytes!["x-kept"]!], [...Buffer.from("yes")])
   })
 
+  it("a record whose header names repeat: the letter carries every header in order, byte for byte, then ours", () => {
+    const binary = Buffer.from([0xff, 0xfe])
+    const record: KafkaRecord = {
+      offset: 3n,
+      key: "k",
+      value: Buffer.from("not avro"),
+      headers: { "x-hop": "\ufffd\ufffd", [Header.dlqReason]: "forged", b: "2" },
+      headerBytes: { "x-hop": binary },
+      headerList: [["x-hop", Buffer.from("1")], [Header.dlqReason, Buffer.from("forged")], ["b", Buffer.from("2")], ["x-hop", binary]],
+      timestamp: 0
+    }
+    const source = { topic: TRADES, partition: 0 }
+    const [letter] = deadLetters(source, [{ record, reason: "NotFramed", detail: "magic byte" }])
+    const ours = [Header.dlqReason, Header.dlqDetail, Header.dlqSourceTopic, Header.dlqSourcePartition, Header.dlqSourceOffset]
+    assert.deepStrictEqual(
+      letter!.headerList?.map(([k, v]) => [k, Buffer.from(v).toString("latin1")]),
+      [["x-hop", "1"], ["b", "2"], ["x-hop", "\xff\xfe"], ...ours.map((k) => [k, letter!.headers![k]!])]
+    )
+    assert.deepStrictEqual(ours.map((k) => letter!.headers![k]), ["NotFramed", "magic byte", TRADES, "0", "3"])
+    // Stripped: none of the source's headers.
+    const [stripped] = deadLetters(source, [{ record, reason: "NotFramed", detail: "magic byte" }], "too large")
+    assert.isUndefined(stripped!.headerList)
+  })
+
+  it.effect("through the memory broker, the letter of a record whose names repeat reads back with every header", () =>
+    Effect.gen(function*() {
+      const broker = new KafkaMemory.MemoryBroker()
+      const binary = Uint8Array.of(0x80)
+      const record: KafkaRecord = {
+        offset: 0n,
+        key: "k",
+        value: Buffer.from("not avro"),
+        headers: { "x-hop": "\ufffd" },
+        headerBytes: { "x-hop": binary },
+        headerList: [["x-hop", Buffer.from("a")], ["x-hop", binary]],
+        timestamp: 0
+      }
+      yield* Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).ensureTopics(topicSpecs([{ assetClass: "equities", dataType: "trades", exchange: "ASX", partitions: 1 }]))
+        yield* makeDeadLetter(yield* KafkaSink)({ topic: TRADES, partition: 0 }, [{ record, reason: "NotFramed", detail: "magic byte" }])
+      }).pipe(Effect.provide(KafkaMemory.layerMemory(broker)))
+      const [letter] = broker.topic(dlqTopicName(TRADES)).partitions.flat()
+      assert.deepStrictEqual(letter!.headerList?.slice(0, 2).map(([k, v]) => [k, [...v]]), [["x-hop", [0x61]], ["x-hop", [0x80]]])
+      assert.strictEqual(letter!.headerList?.length, 7)
+      assert.strictEqual(letter!.headers[Header.dlqReason], "NotFramed")
+    }))
+
   it("a detail or a refusal cut to 1,000 characters is not cut inside a character: no half of it sent (as U+FFFD)", () => {
     const record: KafkaRecord = { offset: 3n, key: "k", value: Buffer.from("not avro"), headers: {}, timestamp: 0 }
     // A character outside the BMP is two UTF-16 units: the 1,000th unit is the first of them.

@@ -8,10 +8,14 @@ import fc from "fast-check"
 import type { IHeaders } from "kafkajs"
 import { createRecordsBatch } from "@platformatic/kafka"
 import { setEntry } from "../../../src/domain/wire.ts"
-import { decodeHeaders as fromKafkajs, rawHeader as rawOfKafkajs } from "../../../src/layers/kafka/kafkajsMessages.ts"
+import { recordBatchBytes } from "../../../src/layers/kafka/batchBytes.ts"
+import { decodeHeaders as fromKafkajs, rawHeader as rawOfKafkajs, toTopicMessages } from "../../../src/layers/kafka/kafkajsMessages.ts"
+import { readBack } from "../../../src/layers/kafka/memoryRecords.ts"
+import { toMessage } from "../../../src/layers/kafka/platformaticMessages.ts"
 import { readRecordBatches } from "../../../src/layers/kafka/recordBatches.ts"
 import { headerBytesBeside } from "../../../src/layers/kafka/textBytes.ts"
-import type { KafkaRecord } from "../../../src/services/KafkaSource.ts"
+import type { ProducerRecord } from "../../../src/services/KafkaSink.ts"
+import type { KafkaHeaderEntry, KafkaRecord } from "../../../src/services/KafkaSource.ts"
 
 type RawHeaders = ReadonlyArray<readonly [Buffer | null, Buffer | null]>
 
@@ -27,8 +31,8 @@ const throughPlatformatic = (
     topic: "t",
     key: r.key ?? null,
     value: Buffer.from("v"),
-    // A Map keyed by Buffer objects: a name may repeat.
-    headers: new Map((r.headers ?? []).map(([k, v]) => [k, v] as [Buffer, Buffer])),
+    // A Map keyed by Buffer objects, each its own (a name given twice as one Buffer is one key): a name may repeat.
+    headers: new Map((r.headers ?? []).map(([k, v]) => [k === null ? k : Buffer.from(k), v] as [Buffer, Buffer])),
     timestamp: r.timestamp ?? 1_700_000_000_000n
   })) as never).buffer)
   // The base offset is not under the CRC.
@@ -43,6 +47,13 @@ const decoded = (headers: RawHeaders): Record<string, string> => {
   for (const [k, v] of headers) if (k !== null) setEntry(out, k.toString("utf8"), v === null ? "" : v.toString("utf8"))
   return out
 }
+
+/** Every header with a name, in order, as `headerList` holds them: present only when a name repeats. */
+const listed = (headers: RawHeaders): Array<[string, Array<number>]> | undefined => {
+  const named = headers.filter(([k]) => k !== null).map(([k, v]): [string, Array<number>] => [k!.toString("utf8"), v === null ? [] : [...v]])
+  return new Set(named.map(([k]) => k)).size < named.length ? named : undefined
+}
+const plainList = (list: ReadonlyArray<KafkaHeaderEntry> | undefined) => list?.map(([k, v]): [string, Array<number>] => [k, [...v]])
 
 const sent: Record<string, string> = JSON.parse(
   "{\"k2-correlation-id\": \"c1\", \"__proto__\": \"p\", \"constructor\": \"c\", \"toString\": \"t\", \"hasOwnProperty\": \"h\"}"
@@ -91,6 +102,55 @@ describe("a header name repeated in one record", () => {
     assert.deepStrictEqual([...rawOfKafkajs(kafkajs, "h")!], [...text])
   })
 
+  const interleaved: RawHeaders = [[Buffer.from("x-hop"), text], [Buffer.from("b"), binary], [Buffer.from("x-hop"), binary], [Buffer.from("x-hop"), null]]
+
+  it("platformatic: every header in order, bytes as they came, beside the last values (headerList)", () => {
+    const read = headersOf(interleaved)
+    assert.deepStrictEqual(read.headers, { "x-hop": "", b: "\ufffd\ufffd" })
+    assert.deepStrictEqual(plainList(read.headerList), [["x-hop", [...text]], ["b", [0xff, 0xfe]], ["x-hop", [0xff, 0xfe]], ["x-hop", []]])
+    // Names that do not repeat: no list.
+    assert.isFalse("headerList" in headersOf([[Buffer.from("a"), text], [Buffer.from("b"), binary]]))
+  })
+
+  it("memory: a record sent with every header reads back with them, in order", () => {
+    const list: Array<KafkaHeaderEntry> = [["x-hop", text], ["b", binary], ["x-hop", binary]]
+    const read = readBack({ topic: "t", key: "k", value: null, headers: { "x-hop": "\ufffd\ufffd", b: "\ufffd\ufffd" }, headerList: list }, 0n)
+    assert.deepStrictEqual(read.headers, { "x-hop": "\ufffd\ufffd", b: "\ufffd\ufffd" })
+    assert.deepStrictEqual(plainList(read.headerList), plainList(list))
+    assert.deepStrictEqual([...read.headerBytes!["x-hop"]!], [...binary])
+    assert.isFalse("headerList" in readBack({ topic: "t", key: "k", value: null, headers: { a: "1", b: "2" } }, 0n))
+  })
+
+  it("memory: a header name holding a lone surrogate reads back as the clients send it (U+FFFD)", () => {
+    const read = readBack({ topic: "t", key: "k", value: null, headers: { "x\ud800": "1", "x\udc00": "2", y: "3" } }, 0n)
+    // Both names are EF BF BD on the wire: one name, repeated.
+    assert.deepStrictEqual(read.headers, { "x\ufffd": "2", y: "3" })
+    assert.deepStrictEqual(plainList(read.headerList), [["x\ufffd", [0x31]], ["x\ufffd", [0x32]], ["y", [0x33]]])
+  })
+
+  describe("sent with every header", () => {
+    const list: Array<KafkaHeaderEntry> = [["x-hop", text], ["b", binary], ["x-hop", binary]]
+    const record: ProducerRecord = { topic: "t", key: "k", value: null, headers: { "x-hop": "\ufffd\ufffd", b: "\ufffd\ufffd" }, headerList: list }
+
+    it("platformatic: each header in order", () => {
+      const headers = toMessage(record).headers!
+      assert.deepStrictEqual([...headers].map(([k, v]) => [k.toString("utf8"), [...v]]), plainList(list))
+      // What the broker gets: read back, the same list.
+      const batch = Buffer.from(createRecordsBatch([{ ...toMessage(record), value: Buffer.from("v") }] as never).buffer)
+      const read = readRecordBatches(batch, 0n, [], () => batch, "t", 0).records[0]!
+      assert.deepStrictEqual(plainList(read.headerList), plainList(list))
+      // Its size as the sinks cut sends by it.
+      assert.strictEqual(recordBatchBytes({ ...record, value: Buffer.from("v") }), batch.length)
+    })
+
+    it("kafkajs: each name's values in order, at the name's first place (kafkajs takes headers as an object)", () => {
+      const [{ messages: [m] }] = toTopicMessages([record]) as unknown as [{ messages: [{ headers: Record<string, Buffer | Array<Buffer>> }] }]
+      assert.deepStrictEqual(Object.keys(m.headers), ["x-hop", "b"])
+      assert.deepStrictEqual((m.headers["x-hop"] as Array<Buffer>).map((v) => [...v]), [[...text], [...binary]])
+      assert.deepStrictEqual([...(m.headers.b as Buffer)], [...binary])
+    })
+  })
+
   it("only header values that lost bytes in decoding carry them beside their text", () => {
     assert.deepStrictEqual(Object.keys(headersOf([[Buffer.from("a"), text], [Buffer.from("b"), binary]]).headerBytes ?? {}), ["b"])
     assert.isUndefined(headersOf([[Buffer.from("a"), text]]).headerBytes)
@@ -112,6 +172,7 @@ describe("platformatic: keys and headers shared with the previous record", () =>
       records.forEach(([key, hs], i) => {
         assert.deepStrictEqual(read[i]!.key, key === null ? null : key.toString("utf8"))
         assert.deepStrictEqual(read[i]!.headers, decoded(hs))
+        assert.deepStrictEqual(plainList(read[i]!.headerList), listed(hs))
       })
     }))
   })

@@ -24,7 +24,7 @@ import { crc32c } from "../../../src/layers/kafka/crc32c.ts"
 import { decompressingIn } from "../../../src/layers/kafka/platformaticFetch.ts"
 import { type AbortedTransaction, KafkaBatchCorrupt, readRecordBatches } from "../../../src/layers/kafka/recordBatches.ts"
 import { withBytesBeside } from "../../../src/layers/kafka/textBytes.ts"
-import type { KafkaRecord } from "../../../src/services/KafkaSource.ts"
+import type { KafkaHeaderEntry, KafkaRecord } from "../../../src/services/KafkaSource.ts"
 
 type Message = { key?: Buffer | null; value?: Buffer | null; headers?: Map<Buffer, Buffer | null>; timestamp: bigint }
 
@@ -77,13 +77,19 @@ const before = (buf: Buffer, req: bigint, aborted: ReadonlyArray<AbortedTransact
       if (offset < req) continue
       const headers: Record<string, string> = {}
       for (const [k, v] of rec.headers) if (k !== null) setEntry(headers, k.toString("utf8"), v === null ? "" : v.toString("utf8"))
-      records.push(withBytesBeside({
+      const record = withBytesBeside({
         offset,
         key: rec.key === null ? null : rec.key.toString("utf8"),
         value: rec.value,
         headers: rec.headers.length === 0 ? {} : headers,
         timestamp: Number((batch.attributes & 0x08) !== 0 ? batch.maxTimestamp : batch.firstTimestamp + rec.timestampDelta)
-      }, rec.key, rec.headers, rawHeader))
+      }, rec.key, rec.headers, rawHeader)
+      // A name repeated: every named header in order beside (ADR-105).
+      const named = rec.headers.filter(([k]) => k !== null)
+      records.push(Object.keys(headers).length === named.length ? record : {
+        ...record,
+        headerList: named.map(([k, v]): KafkaHeaderEntry => [k!.toString("utf8"), v === null ? new Uint8Array(0) : Uint8Array.from(v)])
+      })
     }
   }
   return { records, next }

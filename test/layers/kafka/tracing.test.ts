@@ -92,6 +92,24 @@ describe("Kafka trace context", () => {
       assert.isUndefined(stored!.headerBytes?.[Header.traceparent])
     }))
 
+  it.effect("traced: a dead letter with every header (its source's names repeat) carries this send's context in place of the source's", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recording()
+      const utf8 = (t: string) => new TextEncoder().encode(t)
+      const letter: ProducerRecord = {
+        ...record(TRADES, 1, { [Header.traceparent]: traceparent(3), [Header.tracestate]: "s", "x-hop": "2" }),
+        headerList: [["x-hop", utf8("1")], [Header.traceparent, utf8(traceparent(3))], [Header.tracestate, utf8("s")], ["x-hop", utf8("2")]]
+      }
+      const read = yield* sendAndRead([[letter]]).pipe(Effect.withTracer(tracer))
+      const [producer] = spans.filter((s) => s.kind === "producer") as [Tracer.NativeSpan]
+      const [stored] = read(TRADES)
+      assert.deepStrictEqual(
+        stored!.headerList?.map(([k, v]) => [k, new TextDecoder().decode(v)]),
+        [["x-hop", "1"], ["x-hop", "2"], [Header.traceparent, formatTraceparent(producer)]]
+      )
+      assert.strictEqual(stored!.headers[Header.traceparent], formatTraceparent(producer))
+    }))
+
   it.effect("untraced (no exporter): records are sent as given", () =>
     Effect.gen(function*() {
       const read = yield* sendAndRead([[record(TRADES, 1), record(TRADES, 2, { [Header.traceparent]: traceparent(3) })]])
