@@ -11,7 +11,7 @@ import { brokerList, checkKafkajsLogLevel, kafkaClientEnvironment } from "./cli/
 import { kafkaSecurityEnvironment, kafkaSecurityFrom } from "./cli/kafkaSecurity.ts"
 import { UsageError, usage } from "./cli/common.ts"
 import { chooseFeed } from "./cli/produceFeed.ts"
-import { flags, parseDuration, refuseSharedReportFiles } from "./cli/produceFlags.ts"
+import { flags, parseDuration, refuseBadReportFiles } from "./cli/produceFlags.ts"
 import { produce } from "./cli/produceRun.ts"
 import { runCommand } from "./cli/run.ts"
 import * as Telemetry from "../layers/telemetry/telemetry.ts"
@@ -28,7 +28,7 @@ export const produceCommand = Command.make("produce", flags, (options) =>
     }
     // Every option is checked before anything is published.
     const feed = chooseFeed(options)
-    refuseSharedReportFiles(options)
+    refuseBadReportFiles(options)
     const durationMs = Option.map(options.duration, parseDuration)
     checkKafkajsLogLevel()
     return produce(options, brokerList(options.brokers.value), feed, durationMs, kafkaSecurityFrom())

@@ -7,6 +7,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { commonEnvironment, describedWith, exchangeZonesEnvironment, inRange, integerFlag, lakehouseEnvironment, setting } from "./cli/flags.ts"
 import type { BarInterval } from "../domain/query/intervals.ts"
 import { parseDate, parseFields, parseFilters as parseApiFilters } from "../domain/api/params.ts"
+import { InvalidQuery } from "../domain/query/errors.ts"
 import { checkFields } from "../domain/query/validate.ts"
 import { type TableName, tables } from "../domain/tables.ts"
 import { formatIsoMicros } from "../domain/time.ts"
@@ -43,11 +44,12 @@ class QueryStopped extends Schema.TaggedError<QueryStopped>()("QueryStopped", { 
 /**
  * A subcommand's read and answer, exit 1 saying so when a signal (Ctrl-C, a job runner's SIGTERM
  * on its timeout) stops it before the answer is out (run.ts `failsWhenStopped`, as a replay of a
- * range): it ended 0 without a word, stdout empty or, piped to a slow reader, cut short, and a
- * script took that for the answer.
+ * range): it ended 0 without a word, stdout empty, and a script took that for the answer. The
+ * answer is handed to stdout in one go (`printRows`), then delivered whole before the program
+ * exits: stdout holds all of it or none.
  */
 export const answering = failsWhenStopped(() =>
-  new QueryStopped({ message: "query stopped before its answer was written out: stdout holds none of it, or only a part" })
+  new QueryStopped({ message: "query stopped before its answer was written out: stdout holds none of it" })
 )
 const snapshotFlags = { snapshotId: snapshotIdFlag, asOf: asOfFlag }
 
@@ -67,6 +69,13 @@ export const engine = (settings: LakehouseSettings, reading: ReadonlyArray<Table
 
 /** As the HTTP API reads `filter`: a filter without a bound (`price:`) is refused, not applied as none. */
 const parseFilters = (text: string) => orUsage("filter", parseApiFilters(text))
+
+/**
+ * A cursor the engine refuses (not one of K2's, another query's), as a usage error naming the flag,
+ * as every other refused value is: it said `invalid cursor: ...`, naming none (`--cursor ""`).
+ */
+const cursorRefused = <E>(e: E): E | UsageError =>
+  e instanceof InvalidQuery && e.reason._tag === "InvalidCursor" ? new UsageError({ message: `--cursor: ${e.reason.detail}` }) : e
 
 const rowsCommand = (table: "trades" | "quotes") =>
   Command.make(table, {
@@ -101,7 +110,7 @@ const rowsCommand = (table: "trades" | "quotes") =>
       }
       return Effect.gen(function*() {
         const q = yield* QueryEngine
-        const page = yield* (table === "trades" ? q.trades(request) : q.quotes(request))
+        const page = yield* (table === "trades" ? q.trades(request) : q.quotes(request)).pipe(Effect.mapError(cursorRefused))
         const rows = page.rows.map((r) => ({
           ...r,
           ...("exchange_timestamp" in r ? { exchange_timestamp: iso(r.exchange_timestamp as number) } : {}),

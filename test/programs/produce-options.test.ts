@@ -429,15 +429,27 @@ describe("npm run produce, a broker down at its start", () => {
       assert.strictEqual(r.counts.closed, r.counts.builds, "every attempt's client closed")
     }), 30_000)
 
-  // The reconciliation was cleared first, then the manifest's clearing failed: the run ended (exit 1)
-  // with no reconciliation at all, though it failed before its first send (ADR-94).
-  it.live("a manifest that cannot be replaced (its directory missing) fails the run with a report of nothing sent", () =>
+  // A report that could never be written (its directory missing, a directory in its place) failed the
+  // run, exit 1, once the last run's reconciliation was replaced (one of nothing sent), where --dir and
+  // --warehouse refuse a path that can never be one as a usage error, exit 2, touching nothing.
+  it.live("a report path that can never be written is a usage error naming its flag, exit 2, the last run's report kept", () =>
     Effect.gen(function*() {
-      const missing = path.join(os.tmpdir(), `k2-produce-no-such-dir-${process.pid}`, "m.json")
-      const r = yield* run(["--manifest", missing], {})
-      assert.strictEqual(r.code, 1, String(r.exit))
-      assertNothingSent(r.file, `cannot replace the anomaly manifest ${missing}`)
-      assert.strictEqual(r.counts.builds, 0, "nothing connected")
-      assert.strictEqual(held(r.broker), 0)
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-paths-"))
+      fs.writeFileSync(path.join(dir, "file"), "")
+      const missing = path.join(dir, "no-such-dir", "m.json")
+      for (
+        const [args, says] of [
+          [["--manifest", missing], `--manifest: ${missing}: no directory ${path.join(dir, "no-such-dir")}`],
+          [["--manifest", path.join(dir, "file", "m.json")], `--manifest: ${path.join(dir, "file", "m.json")}: ${path.join(dir, "file")} is not a directory`],
+          [["--manifest", dir], `--manifest: ${dir} is a directory`]
+        ] as const
+      ) {
+        const r = yield* run(args, {})
+        assert.strictEqual(r.code, 2, String(r.exit))
+        const error = Option.getOrUndefined(Exit.findErrorOption(r.exit))
+        assert.strictEqual((error as { message?: string } | undefined)?.message?.startsWith(says), true, String(r.exit))
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(r.file, "utf8")), { completed: true, published: {} }, "the last run's report is kept")
+        assert.strictEqual(r.counts.builds, 0, "nothing connected")
+      }
     }), 30_000)
 })

@@ -63,6 +63,10 @@ const cell = (v: unknown): string =>
 /**
  * Prints rows in the chosen format; the scan report goes to stderr (except in JSON, where it is
  * part of the document). `columns` are the answer's, so that an empty one still has its header.
+ * Once written, the whole answer is in stdout's hands: a pipe's reader that has not taken it yet
+ * (`| gzip`, ssh) gets it before the program exits (run.ts `afterWritten`), a signal meanwhile
+ * included. Waiting for it here made a signal then fail the query (exit 1, `stdout holds none of
+ * it, or only a part`), the whole answer still reaching the reader.
  */
 export const printRows = (
   rows: ReadonlyArray<Readonly<Record<string, unknown>>>,
@@ -71,10 +75,7 @@ export const printRows = (
   extra: Record<string, unknown> = {}
 ) =>
   Effect.suspend(() => {
-    let room = true
-    const write = (text: string) => {
-      room = process.stdout.write(text) && room
-    }
+    const write = (text: string) => void process.stdout.write(text)
     if (format === "json") {
       write(`${JSON.stringify({ ...extra, rows }, jsonReplacer, 2)}\n`)
     } else {
@@ -86,15 +87,13 @@ export const printRows = (
       }
       if (Object.keys(extra).length > 0) process.stderr.write(`${JSON.stringify(extra, jsonReplacer)}\n`)
     }
-    return room ? Effect.void : drained(process.stdout)
+    return Effect.void
   })
 
 /**
- * Waits until what `out` holds has gone to its reader. A pipe (`| gzip`, ssh) is written
- * asynchronously: the part its reader has not taken yet is in this process, and a signal that
- * ends it before then (run.ts exits at once after a drain) loses it, however whole the answer
- * looked when it was printed. A stream that errors (EPIPE: run.ts exits) or closes never drains:
- * stop waiting then too.
+ * Waits until what `out` holds has gone to its reader (a pipe, `| gzip`, ssh, is written
+ * asynchronously): a writer of many batches (replay) holds no more than a batch in memory. A
+ * stream that errors (EPIPE: run.ts exits) or closes never drains: stop waiting then too.
  */
 export const drained = (out: NodeJS.WritableStream & { readonly destroyed?: boolean }) =>
   out.destroyed === true

@@ -2,6 +2,7 @@
  * `produce`'s flags, their defaults, and the checks of their values the flags cannot make alone:
  * --inject's fault rates, --duration, and the reports each given a file of its own.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Option } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -104,14 +105,39 @@ export const parseDuration = (text: string): number => {
   return ms
 }
 
-/** Two reports in one file: the one written last would replace the other. */
-export const refuseSharedReportFiles = (options: Options) => {
+/** What a path names, or "missing" (absent, or a file on its way); undefined when it cannot be looked at (left to the write). */
+const kindOf = (file: string): "directory" | "other" | "missing" | undefined => {
+  try {
+    return fs.statSync(file).isDirectory() ? "directory" : "other"
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    return code === "ENOENT" || code === "ENOTDIR" ? "missing" : undefined
+  }
+}
+
+/**
+ * Why a report could never be written to `file` (produce makes no directory), or undefined: as
+ * --dir and --warehouse refuse a path that can never be one (exit 2, before anything is touched),
+ * not found as the run's failure (exit 1) once the last run's reconciliation was replaced. A
+ * directory it may not write to is still its failure where it is written (exit 1), as --warehouse's.
+ */
+const neverWritable = (file: string): string | undefined => {
+  const dir = path.dirname(path.resolve(file))
+  if (kindOf(file) === "directory") return `${file} is a directory (want a file)`
+  const parent = kindOf(dir)
+  return parent === "missing" ? `${file}: no directory ${dir}` : parent === "other" ? `${file}: ${dir} is not a directory` : undefined
+}
+
+/** Two reports in one file (the one written last would replace the other), or one that could never be written. */
+export const refuseBadReportFiles = (options: Options) => {
   const reports: ReadonlyArray<readonly [string, string]> = [
     ...(options.source === "asx" ? [["dead-letters", deadLetterFile(options)] as const] : []),
     ["reconciliation", options.reconciliation],
     ...(Option.isSome(options.manifest) ? [["manifest", options.manifest.value] as const] : [])
   ]
   reports.forEach(([flag, file], i) => {
+    const never = neverWritable(file)
+    if (never !== undefined) throw new UsageError({ message: `--${flag}: ${never}` })
     const other = reports.slice(i + 1).find(([, f]) => path.resolve(f) === path.resolve(file))
     if (other !== undefined) throw new UsageError({ message: `--${flag} and --${other[0]} name one file (${file}): give each report its own` })
   })

@@ -77,9 +77,9 @@ layer(served(testOptions(), warehouseDir(), { trades: 400, quotes: 400 }), { tim
         const answer = yield* api(base, url)
         assert.strictEqual(answer.status, 400, url)
         assert.strictEqual(programExitCode(r.exit, drainRecord()), 2, args.join(" "))
-        // The API names a parameter (to, snapshot_id, from_day), the program its flag (--to, --snapshot-id, --from-day).
-        const detail = (JSON.parse(answer.text).detail as string).replace(/^(to|snapshot_id|from_day|to_day|filter): /, "")
-        const message = String(errorOf(r.exit)?.message).replace(/^--(to|snapshot-id|from-day|to-day|filter): /, "")
+        // The API names a parameter (to, snapshot_id, from_day; `invalid cursor`), the program its flag (--to, --snapshot-id, --from-day, --cursor).
+        const detail = (JSON.parse(answer.text).detail as string).replace(/^(to|snapshot_id|from_day|to_day|filter): |^invalid cursor: /, "")
+        const message = String(errorOf(r.exit)?.message).replace(/^--(to|snapshot-id|from-day|to-day|filter|cursor): /, "")
         assert.strictEqual(message, detail, args.join(" "))
       }
     }))
