@@ -246,8 +246,8 @@ const headerOf = (description: string, schema: Record<string, unknown> = { type:
 /** Every response header the API sends, as `components.headers`. */
 const HEADERS = {
   "X-Correlation-ID": headerOf("The request's correlation id: the X-Correlation-ID sent when it matches [A-Za-z0-9._:-]{1,128}, else a generated UUID"),
-  "Cache-Control": headerOf("no-store on problems, replay and SQL; on reads private, no-cache at latest, private, max-age=31536000, immutable at a fixed snapshot (a summary: no-cache always, its days depend on the zones)"),
-  ETag: headerOf("Strong validator of this answer: route, query, format, snapshot ids, content coding, and settings it depends on (a summary's trading-day zones); send it as If-None-Match"),
+  "Cache-Control": headerOf("no-store on problems, replay and SQL; on reads private, no-cache at latest, private, max-age=31536000, immutable at a fixed snapshot (a summary: no-cache always, its days depend on the zones; so is a page without limit when K2_API_MAX_PAGE_ROWS is below 1000)"),
+  ETag: headerOf("Strong validator of this answer: route, query, format, snapshot ids, content coding, and settings it depends on (a summary's trading-day zones, a page's length without limit); send it as If-None-Match"),
   "K2-Snapshot-Ids": headerOf("The snapshot read of each table: table=id, comma-separated (none: the table had no snapshot)"),
   "K2-Next-Cursor": headerOf("The cursor of the next page (absent on the last page)"),
   Link: headerOf("<?query with cursor>; rel=\"next\": the next page, a query-only reference to resolve against the URL called (absent on the last page)"),

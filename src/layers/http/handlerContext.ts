@@ -25,3 +25,12 @@ export interface HandlerOptions extends ServerOptions {
  * (a server configured for pages of 100 answered 1000 rows to any request without a limit).
  */
 export const defaultPageRows = (options: ServerOptions) => Math.min(1_000, options.maxPageRows)
+
+/**
+ * The `settings` fingerprint (reads.ts) of a page whose request leaves `limit` out on a server whose
+ * K2_API_MAX_PAGE_ROWS is below 1000: its length is that setting, which an operator may change and
+ * restart with, and the same snapshot then answers another page. Named in the ETag, and not immutable,
+ * so no cache keeps a page of the old length (ADR-107). Undefined when the length is the request's own.
+ */
+export const defaultPageSettings = (options: ServerOptions, limit: string | undefined): string | undefined =>
+  limit === undefined && options.maxPageRows < 1_000 ? `page-rows:${options.maxPageRows}` : undefined

@@ -7,7 +7,7 @@ import { negotiate, parseDate, parseIntParam, parseSnapshot, parseSymbols, requi
 import { checkRange as ordered } from "../../domain/query/validate.ts"
 import { MICROS_PER_DAY } from "../../domain/time.ts"
 import { type Answer, QueryEngine } from "../../services/QueryEngine.ts"
-import { defaultPageRows, type HandlerOptions } from "./handlerContext.ts"
+import { defaultPageRows, defaultPageSettings, type HandlerOptions } from "./handlerContext.ts"
 import { barColumns, quoteBarColumns, summaryColumns, tradeWithQuoteColumns } from "./parquetColumns.ts"
 import { guard, orBad } from "./problems.ts"
 import type { Reads } from "./reads.ts"
@@ -86,6 +86,7 @@ export const marketGroup = (options: HandlerOptions, reads: Reads) =>
         return yield* reads.answerRead({
           route: "tradesWithQuotes",
           parquet: tradeWithQuoteColumns,
+          settings: defaultPageSettings(options, q.limit),
           request,
           format,
           involved: ["trades", "quotes"],

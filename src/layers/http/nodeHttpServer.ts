@@ -1,6 +1,8 @@
 /** The platform's Node HTTP(S) server: its request limits, the answers Node would not give, requests held while starting, and the shutdown grace. */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { createServer as createSecureServer } from "node:https"
+import { Socket } from "node:net"
+import { TLSSocket } from "node:tls"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Redacted } from "effect"
 import { requestHeadBytes } from "../../domain/api/Api.ts"
@@ -53,6 +55,26 @@ const traceparentAsVersion00 = (request: IncomingMessage) => {
   if (context !== undefined) request.headers["traceparent"] = formatTraceparent(context)
 }
 
+/**
+ * HTTP/1.0 has no chunked encoding: a streamed body (replay, CSV export, SQL answer) is delimited by
+ * the connection's close. The platform ends a body cut after its headers by destroying the response,
+ * which over HTTP/1.1 leaves the chunked body unterminated, but over HTTP/1.0 closed the connection as
+ * cleanly as a whole body ends: the client, or a proxy speaking HTTP/1.0 to the server (nginx's
+ * default), took the part for the whole. Such a connection is reset instead (over TLS, whose socket
+ * cannot be, it is destroyed as before: no close_notify ends it).
+ */
+const resetWhenCut = (request: IncomingMessage, response: ServerResponse) => {
+  if (request.httpVersionMajor !== 1 || request.httpVersionMinor !== 0) return
+  const destroy = response.destroy.bind(response)
+  response.destroy = (error?: Error) => {
+    const socket = request.socket as Socket | null
+    if (response.headersSent && !response.writableEnded && socket instanceof Socket && !(socket instanceof TLSSocket) && !socket.destroyed) {
+      socket.resetAndDestroy()
+    }
+    return destroy(error)
+  }
+}
+
 /** The platform's server; `onClose` is told when it starts to stop (`close`: the listening socket closes, the drain starts). */
 export const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) =>
   NodeHttpServer.layer(() => {
@@ -100,6 +122,7 @@ export const nodeHttpServer = (options: NodeServerOptions, onClose: () => void) 
     }
     // First of the request listeners (the platform's is added after it), so that every one sees it.
     server.on("request", traceparentAsVersion00)
+    server.on("request", resetWhenCut)
     server.on("request", hold)
     server.on("newListener", attach)
     return server

@@ -15,7 +15,7 @@ const canonicalQuery = (url: string) => {
 /**
  * Names exactly one representation: the route, the query, the format, the pinned snapshots, the
  * encoding, and `settings`, a fingerprint of the server settings the answer depends on besides its
- * snapshots (a summary's trading-day zones, ADR-98).
+ * snapshots (a summary's trading-day zones, ADR-98; a page's length without `limit`, ADR-107).
  */
 export const etagOf = (route: string, url: string, format: Format, pinned: Pinned, gzip = false, settings?: string) =>
   strongEtag([route, canonicalQuery(url), format, JSON.stringify(pinned.ids), pinned.revision, ...(gzip ? ["gzip"] : []), ...(settings === undefined ? [] : [`settings:${settings}`])])

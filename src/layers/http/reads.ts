@@ -115,7 +115,7 @@ interface ReadSpec {
    * A fingerprint of what the answer depends on besides its snapshots: server settings (ADR-98), or
    * the snapshots a table still keeps (a snapshot listing's later page): in its ETag, and never immutable.
    */
-  readonly settings?: string
+  readonly settings?: string | undefined
 }
 
 export type Reads = Effect.Success<ReturnType<typeof makeReads>>

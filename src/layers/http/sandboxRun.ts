@@ -152,18 +152,24 @@ const runOn = async (
         : await withoutEnd(connection, options.countSql, await checkStatement(connection, options.countSql, files, options.tables.map((t) => t.name)))
       const limit = Math.floor(options.maxRows)
       unlessStopped()
+      /** Whether the statement (countSql's, unsorted) holds more rows than `limit`: DuckDB counts at most one more. */
+      const holdsMore = async () => {
+        unlessStopped()
+        const more = await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM (\n${counted}\n) LIMIT ${limit + 1})`)
+        return Number(more.getRows()[0]?.[0] ?? 0) > limit
+      }
       return await interruptAfter(connection, options.timeoutMs, (async (): Promise<SqlResult> => {
+        // Refused past the limit: counted first, so that no row is sorted or written for it.
+        if (options.countFirst === true && await holdsMore()) return { columns: [], rows: [], truncatedBy: "rows" }
         const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM (\n${statement}\n)`)
         const exact = exactIntegers(described.getRows().map((r) => ({ name: String(r[0]), type: String(r[1]) })))
         unlessStopped()
         const copied = await connection.runAndReadAll(
           `COPY (SELECT *${exact} FROM (\n${statement}\n) LIMIT ${limit}) TO ${quoteLiteral(options.parquetOut!)} (FORMAT parquet, COMPRESSION zstd)`
         )
-        // A file of `limit` rows may have left rows out: the statement (countSql's, unsorted) runs again to count one more.
-        if (Number(copied.getRows()[0]?.[0] ?? 0) < limit) return { columns: [], rows: [], truncatedBy: null }
-        unlessStopped()
-        const more = await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM (\n${counted}\n) LIMIT ${limit + 1})`)
-        return { columns: [], rows: [], truncatedBy: Number(more.getRows()[0]?.[0] ?? 0) > limit ? "rows" : null }
+        // A file of `limit` rows may have left rows out (unless they were counted first): the statement runs again to count one more.
+        if (options.countFirst === true || Number(copied.getRows()[0]?.[0] ?? 0) < limit) return { columns: [], rows: [], truncatedBy: null }
+        return { columns: [], rows: [], truncatedBy: await holdsMore() ? "rows" : null }
       })())
     }
     const maxBytes = options.maxBytes ?? defaults.sqlMaxBytes

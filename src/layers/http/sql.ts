@@ -80,9 +80,15 @@ export interface SandboxRequest {
   readonly parquetOut?: string
   /**
    * A Parquet answer's rows in no order (`sql` without its ORDER BY), counted instead of `sql` when
-   * the file holds `maxRows`: counting `sql` sorted every row a second time (3.6 s of a 5,000,000-row export).
+   * the file holds `maxRows` (or before it is written, `countFirst`): counting `sql` sorted every row a second time (3.6 s of a 5,000,000-row export).
    */
   readonly countSql?: string
+  /**
+   * A Parquet answer refused past `maxRows` (a whole-range export: too_many_rows), not cut there: its rows
+   * (countSql's, unsorted) are counted before the file is written, and past `maxRows` none is written
+   * (`truncatedBy: "rows"`). Written first, a refused export sorted and wrote every row to a temp file first (ADR-107).
+   */
+  readonly countFirst?: boolean
   /**
    * DuckDB threads of the run, 1 unless given: user SQL keeps one (a sum over several can wrap,
    * ADR-36); an export of trades or quotes, a sort of millions of rows, takes `EXPORT_THREADS` (ADR-104).

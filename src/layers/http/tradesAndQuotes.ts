@@ -23,7 +23,7 @@ import { type SnapshotSelector, TableScanner } from "../../services/TableScanner
 import { PAGE_KEY } from "../query/paging.ts"
 import { decimalColumns } from "../query/sql.ts"
 import { CurrentConnectionOwner } from "../duckdb/DuckDb.ts"
-import { CurrentRequest, defaultPageRows, type HandlerOptions } from "./handlerContext.ts"
+import { CurrentRequest, defaultPageRows, defaultPageSettings, type HandlerOptions } from "./handlerContext.ts"
 import { orBad } from "./problems.ts"
 import { cacheHeaders, etagOf } from "./readHeaders.ts"
 import { againIfLatestExpired, type Reads } from "./reads.ts"
@@ -123,6 +123,8 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
         // The pages' order, lineage included: rows tied on the key (a record ingested twice) in one order, and a limit keeps the CSV's.
         sql: `${query.select(query.columns)} ORDER BY ${PAGE_KEY}`,
         countSql: query.select("1"),
+        // The whole range past the cap is refused: counted before a row is sorted or written (ADR-107).
+        countFirst: whole,
         tables: query.tables,
         maxRows: r.cap,
         timeoutMs: options.queryTimeoutMs,
@@ -179,6 +181,7 @@ export const makeRows = Effect.fnUntraced(function*(options: HandlerOptions, rea
           snapshot,
           cursor: q.cursor,
           csvColumns: columnsAsked,
+          settings: defaultPageSettings(options, q.limit),
           run: (selector) => read(selector, limit!)
         })
       }

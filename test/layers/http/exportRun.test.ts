@@ -35,4 +35,21 @@ describe("a Parquet export's sandbox run", () => {
       const whole = yield* parquetRun({ sql, maxRows: 2, countSql: "SELECT * FROM (VALUES (2), (1)) AS t(x)" })
       assert.deepStrictEqual(whole, { rows: [{ x: 1 }, { x: 2 }], truncatedBy: null })
     }))
+
+  // A whole-range export past its cap is refused (too_many_rows): written first, its refusal came after
+  // every row of it was sorted and written to a temp file (minutes of a 2-core sandbox, up to 2 GiB).
+  it.effect("with countFirst, counts before it writes: past its limit it writes no file", () =>
+    Effect.gen(function*() {
+      const out = path.join(dir, "refused.parquet")
+      const sql = "SELECT * FROM (VALUES (2), (1), (3)) AS t(x) ORDER BY x"
+      const countSql = "SELECT * FROM (VALUES (2), (1), (3)) AS t(x)"
+      const over = yield* runInThisProcess({ sql, countSql, countFirst: true, maxRows: 2, tables: [{ name: "trades", schema: tables.trades.schema, files: [] }], timeoutMs: 30_000, parquetOut: out })
+      assert.strictEqual(over.truncatedBy, "rows")
+      assert.isFalse(fs.existsSync(out))
+      // Within its limit (at it too): the whole file, as without countFirst.
+      for (const maxRows of [3, 4]) {
+        const whole = yield* parquetRun({ sql, countSql, countFirst: true, maxRows })
+        assert.deepStrictEqual(whole, { rows: [{ x: 1 }, { x: 2 }, { x: 3 }], truncatedBy: null })
+      }
+    }))
 })
