@@ -123,10 +123,14 @@ export class MaintenanceRefused extends Schema.TaggedError<MaintenanceRefused>()
  */
 export class CompactionFailed extends Schema.TaggedError<CompactionFailed>()("CompactionFailed", {
   table: Schema.String,
-  days: Schema.Array(Schema.Struct({ partition: Schema.String, detail: Schema.String }))
+  days: Schema.Array(Schema.Struct({ partition: Schema.String, detail: Schema.String })),
+  /** What stopped the run after these days had failed (the catalog), when something did. */
+  stoppedBy: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `compaction of ${this.table} failed for ${this.days.length} day(s): ${this.days.map((d) => `${d.partition || "(unpartitioned)"}: ${d.detail}`).join("; ")}`
+    return `compaction of ${this.table} failed for ${this.days.length} day(s): ${this.days.map((d) => `${d.partition || "(unpartitioned)"}: ${d.detail}`).join("; ")}${
+      this.stoppedBy === undefined ? "" : `; then the run stopped: ${this.stoppedBy}`
+    }`
   }
 }
 

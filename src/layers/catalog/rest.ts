@@ -17,7 +17,7 @@
  * followed only when the request goes on unchanged (307/308, or a GET); a change redirected otherwise is
  * CatalogRejected (CommitStateUnknown for a commit answered 303), and so is a token request redirected
  * where its client secret would leave the host or go unencrypted (a bearer token is dropped there). A change the `endpoints` of
- * `/v1/config` leave out is CatalogRejected without being sent.
+ * `/v1/config` leave out is CatalogRejected without being sent; its `overrides.uri` is the base of every later request.
  *
  * JSON is lossless: 64-bit snapshot ids and sequence numbers are `bigint` both ways.
  */
@@ -28,6 +28,7 @@ import {
   AlreadyExists,
   Catalog,
   catalogError,
+  CatalogRejected,
   type CreateTableRequest,
   NamespaceNotEmpty,
   NoSuchNamespace,
@@ -37,7 +38,7 @@ import {
 } from "../../services/Catalog.ts"
 import { checkCredentials, makeCall } from "./restAuth.ts"
 import { commitAnswer, commitSendFailure } from "./restCommit.ts"
-import { configFailure, serverConfig } from "./restConfig.ts"
+import { configFailure, overriddenBase, serverConfig } from "./restConfig.ts"
 import { errorType, jsonObject, unexpected } from "./restErrors.ts"
 import type { RestCatalogOptions } from "./restOptions.ts"
 import { listOf, makeListPaged } from "./restPaging.ts"
@@ -49,18 +50,25 @@ import { makeSend } from "./restTransport.ts"
 export const make = Effect.fnUntraced(function*(options: RestCatalogOptions) {
   const http = yield* HttpClient.HttpClient
   yield* checkCredentials(options)
-  const base = options.uri.replace(/\/+$/, "")
+  let base = options.uri.replace(/\/+$/, "")
   const parent = parentLevels(options.parentNamespace)
+  // A stray dot: the server makes a namespace named "" (Iceberg's own does), whose directory is its parent's.
+  if (parent.includes("")) {
+    return yield* catalogError(new CatalogRejected({
+      detail: `the parent namespace (K2_REST_PARENT_NAMESPACE) ${JSON.stringify(options.parentNamespace)} has an empty level: give its levels separated by single dots, e.g. ci.run1`
+    }))
+  }
   // Decoded metadata by location: the server never rewrites a metadata file.
   const cache = metadataCache()
   const send = makeSend(http)
-  const call = yield* makeCall(options, base, send)
+  const call = yield* makeCall(options, () => base, send)
 
   const config = yield* call("GET", "/v1/config", undefined, options.warehouse === undefined ? undefined : {
     warehouse: options.warehouse
   })
   if (config.status !== 200) return yield* configFailure(config, base, options)
-  const { namespaceExistsMethod, offered, root, tableExistsMethod } = serverConfig(yield* jsonObject(config, "GET /v1/config"))
+  const { namespaceExistsMethod, offered, root, tableExistsMethod, uri } = serverConfig(yield* jsonObject(config, "GET /v1/config"))
+  if (uri !== undefined) base = yield* overriddenBase(uri, base)
   const { levels, nsPath, tablePath } = restPaths(parent, root)
   // The parent namespace levels exist before anything is created below them. One provisioned is only
   // looked at: K2's principal may be refused namespace creation (403), or the server not offer it.

@@ -42,8 +42,11 @@ export const checkCredentials = Effect.fnUntraced(function*(options: RestCatalog
   if (badToken !== undefined) return yield* catalogError(new CatalogRejected({ detail: badToken }))
 })
 
-/** `call` for the catalog at `base` (the URI without trailing slashes), holding the token it renews. */
-export const makeCall = Effect.fnUntraced(function*(options: RestCatalogOptions, base: string, send: Send) {
+/**
+ * `call` for the catalog at `base()` (the URI without trailing slashes, read at each request: the
+ * server's `/v1/config` may move it), holding the token it renews.
+ */
+export const makeCall = Effect.fnUntraced(function*(options: RestCatalogOptions, base: () => string, send: Send) {
   // A fixed token never expires here: the server's 401 says when it does.
   const token = yield* Ref.make<{ readonly value: string; readonly renewAt: number } | undefined>(
     options.token === undefined ? undefined : { value: options.token, renewAt: Infinity }
@@ -62,7 +65,7 @@ export const makeCall = Effect.fnUntraced(function*(options: RestCatalogOptions,
       client_secret: secret,
       scope: options.scope ?? "catalog"
     })
-    const request = HttpClientRequest.post(`${base}/v1/oauth/tokens`).pipe(
+    const request = HttpClientRequest.post(`${base()}/v1/oauth/tokens`).pipe(
       HttpClientRequest.bodyText(form.toString(), "application/x-www-form-urlencoded")
     )
     const reply = yield* send(request, undefined, true)
@@ -96,7 +99,7 @@ export const makeCall = Effect.fnUntraced(function*(options: RestCatalogOptions,
     /** Reclassifies a failure once the request may have reached the server (not a token fetch's before it). */
     onSendFailure: (e: CatalogError) => CatalogError = (e) => e
   ) {
-    let request = HttpClientRequest.make(method)(`${base}${path}`).pipe(HttpClientRequest.acceptJson)
+    let request = HttpClientRequest.make(method)(`${base()}${path}`).pipe(HttpClientRequest.acceptJson)
     if (urlParams !== undefined) request = HttpClientRequest.setUrlParams(request, urlParams)
     if (body !== undefined) request = HttpClientRequest.bodyText(request, stringifyJson(body), "application/json")
     const held = yield* Ref.get(token)

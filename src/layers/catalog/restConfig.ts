@@ -1,8 +1,9 @@
 /**
  * `GET /v1/config`, the first request: its refusals as the settings' fault, and what its answer
- * says (the endpoints the server offers, the path prefix it chose).
+ * says (the endpoints the server offers, the path prefix it chose, the base URI it overrides).
  */
 import { Effect } from "effect"
+import { withoutCredentials } from "../../domain/urlCredentials.ts"
 import { catalogError, CatalogRejected } from "../../services/Catalog.ts"
 import { errorMessage, unexpected } from "./restErrors.ts"
 import type { Reply } from "./restReply.ts"
@@ -56,5 +57,27 @@ export const serverConfig = (answer: Record<string, unknown>) => {
   const configured = overrides?.prefix ?? defaults?.prefix
   const prefix = typeof configured === "string" ? configured.replace(/^\/+|\/+$/g, "") : undefined
   const root = prefix === undefined || prefix === "" ? "/v1" : `/v1/${prefix}`
-  return { offered, namespaceExistsMethod, tableExistsMethod, root }
+  // Only an override moves the base: the client's own URI wins over the server's defaults.
+  const uri = typeof overrides?.uri === "string" ? overrides.uri : undefined
+  return { offered, namespaceExistsMethod, tableExistsMethod, root, uri }
+}
+
+/**
+ * The base of every request after `GET /v1/config` when the server's `overrides.uri` moves it (the
+ * spec's overrides apply over the client's configuration; Iceberg Java builds its client from them),
+ * without trailing slashes. One that is no http(s) URL, holds user info fetch refuses, or would take
+ * K2's credentials from https down to http (as a redirect never does, restTransport.ts), is refused.
+ */
+export const overriddenBase = (uri: string, base: string) => {
+  const parsed = URL.parse(uri)
+  const problem = parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.username !== "" || parsed.password !== ""
+    ? "is no http(s) URL without user info"
+    : parsed.protocol === "http:" && URL.parse(base)?.protocol === "https:"
+    ? `would take requests from https (${base}) down to http`
+    : undefined
+  return problem === undefined
+    ? Effect.succeed(uri.replace(/\/+$/, ""))
+    : Effect.fail(catalogError(new CatalogRejected({
+      detail: `GET /v1/config: the server's overrides.uri ${JSON.stringify(withoutCredentials(uri))} ${problem}: the server's configuration must be corrected`
+    })))
 }

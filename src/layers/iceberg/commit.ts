@@ -7,7 +7,8 @@
  * so a commit whose outcome was unknown is never applied twice. When the attempts run out
  * after any of them had an unknown outcome, the error is CommitStateUnknown: that commit may
  * still have landed (or land later), so its data files must stay (orphan removal takes them
- * if it did not).
+ * if it did not). When they run out on a conflict, the table is loaded once more for the commit id
+ * (a commit that landed may be answered 409: ADR-103, ADR-108).
  */
 import { Clock, Context, Duration, Effect, Result, Schedule } from "effect"
 import {
@@ -211,9 +212,26 @@ export const commitChange = Effect.fnUntraced(function*(
   let attempts = 0
   let conflicts = 0
   let maybeLanded = false
+  /** The attempt that failed last had sent its commit, answered as a conflict. */
+  let lastAnsweredConflict = false
   let tableUuid = change.tableUuid
+
+  /**
+   * This change's snapshot in `base`, when it holds one: told by its manifest list, one this call
+   * wrote or not, never by how the attempts failed: a catalog may answer a commit that landed as
+   * refused (a proxy resending the POST gets 409 for the copy), and the files of a snapshot that
+   * landed taken for another call's would be deleted.
+   */
+  const landedIn = (base: LoadedTable): Committed | undefined => {
+    const mine = base.metadata.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
+    return mine === undefined
+      ? undefined
+      : { table: base, snapshot: mine, attempts, conflicts, landedBefore: !referencedBy.has(mine["manifest-list"]) }
+  }
+
   const attempt = Effect.gen(function*() {
     attempts++
+    lastAnsweredConflict = false
     const base = yield* catalog.loadTable(identifier)
     const m = base.metadata
     // As Java's commits assert the uuid of the table they began on: after a drop and create, a
@@ -225,13 +243,8 @@ export const commitChange = Effect.fnUntraced(function*(
         detail: `the table was dropped and created again (uuid ${tableUuid}, now ${m["table-uuid"]})`
       })
     }
-    const mine = m.snapshots.find((s) => s.summary[COMMIT_ID] === commitId)
-    // Told by its manifest list, one this call wrote or not, never by how the attempts failed: a
-    // catalog may answer a commit that landed as refused (a proxy resending the POST gets 409 for
-    // the copy), and the files of a snapshot that landed taken for another call's would be deleted.
-    if (mine !== undefined) {
-      return { table: base, snapshot: mine, attempts, conflicts, landedBefore: !referencedBy.has(mine["manifest-list"]) } satisfies Committed
-    }
+    const landed = landedIn(base)
+    if (landed !== undefined) return landed
 
     if (!isLocalLocation(metadataDirectory(m))) {
       return yield* new UnsupportedTableFeature({ table, feature: foreignStorage(metadataDirectory(m)) })
@@ -356,6 +369,7 @@ export const commitChange = Effect.fnUntraced(function*(
       Effect.sync(() => {
         maybeLanded ||= e.reason._tag === "CommitStateUnknown"
         if (e.reason._tag === "CommitConflict") conflicts++
+        lastAnsweredConflict = e.reason._tag === "CommitConflict"
       })
     ))
     return { table: committed, snapshot, attempts, conflicts, landedBefore: false } satisfies Committed
@@ -399,6 +413,18 @@ export const commitChange = Effect.fnUntraced(function*(
       while: (e: CatalogError | FilesNoLongerLive | CommitRejected | UnsupportedTableFeature | { readonly _tag: "TableFileError" }) =>
         isRetryableCommit(e)
     }),
+    // The attempts ran out on a conflict, which may have landed all the same (ADR-103): no later
+    // attempt will look for it, so one more load does, before its files are removed. A load that
+    // fails leaves it unknown: the files stay (orphan removal takes them if it did not land).
+    Effect.catch((e) =>
+      !lastAnsweredConflict ? Effect.fail(e) : catalog.loadTable(identifier).pipe(
+        Effect.mapError(() => catalogError(new CommitStateUnknown({ table, detail: `the last attempt, answered as a conflict (${e.message}), could not be looked for` }))),
+        Effect.flatMap((base) => {
+          const landed = landedIn(base)
+          return landed === undefined ? Effect.fail(e) : Effect.succeed(landed)
+        })
+      )
+    ),
     Effect.mapError((e) =>
       maybeLanded && !(e._tag === "CatalogError" && e.reason._tag === "CommitStateUnknown")
         ? catalogError(new CommitStateUnknown({ table, detail: `an earlier attempt's outcome is unknown; the last failed with: ${e.message}` }))

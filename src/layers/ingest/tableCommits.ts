@@ -221,14 +221,15 @@ export const makeTableCommits = ({ catalog, counters, files, group, sink }: Tabl
     const started = performance.now()
     const count = () => {
       counters.written[table] += batch.rowCount
-      // Counted with the rows: the letters of a batch a restart dropped were sent, but their
-      // records are read (and their letters sent) again.
-      for (const t of mine) counters.deadLettered += t.poison
-      // The same for duplicates: a restart judges them again.
-      for (const t of mine) counters.duplicatesDropped += t.duplicates
       counters.commits++
-      // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
-      for (const t of mine) if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)
+      for (const t of mine) {
+        // Counted with the rows: the letters of a batch a restart dropped were sent, but their
+        // records are read (and their letters sent) again. The same for duplicates: a restart judges them again.
+        counters.deadLettered += t.poison
+        counters.duplicatesDropped += t.duplicates
+        // Instruments carry no exchange time (newest -1): they do not move the freshness gauge.
+        if (t.rows.newest > (newestCommitted.get(t.part.key) ?? -1)) newestCommitted.set(t.part.key, t.rows.newest)
+      }
     }
     const id = identifierOf(table)
     const outcome = yield* appending(

@@ -94,8 +94,8 @@ export const makeCompactDays = (
           TableFileError: (e) => failedDay(e.message),
           MaintenanceRefused: (e) => failedDay(e.detail)
         }),
-        // Anything else (the catalog) stops the run; the days committed before it stand and are reported.
-        Effect.catch((e) => partitions.length === 0 ? Effect.fail(e) : Effect.sync(() => void (stoppedBy = e)))
+        // Anything else (the catalog) stops the run; the days committed or failed alone before it are reported.
+        Effect.catch((e) => partitions.length === 0 && failedDays.length === 0 ? Effect.fail(e) : Effect.sync(() => void (stoppedBy = e)))
       )
       if (stoppedBy !== null) break
       if (outcome === undefined) continue
@@ -133,7 +133,10 @@ export const makeCompactDays = (
       attempts
     }
     yield* Effect.annotateCurrentSpan({ table: showIdentifier(identifier), partitions: partitions.length })
-    const failed: MaintenanceError | null = stoppedBy ??
-      (failedDays.length === 0 ? null : new CompactionFailed({ table: showIdentifier(identifier), days: failedDays }))
+    // Set in the loop's callbacks, which TypeScript's narrowing does not see.
+    const stopped = stoppedBy as MaintenanceError | null
+    const failed: MaintenanceError | null = failedDays.length === 0
+      ? stopped
+      : new CompactionFailed({ table: showIdentifier(identifier), days: failedDays, ...(stopped === null ? {} : { stoppedBy: stopped.message }) })
     return { result, failed }
   })

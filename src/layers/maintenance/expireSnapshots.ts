@@ -30,7 +30,8 @@ export const makeExpireSnapshots = (catalog: Catalog["Service"], files: FileIO["
     const first = yield* catalog.loadTable(identifier)
     const metadataBytesBefore = yield* sizeOf(first.metadataLocation)
     const snapshotsBefore = first.metadata.snapshots.length
-    // What every attempt planned: one whose commit landed unseen leaves its retry nothing to plan.
+    // What every attempt that may have landed planned: one whose commit landed unseen leaves its
+    // retry nothing to plan. Not one refused (a conflict): another expiry may have removed those since.
     const planned = new Set<bigint>()
     const plannedRefs = new Set<string>()
     const attempt = Effect.gen(function*() {
@@ -52,8 +53,10 @@ export const makeExpireSnapshots = (catalog: Catalog["Service"], files: FileIO["
         // Unset, as in Java: refs never age out.
         maxRefAgeMs: yield* setting("history.expire.max-ref-age-ms", "long", Number.POSITIVE_INFINITY)
       })
-      for (const id of plan.expire) planned.add(id)
-      for (const ref of plan.expiredRefs) plannedRefs.add(ref)
+      const note = Effect.sync(() => {
+        for (const id of plan.expire) planned.add(id)
+        for (const ref of plan.expiredRefs) plannedRefs.add(ref)
+      })
       if (plan.expire.length === 0 && plan.expiredRefs.length === 0) return { table: base, plan }
       // Every ref the plan kept a snapshot for stays where it was: a ref moved meanwhile onto a
       // snapshot being removed would dangle (a REST server's builder drops it). A ref created
@@ -66,7 +69,10 @@ export const makeExpireSnapshots = (catalog: Catalog["Service"], files: FileIO["
       ], [
         ...plan.expiredRefs.map((ref) => ({ action: "remove-snapshot-ref" as const, "ref-name": ref })),
         ...(plan.expire.length === 0 ? [] : [{ action: "remove-snapshots" as const, "snapshot-ids": plan.expire }])
-      ])
+      ]).pipe(
+        Effect.tap(note),
+        Effect.tapError((e) => e.reason._tag === "CommitStateUnknown" ? note : Effect.void)
+      )
       return { table: committed, plan }
     })
     // A conflict (ingestion committed meanwhile) or an unknown outcome: plan again on a fresh

@@ -248,6 +248,31 @@ describe("REST catalog client: configuration", () => {
       yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(layer))
       assert.strictEqual(seen[1]?.url.pathname, "/v1/catalogs/7/namespaces/market_data/tables/trades")
     }))
+
+  it.effect("the server's overrides.uri is the base of every request after /v1/config (as Iceberg Java builds its client from the merged properties)", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const layer = server((r) =>
+        r.url.pathname === "/v1/config"
+          ? config({ defaults: { uri: "http://ignored.test" }, overrides: { uri: "http://serving.test/api/", prefix: "p" } })
+          : r.url.host === "serving.test"
+          ? new Response(null, { status: 204 })
+          : failing(404), seen)
+      assert.isTrue(yield* Effect.flatMap(catalog, (c) => c.tableExists(trades)).pipe(withRest(layer, { token: "t" })))
+      assert.strictEqual(seen[1]?.url.href, "http://serving.test/api/v1/p/namespaces/market_data/tables/trades")
+      assert.strictEqual(seen[1]?.bearer, "t")
+      // Not an http(s) URL: refused, naming it, not sent anywhere.
+      const bad = yield* Effect.flip(catalog.pipe(withRest(server((r) => r.url.pathname === "/v1/config" ? config({ overrides: { uri: "not a uri" } }) : failing(404)))))
+      assert.strictEqual(bad.reason._tag, "CatalogRejected")
+      assert.include(bad.message, "not a uri")
+      // From https down to http: the token would go unencrypted, as no redirect takes it.
+      const down = yield* Effect.flip(catalog.pipe(withRest(
+        server((r) => r.url.pathname === "/v1/config" ? config({ overrides: { uri: "http://serving.test" } }) : failing(404)),
+        { uri: "https://catalog.test", token: "t" }
+      )))
+      assert.strictEqual(down.reason._tag, "CatalogRejected")
+      assert.include(down.message, "down to http")
+    }))
 })
 
 describe("REST catalog client: statuses", () => {
@@ -407,6 +432,18 @@ describe("REST catalog client: what operations send", () => {
       assert.strictEqual(failure.reason._tag, "CatalogRejected")
       assert.include(failure.message, "POST /v1/{prefix}/namespaces")
       assert.strictEqual(seen.filter((r) => r.method === "POST").length, 0)
+    }))
+
+  it.effect("a parent namespace with an empty level (a stray dot) is refused naming it, nothing sent: the server would make a namespace \"\"", () =>
+    Effect.gen(function*() {
+      for (const parentNamespace of ["ci.", ".ci", "ci..run1", "."]) {
+        const seen: Array<Seen> = []
+        const failure = yield* Effect.flip(catalog.pipe(withRest(server(() => config(), seen), { parentNamespace })))
+        assert.strictEqual(failure.reason._tag, "CatalogRejected")
+        assert.include(failure.message, "K2_REST_PARENT_NAMESPACE")
+        assert.include(failure.message, JSON.stringify(parentNamespace))
+        assert.deepStrictEqual(seen, [])
+      }
     }))
 
   it.effect("listings: an empty next-page-token ends them, tables come sorted by name, and a page that is an array is no answer", () =>

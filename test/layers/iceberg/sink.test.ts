@@ -573,9 +573,9 @@ describe("IcebergSink and TableScanner", () => {
    * A warehouse whose catalog applies the next commit but answers it with `answer` (the answer lost,
    * or a proxy's resent copy refused), once `landing.left` is set.
    */
-  const landedButAnswered = (answer: CatalogError["reason"], landing: { left: number }) => {
+  const landedButAnswered = (answer: CatalogError["reason"], landing: { left: number }, maxCommitAttempts = 3) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
-    return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: { maxCommitAttempts: 3 } }, (catalog) =>
+    return lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: { maxCommitAttempts } }, (catalog) =>
       Catalog.of({
         ...catalog,
         commitTable: (id, requirements, updates) =>
@@ -602,8 +602,11 @@ describe("IcebergSink and TableScanner", () => {
     }).pipe(Effect.provide(landedButAnswered(new CommitStateUnknown({ table: "trades", detail: "connection reset" }), landing)))
   })
 
-  // Live: the retry waits out a real (20 ms) backoff.
-  it.live("a commit that landed but was answered as a conflict (a proxy resent the POST, its copy refused) is this call's: its files stay and are reported", () => {
+  /**
+   * A commit that lands but is answered as a conflict (a proxy resent the POST, its copy refused),
+   * with `maxCommitAttempts`: found by the next attempt, or (the last) by one more load.
+   */
+  const landedAnsweredConflict = (maxCommitAttempts: number) => {
     const landing = { left: 0 }
     return Effect.gen(function*() {
       const sink = yield* IcebergSink
@@ -611,12 +614,34 @@ describe("IcebergSink and TableScanner", () => {
       yield* sink.ensureTable(tables.trades)
       landing.left = 1
       const appended = yield* sink.append(trades, tradeColumns(makeTrades({ count: 10 })))
-      assert.strictEqual(appended.attempts, 2)
+      assert.strictEqual(appended.attempts, Math.min(2, maxCommitAttempts))
       const plan = yield* scanner.plan(trades)
       assert.strictEqual(plan.snapshot?.["snapshot-id"], appended.snapshot["snapshot-id"])
       assert.strictEqual((yield* selectPlanned(plan, "count(*)::INTEGER AS n"))[0]!.n, 10, "the snapshot's data files are still there")
       assert.deepStrictEqual(appended.files.map((f) => f.filePath), plan.files.map((f) => f.filePath), "reported as this call's")
-    }).pipe(Effect.provide(landedButAnswered(new CommitConflict({ table: "trades", detail: "ref main has changed" }), landing)))
+    }).pipe(Effect.provide(landedButAnswered(new CommitConflict({ table: "trades", detail: "ref main has changed" }), landing, maxCommitAttempts)))
+  }
+
+  // Live: the retry waits out a real (20 ms) backoff.
+  it.live("a commit that landed but was answered as a conflict (a proxy resent the POST, its copy refused) is this call's: its files stay and are reported", () =>
+    landedAnsweredConflict(3))
+
+  it.effect("a LAST attempt that landed but was answered as a conflict is found by one more load: its files stay and are reported", () =>
+    landedAnsweredConflict(1))
+
+  it.effect("a LAST attempt answered as a conflict that did not land still fails as the conflict, its files removed", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-sink-"))
+    const layer = lakehouseWrapping({ warehouse: dir, catalog: { _tag: "sqlite", path: path.join(dir, "catalog.db") }, sink: { maxCommitAttempts: 1 } }, (catalog) =>
+      Catalog.of({ ...catalog, commitTable: () => Effect.fail(catalogError(new CommitConflict({ table: "trades", detail: "ref main has changed" }))) }))
+    return Effect.gen(function*() {
+      const sink = yield* IcebergSink
+      yield* sink.ensureTable(tables.trades)
+      const failed = yield* Effect.flip(sink.append(trades, tradeColumns(makeTrades({ count: 10 }))))
+      assert.strictEqual(failed._tag === "CatalogError" ? failed.reason._tag : failed._tag, "CommitConflict")
+      const data = path.join(dir, "market_data", "trades", "data")
+      assert.isTrue(fs.existsSync(data), "the files were written there")
+      assert.deepStrictEqual(fs.readdirSync(data, { recursive: true }).filter((f) => String(f).endsWith(".parquet")), [])
+    }).pipe(Effect.provide(layer))
   })
 
   // Live: the retry waits out a real (20 ms) backoff.

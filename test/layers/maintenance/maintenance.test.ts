@@ -681,6 +681,31 @@ describe("Maintenance: expiry racing another engine's tag", () => {
     }).pipe(Effect.provide(moving.layer))
   }, 60_000)
 
+  it.live("snapshots another expiry removed while this one's commit conflicted are not reported as this one's", () => {
+    // Another engine expires the oldest snapshot and drops a tag just before expiry's commit: the
+    // commit conflicts (the tag it asserted is gone), and the retry plans without that snapshot.
+    let oldest: bigint | undefined
+    const other = anotherEngineCommitsOnce((updates) => updates.some((u) => u.action === "remove-snapshots"), (catalog, id) =>
+      catalog.commitTable(id, [], [
+        { action: "remove-snapshots", "snapshot-ids": [oldest!] },
+        { action: "remove-snapshot-ref", "ref-name": "audit" }
+      ]))
+    return Effect.gen(function*() {
+      const catalog = yield* Catalog
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(4, 20, 1)
+      const m = (yield* catalog.loadTable(trades)).metadata
+      const ids = m.snapshots.map((s) => s["snapshot-id"])
+      oldest = ids[0]!
+      yield* catalog.commitTable(trades, [], [{ action: "set-snapshot-ref", "ref-name": "audit", type: "tag", "snapshot-id": m["current-snapshot-id"]! }])
+      other.arm()
+      const r = yield* (yield* Maintenance).expireSnapshots(trades, { maxSnapshotAgeMs: 0, retainLast: 1, nowMs: Date.now() + 1_000 })
+      assert.isTrue(other.landed())
+      assert.strictEqual(r.snapshotsAfter, 1)
+      assert.deepStrictEqual([...r.expired].sort(), ids.slice(1, 3).sort(), "the oldest was the other's")
+    }).pipe(Effect.provide(other.layer))
+  }, 60_000)
+
   it.live("a compaction the catalog stops part way reports the days it compacted beside the failure", () => {
     // The second day's compaction commit is refused for good: the first day's stands.
     const commits = { compactions: 0 }
@@ -710,6 +735,32 @@ describe("Maintenance: expiry racing another engine's tag", () => {
       assert.deepStrictEqual(r.compact?.partitions.map((p) => String(p.partition.exchange_timestamp_day)), compacted)
       assert.strictEqual(r.compact?.filesBefore, 12)
       assert.strictEqual(r.compact?.filesAfter, 7)
+    }).pipe(Effect.provide(layer))
+  }, 60_000)
+
+  it.live("a compaction the catalog stops before any day was committed still reports the days that had failed alone", () => {
+    // The first day's rewrite fails on a missing file; the second day's commit is refused for good.
+    const { layer } = wrappedWarehouse((catalog) =>
+      Catalog.of({
+        ...catalog,
+        commitTable: (id, requirements, updates) =>
+          updates.some((u) => u.action === "add-snapshot" && u.snapshot.summary.operation === "replace")
+            ? Effect.fail(catalogError(new CatalogRejected({ detail: "injected refusal" })))
+            : catalog.commitTable(id, requirements, updates)
+      }))
+    return Effect.gen(function*() {
+      yield* (yield* IcebergSink).ensureTable(tables.trades)
+      yield* appendMany(6, 100, 2)
+      const files = (yield* (yield* TableScanner).plan(trades)).files
+      const firstDay = Object.keys(filesPerDay(files)).sort()[0]!
+      fs.rmSync(localPath(files.find((f) => String(f.partition.exchange_timestamp_day) === firstDay)!.filePath))
+      const r = yield* (yield* Maintenance).run(trades, { compact: { targetFileSizeBytes: 64 * 1024 * 1024 }, expire: false, orphans: false })
+      assert.isNotNull(r.compactFailure)
+      assert.include(r.compactFailure!.message, "injected refusal")
+      assert.include(r.compactFailure!.message, new Date(Number(firstDay) * 86_400_000).toISOString().slice(0, 10), "the day that failed alone is named")
+      assert.deepStrictEqual(r.compact?.partitions, [])
+      assert.strictEqual(r.compact?.filesBefore, 12)
+      assert.strictEqual(r.compact?.filesAfter, 12)
     }).pipe(Effect.provide(layer))
   }, 60_000)
 
