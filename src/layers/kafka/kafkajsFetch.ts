@@ -1,7 +1,7 @@
 /**
  * kafkajs' Fetch responses (v4-v11), walked by K2 before kafkajs decodes them (compression.ts wraps
  * its decoders): where each partition's records are, and each complete record batch's CRC-32C
- * checked as the platformatic layer checks it (recordBatches.ts `checkBatch`, ADR-88, ADR-90).
+ * checked as the platformatic layer checks it (recordBatchCheck.ts `checkBatch`, ADR-88, ADR-90).
  * kafkajs reads the CRC and ignores it: a damaged batch gave wrong records, or, on a damaged count,
  * a silent end of the partition's records for that fetch.
  *
@@ -10,7 +10,8 @@
  * truncated last batch (Fetch's byte limits) is left for the next fetch, unchecked, as kafkajs
  * leaves it.
  */
-import { checkBatch, MAGIC, MAGIC_AT } from "./recordBatches.ts"
+import { checkBatch } from "./recordBatchCheck.ts"
+import { MAGIC, MAGIC_AT } from "./recordBatchLayout.ts"
 
 export interface FetchedPartition {
   readonly topic: string

@@ -7,12 +7,12 @@ import type { ProducerRecord } from "../../services/KafkaSink.ts"
 import type { KafkaHeaderBytes } from "../../services/KafkaSource.ts"
 import { sentHeaderBytes, toBuffer, utf8Bytes } from "./textBytes.ts"
 
-/** Keys and header names this short are cached (received ones are interned: recordBatches.ts). */
+/** Keys and header names this short are cached (received ones are interned: recordText.ts). */
 const SHORT_NAME = 32
 
 /**
  * UTF-8 of record keys and header names: a few symbols and names repeat on every record. Short
- * ones only (as recordBatches.ts interns them): a dead letter carries its poison record's key and
+ * ones only (as recordText.ts interns them): a dead letter carries its poison record's key and
  * header names, each distinct and of any length, which were all kept until 100,000 of them.
  */
 const utf8Cache = new Map<string, Buffer>()
