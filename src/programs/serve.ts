@@ -27,7 +27,7 @@ class CannotListen extends Schema.TaggedError<CannotListen>()("CannotListen", {
   }
 }
 
-const serve = Command.make("serve", {
+export const serveCommand = Command.make("serve", {
   ...lakehouseFlags,
   port: integerFlag("port").pipe(
     setting("TCP port; 0 = any free one", { env: "K2_API_PORT", read: integerRead, fallback: 8080, check: inRange(0, 65_535) })
@@ -79,4 +79,4 @@ const serve = Command.make("serve", {
   ...commonEnvironment
 ])))
 
-runCommand(serve)
+if (import.meta.main) runCommand(serveCommand)

@@ -10,7 +10,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Config, Context, Effect, Exit, Layer, Option, Queue, Terminal } from "effect"
-import { CliError, Command } from "effect/cli"
+import { CliError, Command, GlobalFlag, type Param } from "effect/cli"
 import { InvalidQuery } from "../../domain/query/errors.ts"
 import { K2_VERSION } from "../../domain/version.ts"
 import { InvalidServerConfig } from "../../layers/http/config.ts"
@@ -226,6 +226,101 @@ export const shortFlagCluster = (args: ReadonlyArray<string>): string | undefine
 // The edge of the program: whatever the command needs is provided here, so types are loose.
 type AnyCommand = Command.Command<any, any, any, any, any>
 
+/** A command's own flags, as `Command.make` (its `config`) and `withSharedFlags` (its `contextConfig`) keep them. */
+interface CommandFlags {
+  readonly config?: { readonly flags: ReadonlyArray<Param.Any> }
+  readonly contextConfig?: { readonly flags: ReadonlyArray<Param.Any> }
+}
+
+type AnyParam = Param.Single<any, unknown> | Param.Map<any, any, unknown> | Param.Transform<any, any, unknown> | Param.Optional<any, unknown> | Param.Variadic<any, unknown>
+
+/** The single flags `param` is made of (through its mapping, checks, defaults, alternatives). */
+const singlesOf = (param: Param.Any): ReadonlyArray<Param.Single<any, unknown>> => {
+  const p = param as AnyParam
+  switch (p._tag) {
+    case "Single":
+      return [p]
+    case "Transform":
+      return [...singlesOf(p.param), ...p.alternatives.flatMap((alternative) => singlesOf(alternative()))]
+    default:
+      return singlesOf(p.param)
+  }
+}
+
+/** The names (long, and each alias) of `params`' flags, each with whether it takes a value; `--no-x` of a boolean `x` too. */
+const flagNames = (params: ReadonlyArray<Param.Any>, into: Map<string, boolean>) => {
+  for (const param of params) {
+    for (const single of singlesOf(param)) {
+      const boolean = single.primitiveType._tag === "Boolean"
+      const takesValue = !boolean && single.optionalValue === undefined
+      for (const name of [single.name, ...single.aliases]) into.set(name, takesValue)
+      if (boolean && single.negation !== false) into.set(single.negation ?? `no-${single.name}`, false)
+    }
+  }
+}
+
+/** The flags a command reads itself (its subcommands' aside). */
+const ownFlags = (command: AnyCommand): ReadonlyArray<Param.Any> => {
+  const flags = command as unknown as CommandFlags
+  return [...(flags.config?.flags ?? []), ...(flags.contextConfig?.flags ?? [])]
+}
+
+/**
+ * `args` with each value that begins with "-" attached to its flag (`--symbols -X` as
+ * `--symbols=-X`). effect/cli's lexer does not know which flags take a value: it read such a
+ * value as flags, refused as unknown, or `-v`/`-h` printing the version or the help and exiting
+ * 0, nothing run (`--symbols -v`, `--fields -h`). A flag that takes one (from `command`'s own
+ * definitions, the built-in `--log-level` and `--completions` among them) followed by a token
+ * beginning with "-" takes it, unless the token is one of the program's long flags (`--symbols
+ * --help` still asks for the help, `--from --to` still misses a value): single-letter
+ * flags cannot follow one so. Arguments after `--` are operands, left as they are.
+ */
+export const attachDashValues = (command: AnyCommand, args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const known = new Map<string, boolean>()
+  flagNames(GlobalFlag.BuiltIns.map((global) => global.flag), known)
+  let current = command
+  flagNames(ownFlags(current), known)
+  const end = args.indexOf("--")
+  const out: Array<string> = []
+  for (let i = 0; i < (end === -1 ? args.length : end); i++) {
+    const arg = args[i]!
+    const name = arg.startsWith("--") ? arg.slice(2) : arg.startsWith("-") && arg.length === 2 ? arg.slice(1) : undefined
+    if (name !== undefined && known.get(name) === true) {
+      const next = args[i + 1]
+      if (next === undefined || i + 1 === end) {
+        out.push(arg)
+      } else if (next.startsWith("-") && !(next.startsWith("--") && known.has(next.slice(2).split("=")[0]!))) {
+        out.push(`${arg}=${next}`)
+        i++
+      } else {
+        // Its value, whatever it is (a subcommand's name among them), or the long flag that is there instead.
+        out.push(arg)
+        if (!next.startsWith("-")) out.push(args[++i]!)
+      }
+      continue
+    }
+    out.push(arg)
+    // A subcommand's name (where no value is due) goes on to its own flags, as the parser does.
+    const sub = arg.startsWith("-") ? undefined : current.subcommands.flatMap((group) => group.commands).find((c) => c.name === arg || c.alias === arg)
+    if (sub !== undefined) {
+      current = sub
+      flagNames(ownFlags(current), known)
+    }
+  }
+  return end === -1 ? out : [...out, ...args.slice(end)]
+}
+
+/**
+ * Runs `command` on `args` as `runCommand` does (`args` without the node and script paths):
+ * values beginning with "-" attached to their flags (`attachDashValues`), a cluster of short
+ * flags refused (`shortFlagCluster`).
+ */
+export const runWithArgs = (command: AnyCommand, args: ReadonlyArray<string>) => {
+  const attached = attachDashValues(command, args)
+  const cluster = shortFlagCluster(attached)
+  return cluster === undefined ? Command.runWith(command, { version: K2_VERSION })(attached) : Effect.fail(new UsageError({ message: cluster }))
+}
+
 /**
  * Services a command needs are provided to its handler (`Command.provide`), so `--help` builds none.
  * `afterSecondSignal`: what becomes of unfinished work when a second signal ends the run at once.
@@ -239,8 +334,7 @@ export const runCommand = (command: AnyCommand, options: { readonly afterSecondS
   })
   const record = drainRecord()
   let wizardCancelled = false
-  const cluster = shortFlagCluster(process.argv.slice(2))
-  return (cluster === undefined ? command.pipe(Command.run({ version: K2_VERSION })) : Effect.fail(new UsageError({ message: cluster }))).pipe(
+  return runWithArgs(command, process.argv.slice(2)).pipe(
     Effect.onError((cause) => Effect.sync(() => report(cause))),
     Effect.updateService(Terminal.Terminal, (terminal) => noticingInputEnd(terminal, () => void (wizardCancelled = true))),
     Effect.provide(NodeServices.layer),
