@@ -79,6 +79,36 @@ describe("npm run produce --source asx --dir", () => {
       fs.writeFileSync(path.join(dir, "reference-data", "company_info.csv"), "")
       assert.include(yield* refusal(["--source", "asx", "--dir", dir, "--duration", "0s"]), "--duration")
     }))
+
+  // A report path naming one of the load's own files (a slip of the shell's completion) had it removed
+  // at the start and replaced at the end: company_info.csv or a company's trades lost. One put in
+  // trades/ or quotes/ was listed as a data file, a dead letter of its own.
+  it.effect("refuses a report path inside the load's data (company_info.csv, trades/, quotes/), touching nothing", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k2-produce-inside-"))
+      for (const d of ["reference-data", "Trades", "quotes"]) fs.mkdirSync(path.join(dir, d))
+      const companyInfo = path.join(dir, "reference-data", "company_info.csv")
+      fs.writeFileSync(companyInfo, "company_id,symbol,company_name,ISIN,start_date,end_date\n")
+      const trades = path.join(dir, "Trades", "1001.csv")
+      fs.writeFileSync(trades, "03/10/2014,10:05:44.516,37.51,100,0,,\n")
+      for (
+        const [flag, file] of [
+          ["--dead-letters", companyInfo],
+          ["--reconciliation", trades],
+          ["--dead-letters", path.join(dir, "quotes", "rejected.jsonl")],
+          ["--reconciliation", path.join(dir, "reference-data", "..", "Trades", "r.json")]
+        ] as const
+      ) {
+        // --duration 0s is refused after the report paths: a path taken is refused for it, touching nothing.
+        const message = yield* refusal(["--source", "asx", "--dir", dir, flag, file, "--duration", "0s"])
+        assert.include(message, `${flag}: ${file} is one of the load directory's inputs`, message)
+      }
+      assert.strictEqual(fs.readFileSync(companyInfo, "utf8"), "company_id,symbol,company_name,ISIN,start_date,end_date\n")
+      assert.strictEqual(fs.readFileSync(trades, "utf8"), "03/10/2014,10:05:44.516,37.51,100,0,,\n")
+      assert.deepStrictEqual(fs.readdirSync(path.join(dir, "quotes")), [])
+      // Beside the data, in the load directory itself, is no input: taken (the next check refuses).
+      assert.include(yield* refusal(["--source", "asx", "--dir", dir, "--dead-letters", path.join(dir, "dead.jsonl"), "--duration", "0s"]), "--duration")
+    }))
 })
 
 describe("npm run produce, stopped while connecting", () => {

@@ -398,6 +398,8 @@ export const parseCompanyRow = (line: string): CompanyRow | string => {
   if (listing !== null && typeof listing === "object") return `start_date: ${listing.error}`
   const delisting = usDateToIso(end)
   if (delisting !== null && typeof delisting === "object") return `end_date: ${delisting.error}`
+  // Swapped columns: published, the later date made it pass for the symbol's current listing.
+  if (listing !== null && delisting !== null && delisting < listing) return `end_date ${end} is before start_date ${start}`
   const r = decodeInstrument({
     symbol,
     exchange: ASX_EXCHANGE,

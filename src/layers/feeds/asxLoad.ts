@@ -5,7 +5,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { asxFile, COMPANY_INFO_FILE, isBlankOrHeader, parseQuoteRow, parseTradeRow } from "../../domain/feeds/asx.ts"
-import type { FeedEvent, SummaryCounter } from "../../domain/feeds/events.ts"
+import { FeedError, type FeedEvent, FeedMisconfigured, type SummaryCounter } from "../../domain/feeds/events.ts"
 import { readCompanies } from "./asxCompanies.ts"
 import { DeadLetterWriter } from "./asxDeadLetters.ts"
 import { dataDir, dataFiles } from "./asxDirectories.ts"
@@ -22,10 +22,16 @@ const OVERLONG_RAW_CHARS = 1000
 
 type NonEmpty<A> = readonly [A, ...Array<A>]
 
+/** Why a size setting cannot be read with, or undefined: 0 read every file as empty, NaN took any line. */
+const sizeProblem = (name: string, value: number): string | undefined =>
+  Number.isSafeInteger(value) && value >= 1 ? undefined : `${name} must be a whole number of at least 1 (not ${value})`
+
 export async function* load(options: AsxOptions, counter: SummaryCounter): AsyncGenerator<NonEmpty<FeedEvent>> {
   const dir = options.dir
   const blockBytes = options.blockBytes ?? 64 * 1024
   const maxLineChars = options.maxLineChars ?? DEFAULT_MAX_LINE_CHARS
+  const problem = sizeProblem("blockBytes", blockBytes) ?? sizeProblem("maxLineChars", maxLineChars)
+  if (problem !== undefined) throw new FeedError({ reason: new FeedMisconfigured({ detail: problem }) })
   // Never more than blocksOfLines hands over of an overlong line, so the block size changes nothing.
   const overlongRaw = Math.min(OVERLONG_RAW_CHARS, maxLineChars)
   const overlongReason = `line longer than ${maxLineChars} characters (its first ${overlongRaw} kept)`

@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import { COMPANY_INFO_FILE } from "../../domain/feeds/asx.ts"
 import { checked, inRange, integerFlag, integerRead, modeSetting, nonBlank, optionalSetting, positive, setting } from "./flags.ts"
 import { BROKER_WAIT_ENV, clientFlag, partitionsFlag, schemaRegistryFlag } from "./kafka.ts"
 import { UsageError } from "./common.ts"
@@ -128,7 +129,30 @@ const neverWritable = (file: string): string | undefined => {
   return parent === "missing" ? `${file}: no directory ${dir}` : parent === "other" ? `${file}: ${dir} is not a directory` : undefined
 }
 
-/** Two reports in one file (the one written last would replace the other), or one that could never be written. */
+/** A path as the file system names it (links resolved), as far as it exists. */
+const realPath = (p: string): string => {
+  try {
+    return fs.realpathSync(p)
+  } catch {
+    return path.resolve(p)
+  }
+}
+
+/**
+ * Which of the ASX load's inputs a report at `file` would be, or undefined: its company_info.csv, or
+ * a file in its trades/ or quotes/ (any case, as the load reads them). The report is removed at the
+ * start and written at the end, so the input was lost; one in trades/ was also listed as data.
+ */
+const loadInput = (dir: string, file: string): string | undefined => {
+  const relative = path.relative(realPath(dir), path.join(realPath(path.dirname(path.resolve(file))), path.basename(file)))
+  const [first, ...rest] = relative.split(path.sep)
+  if (first === undefined || first === ".." || path.isAbsolute(relative) || rest.length === 0) return undefined
+  if (rest.length === 1 && (first.toLowerCase() === "trades" || first.toLowerCase() === "quotes")) return `${first}/`
+  // In any case too: on a case-insensitive disk (macOS) Company_Info.csv is the same file.
+  return relative.split(path.sep).join("/").toLowerCase() === COMPANY_INFO_FILE ? COMPANY_INFO_FILE : undefined
+}
+
+/** Two reports in one file (the one written last would replace the other), one that could never be written, or one that is an input of the ASX load. */
 export const refuseBadReportFiles = (options: Options) => {
   const reports: ReadonlyArray<readonly [string, string]> = [
     ...(options.source === "asx" ? [["dead-letters", deadLetterFile(options)] as const] : []),
@@ -138,6 +162,10 @@ export const refuseBadReportFiles = (options: Options) => {
   reports.forEach(([flag, file], i) => {
     const never = neverWritable(file)
     if (never !== undefined) throw new UsageError({ message: `--${flag}: ${never}` })
+    const input = options.source === "asx" && Option.isSome(options.dir) ? loadInput(options.dir.value, file) : undefined
+    if (input !== undefined) {
+      throw new UsageError({ message: `--${flag}: ${file} is one of the load directory's inputs (${input}): give the report a path outside them` })
+    }
     const other = reports.slice(i + 1).find(([, f]) => path.resolve(f) === path.resolve(file))
     if (other !== undefined) throw new UsageError({ message: `--${flag} and --${other[0]} name one file (${file}): give each report its own` })
   })

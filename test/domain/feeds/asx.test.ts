@@ -311,6 +311,18 @@ describe("company_info.csv", () => {
     assert.match(parseCompanyRow(" ,XYZ,Broken,,01/01/2000,") as string, /company_id is empty/)
   })
 
+  // Dates swapped between the columns were published as a listing that ended before it began, and its
+  // start_date (the later one) made it pass for the symbol's current listing, placed last.
+  it("rejects an end_date before its start_date; the same day is a listing of one day", () => {
+    assert.strictEqual(
+      parseCompanyRow("1003,XYZ,Swapped,,06/30/2022,01/04/1999"),
+      "end_date 01/04/1999 is before start_date 06/30/2022"
+    )
+    const r = parseCompanyRow("1003,XYZ,One day,,06/30/2022,06/30/2022")
+    assert.isTrue(typeof r !== "string", String(r))
+    assert.isTrue(typeof parseCompanyRow("1003,XYZ,Open,,06/30/2022,12/31/9999") !== "string")
+  })
+
   it("refuses a company id too long for its rows' message ids; the longest taken gives ids decodeTrade takes", () => {
     // Taken, every row of the company was published, and ingest dead-lettered each one (message_id over 256).
     const long = "9".repeat(241)

@@ -170,6 +170,29 @@ describe("layerAsx on the fixture directory", () => {
       const error = yield* Stream.runCollect(feed.events()).pipe(Effect.flip)
       assert.strictEqual(error.reason._tag, "SourceInvalid")
     }).pipe(Effect.provide(layerAsx({ dir: path.join(tmp, "noheader"), deadLetterFile: path.join(tmp, "dl2.jsonl") }))))
+
+  // blockBytes 0 read every data file as empty: no row, no dead letter, `complete: true`; maxLineChars 0
+  // dead-lettered every row, NaN took any length; a negative or fractional size was an "I/O failure".
+  it.effect("fails with FeedMisconfigured for a block or line size that is not a positive whole number, touching nothing", () =>
+    Effect.gen(function*() {
+      const settings = [
+        { blockBytes: 0 }, { blockBytes: -1 }, { blockBytes: 1.5 }, { blockBytes: Number.NaN },
+        { maxLineChars: 0 }, { maxLineChars: -5 }, { maxLineChars: Number.NaN }, { maxLineChars: Number.POSITIVE_INFINITY }
+      ]
+      for (const setting of settings) {
+        const file = path.join(tmp, "misconfigured.jsonl")
+        const error = yield* Effect.gen(function*() {
+          const feed = yield* MarketFeed
+          return yield* Stream.runCollect(feed.events())
+        }).pipe(
+          Effect.provide(layerAsx({ dir: fixtures, deadLetterFile: file, ...setting })),
+          Effect.flip
+        )
+        assert.strictEqual(error.reason._tag, "FeedMisconfigured", JSON.stringify(setting))
+        assert.include(error.message, Object.keys(setting)[0]!)
+        assert.isFalse(fs.existsSync(file), "no dead-letter file made")
+      }
+    }))
 })
 
 /** A load directory built from `files` (path -> content) under the test's temp dir. */
