@@ -10,6 +10,7 @@ import type { Consumer, OffsetCommit } from "../../services/KafkaSource.ts"
 import { monotonicMillis } from "../elapsed.ts"
 import type { BufferRoom, Reservation } from "./bufferRoom.ts"
 import type { IngestConfig } from "./ingestor.ts"
+import { letGoOfSnapshotCounts } from "./ingestMetrics.ts"
 import { type DataTable, idleMark, type Partitions, type Trackers } from "./partitionState.ts"
 import type { PartitionRestarts } from "./partitionRestarts.ts"
 import { type makeTableCommits, type Taken, takeBuffers } from "./tableCommits.ts"
@@ -88,6 +89,8 @@ export const makeFlushes = Effect.fnUntraced(function*(
           // Given back whatever happened (a write that failed, or never started, loads nothing).
           Effect.ensuring(Effect.sync(() => Object.values(held).forEach((r) => room.release(r))))
         )
+        // Partitions revoked while it committed: the snapshot counts of tables this process no longer feeds go.
+        for (const table of Object.keys(held) as Array<DataTable>) yield* letGoOfSnapshotCounts(parts, table)
       }
       yield* commitOwedOffsets(consumer)
     }))

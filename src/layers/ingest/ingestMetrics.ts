@@ -4,6 +4,7 @@ import type { GapGiveUpReason } from "../../domain/sequence/machine.ts"
 import type { CommitOutcome } from "../../services/IcebergSink.ts"
 import type { TopicPartition } from "../../services/KafkaSource.ts"
 import * as Metrics from "../telemetry/metrics.ts"
+import type { Partitions } from "./partitionState.ts"
 
 /** Occurrences by key, for labelled counters. */
 export const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Array<[string, number]> => {
@@ -21,6 +22,27 @@ export const lagGauge = (tp: TopicPartition) =>
 /** Offsets of a partition deleted from its log before ingest read them (ADR-68). */
 export const lostOffsetsCounter = (tp: TopicPartition) =>
   Metric.withAttributes(Metrics.offsetsLost, { topic: tp.topic, partition: String(tp.partition) })
+
+/** The tables a partition's commits go to: its data table, and sequence_events for a numbered one. */
+const tablesFedBy = (table: Metrics.IngestTable): ReadonlyArray<Metrics.IngestTable> =>
+  table === "instruments" || table === "sequence_events" ? [table] : [table, "sequence_events"]
+
+/**
+ * The snapshot counts of `table` (and sequence_events, for a numbered one) when no partition left
+ * in `parts` feeds it: another process commits to it now, and a count of this process's last
+ * commit, long past, would stay (alerting on an expiry another process has since caught up with).
+ * After a revoke, and after a commit (one in flight when its partitions were revoked).
+ */
+export const letGoOfSnapshotCounts = (parts: Partitions, table: Metrics.IngestTable) =>
+  Effect.suspend(() => {
+    const fed = new Set<Metrics.IngestTable>()
+    for (const part of parts.values()) for (const t of tablesFedBy(part.table)) fed.add(t)
+    return Effect.forEach(
+      tablesFedBy(table).filter((t) => !fed.has(t)),
+      (t) => Metric.remove(Metric.withAttributes(Metrics.tableSnapshots, { table: t })),
+      { discard: true }
+    )
+  })
 
 /**
  * What the trackers evicted and gave up while judging again records this process's trackers had

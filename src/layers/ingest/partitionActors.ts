@@ -12,7 +12,7 @@ import { type Consumer, type KafkaError, type PartitionBatch, type TopicPartitio
 import type { makeConsumeBatch } from "./batchIntake.ts"
 import type { BufferRoom, Reservation } from "./bufferRoom.ts"
 import type { IngestConfig } from "./ingestor.ts"
-import { lagGauge } from "./ingestMetrics.ts"
+import { lagGauge, letGoOfSnapshotCounts } from "./ingestMetrics.ts"
 import { ingestedBelow, type Partitions, rowBytes, seenBelow, type ToldLosses, type Trackers } from "./partitionState.ts"
 import type { PartitionRestarts } from "./partitionRestarts.ts"
 import { supervise, supervisorBackoff } from "./transientFaults.ts"
@@ -166,6 +166,7 @@ export const makePartitionActors = (
         }
         letGoAll(parts, part)
         parts.delete(key)
+        yield* letGoOfSnapshotCounts(parts, part.table)
         // Assigned back before a commit passes the log start, it reads the loss again: told once.
         if (part.lost !== undefined) toldLosses.set(key, part.lost)
         room.roomMade()

@@ -75,7 +75,8 @@ export const configFromEnv = (service: string, env: NodeJS.ProcessEnv = process.
     headers: target.authorization === undefined || authorized ? headers : { ...headers, authorization: target.authorization },
     // The spec's precedence: OTEL_SERVICE_NAME, then service.name in the resource attributes (the
     // exporter's `serviceName` overrides the attribute, so a default here must not shadow it).
-    serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(attributes["service.name"]) ?? `k2-${service}`,
+    // Trimmed: `k2-a ` (an env file's) was a second service beside `k2-a` in the trace backend.
+    serviceName: setting(env, "OTEL_SERVICE_NAME") ?? nonEmpty(attributes["service.name"]) ?? `k2-${service}`,
     // The exporter's `serviceVersion` overrides the attribute too: a deployment's own version wins.
     serviceVersion: nonEmpty(attributes["service.version"]) ?? K2_VERSION,
     attributes,

@@ -71,7 +71,12 @@ describe("ingest gauges", () => {
             until: (p) => p.written.trades > 0 && p.written.instruments > 0 && p.uncommitted === 0 && p.lag === 0
           })
         )
-        assert.isAbove(Number((yield* scrape).find((s) => s.name === "k2_ingest_freshness_seconds")?.value), 0)
+        const feeding = yield* scrape
+        assert.isAbove(Number(feeding.find((s) => s.name === "k2_ingest_freshness_seconds")?.value), 0)
+        assert.sameMembers(
+          feeding.filter((s) => s.name === "k2_ingest_table_snapshots").map((s) => s.labels.table),
+          ["trades", "sequence_events", "instruments"]
+        )
         yield* Fiber.interrupt(first)
 
         // A member joins first: sorted before this process's next member id, it takes the trades
@@ -90,6 +95,13 @@ describe("ingest gauges", () => {
           [instrumentsTopicName("ASX")]
         )
         assert.strictEqual(series.find((s) => s.name === "k2_ingest_freshness_seconds")?.value, "NaN")
+        // The snapshot counts of the tables it no longer feeds go with their partitions: another
+        // process commits to them now, and a count of long ago kept K2SnapshotsPilingUp firing
+        // (instruments', had nothing new come since, waits for its next commit).
+        assert.deepStrictEqual(
+          series.filter((s) => s.name === "k2_ingest_table_snapshots" && s.labels.table !== "instruments"),
+          []
+        )
         yield* Fiber.interrupt(second)
       }).pipe(
         Effect.scoped,

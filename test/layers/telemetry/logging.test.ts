@@ -139,5 +139,12 @@ describe("telemetry/tracing config, hostile values", () => {
       "k2-a"
     )
     assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_SERVICE_NAME: "" })?.serviceName, "k2-ingest")
+    // Trimmed, as every other variable: an env file's trailing space made a second service in the
+    // trace backend ("k2-a " beside "k2-a"), a blank one a service named " ".
+    assert.strictEqual(configFromEnv("ingest", { ...base, OTEL_SERVICE_NAME: "k2-a " })?.serviceName, "k2-a")
+    assert.strictEqual(
+      configFromEnv("ingest", { ...base, OTEL_SERVICE_NAME: " ", OTEL_RESOURCE_ATTRIBUTES: "service.name=ingest-eu" })?.serviceName,
+      "ingest-eu"
+    )
   })
 })

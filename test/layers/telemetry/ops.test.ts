@@ -9,6 +9,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { Effect, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { durationOf } from "../../../src/layers/http/requestMetrics.ts"
 import * as Metrics from "../../../src/layers/telemetry/metrics.ts"
 import * as ProcessMetrics from "../../../src/layers/telemetry/process.ts"
 import {
@@ -17,6 +20,7 @@ import {
   dashboardFile,
   dashboardPanels,
   expectedLabels,
+  parseExposition,
   prometheusFile,
   repo,
   ruleExpressions,
@@ -115,6 +119,25 @@ describe("ops/prometheus", () => {
       assert.isDefined(expectedLabels[family], `${family} has expected labels in opsMetrics.ts`)
     }
   })
+
+  it.effect("a quantile an alert compares is compared at one of its histogram's bucket boundaries", () =>
+    Effect.gen(function*() {
+      // Between two boundaries Prometheus interpolates: with buckets at 1 and 2.5 s, reads that all took
+      // 1.2 s had a p99 of 2.49 s, over the 2 s of K2ServeLatencyP99High, and 1.5 % of reads at 2.4 s none.
+      const thresholds = ruleExpressions().flatMap((expr) =>
+        [...expr.matchAll(/histogram_quantile\([^,]+,[\s\S]*?\b(k2_[a-z0-9_]+)_bucket\b[\s\S]*?\)\s*>\s*([0-9.]+)/g)]
+          .map((m) => ({ family: m[1]!, threshold: Number(m[2]!) }))
+      )
+      assert.isAtLeast(thresholds.length, 1)
+      // A series of the histogram, so that its buckets are rendered.
+      yield* Metric.update(durationOf("/health"), 0)
+      const { series } = parseExposition(yield* PrometheusMetrics.format())
+      for (const { family, threshold } of thresholds) {
+        const bounds = series.filter((x) => x.name === `${family}_bucket`).map((x) => Number(x.labels.le))
+        assert.isAbove(bounds.length, 0, `${family} is rendered`)
+        assert.include(bounds, threshold, `${family} has a bucket boundary at ${threshold}`)
+      }
+    }))
 })
 
 /**
