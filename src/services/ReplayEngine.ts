@@ -89,7 +89,10 @@ export interface QuoteEvent extends EventCommon {
   readonly ask_size: string | null
 }
 
-/** Ordered by (exchange_timestamp, source_sequence with NULL first, message_id, Quote before Trade, Kafka lineage). */
+/**
+ * Ordered by (exchange_timestamp, source_sequence with NULL as -1, message_id, Quote before Trade, Kafka lineage), as
+ * pages (docs/query.md): NULL first of the sequences K2 writes, never negative; another engine's negative ones before it.
+ */
 export type ReplayEvent = TradeEvent | QuoteEvent
 
 export interface CatchUpPoint {

@@ -3,8 +3,8 @@
  * 2200: scanning every day would be ~64,000 profiles statements). Any engine's files: first the
  * file's own bounds of exchange_timestamp (exact for timestamps, and the tightest), else its
  * partition value of a day/hour/month/year transform of exchange_timestamp, whatever the field's
- * name; null when neither is known (the replay then reads those files' days from their rows once:
- * src/layers/replay/playDays.ts).
+ * name; null when neither is known (the replay then reads those files' days from their rows once, as
+ * those of files spanning more than 2 days: src/layers/replay/playDays.ts).
  */
 import * as Bounds from "./bounds.ts"
 import type { DataFile, PartitionSpec } from "./spec.ts"

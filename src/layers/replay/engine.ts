@@ -13,7 +13,7 @@
  * `follow` replays each table at its catch-up point, then the live topics (live.ts).
  *
  * - The request checked (requestChecks.ts), its tables planned with each file's days (tablePlans.ts);
- *   the days to play (playDays.ts): those, and for files whose days are unknown the days of their rows.
+ *   the days to play (playDays.ts): those, and for files whose days are unknown or span more than 2 of the range the days of their rows.
  * - Day by day, window by window into the queue (produceEvents.ts): a day's windows cut by its
  *   histogram (secondsHistogram.ts), its rows' profiles (profiles.ts), each window's statement
  *   (windowStatement.ts) read whole or streamed (windowReads.ts), chunk by chunk to events (chunkEvents.ts).

@@ -9,7 +9,9 @@
  */
 import { BigDecimal, Effect, Schema, Stream } from "effect"
 import { makeWireCodec, type WireCodec } from "../../domain/avro/codec.ts"
+import { checkCommon, type FieldProblem, nonNegative, positive, SIDES } from "../../domain/avro/domainChecks.ts"
 import { quoteSchema, tradeSchema } from "../../domain/avro/schemas.ts"
+import { toUnscaled } from "../../domain/decimal.ts"
 import type { Side, Trade } from "../../domain/marketData.ts"
 import { parseFixed } from "../../domain/query/exact.ts"
 import { Header } from "../../domain/wire.ts"
@@ -85,6 +87,33 @@ const decimal = (field: string, text: string | null) => {
   return BigDecimal.make(unscaled, scale)
 }
 
+/**
+ * The checks ingestion decodes a record with (codec.ts): another engine's row can hold what K2 never
+ * writes (a side `buy`, a negative sequence, a price of 0), which republished as is every K2 consumer
+ * dead-letters, or a null in conditions or vendor_data, on which the encoder failed with a TypeError
+ * (a defect). Refused as the encoder refuses a decimal past its range (a RangeError).
+ */
+const checked = (e: ReplayEvent, common: Parameters<typeof checkCommon>[0], decimals: ReadonlyArray<readonly [string, BigDecimal.BigDecimal]>) => {
+  // Element and value required in K2's schema; optional in another engine's evolution of it (read alike).
+  for (const [field, values] of [["conditions", e.conditions], ["vendor_data", Object.values(e.vendor_data)]] as const) {
+    if (values.some((v) => v === null)) throw new RangeError(`${field} holds a null (made optional by another engine): the record requires strings`)
+  }
+  const problems: Array<FieldProblem> = []
+  checkCommon(common, problems)
+  const [idField, id] = e._tag === "Trade" ? ["trade_id", e.trade_id] : ["quote_id", e.quote_id]
+  if (id === "") problems.push({ field: idField, problem: "must not be empty" })
+  if (e._tag === "Trade" && !SIDES.has(e.side!)) problems.push({ field: "side", problem: "must be BUY, SELL, SELL_SHORT or UNKNOWN" })
+  for (const [field, d] of decimals) {
+    // Past decimal(18, 8): the encoder says so.
+    const unscaled = toUnscaled(d)
+    if (unscaled !== undefined) (e._tag === "Trade" ? positive : nonNegative)(field, unscaled, problems)
+  }
+  if (problems.length > 0) {
+    const value = (field: string) => JSON.stringify((e as unknown as Record<string, unknown>)[field], (_, v) => typeof v === "bigint" ? String(v) : v)
+    throw new RangeError(problems.map((p) => `${p.field} ${value(p.field)} ${p.problem}`).join("; "))
+  }
+}
+
 /** One replayed event as the producer's record. */
 const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: ReplayEvent): ProducerRecord => {
   const common = {
@@ -98,22 +127,29 @@ const recordOf = (codec: WireCodec, topic: string, correlationId: string, e: Rep
     source_sequence: e.source_sequence,
     vendor_data: e.vendor_data
   }
-  const value = e._tag === "Trade"
-    ? codec.encodeTrade({
+  let value: Uint8Array
+  if (e._tag === "Trade") {
+    const trade = {
       ...common,
       trade_id: present("trade_id", e.trade_id),
       price: decimal("price", e.price),
       quantity: decimal("quantity", e.quantity),
       side: present("side", e.side) as Side
-    })
-    : codec.encodeQuote({
+    }
+    checked(e, common, [["price", trade.price], ["quantity", trade.quantity]])
+    value = codec.encodeTrade(trade)
+  } else {
+    const quote = {
       ...common,
       quote_id: present("quote_id", e.quote_id),
       bid_price: decimal("bid_price", e.bid_price),
       bid_size: decimal("bid_size", e.bid_size),
       ask_price: decimal("ask_price", e.ask_price),
       ask_size: decimal("ask_size", e.ask_size)
-    })
+    }
+    checked(e, common, [["bid_price", quote.bid_price], ["bid_size", quote.bid_size], ["ask_price", quote.ask_price], ["ask_size", quote.ask_size]])
+    value = codec.encodeQuote(quote)
+  }
   const schemaId = e._tag === "Trade" ? codec.tradeSchemaId : codec.quoteSchemaId
   return { topic, key: e.symbol, value, headers: { [Header.schemaId]: String(schemaId), [Header.correlationId]: correlationId } }
 }

@@ -162,12 +162,23 @@ describe("the days a replay plays", () => {
       assert.strictEqual(r.days, 1)
     }), 60_000)
 
-  it.effect("files without bounds, partitioned by month(exchange_timestamp): the days of the month", () =>
+  for (const [what, partitionSpec] of [["month", spec("ts_month", "month")], ["year", spec("ts_year", "year")]] as const) {
+    it.effect(`files without bounds, partitioned by ${what}(exchange_timestamp): only the days of the ${what} their rows fall on`, () =>
+      Effect.gen(function*() {
+        const r = yield* replayOf(partitionSpec, "dropped", rows, FOLLOW_END)
+        assert.strictEqual(r.events, rows.length)
+        // The rows are of 2 days of January 2024: playing each day of the partition ran 2 statements or more for each of its 31 (365).
+        assert.strictEqual(r.days, 2)
+      }), 60_000)
+  }
+
+  it.effect("a file whose bounds span weeks (another engine's, unpartitioned): only the days its rows fall on", () =>
     Effect.gen(function*() {
-      const r = yield* replayOf(spec("ts_month", "month"), "dropped")
-      assert.strictEqual(r.events, rows.length)
-      // The rows are of January 2024, all of it in the range (2023-12-28 .. 2024-02-06): its 31 days, no other.
-      assert.strictEqual(r.days, 31)
+      // Two trades 40 days apart in one file: its bounds say 41 days.
+      const apart = [rows[0]!, { ...rows[1]!, exchange_timestamp: rows[0]!.exchange_timestamp + 40 * DAY }]
+      const r = yield* replayOf({ "spec-id": 0, fields: [] }, "kept", apart, FOLLOW_END)
+      assert.strictEqual(r.events, 2)
+      assert.strictEqual(r.days, 2)
     }), 60_000)
 })
 

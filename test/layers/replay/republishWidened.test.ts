@@ -60,3 +60,46 @@ describe("replay --topic of a price past decimal(18, 8)", () => {
       }
     }))
 })
+
+describe("replay --topic of a value K2's consumers refuse (another engine's rows)", () => {
+  it.effect("a side outside BUY, SELL, SELL_SHORT, UNKNOWN fails typed, naming the event and the value, nothing of its chunk sent", () =>
+    Effect.gen(function*() {
+      const [t, u] = genTrades(2)
+      const ok: ReplayEvent = { _tag: "Trade", ...t!, price: Ref.text8(t!.price), quantity: Ref.text8(t!.quantity) }
+      const odd = { ...ok, message_id: "odd-side", side: "buy" } as ReplayEvent
+      const next: ReplayEvent = { _tag: "Trade", ...u!, price: Ref.text8(u!.price), quantity: Ref.text8(u!.quantity) }
+      const broker = new MemoryBroker()
+      const error = yield* failure(Stream.make(ok, odd, next).pipe(Stream.rechunk(1)), broker)
+      assert.instanceOf(error, RepublishUnencodable)
+      assert.include(error.message, "odd-side")
+      assert.include(error.message, "side")
+      assert.include(error.message, "BUY, SELL, SELL_SHORT or UNKNOWN")
+      assert.deepStrictEqual(broker.topic("backtest").partitions[0]!.map((r) => r.offset), [0n])
+    }))
+
+  it.effect("a negative source_sequence, a price of 0 or an empty trade_id fails it the same way: ingestion dead-letters such records", () =>
+    Effect.gen(function*() {
+      const [t] = genTrades(1)
+      const ok: ReplayEvent = { _tag: "Trade", ...t!, price: Ref.text8(t!.price), quantity: Ref.text8(t!.quantity) }
+      for (const [field, value] of [["source_sequence", -5n], ["price", "0.00000000"], ["trade_id", ""]] as const) {
+        const event = { ...ok, message_id: `bad-${field}`, [field]: value } as ReplayEvent
+        const error = yield* failure(Stream.make(event))
+        assert.instanceOf(error, RepublishUnencodable, field)
+        assert.include(error.message, `bad-${field}`)
+        assert.include(error.message, field)
+      }
+    }))
+
+  it.effect("a null inside conditions or vendor_data (another engine made them optional) fails typed: the encoder's TypeError escaped as a defect", () =>
+    Effect.gen(function*() {
+      const [t] = genTrades(1)
+      const ok: ReplayEvent = { _tag: "Trade", ...t!, price: Ref.text8(t!.price), quantity: Ref.text8(t!.quantity) }
+      for (const [field, value] of [["conditions", ["XT", null]], ["vendor_data", { venue: null }]] as const) {
+        const event = { ...ok, message_id: `null-in-${field}`, [field]: value } as unknown as ReplayEvent
+        const error = yield* failure(Stream.make(event))
+        assert.instanceOf(error, RepublishUnencodable, field)
+        assert.include(error.message, `null-in-${field}`)
+        assert.include(error.message, `${field} holds a null`)
+      }
+    }))
+})
