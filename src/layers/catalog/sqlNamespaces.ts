@@ -30,16 +30,15 @@ export const makeNamespaces = (driver: SqlDriver, options: SqlCatalogOptions) =>
     if (yield* namespaceExists(namespace)) return yield* catalogError(new AlreadyExists({ name: namespace }))
     // JdbcCatalog and PyIceberg mark a namespace without properties with exists=true.
     const entries = Object.entries({ exists: "true", ...properties })
-    for (const [key, value] of entries) {
-      // Another process may have created it since the check.
-      yield* Effect.tryPromise(() =>
-        driver.execute(
-          `INSERT INTO iceberg_namespace_properties (catalog_name, namespace, property_key, property_value)
-             VALUES ($1, $2, $3, $4)`,
-          [options.name, namespace, key, value]
-        )
-      ).pipe(Effect.mapError(insertError(namespace)))
-    }
+    // One statement, so atomic in SQLite and PostgreSQL alike: a failure part way left the namespace
+    // existing with some of its properties. Another process may have created it since the check.
+    const rows = entries.map((_, i) => `($1, $2, $${3 + 2 * i}, $${4 + 2 * i})`).join(", ")
+    yield* Effect.tryPromise(() =>
+      driver.execute(
+        `INSERT INTO iceberg_namespace_properties (catalog_name, namespace, property_key, property_value) VALUES ${rows}`,
+        [options.name, namespace, ...entries.flat()]
+      )
+    ).pipe(Effect.mapError(insertError(namespace)))
   })
 
   const listNamespaces: Catalog["Service"]["listNamespaces"] = Effect.fn("Catalog.listNamespaces")(function*() {

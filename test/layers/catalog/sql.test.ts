@@ -270,6 +270,33 @@ describe("SQL catalog: rows other engines own", () => {
     }).pipe(Effect.provide(FileIOs.layerMemory)))
 })
 
+describe("SQL catalog: a namespace's creation that fails part way", () => {
+  it.effect("leaves no namespace (none of its rows), and a retry creates it with every property", () =>
+    Effect.gen(function*() {
+      const sqlite = sqliteDriver(":memory:")
+      const failing = { on: true }
+      // The database refuses a row holding the "owner" property (a full disk, a broken connection).
+      const driver: SqlDriver = {
+        ...sqlite,
+        execute: (sql, params) =>
+          failing.on && sql.includes("iceberg_namespace_properties") && params?.includes("owner")
+            ? Promise.reject(new Error("disk I/O error"))
+            : sqlite.execute(sql, params)
+      }
+      const catalog = yield* Catalogs.make(driver, { name: "k2", warehouse: "file:///warehouse" })
+      const properties = { comment: "market data", owner: "k2", retention: "30d" }
+      const failed = yield* Effect.flip(catalog.createNamespace("market_data", properties))
+      assert.strictEqual(failed.reason._tag, "CatalogUnavailable")
+      assert.isFalse(yield* catalog.namespaceExists("market_data"))
+      failing.on = false
+      yield* catalog.createNamespace("market_data", properties)
+      const rows = yield* Effect.promise(async () =>
+        await sqlite.query(`SELECT property_key AS k, property_value AS v FROM iceberg_namespace_properties ORDER BY property_key`)
+      )
+      assert.deepStrictEqual(rows.map((r) => [r.k, r.v]), [["comment", "market data"], ["exists", "true"], ["owner", "k2"], ["retention", "30d"]])
+    }).pipe(Effect.provide(FileIOs.layerMemory)))
+})
+
 describe("SQL catalog: a registration whose outcome is unknown", () => {
   it.effect("a table INSERT that ran before the connection broke keeps its metadata file: the table stays loadable", () =>
     Effect.gen(function*() {
